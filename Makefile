@@ -1,0 +1,38 @@
+# The README's commands. Each one creates the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: train test test-slow bench demo lab compare clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+## The main job: RL training on the embedded arithmetic task with the default estimator.
+train: $(STAMP)
+	$(VENV)/bin/treecredit train $(ARGS)
+
+## The test suite (slow tests excluded).
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow $(ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/treecredit demo $(ARGS)
+
+lab: $(STAMP)
+	$(VENV)/bin/treecredit lab $(ARGS)
+
+compare: $(STAMP)
+	$(VENV)/bin/treecredit compare $(ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_estimators.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build src/*.egg-info
