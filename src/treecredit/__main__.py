@@ -1,0 +1,5 @@
+import sys
+
+from treecredit.cli import main
+
+sys.exit(main())

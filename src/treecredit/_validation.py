@@ -1,0 +1,85 @@
+"""One error helper for every public boundary.
+
+Every check raises ``ValueError`` with the same shape of message::
+
+    <argument>: <what is wrong>. Fix: <what to do>.
+
+so that a user reading a traceback learns which argument was wrong and how to mend it. Inner code
+is unchecked and fast; only the public entry points call these.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import numpy as np
+
+
+def fail(argument: str, problem: str, fix: str) -> NoReturn:
+    """Raise the project's standard ``ValueError`` for a bad ``argument``."""
+    raise ValueError(f"{argument}: {problem}. Fix: {fix}.")
+
+
+def to_numpy(value: Any, argument: str) -> np.ndarray:
+    """Return ``value`` as a NumPy array (torch tensors are moved to the CPU, lists converted)."""
+    if value is None:
+        fail(argument, "is required but was None", f"pass an array for {argument}")
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
+        return value.detach().cpu().numpy()
+    try:
+        return np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        fail(argument, f"cannot be read as an array ({exc})", "pass a rectangular array or tensor")
+
+
+def check_ndim(array: np.ndarray, ndim: int, argument: str, shape_name: str) -> None:
+    if array.ndim != ndim:
+        fail(argument, f"has shape {tuple(array.shape)}, expected {shape_name}",
+             f"pass a {ndim}-D array of shape {shape_name}")
+
+
+def check_shape(array: np.ndarray, shape: tuple[int, ...], argument: str, shape_name: str) -> None:
+    if tuple(array.shape) != tuple(shape):
+        fail(argument, f"has shape {tuple(array.shape)}, expected {shape_name} = {tuple(shape)}",
+             f"give {argument} one entry per {shape_name}")
+
+
+def check_integer(array: np.ndarray, argument: str) -> None:
+    if array.size and not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+        fail(argument, f"has dtype {array.dtype}, expected integers", f"cast {argument} to an integer dtype")
+
+
+def check_non_negative(array: np.ndarray, argument: str) -> None:
+    if array.size and array.min() < 0:
+        fail(argument, f"contains negative values (min {array.min()})",
+             f"use non-negative ids in {argument} (padding belongs in the mask, not in the ids)")
+
+
+def check_finite(array: np.ndarray, argument: str) -> None:
+    if not np.issubdtype(array.dtype, np.number) and array.dtype != np.bool_:
+        fail(argument, f"has dtype {array.dtype}, expected numbers", f"pass numeric {argument}")
+    if array.size and not np.isfinite(array).all():
+        bad = np.flatnonzero(~np.isfinite(array.reshape(-1)))[:5].tolist()
+        fail(argument, f"contains NaN or infinite values (flat positions {bad})",
+             f"replace non-finite {argument} before computing advantages")
+
+
+def check_binary_mask(array: np.ndarray, argument: str) -> np.ndarray:
+    """Return ``array`` as bool after checking that every entry is 0 or 1."""
+    if array.dtype == np.bool_:
+        return array
+    if array.size and not np.isin(array, (0, 1)).all():
+        fail(argument, "must contain only 0 and 1", f"build {argument} with 1 on trained tokens, 0 elsewhere")
+    return array.astype(bool)
+
+
+def check_choice(value: Any, choices: tuple, argument: str) -> None:
+    if value not in choices:
+        fail(argument, f"is {value!r}, not one of {list(choices)}", f"pass one of {list(choices)}")
+
+
+def check_positive(value: float, argument: str, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or not np.isfinite(value):
+        bound = "non-negative" if allow_zero else "positive"
+        fail(argument, f"is {value!r}, must be a finite {bound} number", f"pass a {bound} {argument}")

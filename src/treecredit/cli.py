@@ -1,0 +1,43 @@
+"""The ``treecredit`` command: one subcommand per module, each imported only when it runs.
+
+Every subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``; keep heavy imports
+(torch, transformers, matplotlib) inside ``run`` so that ``treecredit --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("treecredit.demo", "show every estimator's credit on a small built-in group"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="treecredit", description="Step-level credit for RL of language models, without a critic."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text,
+                                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except ValueError as exc:
+        print(f"treecredit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

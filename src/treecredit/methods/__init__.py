@@ -1,0 +1,3 @@
+"""Built-in estimators (one module per method family). Importing this package registers each of them by name."""
+
+from treecredit.methods import outcome  # noqa: F401

@@ -1,0 +1,86 @@
+"""The estimator registry: every estimator is registered once, by name, at one of two levels.
+
+- ``"token"`` estimators have the signature ``fn(batch: TokenBatch, **options) -> (B, T) float32``;
+  they are called by :func:`treecredit.compute_advantages`.
+- ``"turn"`` estimators have the signature ``fn(turns: TurnBatch, **options) -> (N,) float32``;
+  they are called by :func:`treecredit.compute_turn_advantages`.
+
+The options an estimator accepts are the keyword-only parameters of its function; passing any other
+option is an error that lists the accepted ones. A name may be registered once per level.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+LEVELS = ("token", "turn")
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """A registered estimator: its name, level, function and accepted option names."""
+
+    name: str
+    level: str
+    fn: Callable
+    options: tuple[str, ...]
+    summary: str
+
+    def check_options(self, options: dict) -> None:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            accepted = ", ".join(self.options) or "none"
+            raise ValueError(
+                f"{unknown[0]}: estimator {self.name!r} does not take option(s) {unknown}. "
+                f"Fix: remove them; {self.name!r} accepts: {accepted}."
+            )
+
+
+_REGISTRY: dict[str, dict[str, EstimatorSpec]] = {level: {} for level in LEVELS}
+
+
+def register_estimator(name: str, *, level: str = "token") -> Callable[[Callable], Callable]:
+    """Decorator that registers ``fn`` under ``name`` at ``level``; a taken name is refused."""
+    if level not in LEVELS:
+        raise ValueError(f"level: {level!r} is not one of {list(LEVELS)}. Fix: pass 'token' or 'turn'.")
+
+    def decorate(fn: Callable) -> Callable:
+        if name in _REGISTRY[level]:
+            raise ValueError(
+                f"name: {level}-level estimator {name!r} is already registered "
+                f"(by {_REGISTRY[level][name].fn.__module__}). Fix: choose another name."
+            )
+        params = inspect.signature(fn).parameters.values()
+        options = tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        summary = (inspect.getdoc(fn) or "").split("\n", 1)[0]
+        _REGISTRY[level][name] = EstimatorSpec(name, level, fn, options, summary)
+        return fn
+
+    return decorate
+
+
+def _load_builtin() -> None:
+    # Importing the package registers the built-in estimators; the import is idempotent.
+    import treecredit.methods  # noqa: F401
+
+
+def get_estimator(name: str, *, level: str = "token") -> EstimatorSpec:
+    """Return the spec registered under ``name`` at ``level``, or raise listing the known names."""
+    _load_builtin()
+    if not isinstance(name, str) or name not in _REGISTRY[level]:
+        known = ", ".join(sorted(_REGISTRY[level]))
+        other = [lv for lv in LEVELS if lv != level and name in _REGISTRY[lv]]
+        hint = f" ({name!r} exists at the {other[0]} level)" if other else ""
+        raise ValueError(
+            f"estimator: unknown {level}-level estimator {name!r}{hint}. Fix: use one of: {known}."
+        )
+    return _REGISTRY[level][name]
+
+
+def estimators(level: str | None = None) -> list[str]:
+    """Names of the registered estimators, sorted; ``level`` restricts to ``"token"`` or ``"turn"``."""
+    _load_builtin()
+    levels = LEVELS if level is None else (level,)
+    return sorted({name for lv in levels for name in _REGISTRY[lv]})

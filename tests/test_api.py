@@ -1,0 +1,79 @@
+"""The public interface: registry, conversions, and the errors that bad input gets."""
+
+import numpy as np
+import pytest
+import torch
+
+import treecredit
+from treecredit import compute_advantages, register_estimator
+
+IDS = np.array([[1, 2, 3], [1, 2, 4]])
+MASK = np.array([[1, 1, 1], [1, 1, 0]])
+REWARDS = np.array([1.0, 0.0])
+GROUPS = np.array([0, 0])
+
+
+def kwargs(**over):
+    base = dict(response_ids=IDS, response_mask=MASK, rewards=REWARDS, group_ids=GROUPS)
+    base.update(over)
+    return base
+
+
+def test_estimators_lists_builtin_names():
+    assert {"grpo", "dr_grpo", "rloo"} <= set(treecredit.estimators())
+
+
+def test_unknown_estimator_lists_known_names():
+    with pytest.raises(ValueError, match="estimator: unknown.*grpo"):
+        compute_advantages("nonesuch", **kwargs())
+
+
+def test_option_not_taken_is_an_error():
+    with pytest.raises(ValueError, match="tau: estimator 'grpo' does not take"):
+        compute_advantages("grpo", tau=0.1, **kwargs())
+
+
+def test_duplicate_registration_refused():
+    with pytest.raises(ValueError, match="already registered"):
+        register_estimator("grpo")(lambda batch: None)
+
+
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        (dict(response_mask=np.ones((2, 4))), "response_mask: has shape"),
+        (dict(response_mask=np.array([[1, 2, 1], [1, 1, 0]])), "response_mask: must contain only 0 and 1"),
+        (dict(rewards=np.array([np.nan, 0.0])), "rewards: contains NaN"),
+        (dict(rewards=np.array([np.inf, 0.0])), "rewards: contains NaN or infinite"),
+        (dict(rewards=np.array([1.0])), "rewards: has shape"),
+        (dict(group_ids=np.array([-1, 0])), "group_ids: contains negative"),
+        (dict(response_ids=np.array([[1, -2, 3], [1, 2, 4]])), "response_ids: contains negative"),
+        (dict(response_ids=np.array([1, 2, 3])), "response_ids: has shape"),
+        (dict(response_ids=IDS.astype(float)), "response_ids: has dtype"),
+    ],
+)
+def test_bad_input_names_argument_and_fix(over, match):
+    with pytest.raises(ValueError, match=match) as info:
+        compute_advantages("grpo", **kwargs(**over))
+    assert "Fix:" in str(info.value)
+
+
+def test_numpy_in_numpy_out_and_torch_in_torch_out():
+    out = compute_advantages("grpo", **kwargs())
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    tout = compute_advantages("grpo", **kwargs(response_ids=torch.tensor(IDS), response_mask=torch.tensor(MASK),
+                                                rewards=torch.tensor(REWARDS), group_ids=torch.tensor(GROUPS)))
+    assert isinstance(tout, torch.Tensor) and tout.dtype == torch.float32
+    np.testing.assert_array_equal(tout.numpy(), out)
+
+
+def test_empty_batch_gives_empty_result():
+    out = compute_advantages("grpo", response_ids=np.zeros((0, 5), int), response_mask=np.zeros((0, 5), int),
+                             rewards=np.zeros(0), group_ids=np.zeros(0, int))
+    assert out.shape == (0, 5)
+
+
+def test_fully_masked_row_gets_zero_but_counts_in_group():
+    out = compute_advantages("dr_grpo", **kwargs(response_mask=np.array([[1, 1, 1], [0, 0, 0]])))
+    assert (out[1] == 0).all()
+    np.testing.assert_allclose(out[0], 0.5)
