@@ -1,0 +1,89 @@
+"""Step boundaries: where a response's steps end, from one of three descriptions.
+
+A step is a span of response tokens closed by a boundary. ``step_ends`` is a ``(B, T)`` bool array,
+True on the last token of each step. It is derived from exactly one of:
+
+- ``step_ends``: given directly as a ``(B, T)`` 0/1 array;
+- ``delimiter``: a token sequence (an int or a list of ints); a step ends on the last token of each
+  occurrence of the delimiter, so the delimiter belongs to the step it closes;
+- ``step_tokens``: fixed blocks of k tokens (ends at t = k−1, 2k−1, ...).
+
+In every case the last token of each response (``TokenBatch.lengths − 1``) also closes a step, and
+nothing at or beyond a response's length is a step end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from treecredit._validation import check_binary_mask, check_integer, check_shape, fail, to_numpy
+from treecredit.batch import TokenBatch
+
+STEP_OPTIONS = ("step_ends", "delimiter", "step_tokens")
+
+
+def resolve_step_ends(
+    batch: TokenBatch, *, step_ends: Any = None, delimiter: Any = None, step_tokens: Any = None,
+    required: bool = True,
+) -> np.ndarray | None:
+    """Return the ``(B, T)`` bool step-end mask described by exactly one of the three options.
+
+    With ``required=False`` and no option given, returns None (the caller then works per token).
+    """
+    given = [name for name, value in zip(STEP_OPTIONS, (step_ends, delimiter, step_tokens)) if value is not None]
+    if len(given) > 1:
+        fail(given[1], f"was given together with {given[0]}", "describe steps with exactly one of "
+             "step_ends, delimiter or step_tokens")
+    if not given:
+        if required:
+            fail("step_ends", "no step boundaries were given", "pass one of step_ends=(B, T) mask, "
+                 "delimiter=<token id or list of ids>, or step_tokens=<block size>")
+        return None
+    B, T = batch.shape
+    if step_ends is not None:
+        ends = to_numpy(step_ends, "step_ends")
+        check_shape(ends, (B, T), "step_ends", "(B, T) like response_ids")
+        ends = check_binary_mask(ends, "step_ends").copy()
+    elif delimiter is not None:
+        ends = _delimiter_ends(batch.response_ids, delimiter)
+    else:
+        ends = _block_ends(B, T, step_tokens)
+    positions = np.arange(T)[None, :]
+    lengths = batch.lengths[:, None]
+    ends &= positions < lengths
+    ends |= positions == lengths - 1
+    return ends
+
+
+def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
+    pattern = np.atleast_1d(to_numpy(delimiter, "delimiter"))
+    check_integer(pattern, "delimiter")
+    if pattern.ndim != 1 or pattern.size == 0:
+        fail("delimiter", "must be a token id or a non-empty 1-D sequence of ids",
+             "pass e.g. delimiter=[tokenizer('\\n\\n')] as a list of ints")
+    B, T = ids.shape
+    k = pattern.size
+    ends = np.zeros((B, T), dtype=bool)
+    if k > T:
+        return ends
+    # ends[:, t] is True where ids[:, t-k+1 : t+1] == pattern
+    match = np.ones((B, T - k + 1), dtype=bool)
+    for offset, token in enumerate(pattern):
+        match &= ids[:, offset: T - k + 1 + offset] == token
+    ends[:, k - 1:] = match
+    return ends
+
+
+def _block_ends(B: int, T: int, step_tokens: Any) -> np.ndarray:
+    if isinstance(step_tokens, bool) or not isinstance(step_tokens, (int, np.integer)) or step_tokens < 1:
+        fail("step_tokens", f"is {step_tokens!r}, must be a positive int", "pass the block size, e.g. step_tokens=64")
+    ends = ((np.arange(T) + 1) % int(step_tokens) == 0)[None, :]
+    return np.broadcast_to(ends, (B, T)).copy()
+
+
+def step_index(step_ends: np.ndarray) -> np.ndarray:
+    """``(B, T)`` int64: the number of the step each token belongs to (0 for the first step)."""
+    ends = step_ends.astype(np.int64)
+    return np.cumsum(ends, axis=1) - ends
