@@ -11,13 +11,16 @@ Importing the package is light: torch, transformers and plotting are imported on
 
 from treecredit.api import compute_advantages, compute_turn_advantages
 from treecredit.registry import estimators, get_estimator, register_estimator
+from treecredit.turns import build_state_graph, spread_turn_advantages
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "build_state_graph",
     "compute_advantages",
     "compute_turn_advantages",
     "estimators",
     "get_estimator",
     "register_estimator",
+    "spread_turn_advantages",
 ]
