@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from turn_episodes import permute, random_episodes
 
 from treecredit import compute_turn_advantages
-from treecredit.reference.turns import gigpo_reference
+from treecredit.reference.turns import gigpo_reference, permute, random_episodes
 
 DATA = dict(group_ids=[0] * 5, episode_ids=[0, 0, 1, 1, 2], turn_index=[0, 1, 0, 1, 0],
             state_sigs=["S", "M", "S", "M", "S"], action_sigs=["a", "b", "c", "d", "e"],

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from turn_episodes import permute, random_episodes
 
 from treecredit import compute_turn_advantages
-from treecredit.reference.turns import rtmc_reference
+from treecredit.reference.turns import permute, random_episodes, rtmc_reference
 
 # One group. Episodes 0 and 1 start in S and take a, b; episode 2 starts in S, takes a; all of them
 # then pass through M (reached from different paths). Terminal rewards 1, 0, 0.

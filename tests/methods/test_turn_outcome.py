@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-from turn_episodes import random_episodes
 
 from treecredit import compute_turn_advantages
-from treecredit.reference.turns import episode_grpo_reference
+from treecredit.reference.turns import episode_grpo_reference, random_episodes
 
 # group 0: episode 0 (rewards 0, 1 → R = 1), episode 1 (rewards 0, 0, 0 → R = 0), episode 2 (R = 2)
 DATA = dict(group_ids=[0, 0, 0, 0, 0, 0, 0], episode_ids=[0, 0, 1, 1, 1, 2, 2], turn_index=[0, 1, 0, 1, 2, 0, 1],

@@ -1,12 +1,14 @@
 """Reference turn-level estimators: dictionaries and per-turn Python loops (slow and obvious; test oracles).
 
 Each takes plain per-turn lists (group, episode, turn index, state, action, reward) and returns one
-advantage per turn, in input order.
+advantage per turn, in input order. ``random_episodes`` builds test data whose paths meet in shared states.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 
 def _returns(episodes, turns, rewards, gamma):
@@ -80,3 +82,25 @@ def gigpo_reference(groups, episodes, turns, states, rewards, *, gamma=0.95, ome
             step /= _std(anchor) + epsilon
         out.append(base[row] + omega * step)
     return out
+
+def random_episodes(rng, *, n_groups=3, episodes=4, max_turns=4, n_states=4, n_actions=3, terminal_only=False,
+                    shuffle=True) -> dict:
+    """Per-turn lists for ``compute_turn_advantages``; few states, so paths meet and states repeat."""
+    rows = []
+    episode_id = 0
+    for g in range(n_groups):
+        for _ in range(int(rng.integers(1, episodes + 1))):
+            k = int(rng.integers(1, max_turns + 1))
+            for t in range(k):
+                reward = float(rng.integers(0, 3)) / 2 if (not terminal_only or t == k - 1) else 0.0
+                rows.append((g, episode_id, t, int(rng.integers(0, n_states)), int(rng.integers(0, n_actions)), reward))
+            episode_id += 1
+    if shuffle:
+        rows = [rows[i] for i in rng.permutation(len(rows))]
+    cols = list(zip(*rows))
+    keys = ["group_ids", "episode_ids", "turn_index", "state_sigs", "action_sigs", "rewards"]
+    return {key: np.array(col) for key, col in zip(keys, cols)}
+
+
+def permute(data: dict, order) -> dict:
+    return {key: value[order] for key, value in data.items()}
