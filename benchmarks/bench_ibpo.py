@@ -15,11 +15,14 @@ import time
 
 import numpy as np
 
+DELIMITER = 13
+
 
 def make_batch(n_groups: int, group_size: int, length: int, step: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     n_steps = length // step
-    pool = rng.integers(0, 32_000, size=(n_groups, 8, step))  # 8 candidate steps per group
+    pool = rng.integers(14, 32_000, size=(n_groups, 8, step))  # 8 candidate steps per group
+    pool[:, :, -1] = DELIMITER  # each step ends with the delimiter token
     choice = rng.integers(0, 8, size=(n_groups, group_size, n_steps))
     ids = pool[np.arange(n_groups)[:, None, None], choice].reshape(n_groups * group_size, n_steps * step)
     lengths = rng.integers(length // 2, length + 1, size=n_groups * group_size)
@@ -54,7 +57,8 @@ def main() -> None:
     cases = [("step level (step_tokens=64)", step_size, dict(step_tokens=64)),
              ("token level", token_size, {})]
     if not args.quick:
-        cases.insert(0, ("step level (step_tokens=64)", (256, 16, 2048), dict(step_tokens=64)))
+        cases[:0] = [("step level (step_tokens=64)", (256, 16, 2048), dict(step_tokens=64)),
+                     ("step level (delimiter)", (256, 16, 2048), dict(delimiter=[DELIMITER]))]
     for label, (n_groups, group_size, length), options in cases:
         batch = make_batch(n_groups, group_size, length, 64)
         n_tokens = int(batch["response_mask"].sum())
@@ -63,14 +67,15 @@ def main() -> None:
               f"{n_tokens / seconds / 1e6:8.2f} M tokens/s ({seconds:.3f} s)")
 
     # The per-token Python reference against the fast path, side by side on one small batch.
-    small = make_batch(4, 16, 512, 64, seed=1)
+    ref_size = (2, 8, 256) if args.quick else (4, 16, 512)
+    small = make_batch(*ref_size, 64, seed=1)
     ends = resolve_step_ends(make_token_batch(**small), step_tokens=64)
     n_tokens = int(small["response_mask"].sum())
     for label, options, ref_ends in [("step", dict(step_tokens=64), ends), ("token", {}, None)]:
         fast = timed(lambda: treecredit.compute_advantages("ibpo", **small, **options), args.repeats)
         slow = timed(lambda: ibpo_reference(small["response_ids"], small["response_mask"], small["rewards"],
                                             small["group_ids"], step_ends=ref_ends), 1)
-        print(f"reference vs fast, {label} level, 4 x 16 x 512 tokens: reference {n_tokens / slow / 1e6:.3f} "
+        print(f"reference vs fast, {label} level, {' x '.join(map(str, ref_size))} tokens: reference {n_tokens / slow / 1e6:.3f} "
               f"M tokens/s, fast {n_tokens / fast / 1e6:.2f} M tokens/s, ratio {slow / fast:.0f}x")
 
 

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from treecredit import compute_advantages
 from treecredit.batch import make_token_batch
-from treecredit.methods.ibpo import lcs_matches, opposite_pairs, step_content_ids
+from treecredit.methods import ibpo_align
+from treecredit.methods.ibpo_align import lcs_matches, opposite_pairs, step_content_ids
 from treecredit.reference.ibpo import _lcs_matched, ibpo_reference
 from treecredit.steps import resolve_step_ends
 
@@ -106,18 +107,25 @@ def test_lcs_matches_agree_with_reference_backtrack(rng):
         assert ma[p].sum() == mb[p].sum()
 
 
-def test_step_content_ids_exact_under_forced_hash_collisions(rng):
-    tokens = rng.integers(0, 3, 200)
-    ends = rng.random(200) < 0.3
-    ends[-1] = True
-    stop = np.flatnonzero(ends) + 1
-    starts = np.concatenate(([0], stop[:-1]))
-    contents = [tuple(tokens[s:e]) for s, e in zip(starts, stop)]
-    for hash_fn in [None, lambda tok, st, off: np.zeros(st.size, np.uint64)]:  # every step collides
-        ids = step_content_ids(tokens, ends) if hash_fn is None else step_content_ids(tokens, ends, hash_fn)
+@pytest.mark.parametrize("chunk_tokens", [50, 2**19])
+def test_step_content_ids_exact_under_forced_hash_collisions(rng, monkeypatch, chunk_tokens):
+    monkeypatch.setattr(ibpo_align, "CHUNK_TOKENS", chunk_tokens)  # 50: one row per chunk
+    B, T = 6, 40
+    ids = rng.integers(0, 3, (B, T))
+    lengths = rng.integers(0, T + 1, B)
+    ends = (rng.random((B, T)) < 0.3) & (np.arange(T)[None] < lengths[:, None])
+    ends[np.arange(B)[lengths > 0], lengths[lengths > 0] - 1] = True
+    contents = []
+    for row in range(B):
+        stops = np.flatnonzero(ends[row]) + 1
+        contents += [tuple(ids[row, a:b]) for a, b in zip(np.concatenate(([0], stops[:-1])), stops)]
+    for hash_fn in [None, lambda tok, st, off: np.zeros(st.size, np.uint64)]:  # the second: every step collides
+        extra = () if hash_fn is None else (hash_fn,)
+        step_ids, n_steps = step_content_ids(ids, ends, lengths, *extra)
+        assert n_steps.tolist() == ends.sum(1).tolist() and len(step_ids) == len(contents)
         for i in range(len(contents)):
             for j in range(len(contents)):
-                assert (ids[i] == ids[j]) == (contents[i] == contents[j])
+                assert (step_ids[i] == step_ids[j]) == (contents[i] == contents[j])
 
 
 def test_opposite_pairs_within_groups():
@@ -152,3 +160,16 @@ def test_permutation_and_padding_invariance(seed, pad, step):
     padded = call(np.pad(ids, ((0, 0), (0, pad))), np.pad(mask, ((0, 0), (0, pad))), rewards, groups, **options)
     np.testing.assert_allclose(padded[:, :T], base, rtol=1e-6, atol=1e-7)
     assert (padded[:, T:] == 0).all()
+
+
+def test_row_chunking_does_not_change_the_result(monkeypatch):
+    rng = np.random.default_rng(7)
+    ids, rewards, groups = rng.integers(0, 3, (12, 10)), rng.integers(0, 2, 12).astype(float), rng.integers(0, 3, 12)
+    mask = (np.arange(10)[None] < rng.integers(0, 11, 12)[:, None]).astype(int)
+    whole = [call(ids, mask, rewards, groups, **o) for o in ({}, dict(step_tokens=3), dict(delimiter=[1]))]
+    monkeypatch.setattr(ibpo_align, "CHUNK_TOKENS", 15)  # one row per chunk
+    for options, expected in zip(({}, dict(step_tokens=3), dict(delimiter=[1])), whole):
+        np.testing.assert_array_equal(call(ids, mask, rewards, groups, **options), expected)
+    batch = make_token_batch(ids, mask, rewards, groups)
+    ends = resolve_step_ends(batch, step_tokens=3)
+    np.testing.assert_allclose(whole[1], ibpo_reference(ids, mask, rewards, groups, step_ends=ends), atol=1e-5)
