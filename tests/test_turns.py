@@ -118,3 +118,13 @@ def test_spread_bad_token_turn_ids(ids, match):
 def test_spread_rejects_nan_turn_advantages():
     with pytest.raises(ValueError, match="turn_advantages: contains NaN"):
         spread_turn_advantages(np.array([np.nan]), token_turn_ids=np.zeros((1, 1), int))
+
+
+@pytest.mark.parametrize("name", ["grpo", "rtmc", "gigpo"])
+def test_torch_in_torch_out_for_turn_estimators(name):
+    numpy_out = treecredit.compute_turn_advantages(name, **TWO_PATHS)
+    torch_args = {k: torch.tensor(v) for k, v in TWO_PATHS.items() if k not in ("state_sigs", "action_sigs")}
+    out = treecredit.compute_turn_advantages(name, state_sigs=TWO_PATHS["state_sigs"],
+                                             action_sigs=TWO_PATHS["action_sigs"], **torch_args)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+    np.testing.assert_array_equal(out.numpy(), numpy_out)

@@ -173,3 +173,13 @@ def test_row_chunking_does_not_change_the_result(monkeypatch):
     batch = make_token_batch(ids, mask, rewards, groups)
     ends = resolve_step_ends(batch, step_tokens=3)
     np.testing.assert_allclose(whole[1], ibpo_reference(ids, mask, rewards, groups, step_ends=ends), atol=1e-5)
+
+
+def test_forest_equals_groups_one_by_one(rng):
+    ids, rewards = rng.integers(0, 3, (12, 8)), rng.integers(0, 3, 12).astype(float)
+    mask, groups = np.ones((12, 8), int), np.repeat([5, 2, 9], 4)
+    for options in ({}, dict(step_tokens=2)):
+        together = call(ids, mask, rewards, groups, **options)
+        for g in (5, 2, 9):
+            rows = groups == g
+            np.testing.assert_array_equal(call(ids[rows], mask[rows], rewards[rows], **options), together[rows])

@@ -11,9 +11,9 @@ import numpy as np
 from treecredit._validation import check_positive
 from treecredit.batch import TokenBatch
 from treecredit.groups import centered
+from treecredit.methods.ibpo_align import opposite_pairs, row_chunks, step_content_ids, unmatched_share
 from treecredit.methods.outcome import grpo_response_advantages
 from treecredit.registry import register_estimator
-from treecredit.methods.ibpo_align import opposite_pairs, row_chunks, step_content_ids, unmatched_share
 from treecredit.steps import resolve_step_ends
 
 
