@@ -1,0 +1,8 @@
+"""Models: the character tokenizer, the small GPT, and the policy adapters (torch imported here)."""
+
+from treecredit.models.gpt import GPT, GPTConfig
+from treecredit.models.gpt_policy import GPTPolicy
+from treecredit.models.hf_policy import HFPolicy
+from treecredit.models.tokenizer import CharTokenizer
+
+__all__ = ["CharTokenizer", "GPT", "GPTConfig", "GPTPolicy", "HFPolicy"]

@@ -1,0 +1,95 @@
+"""A small GPT in plain torch (pre-LayerNorm, learned positions, tied embeddings) with a KV cache.
+
+Shapes: ``B`` rows, ``S`` new positions in a call, ``L`` cached key positions, ``H`` heads, ``D`` head
+width, ``C = H·D`` model width. Rows may be left-padded: ``key_valid (B, L)`` marks real keys and
+``positions (B, S)`` gives each new token's position id, so padded rows decode exactly like unpadded ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Size of the small GPT; the defaults give about 1.8M parameters."""
+
+    vocab_size: int = 22
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 192
+    max_len: int = 96
+    dropout: float = 0.0
+
+
+class _Block(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.ln1 = nn.LayerNorm(cfg.n_embd)
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.ln2 = nn.LayerNorm(cfg.n_embd)
+        self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
+                                 nn.Linear(4 * cfg.n_embd, cfg.n_embd))
+
+    def forward(self, x, attn_mask, past):
+        B, S, C = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, S, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B,H,S,D)
+        if past is not None:
+            k = torch.cat([past[0], k], dim=2)  # (B,H,L,D)
+            v = torch.cat([past[1], v], dim=2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B,H,S,D)
+        x = x + self.proj(y.transpose(1, 2).reshape(B, S, C))
+        x = x + self.mlp(self.ln2(x))
+        return x, (k, v)
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer; ``forward`` returns logits and the updated per-layer KV cache."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.n_embd)
+        self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.head.weight = self.tok_emb.weight
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, ids, positions, key_valid, past=None):
+        """Logits for ``ids (B, S)`` given the cache ``past`` (a list of per-layer ``(k, v)`` or None).
+
+        ``key_valid (B, L)`` marks real keys over cache + new tokens (``L`` = cached + ``S``);
+        ``positions (B, S)`` are the new tokens' position ids. Returns ``(logits (B, S, V), cache)``.
+        """
+        B, S = ids.shape
+        L = key_valid.shape[1]
+        x = self.tok_emb(ids) + self.pos_emb(positions.clamp(min=0, max=self.cfg.max_len - 1))  # (B,S,C)
+        query_at = torch.arange(L - S, L, device=ids.device)  # (S,) key index of each new token
+        causal = torch.arange(L, device=ids.device)[None, :] <= query_at[:, None]  # (S,L)
+        own = torch.arange(L, device=ids.device)[None, :] == query_at[:, None]  # padded queries see themselves
+        mask = (causal[None] & key_valid[:, None, :]) | own[None]  # (B,S,L)
+        mask = mask[:, None]  # (B,1,S,L)
+        cache = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, mask, None if past is None else past[i])
+            cache.append(kv)
+        return self.head(self.ln_f(x)), cache

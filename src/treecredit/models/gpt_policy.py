@@ -1,0 +1,59 @@
+"""The small GPT and its character tokenizer as a :class:`treecredit.sampling.Policy`."""
+
+from __future__ import annotations
+
+import torch
+
+from treecredit.models.gpt import GPT, GPTConfig
+from treecredit.models.tokenizer import CharTokenizer
+from treecredit.sampling.policy import DecodeState, left_pad, response_logprobs, teacher_forcing_inputs
+
+
+class GPTPolicy:
+    """Adapter: prompts start with ``<bos>``; the cache is a list of per-layer ``(k, v)`` ``(B, H, L, D)``."""
+
+    def __init__(self, model: GPT, tokenizer: CharTokenizer) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pad_id = tokenizer.pad_id
+        self.eos_id = tokenizer.eos_id
+        self.vocab_size = model.cfg.vocab_size
+
+    @classmethod
+    def build(cls, tokenizer: CharTokenizer | None = None, seed: int = 0, **config) -> "GPTPolicy":
+        """A freshly initialised GPT (weights drawn from ``torch.manual_seed(seed)``)."""
+        tokenizer = tokenizer or CharTokenizer()
+        torch.manual_seed(seed)
+        return cls(GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **config)), tokenizer)
+
+    @property
+    def module(self) -> torch.nn.Module:
+        return self.model
+
+    def encode_prompt(self, text: str) -> list[int]:
+        return self.tokenizer.encode_prompt(text)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text)
+
+    def decode(self, ids) -> str:
+        return self.tokenizer.decode(ids)
+
+    def prefill(self, prompts: list[list[int]]):
+        ids, valid, positions = left_pad(prompts, self.pad_id)
+        logits, cache = self.model(ids, positions, valid)
+        return logits[:, -1], DecodeState(cache, valid, positions[:, -1] + 1)
+
+    def step(self, state: DecodeState, tokens):
+        key_valid = torch.cat([state.key_valid, torch.ones_like(state.key_valid[:, :1])], dim=1)
+        logits, cache = self.model(tokens.view(-1, 1), state.next_pos.view(-1, 1), key_valid, state.cache)
+        return logits[:, -1], DecodeState(cache, key_valid, state.next_pos + 1)
+
+    def select(self, state: DecodeState, rows) -> DecodeState:
+        cache = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state.cache]
+        return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
+
+    def token_logprobs(self, prompts: list[list[int]], response_ids):
+        ids, valid, positions, width = teacher_forcing_inputs(prompts, response_ids, self.pad_id)
+        logits, _ = self.model(ids, positions, valid)
+        return response_logprobs(logits, response_ids, width)

@@ -1,0 +1,86 @@
+"""``RolloutBatch``: what every sampler returns and the trainer consumes.
+
+It carries exactly the arguments of :func:`treecredit.compute_advantages` plus what the loss and the
+metrics need, so an estimator is always called as
+``compute_advantages(name, **rollout.estimator_inputs(), **options)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RolloutBatch:
+    """B sampled responses (rows), grouped by prompt, right-padded to T tokens.
+
+    Attributes:
+        response_ids: ``(B, T)`` long; padding holds the policy's pad id.
+        response_mask: ``(B, T)`` bool, True on generated tokens (the stop token included).
+        rewards: ``(B,)`` float32 terminal rewards from the task's final verifier.
+        group_ids: ``(B,)`` long; rows with one id answer the same prompt.
+        old_logprobs: ``(B, T)`` float32, log π_old(token) at temperature 1 under the sampling policy
+            (0 on padding), for the PPO ratio.
+        prompt_ids: B lists of prompt ids (one per row, repeated within a group).
+        prompt_texts: B prompt texts; response_texts: B decoded responses.
+        problem_index: ``(B,)`` long, index of each row's problem in the list given to the sampler.
+        step_ends: ``(B, T)`` bool, True on the token that closes each step (the task's delimiter or end
+            marker, wherever the tokenizer put it), or None.
+        tree_nodes: ``(B, T)`` long sampled-tree node ids (-1 on padding), from a tree sampler, or None.
+        mc_values: ``(B, T)`` float32 Monte Carlo prefix values (for ``vine``), or None.
+        generated_tokens: tokens the sampler actually generated (a tree sampler shares prefixes, so this
+            can be below ``response_mask.sum()``).
+        extras: anything else a sampler wants to report (free-form, for metrics).
+    """
+
+    response_ids: Any
+    response_mask: Any
+    rewards: Any
+    group_ids: Any
+    old_logprobs: Any
+    prompt_ids: list
+    prompt_texts: list
+    response_texts: list
+    problem_index: Any
+    step_ends: Any = None
+    tree_nodes: Any = None
+    mc_values: Any = None
+    generated_tokens: int = 0
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.response_ids.shape)  # type: ignore[return-value]
+
+    def estimator_inputs(self) -> dict:
+        """The four required keyword arguments of ``compute_advantages``."""
+        return {"response_ids": self.response_ids, "response_mask": self.response_mask,
+                "rewards": self.rewards, "group_ids": self.group_ids}
+
+    def available_options(self) -> dict:
+        """Per-rollout estimator options this batch can supply (``step_ends``, ``tree_nodes``, ``mc_values``)."""
+        found = {"step_ends": self.step_ends, "tree_nodes": self.tree_nodes, "mc_values": self.mc_values}
+        return {name: value for name, value in found.items() if value is not None}
+
+
+def step_end_mask(policy, response_ids, lengths, marks: tuple[str, ...]):
+    """``(B, T)`` bool: True on the token whose text completes an occurrence of one of ``marks``.
+
+    Works for any tokenizer: a token ends a step when decoding the prefix through it shows more marks
+    than the prefix before it (O(T²) decoding per row; responses are short).
+    """
+    import torch
+
+    B, T = response_ids.shape
+    ends = torch.zeros((B, T), dtype=torch.bool)
+    for row in range(B):
+        ids = response_ids[row, : int(lengths[row])].tolist()
+        seen = 0
+        for t in range(len(ids)):
+            text = policy.decode(ids[: t + 1])
+            count = sum(text.count(mark) for mark in marks)
+            if count > seen:
+                ends[row, t] = True
+                seen = count
+    return ends

@@ -1,0 +1,82 @@
+"""The task interface: procedurally generated, verifiable, multi-step problems.
+
+A task draws problems from a seeded NumPy generator, shows the model a prompt, and checks the text it
+writes back. A response is a sequence of steps, each closed by the task's ``delimiter`` text; the last
+step is closed by ``end`` instead (``";"`` for the built-in tasks), which also stops sampling.
+
+Two verifiers per task:
+
+- ``reward(problem, response)``: the final verifier, 1.0 if the final answer is right, else 0.0;
+- ``check_steps(problem, response)``: the partial verifier, one bool per *complete* step of the response
+  (a step is complete once its delimiter or the end marker has been written), True where that step is
+  a correct move from the state the response had reached. It needs only a prefix, so a sampler can
+  use it to cut off a branch early.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One task instance.
+
+    Attributes:
+        prompt: the text the model continues (e.g. ``"4-5+8*0="``).
+        solution: a correct worked response, steps and end marker included (e.g. ``"4-5+0=-1+0=-1;"``);
+            used for the supervised warm start.
+        answer: the final answer as text (e.g. ``"-1"``).
+        data: the family-specific description (numbers, target, ...), hashable.
+    """
+
+    prompt: str
+    solution: str
+    answer: str
+    data: tuple
+
+
+class Task(ABC):
+    """A family of verifiable multi-step problems; subclasses set ``name``, ``delimiter``, ``alphabet``."""
+
+    name: str = ""
+    delimiter: str = ""
+    end: str = ";"
+    alphabet: str = ""
+
+    @abstractmethod
+    def make_problem(self, rng: np.random.Generator) -> Problem:
+        """Draw one problem from ``rng``."""
+
+    @abstractmethod
+    def reward(self, problem: Problem, response: str) -> float:
+        """The final verifier: 1.0 when ``response`` ends with the end marker and its answer is right."""
+
+    @abstractmethod
+    def check_steps(self, problem: Problem, response: str) -> list[bool]:
+        """The partial verifier: one bool per complete step of ``response`` (see the module docstring)."""
+
+    def generate(self, rng: np.random.Generator, n: int) -> list[Problem]:
+        """``n`` problems drawn in order from ``rng`` (the same seed gives the same list)."""
+        return [self.make_problem(rng) for _ in range(n)]
+
+    def format_prompt(self, problem: Problem) -> str:
+        """The prompt text shown to the model (chat-formatted by the policy adapter, if it uses a template)."""
+        return problem.prompt
+
+    def complete_steps(self, response: str) -> list[str]:
+        """The complete steps of ``response``, each without its closing delimiter or end marker.
+
+        Text after the end marker is ignored; a trailing unfinished step is left out.
+        """
+        head, has_end, _ = response.partition(self.end)
+        parts = head.split(self.delimiter)
+        return parts if has_end else parts[:-1]
+
+    def step_accuracy(self, problem: Problem, response: str) -> tuple[int, int]:
+        """``(correct, total)`` complete steps of ``response`` by the partial verifier."""
+        checks = self.check_steps(problem, response)
+        return sum(checks), len(checks)

@@ -1,0 +1,74 @@
+"""The Hugging Face adapter on tiny random-initialised models with a local character tokenizer."""
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+from treecredit.models import HFPolicy  # noqa: E402
+from treecredit.sampling import IIDSampler  # noqa: E402
+from treecredit.tasks import ArithmeticTask  # noqa: E402
+
+CHARS = "0123456789+-*=;, >:abcdefghijklmnopqrstuvwxyz<|>/\n"
+
+
+def local_tokenizer():
+    """A character-level fast tokenizer built in memory (no download), with a chat template."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2}
+    for ch in CHARS:
+        vocab.setdefault(ch, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
+                                                eos_token="</s>")
+    fast.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}" \
+                         "{% if add_generation_prompt %}<a>{% endif %}"
+    return fast
+
+
+def tiny_policy(kind="llama"):
+    tok = local_tokenizer()
+    torch.manual_seed(0)
+    if kind == "llama":
+        cfg = transformers.LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                       max_position_embeddings=128, pad_token_id=0, eos_token_id=2)
+    else:
+        cfg = transformers.GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                                      pad_token_id=0, eos_token_id=2)
+    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+    return HFPolicy(model, tok)
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_hf_kv_cache_equals_teacher_forcing(kind):
+    policy = tiny_policy(kind)
+    prompts = [policy.encode_prompt("1+2="), policy.encode_prompt("12*3-4=")]  # different lengths
+    assert policy.decode(policy.encode("3=5;")) == "3=5;"
+    response = torch.tensor([policy.encode("3;x"), policy.encode("32=")])
+    with torch.no_grad():
+        logp, _ = policy.token_logprobs(prompts, response)
+        logits, state = policy.prefill(prompts)
+        state = policy.select(state, torch.tensor([0, 1]))
+        for t in range(response.shape[1]):
+            want = torch.log_softmax(logits, -1).gather(-1, response[:, t:t + 1]).squeeze(-1)
+            torch.testing.assert_close(logp[:, t], want, atol=1e-4, rtol=1e-4)
+            logits, state = policy.step(state, response[:, t])
+
+
+def test_hf_chat_template_and_sampling():
+    policy = tiny_policy()
+    assert policy.tokenizer.decode(policy.encode_prompt("1+2=")) == "<user>1+2=<a>"
+    task = ArithmeticTask(min_operators=1, max_operators=1)
+    problems = task.generate(np.random.default_rng(0), 2)
+    sampler = IIDSampler(max_new_tokens=6)
+    a = sampler.sample(policy, task, problems, 3, torch.Generator().manual_seed(0))
+    b = sampler.sample(policy, task, problems, 3, torch.Generator().manual_seed(0))
+    assert torch.equal(a.response_ids, b.response_ids)
+    assert a.shape[0] == 6 and a.rewards.shape == (6,)
