@@ -1,0 +1,66 @@
+"""TRL's GRPO layout → treecredit (torch only; the TRL trainer test runs it inside a real TRL step)."""
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import treecredit  # noqa: E402
+from treecredit.integrations._grpo_layout import completion_rewards, grouped_completion_advantages  # noqa: E402
+
+G = 3
+
+
+def trl_like_batch(seed=0, n_groups=2, T=6):
+    rng = np.random.default_rng(seed)
+    n = n_groups * G
+    ids = torch.from_numpy(rng.integers(1, 4, size=(n, T)))
+    lengths = torch.from_numpy(rng.integers(2, T + 1, size=n))
+    mask = (torch.arange(T)[None, :] < lengths[:, None]).long()
+    rewards = torch.from_numpy(rng.integers(0, 3, size=n).astype(np.float32))
+    return ids * mask, mask, rewards
+
+
+def test_completion_reward_is_the_weighted_sum_and_nan_only_when_nothing_scored():
+    per_func = torch.tensor([[1.0, 2.0], [float("nan"), 3.0], [float("nan"), float("nan")]])
+    rewards = completion_rewards(per_func, torch.tensor([0.5, 2.0]))
+    assert rewards[:2].tolist() == [4.5, 6.0]
+    assert math.isnan(rewards[2].item())
+
+
+@pytest.mark.parametrize("name", ["grpo", "rloo", "ibpo"])
+def test_consecutive_blocks_are_the_groups(name):
+    ids, mask, rewards = trl_like_batch()
+    expected = treecredit.compute_advantages(name, response_ids=ids, response_mask=mask, rewards=rewards,
+                                             group_ids=torch.tensor([0, 0, 0, 1, 1, 1]))
+    got = grouped_completion_advantages(name, completion_ids=ids, completion_mask=mask, rewards=rewards,
+                                        num_generations=G)
+    torch.testing.assert_close(got, expected)
+
+
+def test_an_unscorable_completion_gets_zero_and_leaves_its_group():
+    ids, mask, rewards = trl_like_batch()
+    rewards[1] = float("nan")
+    got = grouped_completion_advantages("grpo", completion_ids=ids, completion_mask=mask, rewards=rewards,
+                                        num_generations=G)
+    assert (got[1] == 0).all()
+    keep = torch.tensor([0, 2, 3, 4, 5])
+    rest = treecredit.compute_advantages("grpo", response_ids=ids[keep], response_mask=mask[keep],
+                                         rewards=rewards[keep], group_ids=keep // G)
+    torch.testing.assert_close(got[keep], rest)
+
+
+def test_nothing_scorable_gives_zeros():
+    ids, mask, rewards = trl_like_batch()
+    got = grouped_completion_advantages("grpo", completion_ids=ids, completion_mask=mask,
+                                        rewards=torch.full_like(rewards, float("nan")), num_generations=G)
+    assert got.shape == ids.shape and (got == 0).all()
+
+
+def test_a_group_size_that_does_not_divide_the_batch_is_refused():
+    ids, mask, rewards = trl_like_batch()
+    with pytest.raises(ValueError, match="num_generations: "):
+        grouped_completion_advantages("grpo", completion_ids=ids, completion_mask=mask, rewards=rewards,
+                                      num_generations=4)

@@ -1,0 +1,132 @@
+"""TreeCreditGRPOTrainer: a real TRL training step on CPU with a tiny random model and a local tokenizer.
+
+Skipped when TRL is not installed (it is an optional extra).
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+datasets = pytest.importorskip("datasets")
+
+import treecredit  # noqa: E402
+from treecredit.integrations.trl import TreeCreditGRPOTrainer  # noqa: E402
+
+VOCAB = ["<pad>", "<eos>", "<unk>"] + list("abcdefgh+=0123456789 ")
+NUM_GENERATIONS = 4
+PER_DEVICE_BATCH = 8  # two prompts x four completions per step
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    char_level = Tokenizer(models.WordLevel({tok: i for i, tok in enumerate(VOCAB)}, unk_token="<unk>"))
+    char_level.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=char_level, pad_token="<pad>", eos_token="<eos>",
+                                   unk_token="<unk>")
+
+
+def _tiny_model(tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(VOCAB), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=tokenizer.eos_token_id)
+    return LlamaForCausalLM(config)
+
+
+A_ID = VOCAB.index("a")
+
+
+def count_a(completion_ids, **kwargs):
+    """Reward: how many 'a' tokens a completion holds (a pure function of the token ids)."""
+    return [float(sum(token == A_ID for token in ids)) for ids in completion_ids]
+
+
+class RecordingTrainer(TreeCreditGRPOTrainer):
+    """Records what generation produced and what the loss was given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.generated, self.loss_inputs = [], []
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        self.generated.append({k: output[k].clone() for k in ("prompt_ids", "completion_ids", "completion_mask", "advantages")})
+        return output
+
+    def _compute_loss(self, model, inputs):
+        self.loss_inputs.append({k: inputs[k].clone() for k in ("prompt_ids", "completion_ids", "advantages")})
+        return super()._compute_loss(model, inputs)
+
+
+def _train(tmp_path, estimator, max_steps=2, **options):
+    from trl import GRPOConfig
+
+    torch.set_num_threads(1)
+    tokenizer = _tokenizer()
+    dataset = datasets.Dataset.from_dict({"prompt": ["1+2=", "ab", "3+4=", "ba", "5+6=", "cd", "7+8=", "dc"]})
+    args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=PER_DEVICE_BATCH,
+                      num_generations=NUM_GENERATIONS, max_completion_length=6, max_steps=max_steps,
+                      learning_rate=1e-3, beta=0.0, report_to="none", save_strategy="no", logging_steps=1,
+                      seed=0, temperature=1.5, dataloader_num_workers=0)
+    trainer = RecordingTrainer(model=_tiny_model(tokenizer), reward_funcs=count_a, args=args, train_dataset=dataset,
+                               processing_class=tokenizer, estimator=estimator, estimator_options=options)
+    trainer.train()
+    return trainer
+
+
+def _expected(estimator, generated, **options):
+    ids, mask = generated["completion_ids"], generated["completion_mask"]
+    rewards = torch.tensor(count_a(ids.tolist()))  # padding is <pad>, never 'a'
+    groups = torch.arange(ids.shape[0]) // NUM_GENERATIONS
+    return treecredit.compute_advantages(estimator, response_ids=ids, response_mask=mask, rewards=rewards,
+                                         group_ids=groups, **options)
+
+
+@pytest.mark.parametrize("estimator,options", [("grpo", {}), ("ibpo", {"step_tokens": 2})])
+def test_the_loss_sees_the_estimators_per_token_advantages(tmp_path, estimator, options):
+    trainer = _train(tmp_path, estimator, **options)
+
+    assert len(trainer.generated) == 2 and len(trainer.loss_inputs) == 2
+    for generated in trainer.generated:
+        expected = _expected(estimator, generated, **options)
+        assert generated["advantages"].shape == generated["completion_ids"].shape
+        torch.testing.assert_close(generated["advantages"], expected)
+    assert any(g["advantages"].abs().sum() > 0 for g in trainer.generated), "no reward spread: weak test"
+
+    # The loss got (B, T) advantages: each row it saw is a generated row with that row's advantages
+    # (TRL shuffles rows between generation and loss).
+    for generated, seen in zip(trainer.generated, trainer.loss_inputs):
+        assert seen["advantages"].dim() == 2
+        for prompt, ids, adv in zip(seen["prompt_ids"], seen["completion_ids"], seen["advantages"]):
+            same = (generated["prompt_ids"] == prompt).all(dim=1) & (generated["completion_ids"] == ids).all(dim=1)
+            assert same.any()
+            torch.testing.assert_close(generated["advantages"][same], adv.expand(int(same.sum()), -1))
+
+
+def test_an_unknown_option_is_refused_before_any_model_is_built(tmp_path):
+    with pytest.raises(ValueError, match="tau"):
+        TreeCreditGRPOTrainer(model=None, estimator="grpo", estimator_options={"tau": 0.5})
+
+
+def test_an_unknown_estimator_lists_the_known_ones():
+    with pytest.raises(ValueError, match="grpo"):
+        TreeCreditGRPOTrainer(model=None, estimator="no_such_estimator")
+
+
+def test_the_loss_gets_advantages_that_vary_within_a_completion(tmp_path):
+    # ibpo over token units credits the tokens where a completion differs from its opposites: within
+    # some row the advantages differ, which a per-sequence (B,) advantage could not express.
+    trainer = _train(tmp_path, "ibpo", max_steps=1)
+    seen = trainer.loss_inputs[0]["advantages"]
+    generated = trainer.generated[0]
+    torch.testing.assert_close(generated["advantages"], _expected("ibpo", generated))
+    mask = generated["completion_mask"].bool()
+    spread = [np.ptp(row[m].numpy()) for row, m in zip(generated["advantages"], mask) if m.any()]
+    assert max(spread) > 0
+    assert seen.dim() == 2 and seen.shape[0] == PER_DEVICE_BATCH

@@ -1,0 +1,144 @@
+"""The verl shell: verl's batch layout through ``treecredit_<name>`` equals the core on the same data.
+
+The conversion tests need torch only; the registry and trainer-hook tests skip unless verl imports.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import treecredit  # noqa: E402
+from treecredit.integrations import verl as tc_verl  # noqa: E402
+
+GROUP_SIZE, N_GROUPS, T = 4, 3, 8
+
+
+def fake_verl_batch(seed=0, kl_coef=0.01):
+    """A verl-like batch: responses sharing prefixes within a group, right padding, uid strings,
+    the score on each response's last token and a small per-token in-reward KL term."""
+    rng = np.random.default_rng(seed)
+    n = GROUP_SIZE * N_GROUPS
+    responses = rng.integers(3, 6, size=(n, T))
+    for g in range(N_GROUPS):  # shared prefixes make the tries branch
+        rows = slice(g * GROUP_SIZE, (g + 1) * GROUP_SIZE)
+        responses[rows, :3] = responses[g * GROUP_SIZE, :3]
+    lengths = rng.integers(4, T + 1, size=n)
+    mask = (np.arange(T)[None, :] < lengths[:, None]).astype(np.int64)
+    responses = responses * mask  # verl pads with the pad id; 0 here
+    scores = rng.integers(0, 2, size=n).astype(np.float32)
+    token_level_rewards = -kl_coef * mask.astype(np.float32) * rng.random((n, T), dtype=np.float32)
+    token_level_rewards[np.arange(n), lengths - 1] += scores
+    uid = np.array([f"prompt-{g}" for g in np.repeat(np.arange(N_GROUPS), GROUP_SIZE)], dtype=object)
+    return {
+        "token_level_rewards": torch.from_numpy(token_level_rewards),
+        "response_mask": torch.from_numpy(mask),
+        "index": uid,
+        "responses": torch.from_numpy(responses),
+    }
+
+
+def core_advantages(name, batch, **options):
+    return treecredit.compute_advantages(
+        name, response_ids=batch["responses"], response_mask=batch["response_mask"],
+        rewards=batch["token_level_rewards"].sum(-1), group_ids=batch["index"], **options)
+
+
+@pytest.mark.parametrize("name", treecredit.estimators("token"))
+def test_every_estimator_through_verls_signature_equals_the_core(name):
+    batch = fake_verl_batch()
+    adv_fn = tc_verl.make_adv_estimator(name)
+    try:
+        expected = core_advantages(name, batch)
+    except ValueError as core_error:  # an estimator that needs options: the shell fails the same way
+        with pytest.raises(ValueError, match=str(core_error)[:40].replace("(", r"\(").replace("[", r"\[")):
+            adv_fn(**batch, config=None)
+        return
+    advantages, returns = adv_fn(**batch, config=None)
+    torch.testing.assert_close(advantages, expected)
+    torch.testing.assert_close(returns, expected)
+    assert advantages.dtype == torch.float32 and advantages.shape == batch["responses"].shape
+
+
+def test_rewards_are_the_sum_of_token_level_rewards():
+    # The in-reward KL terms move the rewards, so the advantages differ from those of the scores alone.
+    with_kl, without_kl = fake_verl_batch(kl_coef=0.5), fake_verl_batch(kl_coef=0.0)
+    adv_fn = tc_verl.make_adv_estimator("grpo")
+    torch.testing.assert_close(adv_fn(**with_kl)[0], core_advantages("grpo", with_kl))
+    assert not torch.allclose(adv_fn(**with_kl)[0], adv_fn(**without_kl)[0])
+
+
+def test_options_come_from_the_binding_and_from_the_algorithm_config():
+    batch = fake_verl_batch()
+    expected = core_advantages("grpo", batch, norm_by_std=False)
+    torch.testing.assert_close(tc_verl.make_adv_estimator("grpo", norm_by_std=False)(**batch)[0], expected)
+    config = {"adv_estimator": "treecredit_grpo", "treecredit_options": {"norm_by_std": False}}
+    torch.testing.assert_close(tc_verl.make_adv_estimator("grpo")(**batch, config=config)[0], expected)
+    # the config overrides the binding
+    bound = tc_verl.make_adv_estimator("grpo", norm_by_std=True)
+    torch.testing.assert_close(bound(**batch, config=config)[0], expected)
+
+
+def test_options_in_an_omegaconf_config():
+    omegaconf = pytest.importorskip("omegaconf")
+    batch = fake_verl_batch()
+    config = omegaconf.OmegaConf.create({"treecredit_options": {"step_tokens": 2}})
+    torch.testing.assert_close(tc_verl.make_adv_estimator("ibpo")(**batch, config=config)[0],
+                               core_advantages("ibpo", batch, step_tokens=2))
+
+
+def test_missing_response_ids_name_the_fix():
+    batch = fake_verl_batch()
+    del batch["responses"]
+    with pytest.raises(ValueError, match="responses: .*Fix: .*use_v1=False"):
+        tc_verl.make_adv_estimator("grpo")(**batch)
+
+
+def test_missing_uids_and_bad_options_are_refused():
+    batch = fake_verl_batch()
+    batch["index"] = None
+    with pytest.raises(ValueError, match="index: "):
+        tc_verl.make_adv_estimator("grpo")(**batch)
+    with pytest.raises(ValueError, match="tau"):
+        tc_verl.make_adv_estimator("grpo", tau=0.5)
+    with pytest.raises(ValueError, match="treecredit_options"):
+        tc_verl.make_adv_estimator("grpo")(**fake_verl_batch(), config={"treecredit_options": [1]})
+
+
+# ---- with verl installed --------------------------------------------------------------------------
+
+
+def test_import_registers_every_estimator_in_verls_registry():
+    core_algos = pytest.importorskip("verl.trainer.ppo.core_algos")
+    names = tc_verl.register()  # idempotent: the import already registered them
+    assert names == [f"treecredit_{n}" for n in treecredit.estimators("token")]
+    batch = fake_verl_batch()
+    for name in ("grpo", "rloo", "ibpo"):
+        adv_fn = core_algos.get_adv_estimator_fn(f"treecredit_{name}")
+        torch.testing.assert_close(adv_fn(**batch, config=None)[0], core_advantages(name, batch))
+
+
+def _data_proto(batch):
+    from verl import DataProto
+
+    tensors = {k: batch[k] for k in ("responses", "response_mask", "token_level_rewards")}
+    return DataProto.from_dict(tensors=tensors, non_tensors={"uid": batch["index"]})
+
+
+def test_legacy_compute_advantage_passes_response_ids_once_hooked(monkeypatch):
+    ray_trainer = pytest.importorskip("verl.trainer.ppo.ray_trainer")
+    monkeypatch.setattr(ray_trainer, "compute_advantage", ray_trainer.compute_advantage)  # undone after
+    batch = fake_verl_batch()
+    config = {"treecredit_options": {"step_tokens": 2}}
+    with pytest.raises(ValueError, match="responses: "):
+        ray_trainer.compute_advantage(_data_proto(batch), adv_estimator="treecredit_ibpo", config=config)
+
+    tc_verl.pass_response_ids()
+    tc_verl.pass_response_ids()  # idempotent
+    data = ray_trainer.compute_advantage(_data_proto(batch), adv_estimator="treecredit_ibpo", config=config)
+    expected = core_advantages("ibpo", batch, step_tokens=2)
+    torch.testing.assert_close(data.batch["advantages"], expected)
+    torch.testing.assert_close(data.batch["returns"], expected)
+    # verl's own estimators still go through verl's code
+    data = ray_trainer.compute_advantage(_data_proto(batch), adv_estimator="grpo", config=config)
+    assert data.batch["advantages"].shape == batch["responses"].shape
