@@ -61,12 +61,16 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         # Groups may straddle processes: compute on all rows (right-padded to one T), keep ours.
         all_ids = accelerator.gather(accelerator.pad_across_processes(ids, dim=1, pad_index=0))
         all_mask = accelerator.gather(accelerator.pad_across_processes(mask, dim=1, pad_index=0))
+        rewards_per_func, self._rewards_per_func = self._rewards_per_func, None  # used once, never stale
+        if rewards_per_func is None or rewards_per_func.shape[0] != all_ids.shape[0]:
+            raise RuntimeError("TreeCreditGRPOTrainer: TRL scored no rewards for this generation batch through "
+                               "_calculate_rewards; this TRL version is not supported (tested with trl 1.16).")
         num_generations = self.num_generations if self.model.training else self.num_generations_eval
         advantages = grouped_completion_advantages(
             self.estimator,
             completion_ids=all_ids,
             completion_mask=all_mask,
-            rewards=completion_rewards(self._rewards_per_func, self.reward_weights),
+            rewards=completion_rewards(rewards_per_func, self.reward_weights),
             num_generations=num_generations,
             **self.estimator_options,
         )
