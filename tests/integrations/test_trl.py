@@ -88,8 +88,16 @@ def _expected(estimator, generated, **options):
                                          group_ids=groups, **options)
 
 
-@pytest.mark.parametrize("estimator,options", [("grpo", {}), ("ibpo", {"step_tokens": 2})])
+def _require(estimator):
+    if estimator not in treecredit.estimators("token"):
+        pytest.skip(f"{estimator} is not registered in this checkout")
+
+
+@pytest.mark.parametrize("estimator,options", [
+    ("grpo", {}), ("ibpo", {"step_tokens": 2}), ("tempo", {}), ("treerpo", {"step_tokens": 2}),
+])
 def test_the_loss_sees_the_estimators_per_token_advantages(tmp_path, estimator, options):
+    _require(estimator)
     trainer = _train(tmp_path, estimator, **options)
 
     assert len(trainer.generated) == 2 and len(trainer.loss_inputs) == 2
@@ -122,6 +130,7 @@ def test_an_unknown_estimator_lists_the_known_ones():
 def test_the_loss_gets_advantages_that_vary_within_a_completion(tmp_path):
     # ibpo over token units credits the tokens where a completion differs from its opposites: within
     # some row the advantages differ, which a per-sequence (B,) advantage could not express.
+    _require("ibpo")
     trainer = _train(tmp_path, "ibpo", max_steps=1)
     seen = trainer.loss_inputs[0]["advantages"]
     generated = trainer.generated[0]

@@ -82,9 +82,9 @@ def test_options_come_from_the_binding_and_from_the_algorithm_config():
 def test_options_in_an_omegaconf_config():
     omegaconf = pytest.importorskip("omegaconf")
     batch = fake_verl_batch()
-    config = omegaconf.OmegaConf.create({"treecredit_options": {"step_tokens": 2}})
-    torch.testing.assert_close(tc_verl.make_adv_estimator("ibpo")(**batch, config=config)[0],
-                               core_advantages("ibpo", batch, step_tokens=2))
+    config = omegaconf.OmegaConf.create({"treecredit_options": {"norm_by_std": False}})
+    torch.testing.assert_close(tc_verl.make_adv_estimator("grpo")(**batch, config=config)[0],
+                               core_advantages("grpo", batch, norm_by_std=False))
 
 
 def test_missing_response_ids_name_the_fix():
@@ -112,10 +112,12 @@ def test_import_registers_every_estimator_in_verls_registry():
     core_algos = pytest.importorskip("verl.trainer.ppo.core_algos")
     names = tc_verl.register()  # idempotent: the import already registered them
     assert names == [f"treecredit_{n}" for n in treecredit.estimators("token")]
-    batch = fake_verl_batch()
-    for name in ("grpo", "rloo", "ibpo"):
+    batch = fake_verl_batch(kl_coef=0.0)  # rewards in [0, 1], as treerpo's default scale needs
+    cases = {"grpo": {}, "rloo": {}, "ibpo": {}, "tempo": {}, "treerpo": {"step_tokens": 2}}
+    for name in set(cases) & set(treecredit.estimators("token")):
         adv_fn = core_algos.get_adv_estimator_fn(f"treecredit_{name}")
-        torch.testing.assert_close(adv_fn(**batch, config=None)[0], core_advantages(name, batch))
+        config = {"treecredit_options": cases[name]}
+        torch.testing.assert_close(adv_fn(**batch, config=config)[0], core_advantages(name, batch, **cases[name]))
 
 
 def _data_proto(batch):
@@ -127,16 +129,17 @@ def _data_proto(batch):
 
 def test_legacy_compute_advantage_passes_response_ids_once_hooked(monkeypatch):
     ray_trainer = pytest.importorskip("verl.trainer.ppo.ray_trainer")
+    name = "ibpo" if "ibpo" in treecredit.estimators("token") else "tempo"
     monkeypatch.setattr(ray_trainer, "compute_advantage", ray_trainer.compute_advantage)  # undone after
     batch = fake_verl_batch()
     config = {"treecredit_options": {"step_tokens": 2}}
     with pytest.raises(ValueError, match="responses: "):
-        ray_trainer.compute_advantage(_data_proto(batch), adv_estimator="treecredit_ibpo", config=config)
+        ray_trainer.compute_advantage(_data_proto(batch), adv_estimator=f"treecredit_{name}", config=config)
 
     tc_verl.pass_response_ids()
     tc_verl.pass_response_ids()  # idempotent
-    data = ray_trainer.compute_advantage(_data_proto(batch), adv_estimator="treecredit_ibpo", config=config)
-    expected = core_advantages("ibpo", batch, step_tokens=2)
+    data = ray_trainer.compute_advantage(_data_proto(batch), adv_estimator=f"treecredit_{name}", config=config)
+    expected = core_advantages(name, batch, step_tokens=2)
     torch.testing.assert_close(data.batch["advantages"], expected)
     torch.testing.assert_close(data.batch["returns"], expected)
     # verl's own estimators still go through verl's code
