@@ -21,7 +21,10 @@ mask is ``completion_mask · tool_mask`` (tool output stays in the prefix with a
 
 from __future__ import annotations
 
-from trl import GRPOTrainer
+try:
+    from trl import GRPOTrainer
+except ImportError as error:  # the optional extra is missing
+    raise ImportError("treecredit.integrations.trl needs TRL: pip install 'treecredit[trl]' (trl>=0.26).") from error
 
 from treecredit.integrations._grpo_layout import completion_rewards, grouped_completion_advantages
 from treecredit.registry import get_estimator
