@@ -47,6 +47,14 @@ def count_a(completion_ids, **kwargs):
     return [float(sum(token == A_ID for token in ids)) for ids in completion_ids]
 
 
+LETTER_IDS = {VOCAB.index(c) for c in "abcdefgh"}
+
+
+def count_letters(completion_ids, **kwargs):
+    """Reward: how many letter tokens a completion holds."""
+    return [float(sum(token in LETTER_IDS for token in ids)) for ids in completion_ids]
+
+
 class RecordingTrainer(TreeCreditGRPOTrainer):
     """Records what generation produced and what the loss was given."""
 
@@ -139,3 +147,35 @@ def test_the_loss_gets_advantages_that_vary_within_a_completion(tmp_path):
     spread = [np.ptp(row[m].numpy()) for row, m in zip(generated["advantages"], mask) if m.any()]
     assert max(spread) > 0
     assert seen.dim() == 2 and seen.shape[0] == PER_DEVICE_BATCH
+
+
+@pytest.mark.slow
+def test_groups_split_over_two_processes_are_one_group(tmp_path):
+    # torchrun, 2 CPU processes x 2 completions per step, num_generations=4: each group is split in two.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = {**__import__("os").environ, "PYTHONPATH": str(here.parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(here / "trl_two_processes.py"), str(tmp_path), "tempo" if "tempo" in
+                    treecredit.estimators("token") else "grpo"], check=True, env=env, cwd=tmp_path,
+                   capture_output=True, timeout=240)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    estimator = "tempo" if "tempo" in treecredit.estimators("token") else "grpo"
+    local = [r["generated"][0] for r in ranks]
+    width = max(g["completion_ids"].shape[1] for g in local)
+
+    def pad(x):
+        return torch.nn.functional.pad(x, (0, width - x.shape[1]))
+
+    ids = torch.cat([pad(g["completion_ids"]) for g in local])
+    mask = torch.cat([pad(g["completion_mask"]) for g in local])
+    rewards = torch.tensor(count_letters(ids.tolist()))
+    assert rewards.std() > 0, "no reward spread: weak test"
+    expected = treecredit.compute_advantages(estimator, response_ids=ids, response_mask=mask, rewards=rewards,
+                                             group_ids=torch.zeros(4, dtype=torch.long))
+    for rank, g in enumerate(local):
+        t = g["completion_ids"].shape[1]
+        torch.testing.assert_close(g["advantages"], expected[2 * rank:2 * rank + 2, :t])
