@@ -48,4 +48,6 @@ def spo(batch: TokenBatch, *, norm_by_std: bool = False, epsilon: float = 1e-6, 
         gain = gain / (forest.node_std(dev)[parent] + epsilon)
     advantage = np.zeros(forest.n_nodes)
     advantage[kids] = gain
-    return forest.spread(advantage) * batch.response_mask
+    out = forest.spread(advantage)
+    out *= batch.response_mask
+    return out

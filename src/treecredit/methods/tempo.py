@@ -8,9 +8,10 @@ import numpy as np
 
 from treecredit._validation import check_positive
 from treecredit.batch import TokenBatch
-from treecredit.groups import broadcast_to_tokens, centered, group_std
+from treecredit.groups import centered, group_std
 from treecredit.registry import register_estimator
 from treecredit.trees import forest_for
+from treecredit.trees.values import child_segments
 
 
 @register_estimator("tempo")
@@ -47,13 +48,11 @@ def tempo(batch: TokenBatch, *, norm_by_std: bool = True, epsilon: float = 1e-6,
     dev = centered(batch.rewards, gi, G)
     scale = group_std(batch.rewards, gi, G) + epsilon if norm_by_std else np.ones(G)
     value = forest.node_mean(dev)
-    first = forest.row_ptr[:-1]
-    child = np.ones(forest.seg_row.size, dtype=bool)
-    child[first] = False
-    seg = np.flatnonzero(child)
+    seg = child_segments(forest)
     td = value[forest.seg_node[seg]] - value[forest.seg_node[seg - 1]]
     row = forest.seg_row[seg]
-    out = broadcast_to_tokens(dev / scale[gi], np.ones(batch.shape, dtype=bool))
+    out = np.empty(batch.shape, dtype=np.float32)
+    out[...] = (dev / scale[gi]).astype(np.float32)[:, None]
     out[row, forest.seg_start[seg]] += (td / scale[gi[row]]).astype(np.float32)
     out *= batch.response_mask
     return out

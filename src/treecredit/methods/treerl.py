@@ -50,4 +50,6 @@ def treerl(batch: TokenBatch, *, leave_one_out: bool = False, tree_nodes: Any = 
     ga = value[kids] - value[root]
     la = value[kids] - value[forest.node_parent[kids]]
     advantage[kids] = (ga + la) / np.sqrt(forest.node_count[kids])
-    return forest.spread(advantage) * batch.response_mask
+    out = forest.spread(advantage)
+    out *= batch.response_mask
+    return out

@@ -71,4 +71,6 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
         numer = numer / (spread_std[parent] + epsilon)
     advantage = np.zeros(forest.n_nodes)
     advantage[kids] = np.where(span[parent] < tau, 0.0, numer)
-    return forest.spread(advantage) * batch.response_mask
+    out = forest.spread(advantage)
+    out *= batch.response_mask
+    return out

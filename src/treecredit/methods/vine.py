@@ -65,4 +65,5 @@ def vine(batch: TokenBatch, *, mc_values: Any = None, prompt_values: Any = None,
     before = np.where(first, start_value[row], np.append(0.0, after[:-1]))
     seg_start = np.where(first, 0, np.append(0, end_tok[:-1] + 1))
     out = spread_segments((B, T), row, seg_start, end_tok + 1, after - before)
-    return out * batch.response_mask
+    out *= batch.response_mask
+    return out
