@@ -89,6 +89,8 @@ def _snap_to_step_ends(adjacent: np.ndarray, order: np.ndarray, step_ends: np.nd
     row = order[:-1].astype(np.int64)
     query = row * T + np.maximum(adjacent, 0)
     last = np.searchsorted(flat_ends, query, side="left") - 1
+    if flat_ends.size == 0:  # every response is empty
+        return np.where(adjacent < 0, -1, 0)
     last_pos = np.where(last >= 0, flat_ends[np.maximum(last, 0)], -1) - row * T
     snapped = np.where(last_pos >= 0, last_pos + 1, 0)
     return np.where(adjacent < 0, -1, snapped)
