@@ -2,7 +2,8 @@
 
 Prints, per estimator: tokens/s for tree construction plus advantages (best of ``--repeats``), the ratio of
 its time to ``grpo``'s measured in the same run, extra peak memory (tracemalloc) against the size of
-``response_ids``, and, for estimators with a per-token reference loop, the speed-up over that loop (the
+``response_ids`` for the whole public call (peak/ids) and for the estimator alone on an already validated
+batch (core/ids), and, for estimators with a per-token reference loop, the speed-up over that loop (the
 loop is timed on a subset of groups and extrapolated linearly in tokens; the table says so).
 
 Usage::
@@ -43,7 +44,7 @@ def inputs_for(name: str, data: dict) -> list[tuple[str, dict]]:
     """(label, options) runs for an estimator; add an entry here for an estimator that needs inputs."""
     steps = {"step_tokens": STEP}
     table = {
-        "treerpo": [("treerpo[step trie]", steps)],
+        "treerpo": [("treerpo[step trie]", steps), ("treerpo[sampled tree]", {"tree_nodes": data["tree_nodes"]})],
         "vine": [("vine", {**steps, "mc_values": data["mc_values"]})],
         "ibpo": [("ibpo", {}), ("ibpo[steps]", steps)],
     }
@@ -53,6 +54,8 @@ def inputs_for(name: str, data: dict) -> list[tuple[str, dict]]:
     options = treecredit.get_estimator(name).options
     if "step_tokens" in options and name != "vine":
         runs.append((f"{name}[step trie]", steps))
+    if "tree_nodes" in options:
+        runs.append((f"{name}[sampled tree]", {"tree_nodes": data["tree_nodes"]}))
     return runs
 
 
@@ -87,6 +90,8 @@ def reference_seconds_per_token(name: str, options: dict, data: dict, n_groups: 
     if "step_tokens" in options:
         batch = make_token_batch(*(sub[k] for k in PUBLIC))
         ref_opts["step_ends"] = resolve_step_ends(batch, step_tokens=options["step_tokens"])
+    if "tree_nodes" in options:
+        ref_opts["tree_nodes"] = data["tree_nodes"][rows]
     if "mc_values" in options:
         ref_opts["mc_values"] = data["mc_values"][rows]
     ref = REFERENCES[name]
@@ -117,9 +122,14 @@ def main(argv=None) -> int:
           f"response_ids {data['response_ids'].dtype} {id_bytes / 2**20:.0f} MiB; half the groups tree-sampled "
           f"(steps of {STEP} tokens), half i.i.d.; numpy {np.__version__}, one thread")
     print(f"reference loops timed on {args.reference_groups} groups and extrapolated linearly per token")
-    header = f"{'estimator':24s} {'tokens/s':>12s} {'time s':>8s} {'x grpo':>7s} {'peak/ids':>9s} {'x ref loop':>11s}"
+    header = (f"{'estimator':24s} {'tokens/s':>12s} {'time s':>8s} {'x grpo':>7s} {'peak/ids':>9s} "
+              f"{'core/ids':>9s} {'x ref loop':>11s}")
     print(header)
     print("-" * len(header))
+    batch = make_token_batch(*(data[k] for k in PUBLIC))
+    batch.lengths  # cached, as every estimator reads it
+    validation = best_time(lambda: make_token_batch(*(data[k] for k in PUBLIC)), args.repeats)
+    print(f"{'(input validation only)':24s} {n_tok / validation:12.3e} {validation:8.3f}")
     grpo_time = None
     notes = []
     for name in ["grpo"] + [n for n in treecredit.estimators("token") if n != "grpo"]:
@@ -133,12 +143,13 @@ def main(argv=None) -> int:
             seconds = best_time(call, args.repeats)
             grpo_time = grpo_time or seconds
             peak = peak_extra_bytes(call)
+            core = peak_extra_bytes(lambda: treecredit.get_estimator(name).fn(batch, **options))
             speedup = ""
             if name in REFERENCES and not args.no_reference:
                 per_token = reference_seconds_per_token(name, options, data, args.reference_groups, args.group_size)
                 speedup = f"{per_token * n_tok / seconds:11.0f}"
             print(f"{label:24s} {n_tok / seconds:12.3e} {seconds:8.3f} {seconds / grpo_time:7.2f} "
-                  f"{peak / id_bytes:9.2f} {speedup:>11s}")
+                  f"{peak / id_bytes:9.2f} {core / id_bytes:9.2f} {speedup:>11s}")
     for note in notes:
         print("note:", note)
     return 0

@@ -117,10 +117,25 @@ def _path_entries(adjacent, order, lengths, max_group: int):
     start = np.zeros_like(end)
     same_row = k[1:] == k[:-1]
     start[1:][same_row] = end[:-1][same_row]
-    lo = k - (backward[k] >= end[:, None]).sum(axis=1)
-    hi = k + (forward[k] >= end[:, None]).sum(axis=1)
+    lo = k - _count_at_least(backward, k, end)
+    hi = k + _count_at_least(forward, k, end)
     key = lo * B + hi
 
     row = order[k]
     by_row = np.argsort(row, kind="stable")  # within a row, entries stay in increasing cut order
     return row[by_row].astype(np.int64), key[by_row], start[by_row], end[by_row]
+
+
+def _count_at_least(matrix: np.ndarray, row: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """For each query j: how many entries of ``matrix[row[j]]`` are ≥ ``value[j]``.
+
+    Rows of ``matrix`` are non-increasing (cumulative minima), so one binary search over the flattened
+    rows answers every query in O(log) instead of comparing whole rows.
+    """
+    n_rows, width = matrix.shape
+    if width == 0 or row.size == 0:
+        return np.zeros(row.size, dtype=np.int64)
+    span = int(max(matrix.max(), value.max())) + 3  # entries lie in [-1, span - 2]
+    flat = (np.arange(n_rows, dtype=np.int64)[:, None] * span + (span - 2 - matrix)).ravel()
+    query = row.astype(np.int64) * span + (span - 2 - value)
+    return np.searchsorted(flat, query, side="right") - row.astype(np.int64) * width
