@@ -83,8 +83,15 @@ def peak_extra_bytes(fn) -> int:
     return peak - base
 
 
-def reference_seconds_per_token(name: str, options: dict, data: dict, n_groups: int, group_size: int) -> float:
-    rows = slice(0, n_groups * group_size)
+def reference_groups(data: dict, n_groups: int) -> np.ndarray:
+    """Rows of ``n_groups`` groups for timing the reference loop, alternating i.i.d. and tree-sampled groups."""
+    kinds = [np.flatnonzero(~data["tree_groups"]), np.flatnonzero(data["tree_groups"])]
+    chosen = [int(k[i // 2]) for i, k in ((i, kinds[i % 2]) for i in range(n_groups)) if i // 2 < k.size]
+    return np.flatnonzero(np.isin(data["group_ids"], chosen))
+
+
+def reference_seconds_per_token(name: str, options: dict, data: dict, n_groups: int) -> float:
+    rows = reference_groups(data, n_groups)
     sub = {k: data[k][rows] for k in PUBLIC}
     ref_opts = {}
     if "step_tokens" in options:
@@ -121,7 +128,8 @@ def main(argv=None) -> int:
     print(f"batch: {n_groups} groups x {args.group_size} responses x {n_tokens} tokens = {n_tok / 1e6:.2f} M tokens; "
           f"response_ids {data['response_ids'].dtype} {id_bytes / 2**20:.0f} MiB; half the groups tree-sampled "
           f"(steps of {STEP} tokens), half i.i.d.; numpy {np.__version__}, one thread")
-    print(f"reference loops timed on {args.reference_groups} groups and extrapolated linearly per token")
+    print(f"reference loops timed on {args.reference_groups} groups (i.i.d. and tree-sampled alternately) and "
+          "extrapolated linearly per token")
     header = (f"{'estimator':24s} {'tokens/s':>12s} {'time s':>8s} {'x grpo':>7s} {'peak/ids':>9s} "
               f"{'core/ids':>9s} {'x ref loop':>11s}")
     print(header)
@@ -146,7 +154,7 @@ def main(argv=None) -> int:
             core = peak_extra_bytes(lambda: treecredit.get_estimator(name).fn(batch, **options))
             speedup = ""
             if name in REFERENCES and not args.no_reference:
-                per_token = reference_seconds_per_token(name, options, data, args.reference_groups, args.group_size)
+                per_token = reference_seconds_per_token(name, options, data, args.reference_groups)
                 speedup = f"{per_token * n_tok / seconds:11.0f}"
             print(f"{label:24s} {n_tok / seconds:12.3e} {seconds:8.3f} {seconds / grpo_time:7.2f} "
                   f"{peak / id_bytes:9.2f} {core / id_bytes:9.2f} {speedup:>11s}")

@@ -39,12 +39,13 @@ def build_explicit(batch: TokenBatch, tree_nodes: Any) -> Forest:
     sampled = nodes[row, start].astype(np.int64)
     uniq, local = np.unique(sampled, return_inverse=True)
     local = local.reshape(-1).astype(np.int64)
-    _check_consistent(batch, row, start, end, local, uniq, last_of_row)
+    _check_consistent(batch, row, start, end, local, uniq)
+    _check_same_tokens(batch, nodes)
     return assemble_forest("explicit", batch, row.astype(np.int64), local, start.astype(np.int64),
                            end.astype(np.int64), uniq.size)
 
 
-def _check_consistent(batch, row, start, end, local, uniq, last_of_row) -> None:
+def _check_consistent(batch, row, start, end, local, uniq) -> None:
     n = uniq.size
     pair = row.astype(np.int64) * max(n, 1) + local
     if np.unique(pair).size != pair.size:
@@ -62,29 +63,31 @@ def _check_consistent(batch, row, start, end, local, uniq, last_of_row) -> None:
         if bad.size:
             fail("tree_nodes", f"node id {int(uniq[bad[0]])} has a different {name} in different rows",
                  "use one id per sampled segment: equal ids must share group, span and parent")
-    first = np.full(n, row.size, dtype=np.int64)
-    np.minimum.at(first, local, np.arange(row.size))
-    _check_same_tokens(batch.response_ids, row, start, end, row[first[local]], uniq[local])
 
 
-def _check_same_tokens(ids, row, start, end, ref_row, sampled) -> None:
-    dup = np.flatnonzero(row != ref_row)
-    widths = (end - start)[dup]
-    bounds = np.concatenate([[0], np.cumsum(widths)])
-    lo = 0
-    while lo < dup.size:  # chunks of about _CHUNK_TOKENS tokens
-        hi = max(lo + 1, int(np.searchsorted(bounds, bounds[lo] + _CHUNK_TOKENS, side="right")) - 1)
-        hi = min(hi, dup.size)
-        runs = dup[lo:hi]
-        w = widths[lo:hi]
-        offsets = np.arange(w.sum()) - np.repeat(np.cumsum(w) - w, w)
-        t = np.repeat(start[runs], w) + offsets
-        bad = ids[np.repeat(row[runs], w), t] != ids[np.repeat(ref_row[runs], w), t]
-        if bad.any():
-            which = int(np.repeat(sampled[runs], w)[bad][0])
+def _check_same_tokens(batch: TokenBatch, nodes: np.ndarray) -> None:
+    """Rows that share sampled nodes must hold the same tokens there.
+
+    Sorting the rows by their node ids makes the rows through any node contiguous, so comparing each
+    row with its sorted neighbour over their common node prefix checks every pair (by transitivity).
+    """
+    B, T = nodes.shape
+    rows = np.ascontiguousarray(nodes)
+    order = np.argsort(rows.view(np.dtype((np.void, rows.itemsize * T))).ravel(), kind="stable")
+    lengths = batch.lengths
+    step = max(1, min(_CHUNK_TOKENS // max(T, 1), B // 8))  # bounded scratch: at most 1/8 of the batch
+    for k0 in range(0, B - 1, step):
+        a, b = order[k0:min(k0 + step, B - 1)], order[k0 + 1:min(k0 + step, B - 1) + 1]
+        differs = rows[a] != rows[b]
+        shared = np.where(differs.any(axis=1), differs.argmax(axis=1), T)
+        shared = np.minimum(shared, np.minimum(lengths[a], lengths[b]))
+        token_differs = batch.response_ids[a] != batch.response_ids[b]
+        first_token = np.where(token_differs.any(axis=1), token_differs.argmax(axis=1), T)
+        bad = np.flatnonzero(first_token < shared)
+        if bad.size:
+            which = int(rows[a[bad[0]], first_token[bad[0]]])
             fail("tree_nodes", f"node id {which} carries different tokens in different rows",
                  "give each sampled segment its own id: equal ids must hold the same tokens")
-        lo = hi
 
 
 def tree_nodes_from_parents(node_parent: Any, node_start: Any, node_end: Any, leaf_nodes: Any,

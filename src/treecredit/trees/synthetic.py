@@ -17,7 +17,8 @@ from treecredit.trees.explicit import tree_nodes_from_parents
 def synthetic_batch(rng: np.random.Generator, *, n_groups: int, group_size: int, n_tokens: int,
                     tree_fraction: float = 0.5, step: int = 64, vocab: int = 32000, early_vocab: int = 4,
                     early_tokens: int = 6, tool_fraction: float = 0.0) -> dict:
-    """A dict with ``response_ids, response_mask, rewards (0/1), group_ids, tree_nodes, mc_values``.
+    """A dict with ``response_ids, response_mask, rewards (0/1), group_ids, tree_nodes, mc_values`` and
+    ``tree_groups`` (n_groups,) bool: which groups are tree-sampled.
 
     ``tree_nodes`` is −1 everywhere in i.i.d. groups' rows except that each such row is one node of its
     own (so the explicit tree of an i.i.d. group has no sharing). ``tool_fraction`` of tokens are masked
@@ -68,7 +69,7 @@ def synthetic_batch(rng: np.random.Generator, *, n_groups: int, group_size: int,
     mc_values = np.clip(rewards[:, None] * 0.5 + rng.random((B, T)) * 0.5, 0, 1).astype(np.float32)
     return dict(response_ids=ids, response_mask=mask.astype(np.int8), rewards=rewards,
                 group_ids=np.repeat(np.arange(n_groups), group_size), tree_nodes=tree_nodes,
-                mc_values=mc_values)
+                mc_values=mc_values, tree_groups=is_tree)
 
 
 def _add_node(parent, start, end, node_tokens, up, at, toks) -> int:

@@ -71,7 +71,7 @@ def _adjacent_lcp(rows: np.ndarray, order: np.ndarray, lengths: np.ndarray) -> n
     n_pairs = order.size - 1
     width = rows.shape[1]
     out = np.empty(max(n_pairs, 0), dtype=np.int64)
-    step = max(1, _CHUNK_ELEMENTS // max(width, 1))
+    step = max(1, min(_CHUNK_ELEMENTS // max(width, 1), order.size // 8))  # at most 1/8 of the batch
     for k0 in range(0, n_pairs, step):
         k1 = min(k0 + step, n_pairs)
         a, b = order[k0:k1], order[k0 + 1:k1 + 1]
