@@ -121,3 +121,16 @@ def test_forest_equals_its_groups_built_one_by_one(kind, seed):
                 assert whole.node_count[node_whole] == part.node_count[node_part]
                 assert whole.node_values[node_whole] == pytest.approx(part.node_values[node_part])
         assert part.n_nodes - 1 == int(((whole.node_group == g) & (whole.node_parent >= 0)).sum())
+
+
+def test_render_with_decoded_text_and_node_advantages():
+    from treecredit import compute_advantages
+
+    args = dict(response_ids=IDS, response_mask=MASK, rewards=REWARDS, group_ids=GROUPS)
+    f = build_tree("token", **args)
+    adv = compute_advantages("spo", **args)
+    labels = f.node_token_values(adv)
+    shared = f.token_nodes()[0, 0]
+    assert labels[shared] == pytest.approx(2 / 3 - 0.5) and labels[0] == 0
+    text = f.render(0, node_labels=labels, decode=lambda toks: "".join("abcdefghi"[t] for t in toks))
+    assert "[0:2)  n=3  V=0.667  A=+0.167  tokens 'bc'" in text

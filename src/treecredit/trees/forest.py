@@ -123,11 +123,24 @@ class Forest:
         nodes = np.flatnonzero(self.n_children >= 2)
         return [(int(s), int(self.node_end[s]), self.children(int(s)).tolist()) for s in nodes]
 
-    def render(self, group: int = 0, *, node_labels: np.ndarray | None = None, max_tokens: int = 12) -> str:
+    def node_token_values(self, token_values: np.ndarray) -> np.ndarray:
+        """``(N,)`` the value of ``token_values (B, T)`` on the first token of each node (0 for roots).
+
+        Read from the first response through the node; meant for estimators that give every token of a
+        node one value (spo, treerl, treerpo), e.g. ``forest.render(g, node_labels=forest.node_token_values(adv))``.
+        """
+        values = np.asarray(token_values)
+        out = np.zeros(self.n_nodes)
+        seg = np.flatnonzero(self.seg_end > self.seg_start)[::-1]  # reversed: the first row through wins
+        out[self.seg_node[seg]] = values[self.seg_row[seg], self.seg_start[seg]]
+        return out
+
+    def render(self, group: int = 0, *, node_labels: np.ndarray | None = None, max_tokens: int = 12,
+               decode=None) -> str:
         """A readable text drawing of one group's tree (see :func:`treecredit.trees.render.render_group`)."""
         from treecredit.trees.render import render_group
 
-        return render_group(self, group, node_labels=node_labels, max_tokens=max_tokens)
+        return render_group(self, group, node_labels=node_labels, max_tokens=max_tokens, decode=decode)
 
 
 def spread_segments(shape, seg_row, seg_start, seg_end, seg_values, *, dtype=np.float32) -> np.ndarray:

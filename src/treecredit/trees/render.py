@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def render_group(forest, group: int, *, node_labels: np.ndarray | None = None, max_tokens: int = 12) -> str:
+def render_group(forest, group: int, *, node_labels: np.ndarray | None = None, max_tokens: int = 12,
+                 decode=None) -> str:
     """One line per node, indented by depth, children under their parent::
 
         root  n=4  V=0.500
@@ -14,7 +15,9 @@ def render_group(forest, group: int, *, node_labels: np.ndarray | None = None, m
         ...
 
     ``n`` is |D(s)| (responses through the node), ``V`` the leaf mean of their rewards, the span the token
-    positions of the node; ``node_labels`` (N,) adds a column (e.g. a per-node advantage).
+    positions of the node; ``node_labels`` (N,) adds a column (e.g. a per-node advantage, see
+    ``Forest.node_token_values``); ``decode`` (a function from a list of token ids to text) shows the
+    node's tokens as text instead of ids.
     """
     if not 0 <= group < forest.n_groups:
         raise ValueError(f"group: {group} is not in [0, {forest.n_groups}). Fix: pass a dense group number.")
@@ -34,7 +37,8 @@ def render_group(forest, group: int, *, node_labels: np.ndarray | None = None, m
             row = _a_row_through(forest, node)
             toks = forest.response_ids[row, start:min(end, start + max_tokens)].tolist()
             more = " …" if end - start > max_tokens else ""
-            text += "  tokens " + " ".join(map(str, toks)) + more
+            shown = repr(decode(toks)) if decode is not None else " ".join(map(str, toks))
+            text += "  tokens " + shown + more
         if node in ends_here:
             text += f"  (ends responses {ends_here[node]})"
         return text
