@@ -39,4 +39,8 @@ def degenerate_checks(name, **options):
     empty = compute_advantages(name, response_ids=np.zeros((0, 3), int), response_mask=np.zeros((0, 3), int),
                                rewards=np.zeros(0), group_ids=np.zeros(0, int), **options)
     assert empty.shape == (0, 3)
+    no_tokens = {k: (np.zeros((5, 0)) if k == "mc_values" else v) for k, v in options.items()}
+    width0 = compute_advantages(name, response_ids=np.zeros((5, 0), int), response_mask=np.zeros((5, 0), int),
+                                rewards=REWARDS, group_ids=GROUPS, **no_tokens)
+    assert width0.shape == (5, 0)
     return alone

@@ -55,6 +55,8 @@ def vine(batch: TokenBatch, *, mc_values: Any = None, prompt_values: Any = None,
         check_finite(start_value, "prompt_values")
         start_value = start_value.astype(np.float64)
     row, end_tok = np.nonzero(ends)
+    if row.size == 0:  # every response is empty
+        return np.zeros((B, T), dtype=np.float32)
     last = np.append(row[1:] != row[:-1], True)
     read = values[row[~last], end_tok[~last]]
     check_finite(read, "mc_values (at step ends)")
