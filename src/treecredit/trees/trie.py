@@ -86,11 +86,11 @@ def _snap_to_step_ends(adjacent: np.ndarray, order: np.ndarray, step_ends: np.nd
     """Move each LCP l down to one past the last step end before l (0 when no step is shared)."""
     T = step_ends.shape[1]
     flat_ends = np.flatnonzero(step_ends)
+    if flat_ends.size == 0:  # every response is empty
+        return np.where(adjacent < 0, -1, 0)
     row = order[:-1].astype(np.int64)
     query = row * T + np.maximum(adjacent, 0)
     last = np.searchsorted(flat_ends, query, side="left") - 1
-    if flat_ends.size == 0:  # every response is empty
-        return np.where(adjacent < 0, -1, 0)
     last_pos = np.where(last >= 0, flat_ends[np.maximum(last, 0)], -1) - row * T
     snapped = np.where(last_pos >= 0, last_pos + 1, 0)
     return np.where(adjacent < 0, -1, snapped)
