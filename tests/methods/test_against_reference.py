@@ -83,3 +83,18 @@ def test_vine_and_grpo_equal_reference(seed):
     np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(compute_advantages("grpo", **public), grpo_reference(*(data[k] for k in PUBLIC)),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_long_rows_equal_reference(seed):
+    """Rows of 64+ tokens take the trie's per-row sentinel path and several compare blocks."""
+    data = synthetic_batch(np.random.default_rng(seed), n_groups=3, group_size=4, n_tokens=150, step=40, vocab=3,
+                           early_vocab=2, early_tokens=40)
+    public = {k: data[k] for k in PUBLIC}
+    for name in ("tempo", "treerl"):
+        np.testing.assert_allclose(compute_advantages(name, **public),
+                                   REFERENCES[name](*(data[k] for k in PUBLIC)), rtol=1e-4, atol=1e-4)
+    batch = make_token_batch(*(data[k] for k in PUBLIC))
+    np.testing.assert_allclose(compute_advantages("spo", **public, step_tokens=40),
+                               spo_reference(*(data[k] for k in PUBLIC),
+                                             step_ends=resolve_step_ends(batch, step_tokens=40)), atol=1e-5)

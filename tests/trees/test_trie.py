@@ -134,3 +134,22 @@ def test_render_with_decoded_text_and_node_advantages():
     assert labels[shared] == pytest.approx(2 / 3 - 0.5) and labels[0] == 0
     text = f.render(0, node_labels=labels, decode=lambda toks: "".join("abcdefghi"[t] for t in toks))
     assert "[0:2)  n=3  V=0.667  A=+0.167  tokens 'bc'" in text
+
+
+def test_padding_that_looks_like_tokens_falls_back_to_sentinels(monkeypatch):
+    from treecredit.trees import trie
+
+    calls = []
+    encode = trie._encode
+    monkeypatch.setattr(trie, "_encode", lambda *args: calls.append(1) or encode(*args))
+    # row 1 is [4] padded with 0s, byte-equal to row 0 (real 0s): the padded rows sort 0, 1, 2, putting the
+    # one-token row 1 between rows 0 and 2, which share four tokens
+    ids = np.array([[4, 0, 0, 0, 0], [4, 0, 0, 0, 0], [4, 0, 0, 0, 3]])
+    mask = np.array([[1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]])
+    f = tree(ids=ids, mask=mask, rewards=np.array([1.0, 0.0, 1.0]), groups=np.zeros(3, int))
+    assert calls, "the probe should have caught the misleading padding"
+    got = sorted((int(f.node_start[s]), int(f.node_end[s]), int(f.node_count[s])) for s in range(1, f.n_nodes))
+    assert got == [(0, 1, 3), (1, 4, 2), (4, 5, 1), (4, 5, 1)]
+    calls.clear()
+    tree(ids=ids, mask=np.ones_like(ids), rewards=np.array([1.0, 0.0, 1.0]), groups=np.zeros(3, int))
+    assert not calls  # no padding: the ids are sorted in place

@@ -51,8 +51,7 @@ def tempo(batch: TokenBatch, *, norm_by_std: bool = True, epsilon: float = 1e-6,
     seg = child_segments(forest)
     td = value[forest.seg_node[seg]] - value[forest.seg_node[seg - 1]]
     row = forest.seg_row[seg]
-    out = np.empty(batch.shape, dtype=np.float32)
-    out[...] = (dev / scale[gi]).astype(np.float32)[:, None]
-    out[row, forest.seg_start[seg]] += (td / scale[gi[row]]).astype(np.float32)
-    out *= batch.response_mask
+    start = forest.seg_start[seg]
+    out = np.multiply(batch.response_mask, (dev / scale[gi]).astype(np.float32)[:, None], dtype=np.float32)
+    out[row, start] += (td / scale[gi[row]]).astype(np.float32) * batch.response_mask[row, start]
     return out

@@ -4,7 +4,8 @@ Two kinds of group:
 - ``"iid"``: independent responses whose first tokens come from a small vocabulary, so they share a
   few early tokens and branch early, as i.i.d. samples from one prompt do;
 - ``"tree"``: a sampled tree whose nodes are steps of ``step`` tokens; each new response forks from a
-  random node of the group's tree (often deep) and continues with fresh steps; ``tree_nodes`` records it.
+  random unfinished node of the group's tree (often deep) and continues with fresh steps, as a tree
+  sampler does (a finished response is never extended); ``tree_nodes`` records it.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def synthetic_batch(rng: np.random.Generator, *, n_groups: int, group_size: int,
                 toks[:early_tokens] = rng.integers(0, early_vocab, min(early_tokens, n))
                 leaves[i] = _add_node(parent, start, end, node_tokens, -1, 0, toks)
             continue
-        group_nodes: list[int] = []
+        group_nodes: list[int] = []  # unfinished segments: a finished response is never extended
         for j, i in enumerate(rows):
-            fork = -1 if j == 0 else int(rng.choice(group_nodes))
+            fork = int(rng.choice(group_nodes)) if group_nodes and j > 0 else -1
             at = 0 if fork < 0 else end[fork]
             total = int(rng.integers(min(at + 1, T), T + 1))
             node = fork
@@ -54,6 +55,8 @@ def synthetic_batch(rng: np.random.Generator, *, n_groups: int, group_size: int,
                 group_nodes.append(node)
                 at = stop
             leaves[i] = node
+            if node in group_nodes:
+                group_nodes.remove(node)
     tree_nodes = tree_nodes_from_parents(np.array(parent), np.array(start), np.array(end), leaves, T)
     valid = tree_nodes >= 0
     flat_tokens = np.concatenate(node_tokens) if node_tokens else np.zeros(0, dtype=np.int64)

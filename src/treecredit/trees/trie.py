@@ -3,18 +3,25 @@ Python loop per token or per node.
 
 Method (the LCP-interval view of a trie):
 
-1. Each response becomes one opaque row ``[group, token_0, …, token_{len−1}, −1, …]`` (for the step
-   trie each token also carries its step-end bit) and the rows are argsorted as ``np.void`` items.
-   Equal byte prefixes sort together, so the responses of one group that share a prefix are contiguous.
-2. Adjacent LCPs: one vectorised compare per pair, argmax of the first mismatch, clipped to both
-   lengths (step trie: snapped down to the last shared step end; −1 across groups).
+1. Each response row is argsorted as one opaque ``np.void`` item, then stably by group. Equal byte
+   prefixes sort together, so the responses of one group that share a prefix are contiguous.
+   First the ids are sorted as they are, without a copy. Two things can make that order wrong, and
+   both are checked on neighbour pairs: padding that poses as tokens (a row shorter than the prefix it
+   seems to share) and, in the step trie, step boundaries that differ inside a shared token prefix
+   (an explicit ``step_ends`` mask, or a response ending where another goes on). Only then the rows are
+   copied as ``[token_0, …, token_{len−1}, −1, …]`` (int32 where ids fit), each token carrying its
+   step-end bit in the step trie, so padding and boundaries take part in the order.
+2. Adjacent LCPs: a vectorised compare of neighbour pairs in growing column blocks (a pair stops at its
+   first mismatch or at the shorter length), clipped to both lengths (step trie: snapped down to the
+   last shared step end; −1 across groups).
 3. The LCP of sorted positions a < b is the minimum of the adjacent LCPs between them; with G responses
    per group at most, a ``(B, G−1)`` cumulative minimum gives every pair.
 4. A response's compressed nodes end at the distinct positive values of its pairwise LCPs and its length.
    The node ending at cut c holds the responses whose LCP with it is ≥ c, an interval ``[lo, hi]`` of
    sorted positions; equal intervals are the same node.
 
-Memory: one ``(B, T+1)`` int32 copy of the ids (int64 when ids need it) plus small per-pair arrays.
+Memory: ``(B, G)`` per-pair arrays and column blocks of the pending pairs; in the fallback one
+``(B, T)`` int32 copy of the ids (int64 when ids need it).
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ import numpy as np
 from treecredit.batch import TokenBatch
 from treecredit.trees.forest import Forest, assemble_forest
 
-_CHUNK_ELEMENTS = 1 << 20
+_FIRST_BLOCK = 16  # columns compared in the first round; the block doubles each round
+_MAX_BLOCK = 512
 
 
 def build_trie(batch: TokenBatch, step_ends: np.ndarray | None = None) -> Forest:
@@ -33,12 +41,12 @@ def build_trie(batch: TokenBatch, step_ends: np.ndarray | None = None) -> Forest
     A node is a maximal token span shared by the same set of responses; in the step trie branching
     happens only at step ends (two responses share a step when its tokens and its boundaries agree).
     """
-    B, T = batch.shape
     lengths = batch.lengths
-    rows = _encode(batch, step_ends)
-    order = np.argsort(rows.view(np.dtype((np.void, rows.itemsize * (T + 1)))).ravel(), kind="stable")
-    adjacent = _adjacent_lcp(rows, order, lengths)
-    del rows
+    order, adjacent = _sorted_neighbours(np.ascontiguousarray(batch.response_ids), batch, step_ends)
+    if order is None:
+        rows = _encode(batch, step_ends)
+        order, adjacent = _sorted_neighbours(rows, batch, raw=False)  # boundaries are inside rows
+        del rows
     if step_ends is not None:
         adjacent = _snap_to_step_ends(adjacent, order, step_ends)
     entry_row, entry_key, entry_start, entry_end = _path_entries(adjacent, order, lengths,
@@ -48,38 +56,90 @@ def build_trie(batch: TokenBatch, step_ends: np.ndarray | None = None) -> Forest
                            entry_node.reshape(-1).astype(np.int64), entry_start, entry_end, keys.size)
 
 
+def _sorted_neighbours(rows: np.ndarray, batch: TokenBatch, step_ends: np.ndarray | None = None, *,
+                       raw: bool = True):
+    """(order, adjacent LCPs) of the rows sorted within groups.
+
+    With ``raw`` (rows = the ids themselves) returns (None, None) when the byte order may be wrong:
+    padding that poses as tokens, or ``step_ends`` that differ inside a shared token prefix.
+    """
+    B, T = rows.shape
+    if B == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    by_bytes = np.argsort(rows.view(np.dtype((np.void, rows.itemsize * T))).ravel(), kind="stable")
+    order = by_bytes[np.argsort(batch.group_index[by_bytes], kind="stable")]
+    a, b = order[:-1], order[1:]
+    lengths = batch.lengths
+    same_group = batch.group_index[a] == batch.group_index[b]
+    shorter = np.where(same_group, np.minimum(lengths[a], lengths[b]), 0)
+    lcp, ends_differ = _adjacent_lcp(rows, a, b, shorter, step_ends if raw else None)
+    if raw:
+        # a pair that agrees up to the shorter length and also just past it: the shorter row's padding
+        # equals the longer row's tokens, so the byte order may not be the order of the true responses
+        probe = np.flatnonzero((lcp == shorter) & (shorter < T) & (lengths[a] != lengths[b]) & same_group)
+        probe_at = shorter[probe]
+        if ends_differ or (probe.size and (rows[a[probe], probe_at] == rows[b[probe], probe_at]).any()):
+            return None, None
+    return order, np.where(same_group, lcp, -1)
+
+
 def _encode(batch: TokenBatch, step_ends: np.ndarray | None) -> np.ndarray:
+    """``(B, T)`` rows with −1 past each length; in the step trie each token is ``2·id + step-end bit``."""
     ids = batch.response_ids
-    B, T = ids.shape
     top = int(ids.max(initial=0))
     bits = 1 if step_ends is not None else 0
-    dtype = np.int32 if (top << bits) < 2**31 - 1 and batch.n_groups < 2**31 - 1 else np.int64
-    rows = np.empty((B, T + 1), dtype=dtype)
-    rows[:, 0] = batch.group_index
-    body = rows[:, 1:]
+    body = np.empty(ids.shape, dtype=np.int32 if (top << bits) < 2**31 - 1 else np.int64)
     if step_ends is None:
         body[...] = ids
     else:
         np.left_shift(ids, 1, out=body, casting="unsafe")
         body |= step_ends
-    body[np.arange(T)[None, :] >= batch.lengths[:, None]] = -1
-    return rows
+    _write_sentinels(body, batch.lengths)
+    return body
 
 
-def _adjacent_lcp(rows: np.ndarray, order: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``(B−1,)`` LCP (in tokens) of sorted neighbours k, k+1; −1 when they are in different groups."""
-    n_pairs = order.size - 1
+def _write_sentinels(body: np.ndarray, lengths: np.ndarray) -> None:
+    """Set ``body[i, lengths[i]:] = −1``: one slice per row when rows are long (cheaper than a (B, T) mask)."""
+    B, T = body.shape
+    if T < 64:
+        body[np.arange(T)[None, :] >= lengths[:, None]] = -1
+        return
+    for row in np.flatnonzero(lengths < T).tolist():
+        body[row, lengths[row]:] = -1
+
+
+def _adjacent_lcp(rows: np.ndarray, a: np.ndarray, b: np.ndarray, shorter: np.ndarray,
+                  ends: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """LCP (in tokens) of each pair of rows ``a[k], b[k]``, at most ``shorter[k]``; and whether ``ends``
+    (a (B, T) mask compared alongside) first differs where the tokens still agree, for some pair.
+
+    Columns are compared in growing blocks, and a pair leaves as soon as it has a mismatch or reaches
+    ``shorter``, so the work is proportional to the shared prefixes, not to B × T.
+    """
     width = rows.shape[1]
-    out = np.empty(max(n_pairs, 0), dtype=np.int64)
-    step = max(1, min(_CHUNK_ELEMENTS // max(width, 1), order.size // 8))  # at most 1/8 of the batch
-    for k0 in range(0, n_pairs, step):
-        k1 = min(k0 + step, n_pairs)
-        a, b = order[k0:k1], order[k0 + 1:k1 + 1]
-        differs = rows[a] != rows[b]
-        first = np.where(differs.any(axis=1), differs.argmax(axis=1), width) - 1
-        lcp = np.minimum(first, np.minimum(lengths[a], lengths[b]))
-        out[k0:k1] = np.where(differs[:, 0], -1, lcp)
-    return out
+    lcp = shorter.astype(np.int64, copy=True)
+    pending = np.flatnonzero(shorter > 0)
+    col, block = 0, _FIRST_BLOCK
+    while pending.size and col < width:
+        stop = min(width, col + block)
+        columns = rows[:, col:stop]
+        pa, pb = a[pending], b[pending]
+        differs = columns[pa] != columns[pb]
+        hit = differs.any(axis=1)
+        token_at = np.where(hit, col + differs.argmax(axis=1), width)
+        if ends is not None:
+            end_columns = ends[:, col:stop]
+            end_differs = end_columns[pa] != end_columns[pb]
+            end_at = np.where(end_differs.any(axis=1), col + end_differs.argmax(axis=1), width)
+            # boundaries must not part before the tokens do, within the shared length
+            if (end_at < np.minimum(token_at, shorter[pending])).any():
+                return lcp, True  # the caller re-sorts with boundaries inside the rows
+        found = pending[hit]
+        lcp[found] = np.minimum(token_at[hit], shorter[found])
+        pending = pending[~hit]
+        pending = pending[shorter[pending] > stop]
+        col, block = stop, min(2 * block, _MAX_BLOCK)
+    return lcp, False
 
 
 def _snap_to_step_ends(adjacent: np.ndarray, order: np.ndarray, step_ends: np.ndarray) -> np.ndarray:
