@@ -16,8 +16,6 @@ from treecredit._validation import check_integer, check_shape, fail, to_numpy
 from treecredit.batch import TokenBatch
 from treecredit.trees.forest import Forest, assemble_forest
 
-_CHUNK_TOKENS = 1 << 20
-
 
 def build_explicit(batch: TokenBatch, tree_nodes: Any) -> Forest:
     """The forest of sampled trees described by ``tree_nodes`` (validated; see the module docstring)."""
@@ -25,14 +23,16 @@ def build_explicit(batch: TokenBatch, tree_nodes: Any) -> Forest:
     nodes = to_numpy(tree_nodes, "tree_nodes")
     check_shape(nodes, (B, T), "tree_nodes", "(B, T) like response_ids")
     check_integer(nodes, "tree_nodes")
-    inside = np.arange(T)[None, :] < batch.lengths[:, None]
-    if (inside & (nodes < 0)).any():
-        row = int(np.flatnonzero((inside & (nodes < 0)).any(axis=1))[0])
-        fail("tree_nodes", f"row {row} has a negative node id on a response token",
+    change = np.empty((B, T), dtype=bool)  # a run of equal ids starts here (padding runs dropped below)
+    change[:, :1] = True
+    np.not_equal(nodes[:, 1:], nodes[:, :-1], out=change[:, 1:])
+    row, start = np.nonzero(change)
+    keep = start < batch.lengths[row]
+    row, start = row[keep], start[keep]
+    if (nodes[row, start] < 0).any():
+        bad = int(row[np.flatnonzero(nodes[row, start] < 0)[0]])
+        fail("tree_nodes", f"row {bad} has a negative node id on a response token",
              "give every token before the response's end a node id >= 0 (-1 only on padding)")
-    starts_run = inside.copy()
-    starts_run[:, 1:] &= nodes[:, 1:] != nodes[:, :-1]
-    row, start = np.nonzero(starts_run)
     end = np.append(start[1:], 0)
     last_of_row = np.append(row[1:] != row[:-1], True)
     end[last_of_row] = batch.lengths[row[last_of_row]]
@@ -71,23 +71,22 @@ def _check_same_tokens(batch: TokenBatch, nodes: np.ndarray) -> None:
     Sorting the rows by their node ids makes the rows through any node contiguous, so comparing each
     row with its sorted neighbour over their common node prefix checks every pair (by transitivity).
     """
+    from treecredit.trees.trie import _adjacent_lcp
+
     B, T = nodes.shape
+    if B < 2:
+        return
     rows = np.ascontiguousarray(nodes)
     order = np.argsort(rows.view(np.dtype((np.void, rows.itemsize * T))).ravel(), kind="stable")
+    a, b = order[:-1], order[1:]
     lengths = batch.lengths
-    step = max(1, min(_CHUNK_TOKENS // max(T, 1), B // 8))  # bounded scratch: at most 1/8 of the batch
-    for k0 in range(0, B - 1, step):
-        a, b = order[k0:min(k0 + step, B - 1)], order[k0 + 1:min(k0 + step, B - 1) + 1]
-        differs = rows[a] != rows[b]
-        shared = np.where(differs.any(axis=1), differs.argmax(axis=1), T)
-        shared = np.minimum(shared, np.minimum(lengths[a], lengths[b]))
-        token_differs = batch.response_ids[a] != batch.response_ids[b]
-        first_token = np.where(token_differs.any(axis=1), token_differs.argmax(axis=1), T)
-        bad = np.flatnonzero(first_token < shared)
-        if bad.size:
-            which = int(rows[a[bad[0]], first_token[bad[0]]])
-            fail("tree_nodes", f"node id {which} carries different tokens in different rows",
-                 "give each sampled segment its own id: equal ids must hold the same tokens")
+    shared, _ = _adjacent_lcp(rows, a, b, np.minimum(lengths[a], lengths[b]))
+    same, _ = _adjacent_lcp(np.ascontiguousarray(batch.response_ids), a, b, shared)
+    bad = np.flatnonzero(same < shared)
+    if bad.size:
+        which = int(rows[a[bad[0]], same[bad[0]]])
+        fail("tree_nodes", f"node id {which} carries different tokens in different rows",
+             "give each sampled segment its own id: equal ids must hold the same tokens")
 
 
 def tree_nodes_from_parents(node_parent: Any, node_start: Any, node_end: Any, leaf_nodes: Any,
