@@ -131,8 +131,9 @@ class Forest:
         """
         values = np.asarray(token_values)
         out = np.zeros(self.n_nodes)
-        seg = np.flatnonzero(self.seg_end > self.seg_start)[::-1]  # reversed: the first row through wins
-        out[self.seg_node[seg]] = values[self.seg_row[seg], self.seg_start[seg]]
+        seg = np.flatnonzero(self.seg_end > self.seg_start)
+        nodes, first = np.unique(self.seg_node[seg], return_index=True)  # the first response through each
+        out[nodes] = values[self.seg_row[seg[first]], self.seg_start[seg[first]]]
         return out
 
     def render(self, group: int = 0, *, node_labels: np.ndarray | None = None, max_tokens: int = 12,
