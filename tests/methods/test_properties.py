@@ -12,7 +12,7 @@ CASES = [
     ("treerl", {"delimiter": 1}), ("treepo", {}), ("treerpo", {"step_tokens": 1, "scale": "std"}),
     ("treerpo", {"delimiter": 0}),
 ]
-SETTINGS = settings(max_examples=25, deadline=None)
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 
 
 @st.composite
@@ -68,7 +68,7 @@ def test_forest_equals_its_groups_one_by_one(name, options, batch):
 
 
 @pytest.mark.parametrize("name, options", CASES)
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=5, deadline=None, derandomize=True)
 @given(batch=batches())
 def test_torch_and_numpy_agree(name, options, batch):
     torch = pytest.importorskip("torch")
