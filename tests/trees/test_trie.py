@@ -153,3 +153,14 @@ def test_padding_that_looks_like_tokens_falls_back_to_sentinels(monkeypatch):
     calls.clear()
     tree(ids=ids, mask=np.ones_like(ids), rewards=np.array([1.0, 0.0, 1.0]), groups=np.zeros(3, int))
     assert not calls  # no padding: the ids are sorted in place
+
+
+def test_step_trie_finds_a_shared_step_end_far_before_the_split():
+    ids = np.ones((2, 210), dtype=int)
+    ids[1, 200:] = 2
+    ends = np.zeros_like(ids)
+    ends[:, [5, 70]] = 1  # the last shared step end lies 130 tokens before the responses part
+    f = tree("step", ids=ids, mask=np.ones_like(ids), rewards=np.array([1.0, 0.0]), groups=np.zeros(2, int),
+             step_ends=ends)
+    got = sorted((int(f.node_start[s]), int(f.node_end[s]), int(f.node_count[s])) for s in range(1, f.n_nodes))
+    assert got == [(0, 71, 2), (71, 210, 1), (71, 210, 1)]

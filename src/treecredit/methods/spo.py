@@ -11,6 +11,7 @@ from treecredit.batch import TokenBatch
 from treecredit.groups import centered
 from treecredit.registry import register_estimator
 from treecredit.trees import forest_for
+from treecredit.trees.values import zero_masked_tokens
 
 
 @register_estimator("spo")
@@ -49,5 +50,4 @@ def spo(batch: TokenBatch, *, norm_by_std: bool = False, epsilon: float = 1e-6, 
     advantage = np.zeros(forest.n_nodes)
     advantage[kids] = gain
     out = forest.spread(advantage)
-    out *= batch.response_mask
-    return out
+    return zero_masked_tokens(out, batch)

@@ -10,6 +10,7 @@ from treecredit.batch import TokenBatch
 from treecredit.groups import centered
 from treecredit.registry import register_estimator
 from treecredit.trees import forest_for
+from treecredit.trees.values import zero_masked_tokens
 
 
 @register_estimator("treerl")
@@ -51,5 +52,4 @@ def treerl(batch: TokenBatch, *, leave_one_out: bool = False, tree_nodes: Any = 
     la = value[kids] - value[forest.node_parent[kids]]
     advantage[kids] = (ga + la) / np.sqrt(forest.node_count[kids])
     out = forest.spread(advantage)
-    out *= batch.response_mask
-    return out
+    return zero_masked_tokens(out, batch)

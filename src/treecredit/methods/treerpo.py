@@ -11,7 +11,7 @@ from treecredit.batch import TokenBatch
 from treecredit.groups import centered, group_mean
 from treecredit.registry import register_estimator
 from treecredit.trees import forest_for
-from treecredit.trees.values import children_mean_values, sibling_stats
+from treecredit.trees.values import children_mean_values, sibling_stats, zero_masked_tokens
 
 SCALES = ("bernoulli", "std", "none")
 
@@ -72,5 +72,4 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
     advantage = np.zeros(forest.n_nodes)
     advantage[kids] = np.where(span[parent] < tau, 0.0, numer)
     out = forest.spread(advantage)
-    out *= batch.response_mask
-    return out
+    return zero_masked_tokens(out, batch)

@@ -12,6 +12,7 @@ from treecredit.groups import group_mean
 from treecredit.registry import register_estimator
 from treecredit.steps import resolve_step_ends
 from treecredit.trees.forest import spread_segments
+from treecredit.trees.values import zero_masked_tokens
 
 
 @register_estimator("vine")
@@ -67,5 +68,4 @@ def vine(batch: TokenBatch, *, mc_values: Any = None, prompt_values: Any = None,
     before = np.where(first, start_value[row], np.append(0.0, after[:-1]))
     seg_start = np.where(first, 0, np.append(0, end_tok[:-1] + 1))
     out = spread_segments((B, T), row, seg_start, end_tok + 1, after - before)
-    out *= batch.response_mask
-    return out
+    return zero_masked_tokens(out, batch)

@@ -143,17 +143,24 @@ def _adjacent_lcp(rows: np.ndarray, a: np.ndarray, b: np.ndarray, shorter: np.nd
 
 
 def _snap_to_step_ends(adjacent: np.ndarray, order: np.ndarray, step_ends: np.ndarray) -> np.ndarray:
-    """Move each LCP l down to one past the last step end before l (0 when no step is shared)."""
-    T = step_ends.shape[1]
-    flat_ends = np.flatnonzero(step_ends)
-    if flat_ends.size == 0:  # every response is empty
-        return np.where(adjacent < 0, -1, 0)
-    row = order[:-1].astype(np.int64)
-    query = row * T + np.maximum(adjacent, 0)
-    last = np.searchsorted(flat_ends, query, side="left") - 1
-    last_pos = np.where(last >= 0, flat_ends[np.maximum(last, 0)], -1) - row * T
-    snapped = np.where(last_pos >= 0, last_pos + 1, 0)
-    return np.where(adjacent < 0, -1, snapped)
+    """Move each LCP l down to one past the last step end before l (0 when no step is shared).
+
+    Searches backwards from l in windows that double in width, gathering only those windows.
+    """
+    row = order[:-1]
+    snapped = np.where(adjacent < 0, -1, 0)
+    pending = np.flatnonzero(adjacent > 0)
+    top = adjacent[pending]  # positions below top are still to search
+    width = 64
+    while pending.size:
+        look = top[:, None] - 1 - np.arange(width)[None, :]  # (pending, width), descending positions
+        hits = step_ends[row[pending][:, None], np.maximum(look, 0)] & (look >= 0)
+        found = hits.any(axis=1)
+        snapped[pending[found]] = top[found] - hits[found].argmax(axis=1)
+        more = ~found & (top > width)
+        pending, top = pending[more], top[more] - width
+        width *= 2
+    return snapped
 
 
 def _path_entries(adjacent, order, lengths, max_group: int):

@@ -64,3 +64,15 @@ def sibling_stats(forest: Forest, value: np.ndarray, per_response: np.ndarray):
     ss = np.bincount(members, weights=dev * dev, minlength=forest.n_nodes)
     span = np.where(size > 0, hi - lo, 0.0)
     return span, np.sqrt(ss / np.maximum(size - 1, 1))
+
+
+def zero_masked_tokens(out: np.ndarray, batch) -> np.ndarray:
+    """Zero ``out`` (B, T) on masked tokens inside responses, in place; returns ``out``.
+
+    ``out`` must already be 0 beyond each response's length (as :meth:`Forest.spread` leaves it), so when
+    no token inside a response is masked (the count of unmasked tokens equals the total length) there is
+    nothing to do and the (B, T) multiply is skipped.
+    """
+    if np.count_nonzero(batch.response_mask) != int(batch.lengths.sum()):
+        out *= batch.response_mask
+    return out
