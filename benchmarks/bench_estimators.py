@@ -33,12 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import treecredit  # noqa: E402
 from treecredit.batch import make_token_batch  # noqa: E402
 from treecredit.reference import grpo as ref_grpo  # noqa: E402
+from treecredit.reference import ibpo as ref_ibpo  # noqa: E402
 from treecredit.reference import tree_estimators as ref_tree  # noqa: E402
 from treecredit.steps import resolve_step_ends  # noqa: E402
 from treecredit.trees.synthetic import synthetic_batch  # noqa: E402
 
 PUBLIC = ("response_ids", "response_mask", "rewards", "group_ids")
 STEP = 64
+MAX_TOKEN_LCS = 512  # longest rows on which token-level ibpo is benchmarked
 
 
 def inputs_for(name: str, data: dict) -> list[tuple[str, dict]]:
@@ -47,7 +49,8 @@ def inputs_for(name: str, data: dict) -> list[tuple[str, dict]]:
     table = {
         "treerpo": [("treerpo[step trie]", steps), ("treerpo[sampled tree]", {"tree_nodes": data["tree_nodes"]})],
         "vine": [("vine", {**steps, "mc_values": data["mc_values"]})],
-        "ibpo": [("ibpo", {}), ("ibpo[steps]", steps)],
+        # Token-level LCS costs O(pairs x T^2): at T = 2,048 one call takes about half an hour.
+        "ibpo": ([("ibpo", {})] if data["response_ids"].shape[1] <= MAX_TOKEN_LCS else []) + [("ibpo[steps]", steps)],
     }
     if name in table:
         return table[name]
@@ -62,7 +65,8 @@ def inputs_for(name: str, data: dict) -> list[tuple[str, dict]]:
 
 REFERENCES = {"grpo": ref_grpo.grpo_reference, "tempo": ref_tree.tempo_reference, "spo": ref_tree.spo_reference,
               "treerl": ref_tree.treerl_reference, "treerpo": ref_tree.treerpo_reference,
-              "treepo": ref_tree.treepo_reference, "vine": ref_tree.vine_reference}
+              "treepo": ref_tree.treepo_reference, "vine": ref_tree.vine_reference,
+              "ibpo": ref_ibpo.ibpo_reference}
 
 
 def best_time(fn, repeats: int) -> float:
@@ -143,6 +147,8 @@ def main(argv=None) -> int:
               f"{'core/ids':>9s} {'x ref loop':>11s}")
     print(header)
     print("-" * len(header))
+    if n_tokens > MAX_TOKEN_LCS:
+        print(f"(token-level ibpo is O(pairs x T^2) and skipped above {MAX_TOKEN_LCS} tokens; ibpo[steps] is timed)")
     batch = make_token_batch(*(data[k] for k in PUBLIC))
     batch.lengths  # cached, as every estimator reads it
     validation = best_time(lambda: make_token_batch(*(data[k] for k in PUBLIC)), args.repeats)
