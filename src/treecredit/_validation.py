@@ -68,7 +68,11 @@ def check_binary_mask(array: np.ndarray, argument: str) -> np.ndarray:
     """Return ``array`` as bool after checking that every entry is 0 or 1."""
     if array.dtype == np.bool_:
         return array
-    if array.size and not np.isin(array, (0, 1)).all():
+    if np.issubdtype(array.dtype, np.integer):
+        only_binary = array.size == 0 or (array.min() >= 0 and array.max() <= 1)  # two passes, no temporaries
+    else:
+        only_binary = bool(((array == 0) | (array == 1)).all())
+    if not only_binary:
         fail(argument, "must contain only 0 and 1", f"build {argument} with 1 on trained tokens, 0 elsewhere")
     return array.astype(bool)
 

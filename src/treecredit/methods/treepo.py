@@ -1,0 +1,64 @@
+"""TreePO: a weighted sum of the response's advantages within each of its ancestor subgroups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from treecredit._validation import check_choice, check_positive
+from treecredit.batch import TokenBatch
+from treecredit.groups import broadcast_to_tokens, centered, group_std
+from treecredit.registry import register_estimator
+from treecredit.trees import forest_for
+
+WEIGHTS = ("size", "uniform")
+
+
+@register_estimator("treepo")
+def treepo(batch: TokenBatch, *, weights: str = "size", whiten: bool = True, epsilon: float = 1e-6,
+           tree_nodes: Any = None, step_ends: Any = None, delimiter: Any = None,
+           step_tokens: Any = None) -> np.ndarray:
+    """TreePO: A_i = Σ_d w_d (r_i − mean_{j∈G_d} r_j), one value per response, then whitened over the batch.
+
+    G_d = the responses through the node at depth d of response i's path (d = 0 is the root: the whole
+    group); subgroups of one response are skipped; w_d ∝ |G_d| (``weights="size"``) or uniform, normalised
+    to sum 1 over the levels kept. Whitening: A ← (A − mean A) / (std A + ε) over the non-empty responses
+    of the batch (Bessel std; all equal → exactly 0).
+
+    Special cases: with no shared prefix only the root level remains, so A_i = r_i − μ_g before whitening;
+    a response alone in its group gets 0 before whitening; equal rewards in every group give exactly 0.
+    Whitening couples groups, so only ``whiten=False`` makes a forest equal its groups one by one.
+    Paper: TreePO, arXiv 2508.17445.
+    Our choices: the path includes the response's last node (so merged identical responses form a
+    subgroup); the tree is the token trie by default, the step trie with a step option (the paper's
+    segments), the sampled tree with ``tree_nodes``.
+
+    Args:
+        batch: responses ``(B, T)``, rewards ``(B,)``, groups ``(B,)``.
+        weights: "size" | "uniform".
+        whiten: whiten the per-response values over the batch.
+        epsilon: ε of the whitening.
+        tree_nodes: ``(B, T)`` sampled node ids; or step_ends / delimiter / step_tokens for the step trie.
+    Returns:
+        ``(B, T)`` float32, one value per response on its unmasked tokens.
+    """
+    check_choice(weights, WEIGHTS, "weights")
+    check_positive(epsilon, "epsilon", allow_zero=True)
+    forest = forest_for(batch, tree_nodes=tree_nodes, step_ends=step_ends, delimiter=delimiter,
+                        step_tokens=step_tokens)
+    dev = centered(batch.rewards, batch.group_index, batch.n_groups)
+    value = forest.node_mean(dev)
+    count = forest.node_count[forest.seg_node]
+    w = np.where(count >= 2, count if weights == "size" else 1, 0).astype(np.float64)
+    term = w * (dev[forest.seg_row] - value[forest.seg_node])
+    B = batch.shape[0]
+    total_w = np.bincount(forest.seg_row, weights=w, minlength=B)
+    per_response = np.bincount(forest.seg_row, weights=term, minlength=B) / np.maximum(total_w, 1e-300)
+    per_response[total_w == 0] = 0.0
+    if whiten:
+        live = batch.lengths > 0
+        one = np.zeros(int(live.sum()), dtype=np.int64)
+        kept = per_response[live]
+        per_response[live] = centered(kept, one, 1) / (group_std(kept, one, 1)[0] + epsilon) if kept.size else kept
+    return broadcast_to_tokens(per_response, batch.response_mask)

@@ -1,0 +1,66 @@
+"""Choosing and building the forest an estimator needs, and the public :func:`build_tree`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from treecredit._validation import check_choice, fail
+from treecredit.batch import TokenBatch, make_token_batch
+from treecredit.steps import resolve_step_ends
+from treecredit.trees.explicit import build_explicit
+from treecredit.trees.forest import Forest
+from treecredit.trees.trie import build_trie
+
+KINDS = ("token", "step", "explicit")
+
+
+def forest_for(batch: TokenBatch, *, tree_nodes: Any = None, step_ends: Any = None, delimiter: Any = None,
+               step_tokens: Any = None, require_steps: bool = False) -> Forest:
+    """The forest an estimator works on, chosen by the options given.
+
+    ``tree_nodes`` → the explicit sampled tree; else a step option → the step trie; else the token trie
+    (or, with ``require_steps``, an error asking for a step option or ``tree_nodes``).
+    """
+    has_steps = any(v is not None for v in (step_ends, delimiter, step_tokens))
+    if tree_nodes is not None:
+        if has_steps:
+            fail("tree_nodes", "was given together with a step option (step_ends / delimiter / step_tokens)",
+                 "pass either the sampled tree (tree_nodes) or step boundaries, not both")
+        return build_explicit(batch, tree_nodes)
+    if not has_steps and require_steps:
+        fail("step_ends", "this estimator needs steps and none were given",
+             "pass tree_nodes=(B, T) sampled node ids, or one of step_ends=(B, T) mask, "
+             "delimiter=<token id(s)>, step_tokens=<block size>")
+    ends = resolve_step_ends(batch, step_ends=step_ends, delimiter=delimiter, step_tokens=step_tokens,
+                             required=False)
+    return build_trie(batch, ends)
+
+
+def build_tree(kind: str, *, response_ids, response_mask, rewards, group_ids, tree_nodes: Any = None,
+               step_ends: Any = None, delimiter: Any = None, step_tokens: Any = None) -> Forest:
+    """Build the rollout forest of a batch, to inspect it: values, visit counts, branch points, a drawing.
+
+    Args:
+        kind: ``"token"`` (compressed token-prefix trie, P2T), ``"step"`` (step trie: needs one of
+            ``step_ends`` / ``delimiter`` / ``step_tokens``) or ``"explicit"`` (needs ``tree_nodes``).
+        response_ids, response_mask, rewards, group_ids: as for :func:`treecredit.compute_advantages`.
+    Returns:
+        a :class:`treecredit.trees.Forest`: ``node_values`` (leaf mean V(s)), ``visit_counts`` |D(s)|,
+        ``branch_points()``, ``children(node)`` (CSR ``child_ptr`` / ``child_index``), ``token_nodes()``
+        and ``render(group)``.
+    """
+    check_choice(kind, KINDS, "kind")
+    batch = make_token_batch(response_ids, response_mask, rewards, group_ids)
+    if kind == "explicit":
+        if tree_nodes is None:
+            fail("tree_nodes", "is required for kind='explicit'", "pass tree_nodes=(B, T) sampled node ids")
+        return forest_for(batch, tree_nodes=tree_nodes, step_ends=step_ends, delimiter=delimiter,
+                          step_tokens=step_tokens)
+    if tree_nodes is not None:
+        fail("tree_nodes", f"is only used with kind='explicit', not {kind!r}", "drop tree_nodes or use kind='explicit'")
+    if kind == "token":
+        if any(v is not None for v in (step_ends, delimiter, step_tokens)):
+            fail("kind", "'token' takes no step option", "use kind='step' to branch at step ends")
+        return build_trie(batch)
+    return forest_for(batch, step_ends=step_ends, delimiter=delimiter, step_tokens=step_tokens,
+                      require_steps=True)

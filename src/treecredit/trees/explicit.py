@@ -1,0 +1,140 @@
+"""Explicitly sampled trees: from the ``tree_nodes`` (B, T) array, or from a sampler's parent pointers.
+
+``tree_nodes[i, t]`` is the id of the sampled node (segment) in which token t of row i was generated
+(−1 on padding). A row's ids form a root-to-leaf path: each node's tokens are contiguous and a row visits
+nodes in depth order. Equal ids in different rows are the same segment, generated once: same group, same
+span, same parent, same tokens. The sampled tree is kept as sampled: single-child chains are not merged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from treecredit._validation import check_integer, check_shape, fail, to_numpy
+from treecredit.batch import TokenBatch
+from treecredit.trees.forest import Forest, assemble_forest
+
+
+def build_explicit(batch: TokenBatch, tree_nodes: Any) -> Forest:
+    """The forest of sampled trees described by ``tree_nodes`` (validated; see the module docstring)."""
+    B, T = batch.shape
+    nodes = to_numpy(tree_nodes, "tree_nodes")
+    check_shape(nodes, (B, T), "tree_nodes", "(B, T) like response_ids")
+    check_integer(nodes, "tree_nodes")
+    change = np.empty((B, T), dtype=bool)  # a run of equal ids starts here (padding runs dropped below)
+    change[:, :1] = True
+    np.not_equal(nodes[:, 1:], nodes[:, :-1], out=change[:, 1:])
+    row, start = np.nonzero(change)
+    keep = start < batch.lengths[row]
+    row, start = row[keep], start[keep]
+    if (nodes[row, start] < 0).any():
+        bad = int(row[np.flatnonzero(nodes[row, start] < 0)[0]])
+        fail("tree_nodes", f"row {bad} has a negative node id on a response token",
+             "give every token before the response's end a node id >= 0 (-1 only on padding)")
+    end = np.append(start[1:], 0)
+    last_of_row = np.append(row[1:] != row[:-1], True)
+    end[last_of_row] = batch.lengths[row[last_of_row]]
+    sampled = nodes[row, start].astype(np.int64)
+    uniq, local = np.unique(sampled, return_inverse=True)
+    local = local.reshape(-1).astype(np.int64)
+    _check_consistent(batch, row, start, end, local, uniq)
+    _check_same_tokens(batch, nodes)
+    return assemble_forest("explicit", batch, row.astype(np.int64), local, start.astype(np.int64),
+                           end.astype(np.int64), uniq.size)
+
+
+def _check_consistent(batch, row, start, end, local, uniq) -> None:
+    n = uniq.size
+    pair = row.astype(np.int64) * max(n, 1) + local
+    if np.unique(pair).size != pair.size:
+        fail("tree_nodes", "a node id appears in two separate runs of one row",
+             "give each sampled segment its own id; a row's tokens of one node must be contiguous")
+    first_of_row = np.append(True, row[1:] != row[:-1])
+    parent = np.where(first_of_row, -1, np.append(-1, local[:-1]))
+    for name, values in (("group", batch.group_index[row]), ("start position", start),
+                         ("end position", end), ("parent", parent)):
+        lo = np.full(n, np.iinfo(np.int64).max)
+        hi = np.full(n, np.iinfo(np.int64).min)
+        np.minimum.at(lo, local, values)
+        np.maximum.at(hi, local, values)
+        bad = np.flatnonzero(lo != hi)
+        if bad.size:
+            fail("tree_nodes", f"node id {int(uniq[bad[0]])} has a different {name} in different rows",
+                 "use one id per sampled segment: equal ids must share group, span and parent")
+
+
+def _check_same_tokens(batch: TokenBatch, nodes: np.ndarray) -> None:
+    """Rows that share sampled nodes must hold the same tokens there.
+
+    Sorting the rows by their node ids makes the rows through any node contiguous, so comparing each
+    row with its sorted neighbour over their common node prefix checks every pair (by transitivity).
+    """
+    from treecredit.trees.trie import _adjacent_lcp
+
+    B, T = nodes.shape
+    if B < 2:
+        return
+    rows = np.ascontiguousarray(nodes)
+    order = np.argsort(rows.view(np.dtype((np.void, rows.itemsize * T))).ravel(), kind="stable")
+    a, b = order[:-1], order[1:]
+    lengths = batch.lengths
+    shared, _ = _adjacent_lcp(rows, a, b, np.minimum(lengths[a], lengths[b]))
+    same, _ = _adjacent_lcp(np.ascontiguousarray(batch.response_ids), a, b, shared)
+    bad = np.flatnonzero(same < shared)
+    if bad.size:
+        which = int(rows[a[bad[0]], same[bad[0]]])
+        fail("tree_nodes", f"node id {which} carries different tokens in different rows",
+             "give each sampled segment its own id: equal ids must hold the same tokens")
+
+
+def tree_nodes_from_parents(node_parent: Any, node_start: Any, node_end: Any, leaf_nodes: Any,
+                            n_tokens: int | None = None) -> np.ndarray:
+    """The ``(B, T)`` ``tree_nodes`` array of the root-to-leaf paths of a sampled tree.
+
+    Args:
+        node_parent: ``(N,)`` parent of each sampled node, −1 for a node that starts a response
+            (a child of the prompt).
+        node_start, node_end: ``(N,)`` token span ``[start, end)`` of each node within the responses
+            through it; a node starts where its parent ends (0 for a top node), and ``end > start``.
+        leaf_nodes: ``(B,)`` the last node of each response (row i is the path root → ``leaf_nodes[i]``).
+        n_tokens: T, the padded width (default: the longest path).
+    Returns:
+        ``(B, T)`` int64 node ids (the indices into ``node_parent``), −1 on padding. Pass it as
+        ``tree_nodes=`` (with ``response_ids`` laid out along the same paths).
+    """
+    parent = to_numpy(node_parent, "node_parent").astype(np.int64)
+    start = to_numpy(node_start, "node_start").astype(np.int64)
+    end = to_numpy(node_end, "node_end").astype(np.int64)
+    leaves = to_numpy(leaf_nodes, "leaf_nodes").astype(np.int64)
+    n = parent.size
+    check_shape(start, (n,), "node_start", "node (N)")
+    check_shape(end, (n,), "node_end", "node (N)")
+    if n and (parent.min() < -1 or parent.max() >= n):
+        fail("node_parent", "points outside [-1, N)", "use -1 for top nodes and node indices otherwise")
+    if leaves.size and (leaves.min() < 0 or leaves.max() >= n):
+        fail("leaf_nodes", "points outside [0, N)", "give the index of each response's last node")
+    if (end <= start).any():
+        fail("node_end", "is not greater than node_start for some node", "give every node at least one token")
+    expected = np.where(parent >= 0, end[np.maximum(parent, 0)], 0)
+    if (start != expected).any():
+        fail("node_start", "does not equal the parent's end for some node",
+             "lay each node's tokens right after its parent's (a top node starts at 0)")
+    width = int(end[leaves].max(initial=0)) if n_tokens is None else int(n_tokens)
+    if leaves.size and end[leaves].max() > width:
+        fail("n_tokens", f"is {width}, shorter than the longest path", "pass n_tokens >= the longest path")
+    out = np.full((leaves.size, width), -1, dtype=np.int64)
+    current = leaves.copy()
+    positions = np.arange(width)[None, :]
+    for _ in range(n + 1):  # one pass per depth level, vectorised over the rows
+        alive = current >= 0
+        if not alive.any():
+            break
+        node = np.maximum(current, 0)
+        span = alive[:, None] & (positions >= start[node][:, None]) & (positions < end[node][:, None])
+        out[span] = np.broadcast_to(node[:, None], out.shape)[span]
+        current = np.where(alive, parent[node], -1)
+    else:
+        fail("node_parent", "contains a cycle", "make the parent pointers a forest")
+    return out

@@ -1,0 +1,62 @@
+"""TEMPO against hand-computed trees, its reductions to GRPO, and its degenerate cases."""
+
+import numpy as np
+import pytest
+from tree_cases import DISTINCT_MASK, MASK, SIGMA, degenerate_checks, run, run_distinct
+
+EPS = 1e-6
+
+
+def test_hand_computed_token_trie():
+    adv = run("tempo")
+    mu = 0.5
+    # row A: [1 2] has V=2/3 (rows A,B,C); [3] has V=1 (A,C); [4] has V=1 (A)
+    expected_a = np.array([(1 - mu) + (2 / 3 - mu), 1 - mu, (1 - mu) + (1 - 2 / 3), 1 - mu]) / (SIGMA + EPS)
+    np.testing.assert_allclose(adv[0], expected_a, rtol=1e-6)
+    expected_b = np.array([(0 - mu) + (2 / 3 - mu), 0 - mu, (0 - mu) + (0 - 2 / 3), 0]) / (SIGMA + EPS)
+    np.testing.assert_allclose(adv[1], expected_b, rtol=1e-6)
+    np.testing.assert_allclose(adv[3, :2], np.array([-1.0, -0.5]) / (SIGMA + EPS), rtol=1e-6)
+    assert (adv[4] == 0).all()  # a group of one
+
+
+def test_td_terms_telescope_to_the_outcome_term():
+    td = (run("tempo", norm_by_std=False) - run("grpo", norm_by_std=False)) * MASK
+    np.testing.assert_allclose(td.sum(axis=1)[:4], np.array([1.0, 0.0, 1.0, 0.0]) - 0.5, atol=1e-6)
+
+
+def test_no_shared_prefix_differs_from_grpo_only_on_the_first_token():
+    tempo, grpo = run_distinct("tempo"), run_distinct("grpo")
+    np.testing.assert_array_equal(tempo[:, 1:], grpo[:, 1:])
+    np.testing.assert_allclose(tempo[:, 0], 2 * grpo[:, 0], rtol=1e-6)
+    assert (DISTINCT_MASK[:, 0] == 1).all()
+
+
+def test_a_trie_that_never_branches_equals_grpo():
+    ids = np.array([[4, 5, 6]] * 3)
+    args = dict(ids=ids, mask=np.ones_like(ids), rewards=[1.0, 0.0, 0.0], groups=[0, 0, 0])
+    np.testing.assert_allclose(run("tempo", **args), run("grpo", **args), rtol=1e-6)
+
+
+def test_step_trie_and_explicit_tree_are_used_when_given():
+    by_steps = run("tempo", step_tokens=2, norm_by_std=False)
+    # 2-token steps: [1 2] is shared by A, B, C; A's second step [3 4] differs from C's [3]
+    assert by_steps[0, 2] == pytest.approx(0.5 + (1 - 2 / 3))
+    nodes = np.array([[0, 0, 1, 1], [0, 0, 2, -1], [0, 0, 3, -1], [4, 4, -1, -1], [5, 5, 5, 5]])
+    explicit = run("tempo", tree_nodes=nodes, norm_by_std=False)
+    np.testing.assert_allclose(explicit[:, 2], [0.5 + 1 / 3, -0.5 - 2 / 3, 0.5 + 1 / 3, 0, 0], atol=1e-6)
+
+
+def test_degenerate_cases():
+    alone = degenerate_checks("tempo")
+    assert (alone == 0).all()
+
+
+def test_bad_options_name_the_argument():
+    with pytest.raises(ValueError, match="^epsilon: "):
+        run("tempo", epsilon=-1.0)
+    with pytest.raises(ValueError, match="^step_tokens: "):
+        run("tempo", delimiter=0, step_tokens=2)
+    with pytest.raises(ValueError, match="^tree_nodes: "):
+        run("tempo", tree_nodes=np.zeros((5, 4), int), step_tokens=2)
+    with pytest.raises(ValueError, match="^tau: .*does not take"):
+        run("tempo", tau=0.1)
