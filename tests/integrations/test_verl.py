@@ -145,3 +145,22 @@ def test_legacy_compute_advantage_passes_response_ids_once_hooked(monkeypatch):
     # verl's own estimators still go through verl's code
     data = ray_trainer.compute_advantage(_data_proto(batch), adv_estimator="grpo", config=config)
     assert data.batch["advantages"].shape == batch["responses"].shape
+
+
+def test_verls_external_modules_hook_registers_and_wraps_in_a_fresh_process():
+    # The documented configuration: VERL_USE_EXTERNAL_MODULES=treecredit.integrations.verl_legacy.
+    pytest.importorskip("verl.trainer.ppo.ray_trainer")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import verl\n"
+            "from verl.trainer.ppo import core_algos, ray_trainer\n"
+            "print('treecredit_tempo' in core_algos.ADV_ESTIMATOR_REGISTRY,"
+            " getattr(ray_trainer.compute_advantage, 'treecredit_wrapped', False))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+           "VERL_USE_EXTERNAL_MODULES": "treecredit.integrations.verl_legacy"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "True True"
