@@ -12,6 +12,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("treecredit.demo", "show every estimator's credit on a small built-in group"),
+    "lab": ("treecredit.lab.command", "measure every estimator against exact advantages; write a report"),
 }
 
 

@@ -1,0 +1,171 @@
+"""Writing the lab's report directory: ``report.md``, ``results.json``, ``results.csv``, ``claims.json``, PNGs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from treecredit.lab.plots import plot_branching, plot_budget, plot_conditions
+
+HEADLINE_METRICS = ("rmse", "rms_bias", "sd", "gain", "rank_corr", "sign_agree", "grad_cos", "grad_rel_var")
+TURN_METRICS = ("rmse", "rms_bias", "sd", "gain", "rank_corr", "sign_agree", "grad_cos", "grad_rel_var")
+
+DEFINITIONS = """\
+**What is compared with what.** Every token's advantage Â is compared with the exact advantage
+A*(s, a) = Q*(s, a) − V*(s) of the state-action node it was generated in (token MDP: the prefix and the
+token; step MDP: the step prefix and the step, on each of the step's tokens; state graph: turn, state,
+action), computed by dynamic programming. Token metrics count every response token once (a shared tree
+segment counts once per leaf below it, which is its on-policy weight).
+
+- **rmse**: √E(Â − A*)². **rms_bias** = √E_node[(E[Â | node] − A*)²] and **sd** = √E_node[Var(Â | node)],
+  so rmse² = rms_bias² + sd² (nodes visited at least twice; unbiased per-node correction).
+- **gain**: least-squares slope of Â on A* (1 = right scale; a leave-self-in sibling mean gives 1 − 1/B).
+- **rank_corr**: Spearman ρ(Â, A*) within a group; **sign_agree**: share of tokens with A* ≠ 0 whose
+  sign Â matches (Â = 0 counts one half).
+- **grad_cos**: cosine between the per-group policy-gradient estimate ĝ = (1/G) Σ Σ Â ∇log π(a|s) and the
+  exact gradient ∇J of the softmax tabular policy; **grad_rel_var** = tr Cov(ĝ) / ‖E ĝ‖², the
+  noise-to-signal ratio of ĝ (lower is better).
+- **Normalised estimators** (GRPO's 1/σ, Bernoulli or std scales, 1/√|L|) are not on A*'s scale: their
+  rmse, rms_bias and sd carry that scale. Compare them by gain, rank_corr, sign_agree, grad_cos and
+  grad_rel_var, which are scale-free, or by their unnormalised variants (`[norm_by_std=False]`,
+  `[scale=none]`), which the lab adds wherever an estimator has such an option.
+- `(oracle A*)` is not an estimator: it uses the exact A* and shows the floor of gradient noise.
+- `[mc=K]` (VinePPO) uses K fresh rollouts per prefix, not counted in the leaf budget (column
+  extra_rollouts per response); `[mc=exact]` uses the exact V*.
+- ± is the 95 % half-width from the delete-one-batch jackknife over independent batches.
+"""
+
+
+def fmt(row: dict, metric: str, digits: int = 3) -> str:
+    v = row.get(metric)
+    if v is None:
+        return "–"
+    lo, hi = row.get(metric + "_lo"), row.get(metric + "_hi")
+    if lo is None or hi is None:
+        return f"{v:.{digits}g}"
+    return f"{v:.{digits}g} ±{(hi - lo) / 2:.2g}"
+
+
+def _regime(row: dict) -> str:
+    return f"i.i.d. G={row['budget']}" if row["regime"] == "iid" else f"tree B={row['branching']} L={row['levels']}"
+
+
+def table(rows: list[dict], metrics, first=("estimator", "regime")) -> str:
+    head = list(first) + list(metrics)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["estimator"] if c == "estimator" else _regime(r) if c == "regime" else str(r.get(c, ""))
+                 for c in first]
+        lines.append("| " + " | ".join(cells + [fmt(r, m) for m in metrics]) + " |")
+    return "\n".join(lines)
+
+
+def headline_rows(records: list[dict], env: str = "token") -> list[dict]:
+    rows = [r for r in records if r.get("sweep") == "headline" and r["env"] == env and "skipped" not in r]
+    return sorted(rows, key=lambda r: (r["estimator"], r["regime"] != "iid", -r["branching"]))
+
+
+def _num(v, digits=3) -> str:
+    return "–" if v is None else f"{v:.{digits}g}"
+
+
+def _interval(row, key, lo, hi) -> str:
+    if row.get(key) is None:
+        return "–"
+    if row.get(lo) is None:
+        return _num(row[key])
+    return f"{row[key]:.3g} [{row[lo]:.3g}, {row[hi]:.3g}]"
+
+
+def claims_markdown(claims: dict) -> str:
+    out = ["## The seed's claims, tested", "",
+           "### C1: does the bias fall like 1/B? (two-level trees, branching B, budget B²)", "",
+           "| estimator | slope of rms_bias vs B [95 %] | verdict | slope of abs(1 − gain) vs B [95 %] | verdict |",
+           "|---|---|---|---|---|"]
+    for c in claims["bias"]:
+        out.append(f"| {c['estimator']} | {_interval(c, 'bias_slope', 'bias_lo', 'bias_hi')} | {c['verdict']} | "
+                   f"{_interval(c, 'atten_slope', 'atten_lo', 'atten_hi')} | {c['atten_verdict']} |")
+    out += ["", "### C2: does the variance fall like σ²/B, and what is the tree term?", "",
+            "Fit var(B) = a/B + c over the branching sweep (c = the tree term that more branching does not remove).", "",
+            "| estimator | log–log slope of var [95 %] | verdict | a [95 %] | tree term c [95 %] | reduced χ² |",
+            "|---|---|---|---|---|---|"]
+    for c in claims["variance"]:
+        out.append(f"| {c['estimator']} | {_interval(c, 'var_slope', 'var_slope_lo', 'var_slope_hi')} | {c['verdict']} | "
+                   f"{_interval(c, 'a', 'a_lo', 'a_hi')} | {_interval(c, 'tree_term', 'tree_lo', 'tree_hi')} | "
+                   f"{_num(c.get('chi2_red'))} |")
+    out += ["", "### C3: variance reduction over GRPO, by condition (tree B=4, L=2 vs i.i.d. G=16)", "",
+            "grad factor = grad_rel_var(grpo, i.i.d.) / grad_rel_var(estimator, tree); mse factor = "
+            "mse(dr_grpo, i.i.d.) / mse(estimator, tree); > 1 means the tree estimator is less noisy.", "",
+            "| D | p | reward | entropy | decisive | Var r | estimator | grad factor [95 %] | mse factor [95 %] | same estimator, tree vs i.i.d. |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in claims["reduction"]:
+        out.append(f"| {c['depth']} | {c['success_rate']:g} | {c['reward']} | {c['entropy']} | {c['decisive']} | "
+                   f"{_num(c.get('reward_var'))} | {c['estimator']} | {_interval(c, 'grad_ratio', 'grad_lo', 'grad_hi')} | "
+                   f"{_interval(c, 'mse_ratio', 'mse_lo', 'mse_hi')} | "
+                   f"{_interval(c, 'tree_vs_iid', 'tree_vs_iid_lo', 'tree_vs_iid_hi')} |")
+    out += ["", "### C4: gradient noise against the leaf budget", "",
+            "| regime | estimator | slope of grad_rel_var vs budget [95 %] | verdict | slope of mse [95 %] |",
+            "|---|---|---|---|---|"]
+    for c in claims["budget"]:
+        out.append(f"| {c['regime']} | {c['estimator']} | {_interval(c, 'grad_slope', 'grad_lo', 'grad_hi')} | "
+                   f"{c['verdict']} | {_interval(c, 'mse_slope', 'mse_lo', 'mse_hi')} |")
+    return "\n".join(out)
+
+
+def write_report(records: list[dict], claims: dict, out_dir: Path, *, command: str, meta: dict,
+                 summary: list[str]) -> dict:
+    """Write every file of the report; return their paths by kind."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "results.json", "csv": out_dir / "results.csv", "claims": out_dir / "claims.json",
+             "md": out_dir / "report.md"}
+    paths["json"].write_text(json.dumps(dict(meta=meta, records=records), indent=1))
+    paths["claims"].write_text(json.dumps(claims, indent=1))
+    keys: list[str] = []
+    for r in records:
+        keys += [k for k in r if k not in keys]
+    with paths["csv"].open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(records)
+    plots = {"branching": plot_branching(records, out_dir / "branching.png"),
+             "budget": plot_budget(records, out_dir / "budget.png"),
+             "conditions": plot_conditions(claims["reduction"], out_dir / "conditions.png")}
+    paths.update({k: v for k, v in plots.items() if v is not None})
+    md = [f"# treecredit lab: every estimator against exact advantages", "",
+          f"Command: `{command}` ({meta['size']} size: {meta['blocks']} independent batches × "
+          f"{meta['groups_per_block']} groups per cell; seed {meta['seed']}; {meta['seconds']:.0f} s).", "",
+          f"Estimators measured (token level): {', '.join(meta['token_estimators']) or 'none'}; "
+          f"turn level: {', '.join(meta['turn_estimators']) or 'none registered'}.", "",
+          "## Summary", ""] + [f"- {line}" for line in summary] + ["", DEFINITIONS, "## Headline: token MDP", ""]
+    first = headline_rows(records)
+    if first:
+        md += [f"Environment: {first[0]['label']} (exact success rate {first[0]['success_rate']:.3g}, "
+               f"reward variance {first[0]['reward_var']:.3g}).", "", table(first, HEADLINE_METRICS), ""]
+    step = headline_rows(records, "step")
+    if step:
+        md += ["## Step MDP (step-level credit; each step is a short token sequence)", "",
+               f"Environment: {step[0]['label']}.", "", table(step, HEADLINE_METRICS), ""]
+    if "branching" in plots and plots["branching"]:
+        md += ["## Bias and variance against the branching", "", "![branching](branching.png)", ""]
+    md += [claims_markdown(claims), ""]
+    if plots.get("budget"):
+        md += ["![budget](budget.png)", ""]
+    if plots.get("conditions"):
+        md += ["![conditions](conditions.png)", ""]
+    turns = [r for r in records if r.get("sweep") == "turns" and "skipped" not in r]
+    md += ["## Turn level: state graph", ""]
+    if turns:
+        md += [f"Environment: {turns[0]['label']} (exact success rate {turns[0]['success_rate']:.3g}).", "",
+               table(sorted(turns, key=lambda r: (r["estimator"], r["signature"], r["budget"])), TURN_METRICS,
+                     first=("estimator", "regime", "signature")), ""]
+    else:
+        md += ["No turn-level estimator is registered yet (`treecredit.estimators(\"turn\")` is empty).", ""]
+    skipped = sorted({(r["estimator"], r["skipped"]) for r in records if "skipped" in r})
+    if skipped:
+        md += ["## Skipped", ""] + [f"- `{name}`: {why}" for name, why in skipped] + [""]
+    md += ["## Files", "", "`results.json` / `results.csv`: every figure with its interval (`_lo`, `_hi`); "
+           "`claims.json`: the fits above.", ""]
+    paths["md"].write_text("\n".join(md))
+    return paths

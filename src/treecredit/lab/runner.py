@@ -1,0 +1,184 @@
+"""Calling every registered estimator by name, with the inputs it needs, on lab batches.
+
+The lab never copies estimator code: it lists ``treecredit.estimators(level)`` and calls
+``treecredit.compute_advantages`` / ``compute_turn_advantages``, so a newly registered estimator
+appears in every sweep. From each estimator's accepted options it decides what to pass:
+
+- ``tree_nodes``: the sampled segment ids (an i.i.d. group is a one-level tree: one segment per row);
+- ``step_ends``: True on the last token of every action (a token in the token MDP, a step in the step MDP);
+- ``mc_values`` (and ``prompt_values`` if taken): value estimates from ``mc_rollouts`` fresh rollouts per
+  prefix (variant ``[mc=K]``) and the exact V* (variant ``[mc=exact]``, VinePPO with a perfect oracle).
+
+and which variants to measure besides the defaults: ``[norm_by_std=False]`` where ``norm_by_std`` is
+taken, ``[scale=none]`` where ``scale`` is, ``[gamma=1]`` where a turn estimator discounts by default
+(the exact values are undiscounted). An estimator that raises ``ValueError`` on lab inputs is recorded
+as skipped, with its message.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import treecredit
+from treecredit.lab.measure import Accumulator, GradientTerms, block_stats
+from treecredit.lab.sampling import LabBatch, sample_forest
+from treecredit.lab.state_graph import StateGraph, sample_episodes
+from treecredit.lab.tabular import TabularMDP
+
+
+ORACLE = "(oracle A*)"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One measured configuration of an estimator: ``label`` = name plus non-default options."""
+
+    label: str
+    name: str
+    options: tuple = ()
+    mc: str | None = None  # None, "exact" or "sampled"
+
+    @property
+    def option_dict(self) -> dict:
+        return dict(self.options)
+
+
+def _label(name: str, extra: dict) -> str:
+    return name if not extra else name + "[" + ",".join(f"{k}={v}" for k, v in extra.items()) + "]"
+
+
+def variants(level: str = "token", names: list[str] | None = None, mc_rollouts: int = 8) -> list[Variant]:
+    """The variants of every registered estimator at ``level`` (or of ``names``)."""
+    out = []
+    for name in names or treecredit.estimators(level):
+        spec = treecredit.get_estimator(name, level=level)
+        defaults = {p.name: p.default for p in inspect.signature(spec.fn).parameters.values()
+                    if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        extras: list[dict] = [{}]
+        if defaults.get("norm_by_std") is True:
+            extras.append({"norm_by_std": False})
+        if "scale" in defaults and defaults["scale"] != "none":
+            extras.append({"scale": "none"})
+        if level == "turn" and isinstance(defaults.get("gamma"), float) and defaults["gamma"] != 1.0:
+            extras.append({"gamma": 1.0})
+        for extra in extras:
+            if "mc_values" in spec.options:
+                out.append(Variant(_label(name, {**extra, "mc": mc_rollouts}), name, tuple(extra.items()), "sampled"))
+                out.append(Variant(_label(name, {**extra, "mc": "exact"}), name, tuple(extra.items()), "exact"))
+            else:
+                out.append(Variant(_label(name, extra), name, tuple(extra.items())))
+    return out
+
+
+def token_gradient_terms(batch: LabBatch) -> GradientTerms:
+    """The score function of every action of the batch, for the softmax tabular policy."""
+    mdp = batch.mdp
+    V, D = mdp.n_actions, mdp.depth
+    base = mdp.param_offset[:-1][None, :] + batch.prefixes * V  # (R, D)
+    index = (base[:, :, None] + np.arange(V)).reshape(-1, V)
+    probs = np.stack([mdp.probs[d][batch.prefixes[:, d]] for d in range(D)], axis=1)  # (R, D, V)
+    score = ((batch.actions[:, :, None] == np.arange(V)) - probs).reshape(-1, V)
+    group = np.repeat(batch.group_index, D)
+    return GradientTerms(index, score, group, mdp.true_gradient, batch.group_size)
+
+
+@dataclass
+class CellResult:
+    """Metrics per variant label, plus skipped variants with the reason."""
+
+    metrics: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    extra_rollouts: dict = field(default_factory=dict)
+
+
+def _token_options(variant: Variant, spec, batch: LabBatch, mc_cache: dict, mc_rollouts: int,
+                   rng: np.random.Generator) -> dict:
+    opts = variant.option_dict
+    if "tree_nodes" in spec.options:
+        opts["tree_nodes"] = batch.tree_nodes
+    if "step_ends" in spec.options:
+        opts["step_ends"] = batch.step_ends
+    if variant.mc is not None:
+        if variant.mc not in mc_cache:
+            mc_cache[variant.mc] = (batch.exact_mc_values() if variant.mc == "exact"
+                                    else batch.sampled_mc_values(mc_rollouts, rng))
+        values, prompt = mc_cache[variant.mc]
+        opts["mc_values"] = values
+        if "prompt_values" in spec.options:
+            opts["prompt_values"] = prompt
+    return opts
+
+
+def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: int, groups_per_block: int,
+                   variant_list: list[Variant], seed: int, mc_rollouts: int = 8, oracle: bool = True,
+                   tick=None) -> CellResult:
+    """Measure every variant on ``n_blocks`` batches of ``groups_per_block`` independent trees (or groups).
+
+    All variants see the same sampled batches (common random numbers), so their differences are sharper.
+    With ``oracle``, the row ``ORACLE`` uses the exact A* as its advantages: not an estimator, the floor
+    of the gradient variance that per-token credit can reach with these samples.
+    """
+    rng = np.random.default_rng(seed)
+    accs = {v.label: Accumulator() for v in variant_list}
+    if oracle:
+        accs[ORACLE] = Accumulator()
+    result = CellResult()
+    for _ in range(n_blocks):
+        batch = sample_forest(mdp, rng, n_groups=groups_per_block, branching=branching, branch_depths=branch_depths)
+        grad = token_gradient_terms(batch)
+        target = batch.per_token(batch.target_per_action).reshape(-1)
+        node = batch.per_token(batch.node_keys).reshape(-1)
+        tok_group = np.repeat(batch.group_index, batch.response_ids.shape[1])
+        mc_cache: dict = {}
+        if oracle:
+            accs[ORACLE].add(block_stats(target, target, node, mdp.n_params, tok_group, batch.n_groups, grad,
+                                         batch.target_per_action.reshape(-1)))
+        for v in variant_list:
+            if v.label in result.skipped:
+                continue
+            spec = treecredit.get_estimator(v.name)
+            try:
+                opts = _token_options(v, spec, batch, mc_cache, mc_rollouts, rng)
+                adv = np.asarray(treecredit.compute_advantages(v.name, **batch.estimator_inputs(), **opts))
+            except ValueError as exc:
+                result.skipped[v.label] = str(exc)
+                continue
+            weight = adv.reshape(batch.n_rows, mdp.depth, mdp.step_len).mean(axis=2).reshape(-1)
+            accs[v.label].add(block_stats(adv.reshape(-1), target, node, mdp.n_params, tok_group,
+                                          batch.n_groups, grad, weight))
+            if v.mc == "sampled":
+                result.extra_rollouts[v.label] = mc_rollouts * mdp.depth
+        if tick is not None:
+            tick()
+    result.metrics = {label: acc.result() for label, acc in accs.items() if acc.blocks}
+    return result
+
+
+def run_turn_cell(env: StateGraph, *, group_size: int, n_blocks: int, groups_per_block: int,
+                  variant_list: list[Variant], seed: int, signature: str = "state+turn", tick=None) -> CellResult:
+    """Measure every turn-level variant on ``n_blocks`` batches of i.i.d. episode groups."""
+    rng = np.random.default_rng(seed)
+    accs = {v.label: Accumulator() for v in variant_list}
+    result = CellResult()
+    for _ in range(n_blocks):
+        sample = sample_episodes(env, rng, n_groups=groups_per_block, group_size=group_size)
+        grad = sample.gradient_terms(env)
+        target, node = sample.targets(env), sample.node_keys(env)
+        inputs = sample.estimator_inputs(env, signature)
+        for v in variant_list:
+            if v.label in result.skipped:
+                continue
+            try:
+                adv = np.asarray(treecredit.compute_turn_advantages(v.name, **inputs, **v.option_dict))
+            except ValueError as exc:
+                result.skipped[v.label] = str(exc)
+                continue
+            accs[v.label].add(block_stats(adv, target, node, env.n_nodes, sample.group, sample.n_groups, grad,
+                                          adv.astype(np.float64)))
+        if tick is not None:
+            tick()
+    result.metrics = {label: acc.result() for label, acc in accs.items() if acc.blocks}
+    return result

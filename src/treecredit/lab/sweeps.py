@@ -1,0 +1,155 @@
+"""The lab's sweeps: which environments and sampling regimes are measured, at which sizes.
+
+A *cell* is one environment × one sampling regime; every registered estimator variant is measured in
+every cell on the same batches. Sweeps:
+
+- ``headline``: the default token MDP and a step MDP; i.i.d. groups vs trees at the same leaf budget.
+- ``branching``: two-level trees of branching B (budget B²) and i.i.d. groups of G = B²; tests the
+  claimed O(1/B) bias and σ²/B + tree-term variance.
+- ``budget``: i.i.d. G vs binary trees (B = 2, L levels) at budgets 2^L.
+- ``conditions``: chain length × success rate × reward kind (binary / noisy graded), plus the entropy
+  profile and the place of the decisive tokens: where does tree credit beat GRPO?
+- ``turns``: the state graph, i.i.d. episode groups of G, exact Markov signatures and turn-free
+  (colliding) signatures.
+
+``size`` sets blocks × groups per block: ``tiny`` (tests), ``quick`` (default, < 2 min) or ``full``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from treecredit._validation import check_choice
+from treecredit.lab.runner import run_token_cell, run_turn_cell, variants
+from treecredit.lab.sampling import branch_schedule
+from treecredit.lab.state_graph import make_state_graph
+from treecredit.lab.tabular import make_tabular_mdp
+
+SIZES = {"tiny": (4, 8), "quick": (20, 32), "full": (60, 64)}  # (blocks, groups per block)
+SWEEPS = ("headline", "branching", "budget", "conditions", "turns")
+BASE_TOKEN = dict(n_actions=3, depth=6, entropy="flat", decisive="late", n_decisive=2, reward="binary",
+                  success_rate=0.3, seed=1)
+BASE_STEP = dict(BASE_TOKEN, depth=4, step_len=3, token_vocab=6)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One environment × regime. ``env`` is ``token``/``step`` (tabular) or ``graph`` (turns)."""
+
+    sweep: str
+    env: str
+    env_args: tuple
+    regime: str  # "iid" or "tree"
+    branching: int
+    levels: int = 1
+    signature: str = "state+turn"
+
+    @property
+    def budget(self) -> int:
+        return self.branching ** self.levels
+
+    def describe(self) -> dict:
+        return dict(sweep=self.sweep, env=self.env, **dict(self.env_args), regime=self.regime,
+                    branching=self.branching, levels=self.levels, budget=self.budget,
+                    **({"signature": self.signature} if self.env == "graph" else {}))
+
+
+def _pair(sweep: str, env: str, args: dict, budget_b: int, levels: int) -> list[Cell]:
+    """The tree cell (B, L) and the i.i.d. cell with G = B^L at the same leaf budget."""
+    key = tuple(sorted(args.items()))
+    return [Cell(sweep, env, key, "iid", budget_b ** levels), Cell(sweep, env, key, "tree", budget_b, levels)]
+
+
+def cells(sweeps=SWEEPS, full: bool = False) -> list[Cell]:
+    """The cells of the requested sweeps (``full`` adds larger branchings, budgets and depths)."""
+    out: list[Cell] = []
+    for sweep in sweeps:
+        check_choice(sweep, SWEEPS, "sweeps")
+        if sweep == "headline":
+            out += _pair(sweep, "token", BASE_TOKEN, 4, 2)
+            out.append(Cell(sweep, "token", tuple(sorted(BASE_TOKEN.items())), "tree", 2, 4))
+            out += _pair(sweep, "step", BASE_STEP, 4, 2)
+        elif sweep == "branching":
+            for b in ((2, 3, 4, 6, 8, 12) if full else (2, 3, 4, 6, 8)):
+                out += _pair(sweep, "token", BASE_TOKEN, b, 2)
+        elif sweep == "budget":
+            for levels in range(2, 7):
+                out += _pair(sweep, "token", BASE_TOKEN, 2, levels)
+        elif sweep == "conditions":
+            for depth in ((3, 6, 9) if full else (3, 8)):
+                for p in (0.1, 0.5):
+                    for reward in ("binary", "noisy"):
+                        out += _pair(sweep, "token", dict(BASE_TOKEN, depth=depth, success_rate=p, reward=reward), 4, 2)
+            for entropy in ("peaked_early", "peaked_late"):
+                out += _pair(sweep, "token", dict(BASE_TOKEN, entropy=entropy), 4, 2)
+            for decisive in ("early", "spread"):
+                out += _pair(sweep, "token", dict(BASE_TOKEN, decisive=decisive), 4, 2)
+        elif sweep == "turns":
+            for g in ((4, 8, 16, 32, 64) if full else (4, 8, 16, 32)):
+                out.append(Cell(sweep, "graph", (("seed", 0),), "iid", g))
+            out.append(Cell(sweep, "graph", (("seed", 0),), "iid", 8, signature="state"))
+    return out
+
+
+def run_cell(cell: Cell, *, size: str, seed: int, mc_rollouts: int = 8, tick=None, token_variants=None,
+             turn_variants=None):
+    """Measure one cell; returns a :class:`~treecredit.lab.runner.CellResult`."""
+    check_choice(size, tuple(SIZES), "size")
+    n_blocks, per_block = SIZES[size]
+    args = dict(cell.env_args)
+    if cell.env == "graph":
+        env = make_state_graph(**args)
+        return run_turn_cell(env, group_size=cell.branching, n_blocks=n_blocks, groups_per_block=per_block,
+                             variant_list=turn_variants if turn_variants is not None else variants("turn"),
+                             seed=seed, signature=cell.signature, tick=tick)
+    mdp = make_tabular_mdp(**args)
+    depths = [0] if cell.regime == "iid" else branch_schedule(mdp.depth, cell.levels)
+    if len(depths) != cell.levels and cell.regime == "tree":
+        cell_levels = len(depths)
+        raise ValueError(f"levels: {cell.levels} levels do not fit depth {mdp.depth} ({cell_levels} fit). "
+                         f"Fix: use at most {mdp.depth} levels.")
+    return run_token_cell(mdp, branching=cell.branching, branch_depths=depths, n_blocks=n_blocks,
+                          groups_per_block=per_block,
+                          variant_list=token_variants if token_variants is not None else variants("token", mc_rollouts=mc_rollouts),
+                          seed=seed, mc_rollouts=mc_rollouts, tick=tick)
+
+
+def environment_facts(cell: Cell) -> dict:
+    """Exact properties of the cell's environment (success rate, reward variance)."""
+    args = dict(cell.env_args)
+    if cell.env == "graph":
+        env = make_state_graph(**args)
+        return dict(success_rate=env.success_rate, reward_var=env.success_rate * (1 - env.success_rate),
+                    label=env.description)
+    mdp = make_tabular_mdp(**args)
+    return dict(success_rate=mdp.success_rate, reward_var=mdp.reward_variance, label=mdp.description)
+
+
+def run_sweeps(sweeps=SWEEPS, *, size: str = "quick", full: bool = False, seed: int = 0, mc_rollouts: int = 8,
+               progress: bool = True) -> list[dict]:
+    """Run every cell; return flat records ``{cell fields, estimator, metric: value, metric_lo, metric_hi}``."""
+    from tqdm.auto import tqdm
+
+    todo = cells(sweeps, full=full)
+    n_blocks = SIZES[size][0]
+    token_vars, turn_vars = variants("token", mc_rollouts=mc_rollouts), variants("turn")
+    records: list[dict] = []
+    with tqdm(total=len(todo) * n_blocks, desc="treecredit lab", unit="batch", disable=not progress) as bar:
+        for i, cell in enumerate(todo):
+            bar.set_postfix_str(f"{cell.sweep}:{cell.env}:{cell.regime}:B{cell.branching}L{cell.levels}")
+            result = run_cell(cell, size=size, seed=seed * 100_003 + i, mc_rollouts=mc_rollouts,
+                              tick=lambda: bar.update(1), token_variants=token_vars, turn_variants=turn_vars)
+            base = dict(cell.describe(), **environment_facts(cell))
+            for label, metrics in result.metrics.items():
+                row = dict(base, estimator=label, extra_rollouts=result.extra_rollouts.get(label, 0))
+                for m, (v, lo, hi) in metrics.items():
+                    row[m], row[m + "_lo"], row[m + "_hi"] = _clean(v), _clean(lo), _clean(hi)
+                records.append(row)
+            for label, why in result.skipped.items():
+                records.append(dict(base, estimator=label, skipped=why))
+    return records
+
+
+def _clean(x: float):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
