@@ -4,8 +4,14 @@ The lab never copies estimator code: it lists ``treecredit.estimators(level)`` a
 ``treecredit.compute_advantages`` / ``compute_turn_advantages``, so a newly registered estimator
 appears in every sweep. From each estimator's accepted options it decides what to pass:
 
-- ``tree_nodes``: the sampled segment ids (an i.i.d. group is a one-level tree: one segment per row);
-- ``step_ends``: True on the last token of every action (a token in the token MDP, a step in the step MDP);
+- explicit trees: ``tree_nodes`` (the sampled segment ids) to every estimator that takes it; an
+  estimator that takes no tree but takes step boundaries (``ibpo``, ``vine``) gets ``step_ends``;
+- i.i.d. groups: ``step_ends`` (True on the last token of every action: a token in the token MDP, a step
+  in the step MDP) to every estimator that takes step boundaries, so tree estimators build the step
+  trie of the group (in the token MDP, where every action is one token, that is the token trie);
+  estimators with neither option (``grpo``, ``rloo``, ``dr_grpo``) get the four batch arrays only.
+
+  The core refuses ``tree_nodes`` together with a step option, so exactly one of them is passed.
 - ``mc_values`` (and ``prompt_values`` if taken): value estimates from ``mc_rollouts`` fresh rollouts per
   prefix (variant ``[mc=K]``) and the exact V* (variant ``[mc=exact]``, VinePPO with a perfect oracle).
 
@@ -94,12 +100,17 @@ class CellResult:
     extra_rollouts: dict = field(default_factory=dict)
 
 
-def _token_options(variant: Variant, spec, batch: LabBatch, mc_cache: dict, mc_rollouts: int,
-                   rng: np.random.Generator) -> dict:
+def token_options(variant: Variant, spec, batch: LabBatch, *, explicit_tree: bool, mc_cache: dict,
+                  mc_rollouts: int, rng: np.random.Generator) -> dict:
+    """The keyword options of one estimator call: the variant's options plus the structure it needs.
+
+    ``explicit_tree``: the batch was sampled as trees (pass ``tree_nodes`` where taken), else as i.i.d.
+    groups (pass ``step_ends`` where taken). Never both: the core refuses that combination.
+    """
     opts = variant.option_dict
-    if "tree_nodes" in spec.options:
+    if explicit_tree and "tree_nodes" in spec.options:
         opts["tree_nodes"] = batch.tree_nodes
-    if "step_ends" in spec.options:
+    elif "step_ends" in spec.options:
         opts["step_ends"] = batch.step_ends
     if variant.mc is not None:
         if variant.mc not in mc_cache:
@@ -122,6 +133,7 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
     of the gradient variance that per-token credit can reach with these samples.
     """
     rng = np.random.default_rng(seed)
+    explicit_tree = len(set(int(b) for b in branch_depths)) > 1
     accs = {v.label: Accumulator() for v in variant_list}
     if oracle:
         accs[ORACLE] = Accumulator()
@@ -141,7 +153,8 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
                 continue
             spec = treecredit.get_estimator(v.name)
             try:
-                opts = _token_options(v, spec, batch, mc_cache, mc_rollouts, rng)
+                opts = token_options(v, spec, batch, explicit_tree=explicit_tree, mc_cache=mc_cache,
+                                     mc_rollouts=mc_rollouts, rng=rng)
                 adv = np.asarray(treecredit.compute_advantages(v.name, **batch.estimator_inputs(), **opts))
             except ValueError as exc:
                 result.skipped[v.label] = str(exc)
