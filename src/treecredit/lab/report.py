@@ -81,11 +81,17 @@ def _interval(row, key, lo, hi) -> str:
 def claims_markdown(claims: dict) -> str:
     out = ["## The seed's claims, tested", "",
            "### C1: does the bias fall like 1/B? (two-level trees, branching B, budget B²)", "",
+           "Only estimators on A*'s scale are fitted in C1 and C2; left out as normalised (their bias and "
+           "variance carry a data-dependent scale): " + (", ".join(claims.get("excluded_normalised", [])) or "none")
+           + ". rms_bias is against the per-token A*, so it keeps a floor that branching cannot remove (one "
+           "advantage per tree segment or per response, whatever the tokens inside it did); |1 − gain| isolates "
+           "the O(1/B) shrinkage of a leave-self-in sibling mean. A verdict of *inconclusive* means the 95 % "
+           "interval holds both −1 and 0.", "",
            "| estimator | slope of rms_bias vs B [95 %] | verdict | slope of abs(1 − gain) vs B [95 %] | verdict |",
            "|---|---|---|---|---|"]
     for c in claims["bias"]:
         out.append(f"| {c['estimator']} | {_interval(c, 'bias_slope', 'bias_lo', 'bias_hi')} | {c['verdict']} | "
-                   f"{_interval(c, 'atten_slope', 'atten_lo', 'atten_hi')} | {c['atten_verdict']} |")
+                   f"{_interval(c, 'atten_slope', 'atten_lo', 'atten_hi')} | {c.get('atten_verdict', '–')} |")
     out += ["", "### C2: does the variance fall like σ²/B, and what is the tree term?", "",
             "Fit var(B) = a/B + c over the branching sweep (c = the tree term that more branching does not remove).", "",
             "| estimator | log–log slope of var [95 %] | verdict | a [95 %] | tree term c [95 %] | reduced χ² |",
@@ -96,7 +102,8 @@ def claims_markdown(claims: dict) -> str:
                    f"{_num(c.get('chi2_red'))} |")
     out += ["", "### C3: variance reduction over GRPO, by condition (tree B=4, L=2 vs i.i.d. G=16)", "",
             "grad factor = grad_rel_var(grpo, i.i.d.) / grad_rel_var(estimator, tree); mse factor = "
-            "mse(dr_grpo, i.i.d.) / mse(estimator, tree); > 1 means the tree estimator is less noisy.", "",
+            "mse(dr_grpo, i.i.d.) / mse(estimator, tree), only for estimators on A*'s scale that are not exact "
+            "(– otherwise); > 1 means the tree estimator is less noisy.", "",
             "| D | p | reward | entropy | decisive | Var r | estimator | grad factor [95 %] | mse factor [95 %] | same estimator, tree vs i.i.d. |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for c in claims["reduction"]:

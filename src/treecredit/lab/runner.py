@@ -46,6 +46,7 @@ class Variant:
     name: str
     options: tuple = ()
     mc: str | None = None  # None, "exact" or "sampled"
+    normalised: bool = False  # its advantages carry a data-dependent scale, so they are not on A*'s scale
 
     @property
     def option_dict(self) -> dict:
@@ -68,15 +69,30 @@ def variants(level: str = "token", names: list[str] | None = None, mc_rollouts: 
             extras.append({"norm_by_std": False})
         if "scale" in defaults and defaults["scale"] != "none":
             extras.append({"scale": "none"})
+        if defaults.get("whiten") is True:
+            extras.append({"whiten": False})
         if level == "turn" and isinstance(defaults.get("gamma"), float) and defaults["gamma"] != 1.0:
             extras.append({"gamma": 1.0})
         for extra in extras:
+            norm = is_normalised(name, {**defaults, **extra})
             if "mc_values" in spec.options:
-                out.append(Variant(_label(name, {**extra, "mc": mc_rollouts}), name, tuple(extra.items()), "sampled"))
-                out.append(Variant(_label(name, {**extra, "mc": "exact"}), name, tuple(extra.items()), "exact"))
+                out.append(Variant(_label(name, {**extra, "mc": mc_rollouts}), name, tuple(extra.items()), "sampled",
+                                   norm))
+                out.append(Variant(_label(name, {**extra, "mc": "exact"}), name, tuple(extra.items()), "exact", norm))
             else:
-                out.append(Variant(_label(name, extra), name, tuple(extra.items())))
+                out.append(Variant(_label(name, extra), name, tuple(extra.items()), normalised=norm))
     return out
+
+
+# Estimators whose scale no option removes: TreeRL divides by √|L(s)| (leaves below the node).
+ALWAYS_SCALED = frozenset({"treerl"})
+
+
+def is_normalised(name: str, options: dict) -> bool:
+    """True when the estimator's output carries a data-dependent scale (1/σ, Bernoulli or std scale,
+    batch whitening, 1/√|L|), so its bias, variance and mse against A* mix error with that scale."""
+    return (options.get("norm_by_std") is True or options.get("whiten") is True
+            or options.get("scale", "none") != "none" or name in ALWAYS_SCALED)
 
 
 def token_gradient_terms(batch: LabBatch) -> GradientTerms:

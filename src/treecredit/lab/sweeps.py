@@ -134,6 +134,8 @@ def run_sweeps(sweeps=SWEEPS, *, size: str = "quick", full: bool = False, seed: 
     todo = cells(sweeps, full=full)
     n_blocks = SIZES[size][0]
     token_vars, turn_vars = variants("token", mc_rollouts=mc_rollouts), variants("turn")
+    normalised = {"token": {v.label: v.normalised for v in token_vars},
+                  "turn": {v.label: v.normalised for v in turn_vars}}
     records: list[dict] = []
     with tqdm(total=len(todo) * n_blocks, desc="treecredit lab", unit="batch", disable=not progress) as bar:
         for i, cell in enumerate(todo):
@@ -142,7 +144,9 @@ def run_sweeps(sweeps=SWEEPS, *, size: str = "quick", full: bool = False, seed: 
                               tick=lambda: bar.update(1), token_variants=token_vars, turn_variants=turn_vars)
             base = dict(cell.describe(), **environment_facts(cell))
             for label, metrics in result.metrics.items():
-                row = dict(base, estimator=label, extra_rollouts=result.extra_rollouts.get(label, 0))
+                level = "turn" if cell.env == "graph" else "token"
+                row = dict(base, estimator=label, normalised=normalised[level].get(label, False),
+                           extra_rollouts=result.extra_rollouts.get(label, 0))
                 for m, (v, lo, hi) in metrics.items():
                     row[m], row[m + "_lo"], row[m + "_hi"] = _clean(v), _clean(lo), _clean(hi)
                 records.append(row)
