@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.mc_rollouts < 1:
         fail("--mc-rollouts", f"is {args.mc_rollouts}, must be at least 1", "pass e.g. --mc-rollouts 8")
+    if args.seed < 0:
+        fail("--seed", f"is {args.seed}, must be at least 0", "pass e.g. --seed 0")
     size = args.size or ("full" if args.full else "quick")
     start = time.perf_counter()
     records = run_sweeps(args.sweeps, size=size, full=args.full, seed=args.seed, mc_rollouts=args.mc_rollouts,

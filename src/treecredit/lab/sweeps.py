@@ -131,6 +131,7 @@ def run_sweeps(sweeps=SWEEPS, *, size: str = "quick", full: bool = False, seed: 
     """Run every cell; return flat records ``{cell fields, estimator, metric: value, metric_lo, metric_hi}``."""
     from tqdm.auto import tqdm
 
+    check_choice(size, tuple(SIZES), "size")
     todo = cells(sweeps, full=full)
     n_blocks = SIZES[size][0]
     token_vars, turn_vars = variants("token", mc_rollouts=mc_rollouts), variants("turn")

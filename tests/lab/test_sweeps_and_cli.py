@@ -1,0 +1,71 @@
+"""The sweeps at a reduced size, the claims computed from them, and the ``treecredit lab`` command."""
+
+import argparse
+import csv
+import json
+
+import pytest
+
+from treecredit.cli import main
+from treecredit.lab import command
+from treecredit.lab.claims import all_claims
+from treecredit.lab.sweeps import cells, run_sweeps
+
+
+def test_branching_sweep_at_tiny_size_gives_claims():
+    records = run_sweeps(["branching"], size="tiny", seed=0, mc_rollouts=2, progress=False)
+    assert not [r for r in records if "skipped" in r]
+    assert {r["regime"] for r in records} == {"iid", "tree"}
+    claims = all_claims(records)
+    fitted = {c["estimator"] for c in claims["bias"]}
+    assert {"spo", "rloo", "treerpo[scale=none]", "dr_grpo"} <= fitted
+    assert not fitted & set(claims["excluded_normalised"])  # normalised estimators are not fitted
+    assert {"grpo", "treerl", "tempo"} <= set(claims["excluded_normalised"])
+    exact = next(c for c in claims["variance"] if c["estimator"] == "vine[mc=exact]")
+    assert exact["verdict"].startswith("exact")
+
+
+def test_same_seed_same_figures():
+    a = run_sweeps(["budget"], size="tiny", seed=3, mc_rollouts=2, progress=False)
+    b = run_sweeps(["budget"], size="tiny", seed=3, mc_rollouts=2, progress=False)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_full_sweep_has_more_cells():
+    assert len(cells(full=True)) > len(cells())
+
+
+def test_cli_end_to_end_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "lab"
+    assert main(["lab", "--size", "tiny", "--out", str(out), "--no-progress", "--mc-rollouts", "2"]) == 0
+    assert "report:" in capsys.readouterr().out
+    for name in ("report.md", "results.json", "results.csv", "claims.json", "branching.png", "budget.png",
+                 "conditions.png"):
+        assert (out / name).stat().st_size > 0, name
+    md = (out / "report.md").read_text()
+    for heading in ("## Headline: token MDP", "### C1", "### C2", "### C3", "## Turn level"):
+        assert heading in md
+    assert "## Skipped" not in md or "tree_nodes: was given together" not in md
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert len(rows) == len(records) > 0
+    assert {"estimator", "rmse", "rmse_lo", "rmse_hi", "grad_rel_var"} <= set(rows[0])
+    assert (out / "branching.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _args(**over):
+    base = dict(full=False, out="unused", sweeps=["headline"], size="tiny", seed=0, mc_rollouts=8, no_progress=True)
+    base.update(over)
+    return argparse.Namespace(**base)
+
+
+@pytest.mark.parametrize("over,arg", [({"mc_rollouts": 0}, "--mc-rollouts"), ({"seed": -1}, "--seed"),
+                                      ({"size": "huge"}, "size"), ({"sweeps": ["nope"]}, "sweeps")])
+def test_bad_values_raise_value_errors_naming_the_argument(over, arg):
+    with pytest.raises(ValueError, match=arg):
+        command.run(_args(**over))
+
+
+def test_cli_reports_bad_values_with_exit_code_2(tmp_path, capsys):
+    assert main(["lab", "--mc-rollouts", "0", "--out", str(tmp_path)]) == 2
+    assert "--mc-rollouts" in capsys.readouterr().err
