@@ -30,6 +30,9 @@ segment counts once per leaf below it, which is its on-policy weight).
   rmse, rms_bias and sd carry that scale. Compare them by gain, rank_corr, sign_agree, grad_cos and
   grad_rel_var, which are scale-free, or by their unnormalised variants (`[norm_by_std=False]`,
   `[scale=none]`), which the lab adds wherever an estimator has such an option.
+- **Inputs**: on sampled trees every estimator that takes `tree_nodes` gets the sampled tree; on i.i.d.
+  groups tree estimators get `step_ends` (the step trie of the group; in the token MDP each action is one
+  token, so it is the token trie). `ibpo` and `vine` always get `step_ends`; the core refuses both at once.
 - `(oracle A*)` is not an estimator: it uses the exact A* and shows the floor of gradient noise.
 - `[mc=K]` (VinePPO) uses K fresh rollouts per prefix, not counted in the leaf budget (column
   extra_rollouts per response); `[mc=exact]` uses the exact V*.
