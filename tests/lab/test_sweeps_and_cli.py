@@ -23,6 +23,10 @@ def test_branching_sweep_at_tiny_size_gives_claims():
     assert {"grpo", "treerl", "tempo"} <= set(claims["excluded_normalised"])
     exact = next(c for c in claims["variance"] if c["estimator"] == "vine[mc=exact]")
     assert exact["verdict"].startswith("exact")
+    assert not next(c for c in claims["variance"] if c["estimator"] == "rloo")["verdict"].startswith("exact")
+    trees = [r for r in records if r["regime"] == "tree" and r["estimator"] == "spo"]
+    assert trees and all(r["var_root"] > 0 for r in trees)  # first-segment metrics are recorded on trees
+    assert {c["estimator"] for c in claims["variance_root"]} == fitted
 
 
 def test_same_seed_same_figures():

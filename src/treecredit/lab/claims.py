@@ -100,9 +100,13 @@ def _by_estimator(records: list[dict], raw_scale_only: bool = False, **match) ->
     return out
 
 
-def _is_exact(rows: list[dict], metric: str) -> bool:
-    vals = [r.get(metric) for r in rows if r.get(metric) is not None]
-    return bool(vals) and max(abs(v) for v in vals) < EXACT_FLOOR
+def _is_exact(rows: list[dict], metric: str = "") -> bool:
+    """Every point's rms_bias and sd lie below ``EXACT_FLOOR`` (a clipped bias of 0 alone is not exact)."""
+    for m in ("rms_bias", "sd"):
+        vals = [r.get(m) for r in rows if r.get(m) is not None]
+        if not vals or max(abs(v) for v in vals) >= EXACT_FLOOR:
+            return False
+    return True
 
 
 EXACT = dict(verdict="exact (zero up to float32 rounding)")
@@ -121,10 +125,12 @@ def excluded_normalised(records: list[dict], sweep: str = "branching") -> list[s
                    and "skipped" not in r})
 
 
-def bias_claim(records: list[dict]) -> list[dict]:
-    """C1 on the branching sweep's trees."""
+def bias_claim(records: list[dict], suffix: str = "") -> list[dict]:
+    """C1 on the branching sweep's trees (``suffix="_root"``: on the first tree segment's tokens only)."""
     out = []
-    for est, rows in _by_estimator(records, raw_scale_only=True, sweep="branching", regime="tree").items():
+    rows_by = _by_estimator(records, raw_scale_only=True, sweep="branching", regime="tree")
+    for est, rows in rows_by.items():
+        rows = [_unsuffixed(r, suffix) for r in rows]
         fit = {} if _is_exact(rows, "rms_bias") else loglog_slope(rows, "branching", "rms_bias")
         atten = []
         for r in rows:
@@ -140,10 +146,22 @@ def bias_claim(records: list[dict]) -> list[dict]:
     return out
 
 
-def variance_claim(records: list[dict]) -> list[dict]:
+def _unsuffixed(row: dict, suffix: str) -> dict:
+    """The row with ``metric + suffix`` (and its interval) read as ``metric``."""
+    if not suffix:
+        return row
+    out = dict(row)
+    for m in ("rms_bias", "sd", "var", "gain"):
+        for tail in ("", "_lo", "_hi"):
+            out[m + tail] = row.get(m + suffix + tail)
+    return out
+
+
+def variance_claim(records: list[dict], suffix: str = "") -> list[dict]:
     """C2 on the branching sweep's trees: var = a/B + c and the log–log slope."""
     out = []
     for est, rows in _by_estimator(records, raw_scale_only=True, sweep="branching", regime="tree").items():
+        rows = [_unsuffixed(r, suffix) for r in rows]
         if _is_exact(rows, "sd"):
             out.append(dict(claim="C2 var = a/B + c", estimator=est, **EXACT))
             continue
@@ -209,7 +227,9 @@ def budget_claim(records: list[dict]) -> list[dict]:
 
 
 def all_claims(records: list[dict]) -> dict:
-    return dict(bias=bias_claim(records), variance=variance_claim(records), reduction=reduction_claim(records),
+    return dict(bias=bias_claim(records), variance=variance_claim(records),
+                bias_root=bias_claim(records, "_root"), variance_root=variance_claim(records, "_root"),
+                reduction=reduction_claim(records),
                 budget=budget_claim(records), excluded_normalised=excluded_normalised(records))
 
 
@@ -231,7 +251,8 @@ def summary_lines(records: list[dict], claims: dict) -> list[str]:
             lines.append(f"Headline token MDP, budget {base['budget']}: GRPO (i.i.d.) gradient noise-to-signal "
                          f"{base['grad_rel_var']:.3g}; lowest {label}: {best['estimator']} on {where} at "
                          f"{best['grad_rel_var']:.3g} (factor {base['grad_rel_var'] / best['grad_rel_var']:.2g}{extra}).")
-    for key, name in (("bias", "C1 (bias ∝ 1/B)"), ("variance", "C2 (variance ∝ 1/B)")):
+    for key, name in (("bias", "C1 (bias ∝ 1/B)"), ("variance", "C2 (variance ∝ 1/B)"),
+                      ("variance_root", "C2 on the first tree segment only")):
         rows = claims.get(key, [])
         if not rows:
             continue
@@ -240,6 +261,11 @@ def summary_lines(records: list[dict], claims: dict) -> list[str]:
                            if not c["verdict"].startswith("exact"))
         lines.append(f"{name}, estimators on A*'s scale: consistent with slope −1 for "
                      f"{', '.join(yes) or 'no estimator'}; slopes: {slopes}.")
+        if key.startswith("variance"):
+            falling = [f"{c['estimator']} (a {c['a']:.2g}, c {c['tree_term']:.2g})" for c in rows
+                       if c.get("a_lo") is not None and c["a_lo"] > 0]
+            lines.append(f"{name}: var = a/B + c with a significant a/B part for "
+                         f"{', '.join(falling) or 'no estimator'}.")
         if key == "bias":
             att = [c["estimator"] for c in rows if str(c.get("atten_verdict", "")).startswith("consistent")]
             lines.append("C1, the O(1/B) part alone (|1 − gain|, the leave-self-in shrinkage): consistent with "

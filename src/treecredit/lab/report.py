@@ -81,6 +81,25 @@ def _interval(row, key, lo, hi) -> str:
     return f"{row[key]:.3g} [{row[lo]:.3g}, {row[hi]:.3g}]"
 
 
+def _c1_table(rows: list[dict]) -> list[str]:
+    out = ["| estimator | slope of rms_bias vs B [95 %] | verdict | slope of abs(1 − gain) vs B [95 %] | verdict |",
+           "|---|---|---|---|---|"]
+    for c in rows:
+        out.append(f"| {c['estimator']} | {_interval(c, 'bias_slope', 'bias_lo', 'bias_hi')} | {c['verdict']} | "
+                   f"{_interval(c, 'atten_slope', 'atten_lo', 'atten_hi')} | {c.get('atten_verdict', '–')} |")
+    return out
+
+
+def _c2_table(rows: list[dict]) -> list[str]:
+    out = ["| estimator | log–log slope of var [95 %] | verdict | a [95 %] | tree term c [95 %] | reduced χ² |",
+           "|---|---|---|---|---|---|"]
+    for c in rows:
+        out.append(f"| {c['estimator']} | {_interval(c, 'var_slope', 'var_slope_lo', 'var_slope_hi')} | {c['verdict']} | "
+                   f"{_interval(c, 'a', 'a_lo', 'a_hi')} | {_interval(c, 'tree_term', 'tree_lo', 'tree_hi')} | "
+                   f"{_num(c.get('chi2_red'))} |")
+    return out
+
+
 def claims_markdown(claims: dict) -> str:
     out = ["## The seed's claims, tested", "",
            "### C1: does the bias fall like 1/B? (two-level trees, branching B, budget B²)", "",
@@ -90,19 +109,18 @@ def claims_markdown(claims: dict) -> str:
            "advantage per tree segment or per response, whatever the tokens inside it did); |1 − gain| isolates "
            "the O(1/B) shrinkage of a leave-self-in sibling mean. A verdict of *inconclusive* means the 95 % "
            "interval holds both −1 and 0.", "",
-           "| estimator | slope of rms_bias vs B [95 %] | verdict | slope of abs(1 − gain) vs B [95 %] | verdict |",
-           "|---|---|---|---|---|"]
-    for c in claims["bias"]:
-        out.append(f"| {c['estimator']} | {_interval(c, 'bias_slope', 'bias_lo', 'bias_hi')} | {c['verdict']} | "
-                   f"{_interval(c, 'atten_slope', 'atten_lo', 'atten_hi')} | {c.get('atten_verdict', '–')} |")
+           ]
+    out += _c1_table(claims["bias"])
+    if claims.get("bias_root"):
+        out += ["", "The same on the tokens of the first tree segment only (depth < the second branch depth), "
+                "where a tree estimator's values average the most leaves:", ""] + _c1_table(claims["bias_root"])
     out += ["", "### C2: does the variance fall like σ²/B, and what is the tree term?", "",
-            "Fit var(B) = a/B + c over the branching sweep (c = the tree term that more branching does not remove).", "",
-            "| estimator | log–log slope of var [95 %] | verdict | a [95 %] | tree term c [95 %] | reduced χ² |",
-            "|---|---|---|---|---|---|"]
-    for c in claims["variance"]:
-        out.append(f"| {c['estimator']} | {_interval(c, 'var_slope', 'var_slope_lo', 'var_slope_hi')} | {c['verdict']} | "
-                   f"{_interval(c, 'a', 'a_lo', 'a_hi')} | {_interval(c, 'tree_term', 'tree_lo', 'tree_hi')} | "
-                   f"{_num(c.get('chi2_red'))} |")
+            "Fit var(B) = a/B + c over the branching sweep (c = the tree term that more branching does not remove). "
+            "var is the mean over nodes of Var(Â | node): it holds the noise of every token, including the leaf "
+            "segment's r − V̂(parent), which keeps one leaf's reward noise whatever B is.", ""]
+    out += _c2_table(claims["variance"])
+    if claims.get("variance_root"):
+        out += ["", "The same on the first tree segment's tokens only:", ""] + _c2_table(claims["variance_root"])
     out += ["", "### C3: variance reduction over GRPO, by condition (tree B=4, L=2 vs i.i.d. G=16)", "",
             "grad factor = grad_rel_var(grpo, i.i.d.) / grad_rel_var(estimator, tree); mse factor = "
             "mse(dr_grpo, i.i.d.) / mse(estimator, tree), only for estimators on A*'s scale that are not exact "

@@ -145,12 +145,15 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
     """Measure every variant on ``n_blocks`` batches of ``groups_per_block`` independent trees (or groups).
 
     All variants see the same sampled batches (common random numbers), so their differences are sharper.
-    With ``oracle``, the row ``ORACLE`` uses the exact A* as its advantages: not an estimator, the floor
+    On explicit trees the bias/variance metrics are measured once more on the first segment's tokens
+    (``ROOT_METRICS`` with suffix ``_root``). With ``oracle``, the row ``ORACLE`` uses the exact A* as its advantages: not an estimator, the floor
     of the gradient variance that per-token credit can reach with these samples.
     """
     rng = np.random.default_rng(seed)
     explicit_tree = len(set(int(b) for b in branch_depths)) > 1
     accs = {v.label: Accumulator() for v in variant_list}
+    root_accs = {v.label: Accumulator() for v in variant_list} if explicit_tree else {}
+    root_end = sorted(set(int(b) for b in branch_depths))[1] if explicit_tree else 0
     if oracle:
         accs[ORACLE] = Accumulator()
     result = CellResult()
@@ -160,6 +163,8 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
         target = batch.per_token(batch.target_per_action).reshape(-1)
         node = batch.per_token(batch.node_keys).reshape(-1)
         tok_group = np.repeat(batch.group_index, batch.response_ids.shape[1])
+        tok_depth = np.tile(np.repeat(np.arange(mdp.depth), mdp.step_len), batch.n_rows)
+        in_root = tok_depth < root_end
         mc_cache: dict = {}
         if oracle:
             accs[ORACLE].add(block_stats(target, target, node, mdp.n_params, tok_group, batch.n_groups, grad,
@@ -178,12 +183,23 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
             weight = adv.reshape(batch.n_rows, mdp.depth, mdp.step_len).mean(axis=2).reshape(-1)
             accs[v.label].add(block_stats(adv.reshape(-1), target, node, mdp.n_params, tok_group,
                                           batch.n_groups, grad, weight))
+            if root_accs:
+                root_accs[v.label].add(block_stats(adv.reshape(-1)[in_root], target[in_root], node[in_root],
+                                                   mdp.n_params, tok_group[in_root], batch.n_groups))
             if v.mc == "sampled":
                 result.extra_rollouts[v.label] = mc_rollouts * mdp.depth
         if tick is not None:
             tick()
     result.metrics = {label: acc.result() for label, acc in accs.items() if acc.blocks}
+    for label, acc in root_accs.items():
+        if acc.blocks and label in result.metrics:
+            result.metrics[label].update({m + "_root": v for m, v in acc.result().items() if m in ROOT_METRICS})
     return result
+
+
+# Also measured on the tokens of the first tree segment alone (depth < the second branch depth), where a
+# tree estimator's value estimates average the most leaves: suffix ``_root`` in the records.
+ROOT_METRICS = ("rms_bias", "sd", "var", "gain")
 
 
 def run_turn_cell(env: StateGraph, *, group_size: int, n_blocks: int, groups_per_block: int,
