@@ -73,3 +73,13 @@ def test_bad_values_raise_value_errors_naming_the_argument(over, arg):
 def test_cli_reports_bad_values_with_exit_code_2(tmp_path, capsys):
     assert main(["lab", "--mc-rollouts", "0", "--out", str(tmp_path)]) == 2
     assert "--mc-rollouts" in capsys.readouterr().err
+
+
+def test_generated_tokens_count_shared_segments_once():
+    from treecredit.lab.sweeps import generated_tokens
+
+    by_shape = {(c.env, c.regime, c.branching, c.levels): generated_tokens(c) for c in cells(["headline"])}
+    assert by_shape[("token", "iid", 16, 1)] == 16 * 6
+    assert by_shape[("token", "tree", 4, 2)] == 4 * 3 + 16 * 3  # branch depths 0 and 3
+    assert by_shape[("token", "tree", 2, 4)] == 2 * 1 + 4 * 2 + 8 * 1 + 16 * 2  # branch depths 0, 1, 3, 4
+    assert by_shape[("step", "tree", 4, 2)] == (4 * 2 + 16 * 2) * 3  # 3 tokens per step

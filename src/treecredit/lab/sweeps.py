@@ -115,6 +115,19 @@ def run_cell(cell: Cell, *, size: str, seed: int, mc_rollouts: int = 8, tick=Non
                           seed=seed, mc_rollouts=mc_rollouts, tick=tick)
 
 
+def generated_tokens(cell: Cell) -> int | None:
+    """Tokens generated per group: Σ over tree levels of (nodes at that level) × (segment length).
+
+    i.i.d. G: G·D·L. A tree shares its segments, so at the same leaf budget it generates fewer tokens."""
+    if cell.env == "graph":
+        return None
+    args = dict(cell.env_args)
+    mdp_depth, step_len = args["depth"], args.get("step_len", 1)
+    depths = [0] if cell.regime == "iid" else list(branch_schedule(mdp_depth, cell.levels))
+    bounds = depths + [mdp_depth]
+    return int(sum(cell.branching ** (i + 1) * (bounds[i + 1] - bounds[i]) * step_len for i in range(len(depths))))
+
+
 def environment_facts(cell: Cell) -> dict:
     """Exact properties of the cell's environment (success rate, reward variance)."""
     args = dict(cell.env_args)
@@ -143,7 +156,7 @@ def run_sweeps(sweeps=SWEEPS, *, size: str = "quick", full: bool = False, seed: 
             bar.set_postfix_str(f"{cell.sweep}:{cell.env}:{cell.regime}:B{cell.branching}L{cell.levels}")
             result = run_cell(cell, size=size, seed=seed * 100_003 + i, mc_rollouts=mc_rollouts,
                               tick=lambda: bar.update(1), token_variants=token_vars, turn_variants=turn_vars)
-            base = dict(cell.describe(), **environment_facts(cell))
+            base = dict(cell.describe(), **environment_facts(cell), tokens_per_group=generated_tokens(cell))
             for label, metrics in result.metrics.items():
                 level = "turn" if cell.env == "graph" else "token"
                 row = dict(base, estimator=label, normalised=normalised[level].get(label, False),
