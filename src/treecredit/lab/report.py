@@ -190,9 +190,15 @@ def write_report(records: list[dict], claims: dict, out_dir: Path, *, command: s
                      first=("estimator", "regime", "signature")), ""]
     else:
         md += ["No turn-level estimator is registered yet (`treecredit.estimators(\"turn\")` is empty).", ""]
-    skipped = sorted({(r["estimator"], r["skipped"]) for r in records if "skipped" in r})
+    skipped: dict = {}
+    for r in records:
+        if "skipped" in r:
+            skipped.setdefault((r["estimator"], r["skipped"]), []).append(r.get("label", r.get("env", "")))
     if skipped:
-        md += ["## Skipped", ""] + [f"- `{name}`: {why}" for name, why in skipped] + [""]
+        md += ["## Skipped", "", "Cells where an estimator refused the lab's inputs with a `ValueError` (its "
+               "documented domain, e.g. a Bernoulli scale on rewards outside [0, 1]):", ""]
+        md += [f"- `{name}` in {len(envs)} cell(s) ({'; '.join(sorted(set(envs)))}): {why}"
+               for (name, why), envs in sorted(skipped.items())] + [""]
     md += ["## Files", "", "`results.json` / `results.csv`: every figure with its interval (`_lo`, `_hi`); "
            "`claims.json`: the fits above.", ""]
     paths["md"].write_text("\n".join(md))
