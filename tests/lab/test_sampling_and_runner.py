@@ -90,3 +90,13 @@ def test_exact_advantages_measure_zero_error_and_a_shift_is_pure_bias():
     assert exact["rmse"][0] == 0 and exact["rank_corr"][0] == pytest.approx(1) and exact["gain"][0] == 1
     assert shifted["rms_bias"][0] == pytest.approx(0.25) and shifted["sd"][0] == pytest.approx(0, abs=1e-9)
     assert shifted["rmse"][0] == pytest.approx(0.25)
+
+
+def test_an_estimator_refusing_its_inputs_is_recorded_as_skipped_with_its_message():
+    env = make_tabular_mdp(n_actions=3, depth=3, reward="noisy", seed=0)  # rewards outside [0, 1]
+    assert env.rewards.min() < 0 or env.rewards.max() > 1
+    names = [v for v in variants("token") if v.name == "treerpo"]
+    result = run_token_cell(env, branching=2, branch_depths=[0, 1], n_blocks=3, groups_per_block=4,
+                            variant_list=names, seed=0)
+    assert set(result.skipped) == {"treerpo"} and "rewards" in result.skipped["treerpo"]
+    assert "treerpo[scale=none]" in result.metrics
