@@ -86,8 +86,11 @@ def test_fixed_tree_has_the_shape_asked_for():
             level, p = level + 1, segments[p][3]
         if node in children:  # a fork: after exactly k = 3 tokens of the node, above depth D
             assert end - start == 3 and level < 2
-    full = [g for g in range(4) if int((r.group_ids == g).sum()) == 8]
-    assert full, "some group should keep all R·N^D = 8 leaves"
+        else:
+            assert level == 2 and end - start == 4  # leaves sit at depth D and run to the cap
+    assert torch.bincount(r.group_ids).tolist() == [8] * 4  # no chain stops early: all R·N^D leaves
+    assert (r.response_mask.sum(1) == 10).all()
+    assert r.generated_tokens == 4 * (2 * 3 + 4 * 3 + 8 * 4)
 
 
 def test_fixed_depth_zero_is_iid_like_and_bad_shapes_fail():
