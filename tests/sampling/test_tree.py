@@ -139,3 +139,15 @@ def test_greedy_tree_rows_equal_greedy_iid():
     for row in range(r.shape[0]):
         g = int(r.group_ids[row])
         assert r.response_texts[row] == iid.response_texts[g]
+
+
+def test_fixed_top_up_refills_groups_whose_chains_stopped_early():
+    policy = tiny_gpt(torch.float32)
+    task, problems = _setup(n=4)
+    bare = sample_tree(policy, task, problems, seed=0, branching_options={"every": 3, "top_up": 0})
+    topped = sample_tree(policy, task, problems, seed=0, branching_options={"every": 3, "top_up": 3})
+    assert (torch.bincount(bare.group_ids) < 8).any()
+    counts = torch.bincount(topped.group_ids)
+    assert (counts <= 8).all() and counts.sum() > torch.bincount(bare.group_ids).sum()
+    check_tree_nodes(topped)
+    assert topped.extras["prefill_tokens"] > bare.extras["prefill_tokens"]  # refills prefill their prefixes

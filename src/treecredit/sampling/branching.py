@@ -71,18 +71,26 @@ class FixedBranching:
         depth: D, fork levels below the root chains (≥ 0; 0 = R independent chains, i.e. i.i.d.).
         every: 0 forks at a chain's first step end (the task's delimiter); k > 0 forks after every k tokens.
 
-    The root width is R = group_size / N^D (group_size must be a multiple of N^D). A chain that stops
-    before its fork point stays one leaf, so a group can end with fewer than group_size leaves.
+        top_up: rounds of refilling (0 = off). A chain that stops at fork level ℓ < D (before its fork
+            point: the response was shorter than the tree is deep) leaves its group N^(D−ℓ) − 1 leaves
+            short; each round re-draws the group's missing leaves as extra siblings (single chains that do
+            not fork) at the fork point above such a leaf (the prompt for a root chain), so that groups
+            keep group_size leaves.
+
+    The root width is R = group_size / N^D (group_size must be a multiple of N^D). Without top-up (or
+    when its rounds run out) a group can end with fewer than group_size leaves.
     """
 
     children: int = 2
     depth: int = 2
     every: int = 0
+    top_up: int = 2
 
     def __post_init__(self) -> None:
         _check_count(self.children, "children", 2, "pass children=2 or more")
         _check_count(self.depth, "depth", 0, "pass depth=2")
         _check_count(self.every, "every", 0, "pass every=0 (fork at step ends) or a token count")
+        _check_count(self.top_up, "top_up", 0, "pass top_up=2 (or 0 to keep early-stopped chains as they are)")
 
     def root_width(self, group_size: int) -> int:
         per_root = self.children ** self.depth
@@ -98,7 +106,24 @@ class FixedBranching:
 
     def grow_trees(self, ctx, forest, prompts, group_size: int, generator) -> int:
         rule = _Rule(self.children_at)
-        return grow_roots(ctx, forest, prompts, self.root_width(group_size), generator, rule)
+        spent = grow_roots(ctx, forest, prompts, self.root_width(group_size), generator, rule)
+        for _ in range(self.top_up):
+            points: dict = {}
+            for group in range(len(prompts)):
+                leaves = forest.leaves(group)
+                deficit = group_size - len(leaves)
+                for leaf in leaves:
+                    level = len(forest.path(leaf)) - 1
+                    k = min(deficit, self.children ** (self.depth - level) - 1) if level < self.depth else 0
+                    if k > 0:
+                        key = (group, forest.parent_node[leaf])
+                        points[key] = points.get(key, 0) + k
+                        deficit -= k
+            if not points:
+                break
+            spent += grow_from_prefixes(ctx, forest, prompts, [(g, n, k) for (g, n), k in points.items()],
+                                        generator)
+        return spent
 
 
 @dataclass
