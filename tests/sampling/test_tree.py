@@ -122,7 +122,7 @@ def test_step_ends_match_the_iid_definition():
 
 
 @pytest.mark.parametrize("kw, arg", [({"top_p": 0.0}, "top_p"), ({"cutoff": "maybe"}, "cutoff"),
-                                     ({"branching": "bushy"}, "branching"), ({"mc_rollouts": -1}, "mc_rollouts"),
+                                     ({"branching": "bushy"}, "branching"), ({"mc_rollouts": -1}, "mc_rollouts"), ({"replay_leaves": -1}, "replay_leaves"),
                                      ({"branching_options": {"children": 1}}, "children"),
                                      ({"branching_options": {"leaves": 1}}, "branching_options")])
 def test_bad_tree_sampler_options(kw, arg):

@@ -17,8 +17,7 @@ def _two_calls(change_policy: bool, max_weight=2.0):
     policy = tiny_gpt(torch.float32)
     task = ArithmeticTask(min_operators=1, max_operators=2)
     problems = task.generate(np.random.default_rng(0), 3)
-    replay = SubtreeReplay(reuse_leaves=2, max_weight=max_weight)
-    sampler = TreeSampler(max_new_tokens=14, branching="entropy", replay=replay)
+    sampler = TreeSampler(max_new_tokens=14, branching="entropy", replay_leaves=2, replay_max_weight=max_weight)
     first = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(0))
     if change_policy:
         with torch.no_grad():
@@ -61,3 +60,5 @@ def test_bad_replay_options():
         SubtreeReplay(max_weight=0.5)
     with pytest.raises(ValueError, match="^reuse_leaves: .*Fix: "):
         SubtreeReplay(reuse_leaves=0)
+    with pytest.raises(ValueError, match="^max_weight: .*Fix: "):
+        TreeSampler(replay_leaves=2, replay_max_weight=0.9)

@@ -13,7 +13,8 @@ subtree joins the new group as an extra root subtree and the strategy grows only
 ``Policy.token_logprobs`` on the very same stored input tensors, so when the policy has not changed the
 two sums are bitwise equal and w_i is exactly 1.
 
-Off by default (``TreeSampler(replay=None)``). The trainer must multiply a row's loss or advantage by
+Off by default (``TreeSampler(replay_leaves=0)``). Choose r so that group_size − r suits the
+strategy (fixed branching needs a multiple of N^D). The trainer must multiply a row's loss or advantage by
 w_i for the correction to take effect.
 """
 

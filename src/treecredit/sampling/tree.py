@@ -38,7 +38,9 @@ class TreeSampler:
         cutoff: 'off'; 'sound' (prune a branch at a wrong step only on tasks where a wrong step is fatal,
             so values stay unbiased); 'any' (prune at every wrong step; biased where not fatal).
         mc_rollouts: K > 0 adds ``mc_values`` from K rollouts per step end (for ``vine``); 0 = none.
-        replay: a :class:`SubtreeReplay` to reuse stored subtrees across calls (off-policy), or None.
+        replay_leaves: 0 = off; r > 0 reuses up to r stored leaves per problem seen before (off-policy
+            subtree replay, :mod:`treecredit.sampling.replay`); the strategy then grows group_size − r.
+        replay_max_weight: truncation 1 + c of the replay importance weights (≥ 1).
     """
 
     temperature: float = 1.0
@@ -48,7 +50,8 @@ class TreeSampler:
     branching_options: dict = field(default_factory=dict)
     cutoff: str = "off"
     mc_rollouts: int = 0
-    replay: Any = None
+    replay_leaves: int = 0
+    replay_max_weight: float = 2.0
 
     def __post_init__(self) -> None:
         check_positive(self.temperature, "temperature", allow_zero=True)
@@ -59,6 +62,13 @@ class TreeSampler:
         check_choice(self.cutoff, MODES, "cutoff")
         if not isinstance(self.mc_rollouts, int) or self.mc_rollouts < 0:
             fail("mc_rollouts", f"is {self.mc_rollouts!r}, must be an integer ≥ 0", "pass mc_rollouts=0 or K ≥ 1")
+        if not isinstance(self.replay_leaves, int) or self.replay_leaves < 0:
+            fail("replay_leaves", f"is {self.replay_leaves!r}, must be an integer ≥ 0", "pass 0 (off) or r ≥ 1")
+        self.replay = None
+        if self.replay_leaves:
+            from treecredit.sampling.replay import SubtreeReplay
+
+            self.replay = SubtreeReplay(reuse_leaves=self.replay_leaves, max_weight=self.replay_max_weight)
         if isinstance(self.branching, str):
             if self.branching not in BRANCHINGS:
                 fail("branching", f"unknown strategy {self.branching!r}", f"use one of {sorted(BRANCHINGS)}")
