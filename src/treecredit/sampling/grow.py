@@ -92,12 +92,12 @@ def grow(ctx: GrowContext, forest: SampledForest, logits, state, nodes: list[int
         tokens = draw_tokens(logits, uniforms, ctx.temperature, ctx.top_p)
         logp, entropy = token_stats(logits, tokens)
         keep: list[tuple[int, int]] = []  # (row, children to open)
-        for r, node in enumerate(rows):
-            token = int(tokens[r])
+        drawn = zip(tokens.tolist(), logp.tolist(), entropy.tolist(), uniforms.tolist())
+        for r, (node, (token, token_logp, token_entropy, u)) in enumerate(zip(rows, drawn)):
             forest.tokens[node].append(token)
-            forest.logprobs[node].append(float(logp[r]))
-            forest.entropy[node].append(float(entropy[r]))
-            forest.uniforms[node].append(float(uniforms[r]))
+            forest.logprobs[node].append(token_logp)
+            forest.entropy[node].append(token_entropy)
+            forest.uniforms[node].append(u)
             paths[r].append(token)
             if token in stop:
                 forest.status[node] = "stop"

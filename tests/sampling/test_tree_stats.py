@@ -1,0 +1,25 @@
+"""Branch statistics on hand-made trees and groups."""
+
+import numpy as np
+
+from treecredit.sampling.branch_stats import branch_points, leaf_branch_depth, nonzero_credit_share
+
+
+def test_branch_points_and_depth():
+    # group 0: two roots (0, 1); node 0 forks into 2 and 3; node 3 forks into 4 and 5. group 1: one chain (6)
+    parent = np.array([-1, -1, 0, 0, 3, 3, -1])
+    group = np.array([0, 0, 0, 0, 0, 0, 1])
+    assert branch_points(parent, group, 2).tolist() == [3, 0]
+    assert leaf_branch_depth(parent, group, [2, 4, 5, 1, 6]).tolist() == [2, 3, 3, 1, 0]
+
+
+def test_nonzero_credit_share_hand_computed():
+    ids = np.array([[1, 2, 3], [1, 2, 4], [1, 5, 0], [7, 7, 7]])
+    mask = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 0], [1, 1, 1]], dtype=bool)
+    rewards = np.array([1.0, 0.0, 1.0, 0.0])
+    groups = np.array([0, 0, 0, 1])
+    # group 0: V(root) = 2/3; V(1) = 2/3 (zero credit), V(1,2) = 1/2 (non-zero) twice, V(1,2,3) = 1, V(1,2,4) = 0,
+    # V(1,5) = 1: non-zero tokens = 2 + 2 + 1 = 5 of 8; group 1 (one row): all zero
+    assert nonzero_credit_share(ids, mask, rewards, groups) == 5 / 11
+    assert nonzero_credit_share(ids, mask, np.ones(4), groups) == 0.0
+    assert nonzero_credit_share(ids[:0], mask[:0], rewards[:0], groups[:0]) == 0.0
