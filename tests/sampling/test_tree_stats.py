@@ -18,8 +18,9 @@ def test_nonzero_credit_share_hand_computed():
     mask = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 0], [1, 1, 1]], dtype=bool)
     rewards = np.array([1.0, 0.0, 1.0, 0.0])
     groups = np.array([0, 0, 0, 1])
-    # group 0: V(root) = 2/3; V(1) = 2/3 (zero credit), V(1,2) = 1/2 (non-zero) twice, V(1,2,3) = 1, V(1,2,4) = 0,
-    # V(1,5) = 1: non-zero tokens = 2 + 2 + 1 = 5 of 8; group 1 (one row): all zero
-    assert nonzero_credit_share(ids, mask, rewards, groups) == 5 / 11
+    # group 0 (G = 3): prefix (1) is shared by the whole group (no step credit); (1,2) is shared by 2 rows
+    # and V = 1/2 differs from V(1) = 2/3: 2 tokens; the unshared tails (1,2,3), (1,2,4), (1,5) do not
+    # count; group 1 (one row) has none: 2 of 11 tokens
+    assert nonzero_credit_share(ids, mask, rewards, groups) == 2 / 11
     assert nonzero_credit_share(ids, mask, np.ones(4), groups) == 0.0
     assert nonzero_credit_share(ids[:0], mask[:0], rewards[:0], groups[:0]) == 0.0

@@ -4,11 +4,13 @@
   has two or more root chains);
 - branching depth of a leaf: the branch points on its root-to-leaf path;
 - share of tokens with non-zero step credit: over the prefix trie of each group (which works for any
-  rows, i.i.d. or tree), V(prefix) = mean reward of the rows through the prefix, and token t of a row
-  carries credit V(prefix through t) − V(prefix before t) (the prompt's value is the group mean). That
-  difference is the per-token credit of the token trie (TEMPO-like); it is zero wherever a token is
-  shared by all rows of its parent prefix, or the siblings all have one value. The share is over all
-  response tokens.
+  rows, i.i.d. or tree), V(prefix) = mean reward of the rows through the prefix. A token carries step
+  credit when it lies in a *shared* segment (a trie edge that 2 ≤ n < G rows pass through) whose value
+  differs from the value of the prefix the segment hangs from: credit that an intermediate value
+  estimate gives and an outcome baseline cannot. Tokens shared by the whole group (value = the group
+  mean) and the unshared tail of each row (whose credit is its own reward against a baseline) do not
+  count. Over i.i.d. groups shared segments are only the first few tokens; over a tree they are whole
+  steps. The share is over all response tokens.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def leaf_branch_depth(parent_node: np.ndarray, group_of_node: np.ndarray, leaves
 
 
 def nonzero_credit_share(response_ids, response_mask, rewards, group_ids, atol: float = 1e-9) -> float:
-    """Share of response tokens whose prefix-trie credit V(through t) − V(before t) is non-zero."""
+    """Share of response tokens with non-zero step credit (see the module docstring)."""
     ids = np.asarray(response_ids)
     mask = np.asarray(response_mask, dtype=bool)
     rewards = np.asarray(rewards, dtype=np.float64)
@@ -56,13 +58,13 @@ def nonzero_credit_share(response_ids, response_mask, rewards, group_ids, atol: 
                 s = sums.setdefault(key, [0.0, 0])
                 s[0] += rewards[r]
                 s[1] += 1
-        base = rewards[rows].mean()
         for r in rows:
-            key, before = (), base
+            key, value, count, hang = (), rewards[rows].mean(), rows.size, rewards[rows].mean()
             for t in np.flatnonzero(mask[r]):
                 key = key + (int(ids[r, t]),)
-                s, n = sums[key]
-                value = s / n
-                nonzero += abs(value - before) > atol
-                before = value
+                total_reward, n = sums[key]
+                if n != count:  # a new segment starts here; it hangs from the prefix before t
+                    hang, count = value, n
+                value = total_reward / n
+                nonzero += 2 <= n < rows.size and abs(value - hang) > atol
     return nonzero / total if total else 0.0
