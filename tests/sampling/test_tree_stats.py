@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from treecredit.sampling.branch_stats import branch_points, leaf_branch_depth, nonzero_credit_share
+from treecredit.sampling.branch_stats import branch_points, leaf_branch_depth, nonzero_credit_share, tree_credit_share
 
 
 def test_branch_points_and_depth():
@@ -24,3 +24,13 @@ def test_nonzero_credit_share_hand_computed():
     assert nonzero_credit_share(ids, mask, rewards, groups) == 2 / 11
     assert nonzero_credit_share(ids, mask, np.ones(4), groups) == 0.0
     assert nonzero_credit_share(ids[:0], mask[:0], rewards[:0], groups[:0]) == 0.0
+
+
+def test_tree_credit_share_uses_the_sampled_nodes():
+    # group of 4: root node 0 (all rows), node 1 under it for rows 0-1 (value 1/2 vs root 1/4), and tails
+    nodes = np.array([[0, 1, 2], [0, 1, 3], [0, 4, 4], [0, 5, -1]])
+    mask = nodes >= 0
+    rewards = np.array([1.0, 0.0, 0.0, 0.0])
+    groups = np.zeros(4, dtype=int)
+    assert tree_credit_share(nodes, mask, rewards, groups) == 2 / 11  # node 1, in rows 0 and 1
+    assert tree_credit_share(nodes, mask, np.zeros(4), groups) == 0.0

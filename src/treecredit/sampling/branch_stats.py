@@ -11,6 +11,8 @@
   mean) and the unshared tail of each row (whose credit is its own reward against a baseline) do not
   count. Over i.i.d. groups shared segments are only the first few tokens; over a tree they are whole
   steps. The share is over all response tokens.
+- the same share over the sampled tree (``tree_nodes``): segments are the sampled nodes, so two
+  branches that happen to write the same tokens stay apart, as the tree estimators see them.
 """
 
 from __future__ import annotations
@@ -67,4 +69,29 @@ def nonzero_credit_share(response_ids, response_mask, rewards, group_ids, atol: 
                     hang, count = value, n
                 value = total_reward / n
                 nonzero += 2 <= n < rows.size and abs(value - hang) > atol
+    return nonzero / total if total else 0.0
+
+
+def tree_credit_share(tree_nodes, response_mask, rewards, group_ids, atol: float = 1e-9) -> float:
+    """Share of response tokens in a sampled node shared by 2 ≤ n < G rows whose value V(node) (mean
+    reward of its rows) differs from its parent's (the group mean for a root)."""
+    nodes = np.asarray(tree_nodes)
+    mask = np.asarray(response_mask, dtype=bool)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    groups = np.asarray(group_ids)
+    total, nonzero = int(mask.sum()), 0
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        members: dict = {}
+        for r in rows:
+            for node in dict.fromkeys(nodes[r][mask[r]].tolist()):
+                members.setdefault(node, []).append(r)
+        value = {node: rewards[rs].mean() for node, rs in members.items()}
+        for r in rows:
+            hang = rewards[rows].mean()
+            for node in dict.fromkeys(nodes[r][mask[r]].tolist()):
+                n = len(members[node])
+                if 2 <= n < rows.size and abs(value[node] - hang) > atol:
+                    nonzero += int((nodes[r] == node).sum())
+                hang = value[node]
     return nonzero / total if total else 0.0
