@@ -34,3 +34,20 @@ def test_tree_credit_share_uses_the_sampled_nodes():
     groups = np.zeros(4, dtype=int)
     assert tree_credit_share(nodes, mask, rewards, groups) == 2 / 11  # node 1, in rows 0 and 1
     assert tree_credit_share(nodes, mask, np.zeros(4), groups) == 0.0
+
+
+def test_sampler_metrics_for_tree_and_iid_rollouts():
+    import torch
+
+    from treecredit.sampling import IIDSampler
+    from treecredit.sampling.branch_stats import sampler_metrics
+    from treecredit.tasks import ArithmeticTask
+    from tree_helpers import sample_tree, tiny_gpt
+
+    policy = tiny_gpt(torch.float32)
+    task = ArithmeticTask(min_operators=1, max_operators=2)
+    problems = task.generate(np.random.default_rng(0), 2)
+    tree = sampler_metrics(sample_tree(policy, task, problems, branching_options={"every": 3}))
+    assert tree["tree_branch_points_per_group"] > 0 and 0 <= tree["step_credit_share_tree"] <= 1
+    iid = sampler_metrics(IIDSampler(max_new_tokens=8).sample(policy, task, problems, 4, torch.Generator()))
+    assert set(iid) == {"step_credit_share_trie"}

@@ -95,3 +95,18 @@ def tree_credit_share(tree_nodes, response_mask, rewards, group_ids, atol: float
                     nonzero += int((nodes[r] == node).sum())
                 hang = value[node]
     return nonzero / total if total else 0.0
+
+
+SCALAR_EXTRAS = ("branch_points_per_group", "branch_depth_mean", "branch_depth_max", "cut_branches",
+                 "saved_tokens_estimate", "prefill_tokens", "mc_tokens", "replayed_rows")
+
+
+def sampler_metrics(rollout) -> dict:
+    """Numbers to log for a rollout: the tree sampler's branch statistics (``tree_*``; none for i.i.d.)
+    and the step-credit shares (``step_credit_share_trie`` always, ``..._tree`` for a sampled tree)."""
+    arrays = (np.asarray(rollout.response_mask), np.asarray(rollout.rewards), np.asarray(rollout.group_ids))
+    out = {f"tree_{name}": float(rollout.extras[name]) for name in SCALAR_EXTRAS if name in rollout.extras}
+    out["step_credit_share_trie"] = nonzero_credit_share(np.asarray(rollout.response_ids), *arrays)
+    if rollout.tree_nodes is not None:
+        out["step_credit_share_tree"] = tree_credit_share(np.asarray(rollout.tree_nodes), *arrays)
+    return out
