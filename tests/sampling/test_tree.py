@@ -151,3 +151,12 @@ def test_fixed_top_up_refills_groups_whose_chains_stopped_early():
     assert (counts <= 8).all() and counts.sum() > torch.bincount(bare.group_ids).sum()
     check_tree_nodes(topped)
     assert topped.extras["prefill_tokens"] > bare.extras["prefill_tokens"]  # refills prefill their prefixes
+
+
+def test_kv_reuse_with_temperature_and_top_p():
+    policy = tiny_gpt(torch.float64)
+    task, problems = _setup()
+    r = sample_tree(policy, task, problems, seed=9, temperature=0.7, top_p=0.8, branching_options={"every": 2})
+    for row in range(r.shape[0]):
+        tokens, _ = replay_row_from_scratch(policy, r, row, temperature=0.7, top_p=0.8)
+        assert tokens == r.response_ids[row, : len(tokens)].tolist()
