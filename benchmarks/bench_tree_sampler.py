@@ -99,6 +99,45 @@ def compare(title, policy, task, problems, group_size, max_new_tokens, configs, 
         print(row(label, rollout, seconds, base), flush=True)
 
 
+def would_cut(task, problems, rollout):
+    """Per row of an uncut rollout: (length, position of the first wrong non-final step end or None)."""
+    out = []
+    for row in range(rollout.shape[0]):
+        ids = rollout.response_ids[row][rollout.response_mask[row]].tolist()
+        ends = torch.nonzero(rollout.step_ends[row]).flatten().tolist()
+        checks = task.check_steps(problems[int(rollout.group_ids[row])], rollout.response_texts[row])
+        first = next((t for t, ok in zip(ends, checks) if not ok and t < len(ids) - 1), None)
+        out.append((len(ids), first))
+    return out
+
+
+def cutoff_report(policy, task, problems, group_size, max_new_tokens) -> None:
+    """What early cutoff would prune on ``task``, and the value bias it would cause (rewarded pruned rows)."""
+    sampler = TreeSampler(max_new_tokens=max_new_tokens)
+    rollout = sampler.sample(policy, task, problems, group_size, torch.Generator().manual_seed(0))
+    rows = would_cut(task, problems, rollout)
+    hit = [i for i, (_, first) in enumerate(rows) if first is not None]
+    spared = sum(rows[i][0] - rows[i][1] - 1 for i in hit)
+    rewarded = sum(float(rollout.rewards[i]) > 0 for i in hit)
+    print(f"\ncutoff on {task.name} (tree default, no cutoff): {len(hit)}/{len(rows)} leaves have a wrong step "
+          f"before their end; cutting there spares {spared} of {int(rollout.response_mask.sum())} leaf tokens; "
+          f"{rewarded} of those leaves earned reward > 0 (cutting would have set them to 0: the value bias)")
+    for mode in ("sound", "any"):
+        cut = TreeSampler(max_new_tokens=max_new_tokens, cutoff=mode).sample(
+            policy, task, problems, group_size, torch.Generator().manual_seed(0))
+        print(f"  cutoff={mode:5s}: {cut.extras['cut_branches']} branches cut, generated {cut.generated_tokens} "
+              f"tokens (vs {rollout.generated_tokens}), estimated saved {cut.extras['saved_tokens_estimate']}, "
+              f"mean reward {float(cut.rewards.mean()):.3f} (vs {float(rollout.rewards.mean()):.3f})")
+
+
+def vine_report(policy, task, problems, group_size, max_new_tokens) -> None:
+    for k in (2, 4):
+        r = TreeSampler(max_new_tokens=max_new_tokens, mc_rollouts=k).sample(
+            policy, task, problems, group_size, torch.Generator().manual_seed(0))
+        print(f"vine mc_rollouts={k}: {r.extras['mc_tokens']} Monte Carlo tokens on top of "
+              f"{r.generated_tokens - r.extras['mc_tokens']} tree tokens")
+
+
 GPT_CONFIGS = [
     ("tree fixed N=2 D=2 @steps (default)", {}),
     ("tree fixed N=2 D=1 @steps", {"branching_options": {"depth": 1}}),
@@ -147,6 +186,9 @@ def main() -> None:
     problems = task.generate(np.random.default_rng(1), n)
     compare(f"small GPT ({policy.model.n_params() / 1e6:.1f}M, {steps} warm-start steps, cached), "
             "arithmetic with 3 operators", policy, task, problems, group_size, 32, GPT_CONFIGS, args.repeats)
+
+    cutoff_report(policy, task, problems, group_size, 32)
+    vine_report(policy, task, problems, group_size, 32)
 
     path = None if args.skip_hf else smollm_path()
     if path is None:

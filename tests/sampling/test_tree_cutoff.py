@@ -45,6 +45,7 @@ def test_cutoff_saves_tokens_and_reports_them():
     assert not full.extras["cut_rows"].any()
     assert pruned.extras["cut_branches"] == int(pruned.extras["cut_rows"].sum()) > 0
     assert pruned.extras["saved_tokens_estimate"] > 0
+    assert pruned.generated_tokens < full.generated_tokens  # pruned leaves are not refilled by top-up
 
 
 def test_sound_cutoff_is_off_where_wrong_steps_are_not_fatal():

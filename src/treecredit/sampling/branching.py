@@ -75,7 +75,9 @@ class FixedBranching:
             point: the response was shorter than the tree is deep) leaves its group N^(D−ℓ) − 1 leaves
             short; each round re-draws the group's missing leaves as extra siblings (single chains that do
             not fork) at the fork point above such a leaf (the prompt for a root chain), so that groups
-            keep group_size leaves.
+            keep group_size leaves. A leaf pruned by early cutoff is not refilled: its failed step
+            stands for the subtree it would have grown, and refilling it would spend the tokens the
+            cutoff saved.
 
     The root width is R = group_size / N^D (group_size must be a multiple of N^D). Without top-up (or
     when its rounds run out) a group can end with fewer than group_size leaves.
@@ -113,6 +115,8 @@ class FixedBranching:
                 leaves = forest.leaves(group)
                 deficit = group_size - len(leaves)
                 for leaf in leaves:
+                    if forest.status[leaf] == "cut":  # a pruned leaf stands for its whole (failed) subtree
+                        continue
                     level = len(forest.path(leaf)) - 1
                     k = min(deficit, self.children ** (self.depth - level) - 1) if level < self.depth else 0
                     if k > 0:
