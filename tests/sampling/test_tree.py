@@ -160,3 +160,16 @@ def test_kv_reuse_with_temperature_and_top_p():
     for row in range(r.shape[0]):
         tokens, _ = replay_row_from_scratch(policy, r, row, temperature=0.7, top_p=0.8)
         assert tokens == r.response_ids[row, : len(tokens)].tolist()
+
+
+def test_check_group_size_reports_what_sample_would():
+    TreeSampler().check_group_size(8)
+    with pytest.raises(ValueError, match="^group_size: .*Fix: "):
+        TreeSampler().check_group_size(6)
+    with pytest.raises(ValueError, match="^group_size: .*Fix: "):
+        TreeSampler(replay_leaves=2).check_group_size(8)  # 6 fresh leaves: not a multiple of 4
+    TreeSampler(replay_leaves=4).check_group_size(8)
+    with pytest.raises(ValueError, match="^chains: .*Fix: "):
+        TreeSampler(branching="entropy", branching_options={"chains": 9}).check_group_size(8)
+    with pytest.raises(ValueError, match="^reuse_leaves: .*Fix: "):
+        TreeSampler(branching="entropy", replay_leaves=8).check_group_size(8)

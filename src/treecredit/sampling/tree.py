@@ -79,6 +79,19 @@ class TreeSampler:
             fail("branching", f"{self.branching!r} is neither a strategy name nor has grow_trees",
                  f"pass one of {sorted(BRANCHINGS)}")
 
+    def check_group_size(self, group_size: int) -> None:
+        """Raise the error ``sample`` would raise for ``group_size`` (for early config validation)."""
+        if group_size < 1:
+            fail("group_size", f"is {group_size}, must be ≥ 1", "pass group_size ≥ 1")
+        fresh = group_size - (self.replay_leaves if self.replay_leaves else 0)
+        if self.replay is not None:
+            self.replay.reserve([], group_size)
+        if hasattr(self.strategy, "root_width"):
+            self.strategy.root_width(fresh)
+        chains = getattr(self.strategy, "chains", 1)
+        if chains > fresh:
+            fail("chains", f"is {chains}, above the {fresh} leaves a group grows", "pass fewer chains")
+
     def sample(self, policy, task, problems: Sequence, group_size: int, generator) -> RolloutBatch:
         """A tree of at most ``group_size`` leaves for each problem; rows of a problem are adjacent."""
         import torch
