@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated estimator names (default: grpo and up to two registered tree "
                              "estimators, else outcome baselines)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per estimator (0, 1, ..., n−1); ≥ 3 for intervals")
-    parser.add_argument("--budget", type=int, default=60_000, help="generated tokens per run")
+    parser.add_argument("--budget", type=int, default=120_000, help="generated tokens per run")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes, one thread each)")
     parser.add_argument("--out", default="runs/compare", help="report folder")
     add_config_arguments(parser, skip=_PER_RUN)

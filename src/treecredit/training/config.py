@@ -61,6 +61,10 @@ class TrainConfig:
     """How the loss averages tokens: token_mean, seq_mean, or constant (Dr. GRPO, by max_new_tokens)."""
     max_grad_norm: float = 1.0
     """Gradient clipping by global norm (0 = off)."""
+    model: str = "gpt"
+    """Policy: "gpt" (the small GPT, warm-started) or a local Hugging Face model folder (used as is)."""
+    gguf_file: str = ""
+    """GGUF file name inside the `model` folder, loaded with from_pretrained(..., gguf_file=...)."""
     n_layer: int = 4
     """Small GPT: transformer blocks."""
     n_head: int = 4
@@ -129,6 +133,11 @@ class TrainConfig:
         for name in ("kl_coef", "entropy_coef", "max_grad_norm"):
             if getattr(self, name) < 0:
                 fail(name, f"is {getattr(self, name)}, must be ≥ 0", "pass 0 to turn it off")
+        if self.model != "gpt" and not Path(self.model).is_dir():
+            fail("model", f"{self.model!r} is neither 'gpt' nor a local folder",
+                 "pass --model gpt or the path of a folder holding a Hugging Face model (nothing is downloaded)")
+        if self.gguf_file and self.model == "gpt":
+            fail("gguf_file", "was given with model='gpt'", "pass --model <folder holding the .gguf file>")
         from treecredit.training.loss import AGGREGATIONS
 
         check_choice(self.loss_aggregation, AGGREGATIONS, "loss_aggregation")

@@ -60,10 +60,13 @@ def draw_problems(task, rng, n: int, held_out: set) -> list:
 
 
 def build_policy(config: TrainConfig, task, log):
-    """The small GPT, warm-started on worked solutions (from the cache when possible)."""
-    from treecredit.models import GPTPolicy
+    """The small GPT, warm-started on worked solutions (from the cache when possible), or a local HF model."""
+    from treecredit.models import GPTPolicy, HFPolicy
     from treecredit.training.warmstart import warm_started_policy
 
+    if config.model != "gpt":
+        log(f"policy: Hugging Face model from {config.model} (no warm start)")
+        return HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None)
     model_config = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
     if config.warm_start_steps == 0:
         return GPTPolicy.build(seed=config.warm_start_seed, **model_config)
