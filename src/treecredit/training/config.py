@@ -37,6 +37,10 @@ class TrainConfig:
     """Prompts sampled per RL step."""
     group_size: int = 8
     """Responses per prompt (G); group baselines need at least 2."""
+    sampler: str = "iid"
+    """Rollout sampler by registered name (iid: G independent responses per prompt; tree samplers when installed)."""
+    sampler_options: dict = field(default_factory=dict)
+    """Extra options of the sampler (key=value)."""
     temperature: float = 1.0
     """Sampling temperature for training rollouts and sampled evaluation."""
     top_p: float = 1.0
@@ -138,6 +142,9 @@ class TrainConfig:
                  "pass --model gpt or the path of a folder holding a Hugging Face model (nothing is downloaded)")
         if self.gguf_file and self.model == "gpt":
             fail("gguf_file", "was given with model='gpt'", "pass --model <folder holding the .gguf file>")
+        from treecredit.sampling.registry import samplers
+
+        check_choice(self.sampler, tuple(samplers()), "sampler")
         from treecredit.training.loss import AGGREGATIONS
 
         check_choice(self.loss_aggregation, AGGREGATIONS, "loss_aggregation")

@@ -128,7 +128,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     import torch
 
     import treecredit
-    from treecredit.sampling import IIDSampler
+    from treecredit.sampling import IIDSampler, make_sampler
     from treecredit.tasks import make_task
     from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
     from treecredit.training.metrics import MetricsWriter, advantage_metrics, evaluate, read_metrics, rollout_metrics
@@ -150,7 +150,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     problem_rng = np.random.default_rng([config.seed, 2])
     eval_set = task.generate(np.random.default_rng(EVAL_SEED), config.eval_problems)
     held_out = {p.prompt for p in eval_set}
-    sampler = IIDSampler(config.temperature, config.top_p, config.max_new_tokens)
+    sampler = make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
+                           max_new_tokens=config.max_new_tokens, **config.sampler_options)
     spec = treecredit.get_estimator(config.estimator)
     n_params = sum(p.numel() for p in policy.module.parameters())
 

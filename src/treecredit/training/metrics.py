@@ -26,8 +26,6 @@ def rollout_metrics(rollout, task, problems) -> dict:
 
 def advantage_metrics(advantages, mask, tree_nodes=None, group_ids=None) -> dict:
     """Step-credit share, non-zero share and spread of ``advantages (B, T)`` under ``mask``."""
-    import torch
-
     m = mask.float()
     n = m.sum().clamp(min=1)
     row_mean = (advantages * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
@@ -37,7 +35,6 @@ def advantage_metrics(advantages, mask, tree_nodes=None, group_ids=None) -> dict
            "adv_abs_mean": float((advantages.abs() * m).sum() / n)}
     if tree_nodes is not None and group_ids is not None:
         out["branch_points_per_group"] = branch_points_per_group(tree_nodes, group_ids)
-    del torch
     return out
 
 

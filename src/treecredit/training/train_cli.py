@@ -13,7 +13,8 @@ from dataclasses import MISSING, fields
 from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_docs, load_config_file
 
-_DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option"}
+_DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
+               "sampler_options": "--sampler-option"}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
