@@ -89,13 +89,15 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
         order = torch.randperm(B, generator=generator)
         for rows in order.chunk(config.minibatches):
             prompts = [rollout.prompt_ids[i] for i in rows.tolist()]
-            ids, mask = rollout.response_ids[rows], rollout.response_mask[rows]
-            logp, entropy = policy.token_logprobs(prompts, ids)
+            used = rollout.response_mask[rows].any(0).nonzero()
+            width = int(used.max()) + 1 if len(used) else 1  # drop the minibatch's all-padding columns
+            ids, mask = rollout.response_ids[rows, :width], rollout.response_mask[rows, :width]
+            logp, entropy = policy.token_logprobs(prompts, ids, with_entropy=config.entropy_coef != 0)
             ref = None
             if reference is not None:
                 with torch.no_grad():
-                    ref, _ = reference.token_logprobs(prompts, ids)
-            loss, stats = ppo_loss(logp, rollout.old_logprobs[rows], advantages[rows], mask,
+                    ref, _ = reference.token_logprobs(prompts, ids, with_entropy=False)
+            loss, stats = ppo_loss(logp, rollout.old_logprobs[rows, :width], advantages[rows, :width], mask,
                                    clip_low=config.clip_low, clip_high=config.clip_high,
                                    aggregation=config.loss_aggregation, max_length=config.max_new_tokens,
                                    ref_logprobs=ref, kl_coef=config.kl_coef, entropy=entropy,
@@ -189,7 +191,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
         counters["trained_tokens"] += trained
         counters["flops"] += 2.0 * n_params * (prompt_tokens / config.group_size + rollout.generated_tokens) \
             + (6.0 + 2.0 * (reference is not None)) * n_params * trained
-        record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems),
+        sampled_nll = float(-rollout.old_logprobs.sum() / rollout.response_mask.sum().clamp(min=1))
+        record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems), "sampled_nll": sampled_nll,
                   **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
                   **stats, "elapsed_s": time.perf_counter() - started}
         writer.write(record)
