@@ -81,3 +81,11 @@ def test_held_out_set_too_large_is_an_error(tiny_config):
                       eval_problems=64, warm_start_steps=0)
     with pytest.raises(ValueError, match="^eval_problems: .*Fix"):
         train(cfg, log=lambda *a: None)
+
+
+def test_resume_with_changed_settings_is_refused(tiny_config):
+    train(tiny_config(steps=2), log=lambda *a: None)
+    records = train(tiny_config(steps=3), resume=True, log=lambda *a: None)  # more steps: allowed
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
+    with pytest.raises(ValueError, match=r"^resume: .*\['lr'\].*Fix"):
+        train(tiny_config(steps=4, lr=0.5), resume=True, log=lambda *a: None)

@@ -115,6 +115,22 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
     return {key: value / n_updates for key, value in totals.items()}
 
 
+RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard")
+
+
+def check_same_settings(path: Path, config: TrainConfig) -> None:
+    """Refuse to resume a run under different settings (only the stopping point and display may change)."""
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text())
+    current = json.loads(json.dumps(config.to_dict()))
+    changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k) != current[k])
+    if changed:
+        fail("resume", f"the run in {path.parent} was started with other values of {changed}",
+             "resume with the same settings (only steps, token_budget, progress, tensorboard may change), "
+             "or start a new run with another --out")
+
+
 def _finished(config: TrainConfig, counters: dict) -> bool:
     by_steps = config.steps > 0 and counters["step"] >= config.steps
     by_budget = config.token_budget > 0 and counters["generated_tokens"] >= config.token_budget
@@ -142,6 +158,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     torch.use_deterministic_algorithms(True, warn_only=True)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    if resume and (out / "checkpoint.pt").exists():
+        check_same_settings(out / "config.json", config)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
 
     task = make_task(config.task, **config.task_options)
