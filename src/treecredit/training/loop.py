@@ -8,6 +8,10 @@ Determinism: one seed fixes the training problems (NumPy stream ``[seed, 2]``), 
 minibatch order (a ``torch.Generator`` seeded with ``seed``); the held-out problems come from a fixed
 stream of their own and are never drawn for training. Checkpoints hold every one of these states, so a
 killed run resumed with ``resume=True`` writes the same metrics as one that was never interrupted.
+
+Counters: ``generated_tokens`` (what the sampler generated), ``trained_tokens`` (real prompt + response
+tokens through the loss, times epochs) and estimated ``flops`` = 2·N·(prompt tokens prefilled once per
+problem + generated tokens) + 6·N·trained tokens (8·N with the KL reference's extra forward), N = parameters.
 """
 
 from __future__ import annotations
@@ -203,7 +207,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
         stats = ppo_update(policy, reference, optimizer, rollout, advantages, config, generator)
 
         prompt_tokens = sum(len(p) for p in rollout.prompt_ids)
-        trained = (prompt_tokens + rollout.response_ids.numel()) * config.epochs
+        trained = (prompt_tokens + int(rollout.response_mask.sum())) * config.epochs  # real tokens, no padding
         counters["step"] += 1
         counters["generated_tokens"] += rollout.generated_tokens
         counters["trained_tokens"] += trained
