@@ -21,11 +21,13 @@ from treecredit.sampling.branching import BRANCHINGS, make_branching
 from treecredit.sampling.cutoff import MODES, cutoff_active
 from treecredit.sampling.grow import GrowContext
 from treecredit.sampling.iid import stop_ids_for
+from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch
 from treecredit.sampling.tree_pack import pack_forest
 from treecredit.sampling.tree_table import SampledForest
 
 
+@register_sampler("tree")
 @dataclass
 class TreeSampler:
     """Tree-shaped sampling of ``group_size`` leaves per problem.

@@ -13,7 +13,9 @@ _PER_RUN = ("estimator", "seed", "out", "steps", "token_budget", "progress")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--estimators", default=None,
-                        help="comma-separated estimator names (default: grpo and up to two registered tree "
+                        help="comma-separated arms: estimator names, optionally with a sampler, "
+                             "estimator@sampler or estimator@tree:branching (e.g. grpo,treerpo@tree,"
+                             "grpo@tree:adaptive) (default: grpo and up to two registered tree "
                              "estimators, else outcome baselines)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per estimator (0, 1, ..., n−1); ≥ 3 for intervals")
     parser.add_argument("--budget", type=int, default=120_000, help="generated tokens per run")
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     estimators = args.estimators.split(",") if args.estimators else default_estimators()
     for name in estimators:
-        treecredit.get_estimator(name)
+        treecredit.get_estimator(name.partition("@")[0])
     if args.seeds < 1:
         fail("seeds", f"is {args.seeds}, must be ≥ 1", "pass --seeds 3 or more for confidence intervals")
     if args.budget < 1:

@@ -41,6 +41,18 @@ class TrainConfig:
     """Rollout sampler by registered name (iid: G independent responses per prompt; tree samplers when installed)."""
     sampler_options: dict = field(default_factory=dict)
     """Extra options of the sampler (key=value)."""
+    branching: str = "fixed"
+    """Tree sampler (--sampler tree): where to branch: fixed (TreeRPO: N children at step ends, D levels), entropy (TreeRL's EPTree: fork the highest-entropy tokens), adaptive (E-TreeRPO: children ∝ entropy × value uncertainty, within the leaf budget)."""
+    branching_options: dict = field(default_factory=dict)
+    """Tree sampler: options of the branching strategy (fixed: children, depth, every, top_up; entropy: chains, forks, children, rounds; adaptive: chains, rounds, max_children, token_budget)."""
+    cutoff: str = "off"
+    """Tree sampler: prune a branch at a wrong step by the task's partial verifier: off, sound (only where a wrong step is fatal, so values stay unbiased), any (biased where it is not)."""
+    mc_rollouts: int = 0
+    """Tree sampler: K Monte Carlo rollouts from every step end, giving vine its mc_values (0 = none)."""
+    replay_leaves: int = 0
+    """Tree sampler: reuse up to this many stored leaves of a problem seen before, importance-weighted (0 = off)."""
+    replay_max_weight: float = 2.0
+    """Tree sampler: truncation 1 + c of the replay importance weights (≥ 1)."""
     temperature: float = 1.0
     """Sampling temperature for training rollouts and sampled evaluation."""
     top_p: float = 1.0
@@ -145,12 +157,25 @@ class TrainConfig:
         from treecredit.sampling.registry import samplers
 
         check_choice(self.sampler, tuple(samplers()), "sampler")
+        if self.sampler == "tree":
+            from treecredit.sampling.tree import TreeSampler
+
+            TreeSampler(**self.tree_sampler_options()).check_group_size(self.group_size)
         from treecredit.training.loss import AGGREGATIONS
 
         check_choice(self.loss_aggregation, AGGREGATIONS, "loss_aggregation")
         from treecredit.tasks import make_task
 
         make_task(self.task, **self.task_options)  # bad task options fail here, with their own message
+
+    def tree_sampler_options(self) -> dict:
+        """The tree sampler's options from this config ({} unless ``sampler == "tree"``: other samplers
+        ignore them, so that ``compare`` can share one config between i.i.d. and tree arms)."""
+        if self.sampler != "tree":
+            return {}
+        return {"branching": self.branching, "branching_options": dict(self.branching_options),
+                "cutoff": self.cutoff, "mc_rollouts": self.mc_rollouts, "replay_leaves": self.replay_leaves,
+                "replay_max_weight": self.replay_max_weight}
 
     def to_dict(self) -> dict:
         return asdict(self)

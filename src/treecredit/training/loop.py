@@ -151,6 +151,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
 
     import treecredit
     from treecredit.sampling import IIDSampler, make_sampler
+    from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.tasks import make_task
     from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
     from treecredit.training.metrics import MetricsWriter, advantage_metrics, evaluate, read_metrics, rollout_metrics
@@ -175,7 +176,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     eval_set = task.generate(np.random.default_rng(EVAL_SEED), config.eval_problems)
     held_out = {p.prompt for p in eval_set}
     sampler = make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
-                           max_new_tokens=config.max_new_tokens, **config.sampler_options)
+                           max_new_tokens=config.max_new_tokens,
+                           **{**config.tree_sampler_options(), **config.sampler_options})
     spec = treecredit.get_estimator(config.estimator)
     n_params = sum(p.numel() for p in policy.module.parameters())
 
@@ -204,6 +206,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
         rollout = sampler.sample(policy, task, problems, config.group_size, generator)
         options = estimator_options(spec, rollout, policy, task, config.estimator_options)
         advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
+        if "importance_weights" in rollout.extras:  # replayed subtrees (tree sampler): off-policy correction
+            advantages = advantages * rollout.extras["importance_weights"].numpy()[:, None]
         stats = ppo_update(policy, reference, optimizer, rollout, advantages, config, generator)
 
         prompt_tokens = sum(len(p) for p in rollout.prompt_ids)
@@ -216,6 +220,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
         sampled_nll = float(-rollout.old_logprobs.sum() / rollout.response_mask.sum().clamp(min=1))
         record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems), "sampled_nll": sampled_nll,
                   **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
+                  **sampler_metrics(rollout),
                   **stats, "elapsed_s": time.perf_counter() - started}
         writer.write(record)
         done = _finished(config, counters)

@@ -14,7 +14,7 @@ from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_docs, load_config_file
 
 _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
-               "sampler_options": "--sampler-option"}
+               "sampler_options": "--sampler-option", "branching_options": "--branching-option"}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
