@@ -34,12 +34,14 @@ def estimator_options(spec, rollout, policy, task, user_options: dict) -> dict:
     """The options to pass to estimator ``spec``: what the rollout offers and the estimator accepts.
 
     Step boundaries go as ``step_ends`` (from the rollout) or else as ``delimiter`` (the task's step
-    delimiter as token ids); ``tree_nodes`` and ``mc_values`` when the sampler produced them. The user's
-    options win; a user-given ``delimiter`` or ``step_tokens`` replaces the automatic ``step_ends``.
+    delimiter as token ids), unless the sampled tree goes; ``tree_nodes`` and ``mc_values`` when the
+    sampler produced them. The user's options win; a user-given ``delimiter`` or ``step_tokens``
+    replaces the automatic ``step_ends``.
     """
     accepted = set(spec.options)
     options = {k: v for k, v in rollout.available_options().items() if k in accepted and k != "step_ends"}
-    if not {"delimiter", "step_tokens", "step_ends"} & set(user_options):
+    # a sampled tree already fixes the steps; the tree estimators refuse both together
+    if not {"delimiter", "step_tokens", "step_ends"} & set(user_options) and "tree_nodes" not in options:
         if "step_ends" in accepted and rollout.step_ends is not None:
             options["step_ends"] = rollout.step_ends
         elif "delimiter" in accepted:
