@@ -71,7 +71,8 @@ def test_fixed_tree_has_the_shape_asked_for():
     """R = G / N^D roots per group; every fork has N children; forks come every k tokens, D levels deep."""
     task, problems = _setup(n=4)
     policy = NeverStops(tiny_gpt(torch.float32), [0, 2, task_token(task.end)])
-    sampler = TreeSampler(max_new_tokens=10, branching="fixed", branching_options={"children": 2, "depth": 2, "every": 3})
+    sampler = TreeSampler(max_new_tokens=10, branching="fixed",
+                          branching_options={"children": 2, "depth": 2, "every": 3})
     r = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(0))
     segments = check_tree_nodes(r)
     children = {}
@@ -122,7 +123,8 @@ def test_step_ends_match_the_iid_definition():
 
 
 @pytest.mark.parametrize("kw, arg", [({"top_p": 0.0}, "top_p"), ({"cutoff": "maybe"}, "cutoff"),
-                                     ({"branching": "bushy"}, "branching"), ({"mc_rollouts": -1}, "mc_rollouts"), ({"replay_leaves": -1}, "replay_leaves"),
+                                     ({"branching": "bushy"}, "branching"), ({"mc_rollouts": -1}, "mc_rollouts"),
+                                     ({"replay_leaves": -1}, "replay_leaves"),
                                      ({"branching_options": {"children": 1}}, "children"),
                                      ({"branching_options": {"leaves": 1}}, "branching_options")])
 def test_bad_tree_sampler_options(kw, arg):

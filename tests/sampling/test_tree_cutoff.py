@@ -1,7 +1,6 @@
 """Early cutoff: it never cuts a correct step, it is off where it would bias values, it saves tokens."""
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -48,7 +48,8 @@ def test_greedy_mc_value_is_the_reward_of_the_greedy_continuation():
         n = int(r.response_mask[row].sum())
         for t in range(r.shape[1]):
             if r.step_ends[row, t] and t < n - 1:
-                want = _greedy_reward(policy, task, problems[int(r.group_ids[row])], r.response_ids[row, :t + 1].tolist(), 20)
+                prefix = r.response_ids[row, :t + 1].tolist()
+                want = _greedy_reward(policy, task, problems[int(r.group_ids[row])], prefix, 20)
                 assert float(r.mc_values[row, t]) == want
                 checked += 1
             else:
