@@ -12,6 +12,8 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("treecredit.demo", "show every estimator's credit on a small built-in group"),
+    "train": ("treecredit.training.train_cli", "RL-train a small GPT on an embedded task with any estimator"),
+    "compare": ("treecredit.training.compare_cli", "compare estimators over seeds at one generated-token budget"),
     "lab": ("treecredit.lab.command", "measure every estimator against exact advantages; write a report"),
 }
 

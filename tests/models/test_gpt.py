@@ -64,3 +64,9 @@ def test_token_logprobs_match_incremental_decoding():
             torch.testing.assert_close(logp[:, t], want, atol=1e-5, rtol=1e-5)
             logits, state = policy.step(state, response[:, t])
     assert (entropy > 0).all()
+
+
+def test_adapters_satisfy_the_policy_protocol():
+    from treecredit.sampling import Policy
+
+    assert isinstance(_small(), Policy)

@@ -72,3 +72,19 @@ def test_hf_chat_template_and_sampling():
     b = sampler.sample(policy, task, problems, 3, torch.Generator().manual_seed(0))
     assert torch.equal(a.response_ids, b.response_ids)
     assert a.shape[0] == 6 and a.rewards.shape == (6,)
+
+
+def test_train_loop_with_a_local_hf_model(tmp_path):
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.loop import train
+
+    policy = tiny_policy()
+    policy.model.save_pretrained(tmp_path / "m")
+    policy.tokenizer.save_pretrained(tmp_path / "m")
+    cfg = TrainConfig(model=str(tmp_path / "m"), steps=2, prompts_per_step=2, group_size=2, max_new_tokens=4,
+                      eval_problems=2, out=str(tmp_path / "run"), progress=False, tensorboard=False,
+                      task_options={"min_operators": 1, "max_operators": 1})
+    records = train(cfg, log=lambda *a: None)
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2]
+    with pytest.raises(ValueError, match="^model: .*Fix"):
+        TrainConfig(model=str(tmp_path / "missing"))

@@ -53,7 +53,7 @@ class GPTPolicy:
         cache = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state.cache]
         return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
 
-    def token_logprobs(self, prompts: list[list[int]], response_ids):
+    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True):
         ids, valid, positions, width = teacher_forcing_inputs(prompts, response_ids, self.pad_id)
         logits, _ = self.model(ids, positions, valid)
-        return response_logprobs(logits, response_ids, width)
+        return response_logprobs(logits, response_ids, width, with_entropy)

@@ -82,7 +82,7 @@ class HFPolicy:
         cache.batch_select_indices(rows)
         return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
 
-    def token_logprobs(self, prompts: list[list[int]], response_ids):
+    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True):
         ids, valid, positions, width = teacher_forcing_inputs(prompts, response_ids, self.pad_id)
         out = self.model(input_ids=ids, attention_mask=valid.long(), position_ids=positions, use_cache=False)
-        return response_logprobs(out.logits, response_ids, width)
+        return response_logprobs(out.logits, response_ids, width, with_entropy)

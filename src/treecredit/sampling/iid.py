@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from treecredit._validation import check_positive, fail
+from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch, step_end_mask
 
 
@@ -39,6 +40,7 @@ def stop_ids_for(policy, task) -> list[int]:
     return ids
 
 
+@register_sampler("iid")
 @dataclass
 class IIDSampler:
     """Independent sampling of ``group_size`` responses per problem.

@@ -9,7 +9,7 @@ A policy decodes incrementally with a KV cache:
   sampler can branch a prefix into several continuations without recomputing it. States are never
   modified in place: a selected state and its source stay valid together.
 
-For the loss, ``token_logprobs(prompts, response_ids)`` recomputes, with gradients, log π(token) and the
+For the loss, ``token_logprobs(prompts, response_ids, with_entropy)`` recomputes, with gradients, log π(token) and the
 entropy of π at every response position under teacher forcing.
 
 Two adapters implement it: :class:`treecredit.models.GPTPolicy` (the small GPT with the character
@@ -71,8 +71,8 @@ class Policy(Protocol):
     def select(self, state: DecodeState, rows) -> DecodeState:
         """The state of ``rows (K,)`` (long), in that order."""
 
-    def token_logprobs(self, prompts: list[list[int]], response_ids):
-        """``(logprobs (B, T), entropy (B, T))`` of ``response_ids`` after ``prompts``, with gradients."""
+    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True):
+        """``(logprobs (B, T), entropy (B, T) or None)`` of ``response_ids`` after ``prompts``, with gradients."""
 
 
 def left_pad(prompts: list[list[int]], pad_id: int):
@@ -108,12 +108,16 @@ def teacher_forcing_inputs(prompts: list[list[int]], response_ids, pad_id: int):
     return ids, valid, positions, p_ids.shape[1]
 
 
-def response_logprobs(logits, response_ids, prompt_width: int):
-    """``(logprobs (B, T), entropy (B, T))`` from full-sequence ``logits (B, P+T, V)``."""
+def response_logprobs(logits, response_ids, prompt_width: int, with_entropy: bool = True):
+    """``(logprobs (B, T), entropy (B, T) or None)`` from full-sequence ``logits (B, P+T, V)``.
+
+    The entropy costs another pass over the ``(B, T, V)`` distribution; skip it when the loss has no
+    entropy bonus.
+    """
     import torch
 
     T = response_ids.shape[1]
     logp = torch.log_softmax(logits[:, prompt_width - 1: prompt_width - 1 + T].float(), dim=-1)  # (B,T,V)
     taken = logp.gather(-1, response_ids.long().unsqueeze(-1)).squeeze(-1)  # (B,T)
-    entropy = -(logp.exp() * logp).sum(-1)  # (B,T)
+    entropy = -(logp.exp() * logp).sum(-1) if with_entropy else None  # (B,T)
     return taken, entropy

@@ -70,7 +70,7 @@ class ArithmeticTask(Task):
     """
 
     min_operators: int = 2
-    max_operators: int = 3
+    max_operators: int = 2
     max_operand: int = 9
     operators: str = "+-*"
 

@@ -1,0 +1,347 @@
+"""Where the tree sampler branches: three strategies behind one interface.
+
+A strategy has ``grow_trees(ctx, forest, prompts, group_size, generator) -> int`` (prefill tokens
+spent): it fills an empty :class:`SampledForest` with one tree per group of at most ``group_size``
+leaves, using :func:`grow` (forks while decoding, the prefix cache copied to the children) and
+:func:`grow_from_prefixes` (forks added between rounds: the prefix is prefilled once per fork point and
+its cache copied to the children).
+
+- :class:`FixedBranching` (TreeRPO, arXiv 2506.05183): R root chains; every chain forks into N children
+  at its first step end (or after every k tokens), down to D fork levels: R·N^D leaves, R = G / N^D.
+- :class:`EntropyBranching` (TreeRL's EPTree, arXiv 2506.11902): M chains; then L rounds, each forking
+  the T highest-entropy tokens of the group's tree into N new chains (the token is re-drawn).
+- :class:`AdaptiveBranching` (E-TreeRPO): M chains; then rounds that spend the leaf budget over step-end
+  fork points in proportion to u(c) = H(c)·σ²(c) (entropy × uncertainty of the point's value).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from treecredit._validation import fail
+from treecredit.sampling.grow import grow, grow_from_prefixes
+from treecredit.sampling.tree_table import SampledForest
+
+
+def _check_count(value: int, name: str, minimum: int, fix: str) -> None:
+    if not isinstance(value, int) or value < minimum:
+        fail(name, f"is {value!r}, must be an integer ≥ {minimum}", fix)
+
+
+def grow_roots(ctx, forest: SampledForest, prompts, width: int, generator, fork_rule=None) -> int:
+    """Prefill each group's prompt once, copy its cache to ``width`` root chains, grow them."""
+    import torch
+
+    logits, state = ctx.policy.prefill(prompts)
+    repeat = torch.arange(len(prompts)).repeat_interleave(width)
+    state = ctx.policy.select(state, repeat)
+    nodes = [forest.add_node(int(g), -1) for g in repeat.tolist()]
+    grow(ctx, forest, logits.index_select(0, repeat), state, nodes, generator, fork_rule)
+    return sum(len(p) for p in prompts)
+
+
+def locate(forest: SampledForest, node: int, offset: int) -> tuple[int, int]:
+    """Where token ``offset`` of a node now lives after splits of this round (tails hang at children[0])."""
+    while offset >= len(forest.tokens[node]):
+        offset -= len(forest.tokens[node])
+        node = forest.children[node][0]
+    return node, offset
+
+
+def open_points(forest: SampledForest, picks: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int]]:
+    """Split nodes so each pick ``(group, node, offset, k)`` (fork after token ``offset``; node -1: after the
+    prompt) ends a node; returns ``(group, node, k)`` points for :func:`grow_from_prefixes`."""
+    points = []
+    for group, node, offset, k in sorted(picks, key=lambda p: (p[1], p[2])):
+        if node < 0:
+            points.append((group, -1, k))
+            continue
+        node, offset = locate(forest, node, offset)
+        points.append((group, forest.split(node, offset), k))
+    return points
+
+
+@dataclass
+class FixedBranching:
+    """TreeRPO-style fixed tree: R·N^D leaves per prompt.
+
+    Args:
+        children: N, children per fork (≥ 2).
+        depth: D, fork levels below the root chains (≥ 0; 0 = R independent chains, i.e. i.i.d.).
+        every: 0 forks at a chain's first step end (the task's delimiter); k > 0 forks after every k tokens.
+
+        top_up: rounds of refilling (0 = off). A chain that stops at fork level ℓ < D (before its fork
+            point: the response was shorter than the tree is deep) leaves its group N^(D−ℓ) − 1 leaves
+            short; each round re-draws the group's missing leaves as extra siblings (single chains that do
+            not fork) at the fork point above such a leaf (the prompt for a root chain), so that groups
+            keep group_size leaves. A leaf pruned by early cutoff is not refilled: its failed step
+            stands for the subtree it would have grown, and refilling it would spend the tokens the
+            cutoff saved.
+
+    The root width is R = group_size / N^D (group_size must be a multiple of N^D). Without top-up (or
+    when its rounds run out) a group can end with fewer than group_size leaves.
+    """
+
+    children: int = 2
+    depth: int = 2
+    every: int = 0
+    top_up: int = 2
+
+    def __post_init__(self) -> None:
+        _check_count(self.children, "children", 2, "pass children=2 or more")
+        _check_count(self.depth, "depth", 0, "pass depth=2")
+        _check_count(self.every, "every", 0, "pass every=0 (fork at step ends) or a token count")
+        _check_count(self.top_up, "top_up", 0, "pass top_up=2 (or 0 to keep early-stopped chains as they are)")
+
+    def root_width(self, group_size: int) -> int:
+        per_root = self.children ** self.depth
+        if group_size % per_root:
+            fail("group_size", f"is {group_size}, not a multiple of children**depth = {per_root}",
+                 f"pass a group_size that is a multiple of {per_root}, or lower depth/children")
+        return group_size // per_root
+
+    def children_at(self, forest: SampledForest, node: int, at_step_end: bool) -> int:
+        level = len(forest.path(node)) - 1
+        due = len(forest.tokens[node]) >= self.every if self.every else at_step_end
+        return self.children if level < self.depth and due else 0
+
+    def grow_trees(self, ctx, forest, prompts, group_size: int, generator) -> int:
+        rule = _Rule(self.children_at)
+        spent = grow_roots(ctx, forest, prompts, self.root_width(group_size), generator, rule)
+        for _ in range(self.top_up):
+            points: dict = {}
+            for group in range(len(prompts)):
+                leaves = forest.leaves(group)
+                deficit = group_size - len(leaves)
+                for leaf in leaves:
+                    if forest.status[leaf] == "cut":  # a pruned leaf stands for its whole (failed) subtree
+                        continue
+                    level = len(forest.path(leaf)) - 1
+                    k = min(deficit, self.children ** (self.depth - level) - 1) if level < self.depth else 0
+                    if k > 0:
+                        key = (group, forest.parent_node[leaf])
+                        points[key] = points.get(key, 0) + k
+                        deficit -= k
+            if not points:
+                break
+            spent += grow_from_prefixes(ctx, forest, prompts, [(g, n, k) for (g, n), k in points.items()],
+                                        generator)
+        return spent
+
+
+@dataclass
+class _Rule:
+    children_at: object
+
+    def children(self, forest, node, at_step_end):
+        return self.children_at(forest, node, at_step_end)
+
+
+@dataclass
+class EntropyBranching:
+    """EPTree-style entropy forking: M chains, then rounds of T forks × N children.
+
+    Args:
+        chains: M, initial independent chains per prompt (≥ 1).
+        forks: T, fork points per group and round: the T tokens of highest entropy H(π) in the group's
+            tree (a node's first token and tokens of a pruned step excluded; ties by node, offset).
+        children: N new chains per fork point; each re-draws the chosen token from the same prefix.
+        rounds: L, rounds of forking (0 = as many as the leaf budget allows).
+
+    Leaves: min(group_size, M + L·T·N); the last round gets what is left of the budget.
+    """
+
+    chains: int = 2
+    forks: int = 1
+    children: int = 2
+    rounds: int = 0
+
+    def __post_init__(self) -> None:
+        _check_count(self.chains, "chains", 1, "pass chains=2")
+        _check_count(self.forks, "forks", 1, "pass forks=1")
+        _check_count(self.children, "children", 1, "pass children=2")
+        _check_count(self.rounds, "rounds", 0, "pass rounds=0 (use the whole budget) or a positive count")
+
+    def grow_trees(self, ctx, forest, prompts, group_size: int, generator) -> int:
+        if self.chains > group_size:
+            fail("chains", f"is {self.chains}, above group_size={group_size}", "pass chains ≤ group_size")
+        spent = grow_roots(ctx, forest, prompts, self.chains, generator)
+        left = [group_size - self.chains] * len(prompts)
+        done = 0
+        while any(left) and (self.rounds == 0 or done < self.rounds):
+            picks = []
+            for group in range(len(prompts)):
+                for node, offset in self._top_tokens(forest, group)[: self.forks]:
+                    k = min(self.children, left[group])
+                    if k:
+                        picks.append((group, node, offset - 1, k))
+                        left[group] -= k
+            if not picks:
+                break
+            spent += grow_from_prefixes(ctx, forest, prompts, open_points(forest, picks), generator)
+            done += 1
+        return spent
+
+    @staticmethod
+    def _top_tokens(forest: SampledForest, group: int) -> list[tuple[int, int]]:
+        scored = []
+        for node in range(len(forest)):
+            if forest.group[node] != group:
+                continue
+            last = len(forest.tokens[node]) - 1
+            if forest.status[node] == "cut":  # only re-draw up to the first token of the pruned step
+                ends = forest.step_end_offsets[node]
+                last = min(last, (ends[-2] if len(ends) >= 2 else -1) + 1)
+            for offset in range(1, last + 1):
+                scored.append((-forest.entropy[node][offset], node, offset))
+        scored.sort()
+        return [(node, offset) for _, node, offset in scored]
+
+
+@dataclass
+class AdaptiveBranching:
+    """E-TreeRPO: the branching factor at a step end follows the policy's entropy and the value's uncertainty.
+
+    Candidates c are the prompt and every step end (not the end marker, not a pruned wrong step) of the
+    trees so far. With n_c leaves below c, s_c the sum of their rewards (rewards in [0, 1]),
+
+        p_c = (s_c + 1) / (n_c + 2)                (posterior mean of the value under a uniform prior)
+        σ²(c) = p_c (1 − p_c) / (n_c + 3)          (posterior variance of that value estimate)
+        H(c) = entropy of π at the token after c   (nats)
+        u(c) = H(c) · σ²(c)
+
+    A round with budget b = ⌈leaves left / rounds left⌉ gives point c about b·u(c)/Σu new children
+    (largest-remainder rounding, at most ``max_children`` per point). So an obvious step (H ≈ 0) or a
+    settled value (many leaves, all right or all wrong) gets few or no branches, an uncertain one many.
+    If Σu = 0 the round's budget goes to new chains from the prompt (i.i.d. samples).
+
+    Args:
+        chains: M initial chains per prompt.
+        rounds: rounds after the first (≥ 1).
+        max_children: cap on new children per point and round.
+        token_budget: stop a group's rounds once it has generated this many tokens (0 = leaves only).
+    """
+
+    chains: int = 2
+    rounds: int = 3
+    max_children: int = 4
+    token_budget: int = 0
+
+    def __post_init__(self) -> None:
+        _check_count(self.chains, "chains", 1, "pass chains=2")
+        _check_count(self.rounds, "rounds", 1, "pass rounds=3")
+        _check_count(self.max_children, "max_children", 1, "pass max_children=4")
+        _check_count(self.token_budget, "token_budget", 0, "pass token_budget=0 (no token budget)")
+
+    def grow_trees(self, ctx, forest, prompts, group_size: int, generator) -> int:
+        if self.chains > group_size:
+            fail("chains", f"is {self.chains}, above group_size={group_size}", "pass chains ≤ group_size")
+        spent = grow_roots(ctx, forest, prompts, self.chains, generator)
+        left = [group_size - self.chains] * len(prompts)
+        for done in range(self.rounds):
+            rewards = leaf_rewards(ctx, forest)
+            picks = []
+            for group in range(len(prompts)):
+                if self.token_budget and _group_tokens(forest, group) >= self.token_budget:
+                    left[group] = 0
+                budget = math.ceil(left[group] / (self.rounds - done))
+                for (node, offset), k in self.allocate(forest, group, rewards, budget):
+                    picks.append((group, node, offset, k))
+                    left[group] -= k
+            if not picks:
+                break
+            spent += grow_from_prefixes(ctx, forest, prompts, open_points(forest, picks), generator)
+        return spent
+
+    def allocate(self, forest, group: int, rewards: dict, budget: int) -> list[tuple[tuple[int, int], int]]:
+        """``[((node, offset), k)]``: the round's ``budget`` split over the group's candidate points."""
+        if budget <= 0:
+            return []
+        scores = {point: u for point, u in candidate_scores(forest, group, rewards).items()}
+        total = sum(scores.values())
+        if total <= 0:
+            return [((-1, -1), budget)]
+        order = sorted(scores, key=lambda c: (-scores[c], c))
+        share = {c: budget * scores[c] / total for c in order}
+        k = {c: min(self.max_children, int(share[c])) for c in order}
+        spare = budget - sum(k.values())
+        for c in sorted(order, key=lambda c: (-(share[c] - int(share[c])), -scores[c], c)):
+            if spare <= 0:
+                break
+            if k[c] < self.max_children:
+                k[c] += 1
+                spare -= 1
+        return [(c, k[c]) for c in order if k[c] > 0]
+
+
+def candidate_scores(forest: SampledForest, group: int, rewards: dict) -> dict:
+    """u(c) = H(c)·σ²(c) for the prompt ``(-1, -1)`` and each step end ``(node, offset)`` of ``group``."""
+    roots = [n for n in range(len(forest)) if forest.group[n] == group and forest.parent_node[n] < 0]
+    out = {}
+    if roots:
+        out[(-1, -1)] = _score(forest.entropy[roots[0]][0], [rewards[leaf] for r in roots
+                                                             for leaf in forest.leaves_below(r)])
+    for node in range(len(forest)):
+        if forest.group[node] != group:
+            continue
+        ends = list(forest.step_end_offsets[node])
+        if forest.status[node] == "cut":
+            ends = ends[:-1]
+        values = None
+        for offset in ends:
+            if offset + 1 < len(forest.tokens[node]):
+                entropy = forest.entropy[node][offset + 1]
+            elif forest.children[node]:
+                entropy = forest.entropy[forest.children[node][0]][0]
+            else:
+                continue
+            if values is None:
+                values = [rewards[leaf] for leaf in forest.leaves_below(node)]
+            out[(node, offset)] = _score(entropy, values)
+    return out
+
+
+def _score(entropy: float, values: list[float]) -> float:
+    n, s = len(values), float(sum(values))
+    p = (s + 1.0) / (n + 2.0)
+    return max(entropy, 0.0) * p * (1.0 - p) / (n + 3.0)
+
+
+def _group_tokens(forest: SampledForest, group: int) -> int:
+    return sum(len(forest.tokens[n]) for n in range(len(forest)) if forest.group[n] == group)
+
+
+def leaf_rewards(ctx, forest: SampledForest) -> dict:
+    """Reward of every leaf so far: the final verifier's, or the failure reward for a pruned leaf."""
+    from treecredit.sampling.cutoff import failure_reward
+
+    out = {}
+    for leaf in forest.leaves():
+        if forest.status[leaf] == "cut":
+            out[leaf] = failure_reward(ctx.task)
+        else:
+            out[leaf] = float(ctx.task.reward(ctx.problems[forest.group[leaf]], leaf_text(ctx, forest, leaf)))
+    return out
+
+
+def leaf_text(ctx, forest: SampledForest, leaf: int) -> str:
+    """Decoded response of a leaf (a chain that stopped on eos has finished: the end marker is added)."""
+    ids = forest.path_tokens(leaf)
+    text = ctx.policy.decode(ids)
+    if ids and ids[-1] == ctx.policy.eos_id and ctx.task.end not in text:
+        text += ctx.task.end
+    return text
+
+
+BRANCHINGS = {"fixed": FixedBranching, "entropy": EntropyBranching, "adaptive": AdaptiveBranching}
+
+
+def make_branching(name: str, **options):
+    """The branching strategy ``name`` ('fixed', 'entropy', 'adaptive') built with ``options``."""
+    if name not in BRANCHINGS:
+        fail("branching", f"unknown strategy {name!r}", f"use one of {sorted(BRANCHINGS)}")
+    try:
+        return BRANCHINGS[name](**options)
+    except TypeError as exc:
+        fail("branching_options", f"{exc}", f"use options of {BRANCHINGS[name].__name__}")

@@ -1,0 +1,136 @@
+"""The tree sampler: per prompt, one tree of responses that share their prefixes, generated once.
+
+Same interface and output as :class:`IIDSampler`, ``sample(policy, task, problems, group_size,
+generator) -> RolloutBatch``, with one row per leaf (group_size leaves per prompt at most) and in
+addition ``tree_nodes`` (the sampled tree, for the tree estimators), ``step_ends`` and, with
+``mc_rollouts > 0``, ``mc_values`` (for ``vine``). ``generated_tokens`` counts each shared segment once
+(plus the Monte Carlo rollouts), so it is below ``response_mask.sum()`` whenever the tree branches.
+
+Pieces: :mod:`branching` decides where to fork, :mod:`grow` decodes with the shared KV cache,
+:mod:`cutoff` prunes wrong steps, :mod:`vine_values` adds Monte Carlo values, :mod:`replay` reuses stored
+subtrees with importance weights, :mod:`tree_pack` builds the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from treecredit._validation import check_choice, check_positive, fail
+from treecredit.sampling.branching import BRANCHINGS, make_branching
+from treecredit.sampling.cutoff import MODES, cutoff_active
+from treecredit.sampling.grow import GrowContext
+from treecredit.sampling.iid import stop_ids_for
+from treecredit.sampling.registry import register_sampler
+from treecredit.sampling.rollout import RolloutBatch
+from treecredit.sampling.tree_pack import pack_forest
+from treecredit.sampling.tree_table import SampledForest
+
+
+@register_sampler("tree")
+@dataclass
+class TreeSampler:
+    """Tree-shaped sampling of ``group_size`` leaves per problem.
+
+    Args:
+        temperature, top_p, max_new_tokens: as in :class:`IIDSampler` (the cap is per root-to-leaf path).
+        branching: 'fixed', 'entropy' or 'adaptive' (see :mod:`treecredit.sampling.branching`), or a
+            strategy object with ``grow_trees``.
+        branching_options: options of the named strategy (e.g. ``{"children": 2, "depth": 2}``).
+        cutoff: 'off'; 'sound' (prune a branch at a wrong step only on tasks where a wrong step is fatal,
+            so values stay unbiased); 'any' (prune at every wrong step; biased where not fatal).
+        mc_rollouts: K > 0 adds ``mc_values`` from K rollouts per step end (for ``vine``); 0 = none.
+        replay_leaves: 0 = off; r > 0 reuses up to r stored leaves per problem seen before (off-policy
+            subtree replay, :mod:`treecredit.sampling.replay`); the strategy then grows group_size − r.
+        replay_max_weight: truncation 1 + c of the replay importance weights (≥ 1).
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 48
+    branching: Any = "fixed"
+    branching_options: dict = field(default_factory=dict)
+    cutoff: str = "off"
+    mc_rollouts: int = 0
+    replay_leaves: int = 0
+    replay_max_weight: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_positive(self.temperature, "temperature", allow_zero=True)
+        if not 0 < self.top_p <= 1:
+            fail("top_p", f"is {self.top_p}, must be in (0, 1]", "pass top_p=1.0 to sample the full distribution")
+        if self.max_new_tokens < 1:
+            fail("max_new_tokens", f"is {self.max_new_tokens}, must be ≥ 1", "pass max_new_tokens=48")
+        check_choice(self.cutoff, MODES, "cutoff")
+        if not isinstance(self.mc_rollouts, int) or self.mc_rollouts < 0:
+            fail("mc_rollouts", f"is {self.mc_rollouts!r}, must be an integer ≥ 0", "pass mc_rollouts=0 or K ≥ 1")
+        if not isinstance(self.replay_leaves, int) or self.replay_leaves < 0:
+            fail("replay_leaves", f"is {self.replay_leaves!r}, must be an integer ≥ 0", "pass 0 (off) or r ≥ 1")
+        self.replay = None
+        if self.replay_leaves:
+            from treecredit.sampling.replay import SubtreeReplay
+
+            self.replay = SubtreeReplay(reuse_leaves=self.replay_leaves, max_weight=self.replay_max_weight)
+        if isinstance(self.branching, str):
+            if self.branching not in BRANCHINGS:
+                fail("branching", f"unknown strategy {self.branching!r}", f"use one of {sorted(BRANCHINGS)}")
+            self.strategy = make_branching(self.branching, **self.branching_options)
+        elif hasattr(self.branching, "grow_trees"):
+            self.strategy = self.branching
+        else:
+            fail("branching", f"{self.branching!r} is neither a strategy name nor has grow_trees",
+                 f"pass one of {sorted(BRANCHINGS)}")
+
+    def check_group_size(self, group_size: int) -> None:
+        """Raise the error ``sample`` would raise for ``group_size`` (for early config validation)."""
+        if group_size < 1:
+            fail("group_size", f"is {group_size}, must be ≥ 1", "pass group_size ≥ 1")
+        fresh = group_size - (self.replay_leaves if self.replay_leaves else 0)
+        if self.replay is not None:
+            self.replay.reserve([], group_size)
+        if hasattr(self.strategy, "root_width"):
+            self.strategy.root_width(fresh)
+        chains = getattr(self.strategy, "chains", 1)
+        if chains > fresh:
+            fail("chains", f"is {chains}, above the {fresh} leaves a group grows", "pass fewer chains")
+
+    def sample(self, policy, task, problems: Sequence, group_size: int, generator) -> RolloutBatch:
+        """A tree of at most ``group_size`` leaves for each problem; rows of a problem are adjacent."""
+        import torch
+
+        if group_size < 1:
+            fail("group_size", f"is {group_size}, must be ≥ 1", "pass group_size ≥ 1")
+        prompt_texts = [task.format_prompt(p) for p in problems]
+        prompts = [policy.encode_prompt(text) for text in prompt_texts]
+        ctx = self.context(policy, task, problems)
+        was_training = policy.module.training
+        policy.module.eval()
+        try:
+            with torch.no_grad():
+                forest = SampledForest()
+                fresh = group_size
+                if self.replay is not None:
+                    fresh = group_size - self.replay.reserve(problems, group_size)
+                prefill = self.strategy.grow_trees(ctx, forest, prompts, fresh, generator) if fresh else 0
+                rollout = pack_forest(ctx, forest, prompts, prompt_texts, prefill)
+                if self.replay is not None:
+                    rollout = self.replay.merge(policy, task, problems, rollout)
+                if self.mc_rollouts:
+                    rollout.mc_values, spent = monte_carlo_values(ctx, rollout, prompts, self.mc_rollouts,
+                                                                  generator)
+                    rollout.extras["mc_tokens"] = spent
+                    rollout.generated_tokens += spent
+        finally:
+            policy.module.train(was_training)
+        return rollout
+
+    def context(self, policy, task, problems) -> GrowContext:
+        """The decoding context for ``task`` (cutoff resolved for the task, see :mod:`cutoff`)."""
+        return GrowContext(policy, task, problems, self.temperature, self.top_p, self.max_new_tokens,
+                           stop_ids_for(policy, task), (task.delimiter, task.end), cutoff_active(self.cutoff, task))
+
+
+def monte_carlo_values(ctx, rollout, prompts, k, generator):
+    from treecredit.sampling.vine_values import monte_carlo_values as run
+
+    return run(ctx, rollout, prompts, k, generator)

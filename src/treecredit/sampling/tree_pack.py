@@ -1,0 +1,81 @@
+"""Pack a grown :class:`SampledForest` into the :class:`RolloutBatch` every sampler returns.
+
+Rows are the leaves, group by group, each tree in depth-first order; row i holds the full response of
+leaf i (all its ancestors' tokens, then its own). ``tree_nodes[i, t]`` is the compact id of the node that
+generated token t (-1 on padding): equal across rows exactly where they share a generated segment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from treecredit.sampling.branch_stats import branch_points, leaf_branch_depth
+from treecredit.sampling.branching import leaf_text
+from treecredit.sampling.cutoff import failure_reward
+from treecredit.sampling.rollout import RolloutBatch, step_end_mask
+from treecredit.sampling.tree_table import SampledForest
+
+
+def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_tokens: int) -> RolloutBatch:
+    """The rollout of ``forest`` (see the module docstring); branch statistics go to ``extras``."""
+    import torch
+
+    leaves = forest.leaves()
+    paths = [forest.path(leaf) for leaf in leaves]
+    lengths = [sum(len(forest.tokens[n]) for n in path) for path in paths]
+    B, T = len(leaves), max(lengths)
+    used = sorted({n for path in paths for n in path})
+    compact = {node: i for i, node in enumerate(used)}
+    ids = torch.full((B, T), ctx.policy.pad_id, dtype=torch.long)
+    nodes = torch.full((B, T), -1, dtype=torch.long)
+    logprobs = torch.zeros((B, T), dtype=torch.float64)
+    uniforms = torch.zeros((B, T), dtype=torch.float64)
+    for row, path in enumerate(paths):
+        t = 0
+        for node in path:
+            n = len(forest.tokens[node])
+            ids[row, t:t + n] = torch.tensor(forest.tokens[node], dtype=torch.long)
+            nodes[row, t:t + n] = compact[node]
+            logprobs[row, t:t + n] = torch.tensor(forest.logprobs[node], dtype=torch.float64)
+            uniforms[row, t:t + n] = torch.tensor(forest.uniforms[node], dtype=torch.float64)
+            t += n
+    length_t = torch.tensor(lengths, dtype=torch.long)
+    mask = torch.arange(T)[None, :] < length_t[:, None]  # (B,T)
+    groups = torch.tensor([forest.group[leaf] for leaf in leaves], dtype=torch.long)
+    texts = [leaf_text(ctx, forest, leaf) for leaf in leaves]
+    cut = [forest.status[leaf] == "cut" for leaf in leaves]
+    rewards = torch.tensor([failure_reward(ctx.task) if c else ctx.task.reward(ctx.problems[int(g)], text)
+                            for c, g, text in zip(cut, groups.tolist(), texts)], dtype=torch.float32)
+    index = groups.tolist()
+    parents = np.asarray(forest.parent_node, dtype=np.int64)
+    node_groups = np.asarray(forest.group, dtype=np.int64)
+    points = branch_points(parents, node_groups, len(prompts))
+    depth = leaf_branch_depth(parents, node_groups, leaves)
+    extras = {
+        "uniforms": uniforms, "logprobs_f64": logprobs, "cut_rows": torch.tensor(cut),
+        "prefill_tokens": int(prefill_tokens), "leaf_status": [forest.status[leaf] for leaf in leaves],
+        "branch_points_per_group": float(points.mean()), "branch_depth_mean": float(depth.mean()),
+        "branch_depth_max": int(depth.max()), "cut_branches": int(sum(cut)),
+        "saved_tokens_estimate": saved_tokens_estimate(lengths, cut, index),
+    }
+    return RolloutBatch(
+        response_ids=ids, response_mask=mask, rewards=rewards, group_ids=groups.clone(),
+        old_logprobs=logprobs.float() * mask, prompt_ids=[prompts[g] for g in index],
+        prompt_texts=[prompt_texts[g] for g in index], response_texts=texts, problem_index=groups.clone(),
+        step_ends=step_end_mask(ctx.policy, ids, length_t, ctx.marks), tree_nodes=nodes,
+        generated_tokens=forest.generated_tokens(), extras=extras,
+    )
+
+
+def saved_tokens_estimate(lengths: list[int], cut: list[bool], groups: list[int]) -> int:
+    """Tokens early cutoff spared, estimated per pruned leaf as (mean length of its group's unpruned
+    leaves − its own length)⁺, or (longest leaf of the batch − its length)⁺ when all its group was pruned."""
+    lengths_a, cut_a, groups_a = np.asarray(lengths), np.asarray(cut, dtype=bool), np.asarray(groups)
+    if not cut_a.any():
+        return 0
+    saved = 0.0
+    for row in np.flatnonzero(cut_a):
+        whole = (groups_a == groups_a[row]) & ~cut_a
+        typical = lengths_a[whole].mean() if whole.any() else lengths_a.max()
+        saved += max(0.0, typical - lengths_a[row])
+    return int(round(saved))

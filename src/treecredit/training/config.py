@@ -1,0 +1,228 @@
+"""``TrainConfig``: every setting of ``treecredit train`` in one dataclass.
+
+The string under each field is its documentation and its ``--help`` text (read by :func:`field_docs`).
+``__post_init__`` validates; each error names the field and says how to fix it. A config loads from a
+JSON, TOML or YAML file (:func:`load_config_file`) and command-line flags override it.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+
+from treecredit._validation import check_choice, fail
+
+
+@dataclass
+class TrainConfig:
+    estimator: str = "grpo"
+    """Advantage estimator, by registered name (see `treecredit demo` for the list)."""
+    estimator_options: dict = field(default_factory=dict)
+    """Extra estimator options (key=value); step boundaries are passed automatically where accepted."""
+    seed: int = 0
+    """Seed for the RL run (problems, sampling, minibatch order)."""
+    task: str = "arithmetic"
+    """Task family: arithmetic or countdown."""
+    task_options: dict = field(default_factory=dict)
+    """Options of the task family (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number)."""
+    steps: int = 200
+    """RL steps (one sampled batch and its updates per step); the run also stops at token_budget."""
+    token_budget: int = 0
+    """Stop once this many response tokens were generated (0 = no budget, run `steps`)."""
+    prompts_per_step: int = 16
+    """Prompts sampled per RL step."""
+    group_size: int = 8
+    """Responses per prompt (G); group baselines need at least 2."""
+    sampler: str = "iid"
+    """Rollout sampler by registered name (iid: G independent responses per prompt; tree samplers when installed)."""
+    sampler_options: dict = field(default_factory=dict)
+    """Extra options of the sampler (key=value)."""
+    branching: str = "fixed"
+    """Tree sampler (--sampler tree): where to branch: fixed (TreeRPO: N children at step ends, D levels), entropy (TreeRL's EPTree: fork the highest-entropy tokens), adaptive (E-TreeRPO: children ∝ entropy × value uncertainty, within the leaf budget)."""
+    branching_options: dict = field(default_factory=dict)
+    """Tree sampler: options of the branching strategy (fixed: children, depth, every, top_up; entropy: chains, forks, children, rounds; adaptive: chains, rounds, max_children, token_budget)."""
+    cutoff: str = "off"
+    """Tree sampler: prune a branch at a wrong step by the task's partial verifier: off, sound (only where a wrong step is fatal, so values stay unbiased), any (biased where it is not)."""
+    mc_rollouts: int = 0
+    """Tree sampler: K Monte Carlo rollouts from every step end, giving vine its mc_values (0 = none)."""
+    replay_leaves: int = 0
+    """Tree sampler: reuse up to this many stored leaves of a problem seen before, importance-weighted (0 = off)."""
+    replay_max_weight: float = 2.0
+    """Tree sampler: truncation 1 + c of the replay importance weights (≥ 1)."""
+    temperature: float = 1.0
+    """Sampling temperature for training rollouts and sampled evaluation."""
+    top_p: float = 1.0
+    """Nucleus sampling mass in (0, 1]."""
+    max_new_tokens: int = 32
+    """Longest response; a response cut off here gets reward 0."""
+    lr: float = 5e-5
+    """AdamW learning rate of the RL phase."""
+    epochs: int = 1
+    """Optimisation passes over each sampled batch."""
+    minibatches: int = 2
+    """Minibatches per epoch (rows shuffled by the seeded generator)."""
+    clip_low: float = 0.2
+    """PPO clip below: ratios under 1 − clip_low are clipped."""
+    clip_high: float = 0.2
+    """PPO clip above: ratios over 1 + clip_high are clipped (asymmetric allowed, e.g. 0.28)."""
+    kl_coef: float = 0.0
+    """Weight of the k3 KL penalty to the frozen warm-start policy (0 = off)."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus (0 = off)."""
+    loss_aggregation: str = "token_mean"
+    """How the loss averages tokens: token_mean, seq_mean, or constant (Dr. GRPO, by max_new_tokens)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm (0 = off)."""
+    model: str = "gpt"
+    """Policy: "gpt" (the small GPT, warm-started) or a local Hugging Face model folder (used as is)."""
+    gguf_file: str = ""
+    """GGUF file name inside the `model` folder, loaded with from_pretrained(..., gguf_file=...)."""
+    n_layer: int = 4
+    """Small GPT: transformer blocks."""
+    n_head: int = 4
+    """Small GPT: attention heads."""
+    n_embd: int = 144
+    """Small GPT: model width (divisible by n_head)."""
+    warm_start_steps: int = 300
+    """Supervised warm-start steps on worked solutions (cached; 0 = start from random weights)."""
+    warm_start_batch: int = 64
+    """Worked solutions per warm-start step."""
+    warm_start_lr: float = 1e-3
+    """AdamW learning rate of the warm start."""
+    warm_start_seed: int = 0
+    """Seed of the warm start; shared by all RL seeds so that a comparison starts from one policy."""
+    cache_dir: str = ""
+    """Warm-start cache folder ('' = $TREECREDIT_CACHE or ~/.cache/treecredit)."""
+    eval_every: int = 25
+    """Evaluate on held-out problems every this many steps (and before the first and after the last)."""
+    eval_problems: int = 256
+    """Held-out problems per evaluation (never used for training)."""
+    checkpoint_every: int = 25
+    """Save a resumable checkpoint every this many steps (and at the end; 0 = only at the end)."""
+    out: str = "runs/train"
+    """Output folder: metrics.jsonl, config.json, checkpoint.pt, TensorBoard events."""
+    tensorboard: bool = True
+    """Also write TensorBoard events when tensorboard is installed."""
+    progress: bool = True
+    """Show a tqdm progress bar."""
+    threads: int = 1
+    """torch CPU threads (results are deterministic for a given seed and thread count)."""
+
+    def __post_init__(self) -> None:
+        from treecredit.registry import get_estimator
+        from treecredit.tasks import TASKS
+
+        get_estimator(self.estimator)  # raises with the list of known names
+        check_choice(self.task, tuple(sorted(TASKS)), "task")
+        if self.group_size < 2:
+            fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
+                 "pass --group-size 2 or more (8 is the default)")
+        _at_least(self, "steps", 1 if self.token_budget == 0 else 0,
+                  "pass --steps N with N ≥ 1, or set --token-budget")
+        _at_least(self, "token_budget", 0, "pass 0 (no budget) or a positive number of tokens")
+        for name in ("prompts_per_step", "max_new_tokens", "epochs", "minibatches", "n_layer", "n_head",
+                     "n_embd", "warm_start_batch", "eval_every", "eval_problems", "threads"):
+            _at_least(self, name, 1, f"pass --{name.replace('_', '-')} 1 or more")
+        for name in ("warm_start_steps", "checkpoint_every"):
+            _at_least(self, name, 0, f"pass --{name.replace('_', '-')} 0 or more")
+        if self.minibatches > self.prompts_per_step * self.group_size:
+            fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step * self.group_size} "
+                 "rows of a batch", "pass fewer minibatches or more prompts_per_step")
+        if self.n_embd % self.n_head:
+            fail("n_embd", f"is {self.n_embd}, not divisible by n_head={self.n_head}",
+                 "pick n_embd as a multiple of n_head")
+        if not self.temperature > 0:
+            fail("temperature", f"is {self.temperature}, training needs sampling (> 0)", "pass e.g. 1.0")
+        if not 0 < self.top_p <= 1:
+            fail("top_p", f"is {self.top_p}, must be in (0, 1]", "pass 1.0 to sample the full distribution")
+        for name in ("lr", "warm_start_lr"):
+            if not getattr(self, name) > 0:
+                fail(name, f"is {getattr(self, name)}, must be > 0", f"pass e.g. --{name.replace('_', '-')} 3e-4")
+        if not 0 < self.clip_low < 1:
+            fail("clip_low", f"is {self.clip_low}, must be in (0, 1)", "pass a clip range like 0.2")
+        if not self.clip_high > 0:
+            fail("clip_high", f"is {self.clip_high}, must be > 0", "pass a clip range like 0.2 or 0.28")
+        for name in ("kl_coef", "entropy_coef", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                fail(name, f"is {getattr(self, name)}, must be ≥ 0", "pass 0 to turn it off")
+        if self.model != "gpt" and not Path(self.model).is_dir():
+            fail("model", f"{self.model!r} is neither 'gpt' nor a local folder",
+                 "pass --model gpt or the path of a folder holding a Hugging Face model (nothing is downloaded)")
+        if self.gguf_file and self.model == "gpt":
+            fail("gguf_file", "was given with model='gpt'", "pass --model <folder holding the .gguf file>")
+        from treecredit.sampling.registry import samplers
+
+        check_choice(self.sampler, tuple(samplers()), "sampler")
+        if self.sampler == "tree":
+            from treecredit.sampling.tree import TreeSampler
+
+            TreeSampler(**self.tree_sampler_options()).check_group_size(self.group_size)
+        from treecredit.training.loss import AGGREGATIONS
+
+        check_choice(self.loss_aggregation, AGGREGATIONS, "loss_aggregation")
+        from treecredit.tasks import make_task
+
+        make_task(self.task, **self.task_options)  # bad task options fail here, with their own message
+
+    def tree_sampler_options(self) -> dict:
+        """The tree sampler's options from this config ({} unless ``sampler == "tree"``: other samplers
+        ignore them, so that ``compare`` can share one config between i.i.d. and tree arms)."""
+        if self.sampler != "tree":
+            return {}
+        return {"branching": self.branching, "branching_options": dict(self.branching_options),
+                "cutoff": self.cutoff, "mc_rollouts": self.mc_rollouts, "replay_leaves": self.replay_leaves,
+                "replay_max_weight": self.replay_max_weight}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _at_least(config: TrainConfig, name: str, low: int, fix: str) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        fail(name, f"is {value!r}, must be an integer ≥ {low}", fix)
+
+
+@lru_cache(maxsize=None)
+def field_docs(cls=TrainConfig) -> dict[str, str]:
+    """The docstring under each field of dataclass ``cls``, read from its source."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Read a config mapping from ``.json``, ``.toml`` or ``.yaml``/``.yml`` (YAML needs PyYAML)."""
+    path = Path(path)
+    if not path.exists():
+        fail("config", f"file {str(path)!r} does not exist", "pass the path of a .json, .toml or .yaml file")
+    text = path.read_text()
+    if path.suffix == ".json":
+        data = json.loads(text)
+    elif path.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(text)
+    elif path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            fail("config", "YAML needs PyYAML, which is not installed", "pip install pyyaml, or use JSON/TOML")
+        data = yaml.safe_load(text)
+    else:
+        fail("config", f"unknown file type {path.suffix!r}", "use a .json, .toml or .yaml file")
+    if not isinstance(data, dict):
+        fail("config", "the file does not hold a mapping of field names to values", "write key: value pairs")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        fail("config", f"unknown field(s) {unknown}", f"use fields of TrainConfig: {sorted(known)}")
+    return data

@@ -1,0 +1,260 @@
+"""The RL loop: sample groups, score them, turn rewards into advantages by estimator name, PPO-update.
+
+Reads top to bottom: seeding → task, policy (warm-started), optimizer → resume → for each step:
+draw problems, sample G responses per problem, compute advantages with ``compute_advantages`` (passing
+the options the estimator accepts), several epochs of minibatch PPO updates, log, evaluate, checkpoint.
+
+Determinism: one seed fixes the training problems (NumPy stream ``[seed, 2]``), the samples and the
+minibatch order (a ``torch.Generator`` seeded with ``seed``); the held-out problems come from a fixed
+stream of their own and are never drawn for training. Checkpoints hold every one of these states, so a
+killed run resumed with ``resume=True`` writes the same metrics as one that was never interrupted.
+
+Counters: ``generated_tokens`` (what the sampler generated), ``trained_tokens`` (real prompt + response
+tokens through the loss, times epochs) and estimated ``flops`` = 2·N·(prompt tokens prefilled once per
+problem + generated tokens) + 6·N·trained tokens (8·N with the KL reference's extra forward), N = parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from treecredit._validation import fail
+from treecredit.training.config import TrainConfig
+
+EVAL_SEED = 20_261_122  # the held-out problems: one fixed set for every run and seed
+
+
+def estimator_options(spec, rollout, policy, task, user_options: dict) -> dict:
+    """The options to pass to estimator ``spec``: what the rollout offers and the estimator accepts.
+
+    Step boundaries go as ``step_ends`` (from the rollout) or else as ``delimiter`` (the task's step
+    delimiter as token ids), unless the sampled tree goes; ``tree_nodes`` and ``mc_values`` when the
+    sampler produced them. The user's options win; a user-given ``delimiter`` or ``step_tokens``
+    replaces the automatic ``step_ends``.
+    """
+    accepted = set(spec.options)
+    options = {k: v for k, v in rollout.available_options().items() if k in accepted and k != "step_ends"}
+    # a sampled tree already fixes the steps; the tree estimators refuse both together
+    if not {"delimiter", "step_tokens", "step_ends"} & set(user_options) and "tree_nodes" not in options:
+        if "step_ends" in accepted and rollout.step_ends is not None:
+            options["step_ends"] = rollout.step_ends
+        elif "delimiter" in accepted:
+            options["delimiter"] = policy.encode(task.delimiter)
+    options.update(user_options)
+    return options
+
+
+def draw_problems(task, rng, n: int, held_out: set) -> list:
+    """``n`` training problems from ``rng``, skipping any whose prompt is in ``held_out``."""
+    problems = []
+    for _ in range(1000 * n):
+        if len(problems) == n:
+            break
+        problem = task.make_problem(rng)
+        if problem.prompt not in held_out:
+            problems.append(problem)
+    if len(problems) < n:
+        fail("eval_problems", "the held-out problems cover (almost) every problem of this task, none are left "
+             "for training", "lower eval_problems or widen the task (more operands, larger max_operand)")
+    return problems
+
+
+def build_policy(config: TrainConfig, task, log):
+    """The small GPT, warm-started on worked solutions (from the cache when possible), or a local HF model."""
+    from treecredit.models import GPTPolicy, HFPolicy
+    from treecredit.training.warmstart import warm_started_policy
+
+    if config.model != "gpt":
+        log(f"policy: Hugging Face model from {config.model} (no warm start)")
+        return HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None)
+    model_config = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
+    if config.warm_start_steps == 0:
+        return GPTPolicy.build(seed=config.warm_start_seed, **model_config)
+    return warm_started_policy(task, model_config=model_config, steps=config.warm_start_steps,
+                               batch_size=config.warm_start_batch, lr=config.warm_start_lr,
+                               seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log)
+
+
+def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainConfig, generator) -> dict:
+    """``epochs`` passes of ``minibatches`` shuffled PPO steps over one rollout; returns mean stats."""
+    import torch
+
+    from treecredit.training.loss import ppo_loss
+
+    B = rollout.shape[0]
+    totals: dict[str, float] = {}
+    n_updates = 0
+    policy.module.train()
+    for _ in range(config.epochs):
+        order = torch.randperm(B, generator=generator)
+        for rows in order.chunk(config.minibatches):
+            prompts = [rollout.prompt_ids[i] for i in rows.tolist()]
+            used = rollout.response_mask[rows].any(0).nonzero()
+            width = int(used.max()) + 1 if len(used) else 1  # drop the minibatch's all-padding columns
+            ids, mask = rollout.response_ids[rows, :width], rollout.response_mask[rows, :width]
+            logp, entropy = policy.token_logprobs(prompts, ids, with_entropy=config.entropy_coef != 0)
+            ref = None
+            if reference is not None:
+                with torch.no_grad():
+                    ref, _ = reference.token_logprobs(prompts, ids, with_entropy=False)
+            loss, stats = ppo_loss(logp, rollout.old_logprobs[rows, :width], advantages[rows, :width], mask,
+                                   clip_low=config.clip_low, clip_high=config.clip_high,
+                                   aggregation=config.loss_aggregation, max_length=config.max_new_tokens,
+                                   ref_logprobs=ref, kl_coef=config.kl_coef, entropy=entropy,
+                                   entropy_coef=config.entropy_coef)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.max_grad_norm > 0:
+                stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(policy.module.parameters(),
+                                                                          config.max_grad_norm))
+            optimizer.step()
+            stats["loss"] = float(loss.detach())
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0.0) + value
+            n_updates += 1
+    return {key: value / n_updates for key, value in totals.items()}
+
+
+RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard")
+
+
+def check_same_settings(path: Path, config: TrainConfig) -> None:
+    """Refuse to resume a run under different settings (only the stopping point and display may change)."""
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text())
+    current = json.loads(json.dumps(config.to_dict()))
+    changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k) != current[k])
+    if changed:
+        fail("resume", f"the run in {path.parent} was started with other values of {changed}",
+             "resume with the same settings (only steps, token_budget, progress, tensorboard may change), "
+             "or start a new run with another --out")
+
+
+def _finished(config: TrainConfig, counters: dict) -> bool:
+    by_steps = config.steps > 0 and counters["step"] >= config.steps
+    by_budget = config.token_budget > 0 and counters["generated_tokens"] >= config.token_budget
+    return by_steps or by_budget
+
+
+def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None = None, log=print) -> list[dict]:
+    """Run RL with ``config``; return the metric records (also written to ``<out>/metrics.jsonl``).
+
+    ``resume=True`` continues from ``<out>/checkpoint.pt`` when it exists. ``stop_at_step`` ends the
+    call after that step without a final checkpoint, as a kill would (used by the resume test).
+    """
+    import torch
+
+    import treecredit
+    from treecredit.sampling import IIDSampler, make_sampler
+    from treecredit.sampling.branch_stats import sampler_metrics
+    from treecredit.tasks import make_task
+    from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
+    from treecredit.training.metrics import MetricsWriter, advantage_metrics, evaluate, read_metrics, rollout_metrics
+
+    torch.set_num_threads(config.threads)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume and (out / "checkpoint.pt").exists():
+        check_same_settings(out / "config.json", config)
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+
+    task = make_task(config.task, **config.task_options)
+    policy = build_policy(config, task, log)
+    reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
+    optimizer = torch.optim.AdamW(policy.module.parameters(), lr=config.lr, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(config.seed)
+    problem_rng = np.random.default_rng([config.seed, 2])
+    eval_set = task.generate(np.random.default_rng(EVAL_SEED), config.eval_problems)
+    held_out = {p.prompt for p in eval_set}
+    sampler = make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
+                           max_new_tokens=config.max_new_tokens,
+                           **{**config.tree_sampler_options(), **config.sampler_options})
+    spec = treecredit.get_estimator(config.estimator)
+    n_params = sum(p.numel() for p in policy.module.parameters())
+
+    counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0, "flops": 0.0}
+    checkpoint = out / "checkpoint.pt"
+    resuming = resume and checkpoint.exists()
+    if resuming:
+        counters = load_checkpoint(checkpoint, model=policy.module, optimizer=optimizer, generator=generator,
+                                   problem_rng=problem_rng)
+        log(f"resumed from {checkpoint} at step {counters['step']}")
+    writer = MetricsWriter(out, keep_until_step=counters["step"] if resuming else None,
+                           tensorboard=config.tensorboard)
+
+    def run_eval() -> dict:
+        record = {"kind": "eval", **counters, **evaluate(
+            policy, task, eval_set, sampler_cls=IIDSampler, temperature=config.temperature, top_p=config.top_p,
+            max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"])}
+        writer.write(record)
+        return record
+
+    last_eval = run_eval() if counters["step"] == 0 else {}
+    bar = _progress(config, counters)
+    started = time.perf_counter()
+    while not _finished(config, counters):
+        problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
+        rollout = sampler.sample(policy, task, problems, config.group_size, generator)
+        options = estimator_options(spec, rollout, policy, task, config.estimator_options)
+        advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
+        if "importance_weights" in rollout.extras:  # replayed subtrees (tree sampler): off-policy correction
+            advantages = advantages * rollout.extras["importance_weights"].numpy()[:, None]
+        stats = ppo_update(policy, reference, optimizer, rollout, advantages, config, generator)
+
+        prompt_tokens = sum(len(p) for p in rollout.prompt_ids)
+        trained = (prompt_tokens + int(rollout.response_mask.sum())) * config.epochs  # real tokens, no padding
+        counters["step"] += 1
+        counters["generated_tokens"] += rollout.generated_tokens
+        counters["trained_tokens"] += trained
+        counters["flops"] += 2.0 * n_params * (prompt_tokens / config.group_size + rollout.generated_tokens) \
+            + (6.0 + 2.0 * (reference is not None)) * n_params * trained
+        sampled_nll = float(-rollout.old_logprobs.sum() / rollout.response_mask.sum().clamp(min=1))
+        record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems), "sampled_nll": sampled_nll,
+                  **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
+                  **sampler_metrics(rollout),
+                  **stats, "elapsed_s": time.perf_counter() - started}
+        writer.write(record)
+        done = _finished(config, counters)
+        if counters["step"] % config.eval_every == 0 or done:
+            last_eval = run_eval()
+        if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
+            save_checkpoint(checkpoint, model=policy.module, optimizer=optimizer, generator=generator,
+                            problem_rng=problem_rng, counters=counters)
+        _advance(bar, config, rollout, record, last_eval)
+        if stop_at_step is not None and counters["step"] >= stop_at_step:
+            break
+    if bar is not None:
+        bar.close()
+    writer.close()
+    return read_metrics(writer.path)
+
+
+def _progress(config: TrainConfig, counters: dict):
+    if not config.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    if config.token_budget > 0:
+        return tqdm(total=config.token_budget, initial=counters["generated_tokens"], unit="tok", desc="train")
+    return tqdm(total=config.steps, initial=counters["step"], unit="step", desc="train")
+
+
+def _advance(bar, config: TrainConfig, rollout, record: dict, last_eval: dict) -> None:
+    if bar is None:
+        return
+    bar.update(rollout.generated_tokens if config.token_budget > 0 else 1)
+    postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
+    if last_eval:
+        postfix["eval_pass1"] = f"{last_eval['eval_sampled_pass1']:.2f}"
+    bar.set_postfix(postfix)

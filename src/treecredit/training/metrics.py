@@ -1,0 +1,100 @@
+"""What a training run measures: rollout statistics, advantage statistics, held-out evaluation, logs.
+
+- pass@1: mean final-verifier reward of one response per held-out problem (greedy and sampled);
+- step accuracy: share of complete steps the task's partial verifier accepts;
+- step credit share: share of trained tokens whose advantage differs from the mean advantage of its
+  response (0 for any outcome estimator such as GRPO, whose credit is constant along a response);
+- branch points per group: tree nodes with ≥ 2 children, per prompt (only when the rollout has a tree).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def rollout_metrics(rollout, task, problems) -> dict:
+    """Reward, accuracy, response length and step accuracy of a ``RolloutBatch``."""
+    correct = total = 0
+    for row, text in enumerate(rollout.response_texts):
+        good, n = task.step_accuracy(problems[int(rollout.problem_index[row])], text)
+        correct, total = correct + good, total + n
+    lengths = rollout.response_mask.sum(1).float()
+    return {"reward": float(rollout.rewards.mean()), "accuracy": float((rollout.rewards > 0.5).float().mean()),
+            "response_length": float(lengths.mean()), "step_accuracy": correct / total if total else 0.0}
+
+
+def advantage_metrics(advantages, mask, tree_nodes=None, group_ids=None) -> dict:
+    """Step-credit share, non-zero share and spread of ``advantages (B, T)`` under ``mask``."""
+    m = mask.float()
+    n = m.sum().clamp(min=1)
+    row_mean = (advantages * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
+    differs = ((advantages - row_mean).abs() > 1e-6) & mask
+    out = {"adv_nonzero_share": float(((advantages.abs() > 1e-8) & mask).sum() / n),
+           "adv_step_credit_share": float(differs.sum() / n),
+           "adv_abs_mean": float((advantages.abs() * m).sum() / n)}
+    if tree_nodes is not None and group_ids is not None:
+        out["branch_points_per_group"] = branch_points_per_group(tree_nodes, group_ids)
+    return out
+
+
+def branch_points_per_group(tree_nodes, group_ids) -> float:
+    """Mean over groups of the number of tree nodes (or the root) with ≥ 2 distinct children."""
+    children: dict = {}
+    for row in range(tree_nodes.shape[0]):
+        parent = ("root", int(group_ids[row]))
+        for node in dict.fromkeys(int(x) for x in tree_nodes[row].tolist() if int(x) >= 0):
+            children.setdefault(parent, set()).add(node)
+            parent = node
+    groups = {int(g) for g in group_ids.tolist()}
+    branching = sum(1 for kids in children.values() if len(kids) >= 2)
+    return branching / max(1, len(groups))
+
+
+def evaluate(policy, task, problems, *, sampler_cls, temperature: float, top_p: float, max_new_tokens: int,
+             seed: int) -> dict:
+    """Greedy and sampled pass@1 (one response per problem) and sampled step accuracy."""
+    import torch
+
+    greedy = sampler_cls(temperature=0.0, max_new_tokens=max_new_tokens).sample(
+        policy, task, problems, 1, torch.Generator().manual_seed(seed))
+    sampled = sampler_cls(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens).sample(
+        policy, task, problems, 1, torch.Generator().manual_seed(seed))
+    stats = rollout_metrics(sampled, task, problems)
+    return {"eval_greedy_pass1": float(greedy.rewards.mean()), "eval_sampled_pass1": float(sampled.rewards.mean()),
+            "eval_step_accuracy": stats["step_accuracy"], "eval_response_length": stats["response_length"]}
+
+
+class MetricsWriter:
+    """Appends one JSON object per line to ``metrics.jsonl`` (and TensorBoard scalars when available)."""
+
+    def __init__(self, folder: Path, *, keep_until_step: int | None = None, tensorboard: bool = True) -> None:
+        self.path = Path(folder) / "metrics.jsonl"
+        records = read_metrics(self.path) if keep_until_step is not None and self.path.exists() else []
+        kept = [r for r in records if r["step"] <= (keep_until_step or 0)]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.board = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.board = SummaryWriter(str(Path(folder) / "tensorboard"))
+            except Exception:  # tensorboard not installed: JSON lines only
+                self.board = None
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.board is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "step":
+                    self.board.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
+
+def read_metrics(path) -> list[dict]:
+    """The records of a ``metrics.jsonl`` file, in order."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -1,0 +1,112 @@
+"""Branching strategies: budgets, the E-TreeRPO allocation rule, the entropy fork choice."""
+
+import numpy as np
+import pytest
+import torch
+
+from treecredit.sampling.branching import AdaptiveBranching, EntropyBranching, candidate_scores, open_points
+from treecredit.sampling.tree_table import SampledForest
+from treecredit.tasks import ArithmeticTask, CountdownTask
+
+from tree_helpers import check_tree_nodes, sample_tree, tiny_gpt
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("branching, options, group_size", [
+    ("entropy", {"chains": 2, "forks": 1, "children": 2}, 8), ("entropy", {"chains": 3, "forks": 2, "children": 2}, 6),
+    ("entropy", {"chains": 2, "forks": 1, "children": 2, "rounds": 1}, 8),
+    ("adaptive", {"chains": 2, "rounds": 3}, 8), ("adaptive", {"chains": 4, "rounds": 1, "max_children": 2}, 12)])
+def test_strategies_respect_the_leaf_budget(branching, options, group_size):
+    policy = tiny_gpt(torch.float32)
+    task = ArithmeticTask(min_operators=1, max_operators=2)
+    problems = task.generate(np.random.default_rng(0), 3)
+    r = sample_tree(policy, task, problems, group_size=group_size, branching=branching, branching_options=options)
+    counts = torch.bincount(r.group_ids, minlength=3)
+    if branching == "entropy" and options.get("rounds") == 1:
+        assert (counts == options["chains"] + options["children"]).all()
+    elif branching == "adaptive":  # the per-point cap can leave budget unspent when candidates are few
+        assert (counts <= group_size).all() and (counts >= options["chains"]).all()
+        assert counts.sum() > 3 * options["chains"]
+    else:
+        assert (counts == group_size).all()
+    check_tree_nodes(r)
+
+
+def test_adaptive_token_budget_stops_the_rounds():
+    policy = tiny_gpt(torch.float32)
+    task = ArithmeticTask(min_operators=1, max_operators=2)
+    problems = task.generate(np.random.default_rng(0), 2)
+    r = sample_tree(policy, task, problems, branching="adaptive", branching_options={"chains": 2, "token_budget": 1})
+    assert torch.bincount(r.group_ids).tolist() == [2, 2]
+
+
+def _forest(entropies, rewards_of_leaves):
+    """Group 0: two root chains with step ends at offset 1; per-token entropies given."""
+    forest = SampledForest()
+    for tokens_entropy in entropies:
+        node = forest.add_node(0, -1)
+        forest.tokens[node] = [5, 5, 5, 5]
+        forest.entropy[node] = list(tokens_entropy)
+        forest.step_end_offsets[node] = [1]
+        forest.status[node] = "stop"
+    return forest, dict(enumerate(rewards_of_leaves))
+
+
+def test_adaptive_rule_follows_entropy_and_uncertainty():
+    # chain 0: uncertain next step (H = 1); chain 1: an obvious step (H = 0) -> no branches there
+    forest, rewards = _forest([[2.0, 0.0, 1.0, 0.0], [2.0, 0.0, 0.0, 0.0]], [1.0, 0.0])
+    scores = candidate_scores(forest, 0, rewards)
+    p = 2 / 3  # one leaf with reward 1: (1 + 1) / (1 + 2)
+    assert scores[(0, 1)] == pytest.approx(1.0 * p * (1 - p) / 4)
+    assert scores[(1, 1)] == 0.0
+    assert scores[(-1, -1)] == pytest.approx(2.0 * 0.5 * 0.5 / 5)  # prompt: 2 leaves, one right
+    plan = dict(AdaptiveBranching(max_children=4).allocate(forest, 0, rewards, budget=5))
+    assert (1, 1) not in plan and sum(plan.values()) == 5 and max(plan.values()) <= 4
+    # shares 5·u/Σu = 3.21 (prompt) and 1.79 (chain 0's step end): largest remainder gives 3 and 2
+    assert plan == {(-1, -1): 3, (0, 1): 2}
+
+
+def test_adaptive_rule_settled_values_get_fewer_branches():
+    # the same entropy, but chain 1's value rests on many agreeing leaves -> smaller variance
+    forest, rewards = _forest([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]], [1.0, 1.0])
+    for _ in range(6):
+        leaf = forest.add_node(0, 1)
+        forest.tokens[leaf], forest.entropy[leaf], forest.status[leaf] = [5], [1.0], "stop"
+        rewards[leaf] = 1.0
+    forest.status[1] = "inner"
+    scores = candidate_scores(forest, 0, rewards)
+    assert scores[(0, 1)] > scores[(1, 1)] > 0
+
+
+def test_adaptive_rule_without_signal_samples_fresh_chains():
+    forest, rewards = _forest([[0.0] * 4, [0.0] * 4], [0.0, 0.0])
+    assert AdaptiveBranching().allocate(forest, 0, rewards, budget=3) == [((-1, -1), 3)]
+    assert AdaptiveBranching().allocate(forest, 0, rewards, budget=0) == []
+
+
+def test_open_points_splits_a_node_twice_in_one_round():
+    forest, _ = _forest([[0.0] * 4], [0.0])
+    points = open_points(forest, [(0, 0, 2, 1), (0, 0, 0, 2), (0, -1, -1, 1)])
+    assert [k for _, _, k in points] == [1, 2, 1]
+    ends = {node: forest.start[node] + len(forest.tokens[node]) for _, node, _ in points if node >= 0}
+    assert sorted(ends.values()) == [1, 3]  # the prefixes end after tokens 0 and 2
+    assert [len(forest.tokens[n]) for n in range(len(forest))] == [1, 2, 1]
+
+
+def test_entropy_strategy_forks_at_the_highest_entropy_token():
+    forest, _ = _forest([[0.1, 0.3, 2.5, 0.2], [0.1, 0.9, 0.0, 0.0]], [0.0, 0.0])
+    assert EntropyBranching._top_tokens(forest, 0)[:2] == [(0, 2), (1, 1)]
+    forest.status[0] = "cut"
+    forest.step_end_offsets[0] = [1, 3]  # the pruned step is tokens 2..3: only token 2 may be re-drawn
+    assert (0, 3) not in EntropyBranching._top_tokens(forest, 0)
+    assert (0, 2) in EntropyBranching._top_tokens(forest, 0)
+
+
+def test_countdown_cutoff_with_adaptive_rounds_stays_consistent():
+    policy = tiny_gpt(torch.float32, seed=1)
+    task = CountdownTask()
+    problems = task.generate(np.random.default_rng(1), 3)
+    r = sample_tree(policy, task, problems, max_new_tokens=20, branching="adaptive", cutoff="sound")
+    check_tree_nodes(r)
+    assert (r.rewards[r.extras["cut_rows"]] == 0).all()

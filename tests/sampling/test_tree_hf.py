@@ -1,0 +1,50 @@
+"""The tree sampler on a tiny random transformers model: KV reuse via DynamicCache changes no numbers."""
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+from treecredit.models import HFPolicy  # noqa: E402
+from treecredit.tasks import CountdownTask  # noqa: E402
+
+from tree_helpers import check_tree_nodes, replay_row_from_scratch, sample_tree  # noqa: E402
+
+CHARS = "0123456789+-*=;, >:abcdefghijklmnopqrstuvwxyz<|>/\n"
+
+
+def tiny_llama():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2}
+    for ch in CHARS:
+        vocab.setdefault(ch, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
+                                                eos_token="</s>")
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                                   pad_token_id=0, eos_token_id=2)
+    model = transformers.AutoModelForCausalLM.from_config(cfg).to(torch.float64).eval()
+    return HFPolicy(model, fast, use_chat_template=False)
+
+
+@pytest.mark.parametrize("branching, options", [("fixed", {"every": 3}), ("entropy", {"children": 1})])
+def test_hf_tree_rows_equal_from_scratch_decoding(branching, options):
+    policy = tiny_llama()
+    task = CountdownTask()
+    problems = task.generate(np.random.default_rng(0), 2)
+    r = sample_tree(policy, task, problems, seed=1, max_new_tokens=12, branching=branching,
+                    branching_options=options)
+    check_tree_nodes(r)
+    assert r.generated_tokens < int(r.response_mask.sum())
+    for row in range(r.shape[0]):
+        tokens, logps = replay_row_from_scratch(policy, r, row)
+        assert tokens == r.response_ids[row, : len(tokens)].tolist()
+        np.testing.assert_allclose(logps, r.extras["logprobs_f64"][row, : len(tokens)].numpy(), rtol=0, atol=1e-10)

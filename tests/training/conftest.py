@@ -1,0 +1,22 @@
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """The smallest settings that still learn: one-operator +/- sums, a 2-layer 32-wide GPT."""
+    from treecredit.training.config import TrainConfig
+
+    def make(**overrides):
+        values = dict(out=str(tmp_path / "run"), steps=60, lr=1e-3, warm_start_steps=150, warm_start_batch=32,
+                      warm_start_lr=3e-3, task_options={"min_operators": 1, "max_operators": 1, "max_operand": 5,
+                                                        "operators": "+-"},
+                      n_layer=2, n_head=2, n_embd=32, prompts_per_step=8, group_size=8, max_new_tokens=8,
+                      eval_every=10, eval_problems=16, checkpoint_every=10, progress=False, tensorboard=False,
+                      cache_dir=str(tmp_path / "cache"))
+        values.update(overrides)
+        return TrainConfig(**values)
+
+    return make

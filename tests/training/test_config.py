@@ -1,0 +1,51 @@
+import json
+
+import pytest
+
+from treecredit.training.config import TrainConfig, field_docs, load_config_file
+
+
+@pytest.mark.parametrize("field, value, fix", [
+    ("group_size", 1, "--group-size 2 or more"),
+    ("estimator", "nope", "use one of"),
+    ("task", "chess", "pass one of"),
+    ("steps", 0, "--steps N"),
+    ("minibatches", 10_000, "fewer minibatches"),
+    ("n_embd", 30, "multiple of n_head"),
+    ("temperature", 0.0, "1.0"),
+    ("top_p", 1.5, "pass 1.0"),
+    ("lr", -1.0, "--lr"),
+    ("clip_low", 1.5, "0.2"),
+    ("kl_coef", -0.1, "pass 0"),
+    ("loss_aggregation", "sum", "pass one of"),
+    ("eval_problems", 0, "--eval-problems 1"),
+])
+def test_bad_values_say_how_to_fix(field, value, fix):
+    with pytest.raises(ValueError, match=r"Fix: ") as info:
+        TrainConfig(**{field: value})
+    message = str(info.value)
+    assert message.startswith(field if field != "task" else "task") and fix in message
+
+
+def test_bad_task_options_fail_with_the_task_message():
+    with pytest.raises(ValueError, match="^min_operators: .*Fix"):
+        TrainConfig(task_options={"min_operators": 0})
+
+
+def test_every_field_has_a_docstring():
+    from dataclasses import fields
+
+    docs = field_docs()
+    assert all(docs.get(f.name) for f in fields(TrainConfig)), set(f.name for f in fields(TrainConfig)) - set(docs)
+
+
+def test_config_files(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"group_size": 4, "task": "countdown", "task_options": {}}))
+    (tmp_path / "c.toml").write_text('group_size = 4\nestimator = "rloo"\n')
+    assert load_config_file(tmp_path / "c.json") == {"group_size": 4, "task": "countdown", "task_options": {}}
+    assert TrainConfig(**load_config_file(tmp_path / "c.toml")).estimator == "rloo"
+    (tmp_path / "bad.json").write_text(json.dumps({"group_sise": 4}))
+    with pytest.raises(ValueError, match="^config: unknown field.*group_sise.*Fix"):
+        load_config_file(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="^config: .*does not exist"):
+        load_config_file(tmp_path / "missing.json")

@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+import treecredit
+from treecredit.training.loop import estimator_options, train
+from treecredit.training.metrics import read_metrics
+
+torch.set_num_threads(1)
+
+
+def _strip(records):
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in records]
+
+
+def test_short_run_raises_reward_on_an_easy_task(tiny_config):
+    records = train(tiny_config(), log=lambda *a: None)
+    rewards = [r["reward"] for r in records if r["kind"] == "train"]
+    assert len(rewards) == 60
+    first, last = sum(rewards[:15]) / 15, sum(rewards[-15:]) / 15
+    assert last > first + 0.05, (first, last)
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [0, 10, 20, 30, 40, 50, 60]
+    for key in ("generated_tokens", "flops", "step_accuracy", "adv_step_credit_share", "response_length", "loss"):
+        assert key in records[1]
+    assert records[-1]["generated_tokens"] > records[1]["generated_tokens"] > 0
+
+
+def test_resume_after_kill_matches_an_uninterrupted_run(tiny_config, tmp_path):
+    full = train(tiny_config(steps=12, checkpoint_every=4, eval_every=4, out=str(tmp_path / "a")), log=lambda *a: None)
+    cfg = tiny_config(steps=12, checkpoint_every=4, eval_every=4, out=str(tmp_path / "b"))
+    train(cfg, stop_at_step=6, log=lambda *a: None)  # "killed" after step 6: last checkpoint at step 4
+    assert max(r["step"] for r in read_metrics(tmp_path / "b" / "metrics.jsonl")) == 6
+    resumed = train(cfg, resume=True, log=lambda *a: None)
+    assert _strip(resumed) == _strip(full)
+
+
+def test_same_seed_same_metrics_other_seed_differs(tiny_config, tmp_path):
+    a = train(tiny_config(steps=3, out=str(tmp_path / "a")), log=lambda *a: None)
+    b = train(tiny_config(steps=3, out=str(tmp_path / "b")), log=lambda *a: None)
+    c = train(tiny_config(steps=3, seed=1, out=str(tmp_path / "c")), log=lambda *a: None)
+    assert _strip(a) == _strip(b) and _strip(a) != _strip(c)
+
+
+def test_token_budget_stops_the_run(tiny_config):
+    records = train(tiny_config(steps=0, token_budget=500), log=lambda *a: None)
+    train_records = [r for r in records if r["kind"] == "train"]
+    assert train_records[-1]["generated_tokens"] >= 500 > train_records[-2]["generated_tokens"]
+
+
+class _Rollout:
+    step_ends = torch.zeros(2, 3, dtype=torch.bool)
+
+    def available_options(self):
+        return {"step_ends": self.step_ends}
+
+
+class _Policy:
+    def encode(self, text):
+        return [7]
+
+
+class _Task:
+    delimiter = "="
+
+
+def test_estimator_options_follow_what_the_estimator_accepts():
+    spec = treecredit.get_estimator("grpo")
+    assert estimator_options(spec, _Rollout(), _Policy(), _Task(), {}) == {}
+
+    class Spec:
+        options = ("delimiter", "tau")
+
+    assert estimator_options(Spec, _Rollout(), _Policy(), _Task(), {"tau": 0.5}) == {"delimiter": [7], "tau": 0.5}
+    Spec.options = ("step_ends", "delimiter")
+    assert set(estimator_options(Spec, _Rollout(), _Policy(), _Task(), {})) == {"step_ends"}
+    assert estimator_options(Spec, _Rollout(), _Policy(), _Task(), {"delimiter": [3]}) == {"delimiter": [3]}
+
+
+def test_held_out_set_too_large_is_an_error(tiny_config):
+    cfg = tiny_config(task_options={"min_operators": 1, "max_operators": 1, "max_operand": 1, "operators": "+"},
+                      eval_problems=64, warm_start_steps=0)
+    with pytest.raises(ValueError, match="^eval_problems: .*Fix"):
+        train(cfg, log=lambda *a: None)
+
+
+def test_resume_with_changed_settings_is_refused(tiny_config):
+    train(tiny_config(steps=2), log=lambda *a: None)
+    records = train(tiny_config(steps=3), resume=True, log=lambda *a: None)  # more steps: allowed
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
+    with pytest.raises(ValueError, match=r"^resume: .*\['lr'\].*Fix"):
+        train(tiny_config(steps=4, lr=0.5), resume=True, log=lambda *a: None)

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from treecredit.training.metrics import advantage_metrics, branch_points_per_group
+from treecredit.training.report import mean_ci, tokens_to_reach
+
+
+def test_advantage_metrics_step_credit_share():
+    mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    outcome = torch.tensor([[0.5, 0.5, 0.5, 0.0], [-0.5, -0.5, 0.0, 0.0]])
+    m = advantage_metrics(outcome, mask)
+    assert m["adv_step_credit_share"] == 0.0 and m["adv_nonzero_share"] == 1.0
+    stepped = torch.tensor([[1.0, 1.0, -0.5, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    m = advantage_metrics(stepped, mask)
+    # row 0: mean 0.5, every token differs from it (3 tokens); row 1 constant → 3 of 5 trained tokens
+    assert m["adv_step_credit_share"] == pytest.approx(3 / 5)
+    assert m["adv_nonzero_share"] == pytest.approx(3 / 5)
+
+
+def test_branch_points_per_group():
+    # group 0: root → node 0 → {1, 2}: one branch point; group 1: root → {3, 4}: one (at the root)
+    nodes = torch.tensor([[0, 0, 1, 1], [0, 0, 2, -1], [3, 3, -1, -1], [4, 4, 4, -1]])
+    groups = torch.tensor([0, 0, 1, 1])
+    assert branch_points_per_group(nodes, groups) == 1.0
+    assert advantage_metrics(torch.zeros(4, 4), nodes >= 0, nodes, groups)["branch_points_per_group"] == 1.0
+
+
+def test_confidence_interval_and_tokens_to_reach():
+    mean, half = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.303 * 1.0 / 3 ** 0.5)
+    assert mean_ci([5.0])[1] == 0.0  # one seed: no spread, interval of width 0
+    grid = torch.linspace(0, 100, 5).numpy()
+    assert tokens_to_reach(grid, [0.1, 0.2, 0.5, 0.6, 0.7], 0.5) == 50.0
+    assert tokens_to_reach(grid, [0.1, 0.2, 0.3, 0.3, 0.3], 0.5) is None

@@ -1,0 +1,50 @@
+import json
+
+import torch
+
+from treecredit.cli import main
+
+torch.set_num_threads(1)
+
+TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "5", "--warm-start-batch", "8",
+        "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "6", "--eval-problems", "4",
+        "--task-option", "min_operators=1", "--task-option", "max_operators=1", "--no-tensorboard"]
+
+
+def test_train_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"steps": 99, "eval_every": 2}))
+    argv = ["train", "--config", str(config), "--steps", "3", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+            "--no-progress", "--estimator", "rloo", *TINY]
+    assert main(argv) == 0
+    assert "held-out sampled pass@1" in capsys.readouterr().out
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [0, 2, 3]  # flag beat the file's steps
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["estimator"] == "rloo" and saved["eval_every"] == 2 and saved["task_options"]["max_operators"] == 1
+    assert (out / "checkpoint.pt").exists()
+    assert main(argv + ["--resume", "--steps", "4"]) == 0  # continues from step 3
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
+
+
+def test_train_bad_value_exits_2_with_fix(tmp_path, capsys):
+    assert main(["train", "--group-size", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "group_size: is 1" in err and "Fix:" in err
+    assert main(["train", "--estimator-option", "oops", "--out", str(tmp_path)]) == 2
+    assert "--estimator-option: 'oops' is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_compare_end_to_end(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--estimators", "grpo,rloo", "--seeds", "2", "--budget", "40", "--jobs", "1", "--out", str(out),
+            "--cache-dir", str(tmp_path / "c"), "--eval-every", "2", *TINY]
+    assert main(argv) == 0
+    for name in ("report.md", "results.csv", "results.json", "curves.png"):
+        assert (out / name).exists()
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["estimators"]) == {"grpo", "rloo"}
+    assert results["estimators"]["grpo"]["n_seeds"] == 2
+    assert "| grpo | 2 |" in (out / "report.md").read_text()

@@ -1,0 +1,37 @@
+import numpy as np
+import torch
+
+from treecredit.sampling import IIDSampler, make_sampler, samplers
+from treecredit.tasks import CountdownTask
+from treecredit.training.loop import train
+from treecredit.training.warmstart import warm_started_policy
+
+torch.set_num_threads(1)
+MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 16}
+
+
+def test_warm_start_is_reproducible_and_cached(tmp_path):
+    task = CountdownTask()
+    messages = []
+    a = warm_started_policy(task, model_config=MODEL, steps=5, batch_size=8, lr=1e-3, seed=3,
+                            cache_dir=tmp_path / "a", log=messages.append)
+    b = warm_started_policy(task, model_config=MODEL, steps=5, batch_size=8, lr=1e-3, seed=3,
+                            cache_dir=tmp_path / "b", log=messages.append)
+    for (name, x), (_, y) in zip(a.module.state_dict().items(), b.module.state_dict().items()):
+        assert torch.equal(x, y), name
+    c = warm_started_policy(task, model_config=MODEL, steps=5, batch_size=8, lr=1e-3, seed=3,
+                            cache_dir=tmp_path / "a", log=messages.append)
+    assert "loaded" in messages[-1]
+    assert all(torch.equal(x, y) for x, y in zip(a.module.parameters(), c.module.parameters()))
+    assert len(list((tmp_path / "a").glob("warmstart-*.pt"))) == 1
+
+
+def test_countdown_trains_end_to_end(tiny_config):
+    records = train(tiny_config(task="countdown", task_options={"n_numbers": 2}, steps=2, warm_start_steps=5,
+                                max_new_tokens=10), log=lambda *a: None)
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2]
+
+
+def test_sampler_registry():
+    assert "iid" in samplers()
+    assert isinstance(make_sampler("iid", temperature=0.5, top_p=1.0, max_new_tokens=4), IIDSampler)
