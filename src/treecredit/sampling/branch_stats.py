@@ -43,58 +43,49 @@ def leaf_branch_depth(parent_node: np.ndarray, group_of_node: np.ndarray, leaves
     return np.asarray(depth, dtype=np.int64)
 
 
+def _shared_credit_share(forest, mask: np.ndarray, atol: float) -> float:
+    """Share of unmasked tokens lying in a node shared by 2 ≤ n < G rows whose V differs from its parent's."""
+    counts = forest.visit_counts
+    values = forest.node_values
+    parent = forest.node_parent
+    is_root = parent < 0
+    group_size = np.zeros(forest.n_groups, dtype=np.int64)
+    group_size[forest.node_group[is_root]] = counts[is_root]
+    hang = values[np.where(is_root, 0, parent)]
+    credited = (~is_root & (counts >= 2) & (counts < group_size[forest.node_group])
+                & (np.abs(values - hang) > atol))
+    token_nodes = forest.token_nodes()
+    inside = mask & (token_nodes >= 0)
+    total = int(mask.sum())
+    return int(credited[token_nodes[inside]].sum()) / total if total else 0.0
+
+
 def nonzero_credit_share(response_ids, response_mask, rewards, group_ids, atol: float = 1e-9) -> float:
-    """Share of response tokens with non-zero step credit (see the module docstring)."""
-    ids = np.asarray(response_ids)
+    """Share of response tokens with non-zero step credit over each group's prefix trie (module docstring)."""
+    from treecredit.trees import build_tree
+
     mask = np.asarray(response_mask, dtype=bool)
-    rewards = np.asarray(rewards, dtype=np.float64)
-    groups = np.asarray(group_ids)
-    total, nonzero = int(mask.sum()), 0
-    for g in np.unique(groups):
-        rows = np.flatnonzero(groups == g)
-        sums: dict = {}
-        for r in rows:
-            key: tuple = ()
-            for t in np.flatnonzero(mask[r]):
-                key = key + (int(ids[r, t]),)
-                s = sums.setdefault(key, [0.0, 0])
-                s[0] += rewards[r]
-                s[1] += 1
-        for r in rows:
-            key, value, count, hang = (), rewards[rows].mean(), rows.size, rewards[rows].mean()
-            for t in np.flatnonzero(mask[r]):
-                key = key + (int(ids[r, t]),)
-                total_reward, n = sums[key]
-                if n != count:  # a new segment starts here; it hangs from the prefix before t
-                    hang, count = value, n
-                value = total_reward / n
-                nonzero += 2 <= n < rows.size and abs(value - hang) > atol
-    return nonzero / total if total else 0.0
+    if mask.shape[0] == 0:
+        return 0.0
+    forest = build_tree("token", response_ids=response_ids, response_mask=mask, rewards=rewards,
+                        group_ids=group_ids)
+    return _shared_credit_share(forest, mask, atol)
 
 
 def tree_credit_share(tree_nodes, response_mask, rewards, group_ids, atol: float = 1e-9) -> float:
-    """Share of response tokens in a sampled node shared by 2 ≤ n < G rows whose value V(node) (mean
-    reward of its rows) differs from its parent's (the group mean for a root)."""
+    """The same share over the sampled tree: segments are the sampled nodes (``tree_nodes``), so two
+    branches that happen to write the same tokens stay apart, as the tree estimators see them."""
+    from treecredit.trees import build_tree
+
     nodes = np.asarray(tree_nodes)
     mask = np.asarray(response_mask, dtype=bool)
-    rewards = np.asarray(rewards, dtype=np.float64)
-    groups = np.asarray(group_ids)
-    total, nonzero = int(mask.sum()), 0
-    for g in np.unique(groups):
-        rows = np.flatnonzero(groups == g)
-        members: dict = {}
-        for r in rows:
-            for node in dict.fromkeys(nodes[r][mask[r]].tolist()):
-                members.setdefault(node, []).append(r)
-        value = {node: rewards[rs].mean() for node, rs in members.items()}
-        for r in rows:
-            hang = rewards[rows].mean()
-            for node in dict.fromkeys(nodes[r][mask[r]].tolist()):
-                n = len(members[node])
-                if 2 <= n < rows.size and abs(value[node] - hang) > atol:
-                    nonzero += int((nodes[r] == node).sum())
-                hang = value[node]
-    return nonzero / total if total else 0.0
+    if mask.shape[0] == 0:
+        return 0.0
+    # The sampled tree is defined by its node ids alone; they stand in for token ids in the builder's
+    # check that rows sharing a node share its tokens.
+    forest = build_tree("explicit", response_ids=np.maximum(nodes, 0), response_mask=mask, rewards=rewards,
+                        group_ids=group_ids, tree_nodes=nodes)
+    return _shared_credit_share(forest, mask, atol)
 
 
 SCALAR_EXTRAS = ("branch_points_per_group", "branch_depth_mean", "branch_depth_max", "cut_branches",
