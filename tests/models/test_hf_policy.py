@@ -12,33 +12,14 @@ from treecredit.models import HFPolicy  # noqa: E402
 from treecredit.sampling import IIDSampler  # noqa: E402
 from treecredit.tasks import ArithmeticTask  # noqa: E402
 
-CHARS = "0123456789+-*=;, >:abcdefghijklmnopqrstuvwxyz<|>/\n"
-
-
-def local_tokenizer():
-    """A character-level fast tokenizer built in memory (no download), with a chat template."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
-
-    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2}
-    for ch in CHARS:
-        vocab.setdefault(ch, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
-                                                eos_token="</s>")
-    fast.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}" \
-                         "{% if add_generation_prompt %}<a>{% endif %}"
-    return fast
+from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
 
 
 def tiny_policy(kind="llama"):
     tok = local_tokenizer()
     torch.manual_seed(0)
     if kind == "llama":
-        cfg = transformers.LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                       max_position_embeddings=128, pad_token_id=0, eos_token_id=2)
+        cfg = tiny_llama_config(len(tok))
     else:
         cfg = transformers.GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128,
                                       pad_token_id=0, eos_token_id=2)

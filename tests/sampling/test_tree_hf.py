@@ -13,25 +13,13 @@ from treecredit.tasks import CountdownTask  # noqa: E402
 
 from tree_helpers import check_tree_nodes, replay_row_from_scratch, sample_tree  # noqa: E402
 
-CHARS = "0123456789+-*=;, >:abcdefghijklmnopqrstuvwxyz<|>/\n"
+from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
 
 
 def tiny_llama():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2}
-    for ch in CHARS:
-        vocab.setdefault(ch, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
-                                                eos_token="</s>")
+    fast = local_tokenizer(chat_template=False)
     torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                                   pad_token_id=0, eos_token_id=2)
-    model = transformers.AutoModelForCausalLM.from_config(cfg).to(torch.float64).eval()
+    model = transformers.AutoModelForCausalLM.from_config(tiny_llama_config(len(fast))).to(torch.float64).eval()
     return HFPolicy(model, fast, use_chat_template=False)
 
 

@@ -40,6 +40,15 @@ def stop_ids_for(policy, task) -> list[int]:
     return ids
 
 
+def check_decoding_options(temperature: float, top_p: float, max_new_tokens: int) -> None:
+    """The checks every sampler makes of its decoding settings."""
+    check_positive(temperature, "temperature", allow_zero=True)
+    if not 0 < top_p <= 1:
+        fail("top_p", f"is {top_p}, must be in (0, 1]", "pass top_p=1.0 to sample the full distribution")
+    if max_new_tokens < 1:
+        fail("max_new_tokens", f"is {max_new_tokens}, must be ≥ 1", "pass max_new_tokens=48")
+
+
 @register_sampler("iid")
 @dataclass
 class IIDSampler:
@@ -57,11 +66,7 @@ class IIDSampler:
     max_new_tokens: int = 48
 
     def __post_init__(self) -> None:
-        check_positive(self.temperature, "temperature", allow_zero=True)
-        if not 0 < self.top_p <= 1:
-            fail("top_p", f"is {self.top_p}, must be in (0, 1]", "pass top_p=1.0 to sample the full distribution")
-        if self.max_new_tokens < 1:
-            fail("max_new_tokens", f"is {self.max_new_tokens}, must be ≥ 1", "pass max_new_tokens=48")
+        check_decoding_options(self.temperature, self.top_p, self.max_new_tokens)
 
     def sample(self, policy, task, problems: Sequence, group_size: int, generator) -> RolloutBatch:
         """``group_size`` responses for each problem, scored by ``task``; rows of a problem are adjacent."""

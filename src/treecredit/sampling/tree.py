@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from treecredit._validation import check_choice, check_positive, fail
+from treecredit._validation import check_choice, fail
 from treecredit.sampling.branching import BRANCHINGS, make_branching
 from treecredit.sampling.cutoff import MODES, cutoff_active
 from treecredit.sampling.grow import GrowContext
-from treecredit.sampling.iid import stop_ids_for
+from treecredit.sampling.iid import check_decoding_options, stop_ids_for
 from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch
 from treecredit.sampling.tree_pack import pack_forest
@@ -56,11 +56,7 @@ class TreeSampler:
     replay_max_weight: float = 2.0
 
     def __post_init__(self) -> None:
-        check_positive(self.temperature, "temperature", allow_zero=True)
-        if not 0 < self.top_p <= 1:
-            fail("top_p", f"is {self.top_p}, must be in (0, 1]", "pass top_p=1.0 to sample the full distribution")
-        if self.max_new_tokens < 1:
-            fail("max_new_tokens", f"is {self.max_new_tokens}, must be ≥ 1", "pass max_new_tokens=48")
+        check_decoding_options(self.temperature, self.top_p, self.max_new_tokens)
         check_choice(self.cutoff, MODES, "cutoff")
         if not isinstance(self.mc_rollouts, int) or self.mc_rollouts < 0:
             fail("mc_rollouts", f"is {self.mc_rollouts!r}, must be an integer ≥ 0", "pass mc_rollouts=0 or K ≥ 1")
