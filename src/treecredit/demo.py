@@ -31,6 +31,16 @@ def demo_batch() -> dict:
     return dict(response_ids=ids, response_mask=mask, rewards=rewards, group_ids=np.zeros(len(RESPONSES), int))
 
 
+def _advantages_on_demo_group(treecredit, name, spec, batch):
+    """The estimator on the plain group (its default structure); with '=' as step delimiter if it needs steps."""
+    try:
+        return treecredit.compute_advantages(name, **batch), "default structure"
+    except ValueError:
+        if "delimiter" not in spec.options:
+            raise
+    return treecredit.compute_advantages(name, **batch, delimiter=[ord("=")]), "steps end at '='"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--estimators", nargs="*", default=None, help="names to show (default: all that run on plain groups)")
 
@@ -43,13 +53,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"prompt {PROMPT!r}; one row per response, one column per token; '.' marks advantage 0\n")
     for name in names:
         spec = treecredit.get_estimator(name)
-        options = {"delimiter": [ord("=")]} if "delimiter" in spec.options else {}
         try:
-            adv = treecredit.compute_advantages(name, **batch, **options)
+            adv, structure = _advantages_on_demo_group(treecredit, name, spec, batch)
         except ValueError as exc:
             print(f"== {name}: needs more than a plain group ({exc})\n")
             continue
-        print(f"== {name}: {spec.summary}")
+        print(f"== {name} [{structure}]: {spec.summary}")
         for (text, reward), row in zip(RESPONSES, adv):
             cells = " ".join(f"{a:+.2f}" if a != 0 else "  .  " for a in row[: len(text)])
             print(f"  r={reward:.0f} {text:<15} {cells}")
