@@ -57,7 +57,10 @@ class TokenBatch:
         B, T = self.shape
         if T == 0:
             return np.zeros(B, dtype=np.int64)
-        last_from_end = np.argmax(self.response_mask[:, ::-1], axis=1)
+        # argmax over a reversed (negative-stride) view loses NumPy's fast path; reversing the flat buffer
+        # is one contiguous copy whose row B-1-i is row i reversed.
+        flipped = np.ascontiguousarray(self.response_mask.reshape(-1)[::-1]).reshape(B, T)
+        last_from_end = np.argmax(flipped, axis=1)[::-1]
         any_true = self.response_mask.any(axis=1)
         return np.where(any_true, T - last_from_end, 0).astype(np.int64)
 

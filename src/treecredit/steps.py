@@ -53,7 +53,8 @@ def resolve_step_ends(
     positions = np.arange(T)[None, :]
     lengths = batch.lengths[:, None]
     ends &= positions < lengths
-    ends |= positions == lengths - 1
+    rows = np.flatnonzero(batch.lengths > 0)
+    ends[rows, batch.lengths[rows] - 1] = True
     return ends
 
 
