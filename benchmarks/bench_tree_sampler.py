@@ -28,31 +28,7 @@ from treecredit.sampling import IIDSampler
 from treecredit.sampling.branch_stats import nonzero_credit_share, tree_credit_share
 from treecredit.sampling.tree import TreeSampler
 from treecredit.tasks import ArithmeticTask
-
-
-def warm_start(policy, task, steps: int, batch: int = 64, lr: float = 1e-3, seed: int = 0) -> float:
-    """Supervised steps on worked solutions (teacher forcing); returns the seconds spent."""
-    started = time.perf_counter()
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    optimizer = torch.optim.AdamW(policy.module.parameters(), lr=lr)
-    policy.module.train()
-    for _ in range(steps):
-        problems = task.generate(rng, batch)
-        prompts = [policy.encode_prompt(p.prompt) for p in problems]
-        answers = [policy.encode(p.solution) for p in problems]
-        width = max(len(a) for a in answers)
-        ids = torch.full((batch, width), policy.pad_id, dtype=torch.long)
-        for row, a in enumerate(answers):
-            ids[row, : len(a)] = torch.tensor(a)
-        mask = ids != policy.pad_id
-        logp, _ = policy.token_logprobs(prompts, ids)  # (B,T)
-        loss = -(logp * mask).sum() / mask.sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    policy.module.eval()
-    return time.perf_counter() - started
+from treecredit.training.warmstart import warm_started_policy
 
 
 def measure(sampler, policy, task, problems, group_size: int, repeats: int, seed: int = 0):
@@ -158,20 +134,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from treecredit.models import GPTPolicy, HFPolicy, smollm2_gguf_path
+    from treecredit.models import HFPolicy, smollm2_gguf_path
 
     task = ArithmeticTask(min_operators=3, max_operators=3)
     steps, n, group_size = (150, 8, 8) if args.quick else (600, 32, 8)
-    policy = GPTPolicy.build(seed=0)
-    cache = os.path.join(os.environ.get("TREECREDIT_CACHE") or os.path.expanduser("~/.cache/treecredit"),
-                         f"bench_tree_sampler_gpt_{steps}.pt")
-    if os.path.exists(cache):
-        policy.module.load_state_dict(torch.load(cache))
-        spent = 0.0
-    else:
-        spent = warm_start(policy, task, steps)
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        torch.save(policy.module.state_dict(), cache)
+    policy = warm_started_policy(task, model_config={}, steps=steps, batch_size=64, lr=1e-3, seed=0)
     policy.module.eval()
     problems = task.generate(np.random.default_rng(1), n)
     compare(f"small GPT ({policy.model.n_params() / 1e6:.1f}M, {steps} warm-start steps, cached), "
