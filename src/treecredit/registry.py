@@ -7,6 +7,10 @@
 
 The options an estimator accepts are the keyword-only parameters of its function; passing any other
 option is an error that lists the accepted ones. A name may be registered once per level.
+
+What an estimator needs from a rollout is declared at registration (``requires``), so that a whole
+training configuration can be checked before any work: each entry is one need, alternatives joined by
+``|``, from :data:`REQUIREMENTS`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 LEVELS = ("token", "turn")
+REQUIREMENTS = ("steps", "tree", "mc_values", "turns")
+"""``steps``: step boundaries (``step_ends``, ``delimiter`` or ``step_tokens``); ``tree``: a sampled tree
+(``tree_nodes``); ``mc_values``: Monte Carlo prefix values; ``turns``: multi-turn episodes (turn level)."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,12 @@ class EstimatorSpec:
     fn: Callable
     options: tuple[str, ...]
     summary: str
+    requires: tuple[str, ...] = ()
+
+    def missing(self, available) -> list[str]:
+        """The entries of ``requires`` that none of ``available`` (names from REQUIREMENTS) satisfies."""
+        have = set(available)
+        return [need for need in self.requires if not have & set(need.split("|"))]
 
     def check_options(self, options: dict) -> None:
         unknown = sorted(set(options) - set(self.options))
@@ -41,10 +54,19 @@ class EstimatorSpec:
 _REGISTRY: dict[str, dict[str, EstimatorSpec]] = {level: {} for level in LEVELS}
 
 
-def register_estimator(name: str, *, level: str = "token") -> Callable[[Callable], Callable]:
-    """Decorator that registers ``fn`` under ``name`` at ``level``; a taken name is refused."""
+def register_estimator(name: str, *, level: str = "token",
+                       requires: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+    """Decorator that registers ``fn`` under ``name`` at ``level``; a taken name is refused.
+
+    ``requires``: what the estimator needs from a rollout, e.g. ``("steps|tree",)`` or
+    ``("steps", "mc_values")`` (see :data:`REQUIREMENTS`).
+    """
     if level not in LEVELS:
         raise ValueError(f"level: {level!r} is not one of {list(LEVELS)}. Fix: pass 'token' or 'turn'.")
+    for need in requires:
+        unknown = [part for part in need.split("|") if part not in REQUIREMENTS]
+        if unknown:
+            raise ValueError(f"requires: unknown need {unknown[0]!r}. Fix: use names from {list(REQUIREMENTS)}.")
 
     def decorate(fn: Callable) -> Callable:
         if name in _REGISTRY[level]:
@@ -55,7 +77,7 @@ def register_estimator(name: str, *, level: str = "token") -> Callable[[Callable
         params = inspect.signature(fn).parameters.values()
         options = tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
         summary = (inspect.getdoc(fn) or "").split("\n", 1)[0]
-        _REGISTRY[level][name] = EstimatorSpec(name, level, fn, options, summary)
+        _REGISTRY[level][name] = EstimatorSpec(name, level, fn, options, summary, tuple(requires))
         return fn
 
     return decorate

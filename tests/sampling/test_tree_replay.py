@@ -29,8 +29,8 @@ def _two_calls(change_policy: bool, max_weight=2.0):
 
 def test_weights_are_exactly_one_when_the_policy_has_not_changed():
     policy, first, second = _two_calls(change_policy=False)
-    assert "importance_weights" not in first.extras  # nothing stored yet
-    w = second.extras["importance_weights"]
+    assert first.row_weights is None  # nothing stored yet
+    w = second.row_weights
     replayed = torch.tensor([s == "replayed" for s in second.extras["leaf_status"]])
     assert second.extras["replayed_rows"] == int(replayed.sum()) > 0
     assert (w == 1.0).all()
@@ -50,7 +50,7 @@ def test_weights_are_exactly_one_when_the_policy_has_not_changed():
 def test_weights_move_and_are_truncated_when_the_policy_changed():
     _, _, second = _two_calls(change_policy=True, max_weight=1.5)
     replayed = torch.tensor([s == "replayed" for s in second.extras["leaf_status"]])
-    w = second.extras["importance_weights"]
+    w = second.row_weights
     assert (w[~replayed] == 1).all()
     assert (w[replayed] != 1).any() and (w <= 1.5).all() and (w > 0).all()
 

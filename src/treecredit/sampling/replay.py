@@ -8,14 +8,14 @@ subtree joins the new group as an extra root subtree and the strategy grows only
 
     w_i = min(exp(Σ_t log π_current(y_i,t) − Σ_t log π_stored(y_i,t)), 1 + c)
 
-(``extras["importance_weights"]``, 1.0 on fresh rows), and its ``old_logprobs`` are the current policy's
+(``RolloutBatch.row_weights``, 1.0 on fresh rows), and its ``old_logprobs`` are the current policy's
 (so the PPO ratio starts at 1 and w_i carries the behaviour correction). Both log-prob sums come from
 ``Policy.token_logprobs`` on the very same stored input tensors, so when the policy has not changed the
 two sums are bitwise equal and w_i is exactly 1.
 
 Off by default (``TreeSampler(replay_leaves=0)``). Choose r so that group_size − r suits the
-strategy (fixed branching needs a multiple of N^D). The trainer must multiply a row's loss or advantage by
-w_i for the correction to take effect.
+strategy (fixed branching needs a multiple of N^D). The trainer applies w_i through
+:func:`treecredit.sampling.rollout.weighted_advantages`.
 """
 
 from __future__ import annotations
@@ -150,7 +150,6 @@ def _concat(policy, task, rollout: RolloutBatch, joined: list[dict]) -> RolloutB
             filler = pad(filler, 0) if filler.dim() == 2 else filler
             extras[name] = torch.cat([value, filler])[order]
     extras["leaf_status"] = [(extras.get("leaf_status") or [])[i] if i < B else "replayed" for i in order.tolist()]
-    extras["importance_weights"] = torch.cat(weights)[order]
     extras["replayed_rows"] = int(ids_all.shape[0] - B)
     index = order.tolist()
     return RolloutBatch(
@@ -159,5 +158,6 @@ def _concat(policy, task, rollout: RolloutBatch, joined: list[dict]) -> RolloutB
         prompt_texts=[prompt_texts[i] for i in index], response_texts=[texts[i] for i in index],
         problem_index=group_ids[order].clone(),
         step_ends=step_end_mask(policy, ids_all, mask_all.sum(1), (task.delimiter, task.end)),
-        tree_nodes=torch.cat(nodes)[order], generated_tokens=rollout.generated_tokens, extras=extras,
+        tree_nodes=torch.cat(nodes)[order], generated_tokens=rollout.generated_tokens,
+        row_weights=torch.cat(weights)[order], extras=extras,
     )

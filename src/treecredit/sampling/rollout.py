@@ -31,7 +31,10 @@ class RolloutBatch:
         mc_values: ``(B, T)`` float32 Monte Carlo prefix values (for ``vine``), or None.
         generated_tokens: tokens the sampler actually generated (a tree sampler shares prefixes, so this
             can be below ``response_mask.sum()``).
-        extras: anything else a sampler wants to report (free-form, for metrics).
+        row_weights: ``(B,)`` float32 per-row weights that multiply the row's advantages (replayed
+            subtrees' truncated importance weights; 1.0 on fresh rows), or None (all 1). Applied in one
+            place only, :func:`weighted_advantages`.
+        extras: metrics only: nothing in ``extras`` may change an advantage or a loss.
     """
 
     response_ids: Any
@@ -47,6 +50,7 @@ class RolloutBatch:
     tree_nodes: Any = None
     mc_values: Any = None
     generated_tokens: int = 0
+    row_weights: Any = None
     extras: dict = field(default_factory=dict)
 
     @property
@@ -62,6 +66,22 @@ class RolloutBatch:
         """Per-rollout estimator options this batch can supply (``step_ends``, ``tree_nodes``, ``mc_values``)."""
         found = {"step_ends": self.step_ends, "tree_nodes": self.tree_nodes, "mc_values": self.mc_values}
         return {name: value for name, value in found.items() if value is not None}
+
+
+def weighted_advantages(advantages, rollout: RolloutBatch):
+    """``advantages (B, T)`` times ``rollout.row_weights[:, None]`` (unchanged when there are none).
+
+    The one place where per-row weights enter training; NumPy or torch in, the same type out.
+    """
+    if rollout.row_weights is None:
+        return advantages
+    import numpy as np
+
+    weights = rollout.row_weights
+    if isinstance(advantages, np.ndarray):
+        weights = np.asarray(weights.numpy() if hasattr(weights, "numpy") else weights, dtype=np.float32)
+        return advantages * weights[:, None]
+    return advantages * weights.to(advantages.dtype)[:, None]
 
 
 def step_end_mask(policy, response_ids, lengths, marks: tuple[str, ...]):

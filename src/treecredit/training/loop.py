@@ -154,6 +154,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     import treecredit
     from treecredit.sampling import IIDSampler, make_sampler
     from treecredit.sampling.branch_stats import sampler_metrics
+    from treecredit.sampling.rollout import weighted_advantages
     from treecredit.tasks import make_task
     from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
     from treecredit.training.metrics import MetricsWriter, advantage_metrics, evaluate, read_metrics, rollout_metrics
@@ -208,8 +209,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
         rollout = sampler.sample(policy, task, problems, config.group_size, generator)
         options = estimator_options(spec, rollout, policy, task, config.estimator_options)
         advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
-        if "importance_weights" in rollout.extras:  # replayed subtrees (tree sampler): off-policy correction
-            advantages = advantages * rollout.extras["importance_weights"].numpy()[:, None]
+        advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
         stats = ppo_update(policy, reference, optimizer, rollout, advantages, config, generator)
 
         prompt_tokens = sum(len(p) for p in rollout.prompt_ids)

@@ -1,0 +1,113 @@
+"""The generation-backend contract: samplers ask for *segments*, a backend generates them.
+
+Every sampler (i.i.d., every tree branching strategy, early cutoff, replay, vine's Monte Carlo values)
+talks to the model only through :class:`GenerationBackend.generate`, one batched call per round across
+all prompts of the batch:
+
+    requests: [SegmentRequest(prefix ids, n continuations, stop ids / strings, max tokens), ...]
+    → for each request, n :class:`Segment` (tokens, log-probabilities, entropies, why it stopped)
+
+So a round of a tree costs one call, whatever the number of prompts, and the same sampler code runs on
+the built-in KV-cache decoder (small GPT, ``transformers``) and on vLLM. A backend is free to compute a
+shared prefix once (the built-in one keeps the KV cache of every prefix it was asked to keep, vLLM uses
+automatic prefix caching).
+
+Log-probabilities are those of the distribution actually sampled from: π(·)^(1/τ) renormalised and
+restricted to the top-p nucleus (vLLM's "processed" log-probabilities). At τ = 0 (greedy) they are those
+of π at temperature 1. Entropies, where the backend gives them, are of π at temperature 1 (nats) at the
+position the token was drawn from; ``None`` where the backend cannot give them.
+
+Index names: ``_req`` indexes requests of one call, ``_seq`` the n continuations of one request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Hashable, Protocol, Sequence, runtime_checkable
+
+FINISH_REASONS = ("stop_id", "stop_string", "length")
+"""Why a segment ended: it wrote a stop id (the id is its last token), it completed a stop string (the
+token that completes the string is its last token), or it reached ``max_tokens``."""
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """Decoding settings shared by every request of one call.
+
+    Attributes:
+        temperature: τ ≥ 0; 0 = greedy.
+        top_p: nucleus mass in (0, 1].
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    """Ask for ``n`` continuations of one prefix.
+
+    Attributes:
+        prefix: prompt ids followed by the response ids generated so far (the whole context).
+        response_start: index in ``prefix`` where the response begins (= prompt length); stop strings
+            are matched on the text of ``prefix[response_start:] + continuation``, counting only
+            occurrences that the continuation completes.
+        n: continuations to draw (≥ 1), independently, from the same prefix.
+        max_tokens: most tokens per continuation (≥ 1).
+        stop_ids: ids that end a continuation (kept as its last token).
+        stop_strings: texts that end a continuation at the token that completes one (kept).
+        seed: per-request seed; a backend that seeds per request (vLLM) uses it, the built-in one draws
+            from the generator passed to ``generate`` in request order, so one seed fixes a whole call.
+        keep_key: when not None, ask the backend to keep the state after each continuation so that a
+            later request whose ``cache_key`` equals ``(keep_key, seq)`` continues from it without
+            recomputing the prefix. Backends without such state ignore it.
+        cache_key: the key of a kept state whose context equals ``prefix`` exactly (or None).
+    """
+
+    prefix: tuple[int, ...]
+    response_start: int
+    n: int = 1
+    max_tokens: int = 48
+    stop_ids: tuple[int, ...] = ()
+    stop_strings: tuple[str, ...] = ()
+    seed: int | None = None
+    keep_key: Hashable | None = None
+    cache_key: Hashable | None = None
+
+
+@dataclass
+class Segment:
+    """One continuation of a request.
+
+    Attributes:
+        tokens: generated ids (≥ 1 token).
+        logprobs: per token, log-probability under the distribution sampled from (see module docstring).
+        entropies: per token, entropy of π at temperature 1 (nats), or None.
+        finish_reason: one of :data:`FINISH_REASONS`.
+        uniforms: per token, the uniform draw u ∈ [0, 1) that picked it by inversion (built-in backend
+            only; lets a test replay a path token for token), or None.
+    """
+
+    tokens: list[int]
+    logprobs: list[float]
+    entropies: list[float] | None = None
+    finish_reason: str = "length"
+    uniforms: list[float] | None = field(default=None, repr=False)
+
+
+@runtime_checkable
+class GenerationBackend(Protocol):
+    """What a sampler needs from whatever generates text."""
+
+    pad_id: int
+    eos_ids: tuple[int, ...]
+
+    def generate(self, requests: Sequence[SegmentRequest], settings: SamplingSettings,
+                 generator=None) -> list[list[Segment]]:
+        """For each request, its ``n`` segments, in request order. One call = one batched round."""
+
+    def release(self, keys: Sequence[Hashable] = ()) -> None:
+        """Forget kept states (all of them when ``keys`` is empty)."""
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of response ids (for stop strings, rewards and display)."""
