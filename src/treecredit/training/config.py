@@ -29,6 +29,10 @@ class TrainConfig:
     """Task family: arithmetic or countdown."""
     task_options: dict = field(default_factory=dict)
     """Options of the task family (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number)."""
+    env: str = ""
+    """Multi-turn agent training in this text environment instead of a task ('' = single-turn task; see treecredit.envs.environments(); docs/agents.md)."""
+    env_options: dict = field(default_factory=dict)
+    """Options of the environment (key=value, e.g. size=4, max_turns=8, signature=state|observation|history|episode)."""
     steps: int = 200
     """RL steps (one sampled batch and its updates per step); the run also stops at token_budget."""
     token_budget: int = 0
@@ -116,7 +120,12 @@ class TrainConfig:
         from treecredit.registry import get_estimator
         from treecredit.tasks import TASKS
 
-        get_estimator(self.estimator)  # raises with the list of known names
+        if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
+            from treecredit.training.agent_loop import check_agent_config
+
+            check_agent_config(self)
+        else:
+            get_estimator(self.estimator)  # raises with the list of known names
         check_choice(self.task, tuple(sorted(TASKS)), "task")
         if self.group_size < 2:
             fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
