@@ -101,7 +101,7 @@ def test_the_bpe_trap_ids_of_the_delimiter_alone_miss_it_inside_a_text():
     alone = tokenizer("\n\n", add_special_tokens=False)["input_ids"]
     inside = tokenizer("a.\n\nb", add_special_tokens=False)["input_ids"]
     assert len(alone) == 1 and alone[0] not in inside  # the trap is real for this tokenizer
-    rows, ids, mask = _batch(tokenizer, ["a.\n\nb.\n\nc"])
+    _, ids, mask = _batch(tokenizer, ["a.\n\nb.\n\nc"])
     from_ids = treecredit.steps._delimiter_ends(ids, alone)
     from_text = step_ends_from_text(ids, tokenizer, "\n\n", response_mask=mask)
     assert from_ids.sum() == 0 and from_text.sum() == 2

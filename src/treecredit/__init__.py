@@ -10,8 +10,8 @@ Importing the package is light: torch, transformers and plotting are imported on
 """
 
 from treecredit.api import compute_advantages, compute_turn_advantages
-from treecredit.step_text import step_ends_from_text
 from treecredit.registry import estimators, get_estimator, register_estimator
+from treecredit.step_text import step_ends_from_text
 from treecredit.trees import build_tree
 from treecredit.turns import build_state_graph, spread_turn_advantages
 
