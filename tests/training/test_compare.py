@@ -5,7 +5,13 @@ import json
 import pytest
 
 from treecredit.training import compare
-from treecredit.training.compare import arm_config, arm_configs, parse_arm, run_comparison, split_arms
+from treecredit.training.compare import (
+    arm_config,
+    arm_configs,
+    parse_arm,
+    run_comparison,
+    split_arms,
+)
 from treecredit.training.compare_stats import incomplete_beta, paired_t, t_two_sided_p
 from treecredit.training.config import TrainConfig
 from treecredit.training.report import summarise, write_report

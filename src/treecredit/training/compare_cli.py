@@ -33,7 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from treecredit.training.compare import arm_configs, default_estimators, parse_arm, run_comparison, split_arms
+    from treecredit.training.compare import (
+        arm_configs,
+        default_estimators,
+        parse_arm,
+        run_comparison,
+        split_arms,
+    )
     from treecredit.training.report import summarise, write_report
 
     arms = split_arms(args.estimators) if args.estimators else default_estimators()

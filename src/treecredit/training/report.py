@@ -64,7 +64,7 @@ def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo"
             "wall_grid": wall_grid.tolist(), "wall_mean": wall_mean.tolist(), "wall_half": wall_half.tolist(),
             "final": {k: {"mean": float(m), "ci95": float(h)} for k, (m, h) in finals.items()},
             "final_per_seed": {str(s): _final(rs, "eval_sampled_pass1") for s, rs in by_seed.items()},
-            "start_sampled_pass1": float(np.mean([[r for r in rs if r["kind"] == "eval"][0]["eval_sampled_pass1"]
+            "start_sampled_pass1": float(np.mean([next(r for r in rs if r["kind"] == "eval")["eval_sampled_pass1"]
                                                   for rs in seeds])),
             "generated_tokens": float(np.mean([t[-1]["generated_tokens"] for t in trains])),
             "flops": float(np.mean([t[-1]["flops"] for t in trains])),
@@ -116,16 +116,16 @@ def write_report(folder: Path, summary: dict, settings: dict) -> Path:
     budget = summary["grid"][-1]
     lines = ["# Estimator comparison", ""]
     if summary.get("pending_runs"):
-        lines += [f"**Partial report: {summary['pending_runs']} run(s) still running or queued**; it is rewritten "
-                  "as each run finishes.", ""]
+        lines += [(f"**Partial report: {summary['pending_runs']} run(s) still running or queued**; it is rewritten "
+                  "as each run finishes."), ""]
     lines += [f"Settings: `{json.dumps(settings)}`", "",
-              "Held-out sampled pass@1 after the token budget (mean ± 95% t-interval over seeds). "
+              ("Held-out sampled pass@1 after the token budget (mean ± 95% t-interval over seeds). "
               f"'Δ vs {ref}' = paired difference over the seeds both arms finished (mean ± 95% t-interval, "
               "two-sided paired t-test p). 'Tokens to GRPO final' = generated tokens at which the arm's mean "
               f"curve (21-point grid) first reaches {ref}'s mean curve at the budget; 'seeds ≤ ½' = seeds whose "
-              "own curve reaches it within half the budget.", "",
-              f"| arm | seeds | sampled pass@1 | Δ vs {ref} (paired) | p | greedy pass@1 | step accuracy "
-              "| tokens to GRPO final | seeds ≤ ½ | step-credit share | wall s/run |",
+              "own curve reaches it within half the budget."), "",
+              (f"| arm | seeds | sampled pass@1 | Δ vs {ref} (paired) | p | greedy pass@1 | step accuracy "
+              "| tokens to GRPO final | seeds ≤ ½ | step-credit share | wall s/run |"),
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row, (name, e) in zip(rows, summary["estimators"].items()):
         reach = "not reached" if row[7] is None else f"{row[7]:,.0f} ({row[7] / budget:.0%})"
