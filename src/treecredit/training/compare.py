@@ -50,8 +50,8 @@ def run_comparison(base: TrainConfig, estimators: list[str], seeds: list[int], b
     """Train every (arm, seed) to ``budget`` generated tokens; return records by arm label, seed order."""
     import multiprocessing
 
-    from treecredit.training.loop import build_policy
     from treecredit.tasks import make_task
+    from treecredit.training.loop import build_policy
 
     labels = [name for name in estimators for _ in seeds]
     configs = [replace(arm_config(base, name), seed=seed, token_budget=budget, steps=0, progress=False,

@@ -25,10 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import treecredit
     from treecredit.training.compare import default_estimators, run_comparison
     from treecredit.training.report import summarise, write_report
-
-    import treecredit
 
     estimators = args.estimators.split(",") if args.estimators else default_estimators()
     for name in estimators:

@@ -72,7 +72,7 @@ def summarise(runs: dict[str, list[list[dict]]], budget: int, points: int = 21) 
     reference = summary["estimators"].get("grpo")
     target = None if reference is None else reference["curve_mean"][-1]
     summary["grpo_final_on_curve"] = target
-    for name, entry in summary["estimators"].items():
+    for entry in summary["estimators"].values():
         entry["tokens_to_grpo_final"] = None if target is None else tokens_to_reach(grid, entry["curve_mean"], target)
     return summary
 
@@ -95,7 +95,7 @@ def write_report(folder: Path, summary: dict, settings: dict) -> Path:
         writer.writerow(header)
         writer.writerows(rows)
     plot_curves(folder / "curves.png", summary)
-    lines = [f"# Estimator comparison", "", f"Settings: `{json.dumps(settings)}`", "",
+    lines = ["# Estimator comparison", "", f"Settings: `{json.dumps(settings)}`", "",
              "Held-out sampled pass@1 after the token budget (mean ± 95% t-interval over seeds); "
              "'tokens to GRPO final' = generated tokens at which the mean curve (on a 21-point grid) first reaches "
              "GRPO's mean curve at the budget.",
