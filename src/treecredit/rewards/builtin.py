@@ -104,4 +104,4 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
     return out
 
 
-BUILTIN_REWARDS = {"math": math_reward, "exact": exact_reward, "numeric": numeric_reward, "code": code_reward}
+BUILTIN_REWARDS = {"math": math_reward, "exact": exact_reward, "numeric": numeric_reward}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from treecredit._validation import fail
 from treecredit.rewards.load import make_reward
@@ -48,7 +48,7 @@ class RewardSet:
         for name, fn, weight in self.items:
             try:
                 values = fn(prompts=prompts, completions=completions, **columns)
-            except Exception as exc:  # a user's reward must never stop training
+            except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
                 self._note(f"{name} raised {type(exc).__name__}: {exc}")
                 broken = [True] * n
                 continue

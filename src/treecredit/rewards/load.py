@@ -12,7 +12,7 @@ import functools
 import importlib
 import json
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from treecredit._validation import fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
@@ -76,7 +76,7 @@ def load_function(target: str, argument: str = "reward") -> Callable:
         sys.path.insert(0, "")  # the current folder, as `python -m` would
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or an error raised while the module ran
+    except Exception as exc:  # noqa: BLE001 — ImportError, or any error raised while the module ran
         fail(argument, f"module {module_name!r} of {target!r} does not import ({type(exc).__name__}: {exc})",
              "check the module name and that its folder is the current folder or on PYTHONPATH")
     fn = module

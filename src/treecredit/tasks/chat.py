@@ -13,7 +13,7 @@ class ChatPrompt(str):
 
     system: str
 
-    def __new__(cls, text: str, system: str = "") -> "ChatPrompt":
+    def __new__(cls, text: str, system: str = "") -> ChatPrompt:  # noqa: PYI034
         obj = super().__new__(cls, text)
         obj.system = system
         return obj

@@ -97,7 +97,7 @@ class DatasetTask(Task):
 
     def _split(self, rows: list[dict]) -> tuple[list[dict], list[dict]]:
         n = len(rows)
-        k = int(math.ceil(self.held_out * n)) if 0 < self.held_out < 1 else int(self.held_out)
+        k = math.ceil(self.held_out * n) if 0 < self.held_out < 1 else int(self.held_out)
         if self.held_out < 0 or k >= n:
             fail("held_out", f"is {self.held_out}: {k} held-out rows of {n}, leaving none to train on",
                  f"pass a fraction below 1 or a count below {n}, or a separate held_out_path")
@@ -155,7 +155,7 @@ class DatasetTask(Task):
         steps = self.complete_steps(response)
         try:
             checks = [bool(c) for c in self._checker(prompt=problem.data[1], steps=steps, **problem.data[2])]
-        except Exception:  # a failing checker judges nothing (and never cuts); counted
+        except Exception:  # noqa: BLE001 — a failing checker judges nothing (and never cuts); counted
             self.step_checker_failures += 1
             return []
         return checks[: len(steps)]

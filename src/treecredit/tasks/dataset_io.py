@@ -29,7 +29,7 @@ def load_rows(path: str, *, split: str = "", argument: str = "dataset") -> list[
     if source.is_dir():
         try:
             data = datasets.load_from_disk(str(source))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — any reading error becomes the option's error
             fail(argument, f"folder {path!r} is not a saved dataset ({exc})",
                  "pass a folder written by Dataset.save_to_disk, or a data file")
         if isinstance(data, datasets.DatasetDict):
@@ -46,7 +46,7 @@ def load_rows(path: str, *, split: str = "", argument: str = "dataset") -> list[
                  f"use one of {sorted(_BUILDERS)} or a saved dataset folder")
         try:
             data = datasets.load_dataset(builder, data_files=str(source), split="train")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — any reading error becomes the option's error
             fail(argument, f"{path!r} could not be read as {builder} ({type(exc).__name__}: {exc})",
                  f"check that the file is valid {builder}")
     rows = [dict(row) for row in data]
