@@ -7,13 +7,12 @@ import torch
 torch.set_num_threads(1)
 transformers = pytest.importorskip("transformers")
 
-from hf_tiny import local_tokenizer, tiny_llama_config
-
-from treecredit.models import HFPolicy, smollm2_gguf_path
-from treecredit.models.hf_load import resolve_model
-from treecredit.sampling import IIDSampler
-from treecredit.tasks import ChatPrompt
-from treecredit.tasks.base import Problem, Task
+from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
+from treecredit.models import HFPolicy, smollm2_gguf_path  # noqa: E402
+from treecredit.models.hf_load import resolve_model  # noqa: E402
+from treecredit.sampling import IIDSampler  # noqa: E402
+from treecredit.tasks import ChatPrompt  # noqa: E402
+from treecredit.tasks.base import Problem, Task  # noqa: E402
 
 
 class _EchoTask(Task):

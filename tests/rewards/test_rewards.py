@@ -85,7 +85,8 @@ def test_trl_convention_function_gets_prompts_completions_and_columns(user_modul
 
 
 def test_weights_add_and_none_means_not_applicable(user_module):
-    both = RewardSet([f"{user_module}:correctness@2", (lambda prompts, completions, **kw: [0.25] * len(completions), 4)])
+    quarter = (lambda prompts, completions, **kw: [0.25] * len(completions), 4)
+    both = RewardSet([f"{user_module}:correctness@2", quarter])
     assert both(["p"], ["2"], answer=["2"], difficulty=[0]) == [2.0 + 1.0]
     flaky = RewardSet([f"{user_module}:flaky"])
     assert flaky(["p"] * 2, ["ok", "skip"]) == [0.5, None]  # every function gave None: no reward
@@ -116,7 +117,8 @@ def test_neutralise_failed_rewards_zeroes_their_advantage():
     from treecredit.sampling.rollout import RolloutBatch, weighted_advantages
 
     rewards = torch.tensor([1.0, float("nan"), 0.0, float("nan"), float("nan")])
-    batch = RolloutBatch(response_ids=torch.ones(5, 3, dtype=torch.long), response_mask=torch.ones(5, 3, dtype=torch.bool),
+    batch = RolloutBatch(response_ids=torch.ones(5, 3, dtype=torch.long),
+                         response_mask=torch.ones(5, 3, dtype=torch.bool),
                          rewards=rewards, group_ids=torch.tensor([0, 0, 0, 1, 1]), old_logprobs=torch.zeros(5, 3),
                          prompt_ids=[[1]] * 5, prompt_texts=["p"] * 5, response_texts=["r"] * 5,
                          problem_index=torch.tensor([0, 0, 0, 1, 1]))

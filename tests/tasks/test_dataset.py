@@ -73,7 +73,8 @@ def test_template_solution_and_system_prompt(tmp_path):
 def test_step_checker_and_columns_reach_the_rewards(tmp_path, monkeypatch):
     (tmp_path / "my_step_checks.py").write_text(
         "def check(prompt, steps, answer, **columns):\n    return [s.strip() != 'wrong' for s in steps]\n"
-        "def seen(prompts, completions, **columns):\n    return [float(sorted(columns) == ['answer', 'question', 'sys'])] * len(completions)\n")
+        "def seen(prompts, completions, **columns):\n"
+        "    return [float(sorted(columns) == ['answer', 'question', 'sys'])] * len(completions)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     task = DatasetTask(path=write(tmp_path, "jsonl"), prompt_column="question", step_checker="my_step_checks:check",
                        rewards=["my_step_checks:seen"], held_out=1)
@@ -86,7 +87,7 @@ def test_bad_input_names_the_option(tmp_path):
     path = write(tmp_path, "jsonl")
     with pytest.raises(ValueError, match="dataset: .*does not exist"):
         DatasetTask(path=str(tmp_path / "missing.jsonl"))
-    with pytest.raises(ValueError, match=r"prompt_column: column 'prompt' is not in the dataset; its columns are \['question'"):
+    with pytest.raises(ValueError, match=r"prompt_column: column 'prompt' is not in the dataset; its columns are \['q"):
         DatasetTask(path=path)
     with pytest.raises(ValueError, match="answer_column: column 'solution'"):
         DatasetTask(path=path, prompt_column="question", answer_column="solution")

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("reasoning_gym")
 
-from treecredit.tasks.reasoning_gym import make_rg_task, parse_rg_spec
+from treecredit.tasks.reasoning_gym import make_rg_task, parse_rg_spec  # noqa: E402
 
 
 def test_spec_and_exact_versus_graded_scoring():

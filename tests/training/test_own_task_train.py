@@ -11,10 +11,9 @@ import torch
 torch.set_num_threads(1)
 transformers = pytest.importorskip("transformers")
 
-from hf_tiny import local_tokenizer, tiny_llama_config
-
-from treecredit.cli import main
-from treecredit.training.metrics import read_metrics
+from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
+from treecredit.cli import main  # noqa: E402
+from treecredit.training.metrics import read_metrics  # noqa: E402
 
 
 def test_two_steps_on_a_jsonl_dataset_with_a_user_reward(tmp_path, monkeypatch, capsys):

@@ -28,7 +28,8 @@ class RewardSet:
 
     def __init__(self, rewards: Sequence, *, argument: str = "reward", max_logged: int = 5) -> None:
         if not rewards:
-            fail(argument, "no reward function was given", "pass --reward math (or exact, numeric, code, module:function)")
+            fail(argument, "no reward function was given",
+                 "pass --reward math (or exact, numeric, code, module:function)")
         self.items: list[tuple[str, Callable, float]] = [make_reward(r, argument) for r in rewards]
         self.argument = argument
         self.failed = 0

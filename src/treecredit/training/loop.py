@@ -153,10 +153,10 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     import torch
 
     import treecredit
+    from treecredit.rewards.failed import neutralise_failed_rewards
     from treecredit.sampling import IIDSampler, make_sampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
-    from treecredit.rewards.failed import neutralise_failed_rewards
     from treecredit.tasks import task_from_config
     from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
     from treecredit.training.metrics import MetricsWriter, advantage_metrics, evaluate, read_metrics, rollout_metrics

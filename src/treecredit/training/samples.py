@@ -33,4 +33,5 @@ def write_samples(folder, records: list[dict], *, echo: bool = False, log=print,
             prompt = record["prompt"][-width:].replace("\n", "⏎")
             completion = record["completion"][:width].replace("\n", "⏎")
             failed = " (reward failed: no advantage)" if record["reward_failed"] else ""
-            log(f"[step {record['step']}] reward {record['reward']:.3f}{failed}\n  prompt: {prompt}\n  completion: {completion}")
+            log(f"[step {record['step']}] reward {record['reward']:.3f}{failed}\n  prompt: {prompt}\n"
+                f"  completion: {completion}")
