@@ -77,7 +77,7 @@ class TextWorldEnv(TextEnv):
         if self.tw_env is None or self.game_number != number:
             if self.tw_env is not None:
                 self.tw_env.close()
-            infos = textworld.EnvInfos(facts=True, admissible_commands=True, description=True, objective=True,
+            infos = textworld.EnvInfos(facts=True, admissible_commands=True, description=True, objective=True, inventory=True,
                                        won=True, lost=True, policy_commands=True)
             self.tw_env = textworld.start(str(self.game_file(number)), request_infos=infos)
             self.game_number = number
@@ -114,6 +114,10 @@ class TextWorldEnv(TextEnv):
 
     def state_key(self):
         return sorted(str(fact) for fact in self.game_state["facts"])
+
+    def look(self) -> str:
+        """The room description plus the inventory text (what an agent could see by typing look, inventory)."""
+        return _clean(f"{self.game_state['description']} {self.game_state['inventory']}")
 
     def expert_action(self) -> str | None:
         commands = self.game_state["policy_commands"] or []
