@@ -11,7 +11,7 @@ and per arm the mean state-revisit rate and share of turns with non-zero step cr
 Usage (sized for 2 shared cores)::
 
     nice -n 10 python benchmarks/agents_evidence.py compare --out docs/results/agents/gridworld \\
-        --arms grpo,rtmc,gigpo,rtmc@history --seeds 5 --budget 30000 --jobs 2
+        --arms grpo,rtmc,gigpo,rtmc@history --seeds 5 --budget 20000 --jobs 2
     nice -n 10 python benchmarks/agents_evidence.py audit --out docs/results/agents/textworld
 """
 
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 BASE = dict(env="gridworld", n_layer=2, n_head=2, n_embd=64, warm_start_steps=500, warm_start_batch=32,
-            prompts_per_step=4, group_size=8, eval_every=5, eval_problems=128, max_new_tokens=8, lr=1e-3,
-            epochs=2, threads=1, progress=False, tensorboard=False)
+            prompts_per_step=8, group_size=8, eval_every=10, eval_problems=128, max_new_tokens=8, lr=3e-4,
+            epochs=1, threads=1, progress=False, tensorboard=False)
 
 
 def arm_config(base, label: str, seed: int, budget: int, out: Path):
