@@ -81,7 +81,8 @@ def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
     for label, row in summary.items():
         vs = row.get("vs_reference")
         delta = f"{vs['mean']:+.3f} ± {vs['ci95']:.3f} (p={vs['p']:.2f})" if vs else "—"
-        lines.append(f"| {label} | {row['n_seeds']} | {row['eval_success']['mean']:.3f} ± {row['eval_success']['ci95']:.3f}"
+        success = row["eval_success"]
+        lines.append(f"| {label} | {row['n_seeds']} | {success['mean']:.3f} ± {success['ci95']:.3f}"
                      f" | {row['eval_greedy_success']['mean']:.3f} ± {row['eval_greedy_success']['ci95']:.3f} | {delta}"
                      f" | {row['train_revisit_rate']:.2f} | {row['train_step_credit_share']:.2f}"
                      f" | {row['eval_invalid_share']['mean']:.3f} |")
@@ -120,9 +121,9 @@ def plot(out: Path, runs: dict, budget: int) -> None:
 def compare(args) -> None:
     import multiprocessing
 
+    from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
     from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
-    from treecredit.agents.episodes import EpisodeSettings
     from treecredit.training.config import TrainConfig
 
     out = Path(args.out)

@@ -11,7 +11,8 @@ class ScriptedPolicy:
     """A ``Policy`` whose row r writes ``scripts[r % len(scripts)]``: action texts, each followed by ``marker``.
 
     Its position in the script is ``next_pos − 1`` (which the sampler holds for rows that wait for others);
-    observations arrive through ``extend``, which does not move it. Log-probabilities of scripted tokens are 0 (all mass on the script).
+    observations arrive through ``extend``, which does not move it. Log-probabilities of scripted tokens
+    are 0 (all mass on the script).
     """
 
     def __init__(self, scripts: list[list[str]], marker: str = "\n") -> None:

@@ -74,7 +74,6 @@ def test_carried_kv_cache_gives_the_logprobs_of_a_fresh_prefill(fork_at):
 def test_carried_cache_matches_fresh_prefill_for_a_hugging_face_model():
     transformers = pytest.importorskip("transformers")
     from hf_tiny import local_tokenizer, tiny_llama_config
-
     from treecredit.models import HFPolicy
 
     tokenizer = local_tokenizer(chat_template=False)
@@ -132,7 +131,7 @@ def test_states_reached_by_two_paths_merge_into_one_node():
     for paths in (["right", "down", "left"], ["down", "right", "up"]):
         script = iter(paths)
         eps.append(scripted_episode(policy, make_env("gridworld", size=5, holes=0.0, max_turns=3), 1, 0, settings,
-                                    lambda env: next(script)))
+                                    lambda env, script=script: next(script)))
     env = make_env("gridworld", size=5, holes=0.0)
     env.reset(1)
     assert eps[0].state_sigs[0] == eps[1].state_sigs[0]

@@ -124,7 +124,8 @@ class TextEnv(ABC):
         parsed = self.parse_action(action)
         self.actions.append(action)
         if parsed is None:
-            obs, reward, done, info = f"invalid action. {self.action_help()}", self.invalid_penalty, False, {"invalid": True}
+            obs, reward, done = f"invalid action. {self.action_help()}", self.invalid_penalty, False
+            info = {"invalid": True}
         else:
             obs, reward, done, info = self._step(parsed)
             info = {"invalid": False, **info}

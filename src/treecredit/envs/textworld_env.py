@@ -77,8 +77,8 @@ class TextWorldEnv(TextEnv):
         if self.tw_env is None or self.game_number != number:
             if self.tw_env is not None:
                 self.tw_env.close()
-            infos = textworld.EnvInfos(facts=True, admissible_commands=True, description=True, objective=True, inventory=True,
-                                       won=True, lost=True, policy_commands=True)
+            infos = textworld.EnvInfos(facts=True, admissible_commands=True, description=True, objective=True,
+                                       inventory=True, won=True, lost=True, policy_commands=True)
             self.tw_env = textworld.start(str(self.game_file(number)), request_infos=infos)
             self.game_number = number
         return self.tw_env
