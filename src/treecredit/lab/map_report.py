@@ -139,8 +139,8 @@ def cutoff_markdown(records: list[dict]) -> list[str]:
            "completion earns the same reward, which is then assigned, so it is exact; `any`: after the first "
            "wrong decisive action, reward 0, biased where the step is not fatal). Tokens saved = share of the "
            "generated tokens (shared segments once) that are not generated; value bias = mean over cut responses "
-           "of (assigned value − exact V* at the cut); a biased cut shows as cos(E ĝ, ∇J) < 1. Noise per token as in the map (GRPO and the least noisy "
-           "estimator on the same samples)."), "",
+           "of (assigned value − exact V* at the cut); a biased cut shows as cos(E ĝ, ∇J) < 1. Noise per token "
+           "as in the map (GRPO and the least noisy estimator on the same samples)."), "",
            ("| environment | shape | cutoff | tokens/group | tokens saved | cut responses | value bias | "
            "GRPO noise/token [95 %] | GRPO cos(E ĝ, ∇J) | least noisy: noise/token [95 %] |"),
            "|---|---|---|---|---|---|---|---|---|---|"]

@@ -95,7 +95,8 @@ def cells(sweeps=SWEEPS, full: bool = False) -> list[Cell]:
         elif sweep == "map":
             for env in map_environments(full):
                 key = tuple(sorted(env.items()))
-                out += [Cell(sweep, "token", key, regime, b, levels) for regime, b, levels in map_shapes(env["depth"], full)]
+                out += [Cell(sweep, "token", key, regime, b, levels)
+                        for regime, b, levels in map_shapes(env["depth"], full)]
         elif sweep == "cutoff":
             for reward, mode in (("binary", "sound"), ("graded", "any")):
                 env = dict(map_environments(False)[0], depth=6, success_rate=0.2, reward=reward, decisive="spread",
@@ -175,7 +176,8 @@ def run_sweeps(sweeps=SWEEPS, *, size: str = "quick", full: bool = False, seed: 
         for i, cell in enumerate(todo):
             bar.set_postfix_str(f"{cell.sweep}:{cell.env}:{cell.regime}:B{cell.branching}L{cell.levels}")
             result = run_cell(cell, size=size, seed=seed * 100_003 + i, mc_rollouts=mc_rollouts,
-                              tick=lambda: bar.update(1), token_variants=map_vars if cell.sweep in ("map", "cutoff") else token_vars,
+                              tick=lambda: bar.update(1),
+                              token_variants=map_vars if cell.sweep in ("map", "cutoff") else token_vars,
                               turn_variants=turn_vars)
             measured = getattr(result, "tokens_per_group", None)
             base = dict(cell.describe(), **environment_facts(cell), p_nominal=dict(cell.env_args).get("success_rate"),
