@@ -77,6 +77,8 @@ class TrainConfig:
     """How the loss averages tokens: token_mean, seq_mean, or constant (Dr. GRPO, by max_new_tokens)."""
     max_grad_norm: float = 1.0
     """Gradient clipping by global norm (0 = off)."""
+    update_layout: str = "packed"
+    """How the update feeds rows to the model: packed (each group's rows as one trie with a tree attention mask, every shared prompt/segment token computed once) or rows (one padded row per response; same numbers)."""
     model: str = "gpt"
     """Policy: "gpt" (the small GPT, warm-started) or a local Hugging Face model folder (used as is)."""
     gguf_file: str = ""
@@ -164,6 +166,9 @@ class TrainConfig:
         from treecredit.training.loss import AGGREGATIONS
 
         check_choice(self.loss_aggregation, AGGREGATIONS, "loss_aggregation")
+        from treecredit.models.packing import LAYOUTS
+
+        check_choice(self.update_layout, LAYOUTS, "update_layout")
         from treecredit.tasks import make_task
 
         make_task(self.task, **self.task_options)  # bad task options fail here, with their own message

@@ -98,11 +98,13 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
             used = rollout.response_mask[rows].any(0).nonzero()
             width = int(used.max()) + 1 if len(used) else 1  # drop the minibatch's all-padding columns
             ids, mask = rollout.response_ids[rows, :width], rollout.response_mask[rows, :width]
-            logp, entropy = policy.token_logprobs(prompts, ids, with_entropy=config.entropy_coef != 0)
+            layout = {"temperature": config.temperature, "top_p": config.top_p, "layout": config.update_layout,
+                      "groups": rollout.group_ids[rows], "response_mask": mask}  # see models.teacher_forcing
+            logp, entropy = policy.token_logprobs(prompts, ids, with_entropy=config.entropy_coef != 0, **layout)
             ref = None
             if reference is not None:
                 with torch.no_grad():
-                    ref, _ = reference.token_logprobs(prompts, ids, with_entropy=False)
+                    ref, _ = reference.token_logprobs(prompts, ids, with_entropy=False, **layout)
             loss, stats = ppo_loss(logp, rollout.old_logprobs[rows, :width], advantages[rows, :width], mask,
                                    clip_low=config.clip_low, clip_high=config.clip_high,
                                    aggregation=config.loss_aggregation, max_length=config.max_new_tokens,
