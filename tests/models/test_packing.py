@@ -18,7 +18,6 @@ def gpt_policy():
 def hf_policy(kind="llama"):
     transformers = pytest.importorskip("transformers")
     from hf_tiny import local_tokenizer, tiny_llama_config
-
     from treecredit.models import HFPolicy
 
     tok = local_tokenizer()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from treecredit.models.gpt import GPT, GPTConfig
-from treecredit.models.tokenizer import CharTokenizer
 from treecredit.models.teacher_forcing import teacher_forced_logprobs
+from treecredit.models.tokenizer import CharTokenizer
 from treecredit.sampling.policy import DecodeState, left_pad
 
 

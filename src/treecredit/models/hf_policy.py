@@ -2,7 +2,8 @@
 
 Prompts go through the tokenizer's chat template when it has one (``use_chat_template=True``), as one
 user message with the generation prompt appended. GGUF checkpoints load through
-``from_pretrained(path, gguf_file=...)`` (dequantised to float32 by ``transformers``). Nothing here
+``from_pretrained(path, gguf_file=...)`` (dequantised to float32 by ``transformers`` once per file, then
+cached as safetensors: :mod:`treecredit.models.gguf_cache`). Nothing here
 downloads: pass a local directory.
 """
 
@@ -47,9 +48,11 @@ class HFPolicy:
         """Load model and tokenizer from a local directory (``local_files_only``), optionally from GGUF."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if gguf_file:  # dequantised once, then loaded as safetensors (models.gguf_cache)
+            from treecredit.models.gguf_cache import gguf_as_safetensors
+
+            path, gguf_file = gguf_as_safetensors(path, gguf_file), None
         kwargs = {"local_files_only": True}
-        if gguf_file is not None:
-            kwargs["gguf_file"] = gguf_file
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
         return cls(model, tokenizer, use_chat_template=use_chat_template)

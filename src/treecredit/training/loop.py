@@ -160,12 +160,13 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     from treecredit.tasks import make_task
     from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
     from treecredit.training.metrics import MetricsWriter, advantage_metrics, evaluate, read_metrics, rollout_metrics
+    from treecredit.training.startup import adamw, deterministic_algorithms
 
     torch.set_num_threads(config.threads)
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_algorithms(True, warn_only=True)  # training.startup: without importing the compiler
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     if resume and (out / "checkpoint.pt").exists():
@@ -175,7 +176,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     task = make_task(config.task, **config.task_options)
     policy = build_policy(config, task, log)
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
-    optimizer = torch.optim.AdamW(policy.module.parameters(), lr=config.lr, weight_decay=0.0)
+    optimizer = adamw(policy.module.parameters(), lr=config.lr, weight_decay=0.0)  # fused where available
     generator = torch.Generator().manual_seed(config.seed)
     problem_rng = np.random.default_rng([config.seed, 2])
     eval_set = task.generate(np.random.default_rng(EVAL_SEED), config.eval_problems)
