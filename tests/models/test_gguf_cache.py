@@ -6,7 +6,6 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
-
 from treecredit.models import gguf_cache  # noqa: E402
 
 

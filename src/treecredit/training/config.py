@@ -103,6 +103,10 @@ class TrainConfig:
     """Evaluate on held-out problems every this many steps (and before the first and after the last)."""
     eval_problems: int = 256
     """Held-out problems per evaluation (never used for training)."""
+    eval_mode: str = "auto"
+    """Evaluation decodings: both (greedy and sampled pass@1), greedy, sampled, or auto (both under 50M parameters; greedy on at most 64 of the eval_problems from there on)."""
+    eval_time_share: float = 0.0
+    """If > 0, skip scheduled evaluations (not the first and last) while evaluation exceeds this share of the run's wall time (0 = evaluate every eval_every steps)."""
     checkpoint_every: int = 25
     """Save a resumable checkpoint every this many steps (and at the end; 0 = only at the end)."""
     out: str = "runs/train"
@@ -166,6 +170,11 @@ class TrainConfig:
         from treecredit.training.loss import AGGREGATIONS
 
         check_choice(self.loss_aggregation, AGGREGATIONS, "loss_aggregation")
+        from treecredit.training.evaluation import EVAL_MODES
+
+        check_choice(self.eval_mode, EVAL_MODES, "eval_mode")
+        if not 0 <= self.eval_time_share < 1:
+            fail("eval_time_share", f"is {self.eval_time_share}, must be in [0, 1)", "pass e.g. 0.25, or 0 for off")
         from treecredit.models.packing import LAYOUTS
 
         check_choice(self.update_layout, LAYOUTS, "update_layout")

@@ -159,7 +159,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     from treecredit.sampling.rollout import weighted_advantages
     from treecredit.tasks import make_task
     from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
-    from treecredit.training.metrics import MetricsWriter, advantage_metrics, evaluate, read_metrics, rollout_metrics
+    from treecredit.training.metrics import MetricsWriter, advantage_metrics, read_metrics, rollout_metrics
+    from treecredit.training.evaluation import EvalSchedule, evaluate_held_out, plan_evaluation
     from treecredit.training.startup import adamw, deterministic_algorithms
 
     torch.set_num_threads(config.threads)
@@ -186,6 +187,9 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
                            **{**config.tree_sampler_options(), **config.sampler_options})
     spec = treecredit.get_estimator(config.estimator)
     n_params = sum(p.numel() for p in policy.module.parameters())
+    eval_plan = plan_evaluation(config, n_params)  # training.evaluation: sized to the model
+    log(eval_plan.describe())
+    schedule = EvalSchedule(eval_plan)
 
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0, "flops": 0.0}
     checkpoint = out / "checkpoint.pt"
@@ -198,9 +202,9 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
                            tensorboard=config.tensorboard)
 
     def run_eval() -> dict:
-        record = {"kind": "eval", **counters, **evaluate(
-            policy, task, eval_set, sampler_cls=IIDSampler, temperature=config.temperature, top_p=config.top_p,
-            max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"])}
+        record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
+            policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
+            top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"]))}
         writer.write(record)
         return record
 
@@ -229,7 +233,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
                   **stats, "elapsed_s": time.perf_counter() - started}
         writer.write(record)
         done = _finished(config, counters)
-        if counters["step"] % config.eval_every == 0 or done:
+        if schedule.due(counters["step"], done):
             last_eval = run_eval()
         if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
             save_checkpoint(checkpoint, model=policy.module, optimizer=optimizer, generator=generator,
@@ -259,5 +263,5 @@ def _advance(bar, config: TrainConfig, rollout, record: dict, last_eval: dict) -
     bar.update(rollout.generated_tokens if config.token_budget > 0 else 1)
     postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
     if last_eval:
-        postfix["eval_pass1"] = f"{last_eval['eval_sampled_pass1']:.2f}"
+        postfix["eval_pass1"] = f"{last_eval.get('eval_sampled_pass1', last_eval.get('eval_greedy_pass1', 0)):.2f}"
     bar.set_postfix(postfix)
