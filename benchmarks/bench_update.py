@@ -68,7 +68,7 @@ def config(**kw) -> TrainConfig:
 def alternate(fns: dict, repeats: int) -> dict:
     """Median seconds of each callable, run alternately ``repeats`` times after one warm-up round."""
     times: dict = {name: [] for name in fns}
-    for name, fn in fns.items():
+    for fn in fns.values():
         fn()
     for _ in range(repeats):
         for name, fn in fns.items():
