@@ -156,6 +156,24 @@ def compare(args) -> None:
     print(write_compare_report(out, summary, settings).read_text())
 
 
+def summary_from_runs(out: Path, args) -> dict:
+    """Summarise the finished runs under ``<out>/runs`` (a run is finished when it reached the budget)."""
+    runs: dict[str, list] = {}
+    for folder in sorted((out / "runs").iterdir()):
+        records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
+        config = json.loads((folder / "config.json").read_text())
+        evals = [r for r in records if r["kind"] == "eval"]
+        if not evals or evals[-1]["generated_tokens"] < config["token_budget"]:
+            continue
+        runs.setdefault(folder.name.rsplit("-seed", 1)[0].replace("_", "@"), []).append(records)
+    first = next(iter(runs))
+    settings = {"env": config["env"], "env_options": config["env_options"], "budget": config["token_budget"],
+                "seeds": {k: len(v) for k, v in runs.items()}, "reference": first, "partial": True}
+    data = {"settings": settings, "summary": summarise(runs, first)}
+    (out / "compare.json").write_text(json.dumps(data, indent=1))
+    return data
+
+
 def audit(args) -> None:
     import time
 
@@ -190,6 +208,7 @@ def main() -> None:
     c.add_argument("--eval-every", type=int, default=10)
     r = sub.add_parser("report", help="rewrite compare.md from compare.json")
     r.add_argument("--out", required=True)
+    r.add_argument("--from-runs", action="store_true", help="summarise the finished runs under <out>/runs")
     a = sub.add_parser("audit")
     a.add_argument("--out", required=True)
     a.add_argument("--games", type=int, default=8)
@@ -197,8 +216,11 @@ def main() -> None:
     a.add_argument("--noise", type=float, default=0.4)
     args = parser.parse_args()
     if args.command == "report":
-        data = json.loads((Path(args.out) / "compare.json").read_text())
-        print(write_compare_report(Path(args.out), data["summary"], data["settings"]).read_text())
+        out = Path(args.out)
+        data = json.loads((out / "compare.json").read_text()) if (out / "compare.json").exists() else None
+        if data is None or args.from_runs:  # runs finished so far (e.g. an interrupted comparison)
+            data = summary_from_runs(out, args)
+        print(write_compare_report(out, data["summary"], data["settings"]).read_text())
         return
     compare(args) if args.command == "compare" else audit(args)
 
