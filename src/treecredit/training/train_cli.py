@@ -28,7 +28,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         if f.name in _DICT_FLAGS:
             parser.add_argument(_DICT_FLAGS[f.name], dest=f.name, action="append", metavar="KEY=VALUE",
                                 default=argparse.SUPPRESS, help=help_text + "; repeatable")
-        elif isinstance(default, bool):
+        elif isinstance(default, bool) or f.name == "tensorboard":
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)
         else:
@@ -39,7 +39,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt if it exists")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its newest valid checkpoint (same settings)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run in --out (without it, a folder that holds a run is refused)")
 
 
 def parse_key_values(pairs: list[str], argument: str) -> dict:
@@ -73,10 +76,17 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from treecredit.training.loop import train
+    from treecredit.training.stopping import RunInterrupted
 
     config = config_from_args(args)
-    records = train(config, resume=args.resume)
+    try:
+        records = train(config, resume=args.resume, overwrite=args.overwrite)
+    except RunInterrupted as stop:
+        print(f"treecredit train: {stop}", file=sys.stderr)
+        return stop.exit_code
     evals = [r for r in records if r["kind"] == "eval"]
     if evals:
         first, last = evals[0], evals[-1]
