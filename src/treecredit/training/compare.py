@@ -167,8 +167,9 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None]:
     from treecredit.training.stopping import RunInterrupted
 
     label, seed, config, *more = job
+    flags = {key: value for key, value in (more[0] if more else {}).items() if value}
     try:
-        return label, seed, train(config, log=lambda *a: None, **(more[0] if more else {})), None
+        return label, seed, train(config, log=lambda *a: None, **flags), None
     except RunInterrupted:
         raise
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
