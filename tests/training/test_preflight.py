@@ -35,7 +35,8 @@ def needs_tree():
 
 
 def test_declared_need_not_met_is_refused_before_work(tiny_config, needs_tree):
-    _refused_before_work(tiny_config(estimator=needs_tree), r"^estimator: '_needs_tree_test' needs tree.*--sampler tree")
+    _refused_before_work(tiny_config(estimator=needs_tree),
+                         r"^estimator: '_needs_tree_test' needs tree.*--sampler tree")
     check_run(tiny_config(estimator=needs_tree, sampler="tree", branching_options={"children": 2, "depth": 3}))
 
 
