@@ -98,7 +98,7 @@ class _CountingPolicy:
         self.module = torch.nn.Linear(1, 1)
         self.sizes = []
 
-    def token_logprobs(self, prompts, ids, with_entropy=False):
+    def token_logprobs(self, prompts, ids, with_entropy=False, **layout):
         self.sizes.append(len(prompts))
         return self.module.weight.sum() * torch.zeros(ids.shape) - 1.0, None
 
@@ -110,6 +110,7 @@ class _Batch:
         self.response_ids = torch.ones(rows, width, dtype=torch.long)
         self.response_mask = torch.ones(rows, width, dtype=torch.bool)
         self.old_logprobs = -torch.ones(rows, width)
+        self.group_ids = torch.arange(rows) // 2
 
 
 @pytest.mark.parametrize("rows, minibatches, epochs", [(64, 9, 1), (64, 8, 2), (10, 3, 1), (5, 7, 1)])

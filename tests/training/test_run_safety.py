@@ -84,6 +84,14 @@ def test_checkpoints_are_checked_and_the_previous_one_is_kept(tmp_path):
     assert (tmp_path / "checkpoint.pt.damaged").exists()
 
 
+def test_a_checkpoint_without_its_checksum_is_refused_and_loads_with_torch(tmp_path):
+    path = _save(tmp_path, 1)
+    assert torch.load(path, weights_only=False)["counters"] == {"step": 1}  # an ordinary torch file
+    (tmp_path / "checkpoint.pt.sha256").unlink()  # e.g. killed between the two renames
+    with pytest.raises(CheckpointError, match=f"^checkpoint: {path} has no checksum file checkpoint.pt.sha256"):
+        read_checkpoint(path)
+
+
 def test_no_valid_checkpoint_is_an_error_naming_the_files(tmp_path):
     path = _save(tmp_path, 1)
     path.write_bytes(path.read_bytes()[:300])

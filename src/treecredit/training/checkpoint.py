@@ -1,15 +1,12 @@
 """Resumable checkpoints: model, optimizer, every RNG stream, the sampler's state and the counters.
 
-File format (one self-checking file, so that a single rename publishes it):
-
-    treecredit-checkpoint 1\\n
-    sha256=<64 hex digits> bytes=<payload length>\\n
-    <payload: torch.save of the state dict>
-
-:func:`save_checkpoint` writes ``<out>/checkpoint.pt`` atomically (temporary file, fsync, rename) and keeps
-the one it replaces as ``checkpoint.prev.pt``. :func:`read_checkpoint` refuses a truncated or corrupted
-file (length or sha256 mismatch) with an error naming it; :func:`load_latest_checkpoint` then falls back to
-the previous checkpoint with a logged warning.
+``<out>/checkpoint.pt`` is an ordinary ``torch.save`` file (``torch.load`` reads it); beside it,
+``checkpoint.pt.sha256`` holds ``<sha256 hex> <bytes>`` of that file. :func:`save_checkpoint` writes the
+checkpoint to a temporary file, syncs it and renames it into place, then writes the checksum the same
+way; the checkpoint it replaces is kept (with its checksum) as ``checkpoint.prev.pt``.
+:func:`read_checkpoint` refuses a truncated or corrupted file (length or sha256 mismatch, or no checksum
+file because the save was interrupted) with an error naming it; :func:`load_latest_checkpoint` then
+falls back to the previous checkpoint with a logged warning.
 """
 
 from __future__ import annotations
@@ -22,13 +19,13 @@ from pathlib import Path
 
 from treecredit._validation import fail
 
-MAGIC = b"treecredit-checkpoint 1\n"
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
+SUFFIX = ".sha256"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used (truncated, corrupted, not a checkpoint); names the file."""
+    """A checkpoint file that cannot be used (truncated, corrupted, no checksum); names the file."""
 
 
 def save_checkpoint(folder: Path, *, model, optimizer, generator, problem_rng, counters: dict,
@@ -50,47 +47,57 @@ def save_checkpoint(folder: Path, *, model, optimizer, generator, problem_rng, c
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getvalue()
-    header = MAGIC + f"sha256={hashlib.sha256(payload).hexdigest()} bytes={len(payload)}\n".encode()
     folder = Path(folder)
-    path, tmp = folder / CHECKPOINT, folder / (CHECKPOINT + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(header)
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
+    path = folder / CHECKPOINT
+    _write_atomic(folder / (CHECKPOINT + ".tmp"), payload, None)
     if path.exists():
         os.replace(path, folder / PREVIOUS)
-    os.replace(tmp, path)
+        if _sidecar(path).exists():
+            os.replace(_sidecar(path), _sidecar(folder / PREVIOUS))
+    os.replace(folder / (CHECKPOINT + ".tmp"), path)
+    digest = f"{hashlib.sha256(payload).hexdigest()} {len(payload)}\n".encode()
+    _write_atomic(Path(str(_sidecar(path)) + ".tmp"), digest, _sidecar(path))
     return path
 
 
-def read_checkpoint(path: Path) -> dict:
-    """The state dict stored in ``path``, after checking its length and sha256.
+def _sidecar(path: Path) -> Path:
+    return Path(str(path) + SUFFIX)
 
-    Raises :class:`CheckpointError` (a ``ValueError``) naming the file when it is not a treecredit
-    checkpoint, is truncated, or its bytes do not match the stored checksum.
+
+def _write_atomic(tmp: Path, data: bytes, target: Path | None) -> None:
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if target is not None:
+        os.replace(tmp, target)
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The state dict stored in ``path``, after checking its length and sha256 against ``<path>.sha256``.
+
+    Raises :class:`CheckpointError` (a ``ValueError``) naming the file when it is truncated, its bytes do
+    not match the stored checksum, or the checksum file is missing or damaged.
     """
     import torch
 
     path = Path(path)
-    data = path.read_bytes()
-    if not data.startswith(MAGIC):
-        raise CheckpointError(f"checkpoint: {path} is not a treecredit checkpoint (or its header is damaged). "
-                              "Fix: resume from another run folder, or start anew with --overwrite.")
-    line, sep, payload = data[len(MAGIC):].partition(b"\n")
+    fix = "Fix: resume from the previous checkpoint, or start anew with --overwrite."
     try:
-        fields = dict(item.split("=", 1) for item in line.decode().split())
-        digest, size = fields["sha256"], int(fields["bytes"])
-    except (UnicodeDecodeError, ValueError, KeyError):
-        raise CheckpointError(f"checkpoint: {path} has a damaged header. "
-                              "Fix: resume from the previous checkpoint, or start anew with --overwrite.") from None
-    if not sep or len(payload) != size:
-        raise CheckpointError(f"checkpoint: {path} is truncated ({len(payload)} of {size} payload bytes). "
-                              "Fix: resume from the previous checkpoint, or start anew with --overwrite.")
-    if hashlib.sha256(payload).hexdigest() != digest:
-        raise CheckpointError(f"checkpoint: {path} is corrupted (its sha256 does not match the stored one). "
-                              "Fix: resume from the previous checkpoint, or start anew with --overwrite.")
-    return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+        digest, size = _sidecar(path).read_text().split()
+        size = int(size)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint: {path} has no checksum file {_sidecar(path).name} (its save was "
+                              f"interrupted, or it was copied without it). {fix}") from None
+    except ValueError:
+        raise CheckpointError(f"checkpoint: {path} has a damaged checksum file {_sidecar(path).name}. {fix}") from None
+    data = path.read_bytes()
+    if len(data) != size:
+        raise CheckpointError(f"checkpoint: {path} is truncated or altered ({len(data)} of {size} bytes). {fix}")
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise CheckpointError(f"checkpoint: {path} is corrupted (its sha256 does not match {_sidecar(path).name}). "
+                              f"{fix}")
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
 
 
 def checkpoint_files(folder: Path) -> list[Path]:
@@ -114,6 +121,8 @@ def load_latest_checkpoint(folder: Path, log=print) -> dict | None:
         if errors:
             damaged = Path(folder) / (CHECKPOINT + ".damaged")
             os.replace(Path(folder) / CHECKPOINT, damaged)  # kept for inspection, out of the rotation
+            if _sidecar(Path(folder) / CHECKPOINT).exists():
+                os.replace(_sidecar(Path(folder) / CHECKPOINT), _sidecar(damaged))
             log(f"warning: checkpoint {errors[-1]}; falling back to {path} (step {state['counters']['step']}); "
                 f"the damaged file is kept as {damaged}.")
         return state

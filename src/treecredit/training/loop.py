@@ -68,14 +68,15 @@ def draw_problems(task, rng, n: int, held_out: set) -> list:
 def build_policy(config: TrainConfig, task, log):
     """The small GPT, warm-started on worked solutions (from the cache when possible), or a local HF model."""
     from treecredit.models import GPTPolicy, HFPolicy
-    from treecredit.training.warmstart import warm_started_policy
+    from treecredit.training.warmstart import char_tokenizer_for, warm_started_policy
 
     if config.model != "gpt":
         log(f"policy: Hugging Face model from {config.model} (no warm start)")
-        return HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None)
+        return HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None,
+                                        use_chat_template=config.chat_template, lora_rank=config.lora_rank)
     model_config = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
     if config.warm_start_steps == 0:
-        return GPTPolicy.build(seed=config.warm_start_seed, **model_config)
+        return GPTPolicy.build(tokenizer=char_tokenizer_for(task), seed=config.warm_start_seed, **model_config)
     return warm_started_policy(task, model_config=model_config, steps=config.warm_start_steps,
                                batch_size=config.warm_start_batch, lr=config.warm_start_lr,
                                seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log)
@@ -102,11 +103,13 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
             used = rollout.response_mask[rows].any(0).nonzero()
             width = int(used.max()) + 1 if len(used) else 1  # drop the minibatch's all-padding columns
             ids, mask = rollout.response_ids[rows, :width], rollout.response_mask[rows, :width]
-            logp, entropy = policy.token_logprobs(prompts, ids, with_entropy=config.entropy_coef != 0)
+            layout = {"temperature": config.temperature, "top_p": config.top_p, "layout": config.update_layout,
+                      "groups": rollout.group_ids[rows], "response_mask": mask}  # see models.teacher_forcing
+            logp, entropy = policy.token_logprobs(prompts, ids, with_entropy=config.entropy_coef != 0, **layout)
             ref = None
             if reference is not None:
                 with torch.no_grad():
-                    ref, _ = reference.token_logprobs(prompts, ids, with_entropy=False)
+                    ref, _ = reference.token_logprobs(prompts, ids, with_entropy=False, **layout)
             loss, stats = ppo_loss(logp, rollout.old_logprobs[rows, :width], advantages[rows, :width], mask,
                                    clip_low=config.clip_low, clip_high=config.clip_high,
                                    aggregation=config.loss_aggregation, max_length=config.max_new_tokens,
@@ -144,32 +147,32 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     import torch
 
     import treecredit
+    from treecredit.rewards.failed import neutralise_failed_rewards
     from treecredit.sampling import IIDSampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
-    from treecredit.tasks import make_task
-    from treecredit.training.checkpoint import (
-        load_latest_checkpoint,
-        restore_checkpoint,
-        save_checkpoint,
-    )
+    from treecredit.tasks import task_from_config
+    from treecredit.training.checkpoint import load_latest_checkpoint, restore_checkpoint, save_checkpoint
+    from treecredit.training.evaluation import EvalSchedule, evaluate_held_out, plan_evaluation
     from treecredit.training.metrics import (
         MetricsWriter,
         advantage_metrics,
-        evaluate,
+        keep_records_until,
         read_metrics,
         rollout_metrics,
     )
     from treecredit.training.preflight import check_run, clear_run
+    from treecredit.training.samples import sample_records, write_samples
+    from treecredit.training.startup import adamw, deterministic_algorithms
     from treecredit.training.stopping import StopRequest
 
-    task = make_task(config.task, **config.task_options)
+    task = task_from_config(config)
     sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work
     torch.set_num_threads(config.threads)
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_algorithms(True, warn_only=True)  # training.startup: without importing the compiler
     out = Path(config.out)
     if overwrite:
         clear_run(out)
@@ -179,13 +182,16 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     policy = build_policy(config, task, log)
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
-    optimizer = torch.optim.AdamW(policy.module.parameters(), lr=config.lr, weight_decay=0.0)
+    optimizer = adamw(policy.module.parameters(), lr=config.lr, weight_decay=0.0)  # fused where available
     generator = torch.Generator().manual_seed(config.seed)
     problem_rng = np.random.default_rng([config.seed, 2])
-    eval_set = task.generate(np.random.default_rng(EVAL_SEED), config.eval_problems)
+    eval_set = task.held_out_problems(np.random.default_rng(EVAL_SEED), config.eval_problems)
     held_out = {p.prompt for p in eval_set}
     spec = treecredit.get_estimator(config.estimator)
     n_params = sum(p.numel() for p in policy.module.parameters())
+    eval_plan = plan_evaluation(config, n_params)  # training.evaluation: sized to the model
+    log(eval_plan.describe())
+    schedule = EvalSchedule(eval_plan)
 
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0, "flops": 0.0}
     elapsed_before = 0.0
@@ -197,13 +203,14 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         del saved["model"], saved["optimizer"]  # free the copies
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
-    writer = MetricsWriter(out, keep_until_step=counters["step"] if saved is not None else None,
-                           tensorboard=config.tensorboard)
+    keep = counters["step"] if saved is not None else None
+    keep_records_until(out / "samples.jsonl", keep)
+    writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
 
     def run_eval() -> dict:
-        record = {"kind": "eval", **counters, **evaluate(
-            policy, task, eval_set, sampler_cls=IIDSampler, temperature=config.temperature, top_p=config.top_p,
-            max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"])}
+        record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
+            policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
+            top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"]))}
         writer.write(record)
         return record
 
@@ -224,6 +231,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
             problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
             rollout = sampler.sample(policy, task, problems, config.group_size, generator)
+            reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
             options = estimator_options(spec, rollout, policy, task, config.estimator_options)
             advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
             advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
@@ -240,10 +248,12 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems),
                       "sampled_nll": sampled_nll,
                       **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
-                      **sampler_metrics(rollout), **stats, "elapsed_s": elapsed()}
+                      **sampler_metrics(rollout), **stats, "reward_failed": reward_failed, "elapsed_s": elapsed()}
             writer.write(record)
+            write_samples(out, sample_records(rollout, counters["step"]),
+                          echo=bool(config.sample_every) and counters["step"] % config.sample_every == 0, log=log)
             done = _finished(config, counters)
-            if counters["step"] % config.eval_every == 0 or done:
+            if schedule.due(counters["step"], done):
                 last_eval = run_eval()
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
                 checkpoint()
@@ -295,5 +305,5 @@ def _advance(bar, config: TrainConfig, rollout, record: dict, last_eval: dict) -
     bar.update(rollout.generated_tokens if config.token_budget > 0 else 1)
     postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
     if last_eval:
-        postfix["eval_pass1"] = f"{last_eval['eval_sampled_pass1']:.2f}"
+        postfix["eval_pass1"] = f"{last_eval.get('eval_sampled_pass1', last_eval.get('eval_greedy_pass1', 0)):.2f}"
     bar.set_postfix(postfix)

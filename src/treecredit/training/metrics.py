@@ -61,7 +61,9 @@ def evaluate(policy, task, problems, *, sampler_cls, temperature: float, top_p: 
     sampled = sampler_cls(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens).sample(
         policy, task, problems, 1, torch.Generator().manual_seed(seed))
     stats = rollout_metrics(sampled, task, problems)
-    return {"eval_greedy_pass1": float(greedy.rewards.mean()), "eval_sampled_pass1": float(sampled.rewards.mean()),
+    # a failed reward (NaN, see treecredit.rewards.failed) counts as not passed
+    return {"eval_greedy_pass1": float(greedy.rewards.nan_to_num(0.0).mean()),
+            "eval_sampled_pass1": float(sampled.rewards.nan_to_num(0.0).mean()),
             "eval_step_accuracy": stats["step_accuracy"], "eval_response_length": stats["response_length"]}
 
 
@@ -75,9 +77,9 @@ class MetricsWriter:
 
     def __init__(self, folder: Path, *, keep_until_step: int | None = None, tensorboard: bool | None = None) -> None:
         self.path = Path(folder) / "metrics.jsonl"
-        records = read_metrics(self.path) if keep_until_step is not None and self.path.exists() else []
-        kept = [r for r in records if r["step"] <= (keep_until_step or 0)]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        keep_records_until(self.path, keep_until_step)
+        if keep_until_step is None:
+            self.path.write_text("")
         self.board = None
         if tensorboard is not False:
             try:
@@ -116,6 +118,15 @@ def board_scalars(record: dict) -> dict[str, float]:
         else:
             out[f"{kind}/{key}"] = value
     return out
+
+
+def keep_records_until(path, step: int | None) -> None:
+    """Drop the records of a JSON-lines file past ``step`` (a resumed run rewrites them); None: no change."""
+    path = Path(path)
+    if step is None or not path.exists():
+        return
+    kept = [r for r in read_metrics(path) if r["step"] <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
 
 def read_metrics(path) -> list[dict]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from treecredit._validation import fail
 
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
+RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
 RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out")
 """Settings a resumed run may change (``out`` is the same folder however it is spelled)."""
@@ -144,7 +144,8 @@ def clear_run(folder: Path) -> None:
 
     folder = Path(folder)
     for name in RUN_FILES + ("checkpoint.pt.tmp", "checkpoint.pt.damaged"):
-        (folder / name).unlink(missing_ok=True)
+        for path in (folder / name, folder / (name + ".sha256"), folder / (name + ".sha256.tmp")):
+            path.unlink(missing_ok=True)
     if (folder / "tensorboard").is_dir():
         shutil.rmtree(folder / "tensorboard")
 
@@ -175,11 +176,11 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     Order: output folder, TensorBoard, task, estimator needs/options, sampler options, group sizes with
     replay, resumability of the sampler's state.
     """
-    from treecredit.tasks import make_task
+    from treecredit.tasks import task_from_config
 
     check_out(config, resume=resume, overwrite=overwrite)
     check_tensorboard(config)
-    task = task if task is not None else make_task(config.task, **config.task_options)
+    task = task if task is not None else task_from_config(config)
     check_estimator(config, task)
     sampler = build_sampler(config)
     check_replay(sampler, config.group_size)

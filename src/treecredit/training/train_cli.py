@@ -14,6 +14,7 @@ from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_docs, load_config_file
 
 _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
+               "env_options": "--env-option",
                "sampler_options": "--sampler-option", "branching_options": "--branching-option"}
 
 
@@ -27,6 +28,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         help_text = f"{docs.get(f.name, '')} (default: {default})"
         if f.name in _DICT_FLAGS:
             parser.add_argument(_DICT_FLAGS[f.name], dest=f.name, action="append", metavar="KEY=VALUE",
+                                default=argparse.SUPPRESS, help=help_text + "; repeatable")
+        elif isinstance(default, list):
+            parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action="append",
                                 default=argparse.SUPPRESS, help=help_text + "; repeatable")
         elif isinstance(default, bool) or f.name == "tensorboard":
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action=argparse.BooleanOptionalAction,
@@ -82,6 +86,16 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.training.stopping import RunInterrupted
 
     config = config_from_args(args)
+    if config.env:  # multi-turn agent training (docs/agents.md)
+        from treecredit.training.agent_loop import report_agent_run, train_agent
+        from treecredit.training.preflight import check_out, clear_run
+
+        if args.resume:
+            fail("resume", "agent runs (--env) cannot be resumed yet", "start anew with --overwrite or another --out")
+        check_out(config, resume=False, overwrite=args.overwrite)  # an earlier run is never overwritten silently
+        if args.overwrite:
+            clear_run(config.out)
+        return report_agent_run(config, train_agent(config))
     try:
         records = train(config, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
@@ -90,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
     evals = [r for r in records if r["kind"] == "eval"]
     if evals:
         first, last = evals[0], evals[-1]
-        print(f"held-out sampled pass@1: {first['eval_sampled_pass1']:.3f} (step {first['step']}) → "
-              f"{last['eval_sampled_pass1']:.3f} (step {last['step']}, {last['generated_tokens']} generated tokens); "
-              f"greedy {first['eval_greedy_pass1']:.3f} → {last['eval_greedy_pass1']:.3f}")
+        kinds = [k for k in ("sampled", "greedy") if f"eval_{k}_pass1" in last]  # eval_mode may skip one
+        print(f"held-out {kinds[0]} pass@1: {first[f'eval_{kinds[0]}_pass1']:.3f} (step {first['step']}) → "
+              f"{last[f'eval_{kinds[0]}_pass1']:.3f} (step {last['step']}, {last['generated_tokens']} generated "
+              "tokens)" + "".join(f"; {k} {first[f'eval_{k}_pass1']:.3f} → {last[f'eval_{k}_pass1']:.3f}"
+                                  for k in kinds[1:]))
     print(f"metrics: {config.out}/metrics.jsonl")
     return 0
