@@ -11,6 +11,7 @@ Importing the package is light: torch, transformers and plotting are imported on
 
 from treecredit.api import compute_advantages, compute_turn_advantages
 from treecredit.registry import estimators, get_estimator, register_estimator
+from treecredit.step_text import step_ends_from_text
 from treecredit.trees import build_tree
 from treecredit.turns import build_state_graph, spread_turn_advantages
 
@@ -25,4 +26,5 @@ __all__ = [
     "get_estimator",
     "register_estimator",
     "spread_turn_advantages",
+    "step_ends_from_text",
 ]

@@ -39,12 +39,16 @@ def test_train_bad_value_exits_2_with_fix(tmp_path, capsys):
 
 def test_compare_end_to_end(tmp_path, capsys):
     out = tmp_path / "cmp"
-    argv = ["compare", "--estimators", "grpo,rloo", "--seeds", "2", "--budget", "40", "--jobs", "1", "--out", str(out),
+    argv = ["compare", "--estimators", "grpo,rloo[lr=1e-4]", "--seeds", "2", "--budget", "40", "--jobs", "2",
+            "--out", str(out),
             "--cache-dir", str(tmp_path / "c"), "--eval-every", "2", *TINY]
     assert main(argv) == 0
     for name in ("report.md", "results.csv", "results.json", "curves.png"):
         assert (out / name).exists()
     results = json.loads((out / "results.json").read_text())
-    assert set(results["estimators"]) == {"grpo", "rloo"}
-    assert results["estimators"]["grpo"]["n_seeds"] == 2
+    assert set(results["estimators"]) == {"grpo", "rloo[lr=1e-4]"}
+    assert results["estimators"]["grpo"]["n_seeds"] == 2  # two processes, both seeds of both arms
+    assert results["estimators"]["rloo[lr=1e-4]"]["paired_vs_reference"]["n"] == 2
     assert "| grpo | 2 |" in (out / "report.md").read_text()
+    saved = json.loads((out / "runs" / "rloo_lr_1e-4_-seed1" / "config.json").read_text())
+    assert saved["lr"] == 1e-4 and saved["seed"] == 1

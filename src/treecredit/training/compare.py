@@ -1,21 +1,41 @@
-"""Run several estimators × seeds at one generated-token budget with identical settings, in parallel.
+"""Run several arms × seeds at one generated-token budget with identical settings, in parallel processes.
 
-An arm can also name its sampler (``treerpo@tree``, ``grpo@tree:adaptive``), so samplers are compared
-at the same generated-token budget (a tree counts each shared segment once).
+An *arm* is an estimator, optionally with a sampler, a branching strategy and its own options::
 
-Every run gets the same ``TrainConfig`` except ``estimator``, ``seed`` and ``out``: the comparison is
-honest by construction (no estimator is tuned more than another). The warm start is trained once in
-the parent process and shared from the cache, so all runs start from the same policy.
+    ARM     := ESTIMATOR [ "@" SAMPLER [ ":" BRANCHING ] ] [ "[" OPTION { "," OPTION } "]" ]
+    OPTION  := KEY "=" VALUE          (VALUE read as JSON when it parses, else as text)
+
+    grpo                                   GRPO on i.i.d. groups
+    treerpo@tree[scale=none]               TreeRPO on sampled trees, one estimator option
+    grpo@tree:fixed[branching.children=4,branching.depth=2]   a 2-level tree with 4 children per node
+
+A ``KEY`` is an estimator option (``scale``), a ``TrainConfig`` field (``group_size``, ``lr``, …; the
+per-run fields ``estimator``, ``seed``, ``out``, ``steps``, ``token_budget``, ``progress`` excepted), or a
+dotted key into a dict field: ``estimator.K``, ``sampler.K``, ``branching.K``, ``task.K``. The options
+between brackets belong to that arm alone; the option may also be written before the sampler
+(``treerpo[scale=none]@tree``, the lab's label form). A global ``--estimator-option`` goes to every arm
+whose estimator accepts it (and must be accepted by at least one). Every arm is validated before any run.
+
+Every run gets the same ``TrainConfig`` apart from its arm's changes and ``seed``/``out``: no arm is tuned
+more than another unless its label says so. Warm starts are trained once in the parent process and shared
+from the cache, so all runs of an arm start from the same policy. A run that raises is recorded with its
+error and the other runs go on; ``on_result`` is called as each run finishes (the report is rewritten then).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import os
+import traceback
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from treecredit._validation import fail
 from treecredit.training.config import TrainConfig
 
 PREFERRED = ("grpo", "tempo", "treerl", "treerpo", "spo", "treepo", "dr_grpo", "rloo")
+PER_RUN = ("estimator", "seed", "out", "steps", "token_budget", "progress")
+DICT_PREFIXES = {"estimator": "estimator_options", "sampler": "sampler_options", "branching": "branching_options",
+                 "task": "task_options"}
 
 
 def default_estimators(limit: int = 3) -> list[str]:
@@ -26,48 +46,181 @@ def default_estimators(limit: int = 3) -> list[str]:
     return [name for name in PREFERRED if name in known][:limit]
 
 
-def arm_config(base: TrainConfig, label: str) -> TrainConfig:
-    """The config of one arm: ``estimator``, ``estimator@sampler`` or ``estimator@tree:branching``
-    (e.g. ``grpo``, ``treerpo@tree``, ``grpo@tree:adaptive``); everything else comes from ``base``."""
-    estimator, _, spec = label.partition("@")
+def default_jobs(n_runs: int) -> int:
+    """Processes to use: one per core (``os.cpu_count()``), never more than there are runs."""
+    return max(1, min(os.cpu_count() or 1, n_runs))
+
+
+def split_arms(text: str) -> list[str]:
+    """Split a comma-separated list of arms, keeping commas inside ``[...]``: ``"a,b[x=1,y=2]"`` → 2 arms."""
+    arms, depth, current = [], 0, ""
+    for char in text:
+        depth += (char == "[") - (char == "]")
+        if depth < 0 or depth > 1:
+            fail("estimators", f"unbalanced brackets in {text!r}", "write each arm as name@sampler[key=value,...]")
+        if char == "," and depth == 0:
+            arms.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if depth:
+        fail("estimators", f"unclosed '[' in {text!r}", "close every option list: treerpo@tree[scale=none]")
+    arms.append(current.strip())
+    if not all(arms):
+        fail("estimators", f"{text!r} has an empty arm", "remove the doubled or trailing comma")
+    if len(set(arms)) != len(arms):
+        fail("estimators", f"{text!r} names an arm twice", "list each arm once")
+    return arms
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A parsed arm: ``label`` (as written), estimator, sampler and branching ('' = base's), its options."""
+
+    label: str
+    estimator: str
+    sampler: str = ""
+    branching: str = ""
+    options: dict = field(default_factory=dict)
+
+    @property
+    def folder(self) -> str:
+        """A file-system-safe name for the arm's run folders."""
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.label)
+
+
+def parse_arm(label: str) -> Arm:
+    """Parse ``ESTIMATOR[@SAMPLER[:BRANCHING]][[k=v,...]]`` (see the module docstring)."""
+    from treecredit.training.train_cli import parse_key_values
+
+    head, options = label, {}
+    if "[" in label:
+        start, end = label.index("["), label.index("]")
+        body = label[start + 1:end]
+        head = label[:start] + label[end + 1:]
+        options = parse_key_values([p.strip() for p in body.split(",") if p.strip()], f"arm {label!r}")
+    estimator, _, spec = head.partition("@")
     sampler, _, branching = spec.partition(":")
-    changes = {"estimator": estimator}
-    if sampler:
-        changes["sampler"] = sampler
-    if branching:
-        changes["branching"] = branching
+    if not estimator:
+        fail("estimators", f"arm {label!r} has no estimator name", "start the arm with an estimator, e.g. grpo@tree")
+    return Arm(label, estimator.strip(), sampler.strip(), branching.strip(), options)
+
+
+def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | None = None) -> TrainConfig:
+    """The config of one arm: ``base`` with the arm's estimator, sampler, branching and options.
+
+    Raises ``ValueError`` naming the arm for an unknown key, a per-run field, or an option its estimator
+    does not take."""
+    import treecredit
+
+    arm = parse_arm(label)
+    spec = treecredit.get_estimator(arm.estimator)
+    accepted = set(spec.options)
+    glob = dict(base.estimator_options if global_estimator_options is None else global_estimator_options)
+    changes: dict = {"estimator": arm.estimator,
+                     "estimator_options": {k: v for k, v in glob.items() if k in accepted}}
+    if arm.sampler:
+        changes["sampler"] = arm.sampler
+    if arm.branching:
+        changes["branching"] = arm.branching
+    names = {f.name for f in fields(TrainConfig)}
+    for key, value in arm.options.items():
+        prefix, dot, sub = key.partition(".")
+        if dot:
+            if prefix not in DICT_PREFIXES or not sub:
+                fail(f"arm {label!r}", f"option {key!r} has an unknown prefix",
+                     f"use one of {', '.join(p + '.KEY' for p in DICT_PREFIXES)}")
+            target = DICT_PREFIXES[prefix]
+            changes[target] = {**changes.get(target, getattr(base, target)), sub: value}
+        elif key in PER_RUN:
+            fail(f"arm {label!r}", f"option {key!r} is set per run by compare", "remove it from the arm")
+        elif key in names:
+            changes[key] = value
+        elif key in accepted:
+            changes["estimator_options"][key] = value
+        else:
+            fail(f"arm {label!r}", f"{key!r} is neither an option of estimator {arm.estimator!r} "
+                 f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field",
+                 "check the spelling, or prefix it: estimator.K, sampler.K, branching.K, task.K")
+    spec.check_options(changes["estimator_options"])
     return replace(base, **changes)
 
 
-def _run_one(config: TrainConfig) -> list[dict]:
+def arm_configs(base: TrainConfig, labels: list[str]) -> dict[str, TrainConfig]:
+    """Validated configs of every arm; a global estimator option no arm accepts is an error."""
+    import treecredit
+
+    configs = {label: arm_config(base, label) for label in labels}
+    for key in base.estimator_options:
+        if not any(key in treecredit.get_estimator(c.estimator).options for c in configs.values()):
+            fail("estimator_options", f"no arm's estimator takes {key!r}",
+                 "remove --estimator-option " + key + ", or give it to one arm: name[" + key + "=...]")
+    return configs
+
+
+def _run_one(job: tuple[str, int, TrainConfig]) -> tuple[str, int, list[dict] | None, str | None]:
+    """Train one run; return ``(label, seed, records, None)`` or ``(label, seed, None, error text)``."""
     from treecredit.training.loop import train
 
-    return train(config, log=lambda *a: None)
+    label, seed, config = job
+    try:
+        return label, seed, train(config, log=lambda *a: None), None
+    except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
+        last = traceback.format_exc().strip().splitlines()[-1]
+        return label, seed, None, f"{type(exc).__name__}: {exc}" if str(exc) else last
 
 
-def run_comparison(base: TrainConfig, estimators: list[str], seeds: list[int], budget: int, out: Path,
-                   jobs: int = 2, log=print) -> dict[str, list[list[dict]]]:
-    """Train every (arm, seed) to ``budget`` generated tokens; return records by arm label, seed order."""
+def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget: int, out: Path,
+                   jobs: int | None = None, log=print, on_result=None) -> tuple[dict, dict]:
+    """Train every (arm, seed) to ``budget`` generated tokens.
+
+    Returns ``(runs, failures)``: ``runs[label]`` = the record lists of the finished seeds (seed order),
+    ``failures[label]`` = ``{seed: error text}``. Runs go seed-major (seed 0 of every arm first) so that a
+    partial report is balanced. ``on_result(runs, failures, pending)`` is called after every run.
+    """
     import multiprocessing
 
-    from treecredit.training.loop import build_policy
     from treecredit.tasks import make_task
+    from treecredit.training.loop import build_policy
 
-    labels = [name for name in estimators for _ in seeds]
-    configs = [replace(arm_config(base, name), seed=seed, token_budget=budget, steps=0, progress=False,
-                       out=str(out / "runs" / f"{name.replace('@', '_at_').replace(':', '_')}-seed{seed}"))
-               for name in estimators for seed in seeds]
-    build_policy(base, make_task(base.task, **base.task_options), log)  # warm start once, into the cache
-    log(f"compare: {len(configs)} runs ({len(estimators)} estimators × {len(seeds)} seeds), {jobs} at a time")
+    configs = arm_configs(base, arms)
+    jobs_list = [(label, seed, replace(configs[label], seed=seed, token_budget=budget, steps=0, progress=False,
+                                       out=str(out / "runs" / f"{parse_arm(label).folder}-seed{seed}")))
+                 for seed in seeds for label in arms]
+    warm_keys = set()
+    for config in configs.values():  # warm start once per distinct policy, into the cache
+        key = (config.task, repr(sorted(config.task_options.items())), config.model, config.n_layer, config.n_head,
+               config.n_embd, config.warm_start_steps, config.warm_start_batch, config.warm_start_lr,
+               config.warm_start_seed, config.max_new_tokens)
+        if key not in warm_keys:
+            warm_keys.add(key)
+            build_policy(config, make_task(config.task, **config.task_options), log)
+    jobs = default_jobs(len(jobs_list)) if jobs is None else max(1, min(jobs, len(jobs_list)))
+    log(f"compare: {len(jobs_list)} runs ({len(arms)} arms × {len(seeds)} seeds), {jobs} at a time")
+    done: dict[str, dict[int, list[dict]]] = {label: {} for label in arms}
+    failures: dict[str, dict[int, str]] = {label: {} for label in arms}
+
+    def collect(result) -> None:
+        label, seed, records, error = result
+        if error is None:
+            done[label][seed] = records
+        else:
+            failures[label][seed] = error
+            log(f"compare: {label} seed {seed} FAILED: {error}")
+        finished = sum(map(len, done.values())) + sum(map(len, failures.values()))
+        log(f"compare: {finished}/{len(jobs_list)} runs done ({label} seed {seed})")
+        if on_result is not None:
+            on_result(_ordered(done), failures, len(jobs_list) - finished)
+
     if jobs > 1:
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            results = []
-            for done, records in enumerate(pool.imap(_run_one, configs), 1):
-                results.append(records)
-                log(f"compare: {done}/{len(configs)} runs done")
+            for result in pool.imap_unordered(_run_one, jobs_list):
+                collect(result)
     else:
-        results = [_run_one(c) for c in configs]
-    runs: dict[str, list[list[dict]]] = {name: [] for name in estimators}
-    for label, records in zip(labels, results):
-        runs[label].append(records)
-    return runs
+        for job in jobs_list:
+            collect(_run_one(job))
+    return _ordered(done), failures
+
+
+def _ordered(done: dict[str, dict[int, list[dict]]]) -> dict[str, dict[int, list[dict]]]:
+    return {label: dict(sorted(by_seed.items())) for label, by_seed in done.items()}

@@ -1,4 +1,9 @@
-"""``treecredit compare``: estimators × seeds at one token budget → curves, table with intervals, report."""
+"""``treecredit compare``: arms × seeds at one token budget → curves, table with intervals, paired tests.
+
+The report folder is rewritten after every finished run (a partial report says how many runs are left);
+an arm whose runs fail is listed with its error and the other arms are kept. Arm syntax: see
+:mod:`treecredit.training.compare`.
+"""
 
 from __future__ import annotations
 
@@ -6,46 +11,62 @@ import argparse
 from pathlib import Path
 
 from treecredit._validation import fail
+from treecredit.training.compare import PER_RUN
 from treecredit.training.train_cli import add_config_arguments, config_from_args
-
-_PER_RUN = ("estimator", "seed", "out", "steps", "token_budget", "progress")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--estimators", default=None,
-                        help="comma-separated arms: estimator names, optionally with a sampler, "
-                             "estimator@sampler or estimator@tree:branching (e.g. grpo,treerpo@tree,"
-                             "grpo@tree:adaptive) (default: grpo and up to two registered tree "
-                             "estimators, else outcome baselines)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per estimator (0, 1, ..., n−1); ≥ 3 for intervals")
+                        help="comma-separated arms: ESTIMATOR[@SAMPLER[:BRANCHING]][[KEY=VALUE,...]], e.g. "
+                             "'grpo,treerpo@tree[scale=none],grpo@tree:fixed[branching.children=4]'; KEY is an "
+                             "estimator option, a train flag's field name (group_size, lr, ...) or "
+                             "estimator./sampler./branching./task.KEY; quote the list in the shell "
+                             "(default: grpo and up to two registered tree estimators)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (0, 1, ..., n−1, the same for "
+                                                                 "every arm: paired); ≥ 3 for intervals")
     parser.add_argument("--budget", type=int, default=120_000, help="generated tokens per run")
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes, one thread each)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="runs in parallel (processes, one thread each; default: os.cpu_count())")
+    parser.add_argument("--reference", default="grpo", help="arm the paired tests and 'tokens to final' refer to")
     parser.add_argument("--out", default="runs/compare", help="report folder")
-    add_config_arguments(parser, skip=_PER_RUN)
+    add_config_arguments(parser, skip=PER_RUN)
 
 
 def run(args: argparse.Namespace) -> int:
-    from treecredit.training.compare import default_estimators, run_comparison
+    from treecredit.training.compare import (
+        arm_configs,
+        default_estimators,
+        parse_arm,
+        run_comparison,
+        split_arms,
+    )
     from treecredit.training.report import summarise, write_report
 
-    import treecredit
-
-    estimators = args.estimators.split(",") if args.estimators else default_estimators()
-    for name in estimators:
-        treecredit.get_estimator(name.partition("@")[0])
+    arms = split_arms(args.estimators) if args.estimators else default_estimators()
     if args.seeds < 1:
         fail("seeds", f"is {args.seeds}, must be ≥ 1", "pass --seeds 3 or more for confidence intervals")
     if args.budget < 1:
         fail("budget", f"is {args.budget}, must be ≥ 1", "pass a number of generated tokens, e.g. --budget 60000")
-    if args.jobs < 1:
-        fail("jobs", f"is {args.jobs}, must be ≥ 1", "pass --jobs 1 or 2")
-    base = config_from_args(args, estimator=estimators[0], steps=0, token_budget=args.budget, progress=False)
+    if args.jobs is not None and args.jobs < 1:
+        fail("jobs", f"is {args.jobs}, must be ≥ 1", "pass --jobs 1 or more, or leave it out (one per core)")
+    reference = args.reference if args.reference in arms else arms[0]
+    base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
+                            progress=False)
+    arm_configs(base, arms)  # every arm validated before any run
     out = Path(args.out)
-    runs = run_comparison(base, estimators, list(range(args.seeds)), args.budget, out, jobs=args.jobs)
-    summary = summarise(runs, args.budget)
-    settings = {k: v for k, v in base.to_dict().items() if k not in _PER_RUN}
-    settings.update(budget=args.budget, seeds=args.seeds, estimators=estimators)
-    report = write_report(out, summary, settings)
+    settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN}
+    settings.update(budget=args.budget, seeds=args.seeds, estimators=arms, reference=reference)
+
+    def on_result(runs, failures, pending):
+        write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending),
+                     settings)
+
+    runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
+                                    on_result=on_result)
+    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings)
     print(report.read_text())
     print(f"report: {report}")
-    return 0
+    n_failed = sum(len(v) for v in failures.values())
+    if n_failed:
+        print(f"{n_failed} run(s) failed; see the table")
+    return 1 if all(not v for v in runs.values()) else 0

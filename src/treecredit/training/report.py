@@ -1,7 +1,8 @@
-"""Statistics and files of a comparison report: curves with 95% bands, a table with intervals.
+"""Statistics and files of a comparison report: curves against generated tokens and wall time, final
+held-out pass@1 with t-intervals, paired t-tests against the reference arm, tokens to its final accuracy.
 
-Across n seeds the 95% interval of a mean is  x̄ ± t₀.₉₇₅,ₙ₋₁ · s/√n  (s the Bessel standard deviation);
-with one seed the half-width is 0 (no spread can be estimated; the report says n = 1).
+Intervals and tests are in :mod:`treecredit.training.compare_stats`. A run's wall time at an evaluation
+is the training ``elapsed_s`` of the step that preceded it (evaluation time itself is not counted).
 """
 
 from __future__ import annotations
@@ -12,34 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         15: 2.131, 20: 2.086, 30: 2.042}
+from treecredit.training.compare_stats import mean_ci, paired_t, t_quantile  # noqa: F401 (re-exported)
+
+FINAL_KEYS = ("eval_sampled_pass1", "eval_greedy_pass1", "eval_step_accuracy")
 
 
-def t_quantile(dof: int) -> float:
-    """Two-sided 95% Student-t quantile for ``dof`` degrees of freedom (table, conservative between rows)."""
-    if dof <= 0:
-        return 0.0
-    keys = [k for k in sorted(_T975) if k <= dof]
-    return _T975[keys[-1]] if dof <= 30 else 1.96
-
-
-def mean_ci(values) -> tuple[float, float]:
-    """``(mean, half-width of the 95% interval)`` over axis 0 of ``values`` (scalars or arrays)."""
-    values = np.asarray(values, dtype=float)
-    n = values.shape[0]
-    mean = values.mean(0)
-    if n < 2:
-        return mean, np.zeros_like(mean)
-    return mean, t_quantile(n - 1) * values.std(0, ddof=1) / np.sqrt(n)
-
-
-def curve_on_grid(records: list[dict], grid: np.ndarray, key: str = "eval_sampled_pass1") -> np.ndarray:
-    """A run's evaluation ``key`` against generated tokens, linearly interpolated onto ``grid``."""
+def curve_on_grid(records: list[dict], grid: np.ndarray, key: str = "eval_sampled_pass1",
+                  x: str = "generated_tokens") -> np.ndarray:
+    """A run's evaluation ``key`` against ``x`` (``generated_tokens`` or ``wall_s``), interpolated onto ``grid``."""
     evals = [r for r in records if r["kind"] == "eval"]
-    x = np.array([r["generated_tokens"] for r in evals], dtype=float)
-    y = np.array([r[key] for r in evals], dtype=float)
-    return np.interp(grid, x, y)
+    if x == "wall_s":
+        wall = {0: 0.0, **{r["step"]: r["elapsed_s"] for r in records if r["kind"] == "train"}}
+        xs = np.array([wall.get(r["step"], 0.0) for r in evals], dtype=float)
+    else:
+        xs = np.array([r[x] for r in evals], dtype=float)
+    return np.interp(grid, xs, np.array([r[key] for r in evals], dtype=float))
 
 
 def tokens_to_reach(grid: np.ndarray, mean_curve: np.ndarray, target: float) -> float | None:
@@ -48,33 +36,60 @@ def tokens_to_reach(grid: np.ndarray, mean_curve: np.ndarray, target: float) -> 
     return float(grid[hits[0]]) if hits.size else None
 
 
-def summarise(runs: dict[str, list[list[dict]]], budget: int, points: int = 21) -> dict:
-    """Per estimator: mean curve with band, final pass@1 with interval, tokens to reach GRPO's final accuracy."""
+def _final(records: list[dict], key: str) -> float:
+    return float([r for r in records if r["kind"] == "eval"][-1][key])
+
+
+def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo", failures: dict | None = None,
+              pending: int = 0) -> dict:
+    """Per arm: curves with bands (tokens, wall time), finals with intervals, paired test and tokens to
+    ``reference``'s final accuracy. ``runs[label]`` is ``{seed: records}`` (or a list, seeds 0..n−1)."""
+    runs = {k: (v if isinstance(v, dict) else dict(enumerate(v))) for k, v in runs.items()}
     grid = np.linspace(0, budget, points)
-    summary = {"grid": grid.tolist(), "estimators": {}}
-    for name, seeds in runs.items():
+    summary = {"grid": grid.tolist(), "reference": reference, "estimators": {}, "pending_runs": pending,
+               "failures": {k: {str(s): e for s, e in v.items()} for k, v in (failures or {}).items() if v}}
+    for name, by_seed in runs.items():
+        if not by_seed:
+            continue
+        seeds = list(by_seed.values())
         curves = np.stack([curve_on_grid(r, grid) for r in seeds])  # (n_seeds, points)
         mean, half = mean_ci(curves)
-        finals = {key: mean_ci([[r for r in rs if r["kind"] == "eval"][-1][key] for rs in seeds])
-                  for key in ("eval_sampled_pass1", "eval_greedy_pass1", "eval_step_accuracy")}
         trains = [[r for r in rs if r["kind"] == "train"] for rs in seeds]
+        wall_end = min(t[-1]["elapsed_s"] for t in trains)
+        wall_grid = np.linspace(0, wall_end, points)
+        wall_mean, wall_half = mean_ci(np.stack([curve_on_grid(r, wall_grid, x="wall_s") for r in seeds]))
+        finals = {key: mean_ci([_final(rs, key) for rs in seeds]) for key in FINAL_KEYS}
         summary["estimators"][name] = {
-            "n_seeds": len(seeds), "curve_mean": mean.tolist(), "curve_half": half.tolist(),
+            "n_seeds": len(seeds), "seeds": list(by_seed), "curve_mean": mean.tolist(), "curve_half": half.tolist(),
+            "wall_grid": wall_grid.tolist(), "wall_mean": wall_mean.tolist(), "wall_half": wall_half.tolist(),
             "final": {k: {"mean": float(m), "ci95": float(h)} for k, (m, h) in finals.items()},
-            "start_sampled_pass1": float(np.mean([[r for r in rs if r["kind"] == "eval"][0]["eval_sampled_pass1"]
+            "final_per_seed": {str(s): _final(rs, "eval_sampled_pass1") for s, rs in by_seed.items()},
+            "start_sampled_pass1": float(np.mean([next(r for r in rs if r["kind"] == "eval")["eval_sampled_pass1"]
                                                   for rs in seeds])),
             "generated_tokens": float(np.mean([t[-1]["generated_tokens"] for t in trains])),
             "flops": float(np.mean([t[-1]["flops"] for t in trains])),
             "wall_s": float(np.mean([t[-1]["elapsed_s"] for t in trains])),
             "step_credit_share": float(np.mean([np.mean([r["adv_step_credit_share"] for r in t]) for t in trains])),
         }
-    # GRPO's final accuracy = its mean curve at the budget (runs stop just past the budget, at a step's end)
-    reference = summary["estimators"].get("grpo")
-    target = None if reference is None else reference["curve_mean"][-1]
-    summary["grpo_final_on_curve"] = target
+    ref = summary["estimators"].get(reference)
+    target = None if ref is None else ref["curve_mean"][-1]  # runs stop just past the budget, at a step's end
+    summary["reference_final_on_curve"] = target
+    summary["grpo_final_on_curve"] = target if reference == "grpo" else None
     for name, entry in summary["estimators"].items():
         entry["tokens_to_grpo_final"] = None if target is None else tokens_to_reach(grid, entry["curve_mean"], target)
+        if target is not None:
+            per_seed = [tokens_to_reach(grid, curve_on_grid(runs[name][s], grid), target) for s in runs[name]]
+            entry["seeds_reaching_grpo_final"] = sum(t is not None for t in per_seed)
+            entry["seeds_reaching_at_half_budget"] = sum(t is not None and t <= budget / 2 for t in per_seed)
+        if ref is not None and name != reference:
+            common = [s for s in runs[name] if s in runs[reference]]
+            entry["paired_vs_reference"] = paired_t([_final(runs[name][s], "eval_sampled_pass1") for s in common],
+                                                    [_final(runs[reference][s], "eval_sampled_pass1") for s in common])
     return summary
+
+
+def _fmt(x, spec=".3f") -> str:
+    return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
 
 def write_report(folder: Path, summary: dict, settings: dict) -> Path:
@@ -82,53 +97,75 @@ def write_report(folder: Path, summary: dict, settings: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps({"settings": settings, **summary}, indent=1))
     header = ["estimator", "seeds", "sampled_pass1", "ci95", "greedy_pass1", "greedy_ci95", "step_accuracy",
-              "tokens_to_grpo_final", "step_credit_share", "generated_tokens", "wall_s"]
+              "tokens_to_grpo_final", "diff_vs_ref", "diff_ci95", "paired_p", "step_credit_share",
+              "generated_tokens", "wall_s"]
     rows = []
     for name, e in summary["estimators"].items():
-        f = e["final"]
+        f, pair = e["final"], e.get("paired_vs_reference", {})
         rows.append([name, e["n_seeds"], f["eval_sampled_pass1"]["mean"], f["eval_sampled_pass1"]["ci95"],
                      f["eval_greedy_pass1"]["mean"], f["eval_greedy_pass1"]["ci95"],
-                     f["eval_step_accuracy"]["mean"], e["tokens_to_grpo_final"], e["step_credit_share"],
-                     e["generated_tokens"], e["wall_s"]])
+                     f["eval_step_accuracy"]["mean"], e["tokens_to_grpo_final"], pair.get("mean_diff"),
+                     pair.get("ci95"), pair.get("p"), e["step_credit_share"], e["generated_tokens"], e["wall_s"]])
     with (folder / "results.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
-    plot_curves(folder / "curves.png", summary)
-    lines = [f"# Estimator comparison", "", f"Settings: `{json.dumps(settings)}`", "",
-             "Held-out sampled pass@1 after the token budget (mean ± 95% t-interval over seeds); "
-             "'tokens to GRPO final' = generated tokens at which the mean curve (on a 21-point grid) first reaches "
-             "GRPO's mean curve at the budget.",
-             "", "| estimator | seeds | sampled pass@1 | greedy pass@1 | step accuracy | tokens to GRPO final "
-             "| step-credit share | wall s/run |", "|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        reach = "not reached" if row[7] is None else f"{row[7]:,.0f}"
-        lines.append(f"| {row[0]} | {row[1]} | {row[2]:.3f} ± {row[3]:.3f} | {row[4]:.3f} ± {row[5]:.3f} | "
-                     f"{row[6]:.3f} | {reach} | {row[8]:.2f} | {row[10]:.0f} |")
-    start = np.mean([e["start_sampled_pass1"] for e in summary["estimators"].values()])
-    lines += ["", f"Warm start (step 0) sampled pass@1: {start:.3f}.", "", "![curves](curves.png)", ""]
+    if summary["estimators"]:
+        plot_curves(folder / "curves.png", summary)
+    ref = summary.get("reference", "grpo")
+    budget = summary["grid"][-1]
+    lines = ["# Estimator comparison", ""]
+    if summary.get("pending_runs"):
+        lines += [(f"**Partial report: {summary['pending_runs']} run(s) still running or queued**; it is rewritten "
+                  "as each run finishes."), ""]
+    lines += [f"Settings: `{json.dumps(settings)}`", "",
+              ("Held-out sampled pass@1 after the token budget (mean ± 95% t-interval over seeds). "
+              f"'Δ vs {ref}' = paired difference over the seeds both arms finished (mean ± 95% t-interval, "
+              "two-sided paired t-test p). 'Tokens to GRPO final' = generated tokens at which the arm's mean "
+              f"curve (21-point grid) first reaches {ref}'s mean curve at the budget; 'seeds ≤ ½' = seeds whose "
+              "own curve reaches it within half the budget."), "",
+              (f"| arm | seeds | sampled pass@1 | Δ vs {ref} (paired) | p | greedy pass@1 | step accuracy "
+              "| tokens to GRPO final | seeds ≤ ½ | step-credit share | wall s/run |"),
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row, (name, e) in zip(rows, summary["estimators"].items()):
+        reach = "not reached" if row[7] is None else f"{row[7]:,.0f} ({row[7] / budget:.0%})"
+        diff = "–" if row[8] is None else f"{row[8]:+.3f} ± {_fmt(row[9])}"
+        half = "–" if "seeds_reaching_at_half_budget" not in e else f"{e['seeds_reaching_at_half_budget']}/{row[1]}"
+        lines.append(f"| {name} | {row[1]} | {row[2]:.3f} ± {row[3]:.3f} | {diff} | {_fmt(row[10])} | "
+                     f"{row[4]:.3f} ± {row[5]:.3f} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | {row[13]:.0f} |")
+    for name, errors in summary.get("failures", {}).items():
+        for seed, error in errors.items():
+            lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | |")
+    if summary["estimators"]:
+        start = np.mean([e["start_sampled_pass1"] for e in summary["estimators"].values()])
+        lines += ["", f"Warm start (step 0) sampled pass@1: {start:.3f}."]
+    lines += ["", "![curves](curves.png)", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))
     return path
 
 
 def plot_curves(path: Path, summary: dict) -> None:
-    """Mean held-out sampled pass@1 against generated tokens, with 95% bands, one line per estimator."""
+    """Mean held-out sampled pass@1 against generated tokens and against wall time, with 95% bands."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     grid = np.asarray(summary["grid"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for name, e in summary["estimators"].items():
-        mean, half = np.asarray(e["curve_mean"]), np.asarray(e["curve_half"])
-        ax.plot(grid, mean, label=f"{name} (n={e['n_seeds']})")
-        ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+        for axis, xs, m, h in ((ax, grid, e["curve_mean"], e["curve_half"]),
+                               (bx, e["wall_grid"], e["wall_mean"], e["wall_half"])):
+            mean, half = np.asarray(m), np.asarray(h)
+            axis.plot(xs, mean, label=f"{name} (n={e['n_seeds']})")
+            axis.fill_between(xs, mean - half, mean + half, alpha=0.2)
     ax.set_xlabel("generated tokens")
+    bx.set_xlabel("training wall time, s (evaluation excluded)")
     ax.set_ylabel("held-out sampled pass@1")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    for axis in (ax, bx):
+        axis.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)

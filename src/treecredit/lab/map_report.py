@@ -1,0 +1,123 @@
+"""The map's part of the lab report: equal-token tables, the heat map and the recommendations table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from treecredit.lab.token_map import REFERENCE_RESPONSES, arm_label, best_per_environment, recommendation
+
+
+def _iv(v, lo, hi, digits=3) -> str:
+    if v is None:
+        return "–"
+    if lo is None or hi is None:
+        return f"{v:.{digits}g}"
+    return f"{v:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
+
+
+def _row_iv(row: dict, key: str, digits=3) -> str:
+    return _iv(row.get(key), row.get(key + "_lo"), row.get(key + "_hi"), digits)
+
+
+def _env_name(e: dict) -> str:
+    return f"D={e['depth']}, p={e['p_nominal']:g}, {e['reward']}, decisive {e['decisive']}"
+
+
+def equal_token_tables(records: list[dict]) -> list[str]:
+    """Per map environment and shape: GRPO and the least noisy estimator on that shape, per generated token."""
+    envs: dict = {}
+    for r in records:
+        if r.get("sweep") == "map" and "skipped" not in r and r.get("noise_per_token") is not None:
+            envs.setdefault(_env_name(r), {}).setdefault((r["regime"], r["branching"], r["levels"]), []).append(r)
+    out = []
+    for name, shapes in envs.items():
+        out += [f"**{name}**", "",
+                "| shape | tokens/group | leaves at budget | estimator | noise/token (ρ·t) [95 %] | "
+                "cos(E ĝ, ∇J) [95 %] | cos at budget [95 %] | nmse at budget [95 %] |",
+                "|---|---|---|---|---|---|---|---|"]
+        for _shape, rows in sorted(shapes.items(), key=lambda kv: (kv[0][0] != "iid", kv[0][1] ** kv[0][2], kv[0][1])):
+            best = min([r for r in rows if not r["estimator"].startswith("(")], key=lambda r: r["noise_per_token"])
+            for r in [x for x in rows if x["estimator"] == "grpo"] + ([best] if best["estimator"] != "grpo" else []):
+                out.append(f"| {arm_label(r).split(' @ ')[1]} | {r['tokens_per_group']} | "
+                           f"{r['leaves_at_budget']:.0f} | "
+                           f"{r['estimator']}{' (least noise)' if r is best else ''} | "
+                           f"{_row_iv(r, 'noise_per_token')} | {_row_iv(r, 'grad_mean_cos_u', 2)} | "
+                           f"{_row_iv(r, 'cos_at_budget', 2)} | {_row_iv(r, 'nmse_at_budget', 2)} |")
+        out.append("")
+    return out
+
+
+def recommendations_table(entries: list[dict]) -> list[str]:
+    out = ["| chain length D | success p (exact) | reward (Var r) | decisive | use | best tree arm: gain over GRPO "
+           "[95 %] | best i.i.d. step arm: gain [95 %] | GRPO reference |", "|---|---|---|---|---|---|---|---|"]
+    for e in entries:
+        tree = f"{e.get('tree', '–')}: {_iv(e.get('tree_gain'), e.get('tree_gain_lo'), e.get('tree_gain_hi'), 2)}"
+        step = (f"{e.get('iid_step', '–')}: "
+                f"{_iv(e.get('iid_step_gain'), e.get('iid_step_gain_lo'), e.get('iid_step_gain_hi'), 2)}")
+        out.append(f"| {e['depth']} | {e['p_nominal']:g} ({e['success_exact']:.2g}) | {e['reward']} "
+                   f"({e['reward_var']:.2g}) | {e['decisive']} | {recommendation(e)} | {tree} | {step} | {e['grpo']} |")
+    return out
+
+
+def map_markdown(records: list[dict], heatmap: Path | None) -> list[str]:
+    """The report section of the ``map`` sweep (empty if it did not run)."""
+    entries = best_per_environment(records)
+    if not entries:
+        return []
+    out = ["## When does step-level credit pay? Gradient noise per generated token", "",
+           "Each arm (estimator × sampling shape) is charged the tokens it generates: an i.i.d. group of G "
+           "responses generates G·D tokens, a tree generates each shared segment once, so at equal generated "
+           "tokens a tree gets more leaves. **noise/token** = ρ·t (ρ = tr Cov ĝ / ‖E ĝ‖² of one group's "
+           "gradient, t = tokens the group generated): the noise-to-signal of a gradient averaged over groups "
+           "worth one generated token; divide by a budget T for the noise at T. A gain of 2 means the arm needs "
+           "half GRPO's generated tokens for the same gradient noise. **cos at budget** and **nmse at budget** "
+           f"are at T = {REFERENCE_RESPONSES} full responses' tokens (the trainer's default batch); "
+           "cos(E ĝ, ∇J) below 1 is the bias of the gradient direction, which no budget removes. GRPO's "
+           "reference is its least noisy i.i.d. group size. Only generation is counted: the update still "
+           "processes every leaf's tokens. Gains compare independently sampled cells (95 % log-normal delta "
+           "interval).", ""]
+    if heatmap is not None:
+        out += [f"![map]({heatmap.name})", ""]
+    out += ["### Recommendations", ""] + recommendations_table(entries) + [""]
+    out += ["### Equal generated tokens, per environment and shape", "",
+            "GRPO, and the estimator with the least noise per generated token on the same samples:", ""]
+    return out + equal_token_tables(records)
+
+
+def plot_map(records: list[dict], path: Path) -> Path | None:
+    """Heat maps (one per reward kind, decisive actions late): chain length × success rate, colour =
+    log₂ of the best arm's gain over GRPO per generated token, each cell labelled with the arm."""
+    entries = [e for e in best_per_environment(records) if e["decisive"] == "late" and e.get("best_gain")]
+    if not entries:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rewards = sorted({e["reward"] for e in entries})
+    fig, axes = plt.subplots(1, len(rewards), figsize=(5.6 * len(rewards), 4.4), squeeze=False)
+    for ax, reward in zip(axes[0], rewards):
+        rows = [e for e in entries if e["reward"] == reward]
+        depths, ps = sorted({e["depth"] for e in rows}), sorted({e["p_nominal"] for e in rows})
+        grid = np.full((len(depths), len(ps)), np.nan)
+        for e in rows:
+            i, j = depths.index(e["depth"]), ps.index(e["p_nominal"])
+            grid[i, j] = np.log2(e["best_gain"])
+            shape = "iid" if e["best_regime"] == "iid" else f"B{e['best_branching']} L{e['best_levels']}"
+            star = "*" if (e.get("best_gain_lo") or 0) > 1 else ""
+            ax.text(j, i, f"{e['best_estimator']}\n{shape}\n×{e['best_gain']:.2g}{star}", ha="center", va="center",
+                    fontsize=8)
+        image = ax.imshow(grid, cmap="RdYlGn", vmin=-2, vmax=2, origin="lower", aspect="auto")
+        ax.set_xticks(range(len(ps)), [f"{p:g}" for p in ps])
+        ax.set_yticks(range(len(depths)), [str(d) for d in depths])
+        ax.set_xlabel("success rate p")
+        ax.set_ylabel("chain length D (actions)")
+        ax.set_title(f"{reward} reward: best arm, gain over GRPO per token")
+        fig.colorbar(image, ax=ax, label="log₂ gain (* = 95 % interval > 1)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,180 @@
+"""Step boundaries from text: mark the token that closes each match of a string or regex.
+
+A step delimiter given as token ids fails silently with BPE tokenizers: the same text is written with
+different ids in different contexts (SmolLM2 writes "\\n\\n" as one id at the end of a text and as two
+ids, or merged with the next word, inside it), so the id pattern never matches and a step estimator
+sees no step at all. :func:`step_ends_from_text` works on the decoded text instead, and
+:func:`warn_if_no_steps` tells a host when a whole batch has no step boundary.
+
+Offsets come from incremental decoding (the detokenizer scheme of vLLM and Hugging Face's text
+streamers): token t's text is ``decode(ids[p:t+1])`` minus ``decode(ids[p:r])`` for a short window of
+already-emitted tokens ``p < r ≤ t``, and a token whose text ends in an unfinished UTF-8 character (the
+replacement character U+FFFD) emits nothing until a later token completes it. The emitted pieces are
+checked against ``decode(ids)`` of the whole response; a row where they differ falls back to decoding
+every prefix (exact for any tokenizer, O(T²)).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from treecredit._validation import check_binary_mask, check_integer, check_ndim, check_shape, fail, to_numpy
+
+_UNFINISHED = "\ufffd"  # what a byte-level decoder writes for an incomplete UTF-8 sequence
+
+
+def _decoder(tokenizer: Any):
+    if not hasattr(tokenizer, "decode"):
+        fail("tokenizer", f"{type(tokenizer).__name__} has no decode(ids) method",
+             "pass a Hugging Face tokenizer or any object with decode(list_of_ids) -> str")
+    try:  # Hugging Face tokenizers: keep special tokens, leave spaces as they are
+        tokenizer.decode([], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+        def decode(ids):
+            return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    except TypeError:
+        decode = tokenizer.decode
+    return decode
+
+
+def _compile(pattern: Any) -> re.Pattern:
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    if isinstance(pattern, str) and pattern:
+        return re.compile(re.escape(pattern))
+    if isinstance(pattern, (list, tuple)) and pattern and all(isinstance(p, str) and p for p in pattern):
+        return re.compile("|".join(re.escape(p) for p in sorted(pattern, key=len, reverse=True)))
+    fail("pattern", f"is {pattern!r}", "pass a non-empty string (matched literally), a list of strings, "
+         "or a compiled regex, e.g. re.compile(r'\\n\\n+')")
+
+
+def token_end_offsets(ids: Sequence[int], decode) -> tuple[str, list[int]]:
+    """``(text, ends)``: the decoded text of ``ids`` and, per token, the text length once it is decoded.
+
+    ``ends[t]`` is the number of characters of ``text`` that tokens ``0..t`` produce; it is non-
+    decreasing, and equal to ``ends[t-1]`` for a token that only starts a multi-byte character.
+    """
+    text = decode(list(ids))
+    pieces, ends = [], []
+    prefix, read = 0, 0  # emitted tokens [prefix, read) give the context of the next piece
+    for t in range(len(ids)):
+        before = decode(list(ids[prefix:read])) if read > prefix else ""
+        upto = decode(list(ids[prefix:t + 1]))
+        if len(upto) > len(before) and not upto.endswith(_UNFINISHED) and upto.startswith(before):
+            pieces.append(upto[len(before):])
+            prefix, read = read, t + 1
+        ends.append(sum(map(len, pieces)))
+    if "".join(pieces) == text:
+        return text, ends
+    return text, _exact_end_offsets(ids, decode, text)
+
+
+def _exact_end_offsets(ids: Sequence[int], decode, text: str) -> list[int]:
+    """Per token, the length of the common prefix of ``decode(ids[:t+1])`` and ``text`` (monotone)."""
+    ends, last = [], 0
+    for t in range(len(ids)):
+        partial = decode(list(ids[: t + 1]))
+        n = 0
+        limit = min(len(partial), len(text))
+        while n < limit and partial[n] == text[n]:
+            n += 1
+        last = max(last, n)
+        ends.append(last)
+    ends[-1] = len(text) if ids else 0
+    return ends
+
+
+def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, response_mask: Any = None) -> np.ndarray:
+    """``(B, T)`` bool step ends: True on the token that closes each match of ``pattern`` in the text.
+
+    Each row is decoded (up to its length: one past its last token with ``response_mask`` = 1, or all T
+    tokens without a mask); every non-empty, non-overlapping match of ``pattern`` (``re.finditer``)
+    marks the first token by which the decoded text contains the whole match. A token that closes two
+    matches is marked once. Pass the result as ``step_ends=`` to a step estimator (which also closes a
+    step at each response's last token).
+
+    Args:
+        response_ids: ``(B, T)`` int token ids (NumPy, torch or nested lists).
+        tokenizer: a Hugging Face tokenizer (special tokens are kept in the text) or any object with
+            ``decode(ids) -> str`` (e.g. a treecredit policy).
+        pattern: a string (matched literally), a list of strings (any of them), or a compiled regex.
+        response_mask: optional ``(B, T)`` 0/1 mask; tokens at or beyond a row's length (padding) are
+            neither decoded nor marked. Masked tokens before it (tool output) are decoded, as they are
+            part of the text.
+
+    Returns:
+        ``(B, T)`` NumPy bool array.
+
+    Raises:
+        ValueError: on a bad shape, dtype, mask or pattern (before any decoding).
+    """
+    ids = to_numpy(response_ids, "response_ids")
+    check_ndim(ids, 2, "response_ids", "(B, T)")
+    check_integer(ids, "response_ids")
+    regex = _compile(pattern)
+    B, T = ids.shape
+    if response_mask is None:
+        lengths = np.full(B, T, dtype=np.int64)
+    else:
+        mask = check_binary_mask(to_numpy(response_mask, "response_mask"), "response_mask")
+        check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
+        lengths = np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0)
+    decode = _decoder(tokenizer)
+    ends = np.zeros((B, T), dtype=bool)
+    for row in range(B):
+        row_ids = ids[row, : lengths[row]].tolist()
+        if not row_ids:
+            continue
+        text, offsets = token_end_offsets(row_ids, decode)
+        closes = [m.end() for m in regex.finditer(text) if m.end() > m.start()]
+        if closes:
+            tokens = np.searchsorted(np.asarray(offsets), np.asarray(closes), side="left")
+            ends[row, tokens[tokens < len(row_ids)]] = True
+    return ends
+
+
+def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, *, source: str = "") -> bool:
+    """Warn (``UserWarning``) when ``estimator`` works on steps and ``step_ends`` has none in the whole batch.
+
+    "None" means no step end before any row's last token: then every response is one step and a step
+    estimator degenerates to its sequence-level form, which is what a delimiter that never matches (BPE
+    ids) silently produces. An estimator works on steps when it declares ``steps`` in its ``requires``
+    or accepts a ``step_ends`` option; others (``grpo``, ``rloo``) are not checked. Hosts call it on the
+    step ends they are about to pass.
+
+    Args:
+        estimator: a token-level estimator name.
+        step_ends: ``(B, T)`` 0/1 step ends (as from :func:`step_ends_from_text`), or None (no steps).
+        response_mask: optional ``(B, T)`` 0/1 mask giving each row's length (all T tokens without it).
+        source: where the steps came from, for the message (e.g. ``"pattern '\\n\\n'"``).
+
+    Returns:
+        True when it warned.
+    """
+    from treecredit.registry import get_estimator
+
+    spec = get_estimator(estimator)
+    if not (any("steps" in need.split("|") for need in spec.requires) or "step_ends" in spec.options):
+        return False
+    interior = False
+    if step_ends is not None:
+        ends = to_numpy(step_ends, "step_ends").astype(bool)
+        B, T = ends.shape
+        if response_mask is None:
+            lengths = np.full(B, T)
+        else:
+            mask = to_numpy(response_mask, "response_mask").astype(bool)
+            lengths = np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0)
+        interior = bool((ends & (np.arange(T)[None, :] < (lengths[:, None] - 1))).any())
+    if interior:
+        return False
+    where = f" from {source}" if source else ""
+    warnings.warn(f"{estimator}: no step boundary{where} in any response of this batch, so every response is "
+                  "one step. A delimiter given as token ids rarely matches BPE text; give the steps as text "
+                  "(treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern.",
+                  UserWarning, stacklevel=2)
+    return True

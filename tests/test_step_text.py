@@ -1,0 +1,166 @@
+"""step_ends_from_text on real BPE tokenizers trained here (byte-level like GPT-2/SmolLM2, and Metaspace
+like SentencePiece): the marked tokens are those by which the decoded prefix first holds each match."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import treecredit
+from treecredit.step_text import step_ends_from_text, token_end_offsets, warn_if_no_steps
+
+pytest.importorskip("tokenizers")
+transformers = pytest.importorskip("transformers")
+
+CORPUS = [
+    "Step 1: add 3 and 4.\n\nStep 2: the sum is 7.\n\n",
+    "First, café au lait.\n\nThen 🙂 we rest.\n\n",
+    "x = 12 + 30\n\ny = x * 2\n\nanswer: 84\n\n",
+    "Think.\n\n\n\nDone. Résumé ✓\n\n",
+] * 20
+
+
+def _byte_level_bpe():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    # a small vocabulary: "é", "🙂" and "✓" stay split over byte tokens (exercises unfinished characters)
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
+
+
+def _metaspace_bpe():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace()])
+    byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=400,
+                                                        special_tokens=["<unk>", "<eos>"] + byte_tokens))
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>",
+                                                unk_token="<unk>")
+
+
+TEXTS = [
+    "Step 1: add 3 and 4.\n\nStep 2: the sum is 7.\n\n",
+    "café\n\n🙂 ok\n\nRésumé ✓",
+    "x = 12 + 30\n\n\n\ny = x * 2\n\n",
+    "no delimiter here",
+]
+
+
+def _oracle(ids, decode, regex):
+    """Mark, for each match of the full text, the first t with decode(ids[:t+1]) holding the whole match."""
+    text = decode(ids)
+    marked = np.zeros(len(ids), dtype=bool)
+    for match in regex.finditer(text):
+        if match.end() == match.start():
+            continue
+        for t in range(len(ids)):
+            if decode(ids[: t + 1]).startswith(text[: match.end()]):
+                marked[t] = True
+                break
+    return marked
+
+
+def _batch(tokenizer, texts):
+    rows = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    T = max(map(len, rows)) + 2
+    ids = np.full((len(rows), T), tokenizer.pad_token_id)
+    mask = np.zeros((len(rows), T), dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = row, 1
+    return rows, ids, mask
+
+
+@pytest.mark.parametrize("build", [_byte_level_bpe, _metaspace_bpe])
+@pytest.mark.parametrize("pattern", ["\n\n", re.compile(r"\n\n+"), re.compile(r"[0-9]+"), ["é", "✓"]])
+def test_marks_the_tokens_that_decoding_shows_closing_each_match(build, pattern):
+    tokenizer = build()
+
+    def decode(ids):
+        return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    regex = pattern if isinstance(pattern, re.Pattern) else re.compile("|".join(map(re.escape, np.atleast_1d(pattern))))
+    rows, ids, mask = _batch(tokenizer, TEXTS)
+    ends = step_ends_from_text(ids, tokenizer, pattern, response_mask=mask)
+    assert ends.dtype == bool and ends.shape == ids.shape
+    for i, row in enumerate(rows):
+        np.testing.assert_array_equal(ends[i, : len(row)], _oracle(row, decode, regex), err_msg=repr(TEXTS[i]))
+        assert not ends[i, len(row):].any()
+    assert ends.sum() > 0
+
+
+def test_the_bpe_trap_ids_of_the_delimiter_alone_miss_it_inside_a_text():
+    # The reason this helper exists: "\n\n" is one id at the end of a text and two ids inside it.
+    tokenizer = _byte_level_bpe()
+    alone = tokenizer("\n\n", add_special_tokens=False)["input_ids"]
+    inside = tokenizer("a.\n\nb", add_special_tokens=False)["input_ids"]
+    assert len(alone) == 1 and alone[0] not in inside  # the trap is real for this tokenizer
+    _, ids, mask = _batch(tokenizer, ["a.\n\nb.\n\nc"])
+    from_ids = treecredit.steps._delimiter_ends(ids, alone)
+    from_text = step_ends_from_text(ids, tokenizer, "\n\n", response_mask=mask)
+    assert from_ids.sum() == 0 and from_text.sum() == 2
+
+
+def test_unfinished_characters_emit_on_the_token_that_completes_them():
+    tokenizer = _byte_level_bpe()
+    ids = tokenizer("🙂", add_special_tokens=False)["input_ids"]
+    assert len(ids) > 1  # split over byte tokens in this small vocabulary
+    text, ends = token_end_offsets(ids, lambda x: tokenizer.decode(x))
+    assert text == "🙂" and ends[-1] == 1 and all(e == 0 for e in ends[:-1])
+
+
+def test_a_plain_decode_object_and_torch_input():
+    torch = pytest.importorskip("torch")
+
+    class Chars:
+        def decode(self, ids):
+            return "".join("ab|"[i] for i in ids)
+
+    ids = torch.tensor([[0, 2, 1, 2, 0], [1, 1, 0, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
+    ends = step_ends_from_text(ids, Chars(), "|", response_mask=mask)
+    np.testing.assert_array_equal(ends, [[0, 1, 0, 1, 0], [0, 0, 0, 0, 0]])
+    # without a mask every token is text
+    assert step_ends_from_text([[2, 2]], Chars(), "|").tolist() == [[True, True]]
+
+
+def test_bad_input_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="pattern: "):
+        step_ends_from_text([[1]], _byte_level_bpe(), "")
+    with pytest.raises(ValueError, match="tokenizer: "):
+        step_ends_from_text([[1]], object(), "x")
+    with pytest.raises(ValueError, match="response_ids: "):
+        step_ends_from_text([1, 2], _byte_level_bpe(), "x")
+    with pytest.raises(ValueError, match="response_mask: "):
+        step_ends_from_text([[1, 2]], _byte_level_bpe(), "x", response_mask=[[1]])
+
+
+def test_warns_only_when_a_step_estimator_gets_no_interior_step():
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]])
+    only_last = np.array([[0, 0, 1, 0], [0, 1, 0, 0]])
+    with pytest.warns(UserWarning, match="no step boundary from pattern"):
+        assert warn_if_no_steps("tempo", only_last, mask, source="pattern '\\n\\n'")
+    with pytest.warns(UserWarning):
+        assert warn_if_no_steps("treerpo", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not warn_if_no_steps("tempo", np.array([[1, 0, 1, 0], [0, 1, 0, 0]]), mask)
+        assert not warn_if_no_steps("grpo", only_last, mask)  # no steps in grpo
+
+
+@pytest.mark.parametrize("build", [_byte_level_bpe, _metaspace_bpe])
+def test_incremental_offsets_equal_those_of_decoding_every_prefix(build):
+    from treecredit.step_text import _exact_end_offsets
+
+    tokenizer = build()
+    for text in TEXTS:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        decoded, fast = token_end_offsets(ids, tokenizer.decode)
+        assert fast == _exact_end_offsets(ids, tokenizer.decode, decoded)

@@ -1,0 +1,118 @@
+"""``treecredit compare``: arm syntax, per-arm options, failing arms, incremental reports, paired tests."""
+
+import json
+
+import pytest
+
+from treecredit.training import compare
+from treecredit.training.compare import (
+    arm_config,
+    arm_configs,
+    parse_arm,
+    run_comparison,
+    split_arms,
+)
+from treecredit.training.compare_stats import incomplete_beta, paired_t, t_two_sided_p
+from treecredit.training.config import TrainConfig
+from treecredit.training.report import summarise, write_report
+
+
+def test_split_and_parse_arms():
+    assert split_arms("grpo, treerpo@tree[scale=none,branching.children=4],rloo") == [
+        "grpo", "treerpo@tree[scale=none,branching.children=4]", "rloo"]
+    arm = parse_arm("treerpo@tree:fixed[scale=none,branching.children=4]")
+    assert (arm.estimator, arm.sampler, arm.branching) == ("treerpo", "tree", "fixed")
+    assert arm.options == {"scale": "none", "branching.children": 4}
+    assert parse_arm("treerpo[scale=none]@tree").options == {"scale": "none"}  # the lab's label form
+    assert parse_arm("treerpo[scale=none]@tree").sampler == "tree"
+    for bad, message in (("grpo,,rloo", "empty arm"), ("grpo[a=1", "unclosed"), ("grpo,grpo", "twice"),
+                         ("grpo[a=[1]]", "unbalanced")):
+        with pytest.raises(ValueError, match=f"^estimators: .*{message}"):
+            split_arms(bad)
+
+
+def test_arm_options_belong_to_their_arm(tmp_path):
+    base = TrainConfig(warm_start_steps=0, out=str(tmp_path))
+    tree = arm_config(base, "treerpo@tree[scale=none,branching.children=4,branching.depth=1,lr=1e-4]")
+    assert (tree.sampler, tree.estimator_options, tree.lr) == ("tree", {"scale": "none"}, 1e-4)
+    assert tree.branching_options == {"children": 4, "depth": 1}
+    assert arm_config(base, "grpo").estimator_options == {} and arm_config(base, "grpo").lr == base.lr
+    # a global option goes only to the arms whose estimator takes it
+    shared = TrainConfig(warm_start_steps=0, out=str(tmp_path), estimator="treerpo",
+                         estimator_options={"scale": "none"})
+    configs = arm_configs(shared, ["grpo", "treerpo"])
+    assert configs["grpo"].estimator_options == {} and configs["treerpo"].estimator_options == {"scale": "none"}
+    with pytest.raises(ValueError, match="no arm's estimator takes 'nonsense'"):
+        arm_configs(TrainConfig(warm_start_steps=0, estimator_options={"nonsense": 1}), ["grpo"])
+    for label, message in (("grpo[scale=none]", "neither an option of estimator 'grpo'"),
+                           ("grpo[seed=3]", "set per run"), ("grpo[foo.bar=1]", "unknown prefix"),
+                           ("grpo@bushes", "sampler")):
+        with pytest.raises(ValueError, match=message):
+            arm_config(base, label)
+
+
+def test_paired_t_and_incomplete_beta():
+    assert incomplete_beta(1.0, 1.0, 0.3) == pytest.approx(0.3)
+    assert t_two_sided_p(2.776, 4) == pytest.approx(0.05, abs=2e-4)
+    assert t_two_sided_p(2.228, 10) == pytest.approx(0.05, abs=2e-4)
+    assert t_two_sided_p(1.0, 1) == pytest.approx(0.5)  # Cauchy: P(|T| ≥ 1) = 1/2
+    result = paired_t([0.5, 0.6, 0.7], [0.4, 0.4, 0.6])  # differences 0.1, 0.2, 0.1
+    assert result["mean_diff"] == pytest.approx(0.4 / 3)
+    sd = (((0.1 - 0.4 / 3) ** 2 * 2 + (0.2 - 0.4 / 3) ** 2) / 2) ** 0.5
+    assert result["t"] == pytest.approx((0.4 / 3) / (sd / 3 ** 0.5))
+    assert result["ci95"] == pytest.approx(4.303 * sd / 3 ** 0.5)
+    assert 0 < result["p"] < 0.1
+    assert paired_t([1.0], [0.0])["n"] == 1 and paired_t([1.0], [0.0])["p"] != paired_t([1.0], [0.0])["p"]  # NaN
+
+
+def _fake_records(final: float, tokens: int = 100, seconds: float = 10.0) -> list[dict]:
+    evals = [{"kind": "eval", "step": s, "generated_tokens": t, "eval_sampled_pass1": p, "eval_greedy_pass1": p,
+              "eval_step_accuracy": p} for s, t, p in ((0, 0, 0.1), (1, tokens // 2, (0.1 + final) / 2),
+                                                       (2, tokens, final))]
+    trains = [{"kind": "train", "step": s, "generated_tokens": t, "elapsed_s": seconds * s / 2, "flops": 1.0,
+               "adv_step_credit_share": 0.0} for s, t in ((1, tokens // 2), (2, tokens))]
+    return [evals[0], trains[0], evals[1], trains[1], evals[2]]
+
+
+def test_failing_arm_is_reported_and_report_is_incremental(tmp_path, monkeypatch):
+    finals = {"grpo": [0.5, 0.6, 0.55], "rloo": [0.6, 0.7, 0.65]}
+
+    def fake_train(config, log=None):
+        if config.estimator == "dr_grpo":
+            raise RuntimeError("boom in the sampler")
+        return _fake_records(finals[config.estimator][config.seed])
+
+    monkeypatch.setattr("treecredit.training.loop.train", fake_train)
+    monkeypatch.setattr("treecredit.training.loop.build_policy", lambda *a, **k: None)
+    seen = []
+
+    def on_result(runs, failures, pending):
+        seen.append(pending)
+        write_report(tmp_path, summarise(runs, 100, failures=failures, pending=pending), {})
+
+    base = TrainConfig(warm_start_steps=0, out=str(tmp_path))
+    runs, failures = run_comparison(base, ["grpo", "rloo", "dr_grpo"], [0, 1, 2], 100, tmp_path, jobs=1,
+                                    log=lambda *a: None, on_result=on_result)
+    assert seen == [8, 7, 6, 5, 4, 3, 2, 1, 0]
+    assert set(failures["dr_grpo"]) == {0, 1, 2} and "boom in the sampler" in failures["dr_grpo"][0]
+    assert list(runs["rloo"]) == [0, 1, 2] and not runs["dr_grpo"]
+    summary = summarise(runs, 100, failures=failures)
+    pair = summary["estimators"]["rloo"]["paired_vs_reference"]
+    assert pair["mean_diff"] == pytest.approx(0.1) and pair["n"] == 3  # every seed is 0.1 better: sd 0
+    assert summary["estimators"]["rloo"]["tokens_to_grpo_final"] == pytest.approx(85.0)  # 81.8 on a 5-token grid
+    assert summary["estimators"]["rloo"]["wall_grid"][-1] == pytest.approx(10.0)
+    text = write_report(tmp_path, summary, {}).read_text()
+    assert "| dr_grpo | seed 0 failed | RuntimeError: boom in the sampler" in text
+    assert "| rloo | 3 |" in text and "+0.100 ± 0.000" in text and "Partial report" not in text
+    assert set(json.loads((tmp_path / "results.json").read_text())["failures"]) == {"dr_grpo"}
+
+
+def test_partial_report_says_so(tmp_path):
+    runs = {"grpo": {0: _fake_records(0.5)}, "rloo": {}}
+    text = write_report(tmp_path, summarise(runs, 100, pending=3), {}).read_text()
+    assert "Partial report: 3 run(s)" in text and "| grpo | 1 |" in text
+
+
+def test_default_jobs_uses_the_cores(monkeypatch):
+    monkeypatch.setattr(compare.os, "cpu_count", lambda: 6)
+    assert compare.default_jobs(10) == 6 and compare.default_jobs(2) == 2
