@@ -41,7 +41,8 @@ def test_kept_states_continue_as_a_fresh_prefill_would():
     kept = backend.generate([SegmentRequest(response_start=len(prompt), max_tokens=5, cache_key=("a", 1), **a)
                              for a in asks])
     before = backend.prefill_tokens
-    fresh = KVCacheBackend(policy).generate([SegmentRequest(response_start=len(prompt), max_tokens=5, **a) for a in asks])
+    fresh = KVCacheBackend(policy).generate([SegmentRequest(response_start=len(prompt), max_tokens=5, **a)
+                                             for a in asks])
     assert backend.prefill_tokens == before == len(prompt)  # only the first call prefilled
     for a, b in zip(kept, fresh):
         for x, y in zip(a, b):

@@ -87,7 +87,8 @@ def policy_token(text):
 
 @pytest.mark.parametrize("branching, options, group_size, leaves", [
     ("fixed", {"children": 2, "depth": 2, "every": 3}, 8, 8), ("fixed", {"children": 3, "depth": 1, "every": 2}, 6, 6),
-    ("entropy", {"chains": 2, "forks": 1, "children": 2}, 8, 8), ("entropy", {"chains": 3, "forks": 2, "children": 1}, 7, 7),
+    ("entropy", {"chains": 2, "forks": 1, "children": 2}, 8, 8),
+    ("entropy", {"chains": 3, "forks": 2, "children": 1}, 7, 7),
     ("adaptive", {"chains": 2, "rounds": 3, "max_children": 8}, 8, 8)])
 def test_each_strategy_grows_the_leaves_asked_for(branching, options, group_size, leaves):
     """Chains that never stop early: every strategy reaches exactly its leaf count per group."""

@@ -99,7 +99,8 @@ class KVCacheBackend:
                 fail("requests", f"request {i} has response_start={r.response_start} outside its prefix",
                      "pass the prompt length")
             if r.chain_keys is not None and len(r.chain_keys) != r.n:
-                fail("requests", f"request {i} has {len(r.chain_keys)} chain_keys for n={r.n}", "give one key per continuation")
+                fail("requests", f"request {i} has {len(r.chain_keys)} chain_keys for n={r.n}",
+                     "give one key per continuation")
             if r.cache_key is not None:
                 kept = self.kept.get(r.cache_key)
                 if kept is None:

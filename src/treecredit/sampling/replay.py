@@ -88,7 +88,8 @@ class SubtreeReplay:
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` (oldest entry first, so eviction order survives)."""
         if not isinstance(state, dict) or state.get("version") != 1 or "store" not in state:
-            fail("state", "is not a SubtreeReplay state_dict (version 1)", "pass what SubtreeReplay.state_dict() returned")
+            fail("state", "is not a SubtreeReplay state_dict (version 1)",
+                 "pass what SubtreeReplay.state_dict() returned")
         if state["reuse_leaves"] != self.reuse_leaves:
             fail("state", f"was saved with reuse_leaves={state['reuse_leaves']}, this store has {self.reuse_leaves}",
                  "resume with the run's replay_leaves")
