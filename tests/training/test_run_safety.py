@@ -114,6 +114,19 @@ def test_resume_falls_back_to_the_previous_checkpoint_and_stays_exact(tiny_confi
     assert train_records[2]["elapsed_s"] > train_records[1]["elapsed_s"]  # wall time continues after resume
 
 
+def test_replay_run_resumed_after_a_kill_equals_the_uninterrupted_run(tiny_config, tmp_path):
+    settings = {"steps": 6, "checkpoint_every": 3, "eval_every": 3, "sampler": "tree", "group_size": 4,
+                "replay_leaves": 2, "branching_options": {"children": 2, "depth": 1}, "prompts_per_step": 4,
+                "task_options": {"min_operators": 1, "max_operators": 1, "max_operand": 2, "operators": "+"},
+                "eval_problems": 1}
+    full = train(tiny_config(out=str(tmp_path / "a"), **settings), **QUIET)
+    assert any(r.get("tree_replayed_rows", 0) > 0 for r in full if r["kind"] == "train" and r["step"] > 3)
+    config = tiny_config(out=str(tmp_path / "b"), **settings)
+    train(config, stop_at_step=4, **QUIET)  # killed after step 4; the checkpoint holds step 3
+    resumed = train(config, resume=True, **QUIET)
+    assert _strip(resumed) == _strip(full)
+
+
 def _wait_for_train_record(path: Path, process, timeout=120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
