@@ -16,8 +16,6 @@ cannot judge (no answer column value).
 
 from __future__ import annotations
 
-import re
-
 from treecredit.rewards.answers import final_answer, last_number
 
 
@@ -72,36 +70,6 @@ def numeric_reward(prompts, completions, answer=None, tolerance: float = 1e-6, r
     return out
 
 
-_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+from treecredit.rewards.code import code_reward  # noqa: E402 (after the answer helpers it does not need)
 
-
-def extract_code(completion: str) -> str:
-    """The last fenced code block of ``completion`` (```python … ```), else the completion itself."""
-    blocks = _FENCE.findall(completion)
-    return blocks[-1] if blocks else completion
-
-
-def code_reward(prompts, completions, test=None, entry_point=None, timeout: float = 10.0, **_) -> list[float | None]:
-    """1.0 where ``program + test (+ check(entry_point))`` exits 0 in the sandbox, else 0.0.
-
-    The program is the completion's code; when ``entry_point`` is given and the code does not define
-    it, the prompt is put in front (HumanEval style: the model continues a function's signature).
-    """
-    from treecredit.sandbox import run_python
-
-    tests = _column({"test": test}, "test", len(completions))
-    entries = _column({"entry_point": entry_point}, "entry_point", len(completions))
-    out: list[float | None] = []
-    for prompt, completion, tst, entry in zip(prompts, completions, tests, entries):
-        if tst is None:
-            out.append(None)
-            continue
-        code = extract_code(str(completion))
-        if entry and not re.search(rf"def\s+{re.escape(str(entry))}\s*\(", code):
-            code = str(prompt) + code
-        program = f"{code}\n\n{tst}\n" + (f"\ncheck({entry})\n" if entry else "")
-        out.append(1.0 if run_python(program, timeout=float(timeout)).passed else 0.0)
-    return out
-
-
-BUILTIN_REWARDS = {"math": math_reward, "exact": exact_reward, "numeric": numeric_reward}
+BUILTIN_REWARDS = {"math": math_reward, "exact": exact_reward, "numeric": numeric_reward, "code": code_reward}

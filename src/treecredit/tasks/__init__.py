@@ -13,7 +13,7 @@ from treecredit.tasks.countdown import CountdownTask
 from treecredit.tasks.dataset import DatasetTask
 
 TASKS = {"arithmetic": ArithmeticTask, "countdown": CountdownTask}
-TASK_FORMS = [*sorted(TASKS), "rg:NAME[:key=value,…]"]
+TASK_FORMS = [*sorted(TASKS), "humaneval", "rg:NAME[:key=value,…]"]
 
 
 def make_task(name: str, **options) -> Task:
@@ -46,6 +46,10 @@ def task_from_config(config) -> Task:
         from treecredit.tasks.reasoning_gym import make_rg_task
 
         return make_rg_task(config.task, **config.task_options)
+    if config.task == "humaneval":
+        from treecredit.tasks.humaneval import HumanEvalTask
+
+        return _build(HumanEvalTask, dict(config.task_options))
     if config.task not in TASKS:
         fail("task", f"unknown task {config.task!r}", f"pass one of {TASK_FORMS}, or --dataset PATH")
     return make_task(config.task, **config.task_options)

@@ -75,14 +75,16 @@ class Task(ABC):
         """The complete steps of ``response``, each without its closing delimiter or end marker.
 
         Text after the end marker is ignored; a trailing unfinished step is left out. An empty ``end``
-        means the model's end of sequence: the decoded response is then complete as given. An empty
-        ``delimiter`` makes the whole response one step.
+        means the model's end of sequence: the text is then complete as given (its last step too, unless
+        it ends with the delimiter). An empty ``delimiter`` makes the whole response one step.
         """
         if self.end:
             head, has_end, _ = response.partition(self.end)
         else:
             head, has_end = response, True
         parts = head.split(self.delimiter) if self.delimiter else [head]
+        if not self.end and len(parts) > 1 and not parts[-1]:
+            parts = parts[:-1]  # a text that stops right after a delimiter: no empty last step
         return parts if has_end else parts[:-1]
 
     def step_accuracy(self, problem: Problem, response: str) -> tuple[int, int]:
