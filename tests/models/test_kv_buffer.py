@@ -35,7 +35,6 @@ def test_gpt_states_stay_valid_when_stepped_twice_selected_or_kept():
 def test_hf_growing_layer_matches_concatenation():
     transformers = pytest.importorskip("transformers")
     from hf_tiny import local_tokenizer, tiny_llama_config
-
     from treecredit.models import HFPolicy
 
     fast = local_tokenizer(chat_template=False)
