@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-slow bench demo lab compare clean
+.PHONY: train test test-slow lint bench demo lab compare clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ train: $(STAMP)
 ## The test suite (slow tests excluded).
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+## Lint (ruff) and type check (mypy); the rules are in pyproject.toml. CI runs it before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(ARGS)

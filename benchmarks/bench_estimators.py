@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     if n_tokens > MAX_TOKEN_LCS:
         print(f"(token-level ibpo is O(pairs x T^2) and skipped above {MAX_TOKEN_LCS} tokens; ibpo[steps] is timed)")
     batch = make_token_batch(*(data[k] for k in PUBLIC))
-    batch.lengths  # cached, as every estimator reads it
+    _ = batch.lengths  # cached, as every estimator reads it
     validation = best_time(lambda: make_token_batch(*(data[k] for k in PUBLIC)), args.repeats)
     print(f"{'(input validation only)':24s} {n_tok / validation:12.3e} {validation:8.3f}")
     grpo_call = lambda: treecredit.compute_advantages("grpo", **public)  # noqa: E731

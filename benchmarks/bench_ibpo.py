@@ -75,7 +75,8 @@ def main() -> None:
         fast = timed(lambda: treecredit.compute_advantages("ibpo", **small, **options), args.repeats)
         slow = timed(lambda: ibpo_reference(small["response_ids"], small["response_mask"], small["rewards"],
                                             small["group_ids"], step_ends=ref_ends), 1)
-        print(f"reference vs fast, {label} level, {' x '.join(map(str, ref_size))} tokens: reference {n_tokens / slow / 1e6:.3f} "
+        print(f"reference vs fast, {label} level, {' x '.join(map(str, ref_size))} tokens: "
+              f"reference {n_tokens / slow / 1e6:.3f} "
               f"M tokens/s, fast {n_tokens / fast / 1e6:.2f} M tokens/s, ratio {slow / fast:.0f}x")
 
 

@@ -10,7 +10,8 @@ same work is done twice in one run:
   forward/backward of the same loss per response.
 
 Throughput counts response tokens actually generated (sampling) and real prompt+response tokens
-forwarded-and-backpropagated (training; padding the batched path also computes is not counted). Run: ``python benchmarks/bench_training.py [--quick]``.
+forwarded-and-backpropagated (training; padding the batched path also computes is not counted).
+Run: ``python benchmarks/bench_training.py [--quick]``.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def obvious(policy, task, problems, group_size, max_new_tokens, seed, hf: bool):
         for problem in problems:
             prompt = policy.encode_prompt(task.format_prompt(problem))
             if hf:
-                out = policy.model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                out = policy.model.generate(torch.tensor([prompt]),
+                                            attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
                                             do_sample=True, num_return_sequences=group_size,
                                             max_new_tokens=max_new_tokens, eos_token_id=stop,
                                             pad_token_id=policy.pad_id)
@@ -118,14 +120,16 @@ def report(name, policy, task, problems, group_size, max_new_tokens, hf, repeats
     print(f"{'':12s} {'gen tok':>8s} {'gen tok/s':>10s} {'train tok':>10s} {'train tok/s':>12s}")
     for label, (gen, tg, tr, tt) in (("treecredit", a), ("obvious", b)):
         print(f"{label:12s} {gen:8d} {gen / tg:10.1f} {tr:10d} {tr / tt:12.1f}")
-    print(f"{'speed-up':12s} {'':8s} {(a[0] / a[1]) / (b[0] / b[1]):9.1f}× {'':10s} {(a[2] / a[3]) / (b[2] / b[3]):11.1f}×")
+    print(f"{'speed-up':12s} {'':8s} {(a[0] / a[1]) / (b[0] / b[1]):9.1f}× {'':10s} "
+          f"{(a[2] / a[3]) / (b[2] / b[3]):11.1f}×")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer prompts and tokens")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=None, help="timed repetitions, fastest kept (default 3, quick 1)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed repetitions, fastest kept (default 3, quick 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = ArithmeticTask()
@@ -142,7 +146,8 @@ def main() -> None:
         return
     policy = HFPolicy.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
     n, g, t = (2, 2, 8) if args.quick else (4, 4, 16)
-    report(f"SmolLM2-135M ({os.path.basename(path)}, dequantised to float32)", policy, task, problems[:n], g, t, hf=True, repeats=repeats)
+    report(f"SmolLM2-135M ({os.path.basename(path)}, dequantised to float32)", policy, task, problems[:n], g, t,
+           hf=True, repeats=repeats)
 
 
 if __name__ == "__main__":

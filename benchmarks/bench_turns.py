@@ -87,7 +87,8 @@ def main() -> None:
     candidates = {
         "blake2b-128 of the canonical state": states,
         "blake2b truncated to a 1-byte digest": [state_signature(s, digest_size=1) for s in data["states"]],
-        "hash of the action history": [hashlib.blake2b(h.encode(), digest_size=8).hexdigest() for h in data["histories"]],
+        "hash of the action history": [hashlib.blake2b(h.encode(), digest_size=8).hexdigest()
+                                       for h in data["histories"]],
     }
     for label, sigs in candidates.items():
         r = signature_agreement(data["states"], sigs, groups=data["group_ids"])

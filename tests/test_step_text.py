@@ -40,7 +40,8 @@ def _metaspace_bpe():
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace()])
     byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
-    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=400, special_tokens=["<unk>", "<eos>"] + byte_tokens))
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=400,
+                                                        special_tokens=["<unk>", "<eos>"] + byte_tokens))
     return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>",
                                                 unk_token="<unk>")
 

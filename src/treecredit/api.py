@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from treecredit.batch import make_token_batch
-from treecredit.registry import get_estimator
+from treecredit.registry import available_from_options, get_estimator
 
 
 def _is_torch(value: Any) -> bool:
@@ -50,6 +50,7 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     """
     spec = get_estimator(estimator, level="token")
     spec.check_options(options)
+    spec.check_requirements(available_from_options(options))
     batch = make_token_batch(response_ids, response_mask, rewards, group_ids)
     if batch.shape[0] == 0:
         return _like(np.zeros(batch.shape, dtype=np.float32), response_ids)

@@ -42,7 +42,8 @@ def _advantages_on_demo_group(treecredit, name, spec, batch):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--estimators", nargs="*", default=None, help="names to show (default: all that run on plain groups)")
+    parser.add_argument("--estimators", nargs="*", default=None,
+                        help="names to show (default: all that run on plain groups)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,6 +24,21 @@ REQUIREMENTS = ("steps", "tree", "mc_values", "turns")
 """``steps``: step boundaries (``step_ends``, ``delimiter`` or ``step_tokens``); ``tree``: a sampled tree
 (``tree_nodes``); ``mc_values``: Monte Carlo prefix values; ``turns``: multi-turn episodes (turn level)."""
 
+_OPTION_PROVIDES = {"step_ends": "steps", "delimiter": "steps", "step_tokens": "steps", "tree_nodes": "tree",
+                    "mc_values": "mc_values"}
+_HOW_TO_GIVE = {
+    "steps": ("step_ends", "pass one of step_ends=(B, T) mask, delimiter=<token id(s)> or step_tokens=<block size>"),
+    "tree": ("tree_nodes", "pass tree_nodes=(B, T) sampled node ids (the tree sampler produces them)"),
+    "mc_values": ("mc_values", "pass mc_values=(B, T) Monte Carlo values of each prefix (the tree sampler "
+                               "produces them with mc_rollouts > 0)"),
+    "turns": ("estimator", "call compute_turn_advantages with turn-level inputs"),
+}
+
+
+def available_from_options(options: dict) -> set[str]:
+    """The :data:`REQUIREMENTS` that token-level ``options`` provide (an option given as None provides nothing)."""
+    return {need for name, need in _OPTION_PROVIDES.items() if options.get(name) is not None}
+
 
 @dataclass(frozen=True)
 class EstimatorSpec:
@@ -40,6 +55,17 @@ class EstimatorSpec:
         """The entries of ``requires`` that none of ``available`` (names from REQUIREMENTS) satisfies."""
         have = set(available)
         return [need for need in self.requires if not have & set(need.split("|"))]
+
+    def check_requirements(self, available) -> None:
+        """Raise the standard ``ValueError`` for the first need of ``requires`` that ``available`` lacks."""
+        missing = self.missing(available)
+        if not missing:
+            return
+        parts = missing[0].split("|")
+        argument = _HOW_TO_GIVE[parts[0]][0]
+        fix = "; or ".join(_HOW_TO_GIVE[part][1] for part in parts)
+        raise ValueError(f"{argument}: estimator {self.name!r} needs {' or '.join(parts)}, which was not given. "
+                         f"Fix: {fix}.")
 
     def check_options(self, options: dict) -> None:
         unknown = sorted(set(options) - set(self.options))

@@ -64,7 +64,8 @@ class RecordingTrainer(TreeCreditGRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
-        self.generated.append({k: output[k].clone() for k in ("prompt_ids", "completion_ids", "completion_mask", "advantages")})
+        keys = ("prompt_ids", "completion_ids", "completion_mask", "advantages")
+        self.generated.append({k: output[k].clone() for k in keys})
         return output
 
     def _compute_loss(self, model, inputs):

@@ -24,7 +24,8 @@ def main(out_dir: str, estimator: str) -> None:
     args = GRPOConfig(output_dir=out_dir, use_cpu=True, bf16=False, per_device_train_batch_size=2,
                       num_generations=4, max_completion_length=6, max_steps=1, learning_rate=1e-3, beta=0.0,
                       report_to="none", save_strategy="no", seed=0, temperature=1.5, dataloader_num_workers=0)
-    trainer = RecordingTrainer(model=_tiny_model(tokenizer), reward_funcs=count_letters, args=args, train_dataset=dataset,
+    trainer = RecordingTrainer(model=_tiny_model(tokenizer), reward_funcs=count_letters, args=args,
+                               train_dataset=dataset,
                                processing_class=tokenizer, estimator=estimator)
     trainer.train()
     rank = trainer.accelerator.process_index

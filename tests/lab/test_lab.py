@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from treecredit.cli import main
-from treecredit.lab.measure import grouped_spearman
+from treecredit.lab.measure import group_gradients, grouped_spearman
 from treecredit.lab.runner import token_gradient_terms
 from treecredit.lab.sampling import sample_forest
-from treecredit.lab.measure import group_gradients
 from treecredit.lab.state_graph import make_state_graph
 from treecredit.lab.tabular import TabularMDP, make_tabular_mdp
 

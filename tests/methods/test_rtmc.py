@@ -20,7 +20,8 @@ def test_hand_computed():
     # Q̂(M,m) = 1/2 (n=2), Q̂(M,n) = 0 (n=1). κ = 1: Â = n/(n+1)(Q̂ − V̂).
     adv = compute_turn_advantages("rtmc", norm_by_std=False, **DATA)
     episode = np.array([2, 2, -1, -1, -1, -1]) / 3
-    step = np.array([2 / 3 * (1 / 6), 2 / 3 * (1 / 6), 1 / 2 * (-1 / 3), 2 / 3 * (1 / 6), 2 / 3 * (1 / 6), 1 / 2 * (-1 / 3)])
+    step = np.array([2 / 3 * (1 / 6), 2 / 3 * (1 / 6), 1 / 2 * (-1 / 3),
+                     2 / 3 * (1 / 6), 2 / 3 * (1 / 6), 1 / 2 * (-1 / 3)])
     np.testing.assert_allclose(adv, episode + step, rtol=1e-6)
     no_smoothing = compute_turn_advantages("rtmc", norm_by_std=False, kappa=0.0, omega=2.0, **DATA)
     np.testing.assert_allclose(no_smoothing, episode + 2 * np.array([1, 1, -2, 1, 1, -2]) / 6, rtol=1e-6, atol=1e-7)

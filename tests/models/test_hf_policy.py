@@ -8,11 +8,10 @@ torch.set_num_threads(1)
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
+from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
 from treecredit.models import HFPolicy  # noqa: E402
 from treecredit.sampling import IIDSampler  # noqa: E402
 from treecredit.tasks import ArithmeticTask  # noqa: E402
-
-from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
 
 
 def tiny_policy(kind="llama"):

@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from tree_helpers import NeverStops, check_tree_nodes, replay_row_from_scratch, sample_tree, tiny_gpt
 
 import treecredit
 from treecredit.sampling import IIDSampler
 from treecredit.sampling.tree import TreeSampler
 from treecredit.tasks import ArithmeticTask, CountdownTask
-
-from tree_helpers import NeverStops, check_tree_nodes, replay_row_from_scratch, sample_tree, tiny_gpt
 
 torch.set_num_threads(1)
 
@@ -76,11 +75,11 @@ def test_fixed_tree_has_the_shape_asked_for():
     r = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(0))
     segments = check_tree_nodes(r)
     children = {}
-    for node, (group, start, end, parent, _) in segments.items():
+    for node, (group, _start, _end, parent, _) in segments.items():
         children.setdefault(parent if parent >= 0 else ("root", group), []).append(node)
-    for key, kids in children.items():
+    for kids in children.values():
         assert len(kids) == 2  # 2 roots per group (8 / 2**2) and 2 children per fork
-    for node, (group, start, end, parent, _) in segments.items():
+    for node, (_group, start, end, parent, _) in segments.items():
         level = 0
         p = parent
         while p >= 0:

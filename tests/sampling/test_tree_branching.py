@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from tree_helpers import check_tree_nodes, sample_tree, tiny_gpt
 
 from treecredit.sampling.branching import AdaptiveBranching, EntropyBranching, candidate_scores, open_points
 from treecredit.sampling.tree_table import SampledForest
 from treecredit.tasks import ArithmeticTask, CountdownTask
-
-from tree_helpers import check_tree_nodes, sample_tree, tiny_gpt
 
 torch.set_num_threads(1)
 

@@ -4,11 +4,10 @@ import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tree_helpers import sample_tree, tiny_gpt
 
 from treecredit.sampling.cutoff import cutoff_active, last_step_wrong, wrong_step_is_fatal
 from treecredit.tasks import ArithmeticTask, CountdownTask
-
-from tree_helpers import sample_tree, tiny_gpt
 
 torch.set_num_threads(1)
 

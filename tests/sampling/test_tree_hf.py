@@ -8,12 +8,11 @@ torch.set_num_threads(1)
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from treecredit.models import HFPolicy  # noqa: E402
-from treecredit.tasks import CountdownTask  # noqa: E402
-
 from tree_helpers import check_tree_nodes, replay_row_from_scratch, sample_tree  # noqa: E402
 
 from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
+from treecredit.models import HFPolicy  # noqa: E402
+from treecredit.tasks import CountdownTask  # noqa: E402
 
 
 def tiny_llama():

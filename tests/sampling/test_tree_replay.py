@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from tree_helpers import check_tree_nodes, tiny_gpt
 
 from treecredit.sampling.replay import SubtreeReplay
 from treecredit.sampling.tree import TreeSampler
 from treecredit.tasks import ArithmeticTask
-
-from tree_helpers import check_tree_nodes, tiny_gpt
 
 torch.set_num_threads(1)
 

@@ -38,11 +38,11 @@ def test_tree_credit_share_uses_the_sampled_nodes():
 
 def test_sampler_metrics_for_tree_and_iid_rollouts():
     import torch
+    from tree_helpers import sample_tree, tiny_gpt
 
     from treecredit.sampling import IIDSampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.tasks import ArithmeticTask
-    from tree_helpers import sample_tree, tiny_gpt
 
     policy = tiny_gpt(torch.float32)
     task = ArithmeticTask(min_operators=1, max_operators=2)

@@ -4,10 +4,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tree_helpers import sample_tree, tiny_gpt
 
 from treecredit.tasks import ArithmeticTask
-
-from tree_helpers import sample_tree, tiny_gpt
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,3 @@
-import numpy as np
 import torch
 
 from treecredit.sampling import IIDSampler, make_sampler, samplers

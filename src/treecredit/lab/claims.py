@@ -253,7 +253,8 @@ def summary_lines(records: list[dict], claims: dict) -> list[str]:
             extra = f", {best['extra_rollouts']} extra rollouts per response" if best.get("extra_rollouts") else ""
             lines.append(f"Headline token MDP, budget {base['budget']}: GRPO (i.i.d.) gradient noise-to-signal "
                          f"{base['grad_rel_var']:.3g}; lowest {label}: {best['estimator']} on {where} at "
-                         f"{best['grad_rel_var']:.3g} (factor {base['grad_rel_var'] / best['grad_rel_var']:.2g}{extra}).")
+                         f"{best['grad_rel_var']:.3g} "
+                         f"(factor {base['grad_rel_var'] / best['grad_rel_var']:.2g}{extra}).")
     for key, name in (("bias", "C1 (bias ∝ 1/B)"), ("variance", "C2 (variance ∝ 1/B)"),
                       ("variance_root", "C2 on the first tree segment only")):
         rows = claims.get(key, [])

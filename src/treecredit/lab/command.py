@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
                 seconds=seconds, sweeps=list(args.sweeps), mc_rollouts=args.mc_rollouts,
                 token_estimators=estimators("token"), turn_estimators=estimators("turn"))
     summary = summary_lines(records, claims)
-    command = "treecredit lab " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else "treecredit lab"
+    command = ("treecredit lab " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+               if len(sys.argv) > 1 else "treecredit lab")
     paths = write_report(records, claims, Path(args.out), command=command.strip(), meta=meta, summary=summary)
     print("\n".join(summary))
     print(f"\nreport: {paths['md']} ({seconds:.0f} s)")

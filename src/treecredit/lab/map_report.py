@@ -37,10 +37,11 @@ def equal_token_tables(records: list[dict]) -> list[str]:
                 "| shape | tokens/group | leaves at budget | estimator | noise/token (ρ·t) [95 %] | "
                 "cos(E ĝ, ∇J) [95 %] | cos at budget [95 %] | nmse at budget [95 %] |",
                 "|---|---|---|---|---|---|---|---|"]
-        for shape, rows in sorted(shapes.items(), key=lambda kv: (kv[0][0] != "iid", kv[0][1] ** kv[0][2], kv[0][1])):
+        for _shape, rows in sorted(shapes.items(), key=lambda kv: (kv[0][0] != "iid", kv[0][1] ** kv[0][2], kv[0][1])):
             best = min([r for r in rows if not r["estimator"].startswith("(")], key=lambda r: r["noise_per_token"])
             for r in [x for x in rows if x["estimator"] == "grpo"] + ([best] if best["estimator"] != "grpo" else []):
-                out.append(f"| {arm_label(r).split(' @ ')[1]} | {r['tokens_per_group']} | {r['leaves_at_budget']:.0f} | "
+                out.append(f"| {arm_label(r).split(' @ ')[1]} | {r['tokens_per_group']} | "
+                           f"{r['leaves_at_budget']:.0f} | "
                            f"{r['estimator']}{' (least noise)' if r is best else ''} | "
                            f"{_row_iv(r, 'noise_per_token')} | {_row_iv(r, 'grad_mean_cos_u', 2)} | "
                            f"{_row_iv(r, 'cos_at_budget', 2)} | {_row_iv(r, 'nmse_at_budget', 2)} |")

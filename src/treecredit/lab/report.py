@@ -94,7 +94,8 @@ def _c2_table(rows: list[dict]) -> list[str]:
     out = ["| estimator | log–log slope of var [95 %] | verdict | a [95 %] | tree term c [95 %] | reduced χ² |",
            "|---|---|---|---|---|---|"]
     for c in rows:
-        out.append(f"| {c['estimator']} | {_interval(c, 'var_slope', 'var_slope_lo', 'var_slope_hi')} | {c['verdict']} | "
+        out.append(f"| {c['estimator']} | {_interval(c, 'var_slope', 'var_slope_lo', 'var_slope_hi')} | "
+                   f"{c['verdict']} | "
                    f"{_interval(c, 'a', 'a_lo', 'a_hi')} | {_interval(c, 'tree_term', 'tree_lo', 'tree_hi')} | "
                    f"{_num(c.get('chi2_red'))} |")
     return out
@@ -125,11 +126,13 @@ def claims_markdown(claims: dict) -> str:
             "grad factor = grad_rel_var(grpo, i.i.d.) / grad_rel_var(estimator, tree); mse factor = "
             "mse(dr_grpo, i.i.d.) / mse(estimator, tree), only for estimators on A*'s scale that are not exact "
             "(– otherwise); > 1 means the tree estimator is less noisy.", "",
-            "| D | p | reward | entropy | decisive | Var r | estimator | grad factor [95 %] | mse factor [95 %] | same estimator, tree vs i.i.d. |",
+            "| D | p | reward | entropy | decisive | Var r | estimator | grad factor [95 %] | mse factor [95 %] "
+            "| same estimator, tree vs i.i.d. |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for c in claims["reduction"]:
         out.append(f"| {c['depth']} | {c['success_rate']:g} | {c['reward']} | {c['entropy']} | {c['decisive']} | "
-                   f"{_num(c.get('reward_var'))} | {c['estimator']} | {_interval(c, 'grad_ratio', 'grad_lo', 'grad_hi')} | "
+                   f"{_num(c.get('reward_var'))} | {c['estimator']} | "
+                   f"{_interval(c, 'grad_ratio', 'grad_lo', 'grad_hi')} | "
                    f"{_interval(c, 'mse_ratio', 'mse_lo', 'mse_hi')} | "
                    f"{_interval(c, 'tree_vs_iid', 'tree_vs_iid_lo', 'tree_vs_iid_hi')} |")
     out += ["", "### C4: gradient noise against the leaf budget", "",
@@ -161,7 +164,7 @@ def write_report(records: list[dict], claims: dict, out_dir: Path, *, command: s
              "budget": plot_budget(records, out_dir / "budget.png"),
              "conditions": plot_conditions(claims["reduction"], out_dir / "conditions.png")}
     paths.update({k: v for k, v in plots.items() if v is not None})
-    md = [f"# treecredit lab: every estimator against exact advantages", "",
+    md = ["# treecredit lab: every estimator against exact advantages", "",
           f"Command: `{command}` ({meta['size']} size: {meta['blocks']} independent batches × "
           f"{meta['groups_per_block']} groups per cell; seed {meta['seed']}; {meta['seconds']:.0f} s).", "",
           f"Estimators measured (token level): {', '.join(meta['token_estimators']) or 'none'}; "

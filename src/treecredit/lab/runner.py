@@ -34,7 +34,6 @@ from treecredit.lab.sampling import LabBatch, sample_forest
 from treecredit.lab.state_graph import StateGraph, sample_episodes
 from treecredit.lab.tabular import TabularMDP
 
-
 ORACLE = "(oracle A*)"
 
 
@@ -146,7 +145,8 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
 
     All variants see the same sampled batches (common random numbers), so their differences are sharper.
     On explicit trees the bias/variance metrics are measured once more on the first segment's tokens
-    (``ROOT_METRICS`` with suffix ``_root``). With ``oracle``, the row ``ORACLE`` uses the exact A* as its advantages: not an estimator, the floor
+    (``ROOT_METRICS`` with suffix ``_root``). With ``oracle``, the row ``ORACLE`` uses the exact A* as its
+    advantages: not an estimator, the floor
     of the gradient variance that per-token credit can reach with these samples.
     """
     rng = np.random.default_rng(seed)

@@ -111,7 +111,8 @@ def run_cell(cell: Cell, *, size: str, seed: int, mc_rollouts: int = 8, tick=Non
                          f"Fix: use at most {mdp.depth} levels.")
     return run_token_cell(mdp, branching=cell.branching, branch_depths=depths, n_blocks=n_blocks,
                           groups_per_block=per_block,
-                          variant_list=token_variants if token_variants is not None else variants("token", mc_rollouts=mc_rollouts),
+                          variant_list=(token_variants if token_variants is not None
+                                        else variants("token", mc_rollouts=mc_rollouts)),
                           seed=seed, mc_rollouts=mc_rollouts, tick=tick)
 
 

@@ -2,12 +2,14 @@
 
 A group (one prompt's i.i.d. responses, or one sampled tree) generates t tokens (a tree counts each shared
 segment once) and gives one policy-gradient estimate ĝ with noise-to-signal ρ = tr Cov ĝ / ‖E ĝ‖²
-(``grad_rel_var_u``, the version with an unbiased ‖E ĝ‖²). Averaging k independent groups divides ρ by k and costs k·t tokens, so
+(``grad_rel_var_u``, the version with an unbiased ‖E ĝ‖²). Averaging k independent groups divides ρ by k and
+costs k·t tokens, so
 
 - ``noise_per_token`` = ρ · t is the noise-to-signal of a gradient built from *one generated token's worth*
   of groups; at a budget of T generated tokens it is ρ · t / T. Lower is better; the ratio of two arms'
   ``noise_per_token`` is how many times fewer tokens one needs for the same gradient noise.
-- ``cos_at_budget`` ≈ cos(E ĝ, ∇J) / √(1 + ρ·t/T) (``grad_mean_cos_u``, capped at 1): the cosine between the batch gradient and the true
+- ``cos_at_budget`` ≈ cos(E ĝ, ∇J) / √(1 + ρ·t/T) (``grad_mean_cos_u``, capped at 1): the cosine between the
+  batch gradient and the true
   gradient at the reference budget T = ``REFERENCE_RESPONSES`` full responses' tokens (the trainer's
   default batch, 16 prompts × 8), using E‖ḡ‖² = ‖E ĝ‖² + tr Cov ĝ / k (Jensen's gap in the cosine is
   ignored). ``nmse_at_budget`` = 1 − cos_at_budget²: the squared error left after the best rescaling
@@ -117,7 +119,8 @@ def best_per_environment(records: list[dict]) -> list[dict]:
                 continue
             best = min(candidates, key=lambda r: r["noise_per_token"])
             gain = _ratio(_noise_row(ref), _noise_row(best), "noise")
-            entry.update({name: arm_label(best), f"{name}_estimator": best["estimator"], f"{name}_regime": best["regime"],
+            entry.update({name: arm_label(best), f"{name}_estimator": best["estimator"],
+                          f"{name}_regime": best["regime"],
                           f"{name}_branching": best["branching"], f"{name}_levels": best["levels"],
                           f"{name}_gain": gain[0], f"{name}_gain_lo": gain[1], f"{name}_gain_hi": gain[2],
                           f"{name}_cos_at_budget": best.get("cos_at_budget"),

@@ -11,7 +11,7 @@ from treecredit.registry import register_estimator
 from treecredit.turns import TurnBatch, state_graph_of
 
 
-@register_estimator("gigpo", level="turn")
+@register_estimator("gigpo", level="turn", requires=("turns",))
 def gigpo(turns: TurnBatch, *, gamma: float = 0.95, omega: float = 1.0, norm_by_std: bool = True,
           epsilon: float = 1e-6) -> np.ndarray:
     """GiGPO: the episode's group advantage plus the step's advantage among turns from the same state.

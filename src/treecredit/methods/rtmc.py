@@ -10,7 +10,7 @@ from treecredit.registry import register_estimator
 from treecredit.turns import TurnBatch, state_graph_of
 
 
-@register_estimator("rtmc", level="turn")
+@register_estimator("rtmc", level="turn", requires=("turns",))
 def rtmc(turns: TurnBatch, *, gamma: float = 1.0, kappa: float = 1.0, omega: float = 1.0,
          norm_by_std: bool = True, epsilon: float = 1e-6) -> np.ndarray:
     """RTMC: episode advantage plus the Monte Carlo advantage of the action in a shared state.

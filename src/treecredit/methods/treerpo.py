@@ -16,7 +16,7 @@ from treecredit.trees.values import children_mean_values, sibling_stats, zero_ma
 SCALES = ("bernoulli", "std", "none")
 
 
-@register_estimator("treerpo")
+@register_estimator("treerpo", requires=("steps|tree",))
 def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, epsilon: float = 1e-6,
             tree_nodes: Any = None, step_ends: Any = None, delimiter: Any = None,
             step_tokens: Any = None) -> np.ndarray:

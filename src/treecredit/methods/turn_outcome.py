@@ -28,7 +28,7 @@ def episode_advantages(turns: TurnBatch, *, norm_by_std: bool, epsilon: float) -
                                     norm_by_std=norm_by_std, epsilon=epsilon)
 
 
-@register_estimator("grpo", level="turn")
+@register_estimator("grpo", level="turn", requires=("turns",))
 def turn_grpo(turns: TurnBatch, *, norm_by_std: bool = True, epsilon: float = 1e-6) -> np.ndarray:
     """GRPO over episodes: the group-normalised episode outcome on every turn of the episode.
 
@@ -49,7 +49,7 @@ def turn_grpo(turns: TurnBatch, *, norm_by_std: bool = True, epsilon: float = 1e
     return adv[turns.episode_index].astype(np.float32)
 
 
-@register_estimator("dr_grpo", level="turn")
+@register_estimator("dr_grpo", level="turn", requires=("turns",))
 def turn_dr_grpo(turns: TurnBatch) -> np.ndarray:
     """Dr. GRPO over episodes: A_{i,k} = R_i − μ_g on every turn of episode i.
 
@@ -63,7 +63,7 @@ def turn_dr_grpo(turns: TurnBatch) -> np.ndarray:
     return adv[turns.episode_index].astype(np.float32)
 
 
-@register_estimator("rloo", level="turn")
+@register_estimator("rloo", level="turn", requires=("turns",))
 def turn_rloo(turns: TurnBatch) -> np.ndarray:
     """RLOO over episodes: A_{i,k} = R_i − (Σ_{j≠i} R_j)/(G − 1) = G/(G − 1) · (R_i − μ_g).
 

@@ -15,7 +15,7 @@ from treecredit.trees.forest import spread_segments
 from treecredit.trees.values import zero_masked_tokens
 
 
-@register_estimator("vine")
+@register_estimator("vine", requires=("steps", "mc_values"))
 def vine(batch: TokenBatch, *, mc_values: Any = None, prompt_values: Any = None, step_ends: Any = None,
          delimiter: Any = None, step_tokens: Any = None) -> np.ndarray:
     """VinePPO: A_t = V̂(s_{k+1}) − V̂(s_k) on every token of step k (no discount, reward only at the end).
@@ -47,6 +47,7 @@ def vine(batch: TokenBatch, *, mc_values: Any = None, prompt_values: Any = None,
     values = to_numpy(mc_values, "mc_values")
     check_shape(values, (B, T), "mc_values", "(B, T) like response_ids")
     ends = resolve_step_ends(batch, step_ends=step_ends, delimiter=delimiter, step_tokens=step_tokens)
+    assert ends is not None  # required=True: resolve_step_ends raises instead of returning None
     if prompt_values is None:
         start_value = group_mean(batch.rewards, batch.group_index, batch.n_groups)[batch.group_index]
     else:

@@ -31,7 +31,9 @@ def _steps(ids: list, ends: list | None) -> tuple[list, list]:
     """(units, unit of each token): tokens themselves, or tuples of step contents."""
     if ends is None:
         return list(ids), list(range(len(ids)))
-    units, unit_of, current = [], [], []
+    units: list = []
+    unit_of: list = []
+    current: list = []
     for t, tok in enumerate(ids):
         current.append(tok)
         unit_of.append(len(units))

@@ -9,8 +9,6 @@ sets are one node. The explicit tree keys nodes by their sampled id.
 
 from __future__ import annotations
 
-import numpy as np
-
 ROOT = "root"
 
 

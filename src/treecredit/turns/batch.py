@@ -92,7 +92,7 @@ def factorize_signatures(values: Any, n_turns: int, argument: str) -> tuple[np.n
         return _first_appearance(first, inverse.reshape(-1), arr)
     if arr.dtype.kind != "O":
         fail(argument, f"has dtype {arr.dtype}; signatures must be ints, strings or bytes",
-             f"hash float or structured states first, e.g. with treecredit.signatures.state_signature")
+             "hash float or structured states first, e.g. with treecredit.signatures.state_signature")
     ids = np.empty(arr.shape[0], dtype=np.int64)
     seen: dict = {}
     for row, sig in enumerate(arr.tolist()):

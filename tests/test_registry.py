@@ -1,0 +1,62 @@
+"""Estimator requirements declared in the registry, and the check compute_advantages makes with them."""
+
+import numpy as np
+import pytest
+
+import treecredit
+from treecredit.registry import REQUIREMENTS, available_from_options, get_estimator, register_estimator
+
+EXPECTED = {
+    ("token", "grpo"): (), ("token", "dr_grpo"): (), ("token", "rloo"): (),
+    ("token", "tempo"): (), ("token", "spo"): (), ("token", "treerl"): (), ("token", "treepo"): (),
+    ("token", "ibpo"): (),
+    ("token", "treerpo"): ("steps|tree",),
+    ("token", "vine"): ("steps", "mc_values"),
+    ("turn", "grpo"): ("turns",), ("turn", "dr_grpo"): ("turns",), ("turn", "rloo"): ("turns",),
+    ("turn", "rtmc"): ("turns",), ("turn", "gigpo"): ("turns",),
+}
+
+
+def test_every_registered_estimator_declares_its_requirements():
+    registered = {(level, name) for level in ("token", "turn") for name in treecredit.estimators(level)}
+    assert registered == set(EXPECTED)  # a new estimator must be added here with its needs
+    for (level, name), needs in EXPECTED.items():
+        assert get_estimator(name, level=level).requires == needs, (level, name)
+
+
+def test_missing_reports_unmet_needs_with_alternatives():
+    spec = get_estimator("treerpo")
+    assert spec.missing([]) == ["steps|tree"]
+    assert spec.missing(["tree"]) == [] and spec.missing(["steps"]) == []
+    vine = get_estimator("vine")
+    assert vine.missing(["steps"]) == ["mc_values"]
+    assert vine.missing(["tree", "mc_values"]) == ["steps"]
+    assert get_estimator("grpo").missing([]) == []
+
+
+def test_available_from_options_ignores_none():
+    assert available_from_options({"delimiter": [3], "tree_nodes": None}) == {"steps"}
+    assert available_from_options({"tree_nodes": np.zeros((1, 1)), "mc_values": np.zeros((1, 1))}) == {
+        "tree", "mc_values"}
+
+
+def test_unknown_requirement_refused():
+    with pytest.raises(ValueError, match="^requires: unknown need 'critic'"):
+        register_estimator("never_registered", requires=("steps|critic",))
+    assert set(REQUIREMENTS) == {"steps", "tree", "mc_values", "turns"}
+
+
+BATCH = dict(response_ids=[[1, 2], [1, 3]], response_mask=[[1, 1], [1, 1]], rewards=[1.0, 0.0], group_ids=[0, 0])
+
+
+@pytest.mark.parametrize("name, options, match", [
+    ("treerpo", {}, r"^step_ends: estimator 'treerpo' needs steps or tree.*Fix: .*delimiter.*tree_nodes"),
+    ("vine", {}, r"^step_ends: estimator 'vine' needs steps"),
+    ("vine", {"step_tokens": 1}, r"^mc_values: estimator 'vine' needs mc_values.*mc_rollouts"),
+])
+def test_compute_advantages_checks_requirements_first(name, options, match):
+    with pytest.raises(ValueError, match=match):
+        treecredit.compute_advantages(name, **BATCH, **options)
+    # before any work: even an invalid batch gets the requirement error first
+    with pytest.raises(ValueError, match=match):
+        treecredit.compute_advantages(name, **{**BATCH, "rewards": [np.nan, 0.0]}, **options)
