@@ -180,7 +180,8 @@ def test_verls_norm_flag_switches_the_std_off_and_treecredit_options_win():
     both = {"norm_adv_by_std_in_grpo": False, "treecredit_options": {"norm_by_std": True}}
     torch.testing.assert_close(adv_fn(**batch, config=both)[0], with_std)
     # an estimator without norm_by_std ignores verl's flag
-    torch.testing.assert_close(tc_verl.make_adv_estimator("rloo")(**batch, config={"norm_adv_by_std_in_grpo": False})[0],
+    rloo = tc_verl.make_adv_estimator("rloo")
+    torch.testing.assert_close(rloo(**batch, config={"norm_adv_by_std_in_grpo": False})[0],
                                core_advantages("rloo", batch))
 
 
@@ -260,3 +261,24 @@ def test_step_pattern_gives_step_ends_from_the_decoded_responses():
                                                                                       "tokenizer": tokenizer}})
     with pytest.raises(ValueError, match="tokenizer: "):
         tc_verl.make_adv_estimator("tempo")(**batch, config={"treecredit_options": {"step_pattern": "|"}})
+
+
+def test_verls_legacy_compute_advantage_passes_the_batchs_step_ends_and_tree_nodes(monkeypatch):
+    ray_trainer = pytest.importorskip("verl.trainer.ppo.ray_trainer")
+    from verl import DataProto
+
+    monkeypatch.setattr(ray_trainer, "compute_advantage", ray_trainer.compute_advantage)  # undone after
+    tc_verl.pass_response_ids()
+    batch = fake_verl_batch()
+    step_ends = torch.zeros_like(batch["response_mask"])
+    step_ends[:, 1] = 1
+    tensors = {k: batch[k] for k in ("responses", "response_mask", "token_level_rewards")}
+    data = DataProto.from_dict(tensors={**tensors, "step_ends": step_ends}, non_tensors={"uid": batch["index"]})
+    config = {"norm_adv_by_std_in_grpo": False}
+    out = ray_trainer.compute_advantage(data, adv_estimator="treecredit_tempo", config=config)
+    torch.testing.assert_close(out.batch["advantages"],
+                               core_advantages("tempo", batch, step_ends=step_ends, norm_by_std=False))
+    tree_nodes = _tree_nodes(batch)
+    data = DataProto.from_dict(tensors={**tensors, "tree_nodes": tree_nodes}, non_tensors={"uid": batch["index"]})
+    out = ray_trainer.compute_advantage(data, adv_estimator="treecredit_tempo", config={})
+    torch.testing.assert_close(out.batch["advantages"], core_advantages("tempo", batch, tree_nodes=tree_nodes))

@@ -12,7 +12,6 @@ transformers = pytest.importorskip("transformers")
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hf_tiny import local_tokenizer  # noqa: E402
-
 from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest  # noqa: E402
 from treecredit.sampling.vllm_backend import VLLMBackend  # noqa: E402
 

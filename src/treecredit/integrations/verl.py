@@ -191,7 +191,8 @@ def pass_response_ids() -> None:
 
     Wraps ``verl.trainer.ppo.ray_trainer.compute_advantage``: the wrapper records the batch's response
     ids (and its ``step_ends`` and ``tree_nodes`` when present) for the duration of the call and then
-    runs verl's own function unchanged. Call it once in the process that runs the trainer's ``fit`` (verl's TaskRunner). Idempotent.
+    runs verl's own function unchanged. Call it once in the process that runs the trainer's ``fit``
+    (verl's TaskRunner). Idempotent.
     """
     from verl.trainer.ppo import ray_trainer
 
@@ -215,3 +216,7 @@ def with_batch_fields(compute_advantage: Callable) -> Callable:
     functools.update_wrapper(wrapper, compute_advantage)
     wrapper.treecredit_wrapped = True
     return wrapper
+
+
+if is_verl_available():
+    register()

@@ -104,7 +104,7 @@ class VLLMBackend:
         prompts, params = [], []
         for request in requests:
             seed = request.seed if request.seed is not None else _draw_seed(generator)
-            prompts.append(TokensPrompt(prompt_token_ids=list(request.prefix)))
+            prompts.append(TokensPrompt(prompt_token_ids=list(request.prefix)))  # type: ignore[typeddict-item]
             params.append(SamplingParams(
                 n=request.n if settings.temperature > 0 else 1, temperature=settings.temperature, top_p=settings.top_p,
                 max_tokens=request.max_tokens, stop_token_ids=list(request.stop_ids), ignore_eos=True,
