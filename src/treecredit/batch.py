@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from treecredit._validation import (
+    as_int64,
     check_binary_mask,
+    check_choice,
     check_finite,
     check_integer,
     check_ndim,
@@ -70,9 +72,22 @@ class TokenBatch:
         return np.bincount(self.group_index, minlength=self.n_groups).astype(np.int64)
 
 
+def _group_id_array(group_ids: Any, argument: str) -> np.ndarray:
+    """Group ids as an array; a list mixing ints and strings (``[1, "1"]``) is refused, not merged."""
+    if isinstance(group_ids, (list, tuple)) or (isinstance(group_ids, np.ndarray) and group_ids.dtype == object):
+        values = list(group_ids.tolist() if isinstance(group_ids, np.ndarray) else group_ids)
+        kinds = {"int" if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                 else "str" if isinstance(v, (str, np.str_)) else type(v).__name__ for v in values}
+        if len(kinds) > 1 or not kinds <= {"int", "str"}:
+            fail(argument, f"mixes or contains unsupported types {sorted(kinds)}",
+                 "pass non-negative integer ids or strings, not both (1 and '1' would be merged)")
+        return np.asarray(values) if values else np.zeros(0, dtype=np.int64)
+    return to_numpy(group_ids, argument)
+
+
 def dense_group_index(group_ids: Any, n_rows: int, argument: str = "group_ids") -> tuple[np.ndarray, int]:
     """Map arbitrary group ids (ints or strings) to dense ``0..n_groups-1`` in order of first appearance."""
-    ids = to_numpy(group_ids, argument)
+    ids = _group_id_array(group_ids, argument)
     check_ndim(ids, 1, argument, "(B,)")
     check_shape(ids, (n_rows,), argument, "response (B)")
     if ids.size == 0:
@@ -83,7 +98,7 @@ def dense_group_index(group_ids: Any, n_rows: int, argument: str = "group_ids") 
         ids = ids.astype(np.int64)
     if np.issubdtype(ids.dtype, np.integer):
         check_non_negative(ids, argument)
-    elif ids.dtype.kind not in "USO":
+    elif ids.dtype.kind not in "US":
         fail(argument, f"has dtype {ids.dtype}", "pass integer or string group ids")
     _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")  # dense numbers by first appearance
@@ -92,12 +107,74 @@ def dense_group_index(group_ids: Any, n_rows: int, argument: str = "group_ids") 
     return rank[inverse.reshape(-1)].astype(np.int64), int(order.size)
 
 
+PADDING_SIDES = ("right", "left")
+
+
+def looks_left_padded(mask: np.ndarray) -> bool:
+    """True when every non-empty row ends on the last column and some non-empty row starts with a masked
+    token: the signature of left padding (right-padded rows end at different columns)."""
+    if mask.ndim != 2 or 0 in mask.shape:
+        return False
+    live = mask.any(axis=1)
+    return bool(live.any() and mask[live, -1].all() and (~mask[live, 0]).any())
+
+
+def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_side: str | None):
+    """Bring a batch to the right-padded layout that estimators use.
+
+    ``padding_side``: None (default) expects right padding and refuses a batch that looks left-padded
+    (:func:`looks_left_padded`); ``"right"`` trusts the layout as given; ``"left"`` moves each row's
+    leading masked run (its padding) to the end, and the same for every ``(B, T)`` array in ``arrays``.
+    Returns ``(ids, mask, arrays, shift)``; ``shift (B,)`` undoes the move with :func:`restore_padding`
+    (None when nothing moved).
+    """
+    if padding_side is not None:
+        check_choice(padding_side, PADDING_SIDES, "padding_side")
+    ids = to_numpy(response_ids, "response_ids")
+    mask = to_numpy(response_mask, "response_mask")
+    if mask.ndim != 2 or padding_side == "right":
+        return ids, mask, arrays, None
+    live = mask != 0
+    if padding_side is None:
+        if looks_left_padded(live):
+            fail("response_mask", "looks left-padded (every response ends on the last column and some start "
+                 "with masked tokens), and tree credit would then compare misaligned prefixes",
+                 "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
+                 "is returned in yours), or padding_side='right' if the leading masked tokens belong to "
+                 "the responses")
+        return ids, mask, arrays, None
+    shift = np.where(live.any(axis=1), np.argmax(live, axis=1), 0)
+    shape = mask.shape
+    moved = {}
+    for name, value in arrays.items():
+        if value is not None and not isinstance(value, (str, bytes, int, float)) and np.shape(value) == shape:
+            moved[name] = roll_rows(to_numpy(value, name), shift)
+        else:
+            moved[name] = value
+    if ids.shape != shape:  # make_token_batch reports the shape error
+        return ids, mask, arrays, None
+    return roll_rows(ids, shift), roll_rows(mask, shift), moved, shift
+
+
+def roll_rows(array: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``out[i, t] = array[i, (t + shift[i]) mod T]``: row i moved left by ``shift[i]`` columns."""
+    B, T = array.shape[:2]
+    cols = (np.arange(T)[None, :] + shift[:, None]) % max(T, 1)
+    return np.take_along_axis(array, cols, axis=1)
+
+
+def restore_padding(result: np.ndarray, shift: np.ndarray | None) -> np.ndarray:
+    """Undo :func:`align_padding` on a ``(B, T)`` result (no-op for ``shift`` None)."""
+    return result if shift is None else roll_rows(result, -shift)
+
+
 def make_token_batch(response_ids: Any, response_mask: Any, rewards: Any, group_ids: Any) -> TokenBatch:
     """Validate the public arguments and return a :class:`TokenBatch`."""
     ids = to_numpy(response_ids, "response_ids")
     check_ndim(ids, 2, "response_ids", "(B, T)")
     check_integer(ids, "response_ids")
     check_non_negative(ids, "response_ids")
+    ids = as_int64(ids, "response_ids")
     B, T = ids.shape
     mask = to_numpy(response_mask, "response_mask")
     check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
@@ -108,7 +185,7 @@ def make_token_batch(response_ids: Any, response_mask: Any, rewards: Any, group_
     check_finite(rew, "rewards")
     group_index, n_groups = dense_group_index(group_ids, B)
     return TokenBatch(
-        response_ids=ids.astype(np.int64, copy=False),
+        response_ids=ids,
         response_mask=mask,
         rewards=rew.astype(np.float64),
         group_index=group_index,

@@ -41,3 +41,16 @@ def group_std(values: np.ndarray, group_index: np.ndarray, n_groups: int) -> np.
 def broadcast_to_tokens(per_response: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``(B,)`` values → ``(B, T)`` float32, zero where ``mask`` is False."""
     return mask * per_response.astype(np.float32)[:, None]
+
+
+def divide_or_zero(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` with 0 wherever the denominator is 0 (so ε = 0 never gives NaN).
+
+    Every division in the estimators is of a centred quantity by its own spread (σ + ε and the like); a
+    zero spread means a centred value of exactly 0, so 0/0 is defined as 0 (no credit), as with ε > 0.
+    """
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.broadcast_to(np.asarray(denominator, dtype=np.float64), num.shape)
+    out = np.zeros(num.shape)
+    np.divide(num, den, out=out, where=den != 0)
+    return out

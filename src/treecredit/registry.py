@@ -50,6 +50,7 @@ class EstimatorSpec:
     options: tuple[str, ...]
     summary: str
     requires: tuple[str, ...] = ()
+    defaults: tuple[tuple[str, object], ...] = ()
 
     def missing(self, available) -> list[str]:
         """The entries of ``requires`` that none of ``available`` (names from REQUIREMENTS) satisfies."""
@@ -67,7 +68,13 @@ class EstimatorSpec:
         raise ValueError(f"{argument}: estimator {self.name!r} needs {' or '.join(parts)}, which was not given. "
                          f"Fix: {fix}.")
 
-    def check_options(self, options: dict) -> None:
+    def check_options(self, options: dict) -> dict:
+        """Refuse options the estimator does not take, and scalar options of the wrong kind.
+
+        An option whose default is a bool must be a bool (so ``"no"`` is refused, not read as True); one
+        whose default is a number must be a real number; one whose default is a string must be a string.
+        Returns the options with 0-d arrays / NumPy scalars turned into Python scalars.
+        """
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             accepted = ", ".join(self.options) or "none"
@@ -75,6 +82,21 @@ class EstimatorSpec:
                 f"{unknown[0]}: estimator {self.name!r} does not take option(s) {unknown}. "
                 f"Fix: remove them; {self.name!r} accepts: {accepted}."
             )
+        from treecredit._validation import check_flag, check_number, fail
+
+        out = dict(options)
+        for name, default in self.defaults:
+            if name not in options:
+                continue
+            value = options[name]
+            if isinstance(default, bool):
+                out[name] = check_flag(value, name)
+            elif isinstance(default, (int, float)):
+                number = check_number(value, name)
+                out[name] = int(number) if isinstance(default, int) and number == int(number) else number
+            elif isinstance(default, str) and not isinstance(value, str):
+                fail(name, f"is {type(value).__name__} {value!r}, expected a string", f"pass {name} as a string")
+        return out
 
 
 _REGISTRY: dict[str, dict[str, EstimatorSpec]] = {level: {} for level in LEVELS}
@@ -100,10 +122,11 @@ def register_estimator(name: str, *, level: str = "token",
                 f"name: {level}-level estimator {name!r} is already registered "
                 f"(by {_REGISTRY[level][name].fn.__module__}). Fix: choose another name."
             )
-        params = inspect.signature(fn).parameters.values()
-        options = tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        params = [p for p in inspect.signature(fn).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        options = tuple(p.name for p in params)
+        defaults = tuple((p.name, p.default) for p in params if isinstance(p.default, (bool, int, float, str)))
         summary = (inspect.getdoc(fn) or "").split("\n", 1)[0]
-        _REGISTRY[level][name] = EstimatorSpec(name, level, fn, options, summary, tuple(requires))
+        _REGISTRY[level][name] = EstimatorSpec(name, level, fn, options, summary, tuple(requires), defaults)
         return fn
 
     return decorate

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from treecredit._validation import check_binary_mask, check_integer, check_shape, fail, to_numpy
+from treecredit._validation import as_int64, check_binary_mask, check_integer, check_shape, fail, to_numpy
 from treecredit.batch import TokenBatch
 
 STEP_OPTIONS = ("step_ends", "delimiter", "step_tokens")
@@ -61,6 +61,7 @@ def resolve_step_ends(
 def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
     pattern = np.atleast_1d(to_numpy(delimiter, "delimiter"))
     check_integer(pattern, "delimiter")
+    pattern = as_int64(pattern, "delimiter")
     if pattern.ndim != 1 or pattern.size == 0:
         fail("delimiter", "must be a token id or a non-empty 1-D sequence of ids",
              "pass e.g. delimiter=[tokenizer('\\n\\n')] as a list of ints")

@@ -1,6 +1,7 @@
 """Small shared batches for the tree-estimator tests (imported by the test modules)."""
 
 import numpy as np
+import pytest
 
 from treecredit import compute_advantages
 
@@ -30,16 +31,21 @@ def degenerate_checks(name, **options):
     """Equal rewards, groups of one, fully masked rows and an empty batch: exact zeros, never NaN."""
     equal = run(name, rewards=np.full(5, 0.5), **options)
     assert (equal == 0).all()
-    alone = run(name, groups=np.arange(5), **options)
+    if "mc_values" in options:  # Monte Carlo values give credit without a group: no warning
+        alone = run(name, groups=np.arange(5), **options)
+    else:
+        with pytest.warns(UserWarning, match="no group has two responses"):
+            alone = run(name, groups=np.arange(5), **options)
     assert not np.isnan(alone).any()
     mask = MASK.copy()
     mask[1] = 0
     masked = run(name, mask=mask, **options)
     assert (masked[1] == 0).all() and not np.isnan(masked).any()
+    empty_options = {k: (np.zeros((0, 3), np.asarray(v).dtype) if np.ndim(v) == 2 else v) for k, v in options.items()}
     empty = compute_advantages(name, response_ids=np.zeros((0, 3), int), response_mask=np.zeros((0, 3), int),
-                               rewards=np.zeros(0), group_ids=np.zeros(0, int), **options)
+                               rewards=np.zeros(0), group_ids=np.zeros(0, int), **empty_options)
     assert empty.shape == (0, 3)
-    no_tokens = {k: (np.zeros((5, 0)) if k == "mc_values" else v) for k, v in options.items()}
+    no_tokens = {k: (np.zeros((5, 0), np.asarray(v).dtype) if np.ndim(v) == 2 else v) for k, v in options.items()}
     width0 = compute_advantages(name, response_ids=np.zeros((5, 0), int), response_mask=np.zeros((5, 0), int),
                                 rewards=REWARDS, group_ids=GROUPS, **no_tokens)
     assert width0.shape == (5, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from treecredit._validation import check_positive
-from treecredit.groups import centered, group_std
+from treecredit.groups import centered, divide_or_zero, group_std
 from treecredit.methods.turn_outcome import episode_advantages
 from treecredit.registry import register_estimator
 from treecredit.turns import TurnBatch, state_graph_of
@@ -38,9 +38,11 @@ def gigpo(turns: TurnBatch, *, gamma: float = 0.95, omega: float = 1.0, norm_by_
         ``(N,)`` float32, one advantage per turn.
     """
     check_positive(omega, "omega", allow_zero=True)
+    check_positive(epsilon, "epsilon", allow_zero=True)
     graph = state_graph_of(turns, gamma=gamma)
     step = centered(graph.turn_return, graph.turn_node, graph.n_nodes)
     if norm_by_std:
-        step = step / (group_std(graph.turn_return, graph.turn_node, graph.n_nodes)[graph.turn_node] + epsilon)
+        spread = group_std(graph.turn_return, graph.turn_node, graph.n_nodes)[graph.turn_node]
+        step = divide_or_zero(step, spread + epsilon)
     episode_term = episode_advantages(turns, norm_by_std=norm_by_std, epsilon=epsilon)[turns.episode_index]
     return (episode_term + omega * step).astype(np.float32)

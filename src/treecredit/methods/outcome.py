@@ -9,7 +9,7 @@ import numpy as np
 
 from treecredit._validation import check_positive
 from treecredit.batch import TokenBatch
-from treecredit.groups import broadcast_to_tokens, centered, group_std
+from treecredit.groups import broadcast_to_tokens, centered, divide_or_zero, group_std
 from treecredit.registry import register_estimator
 
 
@@ -19,7 +19,7 @@ def grpo_response_advantages(
     """``(B,)`` GRPO advantages (r_i − μ_g) / (σ_g + ε), or r_i − μ_g without std normalisation."""
     adv = centered(rewards, group_index, n_groups)
     if norm_by_std:
-        adv = adv / (group_std(rewards, group_index, n_groups)[group_index] + epsilon)
+        adv = divide_or_zero(adv, group_std(rewards, group_index, n_groups)[group_index] + epsilon)
     return adv
 
 

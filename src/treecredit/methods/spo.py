@@ -8,7 +8,7 @@ import numpy as np
 
 from treecredit._validation import check_positive
 from treecredit.batch import TokenBatch
-from treecredit.groups import centered
+from treecredit.groups import centered, divide_or_zero
 from treecredit.registry import register_estimator
 from treecredit.trees import forest_for
 from treecredit.trees.values import zero_masked_tokens
@@ -46,7 +46,7 @@ def spo(batch: TokenBatch, *, norm_by_std: bool = False, epsilon: float = 1e-6, 
     parent = forest.node_parent[kids]
     gain = value[kids] - value[parent]
     if norm_by_std:
-        gain = gain / (forest.node_std(dev)[parent] + epsilon)
+        gain = divide_or_zero(gain, forest.node_std(dev)[parent] + epsilon)
     advantage = np.zeros(forest.n_nodes)
     advantage[kids] = gain
     out = forest.spread(advantage)

@@ -8,7 +8,7 @@ import numpy as np
 
 from treecredit._validation import check_choice, check_positive
 from treecredit.batch import TokenBatch
-from treecredit.groups import broadcast_to_tokens, centered, group_std
+from treecredit.groups import broadcast_to_tokens, centered, divide_or_zero, group_std
 from treecredit.registry import register_estimator
 from treecredit.trees import forest_for
 
@@ -60,5 +60,5 @@ def treepo(batch: TokenBatch, *, weights: str = "size", whiten: bool = True, eps
         live = batch.lengths > 0
         one = np.zeros(int(live.sum()), dtype=np.int64)
         kept = per_response[live]
-        per_response[live] = centered(kept, one, 1) / (group_std(kept, one, 1)[0] + epsilon) if kept.size else kept
+        per_response[live] = divide_or_zero(centered(kept, one, 1), group_std(kept, one, 1)[0] + epsilon)
     return broadcast_to_tokens(per_response, batch.response_mask)

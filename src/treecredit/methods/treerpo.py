@@ -8,7 +8,7 @@ import numpy as np
 
 from treecredit._validation import check_choice, check_positive, fail
 from treecredit.batch import TokenBatch
-from treecredit.groups import centered, group_mean
+from treecredit.groups import centered, divide_or_zero, group_mean
 from treecredit.registry import register_estimator
 from treecredit.trees import forest_for
 from treecredit.trees.values import children_mean_values, sibling_stats, zero_masked_tokens
@@ -66,9 +66,9 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
     numer = value[kids] - value[parent]
     if scale == "bernoulli":
         mu = value[parent] + group_mean(rewards, batch.group_index, batch.n_groups)[forest.node_group[kids]]
-        numer = numer / (mu * (1.0 - mu) + epsilon)
+        numer = divide_or_zero(numer, mu * (1.0 - mu) + epsilon)
     elif scale == "std":
-        numer = numer / (spread_std[parent] + epsilon)
+        numer = divide_or_zero(numer, spread_std[parent] + epsilon)
     advantage = np.zeros(forest.n_nodes)
     advantage[kids] = np.where(span[parent] < tau, 0.0, numer)
     out = forest.spread(advantage)

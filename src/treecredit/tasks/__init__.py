@@ -1,20 +1,68 @@
-"""Embedded verifiable tasks: procedurally generated problems with final and partial verifiers."""
+"""Verifiable tasks: the embedded procedural ones (arithmetic, countdown), a user's dataset with reward
+functions, reasoning-gym's generators (``rg:NAME``) and HumanEval (``humaneval``)."""
 
 from __future__ import annotations
+
+from dataclasses import fields
 
 from treecredit._validation import fail
 from treecredit.tasks.arithmetic import ArithmeticTask
 from treecredit.tasks.base import Problem, Task
+from treecredit.tasks.chat import ChatPrompt
 from treecredit.tasks.countdown import CountdownTask
+from treecredit.tasks.dataset import DatasetTask
 
 TASKS = {"arithmetic": ArithmeticTask, "countdown": CountdownTask}
+TASK_FORMS = [*sorted(TASKS), "humaneval", "rg:NAME[:key=value,…]"]
 
 
 def make_task(name: str, **options) -> Task:
     """The task family ``name`` built with ``options`` (its dataclass fields)."""
     if name not in TASKS:
-        fail("task", f"unknown task {name!r}", f"use one of {sorted(TASKS)}")
-    return TASKS[name](**options)
+        fail("task", f"unknown task {name!r}", f"use one of {TASK_FORMS}, or --dataset PATH")
+    return _build(TASKS[name], options)
 
 
-__all__ = ["ArithmeticTask", "CountdownTask", "Problem", "TASKS", "Task", "make_task"]
+def _build(cls, options: dict, **fixed) -> Task:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        fail("task_options", f"{unknown} are not options of {cls.__name__}", f"use some of {sorted(known)}")
+    return cls(**fixed, **options)
+
+
+def task_from_config(config) -> Task:
+    """The task a ``TrainConfig`` describes: ``dataset`` (with ``reward``) when set, else ``task``."""
+    rewards = list(getattr(config, "reward", []) or [])
+    dataset = getattr(config, "dataset", "")
+    if dataset:
+        if "path" in config.task_options or "rewards" in config.task_options:
+            fail("task_options", "path and rewards are set by --dataset and --reward", "drop those task options")
+        return _build(DatasetTask, dict(config.task_options), path=dataset, rewards=rewards or ["math"])
+    if rewards:
+        fail("reward", f"rewards are for --dataset; task {config.task!r} has its own verifier",
+             "pass --dataset PATH with --reward, or drop --reward")
+    if config.task.startswith("rg:"):
+        from treecredit.tasks.reasoning_gym import make_rg_task
+
+        return make_rg_task(config.task, **config.task_options)
+    if config.task == "humaneval":
+        from treecredit.tasks.humaneval import HumanEvalTask
+
+        return _build(HumanEvalTask, dict(config.task_options))
+    if config.task not in TASKS:
+        fail("task", f"unknown task {config.task!r}", f"pass one of {TASK_FORMS}, or --dataset PATH")
+    return make_task(config.task, **config.task_options)
+
+
+__all__ = [
+    "TASKS",
+    "ArithmeticTask",
+    "ChatPrompt",
+    "CountdownTask",
+    "DatasetTask",
+    "Problem",
+    "Task",
+    "make_task",
+    "task_from_config",
+]

@@ -63,6 +63,10 @@ class Task(ABC):
         """``n`` problems drawn in order from ``rng`` (the same seed gives the same list)."""
         return [self.make_problem(rng) for _ in range(n)]
 
+    def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
+        """The evaluation problems: ``n`` drawn from ``rng`` (a dataset task returns its held-out split)."""
+        return self.generate(rng, n)
+
     def format_prompt(self, problem: Problem) -> str:
         """The prompt text shown to the model (chat-formatted by the policy adapter, if it uses a template)."""
         return problem.prompt
@@ -70,10 +74,17 @@ class Task(ABC):
     def complete_steps(self, response: str) -> list[str]:
         """The complete steps of ``response``, each without its closing delimiter or end marker.
 
-        Text after the end marker is ignored; a trailing unfinished step is left out.
+        Text after the end marker is ignored; a trailing unfinished step is left out. An empty ``end``
+        means the model's end of sequence: the text is then complete as given (its last step too, unless
+        it ends with the delimiter). An empty ``delimiter`` makes the whole response one step.
         """
-        head, has_end, _ = response.partition(self.end)
-        parts = head.split(self.delimiter)
+        if self.end:
+            head, has_end, _ = response.partition(self.end)
+        else:
+            head, has_end = response, True
+        parts = head.split(self.delimiter) if self.delimiter else [head]
+        if not self.end and len(parts) > 1 and not parts[-1]:
+            parts = parts[:-1]  # a text that stops right after a delimiter: no empty last step
         return parts if has_end else parts[:-1]
 
     def step_accuracy(self, problem: Problem, response: str) -> tuple[int, int]:

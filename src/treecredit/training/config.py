@@ -26,9 +26,19 @@ class TrainConfig:
     seed: int = 0
     """Seed for the RL run (problems, sampling, minibatch order)."""
     task: str = "arithmetic"
-    """Task family: arithmetic or countdown."""
+    """Task: arithmetic, countdown, humaneval, or rg:NAME[:key=value,...] (a reasoning-gym generator); ignored when `dataset` is set."""
     task_options: dict = field(default_factory=dict)
-    """Options of the task family (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number)."""
+    """Options of the task (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number; dataset: prompt_column, answer_column, solution_column, system_column, system_prompt, template, held_out, held_out_path, delimiter, end, step_checker; rg: graded, template, system_prompt and the generator's own; see docs/own-task.md)."""
+    dataset: str = ""
+    """Train on your own data: a .jsonl/.json, .parquet or .csv file, or a folder saved by `datasets` (columns by --task-option)."""
+    reward: list = field(default_factory=list)
+    """With --dataset: reward function(s), repeatable: math, exact, numeric, code, NAME:key=value, module:function (TRL convention); @W sets a weight (default: math)."""
+    chat_template: str = "auto"
+    """Hugging Face models: wrap prompts in the tokenizer's chat template: auto (when it has one), on, off."""
+    lora_rank: int = 0
+    """Hugging Face models: train LoRA adapters of this rank through peft instead of all weights (0 = off)."""
+    sample_every: int = 0
+    """Print sample completions with their rewards every this many steps (0 = never; samples.jsonl is always written)."""
     steps: int = 200
     """RL steps (one sampled batch and its updates per step); the run also stops at token_budget."""
     token_budget: int = 0
@@ -114,10 +124,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         from treecredit.registry import get_estimator
-        from treecredit.tasks import TASKS
 
         get_estimator(self.estimator)  # raises with the list of known names
-        check_choice(self.task, tuple(sorted(TASKS)), "task")
         if self.group_size < 2:
             fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
                  "pass --group-size 2 or more (8 is the default)")
@@ -127,7 +135,7 @@ class TrainConfig:
         for name in ("prompts_per_step", "max_new_tokens", "epochs", "minibatches", "n_layer", "n_head",
                      "n_embd", "warm_start_batch", "eval_every", "eval_problems", "threads"):
             _at_least(self, name, 1, f"pass --{name.replace('_', '-')} 1 or more")
-        for name in ("warm_start_steps", "checkpoint_every"):
+        for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every"):
             _at_least(self, name, 0, f"pass --{name.replace('_', '-')} 0 or more")
         if self.minibatches > self.prompts_per_step * self.group_size:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step * self.group_size} "
@@ -149,9 +157,10 @@ class TrainConfig:
         for name in ("kl_coef", "entropy_coef", "max_grad_norm"):
             if getattr(self, name) < 0:
                 fail(name, f"is {getattr(self, name)}, must be ≥ 0", "pass 0 to turn it off")
-        if self.model != "gpt" and not Path(self.model).is_dir():
-            fail("model", f"{self.model!r} is neither 'gpt' nor a local folder",
-                 "pass --model gpt or the path of a folder holding a Hugging Face model (nothing is downloaded)")
+        from treecredit.models.hf_load import check_model_argument
+
+        check_model_argument(self.model, self.gguf_file)
+        check_choice(self.chat_template, ("auto", "on", "off"), "chat_template")
         if self.gguf_file and self.model == "gpt":
             fail("gguf_file", "was given with model='gpt'", "pass --model <folder holding the .gguf file>")
         from treecredit.sampling.registry import samplers
@@ -164,9 +173,9 @@ class TrainConfig:
         from treecredit.training.loss import AGGREGATIONS
 
         check_choice(self.loss_aggregation, AGGREGATIONS, "loss_aggregation")
-        from treecredit.tasks import make_task
+        from treecredit.tasks import task_from_config
 
-        make_task(self.task, **self.task_options)  # bad task options fail here, with their own message
+        task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
 
     def tree_sampler_options(self) -> dict:
         """The tree sampler's options from this config ({} unless ``sampler == "tree"``: other samplers

@@ -68,14 +68,15 @@ def draw_problems(task, rng, n: int, held_out: set) -> list:
 def build_policy(config: TrainConfig, task, log):
     """The small GPT, warm-started on worked solutions (from the cache when possible), or a local HF model."""
     from treecredit.models import GPTPolicy, HFPolicy
-    from treecredit.training.warmstart import warm_started_policy
+    from treecredit.training.warmstart import char_tokenizer_for, warm_started_policy
 
     if config.model != "gpt":
         log(f"policy: Hugging Face model from {config.model} (no warm start)")
-        return HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None)
+        return HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None,
+                                        use_chat_template=config.chat_template, lora_rank=config.lora_rank)
     model_config = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
     if config.warm_start_steps == 0:
-        return GPTPolicy.build(seed=config.warm_start_seed, **model_config)
+        return GPTPolicy.build(tokenizer=char_tokenizer_for(task), seed=config.warm_start_seed, **model_config)
     return warm_started_policy(task, model_config=model_config, steps=config.warm_start_steps,
                                batch_size=config.warm_start_batch, lr=config.warm_start_lr,
                                seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log)
@@ -152,12 +153,14 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     import torch
 
     import treecredit
+    from treecredit.rewards.failed import neutralise_failed_rewards
     from treecredit.sampling import IIDSampler, make_sampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
-    from treecredit.tasks import make_task
+    from treecredit.tasks import task_from_config
     from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
     from treecredit.training.metrics import MetricsWriter, advantage_metrics, evaluate, read_metrics, rollout_metrics
+    from treecredit.training.samples import sample_records, write_samples
 
     torch.set_num_threads(config.threads)
     random.seed(config.seed)
@@ -170,13 +173,13 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
         check_same_settings(out / "config.json", config)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
 
-    task = make_task(config.task, **config.task_options)
+    task = task_from_config(config)
     policy = build_policy(config, task, log)
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
     optimizer = torch.optim.AdamW(policy.module.parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
     problem_rng = np.random.default_rng([config.seed, 2])
-    eval_set = task.generate(np.random.default_rng(EVAL_SEED), config.eval_problems)
+    eval_set = task.held_out_problems(np.random.default_rng(EVAL_SEED), config.eval_problems)
     held_out = {p.prompt for p in eval_set}
     sampler = make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
                            max_new_tokens=config.max_new_tokens,
@@ -207,6 +210,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     while not _finished(config, counters):
         problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
         rollout = sampler.sample(policy, task, problems, config.group_size, generator)
+        reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
         options = estimator_options(spec, rollout, policy, task, config.estimator_options)
         advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
         advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
@@ -223,8 +227,10 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
         record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems), "sampled_nll": sampled_nll,
                   **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
                   **sampler_metrics(rollout),
-                  **stats, "elapsed_s": time.perf_counter() - started}
+                  **stats, "reward_failed": reward_failed, "elapsed_s": time.perf_counter() - started}
         writer.write(record)
+        write_samples(out, sample_records(rollout, counters["step"]),
+                      echo=bool(config.sample_every) and counters["step"] % config.sample_every == 0, log=log)
         done = _finished(config, counters)
         if counters["step"] % config.eval_every == 0 or done:
             last_eval = run_eval()

@@ -61,7 +61,9 @@ def evaluate(policy, task, problems, *, sampler_cls, temperature: float, top_p: 
     sampled = sampler_cls(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens).sample(
         policy, task, problems, 1, torch.Generator().manual_seed(seed))
     stats = rollout_metrics(sampled, task, problems)
-    return {"eval_greedy_pass1": float(greedy.rewards.mean()), "eval_sampled_pass1": float(sampled.rewards.mean()),
+    # a failed reward (NaN, see treecredit.rewards.failed) counts as not passed
+    return {"eval_greedy_pass1": float(greedy.rewards.nan_to_num(0.0).mean()),
+            "eval_sampled_pass1": float(sampled.rewards.nan_to_num(0.0).mean()),
             "eval_step_accuracy": stats["step_accuracy"], "eval_response_length": stats["response_length"]}
 
 

@@ -28,6 +28,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         if f.name in _DICT_FLAGS:
             parser.add_argument(_DICT_FLAGS[f.name], dest=f.name, action="append", metavar="KEY=VALUE",
                                 default=argparse.SUPPRESS, help=help_text + "; repeatable")
+        elif isinstance(default, list):
+            parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action="append",
+                                default=argparse.SUPPRESS, help=help_text + "; repeatable")
         elif isinstance(default, bool):
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)

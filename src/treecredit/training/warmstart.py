@@ -32,7 +32,8 @@ def supervised_batch(policy, task, problems):
     import torch
 
     prompts = [policy.encode_prompt(task.format_prompt(p)) for p in problems]
-    targets = [policy.encode(p.solution) for p in problems]
+    # a task without an end marker ends on the model's eos, which the solution text cannot hold
+    targets = [policy.encode(p.solution) + ([] if task.end else [policy.eos_id]) for p in problems]
     width = max(len(t) for t in targets)
     ids = torch.full((len(targets), width), policy.pad_id, dtype=torch.long)
     mask = torch.zeros((len(targets), width), dtype=torch.bool)
@@ -65,6 +66,15 @@ def train_supervised(policy, task, *, steps: int, batch_size: int, lr: float, se
     return losses
 
 
+def char_tokenizer_for(task):
+    """The small GPT's tokenizer for ``task``: the default alphabet, extended by the task's other
+    characters (datasets, reasoning-gym), so the built-in tasks keep their ids and cached weights."""
+    from treecredit.models.tokenizer import DEFAULT_ALPHABET, CharTokenizer
+
+    extra = "".join(sorted(set(getattr(task, "alphabet", "")) - set(DEFAULT_ALPHABET)))
+    return CharTokenizer(DEFAULT_ALPHABET + extra)
+
+
 def warm_started_policy(task, *, model_config: dict, steps: int, batch_size: int, lr: float, seed: int,
                         cache_dir: str | Path | None = None, log=print):
     """The small GPT after the supervised warm start, loaded from the cache when it is there.
@@ -76,11 +86,12 @@ def warm_started_policy(task, *, model_config: dict, steps: int, batch_size: int
 
     from treecredit.models import GPTPolicy
 
-    settings = {"task": task.name, "task_options": vars(task), "model": model_config, "steps": steps,
+    identity = task.cache_identity() if hasattr(task, "cache_identity") else vars(task)
+    settings = {"task": task.name, "task_options": identity, "model": model_config, "steps": steps,
                 "batch_size": batch_size, "lr": lr, "seed": seed, "version": 1}
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / f"warmstart-{warm_start_key(settings)}.pt"
-    policy = GPTPolicy.build(seed=seed, **model_config)
+    policy = GPTPolicy.build(tokenizer=char_tokenizer_for(task), seed=seed, **model_config)
     if path.exists():
         policy.module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         log(f"warm start: loaded {path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from treecredit._validation import check_choice, fail
-from treecredit.batch import TokenBatch, make_token_batch
+from treecredit.batch import TokenBatch, align_padding, make_token_batch
 from treecredit.steps import resolve_step_ends
 from treecredit.trees.explicit import build_explicit
 from treecredit.trees.forest import Forest
@@ -37,20 +37,26 @@ def forest_for(batch: TokenBatch, *, tree_nodes: Any = None, step_ends: Any = No
 
 
 def build_tree(kind: str, *, response_ids, response_mask, rewards, group_ids, tree_nodes: Any = None,
-               step_ends: Any = None, delimiter: Any = None, step_tokens: Any = None) -> Forest:
+               step_ends: Any = None, delimiter: Any = None, step_tokens: Any = None,
+               padding_side: str | None = None) -> Forest:
     """Build the rollout forest of a batch, to inspect it: values, visit counts, branch points, a drawing.
 
     Args:
         kind: ``"token"`` (compressed token-prefix trie, P2T), ``"step"`` (step trie: needs one of
             ``step_ends`` / ``delimiter`` / ``step_tokens``) or ``"explicit"`` (needs ``tree_nodes``).
-        response_ids, response_mask, rewards, group_ids: as for :func:`treecredit.compute_advantages`.
+        response_ids, response_mask, rewards, group_ids, padding_side: as for
+            :func:`treecredit.compute_advantages`. With ``padding_side="left"`` the forest's token positions
+            count from each response's first token (the right-padded layout).
     Returns:
         a :class:`treecredit.trees.Forest`: ``node_values`` (leaf mean V(s)), ``visit_counts`` |D(s)|,
         ``branch_points()``, ``children(node)`` (CSR ``child_ptr`` / ``child_index``), ``token_nodes()``
         and ``render(group)``.
     """
     check_choice(kind, KINDS, "kind")
-    batch = make_token_batch(response_ids, response_mask, rewards, group_ids)
+    arrays = {"tree_nodes": tree_nodes, "step_ends": step_ends}
+    ids, mask, arrays, _ = align_padding(response_ids, response_mask, arrays, padding_side)
+    tree_nodes, step_ends = arrays["tree_nodes"], arrays["step_ends"]
+    batch = make_token_batch(ids, mask, rewards, group_ids)
     if kind == "explicit":
         if tree_nodes is None:
             fail("tree_nodes", "is required for kind='explicit'", "pass tree_nodes=(B, T) sampled node ids")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from treecredit._validation import check_integer, check_shape, fail, to_numpy
+from treecredit._validation import as_int64, check_integer, check_shape, fail, to_numpy
 from treecredit.batch import TokenBatch
 from treecredit.trees.forest import Forest, assemble_forest
 
@@ -27,42 +27,67 @@ def build_explicit(batch: TokenBatch, tree_nodes: Any) -> Forest:
     change[:, :1] = True
     np.not_equal(nodes[:, 1:], nodes[:, :-1], out=change[:, 1:])
     row, start = np.nonzero(change)
+    # each run's end as sampled (the next run's start in the row, or T), before the row's length cuts it
+    run_end = np.append(start[1:], T)
+    last_run = np.ones(row.size, dtype=bool)
+    last_run[:-1] = row[1:] != row[:-1]
+    run_end[last_run] = T
     keep = start < batch.lengths[row]
-    row, start = row[keep], start[keep]
+    row, start, run_end = row[keep], start[keep], run_end[keep]
     if (nodes[row, start] < 0).any():
         bad = int(row[np.flatnonzero(nodes[row, start] < 0)[0]])
         fail("tree_nodes", f"row {bad} has a negative node id on a response token",
              "give every token before the response's end a node id >= 0 (-1 only on padding)")
-    end = np.append(start[1:], 0)
-    last_of_row = np.append(row[1:] != row[:-1], True)
-    end[last_of_row] = batch.lengths[row[last_of_row]]
-    sampled = nodes[row, start].astype(np.int64)
+    last_of_row = np.ones(row.size, dtype=bool)
+    last_of_row[:-1] = row[1:] != row[:-1]
+    # a row's last node ends at the row's length: trailing masked tokens (an observation that ends a
+    # multi-turn leaf) stay in the node for the rows that go on, and are padding for this one
+    end = np.where(last_of_row, np.minimum(run_end, batch.lengths[row]), run_end)
+    sampled = as_int64(nodes[row, start], "tree_nodes")
     uniq, local = np.unique(sampled, return_inverse=True)
     local = local.reshape(-1).astype(np.int64)
-    _check_consistent(batch, row, start, end, local, uniq)
+    _check_consistent(batch, row, start, run_end, end, last_of_row, local, uniq)
     _check_same_tokens(batch, nodes)
     return assemble_forest("explicit", batch, row.astype(np.int64), local, start.astype(np.int64),
                            end.astype(np.int64), uniq.size)
 
 
-def _check_consistent(batch, row, start, end, local, uniq) -> None:
+def _check_consistent(batch, row, start, run_end, end, last_of_row, local, uniq) -> None:
+    """Equal ids must share group, start position, parent, and end position where a row goes on past them.
+
+    A row whose path ends in a node may stop earlier inside it (the rest of the node is masked in that row:
+    e.g. an observation that closes a multi-turn leaf), but not run past the node's end in the rows that
+    go on.
+    """
     n = uniq.size
     pair = row.astype(np.int64) * max(n, 1) + local
     if np.unique(pair).size != pair.size:
         fail("tree_nodes", "a node id appears in two separate runs of one row",
              "give each sampled segment its own id; a row's tokens of one node must be contiguous")
-    first_of_row = np.append(True, row[1:] != row[:-1])
-    parent = np.where(first_of_row, -1, np.append(-1, local[:-1]))
-    for name, values in (("group", batch.group_index[row]), ("start position", start),
-                         ("end position", end), ("parent", parent)):
-        lo = np.full(n, np.iinfo(np.int64).max)
-        hi = np.full(n, np.iinfo(np.int64).min)
-        np.minimum.at(lo, local, values)
-        np.maximum.at(hi, local, values)
+    first_of_row = np.ones(row.size, dtype=bool)
+    first_of_row[1:] = row[1:] != row[:-1]
+    parent = np.where(first_of_row, -1, np.append(-1, local[:-1])[: row.size])
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+
+    def spans(values, sel):
+        lo, hi = np.full(n, big), np.full(n, small)
+        np.minimum.at(lo, local[sel], values[sel])
+        np.maximum.at(hi, local[sel], values[sel])
+        return lo, hi
+
+    everything = np.ones(row.size, dtype=bool)
+    for name, values in (("group", batch.group_index[row]), ("start position", start), ("parent", parent)):
+        lo, hi = spans(values, everything)
         bad = np.flatnonzero(lo != hi)
         if bad.size:
             fail("tree_nodes", f"node id {int(uniq[bad[0]])} has a different {name} in different rows",
                  "use one id per sampled segment: equal ids must share group, span and parent")
+    lo, hi = spans(run_end, ~last_of_row)  # rows that go on past the node fix its end
+    _, last_hi = spans(end, last_of_row)
+    bad = np.flatnonzero((hi >= lo) & ((lo != hi) | (last_hi > hi)))
+    if bad.size:
+        fail("tree_nodes", f"node id {int(uniq[bad[0]])} has a different end position in different rows",
+             "use one id per sampled segment: equal ids must share group, span and parent")
 
 
 def _check_same_tokens(batch: TokenBatch, nodes: np.ndarray) -> None:

@@ -191,7 +191,7 @@ def assemble_forest(kind, batch, entry_row, entry_node, entry_start, entry_end, 
     node_start = np.zeros(n_nodes, dtype=np.int64)
     node_end = np.zeros(n_nodes, dtype=np.int64)
     node_start[seg_node] = seg_start
-    node_end[seg_node] = seg_end
+    np.maximum.at(node_end, seg_node, seg_end)  # a row that ends inside its last node stops early
     node_count = np.bincount(seg_node, minlength=n_nodes).astype(np.int64)
     node_reward_sum = np.bincount(seg_node, weights=batch.rewards[seg_row], minlength=n_nodes)
 

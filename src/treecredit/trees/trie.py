@@ -88,6 +88,10 @@ def _encode(batch: TokenBatch, step_ends: np.ndarray | None) -> np.ndarray:
     ids = batch.response_ids
     top = int(ids.max(initial=0))
     bits = 1 if step_ends is not None else 0
+    if (top << bits) >= np.iinfo(np.int64).max:  # 2·id + bit would overflow: equal ids stay equal as ranks
+        ranks = np.unique(ids, return_inverse=True)[1]
+        ids = ranks.reshape(ids.shape).astype(np.int64)
+        top = int(ids.max(initial=0))
     body = np.empty(ids.shape, dtype=np.int32 if (top << bits) < 2**31 - 1 else np.int64)
     if step_ends is None:
         body[...] = ids

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from treecredit._validation import check_finite, check_integer, check_ndim, check_non_negative, fail, to_numpy
+from treecredit._validation import as_int64, check_finite, check_integer, check_ndim, check_non_negative, fail, to_numpy
 from treecredit.batch import dense_group_index
 
 
@@ -126,13 +126,6 @@ def _check_vector(arr: np.ndarray, n_turns: int, argument: str) -> None:
 def _dense_ids(values: Any, n_turns: int, argument: str) -> tuple[np.ndarray, int]:
     arr = _as_signature_array(values, argument)
     _check_vector(arr, n_turns, argument)
-    if arr.dtype.kind == "O":  # a list of ints or strings
-        kinds = {type(v) for v in arr.tolist()}
-        if kinds <= {int} or kinds <= {str}:
-            arr = np.asarray(arr.tolist())
-        else:
-            fail(argument, f"mixes or contains unsupported types {sorted(k.__name__ for k in kinds)}",
-                 "pass non-negative integer ids or strings")
     return dense_group_index(arr, n_turns, argument)
 
 
@@ -158,7 +151,7 @@ def make_turn_batch(group_ids: Any, episode_ids: Any, turn_index: Any, state_sig
     _check_vector(turns, n_turns, "turn_index")
     check_integer(turns, "turn_index")
     check_non_negative(turns, "turn_index")
-    turns = turns.astype(np.int64)
+    turns = as_int64(turns, "turn_index")
     _check_episodes(group_index, n_groups, episode_index, n_episodes, turns)
     state_index, state_values = factorize_signatures(state_sigs, n_turns, "state_sigs")
     action_index, action_values = factorize_signatures(action_sigs, n_turns, "action_sigs")

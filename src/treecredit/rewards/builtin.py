@@ -1,0 +1,75 @@
+"""Built-in verifiers with TRL's calling convention: ``fn(prompts, completions, **columns) -> list``.
+
+Each reads the dataset's answer from the ``answer`` column (the dataset task always passes the
+configured answer column under that name too) and returns one float per completion, or None where it
+cannot judge (no answer column value).
+
+- ``math``: symbolic equivalence by the ``math-verify`` library (LaTeX, fractions, ``\\boxed{}``,
+  ``####``): 1.0 or 0.0.
+- ``exact``: the final answer (:func:`~treecredit.rewards.answers.final_answer`) equals the answer
+  text after collapsing whitespace (``ignore_case`` optional).
+- ``numeric``: the last number of the final answer is within ``tolerance`` (absolute) or ``relative``
+  × |answer| of the answer's number.
+- ``code``: runs the completion's program with the ``test`` column in the sandbox
+  (:mod:`treecredit.sandbox`); 1.0 iff it exits 0 within the limits.
+"""
+
+from __future__ import annotations
+
+from treecredit.rewards.answers import final_answer, last_number
+
+
+def _column(kwargs: dict, name: str, n: int) -> list:
+    values = kwargs.get(name)
+    return list(values) if values is not None else [None] * n
+
+
+def math_reward(prompts, completions, answer=None, **_) -> list[float | None]:
+    """1.0 where math-verify finds the completion's final answer equal to ``answer``, else 0.0."""
+    from math_verify import parse, verify
+
+    answers = _column({"answer": answer}, "answer", len(completions))
+    out: list[float | None] = []
+    for completion, gold in zip(completions, answers):
+        if gold is None:
+            out.append(None)
+            continue
+        gold_parsed = parse(_as_math(final_answer(str(gold))))
+        pred_parsed = parse(_as_math(final_answer(str(completion))))
+        out.append(1.0 if gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed) else 0.0)
+    return out
+
+
+def _as_math(text: str) -> str:
+    """Wrap bare text in ``$…$`` so that math-verify reads LaTeX such as ``\\frac{1}{2}`` as math."""
+    return text if "$" in text or "\\boxed" in text else f"${text}$"
+
+
+def exact_reward(prompts, completions, answer=None, ignore_case: bool = False, **_) -> list[float | None]:
+    """1.0 where the final answer equals ``answer`` (whitespace collapsed), else 0.0."""
+    def norm(text: str) -> str:
+        text = " ".join(final_answer(text).split())
+        return text.lower() if ignore_case else text
+
+    answers = _column({"answer": answer}, "answer", len(completions))
+    return [None if gold is None else float(norm(str(c)) == norm(str(gold))) for c, gold in zip(completions, answers)]
+
+
+def numeric_reward(prompts, completions, answer=None, tolerance: float = 1e-6, relative: float = 0.0,
+                   **_) -> list[float | None]:
+    """1.0 where |x − y| ≤ tolerance + relative·|y| for x the completion's last number, y the answer's."""
+    answers = _column({"answer": answer}, "answer", len(completions))
+    out: list[float | None] = []
+    for completion, gold in zip(completions, answers):
+        y = None if gold is None else last_number(final_answer(str(gold)))
+        if y is None:
+            out.append(None)
+            continue
+        x = last_number(final_answer(str(completion)))
+        out.append(float(x is not None and abs(x - y) <= float(tolerance) + float(relative) * abs(y)))
+    return out
+
+
+from treecredit.rewards.code import code_reward  # noqa: E402 (after the answer helpers it does not need)
+
+BUILTIN_REWARDS = {"math": math_reward, "exact": exact_reward, "numeric": numeric_reward, "code": code_reward}

@@ -1,0 +1,76 @@
+"""Several reward functions with weights, called TRL's way, with failures counted instead of fatal.
+
+r(completion) = Σ_f w_f · r_f(completion) over the functions that returned a number. Following TRL, a
+function returning None means "does not apply here" and is left out of the sum; when every function
+returned None, or one raised, the completion has no reward: :meth:`RewardSet.__call__` gives None for it,
+which the trainer turns into a zero advantage (the row is counted in ``reward_failed`` and logged).
+A function that returns a list of the wrong length is a bug in it and raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+
+from treecredit._validation import fail
+from treecredit.rewards.load import make_reward
+
+log = logging.getLogger("treecredit.rewards")
+
+
+class RewardSet:
+    """Weighted reward functions (specs, callables or ``(callable, weight)`` pairs).
+
+    Attributes:
+        failed: completions that got no reward so far; errors: the last few error messages.
+    """
+
+    def __init__(self, rewards: Sequence, *, argument: str = "reward", max_logged: int = 5) -> None:
+        if not rewards:
+            fail(argument, "no reward function was given",
+                 "pass --reward math (or exact, numeric, code, module:function)")
+        self.items: list[tuple[str, Callable, float]] = [make_reward(r, argument) for r in rewards]
+        self.argument = argument
+        self.failed = 0
+        self.calls = 0
+        self.errors: list[str] = []
+        self.max_logged = max_logged
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.items]
+
+    def __call__(self, prompts: list[str], completions: list, **columns) -> list[float | None]:
+        """One weighted reward (float) or None per completion; ``columns`` are lists of the same length."""
+        n = len(completions)
+        totals: list[float | None] = [None] * n
+        broken = [False] * n
+        for name, fn, weight in self.items:
+            try:
+                values = fn(prompts=prompts, completions=completions, **columns)
+            except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
+                self._note(f"{name} raised {type(exc).__name__}: {exc}")
+                broken = [True] * n
+                continue
+            values = list(values) if values is not None else [None] * n
+            if len(values) != n:
+                fail(self.argument, f"{name} returned {len(values)} values for {n} completions",
+                     "return one float (or None) per completion, in order")
+            for i, value in enumerate(values):
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    continue
+                try:
+                    totals[i] = (totals[i] or 0.0) + weight * float(value)
+                except (TypeError, ValueError):
+                    self._note(f"{name} returned {value!r}, not a number")
+                    broken[i] = True
+        out = [None if bad else total for bad, total in zip(broken, totals)]
+        self.calls += n
+        self.failed += sum(v is None for v in out)
+        return out
+
+    def _note(self, message: str) -> None:
+        self.errors = (self.errors + [message])[-self.max_logged:]
+        if self.failed < self.max_logged:
+            log.warning("reward: %s (completion skipped: no advantage)", message)

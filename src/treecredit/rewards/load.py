@@ -1,0 +1,108 @@
+"""Reward specs: ``NAME[:key=value,…][@WEIGHT]`` or ``module.path:function[@WEIGHT]``, and a registry.
+
+``NAME`` is a built-in (``math``, ``exact``, ``numeric``, ``code``) or a name given to
+:func:`register_reward`; a ``module:function`` spec imports the module (from ``sys.path``, which
+includes the current folder) and takes the attribute. The two forms cannot be confused: after the
+colon, options contain ``=`` and a function name cannot.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import sys
+from collections.abc import Callable
+
+from treecredit._validation import fail
+from treecredit.rewards.builtin import BUILTIN_REWARDS
+
+_REGISTERED: dict[str, Callable] = {}
+
+
+def register_reward(name: str, fn: Callable) -> Callable:
+    """Make ``fn`` (TRL convention) available as ``--reward name``; returns ``fn``."""
+    if not callable(fn):
+        fail("fn", f"{fn!r} is not callable", "pass a function fn(prompts, completions, **columns) -> list")
+    if name in BUILTIN_REWARDS:
+        fail("name", f"{name!r} is a built-in reward", f"pick another name than {sorted(BUILTIN_REWARDS)}")
+    _REGISTERED[name] = fn
+    return fn
+
+
+def reward_names() -> list[str]:
+    """Built-in and registered reward names."""
+    return sorted({**BUILTIN_REWARDS, **_REGISTERED})
+
+
+def parse_spec(spec: str, argument: str = "reward") -> tuple[str, dict, float]:
+    """``(target, options, weight)`` of one spec string (see the module docstring)."""
+    text, weight = spec.strip(), 1.0
+    if "@" in text:
+        text, _, raw = text.rpartition("@")
+        try:
+            weight = float(raw)
+        except ValueError:
+            fail(argument, f"weight {raw!r} in {spec!r} is not a number", "write e.g. --reward math@0.5")
+    target, _, rest = text.partition(":")
+    options: dict = {}
+    if rest and "=" in rest:
+        for pair in rest.split(","):
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                fail(argument, f"option {pair!r} in {spec!r} is not key=value", "write e.g. numeric:tolerance=0.01")
+            try:
+                options[key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                options[key.strip()] = value
+    elif rest:
+        target = text  # module:function
+    if not target:
+        fail(argument, f"{spec!r} names no reward", f"pass one of {reward_names()} or module:function")
+    return target, options, weight
+
+
+def load_function(target: str, argument: str = "reward") -> Callable:
+    """The callable named by ``target``: a registered/built-in name or ``module:function``."""
+    if target in _REGISTERED:
+        return _REGISTERED[target]
+    if target in BUILTIN_REWARDS:
+        return BUILTIN_REWARDS[target]
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        fail(argument, f"unknown reward {target!r}",
+             f"pass one of {reward_names()}, or module:function for your own (TRL convention)")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # the current folder, as `python -m` would
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 — ImportError, or any error raised while the module ran
+        fail(argument, f"module {module_name!r} of {target!r} does not import ({type(exc).__name__}: {exc})",
+             "check the module name and that its folder is the current folder or on PYTHONPATH")
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            fail(argument, f"module {module_name!r} has no attribute {attr!r}", "check the function name")
+    if not callable(fn):
+        fail(argument, f"{target!r} is {type(fn).__name__}, not callable",
+             "point at a function fn(prompts, completions, **columns) -> list of float or None")
+    return fn
+
+
+def make_reward(spec, argument: str = "reward") -> tuple[str, Callable, float]:
+    """``(name, function with options bound, weight)`` from a spec string, a callable, or a
+    ``(callable_or_spec, weight)`` pair."""
+    weight = 1.0
+    if isinstance(spec, tuple) and len(spec) == 2:
+        spec, weight = spec
+        weight = float(weight)
+    if callable(spec):
+        return getattr(spec, "__name__", repr(spec)), spec, weight
+    if not isinstance(spec, str):
+        fail(argument, f"{spec!r} is neither a spec string nor a callable", "pass 'math', 'mod:fn@0.5' or a function")
+    target, options, spec_weight = parse_spec(spec, argument)
+    fn = load_function(target, argument)
+    if options:
+        fn = functools.partial(fn, **options)
+    return target, fn, weight * spec_weight

@@ -1,0 +1,166 @@
+"""A task made of a user's dataset and reward functions (TRL's ``reward_funcs`` convention).
+
+Each row gives a prompt (``prompt_column``), an answer (``answer_column``, handed to the rewards as the
+``answer`` keyword), optionally a worked solution (``solution_column``, used by the supervised warm
+start; else the answer) and a system prompt (``system_column`` per row, or ``system_prompt`` for all).
+Every column reaches the reward functions as a keyword argument, as in TRL (except ``prompt``, which
+is the ``prompts`` argument, and a column named like an argument: ``completions``, ``steps``). The prompt shown to the
+model is ``template.format(prompt=<prompt column>, **row)``.
+
+A response ends at the model's end-of-sequence (``end=""``, the default) or at an ``end`` text; its
+steps are separated by ``delimiter`` (a newline by default), which the step estimators and the
+optional ``step_checker`` (``module:function`` called as ``fn(prompt, steps, **columns) -> list[bool]``,
+one bool per complete step) use.
+
+Held-out problems: the rows of ``held_out_path`` or of the split ``held_out_split`` when given, else
+``held_out`` rows (a fraction if below 1, a count otherwise) drawn with ``split_seed``; training
+problems are drawn from the other rows only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from treecredit._validation import fail
+from treecredit.tasks.base import Problem, Task
+from treecredit.tasks.chat import ChatPrompt
+from treecredit.tasks.dataset_io import check_columns, load_rows
+
+
+@dataclass
+class DatasetTask(Task):
+    """Problems from a local dataset file or folder, scored by reward functions.
+
+    Args:
+        path: ``.jsonl``/``.json``, ``.parquet``, ``.csv`` or a ``save_to_disk`` folder.
+        rewards: reward specs or callables (see :mod:`treecredit.rewards`); default ``["math"]``.
+        prompt_column, answer_column, solution_column, system_column: column names ('' = none).
+        system_prompt: one system message for every row ('' = none; ``system_column`` wins).
+        template: ``str.format`` template of the prompt; ``{prompt}`` and any column name.
+        held_out: held-out rows: a fraction (< 1) or a count (≥ 1) of the dataset.
+        held_out_path: a separate file of held-out rows (then ``held_out`` is ignored).
+        split, held_out_split: splits of a saved ``DatasetDict`` folder.
+        split_seed: seed of the held-out draw.
+        delimiter, end: step delimiter and end marker ('' = the model's end of sequence).
+        step_checker: ``module:function`` partial verifier, or '' for none.
+        wrong_step_is_fatal: declare that a wrong step always means reward 0 (allows sound cutoff).
+    """
+
+    path: str = ""
+    rewards: list = field(default_factory=lambda: ["math"])
+    prompt_column: str = "prompt"
+    answer_column: str = "answer"
+    solution_column: str = ""
+    system_column: str = ""
+    system_prompt: str = ""
+    template: str = "{prompt}"
+    held_out: float = 0.1
+    held_out_path: str = ""
+    split: str = ""
+    held_out_split: str = ""
+    split_seed: int = 0
+    delimiter: str = "\n"
+    end: str = ""
+    step_checker: str = ""
+    wrong_step_is_fatal: bool = False
+
+    name = "dataset"
+
+    def __post_init__(self) -> None:
+        from treecredit.rewards import RewardSet, load_function
+
+        if not self.path:
+            fail("dataset", "no path was given", "pass --dataset PATH (.jsonl, .parquet, .csv or a saved folder)")
+        rows = load_rows(self.path, split=self.split)
+        columns = {"prompt_column": self.prompt_column, "answer_column": self.answer_column,
+                   "solution_column": self.solution_column, "system_column": self.system_column}
+        if not self.prompt_column:
+            fail("prompt_column", "is empty", "pass --task-option prompt_column=<column with the prompts>")
+        check_columns(rows, columns)
+        if self.held_out_path or self.held_out_split:
+            held = load_rows(self.held_out_path or self.path, split=self.held_out_split,
+                             argument="held_out_path" if self.held_out_path else "held_out_split")
+            check_columns(held, columns)
+            train = rows
+        else:
+            held, train = self._split(rows)
+        self._train = [self._problem(i, row) for i, row in enumerate(train)]
+        self._held_out = [self._problem(i, row) for i, row in enumerate(held)]
+        self._reward_set = RewardSet(self.rewards, argument="reward")
+        self._checker = load_function(self.step_checker, "step_checker") if self.step_checker else None
+        self.step_checker_failures = 0
+        chars = {c for p in self._train + self._held_out for c in p.prompt + p.solution}
+        self.alphabet = "".join(sorted(chars - {"\n"})) + "\n"
+
+    def _split(self, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+        n = len(rows)
+        k = math.ceil(self.held_out * n) if 0 < self.held_out < 1 else int(self.held_out)
+        if self.held_out < 0 or k >= n:
+            fail("held_out", f"is {self.held_out}: {k} held-out rows of {n}, leaving none to train on",
+                 f"pass a fraction below 1 or a count below {n}, or a separate held_out_path")
+        order = np.random.default_rng([self.split_seed, 3]).permutation(n)
+        held = sorted(order[:k].tolist())
+        keep = sorted(order[k:].tolist())
+        return [rows[i] for i in held], [rows[i] for i in keep]
+
+    def _problem(self, index: int, row: dict) -> Problem:
+        raw = row[self.prompt_column]
+        try:
+            text = self.template.format(**{**row, "prompt": raw})
+        except (KeyError, IndexError, ValueError) as exc:
+            fail("template", f"{self.template!r} cannot be filled from a row ({type(exc).__name__}: {exc})",
+                 f"use {{prompt}} and column names among {list(row)}")
+        system = str(row[self.system_column]) if self.system_column else self.system_prompt
+        answer = "" if not self.answer_column or row[self.answer_column] is None else str(row[self.answer_column])
+        solution = str(row[self.solution_column]) if self.solution_column else answer
+        # every column as a keyword, as TRL passes them (but never over the call's own arguments)
+        columns = {k: v for k, v in row.items() if k not in ("prompt", "prompts", "completions", "steps")}
+        if self.answer_column:
+            columns["answer"] = row[self.answer_column]
+        return Problem(ChatPrompt(text, system) if system else text, solution + self.end, answer,
+                       (index, raw, columns))
+
+    @property
+    def train_problems(self) -> list[Problem]:
+        return list(self._train)
+
+    def make_problem(self, rng: np.random.Generator) -> Problem:
+        return self._train[int(rng.integers(len(self._train)))]
+
+    def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
+        """The first ``n`` held-out problems (all of them when there are fewer)."""
+        return self._held_out[:n]
+
+    def rewards_of(self, problems: list[Problem], responses: list[str]) -> list[float | None]:
+        """Rewards of a batch of (problem, response) pairs in one call of each reward function."""
+        keys = sorted({k for p in problems for k in p.data[2]})
+        columns = {k: [p.data[2].get(k) for p in problems] for k in keys}
+        return self._reward_set([p.data[1] for p in problems], list(responses), **columns)
+
+    def reward(self, problem: Problem, response: str) -> float:
+        """The weighted reward; NaN when the rewards failed (the trainer gives that row no advantage)."""
+        value = self.rewards_of([problem], [response])[0]
+        return float("nan") if value is None else float(value)
+
+    @property
+    def reward_failures(self) -> int:
+        return self._reward_set.failed
+
+    def check_steps(self, problem: Problem, response: str) -> list[bool]:
+        if self._checker is None:
+            return []
+        steps = self.complete_steps(response)
+        try:
+            checks = [bool(c) for c in self._checker(prompt=problem.data[1], steps=steps, **problem.data[2])]
+        except Exception:  # noqa: BLE001 — a failing checker judges nothing (and never cuts); counted
+            self.step_checker_failures += 1
+            return []
+        return checks[: len(steps)]
+
+    def cache_identity(self) -> dict:
+        """What the warm-start cache key needs: the options, not the loaded rows."""
+        return {k: v for k, v in vars(self).items()
+                if not k.startswith("_") and k not in ("rewards", "step_checker_failures")}

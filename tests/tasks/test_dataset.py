@@ -1,0 +1,103 @@
+"""The dataset task: every loader on a file made here, columns, held-out split, template, errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from treecredit.tasks import ChatPrompt, DatasetTask
+
+ROWS = [{"question": f"What is {i} + {i}?", "answer": str(2 * i), "steps": f"{i} + {i}\n= {2 * i}",
+         "sys": "Be brief."} for i in range(10)]
+
+
+def write(tmp_path, kind):
+    import datasets
+
+    if kind == "jsonl":
+        path = tmp_path / "d.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    elif kind == "json":
+        path = tmp_path / "d.json"
+        path.write_text(json.dumps(ROWS))
+    elif kind == "csv":
+        path = tmp_path / "d.csv"
+        datasets.Dataset.from_list(ROWS).to_csv(str(path))
+    elif kind == "parquet":
+        path = tmp_path / "d.parquet"
+        datasets.Dataset.from_list(ROWS).to_parquet(str(path))
+    elif kind == "saved":
+        path = tmp_path / "saved"
+        datasets.Dataset.from_list(ROWS).save_to_disk(str(path))
+    else:
+        path = tmp_path / "saved_dict"
+        datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS[:8]),
+                              "test": datasets.Dataset.from_list(ROWS[8:])}).save_to_disk(str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "json", "csv", "parquet", "saved", "saved_dict"])
+def test_every_loader(tmp_path, kind):
+    task = DatasetTask(path=write(tmp_path, kind), prompt_column="question", rewards=["exact"], held_out=2)
+    problems = task.train_problems + task.held_out_problems(np.random.default_rng(0), 100)
+    assert len(problems) == (8 if kind == "saved_dict" else 10)
+    assert {p.prompt for p in problems} <= {r["question"] for r in ROWS}
+    one = problems[0]
+    assert task.reward(one, one.answer) == 1.0 and task.reward(one, "nope") == 0.0
+
+
+def test_held_out_split_is_disjoint_and_seeded(tmp_path):
+    path = write(tmp_path, "jsonl")
+    task = DatasetTask(path=path, prompt_column="question", held_out=0.3)
+    held = task.held_out_problems(np.random.default_rng(0), 100)
+    assert len(held) == 3 and len(task.train_problems) == 7
+    assert not {p.prompt for p in held} & {p.prompt for p in task.train_problems}
+    again = DatasetTask(path=path, prompt_column="question", held_out=0.3)
+    assert [p.prompt for p in again.held_out_problems(None, 100)] == [p.prompt for p in held]
+    drawn = {task.make_problem(np.random.default_rng(s)).prompt for s in range(50)}
+    assert drawn <= {p.prompt for p in task.train_problems}
+    split = DatasetTask(path=write(tmp_path, "saved_dict"), prompt_column="question", held_out_split="test")
+    assert [p.answer for p in split.held_out_problems(None, 100)] == ["16", "18"]
+
+
+def test_template_solution_and_system_prompt(tmp_path):
+    task = DatasetTask(path=write(tmp_path, "jsonl"), prompt_column="question", solution_column="steps",
+                       system_column="sys", template="Q: {prompt}\nA ({answer} hidden):", held_out=1)
+    problem = task.train_problems[0]
+    assert isinstance(problem.prompt, ChatPrompt) and problem.prompt.system == "Be brief."
+    assert problem.prompt.startswith("Q: What is") and problem.solution.endswith(f"= {problem.answer}")
+    assert task.complete_steps("a\nb\nc") == ["a", "b", "c"]  # no end marker: the response is complete
+    assert task.check_steps(problem, "a\nb") == []  # no step checker given
+
+
+def test_step_checker_and_columns_reach_the_rewards(tmp_path, monkeypatch):
+    (tmp_path / "my_step_checks.py").write_text(
+        "def check(prompt, steps, answer, **columns):\n    return [s.strip() != 'wrong' for s in steps]\n"
+        "def seen(prompts, completions, **columns):\n"
+        "    return [float(sorted(columns) == ['answer', 'question', 'sys'])] * len(completions)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = DatasetTask(path=write(tmp_path, "jsonl"), prompt_column="question", step_checker="my_step_checks:check",
+                       rewards=["my_step_checks:seen"], held_out=1)
+    problem = task.train_problems[0]
+    assert task.check_steps(problem, "fine\nwrong\nfine") == [True, False, True]
+    assert task.reward(problem, "x") == 1.0
+
+
+def test_bad_input_names_the_option(tmp_path):
+    path = write(tmp_path, "jsonl")
+    with pytest.raises(ValueError, match="dataset: .*does not exist"):
+        DatasetTask(path=str(tmp_path / "missing.jsonl"))
+    with pytest.raises(ValueError, match=r"prompt_column: column 'prompt' is not in the dataset; its columns are \['q"):
+        DatasetTask(path=path)
+    with pytest.raises(ValueError, match="answer_column: column 'solution'"):
+        DatasetTask(path=path, prompt_column="question", answer_column="solution")
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ValueError, match="dataset: "):
+        DatasetTask(path=str(tmp_path / "empty.jsonl"), prompt_column="question")
+    with pytest.raises(ValueError, match="held_out: is 10: 10 held-out rows of 10"):
+        DatasetTask(path=path, prompt_column="question", held_out=10)
+    with pytest.raises(ValueError, match="template: "):
+        DatasetTask(path=path, prompt_column="question", template="{nothing}")
+    (tmp_path / "d.txt").write_text("x")
+    with pytest.raises(ValueError, match="dataset: unknown file type"):
+        DatasetTask(path=str(tmp_path / "d.txt"))
