@@ -108,13 +108,17 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         with unwrap_model_for_generation(self.model_wrapped, self.accelerator,
                                          gather_deepspeed3_params=self.args.ds3_gather_for_generation) as model, \
                 torch.no_grad():
-            policy = HFPolicy(model, self.processing_class, use_chat_template=False)
+            policy = HFPolicy(model, self._text_tokenizer(), use_chat_template=False)
             seed = (self.args.seed * 1_000_003 + self._tree_calls) * 1_000_003
             self._tree_calls += 1
             completions, nodes = distributed_tree_rollouts(self.accelerator, policy, self.tree_sampler, prompt_ids,
                                                            num_generations, self.tree_delimiter, seed)
         self._tree_nodes = nodes
         return completions
+
+    def _text_tokenizer(self):
+        """The tokenizer (TRL keeps it apart from a multimodal processor as ``_tokenizer``)."""
+        return getattr(self, "_tokenizer", None) or self.processing_class
 
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
@@ -139,7 +143,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             padded = self.accelerator.pad_across_processes(local, dim=1, pad_index=-1)
             options["tree_nodes"] = self.accelerator.gather(padded)
         elif self.step_pattern is not None and "step_ends" in accepted and not described:
-            ends = step_ends_from_text(all_ids, self.processing_class, self.step_pattern, response_mask=all_mask)
+            ends = step_ends_from_text(all_ids, self._text_tokenizer(), self.step_pattern, response_mask=all_mask)
             warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}")
             options["step_ends"] = ends
         return options
