@@ -56,11 +56,11 @@ def _args(tmp_path, **overrides):
     return GRPOConfig(**{**settings, **overrides})
 
 
-def _train(tmp_path, estimator="tempo", max_steps=1, **kwargs):
+def _train(tmp_path, estimator="tempo", max_steps=1, reward=count_letters, **kwargs):
     torch.set_num_threads(1)
     tokenizer = _tokenizer()
     dataset = datasets.Dataset.from_dict({"prompt": ["1+2=", "ab", "3+4=", "ba", "5+6=", "cd", "7+8=", "dc"]})
-    trainer = TreeRecordingTrainer(model=_tiny_model(tokenizer), reward_funcs=count_a,
+    trainer = TreeRecordingTrainer(model=_tiny_model(tokenizer), reward_funcs=reward,
                                    args=_args(tmp_path, max_steps=max_steps), train_dataset=dataset,
                                    processing_class=tokenizer, estimator=estimator, **kwargs)
     trainer.train()
@@ -91,7 +91,7 @@ def test_tree_rollouts_reach_the_loss_as_the_estimator_returned_them(tmp_path):
     ids, mask, nodes = generated["completion_ids"], generated["completion_mask"], generated["tree_nodes"]
     assert ids.shape[0] == PER_DEVICE_BATCH  # TRL got num_generations completions per prompt
     check_tree(ids.numpy(), mask.numpy().astype(bool), nodes.numpy(), NUM_GENERATIONS)
-    rewards = torch.tensor(count_a(ids.tolist()))
+    rewards = torch.tensor(count_letters(ids.tolist()))
     groups = torch.arange(ids.shape[0]) // NUM_GENERATIONS
     expected = treecredit.compute_advantages("tempo", response_ids=ids, response_mask=mask, rewards=rewards,
                                              group_ids=groups, tree_nodes=nodes)
@@ -105,7 +105,7 @@ def test_tree_rollouts_reach_the_loss_as_the_estimator_returned_them(tmp_path):
 
 
 def test_step_pattern_gives_step_ends_to_estimators_without_a_tree(tmp_path):
-    trainer = _train(tmp_path, estimator="ibpo", step_pattern="a")
+    trainer = _train(tmp_path, estimator="ibpo", step_pattern="a", reward=count_a)
     generated = trainer.generated[0]
     ids, mask = generated["completion_ids"], generated["completion_mask"]
     ends = treecredit.step_ends_from_text(ids, _tokenizer(), "a", response_mask=mask)
@@ -139,7 +139,7 @@ def test_trls_loss_uses_per_token_advantages(tmp_path):
     # Tripwire: TRL's maintainers do not plan finer-grained advantages (trl issue 7182, PR 7331). If a TRL
     # release stops using a (B, T) advantage token by token, this fails: row-constant (B, T) advantages
     # must give the loss of the (B,) ones, and changing one token's advantage must change the loss.
-    trainer = _train(tmp_path, "grpo")
+    trainer = _train(tmp_path, "grpo", reward=count_a)
     inputs = dict(trainer.loss_inputs[0])
     mask = inputs["completion_mask"].bool()
     per_row = torch.linspace(-1.0, 1.0, mask.shape[0])

@@ -187,3 +187,37 @@ def test_an_llm_without_processed_logprobs_is_refused():
         VLLMBackend(FakeLLM())
     with pytest.raises(ValueError, match="logprobs_mode: "):
         VLLMBackend("/nonexistent", logprobs_mode="raw_logprobs")
+
+
+@pytest.mark.slow
+def test_tree_sampler_on_vllm_leaves_rescore_to_the_recorded_logprobs(tiny, tmp_path):
+    # The tree sampler's rounds through VLLMBackend: the tree comes back as tree_nodes, every leaf
+    # re-scored by teacher forcing gives the recorded log-probabilities (of the sampled distribution).
+    import numpy as np
+
+    from treecredit.models import HFPolicy
+    from treecredit.sampling import TreeSampler
+    from treecredit.tasks import ArithmeticTask
+
+    backend, model = tiny
+    policy = HFPolicy(model, backend.tokenizer, use_chat_template=False)
+    task = ArithmeticTask()
+    problems = [task.make_problem(np.random.default_rng(i)) for i in range(2)]
+    temperature, top_p = 0.9, 0.95
+    sampler = TreeSampler(temperature=temperature, top_p=top_p, max_new_tokens=10, branching="fixed",
+                          branching_options={"children": 2, "depth": 1, "every": 3})
+    rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
+    ids, mask, nodes = rollout.response_ids, rollout.response_mask.bool(), rollout.tree_nodes
+    assert ids.shape[0] == 8 and nodes is not None
+    seen, shared = {}, False
+    for row in range(ids.shape[0]):
+        n = int(mask[row].sum())
+        for t in range(n):
+            key = (int(nodes[row, t]), t)
+            shared |= key in seen
+            assert seen.setdefault(key, int(ids[row, t])) == int(ids[row, t])
+        prompt = rollout.prompt_ids[row]
+        expected = processed_logprobs(model, prompt, ids[row, :n].tolist(), temperature, top_p)
+        torch.testing.assert_close(rollout.old_logprobs[row, :n].double(), expected, atol=2e-3, rtol=0)
+    assert shared, "no two leaves share a segment: the tree did not branch"
+    assert rollout.generated_tokens < int(mask.sum())  # shared segments generated once
