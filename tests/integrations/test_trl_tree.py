@@ -15,8 +15,9 @@ datasets = pytest.importorskip("datasets")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import treecredit  # noqa: E402
 from test_trl import NUM_GENERATIONS, PER_DEVICE_BATCH, _tiny_model, _tokenizer, count_a, count_letters  # noqa: E402
+
+import treecredit  # noqa: E402
 from treecredit.integrations.trl import TreeCreditGRPOTrainer  # noqa: E402
 
 TREE = {"children": 2, "depth": 1, "every": 2}  # two roots per group, each forking in two after 2 tokens
@@ -98,7 +99,7 @@ def test_tree_rollouts_reach_the_loss_as_the_estimator_returned_them(tmp_path):
     torch.testing.assert_close(generated["advantages"], expected)
     assert generated["advantages"].abs().sum() > 0, "no reward spread: weak test"
     seen = trainer.loss_inputs[0]
-    for prompt, row_ids, adv in zip(seen["prompt_ids"], seen["completion_ids"], seen["advantages"]):
+    for row_ids, adv in zip(seen["completion_ids"], seen["advantages"]):
         same = (ids == row_ids).all(dim=1)
         assert same.any()
         torch.testing.assert_close(generated["advantages"][same], adv.expand(int(same.sum()), -1))
