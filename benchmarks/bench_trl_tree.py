@@ -20,19 +20,7 @@ import time
 
 import torch
 
-
-def char_tokenizer():
-    import transformers
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2}
-    for ch in "abcdefgh+=0123456789 ":
-        vocab.setdefault(ch, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>",
-                                                unk_token="<unk>")
+from tiny_hf import char_tokenizer
 
 
 def run(sampler: str, args) -> dict:
@@ -58,7 +46,8 @@ def run(sampler: str, args) -> dict:
             return ids, logprobs
 
     torch.manual_seed(0)
-    tokenizer = char_tokenizer()
+    tokenizer = char_tokenizer("abcdefgh+=0123456789 ", ("<pad>", "<eos>", "<unk>"), pad_token="<pad>",
+                               eos_token="<eos>", unk_token="<unk>")
     config = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
                                       num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
                                       max_position_embeddings=256, pad_token_id=0, eos_token_id=1, bos_token_id=1)

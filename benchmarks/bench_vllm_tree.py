@@ -27,26 +27,14 @@ import time
 
 import torch
 
-
-def char_tokenizer():
-    """A character-level fast tokenizer built here (pad 0, bos 1, eos 2); nothing downloaded."""
-    import transformers
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2}
-    for ch in "0123456789+-*=;, abcdefghijklmnopqrstuvwxyz\n":
-        vocab.setdefault(ch, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
-                                                eos_token="</s>")
+from tiny_hf import char_tokenizer
 
 
 def save_model(path: str, tiny: bool) -> None:
     import transformers
 
-    tokenizer = char_tokenizer()
+    tokenizer = char_tokenizer("0123456789+-*=;, abcdefghijklmnopqrstuvwxyz\n", ("<pad>", "<s>", "</s>"),
+                               pad_token="<pad>", bos_token="<s>", eos_token="</s>")
     if tiny:
         config = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                                           num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
