@@ -8,6 +8,8 @@ an arm whose runs fail is listed with its error and the other arms are kept. Arm
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 
 from treecredit._validation import fail
@@ -56,14 +58,16 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN}
     settings.update(budget=args.budget, seeds=args.seeds, estimators=arms, reference=reference)
+    command = "treecredit compare " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["compare"] else ""
 
     def on_result(runs, failures, pending):
         write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending),
-                     settings)
+                     settings, command)
 
     runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
                                     on_result=on_result)
-    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings)
+    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings,
+                          command)
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())
