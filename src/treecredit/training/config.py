@@ -39,6 +39,10 @@ class TrainConfig:
     """Hugging Face models: train LoRA adapters of this rank through peft instead of all weights (0 = off)."""
     sample_every: int = 0
     """Print sample completions with their rewards every this many steps (0 = never; samples.jsonl is always written)."""
+    env: str = ""
+    """Multi-turn agent training in this text environment instead of a task ('' = single-turn task; see treecredit.envs.environments(); docs/agents.md)."""
+    env_options: dict = field(default_factory=dict)
+    """Options of the environment (key=value, e.g. size=4, max_turns=8, signature=state|observation|history|episode)."""
     steps: int = 200
     """RL steps (one sampled batch and its updates per step); the run also stops at token_budget."""
     token_budget: int = 0
@@ -131,7 +135,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from treecredit.registry import get_estimator
 
-        get_estimator(self.estimator)  # raises with the list of known names
+        if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
+            from treecredit.training.agent_loop import check_agent_config
+
+            check_agent_config(self)
+        else:
+            get_estimator(self.estimator)  # raises with the list of known names
         if self.group_size < 2:
             fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
                  "pass --group-size 2 or more (8 is the default)")

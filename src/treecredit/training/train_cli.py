@@ -14,6 +14,7 @@ from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_docs, load_config_file
 
 _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
+               "env_options": "--env-option",
                "sampler_options": "--sampler-option", "branching_options": "--branching-option"}
 
 
@@ -79,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.training.loop import train
 
     config = config_from_args(args)
+    if config.env:  # multi-turn agent training (docs/agents.md)
+        from treecredit.training.agent_loop import report_agent_run, train_agent
+
+        return report_agent_run(config, train_agent(config))
     records = train(config, resume=args.resume)
     evals = [r for r in records if r["kind"] == "eval"]
     if evals:
