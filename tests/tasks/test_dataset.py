@@ -94,7 +94,7 @@ def test_bad_input_names_the_option(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(ValueError, match="dataset: "):
         DatasetTask(path=str(tmp_path / "empty.jsonl"), prompt_column="question")
-    with pytest.raises(ValueError, match="held_out: is 10: 10 held-out rows of 10"):
+    with pytest.raises(ValueError, match="held_out: is 10: 10 held-out of 10"):
         DatasetTask(path=path, prompt_column="question", held_out=10)
     with pytest.raises(ValueError, match="template: "):
         DatasetTask(path=path, prompt_column="question", template="{nothing}")

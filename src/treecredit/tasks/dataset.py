@@ -19,19 +19,17 @@ problems are drawn from the other rows only.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from treecredit._validation import fail
-from treecredit.tasks.base import Problem, Task
+from treecredit.tasks.base import Problem
 from treecredit.tasks.chat import ChatPrompt
 from treecredit.tasks.dataset_io import check_columns, load_rows
+from treecredit.tasks.fixed import FixedProblemsTask, split_held_out
 
 
 @dataclass
-class DatasetTask(Task):
+class DatasetTask(FixedProblemsTask):
     """Problems from a local dataset file or folder, scored by reward functions.
 
     Args:
@@ -86,7 +84,7 @@ class DatasetTask(Task):
             check_columns(held, columns)
             train = rows
         else:
-            held, train = self._split(rows)
+            held, train = split_held_out(rows, self.held_out, self.split_seed, 3)
         self._train = [self._problem(i, row) for i, row in enumerate(train)]
         self._held_out = [self._problem(i, row) for i, row in enumerate(held)]
         self._reward_set = RewardSet(self.rewards, argument="reward")
@@ -94,17 +92,6 @@ class DatasetTask(Task):
         self.step_checker_failures = 0
         chars = {c for p in self._train + self._held_out for c in p.prompt + p.solution}
         self.alphabet = "".join(sorted(chars - {"\n"})) + "\n"
-
-    def _split(self, rows: list[dict]) -> tuple[list[dict], list[dict]]:
-        n = len(rows)
-        k = math.ceil(self.held_out * n) if 0 < self.held_out < 1 else int(self.held_out)
-        if self.held_out < 0 or k >= n:
-            fail("held_out", f"is {self.held_out}: {k} held-out rows of {n}, leaving none to train on",
-                 f"pass a fraction below 1 or a count below {n}, or a separate held_out_path")
-        order = np.random.default_rng([self.split_seed, 3]).permutation(n)
-        held = sorted(order[:k].tolist())
-        keep = sorted(order[k:].tolist())
-        return [rows[i] for i in held], [rows[i] for i in keep]
 
     def _problem(self, index: int, row: dict) -> Problem:
         raw = row[self.prompt_column]
@@ -122,17 +109,6 @@ class DatasetTask(Task):
             columns["answer"] = row[self.answer_column]
         return Problem(ChatPrompt(text, system) if system else text, solution + self.end, answer,
                        (index, raw, columns))
-
-    @property
-    def train_problems(self) -> list[Problem]:
-        return list(self._train)
-
-    def make_problem(self, rng: np.random.Generator) -> Problem:
-        return self._train[int(rng.integers(len(self._train)))]
-
-    def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
-        """The first ``n`` held-out problems (all of them when there are fewer)."""
-        return self._held_out[:n]
 
     def rewards_of(self, problems: list[Problem], responses: list[str]) -> list[float | None]:
         """Rewards of a batch of (problem, response) pairs in one call of each reward function."""
