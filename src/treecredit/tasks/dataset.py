@@ -95,26 +95,37 @@ class DatasetTask(FixedProblemsTask):
 
     def _problem(self, index: int, row: dict) -> Problem:
         raw = row[self.prompt_column]
+        if _is_conversation(raw):  # TRL's conversational format: the messages go to the chat template
+            return Problem(ChatPrompt.from_messages(raw), *self._answers(row), (index, raw, self._columns(row)))
         try:
             text = self.template.format(**{**row, "prompt": raw})
         except (KeyError, IndexError, ValueError) as exc:
             fail("template", f"{self.template!r} cannot be filled from a row ({type(exc).__name__}: {exc})",
                  f"use {{prompt}} and column names among {list(row)}")
         system = str(row[self.system_column]) if self.system_column else self.system_prompt
+        return Problem(ChatPrompt(text, system) if system else text, *self._answers(row),
+                       (index, raw, self._columns(row)))
+
+    def _answers(self, row: dict) -> tuple[str, str]:
+        """``(solution + end, answer)`` of a row."""
         answer = "" if not self.answer_column or row[self.answer_column] is None else str(row[self.answer_column])
         solution = str(row[self.solution_column]) if self.solution_column else answer
-        # every column as a keyword, as TRL passes them (but never over the call's own arguments)
+        return solution + self.end, answer
+
+    def _columns(self, row: dict) -> dict:
+        """Every column as a keyword, as TRL passes them (never over the call's own arguments)."""
         columns = {k: v for k, v in row.items() if k not in ("prompt", "prompts", "completions", "steps")}
         if self.answer_column:
             columns["answer"] = row[self.answer_column]
-        return Problem(ChatPrompt(text, system) if system else text, solution + self.end, answer,
-                       (index, raw, columns))
+        return columns
 
     def rewards_of(self, problems: list[Problem], responses: list[str]) -> list[float | None]:
         """Rewards of a batch of (problem, response) pairs in one call of each reward function."""
         keys = sorted({k for p in problems for k in p.data[2]})
         columns = {k: [p.data[2].get(k) for p in problems] for k in keys}
-        return self._reward_set([p.data[1] for p in problems], list(responses), **columns)
+        completions = [[{"role": "assistant", "content": r}] if _is_conversation(p.data[1]) else r
+                       for p, r in zip(problems, responses)]  # TRL: conversational prompt, conversational completion
+        return self._reward_set([p.data[1] for p in problems], completions, **columns)
 
     def reward(self, problem: Problem, response: str) -> float:
         """The weighted reward; NaN when the rewards failed (the trainer gives that row no advantage)."""
@@ -140,3 +151,7 @@ class DatasetTask(FixedProblemsTask):
         """What the warm-start cache key needs: the options, not the loaded rows."""
         return {k: v for k, v in vars(self).items()
                 if not k.startswith("_") and k not in ("rewards", "step_checker_failures")}
+
+
+def _is_conversation(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "content" in m for m in value)
