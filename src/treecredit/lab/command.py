@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.lab.claims import all_claims, summary_lines
     from treecredit.lab.report import write_report
     from treecredit.lab.sweeps import SIZES, run_sweeps
+    from treecredit.lab.token_map import map_summary_lines
 
     if args.mc_rollouts < 1:
         fail("--mc-rollouts", f"is {args.mc_rollouts}, must be at least 1", "pass e.g. --mc-rollouts 8")
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     meta = dict(size=size, full=args.full, seed=args.seed, blocks=blocks, groups_per_block=per_block,
                 seconds=seconds, sweeps=list(args.sweeps), mc_rollouts=args.mc_rollouts,
                 token_estimators=estimators("token"), turn_estimators=estimators("turn"))
-    summary = summary_lines(records, claims)
+    summary = summary_lines(records, claims) + map_summary_lines(records)
     command = ("treecredit lab " + " ".join(shlex.quote(a) for a in sys.argv[2:])
                if len(sys.argv) > 1 else "treecredit lab")
     paths = write_report(records, claims, Path(args.out), command=command.strip(), meta=meta, summary=summary)

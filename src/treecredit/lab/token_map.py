@@ -32,22 +32,22 @@ import math
 REFERENCE_RESPONSES = 128
 MAP_ESTIMATORS = ("grpo", "rloo", "tempo", "treerl", "treerpo", "spo", "treepo", "ibpo")
 OUTCOME_ONLY = frozenset({"grpo", "rloo", "dr_grpo"})  # one advantage per response: no step credit
-MAP_SIZES = {"tiny": (4, 8), "quick": (10, 32), "full": (16, 64)}  # (blocks, groups per block)
+MAP_SIZES = {"tiny": (3, 4), "quick": (10, 32), "full": (12, 48)}  # (blocks, groups per block)
 SHAPES_QUICK = (("iid", 8, 1), ("iid", 16, 1), ("tree", 2, 3), ("tree", 4, 2), ("tree", 2, 4))
-SHAPES_FULL = (("iid", 4, 1), ("iid", 8, 1), ("iid", 16, 1), ("iid", 32, 1), ("tree", 2, 2), ("tree", 2, 3),
-               ("tree", 2, 4), ("tree", 4, 2), ("tree", 3, 3), ("tree", 8, 2), ("tree", 4, 3))
+SHAPES_FULL = (("iid", 8, 1), ("iid", 16, 1), ("iid", 32, 1), ("tree", 2, 2), ("tree", 2, 3),
+               ("tree", 2, 4), ("tree", 4, 2), ("tree", 3, 3), ("tree", 8, 2))
 ENV_KEYS = ("depth", "p_nominal", "reward", "decisive")
 
 
 def map_environments(full: bool) -> list[dict]:
     """The environments of the map (token MDPs, V = 3): a grid of chain length × success rate (× reward
     kind with ``full``), decisive actions late; ``full`` adds early and spread decisive actions."""
-    base = dict(n_actions=3, entropy="flat", n_decisive=2, seed=1, decisive="late")
+    base = {"n_actions": 3, "entropy": "flat", "n_decisive": 2, "seed": 1, "decisive": "late"}
     if not full:
         return [dict(base, depth=d, success_rate=p, reward="binary") for d in (3, 6) for p in (0.1, 0.5)]
-    envs = [dict(base, depth=d, success_rate=p, reward=r) for r in ("binary", "noisy") for d in (3, 6, 9)
+    envs = [dict(base, depth=d, success_rate=p, reward=r) for r in ("binary", "noisy") for d in (3, 5, 7)
             for p in (0.05, 0.2, 0.5)]
-    return envs + [dict(base, depth=6, success_rate=0.2, reward="binary", decisive=k) for k in ("early", "spread")]
+    return envs + [dict(base, depth=7, success_rate=0.2, reward="binary", decisive=k) for k in ("early", "spread")]
 
 
 def map_shapes(depth: int, full: bool) -> list[tuple[str, int, int]]:
@@ -158,8 +158,8 @@ def map_summary_lines(records: list[dict]) -> list[str]:
         return []
     sig_tree = [e for e in entries if (e.get("tree_gain_lo") or 0) > 1]
     sig_step = [e for e in entries if (e.get("iid_step_gain_lo") or 0) > 1]
-    lines = [f"Map (per generated token, {len(entries)} environments): a tree arm is significantly less noisy than "
-             f"GRPO in {len(sig_tree)}/{len(entries)}, an i.i.d. step-credit arm in {len(sig_step)}/{len(entries)}."]
+    lines = [(f"Map (per generated token, {len(entries)} environments): a tree arm is significantly less noisy than "
+             f"GRPO in {len(sig_tree)}/{len(entries)}, an i.i.d. step-credit arm in {len(sig_step)}/{len(entries)}.")]
     if entries:
         top = max(entries, key=lambda e: e.get("tree_gain") or 0)
         low = min(entries, key=lambda e: e.get("tree_gain") or float("inf"))

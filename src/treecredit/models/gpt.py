@@ -74,22 +74,29 @@ class GPT(nn.Module):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, ids, positions, key_valid, past=None):
+    def forward(self, ids, positions, key_valid, past=None, *, attn_mask=None, logits_at=None):
         """Logits for ``ids (B, S)`` given the cache ``past`` (a list of per-layer ``(k, v)`` or None).
 
         ``key_valid (B, L)`` marks real keys over cache + new tokens (``L`` = cached + ``S``);
-        ``positions (B, S)`` are the new tokens' position ids. Returns ``(logits (B, S, V), cache)``.
+        ``positions (B, S)`` are the new tokens' position ids. ``attn_mask (B, S, L)`` bool, when given,
+        replaces the causal mask and ``key_valid`` (which may then be None): query s sees key l iff
+        ``attn_mask[b, s, l]`` (each query must see at least one key; a packed tree of rows uses it, see
+        :mod:`treecredit.models.packing`). ``logits_at (B, K)`` long, when given, computes the head only at
+        those positions. Returns ``(logits (B, S or K, V), cache)``.
         """
         B, S = ids.shape
-        L = key_valid.shape[1]
         x = self.tok_emb(ids) + self.pos_emb(positions.clamp(min=0, max=self.cfg.max_len - 1))  # (B,S,C)
-        query_at = torch.arange(L - S, L, device=ids.device)  # (S,) key index of each new token
-        causal = torch.arange(L, device=ids.device)[None, :] <= query_at[:, None]  # (S,L)
-        own = torch.arange(L, device=ids.device)[None, :] == query_at[:, None]  # padded queries see themselves
-        mask = (causal[None] & key_valid[:, None, :]) | own[None]  # (B,S,L)
-        mask = mask[:, None]  # (B,1,S,L)
+        if attn_mask is None:
+            L = key_valid.shape[1]
+            query_at = torch.arange(L - S, L, device=ids.device)  # (S,) key index of each new token
+            causal = torch.arange(L, device=ids.device)[None, :] <= query_at[:, None]  # (S,L)
+            own = torch.arange(L, device=ids.device)[None, :] == query_at[:, None]  # padded queries see themselves
+            attn_mask = (causal[None] & key_valid[:, None, :]) | own[None]  # (B,S,L)
+        mask = attn_mask[:, None]  # (B,1,S,L)
         cache = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, mask, None if past is None else past[i])
             cache.append(kv)
+        if logits_at is not None:
+            x = x.gather(1, logits_at[:, :, None].expand(-1, -1, x.shape[-1]))  # (B,K,C)
         return self.head(self.ln_f(x)), cache

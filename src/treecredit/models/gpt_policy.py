@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from treecredit.models.gpt import GPT, GPTConfig
+from treecredit.models.teacher_forcing import teacher_forced_logprobs
 from treecredit.models.tokenizer import CharTokenizer
-from treecredit.sampling.policy import DecodeState, left_pad, response_logprobs, teacher_forcing_inputs
+from treecredit.sampling.policy import DecodeState, left_pad
 
 
 class GPTPolicy:
@@ -53,7 +54,14 @@ class GPTPolicy:
         cache = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state.cache]
         return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
 
-    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True):
-        ids, valid, positions, width = teacher_forcing_inputs(prompts, response_ids, self.pad_id)
-        logits, _ = self.model(ids, positions, valid)
-        return response_logprobs(logits, response_ids, width, with_entropy)
+    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True, *,
+                       temperature: float = 1.0, top_p: float = 1.0, layout: str = "rows", groups=None,
+                       response_mask=None):
+        """``(logprobs (B, T), entropy (B, T) or None)`` with gradients; see :func:`teacher_forced_logprobs`."""
+        return teacher_forced_logprobs(self._logits, prompts, response_ids, self.pad_id, with_entropy=with_entropy,
+                                       temperature=temperature, top_p=top_p, layout=layout, groups=groups,
+                                       response_mask=response_mask)
+
+    def _logits(self, ids, positions, attend, logits_at):
+        logits, _ = self.model(ids, positions, None, attn_mask=attend, logits_at=logits_at)
+        return logits

@@ -4,7 +4,8 @@ Prompts go through the tokenizer's chat template (``use_chat_template``: "auto" 
 required, "off" never), as one user message (after a system message when the prompt carries one, see
 :class:`treecredit.tasks.ChatPrompt`) with the generation prompt appended. Generation stops on every
 end-of-sequence id (the tokenizer's and the generation config's, ``eos_ids``). GGUF checkpoints load through
-``from_pretrained(path, gguf_file=...)`` (dequantised to float32 by ``transformers``). Nothing here
+``from_pretrained(path, gguf_file=...)`` (dequantised to float32 by ``transformers`` once per file, then
+cached as safetensors: :mod:`treecredit.models.gguf_cache`). Nothing here
 downloads: pass a local directory.
 """
 
@@ -21,12 +22,8 @@ from treecredit.models.hf_load import (  # noqa: F401 (re-export)
     resolve_model,
     smollm2_gguf_path,
 )
-from treecredit.sampling.policy import (
-    DecodeState,
-    left_pad,
-    response_logprobs,
-    teacher_forcing_inputs,
-)
+from treecredit.models.teacher_forcing import teacher_forced_logprobs
+from treecredit.sampling.policy import DecodeState, left_pad
 
 
 class HFPolicy:
@@ -56,9 +53,11 @@ class HFPolicy:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path, gguf_file = resolve_model(path, gguf_file or "")
+        if gguf_file:  # dequantised once, then loaded as safetensors (models.gguf_cache)
+            from treecredit.models.gguf_cache import gguf_as_safetensors
+
+            path, gguf_file = gguf_as_safetensors(path, gguf_file), None
         kwargs = {"local_files_only": True}
-        if gguf_file is not None:
-            kwargs["gguf_file"] = gguf_file
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
         if lora_rank > 0:
@@ -112,7 +111,32 @@ class HFPolicy:
         cache.batch_select_indices(rows)
         return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
 
-    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True):
-        ids, valid, positions, width = teacher_forcing_inputs(prompts, response_ids, self.pad_id)
-        out = self.model(input_ids=ids, attention_mask=valid.long(), position_ids=positions, use_cache=False)
-        return response_logprobs(out.logits, response_ids, width, with_entropy)
+    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True, *,
+                       temperature: float = 1.0, top_p: float = 1.0, layout: str = "rows", groups=None,
+                       response_mask=None):
+        """``(logprobs (B, T), entropy (B, T) or None)`` with gradients; see :func:`teacher_forced_logprobs`."""
+        return teacher_forced_logprobs(self._logits, prompts, response_ids, self.pad_id, with_entropy=with_entropy,
+                                       temperature=temperature, top_p=top_p, layout=layout, groups=groups,
+                                       response_mask=response_mask)
+
+    def _logits(self, ids, positions, attend, logits_at):
+        """The model under a custom 4-D mask: ``transformers`` passes a ``(K, 1, S, S)`` mask through unchanged
+        to its eager and sdpa attention, which add it to the scores, so it is additive (0 or the dtype's
+        minimum). The head runs on the union of the packs' ``logits_at`` columns (``logits_to_keep``)."""
+        dtype = next(self.model.parameters()).dtype
+        mask = torch.zeros(attend.shape, dtype=dtype).masked_fill(~attend, torch.finfo(dtype).min)[:, None]
+        kwargs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "use_cache": False}
+        columns = torch.unique(logits_at)  # sorted
+        if self._keeps_logits():
+            logits = self.model(**kwargs, logits_to_keep=columns).logits  # (K,C,V)
+            index = torch.searchsorted(columns, logits_at.contiguous())  # (K,U)
+        else:
+            logits, index = self.model(**kwargs).logits, logits_at
+        return logits.gather(1, index[:, :, None].expand(-1, -1, logits.shape[-1]))
+
+    def _keeps_logits(self) -> bool:
+        import inspect
+
+        if not hasattr(self, "_logits_to_keep"):
+            self._logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return self._logits_to_keep

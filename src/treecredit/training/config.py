@@ -39,6 +39,10 @@ class TrainConfig:
     """Hugging Face models: train LoRA adapters of this rank through peft instead of all weights (0 = off)."""
     sample_every: int = 0
     """Print sample completions with their rewards every this many steps (0 = never; samples.jsonl is always written)."""
+    env: str = ""
+    """Multi-turn agent training in this text environment instead of a task ('' = single-turn task; see treecredit.envs.environments(); docs/agents.md)."""
+    env_options: dict = field(default_factory=dict)
+    """Options of the environment (key=value, e.g. size=4, max_turns=8, signature=state|observation|history|episode)."""
     steps: int = 200
     """RL steps (one sampled batch and its updates per step); the run also stops at token_budget."""
     token_budget: int = 0
@@ -87,6 +91,8 @@ class TrainConfig:
     """How the loss averages tokens: token_mean, seq_mean, or constant (Dr. GRPO, by max_new_tokens)."""
     max_grad_norm: float = 1.0
     """Gradient clipping by global norm (0 = off)."""
+    update_layout: str = "packed"
+    """How the update feeds rows to the model: packed (each group's rows as one trie with a tree attention mask, every shared prompt/segment token computed once) or rows (one padded row per response; same numbers)."""
     model: str = "gpt"
     """Policy: "gpt" (the small GPT, warm-started) or a local Hugging Face model folder (used as is)."""
     gguf_file: str = ""
@@ -111,6 +117,10 @@ class TrainConfig:
     """Evaluate on held-out problems every this many steps (and before the first and after the last)."""
     eval_problems: int = 256
     """Held-out problems per evaluation (never used for training)."""
+    eval_mode: str = "auto"
+    """Evaluation decodings: both (greedy and sampled pass@1), greedy, sampled, or auto (both under 50M parameters; greedy on at most 64 of the eval_problems from there on)."""
+    eval_time_share: float = 0.0
+    """If > 0, skip scheduled evaluations (not the first and last) while evaluation exceeds this share of the run's wall time (0 = evaluate every eval_every steps)."""
     checkpoint_every: int = 25
     """Save a resumable checkpoint every this many steps (and at the end; 0 = only at the end)."""
     out: str = "runs/train"
@@ -125,7 +135,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from treecredit.registry import get_estimator
 
-        get_estimator(self.estimator)  # raises with the list of known names
+        if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
+            from treecredit.training.agent_loop import check_agent_config
+
+            check_agent_config(self)
+        else:
+            get_estimator(self.estimator)  # raises with the list of known names
         if self.group_size < 2:
             fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
                  "pass --group-size 2 or more (8 is the default)")
@@ -173,6 +188,14 @@ class TrainConfig:
         from treecredit.training.loss import AGGREGATIONS
 
         check_choice(self.loss_aggregation, AGGREGATIONS, "loss_aggregation")
+        from treecredit.training.evaluation import EVAL_MODES
+
+        check_choice(self.eval_mode, EVAL_MODES, "eval_mode")
+        if not 0 <= self.eval_time_share < 1:
+            fail("eval_time_share", f"is {self.eval_time_share}, must be in [0, 1)", "pass e.g. 0.25, or 0 for off")
+        from treecredit.models.packing import LAYOUTS
+
+        check_choice(self.update_layout, LAYOUTS, "update_layout")
         from treecredit.tasks import task_from_config
 
         task_from_config(self)  # bad task, dataset, reward options fail here, with their own message

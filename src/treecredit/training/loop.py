@@ -99,11 +99,13 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
             used = rollout.response_mask[rows].any(0).nonzero()
             width = int(used.max()) + 1 if len(used) else 1  # drop the minibatch's all-padding columns
             ids, mask = rollout.response_ids[rows, :width], rollout.response_mask[rows, :width]
-            logp, entropy = policy.token_logprobs(prompts, ids, with_entropy=config.entropy_coef != 0)
+            layout = {"temperature": config.temperature, "top_p": config.top_p, "layout": config.update_layout,
+                      "groups": rollout.group_ids[rows], "response_mask": mask}  # see models.teacher_forcing
+            logp, entropy = policy.token_logprobs(prompts, ids, with_entropy=config.entropy_coef != 0, **layout)
             ref = None
             if reference is not None:
                 with torch.no_grad():
-                    ref, _ = reference.token_logprobs(prompts, ids, with_entropy=False)
+                    ref, _ = reference.token_logprobs(prompts, ids, with_entropy=False, **layout)
             loss, stats = ppo_loss(logp, rollout.old_logprobs[rows, :width], advantages[rows, :width], mask,
                                    clip_low=config.clip_low, clip_high=config.clip_high,
                                    aggregation=config.loss_aggregation, max_length=config.max_new_tokens,
@@ -159,14 +161,16 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     from treecredit.sampling.rollout import weighted_advantages
     from treecredit.tasks import task_from_config
     from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
-    from treecredit.training.metrics import MetricsWriter, advantage_metrics, evaluate, read_metrics, rollout_metrics
+    from treecredit.training.evaluation import EvalSchedule, evaluate_held_out, plan_evaluation
+    from treecredit.training.metrics import MetricsWriter, advantage_metrics, read_metrics, rollout_metrics
     from treecredit.training.samples import sample_records, write_samples
+    from treecredit.training.startup import adamw, deterministic_algorithms
 
     torch.set_num_threads(config.threads)
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_algorithms(True, warn_only=True)  # training.startup: without importing the compiler
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     if resume and (out / "checkpoint.pt").exists():
@@ -176,7 +180,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     task = task_from_config(config)
     policy = build_policy(config, task, log)
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
-    optimizer = torch.optim.AdamW(policy.module.parameters(), lr=config.lr, weight_decay=0.0)
+    optimizer = adamw(policy.module.parameters(), lr=config.lr, weight_decay=0.0)  # fused where available
     generator = torch.Generator().manual_seed(config.seed)
     problem_rng = np.random.default_rng([config.seed, 2])
     eval_set = task.held_out_problems(np.random.default_rng(EVAL_SEED), config.eval_problems)
@@ -186,6 +190,9 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
                            **{**config.tree_sampler_options(), **config.sampler_options})
     spec = treecredit.get_estimator(config.estimator)
     n_params = sum(p.numel() for p in policy.module.parameters())
+    eval_plan = plan_evaluation(config, n_params)  # training.evaluation: sized to the model
+    log(eval_plan.describe())
+    schedule = EvalSchedule(eval_plan)
 
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0, "flops": 0.0}
     checkpoint = out / "checkpoint.pt"
@@ -198,9 +205,9 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
                            tensorboard=config.tensorboard)
 
     def run_eval() -> dict:
-        record = {"kind": "eval", **counters, **evaluate(
-            policy, task, eval_set, sampler_cls=IIDSampler, temperature=config.temperature, top_p=config.top_p,
-            max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"])}
+        record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
+            policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
+            top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"]))}
         writer.write(record)
         return record
 
@@ -232,7 +239,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
         write_samples(out, sample_records(rollout, counters["step"]),
                       echo=bool(config.sample_every) and counters["step"] % config.sample_every == 0, log=log)
         done = _finished(config, counters)
-        if counters["step"] % config.eval_every == 0 or done:
+        if schedule.due(counters["step"], done):
             last_eval = run_eval()
         if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
             save_checkpoint(checkpoint, model=policy.module, optimizer=optimizer, generator=generator,
@@ -262,5 +269,5 @@ def _advance(bar, config: TrainConfig, rollout, record: dict, last_eval: dict) -
     bar.update(rollout.generated_tokens if config.token_budget > 0 else 1)
     postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
     if last_eval:
-        postfix["eval_pass1"] = f"{last_eval['eval_sampled_pass1']:.2f}"
+        postfix["eval_pass1"] = f"{last_eval.get('eval_sampled_pass1', last_eval.get('eval_greedy_pass1', 0)):.2f}"
     bar.set_postfix(postfix)

@@ -14,6 +14,7 @@ from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_docs, load_config_file
 
 _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
+               "env_options": "--env-option",
                "sampler_options": "--sampler-option", "branching_options": "--branching-option"}
 
 
@@ -79,12 +80,18 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.training.loop import train
 
     config = config_from_args(args)
+    if config.env:  # multi-turn agent training (docs/agents.md)
+        from treecredit.training.agent_loop import report_agent_run, train_agent
+
+        return report_agent_run(config, train_agent(config))
     records = train(config, resume=args.resume)
     evals = [r for r in records if r["kind"] == "eval"]
     if evals:
         first, last = evals[0], evals[-1]
-        print(f"held-out sampled pass@1: {first['eval_sampled_pass1']:.3f} (step {first['step']}) → "
-              f"{last['eval_sampled_pass1']:.3f} (step {last['step']}, {last['generated_tokens']} generated tokens); "
-              f"greedy {first['eval_greedy_pass1']:.3f} → {last['eval_greedy_pass1']:.3f}")
+        kinds = [k for k in ("sampled", "greedy") if f"eval_{k}_pass1" in last]  # eval_mode may skip one
+        print(f"held-out {kinds[0]} pass@1: {first[f'eval_{kinds[0]}_pass1']:.3f} (step {first['step']}) → "
+              f"{last[f'eval_{kinds[0]}_pass1']:.3f} (step {last['step']}, {last['generated_tokens']} generated "
+              "tokens)" + "".join(f"; {k} {first[f'eval_{k}_pass1']:.3f} → {last[f'eval_{k}_pass1']:.3f}"
+                                  for k in kinds[1:]))
     print(f"metrics: {config.out}/metrics.jsonl")
     return 0

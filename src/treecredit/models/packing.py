@@ -1,0 +1,245 @@
+"""Prefix-shared teacher forcing: a group's rows packed into one sequence with a tree attention mask.
+
+The rows of one group (an i.i.d. group's shared prompt, a sampled tree's shared segments) repeat the same
+tokens at the same positions. :func:`pack_rows` merges each group's rows (prompt + response up to the
+row's length) into a token trie: a node is one token after one exact prefix, so a shared token is one
+node, computed once in the forward and once in the backward pass. A pack (one batch row of the model
+call) holds the nodes of one group in depth-first order; a node attends to its ancestors and itself only
+(``attend``), its position id is its depth. The hidden state of a node is then exactly that of the same
+token in the row layout (same tokens before it, same positions), so log-probabilities, entropies and,
+by the chain rule, gradients agree with the row layout up to float rounding. A trie over tokens finds
+every shared segment of a sampled tree (equal node ids in ``tree_nodes`` mean equal tokens at equal
+positions) plus any prefix that two i.i.d. responses happen to share; ``tree_nodes`` is not needed.
+
+Packing skips padding: only real tokens (through each row's last unmasked response token) are packed;
+packs are right-padded to the longest pack. Rows of one group may be split across minibatches: a pack
+holds the rows it is given.
+
+Index names: ``K`` packs, ``W`` nodes per pack (padded), ``U`` logit columns per pack, ``B`` rows,
+``T`` response width, ``V`` vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from treecredit._validation import check_choice, fail
+
+LAYOUTS = ("rows", "packed")
+"""How the update lays rows out: ``rows`` (one padded row per response) or ``packed`` (one trie per group)."""
+
+
+@dataclass(frozen=True)
+class PackedRows:
+    """The packed model input of B rows and how to read their response log-probabilities back.
+
+    Attributes:
+        ids: ``(K, W)`` long node tokens (``pad_id`` on padding).
+        positions: ``(K, W)`` long position ids (the node's depth, 0 for a prompt's first token).
+        attend: ``(K, W, W)`` bool, ``attend[k, q, j]`` = node j is node q or an ancestor of q (a padding
+            node attends to itself only, so no softmax row is empty).
+        logits_at: ``(K, U)`` long, the columns whose logits are needed (nodes followed by a response
+            token), padded by repeating column 0.
+        source: ``(B, T)`` long, index into the flattened ``(K·U)`` logit rows of the node that predicts
+            response token t of row i; -1 at and beyond the row's length.
+        tokens: ``(B, T)`` long, the response tokens (the row layout's ``response_ids``).
+        nodes: real nodes in all packs (tokens computed); row_tokens: prompt + response tokens of the rows.
+    """
+
+    ids: Any
+    positions: Any
+    attend: Any
+    logits_at: Any
+    source: Any
+    tokens: Any
+    nodes: int
+    row_tokens: int
+
+
+def response_lengths(response_mask):
+    """``(B,)`` long: one past each row's last True in ``response_mask (B, T)`` (0 for an empty row)."""
+    import torch
+
+    T = response_mask.shape[1]
+    m = response_mask.bool()
+    last = T - 1 - m.flip(1).int().argmax(1)
+    return torch.where(m.any(1), last + 1, torch.zeros_like(last))
+
+
+def packed_inputs(prompts: list[list[int]], response_ids, pad_id: int, *, groups=None,
+                  response_mask=None) -> PackedRows:
+    """:func:`pack_rows` with defaults: lengths from ``response_mask`` (one past its last True; the full
+    width when None), packs by ``groups`` (by equal prompts when None)."""
+    import torch
+
+    B, T = response_ids.shape
+    if response_mask is None:
+        lengths = torch.full((B,), T, dtype=torch.long)
+    else:
+        lengths = response_lengths(response_mask)
+    keys = [tuple(p) for p in prompts] if groups is None else groups
+    return pack_rows(prompts, response_ids, lengths, keys, pad_id)
+
+
+def check_layout(layout: str) -> None:
+    check_choice(layout, LAYOUTS, "layout")
+
+
+def pack_rows(prompts: list[list[int]], response_ids, lengths, groups, pad_id: int) -> PackedRows:
+    """Pack rows into one trie per group (see the module docstring).
+
+    Args:
+        prompts: B prompt id lists (each non-empty: its last token predicts the first response token).
+        response_ids: ``(B, T)`` long, right-padded.
+        lengths: ``(B,)`` tokens of each row's response to pack (beyond: padding, log-prob 0).
+        groups: ``(B,)`` pack key per row (group ids); rows with one key share a pack.
+        pad_id: token id of padding nodes.
+
+    Raises:
+        ValueError: an empty prompt, or a length outside [0, T].
+    """
+    import numpy as np
+    import torch
+
+    B, T = response_ids.shape
+    resp = response_ids.long().cpu().numpy()
+    lens = [int(x) for x in (lengths.tolist() if hasattr(lengths, "tolist") else lengths)]
+    keys = groups.tolist() if hasattr(groups, "tolist") else list(groups)
+    if len(prompts) != B or len(lens) != B or len(keys) != B:
+        fail("prompts", f"{len(prompts)} prompts, {len(lens)} lengths, {len(keys)} groups for {B} rows",
+             "pass one prompt, one length and one group id per row of response_ids")
+    if any(not p for p in prompts):
+        fail("prompts", "a prompt is empty", "start every prompt with at least one token (bos)")
+    if any(n < 0 or n > T for n in lens):
+        fail("lengths", f"must lie in [0, {T}]", "pass the response lengths of response_mask")
+    order: dict = {}
+    for row, key in enumerate(keys):
+        order.setdefault(key, []).append(row)
+    packs = []
+    for rows in order.values():
+        seqs = {row: list(prompts[row]) + resp[row, : lens[row]].tolist() for row in rows}
+        packs.append(_trie(rows, seqs, {row: len(prompts[row]) for row in rows}))
+    K = len(packs)
+    W = max(len(p["token"]) for p in packs)
+    U = max(1, max(len(p["predictors"]) for p in packs))
+    ids = torch.full((K, W), pad_id, dtype=torch.long)
+    positions = torch.zeros((K, W), dtype=torch.long)
+    attend = torch.zeros((K, W, W), dtype=torch.bool)
+    logits_at = torch.zeros((K, U), dtype=torch.long)
+    source = torch.full((B, T), -1, dtype=torch.long)
+    idx = np.arange(W)
+    for k, pack in enumerate(packs):
+        n = len(pack["token"])
+        ids[k, :n] = torch.as_tensor(pack["token"], dtype=torch.long)
+        positions[k, :n] = torch.as_tensor(pack["depth"], dtype=torch.long)
+        end = pack["end"]
+        # j is an ancestor-or-self of q  ⇔  j ≤ q < end(j) in depth-first order
+        anc = (idx[None, :n] <= idx[:n, None]) & (idx[:n, None] < end[None, :])
+        attend[k, :n, :n] = torch.from_numpy(anc)
+        attend[k, n:, n:] = torch.eye(W - n, dtype=torch.bool)
+        column = {node: u for u, node in enumerate(pack["predictors"])}
+        logits_at[k, : len(column)] = torch.as_tensor(pack["predictors"], dtype=torch.long)
+        for row, preds in pack["row_predictors"].items():
+            if preds:
+                source[row, : len(preds)] = torch.as_tensor([k * U + column[p] for p in preds], dtype=torch.long)
+    nodes = sum(len(p["token"]) for p in packs)
+    row_tokens = sum(len(p) for p in prompts) + sum(lens)
+    return PackedRows(ids, positions, attend, logits_at, source, response_ids.long(), nodes, row_tokens)
+
+
+def _trie(rows: list[int], seqs: dict, prompt_len: dict) -> dict:
+    """One pack's trie in depth-first order: node tokens, depths, subtree ends, predictor nodes per row."""
+    import numpy as np
+
+    children: dict = {}
+    token: list[int] = []
+    parent: list[int] = []
+    depth: list[int] = []
+    node_of: dict = {}
+    for row in sorted(rows, key=lambda r: seqs[r]):  # lexicographic order makes insertion order depth-first
+        node, path = -1, []
+        for d, tok in enumerate(seqs[row]):
+            child = children.get((node, tok))
+            if child is None:
+                child = len(token)
+                children[(node, tok)] = child
+                token.append(tok)
+                parent.append(node)
+                depth.append(d)
+            node = child
+            path.append(node)
+        node_of[row] = path
+    size = np.ones(len(token), dtype=np.int64)
+    for i in range(len(token) - 1, -1, -1):
+        if parent[i] >= 0:
+            size[parent[i]] += size[i]
+    end = np.arange(len(token)) + size
+    row_predictors = {}
+    used: dict = {}
+    for row in rows:
+        path, p = node_of[row], prompt_len[row]
+        preds = path[p - 1: len(path) - 1]  # node before each response token
+        row_predictors[row] = preds
+        for node in preds:
+            used.setdefault(node, None)
+    return {"token": token, "depth": depth, "end": end, "predictors": sorted(used),
+            "row_predictors": row_predictors}
+
+
+def gather_logprobs(logits, packed_source, tokens, *, temperature: float = 1.0, top_p: float = 1.0,
+                    with_entropy: bool = True):
+    """Response log-probabilities and entropies from the logits of the predicting positions.
+
+    Args:
+        logits: ``(M, V)`` logits (one row per predicting position; float or half).
+        packed_source: ``(B, T)`` long index into ``logits``'s rows, -1 where there is no token.
+        tokens: ``(B, T)`` long token ids.
+        temperature, top_p: the distribution the sampler drew from (see :func:`tempered_logprobs`).
+
+    Returns:
+        ``(logprobs (B, T), entropy (B, T) or None)``, 0 where ``packed_source`` is -1.
+    """
+    import torch
+
+    logp, log_norm, in_nucleus = tempered_logprobs(logits, temperature, top_p)
+    has = packed_source >= 0
+    src = packed_source.clamp(min=0)
+    taken = logp[src, tokens.long()]  # (B,T)
+    if log_norm is not None:
+        inside = in_nucleus[src, tokens.long()]
+        norm = log_norm[src]
+        # the sampled token always belongs to the renormalised set, so a log-prob is never −inf
+        taken = taken - torch.where(inside, norm, torch.logaddexp(norm, taken))
+    taken = torch.where(has, taken, torch.zeros_like(taken))
+    entropy = None
+    if with_entropy:
+        ent = -(logp.exp() * logp).sum(-1)  # (M,)
+        entropy = torch.where(has, ent[src], torch.zeros_like(taken))
+    return taken, entropy
+
+
+def tempered_logprobs(logits, temperature: float = 1.0, top_p: float = 1.0):
+    """``(log_softmax(logits/τ) (M, V), log nucleus mass (M,) or None, in_nucleus (M, V) bool or None)``.
+
+    The log-probability of the distribution the samplers draw from is log_softmax(z/τ)[y] minus the log
+    of the nucleus mass when ``top_p < 1``: the nucleus is the smallest set of most probable tokens (under
+    z/τ) whose mass reaches ``top_p``, the top token always in it, chosen without gradient (as the samplers
+    do); the mass is differentiable. A token outside the current nucleus (the policy moved) is renormalised
+    with the nucleus plus itself, so a log-probability is always finite. τ = 0 (greedy) uses τ = 1.
+    """
+    import torch
+
+    z = logits.float()
+    if temperature and temperature != 1.0:
+        z = z / temperature
+    logp = torch.log_softmax(z, dim=-1)
+    if top_p >= 1.0:
+        return logp, None, None
+    with torch.no_grad():
+        sorted_p, order = logp.exp().sort(dim=-1, descending=True)
+        before = sorted_p.cumsum(-1) - sorted_p
+        keep_sorted = before < top_p
+        in_nucleus = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+    log_norm = torch.logsumexp(logp.masked_fill(~in_nucleus, float("-inf")), dim=-1)
+    return logp, log_norm, in_nucleus

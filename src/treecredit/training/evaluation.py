@@ -1,0 +1,139 @@
+"""Held-out evaluation sized to the model: which decodings, how many problems, how often.
+
+A run evaluates the same held-out problems (never trained on) before the first step, every ``eval_every``
+steps and after the last. What one evaluation costs grows with the model: on SmolLM2-135M, greedy and
+sampled decoding of 256 problems took 184 s against ~17 s per training step, so a short run spent most
+of its time evaluating. :func:`plan_evaluation` decides, from the config and the parameter count:
+
+- ``eval_mode``: ``both`` (greedy and sampled pass@1), ``greedy``, ``sampled``, or ``auto``: ``both`` for
+  models under :data:`LARGE_MODEL_PARAMS` parameters, ``greedy`` from there on (one pass instead of two;
+  greedy pass@1 has no sampling noise, so fewer problems give the same precision);
+- problems: ``eval_problems``, capped at :data:`LARGE_MODEL_EVAL_PROBLEMS` under ``auto`` for a large model
+  (the held-out set excluded from training stays the full ``eval_problems``, so training problems do not
+  change with the cap);
+- ``eval_time_share`` > 0: a scheduled evaluation between the first and the last is skipped while the
+  time spent evaluating exceeds that share of the run's wall time so far (which evaluations run then
+  depends on timing; the training records do not, evaluation has its own random streams).
+
+Every evaluation decodes its problems in batches of at most :data:`EVAL_BATCH` rows (one prefill per
+batch, all rows decoded together, a batch stops when its last row stops). The plan is printed at start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from treecredit._validation import check_choice
+
+EVAL_MODES = ("auto", "both", "greedy", "sampled")
+LARGE_MODEL_PARAMS = 50_000_000
+"""From this many parameters on, ``eval_mode="auto"`` evaluates greedily on at most 64 problems."""
+LARGE_MODEL_EVAL_PROBLEMS = 64
+EVAL_BATCH = 64
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """What each evaluation of a run does (see the module docstring)."""
+
+    greedy: bool
+    sampled: bool
+    problems: int
+    every: int
+    time_share: float
+    reason: str
+
+    def describe(self) -> str:
+        kinds = " and ".join(k for k, on in (("greedy", self.greedy), ("sampled", self.sampled)) if on)
+        share = f", skipped while evaluation exceeds {self.time_share:.0%} of the run's time" \
+            if self.time_share > 0 else ""
+        return (f"evaluation: {kinds} pass@1 on {self.problems} held-out problems, before the first step, "
+                f"every {self.every} steps and after the last{share} ({self.reason})")
+
+
+def plan_evaluation(config, n_params: int) -> EvalPlan:
+    """The :class:`EvalPlan` of ``config`` (a ``TrainConfig``) for a policy of ``n_params`` parameters."""
+    mode = getattr(config, "eval_mode", "auto")
+    check_choice(mode, EVAL_MODES, "eval_mode")
+    problems = config.eval_problems
+    if mode == "auto":
+        large = n_params >= LARGE_MODEL_PARAMS
+        mode = "greedy" if large else "both"
+        if large:
+            problems = min(problems, LARGE_MODEL_EVAL_PROBLEMS)
+        reason = (f"eval_mode auto: {n_params / 1e6:.1f}M parameters "
+                  f"{'≥' if large else '<'} {LARGE_MODEL_PARAMS / 1e6:.0f}M; --eval-mode both/greedy/sampled "
+                  "and --eval-problems set it by hand")
+    else:
+        reason = f"eval_mode {mode}"
+    return EvalPlan(greedy=mode in ("both", "greedy"), sampled=mode in ("both", "sampled"), problems=problems,
+                    every=config.eval_every, time_share=float(getattr(config, "eval_time_share", 0.0)),
+                    reason=reason)
+
+
+def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, temperature: float, top_p: float,
+                      max_new_tokens: int, seed: int) -> dict:
+    """pass@1 (one response per problem) of the planned decodings on ``problems[:plan.problems]``.
+
+    Keys: ``eval_greedy_pass1`` and/or ``eval_sampled_pass1``; ``eval_step_accuracy`` and
+    ``eval_response_length`` of the sampled responses (of the greedy ones when only greedy runs);
+    ``eval_problems``.
+    """
+    import torch
+
+    problems = list(problems[: plan.problems])
+    out: dict = {"eval_problems": len(problems)}
+    runs = [("greedy", 0.0, 1.0)] if plan.greedy else []
+    runs += [("sampled", temperature, top_p)] if plan.sampled else []
+    for name, tau, p in runs:
+        sampler = sampler_cls(temperature=tau, top_p=p, max_new_tokens=max_new_tokens)
+        generator = torch.Generator().manual_seed(seed)
+        rewards, correct, steps, length = 0.0, 0, 0, 0.0
+        for start in range(0, len(problems), EVAL_BATCH):
+            chunk = problems[start:start + EVAL_BATCH]
+            rollout = sampler.sample(policy, task, chunk, 1, generator)
+            rewards += float(rollout.rewards.sum())
+            length += float(rollout.response_mask.sum())
+            good, n = _step_counts(task, chunk, rollout)
+            correct, steps = correct + good, steps + n
+        out[f"eval_{name}_pass1"] = rewards / max(1, len(problems))
+        out["eval_step_accuracy"] = correct / steps if steps else 0.0
+        out["eval_response_length"] = length / max(1, len(problems))
+    return out
+
+
+def _step_counts(task, problems, rollout) -> tuple[int, int]:
+    correct = total = 0
+    for row, text in enumerate(rollout.response_texts):
+        good, n = task.step_accuracy(problems[int(rollout.problem_index[row])], text)
+        correct, total = correct + good, total + n
+    return correct, total
+
+
+class EvalSchedule:
+    """When to evaluate, and the wall time evaluation took (``spent_s``) out of the run's (``elapsed_s``)."""
+
+    def __init__(self, plan: EvalPlan) -> None:
+        self.plan = plan
+        self.spent_s = 0.0
+        self.started = time.perf_counter()
+
+    def due(self, step: int, done: bool) -> bool:
+        """True for the first and the last step; else every ``plan.every`` steps, within the time share."""
+        if step == 0 or done:
+            return True
+        if step % self.plan.every:
+            return False
+        return self.plan.time_share <= 0 or self.spent_s <= self.plan.time_share * self.elapsed_s()
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+    def run(self, evaluate):
+        """Call ``evaluate()`` and count its wall time."""
+        start = time.perf_counter()
+        try:
+            return evaluate()
+        finally:
+            self.spent_s += time.perf_counter() - start
