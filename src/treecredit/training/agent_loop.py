@@ -195,7 +195,7 @@ def train_agent(config, *, log=print) -> list[dict]:
     samples.close()
     from treecredit.training.checkpoint import save_checkpoint
 
-    save_checkpoint(out / "checkpoint.pt", model=policy.module, optimizer=optimizer, generator=generator,
+    save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
                     problem_rng=rng, counters=counters)
     writer.close()
     return read_metrics(writer.path)

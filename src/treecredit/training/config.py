@@ -78,7 +78,7 @@ class TrainConfig:
     epochs: int = 1
     """Optimisation passes over each sampled batch."""
     minibatches: int = 2
-    """Minibatches per epoch (rows shuffled by the seeded generator)."""
+    """Minibatches per epoch: exactly this many near-equal parts of the shuffled rows (sizes differ by at most one)."""
     clip_low: float = 0.2
     """PPO clip below: ratios under 1 − clip_low are clipped."""
     clip_high: float = 0.2
@@ -124,9 +124,9 @@ class TrainConfig:
     checkpoint_every: int = 25
     """Save a resumable checkpoint every this many steps (and at the end; 0 = only at the end)."""
     out: str = "runs/train"
-    """Output folder: metrics.jsonl, config.json, checkpoint.pt, TensorBoard events."""
-    tensorboard: bool = True
-    """Also write TensorBoard events when tensorboard is installed."""
+    """Output folder: metrics.jsonl, config.json, checkpoint.pt (+ checkpoint.prev.pt), TensorBoard events; one that holds a run needs --resume or --overwrite."""
+    tensorboard: bool | None = None
+    """TensorBoard events (train/…, eval/… scalars) in <out>/tensorboard: on (--tensorboard; an error when the tensorboard package is missing), off (--no-tensorboard), or when installed (unset)."""
     progress: bool = True
     """Show a tqdm progress bar."""
     threads: int = 1
@@ -176,6 +176,8 @@ class TrainConfig:
 
         check_model_argument(self.model, self.gguf_file)
         check_choice(self.chat_template, ("auto", "on", "off"), "chat_template")
+        if self.tensorboard not in (None, True, False):
+            fail("tensorboard", f"is {self.tensorboard!r}", "pass true, false, or leave it unset (on when installed)")
         if self.gguf_file and self.model == "gpt":
             fail("gguf_file", "was given with model='gpt'", "pass --model <folder holding the .gguf file>")
         from treecredit.sampling.registry import samplers
