@@ -97,7 +97,9 @@ class HFPolicy:
     def prefill(self, prompts: list[list[int]]):
         ids, valid, positions = left_pad(prompts, self.pad_id)
         logits, cache = self._forward(ids, valid, positions, None)
-        return logits[:, -1].float(), DecodeState(cache, valid, positions[:, -1] + 1)
+        from treecredit.models.hf_cache import grow_in_place  # decoding writes into spare room, no concatenation
+
+        return logits[:, -1].float(), DecodeState(grow_in_place(cache), valid, positions[:, -1] + 1)
 
     def step(self, state: DecodeState, tokens):
         key_valid = torch.cat([state.key_valid, torch.ones_like(state.key_valid[:, :1])], dim=1)

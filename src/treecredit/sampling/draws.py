@@ -82,7 +82,8 @@ def nucleus_probs(logits, temperature: float, top_p: float):
     """``(R, V)`` probabilities of π^(1/τ), zero outside the top-p nucleus, *not* renormalised (τ > 0)."""
     import torch
 
-    probs = torch.softmax(_float(logits) / temperature, dim=-1)
+    scaled = _float(logits) if temperature == 1 else _float(logits) / temperature
+    probs = torch.log_softmax(scaled, dim=-1).exp()  # as draw_and_score computes it, bit for bit
     if top_p < 1.0:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         before = sorted_probs.cumsum(-1) - sorted_probs  # mass strictly above each token
@@ -91,15 +92,55 @@ def nucleus_probs(logits, temperature: float, top_p: float):
     return probs
 
 
-def draw_tokens(logits, u, temperature: float, top_p: float):
-    """Token ids ``(R,)`` picked by inversion of ``u (R,)`` in π^(1/τ) within the top-p nucleus."""
+BLOCK = 256
+
+
+def invert(weights, u):
+    """``(R,)`` ids: the first v with W(v) > u·W(V), W the running sum of ``weights (R, V)`` (≥ 0).
+
+    Two levels instead of one scan over a large vocabulary: sums of blocks of 256 ids, the running sum
+    over the blocks, then the running sum inside the chosen block only. An id of weight 0 is never chosen.
+    """
     import torch
 
+    R, V = weights.shape
+    if V <= 2 * BLOCK:  # a small vocabulary: one scan is cheaper than two levels
+        cdf = weights.cumsum(-1)
+        found = torch.searchsorted(cdf, (u.to(cdf.dtype) * cdf[:, -1])[:, None], right=True).squeeze(-1)
+        return torch.minimum(found, torch.where(weights > 0, torch.arange(V), -1).max(-1).values)
+    pad = (-V) % BLOCK
+    blocks = torch.nn.functional.pad(weights, (0, pad)).view(R, -1, BLOCK) if pad else weights.view(R, -1, BLOCK)
+    block_cdf = blocks.sum(-1).cumsum(-1)  # (R, V/256)
+    target = u.to(block_cdf.dtype) * block_cdf[:, -1]  # (R,)
+    block = torch.searchsorted(block_cdf, target[:, None], right=True).squeeze(-1).clamp(max=block_cdf.shape[1] - 1)
+    before = torch.where(block > 0, block_cdf.gather(-1, (block - 1).clamp(min=0)[:, None]).squeeze(-1), 0.0)
+    inner = blocks[torch.arange(R), block]  # (R, 256)
+    inside = torch.searchsorted(inner.cumsum(-1), (target - before)[:, None], right=True).squeeze(-1)
+    last = torch.where(inner > 0, torch.arange(BLOCK), -1).max(-1).values  # rounding never picks a zero weight
+    return block * BLOCK + torch.minimum(inside, last)
+
+
+def draw_tokens(logits, u, temperature: float, top_p: float):
+    """Token ids ``(R,)`` picked by inversion of ``u (R,)`` in π^(1/τ) within the top-p nucleus."""
     if temperature == 0:
         return logits.argmax(-1)
-    cdf = nucleus_probs(logits, temperature, top_p).cumsum(-1)  # (R,V)
-    target = (u.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1)  # (R,1)
-    return torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp(max=cdf.shape[-1] - 1)
+    return invert(nucleus_probs(logits, temperature, top_p), u)
+
+
+def draw_and_score(logits, u, temperature: float, top_p: float, with_entropy: bool):
+    """``(tokens, sampled, base, entropy or None)`` for one step, as :func:`draw_tokens` and
+    :func:`token_stats` give them, with one pass over the distribution where τ ∈ {0, 1} and top-p = 1."""
+    if top_p < 1.0 or temperature not in (0, 1.0):
+        tokens = draw_tokens(logits, u, temperature, top_p)
+        return (tokens, *token_stats(logits, tokens, temperature, top_p, with_entropy))
+    import torch
+
+    logp = torch.log_softmax(_float(logits), dim=-1)  # (R,V)
+    probs = logp.exp() if temperature or with_entropy else None
+    tokens = logits.argmax(-1) if temperature == 0 else invert(probs, u)
+    base = logp.gather(-1, tokens[:, None]).squeeze(-1)
+    entropy = -(probs * logp).sum(-1) if with_entropy else None
+    return tokens, base, base, entropy
 
 
 def sampled_logprobs(logits, tokens, temperature: float, top_p: float):

@@ -29,10 +29,9 @@ from treecredit.sampling.backend import SamplingSettings, Segment, SegmentReques
 from treecredit.sampling.draws import (
     child_keys,
     combine,
-    draw_tokens,
+    draw_and_score,
     sampled_logprobs,
     seed_from,
-    token_stats,
 )
 from treecredit.sampling.draws import uniforms as draw_uniforms
 from treecredit.sampling.kv_states import concat_states, truncate_state
@@ -197,9 +196,8 @@ class KVCacheBackend:
         live = rows
         while live:
             u = draw_uniforms([row.key for row in live], [row.position for row in live])
-            tokens = draw_tokens(logits, u, settings.temperature, settings.top_p)
-            sampled, base, entropy = token_stats(logits, tokens, settings.temperature, settings.top_p,
-                                                 settings.with_entropy)
+            tokens, sampled, base, entropy = draw_and_score(logits, u, settings.temperature, settings.top_p,
+                                                            settings.with_entropy)
             cols = [tokens.tolist(), sampled.tolist(), base.tolist(), u.tolist()]
             ent = entropy.tolist() if entropy is not None else None
             going, ended = [], []
