@@ -80,7 +80,7 @@ def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
              "|---|---|---|---|---|---|---|---|"]
     for label, row in summary.items():
         vs = row.get("vs_reference")
-        delta = f"{vs['mean']:+.3f} ± {vs['ci95']:.3f} (p={vs['p']:.2f})" if vs else "—"
+        delta = f"{vs['mean_diff']:+.3f} ± {vs['ci95']:.3f} (p={vs['p']:.2f})" if vs else "—"
         success = row["eval_success"]
         lines.append(f"| {label} | {row['n_seeds']} | {success['mean']:.3f} ± {success['ci95']:.3f}"
                      f" | {row['eval_greedy_success']['mean']:.3f} ± {row['eval_greedy_success']['ci95']:.3f} | {delta}"
@@ -130,7 +130,8 @@ def compare(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     env_options = dict(kv.split("=", 1) for kv in args.env_option)
     env_options = {k: json.loads(v) if v[:1].isdigit() or v[:1] in "-[" else v for k, v in env_options.items()}
-    base = TrainConfig(**{**BASE, "env": args.env, "env_options": env_options, "steps": 1})
+    base = TrainConfig(**{**BASE, "env": args.env, "env_options": env_options, "steps": 1,
+                          "eval_every": args.eval_every})
     episode_options, agent = split_sampler_options(base.sampler_options)
     settings = EpisodeSettings(action_max_tokens=base.max_new_tokens, **episode_options)
     build_agent_policy(base, env_factory(base.env, **base.env_options), settings, agent, print)  # warm start once
@@ -148,10 +149,29 @@ def compare(args) -> None:
         runs[arms[[a.replace("@", "_") for a in arms].index(label)]].append(records)
     summary = summarise(runs, arms[0])
     settings = {"env": args.env, "env_options": env_options, "budget": args.budget, "seeds": args.seeds,
-                "reference": arms[0], **{k: v for k, v in BASE.items() if k not in ("progress", "tensorboard")}}
+                "reference": arms[0], **{k: v for k, v in BASE.items() if k not in ("progress", "tensorboard")},
+                "eval_every": args.eval_every}
     (out / "compare.json").write_text(json.dumps({"settings": settings, "summary": summary}, indent=1))
     plot(out, runs, args.budget)
     print(write_compare_report(out, summary, settings).read_text())
+
+
+def summary_from_runs(out: Path, args) -> dict:
+    """Summarise the finished runs under ``<out>/runs`` (a run is finished when it reached the budget)."""
+    runs: dict[str, list] = {}
+    for folder in sorted((out / "runs").iterdir()):
+        records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
+        config = json.loads((folder / "config.json").read_text())
+        evals = [r for r in records if r["kind"] == "eval"]
+        if not evals or evals[-1]["generated_tokens"] < config["token_budget"]:
+            continue
+        runs.setdefault(folder.name.rsplit("-seed", 1)[0].replace("_", "@"), []).append(records)
+    first = next(iter(runs))
+    settings = {"env": config["env"], "env_options": config["env_options"], "budget": config["token_budget"],
+                "seeds": {k: len(v) for k, v in runs.items()}, "reference": first, "partial": True}
+    data = {"settings": settings, "summary": summarise(runs, first)}
+    (out / "compare.json").write_text(json.dumps(data, indent=1))
+    return data
 
 
 def audit(args) -> None:
@@ -185,12 +205,23 @@ def main() -> None:
     c.add_argument("--seeds", type=int, default=5)
     c.add_argument("--budget", type=int, default=30_000)
     c.add_argument("--jobs", type=int, default=2)
+    c.add_argument("--eval-every", type=int, default=10)
+    r = sub.add_parser("report", help="rewrite compare.md from compare.json")
+    r.add_argument("--out", required=True)
+    r.add_argument("--from-runs", action="store_true", help="summarise the finished runs under <out>/runs")
     a = sub.add_parser("audit")
     a.add_argument("--out", required=True)
     a.add_argument("--games", type=int, default=8)
     a.add_argument("--episodes", type=int, default=16)
     a.add_argument("--noise", type=float, default=0.4)
     args = parser.parse_args()
+    if args.command == "report":
+        out = Path(args.out)
+        data = json.loads((out / "compare.json").read_text()) if (out / "compare.json").exists() else None
+        if data is None or args.from_runs:  # runs finished so far (e.g. an interrupted comparison)
+            data = summary_from_runs(out, args)
+        print(write_compare_report(out, data["summary"], data["settings"]).read_text())
+        return
     compare(args) if args.command == "compare" else audit(args)
 
 

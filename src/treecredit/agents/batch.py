@@ -39,7 +39,11 @@ class AgentBatch:
 
 
 def pack_episodes(policy, episodes: list, seeds: list[int], generated_tokens: int = 0) -> AgentBatch:
-    """Pack ``episodes`` (from :func:`treecredit.agents.play`) into an :class:`AgentBatch`."""
+    """Pack ``episodes`` (from :func:`treecredit.agents.play`) into an :class:`AgentBatch`.
+
+    ``seeds`` are the instance seeds of the groups (kept in ``rollout.extras``); ``generated_tokens``
+    what the sampler decoded (default: the action tokens, right without forks).
+    """
     import torch
 
     if not episodes:
@@ -65,7 +69,7 @@ def pack_episodes(policy, episodes: list, seeds: list[int], generated_tokens: in
             if k >= 0:
                 last[k] = t
         step_ends[row, list(last.values())] = True
-        k = ep.n_turns if len(ep.rewards) == ep.n_turns else len(ep.rewards)
+        k = ep.n_turns
         group_ids += [ep.group] * k
         episode_ids += [row] * k
         turn_index += list(range(k))
@@ -81,6 +85,7 @@ def pack_episodes(policy, episodes: list, seeds: list[int], generated_tokens: in
         response_texts=[policy.decode(ep.tokens) for ep in episodes],
         problem_index=torch.tensor([ep.group for ep in episodes], dtype=torch.long),
         step_ends=step_ends, generated_tokens=generated_tokens or int(mask.sum()),
+        extras={"instance_seeds": list(seeds)},
     )
     turns = {"group_ids": np.asarray(group_ids, dtype=np.int64), "episode_ids": np.asarray(episode_ids, dtype=np.int64),
              "turn_index": np.asarray(turn_index, dtype=np.int64), "state_sigs": list(state_sigs),

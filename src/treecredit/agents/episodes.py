@@ -15,7 +15,8 @@ a group share their turns before the fork on purpose. ``group_size`` must equal
 ``roots × fork_children ** len(fork_at)``.
 
 Bad input: an env that raises in ``step`` drops that episode (a warning; the others go on); an action
-without the marker is cut at ``action_max_tokens`` and counted; an episode whose tokens would exceed
+without the marker is cut at ``action_max_tokens`` and counted (the marker is then put in front of the
+next observation, untrained, so the layout stays the same); an episode whose tokens would exceed
 ``max_episode_tokens`` ends there (``truncated``, counted as ``context_cut``).
 """
 
@@ -199,7 +200,8 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                 observation = _take_turn(policy, episodes[row], envs[row], tokens[r], logps[r], bool(stopped[r]),
                                          settings, warn)
                 if observation is not None:
-                    ids = encodable(policy, observation + settings.turn_prefix)
+                    cut = "" if bool(stopped[r]) else settings.marker  # close a cut action in the prefix
+                    ids = encodable(policy, cut + observation + settings.turn_prefix)
                     if len(episodes[row].tokens) + len(ids) + settings.action_max_tokens > settings.max_episode_tokens:
                         episodes[row].context_cut = episodes[row].truncated = True
                         continue

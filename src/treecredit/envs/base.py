@@ -45,6 +45,8 @@ class TextEnv(ABC):
     """
 
     name = "text-env"
+    #: True when every seed gives the same instance (no held-out set is possible: evaluation reuses it)
+    single_instance = False
     #: the end-of-action marker the agent writes after each action (the sampler stops there)
     action_hint = ""
 

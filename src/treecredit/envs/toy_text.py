@@ -6,7 +6,7 @@ across the episodes of a group (many paths lead to one cell).
 
 - ``frozenlake``: instance ``seed`` is ``generate_random_map(size, p, seed)`` (a held-out set is a
   different set of maps); reward 1 at the goal; a hole ends the episode. ``slippery`` is off by default.
-- ``cliffwalking``: one fixed map (instances differ only in nothing: the seed is gymnasium's); −1 per
+- ``cliffwalking``: one fixed map (``single_instance``: no held-out set, evaluation replays it); −1 per
   move, −100 and back to the start for the cliff, scaled by ``reward_scale`` (default 0.01).
 
 The expert (for a warm start) walks a shortest path over the transition table ``P`` to the goal,
@@ -146,6 +146,7 @@ class CliffWalkingText(_ToyText):
     """CliffWalking (4 × 12). Options: ``reward_scale`` (> 0) multiplies gymnasium's rewards."""
 
     name = "cliffwalking"
+    single_instance = True
     moves = {"up": 0, "right": 1, "down": 2, "left": 3}
     ncol = 12
 

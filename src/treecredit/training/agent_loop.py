@@ -64,6 +64,8 @@ def check_agent_config(config) -> None:
 
 def draw_instances(env, rng, n: int, held_out: set) -> list[int]:
     """``n`` training instance seeds from ``rng`` whose instance is not in ``held_out``."""
+    if env.single_instance:  # one map only (cliffwalking): nothing can be held out
+        return env.instances(rng, n)
     seeds: list[int] = []
     for _ in range(1000):
         for seed in env.instances(rng, n):
