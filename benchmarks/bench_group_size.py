@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import treecredit  # noqa: E402
 import treecredit.trees.build as tree_build  # noqa: E402
 from bench_estimators import best_time, peak_extra_bytes  # noqa: E402
+from treecredit.trees.forest import assemble_forest  # noqa: E402
 from treecredit.trees.synthetic import synthetic_batch  # noqa: E402
 
 OLD_REV = "ee854f47c1760202dc3ed49b72cf8a756f3cc0e8"  # the last commit with the pairwise (B, G) builder
@@ -56,6 +57,9 @@ def old_build_trie(rev: str):
     spec = importlib.util.spec_from_file_location("old_trie", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    # it called assemble_forest with the entry arrays as separate arguments; give it today's forest
+    module.assemble_forest = lambda kind, batch, row, node, start, end, n: assemble_forest(
+        kind, batch, [row, node, start, end], n)
     return module.build_trie
 
 

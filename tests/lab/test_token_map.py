@@ -79,3 +79,21 @@ def test_cutoff_sweep_records_savings():
     cut = [r for r in records if r.get("cutoff") != "off" and "skipped" not in r]
     assert cut and all(0 < r["cutoff_tokens_saved"] < 1 for r in cut)
     assert {r["cutoff_value_bias"] for r in cut if r["cutoff"] == "sound"} == {0.0}
+
+
+def test_an_arm_with_a_biased_gradient_direction_is_not_recommended():
+    from treecredit.lab.token_map import direction_ok
+
+    def row(estimator, regime, noise, cos_hi, budget=16):
+        return dict(sweep="map", estimator=estimator, regime=regime, branching=4 if regime == "tree" else budget,
+                    levels=2 if regime == "tree" else 1, budget=budget, tokens_per_group=10, depth=3, p_nominal=0.2,
+                    reward="binary", decisive="late", success_rate=0.2, reward_var=0.16, noise_per_token=noise,
+                    noise_per_token_lo=noise * 0.9, noise_per_token_hi=noise * 1.1, grad_mean_cos_u=cos_hi - 0.05,
+                    grad_mean_cos_u_hi=cos_hi)
+
+    rows = [row("grpo", "iid", 100.0, 1.0), row("ibpo", "tree", 10.0, 0.9), row("treerl", "tree", 50.0, 0.99),
+            row("tempo", "iid", 80.0, 1.0)]
+    assert not direction_ok(rows[1]) and direction_ok(rows[2])
+    (entry,) = best_per_environment(rows)
+    assert entry["best_estimator"] == "treerl" and entry["best_gain"] == pytest.approx(2.0)
+    assert entry["iid_step_estimator"] == "tempo" and entry["excluded_biased"] == ["ibpo on 1 shape (cos 0.85–0.85)"]

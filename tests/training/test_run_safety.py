@@ -157,3 +157,19 @@ def test_a_signal_saves_a_checkpoint_and_stops_cleanly(tmp_path, signum):
     last = max(r["step"] for r in read_metrics(out / "metrics.jsonl"))
     assert read_checkpoint(out / "checkpoint.pt")["counters"]["step"] == last
     assert json.loads((out / "config.json").read_text())["steps"] == 100000
+
+
+def test_export_refuses_a_used_out_folder_and_a_damaged_checkpoint(tmp_path, capsys):
+    from treecredit.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    path = _save(run, 1)
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "keep.txt").write_text("mine")
+    assert main(["export", str(run), "--out", str(tmp_path / "used")]) == 2
+    assert "out: " in capsys.readouterr().err and (tmp_path / "used" / "keep.txt").read_text() == "mine"
+    path.write_bytes(path.read_bytes()[:-10])
+    assert main(["export", str(run), "--out", str(tmp_path / "new")]) == 2
+    assert f"{path} is truncated" in capsys.readouterr().err

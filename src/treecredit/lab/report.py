@@ -168,10 +168,12 @@ def write_report(records: list[dict], claims: dict, out_dir: Path, *, command: s
     paths.update({k: v for k, v in plots.items() if v is not None})
     md = ["# treecredit lab: every estimator against exact advantages", "",
           f"Command: `{command}` ({meta['size']} size: {meta['blocks']} independent batches × "
-          f"{meta['groups_per_block']} groups per cell; seed {meta['seed']}; {meta['seconds']:.0f} s).", "",
+          f"{meta['groups_per_block']} groups per cell, map and cutoff cells as stated below; "
+          f"seed {meta['seed']}; {meta['seconds']:.0f} s).", "",
           f"Estimators measured (token level): {', '.join(meta['token_estimators']) or 'none'}; "
           f"turn level: {', '.join(meta['turn_estimators']) or 'none registered'}.", "",
-          "## Summary", ""] + [f"- {line}" for line in summary] + [""] + map_markdown(records, plots.get("map"))
+          "## Summary", ""] + [f"- {line}" for line in summary] + [""]
+    md += map_markdown(records, plots.get("map"), meta.get("size"))
     md += cutoff_markdown(records)
     md += [DEFINITIONS, "## Headline: token MDP", ""]
     first = headline_rows(records)

@@ -93,9 +93,31 @@ def _env_key(row: dict) -> tuple:
     return tuple(row.get(k) for k in ENV_KEYS)
 
 
+MIN_DIRECTION_COS = 0.95
+
+
+def direction_ok(row: dict) -> bool:
+    """False when the arm's expected gradient points measurably away from the true one: the 95 % interval of
+    cos(E ĝ, ∇J) lies below ``MIN_DIRECTION_COS``. Low noise around a wrong direction is no gain: such arms
+    are not recommended (the noise-to-signal ρ is measured around the arm's own mean gradient)."""
+    hi = row.get("grad_mean_cos_u_hi")
+    return hi is None or hi >= MIN_DIRECTION_COS
+
+
+def _biased_summary(rows: list[dict]) -> list[str]:
+    """``["ibpo on 3 shapes (cos 0.78–0.87)", ...]``: the arms left out for a biased gradient direction."""
+    by_name: dict = {}
+    for r in rows:
+        if r.get("grad_mean_cos_u") is not None:
+            by_name.setdefault(r["estimator"], []).append(r["grad_mean_cos_u"])
+    return [f"{name} on {len(c)} shape{'s' if len(c) > 1 else ''} (cos {min(c):.2f}–{max(c):.2f})"
+            for name, c in sorted(by_name.items())]
+
+
 def best_per_environment(records: list[dict]) -> list[dict]:
     """Per map environment: GRPO's best i.i.d. group, the best tree arm, the best i.i.d. step-credit arm,
-    and the overall best, with gains (GRPO noise per token / arm's) and 95 % intervals."""
+    and the overall best, with gains (GRPO noise per token / arm's) and 95 % intervals. Arms whose expected
+    gradient is biased in direction (:func:`direction_ok`) are left out of the picks and listed."""
     from treecredit.lab.claims import _ratio
 
     envs: dict = {}
@@ -109,11 +131,14 @@ def best_per_environment(records: list[dict]) -> list[dict]:
         if not grpo:
             continue
         ref = min(grpo, key=lambda r: r["noise_per_token"])
+        biased = [r for r in rows if not direction_ok(r)]
+        rows = [r for r in rows if direction_ok(r)]
         picks = {"best": rows, "tree": [r for r in rows if r["regime"] == "tree"],
                  "iid_step": [r for r in rows if r["regime"] == "iid" and r["estimator"] not in OUTCOME_ONLY]}
         entry = dict(zip(ENV_KEYS, key), success_exact=ref["success_rate"], reward_var=ref["reward_var"],
                      grpo=arm_label(ref), grpo_noise_per_token=ref["noise_per_token"],
-                     grpo_cos_at_budget=ref.get("cos_at_budget"))
+                     grpo_cos_at_budget=ref.get("cos_at_budget"),
+                     excluded_biased=_biased_summary(biased))
         for name, candidates in picks.items():
             if not candidates:
                 continue

@@ -8,6 +8,7 @@ an arm whose runs fail is listed with its error and the other arms are kept. Arm
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -63,10 +64,11 @@ def run(args: argparse.Namespace) -> int:
              "are kept), --overwrite to replace it, or another --out")
     settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN}
     settings.update(budget=args.budget, seeds=args.seeds, estimators=arms, reference=reference)
+    command = "treecredit compare " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["compare"] else ""
 
     def on_result(runs, failures, pending):
         write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending),
-                     settings)
+                     settings, command)
 
     from treecredit.training.stopping import RunInterrupted
 
@@ -77,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"treecredit compare: stopped; runs keep their last checkpoints. Continue with the same "
               f"arguments and --resume (--out {out})", file=sys.stderr)
         return 130
-    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings)
+    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings,
+                          command)
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())

@@ -51,10 +51,13 @@ def build_trie(batch: TokenBatch, step_ends: np.ndarray | None = None) -> Forest
         del rows
     if step_ends is not None:
         adjacent = _snap_to_step_ends(adjacent, order, step_ends)
-    entry_row, entry_key, entry_start, entry_end = _path_entries(adjacent, order, lengths)
-    keys, entry_node = np.unique(entry_key, return_inverse=True)
-    return assemble_forest("token" if step_ends is None else "step", batch, entry_row,
-                           entry_node.reshape(-1).astype(np.int64), entry_start, entry_end, keys.size)
+    entries = list(_path_entries(adjacent, order, lengths))  # row, node key, start, end
+    del order, adjacent
+    keys, entry_node = np.unique(entries[1], return_inverse=True)
+    entries[1] = entry_node.reshape(-1).astype(np.int64, copy=False)
+    del entry_node
+    # the list is handed over: assemble_forest frees each entry array once it is copied into the forest
+    return assemble_forest("token" if step_ends is None else "step", batch, entries, keys.size)
 
 
 def _sorted_neighbours(rows: np.ndarray, batch: TokenBatch, step_ends: np.ndarray | None = None, *,
