@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"treecredit {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that closed early (`treecredit demo | head`)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except KeyboardInterrupt:  # `train` saves and stops on the first Ctrl-C; this is any other interruption
         print(f"treecredit {args.command}: interrupted; stopped without saving more than was already written",
               file=sys.stderr)

@@ -109,3 +109,10 @@ def test_countdown_cutoff_with_adaptive_rounds_stays_consistent():
     r = sample_tree(policy, task, problems, max_new_tokens=20, branching="adaptive", cutoff="sound")
     check_tree_nodes(r)
     assert (r.rewards[r.extras["cut_rows"]] == 0).all()
+
+
+def test_an_option_typo_lists_the_accepted_options():
+    from treecredit.sampling.branching import make_branching
+
+    with pytest.raises(ValueError, match=r"branching_options: 'fixed' branching has no option\(s\) \['dept'\].*depth"):
+        make_branching("fixed", dept=2)

@@ -332,7 +332,11 @@ def make_branching(name: str, **options):
     """The branching strategy ``name`` ('fixed', 'entropy', 'adaptive') built with ``options``."""
     if name not in BRANCHINGS:
         fail("branching", f"unknown strategy {name!r}", f"use one of {sorted(BRANCHINGS)}")
-    try:
-        return BRANCHINGS[name](**options)
-    except TypeError as exc:
-        fail("branching_options", f"{exc}", f"use options of {BRANCHINGS[name].__name__}")
+    import dataclasses
+
+    accepted = [f.name for f in dataclasses.fields(BRANCHINGS[name])]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        fail("branching_options", f"{name!r} branching has no option(s) {unknown}",
+             f"use options of {BRANCHINGS[name].__name__}: {', '.join(accepted)}")
+    return BRANCHINGS[name](**options)
