@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -125,3 +126,28 @@ def test_minibatches_are_exactly_as_many_as_asked_and_near_equal(tiny_config, ro
     expected = min(rows, minibatches) * epochs
     assert len(policy.sizes) == expected, policy.sizes
     assert sum(policy.sizes) == rows * epochs and max(policy.sizes) - min(policy.sizes) <= 1
+
+
+def test_step_ends_come_from_the_text_when_the_rollout_has_none():
+    """A delimiter written with context-dependent ids (as BPE does) is still found: the text decides."""
+
+    class Policy:  # "=" is id 5 alone, but "==" inside a response is the single id 9
+        pieces = {1: "a", 5: "=", 9: "==", 0: ""}
+
+        def encode(self, text):
+            return [5]
+
+        def decode(self, ids):
+            return "".join(self.pieces[int(i)] for i in ids)
+
+    class Rollout:
+        step_ends = None
+        response_ids = torch.tensor([[1, 9, 1, 5, 1], [1, 1, 5, 0, 0]])
+        response_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
+
+        def available_options(self):
+            return {}
+
+    spec = treecredit.get_estimator("treerpo")
+    ends = estimator_options(spec, Rollout(), Policy(), _Task(), {})["step_ends"]
+    assert np.asarray(ends).astype(int).tolist() == [[0, 1, 0, 1, 0], [0, 0, 1, 0, 0]]

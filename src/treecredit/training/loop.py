@@ -33,19 +33,28 @@ EVAL_SEED = 20_261_122  # the held-out problems: one fixed set for every run and
 def estimator_options(spec, rollout, policy, task, user_options: dict) -> dict:
     """The options to pass to estimator ``spec``: what the rollout offers and the estimator accepts.
 
-    Step boundaries go as ``step_ends`` (from the rollout) or else as ``delimiter`` (the task's step
-    delimiter as token ids), unless the sampled tree goes; ``tree_nodes`` and ``mc_values`` when the
-    sampler produced them. The user's options win; a user-given ``delimiter`` or ``step_tokens``
-    replaces the automatic ``step_ends``.
+    Step boundaries go as ``step_ends``: the rollout's, or else found in the decoded text of the
+    responses (the task's delimiter, :func:`treecredit.step_ends_from_text`: right for BPE tokenizers,
+    where the delimiter's ids depend on the context), unless the sampled tree goes; ``tree_nodes`` and
+    ``mc_values`` when the sampler produced them. The user's options win; a user-given ``delimiter`` or
+    ``step_tokens`` replaces the automatic ``step_ends``. A step estimator that finds no step in the whole
+    batch gets a warning.
     """
+    from treecredit.step_text import step_ends_from_text, warn_if_no_steps
+
     accepted = set(spec.options)
     options = {k: v for k, v in rollout.available_options().items() if k in accepted and k != "step_ends"}
     # a sampled tree already fixes the steps; the tree estimators refuse both together
     if not {"delimiter", "step_tokens", "step_ends"} & set(user_options) and "tree_nodes" not in options:
         if "step_ends" in accepted and rollout.step_ends is not None:
             options["step_ends"] = rollout.step_ends
+        elif "step_ends" in accepted and getattr(task, "delimiter", ""):
+            options["step_ends"] = step_ends_from_text(rollout.response_ids, policy, task.delimiter,
+                                                       rollout.response_mask)
         elif "delimiter" in accepted:
             options["delimiter"] = policy.encode(task.delimiter)
+        if "step_ends" in options and hasattr(spec, "name"):
+            warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask, source="treecredit train")
     options.update(user_options)
     return options
 
