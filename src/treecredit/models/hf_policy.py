@@ -71,8 +71,10 @@ class HFPolicy:
     def encode_prompt(self, text: str) -> list[int]:
         system = getattr(text, "system", "")
         if self.use_chat_template:
-            messages = [{"role": "system", "content": system}] if system else []
-            messages.append({"role": "user", "content": str(text)})
+            messages = [dict(m) for m in getattr(text, "messages", ())]
+            if not messages:
+                messages = [{"role": "system", "content": system}] if system else []
+                messages.append({"role": "user", "content": str(text)})
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         return list(self.tokenizer(f"{system}\n\n{text}" if system else str(text))["input_ids"])
