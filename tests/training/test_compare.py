@@ -124,3 +124,12 @@ def test_report_warns_when_the_reference_did_not_learn(tmp_path):
                                                                              1: _fake_records(0.3)}}
     text = write_report(tmp_path, summarise(runs, 100), {}).read_text()
     assert "grpo did not improve measurably on its warm start" in text
+
+
+def test_compare_with_an_env_is_refused_before_any_run(tmp_path, capsys):
+    from treecredit.cli import main
+
+    code = main(["compare", "--env", "gridworld", "--estimators", "grpo", "--seeds", "1", "--budget", "100",
+                 "--out", str(tmp_path / "cmp")])
+    assert code == 2 and "env: treecredit compare does not run agent environments" in capsys.readouterr().err
+    assert not (tmp_path / "cmp").exists()
