@@ -81,28 +81,19 @@ def warm_start_agent(policy, make_env, instances, *, steps: int, batch_size: int
                      noise: float, settings: EpisodeSettings) -> list[float]:
     """``steps`` AdamW steps of maximum likelihood on ``batch_size`` noisy-expert episodes each."""
     import numpy as np
-    import torch
+
+    from treecredit.training.warmstart import supervised_stepper
 
     rng = np.random.default_rng([seed, 11])
-    optimizer = torch.optim.AdamW(policy.module.parameters(), lr=lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20))
+    step = supervised_stepper(policy, lr)
     choose = noisy_expert(rng, noise)
     env = make_env()
     losses = []
-    policy.module.train()
     for _ in range(steps):
         seeds = instances(rng, batch_size)
         episodes = [scripted_episode(policy, env, s, g, settings, choose) for g, s in enumerate(seeds)]
         batch = pack_episodes(policy, episodes, seeds).rollout
-        logp, _ = policy.token_logprobs(batch.prompt_ids, batch.response_ids, with_entropy=False)
-        mask = batch.response_mask
-        loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.module.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
+        losses.append(step(batch.prompt_ids, batch.response_ids, batch.response_mask))
     return losses
 
 

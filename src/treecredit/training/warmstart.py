@@ -46,24 +46,33 @@ def supervised_batch(policy, task, problems):
 def train_supervised(policy, task, *, steps: int, batch_size: int, lr: float, seed: int) -> list[float]:
     """``steps`` AdamW steps of maximum likelihood on fresh problems from ``seed``; returns the losses."""
     import numpy as np
-    import torch
 
     rng = np.random.default_rng([seed, 1])  # a stream of its own: never the RL or evaluation problems
+    step = supervised_stepper(policy, lr)
+    return [step(*supervised_batch(policy, task, task.generate(rng, batch_size))) for _ in range(steps)]
+
+
+def supervised_stepper(policy, lr: float):
+    """A function ``step(prompts, ids (B, T), mask (B, T)) -> loss`` that takes one AdamW step of maximum
+    likelihood on the masked response tokens (warm-up of the learning rate over 20 steps, gradient norm
+    clipped to 1). The one supervised step of the task and the agent warm starts."""
+    import torch
+
     optimizer = torch.optim.AdamW(policy.module.parameters(), lr=lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20))
     policy.module.train()
-    losses = []
-    for _ in range(steps):
-        prompts, ids, mask = supervised_batch(policy, task, task.generate(rng, batch_size))
-        logp, _ = policy.token_logprobs(prompts, ids)
-        loss = -(logp * mask).sum() / mask.sum()
+
+    def step(prompts, ids, mask) -> float:
+        logp, _ = policy.token_logprobs(prompts, ids, with_entropy=False)
+        loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.module.parameters(), 1.0)
         optimizer.step()
         schedule.step()
-        losses.append(float(loss.detach()))
-    return losses
+        return float(loss.detach())
+
+    return step
 
 
 def char_tokenizer_for(task):
