@@ -185,3 +185,21 @@ def test_small_tries_share_one_sequence():
     assert packed.ids.shape == (2, 10) and packed.nodes == 10 + 4 + 4
     assert not packed.attend[1, 4:, :4].any()  # tries in one sequence never see each other
     assert_agree(both_layouts(gpt_policy(), prompts, ids, mask, groups), mask)
+
+
+@pytest.mark.parametrize("sampler_name", ["iid", "tree"])
+def test_ratio_is_one_against_the_samplers_logprobs_at_temperature_and_top_p(sampler_name):
+    """The loss side's log-probs (packed and rows) equal the sampler's old_logprobs at τ = 0.7, top-p 0.9."""
+    from treecredit.sampling import make_sampler
+    from treecredit.tasks import ArithmeticTask
+
+    policy = gpt_policy()
+    task = ArithmeticTask(min_operators=1, max_operators=1)
+    problems = task.generate(np.random.default_rng(0), 3)
+    sampler = make_sampler(sampler_name, temperature=0.7, top_p=0.9, max_new_tokens=8)
+    r = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for layout in ("rows", "packed"):
+            logp, _ = policy.token_logprobs(r.prompt_ids, r.response_ids, temperature=0.7, top_p=0.9, layout=layout,
+                                            groups=r.group_ids, response_mask=r.response_mask)
+            torch.testing.assert_close(logp * r.response_mask, r.old_logprobs, atol=1e-4, rtol=1e-4)
