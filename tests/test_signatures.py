@@ -106,3 +106,62 @@ def test_collision_rate_hand_computed():
 def test_empty_data():
     report = signature_agreement([], [])
     assert report.n_pairs == 0 and report.collision_rate == 0 and report.false_positive_rate == 0
+
+
+# --- issue 8: contents, not pointers; fields; signed zeros; deep and self-referential values ---------
+def test_equal_object_arrays_have_equal_signatures():
+    from treecredit.signatures import state_signature
+
+    a = np.array([[1, 2], "x", None, {"k": 1.5}], dtype=object)
+    b = np.array([[1, 2], "x", None, {"k": 1.5}], dtype=object)
+    assert state_signature(a) == state_signature(b)
+    assert state_signature(a) != state_signature(np.array([[1, 2], "y", None, {"k": 1.5}], dtype=object))
+    assert state_signature(np.array([1, 2], dtype=object)) != state_signature(np.array([1, 2]))
+
+
+def test_structured_arrays_with_different_fields_differ():
+    from treecredit.signatures import state_signature
+
+    x = np.zeros(2, dtype=[("a", "<i4"), ("b", "<i4")])
+    y = np.zeros(2, dtype=[("c", "<i4"), ("d", "<i4")])
+    assert state_signature(x) != state_signature(y)
+    assert state_signature(x) == state_signature(np.zeros(2, dtype=[("a", "<i4"), ("b", "<i4")]))
+    z = np.zeros(1, dtype=[("a", "O")])
+    z["a"][0] = [1]
+    w = np.zeros(1, dtype=[("a", "O")])
+    w["a"][0] = [1]
+    assert state_signature(z) == state_signature(w)
+
+
+def test_signed_zeros_nans_and_byte_order_compare_as_values():
+    from treecredit.signatures import state_signature
+
+    assert state_signature(-0.0) == state_signature(0.0)
+    assert state_signature(np.float32(-0.0)) == state_signature(0.0)
+    assert state_signature({"x": [-0.0]}) == state_signature({"x": [0.0]})
+    assert state_signature(np.array([-0.0, 1.0])) == state_signature(np.array([0.0, 1.0]))
+    assert state_signature(np.array([1.0, 2.0], dtype=">f8")) == state_signature(np.array([1.0, 2.0]))
+    assert state_signature(np.array([np.nan])) == state_signature(np.array([-np.nan]))
+    assert state_signature(0.0) != state_signature(0)  # types still differ
+
+
+def test_deep_and_self_referential_states_raise_value_error_naming_the_argument():
+    from treecredit.signatures import MAX_DEPTH, canonical_bytes, state_signature
+
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="^state: contains itself"):
+        state_signature(loop)
+    cyclic: dict = {"a": {}}
+    cyclic["a"]["back"] = cyclic
+    with pytest.raises(ValueError, match="^state: contains itself"):
+        state_signature(cyclic)
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match=f"^state: is nested deeper than {MAX_DEPTH}"):
+        state_signature(deep)
+    with pytest.raises(ValueError, match="^obs: "):
+        canonical_bytes(loop, argument="obs")
+    shared = [1]
+    assert state_signature([shared, shared]) == state_signature([[1], [1]])  # sharing is not a cycle

@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"treecredit {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # `train` saves and stops on the first Ctrl-C; this is any other interruption
+        print(f"treecredit {args.command}: interrupted; stopped without saving more than was already written",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -22,39 +22,80 @@ import numpy as np
 
 from treecredit._validation import fail
 
+MAX_DEPTH = 200
+"""Deepest nesting of containers that :func:`canonical_bytes` encodes (deeper is an error, not a crash)."""
 
-def canonical_bytes(state: Any) -> bytes:
+
+def canonical_bytes(state: Any, *, argument: str = "state") -> bytes:
     """A canonical byte encoding of ``state``: equal for equal states, whatever dict or set order.
 
     Supported: None, bool, int, float, str, bytes, lists/tuples, dicts (keys of any supported type),
-    sets/frozensets, NumPy scalars and arrays. Anything else is an error (hash it yourself).
+    sets/frozensets, NumPy scalars and arrays (object arrays by their elements' contents, structured
+    arrays with their field names and types). Floats compare as values: −0.0 encodes as 0.0 and every NaN
+    alike. Anything else is an error (hash it yourself), and so are containers nested deeper than
+    :data:`MAX_DEPTH` or that contain themselves; the error names ``argument``.
     """
-    return json.dumps(_canonical(state, "state"), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(_canonical(state, argument, 0, set()), separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
 
 
-def _canonical(value: Any, where: str) -> Any:
+def _float_key(value: float) -> str:
+    if value != value:
+        return "nan"
+    return (value + 0.0).hex()  # −0.0 + 0.0 is 0.0
+
+
+def _array_key(value: np.ndarray, where: str, depth: int, path: set) -> list:
+    shape = list(value.shape)
+    if value.dtype.hasobject:  # compare the elements, never their addresses
+        if value.dtype.names:
+            fields = [[name, _canonical(value[name], where, depth + 1, path)] for name in value.dtype.names]
+            return ["r", shape, fields]
+        return ["A", shape, [_canonical(v, where, depth + 1, path) for v in value.ravel().tolist()]]
+    array = np.ascontiguousarray(value)
+    if array.dtype.names is None and array.dtype.kind in "fc":
+        array = array.astype(array.dtype.newbyteorder("="), copy=False) + array.dtype.type(0)  # −0.0 → 0.0
+        array = np.where(np.isnan(array), array.dtype.type(np.nan), array)
+    elif array.dtype.byteorder not in "=|" and array.dtype.names is None:
+        array = array.astype(array.dtype.newbyteorder("="))
+    dtype = str(array.dtype.descr) if array.dtype.names else array.dtype.str
+    return ["a", dtype, shape, np.ascontiguousarray(array).tobytes().hex()]
+
+
+def _canonical(value: Any, where: str, depth: int, path: set) -> Any:
     # Every encoded value is tagged with its type, so 1, "1", 1.0 and [1] stay distinct.
     if value is None or isinstance(value, (bool, np.bool_)):
         return ["b", None if value is None else bool(value)]
     if isinstance(value, (int, np.integer)):
         return ["i", str(int(value))]
     if isinstance(value, (float, np.floating)):
-        return ["f", float(value).hex()]
+        return ["f", _float_key(float(value))]
     if isinstance(value, str):
         return ["s", value]
     if isinstance(value, (bytes, bytearray)):
         return ["y", bytes(value).hex()]
-    if isinstance(value, np.ndarray):
-        return ["a", value.dtype.str, list(value.shape), np.ascontiguousarray(value).tobytes().hex()]
-    if isinstance(value, (list, tuple)):
-        return ["l", [_canonical(v, where) for v in value]]
-    if isinstance(value, dict):
-        items = [(_canonical(k, where), _canonical(v, where)) for k, v in value.items()]
-        return ["d", sorted(items, key=lambda kv: json.dumps(kv[0]))]
-    if isinstance(value, (set, frozenset)):
-        return ["t", sorted((_canonical(v, where) for v in value), key=json.dumps)]
-    fail(where, f"contains a {type(value).__name__}, which has no canonical form",
-         "convert it to dicts, lists, strings and numbers (or pass your own signature)")
+    if not isinstance(value, (np.ndarray, list, tuple, dict, set, frozenset)):
+        fail(where, f"contains a {type(value).__name__}, which has no canonical form",
+             "convert it to dicts, lists, strings and numbers (or pass your own signature)")
+    if depth >= MAX_DEPTH:
+        fail(where, f"is nested deeper than {MAX_DEPTH} containers",
+             "flatten the state (or pass your own signature)")
+    if id(value) in path:
+        fail(where, f"contains itself (a {type(value).__name__} that refers back to an enclosing container)",
+             "break the cycle, e.g. replace the back-reference by an id (or pass your own signature)")
+    path.add(id(value))
+    try:
+        if isinstance(value, np.ndarray):
+            return _array_key(value, where, depth, path)
+        if isinstance(value, (list, tuple)):
+            return ["l", [_canonical(v, where, depth + 1, path) for v in value]]
+        if isinstance(value, dict):
+            items = [(_canonical(k, where, depth + 1, path), _canonical(v, where, depth + 1, path))
+                     for k, v in value.items()]
+            return ["d", sorted(items, key=lambda kv: json.dumps(kv[0]))]
+        return ["t", sorted((_canonical(v, where, depth + 1, path) for v in value), key=json.dumps)]
+    finally:
+        path.discard(id(value))
 
 
 def state_signature(state: Any, *, digest_size: int = 16) -> str:

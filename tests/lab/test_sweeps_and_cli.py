@@ -44,10 +44,11 @@ def test_cli_end_to_end_writes_the_report(tmp_path, capsys):
     assert main(["lab", "--size", "tiny", "--out", str(out), "--no-progress", "--mc-rollouts", "2"]) == 0
     assert "report:" in capsys.readouterr().out
     for name in ("report.md", "results.json", "results.csv", "claims.json", "branching.png", "budget.png",
-                 "conditions.png"):
+                 "conditions.png", "map.png"):
         assert (out / name).stat().st_size > 0, name
     md = (out / "report.md").read_text()
-    for heading in ("## Headline: token MDP", "### C1", "### C2", "### C3", "## Turn level"):
+    for heading in ("## Headline: token MDP", "### C1", "### C2", "### C3", "## Turn level", "### Recommendations",
+                    "### Equal generated tokens"):
         assert heading in md
     assert "## Skipped" not in md or "tree_nodes: was given together" not in md
     rows = list(csv.DictReader((out / "results.csv").open()))

@@ -183,3 +183,22 @@ def test_forest_equals_groups_one_by_one(rng):
         for g in (5, 2, 9):
             rows = groups == g
             np.testing.assert_array_equal(call(ids[rows], mask[rows], rewards[rows], **options), together[rows])
+
+
+def test_alignment_size_is_refused_before_work_with_the_step_level_alternative():
+    import treecredit
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 9, (8, 50))
+    batch = dict(response_ids=ids, response_mask=np.ones((8, 50), int), rewards=np.array([1.0, 0.0] * 4),
+                 group_ids=np.zeros(8, int))
+    # 4 × 4 opposite pairs of 51 × 51 cells each
+    with pytest.raises(ValueError, match=r"^max_alignment_cells: .*4.16e\+04 cells \(16 opposite pairs\).*"
+                                         r"step_tokens=64"):
+        treecredit.compute_advantages("ibpo", **batch, max_alignment_cells=10_000)
+    steps = treecredit.compute_advantages("ibpo", **batch, max_alignment_cells=10_000, step_tokens=10)
+    assert np.isfinite(steps).all()
+    raised = treecredit.compute_advantages("ibpo", **batch, max_alignment_cells=50_000)
+    np.testing.assert_array_equal(raised, treecredit.compute_advantages("ibpo", **batch))
+    with pytest.raises(ValueError, match="^max_alignment_cells: .*longer steps"):
+        treecredit.compute_advantages("ibpo", **batch, max_alignment_cells=10, step_tokens=10)

@@ -126,3 +126,24 @@ def test_neutralise_failed_rewards_zeroes_their_advantage():
     assert batch.rewards.tolist() == [1.0, 0.5, 0.0, 0.0, 0.0]
     adv = weighted_advantages(treecredit.compute_advantages("grpo", **batch.estimator_inputs()), batch)
     assert adv[1].abs().sum() == 0 and adv[3:].abs().sum() == 0 and adv[0].sum() > 0 > adv[2].sum()
+
+
+def test_python_callables_and_registered_names(tmp_path):
+    import json
+
+    from treecredit.rewards import register_reward
+    from treecredit.tasks import DatasetTask
+
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"{i}?", "answer": str(i)}) + "\n" for i in range(4)))
+
+    def short(prompts, completions, **kwargs):
+        return [1.0 / (1 + len(c)) for c in completions]
+
+    register_reward("short_answers", short)
+    by_name = DatasetTask(path=str(path), rewards=["short_answers", "exact@2"], held_out=1)
+    direct = DatasetTask(path=str(path), rewards=[short, ("exact", 2.0)], held_out=1)
+    problem = by_name.train_problems[0]
+    assert by_name.reward(problem, problem.answer) == direct.reward(problem, problem.answer) == 0.5 + 2.0
+    with pytest.raises(ValueError, match="name: 'math' is a built-in reward"):
+        register_reward("math", short)

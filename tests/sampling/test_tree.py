@@ -151,7 +151,10 @@ def test_fixed_top_up_refills_groups_whose_chains_stopped_early():
     counts = torch.bincount(topped.group_ids)
     assert (counts <= 8).all() and counts.sum() > torch.bincount(bare.group_ids).sum()
     check_tree_nodes(topped)
-    assert topped.extras["prefill_tokens"] > bare.extras["prefill_tokens"]  # refills prefill their prefixes
+    # refills continue kept KV states: only the prompts are ever prefilled
+    assert topped.extras["prefill_tokens"] == bare.extras["prefill_tokens"] == sum(len(p) for p in {
+        tuple(p) for p in topped.prompt_ids})
+    assert topped.extras["rounds"] > bare.extras["rounds"]
 
 
 def test_kv_reuse_with_temperature_and_top_p():

@@ -35,3 +35,20 @@ def test_hf_tree_rows_equal_from_scratch_decoding(branching, options):
         tokens, logps = replay_row_from_scratch(policy, r, row)
         assert tokens == r.response_ids[row, : len(tokens)].tolist()
         np.testing.assert_allclose(logps, r.extras["logprobs_f64"][row, : len(tokens)].numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("branching, options, cutoff", [("fixed", {}, "off"), ("entropy", {"children": 1}, "any"),
+                                                        ("adaptive", {"rounds": 2}, "off")])
+def test_hf_rounds_grow_the_tree_the_in_loop_decoder_grows(branching, options, cutoff):
+    from reference_grow import reference_tree
+    from test_segment_rounds import _same_rollout
+
+    from treecredit.sampling.tree import TreeSampler
+
+    policy = tiny_llama()
+    task = CountdownTask()
+    problems = task.generate(np.random.default_rng(0), 2)
+    sampler = TreeSampler(max_new_tokens=12, branching=branching, branching_options=options, cutoff=cutoff)
+    new = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(4))
+    seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(4)))
+    _same_rollout(new, reference_tree(sampler, policy, task, problems, 8, seed))

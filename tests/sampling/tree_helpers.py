@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from treecredit.models import GPTPolicy
-from treecredit.sampling.grow import draw_tokens, token_stats
+from treecredit.sampling.draws import draw_tokens, token_stats
 from treecredit.sampling.tree import TreeSampler
 
 
@@ -28,7 +28,7 @@ def replay_row_from_scratch(policy, rollout, row, temperature=1.0, top_p=1.0):
         logits, state = policy.prefill([rollout.prompt_ids[row]])
         for t in range(length):
             token = draw_tokens(logits, uniforms[t:t + 1], temperature, top_p)
-            logp, _ = token_stats(logits, token)
+            _, logp, _ = token_stats(logits, token)
             tokens.append(int(token))
             logps.append(float(logp))
             if t + 1 < length:

@@ -94,10 +94,37 @@ def test_bad_input_names_the_option(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(ValueError, match="dataset: "):
         DatasetTask(path=str(tmp_path / "empty.jsonl"), prompt_column="question")
-    with pytest.raises(ValueError, match="held_out: is 10: 10 held-out rows of 10"):
+    with pytest.raises(ValueError, match="held_out: is 10: 10 held-out of 10"):
         DatasetTask(path=path, prompt_column="question", held_out=10)
     with pytest.raises(ValueError, match="template: "):
         DatasetTask(path=path, prompt_column="question", template="{nothing}")
     (tmp_path / "d.txt").write_text("x")
     with pytest.raises(ValueError, match="dataset: unknown file type"):
         DatasetTask(path=str(tmp_path / "d.txt"))
+
+
+def test_conversational_rows_follow_trl(tmp_path, monkeypatch):
+    rows = [{"prompt": [{"role": "system", "content": "be brief"}, {"role": "user", "content": f"{i}+{i}="}],
+             "answer": str(2 * i)} for i in range(4)]
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "trl_style.py").write_text(
+        "def first_message(prompts, completions, answer, **kwargs):\n"
+        "    assert prompts[0][-1]['role'] == 'user'\n"
+        "    return [float(c[0]['content'] == a) for c, a in zip(completions, answer)]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = DatasetTask(path=str(path), rewards=["trl_style:first_message", "exact"], held_out=1)
+    problem = task.train_problems[0]
+    assert isinstance(problem.prompt, ChatPrompt) and problem.prompt.messages[0]["role"] == "system"
+    assert task.reward(problem, problem.answer) == 2.0 and task.reward(problem, "7") == 0.0
+
+    from hf_tiny import local_tokenizer
+    from treecredit.models import HFPolicy
+
+    class _Model:  # encode_prompt needs only the tokenizer and generation config
+        config = type("C", (), {"vocab_size": 64})()
+        generation_config = None
+
+    policy = HFPolicy(_Model(), local_tokenizer())
+    user = problem.prompt.messages[1]["content"]
+    assert policy.tokenizer.decode(policy.encode_prompt(problem.prompt)) == f"<system>be brief<user>{user}<a>"

@@ -104,6 +104,7 @@ def test_failing_arm_is_reported_and_report_is_incremental(tmp_path, monkeypatch
     text = write_report(tmp_path, summary, {}).read_text()
     assert "| dr_grpo | seed 0 failed | RuntimeError: boom in the sampler" in text
     assert "| rloo | 3 |" in text and "+0.100 ± 0.000" in text and "Partial report" not in text
+    assert "grpo over its warm start (paired over seeds): +0.450" in text and "did not improve" not in text
     assert set(json.loads((tmp_path / "results.json").read_text())["failures"]) == {"dr_grpo"}
 
 
@@ -116,3 +117,10 @@ def test_partial_report_says_so(tmp_path):
 def test_default_jobs_uses_the_cores(monkeypatch):
     monkeypatch.setattr(compare.os, "cpu_count", lambda: 6)
     assert compare.default_jobs(10) == 6 and compare.default_jobs(2) == 2
+
+
+def test_report_warns_when_the_reference_did_not_learn(tmp_path):
+    runs = {"grpo": {0: _fake_records(0.1), 1: _fake_records(0.11)}, "rloo": {0: _fake_records(0.3),
+                                                                             1: _fake_records(0.3)}}
+    text = write_report(tmp_path, summarise(runs, 100), {}).read_text()
+    assert "grpo did not improve measurably on its warm start" in text

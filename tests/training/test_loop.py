@@ -89,3 +89,39 @@ def test_resume_with_changed_settings_is_refused(tiny_config):
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
     with pytest.raises(ValueError, match=r"^resume: .*\['lr'\].*Fix"):
         train(tiny_config(steps=4, lr=0.5), resume=True, log=lambda *a: None)
+
+
+class _CountingPolicy:
+    """Log-probs from one parameter; records the rows of every minibatch it is asked for."""
+
+    def __init__(self):
+        self.module = torch.nn.Linear(1, 1)
+        self.sizes = []
+
+    def token_logprobs(self, prompts, ids, with_entropy=False, **layout):
+        self.sizes.append(len(prompts))
+        return self.module.weight.sum() * torch.zeros(ids.shape) - 1.0, None
+
+
+class _Batch:
+    def __init__(self, rows, width=3):
+        self.shape = (rows, width)
+        self.prompt_ids = [[1]] * rows
+        self.response_ids = torch.ones(rows, width, dtype=torch.long)
+        self.response_mask = torch.ones(rows, width, dtype=torch.bool)
+        self.old_logprobs = -torch.ones(rows, width)
+        self.group_ids = torch.arange(rows) // 2
+
+
+@pytest.mark.parametrize("rows, minibatches, epochs", [(64, 9, 1), (64, 8, 2), (10, 3, 1), (5, 7, 1)])
+def test_minibatches_are_exactly_as_many_as_asked_and_near_equal(tiny_config, rows, minibatches, epochs):
+    from treecredit.training.loop import ppo_update
+
+    policy = _CountingPolicy()
+    config = tiny_config(minibatches=minibatches, epochs=epochs)
+    optimizer = torch.optim.SGD(policy.module.parameters(), lr=0.0)
+    ppo_update(policy, None, optimizer, _Batch(rows), torch.zeros(rows, 3), config, torch.Generator().manual_seed(0))
+    # a tree that came out with fewer rows than minibatches: one row each, no empty minibatch
+    expected = min(rows, minibatches) * epochs
+    assert len(policy.sizes) == expected, policy.sizes
+    assert sum(policy.sizes) == rows * epochs and max(policy.sizes) - min(policy.sizes) <= 1

@@ -32,3 +32,22 @@ def test_confidence_interval_and_tokens_to_reach():
     grid = torch.linspace(0, 100, 5).numpy()
     assert tokens_to_reach(grid, [0.1, 0.2, 0.5, 0.6, 0.7], 0.5) == 50.0
     assert tokens_to_reach(grid, [0.1, 0.2, 0.3, 0.3, 0.3], 0.5) is None
+
+
+def test_tensorboard_tags_are_namespaced_by_record_kind(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from treecredit.training.metrics import MetricsWriter, board_scalars
+
+    writer = MetricsWriter(tmp_path, tensorboard=True)
+    writer.write({"kind": "eval", "step": 0, "generated_tokens": 0, "eval_sampled_pass1": 0.25})
+    writer.write({"kind": "train", "step": 1, "generated_tokens": 40, "reward": 0.5, "flag": True})
+    writer.write({"kind": "eval", "step": 1, "generated_tokens": 40, "eval_sampled_pass1": 0.5})
+    writer.close()
+    assert board_scalars({"kind": "eval", "step": 1, "generated_tokens": 4, "eval_greedy_pass1": 1.0}) == {
+        "eval/greedy_pass1": 1.0}
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert sorted(events.Tags()["scalars"]) == ["eval/sampled_pass1", "train/generated_tokens", "train/reward"]
+    assert [(e.step, e.value) for e in events.Scalars("eval/sampled_pass1")] == [(0, 0.25), (1, 0.5)]
+    assert [(e.step, e.value) for e in events.Scalars("train/reward")] == [(1, 0.5)]

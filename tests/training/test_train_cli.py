@@ -52,3 +52,28 @@ def test_compare_end_to_end(tmp_path, capsys):
     assert "| grpo | 2 |" in (out / "report.md").read_text()
     saved = json.loads((out / "runs" / "rloo_lr_1e-4_-seed1" / "config.json").read_text())
     assert saved["lr"] == 1e-4 and saved["seed"] == 1
+
+
+def test_compare_refuses_an_existing_comparison_and_resumes_it(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--estimators", "grpo,rloo", "--seeds", "1", "--budget", "30", "--jobs", "1", "--out", str(out),
+            "--cache-dir", str(tmp_path / "c"), "--eval-every", "2", *TINY]
+    assert main(argv) == 0
+    first = json.loads((out / "results.json").read_text())["estimators"]
+    metrics = (out / "runs" / "grpo-seed0" / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "out: " in err and "already holds a comparison" in err and "--resume" in err and "--overwrite" in err
+    assert main(argv + ["--resume"]) == 0  # finished runs are read back, not trained again
+    assert (out / "runs" / "grpo-seed0" / "metrics.jsonl").read_text() == metrics
+    assert json.loads((out / "results.json").read_text())["estimators"]["grpo"]["final"] == first["grpo"]["final"]
+
+
+def test_compare_checks_every_run_before_the_warm_start(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--estimators", "grpo,grpo[sampler.temprature=0.5]", "--seeds", "1", "--budget", "30",
+            "--jobs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "c"), *TINY]
+    assert main(argv) == 2
+    assert "sampler_options: sampler 'iid' has no option 'temprature'" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists() and not (out / "runs").exists()

@@ -164,3 +164,20 @@ def test_step_trie_finds_a_shared_step_end_far_before_the_split():
              step_ends=ends)
     got = sorted((int(f.node_start[s]), int(f.node_end[s]), int(f.node_count[s])) for s in range(1, f.n_nodes))
     assert got == [(0, 71, 2), (71, 210, 1), (71, 210, 1)]
+
+
+def test_one_large_group_matches_the_reference_loops():
+    """The LCP-interval builder on one group of 400 rows with deep shared prefixes (issue 8, sizes)."""
+    from treecredit import compute_advantages
+    from treecredit.reference.tree_estimators import spo_reference, tempo_reference, treerl_reference
+
+    rng = np.random.default_rng(3)
+    B, T = 400, 12
+    ids = rng.integers(0, 3, (B, T)) * (rng.random((B, T)) < 0.9)  # 3 symbols: long shared prefixes
+    lengths = rng.integers(0, T + 1, B)
+    mask = (np.arange(T)[None, :] < lengths[:, None]).astype(int)
+    rewards = rng.random(B)
+    groups = np.zeros(B, int)
+    for name, reference in (("tempo", tempo_reference), ("spo", spo_reference), ("treerl", treerl_reference)):
+        got = compute_advantages(name, response_ids=ids, response_mask=mask, rewards=rewards, group_ids=groups)
+        np.testing.assert_allclose(got, reference(ids, mask, rewards, groups), rtol=1e-5, atol=1e-6)

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="master seed (same seed, same figures)")
     parser.add_argument("--mc-rollouts", type=int, default=8, help="fresh rollouts per prefix for mc_values (VinePPO)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,11 +36,17 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.lab.claims import all_claims, summary_lines
     from treecredit.lab.report import write_report
     from treecredit.lab.sweeps import SIZES, run_sweeps
+    from treecredit.lab.token_map import map_summary_lines
 
     if args.mc_rollouts < 1:
         fail("--mc-rollouts", f"is {args.mc_rollouts}, must be at least 1", "pass e.g. --mc-rollouts 8")
     if args.seed < 0:
         fail("--seed", f"is {args.seed}, must be at least 0", "pass e.g. --seed 0")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        fail("--out", f"{str(out)!r} is a file", "pass a folder for the report")
+    if (out / "report.md").exists() and not args.overwrite:
+        fail("--out", f"{str(out)!r} already holds a lab report", "pass --overwrite to replace it, or another --out")
     size = args.size or ("full" if args.full else "quick")
     start = time.perf_counter()
     records = run_sweeps(args.sweeps, size=size, full=args.full, seed=args.seed, mc_rollouts=args.mc_rollouts,
@@ -50,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     meta = dict(size=size, full=args.full, seed=args.seed, blocks=blocks, groups_per_block=per_block,
                 seconds=seconds, sweeps=list(args.sweeps), mc_rollouts=args.mc_rollouts,
                 token_estimators=estimators("token"), turn_estimators=estimators("turn"))
-    summary = summary_lines(records, claims)
+    summary = summary_lines(records, claims) + map_summary_lines(records)
     command = ("treecredit lab " + " ".join(shlex.quote(a) for a in sys.argv[2:])
                if len(sys.argv) > 1 else "treecredit lab")
-    paths = write_report(records, claims, Path(args.out), command=command.strip(), meta=meta, summary=summary)
+    paths = write_report(records, claims, out, command=command.strip(), meta=meta, summary=summary)
     print("\n".join(summary))
     print(f"\nreport: {paths['md']} ({seconds:.0f} s)")
     return 0

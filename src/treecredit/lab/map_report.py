@@ -6,7 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from treecredit.lab.token_map import REFERENCE_RESPONSES, arm_label, best_per_environment, recommendation
+from treecredit.lab.token_map import (
+    MIN_DIRECTION_COS,
+    REFERENCE_RESPONSES,
+    arm_label,
+    best_per_environment,
+    direction_ok,
+    recommendation,
+)
 
 
 def _iv(v, lo, hi, digits=3) -> str:
@@ -34,11 +41,12 @@ def equal_token_tables(records: list[dict]) -> list[str]:
     out = []
     for name, shapes in envs.items():
         out += [f"**{name}**", "",
-                "| shape | tokens/group | leaves at budget | estimator | noise/token (ρ·t) [95 %] | "
-                "cos(E ĝ, ∇J) [95 %] | cos at budget [95 %] | nmse at budget [95 %] |",
+                ("| shape | tokens/group | leaves at budget | estimator | noise/token (ρ·t) [95 %] | "
+                "cos(E ĝ, ∇J) [95 %] | cos at budget [95 %] | nmse at budget [95 %] |"),
                 "|---|---|---|---|---|---|---|---|"]
         for _shape, rows in sorted(shapes.items(), key=lambda kv: (kv[0][0] != "iid", kv[0][1] ** kv[0][2], kv[0][1])):
-            best = min([r for r in rows if not r["estimator"].startswith("(")], key=lambda r: r["noise_per_token"])
+            pool = [r for r in rows if not r["estimator"].startswith("(")]
+            best = min([r for r in pool if direction_ok(r)] or pool, key=lambda r: r["noise_per_token"])
             for r in [x for x in rows if x["estimator"] == "grpo"] + ([best] if best["estimator"] != "grpo" else []):
                 out.append(f"| {arm_label(r).split(' @ ')[1]} | {r['tokens_per_group']} | "
                            f"{r['leaves_at_budget']:.0f} | "
@@ -50,24 +58,32 @@ def equal_token_tables(records: list[dict]) -> list[str]:
 
 
 def recommendations_table(entries: list[dict]) -> list[str]:
-    out = ["| chain length D | success p (exact) | reward (Var r) | decisive | use | best tree arm: gain over GRPO "
-           "[95 %] | best i.i.d. step arm: gain [95 %] | GRPO reference |", "|---|---|---|---|---|---|---|---|"]
+    out = [("| chain length D | success p (exact) | reward (Var r) | decisive | use | best tree arm: gain over GRPO "
+           "[95 %] | best i.i.d. step arm: gain [95 %] | GRPO reference | left out: biased direction |"),
+           "|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         tree = f"{e.get('tree', '–')}: {_iv(e.get('tree_gain'), e.get('tree_gain_lo'), e.get('tree_gain_hi'), 2)}"
         step = (f"{e.get('iid_step', '–')}: "
                 f"{_iv(e.get('iid_step_gain'), e.get('iid_step_gain_lo'), e.get('iid_step_gain_hi'), 2)}")
         out.append(f"| {e['depth']} | {e['p_nominal']:g} ({e['success_exact']:.2g}) | {e['reward']} "
-                   f"({e['reward_var']:.2g}) | {e['decisive']} | {recommendation(e)} | {tree} | {step} | {e['grpo']} |")
+                   f"({e['reward_var']:.2g}) | {e['decisive']} | {recommendation(e)} | {tree} | {step} | {e['grpo']} | "
+                   f"{', '.join(e.get('excluded_biased', [])) or '–'} |")
     return out
 
 
-def map_markdown(records: list[dict], heatmap: Path | None) -> list[str]:
+def map_markdown(records: list[dict], heatmap: Path | None, size: str | None = None) -> list[str]:
     """The report section of the ``map`` sweep (empty if it did not run)."""
+    from treecredit.lab.token_map import MAP_ESTIMATORS, MAP_SIZES
+
     entries = best_per_environment(records)
     if not entries:
         return []
+    blocks, groups = MAP_SIZES.get(size or "quick", (None, None))
     out = ["## When does step-level credit pay? Gradient noise per generated token", "",
-           "Each arm (estimator × sampling shape) is charged the tokens it generates: an i.i.d. group of G "
+           f"Map and cutoff cells: {blocks} independent batches × {groups} groups each (size {size}); estimators "
+           f"{', '.join(MAP_ESTIMATORS)} with their default options; token MDPs with V = 3 actions per position.",
+           "",
+           ("Each arm (estimator × sampling shape) is charged the tokens it generates: an i.i.d. group of G "
            "responses generates G·D tokens, a tree generates each shared segment once, so at equal generated "
            "tokens a tree gets more leaves. **noise/token** = ρ·t (ρ = tr Cov ĝ / ‖E ĝ‖² of one group's "
            "gradient, t = tokens the group generated): the noise-to-signal of a gradient averaged over groups "
@@ -77,12 +93,15 @@ def map_markdown(records: list[dict], heatmap: Path | None) -> list[str]:
            "cos(E ĝ, ∇J) below 1 is the bias of the gradient direction, which no budget removes. GRPO's "
            "reference is its least noisy i.i.d. group size. Only generation is counted: the update still "
            "processes every leaf's tokens. Gains compare independently sampled cells (95 % log-normal delta "
-           "interval).", ""]
+           "interval). ρ is measured around the arm's own mean gradient, so an arm whose mean gradient points "
+           f"away from ∇J (95 % interval of cos(E ĝ, ∇J) entirely below {MIN_DIRECTION_COS}) is not recommended "
+           "whatever its noise; such arms are listed in the last column."), ""]
     if heatmap is not None:
         out += [f"![map]({heatmap.name})", ""]
     out += ["### Recommendations", ""] + recommendations_table(entries) + [""]
     out += ["### Equal generated tokens, per environment and shape", "",
-            "GRPO, and the estimator with the least noise per generated token on the same samples:", ""]
+            "GRPO, and the estimator with the least noise per generated token on the same samples (among those "
+            "whose mean gradient direction is not measurably biased):", ""]
     return out + equal_token_tables(records)
 
 
@@ -121,3 +140,45 @@ def plot_map(records: list[dict], path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def cutoff_markdown(records: list[dict]) -> list[str]:
+    """The ``cutoff`` sweep: tokens saved, value bias, and noise per generated token with and without it."""
+    rows = [r for r in records if r.get("sweep") == "cutoff" and "skipped" not in r
+            and r.get("noise_per_token") is not None and not r["estimator"].startswith("(")]
+    if not rows:
+        return []
+    out = ["## Early cutoff: tokens saved and value bias", "",
+           ("A perfect partial verifier stops each response after a wrong step (`sound`: only where every "
+           "completion earns the same reward, which is then assigned, so it is exact; `any`: after the first "
+           "wrong decisive action, reward 0, biased where the step is not fatal). Tokens saved = share of the "
+           "generated tokens (shared segments once) that are not generated; value bias = mean over cut responses "
+           "of (assigned value − exact V* at the cut); a biased cut shows as cos(E ĝ, ∇J) < 1. Noise per token "
+           "as in the map (GRPO and the least noisy estimator on the same samples)."), "",
+           ("| environment | shape | cutoff | tokens/group | tokens saved | cut responses | value bias | "
+           "GRPO noise/token [95 %] | GRPO cos(E ĝ, ∇J) | least noisy: noise/token [95 %] |"),
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    cells: dict = {}
+    for r in rows:
+        cells.setdefault((r["reward"], r["regime"], r["branching"], r["levels"], r["cutoff"]), []).append(r)
+    for key in sorted(cells, key=lambda k: (k[0], k[1] != "iid", k[2], k[3], k[4] != "off")):
+        group = cells[key]
+        grpo = next((r for r in group if r["estimator"] == "grpo"), None)
+        best = min(group, key=lambda r: r["noise_per_token"])
+        r0 = group[0]
+        saved = r0.get("cutoff_tokens_saved")
+        out.append(f"| D={r0['depth']} {r0['reward']} p={r0['p_nominal']:g} | {arm_label(r0).split(' @ ')[1]} | "
+                   f"{r0['cutoff']} | {r0['tokens_per_group']:.1f} | {'–' if saved is None else f'{saved:.0%}'} | "
+                   f"{_pct(r0.get('cutoff_cut_share'))} | {_num(r0.get('cutoff_value_bias'))} | "
+                   f"{'–' if grpo is None else _row_iv(grpo, 'noise_per_token')} | "
+                   f"{'–' if grpo is None else _row_iv(grpo, 'grad_mean_cos_u', 2)} | "
+                   f"{best['estimator']}: {_row_iv(best, 'noise_per_token')} |")
+    return out + [""]
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{x:.0%}"
+
+
+def _num(x) -> str:
+    return "–" if x is None else f"{x:+.3f}"

@@ -20,7 +20,10 @@ state-action *node* (depth, prefix, action). Over all tokens of all blocks:
 - ``sign_agree`` = over tokens with A* ≠ 0, the share with sign Â = sign A* (Â = 0 counts one half).
 - Gradient, when given: per group ĝ = (1/G) Σ_items w·∇log π (the policy-gradient estimate built from
   the advantages); ``grad_cos`` = mean cos(ĝ, ∇J); ``grad_mean_cos`` = cos(E ĝ, ∇J);
-  ``grad_var`` = tr Cov ĝ; ``grad_rel_var`` = tr Cov ĝ / ‖E ĝ‖² (scale-free).
+  ``grad_var`` = tr Cov ĝ; ``grad_rel_var`` = tr Cov ĝ / ‖E ĝ‖² (scale-free), with ‖ĝ̄‖² in place of
+  ‖E ĝ‖²; the ``_u`` versions ``grad_rel_var_u`` and ``grad_mean_cos_u`` use ‖ĝ̄‖² − tr Cov ĝ / k instead,
+  unbiased for ‖E ĝ‖² over k groups (NaN when the signal is not resolved), which matters when ρ is not
+  small against k.
 """
 
 from __future__ import annotations
@@ -156,6 +159,11 @@ def metrics_from(stats: dict) -> dict:
         out["grad_mean_cos"] = float(mean @ true / max(np.linalg.norm(mean) * np.linalg.norm(true), ZERO_TOL))
         out["grad_var"] = float(tr_cov)
         out["grad_rel_var"] = float(tr_cov / max(mean @ mean, ZERO_TOL))
+        signal = mean @ mean - tr_cov / k  # unbiased for ‖E ĝ‖² (the sample mean's norm² carries tr Cov / k)
+        ok = signal > ZERO_TOL
+        out["grad_rel_var_u"] = float(tr_cov / signal) if ok else float("nan")
+        out["grad_mean_cos_u"] = (float(mean @ true / (math.sqrt(signal) * max(np.linalg.norm(true), ZERO_TOL)))
+                                  if ok else float("nan"))
     return out
 
 

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from treecredit.lab.map_report import cutoff_markdown, map_markdown, plot_map
 from treecredit.lab.plots import plot_branching, plot_budget, plot_conditions
 
 HEADLINE_METRICS = ("rmse", "rms_bias", "sd", "gain", "rank_corr", "sign_agree", "grad_cos", "grad_rel_var")
@@ -162,14 +163,19 @@ def write_report(records: list[dict], claims: dict, out_dir: Path, *, command: s
         writer.writerows(records)
     plots = {"branching": plot_branching(records, out_dir / "branching.png"),
              "budget": plot_budget(records, out_dir / "budget.png"),
-             "conditions": plot_conditions(claims["reduction"], out_dir / "conditions.png")}
+             "conditions": plot_conditions(claims["reduction"], out_dir / "conditions.png"),
+             "map": plot_map(records, out_dir / "map.png")}
     paths.update({k: v for k, v in plots.items() if v is not None})
     md = ["# treecredit lab: every estimator against exact advantages", "",
           f"Command: `{command}` ({meta['size']} size: {meta['blocks']} independent batches × "
-          f"{meta['groups_per_block']} groups per cell; seed {meta['seed']}; {meta['seconds']:.0f} s).", "",
+          f"{meta['groups_per_block']} groups per cell, map and cutoff cells as stated below; "
+          f"seed {meta['seed']}; {meta['seconds']:.0f} s).", "",
           f"Estimators measured (token level): {', '.join(meta['token_estimators']) or 'none'}; "
           f"turn level: {', '.join(meta['turn_estimators']) or 'none registered'}.", "",
-          "## Summary", ""] + [f"- {line}" for line in summary] + ["", DEFINITIONS, "## Headline: token MDP", ""]
+          "## Summary", ""] + [f"- {line}" for line in summary] + [""]
+    md += map_markdown(records, plots.get("map"), meta.get("size"))
+    md += cutoff_markdown(records)
+    md += [DEFINITIONS, "## Headline: token MDP", ""]
     first = headline_rows(records)
     if first:
         md += [f"Environment: {first[0]['label']} (exact success rate {first[0]['success_rate']:.3g}, "

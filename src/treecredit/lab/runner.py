@@ -113,6 +113,8 @@ class CellResult:
     metrics: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
     extra_rollouts: dict = field(default_factory=dict)
+    tokens_per_group: float | None = None  # measured generated tokens per group (token cells)
+    cutoff: dict = field(default_factory=dict)  # tokens_saved, cut_share, value_bias, value_rmse
 
 
 def token_options(variant: Variant, spec, batch: LabBatch, *, explicit_tree: bool, mc_cache: dict,
@@ -140,7 +142,7 @@ def token_options(variant: Variant, spec, batch: LabBatch, *, explicit_tree: boo
 
 def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: int, groups_per_block: int,
                    variant_list: list[Variant], seed: int, mc_rollouts: int = 8, oracle: bool = True,
-                   tick=None) -> CellResult:
+                   tick=None, cutoff: str = "off") -> CellResult:
     """Measure every variant on ``n_blocks`` batches of ``groups_per_block`` independent trees (or groups).
 
     All variants see the same sampled batches (common random numbers), so their differences are sharper.
@@ -148,7 +150,14 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
     (``ROOT_METRICS`` with suffix ``_root``). With ``oracle``, the row ``ORACLE`` uses the exact A* as its
     advantages: not an estimator, the floor
     of the gradient variance that per-token credit can reach with these samples.
+
+    ``cutoff`` (``off``, ``sound``, ``any``; :mod:`treecredit.lab.cutoff`): a partial verifier stops each
+    response after a wrong step; its later tokens are masked (not generated, no gradient term) and it gets
+    the verifier's value as reward. ``result.tokens_per_group`` is measured (shared segments once),
+    ``result.cutoff`` holds the share of tokens saved and the value bias against the exact values.
     """
+    from treecredit.lab.cutoff import apply_cutoff, generated_per_group
+
     rng = np.random.default_rng(seed)
     explicit_tree = len(set(int(b) for b in branch_depths)) > 1
     accs = {v.label: Accumulator() for v in variant_list}
@@ -157,18 +166,26 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
     if oracle:
         accs[ORACLE] = Accumulator()
     result = CellResult()
+    tokens, full_tokens, value_errors = [], [], []
     for _ in range(n_blocks):
         batch = sample_forest(mdp, rng, n_groups=groups_per_block, branching=branching, branch_depths=branch_depths)
+        cut = apply_cutoff(batch, cutoff)
+        alive = cut["alive"].reshape(-1).astype(np.float64)  # per action: generated or not
+        keep = batch.per_token(cut["alive"]).reshape(-1)  # per token
+        tokens.append(generated_per_group(batch, cut["alive"]))
+        full_tokens.append(generated_per_group(batch, np.ones_like(cut["alive"])))
+        value_errors.append(cut["value_error"])
+        inputs = dict(batch.estimator_inputs(), rewards=cut["rewards"], response_mask=batch.per_token(cut["alive"]))
         grad = token_gradient_terms(batch)
         target = batch.per_token(batch.target_per_action).reshape(-1)
         node = batch.per_token(batch.node_keys).reshape(-1)
         tok_group = np.repeat(batch.group_index, batch.response_ids.shape[1])
         tok_depth = np.tile(np.repeat(np.arange(mdp.depth), mdp.step_len), batch.n_rows)
-        in_root = tok_depth < root_end
+        in_root = (tok_depth < root_end) & keep
         mc_cache: dict = {}
         if oracle:
-            accs[ORACLE].add(block_stats(target, target, node, mdp.n_params, tok_group, batch.n_groups, grad,
-                                         batch.target_per_action.reshape(-1)))
+            accs[ORACLE].add(block_stats(target[keep], target[keep], node[keep], mdp.n_params, tok_group[keep],
+                                         batch.n_groups, grad, batch.target_per_action.reshape(-1) * alive))
         for v in variant_list:
             if v.label in result.skipped:
                 continue
@@ -176,13 +193,13 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
             try:
                 opts = token_options(v, spec, batch, explicit_tree=explicit_tree, mc_cache=mc_cache,
                                      mc_rollouts=mc_rollouts, rng=rng)
-                adv = np.asarray(treecredit.compute_advantages(v.name, **batch.estimator_inputs(), **opts))
+                adv = np.asarray(treecredit.compute_advantages(v.name, **inputs, **opts))
             except ValueError as exc:
                 result.skipped[v.label] = str(exc)
                 continue
-            weight = adv.reshape(batch.n_rows, mdp.depth, mdp.step_len).mean(axis=2).reshape(-1)
-            accs[v.label].add(block_stats(adv.reshape(-1), target, node, mdp.n_params, tok_group,
-                                          batch.n_groups, grad, weight))
+            weight = adv.reshape(batch.n_rows, mdp.depth, mdp.step_len).mean(axis=2).reshape(-1) * alive
+            accs[v.label].add(block_stats(adv.reshape(-1)[keep], target[keep], node[keep], mdp.n_params,
+                                          tok_group[keep], batch.n_groups, grad, weight))
             if root_accs:
                 root_accs[v.label].add(block_stats(adv.reshape(-1)[in_root], target[in_root], node[in_root],
                                                    mdp.n_params, tok_group[in_root], batch.n_groups))
@@ -191,6 +208,12 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
         if tick is not None:
             tick()
     result.metrics = {label: acc.result() for label, acc in accs.items() if acc.blocks}
+    result.tokens_per_group = float(np.mean(tokens))
+    errors = np.concatenate(value_errors)
+    result.cutoff = dict(tokens_saved=1.0 - float(np.sum(tokens)) / float(np.sum(full_tokens)),
+                         cut_share=errors.size / (n_blocks * batch.n_rows),
+                         value_bias=float(errors.mean()) if errors.size else 0.0,
+                         value_rmse=float(np.sqrt((errors ** 2).mean())) if errors.size else 0.0)
     for label, acc in root_accs.items():
         if acc.blocks and label in result.metrics:
             result.metrics[label].update({m + "_root": v for m, v in acc.result().items() if m in ROOT_METRICS})

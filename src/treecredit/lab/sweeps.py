@@ -9,6 +9,10 @@ every cell on the same batches. Sweeps:
 - ``budget``: i.i.d. G vs binary trees (B = 2, L levels) at budgets 2^L.
 - ``conditions``: chain length × success rate × reward kind (binary / noisy graded), plus the entropy
   profile and the place of the decisive tokens: where does tree credit beat GRPO?
+- ``map``: chain length × success rate (× reward kind, decisive place with ``full``), i.i.d. groups and
+  trees of several shapes, a few estimators, compared per generated token (:mod:`treecredit.lab.token_map`).
+- ``cutoff``: a partial verifier stops responses after a wrong step (``sound`` on binary rewards, where the
+  cut value is exact; ``any`` on graded rewards, where it is biased): tokens saved, value bias, noise per token.
 - ``turns``: the state graph, i.i.d. episode groups of G, exact Markov signatures and turn-free
   (colliding) signatures.
 
@@ -25,9 +29,11 @@ from treecredit.lab.runner import run_token_cell, run_turn_cell, variants
 from treecredit.lab.sampling import branch_schedule
 from treecredit.lab.state_graph import make_state_graph
 from treecredit.lab.tabular import make_tabular_mdp
+from treecredit.lab.token_map import MAP_ESTIMATORS, MAP_SIZES, add_per_token_metrics, map_environments, map_shapes
 
+CUTOFF_SHAPES = (("iid", 16, 1), ("tree", 4, 2), ("tree", 2, 3))
 SIZES = {"tiny": (4, 8), "quick": (20, 32), "full": (60, 64)}  # (blocks, groups per block)
-SWEEPS = ("headline", "branching", "budget", "conditions", "turns")
+SWEEPS = ("headline", "branching", "budget", "conditions", "turns", "map", "cutoff")
 BASE_TOKEN = dict(n_actions=3, depth=6, entropy="flat", decisive="late", n_decisive=2, reward="binary",
                   success_rate=0.3, seed=1)
 BASE_STEP = dict(BASE_TOKEN, depth=4, step_len=3, token_vocab=6)
@@ -44,6 +50,7 @@ class Cell:
     branching: int
     levels: int = 1
     signature: str = "state+turn"
+    cutoff: str = "off"
 
     @property
     def budget(self) -> int:
@@ -52,7 +59,7 @@ class Cell:
     def describe(self) -> dict:
         return dict(sweep=self.sweep, env=self.env, **dict(self.env_args), regime=self.regime,
                     branching=self.branching, levels=self.levels, budget=self.budget,
-                    **({"signature": self.signature} if self.env == "graph" else {}))
+                    **({"signature": self.signature} if self.env == "graph" else {}), cutoff=self.cutoff)
 
 
 def _pair(sweep: str, env: str, args: dict, budget_b: int, levels: int) -> list[Cell]:
@@ -85,6 +92,18 @@ def cells(sweeps=SWEEPS, full: bool = False) -> list[Cell]:
                 out += _pair(sweep, "token", dict(BASE_TOKEN, entropy=entropy), 4, 2)
             for decisive in ("early", "spread"):
                 out += _pair(sweep, "token", dict(BASE_TOKEN, decisive=decisive), 4, 2)
+        elif sweep == "map":
+            for env in map_environments(full):
+                key = tuple(sorted(env.items()))
+                out += [Cell(sweep, "token", key, regime, b, levels)
+                        for regime, b, levels in map_shapes(env["depth"], full)]
+        elif sweep == "cutoff":
+            for reward, mode in (("binary", "sound"), ("graded", "any")):
+                env = dict(map_environments(False)[0], depth=6, success_rate=0.2, reward=reward, decisive="spread",
+                           n_decisive=3)
+                key = tuple(sorted(env.items()))
+                out += [Cell(sweep, "token", key, regime, b, levels, cutoff=m) for regime, b, levels in CUTOFF_SHAPES
+                        for m in ("off", mode)]
         elif sweep == "turns":
             for g in ((4, 8, 16, 32, 64) if full else (4, 8, 16, 32)):
                 out.append(Cell(sweep, "graph", (("seed", 0),), "iid", g))
@@ -94,9 +113,9 @@ def cells(sweeps=SWEEPS, full: bool = False) -> list[Cell]:
 
 def run_cell(cell: Cell, *, size: str, seed: int, mc_rollouts: int = 8, tick=None, token_variants=None,
              turn_variants=None):
-    """Measure one cell; returns a :class:`~treecredit.lab.runner.CellResult`."""
+    """Measure one cell; returns a :class:`~treecredit.lab.runner.CellResult` (map cells: ``MAP_SIZES``)."""
     check_choice(size, tuple(SIZES), "size")
-    n_blocks, per_block = SIZES[size]
+    n_blocks, per_block = (MAP_SIZES if cell.sweep in ("map", "cutoff") else SIZES)[size]
     args = dict(cell.env_args)
     if cell.env == "graph":
         env = make_state_graph(**args)
@@ -113,7 +132,7 @@ def run_cell(cell: Cell, *, size: str, seed: int, mc_rollouts: int = 8, tick=Non
                           groups_per_block=per_block,
                           variant_list=(token_variants if token_variants is not None
                                         else variants("token", mc_rollouts=mc_rollouts)),
-                          seed=seed, mc_rollouts=mc_rollouts, tick=tick)
+                          seed=seed, mc_rollouts=mc_rollouts, tick=tick, cutoff=cell.cutoff)
 
 
 def generated_tokens(cell: Cell) -> int | None:
@@ -147,24 +166,30 @@ def run_sweeps(sweeps=SWEEPS, *, size: str = "quick", full: bool = False, seed: 
 
     check_choice(size, tuple(SIZES), "size")
     todo = cells(sweeps, full=full)
-    n_blocks = SIZES[size][0]
     token_vars, turn_vars = variants("token", mc_rollouts=mc_rollouts), variants("turn")
+    map_vars = [v for v in token_vars if v.name in MAP_ESTIMATORS and not v.options and v.mc is None]
     normalised = {"token": {v.label: v.normalised for v in token_vars},
                   "turn": {v.label: v.normalised for v in turn_vars}}
     records: list[dict] = []
-    with tqdm(total=len(todo) * n_blocks, desc="treecredit lab", unit="batch", disable=not progress) as bar:
+    total = sum((MAP_SIZES if c.sweep in ("map", "cutoff") else SIZES)[size][0] for c in todo)
+    with tqdm(total=total, desc="treecredit lab", unit="batch", disable=not progress) as bar:
         for i, cell in enumerate(todo):
             bar.set_postfix_str(f"{cell.sweep}:{cell.env}:{cell.regime}:B{cell.branching}L{cell.levels}")
             result = run_cell(cell, size=size, seed=seed * 100_003 + i, mc_rollouts=mc_rollouts,
-                              tick=lambda: bar.update(1), token_variants=token_vars, turn_variants=turn_vars)
-            base = dict(cell.describe(), **environment_facts(cell), tokens_per_group=generated_tokens(cell))
+                              tick=lambda: bar.update(1),
+                              token_variants=map_vars if cell.sweep in ("map", "cutoff") else token_vars,
+                              turn_variants=turn_vars)
+            measured = getattr(result, "tokens_per_group", None)
+            base = dict(cell.describe(), **environment_facts(cell), p_nominal=dict(cell.env_args).get("success_rate"),
+                        tokens_per_group=generated_tokens(cell) if measured is None else measured,
+                        **({f"cutoff_{k}": v for k, v in result.cutoff.items()} if cell.cutoff != "off" else {}))
             for label, metrics in result.metrics.items():
                 level = "turn" if cell.env == "graph" else "token"
                 row = dict(base, estimator=label, normalised=normalised[level].get(label, False),
                            extra_rollouts=result.extra_rollouts.get(label, 0))
                 for m, (v, lo, hi) in metrics.items():
                     row[m], row[m + "_lo"], row[m + "_hi"] = _clean(v), _clean(lo), _clean(hi)
-                records.append(row)
+                records.append(add_per_token_metrics(row) if cell.env != "graph" else row)
             for label, why in result.skipped.items():
                 records.append(dict(base, estimator=label, skipped=why))
     return records

@@ -199,7 +199,8 @@ def make_tabular_mdp(
     label = (f"{'token' if step_len == 1 else 'step'} MDP V={n_actions} D={depth} {entropy} decisive={decisive}"
              f" reward={reward} p={success_rate:g}")
     meta = dict(n_actions=n_actions, depth=depth, entropy=entropy, decisive=decisive, n_decisive=int(decisive_at.size),
-                reward=reward, success_rate=success_rate, step_len=step_len, seed=seed)
+                reward=reward, success_rate=success_rate, step_len=step_len, seed=seed,
+                decisive_at=[int(d) for d in decisive_at], correct=[int(c) for c in correct])
     return TabularMDP(tuple(logits), leaf_reward, tokens.astype(np.int64), label, meta)
 
 

@@ -32,22 +32,22 @@ import math
 REFERENCE_RESPONSES = 128
 MAP_ESTIMATORS = ("grpo", "rloo", "tempo", "treerl", "treerpo", "spo", "treepo", "ibpo")
 OUTCOME_ONLY = frozenset({"grpo", "rloo", "dr_grpo"})  # one advantage per response: no step credit
-MAP_SIZES = {"tiny": (4, 8), "quick": (10, 32), "full": (16, 64)}  # (blocks, groups per block)
+MAP_SIZES = {"tiny": (3, 4), "quick": (10, 32), "full": (12, 48)}  # (blocks, groups per block)
 SHAPES_QUICK = (("iid", 8, 1), ("iid", 16, 1), ("tree", 2, 3), ("tree", 4, 2), ("tree", 2, 4))
-SHAPES_FULL = (("iid", 4, 1), ("iid", 8, 1), ("iid", 16, 1), ("iid", 32, 1), ("tree", 2, 2), ("tree", 2, 3),
-               ("tree", 2, 4), ("tree", 4, 2), ("tree", 3, 3), ("tree", 8, 2), ("tree", 4, 3))
+SHAPES_FULL = (("iid", 8, 1), ("iid", 16, 1), ("iid", 32, 1), ("tree", 2, 2), ("tree", 2, 3),
+               ("tree", 2, 4), ("tree", 4, 2), ("tree", 3, 3), ("tree", 8, 2))
 ENV_KEYS = ("depth", "p_nominal", "reward", "decisive")
 
 
 def map_environments(full: bool) -> list[dict]:
     """The environments of the map (token MDPs, V = 3): a grid of chain length × success rate (× reward
     kind with ``full``), decisive actions late; ``full`` adds early and spread decisive actions."""
-    base = dict(n_actions=3, entropy="flat", n_decisive=2, seed=1, decisive="late")
+    base = {"n_actions": 3, "entropy": "flat", "n_decisive": 2, "seed": 1, "decisive": "late"}
     if not full:
         return [dict(base, depth=d, success_rate=p, reward="binary") for d in (3, 6) for p in (0.1, 0.5)]
-    envs = [dict(base, depth=d, success_rate=p, reward=r) for r in ("binary", "noisy") for d in (3, 6, 9)
+    envs = [dict(base, depth=d, success_rate=p, reward=r) for r in ("binary", "noisy") for d in (3, 5, 7)
             for p in (0.05, 0.2, 0.5)]
-    return envs + [dict(base, depth=6, success_rate=0.2, reward="binary", decisive=k) for k in ("early", "spread")]
+    return envs + [dict(base, depth=7, success_rate=0.2, reward="binary", decisive=k) for k in ("early", "spread")]
 
 
 def map_shapes(depth: int, full: bool) -> list[tuple[str, int, int]]:
@@ -93,9 +93,31 @@ def _env_key(row: dict) -> tuple:
     return tuple(row.get(k) for k in ENV_KEYS)
 
 
+MIN_DIRECTION_COS = 0.95
+
+
+def direction_ok(row: dict) -> bool:
+    """False when the arm's expected gradient points measurably away from the true one: the 95 % interval of
+    cos(E ĝ, ∇J) lies below ``MIN_DIRECTION_COS``. Low noise around a wrong direction is no gain: such arms
+    are not recommended (the noise-to-signal ρ is measured around the arm's own mean gradient)."""
+    hi = row.get("grad_mean_cos_u_hi")
+    return hi is None or hi >= MIN_DIRECTION_COS
+
+
+def _biased_summary(rows: list[dict]) -> list[str]:
+    """``["ibpo on 3 shapes (cos 0.78–0.87)", ...]``: the arms left out for a biased gradient direction."""
+    by_name: dict = {}
+    for r in rows:
+        if r.get("grad_mean_cos_u") is not None:
+            by_name.setdefault(r["estimator"], []).append(r["grad_mean_cos_u"])
+    return [f"{name} on {len(c)} shape{'s' if len(c) > 1 else ''} (cos {min(c):.2f}–{max(c):.2f})"
+            for name, c in sorted(by_name.items())]
+
+
 def best_per_environment(records: list[dict]) -> list[dict]:
     """Per map environment: GRPO's best i.i.d. group, the best tree arm, the best i.i.d. step-credit arm,
-    and the overall best, with gains (GRPO noise per token / arm's) and 95 % intervals."""
+    and the overall best, with gains (GRPO noise per token / arm's) and 95 % intervals. Arms whose expected
+    gradient is biased in direction (:func:`direction_ok`) are left out of the picks and listed."""
     from treecredit.lab.claims import _ratio
 
     envs: dict = {}
@@ -109,11 +131,14 @@ def best_per_environment(records: list[dict]) -> list[dict]:
         if not grpo:
             continue
         ref = min(grpo, key=lambda r: r["noise_per_token"])
+        biased = [r for r in rows if not direction_ok(r)]
+        rows = [r for r in rows if direction_ok(r)]
         picks = {"best": rows, "tree": [r for r in rows if r["regime"] == "tree"],
                  "iid_step": [r for r in rows if r["regime"] == "iid" and r["estimator"] not in OUTCOME_ONLY]}
         entry = dict(zip(ENV_KEYS, key), success_exact=ref["success_rate"], reward_var=ref["reward_var"],
                      grpo=arm_label(ref), grpo_noise_per_token=ref["noise_per_token"],
-                     grpo_cos_at_budget=ref.get("cos_at_budget"))
+                     grpo_cos_at_budget=ref.get("cos_at_budget"),
+                     excluded_biased=_biased_summary(biased))
         for name, candidates in picks.items():
             if not candidates:
                 continue
@@ -158,8 +183,8 @@ def map_summary_lines(records: list[dict]) -> list[str]:
         return []
     sig_tree = [e for e in entries if (e.get("tree_gain_lo") or 0) > 1]
     sig_step = [e for e in entries if (e.get("iid_step_gain_lo") or 0) > 1]
-    lines = [f"Map (per generated token, {len(entries)} environments): a tree arm is significantly less noisy than "
-             f"GRPO in {len(sig_tree)}/{len(entries)}, an i.i.d. step-credit arm in {len(sig_step)}/{len(entries)}."]
+    lines = [(f"Map (per generated token, {len(entries)} environments): a tree arm is significantly less noisy than "
+             f"GRPO in {len(sig_tree)}/{len(entries)}, an i.i.d. step-credit arm in {len(sig_step)}/{len(entries)}.")]
     if entries:
         top = max(entries, key=lambda e: e.get("tree_gain") or 0)
         low = min(entries, key=lambda e: e.get("tree_gain") or float("inf"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from treecredit._validation import check_positive
+from treecredit._validation import check_positive, fail
 from treecredit.batch import TokenBatch
 from treecredit.groups import centered
 from treecredit.methods.ibpo_align import opposite_pairs, row_chunks, step_content_ids, unmatched_share
@@ -16,10 +16,13 @@ from treecredit.methods.outcome import grpo_response_advantages
 from treecredit.registry import register_estimator
 from treecredit.steps import resolve_step_ends
 
+MAX_ALIGNMENT_CELLS = 200_000_000
+"""Default cap on Σ over opposite pairs of (U_i + 1)(U_j + 1) LCS cells: about 5–10 s on one CPU core."""
+
 
 @register_estimator("ibpo")
 def ibpo(batch: TokenBatch, *, norm_by_std: bool = True, epsilon: float = 1e-6, step_ends=None,
-         delimiter=None, step_tokens=None) -> np.ndarray:
+         delimiter=None, step_tokens=None, max_alignment_cells: int = MAX_ALIGNMENT_CELLS) -> np.ndarray:
     """IBPO (counterfactual comparison): GRPO credit, concentrated on what differs from opposite outcomes.
 
     O(i) = responses of i's group on the other side of the group mean (r_j > μ_g if r_i < μ_g, and
@@ -42,7 +45,11 @@ def ibpo(batch: TokenBatch, *, norm_by_std: bool = True, epsilon: float = 1e-6, 
 
     Cost: O(P · U²) for P opposite pairs of U units. At token level U = T, so for responses longer than
     a few hundred tokens give steps (``step_tokens=64`` or a delimiter): U = T/64 is thousands of times
-    cheaper, and step-level credit is usually what is wanted.
+    cheaper, and step-level credit is usually what is wanted. A batch whose alignments would fill more
+    than ``max_alignment_cells`` LCS cells (Σ over pairs of (U_i + 1)(U_j + 1); default 2·10⁸, about
+    5–10 s on one core) is refused before any alignment, with the step-level call in the message: one
+    group of 1,024 × 300 tokens needs about 2.4·10¹⁰ cells at token level and 1.6·10⁶ with
+    ``step_tokens=64``.
 
     Args:
         batch: responses ``(B, T)``, rewards ``(B,)``, groups ``(B,)``.
@@ -50,10 +57,12 @@ def ibpo(batch: TokenBatch, *, norm_by_std: bool = True, epsilon: float = 1e-6, 
         epsilon: ε.
         step_ends, delimiter, step_tokens: at most one; align over steps instead of tokens
             (see :mod:`treecredit.steps`).
+        max_alignment_cells: the largest alignment work accepted (raise it to wait longer).
     Returns:
         ``(B, T)`` float32, zero on masked tokens.
     """
     check_positive(epsilon, "epsilon", allow_zero=True)
+    check_positive(max_alignment_cells, "max_alignment_cells")
     base = grpo_response_advantages(batch.rewards, batch.group_index, batch.n_groups,
                                     norm_by_std=norm_by_std, epsilon=epsilon)
     ends = resolve_step_ends(batch, step_ends=step_ends, delimiter=delimiter, step_tokens=step_tokens,
@@ -61,8 +70,21 @@ def ibpo(batch: TokenBatch, *, norm_by_std: bool = True, epsilon: float = 1e-6, 
     units, n_units = _units(batch, ends)
     side = centered(batch.rewards, batch.group_index, batch.n_groups)
     hi, lo = opposite_pairs(side, batch.group_index, batch.n_groups)
+    _check_alignment_size(n_units, hi, lo, max_alignment_cells, token_level=ends is None)
     share = unmatched_share(units, n_units, hi, lo)  # (B, U)
     return _spread_weights(batch, ends, share, base)
+
+
+def _check_alignment_size(n_units: np.ndarray, hi: np.ndarray, lo: np.ndarray, limit: float, *,
+                          token_level: bool) -> None:
+    cells = float(((n_units[hi] + 1).astype(np.float64) * (n_units[lo] + 1)).sum())
+    if cells <= limit:
+        return
+    alternative = ("align over steps instead of tokens, e.g. step_tokens=64 or a delimiter (step-level credit; "
+                   "about 4,000 times fewer cells for 64-token steps)" if token_level else
+                   "use longer steps (a larger step_tokens or a coarser delimiter)")
+    fail("max_alignment_cells", f"the LCS alignments of this batch need {cells:.3g} cells ({hi.size} opposite "
+         f"pairs), above the limit of {limit:.3g}", f"{alternative}; or raise max_alignment_cells to wait longer")
 
 
 def _units(batch: TokenBatch, ends: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

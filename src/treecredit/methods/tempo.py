@@ -52,6 +52,7 @@ def tempo(batch: TokenBatch, *, norm_by_std: bool = True, epsilon: float = 1e-6,
     td = value[forest.seg_node[seg]] - value[forest.seg_node[seg - 1]]
     row = forest.seg_row[seg]
     start = forest.seg_start[seg]
+    del forest, seg, value  # only the TD terms are needed now: the output need not share memory with the tree
     inverse = divide_or_zero(np.ones(G), scale)  # 1/(σ_g + ε); 0 for σ_g + ε = 0 (all centred values are 0)
     out = np.multiply(batch.response_mask, (dev * inverse[gi]).astype(np.float32)[:, None], dtype=np.float32)
     out[row, start] += (td * inverse[gi[row]]).astype(np.float32) * batch.response_mask[row, start]

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from treecredit._validation import check_choice
 from treecredit.batch import TokenBatch
 from treecredit.groups import centered
 from treecredit.registry import register_estimator
@@ -14,8 +15,9 @@ from treecredit.trees.values import zero_masked_tokens
 
 
 @register_estimator("treerl")
-def treerl(batch: TokenBatch, *, leave_one_out: bool = False, tree_nodes: Any = None, step_ends: Any = None,
-           delimiter: Any = None, step_tokens: Any = None) -> np.ndarray:
+def treerl(batch: TokenBatch, *, leave_one_out: bool = False, scale_values: str = "after",
+           tree_nodes: Any = None, step_ends: Any = None, delimiter: Any = None,
+           step_tokens: Any = None) -> np.ndarray:
     """TreeRL: A(s) = (GA(s) + LA(s)) / √|L(s)| on the tokens of the segment that ends in s.
 
     V(s) = mean reward over the leaves L(s) under s (fraction correct for binary rewards);
@@ -31,13 +33,24 @@ def treerl(batch: TokenBatch, *, leave_one_out: bool = False, tree_nodes: Any = 
     only rescales the advantages of a group by G/(G−1) (0 for a group of one). It is off by default
     (``leave_one_out=False``, the paper's formula as written) and on with ``leave_one_out=True``.
 
+    Paper vs reference code: the paper divides the sum GA + LA by √|L(s)| (``scale_values="after"``, the
+    default). The public reference code instead divides each node's value by √|L(s)| first and takes GA
+    and LA as differences of those scaled values (``scale_values="before"``):
+        W(s) = V(s) / √|L(s)|,   A(s) = (W(s) − W(root)) + (W(s) − W(parent(s)))
+    Values are group-centred (leave-one-out centred with ``leave_one_out=True``) in both, so the
+    reference variant with ``leave_one_out=True`` is what the released runs trained on; it still gives
+    exactly 0 for equal rewards, but no longer r_i − μ_g-type credit on a tree with no shared prefix.
+
     Args:
         batch: responses ``(B, T)``, rewards ``(B,)``, groups ``(B,)``.
         leave_one_out: centre rewards on the leave-one-out mean first (the reference code's choice).
+        scale_values: "after" (the paper: (GA + LA)/√|L|) | "before" (the reference code: differences of
+            V/√|L|).
         tree_nodes: ``(B, T)`` sampled node ids; or step_ends / delimiter / step_tokens for the step trie.
     Returns:
         ``(B, T)`` float32, zero on masked tokens.
     """
+    check_choice(scale_values, ("after", "before"), "scale_values")
     forest = forest_for(batch, tree_nodes=tree_nodes, step_ends=step_ends, delimiter=delimiter,
                         step_tokens=step_tokens)
     dev = centered(batch.rewards, batch.group_index, batch.n_groups)
@@ -48,8 +61,10 @@ def treerl(batch: TokenBatch, *, leave_one_out: bool = False, tree_nodes: Any = 
     kids = np.arange(forest.n_groups, forest.n_nodes)
     advantage = np.zeros(forest.n_nodes)
     root = forest.node_group[kids]
+    if scale_values == "before":
+        value = value / np.sqrt(np.maximum(forest.node_count, 1))
     ga = value[kids] - value[root]
     la = value[kids] - value[forest.node_parent[kids]]
-    advantage[kids] = (ga + la) / np.sqrt(forest.node_count[kids])
+    advantage[kids] = ga + la if scale_values == "before" else (ga + la) / np.sqrt(forest.node_count[kids])
     out = forest.spread(advantage)
     return zero_masked_tokens(out, batch)

@@ -41,13 +41,15 @@ class _Block(nn.Module):
         B, S, C = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
         q, k, v = (t.view(B, S, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B,H,S,D)
-        if past is not None:
-            k = torch.cat([past[0], k], dim=2)  # (B,H,L,D)
-            v = torch.cat([past[1], v], dim=2)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B,H,S,D)
+        kv = (k, v)
+        if hasattr(past, "extend"):  # a preallocated cache (models.kv_buffer): no copy of the past
+            kv = past.extend(k, v)
+        elif past is not None:
+            kv = (torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2))  # (B,H,L,D)
+        y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=attn_mask)  # (B,H,S,D)
         x = x + self.proj(y.transpose(1, 2).reshape(B, S, C))
         x = x + self.mlp(self.ln2(x))
-        return x, (k, v)
+        return x, kv
 
 
 class GPT(nn.Module):

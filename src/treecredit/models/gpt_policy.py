@@ -5,13 +5,15 @@ from __future__ import annotations
 import torch
 
 from treecredit.models.gpt import GPT, GPTConfig
+from treecredit.models.kv_buffer import GrowingKV, growing
 from treecredit.models.teacher_forcing import teacher_forced_logprobs
 from treecredit.models.tokenizer import CharTokenizer
 from treecredit.sampling.policy import DecodeState, left_pad
 
 
 class GPTPolicy:
-    """Adapter: prompts start with ``<bos>``; the cache is a list of per-layer ``(k, v)`` ``(B, H, L, D)``."""
+    """Adapter: prompts start with ``<bos>``; the cache is a list of per-layer :class:`GrowingKV` (a
+    ``(k, v)`` pair of ``(B, H, L, D)`` views of a preallocated buffer, :mod:`treecredit.models.kv_buffer`)."""
 
     def __init__(self, model: GPT, tokenizer: CharTokenizer) -> None:
         self.model = model
@@ -43,15 +45,15 @@ class GPTPolicy:
     def prefill(self, prompts: list[list[int]]):
         ids, valid, positions = left_pad(prompts, self.pad_id)
         logits, cache = self.model(ids, positions, valid)
-        return logits[:, -1], DecodeState(cache, valid, positions[:, -1] + 1)
+        return logits[:, -1], DecodeState(growing(cache), valid, positions[:, -1] + 1)
 
     def step(self, state: DecodeState, tokens):
         key_valid = torch.cat([state.key_valid, torch.ones_like(state.key_valid[:, :1])], dim=1)
-        logits, cache = self.model(tokens.view(-1, 1), state.next_pos.view(-1, 1), key_valid, state.cache)
+        logits, cache = self.model(tokens.view(-1, 1), state.next_pos.view(-1, 1), key_valid, growing(state.cache))
         return logits[:, -1], DecodeState(cache, key_valid, state.next_pos + 1)
 
     def select(self, state: DecodeState, rows) -> DecodeState:
-        cache = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state.cache]
+        cache = [GrowingKV(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state.cache]
         return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
 
     def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True, *,

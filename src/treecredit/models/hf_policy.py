@@ -71,8 +71,10 @@ class HFPolicy:
     def encode_prompt(self, text: str) -> list[int]:
         system = getattr(text, "system", "")
         if self.use_chat_template:
-            messages = [{"role": "system", "content": system}] if system else []
-            messages.append({"role": "user", "content": str(text)})
+            messages = [dict(m) for m in getattr(text, "messages", ())]
+            if not messages:
+                messages = [{"role": "system", "content": system}] if system else []
+                messages.append({"role": "user", "content": str(text)})
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         return list(self.tokenizer(f"{system}\n\n{text}" if system else str(text))["input_ids"])
@@ -95,7 +97,9 @@ class HFPolicy:
     def prefill(self, prompts: list[list[int]]):
         ids, valid, positions = left_pad(prompts, self.pad_id)
         logits, cache = self._forward(ids, valid, positions, None)
-        return logits[:, -1].float(), DecodeState(cache, valid, positions[:, -1] + 1)
+        from treecredit.models.hf_cache import grow_in_place  # decoding writes into spare room, no concatenation
+
+        return logits[:, -1].float(), DecodeState(grow_in_place(cache), valid, positions[:, -1] + 1)
 
     def step(self, state: DecodeState, tokens):
         key_valid = torch.cat([state.key_valid, torch.ones_like(state.key_valid[:, :1])], dim=1)

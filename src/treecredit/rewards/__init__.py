@@ -6,7 +6,7 @@ unchanged). Name one on the command line with ``--reward``: ``math``, ``exact``,
 ``code``, ``numeric:tolerance=0.01``, ``my_rewards:format_reward@0.2`` (``@`` gives the weight).
 """
 
-from treecredit.rewards.answers import final_answer, last_boxed, last_number
+from treecredit.rewards.answers import as_text, final_answer, last_boxed, last_number
 from treecredit.rewards.builtin import (
            BUILTIN_REWARDS,
            code_reward,
@@ -23,6 +23,7 @@ from treecredit.rewards.load import (
            reward_names,
 )
 
-__all__ = ["BUILTIN_REWARDS", "RewardSet", "code_reward", "exact_reward", "final_answer", "last_boxed",
+__all__ = [
+    "as_text","BUILTIN_REWARDS", "RewardSet", "code_reward", "exact_reward", "final_answer", "last_boxed",
            "last_number", "load_function", "make_reward", "math_reward", "numeric_reward", "parse_spec",
            "register_reward", "reward_names"]

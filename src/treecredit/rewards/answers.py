@@ -11,6 +11,14 @@ import re
 _NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
+def as_text(value) -> str:
+    """Text of a completion or prompt: a string as is; a conversation (TRL's conversational format, a
+    list of ``{"role", "content"}`` messages) as the content of its last message."""
+    if isinstance(value, list) and value and isinstance(value[-1], dict):
+        return str(value[-1].get("content", ""))
+    return "" if value is None else str(value)
+
+
 def last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{…}`` (or ``\\fbox{…}``) in ``text`` with nested braces, or None."""
     start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))

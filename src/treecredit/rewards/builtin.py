@@ -16,7 +16,7 @@ cannot judge (no answer column value).
 
 from __future__ import annotations
 
-from treecredit.rewards.answers import final_answer, last_number
+from treecredit.rewards.answers import as_text, final_answer, last_number
 
 
 def _column(kwargs: dict, name: str, n: int) -> list:
@@ -35,7 +35,7 @@ def math_reward(prompts, completions, answer=None, **_) -> list[float | None]:
             out.append(None)
             continue
         gold_parsed = parse(_as_math(final_answer(str(gold))))
-        pred_parsed = parse(_as_math(final_answer(str(completion))))
+        pred_parsed = parse(_as_math(final_answer(as_text(completion))))
         out.append(1.0 if gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed) else 0.0)
     return out
 
@@ -52,7 +52,8 @@ def exact_reward(prompts, completions, answer=None, ignore_case: bool = False, *
         return text.lower() if ignore_case else text
 
     answers = _column({"answer": answer}, "answer", len(completions))
-    return [None if gold is None else float(norm(str(c)) == norm(str(gold))) for c, gold in zip(completions, answers)]
+    return [None if gold is None else float(norm(as_text(c)) == norm(str(gold)))
+            for c, gold in zip(completions, answers)]
 
 
 def numeric_reward(prompts, completions, answer=None, tolerance: float = 1e-6, relative: float = 0.0,
@@ -65,7 +66,7 @@ def numeric_reward(prompts, completions, answer=None, tolerance: float = 1e-6, r
         if y is None:
             out.append(None)
             continue
-        x = last_number(final_answer(str(completion)))
+        x = last_number(final_answer(as_text(completion)))
         out.append(float(x is not None and abs(x - y) <= float(tolerance) + float(relative) * abs(y)))
     return out
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from treecredit.rewards.answers import as_text
+
 _FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
 _ASSERT = re.compile(r"^\s*assert\b")
 
@@ -62,6 +64,13 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     return run_python(source, timeout=timeout).passed
 
 
+def _prompt_text(prompt) -> str:
+    """A conversation's user messages joined (the stub's imports and signature are in there), or the text."""
+    if isinstance(prompt, list):
+        return "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict) and m.get("role") == "user")
+    return str(prompt)
+
+
 def code_reward(prompts, completions, test=None, entry_point=None, timeout: float = 10.0,
                 **_) -> list[float | None]:
     """1.0 where the completion's program passes the row's ``test`` (and ``check(entry_point)``), else
@@ -73,5 +82,6 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         if tst is None:
             out.append(None)
             continue
-        out.append(float(run_tests(program_for(str(prompt), str(completion)), str(tst), entry, float(timeout))))
+        program = program_for(_prompt_text(prompt), as_text(completion))
+        out.append(float(run_tests(program, str(tst), entry, float(timeout))))
     return out

@@ -17,6 +17,21 @@ restricted to the top-p nucleus (vLLM's "processed" log-probabilities). At τ = 
 of π at temperature 1. Entropies, where the backend gives them, are of π at temperature 1 (nats) at the
 position the token was drawn from; ``None`` where the backend cannot give them.
 
+Refinements since the first version (all additive, defaults keep the old meaning):
+
+- ``SegmentRequest.cache_key`` may name a kept state whose context *begins with* the prefix (not only
+  equals it): the backend truncates the kept state to the prefix, so a later round forks in the middle
+  of a kept segment without prefilling again.
+- ``SegmentRequest.chain_keys``: per continuation, the 64-bit key of its chain of draws (see
+  :mod:`treecredit.sampling.draws`); the built-in backend draws token t of continuation j with the
+  uniform U(chain_keys[j], t), so a tree does not depend on how its rounds are scheduled.
+- ``SamplingSettings.with_entropy``: False lets a backend skip entropies (the i.i.d. sampler needs none).
+- ``Segment.base_logprobs``: log π(token) at temperature 1 where the backend gives it (the built-in one
+  does); samplers put these in ``RolloutBatch.old_logprobs`` for the PPO ratio, and use ``logprobs``
+  (the sampled distribution's) for every ratio between sampling distributions (replay weights).
+- A backend may offer ``score(prefixes, continuations, settings) -> (B, T)`` log-probabilities of given
+  continuations under the distribution sampled from (teacher forcing); subtree replay needs it.
+
 Index names: ``_req`` indexes requests of one call, ``_seq`` the n continuations of one request.
 """
 
@@ -37,10 +52,12 @@ class SamplingSettings:
     Attributes:
         temperature: τ ≥ 0; 0 = greedy.
         top_p: nucleus mass in (0, 1].
+        with_entropy: compute per-token entropies (False: ``Segment.entropies`` is None).
     """
 
     temperature: float = 1.0
     top_p: float = 1.0
+    with_entropy: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,12 +73,17 @@ class SegmentRequest:
         max_tokens: most tokens per continuation (≥ 1).
         stop_ids: ids that end a continuation (kept as its last token).
         stop_strings: texts that end a continuation at the token that completes one (kept).
-        seed: per-request seed; a backend that seeds per request (vLLM) uses it, the built-in one draws
-            from the generator passed to ``generate`` in request order, so one seed fixes a whole call.
+        seed: per-request seed; a backend that seeds per request (vLLM) uses it. The built-in one
+            derives the request's chain keys from it when ``chain_keys`` is None (and, when ``seed`` is
+            None too, draws a seed per request from the generator passed to ``generate``, in request
+            order, so one generator seed fixes a whole call).
         keep_key: when not None, ask the backend to keep the state after each continuation so that a
             later request whose ``cache_key`` equals ``(keep_key, seq)`` continues from it without
             recomputing the prefix. Backends without such state ignore it.
-        cache_key: the key of a kept state whose context equals ``prefix`` exactly (or None).
+        cache_key: the key of a kept state whose context (its prefix + its segment) begins with
+            ``prefix`` (or None); the backend truncates the kept state to ``prefix``.
+        chain_keys: None, or ``n`` 64-bit keys, one per continuation: the chain of draws each continues
+            (:mod:`treecredit.sampling.draws`). Backends that cannot honour them ignore them.
     """
 
     prefix: tuple[int, ...]
@@ -73,6 +95,7 @@ class SegmentRequest:
     seed: int | None = None
     keep_key: Hashable | None = None
     cache_key: Hashable | None = None
+    chain_keys: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -86,6 +109,8 @@ class Segment:
         finish_reason: one of :data:`FINISH_REASONS`.
         uniforms: per token, the uniform draw u ∈ [0, 1) that picked it by inversion (built-in backend
             only; lets a test replay a path token for token), or None.
+        base_logprobs: per token, log π(token) at temperature 1, or None where the backend cannot give it
+            (then samplers use ``logprobs``, equal to it at τ = 1 and top-p = 1).
     """
 
     tokens: list[int]
@@ -93,6 +118,7 @@ class Segment:
     entropies: list[float] | None = None
     finish_reason: str = "length"
     uniforms: list[float] | None = field(default=None, repr=False)
+    base_logprobs: list[float] | None = field(default=None, repr=False)
 
 
 @runtime_checkable

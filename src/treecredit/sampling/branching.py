@@ -1,10 +1,12 @@
 """Where the tree sampler branches: three strategies behind one interface.
 
-A strategy has ``grow_trees(ctx, forest, prompts, group_size, generator) -> int`` (prefill tokens
-spent): it fills an empty :class:`SampledForest` with one tree per group of at most ``group_size``
-leaves, using :func:`grow` (forks while decoding, the prefix cache copied to the children) and
-:func:`grow_from_prefixes` (forks added between rounds: the prefix is prefilled once per fork point and
-its cache copied to the children).
+A strategy has ``grow_trees(grower, forest, group_size)``: it fills an empty :class:`SampledForest`
+with one tree per group of at most ``group_size`` leaves through the grower's two calls,
+``grow_roots(forest, width, rule)`` (root chains, forks by ``rule`` as they grow) and
+``grow_points(forest, points, rule)`` (k new chains at each fork point ``(group, node, k)``). The grower
+(:class:`treecredit.sampling.rounds.SegmentGrower`) turns them into rounds of segment requests, one
+``generate`` call per round across all groups; a fork point continues the KV state kept for its node.
+``needs_entropy`` says whether the strategy reads per-token entropies.
 
 - :class:`FixedBranching` (TreeRPO, arXiv 2506.05183): R root chains; every chain forks into N children
   at its first step end (or after every k tokens), down to D fork levels: R·N^D leaves, R = G / N^D.
@@ -20,25 +22,12 @@ import math
 from dataclasses import dataclass
 
 from treecredit._validation import fail
-from treecredit.sampling.grow import grow, grow_from_prefixes
 from treecredit.sampling.tree_table import SampledForest
 
 
 def _check_count(value: int, name: str, minimum: int, fix: str) -> None:
     if not isinstance(value, int) or value < minimum:
         fail(name, f"is {value!r}, must be an integer ≥ {minimum}", fix)
-
-
-def grow_roots(ctx, forest: SampledForest, prompts, width: int, generator, fork_rule=None) -> int:
-    """Prefill each group's prompt once, copy its cache to ``width`` root chains, grow them."""
-    import torch
-
-    logits, state = ctx.policy.prefill(prompts)
-    repeat = torch.arange(len(prompts)).repeat_interleave(width)
-    state = ctx.policy.select(state, repeat)
-    nodes = [forest.add_node(int(g), -1) for g in repeat.tolist()]
-    grow(ctx, forest, logits.index_select(0, repeat), state, nodes, generator, fork_rule)
-    return sum(len(p) for p in prompts)
 
 
 def locate(forest: SampledForest, node: int, offset: int) -> tuple[int, int]:
@@ -101,17 +90,27 @@ class FixedBranching:
                  f"pass a group_size that is a multiple of {per_root}, or lower depth/children")
         return group_size // per_root
 
-    def children_at(self, forest: SampledForest, node: int, at_step_end: bool) -> int:
+    needs_entropy = False
+
+    def fork_children(self, forest: SampledForest, node: int, at_step_end: bool) -> int:
+        """The fork rule: N children at a chain's fork point above depth D, else 0."""
         level = len(forest.path(node)) - 1
         due = len(forest.tokens[node]) >= self.every if self.every else at_step_end
         return self.children if level < self.depth and due else 0
 
-    def grow_trees(self, ctx, forest, prompts, group_size: int, generator) -> int:
-        rule = _Rule(self.children_at)
-        spent = grow_roots(ctx, forest, prompts, self.root_width(group_size), generator, rule)
+    def max_tokens(self, forest: SampledForest, node: int) -> int | None:
+        if self.every and len(forest.path(node)) - 1 < self.depth:
+            return self.every - len(forest.tokens[node])
+        return None
+
+    def stops_at_step_ends(self, forest: SampledForest, node: int) -> bool:
+        return not self.every and len(forest.path(node)) - 1 < self.depth
+
+    def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
+        grower.grow_roots(forest, self.root_width(group_size), self)
         for _ in range(self.top_up):
             points: dict = {}
-            for group in range(len(prompts)):
+            for group in range(len(grower.prompts)):
                 leaves = forest.leaves(group)
                 deficit = group_size - len(leaves)
                 for leaf in leaves:
@@ -125,17 +124,7 @@ class FixedBranching:
                         deficit -= k
             if not points:
                 break
-            spent += grow_from_prefixes(ctx, forest, prompts, [(g, n, k) for (g, n), k in points.items()],
-                                        generator)
-        return spent
-
-
-@dataclass
-class _Rule:
-    children_at: object
-
-    def children(self, forest, node, at_step_end):
-        return self.children_at(forest, node, at_step_end)
+            grower.grow_points(forest, [(g, n, k) for (g, n), k in points.items()])
 
 
 @dataclass
@@ -163,15 +152,17 @@ class EntropyBranching:
         _check_count(self.children, "children", 1, "pass children=2")
         _check_count(self.rounds, "rounds", 0, "pass rounds=0 (use the whole budget) or a positive count")
 
-    def grow_trees(self, ctx, forest, prompts, group_size: int, generator) -> int:
+    needs_entropy = True
+
+    def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         if self.chains > group_size:
             fail("chains", f"is {self.chains}, above group_size={group_size}", "pass chains ≤ group_size")
-        spent = grow_roots(ctx, forest, prompts, self.chains, generator)
-        left = [group_size - self.chains] * len(prompts)
+        grower.grow_roots(forest, self.chains)
+        left = [group_size - self.chains] * len(grower.prompts)
         done = 0
         while any(left) and (self.rounds == 0 or done < self.rounds):
             picks = []
-            for group in range(len(prompts)):
+            for group in range(len(grower.prompts)):
                 for node, offset in self._top_tokens(forest, group)[: self.forks]:
                     k = min(self.children, left[group])
                     if k:
@@ -179,9 +170,8 @@ class EntropyBranching:
                         left[group] -= k
             if not picks:
                 break
-            spent += grow_from_prefixes(ctx, forest, prompts, open_points(forest, picks), generator)
+            grower.grow_points(forest, open_points(forest, picks))
             done += 1
-        return spent
 
     @staticmethod
     def _top_tokens(forest: SampledForest, group: int) -> list[tuple[int, int]]:
@@ -234,15 +224,17 @@ class AdaptiveBranching:
         _check_count(self.max_children, "max_children", 1, "pass max_children=4")
         _check_count(self.token_budget, "token_budget", 0, "pass token_budget=0 (no token budget)")
 
-    def grow_trees(self, ctx, forest, prompts, group_size: int, generator) -> int:
+    needs_entropy = True
+
+    def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         if self.chains > group_size:
             fail("chains", f"is {self.chains}, above group_size={group_size}", "pass chains ≤ group_size")
-        spent = grow_roots(ctx, forest, prompts, self.chains, generator)
-        left = [group_size - self.chains] * len(prompts)
+        grower.grow_roots(forest, self.chains)
+        left = [group_size - self.chains] * len(grower.prompts)
         for done in range(self.rounds):
-            rewards = leaf_rewards(ctx, forest)
+            rewards = leaf_rewards(grower.ctx, forest)
             picks = []
-            for group in range(len(prompts)):
+            for group in range(len(grower.prompts)):
                 if self.token_budget and _group_tokens(forest, group) >= self.token_budget:
                     left[group] = 0
                 budget = math.ceil(left[group] / (self.rounds - done))
@@ -251,8 +243,7 @@ class AdaptiveBranching:
                     left[group] -= k
             if not picks:
                 break
-            spent += grow_from_prefixes(ctx, forest, prompts, open_points(forest, picks), generator)
-        return spent
+            grower.grow_points(forest, open_points(forest, picks))
 
     def allocate(self, forest, group: int, rewards: dict, budget: int) -> list[tuple[tuple[int, int], int]]:
         """``[((node, offset), k)]``: the round's ``budget`` split over the group's candidate points."""

@@ -1,34 +1,33 @@
 """The i.i.d. sampler: G independent responses per prompt, batched, with a KV cache.
 
-Each prompt is prefilled once and its cache is copied to its G rows (``Policy.select``). At every step
-the next token is drawn from π^(1/τ) restricted to the top-p nucleus with a seeded ``torch.Generator``
-(so a seed fixes the samples); τ = 0 means greedy. A row stops after writing a stop token (the task's end
+One segment request per prompt, n = G continuations, all prompts in one ``generate`` call of a
+generation backend (the built-in :class:`KVCacheBackend` by default: each prompt is prefilled once and its
+cache copied to its G rows). Tokens are drawn by inversion from π^(1/τ) restricted to the top-p nucleus
+with counter-based uniforms keyed by the generator's seed, the prompt and the row
+(:mod:`treecredit.sampling.draws`), so a seed fixes the samples and row j of a prompt draws what root
+chain j of a tree would; τ = 0 means greedy. A row stops after writing a stop token (the task's end
 marker or the policy's eos); later positions are padding.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from treecredit._validation import check_positive, fail
+from treecredit.sampling.backend import SamplingSettings, SegmentRequest
+from treecredit.sampling.draws import child_keys, draw_tokens, prompt_key, seed_from
 from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch, step_end_mask
 
 
 def sample_next(logits, temperature: float, top_p: float, generator):
-    """Token ids ``(B,)`` drawn from ``logits (B, V)`` at ``temperature`` within the ``top_p`` nucleus."""
+    """Token ids ``(B,)`` drawn from ``logits (B, V)`` at ``temperature`` within the ``top_p`` nucleus
+    (by inversion, one uniform per row from ``generator``)."""
     import torch
 
-    if temperature == 0:
-        return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        before = sorted_probs.cumsum(-1) - sorted_probs  # mass strictly above each token
-        sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)  # the top token always stays
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    u = torch.rand(logits.shape[0], generator=generator, dtype=torch.float64)
+    return draw_tokens(logits, u, temperature, top_p)
 
 
 def stop_ids_for(policy, task) -> list[int]:
@@ -69,48 +68,36 @@ class IIDSampler:
     def __post_init__(self) -> None:
         check_decoding_options(self.temperature, self.top_p, self.max_new_tokens)
 
-    def sample(self, policy, task, problems: Sequence, group_size: int, generator) -> RolloutBatch:
-        """``group_size`` responses for each problem, scored by ``task``; rows of a problem are adjacent."""
+    def sample(self, policy, task, problems: Sequence, group_size: int, generator, backend=None) -> RolloutBatch:
+        """``group_size`` responses for each problem, scored by ``task``; rows of a problem are adjacent.
+
+        ``backend``: a :class:`GenerationBackend` (default: a :class:`KVCacheBackend` over ``policy``).
+        """
         import torch
+
+        from treecredit.sampling.kv_backend import KVCacheBackend
 
         if group_size < 1:
             fail("group_size", f"is {group_size}, must be ≥ 1", "pass group_size ≥ 1")
         prompt_texts = [task.format_prompt(p) for p in problems]
         prompts = [policy.encode_prompt(text) for text in prompt_texts]
+        backend = KVCacheBackend(policy) if backend is None else backend
+        seed = seed_from(generator)
+        stop = tuple(stop_ids_for(policy, task))
+        requests = [SegmentRequest(tuple(p), len(p), n=group_size, max_tokens=self.max_new_tokens, stop_ids=stop,
+                                   chain_keys=tuple(child_keys(prompt_key(seed, g), 0, 0, group_size)))
+                    for g, p in enumerate(prompts)]
+        segments = [s for per in backend.generate(requests, SamplingSettings(self.temperature, self.top_p, False))
+                    for s in per]
+        width = max(len(s.tokens) for s in segments)
+        tokens = torch.full((len(segments), width), policy.pad_id, dtype=torch.long)
+        logprobs = torch.zeros((len(segments), width), dtype=torch.float64)
+        for row, s in enumerate(segments):
+            tokens[row, : len(s.tokens)] = torch.tensor(s.tokens, dtype=torch.long)
+            base = s.base_logprobs if s.base_logprobs is not None else s.logprobs
+            logprobs[row, : len(s.tokens)] = torch.tensor(base, dtype=torch.float64)
         rows = torch.arange(len(problems)).repeat_interleave(group_size)  # (B,)
-        was_training = policy.module.training
-        policy.module.eval()
-        with torch.no_grad():
-            logits, state = policy.prefill(prompts)
-            state = policy.select(state, rows)
-            logits = logits.index_select(0, rows)
-            tokens, logprobs = decode_rows(policy, logits, state, self, stop_ids_for(policy, task), generator)
-        policy.module.train(was_training)
         return build_rollout(policy, task, problems, rows, prompts, prompt_texts, tokens, logprobs)
-
-
-def decode_rows(policy, logits, state, sampler: IIDSampler, stop_ids: list[int], generator):
-    """Decode every row of ``state`` until it stops; returns ``(tokens (B, T), logprobs (B, T))``.
-
-    Positions after a row's stop token hold ``policy.pad_id`` and log-prob 0.
-    """
-    import torch
-
-    B = logits.shape[0]
-    stop = torch.as_tensor(stop_ids, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    tokens, logprobs = [], []
-    for _ in range(sampler.max_new_tokens):
-        token = sample_next(logits, sampler.temperature, sampler.top_p, generator)
-        logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, token[:, None]).squeeze(-1)
-        token = token.masked_fill(done, policy.pad_id)
-        tokens.append(token)
-        logprobs.append(logp.masked_fill(done, 0.0))
-        done = done | torch.isin(token, stop)
-        if bool(done.all()):
-            break
-        logits, state = policy.step(state, token)
-    return torch.stack(tokens, dim=1), torch.stack(logprobs, dim=1)
 
 
 def response_lengths(tokens, stop_ids: list[int], pad_id: int):

@@ -6,12 +6,17 @@ rewards, tree structure, and log π_stored of their tokens. When the same proble
 subtree joins the new group as an extra root subtree and the strategy grows only
 ``group_size − reuse_leaves`` fresh leaves there. A replayed row i gets the sequence weight
 
-    w_i = min(exp(Σ_t log π_current(y_i,t) − Σ_t log π_stored(y_i,t)), 1 + c)
+    w_i = min(exp(Σ_t log q_current(y_i,t) − Σ_t log q_stored(y_i,t)), 1 + c)
 
-(``RolloutBatch.row_weights``, 1.0 on fresh rows), and its ``old_logprobs`` are the current policy's
-(so the PPO ratio starts at 1 and w_i carries the behaviour correction). Both log-prob sums come from
-``Policy.token_logprobs`` on the very same stored input tensors, so when the policy has not changed the
-two sums are bitwise equal and w_i is exactly 1.
+where q is the distribution actually sampled from: π^(1/τ) restricted to the top-p nucleus and
+renormalised, with the sampler's temperature and top-p (π itself at τ = 0). Using π at temperature 1
+instead would be wrong whenever τ ≠ 1 or top-p < 1 (at τ = 0.5 such a weight is the square of the
+right one's ratio, up to 140× too large in our runs). The weight is ``RolloutBatch.row_weights`` (1.0 on
+fresh rows); the row's ``old_logprobs`` are the current policy's at temperature 1 (so the PPO ratio
+starts at 1 and w_i carries the behaviour correction). Both sums come from the backend's ``score`` on
+the very same stored rows, so when the policy has not changed they are bitwise equal and w_i is exactly 1.
+
+The store survives checkpoints: :meth:`SubtreeReplay.state_dict` / :meth:`load_state_dict`.
 
 Off by default (``TreeSampler(replay_leaves=0)``). Choose r so that group_size − r suits the
 strategy (fixed branching needs a multiple of N^D). The trainer applies w_i through
@@ -57,17 +62,40 @@ class SubtreeReplay:
                  "reuse fewer leaves than the group holds")
         return self.reuse_leaves if any(p.prompt in self.store for p in problems) else 0
 
-    def merge(self, policy, task, problems, rollout: RolloutBatch) -> RolloutBatch:
-        """Join stored subtrees to ``rollout``, weight them, then store this call's fresh subtrees."""
-        joined = [self._replayed(policy, task, g, p) for g, p in enumerate(problems) if p.prompt in self.store]
+    def merge(self, policy, task, problems, rollout: RolloutBatch, backend, settings) -> RolloutBatch:
+        """Join stored subtrees to ``rollout``, weight them, then store this call's fresh subtrees.
+
+        ``backend`` scores sequences under the sampled distribution of ``settings``
+        (:class:`SamplingSettings`); it must have ``score`` (the built-in :class:`KVCacheBackend` has).
+        """
+        if not hasattr(backend, "score"):
+            fail("backend", f"{type(backend).__name__} has no score(); subtree replay needs the log-probabilities "
+                 "of stored responses under the sampled distribution", "use replay_leaves=0 with this backend")
+        scorer = _Scorer(policy, backend, settings)
+        joined = [self._replayed(scorer, g, p) for g, p in enumerate(problems) if p.prompt in self.store]
         fresh = rollout
         if joined:
             rollout = _concat(policy, task, rollout, joined)
         for g, problem in enumerate(problems):
-            self._remember(policy, problem.prompt, fresh, g)
+            self._remember(scorer, problem.prompt, fresh, g)
         return rollout
 
-    def _remember(self, policy, key: str, rollout: RolloutBatch, group: int) -> None:
+    def state_dict(self) -> dict:
+        """The store and the options, for a checkpoint (tensors and plain Python values only)."""
+        return {"version": 1, "reuse_leaves": self.reuse_leaves, "max_weight": self.max_weight,
+                "capacity": self.capacity, "store": [[key, dict(entry)] for key, entry in self.store.items()]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (oldest entry first, so eviction order survives)."""
+        if not isinstance(state, dict) or state.get("version") != 1 or "store" not in state:
+            fail("state", "is not a SubtreeReplay state_dict (version 1)",
+                 "pass what SubtreeReplay.state_dict() returned")
+        if state["reuse_leaves"] != self.reuse_leaves:
+            fail("state", f"was saved with reuse_leaves={state['reuse_leaves']}, this store has {self.reuse_leaves}",
+                 "resume with the run's replay_leaves")
+        self.store = {key: dict(entry) for key, entry in state["store"]}
+
+    def _remember(self, scorer, key: str, rollout: RolloutBatch, group: int) -> None:
         import torch
 
         rows = torch.nonzero(rollout.group_ids == group).flatten()
@@ -83,28 +111,38 @@ class SubtreeReplay:
                  "nodes": rollout.tree_nodes.index_select(0, rows)[:, :width],
                  "rewards": rollout.rewards.index_select(0, rows), "prompt_text": rollout.prompt_texts[int(rows[0])],
                  "texts": [rollout.response_texts[int(r)] for r in rows]}
-        entry["stored_logp"] = _sequence_logp(policy, entry)
+        entry["stored_logp"] = scorer.sums(entry)
         self.store.pop(key, None)
         self.store[key] = entry
         while len(self.store) > self.capacity:
             self.store.pop(next(iter(self.store)))
 
-    def _replayed(self, policy, task, group: int, problem) -> dict:
+    def _replayed(self, scorer, group: int, problem) -> dict:
         entry = self.store[problem.prompt]
-        current = _sequence_logp(policy, entry, keep_tokens=True)
-        log_ratio = current["sums"] - entry["stored_logp"]["sums"]
+        log_ratio = scorer.sums(entry) - entry["stored_logp"]
         weights = log_ratio.exp().clamp(max=self.max_weight)
-        return {**entry, "group": group, "weights": weights, "current_logp": current["tokens"]}
+        return {**entry, "group": group, "weights": weights, "current_logp": scorer.base(entry)}
 
 
-def _sequence_logp(policy, entry: dict, keep_tokens: bool = False) -> dict:
-    """Σ_t log π(y_t) per stored row, from one ``token_logprobs`` call on the stored tensors."""
-    import torch
+@dataclass
+class _Scorer:
+    policy: object
+    backend: object
+    settings: object
 
-    with torch.no_grad():
-        logp, _ = policy.token_logprobs(entry["prompts"], entry["ids"])
-    logp = logp.double() * entry["mask"]
-    return {"sums": logp.sum(1), "tokens": logp.float() if keep_tokens else None}
+    def sums(self, entry: dict):
+        """``(k,)`` float64: Σ_t log q(y_t) per stored row under the sampled distribution."""
+        lengths = entry["mask"].sum(1).tolist()
+        rows = [entry["ids"][i, :n].tolist() for i, n in enumerate(lengths)]
+        return self.backend.score(entry["prompts"], rows, self.settings).sum(1)
+
+    def base(self, entry: dict):
+        """``(k, T)`` float32: log π(y_t) at temperature 1 under the current policy (for the PPO ratio)."""
+        import torch
+
+        with torch.no_grad():
+            logp, _ = self.policy.token_logprobs(entry["prompts"], entry["ids"], with_entropy=False)
+        return (logp.double() * entry["mask"]).float()
 
 
 def _concat(policy, task, rollout: RolloutBatch, joined: list[dict]) -> RolloutBatch:

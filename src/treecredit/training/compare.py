@@ -158,35 +158,49 @@ def arm_configs(base: TrainConfig, labels: list[str]) -> dict[str, TrainConfig]:
     return configs
 
 
-def _run_one(job: tuple[str, int, TrainConfig]) -> tuple[str, int, list[dict] | None, str | None]:
-    """Train one run; return ``(label, seed, records, None)`` or ``(label, seed, None, error text)``."""
-    from treecredit.training.loop import train
+def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None]:
+    """Train one run; return ``(label, seed, records, None)`` or ``(label, seed, None, error text)``.
 
-    label, seed, config = job
+    ``job`` = ``(label, seed, config[, train keyword arguments such as resume/overwrite])``; a run stopped
+    by a signal stops the comparison (it is not a failing arm)."""
+    from treecredit.training.loop import train
+    from treecredit.training.stopping import RunInterrupted
+
+    label, seed, config, *more = job
+    flags = {key: value for key, value in (more[0] if more else {}).items() if value}
     try:
-        return label, seed, train(config, log=lambda *a: None), None
+        return label, seed, train(config, log=lambda *a: None, **flags), None
+    except RunInterrupted:
+        raise
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
         last = traceback.format_exc().strip().splitlines()[-1]
         return label, seed, None, f"{type(exc).__name__}: {exc}" if str(exc) else last
 
 
 def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget: int, out: Path,
-                   jobs: int | None = None, log=print, on_result=None) -> tuple[dict, dict]:
+                   jobs: int | None = None, log=print, on_result=None, resume: bool = False,
+                   overwrite: bool = False) -> tuple[dict, dict]:
     """Train every (arm, seed) to ``budget`` generated tokens.
 
     Returns ``(runs, failures)``: ``runs[label]`` = the record lists of the finished seeds (seed order),
     ``failures[label]`` = ``{seed: error text}``. Runs go seed-major (seed 0 of every arm first) so that a
     partial report is balanced. ``on_result(runs, failures, pending)`` is called after every run.
+    ``resume``/``overwrite`` go to every run (see :func:`~treecredit.training.loop.train`); every run's
+    configuration is checked before the warm start.
     """
     import multiprocessing
 
     from treecredit.tasks import make_task
     from treecredit.training.loop import build_policy
+    from treecredit.training.preflight import check_run
 
     configs = arm_configs(base, arms)
+    flags = {"resume": resume, "overwrite": overwrite}
     jobs_list = [(label, seed, replace(configs[label], seed=seed, token_budget=budget, steps=0, progress=False,
-                                       out=str(out / "runs" / f"{parse_arm(label).folder}-seed{seed}")))
+                                       out=str(out / "runs" / f"{parse_arm(label).folder}-seed{seed}")), flags)
                  for seed in seeds for label in arms]
+    for job in jobs_list:
+        check_run(job[2], **flags)  # every run checked before any work (estimator needs, options, folders)
     warm_keys = set()
     for config in configs.values():  # warm start once per distinct policy, into the cache
         key = (config.task, repr(sorted(config.task_options.items())), config.model, config.n_layer, config.n_head,

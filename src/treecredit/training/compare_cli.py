@@ -8,6 +8,8 @@ an arm whose runs fail is listed with its error and the other arms are kept. Arm
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 
 from treecredit._validation import fail
@@ -29,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="runs in parallel (processes, one thread each; default: os.cpu_count())")
     parser.add_argument("--reference", default="grpo", help="arm the paired tests and 'tokens to final' refer to")
     parser.add_argument("--out", default="runs/compare", help="report folder")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the comparison in --out: finished runs are kept, stopped ones resume")
+    parser.add_argument("--overwrite", action="store_true", help="replace the comparison in --out")
     add_config_arguments(parser, skip=PER_RUN)
 
 
@@ -54,16 +59,28 @@ def run(args: argparse.Namespace) -> int:
                             progress=False)
     arm_configs(base, arms)  # every arm validated before any run
     out = Path(args.out)
+    if ((out / "report.md").exists() or (out / "runs").is_dir()) and not (args.resume or args.overwrite):
+        fail("out", f"{str(out)!r} already holds a comparison", "pass --resume to continue it (finished runs "
+             "are kept), --overwrite to replace it, or another --out")
     settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN}
     settings.update(budget=args.budget, seeds=args.seeds, estimators=arms, reference=reference)
+    command = "treecredit compare " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["compare"] else ""
 
     def on_result(runs, failures, pending):
         write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending),
-                     settings)
+                     settings, command)
 
-    runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
-                                    on_result=on_result)
-    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings)
+    from treecredit.training.stopping import RunInterrupted
+
+    try:
+        runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
+                                        on_result=on_result, resume=args.resume, overwrite=args.overwrite)
+    except (KeyboardInterrupt, RunInterrupted):
+        print(f"treecredit compare: stopped; runs keep their last checkpoints. Continue with the same "
+              f"arguments and --resume (--out {out})", file=sys.stderr)
+        return 130
+    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings,
+                          command)
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())

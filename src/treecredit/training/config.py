@@ -39,6 +39,10 @@ class TrainConfig:
     """Hugging Face models: train LoRA adapters of this rank through peft instead of all weights (0 = off)."""
     sample_every: int = 0
     """Print sample completions with their rewards every this many steps (0 = never; samples.jsonl is always written)."""
+    env: str = ""
+    """Multi-turn agent training in this text environment instead of a task ('' = single-turn task; see treecredit.envs.environments(); docs/agents.md)."""
+    env_options: dict = field(default_factory=dict)
+    """Options of the environment (key=value, e.g. size=4, max_turns=8, signature=state|observation|history|episode)."""
     steps: int = 200
     """RL steps (one sampled batch and its updates per step); the run also stops at token_budget."""
     token_budget: int = 0
@@ -74,7 +78,7 @@ class TrainConfig:
     epochs: int = 1
     """Optimisation passes over each sampled batch."""
     minibatches: int = 2
-    """Minibatches per epoch (rows shuffled by the seeded generator)."""
+    """Minibatches per epoch: exactly this many near-equal parts of the shuffled rows (sizes differ by at most one)."""
     clip_low: float = 0.2
     """PPO clip below: ratios under 1 − clip_low are clipped."""
     clip_high: float = 0.2
@@ -120,9 +124,9 @@ class TrainConfig:
     checkpoint_every: int = 25
     """Save a resumable checkpoint every this many steps (and at the end; 0 = only at the end)."""
     out: str = "runs/train"
-    """Output folder: metrics.jsonl, config.json, checkpoint.pt, TensorBoard events."""
-    tensorboard: bool = True
-    """Also write TensorBoard events when tensorboard is installed."""
+    """Output folder: metrics.jsonl, config.json, checkpoint.pt (+ checkpoint.prev.pt), TensorBoard events; one that holds a run needs --resume or --overwrite."""
+    tensorboard: bool | None = None
+    """TensorBoard events (train/…, eval/… scalars) in <out>/tensorboard: on (--tensorboard; an error when the tensorboard package is missing), off (--no-tensorboard), or when installed (unset)."""
     progress: bool = True
     """Show a tqdm progress bar."""
     threads: int = 1
@@ -131,7 +135,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from treecredit.registry import get_estimator
 
-        get_estimator(self.estimator)  # raises with the list of known names
+        if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
+            from treecredit.training.agent_loop import check_agent_config
+
+            check_agent_config(self)
+        else:
+            get_estimator(self.estimator)  # raises with the list of known names
         if self.group_size < 2:
             fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
                  "pass --group-size 2 or more (8 is the default)")
@@ -167,6 +176,8 @@ class TrainConfig:
 
         check_model_argument(self.model, self.gguf_file)
         check_choice(self.chat_template, ("auto", "on", "off"), "chat_template")
+        if self.tensorboard not in (None, True, False):
+            fail("tensorboard", f"is {self.tensorboard!r}", "pass true, false, or leave it unset (on when installed)")
         if self.gguf_file and self.model == "gpt":
             fail("gguf_file", "was given with model='gpt'", "pass --model <folder holding the .gguf file>")
         from treecredit.sampling.registry import samplers

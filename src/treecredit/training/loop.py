@@ -94,7 +94,11 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
     policy.module.train()
     for _ in range(config.epochs):
         order = torch.randperm(B, generator=generator)
-        for rows in order.chunk(config.minibatches):
+        # exactly `minibatches` near-equal parts (sizes differ by at most one row); a batch with fewer rows
+        # than minibatches (a tree that came out short) leaves the empty parts out
+        for rows in torch.tensor_split(order, config.minibatches):
+            if rows.numel() == 0:
+                continue
             prompts = [rollout.prompt_ids[i] for i in rows.tolist()]
             used = rollout.response_mask[rows].any(0).nonzero()
             width = int(used.max()) + 1 if len(used) else 1  # drop the minibatch's all-padding columns
@@ -124,60 +128,58 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
     return {key: value / n_updates for key, value in totals.items()}
 
 
-RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard")
-
-
-def check_same_settings(path: Path, config: TrainConfig) -> None:
-    """Refuse to resume a run under different settings (only the stopping point and display may change)."""
-    if not path.exists():
-        return
-    saved = json.loads(path.read_text())
-    current = json.loads(json.dumps(config.to_dict()))
-    changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k) != current[k])
-    if changed:
-        fail("resume", f"the run in {path.parent} was started with other values of {changed}",
-             "resume with the same settings (only steps, token_budget, progress, tensorboard may change), "
-             "or start a new run with another --out")
-
-
 def _finished(config: TrainConfig, counters: dict) -> bool:
     by_steps = config.steps > 0 and counters["step"] >= config.steps
     by_budget = config.token_budget > 0 and counters["generated_tokens"] >= config.token_budget
     return by_steps or by_budget
 
 
-def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None = None, log=print) -> list[dict]:
+def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
+          log=print) -> list[dict]:
     """Run RL with ``config``; return the metric records (also written to ``<out>/metrics.jsonl``).
 
-    ``resume=True`` continues from ``<out>/checkpoint.pt`` when it exists. ``stop_at_step`` ends the
-    call after that step without a final checkpoint, as a kill would (used by the resume test).
+    The whole configuration is checked first (:func:`treecredit.training.preflight.check_run`): an
+    ``out`` folder that holds a run needs ``resume=True`` (continue from its newest valid checkpoint;
+    settings must match) or ``overwrite=True`` (replace it). SIGINT/SIGTERM finish the current step, save
+    a checkpoint and raise :class:`~treecredit.training.stopping.RunInterrupted`. ``stop_at_step`` ends
+    the call after that step without a final checkpoint, as a kill would (used by the resume tests).
     """
     import torch
 
     import treecredit
     from treecredit.rewards.failed import neutralise_failed_rewards
-    from treecredit.sampling import IIDSampler, make_sampler
+    from treecredit.sampling import IIDSampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
     from treecredit.tasks import task_from_config
-    from treecredit.training.checkpoint import load_checkpoint, save_checkpoint
+    from treecredit.training.checkpoint import load_latest_checkpoint, restore_checkpoint, save_checkpoint
     from treecredit.training.evaluation import EvalSchedule, evaluate_held_out, plan_evaluation
-    from treecredit.training.metrics import MetricsWriter, advantage_metrics, read_metrics, rollout_metrics
+    from treecredit.training.metrics import (
+        MetricsWriter,
+        advantage_metrics,
+        keep_records_until,
+        read_metrics,
+        rollout_metrics,
+    )
+    from treecredit.training.preflight import check_run, clear_run
     from treecredit.training.samples import sample_records, write_samples
     from treecredit.training.startup import adamw, deterministic_algorithms
+    from treecredit.training.stopping import StopRequest
 
+    task = task_from_config(config)
+    sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work
     torch.set_num_threads(config.threads)
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     deterministic_algorithms(True, warn_only=True)  # training.startup: without importing the compiler
     out = Path(config.out)
+    if overwrite:
+        clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
-    if resume and (out / "checkpoint.pt").exists():
-        check_same_settings(out / "config.json", config)
+    saved = load_latest_checkpoint(out, log) if resume else None
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
 
-    task = task_from_config(config)
     policy = build_policy(config, task, log)
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
     optimizer = adamw(policy.module.parameters(), lr=config.lr, weight_decay=0.0)  # fused where available
@@ -185,9 +187,6 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     problem_rng = np.random.default_rng([config.seed, 2])
     eval_set = task.held_out_problems(np.random.default_rng(EVAL_SEED), config.eval_problems)
     held_out = {p.prompt for p in eval_set}
-    sampler = make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
-                           max_new_tokens=config.max_new_tokens,
-                           **{**config.tree_sampler_options(), **config.sampler_options})
     spec = treecredit.get_estimator(config.estimator)
     n_params = sum(p.numel() for p in policy.module.parameters())
     eval_plan = plan_evaluation(config, n_params)  # training.evaluation: sized to the model
@@ -195,14 +194,18 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
     schedule = EvalSchedule(eval_plan)
 
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0, "flops": 0.0}
-    checkpoint = out / "checkpoint.pt"
-    resuming = resume and checkpoint.exists()
-    if resuming:
-        counters = load_checkpoint(checkpoint, model=policy.module, optimizer=optimizer, generator=generator,
-                                   problem_rng=problem_rng)
-        log(f"resumed from {checkpoint} at step {counters['step']}")
-    writer = MetricsWriter(out, keep_until_step=counters["step"] if resuming else None,
-                           tensorboard=config.tensorboard)
+    elapsed_before = 0.0
+    if saved is not None:
+        counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
+                                      problem_rng=problem_rng, sampler=sampler)
+        elapsed_before = saved.get("elapsed_s", 0.0)
+        log(f"resumed from {out} at step {counters['step']}")
+        del saved["model"], saved["optimizer"]  # free the copies
+    elif resume:
+        log(f"no checkpoint in {out}: starting from step 0")
+    keep = counters["step"] if saved is not None else None
+    keep_records_until(out / "samples.jsonl", keep)
+    writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
 
     def run_eval() -> dict:
         record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
@@ -211,46 +214,79 @@ def train(config: TrainConfig, *, resume: bool = False, stop_at_step: int | None
         writer.write(record)
         return record
 
+    def checkpoint() -> Path:
+        return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
+                               problem_rng=problem_rng, counters=counters, sampler=sampler, elapsed_s=elapsed())
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - started
+
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = _progress(config, counters)
     started = time.perf_counter()
-    while not _finished(config, counters):
-        problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
-        rollout = sampler.sample(policy, task, problems, config.group_size, generator)
-        reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
-        options = estimator_options(spec, rollout, policy, task, config.estimator_options)
-        advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
-        advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
-        stats = ppo_update(policy, reference, optimizer, rollout, advantages, config, generator)
+    saved_step = counters["step"]
+    with StopRequest(log) as stop:
+        while not _finished(config, counters):
+            if stop.signum is not None:  # a safe point: the last step is complete and logged
+                _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
+            problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
+            rollout = sampler.sample(policy, task, problems, config.group_size, generator)
+            reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
+            options = estimator_options(spec, rollout, policy, task, config.estimator_options)
+            advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
+            advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
+            stats = ppo_update(policy, reference, optimizer, rollout, advantages, config, generator)
 
-        prompt_tokens = sum(len(p) for p in rollout.prompt_ids)
-        trained = (prompt_tokens + int(rollout.response_mask.sum())) * config.epochs  # real tokens, no padding
-        counters["step"] += 1
-        counters["generated_tokens"] += rollout.generated_tokens
-        counters["trained_tokens"] += trained
-        counters["flops"] += 2.0 * n_params * (prompt_tokens / config.group_size + rollout.generated_tokens) \
-            + (6.0 + 2.0 * (reference is not None)) * n_params * trained
-        sampled_nll = float(-rollout.old_logprobs.sum() / rollout.response_mask.sum().clamp(min=1))
-        record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems), "sampled_nll": sampled_nll,
-                  **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
-                  **sampler_metrics(rollout),
-                  **stats, "reward_failed": reward_failed, "elapsed_s": time.perf_counter() - started}
-        writer.write(record)
-        write_samples(out, sample_records(rollout, counters["step"]),
-                      echo=bool(config.sample_every) and counters["step"] % config.sample_every == 0, log=log)
-        done = _finished(config, counters)
-        if schedule.due(counters["step"], done):
-            last_eval = run_eval()
-        if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
-            save_checkpoint(checkpoint, model=policy.module, optimizer=optimizer, generator=generator,
-                            problem_rng=problem_rng, counters=counters)
-        _advance(bar, config, rollout, record, last_eval)
-        if stop_at_step is not None and counters["step"] >= stop_at_step:
-            break
+            prompt_tokens = sum(len(p) for p in rollout.prompt_ids)
+            trained = (prompt_tokens + int(rollout.response_mask.sum())) * config.epochs  # real tokens, no padding
+            counters["step"] += 1
+            counters["generated_tokens"] += rollout.generated_tokens
+            counters["trained_tokens"] += trained
+            counters["flops"] += 2.0 * n_params * (prompt_tokens / config.group_size + rollout.generated_tokens) \
+                + (6.0 + 2.0 * (reference is not None)) * n_params * trained
+            sampled_nll = float(-rollout.old_logprobs.sum() / rollout.response_mask.sum().clamp(min=1))
+            record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems),
+                      "sampled_nll": sampled_nll,
+                      **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
+                      **sampler_metrics(rollout), **stats, "reward_failed": reward_failed, "elapsed_s": elapsed()}
+            writer.write(record)
+            write_samples(out, sample_records(rollout, counters["step"]),
+                          echo=bool(config.sample_every) and counters["step"] % config.sample_every == 0, log=log)
+            done = _finished(config, counters)
+            if schedule.due(counters["step"], done):
+                last_eval = run_eval()
+            if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
+                checkpoint()
+                saved_step = counters["step"]
+            _advance(bar, config, rollout, record, last_eval)
+            if stop_at_step is not None and counters["step"] >= stop_at_step:
+                break
     if bar is not None:
         bar.close()
     writer.close()
     return read_metrics(writer.path)
+
+
+def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer, bar) -> None:
+    """Save (unless the last step is saved already or no step ran), close the logs, raise RunInterrupted."""
+    import signal
+
+    from treecredit.training.stopping import RunInterrupted
+
+    step = counters["step"]
+    path = checkpoint() if step > saved_step else None
+    if bar is not None:
+        bar.close()
+    writer.close()
+    name = signal.Signals(signum).name
+    out = Path(writer.path).parent
+    if step == 0:
+        message = (f"stopped by {name} before the first RL step; nothing to resume. Start again with "
+                   f"`treecredit train --out {out} --overwrite ...`.")
+    else:
+        message = (f"stopped by {name} after step {step}; checkpoint {path or out / 'checkpoint.pt'} is saved. "
+                   f"Resume with the same settings: `treecredit train --out {out} --resume ...`.")
+    raise RunInterrupted(message, signum, step)
 
 
 def _progress(config: TrainConfig, counters: dict):

@@ -68,33 +68,65 @@ def evaluate(policy, task, problems, *, sampler_cls, temperature: float, top_p: 
 
 
 class MetricsWriter:
-    """Appends one JSON object per line to ``metrics.jsonl`` (and TensorBoard scalars when available)."""
+    """Appends one JSON object per line to ``metrics.jsonl`` and, optionally, TensorBoard scalars.
 
-    def __init__(self, folder: Path, *, keep_until_step: int | None = None, tensorboard: bool = True) -> None:
+    ``tensorboard``: True writes events to ``<folder>/tensorboard`` (the package must be installed; the
+    run's pre-flight check says so), None writes them when tensorboard is installed, False never.
+    Tags are namespaced by record kind (:func:`board_scalars`).
+    """
+
+    def __init__(self, folder: Path, *, keep_until_step: int | None = None, tensorboard: bool | None = None) -> None:
         self.path = Path(folder) / "metrics.jsonl"
-        records = read_metrics(self.path) if keep_until_step is not None and self.path.exists() else []
-        kept = [r for r in records if r["step"] <= (keep_until_step or 0)]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        keep_records_until(self.path, keep_until_step)
+        if keep_until_step is None:
+            self.path.write_text("")
         self.board = None
-        if tensorboard:
+        if tensorboard is not False:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-
-                self.board = SummaryWriter(str(Path(folder) / "tensorboard"))
-            except Exception:  # tensorboard not installed: JSON lines only
-                self.board = None
+            except ImportError:
+                if tensorboard:
+                    raise
+            else:
+                purge = None if keep_until_step is None else keep_until_step + 1  # drop events past the resume
+                self.board = SummaryWriter(str(Path(folder) / "tensorboard"), purge_step=purge)
 
     def write(self, record: dict) -> None:
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         if self.board is not None:
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key != "step":
-                    self.board.add_scalar(key, value, record["step"])
+            for tag, value in board_scalars(record).items():
+                self.board.add_scalar(tag, value, record["step"])
 
     def close(self) -> None:
         if self.board is not None:
             self.board.close()
+            self.board = None
+
+
+def board_scalars(record: dict) -> dict[str, float]:
+    """TensorBoard tags of one record: ``train/<metric>`` for a train record (counters included);
+    ``eval/<metric>`` for an evaluation record (its ``eval_`` prefix dropped; counters are in train/)."""
+    kind = record.get("kind", "train")
+    out = {}
+    for key, value in record.items():
+        if key in ("step", "kind") or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if kind == "eval":
+            if key.startswith("eval_"):
+                out["eval/" + key[len("eval_"):]] = value
+        else:
+            out[f"{kind}/{key}"] = value
+    return out
+
+
+def keep_records_until(path, step: int | None) -> None:
+    """Drop the records of a JSON-lines file past ``step`` (a resumed run rewrites them); None: no change."""
+    path = Path(path)
+    if step is None or not path.exists():
+        return
+    kept = [r for r in read_metrics(path) if r["step"] <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
 
 def read_metrics(path) -> list[dict]:

@@ -73,6 +73,10 @@ def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo"
         }
     ref = summary["estimators"].get(reference)
     target = None if ref is None else ref["curve_mean"][-1]  # runs stop just past the budget, at a step's end
+    if ref is not None:  # did the reference learn at all? If not, "tokens to its final" says nothing
+        starts = [next(r for r in rs if r["kind"] == "eval")["eval_sampled_pass1"] for rs in runs[reference].values()]
+        finals = [_final(rs, "eval_sampled_pass1") for rs in runs[reference].values()]
+        summary["reference_improvement"] = paired_t(finals, starts)
     summary["reference_final_on_curve"] = target
     summary["grpo_final_on_curve"] = target if reference == "grpo" else None
     for name, entry in summary["estimators"].items():
@@ -92,7 +96,7 @@ def _fmt(x, spec=".3f") -> str:
     return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
 
-def write_report(folder: Path, summary: dict, settings: dict) -> Path:
+def write_report(folder: Path, summary: dict, settings: dict, command: str = "") -> Path:
     """Write ``report.md``, ``results.csv``, ``results.json`` and ``curves.png``; return the Markdown path."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps({"settings": settings, **summary}, indent=1))
@@ -118,6 +122,8 @@ def write_report(folder: Path, summary: dict, settings: dict) -> Path:
     if summary.get("pending_runs"):
         lines += [(f"**Partial report: {summary['pending_runs']} run(s) still running or queued**; it is rewritten "
                   "as each run finishes."), ""]
+    if command:
+        lines += [f"Command: `{command}`", ""]
     lines += [f"Settings: `{json.dumps(settings)}`", "",
               ("Held-out sampled pass@1 after the token budget (mean ± 95% t-interval over seeds). "
               f"'Δ vs {ref}' = paired difference over the seeds both arms finished (mean ± 95% t-interval, "
@@ -139,6 +145,14 @@ def write_report(folder: Path, summary: dict, settings: dict) -> Path:
     if summary["estimators"]:
         start = np.mean([e["start_sampled_pass1"] for e in summary["estimators"].values()])
         lines += ["", f"Warm start (step 0) sampled pass@1: {start:.3f}."]
+    gain = summary.get("reference_improvement")
+    if gain and gain["n"] >= 2:
+        lines += ["", f"{ref} over its warm start (paired over seeds): {gain['mean_diff']:+.3f} ± {_fmt(gain['ci95'])} "
+                  f"(p {_fmt(gain['p'])})."]
+        if not gain["mean_diff"] - gain["ci95"] > 0:
+            lines += [f"**{ref} did not improve measurably on its warm start at this budget, so 'tokens to GRPO "
+                      "final' only says when an arm's curve first touches the warm-start level; it is not evidence "
+                      "of faster learning.**"]
     lines += ["", "![curves](curves.png)", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))

@@ -14,6 +14,7 @@ from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_docs, load_config_file
 
 _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
+               "env_options": "--env-option",
                "sampler_options": "--sampler-option", "branching_options": "--branching-option"}
 
 
@@ -31,7 +32,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         elif isinstance(default, list):
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action="append",
                                 default=argparse.SUPPRESS, help=help_text + "; repeatable")
-        elif isinstance(default, bool):
+        elif isinstance(default, bool) or f.name == "tensorboard":
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)
         else:
@@ -42,7 +43,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt if it exists")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its newest valid checkpoint (same settings)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run in --out (without it, a folder that holds a run is refused)")
 
 
 def parse_key_values(pairs: list[str], argument: str) -> dict:
@@ -76,10 +80,27 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from treecredit.training.loop import train
+    from treecredit.training.stopping import RunInterrupted
 
     config = config_from_args(args)
-    records = train(config, resume=args.resume)
+    if config.env:  # multi-turn agent training (docs/agents.md)
+        from treecredit.training.agent_loop import report_agent_run, train_agent
+        from treecredit.training.preflight import check_out, clear_run
+
+        if args.resume:
+            fail("resume", "agent runs (--env) cannot be resumed yet", "start anew with --overwrite or another --out")
+        check_out(config, resume=False, overwrite=args.overwrite)  # an earlier run is never overwritten silently
+        if args.overwrite:
+            clear_run(config.out)
+        return report_agent_run(config, train_agent(config))
+    try:
+        records = train(config, resume=args.resume, overwrite=args.overwrite)
+    except RunInterrupted as stop:
+        print(f"treecredit train: {stop}", file=sys.stderr)
+        return stop.exit_code
     evals = [r for r in records if r["kind"] == "eval"]
     if evals:
         first, last = evals[0], evals[-1]

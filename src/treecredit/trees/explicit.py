@@ -48,8 +48,8 @@ def build_explicit(batch: TokenBatch, tree_nodes: Any) -> Forest:
     local = local.reshape(-1).astype(np.int64)
     _check_consistent(batch, row, start, run_end, end, last_of_row, local, uniq)
     _check_same_tokens(batch, nodes)
-    return assemble_forest("explicit", batch, row.astype(np.int64), local, start.astype(np.int64),
-                           end.astype(np.int64), uniq.size)
+    return assemble_forest("explicit", batch, [row.astype(np.int64), local, start.astype(np.int64),
+                                               end.astype(np.int64)], uniq.size)
 
 
 def _check_consistent(batch, row, start, run_end, end, last_of_row, local, uniq) -> None:

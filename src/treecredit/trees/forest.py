@@ -98,12 +98,13 @@ class Forest:
         sums = np.bincount(self.seg_node, weights=per_response[self.seg_row], minlength=self.n_nodes)
         return sums / np.maximum(self.node_count, 1)
 
-    def node_std(self, per_response: np.ndarray) -> np.ndarray:
-        """``(N,)`` Bessel-corrected std of ``per_response`` over the responses through each node (0 for one)."""
+    def node_std(self, per_response: np.ndarray, ddof: int = 1) -> np.ndarray:
+        """``(N,)`` std of ``per_response`` over the responses through each node: Bessel-corrected (``ddof=1``,
+        0 for one response) or the population std (``ddof=0``)."""
         mean = self.node_mean(per_response)
         dev = per_response[self.seg_row] - mean[self.seg_node]
         ss = np.bincount(self.seg_node, weights=dev * dev, minlength=self.n_nodes)
-        return np.sqrt(ss / np.maximum(self.node_count - 1, 1))
+        return np.sqrt(ss / np.maximum(self.node_count - ddof, 1))
 
     def spread(self, node_values: np.ndarray) -> np.ndarray:
         """``(B, T)`` float32: every token gets the value of the node it lies in; 0 beyond the length."""
@@ -160,21 +161,26 @@ def spread_segments(shape, seg_row, seg_start, seg_end, seg_values, *, dtype=np.
     return np.repeat(values, widths).reshape(B, T)
 
 
-def assemble_forest(kind, batch, entry_row, entry_node, entry_start, entry_end, n_local: int) -> Forest:
+def assemble_forest(kind, batch, entries: list, n_local: int) -> Forest:
     """Build a :class:`Forest` from each response's non-root path entries.
 
-    ``entry_*`` are sorted by (row, start); ``entry_node`` numbers non-root nodes ``0..n_local−1``; the
-    parent of an entry is the previous entry of the same row, or the row's group root.
+    ``entries`` is the list ``[row, node, start, end]`` of arrays sorted by (row, start); ``node`` numbers
+    non-root nodes ``0..n_local−1``; the parent of an entry is the previous entry of the same row, or the
+    row's group root. The list is emptied as its arrays are copied (so their memory can go early).
     """
     B, _ = batch.shape
     G = batch.n_groups
-    first_of_row = np.searchsorted(entry_row, np.arange(B))
-    rows = np.arange(B)
-    seg_row = np.insert(entry_row, first_of_row, rows)
-    seg_node = np.insert(entry_node + G, first_of_row, batch.group_index)
+    first_of_row = np.searchsorted(entries[0], np.arange(B))
     zeros = np.zeros(B, dtype=np.int64)
-    seg_start = np.insert(entry_start, first_of_row, zeros)
-    seg_end = np.insert(entry_end, first_of_row, zeros)
+    seg_row = np.insert(entries[0], first_of_row, np.arange(B))
+    entries[0] = None
+    entries[1] += G
+    seg_node = np.insert(entries[1], first_of_row, batch.group_index)
+    entries[1] = None
+    seg_start = np.insert(entries[2], first_of_row, zeros)
+    entries[2] = None
+    seg_end = np.insert(entries[3], first_of_row, zeros)
+    entries.clear()
     row_ptr = np.searchsorted(seg_row, np.arange(B + 1))
     n_nodes = G + n_local
 

@@ -14,14 +14,16 @@ Method (the LCP-interval view of a trie):
 2. Adjacent LCPs: a vectorised compare of neighbour pairs in growing column blocks (a pair stops at its
    first mismatch or at the shorter length), clipped to both lengths (step trie: snapped down to the
    last shared step end; −1 across groups).
-3. The LCP of sorted positions a < b is the minimum of the adjacent LCPs between them; with G responses
-   per group at most, a ``(B, G−1)`` cumulative minimum gives every pair.
-4. A response's compressed nodes end at the distinct positive values of its pairwise LCPs and its length.
-   The node ending at cut c holds the responses whose LCP with it is ≥ c, an interval ``[lo, hi]`` of
-   sorted positions; equal intervals are the same node.
+3. Nodes are LCP intervals: a node with cut c > 0 is a maximal run of sorted rows whose adjacent LCPs
+   are all ≥ c (found by the nearest smaller adjacent LCP on both sides, by binary lifting over a table
+   of range minima); a row that goes on past both neighbours' LCPs ends in a leaf of its own.
+4. A node's parent is the interval of the larger adjacent LCP just outside it; every row climbs from its
+   deepest node to the root, all rows at once, which yields its path segments.
 
-Memory: ``(B, G)`` per-pair arrays and column blocks of the pending pairs; in the fallback one
-``(B, T)`` int32 copy of the ids (int64 when ids need it).
+Cost: O(B log B) for the intervals plus the path segments themselves; no (B, G) pairwise table, so one
+group of 8,192 responses costs about as much as 512 groups of 16.
+Memory: the sort, column blocks of the pending neighbour pairs, the (B log B) range-minimum table; in the
+fallback one ``(B, T)`` int32 copy of the ids (int64 when ids need it).
 """
 
 from __future__ import annotations
@@ -49,11 +51,13 @@ def build_trie(batch: TokenBatch, step_ends: np.ndarray | None = None) -> Forest
         del rows
     if step_ends is not None:
         adjacent = _snap_to_step_ends(adjacent, order, step_ends)
-    entry_row, entry_key, entry_start, entry_end = _path_entries(adjacent, order, lengths,
-                                                                  int(batch.group_sizes.max(initial=1)))
-    keys, entry_node = np.unique(entry_key, return_inverse=True)
-    return assemble_forest("token" if step_ends is None else "step", batch, entry_row,
-                           entry_node.reshape(-1).astype(np.int64), entry_start, entry_end, keys.size)
+    entries = list(_path_entries(adjacent, order, lengths))  # row, node key, start, end
+    del order, adjacent
+    keys, entry_node = np.unique(entries[1], return_inverse=True)
+    entries[1] = entry_node.reshape(-1).astype(np.int64, copy=False)
+    del entry_node
+    # the list is handed over: assemble_forest frees each entry array once it is copied into the forest
+    return assemble_forest("token" if step_ends is None else "step", batch, entries, keys.size)
 
 
 def _sorted_neighbours(rows: np.ndarray, batch: TokenBatch, step_ends: np.ndarray | None = None, *,
@@ -167,46 +171,92 @@ def _snap_to_step_ends(adjacent: np.ndarray, order: np.ndarray, step_ends: np.nd
     return snapped
 
 
-def _path_entries(adjacent, order, lengths, max_group: int):
-    """Each response's compressed path: (row, node key, start, end) sorted by (row, start)."""
-    B = order.size
-    W = max_group - 1
-    pair = np.arange(B)[:, None] + np.arange(W)[None, :]  # adjacent index between k+j and k+j+1
-    padded = np.append(adjacent, -1)
-    forward = np.minimum.accumulate(padded[np.minimum(pair, B - 1)], axis=1)
-    forward[pair >= B - 1] = -1  # forward[k, j] = LCP(sorted k, sorted k+j+1)
-    src = np.arange(B)[:, None] - np.arange(W)[None, :] - 1
-    backward = np.where(src >= 0, forward[np.maximum(src, 0), np.arange(W)[None, :]], -1)
-    length_sorted = lengths[order]
+def _path_entries(adjacent, order, lengths):
+    """Each response's compressed path: (row, node key, start, end) sorted by (row, start).
 
-    cuts = np.concatenate([forward, backward, length_sorted[:, None]], axis=1)
-    cuts.sort(axis=1)
-    distinct = cuts > 0
-    distinct[:, 1:] &= cuts[:, 1:] != cuts[:, :-1]
-    k, col = np.nonzero(distinct)
-    end = cuts[k, col]
-    start = np.zeros_like(end)
-    same_row = k[1:] == k[:-1]
-    start[1:][same_row] = end[:-1][same_row]
-    lo = k - _count_at_least(backward, k, end)
-    hi = k + _count_at_least(forward, k, end)
-    key = lo * B + hi
-
-    row = order[k]
-    by_row = np.argsort(row, kind="stable")  # within a row, entries stay in increasing cut order
-    return row[by_row].astype(np.int64), key[by_row], start[by_row], end[by_row]
-
-
-def _count_at_least(matrix: np.ndarray, row: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """For each query j: how many entries of ``matrix[row[j]]`` are ≥ ``value[j]``.
-
-    Rows of ``matrix`` are non-increasing (cumulative minima), so one binary search over the flattened
-    rows answers every query in O(log) instead of comparing whole rows.
+    ``adjacent[p]`` is the LCP of sorted rows p and p+1 (−1 across groups). A node with cut c > 0 shared
+    by several rows is an *LCP interval*: the maximal run of sorted rows ``[lo, hi]`` whose adjacent LCPs
+    are all ≥ c, with c the smallest of them. It is found from any adjacent position p inside it with
+    ``adjacent[p] = c`` through the nearest smaller adjacent LCP on each side; a row that goes on past every
+    neighbour's LCP ends in its own leaf ``[k, k]``. A node's parent is the interval of the larger adjacent
+    LCP just outside it. Each row climbs from its deepest node to the root, all rows at once, so the cost
+    is O(B log B + path segments): no (B, G) pairwise table.
     """
-    n_rows, width = matrix.shape
-    if width == 0 or row.size == 0:
-        return np.zeros(row.size, dtype=np.int64)
-    span = int(max(matrix.max(), value.max())) + 3  # entries lie in [-1, span - 2]
-    flat = (np.arange(n_rows, dtype=np.int64)[:, None] * span + (span - 2 - matrix)).ravel()
-    query = row.astype(np.int64) * span + (span - 2 - value)
-    return np.searchsorted(flat, query, side="right") - row.astype(np.int64) * width
+    B = order.size
+    a = np.asarray(adjacent, dtype=np.int64)
+    length_sorted = lengths[order].astype(np.int64)
+    prev_smaller, next_smaller = _nearest_smaller(a)
+    outside = np.concatenate(([-1], a, [-1]))  # outside[q + 1] = a[q], −1 beyond both ends
+
+    def climb():
+        """Yield ``(sorted rows, node keys, starts, ends)``, deepest nodes first, one level per round."""
+        left = outside[:B]  # a[k − 1]
+        right = outside[1: B + 1]  # a[k]
+        widest = np.maximum(left, right)
+        rep_side = np.arange(B) - (left >= right)  # adjacent index of the larger neighbour LCP
+        live = length_sorted > 0
+        own_leaf = live & (length_sorted > np.maximum(widest, 0))
+        k = np.flatnonzero(own_leaf)  # rows that go on past every neighbour end in a leaf of their own
+        yield k, k * B + k, np.maximum(widest[k], 0), length_sorted[k]
+        cur_row = np.concatenate([k[widest[k] > 0], np.flatnonzero(live & ~own_leaf)])
+        cur_rep = rep_side[cur_row]
+        while cur_row.size:  # every row climbs the intervals that contain it
+            lo = prev_smaller[cur_rep] + 1
+            hi = next_smaller[cur_rep]
+            out_left, out_right = outside[lo], outside[hi + 1]
+            up = np.maximum(out_left, out_right)
+            yield cur_row, lo * B + hi, np.maximum(up, 0), a[cur_rep]
+            go_on = up > 0
+            cur_row = cur_row[go_on]
+            cur_rep = np.where(out_left >= out_right, lo - 1, hi)[go_on]
+
+    depth = np.zeros(B, dtype=np.int64)
+    for rows, *_ in climb():  # first pass: the number of segments of each row
+        depth[rows] += 1
+    depth_by_row = np.empty(B, dtype=np.int64)
+    depth_by_row[order] = depth
+    ptr = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum(depth_by_row, out=ptr[1:])
+    n = int(ptr[-1])
+    out_row = np.empty(n, dtype=np.int64)
+    out_key = np.empty(n, dtype=np.int64)
+    out_start = np.empty(n, dtype=np.int64)
+    out_end = np.empty(n, dtype=np.int64)
+    # second pass: each row's segments are written from its last (deepest) slot backwards
+    next_slot = ptr[order] + depth - 1
+    for rows, keys, starts, ends in climb():
+        at = next_slot[rows]
+        out_row[at] = order[rows]
+        out_key[at] = keys
+        out_start[at] = starts
+        out_end[at] = ends
+        next_slot[rows] -= 1
+    return out_row, out_key, out_start, out_end
+
+
+def _nearest_smaller(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each p: the nearest q < p with ``a[q] < a[p]`` (−1 if none) and nearest q > p (``a.size`` if none).
+
+    Binary lifting over a sparse table of range minima: O(M log M) time and memory, vectorised over p.
+    """
+    M = a.size
+    if M == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if a.size and np.abs(a).max() < 2**31 - 1:
+        a = a.astype(np.int32)  # LCPs are token counts: half the table
+    table = [a]  # table[L][i] = min(a[i : i + 2**L])
+    while (1 << len(table)) <= M:
+        half = 1 << (len(table) - 1)
+        table.append(np.minimum(table[-1][:-half], table[-1][half:]))
+    left = np.arange(M)  # the run [left, p) holds only values >= a[p]
+    right = np.arange(M) + 1  # the run (p, right) likewise
+    for level in range(len(table) - 1, -1, -1):
+        width = 1 << level
+        mins = table[level]
+        idx = np.flatnonzero(left >= width)
+        idx = idx[mins[left[idx] - width] >= a[idx]]
+        left[idx] -= width
+        idx = np.flatnonzero(right + width <= M)
+        idx = idx[mins[right[idx]] >= a[idx]]
+        right[idx] += width
+    return left - 1, right

@@ -1,0 +1,229 @@
+"""Evidence for docs/results/agents: turn-credit estimators on text envs, and the signature audit.
+
+``compare``: arms × seeds of ``treecredit train --env ...`` at one generated-token budget, identical
+settings except the arm's estimator (and, for the revisit-rate suite, the env's ``signature`` mode),
+all from one cached warm start. Writes ``<out>/compare.json`` and ``<out>/compare.md``: held-out success
+(sampled, greedy) at the end with 95 % intervals over seeds, the paired difference to the reference arm,
+and per arm the mean state-revisit rate and share of turns with non-zero step credit.
+
+``audit``: the TextWorld signature audit (:func:`treecredit.agents.audit.signature_audit`) → ``audit.json``.
+
+Usage (sized for 2 shared cores)::
+
+    nice -n 10 python benchmarks/agents_evidence.py compare --out docs/results/agents/gridworld \\
+        --arms grpo,rtmc,gigpo,rtmc@history --seeds 5 --budget 20000 --jobs 2
+    nice -n 10 python benchmarks/agents_evidence.py audit --out docs/results/agents/textworld
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+BASE = dict(env="gridworld", n_layer=2, n_head=2, n_embd=64, warm_start_steps=500, warm_start_batch=32,
+            prompts_per_step=8, group_size=8, eval_every=10, eval_problems=128, max_new_tokens=8, lr=3e-4,
+            epochs=1, threads=1, progress=False, tensorboard=False)
+
+
+def arm_config(base, label: str, seed: int, budget: int, out: Path):
+    """``estimator`` or ``estimator@signature`` (the env's signature mode for that arm)."""
+    estimator, _, signature = label.partition("@")
+    env_options = dict(base.env_options)
+    if signature:
+        env_options["signature"] = signature
+    return replace(base, estimator=estimator, env_options=env_options, seed=seed, token_budget=budget, steps=0,
+                   out=str(out / "runs" / f"{label.replace('@', '_')}-seed{seed}"))
+
+
+def _run(config) -> list[dict]:
+    from treecredit.training.agent_loop import train_agent
+
+    return train_agent(config, log=lambda *a: None)
+
+
+def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
+    from treecredit.training.compare_stats import mean_ci, paired_t
+
+    def final(records, key):
+        return [r for r in records if r["kind"] == "eval"][-1][key]
+
+    def train_mean(records, key):
+        return float(np.mean([r[key] for r in records if r["kind"] == "train"]))
+
+    out = {}
+    for label, seeds in runs.items():
+        row = {"n_seeds": len(seeds)}
+        for key in ("eval_success", "eval_greedy_success", "eval_invalid_share", "eval_turns"):
+            mean, half = mean_ci([final(rs, key) for rs in seeds])
+            row[key] = {"mean": float(mean), "ci95": float(half)}
+        start = [[r for r in rs if r["kind"] == "eval"][0]["eval_success"] for rs in seeds]
+        row["start_success"] = float(np.mean(start))
+        for key in ("revisit_rate", "step_credit_share", "success", "time_credit_s", "elapsed_s"):
+            row[f"train_{key}"] = float(np.mean([train_mean(rs, key) for rs in seeds]))
+        row["generated_tokens"] = float(np.mean([final(rs, "generated_tokens") for rs in seeds]))
+        if label != reference and reference in runs:
+            row["vs_reference"] = paired_t([final(rs, "eval_success") for rs in seeds],
+                                           [final(rs, "eval_success") for rs in runs[reference]])
+        out[label] = row
+    return out
+
+
+def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
+    lines = [f"# Agent estimators on `{settings['env']}` at {settings['budget']} generated tokens per run", "",
+             f"Settings: `{json.dumps(settings)}`", "",
+             "| arm | seeds | held-out success (sampled) | greedy | Δ vs " + settings["reference"] + " (95 % CI, p) "
+             "| revisit rate | turns with step credit | invalid share |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, row in summary.items():
+        vs = row.get("vs_reference")
+        delta = f"{vs['mean_diff']:+.3f} ± {vs['ci95']:.3f} (p={vs['p']:.2f})" if vs else "—"
+        success = row["eval_success"]
+        lines.append(f"| {label} | {row['n_seeds']} | {success['mean']:.3f} ± {success['ci95']:.3f}"
+                     f" | {row['eval_greedy_success']['mean']:.3f} ± {row['eval_greedy_success']['ci95']:.3f} | {delta}"
+                     f" | {row['train_revisit_rate']:.2f} | {row['train_step_credit_share']:.2f}"
+                     f" | {row['eval_invalid_share']['mean']:.3f} |")
+    start = np.mean([row["start_success"] for row in summary.values()])
+    lines += ["", f"Warm start (step 0) held-out sampled success: {start:.3f}."]
+    path = out / "compare.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def plot(out: Path, runs: dict, budget: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from treecredit.training.compare_stats import mean_ci
+
+    grid = np.linspace(0, budget, 11)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, seeds in runs.items():
+        curves = []
+        for rs in seeds:
+            ev = [r for r in rs if r["kind"] == "eval"]
+            curves.append(np.interp(grid, [r["generated_tokens"] for r in ev], [r["eval_success"] for r in ev]))
+        mean, half = mean_ci(curves)
+        ax.plot(grid, mean, label=label)
+        ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+    ax.set_xlabel("generated tokens")
+    ax.set_ylabel("held-out success (sampled)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "success_curves.png", dpi=120)
+
+
+def compare(args) -> None:
+    import multiprocessing
+
+    from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.envs import env_factory
+    from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
+    from treecredit.training.config import TrainConfig
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env_options = dict(kv.split("=", 1) for kv in args.env_option)
+    env_options = {k: json.loads(v) if v[:1].isdigit() or v[:1] in "-[" else v for k, v in env_options.items()}
+    base = TrainConfig(**{**BASE, "env": args.env, "env_options": env_options, "steps": 1,
+                          "eval_every": args.eval_every})
+    episode_options, agent = split_sampler_options(base.sampler_options)
+    settings = EpisodeSettings(action_max_tokens=base.max_new_tokens, **episode_options)
+    build_agent_policy(base, env_factory(base.env, **base.env_options), settings, agent, print)  # warm start once
+    arms = args.arms.split(",")
+    configs = [arm_config(base, label, seed, args.budget, out) for label in arms for seed in range(args.seeds)]
+    print(f"{len(configs)} runs, {args.jobs} at a time")
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        results = []
+        for i, records in enumerate(pool.imap(_run, configs), 1):
+            results.append(records)
+            print(f"{i}/{len(configs)} done", flush=True)
+    runs: dict[str, list] = {label: [] for label in arms}
+    for config, records in zip(configs, results):
+        label = Path(config.out).name.rsplit("-seed", 1)[0]
+        runs[arms[[a.replace("@", "_") for a in arms].index(label)]].append(records)
+    summary = summarise(runs, arms[0])
+    settings = {"env": args.env, "env_options": env_options, "budget": args.budget, "seeds": args.seeds,
+                "reference": arms[0], **{k: v for k, v in BASE.items() if k not in ("progress", "tensorboard")},
+                "eval_every": args.eval_every}
+    (out / "compare.json").write_text(json.dumps({"settings": settings, "summary": summary}, indent=1))
+    plot(out, runs, args.budget)
+    print(write_compare_report(out, summary, settings).read_text())
+
+
+def summary_from_runs(out: Path, args) -> dict:
+    """Summarise the finished runs under ``<out>/runs`` (a run is finished when it reached the budget)."""
+    runs: dict[str, list] = {}
+    for folder in sorted((out / "runs").iterdir()):
+        records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
+        config = json.loads((folder / "config.json").read_text())
+        evals = [r for r in records if r["kind"] == "eval"]
+        if not evals or evals[-1]["generated_tokens"] < config["token_budget"]:
+            continue
+        runs.setdefault(folder.name.rsplit("-seed", 1)[0].replace("_", "@"), []).append(records)
+    first = next(iter(runs))
+    settings = {"env": config["env"], "env_options": config["env_options"], "budget": config["token_budget"],
+                "seeds": {k: len(v) for k, v in runs.items()}, "reference": first, "partial": True}
+    data = {"settings": settings, "summary": summarise(runs, first)}
+    (out / "compare.json").write_text(json.dumps(data, indent=1))
+    return data
+
+
+def audit(args) -> None:
+    import time
+
+    from treecredit.agents.audit import signature_audit
+    from treecredit.envs import env_factory
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    make = env_factory("textworld", pool=args.games, max_turns=12)
+    result = signature_audit(make, list(range(args.games)), args.episodes, noise=args.noise, seed=0,
+                             extra={"look (room + inventory)": lambda env: env.look(),
+                                    "observation + look": lambda env: env.observation + " " + env.look()})
+    result["settings"] = {"env": "textworld", "games": args.games, "rooms": 3, "objects": 4, "quest_length": 3,
+                          "max_turns": 12, "episodes_per_game": args.episodes, "noise": args.noise}
+    result["seconds"] = time.time() - started
+    (out / "audit.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compare")
+    c.add_argument("--out", required=True)
+    c.add_argument("--env", default="gridworld")
+    c.add_argument("--env-option", action="append", default=[])
+    c.add_argument("--arms", default="grpo,rtmc,gigpo")
+    c.add_argument("--seeds", type=int, default=5)
+    c.add_argument("--budget", type=int, default=30_000)
+    c.add_argument("--jobs", type=int, default=2)
+    c.add_argument("--eval-every", type=int, default=10)
+    r = sub.add_parser("report", help="rewrite compare.md from compare.json")
+    r.add_argument("--out", required=True)
+    r.add_argument("--from-runs", action="store_true", help="summarise the finished runs under <out>/runs")
+    a = sub.add_parser("audit")
+    a.add_argument("--out", required=True)
+    a.add_argument("--games", type=int, default=8)
+    a.add_argument("--episodes", type=int, default=16)
+    a.add_argument("--noise", type=float, default=0.4)
+    args = parser.parse_args()
+    if args.command == "report":
+        out = Path(args.out)
+        data = json.loads((out / "compare.json").read_text()) if (out / "compare.json").exists() else None
+        if data is None or args.from_runs:  # runs finished so far (e.g. an interrupted comparison)
+            data = summary_from_runs(out, args)
+        print(write_compare_report(out, data["summary"], data["settings"]).read_text())
+        return
+    compare(args) if args.command == "compare" else audit(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Agent benchmarks, measured side by side in one run (no timed tests):
+
+1. Carrying the KV cache across turns vs re-prefilling the whole history before every turn, on the
+   same episodes (8 turns, the same sampled action tokens replayed in both modes). Target: ≥ 3×.
+2. The share of a training step spent on signatures (hashing each turn's state) plus the state graph
+   and turn credit (``compute_turn_advantages`` with ``rtmc``, spread onto tokens). Target: < 5 %.
+
+Usage: ``python benchmarks/bench_agents.py [--rows 32] [--repeats 3] [--steps 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from treecredit.agents import EpisodeSettings, agent_advantages, pack_episodes, play
+from treecredit.agents.decode import extend_state
+from treecredit.agents.policy import agent_gpt
+from treecredit.envs import make_env
+from treecredit.envs.base import TextEnv
+
+
+def split_turns(ep) -> list[tuple[list[int], list[int]]]:
+    """Per turn of ``ep``: (action ids, observation ids appended after it)."""
+    out, t = [], 0
+    for k in range(ep.n_turns):
+        action, obs = [], []
+        while t < len(ep.tokens) and ep.turn[t] == k:
+            action.append(ep.tokens[t])
+            t += 1
+        while t < len(ep.tokens) and ep.turn[t] == -1:
+            obs.append(ep.tokens[t])
+            t += 1
+        out.append((action, obs))
+    return out
+
+
+def replay(policy, episodes, carried: bool) -> float:
+    """Seconds to redo every forward pass of ``episodes``: the actions token by token (as decoding does),
+    then either the observation appended to the carried cache or, before the next turn, the whole
+    history prefilled again."""
+    pieces = [split_turns(ep) for ep in episodes]
+    history = [list(ep.prompt_ids) for ep in episodes]
+    live = list(range(len(episodes)))
+    start = time.perf_counter()
+    with torch.no_grad():
+        if carried:
+            _, state = policy.prefill(history)
+        for k in range(max(len(p) for p in pieces)):
+            if not carried:
+                _, state = policy.prefill([history[i] for i in live])
+            for col in range(max(len(pieces[i][k][0]) for i in live)):
+                token = torch.as_tensor([pieces[i][k][0][min(col, len(pieces[i][k][0]) - 1)] for i in live])
+                _, state = policy.step(state, token)
+            for i in live:
+                history[i] += pieces[i][k][0] + pieces[i][k][1]
+            keep = [j for j, i in enumerate(live) if k + 1 < len(pieces[i])]
+            if not keep:
+                break
+            live = [live[j] for j in keep]
+            if carried:
+                state = policy.select(state, torch.as_tensor(keep))
+                _, state = extend_state(policy, state, [pieces[i][k][1] for i in live])
+    return time.perf_counter() - start
+
+
+def bench_kv(rows: int, repeats: int, model: dict) -> None:
+    policy = agent_gpt(seed=0, max_len=1024, **model)
+    settings = EpisodeSettings(action_max_tokens=6, max_episode_tokens=900)
+    env_fn = lambda: make_env("gridworld", size=8, holes=0.0, max_turns=8)  # noqa: E731
+    episodes, _ = play(policy, env_fn, list(range(rows)), 1, torch.Generator().manual_seed(0), settings)
+    eight = [ep for ep in episodes if ep.n_turns == 8]
+    lengths = [len(ep.prompt_ids) + len(ep.tokens) for ep in eight]
+    print(f"KV cache across turns: {len(eight)} episodes of 8 turns (random-init GPT {model}), "
+          f"mean length {np.mean(lengths):.0f} tokens")
+    carried = min(replay(policy, eight, True) for _ in range(repeats))
+    fresh = min(replay(policy, eight, False) for _ in range(repeats))
+    print(f"  carried cache: {carried:.3f} s   re-prefill every turn: {fresh:.3f} s   speed-up {fresh / carried:.2f}x"
+          f"   (target ≥ 3x)")
+
+
+def bench_credit_share(steps: int, model: dict) -> None:
+    """Time signatures (inside play) and the turn credit against a whole training step (play, pack,
+    credit, one PPO update)."""
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.loop import ppo_update
+
+    timer = {"sig": 0.0}
+    original = TextEnv.signature
+
+    def timed(self, mode=None):
+        t = time.perf_counter()
+        try:
+            return original(self, mode)
+        finally:
+            timer["sig"] += time.perf_counter() - t
+
+    TextEnv.signature = timed
+    policy = agent_gpt(seed=0, max_len=768, **model)
+    config = TrainConfig(max_new_tokens=8, progress=False, minibatches=2)
+    optimizer = torch.optim.AdamW(policy.module.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(0)
+    settings = EpisodeSettings(action_max_tokens=8)
+    env_fn = lambda: make_env("gridworld")  # noqa: E731
+    total = credit = 0.0
+    try:
+        for step in range(steps):
+            t0 = time.perf_counter()
+            episodes, generated = play(policy, env_fn, list(range(8 * step, 8 * step + 8)), 8, generator, settings)
+            batch = pack_episodes(policy, episodes, [], generated)
+            t1 = time.perf_counter()
+            adv, _ = agent_advantages("rtmc", batch)
+            t2 = time.perf_counter()
+            ppo_update(policy, None, optimizer, batch.rollout, adv, config, generator)
+            total += time.perf_counter() - t0
+            credit += t2 - t1
+    finally:
+        TextEnv.signature = original
+    share = (timer["sig"] + credit) / total
+    print(f"signatures + state graph + turn credit: {timer['sig']:.3f} s + {credit:.3f} s of {total:.2f} s "
+          f"over {steps} training steps (64 episodes each) = {100 * share:.2f} %   (target < 5 %)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    for model in ({"n_layer": 2, "n_head": 2, "n_embd": 64}, {"n_layer": 4, "n_head": 4, "n_embd": 144}):
+        bench_kv(args.rows, args.repeats, model)
+    bench_credit_share(args.steps, {"n_layer": 2, "n_head": 2, "n_embd": 64})
+
+
+if __name__ == "__main__":
+    main()

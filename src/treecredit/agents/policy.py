@@ -1,0 +1,130 @@
+"""The small GPT for text agents and its supervised warm start on scripted expert episodes.
+
+The agent GPT reads and writes printable ASCII (one token per character) and has room for a whole
+episode (``max_len`` positions). The warm start imitates an ε-noisy expert: at each turn the env's
+scripted expert action, replaced with probability ``noise`` by a uniformly random valid move, and trains
+by maximum likelihood on the action tokens only (observations are context). It stops at a middling policy
+so that RL has something to do; the result is cached by a hash of its settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+from pathlib import Path
+
+from treecredit.agents.batch import pack_episodes
+from treecredit.agents.episodes import Episode, EpisodeSettings, encodable
+
+AGENT_ALPHABET = "".join(ch for ch in string.printable if ch not in "\t\r\x0b\x0c")
+
+
+def agent_gpt(*, seed: int, n_layer: int, n_head: int, n_embd: int, max_len: int):
+    """A fresh small GPT over :data:`AGENT_ALPHABET` with ``max_len`` positions."""
+    from treecredit.models import GPTPolicy
+    from treecredit.models.tokenizer import CharTokenizer
+
+    return GPTPolicy.build(CharTokenizer(AGENT_ALPHABET), seed=seed, n_layer=n_layer, n_head=n_head,
+                           n_embd=n_embd, max_len=max_len)
+
+
+def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettings, choose) -> Episode:
+    """One episode of instance ``seed`` whose actions come from ``choose(env) -> text`` (no model involved).
+
+    Tokens, masks and turn numbers are laid out exactly as :func:`treecredit.agents.play` lays them out.
+    """
+    observation = env.reset(seed)
+    prompt_text = observation + settings.turn_prefix
+    ep = Episode(group, seed, encodable(policy, prompt_text), prompt_text)
+    while True:
+        action = choose(env)
+        ids = encodable(policy, action + settings.marker)
+        ep.state_sigs.append(env.signature())
+        ep.action_sigs.append(env.action_signature(action))
+        n = ep.n_turns
+        ep.tokens += ids
+        ep.logprobs += [0.0] * len(ids)
+        ep.mask += [True] * len(ids)
+        ep.turn += [n] * len(ids)
+        ep.actions.append(action)
+        observation, reward, done, info = env.step(action)
+        ep.rewards.append(reward)
+        ep.observations.append(observation)
+        ep.invalid += bool(info.get("invalid"))
+        if done:
+            ep.success, ep.truncated = bool(info.get("success")), bool(info.get("truncated"))
+            return ep
+        ids = encodable(policy, observation + settings.turn_prefix)
+        ep.tokens += ids
+        ep.logprobs += [0.0] * len(ids)
+        ep.mask += [False] * len(ids)
+        ep.turn += [-1] * len(ids)
+
+
+def noisy_expert(rng, noise: float):
+    """``choose(env)``: the env's expert action, or with probability ``noise`` (or when there is no expert
+    action) a uniformly random one of ``env.valid_actions()``."""
+
+    def choose(env) -> str:
+        expert = env.expert_action()
+        if expert is None or rng.random() < noise:
+            valid = env.valid_actions()
+            if valid:
+                return valid[int(rng.integers(len(valid)))]
+        return expert or ""
+
+    return choose
+
+
+def warm_start_agent(policy, make_env, instances, *, steps: int, batch_size: int, lr: float, seed: int,
+                     noise: float, settings: EpisodeSettings) -> list[float]:
+    """``steps`` AdamW steps of maximum likelihood on ``batch_size`` noisy-expert episodes each."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng([seed, 11])
+    optimizer = torch.optim.AdamW(policy.module.parameters(), lr=lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20))
+    choose = noisy_expert(rng, noise)
+    env = make_env()
+    losses = []
+    policy.module.train()
+    for _ in range(steps):
+        seeds = instances(rng, batch_size)
+        episodes = [scripted_episode(policy, env, s, g, settings, choose) for g, s in enumerate(seeds)]
+        batch = pack_episodes(policy, episodes, seeds).rollout
+        logp, _ = policy.token_logprobs(batch.prompt_ids, batch.response_ids, with_entropy=False)
+        mask = batch.response_mask
+        loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.module.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def cached_warm_start(settings_key: dict, build, train, cache_dir: str | Path | None, log=print):
+    """``build()`` a policy and load it from ``<cache>/agent-warmstart-<hash>.pt``, or ``train(policy)`` and save it."""
+    import torch
+
+    from treecredit.training.warmstart import default_cache_dir, warm_start_key
+
+    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = folder / f"agent-warmstart-{warm_start_key(settings_key)}.pt"
+    policy = build()
+    if path.exists():
+        policy.module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        log(f"warm start: loaded {path}")
+        return policy
+    log(f"warm start: training (cached afterwards at {path})")
+    losses = train(policy)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(policy.module.state_dict(), tmp)
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps({**settings_key, "final_loss": losses[-1] if losses else None},
+                                                    indent=1, default=str))
+    return policy

@@ -1,0 +1,170 @@
+"""The text-environment interface: gymnasium's reset/step shape, for an agent that reads and writes text.
+
+An environment is one task instance at a time:
+
+- ``reset(seed) -> observation``: draw the instance ``seed`` (same seed, same instance) and return the
+  first observation text (the task description included);
+- ``step(action) -> (observation, reward, done, info)``: apply the action text. ``info`` holds
+  ``invalid`` (the parser refused the text), ``success``, ``truncated`` (the turn limit ended it);
+- ``state_key()``: the exact canonical state (dicts, tuples, strings, numbers) that signatures hash;
+- ``snapshot()`` / ``restore(snapshot)``: fork an episode. The default snapshot is the action history,
+  and ``restore`` replays it from ``reset`` (exact for deterministic environments); environments with
+  a cheap copy of their state override both.
+
+Invalid actions never crash an episode: the action parser (``parse_action``) returns None, the state
+does not change (a no-op), the observation says so and what a valid action looks like, and the turn
+earns ``invalid_penalty`` (default 0, a plain no-op; pass e.g. −0.1 for a penalty).
+
+Signatures (``signature(mode)``): ``"state"`` hashes ``state_key()``; ``"observation"`` hashes the
+current observation text (what an agent without access to the simulator can use); ``"history"`` hashes
+the actions so far (only identical prefixes match: a tree, no graph); ``"episode"`` is unique to the
+episode (states never recur: RTMC reduces to turn-level GRPO). Compare them with
+:func:`treecredit.signature_agreement`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from abc import ABC, abstractmethod
+from typing import Any
+
+from treecredit._validation import check_choice, fail
+from treecredit.signatures import action_signature, normalize_action, state_signature
+
+SIGNATURE_MODES = ("state", "observation", "history", "episode")
+_EPISODES = itertools.count()
+
+
+class TextEnv(ABC):
+    """Base class of the text environments; subclasses implement the four ``_``-methods.
+
+    Args:
+        max_turns: the turn limit K ≥ 1; the K-th step ends the episode with ``info["truncated"]``.
+        invalid_penalty: reward of a turn whose action the parser refused (≤ 0; 0 = a plain no-op).
+        signature: the signature mode used by :meth:`signature` (one of ``SIGNATURE_MODES``).
+    """
+
+    name = "text-env"
+    #: True when every seed gives the same instance (no held-out set is possible: evaluation reuses it)
+    single_instance = False
+    #: the end-of-action marker the agent writes after each action (the sampler stops there)
+    action_hint = ""
+
+    def __init__(self, *, max_turns: int = 8, invalid_penalty: float = 0.0, signature: str = "state") -> None:
+        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
+            fail("max_turns", f"is {max_turns!r}, must be an integer ≥ 1", "pass e.g. max_turns=8")
+        if not isinstance(invalid_penalty, (int, float)) or invalid_penalty > 0:
+            fail("invalid_penalty", f"is {invalid_penalty!r}, must be a number ≤ 0",
+                 "pass 0 (a plain no-op) or a small penalty such as -0.1")
+        check_choice(signature, SIGNATURE_MODES, "signature")
+        self.max_turns = max_turns
+        self.invalid_penalty = float(invalid_penalty)
+        self.signature_mode = signature
+        self.seed: int | None = None
+        self.actions: list[str] = []
+        self.observation = ""
+        self.done = False
+        self._episode = -1
+
+    # -- what a subclass implements -------------------------------------------------------------
+    @abstractmethod
+    def _reset(self, seed: int) -> str:
+        """Build instance ``seed``; return the first observation (task description included)."""
+
+    @abstractmethod
+    def _step(self, action: Any) -> tuple[str, float, bool, dict]:
+        """Apply a parsed action; return ``(observation, reward, done, info)``."""
+
+    @abstractmethod
+    def parse_action(self, text: str) -> Any:
+        """The action meant by ``text``, or None when it is not a valid action."""
+
+    @abstractmethod
+    def state_key(self) -> Any:
+        """The exact canonical state (hashable by :func:`treecredit.signatures.state_signature`)."""
+
+    def canonical_action(self, action: Any) -> str:
+        """Text of a parsed action in one canonical spelling (equal actions, equal text)."""
+        return str(action)
+
+    def action_help(self) -> str:
+        """The message shown after an invalid action (what the valid actions look like)."""
+        return "try again."
+
+    def valid_actions(self) -> list[str]:
+        """The valid actions in the current state, when the env can list them (else [])."""
+        return []
+
+    def expert_action(self) -> str | None:
+        """A scripted expert's action in the current state (for the warm start), or None if there is none."""
+        return None
+
+    def instances(self, rng, n: int) -> list[int]:
+        """``n`` instance seeds drawn from the NumPy generator ``rng``."""
+        return [int(s) for s in rng.integers(0, 2**31 - 1, size=n)]
+
+    def instance_key(self) -> Any:
+        """What makes two instances the same (default: the first observation)."""
+        return self.first_observation
+
+    # -- the public interface -------------------------------------------------------------------
+    def reset(self, seed: int) -> str:
+        """Start instance ``seed`` and return its first observation."""
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            fail("seed", f"is {seed!r}, must be an int", "pass the instance seed as an int")
+        self.seed, self.actions, self.done = seed, [], False
+        self._episode = next(_EPISODES)
+        self.observation = self.first_observation = self._reset(seed)
+        return self.observation
+
+    def step(self, action: str) -> tuple[str, float, bool, dict]:
+        """Apply ``action`` text; an unparsable one is a no-op with a message and ``invalid_penalty``."""
+        if self.seed is None:
+            fail("step", "was called before reset", "call env.reset(seed) first")
+        if self.done:
+            fail("step", "was called on a finished episode", "call env.reset(seed) to start a new one")
+        parsed = self.parse_action(action)
+        self.actions.append(action)
+        if parsed is None:
+            obs, reward, done = f"invalid action. {self.action_help()}", self.invalid_penalty, False
+            info = {"invalid": True}
+        else:
+            obs, reward, done, info = self._step(parsed)
+            info = {"invalid": False, **info}
+            self.observation = obs
+        info.setdefault("success", False)
+        info["truncated"] = not done and len(self.actions) >= self.max_turns
+        self.done = done or info["truncated"]
+        return obs, float(reward), self.done, info
+
+    def snapshot(self) -> Any:
+        """A value from which :meth:`restore` rebuilds the current state (default: seed + actions)."""
+        return (self.seed, list(self.actions))
+
+    def restore(self, snapshot: Any) -> None:
+        """Return to the state of ``snapshot`` (default: reset and replay the recorded actions)."""
+        seed, actions = snapshot
+        self.reset(seed)
+        for action in actions:
+            self.step(action)
+
+    def signature(self, mode: str | None = None) -> str:
+        """The current state's signature in ``mode`` (default: the env's ``signature`` option)."""
+        mode = mode or self.signature_mode
+        if mode == "state":
+            return state_signature(self.state_key())
+        if mode == "observation":
+            return state_signature(normalize_action(self.observation))
+        if mode == "history":
+            return state_signature([self.seed, [self.action_text(a) for a in self.actions]])
+        check_choice(mode, SIGNATURE_MODES, "signature")
+        return state_signature([self._episode, len(self.actions)])
+
+    def action_text(self, text: str) -> str:
+        """The canonical text of an action as written (the raw, normalised text when it is invalid)."""
+        parsed = self.parse_action(text)
+        return normalize_action(text) if parsed is None else self.canonical_action(parsed)
+
+    def action_signature(self, text: str) -> str:
+        """Signature of the action ``text`` (its canonical form, so spellings of one action match)."""
+        return action_signature(self.action_text(text))

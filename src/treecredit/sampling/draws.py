@@ -1,0 +1,174 @@
+"""Random draws that do not depend on scheduling: counter-based uniforms, and tokens drawn by inversion.
+
+A *chain* is one sequence of draws (a root chain, or a continuation opened at a fork point). Its key is a
+64-bit integer derived from its parent's key, the response position of the fork point and the index of
+the continuation there (:func:`child_keys`). Token t (response position) of chain c is drawn with
+
+    u = U(c, t) ∈ [0, 1)      (SplitMix64 finaliser of c and t, 53 bits)
+
+so a chain draws the same tokens whether it is decoded alone, in a batch with other prompts, in one
+loop that forks as it goes, or in rounds that continue kept KV caches: only the model's numbers decide.
+The tree sampler, the i.i.d. sampler and the built-in backend all draw this way.
+
+A token is picked by inversion, token = min{v : F(v) > u·F(V)} with F the cumulative distribution of
+π^(1/τ) restricted to the top-p nucleus (the token order of the vocabulary): one uniform per row, no draw
+over the vocabulary. τ = 0 is greedy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_MASK = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * np.uint64(0xBF58476D1CE4E5B9)
+        x = x ^ (x >> np.uint64(27))
+        x = x * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def combine(*parts: int) -> int:
+    """One 64-bit key from integers (order matters)."""
+    x = np.uint64(_GOLDEN)
+    with np.errstate(over="ignore"):
+        for part in parts:
+            x = _mix(np.asarray(x ^ np.uint64(int(part) & _MASK) + np.uint64(_GOLDEN), dtype=np.uint64))
+    return int(x)
+
+
+def prompt_key(seed: int, group: int) -> int:
+    """Key of the fork point 'after the prompt' of ``group`` in a call seeded with ``seed``."""
+    return combine(seed, 0x70726F6D7074, group)
+
+
+def child_keys(parent: int, position: int, first: int, count: int) -> list[int]:
+    """Keys of continuations ``first .. first+count-1`` opened at response ``position`` of chain ``parent``."""
+    return [combine(parent, position, first + i) for i in range(count)]
+
+
+def uniforms(keys, positions):
+    """``(R,)`` float64 tensor: U(keys[r], positions[r]) ∈ [0, 1) (see the module docstring)."""
+    import torch
+
+    k = np.asarray(keys, dtype=np.uint64)
+    p = np.asarray(positions, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = _mix(k ^ _mix(p * np.uint64(_GOLDEN) + np.uint64(0x632BE59BD9B4E019)))
+    return torch.from_numpy((x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53)))
+
+
+def seed_from(generator) -> int:
+    """A 62-bit seed drawn from a ``torch.Generator`` (or a fixed one when ``generator`` is None)."""
+    import torch
+
+    if generator is None:
+        return 0
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
+
+
+def _float(logits):
+    import torch
+
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
+def nucleus_probs(logits, temperature: float, top_p: float):
+    """``(R, V)`` probabilities of π^(1/τ), zero outside the top-p nucleus, *not* renormalised (τ > 0)."""
+    import torch
+
+    scaled = _float(logits) if temperature == 1 else _float(logits) / temperature
+    probs = torch.log_softmax(scaled, dim=-1).exp()  # as draw_and_score computes it, bit for bit
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        before = sorted_probs.cumsum(-1) - sorted_probs  # mass strictly above each token
+        sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)  # the top token always stays
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return probs
+
+
+BLOCK = 256
+
+
+def invert(weights, u):
+    """``(R,)`` ids: the first v with W(v) > u·W(V), W the running sum of ``weights (R, V)`` (≥ 0).
+
+    Two levels instead of one scan over a large vocabulary: sums of blocks of 256 ids, the running sum
+    over the blocks, then the running sum inside the chosen block only. An id of weight 0 is never chosen.
+    """
+    import torch
+
+    R, V = weights.shape
+    if V <= 2 * BLOCK:  # a small vocabulary: one scan is cheaper than two levels
+        cdf = weights.cumsum(-1)
+        found = torch.searchsorted(cdf, (u.to(cdf.dtype) * cdf[:, -1])[:, None], right=True).squeeze(-1)
+        return torch.minimum(found, torch.where(weights > 0, torch.arange(V), -1).max(-1).values)
+    pad = (-V) % BLOCK
+    blocks = torch.nn.functional.pad(weights, (0, pad)).view(R, -1, BLOCK) if pad else weights.view(R, -1, BLOCK)
+    block_cdf = blocks.sum(-1).cumsum(-1)  # (R, V/256)
+    target = u.to(block_cdf.dtype) * block_cdf[:, -1]  # (R,)
+    block = torch.searchsorted(block_cdf, target[:, None], right=True).squeeze(-1).clamp(max=block_cdf.shape[1] - 1)
+    before = torch.where(block > 0, block_cdf.gather(-1, (block - 1).clamp(min=0)[:, None]).squeeze(-1), 0.0)
+    inner = blocks[torch.arange(R), block]  # (R, 256)
+    inside = torch.searchsorted(inner.cumsum(-1), (target - before)[:, None], right=True).squeeze(-1)
+    last = torch.where(inner > 0, torch.arange(BLOCK), -1).max(-1).values  # rounding never picks a zero weight
+    return block * BLOCK + torch.minimum(inside, last)
+
+
+def draw_tokens(logits, u, temperature: float, top_p: float):
+    """Token ids ``(R,)`` picked by inversion of ``u (R,)`` in π^(1/τ) within the top-p nucleus."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    return invert(nucleus_probs(logits, temperature, top_p), u)
+
+
+def draw_and_score(logits, u, temperature: float, top_p: float, with_entropy: bool):
+    """``(tokens, sampled, base, entropy or None)`` for one step, as :func:`draw_tokens` and
+    :func:`token_stats` give them, with one pass over the distribution where τ ∈ {0, 1} and top-p = 1."""
+    if top_p < 1.0 or temperature not in (0, 1.0):
+        tokens = draw_tokens(logits, u, temperature, top_p)
+        return (tokens, *token_stats(logits, tokens, temperature, top_p, with_entropy))
+    import torch
+
+    logp = torch.log_softmax(_float(logits), dim=-1)  # (R,V)
+    probs = logp.exp() if temperature or with_entropy else None
+    tokens = logits.argmax(-1) if temperature == 0 else invert(probs, u)
+    base = logp.gather(-1, tokens[:, None]).squeeze(-1)
+    entropy = -(probs * logp).sum(-1) if with_entropy else None
+    return tokens, base, base, entropy
+
+
+def sampled_logprobs(logits, tokens, temperature: float, top_p: float):
+    """``(R,)`` log-probability of ``tokens`` under π^(1/τ) restricted to the top-p nucleus and
+    renormalised (−inf outside the nucleus); log π at τ = 0 (greedy has no distribution of its own)."""
+    import torch
+
+    if temperature == 0:
+        temperature = 1.0
+    logp = torch.log_softmax(_float(logits) / temperature, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+    if top_p >= 1.0:
+        return logp
+    probs = nucleus_probs(logits, temperature, top_p)
+    inside = probs.gather(-1, tokens[:, None]).squeeze(-1) > 0
+    return torch.where(inside, logp - probs.sum(-1).log(), torch.full_like(logp, float("-inf")))
+
+
+def token_stats(logits, tokens, temperature: float = 1.0, top_p: float = 1.0, with_entropy: bool = True):
+    """``(sampled (R,), base (R,), entropy (R,) or None)`` for ``tokens`` drawn from ``logits (R, V)``.
+
+    ``sampled`` = log-probability under the distribution sampled from (:func:`sampled_logprobs`),
+    ``base`` = log π(token) at temperature 1, ``entropy`` = entropy of π (nats).
+    """
+    import torch
+
+    logp = torch.log_softmax(_float(logits), dim=-1)  # (R,V)
+    base = logp.gather(-1, tokens[:, None]).squeeze(-1)
+    entropy = -(logp.exp() * logp).sum(-1) if with_entropy else None
+    if temperature in (0, 1.0) and top_p >= 1.0:
+        return base, base, entropy
+    return sampled_logprobs(logits, tokens, temperature, top_p), base, entropy

@@ -1,0 +1,271 @@
+"""The built-in generation backend: any :class:`Policy` (small GPT, ``transformers``) with its KV cache.
+
+One :meth:`KVCacheBackend.generate` call decodes every continuation of every request together, in one
+batch, token by token:
+
+1. prefixes without a kept state are prefilled once each (identical prefixes once in all); prefixes
+   with a ``cache_key`` continue from the kept state, truncated to the prefix when the prefix ends
+   inside the kept context (a fork in the middle of a segment), with one step over the prefix's last
+   token; the state of a request is copied to its ``n`` rows (``Policy.select``);
+2. each row draws its token by inversion with the counter-based uniform of its chain
+   (:mod:`treecredit.sampling.draws`), so the draws do not depend on how rows are batched;
+3. a row ends on a stop id, on the token that completes a stop string (:class:`StopMatcher`, a window
+   of the last tokens, not the whole text), or at ``max_tokens``; if its request has a ``keep_key`` its
+   state is kept under ``(keep_key, seq)`` until :meth:`release`.
+
+Per token a :class:`Segment` carries the log-probability under the distribution sampled from, log π at
+temperature 1 (``base_logprobs``), the entropy of π (unless ``settings.with_entropy`` is False) and the
+uniform that drew it. :meth:`score` gives the same sampled-distribution log-probabilities for given
+continuations by teacher forcing through the same prefill/step code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from treecredit._validation import fail
+from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest
+from treecredit.sampling.draws import (
+    child_keys,
+    combine,
+    draw_and_score,
+    sampled_logprobs,
+    seed_from,
+)
+from treecredit.sampling.draws import uniforms as draw_uniforms
+from treecredit.sampling.kv_states import concat_states, truncate_state
+from treecredit.sampling.stops import StopMatcher
+
+
+@dataclass
+class _Kept:
+    state: object  # DecodeState holding this row (and maybe others)
+    row: int
+    context: tuple  # prefix + segment tokens; the state covers context[:-1]
+
+
+@dataclass
+class _Row:
+    request: int
+    seq: int
+    key: int
+    position: int  # response position of the next token
+    max_tokens: int
+    stop_ids: frozenset
+    matcher: object
+    segment: Segment
+
+
+class KVCacheBackend:
+    """:class:`GenerationBackend` over a :class:`Policy` (see the module docstring).
+
+    Args:
+        policy: the model adapter (``prefill``, ``step``, ``select``, ``decode``, ``pad_id``, ``eos_id``).
+
+    Attributes:
+        calls: number of ``generate`` calls so far (tests and benchmarks count rounds with it).
+        prefill_tokens: prefix tokens prefilled so far (kept states spare them).
+    """
+
+    def __init__(self, policy) -> None:
+        self.policy = policy
+        self.pad_id = int(policy.pad_id)
+        self.eos_ids = (int(policy.eos_id),)
+        self.kept: dict = {}
+        self.calls = 0
+        self.prefill_tokens = 0
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.policy.decode(list(ids))
+
+    def release(self, keys: Sequence[Hashable] = ()) -> None:
+        """Forget kept states (all when ``keys`` is empty; a key ``k`` also drops every ``(k, seq)``)."""
+        if not keys:
+            self.kept.clear()
+            return
+        drop = set(keys)
+        self.kept = {k: v for k, v in self.kept.items() if k not in drop and not (isinstance(k, tuple) and k
+                                                                                  and k[0] in drop)}
+
+    def _check(self, requests: Sequence[SegmentRequest]) -> None:
+        for i, r in enumerate(requests):
+            if len(r.prefix) < 1:
+                fail("requests", f"request {i} has an empty prefix", "give at least one prompt token")
+            if r.n < 1 or r.max_tokens < 1:
+                fail("requests", f"request {i} asks n={r.n}, max_tokens={r.max_tokens}", "ask n ≥ 1 and max_tokens ≥ 1")
+            if not 0 <= r.response_start <= len(r.prefix):
+                fail("requests", f"request {i} has response_start={r.response_start} outside its prefix",
+                     "pass the prompt length")
+            if r.chain_keys is not None and len(r.chain_keys) != r.n:
+                fail("requests", f"request {i} has {len(r.chain_keys)} chain_keys for n={r.n}",
+                     "give one key per continuation")
+            if r.cache_key is not None:
+                kept = self.kept.get(r.cache_key)
+                if kept is None:
+                    fail("requests", f"request {i} names cache_key {r.cache_key!r}, which is not kept",
+                         "keep it with keep_key in an earlier call, or pass cache_key=None")
+                if len(r.prefix) > len(kept.context) or tuple(r.prefix) != kept.context[: len(r.prefix)]:
+                    fail("requests", f"request {i}: the prefix does not begin the kept context of {r.cache_key!r}",
+                         "pass a prefix that the kept segment's context starts with")
+
+    def generate(self, requests: Sequence[SegmentRequest], settings: SamplingSettings | None = None,
+                 generator=None) -> list[list[Segment]]:
+        """For each request, its ``n`` segments, in request order (one batched decode for all).
+
+        ``settings``: temperature, top-p, entropies (default :class:`SamplingSettings()`)."""
+        import torch
+
+        settings = settings or SamplingSettings()
+        self._check(requests)
+        self.calls += 1
+        if not requests:
+            return []
+        module = getattr(self.policy, "module", None)
+        was_training = bool(module.training) if module is not None else False
+        if module is not None:
+            module.eval()
+        try:
+            with torch.no_grad():
+                return self._generate(requests, settings, generator)
+        finally:
+            if module is not None:
+                module.train(was_training)
+
+    def _start(self, requests):
+        """``(logits (K, V), state)``: one row per request, after its whole prefix."""
+        import torch
+
+        fresh = [i for i, r in enumerate(requests) if r.cache_key is None]
+        cached = [i for i, r in enumerate(requests) if r.cache_key is not None]
+        parts, order = [], []
+        if fresh:
+            unique: dict = {}
+            for i in fresh:
+                unique.setdefault(tuple(requests[i].prefix), len(unique))
+            prompts = [list(p) for p in unique]
+            self.prefill_tokens += sum(len(p) for p in prompts)
+            logits, state = self.policy.prefill(prompts)
+            index = torch.tensor([unique[tuple(requests[i].prefix)] for i in fresh], dtype=torch.long)
+            parts.append((logits.index_select(0, index), self.policy.select(state, index)))
+            order += fresh
+        if cached:
+            kept = [self.kept[requests[i].cache_key] for i in cached]
+            states = []
+            for source in dict.fromkeys(id(k.state) for k in kept):
+                rows = [j for j, k in enumerate(kept) if id(k.state) == source]
+                state = next(k.state for k in kept if id(k.state) == source)
+                states.append((rows, self.policy.select(state, torch.tensor([kept[j].row for j in rows]))))
+            merged = concat_states(self.policy, [s for _, s in states])
+            position = [j for rows, _ in states for j in rows]  # kept index of each merged row
+            back = torch.tensor(sorted(range(len(position)), key=lambda m: position[m]), dtype=torch.long)
+            merged = self.policy.select(merged, back)
+            lengths = torch.tensor([len(requests[i].prefix) - 1 for i in cached], dtype=torch.long)
+            merged = truncate_state(merged, lengths)
+            last = torch.tensor([requests[i].prefix[-1] for i in cached], dtype=torch.long)
+            logits, merged = self.policy.step(merged, last)
+            parts.append((logits, merged))
+            order += cached
+        logits = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+        state = concat_states(self.policy, [p[1] for p in parts])
+        back = torch.tensor(sorted(range(len(order)), key=lambda m: order[m]), dtype=torch.long)
+        return logits.index_select(0, back), self.policy.select(state, back)
+
+    def _rows(self, requests, generator) -> list[_Row]:
+        rows = []
+        for i, r in enumerate(requests):
+            keys = r.chain_keys
+            if keys is None:
+                base = r.seed if r.seed is not None else (seed_from(generator) if generator is not None else i)
+                keys = child_keys(combine(base), len(r.prefix) - r.response_start, 0, r.n)
+            response = r.prefix[r.response_start:]
+            for j in range(r.n):
+                matcher = StopMatcher(self.decode, r.stop_strings, response) if r.stop_strings else None
+                rows.append(_Row(i, j, int(keys[j]), len(response), r.max_tokens, frozenset(r.stop_ids), matcher,
+                                 Segment([], [], [], "length", [], base_logprobs=[])))
+        return rows
+
+    def _generate(self, requests, settings: SamplingSettings, generator):
+        import torch
+
+        logits, state = self._start(requests)
+        rows = self._rows(requests, generator)
+        repeat = torch.tensor([row.request for row in rows], dtype=torch.long)
+        logits, state = logits.index_select(0, repeat), self.policy.select(state, repeat)
+        out = [[None] * r.n for r in requests]
+        live = rows
+        while live:
+            u = draw_uniforms([row.key for row in live], [row.position for row in live])
+            tokens, sampled, base, entropy = draw_and_score(logits, u, settings.temperature, settings.top_p,
+                                                            settings.with_entropy)
+            cols = [tokens.tolist(), sampled.tolist(), base.tolist(), u.tolist()]
+            ent = entropy.tolist() if entropy is not None else None
+            going, ended = [], []
+            for r, row in enumerate(live):
+                seg, token = row.segment, cols[0][r]
+                seg.tokens.append(token)
+                seg.logprobs.append(cols[1][r])
+                seg.base_logprobs.append(cols[2][r])
+                seg.uniforms.append(cols[3][r])
+                if ent is not None:
+                    seg.entropies.append(ent[r])
+                row.position += 1
+                if token in row.stop_ids:
+                    seg.finish_reason = "stop_id"
+                elif row.matcher is not None and row.matcher.push(token):
+                    seg.finish_reason = "stop_string"
+                elif len(seg.tokens) >= row.max_tokens:
+                    seg.finish_reason = "length"
+                else:
+                    going.append(r)
+                    continue
+                ended.append(r)
+            for r in ended:
+                row = live[r]
+                if ent is None:
+                    row.segment.entropies = None
+                out[row.request][row.seq] = row.segment
+            self._keep(requests, live, ended, state)
+            if not going:
+                break
+            index = torch.tensor(going, dtype=torch.long)
+            if len(going) < len(live):
+                state = self.policy.select(state, index)
+            logits, state = self.policy.step(state, tokens.index_select(0, index))
+            live = [live[r] for r in going]
+        return out
+
+    def _keep(self, requests, live, ended, state) -> None:
+        import torch
+
+        keep = [r for r in ended if requests[live[r].request].keep_key is not None]
+        if not keep:
+            return
+        held = self.policy.select(state, torch.tensor(keep, dtype=torch.long))
+        for i, r in enumerate(keep):
+            row = live[r]
+            request = requests[row.request]
+            self.kept[(request.keep_key, row.seq)] = _Kept(held, i, tuple(request.prefix) + tuple(row.segment.tokens))
+
+    def score(self, prefixes: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]],
+              settings: SamplingSettings | None = None):
+        """``(B, T)`` float64 log-probabilities of each continuation token under the distribution sampled
+        from with ``settings`` (0 past a row's end), by teacher forcing through prefill and step."""
+        import torch
+
+        settings = settings or SamplingSettings()
+        B, T = len(prefixes), max((len(c) for c in continuations), default=0)
+        out = torch.zeros((B, T), dtype=torch.float64)
+        if T == 0:
+            return out
+        ids = torch.full((B, T), self.pad_id, dtype=torch.long)
+        for i, c in enumerate(continuations):
+            ids[i, : len(c)] = torch.as_tensor(list(c), dtype=torch.long)
+        with torch.no_grad():
+            logits, state = self.policy.prefill([list(p) for p in prefixes])
+            for t in range(T):
+                out[:, t] = sampled_logprobs(logits, ids[:, t], settings.temperature, settings.top_p).double()
+                if t + 1 < T:
+                    logits, state = self.policy.step(state, ids[:, t])
+        lengths = torch.tensor([len(c) for c in continuations])
+        return out.masked_fill(torch.arange(T)[None, :] >= lengths[:, None], 0.0)

@@ -1,0 +1,83 @@
+"""Operations on :class:`DecodeState` that the built-in backend needs beyond ``Policy.select``.
+
+- :func:`concat_states`: rows of several states in one batch (caches of different widths are left-padded
+  with masked columns);
+- :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
+  removed), so a kept state continues from an earlier position of its context.
+
+A policy may provide ``concat_states(states)`` itself; otherwise the two cache layouts of the built-in
+adapters are handled: a list of per-layer ``(k, v)`` tensors ``(B, H, L, D)`` (small GPT) and a
+``transformers`` cache whose ``layers`` hold ``keys`` / ``values`` ``(B, H, L, D)``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from treecredit._validation import fail
+from treecredit.sampling.policy import DecodeState
+
+
+def _layers(cache) -> list:
+    if isinstance(cache, (list, tuple)):
+        return [tuple(kv) for kv in cache]
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    fail("policy", f"its KV cache of type {type(cache).__name__} is not one the built-in backend can merge",
+         "give the policy a concat_states(states) method, or use a GPTPolicy / HFPolicy")
+
+
+def _rebuild(template, layers: list):
+    if isinstance(template, (list, tuple)):
+        return [(k, v) for k, v in layers]
+    out = copy.copy(template)
+    out.layers = []
+    for layer, (k, v) in zip(template.layers, layers):
+        fresh = copy.copy(layer)
+        fresh.keys, fresh.values = k, v
+        out.layers.append(fresh)
+    return out
+
+
+def _width(layers) -> int:
+    return int(layers[0][0].shape[2])
+
+
+def concat_states(policy, states: list[DecodeState]) -> DecodeState:
+    """One state holding the rows of ``states`` in order; narrower caches are left-padded (masked)."""
+    import torch
+
+    if len(states) == 1:
+        return states[0]
+    if hasattr(policy, "concat_states"):
+        return policy.concat_states(states)
+    width = max(int(s.key_valid.shape[1]) for s in states)
+    per_state = [_layers(s.cache) for s in states]
+    layers = []
+    for i in range(len(per_state[0])):
+        ks, vs = [], []
+        for layer in per_state:
+            k, v = layer[i]
+            pad = width - k.shape[2]
+            ks.append(torch.nn.functional.pad(k, (0, 0, pad, 0)) if pad else k)
+            vs.append(torch.nn.functional.pad(v, (0, 0, pad, 0)) if pad else v)
+        layers.append((torch.cat(ks), torch.cat(vs)))
+    valid = torch.cat([torch.nn.functional.pad(s.key_valid, (width - s.key_valid.shape[1], 0), value=False)
+                       for s in states])
+    return DecodeState(_rebuild(states[0].cache, layers), valid, torch.cat([s.next_pos for s in states]))
+
+
+def truncate_state(state: DecodeState, keep) -> DecodeState:
+    """The state after each row's first ``keep[r]`` real tokens (``keep (B,)`` long ≥ 1)."""
+    import torch
+
+    keep = torch.as_tensor(keep, dtype=torch.long)
+    valid = state.key_valid & (state.key_valid.long().cumsum(1) <= keep[:, None])
+    # trailing columns masked in every row are dropped, so later steps do not attend over them
+    used = valid.any(0)
+    last = int(torch.nonzero(used).max()) + 1 if bool(used.any()) else 1
+    cache = state.cache
+    if last < valid.shape[1]:
+        layers = [(k[:, :, :last], v[:, :, :last]) for k, v in _layers(cache)]
+        cache, valid = _rebuild(cache, layers), valid[:, :last]
+    return DecodeState(cache, valid, keep.clone())

@@ -1,0 +1,42 @@
+"""Tasks over a fixed list of problems (a dataset, HumanEval): a seeded held-out split, training draws
+from the other problems only."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from treecredit._validation import fail
+from treecredit.tasks.base import Problem, Task
+
+
+def split_held_out(items: list, held_out: float, seed: int, stream: int) -> tuple[list, list]:
+    """``(held_out_items, training_items)``: ``held_out`` items (a fraction if < 1, else a count) drawn with
+    NumPy stream ``[seed, stream]``; both lists keep the input order. Raises ``ValueError`` on
+    ``held_out`` when nothing would be left to train on."""
+    n = len(items)
+    k = math.ceil(held_out * n) if 0 < held_out < 1 else int(held_out)
+    if held_out < 0 or k >= n:
+        fail("held_out", f"is {held_out}: {k} held-out of {n}, leaving none to train on",
+             f"pass a fraction below 1 or a count below {n}")
+    order = np.random.default_rng([seed, stream]).permutation(n)
+    return [items[i] for i in sorted(order[:k].tolist())], [items[i] for i in sorted(order[k:].tolist())]
+
+
+class FixedProblemsTask(Task):
+    """A task whose problems are ``self._train`` (drawn uniformly) and ``self._held_out`` (evaluation)."""
+
+    _train: list[Problem]
+    _held_out: list[Problem]
+
+    @property
+    def train_problems(self) -> list[Problem]:
+        return list(self._train)
+
+    def make_problem(self, rng: np.random.Generator) -> Problem:
+        return self._train[int(rng.integers(len(self._train)))]
+
+    def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
+        """The first ``n`` held-out problems (all of them when there are fewer)."""
+        return self._held_out[:n]

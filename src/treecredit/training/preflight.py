@@ -1,0 +1,193 @@
+"""Check a whole training configuration before any work (warm start, evaluation, sampling) starts.
+
+:func:`check_run` is the one place that checks what no single field can: the estimator's declared needs
+(``EstimatorSpec.requires``) against what the chosen task, sampler and options provide, the estimator's
+and the sampler's option names and value types, the tree sampler's group sizes with replay, TensorBoard,
+and the output folder (an earlier run there is never overwritten without ``overwrite``; ``resume`` needs
+the same settings). Each failure is a ``ValueError`` naming the setting and the fix.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+from treecredit._validation import fail
+
+RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
+"""Files whose presence means that a folder holds a run."""
+RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out")
+"""Settings a resumed run may change (``out`` is the same folder however it is spelled)."""
+PATH_FIELDS = ("cache_dir", "model")
+"""Settings compared as resolved paths when resuming."""
+
+_NEED_FIX = {
+    "steps": "pass --estimator-option delimiter=\"...\" or step_tokens=N, use a task with a step delimiter, "
+             "or sample a tree with --sampler tree",
+    "tree": "pass --sampler tree (the sampled tree gives the tree estimators their structure)",
+    "mc_values": "pass --sampler tree --mc-rollouts K (K ≥ 1 Monte Carlo rollouts per step end)",
+    "turns": "use a turn-level training setup (multi-turn episodes)",
+}
+
+
+def available_inputs(config, task) -> set[str]:
+    """What a run with ``config`` on ``task`` gives an estimator (names from ``registry.REQUIREMENTS``)."""
+    have = set()
+    if task.delimiter or {"delimiter", "step_tokens", "step_ends"} & set(config.estimator_options):
+        have.add("steps")
+    if config.sampler == "tree":
+        have.add("tree")
+        if {**config.tree_sampler_options(), **config.sampler_options}.get("mc_rollouts"):
+            have.add("mc_values")
+    return have
+
+
+def check_estimator(config, task) -> None:
+    """The estimator's needs, option names and option value types against ``config``."""
+    import treecredit
+
+    spec = treecredit.get_estimator(config.estimator)
+    missing = spec.missing(available_inputs(config, task))
+    if missing:
+        need = missing[0]
+        fail("estimator", f"{config.estimator!r} needs {' or '.join(need.split('|'))}, which this configuration "
+             f"does not provide", _NEED_FIX[need.split("|")[-1]])
+    check_option_values(spec.fn, config.estimator_options, "estimator_options", f"estimator {config.estimator!r}")
+
+
+def check_option_values(fn, options: dict, argument: str, owner: str) -> None:
+    """Option names of ``options`` against ``fn``'s keyword parameters, values against their defaults' types."""
+    params = {p.name: p for p in inspect.signature(fn).parameters.values()
+              if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    for name, value in options.items():
+        if name not in params:
+            fail(argument, f"{owner} has no option {name!r}", f"use one of: {', '.join(sorted(params)) or 'none'}")
+        default = params[name].default
+        if default is inspect.Parameter.empty or default is None:
+            continue
+        expected = (bool,) if isinstance(default, bool) else (int,) if isinstance(default, int) \
+            else (int, float) if isinstance(default, float) else (type(default),)
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            fail(argument, f"{name}={value!r} is a {type(value).__name__}, {owner} expects "
+                 f"{' or '.join(t.__name__ for t in expected)}",
+                 f"pass {name}={json.dumps(default)} or another {expected[-1].__name__}")
+
+
+def build_sampler(config):
+    """The sampler of ``config``; unknown sampler options are refused with the accepted names."""
+    from treecredit.sampling import make_sampler
+    from treecredit.sampling.registry import _SAMPLERS, samplers
+
+    samplers()  # registers the built-in samplers
+    cls = _SAMPLERS.get(config.sampler)
+    if cls is not None:
+        check_option_values(cls, config.sampler_options, "sampler_options", f"sampler {config.sampler!r}")
+    return make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
+                        max_new_tokens=config.max_new_tokens,
+                        **{**config.tree_sampler_options(), **config.sampler_options})
+
+
+def check_replay(sampler, group_size: int) -> None:
+    """Replay (``--replay-leaves r``): the first visit of a problem grows all ``G`` leaves, later visits
+    ``G − r`` and reuse ``r`` leaves of the stored first root subtree; each must fit the branching."""
+    replay = getattr(sampler, "replay", None)
+    strategy = getattr(sampler, "strategy", None)
+    if replay is None or strategy is None:
+        return
+    sampler.check_group_size(group_size)
+    if hasattr(strategy, "root_width"):
+        strategy.root_width(group_size)  # the first visit grows every leaf
+    if not (hasattr(strategy, "children") and hasattr(strategy, "depth")):
+        return
+    per_root = strategy.children ** strategy.depth
+    if replay.reuse_leaves > per_root:
+        fail("replay_leaves", f"is {replay.reuse_leaves}, but the replayed subtree (one root chain) holds at most "
+             f"children**depth = {per_root} leaves, so groups would stay short",
+             f"pass --replay-leaves {per_root} or fewer, or branch more (children/depth)")
+
+
+def check_tensorboard(config) -> None:
+    if config.tensorboard is True:
+        try:
+            import tensorboard  # noqa: F401
+            from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+        except ImportError:
+            fail("tensorboard", "--tensorboard was asked for, but the tensorboard package is not installed",
+                 "pip install tensorboard (or treecredit[tensorboard]), or pass --no-tensorboard")
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether ``folder`` holds (part of) an earlier run."""
+    return any((Path(folder) / name).exists() for name in RUN_FILES)
+
+
+def check_out(config, *, resume: bool, overwrite: bool) -> None:
+    """Never overwrite an earlier run by accident; resume only under the same settings."""
+    out = Path(config.out)
+    if resume and overwrite:
+        fail("resume", "--resume and --overwrite were both given", "pass --resume to continue the run in "
+             f"{out}, or --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        fail("out", f"{str(out)!r} is a file, not a folder", "pass --out with a folder path")
+    if not holds_run(out) or overwrite:
+        return
+    if not resume:
+        fail("out", f"{str(out)!r} already holds a run", "pass --resume to continue it, --overwrite to replace "
+             "it, or another --out")
+    check_same_settings(out / "config.json", config)
+
+
+def clear_run(folder: Path) -> None:
+    """Remove an earlier run's files from ``folder`` (``overwrite``); other files there are left alone."""
+    import shutil
+
+    folder = Path(folder)
+    for name in RUN_FILES + ("checkpoint.pt.tmp", "checkpoint.pt.damaged"):
+        for path in (folder / name, folder / (name + ".sha256"), folder / (name + ".sha256.tmp")):
+            path.unlink(missing_ok=True)
+    if (folder / "tensorboard").is_dir():
+        shutil.rmtree(folder / "tensorboard")
+
+
+def _comparable(values: dict) -> dict:
+    values = json.loads(json.dumps(values))
+    for name in PATH_FIELDS:
+        if values.get(name) and not (name == "model" and values[name] == "gpt"):
+            values[name] = str(Path(values[name]).expanduser().resolve())
+    return values
+
+
+def check_same_settings(path: Path, config) -> None:
+    """Refuse to resume a run under different settings (only the stopping point and display may change)."""
+    if not path.exists():
+        return
+    saved, current = _comparable(json.loads(path.read_text())), _comparable(config.to_dict())
+    changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k) != current[k])
+    if changed:
+        fail("resume", f"the run in {path.parent} was started with other values of {changed}",
+             f"resume with the same settings (only {', '.join(RESUME_MAY_CHANGE[:4])} may change), "
+             "or start a new run with another --out (or --overwrite)")
+
+
+def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None):
+    """Check everything about a run that can be checked without work; return its sampler.
+
+    Order: output folder, TensorBoard, task, estimator needs/options, sampler options, group sizes with
+    replay, resumability of the sampler's state.
+    """
+    from treecredit.tasks import task_from_config
+
+    check_out(config, resume=resume, overwrite=overwrite)
+    check_tensorboard(config)
+    task = task if task is not None else task_from_config(config)
+    check_estimator(config, task)
+    sampler = build_sampler(config)
+    check_replay(sampler, config.group_size)
+    from treecredit.training.checkpoint import checkpoint_files
+
+    stateful = getattr(sampler, "replay", None) is not None and getattr(sampler, "state_dict", None) is None
+    if resume and stateful and checkpoint_files(config.out):
+        fail("resume", "this sampler cannot save its replay store, so a resumed --replay-leaves run would differ "
+             "from an uninterrupted one", "start anew with --overwrite, or train without --replay-leaves")
+    return sampler

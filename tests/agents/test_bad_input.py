@@ -1,0 +1,85 @@
+"""Bad input on the agent path: failing envs, missing markers, turn limits, unknown options, missing extras."""
+
+import importlib.util
+
+import pytest
+import torch
+from agent_helpers import ScriptedPolicy
+
+from treecredit.agents import EpisodeSettings, episode_metrics, pack_episodes, play
+from treecredit.envs import make_env
+from treecredit.envs.gridworld import GridWorld
+
+
+class Flaky(GridWorld):
+    """Raises on its second step for odd instance seeds."""
+
+    def _step(self, action):
+        if self.seed % 2 and len(self.actions) == 2:
+            raise RuntimeError("simulator crashed")
+        return super()._step(action)
+
+
+def test_an_env_that_raises_drops_only_that_episode():
+    policy = ScriptedPolicy([["up", "up", "up"], ["left", "left", "left"]])
+    warnings = []
+    episodes, _ = play(policy, lambda: Flaky(holes=0.0, max_turns=3), [1, 2], 2, torch.Generator(),
+                       log=warnings.append)
+    assert len(episodes) == 2 and {ep.seed for ep in episodes} == {2}
+    assert len(warnings) == 2 and "simulator crashed" in warnings[0] and "turn 1" in warnings[0]
+    with pytest.warns(RuntimeWarning, match="dropped"):
+        play(policy, lambda: Flaky(holes=0.0, max_turns=3), [1], 1, torch.Generator())
+    assert pack_episodes(policy, episodes, [1, 2]).rollout.shape[0] == 2
+
+
+def test_an_action_without_the_marker_is_cut_and_counted():
+    policy = ScriptedPolicy([["upupupupupup"]])
+    settings = EpisodeSettings(action_max_tokens=4)
+    (ep,), generated = play(policy, lambda: make_env("gridworld", max_turns=2), [3], 1, torch.Generator(), settings)
+    assert ep.cut == 2 and ep.actions == ["upup", "upup"] and ep.invalid == 2 and generated == 8
+    assert episode_metrics([ep])["cut_share"] == 1.0
+
+
+def test_the_turn_limit_truncates():
+    policy = ScriptedPolicy([["up", "down"] * 5])
+    (ep,), _ = play(policy, lambda: make_env("gridworld", holes=0.0, max_turns=3, size=8), [4], 1, torch.Generator())
+    assert ep.n_turns <= 3
+    if not ep.success:
+        assert ep.truncated and ep.n_turns == 3
+
+
+def test_a_long_episode_ends_at_the_token_limit():
+    policy = ScriptedPolicy([["up", "down"] * 5])
+    settings = EpisodeSettings(max_episode_tokens=40)
+    (ep,), _ = play(policy, lambda: make_env("gridworld", holes=0.0, size=8), [4], 1, torch.Generator(), settings)
+    assert ep.context_cut and len(ep.tokens) <= 40
+
+
+def test_invalid_actions_are_a_no_op_with_a_message_and_the_penalty():
+    env = make_env("gridworld", invalid_penalty=-0.1)
+    env.reset(2)
+    before = env.signature()
+    obs, reward, done, info = env.step("fly away")
+    assert info["invalid"] and reward == -0.1 and not done and "invalid action" in obs and "up down" in obs
+    assert env.signature() == before
+
+
+def test_unknown_env_and_unknown_options_are_refused_by_name():
+    with pytest.raises(ValueError, match="bogus.*max_turns"):
+        make_env("gridworld", bogus=1)
+    with pytest.raises(ValueError, match="unknown environment 'nope'.*gridworld"):
+        make_env("nope")
+    with pytest.raises(ValueError, match="signature"):
+        make_env("gridworld", signature="hash")
+    with pytest.raises(ValueError, match="group_size"):
+        EpisodeSettings(fork_at=(1,), fork_children=2).roots(3)
+
+
+def test_a_missing_optional_dependency_names_the_extra(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "textworld" else real(name, *a))
+    from treecredit.envs import env_available
+
+    assert not env_available("textworld") and env_available("gridworld")
+    with pytest.raises(ValueError, match=r"pip install 'treecredit\[textworld\]'"):
+        make_env("textworld")

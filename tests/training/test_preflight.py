@@ -1,0 +1,81 @@
+"""Every configuration fault is refused before any work: no warm start, no evaluation, no file written."""
+
+import sys
+
+import pytest
+import torch
+
+from treecredit.registry import _REGISTRY, register_estimator
+from treecredit.training.loop import train
+from treecredit.training.preflight import check_run
+
+torch.set_num_threads(1)
+
+
+def _refused_before_work(config, match, **kwargs):
+    with pytest.raises(ValueError, match=match):
+        train(config, log=lambda *a: None, **kwargs)
+    from pathlib import Path
+
+    cache, out = Path(config.cache_dir), Path(config.out)
+    assert not cache.exists() or not any(cache.iterdir()), "the warm start ran"
+    assert not (out / "metrics.jsonl").exists(), "the first evaluation ran"
+
+
+@pytest.fixture
+def needs_tree():
+    """A throwaway estimator that declares that it needs a sampled tree (removed afterwards)."""
+
+    @register_estimator("_needs_tree_test", requires=("tree",))
+    def _needs_tree_test(batch, *, tau: float = 0.1, tree_nodes=None):
+        raise AssertionError("never called")
+
+    yield "_needs_tree_test"
+    del _REGISTRY["token"]["_needs_tree_test"]
+
+
+def test_declared_need_not_met_is_refused_before_work(tiny_config, needs_tree):
+    _refused_before_work(tiny_config(estimator=needs_tree),
+                         r"^estimator: '_needs_tree_test' needs tree.*--sampler tree")
+    check_run(tiny_config(estimator=needs_tree, sampler="tree", branching_options={"children": 2, "depth": 3}))
+
+
+def test_vine_without_monte_carlo_values_is_refused_before_work(tiny_config):
+    _refused_before_work(tiny_config(estimator="vine"), r"^estimator: 'vine' needs mc_values.*--mc-rollouts")
+
+
+def test_estimator_option_typo_is_refused_with_the_accepted_names(tiny_config):
+    _refused_before_work(tiny_config(estimator="grpo", estimator_options={"norm_by_sdt": False}),
+                         r"^estimator_options: estimator 'grpo' has no option 'norm_by_sdt'.*epsilon, norm_by_std")
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"norm_by_std": "no"}, r"norm_by_std='no' is a str, estimator 'grpo' expects bool"),
+    ({"epsilon": "tiny"}, r"epsilon='tiny' is a str, estimator 'grpo' expects int or float"),
+    ({"epsilon": True}, r"epsilon=True is a bool, estimator 'grpo' expects int or float"),
+])
+def test_estimator_option_of_the_wrong_type_is_refused(tiny_config, options, match):
+    _refused_before_work(tiny_config(estimator="grpo", estimator_options=options), "^estimator_options: " + match)
+
+
+def test_sampler_option_typo_is_refused(tiny_config):
+    _refused_before_work(tiny_config(sampler_options={"temprature": 0.5}),
+                         r"^sampler_options: sampler 'iid' has no option 'temprature'.*max_new_tokens")
+
+
+def test_replay_leaves_the_branching_cannot_fill_are_refused_before_work(tiny_config):
+    # fixed branching with 2 children, 1 level: one root chain (the replayed subtree) holds 2 leaves, not 4
+    config = tiny_config(sampler="tree", group_size=8, replay_leaves=4, branching_options={"children": 2, "depth": 1})
+    _refused_before_work(config, r"^replay_leaves: is 4, .*children\*\*depth = 2")
+    check_run(tiny_config(sampler="tree", group_size=8, replay_leaves=2, branching_options={"children": 2, "depth": 1}))
+
+
+def test_tensorboard_asked_for_but_missing_names_the_package(tiny_config, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    _refused_before_work(tiny_config(tensorboard=True), r"^tensorboard: .*not installed.*pip install tensorboard")
+    check_run(tiny_config(tensorboard=None))  # unset: written when installed, no error
+
+
+def test_resume_and_overwrite_together_are_refused(tiny_config):
+    _refused_before_work(tiny_config(), r"^resume: --resume and --overwrite", resume=True, overwrite=True)
