@@ -188,9 +188,13 @@ def test_small_tries_share_one_sequence():
 
 
 @pytest.mark.parametrize("sampler_name", ["iid", "tree"])
-def test_ratio_is_one_against_the_samplers_logprobs_at_temperature_and_top_p(sampler_name):
-    """The loss side's log-probs (packed and rows) equal the sampler's old_logprobs at τ = 0.7, top-p 0.9."""
+def test_logprobs_match_the_samplers_and_the_backends_at_temperature_and_top_p(sampler_name):
+    """At τ = 0.7, top-p 0.9: at τ = 1 the loss side equals the rollout's old_logprobs (π at temperature 1,
+    the samplers' choice for the PPO ratio); with τ and top-p it equals the backend's sampled-distribution
+    log-probabilities (those of the replay weights). Both layouts."""
     from treecredit.sampling import make_sampler
+    from treecredit.sampling.backend import SamplingSettings
+    from treecredit.sampling.kv_backend import KVCacheBackend
     from treecredit.tasks import ArithmeticTask
 
     policy = gpt_policy()
@@ -198,8 +202,15 @@ def test_ratio_is_one_against_the_samplers_logprobs_at_temperature_and_top_p(sam
     problems = task.generate(np.random.default_rng(0), 3)
     sampler = make_sampler(sampler_name, temperature=0.7, top_p=0.9, max_new_tokens=8)
     r = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0))
+    lengths = response_lengths(r.response_mask)
+    rows = [r.response_ids[i, : int(n)].tolist() for i, n in enumerate(lengths)]
+    sampled = KVCacheBackend(policy).score(r.prompt_ids, rows, SamplingSettings(temperature=0.7, top_p=0.9))
+    kw = {"groups": r.group_ids, "response_mask": r.response_mask}
     with torch.no_grad():
         for layout in ("rows", "packed"):
+            base, _ = policy.token_logprobs(r.prompt_ids, r.response_ids, layout=layout, **kw)
+            torch.testing.assert_close(base * r.response_mask, r.old_logprobs, atol=1e-4, rtol=1e-4)
             logp, _ = policy.token_logprobs(r.prompt_ids, r.response_ids, temperature=0.7, top_p=0.9, layout=layout,
-                                            groups=r.group_ids, response_mask=r.response_mask)
-            torch.testing.assert_close(logp * r.response_mask, r.old_logprobs, atol=1e-4, rtol=1e-4)
+                                            **kw)
+            T = sampled.shape[1]
+            torch.testing.assert_close((logp * r.response_mask)[:, :T].double(), sampled, atol=1e-4, rtol=1e-4)
