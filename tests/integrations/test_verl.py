@@ -164,3 +164,121 @@ def test_verls_external_modules_hook_registers_and_wraps_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True True"
+
+
+# ---- verl's flags and per-batch fields (verl's calling convention, without verl) ---------------------
+
+
+def test_verls_norm_flag_switches_the_std_off_and_treecredit_options_win():
+    batch = fake_verl_batch()
+    adv_fn = tc_verl.make_adv_estimator("grpo")
+    no_std = core_advantages("grpo", batch, norm_by_std=False)
+    with_std = core_advantages("grpo", batch)
+    assert not torch.allclose(no_std, with_std)
+    torch.testing.assert_close(adv_fn(**batch, config={"norm_adv_by_std_in_grpo": False})[0], no_std)
+    torch.testing.assert_close(adv_fn(**batch, config={"norm_adv_by_std_in_grpo": True})[0], with_std)
+    both = {"norm_adv_by_std_in_grpo": False, "treecredit_options": {"norm_by_std": True}}
+    torch.testing.assert_close(adv_fn(**batch, config=both)[0], with_std)
+    # an estimator without norm_by_std ignores verl's flag
+    rloo = tc_verl.make_adv_estimator("rloo")
+    torch.testing.assert_close(rloo(**batch, config={"norm_adv_by_std_in_grpo": False})[0],
+                               core_advantages("rloo", batch))
+
+
+def test_verls_norm_flag_in_an_omegaconf_algorithm_config():
+    omegaconf = pytest.importorskip("omegaconf")
+    batch = fake_verl_batch()
+    config = omegaconf.OmegaConf.create({"adv_estimator": "treecredit_tempo", "norm_adv_by_std_in_grpo": False})
+    torch.testing.assert_close(tc_verl.make_adv_estimator("tempo")(**batch, config=config)[0],
+                               core_advantages("tempo", batch, norm_by_std=False))
+
+
+class _FakeDataProto:
+    def __init__(self, batch, **fields):
+        self.batch = {k: batch[k] for k in ("responses", "response_mask", "token_level_rewards")} | fields
+        self.non_tensor_batch = {"uid": batch["index"]}
+
+
+def _verl_091_compute_advantage(data, adv_estimator, config=None):
+    """verl 0.9.1's branch for registered estimators, as it calls them (no response ids)."""
+    adv_fn = tc_verl.make_adv_estimator(adv_estimator.removeprefix(tc_verl.PREFIX))
+    advantages, returns = adv_fn(token_level_rewards=data.batch["token_level_rewards"],
+                                 response_mask=data.batch["response_mask"], config=config,
+                                 index=data.non_tensor_batch["uid"])
+    data.batch["advantages"], data.batch["returns"] = advantages, returns
+    return data
+
+
+def _tree_nodes(batch):
+    """An explicit tree for fake_verl_batch: each group's 3 shared tokens are one node, each rest a leaf."""
+    mask = batch["response_mask"].numpy().astype(bool)
+    nodes = np.full(mask.shape, -1, dtype=np.int64)
+    for i in range(mask.shape[0]):
+        nodes[i, :3] = 100 + i // GROUP_SIZE
+        nodes[i, 3:] = i
+    return torch.from_numpy(np.where(mask, nodes, -1))
+
+
+def test_step_ends_and_tree_nodes_of_the_batch_reach_the_estimator():
+    compute = tc_verl.with_batch_fields(_verl_091_compute_advantage)
+    batch = fake_verl_batch()
+    step_ends = torch.zeros_like(batch["response_mask"])
+    step_ends[:, 1] = 1
+    tree_nodes = _tree_nodes(batch)
+    data = compute(_FakeDataProto(batch, step_ends=step_ends), "treecredit_tempo")
+    expected = core_advantages("tempo", batch, step_ends=step_ends)
+    assert not torch.allclose(expected, core_advantages("tempo", batch))  # the step ends matter
+    torch.testing.assert_close(data.batch["advantages"], expected)
+    # a tree wins over step ends, as in treecredit's trainer
+    data = compute(_FakeDataProto(batch, step_ends=step_ends, tree_nodes=tree_nodes), "treecredit_tempo")
+    torch.testing.assert_close(data.batch["advantages"], core_advantages("tempo", batch, tree_nodes=tree_nodes))
+    # the user's own step description wins over the batch's fields
+    config = {"treecredit_options": {"step_tokens": 2}}
+    data = compute(_FakeDataProto(batch, step_ends=step_ends, tree_nodes=tree_nodes), "treecredit_tempo", config)
+    torch.testing.assert_close(data.batch["advantages"], core_advantages("tempo", batch, step_tokens=2))
+    # an estimator that takes neither is unaffected
+    data = compute(_FakeDataProto(batch, step_ends=step_ends, tree_nodes=tree_nodes), "treecredit_grpo")
+    torch.testing.assert_close(data.batch["advantages"], core_advantages("grpo", batch))
+
+
+class _Digits:
+    """A tokenizer stand-in: ids 3, 4, 5 decode to 'a', '|', 'b'."""
+
+    def decode(self, ids):
+        return "".join({0: "", 3: "a", 4: "|", 5: "b"}[int(i)] for i in ids)
+
+
+def test_step_pattern_gives_step_ends_from_the_decoded_responses():
+    batch = fake_verl_batch()
+    tokenizer = _Digits()
+    config = {"treecredit_options": {"step_pattern": "|", "tokenizer": tokenizer}}
+    advantages = tc_verl.make_adv_estimator("tempo")(**batch, config=config)[0]
+    ends = treecredit.step_ends_from_text(batch["responses"], tokenizer, "|", response_mask=batch["response_mask"])
+    assert ends.sum() > 0
+    torch.testing.assert_close(advantages, core_advantages("tempo", batch, step_ends=ends))
+    with pytest.warns(UserWarning, match="no step boundary"):
+        tc_verl.make_adv_estimator("tempo")(**batch, config={"treecredit_options": {"step_regex": "x+",
+                                                                                      "tokenizer": tokenizer}})
+    with pytest.raises(ValueError, match="tokenizer: "):
+        tc_verl.make_adv_estimator("tempo")(**batch, config={"treecredit_options": {"step_pattern": "|"}})
+
+
+def test_verls_legacy_compute_advantage_passes_the_batchs_step_ends_and_tree_nodes(monkeypatch):
+    ray_trainer = pytest.importorskip("verl.trainer.ppo.ray_trainer")
+    from verl import DataProto
+
+    monkeypatch.setattr(ray_trainer, "compute_advantage", ray_trainer.compute_advantage)  # undone after
+    tc_verl.pass_response_ids()
+    batch = fake_verl_batch()
+    step_ends = torch.zeros_like(batch["response_mask"])
+    step_ends[:, 1] = 1
+    tensors = {k: batch[k] for k in ("responses", "response_mask", "token_level_rewards")}
+    data = DataProto.from_dict(tensors={**tensors, "step_ends": step_ends}, non_tensors={"uid": batch["index"]})
+    config = {"norm_adv_by_std_in_grpo": False}
+    out = ray_trainer.compute_advantage(data, adv_estimator="treecredit_tempo", config=config)
+    torch.testing.assert_close(out.batch["advantages"],
+                               core_advantages("tempo", batch, step_ends=step_ends, norm_by_std=False))
+    tree_nodes = _tree_nodes(batch)
+    data = DataProto.from_dict(tensors={**tensors, "tree_nodes": tree_nodes}, non_tensors={"uid": batch["index"]})
+    out = ray_trainer.compute_advantage(data, adv_estimator="treecredit_tempo", config={})
+    torch.testing.assert_close(out.batch["advantages"], core_advantages("tempo", batch, tree_nodes=tree_nodes))

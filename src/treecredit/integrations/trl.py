@@ -17,17 +17,32 @@ its reward functions; groups are consecutive blocks of ``num_generations`` compl
 mask is ``completion_mask · tool_mask`` (tool output stays in the prefix with advantage 0). TRL's
 ``scale_rewards`` and ``multi_objective_aggregation`` are not applied: the estimator normalises itself
 (e.g. ``estimator_options={"norm_by_std": False}``).
+
+Tree rollouts (``sampler="tree"``): TRL's generation of completions is replaced, in the narrowest
+override (``_generate_single_turn``, TRL's transformers path), by treecredit's tree sampler on the
+training model: each group of ``num_generations`` rows becomes one tree with that many leaves
+(:mod:`treecredit.integrations.trl_tree`), across processes. The tree reaches the estimator as
+``tree_nodes`` (when the estimator takes it); ``step_pattern`` gives step boundaries from the decoded
+completions (:func:`treecredit.step_ends_from_text`) to estimators that take ``step_ends`` and no tree.
+TRL then scores, computes old log-probabilities and trains as usual. TRL's vLLM modes are refused with
+``sampler="tree"`` in this version (see docs/integrations.md).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 try:
     from trl import GRPOTrainer
 except ImportError as error:  # the optional extra is missing
     raise ImportError("treecredit.integrations.trl needs TRL: pip install 'treecredit[trl]' (trl>=0.26).") from error
 
+from treecredit._validation import check_choice, fail
 from treecredit.integrations._grpo_layout import completion_rewards, grouped_completion_advantages
 from treecredit.registry import get_estimator
+from treecredit.step_text import step_ends_from_text, warn_if_no_steps
+
+SAMPLERS = ("iid", "tree")
 
 
 class TreeCreditGRPOTrainer(GRPOTrainer):
@@ -36,14 +51,38 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
     Args:
         *args, **kwargs: as for ``trl.GRPOTrainer``.
         estimator: a token-level treecredit estimator name (``treecredit.estimators("token")``).
-        estimator_options: its options, e.g. ``{"delimiter": [198]}`` for step-level estimators.
+        estimator_options: its options, e.g. ``{"step_tokens": 64}`` for step-level estimators.
+        sampler: ``"iid"`` (TRL's own generation) or ``"tree"`` (treecredit's tree sampler, one tree per
+            group; TRL's transformers generation only).
+        branching, branching_options: the tree sampler's strategy (``"fixed"``, ``"entropy"``,
+            ``"adaptive"``) and its options, e.g. ``{"children": 2, "depth": 2}``.
+        step_pattern: text that closes a step (a string, a list of strings or a compiled regex): the
+            fixed strategy forks there, and estimators that take ``step_ends`` get them from the decoded
+            completions (a batch with none is warned about). A string is needed for the tree sampler.
+
+    Raises:
+        ValueError: an unknown estimator, option, sampler or strategy, or ``sampler="tree"`` with vLLM,
+            tools, or a generation setting the tree sampler does not apply (``top_k``, ``min_p``,
+            ``repetition_penalty``), before any model is built.
     """
 
-    def __init__(self, *args, estimator: str, estimator_options: dict | None = None, **kwargs):
+    def __init__(self, *args, estimator: str, estimator_options: dict | None = None, sampler: str = "iid",
+                 branching: str = "fixed", branching_options: dict | None = None, step_pattern: Any = None,
+                 **kwargs):
         self.estimator = estimator
         self.estimator_options = dict(estimator_options or {})
         get_estimator(estimator).check_options(self.estimator_options)
+        check_choice(sampler, SAMPLERS, "sampler")
+        self.sampler = sampler
+        self.step_pattern = step_pattern
+        self.tree_sampler = None
+        self.tree_delimiter = step_pattern if isinstance(step_pattern, str) else "\n\n"
+        if sampler == "tree":
+            self.tree_sampler = _tree_sampler(kwargs.get("args"), branching, dict(branching_options or {}),
+                                              step_pattern, kwargs)
         self._rewards_per_func = None
+        self._tree_nodes = None
+        self._tree_calls = 0
         super().__init__(*args, **kwargs)
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -51,10 +90,63 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         self._rewards_per_func = rewards_per_func  # (N_all, F), already gathered over processes
         return rewards_per_func
 
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs):
+        if self.tree_sampler is None:
+            self._tree_nodes = None
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 *args, **kwargs)
+        return self._tree_completions(prompt_ids, num_generations), None  # TRL recomputes old log-probs
+
+    def _tree_completions(self, prompt_ids, num_generations):
+        """This process's completions, grown as one tree per group (TRL's transformers path)."""
+        import torch
+        from trl.models import unwrap_model_for_generation
+
+        from treecredit.integrations.trl_tree import distributed_tree_rollouts
+        from treecredit.models import HFPolicy
+
+        with unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                         gather_deepspeed3_params=self.args.ds3_gather_for_generation) as model, \
+                torch.no_grad():
+            policy = HFPolicy(model, self._text_tokenizer(), use_chat_template=False)
+            seed = (self.args.seed * 1_000_003 + self._tree_calls) * 1_000_003
+            self._tree_calls += 1
+            completions, nodes = distributed_tree_rollouts(self.accelerator, policy, self.tree_sampler, prompt_ids,
+                                                           num_generations, self.tree_delimiter, seed)
+        self._tree_nodes = nodes
+        return completions
+
+    def _text_tokenizer(self):
+        """The tokenizer (TRL keeps it apart from a multimodal processor as ``_tokenizer``)."""
+        return getattr(self, "_tokenizer", None) or self.processing_class
+
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
         output["advantages"] = self._token_advantages(output)  # (B,) -> (B, T)
         return output
+
+    def _rollout_options(self, output, all_ids, all_mask) -> dict:
+        """``tree_nodes`` of the tree rollouts and ``step_ends`` from ``step_pattern``, where they apply."""
+        import torch
+
+        accepted = set(get_estimator(self.estimator).options)
+        described = {"step_ends", "delimiter", "step_tokens", "tree_nodes"} & set(self.estimator_options)
+        options: dict = {}
+        nodes, self._tree_nodes = self._tree_nodes, None
+        if nodes is not None and "tree_nodes" in accepted and not described:
+            ids = output["completion_ids"]
+            local = torch.full(ids.shape, -1, dtype=torch.long, device=ids.device)
+            for row, row_nodes in enumerate(nodes):
+                n = min(len(row_nodes), ids.shape[1])
+                local[row, :n] = torch.tensor(row_nodes[:n], dtype=torch.long)
+            local = local.masked_fill(output["completion_mask"] == 0, -1)
+            padded = self.accelerator.pad_across_processes(local, dim=1, pad_index=-1)
+            options["tree_nodes"] = self.accelerator.gather(padded)
+        elif self.step_pattern is not None and "step_ends" in accepted and not described:
+            ends = step_ends_from_text(all_ids, self._text_tokenizer(), self.step_pattern, response_mask=all_mask)
+            warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}")
+            options["step_ends"] = ends
+        return options
 
     def _token_advantages(self, output):
         """This process's ``(B, T)`` rows of the advantages of all processes' completions."""
@@ -75,7 +167,32 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             completion_mask=all_mask,
             rewards=completion_rewards(rewards_per_func, self.reward_weights),
             num_generations=num_generations,
+            **self._rollout_options(output, all_ids, all_mask),
             **self.estimator_options,
         )
         start = accelerator.process_index * ids.shape[0]
         return advantages[start:start + ids.shape[0], : ids.shape[1]]
+
+
+def _tree_sampler(args, branching: str, branching_options: dict, step_pattern: Any, kwargs: dict):
+    """The :class:`TreeSampler` for TRL's generation settings; refuses what it cannot honour."""
+    from treecredit.sampling import TreeSampler
+
+    if args is None:
+        fail("args", "sampler='tree' needs a GRPOConfig to read the generation settings from",
+             "pass args=GRPOConfig(...)")
+    if getattr(args, "use_vllm", False):
+        fail("sampler", "'tree' runs on TRL's transformers generation; TRL's vLLM modes are not wired in this "
+             "version", "set use_vllm=False, or sampler='iid' (see docs/integrations.md)")
+    if kwargs.get("tools") or kwargs.get("environment_factory") or getattr(args, "use_transformers_paged", False):
+        fail("sampler", "'tree' does not run with tools, environments or continuous batching",
+             "use sampler='iid' for those")
+    for name, neutral in (("top_k", (0, None)), ("min_p", (None, 0.0)), ("repetition_penalty", (1.0,))):
+        if getattr(args, name, neutral[0]) not in neutral:
+            fail(name, f"is {getattr(args, name)!r}; the tree sampler draws from temperature and top-p only",
+                 f"leave {name} at its default with sampler='tree'")
+    if step_pattern is not None and not isinstance(step_pattern, str):
+        fail("step_pattern", "must be a string with sampler='tree' (the sampler forks where it occurs)",
+             "pass the delimiter text, e.g. step_pattern='\\n\\n'")
+    return TreeSampler(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_completion_length,
+                       branching=branching, branching_options=branching_options)

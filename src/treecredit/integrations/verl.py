@@ -18,13 +18,26 @@ Token ids. verl 0.9.1's ``compute_advantage`` passes a custom estimator only ``t
 ``response_mask``, ``index``, ``config`` (and ``reward_baselines`` when present), not the response
 token ids that the tree estimators build their tries from. :func:`pass_response_ids` wraps the legacy
 trainer's ``compute_advantage`` (``trainer.use_v1=False``) so that the ids in ``data.batch["responses"]``
-reach the estimator; verl 0.9.1's v1 trainer fetches only a fixed list of fields for the advantage step
-and has no way to hand the ids over. Without ids the estimator raises a ``ValueError`` that says so.
+reach the estimator, with ``data.batch["step_ends"]`` and ``data.batch["tree_nodes"]`` when a rollout
+put them there (each passed only to estimators that accept it, and never over an option the user set);
+verl 0.9.1's v1 trainer fetches only a fixed list of fields for the advantage step and has no way to
+hand them over. Without ids the estimator raises a ``ValueError`` that says so.
+
+verl's own flags. ``algorithm.norm_adv_by_std_in_grpo`` (verl's switch for GRPO's division by the group
+std) becomes the estimator's ``norm_by_std`` where it accepts one; ``treecredit_options.norm_by_std``,
+when given, wins over it.
+
+Steps from text. ``treecredit_options.step_pattern`` (a string, or a list of strings, matched
+literally) or ``step_regex`` (a regular expression), with ``treecredit_options.tokenizer`` (the local
+path or name of the tokenizer, loaded once), give ``step_ends`` from the decoded responses
+(:func:`treecredit.step_ends_from_text`); a batch with no step boundary at all is warned about.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -33,12 +46,15 @@ from treecredit._validation import fail
 from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
 from treecredit.registry import estimators, get_estimator
+from treecredit.step_text import step_ends_from_text, warn_if_no_steps
 
 PREFIX = "treecredit_"
 CONFIG_KEY = "treecredit_options"
 
 # The response ids of the batch whose advantages verl is computing, set by `pass_response_ids`' wrapper.
-_RESPONSE_IDS: contextvars.ContextVar = contextvars.ContextVar("treecredit_verl_response_ids", default=None)
+_BATCH_FIELDS: contextvars.ContextVar = contextvars.ContextVar("treecredit_verl_batch_fields", default=None)
+PER_BATCH = ("step_ends", "tree_nodes")  # optional fields of data.batch passed on when present
+TEXT_STEP_OPTIONS = ("step_pattern", "step_regex", "tokenizer")  # handled here, not by the estimator
 
 
 def verl_advantages(estimator: str, *, token_level_rewards, response_mask, index, responses, **options):
@@ -89,17 +105,61 @@ def _config_options(config: Any) -> dict:
     return dict(options)
 
 
+def _norm_flag(config: Any, accepted: set) -> dict:
+    """``{"norm_by_std": algorithm.norm_adv_by_std_in_grpo}`` when both exist, else ``{}``."""
+    if config is None or "norm_by_std" not in accepted:
+        return {}
+    flag = config.get("norm_adv_by_std_in_grpo", None) if hasattr(config, "get") else \
+        getattr(config, "norm_adv_by_std_in_grpo", None)
+    return {} if flag is None else {"norm_by_std": bool(flag)}
+
+
+@functools.lru_cache(maxsize=4)
+def _load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name)
+
+
+def _text_step_ends(estimator: str, responses, response_mask, *, step_pattern=None, step_regex=None,
+                    tokenizer=None):
+    """``step_ends`` from the decoded responses (``treecredit_options.step_pattern``/``step_regex``)."""
+    if (step_pattern is None) == (step_regex is None):
+        fail(f"algorithm.{CONFIG_KEY}.step_pattern", "give exactly one of step_pattern and step_regex",
+             "set +algorithm.treecredit_options.step_pattern='\\n\\n' (literal) or step_regex (a regex)")
+    if tokenizer is None:
+        fail(f"algorithm.{CONFIG_KEY}.tokenizer", "is needed to decode the responses for step_pattern",
+             "set +algorithm.treecredit_options.tokenizer=<the model's local path>")
+    pattern = re.compile(step_regex) if step_regex is not None else step_pattern
+    tok = _load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask)
+    warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {pattern!r}")
+    return ends
+
+
 def make_adv_estimator(estimator: str, **options) -> Callable:
     """A function with verl's advantage-estimator signature that runs treecredit ``estimator``.
 
     ``options`` are bound now (checked against the estimator's options); ``algorithm.treecredit_options``
     in verl's config overrides them per run.
     """
-    get_estimator(estimator).check_options(options)
+    spec = get_estimator(estimator)
+    spec.check_options(options)
+    accepted = set(spec.options)
 
     def adv_fn(token_level_rewards, response_mask, index=None, config=None, responses=None, **_verl_extras):
-        ids = responses if responses is not None else _RESPONSE_IDS.get()
-        merged = {**options, **_config_options(config)}
+        fields = _BATCH_FIELDS.get() or {}
+        ids = responses if responses is not None else fields.get("responses")
+        user = _config_options(config)
+        merged = {**options, **_norm_flag(config, accepted), **user}
+        text_steps = {k: merged.pop(k) for k in TEXT_STEP_OPTIONS if k in merged}
+        if text_steps and ids is not None:
+            merged["step_ends"] = _text_step_ends(estimator, ids, response_mask, **text_steps)
+        if not {"step_ends", "delimiter", "step_tokens"} & set(merged):  # the user's steps win
+            # the batch's own: a sampled tree (which fixes the steps) before step ends, as the trainer does
+            usable = [n for n in ("tree_nodes", "step_ends") if n in accepted and fields.get(n) is not None]
+            if usable:
+                merged[usable[0]] = fields[usable[0]]
         return verl_advantages(estimator, token_level_rewards=token_level_rewards, response_mask=response_mask,
                                index=index, responses=ids, **merged)
 
@@ -130,26 +190,32 @@ def pass_response_ids() -> None:
     """Make verl's legacy ``compute_advantage`` hand ``data.batch["responses"]`` to treecredit estimators.
 
     Wraps ``verl.trainer.ppo.ray_trainer.compute_advantage``: the wrapper records the batch's response
-    ids for the duration of the call and then runs verl's own function unchanged. Call it once in the
-    process that runs the trainer's ``fit`` (verl's TaskRunner). Idempotent.
+    ids (and its ``step_ends`` and ``tree_nodes`` when present) for the duration of the call and then
+    runs verl's own function unchanged. Call it once in the process that runs the trainer's ``fit``
+    (verl's TaskRunner). Idempotent.
     """
     from verl.trainer.ppo import ray_trainer
 
-    original = ray_trainer.compute_advantage
-    if getattr(original, "treecredit_wrapped", False):
-        return
+    if not getattr(ray_trainer.compute_advantage, "treecredit_wrapped", False):
+        ray_trainer.compute_advantage = with_batch_fields(ray_trainer.compute_advantage)
 
-    def compute_advantage(data, *args, **kwargs):
-        ids = data.batch["responses"] if "responses" in data.batch.keys() else None
-        token = _RESPONSE_IDS.set(ids)
+
+def with_batch_fields(compute_advantage: Callable) -> Callable:
+    """Wrap a function ``compute_advantage(data, ...)`` of verl's (a ``DataProto`` first) so that, while it
+    runs, treecredit estimators see ``data.batch``'s ``responses``, ``step_ends`` and ``tree_nodes``."""
+
+    def wrapper(data, *args, **kwargs):
+        keys = set(data.batch.keys())
+        fields = {name: data.batch[name] for name in ("responses", *PER_BATCH) if name in keys}
+        token = _BATCH_FIELDS.set(fields)
         try:
-            return original(data, *args, **kwargs)
+            return compute_advantage(data, *args, **kwargs)
         finally:
-            _RESPONSE_IDS.reset(token)
+            _BATCH_FIELDS.reset(token)
 
-    compute_advantage.__doc__ = original.__doc__
-    compute_advantage.treecredit_wrapped = True
-    ray_trainer.compute_advantage = compute_advantage
+    functools.update_wrapper(wrapper, compute_advantage)
+    wrapper.treecredit_wrapped = True
+    return wrapper
 
 
 if is_verl_available():

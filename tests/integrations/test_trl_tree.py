@@ -1,0 +1,191 @@
+"""TreeCreditGRPOTrainer(sampler="tree"): tree rollouts inside TRL on CPU, tree_nodes reaching the loss.
+
+Also the tripwire that fails loudly if TRL's loss stops using (B, T) advantages per token.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+datasets = pytest.importorskip("datasets")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from test_trl import NUM_GENERATIONS, PER_DEVICE_BATCH, _tiny_model, _tokenizer, count_a, count_letters  # noqa: E402
+
+import treecredit  # noqa: E402
+from treecredit.integrations.trl import TreeCreditGRPOTrainer  # noqa: E402
+
+TREE = {"children": 2, "depth": 1, "every": 2}  # two roots per group, each forking in two after 2 tokens
+
+
+class TreeRecordingTrainer(TreeCreditGRPOTrainer):
+    """Records the generation batch, the tree it came from and the loss inputs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.generated, self.loss_inputs = [], []
+
+    def _rollout_options(self, output, all_ids, all_mask):
+        options = super()._rollout_options(output, all_ids, all_mask)
+        self.generated.append({"completion_ids": output["completion_ids"].clone(),
+                               "completion_mask": output["completion_mask"].clone(),
+                               **{k: torch.as_tensor(v).clone() for k, v in options.items()}})
+        return options
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        self.generated[-1]["advantages"] = output["advantages"].clone()
+        return output
+
+    def _compute_loss(self, model, inputs):
+        self.loss_inputs.append({k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in inputs.items()})
+        return super()._compute_loss(model, inputs)
+
+
+def _args(tmp_path, **overrides):
+    from trl import GRPOConfig
+
+    settings = dict(output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=PER_DEVICE_BATCH,
+                    num_generations=NUM_GENERATIONS, max_completion_length=6, max_steps=1, learning_rate=1e-3,
+                    beta=0.0, report_to="none", save_strategy="no", seed=0, temperature=1.5,
+                    dataloader_num_workers=0)
+    return GRPOConfig(**{**settings, **overrides})
+
+
+def _train(tmp_path, estimator="tempo", max_steps=1, reward=count_letters, **kwargs):
+    torch.set_num_threads(1)
+    tokenizer = _tokenizer()
+    dataset = datasets.Dataset.from_dict({"prompt": ["1+2=", "ab", "3+4=", "ba", "5+6=", "cd", "7+8=", "dc"]})
+    trainer = TreeRecordingTrainer(model=_tiny_model(tokenizer), reward_funcs=reward,
+                                   args=_args(tmp_path, max_steps=max_steps), train_dataset=dataset,
+                                   processing_class=tokenizer, estimator=estimator, **kwargs)
+    trainer.train()
+    return trainer
+
+
+def check_tree(ids, mask, nodes, group_size):
+    """Equal node ids ⇒ equal tokens at equal positions; nodes never cross groups; some group branches."""
+    branched = False
+    groups = np.arange(ids.shape[0]) // group_size
+    seen: dict = {}
+    for row in range(ids.shape[0]):
+        for t in np.flatnonzero(mask[row]):
+            key = (int(nodes[row, t]), int(t))
+            assert nodes[row, t] >= 0
+            token, group = seen.setdefault(key, (int(ids[row, t]), groups[row]))
+            assert token == ids[row, t] and group == groups[row], "a tree node holds different tokens"
+    for g in set(groups):
+        rows = np.flatnonzero(groups == g)
+        first = nodes[rows, 0]
+        branched |= len(set(first.tolist())) < len(rows)  # two leaves share their first node
+    assert branched, "no group shares a prefix: the sampler did not branch"
+
+
+def test_tree_rollouts_reach_the_loss_as_the_estimator_returned_them(tmp_path):
+    trainer = _train(tmp_path, sampler="tree", branching="fixed", branching_options=TREE)
+    generated = trainer.generated[0]
+    ids, mask, nodes = generated["completion_ids"], generated["completion_mask"], generated["tree_nodes"]
+    assert ids.shape[0] == PER_DEVICE_BATCH  # TRL got num_generations completions per prompt
+    check_tree(ids.numpy(), mask.numpy().astype(bool), nodes.numpy(), NUM_GENERATIONS)
+    rewards = torch.tensor(count_letters(ids.tolist()))
+    groups = torch.arange(ids.shape[0]) // NUM_GENERATIONS
+    expected = treecredit.compute_advantages("tempo", response_ids=ids, response_mask=mask, rewards=rewards,
+                                             group_ids=groups, tree_nodes=nodes)
+    torch.testing.assert_close(generated["advantages"], expected)
+    assert generated["advantages"].abs().sum() > 0, "no reward spread: weak test"
+    seen = trainer.loss_inputs[0]
+    for row_ids, adv in zip(seen["completion_ids"], seen["advantages"]):
+        same = (ids == row_ids).all(dim=1)
+        assert same.any()
+        torch.testing.assert_close(generated["advantages"][same], adv.expand(int(same.sum()), -1))
+
+
+def test_step_pattern_gives_step_ends_to_estimators_without_a_tree(tmp_path):
+    trainer = _train(tmp_path, estimator="ibpo", step_pattern="a", reward=count_a)
+    generated = trainer.generated[0]
+    ids, mask = generated["completion_ids"], generated["completion_mask"]
+    ends = treecredit.step_ends_from_text(ids, _tokenizer(), "a", response_mask=mask)
+    np.testing.assert_array_equal(generated["step_ends"].numpy(), ends)
+    rewards = torch.tensor(count_a(ids.tolist()))
+    expected = treecredit.compute_advantages("ibpo", response_ids=ids, response_mask=mask, rewards=rewards,
+                                             group_ids=torch.arange(ids.shape[0]) // NUM_GENERATIONS, step_ends=ends)
+    torch.testing.assert_close(generated["advantages"], expected)
+
+
+@pytest.mark.parametrize("overrides,kwargs,match", [
+    ({"use_vllm": True}, {"sampler": "tree"}, "sampler: 'tree' runs on TRL's transformers"),
+    ({"top_k": 5}, {"sampler": "tree"}, "top_k: "),
+    ({}, {"sampler": "beam"}, "sampler: "),
+    ({}, {"sampler": "tree", "branching": "nope"}, "branching: "),
+])
+def test_what_the_tree_sampler_cannot_honour_is_refused_before_any_model(tmp_path, overrides, kwargs, match):
+    from trl import GRPOConfig
+
+    try:
+        args = _args(tmp_path, **overrides)
+    except Exception:  # this TRL validates the setting itself (e.g. vLLM not importable)
+        args = GRPOConfig.__new__(GRPOConfig)
+        args.__dict__.update({"temperature": 1.0, "top_p": 1.0, "max_completion_length": 6, "top_k": 0,
+                              "min_p": None, "repetition_penalty": 1.0, **overrides})
+    with pytest.raises(ValueError, match=match):
+        TreeCreditGRPOTrainer(model=None, args=args, estimator="grpo", **kwargs)
+
+
+def test_trls_loss_uses_per_token_advantages(tmp_path):
+    # Tripwire: TRL's maintainers do not plan finer-grained advantages (trl issue 7182, PR 7331). If a TRL
+    # release stops using a (B, T) advantage token by token, this fails: row-constant (B, T) advantages
+    # must give the loss of the (B,) ones, and changing one token's advantage must change the loss.
+    trainer = _train(tmp_path, "grpo", reward=count_a)
+    inputs = dict(trainer.loss_inputs[0])
+    mask = inputs["completion_mask"].bool()
+    per_row = torch.linspace(-1.0, 1.0, mask.shape[0])
+    trainer.model.eval()
+
+    def loss(advantages):
+        return float(trainer._compute_loss(trainer.model, {**inputs, "advantages": advantages}).detach())
+
+    row_constant = per_row[:, None].expand(mask.shape).clone()
+    assert loss(row_constant) == pytest.approx(loss(per_row), rel=1e-5, abs=1e-7)
+    row, t = [int(i) for i in torch.nonzero(mask)[0]]
+    changed = row_constant.clone()
+    changed[row, t] += 5.0
+    assert abs(loss(changed) - loss(row_constant)) > 1e-6, "TRL's loss ignored a per-token advantage"
+
+
+@pytest.mark.slow
+def test_two_processes_keep_each_trees_leaves_in_one_group(tmp_path):
+    # torchrun, 2 CPU processes x 2 rows, num_generations=4: one group (one tree) split over the processes.
+    import os
+    import subprocess
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": str(here.parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(here / "trl_two_processes.py"), str(tmp_path), "tempo", "tree"], check=True, env=env,
+                   cwd=tmp_path, capture_output=True, timeout=300)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    gathered = [r["generated"][0] for r in ranks]
+    # every process gathered the same all-rows tree_nodes; its own rows are its slice
+    torch.testing.assert_close(gathered[0]["tree_nodes"], gathered[1]["tree_nodes"])
+    nodes = gathered[0]["tree_nodes"]
+    width = nodes.shape[1]
+
+    def pad(x, value=0):
+        return torch.nn.functional.pad(x, (0, width - x.shape[1]), value=value)
+
+    ids = torch.cat([pad(g["completion_ids"]) for g in gathered])
+    mask = torch.cat([pad(g["completion_mask"]) for g in gathered])
+    check_tree(ids.numpy(), mask.numpy().astype(bool), nodes.numpy(), 4)
+    assert len({int(n) >> 32 for n in nodes[nodes >= 0]}) == 1, "one process grew the whole tree"
+    rewards = torch.tensor(count_letters(ids.tolist()))
+    assert rewards.std() > 0, "no reward spread: weak test"
+    expected = treecredit.compute_advantages("tempo", response_ids=ids, response_mask=mask, rewards=rewards,
+                                             group_ids=torch.zeros(4, dtype=torch.long), tree_nodes=nodes)
+    for rank, g in enumerate(gathered):
+        t = g["completion_ids"].shape[1]
+        torch.testing.assert_close(g["advantages"], expected[2 * rank:2 * rank + 2, :t])

