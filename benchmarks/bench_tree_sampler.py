@@ -1,6 +1,6 @@
 """Tree sampler vs i.i.d. sampling at the same number of leaves: generated tokens, wall time, branch stats.
 
-Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--skip-hf]``. Both samplers run side by side in
+Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N] [--skip-hf]``. Both samplers run side by side in
 one process on the same policy and problems (wall time: the fastest of ``--repeats`` runs).
 
 1. The small GPT (1.8M parameters), briefly warm-started on worked arithmetic solutions so that its
@@ -10,9 +10,10 @@ one process on the same policy and problems (wall time: the fastest of ``--repea
    It answers in prose, where ``=`` is rare, so its tree forks every k tokens instead.
 
 Printed per configuration: leaves, generated tokens (shared segments once), wall time, both relative to
-i.i.d.; branch points per group, mean branching depth of a leaf, share of response tokens with non-zero
-step credit over the prefix trie and over the sampled tree (see :mod:`treecredit.sampling.branch_stats`),
-mean reward.
+i.i.d. (``wall ×``: the tree's wall time over i.i.d.'s, target ≤ 1 for entropy and adaptive branching);
+``generate`` calls (rounds) and prompt/prefix tokens prefilled; branch points per group, mean branching
+depth of a leaf, share of response tokens with non-zero step credit over the prefix trie and over the
+sampled tree (see :mod:`treecredit.sampling.branch_stats`), mean reward.
 """
 
 from __future__ import annotations
@@ -51,12 +52,16 @@ def row(label: str, rollout, seconds: float, base) -> str:
     tree = "" if rollout.tree_nodes is None else f"{tree_credit_share(rollout.tree_nodes.numpy(), *arrays):7.1%}"
     points = extras.get("branch_points_per_group", 0.0)
     depth = extras.get("branch_depth_mean", 0.0)
+    prompts = {tuple(p) for p in rollout.prompt_ids}
+    rounds, prefill = extras.get("rounds", 1), extras.get("prefill_tokens", sum(len(p) for p in prompts))
     return (f"{label:34s} {rollout.shape[0]:6d} {rollout.generated_tokens:8d} "
-            f"{1 - rollout.generated_tokens / base_tokens:+8.0%} {seconds:8.2f} {1 - seconds / base_seconds:+8.0%} "
+            f"{1 - rollout.generated_tokens / base_tokens:+8.0%} {seconds:8.2f} {seconds / base_seconds:7.2f}× "
+            f"{rounds:6d} {prefill:7d} "
             f"{points:7.1f} {depth:6.2f} {share:7.1%} {tree:>7s} {float(rollout.rewards.mean()):7.2f}")
 
 
-HEADER = (f"{'sampler':34s} {'leaves':>6s} {'gen tok':>8s} {'saved':>8s} {'wall s':>8s} {'saved':>8s} "
+HEADER = (f"{'sampler':34s} {'leaves':>6s} {'gen tok':>8s} {'saved':>8s} {'wall s':>8s} {'wall ×':>8s} "
+          f"{'rounds':>6s} {'prefill':>7s} "
           f"{'bpts/g':>7s} {'depth':>6s} {'trie cr':>7s} {'tree cr':>7s} {'reward':>7s}")
 
 
@@ -132,12 +137,15 @@ def main() -> None:
     parser.add_argument("--skip-hf", action="store_true", help="leave out SmolLM2")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--prompts", type=int, default=0, help="prompts of the small-GPT comparison (0: 8 with "
+                        "--quick, else 32)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from treecredit.models import HFPolicy, smollm2_gguf_path
 
     task = ArithmeticTask(min_operators=3, max_operators=3)
     steps, n, group_size = (150, 8, 8) if args.quick else (600, 32, 8)
+    n = args.prompts or n
     policy = warm_started_policy(task, model_config={}, steps=steps, batch_size=64, lr=1e-3, seed=0)
     policy.module.eval()
     problems = task.generate(np.random.default_rng(1), n)

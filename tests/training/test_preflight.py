@@ -79,3 +79,21 @@ def test_tensorboard_asked_for_but_missing_names_the_package(tiny_config, monkey
 
 def test_resume_and_overwrite_together_are_refused(tiny_config):
     _refused_before_work(tiny_config(), r"^resume: --resume and --overwrite", resume=True, overwrite=True)
+
+
+def test_agent_runs_check_their_folder_and_tensorboard_before_work(tmp_path, monkeypatch, capsys):
+    from treecredit.cli import main
+
+    args = ["train", "--env", "gridworld", "--estimator", "rtmc", "--out", str(tmp_path / "run"),
+            "--cache-dir", str(tmp_path / "cache")]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text("")
+    assert main(args) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(args + ["--resume"]) == 2
+    assert "resume: agent runs (--env) cannot be resumed yet" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    assert main(args + ["--overwrite", "--tensorboard"]) == 2
+    assert "pip install tensorboard" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists() and (tmp_path / "run" / "metrics.jsonl").exists()
