@@ -8,7 +8,7 @@ from treecredit.cli import main
 
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "2", "--warm-start-batch", "4",
         "--prompts-per-step", "2", "--group-size", "2", "--eval-problems", "3", "--max-new-tokens", "6",
-        "--no-progress", "--no-tensorboard", "--env-option", "max_turns=3", "--sampler-option", "max_len=256",
+        "--no-progress", "--no-tensorboard", "--env-option", "max_turns=3", "--sampler-option", "max_len=320",
         "--sampler-option", "max_episode_tokens=200"]
 
 
@@ -40,3 +40,11 @@ def test_train_env_refuses_bad_settings_before_any_work(tmp_path, flags, message
     args = ["train", "--env", "gridworld", "--estimator", "rtmc", "--out", str(tmp_path), *flags]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_train_env_refuses_episodes_longer_than_the_model_before_the_warm_start(tmp_path, capsys):
+    args = ["train", "--env", "gridworld", "--estimator", "rtmc", "--out", str(tmp_path / "run"),
+            "--cache-dir", str(tmp_path / "cache"), "--sampler-option", "max_len=100", "--no-progress"]
+    assert main(args) == 2
+    assert "max_len" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()

@@ -142,10 +142,15 @@ def train_agent(config, *, log=print) -> list[dict]:
     env_fn = env_factory(config.env, **config.env_options)
     probe = env_fn()
     eval_seeds = probe.instances(np.random.default_rng(EVAL_SEED), config.eval_problems)
-    held_out = set()
+    held_out, longest_prompt = set(), 0
     for seed in eval_seeds:
-        probe.reset(seed)
+        longest_prompt = max(longest_prompt, len(probe.reset(seed) + settings.turn_prefix))
         held_out.add(probe.instance_key())
+    max_len = int(agent.get("max_len", 768))
+    if longest_prompt + 1 + settings.max_episode_tokens > max_len:  # positions past max_len would be wrong
+        fail("max_len", f"is {max_len}, but a first observation of {longest_prompt} characters plus "
+             f"max_episode_tokens={settings.max_episode_tokens} does not fit",
+             "pass --sampler-option max_len=N with N larger, or a smaller --sampler-option max_episode_tokens")
     policy = build_agent_policy(config, env_fn, settings, agent, log)
     reference = None
     if config.kl_coef > 0:
