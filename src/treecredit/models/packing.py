@@ -4,7 +4,9 @@ The rows of one group (an i.i.d. group's shared prompt, a sampled tree's shared 
 tokens at the same positions. :func:`pack_rows` merges each group's rows (prompt + response up to the
 row's length) into a token trie: a node is one token after one exact prefix, so a shared token is one
 node, computed once in the forward and once in the backward pass. A pack (one batch row of the model
-call) holds the nodes of one group in depth-first order; a node attends to its ancestors and itself only
+call) holds the nodes of one or more groups' tries, each in depth-first order (first-fit decreasing into
+sequences of the largest trie's length, so that the small tries of a minibatch that split its groups
+fill one sequence instead of each being padded); a node attends to its ancestors and itself only
 (``attend``), its position id is its depth. The hidden state of a node is then exactly that of the same
 token in the row layout (same tokens before it, same positions), so log-probabilities, entropies and,
 by the chain rule, gradients agree with the row layout up to float rounding. A trie over tokens finds
@@ -93,7 +95,7 @@ def pack_rows(prompts: list[list[int]], response_ids, lengths, groups, pad_id: i
         prompts: B prompt id lists (each non-empty: its last token predicts the first response token).
         response_ids: ``(B, T)`` long, right-padded.
         lengths: ``(B,)`` tokens of each row's response to pack (beyond: padding, log-prob 0).
-        groups: ``(B,)`` pack key per row (group ids); rows with one key share a pack.
+        groups: ``(B,)`` trie key per row (group ids); rows with one key share a trie.
         pad_id: token id of padding nodes.
 
     Raises:
@@ -116,36 +118,59 @@ def pack_rows(prompts: list[list[int]], response_ids, lengths, groups, pad_id: i
     order: dict = {}
     for row, key in enumerate(keys):
         order.setdefault(key, []).append(row)
-    packs = []
+    tries = []
     for rows in order.values():
         seqs = {row: list(prompts[row]) + resp[row, : lens[row]].tolist() for row in rows}
-        packs.append(_trie(rows, seqs, {row: len(prompts[row]) for row in rows}))
-    K = len(packs)
-    W = max(len(p["token"]) for p in packs)
-    U = max(1, max(len(p["predictors"]) for p in packs))
+        tries.append(_trie(rows, seqs, {row: len(prompts[row]) for row in rows}))
+    bins = _bins([len(t["token"]) for t in tries])
+    K = len(bins)
+    W = max(len(t["token"]) for t in tries)
+    U = max(1, max(sum(len(tries[i]["predictors"]) for i in members) for members in bins))
     ids = torch.full((K, W), pad_id, dtype=torch.long)
     positions = torch.zeros((K, W), dtype=torch.long)
     attend = torch.zeros((K, W, W), dtype=torch.bool)
     logits_at = torch.zeros((K, U), dtype=torch.long)
     source = torch.full((B, T), -1, dtype=torch.long)
-    idx = np.arange(W)
-    for k, pack in enumerate(packs):
-        n = len(pack["token"])
-        ids[k, :n] = torch.as_tensor(pack["token"], dtype=torch.long)
-        positions[k, :n] = torch.as_tensor(pack["depth"], dtype=torch.long)
-        end = pack["end"]
-        # j is an ancestor-or-self of q  ⇔  j ≤ q < end(j) in depth-first order
-        anc = (idx[None, :n] <= idx[:n, None]) & (idx[:n, None] < end[None, :])
-        attend[k, :n, :n] = torch.from_numpy(anc)
-        attend[k, n:, n:] = torch.eye(W - n, dtype=torch.bool)
-        column = {node: u for u, node in enumerate(pack["predictors"])}
-        logits_at[k, : len(column)] = torch.as_tensor(pack["predictors"], dtype=torch.long)
-        for row, preds in pack["row_predictors"].items():
-            if preds:
-                source[row, : len(preds)] = torch.as_tensor([k * U + column[p] for p in preds], dtype=torch.long)
+    for k, members in enumerate(bins):
+        offset, u0 = 0, 0
+        for i in members:
+            trie = tries[i]
+            n = len(trie["token"])
+            ids[k, offset:offset + n] = torch.as_tensor(trie["token"], dtype=torch.long)
+            positions[k, offset:offset + n] = torch.as_tensor(trie["depth"], dtype=torch.long)
+            idx = np.arange(n)
+            # j is an ancestor-or-self of q  ⇔  j ≤ q < end(j) in depth-first order
+            anc = (idx[None, :] <= idx[:, None]) & (idx[:, None] < trie["end"][None, :])
+            attend[k, offset:offset + n, offset:offset + n] = torch.from_numpy(anc)
+            column = {node: k * U + u0 + u for u, node in enumerate(trie["predictors"])}
+            logits_at[k, u0:u0 + len(column)] = torch.as_tensor(trie["predictors"], dtype=torch.long) + offset
+            for row, preds in trie["row_predictors"].items():
+                if preds:
+                    source[row, : len(preds)] = torch.as_tensor([column[p] for p in preds], dtype=torch.long)
+            offset, u0 = offset + n, u0 + len(column)
+        attend[k, offset:, offset:] = torch.eye(W - offset, dtype=torch.bool)
+    packs = tries
     nodes = sum(len(p["token"]) for p in packs)
     row_tokens = sum(len(p) for p in prompts) + sum(lens)
     return PackedRows(ids, positions, attend, logits_at, source, response_ids.long(), nodes, row_tokens)
+
+
+def _bins(sizes: list[int]) -> list[list[int]]:
+    """First-fit decreasing: tries (by index) into sequences of the largest trie's length, so that the
+    short tries of a minibatch that split its groups share one sequence instead of each being padded."""
+    capacity = max(sizes)
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        for b, free in enumerate(room):
+            if sizes[i] <= free:
+                bins[b].append(i)
+                room[b] -= sizes[i]
+                break
+        else:
+            bins.append([i])
+            room.append(capacity - sizes[i])
+    return bins
 
 
 def _trie(rows: list[int], seqs: dict, prompt_len: dict) -> dict:

@@ -8,12 +8,17 @@ is one left-padded row per response (a causal mask over real tokens); the packed
 group (:mod:`treecredit.models.packing`). Either way logits are computed only at the positions that
 predict a response token.
 
-Which distribution: log-probabilities are those of the distribution the samplers draw from,
-softmax(z/τ) restricted to the top-p nucleus and renormalised (:func:`~treecredit.models.packing.tempered_logprobs`),
-the same as the samplers' ``old_logprobs``, so the PPO ratio is exactly 1 before the first update. TRL's
-and verl's actors divide the logits by τ the same way but ignore top-p; here the nucleus is applied too,
-because the samplers' log-probabilities include it (at ``top_p = 1`` the two agree). The entropy is that of
-softmax(z/τ) over the full vocabulary (no nucleus), as in TRL and verl.
+Which distribution: with ``temperature`` τ and ``top_p`` p, log-probabilities are those of the
+distribution the samplers draw from, softmax(z/τ) restricted to the top-p nucleus and renormalised
+(:func:`~treecredit.models.packing.tempered_logprobs`; equal to the generation backends'
+``Segment.logprobs`` and ``score``, a test checks it). TRL's and verl's actors divide the logits by τ the
+same way but ignore top-p; here the nucleus is applied too, so that the numbers match the backends' (at
+p = 1 the two agree). The default τ = 1, p = 1 gives π itself, the distribution of
+``RolloutBatch.old_logprobs`` (the samplers store π at temperature 1 there and put the behaviour
+correction into replay weights), so the trainer's PPO ratio π_θ/π_old calls it with the defaults: a
+ratio must compare log-probabilities of one distribution, and this one is exactly 1 before the first
+update at any sampling τ and p. The entropy is that of softmax(z/τ) over the full vocabulary, as in TRL
+and verl.
 """
 
 from __future__ import annotations

@@ -112,8 +112,8 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
             used = rollout.response_mask[rows].any(0).nonzero()
             width = int(used.max()) + 1 if len(used) else 1  # drop the minibatch's all-padding columns
             ids, mask = rollout.response_ids[rows, :width], rollout.response_mask[rows, :width]
-            layout = {"temperature": config.temperature, "top_p": config.top_p, "layout": config.update_layout,
-                      "groups": rollout.group_ids[rows], "response_mask": mask}  # see models.teacher_forcing
+            # π at temperature 1, the distribution of rollout.old_logprobs (see models.teacher_forcing)
+            layout = {"layout": config.update_layout, "groups": rollout.group_ids[rows], "response_mask": mask}
             logp, entropy = policy.token_logprobs(prompts, ids, with_entropy=config.entropy_coef != 0, **layout)
             ref = None
             if reference is not None:
