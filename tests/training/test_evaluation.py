@@ -51,3 +51,9 @@ def test_time_share_skips_middle_evaluations(tiny_config):
     schedule.spent_s = 1.0
     assert schedule.due(4, False)
     assert EvalSchedule(plan_evaluation(tiny_config(eval_every=2), 1)).due(4, False)
+
+
+def test_the_plan_states_no_more_problems_than_the_held_out_set_has(tiny_config):
+    plan = plan_evaluation(tiny_config(eval_mode="both", eval_problems=4), 1, available=2)
+    assert plan.problems == 2 and "on 2 held-out problems" in plan.describe()
+    assert plan_evaluation(tiny_config(eval_mode="both", eval_problems=4), 1, available=9).problems == 4

@@ -52,11 +52,13 @@ class EvalPlan:
                 f"every {self.every} steps and after the last{share} ({self.reason})")
 
 
-def plan_evaluation(config, n_params: int) -> EvalPlan:
-    """The :class:`EvalPlan` of ``config`` (a ``TrainConfig``) for a policy of ``n_params`` parameters."""
+def plan_evaluation(config, n_params: int, available: int | None = None) -> EvalPlan:
+    """The :class:`EvalPlan` of ``config`` (a ``TrainConfig``) for a policy of ``n_params`` parameters;
+    ``available``: how many held-out problems the task has (a dataset's held-out split can be smaller
+    than ``eval_problems``), which caps the count the plan states."""
     mode = getattr(config, "eval_mode", "auto")
     check_choice(mode, EVAL_MODES, "eval_mode")
-    problems = config.eval_problems
+    problems = config.eval_problems if available is None else min(config.eval_problems, available)
     if mode == "auto":
         large = n_params >= LARGE_MODEL_PARAMS
         mode = "greedy" if large else "both"

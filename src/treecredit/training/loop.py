@@ -198,7 +198,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     held_out = {p.prompt for p in eval_set}
     spec = treecredit.get_estimator(config.estimator)
     n_params = sum(p.numel() for p in policy.module.parameters())
-    eval_plan = plan_evaluation(config, n_params)  # training.evaluation: sized to the model
+    eval_plan = plan_evaluation(config, n_params, available=len(eval_set))  # sized to the model and the set
     log(eval_plan.describe())
     schedule = EvalSchedule(eval_plan)
 
