@@ -147,3 +147,9 @@ def test_python_callables_and_registered_names(tmp_path):
     assert by_name.reward(problem, problem.answer) == direct.reward(problem, problem.answer) == 0.5 + 2.0
     with pytest.raises(ValueError, match="name: 'math' is a built-in reward"):
         register_reward("math", short)
+
+
+def test_a_batch_call_that_raises_loses_only_the_failing_completions(user_module):
+    flaky = RewardSet([f"{user_module}:flaky"])
+    assert flaky(["p"] * 3, ["ok", "boom", "ok"]) == [0.5, None, 0.5]  # the batch raised: called one by one
+    assert flaky.failed == 1 and "ZeroDivisionError" in flaky.errors[-1]

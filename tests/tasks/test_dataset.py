@@ -128,3 +128,30 @@ def test_conversational_rows_follow_trl(tmp_path, monkeypatch):
     policy = HFPolicy(_Model(), local_tokenizer())
     user = problem.prompt.messages[1]["content"]
     assert policy.tokenizer.decode(policy.encode_prompt(problem.prompt)) == f"<system>be brief<user>{user}<a>"
+
+
+def test_samplers_call_a_reward_function_once_per_batch(tmp_path):
+    """TRL's convention: one call with every completion of the batch (not one call per completion)."""
+    import torch
+
+    from treecredit.models import GPTPolicy
+    from treecredit.sampling import IIDSampler, TreeSampler
+
+    calls = []
+
+    def count(prompts, completions, **columns):
+        calls.append(len(completions))
+        return [0.0] * len(completions)
+
+    task = DatasetTask(path=write(tmp_path, "jsonl"), prompt_column="question", rewards=[count], held_out=2,
+                       end="")
+    from treecredit.training.warmstart import char_tokenizer_for
+
+    policy = GPTPolicy.build(char_tokenizer_for(task), seed=0, n_layer=1, n_head=1, n_embd=16)
+    problems = task.train_problems[:3]
+    rollout = IIDSampler(max_new_tokens=4).sample(policy, task, problems, 4, torch.Generator().manual_seed(0))
+    assert calls == [12] and rollout.rewards.shape == (12,)
+    calls.clear()
+    tree = TreeSampler(max_new_tokens=4, branching_options={"depth": 1, "every": 2}).sample(
+        policy, task, problems, 4, torch.Generator().manual_seed(0))
+    assert calls == [tree.shape[0]] and tree.shape[0] > 1

@@ -47,12 +47,15 @@ class RewardSet:
         totals: list[float | None] = [None] * n
         broken = [False] * n
         for name, fn, weight in self.items:
-            try:
+            try:  # one call for the whole batch, as TRL calls its reward_funcs
                 values = fn(prompts=prompts, completions=completions, **columns)
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
-                self._note(f"{name} raised {type(exc).__name__}: {exc}")
-                broken = [True] * n
-                continue
+                if n == 1:
+                    self._note(f"{name} raised {type(exc).__name__}: {exc}")
+                    broken = [True]
+                    continue
+                values, raised = self._call_each(name, fn, prompts, completions, columns)
+                broken = [b or r for b, r in zip(broken, raised)]
             values = list(values) if values is not None else [None] * n
             if len(values) != n:
                 fail(self.argument, f"{name} returned {len(values)} values for {n} completions",
@@ -69,6 +72,27 @@ class RewardSet:
         self.calls += n
         self.failed += sum(v is None for v in out)
         return out
+
+    def _call_each(self, name: str, fn: Callable, prompts: list, completions: list, columns: dict):
+        """After a batch call raised: ``fn`` once per completion, so that only the failing ones are lost.
+        Returns ``(values, raised)``, one entry per completion."""
+        values: list = []
+        raised: list[bool] = []
+        for i in range(len(completions)):
+            try:
+                out = fn(prompts=[prompts[i]], completions=[completions[i]], **{k: [v[i]] for k, v in columns.items()})
+            except Exception as exc:  # noqa: BLE001 — as in __call__
+                self._note(f"{name} raised {type(exc).__name__}: {exc}")
+                values.append(None)
+                raised.append(True)
+                continue
+            out = list(out) if out is not None else [None]
+            if len(out) != 1:
+                fail(self.argument, f"{name} returned {len(out)} values for 1 completion",
+                     "return one float (or None) per completion, in order")
+            values.append(out[0])
+            raised.append(False)
+        return values, raised
 
     def _note(self, message: str) -> None:
         self.errors = (self.errors + [message])[-self.max_logged:]

@@ -306,13 +306,14 @@ def _group_tokens(forest: SampledForest, group: int) -> int:
 def leaf_rewards(ctx, forest: SampledForest) -> dict:
     """Reward of every leaf so far: the final verifier's, or the failure reward for a pruned leaf."""
     from treecredit.sampling.cutoff import failure_reward
+    from treecredit.tasks.base import batch_rewards
 
-    out = {}
-    for leaf in forest.leaves():
-        if forest.status[leaf] == "cut":
-            out[leaf] = failure_reward(ctx.task)
-        else:
-            out[leaf] = float(ctx.task.reward(ctx.problems[forest.group[leaf]], leaf_text(ctx, forest, leaf)))
+    leaves = forest.leaves()
+    out = {leaf: failure_reward(ctx.task) for leaf in leaves if forest.status[leaf] == "cut"}
+    scored = [leaf for leaf in leaves if leaf not in out]
+    values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaf]] for leaf in scored],
+                           [leaf_text(ctx, forest, leaf) for leaf in scored])
+    out.update(zip(scored, values))
     return out
 
 

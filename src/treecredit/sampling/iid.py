@@ -19,6 +19,7 @@ from treecredit.sampling.backend import SamplingSettings, SegmentRequest
 from treecredit.sampling.draws import child_keys, draw_tokens, prompt_key, seed_from
 from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch, step_end_mask
+from treecredit.tasks.base import batch_rewards
 
 
 def sample_next(logits, temperature: float, top_p: float, generator):
@@ -125,7 +126,7 @@ def build_rollout(policy, task, problems, rows, prompts, prompt_texts, tokens, l
             text += task.end  # a model that stops with eos (not the end marker) has still finished
         texts.append(text)
     index = rows.tolist()
-    rewards = torch.tensor([task.reward(problems[i], t) for i, t in zip(index, texts)], dtype=torch.float32)
+    rewards = torch.tensor(batch_rewards(task, [problems[i] for i in index], texts), dtype=torch.float32)
     return RolloutBatch(
         response_ids=tokens, response_mask=mask, rewards=rewards, group_ids=rows.clone(),
         old_logprobs=(logprobs * mask).float(), prompt_ids=[prompts[i] for i in index],

@@ -14,6 +14,7 @@ from treecredit.sampling.branching import leaf_text
 from treecredit.sampling.cutoff import failure_reward
 from treecredit.sampling.rollout import RolloutBatch, step_end_mask
 from treecredit.sampling.tree_table import SampledForest
+from treecredit.tasks.base import batch_rewards
 
 
 def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_tokens: int) -> RolloutBatch:
@@ -44,8 +45,12 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
     groups = torch.tensor([forest.group[leaf] for leaf in leaves], dtype=torch.long)
     texts = [leaf_text(ctx, forest, leaf) for leaf in leaves]
     cut = [forest.status[leaf] == "cut" for leaf in leaves]
-    rewards = torch.tensor([failure_reward(ctx.task) if c else ctx.task.reward(ctx.problems[int(g)], text)
-                            for c, g, text in zip(cut, groups.tolist(), texts)], dtype=torch.float32)
+    scored = [row for row, c in enumerate(cut) if not c]  # pruned leaves get the failure reward
+    values = [failure_reward(ctx.task)] * len(cut)
+    for row, value in zip(scored, batch_rewards(ctx.task, [ctx.problems[int(groups[r])] for r in scored],
+                                                [texts[r] for r in scored])):
+        values[row] = value
+    rewards = torch.tensor(values, dtype=torch.float32)
     index = groups.tolist()
     parents = np.asarray(forest.parent_node, dtype=np.int64)
     node_groups = np.asarray(forest.group, dtype=np.int64)

@@ -63,6 +63,12 @@ class Task(ABC):
         """``n`` problems drawn in order from ``rng`` (the same seed gives the same list)."""
         return [self.make_problem(rng) for _ in range(n)]
 
+    def score_batch(self, problems: list[Problem], responses: list[str]) -> list[float]:
+        """The final verifier on a batch: one float per (problem, response) pair, NaN where a reward
+        failed. A task whose rewards are functions of the whole batch (a dataset task, TRL's convention)
+        calls them once here; the default calls :meth:`reward` per pair."""
+        return [float(self.reward(p, r)) for p, r in zip(problems, responses)]
+
     def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
         """The evaluation problems: ``n`` drawn from ``rng`` (a dataset task returns its held-out split)."""
         return self.generate(rng, n)
@@ -91,3 +97,14 @@ class Task(ABC):
         """``(correct, total)`` complete steps of ``response`` by the partial verifier."""
         checks = self.check_steps(problem, response)
         return sum(checks), len(checks)
+
+
+def batch_rewards(task, problems: list, responses: list[str]) -> list[float]:
+    """``task.score_batch(problems, responses)`` when the task has it, else ``task.reward`` per pair (for
+    duck-typed tasks); what every sampler calls, once per batch."""
+    if not problems:
+        return []
+    batch = getattr(task, "score_batch", None)
+    if callable(batch):
+        return [float(v) for v in batch(list(problems), list(responses))]
+    return [float(task.reward(p, r)) for p, r in zip(problems, responses)]

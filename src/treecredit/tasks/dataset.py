@@ -127,6 +127,10 @@ class DatasetTask(FixedProblemsTask):
                        for p, r in zip(problems, responses)]  # TRL: conversational prompt, conversational completion
         return self._reward_set([p.data[1] for p in problems], completions, **columns)
 
+    def score_batch(self, problems: list[Problem], responses: list[str]) -> list[float]:
+        """The weighted rewards of a batch, each reward function called once; NaN where they failed."""
+        return [float("nan") if v is None else float(v) for v in self.rewards_of(problems, responses)]
+
     def reward(self, problem: Problem, response: str) -> float:
         """The weighted reward; NaN when the rewards failed (the trainer gives that row no advantage)."""
         value = self.rewards_of([problem], [response])[0]
