@@ -71,3 +71,22 @@ def test_bad_dataset_options_fail_before_training(tmp_path, capsys):
     assert "reward: module 'nowhere_module'" in capsys.readouterr().err
     assert main(["train", "--reward", "math", "--out", str(tmp_path / "r")]) == 2
     assert "reward: rewards are for --dataset" in capsys.readouterr().err
+
+
+def test_a_reward_that_fails_on_every_completion_stops_the_run_after_the_first_step(tmp_path, monkeypatch, capsys):
+    tok = local_tokenizer()
+    torch.manual_seed(0)
+    transformers.AutoModelForCausalLM.from_config(tiny_llama_config(len(tok))).save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps({"prompt": f"{i}+{i}=", "answer": str(2 * i)}) + "\n"
+                                                 for i in range(8)))
+    (tmp_path / "broken_reward.py").write_text("def score(prompts, completions, **kwargs):\n    return {}['x']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = main(["train", "--model", str(tmp_path / "model"), "--dataset", str(tmp_path / "data.jsonl"),
+                 "--reward", "broken_reward:score", "--task-option", "held_out=2", "--steps", "2",
+                 "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "4", "--minibatches", "1",
+                 "--out", str(tmp_path / "run"), "--no-tensorboard", "--no-progress"])
+    sys.modules.pop("broken_reward", None)
+    assert code == 2
+    assert "reward: every reward of the first step failed (4 of 4 completions; last error: broken_reward:score " \
+           "raised KeyError" in capsys.readouterr().err

@@ -241,6 +241,11 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
             rollout = sampler.sample(policy, task, problems, config.group_size, generator)
             reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
+            if reward_failed == rollout.shape[0] and counters["step"] == 0:  # a broken reward, not bad luck
+                errors = getattr(getattr(task, "_reward_set", None), "errors", [])
+                fail("reward", f"every reward of the first step failed ({reward_failed} of {reward_failed} "
+                     f"completions; last error: {errors[-1] if errors else 'the functions returned None'})",
+                     "fix the reward function (call it by hand on a few completions), then run again")
             options = estimator_options(spec, rollout, policy, task, config.estimator_options)
             advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
             advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
