@@ -9,8 +9,6 @@ so that RL has something to do; the result is cached by a hash of its settings.
 
 from __future__ import annotations
 
-import json
-import os
 import string
 from pathlib import Path
 
@@ -99,23 +97,6 @@ def warm_start_agent(policy, make_env, instances, *, steps: int, batch_size: int
 
 def cached_warm_start(settings_key: dict, build, train, cache_dir: str | Path | None, log=print):
     """``build()`` a policy and load it from ``<cache>/agent-warmstart-<hash>.pt``, or ``train(policy)`` and save it."""
-    import torch
+    from treecredit.training.warmstart import cached_policy
 
-    from treecredit.training.warmstart import default_cache_dir, warm_start_key
-
-    folder = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = folder / f"agent-warmstart-{warm_start_key(settings_key)}.pt"
-    policy = build()
-    if path.exists():
-        policy.module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        log(f"warm start: loaded {path}")
-        return policy
-    log(f"warm start: training (cached afterwards at {path})")
-    losses = train(policy)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(policy.module.state_dict(), tmp)
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps({**settings_key, "final_loss": losses[-1] if losses else None},
-                                                    indent=1, default=str))
-    return policy
+    return cached_policy(settings_key, build, train, cache_dir, log, prefix="agent-warmstart")

@@ -91,22 +91,36 @@ def warm_started_policy(task, *, model_config: dict, steps: int, batch_size: int
     The cache key covers the task, the model size, the warm-start settings and the seed; a cached
     file is a plain ``state_dict`` (``<key>.pt``) plus a JSON side-car describing it.
     """
-    import torch
 
     from treecredit.models import GPTPolicy
 
     identity = task.cache_identity() if hasattr(task, "cache_identity") else vars(task)
     settings = {"task": task.name, "task_options": identity, "model": model_config, "steps": steps,
                 "batch_size": batch_size, "lr": lr, "seed": seed, "version": 1}
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"warmstart-{warm_start_key(settings)}.pt"
-    policy = GPTPolicy.build(tokenizer=char_tokenizer_for(task), seed=seed, **model_config)
+    return cached_policy(settings,
+                         lambda: GPTPolicy.build(tokenizer=char_tokenizer_for(task), seed=seed, **model_config),
+                         lambda policy: train_supervised(policy, task, steps=steps, batch_size=batch_size, lr=lr,
+                                                         seed=seed),
+                         cache_dir, log, training=f"{steps} supervised steps")
+
+
+def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = None, log=print, *,
+                  prefix: str = "warmstart", training: str = "training"):
+    """``build()`` a policy, then load its weights from ``<cache>/<prefix>-<key>.pt`` (key: a hash of
+    ``settings``) when they are there, else ``train(policy)`` (→ losses) and save them atomically, with
+    a JSON side-car of ``settings`` and the final loss. ``cache_dir`` None or '' = :func:`default_cache_dir`.
+    The one cache of the task and the agent warm starts."""
+    import torch
+
+    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = folder / f"{prefix}-{warm_start_key(settings)}.pt"
+    policy = build()
     if path.exists():
         policy.module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         log(f"warm start: loaded {path}")
         return policy
-    log(f"warm start: {steps} supervised steps (cached afterwards at {path})")
-    losses = train_supervised(policy, task, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    log(f"warm start: {training} (cached afterwards at {path})")
+    losses = train(policy)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(policy.module.state_dict(), tmp)
