@@ -15,6 +15,7 @@ avoiding holes and the cliff.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections import deque
 
 from treecredit._validation import fail
@@ -26,8 +27,9 @@ class _ToyText(TextEnv):
 
     moves: dict[str, int] = {}
 
+    @abstractmethod
     def _make(self, seed: int):
-        raise NotImplementedError
+        """The gymnasium env of instance ``seed`` (each subclass builds its own)."""
 
     def _reset(self, seed: int) -> str:
         self.env = self._make(seed)
@@ -75,8 +77,9 @@ class _ToyText(TextEnv):
         return self.first_observation
 
     @property
+    @abstractmethod
     def goal_states(self) -> set:
-        raise NotImplementedError
+        """The states that end an episode with success."""
 
     def _bad(self, reward, done, nxt) -> bool:
         return False
