@@ -27,19 +27,10 @@ import time
 
 import torch
 
+from bench_estimators import best_time as fastest  # fastest wall time of `repeats` calls
 from treecredit.sampling.backend import SamplingSettings, SegmentRequest
 from treecredit.sampling.draws import draw_tokens, token_stats
 from treecredit.sampling.kv_backend import KVCacheBackend
-
-
-def fastest(fn, repeats: int) -> float:
-    """Fastest wall time of ``repeats`` calls of ``fn``."""
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def linear_weights(module) -> list:

@@ -27,3 +27,20 @@ def tiny_llama_config(vocab_size: int) -> "transformers.LlamaConfig":
     return transformers.LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
                                     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                                     max_position_embeddings=128, pad_token_id=0, eos_token_id=2)
+
+
+def tiny_hf_policy(kind: str = "llama"):
+    """A random tiny ``HFPolicy`` (``kind`` 'llama' or 'gpt2') with :func:`local_tokenizer`, in eval mode
+    (no dropout); weights drawn after ``torch.manual_seed(0)``."""
+    import torch
+
+    from treecredit.models import HFPolicy
+
+    tok = local_tokenizer()
+    torch.manual_seed(0)
+    if kind == "llama":
+        cfg = tiny_llama_config(len(tok))
+    else:
+        cfg = transformers.GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                                      pad_token_id=0, eos_token_id=2)
+    return HFPolicy(transformers.AutoModelForCausalLM.from_config(cfg).eval(), tok)

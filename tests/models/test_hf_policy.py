@@ -8,22 +8,13 @@ torch.set_num_threads(1)
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
-from treecredit.models import HFPolicy  # noqa: E402
+from hf_tiny import tiny_hf_policy  # noqa: E402
 from treecredit.sampling import IIDSampler  # noqa: E402
 from treecredit.tasks import ArithmeticTask  # noqa: E402
 
 
 def tiny_policy(kind="llama"):
-    tok = local_tokenizer()
-    torch.manual_seed(0)
-    if kind == "llama":
-        cfg = tiny_llama_config(len(tok))
-    else:
-        cfg = transformers.GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128,
-                                      pad_token_id=0, eos_token_id=2)
-    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
-    return HFPolicy(model, tok)
+    return tiny_hf_policy(kind)
 
 
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])

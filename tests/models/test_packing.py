@@ -16,18 +16,10 @@ def gpt_policy():
 
 
 def hf_policy(kind="llama"):
-    transformers = pytest.importorskip("transformers")
-    from hf_tiny import local_tokenizer, tiny_llama_config
-    from treecredit.models import HFPolicy
+    pytest.importorskip("transformers")
+    from hf_tiny import tiny_hf_policy
 
-    tok = local_tokenizer()
-    torch.manual_seed(0)
-    if kind == "llama":
-        cfg = tiny_llama_config(len(tok))
-    else:
-        cfg = transformers.GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128,
-                                      pad_token_id=0, eos_token_id=2)
-    return HFPolicy(transformers.AutoModelForCausalLM.from_config(cfg).eval(), tok)  # no dropout
+    return tiny_hf_policy(kind)
 
 
 POLICIES = {"gpt": gpt_policy, "llama": hf_policy, "gpt2": lambda: hf_policy("gpt2")}

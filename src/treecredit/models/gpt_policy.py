@@ -6,12 +6,12 @@ import torch
 
 from treecredit.models.gpt import GPT, GPTConfig
 from treecredit.models.kv_buffer import GrowingKV, growing
-from treecredit.models.teacher_forcing import teacher_forced_logprobs
+from treecredit.models.teacher_forcing import TeacherForcing
 from treecredit.models.tokenizer import CharTokenizer
 from treecredit.sampling.policy import DecodeState, left_pad
 
 
-class GPTPolicy:
+class GPTPolicy(TeacherForcing):
     """Adapter: prompts start with ``<bos>``; the cache is a list of per-layer :class:`GrowingKV` (a
     ``(k, v)`` pair of ``(B, H, L, D)`` views of a preallocated buffer, :mod:`treecredit.models.kv_buffer`)."""
 
@@ -55,14 +55,6 @@ class GPTPolicy:
     def select(self, state: DecodeState, rows) -> DecodeState:
         cache = [GrowingKV(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state.cache]
         return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
-
-    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True, *,
-                       temperature: float = 1.0, top_p: float = 1.0, layout: str = "rows", groups=None,
-                       response_mask=None):
-        """``(logprobs (B, T), entropy (B, T) or None)`` with gradients; see :func:`teacher_forced_logprobs`."""
-        return teacher_forced_logprobs(self._logits, prompts, response_ids, self.pad_id, with_entropy=with_entropy,
-                                       temperature=temperature, top_p=top_p, layout=layout, groups=groups,
-                                       response_mask=response_mask)
 
     def _logits(self, ids, positions, attend, logits_at):
         logits, _ = self.model(ids, positions, None, attn_mask=attend, logits_at=logits_at)

@@ -22,11 +22,11 @@ from treecredit.models.hf_load import (  # noqa: F401 (re-export)
     resolve_model,
     smollm2_gguf_path,
 )
-from treecredit.models.teacher_forcing import teacher_forced_logprobs
+from treecredit.models.teacher_forcing import TeacherForcing
 from treecredit.sampling.policy import DecodeState, left_pad
 
 
-class HFPolicy:
+class HFPolicy(TeacherForcing):
     """Adapter over a ``transformers`` causal LM; the cache is the model's ``DynamicCache``."""
 
     def __init__(self, model, tokenizer, *, use_chat_template: bool | str = "auto") -> None:
@@ -112,14 +112,6 @@ class HFPolicy:
         cache.layers = [copy.copy(layer) for layer in state.cache.layers]
         cache.batch_select_indices(rows)
         return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
-
-    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True, *,
-                       temperature: float = 1.0, top_p: float = 1.0, layout: str = "rows", groups=None,
-                       response_mask=None):
-        """``(logprobs (B, T), entropy (B, T) or None)`` with gradients; see :func:`teacher_forced_logprobs`."""
-        return teacher_forced_logprobs(self._logits, prompts, response_ids, self.pad_id, with_entropy=with_entropy,
-                                       temperature=temperature, top_p=top_p, layout=layout, groups=groups,
-                                       response_mask=response_mask)
 
     def _logits(self, ids, positions, attend, logits_at):
         """The model under a custom 4-D mask: ``transformers`` passes a ``(K, 1, S, S)`` mask through unchanged

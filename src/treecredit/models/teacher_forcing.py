@@ -23,6 +23,8 @@ and verl.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from treecredit.models.packing import check_layout, gather_logprobs, packed_inputs
 
 
@@ -65,3 +67,22 @@ def teacher_forced_logprobs(run, prompts: list[list[int]], response_ids, pad_id:
         source = torch.arange(B * T).view(B, T)
     return gather_logprobs(logits.reshape(-1, logits.shape[-1]), source, response_ids, temperature=temperature,
                            top_p=top_p, with_entropy=with_entropy)
+
+
+class TeacherForcing(ABC):
+    """Mixin of the policy adapters: ``token_logprobs`` from the adapter's ``pad_id`` and its model call
+    ``_logits(ids, positions, attend, logits_at)`` (the ``run`` of :func:`teacher_forced_logprobs`)."""
+
+    pad_id: int
+
+    @abstractmethod
+    def _logits(self, ids, positions, attend, logits_at):
+        """Each adapter's own model call: logits at ``logits_at`` under the attention pattern ``attend``."""
+
+    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True, *,
+                       temperature: float = 1.0, top_p: float = 1.0, layout: str = "rows", groups=None,
+                       response_mask=None):
+        """``(logprobs (B, T), entropy (B, T) or None)`` with gradients; see :func:`teacher_forced_logprobs`."""
+        return teacher_forced_logprobs(self._logits, prompts, response_ids, self.pad_id, with_entropy=with_entropy,
+                                       temperature=temperature, top_p=top_p, layout=layout, groups=groups,
+                                       response_mask=response_mask)
