@@ -87,21 +87,17 @@ def weighted_advantages(advantages, rollout: RolloutBatch):
 def step_end_mask(policy, response_ids, lengths, marks: tuple[str, ...]):
     """``(B, T)`` bool: True on the token whose text completes an occurrence of one of ``marks``.
 
-    Works for any tokenizer: a token ends a step when decoding the prefix through it shows more marks
-    than the prefix before it (O(T²) decoding per row; responses are short).
+    The samplers' call of :func:`treecredit.step_ends_from_text` (incremental decoding, right for any
+    tokenizer) on rows of the given ``lengths (B,)``; empty marks are skipped (an empty end marker means
+    "the model's eos").
     """
     import torch
 
+    from treecredit.step_text import step_ends_from_text
+
     B, T = response_ids.shape
-    ends = torch.zeros((B, T), dtype=torch.bool)
-    marks = tuple(mark for mark in marks if mark)  # an empty end marker means "the model's eos"
-    for row in range(B if marks else 0):
-        ids = response_ids[row, : int(lengths[row])].tolist()
-        seen = 0
-        for t in range(len(ids)):
-            text = policy.decode(ids[: t + 1])
-            count = sum(text.count(mark) for mark in marks)
-            if count > seen:
-                ends[row, t] = True
-                seen = count
-    return ends
+    marks = tuple(mark for mark in marks if mark)
+    if not marks or B == 0:
+        return torch.zeros((B, T), dtype=torch.bool)
+    mask = torch.arange(T)[None, :] < torch.as_tensor(lengths).reshape(B, 1)  # (B,T)
+    return torch.as_tensor(step_ends_from_text(response_ids, policy, list(marks), mask), dtype=torch.bool)
