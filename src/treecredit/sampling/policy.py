@@ -71,8 +71,12 @@ class Policy(Protocol):
     def select(self, state: DecodeState, rows) -> DecodeState:
         """The state of ``rows (K,)`` (long), in that order."""
 
-    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True):
-        """``(logprobs (B, T), entropy (B, T) or None)`` of ``response_ids`` after ``prompts``, with gradients."""
+    def token_logprobs(self, prompts: list[list[int]], response_ids, with_entropy: bool = True, *,
+                       temperature: float = 1.0, top_p: float = 1.0, layout: str = "rows", groups=None,
+                       response_mask=None):
+        """``(logprobs (B, T), entropy (B, T) or None)`` of ``response_ids`` after ``prompts``, with gradients,
+        under the distribution softmax(z/τ) within the top-p nucleus, in the row or packed layout (see
+        :func:`treecredit.models.teacher_forcing.teacher_forced_logprobs`)."""
 
 
 def left_pad(prompts: list[list[int]], pad_id: int):
@@ -106,18 +110,3 @@ def teacher_forcing_inputs(prompts: list[list[int]], response_ids, pad_id: int):
     valid = torch.cat([p_valid, torch.ones_like(response_ids, dtype=torch.bool)], dim=1)
     positions = (valid.long().cumsum(1) - 1).clamp(min=0)
     return ids, valid, positions, p_ids.shape[1]
-
-
-def response_logprobs(logits, response_ids, prompt_width: int, with_entropy: bool = True):
-    """``(logprobs (B, T), entropy (B, T) or None)`` from full-sequence ``logits (B, P+T, V)``.
-
-    The entropy costs another pass over the ``(B, T, V)`` distribution; skip it when the loss has no
-    entropy bonus.
-    """
-    import torch
-
-    T = response_ids.shape[1]
-    logp = torch.log_softmax(logits[:, prompt_width - 1: prompt_width - 1 + T].float(), dim=-1)  # (B,T,V)
-    taken = logp.gather(-1, response_ids.long().unsqueeze(-1)).squeeze(-1)  # (B,T)
-    entropy = -(logp.exp() * logp).sum(-1) if with_entropy else None  # (B,T)
-    return taken, entropy
