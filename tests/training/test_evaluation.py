@@ -56,4 +56,5 @@ def test_time_share_skips_middle_evaluations(tiny_config):
 def test_the_plan_states_no_more_problems_than_the_held_out_set_has(tiny_config):
     plan = plan_evaluation(tiny_config(eval_mode="both", eval_problems=4), 1, available=2)
     assert plan.problems == 2 and "on 2 held-out problems" in plan.describe()
+    assert "capped at 2, the size of the held-out set" in plan.describe()
     assert plan_evaluation(tiny_config(eval_mode="both", eval_problems=4), 1, available=9).problems == 4

@@ -173,3 +173,11 @@ def test_export_refuses_a_used_out_folder_and_a_damaged_checkpoint(tmp_path, cap
     path.write_bytes(path.read_bytes()[:-10])
     assert main(["export", str(run), "--out", str(tmp_path / "new")]) == 2
     assert f"{path} is truncated" in capsys.readouterr().err
+
+
+def test_a_run_folder_without_a_checkpoint_points_to_overwrite(tiny_config):
+    config = tiny_config(steps=1)
+    Path(config.out).mkdir(parents=True)
+    (Path(config.out) / "config.json").write_text("{}")  # a run that stopped before its first checkpoint
+    with pytest.raises(ValueError, match=r"^out: .* saved no checkpoint .*Fix: pass --overwrite"):
+        train(config, **QUIET)

@@ -59,6 +59,7 @@ def plan_evaluation(config, n_params: int, available: int | None = None) -> Eval
     mode = getattr(config, "eval_mode", "auto")
     check_choice(mode, EVAL_MODES, "eval_mode")
     problems = config.eval_problems if available is None else min(config.eval_problems, available)
+    capped = f"; capped at {problems}, the size of the held-out set" if problems < config.eval_problems else ""
     if mode == "auto":
         large = n_params >= LARGE_MODEL_PARAMS
         mode = "greedy" if large else "both"
@@ -69,6 +70,7 @@ def plan_evaluation(config, n_params: int, available: int | None = None) -> Eval
                   "and --eval-problems set it by hand")
     else:
         reason = f"eval_mode {mode}"
+    reason += capped
     return EvalPlan(greedy=mode in ("both", "greedy"), sampled=mode in ("both", "sampled"), problems=problems,
                     every=config.eval_every, time_share=float(getattr(config, "eval_time_share", 0.0)),
                     reason=reason)

@@ -133,6 +133,9 @@ def check_out(config, *, resume: bool, overwrite: bool) -> None:
     if not holds_run(out) or overwrite:
         return
     if not resume:
+        if not any(out.glob("checkpoint*.pt")):  # it stopped before its first checkpoint: nothing to resume
+            fail("out", f"{str(out)!r} already holds a run that saved no checkpoint (it stopped before its first "
+                 "one)", "pass --overwrite to replace it, or another --out")
         fail("out", f"{str(out)!r} already holds a run", "pass --resume to continue it, --overwrite to replace "
              "it, or another --out")
     check_same_settings(out / "config.json", config)
