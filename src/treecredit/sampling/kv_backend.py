@@ -193,57 +193,67 @@ class KVCacheBackend:
         repeat = torch.tensor([row.request for row in rows], dtype=torch.long)
         logits, state = logits.index_select(0, repeat), self.policy.select(state, repeat)
         out = [[None] * r.n for r in requests]
-        live = rows
-        while live:
+        slots: list = list(rows)  # the row of each batch position of `state`; None once it has ended
+        while True:
+            active = [b for b, row in enumerate(slots) if row is not None]
+            live = [slots[b] for b in active]
+            here = logits if len(active) == len(slots) else logits.index_select(0, torch.tensor(active))
             u = draw_uniforms([row.key for row in live], [row.position for row in live])
-            tokens, sampled, base, entropy = draw_and_score(logits, u, settings.temperature, settings.top_p,
+            tokens, sampled, base, entropy = draw_and_score(here, u, settings.temperature, settings.top_p,
                                                             settings.with_entropy)
-            cols = [tokens.tolist(), sampled.tolist(), base.tolist(), u.tolist()]
-            ent = entropy.tolist() if entropy is not None else None
-            going, ended = [], []
-            for r, row in enumerate(live):
-                seg, token = row.segment, cols[0][r]
-                seg.tokens.append(token)
-                seg.logprobs.append(cols[1][r])
-                seg.base_logprobs.append(cols[2][r])
-                seg.uniforms.append(cols[3][r])
-                if ent is not None:
-                    seg.entropies.append(ent[r])
-                row.position += 1
-                if token in row.stop_ids:
-                    seg.finish_reason = "stop_id"
-                elif row.matcher is not None and row.matcher.push(token):
-                    seg.finish_reason = "stop_string"
-                elif len(seg.tokens) >= row.max_tokens:
-                    seg.finish_reason = "length"
-                else:
-                    going.append(r)
-                    continue
-                ended.append(r)
+            ended = self._append(live, tokens, sampled, base, u, entropy)
             for r in ended:
                 row = live[r]
-                if ent is None:
-                    row.segment.entropies = None
                 out[row.request][row.seq] = row.segment
-            self._keep(requests, live, ended, state)
-            if not going:
-                break
-            index = torch.tensor(going, dtype=torch.long)
-            if len(going) < len(live):
-                state = self.policy.select(state, index)
-            logits, state = self.policy.step(state, tokens.index_select(0, index))
-            live = [live[r] for r in going]
-        return out
+                slots[active[r]] = None
+            self._keep(requests, [live[r] for r in ended], [active[r] for r in ended], state)
+            if len(ended) == len(live):
+                return out
+            step_tokens = torch.full((len(slots),), self.pad_id, dtype=torch.long)
+            step_tokens[torch.tensor(active)] = tokens
+            going = [b for b, row in enumerate(slots) if row is not None]
+            if 4 * (len(slots) - len(going)) >= len(slots):  # compact: drop ended rows (an ended row is stepped
+                index = torch.tensor(going, dtype=torch.long)  # on, unread, until a quarter of the batch has)
+                state, step_tokens, slots = self.policy.select(state, index), step_tokens[index], [slots[b] for b in going]
+            logits, state = self.policy.step(state, step_tokens)
 
-    def _keep(self, requests, live, ended, state) -> None:
+    @staticmethod
+    def _append(live: list, tokens, sampled, base, u, entropy) -> list[int]:
+        """Append each live row's token and numbers to its segment; the indices (in ``live``) of rows that ended."""
+        cols = [tokens.tolist(), sampled.tolist(), base.tolist(), u.tolist()]
+        ent = entropy.tolist() if entropy is not None else None
+        ended = []
+        for r, row in enumerate(live):
+            seg, token = row.segment, cols[0][r]
+            seg.tokens.append(token)
+            seg.logprobs.append(cols[1][r])
+            seg.base_logprobs.append(cols[2][r])
+            seg.uniforms.append(cols[3][r])
+            if ent is not None:
+                seg.entropies.append(ent[r])
+            row.position += 1
+            if token in row.stop_ids:
+                seg.finish_reason = "stop_id"
+            elif row.matcher is not None and row.matcher.push(token):
+                seg.finish_reason = "stop_string"
+            elif len(seg.tokens) >= row.max_tokens:
+                seg.finish_reason = "length"
+            else:
+                continue
+            if ent is None:
+                seg.entropies = None
+            ended.append(r)
+        return ended
+
+    def _keep(self, requests, rows: list, positions: list[int], state) -> None:
+        """Keep the state of ``rows`` (ended, at batch ``positions`` of ``state``) whose request has a keep_key."""
         import torch
 
-        keep = [r for r in ended if requests[live[r].request].keep_key is not None]
+        keep = [(row, b) for row, b in zip(rows, positions) if requests[row.request].keep_key is not None]
         if not keep:
             return
-        held = self.policy.select(state, torch.tensor(keep, dtype=torch.long))
-        for i, r in enumerate(keep):
-            row = live[r]
+        held = self.policy.select(state, torch.tensor([b for _, b in keep], dtype=torch.long))
+        for i, (row, _) in enumerate(keep):
             request = requests[row.request]
             self.kept[(request.keep_key, row.seq)] = _Kept(held, i, tuple(request.prefix) + tuple(row.segment.tokens))
 
