@@ -34,7 +34,7 @@ from treecredit.sampling.draws import (
     seed_from,
 )
 from treecredit.sampling.draws import uniforms as draw_uniforms
-from treecredit.sampling.kv_states import concat_states, truncate_state
+from treecredit.sampling.kv_states import concat_states, snapshot, truncate_state
 from treecredit.sampling.stops import StopMatcher
 
 
@@ -247,15 +247,13 @@ class KVCacheBackend:
 
     def _keep(self, requests, rows: list, positions: list[int], state) -> None:
         """Keep the state of ``rows`` (ended, at batch ``positions`` of ``state``) whose request has a keep_key."""
-        import torch
-
         keep = [(row, b) for row, b in zip(rows, positions) if requests[row.request].keep_key is not None]
         if not keep:
             return
-        held = self.policy.select(state, torch.tensor([b for _, b in keep], dtype=torch.long))
-        for i, (row, _) in enumerate(keep):
+        held = snapshot(state)  # the whole batch, uncopied: a later request selects the rows it continues
+        for row, b in keep:
             request = requests[row.request]
-            self.kept[(request.keep_key, row.seq)] = _Kept(held, i, tuple(request.prefix) + tuple(row.segment.tokens))
+            self.kept[(request.keep_key, row.seq)] = _Kept(held, b, tuple(request.prefix) + tuple(row.segment.tokens))
 
     def score(self, prefixes: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]],
               settings: SamplingSettings | None = None):
