@@ -214,7 +214,8 @@ class KVCacheBackend:
             going = [b for b, row in enumerate(slots) if row is not None]
             if 4 * (len(slots) - len(going)) >= len(slots):  # compact: drop ended rows (an ended row is stepped
                 index = torch.tensor(going, dtype=torch.long)  # on, unread, until a quarter of the batch has)
-                state, step_tokens, slots = self.policy.select(state, index), step_tokens[index], [slots[b] for b in going]
+                state, step_tokens = self.policy.select(state, index), step_tokens[index]
+                slots = [slots[b] for b in going]
             logits, state = self.policy.step(state, step_tokens)
 
     @staticmethod
