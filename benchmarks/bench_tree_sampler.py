@@ -189,7 +189,10 @@ def main() -> None:
     n, tokens = (2, 24) if args.quick else (4, 32)
     configs = [("tree fixed N=2 D=3 every 6 tok", {"branching_options": {"depth": 3, "every": 6}}),
                ("tree fixed N=2 D=2 every 8 tok", {"branching_options": {"depth": 2, "every": 8}}),
-               ("tree fixed N=2 D=2 @steps", {})]
+               ("tree fixed N=2 D=2 @steps", {}),
+               ("tree entropy M=2 T=1 N=2", {"branching": "entropy"}),
+               ("tree adaptive M=2 rounds=3", {"branching": "adaptive"})]
+    configs = [c for c in configs if not words or any(w in c[0] for w in words)]
     compare(f"SmolLM2-135M ({os.path.basename(path)}, float32)", hf, task, problems[:n], 8, tokens, configs,
             max(1, args.repeats - 1))
 

@@ -44,13 +44,13 @@ class GrowingLayer(DynamicLayer):
 
 
     def batch_select_indices(self, indices) -> None:
-        """Keep rows ``indices``: the chosen rows of the whole buffer are copied, spare room included, so the
-        selected layer grows in place at its next step instead of reallocating."""
+        """Keep rows ``indices``: when the spare room is at most as long as the cache, the chosen rows of the
+        whole buffer are copied, room included, so the layer grows in place at its next step."""
         buffer = self.__dict__.get("_buffer")
         if not (self.is_initialized and buffer is not None and self.keys is not None and self.keys.numel()
                 and self.keys.data_ptr() == buffer[0].data_ptr() and self.keys.stride() == buffer[0].stride()
                 and self.values.data_ptr() == buffer[1].data_ptr() and self.values.stride() == buffer[1].stride()
-                and buffer[0].shape[-2] > self.keys.shape[-2]):
+                and self.keys.shape[-2] < buffer[0].shape[-2] <= 2 * self.keys.shape[-2]):  # else mostly room
             return super().batch_select_indices(indices)
         n = self.keys.shape[-2]
         keys, values = buffer[0].index_select(0, indices), buffer[1].index_select(0, indices)

@@ -79,10 +79,18 @@ def _float(logits):
 
 
 def _shifted(logits, temperature: float):
-    """``(weights, z)``: z = logits/τ minus its row maximum, weights = exp(z) ∝ π^(1/τ) (not normalised)."""
+    """``(weights, z)``: weights = exp(z) ∝ π^(1/τ); z = log π^(1/τ) (log-softmax) for a small vocabulary
+    (≤ 512 ids, where the number of operations costs more than passes over the vocabulary), else
+    logits/τ minus the row maximum (weights not normalised: one pass fewer)."""
+    import torch
+
     scaled = _float(logits) if temperature == 1 else _float(logits) / temperature
-    z = scaled - scaled.amax(-1, keepdim=True)
+    z = torch.log_softmax(scaled, -1) if _small(logits) else scaled - scaled.amax(-1, keepdim=True)
     return z.exp(), z
+
+
+def _small(logits) -> bool:
+    return logits.shape[-1] <= 2 * BLOCK
 
 
 def nucleus_probs(logits, temperature: float, top_p: float):
@@ -145,10 +153,13 @@ def _invert(weights, u):
 
 
 def _base_and_entropy(weights, z, total, tokens, with_entropy: bool):
-    """log π(tokens) and the entropy of π (or None) from exp(z) ∝ π, z and the total of the weights."""
+    """log π(tokens) and the entropy of π (or None) from :func:`_shifted`'s weights and z and the total of
+    the weights (None when they are normalised)."""
+    base = z.gather(-1, tokens[:, None]).squeeze(-1)
+    if total is None:
+        return base, (-(weights * z).sum(-1) if with_entropy else None)
     log_total = total.log()
-    base = z.gather(-1, tokens[:, None]).squeeze(-1) - log_total
-    return base, (log_total - (weights * z).sum(-1) / total if with_entropy else None)
+    return base - log_total, (log_total - (weights * z).sum(-1) / total if with_entropy else None)
 
 
 def draw_tokens(logits, u, temperature: float, top_p: float):
@@ -166,10 +177,10 @@ def draw_and_score(logits, u, temperature: float, top_p: float, with_entropy: bo
         return (tokens, *token_stats(logits, tokens, temperature, top_p, with_entropy))
     weights, z = _shifted(logits, 1.0)  # exp(z) ∝ π: one pass for the draw, the total and the entropy
     if temperature == 0:
-        tokens, total = logits.argmax(-1), _running(weights)[1][:, -1]
+        tokens, total = logits.argmax(-1), None if _small(logits) else _running(weights)[1][:, -1]
     else:
         tokens, total = _invert(weights, u)
-    base, entropy = _base_and_entropy(weights, z, total, tokens, with_entropy)
+    base, entropy = _base_and_entropy(weights, z, None if _small(logits) else total, tokens, with_entropy)
     return tokens, base, base, entropy
 
 
@@ -195,7 +206,8 @@ def token_stats(logits, tokens, temperature: float = 1.0, top_p: float = 1.0, wi
     ``base`` = log π(token) at temperature 1, ``entropy`` = entropy of π (nats).
     """
     weights, z = _shifted(logits, 1.0)  # as draw_and_score computes them, bit for bit
-    base, entropy = _base_and_entropy(weights, z, _running(weights)[1][:, -1], tokens, with_entropy)
+    total = None if _small(logits) else _running(weights)[1][:, -1]
+    base, entropy = _base_and_entropy(weights, z, total, tokens, with_entropy)
     if temperature in (0, 1.0) and top_p >= 1.0:
         return base, base, entropy
     return sampled_logprobs(logits, tokens, temperature, top_p), base, entropy

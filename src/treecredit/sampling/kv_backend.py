@@ -133,43 +133,36 @@ class KVCacheBackend:
                 module.train(was_training)
 
     def _start(self, requests):
-        """``(logits (K, V), state)``: one row per request, after its whole prefix."""
+        """``(logits (M, V), state, row)``: M rows, each after a whole prefix; ``row[i]`` is request i's row
+        (identical prefixes without a kept state share one)."""
         import torch
 
         fresh = [i for i, r in enumerate(requests) if r.cache_key is None]
         cached = [i for i, r in enumerate(requests) if r.cache_key is not None]
-        parts, order = [], []
+        parts, row = [], [0] * len(requests)
         if fresh:
             unique: dict = {}
             for i in fresh:
-                unique.setdefault(tuple(requests[i].prefix), len(unique))
+                row[i] = unique.setdefault(tuple(requests[i].prefix), len(unique))
             prompts = [list(p) for p in unique]
             self.prefill_tokens += sum(len(p) for p in prompts)
-            logits, state = self.policy.prefill(prompts)
-            index = torch.tensor([unique[tuple(requests[i].prefix)] for i in fresh], dtype=torch.long)
-            parts.append((logits.index_select(0, index), self.policy.select(state, index)))
-            order += fresh
+            parts.append(self.policy.prefill(prompts))
         if cached:
-            kept = [self.kept[requests[i].cache_key] for i in cached]
-            states = []
-            for source in dict.fromkeys(id(k.state) for k in kept):
-                rows = [j for j, k in enumerate(kept) if id(k.state) == source]
-                state = next(k.state for k in kept if id(k.state) == source)
-                states.append((rows, self.policy.select(state, torch.tensor([kept[j].row for j in rows]))))
-            merged = concat_states(self.policy, [s for _, s in states])
-            position = [j for rows, _ in states for j in rows]  # kept index of each merged row
-            back = torch.tensor(sorted(range(len(position)), key=lambda m: position[m]), dtype=torch.long)
-            merged = self.policy.select(merged, back)
-            lengths = torch.tensor([len(requests[i].prefix) - 1 for i in cached], dtype=torch.long)
-            merged = truncate_state(merged, lengths)
-            last = torch.tensor([requests[i].prefix[-1] for i in cached], dtype=torch.long)
-            logits, merged = self.policy.step(merged, last)
-            parts.append((logits, merged))
-            order += cached
+            offset = int(parts[0][1].key_valid.shape[0]) if parts else 0
+            kept = {i: self.kept[requests[i].cache_key] for i in cached}
+            states, order = [], []  # order: the request of each merged row
+            for source in dict.fromkeys(id(k.state) for k in kept.values()):
+                mine = [i for i in cached if id(kept[i].state) == source]
+                states.append(self.policy.select(kept[mine[0]].state, torch.tensor([kept[i].row for i in mine])))
+                order += mine
+            merged = concat_states(self.policy, states)
+            merged = truncate_state(merged, torch.tensor([len(requests[i].prefix) - 1 for i in order]))
+            last = torch.tensor([requests[i].prefix[-1] for i in order], dtype=torch.long)
+            parts.append(self.policy.step(merged, last))
+            for m, i in enumerate(order):
+                row[i] = offset + m
         logits = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
-        state = concat_states(self.policy, [p[1] for p in parts])
-        back = torch.tensor(sorted(range(len(order)), key=lambda m: order[m]), dtype=torch.long)
-        return logits.index_select(0, back), self.policy.select(state, back)
+        return logits, concat_states(self.policy, [p[1] for p in parts]), row
 
     def _rows(self, requests, generator) -> list[_Row]:
         rows = []
@@ -188,9 +181,9 @@ class KVCacheBackend:
     def _generate(self, requests, settings: SamplingSettings, generator):
         import torch
 
-        logits, state = self._start(requests)
+        logits, state, start = self._start(requests)
         rows = self._rows(requests, generator)
-        repeat = torch.tensor([row.request for row in rows], dtype=torch.long)
+        repeat = torch.tensor([start[row.request] for row in rows], dtype=torch.long)
         logits, state = logits.index_select(0, repeat), self.policy.select(state, repeat)
         out = [[None] * r.n for r in requests]
         slots: list = list(rows)  # the row of each batch position of `state`; None once it has ended
