@@ -123,7 +123,7 @@ def compare(args) -> None:
 
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
+    from treecredit.training.agent_loop import build_agent_policy, eval_instances, split_sampler_options
     from treecredit.training.config import TrainConfig
 
     out = Path(args.out)
@@ -134,7 +134,9 @@ def compare(args) -> None:
                           "eval_every": args.eval_every})
     episode_options, agent = split_sampler_options(base.sampler_options)
     settings = EpisodeSettings(action_max_tokens=base.max_new_tokens, **episode_options)
-    build_agent_policy(base, env_factory(base.env, **base.env_options), settings, agent, print)  # warm start once
+    env_fn = env_factory(base.env, **base.env_options)
+    _, held_out = eval_instances(env_fn(), base.eval_problems)
+    build_agent_policy(base, env_fn, settings, agent, print, held_out)  # warm start once
     arms = args.arms.split(",")
     configs = [arm_config(base, label, seed, args.budget, out) for label in arms for seed in range(args.seeds)]
     print(f"{len(configs)} runs, {args.jobs} at a time")
