@@ -65,6 +65,9 @@ class VLLMBackend:
             generation config).
         entropy_top_k: k, the most likely tokens per position whose log-probabilities bound the entropy
             (≥ 1; at most the engine's ``max_logprobs``, which is raised to k when a path is given).
+        base_logprobs: re-score at temperature 1 when τ ∉ {0, 1} or top-p < 1 (False: skip that call
+            unless entropies are asked for, and leave ``Segment.base_logprobs`` None then; for hosts that
+            recompute old log-probabilities themselves, as TRL does).
         **engine_kwargs: passed to ``vllm.LLM`` when a path is given (e.g. ``dtype``, ``max_model_len``,
             ``seed``, ``gpu_memory_utilization``).
 
@@ -75,7 +78,7 @@ class VLLMBackend:
     """
 
     def __init__(self, llm_or_path: Any, *, pad_id: int | None = None, eos_ids: Sequence[int] | None = None,
-                 entropy_top_k: int = 20, **engine_kwargs):
+                 entropy_top_k: int = 20, base_logprobs: bool = True, **engine_kwargs):
         if entropy_top_k < 1:
             fail("entropy_top_k", f"is {entropy_top_k}, must be ≥ 1", "pass entropy_top_k=20")
         if isinstance(llm_or_path, (str, os.PathLike)):
@@ -102,6 +105,7 @@ class VLLMBackend:
                  f"pass entropy_top_k ≤ {max_logprobs}, or build the LLM with max_logprobs={entropy_top_k}")
         self.llm = llm
         self.entropy_top_k = int(entropy_top_k)
+        self.base_logprobs = bool(base_logprobs)
         self.tokenizer = llm.get_tokenizer()
         self.eos_ids = tuple(eos_ids) if eos_ids is not None else _eos_ids(self.tokenizer, model_config)
         if pad_id is None:
@@ -122,9 +126,10 @@ class VLLMBackend:
 
         if not requests:
             return []
-        rescore = settings.temperature > 0 and (settings.temperature != 1 or settings.top_p < 1)
+        tempered = settings.temperature > 0 and (settings.temperature != 1 or settings.top_p < 1)
         top_k = self.entropy_top_k if settings.with_entropy else None
-        draw_k = 0 if rescore or top_k is None else top_k  # the sampled distribution is π: top-k come along
+        rescore = tempered and (self.base_logprobs or top_k is not None)
+        draw_k = 0 if tempered or top_k is None else top_k  # the sampled distribution is π: top-k come along
         prompts, params = [], []
         for request in requests:
             seed = request.seed if request.seed is not None else _draw_seed(generator)
@@ -140,7 +145,7 @@ class VLLMBackend:
             completions = sorted(output.outputs, key=lambda c: c.index)
             if settings.temperature == 0:  # greedy: vLLM takes n = 1; the n continuations are that one
                 completions = completions[:1] * request.n
-            segments.append([self._segment(request, completion, None if rescore else top_k)
+            segments.append([self._segment(request, completion, None if tempered else top_k, not tempered)
                              for completion in completions])
         if rescore:
             self._rescore([(r.prefix, s) for r, per in zip(requests, segments) for s in per], top_k)
@@ -170,7 +175,7 @@ class VLLMBackend:
         """The model's vocabulary size (logits per position)."""
         return int(self.llm.llm_engine.model_config.get_vocab_size())
 
-    def _segment(self, request: SegmentRequest, completion, top_k: int | None) -> Segment:
+    def _segment(self, request: SegmentRequest, completion, top_k: int | None, base: bool) -> Segment:
         tokens = list(completion.token_ids)
         logprobs = [entry[token].logprob for token, entry in zip(tokens, completion.logprobs)]
         entropies = None if top_k is None else [self._entropy(entry, top_k) for entry in completion.logprobs]
@@ -186,7 +191,7 @@ class VLLMBackend:
                 tokens, logprobs, reason = tokens[:keep], logprobs[:keep], "stop_string"
                 entropies = None if entropies is None else entropies[:keep]
         return Segment(tokens=tokens, logprobs=logprobs, entropies=entropies, finish_reason=reason,
-                       base_logprobs=list(logprobs))
+                       base_logprobs=list(logprobs) if base else None)
 
     def _stop_string_end(self, request: SegmentRequest, tokens: list[int]) -> int | None:
         """Tokens to keep so that the continuation ends at the first stop string it completes (None: none)."""
