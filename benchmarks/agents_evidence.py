@@ -130,7 +130,7 @@ def compare(args) -> None:
 
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.agent_loop import build_agent_policy, eval_instances, split_sampler_options
+    from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
     from treecredit.training.config import TrainConfig
 
     out = Path(args.out)
@@ -141,9 +141,7 @@ def compare(args) -> None:
                           "eval_every": args.eval_every, **overrides})
     episode_options, agent = split_sampler_options(base.sampler_options)
     settings = EpisodeSettings(action_max_tokens=base.max_new_tokens, **episode_options)
-    env_fn = env_factory(base.env, **base.env_options)
-    _, held_out = eval_instances(env_fn(), base.eval_problems)
-    build_agent_policy(base, env_fn, settings, agent, print, held_out)  # warm start once
+    build_agent_policy(base, env_factory(base.env, **base.env_options), settings, agent, print)  # warm start once
     arms = args.arms.split(",")
     configs = [arm_config(base, label, seed, args.budget, out) for label in arms for seed in range(args.seeds)]
     print(f"{len(configs)} runs, {args.jobs} at a time")

@@ -31,7 +31,6 @@ def test_warm_start_draws_no_held_out_instance(tmp_path, monkeypatch):
         probe.reset(seed)
         unfiltered.add(probe.instance_key())
     assert unfiltered & held_out  # without the filter the warm start would see held-out maps
-    agent_loop.build_agent_policy(config, env_fn, EpisodeSettings(action_max_tokens=6), {}, lambda *a: None,
-                                  held_out)
+    agent_loop.build_agent_policy(config, env_fn, EpisodeSettings(action_max_tokens=6), {}, lambda *a: None)
     assert len(drawn) == 200 and not set(drawn) & held_out
 

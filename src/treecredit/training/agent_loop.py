@@ -88,14 +88,15 @@ def eval_instances(probe, n: int) -> tuple[list[int], set]:
     return seeds, held_out
 
 
-def build_agent_policy(config, env_fn, settings, agent: dict, log, held_out: set = frozenset()):
+def build_agent_policy(config, env_fn, settings, agent: dict, log):
     """The agent GPT warm-started on noisy expert episodes (cached), or a random one without warm start.
 
-    The warm start draws its instances outside ``held_out`` (the evaluation's instance keys).
+    The warm start draws its instances outside the held-out set (:func:`eval_instances`).
     """
     from treecredit.agents.policy import agent_gpt, cached_warm_start, warm_start_agent
 
     env = env_fn()
+    _, held_out = eval_instances(env, config.eval_problems)
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
              "max_len": int(agent.get("max_len", 768))}
 
@@ -111,10 +112,10 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, held_out: set
            "steps": config.warm_start_steps, "batch": config.warm_start_batch, "lr": config.warm_start_lr,
            "seed": config.warm_start_seed, "noise": noise, "marker": settings.marker,
            "turn_prefix": settings.turn_prefix, "version": 1,
-           "held_out_eval": config.eval_problems if held_out else 0}
+           "held_out_eval": config.eval_problems}
 
     def instances(rng, n: int) -> list[int]:
-        return draw_instances(env, rng, n, held_out) if held_out else env.instances(rng, n)
+        return draw_instances(env, rng, n, held_out)
 
     def train(policy):
         return warm_start_agent(policy, env_fn, instances, steps=config.warm_start_steps,
@@ -165,7 +166,7 @@ def train_agent(config, *, log=print) -> list[dict]:
         fail("max_len", f"is {max_len}, but a first observation of {longest_prompt} characters plus "
              f"max_episode_tokens={settings.max_episode_tokens} does not fit",
              "pass --sampler-option max_len=N with N larger, or a smaller --sampler-option max_episode_tokens")
-    policy = build_agent_policy(config, env_fn, settings, agent, log, held_out)
+    policy = build_agent_policy(config, env_fn, settings, agent, log)
     reference = None
     if config.kl_coef > 0:
         import copy
