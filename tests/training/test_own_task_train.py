@@ -106,3 +106,14 @@ def test_a_user_reward_replaces_a_named_tasks_verifier(tiny_config, tmp_path, mo
     sys.modules.pop("length_reward", None)
     rewards = [r["reward"] for r in records if r["kind"] == "train"]
     assert len(rewards) == 2 and all(0.5 <= r <= 1.0 for r in rewards)  # the user's values (the task's: 0 or 1)
+
+
+def test_max_len_sets_the_small_gpt_context(tiny_config):
+    from treecredit.tasks import make_task
+    from treecredit.training.loop import build_policy
+
+    task = make_task("arithmetic")
+    assert build_policy(tiny_config(warm_start_steps=0), task, print).model.cfg.max_len == 96
+    assert build_policy(tiny_config(warm_start_steps=0, max_len=160), task, print).model.cfg.max_len == 160
+    with pytest.raises(ValueError, match="max_len"):
+        tiny_config(max_len=0)
