@@ -137,8 +137,9 @@ class ReasoningGymTask(Task):
         try:
             text = self.template.format(**{**entry["metadata"], "question": entry["question"]})
         except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            fields = sorted(entry["metadata"])
             fail("template", f"{self.template!r} cannot be filled from an rg:{self.generator} entry "
-                 f"({type(exc).__name__}: {exc})", f"use {{question}} or metadata fields among {sorted(entry['metadata'])}")
+                 f"({type(exc).__name__}: {exc})", f"use {{question}} or metadata fields among {fields}")
         return ChatPrompt(text, self.system_prompt) if self.system_prompt else text
 
     def score(self, problem: Problem, response: str) -> float:
