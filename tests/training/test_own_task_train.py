@@ -43,6 +43,9 @@ def test_two_steps_on_a_jsonl_dataset_with_a_user_reward(tmp_path, monkeypatch, 
     records = read_metrics(out / "metrics.jsonl")
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == [1, 2] and len([r for r in records if r["kind"] == "eval"]) == 2
+    # no step checker: step accuracy is n/a (JSON null), not a 0 that reads like "every step wrong"
+    assert all(r["step_accuracy"] is None for r in train)
+    assert all(r["eval_step_accuracy"] is None for r in records if r["kind"] == "eval")
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     by_prompt = {r["prompt"]: r for r in rows}
     for call in calls:  # the dataset's columns, row by row, as TRL passes them
