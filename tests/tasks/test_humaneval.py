@@ -54,60 +54,14 @@ def test_bad_options():
         HumanEvalTask(held_out=164)
 
 
-class _Writes:
-    """A policy (character tokenizer) that writes ``text`` then its end of sequence, whatever the prompt."""
+def _writes(text: str, chat: bool = False):
+    """A policy that writes ``text`` then its end of sequence, whatever the prompt (with or without a chat
+    template, as far as the task can tell)."""
+    from agents.agent_helpers import ScriptedPolicy
 
-    def __init__(self, text: str, chat: bool = False) -> None:
-        import torch
-
-        from treecredit.models.tokenizer import CharTokenizer
-
-        self.tokenizer = CharTokenizer("".join(chr(c) for c in range(32, 127)) + "\n")
-        self.pad_id, self.eos_id, self.vocab_size = self.tokenizer.pad_id, self.tokenizer.eos_id, self.tokenizer.vocab_size
-        self.script = self.tokenizer.encode(text) + [self.eos_id]
-        self.use_chat_template = chat
-        self.module = torch.nn.Linear(1, 1)
-
-    def encode_prompt(self, text):
-        return self.tokenizer.encode_prompt(text)
-
-    def encode(self, text):
-        return self.tokenizer.encode(text)
-
-    def decode(self, ids):
-        return self.tokenizer.decode(ids)
-
-    def _logits(self, pos):
-        import torch
-
-        logits = torch.full((len(pos), self.vocab_size), -1e4)
-        for i, p in enumerate(pos.tolist()):
-            logits[i, self.script[min(p, len(self.script) - 1)]] = 0.0
-        return logits
-
-    def prefill(self, prompts):
-        import torch
-
-        from treecredit.sampling.policy import DecodeState
-
-        B = len(prompts)
-        state = DecodeState(torch.arange(B), torch.ones(B, 1, dtype=torch.bool), torch.zeros(B, dtype=torch.long))
-        return self._logits(state.next_pos), state
-
-    def step(self, state, tokens):
-        import torch
-
-        from treecredit.sampling.policy import DecodeState
-
-        key_valid = torch.cat([state.key_valid, torch.ones_like(state.key_valid[:, :1])], 1)
-        state = DecodeState(state.cache, key_valid, state.next_pos + 1)
-        return self._logits(state.next_pos), state
-
-    def select(self, state, rows):
-        from treecredit.sampling.policy import DecodeState
-
-        return DecodeState(state.cache.index_select(0, rows), state.key_valid.index_select(0, rows),
-                           state.next_pos.index_select(0, rows))
+    policy = ScriptedPolicy([[text]], marker="")
+    policy.use_chat_template = chat
+    return policy
 
 
 def test_sampling_stops_at_the_end_of_the_function(task):
@@ -118,14 +72,14 @@ def test_sampling_stops_at_the_end_of_the_function(task):
     problem = next(p for p in task.train_problems if p.data[0] == "HumanEval/0")
     tail = "\n\ndef check_it():\n    return has_close_elements([1.0], 0.5)\n\nprint(check_it())\n"
     sampler = IIDSampler(max_new_tokens=600)
-    rollout = sampler.sample(_Writes(problem.solution + tail), task, [problem], 2, torch.Generator().manual_seed(0))
+    rollout = sampler.sample(_writes(problem.solution + tail), task, [problem], 2, torch.Generator().manual_seed(0))
     assert rollout.response_texts == [problem.solution + "\n\ndef "] * 2  # stopped, the stop text kept
     assert rollout.response_mask.sum(1).tolist() == [len(problem.solution) + 6] * 2
     assert rollout.rewards.tolist() == [1.0, 1.0]
-    for writer, stop in ((_Writes(problem.solution + tail, chat=True), "auto"), (_Writes(problem.solution + tail), "off")):
+    for writer, stop in ((_writes(problem.solution + tail, chat=True), "auto"), (_writes(problem.solution + tail), "off")):
         whole = HumanEvalTask(held_out=20, stop_at_function_end=stop)  # a chat answer's fence holds "\ndef "
         rollout = sampler.sample(writer, whole, [problem], 1, torch.Generator().manual_seed(0))
         assert rollout.response_texts == [problem.solution + tail]
-    assert HumanEvalTask(held_out=20, stop_at_function_end="on").stop_strings_for(_Writes("", chat=True))
+    assert HumanEvalTask(held_out=20, stop_at_function_end="on").stop_strings_for(_writes("", chat=True))
     with pytest.raises(ValueError, match="stop_at_function_end"):
         HumanEvalTask(stop_at_function_end="yes")
