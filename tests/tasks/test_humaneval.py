@@ -76,7 +76,8 @@ def test_sampling_stops_at_the_end_of_the_function(task):
     assert rollout.response_texts == [problem.solution + "\n\ndef "] * 2  # stopped, the stop text kept
     assert rollout.response_mask.sum(1).tolist() == [len(problem.solution) + 6] * 2
     assert rollout.rewards.tolist() == [1.0, 1.0]
-    for writer, stop in ((_writes(problem.solution + tail, chat=True), "auto"), (_writes(problem.solution + tail), "off")):
+    text = problem.solution + tail
+    for writer, stop in ((_writes(text, chat=True), "auto"), (_writes(text), "off")):
         whole = HumanEvalTask(held_out=20, stop_at_function_end=stop)  # a chat answer's fence holds "\ndef "
         rollout = sampler.sample(writer, whole, [problem], 1, torch.Generator().manual_seed(0))
         assert rollout.response_texts == [problem.solution + tail]
