@@ -8,6 +8,12 @@ from treecredit.models import GPTPolicy
 torch.set_num_threads(1)
 
 
+def _tiny_gpt():
+    policy = GPTPolicy.build(seed=0, n_layer=2, n_head=2, n_embd=32, max_len=96)
+    policy.model.double()
+    return policy
+
+
 def _fresh_logits(policy, ids):
     with torch.no_grad():
         logits, _ = policy.prefill([ids])
@@ -15,8 +21,7 @@ def _fresh_logits(policy, ids):
 
 
 def test_gpt_states_stay_valid_when_stepped_twice_selected_or_kept():
-    policy = GPTPolicy.build(seed=0, n_layer=2, n_head=2, n_embd=32, max_len=96)
-    policy.model.double()
+    policy = _tiny_gpt()
     prompt = policy.encode_prompt("12+3=")
     with torch.no_grad():
         _, state = policy.prefill([prompt, prompt])
@@ -57,8 +62,7 @@ def test_hf_growing_layer_matches_concatenation():
 
 
 def test_a_selected_gpt_state_keeps_its_room_and_its_source_stays_valid():
-    policy = GPTPolicy.build(seed=0, n_layer=2, n_head=2, n_embd=32, max_len=96)
-    policy.model.double()
+    policy = _tiny_gpt()
     prompt = policy.encode_prompt("1+2=")
     with torch.no_grad():
         _, state = policy.prefill([prompt, prompt])
