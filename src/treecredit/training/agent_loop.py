@@ -13,7 +13,8 @@ Settings come from ``TrainConfig``: ``env``, ``env_options`` (the env's own, e.g
 action). The small GPT is warm-started on ε-noisy scripted expert episodes (cached).
 
 Writes ``metrics.jsonl`` (train and eval records), ``config.json``, ``samples.jsonl`` (held-out
-episodes at each evaluation) and ``checkpoint.pt`` (the final model and optimiser).
+episodes at each evaluation) and ``checkpoint.pt`` (model, optimiser, every RNG stream, counters; every
+``checkpoint_every`` steps and at the end). Resumes exactly; SIGINT/SIGTERM save and stop.
 """
 
 from __future__ import annotations
@@ -118,23 +119,43 @@ def evaluate_agent(policy, env_fn, seeds, settings, generator) -> tuple[dict, li
     return {**episode_metrics(greedy, "eval_greedy_"), **episode_metrics(sampled, "eval_")}, sampled
 
 
-def train_agent(config, *, log=print) -> list[dict]:
-    """Run agent RL with ``config`` (``config.env`` set); return the metric records."""
+def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
+                log=print) -> list[dict]:
+    """Run agent RL with ``config`` (``config.env`` set); return the metric records.
+
+    As safe as a task run (:func:`treecredit.training.loop.train`): an ``out`` folder that holds a run
+    needs ``resume=True`` (continue from its newest valid checkpoint, same settings) or ``overwrite=True``;
+    a checked checkpoint (:mod:`treecredit.training.checkpoint`) is saved every ``checkpoint_every``
+    steps and at the end; SIGINT/SIGTERM finish the current step, save and raise
+    :class:`~treecredit.training.stopping.RunInterrupted`. A resumed run writes the same metrics and
+    parameters as one never interrupted. ``stop_at_step`` ends the call after that step without a final
+    checkpoint, as a kill would (for the resume tests).
+    """
     import torch
 
     from treecredit.agents import agent_advantages, episode_metrics, pack_episodes, play, revisit_rate
     from treecredit.agents.credit import step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.loop import ppo_update
-    from treecredit.training.metrics import MetricsWriter, read_metrics
+    from treecredit.training.checkpoint import load_latest_checkpoint, restore_checkpoint, save_checkpoint
+    from treecredit.training.loop import _interrupt, ppo_update
+    from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
+    from treecredit.training.preflight import check_out, check_tensorboard, clear_run
+    from treecredit.training.startup import deterministic_algorithms
+    from treecredit.training.stopping import StopRequest
 
+    check_out(config, resume=resume, overwrite=overwrite)  # an earlier run is never overwritten silently
+    check_tensorboard(config)
     torch.set_num_threads(config.threads)
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
+    deterministic_algorithms(True, warn_only=True)
     out = Path(config.out)
+    if overwrite:
+        clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
+    saved = load_latest_checkpoint(out, log) if resume else None
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
@@ -160,9 +181,20 @@ def train_agent(config, *, log=print) -> list[dict]:
     optimizer = torch.optim.AdamW(policy.module.parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, 2])
-    writer = MetricsWriter(out, tensorboard=config.tensorboard)
-    samples = (out / "samples.jsonl").open("w")
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0}
+    elapsed_before = 0.0
+    if saved is not None:
+        counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
+                                      problem_rng=rng)
+        elapsed_before = saved.get("elapsed_s", 0.0)
+        log(f"resumed from {out} at step {counters['step']}")
+        del saved["model"], saved["optimizer"]
+    elif resume:
+        log(f"no checkpoint in {out}: starting from step 0")
+    keep = counters["step"] if saved is not None else None
+    keep_records_until(out / "samples.jsonl", keep)
+    writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
+    samples = (out / "samples.jsonl").open("w" if keep is None else "a")
 
     def run_eval() -> None:
         record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
@@ -175,35 +207,48 @@ def train_agent(config, *, log=print) -> list[dict]:
         log(f"step {counters['step']}: held-out success {record['eval_success']:.3f} "
             f"(greedy {record['eval_greedy_success']:.3f})")
 
-    run_eval()
-    started = time.perf_counter()
-    while not _finished(config, counters):
-        seeds = draw_instances(probe, rng, config.prompts_per_step, held_out)
-        t0 = time.perf_counter()
-        episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings)
-        t1 = time.perf_counter()
-        batch = pack_episodes(policy, episodes, seeds, generated)
-        advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
-        t2 = time.perf_counter()
-        stats = ppo_update(policy, reference, optimizer, batch.rollout, advantages, config, generator)
-        t3 = time.perf_counter()
-        counters["step"] += 1
-        counters["generated_tokens"] += generated
-        counters["trained_tokens"] += int(sum(len(p) for p in batch.rollout.prompt_ids)
-                                          + batch.rollout.response_mask.sum()) * config.epochs
-        record = {"kind": "train", **counters, **episode_metrics(episodes), "revisit_rate": revisit_rate(batch),
-                  "step_credit_share": step_credit_share(batch, advantages.numpy()),
-                  "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes),
-                  "time_play_s": t1 - t0, "time_credit_s": t2 - t1, "time_update_s": t3 - t2, **stats,
-                  "elapsed_s": time.perf_counter() - started}
-        writer.write(record)
-        if counters["step"] % config.eval_every == 0 or _finished(config, counters):
-            run_eval()
-    samples.close()
-    from treecredit.training.checkpoint import save_checkpoint
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - started
 
-    save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
-                    problem_rng=rng, counters=counters)
+    def checkpoint() -> Path:
+        return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
+                               problem_rng=rng, counters=counters, elapsed_s=elapsed())
+
+    if counters["step"] == 0:
+        run_eval()
+    started = time.perf_counter()
+    saved_step = counters["step"]
+    with samples, StopRequest(log) as stop:
+        while not _finished(config, counters):
+            if stop.signum is not None:  # a safe point: the last step is complete and logged
+                _interrupt(stop.signum, counters, saved_step, checkpoint, writer, None)
+            seeds = draw_instances(probe, rng, config.prompts_per_step, held_out)
+            t0 = time.perf_counter()
+            episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=log)
+            t1 = time.perf_counter()
+            batch = pack_episodes(policy, episodes, seeds, generated)
+            advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
+            t2 = time.perf_counter()
+            stats = ppo_update(policy, reference, optimizer, batch.rollout, advantages, config, generator)
+            t3 = time.perf_counter()
+            counters["step"] += 1
+            counters["generated_tokens"] += generated
+            counters["trained_tokens"] += int(sum(len(p) for p in batch.rollout.prompt_ids)
+                                              + batch.rollout.response_mask.sum()) * config.epochs
+            record = {"kind": "train", **counters, **episode_metrics(episodes), "revisit_rate": revisit_rate(batch),
+                      "step_credit_share": step_credit_share(batch, advantages.numpy()),
+                      "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes),
+                      "time_play_s": t1 - t0, "time_credit_s": t2 - t1, "time_update_s": t3 - t2, **stats,
+                      "elapsed_s": elapsed()}
+            writer.write(record)
+            done = _finished(config, counters)
+            if counters["step"] % config.eval_every == 0 or done:
+                run_eval()
+            if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
+                checkpoint()
+                saved_step = counters["step"]
+            if stop_at_step is not None and counters["step"] >= stop_at_step:
+                break
     writer.close()
     return read_metrics(writer.path)
 
