@@ -1,11 +1,12 @@
 """Agent benchmarks, measured side by side in one run (no timed tests):
 
 1. Carrying the KV cache across turns vs re-prefilling the whole history before every turn, on the
-   same episodes (8 turns, the same sampled action tokens replayed in both modes). Target: ≥ 3×.
+   same episodes (8 turns, the same sampled action tokens replayed in both modes, the two modes
+   interleaved), for the small GPT (two sizes) and a Hugging Face Llama (``HFPolicy``). Target: ≥ 3×.
 2. The share of a training step spent on signatures (hashing each turn's state) plus the state graph
    and turn credit (``compute_turn_advantages`` with ``rtmc``, spread onto tokens). Target: < 5 %.
 
-Usage: ``python benchmarks/bench_agents.py [--rows 32] [--repeats 3] [--steps 3]``.
+Usage: ``python benchmarks/bench_agents.py [--rows 32] [--repeats 3] [--steps 3] [--no-hf] [--no-share]``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from treecredit.agents import EpisodeSettings, agent_advantages, pack_episodes, play
-from treecredit.agents.decode import extend_state
+from treecredit.agents.decode import extend_state, keep_rows
 from treecredit.agents.policy import agent_gpt
 from treecredit.envs import make_env
 from treecredit.envs.base import TextEnv
@@ -62,24 +63,49 @@ def replay(policy, episodes, carried: bool) -> float:
                 break
             live = [live[j] for j in keep]
             if carried:
-                state = policy.select(state, torch.as_tensor(keep))
-                _, state = extend_state(policy, state, [pieces[i][k][1] for i in live])
+                _, state = extend_state(policy, keep_rows(policy, state, keep), [pieces[i][k][1] for i in live])
     return time.perf_counter() - start
 
 
-def bench_kv(rows: int, repeats: int, model: dict) -> None:
-    policy = agent_gpt(seed=0, max_len=1024, **model)
+def eight_turn_episodes(rows: int) -> tuple[list, object]:
+    """Episodes of exactly 8 turns on an 8×8 grid world, sampled once by a random-init small GPT."""
+    policy = agent_gpt(seed=0, max_len=1024, n_layer=2, n_head=2, n_embd=64)
     settings = EpisodeSettings(action_max_tokens=6, max_episode_tokens=900)
     env_fn = lambda: make_env("gridworld", size=8, holes=0.0, max_turns=8)  # noqa: E731
     episodes, _ = play(policy, env_fn, list(range(rows)), 1, torch.Generator().manual_seed(0), settings)
-    eight = [ep for ep in episodes if ep.n_turns == 8]
-    lengths = [len(ep.prompt_ids) + len(ep.tokens) for ep in eight]
-    print(f"KV cache across turns: {len(eight)} episodes of 8 turns (random-init GPT {model}), "
+    return [ep for ep in episodes if ep.n_turns == 8], policy
+
+
+def tiny_hf_llama(vocab_size: int, pad_id: int, eos_id: int, width: int, layers: int):
+    """A random-init Llama (``transformers``) over the small GPT's token ids, as an ``HFPolicy`` (no tokenizer
+    is needed to replay token ids)."""
+    from types import SimpleNamespace
+
+    import transformers
+
+    from treecredit.models import HFPolicy
+
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=vocab_size, hidden_size=width, intermediate_size=4 * width,
+                                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
+                                      max_position_embeddings=1024, pad_token_id=pad_id, eos_token_id=eos_id)
+    model = transformers.LlamaForCausalLM(config).eval()
+    tokenizer = SimpleNamespace(eos_token_id=eos_id, pad_token_id=pad_id, chat_template=None)
+    return HFPolicy(model, tokenizer, use_chat_template=False)
+
+
+def bench_kv(episodes: list, policy, name: str, repeats: int) -> None:
+    """Carried vs re-prefilled, interleaved (carried, re-prefill, carried, ...) so that a change in the
+    machine's load hits both modes alike; best of ``repeats`` each."""
+    lengths = [len(ep.prompt_ids) + len(ep.tokens) for ep in episodes]
+    print(f"KV cache across turns: {len(episodes)} episodes of 8 turns ({name}), "
           f"mean length {np.mean(lengths):.0f} tokens")
-    carried = min(replay(policy, eight, True) for _ in range(repeats))
-    fresh = min(replay(policy, eight, False) for _ in range(repeats))
-    print(f"  carried cache: {carried:.3f} s   re-prefill every turn: {fresh:.3f} s   speed-up {fresh / carried:.2f}x"
-          f"   (target ≥ 3x)")
+    carried, fresh = [], []
+    for _ in range(repeats):
+        carried.append(replay(policy, episodes, True))
+        fresh.append(replay(policy, episodes, False))
+    print(f"  carried cache: {min(carried):.3f} s   re-prefill every turn: {min(fresh):.3f} s   "
+          f"speed-up {min(fresh) / min(carried):.2f}x   (target ≥ 3x)")
 
 
 def bench_credit_share(steps: int, model: dict) -> None:
@@ -130,11 +156,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-hf", action="store_true", help="skip the Hugging Face policy (needs transformers)")
+    parser.add_argument("--no-share", action="store_true", help="skip the credit share of a training step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    for model in ({"n_layer": 2, "n_head": 2, "n_embd": 64}, {"n_layer": 4, "n_head": 4, "n_embd": 144}):
-        bench_kv(args.rows, args.repeats, model)
-    bench_credit_share(args.steps, {"n_layer": 2, "n_head": 2, "n_embd": 64})
+    episodes, small = eight_turn_episodes(args.rows)
+    bench_kv(episodes, small, "random-init GPT 2 layers × 64", args.repeats)
+    default = agent_gpt(seed=0, max_len=1024, n_layer=4, n_head=4, n_embd=144)
+    bench_kv(episodes, default, "random-init GPT 4 layers × 144 (trainer default)", args.repeats)
+    if not args.no_hf:
+        hf = tiny_hf_llama(small.vocab_size, small.pad_id, small.eos_id, width=144, layers=4)
+        bench_kv(episodes, hf, "random-init Hugging Face Llama 4 layers × 144, HFPolicy", args.repeats)
+    if not args.no_share:
+        bench_credit_share(args.steps, {"n_layer": 2, "n_head": 2, "n_embd": 64})
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from treecredit._validation import check_positive, fail
-from treecredit.agents.decode import decode_actions, extend_state
+from treecredit.agents.decode import decode_actions, extend_state, keep_rows
 
 
 @dataclass
@@ -145,9 +145,9 @@ def encodable(policy, text: str) -> list[int]:
 
 
 def stop_ids(policy, marker: str) -> list[int]:
-    """eos plus the marker's id when the marker is one token."""
+    """Every eos id (``policy.eos_ids`` when it has them) plus the marker's id when the marker is one token."""
     ids = encodable(policy, marker)
-    return [policy.eos_id] + (ids if len(ids) == 1 else [])
+    return list(getattr(policy, "eos_ids", [policy.eos_id])) + (ids if len(ids) == 1 else [])
 
 
 def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int, generator,
@@ -172,7 +172,6 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
             episodes.append(Episode(group, seed, encodable(policy, prompt_text), prompt_text))
         prompts.append(episodes[-1].prompt_ids)
     stops = stop_ids(policy, settings.marker)
-    marker_text = settings.marker if len(stops) == 1 else ""
     was_training = policy.module.training
     policy.module.eval()
     generated = 0
@@ -192,7 +191,7 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                 if keep_states:
                     ep.states.append(envs[row].state_key())
             tokens, logps, stopped, logits, state = decode_actions(
-                policy, logits, state, stop_ids=stops, marker=marker_text, max_tokens=settings.action_max_tokens,
+                policy, logits, state, stop_ids=stops, marker=settings.marker, max_tokens=settings.action_max_tokens,
                 temperature=settings.temperature, top_p=settings.top_p, generator=generator)
             keep, appended = [], []
             for r, row in enumerate(live):
@@ -210,9 +209,7 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                     appended.append(ids)
             if not keep:
                 break
-            index = torch.as_tensor(keep, dtype=torch.long)
-            state = policy.select(state, index)
-            logits, state = extend_state(policy, state, appended)
+            logits, state = extend_state(policy, keep_rows(policy, state, keep), appended)
             live = [live[r] for r in keep]
             turn += 1
     policy.module.train(was_training)

@@ -59,8 +59,9 @@ def check_agent_config(config) -> None:
     noise = agent.get("expert_noise", 0.3)
     if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
         fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
-    if config.model != "gpt":
-        fail("model", "agent training runs the small GPT only for now", "pass --model gpt")
+    if config.model != "gpt" and "max_len" in agent:
+        fail("max_len", "sets the small GPT's positions; a Hugging Face model (--model) has its own "
+             "(max_position_embeddings)", "drop --sampler-option max_len")
 
 
 def draw_instances(env, rng, n: int, held_out: set) -> list[int]:
@@ -79,10 +80,22 @@ def draw_instances(env, rng, n: int, held_out: set) -> list[int]:
          "lower --eval-problems or enlarge the env (e.g. a bigger pool or grid)")
 
 
+def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: str, fix: str) -> None:
+    """Refuse episodes longer than the model's ``limit`` positions: ``longest_prompt`` plus ``max_episode_tokens``."""
+    if longest_prompt + 1 + settings.max_episode_tokens > limit:  # positions past the limit would be wrong
+        fail(argument, f"a first observation of {longest_prompt} {unit} plus max_episode_tokens="
+             f"{settings.max_episode_tokens} exceed the model's {limit} positions", fix)
+
+
 def build_agent_policy(config, env_fn, settings, agent: dict, log):
-    """The agent GPT warm-started on noisy expert episodes (cached), or a random one without warm start."""
+    """The agent GPT warm-started on noisy expert episodes (cached), a random one without warm start, or
+    the local Hugging Face model of ``--model`` (no warm start, as in task runs)."""
     from treecredit.agents.policy import agent_gpt, cached_warm_start, warm_start_agent
 
+    if config.model != "gpt":
+        from treecredit.training.loop import build_policy
+
+        return build_policy(config, None, log)
     env = env_fn()
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
              "max_len": int(agent.get("max_len", 768))}
@@ -108,15 +121,24 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
     return cached_warm_start(key, build, train, config.cache_dir or None, log)
 
 
-def evaluate_agent(policy, env_fn, seeds, settings, generator) -> tuple[dict, list]:
-    """Greedy and sampled success/return on held-out instances (one episode each); returns the sampled episodes."""
+def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tuple[dict, list]:
+    """Greedy and sampled success/return on held-out instances (one episode each); returns the sampled episodes.
+
+    Episodes dropped by env errors are counted (``eval_dropped_episodes``, ``eval_greedy_dropped_episodes``)
+    and left out of the means (which are absent when every episode was dropped)."""
     from dataclasses import replace
 
     from treecredit.agents import episode_metrics, play
 
-    greedy, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, temperature=0.0, fork_at=()))
-    sampled, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, fork_at=()))
-    return {**episode_metrics(greedy, "eval_greedy_"), **episode_metrics(sampled, "eval_")}, sampled
+    greedy, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, temperature=0.0, fork_at=()), log=log)
+    sampled, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, fork_at=()), log=log)
+    return {**episode_metrics(greedy, "eval_greedy_"), **episode_metrics(sampled, "eval_"),
+            "eval_greedy_dropped_episodes": len(seeds) - len(greedy),
+            "eval_dropped_episodes": len(seeds) - len(sampled)}, sampled
+
+
+def _share(record: dict, key: str) -> str:
+    return "n/a" if record.get(key) is None else f"{record[key]:.3f}"  # None: every episode was dropped
 
 
 def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
@@ -167,12 +189,18 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     for seed in eval_seeds:
         longest_prompt = max(longest_prompt, len(probe.reset(seed) + settings.turn_prefix))
         held_out.add(probe.instance_key())
-    max_len = int(agent.get("max_len", 768))
-    if longest_prompt + 1 + settings.max_episode_tokens > max_len:  # positions past max_len would be wrong
-        fail("max_len", f"is {max_len}, but a first observation of {longest_prompt} characters plus "
-             f"max_episode_tokens={settings.max_episode_tokens} does not fit",
-             "pass --sampler-option max_len=N with N larger, or a smaller --sampler-option max_episode_tokens")
+    smaller = "a smaller --sampler-option max_episode_tokens"
+    if config.model == "gpt":  # before the warm start; one character is one token
+        check_room("max_len", int(agent.get("max_len", 768)), longest_prompt, settings, "characters",
+                   f"pass --sampler-option max_len=N with N larger, or {smaller}")
     policy = build_agent_policy(config, env_fn, settings, agent, log)
+    limit = getattr(getattr(policy.module, "config", None), "max_position_embeddings", None)
+    if config.model != "gpt" and limit:
+        from treecredit.agents.episodes import encodable
+
+        longest = max(len(encodable(policy, probe.reset(s) + settings.turn_prefix)) for s in eval_seeds)
+        check_room("max_episode_tokens", int(limit), longest, settings, "tokens",
+                   f"pass {smaller}, or a model with more positions")
     reference = None
     if config.kl_coef > 0:
         import copy
@@ -198,14 +226,14 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
 
     def run_eval() -> None:
         record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
-                                          torch.Generator().manual_seed(EVAL_SEED + counters["step"]))
+                                          torch.Generator().manual_seed(EVAL_SEED + counters["step"]), log)
         writer.write({"kind": "eval", **counters, **record})
         for ep in episodes[:4]:
             samples.write(json.dumps({"step": counters["step"], "seed": ep.seed, "success": ep.success,
                                       "return": ep.episode_return, "text": ep.text(policy)}) + "\n")
         samples.flush()
-        log(f"step {counters['step']}: held-out success {record['eval_success']:.3f} "
-            f"(greedy {record['eval_greedy_success']:.3f})")
+        log(f"step {counters['step']}: held-out success {_share(record, 'eval_success')} "
+            f"(greedy {_share(record, 'eval_greedy_success')})")
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - started
@@ -226,20 +254,24 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
             t0 = time.perf_counter()
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=log)
             t1 = time.perf_counter()
-            batch = pack_episodes(policy, episodes, seeds, generated)
-            advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
-            t2 = time.perf_counter()
-            stats = ppo_update(policy, reference, optimizer, batch.rollout, advantages, config, generator)
-            t3 = time.perf_counter()
+            learned: dict = {}
+            if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on
+                batch = pack_episodes(policy, episodes, seeds, generated)
+                advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
+                t2 = time.perf_counter()
+                stats = ppo_update(policy, reference, optimizer, batch.rollout, advantages, config, generator)
+                counters["trained_tokens"] += int(sum(len(p) for p in batch.rollout.prompt_ids)
+                                                  + batch.rollout.response_mask.sum()) * config.epochs
+                learned = {"revisit_rate": revisit_rate(batch),
+                           "step_credit_share": step_credit_share(batch, advantages.numpy()),
+                           "time_credit_s": t2 - t1, "time_update_s": time.perf_counter() - t2, **stats}
+            else:
+                log(f"warning: step {counters['step'] + 1}: every episode was dropped; no update this step")
             counters["step"] += 1
             counters["generated_tokens"] += generated
-            counters["trained_tokens"] += int(sum(len(p) for p in batch.rollout.prompt_ids)
-                                              + batch.rollout.response_mask.sum()) * config.epochs
-            record = {"kind": "train", **counters, **episode_metrics(episodes), "revisit_rate": revisit_rate(batch),
-                      "step_credit_share": step_credit_share(batch, advantages.numpy()),
+            record = {"kind": "train", **counters, **episode_metrics(episodes), **learned,
                       "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes),
-                      "time_play_s": t1 - t0, "time_credit_s": t2 - t1, "time_update_s": t3 - t2, **stats,
-                      "elapsed_s": elapsed()}
+                      "time_play_s": t1 - t0, "elapsed_s": elapsed()}
             writer.write(record)
             done = _finished(config, counters)
             if counters["step"] % config.eval_every == 0 or done:
@@ -264,8 +296,8 @@ def report_agent_run(config, records: list[dict]) -> int:
     evals = [r for r in records if r["kind"] == "eval"]
     if evals:
         first, last = evals[0], evals[-1]
-        print(f"held-out success (sampled): {first['eval_success']:.3f} (step {first['step']}) → "
-              f"{last['eval_success']:.3f} (step {last['step']}, {last['generated_tokens']} generated tokens); "
-              f"greedy {first['eval_greedy_success']:.3f} → {last['eval_greedy_success']:.3f}")
+        print(f"held-out success (sampled): {_share(first, 'eval_success')} (step {first['step']}) → "
+              f"{_share(last, 'eval_success')} (step {last['step']}, {last['generated_tokens']} generated tokens); "
+              f"greedy {_share(first, 'eval_greedy_success')} → {_share(last, 'eval_greedy_success')}")
     print(f"metrics: {config.out}/metrics.jsonl, sample episodes: {config.out}/samples.jsonl")
     return 0
