@@ -80,41 +80,51 @@ def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
 
 
 def decode_actions(policy, logits, state: DecodeState, *, stop_ids: list[int], marker: str, max_tokens: int,
-                   temperature: float, top_p: float, generator):
+                   temperature: float, top_p: float, generator, defer_last: bool = False):
     """Sample one action per row, each up to and including a stop token (eos or the one-token marker),
     or until its decoded text contains ``marker`` (a marker of several tokens, or one that a BPE tokenizer
     merges into a longer token); at most ``max_tokens``.
 
-    Every generated token (the stop token included) is appended to the cache; nothing after it is.
+    Every generated token (the stop token included) is appended to the cache, nothing after it, except
+    with ``defer_last``: the last decoding step (the one after which every row is done) is skipped, since
+    its logits are never used (an observation comes next); the rows that got a token in it are marked
+    ``pending`` and the caller appends that token with the next observation (:func:`extend_state`), or
+    drops it when the episode ends. Sampling is unchanged by it.
 
-    Returns ``(tokens, logprobs, stopped, logits, state)``: per row the list of token ids and their
+    Returns ``(tokens, logprobs, stopped, logits, state, pending)``: per row the list of token ids and their
     log-probabilities at temperature 1 under the policy, ``stopped (B,)`` bool (False = cut at
-    ``max_tokens``), and the logits/state after the last appended token.
+    ``max_tokens``), the logits/state after the last appended token, and ``pending (B,)`` bool (rows whose
+    last token is not in the cache yet; all False without ``defer_last``).
     """
     import torch
 
     B = logits.shape[0]
     stop = torch.as_tensor(stop_ids, dtype=torch.long)
     done = torch.zeros(B, dtype=torch.bool)
+    pending = torch.zeros(B, dtype=torch.bool)
     tokens: list[list[int]] = [[] for _ in range(B)]
     logps: list[list[float]] = [[] for _ in range(B)]
-    for _ in range(max_tokens):
+    for i in range(max_tokens):
         token = sample_next(logits, temperature, top_p, generator)
         logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, token[:, None]).squeeze(-1)
         token = token.masked_fill(done, policy.pad_id)
         for row in (~done).nonzero().flatten().tolist():
             tokens[row].append(int(token[row]))
             logps[row].append(float(logp[row]))
-        before = state
-        logits_next, state = policy.step(state, token)
-        state = freeze_rows(before, state, done)
-        logits = torch.where(done[:, None], logits, logits_next)
         finished = torch.isin(token, stop) & ~done
         if marker:  # a marker of several tokens, or inside a longer token (BPE): look at the text
             for row in (~done & ~finished).nonzero().flatten().tolist():
                 if marker in policy.decode(tokens[row]):
                     finished[row] = True
+        if defer_last and (bool((done | finished).all()) or i == max_tokens - 1):
+            pending = ~done
+            done = done | finished
+            break
+        before = state
+        logits_next, state = policy.step(state, token)
+        state = freeze_rows(before, state, done)
+        logits = torch.where(done[:, None], logits, logits_next)
         done = done | finished
         if bool(done.all()):
             break
-    return tokens, logps, done, logits, state
+    return tokens, logps, done, logits, state, pending

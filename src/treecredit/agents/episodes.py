@@ -172,6 +172,9 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
             episodes.append(Episode(group, seed, encodable(policy, prompt_text), prompt_text))
         prompts.append(episodes[-1].prompt_ids)
     stops = stop_ids(policy, settings.marker)
+    # the last token of an action goes into the cache with the next observation, in one forward, unless the
+    # policy appends observations itself (``policy.extend``)
+    defer_last = not hasattr(policy, "extend")
     was_training = policy.module.training
     policy.module.eval()
     generated = 0
@@ -190,9 +193,9 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                 ep.state_sigs.append(envs[row].signature())
                 if keep_states:
                     ep.states.append(envs[row].state_key())
-            tokens, logps, stopped, logits, state = decode_actions(
+            tokens, logps, stopped, logits, state, pending = decode_actions(
                 policy, logits, state, stop_ids=stops, marker=settings.marker, max_tokens=settings.action_max_tokens,
-                temperature=settings.temperature, top_p=settings.top_p, generator=generator)
+                temperature=settings.temperature, top_p=settings.top_p, generator=generator, defer_last=defer_last)
             keep, appended = [], []
             for r, row in enumerate(live):
                 generated += len(tokens[r])
@@ -206,7 +209,7 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                         continue
                     _add_observation(episodes[row], ids)
                     keep.append(r)
-                    appended.append(ids)
+                    appended.append(tokens[r][-1:] * bool(pending[r]) + ids)  # the action's last token, if pending
             if not keep:
                 break
             logits, state = extend_state(policy, keep_rows(policy, state, keep), appended)
