@@ -1,9 +1,6 @@
 """Agent runs (``train --env``) are as safe as task runs: no silent overwrite, exact resume, clean stops."""
 
-import json
-import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +10,6 @@ import torch
 from treecredit.training.agent_loop import train_agent
 from treecredit.training.checkpoint import read_checkpoint
 from treecredit.training.config import TrainConfig
-from treecredit.training.metrics import read_metrics
 
 QUIET = {"log": lambda *a: None}
 TINY = {"env": "gridworld", "estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 0,
@@ -62,9 +58,6 @@ def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path):
 
 @pytest.mark.parametrize("signum", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM])
 def test_a_signal_saves_an_agent_checkpoint_and_stops_cleanly(tmp_path, signum):
-    sys.path.insert(0, str(Path(__file__).parents[1] / "training"))
-    from test_run_safety import _wait_for_train_record as wait_for_train_record  # the task runs' signal test
-
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "treecredit.cli", "train", "--env", "gridworld", "--estimator", "rtmc",
             "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--steps", "100000", "--checkpoint-every", "0",
@@ -72,14 +65,7 @@ def test_a_signal_saves_an_agent_checkpoint_and_stops_cleanly(tmp_path, signum):
             "--warm-start-steps", "0", "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "6",
             "--eval-problems", "2", "--no-tensorboard", "--env-option", "max_turns=3",
             "--sampler-option", "max_len=320", "--sampler-option", "max_episode_tokens=200"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    wait_for_train_record(out / "metrics.jsonl", process)
-    process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 128 + signum, (stdout, stderr)
-    assert "Traceback" not in stderr and "Traceback" not in stdout
-    assert f"stopped by {signal.Signals(signum).name} after step" in stderr and "--resume" in stderr
-    last = max(r["step"] for r in read_metrics(out / "metrics.jsonl"))
-    assert read_checkpoint(out / "checkpoint.pt")["counters"]["step"] == last
-    assert json.loads((out / "config.json").read_text())["steps"] == 100000
+    sys.path.insert(0, str(Path(__file__).parents[1] / "training"))
+    from test_run_safety import stop_by_signal  # the task runs' signal test
+
+    stop_by_signal(argv, out, signum)
