@@ -87,9 +87,22 @@ def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: s
              f"{settings.max_episode_tokens} exceed the model's {limit} positions", fix)
 
 
+def eval_instances(probe, n: int) -> tuple[list[int], set]:
+    """The ``n`` held-out instance seeds (fixed by ``EVAL_SEED``) and the set of their ``instance_key``."""
+    seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
+    held_out = set()
+    for seed in seeds:
+        probe.reset(seed)
+        held_out.add(probe.instance_key())
+    return seeds, held_out
+
+
 def build_agent_policy(config, env_fn, settings, agent: dict, log):
     """The agent GPT warm-started on noisy expert episodes (cached), a random one without warm start, or
-    the local Hugging Face model of ``--model`` (no warm start, as in task runs)."""
+    the local Hugging Face model of ``--model`` (no warm start, as in task runs).
+
+    The warm start draws its instances outside the held-out set (:func:`eval_instances`).
+    """
     from treecredit.agents.policy import agent_gpt, cached_warm_start, warm_start_agent
 
     if config.model != "gpt":
@@ -97,6 +110,7 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
 
         return build_policy(config, None, log)
     env = env_fn()
+    _, held_out = eval_instances(env, config.eval_problems)
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
              "max_len": int(agent.get("max_len", 768))}
 
@@ -111,10 +125,14 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
     key = {"kind": "agent", "env": config.env, "env_options": warm_options, "model": model,
            "steps": config.warm_start_steps, "batch": config.warm_start_batch, "lr": config.warm_start_lr,
            "seed": config.warm_start_seed, "noise": noise, "marker": settings.marker,
-           "turn_prefix": settings.turn_prefix, "version": 1}
+           "turn_prefix": settings.turn_prefix, "version": 1,
+           "held_out_eval": config.eval_problems}
+
+    def instances(rng, n: int) -> list[int]:
+        return draw_instances(env, rng, n, held_out)
 
     def train(policy):
-        return warm_start_agent(policy, env_fn, env.instances, steps=config.warm_start_steps,
+        return warm_start_agent(policy, env_fn, instances, steps=config.warm_start_steps,
                                 batch_size=config.warm_start_batch, lr=config.warm_start_lr,
                                 seed=config.warm_start_seed, noise=noise, settings=settings)
 
@@ -184,11 +202,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                                action_max_tokens=config.max_new_tokens, **episode_options)
     env_fn = env_factory(config.env, **config.env_options)
     probe = env_fn()
-    eval_seeds = probe.instances(np.random.default_rng(EVAL_SEED), config.eval_problems)
-    held_out, longest_prompt = set(), 0
-    for seed in eval_seeds:
-        longest_prompt = max(longest_prompt, len(probe.reset(seed) + settings.turn_prefix))
-        held_out.add(probe.instance_key())
+    eval_seeds, held_out = eval_instances(probe, config.eval_problems)
+    longest_prompt = max(len(probe.reset(seed) + settings.turn_prefix) for seed in eval_seeds)
     smaller = "a smaller --sampler-option max_episode_tokens"
     if config.model == "gpt":  # before the warm start; one character is one token
         check_room("max_len", int(agent.get("max_len", 768)), longest_prompt, settings, "characters",
