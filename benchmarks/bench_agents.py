@@ -39,11 +39,13 @@ def split_turns(ep) -> list[tuple[list[int], list[int]]]:
     return out
 
 
-def replay(policy, episodes, carried: bool) -> tuple[float, float]:
+def replay(policy, episodes, carried: bool, defer: bool = True) -> tuple[float, float]:
     """Seconds to redo every forward pass of ``episodes``: the actions token by token (as decoding does:
     rows whose action is over wait, their extra key masked), then either the observation appended to the
-    carried cache or, before the next turn, the whole history prefilled again. Returns ``(total seconds,
-    seconds of the token-by-token action steps)``: the steps are the same work in both modes."""
+    carried cache or, before the next turn, the whole history prefilled again. ``defer``: the last column
+    of each action is not stepped (as ``play`` does); its token goes in with the observation (carried) or
+    the next prefill. Returns ``(total seconds, seconds of the token-by-token action steps)``: the steps
+    are the same work in both modes."""
     pieces = [split_turns(ep) for ep in episodes]
     history = [list(ep.prompt_ids) for ep in episodes]
     live = list(range(len(episodes)))
@@ -57,7 +59,7 @@ def replay(policy, episodes, carried: bool) -> tuple[float, float]:
                 _, state = policy.prefill([history[i] for i in live])
             t0 = time.perf_counter()
             width = max(len(pieces[i][k][0]) for i in live)
-            for col in range(width - 1):  # the last column is not stepped (play's defer_last), in both modes
+            for col in range(width - defer):  # the last column is not stepped (play's defer_last), in both modes
                 token = torch.as_tensor([pieces[i][k][0][min(col, len(pieces[i][k][0]) - 1)] for i in live])
                 before = state
                 _, state = policy.step(state, token)
@@ -70,7 +72,8 @@ def replay(policy, episodes, carried: bool) -> tuple[float, float]:
                 break
             live = [live[j] for j in keep]
             if carried:  # the observation, after the action's last token where it was not stepped
-                appended = [pieces[i][k][0][-1:] * (len(pieces[i][k][0]) == width) + pieces[i][k][1] for i in live]
+                appended = [pieces[i][k][0][-1:] * (defer and len(pieces[i][k][0]) == width) + pieces[i][k][1]
+                            for i in live]
                 _, state = extend_state(policy, keep_rows(policy, state, keep), appended)
     return time.perf_counter() - start, stepping
 
@@ -102,16 +105,17 @@ def tiny_hf_llama(vocab_size: int, pad_id: int, eos_id: int, width: int, layers:
     return HFPolicy(model, tokenizer, use_chat_template=False)
 
 
-def bench_kv(episodes: list, policy, name: str, repeats: int) -> None:
+def bench_kv(episodes: list, policy, name: str, repeats: int, defer: bool = True) -> None:
     """Carried vs re-prefilled, interleaved (carried, re-prefill, carried, ...) so that a change in the
     machine's load hits both modes alike; best of ``repeats`` each."""
     lengths = [len(ep.prompt_ids) + len(ep.tokens) for ep in episodes]
-    print(f"KV cache across turns: {len(episodes)} episodes of 8 turns ({name}), "
+    mode = "" if defer else ", every action token stepped"
+    print(f"KV cache across turns: {len(episodes)} episodes of 8 turns ({name}{mode}), "
           f"mean length {np.mean(lengths):.0f} tokens")
     carried, fresh = [], []
     for _ in range(repeats):
-        carried.append(replay(policy, episodes, True))
-        fresh.append(replay(policy, episodes, False))
+        carried.append(replay(policy, episodes, True, defer))
+        fresh.append(replay(policy, episodes, False, defer))
     (c, c_steps), (f, f_steps) = min(carried), min(fresh)
     print(f"  carried cache: {c:.3f} s   re-prefill every turn: {f:.3f} s   speed-up {f / c:.2f}x   (target ≥ 3x)")
     print(f"  of which the action tokens decoded one by one (the same work in both modes): {c_steps:.3f} s carried, "
@@ -169,10 +173,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-hf", action="store_true", help="skip the Hugging Face policy (needs transformers)")
     parser.add_argument("--no-share", action="store_true", help="skip the credit share of a training step")
+    parser.add_argument("--every-token", action="store_true",
+                        help="also replay the small GPT stepping every action token (no deferred last step)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     episodes, small = eight_turn_episodes(args.rows)
     bench_kv(episodes, small, "random-init GPT 2 layers × 64", args.repeats)
+    if args.every_token:  # the same without play's deferred last step: what that step costs
+        bench_kv(episodes, small, "random-init GPT 2 layers × 64", args.repeats, defer=False)
     default = agent_gpt(seed=0, max_len=1024, n_layer=4, n_head=4, n_embd=144)
     bench_kv(episodes, default, "random-init GPT 4 layers × 144 (trainer default)", args.repeats)
     if not args.no_hf:
