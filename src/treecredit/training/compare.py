@@ -16,7 +16,8 @@ dotted key into a dict field: ``estimator.K``, ``sampler.K``, ``branching.K``, `
 Agent runs (``env`` set in the base config): every run is
 :func:`treecredit.training.agent_loop.train_agent`; an arm is a turn-level estimator (``rtmc``, ``gigpo``,
 ``grpo`` = GRPO over episodes) or a token-level one, with options such as ``env.signature=history`` or
-``sampler.fork_at=[1]`` (episodes fork at turn 1); there is no ``@SAMPLER`` (episodes are the sampler). The options
+``sampler.fork_children=2``; there is no ``@SAMPLER`` (episodes are the sampler; fork them for every arm
+with ``--sampler-option fork_at=[1]``, since an arm's option list cannot hold brackets). The options
 between brackets belong to that arm alone; the option may also be written before the sampler
 (``treerpo[scale=none]@tree``, the lab's label form). A global ``--estimator-option`` goes to every arm
 whose estimator accepts it (and must be accepted by at least one). Every arm is validated before any run.
@@ -129,7 +130,7 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
 
         if arm.sampler or arm.branching:
             fail(f"arm {label!r}", "agent runs (--env) have no tree sampler: episodes are sampled turn by turn",
-                 "drop '@...'; fork episodes with an option, e.g. rtmc[sampler.fork_at=[1]]")
+                 "drop '@...'; to fork episodes pass --sampler-option fork_at=[1] (every arm)")
         spec = treecredit.get_estimator(arm.estimator, level=estimator_level(arm.estimator))
     else:
         spec = treecredit.get_estimator(arm.estimator)
