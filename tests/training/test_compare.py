@@ -166,12 +166,17 @@ def test_compare_runs_agent_arms_with_their_own_options(tmp_path, capsys):
     text = (out / "report.md").read_text()
     assert "| sampled success |" in text and f"| {label} | 2 |" in text
     assert (out / "curves.png").exists()
+    before = (out / "runs" / "grpo-seed1" / "metrics.jsonl").read_text()
+    code = main(["compare", "--env", "gridworld", "--estimators", "grpo,rtmc[env.signature=observation,lr=1e-3]",
+                 "--seeds", "2", "--budget", "60", "--jobs", "1", "--out", str(out), "--cache-dir",
+                 str(tmp_path / "cache"), "--resume", *AGENT_TINY])
+    assert code == 0 and (out / "runs" / "grpo-seed1" / "metrics.jsonl").read_text() == before  # kept as finished
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--estimators", "rtmc@tree"], "no tree sampler"),
     (["--estimators", "grpo,rtmc[env.bogus=1]"], "bogus"),
-    (["--estimators", "grpo", "--resume"], "cannot be resumed"),
+    (["--estimators", "grpo", "--resume", "--overwrite"], "--resume and --overwrite"),
 ])
 def test_compare_with_an_env_refuses_bad_arms_before_any_run(tmp_path, capsys, flags, message):
     from treecredit.cli import main

@@ -199,11 +199,8 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None]:
     try:
         if config.env:
             from treecredit.training.agent_loop import train_agent
-            from treecredit.training.preflight import clear_run
 
-            if flags.get("overwrite"):
-                clear_run(Path(config.out))
-            return label, seed, train_agent(config, log=lambda *a: None), None
+            return label, seed, train_agent(config, log=lambda *a: None, **flags), None
         return label, seed, train(config, log=lambda *a: None, **flags), None
     except RunInterrupted:
         raise
@@ -235,10 +232,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                                        out=str(out / "runs" / f"{parse_arm(label).folder}-seed{seed}")), flags)
                  for seed in seeds for label in arms]
     if base.env:
-        if resume:
-            fail("resume", "agent runs (--env) cannot be resumed yet", "start anew with --overwrite or another --out")
         for job in jobs_list:
-            check_agent_run(job[2], overwrite=overwrite)
+            check_agent_run(job[2], resume=resume, overwrite=overwrite)
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
             warm_start_agent(config, log)
         configs = {}
@@ -279,12 +274,12 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
-def check_agent_run(config: TrainConfig, *, overwrite: bool) -> None:
+def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool) -> None:
     """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
     from treecredit.training.agent_loop import check_agent_config
     from treecredit.training.preflight import check_out, check_tensorboard
 
-    check_out(config, resume=False, overwrite=overwrite)
+    check_out(config, resume=resume, overwrite=overwrite)
     check_tensorboard(config)
     check_agent_config(config)
 
