@@ -42,7 +42,7 @@ def arm_config(base, label: str, seed: int, budget: int, out: Path):
 def _run(config) -> list[dict]:
     from treecredit.training.agent_loop import train_agent
 
-    return train_agent(config, log=lambda *a: None)
+    return train_agent(config, overwrite=True, log=lambda *a: None)  # a rerun replaces the arm's run
 
 
 def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
