@@ -51,3 +51,19 @@ def test_tensorboard_tags_are_namespaced_by_record_kind(tmp_path):
     assert sorted(events.Tags()["scalars"]) == ["eval/sampled_pass1", "train/generated_tokens", "train/reward"]
     assert [(e.step, e.value) for e in events.Scalars("eval/sampled_pass1")] == [(0, 0.25), (1, 0.5)]
     assert [(e.step, e.value) for e in events.Scalars("train/reward")] == [(1, 0.5)]
+
+
+def test_non_finite_metrics_are_written_as_json_null(tmp_path):
+    import json
+
+    from treecredit.training.metrics import MetricsWriter, read_metrics
+
+    writer = MetricsWriter(tmp_path, tensorboard=False)
+    writer.write({"kind": "train", "step": 1, "reward": float("nan"), "loss": float("inf"),
+                  "per_arm": [1.0, float("-inf")], "ok": 0.5})
+    writer.close()
+    line = (tmp_path / "metrics.jsonl").read_text().strip()
+    assert "NaN" not in line and "Infinity" not in line
+    json.loads(line, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+    assert read_metrics(tmp_path / "metrics.jsonl") == [
+        {"kind": "train", "step": 1, "reward": None, "loss": None, "per_arm": [1.0, None], "ok": 0.5}]

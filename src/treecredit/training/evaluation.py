@@ -97,7 +97,7 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
         for start in range(0, len(problems), EVAL_BATCH):
             chunk = problems[start:start + EVAL_BATCH]
             rollout = sampler.sample(policy, task, chunk, 1, generator)
-            rewards += float(rollout.rewards.sum())
+            rewards += float(rollout.rewards.nan_to_num(0.0).sum())  # a failed reward: not passed
             length += float(rollout.response_mask.sum())
             good, n = _step_counts(task, chunk, rollout)
             correct, steps = correct + good, steps + n

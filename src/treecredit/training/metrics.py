@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 
@@ -92,8 +93,11 @@ class MetricsWriter:
                 self.board = SummaryWriter(str(Path(folder) / "tensorboard"), purge_step=purge)
 
     def write(self, record: dict) -> None:
+        """Append ``record``; a non-finite number (a NaN mean of failed rewards, say) is written as
+        JSON ``null`` (strict JSON readers refuse ``NaN``) and left out of TensorBoard."""
+        record = json_safe(record)
         with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(record, allow_nan=False) + "\n")
         if self.board is not None:
             for tag, value in board_scalars(record).items():
                 self.board.add_scalar(tag, value, record["step"])
@@ -102,6 +106,17 @@ class MetricsWriter:
         if self.board is not None:
             self.board.close()
             self.board = None
+
+
+def json_safe(value):
+    """``value`` with every non-finite float (NaN, ±inf), also inside lists and dicts, replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def board_scalars(record: dict) -> dict[str, float]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from treecredit.training.metrics import json_safe
+
 
 def sample_records(rollout, step: int, n: int = 4) -> list[dict]:
     """Up to ``n`` rows of ``rollout``, one per group first (the first row of each of the first groups)."""
@@ -27,7 +29,7 @@ def write_samples(folder, records: list[dict], *, echo: bool = False, log=print,
     """Append ``records`` to ``<folder>/samples.jsonl``; with ``echo``, also print them (clipped to ``width``)."""
     with (Path(folder) / "samples.jsonl").open("a") as handle:
         for record in records:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
     if echo:
         for record in records:
             prompt = record["prompt"][-width:].replace("\n", "⏎")

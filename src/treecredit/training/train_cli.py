@@ -106,9 +106,11 @@ def run(args: argparse.Namespace) -> int:
     if evals:
         first, last = evals[0], evals[-1]
         kinds = [k for k in ("sampled", "greedy") if f"eval_{k}_pass1" in last]  # eval_mode may skip one
-        print(f"held-out {kinds[0]} pass@1: {first[f'eval_{kinds[0]}_pass1']:.3f} (step {first['step']}) → "
-              f"{last[f'eval_{kinds[0]}_pass1']:.3f} (step {last['step']}, {last['generated_tokens']} generated "
-              "tokens)" + "".join(f"; {k} {first[f'eval_{k}_pass1']:.3f} → {last[f'eval_{k}_pass1']:.3f}"
-                                  for k in kinds[1:]))
+        def pass1(record: dict, kind: str) -> str:
+            value = record.get(f"eval_{kind}_pass1")
+            return "n/a" if value is None else f"{value:.3f}"  # None: non-finite, written as JSON null
+        print(f"held-out {kinds[0]} pass@1: {pass1(first, kinds[0])} (step {first['step']}) → "
+              f"{pass1(last, kinds[0])} (step {last['step']}, {last['generated_tokens']} generated "
+              "tokens)" + "".join(f"; {k} {pass1(first, k)} → {pass1(last, k)}" for k in kinds[1:]))
     print(f"metrics: {config.out}/metrics.jsonl")
     return 0
