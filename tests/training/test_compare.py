@@ -126,10 +126,44 @@ def test_report_warns_when_the_reference_did_not_learn(tmp_path):
     assert "grpo did not improve measurably on its warm start" in text
 
 
-def test_compare_with_an_env_is_refused_before_any_run(tmp_path, capsys):
+AGENT_TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "2",
+              "--warm-start-batch", "4", "--prompts-per-step", "2", "--group-size", "2", "--eval-problems", "3",
+              "--eval-every", "1", "--max-new-tokens", "6", "--no-tensorboard", "--env-option", "max_turns=3",
+              "--sampler-option", "max_len=320", "--sampler-option", "max_episode_tokens=200"]
+
+
+def test_compare_runs_agent_arms_with_their_own_options(tmp_path, capsys):
     from treecredit.cli import main
 
-    code = main(["compare", "--env", "gridworld", "--estimators", "grpo", "--seeds", "1", "--budget", "100",
-                 "--out", str(tmp_path / "cmp")])
-    assert code == 2 and "env: treecredit compare does not run agent environments" in capsys.readouterr().err
-    assert not (tmp_path / "cmp").exists()
+    out = tmp_path / "cmp"
+    code = main(["compare", "--env", "gridworld", "--estimators", "grpo,rtmc[env.signature=observation,lr=1e-3]",
+                 "--seeds", "2", "--budget", "60", "--jobs", "1", "--out", str(out), "--cache-dir",
+                 str(tmp_path / "cache"), *AGENT_TINY])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((out / "results.json").read_text())
+    label = "rtmc[env.signature=observation,lr=1e-3]"
+    assert result["metrics"][0] == "eval_success" and set(result["estimators"]) == {"grpo", label}
+    arm = result["estimators"][label]
+    assert arm["n_seeds"] == 2 and arm["paired_vs_reference"]["n"] == 2 and arm["generated_tokens"] >= 60
+    config = json.loads((out / "runs" / "rtmc_env.signature_observation_lr_1e-3_-seed1" / "config.json").read_text())
+    assert (config["estimator"], config["env_options"]["signature"], config["lr"], config["seed"]) == (
+        "rtmc", "observation", 1e-3, 1)
+    grpo = json.loads((out / "runs" / "grpo-seed0" / "config.json").read_text())
+    assert "signature" not in grpo["env_options"] and grpo["lr"] != 1e-3  # the option stays in its arm
+    text = (out / "report.md").read_text()
+    assert "| sampled success |" in text and f"| {label} | 2 |" in text
+    assert (out / "curves.png").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--estimators", "rtmc@tree"], "no tree sampler"),
+    (["--estimators", "grpo,rtmc[env.bogus=1]"], "bogus"),
+    (["--estimators", "grpo", "--resume"], "cannot be resumed"),
+])
+def test_compare_with_an_env_refuses_bad_arms_before_any_run(tmp_path, capsys, flags, message):
+    from treecredit.cli import main
+
+    code = main(["compare", "--env", "gridworld", "--seeds", "1", "--budget", "100", "--out", str(tmp_path / "cmp"),
+                 "--cache-dir", str(tmp_path / "cache"), *flags])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "cmp").exists() and not (tmp_path / "cache").exists()

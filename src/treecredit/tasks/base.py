@@ -69,6 +69,11 @@ class Task(ABC):
         calls them once here; the default calls :meth:`reward` per pair."""
         return [float(self.reward(p, r)) for p, r in zip(problems, responses)]
 
+    def reward_columns(self, problem: Problem) -> dict:
+        """What a reward function (TRL convention, ``--reward``) gets as keywords for ``problem``: its
+        ``answer`` and worked ``solution`` here; tasks with richer rows add their columns."""
+        return {"answer": problem.answer, "solution": problem.solution}
+
     def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
         """The evaluation problems: ``n`` drawn from ``rng`` (a dataset task returns its held-out split)."""
         return self.generate(rng, n)

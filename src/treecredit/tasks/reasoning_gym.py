@@ -110,6 +110,13 @@ class ReasoningGymTask(Task):
         value = self.score(problem, response)
         return value if self.graded else float(value >= 1.0)
 
+    def reward_columns(self, problem: Problem) -> dict:
+        """The generator's entry as keywords for ``--reward`` functions: ``question``, ``answer``,
+        ``metadata`` (and ``solution``, the worked steps or the answer)."""
+        entry = problem.data[1]
+        return {"question": entry["question"], "answer": str(entry["answer"]), "metadata": entry["metadata"],
+                "solution": problem.solution}
+
     def check_steps(self, problem: Problem, response: str) -> list[bool]:
         """No step verifier: reasoning-gym scores final answers only."""
         return []

@@ -32,7 +32,7 @@ class TrainConfig:
     dataset: str = ""
     """Train on your own data: a .jsonl/.json, .parquet or .csv file, or a folder saved by `datasets` (columns by --task-option)."""
     reward: list = field(default_factory=list)
-    """With --dataset: reward function(s), repeatable: math, exact, numeric, code, NAME:key=value, module:function (TRL convention); @W sets a weight (default: math)."""
+    """Reward function(s), repeatable: math, exact, numeric, code, task (the task's own verifier), NAME:key=value, module:function (TRL convention); @W sets a weight. Given with --task they replace its verifier; with --dataset the default is math."""
     chat_template: str = "auto"
     """Hugging Face models: wrap prompts in the tokenizer's chat template: auto (when it has one), on, off."""
     lora_rank: int = 0
