@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 BLOCK = 32
-"""Queries per block: with 32 and 64 the update benchmark (CPU, small GPT and tiny Llama) ran fastest of 16, 32, 64 and 128."""
+"""Queries per block: with 32 and 64 the update benchmark (CPU, small GPT, tiny Llama) ran fastest of 16 to 128."""
 
 
 @dataclass(frozen=True)
