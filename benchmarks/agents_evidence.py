@@ -62,6 +62,10 @@ def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
             row[key] = {"mean": float(mean), "ci95": float(half)}
         start = [[r for r in rs if r["kind"] == "eval"][0]["eval_success"] for rs in seeds]
         row["start_success"] = float(np.mean(start))
+        row["start_greedy_success"] = float(np.mean([[r for r in rs if r["kind"] == "eval"][0]["eval_greedy_success"]
+                                                     for rs in seeds]))
+        mean, half = mean_ci([final(rs, "eval_success") - s for rs, s in zip(seeds, start)])
+        row["vs_start"] = {"mean": float(mean), "ci95": float(half)}
         for key in ("revisit_rate", "step_credit_share", "success", "time_credit_s", "elapsed_s"):
             row[f"train_{key}"] = float(np.mean([train_mean(rs, key) for rs in seeds]))
         row["generated_tokens"] = float(np.mean([final(rs, "generated_tokens") for rs in seeds]))
@@ -75,19 +79,22 @@ def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
 def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
     lines = [f"# Agent estimators on `{settings['env']}` at {settings['budget']} generated tokens per run", "",
              f"Settings: `{json.dumps(settings)}`", "",
-             "| arm | seeds | held-out success (sampled) | greedy | Δ vs " + settings["reference"] + " (95 % CI, p) "
-             "| revisit rate | turns with step credit | invalid share |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| arm | seeds | held-out success (sampled) | greedy | gain over warm start | Δ vs "
+             + settings["reference"] + " (95 % CI, p) | revisit rate | turns with step credit | invalid share |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, row in summary.items():
         vs = row.get("vs_reference")
         delta = f"{vs['mean_diff']:+.3f} ± {vs['ci95']:.3f} (p={vs['p']:.2f})" if vs else "—"
         success = row["eval_success"]
+        gain = f"{row['vs_start']['mean']:+.3f} ± {row['vs_start']['ci95']:.3f}" if "vs_start" in row else "—"
         lines.append(f"| {label} | {row['n_seeds']} | {success['mean']:.3f} ± {success['ci95']:.3f}"
-                     f" | {row['eval_greedy_success']['mean']:.3f} ± {row['eval_greedy_success']['ci95']:.3f} | {delta}"
+                     f" | {row['eval_greedy_success']['mean']:.3f} ± {row['eval_greedy_success']['ci95']:.3f}"
+                     f" | {gain} | {delta}"
                      f" | {row['train_revisit_rate']:.2f} | {row['train_step_credit_share']:.2f}"
                      f" | {row['eval_invalid_share']['mean']:.3f} |")
     start = np.mean([row["start_success"] for row in summary.values()])
-    lines += ["", f"Warm start (step 0) held-out sampled success: {start:.3f}."]
+    greedy = np.mean([row.get("start_greedy_success", np.nan) for row in summary.values()])
+    lines += ["", f"Warm start (step 0) held-out success: {start:.3f} sampled, {greedy:.3f} greedy."]
     path = out / "compare.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -128,10 +135,10 @@ def compare(args) -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env_options = dict(kv.split("=", 1) for kv in args.env_option)
-    env_options = {k: json.loads(v) if v[:1].isdigit() or v[:1] in "-[" else v for k, v in env_options.items()}
+    env_options = _options(args.env_option)
+    overrides = {**_options(args.set), "sampler_options": _options(args.sampler_option)}
     base = TrainConfig(**{**BASE, "env": args.env, "env_options": env_options, "steps": 1,
-                          "eval_every": args.eval_every})
+                          "eval_every": args.eval_every, **overrides})
     episode_options, agent = split_sampler_options(base.sampler_options)
     settings = EpisodeSettings(action_max_tokens=base.max_new_tokens, **episode_options)
     build_agent_policy(base, env_factory(base.env, **base.env_options), settings, agent, print)  # warm start once
@@ -150,10 +157,16 @@ def compare(args) -> None:
     summary = summarise(runs, arms[0])
     settings = {"env": args.env, "env_options": env_options, "budget": args.budget, "seeds": args.seeds,
                 "reference": arms[0], **{k: v for k, v in BASE.items() if k not in ("progress", "tensorboard")},
-                "eval_every": args.eval_every}
+                "eval_every": args.eval_every, **overrides}
     (out / "compare.json").write_text(json.dumps({"settings": settings, "summary": summary}, indent=1))
     plot(out, runs, args.budget)
     print(write_compare_report(out, summary, settings).read_text())
+
+
+def _options(pairs: list[str]) -> dict:
+    """``["k=v", ...]`` → ``{k: v}``, numbers and lists parsed as JSON."""
+    out = dict(kv.split("=", 1) for kv in pairs)
+    return {k: json.loads(v) if v[:1].isdigit() or v[:1] in "-[" else v for k, v in out.items()}
 
 
 def summary_from_runs(out: Path, args) -> dict:
@@ -206,6 +219,8 @@ def main() -> None:
     c.add_argument("--budget", type=int, default=30_000)
     c.add_argument("--jobs", type=int, default=2)
     c.add_argument("--eval-every", type=int, default=10)
+    c.add_argument("--set", action="append", default=[], help="a TrainConfig field, e.g. warm_start_steps=200")
+    c.add_argument("--sampler-option", action="append", default=[], help="e.g. expert_noise=0.5, max_len=1024")
     r = sub.add_parser("report", help="rewrite compare.md from compare.json")
     r.add_argument("--out", required=True)
     r.add_argument("--from-runs", action="store_true", help="summarise the finished runs under <out>/runs")

@@ -78,11 +78,25 @@ def draw_instances(env, rng, n: int, held_out: set) -> list[int]:
          "lower --eval-problems or enlarge the env (e.g. a bigger pool or grid)")
 
 
+def eval_instances(probe, n: int) -> tuple[list[int], set]:
+    """The ``n`` held-out instance seeds (fixed by ``EVAL_SEED``) and the set of their ``instance_key``."""
+    seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
+    held_out = set()
+    for seed in seeds:
+        probe.reset(seed)
+        held_out.add(probe.instance_key())
+    return seeds, held_out
+
+
 def build_agent_policy(config, env_fn, settings, agent: dict, log):
-    """The agent GPT warm-started on noisy expert episodes (cached), or a random one without warm start."""
+    """The agent GPT warm-started on noisy expert episodes (cached), or a random one without warm start.
+
+    The warm start draws its instances outside the held-out set (:func:`eval_instances`).
+    """
     from treecredit.agents.policy import agent_gpt, cached_warm_start, warm_start_agent
 
     env = env_fn()
+    _, held_out = eval_instances(env, config.eval_problems)
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
              "max_len": int(agent.get("max_len", 768))}
 
@@ -97,10 +111,14 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
     key = {"kind": "agent", "env": config.env, "env_options": warm_options, "model": model,
            "steps": config.warm_start_steps, "batch": config.warm_start_batch, "lr": config.warm_start_lr,
            "seed": config.warm_start_seed, "noise": noise, "marker": settings.marker,
-           "turn_prefix": settings.turn_prefix, "version": 1}
+           "turn_prefix": settings.turn_prefix, "version": 1,
+           "held_out_eval": config.eval_problems}
+
+    def instances(rng, n: int) -> list[int]:
+        return draw_instances(env, rng, n, held_out)
 
     def train(policy):
-        return warm_start_agent(policy, env_fn, env.instances, steps=config.warm_start_steps,
+        return warm_start_agent(policy, env_fn, instances, steps=config.warm_start_steps,
                                 batch_size=config.warm_start_batch, lr=config.warm_start_lr,
                                 seed=config.warm_start_seed, noise=noise, settings=settings)
 
@@ -141,11 +159,8 @@ def train_agent(config, *, log=print) -> list[dict]:
                                action_max_tokens=config.max_new_tokens, **episode_options)
     env_fn = env_factory(config.env, **config.env_options)
     probe = env_fn()
-    eval_seeds = probe.instances(np.random.default_rng(EVAL_SEED), config.eval_problems)
-    held_out, longest_prompt = set(), 0
-    for seed in eval_seeds:
-        longest_prompt = max(longest_prompt, len(probe.reset(seed) + settings.turn_prefix))
-        held_out.add(probe.instance_key())
+    eval_seeds, held_out = eval_instances(probe, config.eval_problems)
+    longest_prompt = max(len(probe.reset(seed) + settings.turn_prefix) for seed in eval_seeds)
     max_len = int(agent.get("max_len", 768))
     if longest_prompt + 1 + settings.max_episode_tokens > max_len:  # positions past max_len would be wrong
         fail("max_len", f"is {max_len}, but a first observation of {longest_prompt} characters plus "
