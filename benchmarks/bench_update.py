@@ -1,14 +1,17 @@
 """Wall time of the update and of a training step: packed (prefix-shared) against the row layout.
 
-Prints, as ratios measured side by side in one run (medians of alternating repeats):
+Prints, as ratios measured side by side in one run (medians over rounds of the ratio within a round;
+the arms alternate within each round):
 
 1. the PPO update (teacher-forced log-probs, loss, backward, AdamW step; ``training.loop.ppo_update``) on
    i.i.d. groups of 8 whose prompts are half the tokens, packed layout ÷ row layout (target ≤ 0.6), for
-   the small GPT and a small random ``transformers`` Llama, with one minibatch (whole groups) and with the
-   trainer's default two minibatches (rows shuffled, so a group is split);
+   the small GPT and a small random ``transformers`` Llama, with one minibatch (whole groups), with the
+   trainer's default two minibatches (rows shuffled, so a group is split) and with two minibatches of
+   whole groups (``minibatch_split="groups"``);
 2. a training step (sampling, advantages, update) with ``--sampler tree`` at the default branching
    (fixed, N=2, D=2) ÷ an i.i.d. step with the same number of leaves (target ≤ 0.6), on the warm-started
-   small GPT and on a tiny random ``transformers`` Llama with a character tokenizer;
+   small GPT and on a tiny random ``transformers`` Llama with a character tokenizer, with each phase's
+   time, the generated tokens and the tokens the update computes (row minibatches and group minibatches);
 3. the share of a short SmolLM2 run (``treecredit train --model smollm2 --steps 3 --prompts-per-step 4``,
    every other setting at its default; ``--smollm-steps``, ``--smollm-prompts``) spent in held-out
    evaluation, loading included (target ≤ 25 %; fewer prompts per step than the default 16 make the
