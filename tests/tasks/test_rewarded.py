@@ -95,3 +95,26 @@ def test_bad_reward_specs_fail_naming_the_option(tmp_path):
 
         register_reward("task", lambda prompts, completions, **_: [])
     assert RewardSet(["exact"]).names == ["exact"]
+
+
+def test_step_accuracy_is_not_reported_without_a_step_verifier(tmp_path):
+    import math
+
+    from treecredit.tasks import make_task
+    from treecredit.tasks.base import step_accuracy_share
+    from treecredit.training.metrics import board_scalars
+
+    assert step_accuracy_share(make_task("arithmetic"), 0, 0) == 0.0  # a verifier, no complete step yet
+    assert step_accuracy_share(task_from_config(_config("countdown", "exact")), 3, 4) == 0.75  # delegated
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"prompt": f"{i}", "answer": "1"}) + "\n" for i in range(4)))
+    plain = DatasetTask(path=str(tmp_path / "d.jsonl"), held_out=1)
+    assert not plain.has_step_checker and math.isnan(step_accuracy_share(plain, 3, 4))
+    checked = DatasetTask(path=str(tmp_path / "d.jsonl"), held_out=1, step_checker="json:dumps")
+    assert checked.has_step_checker and step_accuracy_share(checked, 3, 4) == 0.75
+    pytest.importorskip("reasoning_gym")
+    from treecredit.tasks.reasoning_gym import make_rg_task
+
+    assert not make_rg_task("rg:chain_sum").has_step_checker
+    assert make_rg_task("rg:string_splitting").has_step_checker
+    assert board_scalars({"kind": "eval", "step": 1, "eval_step_accuracy": float("nan"), "eval_greedy_pass1": 0.5}) \
+        == {"eval/greedy_pass1": 0.5}

@@ -43,6 +43,9 @@ def test_two_steps_on_a_jsonl_dataset_with_a_user_reward(tmp_path, monkeypatch, 
     records = read_metrics(out / "metrics.jsonl")
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == [1, 2] and len([r for r in records if r["kind"] == "eval"]) == 2
+    # no step checker: step accuracy is n/a (JSON null), not a 0 that reads like "every step wrong"
+    assert all(r["step_accuracy"] is None for r in train)
+    assert all(r["eval_step_accuracy"] is None for r in records if r["kind"] == "eval")
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     by_prompt = {r["prompt"]: r for r in rows}
     for call in calls:  # the dataset's columns, row by row, as TRL passes them
@@ -106,3 +109,14 @@ def test_a_user_reward_replaces_a_named_tasks_verifier(tiny_config, tmp_path, mo
     sys.modules.pop("length_reward", None)
     rewards = [r["reward"] for r in records if r["kind"] == "train"]
     assert len(rewards) == 2 and all(0.5 <= r <= 1.0 for r in rewards)  # the user's values (the task's: 0 or 1)
+
+
+def test_max_len_sets_the_small_gpt_context(tiny_config):
+    from treecredit.tasks import make_task
+    from treecredit.training.loop import build_policy
+
+    task = make_task("arithmetic")
+    assert build_policy(tiny_config(warm_start_steps=0), task, print).model.cfg.max_len == 96
+    assert build_policy(tiny_config(warm_start_steps=0, max_len=160), task, print).model.cfg.max_len == 160
+    with pytest.raises(ValueError, match="max_len"):
+        tiny_config(max_len=0)

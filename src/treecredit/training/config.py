@@ -105,6 +105,8 @@ class TrainConfig:
     """Small GPT: attention heads."""
     n_embd: int = 144
     """Small GPT: model width (divisible by n_head)."""
+    max_len: int = 96
+    """Small GPT: context in tokens (prompt + response; characters for its character tokenizer)."""
     warm_start_steps: int = 300
     """Supervised warm-start steps on worked solutions (cached; 0 = start from random weights)."""
     warm_start_batch: int = 64
@@ -113,6 +115,12 @@ class TrainConfig:
     """AdamW learning rate of the warm start."""
     warm_start_seed: int = 0
     """Seed of the warm start; shared by all RL seeds so that a comparison starts from one policy."""
+    hf_warm_start_steps: int = 0
+    """Hugging Face model: supervised warm-start steps on the task's worked solutions before RL (LoRA adapters only under --lora-rank; cached; 0 = use the model as is)."""
+    hf_warm_start_batch: int = 8
+    """Hugging Face model: worked solutions per warm-start step."""
+    hf_warm_start_lr: float = 1e-4
+    """Hugging Face model: AdamW learning rate of the warm start (LoRA adapters usually want ~1e-3)."""
     cache_dir: str = ""
     """Warm-start cache folder ('' = $TREECREDIT_CACHE or ~/.cache/treecredit)."""
     eval_every: int = 25
@@ -150,9 +158,10 @@ class TrainConfig:
                   "pass --steps N with N ≥ 1, or set --token-budget")
         _at_least(self, "token_budget", 0, "pass 0 (no budget) or a positive number of tokens")
         for name in ("prompts_per_step", "max_new_tokens", "epochs", "minibatches", "n_layer", "n_head",
-                     "n_embd", "warm_start_batch", "eval_every", "eval_problems", "threads"):
+                     "n_embd", "max_len", "warm_start_batch", "hf_warm_start_batch", "eval_every", "eval_problems",
+                     "threads"):
             _at_least(self, name, 1, f"pass --{name.replace('_', '-')} 1 or more")
-        for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every"):
+        for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every", "hf_warm_start_steps"):
             _at_least(self, name, 0, f"pass --{name.replace('_', '-')} 0 or more")
         if self.minibatches > self.prompts_per_step * self.group_size:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step * self.group_size} "
@@ -164,7 +173,7 @@ class TrainConfig:
             fail("temperature", f"is {self.temperature}, training needs sampling (> 0)", "pass e.g. 1.0")
         if not 0 < self.top_p <= 1:
             fail("top_p", f"is {self.top_p}, must be in (0, 1]", "pass 1.0 to sample the full distribution")
-        for name in ("lr", "warm_start_lr"):
+        for name in ("lr", "warm_start_lr", "hf_warm_start_lr"):
             if not getattr(self, name) > 0:
                 fail(name, f"is {getattr(self, name)}, must be > 0", f"pass e.g. --{name.replace('_', '-')} 3e-4")
         if not 0 < self.clip_low < 1:
@@ -178,6 +187,9 @@ class TrainConfig:
 
         check_model_argument(self.model, self.gguf_file)
         check_choice(self.chat_template, ("auto", "on", "off"), "chat_template")
+        if self.hf_warm_start_steps and self.model == "gpt":
+            fail("hf_warm_start_steps", "is for a Hugging Face --model; the small GPT has --warm-start-steps",
+                 "pass --warm-start-steps N for the small GPT, or a Hugging Face --model")
         if self.tensorboard not in (None, True, False):
             fail("tensorboard", f"is {self.tensorboard!r}", "pass true, false, or leave it unset (on when installed)")
         if self.gguf_file and self.model == "gpt":

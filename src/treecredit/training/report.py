@@ -51,7 +51,8 @@ def tokens_to_reach(grid: np.ndarray, mean_curve: np.ndarray, target: float) -> 
 
 
 def _final(records: list[dict], key: str) -> float:
-    return float([r for r in records if r["kind"] == "eval"][-1][key])
+    value = [r for r in records if r["kind"] == "eval"][-1][key]
+    return float("nan") if value is None else float(value)  # None: n/a (JSON null), e.g. no step verifier
 
 
 def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo", failures: dict | None = None,
