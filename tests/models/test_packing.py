@@ -264,3 +264,15 @@ def test_a_model_that_cannot_take_the_blocks_gets_the_dense_mask():
     prompts, ids, mask, groups = random_tree_rows(np.random.default_rng(6), 20, 2, 4, 7)
     valid = torch.arange(ids.shape[1])[None] < response_lengths(mask)[:, None]
     assert_agree(both_layouts(policy, prompts, ids, mask, groups), valid)
+
+
+def test_packed_equals_rows_after_sampling_switched_the_attention():
+    """Sampling switches an sdpa model to the shared-KV attention (models.hf_cache); the packed update's
+    tree attention is switched on over it for one call and the previous implementation comes back."""
+    policy = hf_policy()
+    policy.prefill([[1, 4, 5]])
+    before = policy.model.config._attn_implementation
+    prompts, ids, mask, groups = random_tree_rows(np.random.default_rng(8), 20, 2, 4, 7)
+    valid = torch.arange(ids.shape[1])[None] < response_lengths(mask)[:, None]
+    assert_agree(both_layouts(policy, prompts, ids, mask, groups), valid)
+    assert policy.model.config._attn_implementation == before
