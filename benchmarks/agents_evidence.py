@@ -42,7 +42,7 @@ def arm_config(base, label: str, seed: int, budget: int, out: Path):
 def _run(config) -> list[dict]:
     from treecredit.training.agent_loop import train_agent
 
-    return train_agent(config, log=lambda *a: None)
+    return train_agent(config, overwrite=True, log=lambda *a: None)  # a rerun replaces the arm's run
 
 
 def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
@@ -62,6 +62,10 @@ def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
             row[key] = {"mean": float(mean), "ci95": float(half)}
         start = [[r for r in rs if r["kind"] == "eval"][0]["eval_success"] for rs in seeds]
         row["start_success"] = float(np.mean(start))
+        row["start_greedy_success"] = float(np.mean([[r for r in rs if r["kind"] == "eval"][0]["eval_greedy_success"]
+                                                     for rs in seeds]))
+        mean, half = mean_ci([final(rs, "eval_success") - s for rs, s in zip(seeds, start)])
+        row["vs_start"] = {"mean": float(mean), "ci95": float(half)}
         for key in ("revisit_rate", "step_credit_share", "success", "time_credit_s", "elapsed_s"):
             row[f"train_{key}"] = float(np.mean([train_mean(rs, key) for rs in seeds]))
         row["generated_tokens"] = float(np.mean([final(rs, "generated_tokens") for rs in seeds]))
@@ -75,19 +79,22 @@ def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
 def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
     lines = [f"# Agent estimators on `{settings['env']}` at {settings['budget']} generated tokens per run", "",
              f"Settings: `{json.dumps(settings)}`", "",
-             "| arm | seeds | held-out success (sampled) | greedy | Δ vs " + settings["reference"] + " (95 % CI, p) "
-             "| revisit rate | turns with step credit | invalid share |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| arm | seeds | held-out success (sampled) | greedy | gain over warm start | Δ vs "
+             + settings["reference"] + " (95 % CI, p) | revisit rate | turns with step credit | invalid share |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, row in summary.items():
         vs = row.get("vs_reference")
         delta = f"{vs['mean_diff']:+.3f} ± {vs['ci95']:.3f} (p={vs['p']:.2f})" if vs else "—"
         success = row["eval_success"]
+        gain = f"{row['vs_start']['mean']:+.3f} ± {row['vs_start']['ci95']:.3f}" if "vs_start" in row else "—"
         lines.append(f"| {label} | {row['n_seeds']} | {success['mean']:.3f} ± {success['ci95']:.3f}"
-                     f" | {row['eval_greedy_success']['mean']:.3f} ± {row['eval_greedy_success']['ci95']:.3f} | {delta}"
+                     f" | {row['eval_greedy_success']['mean']:.3f} ± {row['eval_greedy_success']['ci95']:.3f}"
+                     f" | {gain} | {delta}"
                      f" | {row['train_revisit_rate']:.2f} | {row['train_step_credit_share']:.2f}"
                      f" | {row['eval_invalid_share']['mean']:.3f} |")
     start = np.mean([row["start_success"] for row in summary.values()])
-    lines += ["", f"Warm start (step 0) held-out sampled success: {start:.3f}."]
+    greedy = np.mean([row.get("start_greedy_success", np.nan) for row in summary.values()])
+    lines += ["", f"Warm start (step 0) held-out success: {start:.3f} sampled, {greedy:.3f} greedy."]
     path = out / "compare.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -128,15 +135,16 @@ def compare(args) -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env_options = dict(kv.split("=", 1) for kv in args.env_option)
-    env_options = {k: json.loads(v) if v[:1].isdigit() or v[:1] in "-[" else v for k, v in env_options.items()}
+    env_options = _options(args.env_option)
+    overrides = {**_options(args.set), "sampler_options": _options(args.sampler_option)}
     base = TrainConfig(**{**BASE, "env": args.env, "env_options": env_options, "steps": 1,
-                          "eval_every": args.eval_every})
+                          "eval_every": args.eval_every, **overrides})
     episode_options, agent = split_sampler_options(base.sampler_options)
     settings = EpisodeSettings(action_max_tokens=base.max_new_tokens, **episode_options)
     build_agent_policy(base, env_factory(base.env, **base.env_options), settings, agent, print)  # warm start once
     arms = args.arms.split(",")
-    configs = [arm_config(base, label, seed, args.budget, out) for label in arms for seed in range(args.seeds)]
+    # seed-major order: an interrupted comparison has every arm at the seeds it finished
+    configs = [arm_config(base, label, seed, args.budget, out) for seed in range(args.seeds) for label in arms]
     print(f"{len(configs)} runs, {args.jobs} at a time")
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = []
@@ -150,25 +158,38 @@ def compare(args) -> None:
     summary = summarise(runs, arms[0])
     settings = {"env": args.env, "env_options": env_options, "budget": args.budget, "seeds": args.seeds,
                 "reference": arms[0], **{k: v for k, v in BASE.items() if k not in ("progress", "tensorboard")},
-                "eval_every": args.eval_every}
+                "eval_every": args.eval_every, **overrides}
     (out / "compare.json").write_text(json.dumps({"settings": settings, "summary": summary}, indent=1))
     plot(out, runs, args.budget)
     print(write_compare_report(out, summary, settings).read_text())
 
 
+def _options(pairs: list[str]) -> dict:
+    """``["k=v", ...]`` → ``{k: v}``, numbers and lists parsed as JSON."""
+    out = dict(kv.split("=", 1) for kv in pairs)
+    return {k: json.loads(v) if v[:1].isdigit() or v[:1] in "-[" else v for k, v in out.items()}
+
+
 def summary_from_runs(out: Path, args) -> dict:
-    """Summarise the finished runs under ``<out>/runs`` (a run is finished when it reached the budget)."""
-    runs: dict[str, list] = {}
+    """Summarise the finished runs under ``<out>/runs`` (finished: reached the budget), at the seeds that
+    every arm finished (so that the paired differences pair equal seeds); the reference arm is ``grpo``."""
+    by_arm: dict[str, dict[int, list]] = {}
     for folder in sorted((out / "runs").iterdir()):
+        if not (folder / "metrics.jsonl").exists():
+            continue
         records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
         config = json.loads((folder / "config.json").read_text())
         evals = [r for r in records if r["kind"] == "eval"]
         if not evals or evals[-1]["generated_tokens"] < config["token_budget"]:
             continue
-        runs.setdefault(folder.name.rsplit("-seed", 1)[0].replace("_", "@"), []).append(records)
-    first = next(iter(runs))
+        label, _, seed = folder.name.rpartition("-seed")
+        by_arm.setdefault(label.replace("_", "@"), {})[int(seed)] = records
+    seeds = sorted(set.intersection(*(set(v) for v in by_arm.values())))
+    runs = {label: [done[s] for s in seeds] for label, done in by_arm.items()}
+    first = "grpo" if "grpo" in runs else next(iter(runs))
+    runs = {first: runs.pop(first), **runs}
     settings = {"env": config["env"], "env_options": config["env_options"], "budget": config["token_budget"],
-                "seeds": {k: len(v) for k, v in runs.items()}, "reference": first, "partial": True}
+                "seeds": len(seeds), "reference": first, "partial": True}
     data = {"settings": settings, "summary": summarise(runs, first)}
     (out / "compare.json").write_text(json.dumps(data, indent=1))
     return data
@@ -183,12 +204,14 @@ def audit(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    make = env_factory("textworld", pool=args.games, max_turns=12)
-    result = signature_audit(make, list(range(args.games)), args.episodes, noise=args.noise, seed=0,
-                             extra={"look (room + inventory)": lambda env: env.look(),
-                                    "observation + look": lambda env: env.observation + " " + env.look()})
-    result["settings"] = {"env": "textworld", "games": args.games, "rooms": 3, "objects": 4, "quest_length": 3,
-                          "max_turns": 12, "episodes_per_game": args.episodes, "noise": args.noise}
+    options = dict(view=args.view, rooms=args.rooms, objects=args.objects, quest_length=args.quest_length,
+                   pool=args.games, max_turns=12)
+    make = env_factory("textworld", **options)
+    extra = {"look (room + inventory)": lambda env: env.look(),
+             "observation + look": lambda env: env.observation + " " + env.look()} if args.view == "text" else {}
+    result = signature_audit(make, list(range(args.games)), args.episodes, noise=args.noise, seed=0, extra=extra)
+    result["settings"] = {"env": "textworld", "games": args.games, **options, "episodes_per_game": args.episodes,
+                          "noise": args.noise}
     result["seconds"] = time.time() - started
     (out / "audit.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
@@ -206,6 +229,8 @@ def main() -> None:
     c.add_argument("--budget", type=int, default=30_000)
     c.add_argument("--jobs", type=int, default=2)
     c.add_argument("--eval-every", type=int, default=10)
+    c.add_argument("--set", action="append", default=[], help="a TrainConfig field, e.g. warm_start_steps=200")
+    c.add_argument("--sampler-option", action="append", default=[], help="e.g. expert_noise=0.5, max_len=1024")
     r = sub.add_parser("report", help="rewrite compare.md from compare.json")
     r.add_argument("--out", required=True)
     r.add_argument("--from-runs", action="store_true", help="summarise the finished runs under <out>/runs")
@@ -214,6 +239,10 @@ def main() -> None:
     a.add_argument("--games", type=int, default=8)
     a.add_argument("--episodes", type=int, default=16)
     a.add_argument("--noise", type=float, default=0.4)
+    a.add_argument("--view", default="text", help="the textworld env's view: text or compact")
+    a.add_argument("--rooms", type=int, default=3)
+    a.add_argument("--objects", type=int, default=4)
+    a.add_argument("--quest-length", type=int, default=3)
     args = parser.parse_args()
     if args.command == "report":
         out = Path(args.out)

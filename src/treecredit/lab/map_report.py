@@ -13,6 +13,7 @@ from treecredit.lab.token_map import (
     best_per_environment,
     direction_ok,
     recommendation,
+    shape_label,
 )
 
 
@@ -37,18 +38,18 @@ def equal_token_tables(records: list[dict]) -> list[str]:
     envs: dict = {}
     for r in records:
         if r.get("sweep") == "map" and "skipped" not in r and r.get("noise_per_token") is not None:
-            envs.setdefault(_env_name(r), {}).setdefault((r["regime"], r["branching"], r["levels"]), []).append(r)
+            envs.setdefault(_env_name(r), {}).setdefault(_shape_key(r), []).append(r)
     out = []
     for name, shapes in envs.items():
         out += [f"**{name}**", "",
                 ("| shape | tokens/group | leaves at budget | estimator | noise/token (ρ·t) [95 %] | "
                 "cos(E ĝ, ∇J) [95 %] | cos at budget [95 %] | nmse at budget [95 %] |"),
                 "|---|---|---|---|---|---|---|---|"]
-        for _shape, rows in sorted(shapes.items(), key=lambda kv: (kv[0][0] != "iid", kv[0][1] ** kv[0][2], kv[0][1])):
+        for _shape, rows in sorted(shapes.items(), key=lambda kv: kv[0]):
             pool = [r for r in rows if not r["estimator"].startswith("(")]
             best = min([r for r in pool if direction_ok(r)] or pool, key=lambda r: r["noise_per_token"])
             for r in [x for x in rows if x["estimator"] == "grpo"] + ([best] if best["estimator"] != "grpo" else []):
-                out.append(f"| {arm_label(r).split(' @ ')[1]} | {r['tokens_per_group']} | "
+                out.append(f"| {shape_label(r)} | {r['tokens_per_group']:.4g} | "
                            f"{r['leaves_at_budget']:.0f} | "
                            f"{r['estimator']}{' (least noise)' if r is best else ''} | "
                            f"{_row_iv(r, 'noise_per_token')} | {_row_iv(r, 'grad_mean_cos_u', 2)} | "
@@ -57,16 +58,30 @@ def equal_token_tables(records: list[dict]) -> list[str]:
     return out
 
 
+def _shape_key(r: dict) -> tuple:
+    """Sort key of a shape: i.i.d. groups, fixed trees, adaptive trees; then by leaves and branching."""
+    order = {"iid": 0, "tree": 1, "adaptive": 2}[r["regime"]]
+    return (order, r["branching"] ** r["levels"], r["branching"], r.get("chains") or 0)
+
+
+def _pick(e: dict, name: str) -> str:
+    return f"{e.get(name, '–')}: {_iv(e.get(name + '_gain'), e.get(name + '_gain_lo'), e.get(name + '_gain_hi'), 2)}"
+
+
 def recommendations_table(entries: list[dict]) -> list[str]:
     out = [("| chain length D | success p (exact) | reward (Var r) | decisive | use | best tree arm: gain over GRPO "
-           "[95 %] | best i.i.d. step arm: gain [95 %] | GRPO reference | left out: biased direction |"),
-           "|---|---|---|---|---|---|---|---|---|"]
+           "[95 %] | best adaptive-tree arm: gain [95 %], cos(E ĝ, ∇J) | best i.i.d. step arm: gain [95 %] | "
+           "GRPO reference | left out: biased direction |"),
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
-        tree = f"{e.get('tree', '–')}: {_iv(e.get('tree_gain'), e.get('tree_gain_lo'), e.get('tree_gain_hi'), 2)}"
+        tree = _pick(e, "tree")
+        adaptive = _pick(e, "adaptive") + (f", cos {e['adaptive_mean_cos_u']:.2f}"
+                                           if e.get("adaptive_mean_cos_u") is not None else "")
         step = (f"{e.get('iid_step', '–')}: "
                 f"{_iv(e.get('iid_step_gain'), e.get('iid_step_gain_lo'), e.get('iid_step_gain_hi'), 2)}")
         out.append(f"| {e['depth']} | {e['p_nominal']:g} ({e['success_exact']:.2g}) | {e['reward']} "
-                   f"({e['reward_var']:.2g}) | {e['decisive']} | {recommendation(e)} | {tree} | {step} | {e['grpo']} | "
+                   f"({e['reward_var']:.2g}) | {e['decisive']} | {recommendation(e)} | {tree} | {adaptive} | {step} | "
+                   f"{e['grpo']} | "
                    f"{', '.join(e.get('excluded_biased', [])) or '–'} |")
     return out
 
@@ -85,7 +100,12 @@ def map_markdown(records: list[dict], heatmap: Path | None, size: str | None = N
            "",
            ("Each arm (estimator × sampling shape) is charged the tokens it generates: an i.i.d. group of G "
            "responses generates G·D tokens, a tree generates each shared segment once, so at equal generated "
-           "tokens a tree gets more leaves. **noise/token** = ρ·t (ρ = tr Cov ĝ / ‖E ĝ‖² of one group's "
+           "tokens a tree gets more leaves. **Adaptive trees** (`adaptive G=16 M=2`) are grown by the trainer's own "
+           "`AdaptiveBranching` rule (E-TreeRPO: M initial chains, then 3 rounds that give new children to step "
+           "ends in proportion to entropy × uncertainty of the value, at most 4 per point and round, at most G "
+           "leaves); their tokens and leaves per group are measured, and since where they branch depends on the "
+           "rewards seen, their cos(E ĝ, ∇J) shows whether that biases the gradient. "
+           "**noise/token** = ρ·t (ρ = tr Cov ĝ / ‖E ĝ‖² of one group's "
            "gradient, t = tokens the group generated): the noise-to-signal of a gradient averaged over groups "
            "worth one generated token; divide by a budget T for the noise at T. A gain of 2 means the arm needs "
            "half GRPO's generated tokens for the same gradient noise. **cos at budget** and **nmse at budget** "
@@ -125,7 +145,8 @@ def plot_map(records: list[dict], path: Path) -> Path | None:
         for e in rows:
             i, j = depths.index(e["depth"]), ps.index(e["p_nominal"])
             grid[i, j] = np.log2(e["best_gain"])
-            shape = "iid" if e["best_regime"] == "iid" else f"B{e['best_branching']} L{e['best_levels']}"
+            shape = {"iid": "iid", "adaptive": f"adaptive G{e['best_branching']}"}.get(
+                e["best_regime"], f"B{e['best_branching']} L{e['best_levels']}")
             star = "*" if (e.get("best_gain_lo") or 0) > 1 else ""
             ax.text(j, i, f"{e['best_estimator']}\n{shape}\n×{e['best_gain']:.2g}{star}", ha="center", va="center",
                     fontsize=8)

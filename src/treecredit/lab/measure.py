@@ -83,14 +83,15 @@ class GradientTerms:
     """The score-function design of one batch: item k adds w_k · score[k, :] at ``index[k, :]`` to its group.
 
     ``index``/``score`` ``(K, V)``: parameter indices and ∇log π values (1[b=a] − π(b|s)); ``group (K,)``;
-    ``weight (K,)`` is filled from the advantages by the caller; ``true_gradient (n_params,)``.
+    ``weight (K,)`` is filled from the advantages by the caller; ``true_gradient (n_params,)``;
+    ``group_size``: G, or ``(n_groups,)`` leaves per group when groups differ in size (adaptive trees).
     """
 
     index: np.ndarray
     score: np.ndarray
     group: np.ndarray
     true_gradient: np.ndarray
-    group_size: int
+    group_size: int | np.ndarray
 
 
 def group_gradients(terms: GradientTerms, weight: np.ndarray, n_groups: int) -> np.ndarray:
@@ -98,7 +99,9 @@ def group_gradients(terms: GradientTerms, weight: np.ndarray, n_groups: int) -> 
     P = terms.true_gradient.size
     flat = (terms.group[:, None] * P + terms.index).reshape(-1)
     vals = (weight[:, None] * terms.score).reshape(-1)
-    return np.bincount(flat, weights=vals, minlength=n_groups * P).reshape(n_groups, P) / terms.group_size
+    sizes = np.asarray(terms.group_size, dtype=np.float64)
+    sums = np.bincount(flat, weights=vals, minlength=n_groups * P).reshape(n_groups, P)
+    return sums / (sizes[:, None] if sizes.ndim else sizes)
 
 
 def block_stats(est: np.ndarray, target: np.ndarray, node: np.ndarray, n_nodes: int, group: np.ndarray,

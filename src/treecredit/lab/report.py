@@ -8,6 +8,7 @@ from pathlib import Path
 
 from treecredit.lab.map_report import cutoff_markdown, map_markdown, plot_map
 from treecredit.lab.plots import plot_branching, plot_budget, plot_conditions
+from treecredit.lab.token_map import shape_label
 
 HEADLINE_METRICS = ("rmse", "rms_bias", "sd", "gain", "rank_corr", "sign_agree", "grad_cos", "grad_rel_var")
 TURN_METRICS = ("rmse", "rms_bias", "sd", "gain", "rank_corr", "sign_agree", "grad_cos", "grad_rel_var")
@@ -52,7 +53,7 @@ def fmt(row: dict, metric: str, digits: int = 3) -> str:
 
 
 def _regime(row: dict) -> str:
-    return f"i.i.d. G={row['budget']}" if row["regime"] == "iid" else f"tree B={row['branching']} L={row['levels']}"
+    return shape_label(row)
 
 
 def table(rows: list[dict], metrics, first=("estimator", "regime")) -> str:

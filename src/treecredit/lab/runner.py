@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import treecredit
+from treecredit._validation import fail
 from treecredit.lab.measure import Accumulator, GradientTerms, block_stats
 from treecredit.lab.sampling import LabBatch, sample_forest
 from treecredit.lab.state_graph import StateGraph, sample_episodes
@@ -103,7 +104,8 @@ def token_gradient_terms(batch: LabBatch) -> GradientTerms:
     probs = np.stack([mdp.probs[d][batch.prefixes[:, d]] for d in range(D)], axis=1)  # (R, D, V)
     score = ((batch.actions[:, :, None] == np.arange(V)) - probs).reshape(-1, V)
     group = np.repeat(batch.group_index, D)
-    return GradientTerms(index, score, group, mdp.true_gradient, batch.group_size)
+    sizes = np.bincount(batch.group_index, minlength=batch.n_groups)  # leaves per group (adaptive: unequal)
+    return GradientTerms(index, score, group, mdp.true_gradient, sizes)
 
 
 @dataclass
@@ -114,6 +116,7 @@ class CellResult:
     skipped: dict = field(default_factory=dict)
     extra_rollouts: dict = field(default_factory=dict)
     tokens_per_group: float | None = None  # measured generated tokens per group (token cells)
+    leaves_per_group: float | None = None  # measured responses per group (token cells; adaptive: ≤ its budget)
     cutoff: dict = field(default_factory=dict)  # tokens_saved, cut_share, value_bias, value_rmse
 
 
@@ -142,7 +145,7 @@ def token_options(variant: Variant, spec, batch: LabBatch, *, explicit_tree: boo
 
 def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: int, groups_per_block: int,
                    variant_list: list[Variant], seed: int, mc_rollouts: int = 8, oracle: bool = True,
-                   tick=None, cutoff: str = "off") -> CellResult:
+                   tick=None, cutoff: str = "off", adaptive: dict | None = None) -> CellResult:
     """Measure every variant on ``n_blocks`` batches of ``groups_per_block`` independent trees (or groups).
 
     All variants see the same sampled batches (common random numbers), so their differences are sharper.
@@ -155,20 +158,35 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
     response after a wrong step; its later tokens are masked (not generated, no gradient term) and it gets
     the verifier's value as reward. ``result.tokens_per_group`` is measured (shared segments once),
     ``result.cutoff`` holds the share of tokens saved and the value bias against the exact values.
+
+    ``adaptive`` (a dict of :class:`~treecredit.sampling.branching.AdaptiveBranching` options, ``{}`` for its
+    lab defaults): grow adaptive trees of at most ``branching`` leaves instead (:mod:`treecredit.lab.adaptive`;
+    ``branch_depths`` is ignored, no ``_root`` metrics, cutoff must be ``off``).
     """
+    from treecredit.lab.adaptive import sample_adaptive
     from treecredit.lab.cutoff import apply_cutoff, generated_per_group
 
+    if adaptive is not None and cutoff != "off":
+        fail("cutoff", f"is {cutoff!r} with adaptive trees; the lab cuts only fixed shapes after sampling, which "
+             "would not be the trainer's adaptive rule (it sees the cut rewards while it allocates)",
+             "pass cutoff='off' for adaptive cells")
     rng = np.random.default_rng(seed)
-    explicit_tree = len(set(int(b) for b in branch_depths)) > 1
+    explicit_tree = adaptive is not None or len(set(int(b) for b in branch_depths)) > 1
     accs = {v.label: Accumulator() for v in variant_list}
-    root_accs = {v.label: Accumulator() for v in variant_list} if explicit_tree else {}
-    root_end = sorted(set(int(b) for b in branch_depths))[1] if explicit_tree else 0
+    fixed_tree = explicit_tree and adaptive is None
+    root_accs = {v.label: Accumulator() for v in variant_list} if fixed_tree else {}
+    root_end = sorted(set(int(b) for b in branch_depths))[1] if fixed_tree else 0
     if oracle:
         accs[ORACLE] = Accumulator()
     result = CellResult()
-    tokens, full_tokens, value_errors = [], [], []
+    tokens, full_tokens, value_errors, rows = [], [], [], 0
     for _ in range(n_blocks):
-        batch = sample_forest(mdp, rng, n_groups=groups_per_block, branching=branching, branch_depths=branch_depths)
+        if adaptive is not None:
+            batch = sample_adaptive(mdp, rng, n_groups=groups_per_block, group_size=branching, **adaptive)
+        else:
+            batch = sample_forest(mdp, rng, n_groups=groups_per_block, branching=branching,
+                                  branch_depths=branch_depths)
+        rows += batch.n_rows
         cut = apply_cutoff(batch, cutoff)
         alive = cut["alive"].reshape(-1).astype(np.float64)  # per action: generated or not
         keep = batch.per_token(cut["alive"]).reshape(-1)  # per token
@@ -209,9 +227,10 @@ def run_token_cell(mdp: TabularMDP, *, branching: int, branch_depths, n_blocks: 
             tick()
     result.metrics = {label: acc.result() for label, acc in accs.items() if acc.blocks}
     result.tokens_per_group = float(np.mean(tokens))
+    result.leaves_per_group = rows / (n_blocks * groups_per_block)
     errors = np.concatenate(value_errors)
     result.cutoff = dict(tokens_saved=1.0 - float(np.sum(tokens)) / float(np.sum(full_tokens)),
-                         cut_share=errors.size / (n_blocks * batch.n_rows),
+                         cut_share=errors.size / rows,
                          value_bias=float(errors.mean()) if errors.size else 0.0,
                          value_rmse=float(np.sqrt((errors ** 2).mean())) if errors.size else 0.0)
     for label, acc in root_accs.items():

@@ -9,8 +9,10 @@ every cell on the same batches. Sweeps:
 - ``budget``: i.i.d. G vs binary trees (B = 2, L levels) at budgets 2^L.
 - ``conditions``: chain length × success rate × reward kind (binary / noisy graded), plus the entropy
   profile and the place of the decisive tokens: where does tree credit beat GRPO?
-- ``map``: chain length × success rate (× reward kind, decisive place with ``full``), i.i.d. groups and
-  trees of several shapes, a few estimators, compared per generated token (:mod:`treecredit.lab.token_map`).
+- ``map``: chain length × success rate (× reward kind, decisive place with ``full``), i.i.d. groups,
+  trees of several shapes and adaptive trees (the trainer's ``AdaptiveBranching`` rule,
+  :mod:`treecredit.lab.adaptive`), a few estimators, compared per generated token
+  (:mod:`treecredit.lab.token_map`).
 - ``cutoff``: a partial verifier stops responses after a wrong step (``sound`` on binary rewards, where the
   cut value is exact; ``any`` on graded rewards, where it is biased): tokens saved, value bias, noise per token.
 - ``turns``: the state graph, i.i.d. episode groups of G, exact Markov signatures and turn-free
@@ -46,11 +48,12 @@ class Cell:
     sweep: str
     env: str
     env_args: tuple
-    regime: str  # "iid" or "tree"
+    regime: str  # "iid", "tree" or "adaptive" (the trainer's adaptive rule, at most ``branching`` leaves)
     branching: int
     levels: int = 1
     signature: str = "state+turn"
     cutoff: str = "off"
+    chains: int = 0  # adaptive only: initial chains per group (AdaptiveBranching.chains)
 
     @property
     def budget(self) -> int:
@@ -59,7 +62,8 @@ class Cell:
     def describe(self) -> dict:
         return dict(sweep=self.sweep, env=self.env, **dict(self.env_args), regime=self.regime,
                     branching=self.branching, levels=self.levels, budget=self.budget,
-                    **({"signature": self.signature} if self.env == "graph" else {}), cutoff=self.cutoff)
+                    **({"signature": self.signature} if self.env == "graph" else {}),
+                    **({"chains": self.chains} if self.regime == "adaptive" else {}), cutoff=self.cutoff)
 
 
 def _pair(sweep: str, env: str, args: dict, budget_b: int, levels: int) -> list[Cell]:
@@ -95,8 +99,9 @@ def cells(sweeps=SWEEPS, full: bool = False) -> list[Cell]:
         elif sweep == "map":
             for env in map_environments(full):
                 key = tuple(sorted(env.items()))
-                out += [Cell(sweep, "token", key, regime, b, levels)
-                        for regime, b, levels in map_shapes(env["depth"], full)]
+                out += [Cell(sweep, "token", key, regime, b, 1, chains=third) if regime == "adaptive"
+                        else Cell(sweep, "token", key, regime, b, third)
+                        for regime, b, third in map_shapes(env["depth"], full)]
         elif sweep == "cutoff":
             for reward, mode in (("binary", "sound"), ("graded", "any")):
                 env = dict(map_environments(False)[0], depth=6, success_rate=0.2, reward=reward, decisive="spread",
@@ -123,7 +128,7 @@ def run_cell(cell: Cell, *, size: str, seed: int, mc_rollouts: int = 8, tick=Non
                              variant_list=turn_variants if turn_variants is not None else variants("turn"),
                              seed=seed, signature=cell.signature, tick=tick)
     mdp = make_tabular_mdp(**args)
-    depths = [0] if cell.regime == "iid" else branch_schedule(mdp.depth, cell.levels)
+    depths = [0] if cell.regime in ("iid", "adaptive") else branch_schedule(mdp.depth, cell.levels)
     if len(depths) != cell.levels and cell.regime == "tree":
         cell_levels = len(depths)
         raise ValueError(f"levels: {cell.levels} levels do not fit depth {mdp.depth} ({cell_levels} fit). "
@@ -132,14 +137,16 @@ def run_cell(cell: Cell, *, size: str, seed: int, mc_rollouts: int = 8, tick=Non
                           groups_per_block=per_block,
                           variant_list=(token_variants if token_variants is not None
                                         else variants("token", mc_rollouts=mc_rollouts)),
-                          seed=seed, mc_rollouts=mc_rollouts, tick=tick, cutoff=cell.cutoff)
+                          seed=seed, mc_rollouts=mc_rollouts, tick=tick, cutoff=cell.cutoff,
+                          adaptive=dict(chains=cell.chains) if cell.regime == "adaptive" else None)
 
 
 def generated_tokens(cell: Cell) -> int | None:
     """Tokens generated per group: Σ over tree levels of (nodes at that level) × (segment length).
 
-    i.i.d. G: G·D·L. A tree shares its segments, so at the same leaf budget it generates fewer tokens."""
-    if cell.env == "graph":
+    i.i.d. G: G·D·L. A tree shares its segments, so at the same leaf budget it generates fewer tokens.
+    None where it depends on the sample (graph, adaptive cells: the run measures it)."""
+    if cell.env == "graph" or cell.regime == "adaptive":
         return None
     args = dict(cell.env_args)
     mdp_depth, step_len = args["depth"], args.get("step_len", 1)
@@ -174,14 +181,17 @@ def run_sweeps(sweeps=SWEEPS, *, size: str = "quick", full: bool = False, seed: 
     total = sum((MAP_SIZES if c.sweep in ("map", "cutoff") else SIZES)[size][0] for c in todo)
     with tqdm(total=total, desc="treecredit lab", unit="batch", disable=not progress) as bar:
         for i, cell in enumerate(todo):
-            bar.set_postfix_str(f"{cell.sweep}:{cell.env}:{cell.regime}:B{cell.branching}L{cell.levels}")
+            bar.set_postfix_str(f"{cell.sweep}:{cell.env}:{cell.regime}:B{cell.branching}L{cell.levels}"
+                                f"{f'M{cell.chains}' if cell.chains else ''}")
             result = run_cell(cell, size=size, seed=seed * 100_003 + i, mc_rollouts=mc_rollouts,
                               tick=lambda: bar.update(1),
                               token_variants=map_vars if cell.sweep in ("map", "cutoff") else token_vars,
                               turn_variants=turn_vars)
             measured = getattr(result, "tokens_per_group", None)
+            leaves = getattr(result, "leaves_per_group", None)
             base = dict(cell.describe(), **environment_facts(cell), p_nominal=dict(cell.env_args).get("success_rate"),
                         tokens_per_group=generated_tokens(cell) if measured is None else measured,
+                        **({"leaves_per_group": leaves} if leaves is not None else {}),
                         **({f"cutoff_{k}": v for k, v in result.cutoff.items()} if cell.cutoff != "off" else {}))
             for label, metrics in result.metrics.items():
                 level = "turn" if cell.env == "graph" else "token"

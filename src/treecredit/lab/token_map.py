@@ -33,9 +33,12 @@ REFERENCE_RESPONSES = 128
 MAP_ESTIMATORS = ("grpo", "rloo", "tempo", "treerl", "treerpo", "spo", "treepo", "ibpo")
 OUTCOME_ONLY = frozenset({"grpo", "rloo", "dr_grpo"})  # one advantage per response: no step credit
 MAP_SIZES = {"tiny": (3, 4), "quick": (10, 32), "full": (12, 48)}  # (blocks, groups per block)
-SHAPES_QUICK = (("iid", 8, 1), ("iid", 16, 1), ("tree", 2, 3), ("tree", 4, 2), ("tree", 2, 4))
+# (regime, B or G, levels) for i.i.d. groups and fixed trees; ("adaptive", G, M) for adaptive trees of at
+# most G leaves from M initial chains (AdaptiveBranching: 3 rounds, at most 4 children per point and round).
+SHAPES_QUICK = (("iid", 8, 1), ("iid", 16, 1), ("tree", 2, 3), ("tree", 4, 2), ("tree", 2, 4), ("adaptive", 16, 2))
 SHAPES_FULL = (("iid", 8, 1), ("iid", 16, 1), ("iid", 32, 1), ("tree", 2, 2), ("tree", 2, 3),
-               ("tree", 2, 4), ("tree", 4, 2), ("tree", 3, 3), ("tree", 8, 2))
+               ("tree", 2, 4), ("tree", 4, 2), ("tree", 3, 3), ("tree", 8, 2), ("adaptive", 16, 2),
+               ("adaptive", 32, 4))
 ENV_KEYS = ("depth", "p_nominal", "reward", "decisive")
 
 
@@ -51,14 +54,22 @@ def map_environments(full: bool) -> list[dict]:
 
 
 def map_shapes(depth: int, full: bool) -> list[tuple[str, int, int]]:
-    """The sampling shapes measured at chain length ``depth`` (trees need ``levels`` ≤ ``depth``)."""
-    return [s for s in (SHAPES_FULL if full else SHAPES_QUICK) if s[2] <= depth]
+    """The sampling shapes measured at chain length ``depth`` (fixed trees need ``levels`` ≤ ``depth``)."""
+    return [s for s in (SHAPES_FULL if full else SHAPES_QUICK) if s[0] == "adaptive" or s[2] <= depth]
+
+
+def shape_label(row: dict) -> str:
+    """``i.i.d. G=8``, ``tree B=4 L=2`` or ``adaptive G=16 M=2``."""
+    if row["regime"] == "iid":
+        return f"i.i.d. G={row['budget']}"
+    if row["regime"] == "adaptive":
+        return f"adaptive G={row['budget']} M={row.get('chains')}"
+    return f"tree B={row['branching']} L={row['levels']}"
 
 
 def arm_label(row: dict) -> str:
-    """``grpo @ i.i.d. G=8`` or ``treerl @ tree B=4 L=2``."""
-    shape = f"i.i.d. G={row['budget']}" if row["regime"] == "iid" else f"tree B={row['branching']} L={row['levels']}"
-    return f"{row['estimator']} @ {shape}"
+    """``grpo @ i.i.d. G=8``, ``treerl @ tree B=4 L=2`` or ``treerl @ adaptive G=16 M=2``."""
+    return f"{row['estimator']} @ {shape_label(row)}"
 
 
 def add_per_token_metrics(row: dict) -> dict:
@@ -69,7 +80,7 @@ def add_per_token_metrics(row: dict) -> dict:
         return row
     steps = row["depth"] * row.get("step_len", 1)
     k = REFERENCE_RESPONSES * steps / t
-    row["leaves_at_budget"] = k * row["budget"]
+    row["leaves_at_budget"] = k * row.get("leaves_per_group", row["budget"])
     for suffix in ("", "_lo", "_hi"):
         value = row.get("grad_rel_var_u" + suffix)
         row["noise_per_token" + suffix] = None if value is None else value * t
@@ -115,9 +126,10 @@ def _biased_summary(rows: list[dict]) -> list[str]:
 
 
 def best_per_environment(records: list[dict]) -> list[dict]:
-    """Per map environment: GRPO's best i.i.d. group, the best tree arm, the best i.i.d. step-credit arm,
-    and the overall best, with gains (GRPO noise per token / arm's) and 95 % intervals. Arms whose expected
-    gradient is biased in direction (:func:`direction_ok`) are left out of the picks and listed."""
+    """Per map environment: GRPO's best i.i.d. group, the best fixed-tree arm, the best adaptive-tree arm,
+    the best i.i.d. step-credit arm, and the overall best, with gains (GRPO noise per token / arm's) and
+    95 % intervals. Arms whose expected gradient is biased in direction (:func:`direction_ok`) are left
+    out of the picks and listed."""
     from treecredit.lab.claims import _ratio
 
     envs: dict = {}
@@ -134,6 +146,7 @@ def best_per_environment(records: list[dict]) -> list[dict]:
         biased = [r for r in rows if not direction_ok(r)]
         rows = [r for r in rows if direction_ok(r)]
         picks = {"best": rows, "tree": [r for r in rows if r["regime"] == "tree"],
+                 "adaptive": [r for r in rows if r["regime"] == "adaptive"],
                  "iid_step": [r for r in rows if r["regime"] == "iid" and r["estimator"] not in OUTCOME_ONLY]}
         entry = dict(zip(ENV_KEYS, key), success_exact=ref["success_rate"], reward_var=ref["reward_var"],
                      grpo=arm_label(ref), grpo_noise_per_token=ref["noise_per_token"],
@@ -147,13 +160,19 @@ def best_per_environment(records: list[dict]) -> list[dict]:
             entry.update({name: arm_label(best), f"{name}_estimator": best["estimator"],
                           f"{name}_regime": best["regime"],
                           f"{name}_branching": best["branching"], f"{name}_levels": best["levels"],
+                          f"{name}_chains": best.get("chains"),
                           f"{name}_gain": gain[0], f"{name}_gain_lo": gain[1], f"{name}_gain_hi": gain[2],
                           f"{name}_cos_at_budget": best.get("cos_at_budget"),
                           f"{name}_mean_cos": best.get("grad_mean_cos"),
-                          f"{name}_token_share": best["tokens_per_group"] / best["budget"] / (
-                              ref["tokens_per_group"] / ref["budget"])})
+                          f"{name}_mean_cos_u": best.get("grad_mean_cos_u"),
+                          f"{name}_mean_cos_u_hi": best.get("grad_mean_cos_u_hi"),
+                          f"{name}_token_share": _tokens_per_leaf(best) / _tokens_per_leaf(ref)})
         out.append(entry)
     return sorted(out, key=lambda e: (e["reward"], e["decisive"] != "late", e["decisive"], e["depth"], e["p_nominal"]))
+
+
+def _tokens_per_leaf(row: dict) -> float:
+    return row["tokens_per_group"] / row.get("leaves_per_group", row["budget"])
 
 
 def _noise_row(row: dict) -> dict:
@@ -170,6 +189,9 @@ def recommendation(entry: dict) -> str:
     if entry.get("best_regime") == "tree":
         what = (f"{entry['best_estimator']} on trees with depth {entry['best_levels']} (levels), "
                 f"{entry['best_branching']} children per node")
+    elif entry.get("best_regime") == "adaptive":
+        what = (f"{entry['best_estimator']} on adaptive trees (≤ {entry['best_branching']} leaves, "
+                f"{entry['best_chains']} initial chains)")
     else:
         what = f"{entry['best_estimator']} on i.i.d. groups of {entry['best_branching']}"
     verdict = "" if sure else " (not significantly better than GRPO at 95 %)"
@@ -185,6 +207,16 @@ def map_summary_lines(records: list[dict]) -> list[str]:
     sig_step = [e for e in entries if (e.get("iid_step_gain_lo") or 0) > 1]
     lines = [(f"Map (per generated token, {len(entries)} environments): a tree arm is significantly less noisy than "
              f"GRPO in {len(sig_tree)}/{len(entries)}, an i.i.d. step-credit arm in {len(sig_step)}/{len(entries)}.")]
+    adaptive = [e for e in entries if e.get("adaptive_gain") is not None]
+    if adaptive:
+        sig = [e for e in adaptive if (e.get("adaptive_gain_lo") or 0) > 1]
+        ahead = [e for e in adaptive if e["adaptive_gain"] > (e.get("tree_gain") or 0)]
+        cos = [e["adaptive_mean_cos_u"] for e in adaptive if e.get("adaptive_mean_cos_u") is not None]
+        lines.append(f"Map: adaptive trees are significantly less noisy than GRPO in {len(sig)}/{len(adaptive)} "
+                     f"environments and less noisy than the best fixed tree in {len(ahead)}/{len(adaptive)}; "
+                     f"gains {min(e['adaptive_gain'] for e in adaptive):.2g}–"
+                     f"{max(e['adaptive_gain'] for e in adaptive):.2g}×"
+                     + (f", cos(E ĝ, ∇J) of the best adaptive arm {min(cos):.2f}–{max(cos):.2f}." if cos else "."))
     if entries:
         top = max(entries, key=lambda e: e.get("tree_gain") or 0)
         low = min(entries, key=lambda e: e.get("tree_gain") or float("inf"))

@@ -61,6 +61,15 @@ def check_model_argument(model: str, gguf_file: str = "") -> None:
         fail("gguf_file", f"{gguf!r} is not a file in {folder!r}", "pass the name of a .gguf file in that folder")
 
 
+def model_identity(model: str, gguf_file: str = "") -> dict:
+    """What identifies the weights ``--model`` names, for cache keys: the resolved folder, the GGUF file,
+    and the name, size and modification time of each file in the folder (no hashing of gigabytes)."""
+    folder, gguf = resolve_model(model, gguf_file)
+    root = Path(folder).resolve()
+    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in root.iterdir() if p.is_file())
+    return {"folder": str(root), "gguf_file": gguf or "", "files": files}
+
+
 def eos_ids_of(model, tokenizer) -> list[int]:
     """Every end-of-sequence id: the tokenizer's, then those of the model's generation config (one id or
     a list, e.g. chat models that end a turn with ``<|im_end|>`` or ``<|eot_id|>``), without repeats."""

@@ -24,8 +24,8 @@ def register_reward(name: str, fn: Callable) -> Callable:
     """Make ``fn`` (TRL convention) available as ``--reward name``; returns ``fn``."""
     if not callable(fn):
         fail("fn", f"{fn!r} is not callable", "pass a function fn(prompts, completions, **columns) -> list")
-    if name in BUILTIN_REWARDS:
-        fail("name", f"{name!r} is a built-in reward", f"pick another name than {sorted(BUILTIN_REWARDS)}")
+    if name in BUILTIN_REWARDS or name == "task":
+        fail("name", f"{name!r} is a built-in reward", f"pick another name than {[*sorted(BUILTIN_REWARDS), 'task']}")
     _REGISTERED[name] = fn
     return fn
 
@@ -68,6 +68,9 @@ def load_function(target: str, argument: str = "reward") -> Callable:
         return _REGISTERED[target]
     if target in BUILTIN_REWARDS:
         return BUILTIN_REWARDS[target]
+    if target == "task":
+        fail(argument, "'task' names a task's own verifier, and a dataset task has none",
+             "with --dataset, name the verifiers: math, exact, numeric, code or module:function")
     module_name, sep, attr = target.partition(":")
     if not sep:
         fail(argument, f"unknown reward {target!r}",

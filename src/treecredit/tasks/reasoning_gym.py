@@ -7,9 +7,14 @@ answer extracted from the response (``<answer>…</answer>``, else the last ``\\
 len(answer)/len(response) when the answer is a substring), so the reward is exact success (1.0 iff the
 score is 1.0) unless ``graded=true``, which uses the score itself.
 
-Worked steps: where the generator ships them (``gsm_symbolic``'s ``metadata["answer_cot"]``, ending in
-``#### answer``) they are the solution of the warm start, and their lines are the steps; elsewhere the
-solution is the bare answer.
+Worked steps (:mod:`treecredit.tasks.rg_steps`): where the generator ships them (``gsm_symbolic``'s
+``answer_cot``; the states of the rule machines ``string_splitting`` and ``string_synthesis``) they are
+the solution of the warm start and their lines the steps, and the rule machines have a partial
+verifier; elsewhere the solution is the bare answer.
+
+The prompt is ``template.format(question=…, **metadata)``: the default ``{question}`` is the generator's
+text; a template may instead show the entry's metadata fields (``{initial_machines}``, indexing as in
+``str.format``: ``{initial_machines[0]}``), which keeps prompts short for a small model.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ import numpy as np
 from treecredit._validation import fail
 from treecredit.tasks.base import Problem, Task
 from treecredit.tasks.chat import ChatPrompt
+from treecredit.tasks.rg_steps import RULE_MACHINES, check_rule_steps, worked_solution
 
-WORKED_STEPS = {"gsm_symbolic": "answer_cot"}  # generator -> metadata key of its worked solution
-OWN_OPTIONS = ("graded", "template", "system_prompt", "delimiter", "end", "seed", "size")
+OWN_OPTIONS = ("graded", "template", "system_prompt", "delimiter", "end", "seed", "size", "held_out")
 
 
 def parse_rg_spec(spec: str) -> tuple[str, dict]:
@@ -64,6 +69,10 @@ class ReasoningGymTask(Task):
         graded: reward = the scorer's value in [0, 1] instead of exact success.
         template: prompt template with ``{question}``; system_prompt: optional system message.
         seed, size: the generator's seed and virtual size (problems are drawn among ``size`` items).
+        held_out: 0 (default): evaluation draws problems like training, and the trainer skips their
+            prompts in its training draws (the supervised warm start does not). N > 0: N distinct prompts
+            (the first met in a stream of their own) are the held-out set, and no training draw, the warm
+            start's included, ever gives one of them; for generators with few distinct problems.
     """
 
     generator: str = "chain_sum"
@@ -75,6 +84,7 @@ class ReasoningGymTask(Task):
     end: str = ""
     seed: int = 0
     size: int = 100_000
+    held_out: int = 0
 
     def __post_init__(self) -> None:
         import reasoning_gym
@@ -89,17 +99,48 @@ class ReasoningGymTask(Task):
             fail("task", f"options {self.config} are not valid for rg:{self.generator} ({exc})",
                  "use the fields of the generator's config dataclass")
         self.name = f"rg:{self.generator}"
-        self._cot = WORKED_STEPS.get(self.generator)
+        self._prompt(self._dataset[0])  # a template naming no field of the entries fails here
         self.alphabet = "".join(chr(c) for c in range(32, 127)) + "\n"
+        self._held_out = self._draw_held_out() if self.held_out > 0 else []
+        self._held_prompts = {p.prompt for p in self._held_out}
+
+    def _draw_held_out(self) -> list[Problem]:
+        """``held_out`` problems with distinct prompts, in the order a stream of their own meets them."""
+        rng = np.random.default_rng([self.seed, 5])
+        found: dict[str, Problem] = {}
+        for _ in range(50 * self.held_out):
+            problem = self._problem_at(int(rng.integers(self.size)))
+            found.setdefault(problem.prompt, problem)
+            if len(found) == self.held_out:
+                return list(found.values())
+        fail("held_out", f"is {self.held_out}, but rg:{self.generator} gave only {len(found)} distinct prompts "
+             f"in {50 * self.held_out} draws", "pass a smaller held_out, or widen the generator's options")
+
+    def held_out_problems(self, rng: np.random.Generator, n: int) -> list[Problem]:
+        """The first ``n`` of the fixed held-out set when ``held_out`` > 0, else ``n`` draws from ``rng``."""
+        return self._held_out[:n] if self._held_out else self.generate(rng, n)
 
     def make_problem(self, rng: np.random.Generator) -> Problem:
-        index = int(rng.integers(self.size))
+        for _ in range(10_000):
+            problem = self._problem_at(int(rng.integers(self.size)))
+            if problem.prompt not in self._held_prompts:
+                return problem
+        fail("held_out", f"leaves (almost) no training prompts for rg:{self.generator}",
+             "pass a smaller held_out, or widen the generator's options")
+
+    def _problem_at(self, index: int) -> Problem:
         entry = self._dataset[index]
-        answer = str(entry["answer"])
-        solution = str(entry["metadata"].get(self._cot, answer)) if self._cot else answer
-        text = self.template.format(question=entry["question"])
-        prompt = ChatPrompt(text, self.system_prompt) if self.system_prompt else text
-        return Problem(prompt, solution + self.end, answer, (index, entry))
+        solution = worked_solution(self.generator, entry)
+        return Problem(self._prompt(entry), solution + self.end, str(entry["answer"]), (index, entry))
+
+    def _prompt(self, entry: dict) -> str:
+        try:
+            text = self.template.format(**{**entry["metadata"], "question": entry["question"]})
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            fields = sorted(entry["metadata"])
+            fail("template", f"{self.template!r} cannot be filled from an rg:{self.generator} entry "
+                 f"({type(exc).__name__}: {exc})", f"use {{question}} or metadata fields among {fields}")
+        return ChatPrompt(text, self.system_prompt) if self.system_prompt else text
 
     def score(self, problem: Problem, response: str) -> float:
         """The generator's own score of the response's answer, in [0, 1]."""
@@ -110,12 +151,27 @@ class ReasoningGymTask(Task):
         value = self.score(problem, response)
         return value if self.graded else float(value >= 1.0)
 
+    def reward_columns(self, problem: Problem) -> dict:
+        """The generator's entry as keywords for ``--reward`` functions: ``question``, ``answer``,
+        ``metadata`` (and ``solution``, the worked steps or the answer)."""
+        entry = problem.data[1]
+        return {"question": entry["question"], "answer": str(entry["answer"]), "metadata": entry["metadata"],
+                "solution": problem.solution}
+
     def check_steps(self, problem: Problem, response: str) -> list[bool]:
-        """No step verifier: reasoning-gym scores final answers only."""
-        return []
+        """The rule machines' partial verifier (:func:`~treecredit.tasks.rg_steps.check_rule_steps`); []
+        for the other generators, whose scorers judge final answers only."""
+        if self.generator not in RULE_MACHINES:
+            return []
+        return check_rule_steps(self._dataset, problem.data[1], self.complete_steps(response))
+
+    @property
+    def has_step_checker(self) -> bool:
+        return self.generator in RULE_MACHINES
 
     def cache_identity(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The options (``held_out`` only when set, so that earlier warm-start cache keys stay valid)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and (k != "held_out" or v)}
 
 
 def make_rg_task(spec: str, **task_options) -> ReasoningGymTask:

@@ -11,7 +11,13 @@ An *arm* is an estimator, optionally with a sampler, a branching strategy and it
 
 A ``KEY`` is an estimator option (``scale``), a ``TrainConfig`` field (``group_size``, ``lr``, …; the
 per-run fields ``estimator``, ``seed``, ``out``, ``steps``, ``token_budget``, ``progress`` excepted), or a
-dotted key into a dict field: ``estimator.K``, ``sampler.K``, ``branching.K``, ``task.K``. The options
+dotted key into a dict field: ``estimator.K``, ``sampler.K``, ``branching.K``, ``task.K``, ``env.K``.
+
+Agent runs (``env`` set in the base config): every run is
+:func:`treecredit.training.agent_loop.train_agent`; an arm is a turn-level estimator (``rtmc``, ``gigpo``,
+``grpo`` = GRPO over episodes) or a token-level one, with options such as ``env.signature=history`` or
+``sampler.fork_children=2``; there is no ``@SAMPLER`` (episodes are the sampler; fork them for every arm
+with ``--sampler-option fork_at=[1]``, since an arm's option list cannot hold brackets). The options
 between brackets belong to that arm alone; the option may also be written before the sampler
 (``treerpo[scale=none]@tree``, the lab's label form). A global ``--estimator-option`` goes to every arm
 whose estimator accepts it (and must be accepted by at least one). Every arm is validated before any run.
@@ -35,13 +41,18 @@ from treecredit.training.config import TrainConfig
 PREFERRED = ("grpo", "tempo", "treerl", "treerpo", "spo", "treepo", "dr_grpo", "rloo")
 PER_RUN = ("estimator", "seed", "out", "steps", "token_budget", "progress")
 DICT_PREFIXES = {"estimator": "estimator_options", "sampler": "sampler_options", "branching": "branching_options",
-                 "task": "task_options"}
+                 "task": "task_options", "env": "env_options"}
+AGENT_PREFERRED = ("grpo", "rtmc", "gigpo")
 
 
-def default_estimators(limit: int = 3) -> list[str]:
-    """GRPO plus the first registered tree estimators in ``PREFERRED`` order (outcome ones fill in)."""
+def default_estimators(limit: int = 3, env: str = "") -> list[str]:
+    """GRPO plus the first registered tree estimators in ``PREFERRED`` order (outcome ones fill in); with an
+    ``env``, GRPO and the registered turn-level estimators of ``AGENT_PREFERRED``."""
     import treecredit
 
+    if env:
+        turn = set(treecredit.estimators("turn"))
+        return [name for name in AGENT_PREFERRED if name in turn][:limit]
     known = set(treecredit.estimators("token"))
     return [name for name in PREFERRED if name in known][:limit]
 
@@ -114,7 +125,15 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
     import treecredit
 
     arm = parse_arm(label)
-    spec = treecredit.get_estimator(arm.estimator)
+    if base.env:
+        from treecredit.agents.credit import estimator_level
+
+        if arm.sampler or arm.branching:
+            fail(f"arm {label!r}", "agent runs (--env) have no tree sampler: episodes are sampled turn by turn",
+                 "drop '@...'; to fork episodes pass --sampler-option fork_at=[1] (every arm)")
+        spec = treecredit.get_estimator(arm.estimator, level=estimator_level(arm.estimator))
+    else:
+        spec = treecredit.get_estimator(arm.estimator)
     accepted = set(spec.options)
     glob = dict(base.estimator_options if global_estimator_options is None else global_estimator_options)
     changes: dict = {"estimator": arm.estimator,
@@ -148,14 +167,23 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
 
 def arm_configs(base: TrainConfig, labels: list[str]) -> dict[str, TrainConfig]:
     """Validated configs of every arm; a global estimator option no arm accepts is an error."""
-    import treecredit
 
     configs = {label: arm_config(base, label) for label in labels}
     for key in base.estimator_options:
-        if not any(key in treecredit.get_estimator(c.estimator).options for c in configs.values()):
+        if not any(key in _spec(c).options for c in configs.values()):
             fail("estimator_options", f"no arm's estimator takes {key!r}",
                  "remove --estimator-option " + key + ", or give it to one arm: name[" + key + "=...]")
     return configs
+
+
+def _spec(config: TrainConfig):
+    import treecredit
+
+    if config.env:
+        from treecredit.agents.credit import estimator_level
+
+        return treecredit.get_estimator(config.estimator, level=estimator_level(config.estimator))
+    return treecredit.get_estimator(config.estimator)
 
 
 def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None]:
@@ -169,6 +197,10 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None]:
     label, seed, config, *more = job
     flags = {key: value for key, value in (more[0] if more else {}).items() if value}
     try:
+        if config.env:
+            from treecredit.training.agent_loop import train_agent
+
+            return label, seed, train_agent(config, log=lambda *a: None, **flags), None
         return label, seed, train(config, log=lambda *a: None, **flags), None
     except RunInterrupted:
         raise
@@ -199,7 +231,13 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     jobs_list = [(label, seed, replace(configs[label], seed=seed, token_budget=budget, steps=0, progress=False,
                                        out=str(out / "runs" / f"{parse_arm(label).folder}-seed{seed}")), flags)
                  for seed in seeds for label in arms]
-    for job in jobs_list:
+    if base.env:
+        for job in jobs_list:
+            check_agent_run(job[2], resume=resume, overwrite=overwrite)
+        for config in configs.values():  # the cache keys the warm start: arms that share it build it once
+            warm_start_agent(config, log)
+        configs = {}
+    for job in jobs_list if not base.env else []:
         check_run(job[2], **flags)  # every run checked before any work (estimator needs, options, folders)
     warm_keys = set()
     for config in configs.values():  # warm start once per distinct policy, into the cache
@@ -234,6 +272,28 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         for job in jobs_list:
             collect(_run_one(job))
     return _ordered(done), failures
+
+
+def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool) -> None:
+    """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
+    from treecredit.training.agent_loop import check_agent_config
+    from treecredit.training.preflight import check_out, check_tensorboard
+
+    check_out(config, resume=resume, overwrite=overwrite)
+    check_tensorboard(config)
+    check_agent_config(config)
+
+
+def warm_start_agent(config: TrainConfig, log=print):
+    """The agent policy of ``config``'s runs, warm-started into the cache (as ``train_agent`` builds it)."""
+    from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.envs import env_factory
+    from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
+
+    episode_options, agent = split_sampler_options(config.sampler_options)
+    settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
+                               action_max_tokens=config.max_new_tokens, **episode_options)
+    return build_agent_policy(config, env_factory(config.env, **config.env_options), settings, agent, log)
 
 
 def _ordered(done: dict[str, dict[int, list[dict]]]) -> dict[str, dict[int, list[dict]]]:

@@ -1,5 +1,8 @@
 """``treecredit compare``: arms × seeds at one token budget → curves, table with intervals, paired tests.
 
+With ``--env NAME`` the runs are agent runs (``treecredit train --env``: multi-turn episodes in a text env,
+turn-level credit) judged by held-out success; without it, task runs judged by held-out pass@1.
+
 The report folder is rewritten after every finished run (a partial report says how many runs are left);
 an arm whose runs fail is listed with its error and the other arms are kept. Arm syntax: see
 :mod:`treecredit.training.compare`.
@@ -22,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated arms: ESTIMATOR[@SAMPLER[:BRANCHING]][[KEY=VALUE,...]], e.g. "
                              "'grpo,treerpo@tree[scale=none],grpo@tree:fixed[branching.children=4]'; KEY is an "
                              "estimator option, a train flag's field name (group_size, lr, ...) or "
-                             "estimator./sampler./branching./task.KEY; quote the list in the shell "
-                             "(default: grpo and up to two registered tree estimators)")
+                             "estimator./sampler./branching./task./env.KEY; quote the list in the shell "
+                             "(default: grpo and up to two registered tree estimators; with --env: grpo, rtmc, "
+                             "gigpo)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (0, 1, ..., n−1, the same for "
                                                                  "every arm: paired); ≥ 3 for intervals")
     parser.add_argument("--budget", type=int, default=120_000, help="generated tokens per run")
@@ -47,17 +51,14 @@ def run(args: argparse.Namespace) -> int:
     )
     from treecredit.training.report import summarise, write_report
 
-    arms = split_arms(args.estimators) if args.estimators else default_estimators()
+    env = getattr(args, "env", "") or ""
+    arms = split_arms(args.estimators) if args.estimators else default_estimators(env=env)
     if args.seeds < 1:
         fail("seeds", f"is {args.seeds}, must be ≥ 1", "pass --seeds 3 or more for confidence intervals")
     if args.budget < 1:
         fail("budget", f"is {args.budget}, must be ≥ 1", "pass a number of generated tokens, e.g. --budget 60000")
     if args.jobs is not None and args.jobs < 1:
         fail("jobs", f"is {args.jobs}, must be ≥ 1", "pass --jobs 1 or more, or leave it out (one per core)")
-    if getattr(args, "env", None):
-        fail("env", "treecredit compare does not run agent environments yet",
-             "compare agents with `python benchmarks/agents_evidence.py compare --arms grpo,rtmc,gigpo ...` "
-             "(docs/agents.md), or drop --env to compare on a task")
     reference = args.reference if args.reference in arms else arms[0]
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
                             progress=False)

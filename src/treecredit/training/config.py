@@ -32,7 +32,7 @@ class TrainConfig:
     dataset: str = ""
     """Train on your own data: a .jsonl/.json, .parquet or .csv file, or a folder saved by `datasets` (columns by --task-option)."""
     reward: list = field(default_factory=list)
-    """With --dataset: reward function(s), repeatable: math, exact, numeric, code, NAME:key=value, module:function (TRL convention); @W sets a weight (default: math)."""
+    """Reward function(s), repeatable: math, exact, numeric, code, task (the task's own verifier), NAME:key=value, module:function (TRL convention); @W sets a weight. Given with --task they replace its verifier; with --dataset the default is math."""
     chat_template: str = "auto"
     """Hugging Face models: wrap prompts in the tokenizer's chat template: auto (when it has one), on, off."""
     lora_rank: int = 0
@@ -103,6 +103,8 @@ class TrainConfig:
     """Small GPT: attention heads."""
     n_embd: int = 144
     """Small GPT: model width (divisible by n_head)."""
+    max_len: int = 96
+    """Small GPT: context in tokens (prompt + response; characters for its character tokenizer)."""
     warm_start_steps: int = 300
     """Supervised warm-start steps on worked solutions (cached; 0 = start from random weights)."""
     warm_start_batch: int = 64
@@ -111,6 +113,12 @@ class TrainConfig:
     """AdamW learning rate of the warm start."""
     warm_start_seed: int = 0
     """Seed of the warm start; shared by all RL seeds so that a comparison starts from one policy."""
+    hf_warm_start_steps: int = 0
+    """Hugging Face model: supervised warm-start steps on the task's worked solutions before RL (LoRA adapters only under --lora-rank; cached; 0 = use the model as is)."""
+    hf_warm_start_batch: int = 8
+    """Hugging Face model: worked solutions per warm-start step."""
+    hf_warm_start_lr: float = 1e-4
+    """Hugging Face model: AdamW learning rate of the warm start (LoRA adapters usually want ~1e-3)."""
     cache_dir: str = ""
     """Warm-start cache folder ('' = $TREECREDIT_CACHE or ~/.cache/treecredit)."""
     eval_every: int = 25
@@ -148,9 +156,10 @@ class TrainConfig:
                   "pass --steps N with N ≥ 1, or set --token-budget")
         _at_least(self, "token_budget", 0, "pass 0 (no budget) or a positive number of tokens")
         for name in ("prompts_per_step", "max_new_tokens", "epochs", "minibatches", "n_layer", "n_head",
-                     "n_embd", "warm_start_batch", "eval_every", "eval_problems", "threads"):
+                     "n_embd", "max_len", "warm_start_batch", "hf_warm_start_batch", "eval_every", "eval_problems",
+                     "threads"):
             _at_least(self, name, 1, f"pass --{name.replace('_', '-')} 1 or more")
-        for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every"):
+        for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every", "hf_warm_start_steps"):
             _at_least(self, name, 0, f"pass --{name.replace('_', '-')} 0 or more")
         if self.minibatches > self.prompts_per_step * self.group_size:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step * self.group_size} "
@@ -162,7 +171,7 @@ class TrainConfig:
             fail("temperature", f"is {self.temperature}, training needs sampling (> 0)", "pass e.g. 1.0")
         if not 0 < self.top_p <= 1:
             fail("top_p", f"is {self.top_p}, must be in (0, 1]", "pass 1.0 to sample the full distribution")
-        for name in ("lr", "warm_start_lr"):
+        for name in ("lr", "warm_start_lr", "hf_warm_start_lr"):
             if not getattr(self, name) > 0:
                 fail(name, f"is {getattr(self, name)}, must be > 0", f"pass e.g. --{name.replace('_', '-')} 3e-4")
         if not 0 < self.clip_low < 1:
@@ -176,6 +185,9 @@ class TrainConfig:
 
         check_model_argument(self.model, self.gguf_file)
         check_choice(self.chat_template, ("auto", "on", "off"), "chat_template")
+        if self.hf_warm_start_steps and self.model == "gpt":
+            fail("hf_warm_start_steps", "is for a Hugging Face --model; the small GPT has --warm-start-steps",
+                 "pass --warm-start-steps N for the small GPT, or a Hugging Face --model")
         if self.tensorboard not in (None, True, False):
             fail("tensorboard", f"is {self.tensorboard!r}", "pass true, false, or leave it unset (on when installed)")
         if self.gguf_file and self.model == "gpt":

@@ -86,6 +86,8 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
     """
     import torch
 
+    from treecredit.tasks.base import step_accuracy_share
+
     problems = list(problems[: plan.problems])
     out: dict = {"eval_problems": len(problems)}
     runs = [("greedy", 0.0, 1.0)] if plan.greedy else []
@@ -102,7 +104,7 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
             good, n = _step_counts(task, chunk, rollout)
             correct, steps = correct + good, steps + n
         out[f"eval_{name}_pass1"] = rewards / max(1, len(problems))
-        out["eval_step_accuracy"] = correct / steps if steps else 0.0
+        out["eval_step_accuracy"] = step_accuracy_share(task, correct, steps)  # NaN: no step verifier
         out["eval_response_length"] = length / max(1, len(problems))
     return out
 

@@ -80,10 +80,21 @@ def build_policy(config: TrainConfig, task, log):
     from treecredit.training.warmstart import char_tokenizer_for, warm_started_policy
 
     if config.model != "gpt":
-        log(f"policy: Hugging Face model from {config.model} (no warm start)")
-        return HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None,
-                                        use_chat_template=config.chat_template, lora_rank=config.lora_rank)
+        from treecredit.models.hf_load import model_identity
+        from treecredit.training.warmstart import hf_warm_started
+
+        steps = config.hf_warm_start_steps
+        log(f"policy: Hugging Face model from {config.model}" + ("" if steps else " (no warm start)"))
+        policy = HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None,
+                                          use_chat_template=config.chat_template, lora_rank=config.lora_rank)
+        if steps == 0:
+            return policy
+        return hf_warm_started(policy, task, model_identity=model_identity(config.model, config.gguf_file),
+                               steps=steps, batch_size=config.hf_warm_start_batch, lr=config.hf_warm_start_lr,
+                               seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log)
     model_config = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
+    if config.max_len != 96:  # only then, so that the warm-start cache keys of the default context stay valid
+        model_config["max_len"] = config.max_len
     if config.warm_start_steps == 0:
         return GPTPolicy.build(tokenizer=char_tokenizer_for(task), seed=config.warm_start_seed, **model_config)
     return warm_started_policy(task, model_config=model_config, steps=config.warm_start_steps,

@@ -1,7 +1,8 @@
 """What a training run measures: rollout statistics, advantage statistics, held-out evaluation, logs.
 
 - pass@1: mean final-verifier reward of one response per held-out problem (greedy and sampled);
-- step accuracy: share of complete steps the task's partial verifier accepts;
+- step accuracy: share of complete steps the task's partial verifier accepts (n/a, JSON null, for a task
+  without one: a dataset without ``step_checker``, most reasoning-gym generators);
 - step credit share: share of trained tokens whose advantage differs from the mean advantage of its
   response (0 for any outcome estimator such as GRPO, whose credit is constant along a response);
 - branch points per group: tree nodes with ≥ 2 children, per prompt (only when the rollout has a tree).
@@ -15,14 +16,17 @@ from pathlib import Path
 
 
 def rollout_metrics(rollout, task, problems) -> dict:
-    """Reward, accuracy, response length and step accuracy of a ``RolloutBatch``."""
+    """Reward, accuracy, response length and step accuracy of a ``RolloutBatch`` (NaN, written as null,
+    when the task has no partial verifier)."""
+    from treecredit.tasks.base import step_accuracy_share
+
     correct = total = 0
     for row, text in enumerate(rollout.response_texts):
         good, n = task.step_accuracy(problems[int(rollout.problem_index[row])], text)
         correct, total = correct + good, total + n
     lengths = rollout.response_mask.sum(1).float()
     return {"reward": float(rollout.rewards.mean()), "accuracy": float((rollout.rewards > 0.5).float().mean()),
-            "response_length": float(lengths.mean()), "step_accuracy": correct / total if total else 0.0}
+            "response_length": float(lengths.mean()), "step_accuracy": step_accuracy_share(task, correct, total)}
 
 
 def advantage_metrics(advantages, mask, tree_nodes=None, group_ids=None) -> dict:
@@ -126,6 +130,8 @@ def board_scalars(record: dict) -> dict[str, float]:
     out = {}
     for key, value in record.items():
         if key in ("step", "kind") or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(value):  # n/a (a step accuracy without a step verifier): no point
             continue
         if kind == "eval":
             if key.startswith("eval_"):

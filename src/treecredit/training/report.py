@@ -16,6 +16,20 @@ import numpy as np
 from treecredit.training.compare_stats import mean_ci, paired_t, t_quantile  # noqa: F401 (re-exported)
 
 FINAL_KEYS = ("eval_sampled_pass1", "eval_greedy_pass1", "eval_step_accuracy")
+AGENT_FINAL_KEYS = ("eval_success", "eval_greedy_success", "eval_return")
+TITLES = {"eval_sampled_pass1": "sampled pass@1", "eval_greedy_pass1": "greedy pass@1",
+          "eval_step_accuracy": "step accuracy", "eval_success": "sampled success",
+          "eval_greedy_success": "greedy success", "eval_return": "return"}
+
+
+def final_keys(runs: dict) -> tuple:
+    """The held-out metrics of these runs: task runs (pass@1, step accuracy) or agent runs (success, return).
+    The first is the main one (curves, paired tests, tokens to the reference's final)."""
+    for by_seed in runs.values():
+        for records in (by_seed.values() if isinstance(by_seed, dict) else by_seed):
+            first = next((r for r in records if r["kind"] == "eval"), {})
+            return AGENT_FINAL_KEYS if "eval_success" in first else FINAL_KEYS
+    return FINAL_KEYS
 
 
 def curve_on_grid(records: list[dict], grid: np.ndarray, key: str = "eval_sampled_pass1",
@@ -30,6 +44,14 @@ def curve_on_grid(records: list[dict], grid: np.ndarray, key: str = "eval_sample
     return np.interp(grid, xs, np.array([r[key] for r in evals], dtype=float))
 
 
+def curve_area(records: list[dict], grid: np.ndarray, key: str) -> float:
+    """The run's mean held-out ``key`` over the budget: the area under its learning curve against generated
+    tokens (trapezoids on ``grid``) divided by the budget. One number per run that rewards learning early,
+    and averages several evaluations, so it is less noisy than the final value alone."""
+    curve = curve_on_grid(records, grid, key)
+    return float(np.sum((curve[1:] + curve[:-1]) / 2 * np.diff(grid)) / (grid[-1] - grid[0]))
+
+
 def tokens_to_reach(grid: np.ndarray, mean_curve: np.ndarray, target: float) -> float | None:
     """The first grid token count where ``mean_curve`` reaches ``target`` (None if it never does)."""
     hits = np.flatnonzero(np.asarray(mean_curve) >= target - 1e-12)
@@ -37,58 +59,68 @@ def tokens_to_reach(grid: np.ndarray, mean_curve: np.ndarray, target: float) -> 
 
 
 def _final(records: list[dict], key: str) -> float:
-    return float([r for r in records if r["kind"] == "eval"][-1][key])
+    value = [r for r in records if r["kind"] == "eval"][-1][key]
+    return float("nan") if value is None else float(value)  # None: n/a (JSON null), e.g. no step verifier
 
 
 def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo", failures: dict | None = None,
               pending: int = 0) -> dict:
     """Per arm: curves with bands (tokens, wall time), finals with intervals, paired test and tokens to
-    ``reference``'s final accuracy. ``runs[label]`` is ``{seed: records}`` (or a list, seeds 0..n−1)."""
+    ``reference``'s final accuracy. ``runs[label]`` is ``{seed: records}`` (or a list, seeds 0..n−1).
+    Task runs are judged by held-out sampled pass@1, agent runs (``train --env``) by sampled success
+    (:func:`final_keys`)."""
     runs = {k: (v if isinstance(v, dict) else dict(enumerate(v))) for k, v in runs.items()}
+    keys = final_keys(runs)
+    main = keys[0]
     grid = np.linspace(0, budget, points)
-    summary = {"grid": grid.tolist(), "reference": reference, "estimators": {}, "pending_runs": pending,
+    summary = {"grid": grid.tolist(), "reference": reference, "metrics": list(keys), "estimators": {},
+               "pending_runs": pending,
                "failures": {k: {str(s): e for s, e in v.items()} for k, v in (failures or {}).items() if v}}
     for name, by_seed in runs.items():
         if not by_seed:
             continue
         seeds = list(by_seed.values())
-        curves = np.stack([curve_on_grid(r, grid) for r in seeds])  # (n_seeds, points)
+        curves = np.stack([curve_on_grid(r, grid, main) for r in seeds])  # (n_seeds, points)
         mean, half = mean_ci(curves)
         trains = [[r for r in rs if r["kind"] == "train"] for rs in seeds]
         wall_end = min(t[-1]["elapsed_s"] for t in trains)
         wall_grid = np.linspace(0, wall_end, points)
-        wall_mean, wall_half = mean_ci(np.stack([curve_on_grid(r, wall_grid, x="wall_s") for r in seeds]))
-        finals = {key: mean_ci([_final(rs, key) for rs in seeds]) for key in FINAL_KEYS}
+        wall_mean, wall_half = mean_ci(np.stack([curve_on_grid(r, wall_grid, main, x="wall_s") for r in seeds]))
+        finals = {key: mean_ci([_final(rs, key) for rs in seeds]) for key in keys}
+        area, area_half = mean_ci([curve_area(rs, grid, main) for rs in seeds])
         summary["estimators"][name] = {
             "n_seeds": len(seeds), "seeds": list(by_seed), "curve_mean": mean.tolist(), "curve_half": half.tolist(),
             "wall_grid": wall_grid.tolist(), "wall_mean": wall_mean.tolist(), "wall_half": wall_half.tolist(),
             "final": {k: {"mean": float(m), "ci95": float(h)} for k, (m, h) in finals.items()},
-            "final_per_seed": {str(s): _final(rs, "eval_sampled_pass1") for s, rs in by_seed.items()},
-            "start_sampled_pass1": float(np.mean([next(r for r in rs if r["kind"] == "eval")["eval_sampled_pass1"]
-                                                  for rs in seeds])),
+            "final_per_seed": {str(s): _final(rs, main) for s, rs in by_seed.items()},
+            "curve_area": {"mean": float(area), "ci95": float(area_half)},
+            "start_main": float(np.mean([next(r for r in rs if r["kind"] == "eval")[main] for rs in seeds])),
             "generated_tokens": float(np.mean([t[-1]["generated_tokens"] for t in trains])),
-            "flops": float(np.mean([t[-1]["flops"] for t in trains])),
+            "flops": float(np.mean([t[-1].get("flops", np.nan) for t in trains])),
             "wall_s": float(np.mean([t[-1]["elapsed_s"] for t in trains])),
-            "step_credit_share": float(np.mean([np.mean([r["adv_step_credit_share"] for r in t]) for t in trains])),
+            "step_credit_share": float(np.mean([np.mean([r.get("adv_step_credit_share", r.get("step_credit_share"))
+                                                         for r in t]) for t in trains])),
         }
     ref = summary["estimators"].get(reference)
     target = None if ref is None else ref["curve_mean"][-1]  # runs stop just past the budget, at a step's end
     if ref is not None:  # did the reference learn at all? If not, "tokens to its final" says nothing
-        starts = [next(r for r in rs if r["kind"] == "eval")["eval_sampled_pass1"] for rs in runs[reference].values()]
-        finals = [_final(rs, "eval_sampled_pass1") for rs in runs[reference].values()]
+        starts = [next(r for r in rs if r["kind"] == "eval")[main] for rs in runs[reference].values()]
+        finals = [_final(rs, main) for rs in runs[reference].values()]
         summary["reference_improvement"] = paired_t(finals, starts)
     summary["reference_final_on_curve"] = target
     summary["grpo_final_on_curve"] = target if reference == "grpo" else None
     for name, entry in summary["estimators"].items():
         entry["tokens_to_grpo_final"] = None if target is None else tokens_to_reach(grid, entry["curve_mean"], target)
         if target is not None:
-            per_seed = [tokens_to_reach(grid, curve_on_grid(runs[name][s], grid), target) for s in runs[name]]
+            per_seed = [tokens_to_reach(grid, curve_on_grid(runs[name][s], grid, main), target) for s in runs[name]]
             entry["seeds_reaching_grpo_final"] = sum(t is not None for t in per_seed)
             entry["seeds_reaching_at_half_budget"] = sum(t is not None and t <= budget / 2 for t in per_seed)
         if ref is not None and name != reference:
             common = [s for s in runs[name] if s in runs[reference]]
-            entry["paired_vs_reference"] = paired_t([_final(runs[name][s], "eval_sampled_pass1") for s in common],
-                                                    [_final(runs[reference][s], "eval_sampled_pass1") for s in common])
+            entry["paired_vs_reference"] = paired_t([_final(runs[name][s], main) for s in common],
+                                                    [_final(runs[reference][s], main) for s in common])
+            entry["area_paired_vs_reference"] = paired_t([curve_area(runs[name][s], grid, main) for s in common],
+                                                         [curve_area(runs[reference][s], grid, main) for s in common])
     return summary
 
 
@@ -100,16 +132,21 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
     """Write ``report.md``, ``results.csv``, ``results.json`` and ``curves.png``; return the Markdown path."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps({"settings": settings, **summary}, indent=1))
-    header = ["estimator", "seeds", "sampled_pass1", "ci95", "greedy_pass1", "greedy_ci95", "step_accuracy",
+    main, second, third = summary.get("metrics", FINAL_KEYS)
+    names = [k.removeprefix("eval_") for k in (main, second, third)]
+    header = ["estimator", "seeds", names[0], "ci95", names[1], names[1] + "_ci95", names[2],
               "tokens_to_grpo_final", "diff_vs_ref", "diff_ci95", "paired_p", "step_credit_share",
-              "generated_tokens", "wall_s"]
+              "generated_tokens", "wall_s", "curve_area", "curve_area_ci95", "area_diff_vs_ref", "area_diff_ci95",
+              "area_paired_p"]
+    title = [TITLES[k] for k in (main, second, third)]
     rows = []
     for name, e in summary["estimators"].items():
-        f, pair = e["final"], e.get("paired_vs_reference", {})
-        rows.append([name, e["n_seeds"], f["eval_sampled_pass1"]["mean"], f["eval_sampled_pass1"]["ci95"],
-                     f["eval_greedy_pass1"]["mean"], f["eval_greedy_pass1"]["ci95"],
-                     f["eval_step_accuracy"]["mean"], e["tokens_to_grpo_final"], pair.get("mean_diff"),
-                     pair.get("ci95"), pair.get("p"), e["step_credit_share"], e["generated_tokens"], e["wall_s"]])
+        f, pair, area = e["final"], e.get("paired_vs_reference", {}), e.get("area_paired_vs_reference", {})
+        rows.append([name, e["n_seeds"], f[main]["mean"], f[main]["ci95"], f[second]["mean"], f[second]["ci95"],
+                     f[third]["mean"], e["tokens_to_grpo_final"], pair.get("mean_diff"),
+                     pair.get("ci95"), pair.get("p"), e["step_credit_share"], e["generated_tokens"], e["wall_s"],
+                     e["curve_area"]["mean"], e["curve_area"]["ci95"], area.get("mean_diff"), area.get("ci95"),
+                     area.get("p")])
     with (folder / "results.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -125,26 +162,31 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
     if command:
         lines += [f"Command: `{command}`", ""]
     lines += [f"Settings: `{json.dumps(settings)}`", "",
-              ("Held-out sampled pass@1 after the token budget (mean ± 95% t-interval over seeds). "
+              (f"Held-out {title[0]} after the token budget (mean ± 95% t-interval over seeds). "
               f"'Δ vs {ref}' = paired difference over the seeds both arms finished (mean ± 95% t-interval, "
               "two-sided paired t-test p). 'Tokens to GRPO final' = generated tokens at which the arm's mean "
               f"curve (21-point grid) first reaches {ref}'s mean curve at the budget; 'seeds ≤ ½' = seeds whose "
-              "own curve reaches it within half the budget."), "",
-              (f"| arm | seeds | sampled pass@1 | Δ vs {ref} (paired) | p | greedy pass@1 | step accuracy "
-              "| tokens to GRPO final | seeds ≤ ½ | step-credit share | wall s/run |"),
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "own curve reaches it within half the budget. 'Mean over budget' = the area under the run's "
+              f"learning curve divided by the budget (mean {title[0]} over the run: rewards learning early and "
+              "averages several evaluations), with its paired difference to the reference and p."), "",
+              (f"| arm | seeds | {title[0]} | Δ vs {ref} (paired) | p | mean over budget | Δ mean over budget "
+              f"(paired) | p | {title[1]} | {title[2]} | tokens to GRPO final | seeds ≤ ½ | step-credit share "
+              "| wall s/run |"),
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row, (name, e) in zip(rows, summary["estimators"].items()):
         reach = "not reached" if row[7] is None else f"{row[7]:,.0f} ({row[7] / budget:.0%})"
         diff = "–" if row[8] is None else f"{row[8]:+.3f} ± {_fmt(row[9])}"
         half = "–" if "seeds_reaching_at_half_budget" not in e else f"{e['seeds_reaching_at_half_budget']}/{row[1]}"
+        area_diff = "–" if row[16] is None else f"{row[16]:+.3f} ± {_fmt(row[17])}"
         lines.append(f"| {name} | {row[1]} | {row[2]:.3f} ± {row[3]:.3f} | {diff} | {_fmt(row[10])} | "
+                     f"{row[14]:.3f} ± {_fmt(row[15])} | {area_diff} | {_fmt(row[18])} | "
                      f"{row[4]:.3f} ± {row[5]:.3f} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | {row[13]:.0f} |")
     for name, errors in summary.get("failures", {}).items():
         for seed, error in errors.items():
-            lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | |")
+            lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | | | | |")
     if summary["estimators"]:
-        start = np.mean([e["start_sampled_pass1"] for e in summary["estimators"].values()])
-        lines += ["", f"Warm start (step 0) sampled pass@1: {start:.3f}."]
+        start = np.mean([e["start_main"] for e in summary["estimators"].values()])
+        lines += ["", f"Warm start (step 0) {title[0]}: {start:.3f}."]
     gain = summary.get("reference_improvement")
     if gain and gain["n"] >= 2:
         lines += ["", f"{ref} over its warm start (paired over seeds): {gain['mean_diff']:+.3f} ± {_fmt(gain['ci95'])} "
@@ -160,7 +202,8 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
 
 
 def plot_curves(path: Path, summary: dict) -> None:
-    """Mean held-out sampled pass@1 against generated tokens and against wall time, with 95% bands."""
+    """Mean held-out main metric (sampled pass@1, or success for agents) against generated tokens and against
+    wall time, with 95% bands."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,7 +219,7 @@ def plot_curves(path: Path, summary: dict) -> None:
             axis.fill_between(xs, mean - half, mean + half, alpha=0.2)
     ax.set_xlabel("generated tokens")
     bx.set_xlabel("training wall time, s (evaluation excluded)")
-    ax.set_ylabel("held-out sampled pass@1")
+    ax.set_ylabel("held-out " + TITLES[summary.get("metrics", FINAL_KEYS)[0]])
     for axis in (ax, bx):
         axis.grid(alpha=0.3)
     ax.legend(fontsize=8)

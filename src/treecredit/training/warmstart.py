@@ -1,4 +1,10 @@
-"""Supervised warm start: teach the small GPT the task's format on worked solutions, cached on disk.
+"""Supervised warm start: teach a policy the task's format on worked solutions, cached on disk.
+
+The small GPT always starts this way (:func:`warm_started_policy`); a Hugging Face model does when asked
+(:func:`hf_warm_started`, ``--hf-warm-start-steps``), fully or through its LoRA adapters. The worked
+solutions are the task's ``Problem.solution``: a dataset's ``solution_column``, a reasoning-gym
+generator's worked steps (:mod:`treecredit.tasks.rg_steps`), HumanEval's canonical solutions, else the
+answer.
 
 RL from a random policy never sees a reward on these tasks, so the trainer starts from a policy trained
 by maximum likelihood on correct worked solutions for a fixed number of steps, stopped early enough to
@@ -58,7 +64,8 @@ def supervised_stepper(policy, lr: float):
     clipped to 1). The one supervised step of the task and the agent warm starts."""
     import torch
 
-    optimizer = torch.optim.AdamW(policy.module.parameters(), lr=lr, weight_decay=0.0)
+    trainable = [p for p in policy.module.parameters() if p.requires_grad]  # LoRA: the adapters only
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20))
     policy.module.train()
 
@@ -67,7 +74,7 @@ def supervised_stepper(policy, lr: float):
         loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.module.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         schedule.step()
         return float(loss.detach())
@@ -105,26 +112,57 @@ def warm_started_policy(task, *, model_config: dict, steps: int, batch_size: int
 
 
 def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = None, log=print, *,
-                  prefix: str = "warmstart", training: str = "training"):
+                  prefix: str = "warmstart", training: str = "training", trainable_only: bool = False):
     """``build()`` a policy, then load its weights from ``<cache>/<prefix>-<key>.pt`` (key: a hash of
     ``settings``) when they are there, else ``train(policy)`` (→ losses) and save them atomically, with
     a JSON side-car of ``settings`` and the final loss. ``cache_dir`` None or '' = :func:`default_cache_dir`.
-    The one cache of the task and the agent warm starts."""
+    ``trainable_only``: save and load only the parameters that require gradients (LoRA adapters; every
+    parameter of a fully trained model). The one cache of the task and the agent warm starts."""
     import torch
 
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
     path = folder / f"{prefix}-{warm_start_key(settings)}.pt"
     policy = build()
     if path.exists():
-        policy.module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if trainable_only:
+            missing = set(state) - dict(policy.module.named_parameters()).keys()
+            if missing:
+                raise RuntimeError(f"warm start cache {path} holds parameters the model lacks: {sorted(missing)[:3]}")
+            policy.module.load_state_dict(state, strict=False)
+        else:
+            policy.module.load_state_dict(state)
         log(f"warm start: loaded {path}")
         return policy
     log(f"warm start: {training} (cached afterwards at {path})")
     losses = train(policy)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save(policy.module.state_dict(), tmp)
+    state = ({n: p.detach() for n, p in policy.module.named_parameters() if p.requires_grad} if trainable_only
+             else policy.module.state_dict())
+    torch.save(state, tmp)
     os.replace(tmp, path)
     path.with_suffix(".json").write_text(json.dumps({**settings, "final_loss": losses[-1] if losses else None},
                                                     indent=1, default=str))
     return policy
+
+
+def hf_warm_started(policy, task, *, model_identity: dict, steps: int, batch_size: int, lr: float, seed: int,
+                    cache_dir: str | Path | None = None, log=print):
+    """``policy`` (an ``HFPolicy``, LoRA or not) after ``steps`` supervised steps on the task's worked
+    solutions, in place; the trained parameters (the adapters only, under LoRA) are cached like the small
+    GPT's warm start, keyed by ``model_identity`` (:func:`treecredit.models.hf_load.model_identity`), the
+    chat-template use, the task and these settings. Returns ``policy``."""
+    identity = task.cache_identity() if hasattr(task, "cache_identity") else vars(task)
+    lora = sorted(n for n, p in policy.module.named_parameters() if p.requires_grad and "lora_" in n)
+    settings = {"task": task.name, "task_options": identity, "model": model_identity, "steps": steps,
+                "batch_size": batch_size, "lr": lr, "seed": seed, "chat_template": policy.use_chat_template,
+                "lora": len(lora), "kind": "hf", "version": 1}
+    import torch
+
+    def train(p):
+        torch.manual_seed(seed)
+        return train_supervised(p, task, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+
+    return cached_policy(settings, lambda: policy, train, cache_dir, log, prefix="hf-warmstart",
+                         training=f"{steps} supervised steps of the Hugging Face model", trainable_only=True)

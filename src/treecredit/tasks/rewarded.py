@@ -1,0 +1,101 @@
+"""``--reward`` on any task: the given reward functions replace the task's own verifier.
+
+:class:`RewardedTask` wraps a task (an embedded one, ``rg:NAME``, ``humaneval``) and scores its responses
+with reward functions in TRL's convention (:mod:`treecredit.rewards`) instead of ``task.reward``.
+Everything else (problems, prompts, steps, the partial verifier, the warm-start solutions) is the
+wrapped task's.
+
+- The reward name ``task`` is the wrapped task's own verifier (exact success for reasoning-gym, the
+  tests for HumanEval), so it can be weighted with others: ``--reward task --reward my:fmt@0.2``.
+- Each reward gets ``prompts`` (the prompt texts; a conversation, as in TRL, when the prompt carries a
+  system message), ``completions`` (texts, or ``[{"role": "assistant", "content": …}]`` for a
+  conversation), and the task's columns as keywords (:meth:`treecredit.tasks.base.Task.reward_columns`:
+  reasoning-gym's ``question``, ``answer``, ``metadata``; HumanEval's ``test``, ``entry_point``,
+  ``task_id``, ``canonical_solution``; the embedded tasks' ``answer`` and ``solution``).
+- Sound cutoff (``--cutoff sound``) needs wrong steps to be fatal; that holds for the task's verifier
+  alone (``--reward task``), not for other rewards, so the wrapper declares it only then.
+"""
+
+from __future__ import annotations
+
+from treecredit._validation import fail
+from treecredit.sampling.cutoff import wrong_step_is_fatal
+from treecredit.tasks.base import Problem
+
+TASK_REWARD = "task"
+PROBLEM_KEY = "treecredit_problem"  # the column that carries each Problem to the ``task`` reward
+
+
+class RewardedTask:
+    """``task`` scored by ``rewards`` (specs, callables, ``(fn, weight)`` pairs; ``"task"`` = its own verifier).
+
+    Raises ``ValueError`` (argument ``reward``) for an empty list, an unknown name, a module that does
+    not import or an attribute that is not callable, before any model is loaded.
+    """
+
+    def __init__(self, task, rewards) -> None:
+        from treecredit.rewards import RewardSet, parse_spec
+
+        self.task = task
+        resolved, own_only = [], True
+        for spec in rewards:
+            if isinstance(spec, str) and parse_spec(spec)[0] == TASK_REWARD:
+                _, options, weight = parse_spec(spec)
+                if options:
+                    fail("reward", f"{spec!r}: the task's own verifier takes no options",
+                         "write task or task@WEIGHT (the task's options go to --task-option)")
+                resolved.append((self._own_reward, weight))
+            else:
+                resolved.append(spec)
+                own_only = False
+        self.rewards = list(rewards)
+        self._reward_set = RewardSet(resolved, argument="reward")
+        self.wrong_step_is_fatal = own_only and wrong_step_is_fatal(task)
+
+    def __getattr__(self, name: str):
+        if name == "task":  # not set yet (during unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.task, name)
+
+    def _own_reward(self, prompts, completions, **columns) -> list[float]:
+        """The wrapped task's verifier in TRL's convention (named ``task``)."""
+        from treecredit.rewards import as_text
+        from treecredit.tasks.base import batch_rewards
+
+        return batch_rewards(self.task, list(columns[PROBLEM_KEY]), [as_text(c) for c in completions])
+
+    def rewards_of(self, problems: list[Problem], responses: list[str]) -> list[float | None]:
+        """The weighted rewards of a batch, each reward function called once (None where they failed)."""
+        prompts, completions, rows = [], [], []
+        for problem, response in zip(problems, responses):
+            messages = _conversation(problem.prompt)
+            prompts.append(messages if messages else str(problem.prompt))
+            completions.append([{"role": "assistant", "content": response}] if messages else response)
+            rows.append({**self.task.reward_columns(problem), PROBLEM_KEY: problem})
+        keys = sorted({k for row in rows for k in row if k not in ("prompts", "completions")})
+        return self._reward_set(prompts, completions, **{k: [row.get(k) for row in rows] for k in keys})
+
+    def score_batch(self, problems: list[Problem], responses: list[str]) -> list[float]:
+        """The weighted rewards of a batch; NaN where they failed (the trainer gives that row no advantage)."""
+        return [float("nan") if v is None else float(v) for v in self.rewards_of(problems, responses)]
+
+    def reward(self, problem: Problem, response: str) -> float:
+        return self.score_batch([problem], [response])[0]
+
+    @property
+    def reward_failures(self) -> int:
+        return self._reward_set.failed
+
+    def cache_identity(self) -> dict:
+        """The wrapped task's (rewards do not change the warm start)."""
+        identity = getattr(self.task, "cache_identity", None)
+        return identity() if callable(identity) else vars(self.task)
+
+
+def _conversation(prompt) -> list[dict]:
+    """The prompt as TRL's conversational format when it carries a system message or messages, else []."""
+    messages = list(getattr(prompt, "messages", ()) or ())
+    if messages:
+        return messages
+    system = getattr(prompt, "system", "")
+    return [{"role": "system", "content": system}, {"role": "user", "content": str(prompt)}] if system else []

@@ -1,0 +1,36 @@
+"""The agent warm start never trains on a held-out (evaluation) instance."""
+
+import numpy as np
+
+from treecredit.agents.episodes import EpisodeSettings
+from treecredit.envs import env_factory
+from treecredit.training import agent_loop
+from treecredit.training.config import TrainConfig
+
+
+def test_warm_start_draws_no_held_out_instance(tmp_path, monkeypatch):
+    import treecredit.agents.policy as agent_policy
+
+    config = TrainConfig(env="gridworld", n_layer=1, n_head=2, n_embd=16, warm_start_steps=1, warm_start_batch=4,
+                         eval_problems=40, cache_dir=str(tmp_path), progress=False, tensorboard=False)
+    env_fn = env_factory("gridworld", size=3, holes=0.0)   # few distinct maps: random draws hit held-out ones
+    probe = env_fn()
+    _, held_out = agent_loop.eval_instances(probe, config.eval_problems)
+    drawn = []
+
+    def fake_warm_start(policy, make_env, instances, **kwargs):
+        seeds = instances(np.random.default_rng(0), 200)
+        for seed in seeds:
+            probe.reset(seed)
+            drawn.append(probe.instance_key())
+        return [0.0]
+
+    monkeypatch.setattr(agent_policy, "warm_start_agent", fake_warm_start)
+    unfiltered = set()
+    for seed in probe.instances(np.random.default_rng(0), 200):
+        probe.reset(seed)
+        unfiltered.add(probe.instance_key())
+    assert unfiltered & held_out  # without the filter the warm start would see held-out maps
+    agent_loop.build_agent_policy(config, env_fn, EpisodeSettings(action_max_tokens=6), {}, lambda *a: None)
+    assert len(drawn) == 200 and not set(drawn) & held_out
+
