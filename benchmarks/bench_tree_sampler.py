@@ -1,7 +1,9 @@
 """Tree sampler vs i.i.d. sampling at the same number of leaves: generated tokens, wall time, branch stats.
 
-Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N] [--skip-hf]``. Both samplers run side by side in
-one process on the same policy and problems (wall time: the fastest of ``--repeats`` runs).
+Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N] [--skip-hf] [--clock wall|cpu]
+[--only WORDS] [--skip-reports]``. Both samplers run side by side in one process on the same policy and
+problems: each tree configuration alternates with i.i.d. ``--repeats`` times and the median of the
+side-by-side ratios is printed.
 
 1. The small GPT (1.8M parameters), briefly warm-started on worked arithmetic solutions so that its
    responses have steps (weights cached under $TREECREDIT_CACHE or ~/.cache/treecredit); the default
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 import numpy as np
@@ -31,21 +34,29 @@ from treecredit.sampling.tree import TreeSampler
 from treecredit.tasks import ArithmeticTask
 from treecredit.training.warmstart import warm_started_policy
 
+clock = time.perf_counter  # --clock cpu: time.process_time (this process's CPU time, for a loaded machine)
 
-def measure(sampler, policy, task, problems, group_size: int, repeats: int, seed: int = 0):
-    """(rollout, fastest wall seconds) of ``repeats`` runs with the same seed (the minimum is the least
-    disturbed by other processes on a shared machine)."""
-    times, rollout = [], None
+
+def run_once(sampler, policy, task, problems, group_size: int, seed: int = 0):
+    """(rollout, seconds) of one call with the same seed."""
+    generator = torch.Generator().manual_seed(seed)
+    started = clock()
+    rollout = sampler.sample(policy, task, problems, group_size, generator)
+    return rollout, clock() - started
+
+
+def side_by_side(sampler, iid, policy, task, problems, group_size: int, repeats: int):
+    """(rollout, median seconds, median of the per-pair ratios sampler / i.i.d.): the two samplers run in
+    turn ``repeats`` times, so that each pair sees the same machine load."""
+    pairs = []
     for _ in range(repeats):
-        generator = torch.Generator().manual_seed(seed)
-        started = time.perf_counter()
-        rollout = sampler.sample(policy, task, problems, group_size, generator)
-        times.append(time.perf_counter() - started)
-    return rollout, min(times)
+        _, base = run_once(iid, policy, task, problems, group_size)
+        rollout, seconds = run_once(sampler, policy, task, problems, group_size)
+        pairs.append((seconds, seconds / base))
+    return rollout, statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
-def row(label: str, rollout, seconds: float, base) -> str:
-    base_tokens, base_seconds = base
+def row(label: str, rollout, seconds: float, ratio: float, base_tokens: int) -> str:
     extras = rollout.extras
     arrays = (rollout.response_mask.numpy(), rollout.rewards.numpy(), rollout.group_ids.numpy())
     share = nonzero_credit_share(rollout.response_ids.numpy(), *arrays)
@@ -55,7 +66,7 @@ def row(label: str, rollout, seconds: float, base) -> str:
     prompts = {tuple(p) for p in rollout.prompt_ids}
     rounds, prefill = extras.get("rounds", 1), extras.get("prefill_tokens", sum(len(p) for p in prompts))
     return (f"{label:34s} {rollout.shape[0]:6d} {rollout.generated_tokens:8d} "
-            f"{1 - rollout.generated_tokens / base_tokens:+8.0%} {seconds:8.2f} {seconds / base_seconds:7.2f}× "
+            f"{1 - rollout.generated_tokens / base_tokens:+8.0%} {seconds:8.2f} {ratio:7.2f}× "
             f"{rounds:6d} {prefill:7d} "
             f"{points:7.1f} {depth:6.2f} {share:7.1%} {tree:>7s} {float(rollout.rewards.mean()):7.2f}")
 
@@ -66,17 +77,19 @@ HEADER = (f"{'sampler':34s} {'leaves':>6s} {'gen tok':>8s} {'saved':>8s} {'wall 
 
 
 def compare(title, policy, task, problems, group_size, max_new_tokens, configs, repeats):
-    print(f"\n{title}: {len(problems)} prompts × {group_size} leaves, ≤ {max_new_tokens} new tokens, "
-          f"wall = fastest of {repeats}")
+    print(f"\n{title}: {len(problems)} prompts × {group_size} leaves, ≤ {max_new_tokens} new tokens; "
+          f"{'cpu' if clock is time.process_time else 'wall'} clock: 'wall s' the median of {repeats} runs, "
+          f"'wall ×' the median of {repeats} side-by-side ratios to i.i.d.")
     print(HEADER)
     iid = IIDSampler(max_new_tokens=max_new_tokens)
-    rollout, seconds = measure(iid, policy, task, problems, group_size, repeats)
-    base = (rollout.generated_tokens, seconds)
-    print(row("iid", rollout, seconds, base))
+    run_once(iid, policy, task, problems, group_size)  # warm-up
+    rollout, seconds, _ = side_by_side(iid, iid, policy, task, problems, group_size, repeats)
+    base_tokens = rollout.generated_tokens
+    print(row("iid", rollout, seconds, 1.0, base_tokens))
     for label, options in configs:
         sampler = TreeSampler(max_new_tokens=max_new_tokens, **options)
-        rollout, seconds = measure(sampler, policy, task, problems, group_size, repeats)
-        print(row(label, rollout, seconds, base), flush=True)
+        rollout, seconds, ratio = side_by_side(sampler, iid, policy, task, problems, group_size, repeats)
+        print(row(label, rollout, seconds, ratio, base_tokens), flush=True)
 
 
 def would_cut(task, problems, rollout):
@@ -139,7 +152,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--prompts", type=int, default=0, help="prompts of the small-GPT comparison (0: 8 with "
                         "--quick, else 32)")
+    parser.add_argument("--only", default="", help="comma-separated words: run only the tree configurations "
+                        "whose label holds one of them (e.g. entropy,adaptive,default)")
+    parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or this process's CPU time (less disturbed by other jobs on a shared machine)")
     args = parser.parse_args()
+    global clock
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     from treecredit.models import HFPolicy, smollm2_gguf_path
 
@@ -149,11 +169,14 @@ def main() -> None:
     policy = warm_started_policy(task, model_config={}, steps=steps, batch_size=64, lr=1e-3, seed=0)
     policy.module.eval()
     problems = task.generate(np.random.default_rng(1), n)
+    words = [w for w in args.only.split(",") if w]
+    configs = [c for c in GPT_CONFIGS if not words or any(w in c[0] for w in words)]
     compare(f"small GPT ({policy.model.n_params() / 1e6:.1f}M, {steps} warm-start steps, cached), "
-            "arithmetic with 3 operators", policy, task, problems, group_size, 32, GPT_CONFIGS, args.repeats)
+            "arithmetic with 3 operators", policy, task, problems, group_size, 32, configs, args.repeats)
 
-    cutoff_report(policy, task, problems, group_size, 32)
-    vine_report(policy, task, problems, group_size, 32)
+    if not args.skip_reports:
+        cutoff_report(policy, task, problems, group_size, 32)
+        vine_report(policy, task, problems, group_size, 32)
 
     path = None if args.skip_hf else smollm2_gguf_path()
     if path is None:
@@ -166,7 +189,10 @@ def main() -> None:
     n, tokens = (2, 24) if args.quick else (4, 32)
     configs = [("tree fixed N=2 D=3 every 6 tok", {"branching_options": {"depth": 3, "every": 6}}),
                ("tree fixed N=2 D=2 every 8 tok", {"branching_options": {"depth": 2, "every": 8}}),
-               ("tree fixed N=2 D=2 @steps", {})]
+               ("tree fixed N=2 D=2 @steps", {}),
+               ("tree entropy M=2 T=1 N=2", {"branching": "entropy"}),
+               ("tree adaptive M=2 rounds=3", {"branching": "adaptive"})]
+    configs = [c for c in configs if not words or any(w in c[0] for w in words)]
     compare(f"SmolLM2-135M ({os.path.basename(path)}, float32)", hf, task, problems[:n], 8, tokens, configs,
             max(1, args.repeats - 1))
 

@@ -49,11 +49,15 @@ class GPTPolicy(TeacherForcing):
 
     def step(self, state: DecodeState, tokens):
         key_valid = torch.cat([state.key_valid, torch.ones_like(state.key_valid[:, :1])], dim=1)
-        logits, cache = self.model(tokens.view(-1, 1), state.next_pos.view(-1, 1), key_valid, growing(state.cache))
+        # one new token per row: it sees every real key, so the mask is key_valid itself (B, 1, L)
+        logits, cache = self.model(tokens.view(-1, 1), state.next_pos.view(-1, 1), None, growing(state.cache),
+                                   attn_mask=key_valid[:, None, :])
         return logits[:, -1], DecodeState(cache, key_valid, state.next_pos + 1)
 
     def select(self, state: DecodeState, rows) -> DecodeState:
-        cache = [GrowingKV(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state.cache]
+        cache = [kv.select(rows) if isinstance(kv, GrowingKV) else GrowingKV(kv[0].index_select(0, rows),
+                                                                              kv[1].index_select(0, rows))
+                 for kv in state.cache]
         return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
 
     def _logits(self, ids, positions, attend, logits_at):

@@ -6,7 +6,9 @@ of every layer at every decoding step (9 % of a SmolLM2-135M decoding step, 17 %
 step's keys and values into the next free columns; it reallocates (with room for
 ``max(64, length / 2)`` more) only when the buffer is full, or when the layer does not own the buffer
 it views (a shallow copy, a selected or truncated state), so a state that shares a buffer with another
-is never written through. :func:`grow_in_place` converts the plain dynamic layers of a cache.
+is never written through; selecting rows copies them with their spare room. :func:`grow_in_place`
+converts the plain dynamic layers of a cache. :func:`share_kv_heads` keeps ``transformers`` from copying
+grouped key/value heads at every decoding step.
 """
 
 from __future__ import annotations
@@ -41,9 +43,59 @@ class GrowingLayer(DynamicLayer):
         return self.keys, self.values
 
 
+    def batch_select_indices(self, indices) -> None:
+        """Keep rows ``indices``: when the spare room is at most as long as the cache, the chosen rows of the
+        whole buffer are copied, room included, so the layer grows in place at its next step."""
+        buffer = self.__dict__.get("_buffer")
+        if not (self.is_initialized and buffer is not None and self.keys is not None and self.keys.numel()
+                and self.keys.data_ptr() == buffer[0].data_ptr() and self.keys.stride() == buffer[0].stride()
+                and self.values.data_ptr() == buffer[1].data_ptr() and self.values.stride() == buffer[1].stride()
+                and self.keys.shape[-2] < buffer[0].shape[-2] <= 2 * self.keys.shape[-2]):  # else mostly room
+            return super().batch_select_indices(indices)
+        n = self.keys.shape[-2]
+        keys, values = buffer[0].index_select(0, indices), buffer[1].index_select(0, indices)
+        self._buffer = (keys, values, self)
+        self.keys, self.values = keys[:, :, :n], values[:, :, :n]
+
+
 def grow_in_place(cache):
     """``cache`` with each plain ``DynamicLayer`` turned into a :class:`GrowingLayer` (same data)."""
     for layer in getattr(cache, "layers", []):
         if type(layer) is DynamicLayer:
             layer.__class__ = GrowingLayer
     return cache
+
+
+SHARED_KV_SDPA = "treecredit_sdpa"
+
+
+def _sdpa_shared_kv(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
+    """``transformers``' sdpa attention, except for a one-token step on CPU with a padding mask: there the
+    query heads share their key/value heads through ``enable_gqa`` instead of copies of them.
+
+    ``transformers`` copies each key/value head ``num_key_value_groups`` times (``repeat_kv``) whenever a
+    mask is given on CPU — every layer, every decoding step, the whole cache (SmolLM2: 3 copies). The CPU
+    kernel takes grouped heads with a mask and gives the same numbers (checked by the tests)."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if (getattr(module, "num_key_value_groups", 1) == 1 or attention_mask is None or query.shape[2] != 1
+            or query.device.type != "cpu" or kwargs.get("position_bias") is not None):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      is_causal=is_causal, **kwargs)
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
+                                                           dropout_p=dropout, scale=scaling, enable_gqa=True)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def share_kv_heads(model) -> None:
+    """Switch a model that uses ``sdpa`` attention to :func:`_sdpa_shared_kv` (same masks, same numbers)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    config = getattr(model, "config", None)
+    if getattr(config, "_attn_implementation", None) != "sdpa":
+        return
+    AttentionInterface.register(SHARED_KV_SDPA, _sdpa_shared_kv)
+    AttentionMaskInterface.register(SHARED_KV_SDPA, sdpa_mask)
+    model.set_attn_implementation(SHARED_KV_SDPA)

@@ -95,9 +95,11 @@ class HFPolicy(TeacherForcing):
         return out.logits, out.past_key_values
 
     def prefill(self, prompts: list[list[int]]):
+        from treecredit.models.hf_cache import grow_in_place, share_kv_heads  # decoding: no copies of the cache
+
+        share_kv_heads(self.model)
         ids, valid, positions = left_pad(prompts, self.pad_id)
         logits, cache = self._forward(ids, valid, positions, None)
-        from treecredit.models.hf_cache import grow_in_place  # decoding writes into spare room, no concatenation
 
         return logits[:, -1].float(), DecodeState(grow_in_place(cache), valid, positions[:, -1] + 1)
 

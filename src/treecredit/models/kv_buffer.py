@@ -5,6 +5,8 @@ values, copying the whole cache at every step (30 % of a 32-row decoding step of
 :class:`GrowingKV` holds ``(B, H, L, D)`` views of a buffer with spare columns; :meth:`GrowingKV.extend`
 writes the new columns in place when this state is the one that filled the buffer so far (copy on write
 otherwise), so a state that was stepped, selected or kept before stays valid: states are never modified.
+:meth:`GrowingKV.select` copies the chosen rows of the whole buffer (spare room included) when the room is
+at most as long as the cache, so a selected state grows in place instead of reallocating at its next step.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ class GrowingKV:
         buffer.values[:, :, n:n + s] = values
         buffer.filled = n + s
         return GrowingKV(buffer.keys[:, :, :n + s], buffer.values[:, :, :n + s], buffer)
+
+    def select(self, rows) -> GrowingKV:
+        """The cache of ``rows (K,)`` (long), in that order; in a new buffer that keeps the spare room when the
+        room is at most as long as the cache, else without room (the next :meth:`extend` makes some)."""
+        n, buffer = self.keys.shape[2], self._buffer
+        if (buffer is None or buffer.keys.shape[0] != self.keys.shape[0] or buffer.keys.shape[2] - n < 1
+                or buffer.keys.shape[2] > 2 * n):  # mostly spare room: copying it would cost more than regrowing
+            return GrowingKV(self.keys.index_select(0, rows), self.values.index_select(0, rows))
+        chosen = _Buffer(buffer.keys.index_select(0, rows), buffer.values.index_select(0, rows), n)
+        return GrowingKV(chosen.keys[:, :, :n], chosen.values[:, :, :n], chosen)
 
 
 def growing(cache) -> list[GrowingKV]:

@@ -78,18 +78,34 @@ def _float(logits):
     return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
-def nucleus_probs(logits, temperature: float, top_p: float):
-    """``(R, V)`` probabilities of π^(1/τ), zero outside the top-p nucleus, *not* renormalised (τ > 0)."""
+def _shifted(logits, temperature: float):
+    """``(weights, z)``: weights = exp(z) ∝ π^(1/τ); z = log π^(1/τ) (log-softmax) for a small vocabulary
+    (≤ 512 ids, where the number of operations costs more than passes over the vocabulary), else
+    logits/τ minus the row maximum (weights not normalised: one pass fewer)."""
     import torch
 
     scaled = _float(logits) if temperature == 1 else _float(logits) / temperature
-    probs = torch.log_softmax(scaled, dim=-1).exp()  # as draw_and_score computes it, bit for bit
-    if top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        before = sorted_probs.cumsum(-1) - sorted_probs  # mass strictly above each token
-        sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)  # the top token always stays
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    return probs
+    z = torch.log_softmax(scaled, -1) if _small(logits) else scaled - scaled.amax(-1, keepdim=True)
+    return z.exp(), z
+
+
+def _small(logits) -> bool:
+    return logits.shape[-1] <= 2 * BLOCK
+
+
+def nucleus_probs(logits, temperature: float, top_p: float):
+    """``(R, V)`` weights ∝ π^(1/τ), zero outside the top-p nucleus, *not* renormalised (τ > 0): at top-p = 1
+    exp(z − max z), the weights :func:`draw_and_score` inverts, bit for bit; below, the probabilities."""
+    import torch
+
+    weights, _ = _shifted(logits, temperature)
+    if top_p >= 1.0:
+        return weights
+    probs = weights / weights.sum(-1, keepdim=True)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    before = sorted_probs.cumsum(-1) - sorted_probs  # mass strictly above each token
+    sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)  # the top token always stays
+    return torch.zeros_like(probs).scatter(-1, order, sorted_probs)
 
 
 BLOCK = 256
@@ -101,23 +117,49 @@ def invert(weights, u):
     Two levels instead of one scan over a large vocabulary: sums of blocks of 256 ids, the running sum
     over the blocks, then the running sum inside the chosen block only. An id of weight 0 is never chosen.
     """
+    return _invert(weights, u)[0]
+
+
+def _running(weights):
+    """``(blocks, cdf)``: for a small vocabulary (≤ 512 ids) ``(None, running sum (R, V))``, else the weights
+    as ``(R, V/256, 256)`` blocks and the running sum over block sums ``(R, V/256)``; ``cdf[:, -1]`` is the
+    total, added in the same order wherever it is used."""
     import torch
 
     R, V = weights.shape
     if V <= 2 * BLOCK:  # a small vocabulary: one scan is cheaper than two levels
-        cdf = weights.cumsum(-1)
-        found = torch.searchsorted(cdf, (u.to(cdf.dtype) * cdf[:, -1])[:, None], right=True).squeeze(-1)
-        return torch.minimum(found, torch.where(weights > 0, torch.arange(V), -1).max(-1).values)
+        return None, weights.cumsum(-1)
     pad = (-V) % BLOCK
     blocks = torch.nn.functional.pad(weights, (0, pad)).view(R, -1, BLOCK) if pad else weights.view(R, -1, BLOCK)
-    block_cdf = blocks.sum(-1).cumsum(-1)  # (R, V/256)
-    target = u.to(block_cdf.dtype) * block_cdf[:, -1]  # (R,)
-    block = torch.searchsorted(block_cdf, target[:, None], right=True).squeeze(-1).clamp(max=block_cdf.shape[1] - 1)
-    before = torch.where(block > 0, block_cdf.gather(-1, (block - 1).clamp(min=0)[:, None]).squeeze(-1), 0.0)
+    return blocks, blocks.sum(-1).cumsum(-1)
+
+
+def _invert(weights, u):
+    """``(ids (R,), W(V) (R,))``: :func:`invert` and the total weight of each row."""
+    import torch
+
+    R, V = weights.shape
+    blocks, cdf = _running(weights)
+    target = u.to(cdf.dtype) * cdf[:, -1]  # (R,)
+    if blocks is None:
+        found = torch.searchsorted(cdf, target[:, None], right=True).squeeze(-1)
+        return torch.minimum(found, torch.where(weights > 0, torch.arange(V), -1).max(-1).values), cdf[:, -1]
+    block = torch.searchsorted(cdf, target[:, None], right=True).squeeze(-1).clamp(max=cdf.shape[1] - 1)
+    before = torch.where(block > 0, cdf.gather(-1, (block - 1).clamp(min=0)[:, None]).squeeze(-1), 0.0)
     inner = blocks[torch.arange(R), block]  # (R, 256)
     inside = torch.searchsorted(inner.cumsum(-1), (target - before)[:, None], right=True).squeeze(-1)
     last = torch.where(inner > 0, torch.arange(BLOCK), -1).max(-1).values  # rounding never picks a zero weight
-    return block * BLOCK + torch.minimum(inside, last)
+    return block * BLOCK + torch.minimum(inside, last), cdf[:, -1]
+
+
+def _base_and_entropy(weights, z, total, tokens, with_entropy: bool):
+    """log π(tokens) and the entropy of π (or None) from :func:`_shifted`'s weights and z and the total of
+    the weights (None when they are normalised)."""
+    base = z.gather(-1, tokens[:, None]).squeeze(-1)
+    if total is None:
+        return base, (-(weights * z).sum(-1) if with_entropy else None)
+    log_total = total.log()
+    return base - log_total, (log_total - (weights * z).sum(-1) / total if with_entropy else None)
 
 
 def draw_tokens(logits, u, temperature: float, top_p: float):
@@ -133,13 +175,12 @@ def draw_and_score(logits, u, temperature: float, top_p: float, with_entropy: bo
     if top_p < 1.0 or temperature not in (0, 1.0):
         tokens = draw_tokens(logits, u, temperature, top_p)
         return (tokens, *token_stats(logits, tokens, temperature, top_p, with_entropy))
-    import torch
-
-    logp = torch.log_softmax(_float(logits), dim=-1)  # (R,V)
-    probs = logp.exp() if temperature or with_entropy else None
-    tokens = logits.argmax(-1) if temperature == 0 else invert(probs, u)
-    base = logp.gather(-1, tokens[:, None]).squeeze(-1)
-    entropy = -(probs * logp).sum(-1) if with_entropy else None
+    weights, z = _shifted(logits, 1.0)  # exp(z) ∝ π: one pass for the draw, the total and the entropy
+    if temperature == 0:
+        tokens, total = logits.argmax(-1), None if _small(logits) else _running(weights)[1][:, -1]
+    else:
+        tokens, total = _invert(weights, u)
+    base, entropy = _base_and_entropy(weights, z, None if _small(logits) else total, tokens, with_entropy)
     return tokens, base, base, entropy
 
 
@@ -164,11 +205,9 @@ def token_stats(logits, tokens, temperature: float = 1.0, top_p: float = 1.0, wi
     ``sampled`` = log-probability under the distribution sampled from (:func:`sampled_logprobs`),
     ``base`` = log π(token) at temperature 1, ``entropy`` = entropy of π (nats).
     """
-    import torch
-
-    logp = torch.log_softmax(_float(logits), dim=-1)  # (R,V)
-    base = logp.gather(-1, tokens[:, None]).squeeze(-1)
-    entropy = -(logp.exp() * logp).sum(-1) if with_entropy else None
+    weights, z = _shifted(logits, 1.0)  # as draw_and_score computes them, bit for bit
+    total = None if _small(logits) else _running(weights)[1][:, -1]
+    base, entropy = _base_and_entropy(weights, z, total, tokens, with_entropy)
     if temperature in (0, 1.0) and top_p >= 1.0:
         return base, base, entropy
     return sampled_logprobs(logits, tokens, temperature, top_p), base, entropy

@@ -34,7 +34,7 @@ from treecredit.sampling.draws import (
     seed_from,
 )
 from treecredit.sampling.draws import uniforms as draw_uniforms
-from treecredit.sampling.kv_states import concat_states, truncate_state
+from treecredit.sampling.kv_states import concat_states, snapshot, truncate_state
 from treecredit.sampling.stops import StopMatcher
 
 
@@ -133,43 +133,36 @@ class KVCacheBackend:
                 module.train(was_training)
 
     def _start(self, requests):
-        """``(logits (K, V), state)``: one row per request, after its whole prefix."""
+        """``(logits (M, V), state, row)``: M rows, each after a whole prefix; ``row[i]`` is request i's row
+        (identical prefixes without a kept state share one)."""
         import torch
 
         fresh = [i for i, r in enumerate(requests) if r.cache_key is None]
         cached = [i for i, r in enumerate(requests) if r.cache_key is not None]
-        parts, order = [], []
+        parts, row = [], [0] * len(requests)
         if fresh:
             unique: dict = {}
             for i in fresh:
-                unique.setdefault(tuple(requests[i].prefix), len(unique))
+                row[i] = unique.setdefault(tuple(requests[i].prefix), len(unique))
             prompts = [list(p) for p in unique]
             self.prefill_tokens += sum(len(p) for p in prompts)
-            logits, state = self.policy.prefill(prompts)
-            index = torch.tensor([unique[tuple(requests[i].prefix)] for i in fresh], dtype=torch.long)
-            parts.append((logits.index_select(0, index), self.policy.select(state, index)))
-            order += fresh
+            parts.append(self.policy.prefill(prompts))
         if cached:
-            kept = [self.kept[requests[i].cache_key] for i in cached]
-            states = []
-            for source in dict.fromkeys(id(k.state) for k in kept):
-                rows = [j for j, k in enumerate(kept) if id(k.state) == source]
-                state = next(k.state for k in kept if id(k.state) == source)
-                states.append((rows, self.policy.select(state, torch.tensor([kept[j].row for j in rows]))))
-            merged = concat_states(self.policy, [s for _, s in states])
-            position = [j for rows, _ in states for j in rows]  # kept index of each merged row
-            back = torch.tensor(sorted(range(len(position)), key=lambda m: position[m]), dtype=torch.long)
-            merged = self.policy.select(merged, back)
-            lengths = torch.tensor([len(requests[i].prefix) - 1 for i in cached], dtype=torch.long)
-            merged = truncate_state(merged, lengths)
-            last = torch.tensor([requests[i].prefix[-1] for i in cached], dtype=torch.long)
-            logits, merged = self.policy.step(merged, last)
-            parts.append((logits, merged))
-            order += cached
+            offset = int(parts[0][1].key_valid.shape[0]) if parts else 0
+            kept = {i: self.kept[requests[i].cache_key] for i in cached}
+            states, order = [], []  # order: the request of each merged row
+            for source in dict.fromkeys(id(k.state) for k in kept.values()):
+                mine = [i for i in cached if id(kept[i].state) == source]
+                states.append(self.policy.select(kept[mine[0]].state, torch.tensor([kept[i].row for i in mine])))
+                order += mine
+            merged = concat_states(self.policy, states)
+            merged = truncate_state(merged, torch.tensor([len(requests[i].prefix) - 1 for i in order]))
+            last = torch.tensor([requests[i].prefix[-1] for i in order], dtype=torch.long)
+            parts.append(self.policy.step(merged, last))
+            for m, i in enumerate(order):
+                row[i] = offset + m
         logits = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
-        state = concat_states(self.policy, [p[1] for p in parts])
-        back = torch.tensor(sorted(range(len(order)), key=lambda m: order[m]), dtype=torch.long)
-        return logits.index_select(0, back), self.policy.select(state, back)
+        return logits, concat_states(self.policy, [p[1] for p in parts]), row
 
     def _rows(self, requests, generator) -> list[_Row]:
         rows = []
@@ -188,64 +181,73 @@ class KVCacheBackend:
     def _generate(self, requests, settings: SamplingSettings, generator):
         import torch
 
-        logits, state = self._start(requests)
+        logits, state, start = self._start(requests)
         rows = self._rows(requests, generator)
-        repeat = torch.tensor([row.request for row in rows], dtype=torch.long)
+        repeat = torch.tensor([start[row.request] for row in rows], dtype=torch.long)
         logits, state = logits.index_select(0, repeat), self.policy.select(state, repeat)
         out = [[None] * r.n for r in requests]
-        live = rows
-        while live:
+        slots: list = list(rows)  # the row of each batch position of `state`; None once it has ended
+        while True:
+            active = [b for b, row in enumerate(slots) if row is not None]
+            live = [slots[b] for b in active]
+            here = logits if len(active) == len(slots) else logits.index_select(0, torch.tensor(active))
             u = draw_uniforms([row.key for row in live], [row.position for row in live])
-            tokens, sampled, base, entropy = draw_and_score(logits, u, settings.temperature, settings.top_p,
+            tokens, sampled, base, entropy = draw_and_score(here, u, settings.temperature, settings.top_p,
                                                             settings.with_entropy)
-            cols = [tokens.tolist(), sampled.tolist(), base.tolist(), u.tolist()]
-            ent = entropy.tolist() if entropy is not None else None
-            going, ended = [], []
-            for r, row in enumerate(live):
-                seg, token = row.segment, cols[0][r]
-                seg.tokens.append(token)
-                seg.logprobs.append(cols[1][r])
-                seg.base_logprobs.append(cols[2][r])
-                seg.uniforms.append(cols[3][r])
-                if ent is not None:
-                    seg.entropies.append(ent[r])
-                row.position += 1
-                if token in row.stop_ids:
-                    seg.finish_reason = "stop_id"
-                elif row.matcher is not None and row.matcher.push(token):
-                    seg.finish_reason = "stop_string"
-                elif len(seg.tokens) >= row.max_tokens:
-                    seg.finish_reason = "length"
-                else:
-                    going.append(r)
-                    continue
-                ended.append(r)
+            ended = self._append(live, tokens, sampled, base, u, entropy)
             for r in ended:
                 row = live[r]
-                if ent is None:
-                    row.segment.entropies = None
                 out[row.request][row.seq] = row.segment
-            self._keep(requests, live, ended, state)
-            if not going:
-                break
-            index = torch.tensor(going, dtype=torch.long)
-            if len(going) < len(live):
-                state = self.policy.select(state, index)
-            logits, state = self.policy.step(state, tokens.index_select(0, index))
-            live = [live[r] for r in going]
-        return out
+                slots[active[r]] = None
+            self._keep(requests, [live[r] for r in ended], [active[r] for r in ended], state)
+            if len(ended) == len(live):
+                return out
+            step_tokens = torch.full((len(slots),), self.pad_id, dtype=torch.long)
+            step_tokens[torch.tensor(active)] = tokens
+            going = [b for b, row in enumerate(slots) if row is not None]
+            if 4 * (len(slots) - len(going)) >= len(slots):  # compact: drop ended rows (an ended row is stepped
+                index = torch.tensor(going, dtype=torch.long)  # on, unread, until a quarter of the batch has)
+                state, step_tokens = self.policy.select(state, index), step_tokens[index]
+                slots = [slots[b] for b in going]
+            logits, state = self.policy.step(state, step_tokens)
 
-    def _keep(self, requests, live, ended, state) -> None:
-        import torch
+    @staticmethod
+    def _append(live: list, tokens, sampled, base, u, entropy) -> list[int]:
+        """Append each live row's token and numbers to its segment; the indices (in ``live``) of rows that ended."""
+        cols = [tokens.tolist(), sampled.tolist(), base.tolist(), u.tolist()]
+        ent = entropy.tolist() if entropy is not None else None
+        ended = []
+        for r, row in enumerate(live):
+            seg, token = row.segment, cols[0][r]
+            seg.tokens.append(token)
+            seg.logprobs.append(cols[1][r])
+            seg.base_logprobs.append(cols[2][r])
+            seg.uniforms.append(cols[3][r])
+            if ent is not None:
+                seg.entropies.append(ent[r])
+            row.position += 1
+            if token in row.stop_ids:
+                seg.finish_reason = "stop_id"
+            elif row.matcher is not None and row.matcher.push(token):
+                seg.finish_reason = "stop_string"
+            elif len(seg.tokens) >= row.max_tokens:
+                seg.finish_reason = "length"
+            else:
+                continue
+            if ent is None:
+                seg.entropies = None
+            ended.append(r)
+        return ended
 
-        keep = [r for r in ended if requests[live[r].request].keep_key is not None]
+    def _keep(self, requests, rows: list, positions: list[int], state) -> None:
+        """Keep the state of ``rows`` (ended, at batch ``positions`` of ``state``) whose request has a keep_key."""
+        keep = [(row, b) for row, b in zip(rows, positions) if requests[row.request].keep_key is not None]
         if not keep:
             return
-        held = self.policy.select(state, torch.tensor(keep, dtype=torch.long))
-        for i, r in enumerate(keep):
-            row = live[r]
+        held = snapshot(state)  # the whole batch, uncopied: a later request selects the rows it continues
+        for row, b in keep:
             request = requests[row.request]
-            self.kept[(request.keep_key, row.seq)] = _Kept(held, i, tuple(request.prefix) + tuple(row.segment.tokens))
+            self.kept[(request.keep_key, row.seq)] = _Kept(held, b, tuple(request.prefix) + tuple(row.segment.tokens))
 
     def score(self, prefixes: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]],
               settings: SamplingSettings | None = None):

@@ -3,7 +3,9 @@
 - :func:`concat_states`: rows of several states in one batch (caches of different widths are left-padded
   with masked columns);
 - :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
-  removed), so a kept state continues from an earlier position of its context.
+  removed), so a kept state continues from an earlier position of its context;
+- :func:`snapshot`: the state as it is now, copying no keys or values (a ``transformers`` cache is
+  updated in place by the next forward; its layers are shallow-copied).
 
 A policy may provide ``concat_states(states)`` itself; otherwise the two cache layouts of the built-in
 adapters are handled: a list of per-layer ``(k, v)`` tensors ``(B, H, L, D)`` (small GPT) and a
@@ -81,3 +83,14 @@ def truncate_state(state: DecodeState, keep) -> DecodeState:
         layers = [(k[:, :, :last], v[:, :, :last]) for k, v in _layers(cache)]
         cache, valid = _rebuild(cache, layers), valid[:, :last]
     return DecodeState(cache, valid, keep.clone())
+
+
+def snapshot(state: DecodeState) -> DecodeState:
+    """``state`` as it is now, valid after ``state`` is stepped again; no key or value is copied.
+
+    The adapters' caches never write over a column they have shown (a growing buffer writes past it; see
+    :mod:`treecredit.models.kv_buffer`, :mod:`treecredit.models.hf_cache`), but a ``transformers`` forward
+    rebinds the keys and values of its cache's layers, so those layer objects are copied (shallow)."""
+    if isinstance(state.cache, (list, tuple)):
+        return state
+    return DecodeState(_rebuild(state.cache, _layers(state.cache)), state.key_valid, state.next_pos)
