@@ -5,12 +5,13 @@ import transformers
 CHARS = "0123456789+-*=;, >:abcdefghijklmnopqrstuvwxyz<|>/\n"
 
 
-def local_tokenizer(chat_template: bool = True):
-    """A character-level fast tokenizer (pad 0, bos 1, eos 2), optionally with a minimal chat template."""
+def local_tokenizer(chat_template: bool = True, chars: str = CHARS):
+    """A character-level fast tokenizer over ``chars`` (pad 0, bos 1, eos 2), optionally with a minimal chat
+    template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     vocab = {"<pad>": 0, "<s>": 1, "</s>": 2}
-    for ch in CHARS:
+    for ch in chars:
         vocab.setdefault(ch, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
     tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")

@@ -3,6 +3,7 @@
 import torch
 
 from treecredit.agents.policy import AGENT_ALPHABET
+from treecredit.envs.gridworld import GridWorld
 from treecredit.models.tokenizer import CharTokenizer
 from treecredit.sampling.policy import DecodeState
 
@@ -57,3 +58,98 @@ class ScriptedPolicy:
     def select(self, state, rows):
         return DecodeState(state.cache.index_select(0, rows), state.key_valid.index_select(0, rows),
                            state.next_pos.index_select(0, rows))
+
+
+class ForcedPolicy:
+    """Wraps a real policy whose cache path runs as usual (``prefill``, ``step``, ``select``, and observations
+    appended by :func:`treecredit.agents.decode.extend_state`), but row r writes ``scripts[r % len(scripts)]``.
+
+    The state's cache is ``(inner cache, script row (B,), offset (B,))``; ``offset`` counts the row's prompt
+    and observation tokens, so its position in the script is its number of real keys minus ``offset``.
+    """
+
+    def __init__(self, inner, scripts: list[list[str]], marker: str = "\n") -> None:
+        self.inner = inner
+        self.pad_id, self.eos_id, self.vocab_size = inner.pad_id, inner.eos_id, inner.vocab_size
+        self.scripts = [inner.encode("".join(a + marker for a in s)) for s in scripts]
+
+    @property
+    def module(self):
+        return self.inner.module
+
+    def encode(self, text):
+        return self.inner.encode(text)
+
+    def decode(self, ids):
+        return self.inner.decode(ids)
+
+    def _wrap(self, inner_state, rows, offset):
+        logits = torch.full((len(rows), self.vocab_size), -1e4)
+        pointer = inner_state.key_valid.sum(1) - offset
+        for i, (s, p) in enumerate(zip(rows.tolist(), pointer.tolist())):
+            script = self.scripts[s % len(self.scripts)]
+            logits[i, script[p] if p < len(script) else self.eos_id] = 0.0
+        return logits, DecodeState((inner_state.cache, rows, offset), inner_state.key_valid, inner_state.next_pos)
+
+    @staticmethod
+    def _inner(state):
+        return DecodeState(state.cache[0], state.key_valid, state.next_pos)
+
+    def prefill(self, prompts):
+        _, state = self.inner.prefill(prompts)
+        return self._wrap(state, torch.arange(len(prompts)), torch.tensor([len(p) for p in prompts]))
+
+    def step(self, state, tokens):
+        _, inner = self.inner.step(self._inner(state), tokens)
+        return self._wrap(inner, state.cache[1], state.cache[2])
+
+    def extend(self, state, sequences):
+        from treecredit.agents.decode import extend_state
+
+        _, inner = extend_state(self.inner, self._inner(state), sequences)
+        return self._wrap(inner, state.cache[1], state.cache[2] + torch.tensor([len(s) for s in sequences]))
+
+    def select(self, state, rows):
+        inner = self.inner.select(self._inner(state), rows)
+        return DecodeState((inner.cache, state.cache[1][rows], state.cache[2][rows]), inner.key_valid, inner.next_pos)
+
+
+def expected_episode(encode, env, seed: int, actions: list[str], marker: str = "\n", turn_prefix: str = "\n> "):
+    """What playing ``actions`` in ``env`` from ``reset(seed)`` must record: ``(prompt text, tokens, mask, turn
+    ids, rewards)``, each action (with the marker) and each later observation (with the turn prefix)
+    encoded by ``encode`` on its own, as the sampler appends them."""
+    prompt = env.reset(seed) + turn_prefix
+    tokens, mask, turn, rewards = [], [], [], []
+    for k, action in enumerate(actions):
+        ids = encode(action + marker)
+        tokens, mask, turn = tokens + ids, mask + [True] * len(ids), turn + [k] * len(ids)
+        obs, reward, done, _ = env.step(action)
+        rewards.append(reward)
+        if done:
+            break
+        ids = encode(obs + turn_prefix)
+        tokens, mask, turn = tokens + ids, mask + [False] * len(ids), turn + [-1] * len(ids)
+    return prompt, tokens, mask, turn, rewards
+
+
+class Flaky(GridWorld):
+    """Raises on its second step for odd instance seeds."""
+
+    def _step(self, action):
+        if self.seed % 2 and len(self.actions) == 2:
+            raise RuntimeError("simulator crashed")
+        return super()._step(action)
+
+
+class Crashing(GridWorld):
+    """Raises on its second turn (any action, valid or not) for odd instance seeds."""
+
+    def _reset(self, seed):
+        self.calls = 0
+        return super()._reset(seed)
+
+    def step(self, action):
+        self.calls += 1
+        if self.seed % 2 and self.calls == 2:
+            raise RuntimeError("simulator crashed")
+        return super().step(action)

@@ -4,20 +4,10 @@ import importlib.util
 
 import pytest
 import torch
-from agent_helpers import ScriptedPolicy
+from agent_helpers import Flaky, ScriptedPolicy
 
 from treecredit.agents import EpisodeSettings, episode_metrics, pack_episodes, play
 from treecredit.envs import make_env
-from treecredit.envs.gridworld import GridWorld
-
-
-class Flaky(GridWorld):
-    """Raises on its second step for odd instance seeds."""
-
-    def _step(self, action):
-        if self.seed % 2 and len(self.actions) == 2:
-            raise RuntimeError("simulator crashed")
-        return super()._step(action)
 
 
 def test_an_env_that_raises_drops_only_that_episode():
@@ -41,11 +31,27 @@ def test_an_action_without_the_marker_is_cut_and_counted():
 
 
 def test_the_turn_limit_truncates():
-    policy = ScriptedPolicy([["up", "down"] * 5])
+    policy = ScriptedPolicy([["fly"] * 5])  # invalid actions: a no-op each, the goal is never reached
     (ep,), _ = play(policy, lambda: make_env("gridworld", holes=0.0, max_turns=3, size=8), [4], 1, torch.Generator())
-    assert ep.n_turns <= 3
-    if not ep.success:
-        assert ep.truncated and ep.n_turns == 3
+    assert ep.n_turns == 3 and ep.truncated and not ep.success and not ep.context_cut and ep.invalid == 3
+
+
+def test_a_training_run_goes_on_when_the_env_raises(tmp_path, monkeypatch):
+    from treecredit import envs
+    from treecredit.training.agent_loop import train_agent
+    from treecredit.training.config import TrainConfig
+
+    monkeypatch.setitem(envs._ENVS, "flakygrid", envs.EnvSpec("flakygrid", "agent_helpers:Crashing", None, None, ""))
+    config = TrainConfig(env="flakygrid", estimator="rtmc", n_layer=1, n_head=2, n_embd=16, warm_start_steps=0,
+                         prompts_per_step=2, group_size=2, eval_problems=2, max_new_tokens=6, steps=3,
+                         progress=False, tensorboard=False, env_options={"max_turns": 3, "holes": 0.0},
+                         sampler_options={"max_len": 320, "max_episode_tokens": 200}, out=str(tmp_path / "run"))
+    messages = []
+    records = train_agent(config, log=messages.append)
+    train = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in train] == [1, 2, 3]
+    dropped = sum(r["dropped_episodes"] for r in train)
+    assert dropped > 0 and sum("dropped at turn 1" in m and "simulator crashed" in m for m in messages) >= dropped
 
 
 def test_a_long_episode_ends_at_the_token_limit():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from agent_helpers import ScriptedPolicy
+from agent_helpers import ScriptedPolicy, expected_episode
 
 import treecredit
 from treecredit.agents import EpisodeSettings, agent_advantages, pack_episodes, play, revisit_rate
@@ -28,24 +28,11 @@ def test_scripted_policy_replays_a_known_episode_exactly():
     policy = ScriptedPolicy([actions])
     episodes, generated = play(policy, lambda: make_env("gridworld"), [SEED], 1, torch.Generator().manual_seed(0))
     (ep,) = episodes
-    env = make_env("gridworld")
-    first = env.reset(SEED)
-    expected_text, expected_mask, expected_turn, expected_rewards = "", [], [], []
-    for k, action in enumerate(actions):
-        expected_text += action + "\n"
-        expected_mask += [True] * (len(action) + 1)
-        expected_turn += [k] * (len(action) + 1)
-        obs, reward, done, _ = env.step(action)
-        expected_rewards.append(reward)
-        if not done:
-            expected_text += obs + "\n> "
-            expected_mask += [False] * len(obs + "\n> ")
-            expected_turn += [-1] * len(obs + "\n> ")
-    assert ep.prompt_text == first + "\n> "
-    assert ep.tokens == policy.encode(expected_text)
-    assert ep.mask == expected_mask and ep.turn == expected_turn
-    assert ep.rewards == expected_rewards == [0.0] * (len(actions) - 1) + [1.0]
-    assert ep.success and ep.cut == 0 and ep.invalid == 0 and generated == sum(expected_mask)
+    prompt, tokens, mask, turn, rewards = expected_episode(policy.encode, make_env("gridworld"), SEED, actions)
+    assert ep.prompt_text == prompt and ep.prompt_ids == policy.encode(prompt)
+    assert ep.tokens == tokens and ep.mask == mask and ep.turn == turn
+    assert ep.rewards == rewards == [0.0] * (len(actions) - 1) + [1.0]
+    assert ep.success and ep.cut == 0 and ep.invalid == 0 and generated == sum(mask)
     batch = pack_episodes(policy, episodes, [SEED], generated)
     assert batch.rollout.response_ids[0, : len(ep.tokens)].tolist() == ep.tokens
     assert batch.rollout.step_ends[0].nonzero().flatten().tolist() == \
@@ -68,26 +55,6 @@ def test_carried_kv_cache_gives_the_logprobs_of_a_fresh_prefill(fork_at):
         fresh, _ = policy.token_logprobs(batch.rollout.prompt_ids, batch.rollout.response_ids, with_entropy=False)
     mask = batch.rollout.response_mask
     assert float(((fresh - batch.rollout.old_logprobs).abs() * mask).max()) < 1e-5
-
-
-@pytest.mark.slow  # importing transformers alone takes ~20 s on the shared CI cores
-def test_carried_cache_matches_fresh_prefill_for_a_hugging_face_model():
-    transformers = pytest.importorskip("transformers")
-    from hf_tiny import local_tokenizer, tiny_llama_config
-    from treecredit.models import HFPolicy
-
-    tokenizer = local_tokenizer(chat_template=False)
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(tiny_llama_config(len(tokenizer)))
-    policy = HFPolicy(model, tokenizer, use_chat_template=False)
-    settings = EpisodeSettings(action_max_tokens=3, max_episode_tokens=60)
-    episodes, _ = play(policy, lambda: make_env("gridworld", max_turns=2), [1], 2,
-                       torch.Generator().manual_seed(0), settings)
-    batch = pack_episodes(policy, episodes, [1])
-    with torch.no_grad():
-        fresh, _ = policy.token_logprobs(batch.rollout.prompt_ids, batch.rollout.response_ids, with_entropy=False)
-    mask = batch.rollout.response_mask
-    assert float(((fresh - batch.rollout.old_logprobs).abs() * mask).max()) < 1e-4
 
 
 def test_forked_episode_equals_the_same_actions_played_from_the_start():

@@ -1,5 +1,6 @@
 """Every configuration fault is refused before any work: no warm start, no evaluation, no file written."""
 
+import json
 import sys
 
 import pytest
@@ -90,8 +91,9 @@ def test_agent_runs_check_their_folder_and_tensorboard_before_work(tmp_path, mon
     (tmp_path / "run" / "metrics.jsonl").write_text("")
     assert main(args) == 2
     assert "already holds a run" in capsys.readouterr().err
-    assert main(args + ["--resume"]) == 2
-    assert "resume: agent runs (--env) cannot be resumed yet" in capsys.readouterr().err
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"env": "frozenlake"}))
+    assert main(args + ["--resume"]) == 2  # agent runs resume, under the same settings only
+    assert "resume: the run in" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     assert main(args + ["--overwrite", "--tensorboard"]) == 2

@@ -146,6 +146,12 @@ def test_a_signal_saves_a_checkpoint_and_stops_cleanly(tmp_path, signum):
             "--steps", "100000", "--checkpoint-every", "0", "--eval-every", "100000", "--no-progress",
             "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "0", "--prompts-per-step", "2",
             "--group-size", "2", "--max-new-tokens", "6", "--eval-problems", "2", "--no-tensorboard"]
+    stop_by_signal(argv, out, signum)
+
+
+def stop_by_signal(argv: list, out: Path, signum: int) -> None:
+    """Run ``argv`` (a ``treecredit train`` writing to ``out`` with a huge ``--steps``), send ``signum`` after
+    its first training step, and check the clean stop: exit code, message, checkpoint of the last step."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     _wait_for_train_record(out / "metrics.jsonl", process)

@@ -24,12 +24,23 @@ def freeze_rows(before: DecodeState, after: DecodeState, frozen) -> DecodeState:
     return DecodeState(after.cache, key_valid, torch.where(frozen, before.next_pos, after.next_pos))
 
 
+def keep_rows(policy, state: DecodeState, rows: list[int]) -> DecodeState:
+    """``policy.select(state, rows)``, or ``state`` itself when ``rows`` keeps every row in order (no copy of
+    the cache, whose spare room then keeps growing in place)."""
+    import torch
+
+    if rows == list(range(state.batch_size)):
+        return state
+    return policy.select(state, torch.as_tensor(rows, dtype=torch.long))
+
+
 def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
     """Append one id list per row (any lengths, possibly empty) to ``state``; returns ``(logits (B, V), state)``.
 
     The logits are those after each row's last appended token (meaningless for rows given nothing).
-    Uses ``policy.extend`` when the policy has it, one chunked forward for the small GPT, and otherwise
-    one ``policy.step`` per position (rows with shorter sequences frozen meanwhile).
+    Uses ``policy.extend`` when the policy has it, one chunked forward for the small GPT and for a Hugging
+    Face model (its ``past_key_values`` carried, the left padding of short rows masked by the attention
+    mask), and otherwise one ``policy.step`` per position (rows with shorter sequences frozen meanwhile).
     """
     import torch
 
@@ -46,13 +57,19 @@ def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
             ids[row, width - len(seq):] = torch.as_tensor(seq, dtype=torch.long)
             valid[row, width - len(seq):] = True
     model = getattr(policy, "model", None)
-    from treecredit.models.gpt import GPT
+    from treecredit.models import GPT, HFPolicy
 
-    if isinstance(model, GPT):
-        positions = (state.next_pos[:, None] + valid.long().cumsum(1) - 1).clamp(min=0)
-        key_valid = torch.cat([state.key_valid, valid], dim=1)
-        logits, cache = model(ids, positions, key_valid, state.cache)
+    positions = (state.next_pos[:, None] + valid.long().cumsum(1) - 1).clamp(min=0)
+    key_valid = torch.cat([state.key_valid, valid], dim=1)
+    if isinstance(model, GPT):  # the head at the last column only
+        last = torch.full((len(sequences), 1), width - 1, dtype=torch.long)
+        logits, cache = model(ids, positions, key_valid, state.cache, logits_at=last)
         return logits[:, -1], DecodeState(cache, key_valid, state.next_pos + lengths)
+    if isinstance(policy, HFPolicy):  # one forward over the chunk: past_key_values carried, padding masked
+        keep = {"logits_to_keep": 1} if policy._keeps_logits() else {}  # the head on the last column only
+        out = model(input_ids=ids, attention_mask=key_valid.long(), position_ids=positions,
+                    past_key_values=state.cache, use_cache=True, **keep)
+        return out.logits[:, -1].float(), DecodeState(out.past_key_values, key_valid, state.next_pos + lengths)
     logits = None
     for col in range(width):
         before = state
@@ -63,40 +80,51 @@ def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
 
 
 def decode_actions(policy, logits, state: DecodeState, *, stop_ids: list[int], marker: str, max_tokens: int,
-                   temperature: float, top_p: float, generator):
+                   temperature: float, top_p: float, generator, defer_last: bool = False):
     """Sample one action per row, each up to and including a stop token (eos or the one-token marker),
-    or, for a marker of several tokens, until the decoded text contains it; at most ``max_tokens``.
+    or until its decoded text contains ``marker`` (a marker of several tokens, or one that a BPE tokenizer
+    merges into a longer token); at most ``max_tokens``.
 
-    Every generated token (the stop token included) is appended to the cache; nothing after it is.
+    Every generated token (the stop token included) is appended to the cache, nothing after it, except
+    with ``defer_last``: the last decoding step (the one after which every row is done) is skipped, since
+    its logits are never used (an observation comes next); the rows that got a token in it are marked
+    ``pending`` and the caller appends that token with the next observation (:func:`extend_state`), or
+    drops it when the episode ends. Sampling is unchanged by it.
 
-    Returns ``(tokens, logprobs, stopped, logits, state)``: per row the list of token ids and their
+    Returns ``(tokens, logprobs, stopped, logits, state, pending)``: per row the list of token ids and their
     log-probabilities at temperature 1 under the policy, ``stopped (B,)`` bool (False = cut at
-    ``max_tokens``), and the logits/state after the last appended token.
+    ``max_tokens``), the logits/state after the last appended token, and ``pending (B,)`` bool (rows whose
+    last token is not in the cache yet; all False without ``defer_last``).
     """
     import torch
 
     B = logits.shape[0]
     stop = torch.as_tensor(stop_ids, dtype=torch.long)
     done = torch.zeros(B, dtype=torch.bool)
+    pending = torch.zeros(B, dtype=torch.bool)
     tokens: list[list[int]] = [[] for _ in range(B)]
     logps: list[list[float]] = [[] for _ in range(B)]
-    for _ in range(max_tokens):
+    for i in range(max_tokens):
         token = sample_next(logits, temperature, top_p, generator)
         logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, token[:, None]).squeeze(-1)
         token = token.masked_fill(done, policy.pad_id)
         for row in (~done).nonzero().flatten().tolist():
             tokens[row].append(int(token[row]))
             logps[row].append(float(logp[row]))
+        finished = torch.isin(token, stop) & ~done
+        if marker:  # a marker of several tokens, or inside a longer token (BPE): look at the text
+            for row in (~done & ~finished).nonzero().flatten().tolist():
+                if marker in policy.decode(tokens[row]):
+                    finished[row] = True
+        if defer_last and (bool((done | finished).all()) or i == max_tokens - 1):
+            pending = ~done
+            done = done | finished
+            break
         before = state
         logits_next, state = policy.step(state, token)
         state = freeze_rows(before, state, done)
         logits = torch.where(done[:, None], logits, logits_next)
-        finished = torch.isin(token, stop) & ~done
-        if marker and len(stop_ids) == 1:  # a marker of several tokens: look at the text
-            for row in (~done & ~finished).nonzero().flatten().tolist():
-                if marker in policy.decode(tokens[row]):
-                    finished[row] = True
         done = done | finished
         if bool(done.all()):
             break
-    return tokens, logps, done, logits, state
+    return tokens, logps, done, logits, state, pending

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from treecredit._validation import check_positive, fail
-from treecredit.agents.decode import decode_actions, extend_state
+from treecredit.agents.decode import decode_actions, extend_state, keep_rows
 
 
 @dataclass
@@ -145,9 +145,9 @@ def encodable(policy, text: str) -> list[int]:
 
 
 def stop_ids(policy, marker: str) -> list[int]:
-    """eos plus the marker's id when the marker is one token."""
+    """Every eos id (``policy.eos_ids`` when it has them) plus the marker's id when the marker is one token."""
     ids = encodable(policy, marker)
-    return [policy.eos_id] + (ids if len(ids) == 1 else [])
+    return list(getattr(policy, "eos_ids", [policy.eos_id])) + (ids if len(ids) == 1 else [])
 
 
 def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int, generator,
@@ -172,7 +172,9 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
             episodes.append(Episode(group, seed, encodable(policy, prompt_text), prompt_text))
         prompts.append(episodes[-1].prompt_ids)
     stops = stop_ids(policy, settings.marker)
-    marker_text = settings.marker if len(stops) == 1 else ""
+    # the last token of an action goes into the cache with the next observation, in one forward, unless the
+    # policy appends observations itself (``policy.extend``)
+    defer_last = not hasattr(policy, "extend")
     was_training = policy.module.training
     policy.module.eval()
     generated = 0
@@ -191,9 +193,9 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                 ep.state_sigs.append(envs[row].signature())
                 if keep_states:
                     ep.states.append(envs[row].state_key())
-            tokens, logps, stopped, logits, state = decode_actions(
-                policy, logits, state, stop_ids=stops, marker=marker_text, max_tokens=settings.action_max_tokens,
-                temperature=settings.temperature, top_p=settings.top_p, generator=generator)
+            tokens, logps, stopped, logits, state, pending = decode_actions(
+                policy, logits, state, stop_ids=stops, marker=settings.marker, max_tokens=settings.action_max_tokens,
+                temperature=settings.temperature, top_p=settings.top_p, generator=generator, defer_last=defer_last)
             keep, appended = [], []
             for r, row in enumerate(live):
                 generated += len(tokens[r])
@@ -207,12 +209,10 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                         continue
                     _add_observation(episodes[row], ids)
                     keep.append(r)
-                    appended.append(ids)
+                    appended.append(tokens[r][-1:] * bool(pending[r]) + ids)  # the action's last token, if pending
             if not keep:
                 break
-            index = torch.as_tensor(keep, dtype=torch.long)
-            state = policy.select(state, index)
-            logits, state = extend_state(policy, state, appended)
+            logits, state = extend_state(policy, keep_rows(policy, state, keep), appended)
             live = [live[r] for r in keep]
             turn += 1
     policy.module.train(was_training)

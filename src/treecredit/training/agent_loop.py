@@ -13,7 +13,8 @@ Settings come from ``TrainConfig``: ``env``, ``env_options`` (the env's own, e.g
 action). The small GPT is warm-started on ε-noisy scripted expert episodes (cached).
 
 Writes ``metrics.jsonl`` (train and eval records), ``config.json``, ``samples.jsonl`` (held-out
-episodes at each evaluation) and ``checkpoint.pt`` (the final model and optimiser).
+episodes at each evaluation) and ``checkpoint.pt`` (model, optimiser, every RNG stream, counters; every
+``checkpoint_every`` steps and at the end). Resumes exactly; SIGINT/SIGTERM save and stop.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def check_agent_config(config) -> None:
     noise = agent.get("expert_noise", 0.3)
     if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
         fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
-    if config.model != "gpt":
-        fail("model", "agent training runs the small GPT only for now", "pass --model gpt")
+    if config.model != "gpt" and "max_len" in agent:
+        fail("max_len", "sets the small GPT's positions; a Hugging Face model (--model) has its own "
+             "(max_position_embeddings)", "drop --sampler-option max_len")
 
 
 def draw_instances(env, rng, n: int, held_out: set) -> list[int]:
@@ -78,6 +80,13 @@ def draw_instances(env, rng, n: int, held_out: set) -> list[int]:
          "lower --eval-problems or enlarge the env (e.g. a bigger pool or grid)")
 
 
+def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: str, fix: str) -> None:
+    """Refuse episodes longer than the model's ``limit`` positions: ``longest_prompt`` plus ``max_episode_tokens``."""
+    if longest_prompt + 1 + settings.max_episode_tokens > limit:  # positions past the limit would be wrong
+        fail(argument, f"a first observation of {longest_prompt} {unit} plus max_episode_tokens="
+             f"{settings.max_episode_tokens} exceed the model's {limit} positions", fix)
+
+
 def eval_instances(probe, n: int) -> tuple[list[int], set]:
     """The ``n`` held-out instance seeds (fixed by ``EVAL_SEED``) and the set of their ``instance_key``."""
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
@@ -89,12 +98,17 @@ def eval_instances(probe, n: int) -> tuple[list[int], set]:
 
 
 def build_agent_policy(config, env_fn, settings, agent: dict, log):
-    """The agent GPT warm-started on noisy expert episodes (cached), or a random one without warm start.
+    """The agent GPT warm-started on noisy expert episodes (cached), a random one without warm start, or
+    the local Hugging Face model of ``--model`` (no warm start, as in task runs).
 
     The warm start draws its instances outside the held-out set (:func:`eval_instances`).
     """
     from treecredit.agents.policy import agent_gpt, cached_warm_start, warm_start_agent
 
+    if config.model != "gpt":
+        from treecredit.training.loop import build_policy
+
+        return build_policy(config, None, log)
     env = env_fn()
     _, held_out = eval_instances(env, config.eval_problems)
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
@@ -125,34 +139,63 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
     return cached_warm_start(key, build, train, config.cache_dir or None, log)
 
 
-def evaluate_agent(policy, env_fn, seeds, settings, generator) -> tuple[dict, list]:
-    """Greedy and sampled success/return on held-out instances (one episode each); returns the sampled episodes."""
+def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tuple[dict, list]:
+    """Greedy and sampled success/return on held-out instances (one episode each); returns the sampled episodes.
+
+    Episodes dropped by env errors are counted (``eval_dropped_episodes``, ``eval_greedy_dropped_episodes``)
+    and left out of the means (which are absent when every episode was dropped)."""
     from dataclasses import replace
 
     from treecredit.agents import episode_metrics, play
 
-    greedy, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, temperature=0.0, fork_at=()))
-    sampled, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, fork_at=()))
-    return {**episode_metrics(greedy, "eval_greedy_"), **episode_metrics(sampled, "eval_")}, sampled
+    greedy, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, temperature=0.0, fork_at=()), log=log)
+    sampled, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, fork_at=()), log=log)
+    return {**episode_metrics(greedy, "eval_greedy_"), **episode_metrics(sampled, "eval_"),
+            "eval_greedy_dropped_episodes": len(seeds) - len(greedy),
+            "eval_dropped_episodes": len(seeds) - len(sampled)}, sampled
 
 
-def train_agent(config, *, log=print) -> list[dict]:
-    """Run agent RL with ``config`` (``config.env`` set); return the metric records."""
+def _share(record: dict, key: str) -> str:
+    return "n/a" if record.get(key) is None else f"{record[key]:.3f}"  # None: every episode was dropped
+
+
+def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
+                log=print) -> list[dict]:
+    """Run agent RL with ``config`` (``config.env`` set); return the metric records.
+
+    As safe as a task run (:func:`treecredit.training.loop.train`): an ``out`` folder that holds a run
+    needs ``resume=True`` (continue from its newest valid checkpoint, same settings) or ``overwrite=True``;
+    a checked checkpoint (:mod:`treecredit.training.checkpoint`) is saved every ``checkpoint_every``
+    steps and at the end; SIGINT/SIGTERM finish the current step, save and raise
+    :class:`~treecredit.training.stopping.RunInterrupted`. A resumed run writes the same metrics and
+    parameters as one never interrupted. ``stop_at_step`` ends the call after that step without a final
+    checkpoint, as a kill would (for the resume tests).
+    """
     import torch
 
     from treecredit.agents import agent_advantages, episode_metrics, pack_episodes, play, revisit_rate
     from treecredit.agents.credit import step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.loop import ppo_update
-    from treecredit.training.metrics import MetricsWriter, read_metrics
+    from treecredit.training.checkpoint import load_latest_checkpoint, restore_checkpoint, save_checkpoint
+    from treecredit.training.loop import _interrupt, ppo_update
+    from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
+    from treecredit.training.preflight import check_out, check_tensorboard, clear_run
+    from treecredit.training.startup import deterministic_algorithms
+    from treecredit.training.stopping import StopRequest
 
+    check_out(config, resume=resume, overwrite=overwrite)  # an earlier run is never overwritten silently
+    check_tensorboard(config)
     torch.set_num_threads(config.threads)
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
+    deterministic_algorithms(True, warn_only=True)
     out = Path(config.out)
+    if overwrite:
+        clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
+    saved = load_latest_checkpoint(out, log) if resume else None
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
@@ -161,12 +204,18 @@ def train_agent(config, *, log=print) -> list[dict]:
     probe = env_fn()
     eval_seeds, held_out = eval_instances(probe, config.eval_problems)
     longest_prompt = max(len(probe.reset(seed) + settings.turn_prefix) for seed in eval_seeds)
-    max_len = int(agent.get("max_len", 768))
-    if longest_prompt + 1 + settings.max_episode_tokens > max_len:  # positions past max_len would be wrong
-        fail("max_len", f"is {max_len}, but a first observation of {longest_prompt} characters plus "
-             f"max_episode_tokens={settings.max_episode_tokens} does not fit",
-             "pass --sampler-option max_len=N with N larger, or a smaller --sampler-option max_episode_tokens")
+    smaller = "a smaller --sampler-option max_episode_tokens"
+    if config.model == "gpt":  # before the warm start; one character is one token
+        check_room("max_len", int(agent.get("max_len", 768)), longest_prompt, settings, "characters",
+                   f"pass --sampler-option max_len=N with N larger, or {smaller}")
     policy = build_agent_policy(config, env_fn, settings, agent, log)
+    limit = getattr(getattr(policy.module, "config", None), "max_position_embeddings", None)
+    if config.model != "gpt" and limit:
+        from treecredit.agents.episodes import encodable
+
+        longest = max(len(encodable(policy, probe.reset(s) + settings.turn_prefix)) for s in eval_seeds)
+        check_room("max_episode_tokens", int(limit), longest, settings, "tokens",
+                   f"pass {smaller}, or a model with more positions")
     reference = None
     if config.kl_coef > 0:
         import copy
@@ -175,50 +224,78 @@ def train_agent(config, *, log=print) -> list[dict]:
     optimizer = torch.optim.AdamW(policy.module.parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, 2])
-    writer = MetricsWriter(out, tensorboard=config.tensorboard)
-    samples = (out / "samples.jsonl").open("w")
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0}
+    elapsed_before = 0.0
+    if saved is not None:
+        counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
+                                      problem_rng=rng)
+        elapsed_before = saved.get("elapsed_s", 0.0)
+        log(f"resumed from {out} at step {counters['step']}")
+        del saved["model"], saved["optimizer"]
+    elif resume:
+        log(f"no checkpoint in {out}: starting from step 0")
+    keep = counters["step"] if saved is not None else None
+    keep_records_until(out / "samples.jsonl", keep)
+    writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
+    samples = (out / "samples.jsonl").open("w" if keep is None else "a")
 
     def run_eval() -> None:
         record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
-                                          torch.Generator().manual_seed(EVAL_SEED + counters["step"]))
+                                          torch.Generator().manual_seed(EVAL_SEED + counters["step"]), log)
         writer.write({"kind": "eval", **counters, **record})
         for ep in episodes[:4]:
             samples.write(json.dumps({"step": counters["step"], "seed": ep.seed, "success": ep.success,
                                       "return": ep.episode_return, "text": ep.text(policy)}) + "\n")
         samples.flush()
-        log(f"step {counters['step']}: held-out success {record['eval_success']:.3f} "
-            f"(greedy {record['eval_greedy_success']:.3f})")
+        log(f"step {counters['step']}: held-out success {_share(record, 'eval_success')} "
+            f"(greedy {_share(record, 'eval_greedy_success')})")
 
-    run_eval()
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - started
+
+    def checkpoint() -> Path:
+        return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
+                               problem_rng=rng, counters=counters, elapsed_s=elapsed())
+
+    if counters["step"] == 0:
+        run_eval()
     started = time.perf_counter()
-    while not _finished(config, counters):
-        seeds = draw_instances(probe, rng, config.prompts_per_step, held_out)
-        t0 = time.perf_counter()
-        episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings)
-        t1 = time.perf_counter()
-        batch = pack_episodes(policy, episodes, seeds, generated)
-        advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
-        t2 = time.perf_counter()
-        stats = ppo_update(policy, reference, optimizer, batch.rollout, advantages, config, generator)
-        t3 = time.perf_counter()
-        counters["step"] += 1
-        counters["generated_tokens"] += generated
-        counters["trained_tokens"] += int(sum(len(p) for p in batch.rollout.prompt_ids)
-                                          + batch.rollout.response_mask.sum()) * config.epochs
-        record = {"kind": "train", **counters, **episode_metrics(episodes), "revisit_rate": revisit_rate(batch),
-                  "step_credit_share": step_credit_share(batch, advantages.numpy()),
-                  "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes),
-                  "time_play_s": t1 - t0, "time_credit_s": t2 - t1, "time_update_s": t3 - t2, **stats,
-                  "elapsed_s": time.perf_counter() - started}
-        writer.write(record)
-        if counters["step"] % config.eval_every == 0 or _finished(config, counters):
-            run_eval()
-    samples.close()
-    from treecredit.training.checkpoint import save_checkpoint
-
-    save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
-                    problem_rng=rng, counters=counters)
+    saved_step = counters["step"]
+    with samples, StopRequest(log) as stop:
+        while not _finished(config, counters):
+            if stop.signum is not None:  # a safe point: the last step is complete and logged
+                _interrupt(stop.signum, counters, saved_step, checkpoint, writer, None)
+            seeds = draw_instances(probe, rng, config.prompts_per_step, held_out)
+            t0 = time.perf_counter()
+            episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=log)
+            t1 = time.perf_counter()
+            learned: dict = {}
+            if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on
+                batch = pack_episodes(policy, episodes, seeds, generated)
+                advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
+                t2 = time.perf_counter()
+                stats = ppo_update(policy, reference, optimizer, batch.rollout, advantages, config, generator)
+                counters["trained_tokens"] += int(sum(len(p) for p in batch.rollout.prompt_ids)
+                                                  + batch.rollout.response_mask.sum()) * config.epochs
+                learned = {"revisit_rate": revisit_rate(batch),
+                           "step_credit_share": step_credit_share(batch, advantages.numpy()),
+                           "time_credit_s": t2 - t1, "time_update_s": time.perf_counter() - t2, **stats}
+            else:
+                log(f"warning: step {counters['step'] + 1}: every episode was dropped; no update this step")
+            counters["step"] += 1
+            counters["generated_tokens"] += generated
+            record = {"kind": "train", **counters, **episode_metrics(episodes), **learned,
+                      "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes),
+                      "time_play_s": t1 - t0, "elapsed_s": elapsed()}
+            writer.write(record)
+            done = _finished(config, counters)
+            if counters["step"] % config.eval_every == 0 or done:
+                run_eval()
+            if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
+                checkpoint()
+                saved_step = counters["step"]
+            if stop_at_step is not None and counters["step"] >= stop_at_step:
+                break
     writer.close()
     return read_metrics(writer.path)
 
@@ -234,8 +311,8 @@ def report_agent_run(config, records: list[dict]) -> int:
     evals = [r for r in records if r["kind"] == "eval"]
     if evals:
         first, last = evals[0], evals[-1]
-        print(f"held-out success (sampled): {first['eval_success']:.3f} (step {first['step']}) → "
-              f"{last['eval_success']:.3f} (step {last['step']}, {last['generated_tokens']} generated tokens); "
-              f"greedy {first['eval_greedy_success']:.3f} → {last['eval_greedy_success']:.3f}")
+        print(f"held-out success (sampled): {_share(first, 'eval_success')} (step {first['step']}) → "
+              f"{_share(last, 'eval_success')} (step {last['step']}, {last['generated_tokens']} generated tokens); "
+              f"greedy {_share(first, 'eval_greedy_success')} → {_share(last, 'eval_greedy_success')}")
     print(f"metrics: {config.out}/metrics.jsonl, sample episodes: {config.out}/samples.jsonl")
     return 0

@@ -86,18 +86,11 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.training.stopping import RunInterrupted
 
     config = config_from_args(args)
-    if config.env:  # multi-turn agent training (docs/agents.md)
-        from treecredit.training.agent_loop import report_agent_run, train_agent
-        from treecredit.training.preflight import check_out, check_tensorboard, clear_run
-
-        if args.resume:
-            fail("resume", "agent runs (--env) cannot be resumed yet", "start anew with --overwrite or another --out")
-        check_out(config, resume=False, overwrite=args.overwrite)  # an earlier run is never overwritten silently
-        check_tensorboard(config)
-        if args.overwrite:
-            clear_run(config.out)
-        return report_agent_run(config, train_agent(config))
     try:
+        if config.env:  # multi-turn agent training (docs/agents.md)
+            from treecredit.training.agent_loop import report_agent_run, train_agent
+
+            return report_agent_run(config, train_agent(config, resume=args.resume, overwrite=args.overwrite))
         records = train(config, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
         print(f"treecredit train: {stop}", file=sys.stderr)

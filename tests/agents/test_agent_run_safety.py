@@ -1,0 +1,71 @@
+"""Agent runs (``train --env``) are as safe as task runs: no silent overwrite, exact resume, clean stops."""
+
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from treecredit.training.agent_loop import train_agent
+from treecredit.training.checkpoint import read_checkpoint
+from treecredit.training.config import TrainConfig
+
+QUIET = {"log": lambda *a: None}
+TINY = {"env": "gridworld", "estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 0,
+        "prompts_per_step": 2, "group_size": 2, "eval_problems": 2, "max_new_tokens": 6, "progress": False,
+        "tensorboard": False, "env_options": {"max_turns": 3},
+        "sampler_options": {"max_len": 320, "max_episode_tokens": 200}}
+
+
+def agent_config(tmp_path, name="run", **overrides):
+    return TrainConfig(**{**TINY, "out": str(tmp_path / name), "cache_dir": str(tmp_path / "cache"), **overrides})
+
+
+def _strip(records):
+    return [{k: v for k, v in r.items() if k != "elapsed_s" and not k.startswith("time_")} for r in records]
+
+
+def test_an_agent_run_folder_is_never_overwritten_silently(tmp_path):
+    config = agent_config(tmp_path, steps=1, eval_every=1)
+    train_agent(config, **QUIET)
+    before = (Path(config.out) / "metrics.jsonl").read_text()
+    with pytest.raises(ValueError, match=r"^out: .* already holds a run\. Fix: pass --resume .* --overwrite"):
+        train_agent(config, **QUIET)
+    assert (Path(config.out) / "metrics.jsonl").read_text() == before
+    records = train_agent(agent_config(tmp_path, steps=2, eval_every=1), overwrite=True, **QUIET)
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2]
+    with pytest.raises(ValueError, match=r"^resume: .*\['lr'\]"):
+        train_agent(agent_config(tmp_path, steps=3, eval_every=1, lr=0.5), resume=True, **QUIET)
+
+
+def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path):
+    settings = {"steps": 5, "checkpoint_every": 2, "eval_every": 2}
+    full = train_agent(agent_config(tmp_path, "a", **settings), **QUIET)
+    config = agent_config(tmp_path, "b", **settings)
+    train_agent(config, stop_at_step=3, **QUIET)  # killed after step 3; the checkpoint holds step 2
+    assert read_checkpoint(tmp_path / "b" / "checkpoint.pt")["counters"]["step"] == 2
+    messages = []
+    resumed = train_agent(config, resume=True, log=messages.append)
+    assert any("resumed from" in m and "step 2" in m for m in messages)
+    assert _strip(resumed) == _strip(full)
+    assert [r["step"] for r in resumed if r["kind"] == "train"] == [1, 2, 3, 4, 5]
+    a, b = (read_checkpoint(tmp_path / n / "checkpoint.pt") for n in "ab")
+    assert a["counters"] == b["counters"] and a["counters"]["step"] == 5
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert (tmp_path / "a" / "samples.jsonl").read_text() == (tmp_path / "b" / "samples.jsonl").read_text()
+
+
+@pytest.mark.parametrize("signum", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM])
+def test_a_signal_saves_an_agent_checkpoint_and_stops_cleanly(tmp_path, signum):
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "treecredit.cli", "train", "--env", "gridworld", "--estimator", "rtmc",
+            "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--steps", "100000", "--checkpoint-every", "0",
+            "--eval-every", "100000", "--no-progress", "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
+            "--warm-start-steps", "0", "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "6",
+            "--eval-problems", "2", "--no-tensorboard", "--env-option", "max_turns=3",
+            "--sampler-option", "max_len=320", "--sampler-option", "max_episode_tokens=200"]
+    sys.path.insert(0, str(Path(__file__).parents[1] / "training"))
+    from test_run_safety import stop_by_signal  # the task runs' signal test
+
+    stop_by_signal(argv, out, signum)
