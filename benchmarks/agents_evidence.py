@@ -42,7 +42,7 @@ def arm_config(base, label: str, seed: int, budget: int, out: Path):
 def _run(config) -> list[dict]:
     from treecredit.training.agent_loop import train_agent
 
-    return train_agent(config, log=lambda *a: None)
+    return train_agent(config, overwrite=True, log=lambda *a: None)  # a rerun replaces the arm's run
 
 
 def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
@@ -143,7 +143,8 @@ def compare(args) -> None:
     settings = EpisodeSettings(action_max_tokens=base.max_new_tokens, **episode_options)
     build_agent_policy(base, env_factory(base.env, **base.env_options), settings, agent, print)  # warm start once
     arms = args.arms.split(",")
-    configs = [arm_config(base, label, seed, args.budget, out) for label in arms for seed in range(args.seeds)]
+    # seed-major order: an interrupted comparison has every arm at the seeds it finished
+    configs = [arm_config(base, label, seed, args.budget, out) for seed in range(args.seeds) for label in arms]
     print(f"{len(configs)} runs, {args.jobs} at a time")
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = []
@@ -170,18 +171,25 @@ def _options(pairs: list[str]) -> dict:
 
 
 def summary_from_runs(out: Path, args) -> dict:
-    """Summarise the finished runs under ``<out>/runs`` (a run is finished when it reached the budget)."""
-    runs: dict[str, list] = {}
+    """Summarise the finished runs under ``<out>/runs`` (finished: reached the budget), at the seeds that
+    every arm finished (so that the paired differences pair equal seeds); the reference arm is ``grpo``."""
+    by_arm: dict[str, dict[int, list]] = {}
     for folder in sorted((out / "runs").iterdir()):
+        if not (folder / "metrics.jsonl").exists():
+            continue
         records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
         config = json.loads((folder / "config.json").read_text())
         evals = [r for r in records if r["kind"] == "eval"]
         if not evals or evals[-1]["generated_tokens"] < config["token_budget"]:
             continue
-        runs.setdefault(folder.name.rsplit("-seed", 1)[0].replace("_", "@"), []).append(records)
-    first = next(iter(runs))
+        label, _, seed = folder.name.rpartition("-seed")
+        by_arm.setdefault(label.replace("_", "@"), {})[int(seed)] = records
+    seeds = sorted(set.intersection(*(set(v) for v in by_arm.values())))
+    runs = {label: [done[s] for s in seeds] for label, done in by_arm.items()}
+    first = "grpo" if "grpo" in runs else next(iter(runs))
+    runs = {first: runs.pop(first), **runs}
     settings = {"env": config["env"], "env_options": config["env_options"], "budget": config["token_budget"],
-                "seeds": {k: len(v) for k, v in runs.items()}, "reference": first, "partial": True}
+                "seeds": len(seeds), "reference": first, "partial": True}
     data = {"settings": settings, "summary": summarise(runs, first)}
     (out / "compare.json").write_text(json.dumps(data, indent=1))
     return data
@@ -196,12 +204,14 @@ def audit(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    make = env_factory("textworld", pool=args.games, max_turns=12)
-    result = signature_audit(make, list(range(args.games)), args.episodes, noise=args.noise, seed=0,
-                             extra={"look (room + inventory)": lambda env: env.look(),
-                                    "observation + look": lambda env: env.observation + " " + env.look()})
-    result["settings"] = {"env": "textworld", "games": args.games, "rooms": 3, "objects": 4, "quest_length": 3,
-                          "max_turns": 12, "episodes_per_game": args.episodes, "noise": args.noise}
+    options = dict(view=args.view, rooms=args.rooms, objects=args.objects, quest_length=args.quest_length,
+                   pool=args.games, max_turns=12)
+    make = env_factory("textworld", **options)
+    extra = {"look (room + inventory)": lambda env: env.look(),
+             "observation + look": lambda env: env.observation + " " + env.look()} if args.view == "text" else {}
+    result = signature_audit(make, list(range(args.games)), args.episodes, noise=args.noise, seed=0, extra=extra)
+    result["settings"] = {"env": "textworld", "games": args.games, **options, "episodes_per_game": args.episodes,
+                          "noise": args.noise}
     result["seconds"] = time.time() - started
     (out / "audit.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
@@ -229,6 +239,10 @@ def main() -> None:
     a.add_argument("--games", type=int, default=8)
     a.add_argument("--episodes", type=int, default=16)
     a.add_argument("--noise", type=float, default=0.4)
+    a.add_argument("--view", default="text", help="the textworld env's view: text or compact")
+    a.add_argument("--rooms", type=int, default=3)
+    a.add_argument("--objects", type=int, default=4)
+    a.add_argument("--quest-length", type=int, default=3)
     args = parser.parse_args()
     if args.command == "report":
         out = Path(args.out)

@@ -89,3 +89,34 @@ def test_a_missing_optional_dependency_names_the_extra(monkeypatch):
     assert not env_available("textworld") and env_available("gridworld")
     with pytest.raises(ValueError, match=r"pip install 'treecredit\[textworld\]'"):
         make_env("textworld")
+
+
+class MergedMarkerPolicy:
+    """Writes 'u', 'p\\n', 'x', ... where 'p\\n' is one token (as a BPE tokenizer merges a newline)."""
+
+    vocab = ["<pad>", "<eos>", "u", "p\n", "x", "\n"]
+    pad_id, eos_id, vocab_size = 0, 1, 6
+    script = [2, 3, 4, 4, 4, 4]
+
+    def decode(self, ids):
+        return "".join(self.vocab[i] for i in ids)
+
+    def _logits(self, position):
+        logits = torch.full((1, self.vocab_size), -1e4)
+        logits[0, self.script[int(position)]] = 0.0
+        return logits
+
+    def step(self, state, tokens):
+        return self._logits(state + 1), state + 1
+
+
+@pytest.mark.parametrize("defer_last", [False, True])
+def test_a_marker_merged_into_a_longer_token_ends_the_action(defer_last):
+    from treecredit.agents.decode import decode_actions
+
+    policy = MergedMarkerPolicy()
+    tokens, _, stopped, _, state, pending = decode_actions(
+        policy, policy._logits(0), 0, stop_ids=[1, 5], marker="\n", max_tokens=6, temperature=0.0, top_p=1.0,
+        generator=torch.Generator(), defer_last=defer_last)
+    assert tokens == [[2, 3]] and bool(stopped[0])
+    assert state == (1 if defer_last else 2) and bool(pending[0]) == defer_last  # 'p\n' not yet in the cache

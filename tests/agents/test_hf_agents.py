@@ -87,3 +87,7 @@ def test_train_env_with_a_local_hugging_face_model_runs_end_to_end(tmp_path, cap
     assert main([*args[:-6], "--sampler-option", "max_episode_tokens=200", "--out", str(tmp_path / "long"),
                  "--no-tensorboard", "--no-progress"]) == 2
     assert "max_episode_tokens" in capsys.readouterr().err and not (tmp_path / "long" / "metrics.jsonl").exists()
+    for flags, name in ((["--hf-warm-start-steps", "2"], "hf_warm_start_steps"),
+                        (["--sampler-option", "max_len=512"], "max_len")):
+        assert main([*args[:-3], str(tmp_path / "other"), "--no-tensorboard", "--no-progress", *flags]) == 2
+        assert f"{name}: " in capsys.readouterr().err

@@ -114,7 +114,8 @@ def decode_actions(policy, logits, state: DecodeState, *, stop_ids: list[int], m
         finished = torch.isin(token, stop) & ~done
         if marker:  # a marker of several tokens, or inside a longer token (BPE): look at the text
             for row in (~done & ~finished).nonzero().flatten().tolist():
-                if marker in policy.decode(tokens[row]):
+                # a one-character marker can only be in the newest token (the earlier ones were checked)
+                if marker in policy.decode(tokens[row][-1:] if len(marker) == 1 else tokens[row]):
                     finished[row] = True
         if defer_last and (bool((done | finished).all()) or i == max_tokens - 1):
             pending = ~done

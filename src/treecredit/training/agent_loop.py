@@ -59,6 +59,9 @@ def check_agent_config(config) -> None:
     noise = agent.get("expert_noise", 0.3)
     if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
         fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
+    if getattr(config, "hf_warm_start_steps", 0):
+        fail("hf_warm_start_steps", "warm-starts a Hugging Face model on a task's worked solutions; agent runs "
+             "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
     if config.model != "gpt" and "max_len" in agent:
         fail("max_len", "sets the small GPT's positions; a Hugging Face model (--model) has its own "
              "(max_position_embeddings)", "drop --sampler-option max_len")
