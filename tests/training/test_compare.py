@@ -101,11 +101,24 @@ def test_failing_arm_is_reported_and_report_is_incremental(tmp_path, monkeypatch
     assert pair["mean_diff"] == pytest.approx(0.1) and pair["n"] == 3  # every seed is 0.1 better: sd 0
     assert summary["estimators"]["rloo"]["tokens_to_grpo_final"] == pytest.approx(85.0)  # 81.8 on a 5-token grid
     assert summary["estimators"]["rloo"]["wall_grid"][-1] == pytest.approx(10.0)
+    # curves run linearly from 0.1 to the final value, so each run's mean over the budget is (0.1 + final) / 2
+    assert summary["estimators"]["grpo"]["curve_area"]["mean"] == pytest.approx((0.1 + 0.55) / 2)
+    assert summary["estimators"]["rloo"]["area_paired_vs_reference"]["mean_diff"] == pytest.approx(0.05)
     text = write_report(tmp_path, summary, {}).read_text()
     assert "| dr_grpo | seed 0 failed | RuntimeError: boom in the sampler" in text
     assert "| rloo | 3 |" in text and "+0.100 ± 0.000" in text and "Partial report" not in text
     assert "grpo over its warm start (paired over seeds): +0.450" in text and "did not improve" not in text
     assert set(json.loads((tmp_path / "results.json").read_text())["failures"]) == {"dr_grpo"}
+
+
+def test_curve_area_is_the_mean_of_the_learning_curve_over_the_budget():
+    import numpy as np
+
+    from treecredit.training.report import curve_area
+
+    records = [{"kind": "eval", "step": s, "generated_tokens": t, "eval_success": v}
+               for s, t, v in ((0, 0, 0.0), (1, 50, 1.0), (2, 100, 1.0))]
+    assert curve_area(records, np.linspace(0, 100, 21), "eval_success") == pytest.approx(0.25 + 0.5)
 
 
 def test_partial_report_says_so(tmp_path):
@@ -153,12 +166,17 @@ def test_compare_runs_agent_arms_with_their_own_options(tmp_path, capsys):
     text = (out / "report.md").read_text()
     assert "| sampled success |" in text and f"| {label} | 2 |" in text
     assert (out / "curves.png").exists()
+    before = (out / "runs" / "grpo-seed1" / "metrics.jsonl").read_text()
+    code = main(["compare", "--env", "gridworld", "--estimators", "grpo,rtmc[env.signature=observation,lr=1e-3]",
+                 "--seeds", "2", "--budget", "60", "--jobs", "1", "--out", str(out), "--cache-dir",
+                 str(tmp_path / "cache"), "--resume", *AGENT_TINY])
+    assert code == 0 and (out / "runs" / "grpo-seed1" / "metrics.jsonl").read_text() == before  # kept as finished
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--estimators", "rtmc@tree"], "no tree sampler"),
     (["--estimators", "grpo,rtmc[env.bogus=1]"], "bogus"),
-    (["--estimators", "grpo", "--resume"], "cannot be resumed"),
+    (["--estimators", "grpo", "--resume", "--overwrite"], "--resume and --overwrite"),
 ])
 def test_compare_with_an_env_refuses_bad_arms_before_any_run(tmp_path, capsys, flags, message):
     from treecredit.cli import main

@@ -75,8 +75,8 @@ def recommendations_table(entries: list[dict]) -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         tree = _pick(e, "tree")
-        adaptive = _pick(e, "adaptive") + (f", cos {e['adaptive_mean_cos']:.2f}"
-                                           if e.get("adaptive_mean_cos") is not None else "")
+        adaptive = _pick(e, "adaptive") + (f", cos {e['adaptive_mean_cos_u']:.2f}"
+                                           if e.get("adaptive_mean_cos_u") is not None else "")
         step = (f"{e.get('iid_step', '–')}: "
                 f"{_iv(e.get('iid_step_gain'), e.get('iid_step_gain_lo'), e.get('iid_step_gain_hi'), 2)}")
         out.append(f"| {e['depth']} | {e['p_nominal']:g} ({e['success_exact']:.2g}) | {e['reward']} "

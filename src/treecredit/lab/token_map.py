@@ -164,6 +164,8 @@ def best_per_environment(records: list[dict]) -> list[dict]:
                           f"{name}_gain": gain[0], f"{name}_gain_lo": gain[1], f"{name}_gain_hi": gain[2],
                           f"{name}_cos_at_budget": best.get("cos_at_budget"),
                           f"{name}_mean_cos": best.get("grad_mean_cos"),
+                          f"{name}_mean_cos_u": best.get("grad_mean_cos_u"),
+                          f"{name}_mean_cos_u_hi": best.get("grad_mean_cos_u_hi"),
                           f"{name}_token_share": _tokens_per_leaf(best) / _tokens_per_leaf(ref)})
         out.append(entry)
     return sorted(out, key=lambda e: (e["reward"], e["decisive"] != "late", e["decisive"], e["depth"], e["p_nominal"]))
@@ -209,7 +211,7 @@ def map_summary_lines(records: list[dict]) -> list[str]:
     if adaptive:
         sig = [e for e in adaptive if (e.get("adaptive_gain_lo") or 0) > 1]
         ahead = [e for e in adaptive if e["adaptive_gain"] > (e.get("tree_gain") or 0)]
-        cos = [e["adaptive_mean_cos"] for e in adaptive if e.get("adaptive_mean_cos") is not None]
+        cos = [e["adaptive_mean_cos_u"] for e in adaptive if e.get("adaptive_mean_cos_u") is not None]
         lines.append(f"Map: adaptive trees are significantly less noisy than GRPO in {len(sig)}/{len(adaptive)} "
                      f"environments and less noisy than the best fixed tree in {len(ahead)}/{len(adaptive)}; "
                      f"gains {min(e['adaptive_gain'] for e in adaptive):.2g}–"

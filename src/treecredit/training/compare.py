@@ -16,7 +16,8 @@ dotted key into a dict field: ``estimator.K``, ``sampler.K``, ``branching.K``, `
 Agent runs (``env`` set in the base config): every run is
 :func:`treecredit.training.agent_loop.train_agent`; an arm is a turn-level estimator (``rtmc``, ``gigpo``,
 ``grpo`` = GRPO over episodes) or a token-level one, with options such as ``env.signature=history`` or
-``sampler.fork_at=[1]`` (episodes fork at turn 1); there is no ``@SAMPLER`` (episodes are the sampler). The options
+``sampler.fork_children=2``; there is no ``@SAMPLER`` (episodes are the sampler; fork them for every arm
+with ``--sampler-option fork_at=[1]``, since an arm's option list cannot hold brackets). The options
 between brackets belong to that arm alone; the option may also be written before the sampler
 (``treerpo[scale=none]@tree``, the lab's label form). A global ``--estimator-option`` goes to every arm
 whose estimator accepts it (and must be accepted by at least one). Every arm is validated before any run.
@@ -129,7 +130,7 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
 
         if arm.sampler or arm.branching:
             fail(f"arm {label!r}", "agent runs (--env) have no tree sampler: episodes are sampled turn by turn",
-                 "drop '@...'; fork episodes with an option, e.g. rtmc[sampler.fork_at=[1]]")
+                 "drop '@...'; to fork episodes pass --sampler-option fork_at=[1] (every arm)")
         spec = treecredit.get_estimator(arm.estimator, level=estimator_level(arm.estimator))
     else:
         spec = treecredit.get_estimator(arm.estimator)
@@ -198,11 +199,8 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None]:
     try:
         if config.env:
             from treecredit.training.agent_loop import train_agent
-            from treecredit.training.preflight import clear_run
 
-            if flags.get("overwrite"):
-                clear_run(Path(config.out))
-            return label, seed, train_agent(config, log=lambda *a: None), None
+            return label, seed, train_agent(config, log=lambda *a: None, **flags), None
         return label, seed, train(config, log=lambda *a: None, **flags), None
     except RunInterrupted:
         raise
@@ -234,10 +232,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                                        out=str(out / "runs" / f"{parse_arm(label).folder}-seed{seed}")), flags)
                  for seed in seeds for label in arms]
     if base.env:
-        if resume:
-            fail("resume", "agent runs (--env) cannot be resumed yet", "start anew with --overwrite or another --out")
         for job in jobs_list:
-            check_agent_run(job[2], overwrite=overwrite)
+            check_agent_run(job[2], resume=resume, overwrite=overwrite)
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
             warm_start_agent(config, log)
         configs = {}
@@ -278,12 +274,12 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
-def check_agent_run(config: TrainConfig, *, overwrite: bool) -> None:
+def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool) -> None:
     """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
     from treecredit.training.agent_loop import check_agent_config
     from treecredit.training.preflight import check_out, check_tensorboard
 
-    check_out(config, resume=False, overwrite=overwrite)
+    check_out(config, resume=resume, overwrite=overwrite)
     check_tensorboard(config)
     check_agent_config(config)
 

@@ -59,8 +59,6 @@ def run(args: argparse.Namespace) -> int:
         fail("budget", f"is {args.budget}, must be ≥ 1", "pass a number of generated tokens, e.g. --budget 60000")
     if args.jobs is not None and args.jobs < 1:
         fail("jobs", f"is {args.jobs}, must be ≥ 1", "pass --jobs 1 or more, or leave it out (one per core)")
-    if env and args.resume:
-        fail("resume", "agent runs (--env) cannot be resumed yet", "start anew with --overwrite or another --out")
     reference = args.reference if args.reference in arms else arms[0]
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
                             progress=False)

@@ -44,6 +44,14 @@ def curve_on_grid(records: list[dict], grid: np.ndarray, key: str = "eval_sample
     return np.interp(grid, xs, np.array([r[key] for r in evals], dtype=float))
 
 
+def curve_area(records: list[dict], grid: np.ndarray, key: str) -> float:
+    """The run's mean held-out ``key`` over the budget: the area under its learning curve against generated
+    tokens (trapezoids on ``grid``) divided by the budget. One number per run that rewards learning early,
+    and averages several evaluations, so it is less noisy than the final value alone."""
+    curve = curve_on_grid(records, grid, key)
+    return float(np.sum((curve[1:] + curve[:-1]) / 2 * np.diff(grid)) / (grid[-1] - grid[0]))
+
+
 def tokens_to_reach(grid: np.ndarray, mean_curve: np.ndarray, target: float) -> float | None:
     """The first grid token count where ``mean_curve`` reaches ``target`` (None if it never does)."""
     hits = np.flatnonzero(np.asarray(mean_curve) >= target - 1e-12)
@@ -79,11 +87,13 @@ def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo"
         wall_grid = np.linspace(0, wall_end, points)
         wall_mean, wall_half = mean_ci(np.stack([curve_on_grid(r, wall_grid, main, x="wall_s") for r in seeds]))
         finals = {key: mean_ci([_final(rs, key) for rs in seeds]) for key in keys}
+        area, area_half = mean_ci([curve_area(rs, grid, main) for rs in seeds])
         summary["estimators"][name] = {
             "n_seeds": len(seeds), "seeds": list(by_seed), "curve_mean": mean.tolist(), "curve_half": half.tolist(),
             "wall_grid": wall_grid.tolist(), "wall_mean": wall_mean.tolist(), "wall_half": wall_half.tolist(),
             "final": {k: {"mean": float(m), "ci95": float(h)} for k, (m, h) in finals.items()},
             "final_per_seed": {str(s): _final(rs, main) for s, rs in by_seed.items()},
+            "curve_area": {"mean": float(area), "ci95": float(area_half)},
             "start_main": float(np.mean([next(r for r in rs if r["kind"] == "eval")[main] for rs in seeds])),
             "generated_tokens": float(np.mean([t[-1]["generated_tokens"] for t in trains])),
             "flops": float(np.mean([t[-1].get("flops", np.nan) for t in trains])),
@@ -109,6 +119,8 @@ def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo"
             common = [s for s in runs[name] if s in runs[reference]]
             entry["paired_vs_reference"] = paired_t([_final(runs[name][s], main) for s in common],
                                                     [_final(runs[reference][s], main) for s in common])
+            entry["area_paired_vs_reference"] = paired_t([curve_area(runs[name][s], grid, main) for s in common],
+                                                         [curve_area(runs[reference][s], grid, main) for s in common])
     return summary
 
 
@@ -124,14 +136,17 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
     names = [k.removeprefix("eval_") for k in (main, second, third)]
     header = ["estimator", "seeds", names[0], "ci95", names[1], names[1] + "_ci95", names[2],
               "tokens_to_grpo_final", "diff_vs_ref", "diff_ci95", "paired_p", "step_credit_share",
-              "generated_tokens", "wall_s"]
+              "generated_tokens", "wall_s", "curve_area", "curve_area_ci95", "area_diff_vs_ref", "area_diff_ci95",
+              "area_paired_p"]
     title = [TITLES[k] for k in (main, second, third)]
     rows = []
     for name, e in summary["estimators"].items():
-        f, pair = e["final"], e.get("paired_vs_reference", {})
+        f, pair, area = e["final"], e.get("paired_vs_reference", {}), e.get("area_paired_vs_reference", {})
         rows.append([name, e["n_seeds"], f[main]["mean"], f[main]["ci95"], f[second]["mean"], f[second]["ci95"],
                      f[third]["mean"], e["tokens_to_grpo_final"], pair.get("mean_diff"),
-                     pair.get("ci95"), pair.get("p"), e["step_credit_share"], e["generated_tokens"], e["wall_s"]])
+                     pair.get("ci95"), pair.get("p"), e["step_credit_share"], e["generated_tokens"], e["wall_s"],
+                     e["curve_area"]["mean"], e["curve_area"]["ci95"], area.get("mean_diff"), area.get("ci95"),
+                     area.get("p")])
     with (folder / "results.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -151,19 +166,24 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
               f"'Δ vs {ref}' = paired difference over the seeds both arms finished (mean ± 95% t-interval, "
               "two-sided paired t-test p). 'Tokens to GRPO final' = generated tokens at which the arm's mean "
               f"curve (21-point grid) first reaches {ref}'s mean curve at the budget; 'seeds ≤ ½' = seeds whose "
-              "own curve reaches it within half the budget."), "",
-              (f"| arm | seeds | {title[0]} | Δ vs {ref} (paired) | p | {title[1]} | {title[2]} "
-              "| tokens to GRPO final | seeds ≤ ½ | step-credit share | wall s/run |"),
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "own curve reaches it within half the budget. 'Mean over budget' = the area under the run's "
+              f"learning curve divided by the budget (mean {title[0]} over the run: rewards learning early and "
+              "averages several evaluations), with its paired difference to the reference and p."), "",
+              (f"| arm | seeds | {title[0]} | Δ vs {ref} (paired) | p | mean over budget | Δ mean over budget "
+              f"(paired) | p | {title[1]} | {title[2]} | tokens to GRPO final | seeds ≤ ½ | step-credit share "
+              "| wall s/run |"),
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row, (name, e) in zip(rows, summary["estimators"].items()):
         reach = "not reached" if row[7] is None else f"{row[7]:,.0f} ({row[7] / budget:.0%})"
         diff = "–" if row[8] is None else f"{row[8]:+.3f} ± {_fmt(row[9])}"
         half = "–" if "seeds_reaching_at_half_budget" not in e else f"{e['seeds_reaching_at_half_budget']}/{row[1]}"
+        area_diff = "–" if row[16] is None else f"{row[16]:+.3f} ± {_fmt(row[17])}"
         lines.append(f"| {name} | {row[1]} | {row[2]:.3f} ± {row[3]:.3f} | {diff} | {_fmt(row[10])} | "
+                     f"{row[14]:.3f} ± {_fmt(row[15])} | {area_diff} | {_fmt(row[18])} | "
                      f"{row[4]:.3f} ± {row[5]:.3f} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | {row[13]:.0f} |")
     for name, errors in summary.get("failures", {}).items():
         for seed, error in errors.items():
-            lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | |")
+            lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | | | | |")
     if summary["estimators"]:
         start = np.mean([e["start_main"] for e in summary["estimators"].values()])
         lines += ["", f"Warm start (step 0) {title[0]}: {start:.3f}."]
