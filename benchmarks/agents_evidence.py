@@ -164,6 +164,45 @@ def compare(args) -> None:
     print(write_compare_report(out, summary, settings).read_text())
 
 
+def _resume(job) -> list[dict]:
+    from treecredit.training.agent_loop import train_agent
+
+    config, = job
+    return train_agent(config, resume=True, log=lambda *a: None)
+
+
+def extend(args) -> None:
+    """Copy the runs of ``--from`` into ``--out`` and resume each to ``--budget`` generated tokens (same
+    settings otherwise; a setting added to ``TrainConfig`` since the run was saved takes its default)."""
+    import multiprocessing
+    import shutil
+    from dataclasses import fields
+
+    from treecredit.training.config import TrainConfig
+
+    source, out = Path(getattr(args, "from")), Path(args.out)
+    defaults = TrainConfig().to_dict()
+    names = {f.name for f in fields(TrainConfig)}
+    arms = [a.replace("@", "_") for a in args.arms.split(",")]
+    jobs = []
+    for seed in range(args.seeds):  # seed-major, as compare
+        for arm in arms:
+            folder = out / "runs" / f"{arm}-seed{seed}"
+            if not folder.exists():
+                shutil.copytree(source / "runs" / folder.name, folder)
+            saved = json.loads((folder / "config.json").read_text())
+            saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+            (folder / "config.json").write_text(json.dumps(saved, indent=1))
+            values = {k: v for k, v in saved.items() if k in names}
+            jobs.append((TrainConfig(**{**values, "token_budget": args.budget, "out": str(folder)}),))
+    print(f"{len(jobs)} runs resumed to {args.budget} tokens, {args.jobs} at a time")
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        for i, _ in enumerate(pool.imap(_resume, jobs), 1):
+            print(f"{i}/{len(jobs)} done", flush=True)
+    data = summary_from_runs(out, args)
+    print(write_compare_report(out, data["summary"], data["settings"]).read_text())
+
+
 def _options(pairs: list[str]) -> dict:
     """``["k=v", ...]`` → ``{k: v}``, numbers and lists parsed as JSON."""
     out = dict(kv.split("=", 1) for kv in pairs)
@@ -231,6 +270,13 @@ def main() -> None:
     c.add_argument("--eval-every", type=int, default=10)
     c.add_argument("--set", action="append", default=[], help="a TrainConfig field, e.g. warm_start_steps=200")
     c.add_argument("--sampler-option", action="append", default=[], help="e.g. expert_noise=0.5, max_len=1024")
+    e = sub.add_parser("extend", help="resume a comparison's runs to a larger budget, in a new folder")
+    e.add_argument("--from", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--arms", default="grpo,rtmc,gigpo")
+    e.add_argument("--seeds", type=int, default=5)
+    e.add_argument("--budget", type=int, required=True)
+    e.add_argument("--jobs", type=int, default=2)
     r = sub.add_parser("report", help="rewrite compare.md from compare.json")
     r.add_argument("--out", required=True)
     r.add_argument("--from-runs", action="store_true", help="summarise the finished runs under <out>/runs")
@@ -251,7 +297,7 @@ def main() -> None:
             data = summary_from_runs(out, args)
         print(write_compare_report(out, data["summary"], data["settings"]).read_text())
         return
-    compare(args) if args.command == "compare" else audit(args)
+    {"compare": compare, "extend": extend, "audit": audit}[args.command](args)
 
 
 if __name__ == "__main__":

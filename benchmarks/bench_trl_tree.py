@@ -1,12 +1,19 @@
 """TRL with tree rollouts vs TRL i.i.d.: same tiny model, same leaves per prompt; tokens generated, wall time.
 
-Run: ``python benchmarks/bench_trl_tree.py [--steps S] [--generations G] [--length L]``. Two
+Run: ``python benchmarks/bench_trl_tree.py [--steps S] [--generations G] [--length L] [--vllm]``. Two
 ``TreeCreditGRPOTrainer`` runs on CPU side by side in one process, same random Llama (4 layers, hidden
 128, character tokenizer built here, nothing downloaded), same prompts and seed:
 
 - ``sampler="iid"``: TRL's own transformers generation (``model.generate``), G completions per prompt;
 - ``sampler="tree"``: one tree per prompt with G leaves (fixed branching: G/2 roots, each forking in two
   after ``--fork-after`` tokens), grown by treecredit's tree sampler on the same model.
+
+With ``--vllm`` both runs generate on TRL's colocated vLLM engine (``use_vllm=True,
+vllm_mode="colocate"``; the model is saved to a temporary folder for vLLM to load): i.i.d. through TRL's
+own vLLM generation, the tree through :class:`~treecredit.sampling.vllm_backend.VLLMBackend` on that
+engine; each engine generates once before its run is timed (warm-up). On CPU set
+``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (set here unless set) and, on a shared machine,
+``VLLM_CPU_OMP_THREADS_BIND=nobind``.
 
 Printed per run: completions, tokens in completions, tokens generated (a shared segment once: for the
 tree, distinct (node, position) pairs of ``tree_nodes``), generation wall time (summed over steps) and
@@ -16,6 +23,8 @@ whole-training wall time.
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 
 import torch
@@ -52,17 +61,29 @@ def run(sampler: str, args) -> dict:
                                       num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
                                       max_position_embeddings=256, pad_token_id=0, eos_token_id=1, bos_token_id=1)
     model = transformers.LlamaForCausalLM(config)
+    engine = {}
+    if args.vllm:  # vLLM loads the model from model.name_or_path
+        path = tempfile.mkdtemp(prefix="bench_trl_tree_model_")
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        engine = {"use_vllm": True, "vllm_mode": "colocate", "vllm_max_model_length": 64 + args.length}
     prompts = ["1+2=", "ab", "3+4=", "ba", "5+6=", "cd", "7+8=", "dc"] * 4
     grpo = GRPOConfig(output_dir="/tmp/bench_trl_tree", use_cpu=True, bf16=False,
                       per_device_train_batch_size=args.generations * args.prompts, num_generations=args.generations,
                       max_completion_length=args.length, max_steps=args.steps, learning_rate=1e-4, beta=0.0,
                       report_to="none", save_strategy="no", seed=0, temperature=1.0, dataloader_num_workers=0,
-                      logging_steps=1000)
+                      logging_steps=1000, **engine)
     tree = {"sampler": "tree", "branching": "fixed",
             "branching_options": {"children": 2, "depth": 1, "every": args.fork_after}} if sampler == "tree" else {}
     trainer = Timed(model=model, reward_funcs=lambda completion_ids, **kw: [float(len(c)) for c in completion_ids],
                     args=grpo, train_dataset=datasets.Dataset.from_dict({"prompt": prompts}),
                     processing_class=tokenizer, estimator="tempo", **tree)
+    if args.vllm:  # warm the engine (and process-wide kernel caches) before timing, for either sampler
+        from vllm import SamplingParams
+
+        warm = [{"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts[:4]]
+        trainer.vllm_generation.llm.generate(warm, SamplingParams(n=4, max_tokens=args.length), use_tqdm=False)
     started = time.perf_counter()
     trainer.train()
     stats["train_s"] = time.perf_counter() - started
@@ -76,10 +97,15 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=8, help="G, leaves per prompt")
     parser.add_argument("--length", type=int, default=48, help="max completion tokens")
     parser.add_argument("--fork-after", type=int, default=16)
+    parser.add_argument("--vllm", action="store_true", help="generate on TRL's colocated vLLM engine")
+    parser.add_argument("--order", default="iid,tree", help="run order, e.g. tree,iid")
     args = parser.parse_args()
+    if args.vllm:
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     torch.set_num_threads(1)
-    results = {name: run(name, args) for name in ("iid", "tree")}
-    print(f"TRL GRPO, 4-layer random Llama, CPU 1 thread; {args.steps} steps x {args.prompts} prompts x "
+    results = {name: run(name, args) for name in args.order.split(",")}
+    print(f"TRL GRPO, 4-layer random Llama, CPU 1 thread, {'vLLM colocate' if args.vllm else 'transformers'}; "
+          f"{args.steps} steps x {args.prompts} prompts x "
           f"G={args.generations}, max {args.length} tokens; tree: {args.generations // 2} roots x 2 after "
           f"{args.fork_after} tokens")
     print(f"{'sampler':8} {'completions':>11} {'tokens':>7} {'generated':>9} {'generate s':>10} {'train s':>8}")

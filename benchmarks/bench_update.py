@@ -1,14 +1,17 @@
 """Wall time of the update and of a training step: packed (prefix-shared) against the row layout.
 
-Prints, as ratios measured side by side in one run (medians of alternating repeats):
+Prints, as ratios measured side by side in one run (medians over rounds of the ratio within a round;
+the arms alternate within each round):
 
 1. the PPO update (teacher-forced log-probs, loss, backward, AdamW step; ``training.loop.ppo_update``) on
    i.i.d. groups of 8 whose prompts are half the tokens, packed layout ÷ row layout (target ≤ 0.6), for
-   the small GPT and a small random ``transformers`` Llama, with one minibatch (whole groups) and with the
-   trainer's default two minibatches (rows shuffled, so a group is split);
+   the small GPT and a small random ``transformers`` Llama, with one minibatch (whole groups), with the
+   trainer's default two minibatches (rows shuffled, so a group is split) and with two minibatches of
+   whole groups (``minibatch_split="groups"``);
 2. a training step (sampling, advantages, update) with ``--sampler tree`` at the default branching
    (fixed, N=2, D=2) ÷ an i.i.d. step with the same number of leaves (target ≤ 0.6), on the warm-started
-   small GPT and on a tiny random ``transformers`` Llama with a character tokenizer;
+   small GPT and on a tiny random ``transformers`` Llama with a character tokenizer, with each phase's
+   time, the generated tokens and the tokens the update computes (row minibatches and group minibatches);
 3. the share of a short SmolLM2 run (``treecredit train --model smollm2 --steps 3 --prompts-per-step 4``,
    every other setting at its default; ``--smollm-steps``, ``--smollm-prompts``) spent in held-out
    evaluation, loading included (target ≤ 25 %; fewer prompts per step than the default 16 make the
@@ -67,17 +70,25 @@ def config(**kw) -> TrainConfig:
     return TrainConfig(progress=False, tensorboard=False, **kw)
 
 
-def alternate(fns: dict, repeats: int) -> dict:
-    """Median seconds of each callable, run alternately ``repeats`` times after one warm-up round."""
-    times: dict = {name: [] for name in fns}
+def alternate(fns: dict, repeats: int) -> list[dict]:
+    """Seconds of each callable in each of ``repeats`` rounds (the callables run alternately, after one
+    warm-up round): a list of ``{name: seconds}``, one per round."""
+    rounds = []
     for fn in fns.values():
         fn()
     for _ in range(repeats):
+        times = {}
         for name, fn in fns.items():
             start = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            times[name] = time.perf_counter() - start
+        rounds.append(times)
+    return rounds
+
+
+def median_ratio(rounds: list[dict], num: str, den: str) -> float:
+    """The median over rounds of ``num``'s time ÷ ``den``'s (side by side in each round)."""
+    return statistics.median(r[num] / r[den] for r in rounds)
 
 
 def update_report(name: str, policy, vocab: int, repeats: int, n_groups: int, prompt_len: int) -> None:
@@ -87,14 +98,35 @@ def update_report(name: str, policy, vocab: int, repeats: int, n_groups: int, pr
     adv = torch.randn(rollout.shape, generator=torch.Generator().manual_seed(0))
     print(f"\n[1] update, {name}: {n_groups} i.i.d. groups of 8, prompts {prompt_len} tokens "
           f"({share:.0%} of the rows' tokens)")
-    for minibatches in (1, 2):
+    for minibatches, split in ((1, "rows"), (2, "rows"), (2, "groups")):
         optimizer = adamw(policy.module.parameters(), lr=1e-6)
         fns = {layout: (lambda layout=layout: ppo_update(
-            policy, None, optimizer, rollout, adv, config(update_layout=layout, minibatches=minibatches),
+            policy, None, optimizer, rollout, adv, config(update_layout=layout, minibatches=minibatches,
+                                                          minibatch_split=split),
             torch.Generator().manual_seed(0))) for layout in ("rows", "packed")}
-        t = alternate(fns, repeats)
-        print(f"    minibatches={minibatches}: rows {t['rows']:.3f}s  packed {t['packed']:.3f}s  "
-              f"packed/rows = {t['packed'] / t['rows']:.2f}  (target ≤ 0.6)")
+        rounds = alternate(fns, repeats)
+        med = {k: statistics.median(r[k] for r in rounds) for k in fns}
+        print(f"    minibatches={minibatches} ({'whole groups' if minibatches == 1 or split == 'groups' else 'rows'}):"
+              f" rows {med['rows']:.3f}s  packed {med['packed']:.3f}s  "
+              f"packed/rows = {median_ratio(rounds, 'packed', 'rows'):.2f}  (median of {repeats} side-by-side ratios; "
+              f"target ≤ 0.6)")
+
+
+def update_tokens(rollout, cfg: TrainConfig) -> int:
+    """Tokens the update computes (packed nodes, or padded row tokens), summed over one epoch's minibatches."""
+    from treecredit.models.packing import packed_inputs
+    from treecredit.training.loop import minibatch_rows
+
+    total = 0
+    for rows in minibatch_rows(rollout.group_ids, cfg.minibatches, cfg.minibatch_split, torch.Generator()):
+        prompts = [rollout.prompt_ids[i] for i in rows.tolist()]
+        if cfg.update_layout == "packed":
+            total += packed_inputs(prompts, rollout.response_ids[rows], 0, groups=rollout.group_ids[rows],
+                                   response_mask=rollout.response_mask[rows]).nodes
+        else:
+            width = int(rollout.response_mask[rows].any(0).nonzero().max()) + 1
+            total += len(rows) * (max(map(len, prompts)) + width)
+    return total
 
 
 def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) -> dict:
@@ -105,37 +137,53 @@ def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) 
     rollout = sampler.sample(policy, task, problems, cfg.group_size, generator)
     sampled = time.perf_counter()
     adv = treecredit.compute_advantages("grpo", **rollout.estimator_inputs())
+    estimated = time.perf_counter()
     ppo_update(policy, None, optimizer, rollout, torch.as_tensor(adv), cfg, generator)
     done = time.perf_counter()
-    return {"total": done - sampled + (sampled - start), "sample": sampled - start, "update": done - sampled,
-            "generated": rollout.generated_tokens, "leaves": rollout.shape[0]}
+    return {"total": done - start, "sample": sampled - start, "advantages": estimated - sampled,
+            "update": done - estimated, "generated": rollout.generated_tokens, "leaves": rollout.shape[0],
+            "update tokens": update_tokens(rollout, cfg)}
+
+
+STEP_ARMS = {"iid rows": ("iid", "rows", "rows"), "iid packed": ("iid", "packed", "rows"),
+             "tree packed": ("tree", "packed", "rows"), "iid packed, groups": ("iid", "packed", "groups"),
+             "tree packed, groups": ("tree", "packed", "groups")}
+"""Arms of the step benchmark: sampler, update layout, minibatch split (the trainer's defaults: packed, rows)."""
 
 
 def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tokens: int) -> None:
     from treecredit.sampling import make_sampler
 
     problems = task.generate(np.random.default_rng(1), prompts)
-    arms = {"iid rows": ("iid", "rows"), "iid packed": ("iid", "packed"), "tree rows": ("tree", "rows"),
-            "tree packed": ("tree", "packed")}
-    results: dict = {arm: [] for arm in arms}
+    rounds = []
     for repeat in range(repeats + 1):
-        for arm, (sampler_name, layout) in arms.items():
+        out = {}
+        for arm, (sampler_name, layout, split) in STEP_ARMS.items():
             cfg = config(sampler=sampler_name, update_layout=layout, max_new_tokens=max_new_tokens,
-                         prompts_per_step=prompts)
+                         prompts_per_step=prompts, minibatch_split=split)
             sampler = make_sampler(sampler_name, temperature=1.0, max_new_tokens=max_new_tokens,
                                    **cfg.tree_sampler_options())
-            out = training_step(policy, task, problems, cfg, sampler, seed=repeat)
-            if repeat:  # the first round warms up
-                results[arm].append(out)
-    med = {arm: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for arm, rs in results.items()}
-    print(f"\n[2] training step, {name}: {prompts} prompts × 8 leaves, max {max_new_tokens} new tokens")
-    for arm, m in med.items():
-        print(f"    {arm:12s} step {m['total']:.3f}s (sample {m['sample']:.3f}s, update {m['update']:.3f}s), "
-              f"generated {m['generated']:.0f} tokens for {m['leaves']:.0f} leaves")
-    print(f"    tree packed / iid packed = {med['tree packed']['total'] / med['iid packed']['total']:.2f} "
-          f"(target ≤ 0.6); tree rows / iid rows = {med['tree rows']['total'] / med['iid rows']['total']:.2f} "
-          f"(before packing); tree packed / iid rows = "
-          f"{med['tree packed']['total'] / med['iid rows']['total']:.2f}")
+            out[arm] = training_step(policy, task, problems, cfg, sampler, seed=repeat)
+        if repeat:  # the first round warms up
+            rounds.append(out)
+    print(f"\n[2] training step, {name}: {prompts} prompts × 8 leaves, max {max_new_tokens} new tokens "
+          f"(medians of {repeats} rounds)")
+    for arm in STEP_ARMS:
+        m = {k: statistics.median(r[arm][k] for r in rounds) for k in rounds[0][arm]}
+        print(f"    {arm:20s} step {m['total']:.3f}s = sample {m['sample']:.3f}s + advantages {m['advantages']:.3f}s "
+              f"+ update {m['update']:.3f}s; generated {m['generated']:.0f} tokens for {m['leaves']:.0f} leaves, "
+              f"update computes {m['update tokens']:.0f} tokens")
+
+    def ratio(num: str, den: str, phase: str = "total") -> float:
+        return statistics.median(r[num][phase] / r[den][phase] for r in rounds)
+
+    print(f"    tree / iid (trainer defaults: packed, row minibatches) = {ratio('tree packed', 'iid packed'):.2f} "
+          f"(target ≤ 0.6; sampling {ratio('tree packed', 'iid packed', 'sample'):.2f}, update "
+          f"{ratio('tree packed', 'iid packed', 'update'):.2f})")
+    print(f"    tree / iid (packed, group minibatches) = {ratio('tree packed, groups', 'iid packed, groups'):.2f} "
+          f"(sampling {ratio('tree packed, groups', 'iid packed, groups', 'sample'):.2f}, update "
+          f"{ratio('tree packed, groups', 'iid packed, groups', 'update'):.2f}); "
+          f"tree packed, groups / iid rows (before this work) = {ratio('tree packed, groups', 'iid rows'):.2f}")
 
 
 def tiny_llama(vocab: int, hidden: int, layers: int):

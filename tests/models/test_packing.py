@@ -115,11 +115,13 @@ def test_tree_with_leaves_at_different_depths_shares_every_segment():
     packed = pack_rows(prompts, ids, response_lengths(mask), [0] * 4, pad_id=0)
     # nodes: 1, 5, 6, 7, 8, 9, 10 — each shared token computed once
     assert packed.nodes == 7 and packed.row_tokens == 2 * 4 + 9
-    assert sorted(packed.ids[0].tolist()) == [1, 5, 6, 7, 8, 9, 10]
-    pos = dict(zip(packed.ids[0].tolist(), packed.positions[0].tolist()))
+    assert packed.ids.shape == (1, 32) and (packed.ids[0, 7:] == 0).all()  # padded to one attention block
+    assert sorted(packed.ids[0, :7].tolist()) == [1, 5, 6, 7, 8, 9, 10]
+    pos = dict(zip(packed.ids[0, :7].tolist(), packed.positions[0, :7].tolist()))
     assert pos == {1: 0, 5: 1, 6: 2, 7: 3, 8: 4, 9: 4, 10: 3}
-    attend = packed.attend[0]
-    col = {t: i for i, t in enumerate(packed.ids[0].tolist())}
+    attend = packed.attend.dense()[0]
+    assert (attend[7:, 7:] == torch.eye(25, dtype=torch.bool)).all() and not attend[7:, :7].any()
+    col = {t: i for i, t in enumerate(packed.ids[0, :7].tolist())}
     assert attend[col[9]].nonzero().flatten().tolist() == sorted(col[t] for t in (1, 5, 6, 7, 9))
     assert not attend[col[10], col[7]]  # a sibling branch is not an ancestor
     assert (packed.source[0, 1:] == -1).all() and (packed.source[3, 2:] == -1).all()
@@ -131,7 +133,7 @@ def test_packing_skips_padding_and_defaults():
     prompts = [[1, 4], [1, 4], [1, 4, 4]]
     ids = torch.tensor([[5, 6, 0, 0], [5, 7, 0, 0], [5, 0, 0, 0]])
     packed = packed_inputs(prompts, ids, 0, response_mask=ids > 0)  # packs by equal prompts
-    assert packed.ids.shape[0] == 2 and packed.nodes == (2 + 3) + (3 + 1)
+    assert packed.ids.shape == (1, 32) and packed.nodes == (2 + 3) + (3 + 1)
     with pytest.raises(ValueError, match="prompts"):
         pack_rows([[]], ids[:1], [1], [0], 0)
     with pytest.raises(ValueError, match="layout"):
@@ -167,16 +169,50 @@ def test_packed_equals_rows_with_lora_adapters():
     assert_agree(both_layouts(policy, prompts, ids, mask, groups), valid)
 
 
-def test_small_tries_share_one_sequence():
-    # group 0: a long trie; groups 1 and 2: short ones that fit together in the long one's length
+def test_tries_share_one_sequence_and_never_see_each_other():
+    # three groups' tries (10, 4 and 4 nodes) one after another in one sequence, no padding between them
     prompts = [[1, 3, 4, 5]] * 2 + [[1, 6]] * 2 + [[1, 7]]
     ids = torch.tensor([[8, 9, 10, 11], [8, 9, 12, 13], [5, 0, 0, 0], [6, 0, 0, 0], [7, 8, 0, 0]])
     mask = ids > 0
     groups = torch.tensor([0, 0, 1, 1, 2])
-    packed = pack_rows(prompts, ids, response_lengths(mask), groups, pad_id=0)
-    assert packed.ids.shape == (2, 10) and packed.nodes == 10 + 4 + 4
-    assert not packed.attend[1, 4:, :4].any()  # tries in one sequence never see each other
+    packed = pack_rows(prompts, ids, response_lengths(mask), groups, pad_id=0, block=4)
+    assert packed.ids.shape == (1, 20) and packed.nodes == 10 + 4 + 4
+    attend = packed.attend.dense()[0]
+    assert not attend[10:14, :10].any() and not attend[14:18, :14].any()
     assert_agree(both_layouts(gpt_policy(), prompts, ids, mask, groups), mask)
+
+
+@pytest.mark.parametrize("block", [1, 4, 8, 32])
+def test_blocks_gather_exactly_each_query_s_ancestors(block):
+    """Every block holds all keys its queries attend to, its mask equals the dense mask on them, and
+    tree attention equals dense masked attention (values and gradients) at any block size."""
+    from treecredit.models.tree_attention import tree_attention
+
+    prompts, ids, mask, groups = random_tree_rows(np.random.default_rng(11), 20, 3, 5, 9)
+    packed = pack_rows(prompts, ids, response_lengths(mask), groups, pad_id=0, block=block)
+    blocks, dense = packed.attend, packed.attend.dense()[0]
+    N = blocks.size
+    for b in range(N // block):
+        rows = dense[b * block:(b + 1) * block]
+        keys = blocks.key_index[b]
+        assert set(rows.any(0).nonzero().flatten().tolist()) == set(keys[blocks.mask[b].any(0)].tolist())
+        assert torch.equal(blocks.mask[b], rows[:, keys] & blocks.mask[b].any(0)[None])
+    q, k, v = (torch.randn(1, 2, N, 4, generator=torch.Generator().manual_seed(i), requires_grad=True)
+               for i in range(3))
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=dense[None, None])
+    got = tree_attention(q, k, v, blocks)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+    grads = torch.autograd.grad(want.square().sum(), (q, k, v))
+    for a, b in zip(torch.autograd.grad(got.square().sum(), (q, k, v)), grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_transformers_models_take_the_tree_attention(kind):
+    from treecredit.models.hf_tree_attention import takes_tree_blocks
+
+    policy = hf_policy(kind)
+    assert takes_tree_blocks(policy) and policy.model.config._attn_implementation != "treecredit_tree"
 
 
 @pytest.mark.parametrize("sampler_name", ["iid", "tree"])
@@ -206,3 +242,37 @@ def test_logprobs_match_the_samplers_and_the_backends_at_temperature_and_top_p(s
                                             **kw)
             T = sampled.shape[1]
             torch.testing.assert_close((logp * r.response_mask)[:, :T].double(), sampled, atol=1e-4, rtol=1e-4)
+
+
+def test_a_model_that_cannot_take_the_blocks_gets_the_dense_mask():
+    """A model whose forward takes no extra keywords (so no tree_blocks) falls back to the dense mask."""
+    from treecredit.models.hf_tree_attention import takes_tree_blocks
+
+    policy = hf_policy()
+
+    class Plain(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.inner, self.config = model, model.config
+
+        def forward(self, input_ids, attention_mask, position_ids, use_cache, logits_to_keep=0):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                              use_cache=use_cache, logits_to_keep=logits_to_keep)
+
+    policy.model = Plain(policy.model)
+    assert not takes_tree_blocks(policy)
+    prompts, ids, mask, groups = random_tree_rows(np.random.default_rng(6), 20, 2, 4, 7)
+    valid = torch.arange(ids.shape[1])[None] < response_lengths(mask)[:, None]
+    assert_agree(both_layouts(policy, prompts, ids, mask, groups), valid)
+
+
+def test_packed_equals_rows_after_sampling_switched_the_attention():
+    """Sampling switches an sdpa model to the shared-KV attention (models.hf_cache); the packed update's
+    tree attention is switched on over it for one call and the previous implementation comes back."""
+    policy = hf_policy()
+    policy.prefill([[1, 4, 5]])
+    before = policy.model.config._attn_implementation
+    prompts, ids, mask, groups = random_tree_rows(np.random.default_rng(8), 20, 2, 4, 7)
+    valid = torch.arange(ids.shape[1])[None] < response_lengths(mask)[:, None]
+    assert_agree(both_layouts(policy, prompts, ids, mask, groups), valid)
+    assert policy.model.config._attn_implementation == before

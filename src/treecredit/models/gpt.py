@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from treecredit.models.tree_attention import TreeBlocks, tree_attention
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -46,7 +48,10 @@ class _Block(nn.Module):
             kv = past.extend(k, v)
         elif past is not None:
             kv = (torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2))  # (B,H,L,D)
-        y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=attn_mask)  # (B,H,S,D)
+        if isinstance(attn_mask, TreeBlocks):  # a packed trie (B = 1): attention in query blocks
+            y = tree_attention(q, kv[0], kv[1], attn_mask)
+        else:
+            y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=attn_mask)  # (B,H,S,D)
         x = x + self.proj(y.transpose(1, 2).reshape(B, S, C))
         x = x + self.mlp(self.ln2(x))
         return x, kv
@@ -82,7 +87,8 @@ class GPT(nn.Module):
         ``key_valid (B, L)`` marks real keys over cache + new tokens (``L`` = cached + ``S``);
         ``positions (B, S)`` are the new tokens' position ids. ``attn_mask (B, S, L)`` bool, when given,
         replaces the causal mask and ``key_valid`` (which may then be None): query s sees key l iff
-        ``attn_mask[b, s, l]`` (each query must see at least one key; a packed tree of rows uses it, see
+        ``attn_mask[b, s, l]`` (each query must see at least one key); or a
+        :class:`~treecredit.models.tree_attention.TreeBlocks` for a packed trie of rows (B = 1, no cache;
         :mod:`treecredit.models.packing`). ``logits_at (B, K)`` long, when given, computes the head only at
         those positions. Returns ``(logits (B, S or K, V), cache)``.
         """
@@ -94,7 +100,7 @@ class GPT(nn.Module):
             causal = torch.arange(L, device=ids.device)[None, :] <= query_at[:, None]  # (S,L)
             own = torch.arange(L, device=ids.device)[None, :] == query_at[:, None]  # padded queries see themselves
             attn_mask = (causal[None] & key_valid[:, None, :]) | own[None]  # (B,S,L)
-        mask = attn_mask[:, None]  # (B,1,S,L)
+        mask = attn_mask if isinstance(attn_mask, TreeBlocks) else attn_mask[:, None]  # (B,1,S,L)
         cache = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, mask, None if past is None else past[i])

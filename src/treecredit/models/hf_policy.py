@@ -116,12 +116,33 @@ class HFPolicy(TeacherForcing):
         return DecodeState(cache, state.key_valid.index_select(0, rows), state.next_pos.index_select(0, rows))
 
     def _logits(self, ids, positions, attend, logits_at):
-        """The model under a custom 4-D mask: ``transformers`` passes a ``(K, 1, S, S)`` mask through unchanged
-        to its eager and sdpa attention, which add it to the scores, so it is additive (0 or the dtype's
-        minimum). The head runs on the union of the packs' ``logits_at`` columns (``logits_to_keep``)."""
+        """The model under an explicit attention pattern; the head runs on the union of the ``logits_at``
+        columns (``logits_to_keep``) when the model's ``forward`` takes it.
+
+        A packed trie (``attend`` a :class:`~treecredit.models.tree_attention.TreeBlocks`) runs through
+        :func:`~treecredit.models.tree_attention.tree_attention`, registered as a ``transformers`` attention
+        implementation and switched on for this call only (the blocks go to it as a keyword argument, the
+        block mask as the 4-D ``attention_mask``, which ``transformers`` 5.x passes through unchanged). A
+        model whose attention does not take it (checked once, against the dense mask, by
+        :func:`~treecredit.models.hf_tree_attention.takes_tree_blocks`) gets the dense mask instead. A dense
+        ``(K, S, S)`` bool pattern goes in as a ``(K, 1, S, S)`` additive mask (0, or the dtype's minimum),
+        which eager and sdpa attention add to the scores."""
+        from treecredit.models.hf_tree_attention import takes_tree_blocks, tree_attention_on
+        from treecredit.models.tree_attention import TreeBlocks
+
+        if isinstance(attend, TreeBlocks):
+            if takes_tree_blocks(self):
+                with tree_attention_on(self.model):
+                    return self._head({"input_ids": ids, "position_ids": positions, "use_cache": False,
+                                       "attention_mask": attend.mask[:, None], "tree_blocks": attend}, logits_at)
+            attend = attend.dense()
         dtype = next(self.model.parameters()).dtype
         mask = torch.zeros(attend.shape, dtype=dtype).masked_fill(~attend, torch.finfo(dtype).min)[:, None]
-        kwargs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "use_cache": False}
+        return self._head({"input_ids": ids, "attention_mask": mask, "position_ids": positions, "use_cache": False},
+                          logits_at)
+
+    def _head(self, kwargs: dict, logits_at):
+        """``(K, U, V)`` logits at ``logits_at`` from ``self.model(**kwargs)``."""
         columns = torch.unique(logits_at)  # sorted
         if self._keeps_logits():
             logits = self.model(**kwargs, logits_to_keep=columns).logits  # (K,C,V)

@@ -3,21 +3,22 @@
 The rows of one group (an i.i.d. group's shared prompt, a sampled tree's shared segments) repeat the same
 tokens at the same positions. :func:`pack_rows` merges each group's rows (prompt + response up to the
 row's length) into a token trie: a node is one token after one exact prefix, so a shared token is one
-node, computed once in the forward and once in the backward pass. A pack (one batch row of the model
-call) holds the nodes of one or more groups' tries, each in depth-first order (first-fit decreasing into
-sequences of the largest trie's length, so that the small tries of a minibatch that split its groups
-fill one sequence instead of each being padded); a node attends to its ancestors and itself only
-(``attend``), its position id is its depth. The hidden state of a node is then exactly that of the same
+node, computed once in the forward and once in the backward pass. All tries of a call are laid out
+one after another, each in depth-first order, in one sequence (one batch row of the model call, padded
+only to a multiple of the attention block); a node attends to its ancestors and itself only, its
+position id is its depth. Attention runs in query blocks that gather only their nodes' ancestors
+(:mod:`treecredit.models.tree_attention`), so tries of one sequence never see each other and its cost
+does not grow with the square of the sequence. The hidden state of a node is then exactly that of the same
 token in the row layout (same tokens before it, same positions), so log-probabilities, entropies and,
 by the chain rule, gradients agree with the row layout up to float rounding. A trie over tokens finds
 every shared segment of a sampled tree (equal node ids in ``tree_nodes`` mean equal tokens at equal
 positions) plus any prefix that two i.i.d. responses happen to share; ``tree_nodes`` is not needed.
 
 Packing skips padding: only real tokens (through each row's last unmasked response token) are packed;
-packs are right-padded to the longest pack. Rows of one group may be split across minibatches: a pack
-holds the rows it is given.
+the sequence is right-padded to a multiple of the attention block (fewer than 32 nodes). Rows of one
+group may be split across minibatches: a minibatch's trie holds the rows it is given.
 
-Index names: ``K`` packs, ``W`` nodes per pack (padded), ``U`` logit columns per pack, ``B`` rows,
+Index names: ``N`` nodes (padded to a multiple of the block), ``U`` logit columns, ``B`` rows,
 ``T`` response width, ``V`` vocabulary.
 """
 
@@ -37,16 +38,17 @@ class PackedRows:
     """The packed model input of B rows and how to read their response log-probabilities back.
 
     Attributes:
-        ids: ``(K, W)`` long node tokens (``pad_id`` on padding).
-        positions: ``(K, W)`` long position ids (the node's depth, 0 for a prompt's first token).
-        attend: ``(K, W, W)`` bool, ``attend[k, q, j]`` = node j is node q or an ancestor of q (a padding
-            node attends to itself only, so no softmax row is empty).
-        logits_at: ``(K, U)`` long, the columns whose logits are needed (nodes followed by a response
-            token), padded by repeating column 0.
-        source: ``(B, T)`` long, index into the flattened ``(K·U)`` logit rows of the node that predicts
+        ids: ``(1, N)`` long node tokens (``pad_id`` on padding).
+        positions: ``(1, N)`` long position ids (the node's depth, 0 for a prompt's first token).
+        attend: :class:`~treecredit.models.tree_attention.TreeBlocks`: node q attends to node j iff j is q or
+            an ancestor of q (a padding node attends to itself only, so no softmax row is empty);
+            ``attend.dense()`` gives it as one ``(1, N, N)`` bool mask.
+        logits_at: ``(1, U)`` long, the columns whose logits are needed (nodes followed by a response
+            token; ``[[0]]`` when there are none).
+        source: ``(B, T)`` long, index into the ``U`` logit rows of the node that predicts
             response token t of row i; -1 at and beyond the row's length.
         tokens: ``(B, T)`` long, the response tokens (the row layout's ``response_ids``).
-        nodes: real nodes in all packs (tokens computed); row_tokens: prompt + response tokens of the rows.
+        nodes: real nodes (tokens computed); row_tokens: prompt + response tokens of the rows.
     """
 
     ids: Any
@@ -88,8 +90,9 @@ def check_layout(layout: str) -> None:
     check_choice(layout, LAYOUTS, "layout")
 
 
-def pack_rows(prompts: list[list[int]], response_ids, lengths, groups, pad_id: int) -> PackedRows:
-    """Pack rows into one trie per group (see the module docstring).
+def pack_rows(prompts: list[list[int]], response_ids, lengths, groups, pad_id: int, *,
+              block: int | None = None) -> PackedRows:
+    """Pack rows into one trie per group, all tries in one sequence (see the module docstring).
 
     Args:
         prompts: B prompt id lists (each non-empty: its last token predicts the first response token).
@@ -97,13 +100,16 @@ def pack_rows(prompts: list[list[int]], response_ids, lengths, groups, pad_id: i
         lengths: ``(B,)`` tokens of each row's response to pack (beyond: padding, log-prob 0).
         groups: ``(B,)`` trie key per row (group ids); rows with one key share a trie.
         pad_id: token id of padding nodes.
+        block: queries per attention block (:data:`treecredit.models.tree_attention.BLOCK` by default).
 
     Raises:
         ValueError: an empty prompt, or a length outside [0, T].
     """
-    import numpy as np
     import torch
 
+    from treecredit.models.tree_attention import BLOCK, plan_blocks
+
+    block = block or BLOCK
     B, T = response_ids.shape
     resp = response_ids.long().cpu().numpy()
     lens = [int(x) for x in (lengths.tolist() if hasattr(lengths, "tolist") else lengths)]
@@ -118,59 +124,37 @@ def pack_rows(prompts: list[list[int]], response_ids, lengths, groups, pad_id: i
     order: dict = {}
     for row, key in enumerate(keys):
         order.setdefault(key, []).append(row)
-    tries = []
+    token: list[int] = []
+    depth: list[int] = []
+    parent: list[int] = []
+    end: list[int] = []
+    predictors: list[int] = []
+    source = torch.full((B, T), -1, dtype=torch.long)
     for rows in order.values():
         seqs = {row: list(prompts[row]) + resp[row, : lens[row]].tolist() for row in rows}
-        tries.append(_trie(rows, seqs, {row: len(prompts[row]) for row in rows}))
-    bins = _bins([len(t["token"]) for t in tries])
-    K = len(bins)
-    W = max(len(t["token"]) for t in tries)
-    U = max(1, max(sum(len(tries[i]["predictors"]) for i in members) for members in bins))
-    ids = torch.full((K, W), pad_id, dtype=torch.long)
-    positions = torch.zeros((K, W), dtype=torch.long)
-    attend = torch.zeros((K, W, W), dtype=torch.bool)
-    logits_at = torch.zeros((K, U), dtype=torch.long)
-    source = torch.full((B, T), -1, dtype=torch.long)
-    for k, members in enumerate(bins):
-        offset, u0 = 0, 0
-        for i in members:
-            trie = tries[i]
-            n = len(trie["token"])
-            ids[k, offset:offset + n] = torch.as_tensor(trie["token"], dtype=torch.long)
-            positions[k, offset:offset + n] = torch.as_tensor(trie["depth"], dtype=torch.long)
-            idx = np.arange(n)
-            # j is an ancestor-or-self of q  ⇔  j ≤ q < end(j) in depth-first order
-            anc = (idx[None, :] <= idx[:, None]) & (idx[:, None] < trie["end"][None, :])
-            attend[k, offset:offset + n, offset:offset + n] = torch.from_numpy(anc)
-            column = {node: k * U + u0 + u for u, node in enumerate(trie["predictors"])}
-            logits_at[k, u0:u0 + len(column)] = torch.as_tensor(trie["predictors"], dtype=torch.long) + offset
-            for row, preds in trie["row_predictors"].items():
-                if preds:
-                    source[row, : len(preds)] = torch.as_tensor([column[p] for p in preds], dtype=torch.long)
-            offset, u0 = offset + n, u0 + len(column)
-        attend[k, offset:, offset:] = torch.eye(W - offset, dtype=torch.bool)
-    packs = tries
-    nodes = sum(len(p["token"]) for p in packs)
+        trie = _trie(rows, seqs, {row: len(prompts[row]) for row in rows})
+        offset = len(token)
+        token += trie["token"]
+        depth += trie["depth"]
+        parent += [p + offset if p >= 0 else -1 for p in trie["parent"]]
+        end += (trie["end"] + offset).tolist()
+        column = {node: len(predictors) + u for u, node in enumerate(trie["predictors"])}
+        predictors += [node + offset for node in trie["predictors"]]
+        for row, preds in trie["row_predictors"].items():
+            if preds:
+                source[row, : len(preds)] = torch.as_tensor([column[p] for p in preds], dtype=torch.long)
+    nodes = len(token)
+    pad = -nodes % block  # padding nodes: roots of their own, attending to themselves only
+    token += [pad_id] * pad
+    depth += [0] * pad
+    parent += [-1] * pad
+    end += list(range(nodes + 1, nodes + pad + 1))
+    ids = torch.as_tensor(token, dtype=torch.long)[None]
+    positions = torch.as_tensor(depth, dtype=torch.long)[None]
+    logits_at = torch.as_tensor(predictors or [0], dtype=torch.long)[None]
     row_tokens = sum(len(p) for p in prompts) + sum(lens)
-    return PackedRows(ids, positions, attend, logits_at, source, response_ids.long(), nodes, row_tokens)
-
-
-def _bins(sizes: list[int]) -> list[list[int]]:
-    """First-fit decreasing: tries (by index) into sequences of the largest trie's length, so that the
-    short tries of a minibatch that split its groups share one sequence instead of each being padded."""
-    capacity = max(sizes)
-    bins: list[list[int]] = []
-    room: list[int] = []
-    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        for b, free in enumerate(room):
-            if sizes[i] <= free:
-                bins[b].append(i)
-                room[b] -= sizes[i]
-                break
-        else:
-            bins.append([i])
-            room.append(capacity - sizes[i])
-    return bins
+    return PackedRows(ids, positions, plan_blocks(parent, end, block), logits_at, source, response_ids.long(),
+                      nodes, row_tokens)
 
 
 def _trie(rows: list[int], seqs: dict, prompt_len: dict) -> dict:
@@ -208,7 +192,7 @@ def _trie(rows: list[int], seqs: dict, prompt_len: dict) -> dict:
         row_predictors[row] = preds
         for node in preds:
             used.setdefault(node, None)
-    return {"token": token, "depth": depth, "end": end, "predictors": sorted(used),
+    return {"token": token, "depth": depth, "parent": parent, "end": end, "predictors": sorted(used),
             "row_predictors": row_predictors}
 
 

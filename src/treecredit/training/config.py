@@ -79,6 +79,8 @@ class TrainConfig:
     """Optimisation passes over each sampled batch."""
     minibatches: int = 2
     """Minibatches per epoch: exactly this many near-equal parts of the shuffled rows (sizes differ by at most one)."""
+    minibatch_split: str = "rows"
+    """How rows go into minibatches: rows (shuffled rows, a group split across minibatches) or groups (shuffled whole groups, near-equal counts of groups: the packed update computes each shared prompt and tree segment once per epoch, not once per minibatch)."""
     clip_low: float = 0.2
     """PPO clip below: ratios under 1 − clip_low are clipped."""
     clip_high: float = 0.2
@@ -210,6 +212,10 @@ class TrainConfig:
         from treecredit.models.packing import LAYOUTS
 
         check_choice(self.update_layout, LAYOUTS, "update_layout")
+        check_choice(self.minibatch_split, ("rows", "groups"), "minibatch_split")
+        if self.minibatch_split == "groups" and self.minibatches > self.prompts_per_step:
+            fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step} groups of a batch "
+                 "(minibatch_split=groups)", "pass fewer minibatches or minibatch_split=rows")
         from treecredit.tasks import task_from_config
 
         task_from_config(self)  # bad task, dataset, reward options fail here, with their own message

@@ -108,17 +108,11 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
 
     from treecredit.training.loss import ppo_loss
 
-    B = rollout.shape[0]
     totals: dict[str, float] = {}
     n_updates = 0
     policy.module.train()
     for _ in range(config.epochs):
-        order = torch.randperm(B, generator=generator)
-        # exactly `minibatches` near-equal parts (sizes differ by at most one row); a batch with fewer rows
-        # than minibatches (a tree that came out short) leaves the empty parts out
-        for rows in torch.tensor_split(order, config.minibatches):
-            if rows.numel() == 0:
-                continue
+        for rows in minibatch_rows(rollout.group_ids, config.minibatches, config.minibatch_split, generator):
             prompts = [rollout.prompt_ids[i] for i in rows.tolist()]
             used = rollout.response_mask[rows].any(0).nonzero()
             width = int(used.max()) + 1 if len(used) else 1  # drop the minibatch's all-padding columns
@@ -146,6 +140,26 @@ def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainC
                 totals[key] = totals.get(key, 0.0) + value
             n_updates += 1
     return {key: value / n_updates for key, value in totals.items()}
+
+
+def minibatch_rows(group_ids, minibatches: int, split: str, generator) -> list:
+    """One epoch's minibatches: a list of ``(b,)`` long row indices, in update order.
+
+    ``split="rows"``: exactly ``minibatches`` near-equal parts of the shuffled rows (sizes differ by at
+    most one row); ``"groups"``: near-equal parts of the shuffled groups (``group_ids (B,)``), each holding
+    its groups' rows, so that the packed update computes each shared prompt and tree segment once per
+    epoch (verl's actor also updates whole groups). Empty parts (fewer rows or groups than minibatches,
+    a tree that came out short) are left out.
+    """
+    import torch
+
+    if split == "rows":
+        parts = torch.tensor_split(torch.randperm(len(group_ids), generator=generator), minibatches)
+    else:
+        groups, inverse = torch.unique(group_ids, return_inverse=True)
+        order = torch.randperm(len(groups), generator=generator)
+        parts = [torch.isin(inverse, part).nonzero().flatten() for part in torch.tensor_split(order, minibatches)]
+    return [rows for rows in parts if rows.numel()]
 
 
 def _finished(config: TrainConfig, counters: dict) -> bool:
