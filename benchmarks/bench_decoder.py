@@ -17,7 +17,10 @@ package's GGUF, dequantised to float32) when installed — in one process:
   the KV cache, which the matmul floor leaves out;
 - the ratio decoder / floor (target ≤ 1.25), the ratio decoder / (floor + attention), and what drawing
   the tokens costs (the inversion draw with its log-probabilities, against ``torch.multinomial``'s
-  exponential draw over the vocabulary).
+  exponential draw over the vocabulary);
+- SmolLM2 only: a step on a padded batch (two prompt lengths, so a mask at every step) with
+  ``transformers``' sdpa, which copies the grouped key/value heads, against the shared heads
+  (:func:`treecredit.models.hf_cache.share_kv_heads`).
 
 Decoder, floor and attention are timed in turn, ``--repeats`` times each; the ratios are those of each
 run's side-by-side timings, reported as their median (and the fastest times, the least disturbed on a
@@ -164,6 +167,41 @@ def report(name: str, policy, prompt: list[int], args) -> None:
           f"multinomial draw {mult * 1e3:.3f} ms")
 
 
+def shared_heads_report(policy, prompts: list[list[int]], args) -> None:
+    """A ``transformers`` decoding step on a padded batch (prompts of different lengths, so a mask at every
+    step) with ``transformers``' sdpa (grouped key/value heads copied) against the shared heads."""
+    from treecredit.models.hf_cache import grow_in_place, share_kv_heads
+    from treecredit.sampling.policy import DecodeState, left_pad
+
+    batch = [prompts[i % len(prompts)] for i in range(args.rows)]
+    tokens = torch.full((args.rows,), int(batch[0][-1]), dtype=torch.long)
+
+    def run(steps: int = 8):
+        ids, valid, positions = left_pad(batch, policy.pad_id)
+        logits, cache = policy._forward(ids, valid, positions, None)
+        state = DecodeState(grow_in_place(cache), valid, positions[:, -1] + 1)
+        logits, state = policy.step(state, tokens)
+        started = clock()
+        for _ in range(steps):
+            logits, state = policy.step(state, tokens)
+        return (clock() - started) / steps, logits
+
+    times: dict = {"sdpa": [], "shared": []}
+    with torch.no_grad():
+        for _ in range(args.repeats):
+            policy.model.set_attn_implementation("sdpa")
+            copied, copied_logits = run()
+            share_kv_heads(policy.model)
+            shared, shared_logits = run()
+            times["sdpa"].append(copied)
+            times["shared"].append(shared)
+    ratios = [new / old for old, new in zip(times["sdpa"], times["shared"])]
+    print(f"  padded batch ({len(prompts)} prompt lengths): step {min(times['sdpa']) * 1e3:.1f} ms with transformers' "
+          f"sdpa, {min(times['shared']) * 1e3:.1f} ms with shared key/value heads: ×{statistics.median(ratios):.2f} "
+          f"(median; per run: {', '.join(f'{r:.2f}' for r in ratios)}); largest logit difference "
+          f"{float((copied_logits - shared_logits).abs().max()):.1e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=32)
@@ -190,6 +228,7 @@ def main() -> None:
     hf = HFPolicy.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
     prompt = hf.encode_prompt("What is 12 + 34 * 5? Think step by step.")
     report("SmolLM2-135M-Instruct (GGUF, float32)", hf, prompt, args)
+    shared_heads_report(hf, [prompt, hf.encode_prompt("Add 3 and 4.")], args)
 
 
 if __name__ == "__main__":

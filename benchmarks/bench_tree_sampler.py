@@ -46,17 +46,22 @@ def run_once(sampler, policy, task, problems, group_size: int, seed: int = 0):
 
 
 def side_by_side(sampler, iid, policy, task, problems, group_size: int, repeats: int):
-    """(rollout, median seconds, median of the per-pair ratios sampler / i.i.d.): the two samplers run in
-    turn ``repeats`` times, so that each pair sees the same machine load."""
+    """(rollout, median seconds, median of the per-pair ratios sampler / i.i.d., median i.i.d. seconds of the
+    pairs): the two samplers run in turn ``repeats`` times (i.i.d. first in even pairs, second in odd ones, so
+    that neither always follows the other), so that each pair sees the same machine load."""
     pairs = []
-    for _ in range(repeats):
-        _, base = run_once(iid, policy, task, problems, group_size)
-        rollout, seconds = run_once(sampler, policy, task, problems, group_size)
-        pairs.append((seconds, seconds / base))
-    return rollout, statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+    for k in range(repeats):
+        if k % 2:
+            rollout, seconds = run_once(sampler, policy, task, problems, group_size)
+            _, base = run_once(iid, policy, task, problems, group_size)
+        else:
+            _, base = run_once(iid, policy, task, problems, group_size)
+            rollout, seconds = run_once(sampler, policy, task, problems, group_size)
+        pairs.append((seconds, seconds / base, base))
+    return rollout, *(statistics.median(p[i] for p in pairs) for i in range(3))
 
 
-def row(label: str, rollout, seconds: float, ratio: float, base_tokens: int) -> str:
+def row(label: str, rollout, seconds: float, ratio: float, base_tokens: int, base_seconds: float) -> str:
     extras = rollout.extras
     arrays = (rollout.response_mask.numpy(), rollout.rewards.numpy(), rollout.group_ids.numpy())
     share = nonzero_credit_share(rollout.response_ids.numpy(), *arrays)
@@ -67,11 +72,13 @@ def row(label: str, rollout, seconds: float, ratio: float, base_tokens: int) -> 
     rounds, prefill = extras.get("rounds", 1), extras.get("prefill_tokens", sum(len(p) for p in prompts))
     return (f"{label:34s} {rollout.shape[0]:6d} {rollout.generated_tokens:8d} "
             f"{1 - rollout.generated_tokens / base_tokens:+8.0%} {seconds:8.2f} {ratio:7.2f}× "
+            f"{seconds / base_seconds:7.2f}× "
             f"{rounds:6d} {prefill:7d} "
             f"{points:7.1f} {depth:6.2f} {share:7.1%} {tree:>7s} {float(rollout.rewards.mean()):7.2f}")
 
 
 HEADER = (f"{'sampler':34s} {'leaves':>6s} {'gen tok':>8s} {'saved':>8s} {'wall s':>8s} {'wall ×':>8s} "
+          f"{'med ×':>8s} "
           f"{'rounds':>6s} {'prefill':>7s} "
           f"{'bpts/g':>7s} {'depth':>6s} {'trie cr':>7s} {'tree cr':>7s} {'reward':>7s}")
 
@@ -79,17 +86,18 @@ HEADER = (f"{'sampler':34s} {'leaves':>6s} {'gen tok':>8s} {'saved':>8s} {'wall 
 def compare(title, policy, task, problems, group_size, max_new_tokens, configs, repeats):
     print(f"\n{title}: {len(problems)} prompts × {group_size} leaves, ≤ {max_new_tokens} new tokens; "
           f"{'cpu' if clock is time.process_time else 'wall'} clock: 'wall s' the median of {repeats} runs, "
-          f"'wall ×' the median of {repeats} side-by-side ratios to i.i.d.")
+          f"'wall ×' the median of {repeats} side-by-side ratios to i.i.d., 'med ×' the ratio of the medians "
+          "of those pairs")
     print(HEADER)
     iid = IIDSampler(max_new_tokens=max_new_tokens)
     run_once(iid, policy, task, problems, group_size)  # warm-up
-    rollout, seconds, _ = side_by_side(iid, iid, policy, task, problems, group_size, repeats)
+    rollout, seconds, _, _ = side_by_side(iid, iid, policy, task, problems, group_size, repeats)
     base_tokens = rollout.generated_tokens
-    print(row("iid", rollout, seconds, 1.0, base_tokens))
+    print(row("iid", rollout, seconds, 1.0, base_tokens, seconds))
     for label, options in configs:
         sampler = TreeSampler(max_new_tokens=max_new_tokens, **options)
-        rollout, seconds, ratio = side_by_side(sampler, iid, policy, task, problems, group_size, repeats)
-        print(row(label, rollout, seconds, ratio, base_tokens), flush=True)
+        rollout, seconds, ratio, base = side_by_side(sampler, iid, policy, task, problems, group_size, repeats)
+        print(row(label, rollout, seconds, ratio, base_tokens, base), flush=True)
 
 
 def would_cut(task, problems, rollout):

@@ -8,6 +8,12 @@ from treecredit.models import GPTPolicy
 torch.set_num_threads(1)
 
 
+def _tiny_gpt():
+    policy = GPTPolicy.build(seed=0, n_layer=2, n_head=2, n_embd=32, max_len=96)
+    policy.model.double()
+    return policy
+
+
 def _fresh_logits(policy, ids):
     with torch.no_grad():
         logits, _ = policy.prefill([ids])
@@ -15,8 +21,7 @@ def _fresh_logits(policy, ids):
 
 
 def test_gpt_states_stay_valid_when_stepped_twice_selected_or_kept():
-    policy = GPTPolicy.build(seed=0, n_layer=2, n_head=2, n_embd=32, max_len=96)
-    policy.model.double()
+    policy = _tiny_gpt()
     prompt = policy.encode_prompt("12+3=")
     with torch.no_grad():
         _, state = policy.prefill([prompt, prompt])
@@ -54,3 +59,52 @@ def test_hf_growing_layer_matches_concatenation():
         torch.testing.assert_close(logits, _fresh_logits(policy, ids), rtol=0, atol=1e-10)
         again, _ = policy.step(kept, torch.tensor([9]))
     torch.testing.assert_close(again, _fresh_logits(policy, ids + [9]), rtol=0, atol=1e-10)
+
+
+def test_a_selected_gpt_state_keeps_its_room_and_its_source_stays_valid():
+    policy = _tiny_gpt()
+    prompt = policy.encode_prompt("1+2=")
+    with torch.no_grad():
+        _, state = policy.prefill([prompt, prompt])
+        for t in range(70):  # the buffer was regrown on the way: its room is now at most the cache's length
+            _, state = policy.step(state, torch.tensor([4 + t % 5, 5]))
+        picked = policy.select(state, torch.tensor([0]))
+        assert picked.cache[0]._buffer is not None and picked.cache[0]._buffer.keys.shape[2] > 70 + len(prompt)
+        lp, _ = policy.step(picked, torch.tensor([9]))  # grows in place inside the selected copy
+        ls, _ = policy.step(state, torch.tensor([7, 7]))
+    ids = prompt + [4 + t % 5 for t in range(70)]
+    torch.testing.assert_close(lp[0], _fresh_logits(policy, ids + [9])[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(ls[0], _fresh_logits(policy, ids + [7])[0], rtol=0, atol=1e-12)
+
+
+def test_shared_kv_heads_give_the_numbers_of_copied_heads():
+    """share_kv_heads (grouped heads through enable_gqa) against transformers' sdpa (copies of the heads), with
+    left padding, so that a mask is given at every step."""
+    pytest.importorskip("transformers")
+    from hf_tiny import tiny_hf_policy
+    from treecredit.models.hf_cache import SHARED_KV_SDPA, share_kv_heads
+
+    policy = tiny_hf_policy()  # 4 query heads over 2 key/value heads
+    prompts = [policy.encode_prompt("12+3="), policy.encode_prompt("7*8-1=")]
+
+    policy.model.set_attn_implementation("sdpa")
+    copied = _decode_plain(policy, prompts)
+    share_kv_heads(policy.model)
+    assert policy.model.config._attn_implementation == SHARED_KV_SDPA
+    torch.testing.assert_close(_decode_plain(policy, prompts), copied, rtol=0, atol=1e-6)
+
+
+def _decode_plain(policy, prompts):
+    """Logits of 5 steps after ``prompts``, with the model's attention as it is set (prefill would switch it)."""
+    from treecredit.models.hf_cache import grow_in_place
+    from treecredit.sampling.policy import DecodeState, left_pad
+
+    out = []
+    with torch.no_grad():
+        ids, valid, positions = left_pad(prompts, policy.pad_id)
+        logits, cache = policy._forward(ids, valid, positions, None)
+        state = DecodeState(grow_in_place(cache), valid, positions[:, -1] + 1)
+        for t in range(5):
+            logits, state = policy.step(state, torch.tensor([5 + t, 9 - t]))
+            out.append(logits)
+    return torch.stack(out)

@@ -165,3 +165,25 @@ def test_windowed_stop_matching_equals_full_decoding_on_a_bpe_tokenizer():
                 full.append(t)
             seen = count
         assert stop_positions(decode, marks, ids) == full
+
+
+def test_rows_that_end_early_leave_the_others_as_they_would_be_alone():
+    """Rows ending at different steps (stepped on unread, then compacted away) and states kept at each end
+    change no other row: every segment, and every continuation of a kept state, equals decoding it alone."""
+    policy, backend, prompt = _setup()
+    other = policy.encode_prompt("3*3=")
+    asks = [(prompt, 1, 2), (other, 3, 5), (prompt, 4, 9), (other, 2, 13), (prompt, 1, 14)]  # (prefix, n, max)
+    requests = [SegmentRequest(tuple(p), len(p), n=n, max_tokens=m, keep_key=i,
+                               chain_keys=tuple(range(10 * i, 10 * i + n))) for i, (p, n, m) in enumerate(asks)]
+    together = backend.generate(requests)
+    for request, segments in zip(requests, together):
+        alone = KVCacheBackend(policy).generate([request])[0]
+        for a, b in zip(segments, alone):
+            _close(a, b)
+    for i, segments in enumerate(together):  # each kept state continues as a fresh prefill of its context
+        for seq, segment in enumerate(segments):
+            context = requests[i].prefix + tuple(segment.tokens)
+            ask = {"prefix": context, "response_start": requests[i].response_start, "n": 1, "max_tokens": 3,
+                   "chain_keys": (99,)}
+            kept = backend.generate([SegmentRequest(cache_key=(i, seq), **ask)])[0][0]
+            _close(kept, KVCacheBackend(policy).generate([SegmentRequest(**ask)])[0][0])

@@ -98,4 +98,7 @@ def share_kv_heads(model) -> None:
         return
     AttentionInterface.register(SHARED_KV_SDPA, _sdpa_shared_kv)
     AttentionMaskInterface.register(SHARED_KV_SDPA, sdpa_mask)
-    model.set_attn_implementation(SHARED_KV_SDPA)
+    try:
+        model.set_attn_implementation(SHARED_KV_SDPA)
+    except (ValueError, AttributeError, NotImplementedError):  # a model that refuses it decodes as before
+        return
