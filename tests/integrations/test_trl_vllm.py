@@ -56,6 +56,7 @@ def _save_tiny_llama(path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 def test_tree_rollouts_on_trls_colocated_vllm_engine(tmp_path, monkeypatch):
     from trl import GRPOConfig
 

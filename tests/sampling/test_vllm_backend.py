@@ -70,6 +70,7 @@ def _encode(backend, text):
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 @pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 0.8), (0.0, 1.0)])
 def test_recorded_logprobs_are_those_of_the_distribution_sampled_from(tiny, temperature, top_p):
     backend, model = tiny
@@ -96,6 +97,7 @@ def test_recorded_logprobs_are_those_of_the_distribution_sampled_from(tiny, temp
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 def test_stop_ids_end_a_continuation_and_only_they_do(tiny):
     backend, _ = tiny
     prompt = _encode(backend, "7*8=")
@@ -114,6 +116,7 @@ def test_stop_ids_end_a_continuation_and_only_they_do(tiny):
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 def test_a_stop_string_cuts_the_seeded_continuation_at_the_token_that_completes_it(tiny):
     backend, _ = tiny
     prompt = _encode(backend, "a:")
@@ -136,6 +139,7 @@ def test_a_stop_string_cuts_the_seeded_continuation_at_the_token_that_completes_
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 def test_same_seed_same_segments_and_the_generator_fixes_unseeded_requests(tiny):
     backend, _ = tiny
     prompt = _encode(backend, "9-3=")
@@ -195,6 +199,7 @@ def test_an_llm_without_processed_logprobs_is_refused():
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 def test_tree_sampler_on_vllm_leaves_rescore_to_the_recorded_logprobs(tiny, tmp_path):
     # The tree sampler's rounds through VLLMBackend: the tree comes back as tree_nodes, every leaf
     # re-scored by teacher forcing gives the recorded old log-probabilities (π at temperature 1).
@@ -244,6 +249,7 @@ def _arithmetic(n):
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 @pytest.mark.parametrize("sampler_name", ["iid", "tree"])
 def test_the_ppo_ratio_is_one_on_the_first_update_at_temperature_and_top_p(tiny, sampler_name):
     # The trainer's ratio compares π at temperature 1 on both sides: the rollout's old_logprobs must be
@@ -275,6 +281,7 @@ def test_the_ppo_ratio_is_one_on_the_first_update_at_temperature_and_top_p(tiny,
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 @pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 0.9)])
 def test_entropies_from_the_top_k_match_the_built_in_backends_exact_ones(tiny, temperature, top_p):
     # Entropy of π at temperature 1 from its 20 most likely tokens (of 60 here) against the exact one
@@ -308,6 +315,7 @@ def test_entropies_from_the_top_k_match_the_built_in_backends_exact_ones(tiny, t
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 @pytest.mark.parametrize("branching", ["entropy", "adaptive"])
 def test_entropy_and_adaptive_branching_run_on_vllm(tiny, branching):
     from treecredit.models import HFPolicy
