@@ -72,6 +72,8 @@ def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
         if label != reference and reference in runs:
             row["vs_reference"] = paired_t([final(rs, "eval_success") for rs in seeds],
                                            [final(rs, "eval_success") for rs in runs[reference]])
+            row["vs_reference_greedy"] = paired_t([final(rs, "eval_greedy_success") for rs in seeds],
+                                                  [final(rs, "eval_greedy_success") for rs in runs[reference]])
         out[label] = row
     return out
 
@@ -80,11 +82,14 @@ def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
     lines = [f"# Agent estimators on `{settings['env']}` at {settings['budget']} generated tokens per run", "",
              f"Settings: `{json.dumps(settings)}`", "",
              "| arm | seeds | held-out success (sampled) | greedy | gain over warm start | Δ vs "
-             + settings["reference"] + " (95 % CI, p) | revisit rate | turns with step credit | invalid share |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             + settings["reference"] + " (95 % CI, p) | greedy Δ (95 % CI, p) | revisit rate "
+             "| turns with step credit | invalid share |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for label, row in summary.items():
         vs = row.get("vs_reference")
         delta = f"{vs['mean_diff']:+.3f} ± {vs['ci95']:.3f} (p={vs['p']:.2f})" if vs else "—"
+        vg = row.get("vs_reference_greedy")
+        delta += f" | {vg['mean_diff']:+.3f} ± {vg['ci95']:.3f} (p={vg['p']:.2f})" if vg else " | —"
         success = row["eval_success"]
         gain = f"{row['vs_start']['mean']:+.3f} ± {row['vs_start']['ci95']:.3f}" if "vs_start" in row else "—"
         lines.append(f"| {label} | {row['n_seeds']} | {success['mean']:.3f} ± {success['ci95']:.3f}"
@@ -227,7 +232,8 @@ def summary_from_runs(out: Path, args) -> dict:
     runs = {label: [done[s] for s in seeds] for label, done in by_arm.items()}
     first = "grpo" if "grpo" in runs else next(iter(runs))
     runs = {first: runs.pop(first), **runs}
-    settings = {"env": config["env"], "env_options": config["env_options"], "budget": config["token_budget"],
+    env_options = {k: v for k, v in config["env_options"].items() if k != "signature"}  # arms may differ in it
+    settings = {"env": config["env"], "env_options": env_options, "budget": config["token_budget"],
                 "seeds": len(seeds), "reference": first, "partial": True}
     data = {"settings": settings, "summary": summarise(runs, first)}
     (out / "compare.json").write_text(json.dumps(data, indent=1))

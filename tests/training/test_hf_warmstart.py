@@ -95,5 +95,10 @@ def test_train_runs_the_warm_start_when_asked(tmp_path, capsys):
     assert "warm start: 3 supervised steps of the Hugging Face model" in capsys.readouterr().out
     assert main([*args, "--out", str(tmp_path / "run2")]) == 0
     assert "warm start: loaded" in capsys.readouterr().out
+    import shutil
+
+    shutil.rmtree(tmp_path / "cache")  # export takes the checkpoint's weights: it never reruns the warm start
+    assert main(["export", str(tmp_path / "run2"), "--out", str(tmp_path / "exported")]) == 0
+    assert "supervised steps" not in capsys.readouterr().out
     assert main(["train", "--hf-warm-start-steps", "3", "--out", str(tmp_path / "r")]) == 2
     assert "hf_warm_start_steps: is for a Hugging Face --model" in capsys.readouterr().err
