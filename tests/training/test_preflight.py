@@ -99,3 +99,9 @@ def test_agent_runs_check_their_folder_and_tensorboard_before_work(tmp_path, mon
     assert main(args + ["--overwrite", "--tensorboard"]) == 2
     assert "pip install tensorboard" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists() and (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_a_prompt_and_response_longer_than_the_small_gpts_positions_are_refused(tiny_config):
+    # one-operator prompts are a few characters: 24 positions cannot also hold 32 new tokens
+    _refused_before_work(tiny_config(max_len=24, max_new_tokens=32), r"^max_len: .*pass --max-len \d+")
+    check_run(tiny_config(max_len=96, max_new_tokens=32))  # the default context fits

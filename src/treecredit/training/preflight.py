@@ -117,6 +117,23 @@ def check_tensorboard(config) -> None:
                  "pip install tensorboard (or treecredit[tensorboard]), or pass --no-tensorboard")
 
 
+def check_context(config, task, sample: int = 64) -> None:
+    """The small GPT's positions must hold a prompt and ``max_new_tokens``: positions past ``max_len`` would
+    all share its last position embedding, silently. Checked on ``sample`` seeded problems and the first
+    held-out ones (one character per token, plus ``<bos>``); Hugging Face models check their own limits."""
+    if getattr(config, "model", "gpt") != "gpt":
+        return
+    import numpy as np
+
+    problems = task.generate(np.random.default_rng(0), sample)
+    problems += task.held_out_problems(np.random.default_rng(0), min(sample, int(config.eval_problems)))
+    longest = max((1 + len(task.format_prompt(p)) for p in problems), default=0)
+    if longest + config.max_new_tokens > config.max_len:
+        fail("max_len", f"the small GPT holds {config.max_len} positions, but a prompt of {longest} tokens plus "
+             f"--max-new-tokens {config.max_new_tokens} needs {longest + config.max_new_tokens}",
+             f"pass --max-len {longest + config.max_new_tokens} (or more), or a smaller --max-new-tokens")
+
+
 def holds_run(folder: Path) -> bool:
     """Whether ``folder`` holds (part of) an earlier run."""
     return any((Path(folder) / name).exists() for name in RUN_FILES)
@@ -185,6 +202,7 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     check_tensorboard(config)
     task = task if task is not None else task_from_config(config)
     check_estimator(config, task)
+    check_context(config, task)
     sampler = build_sampler(config)
     check_replay(sampler, config.group_size)
     from treecredit.training.checkpoint import checkpoint_files
