@@ -187,3 +187,22 @@ def test_a_run_folder_without_a_checkpoint_points_to_overwrite(tiny_config):
     (Path(config.out) / "config.json").write_text("{}")  # a run that stopped before its first checkpoint
     with pytest.raises(ValueError, match=r"^out: .* saved no checkpoint .*Fix: pass --overwrite"):
         train(config, **QUIET)
+
+
+def test_resume_refuses_changed_settings_and_accepts_fields_added_since_at_their_default(tmp_path):
+    import json
+
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.preflight import check_same_settings
+
+    config = TrainConfig(out=str(tmp_path / "run"), lr=5e-4)
+    saved = config.to_dict()
+    del saved["max_len"]  # a run saved before the field existed
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved))
+    check_same_settings(path, config)  # the new field at its default: the same run
+    check_same_settings(path, TrainConfig(out=str(tmp_path / "run"), lr=5e-4, steps=999))  # may change
+    with pytest.raises(ValueError, match=r"^resume: .*\['max_len'\]"):
+        check_same_settings(path, TrainConfig(out=str(tmp_path / "run"), lr=5e-4, max_len=128))
+    with pytest.raises(ValueError, match=r"^resume: .*\['lr'\]"):
+        check_same_settings(path, TrainConfig(out=str(tmp_path / "run"), lr=1e-3))

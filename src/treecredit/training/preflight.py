@@ -179,11 +179,16 @@ def _comparable(values: dict) -> dict:
 
 
 def check_same_settings(path: Path, config) -> None:
-    """Refuse to resume a run under different settings (only the stopping point and display may change)."""
+    """Refuse to resume a run under different settings (only the stopping point and display may change).
+
+    A setting that the saved run does not name (a field added by a later version of treecredit) counts as
+    its default value, so a run started before the field existed resumes as long as the field is left at it.
+    """
     if not path.exists():
         return
     saved, current = _comparable(json.loads(path.read_text())), _comparable(config.to_dict())
-    changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k) != current[k])
+    defaults = _comparable(type(config)().to_dict())
+    changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k, defaults.get(k)) != current[k])
     if changed:
         fail("resume", f"the run in {path.parent} was started with other values of {changed}",
              f"resume with the same settings (only {', '.join(RESUME_MAY_CHANGE[:4])} may change), "
