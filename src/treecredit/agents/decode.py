@@ -67,7 +67,7 @@ def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
         return logits[:, -1], DecodeState(cache, key_valid, state.next_pos + lengths)
     if isinstance(policy, HFPolicy):  # one forward over the chunk: past_key_values carried, padding masked
         keep = {"logits_to_keep": 1} if policy._keeps_logits() else {}  # the head on the last column only
-        out = model(input_ids=ids, attention_mask=key_valid.long(), position_ids=positions,
+        out = policy.model(input_ids=ids, attention_mask=key_valid.long(), position_ids=positions,
                     past_key_values=state.cache, use_cache=True, **keep)
         return out.logits[:, -1].float(), DecodeState(out.past_key_values, key_valid, state.next_pos + lengths)
     logits = None

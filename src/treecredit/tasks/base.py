@@ -46,7 +46,11 @@ class Task(ABC):
     delimiter: str = ""
     end: str = ";"
     alphabet: str = ""
-    has_step_checker: bool = True  # False: check_steps judges nothing, step accuracy is not reported
+
+    @property
+    def has_step_checker(self) -> bool:
+        """False: ``check_steps`` judges nothing, and step accuracy is not reported (JSON null, "n/a")."""
+        return True
 
     @abstractmethod
     def make_problem(self, rng: np.random.Generator) -> Problem:
