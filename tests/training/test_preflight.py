@@ -105,3 +105,23 @@ def test_a_prompt_and_response_longer_than_the_small_gpts_positions_are_refused(
     # one-operator prompts are a few characters: 24 positions cannot also hold 32 new tokens
     _refused_before_work(tiny_config(max_len=24, max_new_tokens=32), r"^max_len: .*pass --max-len \d+")
     check_run(tiny_config(max_len=96, max_new_tokens=32))  # the default context fits
+
+
+@pytest.mark.parametrize("extra,name", [(["--reward", "exact"], "reward"), (["--task", "countdown"], "task"),
+                                        (["--max-len", "40"], "max-len"), (["--cutoff", "sound"], "cutoff")])
+def test_agent_runs_refuse_task_run_options_they_would_ignore(tmp_path, capsys, extra, name):
+    from treecredit.cli import main
+
+    args = ["train", "--env", "gridworld", "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]
+    assert main(args + extra) == 2
+    assert f"{name}: {extra[0]} is for task runs" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
+
+
+def test_cutoff_outside_the_tree_sampler_is_refused_and_a_no_op_cutoff_is_said(tiny_config, capsys):
+    _refused_before_work(tiny_config(cutoff="sound"), r"^cutoff: .*add --sampler tree")
+    tree = {"sampler": "tree", "branching_options": {"children": 2, "depth": 3}}
+    check_run(tiny_config(cutoff="sound", **tree))  # arithmetic: a wrong step is not fatal
+    assert "prunes nothing on this task" in capsys.readouterr().out
+    check_run(tiny_config(cutoff="sound", task="countdown", task_options={}, **tree))
+    assert "prunes nothing" not in capsys.readouterr().out

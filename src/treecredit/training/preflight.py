@@ -134,6 +134,21 @@ def check_context(config, task, sample: int = 64) -> None:
              f"pass --max-len {longest + config.max_new_tokens} (or more), or a smaller --max-new-tokens")
 
 
+def check_cutoff(config, task, log=print) -> None:
+    """``--cutoff`` acts only in the tree sampler (refused elsewhere); ``sound`` prunes only on tasks whose
+    wrong steps are fatal, so elsewhere it is a no-op, said at start."""
+    if config.cutoff == "off":
+        return
+    if config.sampler != "tree":
+        fail("cutoff", f"--cutoff {config.cutoff} prunes branches of sampled trees; the {config.sampler!r} "
+             "sampler ignores it", "add --sampler tree, or drop --cutoff")
+    from treecredit.sampling.cutoff import cutoff_active
+
+    if not cutoff_active(config.cutoff, task):
+        log(f"note: --cutoff {config.cutoff} prunes nothing on this task: a wrong step is not fatal under its "
+            "reward (pass --cutoff any to prune anyway, at the price of biased values; docs/sampling.md)")
+
+
 def holds_run(folder: Path) -> bool:
     """Whether ``folder`` holds (part of) an earlier run."""
     return any((Path(folder) / name).exists() for name in RUN_FILES)
@@ -208,6 +223,7 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     task = task if task is not None else task_from_config(config)
     check_estimator(config, task)
     check_context(config, task)
+    check_cutoff(config, task)
     sampler = build_sampler(config)
     check_replay(sampler, config.group_size)
     from treecredit.training.checkpoint import checkpoint_files

@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         if config.env:  # multi-turn agent training (docs/agents.md)
             from treecredit.training.agent_loop import report_agent_run, train_agent
 
+            check_task_fields_unset(config)
+
             return report_agent_run(config, train_agent(config, resume=args.resume, overwrite=args.overwrite))
         records = train(config, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
@@ -107,3 +109,22 @@ def run(args: argparse.Namespace) -> int:
               "tokens)" + "".join(f"; {k} {pass1(first, k)} → {pass1(last, k)}" for k in kinds[1:]))
     print(f"metrics: {config.out}/metrics.jsonl")
     return 0
+
+
+# what only task runs read: an agent run (--env) would silently ignore them
+TASK_ONLY_FIELDS = {"task": "--task", "task_options": "--task-option", "dataset": "--dataset",
+                    "reward": "--reward", "max_len": "--max-len", "cutoff": "--cutoff"}
+
+
+def check_task_fields_unset(config) -> None:
+    """Refuse, by name, a task-run option given to an agent run (``--env``), which would ignore it."""
+    from treecredit._validation import fail
+    from treecredit.training.config import TrainConfig
+
+    default = TrainConfig()
+    for field, flag in TASK_ONLY_FIELDS.items():
+        if getattr(config, field) != getattr(default, field):
+            hint = ("the agent's context is --sampler-option max_len=N" if field == "max_len"
+                    else "the environment gives the rewards; its options are --env-option KEY=VALUE")
+            fail(field.replace("_", "-"), f"{flag} is for task runs; --env {config.env} would ignore it",
+                 f"drop {flag} ({hint}; docs/agents.md)")
