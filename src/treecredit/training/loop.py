@@ -319,12 +319,14 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
     writer.close()
     name = signal.Signals(signum).name
     out = Path(writer.path).parent
+    # the run folder's config.json holds every setting, so this command resumes exactly
     if step == 0:
         message = (f"stopped by {name} before the first RL step; nothing to resume. Start again with "
-                   f"`treecredit train --out {out} --overwrite ...`.")
+                   f"`treecredit train --config {out / 'config.json'} --overwrite`.")
     else:
         message = (f"stopped by {name} after step {step}; checkpoint {path or out / 'checkpoint.pt'} is saved. "
-                   f"Resume with the same settings: `treecredit train --out {out} --resume ...`.")
+                   f"Resume with `treecredit train --config {out / 'config.json'} --resume` (the saved settings; "
+                   "only --steps, --token-budget and the display may change).")
     raise RunInterrupted(message, signum, step)
 
 

@@ -17,7 +17,7 @@ from treecredit._validation import fail
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
-RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out")
+RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every")
 """Settings a resumed run may change (``out`` is the same folder however it is spelled)."""
 PATH_FIELDS = ("cache_dir", "model")
 """Settings compared as resolved paths when resuming."""
@@ -205,9 +205,11 @@ def check_same_settings(path: Path, config) -> None:
     defaults = _comparable(type(config)().to_dict())
     changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k, defaults.get(k)) != current[k])
     if changed:
-        fail("resume", f"the run in {path.parent} was started with other values of {changed}",
-             f"resume with the same settings (only {', '.join(RESUME_MAY_CHANGE[:4])} may change), "
-             "or start a new run with another --out (or --overwrite)")
+        values = "; ".join(f"{k}: saved {saved.get(k, defaults.get(k))!r}, now {current[k]!r}" for k in changed)
+        fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})",
+             f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
+             f"{', '.join(RESUME_MAY_CHANGE[:4])} may change), or start a new run with another --out "
+             "(or --overwrite)")
 
 
 def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None):
