@@ -12,7 +12,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("treecredit.demo", "show every estimator's credit on a small built-in group"),
-    "train": ("treecredit.training.train_cli", "RL-train a policy (small GPT or Hugging Face) on a task, dataset or environment with any estimator"),
+    "train": ("treecredit.training.train_cli", "RL-train a policy on a task, dataset or environment"),
     "compare": ("treecredit.training.compare_cli", "compare estimators over seeds at one generated-token budget"),
     "export": ("treecredit.export_cli", "write a trained Hugging Face policy as a save_pretrained folder"),
     "lab": ("treecredit.lab.command", "measure every estimator against exact advantages; write a report"),
