@@ -20,7 +20,6 @@ episodes at each evaluation) and ``checkpoint.pt`` (model, optimiser, every RNG 
 from __future__ import annotations
 
 import json
-import random
 import time
 from pathlib import Path
 
@@ -180,26 +179,16 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.agents.credit import step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.checkpoint import load_latest_checkpoint, restore_checkpoint, save_checkpoint
+    from treecredit.training.checkpoint import restore_checkpoint, save_checkpoint
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
-    from treecredit.training.preflight import check_out, check_tensorboard, clear_run
-    from treecredit.training.startup import deterministic_algorithms
+    from treecredit.training.preflight import check_out, check_tensorboard
+    from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
     check_out(config, resume=resume, overwrite=overwrite)  # an earlier run is never overwritten silently
     check_tensorboard(config)
-    torch.set_num_threads(config.threads)
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    deterministic_algorithms(True, warn_only=True)
-    out = Path(config.out)
-    if overwrite:
-        clear_run(out)
-    out.mkdir(parents=True, exist_ok=True)
-    saved = load_latest_checkpoint(out, log) if resume else None
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+    out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
                                action_max_tokens=config.max_new_tokens, **episode_options)

@@ -17,8 +17,6 @@ problem + generated tokens) + 6·N·trained tokens (8·N with the KL reference's
 from __future__ import annotations
 
 import copy
-import json
-import random
 import time
 from pathlib import Path
 
@@ -186,7 +184,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
     from treecredit.tasks import task_from_config
-    from treecredit.training.checkpoint import load_latest_checkpoint, restore_checkpoint, save_checkpoint
+    from treecredit.training.checkpoint import restore_checkpoint, save_checkpoint
     from treecredit.training.evaluation import EvalSchedule, evaluate_held_out, plan_evaluation
     from treecredit.training.metrics import (
         MetricsWriter,
@@ -195,24 +193,14 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         read_metrics,
         rollout_metrics,
     )
-    from treecredit.training.preflight import check_run, clear_run
+    from treecredit.training.preflight import check_run
     from treecredit.training.samples import sample_records, write_samples
-    from treecredit.training.startup import adamw, deterministic_algorithms
+    from treecredit.training.startup import adamw, start_run
     from treecredit.training.stopping import StopRequest
 
     task = task_from_config(config)
     sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work
-    torch.set_num_threads(config.threads)
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    deterministic_algorithms(True, warn_only=True)  # training.startup: without importing the compiler
-    out = Path(config.out)
-    if overwrite:
-        clear_run(out)
-    out.mkdir(parents=True, exist_ok=True)
-    saved = load_latest_checkpoint(out, log) if resume else None
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+    out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
 
     policy = build_policy(config, task, log)
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None

@@ -1,4 +1,5 @@
-"""Start-up pieces of a training run that should cost nothing: determinism switch, optimizer.
+"""Start-up pieces of a training run: seeds and the run folder, and what should cost nothing there (the
+determinism switch, the optimizer).
 
 ``torch.use_deterministic_algorithms`` imports ``torch._inductor.config`` (and with it the compiler stack,
 ``torch._dynamo``) only to copy the flag into the compiler's settings; measured here, that import costs
@@ -38,3 +39,37 @@ def adamw(params, *, lr: float, weight_decay: float = 0.0):
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def start_run(config, *, resume: bool, overwrite: bool, log=print):
+    """Seed ``random``, NumPy and torch with ``config.seed``, set ``config.threads``, switch deterministic
+    algorithms on, and prepare ``config.out``: cleared under ``overwrite``, created, its newest valid
+    checkpoint loaded under ``resume``, ``config.json`` written (the settings a resume is checked against).
+
+    Returns ``(out, saved)``: the run folder and the loaded checkpoint (None when not resuming). The folder
+    checks (:func:`treecredit.training.preflight.check_out`) come before this, with the other checks.
+    Shared by task runs (:func:`treecredit.training.loop.train`) and agent runs
+    (:func:`treecredit.training.agent_loop.train_agent`).
+    """
+    import json
+    import random
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from treecredit.training.checkpoint import load_latest_checkpoint
+    from treecredit.training.preflight import clear_run
+
+    torch.set_num_threads(config.threads)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    deterministic_algorithms(True, warn_only=True)
+    out = Path(config.out)
+    if overwrite:
+        clear_run(out)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = load_latest_checkpoint(out, log) if resume else None
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+    return out, saved
