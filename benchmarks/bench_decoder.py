@@ -36,21 +36,12 @@ import time
 
 import torch
 
+from timing import CLOCKS, add_clock_option, best_time  # benchmarks/timing.py
 from treecredit.sampling.backend import SamplingSettings, SegmentRequest
 from treecredit.sampling.draws import draw_and_score
 from treecredit.sampling.kv_backend import KVCacheBackend
 
 clock = time.perf_counter  # --clock cpu: time.process_time (this process's CPU time, for a loaded machine)
-
-
-def fastest(fn, repeats: int) -> float:
-    """The fastest of ``repeats`` calls of ``fn`` (seconds on ``clock``)."""
-    times = []
-    for _ in range(repeats):
-        started = clock()
-        fn()
-        times.append(clock() - started)
-    return min(times)
 
 
 def linear_weights(module) -> list:
@@ -135,7 +126,7 @@ def sampling_costs(vocab: int, rows: int, repeats: int) -> tuple[float, float]:
             token = torch.multinomial(torch.softmax(logits, -1), 1, generator=g).squeeze(-1)
             torch.log_softmax(logits, -1).gather(-1, token[:, None])
 
-    return fastest(inversion, repeats) / 20, fastest(multinomial, repeats) / 20
+    return best_time(inversion, repeats, clock) / 20, best_time(multinomial, repeats, clock) / 20
 
 
 def report(name: str, policy, prompt: list[int], args) -> None:
@@ -209,11 +200,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-hf", action="store_true", help="leave out SmolLM2")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall time, or this process's CPU time (less disturbed by other jobs on a shared machine)")
+    add_clock_option(parser)
     args = parser.parse_args()
     global clock
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     from treecredit.models import GPTPolicy, HFPolicy, smollm2_gguf_path
 

@@ -22,7 +22,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -31,6 +30,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import treecredit  # noqa: E402
+from timing import best_time  # noqa: E402  (benchmarks/timing.py; the script's folder is on sys.path)
 from treecredit.batch import make_token_batch  # noqa: E402
 from treecredit.reference import grpo as ref_grpo  # noqa: E402
 from treecredit.reference import ibpo as ref_ibpo  # noqa: E402
@@ -67,15 +67,6 @@ REFERENCES = {"grpo": ref_grpo.grpo_reference, "tempo": ref_tree.tempo_reference
               "treerl": ref_tree.treerl_reference, "treerpo": ref_tree.treerpo_reference,
               "treepo": ref_tree.treepo_reference, "vine": ref_tree.vine_reference,
               "ibpo": ref_ibpo.ibpo_reference}
-
-
-def best_time(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def best_times_interleaved(fn, baseline, repeats: int) -> tuple[float, float]:

@@ -28,6 +28,7 @@ import time
 import numpy as np
 import torch
 
+from timing import CLOCKS, add_clock_option  # benchmarks/timing.py
 from treecredit.sampling import IIDSampler
 from treecredit.sampling.branch_stats import nonzero_credit_share, tree_credit_share
 from treecredit.sampling.tree import TreeSampler
@@ -163,11 +164,10 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated words: run only the tree configurations "
                         "whose label holds one of them (e.g. entropy,adaptive,default)")
     parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall time, or this process's CPU time (less disturbed by other jobs on a shared machine)")
+    add_clock_option(parser)
     args = parser.parse_args()
     global clock
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     from treecredit.models import HFPolicy, smollm2_gguf_path
 
