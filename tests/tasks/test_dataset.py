@@ -91,9 +91,11 @@ def test_bad_input_names_the_option(tmp_path):
         DatasetTask(path=path)
     with pytest.raises(ValueError, match="answer_column: column 'solution'"):
         DatasetTask(path=path, prompt_column="question", answer_column="solution")
-    (tmp_path / "empty.jsonl").write_text("")
-    with pytest.raises(ValueError, match="dataset: "):
-        DatasetTask(path=str(tmp_path / "empty.jsonl"), prompt_column="question")
+    for name, text in (("empty.jsonl", ""), ("blank.jsonl", "\n"), ("header.csv", "question,answer\n"),
+                       ("list.json", "[]")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=r"^dataset: .* holds no rows\. Fix: pass a dataset with at least one row"):
+            DatasetTask(path=str(tmp_path / name), prompt_column="question")
     with pytest.raises(ValueError, match="held_out: is 10: 10 held-out of 10"):
         DatasetTask(path=path, prompt_column="question", held_out=10)
     with pytest.raises(ValueError, match="template: "):

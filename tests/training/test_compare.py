@@ -185,3 +185,19 @@ def test_compare_with_an_env_refuses_bad_arms_before_any_run(tmp_path, capsys, f
                  "--cache-dir", str(tmp_path / "cache"), *flags])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "cmp").exists() and not (tmp_path / "cache").exists()
+
+
+def test_the_shared_warm_start_is_built_on_the_runs_dataset_task(tmp_path, monkeypatch):
+    import json
+
+    from treecredit.tasks.dataset import DatasetTask
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"question": f"{i}+1", "answer": str(i + 1)}) + "\n" for i in range(6)))
+    built = []
+    monkeypatch.setattr("treecredit.training.loop.train", lambda config, log=None: _fake_records(0.5))
+    monkeypatch.setattr("treecredit.training.loop.build_policy", lambda config, task, log: built.append(task))
+    base = TrainConfig(warm_start_steps=0, out=str(tmp_path / "cmp"), dataset=str(data), reward=["exact"],
+                       task_options={"prompt_column": "question"})
+    run_comparison(base, ["grpo", "rloo"], [0], 100, tmp_path / "cmp", jobs=1, log=lambda *a: None)
+    assert len(built) == 1 and isinstance(built[0], DatasetTask)  # once, on the dataset (was ArithmeticTask)

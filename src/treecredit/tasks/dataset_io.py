@@ -44,9 +44,14 @@ def load_rows(path: str, *, split: str = "", argument: str = "dataset") -> list[
         if builder is None:
             fail(argument, f"unknown file type {source.suffix!r} of {path!r}",
                  f"use one of {sorted(_BUILDERS)} or a saved dataset folder")
+        empty = f"{path!r} holds no rows", "pass a dataset with at least one row"
+        if builder != "parquet" and not source.read_bytes().strip():
+            fail(argument, *empty)  # datasets fails on an empty text file without saying why
         try:
             data = datasets.load_dataset(builder, data_files=str(source), split="train")
         except Exception as exc:  # noqa: BLE001 — any reading error becomes the option's error
+            if "corresponds to no data" in str(exc):  # datasets' words for a header-only CSV or a JSON []
+                fail(argument, *empty)
             fail(argument, f"{path!r} could not be read as {builder} ({type(exc).__name__}: {exc})",
                  f"check that the file is valid {builder}")
     rows = [dict(row) for row in data]

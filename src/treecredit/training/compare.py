@@ -222,7 +222,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     """
     import multiprocessing
 
-    from treecredit.tasks import make_task
+    from treecredit.tasks import task_from_config
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run
 
@@ -241,12 +241,12 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         check_run(job[2], **flags)  # every run checked before any work (estimator needs, options, folders)
     warm_keys = set()
     for config in configs.values():  # warm start once per distinct policy, into the cache
-        key = (config.task, repr(sorted(config.task_options.items())), config.model, config.n_layer, config.n_head,
-               config.n_embd, config.warm_start_steps, config.warm_start_batch, config.warm_start_lr,
-               config.warm_start_seed, config.max_new_tokens)
+        key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
+               config.n_layer, config.n_head, config.n_embd, config.warm_start_steps, config.warm_start_batch,
+               config.warm_start_lr, config.warm_start_seed, config.max_new_tokens)
         if key not in warm_keys:
             warm_keys.add(key)
-            build_policy(config, make_task(config.task, **config.task_options), log)
+            build_policy(config, task_from_config(config), log)  # the run's own task, --dataset included
     jobs = default_jobs(len(jobs_list)) if jobs is None else max(1, min(jobs, len(jobs_list)))
     log(f"compare: {len(jobs_list)} runs ({len(arms)} arms × {len(seeds)} seeds), {jobs} at a time")
     done: dict[str, dict[int, list[dict]]] = {label: {} for label in arms}
