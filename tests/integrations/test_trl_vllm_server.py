@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from test_trl_tree import check_tree  # noqa: E402
 from test_trl_vllm import GROUP, SamplingRecordingTrainer, _save_tiny_llama, high_tokens  # noqa: E402
-from trl_vllm_server import trl_vllm_server  # noqa: E402
 
 import treecredit  # noqa: E402
 from hf_tiny import local_tokenizer  # noqa: E402
+from trl_vllm_server import trl_vllm_server  # noqa: E402
 
 
 @pytest.mark.slow

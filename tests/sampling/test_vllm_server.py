@@ -23,9 +23,8 @@ from treecredit.sampling.backend import SamplingSettings, SegmentRequest  # noqa
 def served(tmp_path_factory):
     pytest.importorskip("vllm")
     pytest.importorskip("trl")
-    from trl_vllm_server import trl_vllm_server
-
     from treecredit.sampling.vllm_server import VLLMServerBackend
+    from trl_vllm_server import trl_vllm_server
 
     folder = tmp_path_factory.mktemp("served")
     path = save_tiny_llama(folder / "model")
@@ -146,7 +145,6 @@ class _FakeClient:
 
 def test_a_server_without_processed_logprobs_or_its_configuration_is_refused():
     from hf_tiny import local_tokenizer
-
     from treecredit.sampling.vllm_server import VLLMServerBackend
 
     tokenizer = local_tokenizer(chat_template=False)
