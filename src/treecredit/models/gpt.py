@@ -28,6 +28,14 @@ class GPTConfig:
     dropout: float = 0.0
 
 
+def attention_mask(key_valid, dtype):
+    """The additive ``(B, 1, 1, L)`` mask of one new token per row that sees every real key (``key_valid
+    (B, L)`` bool): 0 or -inf, made once for all layers; None when every key is real (no mask needed)."""
+    if bool(key_valid.all()):
+        return None
+    return torch.zeros(key_valid.shape, dtype=dtype).masked_fill_(~key_valid, float("-inf"))[:, None, None, :]
+
+
 class _Block(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
@@ -120,7 +128,7 @@ class GPT(nn.Module):
         size = (width,)
         x = F.embedding(tokens, self.tok_emb.weight) + F.embedding(
             positions.clamp(min=0, max=self.cfg.max_len - 1), self.pos_emb.weight)  # (B, C)
-        mask = key_valid[:, None, None, :]  # (B, 1, 1, L): the new token sees every real key
+        mask = attention_mask(key_valid, x.dtype)
         out = []
         for block, kv in zip(self.blocks, cache):
             heads = block.n_head

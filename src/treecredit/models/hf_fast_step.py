@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from treecredit.models.gpt import attention_mask
+
 FAMILIES = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"}
 ATTENTION = {"sdpa", "eager", "treecredit_sdpa"}  # the last: hf_cache.share_kv_heads (sdpa, shared heads)
 
@@ -122,7 +124,7 @@ def decode_step(model, cache, tokens, key_valid, positions):
     half = width // 2
     cos = cos.view(rows, 1, 1, width)
     sin_signed = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1).view(rows, 1, 1, width)
-    mask = None if bool(key_valid.all()) else key_valid[:, None, None, :]  # (B, 1, 1, L)
+    mask = attention_mask(key_valid, x.dtype)  # (B, 1, 1, L) additive, or None
     size = (x.shape[-1],)
     for i, (norm1, q, k, v, o, norm2, gate, up, down, heads, kv_heads, head_dim, scaling) in enumerate(plan):
         h = _rms_norm(x, size, norm1)
