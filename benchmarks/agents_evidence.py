@@ -127,6 +127,8 @@ def _late(row: dict) -> str:
 
 
 def plot(out: Path, runs: dict, budget: int) -> None:
+    """``success_curves.png`` (held-out success at each evaluation) and ``train_success_curves.png`` (sampled
+    success on the training instances, a moving mean over 8 steps), means over seeds with 95 % bands."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,21 +136,28 @@ def plot(out: Path, runs: dict, budget: int) -> None:
 
     from treecredit.training.compare_stats import mean_ci
 
+    def points(rs, kind: str, key: str):
+        picked = [r for r in rs if r["kind"] == kind]
+        values = [r[key] for r in picked]
+        if kind == "train":
+            values = [float(np.mean(values[max(0, i - 7):i + 1])) for i in range(len(values))]
+        return [r["generated_tokens"] for r in picked], values
+
     grid = np.linspace(0, budget, 11)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, seeds in runs.items():
-        curves = []
-        for rs in seeds:
-            ev = [r for r in rs if r["kind"] == "eval"]
-            curves.append(np.interp(grid, [r["generated_tokens"] for r in ev], [r["eval_success"] for r in ev]))
-        mean, half = mean_ci(curves)
-        ax.plot(grid, mean, label=label)
-        ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
-    ax.set_xlabel("generated tokens")
-    ax.set_ylabel("held-out success (sampled)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "success_curves.png", dpi=120)
+    for kind, key, name, label_y in (("eval", "eval_success", "success_curves.png", "held-out success (sampled)"),
+                                     ("train", "success", "train_success_curves.png",
+                                      "training success (sampled, 8-step mean)")):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, seeds in runs.items():
+            mean, half = mean_ci([np.interp(grid, *points(rs, kind, key)) for rs in seeds])
+            ax.plot(grid, mean, label=label)
+            ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+        ax.set_xlabel("generated tokens")
+        ax.set_ylabel(label_y)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
 
 
 def compare(args) -> None:
@@ -182,9 +191,9 @@ def compare(args) -> None:
         label = Path(config.out).name.rsplit("-seed", 1)[0]
         runs[arms[[a.replace("@", "_") for a in arms].index(label)]].append(records)
     summary = summarise(runs, arms[0])
-    settings = {"env": args.env, "env_options": env_options, "budget": args.budget, "seeds": args.seeds,
-                "reference": arms[0], **{k: v for k, v in BASE.items() if k not in ("progress", "tensorboard")},
-                "eval_every": args.eval_every, **overrides}
+    settings = {**{k: v for k, v in BASE.items() if k not in ("progress", "tensorboard")},  # BASE's env is a default
+                "env": args.env, "env_options": env_options, "budget": args.budget, "seeds": args.seeds,
+                "reference": arms[0], "eval_every": args.eval_every, **overrides}
     (out / "compare.json").write_text(json.dumps({"settings": settings, "summary": summary}, indent=1))
     plot(out, runs, args.budget)
     print(write_compare_report(out, summary, settings).read_text())
