@@ -64,7 +64,8 @@ class KVCacheBackend:
         policy: the model adapter (``prefill``, ``step``, ``select``, ``decode``, ``pad_id``, ``eos_id``).
 
     Attributes:
-        calls: number of ``generate`` calls so far (tests and benchmarks count rounds with it).
+        calls: number of ``generate`` and ``stream`` calls so far (tests and benchmarks count rounds with it).
+        steps: decoding steps so far (one token drawn for every row of the batch).
         prefill_tokens: prefix tokens prefilled so far (kept states spare them).
     """
 
@@ -74,6 +75,7 @@ class KVCacheBackend:
         self.eos_ids = (int(policy.eos_id),)
         self.kept: dict = {}
         self.calls = 0
+        self.steps = 0
         self.prefill_tokens = 0
 
     def decode(self, ids: Sequence[int]) -> str:
@@ -132,6 +134,28 @@ class KVCacheBackend:
             if module is not None:
                 module.train(was_training)
 
+    def stream(self, requests: Sequence[SegmentRequest], settings: SamplingSettings, on_end) -> None:
+        """Continuous batching: decode ``requests``; after each step hand the continuations that ended to
+        ``on_end(ended) -> new requests``, which join the batch at the next step (see
+        :mod:`treecredit.sampling.kv_stream`). The segments are those :meth:`generate` rounds return."""
+        import torch
+
+        from treecredit.sampling.kv_stream import run_stream
+
+        self.calls += 1
+        if not requests:
+            return
+        module = getattr(self.policy, "module", None)
+        was_training = bool(module.training) if module is not None else False
+        if module is not None:
+            module.eval()
+        try:
+            with torch.no_grad():
+                run_stream(self, requests, settings, on_end)
+        finally:
+            if module is not None:
+                module.train(was_training)
+
     def _start(self, requests):
         """``(logits (M, V), state, row)``: M rows, each after a whole prefix; ``row[i]`` is request i's row
         (identical prefixes without a kept state share one)."""
@@ -164,9 +188,10 @@ class KVCacheBackend:
         logits = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
         return logits, concat_states(self.policy, [p[1] for p in parts]), row
 
-    def _rows(self, requests, generator) -> list[_Row]:
+    def _rows(self, requests, generator, first: int = 0) -> list[_Row]:
+        """A row per continuation; request ids count from ``first``."""
         rows = []
-        for i, r in enumerate(requests):
+        for i, r in enumerate(requests, start=first):
             keys = r.chain_keys
             if keys is None:
                 base = r.seed if r.seed is not None else (seed_from(generator) if generator is not None else i)
@@ -188,6 +213,7 @@ class KVCacheBackend:
         out = [[None] * r.n for r in requests]
         slots: list = list(rows)  # the row of each batch position of `state`; None once it has ended
         while True:
+            self.steps += 1
             active = [b for b, row in enumerate(slots) if row is not None]
             live = [slots[b] for b in active]
             here = logits if len(active) == len(slots) else logits.index_select(0, torch.tensor(active))

@@ -4,10 +4,14 @@
   with masked columns);
 - :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
   removed), so a kept state continues from an earlier position of its context;
+- :func:`drop_unused_columns`: leading columns that every row masks are cut off (a continuous batch
+  whose rows joined at different times);
 - :func:`snapshot`: the state as it is now, copying no keys or values (a ``transformers`` cache is
   updated in place by the next forward; its layers are shallow-copied).
 
-A policy may provide ``concat_states(states)`` itself; otherwise the two cache layouts of the built-in
+A policy may provide ``concat_states(states)`` itself; a cache whose layers have a ``stack(parts,
+width)`` constructor (the small GPT's :class:`~treecredit.models.kv_buffer.GrowingKV`) is concatenated
+by it, once, into a buffer with spare room; otherwise the two cache layouts of the built-in
 adapters are handled: a list of per-layer ``(k, v)`` tensors ``(B, H, L, D)`` (small GPT) and a
 ``transformers`` cache whose ``layers`` hold ``keys`` / ``values`` ``(B, H, L, D)``.
 """
@@ -54,6 +58,14 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
     if hasattr(policy, "concat_states"):
         return policy.concat_states(states)
     width = max(int(s.key_valid.shape[1]) for s in states)
+    valid = torch.cat([torch.nn.functional.pad(s.key_valid, (width - s.key_valid.shape[1], 0), value=False)
+                       for s in states])
+    next_pos = torch.cat([s.next_pos for s in states])
+    first = states[0].cache
+    if isinstance(first, (list, tuple)) and hasattr(type(first[0]), "stack"):  # one copy, with spare room
+        stack = type(first[0]).stack
+        cache = [stack([tuple(s.cache[i]) for s in states], width) for i in range(len(first))]
+        return DecodeState(cache, valid, next_pos)
     per_state = [_layers(s.cache) for s in states]
     layers = []
     for i in range(len(per_state[0])):
@@ -64,9 +76,7 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
             ks.append(torch.nn.functional.pad(k, (0, 0, pad, 0)) if pad else k)
             vs.append(torch.nn.functional.pad(v, (0, 0, pad, 0)) if pad else v)
         layers.append((torch.cat(ks), torch.cat(vs)))
-    valid = torch.cat([torch.nn.functional.pad(s.key_valid, (width - s.key_valid.shape[1], 0), value=False)
-                       for s in states])
-    return DecodeState(_rebuild(states[0].cache, layers), valid, torch.cat([s.next_pos for s in states]))
+    return DecodeState(_rebuild(states[0].cache, layers), valid, next_pos)
 
 
 def truncate_state(state: DecodeState, keep) -> DecodeState:
@@ -94,3 +104,18 @@ def snapshot(state: DecodeState) -> DecodeState:
     if isinstance(state.cache, (list, tuple)):
         return state
     return DecodeState(_rebuild(state.cache, _layers(state.cache)), state.key_valid, state.next_pos)
+
+
+def drop_unused_columns(state: DecodeState, share: float = 0.25) -> DecodeState:
+    """``state`` without its leading key columns that no row attends to (masked in every row), when they
+    are at least ``share`` of its columns (a cut view makes the adapter's next step regrow its buffer)."""
+    import torch
+
+    used = state.key_valid.any(0)
+    if not bool(used.any()) or bool(used[0]):
+        return state
+    first = int(torch.nonzero(used).min())
+    if first < share * used.shape[0]:
+        return state
+    layers = [(k[:, :, first:], v[:, :, first:]) for k, v in _layers(state.cache)]
+    return DecodeState(_rebuild(state.cache, layers), state.key_valid[:, first:], state.next_pos)
