@@ -8,21 +8,25 @@ package's GGUF, dequantised to float32) when installed — in one process:
 
 - **decoder**: :class:`KVCacheBackend` ``generate`` of one request, ``rows`` continuations of one prompt,
   ``tokens`` tokens each (no stop id, so every row runs the full length; temperature 1, no entropies),
-  minus the prompt's prefill timed alone, divided by the ``tokens − 1`` forward steps;
+  minus the prompt's prefill timed alone, divided by the ``tokens − 1`` forward steps; twice, side by side:
+  through the model's own forward (``policy.fast_decode = False``: ``GPT.forward``, ``transformers``'
+  forward) and through the fused one-token step (the default: ``GPT.decode_step``,
+  :func:`treecredit.models.hf_fast_step.decode_step`), with the largest logit difference between the two;
 - **floor**: one step's matrix multiplications alone: every ``nn.Linear`` of the model (the output head
   included) applied to a ``(rows, in)`` input, back to back — no attention, norms, activations, sampling
   or cache;
 - **attention alone**: every layer's ``scaled_dot_product_attention`` of one query token per row against a
   cache of the mean length (prompt + tokens / 2), random keys and values: the part of a step that reads
   the KV cache, which the matmul floor leaves out;
-- the ratio decoder / floor (target ≤ 1.25), the ratio decoder / (floor + attention), and what drawing
+- for each decoder, the ratio decoder / floor (target ≤ 1.25), the ratio decoder / (floor + attention), and what drawing
   the tokens costs (the inversion draw with its log-probabilities, against ``torch.multinomial``'s
   exponential draw over the vocabulary);
 - SmolLM2 only: a step on a padded batch (two prompt lengths, so a mask at every step) with
   ``transformers``' sdpa, which copies the grouped key/value heads, against the shared heads
-  (:func:`treecredit.models.hf_cache.share_kv_heads`).
+  (:func:`treecredit.models.hf_cache.share_kv_heads`), both through ``transformers``' forward.
 
-Decoder, floor and attention are timed in turn, ``--repeats`` times each; the ratios are those of each
+The two decoders, floor and attention are timed in turn (the two decoders alternating which goes first),
+``--repeats`` times each; the ratios are those of each
 run's side-by-side timings, reported as their median (and the fastest times, the least disturbed on a
 shared machine).
 """
@@ -95,13 +99,15 @@ def attention_floor(module, rows: int, keys: int):
     return run
 
 
-def decoder_step(policy, prompt: list[int], rows: int, tokens: int):
-    """A function timing one decoding step (the generate call minus the prefill, over ``tokens − 1`` steps)."""
+def decoder_step(policy, prompt: list[int], rows: int, tokens: int, fast: bool):
+    """A function timing one decoding step (the generate call minus the prefill, over ``tokens − 1`` steps),
+    through the fused step (``fast``) or the model's own forward (``policy.fast_decode``)."""
     backend = KVCacheBackend(policy)
     request = SegmentRequest(tuple(prompt), len(prompt), n=rows, max_tokens=tokens, seed=0)
     settings = SamplingSettings(1.0, 1.0, with_entropy=False)
 
     def run():
+        policy.fast_decode = fast
         started = clock()
         policy.prefill([prompt])
         prefill = clock() - started
@@ -110,6 +116,25 @@ def decoder_step(policy, prompt: list[int], rows: int, tokens: int):
         return (clock() - started - prefill) / (tokens - 1)
 
     return run
+
+
+def logit_difference(policy, prompt: list[int], rows: int, steps: int = 8) -> float:
+    """Largest absolute difference between the fused step's logits and the forward's, over ``steps`` steps
+    of ``rows`` copies of ``prompt`` fed the same tokens (the forward's greedy choices)."""
+    tokens, logits_of = None, {}
+    for fast in (False, True):
+        policy.fast_decode = fast
+        logits, state = policy.prefill([prompt])
+        state = policy.select(state, torch.zeros(rows, dtype=torch.long))
+        logits = logits.expand(rows, -1)
+        out = []
+        for t in range(steps):
+            if not fast:
+                out.append(logits.argmax(-1))
+            logits, state = policy.step(state, (tokens or out)[t])
+            logits_of.setdefault(fast, []).append(logits)
+        tokens = tokens or out
+    return max(float((a - b).abs().max()) for a, b in zip(logits_of[False], logits_of[True]))
 
 
 def sampling_costs(vocab: int, rows: int, repeats: int) -> tuple[float, float]:
@@ -132,29 +157,37 @@ def sampling_costs(vocab: int, rows: int, repeats: int) -> tuple[float, float]:
 def report(name: str, policy, prompt: list[int], args) -> None:
     module = policy.module.eval()
     keys = len(prompt) + args.tokens // 2  # the cache's mean length over the decoding steps
-    runs = {"step": decoder_step(policy, prompt, args.rows, args.tokens), "floor": matmul_floor(module, args.rows),
-            "attention": attention_floor(module, args.rows, keys)}
+    runs = {"forward": decoder_step(policy, prompt, args.rows, args.tokens, False),
+            "fused": decoder_step(policy, prompt, args.rows, args.tokens, True),
+            "floor": matmul_floor(module, args.rows), "attention": attention_floor(module, args.rows, keys)}
     times: dict = {key: [] for key in runs}
     with torch.no_grad():
         for run in runs.values():
             run()  # warm-up
-        for _ in range(args.repeats):  # interleaved, so that all see the same machine load
-            for key, run in runs.items():
-                times[key].append(run())
-    step, floor, attention = (min(times[k]) for k in ("step", "floor", "attention"))
-    ratios = [s / f for s, f in zip(times["step"], times["floor"])]
-    with_attention = [s / (f + a) for s, f, a in zip(times["step"], times["floor"], times["attention"])]
-    inv, mult = sampling_costs(int(policy.vocab_size), args.rows, args.repeats)
+        for i in range(args.repeats):  # interleaved, so that all see the same machine load
+            order = list(runs) if i % 2 == 0 else ["fused", "forward", "floor", "attention"]  # alternate the steps
+            for key in order:
+                times[key].append(runs[key]())
+        difference = logit_difference(policy, prompt, args.rows)
+    policy.fast_decode = True
+    floor, attention = min(times["floor"]), min(times["attention"])
     print(f"\n{name}: {args.rows} rows × {args.tokens} tokens, prompt {len(prompt)} tokens, "
           f"{args.threads} thread(s), {args.repeats} interleaved runs, {args.clock} clock")
-    print(f"  decoder step        {step * 1e3:9.3f} ms   (fastest; prefill not counted)")
-    print(f"  matmul floor        {floor * 1e3:9.3f} ms   ({len(linear_weights(module))} weight matrices)")
+    print(f"  matmul floor        {floor * 1e3:9.3f} ms   ({len(linear_weights(module))} weight matrices; fastest)")
     print(f"  attention alone     {attention * 1e3:9.3f} ms   (every layer, {keys} cached keys: the mean length)")
-    print(f"  ratio to matmul     {statistics.median(ratios):9.2f} ×   median of the runs (target ≤ 1.25; fastest "
-          f"pair {step / floor:.2f}; per run: {', '.join(f'{r:.2f}' for r in ratios)})")
-    print(f"  ratio to matmul + attention {statistics.median(with_attention):5.2f} ×   median (per run: "
-          f"{', '.join(f'{r:.2f}' for r in with_attention)})")
-    print(f"  sampling, inversion {inv * 1e3:9.3f} ms   ({inv / step:.1%} of the step); "
+    for key, label in (("forward", "model's forward"), ("fused", "fused step")):
+        step = times[key]
+        ratios = [s / f for s, f in zip(step, times["floor"])]
+        with_attention = [s / (f + a) for s, f, a in zip(step, times["floor"], times["attention"])]
+        print(f"  decoder step, {label:15s} {min(step) * 1e3:9.3f} ms (fastest; prefill not counted): "
+              f"{statistics.median(ratios):.2f} × the matmul floor (median; target ≤ 1.25),\n"
+              f"      {statistics.median(with_attention):.2f} × matmul + attention; per run: "
+              f"{', '.join(f'{r:.2f}' for r in ratios)} × the floor")
+    speedups = [b / a for a, b in zip(times["forward"], times["fused"])]
+    print(f"  fused / forward     {statistics.median(speedups):9.2f} ×   median (per run: "
+          f"{', '.join(f'{r:.2f}' for r in speedups)}); largest logit difference {difference:.1e}")
+    inv, mult = sampling_costs(int(policy.vocab_size), args.rows, args.repeats)
+    print(f"  sampling, inversion {inv * 1e3:9.3f} ms   ({inv / min(times['fused']):.1%} of the fused step); "
           f"multinomial draw {mult * 1e3:.3f} ms")
 
 
@@ -178,6 +211,7 @@ def shared_heads_report(policy, prompts: list[list[int]], args) -> None:
         return (clock() - started) / steps, logits
 
     times: dict = {"sdpa": [], "shared": []}
+    policy.fast_decode = False  # transformers' forward: the attention implementations compared
     with torch.no_grad():
         for _ in range(args.repeats):
             policy.model.set_attn_implementation("sdpa")
@@ -186,6 +220,7 @@ def shared_heads_report(policy, prompts: list[list[int]], args) -> None:
             shared, shared_logits = run()
             times["sdpa"].append(copied)
             times["shared"].append(shared)
+    policy.fast_decode = True
     ratios = [new / old for old, new in zip(times["sdpa"], times["shared"])]
     print(f"  padded batch ({len(prompts)} prompt lengths): step {min(times['sdpa']) * 1e3:.1f} ms with transformers' "
           f"sdpa, {min(times['shared']) * 1e3:.1f} ms with shared key/value heads: ×{statistics.median(ratios):.2f} "

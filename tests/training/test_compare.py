@@ -166,6 +166,7 @@ def test_compare_runs_agent_arms_with_their_own_options(tmp_path, capsys):
     text = (out / "report.md").read_text()
     assert "| sampled success |" in text and f"| {label} | 2 |" in text
     assert (out / "curves.png").exists()
+    assert result["settings"]["env"] == "gridworld" and "task" not in result["settings"]  # agent runs: no task
     before = (out / "runs" / "grpo-seed1" / "metrics.jsonl").read_text()
     code = main(["compare", "--env", "gridworld", "--estimators", "grpo,rtmc[env.signature=observation,lr=1e-3]",
                  "--seeds", "2", "--budget", "60", "--jobs", "1", "--out", str(out), "--cache-dir",

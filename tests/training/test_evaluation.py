@@ -35,7 +35,9 @@ def test_batched_evaluation_equals_one_batch_for_greedy(tiny_config, monkeypatch
     whole = evaluate_held_out(policy, task, problems, plan, **kw)
     monkeypatch.setattr(evaluation, "EVAL_BATCH", 3)
     chunked = evaluate_held_out(policy, task, problems, plan, **kw)
-    assert set(whole) == {"eval_problems", "eval_greedy_pass1", "eval_step_accuracy", "eval_response_length"}
+    assert set(whole) == {"eval_problems", "eval_greedy_pass1", "eval_greedy_reward", "eval_step_accuracy",
+                         "eval_response_length"}
+    assert whole["eval_greedy_reward"] == whole["eval_greedy_pass1"]  # the verifier's 0/1 reward is success
     assert whole == pytest.approx(chunked)
     one = IIDSampler(temperature=0.0, max_new_tokens=8).sample(policy, task, problems, 1, torch.Generator())
     assert whole["eval_greedy_pass1"] == pytest.approx(float(one.rewards.mean()))
@@ -58,3 +60,45 @@ def test_the_plan_states_no_more_problems_than_the_held_out_set_has(tiny_config)
     assert plan.problems == 2 and "on 2 held-out problems" in plan.describe()
     assert "capped at 2, the size of the held-out set" in plan.describe()
     assert plan_evaluation(tiny_config(eval_mode="both", eval_problems=4), 1, available=9).problems == 4
+
+
+def _half(prompts, completions, **_):
+    return [0.5] * len(completions)
+
+
+def test_pass1_under_custom_rewards_counts_the_tasks_own_success(tiny_config):
+    from treecredit.tasks.base import Problem
+    from treecredit.tasks.rewarded import RewardedTask
+
+    base = ArithmeticTask(min_operators=1, max_operators=1)
+    problems = base.generate(np.random.default_rng(0), 12)
+    task = RewardedTask(base, [_half])
+    right = [base.reward(p, p.solution) for p in problems]
+    assert task.success_of(problems, [p.solution for p in problems]) == [r >= 1 for r in right] and all(right)
+    assert task.success_of(problems, ["nonsense"] * 12) == [False] * 12
+    policy = GPTPolicy.build(seed=0, n_layer=2, n_head=2, n_embd=32)
+    plan = plan_evaluation(tiny_config(eval_mode="greedy", eval_problems=12), 1)
+    out = evaluate_held_out(policy, task, problems, plan, sampler_cls=IIDSampler, temperature=1.0, top_p=1.0,
+                            max_new_tokens=8, seed=3)
+    texts = IIDSampler(temperature=0.0, max_new_tokens=8).sample(policy, task, problems, 1,
+                                                                  torch.Generator()).response_texts
+    assert out["eval_greedy_reward"] == pytest.approx(0.5)
+    assert out["eval_greedy_pass1"] == pytest.approx(np.mean([base.reward(p, t) >= 1 for p, t in zip(problems, texts)]))
+    assert isinstance(problems[0], Problem)
+
+
+def test_dataset_success_is_math_verify_against_the_answer(tmp_path):
+    import json
+
+    from treecredit.tasks.dataset import DatasetTask
+
+    rows = [{"prompt": f"{i}+1=", "answer": str(i + 1)} for i in range(6)]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = DatasetTask(path=str(tmp_path / "d.jsonl"), rewards=[_half], held_out=2)
+    problems = task.held_out_problems(np.random.default_rng(0), 2)
+    answers = [p.data[2]["answer"] for p in problems]
+    assert task.success_of(problems, [f"the answer is {a}" for a in answers]) == [True, True]
+    assert task.success_of(problems, ["the answer is 99"] * 2) == [False, False]
+    (tmp_path / "n.jsonl").write_text("".join(json.dumps({"prompt": r["prompt"]}) + "\n" for r in rows))
+    bare = DatasetTask(path=str(tmp_path / "n.jsonl"), rewards=[_half], held_out=2, answer_column="")
+    assert bare.success_of(bare.held_out_problems(np.random.default_rng(0), 2), ["x", "y"]) is None

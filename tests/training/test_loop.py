@@ -119,13 +119,25 @@ def test_minibatches_are_exactly_as_many_as_asked_and_near_equal(tiny_config, ro
     from treecredit.training.loop import ppo_update
 
     policy = _CountingPolicy()
-    config = tiny_config(minibatches=minibatches, epochs=epochs)
+    config = tiny_config(minibatches=minibatches, epochs=epochs, minibatch_split="rows")
     optimizer = torch.optim.SGD(policy.module.parameters(), lr=0.0)
     ppo_update(policy, None, optimizer, _Batch(rows), torch.zeros(rows, 3), config, torch.Generator().manual_seed(0))
     # a tree that came out with fewer rows than minibatches: one row each, no empty minibatch
     expected = min(rows, minibatches) * epochs
     assert len(policy.sizes) == expected, policy.sizes
     assert sum(policy.sizes) == rows * epochs and max(policy.sizes) - min(policy.sizes) <= 1
+
+
+def test_auto_split_takes_whole_groups_when_there_are_enough():
+    from treecredit.training.loop import minibatch_rows
+
+    group_ids = torch.arange(16) // 4  # 4 groups of 4 rows
+    auto = minibatch_rows(group_ids, 2, "auto", torch.Generator().manual_seed(0))
+    groups = minibatch_rows(group_ids, 2, "groups", torch.Generator().manual_seed(0))
+    assert [r.tolist() for r in auto] == [r.tolist() for r in groups]
+    assert all(len(set(group_ids[rows].tolist())) == 2 and len(rows) == 8 for rows in auto)
+    few = minibatch_rows(group_ids, 5, "auto", torch.Generator().manual_seed(0))  # 5 minibatches, 4 groups
+    assert [len(r) for r in few] == [len(r) for r in minibatch_rows(group_ids, 5, "rows", torch.Generator())]
 
 
 def test_step_ends_come_from_the_text_when_the_rollout_has_none():

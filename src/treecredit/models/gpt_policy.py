@@ -13,7 +13,13 @@ from treecredit.sampling.policy import DecodeState, left_pad
 
 class GPTPolicy(TeacherForcing):
     """Adapter: prompts start with ``<bos>``; the cache is a list of per-layer :class:`GrowingKV` (a
-    ``(k, v)`` pair of ``(B, H, L, D)`` views of a preallocated buffer, :mod:`treecredit.models.kv_buffer`)."""
+    ``(k, v)`` pair of ``(B, H, L, D)`` views of a preallocated buffer, :mod:`treecredit.models.kv_buffer`).
+
+    ``fast_decode`` (True by default): decoding steps under ``torch.no_grad`` run through
+    :meth:`GPT.decode_step` (the same logits within float rounding, without module calls); False runs
+    :meth:`GPT.forward`."""
+
+    fast_decode = True
 
     def __init__(self, model: GPT, tokenizer: CharTokenizer) -> None:
         self.model = model
@@ -49,6 +55,9 @@ class GPTPolicy(TeacherForcing):
 
     def step(self, state: DecodeState, tokens):
         key_valid = torch.cat([state.key_valid, torch.ones_like(state.key_valid[:, :1])], dim=1)
+        if self.fast_decode and not torch.is_grad_enabled():
+            logits, cache = self.model.decode_step(tokens.view(-1), state.next_pos, key_valid, growing(state.cache))
+            return logits, DecodeState(cache, key_valid, state.next_pos + 1)
         # one new token per row: it sees every real key, so the mask is key_valid itself (B, 1, L)
         logits, cache = self.model(tokens.view(-1, 1), state.next_pos.view(-1, 1), None, growing(state.cache),
                                    attn_mask=key_valid[:, None, :])

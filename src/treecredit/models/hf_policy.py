@@ -27,7 +27,13 @@ from treecredit.sampling.policy import DecodeState, left_pad
 
 
 class HFPolicy(TeacherForcing):
-    """Adapter over a ``transformers`` causal LM; the cache is the model's ``DynamicCache``."""
+    """Adapter over a ``transformers`` causal LM; the cache is the model's ``DynamicCache``.
+
+    ``fast_decode`` (True by default): decoding steps under ``torch.no_grad`` of a supported Llama-family
+    model run through :func:`treecredit.models.hf_fast_step.decode_step` (same logits within float rounding,
+    no per-layer module code); False, or any model it does not support, runs the ``transformers`` forward."""
+
+    fast_decode = True
 
     def __init__(self, model, tokenizer, *, use_chat_template: bool | str = "auto") -> None:
         self.model = model
@@ -105,6 +111,12 @@ class HFPolicy(TeacherForcing):
 
     def step(self, state: DecodeState, tokens):
         key_valid = torch.cat([state.key_valid, torch.ones_like(state.key_valid[:, :1])], dim=1)
+        if self.fast_decode:
+            from treecredit.models.hf_fast_step import decode_step
+
+            logits = decode_step(self.model, state.cache, tokens.view(-1), key_valid, state.next_pos)
+            if logits is not None:
+                return logits.float(), DecodeState(state.cache, key_valid, state.next_pos + 1)
         logits, cache = self._forward(tokens.view(-1, 1), key_valid, state.next_pos.view(-1, 1), state.cache)
         return logits[:, -1].float(), DecodeState(cache, key_valid, state.next_pos + 1)
 

@@ -44,6 +44,7 @@ attention kernels there need a head dimension of 32 or more.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Hashable, Sequence
 
 from treecredit._validation import fail
@@ -107,7 +108,7 @@ class VLLMBackend:
         self.entropy_top_k = int(entropy_top_k)
         self.base_logprobs = bool(base_logprobs)
         self.tokenizer = llm.get_tokenizer()
-        self.eos_ids = tuple(eos_ids) if eos_ids is not None else _eos_ids(self.tokenizer, model_config)
+        self.eos_ids = tuple(eos_ids) if eos_ids is not None else eos_ids_of(self.tokenizer, model_config)
         if pad_id is None:
             pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
         self.pad_id = int(pad_id)
@@ -126,29 +127,24 @@ class VLLMBackend:
 
         if not requests:
             return []
-        tempered = settings.temperature > 0 and (settings.temperature != 1 or settings.top_p < 1)
-        top_k = self.entropy_top_k if settings.with_entropy else None
-        rescore = tempered and (self.base_logprobs or top_k is not None)
-        draw_k = 0 if tempered or top_k is None else top_k  # the sampled distribution is π: top-k come along
+        plan = plan_call(settings, self.entropy_top_k, self.base_logprobs)
         prompts, params = [], []
         for request in requests:
-            seed = request.seed if request.seed is not None else _draw_seed(generator)
+            seed = request.seed if request.seed is not None else draw_seed(generator)
             prompts.append(TokensPrompt(prompt_token_ids=list(request.prefix)))  # type: ignore[typeddict-item]
             params.append(SamplingParams(
-                n=request.n if settings.temperature > 0 else 1, temperature=settings.temperature, top_p=settings.top_p,
+                n=draws(request, settings), temperature=settings.temperature, top_p=settings.top_p,
                 max_tokens=request.max_tokens, stop_token_ids=list(request.stop_ids), ignore_eos=True,
-                stop=list(request.stop_strings) or None, include_stop_str_in_output=True, logprobs=draw_k,
+                stop=list(request.stop_strings) or None, include_stop_str_in_output=True, logprobs=plan.draw_k,
                 seed=seed, detokenize=bool(request.stop_strings)))
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         segments = []
         for request, output in zip(requests, outputs):
             completions = sorted(output.outputs, key=lambda c: c.index)
-            if settings.temperature == 0:  # greedy: vLLM takes n = 1; the n continuations are that one
-                completions = completions[:1] * request.n
-            segments.append([self._segment(request, completion, None if tempered else top_k, not tempered)
-                             for completion in completions])
-        if rescore:
-            self._rescore([(r.prefix, s) for r, per in zip(requests, segments) for s in per], top_k)
+            segments.append(copies_for_greedy([self._segment(request, completion, plan) for completion in completions],
+                                              request, settings))
+        if plan.rescore:
+            self._rescore([(r.prefix, s) for r, per in zip(requests, segments) for s in per], plan.top_k)
         return segments
 
     def _rescore(self, items: list[tuple[Sequence[int], Segment]], top_k: int | None) -> None:
@@ -165,50 +161,31 @@ class VLLMBackend:
             entries = list(output.prompt_logprobs)[len(prefix):]  # position t: the token at t and the top-k
             segment.base_logprobs = [entry[token].logprob for token, entry in zip(segment.tokens, entries)]
             if top_k is not None:
-                segment.entropies = [self._entropy(entry, top_k) for entry in entries]
-
-    def _entropy(self, entry, top_k: int) -> float:
-        return topk_entropy_bounds([e.logprob for e in entry.values()], top_k, self.vocab_size)[0]
+                segment.entropies = [topk_entropy([e.logprob for e in entry.values()], top_k, self.vocab_size)
+                                     for entry in entries]
 
     @property
     def vocab_size(self) -> int:
         """The model's vocabulary size (logits per position)."""
         return int(self.llm.llm_engine.model_config.get_vocab_size())
 
-    def _segment(self, request: SegmentRequest, completion, top_k: int | None, base: bool) -> Segment:
+    def _segment(self, request: SegmentRequest, completion, plan: CallPlan) -> Segment:
         tokens = list(completion.token_ids)
         logprobs = [entry[token].logprob for token, entry in zip(tokens, completion.logprobs)]
-        entropies = None if top_k is None else [self._entropy(entry, top_k) for entry in completion.logprobs]
+        entropies = None
+        if plan.top_k is not None and not plan.tempered:  # the sampled distribution is π: its top-k came along
+            entropies = [topk_entropy([e.logprob for e in entry.values()], plan.top_k, self.vocab_size)
+                         for entry in completion.logprobs]
         if completion.finish_reason == "length":
             reason = "length"
         elif isinstance(completion.stop_reason, int):
             reason = "stop_id"
         else:
             reason = "stop_string"
-        if request.stop_strings:
-            keep = self._stop_string_end(request, tokens)
-            if keep is not None:
-                tokens, logprobs, reason = tokens[:keep], logprobs[:keep], "stop_string"
-                entropies = None if entropies is None else entropies[:keep]
-        return Segment(tokens=tokens, logprobs=logprobs, entropies=entropies, finish_reason=reason,
-                       base_logprobs=list(logprobs) if base else None)
+        return finish_segment(request, tokens, logprobs, entropies, reason, not plan.tempered, self.decode)
 
     def _stop_string_end(self, request: SegmentRequest, tokens: list[int]) -> int | None:
-        """Tokens to keep so that the continuation ends at the first stop string it completes (None: none)."""
-        before = list(request.prefix[request.response_start:])
-        text, ends = token_end_offsets(before + tokens, self.decode)
-        boundary = ends[len(before) - 1] if before else 0
-        first = None
-        for stop in request.stop_strings:
-            at = text.find(stop, max(0, boundary - len(stop) + 1))
-            if at >= 0 and (first is None or at + len(stop) < first):
-                first = at + len(stop)
-        if first is None:
-            return None
-        for t in range(len(before), len(before) + len(tokens)):
-            if ends[t] >= first:
-                return t - len(before) + 1
-        return None
+        return stop_string_end(request, tokens, self.decode)
 
     def release(self, keys: Sequence[Hashable] = ()) -> None:
         """Nothing to release: vLLM's prefix cache evicts by itself."""
@@ -216,6 +193,81 @@ class VLLMBackend:
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids``, special tokens left out (as vLLM's own output text)."""
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What one round asks of a vLLM engine (in process or behind a server) for ``settings``.
+
+    Attributes:
+        tempered: τ ∉ {0, 1} or top-p < 1: the processed log-probabilities are not those of π.
+        top_k: k of the top-k entropy bound, or None (no entropies asked for).
+        rescore: a teacher-forcing pass follows the draws (base log-probabilities and/or entropies of π).
+        draw_k: top log-probabilities asked for with the draws (k when the sampled distribution is π and
+            entropies are asked for, else 0: the sampled token's only).
+    """
+
+    tempered: bool
+    top_k: int | None
+    rescore: bool
+    draw_k: int
+
+
+def plan_call(settings: SamplingSettings, entropy_top_k: int, base_logprobs: bool) -> CallPlan:
+    """The :class:`CallPlan` for ``settings`` (see the module docstring for why)."""
+    tempered = settings.temperature > 0 and (settings.temperature != 1 or settings.top_p < 1)
+    top_k = entropy_top_k if settings.with_entropy else None
+    rescore = tempered and (base_logprobs or top_k is not None)
+    return CallPlan(tempered, top_k, rescore, 0 if tempered or top_k is None else top_k)
+
+
+def draws(request: SegmentRequest, settings: SamplingSettings) -> int:
+    """Continuations to ask vLLM for: ``n``, or 1 when greedy (vLLM refuses n > 1 at τ = 0)."""
+    return request.n if settings.temperature > 0 else 1
+
+
+def copies_for_greedy(segments: list[Segment], request: SegmentRequest, settings: SamplingSettings
+                      ) -> list[Segment]:
+    """The request's ``n`` segments: at τ = 0 the one drawn, ``n`` times."""
+    return segments[:1] * request.n if settings.temperature == 0 else segments
+
+
+def finish_segment(request: SegmentRequest, tokens: list[int], logprobs: list[float],
+                   entropies: list[float] | None, reason: str, base: bool, decode) -> Segment:
+    """A :class:`Segment` from one continuation as vLLM returned it, cut at the first stop string it
+    completes on the whole response text (:func:`stop_string_end`); ``base``: its log-probabilities are
+    also π's at temperature 1."""
+    if request.stop_strings:
+        keep = stop_string_end(request, tokens, decode)
+        if keep is not None:
+            tokens, logprobs, reason = tokens[:keep], logprobs[:keep], "stop_string"
+            entropies = None if entropies is None else entropies[:keep]
+    return Segment(tokens=tokens, logprobs=logprobs, entropies=entropies, finish_reason=reason,
+                   base_logprobs=list(logprobs) if base else None)
+
+
+def stop_string_end(request: SegmentRequest, tokens: list[int], decode) -> int | None:
+    """Tokens to keep so that the continuation ends at the first stop string it completes on the text of the
+    response so far plus the continuation (None: it completes none); ``decode``: ids → text."""
+    before = list(request.prefix[request.response_start:])
+    text, ends = token_end_offsets(before + tokens, decode)
+    boundary = ends[len(before) - 1] if before else 0
+    first = None
+    for stop in request.stop_strings:
+        at = text.find(stop, max(0, boundary - len(stop) + 1))
+        if at >= 0 and (first is None or at + len(stop) < first):
+            first = at + len(stop)
+    if first is None:
+        return None
+    for t in range(len(before), len(before) + len(tokens)):
+        if ends[t] >= first:
+            return t - len(before) + 1
+    return None
+
+
+def topk_entropy(logprobs: Sequence[float], top_k: int, vocab_size: int) -> float:
+    """The lower bound of :func:`topk_entropy_bounds` (the entropy a backend reports)."""
+    return topk_entropy_bounds(logprobs, top_k, vocab_size)[0]
 
 
 def topk_entropy_bounds(logprobs: Sequence[float], top_k: int, vocab_size: int) -> tuple[float, float]:
@@ -244,7 +296,7 @@ def topk_entropy_bounds(logprobs: Sequence[float], top_k: int, vocab_size: int) 
     return h_known - mass * threshold, h_known + mass * math.log(unknown / mass)
 
 
-def _draw_seed(generator) -> int | None:
+def draw_seed(generator) -> int | None:
     if generator is None:
         return None
     import torch
@@ -252,7 +304,9 @@ def _draw_seed(generator) -> int | None:
     return int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
 
 
-def _eos_ids(tokenizer, model_config) -> tuple[int, ...]:
+def eos_ids_of(tokenizer, model_config=None) -> tuple[int, ...]:
+    """End-of-sequence ids: the tokenizer's, then those of the model's generation config (vLLM's
+    ``model_config.hf_config``; None: the tokenizer's only). Raises ValueError when there are none."""
     ids = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
     extra = (getattr(model_config, "hf_config", None) and getattr(model_config.hf_config, "eos_token_id", None))
     for i in [extra] if isinstance(extra, int) else (extra or []):

@@ -131,6 +131,18 @@ class DatasetTask(FixedProblemsTask):
         """The weighted rewards of a batch, each reward function called once; NaN where they failed."""
         return [float("nan") if v is None else float(v) for v in self.rewards_of(problems, responses)]
 
+    def success_of(self, problems: list[Problem], responses: list[str]) -> list[bool] | None:
+        """Whether each response's final answer equals its row's answer (math-verify, the ``math`` reward):
+        what held-out pass@1 counts, whatever the training rewards are. A row without an answer counts as
+        not solved; None when no row has one (pass@1 is then the mean reward)."""
+        from treecredit.rewards.builtin import math_reward
+
+        answers = [p.data[2].get("answer") for p in problems]
+        if all(a is None or a == "" for a in answers):
+            return None
+        scores = math_reward([p.data[1] for p in problems], list(responses), answer=answers)
+        return [s is not None and s >= 1.0 for s in scores]
+
     def reward(self, problem: Problem, response: str) -> float:
         """The weighted reward; NaN when the rewards failed (the trainer gives that row no advantage)."""
         value = self.rewards_of([problem], [response])[0]

@@ -22,6 +22,16 @@ def load_rows(path: str, *, split: str = "", argument: str = "dataset") -> list[
     """
     import datasets
 
+    was_off = datasets.utils.logging.is_progress_bar_enabled() is False
+    datasets.disable_progress_bars()  # a local file loads in a moment; its bars only clutter the run's output
+    try:
+        return _load_rows(datasets, path, split, argument)
+    finally:
+        if not was_off:
+            datasets.enable_progress_bars()
+
+
+def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
     source = Path(path)
     if not source.exists():
         fail(argument, f"{path!r} does not exist", "pass the path of a .jsonl, .parquet or .csv file, or of a "

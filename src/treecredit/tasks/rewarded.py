@@ -82,6 +82,13 @@ class RewardedTask:
     def reward(self, problem: Problem, response: str) -> float:
         return self.score_batch([problem], [response])[0]
 
+    def success_of(self, problems: list[Problem], responses: list[str]) -> list[bool]:
+        """Whether each response solves its problem by the wrapped task's own verifier (reward ≥ 1): what
+        held-out pass@1 counts under ``--reward``, whatever the training rewards are."""
+        from treecredit.tasks.base import batch_rewards
+
+        return [r >= 1.0 for r in batch_rewards(self.task, list(problems), list(responses))]
+
     @property
     def reward_failures(self) -> int:
         return self._reward_set.failed

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if ((out / "report.md").exists() or (out / "runs").is_dir()) and not (args.resume or args.overwrite):
         fail("out", f"{str(out)!r} already holds a comparison", "pass --resume to continue it (finished runs "
              "are kept), --overwrite to replace it, or another --out")
-    settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN}
+    task_fields = ("task", "task_options", "dataset", "reward") if env else ("env", "env_options")
+    settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields}  # what the runs use
     settings.update(budget=args.budget, seeds=args.seeds, estimators=arms, reference=reference)
     command = "treecredit compare " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["compare"] else ""
 

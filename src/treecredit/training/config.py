@@ -79,8 +79,8 @@ class TrainConfig:
     """Optimisation passes over each sampled batch."""
     minibatches: int = 2
     """Minibatches per epoch: exactly this many near-equal parts of the shuffled rows (sizes differ by at most one)."""
-    minibatch_split: str = "rows"
-    """How rows go into minibatches: rows (shuffled rows, a group split across minibatches) or groups (shuffled whole groups, near-equal counts of groups: the packed update computes each shared prompt and tree segment once per epoch, not once per minibatch)."""
+    minibatch_split: str = "auto"
+    """How rows go into minibatches: groups (shuffled whole groups, near-equal counts of groups: the packed update computes each shared prompt and tree segment once per epoch, not once per minibatch; verl's actor also updates whole groups), rows (shuffled rows, a group split across minibatches; the default before 2026-11-30), or auto (groups when a batch holds at least `minibatches` groups, else rows)."""
     clip_low: float = 0.2
     """PPO clip below: ratios under 1 − clip_low are clipped."""
     clip_high: float = 0.2
@@ -212,13 +212,25 @@ class TrainConfig:
         from treecredit.models.packing import LAYOUTS
 
         check_choice(self.update_layout, LAYOUTS, "update_layout")
-        check_choice(self.minibatch_split, ("rows", "groups"), "minibatch_split")
+        check_choice(self.minibatch_split, ("auto", "rows", "groups"), "minibatch_split")
         if self.minibatch_split == "groups" and self.minibatches > self.prompts_per_step:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step} groups of a batch "
                  "(minibatch_split=groups)", "pass fewer minibatches or minibatch_split=rows")
+        self._absolute_paths()
         from treecredit.tasks import task_from_config
 
         task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
+
+    def _absolute_paths(self) -> None:
+        """Store ``dataset`` and ``task_options["held_out_path"]`` as absolute paths when they exist, so that
+        ``config.json`` still finds them when a run is resumed from another working directory."""
+        from pathlib import Path
+
+        if self.dataset and Path(self.dataset).expanduser().exists():
+            self.dataset = str(Path(self.dataset).expanduser().resolve())
+        held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None
+        if isinstance(held, str) and held and Path(held).expanduser().exists():
+            self.task_options = {**self.task_options, "held_out_path": str(Path(held).expanduser().resolve())}
 
     def tree_sampler_options(self) -> dict:
         """The tree sampler's options from this config ({} unless ``sampler == "tree"``: other samplers

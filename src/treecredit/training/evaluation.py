@@ -80,9 +80,12 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
                       max_new_tokens: int, seed: int) -> dict:
     """pass@1 (one response per problem) of the planned decodings on ``problems[:plan.problems]``.
 
-    Keys: ``eval_greedy_pass1`` and/or ``eval_sampled_pass1``; ``eval_step_accuracy`` and
-    ``eval_response_length`` of the sampled responses (of the greedy ones when only greedy runs);
-    ``eval_problems``.
+    Keys: ``eval_greedy_pass1`` and/or ``eval_sampled_pass1`` (the share of problems solved: by
+    ``task.success_of(problems, responses)`` where the task has it — a task trained with ``--reward``, or a
+    dataset with answers — else the mean reward, which is success for the built-in verifiers' 0/1 rewards);
+    ``eval_greedy_reward`` / ``eval_sampled_reward`` (mean reward, a failed reward counting 0);
+    ``eval_step_accuracy`` and ``eval_response_length`` of the sampled responses (of the greedy ones when
+    only greedy runs); ``eval_problems``.
     """
     import torch
 
@@ -90,20 +93,25 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
 
     problems = list(problems[: plan.problems])
     out: dict = {"eval_problems": len(problems)}
+    success_of = getattr(task, "success_of", None)  # tasks whose rewards are not success (--reward)
     runs = [("greedy", 0.0, 1.0)] if plan.greedy else []
     runs += [("sampled", temperature, top_p)] if plan.sampled else []
     for name, tau, p in runs:
         sampler = sampler_cls(temperature=tau, top_p=p, max_new_tokens=max_new_tokens)
         generator = torch.Generator().manual_seed(seed)
-        rewards, correct, steps, length = 0.0, 0, 0, 0.0
+        rewards, solved, correct, steps, length = 0.0, 0.0, 0, 0, 0.0
         for start in range(0, len(problems), EVAL_BATCH):
             chunk = problems[start:start + EVAL_BATCH]
             rollout = sampler.sample(policy, task, chunk, 1, generator)
-            rewards += float(rollout.rewards.nan_to_num(0.0).sum())  # a failed reward: not passed
+            batch_reward = float(rollout.rewards.nan_to_num(0.0).sum())  # a failed reward: not passed
+            rewards += batch_reward
+            flags = success_of(chunk, list(rollout.response_texts)) if callable(success_of) else None
+            solved += batch_reward if flags is None else sum(flags)
             length += float(rollout.response_mask.sum())
             good, n = _step_counts(task, chunk, rollout)
             correct, steps = correct + good, steps + n
-        out[f"eval_{name}_pass1"] = rewards / max(1, len(problems))
+        out[f"eval_{name}_pass1"] = solved / max(1, len(problems))
+        out[f"eval_{name}_reward"] = rewards / max(1, len(problems))
         out["eval_step_accuracy"] = step_accuracy_share(task, correct, steps)  # NaN: no step verifier
         out["eval_response_length"] = length / max(1, len(problems))
     return out

@@ -146,10 +146,14 @@ def minibatch_rows(group_ids, minibatches: int, split: str, generator) -> list:
     ``split="rows"``: exactly ``minibatches`` near-equal parts of the shuffled rows (sizes differ by at
     most one row); ``"groups"``: near-equal parts of the shuffled groups (``group_ids (B,)``), each holding
     its groups' rows, so that the packed update computes each shared prompt and tree segment once per
-    epoch (verl's actor also updates whole groups). Empty parts (fewer rows or groups than minibatches,
-    a tree that came out short) are left out.
+    epoch (verl's actor also updates whole groups); ``"auto"``: ``groups`` when the batch holds at least
+    ``minibatches`` groups, else ``rows``. Empty parts (fewer rows or groups than minibatches, a tree that
+    came out short) are left out.
     """
     import torch
+
+    if split == "auto":
+        split = "groups" if len(torch.unique(group_ids)) >= minibatches else "rows"
 
     if split == "rows":
         parts = torch.tensor_split(torch.randperm(len(group_ids), generator=generator), minibatches)
@@ -222,6 +226,10 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                                       problem_rng=problem_rng, sampler=sampler)
         elapsed_before = saved.get("elapsed_s", 0.0)
         log(f"resumed from {out} at step {counters['step']}")
+        if _finished(config, counters):
+            log(f"the run is already finished (step {counters['step']}, {counters['generated_tokens']} generated "
+                f"tokens; --steps {config.steps}, --token-budget {config.token_budget}): nothing to train. To train "
+                "further, resume with a larger --steps or --token-budget")
         del saved["model"], saved["optimizer"]  # free the copies
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")

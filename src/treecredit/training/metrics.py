@@ -56,22 +56,6 @@ def branch_points_per_group(tree_nodes, group_ids) -> float:
     return branching / max(1, len(groups))
 
 
-def evaluate(policy, task, problems, *, sampler_cls, temperature: float, top_p: float, max_new_tokens: int,
-             seed: int) -> dict:
-    """Greedy and sampled pass@1 (one response per problem) and sampled step accuracy."""
-    import torch
-
-    greedy = sampler_cls(temperature=0.0, max_new_tokens=max_new_tokens).sample(
-        policy, task, problems, 1, torch.Generator().manual_seed(seed))
-    sampled = sampler_cls(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens).sample(
-        policy, task, problems, 1, torch.Generator().manual_seed(seed))
-    stats = rollout_metrics(sampled, task, problems)
-    # a failed reward (NaN, see treecredit.rewards.failed) counts as not passed
-    return {"eval_greedy_pass1": float(greedy.rewards.nan_to_num(0.0).mean()),
-            "eval_sampled_pass1": float(sampled.rewards.nan_to_num(0.0).mean()),
-            "eval_step_accuracy": stats["step_accuracy"], "eval_response_length": stats["response_length"]}
-
-
 class MetricsWriter:
     """Appends one JSON object per line to ``metrics.jsonl`` and, optionally, TensorBoard scalars.
 

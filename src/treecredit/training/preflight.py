@@ -19,7 +19,7 @@ RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "
 """Files whose presence means that a folder holds a run."""
 RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every")
 """Settings a resumed run may change (``out`` is the same folder however it is spelled)."""
-PATH_FIELDS = ("cache_dir", "model")
+PATH_FIELDS = ("cache_dir", "model", "dataset")
 """Settings compared as resolved paths when resuming."""
 
 _NEED_FIX = {
@@ -190,6 +190,9 @@ def _comparable(values: dict) -> dict:
     for name in PATH_FIELDS:
         if values.get(name) and not (name == "model" and values[name] == "gpt"):
             values[name] = str(Path(values[name]).expanduser().resolve())
+    held = (values.get("task_options") or {}).get("held_out_path")
+    if isinstance(held, str) and held:
+        values["task_options"]["held_out_path"] = str(Path(held).expanduser().resolve())
     return values
 
 

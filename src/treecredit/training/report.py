@@ -128,6 +128,10 @@ def _fmt(x, spec=".3f") -> str:
     return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
 
+def _wall(seconds: float) -> str:
+    return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+
+
 def write_report(folder: Path, summary: dict, settings: dict, command: str = "") -> Path:
     """Write ``report.md``, ``results.csv``, ``results.json`` and ``curves.png``; return the Markdown path."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -180,7 +184,8 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
         area_diff = "–" if row[16] is None else f"{row[16]:+.3f} ± {_fmt(row[17])}"
         lines.append(f"| {name} | {row[1]} | {row[2]:.3f} ± {row[3]:.3f} | {diff} | {_fmt(row[10])} | "
                      f"{row[14]:.3f} ± {_fmt(row[15])} | {area_diff} | {_fmt(row[18])} | "
-                     f"{row[4]:.3f} ± {row[5]:.3f} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | {row[13]:.0f} |")
+                     f"{row[4]:.3f} ± {row[5]:.3f} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | "
+                     f"{_wall(row[13])} |")
     for name, errors in summary.get("failures", {}).items():
         for seed, error in errors.items():
             lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | | | | |")

@@ -1,0 +1,141 @@
+"""One decoding step of a ``transformers`` Llama-family model without its per-layer module code.
+
+:class:`~treecredit.models.HFPolicy` decodes one token per row at each step. ``transformers`` runs that
+step through its general forward: per layer a dozen module calls, the mask builder, float32 casts of the
+RMSNorm, rotary embeddings by concatenation, a repeat of the grouped key/value heads when a mask is given.
+:func:`decode_step` computes the same step from the model's own weights (nothing copied) with a few fused
+kernels per layer: ``torch.nn.functional.rms_norm`` (in float32, as ``transformers`` normalises), one
+``linear`` per projection, rotary embeddings from the model's own ``rotary_emb`` (so every rope type it
+implements is honoured) applied by a roll of the head halves, ``scaled_dot_product_attention`` over the
+grouped key/value heads (``enable_gqa``, no copies), an in-place SiLU gate and in-place residual additions.
+Keys and values go through the cache's own ``update`` (:class:`~treecredit.models.hf_cache.GrowingLayer`
+writes them into spare room), so the state is the one the ``transformers`` forward would have left.
+
+Supported: ``LlamaForCausalLM``, ``Qwen2ForCausalLM`` and ``MistralForCausalLM`` (the classes themselves,
+not wrapped: a ``peft`` model or LoRA-replaced projections fall back), SiLU MLP, full attention (no
+sliding window), one weight shard (``pretraining_tp`` 1), ``sdpa`` or ``eager`` attention, no attention
+dropout in training mode, a dynamic cache whose layers are all filled. :func:`decode_step` returns None
+otherwise, and the caller runs the ``transformers`` forward. The logits equal that forward's within float
+rounding (the tests compare them on tiny random models, padded batches, selected rows and many steps).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from treecredit.models.gpt import attention_mask
+
+FAMILIES = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"}
+ATTENTION = {"sdpa", "eager", "treecredit_sdpa"}  # the last: hf_cache.share_kv_heads (sdpa, shared heads)
+
+
+def _weights(linear) -> tuple | None:
+    """``(weight, bias)`` of a plain ``nn.Linear`` (None for anything else: a LoRA or quantised layer)."""
+    if type(linear) is not torch.nn.Linear:
+        return None
+    params = linear._parameters
+    return params["weight"], params["bias"]
+
+
+def _norm(module) -> tuple | None:
+    """``(weight, eps)`` of a ``transformers`` RMSNorm."""
+    if not type(module).__name__.endswith("RMSNorm") or not hasattr(module, "variance_epsilon"):
+        return None
+    return module._parameters["weight"], float(module.variance_epsilon)
+
+
+def _config_supported(model) -> bool:
+    config = model.config
+    return (type(model).__name__ in FAMILIES and type(model).__module__.startswith("transformers.models.")
+            and getattr(config, "hidden_act", None) in ("silu", "swish")
+            and getattr(config, "pretraining_tp", 1) == 1
+            and getattr(config, "sliding_window", None) is None
+            and all(t == "full_attention" for t in (getattr(config, "layer_types", None) or ()))
+            and getattr(config, "_attn_implementation", None) in ATTENTION
+            and not (model.training and float(getattr(config, "attention_dropout", 0.0) or 0.0) > 0))
+
+
+def layer_plan(model) -> list | None:
+    """Per decoder layer ``(norm1, q, k, v, o, norm2, gate, up, down, heads, kv_heads, head_dim, scaling)``
+    (each linear a ``(weight, bias)`` pair, each norm a ``(weight, eps)`` pair), or None when the model has
+    a part this step does not reproduce exactly."""
+    if not _config_supported(model):
+        return None
+    plan = []
+    for layer in model.model.layers:
+        attn, mlp = layer._modules.get("self_attn"), layer._modules.get("mlp")
+        if attn is None or mlp is None or getattr(attn, "sliding_window", None) is not None:
+            return None
+        if set(layer._modules) != {"self_attn", "mlp", "input_layernorm", "post_attention_layernorm"}:
+            return None  # extra parts (q/k norms, sandwich norms): not this model family's layer
+        if set(attn._modules) != {"q_proj", "k_proj", "v_proj", "o_proj"}:
+            return None
+        if set(mlp._modules) - {"act_fn"} != {"gate_proj", "up_proj", "down_proj"}:
+            return None
+        parts = (_norm(layer.input_layernorm), _weights(attn.q_proj), _weights(attn.k_proj),
+                 _weights(attn.v_proj), _weights(attn.o_proj), _norm(layer.post_attention_layernorm),
+                 _weights(mlp.gate_proj), _weights(mlp.up_proj), _weights(mlp.down_proj))
+        if any(p is None for p in parts):
+            return None
+        width = int(attn.head_dim)
+        heads, kv_heads = parts[1][0].shape[0] // width, parts[2][0].shape[0] // width
+        plan.append((*parts, heads, kv_heads, width, float(attn.scaling)))
+    return plan
+
+
+def _rms_norm(x, size, norm):
+    """``transformers``' RMSNorm: normalised in float32 (whatever the model's dtype), then times the weight."""
+    if x.dtype == torch.float32:
+        return F.rms_norm(x, size, norm[0], norm[1])
+    return norm[0] * F.rms_norm(x.float(), size, None, norm[1]).to(x.dtype)
+
+
+def _rotate(x, cos, sin_signed, half: int):
+    """``x·cos + rotate_half(x)·sin`` (``transformers``' rotary embedding) with ``rotate_half(x)·sin`` as the
+    halves swapped (a roll) times ``sin`` with its first half negated."""
+    return torch.addcmul(x * cos, x.roll(half, dims=-1), sin_signed)
+
+
+def decode_step(model, cache, tokens, key_valid, positions):
+    """Next-token logits ``(B, V)`` (the model's dtype) after ``tokens (B,)``, or None when unsupported or
+    when gradients are on (decoding only: training's forward stays ``transformers``').
+
+    ``cache`` is the ``transformers`` dynamic cache of the rows (updated in place, as the forward does),
+    ``key_valid (B, L)`` bool marks the real keys over cache + the new token, ``positions (B,)`` long are
+    the new tokens' position ids."""
+    layers = getattr(cache, "layers", None)
+    if torch.is_grad_enabled() or layers is None or tokens.dim() != 1:
+        return None
+    plan = layer_plan(model)
+    if plan is None or len(layers) != len(plan) or not all(
+            getattr(layer, "is_initialized", False) and type(layer).__name__ in ("DynamicLayer", "GrowingLayer")
+            for layer in layers):
+        return None
+    body = model.model
+    final, head = _norm(body.norm), _weights(model.lm_head)
+    embed = body.embed_tokens
+    if final is None or head is None or type(embed) is not torch.nn.Embedding:
+        return None
+    rows = tokens.shape[0]
+    x = F.embedding(tokens, embed.weight)  # (B, C)
+    cos, sin = body.rotary_emb(x, positions[:, None])  # (B, 1, D) each, the model's own rope
+    width = cos.shape[-1]
+    half = width // 2
+    cos = cos.view(rows, 1, 1, width)
+    sin_signed = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1).view(rows, 1, 1, width)
+    mask = attention_mask(key_valid, x.dtype)  # (B, 1, 1, L) additive, or None
+    size = (x.shape[-1],)
+    for i, (norm1, q, k, v, o, norm2, gate, up, down, heads, kv_heads, head_dim, scaling) in enumerate(plan):
+        h = _rms_norm(x, size, norm1)
+        query = _rotate(F.linear(h, *q).view(rows, heads, 1, head_dim), cos, sin_signed, half)
+        key = _rotate(F.linear(h, *k).view(rows, kv_heads, 1, head_dim), cos, sin_signed, half)
+        value = F.linear(h, *v).view(rows, kv_heads, 1, head_dim)
+        keys, values = cache.update(key, value, i)  # (B, kv_heads, L, D)
+        y = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=scaling,
+                                           enable_gqa=heads != kv_heads)  # (B, heads, 1, D)
+        x.add_(F.linear(y.reshape(rows, heads * head_dim), *o))
+        h = _rms_norm(x, size, norm2)
+        g = F.silu(F.linear(h, *gate), inplace=True).mul_(F.linear(h, *up))
+        x.add_(F.linear(g, *down))
+    return F.linear(_rms_norm(x, size, final), *head)  # (B, V)
