@@ -56,9 +56,11 @@ class GrowingKV:
 
     @classmethod
     def stack(cls, parts, width: int) -> GrowingKV:
-        """The rows of ``parts`` (``(k, v)`` pairs ``(B_i, H, L_i, D)``, ``L_i ≤ width``) in one cache of
-        ``width`` columns, each part right-aligned (zeros in front), written once into a new buffer with
-        spare room (so the next :meth:`extend` writes in place)."""
+        """The rows of ``parts`` (``(k, v)`` pairs ``(B_i, H, L_i, D)``, ``L_i ≤ width``, or ``(k, v, rows)``
+        with ``rows (K_i,)`` long: those rows only) in one cache of ``width`` columns, each part right-aligned
+        (zeros in front), written once into a new buffer with spare room (so the next :meth:`extend` writes
+        in place)."""
+        parts = [(p[0].index_select(0, p[2]), p[1].index_select(0, p[2])) if len(p) > 2 else p for p in parts]
         b = sum(int(k.shape[0]) for k, _ in parts)
         k0, v0 = parts[0]
         room = width + max(SPARE, width // 2)

@@ -2,6 +2,8 @@
 
 - :func:`concat_states`: rows of several states in one batch (caches of different widths are left-padded
   with masked columns);
+- :func:`gather_states`: chosen rows of several states in one batch (one copy where the layers can
+  ``stack``);
 - :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
   removed), so a kept state continues from an earlier position of its context;
 - :func:`drop_unused_columns`: leading columns that every row masks are cut off (a continuous batch
@@ -77,6 +79,26 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
             vs.append(torch.nn.functional.pad(v, (0, 0, pad, 0)) if pad else v)
         layers.append((torch.cat(ks), torch.cat(vs)))
     return DecodeState(_rebuild(states[0].cache, layers), valid, next_pos)
+
+
+def gather_states(policy, parts: list) -> DecodeState:
+    """One state holding, in order, the rows ``index`` of each ``(state, index)`` of ``parts`` (``index``
+    ``(K,)`` long, or None for all rows): :func:`concat_states` of ``Policy.select``, with one copy where the
+    cache's layers have ``stack``."""
+    import torch
+
+    first = parts[0][0].cache
+    if not (isinstance(first, (list, tuple)) and hasattr(type(first[0]), "stack")) or len(parts) == 1 and (
+            parts[0][1] is None):
+        return concat_states(policy, [s if i is None else policy.select(s, i) for s, i in parts])
+    width = max(int(s.key_valid.shape[1]) for s, _ in parts)
+    valid = torch.cat([torch.nn.functional.pad(s.key_valid if i is None else s.key_valid.index_select(0, i),
+                                               (width - s.key_valid.shape[1], 0), value=False) for s, i in parts])
+    next_pos = torch.cat([s.next_pos if i is None else s.next_pos.index_select(0, i) for s, i in parts])
+    stack = type(first[0]).stack
+    cache = [stack([tuple(s.cache[layer]) + (() if i is None else (i,)) for s, i in parts], width)
+             for layer in range(len(first))]
+    return DecodeState(cache, valid, next_pos)
 
 
 def truncate_state(state: DecodeState, keep) -> DecodeState:

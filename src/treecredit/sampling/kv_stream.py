@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest
 from treecredit.sampling.draws import draw_and_score
 from treecredit.sampling.draws import uniforms as draw_uniforms
-from treecredit.sampling.kv_states import concat_states, drop_unused_columns, truncate_state
+from treecredit.sampling.kv_states import concat_states, drop_unused_columns, gather_states, truncate_state
 from treecredit.sampling.policy import DecodeState
 
 OnEnd = Callable[[list[tuple[int, int, Segment]]], Sequence[SegmentRequest]]
@@ -112,34 +112,38 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
 
     policy = backend.policy
     slots = list(slots)
-    fresh = []
+    fresh, copies = [], []
     for row, b in joining:
         request = everything[row.request]
         kept = backend.kept.get(request.cache_key) if request.cache_key is not None else None
-        if b is not None and slots[b] is None and len(request.prefix) == len(kept.context):
-            slots[b] = row  # takes over the row of the continuation it continues
+        if b is not None and len(request.prefix) == len(kept.context):
+            if slots[b] is None:
+                slots[b] = row  # takes over the row of the continuation it continues
+            else:
+                copies.append((b, row))  # another child of it: a copy of that row
         elif kept is not None:
             waiting.append([row, kept, 0])
         else:
             fresh.append(row)
     going = [b for b, row in enumerate(slots) if row is not None]
     dead = len(slots) - len(going)
-    if waiting and (4 * dead >= len(slots) or len(waiting) >= JOIN_SHARE * len(going)
-                    or max(w[2] for w in waiting) >= MAX_WAIT):
-        rows = [slots[b] for b in going]
-        parts, tokens = [], [drawn[torch.tensor(going, dtype=torch.long)]] if going else []
-        if going:
-            parts.append(policy.select(state, torch.tensor(going, dtype=torch.long)))
-        parts.append(_kept_rows(backend, everything, waiting))
-        tokens.append(torch.tensor([everything[w[0].request].prefix[-1] for w in waiting], dtype=torch.long))
-        rows += [w[0] for w in waiting]
-        waiting.clear()
-        state = drop_unused_columns(concat_states(policy, parts))
-        step_tokens = torch.cat(tokens)
+    join = bool(waiting) and (4 * dead >= len(slots) or len(waiting) >= JOIN_SHARE * len(going)
+                              or max(w[2] for w in waiting) >= MAX_WAIT)
+    if join or copies or (going and 4 * dead >= len(slots)):
+        index = torch.tensor(going + [b for b, _ in copies], dtype=torch.long)
+        rows = [slots[b] for b in going] + [row for _, row in copies]
+        parts = [(state, index)] if len(index) else []
+        tokens = [drawn[index]] if len(index) else []
+        if join:
+            parts.append((_kept_rows(backend, everything, waiting), None))
+            tokens.append(torch.tensor([everything[w[0].request].prefix[-1] for w in waiting], dtype=torch.long))
+            rows += [w[0] for w in waiting]
+            waiting.clear()
+        state = drop_unused_columns(gather_states(policy, parts)) if parts else None
+        step_tokens = torch.cat(tokens) if tokens else None
         slots = rows
-    elif going and 4 * dead >= len(slots):
-        index = torch.tensor(going, dtype=torch.long)
-        state, step_tokens, slots = policy.select(state, index), drawn[index], [slots[b] for b in going]
+        for w in waiting:
+            w[2] += 1
     else:
         for w in waiting:
             w[2] += 1
