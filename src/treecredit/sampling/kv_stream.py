@@ -31,8 +31,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest
-from treecredit.sampling.draws import draw_and_score
-from treecredit.sampling.draws import uniforms as draw_uniforms
 from treecredit.sampling.kv_states import concat_states, drop_unused_columns, gather_states, truncate_state
 from treecredit.sampling.policy import DecodeState
 
@@ -58,14 +56,7 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
     logits, state = logits.index_select(0, repeat), policy.select(state, repeat)
     waiting: list = []  # [row, kept state, steps waited]: rows to be copied in, batched (see _next_batch)
     while True:
-        backend.steps += 1
-        active = [b for b, row in enumerate(slots) if row is not None]
-        live = [slots[b] for b in active]
-        here = logits if len(active) == len(slots) else logits.index_select(0, torch.tensor(active))
-        u = draw_uniforms([row.key for row in live], [row.position for row in live])
-        tokens, sampled, base, entropy = draw_and_score(here, u, settings.temperature, settings.top_p,
-                                                        settings.with_entropy)
-        ended = backend._append(live, tokens, sampled, base, u, entropy)
+        active, live, tokens, ended = backend._draw_step(logits, slots, settings)
         drawn = torch.full((len(slots),), backend.pad_id, dtype=torch.long)
         drawn[torch.tensor(active, dtype=torch.long)] = tokens
         joining: list = []
