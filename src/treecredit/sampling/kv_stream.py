@@ -6,15 +6,16 @@ of a kept segment) waits for the round's longest segment, then makes a new call.
 one batch that never waits: after each model step, the segments that ended at that step are handed to
 ``on_end``, and the requests it returns join the batch at the next step:
 
-- a request whose ``cache_key`` names the state kept, at this very step, for a continuation that just
-  ended, and whose prefix is that continuation's whole context (continue it, or fork it at its end),
-  continues in that continuation's batch row: its first continuation takes the row, the others are
-  copies of it (``Policy.select``), and the row's last token is stepped with the batch, as if nothing
-  had ended;
-- a request that continues any other kept state (kept earlier, or cut to a shorter prefix: a fork in
-  the middle of a segment) brings that state's row, truncated to its prefix minus the last token
-  (:func:`truncate_state`), into the batch (:func:`concat_states`); the prefix's last token is stepped
-  with the batch, so the fork costs a row of a step, not a call;
+- the first continuation of a request whose ``cache_key`` names the state kept, at this very step, for
+  a continuation that just ended, and whose prefix is that continuation's whole context (continue it,
+  or fork it at its end), takes that continuation's batch row: the row's last token is stepped with the
+  batch, as if nothing had ended; no copy;
+- every other continuation with a kept state (further children of a fork, a state kept earlier, a
+  prefix cut inside a kept segment) brings its kept row, truncated to the prefix minus the last token
+  (:func:`truncate_state`), into the batch, and the prefix's last token is stepped with the batch: a
+  fork costs a row of a step, not a call. Adding rows copies the whole batch into a new buffer
+  (:func:`gather_states`), so such rows wait and join together: when the batch is compacted anyway,
+  when they are :data:`JOIN_SHARE` of the rows that go on, or after :data:`MAX_WAIT` steps;
 - a request without a kept state is prefilled, and its rows join after the next step.
 
 Draws are counter-based per chain key and position (:mod:`treecredit.sampling.draws`), so a continuation
@@ -22,8 +23,9 @@ draws the same tokens whatever the batch it runs in: a stream returns the segmen
 :meth:`generate` calls return for the same requests.
 
 Rows that ended and were not taken over stay in the batch, stepped with padding and unread (their
-position ids frozen at 0), until a quarter of the batch has ended or the batch is copied anyway (new
-rows); then the batch is compacted, and key columns that no row attends to any more are dropped.
+position ids frozen at 0), until a quarter of the batch has ended or rows join; then the batch is
+compacted, and leading key columns that no row attends to any more are dropped when they are a quarter
+of the columns or more.
 """
 
 from __future__ import annotations
@@ -94,25 +96,20 @@ JOIN_SHARE = 0.25
 
 def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
     """``(state, tokens to step, slots, ready)`` for the next step: rows that go on keep their batch rows;
-    a joining row takes the row of the continuation it continues, or waits to be copied in (see the module
-    docstring); ``ready`` is None or ``(logits, state, rows)`` of prefilled rows that join after the step.
-
-    Rows to copy in wait (``waiting``, updated in place) until the batch is copied anyway (compaction),
-    or they are :data:`JOIN_SHARE` of the rows that go on, or one has waited :data:`MAX_WAIT` steps."""
+    a joining row takes the row of the continuation it continues, or waits in ``waiting`` (updated in
+    place) to be copied in (see the module docstring); ``ready`` is None or ``(logits, state, rows)`` of
+    prefilled rows that join after the step."""
     import torch
 
     policy = backend.policy
     slots = list(slots)
-    fresh, copies = [], []
+    fresh = []
     for row, b in joining:
         request = everything[row.request]
         kept = backend.kept.get(request.cache_key) if request.cache_key is not None else None
-        if b is not None and len(request.prefix) == len(kept.context):
-            if slots[b] is None:
-                slots[b] = row  # takes over the row of the continuation it continues
-            else:
-                copies.append((b, row))  # another child of it: a copy of that row
-        elif kept is not None:
+        if b is not None and slots[b] is None and len(request.prefix) == len(kept.context):
+            slots[b] = row  # takes over the row of the continuation it continues
+        elif kept is not None:  # another child of it, or a fork from an older or longer kept state
             waiting.append([row, kept, 0])
         else:
             fresh.append(row)
@@ -120,9 +117,9 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
     dead = len(slots) - len(going)
     join = bool(waiting) and (4 * dead >= len(slots) or len(waiting) >= JOIN_SHARE * len(going)
                               or max(w[2] for w in waiting) >= MAX_WAIT)
-    if join or copies or (going and 4 * dead >= len(slots)):
-        index = torch.tensor(going + [b for b, _ in copies], dtype=torch.long)
-        rows = [slots[b] for b in going] + [row for _, row in copies]
+    if join or (going and 4 * dead >= len(slots)):
+        index = torch.tensor(going, dtype=torch.long)
+        rows = [slots[b] for b in going]
         parts = [(state, index)] if len(index) else []
         tokens = [drawn[index]] if len(index) else []
         if join:
