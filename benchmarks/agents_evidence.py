@@ -30,10 +30,13 @@ BASE = dict(env="gridworld", n_layer=2, n_head=2, n_embd=64, warm_start_steps=50
 
 
 def arm_config(base, label: str, seed: int, budget: int, out: Path):
-    """``estimator`` or ``estimator@signature`` (the env's signature mode for that arm)."""
+    """``estimator``, ``estimator@signature`` (the env's signature mode for that arm) or ``estimator@uP``
+    (the env's ``unmatched_share=P``: a share P of states never matched, e.g. ``rtmc@u0.5``)."""
     estimator, _, signature = label.partition("@")
     env_options = dict(base.env_options)
-    if signature:
+    if signature.startswith("u") and signature[1:2].isdigit():
+        env_options["unmatched_share"] = float(signature[1:])
+    elif signature:
         env_options["signature"] = signature
     return replace(base, estimator=estimator, env_options=env_options, seed=seed, token_budget=budget, steps=0,
                    out=str(out / "runs" / f"{label.replace('@', '_')}-seed{seed}"))
@@ -209,9 +212,10 @@ def extend(args) -> None:
 
 
 def _options(pairs: list[str]) -> dict:
-    """``["k=v", ...]`` → ``{k: v}``, numbers and lists parsed as JSON."""
-    out = dict(kv.split("=", 1) for kv in pairs)
-    return {k: json.loads(v) if v[:1].isdigit() or v[:1] in "-[" else v for k, v in out.items()}
+    """``["k=v", ...]`` → ``{k: v}``, values read as JSON when they parse (``true``, numbers, lists), else text."""
+    from treecredit.training.train_cli import parse_key_values
+
+    return parse_key_values(pairs, "--env-option")
 
 
 def summary_from_runs(out: Path, args) -> dict:
@@ -232,7 +236,8 @@ def summary_from_runs(out: Path, args) -> dict:
     runs = {label: [done[s] for s in seeds] for label, done in by_arm.items()}
     first = "grpo" if "grpo" in runs else next(iter(runs))
     runs = {first: runs.pop(first), **runs}
-    env_options = {k: v for k, v in config["env_options"].items() if k != "signature"}  # arms may differ in it
+    env_options = {k: v for k, v in config["env_options"].items()
+                   if k not in ("signature", "unmatched_share")}  # arms may differ in these
     settings = {"env": config["env"], "env_options": env_options, "budget": config["token_budget"],
                 "seeds": len(seeds), "reference": first, "partial": True}
     data = {"settings": settings, "summary": summarise(runs, first)}

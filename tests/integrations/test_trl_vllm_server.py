@@ -14,20 +14,14 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("trl")
-pytest.importorskip("vllm")
-datasets = pytest.importorskip("datasets")
-transformers = pytest.importorskip("transformers")
+pytest.importorskip("vllm")  # and test_trl_vllm skips without trl, datasets or transformers
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from test_trl_tree import check_tree  # noqa: E402
-from test_trl_vllm import GROUP, SamplingRecordingTrainer, _save_tiny_llama, high_tokens  # noqa: E402
+from test_trl_vllm import GROUP, SamplingRecordingTrainer, _save_tiny_llama, check_generated, high_tokens  # noqa: E402
 
-import treecredit  # noqa: E402
 from hf_tiny import local_tokenizer  # noqa: E402
-from trl_vllm_server import trl_vllm_server  # noqa: E402
 
 
 @pytest.mark.slow
@@ -38,6 +32,7 @@ def test_tree_rollouts_on_trls_vllm_server_reach_the_loss(tmp_path, monkeypatch)
     from trl.generation.vllm_generation import VLLMGeneration
 
     from treecredit.sampling.vllm_server import VLLMServerBackend
+    from treecredit.sampling.vllm_server_launch import trl_vllm_server
 
     syncs = []
     monkeypatch.setattr(VLLMClient, "init_communicator", lambda self, device=0: None)  # NCCL group: GPU only
@@ -45,6 +40,9 @@ def test_tree_rollouts_on_trls_vllm_server_reach_the_loss(tmp_path, monkeypatch)
     torch.set_num_threads(1)
     path = _save_tiny_llama(tmp_path / "model")
     with trl_vllm_server(path, tmp_path / "server.log") as url:
+        import datasets
+        import transformers
+
         model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         dataset = datasets.Dataset.from_dict({"prompt": ["1+2=", "ab", "3+4=", "ba"]})
         args = GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, per_device_train_batch_size=8,
@@ -62,15 +60,7 @@ def test_tree_rollouts_on_trls_vllm_server_reach_the_loss(tmp_path, monkeypatch)
     assert backend.http_calls >= 4  # two rounds per step at least (roots, then the forks)
     assert len(trainer.generated) == 2
     for step, generated in enumerate(trainer.generated):
-        ids, mask, nodes = generated["completion_ids"], generated["completion_mask"], generated["tree_nodes"]
-        check_tree(ids.numpy(), mask.numpy().astype(bool), nodes.numpy(), GROUP)
-        rewards = torch.tensor(high_tokens(ids.tolist()))
-        expected = treecredit.compute_advantages("tempo", response_ids=ids, response_mask=mask, rewards=rewards,
-                                                 group_ids=torch.arange(ids.shape[0]) // GROUP, tree_nodes=nodes)
-        torch.testing.assert_close(generated["advantages"], expected)
-        m = mask.bool()
-        sampling, old = generated["sampling_per_token_logps"], generated["old_per_token_logps"]
-        assert sampling is not None and not torch.isnan(sampling[m]).any()
+        sampling, old = check_generated(generated)
         if step == 0:  # the server's processed log-probabilities (softmax(z/τ), float32) against TRL's own
-            torch.testing.assert_close(sampling[m], old[m], atol=2e-3, rtol=0)
+            torch.testing.assert_close(sampling, old, atol=2e-3, rtol=0)
     assert any(g["advantages"].abs().sum() > 0 for g in trainer.generated), "no reward spread: weak test"

@@ -20,6 +20,13 @@ current observation text (what an agent without access to the simulator can use)
 the actions so far (only identical prefixes match: a tree, no graph); ``"episode"`` is unique to the
 episode (states never recur: RTMC reduces to turn-level GRPO). Compare them with
 :func:`treecredit.signature_agreement`.
+
+``unmatched_share=p`` (default 0) lowers the state-revisit rate without changing the environment or
+the policy: a share ``p`` of the states (drawn by a hash of the instance seed and the signature, so a
+state of an instance is always or never drawn, the same in every run) get a signature unique to the
+episode and turn, so they never match another episode's. ``p = 1`` is the ``episode`` mode; ``p = 0``
+leaves the mode as it is. This is our device for measuring how a state-matching estimator's gain
+depends on the revisit rate.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ class TextEnv(ABC):
         max_turns: the turn limit K ≥ 1; the K-th step ends the episode with ``info["truncated"]``.
         invalid_penalty: reward of a turn whose action the parser refused (≤ 0; 0 = a plain no-op).
         signature: the signature mode used by :meth:`signature` (one of ``SIGNATURE_MODES``).
+        unmatched_share: the share of states (in [0, 1], chosen by hash) whose signature is unique to the
+            episode and turn, so that they never match another episode's (default 0: none).
     """
 
     name = "text-env"
@@ -50,13 +59,19 @@ class TextEnv(ABC):
     #: the end-of-action marker the agent writes after each action (the sampler stops there)
     action_hint = ""
 
-    def __init__(self, *, max_turns: int = 8, invalid_penalty: float = 0.0, signature: str = "state") -> None:
+    def __init__(self, *, max_turns: int = 8, invalid_penalty: float = 0.0, signature: str = "state",
+                 unmatched_share: float = 0.0) -> None:
         if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
             fail("max_turns", f"is {max_turns!r}, must be an integer ≥ 1", "pass e.g. max_turns=8")
         if not isinstance(invalid_penalty, (int, float)) or invalid_penalty > 0:
             fail("invalid_penalty", f"is {invalid_penalty!r}, must be a number ≤ 0",
                  "pass 0 (a plain no-op) or a small penalty such as -0.1")
         check_choice(signature, SIGNATURE_MODES, "signature")
+        if isinstance(unmatched_share, bool) or not isinstance(unmatched_share, (int, float)) \
+                or not 0 <= unmatched_share <= 1:
+            fail("unmatched_share", f"is {unmatched_share!r}, must be a number in [0, 1]",
+                 "pass e.g. unmatched_share=0.5 (0: match every state the signature mode matches)")
+        self.unmatched_share = float(unmatched_share)
         self.max_turns = max_turns
         self.invalid_penalty = float(invalid_penalty)
         self.signature_mode = signature
@@ -152,12 +167,19 @@ class TextEnv(ABC):
         """The current state's signature in ``mode`` (default: the env's ``signature`` option)."""
         mode = mode or self.signature_mode
         if mode == "state":
-            return state_signature(self.state_key())
-        if mode == "observation":
-            return state_signature(normalize_action(self.observation))
-        if mode == "history":
-            return state_signature([self.seed, [self.action_text(a) for a in self.actions]])
-        check_choice(mode, SIGNATURE_MODES, "signature")
+            signature = state_signature(self.state_key())
+        elif mode == "observation":
+            signature = state_signature(normalize_action(self.observation))
+        elif mode == "history":
+            signature = state_signature([self.seed, [self.action_text(a) for a in self.actions]])
+        else:
+            check_choice(mode, SIGNATURE_MODES, "signature")
+            return self._unique_signature()
+        if self.unmatched_share and int(state_signature([self.seed, signature])[:8], 16) < self.unmatched_share * 16**8:
+            return self._unique_signature()  # drawn per instance and state: 32 bits of a hash, uniform
+        return signature
+
+    def _unique_signature(self) -> str:
         return state_signature([self._episode, len(self.actions)])
 
     def action_text(self, text: str) -> str:

@@ -20,6 +20,22 @@ Forking replays the recorded commands from the start (deterministic games).
 with short observations rendered from the world facts, for the small character-level GPT
 (:mod:`treecredit.envs.textworld_compact`); the exact state is the same world facts. Its games need no
 compiler (``textworld.generator.make_game``, saved as JSON) and forking copies the engine's state.
+
+``view="menu"`` (with ``choices=True``) is the compact engine with the shortest observations: the goal
+and the numbered commands first, then after each turn the numbered commands alone (no room view): an
+episode of 4 turns is ≈ 400 characters instead of ≈ 1,000, which is what made RL affordable on two CPU
+cores.
+
+``choices=True`` lists the admissible commands, numbered, at the end of every observation
+(``choices: 1) go east; 2) take worm from bookshelf.``, sorted by text) and accepts the number of one
+(``2``) or the command itself as the action: the choice-based setting of text-game agents, where the
+game offers its valid actions and the agent picks one (He et al., "Deep Reinforcement Learning with a
+Natural Language Action Space", arXiv:1511.04636; GiGPO's ALFWorld prompts list the admissible actions
+the same way, arXiv:2505.10978). It makes TextWorld learnable by the small character-level GPT, which
+did not learn to spell whole commands in its warm-start budget. A number outside the list, or any other
+text, is invalid (a no-op answered by ``invalid action. <view> choices: ...``, ``invalid_penalty``). In
+this mode the expert answers with the number of its command and ``valid_actions`` are the numbers;
+``canonical_action`` is the command, so ``2`` and the command it names have one action signature.
 """
 
 from __future__ import annotations
@@ -31,7 +47,7 @@ from pathlib import Path
 from treecredit._validation import check_choice, fail
 from treecredit.envs.base import TextEnv
 
-VIEWS = ("text", "compact")
+VIEWS = ("text", "compact", "menu")
 
 _SPACE = re.compile(r"\s+")
 _STATUS = re.compile(r">?\s*-= [^=]+ =-\s*\d+/\d+")  # the status line (room, score/moves) of the feedback
@@ -42,12 +58,13 @@ def _clean(text: str) -> str:
 
 
 class TextWorldEnv(TextEnv):
-    """TextWorld games. Options: ``rooms``, ``objects``, ``quest_length``, ``pool``, ``view``, ``cache_dir``."""
+    """TextWorld games. Options: ``rooms``, ``objects``, ``quest_length``, ``pool``, ``view``, ``choices``,
+    ``cache_dir``."""
 
     name = "textworld"
 
     def __init__(self, *, rooms: int = 3, objects: int = 4, quest_length: int = 3, pool: int = 16,
-                 view: str = "text", cache_dir: str = "", **common) -> None:
+                 view: str = "text", choices: bool = False, cache_dir: str = "", **common) -> None:
         common.setdefault("max_turns", 12)
         super().__init__(**common)
         for name, value, low in (("rooms", rooms, 1), ("objects", objects, 0), ("quest_length", quest_length, 1),
@@ -55,6 +72,12 @@ class TextWorldEnv(TextEnv):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 fail(name, f"is {value!r}, must be an integer ≥ {low}", f"pass e.g. {name}={max(low, 3)}")
         check_choice(view, VIEWS, "view")
+        if not isinstance(choices, bool):
+            fail("choices", f"is {choices!r}, must be true or false", "pass choices=true or leave it out")
+        if view == "menu" and not choices:
+            fail("view", "is 'menu' (the goal, then only the numbered commands), which needs choices=true",
+                 "pass choices=true, or view=compact")
+        self.choices = choices
         self.rooms, self.objects, self.quest_length, self.pool, self.view = rooms, objects, quest_length, pool, view
         if not cache_dir:
             base = os.environ.get("TREECREDIT_CACHE", str(Path.home() / ".cache" / "treecredit"))
@@ -99,7 +122,7 @@ class TextWorldEnv(TextEnv):
         return self.seed % self.pool
 
     def _reset(self, seed: int) -> str:
-        if self.view == "compact":
+        if self.view != "text":
             from treecredit.envs.textworld_compact import CompactGame, compact_game
 
             number = seed % self.pool
@@ -107,13 +130,39 @@ class TextWorldEnv(TextEnv):
             game = compact_game(path, seed=1000 + number, rooms=self.rooms, objects=self.objects,
                                 quest_length=self.quest_length)
             self.compact = CompactGame(game)
-            return f"{self.compact.goal()}\n{self.compact.view()}"
+            return self._with_menu(f"{self.compact.goal()}\n{self._room()}")
         self.game_state = self._start(seed % self.pool).reset()
-        return _clean(f"{self.game_state['objective']} {self.game_state['description']}")
+        return self._with_menu(_clean(f"{self.game_state['objective']} {self.game_state['description']}"))
 
     def parse_action(self, text: str):
         command = _clean(text).lower()
+        if self.choices and command.isdigit():  # the number of a listed command (1-based)
+            listed = self._listed()
+            number = int(command)
+            return listed[number - 1] if 1 <= number <= len(listed) else None
         return command if command in self._admissible() else None
+
+    def step(self, action: str):
+        """As :meth:`TextEnv.step`; with ``choices=True`` a valid number is recorded as the command it names
+        (the history, its signature and a replayed fork then mean the same command in every state)."""
+        if self.choices and self.seed is not None and not self.done:
+            action = self.parse_action(action) or action
+        return super().step(action)
+
+    def _listed(self) -> list[str]:
+        """The admissible commands in the order of the numbered list (sorted)."""
+        return sorted(self._admissible())
+
+    def menu(self) -> str:
+        """``choices: 1) <command>; 2) <command>.``: the numbered admissible commands (``choices=True``)."""
+        return "choices: " + "; ".join(f"{i}) {c}" for i, c in enumerate(self._listed(), 1)) + "."
+
+    def _with_menu(self, text: str) -> str:
+        return "\n".join(part for part in (text.strip(), self.menu() if self.choices else "") if part)
+
+    def _room(self) -> str:
+        """The compact view of the room (empty for ``view="menu"``, whose observations are the list alone)."""
+        return "" if self.view == "menu" else self.compact.view()
 
     def _admissible(self) -> set:
         if self.compact is not None:
@@ -121,22 +170,29 @@ class TextWorldEnv(TextEnv):
         return {_clean(c).lower() for c in self.game_state["admissible_commands"] or []}
 
     def valid_actions(self) -> list[str]:
-        return sorted(self._admissible())
+        listed = self._listed()
+        return [str(i) for i in range(1, len(listed) + 1)] if self.choices else listed
 
     def action_help(self) -> str:
         if self.compact is not None:  # short: the view says what can be done
-            return self.compact.view()
+            return self._with_menu(self._room())
+        if self.choices:
+            return self.menu()
         return "valid commands: " + ", ".join(sorted(self._admissible())) + "."
 
     def _step(self, action: str):
         if self.compact is not None:
             self.compact.step(action)
             won = self.compact.won
-            return self.compact.view(), 1.0 if won else 0.0, won or self.compact.lost, {"success": won}
+            done = won or self.compact.lost
+            return self._after(self._room(), done), 1.0 if won else 0.0, done, {"success": won}
         self.game_state, _, done = self.tw_env.step(action)
         won = bool(self.game_state["won"])
-        return _clean(self.game_state.feedback), 1.0 if won else 0.0, bool(done or won or self.game_state["lost"]), \
-            {"success": won}
+        done = bool(done or won or self.game_state["lost"])
+        return self._after(_clean(self.game_state.feedback), done), 1.0 if won else 0.0, done, {"success": won}
+
+    def _after(self, text: str, done: bool) -> str:
+        return text if done else self._with_menu(text)  # a finished game offers no choices
 
     def state_key(self):
         if self.compact is not None:
@@ -151,9 +207,16 @@ class TextWorldEnv(TextEnv):
 
     def expert_action(self) -> str | None:
         if self.compact is not None:
-            return self.compact.expert()
+            return self._as_choice(self.compact.expert())
         commands = self.game_state["policy_commands"] or []
-        return _clean(commands[0]).lower() if commands else None
+        return self._as_choice(_clean(commands[0]).lower()) if commands else None
+
+    def _as_choice(self, command: str | None) -> str | None:
+        """``command`` as the agent writes it: its number in the list when ``choices=True``."""
+        if command is None or not self.choices:
+            return command
+        listed = self._listed()
+        return str(listed.index(command) + 1) if command in listed else command
 
     def snapshot(self):
         if self.compact is None:
@@ -162,7 +225,7 @@ class TextWorldEnv(TextEnv):
                 self.first_observation)
 
     def restore(self, snapshot) -> None:
-        if self.view != "compact":
+        if self.view == "text":
             return super().restore(snapshot)
         seed, actions, game, observation, done, first = snapshot
         self.reset(seed)

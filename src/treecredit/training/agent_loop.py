@@ -122,8 +122,9 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
     if config.warm_start_steps == 0:
         return build()
     noise = float(agent.get("expert_noise", 0.3))
-    # the signature mode and the invalid-action penalty never change an expert episode's tokens
-    warm_options = {k: v for k, v in config.env_options.items() if k not in ("signature", "invalid_penalty")}
+    # the signature mode, unmatched share and invalid-action penalty never change an expert episode's tokens
+    warm_options = {k: v for k, v in config.env_options.items()
+                    if k not in ("signature", "invalid_penalty", "unmatched_share")}
     key = {"kind": "agent", "env": config.env, "env_options": warm_options, "model": model,
            "steps": config.warm_start_steps, "batch": config.warm_start_batch, "lr": config.warm_start_lr,
            "seed": config.warm_start_seed, "noise": noise, "marker": settings.marker,
