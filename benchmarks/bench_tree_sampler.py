@@ -1,9 +1,9 @@
 """Tree sampler vs i.i.d. sampling at the same number of leaves: generated tokens, wall time, branch stats.
 
 Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N] [--skip-hf] [--clock wall|cpu]
-[--only WORDS] [--skip-reports]``. Both samplers run side by side in one process on the same policy and
-problems: each tree configuration alternates with i.i.d. ``--repeats`` times and the median of the
-side-by-side ratios is printed.
+[--only WORDS] [--skip-reports] [--schedules auto,rounds]``. Both samplers run side by side in one
+process on the same policy and problems: each tree configuration alternates with i.i.d. ``--repeats``
+times and the median of the side-by-side ratios is printed.
 
 1. The small GPT (1.8M parameters), briefly warm-started on worked arithmetic solutions so that its
    responses have steps (weights cached under $TREECREDIT_CACHE or ~/.cache/treecredit); the default
@@ -13,7 +13,7 @@ side-by-side ratios is printed.
 
 Printed per configuration: leaves, generated tokens (shared segments once), wall time, both relative to
 i.i.d. (``wall ×``: the tree's wall time over i.i.d.'s, target ≤ 1 for entropy and adaptive branching);
-``generate`` calls (rounds) and prompt/prefix tokens prefilled; branch points per group, mean branching
+``generate`` (or ``stream``) calls (rounds) and prompt/prefix tokens prefilled; branch points per group, mean branching
 depth of a leaf, share of response tokens with non-zero step credit over the prefix trie and over the
 sampled tree (see :mod:`treecredit.sampling.branch_stats`), mean reward.
 """
@@ -36,6 +36,7 @@ from treecredit.tasks import ArithmeticTask
 from treecredit.training.warmstart import warm_started_policy
 
 clock = time.perf_counter  # --clock cpu: time.process_time (this process's CPU time, for a loaded machine)
+SCHEDULES = ["auto"]  # --schedules: TreeSampler(schedule=...) of each tree configuration
 
 
 def run_once(sampler, policy, task, problems, group_size: int, seed: int = 0):
@@ -96,9 +97,11 @@ def compare(title, policy, task, problems, group_size, max_new_tokens, configs, 
     base_tokens = rollout.generated_tokens
     print(row("iid", rollout, seconds, 1.0, base_tokens, seconds))
     for label, options in configs:
-        sampler = TreeSampler(max_new_tokens=max_new_tokens, **options)
-        rollout, seconds, ratio, base = side_by_side(sampler, iid, policy, task, problems, group_size, repeats)
-        print(row(label, rollout, seconds, ratio, base_tokens, base), flush=True)
+        for schedule in SCHEDULES:
+            sampler = TreeSampler(max_new_tokens=max_new_tokens, schedule=schedule, **options)
+            rollout, seconds, ratio, base = side_by_side(sampler, iid, policy, task, problems, group_size, repeats)
+            name = label if len(SCHEDULES) == 1 else f"{label} [{schedule}]"
+            print(row(name, rollout, seconds, ratio, base_tokens, base), flush=True)
 
 
 def would_cut(task, problems, rollout):
@@ -164,10 +167,13 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated words: run only the tree configurations "
                         "whose label holds one of them (e.g. entropy,adaptive,default)")
     parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
+    parser.add_argument("--schedules", default="auto", help="comma-separated TreeSampler schedules to run each "
+                        "tree configuration with: auto (continuous batching on the built-in backend), rounds")
     add_clock_option(parser)
     args = parser.parse_args()
     global clock
     clock = CLOCKS[args.clock]
+    SCHEDULES[:] = [s for s in args.schedules.split(",") if s]
     torch.set_num_threads(args.threads)
     from treecredit.models import HFPolicy, smollm2_gguf_path
 

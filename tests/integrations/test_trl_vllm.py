@@ -43,6 +43,21 @@ class SamplingRecordingTrainer(TreeRecordingTrainer):
         return output
 
 
+def check_generated(generated):
+    """One generation batch of tree rollouts: a tree per group, advantages = compute_advantages with its
+    tree_nodes, a sampling log-probability for every token; returns (sampling, old) on the mask."""
+    ids, mask, nodes = generated["completion_ids"], generated["completion_mask"], generated["tree_nodes"]
+    check_tree(ids.numpy(), mask.numpy().astype(bool), nodes.numpy(), GROUP)
+    rewards = torch.tensor(high_tokens(ids.tolist()))
+    expected = treecredit.compute_advantages("tempo", response_ids=ids, response_mask=mask, rewards=rewards,
+                                             group_ids=torch.arange(ids.shape[0]) // GROUP, tree_nodes=nodes)
+    torch.testing.assert_close(generated["advantages"], expected)
+    m = mask.bool()
+    sampling, old = generated["sampling_per_token_logps"], generated["old_per_token_logps"]
+    assert sampling is not None and not torch.isnan(sampling[m]).any()
+    return sampling[m], old[m]
+
+
 def _save_tiny_llama(path: Path) -> Path:
     tokenizer = local_tokenizer(chat_template=False)
     torch.manual_seed(0)
@@ -80,17 +95,9 @@ def test_tree_rollouts_on_trls_colocated_vllm_engine(tmp_path, monkeypatch):
     assert any(not torch.equal(p, before[name]) for name, p in trainer.model.named_parameters())
     assert len(trainer.generated) == 2
     for generated in trainer.generated:  # step 2 was generated after the weights changed and were synced
-        ids, mask, nodes = generated["completion_ids"], generated["completion_mask"], generated["tree_nodes"]
-        check_tree(ids.numpy(), mask.numpy().astype(bool), nodes.numpy(), GROUP)
-        rewards = torch.tensor(high_tokens(ids.tolist()))
-        expected = treecredit.compute_advantages("tempo", response_ids=ids, response_mask=mask, rewards=rewards,
-                                                 group_ids=torch.arange(ids.shape[0]) // GROUP, tree_nodes=nodes)
-        torch.testing.assert_close(generated["advantages"], expected)
+        sampling, old = check_generated(generated)
         # vLLM's processed log-probabilities of the rows (softmax(z/τ), top-p 1) against TRL's own old ones
-        m = mask.bool()
-        sampling, old = generated["sampling_per_token_logps"], generated["old_per_token_logps"]
-        assert sampling is not None and not torch.isnan(sampling[m]).any()
-        torch.testing.assert_close(sampling[m], old[m], atol=0.03, rtol=0)  # TRL's engine: bf16 here
+        torch.testing.assert_close(sampling, old, atol=0.03, rtol=0)  # TRL's engine: bf16 here
     # ... and step 2's are not those of the initial weights: the engine was synced after the update
     initial = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     second = trainer.generated[1]

@@ -70,7 +70,7 @@ def test_one_generate_call_per_round_whatever_the_number_of_prompts(n_problems):
     problems = task.generate(np.random.default_rng(0), n_problems)
     policy = NeverStops(tiny_gpt(torch.float32), [0, 2, policy_token(task.end)])
     backend = CountingBackend(policy)
-    sampler = TreeSampler(max_new_tokens=10, branching_options={"every": 3, "top_up": 0})
+    sampler = TreeSampler(max_new_tokens=10, branching_options={"every": 3, "top_up": 0}, schedule="rounds")
     r = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(0), backend=backend)
     assert backend.calls == len(backend.sizes) == r.extras["rounds"] == 3
     # round 1: one request per prompt (its 2 roots); then one per fork point: 2, then 4 per prompt

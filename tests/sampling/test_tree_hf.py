@@ -52,3 +52,21 @@ def test_hf_rounds_grow_the_tree_the_in_loop_decoder_grows(branching, options, c
     new = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(4))
     seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(4)))
     _same_rollout(new, reference_tree(sampler, policy, task, problems, 8, seed))
+
+
+@pytest.mark.parametrize("branching, options", [("fixed", {"every": 3}), ("entropy", {"forks": 2, "children": 1})])
+def test_hf_stream_grows_the_forest_rounds_grow(branching, options):
+    """Continuous batching over a transformers cache (rows copied in, cut to a shorter prefix, columns
+    dropped): the same forest as rounds."""
+    from test_segment_rounds import _same_rollout
+
+    from treecredit.sampling.tree import TreeSampler
+    from treecredit.tasks import ArithmeticTask
+
+    policy = tiny_llama()
+    task = ArithmeticTask(min_operators=1, max_operators=3)
+    problems = task.generate(np.random.default_rng(1), 3)
+    a, b = (TreeSampler(max_new_tokens=12, branching=branching, branching_options=options, schedule=s).sample(
+        policy, task, problems, 8, torch.Generator().manual_seed(2)) for s in ("rounds", "auto"))
+    _same_rollout(b, a)
+    assert b.extras["rounds"] == 1

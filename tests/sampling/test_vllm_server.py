@@ -24,7 +24,7 @@ def served(tmp_path_factory):
     pytest.importorskip("vllm")
     pytest.importorskip("trl")
     from treecredit.sampling.vllm_server import VLLMServerBackend
-    from trl_vllm_server import trl_vllm_server
+    from treecredit.sampling.vllm_server_launch import trl_vllm_server
 
     folder = tmp_path_factory.mktemp("served")
     path = save_tiny_llama(folder / "model")

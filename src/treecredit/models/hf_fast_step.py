@@ -127,15 +127,17 @@ def decode_step(model, cache, tokens, key_valid, positions):
     mask = attention_mask(key_valid, x.dtype)  # (B, 1, 1, L) additive, or None
     size = (x.shape[-1],)
     for i, (norm1, q, k, v, o, norm2, gate, up, down, heads, kv_heads, head_dim, scaling) in enumerate(plan):
+        # The matrix products run back to back, and the small operations between them together: a small
+        # operation right after a product finds the caches cold (the product streamed megabytes of weights).
         h = _rms_norm(x, size, norm1)
-        query = _rotate(F.linear(h, *q).view(rows, heads, 1, head_dim), cos, sin_signed, half)
-        key = _rotate(F.linear(h, *k).view(rows, kv_heads, 1, head_dim), cos, sin_signed, half)
-        value = F.linear(h, *v).view(rows, kv_heads, 1, head_dim)
-        keys, values = cache.update(key, value, i)  # (B, kv_heads, L, D)
+        query, key, value = F.linear(h, *q), F.linear(h, *k), F.linear(h, *v)
+        query = _rotate(query.view(rows, heads, 1, head_dim), cos, sin_signed, half)
+        key = _rotate(key.view(rows, kv_heads, 1, head_dim), cos, sin_signed, half)
+        keys, values = cache.update(key, value.view(rows, kv_heads, 1, head_dim), i)  # (B, kv_heads, L, D)
         y = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=scaling,
                                            enable_gqa=heads != kv_heads)  # (B, heads, 1, D)
         x.add_(F.linear(y.reshape(rows, heads * head_dim), *o))
         h = _rms_norm(x, size, norm2)
-        g = F.silu(F.linear(h, *gate), inplace=True).mul_(F.linear(h, *up))
-        x.add_(F.linear(g, *down))
+        g, u = F.linear(h, *gate), F.linear(h, *up)
+        x.add_(F.linear(F.silu(g, inplace=True).mul_(u), *down))
     return F.linear(_rms_norm(x, size, final), *head)  # (B, V)

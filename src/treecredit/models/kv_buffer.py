@@ -54,6 +54,28 @@ class GrowingKV:
         buffer.filled = n + s
         return GrowingKV(buffer.keys[:, :, :n + s], buffer.values[:, :, :n + s], buffer)
 
+    @classmethod
+    def stack(cls, parts, width: int) -> GrowingKV:
+        """The rows of ``parts`` (``(k, v)`` pairs ``(B_i, H, L_i, D)``, ``L_i ≤ width``, or ``(k, v, rows)``
+        with ``rows (K_i,)`` long: those rows only) in one cache of ``width`` columns, each part right-aligned
+        (zeros in front), written once into a new buffer with spare room (so the next :meth:`extend` writes
+        in place)."""
+        parts = [(p[0].index_select(0, p[2]), p[1].index_select(0, p[2])) if len(p) > 2 else p for p in parts]
+        b = sum(int(k.shape[0]) for k, _ in parts)
+        k0, v0 = parts[0]
+        room = width + max(SPARE, width // 2)
+        keys = k0.new_empty((b, k0.shape[1], room, k0.shape[3]))  # the room is left untouched (no page faults)
+        values = v0.new_empty((b, v0.shape[1], room, v0.shape[3]))
+        row = 0
+        for k, v in parts:
+            rows, pad = slice(row, row + k.shape[0]), width - k.shape[2]
+            keys[rows, :, :pad] = 0
+            values[rows, :, :pad] = 0
+            keys[rows, :, pad:width] = k
+            values[rows, :, pad:width] = v
+            row += k.shape[0]
+        return cls(keys[:, :, :width], values[:, :, :width], _Buffer(keys, values, width))
+
     def select(self, rows) -> GrowingKV:
         """The cache of ``rows (K,)`` (long), in that order; in a new buffer that keeps the spare room when the
         room is at most as long as the cache, else without room (the next :meth:`extend` makes some)."""

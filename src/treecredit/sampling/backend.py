@@ -31,6 +31,11 @@ Refinements since the first version (all additive, defaults keep the old meaning
   (the sampled distribution's) for every ratio between sampling distributions (replay weights).
 - A backend may offer ``score(prefixes, continuations, settings) -> (B, T)`` log-probabilities of given
   continuations under the distribution sampled from (teacher forcing); subtree replay needs it.
+- A backend may offer ``stream(requests, settings, on_end)``: continuous batching, where
+  ``on_end([(request id, seq, segment)])`` receives the segments that ended at a decoding step and
+  returns requests that join the running batch (the built-in one does,
+  :mod:`treecredit.sampling.kv_stream`); the tree sampler then grows its trees in one stream instead of
+  rounds (:mod:`treecredit.sampling.schedule`). Backends without it get rounds of ``generate`` calls.
 
 Index names: ``_req`` indexes requests of one call, ``_seq`` the n continuations of one request.
 """

@@ -1,12 +1,16 @@
 """Where the tree sampler branches: three strategies behind one interface.
 
-A strategy has ``grow_trees(grower, forest, group_size)``: it fills an empty :class:`SampledForest`
-with one tree per group of at most ``group_size`` leaves through the grower's two calls,
-``grow_roots(forest, width, rule)`` (root chains, forks by ``rule`` as they grow) and
-``grow_points(forest, points, rule)`` (k new chains at each fork point ``(group, node, k)``). The grower
-(:class:`treecredit.sampling.rounds.SegmentGrower`) turns them into rounds of segment requests, one
-``generate`` call per round across all groups; a fork point continues the KV state kept for its node.
-``needs_entropy`` says whether the strategy reads per-token entropies.
+A strategy describes each group's tree as phases, ``phases(ctx, forest, group, group_size)``: a
+generator that yields the group's fork points ``[(group, node, k)]`` (k new chains after ``node``; -1:
+after the prompt) and the fork rule they grow under, and resumes once all chains of the phase have
+ended, reading only its group's part of the forest (:mod:`treecredit.sampling.schedule`). The built-in
+backend runs the phases of all groups in one continuous batch, each group moving to its next phase as
+soon as its own chains end (:class:`~treecredit.sampling.schedule.StreamGrower`); other backends run
+them in rounds across all groups (``grow_trees(grower, forest, group_size)`` =
+:func:`~treecredit.sampling.schedule.grow_in_rounds` over the grower's ``grow_points``, one ``generate``
+call per round). A fork point continues the KV state kept for its node. A custom strategy may implement
+``grow_trees`` alone (it then always runs in rounds). ``needs_entropy`` says whether the strategy reads
+per-token entropies.
 
 - :class:`FixedBranching` (TreeRPO, arXiv 2506.05183): R root chains; every chain forks into N children
   at its first step end (or after every k tokens), down to D fork levels: R·N^D leaves, R = G / N^D.
@@ -22,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 from treecredit._validation import fail
+from treecredit.sampling.schedule import grow_in_rounds
 from treecredit.sampling.tree_table import SampledForest
 
 
@@ -107,24 +112,26 @@ class FixedBranching:
         return not self.every and len(forest.path(node)) - 1 < self.depth
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
-        grower.grow_roots(forest, self.root_width(group_size), self)
+        grow_in_rounds(self, grower, forest, group_size)
+
+    def phases(self, ctx, forest: SampledForest, group: int, group_size: int):
+        """The group's root chains (forking by this rule as they grow), then its top-up rounds."""
+        yield [(group, -1, self.root_width(group_size))], self
         for _ in range(self.top_up):
             points: dict = {}
-            for group in range(len(grower.prompts)):
-                leaves = forest.leaves(group)
-                deficit = group_size - len(leaves)
-                for leaf in leaves:
-                    if forest.status[leaf] == "cut":  # a pruned leaf stands for its whole (failed) subtree
-                        continue
-                    level = len(forest.path(leaf)) - 1
-                    k = min(deficit, self.children ** (self.depth - level) - 1) if level < self.depth else 0
-                    if k > 0:
-                        key = (group, forest.parent_node[leaf])
-                        points[key] = points.get(key, 0) + k
-                        deficit -= k
+            leaves = forest.leaves(group)
+            deficit = group_size - len(leaves)
+            for leaf in leaves:
+                if forest.status[leaf] == "cut":  # a pruned leaf stands for its whole (failed) subtree
+                    continue
+                level = len(forest.path(leaf)) - 1
+                k = min(deficit, self.children ** (self.depth - level) - 1) if level < self.depth else 0
+                if k > 0:
+                    points[forest.parent_node[leaf]] = points.get(forest.parent_node[leaf], 0) + k
+                    deficit -= k
             if not points:
-                break
-            grower.grow_points(forest, [(g, n, k) for (g, n), k in points.items()])
+                return
+            yield [(group, n, k) for n, k in points.items()], None
 
 
 @dataclass
@@ -155,22 +162,24 @@ class EntropyBranching:
     needs_entropy = True
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
+        grow_in_rounds(self, grower, forest, group_size)
+
+    def phases(self, ctx, forest: SampledForest, group: int, group_size: int):
+        """The group's M chains, then a phase per forking round."""
         if self.chains > group_size:
             fail("chains", f"is {self.chains}, above group_size={group_size}", "pass chains ≤ group_size")
-        grower.grow_roots(forest, self.chains)
-        left = [group_size - self.chains] * len(grower.prompts)
-        done = 0
-        while any(left) and (self.rounds == 0 or done < self.rounds):
+        yield [(group, -1, self.chains)], None
+        left, done = group_size - self.chains, 0
+        while left and (self.rounds == 0 or done < self.rounds):
             picks = []
-            for group in range(len(grower.prompts)):
-                for node, offset in self._top_tokens(forest, group)[: self.forks]:
-                    k = min(self.children, left[group])
-                    if k:
-                        picks.append((group, node, offset - 1, k))
-                        left[group] -= k
+            for node, offset in self._top_tokens(forest, group)[: self.forks]:
+                k = min(self.children, left)
+                if k:
+                    picks.append((group, node, offset - 1, k))
+                    left -= k
             if not picks:
-                break
-            grower.grow_points(forest, open_points(forest, picks))
+                return
+            yield open_points(forest, picks), None
             done += 1
 
     @staticmethod
@@ -227,23 +236,26 @@ class AdaptiveBranching:
     needs_entropy = True
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
+        grow_in_rounds(self, grower, forest, group_size)
+
+    def phases(self, ctx, forest: SampledForest, group: int, group_size: int):
+        """The group's M chains, then a phase per allocation round."""
         if self.chains > group_size:
             fail("chains", f"is {self.chains}, above group_size={group_size}", "pass chains ≤ group_size")
-        grower.grow_roots(forest, self.chains)
-        left = [group_size - self.chains] * len(grower.prompts)
+        yield [(group, -1, self.chains)], None
+        left = group_size - self.chains
         for done in range(self.rounds):
-            rewards = leaf_rewards(grower.ctx, forest)
+            rewards = leaf_rewards(ctx, forest, group)
+            if self.token_budget and _group_tokens(forest, group) >= self.token_budget:
+                left = 0
+            budget = math.ceil(left / (self.rounds - done))
             picks = []
-            for group in range(len(grower.prompts)):
-                if self.token_budget and _group_tokens(forest, group) >= self.token_budget:
-                    left[group] = 0
-                budget = math.ceil(left[group] / (self.rounds - done))
-                for (node, offset), k in self.allocate(forest, group, rewards, budget):
-                    picks.append((group, node, offset, k))
-                    left[group] -= k
+            for (node, offset), k in self.allocate(forest, group, rewards, budget):
+                picks.append((group, node, offset, k))
+                left -= k
             if not picks:
-                break
-            grower.grow_points(forest, open_points(forest, picks))
+                return
+            yield open_points(forest, picks), None
 
     def allocate(self, forest, group: int, rewards: dict, budget: int) -> list[tuple[tuple[int, int], int]]:
         """``[((node, offset), k)]``: the round's ``budget`` split over the group's candidate points."""
@@ -303,12 +315,13 @@ def _group_tokens(forest: SampledForest, group: int) -> int:
     return sum(len(forest.tokens[n]) for n in range(len(forest)) if forest.group[n] == group)
 
 
-def leaf_rewards(ctx, forest: SampledForest) -> dict:
-    """Reward of every leaf so far: the final verifier's, or the failure reward for a pruned leaf."""
+def leaf_rewards(ctx, forest: SampledForest, group: int | None = None) -> dict:
+    """Reward of every leaf so far (of ``group``, or of all groups): the final verifier's, or the failure
+    reward for a pruned leaf."""
     from treecredit.sampling.cutoff import failure_reward
     from treecredit.tasks.base import batch_rewards
 
-    leaves = forest.leaves()
+    leaves = forest.leaves(group)
     out = {leaf: failure_reward(ctx.task) for leaf in leaves if forest.status[leaf] == "cut"}
     scored = [leaf for leaf in leaves if leaf not in out]
     values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaf]] for leaf in scored],

@@ -21,6 +21,7 @@ continuations by teacher forcing through the same prefill/step code.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -64,7 +65,8 @@ class KVCacheBackend:
         policy: the model adapter (``prefill``, ``step``, ``select``, ``decode``, ``pad_id``, ``eos_id``).
 
     Attributes:
-        calls: number of ``generate`` calls so far (tests and benchmarks count rounds with it).
+        calls: number of ``generate`` and ``stream`` calls so far (tests and benchmarks count rounds with it).
+        steps: decoding steps so far (one token drawn for every row of the batch).
         prefill_tokens: prefix tokens prefilled so far (kept states spare them).
     """
 
@@ -74,6 +76,7 @@ class KVCacheBackend:
         self.eos_ids = (int(policy.eos_id),)
         self.kept: dict = {}
         self.calls = 0
+        self.steps = 0
         self.prefill_tokens = 0
 
     def decode(self, ids: Sequence[int]) -> str:
@@ -114,20 +117,38 @@ class KVCacheBackend:
         """For each request, its ``n`` segments, in request order (one batched decode for all).
 
         ``settings``: temperature, top-p, entropies (default :class:`SamplingSettings()`)."""
-        import torch
 
         settings = settings or SamplingSettings()
         self._check(requests)
         self.calls += 1
         if not requests:
             return []
+        with self._decoding():
+            return self._generate(requests, settings, generator)
+
+    def stream(self, requests: Sequence[SegmentRequest], settings: SamplingSettings, on_end) -> None:
+        """Continuous batching: decode ``requests``; after each step hand the continuations that ended to
+        ``on_end(ended) -> new requests``, which join the batch at the next step (see
+        :mod:`treecredit.sampling.kv_stream`). The segments are those :meth:`generate` rounds return."""
+        from treecredit.sampling.kv_stream import run_stream
+
+        self.calls += 1
+        if requests:
+            with self._decoding():
+                run_stream(self, requests, settings, on_end)
+
+    @contextlib.contextmanager
+    def _decoding(self):
+        """No gradients, the module in eval mode (its mode restored after)."""
+        import torch
+
         module = getattr(self.policy, "module", None)
         was_training = bool(module.training) if module is not None else False
         if module is not None:
             module.eval()
         try:
             with torch.no_grad():
-                return self._generate(requests, settings, generator)
+                yield
         finally:
             if module is not None:
                 module.train(was_training)
@@ -164,9 +185,10 @@ class KVCacheBackend:
         logits = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
         return logits, concat_states(self.policy, [p[1] for p in parts]), row
 
-    def _rows(self, requests, generator) -> list[_Row]:
+    def _rows(self, requests, generator, first: int = 0) -> list[_Row]:
+        """A row per continuation; request ids count from ``first``."""
         rows = []
-        for i, r in enumerate(requests):
+        for i, r in enumerate(requests, start=first):
             keys = r.chain_keys
             if keys is None:
                 base = r.seed if r.seed is not None else (seed_from(generator) if generator is not None else i)
@@ -188,13 +210,7 @@ class KVCacheBackend:
         out = [[None] * r.n for r in requests]
         slots: list = list(rows)  # the row of each batch position of `state`; None once it has ended
         while True:
-            active = [b for b, row in enumerate(slots) if row is not None]
-            live = [slots[b] for b in active]
-            here = logits if len(active) == len(slots) else logits.index_select(0, torch.tensor(active))
-            u = draw_uniforms([row.key for row in live], [row.position for row in live])
-            tokens, sampled, base, entropy = draw_and_score(here, u, settings.temperature, settings.top_p,
-                                                            settings.with_entropy)
-            ended = self._append(live, tokens, sampled, base, u, entropy)
+            active, live, tokens, ended = self._draw_step(logits, slots, settings)
             for r in ended:
                 row = live[r]
                 out[row.request][row.seq] = row.segment
@@ -210,6 +226,20 @@ class KVCacheBackend:
                 state, step_tokens = self.policy.select(state, index), step_tokens[index]
                 slots = [slots[b] for b in going]
             logits, state = self.policy.step(state, step_tokens)
+
+    def _draw_step(self, logits, slots: list, settings: SamplingSettings):
+        """Draw a token for every live row of the batch (``slots``: its rows, None where one has ended) and
+        append it: ``(active batch positions, live rows, tokens (len(live),), indices in live of rows that ended)``."""
+        import torch
+
+        self.steps += 1
+        active = [b for b, row in enumerate(slots) if row is not None]
+        live = [slots[b] for b in active]
+        here = logits if len(active) == len(slots) else logits.index_select(0, torch.tensor(active))
+        u = draw_uniforms([row.key for row in live], [row.position for row in live])
+        tokens, sampled, base, entropy = draw_and_score(here, u, settings.temperature, settings.top_p,
+                                                        settings.with_entropy)
+        return active, live, tokens, self._append(live, tokens, sampled, base, u, entropy)
 
     @staticmethod
     def _append(live: list, tokens, sampled, base, u, entropy) -> list[int]:

@@ -2,12 +2,18 @@
 
 - :func:`concat_states`: rows of several states in one batch (caches of different widths are left-padded
   with masked columns);
+- :func:`gather_states`: chosen rows of several states in one batch (one copy where the layers can
+  ``stack``);
 - :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
   removed), so a kept state continues from an earlier position of its context;
+- :func:`drop_unused_columns`: leading columns that every row masks are cut off (a continuous batch
+  whose rows joined at different times);
 - :func:`snapshot`: the state as it is now, copying no keys or values (a ``transformers`` cache is
   updated in place by the next forward; its layers are shallow-copied).
 
-A policy may provide ``concat_states(states)`` itself; otherwise the two cache layouts of the built-in
+A policy may provide ``concat_states(states)`` itself; a cache whose layers have a ``stack(parts,
+width)`` constructor (the small GPT's :class:`~treecredit.models.kv_buffer.GrowingKV`) is concatenated
+by it, once, into a buffer with spare room; otherwise the two cache layouts of the built-in
 adapters are handled: a list of per-layer ``(k, v)`` tensors ``(B, H, L, D)`` (small GPT) and a
 ``transformers`` cache whose ``layers`` hold ``keys`` / ``values`` ``(B, H, L, D)``.
 """
@@ -54,6 +60,14 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
     if hasattr(policy, "concat_states"):
         return policy.concat_states(states)
     width = max(int(s.key_valid.shape[1]) for s in states)
+    valid = torch.cat([torch.nn.functional.pad(s.key_valid, (width - s.key_valid.shape[1], 0), value=False)
+                       for s in states])
+    next_pos = torch.cat([s.next_pos for s in states])
+    first = states[0].cache
+    if isinstance(first, (list, tuple)) and hasattr(type(first[0]), "stack"):  # one copy, with spare room
+        stack = type(first[0]).stack
+        cache = [stack([tuple(s.cache[i]) for s in states], width) for i in range(len(first))]
+        return DecodeState(cache, valid, next_pos)
     per_state = [_layers(s.cache) for s in states]
     layers = []
     for i in range(len(per_state[0])):
@@ -64,9 +78,27 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
             ks.append(torch.nn.functional.pad(k, (0, 0, pad, 0)) if pad else k)
             vs.append(torch.nn.functional.pad(v, (0, 0, pad, 0)) if pad else v)
         layers.append((torch.cat(ks), torch.cat(vs)))
-    valid = torch.cat([torch.nn.functional.pad(s.key_valid, (width - s.key_valid.shape[1], 0), value=False)
-                       for s in states])
-    return DecodeState(_rebuild(states[0].cache, layers), valid, torch.cat([s.next_pos for s in states]))
+    return DecodeState(_rebuild(states[0].cache, layers), valid, next_pos)
+
+
+def gather_states(policy, parts: list) -> DecodeState:
+    """One state holding, in order, the rows ``index`` of each ``(state, index)`` of ``parts`` (``index``
+    ``(K,)`` long, or None for all rows): :func:`concat_states` of ``Policy.select``, with one copy where the
+    cache's layers have ``stack``."""
+    import torch
+
+    first = parts[0][0].cache
+    if not (isinstance(first, (list, tuple)) and hasattr(type(first[0]), "stack")) or len(parts) == 1 and (
+            parts[0][1] is None):
+        return concat_states(policy, [s if i is None else policy.select(s, i) for s, i in parts])
+    width = max(int(s.key_valid.shape[1]) for s, _ in parts)
+    valid = torch.cat([torch.nn.functional.pad(s.key_valid if i is None else s.key_valid.index_select(0, i),
+                                               (width - s.key_valid.shape[1], 0), value=False) for s, i in parts])
+    next_pos = torch.cat([s.next_pos if i is None else s.next_pos.index_select(0, i) for s, i in parts])
+    stack = type(first[0]).stack
+    cache = [stack([tuple(s.cache[layer]) + (() if i is None else (i,)) for s, i in parts], width)
+             for layer in range(len(first))]
+    return DecodeState(cache, valid, next_pos)
 
 
 def truncate_state(state: DecodeState, keep) -> DecodeState:
@@ -94,3 +126,18 @@ def snapshot(state: DecodeState) -> DecodeState:
     if isinstance(state.cache, (list, tuple)):
         return state
     return DecodeState(_rebuild(state.cache, _layers(state.cache)), state.key_valid, state.next_pos)
+
+
+def drop_unused_columns(state: DecodeState, share: float = 0.25) -> DecodeState:
+    """``state`` without its leading key columns that no row attends to (masked in every row), when they
+    are at least ``share`` of its columns (a cut view makes the adapter's next step regrow its buffer)."""
+    import torch
+
+    used = state.key_valid.any(0)
+    if not bool(used.any()) or bool(used[0]):
+        return state
+    first = int(torch.nonzero(used).min())
+    if first < share * used.shape[0]:
+        return state
+    layers = [(k[:, :, first:], v[:, :, first:]) for k, v in _layers(state.cache)]
+    return DecodeState(_rebuild(state.cache, layers), state.key_valid[:, first:], state.next_pos)

@@ -59,6 +59,8 @@ class GrowContext:
         cutoff: prune at a wrong step (already resolved for the task, see :mod:`cutoff`).
         seed: the call's seed; chain keys derive from it (:mod:`treecredit.sampling.draws`).
         with_entropy: ask the backend for entropies (the entropy and adaptive strategies need them).
+        terminal: texts that end a response (the task's stop strings, e.g. the end of a HumanEval
+            function): a chain that completes one stops there, as on a stop id.
     """
 
     policy: object
@@ -72,6 +74,7 @@ class GrowContext:
     cutoff: bool = False
     seed: int = 0
     with_entropy: bool = True
+    terminal: tuple = ()
 
     def settings(self) -> SamplingSettings:
         return SamplingSettings(self.temperature, self.top_p, self.with_entropy)
@@ -83,6 +86,7 @@ class _Work:
     start: int  # node whose path is the prefix (-1: the prompt)
     nodes: list  # nodes that the request's continuations fill, in order
     keys: tuple  # their chain keys
+    rule: ForkRule | None = None  # forks decided while they grow
 
 
 _GROWERS = itertools.count()
@@ -106,6 +110,10 @@ class SegmentGrower:
 
     def grow_points(self, forest: SampledForest, points, rule: ForkRule | None = None) -> None:
         """Open k chains at each point ``(group, node, k)`` (node -1: after the prompt) and grow them."""
+        self.run(forest, self.open_work(forest, points, rule))
+
+    def open_work(self, forest: SampledForest, points, rule: ForkRule | None) -> list[_Work]:
+        """The work of opening k chains at each point ``(group, node, k)`` (points with k ≤ 0 are skipped)."""
         work = []
         for group, node, k in points:
             if k <= 0:
@@ -114,24 +122,24 @@ class SegmentGrower:
             keys = forest.open_chains(parent, forest.end(node), k)
             if node >= 0:
                 forest.status[node] = "inner"
-            work.append(_Work(group, node, [forest.add_node(group, node, key) for key in keys], tuple(keys)))
-        self.run(forest, work, rule)
+            work.append(_Work(group, node, [forest.add_node(group, node, key) for key in keys], tuple(keys), rule))
+        return work
 
-    def run(self, forest: SampledForest, work: list[_Work], rule: ForkRule | None) -> None:
+    def run(self, forest: SampledForest, work: list[_Work]) -> None:
         while work:
-            requests = [self._request(forest, item, rule, i) for i, item in enumerate(work)]
+            requests = [self.request(forest, item, ("tree", self.name, self.rounds, i)) for i, item in enumerate(work)]
             segments = self.backend.generate(requests, self.ctx.settings())
             self.rounds += 1
             following: list[_Work] = []
             for item, request, segs in zip(work, requests, segments):
-                for seq, (node, segment) in enumerate(zip(item.nodes, segs)):
-                    self._set_kept(forest, node, (request.keep_key, seq))
-                    following += self._absorb(forest, node, segment, rule, bool(request.stop_strings))
+                for seq, segment in enumerate(segs):
+                    following += self.absorb(forest, item, request, seq, segment)
             work = following
 
-    def _request(self, forest: SampledForest, item: _Work, rule, index: int) -> SegmentRequest:
+    def request(self, forest: SampledForest, item: _Work, keep_key) -> SegmentRequest:
+        """The segment request of ``item``; its continuations' states are kept under ``(keep_key, seq)``."""
         prompt = self.prompts[item.group]
-        node = item.nodes[0]
+        node, rule = item.nodes[0], item.rule
         path = forest.path_tokens(item.start) if item.start >= 0 else []
         limit = self.ctx.max_new_tokens - len(path)
         if rule is not None:
@@ -140,9 +148,16 @@ class SegmentGrower:
         stops = self.ctx.cutoff or (rule is not None and rule.stops_at_step_ends(forest, node))
         return SegmentRequest(
             prefix=tuple(prompt + path), response_start=len(prompt), n=len(item.nodes), max_tokens=max(1, limit),
-            stop_ids=tuple(self.ctx.stop_ids), stop_strings=tuple(self.ctx.marks) if stops else (),
-            keep_key=("tree", self.name, self.rounds, index), cache_key=self._cache_key(forest, item),
-            chain_keys=item.keys)
+            stop_ids=tuple(self.ctx.stop_ids),
+            stop_strings=tuple(self.ctx.terminal) + (tuple(self.ctx.marks) if stops else ()),
+            keep_key=keep_key, cache_key=self._cache_key(forest, item), chain_keys=item.keys)
+
+    def absorb(self, forest: SampledForest, item: _Work, request: SegmentRequest, seq: int, segment) -> list[_Work]:
+        """Take continuation ``seq`` of ``item`` (asked for with ``request``): its node, kept state and what follows."""
+        node = item.nodes[seq]
+        self._set_kept(forest, node, (request.keep_key, seq))
+        at_marks = len(request.stop_strings) > len(self.ctx.terminal)
+        return self._absorb(forest, node, segment, item.rule, at_marks)
 
     def _cache_key(self, forest: SampledForest, item: _Work):
         if item.start >= 0:
@@ -168,9 +183,11 @@ class SegmentGrower:
         forest.logprobs[node] += segment.base_logprobs if segment.base_logprobs is not None else segment.logprobs
         forest.entropy[node] += segment.entropies if segment.entropies is not None else [math.nan] * n
         forest.uniforms[node] += segment.uniforms if segment.uniforms is not None else [math.nan] * n
-        stopped = segment.finish_reason == "stop_id"
+        terminal = segment.finish_reason == "stop_string" and bool(ctx.terminal) and bool(
+            stop_positions(ctx.policy.decode, ctx.terminal, segment.tokens[-1:], before + segment.tokens[:-1]))
+        stopped = segment.finish_reason == "stop_id" or terminal
         if stopped_at_marks:
-            ends = [n - 1] if segment.finish_reason == "stop_string" else []
+            ends = [n - 1] if segment.finish_reason == "stop_string" and not terminal else []
         else:
             ends = [t for t in stop_positions(ctx.policy.decode, ctx.marks, segment.tokens, before)
                     if not (stopped and t == n - 1)]
@@ -192,5 +209,5 @@ class SegmentGrower:
             forest.status[node] = "inner"
             keys = forest.open_chains(forest.chain[node], forest.end(node), k)
             return [_Work(forest.group[node], node, [forest.add_node(forest.group[node], node, key) for key in keys],
-                          tuple(keys))]
-        return [_Work(forest.group[node], node, [node], (forest.chain[node],))]
+                          tuple(keys), rule)]
+        return [_Work(forest.group[node], node, [node], (forest.chain[node],), rule)]

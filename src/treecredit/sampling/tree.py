@@ -10,7 +10,10 @@ Pieces: :mod:`branching` decides where to fork, :mod:`rounds` grows the trees in
 requests to a generation backend (:mod:`backend`; the built-in :class:`KVCacheBackend` by default, any
 backend with ``backend=``), :mod:`cutoff` prunes wrong steps, :mod:`vine_values` adds Monte Carlo values,
 :mod:`replay` reuses stored subtrees with importance weights, :mod:`tree_pack` builds the batch.
-``extras["rounds"]`` counts the ``generate`` calls the tree took (one per round, across all prompts).
+``extras["rounds"]`` counts the ``generate`` calls the tree took (one per round, across all prompts; one
+``stream`` call with the built-in backend's continuous batching), ``extras["decode_steps"]`` the
+backend's decoding steps where it counts them. A chain ends at a stop id or at a task's stop string
+(``Task.stop_strings_for``, e.g. the end of a HumanEval function), as an i.i.d. row does.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from treecredit.sampling.iid import check_decoding_options, stop_ids_for
 from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch
 from treecredit.sampling.rounds import GrowContext, SegmentGrower
+from treecredit.sampling.schedule import StreamGrower
 from treecredit.sampling.tree_pack import pack_forest
 from treecredit.sampling.tree_table import SampledForest
+from treecredit.tasks.base import response_stop_strings
 
 
 @register_sampler("tree")
@@ -47,6 +52,9 @@ class TreeSampler:
         replay_leaves: 0 = off; r > 0 reuses up to r stored leaves per problem seen before (off-policy
             subtree replay, :mod:`treecredit.sampling.replay`); the strategy then grows group_size − r.
         replay_max_weight: truncation 1 + c of the replay importance weights (≥ 1).
+        schedule: 'auto' grows the trees in one continuous batch on a backend that can (the built-in
+            one: ``stream``), in rounds on others; 'rounds' always uses rounds. Same trees either way
+            (:mod:`treecredit.sampling.schedule`); 'rounds' is for comparison.
     """
 
     temperature: float = 1.0
@@ -58,10 +66,12 @@ class TreeSampler:
     mc_rollouts: int = 0
     replay_leaves: int = 0
     replay_max_weight: float = 2.0
+    schedule: str = "auto"
 
     def __post_init__(self) -> None:
         check_decoding_options(self.temperature, self.top_p, self.max_new_tokens)
         check_choice(self.cutoff, MODES, "cutoff")
+        check_choice(self.schedule, ("auto", "rounds"), "schedule")
         if not isinstance(self.mc_rollouts, int) or self.mc_rollouts < 0:
             fail("mc_rollouts", f"is {self.mc_rollouts!r}, must be an integer ≥ 0", "pass mc_rollouts=0 or K ≥ 1")
         if not isinstance(self.replay_leaves, int) or self.replay_leaves < 0:
@@ -114,12 +124,16 @@ class TreeSampler:
             fresh = group_size
             if self.replay is not None:
                 fresh = group_size - self.replay.reserve(problems, group_size)
-            grower = SegmentGrower(ctx, backend, prompts)
-            before = getattr(backend, "prefill_tokens", 0)
-            if fresh:
+            streams = self.schedule == "auto" and hasattr(backend, "stream") and hasattr(self.strategy, "phases")
+            grower = (StreamGrower if streams else SegmentGrower)(ctx, backend, prompts)
+            before = getattr(backend, "prefill_tokens", 0), getattr(backend, "steps", 0)
+            if fresh and streams:
+                grower.grow(self.strategy, forest, fresh)
+            elif fresh:
                 self.strategy.grow_trees(grower, forest, fresh)
-            rollout = pack_forest(ctx, forest, prompts, prompt_texts, getattr(backend, "prefill_tokens", 0) - before)
+            rollout = pack_forest(ctx, forest, prompts, prompt_texts, getattr(backend, "prefill_tokens", 0) - before[0])
             rollout.extras["rounds"] = grower.rounds
+            rollout.extras["decode_steps"] = getattr(backend, "steps", 0) - before[1]
             backend.release([key for key in dict.fromkeys(forest.kept) if key is not None])
             if self.replay is not None:
                 rollout = self.replay.merge(policy, task, problems, rollout, backend, ctx.settings())
@@ -136,7 +150,8 @@ class TreeSampler:
         """The decoding context for ``task`` (cutoff resolved for the task, see :mod:`cutoff`)."""
         return GrowContext(policy, task, problems, self.temperature, self.top_p, self.max_new_tokens,
                            stop_ids_for(policy, task), (task.delimiter, task.end), cutoff_active(self.cutoff, task),
-                           seed, getattr(self.strategy, "needs_entropy", True))
+                           seed, getattr(self.strategy, "needs_entropy", True),
+                           terminal=response_stop_strings(task, policy))
 
     def state_dict(self) -> dict:
         """What a checkpoint needs to resume sampling exactly: the replay store (None when replay is off)."""

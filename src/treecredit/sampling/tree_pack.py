@@ -2,7 +2,8 @@
 
 Rows are the leaves, group by group, each tree in depth-first order; row i holds the full response of
 leaf i (all its ancestors' tokens, then its own). ``tree_nodes[i, t]`` is the compact id of the node that
-generated token t (-1 on padding): equal across rows exactly where they share a generated segment.
+generated token t (-1 on padding; ids in order of first appearance, row by row): equal across rows exactly
+where they share a generated segment.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
     paths = [forest.path(leaf) for leaf in leaves]
     lengths = [sum(len(forest.tokens[n]) for n in path) for path in paths]
     B, T = len(leaves), max(lengths)
-    used = sorted({n for path in paths for n in path})
-    compact = {node: i for i, node in enumerate(used)}
+    compact: dict = {}  # nodes numbered in order of first use (rows in order, each root to leaf), so that
+    for path in paths:  # the ids do not depend on the order in which the nodes were created
+        for node in path:
+            compact.setdefault(node, len(compact))
     ids = torch.full((B, T), ctx.policy.pad_id, dtype=torch.long)
     nodes = torch.full((B, T), -1, dtype=torch.long)
     logprobs = torch.zeros((B, T), dtype=torch.float64)

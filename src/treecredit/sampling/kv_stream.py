@@ -1,0 +1,168 @@
+"""Continuous batching in the built-in backend: work that follows a finished segment joins the running batch.
+
+:meth:`KVCacheBackend.generate` decodes one round: every continuation it was asked for, to its end, and
+returns; a caller with follow-up work (continue a chain, fork children from its end, fork in the middle
+of a kept segment) waits for the round's longest segment, then makes a new call. :func:`run_stream` decodes
+one batch that never waits: after each model step, the segments that ended at that step are handed to
+``on_end``, and the requests it returns join the batch at the next step:
+
+- the first continuation of a request whose ``cache_key`` names the state kept, at this very step, for
+  a continuation that just ended, and whose prefix is that continuation's whole context (continue it,
+  or fork it at its end), takes that continuation's batch row: the row's last token is stepped with the
+  batch, as if nothing had ended; no copy;
+- every other continuation with a kept state (further children of a fork, a state kept earlier, a
+  prefix cut inside a kept segment) brings its kept row, truncated to the prefix minus the last token
+  (:func:`truncate_state`), into the batch, and the prefix's last token is stepped with the batch: a
+  fork costs a row of a step, not a call. Adding rows copies the whole batch into a new buffer
+  (:func:`gather_states`), so such rows wait and join together: when the batch is compacted anyway,
+  when they are :data:`JOIN_SHARE` of the rows that go on, or after :data:`MAX_WAIT` steps;
+- a request without a kept state is prefilled, and its rows join after the next step.
+
+Draws are counter-based per chain key and position (:mod:`treecredit.sampling.draws`), so a continuation
+draws the same tokens whatever the batch it runs in: a stream returns the segments that rounds of
+:meth:`generate` calls return for the same requests.
+
+Rows that ended and were not taken over stay in the batch, stepped with padding and unread (their
+position ids frozen at 0), until a quarter of the batch has ended or rows join; then the batch is
+compacted, and leading key columns that no row attends to any more are dropped when they are a quarter
+of the columns or more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest
+from treecredit.sampling.kv_states import concat_states, drop_unused_columns, gather_states, truncate_state
+from treecredit.sampling.policy import DecodeState
+
+OnEnd = Callable[[list[tuple[int, int, Segment]]], Sequence[SegmentRequest]]
+
+
+def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSettings, on_end: OnEnd) -> None:
+    """Decode ``requests`` and every request ``on_end`` adds, in one continuous batch (module docstring).
+
+    ``on_end(ended)`` receives ``[(request id, seq, segment)]`` for the continuations that ended at a step
+    (request ids count every request of the stream in the order given: the first ``len(requests)``, then
+    those ``on_end`` returned) and returns the requests that join at the next step. States are kept for
+    requests with a ``keep_key`` exactly as by :meth:`KVCacheBackend.generate`.
+    """
+    import torch
+
+    policy = backend.policy
+    everything = list(requests)
+    backend._check(everything)
+    logits, state, start = backend._start(everything)
+    slots = backend._rows(everything, None)
+    repeat = torch.tensor([start[row.request] for row in slots], dtype=torch.long)
+    logits, state = logits.index_select(0, repeat), policy.select(state, repeat)
+    waiting: list = []  # [row, kept state, steps waited]: rows to be copied in, batched (see _next_batch)
+    while True:
+        active, live, tokens, ended = backend._draw_step(logits, slots, settings)
+        drawn = torch.full((len(slots),), backend.pad_id, dtype=torch.long)
+        drawn[torch.tensor(active, dtype=torch.long)] = tokens
+        joining: list = []
+        if ended:
+            rows = [live[r] for r in ended]
+            positions = [active[r] for r in ended]
+            for b in positions:
+                slots[b] = None
+            backend._keep(everything, rows, positions, state)
+            just_kept = {(everything[row.request].keep_key, row.seq): b for row, b in zip(rows, positions)
+                         if everything[row.request].keep_key is not None}
+            more = list(on_end([(row.request, row.seq, row.segment) for row in rows]))
+            backend._check(more)
+            first = len(everything)
+            everything += more
+            joining = [(row, just_kept.get(everything[row.request].cache_key))
+                       for row in backend._rows(more, None, first=first)]
+        if not joining and not waiting and all(row is None for row in slots):
+            return
+        state, step_tokens, slots, ready = _next_batch(backend, everything, state, drawn, slots, joining, waiting)
+        logits, state = policy.step(state, step_tokens) if slots else (None, None)
+        if ready is not None:
+            ready_logits, ready_state, ready_rows = ready
+            logits = ready_logits if logits is None else torch.cat([logits, ready_logits])
+            state = ready_state if state is None else concat_states(policy, [state, ready_state])
+            slots = slots + ready_rows
+
+
+MAX_WAIT = 4
+"""Steps a row that must be copied into the batch may wait for others (copies are batched: each copies
+the whole running batch into a new buffer)."""
+JOIN_SHARE = 0.25
+"""Rows waiting to be copied in join once they are this share of the rows that go on."""
+
+
+def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
+    """``(state, tokens to step, slots, ready)`` for the next step: rows that go on keep their batch rows;
+    a joining row takes the row of the continuation it continues, or waits in ``waiting`` (updated in
+    place) to be copied in (see the module docstring); ``ready`` is None or ``(logits, state, rows)`` of
+    prefilled rows that join after the step."""
+    import torch
+
+    policy = backend.policy
+    slots = list(slots)
+    fresh = []
+    for row, b in joining:
+        request = everything[row.request]
+        kept = backend.kept.get(request.cache_key) if request.cache_key is not None else None
+        if b is not None and slots[b] is None and len(request.prefix) == len(kept.context):
+            slots[b] = row  # takes over the row of the continuation it continues
+        elif kept is not None:  # another child of it, or a fork from an older or longer kept state
+            waiting.append([row, kept, 0])
+        else:
+            fresh.append(row)
+    going = [b for b, row in enumerate(slots) if row is not None]
+    dead = len(slots) - len(going)
+    join = bool(waiting) and (4 * dead >= len(slots) or len(waiting) >= JOIN_SHARE * len(going)
+                              or max(w[2] for w in waiting) >= MAX_WAIT)
+    if join or (going and 4 * dead >= len(slots)):
+        index = torch.tensor(going, dtype=torch.long)
+        rows = [slots[b] for b in going]
+        parts = [(state, index)] if len(index) else []
+        tokens = [drawn[index]] if len(index) else []
+        if join:
+            parts.append((_kept_rows(backend, everything, waiting), None))
+            tokens.append(torch.tensor([everything[w[0].request].prefix[-1] for w in waiting], dtype=torch.long))
+            rows += [w[0] for w in waiting]
+            waiting.clear()
+        state = drop_unused_columns(gather_states(policy, parts)) if parts else None
+        step_tokens = torch.cat(tokens) if tokens else None
+        slots = rows
+        for w in waiting:
+            w[2] += 1
+    else:
+        for w in waiting:
+            w[2] += 1
+        step_tokens = drawn
+        if dead and going:  # unread rows: a frozen position id, so they never run past the model's positions
+            frozen = torch.tensor([row is None for row in slots], dtype=torch.bool)
+            state = DecodeState(state.cache, state.key_valid, state.next_pos.masked_fill(frozen, 0))
+        elif not going:
+            slots = []
+    ready = None
+    if fresh:
+        ids = list(dict.fromkeys(row.request for row in fresh))
+        logits, fresh_state, start = backend._start([everything[i] for i in ids])
+        index = torch.tensor([start[ids.index(row.request)] for row in fresh], dtype=torch.long)
+        ready = (logits.index_select(0, index), policy.select(fresh_state, index), fresh)
+    return state, step_tokens, slots, ready
+
+
+def _kept_rows(backend, everything, waiting) -> DecodeState:
+    """One state with a batch row per waiting ``[row, kept, _]``, from its kept state, cut to its request's
+    prefix minus the last token (which the next step appends)."""
+    import torch
+
+    kept = [w[1] for w in waiting]
+    states, order = [], []
+    for source in dict.fromkeys(id(k.state) for k in kept):
+        mine = [i for i, k in enumerate(kept) if id(k.state) == source]
+        states.append(backend.policy.select(kept[mine[0]].state, torch.tensor([kept[i].row for i in mine])))
+        order += mine
+    merged = concat_states(backend.policy, states)
+    merged = truncate_state(merged, torch.tensor([len(everything[waiting[i][0].request].prefix) - 1 for i in order]))
+    if order != list(range(len(waiting))):
+        merged = backend.policy.select(merged, torch.tensor([order.index(i) for i in range(len(waiting))]))
+    return merged
