@@ -64,3 +64,47 @@ def test_tree_rollouts_on_trls_vllm_server_reach_the_loss(tmp_path, monkeypatch)
         if step == 0:  # the server's processed log-probabilities (softmax(z/τ), float32) against TRL's own
             torch.testing.assert_close(sampling, old, atol=2e-3, rtol=0)
     assert any(g["advantages"].abs().sum() > 0 for g in trainer.generated), "no reward spread: weak test"
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_two_processes_grow_their_trees_on_the_server_and_keep_each_group_whole(tmp_path):
+    # torchrun, 2 gloo processes x 6 rows, num_generations=4: 3 trees, the middle one split over the two
+    # processes; groups are dealt round-robin, so process 1 grows a tree through its own HTTP client.
+    import os
+    import subprocess
+
+    from test_trl_tree import check_tree
+
+    import treecredit
+    from treecredit.sampling.vllm_server_launch import trl_vllm_server
+
+    here = Path(__file__).parent
+    path = _save_tiny_llama(tmp_path / "model")
+    env = {**os.environ, "PYTHONPATH": str(here.parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    with trl_vllm_server(path, tmp_path / "server.log") as url:
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                               str(here / "trl_two_processes.py"), str(tmp_path), "tempo", "server", url, str(path)],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    assert all(r["http_calls"] > 0 for r in ranks), "a process sent no segment request"
+    gathered = [r["generated"][0] for r in ranks]
+    torch.testing.assert_close(gathered[0]["tree_nodes"], gathered[1]["tree_nodes"])
+    nodes = gathered[0]["tree_nodes"]
+    width = nodes.shape[1]
+
+    def pad(x):
+        return torch.nn.functional.pad(x, (0, width - x.shape[1]))
+
+    ids = torch.cat([pad(g["completion_ids"]) for g in gathered])
+    mask = torch.cat([pad(g["completion_mask"]) for g in gathered])
+    check_tree(ids.numpy(), mask.numpy().astype(bool), nodes.numpy(), 4)
+    growers = [{int(n) >> 32 for n in nodes[g * 4:(g + 1) * 4][mask[g * 4:(g + 1) * 4].bool()]} for g in range(3)]
+    assert growers == [{0}, {1}, {0}], growers  # one process per tree, dealt round-robin
+    rewards = torch.tensor(high_tokens(ids.tolist()))
+    assert rewards.std() > 0, "no reward spread: weak test"
+    expected = treecredit.compute_advantages("tempo", response_ids=ids, response_mask=mask, rewards=rewards,
+                                             group_ids=torch.arange(12) // 4, tree_nodes=nodes)
+    for rank, g in enumerate(gathered):
+        torch.testing.assert_close(g["advantages"], expected[6 * rank:6 * rank + 6, :g["completion_ids"].shape[1]])
