@@ -318,10 +318,14 @@ def test_entropies_from_the_top_k_match_the_built_in_backends_exact_ones(tiny, t
 @pytest.mark.vllm
 @pytest.mark.parametrize("branching", ["entropy", "adaptive"])
 def test_entropy_and_adaptive_branching_run_on_vllm(tiny, branching):
+    assert_entropy_branching_runs(*tiny, branching)
+
+
+def assert_entropy_branching_runs(backend, model, branching):
+    """``entropy`` or ``adaptive`` branching through ``backend``: a tree whose leaves re-score."""
     from treecredit.models import HFPolicy
     from treecredit.sampling import TreeSampler
 
-    backend, model = tiny
     policy = HFPolicy(model, backend.tokenizer, use_chat_template=False)
     task, problems = _arithmetic(2)
     task.delimiter = backend.decode([4])  # a character this random model writes often: adaptive forks there

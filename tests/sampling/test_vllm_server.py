@@ -14,7 +14,13 @@ transformers = pytest.importorskip("transformers")
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from test_vllm_backend import _arithmetic, assert_tree_rescores, processed_logprobs, save_tiny_llama  # noqa: E402
+from test_vllm_backend import (  # noqa: E402
+    _arithmetic,
+    assert_entropy_branching_runs,
+    assert_tree_rescores,
+    processed_logprobs,
+    save_tiny_llama,
+)
 
 from treecredit.sampling.backend import SamplingSettings, SegmentRequest  # noqa: E402
 
@@ -129,6 +135,14 @@ def test_tree_leaves_from_the_server_rescore_to_the_recorded_logprobs(served):
         torch.testing.assert_close(torch.tensor(recorded, dtype=torch.float64), expected, atol=2e-3, rtol=0)
     again = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
     assert torch.equal(again.response_ids, rollout.response_ids)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_entropy_branching_runs_on_the_server(served):
+    # (adaptive branching ran through the server here too, but on this test's draws the delimiter never
+    # closed a step, so it only added chains from the prompt: not a test of it)
+    assert_entropy_branching_runs(*served, "entropy")
 
 
 class _FakeClient:

