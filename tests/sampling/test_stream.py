@@ -38,19 +38,26 @@ def _both(policy, task, problems, group_size=8, seed=11, **options):
 
 
 @pytest.mark.parametrize("branching, options, cutoff, temperature, top_p", CASES)
-def test_stream_grows_the_forest_rounds_grow(branching, options, cutoff, temperature, top_p):
+def test_stream_grows_the_forest_rounds_grow(branching, options, cutoff, temperature, top_p, monkeypatch):
     """Prompts of different lengths (1 to 3 operators), chains that stop early: the same forest, token for
-    token, from one stream as from rounds, in fewer decoding steps."""
+    token, from one stream as from rounds; with rows joining at once (no wait to batch copies), in no more
+    decoding steps than rounds."""
+    import treecredit.sampling.kv_stream as kv_stream
+
     policy = tiny_gpt(torch.float64, seed=1)
     task = ArithmeticTask(min_operators=1, max_operators=3)
     problems = task.generate(np.random.default_rng(2), 4)
     assert len({len(task.format_prompt(p)) for p in problems}) > 1
-    rounds, stream = _both(policy, task, problems, max_new_tokens=18, temperature=temperature, top_p=top_p,
-                           branching=branching, branching_options=options, cutoff=cutoff)
+    options = dict(max_new_tokens=18, temperature=temperature, top_p=top_p, branching=branching,
+                   branching_options=options, cutoff=cutoff)
+    rounds, stream = _both(policy, task, problems, **options)
     _same_rollout(stream, rounds)
     check_tree_nodes(stream)
     assert stream.extras["rounds"] == 1 < rounds.extras["rounds"]
-    assert stream.extras["decode_steps"] <= rounds.extras["decode_steps"]
+    monkeypatch.setattr(kv_stream, "MAX_WAIT", 0)
+    _, at_once = _both(policy, task, problems, **options)
+    _same_rollout(at_once, rounds)
+    assert at_once.extras["decode_steps"] <= rounds.extras["decode_steps"]
 
 
 def test_stream_tops_up_groups_whose_chains_stop_early():

@@ -18,7 +18,8 @@ task that only knows the step delimiter (:class:`PromptIdsTask`) and a policy th
 its ids (:class:`PromptIdsPolicy`).
 
 With TRL's colocated vLLM engine the trees grow through a
-:class:`~treecredit.sampling.vllm_backend.VLLMBackend` on that engine, wrapped in a
+:class:`~treecredit.sampling.vllm_backend.VLLMBackend` on that engine (with TRL's vLLM server, a
+:class:`~treecredit.sampling.vllm_server.VLLMServerBackend` on TRL's client), wrapped in a
 :class:`RecordingBackend` so that every row also gets the log-probabilities of the distribution it was
 sampled from (vLLM's processed ones, which TRL's importance-sampling correction compares with the
 training model's).

@@ -84,7 +84,7 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
 def gather_states(policy, parts: list) -> DecodeState:
     """One state holding, in order, the rows ``index`` of each ``(state, index)`` of ``parts`` (``index``
     ``(K,)`` long, or None for all rows): :func:`concat_states` of ``Policy.select``, with one copy where the
-    cache's layers have ``stack``."""
+    cache's layers have ``stack``, which also leaves out the leading columns that no chosen row attends to."""
     import torch
 
     first = parts[0][0].cache
@@ -95,10 +95,14 @@ def gather_states(policy, parts: list) -> DecodeState:
     valid = torch.cat([torch.nn.functional.pad(s.key_valid if i is None else s.key_valid.index_select(0, i),
                                                (width - s.key_valid.shape[1], 0), value=False) for s, i in parts])
     next_pos = torch.cat([s.next_pos if i is None else s.next_pos.index_select(0, i) for s, i in parts])
+    used = valid.any(0)
+    skip = int(torch.nonzero(used).min()) if bool(used.any()) else 0  # leading columns no chosen row attends to
+    cuts = [max(0, skip - (width - int(s.key_valid.shape[1]))) for s, _ in parts]  # dropped, not copied
     stack = type(first[0]).stack
-    cache = [stack([tuple(s.cache[layer]) + (() if i is None else (i,)) for s, i in parts], width)
+    cache = [stack([(k[:, :, cut:], v[:, :, cut:]) + (() if i is None else (i,))
+                    for (s, i), cut in zip(parts, cuts) for k, v in [tuple(s.cache[layer])]], width - skip)
              for layer in range(len(first))]
-    return DecodeState(cache, valid, next_pos)
+    return DecodeState(cache, valid[:, skip:], next_pos)
 
 
 def truncate_state(state: DecodeState, keep) -> DecodeState:

@@ -87,11 +87,13 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
             slots = slots + ready_rows
 
 
-MAX_WAIT = 4
+MAX_WAIT = 8
 """Steps a row that must be copied into the batch may wait for others (copies are batched: each copies
 the whole running batch into a new buffer)."""
-JOIN_SHARE = 0.25
+JOIN_SHARE = 0.5
 """Rows waiting to be copied in join once they are this share of the rows that go on."""
+DEAD_SHARE = 0.25
+"""The batch is compacted once this share of its rows has ended (and not been taken over)."""
 
 
 def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
@@ -115,9 +117,9 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
             fresh.append(row)
     going = [b for b, row in enumerate(slots) if row is not None]
     dead = len(slots) - len(going)
-    join = bool(waiting) and (4 * dead >= len(slots) or len(waiting) >= JOIN_SHARE * len(going)
+    join = bool(waiting) and (dead >= DEAD_SHARE * len(slots) or len(waiting) >= JOIN_SHARE * len(going)
                               or max(w[2] for w in waiting) >= MAX_WAIT)
-    if join or (going and 4 * dead >= len(slots)):
+    if join or (going and dead >= DEAD_SHARE * len(slots)):
         index = torch.tensor(going, dtype=torch.long)
         rows = [slots[b] for b in going]
         parts = [(state, index)] if len(index) else []
