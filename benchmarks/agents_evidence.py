@@ -1,10 +1,12 @@
 """Evidence for docs/results/agents: turn-credit estimators on text envs, and the signature audit.
 
 ``compare``: arms × seeds of ``treecredit train --env ...`` at one generated-token budget, identical
-settings except the arm's estimator (and, for the revisit-rate suite, the env's ``signature`` mode),
-all from one cached warm start. Writes ``<out>/compare.json`` and ``<out>/compare.md``: held-out success
-(sampled, greedy) at the end with 95 % intervals over seeds, the paired difference to the reference arm,
-and per arm the mean state-revisit rate and share of turns with non-zero step credit.
+settings except the arm's estimator (and, for the revisit-rate suites, the env's ``signature`` mode,
+``rtmc@history``, or its ``unmatched_share``, ``rtmc@u0.5``), all from one cached warm start. Writes
+``<out>/compare.json`` and ``<out>/compare.md``: held-out success (sampled, greedy) at the end with 95 %
+intervals over seeds, the paired difference to the reference arm, per arm the mean state-revisit rate
+and share of turns with non-zero step credit, and the sampled success on training instances over the
+last quarter of the steps (with its paired difference).
 
 ``audit``: the TextWorld signature audit (:func:`treecredit.agents.audit.signature_audit`) → ``audit.json``.
 
@@ -57,6 +59,10 @@ def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
     def train_mean(records, key):
         return float(np.mean([r[key] for r in records if r["kind"] == "train"]))
 
+    def late_train_success(records):  # sampled success on training instances, last quarter of the steps
+        train = [r["success"] for r in records if r["kind"] == "train"]
+        return float(np.mean(train[-max(1, len(train) // 4):]))
+
     out = {}
     for label, seeds in runs.items():
         row = {"n_seeds": len(seeds)}
@@ -72,11 +78,15 @@ def summarise(runs: dict[str, list[list[dict]]], reference: str) -> dict:
         for key in ("revisit_rate", "step_credit_share", "success", "time_credit_s", "elapsed_s"):
             row[f"train_{key}"] = float(np.mean([train_mean(rs, key) for rs in seeds]))
         row["generated_tokens"] = float(np.mean([final(rs, "generated_tokens") for rs in seeds]))
+        mean, half = mean_ci([late_train_success(rs) for rs in seeds])
+        row["late_train_success"] = {"mean": float(mean), "ci95": float(half)}
         if label != reference and reference in runs:
             row["vs_reference"] = paired_t([final(rs, "eval_success") for rs in seeds],
                                            [final(rs, "eval_success") for rs in runs[reference]])
             row["vs_reference_greedy"] = paired_t([final(rs, "eval_greedy_success") for rs in seeds],
                                                   [final(rs, "eval_greedy_success") for rs in runs[reference]])
+            row["vs_reference_late_train"] = paired_t([late_train_success(rs) for rs in seeds],
+                                                      [late_train_success(rs) for rs in runs[reference]])
         out[label] = row
     return out
 
@@ -86,8 +96,9 @@ def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
              f"Settings: `{json.dumps(settings)}`", "",
              "| arm | seeds | held-out success (sampled) | greedy | gain over warm start | Δ vs "
              + settings["reference"] + " (95 % CI, p) | greedy Δ (95 % CI, p) | revisit rate "
-             "| turns with step credit | invalid share |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| turns with step credit | invalid share | training-instance success, last ¼ of steps "
+             "| its Δ (95 % CI, p) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, row in summary.items():
         vs = row.get("vs_reference")
         delta = f"{vs['mean_diff']:+.3f} ± {vs['ci95']:.3f} (p={vs['p']:.2f})" if vs else "—"
@@ -99,7 +110,7 @@ def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
                      f" | {row['eval_greedy_success']['mean']:.3f} ± {row['eval_greedy_success']['ci95']:.3f}"
                      f" | {gain} | {delta}"
                      f" | {row['train_revisit_rate']:.2f} | {row['train_step_credit_share']:.2f}"
-                     f" | {row['eval_invalid_share']['mean']:.3f} |")
+                     f" | {row['eval_invalid_share']['mean']:.3f} | {_late(row)} |")
     start = np.mean([row["start_success"] for row in summary.values()])
     greedy = np.mean([row.get("start_greedy_success", np.nan) for row in summary.values()])
     lines += ["", f"Warm start (step 0) held-out success: {start:.3f} sampled, {greedy:.3f} greedy."]
@@ -108,7 +119,16 @@ def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
     return path
 
 
+def _late(row: dict) -> str:
+    """The late training success and its paired Δ as two table cells ("—" for reports written before them)."""
+    late, vs = row.get("late_train_success"), row.get("vs_reference_late_train")
+    cell = f"{late['mean']:.3f} ± {late['ci95']:.3f}" if late else "—"
+    return cell + (f" | {vs['mean_diff']:+.3f} ± {vs['ci95']:.3f} (p={vs['p']:.2f})" if vs else " | —")
+
+
 def plot(out: Path, runs: dict, budget: int) -> None:
+    """``success_curves.png`` (held-out success at each evaluation) and ``train_success_curves.png`` (sampled
+    success on the training instances, a moving mean over 8 steps), means over seeds with 95 % bands."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,21 +136,28 @@ def plot(out: Path, runs: dict, budget: int) -> None:
 
     from treecredit.training.compare_stats import mean_ci
 
+    def points(rs, kind: str, key: str):
+        picked = [r for r in rs if r["kind"] == kind]
+        values = [r[key] for r in picked]
+        if kind == "train":
+            values = [float(np.mean(values[max(0, i - 7):i + 1])) for i in range(len(values))]
+        return [r["generated_tokens"] for r in picked], values
+
     grid = np.linspace(0, budget, 11)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, seeds in runs.items():
-        curves = []
-        for rs in seeds:
-            ev = [r for r in rs if r["kind"] == "eval"]
-            curves.append(np.interp(grid, [r["generated_tokens"] for r in ev], [r["eval_success"] for r in ev]))
-        mean, half = mean_ci(curves)
-        ax.plot(grid, mean, label=label)
-        ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
-    ax.set_xlabel("generated tokens")
-    ax.set_ylabel("held-out success (sampled)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "success_curves.png", dpi=120)
+    for kind, key, name, label_y in (("eval", "eval_success", "success_curves.png", "held-out success (sampled)"),
+                                     ("train", "success", "train_success_curves.png",
+                                      "training success (sampled, 8-step mean)")):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, seeds in runs.items():
+            mean, half = mean_ci([np.interp(grid, *points(rs, kind, key)) for rs in seeds])
+            ax.plot(grid, mean, label=label)
+            ax.fill_between(grid, mean - half, mean + half, alpha=0.2)
+        ax.set_xlabel("generated tokens")
+        ax.set_ylabel(label_y)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
 
 
 def compare(args) -> None:
@@ -164,9 +191,9 @@ def compare(args) -> None:
         label = Path(config.out).name.rsplit("-seed", 1)[0]
         runs[arms[[a.replace("@", "_") for a in arms].index(label)]].append(records)
     summary = summarise(runs, arms[0])
-    settings = {"env": args.env, "env_options": env_options, "budget": args.budget, "seeds": args.seeds,
-                "reference": arms[0], **{k: v for k, v in BASE.items() if k not in ("progress", "tensorboard")},
-                "eval_every": args.eval_every, **overrides}
+    settings = {**{k: v for k, v in BASE.items() if k not in ("progress", "tensorboard")},  # BASE's env is a default
+                "env": args.env, "env_options": env_options, "budget": args.budget, "seeds": args.seeds,
+                "reference": arms[0], "eval_every": args.eval_every, **overrides}
     (out / "compare.json").write_text(json.dumps({"settings": settings, "summary": summary}, indent=1))
     plot(out, runs, args.budget)
     print(write_compare_report(out, summary, settings).read_text())
@@ -220,7 +247,9 @@ def _options(pairs: list[str]) -> dict:
 
 def summary_from_runs(out: Path, args) -> dict:
     """Summarise the finished runs under ``<out>/runs`` (finished: reached the budget), at the seeds that
-    every arm finished (so that the paired differences pair equal seeds); the reference arm is ``grpo``."""
+    every arm finished (so that the paired differences pair equal seeds); the reference arm is ``grpo``.
+    Writes ``compare.json`` and the curves (``success_curves.png``); arms added by a later ``compare``
+    into the same ``--out`` are summarised with the others."""
     by_arm: dict[str, dict[int, list]] = {}
     for folder in sorted((out / "runs").iterdir()):
         if not (folder / "metrics.jsonl").exists():
@@ -242,6 +271,7 @@ def summary_from_runs(out: Path, args) -> dict:
                 "seeds": len(seeds), "reference": first, "partial": True}
     data = {"settings": settings, "summary": summarise(runs, first)}
     (out / "compare.json").write_text(json.dumps(data, indent=1))
+    plot(out, runs, config["token_budget"])
     return data
 
 
