@@ -218,6 +218,11 @@ def test_tree_sampler_on_vllm_leaves_rescore_to_the_recorded_logprobs(tiny, tmp_
                           branching_options={"children": 2, "depth": 1, "every": 3})
     rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
     assert_tree_rescores(rollout, model)
+    # the sampler's seed fixes the tree (seeds derived from the chain keys), another seed changes it
+    again = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
+    assert torch.equal(again.response_ids, rollout.response_ids) and torch.equal(again.tree_nodes, rollout.tree_nodes)
+    other = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(1), backend=backend)
+    assert not torch.equal(other.response_ids, rollout.response_ids)
 
 
 def assert_tree_rescores(rollout, model):
@@ -321,6 +326,18 @@ def test_entropy_and_adaptive_branching_run_on_vllm(tiny, branching):
     assert_entropy_branching_runs(*tiny, branching)
 
 
+def _most_written_token(backend, policy, task, problems) -> str:
+    """The text of the token this random model writes most after the problems' prompts (i.i.d. draws)."""
+    from collections import Counter
+
+    from treecredit.sampling import IIDSampler
+
+    rollout = IIDSampler(temperature=0.9, top_p=0.95, max_new_tokens=10).sample(
+        policy, task, problems, 8, torch.Generator().manual_seed(0), backend=backend)
+    counts = Counter(int(i) for i in rollout.response_ids[rollout.response_mask.bool()])
+    return next(backend.decode([i]) for i, _ in counts.most_common() if backend.decode([i]).strip())
+
+
 def assert_entropy_branching_runs(backend, model, branching):
     """``entropy`` or ``adaptive`` branching through ``backend``: a tree whose leaves re-score."""
     from treecredit.models import HFPolicy
@@ -328,12 +345,17 @@ def assert_entropy_branching_runs(backend, model, branching):
 
     policy = HFPolicy(model, backend.tokenizer, use_chat_template=False)
     task, problems = _arithmetic(2)
-    task.delimiter = backend.decode([4])  # a character this random model writes often: adaptive forks there
+    task.delimiter = _most_written_token(backend, policy, task, problems)  # adaptive forks at step ends
     options = {"chains": 2, "forks": 1, "children": 2} if branching == "entropy" else {}
     sampler = TreeSampler(temperature=0.9, top_p=0.95, max_new_tokens=10, branching=branching,
                           branching_options=options)
     rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
     assert_tree_rescores(rollout, model)
+    # the sampler's seed fixes the tree (seeds derived from the chain keys), another seed changes it
+    again = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
+    assert torch.equal(again.response_ids, rollout.response_ids) and torch.equal(again.tree_nodes, rollout.tree_nodes)
+    other = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(1), backend=backend)
+    assert not torch.equal(other.response_ids, rollout.response_ids)
 
 
 def test_topk_entropy_bounds_hold_and_are_exact_with_the_whole_vocabulary():

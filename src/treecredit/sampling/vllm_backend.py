@@ -32,8 +32,9 @@ Where this differs from vLLM's defaults, on purpose:
   the contract asks; vLLM sees only the continuation's text, so a stop string that straddles the
   boundary is found here, and the continuation is cut at the token that completes it;
 - at τ = 0 (greedy) vLLM draws one continuation per request and each of the n segments is a copy of it;
-- a request without a seed gets one drawn from the ``generator`` passed to ``generate`` (a
-  ``torch.Generator``), so one generator seed fixes a whole call; vLLM gives the i-th of ``n``
+- a request without a seed gets one derived from its first chain key (the samplers give them, so a
+  sampler's seed fixes its trees however vLLM batches), else one drawn from the ``generator`` passed to
+  ``generate`` (a ``torch.Generator``) (:func:`request_seed`); vLLM gives the i-th of ``n``
   continuations of a seeded request the seed ``seed + i``.
 
 The pieces that do not depend on where the engine runs (:func:`plan_call`, :func:`finish_segment`,
@@ -134,7 +135,7 @@ class VLLMBackend:
         plan = plan_call(settings, self.entropy_top_k, self.base_logprobs)
         prompts, params = [], []
         for request in requests:
-            seed = request.seed if request.seed is not None else draw_seed(generator)
+            seed = request_seed(request, generator)
             prompts.append(TokensPrompt(prompt_token_ids=list(request.prefix)))  # type: ignore[typeddict-item]
             params.append(SamplingParams(
                 n=draws(request, settings), temperature=settings.temperature, top_p=settings.top_p,
@@ -298,6 +299,22 @@ def topk_entropy_bounds(logprobs: Sequence[float], top_k: int, vocab_size: int) 
         return h_known, h_known
     threshold = known[min(top_k, len(known)) - 1]
     return h_known - mass * threshold, h_known + mass * math.log(unknown / mass)
+
+
+SEED_RANGE = 2**62
+"""Seeds derived from chain keys lie in [0, SEED_RANGE): ``seed + i`` of the i-th continuation stays a
+64-bit signed integer, as vLLM's server requires."""
+
+
+def request_seed(request: SegmentRequest, generator) -> int | None:
+    """The seed of a request's draws: its own ``seed``; else one derived from its first chain key (the
+    samplers give chain keys, which follow from the sampler's seed, so a tree does not depend on how vLLM
+    batches); else one drawn from ``generator``; else None (vLLM's own randomness)."""
+    if request.seed is not None:
+        return int(request.seed)
+    if request.chain_keys:
+        return int(request.chain_keys[0]) % SEED_RANGE
+    return draw_seed(generator)
 
 
 def draw_seed(generator) -> int | None:

@@ -44,17 +44,13 @@ from treecredit.sampling.vllm_backend import (
     PROCESSED,
     CallPlan,
     copies_for_greedy,
-    draw_seed,
     draws,
     eos_ids_of,
     finish_segment,
     plan_call,
+    request_seed,
     topk_entropy,
 )
-
-SEED_RANGE = 2**62
-"""Seeds derived from chain keys lie in [0, SEED_RANGE): ``seed + i`` of the i-th continuation stays a
-64-bit signed integer, as the server requires."""
 
 
 class VLLMServerBackend:
@@ -121,7 +117,7 @@ class VLLMServerBackend:
         groups: dict[tuple, list[int]] = {}
         for index, request in enumerate(requests):
             key = (draws(request, settings), request.max_tokens, tuple(request.stop_ids), tuple(request.stop_strings),
-                   self._seed(request, generator))
+                   request_seed(request, generator))
             groups.setdefault(key, []).append(index)
         calls = list(groups.items())
         self.http_calls += len(calls)
@@ -137,13 +133,6 @@ class VLLMServerBackend:
         if plan.rescore:
             self._rescore([(r.prefix, s) for r, per in zip(requests, segments) for s in per], plan.top_k)
         return segments
-
-    def _seed(self, request: SegmentRequest, generator) -> int | None:
-        if request.seed is not None:
-            return int(request.seed)
-        if request.chain_keys:
-            return int(request.chain_keys[0]) % SEED_RANGE
-        return draw_seed(generator)
 
     def _generate_call(self, key: tuple, requests: list[SegmentRequest], settings: SamplingSettings,
                        plan: CallPlan) -> dict:
