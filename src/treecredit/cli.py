@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
     except KeyboardInterrupt:  # `train` saves and stops on the first Ctrl-C; this is any other interruption
-        print(f"treecredit {args.command}: interrupted; stopped without saving more than was already written",
+        hint = ("; to go on, run the same command again with --resume (a run stopped before its first "
+                "checkpoint starts again from step 0)") if args.command in ("train", "compare") else ""
+        print(f"treecredit {args.command}: interrupted; stopped without saving more than was already written{hint}",
               file=sys.stderr)
         return 130
 

@@ -53,6 +53,19 @@ def test_spec_grammar():
         parse_spec("math@heavy")
 
 
+def test_a_misspelled_option_of_a_built_in_reward_is_refused_not_ignored():
+    from treecredit.rewards.load import make_reward
+
+    _, fn, _ = make_reward("numeric:tolerance=0.5")
+    assert fn(["q"], ["x = 2.3"], answer=["2"]) == [1.0]
+    with pytest.raises(ValueError, match=r"reward: 'numeric' takes no option\(s\) \['tol'\].*tolerance"):
+        make_reward("numeric:tol=0.5")
+    with pytest.raises(ValueError, match="ignore_case"):
+        make_reward("exact:ignore_cas=true")
+    with pytest.raises(ValueError, match="write math without options"):
+        make_reward("math:x=1")
+
+
 @pytest.fixture
 def user_module(tmp_path, monkeypatch):
     (tmp_path / "my_rewards.py").write_text(textwrap.dedent("""
@@ -69,6 +82,9 @@ def user_module(tmp_path, monkeypatch):
 
         def wrong_count(prompts, completions, **kwargs):
             return [1.0]
+
+        def strict(prompts, completions, scale=1.0):
+            return [scale] * len(completions)
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "my_rewards"
@@ -153,3 +169,20 @@ def test_a_batch_call_that_raises_loses_only_the_failing_completions(user_module
     flaky = RewardSet([f"{user_module}:flaky"])
     assert flaky(["p"] * 3, ["ok", "boom", "ok"]) == [0.5, None, 0.5]  # the batch raised: called one by one
     assert flaky.failed == 1 and "ZeroDivisionError" in flaky.errors[-1]
+
+
+def test_options_of_a_users_function_open_with_kwargs_closed_without(user_module):
+    import importlib
+
+    from treecredit.rewards.load import _REGISTERED, make_reward, register_reward
+
+    module = importlib.import_module(user_module)
+    register_reward("open_kw", module.flaky)
+    register_reward("strict_kw", module.strict)
+    try:
+        assert make_reward("open_kw:anything=1")[1](["p"], ["x"]) == [0.5]  # **kwargs: any name is the user's
+        assert make_reward("strict_kw:scale=2")[1](["p"], ["x"]) == [2]
+        with pytest.raises(ValueError, match=r"takes no option\(s\) \['scal'\]; its options are \['scale'\]"):
+            make_reward("strict_kw:scal=2")
+    finally:
+        _REGISTERED.pop("open_kw", None), _REGISTERED.pop("strict_kw", None)

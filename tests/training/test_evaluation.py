@@ -102,3 +102,5 @@ def test_dataset_success_is_math_verify_against_the_answer(tmp_path):
     (tmp_path / "n.jsonl").write_text("".join(json.dumps({"prompt": r["prompt"]}) + "\n" for r in rows))
     bare = DatasetTask(path=str(tmp_path / "n.jsonl"), rewards=[_half], held_out=2, answer_column="")
     assert bare.success_of(bare.held_out_problems(np.random.default_rng(0), 2), ["x", "y"]) is None
+    ignored = DatasetTask(path=str(tmp_path / "d.jsonl"), rewards=[_half], held_out=2, answer_column="")
+    assert ignored.success_of(problems, ["the answer is 99"] * 2) is None  # an answer column left unused

@@ -107,5 +107,28 @@ def make_reward(spec, argument: str = "reward") -> tuple[str, Callable, float]:
     target, options, spec_weight = parse_spec(spec, argument)
     fn = load_function(target, argument)
     if options:
+        _check_options(target, fn, options, argument)
         fn = functools.partial(fn, **options)
     return target, fn, weight * spec_weight
+
+
+def _check_options(target: str, fn: Callable, options: dict, argument: str) -> None:
+    """Refuse option names ``fn`` does not take: a built-in reward takes only its named keyword parameters
+    (its ``**_`` swallows the dataset's columns, so a misspelled option would be ignored silently); a
+    registered function of the user's takes any name when it has ``**kwargs``."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return
+    named = [n for n, p in parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+             and n not in ("prompts", "completions")]
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    strict = target in BUILTIN_REWARDS or not open_ended
+    unknown = sorted(set(options) - set(named)) if strict else []
+    if unknown:  # options proper have a value by default; parameters defaulting to None are the columns
+        settable = [n for n in named if parameters[n].default not in (None, inspect.Parameter.empty)]
+        fail(argument, f"{target!r} takes no option(s) {unknown}; its options are {settable}",
+             f"write {target}:NAME=VALUE with NAME one of {settable}" if settable
+             else f"write {target} without options")

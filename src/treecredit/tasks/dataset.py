@@ -137,6 +137,8 @@ class DatasetTask(FixedProblemsTask):
         not solved; None when no row has one (pass@1 is then the mean reward)."""
         from treecredit.rewards.builtin import math_reward
 
+        if not self.answer_column:  # answer_column= (empty): the dataset has no answers to check
+            return None
         answers = [p.data[2].get("answer") for p in problems]
         if all(a is None or a == "" for a in answers):
             return None

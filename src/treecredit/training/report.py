@@ -128,6 +128,11 @@ def _fmt(x, spec=".3f") -> str:
     return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
 
+def _pm(mean: float, half: float, n: int) -> str:
+    """``mean ± half``; a single seed has no interval."""
+    return f"{mean:.3f} ± {half:.3f}" if n >= 2 else f"{mean:.3f} (1 seed, no interval)"
+
+
 def _wall(seconds: float) -> str:
     return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
 
@@ -168,13 +173,13 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
     lines += [f"Settings: `{json.dumps(settings)}`", "",
               (f"Held-out {title[0]} after the token budget (mean ± 95% t-interval over seeds). "
               f"'Δ vs {ref}' = paired difference over the seeds both arms finished (mean ± 95% t-interval, "
-              "two-sided paired t-test p). 'Tokens to GRPO final' = generated tokens at which the arm's mean "
+              f"two-sided paired t-test p). 'Tokens to {ref} final' = generated tokens at which the arm's mean "
               f"curve (21-point grid) first reaches {ref}'s mean curve at the budget; 'seeds ≤ ½' = seeds whose "
               "own curve reaches it within half the budget. 'Mean over budget' = the area under the run's "
               f"learning curve divided by the budget (mean {title[0]} over the run: rewards learning early and "
               "averages several evaluations), with its paired difference to the reference and p."), "",
               (f"| arm | seeds | {title[0]} | Δ vs {ref} (paired) | p | mean over budget | Δ mean over budget "
-              f"(paired) | p | {title[1]} | {title[2]} | tokens to GRPO final | seeds ≤ ½ | step-credit share "
+              f"(paired) | p | {title[1]} | {title[2]} | tokens to {ref} final | seeds ≤ ½ | step-credit share "
               "| wall s/run |"),
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row, (name, e) in zip(rows, summary["estimators"].items()):
@@ -182,7 +187,7 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
         diff = "–" if row[8] is None else f"{row[8]:+.3f} ± {_fmt(row[9])}"
         half = "–" if "seeds_reaching_at_half_budget" not in e else f"{e['seeds_reaching_at_half_budget']}/{row[1]}"
         area_diff = "–" if row[16] is None else f"{row[16]:+.3f} ± {_fmt(row[17])}"
-        lines.append(f"| {name} | {row[1]} | {row[2]:.3f} ± {row[3]:.3f} | {diff} | {_fmt(row[10])} | "
+        lines.append(f"| {name} | {row[1]} | {_pm(row[2], row[3], row[1])} | {diff} | {_fmt(row[10])} | "
                      f"{row[14]:.3f} ± {_fmt(row[15])} | {area_diff} | {_fmt(row[18])} | "
                      f"{row[4]:.3f} ± {row[5]:.3f} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | "
                      f"{_wall(row[13])} |")
@@ -221,7 +226,7 @@ def plot_curves(path: Path, summary: dict) -> None:
                                (bx, e["wall_grid"], e["wall_mean"], e["wall_half"])):
             mean, half = np.asarray(m), np.asarray(h)
             axis.plot(xs, mean, label=f"{name} (n={e['n_seeds']})")
-            axis.fill_between(xs, mean - half, mean + half, alpha=0.2)
+            axis.fill_between(xs, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1), alpha=0.2)  # shares
     ax.set_xlabel("generated tokens")
     bx.set_xlabel("training wall time, s (evaluation excluded)")
     ax.set_ylabel("held-out " + TITLES[summary.get("metrics", FINAL_KEYS)[0]])
