@@ -175,6 +175,8 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     where = f" from {source}" if source else ""
     warnings.warn(f"{estimator}: no step boundary{where} in any response of this batch, so every response is "
                   "one step. A delimiter given as token ids rarely matches BPE text; give the steps as text "
-                  "(treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern.",
+                  "(treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern"
+                  + (" (treecredit train: --task-option delimiter=TEXT that the responses write)."
+                     if source == "treecredit train" else "."),
                   UserWarning, stacklevel=2)
     return True

@@ -163,3 +163,20 @@ def test_step_ends_come_from_the_text_when_the_rollout_has_none():
     spec = treecredit.get_estimator("treerpo")
     ends = estimator_options(spec, Rollout(), Policy(), _Task(), {})["step_ends"]
     assert np.asarray(ends).astype(int).tolist() == [[0, 1, 0, 1, 0], [0, 0, 1, 0, 0]]
+
+
+def test_a_tree_that_did_not_branch_is_warned_about():
+    from types import SimpleNamespace
+
+    from treecredit.training.loop import warn_if_tree_did_not_branch
+
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    chains = SimpleNamespace(tree_nodes=torch.arange(12).view(4, 3), response_mask=mask)  # 4 separate chains
+    with pytest.warns(UserWarning, match="did not branch.*delimiter=TEXT.*every=K"):
+        assert warn_if_tree_did_not_branch(chains, "\n")
+    tree = SimpleNamespace(tree_nodes=torch.tensor([[0, 1, 2], [0, 1, 3], [4, 5, 6], [4, 7, 8]]), response_mask=mask)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not warn_if_tree_did_not_branch(tree, "\n")

@@ -53,8 +53,31 @@ def estimator_options(spec, rollout, policy, task, user_options: dict) -> dict:
             options["delimiter"] = policy.encode(task.delimiter)
         if "step_ends" in options and hasattr(spec, "name"):
             warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask, source="treecredit train")
+    if getattr(rollout, "tree_nodes", None) is not None:
+        warn_if_tree_did_not_branch(rollout, getattr(task, "delimiter", ""))
     options.update(user_options)
     return options
+
+
+def warn_if_tree_did_not_branch(rollout, delimiter: str) -> bool:
+    """Warn (``UserWarning``) when no two rows of any group share a token of ``rollout.tree_nodes`` ``(B, T)``:
+    the tree sampler grew separate chains (the fixed strategy forks at step ends, so responses that never
+    write the delimiter do not fork), and a tree estimator then sees no more than i.i.d. groups."""
+    import warnings
+
+    import torch
+
+    nodes = torch.as_tensor(rollout.tree_nodes)
+    mask = torch.as_tensor(rollout.response_mask).bool() & (nodes >= 0)
+    for t in range(nodes.shape[1]):
+        column = nodes[mask[:, t], t]
+        if column.numel() != torch.unique(column).numel():
+            return False
+    warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
+                  f"not branch (the fixed strategy forks at step ends; do the responses write the task's delimiter "
+                  f"{delimiter!r}?). Pass --task-option delimiter=TEXT that the responses write, or "
+                  "--branching-option every=K to fork every K tokens.", UserWarning, stacklevel=2)
+    return True
 
 
 def draw_problems(task, rng, n: int, held_out: set) -> list:
