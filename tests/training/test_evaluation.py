@@ -104,3 +104,25 @@ def test_dataset_success_is_math_verify_against_the_answer(tmp_path):
     assert bare.success_of(bare.held_out_problems(np.random.default_rng(0), 2), ["x", "y"]) is None
     ignored = DatasetTask(path=str(tmp_path / "d.jsonl"), rewards=[_half], held_out=2, answer_column="")
     assert ignored.success_of(problems, ["the answer is 99"] * 2) is None  # an answer column left unused
+
+
+def test_evaluation_under_the_task_reward_verifies_each_response_once(tiny_config):
+    from treecredit.tasks.rewarded import RewardedTask
+
+    base = ArithmeticTask(min_operators=1, max_operators=1)
+    calls = []
+
+    class Counting(ArithmeticTask):
+        def reward(self, problem, response):
+            calls.append(response)
+            return super().reward(problem, response)
+
+    counted = Counting(min_operators=1, max_operators=1)
+    problems = counted.generate(np.random.default_rng(0), 6)
+    task = RewardedTask(counted, ["task", (_half, 0.5)])
+    policy = GPTPolicy.build(seed=0, n_layer=2, n_head=2, n_embd=32)
+    plan = plan_evaluation(tiny_config(eval_mode="greedy", eval_problems=6), 1)
+    out = evaluate_held_out(policy, task, problems, plan, sampler_cls=IIDSampler, temperature=1.0, top_p=1.0,
+                            max_new_tokens=8, seed=3)
+    assert len(calls) == 6  # the verifier's rewards of the batch serve pass@1 too
+    assert out["eval_greedy_pass1"] == pytest.approx(np.mean([base.reward(p, t) >= 1 for p, t in zip(problems, calls)]))

@@ -60,9 +60,22 @@ class RewardedTask:
     def _own_reward(self, prompts, completions, **columns) -> list[float]:
         """The wrapped task's verifier in TRL's convention (named ``task``)."""
         from treecredit.rewards import as_text
+
+        return self._verified(list(columns[PROBLEM_KEY]), [as_text(c) for c in completions])
+
+    def _verified(self, problems: list[Problem], responses: list[str]) -> list[float]:
+        """The wrapped task's rewards of a batch. The last batch's are kept, so that :meth:`success_of` on
+        the batch just scored (held-out evaluation under ``--reward task ...``) does not verify it again:
+        HumanEval's verifier runs each program in the sandbox."""
         from treecredit.tasks.base import batch_rewards
 
-        return batch_rewards(self.task, list(columns[PROBLEM_KEY]), [as_text(c) for c in completions])
+        last = self.__dict__.get("_last_verified")  # (problems, responses, rewards); holding the problems
+        if (last is not None and last[1] == responses and len(last[0]) == len(problems)  # keeps their ids apart
+                and all(a is b for a, b in zip(last[0], problems))):
+            return last[2]
+        values = batch_rewards(self.task, problems, responses)
+        self.__dict__["_last_verified"] = (list(problems), list(responses), values)
+        return values
 
     def rewards_of(self, problems: list[Problem], responses: list[str]) -> list[float | None]:
         """The weighted rewards of a batch, each reward function called once (None where they failed)."""
@@ -85,9 +98,7 @@ class RewardedTask:
     def success_of(self, problems: list[Problem], responses: list[str]) -> list[bool]:
         """Whether each response solves its problem by the wrapped task's own verifier (reward ≥ 1): what
         held-out pass@1 counts under ``--reward``, whatever the training rewards are."""
-        from treecredit.tasks.base import batch_rewards
-
-        return [r >= 1.0 for r in batch_rewards(self.task, list(problems), list(responses))]
+        return [r >= 1.0 for r in self._verified(list(problems), list(responses))]
 
     @property
     def reward_failures(self) -> int:
