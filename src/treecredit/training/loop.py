@@ -67,12 +67,11 @@ def warn_if_tree_did_not_branch(rollout, delimiter: str) -> bool:
 
     import torch
 
-    nodes = torch.as_tensor(rollout.tree_nodes)
+    nodes = torch.as_tensor(rollout.tree_nodes).long()
     mask = torch.as_tensor(rollout.response_mask).bool() & (nodes >= 0)
-    for t in range(nodes.shape[1]):
-        column = nodes[mask[:, t], t]
-        if column.numel() != torch.unique(column).numel():
-            return False
+    tokens = (nodes * nodes.shape[1] + torch.arange(nodes.shape[1]))[mask]  # (node, position) of each token
+    if tokens.numel() != torch.unique(tokens).numel():  # some token is shared by two rows
+        return False
     warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
                   f"not branch (the fixed strategy forks at step ends; do the responses write the task's delimiter "
                   f"{delimiter!r}?). Pass --task-option delimiter=TEXT that the responses write, or "
