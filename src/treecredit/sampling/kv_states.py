@@ -60,9 +60,7 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
     if hasattr(policy, "concat_states"):
         return policy.concat_states(states)
     width = max(int(s.key_valid.shape[1]) for s in states)
-    valid = torch.cat([torch.nn.functional.pad(s.key_valid, (width - s.key_valid.shape[1], 0), value=False)
-                       for s in states])
-    next_pos = torch.cat([s.next_pos for s in states])
+    valid, next_pos = _joined_rows([(s, None) for s in states], width)
     first = states[0].cache
     if isinstance(first, (list, tuple)) and hasattr(type(first[0]), "stack"):  # one copy, with spare room
         stack = type(first[0]).stack
@@ -92,9 +90,7 @@ def gather_states(policy, parts: list) -> DecodeState:
             parts[0][1] is None):
         return concat_states(policy, [s if i is None else policy.select(s, i) for s, i in parts])
     width = max(int(s.key_valid.shape[1]) for s, _ in parts)
-    valid = torch.cat([torch.nn.functional.pad(s.key_valid if i is None else s.key_valid.index_select(0, i),
-                                               (width - s.key_valid.shape[1], 0), value=False) for s, i in parts])
-    next_pos = torch.cat([s.next_pos if i is None else s.next_pos.index_select(0, i) for s, i in parts])
+    valid, next_pos = _joined_rows(parts, width)
     used = valid.any(0)
     skip = int(torch.nonzero(used).min()) if bool(used.any()) else 0  # leading columns no chosen row attends to
     cuts = [max(0, skip - (width - int(s.key_valid.shape[1]))) for s, _ in parts]  # dropped, not copied
@@ -103,6 +99,16 @@ def gather_states(policy, parts: list) -> DecodeState:
                     for (s, i), cut in zip(parts, cuts) for k, v in [tuple(s.cache[layer])]], width - skip)
              for layer in range(len(first))]
     return DecodeState(cache, valid[:, skip:], next_pos)
+
+
+def _joined_rows(parts: list, width: int):
+    """``(key_valid (K, width), next_pos (K,))`` of the rows ``index`` (None: all) of each ``(state, index)``
+    of ``parts``, one after another; narrower masks are left-padded with False (masked columns)."""
+    import torch
+
+    valid = torch.cat([torch.nn.functional.pad(s.key_valid if i is None else s.key_valid.index_select(0, i),
+                                               (width - s.key_valid.shape[1], 0), value=False) for s, i in parts])
+    return valid, torch.cat([s.next_pos if i is None else s.next_pos.index_select(0, i) for s, i in parts])
 
 
 def truncate_state(state: DecodeState, keep) -> DecodeState:
