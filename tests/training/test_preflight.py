@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import treecredit
-
 from treecredit.registry import _REGISTRY, register_estimator
 from treecredit.training.loop import train
 from treecredit.training.preflight import check_run
