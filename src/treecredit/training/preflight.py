@@ -17,8 +17,9 @@ from treecredit._validation import fail
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
-RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every")
-"""Settings a resumed run may change (``out`` is the same folder however it is spelled)."""
+RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every", "module_folders")
+"""Settings a resumed run may change (``out`` is the same folder however it is spelled; ``module_folders`` is
+where the same ``--reward`` module was found this time)."""
 PATH_FIELDS = ("cache_dir", "model", "dataset")
 """Settings compared as resolved paths when resuming."""
 
