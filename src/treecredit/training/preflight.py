@@ -171,6 +171,9 @@ def check_out(config, *, resume: bool, overwrite: bool) -> None:
              f"{out}, or --overwrite to replace it")
     if out.exists() and not out.is_dir():
         fail("out", f"{str(out)!r} is a file, not a folder", "pass --out with a folder path")
+    if resume and not holds_run(out):  # a typo in --out, or a run never started: not a fresh start in disguise
+        fail("resume", f"{str(out)!r} holds no run to resume (no config.json, metrics or checkpoint)",
+             "pass the --out of the run to continue, or drop --resume to start a new run there")
     if not holds_run(out) or overwrite:
         return
     if not resume:
