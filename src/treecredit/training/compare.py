@@ -277,11 +277,13 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
 def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool) -> None:
     """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
     from treecredit.training.agent_loop import check_agent_config
+    from treecredit.training.dry_run import check_estimator_options
     from treecredit.training.preflight import check_out, check_tensorboard
 
     check_out(config, resume=resume, overwrite=overwrite)
     check_tensorboard(config)
     check_agent_config(config)
+    check_estimator_options(config)
 
 
 def warm_start_agent(config: TrainConfig, log=print):

@@ -17,8 +17,9 @@ from treecredit._validation import fail
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
-RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every")
-"""Settings a resumed run may change (``out`` is the same folder however it is spelled)."""
+RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every", "module_folders")
+"""Settings a resumed run may change (``out`` is the same folder however it is spelled; ``module_folders`` is
+where the same ``--reward`` module was found this time)."""
 PATH_FIELDS = ("cache_dir", "model", "dataset")
 """Settings compared as resolved paths when resuming."""
 
@@ -44,7 +45,7 @@ def available_inputs(config, task) -> set[str]:
 
 
 def check_estimator(config, task) -> None:
-    """The estimator's needs, option names and option value types against ``config``."""
+    """The estimator's needs, option names, value types and values (a dry run) against ``config``."""
     import treecredit
 
     spec = treecredit.get_estimator(config.estimator)
@@ -54,6 +55,9 @@ def check_estimator(config, task) -> None:
         fail("estimator", f"{config.estimator!r} needs {' or '.join(need.split('|'))}, which this configuration "
              f"does not provide", _NEED_FIX[need.split("|")[-1]])
     check_option_values(spec.fn, config.estimator_options, "estimator_options", f"estimator {config.estimator!r}")
+    from treecredit.training.dry_run import check_estimator_options
+
+    check_estimator_options(config, task)  # option values: the estimator runs once on a tiny batch
 
 
 def check_option_values(fn, options: dict, argument: str, owner: str) -> None:
@@ -83,6 +87,11 @@ def build_sampler(config):
     cls = _SAMPLERS.get(config.sampler)
     if cls is not None:
         check_option_values(cls, config.sampler_options, "sampler_options", f"sampler {config.sampler!r}")
+    for name in ("temperature", "top_p", "max_new_tokens"):  # train settings, given to every sampler
+        if name in config.sampler_options:
+            flag = "--" + name.replace("_", "-")
+            fail("sampler_options", f"--sampler-option {name}=... sets what {flag} sets (the sampler gets {flag})",
+                 f"pass {flag} {config.sampler_options[name]} instead")
     return make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
                         max_new_tokens=config.max_new_tokens,
                         **{**config.tree_sampler_options(), **config.sampler_options})
