@@ -1,6 +1,6 @@
 """Tree sampler vs i.i.d. sampling at the same number of leaves: generated tokens, wall time, branch stats.
 
-Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N] [--skip-hf] [--clock wall|cpu]
+Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N[,N...]] [--skip-hf] [--clock wall|cpu]
 [--only WORDS] [--skip-reports] [--schedules auto,rounds]``. Both samplers run side by side in one
 process on the same policy and problems: each tree configuration alternates with i.i.d. ``--repeats``
 times and the median of the side-by-side ratios is printed.
@@ -31,12 +31,30 @@ import torch
 from timing import CLOCKS, add_clock_option  # benchmarks/timing.py
 from treecredit.sampling import IIDSampler
 from treecredit.sampling.branch_stats import nonzero_credit_share, tree_credit_share
+from treecredit.sampling.branching import FixedBranching
 from treecredit.sampling.tree import TreeSampler
 from treecredit.tasks import ArithmeticTask
 from treecredit.training.warmstart import warm_started_policy
 
 clock = time.perf_counter  # --clock cpu: time.process_time (this process's CPU time, for a loaded machine)
-SCHEDULES = ["auto"]  # --schedules: TreeSampler(schedule=...) of each tree configuration
+SCHEDULES = ["auto"]  # --schedules: TreeSampler(schedule=...) of each tree configuration; "copy-joins": auto
+# with the stream's joins as before rows could join in place (see CopyJoins)
+
+
+class CopyJoins(TreeSampler):
+    """The tree sampler whose stream joins rows as before spare KV rows: every fork copied in with the whole
+    batch (batched: up to MAX_WAIT steps), the batch compacted at a quarter of ended rows; for a side-by-side
+    comparison with the current stream (the same trees and tokens)."""
+
+    def sample(self, *args, **kwargs):
+        import treecredit.sampling.kv_stream as kv_stream
+
+        saved = kv_stream.has_spare_rows, kv_stream.DEAD_SHARE
+        kv_stream.has_spare_rows, kv_stream.DEAD_SHARE = (lambda state, k: False), 0.25
+        try:
+            return super().sample(*args, **kwargs)
+        finally:
+            kv_stream.has_spare_rows, kv_stream.DEAD_SHARE = saved
 
 
 def run_once(sampler, policy, task, problems, group_size: int, seed: int = 0):
@@ -85,7 +103,9 @@ HEADER = (f"{'sampler':34s} {'leaves':>6s} {'gen tok':>8s} {'saved':>8s} {'wall 
           f"{'bpts/g':>7s} {'depth':>6s} {'trie cr':>7s} {'tree cr':>7s} {'reward':>7s}")
 
 
-def compare(title, policy, task, problems, group_size, max_new_tokens, configs, repeats):
+def compare(title, policy, task, problems, group_size, max_new_tokens, configs, repeats) -> list[tuple]:
+    """Print the comparison table; return ``[(label, median ratio to i.i.d., generated tokens / i.i.d.'s,
+    decoding steps, i.i.d. decoding steps, i.i.d. median seconds)]`` per tree configuration and schedule."""
     print(f"\n{title}: {len(problems)} prompts × {group_size} leaves, ≤ {max_new_tokens} new tokens; "
           f"{'cpu' if clock is time.process_time else 'wall'} clock: 'wall s' the median of {repeats} runs, "
           f"'wall ×' the median of {repeats} side-by-side ratios to i.i.d., 'med ×' the ratio of the medians "
@@ -94,14 +114,33 @@ def compare(title, policy, task, problems, group_size, max_new_tokens, configs, 
     iid = IIDSampler(max_new_tokens=max_new_tokens)
     run_once(iid, policy, task, problems, group_size)  # warm-up
     rollout, seconds, _, _ = side_by_side(iid, iid, policy, task, problems, group_size, repeats)
-    base_tokens = rollout.generated_tokens
+    base_tokens, base_steps, base_seconds = rollout.generated_tokens, rollout.extras.get("decode_steps", 0), seconds
     print(row("iid", rollout, seconds, 1.0, base_tokens, seconds))
+    out = []
     for label, options in configs:
         for schedule in SCHEDULES:
-            sampler = TreeSampler(max_new_tokens=max_new_tokens, schedule=schedule, **options)
+            kind = CopyJoins if schedule == "copy-joins" else TreeSampler
+            sampler = kind(max_new_tokens=max_new_tokens, schedule="auto" if kind is CopyJoins else schedule, **options)
             rollout, seconds, ratio, base = side_by_side(sampler, iid, policy, task, problems, group_size, repeats)
             name = label if len(SCHEDULES) == 1 else f"{label} [{schedule}]"
             print(row(name, rollout, seconds, ratio, base_tokens, base), flush=True)
+            out.append((name, ratio, rollout.generated_tokens / base_tokens, rollout.extras.get("decode_steps", 0),
+                        base_steps, base_seconds))
+    return out
+
+
+def sweep_table(results: dict) -> None:
+    """One table over the prompt counts of a sweep: per tree configuration the median side-by-side ratio
+    tree / i.i.d. (target ≤ 1 for entropy and adaptive), beside its generated tokens over i.i.d.'s (the
+    ideal bound of that ratio: a step whose cost grows with its rows, no per-phase cost) and the decoding
+    steps of tree and i.i.d."""
+    print("\nsweep: time tree / i.i.d. (median of side-by-side ratios) | ideal bound = generated tokens tree / "
+          "i.i.d. | decoding steps tree/i.i.d.")
+    labels = [r[0] for r in next(iter(results.values()))]
+    print(f"{'prompts':>7s} {'iid s':>7s} " + " ".join(f"{label[:34]:>34s}" for label in labels))
+    for prompts, rows in results.items():
+        cells = [f"{ratio:5.2f}× | {tokens:4.2f} | {steps:3d}/{base:<3d}" for _, ratio, tokens, steps, base, _ in rows]
+        print(f"{prompts:7d} {rows[0][5]:7.2f} " + " ".join(f"{c:>34s}" for c in cells), flush=True)
 
 
 def would_cut(task, problems, rollout):
@@ -143,8 +182,17 @@ def vine_report(policy, task, problems, group_size, max_new_tokens) -> None:
               f"{r.generated_tokens - r.extras['mc_tokens']} tree tokens")
 
 
+class LateTopUp(FixedBranching):
+    """The default fixed tree with its first top-up round after the group's chains have all ended (as before
+    the top-up ran chain by chain): the same forest, for a side-by-side comparison."""
+
+    def refill(self, forest, node) -> int:
+        return 0
+
+
 GPT_CONFIGS = [
     ("tree fixed N=2 D=2 @steps (default)", {}),
+    ("tree fixed default, late top-up", {"branching": LateTopUp()}),
     ("tree fixed N=2 D=1 @steps", {"branching_options": {"depth": 1}}),
     ("tree fixed N=2 D=3 @steps", {"branching_options": {"depth": 3}}),
     ("tree fixed N=4 D=1 @steps", {"branching_options": {"children": 4, "depth": 1}}),
@@ -162,13 +210,15 @@ def main() -> None:
     parser.add_argument("--skip-hf", action="store_true", help="leave out SmolLM2")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--prompts", type=int, default=0, help="prompts of the small-GPT comparison (0: 8 with "
-                        "--quick, else 32)")
+    parser.add_argument("--prompts", default="0", help="prompts of the small-GPT comparison (0: 8 with "
+                        "--quick, else 32); comma-separated counts (e.g. 8,32,64,128) run one comparison per "
+                        "count and end with one table of the ratios and their ideal bounds")
     parser.add_argument("--only", default="", help="comma-separated words: run only the tree configurations "
                         "whose label holds one of them (e.g. entropy,adaptive,default)")
     parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
     parser.add_argument("--schedules", default="auto", help="comma-separated TreeSampler schedules to run each "
-                        "tree configuration with: auto (continuous batching on the built-in backend), rounds")
+                        "tree configuration with: auto (continuous batching on the built-in backend), rounds, "
+                        "copy-joins (auto with the joins before spare KV rows)")
     add_clock_option(parser)
     args = parser.parse_args()
     global clock
@@ -179,14 +229,21 @@ def main() -> None:
 
     task = ArithmeticTask(min_operators=3, max_operators=3)
     steps, n, group_size = (150, 8, 8) if args.quick else (600, 32, 8)
-    n = args.prompts or n
+    counts = [int(c) or n for c in args.prompts.split(",") if c]
     policy = warm_started_policy(task, model_config={}, steps=steps, batch_size=64, lr=1e-3, seed=0)
     policy.module.eval()
-    problems = task.generate(np.random.default_rng(1), n)
     words = [w for w in args.only.split(",") if w]
     configs = [c for c in GPT_CONFIGS if not words or any(w in c[0] for w in words)]
-    compare(f"small GPT ({policy.model.n_params() / 1e6:.1f}M, {steps} warm-start steps, cached), "
-            "arithmetic with 3 operators", policy, task, problems, group_size, 32, configs, args.repeats)
+    results = {}
+    for count in counts:
+        problems = task.generate(np.random.default_rng(1), count)
+        results[count] = compare(f"small GPT ({policy.model.n_params() / 1e6:.1f}M, {steps} warm-start steps, "
+                                 "cached), arithmetic with 3 operators", policy, task, problems, group_size, 32,
+                                 configs, args.repeats)
+    if len(counts) > 1 and configs:
+        sweep_table(results)
+    n = counts[-1]
+    problems = task.generate(np.random.default_rng(1), n)
 
     if not args.skip_reports:
         cutoff_report(policy, task, problems, group_size, 32)

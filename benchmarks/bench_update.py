@@ -19,7 +19,8 @@ the arms alternate within each round):
    line saying why it was skipped (the GGUF comes from ``treecredit.models.smollm2_gguf_path``, or
    ``--gguf``).
 
-Run: ``python benchmarks/bench_update.py [--quick] [--skip-smollm] [--repeats 5] [--clock wall|cpu]``.
+Run: ``python benchmarks/bench_update.py [--quick] [--skip-smollm] [--repeats 5] [--clock wall|cpu] [--parts 1,2,3]
+[--step-prompts 16,64] [--step-tokens 32,64] [--step-arms all|defaults|fallback] [--step-models gpt,llama]``.
 """
 
 from __future__ import annotations
@@ -151,31 +152,43 @@ def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) 
 
 STEP_ARMS = {"iid rows": ("iid", "rows", "rows"), "iid packed": ("iid", "packed", "rows"),
              "tree packed": ("tree", "packed", "rows"), "tree packed, rounds": ("tree", "packed", "rows"),
-             "iid packed, groups": ("iid", "packed", "groups"), "tree packed, groups": ("tree", "packed", "groups")}
+             "iid packed, groups": ("iid", "packed", "groups"), "tree packed, groups": ("tree", "packed", "groups"),
+             "tree packed, fallback 8": ("tree", "packed", "rows")}
 """Arms of the step benchmark: sampler, update layout, minibatch split (the trainer's defaults: packed, rows);
-"rounds": the tree sampler with ``schedule="rounds"`` (no continuous batching, as before it)."""
+"rounds": the tree sampler with ``schedule="rounds"`` (no continuous batching, as before it); "fallback 8": the
+fixed tree that also forks a chain after 8 tokens without a step end (``--branching-option fallback_every=8``,
+not the default)."""
+ARM_SETS = {"all": [a for a in STEP_ARMS if a != "tree packed, fallback 8"],
+            "defaults": ["iid packed", "tree packed", "tree packed, rounds"],
+            "fallback": ["iid packed", "tree packed", "tree packed, fallback 8"]}
+"""``--step-arms``: which arms run ("defaults": the trainer's defaults only, for the larger sizes)."""
 
 
-def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tokens: int) -> None:
+def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tokens: int,
+                arms: list[str] | None = None) -> None:
     from treecredit.sampling import make_sampler
 
+    arms = arms or ARM_SETS["all"]
     problems = task.generate(np.random.default_rng(1), prompts)
     rounds = []
     for repeat in range(repeats + 1):
         out = {}
-        for arm, (sampler_name, layout, split) in STEP_ARMS.items():
+        for arm in arms:
+            sampler_name, layout, split = STEP_ARMS[arm]
             cfg = config(sampler=sampler_name, update_layout=layout, max_new_tokens=max_new_tokens,
                          prompts_per_step=prompts, minibatch_split=split)
             sampler = make_sampler(sampler_name, temperature=1.0, max_new_tokens=max_new_tokens,
                                    **cfg.tree_sampler_options())
             if arm.endswith("rounds"):
                 sampler.schedule = "rounds"
+            if arm.endswith("fallback 8"):
+                sampler.strategy.fallback_every = 8
             out[arm] = training_step(policy, task, problems, cfg, sampler, seed=repeat)
         if repeat:  # the first round warms up
             rounds.append(out)
     print(f"\n[2] training step, {name}: {prompts} prompts × 8 leaves, max {max_new_tokens} new tokens "
           f"(medians of {repeats} rounds)")
-    for arm in STEP_ARMS:
+    for arm in arms:
         m = {k: statistics.median(r[arm][k] for r in rounds) for k in rounds[0][arm]}
         print(f"    {arm:20s} step {m['total']:.3f}s = sample {m['sample']:.3f}s + advantages {m['advantages']:.3f}s "
               f"+ update {m['update']:.3f}s; generated {m['generated']:.0f} tokens for {m['leaves']:.0f} leaves, "
@@ -184,18 +197,30 @@ def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tok
     def ratio(num: str, den: str, phase: str = "total") -> float:
         return statistics.median(r[num][phase] / r[den][phase] for r in rounds)
 
+    def bound(num: str, den: str) -> str:
+        """Ideal bounds of num / den: generated tokens (sampling) and tokens the update computes."""
+        tokens = {k: statistics.median(r[num][k] / r[den][k] for r in rounds) for k in ("generated", "update tokens")}
+        return f"ideal bounds: sampling {tokens['generated']:.2f}, update {tokens['update tokens']:.2f}"
+
     print(f"    tree / iid (trainer defaults: packed, row minibatches) = {ratio('tree packed', 'iid packed'):.2f} "
           f"(target ≤ 0.6; sampling {ratio('tree packed', 'iid packed', 'sample'):.2f}, update "
-          f"{ratio('tree packed', 'iid packed', 'update'):.2f})")
-    print(f"    tree in rounds / iid (trainer defaults, the tree sampler without continuous batching) = "
-          f"{ratio('tree packed, rounds', 'iid packed'):.2f} (sampling "
-          f"{ratio('tree packed, rounds', 'iid packed', 'sample'):.2f}); tree / tree in rounds = "
-          f"{ratio('tree packed', 'tree packed, rounds'):.2f} (sampling "
-          f"{ratio('tree packed', 'tree packed, rounds', 'sample'):.2f})")
-    print(f"    tree / iid (packed, group minibatches) = {ratio('tree packed, groups', 'iid packed, groups'):.2f} "
-          f"(sampling {ratio('tree packed, groups', 'iid packed, groups', 'sample'):.2f}, update "
-          f"{ratio('tree packed, groups', 'iid packed, groups', 'update'):.2f}); "
-          f"tree packed, groups / iid rows (before this work) = {ratio('tree packed, groups', 'iid rows'):.2f}")
+          f"{ratio('tree packed', 'iid packed', 'update'):.2f}; {bound('tree packed', 'iid packed')})")
+    if "tree packed, rounds" in arms:
+        print(f"    tree in rounds / iid (trainer defaults, the tree sampler without continuous batching) = "
+              f"{ratio('tree packed, rounds', 'iid packed'):.2f} (sampling "
+              f"{ratio('tree packed, rounds', 'iid packed', 'sample'):.2f}); tree / tree in rounds = "
+              f"{ratio('tree packed', 'tree packed, rounds'):.2f} (sampling "
+              f"{ratio('tree packed', 'tree packed, rounds', 'sample'):.2f})")
+    if "tree packed, fallback 8" in arms:
+        print(f"    tree with fallback_every=8 / iid = {ratio('tree packed, fallback 8', 'iid packed'):.2f} (sampling "
+              f"{ratio('tree packed, fallback 8', 'iid packed', 'sample'):.2f}, update "
+              f"{ratio('tree packed, fallback 8', 'iid packed', 'update'):.2f}; "
+              f"{bound('tree packed, fallback 8', 'iid packed')})")
+    if "tree packed, groups" in arms:
+        print(f"    tree / iid (packed, group minibatches) = {ratio('tree packed, groups', 'iid packed, groups'):.2f} "
+              f"(sampling {ratio('tree packed, groups', 'iid packed, groups', 'sample'):.2f}, update "
+              f"{ratio('tree packed, groups', 'iid packed, groups', 'update'):.2f}); "
+              f"tree packed, groups / iid rows (before this work) = {ratio('tree packed, groups', 'iid rows'):.2f}")
 
 
 def tiny_llama(vocab: int, hidden: int, layers: int):
@@ -254,6 +279,15 @@ def main() -> None:
     parser.add_argument("--smollm-steps", type=int, default=3)
     parser.add_argument("--smollm-prompts", type=int, default=4, help="prompts_per_step of the SmolLM2 run")
     parser.add_argument("--gguf", default=None, help="a GGUF file instead of treecredit.models.smollm2_gguf_path()")
+    parser.add_argument("--step-prompts", default="", help="part 2: comma-separated prompt counts, one step "
+                        "comparison each (default 16, 8 with --quick)")
+    parser.add_argument("--step-tokens", default="", help="part 2: comma-separated max_new_tokens, one step "
+                        "comparison each (default: the trainer's)")
+    parser.add_argument("--step-arms", choices=tuple(ARM_SETS), default="all", help="part 2: all arms, only the "
+                        "trainer's defaults (i.i.d., tree, tree in rounds), or i.i.d., tree and the tree with "
+                        "fallback_every=8")
+    parser.add_argument("--step-models", default="gpt,llama", help="part 2: comma-separated: gpt (warm-started "
+                        "small GPT), llama (tiny random transformers Llama)")
     parser.add_argument("--parts", default="1,2,3", help="which measurements to run (comma-separated: 1, 2, 3)")
     add_clock_option(parser)
     args = parser.parse_args()
@@ -273,7 +307,9 @@ def main() -> None:
         update_report("transformers Llama (random, 4 layers × 128, vocab 512)", hf, 512, repeats,
                       8 if args.quick else 16, 48)
     if 2 in parts:
-        step_reports(defaults, repeats, 8 if args.quick else 16)
+        counts = [int(c) for c in args.step_prompts.split(",") if c] or [8 if args.quick else 16]
+        lengths = [int(t) for t in args.step_tokens.split(",") if t] or [defaults.max_new_tokens]
+        step_reports(defaults, repeats, counts, lengths, ARM_SETS[args.step_arms], args.step_models.split(","))
     if 3 not in parts:
         return
     if args.skip_smollm:
@@ -284,7 +320,8 @@ def main() -> None:
     smollm_report(args.gguf or smollm2_gguf_path(), args.smollm_steps, args.smollm_prompts)
 
 
-def step_reports(defaults: TrainConfig, repeats: int, prompts: int) -> None:
+def step_reports(defaults: TrainConfig, repeats: int, counts: list[int], lengths: list[int], arms: list[str],
+                 models: list[str]) -> None:
     from treecredit.models import HFPolicy
     from treecredit.tasks import ArithmeticTask
     from treecredit.training.warmstart import warm_started_policy
@@ -294,11 +331,16 @@ def step_reports(defaults: TrainConfig, repeats: int, prompts: int) -> None:
                                                      "n_embd": defaults.n_embd},
                                  steps=defaults.warm_start_steps, batch_size=defaults.warm_start_batch,
                                  lr=defaults.warm_start_lr, seed=0, log=lambda *a: None)
-    step_report("small GPT, warm-started as by `treecredit train`", policy, task, repeats, prompts,
-                defaults.max_new_tokens)
     tok = _tokenizer()
-    step_report("transformers Llama (random, 2 layers × 64, character tokenizer)",
-                HFPolicy(tiny_llama(len(tok), 64, 2), tok), task, repeats, prompts, defaults.max_new_tokens)
+    llama = HFPolicy(tiny_llama(len(tok), 64, 2), tok)
+    for prompts in counts:
+        for tokens in lengths:
+            if "gpt" in models:
+                step_report("small GPT, warm-started as by `treecredit train`", policy, task, repeats, prompts,
+                            tokens, arms)
+            if "llama" in models:
+                step_report("transformers Llama (random, 2 layers × 64, character tokenizer)", llama, task, repeats,
+                            prompts, tokens, arms)
 
 
 def _tokenizer():

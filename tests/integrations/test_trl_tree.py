@@ -15,7 +15,7 @@ datasets = pytest.importorskip("datasets")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_trl import NUM_GENERATIONS, PER_DEVICE_BATCH, _tiny_model, _tokenizer, count_a, count_letters  # noqa: E402
+from test_trl import LETTER_IDS, NUM_GENERATIONS, PER_DEVICE_BATCH, _tiny_model, _tokenizer, count_a, count_letters  # noqa: E402
 
 import treecredit  # noqa: E402
 from treecredit.integrations.trl import TreeCreditGRPOTrainer  # noqa: E402
@@ -199,3 +199,84 @@ def test_two_processes_keep_each_trees_leaves_in_one_group(tmp_path):
     for rank, g in enumerate(gathered):
         t = g["completion_ids"].shape[1]
         torch.testing.assert_close(g["advantages"], expected[2 * rank:2 * rank + 2, :t])
+
+
+TARGETS = {"1+2=": "a", "ab": "b", "3+4=": "c", "ba": "d", "5+6=": "e", "cd": "f", "7+8=": "g", "dc": "h"}
+ADAPTIVE = {"chains": 2, "rounds": 2, "max_children": 2}
+
+
+def _train_with_target(tmp_path, reward, branching, options):
+    torch.set_num_threads(1)
+    tokenizer = _tokenizer()
+    dataset = datasets.Dataset.from_dict({"prompt": list(TARGETS), "target": list(TARGETS.values())})
+    trainer = TreeRecordingTrainer(model=_tiny_model(tokenizer), reward_funcs=reward, args=_args(tmp_path),
+                                   train_dataset=dataset, processing_class=tokenizer, estimator="tempo",
+                                   sampler="tree", branching=branching, branching_options=options, step_pattern=" ")
+    trainer.train()
+    return trainer
+
+
+def _target_letters(calls):
+    from test_trl import VOCAB
+
+    def reward(prompts, completions, completion_ids, target, **kwargs):
+        calls.append((list(prompts), list(target), len(completions)))
+        # in [0, 1], as adaptive branching assumes: the share of letters, 1 if the target letter occurs
+        return [1.0 if any(VOCAB[t] == x for t in ids) else sum(t in LETTER_IDS for t in ids) / max(len(ids), 1)
+                for ids, x in zip(completion_ids, target)]
+    return reward
+
+
+@pytest.mark.parametrize("branching,options", [("entropy", {"chains": 2, "forks": 1, "children": 2}),
+                                               ("adaptive", ADAPTIVE)])
+def test_entropy_and_adaptive_trees_grow_inside_trl(tmp_path, branching, options):
+    # adaptive forks at step ends only: a space closes a step here
+    trainer = _train(tmp_path, sampler="tree", branching=branching, branching_options=options, step_pattern=" ")
+    generated = trainer.generated[0]
+    check_tree(generated["completion_ids"].numpy(), generated["completion_mask"].numpy().astype(bool),
+               generated["tree_nodes"].numpy(), NUM_GENERATIONS)
+
+
+def test_adaptive_branching_scores_leaves_with_trls_reward_functions_while_trees_grow(tmp_path):
+    calls: list = []
+    trainer = _train_with_target(tmp_path / "scored", _target_letters(calls), "adaptive", ADAPTIVE)
+    assert len(calls) >= 2, "the reward function was not called while the trees grew (only TRL's scoring)"
+    for prompts, targets, _ in calls:  # each leaf was scored with its own prompt's dataset row
+        assert targets == [TARGETS[p] for p in prompts]
+    # the rewards steer the trees: the same seed with rewards that are all 0 grows other trees
+    zeros = _train_with_target(tmp_path / "zeros", lambda completions, **kw: [0.0] * len(completions),
+                               "adaptive", ADAPTIVE)
+    first, other = trainer.generated[0], zeros.generated[0]
+    assert not (torch.equal(first["completion_ids"], other["completion_ids"])
+                and torch.equal(first["tree_nodes"], other["tree_nodes"])), "adaptive branching ignored the rewards"
+
+
+@pytest.mark.parametrize("reward", ["some/reward-model", torch.nn.Linear(1, 1)])
+def test_adaptive_branching_refuses_reward_functions_it_cannot_call_during_sampling(tmp_path, reward):
+    with pytest.raises(ValueError, match="reward_funcs: .*adaptive"):
+        TreeCreditGRPOTrainer(model=None, reward_funcs=reward, args=_args(tmp_path), estimator="tempo",
+                              sampler="tree", branching="adaptive")
+
+
+def test_leaf_scores_follow_trls_conventions():
+    from treecredit.integrations.trl_tree import score_with_reward_funcs
+
+    seen = {}
+
+    def first(prompts, completions, completion_ids, answer, **kwargs):
+        seen.update(prompts=prompts, completions=completions, ids=completion_ids, answer=answer,
+                    state=kwargs["trainer_state"])
+        return [1.0, None]
+
+    def second(completions, **kwargs):
+        return [2.0, None]
+
+    tokenizer = _tokenizer()
+    rows = [{"prompt": [{"role": "user", "content": "ab"}], "answer": "x"},
+            {"prompt": [{"role": "user", "content": "ba"}], "answer": "y"}]
+    rewards = score_with_reward_funcs([first, second], torch.tensor([1.0, 0.5]), tokenizer, rows, ["ab", "c"],
+                                      trainer_state="state")
+    assert rewards == [2.0, 0.0]  # 1·1 + 0.5·2; a completion no function scored counts as 0
+    assert seen["completions"] == [[{"role": "assistant", "content": "ab"}], [{"role": "assistant", "content": "c"}]]
+    assert seen["answer"] == ["x", "y"] and seen["state"] == "state"
+    assert seen["ids"] == [tokenizer.encode(t, add_special_tokens=False) for t in ("ab", "c")]

@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 
+import treecredit
 from treecredit.registry import _REGISTRY, register_estimator
 from treecredit.training.loop import train
 from treecredit.training.preflight import check_run
@@ -62,6 +63,12 @@ def test_estimator_option_of_the_wrong_type_is_refused(tiny_config, options, mat
 def test_sampler_option_typo_is_refused(tiny_config):
     _refused_before_work(tiny_config(sampler_options={"temprature": 0.5}),
                          r"^sampler_options: sampler 'iid' has no option 'temprature'.*max_new_tokens")
+
+
+def test_a_sampler_option_that_a_train_flag_sets_is_refused_with_the_flag(tiny_config):
+    _refused_before_work(tiny_config(sampler_options={"temperature": 0.5}),
+                         r"^sampler_options: --sampler-option temperature=\.\.\. sets what --temperature sets.*"
+                         r"Fix: pass --temperature 0.5 instead")
 
 
 def test_replay_leaves_the_branching_cannot_fill_are_refused_before_work(tiny_config):
@@ -125,3 +132,59 @@ def test_cutoff_outside_the_tree_sampler_is_refused_and_a_no_op_cutoff_is_said(t
     assert "prunes nothing on this task" in capsys.readouterr().out
     check_run(tiny_config(cutoff="sound", task="countdown", task_options={}, **tree))
     assert "prunes nothing" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"estimator": "grpo", "estimator_options": {"epsilon": -1}},
+     r"--estimator-option epsilon=-1: estimator 'grpo' refuses it .*Fix: pass a non-negative epsilon"),
+    ({"estimator": "treerpo", "sampler": "tree", "estimator_options": {"scale": "bogus"}},
+     r"--estimator-option scale=bogus: estimator 'treerpo' refuses it .*'bernoulli'"),
+    ({"estimator": "treerpo", "estimator_options": {"delimiter": "abc"}},
+     r"--estimator-option delimiter=abc: .*expected integers"),
+    ({"estimator": "treerpo", "sampler": "tree", "estimator_options": {"step_tokens": 2}},
+     r"estimator 'treerpo' fails with --estimator-option step_tokens=2 .*tree_nodes"),
+])
+def test_estimator_option_values_are_refused_before_work(tiny_config, overrides, match):
+    _refused_before_work(tiny_config(**overrides), r"^estimator_options: " + match)
+
+
+def _default_options(spec) -> dict:
+    return dict(spec.defaults) or ({"step_tokens": 2} if "step_tokens" in spec.options else {})
+
+
+@pytest.mark.parametrize("name", treecredit.estimators("token"))
+def test_the_dry_run_accepts_every_estimators_default_option_values(tiny_config, name):
+    """The dry run must not refuse a valid option: each estimator, with its defaults passed explicitly, under
+    each sampler that can feed it."""
+    from treecredit.tasks import task_from_config
+    from treecredit.training.dry_run import check_estimator_options
+    from treecredit.training.preflight import available_inputs
+
+    spec = treecredit.get_estimator(name)
+    options = _default_options(spec)
+    for sampler in ("iid", "tree"):
+        config = tiny_config(estimator="grpo", sampler=sampler, mc_rollouts=1 if sampler == "tree" else 0,
+                             branching_options={"children": 2, "depth": 3} if sampler == "tree" else {})
+        config.estimator, config.estimator_options = name, options
+        task = task_from_config(config)
+        if spec.missing(available_inputs(config, task)):
+            continue
+        check_estimator_options(config, task)
+
+
+def test_agent_run_and_compare_arm_option_values_are_refused_before_work(tmp_path, capsys):
+    from treecredit.cli import main
+    from treecredit.training.dry_run import check_estimator_options
+
+    common = ["--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]
+    assert main(["train", "--env", "gridworld", "--estimator", "rtmc", "--estimator-option", "gamma=-1", *common]) == 2
+    assert "--estimator-option gamma=-1: estimator 'rtmc' refuses it" in capsys.readouterr().err
+    assert main(["compare", "--estimators", "grpo,treerpo@tree[scale=bogus]", "--seeds", "1", "--jobs", "1",
+                 *common]) == 2
+    assert "--estimator-option scale=bogus: estimator 'treerpo' refuses it" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
+    from treecredit.training.config import TrainConfig
+
+    for name in treecredit.estimators("turn"):  # valid values pass for every turn-level estimator
+        spec = treecredit.get_estimator(name, level="turn")
+        check_estimator_options(TrainConfig(env="gridworld", estimator=name, estimator_options=dict(spec.defaults)))

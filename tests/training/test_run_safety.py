@@ -236,3 +236,50 @@ def test_dataset_paths_are_stored_absolute_and_resume_from_another_folder(tmp_pa
     check_same_settings(saved, config)  # the same files: accepted
     monkeypatch.chdir(tmp_path / "data")
     assert TrainConfig(**json.loads(json.dumps(config.to_dict()))).dataset == config.dataset
+
+
+def test_a_module_reward_resumes_from_another_folder_without_it_on_the_path(tiny_config, tmp_path, monkeypatch,
+                                                                           capsys):
+    import importlib
+
+    from treecredit.cli import main
+    from treecredit.rewards import load
+
+    name = f"tc_reward_{os.getpid()}"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / f"{name}.py").write_text(
+        "def score(prompts, completions, **kw):\n    return [float(len(c) % 2) for c in completions]\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "mine"), *sys.path])  # restored afterwards
+    monkeypatch.setattr(load, "_FOLDERS", {}, raising=False)
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--steps", "1", "--reward", f"{name}:score@0.5", "--warm-start-steps", "0",
+            "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--prompts-per-step", "2", "--group-size", "2",
+            "--minibatches", "1", "--eval-problems", "4", "--no-progress", "--no-tensorboard",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    assert json.loads((out / "config.json").read_text())["module_folders"] == {name: str(tmp_path / "mine")}
+    # a new process, elsewhere, without the folder on the path
+    sys.path.remove(str(tmp_path / "mine"))
+    sys.modules.pop(name)
+    importlib.invalidate_caches()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resume = ["train", "--config", str(out / "config.json"), "--resume", "--steps", "2"]
+    assert main(resume) == 0, capsys.readouterr().err
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "train"] == [1, 2]
+    sys.modules.pop(name)  # the folder moved away: an error naming --reward, the recorded folder and the fix
+    sys.path.remove(str(tmp_path / "mine"))
+    (tmp_path / "mine").rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert main(resume[:-1] + ["3"]) == 2
+    err = capsys.readouterr().err
+    assert f"reward: module {name!r}" in err and f"nor from {tmp_path / 'mine'}" in err
+    assert f"PYTHONPATH=/path/to/folder treecredit train ... --reward {name}:score" in err
+
+
+def test_resume_of_a_folder_that_holds_no_run_is_refused(tiny_config):
+    config = tiny_config(steps=1)
+    with pytest.raises(ValueError, match=r"^resume: .* holds no run to resume .*Fix: pass the --out of the run to "
+                                         r"continue, or drop --resume to start a new run there"):
+        train(config, resume=True, **QUIET)
+    assert not Path(config.out).exists()

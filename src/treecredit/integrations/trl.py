@@ -24,7 +24,9 @@ training model: each group of ``num_generations`` rows becomes one tree with tha
 (:mod:`treecredit.integrations.trl_tree`), across processes. The tree reaches the estimator as
 ``tree_nodes`` (when the estimator takes it); ``step_pattern`` gives step boundaries from the decoded
 completions (:func:`treecredit.step_ends_from_text`) to estimators that take ``step_ends`` and no tree.
-TRL then scores, computes old log-probabilities and trains as usual. With ``use_vllm=True`` and
+TRL then scores, computes old log-probabilities and trains as usual. Adaptive branching also scores each
+round's leaves while the trees grow, with TRL's reward functions on each prompt's dataset row
+(:func:`~treecredit.integrations.trl_tree.score_with_reward_funcs`). With ``use_vllm=True`` and
 ``vllm_mode="colocate"`` the trees grow on TRL's own engine through
 :class:`~treecredit.sampling.vllm_backend.VLLMBackend`; with ``vllm_mode="server"`` they grow on TRL's
 vLLM server through :class:`~treecredit.sampling.vllm_server.VLLMServerBackend` (TRL's ``VLLMClient``;
@@ -91,6 +93,10 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         if sampler == "tree":
             self.tree_sampler = _tree_sampler(kwargs.get("args"), branching, dict(branching_options or {}),
                                               step_pattern, kwargs)
+        self._score_leaves = sampler == "tree" and branching == "adaptive"
+        if self._score_leaves:
+            _check_leaf_scorers(kwargs.get("reward_funcs", args[1] if len(args) > 1 else None))
+        self._inputs = None
         self._rewards_per_func = None
         self._tree_nodes = None
         self._tree_calls = 0
@@ -146,13 +152,14 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         else:
             unwrapped = unwrap_model_for_generation(self.model_wrapped, self.accelerator,
                                                     gather_deepspeed3_params=self.args.ds3_gather_for_generation)
+        score_rows = self._score_rows if self._score_leaves else None
         with unwrapped as model, torch.no_grad():
             policy = HFPolicy(model, self._text_tokenizer(), use_chat_template=False)
             seed = (self.args.seed * 1_000_003 + self._tree_calls) * 1_000_003
             self._tree_calls += 1
             completions, nodes, logprobs = distributed_tree_rollouts(
                 self.accelerator, policy, self.tree_sampler, prompt_ids, num_generations, self.tree_delimiter, seed,
-                backend)
+                backend, rows=self._inputs, score_rows=score_rows)
         self._tree_nodes = nodes
         return completions, (logprobs if backend is not None else None)
 
@@ -175,12 +182,23 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             client = VLLMClient(base_url=url, connection_timeout=generation.server_timeout)
         return VLLMServerBackend(client, self._text_tokenizer(), base_logprobs=False)
 
+    def _score_rows(self, rows: list[dict], texts: list[str]) -> list[float]:
+        """Rewards of leaves during tree growth (adaptive branching), from TRL's reward functions."""
+        from treecredit.integrations.trl_tree import score_with_reward_funcs
+
+        return score_with_reward_funcs(self.reward_funcs, self.reward_weights, self._text_tokenizer(), rows, texts,
+                                       trainer_state=self.state)
+
     def _text_tokenizer(self):
         """The tokenizer (TRL keeps it apart from a multimodal processor as ``_tokenizer``)."""
         return getattr(self, "_tokenizer", None) or self.processing_class
 
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        self._inputs = inputs  # the rows' dataset columns, for scoring leaves while trees grow
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            self._inputs = None
         output["advantages"] = self._token_advantages(output)  # (B,) -> (B, T)
         return output
 
@@ -237,6 +255,18 @@ def _engine_on_cpu() -> bool:
     from vllm.platforms import current_platform
 
     return bool(current_platform.is_cpu())
+
+
+def _check_leaf_scorers(reward_funcs) -> None:
+    """Adaptive branching scores leaves during sampling: only plain synchronous reward functions can."""
+    import inspect
+
+    funcs = reward_funcs if isinstance(reward_funcs, list | tuple) else [reward_funcs]
+    for func in funcs:
+        if isinstance(func, str) or not callable(func) or inspect.iscoroutinefunction(func) or hasattr(func, "forward"):
+            fail("reward_funcs", f"branching='adaptive' scores each round's leaves with the reward functions while "
+                 f"the trees grow, which needs plain synchronous functions; got {func!r}",
+                 "pass synchronous reward functions, or use branching='fixed' or 'entropy' (they read no rewards)")
 
 
 def _tree_sampler(args, branching: str, branching_options: dict, step_pattern: Any, kwargs: dict):

@@ -13,9 +13,11 @@ A tree that ends with fewer than G leaves (a chain stopped before it forked) is 
 independent chains of the same prompt (each one node of its own, hanging from the root), so TRL always
 gets G completions per prompt. Node ids are made unique across processes.
 
-Prompts arrive as token ids, rewards come from TRL's reward functions afterwards, so the sampler sees a
-task that only knows the step delimiter (:class:`PromptIdsTask`) and a policy that maps a prompt key to
-its ids (:class:`PromptIdsPolicy`).
+Prompts arrive as token ids and TRL's reward functions score the finished completions afterwards, so
+the sampler sees a task that knows the step delimiter (:class:`PromptIdsTask`) and a policy that maps a
+prompt key to its ids (:class:`PromptIdsPolicy`). Adaptive branching scores the leaves of each round to
+pick the next fork points; there the task view scores them with TRL's reward functions too
+(:func:`score_with_reward_funcs`), given each prompt's dataset row, as TRL scores the final completions.
 
 With TRL's colocated vLLM engine the trees grow through a
 :class:`~treecredit.sampling.vllm_backend.VLLMBackend` on that engine (with TRL's vLLM server, a
@@ -27,6 +29,7 @@ training model's).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,18 +47,25 @@ class PromptIdsTask:
     """The task view the tree sampler needs when prompts are token ids and the host scores rewards.
 
     ``delimiter`` closes a step (where fixed branching forks); the end marker never matches. Problems are
-    prompt indices; ``reward`` is 0 (TRL's reward functions score the completions afterwards).
+    prompt indices. ``score(problems, texts)`` gives the rewards of completions during sampling (adaptive
+    branching reads them); without it every reward is 0 (fixed and entropy branching never read them).
     """
 
     delimiter: str
 
     end: str = NEVER
+    score: Callable[[list[int], list[str]], Sequence[float]] | None = None
 
     def format_prompt(self, problem: int) -> str:
         return str(problem)
 
     def reward(self, problem: int, text: str) -> float:
-        return 0.0
+        return self.score_batch([problem], [text])[0]
+
+    def score_batch(self, problems: list[int], texts: list[str]) -> list[float]:
+        if self.score is None:
+            return [0.0] * len(problems)
+        return [float(v) for v in self.score(list(problems), list(texts))]
 
 
 class PromptIdsPolicy:
@@ -116,20 +126,61 @@ class RecordingBackend:
         return out
 
 
+def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[dict], texts: list[str],
+                            trainer_state=None) -> list[float]:
+    """Rewards of completions ``texts`` of the prompts of dataset ``rows`` (one row per text), scored as TRL
+    scores a generation batch: each reward function gets ``prompts``, ``completions`` (the text, or an
+    assistant message when the prompt is a conversation), ``completion_ids`` (the text encoded again) and
+    the rows' other columns as lists, plus ``trainer_state``; the reward is the weighted sum over functions
+    with ``None``/NaN terms skipped (:func:`~treecredit.integrations._grpo_layout.completion_rewards`),
+    NaN where no function scored (read as 0 by the sampler's allocation, i.e. a wrong leaf).
+
+    Only plain synchronous callables are supported (reward models and async functions are refused before
+    training by the trainer). ``log_extra``/``log_metric`` are accepted and dropped: these are partial trees,
+    not the batch TRL logs.
+    """
+    import math
+
+    import torch
+
+    from treecredit.integrations._grpo_layout import completion_rewards
+
+    if not rows:
+        return []
+    conversational = not isinstance(rows[0]["prompt"], str)
+    completions: list[Any] = [[{"role": "assistant", "content": t}] for t in texts] if conversational else list(texts)
+    columns = {key: [row[key] for row in rows] for key in rows[0] if key not in ("prompt", "completion",
+                                                                                  "completion_ids")}
+    per_func = torch.full((len(texts), len(reward_funcs)), float("nan"))
+    for f, func in enumerate(reward_funcs):
+        out = func(prompts=[row["prompt"] for row in rows], completions=completions,
+                   completion_ids=[tokenizer.encode(t, add_special_tokens=False) for t in texts],
+                   trainer_state=trainer_state, log_extra=lambda *a, **k: None, log_metric=lambda *a, **k: None,
+                   **columns)
+        if len(out) != len(texts):
+            fail("reward_funcs", f"reward function {getattr(func, '__name__', func)!r} returned {len(out)} "
+                 f"rewards for {len(texts)} completions", "return one reward per completion")
+        per_func[:, f] = torch.tensor([float("nan") if v is None else float(v) for v in out])
+    rewards = completion_rewards(per_func, torch.as_tensor(reward_weights, dtype=per_func.dtype)).tolist()
+    return [0.0 if math.isnan(r) else r for r in rewards]
+
+
 def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int, delimiter: str,
-                     seed: int, backend=None) -> list[tuple[list[int], list[int], list[float] | None]]:
+                     seed: int, backend=None, score: Callable[[list[int], list[str]], Sequence[float]] | None = None,
+                     ) -> list[tuple[list[int], list[int], list[float] | None]]:
     """``group_size`` rows per prompt: ``(completion ids, tree-node id per token, sampling log-probabilities
     or None)``, prompt by prompt.
 
     Node ids are unique within this call (≥ 0). ``sampler``: a :class:`~treecredit.sampling.TreeSampler`.
     ``backend``: a generation backend (default: the built-in one over ``policy``); when it is a
-    :class:`RecordingBackend`, each row comes with the log-probabilities it was sampled with.
+    :class:`RecordingBackend`, each row comes with the log-probabilities it was sampled with. ``score``:
+    ``score(prompt indices, texts) → rewards`` during sampling (see :class:`PromptIdsTask`).
     """
     import torch
 
     from treecredit.sampling import IIDSampler
 
-    task = PromptIdsTask(delimiter)
+    task = PromptIdsTask(delimiter, score=score)
     ids_policy = PromptIdsPolicy(policy, prompts)
     generator = torch.Generator().manual_seed(seed)
     rollout = sampler.sample(ids_policy, task, list(range(len(prompts))), group_size, generator, backend=backend)
@@ -157,11 +208,16 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
 
 
 def distributed_tree_rollouts(accelerator, policy, sampler, prompt_ids: list[list[int]], group_size: int,
-                              delimiter: str, seed: int, backend=None
+                              delimiter: str, seed: int, backend=None, rows: list[dict] | None = None,
+                              score_rows: Callable[[list[dict], list[str]], Sequence[float]] | None = None,
                               ) -> tuple[list[list[int]], list[list[int]], list[list[float] | None]]:
     """This process's ``(completion_ids, tree_nodes, sampling log-probabilities)`` rows for TRL's rows
     ``prompt_ids`` (see module doc; the log-probabilities are None per row unless ``backend`` is a
     :class:`RecordingBackend`).
+
+    ``rows`` (TRL's input rows of this process, one per prompt row) and ``score_rows(rows, texts) →
+    rewards`` let the sampler score leaves while it grows (adaptive branching): each group is scored with
+    its first row, gathered from whichever process holds it.
 
     Raises:
         ValueError: when the gathered rows are not consecutive groups of ``group_size`` equal prompts.
@@ -178,8 +234,17 @@ def distributed_tree_rollouts(accelerator, policy, sampler, prompt_ids: list[lis
         fail("sampler", "a group of num_generations consecutive rows holds different prompts, so it cannot be one "
              "tree", "use TRL's default RepeatSampler (consecutive repeats of each prompt)")
     mine = list(range(rank, len(groups), world))
+    score = None
+    if score_rows is not None:
+        if rows is None or len(rows) != len(prompt_ids):
+            fail("rows", "score_rows needs this process's input rows, one per prompt row", "pass TRL's inputs")
+        all_rows = gather_object(list(rows)) if world > 1 else list(rows)
+        mine_rows = [all_rows[g * group_size] for g in mine]
+
+        def score(problems: list[int], texts: list[str]) -> Sequence[float]:
+            return score_rows([mine_rows[p] for p in problems], texts)
     grown = grow_group_trees(policy, sampler, [groups[g][0] for g in mine], group_size, delimiter, seed + rank,
-                             backend) if mine else []
+                             backend, score) if mine else []
     offset = rank * NODE_STRIDE
     local = [(g, [(ids, [n + offset for n in nodes], logps)
                   for ids, nodes, logps in grown[i * group_size:(i + 1) * group_size]])

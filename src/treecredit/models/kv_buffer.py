@@ -11,14 +11,21 @@ at most as long as the cache, so a selected state grows in place instead of real
 
 from __future__ import annotations
 
+import torch
+
 SPARE = 64
 
 
-class _Buffer:
-    __slots__ = ("filled", "keys", "values")
+def spare_rows(rows: int) -> int:
+    """Spare rows of a new buffer for ``rows`` rows (room for rows joining a continuous batch)."""
+    return max(16, rows // 2)
 
-    def __init__(self, keys, values, filled: int) -> None:
-        self.keys, self.values, self.filled = keys, values, filled
+
+class _Buffer:
+    __slots__ = ("filled", "keys", "rows", "values")
+
+    def __init__(self, keys, values, filled: int, rows: int) -> None:
+        self.keys, self.values, self.filled, self.rows = keys, values, filled, rows
 
 
 class GrowingKV:
@@ -38,21 +45,45 @@ class GrowingKV:
     def __len__(self) -> int:
         return 2
 
+    def _latest(self) -> bool:
+        """Whether this state is the one that filled its buffer so far (in rows and columns)."""
+        buffer = self._buffer
+        return buffer is not None and buffer.filled == self.keys.shape[2] and buffer.rows == self.keys.shape[0]
+
     def extend(self, keys, values) -> GrowingKV:
         """The cache with ``keys``/``values`` ``(B, H, S, D)`` appended (this one stays as it is)."""
-        n, s = self.keys.shape[2], keys.shape[2]
+        n, s, b = self.keys.shape[2], keys.shape[2], self.keys.shape[0]
         buffer = self._buffer
-        if (buffer is None or buffer.filled != n or n + s > buffer.keys.shape[2]
-                or buffer.keys.shape[0] != keys.shape[0]):
-            b, h, _, d = self.keys.shape
-            room = n + s + max(SPARE, n // 2)
-            buffer = _Buffer(self.keys.new_empty((b, h, room, d)), self.values.new_empty((b, h, room, d)), n)
-            buffer.keys[:, :, :n] = self.keys
-            buffer.values[:, :, :n] = self.values
-        buffer.keys[:, :, n:n + s] = keys
-        buffer.values[:, :, n:n + s] = values
+        if not self._latest() or n + s > buffer.keys.shape[2] or b != keys.shape[0]:
+            _, h, _, d = self.keys.shape
+            room, rows = n + s + max(SPARE, n // 2), b + spare_rows(b)
+            buffer = _Buffer(self.keys.new_empty((rows, h, room, d)), self.values.new_empty((rows, h, room, d)), n, b)
+            buffer.keys[:b, :, :n] = self.keys
+            buffer.values[:b, :, :n] = self.values
+        buffer.keys[:b, :, n:n + s] = keys
+        buffer.values[:b, :, n:n + s] = values
         buffer.filled = n + s
-        return GrowingKV(buffer.keys[:, :, :n + s], buffer.values[:, :, :n + s], buffer)
+        return GrowingKV(buffer.keys[:b, :, :n + s], buffer.values[:b, :, :n + s], buffer)
+
+    def spare_rows(self) -> int:
+        """Rows :meth:`append_rows` can still add in place (0 unless this is the latest state of its buffer)."""
+        return int(self._buffer.keys.shape[0]) - int(self.keys.shape[0]) if self._latest() else 0
+
+    def append_rows(self, keys, values) -> GrowingKV | None:
+        """The cache with the rows ``keys``/``values`` ``(K, H, W, D)``, ``W`` ≤ this cache's columns, added
+        after its rows, right-aligned (zeros in front), written into the buffer's spare rows (this one stays
+        as it is); None where that cannot be done in place (not the latest state of its buffer, too few
+        spare rows, or too many columns)."""
+        n, b, k = self.keys.shape[2], self.keys.shape[0], keys.shape[0]
+        buffer = self._buffer
+        if not self._latest() or b + k > buffer.keys.shape[0] or keys.shape[2] > n:
+            return None
+        pad = n - keys.shape[2]
+        for mine, theirs in ((buffer.keys, keys), (buffer.values, values)):
+            mine[b:b + k, :, :pad] = 0
+            mine[b:b + k, :, pad:n] = theirs
+        buffer.rows = b + k
+        return GrowingKV(buffer.keys[:b + k, :, :n], buffer.values[:b + k, :, :n], buffer)
 
     @classmethod
     def stack(cls, parts, width: int) -> GrowingKV:
@@ -63,9 +94,9 @@ class GrowingKV:
         parts = [(p[0].index_select(0, p[2]), p[1].index_select(0, p[2])) if len(p) > 2 else p for p in parts]
         b = sum(int(k.shape[0]) for k, _ in parts)
         k0, v0 = parts[0]
-        room = width + max(SPARE, width // 2)
-        keys = k0.new_empty((b, k0.shape[1], room, k0.shape[3]))  # the room is left untouched (no page faults)
-        values = v0.new_empty((b, v0.shape[1], room, v0.shape[3]))
+        room, spare = width + max(SPARE, width // 2), b + spare_rows(b)
+        keys = k0.new_empty((spare, k0.shape[1], room, k0.shape[3]))  # the room is left untouched (no page faults)
+        values = v0.new_empty((spare, v0.shape[1], room, v0.shape[3]))
         row = 0
         for k, v in parts:
             rows, pad = slice(row, row + k.shape[0]), width - k.shape[2]
@@ -74,17 +105,21 @@ class GrowingKV:
             keys[rows, :, pad:width] = k
             values[rows, :, pad:width] = v
             row += k.shape[0]
-        return cls(keys[:, :, :width], values[:, :, :width], _Buffer(keys, values, width))
+        return cls(keys[:b, :, :width], values[:b, :, :width], _Buffer(keys, values, width, b))
 
     def select(self, rows) -> GrowingKV:
         """The cache of ``rows (K,)`` (long), in that order; in a new buffer that keeps the spare room when the
         room is at most as long as the cache, else without room (the next :meth:`extend` makes some)."""
         n, buffer = self.keys.shape[2], self._buffer
-        if (buffer is None or buffer.keys.shape[0] != self.keys.shape[0] or buffer.keys.shape[2] - n < 1
+        if (buffer is None or buffer.keys.shape[2] - n < 1
                 or buffer.keys.shape[2] > 2 * n):  # mostly spare room: copying it would cost more than regrowing
             return GrowingKV(self.keys.index_select(0, rows), self.values.index_select(0, rows))
-        chosen = _Buffer(buffer.keys.index_select(0, rows), buffer.values.index_select(0, rows), n)
-        return GrowingKV(chosen.keys[:, :, :n], chosen.values[:, :, :n], chosen)
+        k = int(rows.shape[0])
+        shape = (k + spare_rows(k), *buffer.keys.shape[1:])
+        chosen = _Buffer(buffer.keys.new_empty(shape), buffer.values.new_empty(shape), n, k)
+        torch.index_select(buffer.keys, 0, rows, out=chosen.keys[:k])  # the spare rows are left untouched
+        torch.index_select(buffer.values, 0, rows, out=chosen.values[:k])
+        return GrowingKV(chosen.keys[:k, :, :n], chosen.values[:k, :, :n], chosen)
 
 
 def growing(cache) -> list[GrowingKV]:

@@ -2,7 +2,8 @@
 
 ``NAME`` is a built-in (``math``, ``exact``, ``numeric``, ``code``) or a name given to
 :func:`register_reward`; a ``module:function`` spec imports the module (from ``sys.path``, which
-includes the current folder) and takes the attribute. The two forms cannot be confused: after the
+includes the current folder, then from the folder a run recorded, :func:`add_module_folders`) and takes
+the attribute. The two forms cannot be confused: after the
 colon, options contain ``=`` and a function name cannot.
 """
 
@@ -18,6 +19,8 @@ from treecredit._validation import fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
 
 _REGISTERED: dict[str, Callable] = {}
+_FOLDERS: dict[str, str] = {}
+"""Module name → the folder a run recorded it was imported from (:func:`add_module_folders`)."""
 
 
 def register_reward(name: str, fn: Callable) -> Callable:
@@ -80,8 +83,11 @@ def load_function(target: str, argument: str = "reward") -> Callable:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 — ImportError, or any error raised while the module ran
-        fail(argument, f"module {module_name!r} of {target!r} does not import ({type(exc).__name__}: {exc})",
-             "check the module name and that its folder is the current folder or on PYTHONPATH")
+        recorded = _FOLDERS.get(module_name)
+        where = f", nor from {recorded}, the folder the run recorded at its start" if recorded else ""
+        fail(argument, f"module {module_name!r} of {target!r} does not import ({type(exc).__name__}: {exc}{where})",
+             f"check the module name and that its folder is the current folder or on PYTHONPATH (e.g. "
+             f"PYTHONPATH=/path/to/folder treecredit train ... --reward {target})")
     fn = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
@@ -91,6 +97,35 @@ def load_function(target: str, argument: str = "reward") -> Callable:
         fail(argument, f"{target!r} is {type(fn).__name__}, not callable",
              "point at a function fn(prompts, completions, **columns) -> list of float or None")
     return fn
+
+
+def module_folders(targets) -> dict[str, str]:
+    """``{module name: absolute folder}`` for each ``module:function`` of ``targets`` (spec strings) whose
+    module is imported: the ``sys.path`` entry it was imported from (the folder above its top package)."""
+    from pathlib import Path
+
+    folders = {}
+    for spec in targets:
+        if not isinstance(spec, str) or not spec:
+            continue
+        module_name, sep, _ = parse_spec(spec)[0].partition(":")
+        file = getattr(sys.modules.get(module_name), "__file__", None)
+        if not sep or not file:
+            continue
+        folder = Path(file).resolve().parent
+        for _ in range(module_name.count(".") + (Path(file).stem == "__init__")):
+            folder = folder.parent
+        folders[module_name] = str(folder)
+    return folders
+
+
+def add_module_folders(folders: dict) -> None:
+    """Let ``module:function`` targets import from the ``folders`` a run recorded (:func:`module_folders`),
+    after the current folder and ``PYTHONPATH``: a resumed run finds its reward from any working folder."""
+    for module_name, folder in folders.items():
+        _FOLDERS[module_name] = folder
+        if folder not in sys.path:
+            sys.path.append(folder)
 
 
 def make_reward(spec, argument: str = "reward") -> tuple[str, Callable, float]:

@@ -64,14 +64,19 @@ class FixedBranching:
         children: N, children per fork (≥ 2).
         depth: D, fork levels below the root chains (≥ 0; 0 = R independent chains, i.e. i.i.d.).
         every: 0 forks at a chain's first step end (the task's delimiter); k > 0 forks after every k tokens.
+        fallback_every: with ``every=0``, k > 0 also forks a chain that has grown k tokens since its fork
+            point without a step end (text that rarely writes the delimiter, e.g. an untrained model: without
+            it such a tree hardly forks); 0 (default) = off, the tree forks at step ends only.
 
         top_up: rounds of refilling (0 = off). A chain that stops at fork level ℓ < D (before its fork
             point: the response was shorter than the tree is deep) leaves its group N^(D−ℓ) − 1 leaves
             short; each round re-draws the group's missing leaves as extra siblings (single chains that do
             not fork) at the fork point above such a leaf (the prompt for a root chain), so that groups
-            keep group_size leaves. A leaf pruned by early cutoff is not refilled: its failed step
-            stands for the subtree it would have grown, and refilling it would spend the tokens the
-            cutoff saved.
+            keep group_size leaves. The first round runs chain by chain, as each chain ends
+            (:meth:`refill`, while the group's other chains grow); later rounds, which only refill what
+            the earlier ones left short, after the group's chains have all ended. A leaf pruned by early
+            cutoff is not refilled: its failed step stands for the subtree it would have grown, and
+            refilling it would spend the tokens the cutoff saved.
 
     The root width is R = group_size / N^D (group_size must be a multiple of N^D). Without top-up (or
     when its rounds run out) a group can end with fewer than group_size leaves.
@@ -81,12 +86,17 @@ class FixedBranching:
     depth: int = 2
     every: int = 0
     top_up: int = 2
+    fallback_every: int = 0
 
     def __post_init__(self) -> None:
         _check_count(self.children, "children", 2, "pass children=2 or more")
         _check_count(self.depth, "depth", 0, "pass depth=2")
         _check_count(self.every, "every", 0, "pass every=0 (fork at step ends) or a token count")
         _check_count(self.top_up, "top_up", 0, "pass top_up=2 (or 0 to keep early-stopped chains as they are)")
+        _check_count(self.fallback_every, "fallback_every", 0, "pass fallback_every=0 (off) or a token count")
+        if self.every and self.fallback_every:
+            fail("fallback_every", f"is {self.fallback_every} with every={self.every}",
+                 "pass fallback_every only with every=0 (forking at step ends)")
 
     def root_width(self, group_size: int) -> int:
         per_root = self.children ** self.depth
@@ -100,29 +110,47 @@ class FixedBranching:
     def fork_children(self, forest: SampledForest, node: int, at_step_end: bool) -> int:
         """The fork rule: N children at a chain's fork point above depth D, else 0."""
         level = len(forest.path(node)) - 1
-        due = len(forest.tokens[node]) >= self.every if self.every else at_step_end
+        due = len(forest.tokens[node]) >= self.every if self.every else at_step_end or bool(
+            self.fallback_every and len(forest.tokens[node]) >= self.fallback_every)
         return self.children if level < self.depth and due else 0
 
     def max_tokens(self, forest: SampledForest, node: int) -> int | None:
-        if self.every and len(forest.path(node)) - 1 < self.depth:
-            return self.every - len(forest.tokens[node])
+        k = self.every or self.fallback_every
+        if k and len(forest.path(node)) - 1 < self.depth:
+            return k - len(forest.tokens[node])
         return None
 
     def stops_at_step_ends(self, forest: SampledForest, node: int) -> bool:
         return not self.every and len(forest.path(node)) - 1 < self.depth
 
+    def refill(self, forest: SampledForest, node: int) -> int:
+        """The first top-up round for one chain, at once: ``node``, grown under this rule, has just ended
+        (not pruned); the siblings to open beside it, N^(D−ℓ) − 1 at fork level ℓ < D (0 without top-up).
+
+        The same count as the round after the group's chains have ended would give it: before any refill the
+        group's missing leaves are exactly the sum of these counts over its early-stopped leaves (pruned ones
+        included), so that round's cap (the group's deficit) never binds. Siblings draw with the chain keys
+        numbered on at the fork point, so the forest is the one the round after the phase grows."""
+        level = len(forest.path(node)) - 1
+        return self.children ** (self.depth - level) - 1 if self.top_up and level < self.depth else 0
+
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         grow_in_rounds(self, grower, forest, group_size)
 
     def phases(self, ctx, forest: SampledForest, group: int, group_size: int):
-        """The group's root chains (forking by this rule as they grow), then its top-up rounds."""
+        """The group's root chains (forking by this rule as they grow, refilled at once where they stop
+        early), then its later top-up rounds."""
         yield [(group, -1, self.root_width(group_size))], self
-        for _ in range(self.top_up):
+        for round_ in range(self.top_up):
             points: dict = {}
             leaves = forest.leaves(group)
             deficit = group_size - len(leaves)
+            skipped = False
             for leaf in leaves:
                 if forest.status[leaf] == "cut":  # a pruned leaf stands for its whole (failed) subtree
+                    continue
+                if round_ == 0 and leaf in forest.topped_up:  # the first round ran as the chain ended
+                    skipped = True
                     continue
                 level = len(forest.path(leaf)) - 1
                 k = min(deficit, self.children ** (self.depth - level) - 1) if level < self.depth else 0
@@ -130,6 +158,8 @@ class FixedBranching:
                     points[forest.parent_node[leaf]] = points.get(forest.parent_node[leaf], 0) + k
                     deficit -= k
             if not points:
+                if skipped:
+                    continue
                 return
             yield [(group, n, k) for n, k in points.items()], None
 

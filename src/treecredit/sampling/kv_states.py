@@ -4,6 +4,8 @@
   with masked columns);
 - :func:`gather_states`: chosen rows of several states in one batch (one copy where the layers can
   ``stack``);
+- :func:`append_rows`: rows added to a state in place, in its buffer's spare rows, where the cache's
+  layers allow it (the small GPT's), without copying the state's rows;
 - :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
   removed), so a kept state continues from an earlier position of its context;
 - :func:`drop_unused_columns`: leading columns that every row masks are cut off (a continuous batch
@@ -99,6 +101,37 @@ def gather_states(policy, parts: list) -> DecodeState:
                     for (s, i), cut in zip(parts, cuts) for k, v in [tuple(s.cache[layer])]], width - skip)
              for layer in range(len(first))]
     return DecodeState(cache, valid[:, skip:], next_pos)
+
+
+def has_spare_rows(state: DecodeState, k: int) -> bool:
+    """Whether :func:`append_rows` can add ``k`` rows to ``state`` in place (the columns aside)."""
+    cache = state.cache
+    return (isinstance(cache, (list, tuple)) and bool(cache) and hasattr(cache[0], "spare_rows")
+            and cache[0].spare_rows() >= k)
+
+
+def append_rows(state: DecodeState, rows: DecodeState) -> DecodeState | None:
+    """``state`` with the rows of ``rows`` after its own, written in place into spare rows of its cache's
+    buffers (the layers' ``append_rows``; ``state`` stays valid as it is), right-aligned; None where the
+    cache cannot (no ``append_rows``, not the latest state of its buffers, too few spare rows) or ``rows`` has
+    more key columns than ``state`` after leaving out its leading columns that no row attends to."""
+    import torch
+
+    cache = state.cache
+    if not (isinstance(cache, (list, tuple)) and cache and hasattr(cache[0], "append_rows")):
+        return None
+    rows = drop_unused_columns(rows, share=0.0)
+    width, extra = int(state.key_valid.shape[1]), int(rows.key_valid.shape[1])
+    if extra > width:
+        return None
+    layers = []
+    for kv, (k, v) in zip(cache, _layers(rows.cache)):
+        grown = kv.append_rows(k, v)
+        if grown is None:  # rows written into earlier layers' spare rows are seen by no state
+            return None
+        layers.append(grown)
+    valid = torch.cat([state.key_valid, torch.nn.functional.pad(rows.key_valid, (width - extra, 0), value=False)])
+    return DecodeState(layers, valid, torch.cat([state.next_pos, rows.next_pos]))
 
 
 def _joined_rows(parts: list, width: int):

@@ -13,7 +13,10 @@ one batch that never waits: after each model step, the segments that ended at th
 - every other continuation with a kept state (further children of a fork, a state kept earlier, a
   prefix cut inside a kept segment) brings its kept row, truncated to the prefix minus the last token
   (:func:`truncate_state`), into the batch, and the prefix's last token is stepped with the batch: a
-  fork costs a row of a step, not a call. Adding rows copies the whole batch into a new buffer
+  fork costs a row of a step, not a call. Where the batch's cache has spare rows (the small GPT's
+  buffers, :mod:`treecredit.models.kv_buffer`) such rows are written into them at once
+  (:func:`append_rows`), nothing of the batch copied; otherwise (no spare rows left, a ``transformers``
+  cache, or the batch is being compacted) adding rows copies the whole batch into a new buffer
   (:func:`gather_states`), so such rows wait and join together: when the batch is compacted anyway,
   when they are :data:`JOIN_SHARE` of the rows that go on, or after :data:`MAX_WAIT` steps;
 - a request without a kept state is prefilled, and its rows join after the next step.
@@ -23,7 +26,7 @@ draws the same tokens whatever the batch it runs in: a stream returns the segmen
 :meth:`generate` calls return for the same requests.
 
 Rows that ended and were not taken over stay in the batch, stepped with padding and unread (their
-position ids frozen at 0), until a quarter of the batch has ended or rows join; then the batch is
+position ids frozen at 0), until :data:`DEAD_SHARE` of the batch has ended or rows are copied in; then the batch is
 compacted, and leading key columns that no row attends to any more are dropped when they are a quarter
 of the columns or more.
 """
@@ -33,7 +36,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest
-from treecredit.sampling.kv_states import concat_states, drop_unused_columns, gather_states, truncate_state
+from treecredit.sampling.kv_states import (
+    append_rows,
+    concat_states,
+    drop_unused_columns,
+    gather_states,
+    has_spare_rows,
+    truncate_state,
+)
 from treecredit.sampling.policy import DecodeState
 
 OnEnd = Callable[[list[tuple[int, int, Segment]]], Sequence[SegmentRequest]]
@@ -92,8 +102,10 @@ MAX_WAIT = 8
 the whole running batch into a new buffer)."""
 JOIN_SHARE = 0.5
 """Rows waiting to be copied in join once they are this share of the rows that go on."""
-DEAD_SHARE = 0.25
-"""The batch is compacted once this share of its rows has ended (and not been taken over)."""
+DEAD_SHARE = 0.5
+"""The batch is compacted once this share of its rows has ended (and not been taken over). A compaction
+copies the rows that go on, which on the small GPT costs about a decoding step of the batch; 0.5 took 5–10 %
+off the tree's sampling time against 0.25 at 128 prompts (docs/sampling.md, "Rows joining in place")."""
 
 
 def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
@@ -117,15 +129,26 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
             fresh.append(row)
     going = [b for b, row in enumerate(slots) if row is not None]
     dead = len(slots) - len(going)
+    compact = bool(going) and dead >= DEAD_SHARE * len(slots)
+    kept_rows = None
+    if waiting and going and not compact and has_spare_rows(state, len(waiting)):
+        kept_rows = _kept_rows(backend, everything, waiting)
+        appended = append_rows(state, kept_rows)
+        if appended is not None:  # into the batch's spare rows: nothing of the batch is copied, no wait
+            step_tokens = torch.cat([drawn, torch.tensor([everything[w[0].request].prefix[-1] for w in waiting],
+                                                         dtype=torch.long)])
+            slots += [w[0] for w in waiting]
+            waiting.clear()
+            return _frozen(appended, slots), step_tokens, slots, _prefilled(backend, everything, fresh)
     join = bool(waiting) and (dead >= DEAD_SHARE * len(slots) or len(waiting) >= JOIN_SHARE * len(going)
                               or max(w[2] for w in waiting) >= MAX_WAIT)
-    if join or (going and dead >= DEAD_SHARE * len(slots)):
+    if join or compact:
         index = torch.tensor(going, dtype=torch.long)
         rows = [slots[b] for b in going]
         parts = [(state, index)] if len(index) else []
         tokens = [drawn[index]] if len(index) else []
         if join:
-            parts.append((_kept_rows(backend, everything, waiting), None))
+            parts.append((kept_rows if kept_rows is not None else _kept_rows(backend, everything, waiting), None))
             tokens.append(torch.tensor([everything[w[0].request].prefix[-1] for w in waiting], dtype=torch.long))
             rows += [w[0] for w in waiting]
             waiting.clear()
@@ -138,18 +161,32 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
         for w in waiting:
             w[2] += 1
         step_tokens = drawn
-        if dead and going:  # unread rows: a frozen position id, so they never run past the model's positions
-            frozen = torch.tensor([row is None for row in slots], dtype=torch.bool)
-            state = DecodeState(state.cache, state.key_valid, state.next_pos.masked_fill(frozen, 0))
+        if dead and going:
+            state = _frozen(state, slots)
         elif not going:
             slots = []
-    ready = None
-    if fresh:
-        ids = list(dict.fromkeys(row.request for row in fresh))
-        logits, fresh_state, start = backend._start([everything[i] for i in ids])
-        index = torch.tensor([start[ids.index(row.request)] for row in fresh], dtype=torch.long)
-        ready = (logits.index_select(0, index), policy.select(fresh_state, index), fresh)
-    return state, step_tokens, slots, ready
+    return state, step_tokens, slots, _prefilled(backend, everything, fresh)
+
+
+def _frozen(state: DecodeState, slots) -> DecodeState:
+    """``state`` with the position ids of unread rows (``slots`` None) frozen at 0, so that they never run
+    past the model's positions."""
+    import torch
+
+    frozen = torch.tensor([row is None for row in slots], dtype=torch.bool)
+    return DecodeState(state.cache, state.key_valid, state.next_pos.masked_fill(frozen, 0)) if frozen.any() else state
+
+
+def _prefilled(backend, everything, fresh):
+    """None, or ``(logits, state, rows)`` of the prefilled requests of ``fresh`` rows (they join after the step)."""
+    import torch
+
+    if not fresh:
+        return None
+    ids = list(dict.fromkeys(row.request for row in fresh))
+    logits, fresh_state, start = backend._start([everything[i] for i in ids])
+    index = torch.tensor([start[ids.index(row.request)] for row in fresh], dtype=torch.long)
+    return logits.index_select(0, index), backend.policy.select(fresh_state, index), fresh
 
 
 def _kept_rows(backend, everything, waiting) -> DecodeState:

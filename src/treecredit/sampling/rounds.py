@@ -15,8 +15,10 @@ only where the sampler must act there; elsewhere step ends are found in the retu
 
 After a segment, in the order the in-loop decoder used: a stop id ends the chain; a step end may be
 pruned by cutoff; the length cap ends it; the fork rule (fixed branching) may open children; otherwise
-it continues. Because draws are counter-based, the forest is the one the in-loop forking decoder (kept
-in the tests as the reference) grows from the same seed.
+it continues. A chain of a fork rule that ends (stop id or cap) above the rule's fork levels opens, at
+once, the siblings the rule's ``refill`` asks for (the fixed tree's first top-up round), so they grow
+while the rest of the phase does instead of after it. Because draws are counter-based, the forest is the
+one the in-loop forking decoder (kept in the tests as the reference) grows from the same seed.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class ForkRule(Protocol):
 
     def stops_at_step_ends(self, forest: SampledForest, node: int) -> bool:
         """Whether the rule must look at ``node`` at its next step end."""
+
+    # Optional: ``refill(forest, node) -> int``, siblings to open at once beside ``node``, a chain grown under
+    # the rule that has just ended (not pruned) above its fork level; they grow without a rule (fixed top-up).
 
 
 @dataclass
@@ -173,6 +178,17 @@ class SegmentGrower:
         if old is not None and old not in forest.kept:
             self.backend.release([old])
 
+    def _refill(self, forest: SampledForest, node: int, rule) -> list[_Work]:
+        """The siblings ``rule.refill`` opens beside the ended ``node`` (none without a rule or a ``refill``);
+        the node and its new siblings are recorded in ``forest.topped_up``."""
+        refill = getattr(rule, "refill", None)
+        k = refill(forest, node) if refill is not None else 0
+        if k <= 0:
+            return []
+        work = self.open_work(forest, [(forest.group[node], forest.parent_node[node], k)], None)
+        forest.topped_up.update([node, *work[0].nodes])
+        return work
+
     def _absorb(self, forest: SampledForest, node: int, segment, rule, stopped_at_marks: bool) -> list[_Work]:
         """Append ``segment`` to ``node`` and decide what follows (see the module docstring)."""
         ctx = self.ctx
@@ -194,7 +210,7 @@ class SegmentGrower:
         forest.step_end_offsets[node] += [offset + t for t in ends]
         if stopped:
             forest.status[node] = "stop"
-            return []
+            return self._refill(forest, node, rule)
         at_step_end = bool(ends) and ends[-1] == n - 1
         path = before + segment.tokens
         if at_step_end and ctx.cutoff and last_step_wrong(ctx.task, ctx.problems[forest.group[node]],
@@ -203,7 +219,7 @@ class SegmentGrower:
             return []
         if len(path) >= ctx.max_new_tokens:
             forest.status[node] = "cap"
-            return []
+            return self._refill(forest, node, rule)
         k = rule.fork_children(forest, node, at_step_end) if rule is not None else 0
         if k > 0:
             forest.status[node] = "inner"

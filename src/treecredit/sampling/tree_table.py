@@ -35,6 +35,9 @@ class SampledForest:
     kept: list = field(default_factory=list)
     forks: dict = field(default_factory=dict)
     """(chain key, response position) -> continuations opened there so far (numbers the next ones)."""
+    topped_up: set = field(default_factory=set)
+    """Leaves refilled at once as they ended, and the siblings opened for them (fixed top-up; see
+    :meth:`treecredit.sampling.branching.FixedBranching.refill`)."""
 
     def __len__(self) -> int:
         return len(self.group)

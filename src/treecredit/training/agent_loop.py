@@ -181,6 +181,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
     from treecredit.training.checkpoint import restore_checkpoint, save_checkpoint
+    from treecredit.training.dry_run import check_estimator_options
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard
@@ -189,6 +190,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
 
     check_out(config, resume=resume, overwrite=overwrite)  # an earlier run is never overwritten silently
     check_tensorboard(config)
+    check_estimator_options(config)  # option values: the estimator runs once on a tiny batch
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,

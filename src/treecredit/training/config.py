@@ -33,6 +33,8 @@ class TrainConfig:
     """Train on your own data: a .jsonl/.json, .parquet or .csv file, or a folder saved by `datasets` (columns by --task-option)."""
     reward: list = field(default_factory=list)
     """Reward function(s), repeatable: math, exact, numeric, code, task (the task's own verifier), NAME:key=value, module:function (TRL convention); @W sets a weight. Given with --task they replace its verifier; with --dataset the default is math."""
+    module_folders: dict = field(default_factory=dict)
+    """Set automatically: the folder each `module:function` reward or step checker was imported from, so that a resumed run imports it from any working folder (not a flag)."""
     chat_template: str = "auto"
     """Hugging Face models: wrap prompts in the tokenizer's chat template: auto (when it has one), on, off."""
     lora_rank: int = 0
@@ -217,20 +219,22 @@ class TrainConfig:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step} groups of a batch "
                  "(minibatch_split=groups)", "pass fewer minibatches or minibatch_split=rows")
         self._absolute_paths()
+        from treecredit.rewards.load import add_module_folders, module_folders
         from treecredit.tasks import task_from_config
 
+        add_module_folders(self.module_folders)  # a resumed run: where its reward was imported from
         task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
+        checker = self.task_options.get("step_checker") if isinstance(self.task_options, dict) else None
+        self.module_folders = {**self.module_folders, **module_folders([*self.reward, checker])}
 
     def _absolute_paths(self) -> None:
         """Store ``dataset`` and ``task_options["held_out_path"]`` as absolute paths when they exist, so that
         ``config.json`` still finds them when a run is resumed from another working directory."""
-        from pathlib import Path
-
         if self.dataset and Path(self.dataset).expanduser().exists():
-            self.dataset = str(Path(self.dataset).expanduser().resolve())
+            self.dataset = resolved_path(self.dataset)
         held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None
         if isinstance(held, str) and held and Path(held).expanduser().exists():
-            self.task_options = {**self.task_options, "held_out_path": str(Path(held).expanduser().resolve())}
+            self.task_options = {**self.task_options, "held_out_path": resolved_path(held)}
 
     def tree_sampler_options(self) -> dict:
         """The tree sampler's options from this config ({} unless ``sampler == "tree"``: other samplers
@@ -243,6 +247,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def resolved_path(path: str) -> str:
+    """``path`` with ``~`` expanded, absolute, symbolic links resolved (one spelling per file or folder)."""
+    return str(Path(path).expanduser().resolve())
 
 
 def _at_least(config: TrainConfig, name: str, low: int, fix: str) -> None:

@@ -17,8 +17,9 @@ from treecredit._validation import fail
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
-RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every")
-"""Settings a resumed run may change (``out`` is the same folder however it is spelled)."""
+RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every", "module_folders")
+"""Settings a resumed run may change (``out`` is the same folder however it is spelled; ``module_folders`` is
+where the same ``--reward`` module was found this time)."""
 PATH_FIELDS = ("cache_dir", "model", "dataset")
 """Settings compared as resolved paths when resuming."""
 
@@ -44,7 +45,7 @@ def available_inputs(config, task) -> set[str]:
 
 
 def check_estimator(config, task) -> None:
-    """The estimator's needs, option names and option value types against ``config``."""
+    """The estimator's needs, option names, value types and values (a dry run) against ``config``."""
     import treecredit
 
     spec = treecredit.get_estimator(config.estimator)
@@ -54,6 +55,9 @@ def check_estimator(config, task) -> None:
         fail("estimator", f"{config.estimator!r} needs {' or '.join(need.split('|'))}, which this configuration "
              f"does not provide", _NEED_FIX[need.split("|")[-1]])
     check_option_values(spec.fn, config.estimator_options, "estimator_options", f"estimator {config.estimator!r}")
+    from treecredit.training.dry_run import check_estimator_options
+
+    check_estimator_options(config, task)  # option values: the estimator runs once on a tiny batch
 
 
 def check_option_values(fn, options: dict, argument: str, owner: str) -> None:
@@ -83,6 +87,11 @@ def build_sampler(config):
     cls = _SAMPLERS.get(config.sampler)
     if cls is not None:
         check_option_values(cls, config.sampler_options, "sampler_options", f"sampler {config.sampler!r}")
+    for name in ("temperature", "top_p", "max_new_tokens"):  # train settings, given to every sampler
+        if name in config.sampler_options:
+            flag = "--" + name.replace("_", "-")
+            fail("sampler_options", f"--sampler-option {name}=... sets what {flag} sets (the sampler gets {flag})",
+                 f"pass {flag} {config.sampler_options[name]} instead")
     return make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
                         max_new_tokens=config.max_new_tokens,
                         **{**config.tree_sampler_options(), **config.sampler_options})
@@ -154,14 +163,18 @@ def holds_run(folder: Path) -> bool:
     return any((Path(folder) / name).exists() for name in RUN_FILES)
 
 
-def check_out(config, *, resume: bool, overwrite: bool) -> None:
-    """Never overwrite an earlier run by accident; resume only under the same settings."""
+def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
+    """Never overwrite an earlier run by accident; resume only under the same settings (``resume_fix``: the
+    fix a changed setting names, default the ``treecredit train --resume`` command)."""
     out = Path(config.out)
     if resume and overwrite:
         fail("resume", "--resume and --overwrite were both given", "pass --resume to continue the run in "
              f"{out}, or --overwrite to replace it")
     if out.exists() and not out.is_dir():
         fail("out", f"{str(out)!r} is a file, not a folder", "pass --out with a folder path")
+    if resume and not holds_run(out):  # a typo in --out, or a run never started: not a fresh start in disguise
+        fail("resume", f"{str(out)!r} holds no run to resume (no config.json, metrics or checkpoint)",
+             "pass the --out of the run to continue, or drop --resume to start a new run there")
     if not holds_run(out) or overwrite:
         return
     if not resume:
@@ -170,7 +183,7 @@ def check_out(config, *, resume: bool, overwrite: bool) -> None:
                  "one)", "pass --overwrite to replace it, or another --out")
         fail("out", f"{str(out)!r} already holds a run", "pass --resume to continue it, --overwrite to replace "
              "it, or another --out")
-    check_same_settings(out / "config.json", config)
+    check_same_settings(out / "config.json", config, resume_fix)
 
 
 def clear_run(folder: Path) -> None:
@@ -186,17 +199,19 @@ def clear_run(folder: Path) -> None:
 
 
 def _comparable(values: dict) -> dict:
+    from treecredit.training.config import resolved_path
+
     values = json.loads(json.dumps(values))
     for name in PATH_FIELDS:
         if values.get(name) and not (name == "model" and values[name] == "gpt"):
-            values[name] = str(Path(values[name]).expanduser().resolve())
+            values[name] = resolved_path(values[name])
     held = (values.get("task_options") or {}).get("held_out_path")
     if isinstance(held, str) and held:
-        values["task_options"]["held_out_path"] = str(Path(held).expanduser().resolve())
+        values["task_options"]["held_out_path"] = resolved_path(held)
     return values
 
 
-def check_same_settings(path: Path, config) -> None:
+def check_same_settings(path: Path, config, resume_fix: str | None = None) -> None:
     """Refuse to resume a run under different settings (only the stopping point and display may change).
 
     A setting that the saved run does not name (a field added by a later version of treecredit) counts as
@@ -210,20 +225,21 @@ def check_same_settings(path: Path, config) -> None:
     if changed:
         values = "; ".join(f"{k}: saved {saved.get(k, defaults.get(k))!r}, now {current[k]!r}" for k in changed)
         fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})",
-             f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
+             resume_fix or f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
              f"{', '.join(RESUME_MAY_CHANGE[:4])} may change), or start a new run with another --out "
              "(or --overwrite)")
 
 
-def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None):
-    """Check everything about a run that can be checked without work; return its sampler.
+def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None, resume_fix: str | None = None):
+    """Check everything about a run that can be checked without work; return its sampler (``resume_fix``:
+    see :func:`check_out`).
 
     Order: output folder, TensorBoard, task, estimator needs/options, sampler options, group sizes with
     replay, resumability of the sampler's state.
     """
     from treecredit.tasks import task_from_config
 
-    check_out(config, resume=resume, overwrite=overwrite)
+    check_out(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
     check_tensorboard(config)
     task = task if task is not None else task_from_config(config)
     check_estimator(config, task)

@@ -17,12 +17,15 @@ _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--tas
                "env_options": "--env-option",
                "sampler_options": "--sampler-option", "branching_options": "--branching-option"}
 
+NOT_FLAGS = ("module_folders",)
+"""Fields set by treecredit itself (kept in config.json), not from the command line."""
+
 
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One flag per ``TrainConfig`` field (dict fields as repeatable ``key=value`` flags)."""
     docs = field_docs()
     for f in fields(TrainConfig):
-        if f.name in skip:
+        if f.name in skip or f.name in NOT_FLAGS:
             continue
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
         help_text = f"{docs.get(f.name, '')} (default: {default})"

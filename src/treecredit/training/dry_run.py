@@ -1,0 +1,102 @@
+"""Run the run's estimator once on a tiny synthetic batch before any work, so that a bad option value fails
+at once (not after the warm start and the first evaluation, with a run folder already written).
+
+The registry checks option names and the kind of each value (:func:`treecredit.training.preflight.
+check_option_values`); value ranges (``scale=bogus``, ``epsilon=-1``) and array options are checked by the
+estimator itself when it runs. :func:`check_estimator_options` calls it, exactly as the training loop
+does, on 2 groups × 2 responses × 6 tokens that carry what the run will give it: step ends, a sampled
+tree (``--sampler tree``), Monte Carlo values (``mc_rollouts``), or, for agent runs (``--env``), the
+turn arrays of 4 episodes of 2 turns. A failure becomes one ``ValueError`` naming
+``--estimator-option NAME=VALUE`` and the fix. Nothing is run when no estimator option is given: the
+estimators' defaults are tested for every estimator.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+from treecredit._validation import fail
+
+_IDS = [[1, 2, 3, 4, 5, 6], [1, 2, 3, 7, 8, 9], [1, 2, 3, 4, 5, 6], [1, 2, 3, 7, 8, 0]]
+_NODES = [[0, 0, 0, 1, 1, 1], [0, 0, 0, 2, 2, 2], [3, 3, 3, 4, 4, 4], [3, 3, 3, 5, 5, -1]]  # two forks at 3
+_TURN_IDS = [[0, 0, 0, 1, 1, 1], [2, 2, 2, 3, 3, 3], [4, 4, 4, 5, 5, 5], [6, 6, 6, 7, 7, -1]]
+
+
+def synthetic_rollout(config):
+    """A :class:`~treecredit.sampling.rollout.RolloutBatch` of 4 rows (2 groups × 2) of up to 6 tokens,
+    with step ends (positions 2 and the last token), and the tree / Monte Carlo values ``config``'s sampler
+    would give; the last row is one token shorter (right padding)."""
+    import torch
+
+    from treecredit.sampling.rollout import RolloutBatch
+
+    ids = torch.tensor(_IDS)
+    mask = ids != 0
+    step_ends = torch.zeros_like(mask)
+    step_ends[:, 2] = True
+    step_ends[torch.arange(4), mask.sum(1) - 1] = True
+    tree = config.sampler == "tree" and not config.env
+    mc = tree and {**config.tree_sampler_options(), **config.sampler_options}.get("mc_rollouts")
+    return RolloutBatch(response_ids=ids, response_mask=mask, rewards=torch.tensor([1.0, 0.0, 0.0, 1.0]),
+                        group_ids=torch.tensor([0, 0, 1, 1]), old_logprobs=torch.zeros(4, 6),
+                        prompt_ids=[[1]] * 4, prompt_texts=["p"] * 4, response_texts=["r"] * 4,
+                        problem_index=torch.tensor([0, 0, 1, 1]), step_ends=step_ends,
+                        tree_nodes=torch.tensor(_NODES) if tree else None,
+                        mc_values=torch.full((4, 6), 0.5) * mask if mc else None, generated_tokens=18)
+
+
+def _agent_batch(rollout):
+    import numpy as np
+    import torch
+
+    from treecredit.agents.batch import AgentBatch
+
+    turns = {"group_ids": np.repeat([0, 1], 4), "episode_ids": np.repeat([0, 1, 2, 3], 2),
+             "turn_index": np.tile([0, 1], 4), "state_sigs": np.array(["a", "b", "a", "c"] * 2),
+             "action_sigs": np.array(["x", "y", "z", "y"] * 2), "rewards": np.array([0, 1, 0, 0] * 2, float)}
+    return AgentBatch(rollout=rollout, token_turn_ids=torch.tensor(_TURN_IDS), turns=turns, episodes=[])
+
+
+def check_estimator_options(config, task=None) -> None:
+    """Run ``config.estimator`` with ``config.estimator_options`` on :func:`synthetic_rollout` (task runs:
+    with the options the training loop adds, given ``task``; agent runs: as
+    :func:`treecredit.agents.agent_advantages`); raise ``ValueError`` naming the refused option."""
+    if not config.estimator_options:
+        return
+    import treecredit
+
+    rollout = synthetic_rollout(config)
+    try:
+        with warnings.catch_warnings():  # warnings about this made-up batch would mislead
+            warnings.simplefilter("ignore")
+            if config.env:
+                from treecredit.agents import agent_advantages
+
+                agent_advantages(config.estimator, _agent_batch(rollout), config.estimator_options)
+            else:
+                from treecredit.training.loop import estimator_options
+
+                spec = treecredit.get_estimator(config.estimator)
+                options = estimator_options(spec, rollout, None, task, config.estimator_options)
+                treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
+    except Exception as exc:  # noqa: BLE001 — any failure of the estimator here would stop the run later
+        _refuse(config, exc)
+
+
+def _shown(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _refuse(config, exc: Exception):
+    text = str(exc).strip().rstrip(".")
+    problem, _, fix = text.partition(". Fix: ")
+    name, sep, rest = problem.partition(": ")
+    where = "checked on a small test batch before any work"
+    if sep and name in config.estimator_options:
+        flag = f"--estimator-option {name}={_shown(config.estimator_options[name])}"
+        fail("estimator_options", f"{flag}: estimator {config.estimator!r} refuses it ({name} {rest}; {where})",
+             f"{fix or 'pass another value'} (as --estimator-option {name}=VALUE)")
+    given = " ".join(f"--estimator-option {k}={_shown(v)}" for k, v in config.estimator_options.items())
+    fail("estimator_options", f"estimator {config.estimator!r} fails with {given} ({type(exc).__name__}: "
+         f"{problem}; {where})", fix or "change or drop these options (see the estimator's docstring)")
