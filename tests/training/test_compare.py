@@ -202,3 +202,29 @@ def test_the_shared_warm_start_is_built_on_the_runs_dataset_task(tmp_path, monke
                        task_options={"prompt_column": "question"})
     run_comparison(base, ["grpo", "rloo"], [0], 100, tmp_path / "cmp", jobs=1, log=lambda *a: None)
     assert len(built) == 1 and isinstance(built[0], DatasetTask)  # once, on the dataset (was ArithmeticTask)
+
+
+TASK_TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "0", "--prompts-per-step",
+             "2", "--group-size", "2", "--minibatches", "1", "--eval-problems", "4", "--max-new-tokens", "8",
+             "--no-tensorboard", "--jobs", "1", "--budget", "20"]
+
+
+def test_compare_resume_needs_a_comparison_and_starts_the_runs_it_lacks(tmp_path, capsys):
+    from treecredit.cli import main
+
+    out = tmp_path / "cmp"
+    args = ["compare", "--estimators", "grpo", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *TASK_TINY]
+    assert main([*args, "--seeds", "1", "--resume"]) == 2  # nothing there to resume
+    assert "resume: " in (err := capsys.readouterr().err) and "holds no comparison to resume" in err
+    assert "drop --resume to start a new one" in err and not out.exists()
+    assert main([*args, "--seeds", "1"]) == 0
+    before = (out / "runs" / "grpo-seed0" / "metrics.jsonl").read_text()
+    assert main([*args, "--seeds", "2", "--resume"]) == 0  # seed 1 never started: it starts, seed 0 is kept
+    assert (out / "runs" / "grpo-seed0" / "metrics.jsonl").read_text() == before
+    assert (out / "runs" / "grpo-seed1" / "checkpoint.pt").exists()
+    capsys.readouterr()
+    assert main([*args, "--seeds", "2", "--resume", "--lr", "1e-3"]) == 2  # changed settings: name compare
+    err = capsys.readouterr().err
+    assert "resume: the run in" in err and "['lr']" in err and "treecredit train" not in err
+    assert f"Fix: resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} " \
+           "--resume`" in err

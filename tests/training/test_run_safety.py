@@ -275,3 +275,11 @@ def test_a_module_reward_resumes_from_another_folder_without_it_on_the_path(tiny
     err = capsys.readouterr().err
     assert f"reward: module {name!r}" in err and f"nor from {tmp_path / 'mine'}" in err
     assert f"PYTHONPATH=/path/to/folder treecredit train ... --reward {name}:score" in err
+
+
+def test_resume_of_a_folder_that_holds_no_run_is_refused(tiny_config):
+    config = tiny_config(steps=1)
+    with pytest.raises(ValueError, match=r"^resume: .* holds no run to resume .*Fix: pass the --out of the run to "
+                                         r"continue, or drop --resume to start a new run there"):
+        train(config, resume=True, **QUIET)
+    assert not Path(config.out).exists()

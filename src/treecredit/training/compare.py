@@ -224,21 +224,27 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
 
     from treecredit.tasks import task_from_config
     from treecredit.training.loop import build_policy
-    from treecredit.training.preflight import check_run
+    from treecredit.training.preflight import check_run, holds_run
 
     configs = arm_configs(base, arms)
-    flags = {"resume": resume, "overwrite": overwrite}
+    folders = {(label, seed): out / "runs" / f"{parse_arm(label).folder}-seed{seed}"
+               for seed in seeds for label in arms}
+    # resumed: the runs that had started continue, the others (new seeds or arms, not reached yet) start
     jobs_list = [(label, seed, replace(configs[label], seed=seed, token_budget=budget, steps=0, progress=False,
-                                       out=str(out / "runs" / f"{parse_arm(label).folder}-seed{seed}")), flags)
-                 for seed in seeds for label in arms]
+                                       out=str(folder)),
+                  {"resume": resume and holds_run(folder), "overwrite": overwrite})
+                 for (label, seed), folder in folders.items()]
+    resume_fix = (f"resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} "
+                  "--resume`, the command in its report.md; only --budget may change, and more --seeds or "
+                  "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
     if base.env:
         for job in jobs_list:
-            check_agent_run(job[2], resume=resume, overwrite=overwrite)
+            check_agent_run(job[2], **job[3], resume_fix=resume_fix)
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
             warm_start_agent(config, log)
         configs = {}
     for job in jobs_list if not base.env else []:
-        check_run(job[2], **flags)  # every run checked before any work (estimator needs, options, folders)
+        check_run(job[2], **job[3], resume_fix=resume_fix)  # every run before any work (needs, options, folders)
     warm_keys = set()
     for config in configs.values():  # warm start once per distinct policy, into the cache
         key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
@@ -274,13 +280,13 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
-def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool) -> None:
+def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
     """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
     from treecredit.training.agent_loop import check_agent_config
     from treecredit.training.dry_run import check_estimator_options
     from treecredit.training.preflight import check_out, check_tensorboard
 
-    check_out(config, resume=resume, overwrite=overwrite)
+    check_out(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
     check_tensorboard(config)
     check_agent_config(config)
     check_estimator_options(config)

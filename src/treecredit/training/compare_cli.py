@@ -64,9 +64,16 @@ def run(args: argparse.Namespace) -> int:
                             progress=False)
     arm_configs(base, arms)  # every arm validated before any run
     out = Path(args.out)
-    if ((out / "report.md").exists() or (out / "runs").is_dir()) and not (args.resume or args.overwrite):
+    held = (out / "report.md").exists() or (out / "runs").is_dir()
+    if held and not (args.resume or args.overwrite):
         fail("out", f"{str(out)!r} already holds a comparison", "pass --resume to continue it (finished runs "
              "are kept), --overwrite to replace it, or another --out")
+    if args.resume and args.overwrite:
+        fail("resume", "--resume and --overwrite were both given", f"pass --resume to continue the comparison in "
+             f"{out}, or --overwrite to replace it")
+    if args.resume and not held:
+        fail("resume", f"{str(out)!r} holds no comparison to resume (no report.md, no runs/)",
+             "pass the --out of the comparison to continue, or drop --resume to start a new one there")
     task_fields = ("task", "task_options", "dataset", "reward") if env else ("env", "env_options")
     settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields}  # what the runs use
     settings.update(budget=args.budget, seeds=args.seeds, estimators=arms, reference=reference)

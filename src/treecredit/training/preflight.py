@@ -163,14 +163,18 @@ def holds_run(folder: Path) -> bool:
     return any((Path(folder) / name).exists() for name in RUN_FILES)
 
 
-def check_out(config, *, resume: bool, overwrite: bool) -> None:
-    """Never overwrite an earlier run by accident; resume only under the same settings."""
+def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
+    """Never overwrite an earlier run by accident; resume only under the same settings (``resume_fix``: the
+    fix a changed setting names, default the ``treecredit train --resume`` command)."""
     out = Path(config.out)
     if resume and overwrite:
         fail("resume", "--resume and --overwrite were both given", "pass --resume to continue the run in "
              f"{out}, or --overwrite to replace it")
     if out.exists() and not out.is_dir():
         fail("out", f"{str(out)!r} is a file, not a folder", "pass --out with a folder path")
+    if resume and not holds_run(out):  # a typo in --out, or a run never started: not a fresh start in disguise
+        fail("resume", f"{str(out)!r} holds no run to resume (no config.json, metrics or checkpoint)",
+             "pass the --out of the run to continue, or drop --resume to start a new run there")
     if not holds_run(out) or overwrite:
         return
     if not resume:
@@ -179,7 +183,7 @@ def check_out(config, *, resume: bool, overwrite: bool) -> None:
                  "one)", "pass --overwrite to replace it, or another --out")
         fail("out", f"{str(out)!r} already holds a run", "pass --resume to continue it, --overwrite to replace "
              "it, or another --out")
-    check_same_settings(out / "config.json", config)
+    check_same_settings(out / "config.json", config, resume_fix)
 
 
 def clear_run(folder: Path) -> None:
@@ -205,7 +209,7 @@ def _comparable(values: dict) -> dict:
     return values
 
 
-def check_same_settings(path: Path, config) -> None:
+def check_same_settings(path: Path, config, resume_fix: str | None = None) -> None:
     """Refuse to resume a run under different settings (only the stopping point and display may change).
 
     A setting that the saved run does not name (a field added by a later version of treecredit) counts as
@@ -219,20 +223,21 @@ def check_same_settings(path: Path, config) -> None:
     if changed:
         values = "; ".join(f"{k}: saved {saved.get(k, defaults.get(k))!r}, now {current[k]!r}" for k in changed)
         fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})",
-             f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
+             resume_fix or f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
              f"{', '.join(RESUME_MAY_CHANGE[:4])} may change), or start a new run with another --out "
              "(or --overwrite)")
 
 
-def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None):
-    """Check everything about a run that can be checked without work; return its sampler.
+def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None, resume_fix: str | None = None):
+    """Check everything about a run that can be checked without work; return its sampler (``resume_fix``:
+    see :func:`check_out`).
 
     Order: output folder, TensorBoard, task, estimator needs/options, sampler options, group sizes with
     replay, resumability of the sampler's state.
     """
     from treecredit.tasks import task_from_config
 
-    check_out(config, resume=resume, overwrite=overwrite)
+    check_out(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
     check_tensorboard(config)
     task = task if task is not None else task_from_config(config)
     check_estimator(config, task)
