@@ -49,3 +49,22 @@ def test_config_files(tmp_path):
         load_config_file(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="^config: .*does not exist"):
         load_config_file(tmp_path / "missing.json")
+
+
+def test_one_helper_resolves_the_paths_a_config_stores_and_a_resume_compares(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from treecredit.training import config as config_module
+    from treecredit.training.config import resolved_path
+    from treecredit.training.preflight import _comparable
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolved_path("~/link/data.jsonl") == str((tmp_path / "real" / "data.jsonl").resolve())
+    monkeypatch.chdir(tmp_path)
+    assert resolved_path("link") == str(Path(tmp_path / "real").resolve())
+    seen = []
+    monkeypatch.setattr(config_module, "resolved_path", lambda p: seen.append(p) or p)
+    _comparable({"dataset": "a.jsonl", "task_options": {"held_out_path": "b.jsonl"}})
+    assert seen == ["a.jsonl", "b.jsonl"]

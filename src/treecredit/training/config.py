@@ -230,13 +230,11 @@ class TrainConfig:
     def _absolute_paths(self) -> None:
         """Store ``dataset`` and ``task_options["held_out_path"]`` as absolute paths when they exist, so that
         ``config.json`` still finds them when a run is resumed from another working directory."""
-        from pathlib import Path
-
         if self.dataset and Path(self.dataset).expanduser().exists():
-            self.dataset = str(Path(self.dataset).expanduser().resolve())
+            self.dataset = resolved_path(self.dataset)
         held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None
         if isinstance(held, str) and held and Path(held).expanduser().exists():
-            self.task_options = {**self.task_options, "held_out_path": str(Path(held).expanduser().resolve())}
+            self.task_options = {**self.task_options, "held_out_path": resolved_path(held)}
 
     def tree_sampler_options(self) -> dict:
         """The tree sampler's options from this config ({} unless ``sampler == "tree"``: other samplers
@@ -249,6 +247,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def resolved_path(path: str) -> str:
+    """``path`` with ``~`` expanded, absolute, symbolic links resolved (one spelling per file or folder)."""
+    return str(Path(path).expanduser().resolve())
 
 
 def _at_least(config: TrainConfig, name: str, low: int, fix: str) -> None:

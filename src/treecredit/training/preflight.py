@@ -199,13 +199,15 @@ def clear_run(folder: Path) -> None:
 
 
 def _comparable(values: dict) -> dict:
+    from treecredit.training.config import resolved_path
+
     values = json.loads(json.dumps(values))
     for name in PATH_FIELDS:
         if values.get(name) and not (name == "model" and values[name] == "gpt"):
-            values[name] = str(Path(values[name]).expanduser().resolve())
+            values[name] = resolved_path(values[name])
     held = (values.get("task_options") or {}).get("held_out_path")
     if isinstance(held, str) and held:
-        values["task_options"]["held_out_path"] = str(Path(held).expanduser().resolve())
+        values["task_options"]["held_out_path"] = resolved_path(held)
     return values
 
 
