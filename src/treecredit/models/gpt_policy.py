@@ -17,9 +17,11 @@ class GPTPolicy(TeacherForcing):
 
     ``fast_decode`` (True by default): decoding steps under ``torch.no_grad`` run through
     :meth:`GPT.decode_step` (the same logits within float rounding, without module calls); False runs
-    :meth:`GPT.forward`."""
+    :meth:`GPT.forward`. ``compile_decode`` (False by default): the fused step's layers run as one
+    ``torch.compile`` graph (:mod:`treecredit.models.compiled_step`; compiling takes ~15 s once per process)."""
 
     fast_decode = True
+    compile_decode = False
 
     def __init__(self, model: GPT, tokenizer: CharTokenizer) -> None:
         self.model = model
@@ -56,7 +58,8 @@ class GPTPolicy(TeacherForcing):
     def step(self, state: DecodeState, tokens):
         key_valid = torch.cat([state.key_valid, torch.ones_like(state.key_valid[:, :1])], dim=1)
         if self.fast_decode and not torch.is_grad_enabled():
-            logits, cache = self.model.decode_step(tokens.view(-1), state.next_pos, key_valid, growing(state.cache))
+            logits, cache = self.model.decode_step(tokens.view(-1), state.next_pos, key_valid, growing(state.cache),
+                                                   compiled=self.compile_decode)
             return logits, DecodeState(cache, key_valid, state.next_pos + 1)
         # one new token per row: it sees every real key, so the mask is key_valid itself (B, 1, L)
         logits, cache = self.model(tokens.view(-1, 1), state.next_pos.view(-1, 1), None, growing(state.cache),

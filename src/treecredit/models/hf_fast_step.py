@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from treecredit.models import compiled_step
 from treecredit.models.gpt import attention_mask
 
 FAMILIES = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"}
@@ -97,13 +98,14 @@ def _rotate(x, cos, sin_signed, half: int):
     return torch.addcmul(x * cos, x.roll(half, dims=-1), sin_signed)
 
 
-def decode_step(model, cache, tokens, key_valid, positions):
+def decode_step(model, cache, tokens, key_valid, positions, *, compiled: bool = False):
     """Next-token logits ``(B, V)`` (the model's dtype) after ``tokens (B,)``, or None when unsupported or
     when gradients are on (decoding only: training's forward stays ``transformers``').
 
     ``cache`` is the ``transformers`` dynamic cache of the rows (updated in place, as the forward does),
     ``key_valid (B, L)`` bool marks the real keys over cache + the new token, ``positions (B,)`` long are
-    the new tokens' position ids."""
+    the new tokens' position ids. ``compiled``: the layers run as one ``torch.compile`` graph
+    (:mod:`treecredit.models.compiled_step`; the same logits within float rounding)."""
     layers = getattr(cache, "layers", None)
     if torch.is_grad_enabled() or layers is None or tokens.dim() != 1:
         return None
@@ -121,11 +123,43 @@ def decode_step(model, cache, tokens, key_valid, positions):
     x = F.embedding(tokens, embed.weight)  # (B, C)
     cos, sin = body.rotary_emb(x, positions[:, None])  # (B, 1, D) each, the model's own rope
     width = cos.shape[-1]
-    half = width // 2
     cos = cos.view(rows, 1, 1, width)
-    sin_signed = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1).view(rows, 1, 1, width)
-    mask = attention_mask(key_valid, x.dtype)  # (B, 1, 1, L) additive, or None
-    size = (x.shape[-1],)
+    sin_signed = torch.cat([-sin[..., :width // 2], sin[..., width // 2:]], dim=-1).view(rows, 1, 1, width)
+    buffers = _compiled_buffers(cache, plan, rows, key_valid.shape[1] - 1) if compiled and rows > 1 else None
+    if buffers is None:
+        return _layers(plan, final, head, x, cos, sin_signed, attention_mask(key_valid, x.dtype), cache, None, None)
+    mask = attention_mask(key_valid, x.dtype, always=True)
+    dynamic = [(x, (0,)), (cos, (0,)), (sin_signed, (0,)), (mask, (0, 3)),
+               *((b, (0, 2)) for b in buffers[0]), *((b, (0, 2)) for b in buffers[1])]
+    key = (_layers, id(head[0]), head[0].dtype)
+    return compiled_step.run(_layers, key, dynamic, plan, final, head, x, cos, sin_signed, mask, None, *buffers)
+
+
+def _compiled_buffers(cache, plan, rows: int, length: int):
+    """Each layer's ``(key buffers, value buffers)`` (contiguous ``(B, kv_heads, room, D)``) after the cache's
+    own ``update`` appended a zero column (the compiled graph writes the real keys and values there); None
+    when a layer's cache length is not ``length`` (the eager step runs instead)."""
+    from treecredit.models.hf_cache import grow_in_place
+
+    if any(layer.keys.shape[-2] != length for layer in cache.layers):
+        return None
+    grow_in_place(cache)
+    keys, values = [], []
+    for i, (*_, kv_heads, head_dim, _scaling) in enumerate(plan):
+        zero = cache.layers[i].keys.new_zeros((rows, kv_heads, 1, head_dim))
+        k_buffer, v_buffer, copied = compiled_step.buffers_of(*cache.update(zero, zero, i))
+        if copied:  # not a growing buffer's view: the layer takes its own copy
+            cache.layers[i].keys, cache.layers[i].values = k_buffer, v_buffer
+        keys.append(k_buffer)
+        values.append(v_buffer)
+    return keys, values
+
+
+def _layers(plan, final, head, x, cos, sin_signed, mask, cache, key_buffers, value_buffers):
+    """The decoder layers and the head: ``(B, V)`` logits. Keys and values go through ``cache.update``
+    (eager), or, compiled, into column ``L − 1`` of ``key_buffers`` / ``value_buffers`` (``mask (B, 1, 1, L)``
+    is then always given)."""
+    rows, size, half = x.shape[0], (x.shape[-1],), cos.shape[-1] // 2
     for i, (norm1, q, k, v, o, norm2, gate, up, down, heads, kv_heads, head_dim, scaling) in enumerate(plan):
         # The matrix products run back to back, and the small operations between them together: a small
         # operation right after a product finds the caches cold (the product streamed megabytes of weights).
@@ -133,7 +167,11 @@ def decode_step(model, cache, tokens, key_valid, positions):
         query, key, value = F.linear(h, *q), F.linear(h, *k), F.linear(h, *v)
         query = _rotate(query.view(rows, heads, 1, head_dim), cos, sin_signed, half)
         key = _rotate(key.view(rows, kv_heads, 1, head_dim), cos, sin_signed, half)
-        keys, values = cache.update(key, value.view(rows, kv_heads, 1, head_dim), i)  # (B, kv_heads, L, D)
+        value = value.view(rows, kv_heads, 1, head_dim)
+        if key_buffers is None:
+            keys, values = cache.update(key, value, i)  # (B, kv_heads, L, D)
+        else:
+            keys, values = compiled_step.write_column(key_buffers[i], value_buffers[i], key, value, mask.shape[-1])
         y = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=scaling,
                                            enable_gqa=heads != kv_heads)  # (B, heads, 1, D)
         x.add_(F.linear(y.reshape(rows, heads * head_dim), *o))

@@ -31,9 +31,12 @@ class HFPolicy(TeacherForcing):
 
     ``fast_decode`` (True by default): decoding steps under ``torch.no_grad`` of a supported Llama-family
     model run through :func:`treecredit.models.hf_fast_step.decode_step` (same logits within float rounding,
-    no per-layer module code); False, or any model it does not support, runs the ``transformers`` forward."""
+    no per-layer module code); False, or any model it does not support, runs the ``transformers`` forward.
+    ``compile_decode`` (False by default): the fused step's layers run as one ``torch.compile`` graph
+    (:mod:`treecredit.models.compiled_step`; compiling takes about a minute for SmolLM2-135M)."""
 
     fast_decode = True
+    compile_decode = False
 
     def __init__(self, model, tokenizer, *, use_chat_template: bool | str = "auto") -> None:
         self.model = model
@@ -114,7 +117,8 @@ class HFPolicy(TeacherForcing):
         if self.fast_decode:
             from treecredit.models.hf_fast_step import decode_step
 
-            logits = decode_step(self.model, state.cache, tokens.view(-1), key_valid, state.next_pos)
+            logits = decode_step(self.model, state.cache, tokens.view(-1), key_valid, state.next_pos,
+                                 compiled=self.compile_decode)
             if logits is not None:
                 return logits.float(), DecodeState(state.cache, key_valid, state.next_pos + 1)
         logits, cache = self._forward(tokens.view(-1, 1), key_valid, state.next_pos.view(-1, 1), state.cache)

@@ -1,0 +1,102 @@
+"""The fused decoding step of a whole model compiled by ``torch.compile`` (opt-in: ``policy.compile_decode``).
+
+A fused step (:func:`treecredit.models.hf_fast_step.decode_step`, ``GPT.decode_step``) is still a few dozen
+small operations per layer between the matrix products, and on a CPU each of them finds the caches cold
+after a product has streamed megabytes of weights. Compiled as one graph (TorchInductor: the norms,
+rotary embeddings, residuals, SiLU and cache writes fused into a few C++ loops, called from one generated
+function), the step runs with fewer, larger operations. Per layer (or a layer's halves) it does not pay
+(measured: 4–8 % slower than the fused step on SmolLM2-135M); over the whole step it does (see
+docs/sampling.md, "Decoder step against its floors").
+
+How the step is made compilable once for every batch:
+
+- the cache's own ``update`` / ``extend`` runs first, outside the graph, with a zero column, so buffers,
+  copy-on-write and snapshots stay those of :mod:`treecredit.models.hf_cache` and
+  :mod:`treecredit.models.kv_buffer`; the graph then writes the real keys and values into that column of
+  each layer's buffer (the buffer behind the cache's view, passed whole);
+- rows, cache length and buffer room are marked dynamic (``torch._dynamo.mark_dynamic``) and equal sizes
+  are not assumed equal (no duck sizing), so one compilation serves every step of every batch; the
+  attention mask is always built (from ``key_valid``, inside the graph), so there is one graph, not one
+  with and one without padding;
+- a batch of one row, a view that is not the leading columns of a contiguous buffer, or gradients on, run
+  the eager fused step instead.
+
+Compilation takes seconds to minutes (measured: small GPT ~15 s, SmolLM2-135M ~50–100 s on this 2-core
+machine; TorchInductor keeps its artefacts in its on-disk cache, so a later process compiles faster). It is
+therefore off by default. ``compile_counters()`` reports compilations so far (for benchmarks and tests).
+"""
+
+from __future__ import annotations
+
+import torch
+
+BACKEND = "inductor"  # tests may set "eager" / "aot_eager" to check the tracing alone, without C++ compiles
+_compiled: dict = {}
+_seen: set = set()  # run()'s keys called once already
+
+
+def compiled(fn):
+    """``torch.compile(fn)`` for :data:`BACKEND` (one per function and backend, made on first use)."""
+    key = (fn, BACKEND)
+    if key not in _compiled:
+        _compiled[key] = torch.compile(fn, backend=BACKEND, dynamic=None)
+    return _compiled[key]
+
+
+def buffer_of(view):
+    """The contiguous buffer whose leading columns (dim 2) ``view (B, H, L, D)`` is (``view`` itself when it is
+    contiguous and not a view), or None."""
+    base = view._base
+    if base is None and view.is_contiguous():
+        return view
+    if (base is None or base.dim() != 4 or not base.is_contiguous() or view.data_ptr() != base.data_ptr()
+            or view.stride() != base.stride() or view.shape[:2] != base.shape[:2] or view.shape[3] != base.shape[3]):
+        return None
+    return base
+
+
+def buffers_of(keys, values) -> tuple:
+    """``(key buffer, value buffer, copied)`` behind a cache layer's ``keys`` / ``values`` views; when they are
+    not a contiguous buffer's leading columns, contiguous copies (``copied`` True: the layer must take them)."""
+    pair = buffer_of(keys), buffer_of(values)
+    if pair[0] is None or pair[1] is None:
+        return keys.contiguous(), values.contiguous(), True
+    return pair[0], pair[1], False
+
+
+def write_column(key_buffer, value_buffer, keys, values, length: int) -> tuple:
+    """Inside the graph: ``keys`` / ``values (B, H, 1, D)`` into column ``length − 1`` of the buffers; returns
+    the cache's ``(B, H, length, D)`` views."""
+    key_buffer[:, :, length - 1:length] = keys
+    value_buffer[:, :, length - 1:length] = values
+    return key_buffer[:, :, :length], value_buffer[:, :, :length]
+
+
+def run(fn, key, dynamic: list, *args):
+    """Call the compiled ``fn(*args)``. The first call for ``key`` (a model's weights and dtype: where a
+    compilation is due) marks the ``(tensor, dims)`` pairs of ``dynamic`` as dynamic sizes (rows, cache
+    length, room) and switches duck sizing off (sizes that happen to be equal are not assumed equal), so
+    later steps where they differ do not compile again; later calls skip both (a compiled graph's guards
+    do not need the marks, and they cost ~10 µs a tensor)."""
+    import torch.fx.experimental._config as fx_config
+
+    if key in _seen:
+        return compiled(fn)(*args)
+    for tensor, dims in dynamic:
+        for dim in dims:
+            torch._dynamo.mark_dynamic(tensor, dim)
+    duck, fx_config.use_duck_shape = fx_config.use_duck_shape, False
+    try:
+        out = compiled(fn)(*args)
+    finally:
+        fx_config.use_duck_shape = duck
+    _seen.add(key)
+    return out
+
+
+def compile_counters() -> dict:
+    """``{"graphs": ..., "recompiles": ...}`` counted by ``torch._dynamo`` in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return {"graphs": int(counters["stats"]["unique_graphs"]),
+            "recompiles": int(sum(counters["recompiles"].values()))}

@@ -1,0 +1,94 @@
+"""The compiled decoding step (``policy.compile_decode``) gives the logits of the models' own forward.
+
+The fast tests compile with ``aot_eager`` (dynamo's tracing, functionalisation and the cache writes as
+graph input mutations, without TorchInductor's C++ compile); the slow ones with TorchInductor itself.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+pytest.importorskip("transformers")
+
+from test_fast_decode import _decode, _hf_policy  # noqa: E402
+
+from treecredit.models import GPTPolicy, compiled_step  # noqa: E402
+from treecredit.sampling import IIDSampler  # noqa: E402
+from treecredit.tasks import ArithmeticTask  # noqa: E402
+
+
+@pytest.fixture
+def backend(request, monkeypatch):
+    """Fresh dynamo caches and counters, and the compile backend of the test's parameter."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    monkeypatch.setattr(compiled_step, "BACKEND", request.param)
+    monkeypatch.setattr(compiled_step, "_compiled", {})
+    monkeypatch.setattr(compiled_step, "_seen", set())
+    yield request.param
+    torch._dynamo.reset()
+
+
+def _compared(policy, atol: float, steps: int = 9):
+    want = _decode(policy, fast=False, steps=steps)
+    policy.compile_decode = True
+    got = _decode(policy, fast=True, steps=steps)
+    assert len(got) == len(want)
+    for a, b in zip(want, got):
+        torch.testing.assert_close(b, a, rtol=0, atol=atol)
+    counts = compiled_step.compile_counters()
+    # rows 5 → 3, cache lengths 8 … 20, buffers regrown and selected: one graph, never compiled again
+    assert counts == {"graphs": 1, "recompiles": 0}, counts
+
+
+def _gpt():
+    policy = GPTPolicy.build(seed=0, n_layer=2, n_head=2, n_embd=32, max_len=16)
+    policy.model.double()
+    return policy
+
+
+@pytest.mark.parametrize("backend", ["aot_eager"], indirect=True)
+def test_compiled_gpt_step_equals_the_forward(backend):
+    _compared(_gpt(), 1e-12, steps=12)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager"], indirect=True)
+@pytest.mark.parametrize("kind, overrides", [("llama", {}), ("qwen2", {}),
+                                             ("llama", {"attention_bias": True, "mlp_bias": True,
+                                                        "num_key_value_heads": 4})])
+def test_compiled_hf_step_equals_the_forward(backend, kind, overrides):
+    _compared(_hf_policy(kind, **overrides), 1e-10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["inductor"], indirect=True)
+def test_inductor_steps_equal_the_forward(backend):
+    _compared(_gpt(), 1e-12, steps=12)
+    torch._dynamo.reset()
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    # transformers' RMSNorm normalises in float32 even in a float64 model; TorchInductor's fused loop sums
+    # the squares in another order, so the logits differ at float32's rounding
+    _compared(_hf_policy("llama"), 1e-6)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager"], indirect=True)
+def test_compiled_sampling_is_seeded(backend):
+    """Same seed, same tokens with the compiled step on; the same tokens as the eager step (float64)."""
+    policy = GPTPolicy.build(seed=0)
+    policy.model.double()
+    task = ArithmeticTask(min_operators=1, max_operators=2)
+    problems = task.generate(np.random.default_rng(0), 4)
+    batches = []
+    for compile_decode in (False, True, True):
+        policy.compile_decode = compile_decode
+        sampler = IIDSampler(max_new_tokens=12)
+        batches.append(sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0)))
+    for other in batches[1:]:
+        assert torch.equal(other.response_ids, batches[0].response_ids)
+        torch.testing.assert_close(other.old_logprobs, batches[0].old_logprobs, rtol=0, atol=1e-10)
+    assert torch.equal(batches[1].old_logprobs, batches[2].old_logprobs)
