@@ -215,9 +215,7 @@ class EntropyBranching:
     @staticmethod
     def _top_tokens(forest: SampledForest, group: int) -> list[tuple[int, int]]:
         scored = []
-        for node in range(len(forest)):
-            if forest.group[node] != group:
-                continue
+        for node in forest.nodes_of(group):
             last = len(forest.tokens[node]) - 1
             if forest.status[node] == "cut":  # only re-draw up to the first token of the pruned step
                 ends = forest.step_end_offsets[node]
@@ -310,14 +308,12 @@ class AdaptiveBranching:
 
 def candidate_scores(forest: SampledForest, group: int, rewards: dict) -> dict:
     """u(c) = H(c)·σ²(c) for the prompt ``(-1, -1)`` and each step end ``(node, offset)`` of ``group``."""
-    roots = [n for n in range(len(forest)) if forest.group[n] == group and forest.parent_node[n] < 0]
+    roots = [n for n in forest.nodes_of(group) if forest.parent_node[n] < 0]
     out = {}
     if roots:
         out[(-1, -1)] = _score(forest.entropy[roots[0]][0], [rewards[leaf] for r in roots
                                                              for leaf in forest.leaves_below(r)])
-    for node in range(len(forest)):
-        if forest.group[node] != group:
-            continue
+    for node in forest.nodes_of(group):
         ends = list(forest.step_end_offsets[node])
         if forest.status[node] == "cut":
             ends = ends[:-1]
@@ -342,7 +338,7 @@ def _score(entropy: float, values: list[float]) -> float:
 
 
 def _group_tokens(forest: SampledForest, group: int) -> int:
-    return sum(len(forest.tokens[n]) for n in range(len(forest)) if forest.group[n] == group)
+    return sum(len(forest.tokens[n]) for n in forest.nodes_of(group))
 
 
 def leaf_rewards(ctx, forest: SampledForest, group: int | None = None) -> dict:

@@ -167,8 +167,8 @@ class SegmentGrower:
     def _cache_key(self, forest: SampledForest, item: _Work):
         if item.start >= 0:
             return forest.kept[item.start]
-        for node in range(len(forest)):  # any root of the group: its context begins with the prompt
-            if forest.group[node] == item.group and forest.parent_node[node] < 0 and forest.kept[node] is not None:
+        for node in forest.nodes_of(item.group):  # any root of the group: its context begins with the prompt
+            if forest.parent_node[node] < 0 and forest.kept[node] is not None:
                 return forest.kept[node]
         return None
 

@@ -35,6 +35,8 @@ class SampledForest:
     kept: list = field(default_factory=list)
     forks: dict = field(default_factory=dict)
     """(chain key, response position) -> continuations opened there so far (numbers the next ones)."""
+    by_group: dict = field(default_factory=dict)
+    """group -> its node ids in creation (= id) order (see :meth:`nodes_of`)."""
     topped_up: set = field(default_factory=set)
     """Leaves refilled at once as they ended, and the siblings opened for them (fixed top-up; see
     :meth:`treecredit.sampling.branching.FixedBranching.refill`)."""
@@ -46,6 +48,7 @@ class SampledForest:
         """A new empty open node under ``parent`` (-1: a root of ``group``) drawing with ``chain``; its id."""
         node = len(self.group)
         self.group.append(group)
+        self.by_group.setdefault(group, []).append(node)
         self.chain.append(int(chain))
         self.kept.append(None)
         self.parent_node.append(parent)
@@ -65,6 +68,7 @@ class SampledForest:
             return node
         tail = len(self.group)
         self.group.append(self.group[node])
+        self.by_group.setdefault(self.group[node], []).append(tail)
         self.chain.append(self.chain[node])
         self.kept.append(self.kept[node])
         self.parent_node.append(node)
@@ -82,6 +86,11 @@ class SampledForest:
         self.status.append(self.status[node])
         self.status[node] = "inner"
         return node
+
+    def nodes_of(self, group: int) -> list[int]:
+        """Node ids of ``group``, ascending (what a scan of the whole table filtered by group gives, without
+        the scan: a strategy looks at one group's nodes per phase)."""
+        return self.by_group.get(group, [])
 
     def end(self, node: int) -> int:
         """Response position just after ``node`` (-1: 0, the prompt's end)."""
@@ -115,7 +124,8 @@ class SampledForest:
 
     def leaves(self, group: int | None = None) -> list[int]:
         """Leaf ids in depth-first order, group by group (the row order of the rollout)."""
-        roots = [n for n in range(len(self)) if self.parent_node[n] < 0 and (group is None or self.group[n] == group)]
+        scan = range(len(self)) if group is None else self.nodes_of(group)
+        roots = [n for n in scan if self.parent_node[n] < 0]
         roots.sort(key=lambda n: (self.group[n], n))
         out, stack = [], roots[::-1]
         while stack:
