@@ -95,7 +95,7 @@ def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
     lines = [f"# Agent estimators on `{settings['env']}` at {settings['budget']} generated tokens per run", "",
              f"Settings: `{json.dumps(settings)}`", "",
              "| arm | seeds | held-out success (sampled) | greedy | gain over warm start | Δ vs "
-             + settings["reference"] + " (95 % CI, p) | greedy Δ (95 % CI, p) | revisit rate "
+             + settings["reference"] + " (95 % CI, p) | greedy Δ (95 % CI, p) | state revisit rate¹ "
              "| turns with step credit | invalid share | training-instance success, last ¼ of steps "
              "| its Δ (95 % CI, p) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -113,7 +113,10 @@ def write_compare_report(out: Path, summary: dict, settings: dict) -> Path:
                      f" | {row['eval_invalid_share']['mean']:.3f} | {_late(row)} |")
     start = np.mean([row["start_success"] for row in summary.values()])
     greedy = np.mean([row.get("start_greedy_success", np.nan) for row in summary.values()])
-    lines += ["", f"Warm start (step 0) held-out success: {start:.3f} sampled, {greedy:.3f} greedy."]
+    lines += ["", f"Warm start (step 0) held-out success: {start:.3f} sampled, {greedy:.3f} greedy.", "",
+              "¹ Share of training turns whose state (under the arm's signature) another episode of the same group "
+              "also visited: a property of the arm's episodes. Only the estimators that match states use it (rtmc, "
+              "gigpo); grpo, rloo and dr_grpo match nothing, so in their rows it only describes the episodes."]
     path = out / "compare.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -251,6 +254,7 @@ def summary_from_runs(out: Path, args) -> dict:
     Writes ``compare.json`` and the curves (``success_curves.png``); arms added by a later ``compare``
     into the same ``--out`` are summarised with the others."""
     by_arm: dict[str, dict[int, list]] = {}
+    configs: dict[tuple[str, int], dict] = {}
     for folder in sorted((out / "runs").iterdir()):
         if not (folder / "metrics.jsonl").exists():
             continue
@@ -261,18 +265,33 @@ def summary_from_runs(out: Path, args) -> dict:
             continue
         label, _, seed = folder.name.rpartition("-seed")
         by_arm.setdefault(label.replace("_", "@"), {})[int(seed)] = records
+        configs[label.replace("_", "@"), int(seed)] = config
     seeds = sorted(set.intersection(*(set(v) for v in by_arm.values())))
     runs = {label: [done[s] for s in seeds] for label, done in by_arm.items()}
     first = "grpo" if "grpo" in runs else next(iter(runs))
     runs = {first: runs.pop(first), **runs}
-    env_options = {k: v for k, v in config["env_options"].items()
-                   if k not in ("signature", "unmatched_share")}  # arms may differ in these
-    settings = {"env": config["env"], "env_options": env_options, "budget": config["token_budget"],
-                "seeds": len(seeds), "reference": first, "partial": True}
+    used = [configs[label, s] for label in runs for s in seeds]
+    settings = {**run_settings(used), "budget": used[0]["token_budget"], "seeds": len(seeds), "reference": first,
+                "from_runs": True}
     data = {"settings": settings, "summary": summarise(runs, first)}
     (out / "compare.json").write_text(json.dumps(data, indent=1))
-    plot(out, runs, config["token_budget"])
+    plot(out, runs, used[0]["token_budget"])
     return data
+
+
+def run_settings(configs: list[dict]) -> dict:
+    """The settings ``compare`` reports, read back from the runs' ``config.json``: ``BASE``'s fields and every
+    other field off its ``TrainConfig`` default, as far as all runs share them (the arm's estimator, seed,
+    folder and budget are per run; ``env_options`` keeps the options every run has alike)."""
+    from treecredit.training.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    per_run = ("estimator", "seed", "out", "token_budget", "steps", "progress", "tensorboard", "module_folders")
+    shared = {k: v for k, v in configs[0].items() if k not in per_run and all(c.get(k) == v for c in configs)}
+    env_options = {k: v for k, v in configs[0]["env_options"].items()
+                   if all(c["env_options"].get(k) == v for c in configs)}  # arms may differ (signature, ...)
+    keep = {k for k in BASE if k not in per_run} | {k for k, v in shared.items() if v != defaults.get(k)}
+    return {**{k: v for k, v in shared.items() if k in keep}, "env": configs[0]["env"], "env_options": env_options}
 
 
 def audit(args) -> None:

@@ -175,6 +175,7 @@ def report(name: str, policy, prompt: list[int], args) -> None:
     if not args.skip_compiled:
         runs["compiled"] = decoder_step(policy, prompt, args.rows, args.tokens, True, compiled=True)
     times: dict = {key: [] for key in runs}
+    counted = compile_counters()
     with torch.no_grad():
         warm_up = {}
         for key, run in runs.items():
@@ -213,7 +214,8 @@ def report(name: str, policy, prompt: list[int], args) -> None:
         wall, cpu = (w - e for w, e in zip(warm_up["compiled"], warm_up["fused"]))
         print(f"  compiled / fused    {statistics.median(speedups):9.2f} ×   median (per run: "
               f"{', '.join(f'{r:.2f}' for r in speedups)}); compile time {wall:.1f} s wall, {cpu:.1f} s CPU "
-              f"(warm-up minus the fused warm-up); dynamo: {compile_counters()}")
+              f"(warm-up minus the fused warm-up); dynamo: "
+              f"{ {key: n - counted[key] for key, n in compile_counters().items()} }")
     inv, mult = sampling_costs(int(policy.vocab_size), args.rows, args.repeats)
     print(f"  sampling, inversion {inv * 1e3:9.3f} ms   ({inv / min(times['fused']):.1%} of the fused step); "
           f"multinomial draw {mult * 1e3:.3f} ms")

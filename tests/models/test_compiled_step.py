@@ -92,3 +92,37 @@ def test_compiled_sampling_is_seeded(backend):
         assert torch.equal(other.response_ids, batches[0].response_ids)
         torch.testing.assert_close(other.old_logprobs, batches[0].old_logprobs, rtol=0, atol=1e-10)
     assert torch.equal(batches[1].old_logprobs, batches[2].old_logprobs)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager"], indirect=True)
+def test_one_row_runs_the_eager_step(backend):
+    """A batch of one row is not compiled (a size of 1 would be specialised): the eager fused step runs."""
+    policy = _hf_policy("llama")
+    prompt = policy.encode_prompt("1+2=")
+    logits = {}
+    with torch.no_grad():
+        for compile_decode in (False, True):
+            policy.compile_decode = compile_decode
+            _, state = policy.prefill([prompt])
+            logits[compile_decode], _ = policy.step(state, torch.tensor([5]))
+    assert compiled_step.compile_counters()["graphs"] == 0
+    assert torch.equal(logits[True], logits[False])
+
+
+@pytest.mark.parametrize("backend", ["aot_eager"], indirect=True)
+@pytest.mark.parametrize("model", ["gpt", "llama"])
+def test_compiled_steps_grow_the_cache_in_place(backend, model):
+    """The graph writes into the cache's own buffer (spare rows and columns included): consecutive steps
+    neither copy nor reallocate it."""
+    policy = _gpt() if model == "gpt" else _hf_policy("llama")
+    policy.compile_decode = True
+    with torch.no_grad():
+        _, state = policy.prefill([policy.encode_prompt("1+2="), policy.encode_prompt("12*3-4=")])
+        state = policy.select(state, torch.tensor([0, 1, 1]))
+        addresses = []
+        for t in range(4):
+            _, state = policy.step(state, torch.tensor([5, 6, 7]) + t)
+            layer = state.cache[0] if model == "gpt" else state.cache.layers[0]
+            addresses.append(layer.keys.data_ptr())
+    assert compiled_step.compile_counters()["graphs"] == 1
+    assert len(set(addresses[1:])) == 1, addresses  # the first step may allocate the room

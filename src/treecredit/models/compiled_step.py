@@ -4,26 +4,27 @@ A fused step (:func:`treecredit.models.hf_fast_step.decode_step`, ``GPT.decode_s
 small operations per layer between the matrix products, and on a CPU each of them finds the caches cold
 after a product has streamed megabytes of weights. Compiled as one graph (TorchInductor: the norms,
 rotary embeddings, residuals, SiLU and cache writes fused into a few C++ loops, called from one generated
-function), the step runs with fewer, larger operations. Per layer (or a layer's halves) it does not pay
-(measured: 4–8 % slower than the fused step on SmolLM2-135M); over the whole step it does (see
-docs/sampling.md, "Decoder step against its floors").
+function), the step runs with fewer, larger operations and no Python between them. Compiling each layer's
+halves apart (the cache written eagerly between them) did not pay: 4–14 % slower than the fused step on
+SmolLM2-135M; the whole step did (docs/sampling.md, "Decoder step against its floors").
 
 How the step is made compilable once for every batch:
 
 - the cache's own ``update`` / ``extend`` runs first, outside the graph, with a zero column, so buffers,
   copy-on-write and snapshots stay those of :mod:`treecredit.models.hf_cache` and
   :mod:`treecredit.models.kv_buffer`; the graph then writes the real keys and values into that column of
-  each layer's buffer (the buffer behind the cache's view, passed whole);
+  each layer's buffer (the buffer behind the cache's view, passed whole; a layer whose keys are not the
+  leading columns of a contiguous buffer takes a contiguous copy first);
 - rows, cache length and buffer room are marked dynamic (``torch._dynamo.mark_dynamic``) and equal sizes
   are not assumed equal (no duck sizing), so one compilation serves every step of every batch; the
-  attention mask is always built (from ``key_valid``, inside the graph), so there is one graph, not one
-  with and one without padding;
-- a batch of one row, a view that is not the leading columns of a contiguous buffer, or gradients on, run
-  the eager fused step instead.
+  attention mask is always given (zeros without padding), so there is one graph, not one with and one
+  without padding;
+- a batch of one row (a size of 1 would be specialised), or gradients on, run the eager fused step.
 
-Compilation takes seconds to minutes (measured: small GPT ~15 s, SmolLM2-135M ~50–100 s on this 2-core
-machine; TorchInductor keeps its artefacts in its on-disk cache, so a later process compiles faster). It is
-therefore off by default. ``compile_counters()`` reports compilations so far (for benchmarks and tests).
+Compiling takes seconds to minutes (measured on this 2-core machine, shared: small GPT 5–30 s, SmolLM2-135M
+~105 s wall the first time, ~25 s in a later process from TorchInductor's on-disk cache), so it is off by
+default. :func:`compile_counters` reports graphs and recompilations (benchmarks and tests check that there
+is one graph per model and no recompilation).
 """
 
 from __future__ import annotations
@@ -44,15 +45,17 @@ def compiled(fn):
 
 
 def buffer_of(view):
-    """The contiguous buffer whose leading columns (dim 2) ``view (B, H, L, D)`` is (``view`` itself when it is
-    contiguous and not a view), or None."""
+    """The contiguous buffer whose leading rows (dim 0) and columns (dim 2) ``view (B, H, L, D)`` is, cut to
+    its ``B`` rows (the spare rows are left out; the spare columns stay), or None. ``view`` itself when it is
+    contiguous and not a view."""
     base = view._base
     if base is None and view.is_contiguous():
         return view
     if (base is None or base.dim() != 4 or not base.is_contiguous() or view.data_ptr() != base.data_ptr()
-            or view.stride() != base.stride() or view.shape[:2] != base.shape[:2] or view.shape[3] != base.shape[3]):
+            or view.stride() != base.stride() or view.shape[1] != base.shape[1] or view.shape[3] != base.shape[3]
+            or view.shape[0] > base.shape[0] or view.shape[2] > base.shape[2]):
         return None
-    return base
+    return base if base.shape[0] == view.shape[0] else base[:view.shape[0]]
 
 
 def buffers_of(keys, values) -> tuple:
@@ -88,6 +91,9 @@ def run(fn, key, dynamic: list, *args):
     duck, fx_config.use_duck_shape = fx_config.use_duck_shape, False
     try:
         out = compiled(fn)(*args)
+    except torch._dynamo.exc.BackendCompilerFailed as error:  # e.g. no C++ compiler for TorchInductor
+        raise RuntimeError(f"compile_decode: torch.compile could not compile the decoding step ({error}); set "
+                           "policy.compile_decode = False (the eager fused step gives the same tokens)") from error
     finally:
         fx_config.use_duck_shape = duck
     _seen.add(key)
