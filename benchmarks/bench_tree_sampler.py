@@ -135,11 +135,12 @@ def sweep_table(results: dict) -> None:
     ideal bound of that ratio: a step whose cost grows with its rows, no per-phase cost) and the decoding
     steps of tree and i.i.d."""
     print("\nsweep: time tree / i.i.d. (median of side-by-side ratios) | ideal bound = generated tokens tree / "
-          "i.i.d. | decoding steps tree/i.i.d.")
+          "i.i.d. | decoding steps of the tree")
     labels = [r[0] for r in next(iter(results.values()))]
     print(f"{'prompts':>7s} {'iid s':>7s} " + " ".join(f"{label[:34]:>34s}" for label in labels))
     for prompts, rows in results.items():
-        cells = [f"{ratio:5.2f}× | {tokens:4.2f} | {steps:3d}/{base:<3d}" for _, ratio, tokens, steps, base, _ in rows]
+        cells = [f"{ratio:5.2f}× | {tokens:4.2f} | {steps:3d}" + (f"/{base:<3d}" if base else "")
+                 for _, ratio, tokens, steps, base, _ in rows]
         print(f"{prompts:7d} {rows[0][5]:7.2f} " + " ".join(f"{c:>34s}" for c in cells), flush=True)
 
 
@@ -215,6 +216,10 @@ def main() -> None:
                         "count and end with one table of the ratios and their ideal bounds")
     parser.add_argument("--only", default="", help="comma-separated words: run only the tree configurations "
                         "whose label holds one of them (e.g. entropy,adaptive,default)")
+    parser.add_argument("--hf-prompts", type=int, default=0, help="prompts of the SmolLM2 comparison (0: 2 with "
+                        "--quick, else 4)")
+    parser.add_argument("--hf-tokens", type=int, default=0, help="max new tokens of the SmolLM2 comparison (0: 24 "
+                        "with --quick, else 32)")
     parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
     parser.add_argument("--schedules", default="auto", help="comma-separated TreeSampler schedules to run each "
                         "tree configuration with: auto (continuous batching on the built-in backend), rounds, "
@@ -258,6 +263,7 @@ def main() -> None:
     hf.module.eval()
     print(f"\nSmolLM2 loaded in {time.perf_counter() - started:.0f}s")
     n, tokens = (2, 24) if args.quick else (4, 32)
+    n, tokens = args.hf_prompts or n, args.hf_tokens or tokens
     configs = [("tree fixed N=2 D=3 every 6 tok", {"branching_options": {"depth": 3, "every": 6}}),
                ("tree fixed N=2 D=2 every 8 tok", {"branching_options": {"depth": 2, "every": 8}}),
                ("tree fixed N=2 D=2 @steps", {}),

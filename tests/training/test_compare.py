@@ -225,6 +225,6 @@ def test_compare_resume_needs_a_comparison_and_starts_the_runs_it_lacks(tmp_path
     capsys.readouterr()
     assert main([*args, "--seeds", "2", "--resume", "--lr", "1e-3"]) == 2  # changed settings: name compare
     err = capsys.readouterr().err
-    assert "resume: the run in" in err and "['lr']" in err and "treecredit train" not in err
+    assert "resume (arm 'grpo', seed 0): the run in" in err and "['lr']" in err and "treecredit train" not in err
     assert f"Fix: resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} " \
            "--resume`" in err

@@ -140,12 +140,23 @@ def test_cutoff_outside_the_tree_sampler_is_refused_and_a_no_op_cutoff_is_said(t
     ({"estimator": "treerpo", "sampler": "tree", "estimator_options": {"scale": "bogus"}},
      r"--estimator-option scale=bogus: estimator 'treerpo' refuses it .*'bernoulli'"),
     ({"estimator": "treerpo", "estimator_options": {"delimiter": "abc"}},
-     r"--estimator-option delimiter=abc: .*expected integers"),
+     r"--estimator-option delimiter=abc: .*expected integers.*Fix: give the delimiter as token ids, "
+     r"--estimator-option delimiter=\[ID, \.\.\.\], or as text to the task, --task-option delimiter=TEXT"),
+    ({"estimator": "treerpo", "estimator_options": {"delimiter": "\n"}}, r'--estimator-option delimiter="\\n": '),
     ({"estimator": "treerpo", "sampler": "tree", "estimator_options": {"step_tokens": 2}},
      r"estimator 'treerpo' fails with --estimator-option step_tokens=2 .*tree_nodes"),
 ])
 def test_estimator_option_values_are_refused_before_work(tiny_config, overrides, match):
     _refused_before_work(tiny_config(**overrides), r"^estimator_options: " + match)
+
+
+def test_an_estimator_that_needs_steps_is_told_how_to_give_them(tiny_config, tmp_path):
+    rows = "".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(4))
+    (tmp_path / "d.jsonl").write_text(rows)
+    config = tiny_config(estimator="vine", sampler="tree", mc_rollouts=1, dataset=str(tmp_path / "d.jsonl"),
+                         task_options={"delimiter": ""})
+    _refused_before_work(config, r"^estimator: 'vine' needs steps, .*Fix: give the task a step delimiter "
+                                 r"\(--task-option delimiter=TEXT .*step_tokens=N or delimiter=\[TOKEN_ID, \.\.\.\]\.$")
 
 
 def _default_options(spec) -> dict:
@@ -181,7 +192,8 @@ def test_agent_run_and_compare_arm_option_values_are_refused_before_work(tmp_pat
     assert "--estimator-option gamma=-1: estimator 'rtmc' refuses it" in capsys.readouterr().err
     assert main(["compare", "--estimators", "grpo,treerpo@tree[scale=bogus]", "--seeds", "1", "--jobs", "1",
                  *common]) == 2
-    assert "--estimator-option scale=bogus: estimator 'treerpo' refuses it" in capsys.readouterr().err
+    assert "estimator_options (arm 'treerpo@tree[scale=bogus]', seed 0): --estimator-option scale=bogus: estimator " \
+           "'treerpo' refuses it" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
     from treecredit.training.config import TrainConfig
 

@@ -239,12 +239,12 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
     if base.env:
         for job in jobs_list:
-            check_agent_run(job[2], **job[3], resume_fix=resume_fix)
+            _in_arm(job, check_agent_run, job[2], **job[3], resume_fix=resume_fix)
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
             warm_start_agent(config, log)
         configs = {}
     for job in jobs_list if not base.env else []:
-        check_run(job[2], **job[3], resume_fix=resume_fix)  # every run before any work (needs, options, folders)
+        _in_arm(job, check_run, job[2], **job[3], resume_fix=resume_fix)  # every run before any work
     warm_keys = set()
     for config in configs.values():  # warm start once per distinct policy, into the cache
         key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
@@ -278,6 +278,15 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         for job in jobs_list:
             collect(_run_one(job))
     return _ordered(done), failures
+
+
+def _in_arm(job: tuple, check, *args, **kwargs) -> None:
+    """``check(*args, **kwargs)``; its ``ValueError`` names the arm and seed of ``job`` after the argument."""
+    try:
+        check(*args, **kwargs)
+    except ValueError as exc:
+        argument, _, rest = str(exc).partition(": ")
+        raise ValueError(f"{argument} (arm {job[0]!r}, seed {job[1]}): {rest}") from None
 
 
 def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:

@@ -85,7 +85,8 @@ def check_estimator_options(config, task=None) -> None:
 
 
 def _shown(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    """``value`` as typed after ``NAME=`` (JSON, except plain words)."""
+    return value if isinstance(value, str) and value.isprintable() and " " not in value else json.dumps(value)
 
 
 def _refuse(config, exc: Exception):
@@ -95,8 +96,13 @@ def _refuse(config, exc: Exception):
     where = "checked on a small test batch before any work"
     if sep and name in config.estimator_options:
         flag = f"--estimator-option {name}={_shown(config.estimator_options[name])}"
+        fix = f"{fix or 'pass another value'} (as --estimator-option {name}=VALUE)"
+        if name == "delimiter" and isinstance(config.estimator_options[name], str):  # text, not token ids
+            fix = ("give the delimiter as token ids, --estimator-option delimiter=[ID, ...], or as text to the task, "
+                   "--task-option delimiter=TEXT (--dataset and rg: tasks; its step ends are found in the decoded "
+                   "text)")
         fail("estimator_options", f"{flag}: estimator {config.estimator!r} refuses it ({name} {rest}; {where})",
-             f"{fix or 'pass another value'} (as --estimator-option {name}=VALUE)")
+             fix)
     given = " ".join(f"--estimator-option {k}={_shown(v)}" for k, v in config.estimator_options.items())
     fail("estimator_options", f"estimator {config.estimator!r} fails with {given} ({type(exc).__name__}: "
          f"{problem}; {where})", fix or "change or drop these options (see the estimator's docstring)")

@@ -24,8 +24,8 @@ PATH_FIELDS = ("cache_dir", "model", "dataset")
 """Settings compared as resolved paths when resuming."""
 
 _NEED_FIX = {
-    "steps": "pass --estimator-option delimiter=\"...\" or step_tokens=N, use a task with a step delimiter, "
-             "or sample a tree with --sampler tree",
+    "steps": "give the task a step delimiter (--task-option delimiter=TEXT for --dataset and rg: tasks), or pass "
+             "--estimator-option step_tokens=N or delimiter=[TOKEN_ID, ...]",
     "tree": "pass --sampler tree (the sampled tree gives the tree estimators their structure)",
     "mc_values": "pass --sampler tree --mc-rollouts K (K ≥ 1 Monte Carlo rollouts per step end)",
     "turns": "use a turn-level training setup (multi-turn episodes)",
