@@ -75,5 +75,6 @@ def test_compare_checks_every_run_before_the_warm_start(tmp_path, capsys):
     argv = ["compare", "--estimators", "grpo,grpo[sampler.temprature=0.5]", "--seeds", "1", "--budget", "30",
             "--jobs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "c"), *TINY]
     assert main(argv) == 2
-    assert "sampler_options: sampler 'iid' has no option 'temprature'" in capsys.readouterr().err
+    assert "sampler_options (arm 'grpo[sampler.temprature=0.5]', seed 0): sampler 'iid' has no option 'temprature'" \
+           in capsys.readouterr().err
     assert not (tmp_path / "c").exists() and not (out / "runs").exists()
