@@ -270,7 +270,8 @@ def main() -> None:
                ("tree entropy M=2 T=1 N=2", {"branching": "entropy"}),
                ("tree adaptive M=2 rounds=3", {"branching": "adaptive"})]
     configs = [c for c in configs if not words or any(w in c[0] for w in words)]
-    compare(f"SmolLM2-135M ({os.path.basename(path)}, float32)", hf, task, problems[:n], 8, tokens, configs,
+    compare(f"SmolLM2-135M ({os.path.basename(path)}, float32)", hf, task, task.generate(np.random.default_rng(1), n),
+            8, tokens, configs,
             max(1, args.repeats - 1))
 
 
