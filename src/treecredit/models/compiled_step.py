@@ -5,25 +5,27 @@ small operations per layer between the matrix products, and on a CPU each of the
 after a product has streamed megabytes of weights. Compiled as one graph (TorchInductor: the norms,
 rotary embeddings, residuals, SiLU and cache writes fused into a few C++ loops, called from one generated
 function), the step runs with fewer, larger operations and no Python between them. Compiling each layer's
-halves apart (the cache written eagerly between them) did not pay: 4–14 % slower than the fused step on
+halves apart (the cache written eagerly between them) did not pay: 0–14 % slower than the fused step on
 SmolLM2-135M; the whole step did (docs/sampling.md, "Decoder step against its floors").
 
 How the step is made compilable once for every batch:
 
-- the cache's own ``update`` / ``extend`` runs first, outside the graph, with a zero column, so buffers,
-  copy-on-write and snapshots stay those of :mod:`treecredit.models.hf_cache` and
-  :mod:`treecredit.models.kv_buffer`; the graph then writes the real keys and values into that column of
-  each layer's buffer (the buffer behind the cache's view, passed whole; a layer whose keys are not the
-  leading columns of a contiguous buffer takes a contiguous copy first);
+- the caches' own buffers are kept, so copy-on-write, selection and snapshots stay those of
+  :mod:`treecredit.models.hf_cache` and :mod:`treecredit.models.kv_buffer`: a ``transformers`` layer makes
+  room first (``GrowingLayer.room_for``), a small GPT layer is extended by a zero column (``GrowingKV.extend``),
+  and the graph writes the real keys and values into that column of the buffer behind the cache's view
+  (its leading rows; a layer whose keys are not the leading columns of a contiguous buffer takes a
+  contiguous copy first);
 - rows, cache length and buffer room are marked dynamic (``torch._dynamo.mark_dynamic``) and equal sizes
   are not assumed equal (no duck sizing), so one compilation serves every step of every batch; the
   attention mask is always given (zeros without padding), so there is one graph, not one with and one
   without padding;
 - a batch of one row (a size of 1 would be specialised), or gradients on, run the eager fused step.
 
-Compiling takes seconds to minutes (measured on this 2-core machine, shared: small GPT 5–30 s, SmolLM2-135M
-~105 s wall the first time, ~25 s in a later process from TorchInductor's on-disk cache), so it is off by
-default. :func:`compile_counters` reports graphs and recompilations (benchmarks and tests check that there
+Compiling takes seconds to minutes (measured on this 2-core machine, shared: small GPT 17–28 s the first
+time, 4–6 s later; SmolLM2-135M ~105 s wall the first time, ~14 s in a later process from TorchInductor's
+on-disk cache), and the gain is small (SmolLM2: 0.94–0.98× the fused step; small GPT: none), so it is off
+by default. :func:`compile_counters` reports graphs and recompilations (benchmarks and tests check that there
 is one graph per model and no recompilation).
 """
 

@@ -25,6 +25,17 @@ class GrowingLayer(DynamicLayer):
         if not self.is_initialized or self.keys is None or self.keys.numel() == 0:
             return super().update(key_states, value_states, *args, **kwargs)
         n, s = self.keys.shape[-2], key_states.shape[-2]
+        keys, values = self.room_for(s)
+        keys[:, :, n:n + s] = key_states
+        values[:, :, n:n + s] = value_states
+        self.keys, self.values = keys[:, :, :n + s], values[:, :, :n + s]
+        return self.keys, self.values
+
+    def room_for(self, s: int) -> tuple:
+        """``(keys, values)`` buffers ``(B, H, room, D)`` of this layer (initialized), owned by it, whose first
+        ``L`` columns are its keys and values and whose room holds ``s`` more (regrown when it does not).
+        The caller writes the new columns and rebinds ``keys`` / ``values`` to the longer views."""
+        n = self.keys.shape[-2]
         buffer = self.__dict__.get("_buffer")
         if not (buffer is not None and buffer[2] is self and n + s <= buffer[0].shape[-2]
                 and buffer[0].shape[0] == self.keys.shape[0] and self.keys.data_ptr() == buffer[0].data_ptr()
@@ -37,11 +48,7 @@ class GrowingLayer(DynamicLayer):
             values[:, :, :n] = self.values
             buffer = (keys, values, self)
             self._buffer = buffer
-        buffer[0][:, :, n:n + s] = key_states
-        buffer[1][:, :, n:n + s] = value_states
-        self.keys, self.values = buffer[0][:, :, :n + s], buffer[1][:, :, :n + s]
-        return self.keys, self.values
-
+        return buffer[0], buffer[1]
 
     def batch_select_indices(self, indices) -> None:
         """Keep rows ``indices``: when the spare room is at most as long as the cache, the chosen rows of the

@@ -125,34 +125,31 @@ def decode_step(model, cache, tokens, key_valid, positions, *, compiled: bool = 
     width = cos.shape[-1]
     cos = cos.view(rows, 1, 1, width)
     sin_signed = torch.cat([-sin[..., :width // 2], sin[..., width // 2:]], dim=-1).view(rows, 1, 1, width)
-    buffers = _compiled_buffers(cache, plan, rows, key_valid.shape[1] - 1) if compiled and rows > 1 else None
+    buffers = _compiled_buffers(cache, key_valid.shape[1] - 1) if compiled and rows > 1 else None
     if buffers is None:
         return _layers(plan, final, head, x, cos, sin_signed, attention_mask(key_valid, x.dtype), cache, None, None)
     mask = attention_mask(key_valid, x.dtype, always=True)
     dynamic = [(x, (0,)), (cos, (0,)), (sin_signed, (0,)), (mask, (0, 3)),
                *((b, (0, 2)) for b in buffers[0]), *((b, (0, 2)) for b in buffers[1])]
     key = (_layers, id(head[0]), head[0].dtype)
-    return compiled_step.run(_layers, key, dynamic, plan, final, head, x, cos, sin_signed, mask, None, *buffers)
+    logits = compiled_step.run(_layers, key, dynamic, plan, final, head, x, cos, sin_signed, mask, None, *buffers)
+    length = key_valid.shape[1]
+    for layer, k, v in zip(cache.layers, *buffers):  # the graph wrote column length − 1 of each buffer
+        layer.keys, layer.values = k[:, :, :length], v[:, :, :length]
+    return logits
 
 
-def _compiled_buffers(cache, plan, rows: int, length: int):
-    """Each layer's ``(key buffers, value buffers)`` (contiguous ``(B, kv_heads, room, D)``) after the cache's
-    own ``update`` appended a zero column (the compiled graph writes the real keys and values there); None
-    when a layer's cache length is not ``length`` (the eager step runs instead)."""
+def _compiled_buffers(cache, length: int):
+    """Each layer's ``(key buffers, value buffers)`` (``(B, kv_heads, room, D)``, owned by the layer, with room
+    for one more column, which the compiled graph writes), or None when a layer's cache length is not
+    ``length`` (the eager step runs instead)."""
     from treecredit.models.hf_cache import grow_in_place
 
     if any(layer.keys.shape[-2] != length for layer in cache.layers):
         return None
     grow_in_place(cache)
-    keys, values = [], []
-    for i, (*_, kv_heads, head_dim, _scaling) in enumerate(plan):
-        zero = cache.layers[i].keys.new_zeros((rows, kv_heads, 1, head_dim))
-        k_buffer, v_buffer, copied = compiled_step.buffers_of(*cache.update(zero, zero, i))
-        if copied:  # not a growing buffer's view: the layer takes its own copy
-            cache.layers[i].keys, cache.layers[i].values = k_buffer, v_buffer
-        keys.append(k_buffer)
-        values.append(v_buffer)
-    return keys, values
+    pairs = [layer.room_for(1) for layer in cache.layers]
+    return [k for k, _ in pairs], [v for _, v in pairs]
 
 
 def _layers(plan, final, head, x, cos, sin_signed, mask, cache, key_buffers, value_buffers):
