@@ -266,7 +266,14 @@ def summary_from_runs(out: Path, args) -> dict:
         label, _, seed = folder.name.rpartition("-seed")
         by_arm.setdefault(label.replace("_", "@"), {})[int(seed)] = records
         configs[label.replace("_", "@"), int(seed)] = config
+    if not by_arm:
+        raise SystemExit(f"report --from-runs: no finished run under {out / 'runs'} (a run is finished when its "
+                         "last evaluation reached the token budget); finish them with compare --resume first")
     seeds = sorted(set.intersection(*(set(v) for v in by_arm.values())))
+    if not seeds:
+        raise SystemExit(f"report --from-runs: no seed is finished in every arm under {out / 'runs'} "
+                         f"(finished: { {arm: sorted(done) for arm, done in by_arm.items()} }); finish the runs "
+                         "with compare --resume first")
     runs = {label: [done[s] for s in seeds] for label, done in by_arm.items()}
     first = "grpo" if "grpo" in runs else next(iter(runs))
     runs = {first: runs.pop(first), **runs}

@@ -45,3 +45,17 @@ def test_report_from_runs_writes_the_runs_settings_and_labels_the_revisit_rate(t
     text = evidence.write_compare_report(tmp_path, data["summary"], settings).read_text()
     assert "| state revisit rate¹ |" in text and "| revisit rate |" not in text
     assert "grpo, rloo and dr_grpo match nothing" in text
+
+
+def test_report_from_runs_without_finished_runs_says_so(tmp_path):
+    import pytest
+
+    evidence = _evidence()
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(SystemExit, match="no finished run"):
+        evidence.summary_from_runs(tmp_path, None)
+    base = TrainConfig(**{**evidence.BASE, "env": "gridworld", "token_budget": 100, "steps": 0})
+    for label, seed in (("grpo", 0), ("rtmc", 1)):  # finished, but at no common seed
+        _fake_run(tmp_path / "runs" / f"{label}-seed{seed}", TrainConfig(**{**base.to_dict(), "seed": seed}), 0.5)
+    with pytest.raises(SystemExit, match="no seed is finished in every arm"):
+        evidence.summary_from_runs(tmp_path, None)

@@ -116,3 +116,19 @@ def test_an_option_typo_lists_the_accepted_options():
 
     with pytest.raises(ValueError, match=r"branching_options: 'fixed' branching has no option\(s\) \['dept'\].*depth"):
         make_branching("fixed", dept=2)
+
+
+def test_adaptive_rule_clips_rewards_outside_the_unit_interval_with_a_warning():
+    from treecredit.sampling.branching import unit_rewards
+
+    # a count reward of 3 would make p_c = 4/3 and the variance negative: the point would never be picked
+    forest, rewards = _forest([[1.0] * 4, [1.0] * 4], [3.0, 0.0])
+    assert candidate_scores(forest, 0, rewards)[(0, 1)] < 0
+    with pytest.warns(UserWarning, match="outside \\[0, 1\\]"):
+        clipped = unit_rewards({**rewards, 2: float("nan")})
+    assert clipped == {0: 1.0, 1: 0.0, 2: 0.0}
+    assert candidate_scores(forest, 0, clipped)[(0, 1)] > 0
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert unit_rewards({0: 0.25, 1: 1.0}) == {0: 0.25, 1: 1.0}  # in range: unchanged, silent

@@ -23,6 +23,7 @@ per-token entropies.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 from treecredit._validation import fail
@@ -273,7 +274,7 @@ class AdaptiveBranching:
         yield [(group, -1, self.chains)], None
         left = group_size - self.chains
         for done in range(self.rounds):
-            rewards = leaf_rewards(ctx, forest, group)
+            rewards = unit_rewards(leaf_rewards(ctx, forest, group))
             if self.token_budget and _group_tokens(forest, group) >= self.token_budget:
                 left = 0
             budget = math.ceil(left / (self.rounds - done))
@@ -304,6 +305,19 @@ class AdaptiveBranching:
                 k[c] += 1
                 spare -= 1
         return [(c, k[c]) for c in order if k[c] > 0]
+
+
+def unit_rewards(rewards: dict) -> dict:
+    """Leaf rewards clipped to [0, 1], the range the value posterior of :class:`AdaptiveBranching` assumes
+    (a reward of 2 would give p_c > 1 and a negative variance, so the point would never be picked); warns
+    (``UserWarning``, shown once per process by Python's default filter) when it clips. NaN counts as 0
+    (an unscored leaf, as wrong)."""
+    out = {leaf: 0.0 if math.isnan(r) else min(max(float(r), 0.0), 1.0) for leaf, r in rewards.items()}
+    if any(out[leaf] != r for leaf, r in rewards.items() if not math.isnan(r)):
+        warnings.warn("branching 'adaptive': leaf rewards outside [0, 1] were clipped to [0, 1], the range its "
+                      "value uncertainty assumes; scale the reward to [0, 1] (e.g. success as 1/0) for adaptive "
+                      "branching", UserWarning, stacklevel=2)
+    return out
 
 
 def candidate_scores(forest: SampledForest, group: int, rewards: dict) -> dict:

@@ -60,7 +60,7 @@ class TrainConfig:
     branching: str = "fixed"
     """Tree sampler (--sampler tree): where to branch: fixed (TreeRPO: N children at step ends, D levels), entropy (TreeRL's EPTree: fork the highest-entropy tokens), adaptive (E-TreeRPO: children ∝ entropy × value uncertainty, within the leaf budget)."""
     branching_options: dict = field(default_factory=dict)
-    """Tree sampler: options of the branching strategy (fixed: children, depth, every, top_up; entropy: chains, forks, children, rounds; adaptive: chains, rounds, max_children, token_budget)."""
+    """Tree sampler: options of the branching strategy (fixed: children, depth, every, fallback_every, top_up; entropy: chains, forks, children, rounds; adaptive: chains, rounds, max_children, token_budget)."""
     cutoff: str = "off"
     """Tree sampler: prune a branch at a wrong step by the task's partial verifier: off, sound (only where a wrong step is fatal, so values stay unbiased), any (biased where it is not)."""
     mc_rollouts: int = 0
