@@ -15,7 +15,7 @@ package's GGUF, dequantised to float32) when installed — in one process:
   :func:`treecredit.models.hf_fast_step.decode_step`), with the largest logit difference between the two;
   and, unless ``--skip-compiled``, a third time through the compiled step (``policy.compile_decode = True``,
   :mod:`treecredit.models.compiled_step`), with its compile time (the warm-up run, minus an eager run) and
-  the number of graphs and recompilations;
+  the number of graphs dynamo compiled (one per model: no recompilation);
 - **floor**: one step's matrix multiplications alone: every ``nn.Linear`` of the model (the output head
   included) applied to a ``(rows, in)`` input, back to back — no attention, norms, activations, sampling
   or cache;

@@ -41,7 +41,7 @@ def _compared(policy, atol: float, steps: int = 9):
         torch.testing.assert_close(b, a, rtol=0, atol=atol)
     counts = compiled_step.compile_counters()
     # rows 5 → 3, cache lengths 8 … 20, buffers regrown and selected: one graph, never compiled again
-    assert counts == {"graphs": 1, "recompiles": 0}, counts
+    assert counts == {"graphs": 1}, counts  # a recompilation would add a graph
 
 
 def _gpt():
