@@ -180,3 +180,20 @@ def test_a_tree_that_did_not_branch_is_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not warn_if_tree_did_not_branch(tree, "\n")
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_compile_decode_reaches_the_sampler(tiny_config, tmp_path, monkeypatch, on):
+    # the compiled step's entry point, run eagerly and counted (compiling would take ~20 s here)
+    from treecredit.models import compiled_step
+
+    calls = []
+
+    def eager(fn, key, dynamic, *args):
+        calls.append(key)
+        return fn(*args)
+
+    monkeypatch.setattr(compiled_step, "run", eager)
+    train(tiny_config(steps=1, eval_problems=4, warm_start_steps=0, compile_decode=on, out=str(tmp_path / "r")),
+          log=lambda *a: None)
+    assert bool(calls) == on

@@ -204,6 +204,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
         check_room("max_len", int(agent.get("max_len", 768)), longest_prompt, settings, "characters",
                    f"pass --sampler-option max_len=N with N larger, or {smaller}")
     policy = build_agent_policy(config, env_fn, settings, agent, log)
+    policy.compile_decode = config.compile_decode
     limit = getattr(getattr(policy.module, "config", None), "max_position_embeddings", None)
     if config.model != "gpt" and limit:
         from treecredit.agents.episodes import encodable

@@ -229,6 +229,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
 
     policy = build_policy(config, task, log)
+    policy.compile_decode = config.compile_decode
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
     optimizer = adamw(policy.module.parameters(), lr=config.lr, weight_decay=0.0)  # fused where available
     generator = torch.Generator().manual_seed(config.seed)
