@@ -35,6 +35,9 @@ def test_train_bad_value_exits_2_with_fix(tmp_path, capsys):
     assert "group_size: is 1" in err and "Fix:" in err
     assert main(["train", "--estimator-option", "oops", "--out", str(tmp_path)]) == 2
     assert "--estimator-option: 'oops' is not KEY=VALUE" in capsys.readouterr().err
+    assert main(["train", "--sampler", "tree", "--branching-option", "children=-2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--branching-option children=-2" in err and "children: is -2" in err and "Fix:" in err
 
 
 def test_compare_end_to_end(tmp_path, capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -204,7 +205,8 @@ class TrainConfig:
         if self.sampler == "tree":
             from treecredit.sampling.tree import TreeSampler
 
-            TreeSampler(**self.tree_sampler_options()).check_group_size(self.group_size)
+            with branching_flag_named(self):
+                TreeSampler(**self.tree_sampler_options()).check_group_size(self.group_size)
         from treecredit.training.loss import AGGREGATIONS
 
         check_choice(self.loss_aggregation, AGGREGATIONS, "loss_aggregation")
@@ -249,6 +251,20 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@contextmanager
+def branching_flag_named(config):
+    """Re-raise a branching strategy's ``ValueError`` about one of its options (which names the bare option,
+    ``children: is -2 ...``) with the flag that set it: ``--branching-option children=-2``."""
+    try:
+        yield
+    except ValueError as error:
+        name = str(error).split(":", 1)[0]
+        if config.sampler == "tree" and name in config.branching_options:
+            raise ValueError(f"branching_options: --branching-option {name}={config.branching_options[name]!r} "
+                             f"(branching {config.branching!r}): {error}") from error
+        raise
 
 
 def resolved_path(path: str) -> str:

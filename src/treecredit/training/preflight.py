@@ -82,6 +82,7 @@ def build_sampler(config):
     """The sampler of ``config``; unknown sampler options are refused with the accepted names."""
     from treecredit.sampling import make_sampler
     from treecredit.sampling.registry import _SAMPLERS, samplers
+    from treecredit.training.config import branching_flag_named
 
     samplers()  # registers the built-in samplers
     cls = _SAMPLERS.get(config.sampler)
@@ -92,9 +93,10 @@ def build_sampler(config):
             flag = "--" + name.replace("_", "-")
             fail("sampler_options", f"--sampler-option {name}=... sets what {flag} sets (the sampler gets {flag})",
                  f"pass {flag} {config.sampler_options[name]} instead")
-    return make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
-                        max_new_tokens=config.max_new_tokens,
-                        **{**config.tree_sampler_options(), **config.sampler_options})
+    with branching_flag_named(config):
+        return make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
+                            max_new_tokens=config.max_new_tokens,
+                            **{**config.tree_sampler_options(), **config.sampler_options})
 
 
 def check_replay(sampler, group_size: int) -> None:
