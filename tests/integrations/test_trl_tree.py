@@ -132,6 +132,8 @@ def test_server_mode_is_accepted_and_its_colocate_only_settings_are_not_checked(
     ({"top_k": 5}, {"sampler": "tree"}, "top_k: "),
     ({}, {"sampler": "beam"}, "sampler: "),
     ({}, {"sampler": "tree", "branching": "nope"}, "branching: "),
+    ({}, {"branching": "adaptive"}, "branching: .*sampler='iid' would ignore them"),
+    ({}, {"branching_options": {"chains": 4}}, "branching: .*sampler='iid' would ignore them"),
 ])
 def test_what_the_tree_sampler_cannot_honour_is_refused_before_any_model(tmp_path, overrides, kwargs, match):
     from trl import GRPOConfig
@@ -280,3 +282,16 @@ def test_leaf_scores_follow_trls_conventions():
     assert seen["completions"] == [[{"role": "assistant", "content": "ab"}], [{"role": "assistant", "content": "c"}]]
     assert seen["answer"] == ["x", "y"] and seen["state"] == "state"
     assert seen["ids"] == [tokenizer.encode(t, add_special_tokens=False) for t in ("ab", "c")]
+
+
+def test_a_tree_that_did_not_branch_is_warned_about():
+    from treecredit.integrations.trl import _warn_if_no_branch
+
+    apart = torch.tensor([[0, 0, 1, -1], [2, 2, 3, 3]])  # every token its own (node, position)
+    with pytest.warns(UserWarning, match="did not branch.*step_pattern"):
+        assert _warn_if_no_branch(apart, "\n\n")
+    shared = torch.tensor([[0, 0, 1, -1], [0, 0, 3, 3]])  # the first two tokens are one segment
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not _warn_if_no_branch(shared, "\n\n")

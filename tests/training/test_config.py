@@ -68,3 +68,25 @@ def test_one_helper_resolves_the_paths_a_config_stores_and_a_resume_compares(tmp
     monkeypatch.setattr(config_module, "resolved_path", lambda p: seen.append(p) or p)
     _comparable({"dataset": "a.jsonl", "task_options": {"held_out_path": "b.jsonl"}})
     assert seen == ["a.jsonl", "b.jsonl"]
+
+
+def test_a_relative_out_is_stored_absolute_so_a_resume_works_from_another_folder(tmp_path, monkeypatch):
+    import json
+
+    from treecredit.cli import main
+
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    tiny = ["--n-layer", "1", "--n-head", "1", "--n-embd", "16", "--warm-start-steps", "0", "--prompts-per-step", "2",
+            "--group-size", "2", "--max-new-tokens", "4", "--eval-problems", "4", "--no-progress",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(["train", "--steps", "1", "--out", "runs/mine", *tiny]) == 0
+    saved = json.loads((tmp_path / "here" / "runs" / "mine" / "config.json").read_text())
+    assert saved["out"] == str((tmp_path / "here" / "runs" / "mine").resolve())
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    config = str(tmp_path / "here" / "runs" / "mine" / "config.json")
+    assert main(["train", "--config", config, "--resume", "--steps", "2"]) == 0
+    records = [json.loads(line) for line in (tmp_path / "here" / "runs" / "mine" / "metrics.jsonl").open()]
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2]
+    assert not (tmp_path / "elsewhere" / "runs").exists()

@@ -197,3 +197,14 @@ def test_compile_decode_reaches_the_sampler(tiny_config, tmp_path, monkeypatch, 
     train(tiny_config(steps=1, eval_problems=4, warm_start_steps=0, compile_decode=on, out=str(tmp_path / "r")),
           log=lambda *a: None)
     assert bool(calls) == on
+
+
+@pytest.mark.parametrize("estimator,noted", [("grpo", True), ("tempo", False)])
+def test_a_tree_run_with_a_sequence_estimator_says_the_tree_only_changes_sampling(tiny_config, tmp_path, estimator,
+                                                                                 noted):
+    lines = []
+    train(tiny_config(steps=1, eval_problems=4, warm_start_steps=0, sampler="tree", estimator=estimator,
+                      out=str(tmp_path / "r")), log=lines.append)
+    said = [line for line in lines if "changes only which responses are sampled" in line]
+    assert bool(said) == noted
+    assert not said or "tempo" in said[0]

@@ -38,6 +38,12 @@ def test_train_bad_value_exits_2_with_fix(tmp_path, capsys):
     assert main(["train", "--sampler", "tree", "--branching-option", "children=-2", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--branching-option children=-2" in err and "children: is -2" in err and "Fix:" in err
+    for flag in (["--branching", "adaptive"], ["--branching-option", "depth=3"], ["--mc-rollouts", "4"],
+                 ["--replay-leaves", "4"]):  # tree options without --sampler tree: refused, not ignored
+        assert main(["train", *flag, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag[0]} shapes the tree sampler's trees" in err and "add --sampler tree" in err
+    assert not (tmp_path / "x").exists()
 
 
 def test_compare_end_to_end(tmp_path, capsys):

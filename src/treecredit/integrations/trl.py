@@ -71,7 +71,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             ``"adaptive"``) and its options, e.g. ``{"children": 2, "depth": 2}``.
         step_pattern: text that closes a step (a string, a list of strings or a compiled regex): the
             fixed strategy forks there, and estimators that take ``step_ends`` get them from the decoded
-            completions (a batch with none is warned about). A string is needed for the tree sampler.
+            completions (a batch with none is warned about). The tree sampler needs a string (None means
+            ``"\\n\\n"``); a tree batch that did not branch is warned about.
 
     Raises:
         ValueError: an unknown estimator, option, sampler or strategy, or ``sampler="tree"`` with colocated
@@ -86,6 +87,9 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         self.estimator_options = dict(estimator_options or {})
         get_estimator(estimator).check_options(self.estimator_options)
         check_choice(sampler, SAMPLERS, "sampler")
+        if sampler != "tree" and (branching != "fixed" or branching_options):
+            fail("branching", "branching and branching_options shape the tree sampler's trees; sampler="
+                 f"{sampler!r} would ignore them", "pass sampler='tree', or drop branching and branching_options")
         self.sampler = sampler
         self.step_pattern = step_pattern
         self.tree_sampler = None
@@ -219,6 +223,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             local = local.masked_fill(output["completion_mask"] == 0, -1)
             padded = self.accelerator.pad_across_processes(local, dim=1, pad_index=-1)
             options["tree_nodes"] = self.accelerator.gather(padded)
+            _warn_if_no_branch(options["tree_nodes"], self.tree_delimiter)
         elif self.step_pattern is not None and "step_ends" in accepted and not described:
             ends = step_ends_from_text(all_ids, self._text_tokenizer(), self.step_pattern, response_mask=all_mask)
             warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}")
@@ -255,6 +260,25 @@ def _engine_on_cpu() -> bool:
     from vllm.platforms import current_platform
 
     return bool(current_platform.is_cpu())
+
+
+def _warn_if_no_branch(nodes, delimiter: str) -> bool:
+    """Warn (``UserWarning``) when no two completions share a tree node ``(N, T)`` (−1 = none): the trees grew
+    as separate chains, so a tree estimator sees no more than i.i.d. groups."""
+    import warnings
+
+    import torch
+
+    rows, positions = torch.nonzero(nodes >= 0, as_tuple=True)
+    keys = torch.stack([nodes[rows, positions], positions], dim=1)  # (node, position) of every token
+    if keys.shape[0] == 0 or torch.unique(keys, dim=0).shape[0] < keys.shape[0]:
+        return False  # some token is shared by two completions: a tree branched
+    warnings.warn(f"sampler='tree': no two completions of any group share a token in this batch, so the trees did "
+                  f"not branch (fixed and adaptive branching fork where step_pattern {delimiter!r} closes a step; "
+                  "do the completions write it?). Pass step_pattern=TEXT that the completions write, or "
+                  "branching_options={'every': K} with fixed branching to fork every K tokens.", UserWarning,
+                  stacklevel=2)
+    return True
 
 
 def _check_leaf_scorers(reward_funcs) -> None:

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "estimator./sampler./branching./task./env.KEY; quote the list in the shell "
                              "(default: grpo and up to two registered tree estimators; with --env: grpo, rtmc, "
                              "gigpo)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (0, 1, ..., n−1, the same for "
-                                                                 "every arm: paired); ≥ 3 for intervals")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (0, 1, ..., n−1, the same for every "
+                                                                 "arm: paired); intervals from 2 (wide: ≥ 3 advised)")
     parser.add_argument("--budget", type=int, default=120_000, help="generated tokens per run")
     parser.add_argument("--jobs", type=int, default=None,
                         help="runs in parallel (processes, one thread each; default: os.cpu_count())")

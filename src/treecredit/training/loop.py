@@ -237,6 +237,11 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     eval_set = task.held_out_problems(np.random.default_rng(EVAL_SEED), config.eval_problems)
     held_out = {p.prompt for p in eval_set}
     spec = treecredit.get_estimator(config.estimator)
+    if config.sampler == "tree" and not ({"tree_nodes", "step_ends"} & set(spec.options) or spec.requires):
+        trees = sorted(n for n in treecredit.estimators("token") if "tree_nodes" in treecredit.get_estimator(n).options)
+        log(f"note: --estimator {config.estimator} gives every token of a response the same advantage; the tree "
+            f"sampler changes only which responses are sampled. For credit from the trees pass --estimator one of "
+            f"{', '.join(trees)}.")
     n_params = sum(p.numel() for p in policy.module.parameters())
     eval_plan = plan_evaluation(config, n_params, available=len(eval_set))  # sized to the model and the set
     log(eval_plan.describe())
@@ -352,11 +357,16 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
 def _progress(config: TrainConfig, counters: dict):
     if not config.progress:
         return None
+    import sys
+
     from tqdm.auto import tqdm
 
+    # redirected to a file or a CI log: an update every 30 s instead of a flood of carriage returns
+    every = {} if sys.stderr.isatty() else {"mininterval": 30.0}
     if config.token_budget > 0:
-        return tqdm(total=config.token_budget, initial=counters["generated_tokens"], unit="tok", desc="train")
-    return tqdm(total=config.steps, initial=counters["step"], unit="step", desc="train")
+        return tqdm(total=config.token_budget, initial=counters["generated_tokens"], unit="tok", desc="train",
+                    **every)
+    return tqdm(total=config.steps, initial=counters["step"], unit="step", desc="train", **every)
 
 
 def _advance(bar, config: TrainConfig, rollout, record: dict, last_eval: dict) -> None:

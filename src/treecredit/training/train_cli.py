@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             check_task_fields_unset(config)
 
             return report_agent_run(config, train_agent(config, resume=args.resume, overwrite=args.overwrite))
+        check_tree_fields_unused(config)
         records = train(config, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
         print(f"treecredit train: {stop}", file=sys.stderr)
@@ -117,6 +118,27 @@ def run(args: argparse.Namespace) -> int:
 # what only task runs read: an agent run (--env) would silently ignore them
 TASK_ONLY_FIELDS = {"task": "--task", "task_options": "--task-option", "dataset": "--dataset",
                     "reward": "--reward", "max_len": "--max-len", "cutoff": "--cutoff"}
+
+
+# what only the tree sampler reads (``--cutoff`` is refused in preflight): an i.i.d. run would ignore them
+TREE_ONLY_FIELDS = {"branching": "--branching", "branching_options": "--branching-option",
+                    "mc_rollouts": "--mc-rollouts", "replay_leaves": "--replay-leaves",
+                    "replay_max_weight": "--replay-max-weight"}
+
+
+def check_tree_fields_unused(config) -> None:
+    """Refuse, by name, a tree-sampler option given to a ``train`` run of another sampler, which would ignore
+    it (``compare`` shares one config between i.i.d. and tree arms, so it does not call this)."""
+    from treecredit._validation import fail
+    from treecredit.training.config import TrainConfig
+
+    if config.sampler == "tree":
+        return
+    default = TrainConfig()
+    for field, flag in TREE_ONLY_FIELDS.items():
+        if getattr(config, field) != getattr(default, field):
+            fail(field, f"{flag} shapes the tree sampler's trees; the {config.sampler!r} sampler would ignore it",
+                 f"add --sampler tree, or drop {flag}")
 
 
 def check_task_fields_unset(config) -> None:
