@@ -372,8 +372,8 @@ def _progress(config: TrainConfig, counters: dict):
 def _advance(bar, config: TrainConfig, rollout, record: dict, last_eval: dict) -> None:
     if bar is None:
         return
-    bar.update(rollout.generated_tokens if config.token_budget > 0 else 1)
     postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
     if last_eval:
         postfix["eval_pass1"] = f"{last_eval.get('eval_sampled_pass1', last_eval.get('eval_greedy_pass1', 0)):.2f}"
-    bar.set_postfix(postfix)
+    bar.set_postfix(postfix, refresh=False)  # shown by the update, at the bar's own interval
+    bar.update(rollout.generated_tokens if config.token_budget > 0 else 1)
