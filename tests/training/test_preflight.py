@@ -48,7 +48,8 @@ def test_vine_without_monte_carlo_values_is_refused_before_work(tiny_config):
 
 def test_estimator_option_typo_is_refused_with_the_accepted_names(tiny_config):
     _refused_before_work(tiny_config(estimator="grpo", estimator_options={"norm_by_sdt": False}),
-                         r"^estimator_options: estimator 'grpo' has no option 'norm_by_sdt'.*epsilon, norm_by_std")
+                         r"^estimator_options: estimator 'grpo' has no option 'norm_by_sdt'. Fix: did you mean "
+                         r"'norm_by_std'\? use one of: .*epsilon, norm_by_std")
 
 
 @pytest.mark.parametrize("options, match", [

@@ -103,7 +103,7 @@ class TrainConfig:
     gguf_file: str = ""
     """GGUF file name inside the `model` folder, loaded with from_pretrained(..., gguf_file=...)."""
     compile_decode: bool = False
-    """Sample with the fused decoding step compiled by torch.compile (needs a C++ compiler; one compilation per model, ~20 s for the small GPT and ~100 s for SmolLM2 the first time, then from inductor's disk cache); ~6 % off a SmolLM2 step, none on the small GPT (docs/sampling.md)."""
+    """Sample with the fused decoding step compiled by torch.compile (needs a C++ compiler; one compilation per model, ~20 s for the small GPT and ~100 s for SmolLM2 the first time, then from inductor's disk cache); about 6 percent off a SmolLM2 step, none on the small GPT (docs/sampling.md)."""
     n_layer: int = 4
     """Small GPT: transformer blocks."""
     n_head: int = 4

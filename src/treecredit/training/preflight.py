@@ -9,6 +9,7 @@ the same settings). Each failure is a ``ValueError`` naming the setting and the 
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 from pathlib import Path
@@ -66,7 +67,10 @@ def check_option_values(fn, options: dict, argument: str, owner: str) -> None:
               if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
     for name, value in options.items():
         if name not in params:
-            fail(argument, f"{owner} has no option {name!r}", f"use one of: {', '.join(sorted(params)) or 'none'}")
+            close = difflib.get_close_matches(name, list(params), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            fail(argument, f"{owner} has no option {name!r}",
+                 f"{hint}use one of: {', '.join(sorted(params)) or 'none'}")
         default = params[name].default
         if default is inspect.Parameter.empty or default is None:
             continue

@@ -28,7 +28,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         if f.name in skip or f.name in NOT_FLAGS:
             continue
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = f"{docs.get(f.name, '')} (default: {default})"
+        help_text = f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%")  # argparse formats help with %
         if f.name in _DICT_FLAGS:
             parser.add_argument(_DICT_FLAGS[f.name], dest=f.name, action="append", metavar="KEY=VALUE",
                                 default=argparse.SUPPRESS, help=help_text + "; repeatable")
