@@ -78,3 +78,16 @@ def test_bad_parent_pointers_are_refused():
         tree_nodes_from_parents(np.array([-1, 0, 0, 9, -1]), START, END, LEAVES)
     with pytest.raises(ValueError, match="n_tokens"):
         tree_nodes_from_parents(PARENT, START, END, LEAVES, n_tokens=3)
+
+
+def test_tree_branched_looks_for_a_token_shared_by_two_rows():
+    import numpy as np
+
+    from treecredit.trees.explicit import tree_branched
+
+    shared = np.array([[0, 0, 1, -1], [0, 0, 2, 2]])
+    assert tree_branched(shared)
+    assert not tree_branched(np.array([[0, 0, 1, -1], [3, 3, 2, 2]]))  # separate chains
+    assert not tree_branched(np.array([[-1, -1], [-1, -1]]))  # no tokens
+    mask = np.array([[0, 0, 1, 0], [0, 0, 1, 1]])  # the shared node's tokens are masked out
+    assert not tree_branched(shared, mask)

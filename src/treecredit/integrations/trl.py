@@ -267,12 +267,10 @@ def _warn_if_no_branch(nodes, delimiter: str) -> bool:
     as separate chains, so a tree estimator sees no more than i.i.d. groups."""
     import warnings
 
-    import torch
+    from treecredit.trees.explicit import tree_branched
 
-    rows, positions = torch.nonzero(nodes >= 0, as_tuple=True)
-    keys = torch.stack([nodes[rows, positions], positions], dim=1)  # (node, position) of every token
-    if keys.shape[0] == 0 or torch.unique(keys, dim=0).shape[0] < keys.shape[0]:
-        return False  # some token is shared by two completions: a tree branched
+    if not bool((nodes >= 0).any()) or tree_branched(nodes):  # no tokens, or some shared by two completions
+        return False
     warnings.warn(f"sampler='tree': no two completions of any group share a token in this batch, so the trees did "
                   f"not branch (fixed and adaptive branching fork where step_pattern {delimiter!r} closes a step; "
                   "do the completions write it?). Pass step_pattern=TEXT that the completions write, or "

@@ -65,12 +65,9 @@ def warn_if_tree_did_not_branch(rollout, delimiter: str) -> bool:
     write the delimiter do not fork), and a tree estimator then sees no more than i.i.d. groups."""
     import warnings
 
-    import torch
+    from treecredit.trees.explicit import tree_branched
 
-    nodes = torch.as_tensor(rollout.tree_nodes).long()
-    mask = torch.as_tensor(rollout.response_mask).bool() & (nodes >= 0)
-    tokens = (nodes * nodes.shape[1] + torch.arange(nodes.shape[1]))[mask]  # (node, position) of each token
-    if tokens.numel() != torch.unique(tokens).numel():  # some token is shared by two rows
+    if tree_branched(rollout.tree_nodes, rollout.response_mask):
         return False
     warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
                   f"not branch (the fixed strategy forks at step ends; do the responses write the task's delimiter "

@@ -163,3 +163,17 @@ def tree_nodes_from_parents(node_parent: Any, node_start: Any, node_end: Any, le
     else:
         fail("node_parent", "contains a cycle", "make the parent pointers a forest")
     return out
+
+
+def tree_branched(tree_nodes: Any, response_mask: Any = None) -> bool:
+    """Whether two rows of ``tree_nodes`` ``(B, T)`` share a token: one (node, position) pair in two rows
+    (−1 and, with ``response_mask (B, T)``, masked tokens count as none). False when the sampler grew only
+    separate chains, so that a tree estimator sees no more than i.i.d. groups (what the trainer and the TRL
+    host warn about)."""
+    nodes = as_int64(to_numpy(tree_nodes, "tree_nodes"), "tree_nodes")
+    valid = nodes >= 0
+    if response_mask is not None:
+        valid &= to_numpy(response_mask, "response_mask").astype(bool)
+    rows, positions = np.nonzero(valid)
+    keys = np.stack([nodes[rows, positions], positions], axis=1)  # (node, position) of every token
+    return bool(keys.shape[0] and np.unique(keys, axis=0).shape[0] < keys.shape[0])
