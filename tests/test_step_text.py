@@ -147,8 +147,10 @@ def test_warns_only_when_a_step_estimator_gets_no_interior_step():
     only_last = np.array([[0, 0, 1, 0], [0, 1, 0, 0]])
     with pytest.warns(UserWarning, match="no step boundary from pattern"):
         assert warn_if_no_steps("tempo", only_last, mask, source="pattern '\\n\\n'")
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match=r"check the pattern\.$"):
         assert warn_if_no_steps("treerpo", None)
+    with pytest.warns(UserWarning, match=r"check the pattern \(treecredit train: --task-option delimiter=TEXT\)\.$"):
+        assert warn_if_no_steps("treerpo", None, fix="treecredit train: --task-option delimiter=TEXT")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not warn_if_no_steps("tempo", np.array([[1, 0, 1, 0], [0, 1, 0, 0]]), mask)

@@ -137,7 +137,8 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     return ends
 
 
-def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, *, source: str = "") -> bool:
+def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, *, source: str = "",
+                     fix: str = "") -> bool:
     """Warn (``UserWarning``) when ``estimator`` works on steps and ``step_ends`` has none in the whole batch.
 
     "None" means no step end before any row's last token: then every response is one step and a step
@@ -151,6 +152,7 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
         step_ends: ``(B, T)`` 0/1 step ends (as from :func:`step_ends_from_text`), or None (no steps).
         response_mask: optional ``(B, T)`` 0/1 mask giving each row's length (all T tokens without it).
         source: where the steps came from, for the message (e.g. ``"pattern '\\n\\n'"``).
+        fix: the host's own fix, added to the message in brackets (e.g. its CLI option).
 
     Returns:
         True when it warned.
@@ -176,7 +178,6 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     warnings.warn(f"{estimator}: no step boundary{where} in any response of this batch, so every response is "
                   "one step. A delimiter given as token ids rarely matches BPE text; give the steps as text "
                   "(treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern"
-                  + (" (treecredit train: --task-option delimiter=TEXT that the responses write)."
-                     if source == "treecredit train" else "."),
+                  + (f" ({fix})." if fix else "."),
                   UserWarning, stacklevel=2)
     return True

@@ -52,7 +52,8 @@ def estimator_options(spec, rollout, policy, task, user_options: dict) -> dict:
         elif "delimiter" in accepted:
             options["delimiter"] = policy.encode(task.delimiter)
         if "step_ends" in options and hasattr(spec, "name"):
-            warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask, source="treecredit train")
+            warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask, source="treecredit train",
+                             fix="treecredit train: --task-option delimiter=TEXT that the responses write")
     if getattr(rollout, "tree_nodes", None) is not None:
         warn_if_tree_did_not_branch(rollout, getattr(task, "delimiter", ""))
     options.update(user_options)
