@@ -21,13 +21,18 @@ NOT_FLAGS = ("module_folders",)
 """Fields set by treecredit itself (kept in config.json), not from the command line."""
 
 
+def _default(f):
+    """A ``TrainConfig`` field's default value (a fresh one for fields with a default factory)."""
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One flag per ``TrainConfig`` field (dict fields as repeatable ``key=value`` flags)."""
     docs = field_docs()
     for f in fields(TrainConfig):
         if f.name in skip or f.name in NOT_FLAGS:
             continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = _default(f)
         help_text = f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%")  # argparse formats help with %
         if f.name in _DICT_FLAGS:
             parser.add_argument(_DICT_FLAGS[f.name], dest=f.name, action="append", metavar="KEY=VALUE",
@@ -126,30 +131,26 @@ TREE_ONLY_FIELDS = {"branching": "--branching", "branching_options": "--branchin
                     "replay_max_weight": "--replay-max-weight"}
 
 
+def _given(config, table: dict[str, str]) -> list[tuple[str, str]]:
+    """``(field, flag)`` of ``table`` whose value in ``config`` is not the field's default."""
+    defaults = {f.name: _default(f) for f in fields(TrainConfig) if f.name in table}
+    return [(field, flag) for field, flag in table.items() if getattr(config, field) != defaults[field]]
+
+
 def check_tree_fields_unused(config) -> None:
     """Refuse, by name, a tree-sampler option given to a ``train`` run of another sampler, which would ignore
     it (``compare`` shares one config between i.i.d. and tree arms, so it does not call this)."""
-    from treecredit._validation import fail
-    from treecredit.training.config import TrainConfig
-
     if config.sampler == "tree":
         return
-    default = TrainConfig()
-    for field, flag in TREE_ONLY_FIELDS.items():
-        if getattr(config, field) != getattr(default, field):
-            fail(field, f"{flag} shapes the tree sampler's trees; the {config.sampler!r} sampler would ignore it",
-                 f"add --sampler tree, or drop {flag}")
+    for field, flag in _given(config, TREE_ONLY_FIELDS):
+        fail(field, f"{flag} shapes the tree sampler's trees; the {config.sampler!r} sampler would ignore it",
+             f"add --sampler tree, or drop {flag}")
 
 
 def check_task_fields_unset(config) -> None:
     """Refuse, by name, a task-run option given to an agent run (``--env``), which would ignore it."""
-    from treecredit._validation import fail
-    from treecredit.training.config import TrainConfig
-
-    default = TrainConfig()
-    for field, flag in TASK_ONLY_FIELDS.items():
-        if getattr(config, field) != getattr(default, field):
-            hint = ("the agent's context is --sampler-option max_len=N" if field == "max_len"
-                    else "the environment gives the rewards; its options are --env-option KEY=VALUE")
-            fail(field.replace("_", "-"), f"{flag} is for task runs; --env {config.env} would ignore it",
-                 f"drop {flag} ({hint}; docs/agents.md)")
+    for field, flag in _given(config, TASK_ONLY_FIELDS):
+        hint = ("the agent's context is --sampler-option max_len=N" if field == "max_len"
+                else "the environment gives the rewards; its options are --env-option KEY=VALUE")
+        fail(field.replace("_", "-"), f"{flag} is for task runs; --env {config.env} would ignore it",
+             f"drop {flag} ({hint}; docs/agents.md)")
