@@ -116,9 +116,28 @@ def test_shared_kv_heads_give_the_numbers_of_copied_heads():
 
     policy.model.set_attn_implementation("sdpa")
     copied = _decode_plain(policy, prompts)
-    share_kv_heads(policy.model)
+    assert share_kv_heads(policy.model)
     assert policy.model.config._attn_implementation == SHARED_KV_SDPA
     torch.testing.assert_close(_decode_plain(policy, prompts), copied, rtol=0, atol=1e-6)
+
+
+def test_a_model_that_refuses_the_shared_heads_keeps_its_attention(monkeypatch):
+    pytest.importorskip("transformers")
+    from hf_tiny import tiny_hf_policy
+    from treecredit.models.hf_cache import share_kv_heads
+
+    policy = tiny_hf_policy()
+    policy.model.set_attn_implementation("sdpa")
+    prompts = [policy.encode_prompt("12+3="), policy.encode_prompt("7*8-1=")]
+    before = _decode_plain(policy, prompts)
+
+    def refuse(name):
+        raise NotImplementedError(f"{name} is not supported by this model class")
+
+    monkeypatch.setattr(policy.model, "set_attn_implementation", refuse)
+    assert not share_kv_heads(policy.model)
+    assert policy.model.config._attn_implementation == "sdpa"
+    torch.testing.assert_close(_decode_plain(policy, prompts), before, rtol=0, atol=0)
 
 
 def _decode_plain(policy, prompts):

@@ -95,17 +95,21 @@ def _sdpa_shared_kv(module, query, key, value, attention_mask, dropout=0.0, scal
     return out.transpose(1, 2).contiguous(), None
 
 
-def share_kv_heads(model) -> None:
-    """Switch a model that uses ``sdpa`` attention to :func:`_sdpa_shared_kv` (same masks, same numbers)."""
+def share_kv_heads(model) -> bool:
+    """Switch a model that uses ``sdpa`` attention to :func:`_sdpa_shared_kv` (same masks, same numbers);
+    True when it did. A model on another attention, or one whose ``set_attn_implementation`` refuses the
+    registered name (``ValueError``, ``AttributeError``, ``NotImplementedError``: e.g. a custom model
+    class), keeps its own attention: the same numbers, with ``transformers``' copies of the shared heads."""
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     config = getattr(model, "config", None)
     if getattr(config, "_attn_implementation", None) != "sdpa":
-        return
+        return False
     AttentionInterface.register(SHARED_KV_SDPA, _sdpa_shared_kv)
     AttentionMaskInterface.register(SHARED_KV_SDPA, sdpa_mask)
     try:
         model.set_attn_implementation(SHARED_KV_SDPA)
-    except (ValueError, AttributeError, NotImplementedError):  # a model that refuses it decodes as before
-        return
+    except (ValueError, AttributeError, NotImplementedError):  # refused: it keeps its own attention (above)
+        return False
+    return True
