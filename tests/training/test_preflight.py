@@ -201,3 +201,12 @@ def test_agent_run_and_compare_arm_option_values_are_refused_before_work(tmp_pat
     for name in treecredit.estimators("turn"):  # valid values pass for every turn-level estimator
         spec = treecredit.get_estimator(name, level="turn")
         check_estimator_options(TrainConfig(env="gridworld", estimator=name, estimator_options=dict(spec.defaults)))
+
+
+def test_what_the_trainer_fills_in_from_the_batch_is_not_an_option(tiny_config):
+    _refused_before_work(tiny_config(estimator="tempo", estimator_options={"tree_nodes": 1}),
+                         r"^estimator_options: estimator 'tempo': 'tree_nodes' is filled in by the trainer")
+    with pytest.raises(ValueError, match="did you mean 'scale'") as refused:
+        train(tiny_config(estimator="treerpo", estimator_options={"scal": "none"}), log=lambda *a: None)
+    offered = str(refused.value).split("use one of: ")[1]
+    assert "scale" in offered and not any(name in offered for name in ("batch", "step_ends", "tree_nodes"))

@@ -55,16 +55,26 @@ def check_estimator(config, task) -> None:
         need = missing[0]
         fail("estimator", f"{config.estimator!r} needs {' or '.join(need.split('|'))}, which this configuration "
              f"does not provide", _NEED_FIX[need.split("|")[-1]])
-    check_option_values(spec.fn, config.estimator_options, "estimator_options", f"estimator {config.estimator!r}")
+    check_option_values(spec.fn, config.estimator_options, "estimator_options", f"estimator {config.estimator!r}",
+                        reserved=FROM_THE_BATCH)
     from treecredit.training.dry_run import check_estimator_options
 
     check_estimator_options(config, task)  # option values: the estimator runs once on a tiny batch
 
 
-def check_option_values(fn, options: dict, argument: str, owner: str) -> None:
-    """Option names of ``options`` against ``fn``'s keyword parameters, values against their defaults' types."""
+FROM_THE_BATCH = ("batch", "step_ends", "tree_nodes", "mc_values")
+"""Estimator parameters the trainer fills in from each sampled batch: not options a run can set."""
+
+
+def check_option_values(fn, options: dict, argument: str, owner: str, reserved: tuple = ()) -> None:
+    """Option names of ``options`` against ``fn``'s keyword parameters, values against their defaults' types;
+    names in ``reserved`` (parameters the caller fills in itself) are refused and not offered."""
     params = {p.name: p for p in inspect.signature(fn).parameters.values()
-              if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+              if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in reserved}
+    for name in options:
+        if name in reserved:
+            fail(argument, f"{owner}: {name!r} is filled in by the trainer from each sampled batch, not an option",
+                 f"drop {name}; the options are: {', '.join(sorted(params)) or 'none'}")
     for name, value in options.items():
         if name not in params:
             close = difflib.get_close_matches(name, list(params), n=1)
