@@ -27,4 +27,25 @@ def test_every_subcommands_help_prints(capsys):
         with pytest.raises(SystemExit) as stop:
             main([name, "--help"] if name else ["--help"])
         assert stop.value.code == 0, name
-        assert "usage:" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "usage:" in out
+        # argparse's "(default: None)" after a help that says what leaving the option out does
+        assert "(default: None)" not in " ".join(out.split()), name
+
+
+def test_no_option_help_states_its_default_twice():
+    import argparse
+
+    from treecredit.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            text = formatter._get_help_string(action) or ""
+            assert text.count("(default:") <= 1 and "(default: None)" not in text, (name, action.dest, text)
+            assert not text.endswith("(default: %(default)s)") or action.default is not None, (name, action.dest)
+    compare = subparsers.choices["compare"]
+    estimators = next(a for a in compare._actions if a.dest == "estimators")
+    assert compare._get_formatter()._get_help_string(estimators).endswith("grpo, rtmc, gigpo)")

@@ -19,6 +19,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's formatter that appends ``(default: X)`` only where it tells something: not to an option
+    whose default is None (its help says what leaving it out does) nor to a help that states its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="treecredit", description="Step-level credit for RL of language models, without a critic."
@@ -28,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=help_text, description=help_text,
-                                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                        formatter_class=HelpFormatter)
         module.add_arguments(command_parser)
         command_parser.set_defaults(_module=module)
     return parser

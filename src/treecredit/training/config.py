@@ -141,7 +141,7 @@ class TrainConfig:
     out: str = "runs/train"
     """Output folder: metrics.jsonl, config.json, checkpoint.pt (+ checkpoint.prev.pt), TensorBoard events; one that holds a run needs --resume or --overwrite."""
     tensorboard: bool | None = None
-    """TensorBoard events (train/…, eval/… scalars) in <out>/tensorboard: on (--tensorboard; an error when the tensorboard package is missing), off (--no-tensorboard), or when installed (unset)."""
+    """TensorBoard events (train/…, eval/… scalars) in <out>/tensorboard: on (--tensorboard; an error when the tensorboard package is missing), off (--no-tensorboard), or by default (unset) on when the tensorboard package is installed."""
     progress: bool = True
     """Show a tqdm progress bar."""
     threads: int = 1
