@@ -44,8 +44,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_warnings_plainly() -> None:
+    """Show treecredit's own warnings as ``warning: <message>`` (no file path, line number or source line,
+    which tell a command-line user nothing); other packages' warnings keep Python's format. Installed by
+    the command (and in ``compare``'s worker processes), never by ``import treecredit``."""
+    import os
+    import warnings
+
+    if getattr(warnings.formatwarning, "treecredit_plain", False):
+        return
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    python_format = warnings.formatwarning
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if os.path.abspath(filename).startswith(package):
+            return f"warning: {message}\n"
+        return python_format(message, category, filename, lineno, line)
+
+    formatwarning.treecredit_plain = True  # type: ignore[attr-defined]
+    warnings.formatwarning = formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    show_warnings_plainly()
     try:
         return int(args._module.run(args) or 0)
     except ValueError as exc:
