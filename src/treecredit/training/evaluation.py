@@ -3,7 +3,8 @@
 A run evaluates the same held-out problems (never trained on) before the first step, every ``eval_every``
 steps and after the last (``eval_every`` 0: only before the first and after the last; :func:`when_text`).
 What one evaluation costs grows with the model: on SmolLM2-135M, greedy and sampled decoding of 256
-problems took 184 s against ~17 s per training step, so a short run spent most of its time evaluating. :func:`plan_evaluation` decides, from the config and the parameter count:
+problems took 184 s against ~17 s per training step, so a short run spent most of its time evaluating.
+:func:`plan_evaluation` decides, from the config and the parameter count:
 
 - ``eval_mode``: ``both`` (greedy and sampled pass@1), ``greedy``, ``sampled``, or ``auto``: ``both`` for
   models under :data:`LARGE_MODEL_PARAMS` parameters, ``greedy`` from there on (one pass instead of two;
