@@ -69,3 +69,10 @@ def test_a_signal_saves_an_agent_checkpoint_and_stops_cleanly(tmp_path, signum):
     from test_run_safety import stop_by_signal  # the task runs' signal test
 
     stop_by_signal(argv, out, signum)
+
+
+def test_eval_every_0_evaluates_an_agent_run_only_at_its_start_and_end(tmp_path):
+    lines: list[str] = []
+    records = train_agent(agent_config(tmp_path, steps=3, eval_every=0), log=lines.append)
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [0, 3]
+    assert any(line.startswith("evaluation: ") and "(--eval-every 0)" in line for line in lines)

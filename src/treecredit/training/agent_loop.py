@@ -182,6 +182,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.envs import env_factory
     from treecredit.training.checkpoint import restore_checkpoint, save_checkpoint
     from treecredit.training.dry_run import check_estimator_options
+    from treecredit.training.evaluation import due, when_text
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard
@@ -253,6 +254,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
         return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
                                problem_rng=rng, counters=counters, elapsed_s=elapsed())
 
+    log(f"evaluation: greedy and sampled success on {len(eval_seeds)} held-out instances (one episode each), "
+        f"{when_text(config.eval_every, config.steps)}")
     if counters["step"] == 0:
         run_eval()
     started = time.perf_counter()
@@ -285,7 +288,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                       "time_play_s": t1 - t0, "elapsed_s": elapsed()}
             writer.write(record)
             done = _finished(config, counters)
-            if counters["step"] % config.eval_every == 0 or done:
+            if due(counters["step"], config.eval_every, done):
                 run_eval()
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
                 checkpoint()

@@ -129,7 +129,7 @@ class TrainConfig:
     cache_dir: str = ""
     """Warm-start cache folder ('' = $TREECREDIT_CACHE or ~/.cache/treecredit)."""
     eval_every: int = 25
-    """Evaluate on held-out problems every this many steps (and before the first and after the last)."""
+    """Evaluate on held-out problems every this many steps, and before the first and after the last (0 = only before the first and after the last)."""
     eval_problems: int = 256
     """Held-out problems per evaluation (never used for training)."""
     eval_mode: str = "auto"
@@ -141,7 +141,7 @@ class TrainConfig:
     out: str = "runs/train"
     """Output folder: metrics.jsonl, config.json, checkpoint.pt (+ checkpoint.prev.pt), TensorBoard events; one that holds a run needs --resume or --overwrite."""
     tensorboard: bool | None = None
-    """TensorBoard events (train/…, eval/… scalars) in <out>/tensorboard: on (--tensorboard; an error when the tensorboard package is missing), off (--no-tensorboard), or when installed (unset)."""
+    """TensorBoard events (train/…, eval/… scalars) in <out>/tensorboard: on (--tensorboard; an error when the tensorboard package is missing), off (--no-tensorboard), or by default (unset) on when the tensorboard package is installed."""
     progress: bool = True
     """Show a tqdm progress bar."""
     threads: int = 1
@@ -163,10 +163,11 @@ class TrainConfig:
                   "pass --steps N with N ≥ 1, or set --token-budget")
         _at_least(self, "token_budget", 0, "pass 0 (no budget) or a positive number of tokens")
         for name in ("prompts_per_step", "max_new_tokens", "epochs", "minibatches", "n_layer", "n_head",
-                     "n_embd", "max_len", "warm_start_batch", "hf_warm_start_batch", "eval_every", "eval_problems",
+                     "n_embd", "max_len", "warm_start_batch", "hf_warm_start_batch", "eval_problems",
                      "threads"):
             _at_least(self, name, 1, f"pass --{name.replace('_', '-')} 1 or more")
-        for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every", "hf_warm_start_steps"):
+        for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every", "hf_warm_start_steps",
+                     "eval_every"):
             _at_least(self, name, 0, f"pass --{name.replace('_', '-')} 0 or more")
         if self.minibatches > self.prompts_per_step * self.group_size:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step * self.group_size} "
