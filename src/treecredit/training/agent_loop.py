@@ -50,14 +50,20 @@ def check_agent_config(config) -> None:
     from treecredit.agents.credit import estimator_level
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import make_env
+    from treecredit.training.config import option_flag_named
 
     estimator_level(config.estimator)
-    make_env(config.env, **config.env_options)
+    with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
+        make_env(config.env, **config.env_options)
     episode_options, agent = split_sampler_options(config.sampler_options)
-    EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens).roots(config.group_size)
-    noise = agent.get("expert_noise", 0.3)
-    if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
-        fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
+    with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
+        EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens).roots(config.group_size)
+        if "fork_children" in episode_options and not episode_options.get("fork_at"):
+            fail("fork_children", "sets the copies of each fork, but fork_at names no turn, so no episode forks",
+                 "add --sampler-option fork_at=[1] (turns before which episodes fork), or drop fork_children")
+        noise = agent.get("expert_noise", 0.3)
+        if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
+            fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
     if getattr(config, "hf_warm_start_steps", 0):
         fail("hf_warm_start_steps", "warm-starts a Hugging Face model on a task's worked solutions; agent runs "
              "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
