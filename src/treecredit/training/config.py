@@ -228,7 +228,8 @@ class TrainConfig:
         from treecredit.tasks import task_from_config
 
         add_module_folders(self.module_folders)  # a resumed run: where its reward was imported from
-        task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
+        with task_flag_named(self):
+            task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
         checker = self.task_options.get("step_checker") if isinstance(self.task_options, dict) else None
         self.module_folders = {**self.module_folders, **module_folders([*self.reward, checker])}
 
@@ -258,17 +259,30 @@ class TrainConfig:
 
 
 @contextmanager
-def branching_flag_named(config):
-    """Re-raise a branching strategy's ``ValueError`` about one of its options (which names the bare option,
-    ``children: is -2 ...``) with the flag that set it: ``--branching-option children=-2``."""
+def option_flag_named(options: dict, field: str, flag: str, owner: str):
+    """Re-raise a ``ValueError`` about one of ``options`` (which names the bare option, ``children: is -2
+    ...``) with the field and the flag that set it: ``branching_options: --branching-option children=-2
+    (branching 'fixed'): children: is -2 ...``; ``owner`` says whose option it is."""
     try:
         yield
     except ValueError as error:
         name = str(error).split(":", 1)[0]
-        if config.sampler == "tree" and name in config.branching_options:
-            raise ValueError(f"branching_options: --branching-option {name}={config.branching_options[name]!r} "
-                             f"(branching {config.branching!r}): {error}") from error
+        if isinstance(options, dict) and name in options:
+            raise ValueError(f"{field}: {flag} {name}={options[name]!r} ({owner}): {error}") from error
         raise
+
+
+def branching_flag_named(config):
+    """:func:`option_flag_named` for the tree sampler's ``--branching-option`` (other samplers ignore them)."""
+    return option_flag_named(config.branching_options if config.sampler == "tree" else {}, "branching_options",
+                             "--branching-option", f"branching {config.branching!r}")
+
+
+def task_flag_named(config):
+    """:func:`option_flag_named` for ``--task-option`` (``min_operators: is -1`` → ``task_options:
+    --task-option min_operators=-1 (task 'arithmetic'): min_operators: is -1 ...``)."""
+    owner = f"dataset {config.dataset!r}" if config.dataset else f"task {config.task!r}"
+    return option_flag_named(config.task_options, "task_options", "--task-option", owner)
 
 
 def resolved_path(path: str) -> str:
