@@ -53,3 +53,21 @@ def finished_note(config, counters: dict, pending_step_tokens: int) -> str:
     return (f"the run is already finished (step {counters['step']}, {counters['generated_tokens']} generated "
             f"tokens{pending}; --steps {config.steps}, --token-budget {config.token_budget}): nothing to train. To "
             "train further, resume with a larger --steps or --token-budget")
+
+
+def run_finished(folder) -> bool:
+    """Whether the run saved in ``folder`` is over by its own settings (``config.json``): its newest
+    checkpoint's counters and set-aside step (:func:`finished`). False without a checkpoint."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from treecredit.training.checkpoint import CHECKPOINT, read_checkpoint
+
+    folder = Path(folder)
+    if not (folder / CHECKPOINT).exists() or not (folder / "config.json").exists():
+        return False
+    settings = json.loads((folder / "config.json").read_text())
+    state = read_checkpoint(folder / CHECKPOINT)
+    config = SimpleNamespace(steps=settings.get("steps", 0), token_budget=settings.get("token_budget", 0))
+    return finished(config, state["counters"], state.get("pending_step_tokens", 0))
