@@ -10,8 +10,10 @@ the arms alternate within each round):
    whole groups (``minibatch_split="groups"``);
 2. a training step (sampling, advantages, update) with ``--sampler tree`` at the default branching
    (fixed, N=2, D=2) ÷ an i.i.d. step with the same number of leaves (target ≤ 0.6), on the warm-started
-   small GPT and on a tiny random ``transformers`` Llama with a character tokenizer, with each phase's
-   time, the generated tokens and the tokens the update computes (row minibatches and group minibatches);
+   small GPT and on a tiny ``transformers`` Llama with a character tokenizer (random, or warm-started on
+   the worked solutions with ``--llama-warm-start``), on the trainer's arithmetic task or one with long
+   worked solutions (``--step-operators 4,6``), with each phase's time, the generated tokens, the decoding
+   steps, the tokens the update computes, and the ideal bounds (time proportional to tokens);
 3. the share of a short SmolLM2 run (``treecredit train --model smollm2 --steps 3 --prompts-per-step 4``,
    every other setting at its default; ``--smollm-steps``, ``--smollm-prompts``) spent in held-out
    evaluation, loading included (target ≤ 25 %; fewer prompts per step than the default 16 make the
@@ -20,7 +22,8 @@ the arms alternate within each round):
    ``--gguf``).
 
 Run: ``python benchmarks/bench_update.py [--quick] [--skip-smollm] [--repeats 5] [--clock wall|cpu] [--parts 1,2,3]
-[--step-prompts 16,64] [--step-tokens 32,64] [--step-arms all|defaults|fallback] [--step-models gpt,llama]``.
+[--step-prompts 16,64] [--step-tokens 32,64] [--step-arms all|defaults|fallback] [--step-models gpt,llama]
+[--step-operators 4,6] [--llama-warm-start 300]``.
 """
 
 from __future__ import annotations
@@ -135,11 +138,16 @@ def update_tokens(rollout, cfg: TrainConfig) -> int:
 
 
 def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) -> dict:
-    """One step as the trainer takes it: sample, advantages, PPO update; times of the phases."""
+    """One step as the trainer takes it: sample, advantages, PPO update; times of the phases, and the
+    sampler's decoding steps (``KVCacheBackend.steps``: one token drawn for every row of the batch)."""
+    from treecredit.sampling.kv_backend import KVCacheBackend
+
     optimizer = adamw(policy.module.parameters(), lr=1e-6)
     generator = torch.Generator().manual_seed(seed)
+    backend = KVCacheBackend(policy)
     start = clock()
-    rollout = sampler.sample(policy, task, problems, cfg.group_size, generator)
+    rollout = sampler.sample(policy, task, problems, cfg.group_size, generator, backend=backend)
+    backend.release()
     sampled = clock()
     adv = treecredit.compute_advantages("grpo", **rollout.estimator_inputs())
     estimated = clock()
@@ -147,17 +155,19 @@ def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) 
     done = clock()
     return {"total": done - start, "sample": sampled - start, "advantages": estimated - sampled,
             "update": done - estimated, "generated": rollout.generated_tokens, "leaves": rollout.shape[0],
-            "update tokens": update_tokens(rollout, cfg)}
+            "update tokens": update_tokens(rollout, cfg), "decode steps": backend.steps,
+            "reward": float(rollout.rewards.float().mean())}
 
 
-STEP_ARMS = {"iid rows": ("iid", "rows", "rows"), "iid packed": ("iid", "packed", "rows"),
-             "tree packed": ("tree", "packed", "rows"), "tree packed, rounds": ("tree", "packed", "rows"),
-             "iid packed, groups": ("iid", "packed", "groups"), "tree packed, groups": ("tree", "packed", "groups"),
-             "tree packed, fallback 8": ("tree", "packed", "rows")}
-"""Arms of the step benchmark: sampler, update layout, minibatch split (the trainer's defaults: packed, rows);
-"rounds": the tree sampler with ``schedule="rounds"`` (no continuous batching, as before it); "fallback 8": the
-fixed tree that also forks a chain after 8 tokens without a step end (``--branching-option fallback_every=8``,
-not the default)."""
+STEP_ARMS = {"iid rows": ("iid", "rows", "auto"), "iid packed": ("iid", "packed", "auto"),
+             "tree packed": ("tree", "packed", "auto"), "tree packed, rounds": ("tree", "packed", "auto"),
+             "iid packed, row split": ("iid", "packed", "rows"), "tree packed, row split": ("tree", "packed", "rows"),
+             "tree packed, fallback 8": ("tree", "packed", "auto")}
+"""Arms of the step benchmark: sampler, update layout, minibatch split (the trainer's defaults: packed, and
+``minibatch_split="auto"``, i.e. minibatches of whole groups whenever a batch holds at least 2 groups);
+"row split": minibatches of shuffled rows (the trainer's default before 2026-11-30); "rounds": the tree
+sampler with ``schedule="rounds"`` (no continuous batching, as before it); "fallback 8": the fixed tree that
+also forks a chain after 8 tokens without a step end (``--branching-option fallback_every=8``, not the default)."""
 ARM_SETS = {"all": [a for a in STEP_ARMS if a != "tree packed, fallback 8"],
             "defaults": ["iid packed", "tree packed", "tree packed, rounds"],
             "fallback": ["iid packed", "tree packed", "tree packed, fallback 8"]}
@@ -191,18 +201,26 @@ def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tok
     for arm in arms:
         m = {k: statistics.median(r[arm][k] for r in rounds) for k in rounds[0][arm]}
         print(f"    {arm:20s} step {m['total']:.3f}s = sample {m['sample']:.3f}s + advantages {m['advantages']:.3f}s "
-              f"+ update {m['update']:.3f}s; generated {m['generated']:.0f} tokens for {m['leaves']:.0f} leaves, "
-              f"update computes {m['update tokens']:.0f} tokens")
+              f"+ update {m['update']:.3f}s; generated {m['generated']:.0f} tokens for {m['leaves']:.0f} leaves "
+              f"in {m['decode steps']:.0f} decoding steps, update computes {m['update tokens']:.0f} tokens; "
+              f"mean reward {m['reward']:.2f}")
 
     def ratio(num: str, den: str, phase: str = "total") -> float:
         return statistics.median(r[num][phase] / r[den][phase] for r in rounds)
 
     def bound(num: str, den: str) -> str:
-        """Ideal bounds of num / den: generated tokens (sampling) and tokens the update computes."""
+        """Ideal bounds of num / den if time were proportional to tokens: generated tokens (sampling), tokens
+        the update computes (update), and the step's (each phase of ``den``'s step scaled by its bound)."""
         tokens = {k: statistics.median(r[num][k] / r[den][k] for r in rounds) for k in ("generated", "update tokens")}
-        return f"ideal bounds: sampling {tokens['generated']:.2f}, update {tokens['update tokens']:.2f}"
+        step = statistics.median((r[den]["sample"] * r[num]["generated"] / r[den]["generated"]
+                                  + r[den]["update"] * r[num]["update tokens"] / r[den]["update tokens"])
+                                 / r[den]["total"] for r in rounds)
+        steps = statistics.median(r[num]["decode steps"] / r[den]["decode steps"] for r in rounds)
+        return (f"ideal bounds: step {step:.2f}, sampling {tokens['generated']:.2f}, update "
+                f"{tokens['update tokens']:.2f}; decoding steps {steps:.2f}×")
 
-    print(f"    tree / iid (trainer defaults: packed, row minibatches) = {ratio('tree packed', 'iid packed'):.2f} "
+    print(f"    tree / iid (trainer defaults: packed, minibatches of whole groups) = "
+          f"{ratio('tree packed', 'iid packed'):.2f} "
           f"(target ≤ 0.6; sampling {ratio('tree packed', 'iid packed', 'sample'):.2f}, update "
           f"{ratio('tree packed', 'iid packed', 'update'):.2f}; {bound('tree packed', 'iid packed')})")
     if "tree packed, rounds" in arms:
@@ -216,11 +234,13 @@ def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tok
               f"{ratio('tree packed, fallback 8', 'iid packed', 'sample'):.2f}, update "
               f"{ratio('tree packed, fallback 8', 'iid packed', 'update'):.2f}; "
               f"{bound('tree packed, fallback 8', 'iid packed')})")
-    if "tree packed, groups" in arms:
-        print(f"    tree / iid (packed, group minibatches) = {ratio('tree packed, groups', 'iid packed, groups'):.2f} "
-              f"(sampling {ratio('tree packed, groups', 'iid packed, groups', 'sample'):.2f}, update "
-              f"{ratio('tree packed, groups', 'iid packed, groups', 'update'):.2f}); "
-              f"tree packed, groups / iid rows (before this work) = {ratio('tree packed, groups', 'iid rows'):.2f}")
+    if "tree packed, row split" in arms:
+        print(f"    tree / iid (packed, minibatches of shuffled rows) = "
+              f"{ratio('tree packed, row split', 'iid packed, row split'):.2f} "
+              f"(sampling {ratio('tree packed, row split', 'iid packed, row split', 'sample'):.2f}, update "
+              f"{ratio('tree packed, row split', 'iid packed, row split', 'update'):.2f}; "
+              f"{bound('tree packed, row split', 'iid packed, row split')}); "
+              f"tree packed / iid rows (before packing) = {ratio('tree packed', 'iid rows'):.2f}")
 
 
 def tiny_llama(vocab: int, hidden: int, layers: int):
@@ -288,6 +308,10 @@ def main() -> None:
                         "fallback_every=8")
     parser.add_argument("--step-models", default="gpt,llama", help="part 2: comma-separated: gpt (warm-started "
                         "small GPT), llama (tiny random transformers Llama)")
+    parser.add_argument("--step-operators", default="", help="part 2: MIN,MAX operators of the arithmetic task "
+                        "(e.g. 4,6: long worked solutions; default: the trainer's task, 2 operators)")
+    parser.add_argument("--llama-warm-start", type=int, default=0, help="part 2: supervised steps of the tiny "
+                        "Llama on the task's worked solutions, so that it writes the steps (default 0: random)")
     parser.add_argument("--parts", default="1,2,3", help="which measurements to run (comma-separated: 1, 2, 3)")
     add_clock_option(parser)
     args = parser.parse_args()
@@ -309,7 +333,11 @@ def main() -> None:
     if 2 in parts:
         counts = [int(c) for c in args.step_prompts.split(",") if c] or [8 if args.quick else 16]
         lengths = [int(t) for t in args.step_tokens.split(",") if t] or [defaults.max_new_tokens]
-        step_reports(defaults, repeats, counts, lengths, ARM_SETS[args.step_arms], args.step_models.split(","))
+        operators = tuple(int(o) for o in args.step_operators.split(",")) if args.step_operators else None
+        if operators is not None and len(operators) != 2:
+            parser.error("--step-operators: pass MIN,MAX, e.g. 4,6")
+        step_reports(defaults, repeats, counts, lengths, ARM_SETS[args.step_arms], args.step_models.split(","),
+                     operators, args.llama_warm_start)
     if 3 not in parts:
         return
     if args.skip_smollm:
@@ -321,26 +349,41 @@ def main() -> None:
 
 
 def step_reports(defaults: TrainConfig, repeats: int, counts: list[int], lengths: list[int], arms: list[str],
-                 models: list[str]) -> None:
+                 models: list[str], operators: tuple[int, int] | None = None, llama_warm_start: int = 0) -> None:
+    """Part 2 for each prompt count × length and model. ``operators``: (min, max) operators of the arithmetic
+    task (None: the trainer's default task, 2 operators, ~7-token answers; more operators give long worked
+    solutions, one rewrite per step, the first ones the longest). ``llama_warm_start``: supervised steps of the
+    tiny Llama on the task's worked solutions before the steps (0: random weights, as before)."""
     from treecredit.models import HFPolicy
     from treecredit.tasks import ArithmeticTask
-    from treecredit.training.warmstart import warm_started_policy
+    from treecredit.training.warmstart import hf_warm_started, warm_started_policy
 
-    task = ArithmeticTask()
+    task = ArithmeticTask() if operators is None else ArithmeticTask(min_operators=operators[0],
+                                                                     max_operators=operators[1])
+    about = "" if operators is None else f", arithmetic with {operators[0]}–{operators[1]} operators"
+    quiet = lambda *a: None  # noqa: E731
     policy = warm_started_policy(task, model_config={"n_layer": defaults.n_layer, "n_head": defaults.n_head,
                                                      "n_embd": defaults.n_embd},
                                  steps=defaults.warm_start_steps, batch_size=defaults.warm_start_batch,
-                                 lr=defaults.warm_start_lr, seed=0, log=lambda *a: None)
+                                 lr=defaults.warm_start_lr, seed=0, log=quiet)
     tok = _tokenizer()
     llama = HFPolicy(tiny_llama(len(tok), 64, 2), tok)
+    llama_name = "transformers Llama (random, 2 layers × 64, character tokenizer)"
+    if llama_warm_start and "llama" in models:
+        # the small GPT's warm-start settings (batch, learning rate), cached like a `train --hf-warm-start-steps` run
+        hf_warm_started(llama, task, model_identity={"benchmark": "bench_update tiny_llama(vocab, 64, 2)",
+                                                     "vocab": len(tok), "seed": 0},
+                        steps=llama_warm_start, batch_size=defaults.warm_start_batch, lr=defaults.warm_start_lr,
+                        seed=0, log=quiet)
+        llama_name = (f"transformers Llama (2 layers × 64, character tokenizer, {llama_warm_start} supervised "
+                      "steps on the worked solutions)")
     for prompts in counts:
         for tokens in lengths:
             if "gpt" in models:
-                step_report("small GPT, warm-started as by `treecredit train`", policy, task, repeats, prompts,
-                            tokens, arms)
-            if "llama" in models:
-                step_report("transformers Llama (random, 2 layers × 64, character tokenizer)", llama, task, repeats,
+                step_report(f"small GPT, warm-started as by `treecredit train`{about}", policy, task, repeats,
                             prompts, tokens, arms)
+            if "llama" in models:
+                step_report(llama_name + about, llama, task, repeats, prompts, tokens, arms)
 
 
 def _tokenizer():

@@ -27,4 +27,64 @@ def test_every_subcommands_help_prints(capsys):
         with pytest.raises(SystemExit) as stop:
             main([name, "--help"] if name else ["--help"])
         assert stop.value.code == 0, name
-        assert "usage:" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "usage:" in out
+        # argparse's "(default: None)" after a help that says what leaving the option out does
+        assert "(default: None)" not in " ".join(out.split()), name
+
+
+def test_no_option_help_states_its_default_twice():
+    import argparse
+
+    from treecredit.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            text = formatter._get_help_string(action) or ""
+            assert text.count("(default:") <= 1 and "(default: None)" not in text, (name, action.dest, text)
+            assert not text.endswith("(default: %(default)s)") or action.default is not None, (name, action.dest)
+    compare = subparsers.choices["compare"]
+    estimators = next(a for a in compare._actions if a.dest == "estimators")
+    assert compare._get_formatter()._get_help_string(estimators).endswith("grpo, rtmc, gigpo)")
+
+
+def test_the_command_shows_treecredits_warnings_without_file_paths(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    src = os.path.join(os.path.dirname(__file__), "..", "src")
+    env = {**os.environ, "PYTHONPATH": src}
+    # a tree run whose random policy never writes the delimiter: the 'trees did not branch' warning
+    command = [sys.executable, "-m", "treecredit.cli", "train", "--estimator", "treerl", "--sampler", "tree",
+               "--steps", "1", "--warm-start-steps", "0", "--n-layer", "1", "--n-embd", "16", "--n-head", "2",
+               "--eval-problems", "2", "--prompts-per-step", "2", "--group-size", "4", "--max-new-tokens", "4",
+               "--no-progress", "--no-tensorboard", "--out", str(tmp_path / "run")]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "did not branch" in line]
+    assert lines and lines[0].startswith("warning: --sampler tree: "), proc.stderr
+    assert ".py:" not in proc.stderr and "UserWarning" not in proc.stderr
+
+
+def test_plain_warnings_are_the_commands_alone(monkeypatch):
+    import os
+    import subprocess
+    import sys
+    import warnings
+
+    import treecredit.cli as cli
+
+    env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "src")}
+    probe = "import warnings, treecredit, treecredit.training.loop; print(warnings.formatwarning.__module__)"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "warnings"  # importing the library changes nothing
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    cli.show_warnings_plainly()
+    ours = os.path.join(os.path.dirname(cli.__file__), "training", "loop.py")
+    assert warnings.formatwarning("trees did not branch", UserWarning, ours, 58) == "warning: trees did not branch\n"
+    other = warnings.formatwarning("deprecated", FutureWarning, "/x/site-packages/torch/nn.py", 3, "")
+    assert other.startswith("/x/site-packages/torch/nn.py:3: FutureWarning: deprecated")

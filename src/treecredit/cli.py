@@ -19,6 +19,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's formatter that appends ``(default: X)`` only where it tells something: not to an option
+    whose default is None (its help says what leaving it out does) nor to a help that states its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="treecredit", description="Step-level credit for RL of language models, without a critic."
@@ -28,14 +38,36 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=help_text, description=help_text,
-                                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                        formatter_class=HelpFormatter)
         module.add_arguments(command_parser)
         command_parser.set_defaults(_module=module)
     return parser
 
 
+def show_warnings_plainly() -> None:
+    """Show treecredit's own warnings as ``warning: <message>`` (no file path, line number or source line,
+    which tell a command-line user nothing); other packages' warnings keep Python's format. Installed by
+    the command (and in ``compare``'s worker processes), never by ``import treecredit``."""
+    import os
+    import warnings
+
+    if getattr(warnings.formatwarning, "treecredit_plain", False):
+        return
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    python_format = warnings.formatwarning
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if os.path.abspath(filename).startswith(package):
+            return f"warning: {message}\n"
+        return python_format(message, category, filename, lineno, line)
+
+    formatwarning.treecredit_plain = True  # type: ignore[attr-defined]
+    warnings.formatwarning = formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    show_warnings_plainly()
     try:
         return int(args._module.run(args) or 0)
     except ValueError as exc:

@@ -69,3 +69,18 @@ def test_a_signal_saves_an_agent_checkpoint_and_stops_cleanly(tmp_path, signum):
     from test_run_safety import stop_by_signal  # the task runs' signal test
 
     stop_by_signal(argv, out, signum)
+
+
+def test_eval_every_0_evaluates_an_agent_run_only_at_its_start_and_end(tmp_path):
+    lines: list[str] = []
+    records = train_agent(agent_config(tmp_path, steps=3, eval_every=0), log=lines.append)
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [0, 3]
+    assert any(line.startswith("evaluation: ") and "(--eval-every 0)" in line for line in lines)
+
+
+def test_an_agent_run_shows_a_progress_bar(tmp_path, capsys):
+    train_agent(agent_config(tmp_path, steps=2, progress=True, warm_start_steps=2), **QUIET)
+    err = capsys.readouterr().err
+    assert "warm start" in err and "2/2" in err  # the warm start's bar
+    bar = err.rsplit("train:", 1)[-1]
+    assert "2/2" in bar and "success=" in bar and "eval_success=" in bar

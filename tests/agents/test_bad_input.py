@@ -120,3 +120,19 @@ def test_a_marker_merged_into_a_longer_token_ends_the_action(defer_last):
         generator=torch.Generator(), defer_last=defer_last)
     assert tokens == [[2, 3]] and bool(stopped[0])
     assert state == (1 if defer_last else 2) and bool(pending[0]) == defer_last  # 'p\n' not yet in the cache
+
+
+def test_option_errors_name_the_flag_the_user_typed(tmp_path):
+    from treecredit.training.config import TrainConfig
+
+    base = {"env": "gridworld", "estimator": "rtmc", "out": str(tmp_path / "run"), "steps": 1, "group_size": 4}
+    cases = [({"env_options": {"size": -1}}, r"^env_options: --env-option size=-1 \(env 'gridworld'\): size: "),
+             ({"sampler_options": {"fork_at": -1}}, r"^sampler_options: --sampler-option fork_at=-1 .*is \[-1\]"),
+             ({"sampler_options": {"fork_at": "x"}}, r"--sampler-option fork_at='x' .*not a list of turn numbers"),
+             ({"sampler_options": {"fork_children": -1, "fork_at": [0]}}, r"--sampler-option fork_children=-1 "),
+             ({"sampler_options": {"fork_children": 4}}, r"fork_children: sets the copies .* fork_at names no turn"),
+             ({"sampler_options": {"expert_noise": 2}}, r"--sampler-option expert_noise=2 .*must be in \[0, 1\]")]
+    for overrides, message in cases:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(**base, **overrides)
+    assert EpisodeSettings(fork_at=1).fork_at == (1,)  # one turn without brackets

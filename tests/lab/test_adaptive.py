@@ -36,7 +36,7 @@ def test_adaptive_trees_do_not_branch_where_the_policy_is_certain():
 
     # The leaf budget goes to the uncertain branches: far fewer leaves below the first action 0 than
     # π(0) = 1/3 of them (i.i.d. sampling), and there a response is mostly its own chain from the prompt, since
-    # points of entropy 0 get children only from the rounding's spare once the others are at max_children;
+    # points of entropy 0 get no children (leaves the capped points cannot take become chains from the prompt);
     # on the uncertain side every response shares its first segment with a sibling.
     assert below_zero.mean() < 0.15
     assert share_sharing_first_segment(below_zero) < 0.3

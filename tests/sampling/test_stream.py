@@ -102,6 +102,26 @@ def test_stream_refuses_nothing_rounds_accept_and_counts_one_call():
     assert r.extras["decode_steps"] == 10  # every path is 10 tokens long: one step per token, no waiting
 
 
+def test_stream_forks_beyond_the_spare_rows_join_at_once_on_the_small_gpt():
+    """48 chains: 16 end at step 2 and 16 at step 4, each forking 2 children of 10 tokens from its kept
+    state (the first takes its row, the second is added); the first 16 added rows fill the batch's spare
+    rows, the next 16 do not fit: the copy that makes room brings new spare rows, so they join at once
+    (they waited up to 8 steps to be copied in together before): 4 + 10 decoding steps."""
+    policy = NeverStops(tiny_gpt(torch.float32), [0, 2])
+    lengths = [2] * 16 + [4] * 16 + [14] * 16
+    first = [SegmentRequest((1, 5 + i % 7), 2, n=1, max_tokens=m, keep_key=("a", i), chain_keys=(10 + i,))
+             for i, m in enumerate(lengths)]
+
+    def on_end(ended):
+        return [SegmentRequest(first[rid].prefix + tuple(segment.tokens), 2, n=2, max_tokens=10,
+                               cache_key=(("a", rid), seq), chain_keys=(100 + rid, 200 + rid))
+                for rid, seq, segment in ended if rid < len(first) and lengths[rid] < 14]
+
+    backend = KVCacheBackend(policy)
+    backend.stream(first, SamplingSettings(), on_end)
+    assert backend.steps == 14
+
+
 def test_backend_stream_gives_the_segments_generate_gives():
     """The backend contract: a request that joins a stream (continuing a state kept in the stream, or cut
     to a shorter prefix) gets the segment a later generate call gives."""

@@ -66,6 +66,44 @@ def test_adaptive_rule_follows_entropy_and_uncertainty():
     assert plan == {(-1, -1): 3, (0, 1): 2}
 
 
+def test_adaptive_spare_leaves_go_to_positive_points_then_to_the_prompt():
+    # prompt u = 0.1, chain 0's step end u = 0.056, chain 1's (H = 0) u = 0; budget 10, cap 4: the shares
+    # 6.4 / 3.6 are capped at 4 / 4, and the 2 leaves no positive point can take become new chains from the
+    # prompt (formerly 1 went to the u = 0 point and 1 was not spent)
+    forest, rewards = _forest([[2.0, 0.0, 1.0, 0.0], [2.0, 0.0, 0.0, 0.0]], [1.0, 0.0])
+    plan = dict(AdaptiveBranching(max_children=4).allocate(forest, 0, rewards, budget=10))
+    assert plan == {(-1, -1): 6, (0, 1): 4}
+
+
+def test_adaptive_capped_share_is_spread_over_the_other_positive_points_by_score():
+    # three chains: step-end entropies 1.0, 0.5, 0.0 -> u ∝ 2 : 1 : 0; the prompt's entropy is 0 too
+    forest, rewards = _forest([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0]], [0.0] * 3)
+    scores = candidate_scores(forest, 0, rewards)
+    assert scores[(0, 1)] == pytest.approx(2 * scores[(1, 1)]) and scores[(2, 1)] == 0 == scores[(-1, -1)]
+    assert dict(AdaptiveBranching(max_children=8).allocate(forest, 0, rewards, budget=6)) == {(0, 1): 4, (1, 1): 2}
+    # cap 3: chain 0 takes 3, the rest goes to chain 1 (water-filling), none to the u = 0 points
+    assert dict(AdaptiveBranching(max_children=3).allocate(forest, 0, rewards, budget=6)) == {(0, 1): 3, (1, 1): 3}
+    # cap 2: both positive points full at 2; the 2 leaves left become new chains from the prompt
+    assert dict(AdaptiveBranching(max_children=2).allocate(forest, 0, rewards, budget=6)) == {
+        (0, 1): 2, (1, 1): 2, (-1, -1): 2}
+
+
+def test_adaptive_allocation_spends_the_budget_and_skips_zero_scores_on_random_trees():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        chains = int(rng.integers(1, 5))
+        entropies = [[float(rng.choice([0.0, rng.uniform(0, 2)])) for _ in range(4)] for _ in range(chains)]
+        forest, rewards = _forest(entropies, rng.integers(0, 2, chains).astype(float).tolist())
+        cap, budget = int(rng.integers(1, 5)), int(rng.integers(0, 20))
+        scores = candidate_scores(forest, 0, rewards)
+        plan = dict(AdaptiveBranching(max_children=cap).allocate(forest, 0, rewards, budget=budget))
+        assert sum(plan.values()) == budget
+        positive = [c for c, u in scores.items() if u > 0]
+        assert all(scores[c] > 0 and k <= cap for c, k in plan.items() if c != (-1, -1))
+        if any(plan.get(c, 0) < cap for c in positive):  # room left on a positive point: no leaf beyond a cap,
+            assert plan.get((-1, -1), 0) <= cap and all(scores[c] > 0 for c in plan)  # none at a u = 0 point
+
+
 def test_adaptive_rule_settled_values_get_fewer_branches():
     # the same entropy, but chain 1's value rests on many agreeing leaves -> smaller variance
     forest, rewards = _forest([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]], [1.0, 1.0])

@@ -28,7 +28,9 @@ def test_bad_values_say_how_to_fix(field, value, fix):
 
 
 def test_bad_task_options_fail_with_the_task_message():
-    with pytest.raises(ValueError, match="^min_operators: .*Fix"):
+    # the task's own message, after the field and flag that set the option
+    with pytest.raises(ValueError, match=r"^task_options: --task-option min_operators=0 \(task 'arithmetic'\): "
+                                         "min_operators: .*Fix"):
         TrainConfig(task_options={"min_operators": 0})
 
 

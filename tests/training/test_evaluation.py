@@ -126,3 +126,26 @@ def test_evaluation_under_the_task_reward_verifies_each_response_once(tiny_confi
                             max_new_tokens=8, seed=3)
     assert len(calls) == 6  # the verifier's rewards of the batch serve pass@1 too
     assert out["eval_greedy_pass1"] == pytest.approx(np.mean([base.reward(p, t) >= 1 for p, t in zip(problems, calls)]))
+
+
+def test_the_plan_line_says_when_evaluations_run(tiny_config):
+    from treecredit.training.evaluation import when_text
+
+    assert "every 25 steps" in plan_evaluation(tiny_config(steps=60, eval_every=25), 1).describe()
+    short = plan_evaluation(tiny_config(steps=3, eval_every=25, eval_time_share=0.5), 1).describe()
+    assert "before the first step and after the last only (the run's 3 steps ≤ --eval-every 25)" in short
+    assert "every 25 steps" not in short and "skipped while" not in short  # no evaluation between to skip
+    off = plan_evaluation(tiny_config(steps=60, eval_every=0), 1).describe()
+    assert "before the first step and after the last only (--eval-every 0)" in off
+    assert when_text(25, 0) == "before the first step, every 25 steps and after the last"  # a budget-only run
+
+
+def test_eval_every_0_evaluates_only_before_the_first_step_and_after_the_last(tiny_config):
+    from treecredit.training.loop import train
+
+    with pytest.raises(ValueError, match="eval_every"):
+        tiny_config(eval_every=-1)
+    lines: list[str] = []
+    records = train(tiny_config(steps=3, eval_every=0, eval_problems=4, warm_start_steps=0), log=lines.append)
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [0, 3]
+    assert any("after the last only (--eval-every 0)" in line for line in lines)

@@ -38,6 +38,12 @@ def test_train_bad_value_exits_2_with_fix(tmp_path, capsys):
     assert main(["train", "--sampler", "tree", "--branching-option", "children=-2", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--branching-option children=-2" in err and "children: is -2" in err and "Fix:" in err
+    # a task option's error names the flag that set it, as a branching option's does
+    assert main(["train", "--task-option", "min_operators=-1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "task_options: --task-option min_operators=-1 (task 'arithmetic'): min_operators: is -1" in err
+    assert main(["train", "--task", "countdown", "--task-option", "n_numbers=1", "--out", str(tmp_path)]) == 2
+    assert "--task-option n_numbers=1 (task 'countdown')" in capsys.readouterr().err
     for flag in (["--branching", "adaptive"], ["--branching-option", "depth=3"], ["--mc-rollouts", "4"],
                  ["--replay-leaves", "4"]):  # tree options without --sampler tree: refused, not ignored
         assert main(["train", *flag, "--out", str(tmp_path / "x")]) == 2

@@ -34,3 +34,23 @@ def test_countdown_trains_end_to_end(tiny_config):
 def test_sampler_registry():
     assert "iid" in samplers()
     assert isinstance(make_sampler("iid", temperature=0.5, top_p=1.0, max_new_tokens=4), IIDSampler)
+
+
+def test_a_warm_start_shows_its_progress(tmp_path, capsys):
+    from treecredit.training import progress
+
+    task = CountdownTask()
+    warm_started_policy(task, model_config=MODEL, steps=3, batch_size=4, lr=1e-3, seed=3, cache_dir=tmp_path / "a",
+                        log=lambda *a: None, progress=True)
+    err = capsys.readouterr().err
+    assert "warm start" in err and "3/3" in err and "loss=" in err  # the bar, closed at its last step
+    # no bar (compare, --no-progress): a line every 30 s (here every step), none after the last
+    lines: list[str] = []
+    with progress.StepProgress(3, "warm start", bar=False, log=lines.append, every_s=0.0) as tick:
+        for loss in (2.0, 1.5, 1.0):
+            tick(loss)
+    assert lines == ["warm start: step 1/3, loss 2.000", "warm start: step 2/3, loss 1.500"]
+    lines.clear()
+    warm_started_policy(task, model_config=MODEL, steps=2, batch_size=4, lr=1e-3, seed=3, cache_dir=tmp_path / "b",
+                        log=lines.append)
+    assert "supervised steps" in lines[0] and "warm start" not in capsys.readouterr().err  # no bar when off

@@ -62,11 +62,15 @@ class EpisodeSettings:
         for name in ("action_max_tokens", "max_episode_tokens"):
             if getattr(self, name) < 1:
                 fail(name, f"is {getattr(self, name)}, must be ≥ 1", f"pass a positive {name}")
-        self.fork_at = tuple(sorted(set(int(t) for t in self.fork_at)))
+        turns = (self.fork_at,) if isinstance(self.fork_at, int) else self.fork_at  # one turn: fork_at=1
+        if isinstance(turns, (str, bytes)) or not hasattr(turns, "__iter__") \
+                or not all(isinstance(t, int) and not isinstance(t, bool) for t in turns):
+            fail("fork_at", f"is {self.fork_at!r}, not a list of turn numbers", "pass e.g. fork_at=[1] or [0,2]")
+        self.fork_at = tuple(sorted(set(turns)))
         if any(t < 0 for t in self.fork_at):
-            fail("fork_at", f"is {self.fork_at}, turns are ≥ 0", "pass turn numbers 0, 1, ...")
-        if self.fork_at and self.fork_children < 2:
-            fail("fork_children", f"is {self.fork_children}, a fork needs ≥ 2 copies", "pass fork_children=2")
+            fail("fork_at", f"is {list(self.fork_at)}, turns are ≥ 0", "pass turn numbers from 0, e.g. fork_at=[1]")
+        if not isinstance(self.fork_children, int) or isinstance(self.fork_children, bool) or self.fork_children < 2:
+            fail("fork_children", f"is {self.fork_children!r}, a fork needs ≥ 2 copies", "pass fork_children=2")
 
     def roots(self, group_size: int) -> int:
         """Episodes started per group so that the forks bring the group to ``group_size``."""

@@ -76,8 +76,9 @@ def noisy_expert(rng, noise: float):
 
 
 def warm_start_agent(policy, make_env, instances, *, steps: int, batch_size: int, lr: float, seed: int,
-                     noise: float, settings: EpisodeSettings) -> list[float]:
-    """``steps`` AdamW steps of maximum likelihood on ``batch_size`` noisy-expert episodes each."""
+                     noise: float, settings: EpisodeSettings, on_step=None) -> list[float]:
+    """``steps`` AdamW steps of maximum likelihood on ``batch_size`` noisy-expert episodes each;
+    ``on_step(loss)`` is called after each step (a progress display)."""
     import numpy as np
 
     from treecredit.training.warmstart import supervised_stepper
@@ -92,11 +93,16 @@ def warm_start_agent(policy, make_env, instances, *, steps: int, batch_size: int
         episodes = [scripted_episode(policy, env, s, g, settings, choose) for g, s in enumerate(seeds)]
         batch = pack_episodes(policy, episodes, seeds).rollout
         losses.append(step(batch.prompt_ids, batch.response_ids, batch.response_mask))
+        if on_step is not None:
+            on_step(losses[-1])
     return losses
 
 
-def cached_warm_start(settings_key: dict, build, train, cache_dir: str | Path | None, log=print):
-    """``build()`` a policy and load it from ``<cache>/agent-warmstart-<hash>.pt``, or ``train(policy)`` and save it."""
+def cached_warm_start(settings_key: dict, build, train, cache_dir: str | Path | None, log=print, *,
+                      steps: int = 0, progress: bool = False):
+    """``build()`` a policy and load it from ``<cache>/agent-warmstart-<hash>.pt``, or ``train(policy, on_step)``
+    and save it (progress of its ``steps`` steps as in :func:`treecredit.training.warmstart.cached_policy`)."""
     from treecredit.training.warmstart import cached_policy
 
-    return cached_policy(settings_key, build, train, cache_dir, log, prefix="agent-warmstart")
+    return cached_policy(settings_key, build, train, cache_dir, log, prefix="agent-warmstart",
+                         training=f"{steps} supervised steps on expert episodes", steps=steps, progress=progress)

@@ -240,9 +240,12 @@ class AdaptiveBranching:
         u(c) = H(c) · σ²(c)
 
     A round with budget b = ⌈leaves left / rounds left⌉ gives point c about b·u(c)/Σu new children
-    (largest-remainder rounding, at most ``max_children`` per point). So an obvious step (H ≈ 0) or a
-    settled value (many leaves, all right or all wrong) gets few or no branches, an uncertain one many.
-    If Σu = 0 the round's budget goes to new chains from the prompt (i.i.d. samples).
+    (largest-remainder rounding, at most ``max_children`` per point; what a capped point cannot take is
+    spread over the other points with u > 0 by u, see :meth:`allocate`). So an obvious step (H ≈ 0) or a
+    settled value (many leaves, all right or all wrong) gets few or no branches, an uncertain one many; a
+    point with u = 0 gets none. If Σu = 0, or every point with u > 0 is at the cap, the round's (remaining)
+    budget goes to new chains from the prompt (i.i.d. samples). The cap, the rounding and where spare
+    leaves go are this implementation's choices.
 
     Args:
         chains: M initial chains per prompt.
@@ -287,23 +290,43 @@ class AdaptiveBranching:
             yield open_points(forest, picks), None
 
     def allocate(self, forest, group: int, rewards: dict, budget: int) -> list[tuple[tuple[int, int], int]]:
-        """``[((node, offset), k)]``: the round's ``budget`` split over the group's candidate points."""
+        """``[((node, offset), k)]``: the round's ``budget`` split over the group's candidate points.
+
+        Points with u > 0 share the budget in proportion to u, each capped at ``max_children``: the shares
+        b·u(c)/Σu are rounded down, the leaves left over go one by one by largest remainder (ties: larger u,
+        then the point), and what a capped point cannot take is shared again over the positive points below
+        the cap, in proportion to u (water-filling). Leaves that no positive point can take any more (every
+        one at the cap) go to new chains from the prompt beyond the cap, as when Σu = 0: points with u = 0
+        (H = 0, the next token is certain, a child there repeats its sibling's token) never get children."""
         if budget <= 0:
             return []
-        scores = {point: u for point, u in candidate_scores(forest, group, rewards).items()}
-        total = sum(scores.values())
-        if total <= 0:
+        scores = {point: u for point, u in candidate_scores(forest, group, rewards).items() if u > 0}
+        if not scores:
             return [((-1, -1), budget)]
-        order = sorted(scores, key=lambda c: (-scores[c], c))
-        share = {c: budget * scores[c] / total for c in order}
-        k = {c: min(self.max_children, int(share[c])) for c in order}
-        spare = budget - sum(k.values())
-        for c in sorted(order, key=lambda c: (-(share[c] - int(share[c])), -scores[c], c)):
-            if spare <= 0:
+        k = dict.fromkeys(scores, 0)
+        spare = budget
+        while spare > 0:
+            room = [c for c in scores if k[c] < self.max_children]
+            if not room:
                 break
-            if k[c] < self.max_children:
-                k[c] += 1
-                spare -= 1
+            total = sum(scores[c] for c in room)
+            share = {c: spare * scores[c] / total for c in room}
+            given = {c: min(self.max_children - k[c], int(share[c])) for c in room}
+            left = spare - sum(given.values())
+            for c in sorted(room, key=lambda c: (-(share[c] - int(share[c])), -scores[c], c)):
+                if left <= 0:
+                    break
+                if k[c] + given[c] < self.max_children:
+                    given[c] += 1
+                    left -= 1
+            if left == spare:  # nothing placed: every point with room is at the cap
+                break
+            for c in room:
+                k[c] += given[c]
+            spare = left
+        if spare > 0:
+            k[(-1, -1)] = k.get((-1, -1), 0) + spare
+        order = sorted(k, key=lambda c: (-scores.get(c, 0.0), c))
         return [(c, k[c]) for c in order if k[c] > 0]
 
 

@@ -15,10 +15,12 @@ one batch that never waits: after each model step, the segments that ended at th
   (:func:`truncate_state`), into the batch, and the prefix's last token is stepped with the batch: a
   fork costs a row of a step, not a call. Where the batch's cache has spare rows (the small GPT's
   buffers, :mod:`treecredit.models.kv_buffer`) such rows are written into them at once
-  (:func:`append_rows`), nothing of the batch copied; otherwise (no spare rows left, a ``transformers``
-  cache, or the batch is being compacted) adding rows copies the whole batch into a new buffer
-  (:func:`gather_states`), so such rows wait and join together: when the batch is compacted anyway,
-  when they are :data:`JOIN_SHARE` of the rows that go on, or after :data:`MAX_WAIT` steps;
+  (:func:`append_rows`), nothing of the batch copied; otherwise adding rows copies the whole batch into
+  a new buffer (:func:`gather_states`). Where the cache has spare rows but too few (or the batch is being
+  compacted) the rows join at once by that copy, which brings new spare rows (max(16, B/2)), so the batch
+  is copied each time it outgrows them, a few times per stream; on a cache without spare rows (a
+  ``transformers`` cache) every join copies, so such rows wait and join together: when the batch is
+  compacted anyway, when they are :data:`JOIN_SHARE` of the rows that go on, or after :data:`MAX_WAIT` steps;
 - a request without a kept state is prefilled, and its rows join after the next step.
 
 Draws are counter-based per chain key and position (:mod:`treecredit.sampling.draws`), so a continuation
@@ -140,7 +142,11 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
             slots += [w[0] for w in waiting]
             waiting.clear()
             return _frozen(appended, slots), step_tokens, slots, _prefilled(backend, everything, fresh)
-    join = bool(waiting) and (dead >= DEAD_SHARE * len(slots) or len(waiting) >= JOIN_SHARE * len(going)
+    # a cache with spare rows (the small GPT's) gets new spare rows from the copy, so rows that could not be
+    # written into it join at once (a copy each time the batch outgrows its spare rows, not each join); on a
+    # cache without them every join copies the batch, so rows wait to be copied in together
+    renews = bool(going) and has_spare_rows(state, 0)
+    join = bool(waiting) and (renews or dead >= DEAD_SHARE * len(slots) or len(waiting) >= JOIN_SHARE * len(going)
                               or max(w[2] for w in waiting) >= MAX_WAIT)
     if join or compact:
         index = torch.tensor(going, dtype=torch.long)

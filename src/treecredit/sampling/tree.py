@@ -134,7 +134,10 @@ class TreeSampler:
             rollout = pack_forest(ctx, forest, prompts, prompt_texts, getattr(backend, "prefill_tokens", 0) - before[0])
             rollout.extras["rounds"] = grower.rounds
             rollout.extras["decode_steps"] = getattr(backend, "steps", 0) - before[1]
-            backend.release([key for key in dict.fromkeys(forest.kept) if key is not None])
+            if own:  # this call's backend holds only this tree's states: forget them all at once
+                backend.release()
+            else:
+                backend.release([key for key in dict.fromkeys(forest.kept) if key is not None])
             if self.replay is not None:
                 rollout = self.replay.merge(policy, task, problems, rollout, backend, ctx.settings())
             if self.mc_rollouts:

@@ -30,19 +30,17 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
     for path in paths:  # the ids do not depend on the order in which the nodes were created
         for node in path:
             compact.setdefault(node, len(compact))
-    ids = torch.full((B, T), ctx.policy.pad_id, dtype=torch.long)
-    nodes = torch.full((B, T), -1, dtype=torch.long)
-    logprobs = torch.zeros((B, T), dtype=torch.float64)
-    uniforms = torch.zeros((B, T), dtype=torch.float64)
-    for row, path in enumerate(paths):
-        t = 0
-        for node in path:
-            n = len(forest.tokens[node])
-            ids[row, t:t + n] = torch.tensor(forest.tokens[node], dtype=torch.long)
-            nodes[row, t:t + n] = compact[node]
-            logprobs[row, t:t + n] = torch.tensor(forest.logprobs[node], dtype=torch.float64)
-            uniforms[row, t:t + n] = torch.tensor(forest.uniforms[node], dtype=torch.float64)
-            t += n
+    rows: dict = {"ids": [], "nodes": [], "logprobs": [], "uniforms": []}  # padded Python rows, one tensor each
+    for path, length in zip(paths, lengths):
+        pad = T - length
+        rows["ids"].append([t for node in path for t in forest.tokens[node]] + [ctx.policy.pad_id] * pad)
+        rows["nodes"].append([compact[node] for node in path for _ in forest.tokens[node]] + [-1] * pad)
+        rows["logprobs"].append([x for node in path for x in forest.logprobs[node]] + [0.0] * pad)
+        rows["uniforms"].append([x for node in path for x in forest.uniforms[node]] + [0.0] * pad)
+    ids = torch.tensor(rows["ids"], dtype=torch.long).reshape(B, T)
+    nodes = torch.tensor(rows["nodes"], dtype=torch.long).reshape(B, T)
+    logprobs = torch.tensor(rows["logprobs"], dtype=torch.float64).reshape(B, T)
+    uniforms = torch.tensor(rows["uniforms"], dtype=torch.float64).reshape(B, T)
     length_t = torch.tensor(lengths, dtype=torch.long)
     mask = torch.arange(T)[None, :] < length_t[:, None]  # (B,T)
     groups = torch.tensor([forest.group[leaf] for leaf in leaves], dtype=torch.long)

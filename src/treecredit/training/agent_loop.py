@@ -50,14 +50,20 @@ def check_agent_config(config) -> None:
     from treecredit.agents.credit import estimator_level
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import make_env
+    from treecredit.training.config import option_flag_named
 
     estimator_level(config.estimator)
-    make_env(config.env, **config.env_options)
+    with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
+        make_env(config.env, **config.env_options)
     episode_options, agent = split_sampler_options(config.sampler_options)
-    EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens).roots(config.group_size)
-    noise = agent.get("expert_noise", 0.3)
-    if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
-        fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
+    with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
+        EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens).roots(config.group_size)
+        if "fork_children" in episode_options and not episode_options.get("fork_at"):
+            fail("fork_children", "sets the copies of each fork, but fork_at names no turn, so no episode forks",
+                 "add --sampler-option fork_at=[1] (turns before which episodes fork), or drop fork_children")
+        noise = agent.get("expert_noise", 0.3)
+        if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
+            fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
     if getattr(config, "hf_warm_start_steps", 0):
         fail("hf_warm_start_steps", "warm-starts a Hugging Face model on a task's worked solutions; agent runs "
              "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
@@ -134,12 +140,13 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
     def instances(rng, n: int) -> list[int]:
         return draw_instances(env, rng, n, held_out)
 
-    def train(policy):
+    def train(policy, on_step):
         return warm_start_agent(policy, env_fn, instances, steps=config.warm_start_steps,
                                 batch_size=config.warm_start_batch, lr=config.warm_start_lr,
-                                seed=config.warm_start_seed, noise=noise, settings=settings)
+                                seed=config.warm_start_seed, noise=noise, settings=settings, on_step=on_step)
 
-    return cached_warm_start(key, build, train, config.cache_dir or None, log)
+    return cached_warm_start(key, build, train, config.cache_dir or None, log, steps=config.warm_start_steps,
+                             progress=config.progress)
 
 
 def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tuple[dict, list]:
@@ -182,9 +189,11 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.envs import env_factory
     from treecredit.training.checkpoint import restore_checkpoint, save_checkpoint
     from treecredit.training.dry_run import check_estimator_options
+    from treecredit.training.evaluation import due, when_text
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard
+    from treecredit.training.progress import advance_bar, run_bar
     from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
@@ -235,7 +244,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
     samples = (out / "samples.jsonl").open("w" if keep is None else "a")
 
-    def run_eval() -> None:
+    def run_eval() -> dict:
         record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
                                           torch.Generator().manual_seed(EVAL_SEED + counters["step"]), log)
         writer.write({"kind": "eval", **counters, **record})
@@ -245,6 +254,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
         samples.flush()
         log(f"step {counters['step']}: held-out success {_share(record, 'eval_success')} "
             f"(greedy {_share(record, 'eval_greedy_success')})")
+        return record
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - started
@@ -253,14 +263,16 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
         return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
                                problem_rng=rng, counters=counters, elapsed_s=elapsed())
 
-    if counters["step"] == 0:
-        run_eval()
+    log(f"evaluation: greedy and sampled success on {len(eval_seeds)} held-out instances (one episode each), "
+        f"{when_text(config.eval_every, config.steps)}")
+    last_eval = run_eval() if counters["step"] == 0 else {}
+    bar = run_bar(config, counters)
     started = time.perf_counter()
     saved_step = counters["step"]
     with samples, StopRequest(log) as stop:
         while not _finished(config, counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
-                _interrupt(stop.signum, counters, saved_step, checkpoint, writer, None)
+                _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
             seeds = draw_instances(probe, rng, config.prompts_per_step, held_out)
             t0 = time.perf_counter()
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=log)
@@ -285,15 +297,26 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                       "time_play_s": t1 - t0, "elapsed_s": elapsed()}
             writer.write(record)
             done = _finished(config, counters)
-            if counters["step"] % config.eval_every == 0 or done:
-                run_eval()
+            if due(counters["step"], config.eval_every, done):
+                last_eval = run_eval()
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
                 checkpoint()
                 saved_step = counters["step"]
+            advance_bar(bar, config, generated, _postfix(record, last_eval))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
+    if bar is not None:
+        bar.close()
     writer.close()
     return read_metrics(writer.path)
+
+
+def _postfix(record: dict, last_eval: dict) -> dict:
+    """The bar's postfix of an agent run: the step's success and return, the last held-out success."""
+    postfix = {key: f"{record[key]:.2f}" for key in ("success", "return") if key in record}  # none: all dropped
+    if last_eval.get("eval_success") is not None:
+        postfix["eval_success"] = f"{last_eval['eval_success']:.2f}"
+    return postfix
 
 
 def _finished(config, counters: dict) -> bool:

@@ -271,7 +271,13 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
             on_result(_ordered(done), failures, len(jobs_list) - finished)
 
     if jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        import warnings
+
+        from treecredit.cli import show_warnings_plainly
+
+        # the workers show warnings as the command does (`warning: ...`) when it runs them
+        plain = show_warnings_plainly if getattr(warnings.formatwarning, "treecredit_plain", False) else None
+        with multiprocessing.get_context("spawn").Pool(jobs, initializer=plain) as pool:
             for result in pool.imap_unordered(_run_one, jobs_list):
                 collect(result)
     else:

@@ -129,7 +129,7 @@ class TrainConfig:
     cache_dir: str = ""
     """Warm-start cache folder ('' = $TREECREDIT_CACHE or ~/.cache/treecredit)."""
     eval_every: int = 25
-    """Evaluate on held-out problems every this many steps (and before the first and after the last)."""
+    """Evaluate on held-out problems every this many steps, and before the first and after the last (0 = only before the first and after the last)."""
     eval_problems: int = 256
     """Held-out problems per evaluation (never used for training)."""
     eval_mode: str = "auto"
@@ -141,7 +141,7 @@ class TrainConfig:
     out: str = "runs/train"
     """Output folder: metrics.jsonl, config.json, checkpoint.pt (+ checkpoint.prev.pt), TensorBoard events; one that holds a run needs --resume or --overwrite."""
     tensorboard: bool | None = None
-    """TensorBoard events (train/…, eval/… scalars) in <out>/tensorboard: on (--tensorboard; an error when the tensorboard package is missing), off (--no-tensorboard), or when installed (unset)."""
+    """TensorBoard events (train/…, eval/… scalars) in <out>/tensorboard: on (--tensorboard; an error when the tensorboard package is missing), off (--no-tensorboard), or by default (unset) on when the tensorboard package is installed."""
     progress: bool = True
     """Show a tqdm progress bar."""
     threads: int = 1
@@ -163,10 +163,11 @@ class TrainConfig:
                   "pass --steps N with N ≥ 1, or set --token-budget")
         _at_least(self, "token_budget", 0, "pass 0 (no budget) or a positive number of tokens")
         for name in ("prompts_per_step", "max_new_tokens", "epochs", "minibatches", "n_layer", "n_head",
-                     "n_embd", "max_len", "warm_start_batch", "hf_warm_start_batch", "eval_every", "eval_problems",
+                     "n_embd", "max_len", "warm_start_batch", "hf_warm_start_batch", "eval_problems",
                      "threads"):
             _at_least(self, name, 1, f"pass --{name.replace('_', '-')} 1 or more")
-        for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every", "hf_warm_start_steps"):
+        for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every", "hf_warm_start_steps",
+                     "eval_every"):
             _at_least(self, name, 0, f"pass --{name.replace('_', '-')} 0 or more")
         if self.minibatches > self.prompts_per_step * self.group_size:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step * self.group_size} "
@@ -227,7 +228,8 @@ class TrainConfig:
         from treecredit.tasks import task_from_config
 
         add_module_folders(self.module_folders)  # a resumed run: where its reward was imported from
-        task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
+        with task_flag_named(self):
+            task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
         checker = self.task_options.get("step_checker") if isinstance(self.task_options, dict) else None
         self.module_folders = {**self.module_folders, **module_folders([*self.reward, checker])}
 
@@ -257,17 +259,30 @@ class TrainConfig:
 
 
 @contextmanager
-def branching_flag_named(config):
-    """Re-raise a branching strategy's ``ValueError`` about one of its options (which names the bare option,
-    ``children: is -2 ...``) with the flag that set it: ``--branching-option children=-2``."""
+def option_flag_named(options: dict, field: str, flag: str, owner: str):
+    """Re-raise a ``ValueError`` about one of ``options`` (which names the bare option, ``children: is -2
+    ...``) with the field and the flag that set it: ``branching_options: --branching-option children=-2
+    (branching 'fixed'): children: is -2 ...``; ``owner`` says whose option it is."""
     try:
         yield
     except ValueError as error:
         name = str(error).split(":", 1)[0]
-        if config.sampler == "tree" and name in config.branching_options:
-            raise ValueError(f"branching_options: --branching-option {name}={config.branching_options[name]!r} "
-                             f"(branching {config.branching!r}): {error}") from error
+        if isinstance(options, dict) and name in options:
+            raise ValueError(f"{field}: {flag} {name}={options[name]!r} ({owner}): {error}") from error
         raise
+
+
+def branching_flag_named(config):
+    """:func:`option_flag_named` for the tree sampler's ``--branching-option`` (other samplers ignore them)."""
+    return option_flag_named(config.branching_options if config.sampler == "tree" else {}, "branching_options",
+                             "--branching-option", f"branching {config.branching!r}")
+
+
+def task_flag_named(config):
+    """:func:`option_flag_named` for ``--task-option`` (``min_operators: is -1`` → ``task_options:
+    --task-option min_operators=-1 (task 'arithmetic'): min_operators: is -1 ...``)."""
+    owner = f"dataset {config.dataset!r}" if config.dataset else f"task {config.task!r}"
+    return option_flag_named(config.task_options, "task_options", "--task-option", owner)
 
 
 def resolved_path(path: str) -> str:

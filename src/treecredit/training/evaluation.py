@@ -1,9 +1,10 @@
 """Held-out evaluation sized to the model: which decodings, how many problems, how often.
 
 A run evaluates the same held-out problems (never trained on) before the first step, every ``eval_every``
-steps and after the last. What one evaluation costs grows with the model: on SmolLM2-135M, greedy and
-sampled decoding of 256 problems took 184 s against ~17 s per training step, so a short run spent most
-of its time evaluating. :func:`plan_evaluation` decides, from the config and the parameter count:
+steps and after the last (``eval_every`` 0: only before the first and after the last; :func:`when_text`).
+What one evaluation costs grows with the model: on SmolLM2-135M, greedy and sampled decoding of 256
+problems took 184 s against ~17 s per training step, so a short run spent most of its time evaluating.
+:func:`plan_evaluation` decides, from the config and the parameter count:
 
 - ``eval_mode``: ``both`` (greedy and sampled pass@1), ``greedy``, ``sampled``, or ``auto``: ``both`` for
   models under :data:`LARGE_MODEL_PARAMS` parameters, ``greedy`` from there on (one pass instead of two;
@@ -43,13 +44,38 @@ class EvalPlan:
     every: int
     time_share: float
     reason: str
+    steps: int = 0
+    """The run's ``steps`` (0: it runs until its token budget is spent), for :meth:`describe`."""
 
     def describe(self) -> str:
         kinds = " and ".join(k for k, on in (("greedy", self.greedy), ("sampled", self.sampled)) if on)
         share = f", skipped while evaluation exceeds {self.time_share:.0%} of the run's time" \
             if self.time_share > 0 else ""
-        return (f"evaluation: {kinds} pass@1 on {self.problems} held-out problems, before the first step, "
-                f"every {self.every} steps and after the last{share} ({self.reason})")
+        share = share if scheduled_between(self.every, self.steps) else ""
+        return (f"evaluation: {kinds} pass@1 on {self.problems} held-out problems, "
+                f"{when_text(self.every, self.steps)}{share} ({self.reason})")
+
+
+def scheduled_between(every: int, steps: int) -> bool:
+    """Whether a run of ``steps`` steps (0: until its token budget) has evaluations between its first and
+    last: ``every`` > 0 and fewer than ``steps``."""
+    return every > 0 and (steps == 0 or steps > every)
+
+
+def when_text(every: int, steps: int) -> str:
+    """When a run of ``steps`` steps (0: until its token budget is spent) with ``eval_every=every``
+    evaluates, in words: ``"before the first step, every 25 steps and after the last"``, or ``"before the
+    first step and after the last"`` when none falls between (``every`` 0, or ``steps ≤ every``)."""
+    if scheduled_between(every, steps):
+        return f"before the first step, every {every} steps and after the last"
+    why = "--eval-every 0" if every == 0 else f"the run's {steps} step{'s' * (steps != 1)} ≤ --eval-every {every}"
+    return f"before the first step and after the last only ({why})"
+
+
+def due(step: int, every: int, done: bool) -> bool:
+    """Whether to evaluate after ``step`` (0: before the first): the first and the last (``done``) always,
+    else every ``every`` steps (never between when ``every`` is 0)."""
+    return step == 0 or done or (every > 0 and step % every == 0)
 
 
 def plan_evaluation(config, n_params: int, available: int | None = None) -> EvalPlan:
@@ -73,7 +99,7 @@ def plan_evaluation(config, n_params: int, available: int | None = None) -> Eval
     reason += capped
     return EvalPlan(greedy=mode in ("both", "greedy"), sampled=mode in ("both", "sampled"), problems=problems,
                     every=config.eval_every, time_share=float(getattr(config, "eval_time_share", 0.0)),
-                    reason=reason)
+                    reason=reason, steps=config.steps)
 
 
 def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, temperature: float, top_p: float,
@@ -134,10 +160,11 @@ class EvalSchedule:
         self.started = time.perf_counter()
 
     def due(self, step: int, done: bool) -> bool:
-        """True for the first and the last step; else every ``plan.every`` steps, within the time share."""
+        """True for the first and the last step; else every ``plan.every`` steps (none when 0), within the
+        time share."""
         if step == 0 or done:
             return True
-        if step % self.plan.every:
+        if not due(step, self.plan.every, done):
             return False
         return self.plan.time_share <= 0 or self.spent_s <= self.plan.time_share * self.elapsed_s()
 

@@ -109,7 +109,8 @@ def build_policy(config: TrainConfig, task, log):
             return policy
         return hf_warm_started(policy, task, model_identity=model_identity(config.model, config.gguf_file),
                                steps=steps, batch_size=config.hf_warm_start_batch, lr=config.hf_warm_start_lr,
-                               seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log)
+                               seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log,
+                               progress=config.progress)
     model_config = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
     if config.max_len != 96:  # only then, so that the warm-start cache keys of the default context stay valid
         model_config["max_len"] = config.max_len
@@ -117,7 +118,8 @@ def build_policy(config: TrainConfig, task, log):
         return GPTPolicy.build(tokenizer=char_tokenizer_for(task), seed=config.warm_start_seed, **model_config)
     return warm_started_policy(task, model_config=model_config, steps=config.warm_start_steps,
                                batch_size=config.warm_start_batch, lr=config.warm_start_lr,
-                               seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log)
+                               seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log,
+                               progress=config.progress)
 
 
 def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainConfig, generator) -> dict:
@@ -218,6 +220,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         rollout_metrics,
     )
     from treecredit.training.preflight import check_run
+    from treecredit.training.progress import advance_bar, run_bar
     from treecredit.training.samples import sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
     from treecredit.training.stopping import StopRequest
@@ -278,7 +281,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         return elapsed_before + time.perf_counter() - started
 
     last_eval = run_eval() if counters["step"] == 0 else {}
-    bar = _progress(config, counters)
+    bar = run_bar(config, counters)
     started = time.perf_counter()
     saved_step = counters["step"]
     with StopRequest(log) as stop:
@@ -319,7 +322,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
                 checkpoint()
                 saved_step = counters["step"]
-            _advance(bar, config, rollout, record, last_eval)
+            advance_bar(bar, config, rollout.generated_tokens, _postfix(record, last_eval))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
     if bar is not None:
@@ -352,26 +355,9 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
     raise RunInterrupted(message, signum, step)
 
 
-def _progress(config: TrainConfig, counters: dict):
-    if not config.progress:
-        return None
-    import sys
-
-    from tqdm.auto import tqdm
-
-    # redirected to a file or a CI log: an update every 30 s instead of a flood of carriage returns
-    every = {} if sys.stderr.isatty() else {"mininterval": 30.0}
-    if config.token_budget > 0:
-        return tqdm(total=config.token_budget, initial=counters["generated_tokens"], unit="tok", desc="train",
-                    **every)
-    return tqdm(total=config.steps, initial=counters["step"], unit="step", desc="train", **every)
-
-
-def _advance(bar, config: TrainConfig, rollout, record: dict, last_eval: dict) -> None:
-    if bar is None:
-        return
+def _postfix(record: dict, last_eval: dict) -> dict:
+    """The bar's postfix of a task run: the step's reward and step accuracy, the last held-out pass@1."""
     postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
     if last_eval:
         postfix["eval_pass1"] = f"{last_eval.get('eval_sampled_pass1', last_eval.get('eval_greedy_pass1', 0)):.2f}"
-    bar.set_postfix(postfix, refresh=False)  # shown by the update, at the bar's own interval
-    bar.update(rollout.generated_tokens if config.token_budget > 0 else 1)
+    return postfix

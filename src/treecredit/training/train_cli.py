@@ -33,7 +33,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         if f.name in skip or f.name in NOT_FLAGS:
             continue
         default = _default(f)
-        help_text = f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%")  # argparse formats help with %
+        shown = "" if default is None else f" (default: {default})"  # None: the doc says what unset does
+        help_text = f"{docs.get(f.name, '')}{shown}".replace("%", "%%")  # argparse formats help with %
         if f.name in _DICT_FLAGS:
             parser.add_argument(_DICT_FLAGS[f.name], dest=f.name, action="append", metavar="KEY=VALUE",
                                 default=argparse.SUPPRESS, help=help_text + "; repeatable")

@@ -49,13 +49,20 @@ def supervised_batch(policy, task, problems):
     return prompts, ids, mask
 
 
-def train_supervised(policy, task, *, steps: int, batch_size: int, lr: float, seed: int) -> list[float]:
-    """``steps`` AdamW steps of maximum likelihood on fresh problems from ``seed``; returns the losses."""
+def train_supervised(policy, task, *, steps: int, batch_size: int, lr: float, seed: int,
+                     on_step=None) -> list[float]:
+    """``steps`` AdamW steps of maximum likelihood on fresh problems from ``seed``; returns the losses.
+    ``on_step(loss)`` is called after each step (a :class:`~treecredit.training.progress.StepProgress`)."""
     import numpy as np
 
     rng = np.random.default_rng([seed, 1])  # a stream of its own: never the RL or evaluation problems
     step = supervised_stepper(policy, lr)
-    return [step(*supervised_batch(policy, task, task.generate(rng, batch_size))) for _ in range(steps)]
+    losses = []
+    for _ in range(steps):
+        losses.append(step(*supervised_batch(policy, task, task.generate(rng, batch_size))))
+        if on_step is not None:
+            on_step(losses[-1])
+    return losses
 
 
 def supervised_stepper(policy, lr: float):
@@ -92,11 +99,13 @@ def char_tokenizer_for(task):
 
 
 def warm_started_policy(task, *, model_config: dict, steps: int, batch_size: int, lr: float, seed: int,
-                        cache_dir: str | Path | None = None, log=print):
+                        cache_dir: str | Path | None = None, log=print, progress: bool = False):
     """The small GPT after the supervised warm start, loaded from the cache when it is there.
 
     The cache key covers the task, the model size, the warm-start settings and the seed; a cached
-    file is a plain ``state_dict`` (``<key>.pt``) plus a JSON side-car describing it.
+    file is a plain ``state_dict`` (``<key>.pt``) plus a JSON side-car describing it. Training shows a
+    progress bar when ``progress``, else a ``log`` line every 30 s
+    (:class:`~treecredit.training.progress.StepProgress`).
     """
 
     from treecredit.models import GPTPolicy
@@ -106,18 +115,21 @@ def warm_started_policy(task, *, model_config: dict, steps: int, batch_size: int
                 "batch_size": batch_size, "lr": lr, "seed": seed, "version": 1}
     return cached_policy(settings,
                          lambda: GPTPolicy.build(tokenizer=char_tokenizer_for(task), seed=seed, **model_config),
-                         lambda policy: train_supervised(policy, task, steps=steps, batch_size=batch_size, lr=lr,
-                                                         seed=seed),
-                         cache_dir, log, training=f"{steps} supervised steps")
+                         lambda policy, on_step: train_supervised(policy, task, steps=steps, batch_size=batch_size,
+                                                                  lr=lr, seed=seed, on_step=on_step),
+                         cache_dir, log, training=f"{steps} supervised steps", steps=steps, progress=progress)
 
 
 def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = None, log=print, *,
-                  prefix: str = "warmstart", training: str = "training", trainable_only: bool = False):
+                  prefix: str = "warmstart", training: str = "training", trainable_only: bool = False,
+                  steps: int = 0, progress: bool = False):
     """``build()`` a policy, then load its weights from ``<cache>/<prefix>-<key>.pt`` (key: a hash of
-    ``settings``) when they are there, else ``train(policy)`` (→ losses) and save them atomically, with
+    ``settings``) when they are there, else ``train(policy, on_step)`` (→ losses) and save them atomically, with
     a JSON side-car of ``settings`` and the final loss. ``cache_dir`` None or '' = :func:`default_cache_dir`.
     ``trainable_only``: save and load only the parameters that require gradients (LoRA adapters; every
-    parameter of a fully trained model). The one cache of the task and the agent warm starts."""
+    parameter of a fully trained model). The one cache of the task and the agent warm starts.
+    ``train`` calls ``on_step(loss)`` after each of its ``steps`` steps: a progress bar when ``progress``,
+    else a ``log`` line every 30 s (:class:`~treecredit.training.progress.StepProgress`)."""
     import torch
 
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -135,7 +147,10 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
         log(f"warm start: loaded {path}")
         return policy
     log(f"warm start: {training} (cached afterwards at {path})")
-    losses = train(policy)
+    from treecredit.training.progress import StepProgress
+
+    with StepProgress(steps, "warm start", bar=progress, log=log) as on_step:
+        losses = train(policy, on_step)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     state = ({n: p.detach() for n, p in policy.module.named_parameters() if p.requires_grad} if trainable_only
@@ -148,7 +163,7 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
 
 
 def hf_warm_started(policy, task, *, model_identity: dict, steps: int, batch_size: int, lr: float, seed: int,
-                    cache_dir: str | Path | None = None, log=print):
+                    cache_dir: str | Path | None = None, log=print, progress: bool = False):
     """``policy`` (an ``HFPolicy``, LoRA or not) after ``steps`` supervised steps on the task's worked
     solutions, in place; the trained parameters (the adapters only, under LoRA) are cached like the small
     GPT's warm start, keyed by ``model_identity`` (:func:`treecredit.models.hf_load.model_identity`), the
@@ -160,9 +175,10 @@ def hf_warm_started(policy, task, *, model_identity: dict, steps: int, batch_siz
                 "lora": len(lora), "kind": "hf", "version": 1}
     import torch
 
-    def train(p):
+    def train(p, on_step):
         torch.manual_seed(seed)
-        return train_supervised(p, task, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+        return train_supervised(p, task, steps=steps, batch_size=batch_size, lr=lr, seed=seed, on_step=on_step)
 
     return cached_policy(settings, lambda: policy, train, cache_dir, log, prefix="hf-warmstart",
-                         training=f"{steps} supervised steps of the Hugging Face model", trainable_only=True)
+                         training=f"{steps} supervised steps of the Hugging Face model", trainable_only=True,
+                         steps=steps, progress=progress)

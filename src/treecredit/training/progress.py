@@ -1,0 +1,72 @@
+"""Progress of a run and of its warm start: a tqdm bar, or a line every 30 s where there is no bar.
+
+On a terminal a bar redraws in place. Redirected to a file or a CI log, tqdm writes a new line at every
+refresh, so there the bar refreshes at most every :data:`LOG_INTERVAL_S` seconds (``mininterval``), and
+postfix values are set with ``refresh=False`` (shown at the bar's own interval, not at every step).
+Task runs, agent runs (``--env``) and the warm starts all show their progress through this module.
+"""
+
+from __future__ import annotations
+
+import time
+
+LOG_INTERVAL_S = 30.0
+
+
+def progress_bar(total: int, *, desc: str, unit: str, initial: int = 0):
+    """A tqdm bar on stderr; refreshed at most every :data:`LOG_INTERVAL_S` s when stderr is not a terminal."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    every = {} if sys.stderr.isatty() else {"mininterval": LOG_INTERVAL_S}
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, **every)
+
+
+def run_bar(config, counters: dict):
+    """The bar of a training run when ``config.progress`` (else None): generated tokens against
+    ``token_budget`` when the run has one, else steps against ``steps``; starts at ``counters`` (a resume)."""
+    if not config.progress:
+        return None
+    if config.token_budget > 0:
+        return progress_bar(config.token_budget, initial=counters["generated_tokens"], unit="tok", desc="train")
+    return progress_bar(config.steps, initial=counters["step"], unit="step", desc="train")
+
+
+def advance_bar(bar, config, generated: int, postfix: dict) -> None:
+    """Move ``bar`` (None: no bar) by one step, or by ``generated`` tokens under a budget; show ``postfix``."""
+    if bar is None:
+        return
+    bar.set_postfix(postfix, refresh=False)  # shown by the update, at the bar's own interval
+    bar.update(generated if config.token_budget > 0 else 1)
+
+
+class StepProgress:
+    """Progress of a loop of ``total`` steps that prints nothing else (a warm start).
+
+    A context manager; call it once per step with the step's loss. With ``bar`` a tqdm bar (``desc``,
+    the last loss as postfix); without, a line ``"<desc>: step 120/300, loss 0.412"`` through ``log`` at most
+    every ``every_s`` seconds (none after the last step: the caller reports the end).
+    """
+
+    def __init__(self, total: int, desc: str, *, bar: bool, log=print, every_s: float = LOG_INTERVAL_S) -> None:
+        self.total, self.desc, self.log, self.every_s = total, desc, log, every_s
+        self.bar = progress_bar(total, desc=desc, unit="step") if bar and total > 0 else None
+        self.done = 0
+        self.last_line = time.perf_counter()
+
+    def __enter__(self) -> "StepProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, loss: float) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            self.bar.update(1)
+        elif self.done < self.total and time.perf_counter() - self.last_line >= self.every_s:
+            self.log(f"{self.desc}: step {self.done}/{self.total}, loss {loss:.3f}")
+            self.last_line = time.perf_counter()
