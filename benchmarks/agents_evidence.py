@@ -249,10 +249,12 @@ def _options(pairs: list[str]) -> dict:
 
 
 def summary_from_runs(out: Path, args) -> dict:
-    """Summarise the finished runs under ``<out>/runs`` (finished: reached the budget), at the seeds that
+    """Summarise the finished runs under ``<out>/runs`` (finished: spent its budget), at the seeds that
     every arm finished (so that the paired differences pair equal seeds); the reference arm is ``grpo``.
     Writes ``compare.json`` and the curves (``success_curves.png``); arms added by a later ``compare``
     into the same ``--out`` are summarised with the others."""
+    from treecredit.training.budget import run_finished
+
     by_arm: dict[str, dict[int, list]] = {}
     configs: dict[tuple[str, int], dict] = {}
     for folder in sorted((out / "runs").iterdir()):
@@ -260,15 +262,14 @@ def summary_from_runs(out: Path, args) -> dict:
             continue
         records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
         config = json.loads((folder / "config.json").read_text())
-        evals = [r for r in records if r["kind"] == "eval"]
-        if not evals or evals[-1]["generated_tokens"] < config["token_budget"]:
+        if not run_finished(folder):  # ended at its last step within the budget (docs/runs.md)
             continue
         label, _, seed = folder.name.rpartition("-seed")
         by_arm.setdefault(label.replace("_", "@"), {})[int(seed)] = records
         configs[label.replace("_", "@"), int(seed)] = config
     if not by_arm:
         raise SystemExit(f"report --from-runs: no finished run under {out / 'runs'} (a run is finished when its "
-                         "last evaluation reached the token budget); finish them with compare --resume first")
+                         "next step would pass the token budget); finish them with compare --resume first")
     seeds = sorted(set.intersection(*(set(v) for v in by_arm.values())))
     if not seeds:
         raise SystemExit(f"report --from-runs: no seed is finished in every arm under {out / 'runs'} "

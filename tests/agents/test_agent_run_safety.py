@@ -84,3 +84,14 @@ def test_an_agent_run_shows_a_progress_bar(tmp_path, capsys):
     assert "warm start" in err and "2/2" in err  # the warm start's bar
     bar = err.rsplit("train:", 1)[-1]
     assert "2/2" in bar and "success=" in bar and "eval_success=" in bar
+
+
+def test_an_agent_run_ends_at_the_last_step_within_its_token_budget(tmp_path):
+    lines: list[str] = []
+    config = agent_config(tmp_path, steps=0, token_budget=150, eval_every=0)
+    records = train_agent(config, log=lines.append)
+    last = [r for r in records if r["kind"] == "train"][-1]
+    pending = read_checkpoint(Path(config.out) / "checkpoint.pt")["pending_step_tokens"]
+    assert last["generated_tokens"] <= 150 < last["generated_tokens"] + pending
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [0, last["step"]]
+    assert any(line.startswith("token budget: the next step would generate") for line in lines)

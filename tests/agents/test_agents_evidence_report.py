@@ -24,6 +24,33 @@ def _fake_run(folder: Path, config: TrainConfig, final: float) -> None:
     train = [{"kind": "train", "generated_tokens": 100, "revisit_rate": 0.5, "step_credit_share": 0.2,
               "success": final, "time_credit_s": 0.01, "elapsed_s": 1.0}]
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [evals[0], *train, evals[1]]))
+    _checkpoint(folder, generated=100)  # a finished run: its budget (100) is spent
+
+
+def _checkpoint(folder: Path, generated: int, pending: int = 0) -> None:
+    import numpy as np
+    import torch
+
+    from treecredit.training.checkpoint import save_checkpoint
+
+    model = torch.nn.Linear(1, 1)
+    save_checkpoint(folder, model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                    generator=torch.Generator(), problem_rng=np.random.default_rng(0),
+                    counters={"step": 1, "generated_tokens": generated}, pending_step_tokens=pending)
+
+
+def test_a_run_is_finished_when_its_next_step_would_pass_the_budget(tmp_path):
+    from treecredit.training.budget import run_finished
+
+    config = TrainConfig(**{**_evidence().BASE, "env": "gridworld", "token_budget": 100, "steps": 0})
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    assert not run_finished(folder)  # no checkpoint yet
+    _checkpoint(folder, generated=90)
+    assert not run_finished(folder)  # killed at 90 of 100 tokens
+    _checkpoint(folder, generated=90, pending=20)
+    assert run_finished(folder)  # its next step (20 tokens) would pass the budget
 
 
 def test_report_from_runs_writes_the_runs_settings_and_labels_the_revisit_rate(tmp_path):

@@ -42,10 +42,40 @@ def test_same_seed_same_metrics_other_seed_differs(tiny_config, tmp_path):
     assert _strip(a) == _strip(b) and _strip(a) != _strip(c)
 
 
-def test_token_budget_stops_the_run(tiny_config):
-    records = train(tiny_config(steps=0, token_budget=500), log=lambda *a: None)
+def test_token_budget_ends_the_run_at_the_last_step_that_fits(tiny_config):
+    from pathlib import Path
+
+    from treecredit.training.checkpoint import read_checkpoint
+
+    config = tiny_config(steps=0, token_budget=500, warm_start_steps=0, eval_every=0, eval_problems=4)
+    lines: list[str] = []
+    records = train(config, log=lines.append)
     train_records = [r for r in records if r["kind"] == "train"]
-    assert train_records[-1]["generated_tokens"] >= 500 > train_records[-2]["generated_tokens"]
+    last = train_records[-1]["generated_tokens"]
+    pending = read_checkpoint(Path(config.out) / "checkpoint.pt")["pending_step_tokens"]
+    assert last <= 500 < last + pending  # the next step, sampled and set aside, would have passed the budget
+    final = [r for r in records if r["kind"] == "eval"][-1]
+    assert (final["step"], final["generated_tokens"]) == (train_records[-1]["step"], last)  # evaluated there
+    assert any(line.startswith("token budget: the next step would generate") for line in lines)
+
+
+def test_a_run_ended_by_its_budget_resumes_as_if_never_stopped(tiny_config, tmp_path):
+    settings = dict(steps=0, warm_start_steps=0, eval_every=0, eval_problems=4, prompts_per_step=2, group_size=4)
+    whole = train(tiny_config(token_budget=450, out=str(tmp_path / "whole"), **settings), log=lambda *a: None)
+    train(tiny_config(token_budget=200, out=str(tmp_path / "part"), **settings), log=lambda *a: None)
+    lines: list[str] = []
+    again = train(tiny_config(token_budget=200, out=str(tmp_path / "part"), **settings), resume=True, log=lines.append)
+    assert any("already finished" in line and "would pass the budget" in line for line in lines)
+    more = train(tiny_config(token_budget=450, out=str(tmp_path / "part"), **settings), resume=True,
+                 log=lambda *a: None)
+    # the set-aside step is sampled again after the resume: the same training records as one run of 450
+    assert _strip([r for r in more if r["kind"] == "train"]) == _strip([r for r in whole if r["kind"] == "train"])
+    assert len(again) < len(more)
+
+
+def test_a_budget_that_no_step_fits_in_is_refused(tiny_config):
+    with pytest.raises(ValueError, match=r"^token_budget: is 5, but the first step generated \d+ tokens"):
+        train(tiny_config(steps=0, token_budget=5, warm_start_steps=0, eval_problems=4), log=lambda *a: None)
 
 
 class _Rollout:

@@ -67,6 +67,12 @@ def test_compare_end_to_end(tmp_path, capsys):
     assert "| grpo | 2 |" in (out / "report.md").read_text()
     saved = json.loads((out / "runs" / "rloo_lr_1e-4_-seed1" / "config.json").read_text())
     assert saved["lr"] == 1e-4 and saved["seed"] == 1
+    # no run generates more than the budget, and the table's final is the curves' end (the same point)
+    for metrics in (out / "runs").glob("*/metrics.jsonl"):
+        assert max(r["generated_tokens"] for r in map(json.loads, metrics.read_text().splitlines())) <= 40
+    for arm in results["estimators"].values():
+        assert arm["generated_tokens"] <= 40
+        assert arm["curve_mean"][-1] == arm["final"]["eval_sampled_pass1"]["mean"]
 
 
 def test_compare_refuses_an_existing_comparison_and_resumes_it(tmp_path, capsys):

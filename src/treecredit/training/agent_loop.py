@@ -187,7 +187,13 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.agents.credit import step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.checkpoint import restore_checkpoint, save_checkpoint
+    from treecredit.training.budget import finished, finished_note, passes_budget, set_aside
+    from treecredit.training.checkpoint import (
+        random_state,
+        restore_checkpoint,
+        restore_random_state,
+        save_checkpoint,
+    )
     from treecredit.training.dry_run import check_estimator_options
     from treecredit.training.evaluation import due, when_text
     from treecredit.training.loop import _interrupt, ppo_update
@@ -231,23 +237,29 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     rng = np.random.default_rng([config.seed, 2])
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0}
     elapsed_before = 0.0
+    pending = 0  # the tokens of a sampled next step that would pass the token budget (budget.py)
     if saved is not None:
         counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
                                       problem_rng=rng)
         elapsed_before = saved.get("elapsed_s", 0.0)
+        pending = saved.get("pending_step_tokens", 0)
         log(f"resumed from {out} at step {counters['step']}")
+        if finished(config, counters, pending):
+            log(finished_note(config, counters, pending))
         del saved["model"], saved["optimizer"]
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
     keep = counters["step"] if saved is not None else None
     keep_records_until(out / "samples.jsonl", keep)
     writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
+    evaluated = {r["step"] for r in read_metrics(writer.path) if r["kind"] == "eval"}  # kept by a resume
     samples = (out / "samples.jsonl").open("w" if keep is None else "a")
 
     def run_eval() -> dict:
         record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
                                           torch.Generator().manual_seed(EVAL_SEED + counters["step"]), log)
         writer.write({"kind": "eval", **counters, **record})
+        evaluated.add(counters["step"])
         for ep in episodes[:4]:
             samples.write(json.dumps({"step": counters["step"], "seed": ep.seed, "success": ep.success,
                                       "return": ep.episode_return, "text": ep.text(policy)}) + "\n")
@@ -261,7 +273,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
 
     def checkpoint() -> Path:
         return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
-                               problem_rng=rng, counters=counters, elapsed_s=elapsed())
+                               problem_rng=rng, counters=counters, elapsed_s=elapsed(), pending_step_tokens=pending)
 
     log(f"evaluation: greedy and sampled success on {len(eval_seeds)} held-out instances (one episode each), "
         f"{when_text(config.eval_every, config.steps)}")
@@ -270,13 +282,24 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     started = time.perf_counter()
     saved_step = counters["step"]
     with samples, StopRequest(log) as stop:
-        while not _finished(config, counters):
+        while not finished(config, counters, pending):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
+            before = random_state(generator, rng) if config.token_budget > 0 else None
             seeds = draw_instances(probe, rng, config.prompts_per_step, held_out)
             t0 = time.perf_counter()
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=log)
             t1 = time.perf_counter()
+            if passes_budget(config, counters, generated):  # set aside; end at the last step that fits
+                set_aside(config, counters, generated, log)
+                assert before is not None  # passes_budget needs a budget
+                restore_random_state(before, generator, rng)
+                pending = generated
+                if counters["step"] not in evaluated:
+                    last_eval = run_eval()
+                checkpoint()  # also when saved at this step: it now holds `pending`
+                break
+            pending = 0  # a step set aside before a resume with a larger budget: it fits now
             learned: dict = {}
             if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on
                 batch = pack_episodes(policy, episodes, seeds, generated)
@@ -296,7 +319,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                       "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes),
                       "time_play_s": t1 - t0, "elapsed_s": elapsed()}
             writer.write(record)
-            done = _finished(config, counters)
+            done = finished(config, counters)
             if due(counters["step"], config.eval_every, done):
                 last_eval = run_eval()
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
@@ -317,12 +340,6 @@ def _postfix(record: dict, last_eval: dict) -> dict:
     if last_eval.get("eval_success") is not None:
         postfix["eval_success"] = f"{last_eval['eval_success']:.2f}"
     return postfix
-
-
-def _finished(config, counters: dict) -> bool:
-    by_steps = config.steps > 0 and counters["step"] >= config.steps
-    by_budget = config.token_budget > 0 and counters["generated_tokens"] >= config.token_budget
-    return by_steps or by_budget
 
 
 def report_agent_run(config, records: list[dict]) -> int:

@@ -28,22 +28,49 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used (truncated, corrupted, no checksum); names the file."""
 
 
-def save_checkpoint(folder: Path, *, model, optimizer, generator, problem_rng, counters: dict,
-                    sampler=None, elapsed_s: float = 0.0) -> Path:
-    """Write everything a killed run needs to continue exactly where it stopped; return the file.
+def random_state(generator, problem_rng, sampler=None) -> dict:
+    """A copy of every random stream a training step draws from (the run's ``torch.Generator``, its problem
+    ``numpy`` generator, Python's, NumPy's and torch's global streams) and of the sampler's state (when it
+    has a ``state_dict``: the tree sampler's replay store). :func:`restore_random_state` puts it back."""
+    import copy
 
-    ``sampler``: its ``state_dict()`` is saved when it has one (the tree sampler's replay store).
-    ``elapsed_s``: training wall time so far, continued after a resume.
-    """
     import numpy as np
     import torch
 
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "generator": generator.get_state(), "problem_rng": problem_rng.bit_generator.state,
-             "python_rng": random.getstate(), "numpy_rng": np.random.get_state(),
-             "torch_rng": torch.get_rng_state(), "counters": dict(counters), "elapsed_s": float(elapsed_s)}
+    state = {"generator": generator.get_state(), "problem_rng": copy.deepcopy(problem_rng.bit_generator.state),
+             "python_rng": random.getstate(), "numpy_rng": np.random.get_state(), "torch_rng": torch.get_rng_state()}
     if getattr(sampler, "state_dict", None) is not None:
-        state["sampler"] = sampler.state_dict()
+        state["sampler"] = copy.deepcopy(sampler.state_dict())
+    return state
+
+
+def restore_random_state(state: dict, generator, problem_rng, sampler=None) -> None:
+    """Put back what :func:`random_state` (or a checkpoint) holds."""
+    import numpy as np
+    import torch
+
+    generator.set_state(state["generator"])
+    problem_rng.bit_generator.state = state["problem_rng"]
+    random.setstate(state["python_rng"])
+    np.random.set_state(state["numpy_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if "sampler" in state:
+        sampler.load_state_dict(state["sampler"])
+
+
+def save_checkpoint(folder: Path, *, model, optimizer, generator, problem_rng, counters: dict,
+                    sampler=None, elapsed_s: float = 0.0, pending_step_tokens: int = 0) -> Path:
+    """Write everything a killed run needs to continue exactly where it stopped; return the file.
+
+    ``sampler``: its ``state_dict()`` is saved when it has one (the tree sampler's replay store).
+    ``elapsed_s``: training wall time so far, continued after a resume. ``pending_step_tokens``: the
+    tokens of the next step, sampled and set aside because they would pass the token budget (0: none).
+    """
+    import torch
+
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             **random_state(generator, problem_rng, sampler), "counters": dict(counters),
+             "elapsed_s": float(elapsed_s), "pending_step_tokens": int(pending_step_tokens)}
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getvalue()
@@ -134,16 +161,7 @@ def load_latest_checkpoint(folder: Path, log=print) -> dict | None:
 
 def restore_checkpoint(state: dict, *, model, optimizer, generator, problem_rng, sampler=None) -> dict:
     """Put the states of ``state`` (from :func:`read_checkpoint`) back in place; return the counters."""
-    import numpy as np
-    import torch
-
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    generator.set_state(state["generator"])
-    problem_rng.bit_generator.state = state["problem_rng"]
-    random.setstate(state["python_rng"])
-    np.random.set_state(state["numpy_rng"])
-    torch.set_rng_state(state["torch_rng"])
-    if "sampler" in state:
-        sampler.load_state_dict(state["sampler"])
+    restore_random_state(state, generator, problem_rng, sampler)
     return dict(state["counters"])

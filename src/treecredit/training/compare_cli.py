@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "gigpo)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (0, 1, ..., n−1, the same for every "
                                                                  "arm: paired); intervals from 2 (wide: ≥ 3 advised)")
-    parser.add_argument("--budget", type=int, default=120_000, help="generated tokens per run")
+    parser.add_argument("--budget", type=int, default=120_000,
+                        help="generated tokens per run: each run ends at its last step within the budget, where its "
+                             "final evaluation is (docs/runs.md)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="runs in parallel (processes, one thread each; default: os.cpu_count())")
     parser.add_argument("--reference", default="grpo", help="arm the paired tests and 'tokens to final' refer to")

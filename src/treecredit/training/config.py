@@ -49,7 +49,7 @@ class TrainConfig:
     steps: int = 200
     """RL steps (one sampled batch and its updates per step); the run also stops at token_budget."""
     token_budget: int = 0
-    """Stop once this many response tokens were generated (0 = no budget, run `steps`)."""
+    """Generated response tokens the run may train on (0 = no budget, run `steps`): it ends at the last step that fits; the step that would pass it is sampled, set aside and not trained on (docs/runs.md)."""
     prompts_per_step: int = 16
     """Prompts sampled per RL step."""
     group_size: int = 8

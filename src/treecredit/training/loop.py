@@ -186,12 +186,6 @@ def minibatch_rows(group_ids, minibatches: int, split: str, generator) -> list:
     return [rows for rows in parts if rows.numel()]
 
 
-def _finished(config: TrainConfig, counters: dict) -> bool:
-    by_steps = config.steps > 0 and counters["step"] >= config.steps
-    by_budget = config.token_budget > 0 and counters["generated_tokens"] >= config.token_budget
-    return by_steps or by_budget
-
-
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
           log=print) -> list[dict]:
     """Run RL with ``config``; return the metric records (also written to ``<out>/metrics.jsonl``).
@@ -210,7 +204,13 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
     from treecredit.tasks import task_from_config
-    from treecredit.training.checkpoint import restore_checkpoint, save_checkpoint
+    from treecredit.training.budget import finished, finished_note, passes_budget, set_aside
+    from treecredit.training.checkpoint import (
+        random_state,
+        restore_checkpoint,
+        restore_random_state,
+        save_checkpoint,
+    )
     from treecredit.training.evaluation import EvalSchedule, evaluate_held_out, plan_evaluation
     from treecredit.training.metrics import (
         MetricsWriter,
@@ -250,32 +250,35 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0, "flops": 0.0}
     elapsed_before = 0.0
+    pending = 0  # the tokens of a sampled next step that would pass the token budget (budget.py)
     if saved is not None:
         counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
                                       problem_rng=problem_rng, sampler=sampler)
         elapsed_before = saved.get("elapsed_s", 0.0)
+        pending = saved.get("pending_step_tokens", 0)
         log(f"resumed from {out} at step {counters['step']}")
-        if _finished(config, counters):
-            log(f"the run is already finished (step {counters['step']}, {counters['generated_tokens']} generated "
-                f"tokens; --steps {config.steps}, --token-budget {config.token_budget}): nothing to train. To train "
-                "further, resume with a larger --steps or --token-budget")
+        if finished(config, counters, pending):
+            log(finished_note(config, counters, pending))
         del saved["model"], saved["optimizer"]  # free the copies
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
     keep = counters["step"] if saved is not None else None
     keep_records_until(out / "samples.jsonl", keep)
     writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
+    evaluated = {r["step"] for r in read_metrics(writer.path) if r["kind"] == "eval"}  # kept by a resume
 
     def run_eval() -> dict:
         record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
             policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
             top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"]))}
         writer.write(record)
+        evaluated.add(counters["step"])
         return record
 
     def checkpoint() -> Path:
         return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
-                               problem_rng=problem_rng, counters=counters, sampler=sampler, elapsed_s=elapsed())
+                               problem_rng=problem_rng, counters=counters, sampler=sampler, elapsed_s=elapsed(),
+                               pending_step_tokens=pending)
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - started
@@ -285,11 +288,22 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     started = time.perf_counter()
     saved_step = counters["step"]
     with StopRequest(log) as stop:
-        while not _finished(config, counters):
+        while not finished(config, counters, pending):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
+            before = random_state(generator, problem_rng, sampler) if config.token_budget > 0 else None
             problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
             rollout = sampler.sample(policy, task, problems, config.group_size, generator)
+            if passes_budget(config, counters, rollout.generated_tokens):  # set aside; end at the last that fits
+                set_aside(config, counters, rollout.generated_tokens, log)
+                assert before is not None  # passes_budget needs a budget
+                restore_random_state(before, generator, problem_rng, sampler)
+                pending = rollout.generated_tokens
+                if counters["step"] not in evaluated:
+                    last_eval = run_eval()
+                checkpoint()  # also when saved at this step: it now holds `pending`
+                break
+            pending = 0  # a step set aside before a resume with a larger budget: it fits now
             reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
             if reward_failed == rollout.shape[0] and counters["step"] == 0:  # a broken reward, not bad luck
                 errors = getattr(getattr(task, "_reward_set", None), "errors", [])
@@ -316,7 +330,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             writer.write(record)
             write_samples(out, sample_records(rollout, counters["step"]),
                           echo=bool(config.sample_every) and counters["step"] % config.sample_every == 0, log=log)
-            done = _finished(config, counters)
+            done = finished(config, counters)
             if schedule.due(counters["step"], done):
                 last_eval = run_eval()
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:

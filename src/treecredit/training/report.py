@@ -102,7 +102,7 @@ def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo"
                                                          for r in t]) for t in trains])),
         }
     ref = summary["estimators"].get(reference)
-    target = None if ref is None else ref["curve_mean"][-1]  # runs stop just past the budget, at a step's end
+    target = None if ref is None else ref["curve_mean"][-1]  # = its final: runs end at or below the budget
     if ref is not None:  # did the reference learn at all? If not, "tokens to its final" says nothing
         starts = [next(r for r in rs if r["kind"] == "eval")[main] for rs in runs[reference].values()]
         finals = [_final(rs, main) for rs in runs[reference].values()]

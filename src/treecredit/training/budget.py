@@ -1,0 +1,73 @@
+"""When a run ends: ``steps`` done, or the generated-token budget spent without ever passing it.
+
+A step's generated tokens are known only once it is sampled, so a run with ``token_budget`` B samples
+each step and trains on it only when the run's total stays within B. The first step that would pass B
+is set aside: the random streams and the sampler's state go back to what they were before it (so a run
+resumed with a larger budget samples that very step again, as an uninterrupted run would), and the run
+ends with the last step that fitted: its final evaluation and checkpoint are at ``generated_tokens`` ≤ B.
+The set-aside step's size is kept in the checkpoint (``pending_step_tokens``), so that resuming with the
+same budget finds the run finished.
+
+This makes every run of a ``compare`` end at or below its budget, at the point its last evaluation
+refers to: the report's table (the last evaluation) and its curves (clipped at the budget, flat after
+the last evaluation) describe the same policy.
+"""
+
+from __future__ import annotations
+
+from treecredit._validation import fail
+
+
+def finished(config, counters: dict, pending_step_tokens: int = 0) -> bool:
+    """Whether a run is over: ``steps`` reached (when > 0), or ``token_budget`` (when > 0) spent: reached,
+    or the set-aside next step (``pending_step_tokens``) would pass it."""
+    by_steps = config.steps > 0 and counters["step"] >= config.steps
+    spent = counters["generated_tokens"]
+    by_budget = config.token_budget > 0 and (spent >= config.token_budget
+                                             or (pending_step_tokens > 0
+                                                 and spent + pending_step_tokens > config.token_budget))
+    return by_steps or by_budget
+
+
+def passes_budget(config, counters: dict, step_tokens: int) -> bool:
+    """Whether a step of ``step_tokens`` generated tokens would take the run past its ``token_budget``."""
+    return config.token_budget > 0 and counters["generated_tokens"] + step_tokens > config.token_budget
+
+
+def set_aside(config, counters: dict, step_tokens: int, log) -> None:
+    """Report the step that would pass the budget (``log``); refuse a budget that no step fits in."""
+    budget, spent = config.token_budget, counters["generated_tokens"]
+    if counters["step"] == 0:
+        fail("token_budget", f"is {budget}, but the first step generated {step_tokens} tokens, so no step fits "
+             "in the budget", f"pass --token-budget {step_tokens} or more (a step generates up to prompts_per_step "
+             "× group_size × max_new_tokens tokens), or fewer --prompts-per-step")
+    log(f"token budget: the next step would generate {step_tokens} tokens, {spent + step_tokens} in all, past "
+        f"--token-budget {budget}; the run ends after step {counters['step']} at {spent} generated tokens "
+        "(that step was sampled, not trained on)")
+
+
+def finished_note(config, counters: dict, pending_step_tokens: int) -> str:
+    """The line a resumed run that has nothing left to train prints."""
+    pending = (f"; its next step, {pending_step_tokens} tokens, would pass the budget" if pending_step_tokens
+               and not counters["generated_tokens"] >= config.token_budget > 0 else "")
+    return (f"the run is already finished (step {counters['step']}, {counters['generated_tokens']} generated "
+            f"tokens{pending}; --steps {config.steps}, --token-budget {config.token_budget}): nothing to train. To "
+            "train further, resume with a larger --steps or --token-budget")
+
+
+def run_finished(folder) -> bool:
+    """Whether the run saved in ``folder`` is over by its own settings (``config.json``): its newest
+    checkpoint's counters and set-aside step (:func:`finished`). False without a checkpoint."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from treecredit.training.checkpoint import CHECKPOINT, read_checkpoint
+
+    folder = Path(folder)
+    if not (folder / CHECKPOINT).exists() or not (folder / "config.json").exists():
+        return False
+    settings = json.loads((folder / "config.json").read_text())
+    state = read_checkpoint(folder / CHECKPOINT)
+    config = SimpleNamespace(steps=settings.get("steps", 0), token_budget=settings.get("token_budget", 0))
+    return finished(config, state["counters"], state.get("pending_step_tokens", 0))
