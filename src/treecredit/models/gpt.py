@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from treecredit.models import compiled_step
+from treecredit.models.plan_cache import kept_plan
 from treecredit.models.tree_attention import TreeBlocks, tree_attention
 
 
@@ -130,9 +131,7 @@ class GPT(nn.Module):
         rows = tokens.shape[0]
         x = F.embedding(tokens, self.tok_emb.weight) + F.embedding(
             positions.clamp(min=0, max=self.cfg.max_len - 1), self.pos_emb.weight)  # (B, C)
-        plan = [(_norm(b.ln1), (b.qkv.weight, b.qkv.bias), (b.proj.weight, b.proj.bias), _norm(b.ln2),
-                 (b.mlp[0].weight, b.mlp[0].bias), (b.mlp[2].weight, b.mlp[2].bias), b.n_head) for b in self.blocks]
-        final = _norm(self.ln_f)
+        plan, final = kept_plan(self, "decode_step", self._decode_plan)
         if not (compiled and rows > 1):
             return _layers(plan, final, self.head.weight, x, attention_mask(key_valid, x.dtype), cache, None, None)
         out, buffers = [], ([], [])
@@ -148,6 +147,20 @@ class GPT(nn.Module):
         key = (_layers, id(self.head.weight), x.dtype)
         logits, _ = compiled_step.run(_layers, key, dynamic, plan, final, self.head.weight, x, mask, None, *buffers)
         return logits, out
+
+
+    def _decode_plan(self, dicts: list) -> tuple:
+        """``(per-block (ln1, qkv, proj, ln2, fc, down, heads), final norm)`` for :meth:`decode_step` (each
+        linear a ``(weight, bias)`` pair, each norm ``(weight, bias, eps)``); the module and parameter
+        dictionaries read are appended to ``dicts`` (:func:`treecredit.models.plan_cache.kept_plan`)."""
+        dicts += [self._modules, self.blocks._modules, self.ln_f._parameters]
+        plan = []
+        for b in self.blocks:
+            fc, down = b.mlp[0], b.mlp[2]
+            dicts += [b._modules, b.mlp._modules, *(m._parameters for m in (b.ln1, b.qkv, b.proj, b.ln2, fc, down))]
+            plan.append((_norm(b.ln1), (b.qkv.weight, b.qkv.bias), (b.proj.weight, b.proj.bias), _norm(b.ln2),
+                         (fc.weight, fc.bias), (down.weight, down.bias), b.n_head))
+        return plan, _norm(self.ln_f)
 
 
 def _norm(ln: nn.LayerNorm) -> tuple:

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from treecredit.models import compiled_step
 from treecredit.models.gpt import attention_mask
+from treecredit.models.plan_cache import kept_plan
 
 FAMILIES = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"}
 ATTENTION = {"sdpa", "eager", "treecredit_sdpa"}  # the last: hf_cache.share_kv_heads (sdpa, shared heads)
@@ -60,12 +61,21 @@ def _config_supported(model) -> bool:
 def layer_plan(model) -> list | None:
     """Per decoder layer ``(norm1, q, k, v, o, norm2, gate, up, down, heads, kv_heads, head_dim, scaling)``
     (each linear a ``(weight, bias)`` pair, each norm a ``(weight, eps)`` pair), or None when the model has
-    a part this step does not reproduce exactly."""
+    a part this step does not reproduce exactly. Read once per model and kept while its modules and
+    parameters are the same objects (:func:`treecredit.models.plan_cache.kept_plan`); the configuration
+    (attention implementation, training mode) is checked at each call."""
     if not _config_supported(model):
         return None
+    return kept_plan(model, "hf_fast_step", lambda dicts: _build_plan(model, dicts))
+
+
+def _build_plan(model, dicts: list) -> list | None:
+    """:func:`layer_plan` read from the modules; the dictionaries read are appended to ``dicts``."""
+    dicts += [model._modules, model.model._modules, model.model.layers._modules]
     plan = []
     for layer in model.model.layers:
         attn, mlp = layer._modules.get("self_attn"), layer._modules.get("mlp")
+        dicts.append(layer._modules)
         if attn is None or mlp is None or getattr(attn, "sliding_window", None) is not None:
             return None
         if set(layer._modules) != {"self_attn", "mlp", "input_layernorm", "post_attention_layernorm"}:
@@ -74,11 +84,13 @@ def layer_plan(model) -> list | None:
             return None
         if set(mlp._modules) - {"act_fn"} != {"gate_proj", "up_proj", "down_proj"}:
             return None
-        parts = (_norm(layer.input_layernorm), _weights(attn.q_proj), _weights(attn.k_proj),
-                 _weights(attn.v_proj), _weights(attn.o_proj), _norm(layer.post_attention_layernorm),
-                 _weights(mlp.gate_proj), _weights(mlp.up_proj), _weights(mlp.down_proj))
+        dicts += [attn._modules, mlp._modules]
+        modules = (layer.input_layernorm, attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj,
+                   layer.post_attention_layernorm, mlp.gate_proj, mlp.up_proj, mlp.down_proj)
+        parts = (_norm(modules[0]), *map(_weights, modules[1:5]), _norm(modules[5]), *map(_weights, modules[6:]))
         if any(p is None for p in parts):
             return None
+        dicts += [m._parameters for m in modules]
         width = int(attn.head_dim)
         heads, kv_heads = parts[1][0].shape[0] // width, parts[2][0].shape[0] // width
         plan.append((*parts, heads, kv_heads, width, float(attn.scaling)))
