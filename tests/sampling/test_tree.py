@@ -121,6 +121,31 @@ def test_step_ends_match_the_iid_definition():
         assert r.step_ends[row, : len(ids)].tolist() == [i in delim for i in ids]
 
 
+@pytest.mark.parametrize("options", [{"every": 2}, {}])
+def test_fixed_tree_skips_step_end_search_inside_segments_and_gives_the_same_rollout(options, monkeypatch):
+    """The fixed strategy reads no step ends inside segments that ran past one, so the grower does not
+    search them (no decoding of text for those tokens); the rollout (step ends from the leaves' text
+    included) is the one a search gives, and fewer texts are decoded."""
+    from test_segment_rounds import _same_rollout
+
+    from treecredit.sampling.branching import FixedBranching
+
+    policy = tiny_gpt(torch.float64)
+    task, problems = _setup(ArithmeticTask(min_operators=1, max_operators=2), n=4)
+    calls = []
+    real = type(policy).decode
+    monkeypatch.setattr(type(policy), "decode", lambda self, ids: calls.append(1) or real(self, ids))
+    out = []
+    for reads in (True, False):
+        monkeypatch.setattr(FixedBranching, "reads_step_ends", reads)
+        calls.clear()
+        out.append(sample_tree(policy, task, problems, seed=4, max_new_tokens=14, branching_options=options))
+        out[-1].extras["decodes"] = len(calls)
+    _same_rollout(out[1], out[0])
+    assert out[0].step_ends.any()
+    assert out[1].extras["decodes"] < out[0].extras["decodes"]
+
+
 @pytest.mark.parametrize("kw, arg", [({"top_p": 0.0}, "top_p"), ({"cutoff": "maybe"}, "cutoff"),
                                      ({"branching": "bushy"}, "branching"), ({"mc_rollouts": -1}, "mc_rollouts"),
                                      ({"replay_leaves": -1}, "replay_leaves"),

@@ -10,7 +10,8 @@ them in rounds across all groups (``grow_trees(grower, forest, group_size)`` =
 :func:`~treecredit.sampling.schedule.grow_in_rounds` over the grower's ``grow_points``, one ``generate``
 call per round). A fork point continues the KV state kept for its node. A custom strategy may implement
 ``grow_trees`` alone (it then always runs in rounds). ``needs_entropy`` says whether the strategy reads
-per-token entropies.
+per-token entropies, ``reads_step_ends`` (default True) whether it reads the step ends inside segments
+that did not stop at one (``forest.step_end_offsets``).
 
 - :class:`FixedBranching` (TreeRPO, arXiv 2506.05183): R root chains; every chain forks into N children
   at its first step end (or after every k tokens), down to D fork levels: R·N^D leaves, R = G / N^D.
@@ -107,6 +108,9 @@ class FixedBranching:
         return group_size // per_root
 
     needs_entropy = False
+    reads_step_ends = False
+    """The rule looks at step ends only where its chains stop at them (above depth D): the step ends inside
+    other segments are not searched while growing (:class:`~treecredit.sampling.rounds.GrowContext`)."""
 
     def fork_children(self, forest: SampledForest, node: int, at_step_end: bool) -> int:
         """The fork rule: N children at a chain's fork point above depth D, else 0."""

@@ -66,6 +66,11 @@ class GrowContext:
         with_entropy: ask the backend for entropies (the entropy and adaptive strategies need them).
         terminal: texts that end a response (the task's stop strings, e.g. the end of a HumanEval
             function): a chain that completes one stops there, as on a stop id.
+        step_ends: find the step ends inside segments that did not stop at one (``forest.step_end_offsets``;
+            the entropy and adaptive strategies read them). False for a strategy that does not (fixed
+            branching): each such token then costs no decoding of text (two decodes a token, microseconds of
+            Python each through ``transformers``). The rollout's ``step_ends`` come from the leaves' text in
+            either case (:func:`treecredit.sampling.rollout.step_end_mask`).
     """
 
     policy: object
@@ -80,6 +85,7 @@ class GrowContext:
     seed: int = 0
     with_entropy: bool = True
     terminal: tuple = ()
+    step_ends: bool = True
 
     def settings(self) -> SamplingSettings:
         return SamplingSettings(self.temperature, self.top_p, self.with_entropy)
@@ -204,6 +210,8 @@ class SegmentGrower:
         stopped = segment.finish_reason == "stop_id" or terminal
         if stopped_at_marks:
             ends = [n - 1] if segment.finish_reason == "stop_string" and not terminal else []
+        elif not ctx.step_ends:  # nothing reads them (see GrowContext.step_ends)
+            ends = []
         else:
             ends = [t for t in stop_positions(ctx.policy.decode, ctx.marks, segment.tokens, before)
                     if not (stopped and t == n - 1)]

@@ -154,7 +154,8 @@ class TreeSampler:
         return GrowContext(policy, task, problems, self.temperature, self.top_p, self.max_new_tokens,
                            stop_ids_for(policy, task), (task.delimiter, task.end), cutoff_active(self.cutoff, task),
                            seed, getattr(self.strategy, "needs_entropy", True),
-                           terminal=response_stop_strings(task, policy))
+                           terminal=response_stop_strings(task, policy),
+                           step_ends=getattr(self.strategy, "reads_step_ends", True))
 
     def state_dict(self) -> dict:
         """What a checkpoint needs to resume sampling exactly: the replay store (None when replay is off)."""
