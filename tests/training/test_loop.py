@@ -202,14 +202,21 @@ def test_a_tree_that_did_not_branch_is_warned_about():
 
     mask = torch.ones(4, 3, dtype=torch.bool)
     chains = SimpleNamespace(tree_nodes=torch.arange(12).view(4, 3), response_mask=mask)  # 4 separate chains
-    with pytest.warns(UserWarning, match="did not branch.*delimiter=TEXT.*every=K"):
-        assert warn_if_tree_did_not_branch(chains, "\n")
+    from treecredit.tasks import ArithmeticTask, DatasetTask
+
+    with pytest.warns(UserWarning, match="did not branch.*'fixed' strategy.*'=' is fixed.*warm start.*every=K"):
+        assert warn_if_tree_did_not_branch(chains, ArithmeticTask())  # no --task-option delimiter to give
+    dataset = DatasetTask.__new__(DatasetTask)  # only its options matter here
+    dataset.delimiter = "\n"
+    with pytest.warns(UserWarning, match=r"'adaptive' strategy .*--task-option delimiter=TEXT") as caught:
+        assert warn_if_tree_did_not_branch(chains, dataset, "adaptive")
+    assert "every=K" not in str(caught[0].message)  # a fixed-strategy option
     tree = SimpleNamespace(tree_nodes=torch.tensor([[0, 1, 2], [0, 1, 3], [4, 5, 6], [4, 7, 8]]), response_mask=mask)
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not warn_if_tree_did_not_branch(tree, "\n")
+        assert not warn_if_tree_did_not_branch(tree, ArithmeticTask())
 
 
 @pytest.mark.parametrize("on", [False, True])

@@ -3,7 +3,7 @@ functions, reasoning-gym's generators (``rg:NAME``) and HumanEval (``humaneval``
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 
 from treecredit._validation import fail
 from treecredit.tasks.arithmetic import ArithmeticTask
@@ -29,6 +29,18 @@ def _build(cls, options: dict, **fixed) -> Task:
     if unknown:
         fail("task_options", f"{unknown} are not options of {cls.__name__}", f"use some of {sorted(known)}")
     return cls(**fixed, **options)
+
+
+def delimiter_fix(task) -> str:
+    """What a ``treecredit train`` user can do when the responses write no step delimiter of ``task``: set it
+    (``--task-option delimiter=TEXT``) where the task takes that option (a dataset), else, where the task
+    fixes it (arithmetic ``=``, countdown ``,``), warm-start longer so that the policy learns to write it."""
+    inner = getattr(task, "task", task)  # a task scored by --reward keeps its task's options
+    if is_dataclass(inner) and "delimiter" in {f.name for f in fields(inner)}:
+        return "pass --task-option delimiter=TEXT that the responses write"
+    return (f"the {getattr(task, 'name', 'task')!r} task's delimiter {getattr(task, 'delimiter', '')!r} is fixed: "
+            "a policy that does not write it yet needs a longer warm start (--warm-start-steps, or "
+            "--hf-warm-start-steps for a Hugging Face model)")
 
 
 def task_from_config(config) -> Task:

@@ -39,8 +39,9 @@ def set_aside(config, counters: dict, step_tokens: int, log) -> None:
     budget, spent = config.token_budget, counters["generated_tokens"]
     if counters["step"] == 0:
         fail("token_budget", f"is {budget}, but the first step generated {step_tokens} tokens, so no step fits "
-             "in the budget", f"pass --token-budget {step_tokens} or more (a step generates up to prompts_per_step "
-             "× group_size × max_new_tokens tokens), or fewer --prompts-per-step")
+             "in the budget", f"pass a budget of {step_tokens} tokens or more (train --token-budget, compare "
+             "--budget; a step generates up to prompts_per_step × group_size × max_new_tokens tokens), or fewer "
+             "--prompts-per-step")
     log(f"token budget: the next step would generate {step_tokens} tokens, {spent + step_tokens} in all, past "
         f"--token-budget {budget}; the run ends after step {counters['step']} at {spent} generated tokens "
         "(that step was sampled, not trained on)")

@@ -28,7 +28,7 @@ from treecredit.training.config import TrainConfig
 EVAL_SEED = 20_261_122  # the held-out problems: one fixed set for every run and seed
 
 
-def estimator_options(spec, rollout, policy, task, user_options: dict) -> dict:
+def estimator_options(spec, rollout, policy, task, user_options: dict, branching: str = "fixed") -> dict:
     """The options to pass to estimator ``spec``: what the rollout offers and the estimator accepts.
 
     Step boundaries go as ``step_ends``: the rollout's, or else found in the decoded text of the
@@ -36,9 +36,10 @@ def estimator_options(spec, rollout, policy, task, user_options: dict) -> dict:
     where the delimiter's ids depend on the context), unless the sampled tree goes; ``tree_nodes`` and
     ``mc_values`` when the sampler produced them. The user's options win; a user-given ``delimiter`` or
     ``step_tokens`` replaces the automatic ``step_ends``. A step estimator that finds no step in the whole
-    batch gets a warning.
+    batch gets a warning, and so does a sampled tree that did not branch (``branching``: its strategy).
     """
     from treecredit.step_text import step_ends_from_text, warn_if_no_steps
+    from treecredit.tasks import delimiter_fix
 
     accepted = set(spec.options)
     options = {k: v for k, v in rollout.available_options().items() if k in accepted and k != "step_ends"}
@@ -53,27 +54,36 @@ def estimator_options(spec, rollout, policy, task, user_options: dict) -> dict:
             options["delimiter"] = policy.encode(task.delimiter)
         if "step_ends" in options and hasattr(spec, "name"):
             warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask, source="treecredit train",
-                             fix="treecredit train: --task-option delimiter=TEXT that the responses write")
+                             fix=f"treecredit train: {delimiter_fix(task)}")
     if getattr(rollout, "tree_nodes", None) is not None:
-        warn_if_tree_did_not_branch(rollout, getattr(task, "delimiter", ""))
+        warn_if_tree_did_not_branch(rollout, task, branching)
     options.update(user_options)
     return options
 
 
-def warn_if_tree_did_not_branch(rollout, delimiter: str) -> bool:
+def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool:
     """Warn (``UserWarning``) when no two rows of any group share a token of ``rollout.tree_nodes`` ``(B, T)``:
-    the tree sampler grew separate chains (the fixed strategy forks at step ends, so responses that never
-    write the delimiter do not fork), and a tree estimator then sees no more than i.i.d. groups."""
+    the tree sampler grew separate chains (the fixed and adaptive strategies fork at step ends, so responses
+    that never write ``task``'s delimiter do not fork), and a tree estimator then sees no more than i.i.d.
+    groups. The advice depends on ``branching`` (the strategy) and on whether the task takes a delimiter."""
     import warnings
 
+    from treecredit.tasks import delimiter_fix
     from treecredit.trees.explicit import tree_branched
 
     if tree_branched(rollout.tree_nodes, rollout.response_mask):
         return False
+    delimiter = getattr(task, "delimiter", "")
+    where = {"fixed": f"at step ends (the task's delimiter {delimiter!r})",
+             "adaptive": f"at step ends (the task's delimiter {delimiter!r}) and at the prompt",
+             "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
+    fixes = [delimiter_fix(task)] if branching in ("fixed", "adaptive") else []
+    if branching == "fixed":
+        fixes.append("pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
+    fixes = fixes or ["check the --branching-option values"]
     warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
-                  f"not branch (the fixed strategy forks at step ends; do the responses write the task's delimiter "
-                  f"{delimiter!r}?). Pass --task-option delimiter=TEXT that the responses write, or "
-                  "--branching-option every=K to fork every K tokens.", UserWarning, stacklevel=2)
+                  f"not branch (the {branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
+                  UserWarning, stacklevel=2)
     return True
 
 
@@ -310,7 +320,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                 fail("reward", f"every reward of the first step failed ({reward_failed} of {reward_failed} "
                      f"completions; last error: {errors[-1] if errors else 'the functions returned None'})",
                      "fix the reward function (call it by hand on a few completions), then run again")
-            options = estimator_options(spec, rollout, policy, task, config.estimator_options)
+            options = estimator_options(spec, rollout, policy, task, config.estimator_options, config.branching)
             advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
             advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
             stats = ppo_update(policy, reference, optimizer, rollout, advantages, config, generator)

@@ -171,7 +171,9 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
     if command:
         lines += [f"Command: `{command}`", ""]
     lines += [f"Settings: `{json.dumps(settings)}`", "",
-              (f"Held-out {title[0]} after the token budget (mean ± 95% t-interval over seeds). "
+              (f"Held-out {title[0]} at the end of each run, its last step within the budget of {budget:.0f} "
+               "generated tokens (mean ± 95% t-interval over seeds; each arm's mean tokens spent: generated_tokens "
+               "in results.csv). "
               f"'Δ vs {ref}' = paired difference over the seeds both arms finished (mean ± 95% t-interval, "
               f"two-sided paired t-test p). 'Tokens to {ref} final' = generated tokens at which the arm's mean "
               f"curve (21-point grid) first reaches {ref}'s mean curve at the budget; 'seeds ≤ ½' = seeds whose "
