@@ -228,3 +228,12 @@ def test_compare_resume_needs_a_comparison_and_starts_the_runs_it_lacks(tmp_path
     assert "resume (arm 'grpo', seed 0): the run in" in err and "['lr']" in err and "treecredit train" not in err
     assert f"Fix: resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} " \
            "--resume`" in err
+
+
+def test_a_one_seed_report_shows_no_zero_width_intervals(tmp_path):
+    from treecredit.training.report import summarise, write_report
+
+    runs = {"grpo": [_fake_records(0.5)], "rloo": [_fake_records(0.6)]}
+    text = write_report(tmp_path, summarise(runs, 100), {}).read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| rloo |"))
+    assert "0.600 (1 seed, no interval)" in row and "± 0.000" not in row  # one seed has no interval, not a 0 one

@@ -138,6 +138,7 @@ def test_the_plan_line_says_when_evaluations_run(tiny_config):
     off = plan_evaluation(tiny_config(steps=60, eval_every=0), 1).describe()
     assert "before the first step and after the last only (--eval-every 0)" in off
     assert when_text(25, 0) == "before the first step, every 25 steps and after the last"  # a budget-only run
+    assert when_text(1, 5) == "before the first step, every step and after the last"
 
 
 def test_eval_every_0_evaluates_only_before_the_first_step_and_after_the_last(tiny_config):

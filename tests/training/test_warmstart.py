@@ -54,3 +54,17 @@ def test_a_warm_start_shows_its_progress(tmp_path, capsys):
     warm_started_policy(task, model_config=MODEL, steps=2, batch_size=4, lr=1e-3, seed=3, cache_dir=tmp_path / "b",
                         log=lines.append)
     assert "supervised steps" in lines[0] and "warm start" not in capsys.readouterr().err  # no bar when off
+
+
+def test_lines_printed_during_a_bar_go_above_it(monkeypatch):
+    from tqdm.auto import tqdm
+
+    from treecredit.training.progress import above_bar
+
+    written: list[str] = []
+    monkeypatch.setattr(tqdm, "write", staticmethod(lambda text, **kw: written.append(text)))
+    bar = object()
+    above_bar(print, bar)("step 25:", "held-out success 0.5")
+    assert written == ["step 25: held-out success 0.5"]
+    mine = [].append
+    assert above_bar(mine, bar) is mine and above_bar(print, None) is print  # a caller's own log, or no bar

@@ -199,7 +199,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard
-    from treecredit.training.progress import advance_bar, run_bar
+    from treecredit.training.progress import above_bar, advance_bar, run_bar
     from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
@@ -279,6 +279,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
         f"{when_text(config.eval_every, config.steps)}")
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = run_bar(config, counters)
+    log = above_bar(log, bar)  # evaluation lines and dropped-episode warnings above the bar, not through it
     started = time.perf_counter()
     saved_step = counters["step"]
     with samples, StopRequest(log) as stop:

@@ -67,7 +67,7 @@ def when_text(every: int, steps: int) -> str:
     evaluates, in words: ``"before the first step, every 25 steps and after the last"``, or ``"before the
     first step and after the last"`` when none falls between (``every`` 0, or ``steps ≤ every``)."""
     if scheduled_between(every, steps):
-        return f"before the first step, every {every} steps and after the last"
+        return f"before the first step, every {f'{every} steps' if every > 1 else 'step'} and after the last"
     why = "--eval-every 0" if every == 0 else f"the run's {steps} step{'s' * (steps != 1)} ≤ --eval-every {every}"
     return f"before the first step and after the last only ({why})"
 

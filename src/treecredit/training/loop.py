@@ -230,7 +230,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         rollout_metrics,
     )
     from treecredit.training.preflight import check_run
-    from treecredit.training.progress import advance_bar, run_bar
+    from treecredit.training.progress import above_bar, advance_bar, run_bar
     from treecredit.training.samples import sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
     from treecredit.training.stopping import StopRequest
@@ -295,6 +295,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = run_bar(config, counters)
+    log = above_bar(log, bar)  # sample lines and notes above the bar, not through it
     started = time.perf_counter()
     saved_step = counters["step"]
     with StopRequest(log) as stop:

@@ -33,6 +33,17 @@ def run_bar(config, counters: dict):
     return progress_bar(config.steps, initial=counters["step"], unit="step", desc="train")
 
 
+def above_bar(log, bar):
+    """``log`` for the lines a run prints while ``bar`` is shown: through ``tqdm.write`` (the line goes above
+    the bar, which is redrawn below it) when ``log`` is ``print``; ``log`` itself otherwise (a caller's own
+    function, or no bar)."""
+    if bar is None or log is not print:
+        return log
+    from tqdm.auto import tqdm
+
+    return lambda *parts: tqdm.write(" ".join(str(p) for p in parts))
+
+
 def advance_bar(bar, config, generated: int, postfix: dict) -> None:
     """Move ``bar`` (None: no bar) by one step, or by ``generated`` tokens under a budget; show ``postfix``."""
     if bar is None:

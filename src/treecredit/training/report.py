@@ -128,9 +128,11 @@ def _fmt(x, spec=".3f") -> str:
     return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
 
-def _pm(mean: float, half: float, n: int) -> str:
-    """``mean ± half``; a single seed has no interval."""
-    return f"{mean:.3f} ± {half:.3f}" if n >= 2 else f"{mean:.3f} (1 seed, no interval)"
+def _pm(mean: float, half: float, n: int, short: bool = False) -> str:
+    """``mean ± half``; a single seed has no interval (said in full, or with ``short`` the mean alone)."""
+    if n >= 2:
+        return f"{mean:.3f} ± {_fmt(half)}"
+    return f"{mean:.3f}" if short else f"{mean:.3f} (1 seed, no interval)"
 
 
 def _wall(seconds: float) -> str:
@@ -190,8 +192,8 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
         half = "–" if "seeds_reaching_at_half_budget" not in e else f"{e['seeds_reaching_at_half_budget']}/{row[1]}"
         area_diff = "–" if row[16] is None else f"{row[16]:+.3f} ± {_fmt(row[17])}"
         lines.append(f"| {name} | {row[1]} | {_pm(row[2], row[3], row[1])} | {diff} | {_fmt(row[10])} | "
-                     f"{row[14]:.3f} ± {_fmt(row[15])} | {area_diff} | {_fmt(row[18])} | "
-                     f"{row[4]:.3f} ± {row[5]:.3f} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | "
+                     f"{_pm(row[14], row[15], row[1], short=True)} | {area_diff} | {_fmt(row[18])} | "
+                     f"{_pm(row[4], row[5], row[1], short=True)} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | "
                      f"{_wall(row[13])} |")
     for name, errors in summary.get("failures", {}).items():
         for seed, error in errors.items():
