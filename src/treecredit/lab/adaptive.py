@@ -12,8 +12,8 @@ duck-typed task, so :func:`~treecredit.sampling.branching.leaf_rewards` works un
 Each group grows in its own :class:`~treecredit.sampling.tree_table.SampledForest` (the rule scans the
 whole forest per group, so one forest per group keeps the cost linear in the groups); the groups are then
 laid out as one :class:`~treecredit.lab.sampling.LabBatch` with ``tree_nodes`` = the forest's segment ids.
-A group has at most ``group_size`` leaves (fewer when ``max_children`` caps a round), so groups differ in
-size; the lab's gradient divides each group's sum by its own leaf count.
+A group has ``group_size`` leaves (fewer only when ``token_budget`` ends its rounds early), so groups can
+differ in size; the lab's gradient divides each group's sum by its own leaf count.
 
 Unlike fixed trees, an adaptive tree's leaves are not marginal samples of the policy (where it branches
 depends on the rewards it has seen), so its mean gradient can point away from ∇J: the lab's
