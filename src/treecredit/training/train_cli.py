@@ -150,11 +150,14 @@ def check_tree_fields_unused(config) -> None:
 
 
 def check_task_fields_unset(config) -> None:
-    """Refuse, by name, a task-run option given to an agent run (``--env``), which would ignore it."""
-    for field, flag in _given(config, TASK_ONLY_FIELDS):
+    """Refuse, by name, a task-run option given to an agent run (``--env``), which would ignore it: the task
+    fields, ``--sampler`` and the tree sampler's options (episodes are sampled turn by turn)."""
+    episodes = "agent episodes are sampled turn by turn; to fork them pass --sampler-option fork_at=[1]"
+    for field, flag in _given(config, {**TASK_ONLY_FIELDS, "sampler": "--sampler", **TREE_ONLY_FIELDS}):
         hint = {"max_len": "the agent's context is --sampler-option max_len=N",
                 "eval_mode": "an agent evaluation plays every held-out instance greedily and sampled",
-                "eval_time_share": "an agent run evaluates every --eval-every steps"}.get(
+                "eval_time_share": "an agent run evaluates every --eval-every steps",
+                "sampler": episodes, **dict.fromkeys(TREE_ONLY_FIELDS, episodes)}.get(
             field, "the environment gives the rewards; its options are --env-option KEY=VALUE")
         fail(field.replace("_", "-"), f"{flag} is for task runs; --env {config.env} would ignore it",
              f"drop {flag} ({hint}; docs/agents.md)")
