@@ -11,14 +11,19 @@ parameter rebound (``module.weight = ...``) all rebuild it; weights updated in p
 from __future__ import annotations
 
 import weakref
+from itertools import chain
+from operator import is_
 
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # (model, kind) holder -> kept plan
 
 
-def _contents(dicts: list) -> list:
-    """The identities of the dictionaries' values, in order (compared, not the values: tensors have no
-    boolean equality); the entry also keeps the values alive, so an identity cannot be reused."""
-    return [id(value) for d in dicts for value in d.values()]
+def _values(dicts: list) -> list:
+    return list(chain.from_iterable(map(dict.values, dicts)))
+
+
+def _same(dicts: list, values: list) -> bool:
+    """Whether ``dicts`` hold ``values`` (in order), compared by identity (tensors have no boolean equality)."""
+    return sum(map(len, dicts)) == len(values) and all(map(is_, chain.from_iterable(map(dict.values, dicts)), values))
 
 
 def kept_plan(model, kind: str, build):
@@ -29,11 +34,10 @@ def kept_plan(model, kind: str, build):
     may have plans for several)."""
     kept = _PLANS.get(model)
     entry = kept.get(kind) if kept is not None else None
-    if entry is not None and _contents(entry[0]) == entry[1]:
-        return entry[3]
+    if entry is not None and _same(entry[0], entry[1]):
+        return entry[2]
     dicts: list = []
     plan = build(dicts)
     if plan is not None:
-        alive = [value for d in dicts for value in d.values()]
-        _PLANS.setdefault(model, {})[kind] = (dicts, _contents(dicts), alive, plan)
+        _PLANS.setdefault(model, {})[kind] = (dicts, _values(dicts), plan)
     return plan
