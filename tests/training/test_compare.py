@@ -178,6 +178,8 @@ def test_compare_runs_agent_arms_with_their_own_options(tmp_path, capsys):
     (["--estimators", "rtmc@tree"], "no tree sampler"),
     (["--estimators", "grpo,rtmc[env.bogus=1]"], "bogus"),
     (["--estimators", "grpo", "--resume", "--overwrite"], "--resume and --overwrite"),
+    (["--estimators", "grpo", "--sampler", "tree"], "--sampler is for task runs"),
+    (["--estimators", "grpo", "--task", "countdown"], "--task is for task runs"),
 ])
 def test_compare_with_an_env_refuses_bad_arms_before_any_run(tmp_path, capsys, flags, message):
     from treecredit.cli import main

@@ -116,7 +116,11 @@ def test_a_prompt_and_response_longer_than_the_small_gpts_positions_are_refused(
 
 
 @pytest.mark.parametrize("extra,name", [(["--reward", "exact"], "reward"), (["--task", "countdown"], "task"),
-                                        (["--max-len", "40"], "max-len"), (["--cutoff", "sound"], "cutoff")])
+                                        (["--max-len", "40"], "max-len"), (["--cutoff", "sound"], "cutoff"),
+                                        (["--eval-mode", "greedy"], "eval-mode"),
+                                        (["--eval-time-share", "0.2"], "eval-time-share"),
+                                        (["--sampler", "tree"], "sampler"),
+                                        (["--branching", "adaptive"], "branching")])
 def test_agent_runs_refuse_task_run_options_they_would_ignore(tmp_path, capsys, extra, name):
     from treecredit.cli import main
 

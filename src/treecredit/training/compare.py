@@ -254,7 +254,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
             warm_keys.add(key)
             build_policy(config, task_from_config(config), log)  # the run's own task, --dataset included
     jobs = default_jobs(len(jobs_list)) if jobs is None else max(1, min(jobs, len(jobs_list)))
-    log(f"compare: {len(jobs_list)} runs ({len(arms)} arms × {len(seeds)} seeds), {jobs} at a time")
+    log(f"compare: {len(jobs_list)} run{'s' * (len(jobs_list) != 1)} ({len(arms)} arm{'s' * (len(arms) != 1)} × "
+        f"{len(seeds)} seed{'s' * (len(seeds) != 1)}), {jobs} at a time")
     done: dict[str, dict[int, list[dict]]] = {label: {} for label in arms}
     failures: dict[str, dict[int, str]] = {label: {} for label in arms}
 

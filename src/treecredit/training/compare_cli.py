@@ -64,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     reference = args.reference if args.reference in arms else arms[0]
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
                             progress=False)
+    if env:  # task-run flags (--task, --sampler, --branching, ...) that every agent run would ignore
+        from treecredit.training.train_cli import check_task_fields_unset
+
+        check_task_fields_unset(base)
     arm_configs(base, arms)  # every arm validated before any run
     out = Path(args.out)
     held = (out / "report.md").exists() or (out / "runs").is_dir()

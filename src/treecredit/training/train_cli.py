@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
 
 # what only task runs read: an agent run (--env) would silently ignore them
 TASK_ONLY_FIELDS = {"task": "--task", "task_options": "--task-option", "dataset": "--dataset",
-                    "reward": "--reward", "max_len": "--max-len", "cutoff": "--cutoff"}
+                    "reward": "--reward", "max_len": "--max-len", "cutoff": "--cutoff", "eval_mode": "--eval-mode",
+                    "eval_time_share": "--eval-time-share"}
 
 
 # what only the tree sampler reads (``--cutoff`` is refused in preflight): an i.i.d. run would ignore them
@@ -149,9 +150,14 @@ def check_tree_fields_unused(config) -> None:
 
 
 def check_task_fields_unset(config) -> None:
-    """Refuse, by name, a task-run option given to an agent run (``--env``), which would ignore it."""
-    for field, flag in _given(config, TASK_ONLY_FIELDS):
-        hint = ("the agent's context is --sampler-option max_len=N" if field == "max_len"
-                else "the environment gives the rewards; its options are --env-option KEY=VALUE")
+    """Refuse, by name, a task-run option given to an agent run (``--env``), which would ignore it: the task
+    fields, ``--sampler`` and the tree sampler's options (episodes are sampled turn by turn)."""
+    episodes = "agent episodes are sampled turn by turn; to fork them pass --sampler-option fork_at=[1]"
+    for field, flag in _given(config, {**TASK_ONLY_FIELDS, "sampler": "--sampler", **TREE_ONLY_FIELDS}):
+        hint = {"max_len": "the agent's context is --sampler-option max_len=N",
+                "eval_mode": "an agent evaluation plays every held-out instance greedily and sampled",
+                "eval_time_share": "an agent run evaluates every --eval-every steps",
+                "sampler": episodes, **dict.fromkeys(TREE_ONLY_FIELDS, episodes)}.get(
+            field, "the environment gives the rewards; its options are --env-option KEY=VALUE")
         fail(field.replace("_", "-"), f"{flag} is for task runs; --env {config.env} would ignore it",
              f"drop {flag} ({hint}; docs/agents.md)")
