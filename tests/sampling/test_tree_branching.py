@@ -5,7 +5,8 @@ import pytest
 import torch
 from tree_helpers import check_tree_nodes, sample_tree, tiny_gpt
 
-from treecredit.sampling.branching import AdaptiveBranching, EntropyBranching, candidate_scores, open_points
+from treecredit.sampling.branching import AdaptiveBranching, EntropyBranching, open_points
+from treecredit.sampling.leaf_scores import candidate_scores
 from treecredit.sampling.tree_table import SampledForest
 from treecredit.tasks import ArithmeticTask, CountdownTask
 
@@ -157,7 +158,7 @@ def test_an_option_typo_lists_the_accepted_options():
 
 
 def test_adaptive_rule_clips_rewards_outside_the_unit_interval_with_a_warning():
-    from treecredit.sampling.branching import unit_rewards
+    from treecredit.sampling.leaf_scores import unit_rewards
 
     # a count reward of 3 would make p_c = 4/3 and the variance negative: the point would never be picked
     forest, rewards = _forest([[1.0] * 4, [1.0] * 4], [3.0, 0.0])

@@ -7,7 +7,7 @@ over step-end fork points) with a *lab grower* in place of the trainer's
 makes, ``grow_roots`` and ``grow_points``, and grows every new chain to the end of the MDP by sampling the
 tabular policy; a forest token is an action (each action closes a step), its entropy is the exact
 entropy of π at that prefix, and the rewards the rule reads are the exact leaf rewards (through a small
-duck-typed task, so :func:`~treecredit.sampling.branching.leaf_rewards` works unchanged).
+duck-typed task, so :func:`~treecredit.sampling.leaf_scores.leaf_rewards` works unchanged).
 
 Each group grows in its own :class:`~treecredit.sampling.tree_table.SampledForest` (the rule scans the
 whole forest per group, so one forest per group keeps the cost linear in the groups); the groups are then
@@ -74,7 +74,7 @@ class LabGrower:
     """Grows chains of a :class:`TabularMDP` into a :class:`SampledForest` for a branching strategy.
 
     Attributes (what :class:`AdaptiveBranching` reads): ``prompts`` (one per group), ``ctx`` (``task``,
-    ``problems``, ``policy`` for :func:`~treecredit.sampling.branching.leaf_rewards`).
+    ``problems``, ``policy`` for :func:`~treecredit.sampling.leaf_scores.leaf_rewards`).
     """
 
     def __init__(self, mdp: TabularMDP, rng: np.random.Generator, entropies: tuple | None = None) -> None:

@@ -24,10 +24,10 @@ that did not stop at one (``forest.step_end_offsets``).
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 from treecredit._validation import fail
+from treecredit.sampling.leaf_scores import candidate_scores, leaf_rewards, unit_rewards, water_fill
 from treecredit.sampling.schedule import grow_in_rounds
 from treecredit.sampling.tree_table import SampledForest
 
@@ -296,114 +296,22 @@ class AdaptiveBranching:
     def allocate(self, forest, group: int, rewards: dict, budget: int) -> list[tuple[tuple[int, int], int]]:
         """``[((node, offset), k)]``: the round's ``budget`` split over the group's candidate points.
 
-        Points with u > 0 share the budget in proportion to u, each capped at ``max_children``: the shares
-        b·u(c)/Σu are rounded down, the leaves left over go one by one by largest remainder (ties: larger u,
-        then the point), and what a capped point cannot take is shared again over the positive points below
-        the cap, in proportion to u (water-filling). Leaves that no positive point can take any more (every
-        one at the cap) go to new chains from the prompt beyond the cap, as when Σu = 0: points with u = 0
-        (H = 0, the next token is certain, a child there repeats its sibling's token) never get children."""
+        Points with u > 0 share it in proportion to u, at most ``max_children`` each, by
+        :func:`~treecredit.sampling.leaf_scores.water_fill`; leaves that no positive point can take (every one
+        at the cap) go to new chains from the prompt, as when Σu = 0. Points with u = 0 (H = 0: the next
+        token is certain, a child there repeats its sibling's token) never get children."""
         if budget <= 0:
             return []
         scores = {point: u for point, u in candidate_scores(forest, group, rewards).items() if u > 0}
         if not scores:
             return [((-1, -1), budget)]
-        k = dict.fromkeys(scores, 0)
-        spare = budget
-        while spare > 0:
-            room = [c for c in scores if k[c] < self.max_children]
-            if not room:
-                break
-            total = sum(scores[c] for c in room)
-            share = {c: spare * scores[c] / total for c in room}
-            given = {c: min(self.max_children - k[c], int(share[c])) for c in room}
-            left = spare - sum(given.values())
-            for c in sorted(room, key=lambda c: (-(share[c] - int(share[c])), -scores[c], c)):
-                if left <= 0:
-                    break
-                if k[c] + given[c] < self.max_children:
-                    given[c] += 1
-                    left -= 1
-            if left == spare:  # nothing placed: every point with room is at the cap
-                break
-            for c in room:
-                k[c] += given[c]
-            spare = left
-        if spare > 0:
-            k[(-1, -1)] = k.get((-1, -1), 0) + spare
+        k = water_fill(scores, budget, self.max_children)
         order = sorted(k, key=lambda c: (-scores.get(c, 0.0), c))
         return [(c, k[c]) for c in order if k[c] > 0]
 
 
-def unit_rewards(rewards: dict) -> dict:
-    """Leaf rewards clipped to [0, 1], the range the value posterior of :class:`AdaptiveBranching` assumes
-    (a reward of 2 would give p_c > 1 and a negative variance, so the point would never be picked); warns
-    (``UserWarning``, shown once per process by Python's default filter) when it clips. NaN counts as 0
-    (an unscored leaf, as wrong)."""
-    out = {leaf: 0.0 if math.isnan(r) else min(max(float(r), 0.0), 1.0) for leaf, r in rewards.items()}
-    if any(out[leaf] != r for leaf, r in rewards.items() if not math.isnan(r)):
-        warnings.warn("branching 'adaptive': leaf rewards outside [0, 1] were clipped to [0, 1], the range its "
-                      "value uncertainty assumes; scale the reward to [0, 1] (e.g. success as 1/0) for adaptive "
-                      "branching", UserWarning, stacklevel=2)
-    return out
-
-
-def candidate_scores(forest: SampledForest, group: int, rewards: dict) -> dict:
-    """u(c) = H(c)·σ²(c) for the prompt ``(-1, -1)`` and each step end ``(node, offset)`` of ``group``."""
-    roots = [n for n in forest.nodes_of(group) if forest.parent_node[n] < 0]
-    out = {}
-    if roots:
-        out[(-1, -1)] = _score(forest.entropy[roots[0]][0], [rewards[leaf] for r in roots
-                                                             for leaf in forest.leaves_below(r)])
-    for node in forest.nodes_of(group):
-        ends = list(forest.step_end_offsets[node])
-        if forest.status[node] == "cut":
-            ends = ends[:-1]
-        values = None
-        for offset in ends:
-            if offset + 1 < len(forest.tokens[node]):
-                entropy = forest.entropy[node][offset + 1]
-            elif forest.children[node]:
-                entropy = forest.entropy[forest.children[node][0]][0]
-            else:
-                continue
-            if values is None:
-                values = [rewards[leaf] for leaf in forest.leaves_below(node)]
-            out[(node, offset)] = _score(entropy, values)
-    return out
-
-
-def _score(entropy: float, values: list[float]) -> float:
-    n, s = len(values), float(sum(values))
-    p = (s + 1.0) / (n + 2.0)
-    return max(entropy, 0.0) * p * (1.0 - p) / (n + 3.0)
-
-
 def _group_tokens(forest: SampledForest, group: int) -> int:
     return sum(len(forest.tokens[n]) for n in forest.nodes_of(group))
-
-
-def leaf_rewards(ctx, forest: SampledForest, group: int | None = None) -> dict:
-    """Reward of every leaf so far (of ``group``, or of all groups): the final verifier's, or the failure
-    reward for a pruned leaf."""
-    from treecredit.sampling.cutoff import failure_reward
-    from treecredit.tasks.base import batch_rewards
-
-    leaves = forest.leaves(group)
-    out = {leaf: failure_reward(ctx.task) for leaf in leaves if forest.status[leaf] == "cut"}
-    scored = [leaf for leaf in leaves if leaf not in out]
-    values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaf]] for leaf in scored],
-                           [leaf_text(ctx, forest, leaf) for leaf in scored])
-    out.update(zip(scored, values))
-    return out
-
-
-def leaf_text(ctx, forest: SampledForest, leaf: int) -> str:
-    """Decoded response of a leaf (a chain that stopped on eos has finished: the end marker is added)."""
-    ids = forest.path_tokens(leaf)
-    text = ctx.policy.decode(ids)
-    if ids and ids[-1] == ctx.policy.eos_id and ctx.task.end not in text:
-        text += ctx.task.end
-    return text
 
 
 BRANCHINGS = {"fixed": FixedBranching, "entropy": EntropyBranching, "adaptive": AdaptiveBranching}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from treecredit.sampling.branch_stats import branch_points, leaf_branch_depth
-from treecredit.sampling.branching import leaf_text
 from treecredit.sampling.cutoff import failure_reward
+from treecredit.sampling.leaf_scores import leaf_text
 from treecredit.sampling.rollout import RolloutBatch, step_end_mask
 from treecredit.sampling.tree_table import SampledForest
 from treecredit.tasks.base import batch_rewards

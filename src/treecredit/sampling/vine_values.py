@@ -15,8 +15,8 @@ the call's seed, the group and the prefix ids), so the values do not depend on c
 
 from __future__ import annotations
 
-from treecredit.sampling.branching import leaf_rewards
 from treecredit.sampling.draws import combine
+from treecredit.sampling.leaf_scores import leaf_rewards
 from treecredit.sampling.rounds import SegmentGrower
 from treecredit.sampling.tree_table import SampledForest
 

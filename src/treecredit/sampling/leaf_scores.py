@@ -1,0 +1,110 @@
+"""What the adaptive strategy reads of a tree: its leaves' texts and rewards, the score u(c) of each fork
+point, and how a round's leaf budget is spread over the scores (:class:`~treecredit.sampling.branching.
+AdaptiveBranching`, which documents the formulas). ``leaf_text`` and ``leaf_rewards`` also serve the
+rollout's packing and the vine values."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from treecredit.sampling.tree_table import SampledForest
+
+
+def water_fill(scores: dict, budget: int, cap: int) -> dict:
+    """``{point: k}``: ``budget`` leaves spread over ``scores`` (points with u > 0) in proportion to u, at most
+    ``cap`` per point. Shares are rounded down, the leaves left over go one by one by largest remainder (ties:
+    larger u, then the point), and what a capped point cannot take is shared again over the points below the
+    cap (water-filling). Leaves no point can take any more go to the prompt, ``(-1, -1)``, beyond the cap."""
+    k = dict.fromkeys(scores, 0)
+    spare = budget
+    while spare > 0:
+        room = [c for c in scores if k[c] < cap]
+        if not room:
+            break
+        total = sum(scores[c] for c in room)
+        share = {c: spare * scores[c] / total for c in room}
+        given = {c: min(cap - k[c], int(share[c])) for c in room}
+        left = spare - sum(given.values())
+        for c in sorted(room, key=lambda c: (-(share[c] - int(share[c])), -scores[c], c)):
+            if left <= 0:
+                break
+            if k[c] + given[c] < cap:
+                given[c] += 1
+                left -= 1
+        if left == spare:  # nothing placed: every point with room is at the cap
+            break
+        for c in room:
+            k[c] += given[c]
+        spare = left
+    if spare > 0:
+        k[(-1, -1)] = k.get((-1, -1), 0) + spare
+    return k
+
+
+def unit_rewards(rewards: dict) -> dict:
+    """Leaf rewards clipped to [0, 1], the range the value posterior of the adaptive strategy assumes (a
+    reward of 2 would give p_c > 1 and a negative variance, so the point would never be picked); warns
+    (``UserWarning``, shown once per process by Python's default filter) when it clips. NaN counts as 0
+    (an unscored leaf, as wrong)."""
+    out = {leaf: 0.0 if math.isnan(r) else min(max(float(r), 0.0), 1.0) for leaf, r in rewards.items()}
+    if any(out[leaf] != r for leaf, r in rewards.items() if not math.isnan(r)):
+        warnings.warn("branching 'adaptive': leaf rewards outside [0, 1] were clipped to [0, 1], the range its "
+                      "value uncertainty assumes; scale the reward to [0, 1] (e.g. success as 1/0) for adaptive "
+                      "branching", UserWarning, stacklevel=2)
+    return out
+
+
+def candidate_scores(forest: SampledForest, group: int, rewards: dict) -> dict:
+    """u(c) = H(c)·σ²(c) for the prompt ``(-1, -1)`` and each step end ``(node, offset)`` of ``group``."""
+    roots = [n for n in forest.nodes_of(group) if forest.parent_node[n] < 0]
+    out = {}
+    if roots:
+        out[(-1, -1)] = _score(forest.entropy[roots[0]][0], [rewards[leaf] for r in roots
+                                                             for leaf in forest.leaves_below(r)])
+    for node in forest.nodes_of(group):
+        ends = list(forest.step_end_offsets[node])
+        if forest.status[node] == "cut":
+            ends = ends[:-1]
+        values = None
+        for offset in ends:
+            if offset + 1 < len(forest.tokens[node]):
+                entropy = forest.entropy[node][offset + 1]
+            elif forest.children[node]:
+                entropy = forest.entropy[forest.children[node][0]][0]
+            else:
+                continue
+            if values is None:
+                values = [rewards[leaf] for leaf in forest.leaves_below(node)]
+            out[(node, offset)] = _score(entropy, values)
+    return out
+
+
+def _score(entropy: float, values: list[float]) -> float:
+    n, s = len(values), float(sum(values))
+    p = (s + 1.0) / (n + 2.0)
+    return max(entropy, 0.0) * p * (1.0 - p) / (n + 3.0)
+
+
+def leaf_rewards(ctx, forest: SampledForest, group: int | None = None) -> dict:
+    """Reward of every leaf so far (of ``group``, or of all groups): the final verifier's, or the failure
+    reward for a pruned leaf."""
+    from treecredit.sampling.cutoff import failure_reward
+    from treecredit.tasks.base import batch_rewards
+
+    leaves = forest.leaves(group)
+    out = {leaf: failure_reward(ctx.task) for leaf in leaves if forest.status[leaf] == "cut"}
+    scored = [leaf for leaf in leaves if leaf not in out]
+    values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaf]] for leaf in scored],
+                           [leaf_text(ctx, forest, leaf) for leaf in scored])
+    out.update(zip(scored, values))
+    return out
+
+
+def leaf_text(ctx, forest: SampledForest, leaf: int) -> str:
+    """Decoded response of a leaf (a chain that stopped on eos has finished: the end marker is added)."""
+    ids = forest.path_tokens(leaf)
+    text = ctx.policy.decode(ids)
+    if ids and ids[-1] == ctx.policy.eos_id and ctx.task.end not in text:
+        text += ctx.task.end
+    return text
