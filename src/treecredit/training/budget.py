@@ -22,11 +22,8 @@ def finished(config, counters: dict, pending_step_tokens: int = 0) -> bool:
     """Whether a run is over: ``steps`` reached (when > 0), or ``token_budget`` (when > 0) spent: reached,
     or the set-aside next step (``pending_step_tokens``) would pass it."""
     by_steps = config.steps > 0 and counters["step"] >= config.steps
-    spent = counters["generated_tokens"]
-    by_budget = config.token_budget > 0 and (spent >= config.token_budget
-                                             or (pending_step_tokens > 0
-                                                 and spent + pending_step_tokens > config.token_budget))
-    return by_steps or by_budget
+    spent = config.token_budget > 0 and counters["generated_tokens"] >= config.token_budget
+    return by_steps or spent or (pending_step_tokens > 0 and passes_budget(config, counters, pending_step_tokens))
 
 
 def passes_budget(config, counters: dict, step_tokens: int) -> bool:

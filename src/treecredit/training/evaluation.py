@@ -162,11 +162,10 @@ class EvalSchedule:
     def due(self, step: int, done: bool) -> bool:
         """True for the first and the last step; else every ``plan.every`` steps (none when 0), within the
         time share."""
-        if step == 0 or done:
-            return True
         if not due(step, self.plan.every, done):
             return False
-        return self.plan.time_share <= 0 or self.spent_s <= self.plan.time_share * self.elapsed_s()
+        within_share = self.plan.time_share <= 0 or self.spent_s <= self.plan.time_share * self.elapsed_s()
+        return step == 0 or done or within_share
 
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started
