@@ -84,7 +84,6 @@ def test_plain_warnings_are_the_commands_alone(monkeypatch):
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "warnings"  # importing the library changes nothing
     monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
-    assert not shown_plainly()
     show_warnings_plainly()
     assert shown_plainly() and cli.show_warnings_plainly is show_warnings_plainly  # the command installs this one
     ours = os.path.join(os.path.dirname(cli.__file__), "training", "loop.py")
