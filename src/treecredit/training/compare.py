@@ -272,12 +272,10 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
             on_result(_ordered(done), failures, len(jobs_list) - finished)
 
     if jobs > 1:
-        import warnings
-
-        from treecredit.cli import show_warnings_plainly
+        from treecredit.warnings_display import show_warnings_plainly, shown_plainly
 
         # the workers show warnings as the command does (`warning: ...`) when it runs them
-        plain = show_warnings_plainly if getattr(warnings.formatwarning, "treecredit_plain", False) else None
+        plain = show_warnings_plainly if shown_plainly() else None
         with multiprocessing.get_context("spawn").Pool(jobs, initializer=plain) as pool:
             for result in pool.imap_unordered(_run_one, jobs_list):
                 collect(result)

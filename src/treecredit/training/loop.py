@@ -68,7 +68,7 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool
     groups. The advice depends on ``branching`` (the strategy) and on whether the task takes a delimiter."""
     import warnings
 
-    from treecredit.tasks import delimiter_fix
+    from treecredit.tasks import delimiter_fix, tree_branch_fixes
     from treecredit.trees.explicit import tree_branched
 
     if tree_branched(rollout.tree_nodes, rollout.response_mask):
@@ -77,10 +77,8 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool
     where = {"fixed": f"at step ends (the task's delimiter {delimiter!r})",
              "adaptive": f"at step ends (the task's delimiter {delimiter!r}) and at the prompt",
              "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
-    fixes = [delimiter_fix(task)] if branching in ("fixed", "adaptive") else []
-    if branching == "fixed":
-        fixes.append("pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
-    fixes = fixes or ["check the --branching-option values"]
+    fixes = tree_branch_fixes(branching, delimiter_fix(task),
+                              "pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
     warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
                   f"not branch (the {branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
                   UserWarning, stacklevel=2)
