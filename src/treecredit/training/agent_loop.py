@@ -187,7 +187,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.agents.credit import step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.budget import finished, finished_note, passes_budget, set_aside
+    from treecredit.training.budget import StepBudget, finished_note
     from treecredit.training.checkpoint import (
         random_state,
         restore_checkpoint,
@@ -237,15 +237,16 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     rng = np.random.default_rng([config.seed, 2])
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0}
     elapsed_before = 0.0
-    pending = 0  # the tokens of a sampled next step that would pass the token budget (budget.py)
+    budget = StepBudget(config, lambda: random_state(generator, rng), lambda state: restore_random_state(
+        state, generator, rng))
     if saved is not None:
         counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
                                       problem_rng=rng)
         elapsed_before = saved.get("elapsed_s", 0.0)
-        pending = saved.get("pending_step_tokens", 0)
+        budget.pending = saved.get("pending_step_tokens", 0)
         log(f"resumed from {out} at step {counters['step']}")
-        if finished(config, counters, pending):
-            log(finished_note(config, counters, pending))
+        if budget.finished(counters):
+            log(finished_note(config, counters, budget.pending))
         del saved["model"], saved["optimizer"]
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
@@ -273,7 +274,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
 
     def checkpoint() -> Path:
         return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
-                               problem_rng=rng, counters=counters, elapsed_s=elapsed(), pending_step_tokens=pending)
+                               problem_rng=rng, counters=counters, elapsed_s=elapsed(),
+                               pending_step_tokens=budget.pending)
 
     log(f"evaluation: greedy and sampled success on {len(eval_seeds)} held-out instances (one episode each), "
         f"{when_text(config.eval_every, config.steps)}")
@@ -283,24 +285,17 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     started = time.perf_counter()
     saved_step = counters["step"]
     with samples, StopRequest(log) as stop:
-        while not finished(config, counters, pending):
+        while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
-            before = random_state(generator, rng) if config.token_budget > 0 else None
+            budget.before_step()
             seeds = draw_instances(probe, rng, config.prompts_per_step, held_out)
             t0 = time.perf_counter()
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=log)
             t1 = time.perf_counter()
-            if passes_budget(config, counters, generated):  # set aside; end at the last step that fits
-                set_aside(config, counters, generated, log)
-                assert before is not None  # passes_budget needs a budget
-                restore_random_state(before, generator, rng)
-                pending = generated
-                if counters["step"] not in evaluated:
-                    last_eval = run_eval()
-                checkpoint()  # also when saved at this step: it now holds `pending`
+            if budget.set_aside_if_past(counters, generated, log, evaluated=evaluated, evaluate=run_eval,
+                                        save=checkpoint):  # end at the last step that fits
                 break
-            pending = 0  # a step set aside before a resume with a larger budget: it fits now
             learned: dict = {}
             if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on
                 batch = pack_episodes(policy, episodes, seeds, generated)
@@ -320,7 +315,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                       "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes),
                       "time_play_s": t1 - t0, "elapsed_s": elapsed()}
             writer.write(record)
-            done = finished(config, counters)
+            done = budget.finished(counters)
             if due(counters["step"], config.eval_every, done):
                 last_eval = run_eval()
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
