@@ -77,14 +77,26 @@ def test_plain_warnings_are_the_commands_alone(monkeypatch):
     import warnings
 
     import treecredit.cli as cli
+    from treecredit.warnings_display import show_warnings_plainly, shown_plainly
 
     env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "src")}
     probe = "import warnings, treecredit, treecredit.training.loop; print(warnings.formatwarning.__module__)"
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "warnings"  # importing the library changes nothing
     monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
-    cli.show_warnings_plainly()
+    show_warnings_plainly()
+    assert shown_plainly() and cli.show_warnings_plainly is show_warnings_plainly  # the command installs this one
     ours = os.path.join(os.path.dirname(cli.__file__), "training", "loop.py")
     assert warnings.formatwarning("trees did not branch", UserWarning, ours, 58) == "warning: trees did not branch\n"
     other = warnings.formatwarning("deprecated", FutureWarning, "/x/site-packages/torch/nn.py", 3, "")
     assert other.startswith("/x/site-packages/torch/nn.py:3: FutureWarning: deprecated")
+
+
+def test_training_modules_do_not_import_the_command():
+    """The library's training code uses the warnings display module, not the CLI dispatcher."""
+    import pathlib
+
+    training = pathlib.Path(__file__).parent.parent / "src" / "treecredit" / "training"
+    assert training.is_dir()
+    importers = [p.name for p in training.glob("*.py") if "treecredit.cli" in p.read_text()]
+    assert importers == []

@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from treecredit.warnings_display import show_warnings_plainly
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("treecredit.demo", "show every estimator's credit on a small built-in group"),
     "train": ("treecredit.training.train_cli", "RL-train a policy on a task, dataset or environment"),
@@ -42,27 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(command_parser)
         command_parser.set_defaults(_module=module)
     return parser
-
-
-def show_warnings_plainly() -> None:
-    """Show treecredit's own warnings as ``warning: <message>`` (no file path, line number or source line,
-    which tell a command-line user nothing); other packages' warnings keep Python's format. Installed by
-    the command (and in ``compare``'s worker processes), never by ``import treecredit``."""
-    import os
-    import warnings
-
-    if getattr(warnings.formatwarning, "treecredit_plain", False):
-        return
-    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    python_format = warnings.formatwarning
-
-    def formatwarning(message, category, filename, lineno, line=None):
-        if os.path.abspath(filename).startswith(package):
-            return f"warning: {message}\n"
-        return python_format(message, category, filename, lineno, line)
-
-    formatwarning.treecredit_plain = True  # type: ignore[attr-defined]
-    warnings.formatwarning = formatwarning
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -295,3 +295,20 @@ def test_a_tree_that_did_not_branch_is_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not _warn_if_no_branch(shared, "\n\n")
+
+
+@pytest.mark.parametrize("branching, advice, not_advised", [
+    ("fixed", r"pass step_pattern=TEXT .*; or pass branching_options=\{'every': K\}", None),
+    ("adaptive", r"pass step_pattern=TEXT that the completions write\.$", "every"),
+    ("entropy", r"highest entropy\)\. To fix: check the branching options\.$", "step_pattern=TEXT"),
+])
+def test_the_no_branch_advice_follows_the_strategy(branching, advice, not_advised):
+    """The same per-strategy advice as `treecredit train` (tasks.tree_branch_fixes), in TRL's own words:
+    entropy trees do not fork at step_pattern, and only fixed trees take every=K."""
+    from treecredit.integrations.trl import _warn_if_no_branch
+
+    apart = torch.tensor([[0, 0, 1, -1], [2, 2, 3, 3]])
+    with pytest.warns(UserWarning, match=advice) as caught:
+        assert _warn_if_no_branch(apart, "\n\n", branching)
+    assert f"the {branching!r} strategy" in str(caught[0].message)
+    assert not_advised is None or not_advised not in str(caught[0].message).split("To fix:")[1]

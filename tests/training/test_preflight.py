@@ -146,7 +146,7 @@ def test_cutoff_outside_the_tree_sampler_is_refused_and_a_no_op_cutoff_is_said(t
      r"--estimator-option scale=bogus: estimator 'treerpo' refuses it .*'bernoulli'"),
     ({"estimator": "treerpo", "estimator_options": {"delimiter": "abc"}},
      r"--estimator-option delimiter=abc: .*expected integers.*Fix: give the delimiter as token ids, "
-     r"--estimator-option delimiter=\[ID, \.\.\.\], or as text to the task, --task-option delimiter=TEXT"),
+     r"--estimator-option delimiter=\[ID, \.\.\.\], or drop it: the 'arithmetic' task's delimiter '=' is fixed"),
     ({"estimator": "treerpo", "estimator_options": {"delimiter": "\n"}}, r'--estimator-option delimiter="\\n": '),
     ({"estimator": "treerpo", "sampler": "tree", "estimator_options": {"step_tokens": 2}},
      r"estimator 'treerpo' fails with --estimator-option step_tokens=2 .*tree_nodes"),
@@ -160,8 +160,20 @@ def test_an_estimator_that_needs_steps_is_told_how_to_give_them(tiny_config, tmp
     (tmp_path / "d.jsonl").write_text(rows)
     config = tiny_config(estimator="vine", sampler="tree", mc_rollouts=1, dataset=str(tmp_path / "d.jsonl"),
                          task_options={"delimiter": ""})
-    _refused_before_work(config, r"^estimator: 'vine' needs steps, .*Fix: give the task a step delimiter "
-                                 r"\(--task-option delimiter=TEXT .*step_tokens=N or delimiter=\[TOKEN_ID, \.\.\.\]\.$")
+    _refused_before_work(config, r"^estimator: 'vine' needs steps, .*Fix: give the task a step delimiter, "
+                                 r"--task-option delimiter=TEXT, or pass --estimator-option step_tokens=N or "
+                                 r"delimiter=\[TOKEN_ID, \.\.\.\]\.$")
+
+
+def test_a_text_delimiter_option_is_sent_to_the_task_only_where_the_task_takes_one(tiny_config, tmp_path):
+    """arithmetic fixes its delimiter (tested above: 'drop it'); a dataset takes --task-option delimiter."""
+    rows = "".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(4))
+    (tmp_path / "d.jsonl").write_text(rows)
+    config = tiny_config(estimator="treerpo", dataset=str(tmp_path / "d.jsonl"), task_options={},
+                         estimator_options={"delimiter": "abc"})
+    _refused_before_work(config, r"^estimator_options: --estimator-option delimiter=abc: .*Fix: give the delimiter "
+                                 r"as token ids, --estimator-option delimiter=\[ID, \.\.\.\], or as text to the task, "
+                                 r"--task-option delimiter=TEXT")
 
 
 def _default_options(spec) -> dict:

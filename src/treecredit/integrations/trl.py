@@ -97,6 +97,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         if sampler == "tree":
             self.tree_sampler = _tree_sampler(kwargs.get("args"), branching, dict(branching_options or {}),
                                               step_pattern, kwargs)
+        self.branching = branching
         self._score_leaves = sampler == "tree" and branching == "adaptive"
         if self._score_leaves:
             _check_leaf_scorers(kwargs.get("reward_funcs", args[1] if len(args) > 1 else None))
@@ -223,7 +224,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             local = local.masked_fill(output["completion_mask"] == 0, -1)
             padded = self.accelerator.pad_across_processes(local, dim=1, pad_index=-1)
             options["tree_nodes"] = self.accelerator.gather(padded)
-            _warn_if_no_branch(options["tree_nodes"], self.tree_delimiter)
+            _warn_if_no_branch(options["tree_nodes"], self.tree_delimiter, self.branching)
         elif self.step_pattern is not None and "step_ends" in accepted and not described:
             ends = step_ends_from_text(all_ids, self._text_tokenizer(), self.step_pattern, response_mask=all_mask)
             warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}")
@@ -262,20 +263,26 @@ def _engine_on_cpu() -> bool:
     return bool(current_platform.is_cpu())
 
 
-def _warn_if_no_branch(nodes, delimiter: str) -> bool:
+def _warn_if_no_branch(nodes, delimiter: str, branching: str = "fixed") -> bool:
     """Warn (``UserWarning``) when no two completions share a tree node ``(N, T)`` (−1 = none): the trees grew
-    as separate chains, so a tree estimator sees no more than i.i.d. groups."""
+    as separate chains, so a tree estimator sees no more than i.i.d. groups. The advice depends on
+    ``branching`` (the strategy), as the trainer's (:func:`treecredit.tasks.tree_branch_fixes`)."""
     import warnings
 
+    from treecredit.tasks import tree_branch_fixes
     from treecredit.trees.explicit import tree_branched
 
     if not bool((nodes >= 0).any()) or tree_branched(nodes):  # no tokens, or some shared by two completions
         return False
+    where = {"fixed": f"where step_pattern {delimiter!r} closes a step; do the completions write it?",
+             "adaptive": f"at the prompt and where step_pattern {delimiter!r} closes a step; do the completions "
+                         "write it?",
+             "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
+    fixes = tree_branch_fixes(branching, "pass step_pattern=TEXT that the completions write",
+                              "pass branching_options={'every': K} to fork every K tokens (or 'fallback_every': K)")
     warnings.warn(f"sampler='tree': no two completions of any group share a token in this batch, so the trees did "
-                  f"not branch (fixed and adaptive branching fork where step_pattern {delimiter!r} closes a step; "
-                  "do the completions write it?). Pass step_pattern=TEXT that the completions write, or "
-                  "branching_options={'every': K} with fixed branching to fork every K tokens.", UserWarning,
-                  stacklevel=2)
+                  f"not branch (the {branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
+                  UserWarning, stacklevel=2)
     return True
 
 

@@ -86,15 +86,17 @@ class GrowingKV:
         return GrowingKV(buffer.keys[:b + k, :, :n], buffer.values[:b + k, :, :n], buffer)
 
     @classmethod
-    def stack(cls, parts, width: int) -> GrowingKV:
+    def stack(cls, parts, width: int, total_rows: int = 0) -> GrowingKV:
         """The rows of ``parts`` (``(k, v)`` pairs ``(B_i, H, L_i, D)``, ``L_i ≤ width``, or ``(k, v, rows)``
         with ``rows (K_i,)`` long: those rows only) in one cache of ``width`` columns, each part right-aligned
         (zeros in front), written once into a new buffer with spare room (so the next :meth:`extend` writes
-        in place)."""
+        in place) and spare rows: :func:`spare_rows`, or up to ``total_rows`` rows in all where that is more (a
+        continuous batch that expects that many rows; spare rows are not written, so they cost no memory
+        until rows are appended)."""
         parts = [(p[0].index_select(0, p[2]), p[1].index_select(0, p[2])) if len(p) > 2 else p for p in parts]
         b = sum(int(k.shape[0]) for k, _ in parts)
         k0, v0 = parts[0]
-        room, spare = width + max(SPARE, width // 2), b + spare_rows(b)
+        room, spare = width + max(SPARE, width // 2), max(b + spare_rows(b), total_rows)
         keys = k0.new_empty((spare, k0.shape[1], room, k0.shape[3]))  # the room is left untouched (no page faults)
         values = v0.new_empty((spare, v0.shape[1], room, v0.shape[3]))
         row = 0

@@ -36,6 +36,7 @@ Refinements since the first version (all additive, defaults keep the old meaning
   returns requests that join the running batch (the built-in one does,
   :mod:`treecredit.sampling.kv_stream`); the tree sampler then grows its trees in one stream instead of
   rounds (:mod:`treecredit.sampling.schedule`). Backends without it get rounds of ``generate`` calls.
+  A ``stream`` that takes a ``max_rows`` keyword gets the most rows the caller expects at once (a hint).
 
 Index names: ``_req`` indexes requests of one call, ``_seq`` the n continuations of one request.
 """

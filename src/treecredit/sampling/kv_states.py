@@ -81,10 +81,11 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
     return DecodeState(_rebuild(states[0].cache, layers), valid, next_pos)
 
 
-def gather_states(policy, parts: list) -> DecodeState:
+def gather_states(policy, parts: list, total_rows: int = 0) -> DecodeState:
     """One state holding, in order, the rows ``index`` of each ``(state, index)`` of ``parts`` (``index``
     ``(K,)`` long, or None for all rows): :func:`concat_states` of ``Policy.select``, with one copy where the
-    cache's layers have ``stack``, which also leaves out the leading columns that no chosen row attends to."""
+    cache's layers have ``stack``, which also leaves out the leading columns that no chosen row attends to
+    and makes spare rows for ``total_rows`` rows in all where that is more than ``stack`` makes by itself."""
     import torch
 
     first = parts[0][0].cache
@@ -98,7 +99,7 @@ def gather_states(policy, parts: list) -> DecodeState:
     cuts = [max(0, skip - (width - int(s.key_valid.shape[1]))) for s, _ in parts]  # dropped, not copied
     stack = type(first[0]).stack
     cache = [stack([(k[:, :, cut:], v[:, :, cut:]) + (() if i is None else (i,))
-                    for (s, i), cut in zip(parts, cuts) for k, v in [tuple(s.cache[layer])]], width - skip)
+                    for (s, i), cut in zip(parts, cuts) for k, v in [tuple(s.cache[layer])]], width - skip, total_rows)
              for layer in range(len(first))]
     return DecodeState(cache, valid[:, skip:], next_pos)
 

@@ -51,13 +51,20 @@ from treecredit.sampling.policy import DecodeState
 OnEnd = Callable[[list[tuple[int, int, Segment]]], Sequence[SegmentRequest]]
 
 
-def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSettings, on_end: OnEnd) -> None:
+def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSettings, on_end: OnEnd,
+               max_rows: int = 0) -> None:
     """Decode ``requests`` and every request ``on_end`` adds, in one continuous batch (module docstring).
 
     ``on_end(ended)`` receives ``[(request id, seq, segment)]`` for the continuations that ended at a step
     (request ids count every request of the stream in the order given: the first ``len(requests)``, then
     those ``on_end`` returned) and returns the requests that join at the next step. States are kept for
     requests with a ``keep_key`` exactly as by :meth:`KVCacheBackend.generate`.
+
+    ``max_rows``: the most rows the caller expects at once (0: no hint). Where the cache has spare rows (the small
+    GPT's), every buffer the stream makes has room for that many, so that rows joining later are written
+    into it (:func:`append_rows`) instead of copying the whole batch into a bigger buffer each time it
+    outgrows the spare rows (at 256 prompts × 8 leaves two such copies cost more than a decoding step each).
+    Unwritten spare rows cost address space, not memory. The hint changes no token: only where rows live.
     """
     import torch
 
@@ -67,7 +74,10 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
     logits, state, start = backend._start(everything)
     slots = backend._rows(everything, None)
     repeat = torch.tensor([start[row.request] for row in slots], dtype=torch.long)
-    logits, state = logits.index_select(0, repeat), policy.select(state, repeat)
+    logits = logits.index_select(0, repeat)
+    # with a hint, one copy into a buffer with the spare rows (else the select, then a copy at the first step)
+    state = gather_states(policy, [(state, repeat)], max_rows) if max_rows > len(slots) and has_spare_rows(
+        state, 0) else policy.select(state, repeat)
     waiting: list = []  # [row, kept state, steps waited]: rows to be copied in, batched (see _next_batch)
     while True:
         active, live, tokens, ended = backend._draw_step(logits, slots, settings)
@@ -90,7 +100,8 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
                        for row in backend._rows(more, None, first=first)]
         if not joining and not waiting and all(row is None for row in slots):
             return
-        state, step_tokens, slots, ready = _next_batch(backend, everything, state, drawn, slots, joining, waiting)
+        state, step_tokens, slots, ready = _next_batch(backend, everything, state, drawn, slots, joining, waiting,
+                                                       max_rows)
         logits, state = policy.step(state, step_tokens) if slots else (None, None)
         if ready is not None:
             ready_logits, ready_state, ready_rows = ready
@@ -110,11 +121,11 @@ copies the rows that go on, which on the small GPT costs about a decoding step o
 off the tree's sampling time against 0.25 at 128 prompts (docs/sampling.md, "Rows joining in place")."""
 
 
-def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
+def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint: int = 0):
     """``(state, tokens to step, slots, ready)`` for the next step: rows that go on keep their batch rows;
     a joining row takes the row of the continuation it continues, or waits in ``waiting`` (updated in
     place) to be copied in (see the module docstring); ``ready`` is None or ``(logits, state, rows)`` of
-    prefilled rows that join after the step."""
+    prefilled rows that join after the step. ``hint``: :func:`run_stream`'s ``max_rows``."""
     import torch
 
     policy = backend.policy
@@ -158,7 +169,7 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting):
             tokens.append(torch.tensor([everything[w[0].request].prefix[-1] for w in waiting], dtype=torch.long))
             rows += [w[0] for w in waiting]
             waiting.clear()
-        state = drop_unused_columns(gather_states(policy, parts)) if parts else None
+        state = drop_unused_columns(gather_states(policy, parts, hint)) if parts else None
         step_tokens = torch.cat(tokens) if tokens else None
         slots = rows
         for w in waiting:

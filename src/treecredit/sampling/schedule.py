@@ -22,6 +22,8 @@ numbers nodes canonically.
 
 from __future__ import annotations
 
+import inspect
+
 from treecredit.sampling.rounds import SegmentGrower, _Work
 from treecredit.sampling.tree_table import SampledForest
 
@@ -61,8 +63,11 @@ class StreamGrower(SegmentGrower):
         work = [item for g in range(len(phases)) for item in self._advance(forest, phases, g)]
         if not work:
             return
+        # the most rows at once is about the leaves: a hint for the batch's spare rows, where the backend takes one
+        takes_hint = "max_rows" in inspect.signature(self.backend.stream).parameters
+        hint = {"max_rows": len(phases) * group_size} if takes_hint else {}
         self.backend.stream(self._requests(forest, work), self.ctx.settings(),
-                            lambda ended: self._on_end(forest, phases, ended))
+                            lambda ended: self._on_end(forest, phases, ended), **hint)
         self.rounds += 1
 
     def _requests(self, forest: SampledForest, work: list[_Work]) -> list:

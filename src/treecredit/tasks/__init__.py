@@ -31,16 +31,45 @@ def _build(cls, options: dict, **fixed) -> Task:
     return cls(**fixed, **options)
 
 
+def takes_delimiter(task) -> bool:
+    """Whether ``task`` (or the task a ``--reward`` wraps) takes a ``delimiter`` option, i.e. accepts
+    ``--task-option delimiter=TEXT`` (a dataset, an ``rg:`` task); the embedded tasks fix theirs."""
+    inner = getattr(task, "task", task)  # a task scored by --reward keeps its task's options
+    return is_dataclass(inner) and "delimiter" in {f.name for f in fields(inner)}
+
+
 def delimiter_fix(task) -> str:
     """What a ``treecredit train`` user can do when the responses write no step delimiter of ``task``: set it
     (``--task-option delimiter=TEXT``) where the task takes that option (a dataset), else, where the task
     fixes it (arithmetic ``=``, countdown ``,``), warm-start longer so that the policy learns to write it."""
-    inner = getattr(task, "task", task)  # a task scored by --reward keeps its task's options
-    if is_dataclass(inner) and "delimiter" in {f.name for f in fields(inner)}:
+    if takes_delimiter(task):
         return "pass --task-option delimiter=TEXT that the responses write"
     return (f"the {getattr(task, 'name', 'task')!r} task's delimiter {getattr(task, 'delimiter', '')!r} is fixed: "
             "a policy that does not write it yet needs a longer warm start (--warm-start-steps, or "
             "--hf-warm-start-steps for a Hugging Face model)")
+
+
+def delimiter_text_fix(task) -> str:
+    """Where a step delimiter written as text belongs for ``task`` (None: no task, an agent run), for the
+    error on ``--estimator-option delimiter=TEXT`` (the estimators take token ids): the task's option where
+    it takes one, else nowhere (the task's delimiter is fixed and its step ends are found already)."""
+    if task is None:
+        return ""
+    if takes_delimiter(task):
+        return ", or as text to the task, --task-option delimiter=TEXT (its step ends are found in the decoded text)"
+    return (f", or drop it: the {getattr(task, 'name', 'task')!r} task's delimiter "
+            f"{getattr(task, 'delimiter', '')!r} is fixed and the trainer finds its step ends in the decoded text")
+
+
+def tree_branch_fixes(branching: str, delimiter_fix: str, every_fix: str) -> list[str]:
+    """The fixes for a sampled tree that did not branch, by ``branching`` strategy: fixed and adaptive trees
+    fork at step ends (``delimiter_fix``: how the host makes the responses' steps visible), fixed ones can
+    also fork every K tokens (``every_fix``: the host's option); entropy trees fork at high-entropy tokens.
+    Shared by ``treecredit train`` and the TRL trainer, each with its own option names."""
+    fixes = [delimiter_fix] if branching in ("fixed", "adaptive") else []
+    if branching == "fixed":
+        fixes.append(every_fix)
+    return fixes or ["check the branching options"]
 
 
 def task_from_config(config) -> Task:

@@ -95,6 +95,27 @@ def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: s
              f"{settings.max_episode_tokens} exceed the model's {limit} positions", fix)
 
 
+DEFAULT_MAX_LEN = 768
+"""The small GPT's positions in an agent run when ``--sampler-option max_len`` is not given, unless the
+env's episodes need more (:func:`gpt_positions`)."""
+
+
+def gpt_positions(probe, eval_seeds: list[int], settings, agent: dict) -> int:
+    """The small GPT's positions for an agent run: ``agent['max_len']`` (``--sampler-option max_len``) when
+    given, refused (``ValueError``) when the longest held-out first observation plus ``max_episode_tokens``
+    does not fit in it; else :data:`DEFAULT_MAX_LEN`, or, for an env whose episodes need more (TextWorld's
+    first observations run to ≈ 780 characters, which with the default ``max_episode_tokens=400`` need
+    1,185), that need rounded up to a multiple of 128 (1,280 for TextWorld's defaults)."""
+    longest = max(len(probe.reset(seed) + settings.turn_prefix) for seed in eval_seeds)
+    if "max_len" in agent:
+        check_room("max_len", int(agent["max_len"]), longest, settings, "characters",
+                   f"pass --sampler-option max_len={-(-(longest + 1 + settings.max_episode_tokens) // 128) * 128} "
+                   "or more (or leave max_len out: the default fits the env), or a smaller --sampler-option "
+                   "max_episode_tokens")
+        return int(agent["max_len"])
+    return max(DEFAULT_MAX_LEN, -(-(longest + 1 + settings.max_episode_tokens) // 128) * 128)
+
+
 def eval_instances(probe, n: int) -> tuple[list[int], set]:
     """The ``n`` held-out instance seeds (fixed by ``EVAL_SEED``) and the set of their ``instance_key``."""
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
@@ -118,9 +139,9 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
 
         return build_policy(config, None, log)
     env = env_fn()
-    _, held_out = eval_instances(env, config.eval_problems)
+    eval_seeds, held_out = eval_instances(env, config.eval_problems)
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
-             "max_len": int(agent.get("max_len", 768))}
+             "max_len": gpt_positions(env, eval_seeds, settings, agent)}
 
     def build():
         return agent_gpt(seed=config.warm_start_seed, **model)
@@ -187,7 +208,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.agents.credit import step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.budget import finished, finished_note, passes_budget, set_aside
+    from treecredit.training.budget import StepBudget, finished_note
     from treecredit.training.checkpoint import (
         random_state,
         restore_checkpoint,
@@ -213,11 +234,9 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     env_fn = env_factory(config.env, **config.env_options)
     probe = env_fn()
     eval_seeds, held_out = eval_instances(probe, config.eval_problems)
-    longest_prompt = max(len(probe.reset(seed) + settings.turn_prefix) for seed in eval_seeds)
     smaller = "a smaller --sampler-option max_episode_tokens"
     if config.model == "gpt":  # before the warm start; one character is one token
-        check_room("max_len", int(agent.get("max_len", 768)), longest_prompt, settings, "characters",
-                   f"pass --sampler-option max_len=N with N larger, or {smaller}")
+        gpt_positions(probe, eval_seeds, settings, agent)
     policy = build_agent_policy(config, env_fn, settings, agent, log)
     policy.compile_decode = config.compile_decode
     limit = getattr(getattr(policy.module, "config", None), "max_position_embeddings", None)
@@ -237,15 +256,16 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     rng = np.random.default_rng([config.seed, 2])
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0}
     elapsed_before = 0.0
-    pending = 0  # the tokens of a sampled next step that would pass the token budget (budget.py)
+    budget = StepBudget(config, lambda: random_state(generator, rng), lambda state: restore_random_state(
+        state, generator, rng))
     if saved is not None:
         counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
                                       problem_rng=rng)
         elapsed_before = saved.get("elapsed_s", 0.0)
-        pending = saved.get("pending_step_tokens", 0)
+        budget.pending = saved.get("pending_step_tokens", 0)
         log(f"resumed from {out} at step {counters['step']}")
-        if finished(config, counters, pending):
-            log(finished_note(config, counters, pending))
+        if budget.finished(counters):
+            log(finished_note(config, counters, budget.pending))
         del saved["model"], saved["optimizer"]
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
@@ -273,7 +293,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
 
     def checkpoint() -> Path:
         return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
-                               problem_rng=rng, counters=counters, elapsed_s=elapsed(), pending_step_tokens=pending)
+                               problem_rng=rng, counters=counters, elapsed_s=elapsed(),
+                               pending_step_tokens=budget.pending)
 
     log(f"evaluation: greedy and sampled success on {len(eval_seeds)} held-out instances (one episode each), "
         f"{when_text(config.eval_every, config.steps)}")
@@ -283,24 +304,17 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     started = time.perf_counter()
     saved_step = counters["step"]
     with samples, StopRequest(log) as stop:
-        while not finished(config, counters, pending):
+        while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
-            before = random_state(generator, rng) if config.token_budget > 0 else None
+            budget.before_step()
             seeds = draw_instances(probe, rng, config.prompts_per_step, held_out)
             t0 = time.perf_counter()
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=log)
             t1 = time.perf_counter()
-            if passes_budget(config, counters, generated):  # set aside; end at the last step that fits
-                set_aside(config, counters, generated, log)
-                assert before is not None  # passes_budget needs a budget
-                restore_random_state(before, generator, rng)
-                pending = generated
-                if counters["step"] not in evaluated:
-                    last_eval = run_eval()
-                checkpoint()  # also when saved at this step: it now holds `pending`
+            if budget.set_aside_if_past(counters, generated, log, evaluated=evaluated, evaluate=run_eval,
+                                        save=checkpoint):  # end at the last step that fits
                 break
-            pending = 0  # a step set aside before a resume with a larger budget: it fits now
             learned: dict = {}
             if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on
                 batch = pack_episodes(policy, episodes, seeds, generated)
@@ -320,7 +334,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                       "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes),
                       "time_play_s": t1 - t0, "elapsed_s": elapsed()}
             writer.write(record)
-            done = finished(config, counters)
+            done = budget.finished(counters)
             if due(counters["step"], config.eval_every, done):
                 last_eval = run_eval()
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:

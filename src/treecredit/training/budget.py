@@ -44,6 +44,68 @@ def set_aside(config, counters: dict, step_tokens: int, log) -> None:
         "(that step was sampled, not trained on)")
 
 
+class StepBudget:
+    """One run's token budget inside its training loop (``train`` and ``train_agent`` both use it).
+
+    ``capture()`` returns the state a step draws from (its random streams and the sampler's state) and
+    ``restore(state)`` puts it back. :meth:`before_step` captures it (under a budget only); once the step is
+    sampled, :meth:`set_aside_if_past` ends the run at the last step that fits when this one would pass
+    the budget. ``pending``: the tokens of the set-aside step (0: none), saved in the checkpoint and read
+    back on resume.
+    """
+
+    def __init__(self, config, capture, restore, pending: int = 0) -> None:
+        self.config, self._capture, self._restore, self.pending = config, capture, restore, int(pending)
+        self._before = None
+
+    def finished(self, counters: dict) -> bool:
+        """:func:`finished` with the set-aside step."""
+        return finished(self.config, counters, self.pending)
+
+    def before_step(self) -> None:
+        """Capture the state the next step draws from (nothing without a budget)."""
+        self._before = self._capture() if self.config.token_budget > 0 else None
+
+    def set_aside_if_past(self, counters: dict, step_tokens: int, log, *, evaluated: set, evaluate, save) -> bool:
+        """Whether the sampled step of ``step_tokens`` generated tokens passes the budget. If it does: log it
+        (:func:`set_aside`, which refuses a budget no step fits in), put back the state captured before it,
+        keep its size in ``pending``, ``evaluate()`` unless step ``counters['step']`` is in ``evaluated``,
+        and ``save()`` (the checkpoint now holds ``pending``); the loop then ends. If not: ``pending`` = 0
+        (a step set aside before a resume with a larger budget fits now) and the loop trains on it."""
+        if not passes_budget(self.config, counters, step_tokens):
+            self.pending = 0
+            return False
+        set_aside(self.config, counters, step_tokens, log)
+        assert self._before is not None  # passes_budget needs a budget, and before_step captured under one
+        self._restore(self._before)
+        self._before = None
+        self.pending = int(step_tokens)
+        if counters["step"] not in evaluated:
+            evaluate()
+        save()  # also when saved at this step: it now holds `pending`
+        return True
+
+
+def most_tokens_of_a_first_turn(config) -> int:
+    """What one step can generate when each response (each episode's first turn, in an agent run) reaches
+    ``max_new_tokens``: ``prompts_per_step × group_size × max_new_tokens``. A step can generate more
+    (an episode's later turns, Monte Carlo rollouts) but also far less (responses that end early)."""
+    return config.prompts_per_step * config.group_size * config.max_new_tokens
+
+
+def check_budget_fits(config, budget: int, argument: str = "budget", flag: str = "--budget") -> None:
+    """Refuse, before any work, a ``budget`` below :func:`most_tokens_of_a_first_turn` of ``config``: its first
+    step could pass it, and a run whose first step passes its budget trains nothing (:func:`set_aside` refuses
+    that only once the step is sampled, after the warm start)."""
+    most = most_tokens_of_a_first_turn(config)
+    if budget < most:
+        per = " in their first turns" if getattr(config, "env", "") else ""
+        fail(argument, f"is {budget}, below what one step can generate: {config.prompts_per_step} prompts × "
+             f"{config.group_size} responses × {config.max_new_tokens} tokens = {most} tokens{per}, so a run could "
+             "end before its first step", f"pass {flag} {most} or more, or fewer --prompts-per-step, "
+             "--group-size or --max-new-tokens")
+
+
 def finished_note(config, counters: dict, pending_step_tokens: int) -> str:
     """The line a resumed run that has nothing left to train prints."""
     pending = (f"; its next step, {pending_step_tokens} tokens, would pass the budget" if pending_step_tokens

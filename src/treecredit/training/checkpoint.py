@@ -30,8 +30,13 @@ class CheckpointError(ValueError):
 
 def random_state(generator, problem_rng, sampler=None) -> dict:
     """A copy of every random stream a training step draws from (the run's ``torch.Generator``, its problem
-    ``numpy`` generator, Python's, NumPy's and torch's global streams) and of the sampler's state (when it
-    has a ``state_dict``: the tree sampler's replay store). :func:`restore_random_state` puts it back."""
+    ``numpy`` generator, Python's, NumPy's and torch's global streams) and the sampler's state (when it has
+    a ``state_dict``: the tree sampler's replay store). :func:`restore_random_state` puts it back.
+
+    Taken before every step of a run with a token budget, so it must be cheap: the sampler's
+    ``state_dict()`` is kept as returned, not deep-copied. That is exact because it returns containers of
+    its own whose values are never changed in place (the replay store replaces an entry, it never edits
+    one; ``tests/training/test_budget_snapshot.py`` checks it), so a later step cannot alter it."""
     import copy
 
     import numpy as np
@@ -40,7 +45,7 @@ def random_state(generator, problem_rng, sampler=None) -> dict:
     state = {"generator": generator.get_state(), "problem_rng": copy.deepcopy(problem_rng.bit_generator.state),
              "python_rng": random.getstate(), "numpy_rng": np.random.get_state(), "torch_rng": torch.get_rng_state()}
     if getattr(sampler, "state_dict", None) is not None:
-        state["sampler"] = copy.deepcopy(sampler.state_dict())
+        state["sampler"] = sampler.state_dict()  # its own containers of unchanging values: no deep copy
     return state
 
 

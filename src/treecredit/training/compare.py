@@ -218,11 +218,13 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     ``failures[label]`` = ``{seed: error text}``. Runs go seed-major (seed 0 of every arm first) so that a
     partial report is balanced. ``on_result(runs, failures, pending)`` is called after every run.
     ``resume``/``overwrite`` go to every run (see :func:`~treecredit.training.loop.train`); every run's
-    configuration is checked before the warm start.
+    configuration, and ``budget`` against each arm's largest first step
+    (:func:`~treecredit.training.budget.check_budget_fits`), are checked before the warm start.
     """
     import multiprocessing
 
     from treecredit.tasks import task_from_config
+    from treecredit.training.budget import check_budget_fits
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run, holds_run
 
@@ -237,14 +239,16 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     resume_fix = (f"resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} "
                   "--resume`, the command in its report.md; only --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
+    for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
+        _in_arm(f"arm {label!r}", check_budget_fits, config, budget)
     if base.env:
         for job in jobs_list:
-            _in_arm(job, check_agent_run, job[2], **job[3], resume_fix=resume_fix)
+            _in_arm(_where(job), check_agent_run, job[2], **job[3], resume_fix=resume_fix)
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
             warm_start_agent(config, log)
         configs = {}
     for job in jobs_list if not base.env else []:
-        _in_arm(job, check_run, job[2], **job[3], resume_fix=resume_fix)  # every run before any work
+        _in_arm(_where(job), check_run, job[2], **job[3], resume_fix=resume_fix)  # every run before any work
     warm_keys = set()
     for config in configs.values():  # warm start once per distinct policy, into the cache
         key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
@@ -272,12 +276,10 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
             on_result(_ordered(done), failures, len(jobs_list) - finished)
 
     if jobs > 1:
-        import warnings
-
-        from treecredit.cli import show_warnings_plainly
+        from treecredit.warnings_display import show_warnings_plainly, shown_plainly
 
         # the workers show warnings as the command does (`warning: ...`) when it runs them
-        plain = show_warnings_plainly if getattr(warnings.formatwarning, "treecredit_plain", False) else None
+        plain = show_warnings_plainly if shown_plainly() else None
         with multiprocessing.get_context("spawn").Pool(jobs, initializer=plain) as pool:
             for result in pool.imap_unordered(_run_one, jobs_list):
                 collect(result)
@@ -287,18 +289,22 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
-def _in_arm(job: tuple, check, *args, **kwargs) -> None:
-    """``check(*args, **kwargs)``; its ``ValueError`` names the arm and seed of ``job`` after the argument."""
+def _in_arm(where: str, check, *args, **kwargs) -> None:
+    """``check(*args, **kwargs)``; its ``ValueError`` names ``where`` (the arm, and the seed) after the argument."""
     try:
         check(*args, **kwargs)
     except ValueError as exc:
         argument, _, rest = str(exc).partition(": ")
-        raise ValueError(f"{argument} (arm {job[0]!r}, seed {job[1]}): {rest}") from None
+        raise ValueError(f"{argument} ({where}): {rest}") from None
+
+
+def _where(job: tuple) -> str:
+    return f"arm {job[0]!r}, seed {job[1]}"
 
 
 def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
     """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
-    from treecredit.training.agent_loop import check_agent_config
+    from treecredit.training.agent_loop import check_agent_config, split_sampler_options
     from treecredit.training.dry_run import check_estimator_options
     from treecredit.training.preflight import check_out, check_tensorboard
 
@@ -306,6 +312,15 @@ def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resum
     check_tensorboard(config)
     check_agent_config(config)
     check_estimator_options(config)
+    episode_options, agent = split_sampler_options(config.sampler_options)
+    if config.model == "gpt" and "max_len" in agent:  # a given max_len the episodes do not fit in
+        from treecredit.agents.episodes import EpisodeSettings
+        from treecredit.envs import env_factory
+        from treecredit.training.agent_loop import eval_instances, gpt_positions
+
+        probe = env_factory(config.env, **config.env_options)()
+        gpt_positions(probe, eval_instances(probe, config.eval_problems)[0],
+                      EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options), agent)
 
 
 def warm_start_agent(config: TrainConfig, log=print):

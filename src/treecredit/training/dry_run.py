@@ -81,7 +81,7 @@ def check_estimator_options(config, task=None) -> None:
                 options = estimator_options(spec, rollout, None, task, config.estimator_options)
                 treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
     except Exception as exc:  # noqa: BLE001 — any failure of the estimator here would stop the run later
-        _refuse(config, exc)
+        _refuse(config, exc, task)
 
 
 def _shown(value) -> str:
@@ -89,7 +89,10 @@ def _shown(value) -> str:
     return value if isinstance(value, str) and value.isprintable() and " " not in value else json.dumps(value)
 
 
-def _refuse(config, exc: Exception):
+def _refuse(config, exc: Exception, task=None):
+    from treecredit.tasks import delimiter_text_fix
+
+
     text = str(exc).strip().rstrip(".")
     problem, _, fix = text.partition(". Fix: ")
     name, sep, rest = problem.partition(": ")
@@ -98,9 +101,7 @@ def _refuse(config, exc: Exception):
         flag = f"--estimator-option {name}={_shown(config.estimator_options[name])}"
         fix = f"{fix or 'pass another value'} (as --estimator-option {name}=VALUE)"
         if name == "delimiter" and isinstance(config.estimator_options[name], str):  # text, not token ids
-            fix = ("give the delimiter as token ids, --estimator-option delimiter=[ID, ...], or as text to the task, "
-                   "--task-option delimiter=TEXT (--dataset and rg: tasks; its step ends are found in the decoded "
-                   "text)")
+            fix = "give the delimiter as token ids, --estimator-option delimiter=[ID, ...]" + delimiter_text_fix(task)
         fail("estimator_options", f"{flag}: estimator {config.estimator!r} refuses it ({name} {rest}; {where})",
              fix)
     given = " ".join(f"--estimator-option {k}={_shown(v)}" for k, v in config.estimator_options.items())

@@ -68,7 +68,7 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool
     groups. The advice depends on ``branching`` (the strategy) and on whether the task takes a delimiter."""
     import warnings
 
-    from treecredit.tasks import delimiter_fix
+    from treecredit.tasks import delimiter_fix, tree_branch_fixes
     from treecredit.trees.explicit import tree_branched
 
     if tree_branched(rollout.tree_nodes, rollout.response_mask):
@@ -77,10 +77,8 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool
     where = {"fixed": f"at step ends (the task's delimiter {delimiter!r})",
              "adaptive": f"at step ends (the task's delimiter {delimiter!r}) and at the prompt",
              "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
-    fixes = [delimiter_fix(task)] if branching in ("fixed", "adaptive") else []
-    if branching == "fixed":
-        fixes.append("pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
-    fixes = fixes or ["check the --branching-option values"]
+    fixes = tree_branch_fixes(branching, delimiter_fix(task),
+                              "pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
     warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
                   f"not branch (the {branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
                   UserWarning, stacklevel=2)
@@ -214,7 +212,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
     from treecredit.tasks import task_from_config
-    from treecredit.training.budget import finished, finished_note, passes_budget, set_aside
+    from treecredit.training.budget import StepBudget, finished_note
     from treecredit.training.checkpoint import (
         random_state,
         restore_checkpoint,
@@ -260,15 +258,16 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     counters = {"step": 0, "generated_tokens": 0, "trained_tokens": 0, "flops": 0.0}
     elapsed_before = 0.0
-    pending = 0  # the tokens of a sampled next step that would pass the token budget (budget.py)
+    budget = StepBudget(config, lambda: random_state(generator, problem_rng, sampler),
+                        lambda state: restore_random_state(state, generator, problem_rng, sampler))
     if saved is not None:
         counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
                                       problem_rng=problem_rng, sampler=sampler)
         elapsed_before = saved.get("elapsed_s", 0.0)
-        pending = saved.get("pending_step_tokens", 0)
+        budget.pending = saved.get("pending_step_tokens", 0)
         log(f"resumed from {out} at step {counters['step']}")
-        if finished(config, counters, pending):
-            log(finished_note(config, counters, pending))
+        if budget.finished(counters):
+            log(finished_note(config, counters, budget.pending))
         del saved["model"], saved["optimizer"]  # free the copies
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
@@ -288,7 +287,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     def checkpoint() -> Path:
         return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
                                problem_rng=problem_rng, counters=counters, sampler=sampler, elapsed_s=elapsed(),
-                               pending_step_tokens=pending)
+                               pending_step_tokens=budget.pending)
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - started
@@ -299,22 +298,15 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     started = time.perf_counter()
     saved_step = counters["step"]
     with StopRequest(log) as stop:
-        while not finished(config, counters, pending):
+        while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
-            before = random_state(generator, problem_rng, sampler) if config.token_budget > 0 else None
+            budget.before_step()
             problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
             rollout = sampler.sample(policy, task, problems, config.group_size, generator)
-            if passes_budget(config, counters, rollout.generated_tokens):  # set aside; end at the last that fits
-                set_aside(config, counters, rollout.generated_tokens, log)
-                assert before is not None  # passes_budget needs a budget
-                restore_random_state(before, generator, problem_rng, sampler)
-                pending = rollout.generated_tokens
-                if counters["step"] not in evaluated:
-                    last_eval = run_eval()
-                checkpoint()  # also when saved at this step: it now holds `pending`
+            if budget.set_aside_if_past(counters, rollout.generated_tokens, log, evaluated=evaluated,
+                                        evaluate=run_eval, save=checkpoint):  # end at the last step that fits
                 break
-            pending = 0  # a step set aside before a resume with a larger budget: it fits now
             reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
             if reward_failed == rollout.shape[0] and counters["step"] == 0:  # a broken reward, not bad luck
                 errors = getattr(getattr(task, "_reward_set", None), "errors", [])
@@ -341,7 +333,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             writer.write(record)
             write_samples(out, sample_records(rollout, counters["step"]),
                           echo=bool(config.sample_every) and counters["step"] % config.sample_every == 0, log=log)
-            done = finished(config, counters)
+            done = budget.finished(counters)
             if schedule.due(counters["step"], done):
                 last_eval = run_eval()
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:

@@ -25,8 +25,7 @@ PATH_FIELDS = ("cache_dir", "model", "dataset")
 """Settings compared as resolved paths when resuming."""
 
 _NEED_FIX = {
-    "steps": "give the task a step delimiter (--task-option delimiter=TEXT for --dataset and rg: tasks), or pass "
-             "--estimator-option step_tokens=N or delimiter=[TOKEN_ID, ...]",
+    "steps": "pass --estimator-option step_tokens=N or delimiter=[TOKEN_ID, ...]",
     "tree": "pass --sampler tree (the sampled tree gives the tree estimators their structure)",
     "mc_values": "pass --sampler tree --mc-rollouts K (K ≥ 1 Monte Carlo rollouts per step end)",
     "turns": "use a turn-level training setup (multi-turn episodes)",
@@ -45,6 +44,15 @@ def available_inputs(config, task) -> set[str]:
     return have
 
 
+def _need_fix(need: str, task) -> str:
+    """The fix for a missing estimator input; for steps, the task's own delimiter option where it takes one."""
+    from treecredit.tasks import takes_delimiter
+
+    if need == "steps" and takes_delimiter(task):
+        return "give the task a step delimiter, --task-option delimiter=TEXT, or " + _NEED_FIX[need]
+    return _NEED_FIX[need]
+
+
 def check_estimator(config, task) -> None:
     """The estimator's needs, option names, value types and values (a dry run) against ``config``."""
     import treecredit
@@ -54,7 +62,7 @@ def check_estimator(config, task) -> None:
     if missing:
         need = missing[0]
         fail("estimator", f"{config.estimator!r} needs {' or '.join(need.split('|'))}, which this configuration "
-             f"does not provide", _NEED_FIX[need.split("|")[-1]])
+             f"does not provide", _need_fix(need.split("|")[-1], task))
     check_option_values(spec.fn, config.estimator_options, "estimator_options", f"estimator {config.estimator!r}",
                         reserved=FROM_THE_BATCH)
     from treecredit.training.dry_run import check_estimator_options
