@@ -56,7 +56,7 @@ def test_compare_arms_name_their_sampler(tmp_path):
 
 def test_compare_pits_samplers_at_one_budget(tmp_path):
     out = tmp_path / "cmp"
-    argv = ["compare", "--estimators", "grpo,grpo@tree", "--seeds", "1", "--budget", "60", "--jobs", "1",
+    argv = ["compare", "--estimators", "grpo,grpo@tree", "--seeds", "1", "--budget", "64", "--jobs", "1",
             "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--eval-every", "2", *TINY]
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())

@@ -90,7 +90,7 @@ def test_failing_arm_is_reported_and_report_is_incremental(tmp_path, monkeypatch
         seen.append(pending)
         write_report(tmp_path, summarise(runs, 100, failures=failures, pending=pending), {})
 
-    base = TrainConfig(warm_start_steps=0, out=str(tmp_path))
+    base = TrainConfig(warm_start_steps=0, out=str(tmp_path), prompts_per_step=2, group_size=4, max_new_tokens=8)
     runs, failures = run_comparison(base, ["grpo", "rloo", "dr_grpo"], [0, 1, 2], 100, tmp_path, jobs=1,
                                     log=lambda *a: None, on_result=on_result)
     assert seen == [8, 7, 6, 5, 4, 3, 2, 1, 0]
@@ -202,8 +202,25 @@ def test_the_shared_warm_start_is_built_on_the_runs_dataset_task(tmp_path, monke
     monkeypatch.setattr("treecredit.training.loop.build_policy", lambda config, task, log: built.append(task))
     base = TrainConfig(warm_start_steps=0, out=str(tmp_path / "cmp"), dataset=str(data), reward=["exact"],
                        task_options={"prompt_column": "question"})
-    run_comparison(base, ["grpo", "rloo"], [0], 100, tmp_path / "cmp", jobs=1, log=lambda *a: None)
+    run_comparison(base, ["grpo", "rloo"], [0], 5000, tmp_path / "cmp", jobs=1, log=lambda *a: None)
     assert len(built) == 1 and isinstance(built[0], DatasetTask)  # once, on the dataset (was ArithmeticTask)
+
+
+@pytest.mark.parametrize("env", ["", "gridworld"])
+def test_a_budget_the_first_step_could_pass_is_refused_before_the_warm_start(tmp_path, monkeypatch, env):
+    built = []
+    monkeypatch.setattr("treecredit.training.loop.train", lambda config, log=None, **kw: _fake_records(0.5))
+    monkeypatch.setattr("treecredit.training.loop.build_policy", lambda config, task, log: built.append(task))
+    monkeypatch.setattr("treecredit.training.compare.warm_start_agent", lambda config, log: built.append(config))
+    base = TrainConfig(warm_start_steps=0, out=str(tmp_path / "cmp"), env=env, prompts_per_step=4, group_size=8,
+                       max_new_tokens=16, estimator="grpo")
+    # 4 × 8 × 16 = 512 tokens in one step at most (per turn); the arm doubles its group to 1024
+    with pytest.raises(ValueError, match=r"^budget \(arm 'grpo\[group_size=16\]'\): is 600, below what one step can "
+                                         r"generate: 4 prompts × 16 responses × 16 tokens = 1024 tokens.*Fix: pass "
+                                         r"--budget 1024 or more"):
+        run_comparison(base, ["grpo", "grpo[group_size=16]"], [0], 600, tmp_path / "cmp", jobs=1,
+                       log=lambda *a: None)
+    assert built == [] and not (tmp_path / "cmp").exists()
 
 
 TASK_TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "0", "--prompts-per-step",

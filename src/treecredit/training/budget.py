@@ -86,6 +86,26 @@ class StepBudget:
         return True
 
 
+def most_tokens_of_a_first_turn(config) -> int:
+    """What one step can generate when each response (each episode's first turn, in an agent run) reaches
+    ``max_new_tokens``: ``prompts_per_step × group_size × max_new_tokens``. A step can generate more
+    (an episode's later turns, Monte Carlo rollouts) but also far less (responses that end early)."""
+    return config.prompts_per_step * config.group_size * config.max_new_tokens
+
+
+def check_budget_fits(config, budget: int, argument: str = "budget", flag: str = "--budget") -> None:
+    """Refuse, before any work, a ``budget`` below :func:`most_tokens_of_a_first_turn` of ``config``: its first
+    step could pass it, and a run whose first step passes its budget trains nothing (:func:`set_aside` refuses
+    that only once the step is sampled, after the warm start)."""
+    most = most_tokens_of_a_first_turn(config)
+    if budget < most:
+        per = " in their first turns" if getattr(config, "env", "") else ""
+        fail(argument, f"is {budget}, below what one step can generate: {config.prompts_per_step} prompts × "
+             f"{config.group_size} responses × {config.max_new_tokens} tokens = {most} tokens{per}, so a run could "
+             "end before its first step", f"pass {flag} {most} or more, or fewer --prompts-per-step, "
+             "--group-size or --max-new-tokens")
+
+
 def finished_note(config, counters: dict, pending_step_tokens: int) -> str:
     """The line a resumed run that has nothing left to train prints."""
     pending = (f"; its next step, {pending_step_tokens} tokens, would pass the budget" if pending_step_tokens

@@ -218,11 +218,13 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     ``failures[label]`` = ``{seed: error text}``. Runs go seed-major (seed 0 of every arm first) so that a
     partial report is balanced. ``on_result(runs, failures, pending)`` is called after every run.
     ``resume``/``overwrite`` go to every run (see :func:`~treecredit.training.loop.train`); every run's
-    configuration is checked before the warm start.
+    configuration, and ``budget`` against each arm's largest first step
+    (:func:`~treecredit.training.budget.check_budget_fits`), are checked before the warm start.
     """
     import multiprocessing
 
     from treecredit.tasks import task_from_config
+    from treecredit.training.budget import check_budget_fits
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run, holds_run
 
@@ -237,14 +239,16 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     resume_fix = (f"resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} "
                   "--resume`, the command in its report.md; only --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
+    for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
+        _in_arm(f"arm {label!r}", check_budget_fits, config, budget)
     if base.env:
         for job in jobs_list:
-            _in_arm(job, check_agent_run, job[2], **job[3], resume_fix=resume_fix)
+            _in_arm(_where(job), check_agent_run, job[2], **job[3], resume_fix=resume_fix)
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
             warm_start_agent(config, log)
         configs = {}
     for job in jobs_list if not base.env else []:
-        _in_arm(job, check_run, job[2], **job[3], resume_fix=resume_fix)  # every run before any work
+        _in_arm(_where(job), check_run, job[2], **job[3], resume_fix=resume_fix)  # every run before any work
     warm_keys = set()
     for config in configs.values():  # warm start once per distinct policy, into the cache
         key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
@@ -285,13 +289,17 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
-def _in_arm(job: tuple, check, *args, **kwargs) -> None:
-    """``check(*args, **kwargs)``; its ``ValueError`` names the arm and seed of ``job`` after the argument."""
+def _in_arm(where: str, check, *args, **kwargs) -> None:
+    """``check(*args, **kwargs)``; its ``ValueError`` names ``where`` (the arm, and the seed) after the argument."""
     try:
         check(*args, **kwargs)
     except ValueError as exc:
         argument, _, rest = str(exc).partition(": ")
-        raise ValueError(f"{argument} (arm {job[0]!r}, seed {job[1]}): {rest}") from None
+        raise ValueError(f"{argument} ({where}): {rest}") from None
+
+
+def _where(job: tuple) -> str:
+    return f"arm {job[0]!r}, seed {job[1]}"
 
 
 def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
