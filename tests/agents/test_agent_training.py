@@ -48,3 +48,34 @@ def test_train_env_refuses_episodes_longer_than_the_model_before_the_warm_start(
     assert main(args) == 2
     assert "max_len" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_default_gpt_positions_fit_textworld_and_a_given_max_len_is_checked():
+    """`train --env textworld` at its defaults used to be refused (784-character first observations plus
+    max_episode_tokens=400 past 768 positions); the default now grows to fit the env, and a max_len that
+    does not fit names the value that does."""
+    import pytest
+
+    from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.envs import env_factory
+    from treecredit.training.agent_loop import DEFAULT_MAX_LEN, eval_instances, gpt_positions
+
+    settings = EpisodeSettings(action_max_tokens=8)
+    grid = env_factory("gridworld")()
+    assert gpt_positions(grid, eval_instances(grid, 8)[0], settings, {}) == DEFAULT_MAX_LEN
+    world = env_factory("textworld")()
+    seeds = eval_instances(world, 16)[0]
+    positions = gpt_positions(world, seeds, settings, {})
+    longest = max(len(world.reset(s) + settings.turn_prefix) for s in seeds)
+    assert positions % 128 == 0 and longest + 1 + settings.max_episode_tokens <= positions < longest + 530
+    with pytest.raises(ValueError, match=rf"^max_len: .*exceed the model's 768 positions\. Fix: pass --sampler-option "
+                                         rf"max_len={positions} or more"):
+        gpt_positions(world, seeds, settings, {"max_len": 768})
+
+
+def test_compare_env_refuses_a_max_len_the_episodes_do_not_fit_before_the_warm_start(tmp_path, capsys):
+    args = ["compare", "--env", "gridworld", "--estimators", "grpo", "--seeds", "1", "--budget", "5000",
+            "--out", str(tmp_path / "cmp"), "--cache-dir", str(tmp_path / "cache"), "--sampler-option", "max_len=100"]
+    assert main(args) == 2
+    assert "max_len (arm 'grpo', seed 0): " in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "cmp").exists()

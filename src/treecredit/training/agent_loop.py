@@ -95,6 +95,27 @@ def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: s
              f"{settings.max_episode_tokens} exceed the model's {limit} positions", fix)
 
 
+DEFAULT_MAX_LEN = 768
+"""The small GPT's positions in an agent run when ``--sampler-option max_len`` is not given, unless the
+env's episodes need more (:func:`gpt_positions`)."""
+
+
+def gpt_positions(probe, eval_seeds: list[int], settings, agent: dict) -> int:
+    """The small GPT's positions for an agent run: ``agent['max_len']`` (``--sampler-option max_len``) when
+    given, refused (``ValueError``) when the longest held-out first observation plus ``max_episode_tokens``
+    does not fit in it; else :data:`DEFAULT_MAX_LEN`, or, for an env whose episodes need more (TextWorld's
+    first observations run to ≈ 780 characters, which with the default ``max_episode_tokens=400`` need
+    1,185), that need rounded up to a multiple of 128 (1,280 for TextWorld's defaults)."""
+    longest = max(len(probe.reset(seed) + settings.turn_prefix) for seed in eval_seeds)
+    if "max_len" in agent:
+        check_room("max_len", int(agent["max_len"]), longest, settings, "characters",
+                   f"pass --sampler-option max_len={-(-(longest + 1 + settings.max_episode_tokens) // 128) * 128} "
+                   "or more (or leave max_len out: the default fits the env), or a smaller --sampler-option "
+                   "max_episode_tokens")
+        return int(agent["max_len"])
+    return max(DEFAULT_MAX_LEN, -(-(longest + 1 + settings.max_episode_tokens) // 128) * 128)
+
+
 def eval_instances(probe, n: int) -> tuple[list[int], set]:
     """The ``n`` held-out instance seeds (fixed by ``EVAL_SEED``) and the set of their ``instance_key``."""
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
@@ -118,9 +139,9 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
 
         return build_policy(config, None, log)
     env = env_fn()
-    _, held_out = eval_instances(env, config.eval_problems)
+    eval_seeds, held_out = eval_instances(env, config.eval_problems)
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
-             "max_len": int(agent.get("max_len", 768))}
+             "max_len": gpt_positions(env, eval_seeds, settings, agent)}
 
     def build():
         return agent_gpt(seed=config.warm_start_seed, **model)
@@ -213,11 +234,9 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     env_fn = env_factory(config.env, **config.env_options)
     probe = env_fn()
     eval_seeds, held_out = eval_instances(probe, config.eval_problems)
-    longest_prompt = max(len(probe.reset(seed) + settings.turn_prefix) for seed in eval_seeds)
     smaller = "a smaller --sampler-option max_episode_tokens"
     if config.model == "gpt":  # before the warm start; one character is one token
-        check_room("max_len", int(agent.get("max_len", 768)), longest_prompt, settings, "characters",
-                   f"pass --sampler-option max_len=N with N larger, or {smaller}")
+        gpt_positions(probe, eval_seeds, settings, agent)
     policy = build_agent_policy(config, env_fn, settings, agent, log)
     policy.compile_decode = config.compile_decode
     limit = getattr(getattr(policy.module, "config", None), "max_position_embeddings", None)

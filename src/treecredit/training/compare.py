@@ -304,7 +304,7 @@ def _where(job: tuple) -> str:
 
 def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
     """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
-    from treecredit.training.agent_loop import check_agent_config
+    from treecredit.training.agent_loop import check_agent_config, split_sampler_options
     from treecredit.training.dry_run import check_estimator_options
     from treecredit.training.preflight import check_out, check_tensorboard
 
@@ -312,6 +312,15 @@ def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resum
     check_tensorboard(config)
     check_agent_config(config)
     check_estimator_options(config)
+    episode_options, agent = split_sampler_options(config.sampler_options)
+    if config.model == "gpt" and "max_len" in agent:  # a given max_len the episodes do not fit in
+        from treecredit.agents.episodes import EpisodeSettings
+        from treecredit.envs import env_factory
+        from treecredit.training.agent_loop import eval_instances, gpt_positions
+
+        probe = env_factory(config.env, **config.env_options)()
+        gpt_positions(probe, eval_instances(probe, config.eval_problems)[0],
+                      EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options), agent)
 
 
 def warm_start_agent(config: TrainConfig, log=print):
