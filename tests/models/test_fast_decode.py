@@ -152,32 +152,6 @@ def test_gpt_sampling_is_the_same_with_the_fast_step():
     assert torch.equal(batches[0].old_logprobs, batches[1].old_logprobs)
 
 
-@pytest.mark.parametrize("padded", [False, True])
-def test_grouped_attention_equals_sdpa_with_shared_heads(padded):
-    """The fused step's attention against ``scaled_dot_product_attention(enable_gqa=True)``, float64, over a
-    cache view with spare room (as the growing cache holds it), with and without a padding mask."""
-    from treecredit.models.gpt import attention_mask
-
-    g = torch.Generator().manual_seed(0)
-    rows, heads, kv_heads, length, width = 5, 6, 2, 11, 8
-    query = torch.randn(rows, heads, 1, width, generator=g, dtype=torch.float64)
-    keys, values = (torch.randn(rows, kv_heads, length + 4, width, generator=g, dtype=torch.float64)[:, :, :length]
-                    for _ in range(2))
-    valid = torch.ones(rows, length, dtype=torch.bool)
-    if padded:
-        valid[0, :3], valid[3, :7] = False, False
-    mask = attention_mask(valid, torch.float64)
-    assert (mask is None) != padded
-    expected = torch.nn.functional.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=0.3,
-                                                               enable_gqa=True)
-    got = hf_fast_step.grouped_attention((query * 0.3).view(rows, kv_heads, heads // kv_heads, width), keys, values,
-                                         mask)
-    torch.testing.assert_close(got.reshape(expected.shape), expected, rtol=0, atol=1e-12)
-    if padded:  # the padded keys matter: without the mask the numbers differ
-        unmasked = hf_fast_step.grouped_attention((query * 0.3).view(rows, kv_heads, 3, width), keys, values, None)
-        assert float((unmasked.reshape(expected.shape) - expected).abs().max()) > 1e-3
-
-
 def test_a_selected_hf_state_has_room_and_its_source_stays_valid():
     """Selecting rows (a fork of the prefill) gathers them into a buffer with room: the next steps write in
     place (no copy of the cache), and the state selected from is unchanged."""
