@@ -150,3 +150,51 @@ def test_gpt_sampling_is_the_same_with_the_fast_step():
         batches.append(sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0)))
     assert torch.equal(batches[0].response_ids, batches[1].response_ids)
     assert torch.equal(batches[0].old_logprobs, batches[1].old_logprobs)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_grouped_attention_equals_sdpa_with_shared_heads(padded):
+    """The fused step's attention against ``scaled_dot_product_attention(enable_gqa=True)``, float64, over a
+    cache view with spare room (as the growing cache holds it), with and without a padding mask."""
+    from treecredit.models.gpt import attention_mask
+
+    g = torch.Generator().manual_seed(0)
+    rows, heads, kv_heads, length, width = 5, 6, 2, 11, 8
+    query = torch.randn(rows, heads, 1, width, generator=g, dtype=torch.float64)
+    keys, values = (torch.randn(rows, kv_heads, length + 4, width, generator=g, dtype=torch.float64)[:, :, :length]
+                    for _ in range(2))
+    valid = torch.ones(rows, length, dtype=torch.bool)
+    if padded:
+        valid[0, :3], valid[3, :7] = False, False
+    mask = attention_mask(valid, torch.float64)
+    assert (mask is None) != padded
+    expected = torch.nn.functional.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=0.3,
+                                                               enable_gqa=True)
+    got = hf_fast_step.grouped_attention((query * 0.3).view(rows, kv_heads, heads // kv_heads, width), keys, values,
+                                         mask)
+    torch.testing.assert_close(got.reshape(expected.shape), expected, rtol=0, atol=1e-12)
+    if padded:  # the padded keys matter: without the mask the numbers differ
+        unmasked = hf_fast_step.grouped_attention((query * 0.3).view(rows, kv_heads, 3, width), keys, values, None)
+        assert float((unmasked.reshape(expected.shape) - expected).abs().max()) > 1e-3
+
+
+def test_a_selected_hf_state_has_room_and_its_source_stays_valid():
+    """Selecting rows (a fork of the prefill) gathers them into a buffer with room: the next steps write in
+    place (no copy of the cache), and the state selected from is unchanged."""
+    policy = _hf_policy("llama")
+    with torch.no_grad():
+        logits, state = policy.prefill([policy.encode_prompt("12*3-4=")])
+        source = [(layer.keys.clone(), layer.values.clone()) for layer in state.cache.layers]
+        forked = policy.select(state, torch.zeros(3, dtype=torch.long))
+        addresses = [[layer.keys.data_ptr() for layer in forked.cache.layers]]
+        for t in range(4):
+            fused, forked = policy.step(forked, torch.tensor([5, 6, 7]) + t)
+            addresses.append([layer.keys.data_ptr() for layer in forked.cache.layers])
+        assert all(a == addresses[0] for a in addresses)
+        for layer, (keys, values) in zip(state.cache.layers, source):
+            assert torch.equal(layer.keys, keys) and torch.equal(layer.values, values)
+        again = policy.select(state, torch.zeros(3, dtype=torch.long))  # the source still decodes as it did
+        policy.fast_decode = False
+        for t in range(4):
+            reference, again = policy.step(again, torch.tensor([5, 6, 7]) + t)
+        torch.testing.assert_close(fused, reference, rtol=0, atol=1e-10)

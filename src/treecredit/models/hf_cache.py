@@ -6,13 +6,14 @@ of every layer at every decoding step (9 % of a SmolLM2-135M decoding step, 17 %
 step's keys and values into the next free columns; it reallocates (with room for
 ``max(64, length / 2)`` more) only when the buffer is full, or when the layer does not own the buffer
 it views (a shallow copy, a selected or truncated state), so a state that shares a buffer with another
-is never written through; selecting rows copies them with their spare room. :func:`grow_in_place`
+is never written through; selecting rows gathers them into a new buffer with room. :func:`grow_in_place`
 converts the plain dynamic layers of a cache. :func:`share_kv_heads` keeps ``transformers`` from copying
 grouped key/value heads at every decoding step.
 """
 
 from __future__ import annotations
 
+import torch
 from transformers.cache_utils import DynamicLayer
 
 
@@ -51,16 +52,17 @@ class GrowingLayer(DynamicLayer):
         return buffer[0], buffer[1]
 
     def batch_select_indices(self, indices) -> None:
-        """Keep rows ``indices``: when the spare room is at most as long as the cache, the chosen rows of the
-        whole buffer are copied, room included, so the layer grows in place at its next step."""
-        buffer = self.__dict__.get("_buffer")
-        if not (self.is_initialized and buffer is not None and self.keys is not None and self.keys.numel()
-                and self.keys.data_ptr() == buffer[0].data_ptr() and self.keys.stride() == buffer[0].stride()
-                and self.values.data_ptr() == buffer[1].data_ptr() and self.values.stride() == buffer[1].stride()
-                and self.keys.shape[-2] < buffer[0].shape[-2] <= 2 * self.keys.shape[-2]):  # else mostly room
+        """Keep rows ``indices``, gathered straight into the leading columns of a new buffer with room for
+        ``max(spare, L / 2)`` more (the room is left untouched), so the layer grows in place at its next step
+        instead of copying its whole cache again (the prefill's cache has no room; a 32-row fork of it did
+        that copy at the first decoding step, in all 30 layers of SmolLM2)."""
+        if not self.is_initialized or self.keys is None or self.keys.numel() == 0:
             return super().batch_select_indices(indices)
-        n = self.keys.shape[-2]
-        keys, values = buffer[0].index_select(0, indices), buffer[1].index_select(0, indices)
+        (_, h, n, d), width = self.keys.shape, self.values.shape[-1]
+        k, room = int(indices.shape[0]), n + max(self.spare, n // 2)
+        keys, values = self.keys.new_empty((k, h, room, d)), self.values.new_empty((k, h, room, width))
+        torch.index_select(self.keys, 0, indices, out=keys[:, :, :n])
+        torch.index_select(self.values, 0, indices, out=values[:, :, :n])
         self._buffer = (keys, values, self)
         self.keys, self.values = keys[:, :, :n], values[:, :, :n]
 
