@@ -126,9 +126,12 @@ def eval_instances(probe, n: int) -> tuple[list[int], set]:
     return seeds, held_out
 
 
-def build_agent_policy(config, env_fn, settings, agent: dict, log):
+def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int | None = None):
     """The agent GPT warm-started on noisy expert episodes (cached), a random one without warm start, or
     the local Hugging Face model of ``--model`` (no warm start, as in task runs).
+
+    ``max_len``: the GPT's positions when the caller has already found them with :func:`gpt_positions`
+    (which resets the env on every held-out instance); ``None`` finds them here.
 
     The warm start draws its instances outside the held-out set (:func:`eval_instances`).
     """
@@ -141,7 +144,7 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log):
     env = env_fn()
     eval_seeds, held_out = eval_instances(env, config.eval_problems)
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
-             "max_len": gpt_positions(env, eval_seeds, settings, agent)}
+             "max_len": gpt_positions(env, eval_seeds, settings, agent) if max_len is None else max_len}
 
     def build():
         return agent_gpt(seed=config.warm_start_seed, **model)
@@ -235,9 +238,10 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     probe = env_fn()
     eval_seeds, held_out = eval_instances(probe, config.eval_problems)
     smaller = "a smaller --sampler-option max_episode_tokens"
+    max_len = None
     if config.model == "gpt":  # before the warm start; one character is one token
-        gpt_positions(probe, eval_seeds, settings, agent)
-    policy = build_agent_policy(config, env_fn, settings, agent, log)
+        max_len = gpt_positions(probe, eval_seeds, settings, agent)
+    policy = build_agent_policy(config, env_fn, settings, agent, log, max_len)
     policy.compile_decode = config.compile_decode
     limit = getattr(getattr(policy.module, "config", None), "max_position_embeddings", None)
     if config.model != "gpt" and limit:
