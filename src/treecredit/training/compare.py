@@ -1,26 +1,6 @@
 """Run several arms × seeds at one generated-token budget with identical settings, in parallel processes.
 
-An *arm* is an estimator, optionally with a sampler, a branching strategy and its own options::
-
-    ARM     := ESTIMATOR [ "@" SAMPLER [ ":" BRANCHING ] ] [ "[" OPTION { "," OPTION } "]" ]
-    OPTION  := KEY "=" VALUE          (VALUE read as JSON when it parses, else as text)
-
-    grpo                                   GRPO on i.i.d. groups
-    treerpo@tree[scale=none]               TreeRPO on sampled trees, one estimator option
-    grpo@tree:fixed[branching.children=4,branching.depth=2]   a 2-level tree with 4 children per node
-
-A ``KEY`` is an estimator option (``scale``), a ``TrainConfig`` field (``group_size``, ``lr``, …; the
-per-run fields ``estimator``, ``seed``, ``out``, ``steps``, ``token_budget``, ``progress`` excepted), or a
-dotted key into a dict field: ``estimator.K``, ``sampler.K``, ``branching.K``, ``task.K``, ``env.K``.
-
-Agent runs (``env`` set in the base config): every run is
-:func:`treecredit.training.agent_loop.train_agent`; an arm is a turn-level estimator (``rtmc``, ``gigpo``,
-``grpo`` = GRPO over episodes) or a token-level one, with options such as ``env.signature=history`` or
-``sampler.fork_children=2``; there is no ``@SAMPLER`` (episodes are the sampler; fork them for every arm
-with ``--sampler-option fork_at=[1]``, since an arm's option list cannot hold brackets). The options
-between brackets belong to that arm alone; the option may also be written before the sampler
-(``treerpo[scale=none]@tree``, the lab's label form). A global ``--estimator-option`` goes to every arm
-whose estimator accepts it (and must be accepted by at least one). Every arm is validated before any run.
+Arms (``grpo``, ``treerpo@tree[scale=none]``, ...): the syntax is in :mod:`treecredit.training.arms`.
 
 Every run gets the same ``TrainConfig`` apart from its arm's changes and ``seed``/``out``: no arm is tuned
 more than another unless its label says so. Warm starts are trained once in the parent process and shared
@@ -32,158 +12,27 @@ from __future__ import annotations
 
 import os
 import traceback
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import replace
 from pathlib import Path
 
-from treecredit._validation import fail
+from treecredit.training.arms import (  # noqa: F401 — the arm functions, also importable from here
+    AGENT_PREFERRED,
+    DICT_PREFIXES,
+    PER_RUN,
+    PREFERRED,
+    Arm,
+    arm_config,
+    arm_configs,
+    default_estimators,
+    parse_arm,
+    split_arms,
+)
 from treecredit.training.config import TrainConfig
-
-PREFERRED = ("grpo", "tempo", "treerl", "treerpo", "spo", "treepo", "dr_grpo", "rloo")
-PER_RUN = ("estimator", "seed", "out", "steps", "token_budget", "progress")
-DICT_PREFIXES = {"estimator": "estimator_options", "sampler": "sampler_options", "branching": "branching_options",
-                 "task": "task_options", "env": "env_options"}
-AGENT_PREFERRED = ("grpo", "rtmc", "gigpo")
-
-
-def default_estimators(limit: int = 3, env: str = "") -> list[str]:
-    """GRPO plus the first registered tree estimators in ``PREFERRED`` order (outcome ones fill in); with an
-    ``env``, GRPO and the registered turn-level estimators of ``AGENT_PREFERRED``."""
-    import treecredit
-
-    if env:
-        turn = set(treecredit.estimators("turn"))
-        return [name for name in AGENT_PREFERRED if name in turn][:limit]
-    known = set(treecredit.estimators("token"))
-    return [name for name in PREFERRED if name in known][:limit]
 
 
 def default_jobs(n_runs: int) -> int:
     """Processes to use: one per core (``os.cpu_count()``), never more than there are runs."""
     return max(1, min(os.cpu_count() or 1, n_runs))
-
-
-def split_arms(text: str) -> list[str]:
-    """Split a comma-separated list of arms, keeping commas inside ``[...]``: ``"a,b[x=1,y=2]"`` → 2 arms."""
-    arms, depth, current = [], 0, ""
-    for char in text:
-        depth += (char == "[") - (char == "]")
-        if depth < 0 or depth > 1:
-            fail("estimators", f"unbalanced brackets in {text!r}", "write each arm as name@sampler[key=value,...]")
-        if char == "," and depth == 0:
-            arms.append(current.strip())
-            current = ""
-        else:
-            current += char
-    if depth:
-        fail("estimators", f"unclosed '[' in {text!r}", "close every option list: treerpo@tree[scale=none]")
-    arms.append(current.strip())
-    if not all(arms):
-        fail("estimators", f"{text!r} has an empty arm", "remove the doubled or trailing comma")
-    if len(set(arms)) != len(arms):
-        fail("estimators", f"{text!r} names an arm twice", "list each arm once")
-    return arms
-
-
-@dataclass(frozen=True)
-class Arm:
-    """A parsed arm: ``label`` (as written), estimator, sampler and branching ('' = base's), its options."""
-
-    label: str
-    estimator: str
-    sampler: str = ""
-    branching: str = ""
-    options: dict = field(default_factory=dict)
-
-    @property
-    def folder(self) -> str:
-        """A file-system-safe name for the arm's run folders."""
-        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.label)
-
-
-def parse_arm(label: str) -> Arm:
-    """Parse ``ESTIMATOR[@SAMPLER[:BRANCHING]][[k=v,...]]`` (see the module docstring)."""
-    from treecredit.training.train_cli import parse_key_values
-
-    head, options = label, {}
-    if "[" in label:
-        start, end = label.index("["), label.index("]")
-        body = label[start + 1:end]
-        head = label[:start] + label[end + 1:]
-        options = parse_key_values([p.strip() for p in body.split(",") if p.strip()], f"arm {label!r}")
-    estimator, _, spec = head.partition("@")
-    sampler, _, branching = spec.partition(":")
-    if not estimator:
-        fail("estimators", f"arm {label!r} has no estimator name", "start the arm with an estimator, e.g. grpo@tree")
-    return Arm(label, estimator.strip(), sampler.strip(), branching.strip(), options)
-
-
-def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | None = None) -> TrainConfig:
-    """The config of one arm: ``base`` with the arm's estimator, sampler, branching and options.
-
-    Raises ``ValueError`` naming the arm for an unknown key, a per-run field, or an option its estimator
-    does not take."""
-    import treecredit
-
-    arm = parse_arm(label)
-    if base.env:
-        from treecredit.agents.credit import estimator_level
-
-        if arm.sampler or arm.branching:
-            fail(f"arm {label!r}", "agent runs (--env) have no tree sampler: episodes are sampled turn by turn",
-                 "drop '@...'; to fork episodes pass --sampler-option fork_at=[1] (every arm)")
-        spec = treecredit.get_estimator(arm.estimator, level=estimator_level(arm.estimator))
-    else:
-        spec = treecredit.get_estimator(arm.estimator)
-    accepted = set(spec.options)
-    glob = dict(base.estimator_options if global_estimator_options is None else global_estimator_options)
-    changes: dict = {"estimator": arm.estimator,
-                     "estimator_options": {k: v for k, v in glob.items() if k in accepted}}
-    if arm.sampler:
-        changes["sampler"] = arm.sampler
-    if arm.branching:
-        changes["branching"] = arm.branching
-    names = {f.name for f in fields(TrainConfig)}
-    for key, value in arm.options.items():
-        prefix, dot, sub = key.partition(".")
-        if dot:
-            if prefix not in DICT_PREFIXES or not sub:
-                fail(f"arm {label!r}", f"option {key!r} has an unknown prefix",
-                     f"use one of {', '.join(p + '.KEY' for p in DICT_PREFIXES)}")
-            target = DICT_PREFIXES[prefix]
-            changes[target] = {**changes.get(target, getattr(base, target)), sub: value}
-        elif key in PER_RUN:
-            fail(f"arm {label!r}", f"option {key!r} is set per run by compare", "remove it from the arm")
-        elif key in names:
-            changes[key] = value
-        elif key in accepted:
-            changes["estimator_options"][key] = value
-        else:
-            fail(f"arm {label!r}", f"{key!r} is neither an option of estimator {arm.estimator!r} "
-                 f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field",
-                 "check the spelling, or prefix it: estimator.K, sampler.K, branching.K, task.K")
-    spec.check_options(changes["estimator_options"])
-    return replace(base, **changes)
-
-
-def arm_configs(base: TrainConfig, labels: list[str]) -> dict[str, TrainConfig]:
-    """Validated configs of every arm; a global estimator option no arm accepts is an error."""
-
-    configs = {label: arm_config(base, label) for label in labels}
-    for key in base.estimator_options:
-        if not any(key in _spec(c).options for c in configs.values()):
-            fail("estimator_options", f"no arm's estimator takes {key!r}",
-                 "remove --estimator-option " + key + ", or give it to one arm: name[" + key + "=...]")
-    return configs
-
-
-def _spec(config: TrainConfig):
-    import treecredit
-
-    if config.env:
-        from treecredit.agents.credit import estimator_level
-
-        return treecredit.get_estimator(config.estimator, level=estimator_level(config.estimator))
-    return treecredit.get_estimator(config.estimator)
 
 
 def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None]:
