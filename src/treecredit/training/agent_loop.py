@@ -222,13 +222,14 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.training.evaluation import due, when_text
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
-    from treecredit.training.preflight import check_out, check_tensorboard
+    from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
     from treecredit.training.progress import above_bar, advance_bar, run_bar
     from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
     check_out(config, resume=resume, overwrite=overwrite)  # an earlier run is never overwritten silently
     check_tensorboard(config)
+    check_token_budget(config)  # before the warm start
     check_estimator_options(config)  # option values: the estimator runs once on a tiny batch
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     episode_options, agent = split_sampler_options(config.sampler_options)

@@ -254,17 +254,28 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
              "(or --overwrite)")
 
 
+def check_token_budget(config) -> None:
+    """``token_budget`` (when > 0) against what one step can generate
+    (:func:`~treecredit.training.budget.check_budget_fits`): refused before the warm start, not once the first
+    step is sampled."""
+    if config.token_budget > 0:
+        from treecredit.training.budget import check_budget_fits
+
+        check_budget_fits(config, config.token_budget, "token_budget", "--token-budget")
+
+
 def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None, resume_fix: str | None = None):
     """Check everything about a run that can be checked without work; return its sampler (``resume_fix``:
     see :func:`check_out`).
 
-    Order: output folder, TensorBoard, task, estimator needs/options, sampler options, group sizes with
+    Order: output folder, TensorBoard, token budget, task, estimator needs/options, sampler options, group sizes with
     replay, resumability of the sampler's state.
     """
     from treecredit.tasks import task_from_config
 
     check_out(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
     check_tensorboard(config)
+    check_token_budget(config)
     task = task if task is not None else task_from_config(config)
     check_estimator(config, task)
     check_context(config, task)
