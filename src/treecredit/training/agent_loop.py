@@ -223,7 +223,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
-    from treecredit.training.progress import above_bar, advance_bar, run_bar
+    from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
@@ -308,7 +308,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     log = above_bar(log, bar)  # evaluation lines and dropped-episode warnings above the bar, not through it
     started = time.perf_counter()
     saved_step = counters["step"]
-    with samples, StopRequest(log) as stop:
+    with samples, StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar
         while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
@@ -348,8 +348,6 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
             advance_bar(bar, config, generated, _postfix(record, last_eval))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
-    if bar is not None:
-        bar.close()
     writer.close()
     return read_metrics(writer.path)
 

@@ -219,7 +219,13 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         restore_random_state,
         save_checkpoint,
     )
-    from treecredit.training.evaluation import EvalSchedule, evaluate_held_out, plan_evaluation
+    from treecredit.training.evaluation import (
+        EvalSchedule,
+        check_rewards_scored,
+        evaluate_held_out,
+        plan_evaluation,
+        reward_notes,
+    )
     from treecredit.training.metrics import (
         MetricsWriter,
         advantage_metrics,
@@ -228,7 +234,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         rollout_metrics,
     )
     from treecredit.training.preflight import check_run
-    from treecredit.training.progress import above_bar, advance_bar, run_bar
+    from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.samples import sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
     from treecredit.training.stopping import StopRequest
@@ -277,9 +283,11 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     evaluated = {r["step"] for r in read_metrics(writer.path) if r["kind"] == "eval"}  # kept by a resume
 
     def run_eval() -> dict:
+        noted = reward_notes(task)
         record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
             policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
             top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"]))}
+        check_rewards_scored(record, task, log, noted)  # broken rewards before step 1: refused, not written as 0
         writer.write(record)
         evaluated.add(counters["step"])
         return record
@@ -297,7 +305,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     log = above_bar(log, bar)  # sample lines and notes above the bar, not through it
     started = time.perf_counter()
     saved_step = counters["step"]
-    with StopRequest(log) as stop:
+    with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar, not on its line
         while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
@@ -342,8 +350,6 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             advance_bar(bar, config, rollout.generated_tokens, _postfix(record, last_eval))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
-    if bar is not None:
-        bar.close()
     writer.close()
     return read_metrics(writer.path)
 

@@ -8,6 +8,7 @@ Task runs, agent runs (``--env``) and the warm starts all show their progress th
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 LOG_INTERVAL_S = 30.0
@@ -42,6 +43,17 @@ def above_bar(log, bar):
     from tqdm.auto import tqdm
 
     return lambda *parts: tqdm.write(" ".join(str(p) for p in parts))
+
+
+@contextlib.contextmanager
+def closed_at_exit(bar):
+    """Close ``bar`` (None: nothing) when the block ends, also by an exception: a closed bar ends its line,
+    so that an error printed then stands on its own line(s), not on the bar's."""
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def advance_bar(bar, config, generated: int, postfix: dict) -> None:
