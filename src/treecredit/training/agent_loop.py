@@ -358,15 +358,3 @@ def _postfix(record: dict, last_eval: dict) -> dict:
     if last_eval.get("eval_success") is not None:
         postfix["eval_success"] = f"{last_eval['eval_success']:.2f}"
     return postfix
-
-
-def report_agent_run(config, records: list[dict]) -> int:
-    """Print the held-out success before and after (the ``treecredit train --env`` summary)."""
-    evals = [r for r in records if r["kind"] == "eval"]
-    if evals:
-        first, last = evals[0], evals[-1]
-        print(f"held-out success (sampled): {_share(first, 'eval_success')} (step {first['step']}) → "
-              f"{_share(last, 'eval_success')} (step {last['step']}, {last['generated_tokens']} generated tokens); "
-              f"greedy {_share(first, 'eval_greedy_success')} → {_share(last, 'eval_greedy_success')}")
-    print(f"metrics: {config.out}/metrics.jsonl, sample episodes: {config.out}/samples.jsonl")
-    return 0
