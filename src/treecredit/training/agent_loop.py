@@ -345,16 +345,16 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
                 checkpoint()
                 saved_step = counters["step"]
-            advance_bar(bar, config, generated, _postfix(record, last_eval))
+            advance_bar(bar, config, generated, _postfix(record, last_eval, config))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
     writer.close()
     return read_metrics(writer.path)
 
 
-def _postfix(record: dict, last_eval: dict) -> dict:
-    """The bar's postfix of an agent run: the step's success and return, the last held-out success."""
+def _postfix(record: dict, last_eval: dict, config) -> dict:
+    """The bar's postfix of an agent run: the step's success and return, the last held-out sampled success."""
+    from treecredit.training.progress import held_out_postfix
+
     postfix = {key: f"{record[key]:.2f}" for key in ("success", "return") if key in record}  # none: all dropped
-    if last_eval.get("eval_success") is not None:
-        postfix["eval_success"] = f"{last_eval['eval_success']:.2f}"
-    return postfix
+    return {**postfix, **held_out_postfix(last_eval, config, (("eval_success", "eval_sampled_success"),))}

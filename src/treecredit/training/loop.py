@@ -347,7 +347,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
                 checkpoint()
                 saved_step = counters["step"]
-            advance_bar(bar, config, rollout.generated_tokens, _postfix(record, last_eval))
+            advance_bar(bar, config, rollout.generated_tokens, _postfix(record, last_eval, config))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
     writer.close()
@@ -378,9 +378,11 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
     raise RunInterrupted(message, signum, step)
 
 
-def _postfix(record: dict, last_eval: dict) -> dict:
-    """The bar's postfix of a task run: the step's reward and step accuracy, the last held-out pass@1."""
+def _postfix(record: dict, last_eval: dict, config) -> dict:
+    """The bar's postfix of a task run: the step's reward and step accuracy, the last held-out pass@1 (sampled,
+    else greedy, labelled so; :func:`~treecredit.training.progress.held_out_postfix`)."""
+    from treecredit.training.progress import held_out_postfix
+
     postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
-    if last_eval:
-        postfix["eval_pass1"] = f"{last_eval.get('eval_sampled_pass1', last_eval.get('eval_greedy_pass1', 0)):.2f}"
-    return postfix
+    return {**postfix, **held_out_postfix(last_eval, config, (("eval_sampled_pass1", "eval_sampled_pass1"),
+                                                              ("eval_greedy_pass1", "eval_greedy_pass1")))}

@@ -64,6 +64,22 @@ def advance_bar(bar, config, generated: int, postfix: dict) -> None:
     bar.update(generated if config.token_budget > 0 else 1)
 
 
+def held_out_postfix(last_eval: dict, config, keys: tuple[tuple[str, str], ...]) -> dict:
+    """The bar's held-out entry: ``{label: value}`` for the first ``(key, label)`` of ``keys`` that
+    ``last_eval`` (the last evaluation record; {} before any) holds a number for; labels say which decoding
+    (``eval_sampled_pass1``). Left out while the last evaluation is the one before the first step of a run
+    that evaluates nowhere between its first and last (``--eval-every 0``, or no more steps than it): that
+    value would stand still, stale, for the whole run; the final evaluation shows once it has run."""
+    from treecredit.training.evaluation import scheduled_between
+
+    if not last_eval or (last_eval.get("step") == 0 and not scheduled_between(config.eval_every, config.steps)):
+        return {}
+    for key, label in keys:
+        if last_eval.get(key) is not None:
+            return {label: f"{last_eval[key]:.2f}"}
+    return {}
+
+
 class StepProgress:
     """Progress of a loop of ``total`` steps that prints nothing else (a warm start).
 
