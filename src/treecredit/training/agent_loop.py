@@ -126,6 +126,18 @@ def eval_instances(probe, n: int) -> tuple[list[int], set]:
     return seeds, held_out
 
 
+def warm_start_env_options(env: str, options: dict) -> dict:
+    """The env options that key the agent warm-start cache: ``options`` less those at the env's default value
+    (``--env-option size=4`` where 4 is the default builds the same episodes as no option, so it must find the
+    same cache entry) and less those that never change an expert episode's tokens (the signature mode, the
+    unmatched share, the invalid-action penalty); sorted by name."""
+    from treecredit.envs import env_options
+
+    defaults = env_options(env)
+    return {k: v for k, v in sorted(options.items())
+            if k not in ("signature", "invalid_penalty", "unmatched_share") and (k not in defaults or defaults[k] != v)}
+
+
 def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int | None = None):
     """The agent GPT warm-started on noisy expert episodes (cached), a random one without warm start, or
     the local Hugging Face model of ``--model`` (no warm start, as in task runs).
@@ -152,11 +164,8 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
     if config.warm_start_steps == 0:
         return build()
     noise = float(agent.get("expert_noise", 0.3))
-    # the signature mode, unmatched share and invalid-action penalty never change an expert episode's tokens
-    warm_options = {k: v for k, v in config.env_options.items()
-                    if k not in ("signature", "invalid_penalty", "unmatched_share")}
-    key = {"kind": "agent", "env": config.env, "env_options": warm_options, "model": model,
-           "steps": config.warm_start_steps, "batch": config.warm_start_batch, "lr": config.warm_start_lr,
+    key = {"kind": "agent", "env": config.env, "model": model,
+           "env_options": warm_start_env_options(config.env, config.env_options), "steps": config.warm_start_steps, "batch": config.warm_start_batch, "lr": config.warm_start_lr,
            "seed": config.warm_start_seed, "noise": noise, "marker": settings.marker,
            "turn_prefix": settings.turn_prefix, "version": 1,
            "held_out_eval": config.eval_problems}
