@@ -40,3 +40,23 @@ def test_arm_with_option():
     assert arm_with_option("grpo", "lr") == "grpo[lr=VALUE]"
     assert arm_with_option("treerpo[scale=none]@tree", "scale", "std") == "treerpo[scale=std]@tree"
     assert arm_with_option("treerpo@tree[lr=1]", "scale") == "treerpo@tree[lr=1,scale=VALUE]"
+
+
+@pytest.mark.parametrize("sampler_options", [{}, {"max_len": 1024}])
+def test_compare_env_finds_the_gpt_positions_once_and_passes_them_on(tmp_path, monkeypatch, sampler_options):
+    from treecredit.training import agent_loop
+    from treecredit.training.compare import run_comparison
+
+    calls, built = [], []
+    real = agent_loop.gpt_positions
+    monkeypatch.setattr(agent_loop, "gpt_positions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(agent_loop, "build_agent_policy",
+                        lambda config, env_fn, settings, agent, log, max_len=None: built.append(max_len))
+    monkeypatch.setattr(agent_loop, "train_agent", lambda config, **k: [])
+    base = TrainConfig(env="gridworld", warm_start_steps=1, out=str(tmp_path / "cmp"), prompts_per_step=1,
+                       group_size=2, max_new_tokens=8, eval_problems=4, sampler_options=sampler_options,
+                       progress=False, tensorboard=False)
+    run_comparison(base, ["grpo", "rtmc"], [0, 1], 500, tmp_path / "cmp", jobs=1, log=lambda *a: None)
+    # once for both arms (same env settings), not once per run and again in every arm's warm start
+    assert len(calls) == 1 and len(built) == 2 and None not in built
+    assert built[0] == (1024 if sampler_options else agent_loop.DEFAULT_MAX_LEN)

@@ -165,9 +165,9 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
         return build()
     noise = float(agent.get("expert_noise", 0.3))
     key = {"kind": "agent", "env": config.env, "model": model,
-           "env_options": warm_start_env_options(config.env, config.env_options), "steps": config.warm_start_steps, "batch": config.warm_start_batch, "lr": config.warm_start_lr,
-           "seed": config.warm_start_seed, "noise": noise, "marker": settings.marker,
-           "turn_prefix": settings.turn_prefix, "version": 1,
+           "env_options": warm_start_env_options(config.env, config.env_options), "steps": config.warm_start_steps,
+           "batch": config.warm_start_batch, "lr": config.warm_start_lr, "seed": config.warm_start_seed,
+           "noise": noise, "marker": settings.marker, "turn_prefix": settings.turn_prefix, "version": 1,
            "held_out_eval": config.eval_problems}
 
     def instances(rng, n: int) -> list[int]:

@@ -93,8 +93,12 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     if base.env:
         for job in jobs_list:
             _in_arm(_where(job), check_agent_run, job[2], **job[3], resume_fix=resume_fix)
+        found: dict[str, int | None] = {}  # the GPT's positions, once per env setting, for every arm first
+        for label, config in configs.items():
+            if _positions_key(config) not in found:
+                found[_positions_key(config)] = _in_arm(f"arm {label!r}", agent_positions, config)
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
-            warm_start_agent(config, log)
+            warm_start_agent(config, log, max_len=found[_positions_key(config)])
         configs = {}
     for job in jobs_list if not base.env else []:
         _in_arm(_where(job), check_run, job[2], **job[3], resume_fix=resume_fix)  # every run before any work
@@ -138,10 +142,11 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
-def _in_arm(where: str, check, *args, **kwargs) -> None:
-    """``check(*args, **kwargs)``; its ``ValueError`` names ``where`` (the arm, and the seed) after the argument."""
+def _in_arm(where: str, check, *args, **kwargs):
+    """``check(*args, **kwargs)`` (returned); its ``ValueError`` names ``where`` (the arm, and the seed) after the
+    argument."""
     try:
-        check(*args, **kwargs)
+        return check(*args, **kwargs)
     except ValueError as exc:
         argument, _, rest = str(exc).partition(": ")
         raise ValueError(f"{argument} ({where}): {rest}") from None
@@ -153,27 +158,42 @@ def _where(job: tuple) -> str:
 
 def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
     """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
-    from treecredit.training.agent_loop import check_agent_config, split_sampler_options
+    from treecredit.training.agent_loop import check_agent_config
     from treecredit.training.dry_run import check_estimator_options
     from treecredit.training.preflight import check_out, check_tensorboard
 
     check_out(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
     check_tensorboard(config)
     check_agent_config(config)
-    check_estimator_options(config)
+    check_estimator_options(config)  # the episodes' fit in the GPT's positions: agent_positions, once per arm
+
+
+def _positions_key(config: TrainConfig) -> str:
+    """What :func:`agent_positions` depends on."""
+    return repr((config.model, config.env, sorted(config.env_options.items()), config.eval_problems,
+                 sorted(config.sampler_options.items()), config.max_new_tokens))
+
+
+def agent_positions(config: TrainConfig) -> int | None:
+    """The small GPT's positions for ``config``'s agent runs (:func:`~treecredit.training.agent_loop.
+    gpt_positions`, which refuses a ``--sampler-option max_len`` the episodes do not fit in and resets the env
+    on every held-out instance); None for a Hugging Face model. Found once, before the warm start, and passed
+    on to :func:`warm_start_agent`, as ``train_agent`` does."""
+    if config.model != "gpt":
+        return None
+    from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.envs import env_factory
+    from treecredit.training.agent_loop import eval_instances, gpt_positions, split_sampler_options
+
     episode_options, agent = split_sampler_options(config.sampler_options)
-    if config.model == "gpt" and "max_len" in agent:  # a given max_len the episodes do not fit in
-        from treecredit.agents.episodes import EpisodeSettings
-        from treecredit.envs import env_factory
-        from treecredit.training.agent_loop import eval_instances, gpt_positions
-
-        probe = env_factory(config.env, **config.env_options)()
-        gpt_positions(probe, eval_instances(probe, config.eval_problems)[0],
-                      EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options), agent)
+    probe = env_factory(config.env, **config.env_options)()
+    return gpt_positions(probe, eval_instances(probe, config.eval_problems)[0],
+                         EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options), agent)
 
 
-def warm_start_agent(config: TrainConfig, log=print):
-    """The agent policy of ``config``'s runs, warm-started into the cache (as ``train_agent`` builds it)."""
+def warm_start_agent(config: TrainConfig, log=print, max_len: int | None = None):
+    """The agent policy of ``config``'s runs, warm-started into the cache (as ``train_agent`` builds it);
+    ``max_len``: the GPT's positions found by :func:`agent_positions` (None: found here)."""
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
     from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
@@ -181,7 +201,7 @@ def warm_start_agent(config: TrainConfig, log=print):
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
                                action_max_tokens=config.max_new_tokens, **episode_options)
-    return build_agent_policy(config, env_factory(config.env, **config.env_options), settings, agent, log)
+    return build_agent_policy(config, env_factory(config.env, **config.env_options), settings, agent, log, max_len)
 
 
 def _ordered(done: dict[str, dict[int, list[dict]]]) -> dict[str, dict[int, list[dict]]]:
