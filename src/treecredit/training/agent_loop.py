@@ -203,7 +203,7 @@ def _share(record: dict, key: str) -> str:
 
 
 def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
-                log=print) -> list[dict]:
+                log=print, on_resume=None) -> list[dict]:
     """Run agent RL with ``config`` (``config.env`` set); return the metric records.
 
     As safe as a task run (:func:`treecredit.training.loop.train`): an ``out`` folder that holds a run
@@ -212,7 +212,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     steps and at the end; SIGINT/SIGTERM finish the current step, save and raise
     :class:`~treecredit.training.stopping.RunInterrupted`. A resumed run writes the same metrics and
     parameters as one never interrupted. ``stop_at_step`` ends the call after that step without a final
-    checkpoint, as a kill would (for the resume tests).
+    checkpoint, as a kill would (for the resume tests). ``on_resume``: as in :func:`~treecredit.training.loop.
+    train`.
     """
     import torch
 
@@ -278,6 +279,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
         elapsed_before = saved.get("elapsed_s", 0.0)
         budget.pending = saved.get("pending_step_tokens", 0)
         log(f"resumed from {out} at step {counters['step']}")
+        if on_resume is not None:  # compare --resume says which runs were read back and which go on
+            on_resume(counters["step"], budget.finished(counters))
         if budget.finished(counters):
             log(finished_note(config, counters, budget.pending))
         del saved["model"], saved["optimizer"]

@@ -29,14 +29,19 @@ from treecredit.training.arms import (  # noqa: F401 — the arm functions, also
 )
 from treecredit.training.config import TrainConfig
 
+READ_BACK, RESUMED, RUN_ANEW = "read back from disk", "resumed from a checkpoint", "run anew"
+"""How each run of a ``compare --resume`` was done (it says so per run and at the end)."""
+
 
 def default_jobs(n_runs: int) -> int:
     """Processes to use: one per core (``os.cpu_count()``), never more than there are runs."""
     return max(1, min(os.cpu_count() or 1, n_runs))
 
 
-def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None]:
-    """Train one run; return ``(label, seed, records, None)`` or ``(label, seed, None, error text)``.
+def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple[str, str]]:
+    """Train one run; return ``(label, seed, records, None, how)`` or ``(label, seed, None, error text, how)``;
+    ``how`` = ``(what, detail)``: :data:`READ_BACK` (finished already), :data:`RESUMED` (from a checkpoint)
+    or :data:`RUN_ANEW`, and the step it was at.
 
     ``job`` = ``(label, seed, config[, train keyword arguments such as resume/overwrite])``; a run stopped
     by a signal stops the comparison (it is not a failing arm)."""
@@ -45,17 +50,23 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None]:
 
     label, seed, config, *more = job
     flags = {key: value for key, value in (more[0] if more else {}).items() if value}
+    how = [(RUN_ANEW, "")]
+    if flags.get("resume"):
+        def resumed(step: int, finished: bool) -> None:
+            how[0] = (READ_BACK, f"finished at step {step}") if finished else (RESUMED, f"at step {step}")
+
+        flags["on_resume"] = resumed
     try:
         if config.env:
             from treecredit.training.agent_loop import train_agent
 
-            return label, seed, train_agent(config, log=lambda *a: None, **flags), None
-        return label, seed, train(config, log=lambda *a: None, **flags), None
+            return label, seed, train_agent(config, log=lambda *a: None, **flags), None, how[0]
+        return label, seed, train(config, log=lambda *a: None, **flags), None, how[0]
     except RunInterrupted:
         raise
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
         last = traceback.format_exc().strip().splitlines()[-1]
-        return label, seed, None, f"{type(exc).__name__}: {exc}" if str(exc) else last
+        return label, seed, None, f"{type(exc).__name__}: {exc}" if str(exc) else last, how[0]
 
 
 def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget: int, out: Path,
@@ -115,16 +126,23 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         f"{len(seeds)} seed{'s' * (len(seeds) != 1)}), {jobs} at a time")
     done: dict[str, dict[int, list[dict]]] = {label: {} for label in arms}
     failures: dict[str, dict[int, str]] = {label: {} for label in arms}
+    hows: dict[str, list[str]] = {}
+    if resume:
+        kept = sum(job[3]["resume"] for job in jobs_list)
+        log(f"compare --resume: {kept} run{'s' * (kept != 1)} with a folder in {out / 'runs'} (read back when "
+            f"finished, else resumed), {len(jobs_list) - kept} to run anew")
 
     def collect(result) -> None:
-        label, seed, records, error = result
+        label, seed, records, error, how = result
         if error is None:
             done[label][seed] = records
         else:
             failures[label][seed] = error
             log(f"compare: {label} seed {seed} FAILED: {error}")
+        hows.setdefault(how[0], []).append(f"{label} seed {seed}")
         finished = sum(map(len, done.values())) + sum(map(len, failures.values()))
-        log(f"compare: {finished}/{len(jobs_list)} runs done ({label} seed {seed})")
+        log(f"compare: {finished}/{len(jobs_list)} runs done ({label} seed {seed}: {how[0]}"
+            + (f", {how[1]})" if how[1] else ")"))
         if on_result is not None:
             on_result(_ordered(done), failures, len(jobs_list) - finished)
 
@@ -139,6 +157,9 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     else:
         for job in jobs_list:
             collect(_run_one(job))
+    if resume:
+        log("compare --resume: " + "; ".join(f"{how}: {', '.join(hows[how])}" for how in (READ_BACK, RESUMED, RUN_ANEW)
+                                              if how in hows))
     return _ordered(done), failures
 
 

@@ -195,7 +195,7 @@ def minibatch_rows(group_ids, minibatches: int, split: str, generator) -> list:
 
 
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
-          log=print) -> list[dict]:
+          log=print, on_resume=None) -> list[dict]:
     """Run RL with ``config``; return the metric records (also written to ``<out>/metrics.jsonl``).
 
     The whole configuration is checked first (:func:`treecredit.training.preflight.check_run`): an
@@ -203,6 +203,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     settings must match) or ``overwrite=True`` (replace it). SIGINT/SIGTERM finish the current step, save
     a checkpoint and raise :class:`~treecredit.training.stopping.RunInterrupted`. ``stop_at_step`` ends
     the call after that step without a final checkpoint, as a kill would (used by the resume tests).
+    ``on_resume(step, finished)`` is called when a checkpoint was resumed: its step, and whether the run was
+    already finished there.
     """
     import torch
 
@@ -272,6 +274,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         elapsed_before = saved.get("elapsed_s", 0.0)
         budget.pending = saved.get("pending_step_tokens", 0)
         log(f"resumed from {out} at step {counters['step']}")
+        if on_resume is not None:  # compare --resume says which runs were read back and which go on
+            on_resume(counters["step"], budget.finished(counters))
         if budget.finished(counters):
             log(finished_note(config, counters, budget.pending))
         del saved["model"], saved["optimizer"]  # free the copies
