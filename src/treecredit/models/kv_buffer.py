@@ -85,6 +85,33 @@ class GrowingKV:
         buffer.rows = b + k
         return GrowingKV(buffer.keys[:b + k, :, :n], buffer.values[:b + k, :, :n], buffer)
 
+    def append_copies(self, k: int, groups) -> GrowingKV | None:
+        """The cache with ``k`` rows added after its rows, each copied once, straight from another cache into
+        this buffer's spare rows (this one stays as it is); None where that cannot be done in place (not the
+        latest state of its buffer, or too few spare rows).
+
+        ``groups``: ``(keys, values, rows, at, start, column)`` each: ``keys``/``values`` ``(B_s, H, W_s, D)``
+        (any cache's tensors, e.g. a kept state's), ``rows (K_s,)`` and ``at (K_s,)`` long: source row
+        ``rows[j]`` becomes added row ``at[j]`` (0 ≤ at < k); its columns ``start : start + n − column`` go to
+        columns ``column : n`` (``n`` this cache's columns), zeros in front. Every added row is in one group."""
+        n, b = self.keys.shape[2], self.keys.shape[0]
+        buffer = self._buffer
+        if not self._latest() or b + k > buffer.keys.shape[0]:
+            return None
+        for i, mine in enumerate((buffer.keys, buffer.values)):
+            added = mine[b:b + k, :, :n]
+            for *tensors, rows, at, start, column in groups:
+                source = tensors[i][:, :, start:start + n - column]
+                if rows.shape[0] == 1:  # one row: a plain copy, no index
+                    row, to = int(rows[0]), int(at[0])
+                    added[to, :, :column] = 0
+                    added[to, :, column:] = source[row]
+                else:
+                    added[:, :, :column].index_fill_(0, at, 0)
+                    added[:, :, column:].index_copy_(0, at, source.index_select(0, rows))
+        buffer.rows = b + k
+        return GrowingKV(buffer.keys[:b + k, :, :n], buffer.values[:b + k, :, :n], buffer)
+
     @classmethod
     def stack(cls, parts, width: int, total_rows: int = 0) -> GrowingKV:
         """The rows of ``parts`` (``(k, v)`` pairs ``(B_i, H, L_i, D)``, ``L_i ≤ width``, or ``(k, v, rows)``

@@ -5,7 +5,8 @@
 - :func:`gather_states`: chosen rows of several states in one batch (one copy where the layers can
   ``stack``);
 - :func:`append_rows`: rows added to a state in place, in its buffer's spare rows, where the cache's
-  layers allow it (the small GPT's), without copying the state's rows;
+  layers allow it (the small GPT's), without copying the state's rows; :func:`append_kept_rows` does the
+  same for rows of other states cut to a prefix (a fork's rows), copying each row once, from its source;
 - :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
   removed), so a kept state continues from an earlier position of its context;
 - :func:`drop_unused_columns`: leading columns that every row masks are cut off (a continuous batch
@@ -133,6 +134,51 @@ def append_rows(state: DecodeState, rows: DecodeState) -> DecodeState | None:
         layers.append(grown)
     valid = torch.cat([state.key_valid, torch.nn.functional.pad(rows.key_valid, (width - extra, 0), value=False)])
     return DecodeState(layers, valid, torch.cat([state.next_pos, rows.next_pos]))
+
+
+def append_kept_rows(state: DecodeState, sources: list, keep) -> DecodeState | None:
+    """``append_rows(state, truncate_state(concat of the rows, keep))`` with each row copied once, straight from
+    its source into a spare row of ``state``'s buffers (no merged state in between): the same keys, values,
+    mask and positions, at the same columns. ``sources``: ``(DecodeState, row)`` per added row (rows of one
+    state are merged in order of first appearance, as by the select-and-concat it replaces); ``keep (K,)``
+    long ≥ 1: real tokens each row keeps. None where :func:`append_rows` would give None (the cache's layers
+    have no ``append_copies``, too few spare rows, not the latest state, or the rows wider than ``state``)."""
+    import torch
+
+    cache = state.cache
+    if not (isinstance(cache, (list, tuple)) and cache and hasattr(cache[0], "append_copies")):
+        return None
+    k = len(sources)
+    groups: dict = {}  # id(state) → (state, [(position among the added rows, row)])
+    for position, (source, row) in enumerate(sources):
+        groups.setdefault(id(source), (source, []))[1].append((position, row))
+    width = max(int(s.key_valid.shape[1]) for s, _ in groups.values())
+    order = [position for _, members in groups.values() for position, _ in members]
+    parts = [(s, torch.tensor([row for _, row in members], dtype=torch.long)) for s, members in groups.values()]
+    valid, _ = _joined_rows(parts, width)  # merged order, left-padded to the widest source
+    keep = torch.as_tensor(keep, dtype=torch.long)
+    valid = valid & (valid.long().cumsum(1) <= keep[torch.tensor(order)][:, None])  # as truncate_state
+    used = valid.any(0)
+    if not bool(used.any()):
+        return None
+    first, last = int(torch.nonzero(used).min()), int(torch.nonzero(used).max()) + 1
+    n = int(state.key_valid.shape[1])
+    if last - first > n:
+        return None
+    layers, copies = [], []
+    for s, rows in parts:  # the merged row of source column c is column c + shift, put at column n − last + it
+        shift = width - int(s.key_valid.shape[1])
+        lo = max(first, shift)
+        at = torch.tensor([position for position, _ in groups[id(s)][1]], dtype=torch.long)
+        copies.append((_layers(s.cache), rows, at, lo - shift, n - last + lo))
+    for i, kv in enumerate(cache):
+        grown = kv.append_copies(k, [(*of[i], rows, at, start, column) for of, rows, at, start, column in copies])
+        if grown is None:  # rows written into earlier layers' spare rows are seen by no state
+            return None
+        layers.append(grown)
+    added = torch.empty((k, n), dtype=torch.bool)
+    added[torch.tensor(order)] = torch.nn.functional.pad(valid[:, first:last], (n - last + first, 0), value=False)
+    return DecodeState(layers, torch.cat([state.key_valid, added]), torch.cat([state.next_pos, keep]))
 
 
 def _joined_rows(parts: list, width: int):

@@ -10,17 +10,18 @@ one batch that never waits: after each model step, the segments that ended at th
   a continuation that just ended, and whose prefix is that continuation's whole context (continue it,
   or fork it at its end), takes that continuation's batch row: the row's last token is stepped with the
   batch, as if nothing had ended; no copy;
-- every other continuation with a kept state (further children of a fork, a state kept earlier, a
-  prefix cut inside a kept segment) brings its kept row, truncated to the prefix minus the last token
-  (:func:`truncate_state`), into the batch, and the prefix's last token is stepped with the batch: a
-  fork costs a row of a step, not a call. Where the batch's cache has spare rows (the small GPT's
-  buffers, :mod:`treecredit.models.kv_buffer`) such rows are written into them at once
-  (:func:`append_rows`), nothing of the batch copied; otherwise adding rows copies the whole batch into
-  a new buffer (:func:`gather_states`). Where the cache has spare rows but too few (or the batch is being
-  compacted) the rows join at once by that copy, which brings new spare rows (max(16, B/2)), so the batch
-  is copied each time it outgrows them, a few times per stream; on a cache without spare rows (a
-  ``transformers`` cache) every join copies, so such rows wait and join together: when the batch is
-  compacted anyway, when they are :data:`JOIN_SHARE` of the rows that go on, or after :data:`MAX_WAIT` steps;
+- every other continuation with a kept state (further children of a fork, a state kept earlier, a prefix
+  cut inside a kept segment) brings its kept row, truncated to the prefix minus the last token
+  (:func:`truncate_state`), into the batch, and the prefix's last token is stepped with the batch: a fork
+  costs a row of a step, not a call. Where the batch's cache has spare rows (the small GPT's buffers,
+  :mod:`treecredit.models.kv_buffer`) such rows are written into them at once, each copied once from its
+  kept state (:func:`append_kept_rows`), nothing of the batch copied; otherwise adding rows copies the
+  whole batch into a new buffer (:func:`gather_states`). Where the cache has spare rows but too few (or
+  the batch is being compacted) the rows join at once by that copy, which brings new spare rows (max(16,
+  B/2)), so the batch is copied each time it outgrows them, a few times per stream; on a cache without
+  spare rows (a ``transformers`` cache) every join copies, so such rows wait and join together: when the
+  batch is compacted anyway, when they are :data:`JOIN_SHARE` of the rows that go on, or after
+  :data:`MAX_WAIT` steps;
 - a request without a kept state is prefilled, and its rows join after the next step.
 
 Draws are counter-based per chain key and position (:mod:`treecredit.sampling.draws`), so a continuation
@@ -39,7 +40,7 @@ from collections.abc import Callable, Sequence
 
 from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest
 from treecredit.sampling.kv_states import (
-    append_rows,
+    append_kept_rows,
     concat_states,
     drop_unused_columns,
     gather_states,
@@ -62,7 +63,7 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
 
     ``max_rows``: the most rows the caller expects at once (0: no hint). Where the cache has spare rows (the small
     GPT's), every buffer the stream makes has room for that many, so that rows joining later are written
-    into it (:func:`append_rows`) instead of copying the whole batch into a bigger buffer each time it
+    into it (:func:`append_kept_rows`) instead of copying the whole batch into a bigger buffer each time it
     outgrows the spare rows (at 256 prompts × 8 leaves two such copies cost more than a decoding step each).
     Unwritten spare rows cost address space, not memory. The hint changes no token: only where rows live.
     """
@@ -143,11 +144,10 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint
     going = [b for b, row in enumerate(slots) if row is not None]
     dead = len(slots) - len(going)
     compact = bool(going) and dead >= DEAD_SHARE * len(slots)
-    kept_rows = None
     if waiting and going and not compact and has_spare_rows(state, len(waiting)):
-        kept_rows = _kept_rows(backend, everything, waiting)
-        appended = append_rows(state, kept_rows)
-        if appended is not None:  # into the batch's spare rows: nothing of the batch is copied, no wait
+        appended = append_kept_rows(state, [(w[1].state, w[1].row) for w in waiting],
+                                    [len(everything[w[0].request].prefix) - 1 for w in waiting])
+        if appended is not None:  # each row copied once, from its kept state into the batch's spare rows: no wait
             step_tokens = torch.cat([drawn, torch.tensor([everything[w[0].request].prefix[-1] for w in waiting],
                                                          dtype=torch.long)])
             slots += [w[0] for w in waiting]
@@ -165,7 +165,7 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint
         parts = [(state, index)] if len(index) else []
         tokens = [drawn[index]] if len(index) else []
         if join:
-            parts.append((kept_rows if kept_rows is not None else _kept_rows(backend, everything, waiting), None))
+            parts.append((_kept_rows(backend, everything, waiting), None))
             tokens.append(torch.tensor([everything[w[0].request].prefix[-1] for w in waiting], dtype=torch.long))
             rows += [w[0] for w in waiting]
             waiting.clear()
