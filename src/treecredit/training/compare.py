@@ -141,8 +141,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
             log(f"compare: {label} seed {seed} FAILED: {error}")
         hows.setdefault(how[0], []).append(f"{label} seed {seed}")
         finished = sum(map(len, done.values())) + sum(map(len, failures.values()))
-        log(f"compare: {finished}/{len(jobs_list)} runs done ({label} seed {seed}: {how[0]}"
-            + (f", {how[1]})" if how[1] else ")"))
+        said = f": {how[0]}" + (f", {how[1]}" if how[1] else "") if resume else ""  # a new comparison: all anew
+        log(f"compare: {finished}/{len(jobs_list)} runs done ({label} seed {seed}{said})")
         if on_result is not None:
             on_result(_ordered(done), failures, len(jobs_list) - finished)
 
