@@ -107,8 +107,10 @@ def parse_arm(label: str) -> Arm:
 def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | None = None) -> TrainConfig:
     """The config of one arm: ``base`` with the arm's estimator, sampler, branching and options.
 
-    Raises ``ValueError`` naming the arm for an unknown key, a per-run field, or an option its estimator
-    does not take."""
+    Raises ``ValueError`` naming the arm as written, with the fix in the arm's own syntax, for an unknown
+    sampler or branching (``treerl@tre`` → ``treerl@tree``), an unknown key, a per-run field, a field value
+    the config refuses (``lr=-1``), or an option its estimator does not take or refuses (a dry run:
+    :func:`~treecredit.training.dry_run.check_estimator_options`)."""
     import treecredit
 
     arm = parse_arm(label)
