@@ -100,3 +100,19 @@ def test_training_modules_do_not_import_the_command():
     assert training.is_dir()
     importers = [p.name for p in training.glob("*.py") if "treecredit.cli" in p.read_text()]
     assert importers == []
+
+
+def test_a_misspelt_flag_names_the_subcommand_and_the_closest_flag(capsys):
+    # argparse printed the top-level usage and "unrecognized arguments", naming neither the subcommand nor a fix
+    assert main(["train", "--estimatr", "tempo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("treecredit train: error: unknown flag --estimatr; did you mean --estimator?"), err
+    assert "Fix: write --estimator tempo instead of --estimatr tempo" in err
+    assert "usage: treecredit [-h]" not in err
+    assert main(["compare", "--sed=3"]) == 2
+    assert "treecredit compare: error: unknown flag --sed; did you mean --seeds? Fix: write --seeds=3" \
+        in capsys.readouterr().err
+    assert main(["train", "--xyzzy", "3"]) == 2
+    assert "unknown flag --xyzzy. Fix: check its spelling; `treecredit train --help`" in capsys.readouterr().err
+    assert main(["demo", "stray"]) == 2
+    assert "treecredit demo: error: unexpected argument 'stray'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ Every subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 
@@ -46,8 +47,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unknown_arguments_error(command: str, parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """The error for arguments ``treecredit <command>`` does not know (``extras``, as argparse left them): the
+    first unknown flag, the closest valid flag of ``parser`` (``difflib``) with the corrected words, or the
+    subcommand's ``--help``."""
+    flags = sorted({s for a in parser._actions for s in a.option_strings if s.startswith("--")})
+    unknown = next((e for e in extras if e.startswith("-")), extras[0])
+    name, eq, value = unknown.partition("=")
+    if not name.startswith("-"):
+        return (f"treecredit {command}: error: unexpected argument {unknown!r} (it follows no flag that takes a "
+                f"value). Fix: drop it, or put the flag it belongs to before it; `treecredit {command} --help` "
+                "lists the flags")
+    close = difflib.get_close_matches(name, flags, n=1, cutoff=0.6)
+    after = extras[extras.index(unknown) + 1:]
+    words = [unknown] if eq else [name, *after[:1]] if after and not after[0].startswith("-") else [name]
+    if close:
+        fixed = " ".join([close[0] + eq + value, *words[1:]])
+        return (f"treecredit {command}: error: unknown flag {name}; did you mean {close[0]}? "
+                f"Fix: write {fixed} instead of {' '.join(words)}")
+    return (f"treecredit {command}: error: unknown flag {name}. Fix: check its spelling; "
+            f"`treecredit {command} --help` lists the flags")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # argparse would name none of the subcommand, the closest flag, or the fix
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        print(unknown_arguments_error(args.command, subparsers.choices[args.command], extras), file=sys.stderr)
+        return 2
     show_warnings_plainly()
     try:
         return int(args._module.run(args) or 0)

@@ -77,5 +77,5 @@ def test_compare_env_refuses_a_max_len_the_episodes_do_not_fit_before_the_warm_s
     args = ["compare", "--env", "gridworld", "--estimators", "grpo", "--seeds", "1", "--budget", "5000",
             "--out", str(tmp_path / "cmp"), "--cache-dir", str(tmp_path / "cache"), "--sampler-option", "max_len=100"]
     assert main(args) == 2
-    assert "max_len (arm 'grpo', seed 0): " in capsys.readouterr().err
+    assert "max_len (arm 'grpo'): " in capsys.readouterr().err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "cmp").exists()

@@ -34,3 +34,20 @@ def test_warm_start_draws_no_held_out_instance(tmp_path, monkeypatch):
     agent_loop.build_agent_policy(config, env_fn, EpisodeSettings(action_max_tokens=6), {}, lambda *a: None)
     assert len(drawn) == 200 and not set(drawn) & held_out
 
+
+
+def test_an_env_option_at_its_default_finds_the_same_warm_start(tmp_path, monkeypatch):
+    import treecredit.agents.policy as agent_policy
+    from treecredit.envs import env_options
+
+    keys = []
+    monkeypatch.setattr(agent_policy, "cached_warm_start", lambda key, *a, **k: keys.append(key))
+    size = env_options("gridworld")["size"]
+    for options in ({}, {"size": size}, {"size": size, "signature": "history"}, {"size": size + 1}):
+        config = TrainConfig(env="gridworld", env_options=options, n_layer=1, n_head=2, n_embd=16,
+                             warm_start_steps=1, eval_problems=4, cache_dir=str(tmp_path), progress=False,
+                             tensorboard=False)
+        agent_loop.build_agent_policy(config, env_factory("gridworld", **options),
+                                      EpisodeSettings(action_max_tokens=6), {}, lambda *a: None)
+    assert keys[0] == keys[1] == keys[2] and keys[0]["env_options"] == {}  # --env-option size=4 (default): cached
+    assert keys[3]["env_options"] == {"size": size + 1}

@@ -238,8 +238,13 @@ def test_compare_resume_needs_a_comparison_and_starts_the_runs_it_lacks(tmp_path
     assert "drop --resume to start a new one" in err and not out.exists()
     assert main([*args, "--seeds", "1"]) == 0
     before = (out / "runs" / "grpo-seed0" / "metrics.jsonl").read_text()
+    capsys.readouterr()
     assert main([*args, "--seeds", "2", "--resume"]) == 0  # seed 1 never started: it starts, seed 0 is kept
     assert (out / "runs" / "grpo-seed0" / "metrics.jsonl").read_text() == before
+    printed = capsys.readouterr().out  # which runs were read back from disk, which were run
+    assert "compare --resume: 1 run with a folder in" in printed and "1 to run anew" in printed
+    assert "runs done (grpo seed 0: read back from disk, finished at step " in printed
+    assert "compare --resume: read back from disk: grpo seed 0; run anew: grpo seed 1" in printed
     assert (out / "runs" / "grpo-seed1" / "checkpoint.pt").exists()
     capsys.readouterr()
     assert main([*args, "--seeds", "2", "--resume", "--lr", "1e-3"]) == 2  # changed settings: name compare

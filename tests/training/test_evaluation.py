@@ -36,7 +36,8 @@ def test_batched_evaluation_equals_one_batch_for_greedy(tiny_config, monkeypatch
     monkeypatch.setattr(evaluation, "EVAL_BATCH", 3)
     chunked = evaluate_held_out(policy, task, problems, plan, **kw)
     assert set(whole) == {"eval_problems", "eval_greedy_pass1", "eval_greedy_reward", "eval_step_accuracy",
-                         "eval_response_length"}
+                         "eval_response_length", "eval_greedy_reward_failed"}
+    assert whole["eval_greedy_reward_failed"] == 0
     assert whole["eval_greedy_reward"] == whole["eval_greedy_pass1"]  # the verifier's 0/1 reward is success
     assert whole == pytest.approx(chunked)
     one = IIDSampler(temperature=0.0, max_new_tokens=8).sample(policy, task, problems, 1, torch.Generator())

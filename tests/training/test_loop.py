@@ -47,13 +47,13 @@ def test_token_budget_ends_the_run_at_the_last_step_that_fits(tiny_config):
 
     from treecredit.training.checkpoint import read_checkpoint
 
-    config = tiny_config(steps=0, token_budget=500, warm_start_steps=0, eval_every=0, eval_problems=4)
+    config = tiny_config(steps=0, token_budget=600, warm_start_steps=0, eval_every=0, eval_problems=4)  # ≥ 8·8·8
     lines: list[str] = []
     records = train(config, log=lines.append)
     train_records = [r for r in records if r["kind"] == "train"]
     last = train_records[-1]["generated_tokens"]
     pending = read_checkpoint(Path(config.out) / "checkpoint.pt")["pending_step_tokens"]
-    assert last <= 500 < last + pending  # the next step, sampled and set aside, would have passed the budget
+    assert last <= 600 < last + pending  # the next step, sampled and set aside, would have passed the budget
     final = [r for r in records if r["kind"] == "eval"][-1]
     assert (final["step"], final["generated_tokens"]) == (train_records[-1]["step"], last)  # evaluated there
     assert any(line.startswith("token budget: the next step would generate") for line in lines)
@@ -74,8 +74,13 @@ def test_a_run_ended_by_its_budget_resumes_as_if_never_stopped(tiny_config, tmp_
 
 
 def test_a_budget_that_no_step_fits_in_is_refused(tiny_config):
-    with pytest.raises(ValueError, match=r"^token_budget: is 5, but the first step generated \d+ tokens"):
-        train(tiny_config(steps=0, token_budget=5, warm_start_steps=0, eval_problems=4), log=lambda *a: None)
+    from pathlib import Path
+
+    config = tiny_config(steps=0, token_budget=5, warm_start_steps=0, eval_problems=4)
+    with pytest.raises(ValueError, match=r"^token_budget: is 5, below what one step can generate: 8 prompts × 8 "
+                                         r"responses × 8 tokens = 512 tokens"):
+        train(config, log=lambda *a: None)
+    assert not Path(config.out).exists()  # refused in preflight, before the folder and the warm start
 
 
 class _Rollout:

@@ -78,7 +78,7 @@ def test_bad_dataset_options_fail_before_training(tmp_path, capsys):
     assert "reward: module 'nowhere_module'" in capsys.readouterr().err
 
 
-def test_a_reward_that_fails_on_every_completion_stops_the_run_after_the_first_step(tmp_path, monkeypatch, capsys):
+def test_a_reward_that_fails_on_every_completion_stops_the_run_before_any_work(tmp_path, monkeypatch, capsys):
     tok = local_tokenizer()
     torch.manual_seed(0)
     transformers.AutoModelForCausalLM.from_config(tiny_llama_config(len(tok))).save_pretrained(tmp_path / "model")
@@ -93,8 +93,9 @@ def test_a_reward_that_fails_on_every_completion_stops_the_run_after_the_first_s
                  "--out", str(tmp_path / "run"), "--no-tensorboard", "--no-progress"])
     sys.modules.pop("broken_reward", None)
     assert code == 2
-    assert "reward: every reward of the first step failed (4 of 4 completions; last error: broken_reward:score " \
-           "raised KeyError" in capsys.readouterr().err
+    assert "reward: broken_reward:score raised KeyError: 'x', on every one of the 2 completions (checked on the " \
+           "worked solutions of 2 training problems before any work)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_user_reward_replaces_a_named_tasks_verifier(tiny_config, tmp_path, monkeypatch):

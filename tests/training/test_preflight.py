@@ -209,8 +209,9 @@ def test_agent_run_and_compare_arm_option_values_are_refused_before_work(tmp_pat
     assert "--estimator-option gamma=-1: estimator 'rtmc' refuses it" in capsys.readouterr().err
     assert main(["compare", "--estimators", "grpo,treerpo@tree[scale=bogus]", "--seeds", "1", "--jobs", "1",
                  *common]) == 2
-    assert "estimator_options (arm 'treerpo@tree[scale=bogus]', seed 0): --estimator-option scale=bogus: estimator " \
-           "'treerpo' refuses it" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the arm's own option: named in the arm's syntax, not as a flag
+    assert "arm 'treerpo@tree[scale=bogus]': option scale=bogus: estimator 'treerpo' refuses it" in err
+    assert "(in the arm: treerpo@tree[scale=VALUE])" in err and "--estimator-option" not in err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
     from treecredit.training.config import TrainConfig
 

@@ -18,7 +18,11 @@ def test_train_end_to_end(tmp_path, capsys):
     argv = ["train", "--config", str(config), "--steps", "3", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
             "--no-progress", "--estimator", "rloo", *TINY]
     assert main(argv) == 0
-    assert "held-out sampled pass@1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "held-out sampled pass@1" in printed
+    # the closing lines name every file the run wrote, not only metrics.jsonl (as an agent run's do)
+    assert f"run folder: {out}\n  metrics.jsonl " in printed
+    assert all(f"\n  {name} " in printed for name in ("samples.jsonl", "checkpoint.pt", "config.json")), printed
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["kind"] == "eval"] == [0, 2, 3]  # flag beat the file's steps
     saved = json.loads((out / "config.json").read_text())

@@ -4,11 +4,14 @@ r(completion) = Σ_f w_f · r_f(completion) over the functions that returned a n
 function returning None means "does not apply here" and is left out of the sum; when every function
 returned None, or one raised, the completion has no reward: :meth:`RewardSet.__call__` gives None for it,
 which the trainer turns into a zero advantage (the row is counted in ``reward_failed`` and logged).
-A function that returns a list of the wrong length is a bug in it and raises ``ValueError``.
+A function that returns a list of the wrong length, or no list, is a bug in it and raises ``ValueError``.
+The first ``max_logged`` failures are logged (a warning each), then one line says that further ones are
+only counted. :meth:`RewardSet.probing` marks calls the functions on a small batch before training (preflight).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -36,6 +39,8 @@ class RewardSet:
         self.calls = 0
         self.errors: list[str] = []
         self.max_logged = max_logged
+        self.logged = 0
+        self._probing: dict | None = None  # during probe(): function name → [calls raised, completions]
 
     @property
     def names(self) -> list[str]:
@@ -51,12 +56,12 @@ class RewardSet:
                 values = fn(prompts=prompts, completions=completions, **columns)
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
                 if n == 1:
-                    self._note(f"{name} raised {type(exc).__name__}: {exc}")
+                    self._note(f"{name} raised {type(exc).__name__}: {exc}", name)
                     broken = [True]
                     continue
                 values, raised = self._call_each(name, fn, prompts, completions, columns)
                 broken = [b or r for b, r in zip(broken, raised)]
-            values = list(values) if values is not None else [None] * n
+            values = self._as_list(name, values, n)
             if len(values) != n:
                 fail(self.argument, f"{name} returned {len(values)} values for {n} completions",
                      "return one float (or None) per completion, in order")
@@ -69,9 +74,37 @@ class RewardSet:
                     self._note(f"{name} returned {value!r}, not a number")
                     broken[i] = True
         out = [None if bad else total for bad, total in zip(broken, totals)]
-        self.calls += n
-        self.failed += sum(v is None for v in out)
+        if self._probing is None:
+            self.calls += n
+            self.failed += sum(v is None for v in out)
         return out
+
+    def _as_list(self, name: str, values, n: int) -> list:
+        """``values`` (what ``name`` returned for ``n`` completions) as a list; refuses a non-sequence."""
+        if values is None:
+            return [None] * n
+        if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
+            fail(self.argument, f"{name} returned {type(values).__name__} {values!r}, not a list of {n} values",
+                 "return a list with one float (or None) per completion, in order (TRL's convention)")
+        return list(values)
+
+    @contextlib.contextmanager
+    def probing(self, n: int, *, solutions: bool):
+        """Within it, calls are a probe (preflight, before any training work) of ``n`` completions: nothing
+        is counted or logged. A function that returns a wrong number of values or no list raises as always;
+        on leaving, when ``solutions`` (the completions were worked solutions, which a reward must be able
+        to score), one that raised on every completion is refused, naming it."""
+        self._probing = {}
+        try:
+            yield self
+            raised = dict(self._probing)
+        finally:
+            self._probing = None
+        for name, (errors, last) in raised.items():
+            if solutions and errors >= n:
+                fail(self.argument, f"{last}, on every one of the {n} completions",
+                     f"fix {name} (call it by hand as {name}(prompts=[...], completions=[...], **columns)); a "
+                     "completion it cannot score should get None, not an error")
 
     def _call_each(self, name: str, fn: Callable, prompts: list, completions: list, columns: dict):
         """After a batch call raised: ``fn`` once per completion, so that only the failing ones are lost.
@@ -82,11 +115,11 @@ class RewardSet:
             try:
                 out = fn(prompts=[prompts[i]], completions=[completions[i]], **{k: [v[i]] for k, v in columns.items()})
             except Exception as exc:  # noqa: BLE001 — as in __call__
-                self._note(f"{name} raised {type(exc).__name__}: {exc}")
+                self._note(f"{name} raised {type(exc).__name__}: {exc}", name)
                 values.append(None)
                 raised.append(True)
                 continue
-            out = list(out) if out is not None else [None]
+            out = self._as_list(name, out, 1)
             if len(out) != 1:
                 fail(self.argument, f"{name} returned {len(out)} values for 1 completion",
                      "return one float (or None) per completion, in order")
@@ -94,7 +127,16 @@ class RewardSet:
             raised.append(False)
         return values, raised
 
-    def _note(self, message: str) -> None:
+    def _note(self, message: str, raised_by: str = "") -> None:
+        if self._probing is not None:  # a probe counts raises per function and logs nothing
+            if raised_by:
+                count, _ = self._probing.get(raised_by, (0, ""))
+                self._probing[raised_by] = (count + 1, message)
+            return
         self.errors = (self.errors + [message])[-self.max_logged:]
-        if self.failed < self.max_logged:
+        self.logged += 1
+        if self.logged <= self.max_logged:
             log.warning("reward: %s (completion skipped: no advantage)", message)
+        if self.logged == self.max_logged:
+            log.warning("reward: %d failures shown; further ones are only counted (reward_failed in "
+                        "metrics.jsonl)", self.max_logged)

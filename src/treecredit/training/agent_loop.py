@@ -126,6 +126,18 @@ def eval_instances(probe, n: int) -> tuple[list[int], set]:
     return seeds, held_out
 
 
+def warm_start_env_options(env: str, options: dict) -> dict:
+    """The env options that key the agent warm-start cache: ``options`` less those at the env's default value
+    (``--env-option size=4`` where 4 is the default builds the same episodes as no option, so it must find the
+    same cache entry) and less those that never change an expert episode's tokens (the signature mode, the
+    unmatched share, the invalid-action penalty); sorted by name."""
+    from treecredit.envs import env_options
+
+    defaults = env_options(env)
+    return {k: v for k, v in sorted(options.items())
+            if k not in ("signature", "invalid_penalty", "unmatched_share") and (k not in defaults or defaults[k] != v)}
+
+
 def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int | None = None):
     """The agent GPT warm-started on noisy expert episodes (cached), a random one without warm start, or
     the local Hugging Face model of ``--model`` (no warm start, as in task runs).
@@ -152,13 +164,10 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
     if config.warm_start_steps == 0:
         return build()
     noise = float(agent.get("expert_noise", 0.3))
-    # the signature mode, unmatched share and invalid-action penalty never change an expert episode's tokens
-    warm_options = {k: v for k, v in config.env_options.items()
-                    if k not in ("signature", "invalid_penalty", "unmatched_share")}
-    key = {"kind": "agent", "env": config.env, "env_options": warm_options, "model": model,
-           "steps": config.warm_start_steps, "batch": config.warm_start_batch, "lr": config.warm_start_lr,
-           "seed": config.warm_start_seed, "noise": noise, "marker": settings.marker,
-           "turn_prefix": settings.turn_prefix, "version": 1,
+    key = {"kind": "agent", "env": config.env, "model": model,
+           "env_options": warm_start_env_options(config.env, config.env_options), "steps": config.warm_start_steps,
+           "batch": config.warm_start_batch, "lr": config.warm_start_lr, "seed": config.warm_start_seed,
+           "noise": noise, "marker": settings.marker, "turn_prefix": settings.turn_prefix, "version": 1,
            "held_out_eval": config.eval_problems}
 
     def instances(rng, n: int) -> list[int]:
@@ -194,7 +203,7 @@ def _share(record: dict, key: str) -> str:
 
 
 def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
-                log=print) -> list[dict]:
+                log=print, on_resume=None) -> list[dict]:
     """Run agent RL with ``config`` (``config.env`` set); return the metric records.
 
     As safe as a task run (:func:`treecredit.training.loop.train`): an ``out`` folder that holds a run
@@ -203,7 +212,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     steps and at the end; SIGINT/SIGTERM finish the current step, save and raise
     :class:`~treecredit.training.stopping.RunInterrupted`. A resumed run writes the same metrics and
     parameters as one never interrupted. ``stop_at_step`` ends the call after that step without a final
-    checkpoint, as a kill would (for the resume tests).
+    checkpoint, as a kill would (for the resume tests). ``on_resume``: as in :func:`~treecredit.training.loop.
+    train`.
     """
     import torch
 
@@ -222,13 +232,14 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.training.evaluation import due, when_text
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
-    from treecredit.training.preflight import check_out, check_tensorboard
-    from treecredit.training.progress import above_bar, advance_bar, run_bar
+    from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
+    from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
     check_out(config, resume=resume, overwrite=overwrite)  # an earlier run is never overwritten silently
     check_tensorboard(config)
+    check_token_budget(config)  # before the warm start
     check_estimator_options(config)  # option values: the estimator runs once on a tiny batch
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     episode_options, agent = split_sampler_options(config.sampler_options)
@@ -268,6 +279,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
         elapsed_before = saved.get("elapsed_s", 0.0)
         budget.pending = saved.get("pending_step_tokens", 0)
         log(f"resumed from {out} at step {counters['step']}")
+        if on_resume is not None:  # compare --resume says which runs were read back and which go on
+            on_resume(counters["step"], budget.finished(counters))
         if budget.finished(counters):
             log(finished_note(config, counters, budget.pending))
         del saved["model"], saved["optimizer"]
@@ -307,7 +320,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     log = above_bar(log, bar)  # evaluation lines and dropped-episode warnings above the bar, not through it
     started = time.perf_counter()
     saved_step = counters["step"]
-    with samples, StopRequest(log) as stop:
+    with samples, StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar
         while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
@@ -344,30 +357,16 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
                 checkpoint()
                 saved_step = counters["step"]
-            advance_bar(bar, config, generated, _postfix(record, last_eval))
+            advance_bar(bar, config, generated, _postfix(record, last_eval, config))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
-    if bar is not None:
-        bar.close()
     writer.close()
     return read_metrics(writer.path)
 
 
-def _postfix(record: dict, last_eval: dict) -> dict:
-    """The bar's postfix of an agent run: the step's success and return, the last held-out success."""
+def _postfix(record: dict, last_eval: dict, config) -> dict:
+    """The bar's postfix of an agent run: the step's success and return, the last held-out sampled success."""
+    from treecredit.training.progress import held_out_postfix
+
     postfix = {key: f"{record[key]:.2f}" for key in ("success", "return") if key in record}  # none: all dropped
-    if last_eval.get("eval_success") is not None:
-        postfix["eval_success"] = f"{last_eval['eval_success']:.2f}"
-    return postfix
-
-
-def report_agent_run(config, records: list[dict]) -> int:
-    """Print the held-out success before and after (the ``treecredit train --env`` summary)."""
-    evals = [r for r in records if r["kind"] == "eval"]
-    if evals:
-        first, last = evals[0], evals[-1]
-        print(f"held-out success (sampled): {_share(first, 'eval_success')} (step {first['step']}) → "
-              f"{_share(last, 'eval_success')} (step {last['step']}, {last['generated_tokens']} generated tokens); "
-              f"greedy {_share(first, 'eval_greedy_success')} → {_share(last, 'eval_greedy_success')}")
-    print(f"metrics: {config.out}/metrics.jsonl, sample episodes: {config.out}/samples.jsonl")
-    return 0
+    return {**postfix, **held_out_postfix(last_eval, config, (("eval_success", "eval_sampled_success"),))}

@@ -58,10 +58,13 @@ def _agent_batch(rollout):
     return AgentBatch(rollout=rollout, token_turn_ids=torch.tensor(_TURN_IDS), turns=turns, episodes=[])
 
 
-def check_estimator_options(config, task=None) -> None:
+def check_estimator_options(config, task=None, arm: tuple[str, set] | None = None) -> None:
     """Run ``config.estimator`` with ``config.estimator_options`` on :func:`synthetic_rollout` (task runs:
     with the options the training loop adds, given ``task``; agent runs: as
-    :func:`treecredit.agents.agent_advantages`); raise ``ValueError`` naming the refused option."""
+    :func:`treecredit.agents.agent_advantages`); raise ``ValueError`` naming the refused option.
+
+    ``arm``: ``(label, names)`` for an arm of ``treecredit compare``: the error names the arm as written, and
+    an option of ``names`` (set in the arm's ``[...]``) is fixed in the arm's syntax, not as a flag."""
     if not config.estimator_options:
         return
     import treecredit
@@ -81,7 +84,7 @@ def check_estimator_options(config, task=None) -> None:
                 options = estimator_options(spec, rollout, None, task, config.estimator_options)
                 treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
     except Exception as exc:  # noqa: BLE001 — any failure of the estimator here would stop the run later
-        _refuse(config, exc, task)
+        _refuse(config, exc, task, arm)
 
 
 def _shown(value) -> str:
@@ -89,21 +92,29 @@ def _shown(value) -> str:
     return value if isinstance(value, str) and value.isprintable() and " " not in value else json.dumps(value)
 
 
-def _refuse(config, exc: Exception, task=None):
+def _refuse(config, exc: Exception, task=None, arm: tuple[str, set] | None = None):
     from treecredit.tasks import delimiter_text_fix
-
 
     text = str(exc).strip().rstrip(".")
     problem, _, fix = text.partition(". Fix: ")
     name, sep, rest = problem.partition(": ")
     where = "checked on a small test batch before any work"
+    argument = "estimator_options" if arm is None else f"arm {arm[0]!r}"
     if sep and name in config.estimator_options:
-        flag = f"--estimator-option {name}={_shown(config.estimator_options[name])}"
-        fix = f"{fix or 'pass another value'} (as --estimator-option {name}=VALUE)"
+        shown = f"{name}={_shown(config.estimator_options[name])}"
+        flag, how = f"--estimator-option {shown}", f"as --estimator-option {name}=VALUE"
+        if arm is not None:
+            from treecredit.training.arms import arm_with_option
+
+            written = arm_with_option(arm[0], name)
+            flag, how = (f"option {shown}", f"in the arm: {written}") if name in arm[1] else \
+                (flag, f"{how}, or for this arm alone {written}")
+        fix = f"{fix or 'pass another value'} ({how})"
         if name == "delimiter" and isinstance(config.estimator_options[name], str):  # text, not token ids
             fix = "give the delimiter as token ids, --estimator-option delimiter=[ID, ...]" + delimiter_text_fix(task)
-        fail("estimator_options", f"{flag}: estimator {config.estimator!r} refuses it ({name} {rest}; {where})",
-             fix)
+        fail(argument, f"{flag}: estimator {config.estimator!r} refuses it ({name} {rest}; {where})", fix)
     given = " ".join(f"--estimator-option {k}={_shown(v)}" for k, v in config.estimator_options.items())
-    fail("estimator_options", f"estimator {config.estimator!r} fails with {given} ({type(exc).__name__}: "
+    if arm is not None:
+        given = f"the options {', '.join(f'{k}={_shown(v)}' for k, v in config.estimator_options.items())}"
+    fail(argument, f"estimator {config.estimator!r} fails with {given} ({type(exc).__name__}: "
          f"{problem}; {where})", fix or "change or drop these options (see the estimator's docstring)")

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from math import nan
 
-from treecredit._validation import check_choice
+from treecredit._validation import check_choice, fail
 
 EVAL_MODES = ("auto", "both", "greedy", "sampled")
 LARGE_MODEL_PARAMS = 50_000_000
@@ -109,9 +110,15 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
     Keys: ``eval_greedy_pass1`` and/or ``eval_sampled_pass1`` (the share of problems solved: by
     ``task.success_of(problems, responses)`` where the task has it — a task trained with ``--reward``, or a
     dataset with answers — else the mean reward, which is success for the built-in verifiers' 0/1 rewards);
-    ``eval_greedy_reward`` / ``eval_sampled_reward`` (mean reward, a failed reward counting 0);
-    ``eval_step_accuracy`` and ``eval_response_length`` of the sampled responses (of the greedy ones when
-    only greedy runs); ``eval_problems``.
+    ``eval_greedy_reward`` / ``eval_sampled_reward`` (mean reward over the responses whose reward did not
+    fail); ``eval_greedy_reward_failed`` / ``eval_sampled_reward_failed`` (how many rewards failed: a reward
+    function raised or gave None); ``eval_step_accuracy`` and ``eval_response_length`` of the sampled
+    responses (of the greedy ones when only greedy runs); ``eval_problems``.
+
+    A failed reward is never recorded as a score of 0: when every reward of a decoding failed, its mean
+    reward is NaN (written as JSON null), and so is its pass@1 where success is the reward (a task with
+    ``success_of`` still counts its own verifier); a response whose reward failed otherwise counts as not
+    solved. :func:`every_reward_failed` tells the caller (the trainer refuses that before the first step).
     """
     import torch
 
@@ -125,22 +132,59 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
     for name, tau, p in runs:
         sampler = sampler_cls(temperature=tau, top_p=p, max_new_tokens=max_new_tokens)
         generator = torch.Generator().manual_seed(seed)
-        rewards, solved, correct, steps, length = 0.0, 0.0, 0, 0, 0.0
+        rewards, solved, correct, steps, length, failed = 0.0, 0.0, 0, 0, 0.0, 0
+        from_rewards = not callable(success_of)
         for start in range(0, len(problems), EVAL_BATCH):
             chunk = problems[start:start + EVAL_BATCH]
             rollout = sampler.sample(policy, task, chunk, 1, generator)
+            failed += int(torch.isnan(rollout.rewards).sum())
             batch_reward = float(rollout.rewards.nan_to_num(0.0).sum())  # a failed reward: not passed
             rewards += batch_reward
-            flags = success_of(chunk, list(rollout.response_texts)) if callable(success_of) else None
+            flags = None if from_rewards or success_of is None else success_of(chunk, list(rollout.response_texts))
+            from_rewards = from_rewards or flags is None
             solved += batch_reward if flags is None else sum(flags)
             length += float(rollout.response_mask.sum())
             good, n = _step_counts(task, chunk, rollout)
             correct, steps = correct + good, steps + n
-        out[f"eval_{name}_pass1"] = solved / max(1, len(problems))
-        out[f"eval_{name}_reward"] = rewards / max(1, len(problems))
+        none_scored = failed >= len(problems) > 0
+        out[f"eval_{name}_pass1"] = nan if none_scored and from_rewards else solved / max(1, len(problems))
+        out[f"eval_{name}_reward"] = nan if none_scored else rewards / max(1, len(problems) - failed)
+        out[f"eval_{name}_reward_failed"] = failed
         out["eval_step_accuracy"] = step_accuracy_share(task, correct, steps)  # NaN: no step verifier
         out["eval_response_length"] = length / max(1, len(problems))
     return out
+
+
+def every_reward_failed(record: dict) -> list[str]:
+    """The decodings (``"greedy"``, ``"sampled"``) of an evaluation record in which every reward failed."""
+    return [kind for kind in ("greedy", "sampled")
+            if record.get(f"eval_{kind}_reward_failed", 0) >= record.get("eval_problems", 0) > 0]
+
+
+def reward_notes(task) -> int:
+    """How many reward failures ``task``'s reward functions have noted so far (raised, or gave no number);
+    0 for a task without reward functions. A None ("does not apply", TRL's convention) is not noted."""
+    return getattr(getattr(task, "_reward_set", None), "logged", 0)
+
+
+def check_rewards_scored(record: dict, task, log=print, noted_before: int | None = None) -> None:
+    """Refuse (``ValueError`` naming ``reward``) an evaluation before the first step (``record['step']`` 0) in
+    which every reward failed because the reward functions raised or gave no number (:func:`reward_notes`
+    grew past ``noted_before``; None: count any): they are broken, and the run would train on nothing and
+    report a mean reward of 0. Otherwise (later steps, or every function returned None, "does not apply")
+    warn through ``log``: the record holds null, not 0, for that decoding."""
+    kinds = every_reward_failed(record)
+    if not kinds:
+        return
+    errors = getattr(getattr(task, "_reward_set", None), "errors", [])
+    raised = reward_notes(task) > (noted_before or 0) if noted_before is not None else bool(errors)
+    last = f"last error: {errors[-1]}" if raised and errors else "every function returned None: does not apply"
+    what = (f"every reward of the held-out evaluation failed ({' and '.join(kinds)} decoding, "
+            f"{record['eval_problems']} completions each; {last})")
+    if record.get("step", 0) == 0 and raised:
+        fail("reward", f"before the first step, {what}", "fix the reward function (call it by hand on a few "
+             "of the model's completions), then run again")
+    log(f"warning: step {record['step']}: {what}; recorded as null, not 0 (eval_*_reward_failed counts them)")
 
 
 def _step_counts(task, problems, rollout) -> tuple[int, int]:

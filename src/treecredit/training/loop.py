@@ -195,7 +195,7 @@ def minibatch_rows(group_ids, minibatches: int, split: str, generator) -> list:
 
 
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
-          log=print) -> list[dict]:
+          log=print, on_resume=None) -> list[dict]:
     """Run RL with ``config``; return the metric records (also written to ``<out>/metrics.jsonl``).
 
     The whole configuration is checked first (:func:`treecredit.training.preflight.check_run`): an
@@ -203,6 +203,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     settings must match) or ``overwrite=True`` (replace it). SIGINT/SIGTERM finish the current step, save
     a checkpoint and raise :class:`~treecredit.training.stopping.RunInterrupted`. ``stop_at_step`` ends
     the call after that step without a final checkpoint, as a kill would (used by the resume tests).
+    ``on_resume(step, finished)`` is called when a checkpoint was resumed: its step, and whether the run was
+    already finished there.
     """
     import torch
 
@@ -219,7 +221,13 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         restore_random_state,
         save_checkpoint,
     )
-    from treecredit.training.evaluation import EvalSchedule, evaluate_held_out, plan_evaluation
+    from treecredit.training.evaluation import (
+        EvalSchedule,
+        check_rewards_scored,
+        evaluate_held_out,
+        plan_evaluation,
+        reward_notes,
+    )
     from treecredit.training.metrics import (
         MetricsWriter,
         advantage_metrics,
@@ -228,7 +236,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         rollout_metrics,
     )
     from treecredit.training.preflight import check_run
-    from treecredit.training.progress import above_bar, advance_bar, run_bar
+    from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.samples import sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
     from treecredit.training.stopping import StopRequest
@@ -266,6 +274,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         elapsed_before = saved.get("elapsed_s", 0.0)
         budget.pending = saved.get("pending_step_tokens", 0)
         log(f"resumed from {out} at step {counters['step']}")
+        if on_resume is not None:  # compare --resume says which runs were read back and which go on
+            on_resume(counters["step"], budget.finished(counters))
         if budget.finished(counters):
             log(finished_note(config, counters, budget.pending))
         del saved["model"], saved["optimizer"]  # free the copies
@@ -277,9 +287,11 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     evaluated = {r["step"] for r in read_metrics(writer.path) if r["kind"] == "eval"}  # kept by a resume
 
     def run_eval() -> dict:
+        noted = reward_notes(task)
         record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
             policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
             top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"]))}
+        check_rewards_scored(record, task, log, noted)  # broken rewards before step 1: refused, not written as 0
         writer.write(record)
         evaluated.add(counters["step"])
         return record
@@ -297,7 +309,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     log = above_bar(log, bar)  # sample lines and notes above the bar, not through it
     started = time.perf_counter()
     saved_step = counters["step"]
-    with StopRequest(log) as stop:
+    with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar, not on its line
         while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
@@ -339,11 +351,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
                 checkpoint()
                 saved_step = counters["step"]
-            advance_bar(bar, config, rollout.generated_tokens, _postfix(record, last_eval))
+            advance_bar(bar, config, rollout.generated_tokens, _postfix(record, last_eval, config))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
-    if bar is not None:
-        bar.close()
     writer.close()
     return read_metrics(writer.path)
 
@@ -372,9 +382,11 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
     raise RunInterrupted(message, signum, step)
 
 
-def _postfix(record: dict, last_eval: dict) -> dict:
-    """The bar's postfix of a task run: the step's reward and step accuracy, the last held-out pass@1."""
+def _postfix(record: dict, last_eval: dict, config) -> dict:
+    """The bar's postfix of a task run: the step's reward and step accuracy, the last held-out pass@1 (sampled,
+    else greedy, labelled so; :func:`~treecredit.training.progress.held_out_postfix`)."""
+    from treecredit.training.progress import held_out_postfix
+
     postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
-    if last_eval:
-        postfix["eval_pass1"] = f"{last_eval.get('eval_sampled_pass1', last_eval.get('eval_greedy_pass1', 0)):.2f}"
-    return postfix
+    return {**postfix, **held_out_postfix(last_eval, config, (("eval_sampled_pass1", "eval_sampled_pass1"),
+                                                              ("eval_greedy_pass1", "eval_greedy_pass1")))}

@@ -254,19 +254,56 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
              "(or --overwrite)")
 
 
+PROBE_PROBLEMS = 2
+"""Problems whose worked solutions the reward functions are tried on before any work."""
+
+
+def check_rewards(task) -> None:
+    """Call a task's reward functions (``--reward``, a dataset's) once on the worked solutions of
+    :data:`PROBE_PROBLEMS` problems, so that a function returning a wrong number of values (or no list),
+    or raising on every solution, is refused naming it now, not after the warm start and the first
+    evaluation (:meth:`treecredit.rewards.RewardSet.probing`). Tasks without reward functions: nothing."""
+    reward_set, rewards_of = getattr(task, "_reward_set", None), getattr(task, "rewards_of", None)
+    if reward_set is None or not callable(rewards_of):
+        return
+    import numpy as np
+
+    problems = task.generate(np.random.default_rng(0), PROBE_PROBLEMS)
+    solutions = [p.solution for p in problems]
+    try:
+        with reward_set.probing(len(solutions), solutions=all(s.strip() for s in solutions)):
+            rewards_of(problems, solutions)
+    except ValueError as exc:
+        problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")
+        raise ValueError(f"{problem} (checked on the worked solutions of {len(problems)} training problems "
+                         f"before any work). Fix: {fix}.") from None
+
+
+def check_token_budget(config) -> None:
+    """``token_budget`` (when > 0) against what one step can generate
+    (:func:`~treecredit.training.budget.check_budget_fits`): refused before the warm start, not once the first
+    step is sampled."""
+    if config.token_budget > 0:
+        from treecredit.training.budget import check_budget_fits
+
+        check_budget_fits(config, config.token_budget, "token_budget", "--token-budget")
+
+
 def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None, resume_fix: str | None = None):
     """Check everything about a run that can be checked without work; return its sampler (``resume_fix``:
     see :func:`check_out`).
 
-    Order: output folder, TensorBoard, task, estimator needs/options, sampler options, group sizes with
-    replay, resumability of the sampler's state.
+    Order: output folder, TensorBoard, token budget, task, estimator needs/options, reward functions (a probe
+    batch), sampler options, group sizes with replay, resumability of the sampler's state.
     """
     from treecredit.tasks import task_from_config
 
     check_out(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
     check_tensorboard(config)
+    check_token_budget(config)
     task = task if task is not None else task_from_config(config)
     check_estimator(config, task)
+    check_rewards(task)
     check_context(config, task)
     check_cutoff(config, task)
     sampler = build_sampler(config)

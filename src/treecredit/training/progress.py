@@ -8,6 +8,7 @@ Task runs, agent runs (``--env``) and the warm starts all show their progress th
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 LOG_INTERVAL_S = 30.0
@@ -44,12 +45,39 @@ def above_bar(log, bar):
     return lambda *parts: tqdm.write(" ".join(str(p) for p in parts))
 
 
+@contextlib.contextmanager
+def closed_at_exit(bar):
+    """Close ``bar`` (None: nothing) when the block ends, also by an exception: a closed bar ends its line,
+    so that an error printed then stands on its own line(s), not on the bar's."""
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def advance_bar(bar, config, generated: int, postfix: dict) -> None:
     """Move ``bar`` (None: no bar) by one step, or by ``generated`` tokens under a budget; show ``postfix``."""
     if bar is None:
         return
     bar.set_postfix(postfix, refresh=False)  # shown by the update, at the bar's own interval
     bar.update(generated if config.token_budget > 0 else 1)
+
+
+def held_out_postfix(last_eval: dict, config, keys: tuple[tuple[str, str], ...]) -> dict:
+    """The bar's held-out entry: ``{label: value}`` for the first ``(key, label)`` of ``keys`` that
+    ``last_eval`` (the last evaluation record; {} before any) holds a number for; labels say which decoding
+    (``eval_sampled_pass1``). Left out while the last evaluation is the one before the first step of a run
+    that evaluates nowhere between its first and last (``--eval-every 0``, or no more steps than it): that
+    value would stand still, stale, for the whole run; the final evaluation shows once it has run."""
+    from treecredit.training.evaluation import scheduled_between
+
+    if not last_eval or (last_eval.get("step") == 0 and not scheduled_between(config.eval_every, config.steps)):
+        return {}
+    for key, label in keys:
+        if last_eval.get(key) is not None:
+            return {label: f"{last_eval[key]:.2f}"}
+    return {}
 
 
 class StepProgress:

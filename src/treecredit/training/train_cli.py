@@ -92,12 +92,13 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from treecredit.training.loop import train
+    from treecredit.training.run_summary import report_agent_run, report_task_run
     from treecredit.training.stopping import RunInterrupted
 
     config = config_from_args(args)
     try:
         if config.env:  # multi-turn agent training (docs/agents.md)
-            from treecredit.training.agent_loop import report_agent_run, train_agent
+            from treecredit.training.agent_loop import train_agent
 
             check_task_fields_unset(config)
 
@@ -107,18 +108,7 @@ def run(args: argparse.Namespace) -> int:
     except RunInterrupted as stop:
         print(f"treecredit train: {stop}", file=sys.stderr)
         return stop.exit_code
-    evals = [r for r in records if r["kind"] == "eval"]
-    if evals:
-        first, last = evals[0], evals[-1]
-        kinds = [k for k in ("sampled", "greedy") if f"eval_{k}_pass1" in last]  # eval_mode may skip one
-        def pass1(record: dict, kind: str) -> str:
-            value = record.get(f"eval_{kind}_pass1")
-            return "n/a" if value is None else f"{value:.3f}"  # None: non-finite, written as JSON null
-        print(f"held-out {kinds[0]} pass@1: {pass1(first, kinds[0])} (step {first['step']}) → "
-              f"{pass1(last, kinds[0])} (step {last['step']}, {last['generated_tokens']} generated "
-              "tokens)" + "".join(f"; {k} {pass1(first, k)} → {pass1(last, k)}" for k in kinds[1:]))
-    print(f"metrics: {config.out}/metrics.jsonl")
-    return 0
+    return report_task_run(config, records)
 
 
 # what only task runs read: an agent run (--env) would silently ignore them

@@ -1,0 +1,225 @@
+"""Arms of ``treecredit compare``: their syntax, parsing and validated configs.
+
+An *arm* is an estimator, optionally with a sampler, a branching strategy and its own options::
+
+    ARM     := ESTIMATOR [ "@" SAMPLER [ ":" BRANCHING ] ] [ "[" OPTION { "," OPTION } "]" ]
+    OPTION  := KEY "=" VALUE          (VALUE read as JSON when it parses, else as text)
+
+    grpo                                   GRPO on i.i.d. groups
+    treerpo@tree[scale=none]               TreeRPO on sampled trees, one estimator option
+    grpo@tree:fixed[branching.children=4,branching.depth=2]   a 2-level tree with 4 children per node
+
+A ``KEY`` is an estimator option (``scale``), a ``TrainConfig`` field (``group_size``, ``lr``, …; the
+per-run fields ``estimator``, ``seed``, ``out``, ``steps``, ``token_budget``, ``progress`` excepted), or a
+dotted key into a dict field: ``estimator.K``, ``sampler.K``, ``branching.K``, ``task.K``, ``env.K``.
+
+Agent runs (``env`` set in the base config): every run is
+:func:`treecredit.training.agent_loop.train_agent`; an arm is a turn-level estimator (``rtmc``, ``gigpo``,
+``grpo`` = GRPO over episodes) or a token-level one, with options such as ``env.signature=history`` or
+``sampler.fork_children=2``; there is no ``@SAMPLER`` (episodes are the sampler; fork them for every arm
+with ``--sampler-option fork_at=[1]``, since an arm's option list cannot hold brackets). The options
+between brackets belong to that arm alone; the option may also be written before the sampler
+(``treerpo[scale=none]@tree``, the lab's label form). A global ``--estimator-option`` goes to every arm
+whose estimator accepts it (and must be accepted by at least one). Every arm is validated before any run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from treecredit._validation import fail
+from treecredit.training.config import TrainConfig
+
+PREFERRED = ("grpo", "tempo", "treerl", "treerpo", "spo", "treepo", "dr_grpo", "rloo")
+PER_RUN = ("estimator", "seed", "out", "steps", "token_budget", "progress")
+DICT_PREFIXES = {"estimator": "estimator_options", "sampler": "sampler_options", "branching": "branching_options",
+                 "task": "task_options", "env": "env_options"}
+AGENT_PREFERRED = ("grpo", "rtmc", "gigpo")
+
+
+def default_estimators(limit: int = 3, env: str = "") -> list[str]:
+    """GRPO plus the first registered tree estimators in ``PREFERRED`` order (outcome ones fill in); with an
+    ``env``, GRPO and the registered turn-level estimators of ``AGENT_PREFERRED``."""
+    import treecredit
+
+    if env:
+        turn = set(treecredit.estimators("turn"))
+        return [name for name in AGENT_PREFERRED if name in turn][:limit]
+    known = set(treecredit.estimators("token"))
+    return [name for name in PREFERRED if name in known][:limit]
+
+
+def split_arms(text: str) -> list[str]:
+    """Split a comma-separated list of arms, keeping commas inside ``[...]``: ``"a,b[x=1,y=2]"`` → 2 arms."""
+    arms, depth, current = [], 0, ""
+    for char in text:
+        depth += (char == "[") - (char == "]")
+        if depth < 0 or depth > 1:
+            fail("estimators", f"unbalanced brackets in {text!r}", "write each arm as name@sampler[key=value,...]")
+        if char == "," and depth == 0:
+            arms.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if depth:
+        fail("estimators", f"unclosed '[' in {text!r}", "close every option list: treerpo@tree[scale=none]")
+    arms.append(current.strip())
+    if not all(arms):
+        fail("estimators", f"{text!r} has an empty arm", "remove the doubled or trailing comma")
+    if len(set(arms)) != len(arms):
+        fail("estimators", f"{text!r} names an arm twice", "list each arm once")
+    return arms
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A parsed arm: ``label`` (as written), estimator, sampler and branching ('' = base's), its options."""
+
+    label: str
+    estimator: str
+    sampler: str = ""
+    branching: str = ""
+    options: dict = field(default_factory=dict)
+
+    @property
+    def folder(self) -> str:
+        """A file-system-safe name for the arm's run folders."""
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.label)
+
+
+def parse_arm(label: str) -> Arm:
+    """Parse ``ESTIMATOR[@SAMPLER[:BRANCHING]][[k=v,...]]`` (see the module docstring)."""
+    from treecredit.training.train_cli import parse_key_values
+
+    head, options = label, {}
+    if "[" in label:
+        start, end = label.index("["), label.index("]")
+        body = label[start + 1:end]
+        head = label[:start] + label[end + 1:]
+        options = parse_key_values([p.strip() for p in body.split(",") if p.strip()], f"arm {label!r}")
+    estimator, _, spec = head.partition("@")
+    sampler, _, branching = spec.partition(":")
+    if not estimator:
+        fail("estimators", f"arm {label!r} has no estimator name", "start the arm with an estimator, e.g. grpo@tree")
+    return Arm(label, estimator.strip(), sampler.strip(), branching.strip(), options)
+
+
+def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | None = None) -> TrainConfig:
+    """The config of one arm: ``base`` with the arm's estimator, sampler, branching and options.
+
+    Raises ``ValueError`` naming the arm as written, with the fix in the arm's own syntax, for an unknown
+    sampler or branching (``treerl@tre`` → ``treerl@tree``), an unknown key, a per-run field, a field value
+    the config refuses (``lr=-1``), or an option its estimator does not take or refuses (a dry run:
+    :func:`~treecredit.training.dry_run.check_estimator_options`)."""
+    import treecredit
+
+    arm = parse_arm(label)
+    if base.env:
+        from treecredit.agents.credit import estimator_level
+
+        if arm.sampler or arm.branching:
+            fail(f"arm {label!r}", "agent runs (--env) have no tree sampler: episodes are sampled turn by turn",
+                 "drop '@...'; to fork episodes pass --sampler-option fork_at=[1] (every arm)")
+        spec = treecredit.get_estimator(arm.estimator, level=estimator_level(arm.estimator))
+    else:
+        spec = treecredit.get_estimator(arm.estimator)
+    accepted = set(spec.options)
+    glob = dict(base.estimator_options if global_estimator_options is None else global_estimator_options)
+    changes: dict = {"estimator": arm.estimator,
+                     "estimator_options": {k: v for k, v in glob.items() if k in accepted}}
+    if arm.sampler:
+        changes["sampler"] = arm.sampler
+    if arm.branching:
+        changes["branching"] = arm.branching
+    _check_names(arm)
+    names = {f.name for f in fields(TrainConfig)}
+    for key, value in arm.options.items():
+        prefix, dot, sub = key.partition(".")
+        if dot:
+            if prefix not in DICT_PREFIXES or not sub:
+                fail(f"arm {label!r}", f"option {key!r} has an unknown prefix",
+                     f"use one of {', '.join(p + '.KEY' for p in DICT_PREFIXES)}")
+            target = DICT_PREFIXES[prefix]
+            changes[target] = {**changes.get(target, getattr(base, target)), sub: value}
+        elif key in PER_RUN:
+            fail(f"arm {label!r}", f"option {key!r} is set per run by compare", "remove it from the arm")
+        elif key in names:
+            changes[key] = value
+        elif key in accepted:
+            changes["estimator_options"][key] = value
+        else:
+            fail(f"arm {label!r}", f"{key!r} is neither an option of estimator {arm.estimator!r} "
+                 f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field",
+                 "check the spelling, or prefix it: estimator.K, sampler.K, branching.K, task.K")
+    spec.check_options(changes["estimator_options"])
+    try:
+        config = replace(base, **changes)
+    except ValueError as exc:  # a field's value from the arm (lr=-1): its error names the arm as written
+        argument, _, rest = str(exc).partition(": ")
+        problem, _, fix = rest.rstrip(".").partition(". Fix: ")
+        if argument in arm.options:  # set in the arm's [...]: fixed there, not with the flag
+            fix = f"write {arm_with_option(label, argument)} ({fix or 'another value'})"
+        raise ValueError(f"{argument} (arm {label!r}): {problem}. Fix: {fix}.") from None
+    from treecredit.training.dry_run import check_estimator_options
+
+    own = {key.removeprefix("estimator.") for key in arm.options if key.removeprefix("estimator.") in accepted}
+    check_estimator_options(config, arm=(label, own))  # option values, named in the arm's own syntax
+    return config
+
+
+def _check_names(arm: Arm) -> None:
+    """The arm's ``@SAMPLER`` and ``:BRANCHING`` against the registered names; the error names the arm as
+    written and the arm with the closest name."""
+    import difflib
+
+    from treecredit.sampling.branching import BRANCHINGS
+    from treecredit.sampling.registry import samplers
+
+    for what, given, known in (("sampler", arm.sampler, samplers()), ("branching", arm.branching,
+                                                                       sorted(BRANCHINGS))):
+        if not given or given in known:
+            continue
+        close = difflib.get_close_matches(given, known, n=1, cutoff=0.5)
+        mark = "@" if what == "sampler" else ":"
+        at = arm.label.index(mark + given) if mark + given in arm.label else -1
+        fixed = (arm.label[:at + 1] + close[0] + arm.label[at + 1 + len(given):]) if close and at >= 0 else ""
+        fail(what, f"{given!r} in arm {arm.label!r} is not one of {known}",
+             f"write {fixed}" if fixed else f"write the {what} after {mark!r} as one of {known}")
+
+
+def arm_with_option(label: str, key: str, value: str = "VALUE") -> str:
+    """``label`` with the option ``key`` set to ``value`` (the text shown in a fix): the value replaced where the
+    arm's ``[...]`` sets ``key`` (or ``estimator.key``), else ``key=value`` added to its options."""
+    if "[" not in label:
+        return f"{label}[{key}={value}]"
+    start, end = label.index("["), label.index("]")
+    parts = [p.strip() for p in label[start + 1:end].split(",") if p.strip()]
+    for i, part in enumerate(parts):
+        name = part.partition("=")[0].strip()
+        if name in (key, f"estimator.{key}"):
+            parts[i] = f"{name}={value}"
+            break
+    else:
+        parts.append(f"{key}={value}")
+    return f"{label[:start]}[{','.join(parts)}]{label[end + 1:]}"
+
+
+def arm_configs(base: TrainConfig, labels: list[str]) -> dict[str, TrainConfig]:
+    """Validated configs of every arm; a global estimator option no arm accepts is an error."""
+
+    configs = {label: arm_config(base, label) for label in labels}
+    for key in base.estimator_options:
+        if not any(key in _spec(c).options for c in configs.values()):
+            fail("estimator_options", f"no arm's estimator takes {key!r}",
+                 "remove --estimator-option " + key + ", or give it to one arm: name[" + key + "=...]")
+    return configs
+
+
+def _spec(config: TrainConfig):
+    import treecredit
+
+    if config.env:
+        from treecredit.agents.credit import estimator_level
+
+        return treecredit.get_estimator(config.estimator, level=estimator_level(config.estimator))
+    return treecredit.get_estimator(config.estimator)

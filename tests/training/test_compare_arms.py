@@ -1,0 +1,62 @@
+"""``treecredit compare``: an arm's bad sampler, branching, field or estimator option is refused naming the arm
+as written, with the fix in the arm's own syntax."""
+
+import pytest
+
+from treecredit.cli import main
+from treecredit.training.arms import arm_config, arm_with_option
+from treecredit.training.config import TrainConfig
+
+
+@pytest.mark.parametrize("label,message,fix", [
+    ("treerl@tre", "sampler: 'tre' in arm 'treerl@tre' is not one of", "write treerl@tree."),
+    ("treerl@tree:fixd", "branching: 'fixd' in arm 'treerl@tree:fixd' is not one of", "write treerl@tree:fixed."),
+    ("treerl@tree:fixd[scale_values=false]", "in arm 'treerl@tree:fixd[scale_values=false]'",
+     "write treerl@tree:fixed[scale_values=false]."),
+    ("treerl@tree[lr=-1]", "lr (arm 'treerl@tree[lr=-1]'): is -1", "write treerl@tree[lr=VALUE]"),
+    ("treerpo@tree[scale=bogus]", "arm 'treerpo@tree[scale=bogus]': option scale=bogus: estimator 'treerpo' "
+     "refuses it", "(in the arm: treerpo@tree[scale=VALUE])"),
+    ("treerpo@tree[estimator.scale=bogus,lr=0.1]", "option scale=bogus",
+     "(in the arm: treerpo@tree[estimator.scale=VALUE,lr=0.1])"),
+])
+def test_an_arms_error_names_the_arm_and_the_fix_in_its_syntax(tmp_path, label, message, fix):
+    with pytest.raises(ValueError) as error:
+        arm_config(TrainConfig(warm_start_steps=0, out=str(tmp_path)), label)
+    text = str(error.value)
+    assert message in text and fix in text, text
+    assert "--estimator-option" not in text, text  # the option is the arm's, not a flag's
+
+
+def test_a_global_option_an_arm_refuses_names_both_fixes(tmp_path, capsys):
+    assert main(["compare", "--estimators", "grpo,treerpo@tree", "--estimator-option", "scale=bogus",
+                 "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "arm 'treerpo@tree': --estimator-option scale=bogus: estimator 'treerpo' refuses it" in err, err
+    assert "(as --estimator-option scale=VALUE, or for this arm alone treerpo@tree[scale=VALUE])" in err, err
+    assert not (tmp_path / "c").exists()
+
+
+def test_arm_with_option():
+    assert arm_with_option("grpo", "lr") == "grpo[lr=VALUE]"
+    assert arm_with_option("treerpo[scale=none]@tree", "scale", "std") == "treerpo[scale=std]@tree"
+    assert arm_with_option("treerpo@tree[lr=1]", "scale") == "treerpo@tree[lr=1,scale=VALUE]"
+
+
+@pytest.mark.parametrize("sampler_options", [{}, {"max_len": 1024}])
+def test_compare_env_finds_the_gpt_positions_once_and_passes_them_on(tmp_path, monkeypatch, sampler_options):
+    from treecredit.training import agent_loop
+    from treecredit.training.compare import run_comparison
+
+    calls, built = [], []
+    real = agent_loop.gpt_positions
+    monkeypatch.setattr(agent_loop, "gpt_positions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(agent_loop, "build_agent_policy",
+                        lambda config, env_fn, settings, agent, log, max_len=None: built.append(max_len))
+    monkeypatch.setattr(agent_loop, "train_agent", lambda config, **k: [])
+    base = TrainConfig(env="gridworld", warm_start_steps=1, out=str(tmp_path / "cmp"), prompts_per_step=1,
+                       group_size=2, max_new_tokens=8, eval_problems=4, sampler_options=sampler_options,
+                       progress=False, tensorboard=False)
+    run_comparison(base, ["grpo", "rtmc"], [0, 1], 500, tmp_path / "cmp", jobs=1, log=lambda *a: None)
+    # once for both arms (same env settings), not once per run and again in every arm's warm start
+    assert len(calls) == 1 and len(built) == 2 and None not in built
+    assert built[0] == (1024 if sampler_options else agent_loop.DEFAULT_MAX_LEN)
