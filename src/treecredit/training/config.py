@@ -189,6 +189,7 @@ class TrainConfig:
         for name in ("kl_coef", "entropy_coef", "max_grad_norm"):
             if getattr(self, name) < 0:
                 fail(name, f"is {getattr(self, name)}, must be ≥ 0", "pass 0 to turn it off")
+        self._absolute_paths()  # before the model check: a resumed run finds a relative --model from any folder
         from treecredit.models.hf_load import check_model_argument
 
         check_model_argument(self.model, self.gguf_file)
@@ -223,7 +224,6 @@ class TrainConfig:
         if self.minibatch_split == "groups" and self.minibatches > self.prompts_per_step:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step} groups of a batch "
                  "(minibatch_split=groups)", "pass fewer minibatches or minibatch_split=rows")
-        self._absolute_paths()
         from treecredit.rewards.load import add_module_folders, module_folders
         from treecredit.tasks import task_from_config
 
@@ -234,11 +234,14 @@ class TrainConfig:
         self.module_folders = {**self.module_folders, **module_folders([*self.reward, checker])}
 
     def _absolute_paths(self) -> None:
-        """Store ``out`` as an absolute path, and ``dataset`` and ``task_options["held_out_path"]`` when they
-        exist, so that ``config.json`` still finds them when a run is resumed from another working directory
+        """Store ``out`` as an absolute path, and ``model`` (a local folder or .gguf file, not the names
+        ``gpt``/``smollm2``), ``dataset`` and ``task_options["held_out_path"]`` when they exist, so that
+        ``config.json`` still finds them when a run is resumed (or exported) from another working directory
         (``train --config RUN/config.json --resume``)."""
         if self.out:
             self.out = resolved_path(self.out)
+        if self.model not in ("gpt", "smollm2") and Path(self.model).expanduser().exists():
+            self.model = resolved_path(self.model)
         if self.dataset and Path(self.dataset).expanduser().exists():
             self.dataset = resolved_path(self.dataset)
         held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None
