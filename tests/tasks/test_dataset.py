@@ -157,3 +157,20 @@ def test_samplers_call_a_reward_function_once_per_batch(tmp_path):
     tree = TreeSampler(max_new_tokens=4, branching_options={"depth": 1, "every": 2}).sample(
         policy, task, problems, 4, torch.Generator().manual_seed(0))
     assert calls == [tree.shape[0]] and tree.shape[0] > 1
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "saved"])
+def test_the_warm_start_cache_key_changes_with_the_data_not_only_the_options(tmp_path, kind):
+    import datasets
+
+    path = write(tmp_path, kind)
+    key = DatasetTask(path=path, prompt_column="question", held_out=2).cache_identity()
+    assert DatasetTask(path=path, prompt_column="question", held_out=2).cache_identity() == key
+    edited = [{**r, "answer": "0"} for r in ROWS]
+    if kind == "jsonl":
+        (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in edited))
+    else:
+        datasets.Dataset.from_list(edited).save_to_disk(str(tmp_path / "saved2"))
+        path = str(tmp_path / "saved2")
+        key = {**key, "path": path}  # the same options but the path: only the data differs
+    assert DatasetTask(path=path, prompt_column="question", held_out=2).cache_identity() != key

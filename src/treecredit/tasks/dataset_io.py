@@ -77,3 +77,27 @@ def check_columns(rows: list[dict], columns: dict[str, str], argument_prefix: st
         if column and column not in rows[0]:
             fail(argument_prefix + option, f"column {column!r} is not in the dataset; its columns are {have}",
                  f"pass --task-option {option}=<one of {have}>")
+
+
+_FINGERPRINTS: dict[tuple, dict] = {}
+
+
+def data_fingerprint(path: str) -> dict:
+    """``{"bytes": N, "sha256": HEX}`` of a dataset file, or of every file in a saved dataset folder (their
+    relative names and contents, in sorted order): what a resumed run checks its data against. Remembered
+    per (path, size, modification time), so a path is read once per process unless it changes."""
+    import hashlib
+
+    source = Path(path)
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if stats not in _FINGERPRINTS:
+        digest = hashlib.sha256()
+        for p in files:
+            if source.is_dir():
+                digest.update(str(p.relative_to(source)).encode() + b"\0")
+            with open(p, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        _FINGERPRINTS[stats] = {"bytes": sum(s[1] for s in stats), "sha256": digest.hexdigest()}
+    return dict(_FINGERPRINTS[stats])

@@ -36,6 +36,8 @@ class TrainConfig:
     """Reward function(s), repeatable: math, exact, numeric, code, task (the task's own verifier), NAME:key=value, module:function (TRL convention); @W sets a weight. Given with --task they replace its verifier; with --dataset the default is math."""
     module_folders: dict = field(default_factory=dict)
     """Set automatically: the folder each `module:function` reward or step checker was imported from, so that a resumed run imports it from any working folder (not a flag)."""
+    data_fingerprints: dict = field(default_factory=dict)
+    """Set automatically: size and sha256 of the `dataset` file or folder and of a `held_out_path`, so that a resumed run refuses data that changed since it started (not a flag)."""
     chat_template: str = "auto"
     """Hugging Face models: wrap prompts in the tokenizer's chat template: auto (when it has one), on, off."""
     lora_rank: int = 0
@@ -232,6 +234,16 @@ class TrainConfig:
             task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
         checker = self.task_options.get("step_checker") if isinstance(self.task_options, dict) else None
         self.module_folders = {**self.module_folders, **module_folders([*self.reward, checker])}
+        self.data_fingerprints = self._data_fingerprints()
+
+    def _data_fingerprints(self) -> dict:
+        """``{path: {"bytes", "sha256"}}`` of the data files this run reads (its dataset, a held-out file),
+        computed anew (a value read from a saved config.json is replaced, and compared by the resume)."""
+        from treecredit.tasks.dataset_io import data_fingerprint
+
+        held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None
+        paths = [p for p in (self.dataset, held) if isinstance(p, str) and p and Path(p).exists()]
+        return {p: data_fingerprint(p) for p in paths}
 
     def _absolute_paths(self) -> None:
         """Store ``out`` as an absolute path, and ``model`` (a local folder or .gguf file, not the names
