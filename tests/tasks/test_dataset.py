@@ -174,3 +174,24 @@ def test_the_warm_start_cache_key_changes_with_the_data_not_only_the_options(tmp
         path = str(tmp_path / "saved2")
         key = {**key, "path": path}  # the same options but the path: only the data differs
     assert DatasetTask(path=path, prompt_column="question", held_out=2).cache_identity() != key
+
+
+def test_task_options_of_the_wrong_type_or_a_negative_held_out_are_refused_by_name(tmp_path):
+    from treecredit.tasks import make_task
+    from treecredit.tasks.fixed import split_held_out
+    from treecredit.training.config import TrainConfig
+
+    path = write(tmp_path, "jsonl")
+    with pytest.raises(ValueError, match=r"held_out: is 'abc' \(str\), must be a number .*Fix: pass --task-option "
+                                         r"held_out=0.5"):
+        TrainConfig(dataset=path, task_options={"prompt_column": "question", "held_out": "abc"})
+    with pytest.raises(ValueError, match=r"held_out: is -1, must be a number ≥ 0"):
+        TrainConfig(dataset=path, task_options={"prompt_column": "question", "held_out": -1})
+    with pytest.raises(ValueError, match=r"held_out: is nan"):
+        split_held_out(list(range(10)), float("nan"), 0, 3)
+    with pytest.raises(ValueError, match=r"wrong_step_is_fatal: is 'maybe' \(str\), must be true or false"):
+        TrainConfig(dataset=path, task_options={"prompt_column": "question", "wrong_step_is_fatal": "maybe"})
+    with pytest.raises(ValueError, match=r"min_operators: is 'two' \(str\), must be an integer"):
+        make_task("arithmetic", min_operators="two")
+    with pytest.raises(ValueError, match=r"prompt_column: column '5' is not in the dataset"):
+        TrainConfig(dataset=path, task_options={"prompt_column": 5})
