@@ -47,6 +47,10 @@ class TreeRecordingTrainer(TreeCreditGRPOTrainer):
         return super()._compute_loss(model, inputs)
 
 
+TRL_DEFAULT = object()
+"""A setting passed as TRL_DEFAULT is left out of GRPOConfig(...), i.e. at TRL's default."""
+
+
 def _args(tmp_path, **overrides):
     from trl import GRPOConfig
 
@@ -54,15 +58,15 @@ def _args(tmp_path, **overrides):
                     num_generations=NUM_GENERATIONS, max_completion_length=6, max_steps=1, learning_rate=1e-3,
                     beta=0.0, report_to="none", save_strategy="no", seed=0, temperature=1.5,
                     dataloader_num_workers=0)
-    return GRPOConfig(**{**settings, **overrides})
+    return GRPOConfig(**{k: v for k, v in {**settings, **overrides}.items() if v is not TRL_DEFAULT})
 
 
-def _train(tmp_path, estimator="tempo", max_steps=1, reward=count_letters, **kwargs):
+def _train(tmp_path, estimator="tempo", max_steps=1, reward=count_letters, args=None, **kwargs):
     torch.set_num_threads(1)
     tokenizer = _tokenizer()
     dataset = datasets.Dataset.from_dict({"prompt": ["1+2=", "ab", "3+4=", "ba", "5+6=", "cd", "7+8=", "dc"]})
     trainer = TreeRecordingTrainer(model=_tiny_model(tokenizer), reward_funcs=reward,
-                                   args=_args(tmp_path, max_steps=max_steps), train_dataset=dataset,
+                                   args=args or _args(tmp_path, max_steps=max_steps), train_dataset=dataset,
                                    processing_class=tokenizer, estimator=estimator, **kwargs)
     trainer.train()
     return trainer
@@ -103,6 +107,42 @@ def test_tree_rollouts_reach_the_loss_as_the_estimator_returned_them(tmp_path):
         same = (ids == row_ids).all(dim=1)
         assert same.any()
         torch.testing.assert_close(generated["advantages"][same], adv.expand(int(same.sum()), -1))
+
+
+def test_tree_rollouts_of_a_float32_model_run_under_trls_default_mixed_precision(tmp_path):
+    # TRL's default bf16 wraps the model's forward in autocast; the tree sampler used to mix a bfloat16
+    # cache with float32 decoding ("Expected query, key, and value to have the same dtype").
+    args = _args(tmp_path, bf16=TRL_DEFAULT)
+    assert args.bf16, "TRL's default is no longer bf16: this test no longer tests mixed precision"
+    trainer = _train(tmp_path, sampler="tree", branching="fixed", branching_options=TREE, args=args)
+    generated = trainer.generated[0]
+    assert next(trainer.model.parameters()).dtype == torch.float32
+    check_tree(generated["completion_ids"].numpy(), generated["completion_mask"].numpy().astype(bool),
+               generated["tree_nodes"].numpy(), NUM_GENERATIONS)
+    assert "_original_forward" in trainer.model.__dict__, "accelerate did not wrap forward: weak test"
+    assert trainer.model.forward is not trainer.model._original_forward, "TRL's autocast wrapper was not put back"
+
+
+def test_own_precision_runs_the_plain_forward_without_autocast_and_puts_the_wrapper_back():
+    from treecredit.integrations.trl_tree import own_precision
+
+    model = torch.nn.Linear(2, 2)
+    plain = model.forward
+    model._original_forward = plain
+
+    def wrapped(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return plain(x)
+    model.forward = wrapped
+    x = torch.ones(1, 2)
+    assert model(x).dtype == torch.bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16), own_precision(model) as same:
+        assert same is model and model(x).dtype == torch.float32
+        assert (model.weight @ x.T).dtype == torch.float32  # an outer autocast is off too
+    assert model.forward is wrapped
+    with pytest.raises(KeyError), own_precision(model):
+        raise KeyError("boom")
+    assert model.forward is wrapped
 
 
 def test_step_pattern_gives_step_ends_to_estimators_without_a_tree(tmp_path):

@@ -39,6 +39,7 @@ def _old_path(policy, batch, sources, keep):
 
 
 def _batch(policy, rows, steps, spare):
+    """A batch of ``rows`` + 1 rows (4 + ``steps`` columns) in a buffer with spare rows (16 at least)."""
     state = _stepped(policy, [[1, 5, 6, 7]] * rows, steps, seed=9)
     return gather_states(policy, [(state, None), (state, torch.tensor([0]))], rows + 1 + spare)
 

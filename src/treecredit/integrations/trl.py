@@ -145,7 +145,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         import torch
         from trl.models import unwrap_model_for_generation
 
-        from treecredit.integrations.trl_tree import RecordingBackend, distributed_tree_rollouts
+        from treecredit.integrations.trl_tree import RecordingBackend, distributed_tree_rollouts, own_precision
         from treecredit.models import HFPolicy
 
         backend = None
@@ -158,7 +158,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             unwrapped = unwrap_model_for_generation(self.model_wrapped, self.accelerator,
                                                     gather_deepspeed3_params=self.args.ds3_gather_for_generation)
         score_rows = self._score_rows if self._score_leaves else None
-        with unwrapped as model, torch.no_grad():
+        with unwrapped as wrapped, own_precision(wrapped) as model, torch.no_grad():  # not TRL's autocast
             policy = HFPolicy(model, self._text_tokenizer(), use_chat_template=False)
             seed = (self.args.seed * 1_000_003 + self._tree_calls) * 1_000_003
             self._tree_calls += 1

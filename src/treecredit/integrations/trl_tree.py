@@ -29,7 +29,8 @@ training model's).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,6 +164,36 @@ def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[
         per_func[:, f] = torch.tensor([float("nan") if v is None else float(v) for v in out])
     rewards = completion_rewards(per_func, torch.as_tensor(reward_weights, dtype=per_func.dtype)).tolist()
     return [0.0 if math.isnan(r) else r for r in rewards]
+
+
+@contextmanager
+def own_precision(model) -> Iterator[Any]:
+    """Run ``model`` in its own dtype, without mixed-precision autocast, inside the ``with`` block.
+
+    Accelerate's mixed precision (TRL's ``bf16=True``/``fp16=True``, the default ``bf16``) wraps the prepared
+    model's ``forward`` in ``torch.autocast`` (keeping the plain one as ``model._original_forward``). The tree
+    sampler prefills through ``forward`` but decodes through the layers directly, so under that wrapper its
+    key-value cache would mix float32 and bfloat16 tensors. Here ``forward`` is the plain one and autocast is
+    off (an outer autocast included) until the block ends; the wrapper is put back even on error. A model
+    that was not prepared with mixed precision is left as it is (autocast is still turned off).
+
+    The sampler then draws from the model's own distribution (float32 weights: float32 logits). TRL never
+    reads these probabilities on its transformers path: it recomputes old and current log-probabilities
+    with the wrapped ``forward`` (under its autocast), so the loss is computed in one precision throughout.
+    """
+    import torch
+
+    wrapped = model.__dict__.get("forward")
+    original = model.__dict__.get("_original_forward")
+    device = next(model.parameters()).device.type
+    try:
+        if wrapped is not None and original is not None:
+            model.forward = original
+        with torch.autocast(device_type=device, enabled=False):
+            yield model
+    finally:
+        if wrapped is not None and original is not None:
+            model.forward = wrapped
 
 
 def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int, delimiter: str,
