@@ -66,6 +66,25 @@ def test_a_misspelled_option_of_a_built_in_reward_is_refused_not_ignored():
         make_reward("math:x=1")
 
 
+@pytest.mark.parametrize("spec, match", [
+    ("numeric:tolerance=abc", r"reward: option tolerance='abc' of 'numeric' is not a finite number ≥ 0\. "
+                              r"Fix: write e\.g\. numeric:tolerance=1e-06"),
+    ("numeric:relative=-0.1", r"option relative=-0\.1 of 'numeric' is not a finite number ≥ 0"),
+    ("numeric:tolerance=NaN", r"option tolerance=nan of 'numeric'"),
+    ("exact:ignore_case=yes", r"option ignore_case='yes' of 'exact' is not true or false\. Fix: write "
+                              r"exact:ignore_case=true or exact:ignore_case=false"),
+    ("exact:ignore_case=1", r"option ignore_case=1 of 'exact' is not true or false"),
+    ("code:timeout=0", r"option timeout=0 of 'code' is not a finite number > 0"),
+])
+def test_a_built_in_reward_option_of_the_wrong_type_is_refused_when_parsed(spec, match):
+    from treecredit.rewards.load import make_reward
+
+    with pytest.raises(ValueError, match=match):
+        make_reward(spec)
+    name = spec.split(":")[0]
+    make_reward(f"{name}:{spec.split(':')[1].split('=')[0]}={'true' if 'case' in spec else '2'}")  # accepted
+
+
 @pytest.fixture
 def user_module(tmp_path, monkeypatch):
     (tmp_path / "my_rewards.py").write_text(textwrap.dedent("""
