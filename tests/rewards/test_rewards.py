@@ -205,3 +205,26 @@ def test_options_of_a_users_function_open_with_kwargs_closed_without(user_module
             make_reward("strict_kw:scal=2")
     finally:
         _REGISTERED.pop("open_kw", None), _REGISTERED.pop("strict_kw", None)
+
+
+@pytest.mark.parametrize("value, shown", [(float("nan"), "nan (float)"), (float("inf"), "inf (float)"),
+                                          ("1", "'1' (str)"), ("yes", "'yes' (str)"), ([1.0], "[1.0] (list)")])
+def test_a_reward_that_is_not_a_finite_number_fails_its_completion_naming_the_function(value, shown):
+    import numpy as np
+
+    def odd(prompts, completions, **kw):
+        return [value, 1.0]
+
+    rewards = RewardSet([odd])
+    assert rewards(["p", "q"], ["a", "b"]) == [None, 1.0] and rewards.failed == 1
+    assert rewards.errors[-1] == f"odd returned {shown}, not a finite number"
+
+    def never(prompts, completions, **kw):
+        return [value] * len(completions)
+
+    probe = RewardSet([never])  # before any work: refused by name, as a function that raises is
+    with pytest.raises(ValueError, match=r"reward: never returned .*not a finite number, on every one of the 2"):
+        with probe.probing(2, solutions=True):
+            probe(["p", "q"], ["a", "b"])
+    numbers = RewardSet([lambda prompts, completions, **kw: [np.float32(0.5), True]])
+    assert numbers(["p", "q"], ["a", "b"]) == [0.5, 1.0]  # NumPy numbers and bools are numbers

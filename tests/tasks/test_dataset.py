@@ -195,3 +195,27 @@ def test_task_options_of_the_wrong_type_or_a_negative_held_out_are_refused_by_na
         make_task("arithmetic", min_operators="two")
     with pytest.raises(ValueError, match=r"prompt_column: column '5' is not in the dataset"):
         TrainConfig(dataset=path, task_options={"prompt_column": 5})
+
+
+def test_splits_are_named_and_never_ignored(tmp_path):
+    import datasets
+
+    folder = tmp_path / "no_train"
+    datasets.DatasetDict({"validation": datasets.Dataset.from_list(ROWS[:8]),
+                          "extra": datasets.Dataset.from_list(ROWS[8:])}).save_to_disk(str(folder))
+    with pytest.raises(ValueError, match=r"split: .*has no 'train' split \(the default\); it has \['validation', "
+                                         r"'extra'\]\. Fix: pass --task-option split=NAME"):
+        DatasetTask(path=str(folder), prompt_column="question")
+    only = tmp_path / "only_validation"
+    datasets.DatasetDict({"validation": datasets.Dataset.from_list(ROWS)}).save_to_disk(str(only))
+    with pytest.raises(ValueError, match=r"split: .*has no 'train' split"):  # not used silently
+        DatasetTask(path=str(only), prompt_column="question")
+    with pytest.raises(ValueError, match=r"^held_out_split: 'test' is not a split of .*Fix: pass --task-option "
+                                         r"held_out_split=NAME"):
+        DatasetTask(path=str(folder), prompt_column="question", split="validation", held_out_split="test")
+    task = DatasetTask(path=str(folder), prompt_column="question", split="validation", held_out_split="extra")
+    assert len(task.train_problems) == 8
+    with pytest.raises(ValueError, match=r"^split: is 'train', but folder .* holds one Dataset, with no splits"):
+        DatasetTask(path=write(tmp_path, "saved"), prompt_column="question", split="train")
+    with pytest.raises(ValueError, match=r"^held_out_split: is 'test', but .* is a data file.*held_out=N"):
+        DatasetTask(path=write(tmp_path, "jsonl"), prompt_column="question", held_out_split="test")

@@ -107,6 +107,9 @@ def task_from_config(config) -> Task:
     rewards = list(getattr(config, "reward", []) or [])
     dataset = getattr(config, "dataset", "")
     if dataset:
+        if getattr(config, "task", "arithmetic") != "arithmetic":  # TrainConfig's default: not given
+            fail("task", f"--task {config.task} and --dataset were both given; a dataset run would ignore --task",
+                 "drop --task to train on the dataset, or drop --dataset to train on the task")
         if "path" in config.task_options or "rewards" in config.task_options:
             fail("task_options", "path and rewards are set by --dataset and --reward", "drop those task options")
         return _build(DatasetTask, dict(config.task_options), path=dataset, rewards=rewards or ["math"])

@@ -27,7 +27,7 @@ class TrainConfig:
     seed: int = 0
     """Seed for the RL run (problems, sampling, minibatch order)."""
     task: str = "arithmetic"
-    """Task: arithmetic, countdown, humaneval, or rg:NAME[:key=value,...] (a reasoning-gym generator); ignored when `dataset` is set."""
+    """Task: arithmetic, countdown, humaneval, or rg:NAME[:key=value,...] (a reasoning-gym generator); not with `dataset` (a dataset run has no task: another --task with --dataset is refused)."""
     task_options: dict = field(default_factory=dict)
     """Options of the task (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number; dataset: prompt_column, answer_column, solution_column, system_column, system_prompt, template, held_out, held_out_path, delimiter, end, step_checker; rg: graded, template, system_prompt and the generator's own; see docs/own-task.md)."""
     dataset: str = ""
@@ -156,6 +156,9 @@ class TrainConfig:
             from treecredit.training.agent_loop import check_agent_config
 
             check_agent_config(self)
+            from treecredit.training.train_cli import check_task_fields_unset
+
+            check_task_fields_unset(self)  # --dataset with --env: refused as ignored, before the file is read
         else:
             get_estimator(self.estimator)  # raises with the list of known names
         if self.group_size < 2:
