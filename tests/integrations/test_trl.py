@@ -136,6 +136,26 @@ def test_an_unknown_estimator_lists_the_known_ones():
         TreeCreditGRPOTrainer(model=None, estimator="no_such_estimator")
 
 
+@pytest.mark.parametrize("kwargs,match", [
+    ({"estimator": "vine"}, r"estimator: 'vine' needs Monte Carlo values .*TRL's GRPOTrainer does not produce"),
+    ({"estimator": "vine", "step_pattern": "a"}, r"estimator: 'vine' needs Monte Carlo"),
+    ({"estimator": "treerpo"},
+     r"estimator: 'treerpo' needs steps or tree.*Fix: pass step_pattern=TEXT.*sampler='tree'"),
+    ({"estimator": "tempo", "estimator_options": ["norm_by_std"]}, r"estimator_options: is list .*not a dict"),
+    ({"estimator": "tempo", "step_pattern": ""}, r"step_pattern: is '': an empty text"),
+    ({"estimator": "tempo", "step_pattern": ["a", ""]}, r"step_pattern: is \['a', ''\]: an empty text"),
+    ({"estimator": "tempo", "step_pattern": 5}, r"step_pattern: is 5, not text"),
+    ({"estimator": "treerpo", "estimator_options": {"delimiter": "\n\n"}},
+     r"delimiter: is the text '\\n\\n'.*Fix: pass step_pattern='\\n\\n' to TreeCreditGRPOTrainer"),
+    ({"estimator": "tempo", "estimator_options": {"tree_nodes": [[0, 0]]}}, r"tree_nodes: .*pass sampler='tree'"),
+    ({"estimator": "ibpo", "estimator_options": {"step_ends": [[0, 1]]}}, r"step_ends: .*pass step_pattern=TEXT"),
+])
+def test_what_trl_cannot_give_the_estimator_is_refused_before_any_model(kwargs, match):
+    _require(kwargs["estimator"])
+    with pytest.raises(ValueError, match=match):
+        TreeCreditGRPOTrainer(model=None, **kwargs)
+
+
 def test_the_loss_gets_advantages_that_vary_within_a_completion(tmp_path):
     # ibpo over token units credits the tokens where a completion differs from its opposites: within
     # some row the advantages differ, which a per-sequence (B,) advantage could not express.

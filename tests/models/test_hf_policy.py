@@ -59,3 +59,24 @@ def test_train_loop_with_a_local_hf_model(tmp_path):
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2]
     with pytest.raises(ValueError, match="^model: .*Fix"):
         TrainConfig(model=str(tmp_path / "missing"))
+
+
+def test_the_kv_cache_is_passed_under_the_name_the_forward_takes():
+    """transformers 5.x renamed forward's ``past_key_values`` to ``cache`` (the old name warns, and goes in
+    5.40): prefill, a step and an agent's chunked extension pass the cache without that warning."""
+    import inspect
+    import warnings
+
+    from treecredit.agents.decode import extend_state
+
+    policy = tiny_policy()
+    takes_cache = "cache" in inspect.signature(policy.model.forward).parameters
+    assert list(policy.cache_kwargs(None)) == ["cache" if takes_cache else "past_key_values"]
+    prompts = [policy.encode_prompt("1+2="), policy.encode_prompt("12*3-4=")]
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+        warnings.simplefilter("always")
+        logits, state = policy.prefill(prompts)
+        logits, state = policy.step(state, logits.argmax(-1))
+        extend_state(policy, state, [policy.encode("3;"), policy.encode("1")])
+    renamed = [w for w in caught if "past_key_values" in str(w.message)]
+    assert not renamed, [str(w.message) for w in renamed]

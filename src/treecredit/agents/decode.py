@@ -39,7 +39,7 @@ def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
 
     The logits are those after each row's last appended token (meaningless for rows given nothing).
     Uses ``policy.extend`` when the policy has it, one chunked forward for the small GPT and for a Hugging
-    Face model (its ``past_key_values`` carried, the left padding of short rows masked by the attention
+    Face model (its KV cache carried, the left padding of short rows masked by the attention
     mask), and otherwise one ``policy.step`` per position (rows with shorter sequences frozen meanwhile).
     """
     import torch
@@ -65,10 +65,10 @@ def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
         last = torch.full((len(sequences), 1), width - 1, dtype=torch.long)
         logits, cache = model(ids, positions, key_valid, state.cache, logits_at=last)
         return logits[:, -1], DecodeState(cache, key_valid, state.next_pos + lengths)
-    if isinstance(policy, HFPolicy):  # one forward over the chunk: past_key_values carried, padding masked
+    if isinstance(policy, HFPolicy):  # one forward over the chunk: the KV cache carried, padding masked
         keep = {"logits_to_keep": 1} if policy._keeps_logits() else {}  # the head on the last column only
         out = policy.model(input_ids=ids, attention_mask=key_valid.long(), position_ids=positions,
-                    past_key_values=state.cache, use_cache=True, **keep)
+                    use_cache=True, **policy.cache_kwargs(state.cache), **keep)
         return out.logits[:, -1].float(), DecodeState(out.past_key_values, key_valid, state.next_pos + lengths)
     logits = None
     for col in range(width):

@@ -51,7 +51,11 @@ except ImportError as error:  # the optional extra is missing
     raise ImportError("treecredit.integrations.trl needs TRL: pip install 'treecredit[trl]' (trl>=0.26).") from error
 
 from treecredit._validation import check_choice, fail
-from treecredit.integrations._grpo_layout import completion_rewards, grouped_completion_advantages
+from treecredit.integrations._grpo_layout import (
+    check_trainer_estimator,
+    completion_rewards,
+    grouped_completion_advantages,
+)
 from treecredit.registry import get_estimator
 from treecredit.step_text import step_ends_from_text, warn_if_no_steps
 
@@ -75,18 +79,21 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             ``"\\n\\n"``); a tree batch that did not branch is warned about.
 
     Raises:
-        ValueError: an unknown estimator, option, sampler or strategy, or ``sampler="tree"`` with colocated
-            vLLM's tensor parallelism or sleep mode, tools, or a generation setting the tree sampler
-            does not apply (``top_k``, ``min_p``, ``repetition_penalty``), before any model is built.
+        ValueError: before any model is built: an unknown estimator, option, sampler or strategy;
+            ``estimator_options`` that is not a dict, holds a per-batch tensor or a text ``delimiter``; an
+            empty ``step_pattern``; an estimator that needs what TRL cannot give (``vine``: Monte Carlo
+            values) or this configuration does not (step ends or a tree); or ``sampler="tree"`` with a
+            ``num_generations`` (or ``num_generations_eval``) the branching cannot grow as one tree,
+            colocated vLLM's tensor parallelism or sleep mode, tools, or a generation setting the tree
+            sampler does not apply (``top_k``, ``min_p``, ``repetition_penalty``).
     """
 
     def __init__(self, *args, estimator: str, estimator_options: dict | None = None, sampler: str = "iid",
                  branching: str = "fixed", branching_options: dict | None = None, step_pattern: Any = None,
                  **kwargs):
-        self.estimator = estimator
-        self.estimator_options = dict(estimator_options or {})
-        get_estimator(estimator).check_options(self.estimator_options)
         check_choice(sampler, SAMPLERS, "sampler")
+        self.estimator = estimator
+        self.estimator_options = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
         if sampler != "tree" and (branching != "fixed" or branching_options):
             fail("branching", "branching and branching_options shape the tree sampler's trees; sampler="
                  f"{sampler!r} would ignore them", "pass sampler='tree', or drop branching and branching_options")
@@ -320,5 +327,30 @@ def _tree_sampler(args, branching: str, branching_options: dict, step_pattern: A
     if step_pattern is not None and not isinstance(step_pattern, str):
         fail("step_pattern", "must be a string with sampler='tree' (the sampler forks where it occurs)",
              "pass the delimiter text, e.g. step_pattern='\\n\\n'")
-    return TreeSampler(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_completion_length,
-                       branching=branching, branching_options=branching_options)
+    sampler = TreeSampler(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_completion_length,
+                          branching=branching, branching_options=branching_options)
+    for name in ("num_generations", "num_generations_eval"):
+        if getattr(args, name, None) is not None:
+            _check_tree_group(sampler, name, int(getattr(args, name)))
+    return sampler
+
+
+def _check_tree_group(sampler, name: str, size: int) -> None:
+    """Refuse a group size (TRL's ``name``) that the sampler cannot grow as one tree of ``size`` leaves."""
+    strategy = sampler.strategy
+    if hasattr(strategy, "root_width"):  # fixed: the leaves come in blocks of children**depth
+        block = strategy.children ** strategy.depth
+        if size % block:
+            fail(name, f"is {size}; sampler='tree' grows each prompt's {name} completions as one tree, whose leaves "
+                 f"come in blocks of children**depth = {strategy.children}**{strategy.depth} = {block} "
+                 "(branching_options)", f"pass {name} as a multiple of {block}, or branching_options whose "
+                 f"children**depth divides {size} (e.g. lower depth or children)")
+    chains = getattr(strategy, "chains", 1)
+    if chains > size:
+        fail(name, f"is {size}, below branching_options chains={chains}: each prompt's tree starts {chains} chains "
+             f"but keeps {size} leaves", f"pass {name} of {chains} or more, or branching_options chains ≤ {size}")
+    try:
+        sampler.check_group_size(size)
+    except ValueError as error:
+        fail(name, f"is {size}, which sampler='tree' cannot grow as one tree ({error})", f"change {name} or "
+             "branching_options")

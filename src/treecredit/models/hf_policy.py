@@ -100,7 +100,7 @@ class HFPolicy(TeacherForcing):
 
     def _forward(self, ids, valid, positions, cache):
         out = self.model(input_ids=ids, attention_mask=valid.long(), position_ids=positions,
-                         past_key_values=cache, use_cache=True)
+                         use_cache=True, **self.cache_kwargs(cache))
         return out.logits, out.past_key_values
 
     def prefill(self, prompts: list[list[int]]):
@@ -166,6 +166,19 @@ class HFPolicy(TeacherForcing):
         else:
             logits, index = self.model(**kwargs).logits, logits_at
         return logits.gather(1, index[:, :, None].expand(-1, -1, logits.shape[-1]))
+
+    def cache_kwargs(self, cache) -> dict:
+        """The keyword that passes a KV cache to the model's ``forward``: ``{"cache": cache}`` where the
+        forward takes ``cache`` (transformers ≥ 5.x renamed it and deprecates ``past_key_values``, to be
+        removed in 5.40), else ``{"past_key_values": cache}`` (older releases). Read once from the
+        signature of the model's (or, under peft, the base model's) ``forward``."""
+        import inspect
+
+        if not hasattr(self, "_cache_name"):
+            model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # peft
+            names = inspect.signature(model.forward).parameters
+            self._cache_name = "cache" if "cache" in names else "past_key_values"
+        return {self._cache_name: cache}
 
     def _keeps_logits(self) -> bool:
         import inspect
