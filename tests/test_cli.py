@@ -116,3 +116,14 @@ def test_a_misspelt_flag_names_the_subcommand_and_the_closest_flag(capsys):
     assert "unknown flag --xyzzy. Fix: check its spelling; `treecredit train --help`" in capsys.readouterr().err
     assert main(["demo", "stray"]) == 2
     assert "treecredit demo: error: unexpected argument 'stray'" in capsys.readouterr().err
+
+
+def test_a_prefix_of_a_flag_is_not_taken_for_the_flag(capsys):
+    from treecredit.cli import build_parser
+
+    _, extras = build_parser().parse_known_args(["train", "--no-progres", "--estim", "tempo"])
+    assert extras == ["--no-progres", "--estim", "tempo"]  # argparse's allow_abbrev would run them as the flags
+    # '--estimator nope' stops the run before any work should the prefix ever be accepted again
+    assert main(["train", "--no-progres", "--estimator", "nope"]) == 2
+    assert "unknown flag --no-progres; did you mean --no-progress? Fix: write --no-progress" \
+        in capsys.readouterr().err

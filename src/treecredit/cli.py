@@ -33,15 +33,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="treecredit", description="Step-level credit for RL of language models, without a critic."
+    parser = argparse.ArgumentParser(  # no abbreviations: `--no-progres` is not silently `--no-progress`
+        prog="treecredit", description="Step-level credit for RL of language models, without a critic.",
+        allow_abbrev=False,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=help_text, description=help_text,
-                                        formatter_class=HelpFormatter)
+                                        formatter_class=HelpFormatter, allow_abbrev=False)
         module.add_arguments(command_parser)
         command_parser.set_defaults(_module=module)
     return parser

@@ -66,6 +66,25 @@ def test_a_misspelled_option_of_a_built_in_reward_is_refused_not_ignored():
         make_reward("math:x=1")
 
 
+@pytest.mark.parametrize("spec, match", [
+    ("numeric:tolerance=abc", r"reward: option tolerance='abc' of 'numeric' is not a finite number ≥ 0\. "
+                              r"Fix: write e\.g\. numeric:tolerance=1e-06"),
+    ("numeric:relative=-0.1", r"option relative=-0\.1 of 'numeric' is not a finite number ≥ 0"),
+    ("numeric:tolerance=NaN", r"option tolerance=nan of 'numeric'"),
+    ("exact:ignore_case=yes", r"option ignore_case='yes' of 'exact' is not true or false\. Fix: write "
+                              r"exact:ignore_case=true or exact:ignore_case=false"),
+    ("exact:ignore_case=1", r"option ignore_case=1 of 'exact' is not true or false"),
+    ("code:timeout=0", r"option timeout=0 of 'code' is not a finite number > 0"),
+])
+def test_a_built_in_reward_option_of_the_wrong_type_is_refused_when_parsed(spec, match):
+    from treecredit.rewards.load import make_reward
+
+    with pytest.raises(ValueError, match=match):
+        make_reward(spec)
+    name = spec.split(":")[0]
+    make_reward(f"{name}:{spec.split(':')[1].split('=')[0]}={'true' if 'case' in spec else '2'}")  # accepted
+
+
 @pytest.fixture
 def user_module(tmp_path, monkeypatch):
     (tmp_path / "my_rewards.py").write_text(textwrap.dedent("""
@@ -186,3 +205,26 @@ def test_options_of_a_users_function_open_with_kwargs_closed_without(user_module
             make_reward("strict_kw:scal=2")
     finally:
         _REGISTERED.pop("open_kw", None), _REGISTERED.pop("strict_kw", None)
+
+
+@pytest.mark.parametrize("value, shown", [(float("nan"), "nan (float)"), (float("inf"), "inf (float)"),
+                                          ("1", "'1' (str)"), ("yes", "'yes' (str)"), ([1.0], "[1.0] (list)")])
+def test_a_reward_that_is_not_a_finite_number_fails_its_completion_naming_the_function(value, shown):
+    import numpy as np
+
+    def odd(prompts, completions, **kw):
+        return [value, 1.0]
+
+    rewards = RewardSet([odd])
+    assert rewards(["p", "q"], ["a", "b"]) == [None, 1.0] and rewards.failed == 1
+    assert rewards.errors[-1] == f"odd returned {shown}, not a finite number"
+
+    def never(prompts, completions, **kw):
+        return [value] * len(completions)
+
+    probe = RewardSet([never])  # before any work: refused by name, as a function that raises is
+    with pytest.raises(ValueError, match=r"reward: never returned .*not a finite number, on every one of the 2"):
+        with probe.probing(2, solutions=True):
+            probe(["p", "q"], ["a", "b"])
+    numbers = RewardSet([lambda prompts, completions, **kw: [np.float32(0.5), True]])
+    assert numbers(["p", "q"], ["a", "b"]) == [0.5, 1.0]  # NumPy numbers and bools are numbers

@@ -157,3 +157,65 @@ def test_samplers_call_a_reward_function_once_per_batch(tmp_path):
     tree = TreeSampler(max_new_tokens=4, branching_options={"depth": 1, "every": 2}).sample(
         policy, task, problems, 4, torch.Generator().manual_seed(0))
     assert calls == [tree.shape[0]] and tree.shape[0] > 1
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "saved"])
+def test_the_warm_start_cache_key_changes_with_the_data_not_only_the_options(tmp_path, kind):
+    import datasets
+
+    path = write(tmp_path, kind)
+    key = DatasetTask(path=path, prompt_column="question", held_out=2).cache_identity()
+    assert DatasetTask(path=path, prompt_column="question", held_out=2).cache_identity() == key
+    edited = [{**r, "answer": "0"} for r in ROWS]
+    if kind == "jsonl":
+        (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in edited))
+    else:
+        datasets.Dataset.from_list(edited).save_to_disk(str(tmp_path / "saved2"))
+        path = str(tmp_path / "saved2")
+        key = {**key, "path": path}  # the same options but the path: only the data differs
+    assert DatasetTask(path=path, prompt_column="question", held_out=2).cache_identity() != key
+
+
+def test_task_options_of_the_wrong_type_or_a_negative_held_out_are_refused_by_name(tmp_path):
+    from treecredit.tasks import make_task
+    from treecredit.tasks.fixed import split_held_out
+    from treecredit.training.config import TrainConfig
+
+    path = write(tmp_path, "jsonl")
+    with pytest.raises(ValueError, match=r"held_out: is 'abc' \(str\), must be a number .*Fix: pass --task-option "
+                                         r"held_out=0.5"):
+        TrainConfig(dataset=path, task_options={"prompt_column": "question", "held_out": "abc"})
+    with pytest.raises(ValueError, match=r"held_out: is -1, must be a number ≥ 0"):
+        TrainConfig(dataset=path, task_options={"prompt_column": "question", "held_out": -1})
+    with pytest.raises(ValueError, match=r"held_out: is nan"):
+        split_held_out(list(range(10)), float("nan"), 0, 3)
+    with pytest.raises(ValueError, match=r"wrong_step_is_fatal: is 'maybe' \(str\), must be true or false"):
+        TrainConfig(dataset=path, task_options={"prompt_column": "question", "wrong_step_is_fatal": "maybe"})
+    with pytest.raises(ValueError, match=r"min_operators: is 'two' \(str\), must be an integer"):
+        make_task("arithmetic", min_operators="two")
+    with pytest.raises(ValueError, match=r"prompt_column: column '5' is not in the dataset"):
+        TrainConfig(dataset=path, task_options={"prompt_column": 5})
+
+
+def test_splits_are_named_and_never_ignored(tmp_path):
+    import datasets
+
+    folder = tmp_path / "no_train"
+    datasets.DatasetDict({"validation": datasets.Dataset.from_list(ROWS[:8]),
+                          "extra": datasets.Dataset.from_list(ROWS[8:])}).save_to_disk(str(folder))
+    with pytest.raises(ValueError, match=r"split: .*has no 'train' split \(the default\); it has \['validation', "
+                                         r"'extra'\]\. Fix: pass --task-option split=NAME"):
+        DatasetTask(path=str(folder), prompt_column="question")
+    only = tmp_path / "only_validation"
+    datasets.DatasetDict({"validation": datasets.Dataset.from_list(ROWS)}).save_to_disk(str(only))
+    with pytest.raises(ValueError, match=r"split: .*has no 'train' split"):  # not used silently
+        DatasetTask(path=str(only), prompt_column="question")
+    with pytest.raises(ValueError, match=r"^held_out_split: 'test' is not a split of .*Fix: pass --task-option "
+                                         r"held_out_split=NAME"):
+        DatasetTask(path=str(folder), prompt_column="question", split="validation", held_out_split="test")
+    task = DatasetTask(path=str(folder), prompt_column="question", split="validation", held_out_split="extra")
+    assert len(task.train_problems) == 8
+    with pytest.raises(ValueError, match=r"^split: is 'train', but folder .* holds one Dataset, with no splits"):
+        DatasetTask(path=write(tmp_path, "saved"), prompt_column="question", split="train")
+    with pytest.raises(ValueError, match=r"^held_out_split: is 'test', but .* is a data file.*held_out=N"):
+        DatasetTask(path=write(tmp_path, "jsonl"), prompt_column="question", held_out_split="test")

@@ -92,3 +92,17 @@ def test_a_relative_out_is_stored_absolute_so_a_resume_works_from_another_folder
     records = [json.loads(line) for line in (tmp_path / "here" / "runs" / "mine" / "metrics.jsonl").open()]
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2]
     assert not (tmp_path / "elsewhere" / "runs").exists()
+
+
+def test_a_relative_model_folder_is_stored_absolute_so_resume_and_export_work_from_another_folder(tmp_path,
+                                                                                                 monkeypatch):
+    import json
+
+    (tmp_path / "work" / "tiny-model").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    config = TrainConfig(model="tiny-model", out=str(tmp_path / "run"), progress=False)
+    assert config.model == str((tmp_path / "work" / "tiny-model").resolve())
+    assert TrainConfig(model="gpt").model == "gpt"  # a name, not a path: kept as given
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert TrainConfig(**json.loads(json.dumps(config.to_dict()))).model == config.model

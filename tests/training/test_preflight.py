@@ -227,3 +227,16 @@ def test_what_the_trainer_fills_in_from_the_batch_is_not_an_option(tiny_config):
         train(tiny_config(estimator="treerpo", estimator_options={"scal": "none"}), log=lambda *a: None)
     offered = str(refused.value).split("use one of: ")[1]
     assert "scale" in offered and not any(name in offered for name in ("batch", "step_ends", "tree_nodes"))
+
+
+def test_a_dataset_is_refused_as_ignored_before_it_is_read_and_a_task_with_a_dataset_too(tmp_path):
+    from treecredit.training.config import TrainConfig
+
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"question": "1+1=", "answer": "2"}) + "\n")  # no 'prompt' column
+    with pytest.raises(ValueError, match=r"^dataset: --dataset is for task runs; --env frozenlake would ignore it"):
+        TrainConfig(env="frozenlake", estimator="rtmc", dataset=str(data), out=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match=r"^task: --task countdown and --dataset were both given; a dataset run "
+                                         r"would ignore --task\. Fix: drop --task"):
+        TrainConfig(task="countdown", dataset=str(data), task_options={"prompt_column": "question"},
+                    out=str(tmp_path / "run"))

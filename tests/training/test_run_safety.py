@@ -283,3 +283,26 @@ def test_resume_of_a_folder_that_holds_no_run_is_refused(tiny_config):
                                          r"continue, or drop --resume to start a new run there"):
         train(config, resume=True, **QUIET)
     assert not Path(config.out).exists()
+
+
+def test_a_resume_refuses_a_dataset_that_changed_since_the_run_started(tmp_path):
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.preflight import check_out
+
+    data = tmp_path / "data.jsonl"
+    rows = [{"prompt": f"{i}+1=", "answer": str(i + 1)} for i in range(8)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    out.mkdir()
+    config = TrainConfig(dataset=str(data), out=str(out), progress=False)
+    assert config.data_fingerprints[str(data)]["bytes"] == data.stat().st_size
+    (out / "config.json").write_text(json.dumps(config.to_dict()))
+    check_out(TrainConfig(dataset=str(data), out=str(out), progress=False), resume=True, overwrite=False)
+    rows[3]["answer"] = "99"  # an answer changed, the same number of rows
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match=r"dataset: .*data.jsonl changed since the run .*--overwrite"):
+        check_out(TrainConfig(dataset=str(data), out=str(out), progress=False), resume=True, overwrite=False)
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows[:6]))  # rows cut
+    with pytest.raises(ValueError, match=r"dataset: .*changed since the run"):
+        check_out(TrainConfig(dataset=str(data), out=str(out), progress=False), resume=True, overwrite=False)
+    check_out(TrainConfig(dataset=str(data), out=str(out), progress=False), resume=False, overwrite=True)

@@ -103,3 +103,28 @@ def test_compare_checks_every_run_before_the_warm_start(tmp_path, capsys):
     assert "sampler_options (arm 'grpo[sampler.temprature=0.5]', seed 0): sampler 'iid' has no option 'temprature'" \
            in capsys.readouterr().err
     assert not (tmp_path / "c").exists() and not (out / "runs").exists()
+
+
+def test_a_copied_run_config_says_where_the_resume_writes(tmp_path):
+    from treecredit.cli import build_parser
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.train_cli import config_folder_note, config_from_args
+
+    (tmp_path / "copy").mkdir()
+    saved = {**TrainConfig(progress=False, out=str(tmp_path / "original")).to_dict()}
+    (tmp_path / "copy" / "config.json").write_text(json.dumps(saved))
+    config_file = str(tmp_path / "copy" / "config.json")
+
+    def note(*extra):
+        args = build_parser().parse_args(["train", "--config", config_file, *extra])
+        return config_folder_note(args, config_from_args(args))
+
+    said = note("--resume")
+    assert f"resumes the run in {tmp_path / 'original'}" in said and f"add --out {tmp_path / 'copy'}" in said
+    assert note() == ""  # a config file used as a template, in a folder that holds no run: nothing to say
+    assert note("--resume", "--out", str(tmp_path / "copy")) == ""
+    (tmp_path / "copy" / "metrics.jsonl").write_text("")
+    assert f"writes to {tmp_path / 'original'}" in note()
+    saved["out"] = str(tmp_path / "copy")
+    (tmp_path / "copy" / "config.json").write_text(json.dumps(saved))
+    assert note("--resume") == ""

@@ -2,7 +2,8 @@
 
 r(completion) = Σ_f w_f · r_f(completion) over the functions that returned a number. Following TRL, a
 function returning None means "does not apply here" and is left out of the sum; when every function
-returned None, or one raised, the completion has no reward: :meth:`RewardSet.__call__` gives None for it,
+returned None, or one raised or returned something other than a finite number (text such as ``"1"``,
+NaN, ±inf: logged naming the function), the completion has no reward: :meth:`RewardSet.__call__` gives None for it,
 which the trainer turns into a zero advantage (the row is counted in ``reward_failed`` and logged).
 A function that returns a list of the wrong length, or no list, is a bug in it and raises ``ValueError``.
 The first ``max_logged`` failures are logged (a warning each), then one line says that further ones are
@@ -66,13 +67,14 @@ class RewardSet:
                 fail(self.argument, f"{name} returned {len(values)} values for {n} completions",
                      "return one float (or None) per completion, in order")
             for i, value in enumerate(values):
-                if value is None or (isinstance(value, float) and math.isnan(value)):
+                if value is None:
                     continue
-                try:
-                    totals[i] = (totals[i] or 0.0) + weight * float(value)
-                except (TypeError, ValueError):
-                    self._note(f"{name} returned {value!r}, not a number")
+                number = _number(value)
+                if number is None:
+                    self._note(f"{name} returned {value!r} ({type(value).__name__}), not a finite number", name)
                     broken[i] = True
+                else:
+                    totals[i] = (totals[i] or 0.0) + weight * number
         out = [None if bad else total for bad, total in zip(broken, totals)]
         if self._probing is None:
             self.calls += n
@@ -140,3 +142,16 @@ class RewardSet:
         if self.logged == self.max_logged:
             log.warning("reward: %d failures shown; further ones are only counted (reward_failed in "
                         "metrics.jsonl)", self.max_logged)
+
+
+def _number(value) -> float | None:
+    """``value`` as a float when it is a finite number (a Python or NumPy number, a bool, a one-element
+    tensor); None for text (``"1"`` is refused like ``"yes"``: a reward is a number), NaN, ±inf or
+    anything else."""
+    if isinstance(value, (str, bytes)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return number if math.isfinite(number) else None

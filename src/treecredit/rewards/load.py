@@ -167,3 +167,25 @@ def _check_options(target: str, fn: Callable, options: dict, argument: str) -> N
         fail(argument, f"{target!r} takes no option(s) {unknown}; its options are {settable}",
              f"write {target}:NAME=VALUE with NAME one of {settable}" if settable
              else f"write {target} without options")
+    if target in BUILTIN_REWARDS:
+        _check_option_types(target, parameters, options, argument)
+
+
+def _check_option_types(target: str, parameters, options: dict, argument: str) -> None:
+    """A built-in reward's option values must have the type of the parameter's default: a finite number
+    ≥ 0 (``timeout`` > 0) for a float (``numeric:tolerance=abc`` would otherwise fail on every
+    completion, each counted as a failed reward), ``true``/``false`` for a bool."""
+    import math
+
+    for name, value in options.items():
+        default = parameters[name].default
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                fail(argument, f"option {name}={value!r} of {target!r} is not true or false",
+                     f"write {target}:{name}=true or {target}:{name}=false")
+        elif isinstance(default, (int, float)):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            low = "> 0" if name == "timeout" else "≥ 0"  # code:timeout=0 would time every program out
+            if not number or not math.isfinite(value) or value < 0 or (value == 0 and low == "> 0"):
+                fail(argument, f"option {name}={value!r} of {target!r} is not a finite number {low}",
+                     f"write e.g. {target}:{name}={default}")

@@ -28,7 +28,36 @@ def _build(cls, options: dict, **fixed) -> Task:
     unknown = sorted(set(options) - known)
     if unknown:
         fail("task_options", f"{unknown} are not options of {cls.__name__}", f"use some of {sorted(known)}")
-    return cls(**fixed, **options)
+    return cls(**fixed, **typed_options(cls, options))
+
+
+_KINDS = {"int": "an integer", "float": "a number", "str": "text", "bool": "true or false"}
+
+
+def typed_options(cls, options: dict) -> dict:
+    """``options`` checked against the declared types of dataclass ``cls``'s fields (``int``, ``float``,
+    ``str``, ``bool``; others unchecked): a number given for a text option becomes its text
+    (``prompt_column=5`` → ``"5"``); anything else of the wrong type, and a non-finite number, raises
+    ``ValueError`` naming the option (``held_out: is 'abc' (str), must be a number ...``)."""
+    import math
+
+    types = {f.name: getattr(f.type, "__name__", f.type) for f in fields(cls)}
+    out = dict(options)
+    for name, value in options.items():
+        kind = types.get(name)
+        if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = str(value)
+            continue
+        ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+              "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+              "str": isinstance(value, str), "bool": isinstance(value, bool)}.get(str(kind), True)
+        if kind in ("int", "float") and ok and not math.isfinite(value):
+            ok = False
+        if not ok:
+            example = {"int": "3", "float": "0.5", "str": "TEXT", "bool": "true"}[str(kind)]
+            fail(name, f"is {value!r} ({type(value).__name__}), must be {_KINDS[str(kind)]}"
+                 + (" (finite)" if kind in ("int", "float") else ""), f"pass --task-option {name}={example}")
+    return out
 
 
 def takes_delimiter(task) -> bool:
@@ -78,6 +107,9 @@ def task_from_config(config) -> Task:
     rewards = list(getattr(config, "reward", []) or [])
     dataset = getattr(config, "dataset", "")
     if dataset:
+        if getattr(config, "task", "arithmetic") != "arithmetic":  # TrainConfig's default: not given
+            fail("task", f"--task {config.task} and --dataset were both given; a dataset run would ignore --task",
+                 "drop --task to train on the dataset, or drop --dataset to train on the task")
         if "path" in config.task_options or "rewards" in config.task_options:
             fail("task_options", "path and rewards are set by --dataset and --reward", "drop those task options")
         return _build(DatasetTask, dict(config.task_options), path=dataset, rewards=rewards or ["math"])

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from treecredit._validation import fail
 from treecredit.tasks.base import Problem
 from treecredit.tasks.chat import ChatPrompt
-from treecredit.tasks.dataset_io import check_columns, load_rows
+from treecredit.tasks.dataset_io import check_columns, data_fingerprint, load_rows
 from treecredit.tasks.fixed import FixedProblemsTask, split_held_out
 
 
@@ -170,9 +170,12 @@ class DatasetTask(FixedProblemsTask):
         return checks[: len(steps)]
 
     def cache_identity(self) -> dict:
-        """What the warm-start cache key needs: the options, not the loaded rows."""
-        return {k: v for k, v in vars(self).items()
-                if not k.startswith("_") and k not in ("rewards", "step_checker_failures")}
+        """What the warm-start cache key needs: the options and the data files' sizes and sha256 (an edited
+        file is new data), not the loaded rows."""
+        options = {k: v for k, v in vars(self).items()
+                   if not k.startswith("_") and k not in ("rewards", "step_checker_failures")}
+        files = [p for p in (self.path, self.held_out_path) if p]
+        return {**options, "data_fingerprints": [data_fingerprint(p) for p in files]}
 
 
 def _is_conversation(value) -> bool:

@@ -17,8 +17,9 @@ def load_rows(path: str, *, split: str = "", argument: str = "dataset") -> list[
 
     ``path`` is a ``.jsonl``/``.json``, ``.parquet`` or ``.csv`` file, or a folder written by
     ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk`` (then ``split`` picks the split; default
-    ``train``, or the only one). Raises ``ValueError`` naming ``argument`` for a missing path, an unknown
-    file type, an unknown split or an empty dataset.
+    ``train``). Raises ``ValueError`` naming ``argument`` for a missing path, an unknown file type or an
+    empty dataset, and naming ``split`` (``held_out_split`` when ``argument`` is) for a split the folder
+    does not have (no ``train`` when none is given) or a split given for a file or a one-Dataset folder.
     """
     import datasets
 
@@ -33,6 +34,7 @@ def load_rows(path: str, *, split: str = "", argument: str = "dataset") -> list[
 
 def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
     source = Path(path)
+    option = "held_out_split" if argument == "held_out_split" else "split"
     if not source.exists():
         fail(argument, f"{path!r} does not exist", "pass the path of a .jsonl, .parquet or .csv file, or of a "
              "folder written by datasets' save_to_disk")
@@ -44,12 +46,18 @@ def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
                  "pass a folder written by Dataset.save_to_disk, or a data file")
         if isinstance(data, datasets.DatasetDict):
             names = list(data)
-            chosen = split or ("train" if "train" in names else names[0] if len(names) == 1 else "")
-            if chosen not in names:
-                fail("split", f"{split or '(none given)'!r} is not a split of {path!r}; it has {names}",
-                     "pass --task-option split=NAME")
-            data = data[chosen]
+            if not split and "train" not in names:
+                fail(option, f"{path!r} has no 'train' split (the default); it has {names}",
+                     f"pass --task-option {option}=NAME with NAME one of {names}")
+            if (split or "train") not in names:
+                fail(option, f"{split!r} is not a split of {path!r}; it has {names}",
+                     f"pass --task-option {option}=NAME with NAME one of {names}")
+            data = data[split or "train"]
+        elif split:
+            _no_splits(option, split, f"folder {path!r} holds one Dataset")
     else:
+        if split:
+            _no_splits(option, split, f"{path!r} is a data file")
         builder = _BUILDERS.get(source.suffix.lower())
         if builder is None:
             fail(argument, f"unknown file type {source.suffix!r} of {path!r}",
@@ -70,6 +78,12 @@ def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
     return rows
 
 
+def _no_splits(option: str, split: str, what: str) -> None:
+    fail(option, f"is {split!r}, but {what}, with no splits to choose from", f"drop --task-option {option}"
+         + (" (held-out rows: --task-option held_out=N or held_out_path=FILE)" if option == "held_out_split" else
+            "") + ", or pass a folder written by DatasetDict.save_to_disk")
+
+
 def check_columns(rows: list[dict], columns: dict[str, str], argument_prefix: str = "") -> None:
     """Every ``{option: column}`` with a non-empty column must be a column of ``rows``."""
     have = list(rows[0])
@@ -77,3 +91,27 @@ def check_columns(rows: list[dict], columns: dict[str, str], argument_prefix: st
         if column and column not in rows[0]:
             fail(argument_prefix + option, f"column {column!r} is not in the dataset; its columns are {have}",
                  f"pass --task-option {option}=<one of {have}>")
+
+
+_FINGERPRINTS: dict[tuple, dict] = {}
+
+
+def data_fingerprint(path: str) -> dict:
+    """``{"bytes": N, "sha256": HEX}`` of a dataset file, or of every file in a saved dataset folder (their
+    relative names and contents, in sorted order): what a resumed run checks its data against. Remembered
+    per (path, size, modification time), so a path is read once per process unless it changes."""
+    import hashlib
+
+    source = Path(path)
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if stats not in _FINGERPRINTS:
+        digest = hashlib.sha256()
+        for p in files:
+            if source.is_dir():
+                digest.update(str(p.relative_to(source)).encode() + b"\0")
+            with open(p, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        _FINGERPRINTS[stats] = {"bytes": sum(s[1] for s in stats), "sha256": digest.hexdigest()}
+    return dict(_FINGERPRINTS[stats])

@@ -16,8 +16,11 @@ def split_held_out(items: list, held_out: float, seed: int, stream: int) -> tupl
     NumPy stream ``[seed, stream]``; both lists keep the input order. Raises ``ValueError`` on
     ``held_out`` when nothing would be left to train on."""
     n = len(items)
+    if isinstance(held_out, bool) or not isinstance(held_out, (int, float)) or not 0 <= held_out < math.inf:
+        fail("held_out", f"is {held_out!r}, must be a number ≥ 0: a fraction below 1 or a count of items",
+             f"pass e.g. held_out=0.1 (a tenth of the {n}) or held_out=20 (a count below {n})")
     k = math.ceil(held_out * n) if 0 < held_out < 1 else int(held_out)
-    if held_out < 0 or k >= n:
+    if k >= n:
         fail("held_out", f"is {held_out}: {k} held-out of {n}, leaving none to train on",
              f"pass a fraction below 1 or a count below {n}")
     order = np.random.default_rng([seed, stream]).permutation(n)

@@ -27,7 +27,7 @@ class TrainConfig:
     seed: int = 0
     """Seed for the RL run (problems, sampling, minibatch order)."""
     task: str = "arithmetic"
-    """Task: arithmetic, countdown, humaneval, or rg:NAME[:key=value,...] (a reasoning-gym generator); ignored when `dataset` is set."""
+    """Task: arithmetic, countdown, humaneval, or rg:NAME[:key=value,...] (a reasoning-gym generator); not with `dataset` (a dataset run has no task: another --task with --dataset is refused)."""
     task_options: dict = field(default_factory=dict)
     """Options of the task (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number; dataset: prompt_column, answer_column, solution_column, system_column, system_prompt, template, held_out, held_out_path, delimiter, end, step_checker; rg: graded, template, system_prompt and the generator's own; see docs/own-task.md)."""
     dataset: str = ""
@@ -36,6 +36,8 @@ class TrainConfig:
     """Reward function(s), repeatable: math, exact, numeric, code, task (the task's own verifier), NAME:key=value, module:function (TRL convention); @W sets a weight. Given with --task they replace its verifier; with --dataset the default is math."""
     module_folders: dict = field(default_factory=dict)
     """Set automatically: the folder each `module:function` reward or step checker was imported from, so that a resumed run imports it from any working folder (not a flag)."""
+    data_fingerprints: dict = field(default_factory=dict)
+    """Set automatically: size and sha256 of the `dataset` file or folder and of a `held_out_path`, so that a resumed run refuses data that changed since it started (not a flag)."""
     chat_template: str = "auto"
     """Hugging Face models: wrap prompts in the tokenizer's chat template: auto (when it has one), on, off."""
     lora_rank: int = 0
@@ -154,6 +156,9 @@ class TrainConfig:
             from treecredit.training.agent_loop import check_agent_config
 
             check_agent_config(self)
+            from treecredit.training.train_cli import check_task_fields_unset
+
+            check_task_fields_unset(self)  # --dataset with --env: refused as ignored, before the file is read
         else:
             get_estimator(self.estimator)  # raises with the list of known names
         if self.group_size < 2:
@@ -189,6 +194,7 @@ class TrainConfig:
         for name in ("kl_coef", "entropy_coef", "max_grad_norm"):
             if getattr(self, name) < 0:
                 fail(name, f"is {getattr(self, name)}, must be ≥ 0", "pass 0 to turn it off")
+        self._absolute_paths()  # before the model check: a resumed run finds a relative --model from any folder
         from treecredit.models.hf_load import check_model_argument
 
         check_model_argument(self.model, self.gguf_file)
@@ -223,7 +229,6 @@ class TrainConfig:
         if self.minibatch_split == "groups" and self.minibatches > self.prompts_per_step:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step} groups of a batch "
                  "(minibatch_split=groups)", "pass fewer minibatches or minibatch_split=rows")
-        self._absolute_paths()
         from treecredit.rewards.load import add_module_folders, module_folders
         from treecredit.tasks import task_from_config
 
@@ -232,13 +237,26 @@ class TrainConfig:
             task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
         checker = self.task_options.get("step_checker") if isinstance(self.task_options, dict) else None
         self.module_folders = {**self.module_folders, **module_folders([*self.reward, checker])}
+        self.data_fingerprints = self._data_fingerprints()
+
+    def _data_fingerprints(self) -> dict:
+        """``{path: {"bytes", "sha256"}}`` of the data files this run reads (its dataset, a held-out file),
+        computed anew (a value read from a saved config.json is replaced, and compared by the resume)."""
+        from treecredit.tasks.dataset_io import data_fingerprint
+
+        held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None
+        paths = [p for p in (self.dataset, held) if isinstance(p, str) and p and Path(p).exists()]
+        return {p: data_fingerprint(p) for p in paths}
 
     def _absolute_paths(self) -> None:
-        """Store ``out`` as an absolute path, and ``dataset`` and ``task_options["held_out_path"]`` when they
-        exist, so that ``config.json`` still finds them when a run is resumed from another working directory
+        """Store ``out`` as an absolute path, and ``model`` (a local folder or .gguf file, not the names
+        ``gpt``/``smollm2``), ``dataset`` and ``task_options["held_out_path"]`` when they exist, so that
+        ``config.json`` still finds them when a run is resumed (or exported) from another working directory
         (``train --config RUN/config.json --resume``)."""
         if self.out:
             self.out = resolved_path(self.out)
+        if self.model not in ("gpt", "smollm2") and Path(self.model).expanduser().exists():
+            self.model = resolved_path(self.model)
         if self.dataset and Path(self.dataset).expanduser().exists():
             self.dataset = resolved_path(self.dataset)
         held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None

@@ -18,9 +18,11 @@ from treecredit._validation import fail
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
-RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every", "module_folders")
+RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every", "module_folders",
+                     "data_fingerprints")
 """Settings a resumed run may change (``out`` is the same folder however it is spelled; ``module_folders`` is
-where the same ``--reward`` module was found this time)."""
+where the same ``--reward`` module was found this time; ``data_fingerprints`` is checked by
+:func:`check_same_data`, with its own error)."""
 PATH_FIELDS = ("cache_dir", "model", "dataset")
 """Settings compared as resolved paths when resuming."""
 
@@ -207,7 +209,25 @@ def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None =
                  "one)", "pass --overwrite to replace it, or another --out")
         fail("out", f"{str(out)!r} already holds a run", "pass --resume to continue it, --overwrite to replace "
              "it, or another --out")
+    check_same_data(out / "config.json", config)
     check_same_settings(out / "config.json", config, resume_fix)
+
+
+def check_same_data(path: Path, config) -> None:
+    """Refuse to resume a run whose data files changed since it started: a ``--dataset`` (or
+    ``held_out_path``) file whose size or sha256 differs from the one recorded in the run's ``config.json``
+    (``data_fingerprints``; a run saved before they were recorded is not checked)."""
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text()).get("data_fingerprints") or {}
+    for file, now in config.data_fingerprints.items():
+        before = saved.get(file)
+        if before is not None and before != now:
+            argument = "dataset" if file == config.dataset else "held_out_path"
+            fail(argument, f"{file} changed since the run in {path.parent} started ({before['bytes']} bytes, sha256 "
+                 f"{before['sha256'][:12]}…; now {now['bytes']} bytes, sha256 {now['sha256'][:12]}…): resuming would "
+                 "train on other rows than the checkpoint's", "put back the file the run started with to resume "
+                 "it, or start a new run on the new data with --overwrite (or another --out)")
 
 
 def clear_run(folder: Path) -> None:

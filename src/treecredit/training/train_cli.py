@@ -17,7 +17,7 @@ _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--tas
                "env_options": "--env-option",
                "sampler_options": "--sampler-option", "branching_options": "--branching-option"}
 
-NOT_FLAGS = ("module_folders",)
+NOT_FLAGS = ("module_folders", "data_fingerprints")
 """Fields set by treecredit itself (kept in config.json), not from the command line."""
 
 
@@ -96,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.training.stopping import RunInterrupted
 
     config = config_from_args(args)
+    note = config_folder_note(args, config)
+    if note:
+        print(note, file=sys.stderr)
     try:
         if config.env:  # multi-turn agent training (docs/agents.md)
             from treecredit.training.agent_loop import train_agent
@@ -109,6 +112,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"treecredit train: {stop}", file=sys.stderr)
         return stop.exit_code
     return report_task_run(config, records)
+
+
+def config_folder_note(args: argparse.Namespace, config: TrainConfig) -> str:
+    """A note when ``--config FILE`` (without ``--out``) sends the run to a folder other than the one FILE is
+    in, under ``--resume`` or when that folder holds a run (a run folder copied or moved elsewhere: its
+    config.json still names the old ``out``); '' otherwise."""
+    from pathlib import Path
+
+    from treecredit.training.config import resolved_path
+    from treecredit.training.preflight import RUN_FILES
+
+    if not getattr(args, "config", None) or hasattr(args, "out"):
+        return ""
+    folder = Path(resolved_path(args.config)).parent
+    copied_run = any((folder / name).exists() for name in RUN_FILES if name != "config.json")
+    if Path(config.out) == folder or not (args.resume or copied_run):
+        return ""
+    verb = "resumes the run in" if args.resume else "writes to"
+    return (f"treecredit train: note: --config {args.config} names out {config.out!r}, not the folder the file is "
+            f"in ({folder}); this command {verb} {config.out}. To use the run in {folder} instead, add --out "
+            f"{folder}")
 
 
 # what only task runs read: an agent run (--env) would silently ignore them
