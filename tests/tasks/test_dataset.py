@@ -182,8 +182,8 @@ def test_task_options_of_the_wrong_type_or_a_negative_held_out_are_refused_by_na
     from treecredit.training.config import TrainConfig
 
     path = write(tmp_path, "jsonl")
-    with pytest.raises(ValueError, match=r"held_out: is 'abc' \(str\), must be a number .*Fix: pass --task-option "
-                                         r"held_out=0.5"):
+    with pytest.raises(ValueError, match=r"held_out: is 'abc' \(str\), must be a finite number\. Fix: pass "
+                                         r"--task-option held_out=0.5"):
         TrainConfig(dataset=path, task_options={"prompt_column": "question", "held_out": "abc"})
     with pytest.raises(ValueError, match=r"held_out: is -1, must be a number ≥ 0"):
         TrainConfig(dataset=path, task_options={"prompt_column": "question", "held_out": -1})

@@ -31,14 +31,14 @@ def _build(cls, options: dict, **fixed) -> Task:
     return cls(**fixed, **typed_options(cls, options))
 
 
-_KINDS = {"int": "an integer", "float": "a number", "str": "text", "bool": "true or false"}
+_KINDS = {"int": "an integer", "float": "a finite number", "str": "text", "bool": "true or false"}
 
 
 def typed_options(cls, options: dict) -> dict:
     """``options`` checked against the declared types of dataclass ``cls``'s fields (``int``, ``float``,
     ``str``, ``bool``; others unchecked): a number given for a text option becomes its text
     (``prompt_column=5`` → ``"5"``); anything else of the wrong type, and a non-finite number, raises
-    ``ValueError`` naming the option (``held_out: is 'abc' (str), must be a number ...``)."""
+    ``ValueError`` naming the option (``held_out: is 'abc' (str), must be a finite number ...``)."""
     import math
 
     types = {f.name: getattr(f.type, "__name__", f.type) for f in fields(cls)}
@@ -55,8 +55,8 @@ def typed_options(cls, options: dict) -> dict:
             ok = False
         if not ok:
             example = {"int": "3", "float": "0.5", "str": "TEXT", "bool": "true"}[str(kind)]
-            fail(name, f"is {value!r} ({type(value).__name__}), must be {_KINDS[str(kind)]}"
-                 + (" (finite)" if kind in ("int", "float") else ""), f"pass --task-option {name}={example}")
+            fail(name, f"is {value!r} ({type(value).__name__}), must be {_KINDS[str(kind)]}",
+                 f"pass --task-option {name}={example}")
     return out
 
 
