@@ -387,6 +387,11 @@ def _postfix(record: dict, last_eval: dict, config) -> dict:
     else greedy, labelled so; :func:`~treecredit.training.progress.held_out_postfix`)."""
     from treecredit.training.progress import held_out_postfix
 
-    postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
-    return {**postfix, **held_out_postfix(last_eval, config, (("eval_sampled_pass1", "eval_sampled_pass1"),
-                                                              ("eval_greedy_pass1", "eval_greedy_pass1")))}
+    postfix = {"reward": _shown(record["reward"]), "step_acc": _shown(record["step_accuracy"])}
+    keys = (("eval_sampled_pass1", "eval_sampled_pass1"), ("eval_greedy_pass1", "eval_greedy_pass1"))
+    return {**postfix, **held_out_postfix(last_eval, config, keys, record)}
+
+
+def _shown(value) -> str:
+    """A bar value: two decimals, or ``n/a`` for NaN (no scored reward, no step verifier)."""
+    return "n/a" if value != value else f"{value:.2f}"
