@@ -61,6 +61,7 @@ class AllFailedWatch:
         self.reward_set = getattr(task, "_reward_set", None)
         self.log, self.stop_after = log, stop_after
         self.streak = 0
+        self.last = ""  # what the current streak is, for stop_error
         self.noted = self._logged()
 
     def _logged(self) -> int:
