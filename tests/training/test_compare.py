@@ -252,6 +252,12 @@ def test_compare_resume_needs_a_comparison_and_starts_the_runs_it_lacks(tmp_path
     assert "resume (arm 'grpo', seed 0): the run in" in err and "['lr']" in err and "treecredit train" not in err
     assert f"Fix: resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} " \
            "--resume`" in err
+    # a lower budget: the finished runs would be read back past it, under a report saying 'within the budget'
+    assert main([*args, "--seeds", "2", "--resume", "--budget", "33"]) == 2
+    err = capsys.readouterr().err
+    assert f"budget: is 33, below the 40 generated tokens the comparison in {str(out)!r} was run with" in err, err
+    assert "Fix: pass --budget 40 (or more, to train on) with --resume" in err
+    assert (out / "runs" / "grpo-seed0" / "metrics.jsonl").read_text() == before
 
 
 def test_a_one_seed_report_shows_no_zero_width_intervals(tmp_path):

@@ -97,7 +97,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                   {"resume": resume and holds_run(folder), "overwrite": overwrite})
                  for (label, seed), folder in folders.items()]
     resume_fix = (f"resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} "
-                  "--resume`, the command in its report.md; only --budget may change, and more --seeds or "
+                  "--resume`, the command in its report.md; only a larger --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
     for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
         _in_arm(f"arm {label!r}", check_budget_fits, config, budget)
