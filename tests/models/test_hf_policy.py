@@ -61,11 +61,17 @@ def test_train_loop_with_a_local_hf_model(tmp_path):
         TrainConfig(model=str(tmp_path / "missing"))
 
 
-def test_the_kv_cache_is_passed_under_the_name_the_forward_takes():
+def test_the_kv_cache_is_passed_under_the_name_the_forward_takes(monkeypatch):
     """transformers 5.x renamed forward's ``past_key_values`` to ``cache`` (the old name warns, and goes in
-    5.40): prefill, a step and an agent's chunked extension pass the cache without that warning."""
+    5.40), and reading the output's ``past_key_values`` logs a deprecation once per process: prefill, a step
+    and an agent's chunked extension pass and read the cache without either."""
     import inspect
     import warnings
+
+    import transformers.utils.generic as generic
+
+    logged = []  # the output's deprecation goes through transformers' warning_once, not Python's warnings
+    monkeypatch.setattr(generic.logger, "warning_once", lambda message, *a, **k: logged.append(message))
 
     from treecredit.agents.decode import extend_state
 
@@ -78,5 +84,5 @@ def test_the_kv_cache_is_passed_under_the_name_the_forward_takes():
         logits, state = policy.prefill(prompts)
         logits, state = policy.step(state, logits.argmax(-1))
         extend_state(policy, state, [policy.encode("3;"), policy.encode("1")])
-    renamed = [w for w in caught if "past_key_values" in str(w.message)]
-    assert not renamed, [str(w.message) for w in renamed]
+    renamed = [str(w.message) for w in caught if "past_key_values" in str(w.message)]
+    assert not renamed and not [m for m in logged if "past_key_values" in m], (renamed, logged)

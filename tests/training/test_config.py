@@ -106,3 +106,33 @@ def test_a_relative_model_folder_is_stored_absolute_so_resume_and_export_work_fr
     assert TrainConfig(model="gpt").model == "gpt"  # a name, not a path: kept as given
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert TrainConfig(**json.loads(json.dumps(config.to_dict()))).model == config.model
+
+
+FLOAT_FIELDS = [f.name for f in __import__("dataclasses").fields(TrainConfig) if f.type in ("float", float)]
+
+
+@pytest.mark.parametrize("field", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", ["abc", True, float("nan"), float("inf"), None])
+def test_every_float_setting_refuses_a_non_number_by_name(field, value):
+    # before: "lr": "abc" reached `"abc" > 0` → TypeError, a traceback without the field's name
+    with pytest.raises(ValueError, match=rf"^{field}: is .*, must be a finite number\. Fix: pass a number, "
+                                         rf"e\.g\. --{field.replace('_', '-')} "):
+        TrainConfig(**{field: value})
+
+
+def test_float_settings_accept_an_integer():
+    assert len(FLOAT_FIELDS) >= 12  # the check reads the annotations: it must find the float fields
+    config = TrainConfig(lr=1, temperature=2, max_grad_norm=0)
+    assert (config.lr, config.temperature, config.max_grad_norm) == (1, 2, 0)
+
+
+def test_a_config_file_and_a_compare_arm_name_the_non_numeric_float(tmp_path):
+    from treecredit.training.arms import arm_config
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"lr": "abc"}))
+    with pytest.raises(ValueError, match=r"^lr: is 'abc', must be a finite number"):
+        TrainConfig(**load_config_file(path))
+    with pytest.raises(ValueError, match=r"^temperature \(arm 'grpo\[temperature=hot\]'\): is 'hot', must be a "
+                                         r"finite number"):
+        arm_config(TrainConfig(), "grpo[temperature=hot]")

@@ -58,6 +58,7 @@ def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
             valid[row, width - len(seq):] = True
     model = getattr(policy, "model", None)
     from treecredit.models import GPT, HFPolicy
+    from treecredit.models.hf_policy import output_cache
 
     positions = (state.next_pos[:, None] + valid.long().cumsum(1) - 1).clamp(min=0)
     key_valid = torch.cat([state.key_valid, valid], dim=1)
@@ -69,7 +70,7 @@ def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
         keep = {"logits_to_keep": 1} if policy._keeps_logits() else {}  # the head on the last column only
         out = policy.model(input_ids=ids, attention_mask=key_valid.long(), position_ids=positions,
                     use_cache=True, **policy.cache_kwargs(state.cache), **keep)
-        return out.logits[:, -1].float(), DecodeState(out.past_key_values, key_valid, state.next_pos + lengths)
+        return out.logits[:, -1].float(), DecodeState(output_cache(out), key_valid, state.next_pos + lengths)
     logits = None
     for col in range(width):
         before = state

@@ -26,6 +26,13 @@ from treecredit.models.teacher_forcing import TeacherForcing
 from treecredit.sampling.policy import DecodeState, left_pad
 
 
+def output_cache(out):
+    """The KV cache a ``transformers`` forward returned: the output's ``cache`` field (transformers 5.x,
+    where reading ``past_key_values`` logs a deprecation) or its ``past_key_values`` (older releases).
+    Read as dictionary keys, which never log."""
+    return out["cache"] if "cache" in out else out["past_key_values"]
+
+
 class HFPolicy(TeacherForcing):
     """Adapter over a ``transformers`` causal LM; the cache is the model's ``DynamicCache``.
 
@@ -101,7 +108,7 @@ class HFPolicy(TeacherForcing):
     def _forward(self, ids, valid, positions, cache):
         out = self.model(input_ids=ids, attention_mask=valid.long(), position_ids=positions,
                          use_cache=True, **self.cache_kwargs(cache))
-        return out.logits, out.past_key_values
+        return out.logits, output_cache(out)
 
     def prefill(self, prompts: list[list[int]]):
         from treecredit.models.hf_cache import grow_in_place, share_kv_heads  # decoding: no copies of the cache
@@ -167,7 +174,7 @@ class HFPolicy(TeacherForcing):
             logits, index = self.model(**kwargs).logits, logits_at
         return logits.gather(1, index[:, :, None].expand(-1, -1, logits.shape[-1]))
 
-    def cache_kwargs(self, cache) -> dict:
+    def cache_kwargs(self, cache) -> dict:  # the output's side: output_cache
         """The keyword that passes a KV cache to the model's ``forward``: ``{"cache": cache}`` where the
         forward takes ``cache`` (transformers ≥ 5.x renamed it and deprecates ``past_key_values``, to be
         removed in 5.40), else ``{"past_key_values": cache}`` (older releases). Read once from the

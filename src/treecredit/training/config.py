@@ -164,6 +164,7 @@ class TrainConfig:
         if self.group_size < 2:
             fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
                  "pass --group-size 2 or more (8 is the default)")
+        _numbers(self)  # every float setting: a number (an int is fine), not 'abc', True or nan
         _at_least(self, "steps", 1 if self.token_budget == 0 else 0,
                   "pass --steps N with N ≥ 1, or set --token-budget")
         _at_least(self, "token_budget", 0, "pass 0 (no budget) or a positive number of tokens")
@@ -312,6 +313,20 @@ def _at_least(config: TrainConfig, name: str, low: int, fix: str) -> None:
     value = getattr(config, name)
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         fail(name, f"is {value!r}, must be an integer ≥ {low}", fix)
+
+
+def _numbers(config: TrainConfig) -> None:
+    """Refuse a float field of ``config`` that holds no finite number (a string from a config file or an
+    arm's ``[lr=abc]``, a bool, nan, inf), naming it, before the range checks compare it."""
+    import math
+
+    for item in fields(config):
+        if item.type not in ("float", float):
+            continue
+        value = getattr(config, item.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            fail(item.name, f"is {value!r}, must be a finite number",
+                 f"pass a number, e.g. --{item.name.replace('_', '-')} {item.default}")
 
 
 @lru_cache(maxsize=None)
