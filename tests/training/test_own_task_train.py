@@ -55,6 +55,7 @@ def test_two_steps_on_a_jsonl_dataset_with_a_user_reward(tmp_path, monkeypatch, 
     assert len(samples) == 4 and {s["step"] for s in samples} == {1, 2}
     for sample in samples:  # a None reward: no advantage, flagged
         assert sample["reward_failed"] == by_prompt[sample["prompt"]]["skip"]
+        assert (sample["reward"] is None) == sample["reward_failed"]  # null, not the value imputed for the baseline
     assert sum(r["reward_failed"] for r in train) == 2 * sum(by_prompt[s["prompt"]]["skip"] for s in samples)
     assert "[step 1] reward" in capsys.readouterr().out
 

@@ -42,6 +42,7 @@ class RewardSet:
         self.max_logged = max_logged
         self.logged = 0
         self._probing: dict | None = None  # during probe(): function name → [calls raised, completions]
+        self._held_out = False  # within held_out(): an evaluation, where a failed reward trains nothing
 
     @property
     def names(self) -> list[str]:
@@ -108,6 +109,16 @@ class RewardSet:
                      f"fix {name} (call it by hand as {name}(prompts=[...], completions=[...], **columns)); a "
                      "completion it cannot score should get None, not an error")
 
+    @contextlib.contextmanager
+    def held_out(self):
+        """Within it, calls score a held-out evaluation: a failure is logged as a completion not scored
+        (counted in ``eval_*_reward_failed``), not as a skipped training completion."""
+        before, self._held_out = self._held_out, True
+        try:
+            yield self
+        finally:
+            self._held_out = before
+
     def _call_each(self, name: str, fn: Callable, prompts: list, completions: list, columns: dict):
         """After a batch call raised: ``fn`` once per completion, so that only the failing ones are lost.
         Returns ``(values, raised)``, one entry per completion."""
@@ -138,7 +149,8 @@ class RewardSet:
         self.errors = (self.errors + [message])[-self.max_logged:]
         self.logged += 1
         if self.logged <= self.max_logged:
-            log.warning("reward: %s (completion skipped: no advantage)", message)
+            log.warning("reward: %s (%s)", message, "held-out completion not scored: counted in "
+                        "eval_*_reward_failed" if self._held_out else "completion skipped: no advantage")
         if self.logged == self.max_logged:
             log.warning("reward: %d failures shown; further ones are only counted (reward_failed in "
                         "metrics.jsonl)", self.max_logged)

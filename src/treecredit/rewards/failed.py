@@ -28,3 +28,75 @@ def neutralise_failed_rewards(rollout) -> int:
     rollout.row_weights = torch.where(failed, torch.zeros_like(weights), weights.to(rewards.dtype))
     rollout.rewards = filled
     return n_failed
+
+
+ALL_FAILED_STOP_STEPS = 5
+"""A run stops after this many RL steps in a row in which every reward failed (:class:`AllFailedWatch`)."""
+
+
+def scored_reward_metrics(raw_rewards) -> dict:
+    """``reward`` (mean) and ``accuracy`` (share > 0.5) of a step's rewards ``(B,)`` *before*
+    :func:`neutralise_failed_rewards`, over the completions that were scored (NaN = failed): a failed reward
+    is not a 0. Both are NaN (written as JSON null) when no completion was scored."""
+    import torch
+
+    scored = raw_rewards[~torch.isnan(raw_rewards)]
+    if scored.numel() == 0:
+        return {"reward": float("nan"), "accuracy": float("nan")}
+    return {"reward": float(scored.mean()), "accuracy": float((scored > 0.5).float().mean())}
+
+
+class AllFailedWatch:
+    """Watches the RL steps in which every reward failed (a reward function raised, gave no number, or every
+    one returned None): such a step trains on nothing (every advantage is 0).
+
+    :meth:`after_sampling` refuses it on the first step of a run (``ValueError`` naming ``reward``: the reward
+    is broken, nothing was trained yet); later, the first step of a streak logs a warning, and after
+    ``stop_after`` such steps in a row :meth:`after_sampling` returns True: the caller saves a checkpoint and
+    raises :meth:`stop_error` (a reward that broke mid-run; fix it and resume). A step with any scored
+    completion ends the streak.
+    """
+
+    def __init__(self, task, log=print, stop_after: int = ALL_FAILED_STOP_STEPS) -> None:
+        self.reward_set = getattr(task, "_reward_set", None)
+        self.log, self.stop_after = log, stop_after
+        self.streak = 0
+        self.noted = self._logged()
+
+    def _logged(self) -> int:
+        return getattr(self.reward_set, "logged", 0)
+
+    def _cause(self) -> str:
+        """Why the rewards failed since the last call: the last error, or every function returned None."""
+        errors = getattr(self.reward_set, "errors", [])
+        raised = self._logged() > self.noted
+        self.noted = self._logged()
+        return f"last error: {errors[-1]}" if raised and errors else "the functions returned None (does not apply)"
+
+    def after_sampling(self, step: int, failed: int, total: int) -> bool:
+        """Note RL step ``step + 1`` (``step``: steps done before it) whose ``failed`` of ``total`` rewards
+        failed; True when the run must stop (see the class docstring)."""
+        if failed < total or total == 0:
+            self.streak = 0
+            self.noted = self._logged()
+            return False
+        self.streak += 1
+        cause = self._cause()
+        self.last = f"every reward of {self.streak} step{'s' * (self.streak != 1)} in a row failed " \
+                    f"({failed} of {total} completions at step {step + 1}; {cause})"
+        if step == 0:
+            from treecredit._validation import fail
+
+            fail("reward", f"every reward of the first step failed ({failed} of {total} completions; {cause})",
+                 "fix the reward function (call it by hand on a few completions), then run again")
+        if self.streak == 1:
+            self.log(f"warning: step {step + 1}: every reward failed ({failed} of {total} completions; {cause}): "
+                     f"this step trains on nothing (every advantage 0); the run stops after {self.stop_after} "
+                     "such steps in a row")
+        return self.streak >= self.stop_after
+
+    def stop_error(self, config_path) -> ValueError:
+        """The error that ends a run stopped by :meth:`after_sampling` (its checkpoint saved)."""
+        return ValueError(f"reward: {self.last}; the run stopped, its checkpoint is saved. Fix: fix the reward "
+                          f"function (call it by hand on a few completions), then resume with `treecredit train "
+                          f"--config {config_path} --resume`.")

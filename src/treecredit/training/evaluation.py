@@ -120,6 +120,15 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
     ``success_of`` still counts its own verifier); a response whose reward failed otherwise counts as not
     solved. :func:`every_reward_failed` tells the caller (the trainer refuses that before the first step).
     """
+    import contextlib
+
+    reward_set = getattr(task, "_reward_set", None)  # its failures are logged as held-out ones
+    with reward_set.held_out() if hasattr(reward_set, "held_out") else contextlib.nullcontext():
+        return _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max_new_tokens, seed)
+
+
+def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max_new_tokens, seed) -> dict:
+    """:func:`evaluate_held_out`'s work."""
     import torch
 
     from treecredit.tasks.base import step_accuracy_share

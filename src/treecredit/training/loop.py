@@ -209,7 +209,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     import torch
 
     import treecredit
-    from treecredit.rewards.failed import neutralise_failed_rewards
+    from treecredit.rewards.failed import AllFailedWatch, neutralise_failed_rewards, scored_reward_metrics
     from treecredit.sampling import IIDSampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
@@ -307,6 +307,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = run_bar(config, counters)
     log = above_bar(log, bar)  # sample lines and notes above the bar, not through it
+    failures = AllFailedWatch(task, log)  # every reward of a step failed: refused at step 1, stops a streak
     started = time.perf_counter()
     saved_step = counters["step"]
     with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar, not on its line
@@ -319,12 +320,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             if budget.set_aside_if_past(counters, rollout.generated_tokens, log, evaluated=evaluated,
                                         evaluate=run_eval, save=checkpoint):  # end at the last step that fits
                 break
+            raw_rewards = rollout.rewards.clone()  # NaN where the reward failed: means over the scored ones
             reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
-            if reward_failed == rollout.shape[0] and counters["step"] == 0:  # a broken reward, not bad luck
-                errors = getattr(getattr(task, "_reward_set", None), "errors", [])
-                fail("reward", f"every reward of the first step failed ({reward_failed} of {reward_failed} "
-                     f"completions; last error: {errors[-1] if errors else 'the functions returned None'})",
-                     "fix the reward function (call it by hand on a few completions), then run again")
+            stop_failed = failures.after_sampling(counters["step"], reward_failed, rollout.shape[0])
             options = estimator_options(spec, rollout, policy, task, config.estimator_options, config.branching)
             advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
             advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
@@ -339,18 +337,22 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                 + (6.0 + 2.0 * (reference is not None)) * n_params * trained
             sampled_nll = float(-rollout.old_logprobs.sum() / rollout.response_mask.sum().clamp(min=1))
             record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems),
+                      **scored_reward_metrics(raw_rewards),
                       "sampled_nll": sampled_nll,
                       **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
                       **sampler_metrics(rollout), **stats, "reward_failed": reward_failed, "elapsed_s": elapsed()}
             writer.write(record)
-            write_samples(out, sample_records(rollout, counters["step"]),
+            write_samples(out, sample_records(rollout, counters["step"], raw_rewards),
                           echo=bool(config.sample_every) and counters["step"] % config.sample_every == 0, log=log)
             done = budget.finished(counters)
             if schedule.due(counters["step"], done):
                 last_eval = run_eval()
-            if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
+            if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done or stop_failed:
                 checkpoint()
                 saved_step = counters["step"]
+            if stop_failed:  # a reward that broke mid-run: saved, resumable once the reward is fixed
+                writer.close()
+                raise failures.stop_error(out / "config.json")
             advance_bar(bar, config, rollout.generated_tokens, _postfix(record, last_eval, config))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
@@ -387,6 +389,11 @@ def _postfix(record: dict, last_eval: dict, config) -> dict:
     else greedy, labelled so; :func:`~treecredit.training.progress.held_out_postfix`)."""
     from treecredit.training.progress import held_out_postfix
 
-    postfix = {"reward": f"{record['reward']:.2f}", "step_acc": f"{record['step_accuracy']:.2f}"}
-    return {**postfix, **held_out_postfix(last_eval, config, (("eval_sampled_pass1", "eval_sampled_pass1"),
-                                                              ("eval_greedy_pass1", "eval_greedy_pass1")))}
+    postfix = {"reward": _shown(record["reward"]), "step_acc": _shown(record["step_accuracy"])}
+    keys = (("eval_sampled_pass1", "eval_sampled_pass1"), ("eval_greedy_pass1", "eval_greedy_pass1"))
+    return {**postfix, **held_out_postfix(last_eval, config, keys, record)}
+
+
+def _shown(value) -> str:
+    """A bar value: two decimals, or ``n/a`` for NaN (no scored reward, no step verifier)."""
+    return "n/a" if value != value else f"{value:.2f}"

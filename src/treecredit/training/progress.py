@@ -64,20 +64,36 @@ def advance_bar(bar, config, generated: int, postfix: dict) -> None:
     bar.update(generated if config.token_budget > 0 else 1)
 
 
-def held_out_postfix(last_eval: dict, config, keys: tuple[tuple[str, str], ...]) -> dict:
+def held_out_postfix(last_eval: dict, config, keys: tuple[tuple[str, str], ...], step: dict | None = None) -> dict:
     """The bar's held-out entry: ``{label: value}`` for the first ``(key, label)`` of ``keys`` that
     ``last_eval`` (the last evaluation record; {} before any) holds a number for; labels say which decoding
     (``eval_sampled_pass1``). Left out while the last evaluation is the one before the first step of a run
-    that evaluates nowhere between its first and last (``--eval-every 0``, or no more steps than it): that
-    value would stand still, stale, for the whole run; the final evaluation shows once it has run."""
+    that evaluates nowhere between its first and last (``--eval-every 0``, or no more steps than it, by
+    :func:`expected_steps` under a token budget: ``step`` is the last train record, with its ``step`` and
+    ``generated_tokens``): that value would stand still, stale, for the whole run; the final evaluation shows
+    once it has run."""
     from treecredit.training.evaluation import scheduled_between
 
-    if not last_eval or (last_eval.get("step") == 0 and not scheduled_between(config.eval_every, config.steps)):
+    if not last_eval or (last_eval.get("step") == 0
+                         and not scheduled_between(config.eval_every, expected_steps(config, step))):
         return {}
     for key, label in keys:
         if last_eval.get(key) is not None:
             return {label: f"{last_eval[key]:.2f}"}
     return {}
+
+
+def expected_steps(config, step: dict | None = None) -> int:
+    """How many steps the run will take (0: unknown, no bound): ``config.steps`` without a token budget; under
+    one, the step at which ``config.token_budget`` is spent at the mean tokens per step so far (``step``: the
+    last train record, ``step`` and ``generated_tokens``), at most ``config.steps`` (0 there: no step bound)."""
+    import math
+
+    budget = getattr(config, "token_budget", 0)
+    if budget <= 0 or not step or step.get("generated_tokens", 0) <= 0:
+        return config.steps
+    estimate = max(1, math.ceil(step["step"] * budget / step["generated_tokens"]))
+    return min(config.steps, estimate) if config.steps > 0 else estimate
 
 
 class StepProgress:

@@ -9,8 +9,14 @@ from pathlib import Path
 from treecredit.training.metrics import json_safe
 
 
-def sample_records(rollout, step: int, n: int = 4) -> list[dict]:
-    """Up to ``n`` rows of ``rollout``, one per group first (the first row of each of the first groups)."""
+def sample_records(rollout, step: int, raw_rewards=None, n: int = 4) -> list[dict]:
+    """Up to ``n`` rows of ``rollout``, one per group first (the first row of each of the first groups).
+
+    ``raw_rewards`` ``(B,)``: the rewards before :func:`~treecredit.rewards.failed.neutralise_failed_rewards`
+    (NaN where the reward failed); a failed reward is stored as ``"reward": null`` with ``"reward_failed":
+    true``, never as the value imputed for the baseline. None: read failures from ``rollout.row_weights``."""
+    import math
+
     seen, rows = set(), []
     for row in range(rollout.shape[0]):
         group = int(rollout.group_ids[row])
@@ -20,9 +26,15 @@ def sample_records(rollout, step: int, n: int = 4) -> list[dict]:
         if len(rows) == n:
             break
     weights = rollout.row_weights
-    return [{"step": step, "prompt": str(rollout.prompt_texts[r]), "completion": rollout.response_texts[r],
-             "reward": float(rollout.rewards[r]),
-             "reward_failed": bool(weights is not None and float(weights[r]) == 0.0)} for r in rows]
+    records = []
+    for r in rows:
+        if raw_rewards is not None:
+            failed = math.isnan(float(raw_rewards[r]))
+        else:
+            failed = weights is not None and float(weights[r]) == 0.0
+        records.append({"step": step, "prompt": str(rollout.prompt_texts[r]), "completion": rollout.response_texts[r],
+                        "reward": None if failed else float(rollout.rewards[r]), "reward_failed": failed})
+    return records
 
 
 def write_samples(folder, records: list[dict], *, echo: bool = False, log=print, width: int = 300) -> None:
@@ -34,6 +46,6 @@ def write_samples(folder, records: list[dict], *, echo: bool = False, log=print,
         for record in records:
             prompt = record["prompt"][-width:].replace("\n", "⏎")
             completion = record["completion"][:width].replace("\n", "⏎")
-            failed = " (reward failed: no advantage)" if record["reward_failed"] else ""
-            log(f"[step {record['step']}] reward {record['reward']:.3f}{failed}\n  prompt: {prompt}\n"
+            reward = "failed (no advantage)" if record["reward"] is None else f"{record['reward']:.3f}"
+            log(f"[step {record['step']}] reward {reward}\n  prompt: {prompt}\n"
                 f"  completion: {completion}")
