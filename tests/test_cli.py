@@ -1,4 +1,6 @@
-from treecredit.cli import main
+import argparse
+
+from treecredit.cli import build_parser, main
 
 
 def test_demo_runs(capsys):
@@ -127,3 +129,44 @@ def test_a_prefix_of_a_flag_is_not_taken_for_the_flag(capsys):
     assert main(["train", "--no-progres", "--estimator", "nope"]) == 2
     assert "unknown flag --no-progres; did you mean --no-progress? Fix: write --no-progress" \
         in capsys.readouterr().err
+
+
+def test_flags_a_user_reaches_for_get_the_flag_meant_not_a_wrong_one(capsys):
+    # difflib took --arms for --task, --arm for --lr and compare's --steps for --seeds (3 seeds if followed)
+    cases = {
+        ("compare", "--arms", "grpo,tempo"): "did you mean --estimators? (compare's arms are one comma-separated "
+                                             "--estimators list (grpo,treerl@tree:fixed)) Fix: write --estimators "
+                                             "grpo,tempo instead of --arms grpo,tempo",
+        ("compare", "--arm", "grpo"): "Fix: write --estimators grpo instead of --arm grpo",
+        ("compare", "--estimator", "grpo"): "did you mean --estimators?",
+        ("compare", "--token-budget=5"): "Fix: write --budget=5 instead of --token-budget=5",
+        ("train", "--budget", "9"): "Fix: write --token-budget 9 instead of --budget 9",
+    }
+    for argv, expected in cases.items():
+        assert main([*argv, "--xyzzy"]) == 2
+        assert expected in capsys.readouterr().err, argv
+    assert main(["compare", "--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--seeds" not in err and "Fix: drop --steps 3 and set the length of every run with --budget" in err
+    assert main(["train", "--arms", "grpo"]) == 2
+    err = capsys.readouterr().err
+    assert "--task" not in err and "arms belong to `treecredit compare --estimators" in err
+
+
+def test_a_weak_match_gives_the_help_not_a_wrong_flag(capsys):
+    from treecredit.cli import unknown_arguments_error
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    compare = subparsers.choices["compare"]
+    assert "did you mean --seeds?" in unknown_arguments_error("compare", compare, ["--sed", "3"])  # 0.75
+    for flag in ("--stps", "--out-dir", "--arrms"):  # steps→seeds 0.6, out-dir→out 0.6
+        err = unknown_arguments_error("compare", compare, [flag, "3"])
+        assert "did you mean" not in err and "`treecredit compare --help` lists the flags" in err, err
+
+
+def test_a_misspelt_subcommand_gets_the_closest_one(capsys):
+    assert main(["trian", "--steps", "1"]) == 2
+    assert "treecredit: error: unknown command 'trian'; did you mean train? Fix: write treecredit train" \
+        in capsys.readouterr().err
+    assert main(["xyz"]) == 2
+    assert "unknown command 'xyz'. Fix: use one of demo, train, compare, export, lab" in capsys.readouterr().err

@@ -22,6 +22,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+FLAG_ALIASES: dict[str, dict[str, tuple[str, str]]] = {
+    "compare": {
+        **dict.fromkeys(("--arms", "--arm", "--estimator"), (
+            "--estimators", "compare's arms are one comma-separated --estimators list (grpo,treerl@tree:fixed)")),
+        "--token-budget": ("--budget", "compare's generated-token budget per run is --budget"),
+        **dict.fromkeys(("--steps", "--step", "--max-steps"), (
+            "", "compare runs every arm to the same --budget of generated tokens; a run's steps are not a flag")),
+    },
+    "train": {
+        **dict.fromkeys(("--arms", "--arm", "--estimators"), (
+            "", "train runs one --estimator; arms belong to `treecredit compare --estimators grpo,tempo`")),
+        "--budget": ("--token-budget", "train's generated-token budget is --token-budget"),
+    },
+}
+"""Flags a user may reach for that a subcommand does not have, with the flag meant ('' = none: say why) and why:
+these beat ``difflib`` (which took ``compare --steps`` for ``--seeds`` and ``--arms`` for ``--task``)."""
+
+FLAG_CUTOFF = 0.75
+"""``difflib`` ratio (on the names without ``--``) below which no flag is suggested: ``sed``→``seeds`` is 0.75,
+``steps``→``seeds`` 0.6."""
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """argparse's formatter that appends ``(default: X)`` only where it tells something: not to an option
     whose default is None (its help says what leaving it out does) nor to a help that states its default."""
@@ -59,18 +81,40 @@ def unknown_arguments_error(command: str, parser: argparse.ArgumentParser, extra
         return (f"treecredit {command}: error: unexpected argument {unknown!r} (it follows no flag that takes a "
                 f"value). Fix: drop it, or put the flag it belongs to before it; `treecredit {command} --help` "
                 "lists the flags")
-    close = difflib.get_close_matches(name, flags, n=1, cutoff=0.6)
     after = extras[extras.index(unknown) + 1:]
     words = [unknown] if eq else [name, *after[:1]] if after and not after[0].startswith("-") else [name]
+    alias, why = FLAG_ALIASES.get(command, {}).get(name, (None, ""))
+    if alias == "" and command == "compare":
+        return (f"treecredit {command}: error: unknown flag {name}; {why}. Fix: drop {' '.join(words)} and set "
+                "the length of every run with --budget TOKENS (e.g. --budget 60000)")
+    if alias == "":
+        return (f"treecredit {command}: error: unknown flag {name}; {why}. Fix: pass one --estimator here, or "
+                f"run `treecredit compare --estimators ...` to compare arms")
+    stems = {flag[2:]: flag for flag in flags}
+    close = [alias] if alias else [stems[c] for c in difflib.get_close_matches(name[2:], stems, n=1,
+                                                                            cutoff=FLAG_CUTOFF)]
     if close:
         fixed = " ".join([close[0] + eq + value, *words[1:]])
-        return (f"treecredit {command}: error: unknown flag {name}; did you mean {close[0]}? "
+        said = f" ({why})" if why else ""
+        return (f"treecredit {command}: error: unknown flag {name}; did you mean {close[0]}?{said} "
                 f"Fix: write {fixed} instead of {' '.join(words)}")
     return (f"treecredit {command}: error: unknown flag {name}. Fix: check its spelling; "
             f"`treecredit {command} --help` lists the flags")
 
 
+def unknown_command_error(word: str) -> str:
+    """The error for ``treecredit WORD`` where WORD is no subcommand: the closest one, or the list."""
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    fix = f"; did you mean {close[0]}? Fix: write treecredit {close[0]}" if close else \
+        f". Fix: use one of {', '.join(COMMANDS)}"
+    return f"treecredit: error: unknown command {word!r}{fix} (`treecredit --help` lists them)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words and not words[0].startswith("-") and words[0] not in COMMANDS:  # argparse names no close command
+        print(unknown_command_error(words[0]), file=sys.stderr)
+        return 2
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
     if extras:  # argparse would name none of the subcommand, the closest flag, or the fix

@@ -252,6 +252,12 @@ def test_compare_resume_needs_a_comparison_and_starts_the_runs_it_lacks(tmp_path
     assert "resume (arm 'grpo', seed 0): the run in" in err and "['lr']" in err and "treecredit train" not in err
     assert f"Fix: resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} " \
            "--resume`" in err
+    # a lower budget: the finished runs would be read back past it, under a report saying 'within the budget'
+    assert main([*args, "--seeds", "2", "--resume", "--budget", "33"]) == 2
+    err = capsys.readouterr().err
+    assert f"budget: is 33, below the 40 generated tokens the comparison in {str(out)!r} was run with" in err, err
+    assert "Fix: pass --budget 40 (or more, to train on) with --resume" in err
+    assert (out / "runs" / "grpo-seed0" / "metrics.jsonl").read_text() == before
 
 
 def test_a_one_seed_report_shows_no_zero_width_intervals(tmp_path):
@@ -261,3 +267,16 @@ def test_a_one_seed_report_shows_no_zero_width_intervals(tmp_path):
     text = write_report(tmp_path, summarise(runs, 100), {}).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| rloo |"))
     assert "0.600 (1 seed, no interval)" in row and "± 0.000" not in row  # one seed has no interval, not a 0 one
+
+
+def test_a_global_reward_that_fails_its_check_is_called_global_not_the_first_arms(tmp_path, capsys, monkeypatch):
+    from treecredit.cli import main
+
+    (tmp_path / "fixc_bad_reward.py").write_text("def f(completions, **kw):\n    return [1.0]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "cmp"
+    assert main(["compare", "--estimators", "grpo,tempo", "--reward", "fixc_bad_reward:f", "--seeds", "1",
+                 "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *TASK_TINY]) == 2
+    err = capsys.readouterr().err
+    assert "reward (a global setting, the same in every arm): " in err and "arm 'grpo'" not in err, err
+    assert not (out / "runs").exists()

@@ -18,13 +18,44 @@ from treecredit.training.config import TrainConfig
      "refuses it", "(in the arm: treerpo@tree[scale=VALUE])"),
     ("treerpo@tree[estimator.scale=bogus,lr=0.1]", "option scale=bogus",
      "(in the arm: treerpo@tree[estimator.scale=VALUE,lr=0.1])"),
+    # a sampler:branching with no estimator: the arm meant, not only the list of estimators
+    ("tree:fixd", "estimators: arm 'tree:fixd' has a sampler and branching but no estimator",
+     "e.g. treerl@tree:fixed"),
+    ("grpx@tree", "arm 'grpx@tree': 'grpx' is no registered token-level estimator", "write grpo@tree."),
+    # an option's type refused by the estimator's declared options: named in the arm
+    ("grpo[estimator.norm_by_std=maybe]", "norm_by_std (arm 'grpo[estimator.norm_by_std=maybe]'): is str 'maybe'",
+     "write grpo[estimator.norm_by_std=VALUE]"),
+    ("grpo[norm_by_std=maybe]", "(arm 'grpo[norm_by_std=maybe]')", "write grpo[norm_by_std=VALUE]"),
+    # a branching option: the arm's key, not --branching-option
+    ("treerl@tree:fixed[branching.children=-2]", "(arm 'treerl@tree:fixed[branching.children=-2]'): "
+     "branching.children=-2 (branching 'fixed'): children: is -2", "write treerl@tree:fixed[branching.children=VALUE]"),
+    # a branching means nothing to i.i.d. groups (train refuses --sampler iid --branching too)
+    ("grpo@iid:fixed", "branching: arm 'grpo@iid:fixed' gives the i.i.d. sampler a branching",
+     "write grpo@tree:fixed for a tree arm, or grpo@iid for an i.i.d. one."),
 ])
 def test_an_arms_error_names_the_arm_and_the_fix_in_its_syntax(tmp_path, label, message, fix):
     with pytest.raises(ValueError) as error:
         arm_config(TrainConfig(warm_start_steps=0, out=str(tmp_path)), label)
     text = str(error.value)
     assert message in text and fix in text, text
-    assert "--estimator-option" not in text, text  # the option is the arm's, not a flag's
+    assert "--estimator-option" not in text and "-option " not in text, text  # the arm's option, not a flag's
+
+
+@pytest.mark.parametrize("label,message", [
+    ("tree:fixd", "estimators: arm 'tree:fixd' has a sampler and branching but no estimator"),
+    ("grpo,grpo@iid:fixed", "branching: arm 'grpo@iid:fixed' gives the i.i.d. sampler a branching"),
+])
+def test_the_command_names_the_arm_before_any_work(tmp_path, capsys, label, message):
+    # the shared config was built from the first arm's estimator first: 'unknown estimator', no arm named
+    assert main(["compare", "--estimators", label, "--out", str(tmp_path / "c")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_global_option_of_the_wrong_type_names_the_arm_and_the_flag(tmp_path):
+    base = TrainConfig(warm_start_steps=0, out=str(tmp_path), estimator_options={"norm_by_std": "maybe"})
+    with pytest.raises(ValueError, match=r"norm_by_std \(arm 'grpo'\): is str 'maybe'.*Fix: pass norm_by_std=True"):
+        arm_config(base, "grpo")
 
 
 def test_a_global_option_an_arm_refuses_names_both_fixes(tmp_path, capsys):

@@ -115,14 +115,14 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
 
     arm = parse_arm(label)
     if base.env:
-        from treecredit.agents.credit import estimator_level
-
         if arm.sampler or arm.branching:
             fail(f"arm {label!r}", "agent runs (--env) have no tree sampler: episodes are sampled turn by turn",
                  "drop '@...'; to fork episodes pass --sampler-option fork_at=[1] (every arm)")
-        spec = treecredit.get_estimator(arm.estimator, level=estimator_level(arm.estimator))
-    else:
-        spec = treecredit.get_estimator(arm.estimator)
+    check_arm_names([label], env=bool(base.env))
+    if base.env:
+        from treecredit.agents.credit import estimator_level
+    level = estimator_level(arm.estimator) if base.env else "token"
+    spec = treecredit.get_estimator(arm.estimator, level=level)
     accepted = set(spec.options)
     glob = dict(base.estimator_options if global_estimator_options is None else global_estimator_options)
     changes: dict = {"estimator": arm.estimator,
@@ -151,20 +151,82 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
             fail(f"arm {label!r}", f"{key!r} is neither an option of estimator {arm.estimator!r} "
                  f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field",
                  "check the spelling, or prefix it: estimator.K, sampler.K, branching.K, task.K")
-    spec.check_options(changes["estimator_options"])
     try:
+        spec.check_options(changes["estimator_options"])
         config = replace(base, **changes)
-    except ValueError as exc:  # a field's value from the arm (lr=-1): its error names the arm as written
-        argument, _, rest = str(exc).partition(": ")
-        problem, _, fix = rest.rstrip(".").partition(". Fix: ")
-        if argument in arm.options:  # set in the arm's [...]: fixed there, not with the flag
-            fix = f"write {arm_with_option(label, argument)} ({fix or 'another value'})"
-        raise ValueError(f"{argument} (arm {label!r}): {problem}. Fix: {fix}.") from None
+    except ValueError as exc:  # a value from the arm (lr=-1): its error names the arm as written
+        raise ValueError(_in_arm_syntax(str(exc), arm)) from None
     from treecredit.training.dry_run import check_estimator_options
 
     own = {key.removeprefix("estimator.") for key in arm.options if key.removeprefix("estimator.") in accepted}
     check_estimator_options(config, arm=(label, own))  # option values, named in the arm's own syntax
     return config
+
+
+def _in_arm_syntax(message: str, arm: Arm) -> str:
+    """``message`` (``ARGUMENT: problem. Fix: fix.``) with the arm named after the argument and, where the arm's
+    ``[...]`` set the value at fault, the fix in the arm's syntax (``treerl@tree:fixed[branching.children=VALUE]``)
+    rather than the flag's (``--branching-option children=...``)."""
+    argument, _, rest = message.partition(": ")
+    problem, _, fix = rest.rstrip(".").partition(". Fix: ")
+    prefix = next((p for p, target in DICT_PREFIXES.items() if target == argument), "")
+    key = argument if argument in arm.options else f"estimator.{argument}" \
+        if f"estimator.{argument}" in arm.options else ""
+    if prefix and not key:  # a dict field (branching_options): the arm's key its problem names
+        own = [k for k in arm.options if k.startswith(prefix + ".")]
+        key = next((k for k in own if k.partition(".")[2] in problem), own[0] if own else "")
+        if key:
+            problem = problem.replace(f"--{prefix}-option {key.partition('.')[2]}=", f"{key}=")
+    if key:  # set in the arm's [...]: fixed there, not with the flag
+        fix = f"write {arm_with_option(arm.label, key)} ({fix or 'another value'})"
+    return f"{argument} (arm {arm.label!r}): {problem}. Fix: {fix}."
+
+
+def check_arm_names(labels: list[str], env: bool = False) -> None:
+    """Each arm's estimator registered (token-level; or turn-level too for agent runs, ``env``) and, for task
+    runs, no branching given to the i.i.d. sampler; each error names the arm and the fix in its syntax. Cheap:
+    ``compare`` calls it before it builds the shared config from the first arm."""
+    import treecredit
+
+    known = sorted(set(treecredit.estimators("token")) | (set(treecredit.estimators("turn")) if env else set()))
+    for label in labels:
+        arm = parse_arm(label)
+        if arm.estimator not in known:
+            _unknown_estimator(arm, known, "turn- or token" if env else "token")
+        if not env:
+            _check_sampler_branching(arm)
+
+
+def _unknown_estimator(arm: Arm, known: list[str], level: str) -> None:
+    """Refuse the arm's unknown estimator, naming the arm and the arm with the closest estimator (or, for
+    ``tree:fixed`` written without one, the arm with an estimator before ``@``)."""
+    import difflib
+
+    from treecredit.sampling.branching import BRANCHINGS
+    from treecredit.sampling.registry import samplers
+
+    head, colon, branching = arm.estimator.partition(":")
+    if colon and not arm.sampler and head in samplers():  # 'tree:fixed': a sampler and branching, no estimator
+        example = "treerl" if "treerl" in known else known[0]
+        near = difflib.get_close_matches(branching, sorted(BRANCHINGS), n=1, cutoff=0.5)
+        meant = arm.label.replace(":" + branching, ":" + near[0], 1) if near else arm.label
+        fail("estimators", f"arm {arm.label!r} has a sampler and branching but no estimator before them",
+             f"write ESTIMATOR@{meant}, e.g. {example}@{meant} (ESTIMATOR one of {', '.join(known)})")
+    close = difflib.get_close_matches(arm.estimator, known, n=1, cutoff=0.5)
+    fix = (f"write {close[0]}{arm.label[len(arm.estimator):]}" if close and arm.label.startswith(arm.estimator)
+           else f"start the arm with one of {', '.join(known)}")
+    fail("estimators", f"arm {arm.label!r}: {arm.estimator!r} is no registered {level}-level estimator "
+         f"({', '.join(known)})", fix)
+
+
+def _check_sampler_branching(arm: Arm) -> None:
+    """Refuse ``ESTIMATOR@iid:BRANCHING``: a branching shapes the tree sampler's trees, i.i.d. groups have none
+    (``train --sampler iid --branching ...`` is refused the same way)."""
+    if arm.branching and arm.sampler == "iid":
+        fail("branching", f"arm {arm.label!r} gives the i.i.d. sampler a branching ({arm.branching!r}), which "
+             "only shapes the tree sampler's trees",
+             f"write {arm.label.replace('@iid:' + arm.branching, '@tree:' + arm.branching, 1)} for a tree arm, "
+             f"or {arm.label.replace(':' + arm.branching, '', 1)} for an i.i.d. one")
 
 
 def _check_names(arm: Arm) -> None:

@@ -97,7 +97,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                   {"resume": resume and holds_run(folder), "overwrite": overwrite})
                  for (label, seed), folder in folders.items()]
     resume_fix = (f"resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} "
-                  "--resume`, the command in its report.md; only --budget may change, and more --seeds or "
+                  "--resume`, the command in its report.md; only a larger --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
     for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
         _in_arm(f"arm {label!r}", check_budget_fits, config, budget)
@@ -111,8 +111,9 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
             warm_start_agent(config, log, max_len=found[_positions_key(config)])
         configs = {}
-    for job in jobs_list if not base.env else []:
-        _in_arm(_where(job), check_run, job[2], **job[3], resume_fix=resume_fix)  # every run before any work
+    shared = _shared_fields(configs)
+    for job in jobs_list if not base.env else []:  # every run before any work
+        _in_arm(_where(job), check_run, job[2], **job[3], resume_fix=resume_fix, shared=shared)
     warm_keys = set()
     for config in configs.values():  # warm start once per distinct policy, into the cache
         key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
@@ -163,14 +164,24 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
-def _in_arm(where: str, check, *args, **kwargs):
+def _in_arm(where: str, check, *args, shared: frozenset = frozenset(), **kwargs):
     """``check(*args, **kwargs)`` (returned); its ``ValueError`` names ``where`` (the arm, and the seed) after the
-    argument."""
+    argument, or says the setting is global when the argument is one of ``shared`` (the fields every arm has
+    alike: a bad ``--reward`` is no fault of the first arm it was checked in)."""
     try:
         return check(*args, **kwargs)
     except ValueError as exc:
         argument, _, rest = str(exc).partition(": ")
+        where = "a global setting, the same in every arm" if argument in shared else where
         raise ValueError(f"{argument} ({where}): {rest}") from None
+
+
+def _shared_fields(configs: dict[str, TrainConfig]) -> frozenset:
+    """The ``TrainConfig`` fields (per-run ones excepted) that every arm's config has alike."""
+    from dataclasses import fields
+
+    return frozenset(f.name for f in fields(TrainConfig) if f.name not in PER_RUN
+                     and len({repr(getattr(c, f.name)) for c in configs.values()}) == 1)
 
 
 def _where(job: tuple) -> str:

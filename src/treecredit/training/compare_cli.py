@@ -44,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from treecredit.training.arms import check_arm_names
     from treecredit.training.compare import (
         arm_configs,
         default_estimators,
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         fail("budget", f"is {args.budget}, must be ≥ 1", "pass a number of generated tokens, e.g. --budget 60000")
     if args.jobs is not None and args.jobs < 1:
         fail("jobs", f"is {args.jobs}, must be ≥ 1", "pass --jobs 1 or more, or leave it out (one per core)")
+    check_arm_names(arms, env=bool(env))  # before the shared config is built from the first arm's estimator
     reference = args.reference if args.reference in arms else arms[0]
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
                             progress=False)
@@ -80,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not held:
         fail("resume", f"{str(out)!r} holds no comparison to resume (no report.md, no runs/)",
              "pass the --out of the comparison to continue, or drop --resume to start a new one there")
+    if args.resume:
+        check_resume_budget(out, args.budget)
     task_fields = ("task", "task_options", "dataset", "reward") if env else ("env", "env_options")
     settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields}  # what the runs use
     settings.update(budget=args.budget, seeds=args.seeds, estimators=arms, reference=reference)
@@ -106,3 +110,31 @@ def run(args: argparse.Namespace) -> int:
     if n_failed:
         print(f"{n_failed} run(s) failed; see the table")
     return 1 if all(not v for v in runs.values()) else 0
+
+
+def recorded_budget(out: Path) -> int:
+    """The largest generated-token budget the comparison in ``out`` was run with: ``results.json``'s
+    ``settings.budget`` and every run's ``config.json`` ``token_budget`` (0 when none is recorded)."""
+    import json
+
+    found = [0]
+    for path in [out / "results.json", *sorted((out / "runs").glob("*/config.json"))]:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        value = data.get("settings", {}).get("budget") if path.name == "results.json" else data.get("token_budget")
+        if isinstance(value, int):
+            found.append(value)
+    return max(found)
+
+
+def check_resume_budget(out: Path, budget: int) -> None:
+    """Refuse ``--resume`` with a ``--budget`` below the one the comparison was run with: its finished runs are
+    read back as they are, past the lower budget, so the report's 'within the budget' would be false."""
+    recorded = recorded_budget(out)
+    if budget < recorded:
+        fail("budget", f"is {budget:,}, below the {recorded:,} generated tokens the comparison in {str(out)!r} was run "
+             f"with: its finished runs would be read back as they are, past {budget:,} tokens",
+             f"pass --budget {recorded} (or more, to train on) with --resume, or compare at {budget} anew with "
+             "--overwrite or another --out")
