@@ -38,6 +38,9 @@ def test_under_a_token_budget_the_bar_hides_a_first_evaluation_the_run_will_not_
     roomy = SimpleNamespace(eval_every=150, steps=200, token_budget=60_000)  # ~619 steps: capped by --steps 200
     assert expected_steps(roomy, step_10) == 200 and "eval_sampled_pass1" in loop._postfix(step_10, first, roomy)
     unbounded = SimpleNamespace(eval_every=150, steps=0, token_budget=60_000)
+    agent_first = {"step": 0, "eval_success": 0.0}  # agent runs judge by the budget too
+    assert "eval_sampled_success" not in agent_loop._postfix(step_10, agent_first, config)
+    assert "eval_sampled_success" in agent_loop._postfix(step_10, agent_first, roomy)
     assert expected_steps(unbounded, step_10) == 619 and "eval_sampled_pass1" in loop._postfix(step_10, first,
                                                                                                 unbounded)
 

@@ -369,4 +369,4 @@ def _postfix(record: dict, last_eval: dict, config) -> dict:
     from treecredit.training.progress import held_out_postfix
 
     postfix = {key: f"{record[key]:.2f}" for key in ("success", "return") if key in record}  # none: all dropped
-    return {**postfix, **held_out_postfix(last_eval, config, (("eval_success", "eval_sampled_success"),))}
+    return {**postfix, **held_out_postfix(last_eval, config, (("eval_success", "eval_sampled_success"),), record)}
