@@ -177,20 +177,17 @@ class HFPolicy(TeacherForcing):
     def cache_kwargs(self, cache) -> dict:  # the output's side: output_cache
         """The keyword that passes a KV cache to the model's ``forward``: ``{"cache": cache}`` where the
         forward takes ``cache`` (transformers ≥ 5.x renamed it and deprecates ``past_key_values``, to be
-        removed in 5.40), else ``{"past_key_values": cache}`` (older releases). Read once from the
-        signature of the model's (or, under peft, the base model's) ``forward``."""
-        import inspect
-
-        if not hasattr(self, "_cache_name"):
-            model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # peft
-            names = inspect.signature(model.forward).parameters
-            self._cache_name = "cache" if "cache" in names else "past_key_values"
-        return {self._cache_name: cache}
+        removed in 5.40), else ``{"past_key_values": cache}`` (older releases)."""
+        return {"cache" if "cache" in self._forward_parameters() else "past_key_values": cache}
 
     def _keeps_logits(self) -> bool:
+        return "logits_to_keep" in self._forward_parameters()
+
+    def _forward_parameters(self) -> frozenset:
+        """The parameter names of the model's (under peft, the base model's) ``forward``, read once."""
         import inspect
 
-        if not hasattr(self, "_logits_to_keep"):
+        if not hasattr(self, "_forward_names"):
             model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # peft
-            self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
-        return self._logits_to_keep
+            self._forward_names = frozenset(inspect.signature(model.forward).parameters)
+        return self._forward_names
