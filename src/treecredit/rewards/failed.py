@@ -30,6 +30,20 @@ def neutralise_failed_rewards(rollout) -> int:
     return n_failed
 
 
+def reward_notes(task) -> int:
+    """How many reward failures ``task``'s reward functions have noted so far (raised, or gave no number);
+    0 for a task without reward functions. A None ("does not apply", TRL's convention) is not noted."""
+    return getattr(getattr(task, "_reward_set", None), "logged", 0)
+
+
+def last_reward_error(task, since: int) -> str | None:
+    """The last failure ``task``'s reward functions noted, where they noted any after the first ``since``
+    (:func:`reward_notes` then); None when none was noted since: every failure since was a None ("does not
+    apply"), not a broken function."""
+    errors = getattr(getattr(task, "_reward_set", None), "errors", [])
+    return errors[-1] if reward_notes(task) > since and errors else None
+
+
 ALL_FAILED_STOP_STEPS = 5
 """A run stops after this many RL steps in a row in which every reward failed (:class:`AllFailedWatch`)."""
 
@@ -58,28 +72,24 @@ class AllFailedWatch:
     """
 
     def __init__(self, task, log=print, stop_after: int = ALL_FAILED_STOP_STEPS) -> None:
-        self.reward_set = getattr(task, "_reward_set", None)
+        self.task = task
         self.log, self.stop_after = log, stop_after
         self.streak = 0
         self.last = ""  # what the current streak is, for stop_error
-        self.noted = self._logged()
-
-    def _logged(self) -> int:
-        return getattr(self.reward_set, "logged", 0)
+        self.noted = reward_notes(task)
 
     def _cause(self) -> str:
         """Why the rewards failed since the last call: the last error, or every function returned None."""
-        errors = getattr(self.reward_set, "errors", [])
-        raised = self._logged() > self.noted
-        self.noted = self._logged()
-        return f"last error: {errors[-1]}" if raised and errors else "the functions returned None (does not apply)"
+        error = last_reward_error(self.task, self.noted)
+        self.noted = reward_notes(self.task)
+        return f"last error: {error}" if error else "the functions returned None (does not apply)"
 
     def after_sampling(self, step: int, failed: int, total: int) -> bool:
         """Note RL step ``step + 1`` (``step``: steps done before it) whose ``failed`` of ``total`` rewards
         failed; True when the run must stop (see the class docstring)."""
         if failed < total or total == 0:
             self.streak = 0
-            self.noted = self._logged()
+            self.noted = reward_notes(self.task)
             return False
         self.streak += 1
         cause = self._cause()

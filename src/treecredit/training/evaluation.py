@@ -170,24 +170,21 @@ def every_reward_failed(record: dict) -> list[str]:
             if record.get(f"eval_{kind}_reward_failed", 0) >= record.get("eval_problems", 0) > 0]
 
 
-def reward_notes(task) -> int:
-    """How many reward failures ``task``'s reward functions have noted so far (raised, or gave no number);
-    0 for a task without reward functions. A None ("does not apply", TRL's convention) is not noted."""
-    return getattr(getattr(task, "_reward_set", None), "logged", 0)
-
-
 def check_rewards_scored(record: dict, task, log=print, noted_before: int | None = None) -> None:
     """Refuse (``ValueError`` naming ``reward``) an evaluation before the first step (``record['step']`` 0) in
-    which every reward failed because the reward functions raised or gave no number (:func:`reward_notes`
-    grew past ``noted_before``; None: count any): they are broken, and the run would train on nothing and
-    report a mean reward of 0. Otherwise (later steps, or every function returned None, "does not apply")
-    warn through ``log``: the record holds null, not 0, for that decoding."""
+    which every reward failed because the reward functions raised or gave no number
+    (:func:`~treecredit.rewards.failed.reward_notes` grew past ``noted_before``; None: count any): they are
+    broken, and the run would train on nothing and report a mean reward of 0. Otherwise (later steps, or every
+    function returned None, "does not apply") warn through ``log``: the record holds null, not 0, for that
+    decoding."""
     kinds = every_reward_failed(record)
     if not kinds:
         return
-    errors = getattr(getattr(task, "_reward_set", None), "errors", [])
-    raised = reward_notes(task) > (noted_before or 0) if noted_before is not None else bool(errors)
-    last = f"last error: {errors[-1]}" if raised and errors else "every function returned None: does not apply"
+    from treecredit.rewards.failed import last_reward_error
+
+    error = last_reward_error(task, noted_before or 0)
+    raised = error is not None
+    last = f"last error: {error}" if raised else "every function returned None: does not apply"
     what = (f"every reward of the held-out evaluation failed ({' and '.join(kinds)} decoding, "
             f"{record['eval_problems']} completions each; {last})")
     if record.get("step", 0) == 0 and raised:

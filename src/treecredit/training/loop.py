@@ -209,7 +209,12 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     import torch
 
     import treecredit
-    from treecredit.rewards.failed import AllFailedWatch, neutralise_failed_rewards, scored_reward_metrics
+    from treecredit.rewards.failed import (
+        AllFailedWatch,
+        neutralise_failed_rewards,
+        reward_notes,
+        scored_reward_metrics,
+    )
     from treecredit.sampling import IIDSampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
@@ -226,7 +231,6 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         check_rewards_scored,
         evaluate_held_out,
         plan_evaluation,
-        reward_notes,
     )
     from treecredit.training.metrics import (
         MetricsWriter,
