@@ -118,6 +118,40 @@ def test_hf_fast_step_falls_back_to_the_forward(case, monkeypatch):
     torch.testing.assert_close(logits.detach(), want.detach(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("where", ["wrapped_forward", "outer"])
+def test_hf_fast_step_steps_aside_under_autocast(where, monkeypatch):
+    """A cache filled under autocast (accelerate's mixed precision wraps ``forward``; or an outer autocast)
+    holds bfloat16 tensors that the fused float32 step cannot attend to (it raised a dtype error): the step
+    falls back to the forward, which keeps the precision the cache was filled in."""
+    import contextlib
+    import functools
+    import types
+
+    policy = tiny_hf_policy()
+    model = policy.model
+    outer = contextlib.nullcontext()
+    if where == "wrapped_forward":  # what accelerate does for TRL's default bf16
+        plain = model.forward
+
+        @functools.wraps(plain.__func__)
+        def mixed(self, *args, **kwargs):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return plain(*args, **kwargs)
+
+        model._original_forward, model.forward = plain, types.MethodType(mixed, model)
+    else:
+        outer = torch.autocast("cpu", dtype=torch.bfloat16)
+    calls = _taken(monkeypatch)
+    prompts = [policy.encode_prompt("1+2="), policy.encode_prompt("12*3-4=")]
+    with torch.no_grad(), outer:
+        _, state = policy.prefill(prompts)
+        logits, state = policy.step(state, torch.tensor([5, 6]))
+        want, _ = policy.prefill([prompts[0] + [5], prompts[1] + [6]])
+    assert calls == [False]
+    assert {layer.keys.dtype for layer in state.cache.layers} <= {torch.bfloat16, torch.float32}
+    torch.testing.assert_close(logits, want, rtol=0.05, atol=0.05)  # bfloat16 rounding, two paths
+
+
 def test_hf_sampling_is_the_same_with_the_fast_step():
     policy = tiny_hf_policy()
     task = ArithmeticTask(min_operators=1, max_operators=1)

@@ -114,18 +114,25 @@ def decode_step(model, cache, tokens, key_valid, positions, *, compiled: bool = 
     """Next-token logits ``(B, V)`` (the model's dtype) after ``tokens (B,)``, or None when unsupported or
     when gradients are on (decoding only: training's forward stays ``transformers``').
 
+    Also None under an enabled autocast, or when the cache's keys or values are not in the weights' dtype
+    (a ``forward`` wrapped in autocast, as accelerate's mixed precision does, filled it): the caller's
+    ``transformers`` forward then keeps the step in the precision the cache was filled in.
+
     ``cache`` is the ``transformers`` dynamic cache of the rows (updated in place, as the forward does),
     ``key_valid (B, L)`` bool marks the real keys over cache + the new token, ``positions (B,)`` long are
     the new tokens' position ids. ``compiled``: the layers run as one ``torch.compile`` graph
     (:mod:`treecredit.models.compiled_step`; the same logits within float rounding)."""
     layers = getattr(cache, "layers", None)
-    if torch.is_grad_enabled() or layers is None or tokens.dim() != 1:
-        return None
+    if torch.is_grad_enabled() or layers is None or tokens.dim() != 1 or torch.is_autocast_enabled(tokens.device.type):
+        return None  # under autocast the forward decides each operation's dtype; this step would not
     plan = layer_plan(model)
     if plan is None or len(layers) != len(plan) or not all(
             getattr(layer, "is_initialized", False) and type(layer).__name__ in ("DynamicLayer", "GrowingLayer")
             for layer in layers):
         return None
+    dtype = plan[0][1][0].dtype
+    if layers[0].keys.dtype != dtype or layers[0].values.dtype != dtype:
+        return None  # the cache was filled in another precision (e.g. a forward wrapped in autocast by accelerate)
     body = model.model
     final, head = _norm(body.norm), _weights(model.lm_head)
     embed = body.embed_tokens
