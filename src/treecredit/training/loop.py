@@ -209,12 +209,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     import torch
 
     import treecredit
-    from treecredit.rewards.failed import (
-        AllFailedWatch,
-        neutralise_failed_rewards,
-        reward_notes,
-        scored_reward_metrics,
-    )
+    from treecredit.rewards.failed import AllFailedWatch, neutralise_failed_rewards, reward_notes
     from treecredit.sampling import IIDSampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
@@ -340,8 +335,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             counters["flops"] += 2.0 * n_params * (prompt_tokens / config.group_size + rollout.generated_tokens) \
                 + (6.0 + 2.0 * (reference is not None)) * n_params * trained
             sampled_nll = float(-rollout.old_logprobs.sum() / rollout.response_mask.sum().clamp(min=1))
-            record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems),
-                      **scored_reward_metrics(raw_rewards),
+            record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems, raw_rewards),
                       "sampled_nll": sampled_nll,
                       **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
                       **sampler_metrics(rollout), **stats, "reward_failed": reward_failed, "elapsed_s": elapsed()}
