@@ -74,7 +74,7 @@ def _rollout(rewards, group_ids):
 
     n = len(rewards)
     return SimpleNamespace(rewards=torch.tensor(rewards), group_ids=torch.tensor(group_ids), row_weights=None,
-                           response_texts=["2"] * n, problem_index=torch.zeros(n, dtype=torch.long),
+                           shape=(n, 3), response_texts=["2"] * n, problem_index=torch.zeros(n, dtype=torch.long),
                            response_mask=torch.ones(n, 3, dtype=torch.bool))
 
 
@@ -100,3 +100,20 @@ def test_rollout_metrics_average_the_scored_rewards_not_the_values_imputed_for_f
     neutralise_failed_rewards(rollout)
     m = rollout_metrics(rollout, task, problems, raw)
     assert math.isnan(m["reward"]) and math.isnan(m["accuracy"])  # nothing scored: null, not 0
+
+
+def test_sample_records_read_failures_from_the_raw_rewards_only():
+    from treecredit.rewards.failed import neutralise_failed_rewards
+    from treecredit.training.samples import sample_records
+
+    nan = float("nan")
+    rollout = _rollout([0.25, nan, 0.75, 1.0], [0, 1, 2, 3])
+    rollout.prompt_texts = ["a", "b", "c", "d"]
+    rollout.row_weights = torch.tensor([1.0, 1.0, 0.0, 1.0])  # row 2: a replayed row of weight 0, scored
+    raw = rollout.rewards.clone()
+    neutralise_failed_rewards(rollout)
+    records = sample_records(rollout, 3, raw)
+    assert [(r["reward"], r["reward_failed"]) for r in records] == [(0.25, False), (None, True), (0.75, False),
+                                                                   (1.0, False)]
+    with pytest.raises(TypeError):  # one source of failures: no fallback guessing them from row weights
+        sample_records(rollout, 3)
