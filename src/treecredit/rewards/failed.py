@@ -94,8 +94,9 @@ class AllFailedWatch:
                      "such steps in a row")
         return self.streak >= self.stop_after
 
-    def stop_error(self, config_path) -> ValueError:
-        """The error that ends a run stopped by :meth:`after_sampling` (its checkpoint saved)."""
+    def stop_error(self, config_path, resume: str | None = None) -> ValueError:
+        """The error that ends a run stopped by :meth:`after_sampling` (its checkpoint saved); ``resume``: how to
+        resume it (None: ``resume with `treecredit train --config <config_path> --resume```)."""
+        resume = resume or f"resume with `treecredit train --config {config_path} --resume`"
         return ValueError(f"reward: {self.last}; the run stopped, its checkpoint is saved. Fix: fix the reward "
-                          f"function (call it by hand on a few completions), then resume with `treecredit train "
-                          f"--config {config_path} --resume`.")
+                          f"function (call it by hand on a few completions), then {resume}.")
