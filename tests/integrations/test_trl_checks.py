@@ -17,7 +17,7 @@ trl = pytest.importorskip("trl")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_trl import _tiny_model, _tokenizer, count_a  # noqa: E402
+from test_trl import NUM_GENERATIONS, _tiny_model, _tokenizer, count_a  # noqa: E402
 from test_trl_tree import _args  # noqa: E402
 
 import treecredit  # noqa: E402
@@ -167,3 +167,26 @@ def test_trl_settings_the_trainer_does_not_apply_are_warned_about(tmp_path, trl_
 ])
 def test_rollout_input_is_what_the_trainer_gives_the_estimator(estimator, options, sampler, step_pattern, expected):
     assert rollout_input(estimator, options, sampler, step_pattern) == expected
+
+
+def test_the_advised_step_pattern_gives_a_tree_blind_estimator_its_steps(tmp_path):
+    # The warning for ibpo on trees advises step_pattern: with it, ibpo gets step ends from the decoded
+    # completions of the tree rollouts, and no warning is given.
+    from test_trl import count_letters
+    from test_trl_tree import TREE
+    from test_trl_tree import _train as train_tree
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = train_tree(tmp_path, estimator="ibpo", sampler="tree", branching_options=TREE, step_pattern="a")
+    assert not [w for w in caught if "does not read the sampled tree" in str(w.message)]
+    generated = trainer.generated[0]
+    assert "tree_nodes" not in generated
+    ids, mask = generated["completion_ids"], generated["completion_mask"]
+    ends = treecredit.step_ends_from_text(ids, _tokenizer(), "a", response_mask=mask)
+    assert ends.any(), "no step end in the batch: weak test"
+    torch.testing.assert_close(generated["step_ends"], torch.as_tensor(ends))
+    expected = treecredit.compute_advantages("ibpo", response_ids=ids, response_mask=mask,
+                                             rewards=torch.tensor(count_letters(ids.tolist())),
+                                             group_ids=torch.arange(ids.shape[0]) // NUM_GENERATIONS, step_ends=ends)
+    torch.testing.assert_close(generated["advantages"], expected)
