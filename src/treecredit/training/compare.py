@@ -139,17 +139,17 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                  for (label, seed), folder in folders.items()]
     for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
         _in_arm(f"arm {label!r}", check_budget_fits, config, budget)
+    shared = _shared_fields(configs)  # an error about one of these is no fault of the arm it was checked in
     if base.env:
         for job in jobs_list:
-            _in_arm(_where(job), check_agent_run, job[2], **job[3])
+            _in_arm(_where(job), check_agent_run, job[2], **job[3], shared=shared)
         found: dict[str, int | None] = {}  # the GPT's positions, once per env setting, for every arm first
         for label, config in configs.items():
             if _positions_key(config) not in found:
-                found[_positions_key(config)] = _in_arm(f"arm {label!r}", agent_positions, config)
+                found[_positions_key(config)] = _in_arm(f"arm {label!r}", agent_positions, config, shared=shared)
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
             warm_start_agent(config, log, max_len=found[_positions_key(config)])
         configs = {}
-    shared = _shared_fields(configs)
     for job in jobs_list if not base.env else []:  # every run before any work
         _in_arm(_where(job), check_run, job[2], **job[3], shared=shared)
     warm_keys = set()
