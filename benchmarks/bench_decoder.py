@@ -11,11 +11,13 @@ package's GGUF, dequantised to float32) when installed — in one process:
   ``tokens`` tokens each (no stop id, so every row runs the full length; temperature 1, no entropies),
   minus the prompt's prefill timed alone, divided by the ``tokens − 1`` forward steps; twice, side by side:
   through the model's own forward (``policy.fast_decode = False``: ``GPT.forward``, ``transformers``'
-  forward) and through the fused one-token step (the default: ``GPT.decode_step``,
+  forward) and through the fused one-token step (``policy.compile_decode = False``: ``GPT.decode_step``,
   :func:`treecredit.models.hf_fast_step.decode_step`), with the largest logit difference between the two;
   and, unless ``--skip-compiled``, a third time through the compiled step (``policy.compile_decode = True``,
   :mod:`treecredit.models.compiled_step`), with its compile time (the warm-up run, minus an eager run) and
-  the number of graphs dynamo compiled (one per model: no recompilation);
+  the number of graphs dynamo compiled (one per model: no recompilation). The default
+  (``compile_decode="auto"``) is the compiled step for models of ≥ 50M parameters (SmolLM2), the fused step
+  below (the small GPT); a line names it with its ratio;
 - **floor**: one step's matrix multiplications alone: every ``nn.Linear`` of the model (the output head
   included) applied to a ``(rows, in)`` input, back to back — no attention, norms, activations, sampling
   or cache;
@@ -170,6 +172,7 @@ DECODERS = {"forward": "model's forward", "fused": "fused step", "compiled": "co
 
 
 def report(name: str, policy, prompt: list[int], args) -> None:
+    from treecredit.models import compiled_step
     from treecredit.models.compiled_step import compile_counters
 
     module = policy.module.eval()
@@ -222,6 +225,15 @@ def report(name: str, policy, prompt: list[int], args) -> None:
               f"      {statistics.median(with_attention):.2f} × matmul + attention; per run: "
               f"{', '.join(f'{r:.2f}' for r in ratios)} × the floor beside it; fastest / fastest floor "
               f"{min(step) / floor:.2f}")
+    default = "compiled" if compiled_step.wanted("auto", module) else "fused"
+    size = sum(p.numel() for p in module.parameters()) / 1e6
+    if default in times:
+        ratios = [s / f for s, f in zip(times[default], beside[default])]
+        print(f"  the default decoder ({size:.0f}M parameters, compile_decode='auto'): the {DECODERS[default]}, "
+              f"{statistics.median(ratios):.2f} × the matmul floor (target ≤ 1.25)")
+    else:
+        print(f"  the default decoder ({size:.0f}M parameters, compile_decode='auto'): the {DECODERS[default]}, "
+              "not measured here (--skip-compiled)")
     for key in difference:
         if "forward" not in times:
             print(f"  {key:19s} largest logit difference from the forward {difference[key]:.1e}")

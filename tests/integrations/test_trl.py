@@ -146,9 +146,12 @@ def test_an_unknown_estimator_lists_the_known_ones():
     ({"estimator": "tempo", "step_pattern": ["a", ""]}, r"step_pattern: is \['a', ''\]: an empty text"),
     ({"estimator": "tempo", "step_pattern": 5}, r"step_pattern: is 5, not text"),
     ({"estimator": "treerpo", "estimator_options": {"delimiter": "\n\n"}},
-     r"delimiter: is the text '\\n\\n'.*Fix: pass step_pattern='\\n\\n' to TreeCreditGRPOTrainer"),
-    ({"estimator": "tempo", "estimator_options": {"tree_nodes": [[0, 0]]}}, r"tree_nodes: .*pass sampler='tree'"),
-    ({"estimator": "ibpo", "estimator_options": {"step_ends": [[0, 1]]}}, r"step_ends: .*pass step_pattern=TEXT"),
+     r"estimator_options\['delimiter'\]: is the text '\\n\\n'.*Fix: pass step_pattern='\\n\\n' to "
+     "TreeCreditGRPOTrainer"),
+    ({"estimator": "tempo", "estimator_options": {"tree_nodes": [[0, 0]]}},
+     r"estimator_options\['tree_nodes'\]: .*pass sampler='tree'"),
+    ({"estimator": "ibpo", "estimator_options": {"step_ends": [[0, 1]]}},
+     r"estimator_options\['step_ends'\]: .*pass step_pattern=TEXT"),
 ])
 def test_what_trl_cannot_give_the_estimator_is_refused_before_any_model(kwargs, match):
     _require(kwargs["estimator"])

@@ -158,11 +158,11 @@ def test_step_pattern_gives_step_ends_to_estimators_without_a_tree(tmp_path):
 
 
 def test_server_mode_is_accepted_and_its_colocate_only_settings_are_not_checked(tmp_path):
-    from treecredit.integrations.trl import _tree_sampler
+    from treecredit.integrations._trl_checks import tree_sampler
 
     args = _args(tmp_path)
     args.__dict__.update({"use_vllm": True, "vllm_mode": "server", "vllm_tensor_parallel_size": 2})
-    sampler = _tree_sampler(args, "fixed", dict(TREE), None, {})
+    sampler = tree_sampler(args, "fixed", dict(TREE), None, {})
     assert sampler.max_new_tokens == 6 and sampler.temperature == 1.5
 
 

@@ -4,6 +4,9 @@ The fast tests compile with ``aot_eager`` (dynamo's tracing, functionalisation a
 graph input mutations, without TorchInductor's C++ compile); the slow ones with TorchInductor itself.
 """
 
+import warnings
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -28,6 +31,7 @@ def backend(request, monkeypatch):
     monkeypatch.setattr(compiled_step, "BACKEND", request.param)
     monkeypatch.setattr(compiled_step, "_compiled", {})
     monkeypatch.setattr(compiled_step, "_seen", set())
+    monkeypatch.setattr(compiled_step, "_failed", weakref.WeakSet())
     yield request.param
     torch._dynamo.reset()
 
@@ -126,3 +130,66 @@ def test_compiled_steps_grow_the_cache_in_place(backend, model):
             addresses.append(layer.keys.data_ptr())
     assert compiled_step.compile_counters()["graphs"] == 1
     assert len(set(addresses[1:])) == 1, addresses  # the first step may allocate the room
+
+
+def test_compile_decode_settings():
+    """"auto" compiles from AUTO_MIN_PARAMS parameters on; on/off and the older booleans are read as such; any
+    other value is refused naming the setting."""
+    small = _gpt().model
+    assert sum(p.numel() for p in small.parameters()) < compiled_step.AUTO_MIN_PARAMS
+    assert [compiled_step.wanted(v, small) for v in ("auto", "on", "off", True, False)] == [False, True, False,
+                                                                                          True, False]
+    large = torch.nn.Linear(8, 8)
+    large.register_buffer("unused", torch.zeros(1))
+    original = compiled_step.AUTO_MIN_PARAMS
+    try:
+        compiled_step.AUTO_MIN_PARAMS = 72  # the Linear's 64 weights and 8 biases
+        assert compiled_step.wanted("auto", large)
+        compiled_step.AUTO_MIN_PARAMS = 73
+        assert not compiled_step.wanted("auto", torch.nn.Linear(8, 8))
+    finally:
+        compiled_step.AUTO_MIN_PARAMS = original
+    assert [compiled_step.setting_of(v) for v in (True, False, None, "AUTO", "off")] == ["on", "off", "off", "auto",
+                                                                                      "off"]
+    with pytest.raises(ValueError, match="compile_decode.*'yes'.*'auto'"):
+        compiled_step.setting_of("yes")
+
+
+@pytest.mark.parametrize("backend", ["aot_eager"], indirect=True)
+@pytest.mark.parametrize("model", ["gpt", "llama"])
+def test_a_failed_compilation_under_auto_warns_once_and_decodes_eagerly(backend, model, monkeypatch):
+    """No C++ compiler (or any failure of torch.compile) under "auto": one RuntimeWarning, then the eager
+    fused step for that model, with the logits it gives when compiling is off; under "on" an error."""
+    attempts = []
+
+    def broken(fn):
+        def call(*args):
+            attempts.append(1)
+            raise torch._dynamo.exc.BackendCompilerFailed(lambda *a: None, RuntimeError("no C++ compiler"))
+        return call
+
+    monkeypatch.setattr(compiled_step, "compiled", broken)
+    monkeypatch.setattr(compiled_step, "AUTO_MIN_PARAMS", 1)
+    logits = {}
+    for setting in ("off", "auto"):
+        policy = _gpt() if model == "gpt" else _hf_policy("llama")
+        policy.compile_decode = setting
+        with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _, state = policy.prefill([policy.encode_prompt("1+2="), policy.encode_prompt("12*3-4=")])
+            out = []
+            for t in range(3):
+                step_logits, state = policy.step(state, torch.tensor([5, 6]) + t)
+                out.append(step_logits)
+        logits[setting] = out
+        said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert len(said) == (setting == "auto")
+        assert all("could not compile" in m and "compile_decode='off'" in m for m in said)
+    assert attempts == [1]  # tried once, then never again for that model
+    for a, b in zip(logits["off"], logits["auto"]):
+        assert torch.equal(a, b)
+    policy = _gpt() if model == "gpt" else _hf_policy("llama")
+    policy.compile_decode = "on"
+    with torch.no_grad(), pytest.raises(RuntimeError, match="compile_decode.*'off'"):
+        _, state = policy.prefill([policy.encode_prompt("1+2="), policy.encode_prompt("12*3-4=")])
+        policy.step(state, torch.tensor([5, 6]))

@@ -224,19 +224,24 @@ def test_a_tree_that_did_not_branch_is_warned_about():
         assert not warn_if_tree_did_not_branch(tree, ArithmeticTask())
 
 
-@pytest.mark.parametrize("on", [False, True])
-def test_compile_decode_reaches_the_sampler(tiny_config, tmp_path, monkeypatch, on):
-    # the compiled step's entry point, run eagerly and counted (compiling would take ~20 s here)
+@pytest.mark.parametrize("setting, on", [(False, False), (True, True), ("off", False), ("on", True),
+                                         ("auto", False), ("auto-large", True)])
+def test_compile_decode_reaches_the_sampler(tiny_config, tmp_path, monkeypatch, setting, on):
+    # the compiled step's entry point, run eagerly and counted (compiling would take ~20 s here); "auto"
+    # compiles from AUTO_MIN_PARAMS parameters on: not the tiny GPT, unless the line is lowered
     from treecredit.models import compiled_step
 
     calls = []
 
-    def eager(fn, key, dynamic, *args):
+    def eager(fn, key, dynamic, *args, **kwargs):
         calls.append(key)
         return fn(*args)
 
     monkeypatch.setattr(compiled_step, "run", eager)
-    train(tiny_config(steps=1, eval_problems=4, warm_start_steps=0, compile_decode=on, out=str(tmp_path / "r")),
+    if setting == "auto-large":
+        setting = "auto"
+        monkeypatch.setattr(compiled_step, "AUTO_MIN_PARAMS", 1)
+    train(tiny_config(steps=1, eval_problems=4, warm_start_steps=0, compile_decode=setting, out=str(tmp_path / "r")),
           log=lambda *a: None)
     assert bool(calls) == on
 

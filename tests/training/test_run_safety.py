@@ -306,3 +306,21 @@ def test_a_resume_refuses_a_dataset_that_changed_since_the_run_started(tmp_path)
     with pytest.raises(ValueError, match=r"dataset: .*changed since the run"):
         check_out(TrainConfig(dataset=str(data), out=str(out), progress=False), resume=True, overwrite=False)
     check_out(TrainConfig(dataset=str(data), out=str(out), progress=False), resume=False, overwrite=True)
+
+
+def test_compile_decode_saved_as_a_switch_resumes_as_on_or_off(tmp_path):
+    """Runs saved when compile_decode was a switch (true/false) compare as "on"/"off"; the new default "auto"
+    is another setting (compiled decoding may draw other tokens at float rounding), refused naming it."""
+    import json
+
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.preflight import check_same_settings
+
+    saved = TrainConfig(out=str(tmp_path / "run")).to_dict()
+    saved["compile_decode"] = False
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved))
+    check_same_settings(path, TrainConfig(out=str(tmp_path / "run"), compile_decode="off"))
+    check_same_settings(path, TrainConfig(out=str(tmp_path / "run"), compile_decode=False))
+    with pytest.raises(ValueError, match=r"compile_decode: saved 'off', now 'auto'"):
+        check_same_settings(path, TrainConfig(out=str(tmp_path / "run")))

@@ -128,3 +128,21 @@ def test_a_copied_run_config_says_where_the_resume_writes(tmp_path):
     saved["out"] = str(tmp_path / "copy")
     (tmp_path / "copy" / "config.json").write_text(json.dumps(saved))
     assert note("--resume") == ""
+
+
+def test_compile_decode_flag_takes_a_setting_and_the_bare_switch_still_means_on():
+    import argparse
+
+    from treecredit.training.train_cli import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    seen = {}
+    for argv, want in (([], "auto"), (["--compile-decode"], "on"), (["--compile-decode", "auto"], "auto"),
+                       (["--compile-decode", "off"], "off"), (["--no-compile-decode"], "off")):
+        seen[tuple(argv)] = config_from_args(parser.parse_args(argv)).compile_decode
+        assert seen[tuple(argv)] == want, (argv, seen)
+    import pytest
+
+    with pytest.raises(ValueError, match="compile_decode: is 'fast'.*'auto'"):
+        config_from_args(parser.parse_args(["--compile-decode", "fast"]))

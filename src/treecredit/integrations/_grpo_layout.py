@@ -62,14 +62,88 @@ def grouped_completion_advantages(estimator: str, *, completion_ids, completion_
     return advantages
 
 
+
 _PER_BATCH = {"step_ends": "pass step_pattern=TEXT to the trainer (step ends from the decoded completions)",
               "tree_nodes": "pass sampler='tree' to the trainer (it gives each batch's tree_nodes)",
               "mc_values": "use an estimator that needs no mc_values", "prompt_values": "drop prompt_values"}
 """Estimator options that describe one batch's rows, which a trainer-wide option cannot: where they come from."""
 
+_STRUCTURE = ("step_ends", "delimiter", "step_tokens", "tree_nodes")
+"""Options that give an estimator its structure (steps or a tree); named in ``estimator_options``, they win."""
+
+_TEST_IDS = ((1, 2, 3, 4, 5, 6), (1, 2, 3, 7, 8, 9), (1, 2, 3, 4, 5, 6), (1, 2, 3, 7, 8, 0))
+_TEST_NODES = ((0, 0, 0, 1, 1, 1), (0, 0, 0, 2, 2, 2), (3, 3, 3, 4, 4, 4), (3, 3, 3, 5, 5, -1))
+"""The trainer's test batch: 2 groups × 2 completions × up to 6 tokens (id 0 = padding), each group a tree
+that forks after 3 tokens."""
+
+_CHECKED = "checked on a 4-completion test batch when the trainer was built, before any model or generation"
+
+
+def rollout_input(estimator: str, options: dict, sampler: str, step_pattern) -> str | None:
+    """The per-batch input TreeCreditGRPOTrainer gives ``estimator``: ``"tree_nodes"`` (the sampled tree),
+    ``"step_ends"`` (from ``step_pattern`` on the decoded completions) or None.
+
+    A structure option in ``options`` (``step_tokens``, ``delimiter``, ...) wins: then None. Else the tree,
+    with ``sampler="tree"``, when the estimator takes ``tree_nodes``; else step ends, when ``step_pattern``
+    is given and the estimator takes ``step_ends``. Raises ``ValueError`` for an unknown estimator.
+    """
+    from treecredit.registry import get_estimator
+
+    accepted = get_estimator(estimator).options
+    if set(_STRUCTURE) & set(options):
+        return None
+    if sampler == "tree" and "tree_nodes" in accepted:
+        return "tree_nodes"
+    if step_pattern is not None and "step_ends" in accepted:
+        return "step_ends"
+    return None
+
+
+def _option_message(error: Exception, options: dict, estimator: str, where: str = "") -> str:
+    """``error`` (an estimator's or the registry's) as the trainer's message: an error about option NAME
+    names ``estimator_options['NAME']``; any other names ``estimator_options`` and the options given."""
+    problem, _, fix = str(error).strip().rstrip(".").partition(". Fix: ")
+    name, sep, rest = problem.partition(": ")
+    suffix = f" ({where})" if where else ""
+    if sep and name in options:
+        return f"estimator_options[{name!r}]: {rest}{suffix}. Fix: {fix or 'pass another value'}."
+    return (f"estimator_options: estimator {estimator!r} fails with estimator_options={options!r} "
+            f"({type(error).__name__}: {problem}){suffix}. Fix: {fix or 'change or drop these options'}.")
+
+
+def _test_run(estimator: str, options: dict, given: str | None) -> None:
+    """Run ``estimator`` with ``options`` once on the test batch, with the input the trainer would give
+    (``given``: see :func:`rollout_input`), so that a bad option value fails now, not after generation."""
+    import warnings
+
+    import torch
+
+    ids = torch.tensor(_TEST_IDS)
+    mask = (ids != 0).long()
+    inputs = {}
+    if given == "tree_nodes":
+        inputs["tree_nodes"] = torch.tensor(_TEST_NODES)
+    elif given == "step_ends":
+        ends = torch.zeros(ids.shape, dtype=torch.bool)
+        ends[:, 2] = True
+        ends[torch.arange(ids.shape[0]), mask.sum(1) - 1] = True
+        inputs["step_ends"] = ends
+    try:
+        with warnings.catch_warnings():  # warnings about a made-up batch would mislead
+            warnings.simplefilter("ignore")
+            grouped_completion_advantages(estimator, completion_ids=ids, completion_mask=mask,
+                                          rewards=torch.tensor([1.0, 0.0, 0.0, 1.0]), num_generations=2,
+                                          **inputs, **options)
+    except Exception as error:  # noqa: BLE001 — whatever fails here would fail at the first step
+        raise ValueError(_option_message(error, options, estimator, _CHECKED)) from error
+
 
 def check_trainer_estimator(estimator: str, estimator_options, sampler: str, step_pattern) -> dict:
     """Check TreeCreditGRPOTrainer's ``estimator``, ``estimator_options`` and ``step_pattern`` before training.
+
+    Option names and kinds are the registry's (:meth:`~treecredit.registry.EstimatorSpec.check_options`);
+    option values are the estimator's own checks, run once on a 4-completion test batch with the input this
+    configuration would give it (:func:`rollout_input`), so a bad value fails here, not after generation.
 
     Args:
         estimator: a token-level treecredit estimator name.
@@ -78,14 +152,17 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
         step_pattern: None, or text that closes a step (a non-empty string, a list of them, or a regex).
 
     Returns:
-        the options, checked (:meth:`~treecredit.registry.EstimatorSpec.check_options`).
+        the options, checked.
 
     Raises:
-        ValueError: naming the argument and the fix, when ``estimator_options`` is not a dict, holds a
-            per-batch tensor (``step_ends``, ``tree_nodes``, ``mc_values``, ``prompt_values``) or a text
-            ``delimiter`` (token ids there; text goes to ``step_pattern``); when ``step_pattern`` is empty;
-            when the estimator needs what TRL cannot give (Monte Carlo values, e.g. ``vine``) or what this
-            configuration does not give (step ends or a tree).
+        ValueError: naming the argument (``estimator_options['NAME']`` for one option) and the fix, when
+            ``estimator_options`` is not a dict, names an option the estimator does not take, gives a value
+            the estimator refuses (e.g. ``{"scale": "abc"}``, ``{"epsilon": -1}``), holds a per-batch tensor
+            (``step_ends``, ``tree_nodes``, ``mc_values``, ``prompt_values``) or a text ``delimiter`` (token
+            ids there; text goes to ``step_pattern``), or gives steps that ``step_pattern`` also gives (with
+            ``sampler="iid"``); when ``step_pattern`` is empty or not text; when the estimator needs what
+            TRL cannot give (Monte Carlo values, e.g. ``vine``) or this configuration does not (steps or a
+            tree).
     """
     import re
 
@@ -97,16 +174,19 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
         fail("estimator_options", f"is {type(estimator_options).__name__} {estimator_options!r}, not a dict",
              "pass a dict of option names to values, e.g. estimator_options={'norm_by_std': False}")
     spec = get_estimator(estimator)
-    options = spec.check_options(estimator_options)
+    try:
+        options = spec.check_options(estimator_options)
+    except ValueError as error:
+        raise ValueError(_option_message(error, estimator_options, estimator)) from error
     for name, source in _PER_BATCH.items():
         if options.get(name) is not None:
-            fail(name, "in estimator_options would be the same for every batch, but it describes one batch's "
-                 "rows", f"drop it from estimator_options; {source}")
+            fail(f"estimator_options[{name!r}]", "would be the same for every batch, but it describes one "
+                 "batch's rows", f"drop it from estimator_options; {source}")
     delimiter = options.get("delimiter")
     if isinstance(delimiter, str):
-        fail("delimiter", f"is the text {delimiter!r}; the estimator's delimiter is token id(s)",
-             f"pass step_pattern={delimiter!r} to TreeCreditGRPOTrainer (it finds step ends in the decoded "
-             "completions) and drop delimiter from estimator_options")
+        fail("estimator_options['delimiter']", f"is the text {delimiter!r}; the estimator's delimiter is token "
+             f"id(s)", f"pass step_pattern={delimiter!r} to TreeCreditGRPOTrainer (it finds step ends in the "
+             "decoded completions) and drop delimiter from estimator_options")
     patterns = list(step_pattern) if isinstance(step_pattern, list | tuple) else [step_pattern]
     if step_pattern is not None and not all(isinstance(p, str | re.Pattern) for p in patterns):
         fail("step_pattern", f"is {step_pattern!r}, not text", "pass the text that closes a step (a string, a list "
@@ -114,6 +194,11 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
     if step_pattern is not None and (not patterns or "" in patterns):
         fail("step_pattern", f"is {step_pattern!r}: an empty text marks no step end",
              "pass the text that closes a step, e.g. step_pattern='\\n\\n', or leave step_pattern=None")
+    both = [name for name in ("delimiter", "step_tokens") if name in options]
+    if sampler != "tree" and step_pattern is not None and both and "step_ends" in spec.options:
+        fail(f"estimator_options[{both[0]!r}]", f"and step_pattern={step_pattern!r} both give {estimator!r} its "
+             f"steps, and only {both[0]} would be used", f"pass one: drop {both[0]} from estimator_options "
+             "(steps where the text closes them), or drop step_pattern")
     needs = {part for need in spec.requires for part in need.split("|")}
     if "mc_values" in needs:
         fail("estimator", f"{estimator!r} needs Monte Carlo values of each prefix (mc_values), which TRL's "
@@ -129,4 +214,49 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
         parts = missing[0].split("|")
         fail("estimator", f"{estimator!r} needs {' or '.join(parts)}, which this trainer would not give it",
              "; or ".join(how[p] for p in parts))
+    if options:  # the defaults are tested for every estimator
+        _test_run(estimator, options, rollout_input(estimator, options, sampler, step_pattern))
     return options
+
+
+def warn_unused_structure(estimator: str, options: dict, sampler: str, step_pattern) -> bool:
+    """Warn (``UserWarning``, once, when the trainer is built) when the configuration gives structure that
+    ``estimator`` will not see: a sampled tree it does not read (it then gets step ends, single tokens or
+    nothing finer than a completion), or a ``step_pattern`` it takes no steps from. Says what happens and
+    how to get the credit asked for. Returns True when it warned."""
+    import warnings
+
+    from treecredit.registry import estimators, get_estimator
+
+    spec = get_estimator(estimator)
+    given = rollout_input(estimator, options, sampler, step_pattern)
+    readers = ", ".join(name for name in estimators("token") if "tree_nodes" in get_estimator(name).options
+                        and not any("mc_values" in need for need in get_estimator(name).requires))
+    own = [name for name in _STRUCTURE if name in options]
+    message = None
+    if sampler == "tree" and given != "tree_nodes":
+        if "tree_nodes" in spec.options and own:
+            message = (f"sampler='tree': estimator_options[{own[0]!r}] gives {estimator!r} its steps, so it does "
+                       "not get the sampled tree (tree_nodes); the tree only decides which completions are "
+                       f"sampled. To credit along the tree, drop {own[0]} from estimator_options")
+        elif "step_ends" in spec.options and not own and given is None:
+            message = (f"sampler='tree': {estimator!r} does not read the sampled tree (it takes no tree_nodes) and "
+                       "gets no step ends (step_pattern is None), so it works on single tokens. To give it steps, "
+                       "pass step_pattern='\\n\\n' (the text the fixed strategy forks at) or "
+                       f"estimator_options={{'step_tokens': K}}; for credit along the tree, use an estimator that "
+                       f"reads it ({readers})")
+        elif "step_ends" not in spec.options:
+            message = (f"sampler='tree': {estimator!r} reads neither the sampled tree nor steps, so each completion "
+                       "gets one advantage from its reward, as with sampler='iid'; the tree only decides which "
+                       f"completions are sampled. For credit along the tree, use an estimator that reads it "
+                       f"({readers}); or pass sampler='iid'")
+    elif sampler != "tree" and step_pattern is not None and "step_ends" not in spec.options:
+        steppers = ", ".join(name for name in estimators("token") if "step_ends" in get_estimator(name).options
+                             and not any("mc_values" in need for need in get_estimator(name).requires))
+        message = (f"step_pattern={step_pattern!r} is not used: {estimator!r} takes no step ends, so each "
+                   f"completion gets one advantage from its reward. To credit steps, use an estimator that takes "
+                   f"them ({steppers}); or drop step_pattern")
+    if message is None:
+        return False
+    warnings.warn(message + ".", UserWarning, stacklevel=3)
+    return True

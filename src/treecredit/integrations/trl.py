@@ -55,8 +55,15 @@ from treecredit.integrations._grpo_layout import (
     check_trainer_estimator,
     completion_rewards,
     grouped_completion_advantages,
+    rollout_input,
+    warn_unused_structure,
 )
-from treecredit.registry import get_estimator
+from treecredit.integrations._trl_checks import (
+    check_branching_options,
+    check_leaf_scorers,
+    tree_sampler,
+    warn_unapplied_trl_settings,
+)
 from treecredit.step_text import step_ends_from_text, warn_if_no_steps
 
 SAMPLERS = ("iid", "tree")
@@ -79,13 +86,26 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             ``"\\n\\n"``); a tree batch that did not branch is warned about.
 
     Raises:
-        ValueError: before any model is built: an unknown estimator, option, sampler or strategy;
-            ``estimator_options`` that is not a dict, holds a per-batch tensor or a text ``delimiter``; an
-            empty ``step_pattern``; an estimator that needs what TRL cannot give (``vine``: Monte Carlo
-            values) or this configuration does not (step ends or a tree); or ``sampler="tree"`` with a
-            ``num_generations`` (or ``num_generations_eval``) the branching cannot grow as one tree,
-            colocated vLLM's tensor parallelism or sleep mode, tools, or a generation setting the tree
-            sampler does not apply (``top_k``, ``min_p``, ``repetition_penalty``).
+        ValueError: when the trainer is built, before TRL loads or runs any model, naming the argument and
+            the fix: an unknown estimator, sampler or strategy; ``estimator_options`` that is not a dict,
+            names an option the estimator does not take, or gives a value it refuses (the error names
+            ``estimator_options['NAME']``; values are checked by running the estimator once on a
+            4-completion test batch with the input this configuration gives it), holds a per-batch tensor
+            or a text ``delimiter``, or gives steps that ``step_pattern`` also gives (``sampler="iid"``); an
+            empty or non-text ``step_pattern``; ``branching_options`` that is not a dict or holds a value the
+            strategy refuses (``branching_options['NAME']``); an estimator that needs what TRL cannot give
+            (``vine``: Monte Carlo values) or this configuration does not (step ends or a tree); or
+            ``sampler="tree"`` with a ``num_generations`` (or ``num_generations_eval``) the branching cannot
+            grow as one tree, colocated vLLM's tensor parallelism or sleep mode, tools, or a generation
+            setting the tree sampler does not apply (``top_k``, ``min_p``, ``repetition_penalty``).
+
+    Warns:
+        UserWarning: once, when the trainer is built, where the estimator will not see the structure asked
+            for: ``sampler="tree"`` with an estimator that reads no tree and gets no steps (``grpo``:
+            one advantage per completion; ``ibpo`` without ``step_pattern``: single tokens), or with its
+            own step option in ``estimator_options`` (the tree is not passed); a ``step_pattern`` that the
+            estimator takes no steps from; GRPOConfig ``scale_rewards`` or ``multi_objective_aggregation``
+            away from TRL's defaults (not applied).
     """
 
     def __init__(self, *args, estimator: str, estimator_options: dict | None = None, sampler: str = "iid",
@@ -94,7 +114,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         check_choice(sampler, SAMPLERS, "sampler")
         self.estimator = estimator
         self.estimator_options = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
-        if sampler != "tree" and (branching != "fixed" or branching_options):
+        if sampler != "tree" and (branching != "fixed" or check_branching_options(branching_options)):
             fail("branching", "branching and branching_options shape the tree sampler's trees; sampler="
                  f"{sampler!r} would ignore them", "pass sampler='tree', or drop branching and branching_options")
         self.sampler = sampler
@@ -102,12 +122,15 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         self.tree_sampler = None
         self.tree_delimiter = step_pattern if isinstance(step_pattern, str) else "\n\n"
         if sampler == "tree":
-            self.tree_sampler = _tree_sampler(kwargs.get("args"), branching, dict(branching_options or {}),
-                                              step_pattern, kwargs)
+            self.tree_sampler = tree_sampler(kwargs.get("args"), branching, branching_options, step_pattern, kwargs)
         self.branching = branching
         self._score_leaves = sampler == "tree" and branching == "adaptive"
         if self._score_leaves:
-            _check_leaf_scorers(kwargs.get("reward_funcs", args[1] if len(args) > 1 else None))
+            check_leaf_scorers(kwargs.get("reward_funcs", args[1] if len(args) > 1 else None))
+        self._rollout_input = rollout_input(estimator, self.estimator_options, sampler, step_pattern)
+        warn_unused_structure(estimator, self.estimator_options, sampler, step_pattern)
+        warn_unapplied_trl_settings(kwargs.get("args", args[2] if len(args) > 2 else None), estimator,
+                                    self.estimator_options)
         self._inputs = None
         self._rewards_per_func = None
         self._tree_nodes = None
@@ -218,11 +241,9 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         """``tree_nodes`` of the tree rollouts and ``step_ends`` from ``step_pattern``, where they apply."""
         import torch
 
-        accepted = set(get_estimator(self.estimator).options)
-        described = {"step_ends", "delimiter", "step_tokens", "tree_nodes"} & set(self.estimator_options)
         options: dict = {}
         nodes, self._tree_nodes = self._tree_nodes, None
-        if nodes is not None and "tree_nodes" in accepted and not described:
+        if nodes is not None and self._rollout_input == "tree_nodes":
             ids = output["completion_ids"]
             local = torch.full(ids.shape, -1, dtype=torch.long, device=ids.device)
             for row, row_nodes in enumerate(nodes):
@@ -232,7 +253,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             padded = self.accelerator.pad_across_processes(local, dim=1, pad_index=-1)
             options["tree_nodes"] = self.accelerator.gather(padded)
             _warn_if_no_branch(options["tree_nodes"], self.tree_delimiter, self.branching)
-        elif self.step_pattern is not None and "step_ends" in accepted and not described:
+        elif self._rollout_input == "step_ends":
             ends = step_ends_from_text(all_ids, self._text_tokenizer(), self.step_pattern, response_mask=all_mask)
             warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}")
             options["step_ends"] = ends
@@ -291,66 +312,3 @@ def _warn_if_no_branch(nodes, delimiter: str, branching: str = "fixed") -> bool:
                   f"not branch (the {branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
                   UserWarning, stacklevel=2)
     return True
-
-
-def _check_leaf_scorers(reward_funcs) -> None:
-    """Adaptive branching scores leaves during sampling: only plain synchronous reward functions can."""
-    import inspect
-
-    funcs = reward_funcs if isinstance(reward_funcs, list | tuple) else [reward_funcs]
-    for func in funcs:
-        if isinstance(func, str) or not callable(func) or inspect.iscoroutinefunction(func) or hasattr(func, "forward"):
-            fail("reward_funcs", f"branching='adaptive' scores each round's leaves with the reward functions while "
-                 f"the trees grow, which needs plain synchronous functions; got {func!r}",
-                 "pass synchronous reward functions, or use branching='fixed' or 'entropy' (they read no rewards)")
-
-
-def _tree_sampler(args, branching: str, branching_options: dict, step_pattern: Any, kwargs: dict):
-    """The :class:`TreeSampler` for TRL's generation settings; refuses what it cannot honour."""
-    from treecredit.sampling import TreeSampler
-
-    if args is None:
-        fail("args", "sampler='tree' needs a GRPOConfig to read the generation settings from",
-             "pass args=GRPOConfig(...)")
-    if getattr(args, "use_vllm", False) and getattr(args, "vllm_mode", "colocate") == "colocate":
-        for name, neutral in (("vllm_tensor_parallel_size", 1), ("vllm_enable_sleep_mode", False)):
-            if getattr(args, name, neutral) != neutral:
-                fail(name, f"is {getattr(args, name)!r}; sampler='tree' on vLLM was built and tested with one "
-                     "engine per process, always awake", f"leave {name} at {neutral!r} with sampler='tree'")
-    if kwargs.get("tools") or kwargs.get("environment_factory") or getattr(args, "use_transformers_paged", False):
-        fail("sampler", "'tree' does not run with tools, environments or continuous batching",
-             "use sampler='iid' for those")
-    for name, neutral in (("top_k", (0, None)), ("min_p", (None, 0.0)), ("repetition_penalty", (1.0,))):
-        if getattr(args, name, neutral[0]) not in neutral:
-            fail(name, f"is {getattr(args, name)!r}; the tree sampler draws from temperature and top-p only",
-                 f"leave {name} at its default with sampler='tree'")
-    if step_pattern is not None and not isinstance(step_pattern, str):
-        fail("step_pattern", "must be a string with sampler='tree' (the sampler forks where it occurs)",
-             "pass the delimiter text, e.g. step_pattern='\\n\\n'")
-    sampler = TreeSampler(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_completion_length,
-                          branching=branching, branching_options=branching_options)
-    for name in ("num_generations", "num_generations_eval"):
-        if getattr(args, name, None) is not None:
-            _check_tree_group(sampler, name, int(getattr(args, name)))
-    return sampler
-
-
-def _check_tree_group(sampler, name: str, size: int) -> None:
-    """Refuse a group size (TRL's ``name``) that the sampler cannot grow as one tree of ``size`` leaves."""
-    strategy = sampler.strategy
-    if hasattr(strategy, "root_width"):  # fixed: the leaves come in blocks of children**depth
-        block = strategy.children ** strategy.depth
-        if size % block:
-            fail(name, f"is {size}; sampler='tree' grows each prompt's {name} completions as one tree, whose leaves "
-                 f"come in blocks of children**depth = {strategy.children}**{strategy.depth} = {block} "
-                 "(branching_options)", f"pass {name} as a multiple of {block}, or branching_options whose "
-                 f"children**depth divides {size} (e.g. lower depth or children)")
-    chains = getattr(strategy, "chains", 1)
-    if chains > size:
-        fail(name, f"is {size}, below branching_options chains={chains}: each prompt's tree starts {chains} chains "
-             f"but keeps {size} leaves", f"pass {name} of {chains} or more, or branching_options chains ≤ {size}")
-    try:
-        sampler.check_group_size(size)
-    except ValueError as error:
-        fail(name, f"is {size}, which sampler='tree' cannot grow as one tree ({error})", f"change {name} or "
-             "branching_options")

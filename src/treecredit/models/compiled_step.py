@@ -1,4 +1,4 @@
-"""The fused decoding step of a whole model compiled by ``torch.compile`` (opt-in: ``policy.compile_decode``).
+"""The fused decoding step of a whole model compiled by ``torch.compile`` (``policy.compile_decode``).
 
 A fused step (:func:`treecredit.models.hf_fast_step.decode_step`, ``GPT.decode_step``) is still a few dozen
 small operations per layer between the matrix products, and on a CPU each of them finds the caches cold
@@ -23,19 +23,60 @@ How the step is made compilable once for every batch:
 - a batch of one row (a size of 1 would be specialised), or gradients on, run the eager fused step.
 
 Compiling takes seconds to minutes (measured on this 2-core machine, shared: small GPT 17–28 s the first
-time, 4–6 s later; SmolLM2-135M ~105 s wall the first time, ~14 s in a later process from TorchInductor's
-on-disk cache), and the gain is small (SmolLM2: 0.94–0.98× the fused step; small GPT: none), so it is off
-by default. :func:`compile_counters` reports the graphs compiled (benchmarks and tests check that there is one
-graph per model, i.e. no recompilation).
+time, 4–6 s later; SmolLM2-135M 56–105 s wall the first time, ~14 s in a later process from TorchInductor's
+on-disk cache), and the gain is small (SmolLM2: 0.94–0.98× the fused step; small GPT: none, and slower at
+4–16 rows). Hence the setting ``"auto"`` (what :class:`~treecredit.models.HFPolicy` and the trainer use by
+default; :func:`wanted`): compiled for a model of at least :data:`AUTO_MIN_PARAMS` parameters, where the
+compilation is a minute against hours of decoding, eager below; a compilation that fails under ``"auto"``
+(no C++ compiler, an unsupported build) warns once and leaves that model on the eager fused step.
+``True``/``"on"`` always compiles (and raises when it cannot), ``False``/``"off"`` never does.
+:func:`compile_counters` reports the graphs compiled (benchmarks and tests check that there is one graph per
+model, i.e. no recompilation).
 """
 
 from __future__ import annotations
 
+import sys
+import warnings
+import weakref
+
 import torch
 
 BACKEND = "inductor"  # tests may set "eager" / "aot_eager" to check the tracing alone, without C++ compiles
+AUTO_MIN_PARAMS = 50_000_000  # "auto" compiles from here on (the trainer's large-model line, training.evaluation)
+SETTINGS = ("auto", "on", "off")
 _compiled: dict = {}
 _seen: set = set()  # run()'s keys called once already
+_failed: weakref.WeakSet = weakref.WeakSet()  # modules whose compilation failed under "auto": eager from then on
+_sizes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module → its parameter count
+
+
+def setting_of(value) -> str:
+    """``"auto"``, ``"on"`` or ``"off"`` from a ``compile_decode`` value (``True`` → on, ``False``/None → off).
+
+    Raises:
+        ValueError: naming ``compile_decode``, for anything else."""
+    if value is True or value is False or value is None:
+        return "on" if value else "off"
+    if isinstance(value, str) and value.lower() in SETTINGS:
+        return value.lower()
+    from treecredit._validation import fail
+
+    fail("compile_decode", f"is {value!r}", "pass 'auto' (compiled for models of ≥ 50M parameters), 'on' or 'off'")
+    raise AssertionError  # fail raises
+
+
+def wanted(value, module) -> bool:
+    """Whether the decoding step of ``module`` should run compiled under ``compile_decode = value``: ``"on"``
+    always, ``"off"`` never, ``"auto"`` when ``module`` has at least :data:`AUTO_MIN_PARAMS` parameters and
+    its compilation has not failed (the count is read once per module)."""
+    setting = value if value in ("auto", "on", "off") else setting_of(value)
+    if setting != "auto":
+        return setting == "on"
+    size = _sizes.get(module)
+    if size is None:
+        size = _sizes[module] = sum(p.numel() for p in module.parameters())
+    return size >= AUTO_MIN_PARAMS and module not in _failed
 
 
 def compiled(fn):
@@ -77,12 +118,19 @@ def write_column(key_buffer, value_buffer, keys, values, length: int) -> tuple:
     return key_buffer[:, :, :length], value_buffer[:, :, :length]
 
 
-def run(fn, key, dynamic: list, *args):
+def run(fn, key, dynamic: list, *args, module=None, setting="on"):
     """Call the compiled ``fn(*args)``. The first call for ``key`` (a model's weights and dtype: where a
     compilation is due) marks the ``(tensor, dims)`` pairs of ``dynamic`` as dynamic sizes (rows, cache
     length, room) and switches duck sizing off (sizes that happen to be equal are not assumed equal), so
     later steps where they differ do not compile again; later calls skip both (a compiled graph's guards
-    do not need the marks, and they cost ~10 µs a tensor)."""
+    do not need the marks, and they cost ~10 µs a tensor). The first call says on standard error that it
+    compiles (it takes a minute for a 100M-parameter model).
+
+    Returns ``fn``'s output, or None when the compilation failed under ``setting="auto"`` (a
+    ``RuntimeWarning`` says why, once; ``module`` stays on the eager step from then on: :func:`wanted`).
+
+    Raises:
+        RuntimeError: the compilation failed under ``setting="on"`` (the message says how to turn it off)."""
     import torch.fx.experimental._config as fx_config
 
     if key in _seen:
@@ -90,12 +138,26 @@ def run(fn, key, dynamic: list, *args):
     for tensor, dims in dynamic:
         for dim in dims:
             torch._dynamo.mark_dynamic(tensor, dim)
+    if module is not None:
+        size = _sizes.get(module) or sum(p.numel() for p in module.parameters())
+        print(f"treecredit: compiling the decoding step{f' of a {size / 1e6:.0f}M-parameter model' if size else ''} "
+              "with torch.compile (once per process: about a minute the first time, seconds from TorchInductor's "
+              "disk cache; compile_decode='off' / --compile-decode off skips it)", file=sys.stderr, flush=True)
     duck, fx_config.use_duck_shape = fx_config.use_duck_shape, False
     try:
         out = compiled(fn)(*args)
-    except torch._dynamo.exc.BackendCompilerFailed as error:  # e.g. no C++ compiler for TorchInductor
-        raise RuntimeError(f"compile_decode: torch.compile could not compile the decoding step ({error}); set "
-                           "policy.compile_decode = False (the eager fused step gives the same tokens)") from error
+    except Exception as error:  # e.g. no C++ compiler for TorchInductor (BackendCompilerFailed)
+        if setting != "auto":
+            raise RuntimeError(f"compile_decode: torch.compile could not compile the decoding step ({error}); "
+                               "set policy.compile_decode = 'off' (--compile-decode off; the eager fused step "
+                               "gives the same tokens)") from error
+        if module is not None:
+            _failed.add(module)
+        warnings.warn(f"compile_decode='auto': torch.compile could not compile the decoding step "
+                      f"({type(error).__name__}: {str(error)[:300]}); decoding runs the eager fused step "
+                      "instead (same tokens within float rounding; pass compile_decode='off' to skip the "
+                      "attempt)", RuntimeWarning, stacklevel=3)
+        return None
     finally:
         fx_config.use_duck_shape = duck
     _seen.add(key)

@@ -121,18 +121,19 @@ class GPT(nn.Module):
         return self.head(self.ln_f(x)), cache
 
     @torch.no_grad()
-    def decode_step(self, tokens, positions, key_valid, cache, *, compiled: bool = False):
+    def decode_step(self, tokens, positions, key_valid, cache, *, compiled: bool | str = False):
         """One token per row, as :meth:`forward` computes it, without module calls (decoding only, no gradients).
 
         ``tokens (B,)`` and ``positions (B,)`` long; ``key_valid (B, L)`` bool over cache + the new token;
         ``cache`` a list of per-layer :class:`~treecredit.models.kv_buffer.GrowingKV` (extended, not modified).
-        ``compiled``: the layers run as one ``torch.compile`` graph (:mod:`treecredit.models.compiled_step`).
+        ``compiled``: ``"auto"``, ``"on"``/True or ``"off"``/False, whether the layers run as one ``torch.compile``
+        graph (:func:`treecredit.models.compiled_step.wanted`).
         Returns ``(logits (B, V), cache)``; the logits equal :meth:`forward`'s within float rounding."""
         rows = tokens.shape[0]
         x = F.embedding(tokens, self.tok_emb.weight) + F.embedding(
             positions.clamp(min=0, max=self.cfg.max_len - 1), self.pos_emb.weight)  # (B, C)
         plan, final = kept_plan(self, "decode_step", self._decode_plan)
-        if not (compiled and rows > 1):
+        if not (rows > 1 and compiled is not False and compiled_step.wanted(compiled, self)):
             return _layers(plan, final, self.head.weight, x, attention_mask(key_valid, x.dtype), cache, None, None)
         out, buffers = [], ([], [])
         zero = x.new_zeros((rows, self.cfg.n_head, 1, self.cfg.n_embd // self.cfg.n_head))
@@ -145,8 +146,11 @@ class GPT(nn.Module):
         mask = attention_mask(key_valid, x.dtype, always=True)
         dynamic = [(x, (0,)), (mask, (0, 3)), *((b, (0, 2)) for b in buffers[0] + buffers[1])]
         key = (_layers, id(self.head.weight), x.dtype)
-        logits, _ = compiled_step.run(_layers, key, dynamic, plan, final, self.head.weight, x, mask, None, *buffers)
-        return logits, out
+        logits = compiled_step.run(_layers, key, dynamic, plan, final, self.head.weight, x, mask, None, *buffers,
+                                   module=self, setting=compiled_step.setting_of(compiled))
+        if logits is None:  # the compilation failed under "auto": the eager step from the cache as it was
+            return _layers(plan, final, self.head.weight, x, attention_mask(key_valid, x.dtype), cache, None, None)
+        return logits[0], out
 
 
     def _decode_plan(self, dicts: list) -> tuple:

@@ -17,11 +17,12 @@ class GPTPolicy(TeacherForcing):
 
     ``fast_decode`` (True by default): decoding steps under ``torch.no_grad`` run through
     :meth:`GPT.decode_step` (the same logits within float rounding, without module calls); False runs
-    :meth:`GPT.forward`. ``compile_decode`` (False by default): the fused step's layers run as one
-    ``torch.compile`` graph (:mod:`treecredit.models.compiled_step`; compiling takes ~15 s once per process)."""
+    :meth:`GPT.forward`. ``compile_decode`` (``"auto"`` by default: compiled only for a GPT of ≥ 50M
+    parameters; ``"on"`` / True, ``"off"`` / False): the fused step's layers run as one ``torch.compile`` graph
+    (:mod:`treecredit.models.compiled_step`; compiling takes ~15 s once per process for the default GPT)."""
 
     fast_decode = True
-    compile_decode = False
+    compile_decode: bool | str = "auto"
 
     def __init__(self, model: GPT, tokenizer: CharTokenizer) -> None:
         self.model = model

@@ -110,7 +110,7 @@ def _rotate(x, cos, sin_signed, half: int):
     return torch.addcmul(x * cos, x.roll(half, dims=-1), sin_signed)
 
 
-def decode_step(model, cache, tokens, key_valid, positions, *, compiled: bool = False):
+def decode_step(model, cache, tokens, key_valid, positions, *, compiled: bool | str = False):
     """Next-token logits ``(B, V)`` (the model's dtype) after ``tokens (B,)``, or None when unsupported or
     when gradients are on (decoding only: training's forward stays ``transformers``').
 
@@ -120,8 +120,9 @@ def decode_step(model, cache, tokens, key_valid, positions, *, compiled: bool = 
 
     ``cache`` is the ``transformers`` dynamic cache of the rows (updated in place, as the forward does),
     ``key_valid (B, L)`` bool marks the real keys over cache + the new token, ``positions (B,)`` long are
-    the new tokens' position ids. ``compiled``: the layers run as one ``torch.compile`` graph
-    (:mod:`treecredit.models.compiled_step`; the same logits within float rounding)."""
+    the new tokens' position ids. ``compiled``: ``"auto"``, ``"on"``/True or ``"off"``/False, whether the layers
+    run as one ``torch.compile`` graph (:func:`treecredit.models.compiled_step.wanted`; the same logits within
+    float rounding)."""
     layers = getattr(cache, "layers", None)
     if torch.is_grad_enabled() or layers is None or tokens.dim() != 1 or torch.is_autocast_enabled(tokens.device.type):
         return None  # under autocast the forward decides each operation's dtype; this step would not
@@ -144,14 +145,18 @@ def decode_step(model, cache, tokens, key_valid, positions, *, compiled: bool = 
     width = cos.shape[-1]
     cos = cos.view(rows, 1, 1, width)
     sin_signed = torch.cat([-sin[..., :width // 2], sin[..., width // 2:]], dim=-1).view(rows, 1, 1, width)
-    buffers = _compiled_buffers(cache, key_valid.shape[1] - 1) if compiled and rows > 1 else None
-    if buffers is None:
+    want = rows > 1 and compiled is not False and compiled_step.wanted(compiled, model)
+    buffers = _compiled_buffers(cache, key_valid.shape[1] - 1) if want else None
+    logits = None
+    if buffers is not None:
+        mask = attention_mask(key_valid, x.dtype, always=True)
+        dynamic = [(x, (0,)), (cos, (0,)), (sin_signed, (0,)), (mask, (0, 3)),
+                   *((b, (0, 2)) for b in buffers[0]), *((b, (0, 2)) for b in buffers[1])]
+        key = (_layers, id(head[0]), head[0].dtype)
+        logits = compiled_step.run(_layers, key, dynamic, plan, final, head, x, cos, sin_signed, mask, None,
+                                   *buffers, module=model, setting=compiled_step.setting_of(compiled))
+    if logits is None or buffers is None:  # eager (or the compilation failed under "auto": room left unused)
         return _layers(plan, final, head, x, cos, sin_signed, attention_mask(key_valid, x.dtype), cache, None, None)
-    mask = attention_mask(key_valid, x.dtype, always=True)
-    dynamic = [(x, (0,)), (cos, (0,)), (sin_signed, (0,)), (mask, (0, 3)),
-               *((b, (0, 2)) for b in buffers[0]), *((b, (0, 2)) for b in buffers[1])]
-    key = (_layers, id(head[0]), head[0].dtype)
-    logits = compiled_step.run(_layers, key, dynamic, plan, final, head, x, cos, sin_signed, mask, None, *buffers)
     length = key_valid.shape[1]
     for layer, k, v in zip(cache.layers, *buffers):  # the graph wrote column length − 1 of each buffer
         layer.keys, layer.values = k[:, :, :length], v[:, :, :length]

@@ -39,11 +39,12 @@ class HFPolicy(TeacherForcing):
     ``fast_decode`` (True by default): decoding steps under ``torch.no_grad`` of a supported Llama-family
     model run through :func:`treecredit.models.hf_fast_step.decode_step` (same logits within float rounding,
     no per-layer module code); False, or any model it does not support, runs the ``transformers`` forward.
-    ``compile_decode`` (False by default): the fused step's layers run as one ``torch.compile`` graph
-    (:mod:`treecredit.models.compiled_step`; compiling takes about a minute for SmolLM2-135M)."""
+    ``compile_decode`` (``"auto"`` by default: compiled for models of ≥ 50M parameters, eager below; ``"on"``
+    / True, ``"off"`` / False): the fused step's layers run as one ``torch.compile`` graph
+    (:mod:`treecredit.models.compiled_step`; compiling takes about a minute for SmolLM2-135M, once per process)."""
 
     fast_decode = True
-    compile_decode = False
+    compile_decode: bool | str = "auto"
 
     def __init__(self, model, tokenizer, *, use_chat_template: bool | str = "auto") -> None:
         self.model = model

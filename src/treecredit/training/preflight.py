@@ -246,6 +246,8 @@ def _comparable(values: dict) -> dict:
     from treecredit.training.config import resolved_path
 
     values = json.loads(json.dumps(values))
+    if isinstance(values.get("compile_decode"), bool):  # saved by a version where it was a switch
+        values["compile_decode"] = "on" if values["compile_decode"] else "off"
     for name in PATH_FIELDS:
         if values.get(name) and not (name == "model" and values[name] == "gpt"):
             values[name] = resolved_path(values[name])

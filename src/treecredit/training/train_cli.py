@@ -41,6 +41,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         elif isinstance(default, list):
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action="append",
                                 default=argparse.SUPPRESS, help=help_text + "; repeatable")
+        elif f.name == "compile_decode":  # a switch in earlier versions: the bare flag still means "on"
+            parser.add_argument("--compile-decode", dest=f.name, nargs="?", const="on", metavar="{auto,on,off}",
+                                default=argparse.SUPPRESS, help=help_text + "; the bare flag means on")
+            parser.add_argument("--no-compile-decode", dest=f.name, action="store_const", const="off",
+                                default=argparse.SUPPRESS, help="the same as --compile-decode off")
         elif isinstance(default, bool) or f.name == "tensorboard":
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)

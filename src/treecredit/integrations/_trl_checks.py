@@ -1,0 +1,140 @@
+"""Checks of TreeCreditGRPOTrainer's configuration that need TRL's settings, run when the trainer is built
+(before TRL loads the model): the tree sampler against TRL's generation settings and group sizes, the
+reward functions adaptive branching calls while trees grow, and TRL settings the trainer does not apply.
+
+Each refusal is the project's ``ValueError`` (``<argument>: <problem>. Fix: <fix>.``); a branching option
+the sampler refuses is named ``branching_options['NAME']``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from treecredit._validation import fail
+
+
+def check_leaf_scorers(reward_funcs) -> None:
+    """Adaptive branching scores leaves during sampling: only plain synchronous reward functions can.
+
+    Raises:
+        ValueError (``reward_funcs``): a model id, an ``nn.Module``, an async or a non-callable function.
+    """
+    import inspect
+
+    funcs = reward_funcs if isinstance(reward_funcs, list | tuple) else [reward_funcs]
+    for func in funcs:
+        if isinstance(func, str) or not callable(func) or inspect.iscoroutinefunction(func) or hasattr(func, "forward"):
+            fail("reward_funcs", f"branching='adaptive' scores each round's leaves with the reward functions while "
+                 f"the trees grow, which needs plain synchronous functions; got {func!r}",
+                 "pass synchronous reward functions, or use branching='fixed' or 'entropy' (they read no rewards)")
+
+
+def tree_sampler(args, branching: Any, branching_options: Any, step_pattern: Any, kwargs: dict):
+    """The :class:`~treecredit.sampling.TreeSampler` for TRL's generation settings ``args`` (a GRPOConfig).
+
+    ``kwargs``: the keyword arguments given to GRPOTrainer (``tools``, ``environment_factory``).
+
+    Raises:
+        ValueError: naming the setting, for what the tree sampler cannot honour: no ``args``; colocated
+            vLLM's tensor parallelism or sleep mode; tools, environments or continuous batching; ``top_k``,
+            ``min_p`` or ``repetition_penalty`` away from their defaults; a ``step_pattern`` that is not a
+            string; ``branching_options`` that is not a dict, or an option the strategy refuses
+            (``branching_options['NAME']``); a ``num_generations`` (or ``num_generations_eval``) the
+            branching cannot grow as one tree.
+    """
+    from treecredit.sampling import TreeSampler
+
+    if args is None:
+        fail("args", "sampler='tree' needs a GRPOConfig to read the generation settings from",
+             "pass args=GRPOConfig(...)")
+    if getattr(args, "use_vllm", False) and getattr(args, "vllm_mode", "colocate") == "colocate":
+        for name, neutral in (("vllm_tensor_parallel_size", 1), ("vllm_enable_sleep_mode", False)):
+            if getattr(args, name, neutral) != neutral:
+                fail(name, f"is {getattr(args, name)!r}; sampler='tree' on vLLM was built and tested with one "
+                     "engine per process, always awake", f"leave {name} at {neutral!r} with sampler='tree'")
+    if kwargs.get("tools") or kwargs.get("environment_factory") or getattr(args, "use_transformers_paged", False):
+        fail("sampler", "'tree' does not run with tools, environments or continuous batching",
+             "use sampler='iid' for those")
+    for name, neutral in (("top_k", (0, None)), ("min_p", (None, 0.0)), ("repetition_penalty", (1.0,))):
+        if getattr(args, name, neutral[0]) not in neutral:
+            fail(name, f"is {getattr(args, name)!r}; the tree sampler draws from temperature and top-p only",
+                 f"leave {name} at its default with sampler='tree'")
+    if step_pattern is not None and not isinstance(step_pattern, str):
+        fail("step_pattern", "must be a string with sampler='tree' (the sampler forks where it occurs)",
+             "pass the delimiter text, e.g. step_pattern='\\n\\n'")
+    options = check_branching_options(branching_options)
+    try:
+        sampler = TreeSampler(temperature=args.temperature, top_p=args.top_p,
+                              max_new_tokens=args.max_completion_length, branching=branching,
+                              branching_options=options)
+    except ValueError as error:
+        problem, _, fix = str(error).strip().rstrip(".").partition(". Fix: ")
+        name, sep, rest = problem.partition(": ")
+        if not (sep and name in options):
+            raise
+        raise ValueError(f"branching_options[{name!r}]: {rest} ({branching!r} branching). Fix: "
+                         f"{fix or 'pass another value'}.") from error
+    for name in ("num_generations", "num_generations_eval"):
+        if getattr(args, name, None) is not None:
+            _check_tree_group(sampler, name, int(getattr(args, name)))
+    return sampler
+
+
+def check_branching_options(branching_options: Any) -> dict:
+    """``branching_options`` as a dict (None → {}); anything else is refused, naming the argument."""
+    if branching_options is None:
+        return {}
+    if not isinstance(branching_options, dict) or not all(isinstance(k, str) for k in branching_options):
+        fail("branching_options", f"is {type(branching_options).__name__} {branching_options!r}, not a dict of "
+             "option names to values", "pass e.g. branching_options={'children': 2, 'depth': 1}")
+    return dict(branching_options)
+
+
+def _check_tree_group(sampler, name: str, size: int) -> None:
+    """Refuse a group size (TRL's ``name``) that the sampler cannot grow as one tree of ``size`` leaves."""
+    strategy = sampler.strategy
+    if hasattr(strategy, "root_width"):  # fixed: the leaves come in blocks of children**depth
+        block = strategy.children ** strategy.depth
+        if size % block:
+            fail(name, f"is {size}; sampler='tree' grows each prompt's {name} completions as one tree, whose leaves "
+                 f"come in blocks of children**depth = {strategy.children}**{strategy.depth} = {block} "
+                 "(branching_options)", f"pass {name} as a multiple of {block}, or branching_options whose "
+                 f"children**depth divides {size} (e.g. lower depth or children)")
+    chains = getattr(strategy, "chains", 1)
+    if chains > size:
+        fail(name, f"is {size}, below branching_options chains={chains}: each prompt's tree starts {chains} chains "
+             f"but keeps {size} leaves", f"pass {name} of {chains} or more, or branching_options chains ≤ {size}")
+    try:
+        sampler.check_group_size(size)
+    except ValueError as error:
+        fail(name, f"is {size}, which sampler='tree' cannot grow as one tree ({error})", f"change {name} or "
+             "branching_options")
+
+
+def warn_unapplied_trl_settings(args, estimator: str, options: dict) -> bool:
+    """Warn (``UserWarning``, when the trainer is built) about GRPOConfig settings ``args`` moved away from
+    TRL's defaults that the trainer does not apply: ``scale_rewards`` and ``multi_objective_aggregation``
+    (the estimator computes and normalises the advantages itself). Returns True when it warned."""
+    from treecredit.registry import get_estimator
+
+    if args is None:
+        return False
+    unapplied = []
+    scale = getattr(args, "scale_rewards", "group")
+    if scale not in ("group", True):
+        takes = "norm_by_std" in get_estimator(estimator).options
+        how = ("estimator_options={'norm_by_std': False} leaves the group's standard deviation out" if takes else
+               f"{estimator!r} has no norm_by_std option; its docstring says how it scales")
+        unapplied.append(f"scale_rewards={scale!r} ({how})")
+    aggregation = getattr(args, "multi_objective_aggregation", "sum_then_normalize")
+    if aggregation != "sum_then_normalize":
+        unapplied.append(f"multi_objective_aggregation={aggregation!r} (a completion's reward is the weighted sum "
+                         "of its reward functions, as with 'sum_then_normalize')")
+    if not unapplied:
+        return False
+    warnings.warn(f"TreeCreditGRPOTrainer does not apply GRPOConfig {' or '.join(unapplied)}: the estimator "
+                  f"{estimator!r} computes the advantages from the rewards itself. To silence this, leave these "
+                  f"settings at TRL's defaults; to change the scaling, use the estimator's options "
+                  f"(estimator_options, now {options!r}).", UserWarning, stacklevel=3)
+    return True
