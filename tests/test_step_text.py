@@ -13,38 +13,8 @@ from treecredit.step_text import step_ends_from_text, token_end_offsets, warn_if
 pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
 
-CORPUS = [
-    "Step 1: add 3 and 4.\n\nStep 2: the sum is 7.\n\n",
-    "First, café au lait.\n\nThen 🙂 we rest.\n\n",
-    "x = 12 + 30\n\ny = x * 2\n\nanswer: 84\n\n",
-    "Think.\n\n\n\nDone. Résumé ✓\n\n",
-] * 20
-
-
-def _byte_level_bpe():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    # a small vocabulary: "é", "🙂" and "✓" stay split over byte tokens (exercises unfinished characters)
-    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
-
-
-def _metaspace_bpe():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace()])
-    byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
-    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=400,
-                                                        special_tokens=["<unk>", "<eos>"] + byte_tokens))
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>",
-                                                unk_token="<unk>")
-
+from text_tokenizers import byte_level_bpe as _byte_level_bpe  # noqa: E402
+from text_tokenizers import metaspace_bpe as _metaspace_bpe  # noqa: E402
 
 TEXTS = [
     "Step 1: add 3 and 4.\n\nStep 2: the sum is 7.\n\n",

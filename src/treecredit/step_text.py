@@ -12,22 +12,31 @@ already-emitted tokens ``p < r ≤ t``, and a token whose text ends in an unfini
 replacement character U+FFFD) emits nothing until a later token completes it. The emitted pieces are
 checked against ``decode(ids)`` of the whole response; a row where they differ falls back to decoding
 every prefix (exact for any tokenizer, O(T²)).
+
+For the tokenizers whose decoding concatenates each token's text (byte-level BPE, character vocabularies:
+:mod:`treecredit.text_pieces`) the same scheme runs on cached per-token texts: a row whose pieces are all
+whole text gets its offsets as running lengths, and a window holding part of a character is decoded as
+above. Either way the row is checked against its one full decode, and decoded window by window, as above,
+where they differ: the offsets are those of the decoding scheme, with two decodes per token fewer.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from treecredit._validation import check_binary_mask, check_integer, check_ndim, check_shape, fail, to_numpy
+from treecredit.text_pieces import UNFINISHED as _UNFINISHED
+from treecredit.text_pieces import Pieces, piece_ends, pieces_of, tokenizer_pieces, window_texts
 
-_UNFINISHED = "\ufffd"  # what a byte-level decoder writes for an incomplete UTF-8 sequence
+_FIND = object()  # token_end_offsets: look the pieces up from decode
 
 
-def _decoder(tokenizer: Any):
+def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]:
+    """``(decode, pieces)``: the text of ids, and the cached token texts reproducing it (None: none)."""
     if not hasattr(tokenizer, "decode"):
         fail("tokenizer", f"{type(tokenizer).__name__} has no decode(ids) method",
              "pass a Hugging Face tokenizer or any object with decode(list_of_ids) -> str")
@@ -36,9 +45,9 @@ def _decoder(tokenizer: Any):
 
         def decode(ids):
             return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return decode, tokenizer_pieces(tokenizer, False, False)
     except TypeError:
-        decode = tokenizer.decode
-    return decode
+        return tokenizer.decode, pieces_of(tokenizer)
 
 
 def _compile(pattern: Any) -> re.Pattern:
@@ -52,25 +61,45 @@ def _compile(pattern: Any) -> re.Pattern:
          "or a compiled regex, e.g. re.compile(r'\\n\\n+')")
 
 
-def token_end_offsets(ids: Sequence[int], decode) -> tuple[str, list[int]]:
+def token_end_offsets(ids: Sequence[int], decode, pieces: Any = _FIND) -> tuple[str, list[int]]:
     """``(text, ends)``: the decoded text of ``ids`` and, per token, the text length once it is decoded.
 
     ``ends[t]`` is the number of characters of ``text`` that tokens ``0..t`` produce; it is non-
     decreasing, and equal to ``ends[t-1]`` for a token that only starts a multi-byte character.
+    ``pieces``: the decode's cached token texts (:mod:`treecredit.text_pieces`); by default found from
+    ``decode`` (a policy's or tokenizer's bound ``decode``), None to decode every window. They give the
+    same result with fewer decodes.
     """
-    text = decode(list(ids))
-    pieces, ends = [], []
+    ids = list(ids)
+    text = decode(ids)
+    if pieces is _FIND:
+        pieces = pieces_of(decode)
+    if pieces is not None:
+        whole = piece_ends(ids, pieces)
+        if whole is None:  # a piece holds part of a character: decode the windows that hold one
+            ends = _incremental_ends(ids, window_texts(ids, pieces, decode), text)
+            if ends is not None:
+                return text, ends
+        elif whole[0] == text:
+            return text, whole[1]
+    ends = _incremental_ends(ids, lambda a, b: decode(ids[a:b]), text)
+    return text, ends if ends is not None else _exact_end_offsets(ids, decode, text)
+
+
+def _incremental_ends(ids: list[int], window: Callable[[int, int], str], text: str) -> list[int] | None:
+    """The module docstring's incremental decoding (``window(a, b)`` is the text of ``ids[a:b]``); None
+    when the emitted pieces do not make ``text``."""
+    pieces, ends, total = [], [], 0
     prefix, read = 0, 0  # emitted tokens [prefix, read) give the context of the next piece
     for t in range(len(ids)):
-        before = decode(list(ids[prefix:read])) if read > prefix else ""
-        upto = decode(list(ids[prefix:t + 1]))
+        before = window(prefix, read) if read > prefix else ""
+        upto = window(prefix, t + 1)
         if len(upto) > len(before) and not upto.endswith(_UNFINISHED) and upto.startswith(before):
             pieces.append(upto[len(before):])
+            total += len(pieces[-1])
             prefix, read = read, t + 1
-        ends.append(sum(map(len, pieces)))
-    if "".join(pieces) == text:
-        return text, ends
-    return text, _exact_end_offsets(ids, decode, text)
+        ends.append(total)
+    return ends if "".join(pieces) == text else None
 
 
 def _exact_end_offsets(ids: Sequence[int], decode, text: str) -> list[int]:
@@ -123,13 +152,13 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
         mask = check_binary_mask(to_numpy(response_mask, "response_mask"), "response_mask")
         check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
         lengths = np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0)
-    decode = _decoder(tokenizer)
+    decode, pieces = _decoder(tokenizer)
     ends = np.zeros((B, T), dtype=bool)
     for row in range(B):
         row_ids = ids[row, : lengths[row]].tolist()
         if not row_ids:
             continue
-        text, offsets = token_end_offsets(row_ids, decode)
+        text, offsets = token_end_offsets(row_ids, decode, pieces)
         closes = [m.end() for m in regex.finditer(text) if m.end() > m.start()]
         if closes:
             tokens = np.searchsorted(np.asarray(offsets), np.asarray(closes), side="left")

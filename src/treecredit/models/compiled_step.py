@@ -139,7 +139,7 @@ def run(fn, key, dynamic: list, *args, module=None, setting="on"):
         for dim in dims:
             torch._dynamo.mark_dynamic(tensor, dim)
     if module is not None:
-        size = _sizes.get(module)
+        size = _sizes.get(module) or sum(p.numel() for p in module.parameters())
         print(f"treecredit: compiling the decoding step{f' of a {size / 1e6:.0f}M-parameter model' if size else ''} "
               "with torch.compile (once per process: about a minute the first time, seconds from TorchInductor's "
               "disk cache; compile_decode='off' / --compile-decode off skips it)", file=sys.stderr, flush=True)

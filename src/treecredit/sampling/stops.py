@@ -6,11 +6,20 @@ occurrences than the text before it. Decoding the whole prefix at every token co
 per token, which gives the same answer whenever an occurrence spans fewer than W tokens (every token
 decodes to at least one character in the tokenizers we use; a multi-token character or an empty special
 token only shortens what the window covers).
+
+For a decode known to concatenate each token's text (:func:`treecredit.text_pieces.pieces_of`: an
+``HFPolicy``'s or a byte-level / character tokenizer's) the two window texts are joins of cached pieces,
+and only a window holding part of a character is decoded: the same texts, so the same positions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
+
+from treecredit.text_pieces import Pieces, pieces_of
+
+_FIND: Any = object()  # StopMatcher: look the pieces up from decode
 
 
 class StopMatcher:
@@ -20,14 +29,39 @@ class StopMatcher:
         decode: ids → text (the policy's or the backend's decoder).
         strings: the stop strings (non-empty texts).
         response: response ids already in the context (only their tail is kept).
+        pieces: ``decode``'s cached token texts; by default found from ``decode``, None to decode every window.
     """
 
     def __init__(self, decode: Callable[[Sequence[int]], str], strings: Sequence[str],
-                 response: Sequence[int] = ()) -> None:
+                 response: Sequence[int] = (), pieces: Pieces | None = _FIND) -> None:
         self.decode = decode
         self.strings = tuple(s for s in strings if s)
         self.width = 2 * max((len(s) for s in self.strings), default=0) + 4
         self.ids = list(response)[-self.width:]
+        self.pieces = (pieces_of(decode) if pieces is _FIND else pieces) if self.strings else None
+        self._table = None if self.pieces is None else self.pieces.table.texts[self.pieces.skip]
+        self.texts = [self._piece(int(i)) for i in self.ids]  # per id of the window: its piece or None
+        self.odd = sum(text is None for text in self.texts)  # ids of the window without a usable piece
+
+    def _piece(self, token: int) -> str | None:
+        """``token``'s piece; None for a stop id, a piece holding part of a character, or no pieces."""
+        if self.pieces is None or self._table is None or token in self.pieces.stop_ids:
+            return None
+        text = self._table.get(token, _FIND)
+        if text is _FIND:
+            texts = self.pieces.texts([token])
+            text = None if texts is None else texts[0]
+        return text
+
+    def _text(self, end: int) -> str:
+        """``decode(self.ids[:end])``, joined from the pieces when those before the first stop id are whole."""
+        if self.pieces is not None:
+            stops = self.pieces.stop_ids
+            cut = next((k for k in range(end) if self.ids[k] in stops), end) if stops else end
+            head = self.texts[:cut]
+            if None not in head:
+                return "".join(head)  # type: ignore[arg-type]
+        return self.decode(self.ids[:end])
 
     def _count(self, text: str) -> int:
         return sum(text.count(s) for s in self.strings)
@@ -36,10 +70,18 @@ class StopMatcher:
         """Append ``token``; True when it completes a new occurrence of a stop string."""
         if not self.strings:
             return False
-        self.ids.append(int(token))
+        token = int(token)
+        piece = self._piece(token)
+        self.ids.append(token)
+        self.texts.append(piece)
+        self.odd += piece is None
         if len(self.ids) > self.width:
             del self.ids[0]
-        return self._count(self.decode(self.ids)) > self._count(self.decode(self.ids[:-1]))
+            self.odd -= self.texts.pop(0) is None
+        if self.odd == 0 and piece is not None:  # every piece whole, no stop id: one join
+            text = "".join(self.texts)  # type: ignore[arg-type]
+            return self._count(text) > self._count(text[: len(text) - len(piece)])
+        return self._count(self._text(len(self.ids))) > self._count(self._text(len(self.ids) - 1))
 
 
 def stop_positions(decode, strings: Sequence[str], ids: Sequence[int], start: Sequence[int] = ()) -> list[int]:
