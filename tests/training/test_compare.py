@@ -106,6 +106,8 @@ def test_failing_arm_is_reported_and_report_is_incremental(tmp_path, monkeypatch
     assert summary["estimators"]["rloo"]["area_paired_vs_reference"]["mean_diff"] == pytest.approx(0.05)
     text = write_report(tmp_path, summary, {}).read_text()
     assert "| dr_grpo | seed 0 failed | RuntimeError: boom in the sampler" in text
+    rows = [text.index(f"| dr_grpo | seed {seed} failed") for seed in (0, 1, 2)]
+    assert rows == sorted(rows), "failed seeds in seed order, not in the order the runs finished"
     assert "| rloo | 3 |" in text and "+0.100 ± 0.000" in text and "Partial report" not in text
     assert "grpo over its warm start (paired over seeds): +0.450" in text and "did not improve" not in text
     assert set(json.loads((tmp_path / "results.json").read_text())["failures"]) == {"dr_grpo"}

@@ -196,7 +196,7 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
                      f"{_pm(row[4], row[5], row[1], short=True)} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | "
                      f"{_wall(row[13])} |")
     for name, errors in summary.get("failures", {}).items():
-        for seed, error in errors.items():
+        for seed, error in sorted(errors.items(), key=lambda item: int(item[0])):  # seed order, not finish order
             lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | | | | |")
     if summary["estimators"]:
         start = np.mean([e["start_main"] for e in summary["estimators"].values()])
