@@ -68,7 +68,8 @@ def test_the_default_gpt_positions_fit_textworld_and_a_given_max_len_is_checked(
     positions = gpt_positions(world, seeds, settings, {})
     longest = max(len(world.reset(s) + settings.turn_prefix) for s in seeds)
     assert positions % 128 == 0 and longest + 1 + settings.max_episode_tokens <= positions < longest + 530
-    with pytest.raises(ValueError, match=rf"^max_len: .*exceed the model's 768 positions\. Fix: pass --sampler-option "
+    with pytest.raises(ValueError, match=rf"^sampler_options: --sampler-option max_len=768 \(agent episodes\): "
+                                         rf"max_len: .*exceed the model's 768 positions\. Fix: pass --sampler-option "
                                          rf"max_len={positions} or more"):
         gpt_positions(world, seeds, settings, {"max_len": 768})
 
@@ -77,5 +78,6 @@ def test_compare_env_refuses_a_max_len_the_episodes_do_not_fit_before_the_warm_s
     args = ["compare", "--env", "gridworld", "--estimators", "grpo", "--seeds", "1", "--budget", "5000",
             "--out", str(tmp_path / "cmp"), "--cache-dir", str(tmp_path / "cache"), "--sampler-option", "max_len=100"]
     assert main(args) == 2
-    assert "max_len (arm 'grpo'): " in capsys.readouterr().err
+    assert "sampler_options (a global setting, the same in every arm): --sampler-option max_len=100 (agent " \
+           "episodes): max_len: " in capsys.readouterr().err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "cmp").exists()

@@ -78,10 +78,10 @@ def test_a_selected_gpt_state_keeps_its_room_and_its_source_stays_valid():
 
 
 def test_rows_appended_into_spare_rows_decode_as_their_own_prefixes_and_leave_older_states_valid():
-    """append_rows (through kv_states.append_rows): a fork's rows join a batch in its buffer's spare rows,
-    right-aligned under masked zero columns; the batch before the append and a state selected from it
-    still decode as before; only the latest state of a buffer appends in place."""
-    from treecredit.sampling.kv_states import append_rows, has_spare_rows, truncate_state
+    """GrowingKV.append_copies (through kv_states.append_kept_rows): a fork's rows join a batch in its buffer's
+    spare rows, right-aligned under masked zero columns; the batch before the append and a state selected from
+    it still decode as before; only the latest state of a buffer appends in place."""
+    from treecredit.sampling.kv_states import append_kept_rows, has_spare_rows, truncate_state
 
     policy = _tiny_gpt()
     long, short = policy.encode_prompt("12+3*4="), policy.encode_prompt("1=")
@@ -89,11 +89,11 @@ def test_rows_appended_into_spare_rows_decode_as_their_own_prefixes_and_leave_ol
         _, batch = policy.prefill([long, long])
         _, batch = policy.step(batch, torch.tensor([5, 6]))  # now in a buffer with spare rows
         _, fork = policy.prefill([short + [7, 8]])
-        fork = truncate_state(fork, torch.tensor([len(short) + 1]))  # the prefix short + [7]; 8 is stepped next
+        keep = [len(short) + 1]  # the prefix short + [7]; 8 is stepped next
         assert has_spare_rows(batch, 1)
-        joined = append_rows(batch, fork)
+        joined = append_kept_rows(batch, [(fork, 0)], keep)
         assert joined is not None and joined.key_valid.shape == (3, batch.key_valid.shape[1])
-        assert not has_spare_rows(batch, 1) and append_rows(batch, fork) is None  # no longer the latest
+        assert not has_spare_rows(batch, 1) and append_kept_rows(batch, [(fork, 0)], keep) is None  # not the latest
         logits, _ = policy.step(joined, torch.tensor([9, 9, 8]))
         old, _ = policy.step(batch, torch.tensor([4, 4]))  # the batch before the append: copied, still valid
     torch.testing.assert_close(logits[0], _fresh_logits(policy, long + [5, 9])[0], rtol=0, atol=1e-12)
@@ -101,7 +101,7 @@ def test_rows_appended_into_spare_rows_decode_as_their_own_prefixes_and_leave_ol
     torch.testing.assert_close(logits[2], _fresh_logits(policy, short + [7, 8])[0], rtol=0, atol=1e-12)
     torch.testing.assert_close(old[1], _fresh_logits(policy, long + [6, 4])[0], rtol=0, atol=1e-12)
     wide = truncate_state(policy.prefill([long + long])[1], torch.tensor([2 * len(long)]))
-    assert append_rows(joined, wide) is None  # more key columns than the batch: the caller copies instead
+    assert append_kept_rows(joined, [(wide, 0)], [2 * len(long)]) is None  # wider than the batch: copied instead
 
 
 def test_shared_kv_heads_give_the_numbers_of_copied_heads():

@@ -1,17 +1,11 @@
 """A fork's rows copied once, straight from their kept states into the batch's spare rows
 (``kv_states.append_kept_rows``): the same keys, values, mask and positions as the select → concat →
-truncate → append path it replaces, and a forked row's keys and values are its parent's prefix."""
+truncate path it replaces, then a plain concatenation, and a forked row's keys and values are its parent's prefix."""
 
 import torch
 from tree_helpers import tiny_gpt
 
-from treecredit.sampling.kv_states import (
-    append_kept_rows,
-    append_rows,
-    concat_states,
-    gather_states,
-    truncate_state,
-)
+from treecredit.sampling.kv_states import append_kept_rows, concat_states, gather_states, truncate_state
 
 torch.set_num_threads(1)
 
@@ -35,7 +29,22 @@ def _old_path(policy, batch, sources, keep):
     order = [i for _, members in groups.values() for i, _ in members]
     merged = truncate_state(concat_states(policy, states), torch.tensor([keep[i] for i in order]))
     merged = policy.select(merged, torch.tensor([order.index(i) for i in range(len(sources))]))
-    return append_rows(batch, merged)
+    return _appended(batch, merged)
+
+
+def _appended(batch, rows):
+    """``batch``'s keys, values, mask and positions with ``rows``' after them, by plain concatenation: ``rows``
+    less its leading columns that no row attends to, right-aligned under ``batch``'s columns (zeros in front)."""
+    first = int(rows.key_valid.any(0).nonzero().min())
+    width, extra = batch.key_valid.shape[1], rows.key_valid.shape[1] - first
+    assert extra <= width
+
+    def joined(mine, theirs):
+        return torch.cat([mine, torch.nn.functional.pad(theirs[:, :, first:], (0, 0, width - extra, 0))])
+
+    cache = [(joined(bk, rk), joined(bv, rv)) for (bk, bv), (rk, rv) in zip(batch.cache, rows.cache)]
+    valid = torch.cat([batch.key_valid, torch.nn.functional.pad(rows.key_valid[:, first:], (width - extra, 0))])
+    return cache, valid, torch.cat([batch.next_pos, rows.next_pos])
 
 
 def _batch(policy, rows, steps, spare):
@@ -52,13 +61,13 @@ def test_rows_copied_once_equal_the_select_concat_truncate_path():
     sources = [(new, 1), (old, 0), (new, 0), (old, 2), (old, 1), (new, 1)]
     keep = [10, 4, 3, 2, 9, 14]
     a, b = _batch(policy, 12, 12, 0), _batch(policy, 12, 12, 0)
-    want = _old_path(policy, a, sources, keep)
+    want_cache, want_valid, want_pos = _old_path(policy, a, sources, keep)
     got = append_kept_rows(b, sources, keep)
-    assert want is not None and got is not None and got.key_valid.shape == (19, 16)
-    assert torch.equal(got.key_valid, want.key_valid) and torch.equal(got.next_pos, want.next_pos)
-    for (gk, gv), (wk, wv) in zip(got.cache, want.cache):
+    assert got is not None and got.key_valid.shape == (19, 16)
+    assert torch.equal(got.key_valid, want_valid) and torch.equal(got.next_pos, want_pos)
+    for (gk, gv), (wk, wv) in zip(got.cache, want_cache):
         assert torch.equal(gk, wk) and torch.equal(gv, wv)  # masked columns included, bit for bit
-    assert got.cache[0].spare_rows() == want.cache[0].spare_rows() == 16 + 13 - 19  # the rest stays spare
+    assert got.cache[0].spare_rows() == 16 + 13 - 19  # the rest stays spare
 
 
 def test_a_forked_row_holds_its_parents_prefix_and_decodes_like_it():

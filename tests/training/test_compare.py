@@ -77,7 +77,7 @@ def _fake_records(final: float, tokens: int = 100, seconds: float = 10.0) -> lis
 def test_failing_arm_is_reported_and_report_is_incremental(tmp_path, monkeypatch):
     finals = {"grpo": [0.5, 0.6, 0.55], "rloo": [0.6, 0.7, 0.65]}
 
-    def fake_train(config, log=None):
+    def fake_train(config, log=None, **kwargs):
         if config.estimator == "dr_grpo":
             raise RuntimeError("boom in the sampler")
         return _fake_records(finals[config.estimator][config.seed])
@@ -198,7 +198,7 @@ def test_the_shared_warm_start_is_built_on_the_runs_dataset_task(tmp_path, monke
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"question": f"{i}+1", "answer": str(i + 1)}) + "\n" for i in range(6)))
     built = []
-    monkeypatch.setattr("treecredit.training.loop.train", lambda config, log=None: _fake_records(0.5))
+    monkeypatch.setattr("treecredit.training.loop.train", lambda config, log=None, **kw: _fake_records(0.5))
     monkeypatch.setattr("treecredit.training.loop.build_policy", lambda config, task, log: built.append(task))
     base = TrainConfig(warm_start_steps=0, out=str(tmp_path / "cmp"), dataset=str(data), reward=["exact"],
                        task_options={"prompt_column": "question"})
@@ -280,3 +280,56 @@ def test_a_global_reward_that_fails_its_check_is_called_global_not_the_first_arm
     err = capsys.readouterr().err
     assert "reward (a global setting, the same in every arm): " in err and "arm 'grpo'" not in err, err
     assert not (out / "runs").exists()
+
+
+BROKEN = {"now": False}
+
+
+def _breaks_after_the_first_update(prompts, completions, **_):
+    if BROKEN["now"]:
+        raise RuntimeError("judge down")
+    return [0.5] * len(completions)
+
+
+def test_a_reward_that_breaks_mid_run_is_warned_once_per_arm_and_its_stop_names_the_arm(tmp_path, monkeypatch,
+                                                                                           capsys):
+    from treecredit.rewards import register_reward
+    from treecredit.rewards.failed import ALL_FAILED_STOP_STEPS
+    from treecredit.training import loop, preflight
+
+    register_reward("breaks_in_compare", _breaks_after_the_first_update)
+    check, update = preflight.check_run, loop.ppo_update
+
+    def fixed_then_check(*args, **kwargs):  # each run starts with a working reward (its checks, step 0, step 1)
+        BROKEN["now"] = False
+        return check(*args, **kwargs)
+
+    def update_then_break(*args, **kwargs):  # from each run's step 2 on, every reward raises
+        BROKEN["now"] = True
+        return update(*args, **kwargs)
+
+    monkeypatch.setattr(preflight, "check_run", fixed_then_check)
+    monkeypatch.setattr(loop, "ppo_update", update_then_break)
+    out = tmp_path / "cmp"
+    base = TrainConfig(warm_start_steps=0, out=str(out), reward=["breaks_in_compare"], n_layer=1, n_head=2,
+                       n_embd=16, prompts_per_step=2, group_size=2, minibatches=1, max_new_tokens=8, eval_problems=4,
+                       tensorboard=False, cache_dir=str(tmp_path / "cache"))
+    runs, failures = run_comparison(base, ["grpo", "rloo"], [0, 1], 640, out, jobs=1, log=lambda *a: None)
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "every reward failed" in line]
+    assert len(warned) == 2, err  # one per arm, not one per run (4) or per streak
+    assert warned[0].startswith("warning: arm 'grpo', seed 0: step 2: every reward failed (4 of 4 completions; "
+                                "last error: breaks_in_compare raised RuntimeError: judge down)"), warned
+    assert warned[1].startswith("warning: arm 'rloo', seed 0: step 2: ") and "shown once per arm" in warned[1]
+    assert not any(runs.values()) and {label: sorted(f) for label, f in failures.items()} == {"grpo": [0, 1],
+                                                                                               "rloo": [0, 1]}
+    stop = failures["rloo"][1]
+    assert stop.startswith(f"ValueError: reward: every reward of {ALL_FAILED_STOP_STEPS} steps in a row failed"), stop
+    assert f"`treecredit compare ... --out {out} --resume`" in stop and "treecredit train" not in stop
+    text = write_report(out, summarise(runs, 640, failures=failures), {}).read_text()
+    assert "| rloo | seed 1 failed | ValueError: reward: every reward of 5 steps in a row failed" in text
+    assert compare.failed_runs(failures) == [  # the command's last lines: which arm stopped, and why
+        f"{arm}, seeds 0, 1: ValueError: reward: every reward of {ALL_FAILED_STOP_STEPS} steps in a row failed"
+        for arm in ("grpo", "rloo")]
+    assert compare.failed_runs({"a": {2: "RuntimeError: boom", 0: "RuntimeError: boom"}, "b": {}}) == [
+        "a, seeds 0, 2: RuntimeError: boom"]

@@ -91,3 +91,18 @@ def test_compare_env_finds_the_gpt_positions_once_and_passes_them_on(tmp_path, m
     # once for both arms (same env settings), not once per run and again in every arm's warm start
     assert len(calls) == 1 and len(built) == 2 and None not in built
     assert built[0] == (1024 if sampler_options else agent_loop.DEFAULT_MAX_LEN)
+
+
+@pytest.mark.parametrize("where", ["global", "arm"])
+def test_an_agent_runs_option_check_says_global_or_names_the_arm_as_a_task_runs_does(tmp_path, capsys, where):
+    arms = "grpo,rtmc" if where == "global" else "grpo,rtmc[sampler.max_len=100]"
+    extra = ["--sampler-option", "max_len=100"] if where == "global" else []
+    args = ["compare", "--env", "gridworld", "--estimators", arms, "--seeds", "2", "--budget", "50000",
+            "--out", str(tmp_path / "cmp"), "--cache-dir", str(tmp_path / "cache"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    label = "a global setting, the same in every arm" if where == "global" else "arm 'rtmc[sampler.max_len=100]'"
+    assert f"error: sampler_options ({label}): --sampler-option max_len=100 (agent episodes): max_len: a first " \
+           "observation of" in err, err
+    assert where == "arm" or "arm 'grpo'" not in err  # a global setting is no fault of the first arm checked
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "cmp").exists()

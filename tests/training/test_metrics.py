@@ -67,3 +67,53 @@ def test_non_finite_metrics_are_written_as_json_null(tmp_path):
     json.loads(line, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
     assert read_metrics(tmp_path / "metrics.jsonl") == [
         {"kind": "train", "step": 1, "reward": None, "loss": None, "per_arm": [1.0, None], "ok": 0.5}]
+
+
+def _rollout(rewards, group_ids):
+    from types import SimpleNamespace
+
+    n = len(rewards)
+    return SimpleNamespace(rewards=torch.tensor(rewards), group_ids=torch.tensor(group_ids), row_weights=None,
+                           shape=(n, 3), response_texts=["2"] * n, problem_index=torch.zeros(n, dtype=torch.long),
+                           response_mask=torch.ones(n, 3, dtype=torch.bool))
+
+
+def test_rollout_metrics_average_the_scored_rewards_not_the_values_imputed_for_failed_ones():
+    import math
+
+    from treecredit.rewards.failed import neutralise_failed_rewards
+    from treecredit.tasks import ArithmeticTask
+    from treecredit.training.metrics import rollout_metrics
+
+    task = ArithmeticTask()
+    problems = task.held_out_problems(__import__("numpy").random.default_rng(0), 1)
+    nan = float("nan")
+    rollout = _rollout([1.0, nan, nan, 0.0, 0.0, 1.0], [0, 0, 0, 1, 1, 1])
+    raw = rollout.rewards.clone()
+    assert neutralise_failed_rewards(rollout) == 2  # group 0's failed rows get its valid mean, 1.0
+    assert float(rollout.rewards.mean()) == pytest.approx(4 / 6)  # what a mean over the imputed rows says
+    m = rollout_metrics(rollout, task, problems, raw)
+    assert m["reward"] == 0.5 and m["accuracy"] == 0.5  # over the 4 scored rows only
+    assert m["response_length"] == 3.0
+    rollout = _rollout([nan, nan], [0, 0])
+    raw = rollout.rewards.clone()
+    neutralise_failed_rewards(rollout)
+    m = rollout_metrics(rollout, task, problems, raw)
+    assert math.isnan(m["reward"]) and math.isnan(m["accuracy"])  # nothing scored: null, not 0
+
+
+def test_sample_records_read_failures_from_the_raw_rewards_only():
+    from treecredit.rewards.failed import neutralise_failed_rewards
+    from treecredit.training.samples import sample_records
+
+    nan = float("nan")
+    rollout = _rollout([0.25, nan, 0.75, 1.0], [0, 1, 2, 3])
+    rollout.prompt_texts = ["a", "b", "c", "d"]
+    rollout.row_weights = torch.tensor([1.0, 1.0, 0.0, 1.0])  # row 2: a replayed row of weight 0, scored
+    raw = rollout.rewards.clone()
+    neutralise_failed_rewards(rollout)
+    records = sample_records(rollout, 3, raw)
+    assert [(r["reward"], r["reward_failed"]) for r in records] == [(0.25, False), (None, True), (0.75, False),
+                                                                   (1.0, False)]
+    with pytest.raises(TypeError):  # one source of failures: no fallback guessing them from row weights
+        sample_records(rollout, 3)

@@ -66,24 +66,8 @@ class GrowingKV:
         return GrowingKV(buffer.keys[:b, :, :n + s], buffer.values[:b, :, :n + s], buffer)
 
     def spare_rows(self) -> int:
-        """Rows :meth:`append_rows` can still add in place (0 unless this is the latest state of its buffer)."""
+        """Rows :meth:`append_copies` can still add in place (0 unless this is the latest state of its buffer)."""
         return int(self._buffer.keys.shape[0]) - int(self.keys.shape[0]) if self._latest() else 0
-
-    def append_rows(self, keys, values) -> GrowingKV | None:
-        """The cache with the rows ``keys``/``values`` ``(K, H, W, D)``, ``W`` ≤ this cache's columns, added
-        after its rows, right-aligned (zeros in front), written into the buffer's spare rows (this one stays
-        as it is); None where that cannot be done in place (not the latest state of its buffer, too few
-        spare rows, or too many columns)."""
-        n, b, k = self.keys.shape[2], self.keys.shape[0], keys.shape[0]
-        buffer = self._buffer
-        if not self._latest() or b + k > buffer.keys.shape[0] or keys.shape[2] > n:
-            return None
-        pad = n - keys.shape[2]
-        for mine, theirs in ((buffer.keys, keys), (buffer.values, values)):
-            mine[b:b + k, :, :pad] = 0
-            mine[b:b + k, :, pad:n] = theirs
-        buffer.rows = b + k
-        return GrowingKV(buffer.keys[:b + k, :, :n], buffer.values[:b + k, :, :n], buffer)
 
     def append_copies(self, k: int, groups) -> GrowingKV | None:
         """The cache with ``k`` rows added after its rows, each copied once, straight from another cache into

@@ -48,18 +48,6 @@ ALL_FAILED_STOP_STEPS = 5
 """A run stops after this many RL steps in a row in which every reward failed (:class:`AllFailedWatch`)."""
 
 
-def scored_reward_metrics(raw_rewards) -> dict:
-    """``reward`` (mean) and ``accuracy`` (share > 0.5) of a step's rewards ``(B,)`` *before*
-    :func:`neutralise_failed_rewards`, over the completions that were scored (NaN = failed): a failed reward
-    is not a 0. Both are NaN (written as JSON null) when no completion was scored."""
-    import torch
-
-    scored = raw_rewards[~torch.isnan(raw_rewards)]
-    if scored.numel() == 0:
-        return {"reward": float("nan"), "accuracy": float("nan")}
-    return {"reward": float(scored.mean()), "accuracy": float((scored > 0.5).float().mean())}
-
-
 class AllFailedWatch:
     """Watches the RL steps in which every reward failed (a reward function raised, gave no number, or every
     one returned None): such a step trains on nothing (every advantage is 0).
@@ -106,8 +94,9 @@ class AllFailedWatch:
                      "such steps in a row")
         return self.streak >= self.stop_after
 
-    def stop_error(self, config_path) -> ValueError:
-        """The error that ends a run stopped by :meth:`after_sampling` (its checkpoint saved)."""
+    def stop_error(self, config_path, resume: str | None = None) -> ValueError:
+        """The error that ends a run stopped by :meth:`after_sampling` (its checkpoint saved); ``resume``: how to
+        resume it (None: ``resume with `treecredit train --config <config_path> --resume```)."""
+        resume = resume or f"resume with `treecredit train --config {config_path} --resume`"
         return ValueError(f"reward: {self.last}; the run stopped, its checkpoint is saved. Fix: fix the reward "
-                          f"function (call it by hand on a few completions), then resume with `treecredit train "
-                          f"--config {config_path} --resume`.")
+                          f"function (call it by hand on a few completions), then {resume}.")

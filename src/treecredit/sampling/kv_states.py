@@ -4,9 +4,9 @@
   with masked columns);
 - :func:`gather_states`: chosen rows of several states in one batch (one copy where the layers can
   ``stack``);
-- :func:`append_rows`: rows added to a state in place, in its buffer's spare rows, where the cache's
-  layers allow it (the small GPT's), without copying the state's rows; :func:`append_kept_rows` does the
-  same for rows of other states cut to a prefix (a fork's rows), copying each row once, from its source;
+- :func:`append_kept_rows`: rows of other states cut to a prefix (a fork's rows) added to a state in place,
+  in its buffer's spare rows, where the cache's layers allow it (the small GPT's), without copying the
+  state's rows: each added row is copied once, from its source;
 - :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
   removed), so a kept state continues from an earlier position of its context;
 - :func:`drop_unused_columns`: leading columns that every row masks are cut off (a continuous batch
@@ -106,43 +106,23 @@ def gather_states(policy, parts: list, total_rows: int = 0) -> DecodeState:
 
 
 def has_spare_rows(state: DecodeState, k: int) -> bool:
-    """Whether :func:`append_rows` can add ``k`` rows to ``state`` in place (the columns aside)."""
+    """Whether :func:`append_kept_rows` can add ``k`` rows to ``state`` in place (the columns aside)."""
     cache = state.cache
     return (isinstance(cache, (list, tuple)) and bool(cache) and hasattr(cache[0], "spare_rows")
             and cache[0].spare_rows() >= k)
 
 
-def append_rows(state: DecodeState, rows: DecodeState) -> DecodeState | None:
-    """``state`` with the rows of ``rows`` after its own, written in place into spare rows of its cache's
-    buffers (the layers' ``append_rows``; ``state`` stays valid as it is), right-aligned; None where the
-    cache cannot (no ``append_rows``, not the latest state of its buffers, too few spare rows) or ``rows`` has
-    more key columns than ``state`` after leaving out its leading columns that no row attends to."""
-    import torch
-
-    cache = state.cache
-    if not (isinstance(cache, (list, tuple)) and cache and hasattr(cache[0], "append_rows")):
-        return None
-    rows = drop_unused_columns(rows, share=0.0)
-    width, extra = int(state.key_valid.shape[1]), int(rows.key_valid.shape[1])
-    if extra > width:
-        return None
-    layers = []
-    for kv, (k, v) in zip(cache, _layers(rows.cache)):
-        grown = kv.append_rows(k, v)
-        if grown is None:  # rows written into earlier layers' spare rows are seen by no state
-            return None
-        layers.append(grown)
-    valid = torch.cat([state.key_valid, torch.nn.functional.pad(rows.key_valid, (width - extra, 0), value=False)])
-    return DecodeState(layers, valid, torch.cat([state.next_pos, rows.next_pos]))
-
-
 def append_kept_rows(state: DecodeState, sources: list, keep) -> DecodeState | None:
-    """``append_rows(state, truncate_state(concat of the rows, keep))`` with each row copied once, straight from
-    its source into a spare row of ``state``'s buffers (no merged state in between): the same keys, values,
-    mask and positions, at the same columns. ``sources``: ``(DecodeState, row)`` per added row (rows of one
-    state are merged in order of first appearance, as by the select-and-concat it replaces); ``keep (K,)``
-    long ≥ 1: real tokens each row keeps. None where :func:`append_rows` would give None (the cache's layers
-    have no ``append_copies``, too few spare rows, not the latest state, or the rows wider than ``state``)."""
+    """``state`` with the rows ``sources`` after its own, each cut to its first ``keep`` real tokens, written in
+    place into spare rows of ``state``'s buffers (``state`` stays valid as it is), each row copied once, straight
+    from its source (no merged state in between). The added rows are those of the select → concat →
+    truncate path (:func:`concat_states`, :func:`truncate_state`) without their leading columns that no added
+    row attends to, right-aligned under ``state``'s columns (masked zero columns in front): the same keys,
+    values, mask and positions. ``sources``: ``(DecodeState, row)`` per added row (rows of one state are
+    merged in order of first appearance, as by the select-and-concat it replaces); ``keep (K,)`` long ≥ 1:
+    real tokens each row keeps. None where the cache cannot (its layers have no ``append_copies``, too few
+    spare rows, not the latest state of its buffers) or the kept rows are wider than ``state``: the caller
+    copies instead."""
     import torch
 
     cache = state.cache

@@ -64,12 +64,12 @@ def check_agent_config(config) -> None:
         noise = agent.get("expert_noise", 0.3)
         if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
             fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
+        if config.model != "gpt" and "max_len" in agent:
+            fail("max_len", "sets the small GPT's positions; a Hugging Face model (--model) has its own "
+                 "(max_position_embeddings)", "drop --sampler-option max_len")
     if getattr(config, "hf_warm_start_steps", 0):
         fail("hf_warm_start_steps", "warm-starts a Hugging Face model on a task's worked solutions; agent runs "
              "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
-    if config.model != "gpt" and "max_len" in agent:
-        fail("max_len", "sets the small GPT's positions; a Hugging Face model (--model) has its own "
-             "(max_position_embeddings)", "drop --sampler-option max_len")
 
 
 def draw_instances(env, rng, n: int, held_out: set) -> list[int]:
@@ -102,16 +102,20 @@ env's episodes need more (:func:`gpt_positions`)."""
 
 def gpt_positions(probe, eval_seeds: list[int], settings, agent: dict) -> int:
     """The small GPT's positions for an agent run: ``agent['max_len']`` (``--sampler-option max_len``) when
-    given, refused (``ValueError``) when the longest held-out first observation plus ``max_episode_tokens``
-    does not fit in it; else :data:`DEFAULT_MAX_LEN`, or, for an env whose episodes need more (TextWorld's
-    first observations run to ≈ 780 characters, which with the default ``max_episode_tokens=400`` need
-    1,185), that need rounded up to a multiple of 128 (1,280 for TextWorld's defaults)."""
+    given, refused (``ValueError`` naming ``sampler_options`` and the flag) when the longest held-out first
+    observation plus ``max_episode_tokens`` does not fit in it; else :data:`DEFAULT_MAX_LEN`, or, for an env
+    whose episodes need more (TextWorld's first observations run to ≈ 780 characters, which with the default
+    ``max_episode_tokens=400`` need 1,185), that need rounded up to a multiple of 128 (1,280 for TextWorld's
+    defaults)."""
+    from treecredit.training.config import option_flag_named
+
     longest = max(len(probe.reset(seed) + settings.turn_prefix) for seed in eval_seeds)
     if "max_len" in agent:
-        check_room("max_len", int(agent["max_len"]), longest, settings, "characters",
-                   f"pass --sampler-option max_len={-(-(longest + 1 + settings.max_episode_tokens) // 128) * 128} "
-                   "or more (or leave max_len out: the default fits the env), or a smaller --sampler-option "
-                   "max_episode_tokens")
+        with option_flag_named(agent, "sampler_options", "--sampler-option", "agent episodes"):
+            check_room("max_len", int(agent["max_len"]), longest, settings, "characters",
+                       f"pass --sampler-option max_len={-(-(longest + 1 + settings.max_episode_tokens) // 128) * 128}"
+                       " or more (or leave max_len out: the default fits the env), or a smaller --sampler-option "
+                       "max_episode_tokens")
         return int(agent["max_len"])
     return max(DEFAULT_MAX_LEN, -(-(longest + 1 + settings.max_episode_tokens) // 128) * 128)
 

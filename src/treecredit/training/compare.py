@@ -11,6 +11,7 @@ error and the other runs go on; ``on_result`` is called as each run finishes (th
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -38,18 +39,53 @@ def default_jobs(n_runs: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_runs))
 
 
+_SHOWN = None
+"""Per arm (by its index): 1 once a reward warning of one of its runs was shown. A ``multiprocessing`` array
+shared by the worker processes (:func:`_share_shown`); None outside a comparison."""
+
+
+def _share_shown(shown, plain: bool = False) -> None:
+    """Set :data:`_SHOWN` (a worker process's initializer, or the parent's before it runs the runs itself);
+    ``plain``: show warnings as the command does (``warning: ...``)."""
+    global _SHOWN
+    _SHOWN = shown
+    if plain:
+        from treecredit.warnings_display import show_warnings_plainly
+
+        show_warnings_plainly()
+
+
+def _arm_warning(label: str, seed: int, arm: int):
+    """The ``warn`` of a run of arm number ``arm``: its first reward warning (every reward of a step or of an
+    evaluation failed) is printed to stderr with the arm's name, the arm's later ones (any seed) are not."""
+    def warn(message: str) -> None:
+        with _SHOWN.get_lock():
+            first = not _SHOWN[arm]
+            _SHOWN[arm] = 1
+        if first:
+            text = message.removeprefix("warning: ")
+            print(f"warning: arm {label!r}, seed {seed}: {text} (shown once per arm: its further reward warnings "
+                  "are not; reward_failed in its runs' metrics.jsonl counts them)", file=sys.stderr, flush=True)
+
+    return warn
+
+
 def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple[str, str]]:
     """Train one run; return ``(label, seed, records, None, how)`` or ``(label, seed, None, error text, how)``;
     ``how`` = ``(what, detail)``: :data:`READ_BACK` (finished already), :data:`RESUMED` (from a checkpoint)
     or :data:`RUN_ANEW`, and the step it was at.
 
-    ``job`` = ``(label, seed, config[, train keyword arguments such as resume/overwrite])``; a run stopped
-    by a signal stops the comparison (it is not a failing arm)."""
+    ``job`` = ``(label, seed, config[, train keyword arguments such as resume/overwrite/resume_fix[, arm]])``;
+    ``arm``: the arm's number, whose reward warnings are shown once per arm (:func:`_arm_warning`; else they are
+    silenced, as the run's other lines are). A run stopped by a signal stops the comparison (it is not a
+    failing arm)."""
     from treecredit.training.loop import train
     from treecredit.training.stopping import RunInterrupted
 
     label, seed, config, *more = job
     flags = {key: value for key, value in (more[0] if more else {}).items() if value}
+    if len(more) > 1 and _SHOWN is not None and not config.env:  # an agent run has no reward warnings
+        flags["warn"] = _arm_warning(label, seed, more[1])
     how = [(RUN_ANEW, "")]
     if flags.get("resume"):
         def resumed(step: int, finished: bool) -> None:
@@ -60,6 +96,7 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
         if config.env:
             from treecredit.training.agent_loop import train_agent
 
+            flags.pop("resume_fix", None)  # an agent run stops on no failing reward
             return label, seed, train_agent(config, log=lambda *a: None, **flags), None, how[0]
         return label, seed, train(config, log=lambda *a: None, **flags), None, how[0]
     except RunInterrupted:
@@ -91,29 +128,30 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     configs = arm_configs(base, arms)
     folders = {(label, seed): out / "runs" / f"{parse_arm(label).folder}-seed{seed}"
                for seed in seeds for label in arms}
-    # resumed: the runs that had started continue, the others (new seeds or arms, not reached yet) start
-    jobs_list = [(label, seed, replace(configs[label], seed=seed, token_budget=budget, steps=0, progress=False,
-                                       out=str(folder)),
-                  {"resume": resume and holds_run(folder), "overwrite": overwrite})
-                 for (label, seed), folder in folders.items()]
     resume_fix = (f"resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} "
                   "--resume`, the command in its report.md; only a larger --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
+    # resumed: the runs that had started continue, the others (new seeds or arms, not reached yet) start
+    jobs_list = [(label, seed, replace(configs[label], seed=seed, token_budget=budget, steps=0, progress=False,
+                                       out=str(folder)),
+                  {"resume": resume and holds_run(folder), "overwrite": overwrite, "resume_fix": resume_fix},
+                  arms.index(label))
+                 for (label, seed), folder in folders.items()]
     for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
         _in_arm(f"arm {label!r}", check_budget_fits, config, budget)
+    shared = _shared_fields(configs)  # an error about one of these is no fault of the arm it was checked in
     if base.env:
         for job in jobs_list:
-            _in_arm(_where(job), check_agent_run, job[2], **job[3], resume_fix=resume_fix)
+            _in_arm(_where(job), check_agent_run, job[2], **job[3], shared=shared)
         found: dict[str, int | None] = {}  # the GPT's positions, once per env setting, for every arm first
         for label, config in configs.items():
             if _positions_key(config) not in found:
-                found[_positions_key(config)] = _in_arm(f"arm {label!r}", agent_positions, config)
+                found[_positions_key(config)] = _in_arm(f"arm {label!r}", agent_positions, config, shared=shared)
         for config in configs.values():  # the cache keys the warm start: arms that share it build it once
             warm_start_agent(config, log, max_len=found[_positions_key(config)])
         configs = {}
-    shared = _shared_fields(configs)
     for job in jobs_list if not base.env else []:  # every run before any work
-        _in_arm(_where(job), check_run, job[2], **job[3], resume_fix=resume_fix, shared=shared)
+        _in_arm(_where(job), check_run, job[2], **job[3], shared=shared)
     warm_keys = set()
     for config in configs.values():  # warm start once per distinct policy, into the cache
         key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
@@ -129,7 +167,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     failures: dict[str, dict[int, str]] = {label: {} for label in arms}
     hows: dict[str, list[str]] = {}
     if resume:
-        kept = sum(job[3]["resume"] for job in jobs_list)
+        kept = sum(bool(job[3]["resume"]) for job in jobs_list)
         log(f"compare --resume: {kept} run{'s' * (kept != 1)} with a folder in {out / 'runs'} (read back when "
             f"finished, else resumed), {len(jobs_list) - kept} to run anew")
 
@@ -147,21 +185,42 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         if on_result is not None:
             on_result(_ordered(done), failures, len(jobs_list) - finished)
 
+    context = multiprocessing.get_context("spawn")
+    shown = context.Array("b", len(arms))  # per arm: a reward warning shown (by whichever process ran its run)
     if jobs > 1:
-        from treecredit.warnings_display import show_warnings_plainly, shown_plainly
+        from treecredit.warnings_display import shown_plainly
 
         # the workers show warnings as the command does (`warning: ...`) when it runs them
-        plain = show_warnings_plainly if shown_plainly() else None
-        with multiprocessing.get_context("spawn").Pool(jobs, initializer=plain) as pool:
+        with context.Pool(jobs, initializer=_share_shown, initargs=(shown, shown_plainly())) as pool:
             for result in pool.imap_unordered(_run_one, jobs_list):
                 collect(result)
     else:
-        for job in jobs_list:
-            collect(_run_one(job))
+        _share_shown(shown)
+        try:
+            for job in jobs_list:
+                collect(_run_one(job))
+        finally:
+            _share_shown(None)
     if resume:
         log("compare --resume: " + "; ".join(f"{how}: {', '.join(hows[how])}" for how in (READ_BACK, RESUMED, RUN_ANEW)
                                               if how in hows))
     return _ordered(done), failures
+
+
+def failed_runs(failures: dict) -> list[str]:
+    """One line per arm and cause of ``failures`` (``{label: {seed: error text}}``, as :func:`run_comparison`
+    returns them): the arm, its seeds and the error's first clause (the whole error is in the report's table),
+    e.g. ``grpo, seeds 0, 2: ValueError: reward: every reward of 5 steps in a row failed``."""
+    import re
+
+    lines = []
+    for label, by_seed in failures.items():
+        causes: dict[str, list[int]] = {}
+        for seed, error in sorted(by_seed.items()):
+            causes.setdefault(re.split(r" \(|; |\. Fix: ", error, maxsplit=1)[0], []).append(seed)
+        lines += [f"{label}, seed{'s' * (len(seeds) != 1)} {', '.join(map(str, seeds))}: {cause}"
+                  for cause, seeds in causes.items()]
+    return lines
 
 
 def _in_arm(where: str, check, *args, shared: frozenset = frozenset(), **kwargs):

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.training.compare import (
         arm_configs,
         default_estimators,
+        failed_runs,
         parse_arm,
         run_comparison,
         split_arms,
@@ -107,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())
-    if n_failed:
-        print(f"{n_failed} run(s) failed; see the table")
+    if n_failed:  # which arm failed or stopped, and why (the whole error is in the table)
+        print(f"{n_failed} run(s) failed or stopped; the table has each one's error:")
+        for line in failed_runs(failures):
+            print(f"  {line}")
     return 1 if all(not v for v in runs.values()) else 0
 
 

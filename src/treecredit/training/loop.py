@@ -195,7 +195,7 @@ def minibatch_rows(group_ids, minibatches: int, split: str, generator) -> list:
 
 
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
-          log=print, on_resume=None) -> list[dict]:
+          log=print, on_resume=None, warn=None, resume_fix: str | None = None) -> list[dict]:
     """Run RL with ``config``; return the metric records (also written to ``<out>/metrics.jsonl``).
 
     The whole configuration is checked first (:func:`treecredit.training.preflight.check_run`): an
@@ -204,17 +204,14 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     a checkpoint and raise :class:`~treecredit.training.stopping.RunInterrupted`. ``stop_at_step`` ends
     the call after that step without a final checkpoint, as a kill would (used by the resume tests).
     ``on_resume(step, finished)`` is called when a checkpoint was resumed: its step, and whether the run was
-    already finished there.
+    already finished there. ``warn``: where the warnings that every reward of a step (or of an evaluation) failed
+    go (None: ``log``; ``treecredit compare`` silences ``log`` but shows these once per arm); ``resume_fix``: how
+    the error of a run stopped by failing rewards says to resume it (None: ``treecredit train ... --resume``).
     """
     import torch
 
     import treecredit
-    from treecredit.rewards.failed import (
-        AllFailedWatch,
-        neutralise_failed_rewards,
-        reward_notes,
-        scored_reward_metrics,
-    )
+    from treecredit.rewards.failed import AllFailedWatch, neutralise_failed_rewards, reward_notes
     from treecredit.sampling import IIDSampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
@@ -295,7 +292,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
             policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
             top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"]))}
-        check_rewards_scored(record, task, log, noted)  # broken rewards before step 1: refused, not written as 0
+        check_rewards_scored(record, task, warn or log, noted)  # broken rewards before step 1: refused, not a 0
         writer.write(record)
         evaluated.add(counters["step"])
         return record
@@ -311,7 +308,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = run_bar(config, counters)
     log = above_bar(log, bar)  # sample lines and notes above the bar, not through it
-    failures = AllFailedWatch(task, log)  # every reward of a step failed: refused at step 1, stops a streak
+    failures = AllFailedWatch(task, warn or log)  # every reward of a step failed: refused at step 1, stops a streak
     started = time.perf_counter()
     saved_step = counters["step"]
     with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar, not on its line
@@ -340,8 +337,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             counters["flops"] += 2.0 * n_params * (prompt_tokens / config.group_size + rollout.generated_tokens) \
                 + (6.0 + 2.0 * (reference is not None)) * n_params * trained
             sampled_nll = float(-rollout.old_logprobs.sum() / rollout.response_mask.sum().clamp(min=1))
-            record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems),
-                      **scored_reward_metrics(raw_rewards),
+            record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems, raw_rewards),
                       "sampled_nll": sampled_nll,
                       **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
                       **sampler_metrics(rollout), **stats, "reward_failed": reward_failed, "elapsed_s": elapsed()}
@@ -356,7 +352,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                 saved_step = counters["step"]
             if stop_failed:  # a reward that broke mid-run: saved, resumable once the reward is fixed
                 writer.close()
-                raise failures.stop_error(out / "config.json")
+                raise failures.stop_error(out / "config.json", resume_fix)
             advance_bar(bar, config, rollout.generated_tokens, _postfix(record, last_eval, config))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break

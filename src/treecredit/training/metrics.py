@@ -15,9 +15,15 @@ import math
 from pathlib import Path
 
 
-def rollout_metrics(rollout, task, problems) -> dict:
-    """Reward, accuracy, response length and step accuracy of a ``RolloutBatch`` (NaN, written as null,
-    when the task has no partial verifier)."""
+def rollout_metrics(rollout, task, problems, raw_rewards) -> dict:
+    """Reward, accuracy, response length and step accuracy of a ``RolloutBatch``.
+
+    ``raw_rewards`` ``(B,)``: the step's rewards before :func:`~treecredit.rewards.failed.neutralise_failed_rewards`
+    (NaN where the reward failed). ``reward`` (mean) and ``accuracy`` (share > 0.5) are over the scored rows
+    only, a failed reward being no 0 and not the value imputed for the baseline; both NaN (written as JSON null)
+    when no row was scored. ``step_accuracy`` is NaN (null) when the task has no partial verifier."""
+    import torch
+
     from treecredit.tasks.base import step_accuracy_share
 
     correct = total = 0
@@ -25,7 +31,10 @@ def rollout_metrics(rollout, task, problems) -> dict:
         good, n = task.step_accuracy(problems[int(rollout.problem_index[row])], text)
         correct, total = correct + good, total + n
     lengths = rollout.response_mask.sum(1).float()
-    return {"reward": float(rollout.rewards.mean()), "accuracy": float((rollout.rewards > 0.5).float().mean()),
+    scored = raw_rewards[~torch.isnan(raw_rewards)]
+    none = scored.numel() == 0
+    return {"reward": float("nan") if none else float(scored.mean()),
+            "accuracy": float("nan") if none else float((scored > 0.5).float().mean()),
             "response_length": float(lengths.mean()), "step_accuracy": step_accuracy_share(task, correct, total)}
 
 

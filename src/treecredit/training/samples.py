@@ -9,12 +9,12 @@ from pathlib import Path
 from treecredit.training.metrics import json_safe
 
 
-def sample_records(rollout, step: int, raw_rewards=None, n: int = 4) -> list[dict]:
+def sample_records(rollout, step: int, raw_rewards, n: int = 4) -> list[dict]:
     """Up to ``n`` rows of ``rollout``, one per group first (the first row of each of the first groups).
 
     ``raw_rewards`` ``(B,)``: the rewards before :func:`~treecredit.rewards.failed.neutralise_failed_rewards`
     (NaN where the reward failed); a failed reward is stored as ``"reward": null`` with ``"reward_failed":
-    true``, never as the value imputed for the baseline. None: read failures from ``rollout.row_weights``."""
+    true``, never as the value imputed for the baseline."""
     import math
 
     seen, rows = set(), []
@@ -25,15 +25,11 @@ def sample_records(rollout, step: int, raw_rewards=None, n: int = 4) -> list[dic
             rows.append(row)
         if len(rows) == n:
             break
-    weights = rollout.row_weights
     records = []
     for r in rows:
-        if raw_rewards is not None:
-            failed = math.isnan(float(raw_rewards[r]))
-        else:
-            failed = weights is not None and float(weights[r]) == 0.0
+        failed = math.isnan(float(raw_rewards[r]))
         records.append({"step": step, "prompt": str(rollout.prompt_texts[r]), "completion": rollout.response_texts[r],
-                        "reward": None if failed else float(rollout.rewards[r]), "reward_failed": failed})
+                        "reward": None if failed else float(raw_rewards[r]), "reward_failed": failed})
     return records
 
 
