@@ -19,8 +19,13 @@ by spaces), ``clean_up_tokenization_spaces`` (rewrites " ." across token boundar
 tokenizer class overriding ``decode`` or ``_decode`` (CodeGen, Whisper, ...). Special tokens are kept as
 their text, or skipped, the same way alone as in a window.
 
-The callers speed a row up only where its pieces agree with one full ``decode`` of it, and decode as
-before otherwise, so the pieces are a cache, never a second definition of the text.
+Where the choice comes from: the Hugging Face ``tokenizers`` decoders (``ByteLevel`` maps each token's
+characters back to its bytes and decodes all bytes at once, lossily; ``Fuse`` joins the tokens; ``Metaspace``
+treats the first token apart), and ``transformers``' fast-tokenizer ``_decode`` (the backend's decode, then
+the optional cleanup). The tests compare every use with the decoding path on local tokenizers, random ids
+included. :mod:`treecredit.step_text` also checks each row against its one full ``decode`` and decodes
+window by window where they differ; the stop matcher, which works on a window per token, relies on the
+decoder's kind alone.
 """
 
 from __future__ import annotations
