@@ -48,9 +48,9 @@ def test_weights_that_add_up_past_one_are_refused_before_the_warm_start(tmp_path
             "--reward", "math", "--reward", "exact@0.5", "--out", str(tmp_path / "run")]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert ("reward: --reward math --reward exact@0.5 add up to a reward in [0, 1.5] (each function gives 0 to 1, "
-            "times its weight), but estimator 'treerpo' with its default options needs rewards in [0, 1] (checked "
-            "before any work)") in err, err
+    assert ("estimator: 'treerpo' with its default options needs rewards in [0, 1], but --reward math --reward "
+            "exact@0.5 add up to a reward in [0, 1.5] (each function gives 0 to 1, times its weight; checked before "
+            "any work)") in err, err
     assert "--estimator-option scale=std" in err and "e.g. --reward math@0.667 --reward exact@0.333" in err, err
     assert built == [] and not (tmp_path / "run").exists()
 
@@ -60,7 +60,7 @@ def test_weights_that_add_up_past_one_are_refused_before_the_warm_start(tmp_path
     (["math", "numeric:tolerance=0.5@0.25"], r"add up to a reward in \[0, 1.25\]"),
 ])
 def test_any_weights_outside_the_unit_range_are_refused(tiny_config, data, rewards, match):
-    with pytest.raises(ValueError, match="^reward: .*" + match):
+    with pytest.raises(ValueError, match="^estimator: 'treerpo' .*" + match):
         check_run(_config(tiny_config, data, rewards))
 
 
@@ -77,9 +77,10 @@ def test_rewards_the_estimator_accepts_pass(tiny_config, data, user_rewards, rew
 
 def test_a_user_reward_that_leaves_the_range_on_a_worked_solution_is_refused(tiny_config, data, user_rewards):
     """The README's ``--reward math --reward my_rewards:fmt@0.2``: 1.2 on a solved problem."""
-    with pytest.raises(ValueError, match=r"^reward: --reward math --reward rr_format@0.2 gave the worked solution of "
-                                         r"training problem 0 the reward 1.2, outside \[0, 1\], but estimator "
-                                         r"'treerpo' .* Fix: pass scale='std' .*--estimator-option scale=std"):
+    with pytest.raises(ValueError, match=r"^estimator: 'treerpo' with its default options needs rewards in \[0, 1\], "
+                                         r"but --reward math --reward rr_format@0.2 gave the worked solution of "
+                                         r"training problem 0 the reward 1.2 .* Fix: pass scale='std' .*"
+                                         r"--estimator-option scale=std"):
         check_run(_config(tiny_config, data, ["math", "rr_format@0.2"]))
     check_run(_config(tiny_config, data, ["math", "rr_format@0.2"], scale="std"))
 
@@ -110,8 +111,8 @@ def test_combined_range_of_known_and_unknown_rewards():
 
 def test_the_task_verifier_counts_as_a_unit_range_reward(tiny_config):
     config = tiny_config(reward=["task", "numeric@0.5"], estimator="treerpo")
-    with pytest.raises(ValueError, match=r"^reward: --reward task --reward numeric@0.5 add up to a reward in "
-                                         r"\[0, 1.5\]"):
+    with pytest.raises(ValueError, match=r"^estimator: .* --reward task --reward numeric@0.5 add up to a reward "
+                                         r"in \[0, 1.5\]"):
         check_run(config)
 
 
@@ -123,3 +124,20 @@ def test_the_estimators_own_message_mid_run_gives_the_range_and_the_command_line
     message = str(info.value)
     assert message.startswith("rewards: are outside [0, 1] (from 0 to 1.2), which scale='bernoulli' needs"), message
     assert "scale='std'" in message and "treecredit train: --estimator-option scale=std" in message, message
+
+
+def test_compare_names_the_arm_and_its_own_fix(tmp_path, data, capsys):
+    from treecredit.training.arms import arm_configs
+    from treecredit.training.config import TrainConfig
+
+    argv = ["compare", "--estimators", "grpo,treerpo", "--seeds", "1", "--budget", "10000", "--dataset", data,
+            "--task-option", "delimiter=+", "--reward", "math", "--reward", "exact@0.5", "--out", str(tmp_path / "c"),
+            "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "5"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "estimator (arm 'treerpo', seed 0): 'treerpo' with its default options needs rewards in [0, 1]" in err, err
+    assert "(treecredit compare: the arm treerpo[scale=std])" in err, err
+    assert not (tmp_path / "c").exists()
+    base = TrainConfig(dataset=data, reward=["math", "exact@0.5"], task_options={"delimiter": "+"},
+                       out=str(tmp_path / "r"))
+    check_run(arm_configs(base, ["treerpo[scale=std]"])["treerpo[scale=std]"])  # the fix it names passes

@@ -22,6 +22,7 @@ user's function that leave [0, 1] only later still stop the run then, with the e
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 
 from treecredit._validation import fail
@@ -117,10 +118,10 @@ def _fmt(value: float) -> str:
 
 
 def check_reward_range(config, task, probed: list | None = None) -> None:
-    """Refuse (``ValueError`` naming ``reward``) a run whose estimator needs rewards in [0, 1]
-    (:func:`needs_unit_rewards`) when ``task``'s weighted reward functions can leave [0, 1] by construction,
-    or when one of ``probed`` (the rewards of the worked solutions pre-flight scored, None where they failed)
-    is outside it. Tasks without reward functions (a task's own verifier, in [0, 1]): nothing to check."""
+    """Refuse (``ValueError`` naming ``estimator``: in ``treecredit compare`` the arm) a run whose estimator
+    needs rewards in [0, 1] (:func:`needs_unit_rewards`) when ``task``'s weighted reward functions can leave
+    [0, 1] by construction, or when one of ``probed`` (the rewards of the worked solutions pre-flight scored,
+    None where they failed) is outside it. Tasks without reward functions (a task's own verifier, in [0, 1]): nothing to check."""
     reward_set = getattr(task, "_reward_set", None)
     if reward_set is None:
         return
@@ -135,12 +136,18 @@ def check_reward_range(config, task, probed: list | None = None) -> None:
     if fix is None:
         return
     given = " ".join(f"--estimator-option {k}={v}" for k, v in config.estimator_options.items())
-    need = (f"estimator {config.estimator!r} with {given or 'its default options'} needs rewards in [0, 1] "
-            "(checked before any work)")
+    need = f"{config.estimator!r} with {given or 'its default options'} needs rewards in [0, 1], but"
+    fix = f"{fix}{_in_compare(config.estimator, fix)}; {_weights_example(items)}"
     if bounds is not None:
-        fail("reward", f"{_written(items)} add up to a reward in [{_fmt(bounds[0])}, {_fmt(bounds[1])}] (each "
-             f"function gives 0 to 1, times its weight), but {need}", f"{fix}; {_weights_example(items)}")
+        fail("estimator", f"{need} {_written(items)} add up to a reward in [{_fmt(bounds[0])}, {_fmt(bounds[1])}] "
+             "(each function gives 0 to 1, times its weight; checked before any work)", fix)
     index, value = outside[0]
-    fail("reward", f"{_written(items)} gave the worked solution of training problem {index} the reward "
-         f"{_fmt(value)}, outside [0, 1], but {need}",
-         f"{fix}; {_weights_example(items)}, each function giving rewards in [0, 1]")
+    fail("estimator", f"{need} {_written(items)} gave the worked solution of training problem {index} the reward "
+         f"{_fmt(value)} (checked before any work)", f"{fix}, each function giving rewards in [0, 1]")
+
+
+def _in_compare(estimator: str, fix: str) -> str:
+    """The estimator's ``--estimator-option NAME=VALUE`` fix as the arm of ``treecredit compare`` that sets it
+    for this estimator alone (``--estimator-option`` there would set it in every arm)."""
+    option = re.search(r"--estimator-option ([\w.]+=[^\s),;]+)", fix)
+    return f" (treecredit compare: the arm {estimator}[{option.group(1)}])" if option else ""
