@@ -121,7 +121,8 @@ def check_reward_range(config, task, probed: list | None = None) -> None:
     """Refuse (``ValueError`` naming ``estimator``: in ``treecredit compare`` the arm) a run whose estimator
     needs rewards in [0, 1] (:func:`needs_unit_rewards`) when ``task``'s weighted reward functions can leave
     [0, 1] by construction, or when one of ``probed`` (the rewards of the worked solutions pre-flight scored,
-    None where they failed) is outside it. Tasks without reward functions (a task's own verifier, in [0, 1]): nothing to check."""
+    None where they failed) is outside it. Tasks without reward functions (a task's own verifier, in [0, 1]):
+    nothing to check."""
     reward_set = getattr(task, "_reward_set", None)
     if reward_set is None:
         return
