@@ -32,10 +32,24 @@ def final_keys(runs: dict) -> tuple:
     return FINAL_KEYS
 
 
+CLOSING = "closing_of_earlier_budget"
+"""Key of an evaluation record (True) that closed a run at an earlier, smaller budget and that a run started
+with its present budget would not have made: the run was resumed with a larger budget past that step, and the
+step is neither 0 nor on the ``eval_every`` schedule. It stays in the run's ``metrics.jsonl`` (flagged by
+:func:`treecredit.training.compare.flag_earlier_closings`) and is left out of the curves, so that a comparison
+resumed with a larger ``--budget`` reports what one started at that budget does."""
+
+
+def curve_evals(records: list[dict]) -> list[dict]:
+    """The evaluation records of a run that its curves use: all but those flagged :data:`CLOSING`."""
+    return [r for r in records if r["kind"] == "eval" and not r.get(CLOSING)]
+
+
 def curve_on_grid(records: list[dict], grid: np.ndarray, key: str = "eval_sampled_pass1",
                   x: str = "generated_tokens") -> np.ndarray:
-    """A run's evaluation ``key`` against ``x`` (``generated_tokens`` or ``wall_s``), interpolated onto ``grid``."""
-    evals = [r for r in records if r["kind"] == "eval"]
+    """A run's evaluation ``key`` against ``x`` (``generated_tokens`` or ``wall_s``), interpolated onto ``grid``
+    (the evaluations of :func:`curve_evals`)."""
+    evals = curve_evals(records)
     if x == "wall_s":
         wall = {0: 0.0, **{r["step"]: r["elapsed_s"] for r in records if r["kind"] == "train"}}
         xs = np.array([wall.get(r["step"], 0.0) for r in evals], dtype=float)
