@@ -112,7 +112,8 @@ def build_policy(config: TrainConfig, task, log):
         steps = config.hf_warm_start_steps
         log(f"policy: Hugging Face model from {config.model}" + ("" if steps else " (no warm start)"))
         policy = HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None,
-                                          use_chat_template=config.chat_template, lora_rank=config.lora_rank)
+                                          use_chat_template=config.chat_template, lora_rank=config.lora_rank,
+                                          progress=config.progress)
         if steps == 0:
             return policy
         return hf_warm_started(policy, task, model_identity=model_identity(config.model, config.gguf_file),
