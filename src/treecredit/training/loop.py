@@ -53,8 +53,9 @@ def estimator_options(spec, rollout, policy, task, user_options: dict, branching
         elif "delimiter" in accepted:
             options["delimiter"] = policy.encode(task.delimiter)
         if "step_ends" in options and hasattr(spec, "name"):
-            warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask, source="treecredit train",
-                             fix=f"treecredit train: {delimiter_fix(task)}")
+            warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask,
+                             source=f"the task's step delimiter {task.delimiter!r}" if getattr(task, "delimiter", "")
+                             else "the sampler", fix=delimiter_fix(task))
     if getattr(rollout, "tree_nodes", None) is not None:
         warn_if_tree_did_not_branch(rollout, task, branching)
     options.update(user_options)
