@@ -75,3 +75,19 @@ def test_the_settings_of_a_dataset_comparison_show_the_dataset_and_no_task(tmp_p
 def test_the_settings_of_a_task_comparison_show_the_task_and_no_dataset(tmp_path, monkeypatch):
     settings = _compare(tmp_path, monkeypatch, "--task", "countdown")
     assert settings["task"] == "countdown" and "dataset" not in settings and "env" not in settings
+
+
+def test_runs_that_evaluate_one_decoding_only_are_judged_by_it_and_the_other_is_n_a(tmp_path):
+    def only(kind: str, final: float) -> list[dict]:  # --eval-mode greedy (auto on a large model) or sampled
+        other = "sampled" if kind == "greedy" else "greedy"
+        return [{k: v for k, v in r.items() if k != f"eval_{other}_pass1"} for r in _records(final)]
+
+    for kind, title in (("greedy", "greedy pass@1"), ("sampled", "sampled pass@1")):
+        runs = {"grpo": {0: only(kind, 0.4), 1: only(kind, 0.5)}, "rloo": {0: only(kind, 0.6), 1: only(kind, 0.6)}}
+        summary = summarise(runs, 100)
+        assert summary["metrics"][0] == f"eval_{kind}_pass1"
+        assert summary["estimators"]["rloo"]["final"][f"eval_{kind}_pass1"]["mean"] == 0.6
+        text = write_report(tmp_path, summary, {}).read_text()
+        assert f"Held-out {title} at the end of each run" in text
+        rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| rloo |")]
+        assert rows[0][2].startswith("0.600") and rows[0][8] == "n/a", rows  # the other decoding: n/a

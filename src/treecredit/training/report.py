@@ -17,6 +17,7 @@ from treecredit.training.compare_stats import mean_ci, paired_t, t_quantile  # n
 from treecredit.training.metrics import json_safe
 
 FINAL_KEYS = ("eval_sampled_pass1", "eval_greedy_pass1", "eval_step_accuracy")
+GREEDY_FINAL_KEYS = ("eval_greedy_pass1", "eval_sampled_pass1", "eval_step_accuracy")
 AGENT_FINAL_KEYS = ("eval_success", "eval_greedy_success", "eval_return")
 TITLES = {"eval_sampled_pass1": "sampled pass@1", "eval_greedy_pass1": "greedy pass@1",
           "eval_step_accuracy": "step accuracy", "eval_success": "sampled success",
@@ -25,11 +26,16 @@ TITLES = {"eval_sampled_pass1": "sampled pass@1", "eval_greedy_pass1": "greedy p
 
 def final_keys(runs: dict) -> tuple:
     """The held-out metrics of these runs: task runs (pass@1, step accuracy) or agent runs (success, return).
-    The first is the main one (curves, paired tests, tokens to the reference's final)."""
+    The first is the main one (curves, paired tests, tokens to the reference's final): sampled pass@1, or greedy
+    pass@1 for runs that evaluate greedily only (``--eval-mode greedy``, or ``auto`` on a large model; their
+    sampled pass@1 is n/a)."""
     for by_seed in runs.values():
         for records in (by_seed.values() if isinstance(by_seed, dict) else by_seed):
             first = next((r for r in records if r["kind"] == "eval"), {})
-            return AGENT_FINAL_KEYS if "eval_success" in first else FINAL_KEYS
+            if "eval_success" in first:
+                return AGENT_FINAL_KEYS
+            return GREEDY_FINAL_KEYS if "eval_sampled_pass1" not in first and "eval_greedy_pass1" in first \
+                else FINAL_KEYS
     return FINAL_KEYS
 
 
