@@ -50,6 +50,8 @@ def test_duplicate_registration_refused():
         (dict(response_ids=np.array([[1, -2, 3], [1, 2, 4]])), "response_ids: contains negative"),
         (dict(response_ids=np.array([1, 2, 3])), "response_ids: has shape"),
         (dict(response_ids=IDS.astype(float)), "response_ids: has dtype"),
+        (dict(group_ids=[0, 0.0]), r"group_ids: mixes .*float.*a float id such as 0.0 is not an id"),
+        (dict(group_ids=[1, "1"]), r"group_ids: mixes .*1 and '1' would be merged"),
     ],
 )
 def test_bad_input_names_argument_and_fix(over, match):

@@ -170,3 +170,15 @@ def test_a_misspelt_subcommand_gets_the_closest_one(capsys):
         in capsys.readouterr().err
     assert main(["xyz"]) == 2
     assert "unknown command 'xyz'. Fix: use one of demo, train, compare, export, lab" in capsys.readouterr().err
+
+
+def test_version_flag(capsys):
+    import pytest
+
+    import treecredit
+    from treecredit.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"treecredit {treecredit.__version__}"

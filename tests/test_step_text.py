@@ -119,8 +119,9 @@ def test_warns_only_when_a_step_estimator_gets_no_interior_step():
         assert warn_if_no_steps("tempo", only_last, mask, source="pattern '\\n\\n'")
     with pytest.warns(UserWarning, match=r"check the pattern\.$"):
         assert warn_if_no_steps("treerpo", None)
-    with pytest.warns(UserWarning, match=r"check the pattern \(treecredit train: --task-option delimiter=TEXT\)\.$"):
-        assert warn_if_no_steps("treerpo", None, fix="treecredit train: --task-option delimiter=TEXT")
+    with pytest.warns(UserWarning, match=r"one step\. Fix: pass --task-option delimiter=TEXT\.$") as said:
+        assert warn_if_no_steps("treerpo", None, fix="pass --task-option delimiter=TEXT")
+    assert "BPE" not in str(said[0].message)  # a host with its own fix finds steps in text already
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not warn_if_no_steps("tempo", np.array([[1, 0, 1, 0], [0, 1, 0, 0]]), mask)

@@ -44,6 +44,8 @@ def test_step_index_counts_earlier_ends():
     (dict(step_tokens=0), "step_tokens: is 0"),
     (dict(step_ends=np.ones((2, 3))), "step_ends: has shape"),
     (dict(delimiter=[]), "delimiter: must be"),
+    (dict(delimiter="6"), r"delimiter: is the text '6'; delimiter takes token ids.*step_ends_from_text"),
+    (dict(delimiter=["\n", "\n"]), "delimiter: is the text .* takes token ids"),
     ({}, "step_ends: no step boundaries"),
 ])
 def test_bad_step_options(options, match):

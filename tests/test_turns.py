@@ -78,6 +78,10 @@ GOOD = dict(group_ids=[0, 0], episode_ids=[0, 0], turn_index=[0, 1], state_sigs=
     (dict(state_sigs=["a", ("b",)]), "state_sigs: entry 1 is tuple"),
     (dict(action_sigs=["x"]), "action_sigs: has 1 entries"),
     (dict(group_ids=[0, "a"]), "group_ids: mixes"),
+    # one outcome reward per episode instead of one per turn: rewards is the argument at fault
+    (dict(rewards=[1.0]), r"rewards: has 1 entries but group_ids, .* have 2 \(one per turn\).*last turn"),
+    (dict(gamma=1.5), r"gamma: is 1.5, a discount must be in \[0, 1\]"),
+    (dict(gamma=-0.1), "gamma: is -0.1, must be a finite non-negative"),
 ])
 def test_bad_input_names_the_argument(over, match):
     with pytest.raises(ValueError, match=match) as info:

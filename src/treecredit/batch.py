@@ -79,8 +79,10 @@ def _group_id_array(group_ids: Any, argument: str) -> np.ndarray:
         kinds = {"int" if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
                  else "str" if isinstance(v, (str, np.str_)) else type(v).__name__ for v in values}
         if len(kinds) > 1 or not kinds <= {"int", "str"}:
+            why = ("1 and '1' would be merged" if kinds == {"int", "str"}
+                   else "a float id such as 0.0 is not an id: use 0" if "float" in kinds else "ids are labels")
             fail(argument, f"mixes or contains unsupported types {sorted(kinds)}",
-                 "pass non-negative integer ids or strings, not both (1 and '1' would be merged)")
+                 f"pass non-negative integer ids or strings, not a mix ({why})")
         return np.asarray(values) if values else np.zeros(0, dtype=np.int64)
     return to_numpy(group_ids, argument)
 

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="treecredit", description="Step-level credit for RL of language models, without a critic.",
         allow_abbrev=False,
     )
+    from treecredit import __version__
+
+    parser.add_argument("--version", action="version", version=f"treecredit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():

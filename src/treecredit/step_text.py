@@ -181,7 +181,8 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
         step_ends: ``(B, T)`` 0/1 step ends (as from :func:`step_ends_from_text`), or None (no steps).
         response_mask: optional ``(B, T)`` 0/1 mask giving each row's length (all T tokens without it).
         source: where the steps came from, for the message (e.g. ``"pattern '\\n\\n'"``).
-        fix: the host's own fix, added to the message in brackets (e.g. its CLI option).
+        fix: the host's own fix (e.g. its CLI option), which then replaces the general advice about token-id
+            delimiters and ``step_ends_from_text`` (a host that already finds steps in text).
 
     Returns:
         True when it warned.
@@ -204,9 +205,8 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     if interior:
         return False
     where = f" from {source}" if source else ""
+    advice = (f"Fix: {fix}." if fix else "A delimiter given as token ids rarely matches BPE text; give the steps "
+              "as text (treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern.")
     warnings.warn(f"{estimator}: no step boundary{where} in any response of this batch, so every response is "
-                  "one step. A delimiter given as token ids rarely matches BPE text; give the steps as text "
-                  "(treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern"
-                  + (f" ({fix})." if fix else "."),
-                  UserWarning, stacklevel=2)
+                  f"one step. {advice}", UserWarning, stacklevel=2)
     return True

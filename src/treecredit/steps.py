@@ -59,6 +59,12 @@ def resolve_step_ends(
 
 
 def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
+    if isinstance(delimiter, str) or (isinstance(delimiter, (list, tuple)) and delimiter
+                                      and all(isinstance(d, str) for d in delimiter)):
+        fail("delimiter", f"is the text {delimiter!r}; delimiter takes token ids",
+             "pass its token ids (delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)), or, for text "
+             "that BPE writes with different ids in different places, step_ends=treecredit.step_ends_from_text("
+             "response_ids, tokenizer, '\\n\\n')")
     pattern = np.atleast_1d(to_numpy(delimiter, "delimiter"))
     check_integer(pattern, "delimiter")
     pattern = as_int64(pattern, "delimiter")

@@ -98,3 +98,18 @@ def test_smollm2_found_after_a_no_dependency_install(tmp_path, monkeypatch):
     assert found == str(package / "SmolLM2-135M-Instruct.Q4_1.gguf")
     assert resolve_model("smollm2") == (str(package), "SmolLM2-135M-Instruct.Q4_1.gguf")
     assert resolve_model(found) == (str(package), "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def test_loading_without_progress_hides_transformers_bars_and_restores_them(tmp_path, capfd):
+    from transformers.utils import logging as hf_logging
+
+    tok = local_tokenizer()
+    _model(tok, 3).save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    assert hf_logging.is_progress_bar_enabled()
+    capfd.readouterr()
+    HFPolicy.from_pretrained(str(tmp_path / "base"), progress=False)
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # put back for the rest of the process
+    HFPolicy.from_pretrained(str(tmp_path / "base"))
+    assert "Loading weights" in capfd.readouterr().err

@@ -155,6 +155,10 @@ def test_compare_runs_agent_arms_with_their_own_options(tmp_path, capsys):
                  "--seeds", "2", "--budget", "150", "--jobs", "1", "--out", str(out), "--cache-dir",
                  str(tmp_path / "cache"), *AGENT_TINY])
     assert code == 0, capsys.readouterr().err
+    # the arms share one warm start (the signature does not key it): built once, not loaded again per arm
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("warm start")] == [
+        f"warm start: 2 supervised steps on expert episodes (cached afterwards at {found})"
+        for found in sorted((tmp_path / "cache").glob("agent-warmstart-*.pt"))]
     result = json.loads((out / "results.json").read_text())
     label = "rtmc[env.signature=observation,lr=1e-3]"
     assert result["metrics"][0] == "eval_success" and set(result["estimators"]) == {"grpo", label}
@@ -174,6 +178,7 @@ def test_compare_runs_agent_arms_with_their_own_options(tmp_path, capsys):
                  "--seeds", "2", "--budget", "150", "--jobs", "1", "--out", str(out), "--cache-dir",
                  str(tmp_path / "cache"), "--resume", *AGENT_TINY])
     assert code == 0 and (out / "runs" / "grpo-seed1" / "metrics.jsonl").read_text() == before  # kept as finished
+    assert capsys.readouterr().out.count("warm start: loaded") == 1  # once, not once per arm
 
 
 @pytest.mark.parametrize("flags, message", [

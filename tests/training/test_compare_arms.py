@@ -88,8 +88,9 @@ def test_compare_env_finds_the_gpt_positions_once_and_passes_them_on(tmp_path, m
                        group_size=2, max_new_tokens=8, eval_problems=4, sampler_options=sampler_options,
                        progress=False, tensorboard=False)
     run_comparison(base, ["grpo", "rtmc"], [0, 1], 500, tmp_path / "cmp", jobs=1, log=lambda *a: None)
-    # once for both arms (same env settings), not once per run and again in every arm's warm start
-    assert len(calls) == 1 and len(built) == 2 and None not in built
+    # once for both arms (same env settings), not once per run and again in every arm's warm start; the arms
+    # share one warm start, built (or loaded) once
+    assert len(calls) == 1 and len(built) == 1 and None not in built
     assert built[0] == (1024 if sampler_options else agent_loop.DEFAULT_MAX_LEN)
 
 
@@ -106,3 +107,39 @@ def test_an_agent_runs_option_check_says_global_or_names_the_arm_as_a_task_runs_
            "observation of" in err, err
     assert where == "arm" or "arm 'grpo'" not in err  # a global setting is no fault of the first arm checked
     assert not (tmp_path / "cache").exists() and not (tmp_path / "cmp").exists()
+
+
+@pytest.mark.parametrize("arm,fix", [
+    # the arm sets its own group size: lowering --group-size would not help it
+    ("grpo[group_size=27]", "Fix: pass --budget 1728 or more, or lower the arm's own [group_size=27] in its spec "
+     "'grpo[group_size=27]' (--estimators), or pass fewer --prompts-per-step or --max-new-tokens."),
+    ("grpo[group_size=27,max_new_tokens=16,prompts_per_step=4]", "lower the arm's own [group_size=27,"
+     "max_new_tokens=16,prompts_per_step=4] in its spec"),
+    ("grpo[lr=0.01]", "Fix: pass --budget 512 or more, or fewer --prompts-per-step, --group-size or "
+     "--max-new-tokens."),  # the arm sets no step size: the global flags
+])
+def test_a_budget_error_names_the_step_size_the_arm_sets_itself(tmp_path, arm, fix):
+    from treecredit.training.compare import run_comparison
+
+    base = TrainConfig(warm_start_steps=0, out=str(tmp_path / "cmp"), prompts_per_step=4, group_size=8,
+                       max_new_tokens=16, estimator="grpo")
+    with pytest.raises(ValueError, match=r"^budget \(arm ") as error:
+        run_comparison(base, [arm], [0], 500, tmp_path / "cmp", jobs=1, log=lambda *a: None)
+    assert f"(arm {arm!r})" in str(error.value) and fix in str(error.value), str(error.value)
+    assert "--group-size" not in str(error.value) or "group_size=" not in arm
+
+
+@pytest.mark.parametrize("arms,warm_starts", [(["grpo", "rtmc[env.signature=observation,lr=0.01]"], 1),
+                                              (["grpo", "rtmc[warm_start_lr=0.01]"], 2)])
+def test_compare_env_builds_each_distinct_warm_start_once(tmp_path, monkeypatch, arms, warm_starts):
+    from treecredit.training import agent_loop
+    from treecredit.training.compare import run_comparison
+
+    built = []
+    monkeypatch.setattr(agent_loop, "build_agent_policy",
+                        lambda config, env_fn, settings, agent, log, max_len=None: built.append(config.warm_start_lr))
+    monkeypatch.setattr(agent_loop, "train_agent", lambda config, **k: [])
+    base = TrainConfig(env="gridworld", warm_start_steps=1, out=str(tmp_path / "cmp"), prompts_per_step=1,
+                       group_size=2, max_new_tokens=8, eval_problems=4, progress=False, tensorboard=False)
+    run_comparison(base, arms, [0], 500, tmp_path / "cmp", jobs=1, log=lambda *a: None)
+    assert len(built) == warm_starts  # a signature or an lr does not change the warm start, its own lr does

@@ -47,8 +47,16 @@ def test_config_files(tmp_path):
     assert load_config_file(tmp_path / "c.json") == {"group_size": 4, "task": "countdown", "task_options": {}}
     assert TrainConfig(**load_config_file(tmp_path / "c.toml")).estimator == "rloo"
     (tmp_path / "bad.json").write_text(json.dumps({"group_sise": 4}))
-    with pytest.raises(ValueError, match="^config: unknown field.*group_sise.*Fix"):
+    with pytest.raises(ValueError, match=r"^config: '.*bad.json' has unknown field.*group_sise.*did you mean "
+                                         r"group_sise → group_size\?.*Fix"):
         load_config_file(tmp_path / "bad.json")
+    (tmp_path / "trl.json").write_text(json.dumps({"learning_rate": 1e-5, "num_generations": 8}))
+    with pytest.raises(ValueError, match=r"did you mean learning_rate → lr, num_generations → group_size\?"):
+        load_config_file(tmp_path / "trl.json")
+    for name, text, kind in (("broken.json", '{"lr": 1e-4,}', "JSON"), ("broken.toml", "lr = = 1", "TOML")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=rf"^config: '.*{name}' is not valid {kind}: .*line 1.*Fix"):
+            load_config_file(tmp_path / name)
     with pytest.raises(ValueError, match="^config: .*does not exist"):
         load_config_file(tmp_path / "missing.json")
 

@@ -199,6 +199,14 @@ def test_step_ends_come_from_the_text_when_the_rollout_has_none():
     ends = estimator_options(spec, Rollout(), Policy(), _Task(), {})["step_ends"]
     assert np.asarray(ends).astype(int).tolist() == [[0, 1, 0, 1, 0], [0, 0, 1, 0, 0]]
 
+    class Unwritten:  # a delimiter no response writes: one warning, with the trainer's own fix (no BPE advice)
+        name, delimiter = "arithmetic", "@"
+
+    with pytest.warns(UserWarning, match=r"no step boundary from the task's step delimiter '@' .*one step\. Fix: "
+                                         r"the 'arithmetic' task's delimiter '@' is fixed") as said:
+        estimator_options(spec, Rollout(), Policy(), Unwritten(), {})
+    assert "BPE" not in str(said[0].message) and "step_ends_from_text" not in str(said[0].message)
+
 
 def test_a_tree_that_did_not_branch_is_warned_about():
     from types import SimpleNamespace

@@ -145,7 +145,7 @@ def test_cutoff_outside_the_tree_sampler_is_refused_and_a_no_op_cutoff_is_said(t
     ({"estimator": "treerpo", "sampler": "tree", "estimator_options": {"scale": "bogus"}},
      r"--estimator-option scale=bogus: estimator 'treerpo' refuses it .*'bernoulli'"),
     ({"estimator": "treerpo", "estimator_options": {"delimiter": "abc"}},
-     r"--estimator-option delimiter=abc: .*expected integers.*Fix: give the delimiter as token ids, "
+     r"--estimator-option delimiter=abc: .*delimiter takes token ids.*Fix: give the delimiter as token ids, "
      r"--estimator-option delimiter=\[ID, \.\.\.\], or drop it: the 'arithmetic' task's delimiter '=' is fixed"),
     ({"estimator": "treerpo", "estimator_options": {"delimiter": "\n"}}, r'--estimator-option delimiter="\\n": '),
     ({"estimator": "treerpo", "sampler": "tree", "estimator_options": {"step_tokens": 2}},

@@ -103,6 +103,11 @@ def _c2_table(rows: list[dict]) -> list[str]:
     return out
 
 
+def _not_run(sweep: str) -> list[str]:
+    return [f"Not run: this claim needs the `{sweep}` sweep, which this run left out (`treecredit lab --sweeps "
+            f"{sweep}`, or no `--sweeps` for all)."]
+
+
 def claims_markdown(claims: dict) -> str:
     out = ["## The seed's claims, tested", "",
            "### C1: does the bias fall like 1/B? (two-level trees, branching B, budget B²)", "",
@@ -113,7 +118,7 @@ def claims_markdown(claims: dict) -> str:
            "the O(1/B) shrinkage of a leave-self-in sibling mean. A verdict of *inconclusive* means the 95 % "
            "interval holds both −1 and 0.", "",
            ]
-    out += _c1_table(claims["bias"])
+    out += _c1_table(claims["bias"]) if claims["bias"] else _not_run("branching")
     if claims.get("bias_root"):
         out += ["", "The same on the tokens of the first tree segment only (depth < the second branch depth), "
                 "where a tree estimator's values average the most leaves:", ""] + _c1_table(claims["bias_root"])
@@ -121,25 +126,25 @@ def claims_markdown(claims: dict) -> str:
             "Fit var(B) = a/B + c over the branching sweep (c = the tree term that more branching does not remove). "
             "var is the mean over nodes of Var(Â | node): it holds the noise of every token, including the leaf "
             "segment's r − V̂(parent), which keeps one leaf's reward noise whatever B is.", ""]
-    out += _c2_table(claims["variance"])
+    out += _c2_table(claims["variance"]) if claims["variance"] else _not_run("branching")
     if claims.get("variance_root"):
         out += ["", "The same on the first tree segment's tokens only:", ""] + _c2_table(claims["variance_root"])
-    out += ["", "### C3: variance reduction over GRPO, by condition (tree B=4, L=2 vs i.i.d. G=16)", "",
-            "grad factor = grad_rel_var(grpo, i.i.d.) / grad_rel_var(estimator, tree); mse factor = "
+    out += ["", "### C3: variance reduction over GRPO, by condition (tree B=4, L=2 vs i.i.d. G=16)", ""]
+    out += ["grad factor = grad_rel_var(grpo, i.i.d.) / grad_rel_var(estimator, tree); mse factor = "
             "mse(dr_grpo, i.i.d.) / mse(estimator, tree), only for estimators on A*'s scale that are not exact "
             "(– otherwise); > 1 means the tree estimator is less noisy.", "",
             "| D | p | reward | entropy | decisive | Var r | estimator | grad factor [95 %] | mse factor [95 %] "
             "| same estimator, tree vs i.i.d. |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|"] if claims["reduction"] else _not_run("conditions")
     for c in claims["reduction"]:
         out.append(f"| {c['depth']} | {c['success_rate']:g} | {c['reward']} | {c['entropy']} | {c['decisive']} | "
                    f"{_num(c.get('reward_var'))} | {c['estimator']} | "
                    f"{_interval(c, 'grad_ratio', 'grad_lo', 'grad_hi')} | "
                    f"{_interval(c, 'mse_ratio', 'mse_lo', 'mse_hi')} | "
                    f"{_interval(c, 'tree_vs_iid', 'tree_vs_iid_lo', 'tree_vs_iid_hi')} |")
-    out += ["", "### C4: gradient noise against the leaf budget", "",
-            "| regime | estimator | slope of grad_rel_var vs budget [95 %] | verdict | slope of mse [95 %] |",
-            "|---|---|---|---|---|"]
+    out += ["", "### C4: gradient noise against the leaf budget", ""]
+    out += ["| regime | estimator | slope of grad_rel_var vs budget [95 %] | verdict | slope of mse [95 %] |",
+            "|---|---|---|---|---|"] if claims["budget"] else _not_run("budget")
     for c in claims["budget"]:
         out.append(f"| {c['regime']} | {c['estimator']} | {_interval(c, 'grad_slope', 'grad_lo', 'grad_hi')} | "
                    f"{c['verdict']} | {_interval(c, 'mse_slope', 'mse_lo', 'mse_hi')} |")

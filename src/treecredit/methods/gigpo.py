@@ -30,7 +30,7 @@ def gigpo(turns: TurnBatch, *, gamma: float = 0.95, omega: float = 1.0, norm_by_
 
     Args:
         turns: N turns with state signatures (action signatures are not used).
-        gamma: discount γ ≥ 0 of the step returns.
+        gamma: discount γ in [0, 1] of the step returns.
         omega: weight ω ≥ 0 of the step term.
         norm_by_std: F = σ + ε; False gives F = 1.
         epsilon: ε.

@@ -35,7 +35,7 @@ def rtmc(turns: TurnBatch, *, gamma: float = 1.0, kappa: float = 1.0, omega: flo
 
     Args:
         turns: N turns with state and action signatures.
-        gamma: discount γ in [0, ∞) for R_k (usually ≤ 1).
+        gamma: discount γ in [0, 1] for R_k (1: undiscounted).
         kappa: pseudo-count κ ≥ 0 of the shrinkage toward V̂ (0: no smoothing).
         omega: weight ω ≥ 0 of the state-action term.
         norm_by_std: A^E divided by the group's episode-return std + ε.

@@ -54,8 +54,10 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
     check_positive(epsilon, "epsilon", allow_zero=True)
     rewards = batch.rewards
     if scale == "bernoulli" and rewards.size and (rewards.min() < 0 or rewards.max() > 1):
-        fail("rewards", "are outside [0, 1], which scale='bernoulli' needs (μ(1 − μ) is a Bernoulli variance)",
-             "pass rewards in [0, 1], or scale='std' or scale='none'")
+        fail("rewards", f"are outside [0, 1] (from {float(rewards.min()):.6g} to {float(rewards.max()):.6g}), "
+             f"which scale={scale!r} needs (μ(1 − μ) is a Bernoulli variance)",
+             "pass scale='std' or scale='none' (treecredit train: --estimator-option scale=std), or rewards in "
+             "[0, 1] (treecredit train: --reward weights that sum to at most 1)")
     forest = forest_for(batch, tree_nodes=tree_nodes, step_ends=step_ends, delimiter=delimiter,
                         step_tokens=step_tokens, require_steps=True)
     dev = centered(rewards, batch.group_index, batch.n_groups)

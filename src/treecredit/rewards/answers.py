@@ -1,11 +1,14 @@
 """Final answers out of free text: ``\\boxed{…}`` (last one, braces balanced) and GSM8K's ``#### …``.
 
 Used by the built-in verifiers on both the completion and the dataset's answer column, so an answer
-column may hold ``"288"``, ``"#### 288"`` or a full worked solution ending in ``#### 288``.
+column may hold ``"288"``, ``"#### 288"`` or a full worked solution ending in ``#### 288``. Also: whether
+math-verify's reading of an answer is a plain number, and whether it was written as one
+(:func:`is_number_literal`, the ``math`` reward's ``literal`` rule).
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 _NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -55,3 +58,48 @@ def last_number(text: str) -> float | None:
         except ValueError:
             continue
     return None
+
+
+_FRACTION = re.compile(r"\\[dt]?frac\{\s*[-+]?(\d+)\s*\}\{\s*[-+]?(\d+)\s*\}|(\d+)\s*/\s*(\d+)")
+
+
+def _value(entry):
+    """A math-verify value with an equation read as its right-hand side (``x = 9`` → 9)."""
+    while getattr(entry, "is_Relational", False):
+        entry = entry.rhs
+    return entry
+
+
+def is_plain_number(parsed: list) -> bool:
+    """Whether math-verify's ``parse`` result holds a plain number (an integer, a fraction, a decimal,
+    ±∞, an equation ``x = 9``): the answers for which :func:`is_number_literal` is asked of a completion."""
+    return any(getattr(_value(e), "is_Number", False) for e in parsed if not isinstance(e, str))
+
+
+def _literal(value) -> bool:
+    if getattr(value, "is_Number", False):
+        return True
+    if getattr(value, "is_Mul", False) and len(value.args) == 2:
+        number, unit = value.args
+        if getattr(number, "is_Number", False):
+            ten = getattr(unit, "is_Pow", False) and unit.args[0] == 10 and getattr(unit.args[1], "is_Integer", False)
+            return ten or str(unit) == "1/100"  # 1.5 × 10^3; 50 %
+    return False
+
+
+def is_number_literal(parsed: list) -> bool:
+    """Whether math-verify's ``parse`` result of a completion is a number as written: every value it found is
+    a number (``9``, ``-3``, ``9.0``, ``\\frac{1}{2}``, ``2\\frac{1}{2}``, ``1.5\\times 10^{3}``, ``50\\%``), an
+    equation's right-hand side counting (``x = 9``, ``1+8=9``), and every fraction written is in lowest terms
+    with a denominator above 1. Not one: ``1+8``, ``3^2``, ``2\\cdot 3+3``, ``x = 1+8``, ``\\frac{18}{2}``
+    (math-verify evaluates a fraction as it parses it, so its text is checked), ``\\frac{2}{4}``, an empty
+    result. math-verify stays the judge of equality; this only says what counts as a final answer."""
+    values = [_value(e) for e in parsed if not isinstance(e, str)]
+    if not values or not all(_literal(v) for v in values):
+        return False
+    for text in (e for e in parsed if isinstance(e, str)):
+        for match in _FRACTION.finditer(text.rsplit("=", 1)[-1]):  # the answer side of an equation
+            numerator, denominator = (int(g) for g in match.groups() if g is not None)
+            if denominator <= 1 or math.gcd(numerator, denominator) != 1:
+                return False
+    return True

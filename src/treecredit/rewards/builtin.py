@@ -5,7 +5,9 @@ configured answer column under that name too) and returns one float per completi
 cannot judge (no answer column value).
 
 - ``math``: symbolic equivalence by the ``math-verify`` library (LaTeX, fractions, ``\\boxed{}``,
-  ``####``): 1.0 or 0.0.
+  ``####``): 1.0 or 0.0. Where the answer is a plain number, the completion's final answer must be a
+  number as written (``literal``, :func:`~treecredit.rewards.answers.is_number_literal`): math-verify alone
+  finds ``1+8`` equal to ``9``, so restating an arithmetic question would score as solving it.
 - ``exact``: the final answer (:func:`~treecredit.rewards.answers.final_answer`) equals the answer
   text after collapsing whitespace (``ignore_case`` optional).
 - ``numeric``: the last number of the final answer is within ``tolerance`` (absolute) or ``relative``
@@ -16,7 +18,7 @@ cannot judge (no answer column value).
 
 from __future__ import annotations
 
-from treecredit.rewards.answers import as_text, final_answer, last_number
+from treecredit.rewards.answers import as_text, final_answer, is_number_literal, is_plain_number, last_number
 
 
 def _column(kwargs: dict, name: str, n: int) -> list:
@@ -24,8 +26,16 @@ def _column(kwargs: dict, name: str, n: int) -> list:
     return list(values) if values is not None else [None] * n
 
 
-def math_reward(prompts, completions, answer=None, **_) -> list[float | None]:
-    """1.0 where math-verify finds the completion's final answer equal to ``answer``, else 0.0."""
+def math_reward(prompts, completions, answer=None, literal: bool = True, **_) -> list[float | None]:
+    """1.0 where math-verify finds the completion's final answer equal to ``answer``, else 0.0 (None where
+    the row has no answer).
+
+    ``literal`` (default True; ``--reward math:literal=false`` turns it off): where ``answer`` is a plain
+    number (``9``, ``-0.5``, ``\\frac{1}{2}``), the completion's final answer must be a number literal too
+    (:func:`~treecredit.rewards.answers.is_number_literal`: ``9``, ``9.0``, ``\\boxed{9}``, ``x = 9``,
+    ``1+8=9``, ``0.5``, ``\\frac{1}{2}``, ``50\\%``), not an expression that math-verify would evaluate to
+    it (``1+8``, ``3^2``, ``x = 1+8``, ``\\frac{18}{2}``): a restated question is not an answer.
+    """
     from math_verify import parse, verify
 
     answers = _column({"answer": answer}, "answer", len(completions))
@@ -36,6 +46,9 @@ def math_reward(prompts, completions, answer=None, **_) -> list[float | None]:
             continue
         gold_parsed = parse(_as_math(final_answer(str(gold))))
         pred_parsed = parse(_as_math(final_answer(as_text(completion))))
+        if literal and pred_parsed and is_plain_number(gold_parsed) and not is_number_literal(pred_parsed):
+            out.append(0.0)
+            continue
         out.append(1.0 if gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed) else 0.0)
     return out
 

@@ -97,13 +97,46 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
             from treecredit.training.agent_loop import train_agent
 
             flags.pop("resume_fix", None)  # an agent run stops on no failing reward
-            return label, seed, train_agent(config, log=lambda *a: None, **flags), None, how[0]
-        return label, seed, train(config, log=lambda *a: None, **flags), None, how[0]
+            records = train_agent(config, log=lambda *a: None, **flags)
+        else:
+            records = train(config, log=lambda *a: None, **flags)
     except RunInterrupted:
         raise
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
         last = traceback.format_exc().strip().splitlines()[-1]
         return label, seed, None, f"{type(exc).__name__}: {exc}" if str(exc) else last, how[0]
+    # a run resumed with a larger budget: its old closing evaluation is kept, flagged, out of the curves
+    return label, seed, flag_earlier_closings(records, config.eval_every, Path(config.out) / "metrics.jsonl"), \
+        None, how[0]
+
+
+def flag_earlier_closings(records: list[dict], eval_every: int, path: Path | None = None) -> list[dict]:
+    """``records`` (a run's ``metrics.jsonl``, in order) with :data:`~treecredit.training.report.CLOSING` set
+    on each evaluation that a run started with its present budget would not have made: one before the run's
+    last step (so it closed the run at an earlier, smaller budget, and the run was resumed past it) at a step
+    that is neither 0 nor a multiple of ``eval_every`` (the schedule of
+    :func:`~treecredit.training.evaluation.due`; ``eval_every`` 0: no step between). Scheduled evaluations are
+    kept, since a fresh run makes them too (unless ``eval_time_share`` skips one, which depends on wall time).
+    ``path``: the run's ``metrics.jsonl``, rewritten with the flags (whole, through a temporary file) when one is
+    new, so that the record stays there for provenance and says why the report leaves it out."""
+    from treecredit.training.report import CLOSING
+
+    last = max((r["step"] for r in records), default=0)
+    new = False
+    for record in records:
+        step = record["step"]
+        if record["kind"] == "eval" and 0 < step < last and not (eval_every > 0 and step % eval_every == 0):
+            new = new or not record.get(CLOSING)
+            record[CLOSING] = True
+    if new and path is not None and path.exists():
+        import json
+
+        from treecredit.training.metrics import json_safe
+
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text("".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records))
+        temporary.replace(path)
+    return records
 
 
 def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget: int, out: Path,
@@ -121,7 +154,6 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     import multiprocessing
 
     from treecredit.tasks import task_from_config
-    from treecredit.training.budget import check_budget_fits
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run, holds_run
 
@@ -138,7 +170,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                   arms.index(label))
                  for (label, seed), folder in folders.items()]
     for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
-        _in_arm(f"arm {label!r}", check_budget_fits, config, budget)
+        _in_arm(f"arm {label!r}", check_arm_budget, label, config, budget)
     shared = _shared_fields(configs)  # an error about one of these is no fault of the arm it was checked in
     if base.env:
         for job in jobs_list:
@@ -147,8 +179,12 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         for label, config in configs.items():
             if _positions_key(config) not in found:
                 found[_positions_key(config)] = _in_arm(f"arm {label!r}", agent_positions, config, shared=shared)
-        for config in configs.values():  # the cache keys the warm start: arms that share it build it once
-            warm_start_agent(config, log, max_len=found[_positions_key(config)])
+        warmed = set()
+        for config in configs.values():  # once per distinct warm start (a second call would only load it)
+            max_len = found[_positions_key(config)]
+            if _agent_warm_key(config, max_len) not in warmed:
+                warmed.add(_agent_warm_key(config, max_len))
+                warm_start_agent(config, log, max_len=max_len)
         configs = {}
     for job in jobs_list if not base.env else []:  # every run before any work
         _in_arm(_where(job), check_run, job[2], **job[3], shared=shared)
@@ -207,6 +243,31 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
+STEP_SIZE_FLAGS = {"prompts_per_step": "--prompts-per-step", "group_size": "--group-size",
+                   "max_new_tokens": "--max-new-tokens"}
+"""The settings whose product bounds one step's generated tokens, and their command-line flags."""
+
+
+def check_arm_budget(label: str, config: TrainConfig, budget: int) -> None:
+    """:func:`~treecredit.training.budget.check_budget_fits` for arm ``label`` (``config``: its config), whose
+    fix names the arm's own ``[KEY=VALUE]`` for a step size the arm sets itself (``grpo[group_size=27]``):
+    a lower ``--group-size`` would not change that arm. Raises ``ValueError`` (``budget: ...``)."""
+    from treecredit.training.budget import check_budget_fits, most_tokens_of_a_first_turn
+
+    own = {key: value for key, value in parse_arm(label).options.items() if key in STEP_SIZE_FLAGS}
+    try:
+        check_budget_fits(config, budget)
+    except ValueError as exc:
+        if not own:
+            raise
+        problem = str(exc).partition(". Fix: ")[0]
+        others = [flag for key, flag in STEP_SIZE_FLAGS.items() if key not in own]
+        mine = ",".join(f"{key}={value}" for key, value in own.items())
+        raise ValueError(f"{problem}. Fix: pass --budget {most_tokens_of_a_first_turn(config)} or more, or lower "
+                         f"the arm's own [{mine}] in its spec {label!r} (--estimators)"
+                         + (f", or pass fewer {' or '.join(others)}" if others else "") + ".") from None
+
+
 def failed_runs(failures: dict) -> list[str]:
     """One line per arm and cause of ``failures`` (``{label: {seed: error text}}``, as :func:`run_comparison`
     returns them): the arm, its seeds and the error's first clause (the whole error is in the report's table),
@@ -263,6 +324,20 @@ def _positions_key(config: TrainConfig) -> str:
     """What :func:`agent_positions` depends on."""
     return repr((config.model, config.env, sorted(config.env_options.items()), config.eval_problems,
                  sorted(config.sampler_options.items()), config.max_new_tokens))
+
+
+def _agent_warm_key(config: TrainConfig, max_len: int | None) -> str:
+    """What the agent warm start of ``config`` with the GPT's positions ``max_len`` depends on (the settings
+    :func:`~treecredit.training.agent_loop.build_agent_policy` keys its cache by, and where it logs): arms alike
+    in these share one policy, built (or loaded) once."""
+    from treecredit.training.agent_loop import warm_start_env_options
+
+    return repr((max_len, config.model, config.env, warm_start_env_options(config.env, config.env_options),
+                 sorted(config.sampler_options.items()), config.eval_problems, config.max_new_tokens, config.n_layer,
+                 config.n_head, config.n_embd, config.warm_start_steps, config.warm_start_batch, config.warm_start_lr,
+                 config.warm_start_seed, config.cache_dir, config.progress, config.max_len, config.gguf_file,
+                 config.chat_template, config.lora_rank, config.hf_warm_start_steps, config.hf_warm_start_batch,
+                 config.hf_warm_start_lr))  # the last ones: a Hugging Face model's (build_policy)
 
 
 def agent_positions(config: TrainConfig) -> int | None:

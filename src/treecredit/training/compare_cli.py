@@ -85,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
              "pass the --out of the comparison to continue, or drop --resume to start a new one there")
     if args.resume:
         check_resume_budget(out, args.budget)
-    task_fields = ("task", "task_options", "dataset", "reward") if env else ("env", "env_options")
+    # the fields the runs do not use: an agent run's task, a dataset run's task (TrainConfig's default, not
+    # given), a task run's env and empty dataset
+    task_fields = (("task", "task_options", "dataset", "reward") if env else
+                   ("env", "env_options", "task") if base.dataset else ("env", "env_options", "dataset"))
     settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields}  # what the runs use
     settings.update(budget=args.budget, seeds=args.seeds, estimators=arms, reference=reference)
     command = "treecredit compare " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["compare"] else ""

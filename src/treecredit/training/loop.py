@@ -53,8 +53,9 @@ def estimator_options(spec, rollout, policy, task, user_options: dict, branching
         elif "delimiter" in accepted:
             options["delimiter"] = policy.encode(task.delimiter)
         if "step_ends" in options and hasattr(spec, "name"):
-            warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask, source="treecredit train",
-                             fix=f"treecredit train: {delimiter_fix(task)}")
+            warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask,
+                             source=f"the task's step delimiter {task.delimiter!r}" if getattr(task, "delimiter", "")
+                             else "the sampler", fix=delimiter_fix(task))
     if getattr(rollout, "tree_nodes", None) is not None:
         warn_if_tree_did_not_branch(rollout, task, branching)
     options.update(user_options)
@@ -112,7 +113,8 @@ def build_policy(config: TrainConfig, task, log):
         steps = config.hf_warm_start_steps
         log(f"policy: Hugging Face model from {config.model}" + ("" if steps else " (no warm start)"))
         policy = HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None,
-                                          use_chat_template=config.chat_template, lora_rank=config.lora_rank)
+                                          use_chat_template=config.chat_template, lora_rank=config.lora_rank,
+                                          progress=config.progress)
         if steps == 0:
             return policy
         return hf_warm_started(policy, task, model_identity=model_identity(config.model, config.gguf_file),

@@ -280,21 +280,23 @@ PROBE_PROBLEMS = 2
 """Problems whose worked solutions the reward functions are tried on before any work."""
 
 
-def check_rewards(task) -> None:
+def check_rewards(task) -> list | None:
     """Call a task's reward functions (``--reward``, a dataset's) once on the worked solutions of
     :data:`PROBE_PROBLEMS` problems, so that a function returning a wrong number of values (or no list),
     or raising on every solution, is refused naming it now, not after the warm start and the first
-    evaluation (:meth:`treecredit.rewards.RewardSet.probing`). Tasks without reward functions: nothing."""
+    evaluation (:meth:`treecredit.rewards.RewardSet.probing`). Returns the solutions' weighted rewards (None
+    where they failed), for :func:`~treecredit.training.reward_range.check_reward_range`; tasks without
+    reward functions: nothing probed, None."""
     reward_set, rewards_of = getattr(task, "_reward_set", None), getattr(task, "rewards_of", None)
     if reward_set is None or not callable(rewards_of):
-        return
+        return None
     import numpy as np
 
     problems = task.generate(np.random.default_rng(0), PROBE_PROBLEMS)
     solutions = [p.solution for p in problems]
     try:
         with reward_set.probing(len(solutions), solutions=all(s.strip() for s in solutions)):
-            rewards_of(problems, solutions)
+            return list(rewards_of(problems, solutions))
     except ValueError as exc:
         problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")
         raise ValueError(f"{problem} (checked on the worked solutions of {len(problems)} training problems "
@@ -316,7 +318,8 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     see :func:`check_out`).
 
     Order: output folder, TensorBoard, token budget, task, estimator needs/options, reward functions (a probe
-    batch), sampler options, group sizes with replay, resumability of the sampler's state.
+    batch) and their range against the estimator's, sampler options, group sizes with replay, resumability
+    of the sampler's state.
     """
     from treecredit.tasks import task_from_config
 
@@ -325,7 +328,9 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     check_token_budget(config)
     task = task if task is not None else task_from_config(config)
     check_estimator(config, task)
-    check_rewards(task)
+    from treecredit.training.reward_range import check_reward_range
+
+    check_reward_range(config, task, check_rewards(task))  # e.g. TreeRPO's Bernoulli scale needs [0, 1]
     check_context(config, task)
     check_cutoff(config, task)
     sampler = build_sampler(config)

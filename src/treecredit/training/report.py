@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from treecredit.training.compare_stats import mean_ci, paired_t, t_quantile  # noqa: F401 (re-exported)
+from treecredit.training.metrics import json_safe
 
 FINAL_KEYS = ("eval_sampled_pass1", "eval_greedy_pass1", "eval_step_accuracy")
+GREEDY_FINAL_KEYS = ("eval_greedy_pass1", "eval_sampled_pass1", "eval_step_accuracy")
 AGENT_FINAL_KEYS = ("eval_success", "eval_greedy_success", "eval_return")
 TITLES = {"eval_sampled_pass1": "sampled pass@1", "eval_greedy_pass1": "greedy pass@1",
           "eval_step_accuracy": "step accuracy", "eval_success": "sampled success",
@@ -24,18 +26,37 @@ TITLES = {"eval_sampled_pass1": "sampled pass@1", "eval_greedy_pass1": "greedy p
 
 def final_keys(runs: dict) -> tuple:
     """The held-out metrics of these runs: task runs (pass@1, step accuracy) or agent runs (success, return).
-    The first is the main one (curves, paired tests, tokens to the reference's final)."""
+    The first is the main one (curves, paired tests, tokens to the reference's final): sampled pass@1, or greedy
+    pass@1 for runs that evaluate greedily only (``--eval-mode greedy``, or ``auto`` on a large model; their
+    sampled pass@1 is n/a)."""
     for by_seed in runs.values():
         for records in (by_seed.values() if isinstance(by_seed, dict) else by_seed):
             first = next((r for r in records if r["kind"] == "eval"), {})
-            return AGENT_FINAL_KEYS if "eval_success" in first else FINAL_KEYS
+            if "eval_success" in first:
+                return AGENT_FINAL_KEYS
+            return GREEDY_FINAL_KEYS if "eval_sampled_pass1" not in first and "eval_greedy_pass1" in first \
+                else FINAL_KEYS
     return FINAL_KEYS
+
+
+CLOSING = "closing_of_earlier_budget"
+"""Key of an evaluation record (True) that closed a run at an earlier, smaller budget and that a run started
+with its present budget would not have made: the run was resumed with a larger budget past that step, and the
+step is neither 0 nor on the ``eval_every`` schedule. It stays in the run's ``metrics.jsonl`` (flagged by
+:func:`treecredit.training.compare.flag_earlier_closings`) and is left out of the curves, so that a comparison
+resumed with a larger ``--budget`` reports what one started at that budget does."""
+
+
+def curve_evals(records: list[dict]) -> list[dict]:
+    """The evaluation records of a run that its curves use: all but those flagged :data:`CLOSING`."""
+    return [r for r in records if r["kind"] == "eval" and not r.get(CLOSING)]
 
 
 def curve_on_grid(records: list[dict], grid: np.ndarray, key: str = "eval_sampled_pass1",
                   x: str = "generated_tokens") -> np.ndarray:
-    """A run's evaluation ``key`` against ``x`` (``generated_tokens`` or ``wall_s``), interpolated onto ``grid``."""
-    evals = [r for r in records if r["kind"] == "eval"]
+    """A run's evaluation ``key`` against ``x`` (``generated_tokens`` or ``wall_s``), interpolated onto ``grid``
+    (the evaluations of :func:`curve_evals`)."""
+    evals = curve_evals(records)
     if x == "wall_s":
         wall = {0: 0.0, **{r["step"]: r["elapsed_s"] for r in records if r["kind"] == "train"}}
         xs = np.array([wall.get(r["step"], 0.0) for r in evals], dtype=float)
@@ -59,7 +80,7 @@ def tokens_to_reach(grid: np.ndarray, mean_curve: np.ndarray, target: float) -> 
 
 
 def _final(records: list[dict], key: str) -> float:
-    value = [r for r in records if r["kind"] == "eval"][-1][key]
+    value = curve_evals(records)[-1].get(key)  # absent: a decoding --eval-mode left out
     return float("nan") if value is None else float(value)  # None: n/a (JSON null), e.g. no step verifier
 
 
@@ -128,8 +149,16 @@ def _fmt(x, spec=".3f") -> str:
     return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
 
+def _na(value) -> str:
+    """A value of a metric that can be missing (step accuracy without a step verifier): ``n/a`` then."""
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
 def _pm(mean: float, half: float, n: int, short: bool = False) -> str:
-    """``mean ± half``; a single seed has no interval (said in full, or with ``short`` the mean alone)."""
+    """``mean ± half``; a single seed has no interval (said in full, or with ``short`` the mean alone); ``n/a``
+    for a metric the runs do not have (NaN)."""
+    if mean is None or not np.isfinite(mean):
+        return "n/a"
     if n >= 2:
         return f"{mean:.3f} ± {_fmt(half)}"
     return f"{mean:.3f}" if short else f"{mean:.3f} (1 seed, no interval)"
@@ -142,7 +171,9 @@ def _wall(seconds: float) -> str:
 def write_report(folder: Path, summary: dict, settings: dict, command: str = "") -> Path:
     """Write ``report.md``, ``results.csv``, ``results.json`` and ``curves.png``; return the Markdown path."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps({"settings": settings, **summary}, indent=1))
+    # n/a (a step accuracy without a step verifier, a p-value of one seed): null in results.json, empty in the CSV
+    (folder / "results.json").write_text(json.dumps(json_safe({"settings": settings, **summary}), indent=1,
+                                                    allow_nan=False))
     main, second, third = summary.get("metrics", FINAL_KEYS)
     names = [k.removeprefix("eval_") for k in (main, second, third)]
     header = ["estimator", "seeds", names[0], "ci95", names[1], names[1] + "_ci95", names[2],
@@ -161,7 +192,7 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
     with (folder / "results.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows(json_safe(rows))
     if summary["estimators"]:
         plot_curves(folder / "curves.png", summary)
     ref = summary.get("reference", "grpo")
@@ -193,7 +224,7 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
         area_diff = "–" if row[16] is None else f"{row[16]:+.3f} ± {_fmt(row[17])}"
         lines.append(f"| {name} | {row[1]} | {_pm(row[2], row[3], row[1])} | {diff} | {_fmt(row[10])} | "
                      f"{_pm(row[14], row[15], row[1], short=True)} | {area_diff} | {_fmt(row[18])} | "
-                     f"{_pm(row[4], row[5], row[1], short=True)} | {row[6]:.3f} | {reach} | {half} | {row[11]:.2f} | "
+                     f"{_pm(row[4], row[5], row[1], short=True)} | {_na(row[6])} | {reach} | {half} | {row[11]:.2f} | "
                      f"{_wall(row[13])} |")
     for name, errors in summary.get("failures", {}).items():
         for seed, error in sorted(errors.items(), key=lambda item: int(item[0])):  # seed order, not finish order
@@ -206,7 +237,7 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
         lines += ["", f"{ref} over its warm start (paired over seeds): {gain['mean_diff']:+.3f} ± {_fmt(gain['ci95'])} "
                   f"(p {_fmt(gain['p'])})."]
         if not gain["mean_diff"] - gain["ci95"] > 0:
-            lines += [f"**{ref} did not improve measurably on its warm start at this budget, so 'tokens to GRPO "
+            lines += [f"**{ref} did not improve measurably on its warm start at this budget, so 'tokens to {ref} "
                       "final' only says when an arm's curve first touches the warm-start level; it is not evidence "
                       "of faster learning.**"]
     lines += ["", "![curves](curves.png)", ""]

@@ -123,6 +123,21 @@ def _check_vector(arr: np.ndarray, n_turns: int, argument: str) -> None:
              f"give {argument} one entry per turn")
 
 
+def _check_rewards_length(n_turns: int, others: dict) -> None:
+    """Blame ``rewards`` when every other per-turn argument agrees on a length that ``rewards`` does not have
+    (the usual slip: one outcome reward per episode instead of one reward per turn)."""
+    lengths = set()
+    for value in others.values():
+        try:
+            lengths.add(len(value))
+        except TypeError:  # not a sequence: its own check names it
+            return
+    if len(lengths) == 1 and n_turns not in lengths:
+        fail("rewards", f"has {n_turns} entries but {', '.join(others)} have {lengths.pop()} (one per turn)",
+             "give one reward per turn: an episode's outcome reward on its last turn and 0 on its other turns "
+             "(one reward per episode is not the layout)")
+
+
 def _dense_ids(values: Any, n_turns: int, argument: str) -> tuple[np.ndarray, int]:
     arr = _as_signature_array(values, argument)
     _check_vector(arr, n_turns, argument)
@@ -145,6 +160,8 @@ def make_turn_batch(group_ids: Any, episode_ids: Any, turn_index: Any, state_sig
     check_ndim(rew, 1, "rewards", "(N,)")
     check_finite(rew, "rewards")
     n_turns = rew.shape[0]
+    _check_rewards_length(n_turns, {"group_ids": group_ids, "episode_ids": episode_ids, "turn_index": turn_index,
+                                    "state_sigs": state_sigs, "action_sigs": action_sigs})
     group_index, n_groups = _dense_ids(group_ids, n_turns, "group_ids")
     episode_index, n_episodes = _dense_ids(episode_ids, n_turns, "episode_ids")
     turns = to_numpy(turn_index, "turn_index")

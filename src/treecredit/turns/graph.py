@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from treecredit._validation import check_positive
+from treecredit._validation import check_positive, fail
 from treecredit.groups import centered, group_mean
 from treecredit.turns.batch import TurnBatch, make_turn_batch
 
@@ -103,6 +103,8 @@ def _dense_pairs(major: np.ndarray, minor: np.ndarray, n_minor: int) -> tuple[np
 def state_graph_of(turns: TurnBatch, *, gamma: float = 1.0) -> StateGraph:
     """Build the :class:`StateGraph` of a validated :class:`TurnBatch` (returns discounted by ``gamma``)."""
     check_positive(gamma, "gamma", allow_zero=True)
+    if gamma > 1:  # a discount: later rewards count less, never more (1 = undiscounted)
+        fail("gamma", f"is {gamma!r}, a discount must be in [0, 1]", "pass e.g. gamma=1.0 (undiscounted) or 0.95")
     n_states = turns.state_signatures.shape[0]
     n_actions = turns.action_signatures.shape[0]
     turn_node, node_keys = _dense_pairs(turns.group_index, turns.state_index, n_states)

@@ -1,0 +1,154 @@
+"""Rewards against the range an estimator needs, checked before any work.
+
+TreeRPO's default ``scale="bernoulli"`` divides by μ(1 − μ), a Bernoulli variance, and refuses rewards
+outside [0, 1]. Weighted ``--reward`` functions add up (``--reward math --reward my:fmt@0.2`` can reach
+1.2), so without this check such a run stops at the first step whose rewards leave [0, 1], possibly
+hours in. :func:`check_reward_range` refuses it at the start, in two ways:
+
+1. by construction: every reward function has a known range (the built-ins ``math``, ``exact``,
+   ``numeric``, ``code`` and a task's own verifier ``task`` give values in [0, 1], or None) and the
+   weights put the combined reward's range, [Σ min(w, 0), Σ max(w, 0)], outside [0, 1];
+2. on the worked solutions that pre-flight scores anyway (:func:`treecredit.training.preflight.check_rewards`):
+   one of them scores outside [0, 1] (a function of the user's, whose range is unknown, caught in the act).
+
+Which estimators need [0, 1] is not listed here: :func:`needs_unit_rewards` asks the estimator itself, by
+running it (with the run's options) on the pre-flight's tiny synthetic batch
+(:func:`treecredit.training.dry_run.synthetic_rollout`) with rewards inside and outside [0, 1]; one that
+accepts the first and refuses the others with a ``rewards:`` error needs [0, 1]. Its own ``Fix:`` (the
+options that lift the need, e.g. ``--estimator-option scale=std``) goes into the refusal. Rewards of a
+user's function that leave [0, 1] only later still stop the run then, with the estimator's message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import warnings
+
+from treecredit._validation import fail
+
+UNIT = (0.0, 1.0)
+"""The range checked: what a Bernoulli-scaled estimator (TreeRPO's ``scale="bernoulli"``) accepts."""
+_OUTSIDE = ([1.5, 0.0, 0.0, 1.0], [-0.5, 0.0, 0.0, 1.0])  # one reward above, one below [0, 1]
+
+
+def needs_unit_rewards(config, task=None) -> str | None:
+    """The estimator's fix text when ``config``'s estimator, with its options, refuses rewards outside
+    [0, 1] (and accepts them inside); None when it accepts both, or fails either way (another check's
+    business), or for agent runs (``--env``: rewards come from the environment, not reward functions)."""
+    if getattr(config, "env", None):
+        return None
+    import torch
+
+    import treecredit
+    from treecredit.training.dry_run import synthetic_rollout
+    from treecredit.training.loop import estimator_options
+
+    spec = treecredit.get_estimator(config.estimator)
+    rollout = synthetic_rollout(config)
+
+    def refusal(rewards: list[float]) -> str | None:
+        batch = dataclasses.replace(rollout, rewards=torch.tensor(rewards))
+        try:
+            with warnings.catch_warnings():  # warnings about this made-up batch would mislead
+                warnings.simplefilter("ignore")
+                options = estimator_options(spec, batch, None, task, config.estimator_options)
+                treecredit.compute_advantages(config.estimator, **batch.estimator_inputs(), **options)
+        except Exception as exc:  # noqa: BLE001 — any failure: see below
+            return str(exc)
+        return None
+
+    if refusal(rollout.rewards.tolist()) is not None:
+        return None
+    for rewards in _OUTSIDE:
+        message = refusal(rewards)
+        if message is not None and message.startswith("rewards:"):
+            return message.rstrip(".").partition(". Fix: ")[2] or "pass rewards in [0, 1]"
+    return None
+
+
+def _known_range(fn) -> tuple[float, float] | None:
+    """[0, 1] for a built-in reward (options bound or not) and a task's own verifier; None when unknown."""
+    from treecredit.rewards.builtin import BUILTIN_REWARDS
+    from treecredit.tasks.rewarded import RewardedTask
+
+    inner = getattr(fn, "func", fn)  # functools.partial: options bound
+    if any(inner is f for f in BUILTIN_REWARDS.values()):
+        return UNIT
+    if getattr(inner, "__func__", None) is RewardedTask._own_reward:
+        return UNIT
+    return None
+
+
+def combined_range(items) -> tuple[float, float] | None:
+    """The range of Σ_f w_f · r_f over ``items`` (``(name, fn, weight)`` of a
+    :class:`~treecredit.rewards.RewardSet`) when every r_f has a known range, else None. A function may
+    return None (left out of the sum), so each term ranges over its range and 0."""
+    low = high = 0.0
+    for _, fn, weight in items:
+        known = _known_range(fn)
+        if known is None:
+            return None
+        terms = (0.0, weight * known[0], weight * known[1])
+        low, high = low + min(terms), high + max(terms)
+    return low, high
+
+
+def _name(name: str, fn) -> str:
+    from treecredit.tasks.rewarded import TASK_REWARD, RewardedTask
+
+    return TASK_REWARD if getattr(getattr(fn, "func", fn), "__func__", None) is RewardedTask._own_reward else name
+
+
+def _written(items) -> str:
+    return " ".join(f"--reward {_name(name, fn)}" + (f"@{weight:g}" if weight != 1 else "")
+                    for name, fn, weight in items)
+
+
+def _weights_example(items) -> str:
+    """The same proportions with weights summing to 1 (when none is negative)."""
+    if any(weight < 0 for _, _, weight in items):
+        return "the --reward weights must then be ≥ 0, summing to at most 1"
+    total = sum(weight for _, _, weight in items)
+    return "e.g. " + " ".join(f"--reward {_name(name, fn)}@{weight / total:.3g}" for name, fn, weight in items)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def check_reward_range(config, task, probed: list | None = None) -> None:
+    """Refuse (``ValueError`` naming ``estimator``: in ``treecredit compare`` the arm) a run whose estimator
+    needs rewards in [0, 1] (:func:`needs_unit_rewards`) when ``task``'s weighted reward functions can leave
+    [0, 1] by construction, or when one of ``probed`` (the rewards of the worked solutions pre-flight scored,
+    None where they failed) is outside it. Tasks without reward functions (a task's own verifier, in [0, 1]):
+    nothing to check."""
+    reward_set = getattr(task, "_reward_set", None)
+    if reward_set is None:
+        return
+    items = reward_set.items
+    bounds = combined_range(items)
+    if bounds is not None and UNIT[0] <= bounds[0] and bounds[1] <= UNIT[1]:
+        return
+    outside = [(i, v) for i, v in enumerate(probed or []) if v is not None and not UNIT[0] <= v <= UNIT[1]]
+    if bounds is None and not outside:
+        return
+    fix = needs_unit_rewards(config, task)
+    if fix is None:
+        return
+    given = " ".join(f"--estimator-option {k}={v}" for k, v in config.estimator_options.items())
+    need = f"{config.estimator!r} with {given or 'its default options'} needs rewards in [0, 1], but"
+    fix = f"{fix}{_in_compare(config.estimator, fix)}; {_weights_example(items)}"
+    if bounds is not None:
+        fail("estimator", f"{need} {_written(items)} add up to a reward in [{_fmt(bounds[0])}, {_fmt(bounds[1])}] "
+             "(each function gives 0 to 1, times its weight; checked before any work)", fix)
+    index, value = outside[0]
+    fail("estimator", f"{need} {_written(items)} gave the worked solution of training problem {index} the reward "
+         f"{_fmt(value)} (checked before any work)", f"{fix}, each function giving rewards in [0, 1]")
+
+
+def _in_compare(estimator: str, fix: str) -> str:
+    """The estimator's ``--estimator-option NAME=VALUE`` fix as the arm of ``treecredit compare`` that sets it
+    for this estimator alone (``--estimator-option`` there would set it in every arm)."""
+    option = re.search(r"--estimator-option ([\w.]+=[^\s),;]+)", fix)
+    return f" (treecredit compare: the arm {estimator}[{option.group(1)}])" if option else ""

@@ -1,0 +1,93 @@
+"""The text of a comparison report: the reference's own name, n/a for a missing metric, the settings the runs
+used (a dataset run's dataset, no task)."""
+
+import csv
+import json
+
+from treecredit.training.report import summarise, write_report
+
+
+def _records(final: float, step_accuracy: float | None = 0.5) -> list[dict]:
+    evals = [{"kind": "eval", "step": s, "generated_tokens": t, "eval_sampled_pass1": p, "eval_greedy_pass1": p,
+              "eval_step_accuracy": step_accuracy} for s, t, p in ((0, 0, 0.1), (2, 100, final))]
+    trains = [{"kind": "train", "step": s, "generated_tokens": t, "elapsed_s": 5.0 * s, "flops": 1.0,
+               "adv_step_credit_share": 0.0} for s, t in ((1, 50), (2, 100))]
+    return [evals[0], trains[0], trains[1], evals[1]]
+
+
+def _strict(text: str):
+    def refuse(constant):
+        raise AssertionError(f"{constant} in results.json (not JSON)")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_note_on_a_reference_that_did_not_learn_names_that_reference(tmp_path):
+    runs = {"rtmc": {0: _records(0.1), 1: _records(0.11)}, "gigpo": {0: _records(0.3), 1: _records(0.3)}}
+    text = write_report(tmp_path, summarise(runs, 100, reference="rtmc"), {}).read_text()
+    assert "**rtmc did not improve measurably on its warm start at this budget, so 'tokens to rtmc final' " in text
+    assert "GRPO" not in text and "grpo" not in text
+
+
+def test_a_step_accuracy_the_task_has_not_is_n_a_in_the_report_and_null_in_json_and_csv(tmp_path):
+    runs = {"grpo": {0: _records(0.4, None), 1: _records(0.5, None)},
+            "rloo": {0: _records(0.45, None), 1: _records(0.5, None)}}
+    text = write_report(tmp_path, summarise(runs, 100), {}).read_text()
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith(("| grpo |", "| rloo |"))]
+    assert len(rows) == 2 and all(row[9] == "n/a" for row in rows), rows  # the step accuracy column
+    assert "nan" not in text
+    results = _strict((tmp_path / "results.json").read_text())
+    assert results["estimators"]["grpo"]["final"]["eval_step_accuracy"] == {"mean": None, "ci95": None}
+    with (tmp_path / "results.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["step_accuracy"] for row in table] == ["", ""] and "nan" not in (tmp_path / "results.csv").read_text()
+    assert float(table[0]["sampled_pass1"]) == 0.45
+
+
+def test_a_one_seed_report_writes_valid_json(tmp_path):  # a paired p over one seed is NaN: null
+    write_report(tmp_path, summarise({"grpo": {0: _records(0.4)}, "rloo": {0: _records(0.5)}}, 100), {})
+    pair = _strict((tmp_path / "results.json").read_text())["estimators"]["rloo"]["paired_vs_reference"]
+    assert pair["n"] == 1 and pair["p"] is None
+
+
+def _compare(tmp_path, monkeypatch, *flags: str) -> dict:
+    from treecredit.cli import main
+
+    monkeypatch.setattr("treecredit.training.loop.train", lambda config, log=None, **kw: _records(0.5))
+    monkeypatch.setattr("treecredit.training.loop.build_policy", lambda config, task, log: None)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--estimators", "grpo,rloo", "--seeds", "1", "--budget", "5000", "--jobs", "1",
+                 "--warm-start-steps", "0", "--no-tensorboard", "--out", str(out), *flags]) == 0
+    settings = json.loads((out / "results.json").read_text())["settings"]
+    assert f"Settings: `{json.dumps(settings)}`" in (out / "report.md").read_text()
+    return settings
+
+
+def test_the_settings_of_a_dataset_comparison_show_the_dataset_and_no_task(tmp_path, monkeypatch):
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"question": f"{i}+1", "answer": str(i + 1)}) + "\n" for i in range(6)))
+    settings = _compare(tmp_path, monkeypatch, "--dataset", str(data), "--reward", "exact", "--task-option",
+                        "prompt_column=question")
+    assert settings["dataset"] == str(data.resolve()) and settings["reward"] == ["exact"]
+    assert "task" not in settings and settings["task_options"] == {"prompt_column": "question"}
+
+
+def test_the_settings_of_a_task_comparison_show_the_task_and_no_dataset(tmp_path, monkeypatch):
+    settings = _compare(tmp_path, monkeypatch, "--task", "countdown")
+    assert settings["task"] == "countdown" and "dataset" not in settings and "env" not in settings
+
+
+def test_runs_that_evaluate_one_decoding_only_are_judged_by_it_and_the_other_is_n_a(tmp_path):
+    def only(kind: str, final: float) -> list[dict]:  # --eval-mode greedy (auto on a large model) or sampled
+        other = "sampled" if kind == "greedy" else "greedy"
+        return [{k: v for k, v in r.items() if k != f"eval_{other}_pass1"} for r in _records(final)]
+
+    for kind, title in (("greedy", "greedy pass@1"), ("sampled", "sampled pass@1")):
+        runs = {"grpo": {0: only(kind, 0.4), 1: only(kind, 0.5)}, "rloo": {0: only(kind, 0.6), 1: only(kind, 0.6)}}
+        summary = summarise(runs, 100)
+        assert summary["metrics"][0] == f"eval_{kind}_pass1"
+        assert summary["estimators"]["rloo"]["final"][f"eval_{kind}_pass1"]["mean"] == 0.6
+        text = write_report(tmp_path, summary, {}).read_text()
+        assert f"Held-out {title} at the end of each run" in text
+        rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| rloo |")]
+        assert rows[0][2].startswith("0.600") and rows[0][8] == "n/a", rows  # the other decoding: n/a

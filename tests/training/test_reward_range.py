@@ -1,0 +1,143 @@
+"""Rewards that can leave [0, 1] are refused before any work when the estimator needs [0, 1] (TreeRPO's default
+Bernoulli scale), by construction (built-in rewards' weights add up) or on the worked solutions (a user's
+function); the estimator's own message, mid-run, names the command-line fix."""
+
+import json
+
+import numpy as np
+import pytest
+
+import treecredit
+from treecredit.cli import main
+from treecredit.registry import _REGISTRY, register_estimator
+from treecredit.rewards import RewardSet, register_reward
+from treecredit.rewards.load import _REGISTERED
+from treecredit.training.preflight import check_run
+from treecredit.training.reward_range import combined_range, needs_unit_rewards
+
+TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "5", "--prompts-per-step", "2",
+        "--group-size", "2", "--max-new-tokens", "8", "--eval-problems", "4", "--no-tensorboard", "--no-progress"]
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
+    return str(path)
+
+
+@pytest.fixture
+def user_rewards():
+    """``rr_format`` gives every completion 1.0 (its range is unknown to treecredit); ``rr_half`` 0.5."""
+    register_reward("rr_format", lambda prompts, completions, **_: [1.0] * len(completions))
+    register_reward("rr_half", lambda prompts, completions, **_: [0.5] * len(completions))
+    yield
+    for name in ("rr_format", "rr_half"):
+        _REGISTERED.pop(name, None)
+
+
+def _config(tiny_config, data, rewards, estimator="treerpo", **options):
+    return tiny_config(dataset=data, reward=rewards, task_options={"delimiter": "+"}, estimator=estimator,
+                       estimator_options=options)
+
+
+def test_weights_that_add_up_past_one_are_refused_before_the_warm_start(tmp_path, data, capsys, monkeypatch):
+    built = []
+    monkeypatch.setattr("treecredit.training.loop.build_policy", lambda *a, **k: built.append(a) or 1 / 0)
+    argv = ["train", *TINY, "--dataset", data, "--task-option", "delimiter=+", "--estimator", "treerpo",
+            "--reward", "math", "--reward", "exact@0.5", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert ("estimator: 'treerpo' with its default options needs rewards in [0, 1], but --reward math --reward "
+            "exact@0.5 add up to a reward in [0, 1.5] (each function gives 0 to 1, times its weight; checked before "
+            "any work)") in err, err
+    assert "--estimator-option scale=std" in err and "e.g. --reward math@0.667 --reward exact@0.333" in err, err
+    assert built == [] and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("rewards, match", [
+    (["math@-0.5"], r"add up to a reward in \[-0.5, 0\].*weights must then be ≥ 0"),
+    (["math", "numeric:tolerance=0.5@0.25"], r"add up to a reward in \[0, 1.25\]"),
+])
+def test_any_weights_outside_the_unit_range_are_refused(tiny_config, data, rewards, match):
+    with pytest.raises(ValueError, match="^estimator: 'treerpo' .*" + match):
+        check_run(_config(tiny_config, data, rewards))
+
+
+@pytest.mark.parametrize("rewards, estimator, options", [
+    (["math", "exact@0.5"], "treerpo", {"scale": "std"}),   # the fix the message names
+    (["math", "exact@0.5"], "treerpo", {"scale": "none"}),
+    (["math@0.6", "exact@0.4"], "treerpo", {}),              # weights that sum to 1
+    (["math", "exact@0.5"], "grpo", {}),                    # no range needed
+    (["math@0.5", "rr_half"], "treerpo", {}),               # unknown range, inside [0, 1] on the solutions
+])
+def test_rewards_the_estimator_accepts_pass(tiny_config, data, user_rewards, rewards, estimator, options):
+    check_run(_config(tiny_config, data, rewards, estimator, **options))
+
+
+def test_a_user_reward_that_leaves_the_range_on_a_worked_solution_is_refused(tiny_config, data, user_rewards):
+    """The README's ``--reward math --reward my_rewards:fmt@0.2``: 1.2 on a solved problem."""
+    with pytest.raises(ValueError, match=r"^estimator: 'treerpo' with its default options needs rewards in \[0, 1\], "
+                                         r"but --reward math --reward rr_format@0.2 gave the worked solution of "
+                                         r"training problem 0 the reward 1.2 .* Fix: pass scale='std' .*"
+                                         r"--estimator-option scale=std"):
+        check_run(_config(tiny_config, data, ["math", "rr_format@0.2"]))
+    check_run(_config(tiny_config, data, ["math", "rr_format@0.2"], scale="std"))
+
+
+def test_the_need_is_asked_of_the_estimator_itself(tiny_config, data):
+    assert "--estimator-option scale=std" in needs_unit_rewards(_config(tiny_config, data, ["math"]))
+    assert needs_unit_rewards(_config(tiny_config, data, ["math"], scale="std")) is None
+    assert needs_unit_rewards(_config(tiny_config, data, ["math"], "rloo")) is None
+
+    @register_estimator("_unit_rewards_test")
+    def _unit_rewards_test(batch, *, epsilon: float = 1e-6):
+        if batch.rewards.max() > 1:
+            raise ValueError("rewards: exceed 1. Fix: pass probabilities.")
+        return np.zeros(batch.response_mask.shape, np.float32)
+
+    try:
+        assert needs_unit_rewards(_config(tiny_config, data, ["math"], "_unit_rewards_test")) == "pass probabilities"
+    finally:
+        del _REGISTRY["token"]["_unit_rewards_test"]
+
+
+def test_combined_range_of_known_and_unknown_rewards():
+    assert combined_range(RewardSet(["math", "exact@0.5"]).items) == (0.0, 1.5)
+    assert combined_range(RewardSet(["math@0.7", "code@-0.3"]).items) == (-0.3, 0.7)
+    assert combined_range(RewardSet(["numeric:relative=0.1@0.5"]).items) == (0.0, 0.5)
+    assert combined_range(RewardSet(["math", (lambda prompts, completions, **_: [2.0], 1.0)]).items) is None
+
+
+def test_the_task_verifier_counts_as_a_unit_range_reward(tiny_config):
+    config = tiny_config(reward=["task", "numeric@0.5"], estimator="treerpo")
+    with pytest.raises(ValueError, match=r"^estimator: .* --reward task --reward numeric@0.5 add up to a reward "
+                                         r"in \[0, 1.5\]"):
+        check_run(config)
+
+
+def test_the_estimators_own_message_mid_run_gives_the_range_and_the_command_line_fix():
+    rewards = np.array([0.0, 1.2, 1.0, 0.0])
+    with pytest.raises(ValueError) as info:
+        treecredit.compute_advantages("treerpo", response_ids=np.ones((4, 3), int), response_mask=np.ones((4, 3)),
+                                      rewards=rewards, group_ids=np.array([0, 0, 1, 1]), step_tokens=1)
+    message = str(info.value)
+    assert message.startswith("rewards: are outside [0, 1] (from 0 to 1.2), which scale='bernoulli' needs"), message
+    assert "scale='std'" in message and "treecredit train: --estimator-option scale=std" in message, message
+
+
+def test_compare_names_the_arm_and_its_own_fix(tmp_path, data, capsys):
+    from treecredit.training.arms import arm_configs
+    from treecredit.training.config import TrainConfig
+
+    argv = ["compare", "--estimators", "grpo,treerpo", "--seeds", "1", "--budget", "10000", "--dataset", data,
+            "--task-option", "delimiter=+", "--reward", "math", "--reward", "exact@0.5", "--out", str(tmp_path / "c"),
+            "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "5"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "estimator (arm 'treerpo', seed 0): 'treerpo' with its default options needs rewards in [0, 1]" in err, err
+    assert "(treecredit compare: the arm treerpo[scale=std])" in err, err
+    assert not (tmp_path / "c").exists()
+    base = TrainConfig(dataset=data, reward=["math", "exact@0.5"], task_options={"delimiter": "+"},
+                       out=str(tmp_path / "r"))
+    check_run(arm_configs(base, ["treerpo[scale=std]"])["treerpo[scale=std]"])  # the fix it names passes
