@@ -65,3 +65,23 @@ def test_bad_entry_point_and_no_leaked_descriptors():
     for _ in range(3):
         run_check(GOOD, TEST, "double")
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_reaching_the_harness_through_frames_does_not_fake_a_pass():
+    find = ("import sys, types\nframe = sys._getframe()\nwhile '_harness' not in frame.f_globals:\n"
+            "    frame = frame.f_back\nharness = frame.f_globals['_harness']\n")
+    for attack in (
+        # swap the tests the harness compiled (in its closure) for ones that pass
+        "cells = dict(zip(harness.__code__.co_freevars, harness.__closure__))\n"
+        "cells['compiled'].cell_contents[1] = compile('def check(c):\\n    pass\\n', 't', 'exec')\n",
+        # run a copy of the harness whose tests pass
+        "fake = [c for c in harness.__closure__]\n"
+        "cells = dict(zip(harness.__code__.co_freevars, range(99)))\n"
+        "fake[cells['compiled']] = types.CellType([compile('def double(x):\\n    return x\\n', 'p', 'exec'),\n"
+        "                                          compile('def check(c):\\n    pass\\n', 't', 'exec')])\n"
+        "types.FunctionType(harness.__code__, {}, 'h', harness.__defaults__, tuple(fake))()\n",
+        # raise the verdict event from a frame of the harness's code... that is not the harness
+        "sys.audit('treecredit.passed')\n",
+    ):
+        result = run_check(find + attack + "def double(x):\n    return x\n", TEST, "double")
+        assert not result.passed, attack

@@ -174,6 +174,7 @@ def _install(token_fd, result_fd, entry, plain):
             on_failure()
             return
         audit("treecredit.passed")
+        return True
 
     sys.addaudithook(_verdict_hook(token, result_fd, harness.__code__, sys._getframe, os.write, gc.isenabled,
                                    gc.disable, gc.enable, str.__eq__, PermissionError))
@@ -183,7 +184,7 @@ def _install(token_fd, result_fd, entry, plain):
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r})
 del _install, _verdict_hook
 '''
-_CALL = "_harness()\n"
+_CALL = "raise SystemExit(0 if _harness() else 1)\n"  # the status is for people only: the token decides
 
 
 def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,
@@ -200,8 +201,9 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         plain_results: the candidate's return values must be plain data (module docstring).
 
     Returns:
-        the :class:`~treecredit.sandbox.SandboxResult`; ``returncode`` is the exit status, which does not
-        decide ``passed`` here; ``stderr`` holds the failure's traceback.
+        the :class:`~treecredit.sandbox.SandboxResult`; ``returncode`` is the exit status (1 when the
+        harness saw a failure; the program can set it, so it does not decide ``passed``); ``stderr``
+        holds the failure's traceback.
     """
     from treecredit._validation import fail
 

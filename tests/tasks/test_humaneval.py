@@ -104,3 +104,11 @@ def test_a_timeout_fails(task):
     problem = next(p for p in task.train_problems if p.data[0] == "HumanEval/0")
     quick = HumanEvalTask(held_out=20, timeout=1.0)
     assert quick.reward(problem, "    while True:\n        pass\n") == 0.0
+
+
+@pytest.mark.slow
+def test_every_canonical_solution_passes_the_guarded_harness(task):
+    """Plain results, the builtins snapshot and the separate test namespace refuse none of the 164."""
+    problems = task.train_problems + task.held_out_problems(None, 1000)
+    failing = [p.data[0] for p in problems if task.reward(p, p.solution) != 1.0]
+    assert len(problems) == 164 and failing == []
