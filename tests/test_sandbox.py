@@ -95,3 +95,17 @@ def test_left_over_processes_are_killed_with_the_group():
 def test_bad_timeout_is_refused():
     with pytest.raises(ValueError, match="timeout: is 0"):
         run_python("pass", timeout=0)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux")
+def test_the_audit_hook_ignores_patched_modules(tmp_path):
+    target = tmp_path / "escaped.txt"
+    program = (f"import os\nos.path.join = lambda *a: os.getcwd()\n"
+               f"open({str(target)!r}, 'w').write('x')\n")
+    result = run_python(program, namespaces=False)  # the audit hook alone
+    assert not result.passed and not target.exists() and "PermissionError" in result.stderr
+
+
+def test_the_process_memory_cannot_be_opened():
+    result = run_python("open('/proc/self/mem', 'rb')\n")
+    assert not result.passed and "under /proc is not allowed" in result.stderr

@@ -16,7 +16,11 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    cannot remount anything writable or leave the namespaces.
 3. **Python audit hook** (PEP 578), installed before the code runs: refuses ``os.system``,
    ``subprocess``, ``exec*``/``spawn*``/``fork``, sockets, ``ctypes``, signals to other processes,
-   ``sqlite3`` and any file write, rename, removal, or mode change outside the folder.
+   ``sqlite3``, tracing/profiling (``sys.settrace``/``setprofile``), ``sys._current_frames``, ``gc.get_*``,
+   further audit hooks, opening anything under ``/proc`` (``/proc/self/mem``), and any file write,
+   rename, removal, or mode change outside the folder. The hook calls only functions bound when it was
+   installed and resolves paths (symbolic links included) with C functions, so code that replaces
+   ``os.path.join`` or ``builtins.isinstance`` does not change its decisions.
 
 The folder (``tempfile.mkdtemp``) is the working directory and is removed after the run. Layer 3 alone
 can be bypassed by determined native code, which is why layer 2 exists; where layer 2 is unavailable
@@ -51,7 +55,8 @@ class SandboxResult:
     """What a sandboxed run did.
 
     Attributes:
-        passed: exit status 0 within the limits.
+        passed: :func:`run_python`: exit status 0 within the limits (the code decides it);
+            :func:`treecredit.sandbox_check.run_check`: the tests' ``check`` returned within the limits.
         returncode: the exit status (negative: killed by that signal); None if it never started.
         timed_out: the wall-clock timeout killed it.
         stdout, stderr: the first ``OUTPUT_LIMIT`` characters of each.
@@ -88,39 +93,83 @@ del _ct, _libc, _cap, _Header, _Data
 '''
 
 _GUARD = r'''
-import os, sys
-ROOT = os.path.realpath(os.getcwd())
-_WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-_BLOCKED = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
-            "os.kill", "os.killpg", "signal.pthread_kill", "socket.", "ctypes.", "sqlite3.", "_winapi.", "pty.")
-_PATHS = {"os.remove": 1, "os.rmdir": 1, "os.mkdir": 1, "os.chmod": 1, "os.chown": 1, "os.truncate": 1,
-          "os.utime": 1, "os.link": 2, "os.symlink": 2, "os.rename": 2, "shutil.rmtree": 1, "os.chflags": 1,
-          "os.mkfifo": 1, "os.mknod": 1, "os.setxattr": 1, "os.removexattr": 1}
+def _install_guard():
+    import os, sys
+    root = os.path.realpath(os.getcwd())
+    # Everything the hook uses is bound here, in its closure: code that later replaces a module's or the
+    # builtins' attributes (os.path.join, isinstance, PermissionError, ...) cannot change what it calls.
+    sep, devnull, fspath, lstat, readlink = os.sep, os.devnull, os.fspath, os.lstat, os.readlink
+    str_, bytes_, int_, isinstance_, len_, denied = str, bytes, int, isinstance, len, PermissionError
+    join_, is_link, decode, failed = "".join, __import__("stat").S_ISLNK, bytes.decode, OSError
+    write = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    blocked = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
+               "os.kill", "os.killpg", "signal.pthread_kill", "socket.", "ctypes.", "sqlite3.", "_winapi.", "pty.",
+               "sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook", "gc.get_")
+    one = frozenset(("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
+                     "shutil.rmtree", "os.chflags", "os.mkfifo", "os.mknod", "os.setxattr", "os.removexattr"))
+    two = frozenset(("os.link", "os.symlink", "os.rename"))
 
-def _inside(path):
-    if isinstance(path, int):
-        return True
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    full = os.path.realpath(os.path.join(ROOT, os.fspath(path)))
-    return full == ROOT or full.startswith(ROOT + os.sep) or full == os.devnull
+    def resolved(path):
+        """The absolute path with every symbolic link followed, by C functions only (os.path.realpath
+        is pure Python: code could patch what it calls)."""
+        path = fspath(path)
+        path = decode(path, "utf-8", "surrogateescape") if isinstance_(path, bytes_) else join_((path,))
+        if not path.startswith("/"):
+            path = root + "/" + path
+        pending, result, links = path.split("/")[::-1], "", 0
+        while pending:
+            name = pending.pop()
+            if name == "" or name == ".":
+                continue
+            if name == "..":
+                result = result[: result.rfind("/")]
+                continue
+            step = result + "/" + name
+            try:
+                mode = lstat(step).st_mode
+            except failed:
+                result = step
+                continue
+            if is_link(mode):
+                links += 1
+                if links > 40:
+                    raise denied(f"sandbox: too many symbolic links in {path!r}")
+                target = readlink(step)
+                if target.startswith("/"):
+                    result = ""
+                pending.extend(target.split("/")[::-1])
+            else:
+                result = step
+        return result or "/"
 
-def _hook(event, args):
-    if event.startswith(_BLOCKED):
-        raise PermissionError(f"sandbox: {event} is not allowed")
-    if event == "open" and len(args) >= 3:
-        path, mode, flags = args[0], args[1], args[2]
-        writes = isinstance(mode, str) and any(c in mode for c in "wax+")
-        writes = writes or (isinstance(flags, int) and flags & _WRITE)
-        if writes and path is not None and not _inside(path):
-            raise PermissionError(f"sandbox: writing {path!r} outside the sandbox folder is not allowed")
-    elif event in _PATHS:
-        for path in args[: _PATHS[event]]:
-            if path is not None and not _inside(path):
-                raise PermissionError(f"sandbox: {event} on {path!r} outside the sandbox folder is not allowed")
+    def inside(path):
+        if isinstance_(path, int_):
+            return True
+        full = resolved(path)
+        return full == root or full.startswith(root + sep) or full == devnull
 
-sys.addaudithook(_hook)
-del _hook
+    def hook(event, args):
+        if event.startswith(blocked):
+            raise denied(f"sandbox: {event} is not allowed")
+        if event == "open" and len_(args) >= 3:
+            path, mode, flags = args[0], args[1], args[2]
+            if path is None or isinstance_(path, int_):
+                return
+            writes = isinstance_(mode, str_) and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)
+            writes = writes or (isinstance_(flags, int_) and flags & write)
+            if writes and not inside(path):
+                raise denied(f"sandbox: writing {path!r} outside the sandbox folder is not allowed")
+            if resolved(path).startswith("/proc/"):  # /proc/self/mem would show the process's own memory
+                raise denied(f"sandbox: opening {path!r} under /proc is not allowed")
+        elif event in one or event in two:
+            for path in args[: 2 if event in two else 1]:
+                if path is not None and not inside(path):
+                    raise denied(f"sandbox: {event} on {path!r} outside the sandbox folder is not allowed")
+
+    sys.addaudithook(hook)
+
+_install_guard()
+del _install_guard
 '''
 
 _RUN = r'''
@@ -212,6 +261,9 @@ def run_python(code: str, *, timeout: float = 10.0, memory_mb: int = 1024, file_
                audit: bool = True, namespaces: bool | None = None) -> SandboxResult:
     """Run ``code`` as ``main.py`` in a fresh folder under the layers described in the module docstring.
 
+    ``passed`` is the exit status only: the code decides it (``sys.exit(0)`` passes). To judge a program
+    by tests, use :func:`treecredit.sandbox_check.run_check`, whose verdict the code cannot fake that way.
+
     Args:
         code: a Python program.
         timeout: wall-clock seconds (> 0) before the whole process group is killed; also the CPU limit.
@@ -220,6 +272,17 @@ def run_python(code: str, *, timeout: float = 10.0, memory_mb: int = 1024, file_
         audit: install the audit hook (layer 3). Turn off only to test the other layers.
         namespaces: require (True) or skip (False) layer 2; None = use it where available.
     """
+    return run_boot({"main.py": code}, _RUN, timeout=timeout, memory_mb=memory_mb, file_mb=file_mb,
+                    processes=processes, audit=audit, namespaces=namespaces)
+
+
+def run_boot(files: dict[str, str], boot: str, *, timeout: float = 10.0, memory_mb: int = 1024, file_mb: int = 16,
+             processes: int = 64, audit: bool = True, namespaces: bool | None = None,
+             pass_fds: tuple[int, ...] = (), prelude: str = "") -> SandboxResult:
+    """(For :mod:`treecredit.sandbox_check`.) Write ``files`` (name → text) into a fresh folder and run the
+    Python source ``prelude``, then the audit hook (which refuses further hooks), then ``boot`` there,
+    under every layer; ``pass_fds`` stay open in the child. Arguments as :func:`run_python`; ``passed``
+    is exit status 0."""
     from treecredit._validation import fail
 
     if not timeout > 0:
@@ -231,9 +294,10 @@ def run_python(code: str, *, timeout: float = 10.0, memory_mb: int = 1024, file_
     root = os.path.realpath(tempfile.mkdtemp(prefix="treecredit-sandbox-"))
     layers = ["limits"] + (["namespaces"] if use_ns else []) + (["audit"] if audit else [])
     try:
-        with open(os.path.join(root, "main.py"), "w") as handle:
-            handle.write(code)
-        boot = (_DROP_CAPABILITIES if os.geteuid() == 0 else "") + (_GUARD if audit else "") + _RUN
+        for name, text in files.items():
+            with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
+                handle.write(text)
+        boot = (_DROP_CAPABILITIES if os.geteuid() == 0 else "") + prelude + (_GUARD if audit else "") + boot
         command = [sys.executable, "-I", "-B", "-c", boot]
         unshare = shutil.which("unshare") if use_ns and os.geteuid() == 0 else None
         if unshare:
@@ -246,6 +310,7 @@ def run_python(code: str, *, timeout: float = 10.0, memory_mb: int = 1024, file_
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             try:
                 proc = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                        pass_fds=pass_fds,
                                         preexec_fn=functools.partial(_child_setup, root, use_ns, cpu,
                                                                      memory_mb << 20, file_mb << 20, processes))
             except (OSError, subprocess.SubprocessError) as exc:

