@@ -263,3 +263,21 @@ def test_a_tree_run_with_a_sequence_estimator_says_the_tree_only_changes_samplin
     said = [line for line in lines if "changes only which responses are sampled" in line]
     assert bool(said) == noted
     assert not said or "tempo" in said[0]
+
+
+def test_an_estimator_error_mid_run_names_the_step_and_the_kept_checkpoint(tiny_config, monkeypatch):
+    """What only a later step's data shows (e.g. a reward outside treerpo's [0, 1]) stops the run saying at which
+    step, and that the run is kept as of its last checkpoint."""
+    real, calls = treecredit.compute_advantages, []
+
+    def second_batch_fails(*args, **kwargs):
+        if len(kwargs["rewards"]) == 64:  # the training batches (8 prompts × 8), not pre-flight's test batch
+            calls.append(1)
+            if len(calls) == 2:
+                raise ValueError("rewards: are outside [0, 1]. Fix: pass --estimator-option scale=std")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(treecredit, "compute_advantages", second_batch_fails)
+    with pytest.raises(ValueError, match=r"^rewards: at step 2 \(the run is kept as of its last checkpoint, step 1;"
+                                         r" a resume needs the same settings\): are outside \[0, 1\]\. Fix: pass"):
+        train(tiny_config(steps=3, eval_problems=4, warm_start_steps=0, checkpoint_every=1), log=lambda *a: None)

@@ -242,7 +242,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.samples import sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
-    from treecredit.training.stopping import StopRequest
+    from treecredit.training.stopping import StopRequest, failed_at_step
 
     task = task_from_config(config)
     sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work
@@ -327,7 +327,10 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
             stop_failed = failures.after_sampling(counters["step"], reward_failed, rollout.shape[0])
             options = estimator_options(spec, rollout, policy, task, config.estimator_options, config.branching)
-            advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
+            try:
+                advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
+            except ValueError as error:  # what only this step's data shows (a reward out of the estimator's range)
+                raise failed_at_step(error, counters["step"] + 1, saved_step) from error
             advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
             stats = ppo_update(policy, reference, optimizer, rollout, advantages, config, generator)
 
