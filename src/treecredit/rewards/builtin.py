@@ -13,7 +13,9 @@ cannot judge (no answer column value).
 - ``numeric``: the last number of the final answer is within ``tolerance`` (absolute) or ``relative``
   × |answer| of the answer's number.
 - ``code``: runs the completion's program with the ``test`` column in the sandbox
-  (:mod:`treecredit.sandbox`); 1.0 iff it exits 0 within the limits.
+  (:mod:`treecredit.sandbox`); 1.0 iff the tests' ``check(entry_point)`` returned (judged by a per-run token
+  the program cannot reach, :mod:`treecredit.sandbox_check`; exiting early, patching builtins or returning
+  non-plain data does not pass; ``code:plain_results=false`` allows non-plain return values).
 """
 
 from __future__ import annotations
