@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import treecredit
-from treecredit.training.loop import estimator_options, train
+from treecredit.training.estimator_inputs import estimator_options
+from treecredit.training.loop import train
 from treecredit.training.metrics import read_metrics
 
 torch.set_num_threads(1)
@@ -211,7 +212,7 @@ def test_step_ends_come_from_the_text_when_the_rollout_has_none():
 def test_a_tree_that_did_not_branch_is_warned_about():
     from types import SimpleNamespace
 
-    from treecredit.training.loop import warn_if_tree_did_not_branch
+    from treecredit.training.estimator_inputs import warn_if_tree_did_not_branch
 
     mask = torch.ones(4, 3, dtype=torch.bool)
     chains = SimpleNamespace(tree_nodes=torch.arange(12).view(4, 3), response_mask=mask)  # 4 separate chains

@@ -78,7 +78,7 @@ def check_estimator_options(config, task=None, arm: tuple[str, set] | None = Non
 
                 agent_advantages(config.estimator, _agent_batch(rollout), config.estimator_options)
             else:
-                from treecredit.training.loop import estimator_options
+                from treecredit.training.estimator_inputs import estimator_options
 
                 spec = treecredit.get_estimator(config.estimator)
                 options = estimator_options(spec, rollout, None, task, config.estimator_options)

@@ -28,64 +28,6 @@ from treecredit.training.config import TrainConfig
 EVAL_SEED = 20_261_122  # the held-out problems: one fixed set for every run and seed
 
 
-def estimator_options(spec, rollout, policy, task, user_options: dict, branching: str = "fixed") -> dict:
-    """The options to pass to estimator ``spec``: what the rollout offers and the estimator accepts.
-
-    Step boundaries go as ``step_ends``: the rollout's, or else found in the decoded text of the
-    responses (the task's delimiter, :func:`treecredit.step_ends_from_text`: right for BPE tokenizers,
-    where the delimiter's ids depend on the context), unless the sampled tree goes; ``tree_nodes`` and
-    ``mc_values`` when the sampler produced them. The user's options win; a user-given ``delimiter`` or
-    ``step_tokens`` replaces the automatic ``step_ends``. A step estimator that finds no step in the whole
-    batch gets a warning, and so does a sampled tree that did not branch (``branching``: its strategy).
-    """
-    from treecredit.step_text import step_ends_from_text, warn_if_no_steps
-    from treecredit.tasks import delimiter_fix
-
-    accepted = set(spec.options)
-    options = {k: v for k, v in rollout.available_options().items() if k in accepted and k != "step_ends"}
-    # a sampled tree already fixes the steps; the tree estimators refuse both together
-    if not {"delimiter", "step_tokens", "step_ends"} & set(user_options) and "tree_nodes" not in options:
-        if "step_ends" in accepted and rollout.step_ends is not None:
-            options["step_ends"] = rollout.step_ends
-        elif "step_ends" in accepted and getattr(task, "delimiter", ""):
-            options["step_ends"] = step_ends_from_text(rollout.response_ids, policy, task.delimiter,
-                                                       rollout.response_mask)
-        elif "delimiter" in accepted:
-            options["delimiter"] = policy.encode(task.delimiter)
-        if "step_ends" in options and hasattr(spec, "name"):
-            warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask,
-                             source=f"the task's step delimiter {task.delimiter!r}" if getattr(task, "delimiter", "")
-                             else "the sampler", fix=delimiter_fix(task))
-    if getattr(rollout, "tree_nodes", None) is not None:
-        warn_if_tree_did_not_branch(rollout, task, branching)
-    options.update(user_options)
-    return options
-
-
-def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool:
-    """Warn (``UserWarning``) when no two rows of any group share a token of ``rollout.tree_nodes`` ``(B, T)``:
-    the tree sampler grew separate chains (the fixed and adaptive strategies fork at step ends, so responses
-    that never write ``task``'s delimiter do not fork), and a tree estimator then sees no more than i.i.d.
-    groups. The advice depends on ``branching`` (the strategy) and on whether the task takes a delimiter."""
-    import warnings
-
-    from treecredit.tasks import delimiter_fix, tree_branch_fixes
-    from treecredit.trees.explicit import tree_branched
-
-    if tree_branched(rollout.tree_nodes, rollout.response_mask):
-        return False
-    delimiter = getattr(task, "delimiter", "")
-    where = {"fixed": f"at step ends (the task's delimiter {delimiter!r})",
-             "adaptive": f"at step ends (the task's delimiter {delimiter!r}) and at the prompt",
-             "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
-    fixes = tree_branch_fixes(branching, delimiter_fix(task),
-                              "pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
-    warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
-                  f"not branch (the {branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
-                  UserWarning, stacklevel=2)
-    return True
-
-
 def draw_problems(task, rng, n: int, held_out: set) -> list:
     """``n`` training problems from ``rng``, skipping any whose prompt is in ``held_out``."""
     problems = []
@@ -225,6 +167,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         restore_random_state,
         save_checkpoint,
     )
+    from treecredit.training.estimator_inputs import estimator_options, failed_at_step
     from treecredit.training.evaluation import (
         EvalSchedule,
         check_rewards_scored,
@@ -242,7 +185,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.samples import sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
-    from treecredit.training.stopping import StopRequest, failed_at_step
+    from treecredit.training.stopping import StopRequest
 
     task = task_from_config(config)
     sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work

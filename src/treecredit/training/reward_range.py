@@ -42,7 +42,7 @@ def needs_unit_rewards(config, task=None) -> str | None:
 
     import treecredit
     from treecredit.training.dry_run import synthetic_rollout
-    from treecredit.training.loop import estimator_options
+    from treecredit.training.estimator_inputs import estimator_options
 
     spec = treecredit.get_estimator(config.estimator)
     rollout = synthetic_rollout(config)

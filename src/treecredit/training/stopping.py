@@ -57,12 +57,3 @@ class StopRequest:
     def __exit__(self, *exc) -> None:
         self._restore()
 
-
-def failed_at_step(error: ValueError, step: int, saved_step: int) -> ValueError:
-    """``error`` (``"argument: problem. Fix: ..."``) with the step it happened at and what is kept: a run stopped
-    by bad data mid-run (a reward outside the range an estimator needs) says where it stopped and that its
-    last checkpoint is intact."""
-    argument, sep, rest = str(error).partition(": ")
-    where = (f"at step {step} (the run is kept as of its last checkpoint, step {saved_step}; a resume needs the "
-             "same settings)")
-    return ValueError(f"{argument}: {where}: {rest}" if sep else f"{where}: {error}")

@@ -1,0 +1,79 @@
+"""What the estimator gets at each training step: its options from the rollout, and the step's advantages.
+
+:func:`estimator_options` picks, from what a rollout offers (its step ends, sampled tree, Monte Carlo
+values), what the estimator accepts, finding step ends in the decoded text where the rollout has none;
+:func:`warn_if_tree_did_not_branch` says when a sampled tree gave the estimator nothing a group of chains
+would not; :func:`failed_at_step` names the step in an estimator's refusal of data that only that step shows.
+Used by the trainer (:mod:`treecredit.training.loop`) and by its checks before any work
+(:mod:`treecredit.training.dry_run`, :mod:`treecredit.training.reward_range`).
+"""
+
+from __future__ import annotations
+
+
+def estimator_options(spec, rollout, policy, task, user_options: dict, branching: str = "fixed") -> dict:
+    """The options to pass to estimator ``spec``: what the rollout offers and the estimator accepts.
+
+    Step boundaries go as ``step_ends``: the rollout's, or else found in the decoded text of the
+    responses (the task's delimiter, :func:`treecredit.step_ends_from_text`: right for BPE tokenizers,
+    where the delimiter's ids depend on the context), unless the sampled tree goes; ``tree_nodes`` and
+    ``mc_values`` when the sampler produced them. The user's options win; a user-given ``delimiter`` or
+    ``step_tokens`` replaces the automatic ``step_ends``. A step estimator that finds no step in the whole
+    batch gets a warning, and so does a sampled tree that did not branch (``branching``: its strategy).
+    """
+    from treecredit.step_text import step_ends_from_text, warn_if_no_steps
+    from treecredit.tasks import delimiter_fix
+
+    accepted = set(spec.options)
+    options = {k: v for k, v in rollout.available_options().items() if k in accepted and k != "step_ends"}
+    # a sampled tree already fixes the steps; the tree estimators refuse both together
+    if not {"delimiter", "step_tokens", "step_ends"} & set(user_options) and "tree_nodes" not in options:
+        if "step_ends" in accepted and rollout.step_ends is not None:
+            options["step_ends"] = rollout.step_ends
+        elif "step_ends" in accepted and getattr(task, "delimiter", ""):
+            options["step_ends"] = step_ends_from_text(rollout.response_ids, policy, task.delimiter,
+                                                       rollout.response_mask)
+        elif "delimiter" in accepted:
+            options["delimiter"] = policy.encode(task.delimiter)
+        if "step_ends" in options and hasattr(spec, "name"):
+            warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask,
+                             source=f"the task's step delimiter {task.delimiter!r}" if getattr(task, "delimiter", "")
+                             else "the sampler", fix=delimiter_fix(task))
+    if getattr(rollout, "tree_nodes", None) is not None:
+        warn_if_tree_did_not_branch(rollout, task, branching)
+    options.update(user_options)
+    return options
+
+
+def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool:
+    """Warn (``UserWarning``) when no two rows of any group share a token of ``rollout.tree_nodes`` ``(B, T)``:
+    the tree sampler grew separate chains (the fixed and adaptive strategies fork at step ends, so responses
+    that never write ``task``'s delimiter do not fork), and a tree estimator then sees no more than i.i.d.
+    groups. The advice depends on ``branching`` (the strategy) and on whether the task takes a delimiter."""
+    import warnings
+
+    from treecredit.tasks import delimiter_fix, tree_branch_fixes
+    from treecredit.trees.explicit import tree_branched
+
+    if tree_branched(rollout.tree_nodes, rollout.response_mask):
+        return False
+    delimiter = getattr(task, "delimiter", "")
+    where = {"fixed": f"at step ends (the task's delimiter {delimiter!r})",
+             "adaptive": f"at step ends (the task's delimiter {delimiter!r}) and at the prompt",
+             "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
+    fixes = tree_branch_fixes(branching, delimiter_fix(task),
+                              "pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
+    warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
+                  f"not branch (the {branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
+                  UserWarning, stacklevel=2)
+    return True
+
+
+def failed_at_step(error: ValueError, step: int, saved_step: int) -> ValueError:
+    """``error`` (``"argument: problem. Fix: ..."``) with the step it happened at and what is kept: a run stopped
+    by bad data mid-run (a reward outside the range an estimator needs) says where it stopped and that its
+    last checkpoint is intact."""
+    argument, sep, rest = str(error).partition(": ")
+    where = (f"at step {step} (the run is kept as of its last checkpoint, step {saved_step}; a resume needs the "
+             "same settings)")
+    return ValueError(f"{argument}: {where}: {rest}" if sep else f"{where}: {error}")
