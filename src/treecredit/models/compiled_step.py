@@ -70,13 +70,18 @@ def wanted(value, module) -> bool:
     """Whether the decoding step of ``module`` should run compiled under ``compile_decode = value``: ``"on"``
     always, ``"off"`` never, ``"auto"`` when ``module`` has at least :data:`AUTO_MIN_PARAMS` parameters and
     its compilation has not failed (the count is read once per module)."""
-    setting = value if value in ("auto", "on", "off") else setting_of(value)
+    setting = setting_of(value)
     if setting != "auto":
         return setting == "on"
+    return _size(module) >= AUTO_MIN_PARAMS and module not in _failed
+
+
+def _size(module) -> int:
+    """``module``'s parameter count, counted once per module."""
     size = _sizes.get(module)
     if size is None:
         size = _sizes[module] = sum(p.numel() for p in module.parameters())
-    return size >= AUTO_MIN_PARAMS and module not in _failed
+    return size
 
 
 def compiled(fn):
@@ -139,7 +144,7 @@ def run(fn, key, dynamic: list, *args, module=None, setting="on"):
         for dim in dims:
             torch._dynamo.mark_dynamic(tensor, dim)
     if module is not None:
-        size = _sizes.get(module) or sum(p.numel() for p in module.parameters())
+        size = _size(module)
         print(f"treecredit: compiling the decoding step{f' of a {size / 1e6:.0f}M-parameter model' if size else ''} "
               "with torch.compile (once per process: about a minute the first time, seconds from TorchInductor's "
               "disk cache; compile_decode='off' / --compile-decode off skips it)", file=sys.stderr, flush=True)

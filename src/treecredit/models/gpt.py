@@ -133,7 +133,8 @@ class GPT(nn.Module):
         x = F.embedding(tokens, self.tok_emb.weight) + F.embedding(
             positions.clamp(min=0, max=self.cfg.max_len - 1), self.pos_emb.weight)  # (B, C)
         plan, final = kept_plan(self, "decode_step", self._decode_plan)
-        if not (rows > 1 and compiled is not False and compiled_step.wanted(compiled, self)):
+        setting = compiled_step.setting_of(compiled)
+        if not (rows > 1 and compiled_step.wanted(setting, self)):
             return _layers(plan, final, self.head.weight, x, attention_mask(key_valid, x.dtype), cache, None, None)
         out, buffers = [], ([], [])
         zero = x.new_zeros((rows, self.cfg.n_head, 1, self.cfg.n_embd // self.cfg.n_head))
@@ -147,7 +148,7 @@ class GPT(nn.Module):
         dynamic = [(x, (0,)), (mask, (0, 3)), *((b, (0, 2)) for b in buffers[0] + buffers[1])]
         key = (_layers, id(self.head.weight), x.dtype)
         logits = compiled_step.run(_layers, key, dynamic, plan, final, self.head.weight, x, mask, None, *buffers,
-                                   module=self, setting=compiled_step.setting_of(compiled))
+                                   module=self, setting=setting)
         if logits is None:  # the compilation failed under "auto": the eager step from the cache as it was
             return _layers(plan, final, self.head.weight, x, attention_mask(key_valid, x.dtype), cache, None, None)
         return logits[0], out

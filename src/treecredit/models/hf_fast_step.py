@@ -145,8 +145,9 @@ def decode_step(model, cache, tokens, key_valid, positions, *, compiled: bool | 
     width = cos.shape[-1]
     cos = cos.view(rows, 1, 1, width)
     sin_signed = torch.cat([-sin[..., :width // 2], sin[..., width // 2:]], dim=-1).view(rows, 1, 1, width)
-    want = rows > 1 and compiled is not False and compiled_step.wanted(compiled, model)
-    buffers = _compiled_buffers(cache, key_valid.shape[1] - 1) if want else None
+    setting = compiled_step.setting_of(compiled)
+    buffers = _compiled_buffers(cache, key_valid.shape[1] - 1) if rows > 1 and compiled_step.wanted(setting, model) \
+        else None
     logits = None
     if buffers is not None:
         mask = attention_mask(key_valid, x.dtype, always=True)
@@ -154,7 +155,7 @@ def decode_step(model, cache, tokens, key_valid, positions, *, compiled: bool | 
                    *((b, (0, 2)) for b in buffers[0]), *((b, (0, 2)) for b in buffers[1])]
         key = (_layers, id(head[0]), head[0].dtype)
         logits = compiled_step.run(_layers, key, dynamic, plan, final, head, x, cos, sin_signed, mask, None,
-                                   *buffers, module=model, setting=compiled_step.setting_of(compiled))
+                                   *buffers, module=model, setting=setting)
     if logits is None or buffers is None:  # eager (or the compilation failed under "auto": room left unused)
         return _layers(plan, final, head, x, cos, sin_signed, attention_mask(key_valid, x.dtype), cache, None, None)
     length = key_valid.shape[1]
