@@ -105,38 +105,7 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
         last = traceback.format_exc().strip().splitlines()[-1]
         return label, seed, None, f"{type(exc).__name__}: {exc}" if str(exc) else last, how[0]
-    # a run resumed with a larger budget: its old closing evaluation is kept, flagged, out of the curves
-    return label, seed, flag_earlier_closings(records, config.eval_every, Path(config.out) / "metrics.jsonl"), \
-        None, how[0]
-
-
-def flag_earlier_closings(records: list[dict], eval_every: int, path: Path | None = None) -> list[dict]:
-    """``records`` (a run's ``metrics.jsonl``, in order) with :data:`~treecredit.training.report.CLOSING` set
-    on each evaluation that a run started with its present budget would not have made: one before the run's
-    last step (so it closed the run at an earlier, smaller budget, and the run was resumed past it) at a step
-    that is neither 0 nor a multiple of ``eval_every`` (the schedule of
-    :func:`~treecredit.training.evaluation.due`; ``eval_every`` 0: no step between). Scheduled evaluations are
-    kept, since a fresh run makes them too (unless ``eval_time_share`` skips one, which depends on wall time).
-    ``path``: the run's ``metrics.jsonl``, rewritten with the flags (whole, through a temporary file) when one is
-    new, so that the record stays there for provenance and says why the report leaves it out."""
-    from treecredit.training.report import CLOSING
-
-    last = max((r["step"] for r in records), default=0)
-    new = False
-    for record in records:
-        step = record["step"]
-        if record["kind"] == "eval" and 0 < step < last and not (eval_every > 0 and step % eval_every == 0):
-            new = new or not record.get(CLOSING)
-            record[CLOSING] = True
-    if new and path is not None and path.exists():
-        import json
-
-        from treecredit.training.metrics import json_safe
-
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text("".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records))
-        temporary.replace(path)
-    return records
+    return label, seed, records, None, how[0]  # old closing evaluations: flagged by train
 
 
 def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget: int, out: Path,

@@ -177,6 +177,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     from treecredit.training.metrics import (
         MetricsWriter,
         advantage_metrics,
+        flag_earlier_closings,
         keep_records_until,
         read_metrics,
         rollout_metrics,
@@ -305,7 +306,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
     writer.close()
-    return read_metrics(writer.path)
+    # resumed with a larger budget: the old closing evaluation stays, flagged as one a fresh run would not make
+    return flag_earlier_closings(read_metrics(writer.path), config.eval_every, writer.path)
 
 
 def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer, bar) -> None:

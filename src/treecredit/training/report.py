@@ -43,7 +43,7 @@ CLOSING = "closing_of_earlier_budget"
 """Key of an evaluation record (True) that closed a run at an earlier, smaller budget and that a run started
 with its present budget would not have made: the run was resumed with a larger budget past that step, and the
 step is neither 0 nor on the ``eval_every`` schedule. It stays in the run's ``metrics.jsonl`` (flagged by
-:func:`treecredit.training.compare.flag_earlier_closings`) and is left out of the curves, so that a comparison
+:func:`treecredit.training.metrics.flag_earlier_closings`) and is left out of the curves, so that a comparison
 resumed with a larger ``--budget`` reports what one started at that budget does."""
 
 
