@@ -10,6 +10,8 @@ error and the other runs go on; ``on_result`` is called as each run finishes (th
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import traceback
@@ -79,7 +81,6 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
     ``arm``: the arm's number, whose reward warnings are shown once per arm (:func:`_arm_warning`; else they are
     silenced, as the run's other lines are). A run stopped by a signal stops the comparison (it is not a
     failing arm)."""
-    from treecredit.training.loop import train
     from treecredit.training.stopping import RunInterrupted
 
     label, seed, config, *more = job
@@ -93,19 +94,44 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
 
         flags["on_resume"] = resumed
     try:
-        if config.env:
-            from treecredit.training.agent_loop import train_agent
-
-            flags.pop("resume_fix", None)  # an agent run stops on no failing reward
-            records = train_agent(config, log=lambda *a: None, **flags)
-        else:
-            records = train(config, log=lambda *a: None, **flags)
+        with _reward_lines_named(label, seed):
+            records = _train_run(config, flags)
     except RunInterrupted:
         raise
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
         last = traceback.format_exc().strip().splitlines()[-1]
         return label, seed, None, f"{type(exc).__name__}: {exc}" if str(exc) else last, how[0]
     return label, seed, records, None, how[0]  # old closing evaluations: flagged by train
+
+
+def _train_run(config: TrainConfig, flags: dict) -> list[dict]:
+    """One run of a comparison, its progress lines silenced."""
+    from treecredit.training.loop import train
+
+    if config.env:
+        from treecredit.training.agent_loop import train_agent
+
+        flags.pop("resume_fix", None)  # an agent run stops on no failing reward
+        return train_agent(config, log=lambda *a: None, **flags)
+    return train(config, log=lambda *a: None, **flags)
+
+
+@contextlib.contextmanager
+def _reward_lines_named(label: str, seed: int):
+    """Within it, the lines the ``treecredit.rewards`` logger prints (a reward function that raised on a
+    completion) start with the run's arm and seed, as its warnings do: runs of several arms print them to one
+    stderr."""
+    logger = logging.getLogger("treecredit.rewards")
+
+    def named(record: logging.LogRecord) -> bool:
+        record.msg = f"arm {label!r}, seed {seed}: {record.msg}"
+        return True
+
+    logger.addFilter(named)
+    try:
+        yield
+    finally:
+        logger.removeFilter(named)
 
 
 def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget: int, out: Path,
