@@ -177,8 +177,9 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         warmed = set()
         for config in configs.values():  # once per distinct warm start (a second call would only load it)
             max_len = found[_positions_key(config)]
-            if _agent_warm_key(config, max_len) not in warmed:
-                warmed.add(_agent_warm_key(config, max_len))
+            key = _agent_warm_key(config, max_len)
+            if key not in warmed:
+                warmed.add(key)
                 warm_start_agent(config, log, max_len=max_len)
         configs = {}
     for job in jobs_list if not base.env else []:  # every run before any work
