@@ -324,3 +324,24 @@ def test_compile_decode_saved_as_a_switch_resumes_as_on_or_off(tmp_path):
     check_same_settings(path, TrainConfig(out=str(tmp_path / "run"), compile_decode=False))
     with pytest.raises(ValueError, match=r"compile_decode: saved 'off', now 'auto'"):
         check_same_settings(path, TrainConfig(out=str(tmp_path / "run")))
+
+
+def test_a_dataset_run_saves_no_task_and_resumes_old_runs_that_saved_the_default(tmp_path):
+    """A dataset (or agent) run has no task: its config.json leaves out TrainConfig's unused default
+    ``task: arithmetic``; loading the file gives the same settings back, and a run saved with that default
+    (before this change) still resumes; a task run still saves its task."""
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.preflight import check_same_settings
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
+    config = TrainConfig(dataset=str(data), out=str(tmp_path / "run"), progress=False)
+    saved = config.saved_dict()
+    assert "task" not in saved and saved["dataset"] == config.dataset
+    assert TrainConfig(**saved) == config
+    assert "task" not in TrainConfig(env="gridworld").saved_dict()
+    assert TrainConfig(task="countdown").saved_dict()["task"] == "countdown"
+    path = tmp_path / "config.json"
+    for written in (saved, config.to_dict()):  # now, and as runs saved it before
+        path.write_text(json.dumps(written))
+        check_same_settings(path, config)

@@ -280,6 +280,15 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def saved_dict(self) -> dict:
+        """What a run writes to its ``config.json``: :meth:`to_dict` less ``task`` where the run has none (a
+        dataset or an agent run, in which ``task`` is only TrainConfig's unused default, ``arithmetic``). Loading
+        the file gives that default back, and a resume compares a missing field as its default."""
+        saved = self.to_dict()
+        if self.dataset or self.env:
+            saved.pop("task")
+        return saved
+
 
 @contextmanager
 def option_flag_named(options: dict, field: str, flag: str, owner: str):

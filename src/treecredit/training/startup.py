@@ -71,5 +71,5 @@ def start_run(config, *, resume: bool, overwrite: bool, log=print):
         clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
     saved = load_latest_checkpoint(out, log) if resume else None
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+    (out / "config.json").write_text(json.dumps(config.saved_dict(), indent=1))
     return out, saved
