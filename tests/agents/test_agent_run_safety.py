@@ -107,3 +107,11 @@ def test_an_agent_run_resumed_with_more_steps_flags_its_old_closing_evaluation(t
     from treecredit.training.metrics import read_metrics
 
     assert read_metrics(tmp_path / "run" / "metrics.jsonl") == records  # written into the run's file
+
+
+def test_a_frozen_agent_policy_scores_the_same_at_every_evaluation(tmp_path):
+    """Held-out episodes draw one random stream per run seed (not one per step): a policy that cannot change
+    (a learning rate below float32's resolution) gets the same held-out figures at every evaluation."""
+    records = train_agent(agent_config(tmp_path, steps=3, eval_every=1, lr=1e-30, eval_problems=8), **QUIET)
+    evals = [{k: v for k, v in r.items() if k.startswith("eval_")} for r in records if r["kind"] == "eval"]
+    assert len(evals) == 4 and all(e == evals[0] for e in evals), evals

@@ -171,6 +171,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     from treecredit.training.evaluation import (
         EvalSchedule,
         check_rewards_scored,
+        eval_draw_seed,
         evaluate_held_out,
         plan_evaluation,
     )
@@ -237,7 +238,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         noted = reward_notes(task)
         record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
             policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
-            top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"]))}
+            top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=eval_draw_seed(EVAL_SEED, config.seed)))}
         check_rewards_scored(record, task, warn or log, noted)  # broken rewards before step 1: refused, not a 0
         writer.write(record)
         evaluated.add(counters["step"])
