@@ -71,9 +71,13 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool
 
 def failed_at_step(error: ValueError, step: int, saved_step: int) -> ValueError:
     """``error`` (``"argument: problem. Fix: ..."``) with the step it happened at and what is kept: a run stopped
-    by bad data mid-run (a reward outside the range an estimator needs) says where it stopped and that its
-    last checkpoint is intact."""
+    by bad data mid-run (a reward outside the range an estimator needs) says where it stopped, that its last
+    checkpoint (``saved_step``; 0: none yet) is intact, and that a fix changing the settings needs a new run."""
     argument, sep, rest = str(error).partition(": ")
-    where = (f"at step {step} (the run is kept as of its last checkpoint, step {saved_step}; a resume needs the "
-             "same settings)")
+    if saved_step > 0:
+        kept = (f"the run is kept as of its last checkpoint, step {saved_step}: --resume continues it only with the "
+                "same settings, so a fix that changes them needs a new run (--overwrite or another --out)")
+    else:
+        kept = "no checkpoint was saved yet: start the run again with the fix (--overwrite or another --out)"
+    where = f"at step {step} ({kept})"
     return ValueError(f"{argument}: {where}: {rest}" if sep else f"{where}: {error}")
