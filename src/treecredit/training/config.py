@@ -204,9 +204,9 @@ class TrainConfig:
         from treecredit.models.compiled_step import setting_of
 
         self.compile_decode = setting_of(self.compile_decode)  # true/false (older runs' config.json): on/off
-        if self.hf_warm_start_steps and self.model == "gpt":
-            fail("hf_warm_start_steps", "is for a Hugging Face --model; the small GPT has --warm-start-steps",
-                 "pass --warm-start-steps N for the small GPT, or a Hugging Face --model")
+        from treecredit.training.train_cli import check_model_fields
+
+        check_model_fields(self)  # a setting the run's model would ignore (--n-layer with --model, --lora-rank ...)
         if self.tensorboard not in (None, True, False):
             fail("tensorboard", f"is {self.tensorboard!r}", "pass true, false, or leave it unset (on when installed)")
         if self.gguf_file and self.model == "gpt":
