@@ -38,7 +38,8 @@ class RewardSet:
         if all(weight < 0 for _, _, weight in self.items):
             import warnings
 
-            warnings.warn(f"{argument}: every weight is negative ({', '.join(f'{n}@{w:g}' for n, _, w in self.items)}), "
+            written = ", ".join(f"{n}@{w:g}" for n, _, w in self.items)
+            warnings.warn(f"{argument}: every weight is negative ({written}), "
                           "so training pushes the policy away from what the reward functions score; a penalty "
                           "usually goes beside a positive reward (e.g. --reward math --reward my:length_penalty@-0.1)",
                           UserWarning, stacklevel=2)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
-from treecredit._validation import fail
+from treecredit._validation import did_you_mean, fail
 from treecredit.training.config import TrainConfig
 
 PREFERRED = ("grpo", "tempo", "treerl", "treerpo", "spo", "treepo", "dr_grpo", "rloo")
@@ -149,7 +149,8 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
             changes["estimator_options"][key] = value
         else:
             fail(f"arm {label!r}", f"{key!r} is neither an option of estimator {arm.estimator!r} "
-                 f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field",
+                 f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field"
+                 f"{did_you_mean(key, [*spec.options, *names])}",
                  "check the spelling, or prefix it: estimator.K, sampler.K, branching.K, task.K")
     try:
         spec.check_options(changes["estimator_options"])
