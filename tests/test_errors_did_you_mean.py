@@ -33,3 +33,13 @@ def test_compare_arms_and_task_options_suggest_the_name_meant(tmp_path):
                                          r"'prompt_column'\?\)\. Fix: use some of \['answer_column'") as error:
         TrainConfig(task_options={"promt_column": "q"}, dataset=str(data))
     assert "'path'" not in str(error.value) and "'rewards'" not in str(error.value)  # set by --dataset/--reward
+
+
+def test_a_tree_arm_whose_size_does_not_divide_the_group_is_shown_its_own_group_size():
+    from treecredit.training.arms import arm_configs
+    from treecredit.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match=r"multiple of children\*\*depth = 9\. Fix: give the arm its own group size, "
+                                         r"treerl@tree:fixed\[branching\.children=3,branching\.depth=2,group_size=9\]"):
+        arm_configs(TrainConfig(), ["treerl@tree:fixed[branching.children=3,branching.depth=2]"])
+    arm_configs(TrainConfig(), ["treerl@tree:fixed[branching.children=3,branching.depth=2,group_size=9]"])

@@ -63,8 +63,9 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool
              "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
     fixes = tree_branch_fixes(branching, delimiter_fix(task),
                               "pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
-    warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
-                  f"not branch (the {branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
+    warnings.warn(f"--sampler tree: no two responses of any group share a tree node in this batch (responses "
+                  f"that start alike were sampled apart, not forked), so the trees did not branch (the "
+                  f"{branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
                   UserWarning, stacklevel=2)
     return True
 
