@@ -95,3 +95,23 @@ def test_an_agent_run_ends_at_the_last_step_within_its_token_budget(tmp_path):
     assert last["generated_tokens"] <= 150 < last["generated_tokens"] + pending
     assert [r["step"] for r in records if r["kind"] == "eval"] == [0, last["step"]]
     assert any(line.startswith("token budget: the next step would generate") for line in lines)
+
+
+def test_an_agent_run_resumed_with_more_steps_flags_its_old_closing_evaluation(tmp_path):
+    """Steps 1–3 closed at step 3 (off the eval_every=2 schedule); resumed to 5 steps, that evaluation stays in
+    metrics.jsonl, flagged as one a run started with 5 steps does not make; the scheduled ones are not."""
+    train_agent(agent_config(tmp_path, steps=3, eval_every=2), **QUIET)
+    records = train_agent(agent_config(tmp_path, steps=5, eval_every=2), resume=True, **QUIET)
+    flagged = {r["step"]: bool(r.get("closing_of_earlier_budget")) for r in records if r["kind"] == "eval"}
+    assert flagged == {0: False, 2: False, 3: True, 4: False, 5: False}
+    from treecredit.training.metrics import read_metrics
+
+    assert read_metrics(tmp_path / "run" / "metrics.jsonl") == records  # written into the run's file
+
+
+def test_a_frozen_agent_policy_scores_the_same_at_every_evaluation(tmp_path):
+    """Held-out episodes draw one random stream per run seed (not one per step): a policy that cannot change
+    (a learning rate below float32's resolution) gets the same held-out figures at every evaluation."""
+    records = train_agent(agent_config(tmp_path, steps=3, eval_every=1, lr=1e-30, eval_problems=8), **QUIET)
+    evals = [{k: v for k, v in r.items() if k.startswith("eval_")} for r in records if r["kind"] == "eval"]
+    assert len(evals) == 4 and all(e == evals[0] for e in evals), evals

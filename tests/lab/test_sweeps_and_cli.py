@@ -84,3 +84,19 @@ def test_generated_tokens_count_shared_segments_once():
     assert by_shape[("token", "tree", 4, 2)] == 4 * 3 + 16 * 3  # branch depths 0 and 3
     assert by_shape[("token", "tree", 2, 4)] == 2 * 1 + 4 * 2 + 8 * 1 + 16 * 2  # branch depths 0, 1, 3, 4
     assert by_shape[("step", "tree", 4, 2)] == (4 * 2 + 16 * 2) * 3  # 3 tokens per step
+
+
+def test_one_refusal_is_one_skipped_line_whatever_range_each_cell_saw():
+    from treecredit.lab.report import skipped_markdown
+
+    def refused(low, high, label):
+        return {"estimator": "treerpo", "label": label, "skipped": f"rewards: are outside [0, 1] (from {low} to "
+                f"{high}), which scale='bernoulli' needs. Fix: pass scale='std'"}
+
+    records = [refused(-0.34, 1.1, "D=3"), refused(-1.3, 2.5, "D=8"), refused(-0.4, 1.0, "D=3"), {"estimator": "x"},
+               {"estimator": "ibpo", "label": "D=3", "skipped": "other: reason"}]
+    lines = [line for line in skipped_markdown(records) if line.startswith("- ")]
+    assert lines == ["- `ibpo` in 1 cell(s) (D=3): other: reason",
+                     "- `treerpo` in 3 cell(s) (D=3; D=8): rewards: are outside [0, 1], which scale='bernoulli' "
+                     "needs. Fix: pass scale='std'"]
+    assert skipped_markdown([{"estimator": "x"}]) == []

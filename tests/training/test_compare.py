@@ -1,6 +1,7 @@
 """``treecredit compare``: arm syntax, per-arm options, failing arms, incremental reports, paired tests."""
 
 import json
+import logging
 
 import pytest
 
@@ -299,7 +300,7 @@ def _breaks_after_the_first_update(prompts, completions, **_):
 
 
 def test_a_reward_that_breaks_mid_run_is_warned_once_per_arm_and_its_stop_names_the_arm(tmp_path, monkeypatch,
-                                                                                           capsys):
+                                                                                           capsys, caplog):
     from treecredit.rewards import register_reward
     from treecredit.rewards.failed import ALL_FAILED_STOP_STEPS
     from treecredit.training import loop, preflight
@@ -328,6 +329,11 @@ def test_a_reward_that_breaks_mid_run_is_warned_once_per_arm_and_its_stop_names_
     assert warned[0].startswith("warning: arm 'grpo', seed 0: step 2: every reward failed (4 of 4 completions; "
                                 "last error: breaks_in_compare raised RuntimeError: judge down)"), warned
     assert warned[1].startswith("warning: arm 'rloo', seed 0: step 2: ") and "shown once per arm" in warned[1]
+    raised = [r.getMessage() for r in caplog.records if r.name == "treecredit.rewards"]  # one per completion
+    assert raised and all(line.startswith(("arm 'grpo', seed ", "arm 'rloo', seed ")) for line in raised), raised
+    assert {line.split(": reward: ")[0] for line in raised} == {f"arm {a!r}, seed {s}" for a in ("grpo", "rloo")
+                                                               for s in (0, 1)}
+    assert not logging.getLogger("treecredit.rewards").filters  # the run's name is taken off after it
     assert not any(runs.values()) and {label: sorted(f) for label, f in failures.items()} == {"grpo": [0, 1],
                                                                                                "rloo": [0, 1]}
     stop = failures["rloo"][1]

@@ -91,3 +91,15 @@ def test_runs_that_evaluate_one_decoding_only_are_judged_by_it_and_the_other_is_
         assert f"Held-out {title} at the end of each run" in text
         rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| rloo |")]
         assert rows[0][2].startswith("0.600") and rows[0][8] == "n/a", rows  # the other decoding: n/a
+
+
+def test_the_settings_of_an_agent_comparison_leave_out_the_task_runs_max_len():
+    """An agent run's GPT positions are fitted to its env (or ``--sampler-option max_len``), never TrainConfig's
+    ``max_len``: the report's Settings do not show that unused 96; a task comparison's do."""
+    from treecredit.training.compare_cli import shared_settings
+    from treecredit.training.config import TrainConfig
+
+    agent = shared_settings(TrainConfig(env="gridworld", sampler_options={"max_len": 320}))
+    assert "max_len" not in agent and "task" not in agent and agent["sampler_options"] == {"max_len": 320}
+    assert agent["env"] == "gridworld"
+    assert shared_settings(TrainConfig())["max_len"] == TrainConfig().max_len

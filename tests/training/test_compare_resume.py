@@ -52,3 +52,20 @@ def test_a_comparison_resumed_with_a_larger_budget_reports_what_a_fresh_one_does
                         for arm, entry in summarise(rs, large, reference="grpo")["estimators"].items()})
             for rs in (resumed, fresh))
     assert a == b  # curves, means over the budget, finals
+
+
+def test_a_train_run_resumed_with_more_steps_flags_its_old_closing_evaluation(tiny_config, tmp_path):
+    """``train --resume`` with a larger ``--steps``: the evaluation that closed the shorter run (step 3, off the
+    eval_every=2 schedule) stays in metrics.jsonl, flagged; a run resumed without growing keeps none flagged."""
+    from treecredit.training.loop import train
+    from treecredit.training.metrics import read_metrics
+
+    settings = dict(warm_start_steps=0, eval_every=2, eval_problems=2, prompts_per_step=2, group_size=2,
+                    checkpoint_every=0)
+    quiet = {"log": lambda *a: None}
+    first = train(tiny_config(steps=3, **settings), **quiet)
+    assert not any(r.get("closing_of_earlier_budget") for r in first)
+    records = train(tiny_config(steps=5, **settings), resume=True, **quiet)
+    flagged = {r["step"]: bool(r.get("closing_of_earlier_budget")) for r in records if r["kind"] == "eval"}
+    assert flagged == {0: False, 2: False, 3: True, 4: False, 5: False}
+    assert read_metrics(tmp_path / "run" / "metrics.jsonl") == records

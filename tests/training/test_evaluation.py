@@ -151,3 +151,22 @@ def test_eval_every_0_evaluates_only_before_the_first_step_and_after_the_last(ti
     records = train(tiny_config(steps=3, eval_every=0, eval_problems=4, warm_start_steps=0), log=lines.append)
     assert [r["step"] for r in records if r["kind"] == "eval"] == [0, 3]
     assert any("after the last only (--eval-every 0)" in line for line in lines)
+
+
+def test_a_frozen_policy_scores_the_same_at_every_evaluation_and_seeds_draw_apart(tiny_config, tmp_path):
+    """The held-out sampled decoding draws one random stream per run seed: with a learning rate too small to
+    change a float32 weight, every evaluation of a run gives the same sampled pass@1 (no gain from the step
+    number alone, as when the stream was EVAL_SEED + step); two seeds draw differently."""
+    from treecredit.training.evaluation import eval_draw_seed
+    from treecredit.training.loop import EVAL_SEED, train
+
+    settings = dict(steps=4, eval_every=1, lr=1e-30, warm_start_steps=20, eval_problems=32, prompts_per_step=2,
+                    group_size=2, checkpoint_every=0, max_new_tokens=6)
+    curves = {}
+    for seed in (0, 1):
+        records = train(tiny_config(seed=seed, out=str(tmp_path / f"s{seed}"), **settings), log=lambda *a: None)
+        curves[seed] = [(r["eval_sampled_pass1"], r["eval_sampled_reward"], r["eval_response_length"])
+                        for r in records if r["kind"] == "eval"]
+    assert len(curves[0]) == 5 and len(set(curves[0])) == 1 and len(set(curves[1])) == 1, curves
+    assert eval_draw_seed(EVAL_SEED, 0) != eval_draw_seed(EVAL_SEED, 1)
+    assert curves[0][0] != curves[1][0]  # other random numbers (the same warm start: seeds share it)

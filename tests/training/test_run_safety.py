@@ -324,3 +324,38 @@ def test_compile_decode_saved_as_a_switch_resumes_as_on_or_off(tmp_path):
     check_same_settings(path, TrainConfig(out=str(tmp_path / "run"), compile_decode=False))
     with pytest.raises(ValueError, match=r"compile_decode: saved 'off', now 'auto'"):
         check_same_settings(path, TrainConfig(out=str(tmp_path / "run")))
+
+
+def test_a_dataset_run_saves_no_task_and_resumes_old_runs_that_saved_the_default(tmp_path):
+    """A dataset (or agent) run has no task: its config.json leaves out TrainConfig's unused default
+    ``task: arithmetic``; loading the file gives the same settings back, and a run saved with that default
+    (before this change) still resumes; a task run still saves its task."""
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.preflight import check_same_settings
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
+    config = TrainConfig(dataset=str(data), out=str(tmp_path / "run"), progress=False)
+    saved = config.saved_dict()
+    assert "task" not in saved and saved["dataset"] == config.dataset
+    assert TrainConfig(**saved) == config
+    assert "task" not in TrainConfig(env="gridworld").saved_dict()
+    assert TrainConfig(task="countdown").saved_dict()["task"] == "countdown"
+    path = tmp_path / "config.json"
+    for written in (saved, config.to_dict()):  # now, and as runs saved it before
+        path.write_text(json.dumps(written))
+        check_same_settings(path, config)
+
+
+def test_a_finished_run_resumed_with_fewer_steps_keeps_its_config(tiny_config, tmp_path):
+    """A trial resumed a 3-step run with --steps 2: nothing trains, and config.json kept saying steps 3 (it
+    said 2 before, which no longer described the run); a resume with more steps records them."""
+    config = tiny_config(steps=3, warm_start_steps=0, eval_problems=2, prompts_per_step=2, group_size=2)
+    train(config, **QUIET)
+    path = Path(config.out) / "config.json"
+    train(tiny_config(steps=2, warm_start_steps=0, eval_problems=2, prompts_per_step=2, group_size=2), resume=True,
+          **QUIET)
+    assert json.loads(path.read_text())["steps"] == 3
+    train(tiny_config(steps=4, warm_start_steps=0, eval_problems=2, prompts_per_step=2, group_size=2), resume=True,
+          **QUIET)
+    assert json.loads(path.read_text())["steps"] == 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from treecredit.lab.map_report import cutoff_markdown, map_markdown, plot_map
@@ -205,16 +206,25 @@ def write_report(records: list[dict], claims: dict, out_dir: Path, *, command: s
                      first=("estimator", "regime", "signature")), ""]
     else:
         md += ["No turn-level estimator is registered yet (`treecredit.estimators(\"turn\")` is empty).", ""]
-    skipped: dict = {}
-    for r in records:
-        if "skipped" in r:
-            skipped.setdefault((r["estimator"], r["skipped"]), []).append(r.get("label", r.get("env", "")))
-    if skipped:
-        md += ["## Skipped", "", "Cells where an estimator refused the lab's inputs with a `ValueError` (its "
-               "documented domain, e.g. a Bernoulli scale on rewards outside [0, 1]):", ""]
-        md += [f"- `{name}` in {len(envs)} cell(s) ({'; '.join(sorted(set(envs)))}): {why}"
-               for (name, why), envs in sorted(skipped.items())] + [""]
+    md += skipped_markdown(records)
     md += ["## Files", "", "`results.json` / `results.csv`: every figure with its interval (`_lo`, `_hi`); "
            "`claims.json`: the fits above.", ""]
     paths["md"].write_text("\n".join(md))
     return paths
+
+
+def skipped_markdown(records: list[dict]) -> list[str]:
+    """The report's "Skipped" section (no lines when no cell was skipped): one line per estimator and reason,
+    with the cells it names. The observed range that an error names (``(from -0.34 to 1.1)``, which differs
+    from cell to cell) is left out of the reason, so that one refusal is one line."""
+    skipped: dict = {}
+    for r in records:
+        if "skipped" in r:
+            why = re.sub(r" \(from \S+ to \S+\)", "", r["skipped"])
+            skipped.setdefault((r["estimator"], why), []).append(r.get("label", r.get("env", "")))
+    if not skipped:
+        return []
+    return ["## Skipped", "", "Cells where an estimator refused the lab's inputs with a `ValueError` (its "
+            "documented domain, e.g. a Bernoulli scale on rewards outside [0, 1]):", ""] + [
+        f"- `{name}` in {len(envs)} cell(s) ({'; '.join(sorted(set(envs)))}): {why}"
+        for (name, why), envs in sorted(skipped.items())] + [""]

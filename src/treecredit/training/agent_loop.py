@@ -233,9 +233,9 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
         save_checkpoint,
     )
     from treecredit.training.dry_run import check_estimator_options
-    from treecredit.training.evaluation import due, when_text
+    from treecredit.training.evaluation import due, eval_draw_seed, when_text
     from treecredit.training.loop import _interrupt, ppo_update
-    from treecredit.training.metrics import MetricsWriter, keep_records_until, read_metrics
+    from treecredit.training.metrics import MetricsWriter, flag_earlier_closings, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.startup import start_run
@@ -298,7 +298,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
 
     def run_eval() -> dict:
         record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
-                                          torch.Generator().manual_seed(EVAL_SEED + counters["step"]), log)
+                                          torch.Generator().manual_seed(eval_draw_seed(EVAL_SEED, config.seed)), log)
         writer.write({"kind": "eval", **counters, **record})
         evaluated.add(counters["step"])
         for ep in episodes[:4]:
@@ -365,7 +365,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
     writer.close()
-    return read_metrics(writer.path)
+    # resumed with a larger budget: the old closing evaluation stays, flagged as one a fresh run would not make
+    return flag_earlier_closings(read_metrics(writer.path), config.eval_every, writer.path)
 
 
 def _postfix(record: dict, last_eval: dict, config) -> dict:

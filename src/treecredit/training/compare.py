@@ -10,6 +10,8 @@ error and the other runs go on; ``on_result`` is called as each run finishes (th
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import traceback
@@ -78,11 +80,16 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
     ``job`` = ``(label, seed, config[, train keyword arguments such as resume/overwrite/resume_fix[, arm]])``;
     ``arm``: the arm's number, whose reward warnings are shown once per arm (:func:`_arm_warning`; else they are
     silenced, as the run's other lines are). A run stopped by a signal stops the comparison (it is not a
-    failing arm)."""
-    from treecredit.training.loop import train
-    from treecredit.training.stopping import RunInterrupted
+    failing arm): it raises :class:`~treecredit.training.stopping.RunInterrupted`, as does a run whose
+    comparison was stopped before it started (:func:`~treecredit.training.stopping.stop_asked`)."""
+    import signal
+
+    from treecredit.training.stopping import RunInterrupted, stop_asked
 
     label, seed, config, *more = job
+    signum = stop_asked()
+    if signum is not None:  # no run starts once the comparison is stopping
+        raise RunInterrupted(f"arm {label!r}, seed {seed}: not started ({signal.Signals(signum).name})", signum, 0)
     flags = {key: value for key, value in (more[0] if more else {}).items() if value}
     if len(more) > 1 and _SHOWN is not None and not config.env:  # an agent run has no reward warnings
         flags["warn"] = _arm_warning(label, seed, more[1])
@@ -93,50 +100,44 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
 
         flags["on_resume"] = resumed
     try:
-        if config.env:
-            from treecredit.training.agent_loop import train_agent
-
-            flags.pop("resume_fix", None)  # an agent run stops on no failing reward
-            records = train_agent(config, log=lambda *a: None, **flags)
-        else:
-            records = train(config, log=lambda *a: None, **flags)
+        with _reward_lines_named(label, seed):
+            records = _train_run(config, flags)
     except RunInterrupted:
         raise
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
         last = traceback.format_exc().strip().splitlines()[-1]
         return label, seed, None, f"{type(exc).__name__}: {exc}" if str(exc) else last, how[0]
-    # a run resumed with a larger budget: its old closing evaluation is kept, flagged, out of the curves
-    return label, seed, flag_earlier_closings(records, config.eval_every, Path(config.out) / "metrics.jsonl"), \
-        None, how[0]
+    return label, seed, records, None, how[0]  # old closing evaluations: flagged by train
 
 
-def flag_earlier_closings(records: list[dict], eval_every: int, path: Path | None = None) -> list[dict]:
-    """``records`` (a run's ``metrics.jsonl``, in order) with :data:`~treecredit.training.report.CLOSING` set
-    on each evaluation that a run started with its present budget would not have made: one before the run's
-    last step (so it closed the run at an earlier, smaller budget, and the run was resumed past it) at a step
-    that is neither 0 nor a multiple of ``eval_every`` (the schedule of
-    :func:`~treecredit.training.evaluation.due`; ``eval_every`` 0: no step between). Scheduled evaluations are
-    kept, since a fresh run makes them too (unless ``eval_time_share`` skips one, which depends on wall time).
-    ``path``: the run's ``metrics.jsonl``, rewritten with the flags (whole, through a temporary file) when one is
-    new, so that the record stays there for provenance and says why the report leaves it out."""
-    from treecredit.training.report import CLOSING
+def _train_run(config: TrainConfig, flags: dict) -> list[dict]:
+    """One run of a comparison, its progress lines silenced."""
+    from treecredit.training.loop import train
 
-    last = max((r["step"] for r in records), default=0)
-    new = False
-    for record in records:
-        step = record["step"]
-        if record["kind"] == "eval" and 0 < step < last and not (eval_every > 0 and step % eval_every == 0):
-            new = new or not record.get(CLOSING)
-            record[CLOSING] = True
-    if new and path is not None and path.exists():
-        import json
+    if config.env:
+        from treecredit.training.agent_loop import train_agent
 
-        from treecredit.training.metrics import json_safe
+        flags.pop("resume_fix", None)  # an agent run stops on no failing reward
+        return train_agent(config, log=lambda *a: None, **flags)
+    return train(config, log=lambda *a: None, **flags)
 
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text("".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records))
-        temporary.replace(path)
-    return records
+
+@contextlib.contextmanager
+def _reward_lines_named(label: str, seed: int):
+    """Within it, the lines the ``treecredit.rewards`` logger prints (a reward function that raised on a
+    completion) start with the run's arm and seed, as its warnings do: runs of several arms print them to one
+    stderr."""
+    logger = logging.getLogger("treecredit.rewards")
+
+    def named(record: logging.LogRecord) -> bool:
+        record.msg = f"arm {label!r}, seed {seed}: {record.msg}"
+        return True
+
+    logger.addFilter(named)
+    try:
+        yield
+    finally:
+        logger.removeFilter(named)
 
 
 def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget: int, out: Path,
@@ -147,15 +148,19 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     Returns ``(runs, failures)``: ``runs[label]`` = the record lists of the finished seeds (seed order),
     ``failures[label]`` = ``{seed: error text}``. Runs go seed-major (seed 0 of every arm first) so that a
     partial report is balanced. ``on_result(runs, failures, pending)`` is called after every run.
+    Raises :class:`~treecredit.training.stopping.RunInterrupted` when stopped by SIGINT/SIGTERM (the running
+    runs saved their checkpoints; ``resume=True`` continues the comparison: :mod:`.compare_pool`).
     ``resume``/``overwrite`` go to every run (see :func:`~treecredit.training.loop.train`); every run's
     configuration, and ``budget`` against each arm's largest first step
     (:func:`~treecredit.training.budget.check_budget_fits`), are checked before the warm start.
     """
     import multiprocessing
+    import signal
 
     from treecredit.tasks import task_from_config
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run, holds_run
+    from treecredit.training.stopping import RunInterrupted, StopAll, StoppedAtOnce
 
     configs = arm_configs(base, arms)
     folders = {(label, seed): out / "runs" / f"{parse_arm(label).folder}-seed{seed}"
@@ -182,8 +187,9 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         warmed = set()
         for config in configs.values():  # once per distinct warm start (a second call would only load it)
             max_len = found[_positions_key(config)]
-            if _agent_warm_key(config, max_len) not in warmed:
-                warmed.add(_agent_warm_key(config, max_len))
+            key = _agent_warm_key(config, max_len)
+            if key not in warmed:
+                warmed.add(key)
                 warm_start_agent(config, log, max_len=max_len)
         configs = {}
     for job in jobs_list if not base.env else []:  # every run before any work
@@ -223,20 +229,26 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
 
     context = multiprocessing.get_context("spawn")
     shown = context.Array("b", len(arms))  # per arm: a reward warning shown (by whichever process ran its run)
-    if jobs > 1:
-        from treecredit.warnings_display import shown_plainly
+    stop = context.Value("i", 0, lock=False)  # a signal's number once a stop is asked for (StopAll)
+    try:
+        with StopAll(stop):  # SIGINT/SIGTERM: every running run stops after its step and saves; none starts
+            if jobs > 1:
+                from treecredit.training.compare_pool import run_in_workers
+                from treecredit.warnings_display import shown_plainly
 
-        # the workers show warnings as the command does (`warning: ...`) when it runs them
-        with context.Pool(jobs, initializer=_share_shown, initargs=(shown, shown_plainly())) as pool:
-            for result in pool.imap_unordered(_run_one, jobs_list):
-                collect(result)
-    else:
-        _share_shown(shown)
-        try:
-            for job in jobs_list:
-                collect(_run_one(job))
-        finally:
-            _share_shown(None)
+                # the workers show warnings as the command does (`warning: ...`) when it runs them
+                run_in_workers(jobs_list, jobs, collect, log, stop, shown, shown_plainly())
+            else:
+                _share_shown(shown)
+                try:
+                    for job in jobs_list:
+                        collect(_run_one(job))
+                finally:
+                    _share_shown(None)
+    except RunInterrupted as exc:  # one line for the comparison: a run's own says `treecredit train --resume`
+        finished = sum(map(len, done.values())) + sum(map(len, failures.values()))
+        raise type(exc)(f"{signal.Signals(exc.signum).name}{', at once' * isinstance(exc, StoppedAtOnce)}; "
+                        f"{finished} of {len(jobs_list)} runs finished", exc.signum, 0) from None
     if resume:
         log("compare --resume: " + "; ".join(f"{how}: {', '.join(hows[how])}" for how in (READ_BACK, RESUMED, RUN_ANEW)
                                               if how in hows))

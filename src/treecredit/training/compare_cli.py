@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the comparison in --out: finished runs are kept, stopped ones resume")
     parser.add_argument("--overwrite", action="store_true", help="replace the comparison in --out")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="accepted as train and lab accept it; compare shows no progress bars anyway (a line "
+                             "per finished run; a warm start logs a line every 30 s, and Hugging Face loading bars "
+                             "are hidden)")
     add_config_arguments(parser, skip=PER_RUN)
 
 
@@ -85,11 +89,7 @@ def run(args: argparse.Namespace) -> int:
              "pass the --out of the comparison to continue, or drop --resume to start a new one there")
     if args.resume:
         check_resume_budget(out, args.budget)
-    # the fields the runs do not use: an agent run's task, a dataset run's task (TrainConfig's default, not
-    # given), a task run's env and empty dataset
-    task_fields = (("task", "task_options", "dataset", "reward") if env else
-                   ("env", "env_options", "task") if base.dataset else ("env", "env_options", "dataset"))
-    settings = {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields}  # what the runs use
+    settings = shared_settings(base)
     settings.update(budget=args.budget, seeds=args.seeds, estimators=arms, reference=reference)
     command = "treecredit compare " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["compare"] else ""
 
@@ -102,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
                                         on_result=on_result, resume=args.resume, overwrite=args.overwrite)
-    except (KeyboardInterrupt, RunInterrupted):
-        print(f"treecredit compare: stopped; runs keep their last checkpoints. Continue with the same "
+    except (KeyboardInterrupt, RunInterrupted) as stop:  # KeyboardInterrupt: Ctrl-C before the runs started
+        how = f" ({stop})" if isinstance(stop, RunInterrupted) else ""
+        print(f"treecredit compare: stopped; runs keep their last checkpoints{how}. Continue with the same "
               f"arguments and --resume (--out {out})", file=sys.stderr)
-        return 130
+        return stop.exit_code if isinstance(stop, RunInterrupted) else 130
     report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings,
                           command)
     print(report.read_text())
@@ -144,3 +145,13 @@ def check_resume_budget(out: Path, budget: int) -> None:
              f"with: its finished runs would be read back as they are, past {budget:,} tokens",
              f"pass --budget {recorded} (or more, to train on) with --resume, or compare at {budget} anew with "
              "--overwrite or another --out")
+
+
+def shared_settings(base) -> dict:
+    """The settings every run of a comparison shares (its report's ``Settings``): ``base.to_dict()`` less the
+    per-run fields and those the runs do not use: an agent run's task and ``max_len`` (its GPT's positions are
+    fitted to the env, or set by ``--sampler-option max_len``), a dataset run's task (TrainConfig's default, not
+    given), a task run's env and its empty dataset."""
+    task_fields = (("task", "task_options", "dataset", "reward", "max_len") if base.env else
+                   ("env", "env_options", "task") if base.dataset else ("env", "env_options", "dataset"))
+    return {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields}

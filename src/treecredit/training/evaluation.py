@@ -35,6 +35,17 @@ LARGE_MODEL_EVAL_PROBLEMS = 64
 EVAL_BATCH = 64
 
 
+def eval_draw_seed(base: int, run_seed: int) -> int:
+    """The seed of a run's held-out sampled decoding (and of an agent run's held-out episodes): one random
+    stream per run seed, the same at every evaluation of the run and in every arm of a comparison that has
+    that seed. So a policy that did not change scores the same at every step (its gain over the warm start
+    is 0, not evaluation noise), two arms with one seed differ only by their policies (common random numbers
+    for the paired tests), and seeds draw independently (an interval over seeds includes the evaluation's
+    own sampling noise). Before 2026-12-01 the seed was ``base + step``, the same for every run seed: a run's
+    curve moved with the step number even where its policy did not, identically in every seed."""
+    return base + 7_919 * int(run_seed)
+
+
 @dataclass(frozen=True)
 class EvalPlan:
     """What each evaluation of a run does (see the module docstring)."""
@@ -155,8 +166,8 @@ def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max
             length += float(rollout.response_mask.sum())
             good, n = _step_counts(task, chunk, rollout)
             correct, steps = correct + good, steps + n
-        none_scored = failed >= len(problems) > 0
-        out[f"eval_{name}_pass1"] = nan if none_scored and from_rewards else solved / max(1, len(problems))
+        none_scored = failed >= len(problems)  # also no problems at all (a pass@1 of nothing: null, not 0)
+        out[f"eval_{name}_pass1"] = nan if (none_scored and from_rewards) or not problems else solved / len(problems)
         out[f"eval_{name}_reward"] = nan if none_scored else rewards / max(1, len(problems) - failed)
         out[f"eval_{name}_reward_failed"] = failed
         out["eval_step_accuracy"] = step_accuracy_share(task, correct, steps)  # NaN: no step verifier

@@ -171,12 +171,14 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     from treecredit.training.evaluation import (
         EvalSchedule,
         check_rewards_scored,
+        eval_draw_seed,
         evaluate_held_out,
         plan_evaluation,
     )
     from treecredit.training.metrics import (
         MetricsWriter,
         advantage_metrics,
+        flag_earlier_closings,
         keep_records_until,
         read_metrics,
         rollout_metrics,
@@ -236,7 +238,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         noted = reward_notes(task)
         record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
             policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
-            top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=EVAL_SEED + counters["step"]))}
+            top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=eval_draw_seed(EVAL_SEED, config.seed)))}
         check_rewards_scored(record, task, warn or log, noted)  # broken rewards before step 1: refused, not a 0
         writer.write(record)
         evaluated.add(counters["step"])
@@ -305,7 +307,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
     writer.close()
-    return read_metrics(writer.path)
+    # resumed with a larger budget: the old closing evaluation stays, flagged as one a fresh run would not make
+    return flag_earlier_closings(read_metrics(writer.path), config.eval_every, writer.path)
 
 
 def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer, bar) -> None:

@@ -146,3 +146,28 @@ def keep_records_until(path, step: int | None) -> None:
 def read_metrics(path) -> list[dict]:
     """The records of a ``metrics.jsonl`` file, in order."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def flag_earlier_closings(records: list[dict], eval_every: int, path: Path | None = None) -> list[dict]:
+    """``records`` (a run's ``metrics.jsonl``, in order) with :data:`~treecredit.training.report.CLOSING` set
+    on each evaluation that a run started with its present budget would not have made: one before the run's
+    last step (so it closed the run at an earlier, smaller budget, and the run was resumed past it) at a step
+    that is neither 0 nor a multiple of ``eval_every`` (the schedule of
+    :func:`~treecredit.training.evaluation.due`; ``eval_every`` 0: no step between). Scheduled evaluations are
+    kept, since a fresh run makes them too (unless ``eval_time_share`` skips one, which depends on wall time).
+    ``path``: the run's ``metrics.jsonl``, rewritten with the flags (whole, through a temporary file) when one is
+    new, so that the record stays there for provenance and says why the report leaves it out."""
+    from treecredit.training.report import CLOSING
+
+    last = max((r["step"] for r in records), default=0)
+    new = False
+    for record in records:
+        step = record["step"]
+        if record["kind"] == "eval" and 0 < step < last and not (eval_every > 0 and step % eval_every == 0):
+            new = new or not record.get(CLOSING)
+            record[CLOSING] = True
+    if new and path is not None and path.exists():
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text("".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records))
+        temporary.replace(path)
+    return records
