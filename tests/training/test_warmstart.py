@@ -18,6 +18,8 @@ def test_warm_start_is_reproducible_and_cached(tmp_path):
                             cache_dir=tmp_path / "b", log=messages.append)
     for (name, x), (_, y) in zip(a.module.state_dict().items(), b.module.state_dict().items()):
         assert torch.equal(x, y), name
+    ends = [m for m in messages if m.startswith("warm start: 5 steps done, final loss ")]
+    assert len(ends) == 2 and "(first " in ends[0]  # the last step's loss is said once (no progress line gives it)
     c = warm_started_policy(task, model_config=MODEL, steps=5, batch_size=8, lr=1e-3, seed=3,
                             cache_dir=tmp_path / "a", log=messages.append)
     assert "loaded" in messages[-1]

@@ -159,6 +159,8 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
     os.replace(tmp, path)
     path.with_suffix(".json").write_text(json.dumps({**settings, "final_loss": losses[-1] if losses else None},
                                                     indent=1, default=str))
+    if losses:  # the progress lines stop before the last step (with or without a bar): its loss, once
+        log(f"warm start: {len(losses)} steps done, final loss {losses[-1]:.3f} (first {losses[0]:.3f})")
     return policy
 
 
