@@ -39,7 +39,8 @@ _KINDS = {"int": "an integer", "float": "a finite number", "str": "text", "bool"
 def typed_options(cls, options: dict) -> dict:
     """``options`` checked against the declared types of dataclass ``cls``'s fields (``int``, ``float``,
     ``str``, ``bool``; others unchecked): a number given for a text option becomes its text
-    (``prompt_column=5`` → ``"5"``); anything else of the wrong type, and a non-finite number, raises
+    (``prompt_column=5`` → ``"5"``), ``True``/``False`` in any case a bool; anything else of the wrong type,
+    and a non-finite number, raises
     ``ValueError`` naming the option (``held_out: is 'abc' (str), must be a finite number ...``)."""
     import math
 
@@ -49,6 +50,9 @@ def typed_options(cls, options: dict) -> dict:
         kind = types.get(name)
         if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = str(value)
+            continue
+        if kind == "bool" and isinstance(value, str) and value.lower() in ("true", "false"):
+            out[name] = value.lower() == "true"  # True/False as Python writes them; other words are refused
             continue
         ok = {"int": isinstance(value, int) and not isinstance(value, bool),
               "float": isinstance(value, (int, float)) and not isinstance(value, bool),

@@ -91,8 +91,15 @@ class ReasoningGymTask(Task):
         from reasoning_gym.factory import DATASETS
 
         if self.generator not in DATASETS:
-            fail("task", f"reasoning-gym has no generator {self.generator!r}",
+            from treecredit._validation import did_you_mean
+
+            fail("task", f"reasoning-gym has no generator {self.generator!r}{did_you_mean(self.generator, DATASETS)}",
                  f"pass rg:NAME with NAME among {len(DATASETS)} names, e.g. {sorted(DATASETS)[:8]}")
+        if self.size < 1:
+            fail("size", f"is {self.size}, must be ≥ 1 (the number of items problems are drawn among)",
+                 "pass --task-option size=100000, or leave it out")
+        if self.held_out < 0:
+            fail("held_out", f"is {self.held_out}, must be ≥ 0", "pass held_out=0 (draws like training) or a count")
         try:
             self._dataset = reasoning_gym.create_dataset(self.generator, seed=self.seed, size=self.size, **self.config)
         except (TypeError, AssertionError, ValueError) as exc:
@@ -151,6 +158,11 @@ class ReasoningGymTask(Task):
         value = self.score(problem, response)
         return value if self.graded else float(value >= 1.0)
 
+    def success_of(self, problems: list[Problem], responses: list[str]) -> list[bool]:
+        """Whether each response solves its problem (the generator's score is 1): what held-out pass@1 counts,
+        also under ``graded=true``, where the reward is the score and a wrong answer can score above 0."""
+        return [self.score(p, r) >= 1.0 for p, r in zip(problems, responses)]
+
     def reward_columns(self, problem: Problem) -> dict:
         """The generator's entry as keywords for ``--reward`` functions: ``question``, ``answer``,
         ``metadata`` (and ``solution``, the worked steps or the answer)."""
@@ -179,4 +191,6 @@ def make_rg_task(spec: str, **task_options) -> ReasoningGymTask:
     name, options = parse_rg_spec(spec)
     options.update(task_options)
     own = {k: options.pop(k) for k in list(options) if k in OWN_OPTIONS}
-    return ReasoningGymTask(generator=name, config=options, **own)
+    from treecredit.tasks import typed_options
+
+    return ReasoningGymTask(generator=name, config=options, **typed_options(ReasoningGymTask, own))
