@@ -115,3 +115,11 @@ def test_a_frozen_agent_policy_scores_the_same_at_every_evaluation(tmp_path):
     records = train_agent(agent_config(tmp_path, steps=3, eval_every=1, lr=1e-30, eval_problems=8), **QUIET)
     evals = [{k: v for k, v in r.items() if k.startswith("eval_")} for r in records if r["kind"] == "eval"]
     assert len(evals) == 4 and all(e == evals[0] for e in evals), evals
+
+
+def test_an_agent_budget_no_step_fits_in_names_the_turns(tmp_path):
+    """The check before work counts first turns only (2 × 2 × 6 = 24 tokens); the first step's later turns
+    took it past 30, and the error's rule names the turns, not the single-turn formula."""
+    with pytest.raises(ValueError, match=r"^token_budget: is 30, but the first step generated \d+ tokens.*an agent "
+                                         r"step generates up to .* in each turn, for up to the env's max_turns"):
+        train_agent(agent_config(tmp_path, steps=0, token_budget=30), **QUIET)

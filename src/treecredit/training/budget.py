@@ -35,10 +35,12 @@ def set_aside(config, counters: dict, step_tokens: int, log) -> None:
     """Report the step that would pass the budget (``log``); refuse a budget that no step fits in."""
     budget, spent = config.token_budget, counters["generated_tokens"]
     if counters["step"] == 0:
+        most = ("an agent step generates up to prompts_per_step × group_size × max_new_tokens tokens in each "
+                "turn, for up to the env's max_turns turns" if getattr(config, "env", "") else
+                "a step generates up to prompts_per_step × group_size × max_new_tokens tokens")
         fail("token_budget", f"is {budget}, but the first step generated {step_tokens} tokens, so no step fits "
              "in the budget", f"pass a budget of {step_tokens} tokens or more (train --token-budget, compare "
-             "--budget; a step generates up to prompts_per_step × group_size × max_new_tokens tokens), or fewer "
-             "--prompts-per-step")
+             f"--budget; {most}), or fewer --prompts-per-step")
     log(f"token budget: the next step would generate {step_tokens} tokens, {spent + step_tokens} in all, past "
         f"--token-budget {budget}; the run ends after step {counters['step']} at {spent} generated tokens "
         "(that step was sampled, not trained on)")
