@@ -43,3 +43,16 @@ def test_a_tree_arm_whose_size_does_not_divide_the_group_is_shown_its_own_group_
                                          r"treerl@tree:fixed\[branching\.children=3,branching\.depth=2,group_size=9\]"):
         arm_configs(TrainConfig(), ["treerl@tree:fixed[branching.children=3,branching.depth=2]"])
     arm_configs(TrainConfig(), ["treerl@tree:fixed[branching.children=3,branching.depth=2,group_size=9]"])
+
+
+def test_agent_arms_suggest_the_env_option_meant_and_name_every_prefix():
+    from treecredit.training.arms import arm_configs
+    from treecredit.training.config import TrainConfig
+
+    base = TrainConfig(env="gridworld", estimator="rtmc")
+    with pytest.raises(ValueError, match=r"has no option\(s\) \['signatur'\] \(did you mean 'signature'\?\)\. Fix: "
+                                         r"use some of: max_turns") as error:
+        arm_configs(base, ["rtmc[env.signatur=history]"])
+    assert "env.signatur=VALUE" not in str(error.value)  # not told to write the misspelt key again
+    with pytest.raises(ValueError, match=r"\(did you mean 'gamma'\?\)\. Fix: .*task\.K, env\.K\."):
+        arm_configs(base, ["gigpo[gama=0.9]"])

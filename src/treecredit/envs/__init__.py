@@ -93,7 +93,9 @@ def make_env(name: str, **options) -> TextEnv:
     accepted = env_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        fail("env_options", f"environment {name!r} has no option(s) {unknown}",
+        from treecredit._validation import did_you_mean
+
+        fail("env_options", f"environment {name!r} has no option(s) {unknown}{did_you_mean(unknown[0], accepted)}",
              f"use some of: {', '.join(f'{k} (default {v!r})' for k, v in accepted.items())}")
     return env_class(name)(**options)
 

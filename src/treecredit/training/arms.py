@@ -152,7 +152,7 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
             fail(f"arm {label!r}", f"{key!r} is neither an option of estimator {arm.estimator!r} "
                  f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field"
                  f"{did_you_mean(key, [*spec.options, *names])}",
-                 "check the spelling, or prefix it: estimator.K, sampler.K, branching.K, task.K")
+                 f"check the spelling, or prefix it: {', '.join(p + '.K' for p in DICT_PREFIXES)}")
     try:
         spec.check_options(changes["estimator_options"])
         config = replace(base, **changes)
@@ -179,7 +179,9 @@ def _in_arm_syntax(message: str, arm: Arm) -> str:
         key = next((k for k in own if k.partition(".")[2] in problem), own[0] if own else "")
         if key:
             problem = problem.replace(f"--{prefix}-option {key.partition('.')[2]}=", f"{key}=")
-    if key:  # set in the arm's [...]: fixed there, not with the flag
+    if key and "has no option" in problem:  # a misspelt key: the owner's list (and its suggestion) is the fix
+        pass
+    elif key:  # set in the arm's [...]: fixed there, not with the flag
         fix = f"write {arm_with_option(arm.label, key)} ({fix or 'another value'})"
     elif argument == "group_size" and (size := re.search(r"multiple of (?:\S+ = )?(\d+)", problem)):
         fix = f"give the arm its own group size, {arm_with_option(arm.label, 'group_size', size.group(1))}, or {fix}"
