@@ -170,6 +170,7 @@ def test_server_mode_is_accepted_and_its_colocate_only_settings_are_not_checked(
     ({"use_vllm": True, "vllm_enable_sleep_mode": True}, {"sampler": "tree"}, "vllm_enable_sleep_mode: "),
     ({"use_vllm": True, "vllm_tensor_parallel_size": 2}, {"sampler": "tree"}, "vllm_tensor_parallel_size: "),
     ({"top_k": 5}, {"sampler": "tree"}, "top_k: "),
+    ({"temperature": 0.0}, {"sampler": "tree"}, r"temperature: is 0\.0; tree rollouts sample"),  # not a later 1/0
     ({}, {"sampler": "beam"}, "sampler: "),
     ({"num_generations": 8}, {"sampler": "tree", "branching_options": {"children": 3, "depth": 2}},
      r"num_generations: is 8; .*children\*\*depth = 3\*\*2 = 9 .*Fix: pass num_generations as a multiple of 9"),

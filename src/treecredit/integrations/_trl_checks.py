@@ -56,6 +56,10 @@ def tree_sampler(args, branching: Any, branching_options: Any, step_pattern: Any
     if kwargs.get("tools") or kwargs.get("environment_factory") or getattr(args, "use_transformers_paged", False):
         fail("sampler", "'tree' does not run with tools, environments or continuous batching",
              "use sampler='iid' for those")
+    temperature = getattr(args, "temperature", 1.0)
+    if not (isinstance(temperature, (int, float)) and temperature > 0):
+        fail("temperature", f"is {temperature!r}; tree rollouts sample, and TRL divides the logits by it",
+             "pass GRPOConfig(temperature=1.0) (or another value > 0)")
     for name, neutral in (("top_k", (0, None)), ("min_p", (None, 0.0)), ("repetition_penalty", (1.0,))):
         if getattr(args, name, neutral[0]) not in neutral:
             fail(name, f"is {getattr(args, name)!r}; the tree sampler draws from temperature and top-p only",
