@@ -120,3 +120,23 @@ def test_sample_records_read_failures_from_the_raw_rewards_only():
     raw = torch.tensor([0.7375, 1.2, 0.1, 0.2], dtype=torch.float32)  # float32 rewards, written as read
     assert [r["reward"] for r in sample_records(rollout, 3, raw)] == [0.7375, 1.2, 0.1, 0.2]
     assert float(raw[0]) != 0.7375  # the plain widening would have written 0.737499952...
+
+
+def test_groups_of_one_in_a_run_are_blamed_on_the_cutoff_not_on_group_ids():
+    """The API tells a caller to fix its group ids; in a run the trainer sets them, and only --cutoff prunes a
+    group down to one response (a trial saw the API's hint under --cutoff any). Other warnings pass as they are."""
+    import warnings
+
+    import numpy as np
+
+    from treecredit.api import warn_if_no_pairs
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.estimator_inputs import groups_of_one_named
+
+    with pytest.warns(UserWarning) as seen:
+        with groups_of_one_named(TrainConfig(sampler="tree", cutoff="any")):
+            warn_if_no_pairs(np.array([1, 1]), "responses")
+            warnings.warn("something else", UserWarning)
+    texts = [str(w.message) for w in seen]
+    assert texts[0].startswith("cutoff: --cutoff any pruned every group of this step down to one response")
+    assert "group id" not in texts[0] and texts[1] == "something else"

@@ -10,6 +10,8 @@ Used by the trainer (:mod:`treecredit.training.loop`) and by its checks before a
 
 from __future__ import annotations
 
+import contextlib
+
 
 def estimator_options(spec, rollout, policy, task, user_options: dict, branching: str = "fixed") -> dict:
     """The options to pass to estimator ``spec``: what the rollout offers and the estimator accepts.
@@ -82,3 +84,24 @@ def failed_at_step(error: ValueError, step: int, saved_step: int) -> ValueError:
         kept = "no checkpoint was saved yet: start the run again with the fix (--overwrite or another --out)"
     where = f"at step {step} ({kept})"
     return ValueError(f"{argument}: {where}: {rest}" if sep else f"{where}: {error}")
+
+
+@contextlib.contextmanager
+def groups_of_one_named(config):
+    """Within it, the estimator API's warning that no group has two responses (its fix: "give all responses of
+    one prompt the same group id", which a run cannot act on) is said in a run's terms: the trainer groups
+    every prompt's responses, so a batch of groups of one means the tree sampler's ``--cutoff`` pruned every
+    group down to one leaf, and the step trains nothing."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        text = str(warning.message)
+        if text.startswith("group_ids: no group has two"):
+            text = (f"cutoff: --cutoff {config.cutoff} pruned every group of this step down to one response, so "
+                    "every group-relative advantage is 0 and the step trains nothing (tree_cut_branches in "
+                    "metrics.jsonl counts the pruned branches). Fix: --cutoff sound (prunes only where a wrong step "
+                    "is fatal), a larger --group-size, or --cutoff off")
+        warnings.warn(text, warning.category, stacklevel=3)

@@ -171,7 +171,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         restore_random_state,
         save_checkpoint,
     )
-    from treecredit.training.estimator_inputs import estimator_options, failed_at_step
+    from treecredit.training.estimator_inputs import estimator_options, failed_at_step, groups_of_one_named
     from treecredit.training.evaluation import (
         EvalSchedule,
         check_rewards_scored,
@@ -277,7 +277,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             stop_failed = failures.after_sampling(counters["step"], reward_failed, rollout.shape[0])
             options = estimator_options(spec, rollout, policy, task, config.estimator_options, config.branching)
             try:
-                advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
+                with groups_of_one_named(config):  # the API's hint (group ids) does not apply to a run
+                    advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(),
+                                                               **options)
             except ValueError as error:  # what only this step's data shows (a reward out of the estimator's range)
                 raise failed_at_step(error, counters["step"] + 1, saved_step) from error
             advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
