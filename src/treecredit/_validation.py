@@ -93,6 +93,14 @@ def check_binary_mask(array: np.ndarray, argument: str) -> np.ndarray:
     return array.astype(bool)
 
 
+def did_you_mean(name: Any, known, cutoff: float = 0.6) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``known`` to a misspelt ``name``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def check_choice(value: Any, choices: tuple, argument: str) -> None:
     if not isinstance(value, (str, int, float)) or value not in choices:
         fail(argument, f"is {value!r}, not one of {list(choices)}", f"pass one of {list(choices)}")

@@ -78,9 +78,11 @@ class EstimatorSpec:
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             accepted = ", ".join(self.options) or "none"
+            from treecredit._validation import did_you_mean
+
             raise ValueError(
-                f"{unknown[0]}: estimator {self.name!r} does not take option(s) {unknown}. "
-                f"Fix: remove them; {self.name!r} accepts: {accepted}."
+                f"{unknown[0]}: estimator {self.name!r} does not take option(s) {unknown}"
+                f"{did_you_mean(unknown[0], self.options)}. Fix: remove them; {self.name!r} accepts: {accepted}."
             )
         from treecredit._validation import check_flag, check_number, fail
 
@@ -144,8 +146,11 @@ def get_estimator(name: str, *, level: str = "token") -> EstimatorSpec:
         known = ", ".join(sorted(_REGISTRY[level]))
         other = [lv for lv in LEVELS if lv != level and name in _REGISTRY[lv]]
         hint = f" ({name!r} exists at the {other[0]} level)" if other else ""
+        from treecredit._validation import did_you_mean
+
+        near = "" if hint else did_you_mean(name, _REGISTRY[level])
         raise ValueError(
-            f"estimator: unknown {level}-level estimator {name!r}{hint}. Fix: use one of: {known}."
+            f"estimator: unknown {level}-level estimator {name!r}{hint}{near}. Fix: use one of: {known}."
         )
     return _REGISTRY[level][name]
 

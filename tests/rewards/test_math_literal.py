@@ -14,11 +14,15 @@ SOLVED = [  # (completion, answer): legitimate final answers, 1.0 with and witho
     ("-3", "-3"), ("0.5", "\\frac{1}{2}"), ("\\frac{1}{2}", "0.5"), ("1/2", "0.5"), ("-\\frac{1}{2}", "-0.5"),
     ("2\\frac{1}{2}", "2.5"), ("50\\%", "50"), ("1.5\\times 10^{3}", "1500"), ("9^{\\circ}", "9"),
     ("\\boxed{x^2+2x}", "x(x+2)"), ("\\sqrt{2}", "\\sqrt{2}"),  # answers that are not plain numbers: as before
+    ("(9)", "9"), ("[9]", "9"), ("so 1) gives 9", "9"), ("9\n", "9"), ("9 .", "9"),  # brackets closed, or prose
 ]
 RESTATED = [  # (completion, answer): expressions math-verify evaluates to the answer; 0.0 under the rule
     ("1+8", "9"), ("\\boxed{1+8}", "9"), ("10-1", "9"), ("3^2", "9"), ("2*3+3", "9"), ("4.5*2", "9"),
     ("18/2", "9"), ("\\frac{18}{2}", "9"), ("\\frac{2}{4}", "0.5"), ("x = 1+8", "9"), ("9 = 1+8", "9"),
     ("9\n1+8", "9"),
+    # text that stops mid-expression (a trial's run credited "1+7= → 8*"; a random model wrote "3=3=3=")
+    ("9*", "9"), ("9+", "9"), ("9 -", "9"), ("9)", "9"), ("9]", "9"), ("9=", "9"), ("3=3=3=", "3"),
+    ("9 \\times", "9"), ("9*.", "9"),
 ]
 WRONG = [("8", "9"), ("1+7", "9"), ("\\frac{1}{3}", "0.5")]
 

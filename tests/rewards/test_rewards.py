@@ -228,3 +228,29 @@ def test_a_reward_that_is_not_a_finite_number_fails_its_completion_naming_the_fu
             probe(["p", "q"], ["a", "b"])
     numbers = RewardSet([lambda prompts, completions, **kw: [np.float32(0.5), True]])
     assert numbers(["p", "q"], ["a", "b"]) == [0.5, 1.0]  # NumPy numbers and bools are numbers
+
+
+def test_reward_specs_a_trial_got_wrong_are_refused_with_a_suggestion(tmp_path, monkeypatch):
+    """A weight of 0 (the reward is off), two weights, a misspelt built-in or function name."""
+    import warnings as warnings_module
+
+    from treecredit.rewards import RewardSet
+    from treecredit.rewards.load import make_reward
+
+    (tmp_path / "my_rewards_trial.py").write_text("def fmt(prompts, completions, **_):\n"
+                                                  "    return [1.0] * len(completions)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec, match in [("math@0", r"^reward: 'math@0' has weight 0, which turns the reward off"),
+                        ("my_rewards_trial:fmt@0.2@0.3", r"has more than one @weight\. Fix: write one weight, e\.g\. "
+                                                         r"--reward my_rewards_trial:fmt@0\.3"),
+                        ("mth", r"unknown reward 'mth' \(did you mean 'math'\?\)"),
+                        ("my_rewards_trial:fmtt", r"has no attribute 'fmtt' \(did you mean 'fmt'\?\)\. Fix: check the "
+                                                  r"function name \(the module's functions: fmt\)")]:
+        with pytest.raises(ValueError, match=match):
+            make_reward(spec)
+    assert make_reward("my_rewards_trial:fmt@-0.5")[2] == -0.5  # a penalty is a weight like any other
+    with pytest.warns(UserWarning, match=r"^reward: every weight is negative \(math@-1\)"):
+        RewardSet(["math@-1"])
+    with warnings_module.catch_warnings():
+        warnings_module.simplefilter("error")
+        RewardSet(["math", "my_rewards_trial:fmt@-0.1"])  # a penalty beside a positive reward: no warning

@@ -144,3 +144,27 @@ def test_a_config_file_and_a_compare_arm_name_the_non_numeric_float(tmp_path):
     with pytest.raises(ValueError, match=r"^temperature \(arm 'grpo\[temperature=hot\]'\): is 'hot', must be a "
                                          r"finite number"):
         arm_config(TrainConfig(), "grpo[temperature=hot]")
+
+
+@pytest.mark.parametrize("settings, match", [
+    ({"model": "some/folder", "n_layer": 3}, r"^n_layer: is for the small GPT; --model \S+ would ignore --n-layer"),
+    ({"model": "some/folder", "warm_start_steps": 50}, r"^warm_start_steps: .*Fix: drop --warm-start-steps \(its "
+                                                       r"warm start is --hf-warm-start-steps N\)"),
+    ({"model": "some/folder", "max_len": 128}, r"^max_len: .*max_position_embeddings"),
+    ({"lora_rank": 4}, r"^lora_rank: is for a Hugging Face --model; the small GPT would ignore --lora-rank"),
+    ({"hf_warm_start_steps": 5}, r"^hf_warm_start_steps: is for a Hugging Face --model"),
+    ({"hf_warm_start_lr": 1e-5}, r"^hf_warm_start_lr: .*Fix: drop --hf-warm-start-lr \(the small GPT: "
+                                 r"--warm-start-steps N\)"),
+    ({"chat_template": "on"}, r"^chat_template: is 'on', but the small GPT has no chat template"),
+])
+def test_a_setting_the_runs_model_would_ignore_is_refused_by_name(settings, match, monkeypatch):
+    """A trial ran --lora-rank, --chat-template on with the small GPT and --n-layer, --warm-start-steps with a
+    Hugging Face model without a word; only --hf-warm-start-steps with the GPT was refused."""
+    from treecredit.models import hf_load
+    from treecredit.training.config import TrainConfig
+
+    monkeypatch.setattr(hf_load, "check_model_argument", lambda model, gguf_file: None)  # no real folder needed
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**settings)
+    TrainConfig(model="some/folder", lora_rank=4, hf_warm_start_steps=5, chat_template="on", warm_start_seed=3)
+    TrainConfig(n_layer=3, warm_start_steps=50, max_len=128, chat_template="off")

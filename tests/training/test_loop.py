@@ -279,6 +279,13 @@ def test_an_estimator_error_mid_run_names_the_step_and_the_kept_checkpoint(tiny_
         return real(*args, **kwargs)
 
     monkeypatch.setattr(treecredit, "compute_advantages", second_batch_fails)
-    with pytest.raises(ValueError, match=r"^rewards: at step 2 \(the run is kept as of its last checkpoint, step 1;"
-                                         r" a resume needs the same settings\): are outside \[0, 1\]\. Fix: pass"):
+    with pytest.raises(ValueError, match=r"^rewards: at step 2 \(the run is kept as of its last checkpoint, step 1: "
+                                         r"--resume continues it only with the same settings, so a fix that changes "
+                                         r"them needs a new run \(--overwrite or another --out\)\): are outside "
+                                         r"\[0, 1\]\. Fix: pass"):
         train(tiny_config(steps=3, eval_problems=4, warm_start_steps=0, checkpoint_every=1), log=lambda *a: None)
+    calls.clear()  # no checkpoint before step 2 (checkpoints only at the end): none is named
+    with pytest.raises(ValueError, match=r"^rewards: at step 2 \(no checkpoint was saved yet: start the run again "
+                                         r"with the fix \(--overwrite or another --out\)\): are outside"):
+        train(tiny_config(steps=3, eval_problems=4, warm_start_steps=0, checkpoint_every=0), overwrite=True,
+              log=lambda *a: None)

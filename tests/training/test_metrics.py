@@ -117,3 +117,6 @@ def test_sample_records_read_failures_from_the_raw_rewards_only():
                                                                    (1.0, False)]
     with pytest.raises(TypeError):  # one source of failures: no fallback guessing them from row weights
         sample_records(rollout, 3)
+    raw = torch.tensor([0.7375, 1.2, 0.1, 0.2], dtype=torch.float32)  # float32 rewards, written as read
+    assert [r["reward"] for r in sample_records(rollout, 3, raw)] == [0.7375, 1.2, 0.1, 0.2]
+    assert float(raw[0]) != 0.7375  # the plain widening would have written 0.737499952...

@@ -240,3 +240,26 @@ def test_a_dataset_is_refused_as_ignored_before_it_is_read_and_a_task_with_a_dat
                                          r"would ignore --task\. Fix: drop --task"):
         TrainConfig(task="countdown", dataset=str(data), task_options={"prompt_column": "question"},
                     out=str(tmp_path / "run"))
+
+
+def test_a_dataset_without_held_out_rows_is_refused_before_work(tmp_path):
+    """``held_out=0`` leaves nothing to evaluate: a trial's run wrote pass@1 0.0 for an empty set."""
+    import json as json_module
+
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.evaluation import EvalPlan, evaluate_held_out
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json_module.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
+    config = TrainConfig(dataset=str(data), task_options={"held_out": 0}, out=str(tmp_path / "run"), progress=False)
+    with pytest.raises(ValueError, match=r"^held_out: leaves no held-out problems.*Fix: pass --task-option "
+                                         r"held_out=0\.1"):
+        check_run(config)
+    assert not (tmp_path / "run").exists()
+    plan = EvalPlan(greedy=True, sampled=False, problems=0, every=0, time_share=0.0, reason="")
+    from types import SimpleNamespace
+
+    record = evaluate_held_out(None, SimpleNamespace(has_step_checker=False), [], plan,
+                               sampler_cls=lambda **settings: None, temperature=1.0, top_p=1.0, max_new_tokens=4,
+                               seed=0)
+    assert record["eval_problems"] == 0 and record["eval_greedy_pass1"] != record["eval_greedy_pass1"]  # NaN

@@ -141,3 +141,20 @@ def test_compare_names_the_arm_and_its_own_fix(tmp_path, data, capsys):
     base = TrainConfig(dataset=data, reward=["math", "exact@0.5"], task_options={"delimiter": "+"},
                        out=str(tmp_path / "r"))
     check_run(arm_configs(base, ["treerpo[scale=std]"])["treerpo[scale=std]"])  # the fix it names passes
+
+
+def test_a_reward_above_one_by_itself_gets_a_weight_that_brings_it_into_range(tiny_config, data):
+    """A single function that gives 3 (its range unknown): its weights already sum to 1, so the example scales
+    them by the largest reward the worked solutions got (a trial was told ``@1``, which changes nothing); a
+    negative reward gets no weight example (no weight ≥ 0 lifts it)."""
+    register_reward("rr_three", lambda prompts, completions, **_: [3.0] * len(completions))
+    register_reward("rr_negative", lambda prompts, completions, **_: [-0.5] * len(completions))
+    try:
+        with pytest.raises(ValueError, match=r"the reward 3 .*e\.g\. --reward rr_three@0\.333 \(the worked "
+                                             r"solutions' rewards reach 3\)"):
+            check_run(_config(tiny_config, data, ["rr_three"]))
+        with pytest.raises(ValueError, match=r"the reward -0\.5 .*must then give rewards ≥ 0"):
+            check_run(_config(tiny_config, data, ["rr_negative"]))
+    finally:
+        for name in ("rr_three", "rr_negative"):
+            _REGISTERED.pop(name, None)

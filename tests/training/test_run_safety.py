@@ -345,3 +345,17 @@ def test_a_dataset_run_saves_no_task_and_resumes_old_runs_that_saved_the_default
     for written in (saved, config.to_dict()):  # now, and as runs saved it before
         path.write_text(json.dumps(written))
         check_same_settings(path, config)
+
+
+def test_a_finished_run_resumed_with_fewer_steps_keeps_its_config(tiny_config, tmp_path):
+    """A trial resumed a 3-step run with --steps 2: nothing trains, and config.json kept saying steps 3 (it
+    said 2 before, which no longer described the run); a resume with more steps records them."""
+    config = tiny_config(steps=3, warm_start_steps=0, eval_problems=2, prompts_per_step=2, group_size=2)
+    train(config, **QUIET)
+    path = Path(config.out) / "config.json"
+    train(tiny_config(steps=2, warm_start_steps=0, eval_problems=2, prompts_per_step=2, group_size=2), resume=True,
+          **QUIET)
+    assert json.loads(path.read_text())["steps"] == 3
+    train(tiny_config(steps=4, warm_start_steps=0, eval_problems=2, prompts_per_step=2, group_size=2), resume=True,
+          **QUIET)
+    assert json.loads(path.read_text())["steps"] == 4

@@ -202,4 +202,7 @@ def _pct(x) -> str:
 
 
 def _num(x) -> str:
-    return "–" if x is None else f"{x:+.3f}"
+    if x is None:
+        return "–"
+    text = f"{x:+.3f}"
+    return "0.000" if float(text) == 0 else text  # not -0.000

@@ -145,7 +145,7 @@ def run(fn, key, dynamic: list, *args, module=None, setting="on"):
             torch._dynamo.mark_dynamic(tensor, dim)
     if module is not None:
         size = _size(module)
-        print(f"treecredit: compiling the decoding step{f' of a {size / 1e6:.0f}M-parameter model' if size else ''} "
+        print(f"treecredit: compiling the decoding step{f' of a {size / 1e6:.2g}M-parameter model' if size else ''} "
               "with torch.compile (once per process: about a minute the first time, seconds from TorchInductor's "
               "disk cache; compile_decode='off' / --compile-decode off skips it)", file=sys.stderr, flush=True)
     duck, fx_config.use_duck_shape = fx_config.use_duck_shape, False

@@ -3,7 +3,7 @@
 Used by the built-in verifiers on both the completion and the dataset's answer column, so an answer
 column may hold ``"288"``, ``"#### 288"`` or a full worked solution ending in ``#### 288``. Also: whether
 math-verify's reading of an answer is a plain number, and whether it was written as one
-(:func:`is_number_literal`, the ``math`` reward's ``literal`` rule).
+(:func:`is_number_literal`, :func:`ends_open`: the ``math`` reward's ``literal`` rule).
 """
 
 from __future__ import annotations
@@ -85,6 +85,21 @@ def _literal(value) -> bool:
             ten = getattr(unit, "is_Pow", False) and unit.args[0] == 10 and getattr(unit.args[1], "is_Integer", False)
             return ten or str(unit) == "1/100"  # 1.5 × 10^3; 50 %
     return False
+
+
+_OPEN_END = re.compile(r"(?:[-+*/=^×÷·]|\\cdot|\\times|\\div)\s*$")
+
+
+def ends_open(text: str) -> bool:
+    """Whether ``text`` (a final answer) stops mid-expression: it ends, after a closing period, in an operator
+    or ``=`` (``8*``, ``8 -``, ``3=3=3=``), or in a bracket that its last line never opened (``8)``; not
+    ``1) so 8``). Such
+    text is not a final answer, even where math-verify reads a number out of it."""
+    text = text.strip().removesuffix(".").rstrip()
+    if _OPEN_END.search(text):
+        return True
+    last = text.splitlines()[-1] if text else ""
+    return any(last.endswith(close) and last.count(close) > last.count(open_) for open_, close in ("()", "[]", "{}"))
 
 
 def is_number_literal(parsed: list) -> bool:

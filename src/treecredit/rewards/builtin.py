@@ -20,7 +20,14 @@ cannot judge (no answer column value).
 
 from __future__ import annotations
 
-from treecredit.rewards.answers import as_text, final_answer, is_number_literal, is_plain_number, last_number
+from treecredit.rewards.answers import (
+    as_text,
+    ends_open,
+    final_answer,
+    is_number_literal,
+    is_plain_number,
+    last_number,
+)
 
 
 def _column(kwargs: dict, name: str, n: int) -> list:
@@ -36,7 +43,8 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
     number (``9``, ``-0.5``, ``\\frac{1}{2}``), the completion's final answer must be a number literal too
     (:func:`~treecredit.rewards.answers.is_number_literal`: ``9``, ``9.0``, ``\\boxed{9}``, ``x = 9``,
     ``1+8=9``, ``0.5``, ``\\frac{1}{2}``, ``50\\%``), not an expression that math-verify would evaluate to
-    it (``1+8``, ``3^2``, ``x = 1+8``, ``\\frac{18}{2}``): a restated question is not an answer.
+    it (``1+8``, ``3^2``, ``x = 1+8``, ``\\frac{18}{2}``): a restated question is not an answer; nor is text
+    that stops mid-expression (``8*``, ``8 -``, ``3=3=3=``, ``8)``: :func:`~treecredit.rewards.answers.ends_open`).
     """
     from math_verify import parse, verify
 
@@ -47,8 +55,10 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
             out.append(None)
             continue
         gold_parsed = parse(_as_math(final_answer(str(gold))))
-        pred_parsed = parse(_as_math(final_answer(as_text(completion))))
-        if literal and pred_parsed and is_plain_number(gold_parsed) and not is_number_literal(pred_parsed):
+        pred_text = final_answer(as_text(completion))
+        pred_parsed = parse(_as_math(pred_text))
+        if literal and pred_parsed and is_plain_number(gold_parsed) and (
+                not is_number_literal(pred_parsed) or ends_open(pred_text)):
             out.append(0.0)
             continue
         out.append(1.0 if gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed) else 0.0)

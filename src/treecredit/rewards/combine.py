@@ -35,6 +35,14 @@ class RewardSet:
             fail(argument, "no reward function was given",
                  "pass --reward math (or exact, numeric, code, module:function)")
         self.items: list[tuple[str, Callable, float]] = [make_reward(r, argument) for r in rewards]
+        if all(weight < 0 for _, _, weight in self.items):
+            import warnings
+
+            written = ", ".join(f"{n}@{w:g}" for n, _, w in self.items)
+            warnings.warn(f"{argument}: every weight is negative ({written}), "
+                          "so training pushes the policy away from what the reward functions score; a penalty "
+                          "usually goes beside a positive reward (e.g. --reward math --reward my:length_penalty@-0.1)",
+                          UserWarning, stacklevel=2)
         self.argument = argument
         self.failed = 0
         self.calls = 0

@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from treecredit._validation import fail
+from treecredit._validation import did_you_mean, fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
 
 _REGISTERED: dict[str, Callable] = {}
@@ -47,6 +47,12 @@ def parse_spec(spec: str, argument: str = "reward") -> tuple[str, dict, float]:
             weight = float(raw)
         except ValueError:
             fail(argument, f"weight {raw!r} in {spec!r} is not a number", "write e.g. --reward math@0.5")
+        if "@" in text:
+            fail(argument, f"{spec!r} has more than one @weight",
+                 f"write one weight, e.g. --reward {text.split('@')[0]}@{raw}")
+        if weight == 0:
+            fail(argument, f"{spec!r} has weight 0, which turns the reward off (every completion would get 0 from it)",
+                 f"drop --reward {spec}, or give it a weight other than 0")
     target, _, rest = text.partition(":")
     options: dict = {}
     if rest and "=" in rest:
@@ -76,7 +82,7 @@ def load_function(target: str, argument: str = "reward") -> Callable:
              "with --dataset, name the verifiers: math, exact, numeric, code or module:function")
     module_name, sep, attr = target.partition(":")
     if not sep:
-        fail(argument, f"unknown reward {target!r}",
+        fail(argument, f"unknown reward {target!r}{did_you_mean(target, reward_names())}",
              f"pass one of {reward_names()}, or module:function for your own (TRL convention)")
     if "" not in sys.path:
         sys.path.insert(0, "")  # the current folder, as `python -m` would
@@ -92,7 +98,10 @@ def load_function(target: str, argument: str = "reward") -> Callable:
     for part in attr.split("."):
         fn = getattr(fn, part, None)
         if fn is None:
-            fail(argument, f"module {module_name!r} has no attribute {attr!r}", "check the function name")
+            functions = sorted(name for name, value in vars(module).items()
+                               if callable(value) and not name.startswith("_") and not isinstance(value, type))
+            fail(argument, f"module {module_name!r} has no attribute {attr!r}{did_you_mean(attr, functions)}",
+                 f"check the function name (the module's functions: {', '.join(functions) or 'none'})")
     if not callable(fn):
         fail(argument, f"{target!r} is {type(fn).__name__}, not callable",
              "point at a function fn(prompts, completions, **columns) -> list of float or None")
@@ -189,3 +198,4 @@ def _check_option_types(target: str, parameters, options: dict, argument: str) -
             if not number or not math.isfinite(value) or value < 0 or (value == 0 and low == "> 0"):
                 fail(argument, f"option {name}={value!r} of {target!r} is not a finite number {low}",
                      f"write e.g. {target}:{name}={default}")
+

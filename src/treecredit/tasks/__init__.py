@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 
-from treecredit._validation import fail
+from treecredit._validation import did_you_mean, fail
 from treecredit.tasks.arithmetic import ArithmeticTask
 from treecredit.tasks.base import Problem, Task
 from treecredit.tasks.chat import ChatPrompt
@@ -27,7 +27,9 @@ def _build(cls, options: dict, **fixed) -> Task:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(options) - known)
     if unknown:
-        fail("task_options", f"{unknown} are not options of {cls.__name__}", f"use some of {sorted(known)}")
+        settable = sorted(known - set(fixed))  # not those a run sets itself (a dataset's path and rewards)
+        fail("task_options", f"{unknown} are not options of {cls.__name__}{did_you_mean(unknown[0], settable)}",
+             f"use some of {settable}")
     return cls(**fixed, **typed_options(cls, options))
 
 

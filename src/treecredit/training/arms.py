@@ -25,9 +25,10 @@ whose estimator accepts it (and must be accepted by at least one). Every arm is 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 
-from treecredit._validation import fail
+from treecredit._validation import did_you_mean, fail
 from treecredit.training.config import TrainConfig
 
 PREFERRED = ("grpo", "tempo", "treerl", "treerpo", "spo", "treepo", "dr_grpo", "rloo")
@@ -149,7 +150,8 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
             changes["estimator_options"][key] = value
         else:
             fail(f"arm {label!r}", f"{key!r} is neither an option of estimator {arm.estimator!r} "
-                 f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field",
+                 f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field"
+                 f"{did_you_mean(key, [*spec.options, *names])}",
                  "check the spelling, or prefix it: estimator.K, sampler.K, branching.K, task.K")
     try:
         spec.check_options(changes["estimator_options"])
@@ -179,6 +181,8 @@ def _in_arm_syntax(message: str, arm: Arm) -> str:
             problem = problem.replace(f"--{prefix}-option {key.partition('.')[2]}=", f"{key}=")
     if key:  # set in the arm's [...]: fixed there, not with the flag
         fix = f"write {arm_with_option(arm.label, key)} ({fix or 'another value'})"
+    elif argument == "group_size" and (size := re.search(r"multiple of (?:\S+ = )?(\d+)", problem)):
+        fix = f"give the arm its own group size, {arm_with_option(arm.label, 'group_size', size.group(1))}, or {fix}"
     return f"{argument} (arm {arm.label!r}): {problem}. Fix: {fix}."
 
 

@@ -30,7 +30,7 @@ class TrainConfig:
     task: str = "arithmetic"
     """Task: arithmetic, countdown, humaneval, or rg:NAME[:key=value,...] (a reasoning-gym generator); not with `dataset` (a dataset run has no task: another --task with --dataset is refused)."""
     task_options: dict = field(default_factory=dict)
-    """Options of the task (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number; dataset: prompt_column, answer_column, solution_column, system_column, system_prompt, template, held_out, held_out_path, delimiter, end, step_checker; rg: graded, template, system_prompt and the generator's own; see docs/own-task.md)."""
+    """Options of the task (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number; dataset: prompt_column, answer_column, solution_column, system_column, system_prompt, template, held_out, held_out_path, held_out_split, split, split_seed, delimiter, end, step_checker, wrong_step_is_fatal; rg: graded, template, system_prompt and the generator's own; see docs/own-task.md)."""
     dataset: str = ""
     """Train on your own data: a .jsonl/.json, .parquet or .csv file, or a folder saved by `datasets` (columns by --task-option)."""
     reward: list = field(default_factory=list)
@@ -204,9 +204,9 @@ class TrainConfig:
         from treecredit.models.compiled_step import setting_of
 
         self.compile_decode = setting_of(self.compile_decode)  # true/false (older runs' config.json): on/off
-        if self.hf_warm_start_steps and self.model == "gpt":
-            fail("hf_warm_start_steps", "is for a Hugging Face --model; the small GPT has --warm-start-steps",
-                 "pass --warm-start-steps N for the small GPT, or a Hugging Face --model")
+        from treecredit.training.train_cli import check_model_fields
+
+        check_model_fields(self)  # a setting the run's model would ignore (--n-layer with --model, --lora-rank ...)
         if self.tensorboard not in (None, True, False):
             fail("tensorboard", f"is {self.tensorboard!r}", "pass true, false, or leave it unset (on when installed)")
         if self.gguf_file and self.model == "gpt":

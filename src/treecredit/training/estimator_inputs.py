@@ -63,17 +63,22 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool
              "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
     fixes = tree_branch_fixes(branching, delimiter_fix(task),
                               "pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
-    warnings.warn(f"--sampler tree: no two responses of any group share a token in this batch, so the trees did "
-                  f"not branch (the {branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
+    warnings.warn(f"--sampler tree: no two responses of any group share a tree node in this batch (responses "
+                  f"that start alike were sampled apart, not forked), so the trees did not branch (the "
+                  f"{branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
                   UserWarning, stacklevel=2)
     return True
 
 
 def failed_at_step(error: ValueError, step: int, saved_step: int) -> ValueError:
     """``error`` (``"argument: problem. Fix: ..."``) with the step it happened at and what is kept: a run stopped
-    by bad data mid-run (a reward outside the range an estimator needs) says where it stopped and that its
-    last checkpoint is intact."""
+    by bad data mid-run (a reward outside the range an estimator needs) says where it stopped, that its last
+    checkpoint (``saved_step``; 0: none yet) is intact, and that a fix changing the settings needs a new run."""
     argument, sep, rest = str(error).partition(": ")
-    where = (f"at step {step} (the run is kept as of its last checkpoint, step {saved_step}; a resume needs the "
-             "same settings)")
+    if saved_step > 0:
+        kept = (f"the run is kept as of its last checkpoint, step {saved_step}: --resume continues it only with the "
+                "same settings, so a fix that changes them needs a new run (--overwrite or another --out)")
+    else:
+        kept = "no checkpoint was saved yet: start the run again with the fix (--overwrite or another --out)"
+    where = f"at step {step} ({kept})"
     return ValueError(f"{argument}: {where}: {rest}" if sep else f"{where}: {error}")

@@ -166,8 +166,8 @@ def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max
             length += float(rollout.response_mask.sum())
             good, n = _step_counts(task, chunk, rollout)
             correct, steps = correct + good, steps + n
-        none_scored = failed >= len(problems) > 0
-        out[f"eval_{name}_pass1"] = nan if none_scored and from_rewards else solved / max(1, len(problems))
+        none_scored = failed >= len(problems)  # also no problems at all (a pass@1 of nothing: null, not 0)
+        out[f"eval_{name}_pass1"] = nan if (none_scored and from_rewards) or not problems else solved / len(problems)
         out[f"eval_{name}_reward"] = nan if none_scored else rewards / max(1, len(problems) - failed)
         out[f"eval_{name}_reward_failed"] = failed
         out["eval_step_accuracy"] = step_accuracy_share(task, correct, steps)  # NaN: no step verifier

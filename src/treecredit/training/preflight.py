@@ -324,6 +324,19 @@ def check_token_budget(config) -> None:
         check_budget_fits(config, config.token_budget, "token_budget", "--token-budget")
 
 
+def check_held_out(task) -> None:
+    """Refuse (``held_out``) a task without held-out problems (a dataset split with ``held_out=0``): every run
+    evaluates them before its first step and after its last, and a pass@1 of nothing is no figure."""
+    import numpy as np
+
+    from treecredit.training.loop import EVAL_SEED
+
+    if not task.held_out_problems(np.random.default_rng(EVAL_SEED), 1):
+        fail("held_out", "leaves no held-out problems, and every run evaluates on them before its first step and "
+             "after its last", "pass --task-option held_out=0.1 (a tenth of the rows) or held_out=N (a count), or "
+             "held_out_path=FILE")
+
+
 def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None, resume_fix: str | None = None):
     """Check everything about a run that can be checked without work; return its sampler (``resume_fix``:
     see :func:`check_out`).
@@ -338,6 +351,7 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     check_tensorboard(config)
     check_token_budget(config)
     task = task if task is not None else task_from_config(config)
+    check_held_out(task)
     check_estimator(config, task)
     from treecredit.training.reward_range import check_reward_range
 

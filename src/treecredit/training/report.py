@@ -149,6 +149,13 @@ def _fmt(x, spec=".3f") -> str:
     return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
 
+def _signed(x: float) -> str:
+    """A difference with its sign (``+0.014``, ``-0.021``); one that rounds to zero is ``0.000``, not
+    ``-0.000`` (a difference of -0.0004 is no evidence of a negative effect)."""
+    text = f"{x:+.3f}"
+    return "0.000" if float(text) == 0 else text
+
+
 def _na(value) -> str:
     """A value of a metric that can be missing (step accuracy without a step verifier): ``n/a`` then."""
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
@@ -219,9 +226,9 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row, (name, e) in zip(rows, summary["estimators"].items()):
         reach = "not reached" if row[7] is None else f"{row[7]:,.0f} ({row[7] / budget:.0%})"
-        diff = "–" if row[8] is None else f"{row[8]:+.3f} ± {_fmt(row[9])}"
+        diff = "–" if row[8] is None else f"{_signed(row[8])} ± {_fmt(row[9])}"
         half = "–" if "seeds_reaching_at_half_budget" not in e else f"{e['seeds_reaching_at_half_budget']}/{row[1]}"
-        area_diff = "–" if row[16] is None else f"{row[16]:+.3f} ± {_fmt(row[17])}"
+        area_diff = "–" if row[16] is None else f"{_signed(row[16])} ± {_fmt(row[17])}"
         lines.append(f"| {name} | {row[1]} | {_pm(row[2], row[3], row[1])} | {diff} | {_fmt(row[10])} | "
                      f"{_pm(row[14], row[15], row[1], short=True)} | {area_diff} | {_fmt(row[18])} | "
                      f"{_pm(row[4], row[5], row[1], short=True)} | {_na(row[6])} | {reach} | {half} | {row[11]:.2f} | "
@@ -234,8 +241,8 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
         lines += ["", f"Warm start (step 0) {title[0]}: {start:.3f}."]
     gain = summary.get("reference_improvement")
     if gain and gain["n"] >= 2:
-        lines += ["", f"{ref} over its warm start (paired over seeds): {gain['mean_diff']:+.3f} ± {_fmt(gain['ci95'])} "
-                  f"(p {_fmt(gain['p'])})."]
+        lines += ["", f"{ref} over its warm start (paired over seeds): {_signed(gain['mean_diff'])} ± "
+                  f"{_fmt(gain['ci95'])} (p {_fmt(gain['p'])})."]
         if not gain["mean_diff"] - gain["ci95"] > 0:
             lines += [f"**{ref} did not improve measurably on its warm start at this budget, so 'tokens to {ref} "
                       "final' only says when an arm's curve first touches the warm-start level; it is not evidence "

@@ -105,10 +105,18 @@ def _written(items) -> str:
                     for name, fn, weight in items)
 
 
-def _weights_example(items) -> str:
-    """The same proportions with weights summing to 1 (when none is negative)."""
+def _weights_example(items, seen: list[float] | None = None) -> str:
+    """The same proportions with weights summing to 1 (when none is negative); with ``seen`` (rewards of
+    functions whose range is unknown, some outside [0, 1]), the weights scaled so that the largest seen
+    reward becomes 1, since scaling weights that already sum to 1 would change nothing."""
     if any(weight < 0 for _, _, weight in items):
         return "the --reward weights must then be ≥ 0, summing to at most 1"
+    if seen:
+        if min(seen) < 0:
+            return "the reward functions must then give rewards ≥ 0 (a weight cannot lift a negative reward)"
+        scale = 1.0 / max(seen)
+        return "e.g. " + " ".join(f"--reward {_name(name, fn)}@{weight * scale:.3g}" for name, fn, weight in items) \
+            + f" (the worked solutions' rewards reach {_fmt(max(seen))})"
     total = sum(weight for _, _, weight in items)
     return "e.g. " + " ".join(f"--reward {_name(name, fn)}@{weight / total:.3g}" for name, fn, weight in items)
 
@@ -138,7 +146,8 @@ def check_reward_range(config, task, probed: list | None = None) -> None:
         return
     given = " ".join(f"--estimator-option {k}={v}" for k, v in config.estimator_options.items())
     need = f"{config.estimator!r} with {given or 'its default options'} needs rewards in [0, 1], but"
-    fix = f"{fix}{_in_compare(config.estimator, fix)}; {_weights_example(items)}"
+    seen = None if bounds is not None else [v for v in probed or [] if v is not None]
+    fix = f"{fix}{_in_compare(config.estimator, fix)}; {_weights_example(items, seen)}"
     if bounds is not None:
         fail("estimator", f"{need} {_written(items)} add up to a reward in [{_fmt(bounds[0])}, {_fmt(bounds[1])}] "
              "(each function gives 0 to 1, times its weight; checked before any work)", fix)

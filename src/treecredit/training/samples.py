@@ -29,7 +29,7 @@ def sample_records(rollout, step: int, raw_rewards, n: int = 4) -> list[dict]:
     for r in rows:
         failed = math.isnan(float(raw_rewards[r]))
         records.append({"step": step, "prompt": str(rollout.prompt_texts[r]), "completion": rollout.response_texts[r],
-                        "reward": None if failed else float(raw_rewards[r]), "reward_failed": failed})
+                        "reward": None if failed else _shortest(raw_rewards[r]), "reward_failed": failed})
     return records
 
 
@@ -45,3 +45,15 @@ def write_samples(folder, records: list[dict], *, echo: bool = False, log=print,
             reward = "failed (no advantage)" if record["reward"] is None else f"{record['reward']:.3f}"
             log(f"[step {record['step']}] reward {reward}\n  prompt: {prompt}\n"
                 f"  completion: {completion}")
+
+
+def _shortest(value) -> float:
+    """A reward as the shortest decimal that its dtype reads back as the same number: a float32 reward of
+    0.7375 is written 0.7375, not 0.737499952316284 (its exact float64 widening)."""
+    import numpy as np
+
+    number = value.item() if hasattr(value, "item") else float(value)
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and str(dtype).endswith("float32"):
+        return float(repr(np.float32(number)).removeprefix("np.float32(").removesuffix(")"))
+    return float(number)

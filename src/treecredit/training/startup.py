@@ -71,5 +71,16 @@ def start_run(config, *, resume: bool, overwrite: bool, log=print):
         clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
     saved = load_latest_checkpoint(out, log) if resume else None
-    (out / "config.json").write_text(json.dumps(config.saved_dict(), indent=1))
+    if not _past_its_end(config, saved):  # a finished run resumed with a smaller --steps keeps its settings
+        (out / "config.json").write_text(json.dumps(config.saved_dict(), indent=1))
     return out, saved
+
+
+def _past_its_end(config, saved) -> bool:
+    """Whether the checkpoint ``saved`` (None: none) is past where ``config`` ends the run (more steps than
+    ``steps``, more generated tokens than ``token_budget``): a resume that trains nothing, whose smaller stopping
+    point must not replace the ``config.json`` that describes the run as it was trained."""
+    counters = (saved or {}).get("counters") or {}
+    steps, budget = getattr(config, "steps", 0), getattr(config, "token_budget", 0)
+    return bool(counters) and ((steps > 0 and counters.get("step", 0) > steps) or
+                               (budget > 0 and counters.get("generated_tokens", 0) > budget))

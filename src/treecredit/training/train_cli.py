@@ -152,6 +152,37 @@ TREE_ONLY_FIELDS = {"branching": "--branching", "branching_options": "--branchin
                     "replay_max_weight": "--replay-max-weight"}
 
 
+# what only the small GPT reads: a Hugging Face --model would ignore them (its own size, context and warm start)
+GPT_ONLY_FIELDS = {"n_layer": "--n-layer", "n_head": "--n-head", "n_embd": "--n-embd", "max_len": "--max-len",
+                   "warm_start_steps": "--warm-start-steps", "warm_start_batch": "--warm-start-batch",
+                   "warm_start_lr": "--warm-start-lr"}
+# what only a Hugging Face --model reads: the small GPT would ignore them
+HF_ONLY_FIELDS = {"lora_rank": "--lora-rank", "hf_warm_start_steps": "--hf-warm-start-steps",
+                  "hf_warm_start_batch": "--hf-warm-start-batch", "hf_warm_start_lr": "--hf-warm-start-lr"}
+
+
+def check_model_fields(config) -> None:
+    """Refuse, by name, a setting that the run's model would ignore: a small-GPT setting (size, context, its
+    warm start) with a Hugging Face ``--model``; a Hugging Face setting (LoRA, its warm start, ``--chat-template
+    on``) with the small GPT. Only settings changed from their defaults count (their defaults are always set)."""
+    if config.model != "gpt":
+        for field, flag in _given(config, GPT_ONLY_FIELDS):
+            hint = {"max_len": "a Hugging Face model has its own max_position_embeddings",
+                    "warm_start_steps": "its warm start is --hf-warm-start-steps N",
+                    "warm_start_batch": "its warm start's batch is --hf-warm-start-batch N",
+                    "warm_start_lr": "its warm start's learning rate is --hf-warm-start-lr X"}.get(
+                field, "a Hugging Face model has its own size")
+            fail(field, f"is for the small GPT; --model {config.model} would ignore {flag}", f"drop {flag} ({hint})")
+        return
+    for field, flag in _given(config, HF_ONLY_FIELDS):
+        hint = "--warm-start-steps N" if field.startswith("hf_warm") else "LoRA needs a Hugging Face model"
+        fail(field, f"is for a Hugging Face --model; the small GPT would ignore {flag}",
+             f"drop {flag} (the small GPT: {hint}), or pass a Hugging Face --model")
+    if config.chat_template == "on":
+        fail("chat_template", "is 'on', but the small GPT has no chat template",
+             "drop --chat-template (auto), or pass a Hugging Face --model that has one")
+
+
 def _given(config, table: dict[str, str]) -> list[tuple[str, str]]:
     """``(field, flag)`` of ``table`` whose value in ``config`` is not the field's default."""
     defaults = {f.name: _default(f) for f in fields(TrainConfig) if f.name in table}
