@@ -80,10 +80,16 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
     ``job`` = ``(label, seed, config[, train keyword arguments such as resume/overwrite/resume_fix[, arm]])``;
     ``arm``: the arm's number, whose reward warnings are shown once per arm (:func:`_arm_warning`; else they are
     silenced, as the run's other lines are). A run stopped by a signal stops the comparison (it is not a
-    failing arm)."""
-    from treecredit.training.stopping import RunInterrupted
+    failing arm): it raises :class:`~treecredit.training.stopping.RunInterrupted`, as does a run whose
+    comparison was stopped before it started (:func:`~treecredit.training.stopping.stop_asked`)."""
+    import signal
+
+    from treecredit.training.stopping import RunInterrupted, stop_asked
 
     label, seed, config, *more = job
+    signum = stop_asked()
+    if signum is not None:  # no run starts once the comparison is stopping
+        raise RunInterrupted(f"arm {label!r}, seed {seed}: not started ({signal.Signals(signum).name})", signum, 0)
     flags = {key: value for key, value in (more[0] if more else {}).items() if value}
     if len(more) > 1 and _SHOWN is not None and not config.env:  # an agent run has no reward warnings
         flags["warn"] = _arm_warning(label, seed, more[1])
@@ -142,15 +148,19 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     Returns ``(runs, failures)``: ``runs[label]`` = the record lists of the finished seeds (seed order),
     ``failures[label]`` = ``{seed: error text}``. Runs go seed-major (seed 0 of every arm first) so that a
     partial report is balanced. ``on_result(runs, failures, pending)`` is called after every run.
+    Raises :class:`~treecredit.training.stopping.RunInterrupted` when stopped by SIGINT/SIGTERM (the running
+    runs saved their checkpoints; ``resume=True`` continues the comparison: :mod:`.compare_pool`).
     ``resume``/``overwrite`` go to every run (see :func:`~treecredit.training.loop.train`); every run's
     configuration, and ``budget`` against each arm's largest first step
     (:func:`~treecredit.training.budget.check_budget_fits`), are checked before the warm start.
     """
     import multiprocessing
+    import signal
 
     from treecredit.tasks import task_from_config
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run, holds_run
+    from treecredit.training.stopping import RunInterrupted, StopAll, StoppedAtOnce
 
     configs = arm_configs(base, arms)
     folders = {(label, seed): out / "runs" / f"{parse_arm(label).folder}-seed{seed}"
@@ -219,20 +229,26 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
 
     context = multiprocessing.get_context("spawn")
     shown = context.Array("b", len(arms))  # per arm: a reward warning shown (by whichever process ran its run)
-    if jobs > 1:
-        from treecredit.warnings_display import shown_plainly
+    stop = context.Value("i", 0, lock=False)  # a signal's number once a stop is asked for (StopAll)
+    try:
+        with StopAll(stop):  # SIGINT/SIGTERM: every running run stops after its step and saves; none starts
+            if jobs > 1:
+                from treecredit.training.compare_pool import run_in_workers
+                from treecredit.warnings_display import shown_plainly
 
-        # the workers show warnings as the command does (`warning: ...`) when it runs them
-        with context.Pool(jobs, initializer=_share_shown, initargs=(shown, shown_plainly())) as pool:
-            for result in pool.imap_unordered(_run_one, jobs_list):
-                collect(result)
-    else:
-        _share_shown(shown)
-        try:
-            for job in jobs_list:
-                collect(_run_one(job))
-        finally:
-            _share_shown(None)
+                # the workers show warnings as the command does (`warning: ...`) when it runs them
+                run_in_workers(jobs_list, jobs, collect, log, stop, shown, shown_plainly())
+            else:
+                _share_shown(shown)
+                try:
+                    for job in jobs_list:
+                        collect(_run_one(job))
+                finally:
+                    _share_shown(None)
+    except RunInterrupted as exc:  # one line for the comparison: a run's own says `treecredit train --resume`
+        finished = sum(map(len, done.values())) + sum(map(len, failures.values()))
+        raise type(exc)(f"{signal.Signals(exc.signum).name}{', at once' * isinstance(exc, StoppedAtOnce)}; "
+                        f"{finished} of {len(jobs_list)} runs finished", exc.signum, 0) from None
     if resume:
         log("compare --resume: " + "; ".join(f"{how}: {', '.join(hows[how])}" for how in (READ_BACK, RESUMED, RUN_ANEW)
                                               if how in hows))

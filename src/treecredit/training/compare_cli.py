@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the comparison in --out: finished runs are kept, stopped ones resume")
     parser.add_argument("--overwrite", action="store_true", help="replace the comparison in --out")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="accepted as train and lab accept it; compare shows no progress bars anyway (a line "
+                             "per finished run; a warm start logs a line every 30 s, and Hugging Face loading bars "
+                             "are hidden)")
     add_config_arguments(parser, skip=PER_RUN)
 
 
@@ -98,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
                                         on_result=on_result, resume=args.resume, overwrite=args.overwrite)
-    except (KeyboardInterrupt, RunInterrupted):
-        print(f"treecredit compare: stopped; runs keep their last checkpoints. Continue with the same "
+    except (KeyboardInterrupt, RunInterrupted) as stop:  # KeyboardInterrupt: Ctrl-C before the runs started
+        how = f" ({stop})" if isinstance(stop, RunInterrupted) else ""
+        print(f"treecredit compare: stopped; runs keep their last checkpoints{how}. Continue with the same "
               f"arguments and --resume (--out {out})", file=sys.stderr)
-        return 130
+        return stop.exit_code if isinstance(stop, RunInterrupted) else 130
     report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings,
                           command)
     print(report.read_text())

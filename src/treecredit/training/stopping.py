@@ -5,14 +5,23 @@ records that a stop was asked for (the loop checks :attr:`StopRequest.signum` be
 checkpoint and raises :class:`RunInterrupted`); it also puts the previous handlers back, so that a second
 signal stops at once, without saving. Outside the main thread (where Python cannot install handlers)
 it does nothing.
+
+A comparison (``treecredit compare``) handles the signals once, in its parent process (:class:`StopAll`):
+the first sets a number shared with its worker processes, which the runs' ``StopRequest`` read
+(:func:`follow`) instead of handling signals of their own (a terminal's Ctrl-C reaches every process of
+its group); the second stops at once.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+_FOLLOWED: list = []
+"""``[value, parent pid or None]`` while this process follows a comparison's stop (:func:`follow`)."""
 
 
 class RunInterrupted(Exception):
@@ -23,22 +32,66 @@ class RunInterrupted(Exception):
         self.signum = signum
         self.step = step
 
+    def __reduce__(self):  # picklable: a comparison's worker process returns it to the parent
+        return type(self), (str(self), self.signum, self.step)
+
     @property
     def exit_code(self) -> int:
         """The shell convention for a process ended by a signal: 128 + its number (130 for SIGINT)."""
         return 128 + int(self.signum)
 
 
+class StoppedAtOnce(RunInterrupted):
+    """A comparison stopped by a second signal: its running runs were ended without saving (:class:`StopAll`)."""
+
+
+def follow(value, parent: int | None = None) -> None:
+    """Make this process's :class:`StopRequest` read the stop from ``value`` (a shared ``multiprocessing``
+    int: a signal's number once a stop is asked for, else 0) instead of handling signals; ``parent``: the
+    process id of the comparison's parent, whose death also stops the run (SIGTERM). None: stop following."""
+    _FOLLOWED[:] = [] if value is None else [value, parent]
+
+
+def follow_in_worker(value) -> None:
+    """A comparison's worker process: :func:`follow` its parent, and leave SIGINT and SIGTERM to the parent
+    (a terminal sends Ctrl-C to every process of the group; the parent decides). The handlers are Python
+    functions, so that processes started by the run (a code sandbox) get the default handlers back."""
+    follow(value, os.getppid())
+    for sig in SIGNALS:
+        signal.signal(sig, _left_to_parent)
+
+
+def _left_to_parent(signum, frame) -> None:
+    """A signal reaching a comparison's worker: the parent got it too, or decides (see :func:`follow_in_worker`)."""
+
+
+def stop_asked() -> int | None:
+    """The signal number a comparison's stop was asked with (see :func:`follow`); None when none was."""
+    if not _FOLLOWED:
+        return None
+    value, parent = _FOLLOWED
+    if value.value:
+        return int(value.value)
+    if parent is not None and os.getppid() != parent:  # the parent is gone: nobody would collect the run
+        return int(signal.SIGTERM)
+    return None
+
+
 class StopRequest:
     """Context manager: records SIGINT/SIGTERM instead of dying mid-step (see the module docstring)."""
 
     def __init__(self, log=print) -> None:
-        self.signum: int | None = None
+        self._signum: int | None = None
         self.log = log
         self._previous: dict = {}
 
+    @property
+    def signum(self) -> int | None:
+        """The signal that asked for a stop (its own, or a comparison's: :func:`follow`); None while none did."""
+        return self._signum if self._signum is not None else stop_asked()
+
     def _handle(self, signum, frame) -> None:
-        self.signum = signum
+        self._signum = signum
         self._restore()
         self.log(f"{signal.Signals(signum).name} received: stopping after this step and saving a checkpoint "
                  "(send it again to stop at once without saving)")
@@ -49,7 +102,7 @@ class StopRequest:
         self._previous = {}
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and not _FOLLOWED:
             for sig in SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
@@ -57,3 +110,50 @@ class StopRequest:
     def __exit__(self, *exc) -> None:
         self._restore()
 
+
+class StopAll:
+    """Context manager of a comparison's parent process, around its runs: the first SIGINT/SIGTERM sets
+    ``value`` to its number (:func:`follow`: every running run stops after its step and saves its checkpoint;
+    the caller starts no further run) and says so on stderr; the second puts the previous handlers back and
+    raises :class:`StoppedAtOnce` at once (the caller ends the runs without saving). Runs in this process
+    follow ``value`` too. Outside the main thread it installs nothing."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.signum is None:
+            self.signum = self.value.value = signum
+            _say(f"\n{name} received: every running run stops after its current step and saves a checkpoint; "
+                 "no further run starts (send it again to stop at once without saving)\n")
+            return
+        self._restore()
+        raise StoppedAtOnce(f"stopped at once by a second {name}: the running runs were ended without saving",
+                            signum, 0)
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        follow(self.value)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        follow(None)
+        self._restore()
+
+
+def _say(text: str) -> None:
+    """Write to stderr's file descriptor from a signal handler (``print`` may be mid-write in the main thread)."""
+    try:
+        os.write(2, text.encode())
+    except OSError:
+        pass

@@ -1,0 +1,110 @@
+"""Stopping a comparison by a signal (Ctrl-C sends SIGINT to the whole process group): the running runs stop
+after their step with a checkpoint, no further run starts, the command says how to resume and exits 128 + the
+signal's number, and ``compare --resume`` then gives what an uninterrupted comparison gives."""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from treecredit.training.checkpoint import read_checkpoint
+from treecredit.training.metrics import read_metrics
+from treecredit.training.stopping import RunInterrupted, StoppedAtOnce
+
+SETTINGS = ["--estimators", "grpo,rloo", "--seeds", "2", "--budget", "1500", "--n-layer", "1", "--n-head", "2",
+            "--n-embd", "16", "--warm-start-steps", "5", "--warm-start-batch", "8", "--prompts-per-step", "2",
+            "--group-size", "2", "--max-new-tokens", "6", "--eval-problems", "4", "--eval-every", "100000",
+            "--task-option", "min_operators=1", "--task-option", "max_operators=1", "--no-tensorboard"]
+WALL = ("wall_grid", "wall_mean", "wall_half", "wall_s", "elapsed_s")  # wall time differs between any two runs
+
+
+def test_run_interrupted_survives_pickling():  # a worker process sends it to the parent
+    for kind in (RunInterrupted, StoppedAtOnce):
+        copy = pickle.loads(pickle.dumps(kind("stopped by SIGTERM after step 5", signal.SIGTERM, 5)))
+        assert type(copy) is kind and str(copy) == "stopped by SIGTERM after step 5"
+        assert (copy.signum, copy.step, copy.exit_code) == (signal.SIGTERM, 5, 143)
+
+
+def _train_steps(folder: Path) -> list[int]:
+    path = folder / "metrics.jsonl"
+    return [r["step"] for r in read_metrics(path) if r["kind"] == "train"] if path.exists() else []
+
+
+def _stop(argv: list, out: Path, signum: int, whole_group: bool) -> subprocess.CompletedProcess:
+    """Start ``treecredit compare`` in a session of its own, send ``signum`` (to its whole process group, as a
+    terminal does, or to the parent alone) once both first runs trained a step; return the ended process."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    process = subprocess.Popen([sys.executable, "-m", "treecredit.cli", *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    deadline = time.monotonic() + 240
+    try:
+        while not all(_train_steps(out / "runs" / f"{arm}-seed0") for arm in ("grpo", "rloo")):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no training step within the timeout"
+            time.sleep(0.05)
+        (os.killpg if whole_group else os.kill)(process.pid, signum)
+        stdout, stderr = process.communicate(timeout=120)  # a hang fails here
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _without_wall(path: Path):
+    data = json.loads(path.read_text()) if path.suffix == ".json" else read_metrics(path)
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in WALL}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+
+    return strip(data)
+
+
+def _stopped_cleanly(argv: list, out: Path, signum: int, whole_group: bool) -> None:
+    done = _stop(argv, out, signum, whole_group)
+    assert done.returncode == 128 + signum, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout
+    assert (f"treecredit compare: stopped; runs keep their last checkpoints ({signal.Signals(signum).name}; "
+            f"0 of 4 runs finished). Continue with the same arguments and --resume (--out {out})") in done.stderr
+    for arm in ("grpo", "rloo"):  # both running runs saved their last step; the second seeds never started
+        folder = out / "runs" / f"{arm}-seed0"
+        assert read_checkpoint(folder / "checkpoint.pt")["counters"]["step"] == max(_train_steps(folder))
+        assert not (out / "runs" / f"{arm}-seed1").exists()
+
+
+def test_ctrl_c_stops_a_parallel_comparison_after_the_running_steps(tmp_path):
+    """The fault this guards against: with --jobs 2, Ctrl-C hung (the workers' stop could not be sent back)."""
+    out = tmp_path / "cmp"
+    argv = ["compare", *SETTINGS, "--jobs", "2", "--out", str(out), "--cache-dir", str(tmp_path / "c")]
+    _stopped_cleanly(argv, out, signal.SIGINT, whole_group=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, whole_group", [(signal.SIGINT, True), (signal.SIGTERM, False)])
+def test_a_signal_stops_a_parallel_comparison_which_resumes_exactly(tmp_path, signum, whole_group):
+    from treecredit.cli import main
+
+    out, cache = tmp_path / "cmp", ["--cache-dir", str(tmp_path / "c")]
+    argv = ["compare", *SETTINGS, "--jobs", "2", "--out", str(out), *cache]
+    _stopped_cleanly(argv, out, signum, whole_group)
+    assert main([*argv, "--resume"]) == 0
+    assert main(["compare", *SETTINGS, "--jobs", "1", "--out", str(tmp_path / "fresh"), *cache]) == 0
+    assert _without_wall(out / "results.json") == _without_wall(tmp_path / "fresh" / "results.json")
+    for run in sorted((tmp_path / "fresh" / "runs").iterdir()):
+        assert _without_wall(out / "runs" / run.name / "metrics.jsonl") == _without_wall(run / "metrics.jsonl")
+
+
+def test_compare_accepts_no_progress(tmp_path, capsys):  # as train and lab do; compare shows no bars anyway
+    from treecredit.cli import main
+
+    assert main(["compare", "--no-progress", "--seeds", "0", "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert "seeds: is 0" in err and "spelling" not in err
