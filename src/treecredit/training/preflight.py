@@ -296,11 +296,22 @@ def check_rewards(task) -> list | None:
     solutions = [p.solution for p in problems]
     try:
         with reward_set.probing(len(solutions), solutions=all(s.strip() for s in solutions)):
-            return list(rewards_of(problems, solutions))
+            values = list(rewards_of(problems, solutions))
     except ValueError as exc:
         problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")
         raise ValueError(f"{problem} (checked on the worked solutions of {len(problems)} training problems "
                          f"before any work). Fix: {fix}.") from None
+    from treecredit.rewards.code import code_reward
+
+    coded = any(getattr(f, "func", f) is code_reward for _, f, _ in reward_set.items)
+    if coded and values and all(v == 0 for v in values):
+        import warnings
+
+        warnings.warn(f"every worked solution ({len(values)} probed) scores 0 under --reward code: their programs "
+                      "fail the tests, so right answers may score 0 too; check the test and entry_point columns by "
+                      "calling code_reward(prompts=[...], completions=[...], test=[...], entry_point=[...])",
+                      stacklevel=2)
+    return values
 
 
 def check_token_budget(config) -> None:
