@@ -136,7 +136,7 @@ def test_groups_of_one_in_a_run_are_blamed_on_the_cutoff_not_on_group_ids():
     with pytest.warns(UserWarning) as seen:
         with groups_of_one_named(TrainConfig(sampler="tree", cutoff="any")):
             warn_if_no_pairs(np.array([1, 1]), "responses")
-            warnings.warn("something else", UserWarning)
+            warnings.warn("something else", UserWarning, stacklevel=1)
     texts = [str(w.message) for w in seen]
     assert texts[0].startswith("cutoff: --cutoff any pruned every group of this step down to one response")
     assert "group id" not in texts[0] and texts[1] == "something else"
