@@ -90,8 +90,20 @@ def test_options_in_an_omegaconf_config():
 def test_missing_response_ids_name_the_fix():
     batch = fake_verl_batch()
     del batch["responses"]
-    with pytest.raises(ValueError, match="responses: .*Fix: .*use_v1=False"):
-        tc_verl.make_adv_estimator("grpo")(**batch)
+    with pytest.raises(ValueError, match="responses: verl did not pass the response token ids, which 'tempo' needs .*"
+                                         "only grpo, rloo, dr_grpo run without them.*Fix: .*use_v1=False"):
+        tc_verl.make_adv_estimator("tempo")(**batch)
+
+
+@pytest.mark.parametrize("name, options", [("grpo", {}), ("grpo", {"norm_by_std": False}), ("rloo", {}),
+                                           ("dr_grpo", {})])
+def test_outcome_estimators_run_without_response_ids_as_with_them(name, options):
+    """verl's v1 trainer passes no response ids; estimators that give one advantage per response do not read
+    them, so they run there and give what they give with the ids."""
+    batch = fake_verl_batch()
+    expected = core_advantages(name, batch, **options)
+    del batch["responses"]
+    torch.testing.assert_close(tc_verl.make_adv_estimator(name, **options)(**batch)[0], expected)
 
 
 def test_missing_uids_and_bad_options_are_refused():

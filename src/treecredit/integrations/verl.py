@@ -55,6 +55,9 @@ CONFIG_KEY = "treecredit_options"
 _BATCH_FIELDS: contextvars.ContextVar = contextvars.ContextVar("treecredit_verl_batch_fields", default=None)
 PER_BATCH = ("step_ends", "tree_nodes")  # optional fields of data.batch passed on when present
 TEXT_STEP_OPTIONS = ("step_pattern", "step_regex", "tokenizer")  # handled here, not by the estimator
+IDS_UNREAD = ("grpo", "rloo", "dr_grpo")
+"""Estimators that give one advantage per response and never read token ids: they run on verl's v1 trainer,
+which passes none (the others need the legacy trainer and :func:`pass_response_ids`)."""
 
 
 def verl_advantages(estimator: str, *, token_level_rewards, response_mask, index, responses, **options):
@@ -69,8 +72,11 @@ def verl_advantages(estimator: str, *, token_level_rewards, response_mask, index
         responses: ``(B, T)`` int tensor of response token ids (verl's ``batch["responses"]``).
         **options: options of ``estimator``.
     """
+    if responses is None and estimator in IDS_UNREAD:  # one advantage per response: the ids change nothing
+        responses = response_mask.new_zeros(response_mask.shape).long()  # placeholder ids, on the mask's device
     if responses is None:
-        fail("responses", "verl did not pass the response token ids, which treecredit estimators need",
+        fail("responses", f"verl did not pass the response token ids, which {estimator!r} needs (it finds shared "
+             f"prefixes or steps in them; only {', '.join(IDS_UNREAD)} run without them)",
              "use verl's legacy trainer (trainer.use_v1=False) and call "
              "treecredit.integrations.verl.pass_response_ids() in the trainer process (see docs/integrations.md)")
     if index is None:
