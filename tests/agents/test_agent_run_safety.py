@@ -123,3 +123,15 @@ def test_an_agent_budget_no_step_fits_in_names_the_turns(tmp_path):
     with pytest.raises(ValueError, match=r"^token_budget: is 30, but the first step generated \d+ tokens.*an agent "
                                          r"step generates up to .* in each turn, for up to the env's max_turns"):
         train_agent(agent_config(tmp_path, steps=0, token_budget=30), **QUIET)
+
+
+def test_an_env_with_one_map_is_not_said_to_be_held_out():
+    """cliffwalking has one map, trained on and evaluated on: its result is not called held-out."""
+    from treecredit.training.run_summary import report_agent_run, success_label
+
+    assert success_label("cliffwalking") == "success on the env's one map"
+    assert success_label("gridworld") == success_label("frozenlake") == "held-out success"
+    lines: list[str] = []
+    record = {"kind": "eval", "step": 0, "generated_tokens": 0, "eval_success": 0.5, "eval_greedy_success": 1.0}
+    report_agent_run(TrainConfig(env="cliffwalking", out="/nonexistent"), [record], out=lines.append)
+    assert lines[0].startswith("success on the env's one map (sampled): 0.500 (step 0)")

@@ -238,6 +238,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.training.metrics import MetricsWriter, flag_earlier_closings, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
+    from treecredit.training.run_summary import success_label
     from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
@@ -305,7 +306,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
             samples.write(json.dumps({"step": counters["step"], "seed": ep.seed, "success": ep.success,
                                       "return": ep.episode_return, "text": ep.text(policy)}) + "\n")
         samples.flush()
-        log(f"step {counters['step']}: held-out success {_share(record, 'eval_success')} "
+        log(f"step {counters['step']}: {success_label(config.env)} {_share(record, 'eval_success')} "
             f"(greedy {_share(record, 'eval_greedy_success')})")
         return record
 

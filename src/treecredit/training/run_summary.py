@@ -57,12 +57,20 @@ def report_task_run(config, records: list[dict], out=print) -> int:
     return 0
 
 
+def success_label(env: str) -> str:
+    """What an agent run's evaluation measures: ``held-out success``, or, for an env with one instance only
+    (``cliffwalking``, whose one map is also trained on), ``success on the env's one map``."""
+    from treecredit.envs import env_class
+
+    return "success on the env's one map" if env_class(env).single_instance else "held-out success"
+
+
 def report_agent_run(config, records: list[dict], out=print) -> int:
     """Print an agent run's held-out success before and after, then the files it wrote; returns 0."""
     evals = [r for r in records if r["kind"] == "eval"]
     if evals:
         first, last = evals[0], evals[-1]
-        out(f"held-out success (sampled): {_value(first, 'eval_success')} (step {first['step']}) → "
+        out(f"{success_label(config.env)} (sampled): {_value(first, 'eval_success')} (step {first['step']}) → "
             f"{_value(last, 'eval_success')} (step {last['step']}, {last['generated_tokens']} generated tokens); "
             f"greedy {_value(first, 'eval_greedy_success')} → {_value(last, 'eval_greedy_success')}")
     for line in files_lines(config.out, agent=True):
