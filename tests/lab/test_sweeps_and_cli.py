@@ -100,3 +100,12 @@ def test_one_refusal_is_one_skipped_line_whatever_range_each_cell_saw():
                      "- `treerpo` in 3 cell(s) (D=3; D=8): rewards: are outside [0, 1], which scale='bernoulli' "
                      "needs. Fix: pass scale='std'"]
     assert skipped_markdown([{"estimator": "x"}]) == []
+
+
+def test_a_best_gain_without_a_significant_interval_says_so():
+    """A tiny lab's intervals can be [nan, nan]: its summary's best gain is then not presented as a finding."""
+    from treecredit.lab.token_map import _unsure
+
+    assert _unsure({"tree_gain_lo": 2.7}, "tree") == ""
+    assert _unsure({"tree_gain_lo": float("nan")}, "tree") == " (not significant at 95 %)"
+    assert _unsure({"tree_gain_lo": 0.9}, "tree") == _unsure({}, "tree") == " (not significant at 95 %)"

@@ -198,6 +198,13 @@ def recommendation(entry: dict) -> str:
     return f"{what}: {entry['best_gain']:.2g}× less gradient noise per generated token than GRPO{verdict}"
 
 
+def _unsure(entry: dict, name: str) -> str:
+    """`` (not significant at 95 %)`` when the 95 % interval of ``entry``'s ``name`` gain does not exclude 1 or
+    is undefined (a tiny lab: too few batches for an interval), else ``""``."""
+    low = entry.get(f"{name}_gain_lo")
+    return "" if low is not None and math.isfinite(low) and low > 1 else " (not significant at 95 %)"
+
+
 def map_summary_lines(records: list[dict]) -> list[str]:
     """Plain sentences on the map: where a tree or step arm beats GRPO per generated token, by how much."""
     entries = best_per_environment(records)
@@ -220,8 +227,8 @@ def map_summary_lines(records: list[dict]) -> list[str]:
     if entries:
         top = max(entries, key=lambda e: e.get("tree_gain") or 0)
         low = min(entries, key=lambda e: e.get("tree_gain") or float("inf"))
-        lines.append(f"Map: best tree gain {top['tree_gain']:.2g}× ({top['tree']}; D={top['depth']}, "
-                     f"p={top['p_nominal']:g}, {top['reward']}, decisive {top['decisive']}); smallest "
-                     f"{low['tree_gain']:.2g}× ({low['tree']}; D={low['depth']}, p={low['p_nominal']:g}, "
+        lines.append(f"Map: best tree gain {top['tree_gain']:.2g}×{_unsure(top, 'tree')} ({top['tree']}; "
+                     f"D={top['depth']}, p={top['p_nominal']:g}, {top['reward']}, decisive {top['decisive']}); "
+                     f"smallest {low['tree_gain']:.2g}× ({low['tree']}; D={low['depth']}, p={low['p_nominal']:g}, "
                      f"{low['reward']}, decisive {low['decisive']}).")
     return lines
