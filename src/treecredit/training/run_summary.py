@@ -62,7 +62,7 @@ def success_label(env: str) -> str:
     (``cliffwalking``, whose one map is also trained on), ``success on the env's one map``."""
     from treecredit.envs import env_class
 
-    return "success on the env's one map" if env_class(env).single_instance else "held-out success"
+    return "success on the env's one map" if env and env_class(env).single_instance else "held-out success"
 
 
 def report_agent_run(config, records: list[dict], out=print) -> int:
@@ -70,7 +70,8 @@ def report_agent_run(config, records: list[dict], out=print) -> int:
     evals = [r for r in records if r["kind"] == "eval"]
     if evals:
         first, last = evals[0], evals[-1]
-        out(f"{success_label(config.env)} (sampled): {_value(first, 'eval_success')} (step {first['step']}) → "
+        label = success_label(getattr(config, "env", ""))
+        out(f"{label} (sampled): {_value(first, 'eval_success')} (step {first['step']}) → "
             f"{_value(last, 'eval_success')} (step {last['step']}, {last['generated_tokens']} generated tokens); "
             f"greedy {_value(first, 'eval_greedy_success')} → {_value(last, 'eval_greedy_success')}")
     for line in files_lines(config.out, agent=True):
