@@ -77,13 +77,32 @@ def stop_asked() -> int | None:
     return None
 
 
-class StopRequest:
+class _SignalHandlers:
+    """SIGINT/SIGTERM handled by ``handler`` between :meth:`_install` and :meth:`_restore`, which puts the
+    previous handlers back (the base of :class:`StopRequest` and :class:`StopAll`). Outside the main thread,
+    where Python cannot install handlers, it installs nothing."""
+
+    _previous: dict
+
+    def _install(self, handler) -> None:
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, handler)
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+
+class StopRequest(_SignalHandlers):
     """Context manager: records SIGINT/SIGTERM instead of dying mid-step (see the module docstring)."""
 
     def __init__(self, log=print) -> None:
         self._signum: int | None = None
         self.log = log
-        self._previous: dict = {}
+        self._previous = {}
 
     @property
     def signum(self) -> int | None:
@@ -96,22 +115,16 @@ class StopRequest:
         self.log(f"{signal.Signals(signum).name} received: stopping after this step and saving a checkpoint "
                  "(send it again to stop at once without saving)")
 
-    def _restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
-
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread() and not _FOLLOWED:
-            for sig in SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+        if not _FOLLOWED:  # a comparison's run: its parent handles the signals (StopAll)
+            self._install(self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
         self._restore()
 
 
-class StopAll:
+class StopAll(_SignalHandlers):
     """Context manager of a comparison's parent process, around its runs: the first SIGINT/SIGTERM sets
     ``value`` to its number (:func:`follow`: every running run stops after its step and saves its checkpoint;
     the caller starts no further run) and says so on stderr; the second puts the previous handlers back and
@@ -121,7 +134,7 @@ class StopAll:
     def __init__(self, value) -> None:
         self.value = value
         self.signum: int | None = None
-        self._previous: dict = {}
+        self._previous = {}
 
     def _handle(self, signum, frame) -> None:
         name = signal.Signals(signum).name
@@ -134,15 +147,8 @@ class StopAll:
         raise StoppedAtOnce(f"stopped at once by a second {name}: the running runs were ended without saving",
                             signum, 0)
 
-    def _restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
-
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+        self._install(self._handle)
         follow(self.value)
         return self
 
