@@ -55,5 +55,5 @@ def _shortest(value) -> float:
     number = value.item() if hasattr(value, "item") else float(value)
     dtype = getattr(value, "dtype", None)
     if dtype is not None and str(dtype).endswith("float32"):
-        return float(repr(np.float32(number)).removeprefix("np.float32(").removesuffix(")"))
+        return float(str(np.float32(number)))  # NumPy prints a float32 in its shortest round-trip form
     return float(number)
