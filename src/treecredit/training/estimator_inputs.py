@@ -3,7 +3,8 @@
 :func:`estimator_options` picks, from what a rollout offers (its step ends, sampled tree, Monte Carlo
 values), what the estimator accepts, finding step ends in the decoded text where the rollout has none;
 :func:`warn_if_tree_did_not_branch` says when a sampled tree gave the estimator nothing a group of chains
-would not; :func:`failed_at_step` names the step in an estimator's refusal of data that only that step shows.
+would not; :func:`failed_at_step` names the step in an estimator's refusal of data that only that step shows;
+:func:`groups_of_one_named` says the estimator's "no group has two responses" in a run's terms (the cutoff).
 Used by the trainer (:mod:`treecredit.training.loop`) and by its checks before any work
 (:mod:`treecredit.training.dry_run`, :mod:`treecredit.training.reward_range`).
 """
