@@ -348,3 +348,23 @@ def test_a_reward_that_breaks_mid_run_is_warned_once_per_arm_and_its_stop_names_
         for arm in ("grpo", "rloo")]
     assert compare.failed_runs({"a": {2: "RuntimeError: boom", 0: "RuntimeError: boom"}, "b": {}}) == [
         "a, seeds 0, 2: RuntimeError: boom"]
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_ctrl_c_before_the_runs_start_promises_no_checkpoint(tmp_path, monkeypatch, capsys, held):
+    """A Ctrl-C in the pre-flight or the warm start (before StopAll owns the signals) stops compare with 130
+    and says no run started, instead of naming checkpoints that no run has saved."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "run_comparison", interrupted)
+    out = tmp_path / "cmp"
+    if held:
+        (out / "runs").mkdir(parents=True)
+    from treecredit.cli import main
+
+    code = main(["compare", "--estimators", "grpo,tempo", "--seeds", "1", "--budget", "100", "--out", str(out)]
+                + ["--resume"] * held)
+    err = capsys.readouterr().err
+    assert code == 130 and "checkpoint" not in err
+    assert f"stopped before its runs started; start it again with the same arguments{' and --resume' * held}" in err

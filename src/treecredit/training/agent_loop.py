@@ -318,8 +318,9 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                                problem_rng=rng, counters=counters, elapsed_s=elapsed(),
                                pending_step_tokens=budget.pending)
 
-    log(f"evaluation: greedy and sampled success on {len(eval_seeds)} held-out instances (one episode each), "
-        f"{when_text(config.eval_every, config.steps)}")
+    where = (f"the env's one map ({len(eval_seeds)} episodes, the map trained on)" if probe.single_instance
+             else f"{len(eval_seeds)} held-out instances (one episode each)")
+    log(f"evaluation: greedy and sampled success on {where}, {when_text(config.eval_every, config.steps)}")
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = run_bar(config, counters)
     log = above_bar(log, bar)  # evaluation lines and dropped-episode warnings above the bar, not through it

@@ -102,11 +102,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
                                         on_result=on_result, resume=args.resume, overwrite=args.overwrite)
-    except (KeyboardInterrupt, RunInterrupted) as stop:  # KeyboardInterrupt: Ctrl-C before the runs started
-        how = f" ({stop})" if isinstance(stop, RunInterrupted) else ""
-        print(f"treecredit compare: stopped; runs keep their last checkpoints{how}. Continue with the same "
+    except RunInterrupted as stop:
+        print(f"treecredit compare: stopped; runs keep their last checkpoints ({stop}). Continue with the same "
               f"arguments and --resume (--out {out})", file=sys.stderr)
-        return stop.exit_code if isinstance(stop, RunInterrupted) else 130
+        return stop.exit_code
+    except KeyboardInterrupt:  # Ctrl-C before the runs started (pre-flight, warm start): no run has a checkpoint
+        again = "the same arguments and --resume" if held else "the same arguments"
+        print(f"treecredit compare: stopped before its runs started; start it again with {again} (--out {out})",
+              file=sys.stderr)
+        return 130
     report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings,
                           command)
     print(report.read_text())
