@@ -113,9 +113,11 @@ class RewardSet:
             self._probing = None
         for name, (errors, last) in raised.items():
             if solutions and errors >= n:
+                kwargs = ("add **kwargs to its parameters (it is called with every dataset column as a keyword, "
+                          "TRL's convention), or " if "unexpected keyword argument" in last else "")
                 fail(self.argument, f"{last}, on every one of the {n} completions",
-                     f"fix {name} (call it by hand as {name}(prompts=[...], completions=[...], **columns)); a "
-                     "completion it cannot score should get None, not an error")
+                     f"{kwargs}fix {name} (call it by hand as {name}(prompts=[...], completions=[...], **columns)); "
+                     "a completion it cannot score should get None, not an error")
 
     @contextlib.contextmanager
     def held_out(self):
