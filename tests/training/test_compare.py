@@ -368,3 +368,18 @@ def test_ctrl_c_before_the_runs_start_promises_no_checkpoint(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert code == 130 and "checkpoint" not in err
     assert f"stopped before its runs started; start it again with the same arguments{' and --resume' * held}" in err
+
+
+def test_a_report_where_every_agent_run_failed_uses_agent_wording_and_links_no_curves(tmp_path):
+    """No run finished, so there are no records to tell task from agent runs: the comparison says which; no
+    curves.png is written, so none is linked."""
+    failures = {"grpo": {0: "ValueError: token_budget: is 600"}, "rtmc": {0: "ValueError: token_budget: is 600"}}
+    summary = summarise({"grpo": {}, "rtmc": {}}, 600, failures=failures, agent=True)
+    text = write_report(tmp_path, summary, {"env": "gridworld"}).read_text()
+    assert "Held-out sampled success at the end" in text and "pass@1" not in text
+    assert "curves.png" not in text and not (tmp_path / "curves.png").exists() and "No run finished" in text
+    header = next(line for line in text.splitlines() if line.startswith("| arm |"))
+    failed = next(line for line in text.splitlines() if line.startswith("| grpo | seed 0 failed"))
+    assert header.count("|") == failed.count("|")
+    assert "pass@1" in write_report(tmp_path / "task", summarise({"grpo": {}}, 600, failures=failures),
+                                    {}).read_text()

@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
     command = "treecredit compare " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["compare"] else ""
 
     def on_result(runs, failures, pending):
-        write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending),
-                     settings, command)
+        write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending,
+                                    agent=bool(env)), settings, command)
 
     from treecredit.training.stopping import RunInterrupted
 
@@ -111,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"treecredit compare: stopped before its runs started; start it again with {again} (--out {out})",
               file=sys.stderr)
         return 130
-    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings,
-                          command)
+    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, agent=bool(env)),
+                          settings, command)
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())
