@@ -27,9 +27,14 @@ def test_split_and_parse_arms():
     assert parse_arm("treerpo[scale=none]@tree").options == {"scale": "none"}  # the lab's label form
     assert parse_arm("treerpo[scale=none]@tree").sampler == "tree"
     for bad, message in (("grpo,,rloo", "empty arm"), ("grpo[a=1", "unclosed"), ("grpo,grpo", "twice"),
-                         ("grpo[a=[1]]", "unbalanced")):
+                         ("grpo[a=1]]", "closes no"), ("grpo[a=[1]", "unclosed")):
         with pytest.raises(ValueError, match=f"^estimators: .*{message}"):
             split_arms(bad)
+    # a list value inside an arm (a trial's 'rtmc[sampler.fork_at=[1]]' was called unbalanced)
+    arms = split_arms("grpo,rtmc[sampler.fork_at=[1,2],sampler.fork_children=2]@x")
+    assert arms == ["grpo", "rtmc[sampler.fork_at=[1,2],sampler.fork_children=2]@x"]
+    arm = parse_arm(arms[1])
+    assert arm.options == {"sampler.fork_at": [1, 2], "sampler.fork_children": 2} and arm.sampler == "x"
 
 
 def test_arm_options_belong_to_their_arm(tmp_path):
