@@ -388,3 +388,14 @@ def test_a_report_where_every_agent_run_failed_uses_agent_wording_and_links_no_c
     assert header.count("|") == failed.count("|")
     assert "pass@1" in write_report(tmp_path / "task", summarise({"grpo": {}}, 600, failures=failures),
                                     {}).read_text()
+
+
+@pytest.mark.parametrize("settings, label", [
+    ({"model": "gpt", "warm_start_steps": 300}, "Warm start (step 0) sampled pass@1: 0.100."),
+    ({"model": "gpt", "warm_start_steps": 0}, "Step 0 (no warm start) sampled pass@1: 0.100."),
+    ({"model": "/m", "hf_warm_start_steps": 0}, "Step 0 (no warm start) sampled pass@1: 0.100."),
+    ({"model": "/m", "hf_warm_start_steps": 5}, "Warm start (step 0) sampled pass@1: 0.100."),
+])
+def test_the_step_0_line_says_warm_start_only_when_the_runs_had_one(tmp_path, settings, label):
+    summary = summarise({"grpo": [_fake_records(0.5), _fake_records(0.6)]}, 100)
+    assert label in write_report(tmp_path, summary, settings).read_text().splitlines()

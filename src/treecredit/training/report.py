@@ -238,7 +238,9 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
             lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | | | | |")
     if summary["estimators"]:
         start = np.mean([e["start_main"] for e in summary["estimators"].values()])
-        lines += ["", f"Warm start (step 0) {title[0]}: {start:.3f}."]
+        steps = settings.get("warm_start_steps" if settings.get("model", "gpt") == "gpt" else "hf_warm_start_steps")
+        label = "Step 0 (no warm start)" if steps == 0 else "Warm start (step 0)"
+        lines += ["", f"{label} {title[0]}: {start:.3f}."]
     gain = summary.get("reference_improvement")
     if gain and gain["n"] >= 2:
         lines += ["", f"{ref} over its warm start (paired over seeds): {_signed(gain['mean_diff'])} ± "
