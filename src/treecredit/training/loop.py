@@ -257,6 +257,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     log = above_bar(log, bar)  # sample lines and notes above the bar, not through it
     failures = AllFailedWatch(task, warn or log)  # every reward of a step failed: refused at step 1, stops a streak
     started = time.perf_counter()
+    shown_warnings: set[str] = set()  # warnings a step gives that the run says once (estimator_options)
     saved_step = counters["step"]
     with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar, not on its line
         while not budget.finished(counters):
@@ -271,7 +272,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             raw_rewards = rollout.rewards.clone()  # NaN where the reward failed: means over the scored ones
             reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
             stop_failed = failures.after_sampling(counters["step"], reward_failed, rollout.shape[0])
-            options = estimator_options(spec, rollout, policy, task, config.estimator_options, config.branching)
+            options = estimator_options(spec, rollout, policy, task, config.estimator_options, config.branching,
+                                        shown_warnings)
             try:
                 with groups_of_one_named(config):  # the API's hint (group ids) does not apply to a run
                     advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(),
