@@ -120,5 +120,5 @@ def test_full_weight_rl_of_a_hf_model_at_the_default_lr_is_noted(settings, noted
     assert loop.build_policy(TrainConfig(model="some/folder", **settings), None, lines.append) == "policy"
     said = [line for line in lines if line.startswith("note: --lr 5e-05 (the default")]
     assert bool(said) == noted, lines
-    lora = settings.get("lora_rank")
-    assert lines[0] == f"policy: Hugging Face model from some/folder{f', LoRA rank {lora}' if lora else ''} (no warm start)"
+    lora = f", LoRA rank {settings['lora_rank']}" if settings.get("lora_rank") else ""
+    assert lines[0] == f"policy: Hugging Face model from some/folder{lora} (no warm start)"
