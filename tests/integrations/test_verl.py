@@ -285,6 +285,12 @@ def test_step_pattern_gives_step_ends_from_the_decoded_responses():
                                                                                       "tokenizer": tokenizer}})
     with pytest.raises(ValueError, match="tokenizer: "):
         tc_verl.make_adv_estimator("tempo")(**batch, config={"treecredit_options": {"step_pattern": "|"}})
+    empty = {"treecredit_options": {"step_regex": "", "tokenizer": tokenizer}}
+    with pytest.raises(ValueError, match=r"^algorithm\.treecredit_options\.step_regex: .*matches the empty string"):
+        tc_verl.make_adv_estimator("tempo")(**batch, config=empty)
+    with pytest.warns(UserWarning, match=r"The pattern 'x' matched nowhere.*the first one ends with '[ab|]+'"):
+        tc_verl.make_adv_estimator("tempo")(**batch, config={"treecredit_options": {"step_pattern": "x",
+                                                                                      "tokenizer": tokenizer}})
 
 
 def test_verls_legacy_compute_advantage_passes_the_batchs_step_ends_and_tree_nodes(monkeypatch):

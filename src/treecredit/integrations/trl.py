@@ -43,6 +43,7 @@ repacks them), for both samplers; on other platforms TRL's own ``sync_weights`` 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 try:
@@ -64,7 +65,7 @@ from treecredit.integrations._trl_checks import (
     tree_sampler,
     warn_unapplied_trl_settings,
 )
-from treecredit.step_text import step_ends_from_text, warn_if_no_steps
+from treecredit.step_text import first_response_text, step_ends_from_text, warn_if_no_steps
 
 SAMPLERS = ("iid", "tree")
 
@@ -92,8 +93,9 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             ``estimator_options['NAME']``; values are checked by running the estimator once on a
             4-completion test batch with the input this configuration gives it), holds a per-batch tensor
             or a text ``delimiter``, or gives steps that ``step_pattern`` also gives (``sampler="iid"``); an
-            empty or non-text ``step_pattern``; ``branching_options`` that is not a dict or holds a value the
-            strategy refuses (``branching_options['NAME']``); an estimator that needs what TRL cannot give
+            empty or non-text ``step_pattern``, or a regex that matches the empty string;
+            ``branching_options`` that is not a dict or holds a value the strategy refuses
+            (``branching_options['NAME']``); an estimator that needs what TRL cannot give
             (``vine``: Monte Carlo values) or this configuration does not (step ends or a tree); or
             ``sampler="tree"`` with a ``num_generations`` (or ``num_generations_eval``) the branching cannot
             grow as one tree, colocated vLLM's tensor parallelism or sleep mode, tools, or a generation
@@ -112,6 +114,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                  branching: str = "fixed", branching_options: dict | None = None, step_pattern: Any = None,
                  **kwargs):
         check_choice(sampler, SAMPLERS, "sampler")
+        trl_args = _bind_trl_arguments(args, kwargs)  # GRPOTrainer's arguments by name, positional ones too
         self.estimator = estimator
         self.estimator_options = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
         if sampler != "tree" and (branching != "fixed" or check_branching_options(branching_options)):
@@ -122,15 +125,15 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         self.tree_sampler = None
         self.tree_delimiter = step_pattern if isinstance(step_pattern, str) else "\n\n"
         if sampler == "tree":
-            self.tree_sampler = tree_sampler(kwargs.get("args"), branching, branching_options, step_pattern, kwargs)
+            self.tree_sampler = tree_sampler(trl_args.get("args"), branching, branching_options, step_pattern,
+                                             trl_args)
         self.branching = branching
         self._score_leaves = sampler == "tree" and branching == "adaptive"
         if self._score_leaves:
-            check_leaf_scorers(kwargs.get("reward_funcs", args[1] if len(args) > 1 else None))
+            check_leaf_scorers(trl_args.get("reward_funcs"))
         self._rollout_input = rollout_input(estimator, self.estimator_options, sampler, step_pattern)
         warn_unused_structure(estimator, self.estimator_options, sampler, step_pattern)
-        warn_unapplied_trl_settings(kwargs.get("args", args[2] if len(args) > 2 else None), estimator,
-                                    self.estimator_options)
+        warn_unapplied_trl_settings(trl_args.get("args"), estimator, self.estimator_options)
         self._inputs = None
         self._rewards_per_func = None
         self._tree_nodes = None
@@ -254,8 +257,11 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             options["tree_nodes"] = self.accelerator.gather(padded)
             _warn_if_no_branch(options["tree_nodes"], self.tree_delimiter, self.branching)
         elif self._rollout_input == "step_ends":
-            ends = step_ends_from_text(all_ids, self._text_tokenizer(), self.step_pattern, response_mask=all_mask)
-            warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}")
+            tokenizer = self._text_tokenizer()
+            ends = step_ends_from_text(all_ids, tokenizer, self.step_pattern, response_mask=all_mask)
+            warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}",
+                             pattern=self.step_pattern,
+                             sample=lambda: first_response_text(all_ids.cpu(), tokenizer, all_mask.cpu()))
             options["step_ends"] = ends
         return options
 
@@ -283,6 +289,15 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         )
         start = accelerator.process_index * ids.shape[0]
         return advantages[start:start + ids.shape[0], : ids.shape[1]]
+
+
+_TRL_SIGNATURE = inspect.signature(GRPOTrainer.__init__)  # TRL's, as imported (before anything patches it)
+
+
+def _bind_trl_arguments(args: tuple, kwargs: dict) -> dict:
+    """GRPOTrainer's arguments by name (``model``, ``reward_funcs``, ``args``, ...), whether they were given by
+    position or by keyword, bound by TRL's own signature; a call TRL would refuse raises its ``TypeError``."""
+    return dict(_TRL_SIGNATURE.bind_partial(None, *args, **kwargs).arguments)
 
 
 def _engine_on_cpu() -> bool:

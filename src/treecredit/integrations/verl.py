@@ -48,7 +48,7 @@ from treecredit._validation import fail
 from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
 from treecredit.registry import estimators, get_estimator
-from treecredit.step_text import step_ends_from_text, warn_if_no_steps
+from treecredit.step_text import first_response_text, step_ends_from_text, step_pattern_regex, warn_if_no_steps
 
 PREFIX = "treecredit_"
 CONFIG_KEY = "treecredit_options"
@@ -141,10 +141,15 @@ def _text_step_ends(estimator: str, responses, response_mask, *, step_pattern=No
     if tokenizer is None:
         fail(f"algorithm.{CONFIG_KEY}.tokenizer", "is needed to decode the responses for step_pattern",
              "set +algorithm.treecredit_options.tokenizer=<the model's local path>")
-    pattern = re.compile(step_regex) if step_regex is not None else step_pattern
+    if step_regex is not None:
+        pattern = step_pattern_regex(re.compile(step_regex), f"algorithm.{CONFIG_KEY}.step_regex")
+    else:
+        pattern = step_pattern_regex(step_pattern, f"algorithm.{CONFIG_KEY}.step_pattern")
     tok = _load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask)
-    warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {pattern!r}")
+    given = pattern if step_regex is not None else step_pattern  # the user's text, not its escaped regex
+    warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {given!r}", pattern=given,
+                     sample=lambda: first_response_text(responses, tok, response_mask))
     return ends
 
 
