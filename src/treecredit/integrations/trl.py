@@ -18,6 +18,10 @@ mask is ``completion_mask · tool_mask`` (tool output stays in the prefix with a
 ``scale_rewards`` and ``multi_objective_aggregation`` are not applied: the estimator normalises itself
 (e.g. ``estimator_options={"norm_by_std": False}``).
 
+Logging: each generation batch adds treecredit's keys (``treecredit/generated_tokens``,
+``treecredit/branched_groups``, ``treecredit/adv_abs_mean``, ``treecredit/steps_per_response``, ...) to
+TRL's metrics, logged with TRL's own (:mod:`treecredit.integrations._trl_metrics`).
+
 Tree rollouts (``sampler="tree"``): TRL's generation of completions is replaced, in the narrowest
 override (``_generate_single_turn``, TRL's transformers path), by treecredit's tree sampler on the
 training model: each group of ``num_generations`` rows becomes one tree with that many leaves
@@ -137,6 +141,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         self._inputs = None
         self._rewards_per_func = None
         self._tree_nodes = None
+        self._batch_tree_nodes = None
         self._tree_calls = 0
         self._vllm_tree_backend = None
         super().__init__(*args, **kwargs)
@@ -246,7 +251,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
 
         options: dict = {}
         nodes, self._tree_nodes = self._tree_nodes, None
-        if nodes is not None and self._rollout_input == "tree_nodes":
+        self._batch_tree_nodes = None
+        if nodes is not None:  # all processes' rows, for the estimator and the logged metrics
             ids = output["completion_ids"]
             local = torch.full(ids.shape, -1, dtype=torch.long, device=ids.device)
             for row, row_nodes in enumerate(nodes):
@@ -254,7 +260,9 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                 local[row, :n] = torch.tensor(row_nodes[:n], dtype=torch.long)
             local = local.masked_fill(output["completion_mask"] == 0, -1)
             padded = self.accelerator.pad_across_processes(local, dim=1, pad_index=-1)
-            options["tree_nodes"] = self.accelerator.gather(padded)
+            self._batch_tree_nodes = self.accelerator.gather(padded)
+        if self._batch_tree_nodes is not None and self._rollout_input == "tree_nodes":
+            options["tree_nodes"] = self._batch_tree_nodes
             _warn_if_no_branch(options["tree_nodes"], self.tree_delimiter, self.branching)
         elif self._rollout_input == "step_ends":
             tokenizer = self._text_tokenizer()
@@ -278,17 +286,32 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             raise RuntimeError("TreeCreditGRPOTrainer: TRL scored no rewards for this generation batch through "
                                "_calculate_rewards; this TRL version is not supported (tested with trl 1.16).")
         num_generations = self.num_generations if self.model.training else self.num_generations_eval
+        rollout = self._rollout_options(output, all_ids, all_mask)
         advantages = grouped_completion_advantages(
             self.estimator,
             completion_ids=all_ids,
             completion_mask=all_mask,
             rewards=completion_rewards(rewards_per_func, self.reward_weights),
             num_generations=num_generations,
-            **self._rollout_options(output, all_ids, all_mask),
+            **rollout,
             **self.estimator_options,
         )
+        self._log_rollout_metrics(advantages, all_ids, all_mask, num_generations, rollout)
         start = accelerator.process_index * ids.shape[0]
         return advantages[start:start + ids.shape[0], : ids.shape[1]]
+
+    def _log_rollout_metrics(self, advantages, all_ids, all_mask, num_generations: int, rollout: dict) -> None:
+        """Append treecredit's metrics of this generation batch to TRL's (:mod:`~treecredit.integrations.
+        _trl_metrics`): TRL averages and logs them with its own at the next logging step."""
+        from treecredit.integrations._trl_metrics import rollout_metrics
+
+        steps = rollout or {k: v for k, v in self.estimator_options.items() if k in ("step_tokens", "delimiter")}
+        metrics = rollout_metrics(advantages, all_ids, all_mask, num_generations=num_generations,
+                                  tree_nodes=self._batch_tree_nodes, step_options=steps)
+        self._batch_tree_nodes = None
+        mode = "train" if self.model.training else "eval"
+        for key, value in metrics.items():
+            self._metrics[mode][key].append(value)
 
 
 _TRL_SIGNATURE = inspect.signature(GRPOTrainer.__init__)  # TRL's, as imported (before anything patches it)
