@@ -225,10 +225,9 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.agents.credit import step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.budget import StepBudget, finished_note
+    from treecredit.training.budget import StepBudget, resume_run
     from treecredit.training.checkpoint import (
         random_state,
-        restore_checkpoint,
         restore_random_state,
         save_checkpoint,
     )
@@ -279,16 +278,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     budget = StepBudget(config, lambda: random_state(generator, rng), lambda state: restore_random_state(
         state, generator, rng))
     if saved is not None:
-        counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
-                                      problem_rng=rng)
-        elapsed_before = saved.get("elapsed_s", 0.0)
-        budget.pending = saved.get("pending_step_tokens", 0)
-        log(f"resumed from {out} at step {counters['step']}")
-        if on_resume is not None:  # compare --resume says which runs were read back and which go on
-            on_resume(counters["step"], budget.finished(counters))
-        if budget.finished(counters):
-            log(finished_note(config, counters, budget.pending))
-        del saved["model"], saved["optimizer"]
+        counters, elapsed_before = resume_run(saved, out, config, budget, log, on_resume, model=policy.module,
+                                              optimizer=optimizer, generator=generator, problem_rng=rng)
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
     keep = counters["step"] if saved is not None else None

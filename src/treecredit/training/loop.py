@@ -164,10 +164,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
     from treecredit.tasks import task_from_config
-    from treecredit.training.budget import StepBudget, finished_note
+    from treecredit.training.budget import StepBudget, resume_run
     from treecredit.training.checkpoint import (
         random_state,
-        restore_checkpoint,
         restore_random_state,
         save_checkpoint,
     )
@@ -221,16 +220,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     budget = StepBudget(config, lambda: random_state(generator, problem_rng, sampler),
                         lambda state: restore_random_state(state, generator, problem_rng, sampler))
     if saved is not None:
-        counters = restore_checkpoint(saved, model=policy.module, optimizer=optimizer, generator=generator,
-                                      problem_rng=problem_rng, sampler=sampler)
-        elapsed_before = saved.get("elapsed_s", 0.0)
-        budget.pending = saved.get("pending_step_tokens", 0)
-        log(f"resumed from {out} at step {counters['step']}")
-        if on_resume is not None:  # compare --resume says which runs were read back and which go on
-            on_resume(counters["step"], budget.finished(counters))
-        if budget.finished(counters):
-            log(finished_note(config, counters, budget.pending))
-        del saved["model"], saved["optimizer"]  # free the copies
+        counters, elapsed_before = resume_run(saved, out, config, budget, log, on_resume, model=policy.module,
+                                              optimizer=optimizer, generator=generator, problem_rng=problem_rng,
+                                              sampler=sampler)
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
     keep = counters["step"] if saved is not None else None
