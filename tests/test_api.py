@@ -79,3 +79,55 @@ def test_fully_masked_row_gets_zero_but_counts_in_group():
     out = compute_advantages("dr_grpo", **kwargs(response_mask=np.array([[1, 1, 1], [0, 0, 0]])))
     assert (out[1] == 0).all()
     np.testing.assert_allclose(out[0], 0.5)
+
+
+@pytest.mark.parametrize("returned, match", [
+    (lambda batch: np.full((1, 1), 0.5), r"estimator: 'faulty_demo' returned shape \(1, 1\), expected .* \(2, 3\)"),
+    (lambda batch: [[0.0] * 3] * 2, r"estimator: 'faulty_demo' returned list"),
+    (lambda batch: np.full((2, 3), np.nan), r"estimator: 'faulty_demo' returned NaN or infinite advantages \(6 of 6\)"),
+])
+def test_a_registered_estimators_bad_output_is_refused(returned, match):
+    """A user's estimator that returns the wrong shape or NaN is refused by name, not passed to the loss."""
+    from treecredit.registry import _REGISTRY
+
+    def faulty(batch):
+        return returned(batch)
+
+    register_estimator("faulty_demo")(faulty)
+    try:
+        with pytest.raises(ValueError, match=match) as info:
+            compute_advantages("faulty_demo", **kwargs())
+        assert "Fix: make the function registered as 'faulty_demo' return" in str(info.value)
+    finally:
+        del _REGISTRY["token"]["faulty_demo"]
+
+
+def test_a_registered_turn_estimators_wrong_shape_is_refused():
+    from treecredit.registry import _REGISTRY
+
+    register_estimator("faulty_turns", level="turn")(lambda turns: np.zeros(1))
+    try:
+        with pytest.raises(ValueError, match=r"'faulty_turns' returned shape \(1,\), expected .* \(3,\) \(N,\)"):
+            treecredit.compute_turn_advantages("faulty_turns", group_ids=[0, 0, 0], episode_ids=[0, 1, 1],
+                                               turn_index=[0, 0, 1], state_sigs=[0, 0, 1], action_sigs=[1, 2, 3],
+                                               rewards=[1.0, 0.0, 0.0])
+    finally:
+        del _REGISTRY["turn"]["faulty_turns"]
+
+
+def test_step_ends_that_are_not_0_or_1_get_their_own_fix():
+    with pytest.raises(ValueError, match=r"^step_ends: must contain only 0 and 1 \(found 2\)\. Fix: build step_ends "
+                                         r"with 1 on the token that ends each step"):
+        compute_advantages("tempo", step_ends=np.full((2, 3), 2), **kwargs())
+    with pytest.raises(ValueError, match=r"response_mask: must contain only 0 and 1 \(found 2\).*1 on trained tokens"):
+        compute_advantages("grpo", **kwargs(response_mask=np.array([[1, 2, 1], [1, 1, 0]])))
+
+
+def test_treerpo_bernoulli_clips_rounding_above_1_and_names_a_real_excess():
+    ids = np.array([[1, 2, 3, 4], [1, 2, 5, 6], [1, 7, 8, 9]])
+    common = dict(response_ids=ids, response_mask=np.ones_like(ids), group_ids=[0, 0, 0], step_tokens=2)
+    near = compute_advantages("treerpo", rewards=[1 + 1e-12, 0.0, 1.0 - 1e-9], **common)
+    exact = compute_advantages("treerpo", rewards=[1.0, 0.0, 1.0], **common)
+    np.testing.assert_allclose(near, exact, atol=1e-5)
+    with pytest.raises(ValueError, match=r"^rewards: are outside \[0, 1\] \(from 0 to 1.00001\)"):
+        compute_advantages("treerpo", rewards=[1.00001, 0.0, 1.0], **common)

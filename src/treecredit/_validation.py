@@ -89,8 +89,15 @@ def check_binary_mask(array: np.ndarray, argument: str) -> np.ndarray:
     else:
         only_binary = bool(((array == 0) | (array == 1)).all())
     if not only_binary:
-        fail(argument, "must contain only 0 and 1", f"build {argument} with 1 on trained tokens, 0 elsewhere")
+        odd = array[(array != 0) & (array != 1)].ravel()[0]
+        ones = _ONES.get(argument, "trained tokens")
+        fail(argument, f"must contain only 0 and 1 (found {odd.item()!r})",
+             f"build {argument} with 1 on {ones}, 0 elsewhere")
     return array.astype(bool)
+
+
+_ONES = {"step_ends": "the token that ends each step"}
+"""What a 1 marks in a 0/1 array other than a response mask (whose 1s are the trained tokens)."""
 
 
 def did_you_mean(name: Any, known, cutoff: float = 0.6) -> str:

@@ -34,6 +34,21 @@ def _like(result: np.ndarray, reference: Any):
     return np.asarray(result, dtype=np.float32)
 
 
+def check_result(result: Any, shape: tuple, estimator: str, what: str) -> None:
+    """Refuse an estimator's output that is not a NumPy array of ``shape`` holding finite numbers (a
+    user-registered estimator's fault would otherwise surface inside a trainer's loss)."""
+    from treecredit._validation import fail
+
+    if not isinstance(result, np.ndarray) or result.shape != tuple(shape):
+        got = (f"shape {result.shape}" if isinstance(result, np.ndarray) else type(result).__name__)
+        fail("estimator", f"{estimator!r} returned {got}, expected a NumPy array of shape {tuple(shape)} {what}",
+             f"make the function registered as {estimator!r} return one advantage per entry of its batch")
+    if result.size and not np.isfinite(result).all():
+        fail("estimator", f"{estimator!r} returned NaN or infinite advantages "
+             f"({int((~np.isfinite(result)).sum())} of {result.size})",
+             f"make the function registered as {estimator!r} return finite numbers (guard its divisions)")
+
+
 def warn_if_no_pairs(group_sizes: np.ndarray, what: str) -> None:
     """``warnings.warn`` when no group has two members: every group-relative advantage is then 0."""
     if group_sizes.size and int(group_sizes.max()) < 2:
@@ -80,6 +95,7 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     if not any("mc_values" in need.split("|") for need in spec.requires):
         warn_if_no_pairs(batch.group_sizes, "responses")
     result = spec.fn(batch, **options)  # also on an empty batch, so that options are always checked
+    check_result(result, ids.shape, estimator, "(B, T): one per response token")
     return _like(restore_padding(result, shift), response_ids)
 
 
@@ -113,4 +129,5 @@ def compute_turn_advantages(
     turns = make_turn_batch(group_ids, episode_ids, turn_index, state_sigs, action_sigs, rewards)
     warn_if_no_pairs(np.bincount(turns.episode_group, minlength=turns.n_groups), "episodes")
     result = spec.fn(turns, **options)  # also on an empty batch, so that options are always checked
+    check_result(result, (len(turns.rewards),), estimator, "(N,): one per turn")
     return _like(result, rewards)

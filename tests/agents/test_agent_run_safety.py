@@ -135,3 +135,14 @@ def test_an_env_with_one_map_is_not_said_to_be_held_out():
     record = {"kind": "eval", "step": 0, "generated_tokens": 0, "eval_success": 0.5, "eval_greedy_success": 1.0}
     report_agent_run(TrainConfig(env="cliffwalking", out="/nonexistent"), [record], out=lines.append)
     assert lines[0].startswith("success on the env's one map (sampled): 0.500 (step 0)")
+
+
+def test_an_agent_run_on_one_map_says_so_in_its_evaluation_plan(tmp_path):
+    """The start-up line of a cliffwalking run names its one map, not held-out instances."""
+    lines: list[str] = []
+    train_agent(agent_config(tmp_path, env="cliffwalking", steps=1, eval_every=1), log=lines.append)
+    plan = next(line for line in lines if line.startswith("evaluation:"))
+    assert "the env's one map (2 episodes, the map trained on)" in plan and "held-out" not in plan
+    lines.clear()
+    train_agent(agent_config(tmp_path, name="grid", steps=1, eval_every=1), log=lines.append)
+    assert "on 2 held-out instances (one episode each)" in next(x for x in lines if x.startswith("evaluation:"))

@@ -99,3 +99,19 @@ def test_an_arm_with_a_biased_gradient_direction_is_not_recommended():
     (entry,) = best_per_environment(rows)
     assert entry["best_estimator"] == "treerl" and entry["best_gain"] == pytest.approx(2.0)
     assert entry["iid_step_estimator"] == "tempo" and entry["excluded_biased"] == ["ibpo on 1 shape (cos 0.85–0.85)"]
+
+
+def test_a_map_cell_without_an_interval_says_so_instead_of_printing_nan():
+    """A tiny lab has too few batches for a gain interval: the table says "no interval", the recommendation
+    says why, instead of "[nan, nan]" and "not significantly better"."""
+    from treecredit.lab.map_report import recommendations_table
+
+    entry = dict(depth=6, p_nominal=0.1, success_exact=0.1, reward="binary", reward_var=0.09, decisive="late",
+                 best_estimator="treerl", best_regime="tree", best_levels=3, best_branching=2, best_gain=7.2,
+                 best_gain_lo=math.nan, best_gain_hi=math.nan, tree="treerl @ tree B=2 L=3", tree_gain=7.2,
+                 tree_gain_lo=math.nan, tree_gain_hi=math.nan, grpo="grpo @ i.i.d. G=8")
+    assert recommendation(entry).endswith("(no 95 % interval: too few batches at this size; run --size quick or full)")
+    row = recommendations_table([entry])[-1]
+    assert "nan" not in row and "treerl @ tree B=2 L=3: 7.2 [no interval]" in row
+    entry.update(best_gain_lo=0.8, best_gain_hi=9.0)
+    assert recommendation(entry).endswith("(not significantly better than GRPO at 95 %)")

@@ -8,8 +8,8 @@ from treecredit.tasks.reasoning_gym import make_rg_task
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("rg:chain_sum:graded=no", r"^graded: is 'no' \(str\), must be true or false"),
-    ("rg:chain_sum:seed=abc", r"^seed: is 'abc' \(str\), must be an integer"),
+    ("rg:chain_sum:graded=no", r"^graded: is 'no' \(str\), must be true or false.*graded=true or graded=false"),
+    ("rg:chain_sum:seed=abc", r"^seed: is 'abc' \(str\), must be an integer.*option seed=3"),
     ("rg:chain_sum:seed=1.5", r"^seed: is 1\.5 \(float\), must be an integer"),
     ("rg:chain_sum:held_out=x", r"^held_out: is 'x' \(str\)"),
     ("rg:chain_sum:held_out=-3", r"^held_out: is -3, must be ≥ 0"),

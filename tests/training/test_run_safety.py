@@ -339,12 +339,18 @@ def test_a_dataset_run_saves_no_task_and_resumes_old_runs_that_saved_the_default
     saved = config.saved_dict()
     assert "task" not in saved and saved["dataset"] == config.dataset
     assert TrainConfig(**saved) == config
-    assert "task" not in TrainConfig(env="gridworld").saved_dict()
+    agent = TrainConfig(env="gridworld", out=str(tmp_path / "agent"))
+    assert "task" not in agent.saved_dict() and "max_len" not in agent.saved_dict()  # its positions are its own
+    assert TrainConfig(**agent.saved_dict()) == agent
     assert TrainConfig(task="countdown").saved_dict()["task"] == "countdown"
+    assert TrainConfig(task="countdown").saved_dict()["max_len"] == 96
     path = tmp_path / "config.json"
     for written in (saved, config.to_dict()):  # now, and as runs saved it before
         path.write_text(json.dumps(written))
         check_same_settings(path, config)
+    for written in (agent.saved_dict(), agent.to_dict()):
+        path.write_text(json.dumps(written))
+        check_same_settings(path, agent)
 
 
 def test_a_finished_run_resumed_with_fewer_steps_keeps_its_config(tiny_config, tmp_path):

@@ -25,7 +25,7 @@ def test_build_tree_is_exported_and_light():
     ("forest", {}, "kind"),
     ("token", {"delimiter": 0}, "kind"),
     ("token", {"tree_nodes": np.zeros((2, 3), int)}, "tree_nodes"),
-    ("step", {}, "step_ends"),
+    ("step", {}, "kind"),  # no step option: the kind, not an estimator, needs steps
     ("step", {"delimiter": 0, "step_tokens": 2}, "step_tokens"),
     ("step", {"step_tokens": 0}, "step_tokens"),
     ("step", {"step_ends": np.ones((2, 2))}, "step_ends"),
@@ -43,3 +43,9 @@ def test_empty_batch_builds_an_empty_forest():
     f = build_tree("token", response_ids=np.zeros((0, 4), int), response_mask=np.zeros((0, 4), int),
                    rewards=np.zeros(0), group_ids=np.zeros(0, int))
     assert f.n_nodes == 0 and f.token_nodes().shape == (0, 4)
+
+
+def test_a_step_tree_without_steps_names_the_kind_not_an_estimator():
+    with pytest.raises(ValueError, match=r"^kind: 'step' builds the step trie, and no step option was given") as info:
+        build_tree("step", **ARGS)
+    assert "estimator" not in str(info.value)

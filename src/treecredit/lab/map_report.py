@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ def _iv(v, lo, hi, digits=3) -> str:
         return "–"
     if lo is None or hi is None:
         return f"{v:.{digits}g}"
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # too few batches for an interval (``--size tiny``)
+        return f"{v:.{digits}g} [no interval]"
     return f"{v:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
 
 

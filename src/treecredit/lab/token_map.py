@@ -194,7 +194,10 @@ def recommendation(entry: dict) -> str:
                 f"{entry['best_chains']} initial chains)")
     else:
         what = f"{entry['best_estimator']} on i.i.d. groups of {entry['best_branching']}"
-    verdict = "" if sure else " (not significantly better than GRPO at 95 %)"
+    lo, hi = entry.get("best_gain_lo"), entry.get("best_gain_hi")
+    no_interval = lo is not None and hi is not None and not (math.isfinite(lo) and math.isfinite(hi))
+    verdict = ("" if sure else " (no 95 % interval: too few batches at this size; run --size quick or full)"
+               if no_interval else " (not significantly better than GRPO at 95 %)")
     return f"{what}: {entry['best_gain']:.2g}× less gradient noise per generated token than GRPO{verdict}"
 
 

@@ -14,6 +14,9 @@ from treecredit.trees import forest_for
 from treecredit.trees.values import children_mean_values, sibling_stats, zero_masked_tokens
 
 SCALES = ("bernoulli", "std", "none")
+BERNOULLI_SLACK = 1e-6
+"""Rewards this far outside [0, 1] (the rounding of a weighted sum of reward functions) are clipped into it
+under ``scale="bernoulli"``; farther ones are refused."""
 
 
 @register_estimator("treerpo", requires=("steps|tree",))
@@ -41,7 +44,8 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
     Bernoulli denominator uses the uncentred μ.
 
     Args:
-        batch: responses ``(B, T)``, rewards ``(B,)`` (in [0, 1] for scale="bernoulli"), groups ``(B,)``.
+        batch: responses ``(B, T)``, rewards ``(B,)`` (in [0, 1] for scale="bernoulli"; within 1e-6 of it
+            they are clipped into it, farther out ``ValueError``), groups ``(B,)``.
         scale: "bernoulli" | "std" | "none".
         tau: τ ≥ 0, the smallest span of sibling values that is trained on.
         epsilon: ε.
@@ -54,7 +58,10 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
     check_positive(epsilon, "epsilon", allow_zero=True)
     rewards = batch.rewards
     if scale == "bernoulli" and rewards.size and (rewards.min() < 0 or rewards.max() > 1):
-        fail("rewards", f"are outside [0, 1] (from {float(rewards.min()):.6g} to {float(rewards.max()):.6g}), "
+        if rewards.min() >= -BERNOULLI_SLACK and rewards.max() <= 1 + BERNOULLI_SLACK:  # rounding of a sum
+            rewards = np.clip(rewards, 0.0, 1.0)
+    if scale == "bernoulli" and rewards.size and (rewards.min() < 0 or rewards.max() > 1):
+        fail("rewards", f"are outside [0, 1] (from {float(rewards.min()):.8g} to {float(rewards.max()):.8g}), "
              f"which scale={scale!r} needs (μ(1 − μ) is a Bernoulli variance)",
              "pass scale='std' or scale='none' (treecredit train: --estimator-option scale=std), or rewards in "
              "[0, 1] (treecredit train: --reward weights that sum to at most 1)")

@@ -60,9 +60,10 @@ def typed_options(cls, options: dict) -> dict:
         if kind in ("int", "float") and ok and not math.isfinite(value):
             ok = False
         if not ok:
-            example = {"int": "3", "float": "0.5", "str": "TEXT", "bool": "true"}[str(kind)]
+            example = {"int": f"{name}=3", "float": f"{name}=0.5", "str": f"{name}=TEXT",
+                       "bool": f"{name}=true or {name}=false"}[str(kind)]
             fail(name, f"is {value!r} ({type(value).__name__}), must be {_KINDS[str(kind)]}",
-                 f"pass --task-option {name}={example}")
+                 f"pass --task-option {example}")
     return out
 
 

@@ -117,6 +117,26 @@ def finished_note(config, counters: dict, pending_step_tokens: int) -> str:
             "train further, resume with a larger --steps or --token-budget")
 
 
+def resume_run(saved: dict, out, config, budget, log, on_resume, **states) -> tuple[dict, float]:
+    """Put checkpoint ``saved`` of the run in folder ``out`` back
+    (:func:`~treecredit.training.checkpoint.restore_checkpoint` with ``states``: model, optimizer, generator,
+    problem_rng and, for task runs, sampler), restore ``budget``'s set-aside step, log where the run resumes
+    (and that it is finished, if it is), call ``on_resume(step, finished)`` when given; frees the
+    checkpoint's weight copies. Returns (counters, elapsed seconds before)."""
+
+    from treecredit.training.checkpoint import restore_checkpoint
+
+    counters = restore_checkpoint(saved, **states)
+    budget.pending = saved.get("pending_step_tokens", 0)
+    log(f"resumed from {out} at step {counters['step']}")
+    if on_resume is not None:  # compare --resume says which runs were read back and which go on
+        on_resume(counters["step"], budget.finished(counters))
+    if budget.finished(counters):
+        log(finished_note(config, counters, budget.pending))
+    del saved["model"], saved["optimizer"]  # free the copies
+    return counters, saved.get("elapsed_s", 0.0)
+
+
 def run_finished(folder) -> bool:
     """Whether the run saved in ``folder`` is over by its own settings (``config.json``): its newest
     checkpoint's counters and set-aside step (:func:`finished`). False without a checkpoint."""

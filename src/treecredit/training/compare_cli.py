@@ -94,21 +94,25 @@ def run(args: argparse.Namespace) -> int:
     command = "treecredit compare " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["compare"] else ""
 
     def on_result(runs, failures, pending):
-        write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending),
-                     settings, command)
+        write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending,
+                                    agent=bool(env)), settings, command)
 
     from treecredit.training.stopping import RunInterrupted
 
     try:
         runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
                                         on_result=on_result, resume=args.resume, overwrite=args.overwrite)
-    except (KeyboardInterrupt, RunInterrupted) as stop:  # KeyboardInterrupt: Ctrl-C before the runs started
-        how = f" ({stop})" if isinstance(stop, RunInterrupted) else ""
-        print(f"treecredit compare: stopped; runs keep their last checkpoints{how}. Continue with the same "
+    except RunInterrupted as stop:
+        print(f"treecredit compare: stopped; runs keep their last checkpoints ({stop}). Continue with the same "
               f"arguments and --resume (--out {out})", file=sys.stderr)
-        return stop.exit_code if isinstance(stop, RunInterrupted) else 130
-    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings,
-                          command)
+        return stop.exit_code
+    except KeyboardInterrupt:  # Ctrl-C before the runs started (pre-flight, warm start): no run has a checkpoint
+        again = "the same arguments and --resume" if held else "the same arguments"
+        print(f"treecredit compare: stopped before its runs started; start it again with {again} (--out {out})",
+              file=sys.stderr)
+        return 130
+    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, agent=bool(env)),
+                          settings, command)
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())
@@ -151,7 +155,12 @@ def shared_settings(base) -> dict:
     """The settings every run of a comparison shares (its report's ``Settings``): ``base.to_dict()`` less the
     per-run fields and those the runs do not use: an agent run's task and ``max_len`` (its GPT's positions are
     fitted to the env, or set by ``--sampler-option max_len``), a dataset run's task (TrainConfig's default, not
-    given), a task run's env and its empty dataset."""
+    given), a task run's env and its empty dataset; the small GPT's size, context and warm start in runs of a
+    Hugging Face model, and a Hugging Face model's settings (LoRA, its warm start) in runs of the small GPT."""
+    from treecredit.training.train_cli import GPT_ONLY_FIELDS, HF_ONLY_FIELDS
+
     task_fields = (("task", "task_options", "dataset", "reward", "max_len") if base.env else
                    ("env", "env_options", "task") if base.dataset else ("env", "env_options", "dataset"))
-    return {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields}
+    model_fields = tuple(HF_ONLY_FIELDS) + ("gguf_file", "chat_template") if base.model == "gpt" else tuple(
+        GPT_ONLY_FIELDS)
+    return {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields + model_fields}

@@ -282,11 +282,15 @@ class TrainConfig:
 
     def saved_dict(self) -> dict:
         """What a run writes to its ``config.json``: :meth:`to_dict` less ``task`` where the run has none (a
-        dataset or an agent run, in which ``task`` is only TrainConfig's unused default, ``arithmetic``). Loading
-        the file gives that default back, and a resume compares a missing field as its default."""
+        dataset or an agent run, in which ``task`` is only TrainConfig's unused default, ``arithmetic``), and
+        less ``max_len`` in an agent run (whose small GPT's positions are ``--sampler-option max_len`` or sized
+        to the env's episodes, not the task runs' 96). Loading the file gives the defaults back, and a resume
+        compares a missing field as its default."""
         saved = self.to_dict()
         if self.dataset or self.env:
             saved.pop("task")
+        if self.env:
+            saved.pop("max_len")
         return saved
 
 

@@ -68,5 +68,8 @@ def build_tree(kind: str, *, response_ids, response_mask, rewards, group_ids, tr
         if any(v is not None for v in (step_ends, delimiter, step_tokens)):
             fail("kind", "'token' takes no step option", "use kind='step' to branch at step ends")
         return build_trie(batch)
-    return forest_for(batch, step_ends=step_ends, delimiter=delimiter, step_tokens=step_tokens,
-                      require_steps=True)
+    if all(v is None for v in (step_ends, delimiter, step_tokens)):
+        fail("kind", "'step' builds the step trie, and no step option was given",
+             "pass one of step_ends=(B, T) mask, delimiter=<token id(s)>, step_tokens=<block size>; or use "
+             "kind='token'")
+    return forest_for(batch, step_ends=step_ends, delimiter=delimiter, step_tokens=step_tokens)
