@@ -81,7 +81,7 @@ def _check_hf(config, task, problems: list, texts: list[str], n_train: int, ever
         where = _where(task, texts[longest], longest >= n_train, too_long, len(problems), every)
         if lengths[longest] < positions // 2:  # the prompts are short: it is the response length that does not fit
             fail("max_new_tokens", f"{head}; {where}", f"pass --max-new-tokens {positions - lengths[longest]} or less")
-        argument = "dataset" if getattr(task, "path", "") else "task"
+        argument = "dataset" if getattr(config, "dataset", "") else "task"
         fail(argument, f"{head}; {where}", f"leave out or shorten the prompts longer than "
              f"{max(positions - config.max_new_tokens, 0)} tokens, or pass a model with more positions"
              + (f" (a smaller --max-new-tokens leaves {positions - lengths[longest]} for the response)"
