@@ -160,6 +160,12 @@ def test_a_system_prompt_is_shown_as_the_model_sees_it_and_rewards_get_the_raw_p
                                                            "answer": "0"}] * 2), held_out=0)
     assert str(chat.train_problems[0].prompt) == str(problem.prompt)
     assert chat.train_problems[0].prompt.messages == problem.prompt.messages
+    from treecredit.training.warmstart import char_tokenizer_for
+
+    tokenizer = char_tokenizer_for(task)  # the small GPT sees the system message too
+    assert tokenizer.decode(tokenizer.encode_prompt(problem.prompt)) == "Be brief.\n\nQ: what is 0+0?"
+    assert task.cache_identity()["system_in_prompt_text"]  # not the weights cached when it did not
+    assert "system_in_prompt_text" not in chat.cache_identity()
     task.reward(problem, "0")
     assert seen == ["what is 0+0?"]
 

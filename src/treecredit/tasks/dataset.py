@@ -203,6 +203,8 @@ class DatasetTask(FixedProblemsTask):
         options = {k: v for k, v in vars(self).items()
                    if not k.startswith("_") and k not in ("rewards", "step_checker_failures")}
         files = [p for p in (self.path, self.held_out_path) if p]
+        if self.system_prompt or self.system_column:  # since the system message is part of the prompt text, the
+            options["system_in_prompt_text"] = True   # small GPT sees it: weights cached before did not
         return {**options, "data_fingerprints": [data_fingerprint(p) for p in files]}
 
 
