@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import treecredit
-from treecredit.step_text import step_ends_from_text, token_end_offsets, warn_if_no_steps
+from treecredit.step_text import (
+    first_response_text,
+    step_ends_from_text,
+    step_pattern_regex,
+    token_end_offsets,
+    warn_if_no_steps,
+)
 
 pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
@@ -110,6 +116,34 @@ def test_bad_input_is_refused_with_the_fix():
         step_ends_from_text([1, 2], _byte_level_bpe(), "x")
     with pytest.raises(ValueError, match="response_mask: "):
         step_ends_from_text([[1, 2]], _byte_level_bpe(), "x", response_mask=[[1]])
+
+
+@pytest.mark.parametrize("pattern", [re.compile(""), re.compile(r"\n*"), re.compile(r"(?m)$")])
+def test_a_regex_that_matches_the_empty_string_is_refused_naming_the_fix(pattern):
+    with pytest.raises(ValueError, match=r"^pattern: .*matches the empty string.*Fix: make it match at least one"):
+        step_ends_from_text([[1]], _byte_level_bpe(), pattern)
+    with pytest.raises(ValueError, match=r"^step_regex: .*matches the empty string"):
+        step_pattern_regex(pattern, "step_regex")
+    assert step_pattern_regex(re.compile(r"\n\n+")).pattern == r"\n\n+"
+
+
+def test_a_pattern_from_text_gets_advice_about_the_pattern_not_token_ids():
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]])
+    only_last = np.array([[0, 0, 1, 0], [0, 1, 0, 0]])
+    with pytest.warns(UserWarning) as said:
+        assert warn_if_no_steps("tempo", only_last, mask, source="step_pattern 'Step'", pattern="Step",
+                                sample=lambda: "x" * 100 + "1+2=3\nso 3")
+    message = str(said[0].message)
+    assert "BPE" not in message and "token ids" not in message
+    assert "The pattern 'Step' matched nowhere" in message and "looser pattern" in message
+    assert "the first one ends with ...'" + "x" * 70 + "1+2=3\\nso 3'" in message  # its last 80 characters
+
+    class Chars:
+        def decode(self, ids):
+            return "".join("ab|"[i] for i in ids)
+
+    assert first_response_text([[0, 0, 0], [1, 2, 0]], Chars(), [[0, 0, 0], [1, 1, 0]]) == "b|"
+    assert first_response_text([[2, 0, 1]], Chars()) == "|ab"
 
 
 def test_warns_only_when_a_step_estimator_gets_no_interior_step():

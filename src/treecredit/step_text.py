@@ -33,6 +33,7 @@ from treecredit.text_pieces import UNFINISHED as _UNFINISHED
 from treecredit.text_pieces import Pieces, piece_ends, pieces_of, tokenizer_pieces, window_texts
 
 _FIND = object()  # token_end_offsets: look the pieces up from decode
+_TAIL = 80  # characters of a sample response that warn_if_no_steps quotes
 
 
 def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]:
@@ -50,15 +51,30 @@ def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]
         return tokenizer.decode, pieces_of(tokenizer)
 
 
-def _compile(pattern: Any) -> re.Pattern:
+def step_pattern_regex(pattern: Any, name: str = "pattern") -> re.Pattern:
+    """The regex of a step pattern: a non-empty string (matched literally), a non-empty list of non-empty
+    strings (any of them, the longest first) or a compiled regex that cannot match the empty string.
+
+    Raises:
+        ValueError: naming ``name`` (the host's argument) and the fix, for anything else. A regex that
+            matches the empty string (``re.compile("")``, ``r"\\n*"``) is refused: an empty match closes no
+            step, so such a regex marks fewer steps than it seems to (``re.compile("")`` none at all).
+    """
     if isinstance(pattern, re.Pattern):
+        if pattern.search("") is not None:
+            fail(name, f"is {pattern!r}, a regex that matches the empty string (an empty match closes no step)",
+                 "make it match at least one character, e.g. re.compile(r'\\n\\n+') instead of "
+                 "re.compile(r'\\n*'), or pass the delimiter text, e.g. '\\n\\n'")
         return pattern
     if isinstance(pattern, str) and pattern:
         return re.compile(re.escape(pattern))
     if isinstance(pattern, (list, tuple)) and pattern and all(isinstance(p, str) and p for p in pattern):
         return re.compile("|".join(re.escape(p) for p in sorted(pattern, key=len, reverse=True)))
-    fail("pattern", f"is {pattern!r}", "pass a non-empty string (matched literally), a list of strings, "
+    fail(name, f"is {pattern!r}", "pass a non-empty string (matched literally), a list of non-empty strings, "
          "or a compiled regex, e.g. re.compile(r'\\n\\n+')")
+
+
+_compile = step_pattern_regex
 
 
 def token_end_offsets(ids: Sequence[int], decode, pieces: Any = _FIND) -> tuple[str, list[int]]:
@@ -167,7 +183,7 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
 
 
 def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, *, source: str = "",
-                     fix: str = "") -> bool:
+                     fix: str = "", pattern: Any = None, sample: str | Callable[[], str | None] | None = None) -> bool:
     """Warn (``UserWarning``) when ``estimator`` works on steps and ``step_ends`` has none in the whole batch.
 
     "None" means no step end before any row's last token: then every response is one step and a step
@@ -183,6 +199,12 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
         source: where the steps came from, for the message (e.g. ``"pattern '\\n\\n'"``).
         fix: the host's own fix (e.g. its CLI option), which then replaces the general advice about token-id
             delimiters and ``step_ends_from_text`` (a host that already finds steps in text).
+        pattern: the text pattern the steps came from (as given to :func:`step_ends_from_text`), when they
+            came from text: the advice is then about the pattern (check it against the completions, or
+            loosen it), not about token ids.
+        sample: the decoded text of one response of the batch (with ``pattern``), or a function giving it
+            (called only when warning, e.g. :func:`first_response_text`); its tail is quoted, so the message
+            shows what the completions write where the pattern found nothing.
 
     Returns:
         True when it warned.
@@ -205,8 +227,31 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     if interior:
         return False
     where = f" from {source}" if source else ""
-    advice = (f"Fix: {fix}." if fix else "A delimiter given as token ids rarely matches BPE text; give the steps "
-              "as text (treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern.")
+    if fix:
+        advice = f"Fix: {fix}."
+    elif pattern is not None:
+        shown = ""
+        text = sample() if callable(sample) else sample
+        if text is not None:
+            shown = f" (the first one ends with {'...' if len(text) > _TAIL else ''}{text[-_TAIL:]!r})"
+        advice = (f"The pattern {pattern!r} matched nowhere before a response's last token: check it against the "
+                  f"completions{shown}, and give the text they write between steps, or a looser pattern "
+                  "(a list of delimiters, or a regex such as re.compile(r'\\n+') for any line break).")
+    else:
+        advice = ("A delimiter given as token ids rarely matches BPE text; give the steps as text "
+                  "(treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern.")
     warnings.warn(f"{estimator}: no step boundary{where} in any response of this batch, so every response is "
                   f"one step. {advice}", UserWarning, stacklevel=2)
     return True
+
+
+def first_response_text(response_ids: Any, tokenizer: Any, response_mask: Any = None) -> str | None:
+    """The decoded text of the first non-empty response (up to its length, as :func:`step_ends_from_text`
+    decodes it), or None when every response is empty: the ``sample`` of :func:`warn_if_no_steps`."""
+    ids = to_numpy(response_ids, "response_ids")
+    mask = np.ones(ids.shape, dtype=bool) if response_mask is None else to_numpy(response_mask, "response_mask") > 0
+    decode, _ = _decoder(tokenizer)
+    for row_ids, row_mask in zip(ids, mask):
+        if row_mask.any():
+            return decode(row_ids[: len(row_mask) - int(np.argmax(row_mask[::-1]))].tolist())
+    return None

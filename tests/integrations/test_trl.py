@@ -3,6 +3,8 @@
 Skipped when TRL is not installed (it is an optional extra).
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -145,6 +147,9 @@ def test_an_unknown_estimator_lists_the_known_ones():
     ({"estimator": "tempo", "step_pattern": ""}, r"step_pattern: is '': an empty text"),
     ({"estimator": "tempo", "step_pattern": ["a", ""]}, r"step_pattern: is \['a', ''\]: an empty text"),
     ({"estimator": "tempo", "step_pattern": 5}, r"step_pattern: is 5, not text"),
+    ({"estimator": "tempo", "step_pattern": re.compile("")},
+     r"step_pattern: is re.compile\(''\), a regex that matches the empty string.*Fix: make it match at least one"),
+    ({"estimator": "tempo", "step_pattern": ["\n", re.compile("b")]}, r"step_pattern: is \['\\n', re.compile"),
     ({"estimator": "treerpo", "estimator_options": {"delimiter": "\n\n"}},
      r"estimator_options\['delimiter'\]: is the text '\\n\\n'.*Fix: pass step_pattern='\\n\\n' to "
      "TreeCreditGRPOTrainer"),

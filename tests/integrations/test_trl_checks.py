@@ -190,3 +190,23 @@ def test_the_advised_step_pattern_gives_a_tree_blind_estimator_its_steps(tmp_pat
                                              rewards=torch.tensor(count_letters(ids.tolist())),
                                              group_ids=torch.arange(ids.shape[0]) // NUM_GENERATIONS, step_ends=ends)
     torch.testing.assert_close(generated["advantages"], expected)
+
+
+def test_a_grpo_config_given_by_position_is_read_like_a_keyword_one(tmp_path, monkeypatch, model):
+    # GRPOTrainer(model, reward_funcs, args, train_dataset, ...): the tree sampler reads its settings from
+    # the positional GRPOConfig, and its refusals name the setting, not a missing args
+    seen = []
+    monkeypatch.setattr(trl.GRPOTrainer, "__init__", lambda self, *args, **kwargs: seen.append((args, kwargs)))
+    with pytest.raises(ValueError, match=r"^top_k: is 5"):
+        TreeCreditGRPOTrainer(model, count_a, _args(tmp_path, top_k=5), None, processing_class=_tokenizer(),
+                              estimator="tempo", sampler="tree")
+    args = _args(tmp_path, max_completion_length=7, temperature=0.8)
+    trainer = TreeCreditGRPOTrainer(model, count_a, args, None, processing_class=_tokenizer(), estimator="tempo",
+                                    sampler="tree")
+    assert (trainer.tree_sampler.max_new_tokens, trainer.tree_sampler.temperature) == (7, 0.8)
+    assert seen[-1][0] == (model, count_a, args, None)  # TRL gets the arguments as they were given
+    with pytest.warns(UserWarning, match="scale_rewards='none'"):
+        TreeCreditGRPOTrainer(model, count_a, _args(tmp_path, scale_rewards="none"), estimator="tempo")
+    with pytest.raises(ValueError, match=r"^reward_funcs: branching='adaptive'"):
+        TreeCreditGRPOTrainer(model, "some/reward-model", args, estimator="tempo", sampler="tree",
+                              branching="adaptive")

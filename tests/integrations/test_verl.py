@@ -197,6 +197,18 @@ def test_verls_norm_flag_switches_the_std_off_and_treecredit_options_win():
                                core_advantages("rloo", batch))
 
 
+def test_verls_default_norm_flag_keeps_each_estimators_own_default():
+    # spo divides by no std by default (core, TRL); verl's default True must not switch it on
+    batch = fake_verl_batch()
+    spo = tc_verl.make_adv_estimator("spo")
+    own = core_advantages("spo", batch)
+    assert not torch.allclose(own, core_advantages("spo", batch, norm_by_std=True)), "weak test: std changes nothing"
+    torch.testing.assert_close(spo(**batch, config={"norm_adv_by_std_in_grpo": True})[0], own)
+    torch.testing.assert_close(spo(**batch, config={"norm_adv_by_std_in_grpo": False})[0], own)
+    with_std = {"norm_adv_by_std_in_grpo": True, "treecredit_options": {"norm_by_std": True}}
+    torch.testing.assert_close(spo(**batch, config=with_std)[0], core_advantages("spo", batch, norm_by_std=True))
+
+
 def test_verls_norm_flag_in_an_omegaconf_algorithm_config():
     omegaconf = pytest.importorskip("omegaconf")
     batch = fake_verl_batch()
@@ -273,6 +285,12 @@ def test_step_pattern_gives_step_ends_from_the_decoded_responses():
                                                                                       "tokenizer": tokenizer}})
     with pytest.raises(ValueError, match="tokenizer: "):
         tc_verl.make_adv_estimator("tempo")(**batch, config={"treecredit_options": {"step_pattern": "|"}})
+    empty = {"treecredit_options": {"step_regex": "", "tokenizer": tokenizer}}
+    with pytest.raises(ValueError, match=r"^algorithm\.treecredit_options\.step_regex: .*matches the empty string"):
+        tc_verl.make_adv_estimator("tempo")(**batch, config=empty)
+    with pytest.warns(UserWarning, match=r"The pattern 'x' matched nowhere.*the first one ends with '[ab|]+'"):
+        tc_verl.make_adv_estimator("tempo")(**batch, config={"treecredit_options": {"step_pattern": "x",
+                                                                                      "tokenizer": tokenizer}})
 
 
 def test_verls_legacy_compute_advantage_passes_the_batchs_step_ends_and_tree_nodes(monkeypatch):

@@ -153,7 +153,32 @@ def test_same_seed_same_segments_and_the_generator_fixes_unseeded_requests(tiny)
     assert run(seed=11) == run(seed=11)
     assert run(seed=11) != run(seed=12)
     assert run(generator_seed=5) == run(generator_seed=5)
-    assert len({tuple(t) for t in run(seed=11)}) > 1  # the n continuations differ (seed + i each)
+    assert len({tuple(t) for t in run(seed=11)}) > 1  # the n continuations differ (a seed each)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_requests_with_different_seeds_draw_independent_continuations_in_one_call(tiny, monkeypatch):
+    # vLLM's own n seeds continuation i with seed + i: requests seeded 1 (n=3) and 2 (n=2) on one prefix
+    # drew the same two continuations. Each continuation now has its own hashed seed, in one engine call.
+    backend, _ = tiny
+    prompt = _encode(backend, "7*8=")
+    settings = SamplingSettings(temperature=1.0, top_p=1.0, with_entropy=False)
+    calls = []
+    engine_generate = backend.llm.generate
+    monkeypatch.setattr(backend.llm, "generate", lambda *a, **k: calls.append(len(a[0])) or engine_generate(*a, **k))
+
+    def seeded(seed, n):
+        return SegmentRequest(prefix=prompt, response_start=len(prompt), n=n, max_tokens=12, seed=seed)
+
+    one, two = [[tuple(s.tokens) for s in per] for per in backend.generate([seeded(1, 3), seeded(2, 2)], settings)]
+    assert len(one) == 3 and len(two) == 2
+    assert two != one[1:], "seed 2 drew seed 1's continuations 1 and 2 (vLLM's seed + i)"
+    assert calls == [5]  # one call, one prompt per continuation
+    assert not set(one) & set(two)
+    assert len(set(one)) == 3
+    # a seeded request's continuations are fixed by (seed, index): n=2 draws the first two of n=3
+    assert [tuple(s.tokens) for s in backend.generate([seeded(1, 2)], settings)[0]] == one[:2]
 
 
 class _Chars:

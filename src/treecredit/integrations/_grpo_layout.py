@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from treecredit._validation import fail
 from treecredit.api import compute_advantages
+from treecredit.step_text import step_pattern_regex
 
 
 def completion_rewards(rewards_per_func, reward_weights):
@@ -160,7 +161,8 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
             the estimator refuses (e.g. ``{"scale": "abc"}``, ``{"epsilon": -1}``), holds a per-batch tensor
             (``step_ends``, ``tree_nodes``, ``mc_values``, ``prompt_values``) or a text ``delimiter`` (token
             ids there; text goes to ``step_pattern``), or gives steps that ``step_pattern`` also gives (with
-            ``sampler="iid"``); when ``step_pattern`` is empty or not text; when the estimator needs what
+            ``sampler="iid"``); when ``step_pattern`` is empty, not text, a list holding a regex or a regex that
+            matches the empty string (e.g. ``re.compile("")``); when the estimator needs what
             TRL cannot give (Monte Carlo values, e.g. ``vine``) or this configuration does not (steps or a
             tree).
     """
@@ -194,6 +196,8 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
     if step_pattern is not None and (not patterns or "" in patterns):
         fail("step_pattern", f"is {step_pattern!r}: an empty text marks no step end",
              "pass the text that closes a step, e.g. step_pattern='\\n\\n', or leave step_pattern=None")
+    if step_pattern is not None:  # a regex that matches the empty string, a list holding a regex
+        step_pattern_regex(step_pattern, "step_pattern")
     both = [name for name in ("delimiter", "step_tokens") if name in options]
     if sampler != "tree" and step_pattern is not None and both and "step_ends" in spec.options:
         fail(f"estimator_options[{both[0]!r}]", f"and step_pattern={step_pattern!r} both give {estimator!r} its "

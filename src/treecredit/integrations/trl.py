@@ -18,6 +18,10 @@ mask is ``completion_mask · tool_mask`` (tool output stays in the prefix with a
 ``scale_rewards`` and ``multi_objective_aggregation`` are not applied: the estimator normalises itself
 (e.g. ``estimator_options={"norm_by_std": False}``).
 
+Logging: each generation batch adds treecredit's keys (``treecredit/generated_tokens``,
+``treecredit/branched_groups``, ``treecredit/adv_abs_mean``, ``treecredit/steps_per_response``, ...) to
+TRL's metrics, logged with TRL's own (:mod:`treecredit.integrations._trl_metrics`).
+
 Tree rollouts (``sampler="tree"``): TRL's generation of completions is replaced, in the narrowest
 override (``_generate_single_turn``, TRL's transformers path), by treecredit's tree sampler on the
 training model: each group of ``num_generations`` rows becomes one tree with that many leaves
@@ -43,6 +47,7 @@ repacks them), for both samplers; on other platforms TRL's own ``sync_weights`` 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 try:
@@ -64,7 +69,7 @@ from treecredit.integrations._trl_checks import (
     tree_sampler,
     warn_unapplied_trl_settings,
 )
-from treecredit.step_text import step_ends_from_text, warn_if_no_steps
+from treecredit.step_text import first_response_text, step_ends_from_text, warn_if_no_steps
 
 SAMPLERS = ("iid", "tree")
 
@@ -92,8 +97,9 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             ``estimator_options['NAME']``; values are checked by running the estimator once on a
             4-completion test batch with the input this configuration gives it), holds a per-batch tensor
             or a text ``delimiter``, or gives steps that ``step_pattern`` also gives (``sampler="iid"``); an
-            empty or non-text ``step_pattern``; ``branching_options`` that is not a dict or holds a value the
-            strategy refuses (``branching_options['NAME']``); an estimator that needs what TRL cannot give
+            empty or non-text ``step_pattern``, or a regex that matches the empty string;
+            ``branching_options`` that is not a dict or holds a value the strategy refuses
+            (``branching_options['NAME']``); an estimator that needs what TRL cannot give
             (``vine``: Monte Carlo values) or this configuration does not (step ends or a tree); or
             ``sampler="tree"`` with a ``num_generations`` (or ``num_generations_eval``) the branching cannot
             grow as one tree, colocated vLLM's tensor parallelism or sleep mode, tools, or a generation
@@ -112,6 +118,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                  branching: str = "fixed", branching_options: dict | None = None, step_pattern: Any = None,
                  **kwargs):
         check_choice(sampler, SAMPLERS, "sampler")
+        trl_args = _bind_trl_arguments(args, kwargs)  # GRPOTrainer's arguments by name, positional ones too
         self.estimator = estimator
         self.estimator_options = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
         if sampler != "tree" and (branching != "fixed" or check_branching_options(branching_options)):
@@ -122,18 +129,19 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         self.tree_sampler = None
         self.tree_delimiter = step_pattern if isinstance(step_pattern, str) else "\n\n"
         if sampler == "tree":
-            self.tree_sampler = tree_sampler(kwargs.get("args"), branching, branching_options, step_pattern, kwargs)
+            self.tree_sampler = tree_sampler(trl_args.get("args"), branching, branching_options, step_pattern,
+                                             trl_args)
         self.branching = branching
         self._score_leaves = sampler == "tree" and branching == "adaptive"
         if self._score_leaves:
-            check_leaf_scorers(kwargs.get("reward_funcs", args[1] if len(args) > 1 else None))
+            check_leaf_scorers(trl_args.get("reward_funcs"))
         self._rollout_input = rollout_input(estimator, self.estimator_options, sampler, step_pattern)
         warn_unused_structure(estimator, self.estimator_options, sampler, step_pattern)
-        warn_unapplied_trl_settings(kwargs.get("args", args[2] if len(args) > 2 else None), estimator,
-                                    self.estimator_options)
+        warn_unapplied_trl_settings(trl_args.get("args"), estimator, self.estimator_options)
         self._inputs = None
         self._rewards_per_func = None
         self._tree_nodes = None
+        self._batch_tree_nodes = None
         self._tree_calls = 0
         self._vllm_tree_backend = None
         super().__init__(*args, **kwargs)
@@ -243,7 +251,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
 
         options: dict = {}
         nodes, self._tree_nodes = self._tree_nodes, None
-        if nodes is not None and self._rollout_input == "tree_nodes":
+        self._batch_tree_nodes = None
+        if nodes is not None:  # all processes' rows, for the estimator and the logged metrics
             ids = output["completion_ids"]
             local = torch.full(ids.shape, -1, dtype=torch.long, device=ids.device)
             for row, row_nodes in enumerate(nodes):
@@ -251,11 +260,16 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                 local[row, :n] = torch.tensor(row_nodes[:n], dtype=torch.long)
             local = local.masked_fill(output["completion_mask"] == 0, -1)
             padded = self.accelerator.pad_across_processes(local, dim=1, pad_index=-1)
-            options["tree_nodes"] = self.accelerator.gather(padded)
+            self._batch_tree_nodes = self.accelerator.gather(padded)
+        if self._batch_tree_nodes is not None and self._rollout_input == "tree_nodes":
+            options["tree_nodes"] = self._batch_tree_nodes
             _warn_if_no_branch(options["tree_nodes"], self.tree_delimiter, self.branching)
         elif self._rollout_input == "step_ends":
-            ends = step_ends_from_text(all_ids, self._text_tokenizer(), self.step_pattern, response_mask=all_mask)
-            warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}")
+            tokenizer = self._text_tokenizer()
+            ends = step_ends_from_text(all_ids, tokenizer, self.step_pattern, response_mask=all_mask)
+            warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}",
+                             pattern=self.step_pattern,
+                             sample=lambda: first_response_text(all_ids.cpu(), tokenizer, all_mask.cpu()))
             options["step_ends"] = ends
         return options
 
@@ -272,17 +286,41 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             raise RuntimeError("TreeCreditGRPOTrainer: TRL scored no rewards for this generation batch through "
                                "_calculate_rewards; this TRL version is not supported (tested with trl 1.16).")
         num_generations = self.num_generations if self.model.training else self.num_generations_eval
+        rollout = self._rollout_options(output, all_ids, all_mask)
         advantages = grouped_completion_advantages(
             self.estimator,
             completion_ids=all_ids,
             completion_mask=all_mask,
             rewards=completion_rewards(rewards_per_func, self.reward_weights),
             num_generations=num_generations,
-            **self._rollout_options(output, all_ids, all_mask),
+            **rollout,
             **self.estimator_options,
         )
+        self._log_rollout_metrics(advantages, all_ids, all_mask, num_generations, rollout)
         start = accelerator.process_index * ids.shape[0]
         return advantages[start:start + ids.shape[0], : ids.shape[1]]
+
+    def _log_rollout_metrics(self, advantages, all_ids, all_mask, num_generations: int, rollout: dict) -> None:
+        """Append treecredit's metrics of this generation batch to TRL's (:mod:`~treecredit.integrations.
+        _trl_metrics`): TRL averages and logs them with its own at the next logging step."""
+        from treecredit.integrations._trl_metrics import rollout_metrics
+
+        steps = rollout or {k: v for k, v in self.estimator_options.items() if k in ("step_tokens", "delimiter")}
+        metrics = rollout_metrics(advantages, all_ids, all_mask, num_generations=num_generations,
+                                  tree_nodes=self._batch_tree_nodes, step_options=steps)
+        self._batch_tree_nodes = None
+        mode = "train" if self.model.training else "eval"
+        for key, value in metrics.items():
+            self._metrics[mode][key].append(value)
+
+
+_TRL_SIGNATURE = inspect.signature(GRPOTrainer.__init__)  # TRL's, as imported (before anything patches it)
+
+
+def _bind_trl_arguments(args: tuple, kwargs: dict) -> dict:
+    """GRPOTrainer's arguments by name (``model``, ``reward_funcs``, ``args``, ...), whether they were given by
+    position or by keyword, bound by TRL's own signature; a call TRL would refuse raises its ``TypeError``."""
+    return dict(_TRL_SIGNATURE.bind_partial(None, *args, **kwargs).arguments)
 
 
 def _engine_on_cpu() -> bool:

@@ -24,8 +24,10 @@ verl 0.9.1's v1 trainer fetches only a fixed list of fields for the advantage st
 hand them over. Without ids the estimator raises a ``ValueError`` that says so.
 
 verl's own flags. ``algorithm.norm_adv_by_std_in_grpo`` (verl's switch for GRPO's division by the group
-std) becomes the estimator's ``norm_by_std`` where it accepts one; ``treecredit_options.norm_by_std``,
-when given, wins over it.
+std) set to False switches ``norm_by_std`` off for every estimator that has that option; True (verl's
+default) keeps each estimator's own default (on for ``grpo``, ``ibpo``, ``tempo``; off for ``spo``), so an
+estimator name gives the same advantages as in TRL and in treecredit's own trainer.
+``treecredit_options.norm_by_std``, when given, wins over both.
 
 Steps from text. ``treecredit_options.step_pattern`` (a string, or a list of strings, matched
 literally) or ``step_regex`` (a regular expression), with ``treecredit_options.tokenizer`` (the local
@@ -46,7 +48,7 @@ from treecredit._validation import fail
 from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
 from treecredit.registry import estimators, get_estimator
-from treecredit.step_text import step_ends_from_text, warn_if_no_steps
+from treecredit.step_text import first_response_text, step_ends_from_text, step_pattern_regex, warn_if_no_steps
 
 PREFIX = "treecredit_"
 CONFIG_KEY = "treecredit_options"
@@ -112,12 +114,15 @@ def _config_options(config: Any) -> dict:
 
 
 def _norm_flag(config: Any, accepted: set) -> dict:
-    """``{"norm_by_std": algorithm.norm_adv_by_std_in_grpo}`` when both exist, else ``{}``."""
+    """``{"norm_by_std": False}`` when ``algorithm.norm_adv_by_std_in_grpo`` is False and the estimator has a
+    ``norm_by_std`` option, else ``{}``: verl's flag can only switch the std off. Its True (verl's default)
+    keeps the estimator's own default (``spo``'s is off), so one estimator name means the same advantages in
+    verl, in TRL and in treecredit's own trainer."""
     if config is None or "norm_by_std" not in accepted:
         return {}
     flag = config.get("norm_adv_by_std_in_grpo", None) if hasattr(config, "get") else \
         getattr(config, "norm_adv_by_std_in_grpo", None)
-    return {} if flag is None else {"norm_by_std": bool(flag)}
+    return {"norm_by_std": False} if flag is not None and not bool(flag) else {}
 
 
 @functools.lru_cache(maxsize=4)
@@ -136,10 +141,15 @@ def _text_step_ends(estimator: str, responses, response_mask, *, step_pattern=No
     if tokenizer is None:
         fail(f"algorithm.{CONFIG_KEY}.tokenizer", "is needed to decode the responses for step_pattern",
              "set +algorithm.treecredit_options.tokenizer=<the model's local path>")
-    pattern = re.compile(step_regex) if step_regex is not None else step_pattern
+    if step_regex is not None:
+        pattern = step_pattern_regex(re.compile(step_regex), f"algorithm.{CONFIG_KEY}.step_regex")
+    else:
+        pattern = step_pattern_regex(step_pattern, f"algorithm.{CONFIG_KEY}.step_pattern")
     tok = _load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask)
-    warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {pattern!r}")
+    given = pattern if step_regex is not None else step_pattern  # the user's text, not its escaped regex
+    warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {given!r}", pattern=given,
+                     sample=lambda: first_response_text(responses, tok, response_mask))
     return ends
 
 

@@ -79,10 +79,18 @@ class SegmentRequest:
         max_tokens: most tokens per continuation (≥ 1).
         stop_ids: ids that end a continuation (kept as its last token).
         stop_strings: texts that end a continuation at the token that completes one (kept).
-        seed: per-request seed; a backend that seeds per request (vLLM) uses it. The built-in one
-            derives the request's chain keys from it when ``chain_keys`` is None (and, when ``seed`` is
-            None too, draws a seed per request from the generator passed to ``generate``, in request
-            order, so one generator seed fixes a whole call).
+        seed: per-request seed. The same seed and prefix give the same continuations; different seeds give
+            independent ones (no continuation of one is bound to equal one of another); on one prefix,
+            continuation i depends on (seed, i) only, so ``n=2`` draws the first two of ``n=3``. The
+            built-in backend derives the request's chain keys from it when ``chain_keys`` is None (and,
+            when ``seed`` is None too, draws a seed per request from the generator passed to ``generate``,
+            in request order, so one generator seed fixes a whole call). The in-process vLLM backend gives
+            continuation i a hash of (seed, i) as its own vLLM seed
+            (:func:`~treecredit.sampling.vllm_backend.continuation_seeds`; there ``seed`` wins over
+            ``chain_keys``). The vLLM server backend still sends one seed per request, and the server gives
+            continuation i ``seed + i`` (vLLM's rule), so there requests seeded s and s + 1 share
+            continuations: give seeds far apart, or leave ``seed`` None and give ``chain_keys``. Seeds fix
+            draws per backend: the built-in and the vLLM backends draw different tokens for one seed.
         keep_key: when not None, ask the backend to keep the state after each continuation so that a
             later request whose ``cache_key`` equals ``(keep_key, seq)`` continues from it without
             recomputing the prefix. Backends without such state ignore it.

@@ -1,9 +1,10 @@
 """A :class:`~treecredit.sampling.backend.GenerationBackend` on vLLM: segment requests as token-id prompts.
 
-Every request of a round goes to vLLM in one ``LLM.generate`` call: the prefix as a token-id prompt,
-``n`` continuations, the request's stop ids and stop strings, its seed. vLLM's automatic prefix caching
-computes a prefix shared by several requests (the branches of a tree) once, so tree sampling through
-segment requests pays for shared prefixes once, as the built-in KV-cache decoder does.
+Every request of a round goes to vLLM in one ``LLM.generate`` call: the prefix as a token-id prompt once
+per continuation (each with its own seed, below), the request's stop ids and stop strings. vLLM's
+automatic prefix caching computes a prefix shared by several requests (the branches of a tree) once, so
+tree sampling through segment requests pays for shared prefixes once, as the built-in KV-cache decoder
+does.
 
 What comes back, per continuation (a :class:`~treecredit.sampling.backend.Segment`):
 
@@ -32,10 +33,14 @@ Where this differs from vLLM's defaults, on purpose:
   the contract asks; vLLM sees only the continuation's text, so a stop string that straddles the
   boundary is found here, and the continuation is cut at the token that completes it;
 - at τ = 0 (greedy) vLLM draws one continuation per request and each of the n segments is a copy of it;
-- a request without a seed gets one derived from its first chain key (the samplers give them, so a
-  sampler's seed fixes its trees however vLLM batches), else one drawn from the ``generator`` passed to
-  ``generate`` (a ``torch.Generator``) (:func:`request_seed`); vLLM gives the i-th of ``n``
-  continuations of a seeded request the seed ``seed + i``.
+- each of a request's ``n`` continuations is its own ``n=1`` prompt of the one ``LLM.generate`` call, with
+  its own seed (:func:`continuation_seeds`): a hash of the request's ``seed`` and the continuation's index,
+  else from the continuation's chain key (the samplers give them, so a sampler's seed fixes its trees
+  however vLLM batches), else a hash of a seed drawn from the ``generator`` passed to ``generate`` (a
+  ``torch.Generator``). So requests with different seeds draw independent continuations, as on the
+  built-in backend (vLLM's own ``n`` would give the i-th continuation the seed ``seed + i``, and requests
+  seeded 1 and 2 would share continuations). vLLM fans ``n`` out into ``n`` requests itself, so this costs
+  no more: the shared prefix is still computed once (prefix caching).
 
 The pieces that do not depend on where the engine runs (:func:`plan_call`, :func:`finish_segment`,
 :func:`stop_string_end`, :func:`topk_entropy`, ...) are shared with the server backend
@@ -133,21 +138,23 @@ class VLLMBackend:
         if not requests:
             return []
         plan = plan_call(settings, self.entropy_top_k, self.base_logprobs)
-        prompts, params = [], []
-        for request in requests:
-            seed = request_seed(request, generator)
-            prompts.append(TokensPrompt(prompt_token_ids=list(request.prefix)))  # type: ignore[typeddict-item]
-            params.append(SamplingParams(
-                n=draws(request, settings), temperature=settings.temperature, top_p=settings.top_p,
-                max_tokens=request.max_tokens, stop_token_ids=list(request.stop_ids), ignore_eos=True,
-                stop=list(request.stop_strings) or None, include_stop_str_in_output=True, logprobs=plan.draw_k,
-                seed=seed, detokenize=bool(request.stop_strings)))
+        prompts, params, counts = [], [], []
+        for request in requests:  # one n=1 prompt per continuation, each with its own seed
+            seeds = continuation_seeds(request, settings, generator)
+            counts.append(len(seeds))
+            for seed in seeds:
+                prompts.append(TokensPrompt(prompt_token_ids=list(request.prefix)))  # type: ignore[typeddict-item]
+                params.append(SamplingParams(
+                    n=1, temperature=settings.temperature, top_p=settings.top_p, max_tokens=request.max_tokens,
+                    stop_token_ids=list(request.stop_ids), ignore_eos=True, stop=list(request.stop_strings) or None,
+                    include_stop_str_in_output=True, logprobs=plan.draw_k, seed=seed,
+                    detokenize=bool(request.stop_strings)))
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        segments = []
-        for request, output in zip(requests, outputs):
-            completions = sorted(output.outputs, key=lambda c: c.index)
-            segments.append(copies_for_greedy([self._segment(request, completion, plan) for completion in completions],
-                                              request, settings))
+        segments, first = [], 0
+        for request, count in zip(requests, counts):
+            drawn = [self._segment(request, output.outputs[0], plan) for output in outputs[first:first + count]]
+            segments.append(copies_for_greedy(drawn, request, settings))
+            first += count
         if plan.rescore:
             self._rescore([(r.prefix, s) for r, per in zip(requests, segments) for s in per], plan.top_k)
         return segments
@@ -302,8 +309,29 @@ def topk_entropy_bounds(logprobs: Sequence[float], top_k: int, vocab_size: int) 
 
 
 SEED_RANGE = 2**62
-"""Seeds derived from chain keys lie in [0, SEED_RANGE): ``seed + i`` of the i-th continuation stays a
-64-bit signed integer, as vLLM's server requires."""
+"""Seeds derived from chain keys or hashes lie in [0, SEED_RANGE): ``seed + i`` of the i-th continuation
+(vLLM's server, which draws ``n`` continuations per seed) stays a 64-bit signed integer, as it requires."""
+
+
+def continuation_seeds(request: SegmentRequest, settings: SamplingSettings, generator) -> list[int | None]:
+    """The seed of each continuation the in-process backend draws for ``request`` (``draws(request,
+    settings)`` of them), so that seeded requests draw independent streams, as on the built-in backend:
+
+    - a request's ``seed`` s: continuation i gets a 64-bit hash of (s, i) (:func:`~treecredit.sampling.draws.
+      combine`), so seeds 1 and 2 share no stream (vLLM's own ``n`` would give continuation i the seed
+      s + i: request (1, n=3) and request (2, n=2) would draw the same two continuations);
+    - else the request's ``chain_keys``: continuation i gets one from its own chain key (the samplers give
+      them, so a tree does not depend on how vLLM batches);
+    - else one seed drawn from ``generator`` per request, in request order, hashed with i as above;
+    - else None (vLLM's own randomness).
+    """
+    from treecredit.sampling.draws import combine
+
+    count = draws(request, settings)
+    if request.seed is None and request.chain_keys and len(request.chain_keys) >= count:
+        return [int(key) % SEED_RANGE for key in request.chain_keys[:count]]
+    seed = request_seed(request, generator)
+    return [None if seed is None else combine(seed, i) % SEED_RANGE for i in range(count)]
 
 
 def request_seed(request: SegmentRequest, generator) -> int | None:
