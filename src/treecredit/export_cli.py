@@ -47,8 +47,7 @@ def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, ove
         fail("run", "the run trained the small GPT, which has no Hugging Face format",
              "export runs of --model <Hugging Face folder, .gguf file or smollm2>; the small GPT's weights are "
              "in checkpoint.pt")
-    config.hf_warm_start_steps = 0  # the checkpoint replaces the weights: no warm start to run or load
-    policy = build_policy(config, task_from_config(config), log)
+    policy = build_policy(config, task_from_config(config), log, for_checkpoint=True)  # no warm start to run
     policy.module.load_state_dict(state["model"])
     folder = export_pretrained(policy, out, merge_lora=merge_lora)
     log(f"exported step {state['counters']['step']} of {run} to {folder}")

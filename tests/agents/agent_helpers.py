@@ -3,6 +3,7 @@
 import torch
 
 from treecredit.agents.policy import AGENT_ALPHABET
+from treecredit.envs.base import TextEnv
 from treecredit.envs.gridworld import GridWorld
 from treecredit.models.tokenizer import CharTokenizer
 from treecredit.sampling.policy import DecodeState
@@ -153,3 +154,48 @@ class Crashing(GridWorld):
         if self.seed % 2 and self.calls == 2:
             raise RuntimeError("simulator crashed")
         return super().step(action)
+
+
+class PoolGrid(GridWorld):
+    """A grid world with a finite pool of ``pool`` maps (instance ``seed`` is map ``seed % pool``), as textworld."""
+
+    def __init__(self, *, pool: int = 16, **common) -> None:
+        super().__init__(**common)
+        self.pool = pool
+
+    def instances(self, rng, n):
+        return [int(s) for s in rng.integers(0, self.pool, size=n)]
+
+    def _reset(self, seed):
+        return super()._reset(seed % self.pool)
+
+    def instance_key(self):
+        return self.seed % self.pool
+
+    def instance_count(self):
+        return self.pool
+
+
+class Secret(GridWorld):
+    """The first observation is the same for every instance: the goal is hidden (the default instance_key fails)."""
+
+    instance_key = TextEnv.instance_key  # the default: the first observation
+
+    def _reset(self, seed):
+        super()._reset(seed)
+        return "find the hidden goal. moves: up down left right."
+
+
+class SecretBySeed(Secret):
+    def instance_key(self):
+        return self.seed
+
+
+class AlwaysCrashing(GridWorld):
+    def step(self, action):  # any action text, valid or not
+        raise RuntimeError("simulator down")
+
+
+class NoCanonicalState(GridWorld):
+    def state_key(self):
+        return {"pos": object()}

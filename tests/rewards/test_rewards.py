@@ -226,6 +226,14 @@ def test_a_reward_that_is_not_a_finite_number_fails_its_completion_naming_the_fu
     with pytest.raises(ValueError, match=r"reward: never returned .*not a finite number, on every one of the 2"):
         with probe.probing(2, solutions=True):
             probe(["p", "q"], ["a", "b"])
+    def no_kwargs(prompts, completions):
+        return [1.0] * len(completions)
+
+    probe = RewardSet([no_kwargs])  # a column it does not take: the fix names **kwargs
+    with pytest.raises(ValueError, match=r"unexpected keyword argument 'answer', on every one of the 2 completions.*"
+                                         r"Fix: add \*\*kwargs to its parameters"):
+        with probe.probing(2, solutions=True):
+            probe(["p", "q"], ["a", "b"], answer=["1", "2"])
     numbers = RewardSet([lambda prompts, completions, **kw: [np.float32(0.5), True]])
     assert numbers(["p", "q"], ["a", "b"]) == [0.5, 1.0]  # NumPy numbers and bools are numbers
 
@@ -254,3 +262,19 @@ def test_reward_specs_a_trial_got_wrong_are_refused_with_a_suggestion(tmp_path, 
     with warnings_module.catch_warnings():
         warnings_module.simplefilter("error")
         RewardSet(["math", "my_rewards_trial:fmt@-0.1"])  # a penalty beside a positive reward: no warning
+
+
+def test_a_reward_module_that_fails_its_own_import_is_not_called_missing(tmp_path, monkeypatch):
+    """A module that is there but whose code fails (here: imports a missing package) is told apart from a
+    module that is not found; a dotted name gets the module:function hint."""
+    (tmp_path / "broken_reward_mod.py").write_text("x = 1\nimport numpyy_not_a_package\n\ndef f(**kw):\n    pass\n")
+    (tmp_path / "numpy_ok_mod.py").write_text("import no_such_pkg_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match=r"module 'broken_reward_mod' of 'broken_reward_mod:f' \(.*broken_reward_mod"
+                                         r"\.py\) was found but failed while it was imported: ModuleNotFoundError: "
+                                         r"No module named 'numpyy_not_a_package' \(line 2 of .*\)\. Fix: fix that"):
+        RewardSet(["broken_reward_mod:f"])
+    with pytest.raises(ValueError, match=r"'numpy_ok_mod' .*was found but failed"):
+        RewardSet(["numpy_ok_mod:f"])
+    with pytest.raises(ValueError, match=r"unknown reward 'my_rewards\.fmt' \(did you mean my_rewards:fmt\?"):
+        RewardSet(["my_rewards.fmt"])

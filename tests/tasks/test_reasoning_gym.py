@@ -33,8 +33,14 @@ def test_same_seed_same_problems_and_worked_steps():
 def test_bad_names_and_options():
     with pytest.raises(ValueError, match="task: reasoning-gym has no generator 'chainsum'"):
         make_rg_task("rg:chainsum")
-    with pytest.raises(ValueError, match="task: options .* are not valid for rg:chain_sum"):
+    with pytest.raises(ValueError, match="task: 'colour' is not an option of rg:chain_sum. Fix: use some of its "
+                                         r"config's fields \['min_terms', 'max_terms'"):
         make_rg_task("rg:chain_sum:colour=3")
+    with pytest.raises(ValueError, match="task: 'max_term' is not an option of rg:chain_sum "
+                                         r"\(did you mean 'max_terms'\?\)"):
+        make_rg_task("rg:chain_sum:max_term=2")
+    with pytest.raises(ValueError, match="task: options .* are not valid for rg:chain_sum"):  # a known field's value
+        make_rg_task("rg:chain_sum:min_terms=5,max_terms=2")
 
 
 SPLITTING = "rg:string_splitting:max_initial_machines=4"

@@ -58,6 +58,7 @@ def test_reasoning_gym_columns_reach_a_user_function(user_module):
     assert call["answer"] == [p.answer for p in problems]
     assert call["question"] == [p.data[1]["question"] for p in problems]
     assert call["metadata"][0]["source_dataset"] == "chain_sum"
+    assert set(call) == {"prompts", "completions", "answer", "question", "metadata", "solution"}  # no internals
     # a system message makes the prompt a conversation, and the completion one too (TRL's convention)
     assert call["prompts"][0][0] == {"role": "system", "content": "Answer briefly."}
     assert call["completions"][1] == [{"role": "assistant", "content": "no idea"}]

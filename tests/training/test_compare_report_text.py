@@ -103,3 +103,17 @@ def test_the_settings_of_an_agent_comparison_leave_out_the_task_runs_max_len():
     assert "max_len" not in agent and "task" not in agent and agent["sampler_options"] == {"max_len": 320}
     assert agent["env"] == "gridworld"
     assert shared_settings(TrainConfig())["max_len"] == TrainConfig().max_len
+
+
+def test_the_settings_of_a_comparison_show_only_its_models_settings(tmp_path):
+    """A comparison of a Hugging Face model does not list the small GPT's size and warm start (a trial read
+    warm_start_steps 300 in its report), and one of the small GPT does not list LoRA or the HF warm start."""
+    from treecredit.training.compare_cli import shared_settings
+    from treecredit.training.config import TrainConfig
+
+    hf = shared_settings(TrainConfig(model=str(tmp_path), lora_rank=4))  # a folder (not read)
+    assert not {"n_layer", "n_embd", "max_len", "warm_start_steps", "warm_start_lr"} & set(hf)
+    assert hf["lora_rank"] == 4 and "hf_warm_start_steps" in hf
+    gpt = shared_settings(TrainConfig())
+    assert not {"lora_rank", "hf_warm_start_steps", "gguf_file", "chat_template"} & set(gpt)
+    assert gpt["n_layer"] == TrainConfig().n_layer and gpt["warm_start_steps"] == TrainConfig().warm_start_steps

@@ -99,7 +99,9 @@ def test_train_runs_the_warm_start_when_asked(tmp_path, capsys):
 
     shutil.rmtree(tmp_path / "cache")  # export takes the checkpoint's weights: it never reruns the warm start
     assert main(["export", str(tmp_path / "run2"), "--out", str(tmp_path / "exported")]) == 0
-    assert "supervised steps" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "supervised steps" not in out and "(no warm start)" not in out and "note: --lr" not in out
+    assert "(weights from the run's checkpoint)" in out
     assert main(["train", "--hf-warm-start-steps", "3", "--out", str(tmp_path / "r")]) == 2
     assert "hf_warm_start_steps: is for a Hugging Face --model" in capsys.readouterr().err
 
@@ -118,3 +120,5 @@ def test_full_weight_rl_of_a_hf_model_at_the_default_lr_is_noted(settings, noted
     assert loop.build_policy(TrainConfig(model="some/folder", **settings), None, lines.append) == "policy"
     said = [line for line in lines if line.startswith("note: --lr 5e-05 (the default")]
     assert bool(said) == noted, lines
+    lora = f", LoRA rank {settings['lora_rank']}" if settings.get("lora_rank") else ""
+    assert lines[0] == f"policy: Hugging Face model from some/folder{lora} (no warm start)"

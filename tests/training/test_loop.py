@@ -231,6 +231,11 @@ def test_a_tree_that_did_not_branch_is_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not warn_if_tree_did_not_branch(tree, ArithmeticTask())
+    shown: set[str] = set()  # a run's: the warning once, though every step's tree did not branch
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert all(warn_if_tree_did_not_branch(chains, ArithmeticTask(), "fixed", shown) for _ in range(3))
+    assert len(caught) == 1 and str(caught[0].message).endswith("(shown once per run)") and len(shown) == 1
 
 
 @pytest.mark.parametrize("setting, on", [(False, False), (True, True), ("off", False), ("on", True),

@@ -14,7 +14,8 @@ turn (the decoding state by ``Policy.select``, the env by ``snapshot``/``restore
 a group share their turns before the fork on purpose. ``group_size`` must equal
 ``roots × fork_children ** len(fork_at)``.
 
-Bad input: an env that raises in ``step`` drops that episode (a warning; the others go on); an action
+Bad input: an env that raises in ``step``, or returns a bad value there (``TextEnv.step`` checks them), drops
+that episode (a warning naming the env class and the error; the others go on); an action
 without the marker is cut at ``action_max_tokens`` and counted (the marker is then put in front of the
 next observation, untrained, so the layout stays the same); an episode whose tokens would exceed
 ``max_episode_tokens`` ends there (``truncated``, counted as ``context_cut``).
@@ -242,7 +243,7 @@ def _take_turn(policy, ep: Episode, env, tokens, logps, stopped: bool, settings:
         observation, reward, done, info = env.step(action)
     except Exception as exc:  # noqa: BLE001 - any env failure drops the episode, never the run
         ep.error = f"{type(exc).__name__}: {exc}"
-        warn(f"episode of instance {ep.seed} dropped at turn {n}: the env raised {ep.error}")
+        warn(f"episode of instance {ep.seed} dropped at turn {n}: the env {type(env).__name__} raised {ep.error}")
         return None
     ep.rewards.append(float(reward))
     ep.observations.append(observation)

@@ -31,33 +31,55 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
     """One episode of instance ``seed`` whose actions come from ``choose(env) -> text`` (no model involved).
 
     Tokens, masks and turn numbers are laid out exactly as :func:`treecredit.agents.play` lays them out.
+    An env that raises (or returns a bad value) in ``reset``, ``step``, ``expert_action``, ``valid_actions`` or
+    a signature raises ``ValueError`` naming the env class, the instance, the turn and the warm start: its
+    scripted episodes are its own expert's, so the run stops (an RL step drops such an episode instead).
     """
-    observation = env.reset(seed)
-    prompt_text = observation + settings.turn_prefix
-    ep = Episode(group, seed, encodable(policy, prompt_text), prompt_text)
-    while True:
-        action = choose(env)
-        ids = encodable(policy, action + settings.marker)
-        ep.state_sigs.append(env.signature())
-        ep.action_sigs.append(env.action_signature(action))
-        n = ep.n_turns
-        ep.tokens += ids
-        ep.logprobs += [0.0] * len(ids)
-        ep.mask += [True] * len(ids)
-        ep.turn += [n] * len(ids)
-        ep.actions.append(action)
-        observation, reward, done, info = env.step(action)
-        ep.rewards.append(reward)
-        ep.observations.append(observation)
-        ep.invalid += bool(info.get("invalid"))
-        if done:
-            ep.success, ep.truncated = bool(info.get("success")), bool(info.get("truncated"))
-            return ep
-        ids = encodable(policy, observation + settings.turn_prefix)
-        ep.tokens += ids
-        ep.logprobs += [0.0] * len(ids)
-        ep.mask += [False] * len(ids)
-        ep.turn += [-1] * len(ids)
+    turn, action = "reset", None
+    try:
+        observation = env.reset(seed)
+        prompt_text = observation + settings.turn_prefix
+        ep = Episode(group, seed, encodable(policy, prompt_text), prompt_text)
+        while True:
+            turn, action = f"turn {ep.n_turns}", None
+            action = choose(env)
+            if _scripted_turn(policy, env, ep, action, settings):
+                return ep
+    except Exception as exc:  # noqa: BLE001 - named and re-raised: the warm start cannot go on without it
+        name = type(env).__name__
+        during = f"{turn}, action {action!r}" if action is not None else turn
+        problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")  # a checked return value says its fix
+        fix = fix or f"fix {name} (play that instance by hand: env.reset({seed}), then env.step(...) with its " \
+                     "expert_action())"
+        raise ValueError(f"env: {name} failed in the warm start (a scripted expert episode of instance {seed}, "
+                         f"{during}): {type(exc).__name__}: {problem}. Fix: {fix}; or pass --warm-start-steps 0 "
+                         "(no warm start)") from exc
+
+
+def _scripted_turn(policy, env, ep: Episode, action: str, settings: EpisodeSettings) -> bool:
+    """Add one scripted turn to ``ep`` (its action, then the observation); True when the episode ended."""
+    ids = encodable(policy, action + settings.marker)
+    ep.state_sigs.append(env.signature())
+    ep.action_sigs.append(env.action_signature(action))
+    n = ep.n_turns
+    ep.tokens += ids
+    ep.logprobs += [0.0] * len(ids)
+    ep.mask += [True] * len(ids)
+    ep.turn += [n] * len(ids)
+    ep.actions.append(action)
+    observation, reward, done, info = env.step(action)
+    ep.rewards.append(reward)
+    ep.observations.append(observation)
+    ep.invalid += bool(info.get("invalid"))
+    if done:
+        ep.success, ep.truncated = bool(info.get("success")), bool(info.get("truncated"))
+        return True
+    ids = encodable(policy, observation + settings.turn_prefix)
+    ep.tokens += ids
+    ep.logprobs += [0.0] * len(ids)
+    ep.mask += [False] * len(ids)
+    ep.turn += [-1] * len(ids)
+    return False
 
 
 def noisy_expert(rng, noise: float):

@@ -7,6 +7,11 @@ to install when an optional dependency is missing. ``env_available(name)`` check
 Built in: ``gridworld`` (embedded, no dependency), ``frozenlake`` and ``cliffwalking`` (gymnasium's
 toy-text envs as text; extra ``gym``), ``textworld`` (games generated on this machine; extra
 ``textworld``).
+
+Your own env: wherever a name is taken (``make_env``, ``TrainConfig.env``, ``treecredit train --env``),
+``"module:Class"`` names a :class:`TextEnv` subclass directly, imported like ``--reward module:function``
+(the current folder first, then ``sys.path`` and ``PYTHONPATH``); :func:`module_folder` tells a run where
+it was imported from, so a resumed run or a ``compare`` worker finds it again.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from treecredit._validation import fail
@@ -52,9 +59,64 @@ def environments() -> list[str]:
 
 
 def get_env_spec(name: str) -> EnvSpec:
+    """The registered env ``name``, or for ``"module:Class"`` (your own env) a spec of that class."""
+    if isinstance(name, str) and name not in _ENVS and _is_target(name):
+        return EnvSpec(name, name, None, None, "your own env")
     if not isinstance(name, str) or name not in _ENVS:
-        fail("env", f"unknown environment {name!r}", f"use one of: {', '.join(environments())}")
+        fail("env", f"unknown environment {name!r}",
+             f"use one of: {', '.join(environments())}, or module:Class for your own TextEnv subclass")
     return _ENVS[name]
+
+
+def _is_target(name: str) -> bool:
+    module, sep, cls = name.partition(":")
+    return bool(sep) and all(part.isidentifier() for part in module.split(".") + cls.split("."))
+
+
+def _import_class(target: str, own: bool) -> type[TextEnv]:
+    """The class ``module:Class`` names; an import error, a missing class or a class that is not a
+    :class:`TextEnv` subclass raises naming ``env`` and the fix."""
+    module_name, _, attr = target.partition(":")
+    if own and "" not in sys.path:
+        sys.path.insert(0, "")  # the current folder, as for --reward module:function
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - ImportError, or any error raised while the module ran
+        fail("env", f"module {module_name!r} of {target!r} does not import ({type(exc).__name__}: {exc})",
+             f"check the module name and that its folder is the current folder or on PYTHONPATH (e.g. "
+             f"PYTHONPATH=/path/to/folder treecredit train --env {target} ...)")
+    value = module
+    for part in attr.split("."):
+        value = getattr(value, part, None)
+        if value is None:
+            classes = sorted(n for n, v in vars(module).items()
+                             if isinstance(v, type) and issubclass(v, TextEnv) and v is not TextEnv)
+            from treecredit._validation import did_you_mean
+
+            fail("env", f"module {module_name!r} has no class {attr!r}{did_you_mean(attr, classes)}",
+                 f"use one of its TextEnv subclasses: {', '.join(classes) or 'none'}")
+    if not (isinstance(value, type) and issubclass(value, TextEnv)):
+        fail("env", f"{target!r} is {value!r}, not a subclass of treecredit.envs.TextEnv",
+             "point at a class that subclasses TextEnv (docs/agents.md, 'Your own env')")
+    if inspect.isabstract(value):
+        missing = ", ".join(sorted(value.__abstractmethods__))
+        fail("env", f"{target!r} does not implement {missing}", f"define {missing} in {attr}")
+    return value
+
+
+def module_folder(name: str) -> dict[str, str]:
+    """``{module: absolute folder}`` of an imported ``module:Class`` env (the ``sys.path`` entry it came from),
+    else ``{}``: what a run records (``TrainConfig.module_folders``) to import it again from any folder."""
+    if name in _ENVS or not isinstance(name, str) or not _is_target(name):
+        return {}
+    module_name = name.partition(":")[0]
+    file = getattr(sys.modules.get(module_name), "__file__", None)
+    if not file:
+        return {}
+    folder = Path(file).resolve().parent
+    for _ in range(module_name.count(".") + (Path(file).stem == "__init__")):
+        folder = folder.parent
+    return {module_name: str(folder)}
 
 
 def env_available(name: str) -> bool:
@@ -71,8 +133,7 @@ def env_class(name: str) -> type[TextEnv]:
     if not env_available(name):
         fail("env", f"environment {name!r} needs the package {spec.requires!r}, which is not installed",
              f"pip install 'treecredit[{spec.extra}]'")
-    module, _, cls = spec.target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return _import_class(spec.target, own=name not in _ENVS)
 
 
 def env_options(name: str) -> dict[str, object]:
@@ -116,4 +177,4 @@ register_env("textworld", "treecredit.envs.textworld_env:TextWorldEnv", requires
              summary="TextWorld games generated on this machine (exact state from the world facts)")
 
 __all__ = ["EnvSpec", "SIGNATURE_MODES", "TextEnv", "env_available", "env_class", "env_factory", "env_options",
-           "environments", "get_env_spec", "make_env", "register_env"]
+           "environments", "get_env_spec", "make_env", "module_folder", "register_env"]

@@ -11,6 +11,10 @@ An environment is one task instance at a time:
   and ``restore`` replays it from ``reset`` (exact for deterministic environments); environments with
   a cheap copy of their state override both.
 
+Return values are checked: ``_reset`` must return a str, ``_step`` a tuple ``(observation: str, reward: a
+finite real number, done: bool, info: dict)``; anything else raises a ``ValueError`` naming the env class,
+the method and the value (in an RL step the episode is then dropped, as for a ``_step`` that raises).
+
 Invalid actions never crash an episode: the action parser (``parse_action``) returns None, the state
 does not change (a no-op), the observation says so and what a valid action looks like, and the turn
 earns ``invalid_penalty`` (default 0, a plain no-op; pass e.g. −0.1 for a penalty).
@@ -32,8 +36,12 @@ depends on the revisit rate.
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, NoReturn
+
+import numpy as np
 
 from treecredit._validation import check_choice, fail
 from treecredit.signatures import action_signature, normalize_action, state_signature
@@ -119,8 +127,19 @@ class TextEnv(ABC):
         return [int(s) for s in rng.integers(0, 2**31 - 1, size=n)]
 
     def instance_key(self) -> Any:
-        """What makes two instances the same (default: the first observation)."""
+        """What makes two instances the same (default: the first observation, after :meth:`reset`).
+
+        Held-out evaluation instances are told apart from training ones by this key. An env whose first
+        observation is the same for every instance (a hidden secret, a random start that the text does not
+        show) must override it, e.g. ``return self.seed`` or the secret; else every instance looks like every
+        held-out one and a run is refused before any work."""
         return self.first_observation
+
+    def instance_count(self) -> int | None:
+        """The number of distinct instances when it is finite and known without building them (``textworld``:
+        its ``pool``), else None. A run with a finite count holds out a share of it at the default
+        ``eval_problems`` and refuses a held-out set that covers every instance, before any work."""
+        return None
 
     # -- the public interface -------------------------------------------------------------------
     def reset(self, seed: int) -> str:
@@ -129,7 +148,11 @@ class TextEnv(ABC):
             fail("seed", f"is {seed!r}, must be an int", "pass the instance seed as an int")
         self.seed, self.actions, self.done = seed, [], False
         self._episode = next(_EPISODES)
-        self.observation = self.first_observation = self._reset(seed)
+        observation = self._reset(seed)
+        if not isinstance(observation, str):
+            self._bad_return(f"_reset(seed={seed})", f"the first observation {observation!r:.200} "
+                             f"({type(observation).__name__})", "a str (the task description)")
+        self.observation = self.first_observation = observation
         return self.observation
 
     def step(self, action: str) -> tuple[str, float, bool, dict]:
@@ -144,13 +167,36 @@ class TextEnv(ABC):
             obs, reward, done = f"invalid action. {self.action_help()}", self.invalid_penalty, False
             info = {"invalid": True}
         else:
-            obs, reward, done, info = self._step(parsed)
+            obs, reward, done, info = self._checked_step(parsed)
             info = {"invalid": False, **info}
             self.observation = obs
         info.setdefault("success", False)
         info["truncated"] = not done and len(self.actions) >= self.max_turns
         self.done = done or info["truncated"]
         return obs, float(reward), self.done, info
+
+    def _bad_return(self, call: str, what: str, expected: str) -> NoReturn:
+        name = type(self).__name__
+        shape = "a str" if call.startswith("_reset") else \
+            "(observation: str, reward: a finite real number, done: bool, info: dict)"
+        fail(f"{name}.{call}", f"returned {what}, not {expected}", f"make {name}.{call.split('(')[0]} return {shape}")
+
+    def _checked_step(self, parsed: Any) -> tuple[str, float, bool, dict]:
+        """``_step(parsed)`` with its return values checked (see the module docstring)."""
+        out = self._step(parsed)
+        call = f"_step({parsed!r})"
+        if not isinstance(out, tuple) or len(out) != 4:
+            self._bad_return(call, f"{out!r:.200}", "a tuple of 4")
+        obs, reward, done, info = out
+        if not isinstance(obs, str):
+            self._bad_return(call, f"the observation {obs!r:.200} ({type(obs).__name__})", "a str")
+        if isinstance(reward, bool) or not isinstance(reward, numbers.Real) or not math.isfinite(reward):
+            self._bad_return(call, f"the reward {reward!r:.100} ({type(reward).__name__})", "a finite real number")
+        if not isinstance(done, (bool, np.bool_)):
+            self._bad_return(call, f"done={done!r:.100} ({type(done).__name__})", "True or False")
+        if not isinstance(info, dict):
+            self._bad_return(call, f"info={info!r:.100} ({type(info).__name__})", "a dict ({} when empty)")
+        return obs, float(reward), bool(done), info
 
     def snapshot(self) -> Any:
         """A value from which :meth:`restore` rebuilds the current state (default: seed + actions)."""
@@ -167,7 +213,14 @@ class TextEnv(ABC):
         """The current state's signature in ``mode`` (default: the env's ``signature`` option)."""
         mode = mode or self.signature_mode
         if mode == "state":
-            signature = state_signature(self.state_key())
+            key = self.state_key()
+            try:
+                signature = state_signature(key)
+            except ValueError as exc:
+                name, problem = type(self).__name__, str(exc).rstrip(".").partition(". Fix: ")[0]
+                fail(f"{name}.state_key()", f"returned {key!r:.120}, which has no canonical form ({problem})",
+                     f"make {name}.state_key() return the exact state as dicts, lists, tuples, str, numbers, bool "
+                     "or None")
         elif mode == "observation":
             signature = state_signature(normalize_action(self.observation))
         elif mode == "history":

@@ -121,6 +121,9 @@ class TextWorldEnv(TextEnv):
     def instance_key(self):
         return self.seed % self.pool
 
+    def instance_count(self) -> int:
+        return self.pool
+
     def _reset(self, seed: int) -> str:
         if self.view != "text":
             from treecredit.envs.textworld_compact import CompactGame, compact_game

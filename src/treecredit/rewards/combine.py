@@ -23,6 +23,11 @@ from treecredit.rewards.load import make_reward
 log = logging.getLogger("treecredit.rewards")
 
 
+INTERNAL_COLUMNS = ("treecredit_problem",)
+"""Columns treecredit passes for its own rewards only (a task's verifier, ``--reward task``, gets each
+row's problem through :data:`treecredit.tasks.rewarded.PROBLEM_KEY`); a user's function never sees them."""
+
+
 class RewardSet:
     """Weighted reward functions (specs, callables or ``(callable, weight)`` pairs).
 
@@ -59,9 +64,12 @@ class RewardSet:
     def __call__(self, prompts: list[str], completions: list, **columns) -> list[float | None]:
         """One weighted reward (float) or None per completion; ``columns`` are lists of the same length."""
         n = len(completions)
+        own = columns  # internal columns (INTERNAL_COLUMNS) reach only functions marked takes_internal_columns
+        public = {k: v for k, v in columns.items() if k not in INTERNAL_COLUMNS}
         totals: list[float | None] = [None] * n
         broken = [False] * n
         for name, fn, weight in self.items:
+            columns = own if getattr(fn, "takes_internal_columns", False) else public
             try:  # one call for the whole batch, as TRL calls its reward_funcs
                 values = fn(prompts=prompts, completions=completions, **columns)
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
@@ -113,9 +121,11 @@ class RewardSet:
             self._probing = None
         for name, (errors, last) in raised.items():
             if solutions and errors >= n:
+                kwargs = ("add **kwargs to its parameters (it is called with every dataset column as a keyword, "
+                          "TRL's convention), or " if "unexpected keyword argument" in last else "")
                 fail(self.argument, f"{last}, on every one of the {n} completions",
-                     f"fix {name} (call it by hand as {name}(prompts=[...], completions=[...], **columns)); a "
-                     "completion it cannot score should get None, not an error")
+                     f"{kwargs}fix {name} (call it by hand as {name}(prompts=[...], completions=[...], **columns)); "
+                     "a completion it cannot score should get None, not an error")
 
     @contextlib.contextmanager
     def held_out(self):

@@ -71,6 +71,28 @@ def parse_spec(spec: str, argument: str = "reward") -> tuple[str, dict, float]:
     return target, options, weight
 
 
+def _found_module_file(module_name: str, exc: BaseException) -> str:
+    """The file of ``module_name`` when it exists and ``exc`` came from running it (not from finding it),
+    else ``""``."""
+    import importlib.util
+
+    if isinstance(exc, ModuleNotFoundError) and exc.name is not None and (module_name + ".").startswith(exc.name + "."):
+        return ""  # the module (or a package above it) is not there
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except Exception:  # noqa: BLE001 — a parent package that itself fails to import
+        return ""
+    return str(spec.origin) if spec is not None and spec.origin else ""
+
+
+def _where_in(exc: BaseException, file: str) -> str:
+    """`` (at <file>:<line>)`` for the deepest frame of ``exc``'s traceback in ``file``, else ``""``."""
+    import traceback
+
+    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == file]
+    return f" (line {lines[-1]} of {file})" if lines else ""
+
+
 def load_function(target: str, argument: str = "reward") -> Callable:
     """The callable named by ``target``: a registered/built-in name or ``module:function``."""
     if target in _REGISTERED:
@@ -82,13 +104,21 @@ def load_function(target: str, argument: str = "reward") -> Callable:
              "with --dataset, name the verifiers: math, exact, numeric, code or module:function")
     module_name, sep, attr = target.partition(":")
     if not sep:
-        fail(argument, f"unknown reward {target!r}{did_you_mean(target, reward_names())}",
+        head, dot, tail = target.rpartition(".")
+        hint = (f" (did you mean {head}:{tail}? a function is named module:function)"
+                if dot and head and tail and not did_you_mean(target, reward_names()) else "")
+        fail(argument, f"unknown reward {target!r}{hint or did_you_mean(target, reward_names())}",
              f"pass one of {reward_names()}, or module:function for your own (TRL convention)")
     if "" not in sys.path:
         sys.path.insert(0, "")  # the current folder, as `python -m` would
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 — ImportError, or any error raised while the module ran
+        found = _found_module_file(module_name, exc)
+        if found:  # the module is there; its own code failed while it was imported
+            fail(argument, f"module {module_name!r} of {target!r} ({found}) was found but failed while it was "
+                 f"imported: {type(exc).__name__}: {exc}{_where_in(exc, found)}",
+                 "fix that line of the module (or install the package it imports), then run the same command")
         recorded = _FOLDERS.get(module_name)
         where = f", nor from {recorded}, the folder the run recorded at its start" if recorded else ""
         fail(argument, f"module {module_name!r} of {target!r} does not import ({type(exc).__name__}: {exc}{where})",

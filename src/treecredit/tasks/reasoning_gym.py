@@ -19,11 +19,12 @@ text; a template may instead show the entry's metadata fields (``{initial_machin
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from treecredit._validation import fail
+from treecredit._validation import did_you_mean, fail
 from treecredit.tasks.base import Problem, Task
 from treecredit.tasks.chat import ChatPrompt
 from treecredit.tasks.rg_steps import RULE_MACHINES, check_rule_steps, worked_solution
@@ -91,8 +92,6 @@ class ReasoningGymTask(Task):
         from reasoning_gym.factory import DATASETS
 
         if self.generator not in DATASETS:
-            from treecredit._validation import did_you_mean
-
             fail("task", f"reasoning-gym has no generator {self.generator!r}{did_you_mean(self.generator, DATASETS)}",
                  f"pass rg:NAME with NAME among {len(DATASETS)} names, e.g. {sorted(DATASETS)[:8]}")
         if self.size < 1:
@@ -100,6 +99,13 @@ class ReasoningGymTask(Task):
                  "pass --task-option size=100000, or leave it out")
         if self.held_out < 0:
             fail("held_out", f"is {self.held_out}, must be ≥ 0", "pass held_out=0 (draws like training) or a count")
+        config_fields = [f.name for f in dataclasses.fields(DATASETS[self.generator][1])
+                         if f.name not in ("seed", "size")]  # set through our own options
+        unknown = sorted(set(self.config) - set(config_fields))
+        if unknown:
+            fail("task", f"{unknown[0]!r} is not an option of rg:{self.generator}"
+                 f"{did_you_mean(unknown[0], config_fields + list(OWN_OPTIONS))}",
+                 f"use some of its config's fields {config_fields} or treecredit's own {list(OWN_OPTIONS)}")
         try:
             self._dataset = reasoning_gym.create_dataset(self.generator, seed=self.seed, size=self.size, **self.config)
         except (TypeError, AssertionError, ValueError) as exc:

@@ -63,6 +63,8 @@ class RewardedTask:
 
         return self._verified(list(columns[PROBLEM_KEY]), [as_text(c) for c in completions])
 
+    _own_reward.takes_internal_columns = True  # type: ignore[attr-defined]  # gets PROBLEM_KEY (RewardSet)
+
     def _verified(self, problems: list[Problem], responses: list[str]) -> list[float]:
         """The wrapped task's rewards of a batch. The last batch's are kept, so that :meth:`success_of` on
         the batch just scored (held-out evaluation under ``--reward task ...``) does not verify it again:

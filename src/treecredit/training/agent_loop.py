@@ -46,15 +46,25 @@ def split_sampler_options(options: dict) -> tuple[dict, dict]:
 
 
 def check_agent_config(config) -> None:
-    """Validate the agent parts of a ``TrainConfig`` (env, its options, estimator, sampler options)."""
+    """Validate the agent parts of a ``TrainConfig`` (env, its options, estimator, sampler options).
+
+    Also sets two of its values: ``module_folders`` gets the folder a ``module:Class`` env was imported from
+    (so a resumed run or a ``compare`` worker imports it from any folder), and a default ``eval_problems`` is
+    sized for an env with a finite number of instances (:func:`~treecredit.training.agent_checks.
+    sized_eval_problems`: a quarter of ``textworld``'s pool)."""
     from treecredit.agents.credit import estimator_level
     from treecredit.agents.episodes import EpisodeSettings
-    from treecredit.envs import make_env
+    from treecredit.envs import make_env, module_folder
+    from treecredit.rewards.load import add_module_folders
+    from treecredit.training.agent_checks import sized_eval_problems
     from treecredit.training.config import option_flag_named
 
     estimator_level(config.estimator)
+    add_module_folders(config.module_folders)  # a resumed run: where its module:Class env was imported from
     with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
-        make_env(config.env, **config.env_options)
+        env = make_env(config.env, **config.env_options)
+    config.module_folders = {**config.module_folders, **module_folder(config.env)}
+    config.eval_problems = sized_eval_problems(env, config.eval_problems)
     episode_options, agent = split_sampler_options(config.sampler_options)
     with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
         EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens).roots(config.group_size)
@@ -73,7 +83,8 @@ def check_agent_config(config) -> None:
 
 
 def draw_instances(env, rng, n: int, held_out: set) -> list[int]:
-    """``n`` training instance seeds from ``rng`` whose instance is not in ``held_out``."""
+    """``n`` training instance seeds from ``rng`` whose instance is not in ``held_out`` (a run has checked, in
+    :func:`eval_instances`, that some are left; this loop gives up after 1000 rounds)."""
     if env.single_instance:  # one map only (cliffwalking): nothing can be held out
         return env.instances(rng, n)
     seeds: list[int] = []
@@ -109,7 +120,7 @@ def gpt_positions(probe, eval_seeds: list[int], settings, agent: dict) -> int:
     defaults)."""
     from treecredit.training.config import option_flag_named
 
-    longest = max(len(probe.reset(seed) + settings.turn_prefix) for seed in eval_seeds)
+    longest = max(len(probe.reset(seed) + settings.turn_prefix) for seed in dict.fromkeys(eval_seeds))
     if "max_len" in agent:
         with option_flag_named(agent, "sampler_options", "--sampler-option", "agent episodes"):
             check_room("max_len", int(agent["max_len"]), longest, settings, "characters",
@@ -121,12 +132,22 @@ def gpt_positions(probe, eval_seeds: list[int], settings, agent: dict) -> int:
 
 
 def eval_instances(probe, n: int) -> tuple[list[int], set]:
-    """The ``n`` held-out instance seeds (fixed by ``EVAL_SEED``) and the set of their ``instance_key``."""
+    """The ``n`` held-out instance seeds (fixed by ``EVAL_SEED``) and the set of their ``instance_key``.
+
+    Checks the env on the way, before any work (:mod:`treecredit.training.agent_checks`): its return values
+    (``TextEnv.reset``), that instances are told apart and some are left for training, and that the first
+    state has a signature (``state_key()``)."""
+    from treecredit.training.agent_checks import check_instance_key, check_instances, check_signature
+
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
     held_out = set()
-    for seed in seeds:
+    for seed in dict.fromkeys(seeds):  # a seed is one instance: each distinct seed reset once
         probe.reset(seed)
-        held_out.add(probe.instance_key())
+        key = probe.instance_key()
+        check_instance_key(probe, key, seed)
+        held_out.add(key)
+    check_instances(probe, held_out, n)
+    check_signature(probe, seeds[0])
     return seeds, held_out
 
 
@@ -207,7 +228,7 @@ def _share(record: dict, key: str) -> str:
 
 
 def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_at_step: int | None = None,
-                log=print, on_resume=None) -> list[dict]:
+                log=print, on_resume=None, resume_fix: str | None = None) -> list[dict]:
     """Run agent RL with ``config`` (``config.env`` set); return the metric records.
 
     As safe as a task run (:func:`treecredit.training.loop.train`): an ``out`` folder that holds a run
@@ -217,7 +238,9 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     :class:`~treecredit.training.stopping.RunInterrupted`. A resumed run writes the same metrics and
     parameters as one never interrupted. ``stop_at_step`` ends the call after that step without a final
     checkpoint, as a kill would (for the resume tests). ``on_resume``: as in :func:`~treecredit.training.loop.
-    train`.
+    train`. A run whose every episode was dropped (env errors) for ``ALL_DROPPED_STOP_STEPS`` steps in a row
+    saves a checkpoint and raises ``ValueError`` with ``resume_fix`` (None: the ``--config ... --resume``
+    command).
     """
     import torch
 
@@ -225,6 +248,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.agents.credit import step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
+    from treecredit.training.agent_checks import DroppedWatch, held_out_text
     from treecredit.training.budget import StepBudget, resume_run
     from treecredit.training.checkpoint import (
         random_state,
@@ -262,7 +286,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     if config.model != "gpt" and limit:
         from treecredit.agents.episodes import encodable
 
-        longest = max(len(encodable(policy, probe.reset(s) + settings.turn_prefix)) for s in eval_seeds)
+        longest = max(len(encodable(policy, probe.reset(s) + settings.turn_prefix)) for s in dict.fromkeys(eval_seeds))
         check_room("max_episode_tokens", int(limit), longest, settings, "tokens",
                    f"pass {smaller}, or a model with more positions")
     reference = None
@@ -309,14 +333,14 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                                problem_rng=rng, counters=counters, elapsed_s=elapsed(),
                                pending_step_tokens=budget.pending)
 
-    where = (f"the env's one map ({len(eval_seeds)} episodes, the map trained on)" if probe.single_instance
-             else f"{len(eval_seeds)} held-out instances (one episode each)")
+    where = held_out_text(probe, eval_seeds, held_out)
     log(f"evaluation: greedy and sampled success on {where}, {when_text(config.eval_every, config.steps)}")
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = run_bar(config, counters)
     log = above_bar(log, bar)  # evaluation lines and dropped-episode warnings above the bar, not through it
     started = time.perf_counter()
     saved_step = counters["step"]
+    dropped = DroppedWatch(config.env)
     with samples, StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar
         while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
@@ -341,7 +365,8 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                            "step_credit_share": step_credit_share(batch, advantages.numpy()),
                            "time_credit_s": t2 - t1, "time_update_s": time.perf_counter() - t2, **stats}
             else:
-                log(f"warning: step {counters['step'] + 1}: every episode was dropped; no update this step")
+                log(f"warning: step {counters['step'] + 1}: every episode was dropped; no update this step "
+                    f"(the run stops after {dropped.stop_after} such steps in a row)")
             counters["step"] += 1
             counters["generated_tokens"] += generated
             record = {"kind": "train", **counters, **episode_metrics(episodes), **learned,
@@ -351,9 +376,13 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
             done = budget.finished(counters)
             if due(counters["step"], config.eval_every, done):
                 last_eval = run_eval()
-            if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done:
+            stop_dropped = dropped.after_step(len(episodes), config.prompts_per_step * config.group_size)
+            if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done or stop_dropped:
                 checkpoint()
                 saved_step = counters["step"]
+            if stop_dropped:  # an env that broke mid-run: saved, resumable once it is fixed
+                writer.close()
+                raise dropped.stop_error(out / "config.json", resume_fix)
             advance_bar(bar, config, generated, _postfix(record, last_eval, config))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break

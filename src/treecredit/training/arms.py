@@ -50,21 +50,29 @@ def default_estimators(limit: int = 3, env: str = "") -> list[str]:
     return [name for name in PREFERRED if name in known][:limit]
 
 
-def split_arms(text: str) -> list[str]:
-    """Split a comma-separated list of arms, keeping commas inside ``[...]``: ``"a,b[x=1,y=2]"`` → 2 arms."""
-    arms, depth, current = [], 0, ""
+def _split_top(text: str, argument: str) -> list[str]:
+    """``text`` split at the commas outside brackets (``"a,b[x=1,y=[1,2]]"`` → ``["a", "b[x=1,y=[1,2]]"]``).
+    Raises ``ValueError`` (``argument``) for a ``]`` with no ``[`` or a ``[`` left open."""
+    parts, depth, current = [], 0, ""
     for char in text:
         depth += (char == "[") - (char == "]")
-        if depth < 0 or depth > 1:
-            fail("estimators", f"unbalanced brackets in {text!r}", "write each arm as name@sampler[key=value,...]")
+        if depth < 0:
+            fail(argument, f"a ']' closes no '[' in {text!r}", "write each arm as name@sampler[key=value,...]")
         if char == "," and depth == 0:
-            arms.append(current.strip())
+            parts.append(current.strip())
             current = ""
         else:
             current += char
     if depth:
-        fail("estimators", f"unclosed '[' in {text!r}", "close every option list: treerpo@tree[scale=none]")
-    arms.append(current.strip())
+        fail(argument, f"unclosed '[' in {text!r}", "close every option list: treerpo@tree[scale=none]")
+    parts.append(current.strip())
+    return parts
+
+
+def split_arms(text: str) -> list[str]:
+    """Split a comma-separated list of arms, keeping commas inside ``[...]``: ``"a,b[x=1,y=2]"`` → 2 arms
+    (an option's value may be a list: ``rtmc[sampler.fork_at=[1,2]]``)."""
+    arms = _split_top(text, "estimators")
     if not all(arms):
         fail("estimators", f"{text!r} has an empty arm", "remove the doubled or trailing comma")
     if len(set(arms)) != len(arms):
@@ -94,10 +102,16 @@ def parse_arm(label: str) -> Arm:
 
     head, options = label, {}
     if "[" in label:
-        start, end = label.index("["), label.index("]")
+        start, depth = label.index("["), 0
+        for end in range(start, len(label)):  # the ']' that closes the first '['
+            depth += (label[end] == "[") - (label[end] == "]")
+            if depth == 0:
+                break
+        if depth:
+            fail("estimators", f"unclosed '[' in {label!r}", "close every option list: treerpo@tree[scale=none]")
         body = label[start + 1:end]
         head = label[:start] + label[end + 1:]
-        options = parse_key_values([p.strip() for p in body.split(",") if p.strip()], f"arm {label!r}")
+        options = parse_key_values([p for p in _split_top(body, "estimators") if p], f"arm {label!r}")
     estimator, _, spec = head.partition("@")
     sampler, _, branching = spec.partition(":")
     if not estimator:

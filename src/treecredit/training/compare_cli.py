@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
     command = "treecredit compare " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["compare"] else ""
 
     def on_result(runs, failures, pending):
-        write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending),
-                     settings, command)
+        write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, pending=pending,
+                                    agent=bool(env)), settings, command)
 
     from treecredit.training.stopping import RunInterrupted
 
@@ -111,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"treecredit compare: stopped before its runs started; start it again with {again} (--out {out})",
               file=sys.stderr)
         return 130
-    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures), settings,
-                          command)
+    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, agent=bool(env)),
+                          settings, command)
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())
@@ -155,7 +155,12 @@ def shared_settings(base) -> dict:
     """The settings every run of a comparison shares (its report's ``Settings``): ``base.to_dict()`` less the
     per-run fields and those the runs do not use: an agent run's task and ``max_len`` (its GPT's positions are
     fitted to the env, or set by ``--sampler-option max_len``), a dataset run's task (TrainConfig's default, not
-    given), a task run's env and its empty dataset."""
+    given), a task run's env and its empty dataset; the small GPT's size, context and warm start in runs of a
+    Hugging Face model, and a Hugging Face model's settings (LoRA, its warm start) in runs of the small GPT."""
+    from treecredit.training.train_cli import GPT_ONLY_FIELDS, HF_ONLY_FIELDS
+
     task_fields = (("task", "task_options", "dataset", "reward", "max_len") if base.env else
                    ("env", "env_options", "task") if base.dataset else ("env", "env_options", "dataset"))
-    return {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields}
+    model_fields = tuple(HF_ONLY_FIELDS) + ("gguf_file", "chat_template") if base.model == "gpt" else tuple(
+        GPT_ONLY_FIELDS)
+    return {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields + model_fields}

@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 
 
-def estimator_options(spec, rollout, policy, task, user_options: dict, branching: str = "fixed") -> dict:
+def estimator_options(spec, rollout, policy, task, user_options: dict, branching: str = "fixed",
+                      shown: set | None = None) -> dict:
     """The options to pass to estimator ``spec``: what the rollout offers and the estimator accepts.
 
     Step boundaries go as ``step_ends``: the rollout's, or else found in the decoded text of the
@@ -22,7 +23,9 @@ def estimator_options(spec, rollout, policy, task, user_options: dict, branching
     where the delimiter's ids depend on the context), unless the sampled tree goes; ``tree_nodes`` and
     ``mc_values`` when the sampler produced them. The user's options win; a user-given ``delimiter`` or
     ``step_tokens`` replaces the automatic ``step_ends``. A step estimator that finds no step in the whole
-    batch gets a warning, and so does a sampled tree that did not branch (``branching``: its strategy).
+    batch gets a warning, and so does a sampled tree that did not branch (``branching``: its strategy; with
+    ``shown``, a run's set of warnings given, once per run: Python's own once-only filters forget what they
+    showed whenever any code changes the warning filters).
     """
     from treecredit.step_text import step_ends_from_text, warn_if_no_steps
     from treecredit.tasks import delimiter_fix
@@ -43,16 +46,17 @@ def estimator_options(spec, rollout, policy, task, user_options: dict, branching
                              source=f"the task's step delimiter {task.delimiter!r}" if getattr(task, "delimiter", "")
                              else "the sampler", fix=delimiter_fix(task))
     if getattr(rollout, "tree_nodes", None) is not None:
-        warn_if_tree_did_not_branch(rollout, task, branching)
+        warn_if_tree_did_not_branch(rollout, task, branching, shown)
     options.update(user_options)
     return options
 
 
-def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool:
+def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed", shown: set | None = None) -> bool:
     """Warn (``UserWarning``) when no two rows of any group share a token of ``rollout.tree_nodes`` ``(B, T)``:
     the tree sampler grew separate chains (the fixed and adaptive strategies fork at step ends, so responses
     that never write ``task``'s delimiter do not fork), and a tree estimator then sees no more than i.i.d.
-    groups. The advice depends on ``branching`` (the strategy) and on whether the task takes a delimiter."""
+    groups. The advice depends on ``branching`` (the strategy) and on whether the task takes a delimiter.
+    ``shown``: the warnings a run gave already (this one is added; given again, it is not repeated)."""
     import warnings
 
     from treecredit.tasks import delimiter_fix, tree_branch_fixes
@@ -66,10 +70,14 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed") -> bool
              "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
     fixes = tree_branch_fixes(branching, delimiter_fix(task),
                               "pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
-    warnings.warn(f"--sampler tree: no two responses of any group share a tree node in this batch (responses "
-                  f"that start alike were sampled apart, not forked), so the trees did not branch (the "
-                  f"{branching!r} strategy forks {where}). To fix: {'; or '.join(fixes)}.",
-                  UserWarning, stacklevel=2)
+    text = (f"--sampler tree: no two responses of any group share a tree node in this batch (responses that start "
+            f"alike were sampled apart, not forked), so the trees did not branch (the {branching!r} strategy forks "
+            f"{where}). To fix: {'; or '.join(fixes)}.")
+    if shown is not None and text in shown:
+        return True
+    if shown is not None:
+        shown.add(text)
+    warnings.warn(text + (" (shown once per run)" if shown is not None else ""), UserWarning, stacklevel=2)
     return True
 
 

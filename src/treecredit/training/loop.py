@@ -43,8 +43,10 @@ def draw_problems(task, rng, n: int, held_out: set) -> list:
     return problems
 
 
-def build_policy(config: TrainConfig, task, log):
-    """The small GPT, warm-started on worked solutions (from the cache when possible), or a local HF model."""
+def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False):
+    """The small GPT, warm-started on worked solutions (from the cache when possible), or a local HF model;
+    ``for_checkpoint``: its weights are about to be replaced by a run's checkpoint (``export``): no warm start,
+    and the log says so."""
     from treecredit.models import GPTPolicy, HFPolicy
     from treecredit.training.warmstart import char_tokenizer_for, warm_started_policy
 
@@ -52,9 +54,11 @@ def build_policy(config: TrainConfig, task, log):
         from treecredit.models.hf_load import model_identity
         from treecredit.training.warmstart import hf_warm_started
 
-        steps = config.hf_warm_start_steps
-        log(f"policy: Hugging Face model from {config.model}" + ("" if steps else " (no warm start)"))
-        if not config.lora_rank and config.lr == TrainConfig.lr:
+        steps = 0 if for_checkpoint else config.hf_warm_start_steps
+        lora = f", LoRA rank {config.lora_rank}" if config.lora_rank else ""
+        start = (" (weights from the run's checkpoint)" if for_checkpoint else "" if steps else " (no warm start)")
+        log(f"policy: Hugging Face model from {config.model}{lora}{start}")
+        if not config.lora_rank and config.lr == TrainConfig.lr and not for_checkpoint:
             log(f"note: --lr {config.lr:g} (the default, sized for the small GPT) updates every weight of this model; "
                 "on SmolLM2-135M it undid a warm start within 20 RL steps, where --lr 5e-6 improved it "
                 "(docs/own-task.md). Pass --lr to choose (TRL's GRPO default is 1e-6).")
@@ -253,6 +257,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     log = above_bar(log, bar)  # sample lines and notes above the bar, not through it
     failures = AllFailedWatch(task, warn or log)  # every reward of a step failed: refused at step 1, stops a streak
     started = time.perf_counter()
+    shown_warnings: set[str] = set()  # warnings a step gives that the run says once (estimator_options)
     saved_step = counters["step"]
     with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar, not on its line
         while not budget.finished(counters):
@@ -267,7 +272,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             raw_rewards = rollout.rewards.clone()  # NaN where the reward failed: means over the scored ones
             reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted
             stop_failed = failures.after_sampling(counters["step"], reward_failed, rollout.shape[0])
-            options = estimator_options(spec, rollout, policy, task, config.estimator_options, config.branching)
+            options = estimator_options(spec, rollout, policy, task, config.estimator_options, config.branching,
+                                        shown_warnings)
             try:
                 with groups_of_one_named(config):  # the API's hint (group ids) does not apply to a run
                     advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(),

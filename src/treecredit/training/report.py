@@ -24,11 +24,11 @@ TITLES = {"eval_sampled_pass1": "sampled pass@1", "eval_greedy_pass1": "greedy p
           "eval_greedy_success": "greedy success", "eval_return": "return"}
 
 
-def final_keys(runs: dict) -> tuple:
+def final_keys(runs: dict, agent: bool = False) -> tuple:
     """The held-out metrics of these runs: task runs (pass@1, step accuracy) or agent runs (success, return).
     The first is the main one (curves, paired tests, tokens to the reference's final): sampled pass@1, or greedy
     pass@1 for runs that evaluate greedily only (``--eval-mode greedy``, or ``auto`` on a large model; their
-    sampled pass@1 is n/a)."""
+    sampled pass@1 is n/a). Without any evaluation (every run failed), ``agent`` says which."""
     for by_seed in runs.values():
         for records in (by_seed.values() if isinstance(by_seed, dict) else by_seed):
             first = next((r for r in records if r["kind"] == "eval"), {})
@@ -36,7 +36,7 @@ def final_keys(runs: dict) -> tuple:
                 return AGENT_FINAL_KEYS
             return GREEDY_FINAL_KEYS if "eval_sampled_pass1" not in first and "eval_greedy_pass1" in first \
                 else FINAL_KEYS
-    return FINAL_KEYS
+    return AGENT_FINAL_KEYS if agent else FINAL_KEYS
 
 
 CLOSING = "closing_of_earlier_budget"
@@ -85,13 +85,13 @@ def _final(records: list[dict], key: str) -> float:
 
 
 def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo", failures: dict | None = None,
-              pending: int = 0) -> dict:
+              pending: int = 0, agent: bool = False) -> dict:
     """Per arm: curves with bands (tokens, wall time), finals with intervals, paired test and tokens to
     ``reference``'s final accuracy. ``runs[label]`` is ``{seed: records}`` (or a list, seeds 0..n−1).
     Task runs are judged by held-out sampled pass@1, agent runs (``train --env``) by sampled success
-    (:func:`final_keys`)."""
+    (:func:`final_keys`; ``agent``: the runs are agent runs, for the wording when none finished)."""
     runs = {k: (v if isinstance(v, dict) else dict(enumerate(v))) for k, v in runs.items()}
-    keys = final_keys(runs)
+    keys = final_keys(runs, agent)
     main = keys[0]
     grid = np.linspace(0, budget, points)
     summary = {"grid": grid.tolist(), "reference": reference, "metrics": list(keys), "estimators": {},
@@ -238,7 +238,9 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
             lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | | | | |")
     if summary["estimators"]:
         start = np.mean([e["start_main"] for e in summary["estimators"].values()])
-        lines += ["", f"Warm start (step 0) {title[0]}: {start:.3f}."]
+        steps = settings.get("warm_start_steps" if settings.get("model", "gpt") == "gpt" else "hf_warm_start_steps")
+        label = "Step 0 (no warm start)" if steps == 0 else "Warm start (step 0)"
+        lines += ["", f"{label} {title[0]}: {start:.3f}."]
     gain = summary.get("reference_improvement")
     if gain and gain["n"] >= 2:
         lines += ["", f"{ref} over its warm start (paired over seeds): {_signed(gain['mean_diff'])} ± "
@@ -247,7 +249,7 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
             lines += [f"**{ref} did not improve measurably on its warm start at this budget, so 'tokens to {ref} "
                       "final' only says when an arm's curve first touches the warm-start level; it is not evidence "
                       "of faster learning.**"]
-    lines += ["", "![curves](curves.png)", ""]
+    lines += ["", "![curves](curves.png)", ""] if summary["estimators"] else ["", "No run finished: no curves.", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))
     return path

@@ -1,0 +1,151 @@
+"""Checks of an agent run's env before any work, the held-out share of a finite env, and the dropped-step watch.
+
+- :func:`sized_eval_problems`: at the default ``eval_problems`` an env with a finite, known number of
+  instances (``TextEnv.instance_count()``: ``textworld``'s ``pool``) holds out a quarter of them, not 256
+  draws that would cover the whole pool;
+- :func:`check_instances`: refuses, before the warm start, a held-out set that leaves no instance for training
+  (with an ``--eval-problems`` value that works) and an env whose ``instance_key()`` is the same for every
+  instance (an own env whose first observation does not show what differs);
+- :func:`check_signature`: refuses a ``state_key()`` without a canonical form, naming the env class;
+- :class:`DroppedWatch`: stops a run after :data:`ALL_DROPPED_STOP_STEPS` steps in a row whose every episode
+  the env dropped (it trains on nothing), with its checkpoint saved and the resume command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from treecredit._validation import fail
+
+HELD_OUT_SHARE = 4
+"""At the default ``eval_problems``, an env with ``instance_count() = N`` holds out ``N // HELD_OUT_SHARE``
+draws (at least 1)."""
+SAMPLED_INSTANCES = 64
+"""Instances drawn (reset, keyed) to check an env whose number of instances is unknown."""
+SAMPLE_SEED = 20_261_201
+ALL_DROPPED_STOP_STEPS = 5
+"""Steps in a row whose every episode was dropped after which an agent run stops (as the task trainer stops
+after that many steps whose every reward failed)."""
+
+
+def default_eval_problems() -> int:
+    """``TrainConfig.eval_problems``'s default (256)."""
+    from dataclasses import fields
+
+    from treecredit.training.config import TrainConfig
+
+    return next(f.default for f in fields(TrainConfig) if f.name == "eval_problems")  # type: ignore[return-value]
+
+
+def sized_eval_problems(env, eval_problems: int) -> int:
+    """``eval_problems``, or, when it is the default and ``env`` has a finite ``instance_count()`` N, at most
+    ``N // 4`` (≥ 1): a quarter of the instances held out, the rest left for training."""
+    count = None if env.single_instance else env.instance_count()
+    if count is None or eval_problems != default_eval_problems():
+        return eval_problems
+    return max(1, min(eval_problems, count // HELD_OUT_SHARE))
+
+
+def _pool_hint(env) -> str:
+    return " (--env-option pool=N)" if hasattr(env, "pool") else ""
+
+
+def check_instance_key(env, key: Any, seed: int) -> None:
+    """Refuse an ``instance_key()`` that is not hashable (held-out instances are a set of them)."""
+    try:
+        hash(key)
+    except TypeError:
+        name = type(env).__name__
+        fail("env", f"{name}.instance_key() returned {key!r:.120} for instance {seed}, which is not hashable",
+             f"make {name}.instance_key() return a str, a number or a tuple (e.g. `return self.seed`)")
+
+
+def check_instances(env, held_out: set, eval_problems: int) -> None:
+    """Refuse, before any work, a run whose held-out instances leave none for training, or an env whose
+    ``instance_key()`` is one value for every instance (so every instance is a held-out one)."""
+    if env.single_instance:  # one map only: evaluation replays it, nothing is held out
+        return
+    name = type(env).__name__
+    count = env.instance_count()
+    if count is not None:
+        if count < 2:
+            fail("env", f"{name} has {count} instance, so none is left for training once one is held out",
+                 f"enlarge the env{_pool_hint(env)}, or set single_instance = True in {name} (evaluation then "
+                 "replays the instance trained on)")
+        if len(held_out) >= count:
+            fail("eval_problems", f"is {eval_problems}: its held-out draws cover all {count} instances of {name}, "
+                 "none are left for training", f"pass --eval-problems {max(1, count // HELD_OUT_SHARE)} (a quarter "
+                 f"of the {count}) or fewer, or enlarge the env{_pool_hint(env)}")
+        return
+    keys = []
+    for seed in env.instances(np.random.default_rng(SAMPLE_SEED), SAMPLED_INSTANCES):
+        env.reset(seed)
+        keys.append(env.instance_key())
+        check_instance_key(env, keys[-1], seed)
+    distinct = set(keys)
+    if len(distinct) == 1:
+        default = " (the default: the first observation)" if type(env).instance_key is _base_instance_key() else ""
+        fail("env", f"{name}.instance_key(){default} is the same for all {SAMPLED_INSTANCES} instances drawn "
+             f"({keys[0]!r:.80}), so every instance looks like a held-out one and none can be trained on",
+             f"override instance_key() in {name} to return what tells instances apart (e.g. `return self.seed`, "
+             f"or the hidden secret); if every seed really is one instance, set single_instance = True in {name}")
+    if distinct <= held_out:
+        fail("eval_problems", f"is {eval_problems}: the held-out instances cover all {len(distinct)} distinct "
+             f"instances among {SAMPLED_INSTANCES} drawn from {name}, none are left for training",
+             f"pass --eval-problems {max(1, len(distinct) // HELD_OUT_SHARE)} or fewer, or enlarge the env")
+
+
+def _base_instance_key():
+    from treecredit.envs.base import TextEnv
+
+    return TextEnv.instance_key
+
+
+def check_signature(env, seed: int) -> None:
+    """Refuse an env whose signature of its first state fails (``state_key()`` without a canonical form),
+    naming the env class and the method."""
+    env.reset(seed)
+    name = type(env).__name__
+    try:
+        env.signature()
+    except Exception as exc:  # noqa: BLE001 - any failure here would otherwise surface mid-run
+        if isinstance(exc, ValueError) and str(exc).startswith(f"{name}."):
+            raise  # TextEnv.signature's own message names the env class and state_key()
+        method = "state_key()" if env.signature_mode == "state" else f"signature({env.signature_mode!r})"
+        problem = str(exc).rstrip(".").partition(". Fix: ")[0]
+        fail(f"{name}.{method}", f"fails on the first state of instance {seed} ({type(exc).__name__}: {problem})",
+             f"make {name}.state_key() return the exact state as dicts, lists, tuples, str, numbers, bool or None"
+             if method == "state_key()" else f"fix {name} so that its signature can be computed")
+
+
+def held_out_text(env, eval_seeds: list[int], held_out: set) -> str:
+    """What a run evaluates on, for its first lines (with the share of a finite pool held out)."""
+    if env.single_instance:
+        return f"the env's one map ({len(eval_seeds)} episodes, the map trained on)"
+    count = env.instance_count()
+    of = "" if count is None else (f" of the env's {count} ({len(held_out)} distinct, the other "
+                                   f"{count - len(held_out)} trained on; at the default --eval-problems a quarter "
+                                   "of a finite pool)")
+    return f"{len(eval_seeds)} held-out instances{of} (one episode each)"
+
+
+class DroppedWatch:
+    """Counts the RL steps in a row whose every episode the env dropped (errors, each logged): such a step
+    makes no update. :meth:`after_step` returns True after :data:`ALL_DROPPED_STOP_STEPS` of them in a row; the
+    caller saves a checkpoint and raises :meth:`stop_error`. A step with any episode kept ends the streak."""
+
+    def __init__(self, env_name: str, stop_after: int = ALL_DROPPED_STOP_STEPS) -> None:
+        self.env_name, self.stop_after, self.streak = env_name, stop_after, 0
+
+    def after_step(self, kept: int, total: int) -> bool:
+        self.streak = 0 if kept else self.streak + 1
+        return self.streak >= self.stop_after
+
+    def stop_error(self, config_path, resume: str | None = None) -> ValueError:
+        resume = resume or f"resume with `treecredit train --config {config_path} --resume`"
+        return ValueError(f"env: every episode of {self.streak} steps in a row was dropped (env {self.env_name!r} "
+                          "raised or returned a bad value; the warnings above say which); the run stopped, its "
+                          f"checkpoint is saved. Fix: fix the env (play one instance by hand with env.reset(seed) "
+                          f"and env.step(action)), then {resume}.")
