@@ -60,7 +60,8 @@ def test_server_segments_carry_the_sampled_distributions_logprobs_pis_and_entrop
     calls = backend.http_calls
     out = backend.generate(requests, SamplingSettings(temperature, top_p, with_entropy))
     tempered = temperature not in (0.0, 1.0) or top_p < 1
-    assert backend.http_calls - calls == 2 + tempered  # one per seeded request, one re-scoring call
+    per_continuation = 5 if temperature > 0 else 2  # greedy: one continuation per request, copied
+    assert backend.http_calls - calls == per_continuation + tempered  # one per seeded continuation, one re-scoring
     assert [len(segments) for segments in out] == [3, 2]
     for request, segments in zip(requests, out):
         for segment in segments:
@@ -107,6 +108,26 @@ def test_server_stop_ids_end_continuations_and_seeds_fix_them(served):
     assert [s.tokens for s in again] == [s.tokens for s in segments]
     other = SegmentRequest(prefix=prompt, response_start=len(prompt), n=8, max_tokens=12, stop_ids=stop_ids, seed=4)
     assert [s.tokens for s in backend.generate([other], settings)[0]] != [s.tokens for s in segments]
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_server_requests_with_nearby_seeds_draw_independent_continuations(served):
+    """The server gives continuation i of a call seeded s the seed s + i: requests seeded 1 (n = 3) and 2
+    (n = 2) shared two continuations before each continuation got its own hashed seed; n = 2 now draws the
+    first two of n = 3, as in process."""
+    backend, _ = served
+    prompt = _encode(backend, "5+6=")
+    settings = SamplingSettings(temperature=1.0, with_entropy=False)
+    first, second = backend.generate([SegmentRequest(prefix=prompt, response_start=len(prompt), n=3, max_tokens=10,
+                                                     seed=1),
+                                      SegmentRequest(prefix=prompt, response_start=len(prompt), n=2, max_tokens=10,
+                                                     seed=2)], settings)
+    tokens = [tuple(s.tokens) for s in first + second]
+    assert len(set(tokens)) == 5, tokens
+    again = backend.generate([SegmentRequest(prefix=prompt, response_start=len(prompt), n=2, max_tokens=10,
+                                             seed=1)], settings)[0]
+    assert [tuple(s.tokens) for s in again] == tokens[:2]
 
 
 @pytest.mark.slow

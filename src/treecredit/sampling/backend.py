@@ -87,9 +87,8 @@ class SegmentRequest:
             in request order, so one generator seed fixes a whole call). The in-process vLLM backend gives
             continuation i a hash of (seed, i) as its own vLLM seed
             (:func:`~treecredit.sampling.vllm_backend.continuation_seeds`; there ``seed`` wins over
-            ``chain_keys``). The vLLM server backend still sends one seed per request, and the server gives
-            continuation i ``seed + i`` (vLLM's rule), so there requests seeded s and s + 1 share
-            continuations: give seeds far apart, or leave ``seed`` None and give ``chain_keys``. Seeds fix
+            ``chain_keys``); the vLLM server backend sends each seeded continuation as its own prompt with
+            that seed, so it draws what the in-process one draws. Seeds fix
             draws per backend: the built-in and the vLLM backends draw different tokens for one seed.
         keep_key: when not None, ask the backend to keep the state after each continuation so that a
             later request whose ``cache_key`` equals ``(keep_key, seq)`` continues from it without

@@ -14,19 +14,21 @@ text, greedy continuations copied ``n`` times, top-k entropy lower bounds, and b
 ``prompt_logprobs``, which vLLM computes from the raw logits).
 
 **HTTP calls per round.** ``/v1/completions`` applies one set of sampling parameters to every prompt of a
-call (one ``n``, one ``max_tokens``, one stop list and one ``seed``, which every prompt of the call then
-shares: the i-th continuation of each prompt gets ``seed + i``, so prompts of one call would draw with the
-same random numbers). So a round's requests are grouped by ``(n, max_tokens, stop ids, stop strings,
-seed)``; each group is one call, and the calls of a round are sent at once (a thread pool), so the
-server's scheduler batches them into the same engine steps. Seeded requests (below) have distinct seeds,
-so a seeded round costs one call per request; an unseeded one, one call per distinct setting. The
+call (one ``n``, one ``max_tokens``, one stop list and one ``seed``; the i-th continuation of a prompt gets
+``seed + i``, so two requests seeded s and s + 1 would share continuations). So a seeded continuation is
+its own prompt with ``n = 1`` and its own seed (:func:`~treecredit.sampling.vllm_backend.continuation_seeds`,
+the in-process backend's: the same seeds draw the same segments there and here), and a round's prompts are
+grouped by ``(n, max_tokens, stop ids, stop strings, seed)``: each group is one call, and the calls of a
+round are sent at once (a thread pool), so the server's scheduler batches them into the same engine steps.
+A seeded round costs one call per continuation; an unseeded one, one call per distinct setting. The
 re-scoring pass (when asked for) is one more call per round.
 
-**Seeds.** A request's ``seed``; else, when the sampler gives ``chain_keys`` (the tree and i.i.d.
-samplers do), a seed derived from the first key, so that a tree does not depend on how the server
-batches; else one drawn from the ``generator`` passed to ``generate``; else none (the server's own
-randomness). vLLM seeds each request's sampler on its own, so seeded segments do not depend on what else
-the server runs, up to the float differences of batching (not seen in the tests here).
+**Seeds.** As :func:`~treecredit.sampling.vllm_backend.continuation_seeds`: from a request's ``seed``
+(hashed with the continuation's index); else from the sampler's ``chain_keys`` (the tree and i.i.d.
+samplers give them), so that a tree does not depend on how the server batches; else from one seed drawn
+from the ``generator`` passed to ``generate``; else none (the server's own randomness). vLLM seeds each
+request's sampler on its own, so seeded segments do not depend on what else the server runs, up to the
+float differences of batching (not seen in the tests here).
 
 **Checked up front** (``/server_info``, which needs ``VLLM_SERVER_DEV_MODE=1``, as ``trl vllm-serve``
 sets): the server's log-probabilities are the processed ones, and its ``max_logprobs`` allows
@@ -43,12 +45,11 @@ from treecredit.sampling.backend import SamplingSettings, Segment, SegmentReques
 from treecredit.sampling.vllm_backend import (
     PROCESSED,
     CallPlan,
+    continuation_seeds,
     copies_for_greedy,
-    draws,
     eos_ids_of,
     finish_segment,
     plan_call,
-    request_seed,
     topk_entropy,
 )
 
@@ -114,22 +115,28 @@ class VLLMServerBackend:
         if not requests:
             return []
         plan = plan_call(settings, self.entropy_top_k, self.base_logprobs)
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[tuple, list[tuple[int, int]]] = {}  # call key -> (request, its first continuation) per prompt
         for index, request in enumerate(requests):
-            key = (draws(request, settings), request.max_tokens, tuple(request.stop_ids), tuple(request.stop_strings),
-                   request_seed(request, generator))
-            groups.setdefault(key, []).append(index)
+            stops = (request.max_tokens, tuple(request.stop_ids), tuple(request.stop_strings))
+            seeds = continuation_seeds(request, settings, generator)
+            if all(seed is None for seed in seeds):  # the server's own randomness: one prompt, n continuations
+                groups.setdefault((len(seeds), *stops, None), []).append((index, 0))
+            else:  # each continuation its own seed, as in-process: one prompt with n=1 per continuation
+                for j, seed in enumerate(seeds):
+                    groups.setdefault((1, *stops, seed), []).append((index, j))
         calls = list(groups.items())
         self.http_calls += len(calls)
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(calls))) as pool:
-            outputs = list(pool.map(lambda call: self._generate_call(call[0], [requests[i] for i in call[1]],
+            outputs = list(pool.map(lambda call: self._generate_call(call[0], [requests[i] for i, _ in call[1]],
                                                                      settings, plan), calls))
-        segments: list[list[Segment]] = [[] for _ in requests]
-        for (key, indices), output in zip(calls, outputs):
+        drawn: list[dict[int, Segment]] = [{} for _ in requests]
+        for (key, members), output in zip(calls, outputs):
             n = key[0]
-            for slot, index in enumerate(indices):
-                drawn = [self._segment(requests[index], output, slot * n + j, plan) for j in range(n)]
-                segments[index] = copies_for_greedy(drawn, requests[index], settings)
+            for slot, (index, first) in enumerate(members):
+                for j in range(n):
+                    drawn[index][first + j] = self._segment(requests[index], output, slot * n + j, plan)
+        segments = [copies_for_greedy([by_index[j] for j in sorted(by_index)], request, settings)
+                    for by_index, request in zip(drawn, requests)]
         if plan.rescore:
             self._rescore([(r.prefix, s) for r, per in zip(requests, segments) for s in per], plan.top_k)
         return segments
