@@ -190,7 +190,8 @@ def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None =
     if not resume:
         if not any(out.glob("checkpoint*.pt")):  # it stopped before its first checkpoint: nothing to resume
             fail("out", f"{str(out)!r} already holds a run that saved no checkpoint (it stopped before its first "
-                 "one)", "pass --overwrite to replace it, or another --out")
+                 "one)", "pass --resume to start it again from step 0 in that folder (as the stop message said), "
+                 "--overwrite to replace it, or another --out")
         fail("out", f"{str(out)!r} already holds a run", "pass --resume to continue it, --overwrite to replace "
              "it, or another --out")
     check_same_data(out / "config.json", config)
