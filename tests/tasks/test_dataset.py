@@ -64,8 +64,10 @@ def test_template_solution_and_system_prompt(tmp_path):
     task = DatasetTask(path=write(tmp_path, "jsonl"), prompt_column="question", solution_column="steps",
                        system_column="sys", template="Q: {prompt}\nA ({answer} hidden):", held_out=1)
     problem = task.train_problems[0]
-    assert isinstance(problem.prompt, ChatPrompt) and problem.prompt.system == "Be brief."
-    assert problem.prompt.startswith("Q: What is") and problem.solution.endswith(f"= {problem.answer}")
+    assert isinstance(problem.prompt, ChatPrompt)  # a conversation, as a conversational row is
+    assert [m["role"] for m in problem.prompt.messages] == ["system", "user"]
+    assert problem.prompt.messages[0]["content"] == "Be brief." and problem.prompt.startswith("Be brief.\n\nQ: What is")
+    assert problem.solution.endswith(f"= {problem.answer}")
     assert task.complete_steps("a\nb\nc") == ["a", "b", "c"]  # no end marker: the response is complete
     assert task.check_steps(problem, "a\nb") == []  # no step checker given
 

@@ -399,3 +399,17 @@ def test_a_report_where_every_agent_run_failed_uses_agent_wording_and_links_no_c
 def test_the_step_0_line_says_warm_start_only_when_the_runs_had_one(tmp_path, settings, label):
     summary = summarise({"grpo": [_fake_records(0.5), _fake_records(0.6)]}, 100)
     assert label in write_report(tmp_path, summary, settings).read_text().splitlines()
+
+
+def test_an_agent_arm_gets_the_comparisons_resume_command(monkeypatch):
+    """An agent run that stops (every episode dropped for steps in a row) names how to resume: for a run of a
+    comparison, the comparison's --resume, not the run's own ``train --config ... --resume``."""
+    seen = {}
+
+    def fake_train_agent(config, log=None, **flags):
+        seen.update(flags)
+        return []
+
+    monkeypatch.setattr("treecredit.training.agent_loop.train_agent", fake_train_agent)
+    compare._train_run(TrainConfig(env="gridworld"), {"resume": False, "resume_fix": "resume the comparison"})
+    assert seen["resume_fix"] == "resume the comparison"

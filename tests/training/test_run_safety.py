@@ -182,11 +182,12 @@ def test_export_refuses_a_used_out_folder_and_a_damaged_checkpoint(tmp_path, cap
     assert f"{path} is truncated" in capsys.readouterr().err
 
 
-def test_a_run_folder_without_a_checkpoint_points_to_overwrite(tiny_config):
+def test_a_run_folder_without_a_checkpoint_points_to_resume_and_overwrite(tiny_config):
     config = tiny_config(steps=1)
     Path(config.out).mkdir(parents=True)
     (Path(config.out) / "config.json").write_text("{}")  # a run that stopped before its first checkpoint
-    with pytest.raises(ValueError, match=r"^out: .* saved no checkpoint .*Fix: pass --overwrite"):
+    with pytest.raises(ValueError, match=r"^out: .* saved no checkpoint .*Fix: pass --resume to start it again "
+                                         r"from step 0.*--overwrite"):
         train(config, **QUIET)
 
 

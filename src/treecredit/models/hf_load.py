@@ -72,16 +72,91 @@ def model_identity(model: str, gguf_file: str = "") -> dict:
 
 def eos_ids_of(model, tokenizer) -> list[int]:
     """Every end-of-sequence id: the tokenizer's, then those of the model's generation config (one id or
-    a list, e.g. chat models that end a turn with ``<|im_end|>`` or ``<|eot_id|>``), without repeats."""
+    a list, e.g. chat models that end a turn with ``<|im_end|>`` or ``<|eot_id|>``), without repeats; [] when
+    neither names one (:func:`check_eos` refuses that)."""
+    return eos_ids_from(tokenizer, getattr(model, "generation_config", None))
+
+
+def eos_ids_from(tokenizer, generation_config) -> list[int]:
+    """:func:`eos_ids_of` from a tokenizer and a ``GenerationConfig`` (or None)."""
     ids: list[int] = []
     candidates = [getattr(tokenizer, "eos_token_id", None)]
-    config = getattr(model, "generation_config", None)
-    value = getattr(config, "eos_token_id", None) if config is not None else None
+    value = getattr(generation_config, "eos_token_id", None) if generation_config is not None else None
     candidates += list(value) if isinstance(value, (list, tuple)) else [value]
     for token in candidates:
         if token is not None and int(token) not in ids:
             ids.append(int(token))
-    return ids or [0]
+    return ids
+
+
+def check_eos(eos_ids: list[int], model: str = "") -> None:
+    """Refuse (``model``) a model without an end-of-sequence id: generation could never end a response (every
+    one would run to ``--max-new-tokens``), and the warm start could teach no end. ``model``: the folder, for
+    the message ('' for a model built in memory)."""
+    if eos_ids:
+        return
+    where = f"{model!r} names" if model else "the tokenizer and the model's generation config name"
+    files = f" in {model}" if model else ""
+    fail("model", f"{where} no end-of-sequence token (no eos_token in the tokenizer, no eos_token_id in the "
+         "generation config), so a response could never end before --max-new-tokens",
+         f"set the tokenizer's eos_token (tokenizer.eos_token = '</s>', then tokenizer.save_pretrained(folder)) or "
+         f"eos_token_id in generation_config.json{files}, to the token the model ends its answers with")
+
+
+VOCAB_COVERED = 0.5
+"""A tokenizer with fewer tokens than this share of the model's vocabulary is warned about (models pad their
+vocabulary up a little, e.g. to a multiple of 64, so a tokenizer somewhat smaller than it is normal)."""
+
+
+def check_vocab(tokenizer_size: int, vocab_size: int, model: str) -> None:
+    """Refuse (``model``) a tokenizer with more tokens than the model's embedding has rows (an id past them is
+    an ``IndexError`` at the first forward that meets it); warn when it covers under :data:`VOCAB_COVERED` of
+    them (the model reads ids that are other tokens to it: garbage, silently)."""
+    if tokenizer_size > vocab_size:
+        fail("model", f"the tokenizer of {model!r} has {tokenizer_size} tokens, but the model's embedding holds "
+             f"{vocab_size} (vocab_size): ids {vocab_size} to {tokenizer_size - 1} would index past it",
+             "pass a model folder whose tokenizer files are the model's own (the vocabulary it was trained with), "
+             "or resize its embeddings to the tokenizer (model.resize_token_embeddings(len(tokenizer)), then "
+             "save_pretrained)")
+    if tokenizer_size < VOCAB_COVERED * vocab_size:
+        import warnings
+
+        warnings.warn(f"--model {model}: the tokenizer has {tokenizer_size} tokens, the model's vocabulary "
+                      f"{vocab_size}: it covers under {VOCAB_COVERED:.0%} of it, so it is likely not the model's "
+                      "own tokenizer, and the model reads its ids as other tokens (the run trains on garbage). "
+                      "Put the model's own tokenizer files in the folder", stacklevel=2)
+
+
+def model_positions(config) -> int | None:
+    """The positions a model's config says it holds (``max_position_embeddings``, or GPT-2's ``n_positions``);
+    None when it names neither (no limit known)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for name in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(text, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def model_files(model: str, gguf_file: str = ""):
+    """``(folder, tokenizer, config, eos ids)`` of ``--model`` without loading its weights (a GGUF file: its
+    cached safetensors copy, :func:`~treecredit.models.gguf_cache.gguf_as_safetensors`, converted on first use
+    as the load would). The eos ids are :func:`eos_ids_from` the tokenizer and the generation config that
+    ``from_pretrained`` would give the model (its ``generation_config.json``, else one made from the config)."""
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    folder, gguf = resolve_model(model, gguf_file)
+    if gguf:
+        from treecredit.models.gguf_cache import gguf_as_safetensors
+
+        folder = gguf_as_safetensors(folder, gguf)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    try:
+        generation = GenerationConfig.from_pretrained(folder, local_files_only=True)
+    except OSError:  # no generation_config.json: transformers makes one from the model config
+        generation = GenerationConfig.from_model_config(config)
+    return folder, tokenizer, config, eos_ids_from(tokenizer, generation)
 
 
 def add_lora(model, rank: int, *, alpha: float | None = None, dropout: float = 0.0, target_modules="all-linear"):

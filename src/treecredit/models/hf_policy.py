@@ -18,6 +18,8 @@ import torch
 from treecredit._validation import check_choice, fail
 from treecredit.models.hf_load import (  # noqa: F401 (re-export)
     add_lora,
+    check_eos,
+    check_vocab,
     eos_ids_of,
     resolve_model,
     smollm2_gguf_path,
@@ -31,6 +33,58 @@ def output_cache(out):
     where reading ``past_key_values`` logs a deprecation) or its ``past_key_values`` (older releases).
     Read as dictionary keys, which never log."""
     return out["cache"] if "cache" in out else out["past_key_values"]
+
+
+def chat_template_in_use(tokenizer, use_chat_template: bool | str = "auto") -> bool:
+    """Whether prompts go through ``tokenizer``'s chat template under ``--chat-template`` ``use_chat_template``
+    ("auto": when it has one; "on": refused without one; "off": never; True/False: "auto"/"off")."""
+    mode = {True: "auto", False: "off"}.get(use_chat_template, use_chat_template)  # type: ignore[arg-type]
+    check_choice(mode, ("auto", "on", "off"), "chat_template")
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if mode == "on" and not has_template:
+        fail("chat_template", "is 'on' but the tokenizer has no chat template",
+             "pass --chat-template off (prompts go in as plain text) or a chat model's folder")
+    return mode != "off" and has_template
+
+
+def prompt_text(tokenizer, text: str, chat: bool) -> str:
+    """The text the tokenizer encodes for a prompt: under the chat template (``chat``), one user message after
+    the prompt's system message (:class:`treecredit.tasks.ChatPrompt`), or its own messages, with the
+    generation prompt; else the system message, a blank line and the prompt."""
+    system = getattr(text, "system", "")
+    if chat:
+        messages = [dict(m) for m in getattr(text, "messages", ())]
+        if not messages:
+            messages = [{"role": "system", "content": system}] if system else []
+            messages.append({"role": "user", "content": str(text)})
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return f"{system}\n\n{text}" if system else str(text)
+
+
+def encode_prompts(tokenizer, texts: list[str], chat: bool) -> list[list[int]]:
+    """The prompt ids of ``texts`` (:func:`prompt_text`; special tokens added outside the chat template only),
+    in one tokenizer call: what :meth:`HFPolicy.encode_prompt` gives each."""
+    if not texts:
+        return []
+    rendered = [prompt_text(tokenizer, text, chat) for text in texts]
+    return [list(ids) for ids in tokenizer(rendered, add_special_tokens=not chat)["input_ids"]]
+
+
+def prompt_lengths(tokenizer, texts: list[str], chat: bool) -> list[int]:
+    """The token counts of :func:`encode_prompts` of ``texts``, faster for many prompts (each distinct text
+    encoded once; a fast tokenizer's backend encodes the batch without building Python lists of ids)."""
+    keys = [(str(t), getattr(t, "system", ""), repr(getattr(t, "messages", ()))) for t in texts]
+    first = dict(zip(keys, texts))  # a system message or messages make another prompt of the same text
+    distinct = list(first.values())
+    backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
+    encode = getattr(backend, "encode_batch_fast", None) or getattr(backend, "encode_batch", None)
+    if encode is None or not distinct:
+        counts = [len(ids) for ids in encode_prompts(tokenizer, distinct, chat)]
+    else:
+        rendered = [prompt_text(tokenizer, text, chat) for text in distinct]
+        counts = [len(encoding) for encoding in encode(rendered, add_special_tokens=not chat)]
+    length = dict(zip(first, counts))
+    return [length[k] for k in keys]
 
 
 class HFPolicy(TeacherForcing):
@@ -49,14 +103,9 @@ class HFPolicy(TeacherForcing):
     def __init__(self, model, tokenizer, *, use_chat_template: bool | str = "auto") -> None:
         self.model = model
         self.tokenizer = tokenizer
-        mode = {True: "auto", False: "off"}.get(use_chat_template, use_chat_template)  # type: ignore[arg-type]
-        check_choice(mode, ("auto", "on", "off"), "chat_template")
-        has_template = bool(getattr(tokenizer, "chat_template", None))
-        if mode == "on" and not has_template:
-            fail("chat_template", "is 'on' but the tokenizer has no chat template",
-                 "pass --chat-template off (prompts go in as plain text) or a chat model's folder")
-        self.use_chat_template = mode != "off" and has_template
+        self.use_chat_template = chat_template_in_use(tokenizer, use_chat_template)
         self.eos_ids = eos_ids_of(model, tokenizer)
+        check_eos(self.eos_ids)  # never a made-up id: a response must be able to end
         self.eos_id = self.eos_ids[0]
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else self.eos_id)
@@ -91,6 +140,8 @@ class HFPolicy(TeacherForcing):
         kwargs = {"local_files_only": True}
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+        check_vocab(len(tokenizer), model.get_input_embeddings().num_embeddings, path)
+        check_eos(eos_ids_of(model, tokenizer), path)
         if lora_rank > 0:
             model = add_lora(model, lora_rank)
         return cls(model, tokenizer, use_chat_template=use_chat_template)
@@ -100,15 +151,7 @@ class HFPolicy(TeacherForcing):
         return self.model
 
     def encode_prompt(self, text: str) -> list[int]:
-        system = getattr(text, "system", "")
-        if self.use_chat_template:
-            messages = [dict(m) for m in getattr(text, "messages", ())]
-            if not messages:
-                messages = [{"role": "system", "content": system}] if system else []
-                messages.append({"role": "user", "content": str(text)})
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        return list(self.tokenizer(f"{system}\n\n{text}" if system else str(text))["input_ids"])
+        return encode_prompts(self.tokenizer, [text], self.use_chat_template)[0]
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -1,11 +1,13 @@
 """A task made of a user's dataset and reward functions (TRL's ``reward_funcs`` convention).
 
 Each row gives a prompt (``prompt_column``), an answer (``answer_column``, handed to the rewards as the
-``answer`` keyword), optionally a worked solution (``solution_column``, used by the supervised warm
-start; else the answer) and a system prompt (``system_column`` per row, or ``system_prompt`` for all).
-Every column reaches the reward functions as a keyword argument, as in TRL (except ``prompt``, which
-is the ``prompts`` argument, and a column named like an argument: ``completions``, ``steps``). The prompt shown to the
-model is ``template.format(prompt=<prompt column>, **row)``.
+``answer`` keyword; by default the ``answer`` column when there is one, else the dataset has no answers),
+optionally a worked solution (``solution_column``, used by the supervised warm start; else the answer) and
+a system prompt (``system_column`` per row, or ``system_prompt`` for all). Every column reaches the reward
+functions as a keyword argument, as in TRL (except ``prompt``, which is the ``prompts`` argument, and a
+column named like an argument: ``completions``, ``steps``). The prompt shown to the model is
+``template.format(prompt=<prompt column>, **row)`` (after the system message, as a conversation); the
+rewards and the step checker get the prompt column as it is in the row, as in TRL, not the filled template.
 
 A response ends at the model's end-of-sequence (``end=""``, the default) or at an ``end`` text; its
 steps are separated by ``delimiter`` (a newline by default), which the step estimators and the
@@ -25,6 +27,7 @@ from treecredit._validation import fail
 from treecredit.tasks.base import Problem
 from treecredit.tasks.chat import ChatPrompt
 from treecredit.tasks.dataset_io import check_columns, data_fingerprint, load_rows
+from treecredit.tasks.dataset_rows import check_cells, check_rewards_have_columns, note_no_answers
 from treecredit.tasks.fixed import FixedProblemsTask, split_held_out
 
 
@@ -35,7 +38,8 @@ class DatasetTask(FixedProblemsTask):
     Args:
         path: ``.jsonl``/``.json``, ``.parquet``, ``.csv`` or a ``save_to_disk`` folder.
         rewards: reward specs or callables (see :mod:`treecredit.rewards`); default ``["math"]``.
-        prompt_column, answer_column, solution_column, system_column: column names ('' = none).
+        prompt_column, answer_column, solution_column, system_column: column names ('' = none);
+            ``answer_column`` None (default): ``answer`` if the dataset has it, else none.
         system_prompt: one system message for every row ('' = none; ``system_column`` wins).
         template: ``str.format`` template of the prompt; ``{prompt}`` and any column name.
         held_out: held-out rows: a fraction (< 1) or a count (≥ 1) of the dataset.
@@ -50,7 +54,7 @@ class DatasetTask(FixedProblemsTask):
     path: str = ""
     rewards: list = field(default_factory=lambda: ["math"])
     prompt_column: str = "prompt"
-    answer_column: str = "answer"
+    answer_column: str | None = None
     solution_column: str = ""
     system_column: str = ""
     system_prompt: str = ""
@@ -73,25 +77,48 @@ class DatasetTask(FixedProblemsTask):
         if not self.path:
             fail("dataset", "no path was given", "pass --dataset PATH (.jsonl, .parquet, .csv or a saved folder)")
         rows = load_rows(self.path, split=self.split)
-        columns = {"prompt_column": self.prompt_column, "answer_column": self.answer_column,
-                   "solution_column": self.solution_column, "system_column": self.system_column}
         if not self.prompt_column:
             fail("prompt_column", "is empty", "pass --task-option prompt_column=<column with the prompts>")
+        self.answer_column = self._answer_column(list(rows[0]))
+        columns = {"prompt_column": self.prompt_column, "answer_column": self.answer_column,
+                   "solution_column": self.solution_column, "system_column": self.system_column}
         check_columns(rows, columns)
+        check_cells(rows, columns, f"{self.path!r}" + (f" (split {self.split!r})" if self.split else ""))
         if self.held_out_path or self.held_out_split:
-            held = load_rows(self.held_out_path or self.path, split=self.held_out_split,
-                             argument="held_out_path" if self.held_out_path else "held_out_split")
-            check_columns(held, columns)
+            argument = "held_out_path" if self.held_out_path else "held_out_split"
+            held = load_rows(self.held_out_path or self.path, split=self.held_out_split, argument=argument)
+            where = (f"held-out file {self.held_out_path!r}" if self.held_out_path
+                     else f"split {self.held_out_split!r} of {self.path!r}")
+            check_columns(held, columns, argument=argument, where=where)
+            check_cells(held, columns, f"{where} ({argument})")
             train = rows
         else:
             held, train = split_held_out(rows, self.held_out, self.split_seed, 3)
         self._train = [self._problem(i, row) for i, row in enumerate(train)]
         self._held_out = [self._problem(i, row) for i, row in enumerate(held)]
         self._reward_set = RewardSet(self.rewards, argument="reward")
+        check_rewards_have_columns(self._reward_set.items, list(rows[0]),
+                                   bool(self.answer_column) or "answer" in rows[0], self.rewards)
         self._checker = load_function(self.step_checker, "step_checker") if self.step_checker else None
         self.step_checker_failures = 0
         chars = {c for p in self._train + self._held_out for c in p.prompt + p.solution}
         self.alphabet = "".join(sorted(chars - {"\n"})) + "\n"
+
+    def _answer_column(self, have: list[str]) -> str:
+        """The answer column: the one given ('' = none), else ``answer`` when the dataset has it, else none
+        (noted once: a dataset without answers, e.g. code with tests, is valid)."""
+        given = self.answer_column
+        if isinstance(given, (int, float)) and not isinstance(given, bool):
+            return str(given)  # a number for a text option is its text, as for the other columns
+        if given is not None and not isinstance(given, str):
+            fail("answer_column", f"is {given!r} ({type(given).__name__}), must be text",
+                 "pass --task-option answer_column=NAME, or answer_column= for a dataset without answers")
+        if given is not None:
+            return given
+        if "answer" in have:
+            return "answer"
+        note_no_answers(self.path, have)
+        return ""
 
     def _problem(self, index: int, row: dict) -> Problem:
         raw = row[self.prompt_column]
@@ -103,8 +130,9 @@ class DatasetTask(FixedProblemsTask):
             fail("template", f"{self.template!r} cannot be filled from a row ({type(exc).__name__}: {exc})",
                  f"use {{prompt}} and column names among {list(row)}")
         system = str(row[self.system_column]) if self.system_column else self.system_prompt
-        return Problem(ChatPrompt(text, system) if system else text, *self._answers(row),
-                       (index, raw, self._columns(row)))
+        if system:  # a conversation, as a conversational row is: its text (samples.jsonl) shows the system message
+            text = ChatPrompt.from_messages([{"role": "system", "content": system}, {"role": "user", "content": text}])
+        return Problem(text, *self._answers(row), (index, raw, self._columns(row)))
 
     def _answers(self, row: dict) -> tuple[str, str]:
         """``(solution + end, answer)`` of a row."""
@@ -175,6 +203,8 @@ class DatasetTask(FixedProblemsTask):
         options = {k: v for k, v in vars(self).items()
                    if not k.startswith("_") and k not in ("rewards", "step_checker_failures")}
         files = [p for p in (self.path, self.held_out_path) if p]
+        if self.system_prompt or self.system_column:  # since the system message is part of the prompt text, the
+            options["system_in_prompt_text"] = True   # small GPT sees it: weights cached before did not
         return {**options, "data_fingerprints": [data_fingerprint(p) for p in files]}
 
 

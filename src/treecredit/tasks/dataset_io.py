@@ -70,6 +70,13 @@ def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
         except Exception as exc:  # noqa: BLE001 — any reading error becomes the option's error
             if "corresponds to no data" in str(exc):  # datasets' words for a header-only CSV or a JSON []
                 fail(argument, *empty)
+            where = json_error_at(source) if builder == "json" else None
+            if where is not None:  # datasets says only "at position 88": name the line instead
+                line, problem = where
+                fail(argument, f"line {line} of {path!r} {problem}",
+                     f"correct or remove line {line}" + (" (one JSON object per line, e.g. "
+                                                      '{"prompt": "...", "answer": "..."})' if source.suffix.lower()
+                                                     == ".jsonl" else ""))
             fail(argument, f"{path!r} could not be read as {builder} ({type(exc).__name__}: {exc})",
                  f"check that the file is valid {builder}")
     rows = [dict(row) for row in data]
@@ -84,13 +91,47 @@ def _no_splits(option: str, split: str, what: str) -> None:
             "") + ", or pass a folder written by DatasetDict.save_to_disk")
 
 
-def check_columns(rows: list[dict], columns: dict[str, str], argument_prefix: str = "") -> None:
-    """Every ``{option: column}`` with a non-empty column must be a column of ``rows``."""
+def json_error_at(source: Path) -> tuple[int, str] | None:
+    """``(line, what is wrong with it)`` of the first line of a JSON Lines file (or a ``.json`` file: one document,
+    else JSON Lines, as ``datasets`` reads it) that is not a JSON object; None when every line is one (the
+    file's fault is elsewhere)."""
+    import json
+
+    text = source.read_text(encoding="utf-8", errors="replace")
+    if source.suffix.lower() == ".json":
+        try:
+            json.loads(text)
+            return None
+        except json.JSONDecodeError as exc:
+            if text.lstrip().startswith("["):  # one document: its own line and column
+                return exc.lineno, f"is not valid JSON ({exc.msg}, column {exc.colno})"
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return number, f"is not valid JSON ({exc.msg}, column {exc.colno})"
+        if not isinstance(value, dict):
+            return number, f"is not a JSON object but {type(value).__name__} {line.strip()[:40]!r}"
+    return None
+
+
+def check_columns(rows: list[dict], columns: dict[str, str], *, argument: str = "", where: str = "") -> None:
+    """Every ``{option: column}`` with a non-empty column must be a column of ``rows``.
+
+    ``argument``/``where``: the option that named another file of rows (``held_out_path``,
+    ``held_out_split``) and those rows' description, which the error names instead of the dataset."""
     have = list(rows[0])
     for option, column in columns.items():
-        if column and column not in rows[0]:
-            fail(argument_prefix + option, f"column {column!r} is not in the dataset; its columns are {have}",
-                 f"pass --task-option {option}=<one of {have}>")
+        if not column or column in rows[0]:
+            continue
+        if argument:
+            fail(argument, f"{where} has no column {column!r} ({option}); its columns are {have}",
+                 f"give {argument} rows with the dataset's columns, or set {option} to a column both have")
+        empty = " (empty) for a dataset without answers" if option == "answer_column" else ""
+        fail(option, f"column {column!r} is not in the dataset; its columns are {have}",
+             f"pass --task-option {option}=<one of {have}>" + (f", or {option}={empty}" if empty else ""))
 
 
 _FINGERPRINTS: dict[tuple, dict] = {}

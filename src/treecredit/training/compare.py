@@ -117,7 +117,6 @@ def _train_run(config: TrainConfig, flags: dict) -> list[dict]:
     if config.env:
         from treecredit.training.agent_loop import train_agent
 
-        flags.pop("resume_fix", None)  # an agent run stops on no failing reward
         return train_agent(config, log=lambda *a: None, **flags)
     return train(config, log=lambda *a: None, **flags)
 

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from treecredit._validation import fail
+from treecredit.training.context import check_context
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
@@ -152,23 +153,6 @@ def check_tensorboard(config) -> None:
                  "pip install tensorboard (or treecredit[tensorboard]), or pass --no-tensorboard")
 
 
-def check_context(config, task, sample: int = 64) -> None:
-    """The small GPT's positions must hold a prompt and ``max_new_tokens``: positions past ``max_len`` would
-    all share its last position embedding, silently. Checked on ``sample`` seeded problems and the first
-    held-out ones (one character per token, plus ``<bos>``); Hugging Face models check their own limits."""
-    if getattr(config, "model", "gpt") != "gpt":
-        return
-    import numpy as np
-
-    problems = task.generate(np.random.default_rng(0), sample)
-    problems += task.held_out_problems(np.random.default_rng(0), min(sample, int(config.eval_problems)))
-    longest = max((1 + len(task.format_prompt(p)) for p in problems), default=0)
-    if longest + config.max_new_tokens > config.max_len:
-        fail("max_len", f"the small GPT holds {config.max_len} positions, but a prompt of {longest} tokens plus "
-             f"--max-new-tokens {config.max_new_tokens} needs {longest + config.max_new_tokens}",
-             f"pass --max-len {longest + config.max_new_tokens} (or more), or a smaller --max-new-tokens")
-
-
 def check_cutoff(config, task, log=print) -> None:
     """``--cutoff`` acts only in the tree sampler (refused elsewhere); ``sound`` prunes only on tasks whose
     wrong steps are fatal, so elsewhere it is a no-op, said at start."""
@@ -206,7 +190,8 @@ def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None =
     if not resume:
         if not any(out.glob("checkpoint*.pt")):  # it stopped before its first checkpoint: nothing to resume
             fail("out", f"{str(out)!r} already holds a run that saved no checkpoint (it stopped before its first "
-                 "one)", "pass --overwrite to replace it, or another --out")
+                 "one)", "pass --resume to start it again from step 0 in that folder (as the stop message said), "
+                 "--overwrite to replace it, or another --out")
         fail("out", f"{str(out)!r} already holds a run", "pass --resume to continue it, --overwrite to replace "
              "it, or another --out")
     check_same_data(out / "config.json", config)
@@ -343,7 +328,8 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
 
     Order: output folder, TensorBoard, token budget, task, estimator needs/options, reward functions (a probe
     batch) and their range against the estimator's, sampler options, group sizes with replay, resumability
-    of the sampler's state.
+    of the sampler's state, then the prompts against the model's positions and, for a Hugging Face model,
+    its tokenizer against its vocabulary and end-of-sequence token (:func:`~treecredit.training.context.check_context`).
     """
     from treecredit.tasks import task_from_config
 
@@ -356,7 +342,6 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     from treecredit.training.reward_range import check_reward_range
 
     check_reward_range(config, task, check_rewards(task))  # e.g. TreeRPO's Bernoulli scale needs [0, 1]
-    check_context(config, task)
     check_cutoff(config, task)
     sampler = build_sampler(config)
     check_replay(sampler, config.group_size)
@@ -366,4 +351,5 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     if resume and stateful and checkpoint_files(config.out):
         fail("resume", "this sampler cannot save its replay store, so a resumed --replay-leaves run would differ "
              "from an uninterrupted one", "start anew with --overwrite, or train without --replay-leaves")
+    check_context(config, task)  # last: for a Hugging Face model it reads the tokenizer (and converts a GGUF file)
     return sampler

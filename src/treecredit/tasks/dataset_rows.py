@@ -1,0 +1,113 @@
+"""Checks of a user's dataset that :class:`~treecredit.tasks.dataset.DatasetTask` makes before any model
+loads: cells that hold no prompt (``None``, ``''``), and rewards that need a column the dataset lacks
+(``math``/``exact``/``numeric`` or a function with a required ``answer`` parameter on a dataset without
+answers; ``code`` without a ``test`` column)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+
+from treecredit._validation import fail
+
+SHOWN_ROWS = 5
+"""How many offending row numbers an error lists."""
+
+
+def blank_rows(rows: list[dict], column: str, *, empty_too: bool) -> list[int]:
+    """Numbers (counting from 1, in file order) of the rows whose ``column`` is null (``None``: JSON
+    ``null``, an empty CSV cell, a key the row lacks) and, with ``empty_too``, text of only whitespace or
+    an empty conversation ``[]``."""
+    out = []
+    for number, row in enumerate(rows, 1):
+        value = row.get(column)
+        if value is None or (empty_too and isinstance(value, (str, list)) and not _text(value).strip()):
+            out.append(number)
+    return out
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else "".join(str(m) for m in value)
+
+
+_FIXES = {
+    "prompt_column": "drop those rows or give them a prompt",
+    "system_column": "fill them in ('' for no system message) or drop those rows",
+    "solution_column": "fill them in or drop those rows (or drop solution_column: the warm start then learns "
+                       "the answers)",
+}
+
+
+def check_cells(rows: list[dict], columns: dict[str, str], where: str) -> None:
+    """Refuse rows of ``where`` (a description of the file) whose prompt is null or empty, or whose system
+    message or worked solution is null (``str(None)`` would make them the text ``'None'``), naming the
+    option, the column and the first :data:`SHOWN_ROWS` row numbers. ``columns``: ``{option: column}``."""
+    for option, fix in _FIXES.items():
+        column = columns.get(option, "")
+        if not column:
+            continue
+        empty_too = option == "prompt_column"
+        bad = blank_rows(rows, column, empty_too=empty_too)
+        if not bad:
+            continue
+        shown = ", ".join(map(str, bad[:SHOWN_ROWS])) + (f" and {len(bad) - SHOWN_ROWS} more" * (len(bad) > SHOWN_ROWS))
+        what = "null or empty" if empty_too else "null"
+        fail(option, f"column {column!r} is {what} in {len(bad)} of the {len(rows)} rows of {where} (row"
+             f"{'s' * (len(bad) > 1)} {shown}, counting from 1 in file order)", fix)
+
+
+def _base(fn):
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return fn
+
+
+def _requires(fn, name: str) -> bool:
+    """Whether ``fn`` has a parameter ``name`` without a default (left unbound by a ``partial``)."""
+    bound = fn.keywords if isinstance(fn, functools.partial) else {}
+    try:
+        parameter = inspect.signature(_base(fn)).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return (parameter is not None and name not in bound and parameter.default is inspect.Parameter.empty
+            and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY))
+
+
+def check_rewards_have_columns(items: list, columns: list[str], has_answers: bool, rewards: list) -> None:
+    """Refuse, before any work, a reward that needs what the dataset lacks: ``math``, ``exact``, ``numeric``
+    (or a function with a required ``answer`` parameter) without answers, naming ``answer_column``; ``code``
+    without a ``test`` column. ``items``: a :class:`~treecredit.rewards.RewardSet`'s ``(name, fn, weight)``;
+    ``columns``: the dataset's columns; ``rewards``: the specs given (to say when ``math`` is the default)."""
+    from treecredit.rewards.builtin import code_reward, exact_reward, math_reward, numeric_reward
+
+    for name, fn, _ in items:
+        base = _base(fn)
+        if not has_answers and (base in (math_reward, exact_reward, numeric_reward) or _requires(fn, "answer")):
+            default = " (the default when no --reward is given)" if list(rewards) == ["math"] else ""
+            fail("answer_column", f"the dataset has no answers, but reward {name!r}{default} compares each "
+                 f"completion with its row's answer (the dataset's columns are {columns})",
+                 "pass --task-option answer_column=<the column of the reference answers>, or rewards that need "
+                 "no answer (--reward code, or --reward module:function)")
+        if base is code_reward and "test" not in columns:
+            fail("reward", f"'code' runs each row's 'test' column, but the dataset has none (its columns are "
+                 f"{columns})", "name the tests' column 'test' (and the function's name 'entry_point'), or pass "
+                 "another reward")
+
+
+_NOTED_ENV = "TREECREDIT_NO_ANSWERS_NOTED"
+"""Datasets already noted as having no answers, in this process and the processes it starts (``compare``'s
+workers build each run's task again)."""
+
+
+def note_no_answers(path: str, columns: list[str]) -> None:
+    """Print, once per dataset file, that it has no ``answer`` column and so no answers."""
+    noted = os.environ.get(_NOTED_ENV, "").split(os.pathsep)
+    key = os.path.abspath(path)
+    if key in noted:
+        return
+    os.environ[_NOTED_ENV] = os.pathsep.join([*filter(None, noted), key])
+    print(f"note: dataset {path!r} has no 'answer' column (its columns are {columns}), so it has no reference "
+          "answers: rewards get no answer=, and held-out pass@1 is the mean reward (no success test). Pass "
+          "--task-option answer_column=NAME if a column holds them, or answer_column= to say there are none.",
+          flush=True)

@@ -1,0 +1,181 @@
+"""A user's dataset as a new user brings it: no answer column, null or empty cells, a held-out file without
+the training file's columns, a malformed JSONL line, a system prompt: each accepted as it should be or
+refused before any model loads, naming the option, the file, the rows and the fix."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from treecredit.tasks import ChatPrompt, DatasetTask
+from treecredit.tasks.dataset_rows import _NOTED_ENV
+
+CODE = [{"prompt": f"Write add{i}(a, b) returning a+b+{i}.", "test": f"def check(f):\n    assert f(1, 2) == {3 + i}\n",
+         "entry_point": f"add{i}", "solution": f"```python\ndef add{i}(a, b):\n    return a+b+{i}\n```"}
+        for i in range(6)]
+MATH = [{"question": f"what is {i}+{i}?", "answer": str(2 * i), "solution": f"{i}+{i}={2 * i}", "sys": "Be brief."}
+        for i in range(8)]
+
+
+def jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_a_dataset_without_an_answer_column_has_no_answers(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(_NOTED_ENV, raising=False)
+    path = jsonl(tmp_path / "code.jsonl", CODE)
+    task = DatasetTask(path=path, rewards=["code"], solution_column="solution", held_out=2)
+    again = DatasetTask(path=path, rewards=["code"], solution_column="solution", held_out=2)  # noted once
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"note: dataset {path!r} has no 'answer' column")
+    assert "answer_column=" in lines[0]
+    assert task.answer_column == "" and again.answer_column == ""
+    problem = task.train_problems[0]
+    assert problem.answer == "" and problem.solution == problem.data[2]["solution"]
+    assert task.reward(problem, problem.solution) == 1.0 and task.reward(problem, "no code") == 0.0
+    assert task.success_of(task.held_out_problems(np.random.default_rng(0), 2), ["x", "y"]) is None
+    explicit = DatasetTask(path=path, rewards=["code"], answer_column="", held_out=2)  # said so: no note
+    assert explicit.answer_column == "" and capsys.readouterr().out == ""
+
+
+def test_an_answer_column_named_but_missing_is_refused_with_the_empty_option_as_a_fix(tmp_path):
+    path = jsonl(tmp_path / "code.jsonl", CODE)
+    with pytest.raises(ValueError, match=r"^answer_column: column 'answer' is not in the dataset; its columns are "
+                                         r"\['prompt', 'test', 'entry_point', 'solution'\]\. Fix: pass --task-option "
+                                         r"answer_column=<one of .*>, or answer_column= \(empty\) for a dataset "
+                                         r"without answers\.$"):
+        DatasetTask(path=path, rewards=["code"], answer_column="answer")
+    with pytest.raises(ValueError, match=r"^answer_column: is True \(bool\), must be text"):
+        DatasetTask(path=path, rewards=["code"], answer_column=True)
+    task = DatasetTask(path=jsonl(tmp_path / "m.jsonl", MATH), prompt_column="question")  # the 'answer' column
+    assert task.answer_column == "answer" and task.train_problems[0].answer in {r["answer"] for r in MATH}
+
+
+def _needs_answer(prompts, completions, answer, **kwargs):
+    return [0.0] * len(completions)
+
+
+def _answer_if_any(prompts, completions, answer=None, **kwargs):
+    return [0.0] * len(completions)
+
+
+def test_rewards_that_need_answers_are_refused_up_front_without_them(tmp_path, monkeypatch):
+    monkeypatch.setenv(_NOTED_ENV, "")
+    path = jsonl(tmp_path / "code.jsonl", CODE)
+    with pytest.raises(ValueError, match=r"^answer_column: the dataset has no answers, but reward 'math' \(the default "
+                                         r"when no --reward is given\) compares .*Fix: pass --task-option "
+                                         r"answer_column=<the column of the reference answers>"):
+        DatasetTask(path=path, solution_column="solution")
+    for rewards, name in ((["code", "exact"], "exact"), (["numeric:tolerance=0.5@0.5"], "numeric"),
+                          ([_needs_answer], "_needs_answer")):
+        for answer_column in (None, ""):
+            with pytest.raises(ValueError, match=rf"^answer_column: the dataset has no answers, but reward '{name}' "
+                                                 r"compares"):
+                DatasetTask(path=path, rewards=rewards, answer_column=answer_column)
+    assert DatasetTask(path=path, rewards=[_answer_if_any, "code"]).answer_column == ""
+    # a column named 'answer' still reaches the rewards when answer_column= leaves it unused as the reference
+    assert DatasetTask(path=jsonl(tmp_path / "m.jsonl", MATH), prompt_column="question", answer_column="",
+                       rewards=["math"]).answer_column == ""
+    with pytest.raises(ValueError, match=r"^reward: 'code' runs each row's 'test' column, but the dataset has none"):
+        DatasetTask(path=jsonl(tmp_path / "m2.jsonl", MATH), prompt_column="question", rewards=["code"])
+
+
+@pytest.mark.parametrize("blank", [None, "", "  \n", []])
+def test_null_or_empty_prompts_are_refused_with_their_rows(tmp_path, blank):
+    rows = [dict(r) for r in MATH]
+    rows[3]["question"] = blank
+    rows[5]["question"] = None
+    path = jsonl(tmp_path / "np.jsonl", rows)
+    with pytest.raises(ValueError, match=rf"^prompt_column: column 'question' is null or empty in 2 of the 8 rows of "
+                                         rf"{re.escape(repr(path))} \(rows 4, 6, counting from 1 in file order\)\. "
+                                         r"Fix: drop those rows or give them a prompt\.$"):
+        DatasetTask(path=path, prompt_column="question")
+
+
+def test_null_system_messages_and_solutions_are_refused_and_many_rows_are_cut_short(tmp_path):
+    rows = [{**r, "sys": None if i == 2 else r["sys"], "solution": None} for i, r in enumerate(MATH)]
+    path = jsonl(tmp_path / "n.jsonl", rows)
+    with pytest.raises(ValueError, match=r"^system_column: column 'sys' is null in 1 of the 8 rows of .* \(row 3, "
+                                         r"counting from 1 in file order\)\. Fix: fill them in"):
+        DatasetTask(path=path, prompt_column="question", system_column="sys")
+    with pytest.raises(ValueError, match=r"^solution_column: column 'solution' is null in 8 of the 8 rows of .* "
+                                         r"\(rows 1, 2, 3, 4, 5 and 3 more, counting"):
+        DatasetTask(path=path, prompt_column="question", solution_column="solution")
+    task = DatasetTask(path=path, prompt_column="question", system_column="")  # columns not used are not checked
+    assert len(task.train_problems) == 7
+    rows[0]["sys"] = ""  # '' is no system message for that row
+    task = DatasetTask(path=jsonl(tmp_path / "e.jsonl", [r for i, r in enumerate(rows) if i != 2]),
+                       prompt_column="question", system_column="sys", held_out=0)
+    assert not isinstance(task.train_problems[0].prompt, ChatPrompt) and task.train_problems[0].prompt == "what is 0+0?"
+
+
+def test_the_held_out_file_is_named_for_its_own_faults(tmp_path):
+    path = jsonl(tmp_path / "data.jsonl", MATH)
+    chat = jsonl(tmp_path / "chat.jsonl", [{"prompt": [{"role": "user", "content": "1+1?"}], "answer": "2"}])
+    with pytest.raises(ValueError, match=rf"^held_out_path: held-out file {re.escape(repr(chat))} has no column "
+                                         r"'question' \(prompt_column\); its columns are \['prompt', 'answer'\]\. "
+                                         r"Fix: give held_out_path rows with the dataset's columns"):
+        DatasetTask(path=path, prompt_column="question", held_out_path=chat)
+    held = jsonl(tmp_path / "held.jsonl", [{**MATH[0], "question": None}])
+    with pytest.raises(ValueError, match=rf"^prompt_column: column 'question' is null or empty in 1 of the 1 rows of "
+                                         rf"held-out file {re.escape(repr(held))} \(held_out_path\) \(row 1"):
+        DatasetTask(path=path, prompt_column="question", held_out_path=held)
+
+
+def test_a_malformed_json_line_is_named_by_file_and_line(tmp_path):
+    lines = [json.dumps(r) for r in MATH]
+    lines[4] = lines[4][:-3]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"^dataset: line 5 of {re.escape(repr(str(bad)))} is not valid JSON "
+                                         r"\(.*column \d+\)\. Fix: correct or remove line 5 \(one JSON object"):
+        DatasetTask(path=str(bad), prompt_column="question")
+    lines[4] = "[1, 2]"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"^dataset: line 5 of .* is not a JSON object but list '\[1, 2\]'"):
+        DatasetTask(path=str(bad), prompt_column="question")
+    array = tmp_path / "held.json"
+    array.write_text("[\n" + ",\n".join(json.dumps(r) for r in MATH[:3]) + ",\n{\"question\": }\n]\n")
+    with pytest.raises(ValueError, match=r"^held_out_path: line 5 of .*held\.json' is not valid JSON"):
+        DatasetTask(path=jsonl(tmp_path / "d.jsonl", MATH), prompt_column="question", held_out_path=str(array))
+
+
+def test_a_system_prompt_is_shown_as_the_model_sees_it_and_rewards_get_the_raw_prompt(tmp_path):
+    """samples.jsonl writes str(prompt): a system_prompt row shows its system message, as a conversational row
+    does; the rewards get the prompt column as it is (TRL), not the filled template."""
+    seen = []
+
+    def record(prompts, completions, **columns):
+        seen.extend(prompts)
+        return [0.0] * len(completions)
+
+    task = DatasetTask(path=jsonl(tmp_path / "d.jsonl", MATH), prompt_column="question", system_prompt="Be brief.",
+                       template="Q: {prompt}", rewards=[record], held_out=0)
+    problem = task.train_problems[0]
+    assert str(problem.prompt) == "Be brief.\n\nQ: what is 0+0?"
+    chat = DatasetTask(path=jsonl(tmp_path / "c.jsonl", [{"prompt": [{"role": "system", "content": "Be brief."},
+                                                                      {"role": "user", "content": "Q: what is 0+0?"}],
+                                                           "answer": "0"}] * 2), held_out=0)
+    assert str(chat.train_problems[0].prompt) == str(problem.prompt)
+    assert chat.train_problems[0].prompt.messages == problem.prompt.messages
+    from treecredit.training.warmstart import char_tokenizer_for
+
+    tokenizer = char_tokenizer_for(task)  # the small GPT sees the system message too
+    assert tokenizer.decode(tokenizer.encode_prompt(problem.prompt)) == "Be brief.\n\nQ: what is 0+0?"
+    assert task.cache_identity()["system_in_prompt_text"]  # not the weights cached when it did not
+    assert "system_in_prompt_text" not in chat.cache_identity()
+    task.reward(problem, "0")
+    assert seen == ["what is 0+0?"]
+
+    from hf_tiny import CHARS, local_tokenizer
+    from treecredit.models import HFPolicy
+
+    class _Model:  # encode_prompt needs only the tokenizer and generation config
+        config = type("C", (), {"vocab_size": 64})()
+        generation_config = None
+
+    for use, shown in ((True, "<system>Be brief.<user>Q: what is 0+0?<a>"), (False, "Be brief.\n\nQ: what is 0+0?")):
+        policy = HFPolicy(_Model(), local_tokenizer(chars=CHARS + "BQ.?"), use_chat_template=use)
+        assert policy.tokenizer.decode(policy.encode_prompt(problem.prompt)).removeprefix("<s>") == shown
