@@ -102,6 +102,7 @@ def test_an_own_env_is_named_module_colon_class(tmp_path, monkeypatch):
     _write_module(tmp_path, "tc_own_env_a")
     monkeypatch.chdir(tmp_path)  # imported from the current folder, as --reward module:function
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    (tmp_path / "tc_broken_env.py").write_text("import tc_no_such_package\n")
     env = make_env("tc_own_env_a:Walk", size=3, holes=0.0)
     assert type(env).__name__ == "Walk" and env.size == 3
     assert module_folder("tc_own_env_a:Walk") == {"tc_own_env_a": str(tmp_path.resolve())}
@@ -109,6 +110,8 @@ def test_an_own_env_is_named_module_colon_class(tmp_path, monkeypatch):
              ("tc_own_env_a:Other", r"env: 'tc_own_env_a:Other' is .*not a subclass of treecredit\.envs\.TextEnv"),
              ("tc_own_env_a:Half", r"env: 'tc_own_env_a:Half' does not implement _reset, _step, parse_action"),
              ("tc_no_such_module:Env", r"env: module 'tc_no_such_module' .*does not import.*PYTHONPATH"),
+             ("tc_broken_env:Env", r"env: module 'tc_broken_env' .*tc_broken_env\.py\) was found but failed while "
+                                   r"it was imported: ModuleNotFoundError: .*'tc_no_such_package' \(line 1 of"),
              ("walk", r"env: unknown environment 'walk'.*module:Class")]
     for name, message in cases:
         with pytest.raises(ValueError, match=message):

@@ -19,13 +19,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from treecredit._validation import fail
 from treecredit.envs.base import SIGNATURE_MODES, TextEnv
+from treecredit.user_modules import import_user_module, module_root
 
 
 @dataclass(frozen=True)
@@ -77,14 +76,10 @@ def _import_class(target: str, own: bool) -> type[TextEnv]:
     """The class ``module:Class`` names; an import error, a missing class or a class that is not a
     :class:`TextEnv` subclass raises naming ``env`` and the fix."""
     module_name, _, attr = target.partition(":")
-    if own and "" not in sys.path:
-        sys.path.insert(0, "")  # the current folder, as for --reward module:function
-    try:
+    if own:  # the current folder first, as for --reward module:function
+        module = import_user_module(module_name, target, "env", f"train --env {target} ...")
+    else:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - ImportError, or any error raised while the module ran
-        fail("env", f"module {module_name!r} of {target!r} does not import ({type(exc).__name__}: {exc})",
-             f"check the module name and that its folder is the current folder or on PYTHONPATH (e.g. "
-             f"PYTHONPATH=/path/to/folder treecredit train --env {target} ...)")
     value = module
     for part in attr.split("."):
         value = getattr(value, part, None)
@@ -110,13 +105,8 @@ def module_folder(name: str) -> dict[str, str]:
     if name in _ENVS or not isinstance(name, str) or not _is_target(name):
         return {}
     module_name = name.partition(":")[0]
-    file = getattr(sys.modules.get(module_name), "__file__", None)
-    if not file:
-        return {}
-    folder = Path(file).resolve().parent
-    for _ in range(module_name.count(".") + (Path(file).stem == "__init__")):
-        folder = folder.parent
-    return {module_name: str(folder)}
+    root = module_root(module_name)
+    return {module_name: root} if root else {}
 
 
 def env_available(name: str) -> bool:

@@ -10,13 +10,13 @@ colon, options contain ``=`` and a function name cannot.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import sys
 from collections.abc import Callable
 
 from treecredit._validation import did_you_mean, fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
+from treecredit.user_modules import import_user_module, module_root
 
 _REGISTERED: dict[str, Callable] = {}
 _FOLDERS: dict[str, str] = {}
@@ -71,28 +71,6 @@ def parse_spec(spec: str, argument: str = "reward") -> tuple[str, dict, float]:
     return target, options, weight
 
 
-def _found_module_file(module_name: str, exc: BaseException) -> str:
-    """The file of ``module_name`` when it exists and ``exc`` came from running it (not from finding it),
-    else ``""``."""
-    import importlib.util
-
-    if isinstance(exc, ModuleNotFoundError) and exc.name is not None and (module_name + ".").startswith(exc.name + "."):
-        return ""  # the module (or a package above it) is not there
-    try:
-        spec = importlib.util.find_spec(module_name)
-    except Exception:  # noqa: BLE001 — a parent package that itself fails to import
-        return ""
-    return str(spec.origin) if spec is not None and spec.origin else ""
-
-
-def _where_in(exc: BaseException, file: str) -> str:
-    """`` (at <file>:<line>)`` for the deepest frame of ``exc``'s traceback in ``file``, else ``""``."""
-    import traceback
-
-    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == file]
-    return f" (line {lines[-1]} of {file})" if lines else ""
-
-
 def load_function(target: str, argument: str = "reward") -> Callable:
     """The callable named by ``target``: a registered/built-in name or ``module:function``."""
     if target in _REGISTERED:
@@ -109,21 +87,8 @@ def load_function(target: str, argument: str = "reward") -> Callable:
                 if dot and head and tail and not did_you_mean(target, reward_names()) else "")
         fail(argument, f"unknown reward {target!r}{hint or did_you_mean(target, reward_names())}",
              f"pass one of {reward_names()}, or module:function for your own (TRL convention)")
-    if "" not in sys.path:
-        sys.path.insert(0, "")  # the current folder, as `python -m` would
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 — ImportError, or any error raised while the module ran
-        found = _found_module_file(module_name, exc)
-        if found:  # the module is there; its own code failed while it was imported
-            fail(argument, f"module {module_name!r} of {target!r} ({found}) was found but failed while it was "
-                 f"imported: {type(exc).__name__}: {exc}{_where_in(exc, found)}",
-                 "fix that line of the module (or install the package it imports), then run the same command")
-        recorded = _FOLDERS.get(module_name)
-        where = f", nor from {recorded}, the folder the run recorded at its start" if recorded else ""
-        fail(argument, f"module {module_name!r} of {target!r} does not import ({type(exc).__name__}: {exc}{where})",
-             f"check the module name and that its folder is the current folder or on PYTHONPATH (e.g. "
-             f"PYTHONPATH=/path/to/folder treecredit train ... --reward {target})")
+    module = import_user_module(module_name, target, argument, f"train ... --reward {target}",
+                                _FOLDERS.get(module_name, ""))
     fn = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
@@ -141,20 +106,15 @@ def load_function(target: str, argument: str = "reward") -> Callable:
 def module_folders(targets) -> dict[str, str]:
     """``{module name: absolute folder}`` for each ``module:function`` of ``targets`` (spec strings) whose
     module is imported: the ``sys.path`` entry it was imported from (the folder above its top package)."""
-    from pathlib import Path
 
     folders = {}
     for spec in targets:
         if not isinstance(spec, str) or not spec:
             continue
         module_name, sep, _ = parse_spec(spec)[0].partition(":")
-        file = getattr(sys.modules.get(module_name), "__file__", None)
-        if not sep or not file:
-            continue
-        folder = Path(file).resolve().parent
-        for _ in range(module_name.count(".") + (Path(file).stem == "__init__")):
-            folder = folder.parent
-        folders[module_name] = str(folder)
+        root = module_root(module_name) if sep else ""
+        if root:
+            folders[module_name] = root
     return folders
 
 
