@@ -94,21 +94,28 @@ def test_null_or_empty_prompts_are_refused_with_their_rows(tmp_path, blank):
         DatasetTask(path=path, prompt_column="question")
 
 
-def test_null_system_messages_and_solutions_are_refused_and_many_rows_are_cut_short(tmp_path):
-    rows = [{**r, "sys": None if i == 2 else r["sys"], "solution": None} for i, r in enumerate(MATH)]
-    path = jsonl(tmp_path / "n.jsonl", rows)
-    with pytest.raises(ValueError, match=r"^system_column: column 'sys' is null in 1 of the 8 rows of .* \(row 3, "
-                                         r"counting from 1 in file order\)\. Fix: fill them in"):
-        DatasetTask(path=path, prompt_column="question", system_column="sys")
-    with pytest.raises(ValueError, match=r"^solution_column: column 'solution' is null in 8 of the 8 rows of .* "
-                                         r"\(rows 1, 2, 3, 4, 5 and 3 more, counting"):
-        DatasetTask(path=path, prompt_column="question", solution_column="solution")
-    task = DatasetTask(path=path, prompt_column="question", system_column="")  # columns not used are not checked
-    assert len(task.train_problems) == 7
-    rows[0]["sys"] = ""  # '' is no system message for that row
-    task = DatasetTask(path=jsonl(tmp_path / "e.jsonl", [r for i, r in enumerate(rows) if i != 2]),
-                       prompt_column="question", system_column="sys", held_out=0)
-    assert not isinstance(task.train_problems[0].prompt, ChatPrompt) and task.train_problems[0].prompt == "what is 0+0?"
+def test_null_system_messages_and_solutions_mean_none_and_the_answer(tmp_path):
+    """CSV cannot write '' (an empty cell reads back as None): a null system message is none (or the
+    dataset's system_prompt), a null worked solution the row's answer; a null prompt stays refused."""
+    rows = [{**r, "sys": None if i == 2 else r["sys"], "solution": None if i == 3 else f"work {i}"}
+            for i, r in enumerate(MATH)]
+    task = DatasetTask(path=jsonl(tmp_path / "n.jsonl", rows), prompt_column="question", system_column="sys",
+                       solution_column="solution", held_out=0)
+    by_raw = {p.data[1]: p for p in task.train_problems}
+    assert not isinstance(by_raw[MATH[2]["question"]].prompt, ChatPrompt)  # null: no system message
+    assert isinstance(by_raw[MATH[1]["question"]].prompt, ChatPrompt)
+    assert by_raw[MATH[3]["question"]].solution == MATH[3]["answer"]
+    assert by_raw[MATH[1]["question"]].solution == "work 1"
+    fallback = DatasetTask(path=jsonl(tmp_path / "f.jsonl", rows), prompt_column="question", system_column="sys",
+                           system_prompt="Be brief.", held_out=0)
+    prompt = {p.data[1]: p for p in fallback.train_problems}[MATH[2]["question"]].prompt
+    assert isinstance(prompt, ChatPrompt) and str(prompt) == "Be brief.\n\nwhat is 2+2?"
+    csv = tmp_path / "s.csv"  # an empty CSV cell: None
+    csv.write_text("question,answer,sys\nwhat is 1+1?,2,Be brief.\nwhat is 2+2?,4,\n")
+    plain = {p.data[1]: p for p in DatasetTask(path=str(csv), prompt_column="question", system_column="sys",
+                                               held_out=0).train_problems}
+    assert not isinstance(plain["what is 2+2?"].prompt, ChatPrompt) and isinstance(plain["what is 1+1?"].prompt,
+                                                                                     ChatPrompt)
 
 
 def test_the_held_out_file_is_named_for_its_own_faults(tmp_path):

@@ -184,3 +184,40 @@ def test_a_warm_start_whose_prompt_and_solution_pass_the_positions_is_refused(tm
                        r"but the warm start trains on a prompt and its worked solution and the end of sequence of "
                        r"(\d+) tokens .* too long: 1 of 35 training prompts"):
         check_run(_config(tmp_path, model, str(data), task_options=options, hf_warm_start_steps=1))
+
+
+def test_counts_ignore_truncation_or_padding_saved_in_the_tokenizer_file(tmp_path):
+    """A tokenizer.json saved with truncation or padding on: calling the tokenizer resets both, its backend
+    keeps them, so the fast count would cut long prompts (a too-long prompt passing) or pad short ones."""
+    from treecredit.models.hf_policy import encode_prompts, prompt_lengths
+    from treecredit.training.context import _text_lengths
+
+    texts = ["x" * 50, "1+2="]
+    for turn_on in (lambda b: b.enable_truncation(8), lambda b: b.enable_padding(length=64)):
+        tok = local_tokenizer()
+        turn_on(tok.backend_tokenizer)
+        tok.save_pretrained(tmp_path / "tok")
+        saved = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+        exact = [len(ids) for ids in encode_prompts(saved, texts, False)]
+        assert exact[0] > 8 and exact[1] < 64
+        assert prompt_lengths(saved, texts, False) == exact
+        assert _text_lengths(saved, texts) == [len(saved(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
+
+def test_a_multimodal_config_keeps_its_vocabulary_in_its_text_config(tmp_path):
+    """Gemma 3 (4B and up) loads as a causal LM with vocab_size on get_text_config(), not on the config."""
+    if not hasattr(transformers, "Gemma3Config"):
+        pytest.skip("this transformers has no Gemma 3")
+    tok = local_tokenizer()
+    text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=128)
+    config = transformers.Gemma3Config(text_config=text)
+    config.save_pretrained(tmp_path / "gemma3")
+    tok.save_pretrained(tmp_path / "gemma3")
+    from treecredit.training.context import check_context
+
+    run = TrainConfig(task="arithmetic", model=str(tmp_path / "gemma3"))
+    check_context(run, task_from_config(run))  # passes: before, AttributeError 'vocab_size'
+    with pytest.raises(ValueError, match=r"^max_new_tokens: the model in .* holds 128 positions"):
+        big = TrainConfig(task="arithmetic", model=str(tmp_path / "gemma3"), max_new_tokens=200)
+        check_context(big, task_from_config(big))

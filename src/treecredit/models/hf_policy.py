@@ -70,14 +70,24 @@ def encode_prompts(tokenizer, texts: list[str], chat: bool) -> list[list[int]]:
     return [list(ids) for ids in tokenizer(rendered, add_special_tokens=not chat)["input_ids"]]
 
 
+def fast_batch_encoder(tokenizer):
+    """A fast tokenizer's backend ``encode_batch`` (``encode_batch_fast`` where it exists: no offsets), which
+    counts tokens without building Python lists of ids; None for a slow tokenizer, or one whose saved
+    ``tokenizer.json`` turns truncation or padding on (calling the tokenizer resets both, its backend keeps
+    them: the counts would be cut or padded)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
+    if backend is None or getattr(backend, "truncation", None) is not None or getattr(backend, "padding", None):
+        return None
+    return getattr(backend, "encode_batch_fast", None) or getattr(backend, "encode_batch", None)
+
+
 def prompt_lengths(tokenizer, texts: list[str], chat: bool) -> list[int]:
     """The token counts of :func:`encode_prompts` of ``texts``, faster for many prompts (each distinct text
     encoded once; a fast tokenizer's backend encodes the batch without building Python lists of ids)."""
     keys = [(str(t), getattr(t, "system", ""), repr(getattr(t, "messages", ()))) for t in texts]
     first = dict(zip(keys, texts))  # a system message or messages make another prompt of the same text
     distinct = list(first.values())
-    backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
-    encode = getattr(backend, "encode_batch_fast", None) or getattr(backend, "encode_batch", None)
+    encode = fast_batch_encoder(tokenizer)
     if encode is None or not distinct:
         counts = [len(ids) for ids in encode_prompts(tokenizer, distinct, chat)]
     else:
@@ -109,7 +119,8 @@ class HFPolicy(TeacherForcing):
         self.eos_id = self.eos_ids[0]
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else self.eos_id)
-        self.vocab_size = int(model.config.vocab_size)
+        text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        self.vocab_size = int(text_config.vocab_size)  # a multimodal config (Gemma 3, Llama 4) keeps it there
 
     @classmethod
     def from_pretrained(cls, path: str, *, gguf_file: str | None = None, use_chat_template: bool | str = "auto",

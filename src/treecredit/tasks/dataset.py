@@ -129,7 +129,8 @@ class DatasetTask(FixedProblemsTask):
         except (KeyError, IndexError, ValueError) as exc:
             fail("template", f"{self.template!r} cannot be filled from a row ({type(exc).__name__}: {exc})",
                  f"use {{prompt}} and column names among {list(row)}")
-        system = str(row[self.system_column]) if self.system_column else self.system_prompt
+        cell = row[self.system_column] if self.system_column else None  # a null cell (CSV's empty one): none
+        system = self.system_prompt if cell is None else str(cell)
         if system:  # a conversation, as a conversational row is: its text (samples.jsonl) shows the system message
             text = ChatPrompt.from_messages([{"role": "system", "content": system}, {"role": "user", "content": text}])
         return Problem(text, *self._answers(row), (index, raw, self._columns(row)))
@@ -137,7 +138,8 @@ class DatasetTask(FixedProblemsTask):
     def _answers(self, row: dict) -> tuple[str, str]:
         """``(solution + end, answer)`` of a row."""
         answer = "" if not self.answer_column or row[self.answer_column] is None else str(row[self.answer_column])
-        solution = str(row[self.solution_column]) if self.solution_column else answer
+        cell = row[self.solution_column] if self.solution_column else None
+        solution = answer if cell is None else str(cell)  # a row without a worked solution: its answer
         return solution + self.end, answer
 
     def _columns(self, row: dict) -> dict:

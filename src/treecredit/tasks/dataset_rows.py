@@ -33,16 +33,16 @@ def _text(value) -> str:
 
 _FIXES = {
     "prompt_column": "drop those rows or give them a prompt",
-    "system_column": "fill them in ('' for no system message) or drop those rows",
-    "solution_column": "fill them in or drop those rows (or drop solution_column: the warm start then learns "
-                       "the answers)",
 }
+"""The columns whose null cells are refused. A null system message means none (``system_prompt`` if given), a
+null worked solution the row's answer: CSV has no other way to leave them out (``datasets`` reads an empty cell
+as None)."""
 
 
 def check_cells(rows: list[dict], columns: dict[str, str], where: str) -> None:
-    """Refuse rows of ``where`` (a description of the file) whose prompt is null or empty, or whose system
-    message or worked solution is null (``str(None)`` would make them the text ``'None'``), naming the
-    option, the column and the first :data:`SHOWN_ROWS` row numbers. ``columns``: ``{option: column}``."""
+    """Refuse rows of ``where`` (a description of the file) whose prompt is null or empty (``str(None)`` would
+    make it the text ``'None'``), naming the option, the column and the first :data:`SHOWN_ROWS` row numbers.
+    ``columns``: ``{option: column}``."""
     for option, fix in _FIXES.items():
         column = columns.get(option, "")
         if not column:

@@ -64,7 +64,10 @@ def _check_hf(config, task, problems: list, texts: list[str], n_train: int, ever
     from treecredit.models.hf_policy import chat_template_in_use, prompt_lengths
 
     folder, tokenizer, model_config, eos_ids = model_files(config.model, config.gguf_file)
-    check_vocab(len(tokenizer), int(model_config.vocab_size), config.model)
+    text_config = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
+    vocab = getattr(text_config, "vocab_size", None)  # a multimodal config (Gemma 3, Llama 4) keeps it there
+    if vocab is not None:
+        check_vocab(len(tokenizer), int(vocab), config.model)
     check_eos(eos_ids, config.model)
     positions = model_positions(model_config)
     if positions is None:
@@ -102,8 +105,9 @@ def _check_hf(config, task, problems: list, texts: list[str], n_train: int, ever
 
 def _text_lengths(tokenizer, texts: list[str]) -> list[int]:
     """Token counts of ``texts`` as :meth:`HFPolicy.encode` gives them (no special tokens added)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
-    encode = getattr(backend, "encode_batch_fast", None) or getattr(backend, "encode_batch", None)
+    from treecredit.models.hf_policy import fast_batch_encoder
+
+    encode = fast_batch_encoder(tokenizer)
     if encode is None:
         return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]] if texts else []
     return [len(encoding) for encoding in encode(list(texts), add_special_tokens=False)]
