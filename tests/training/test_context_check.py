@@ -189,8 +189,7 @@ def test_a_warm_start_whose_prompt_and_solution_pass_the_positions_is_refused(tm
 def test_counts_ignore_truncation_or_padding_saved_in_the_tokenizer_file(tmp_path):
     """A tokenizer.json saved with truncation or padding on: calling the tokenizer resets both, its backend
     keeps them, so the fast count would cut long prompts (a too-long prompt passing) or pad short ones."""
-    from treecredit.models.hf_policy import encode_prompts, prompt_lengths
-    from treecredit.training.context import _text_lengths
+    from treecredit.models.hf_policy import encode_prompts, prompt_lengths, token_counts
 
     texts = ["x" * 50, "1+2="]
     for turn_on in (lambda b: b.enable_truncation(8), lambda b: b.enable_padding(length=64)):
@@ -201,7 +200,8 @@ def test_counts_ignore_truncation_or_padding_saved_in_the_tokenizer_file(tmp_pat
         exact = [len(ids) for ids in encode_prompts(saved, texts, False)]
         assert exact[0] > 8 and exact[1] < 64
         assert prompt_lengths(saved, texts, False) == exact
-        assert _text_lengths(saved, texts) == [len(saved(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        assert token_counts(saved, texts, False) == [len(saved(t, add_special_tokens=False)["input_ids"])
+                                                     for t in texts]
 
 
 def test_a_multimodal_config_keeps_its_vocabulary_in_its_text_config(tmp_path):

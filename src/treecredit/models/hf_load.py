@@ -127,12 +127,17 @@ def check_vocab(tokenizer_size: int, vocab_size: int, model: str) -> None:
                       "Put the model's own tokenizer files in the folder", stacklevel=2)
 
 
+def text_config(config):
+    """The part of a model's config that describes its language model: ``get_text_config()`` (a multimodal
+    config, Gemma 3 or Llama 4, keeps ``vocab_size`` and the positions there), else the config itself."""
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
 def model_positions(config) -> int | None:
     """The positions a model's config says it holds (``max_position_embeddings``, or GPT-2's ``n_positions``);
     None when it names neither (no limit known)."""
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
     for name in ("max_position_embeddings", "n_positions", "n_ctx"):
-        value = getattr(text, name, None)
+        value = getattr(text_config(config), name, None)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None

@@ -23,6 +23,7 @@ from treecredit.models.hf_load import (  # noqa: F401 (re-export)
     eos_ids_of,
     resolve_model,
     smollm2_gguf_path,
+    text_config,
 )
 from treecredit.models.teacher_forcing import TeacherForcing
 from treecredit.sampling.policy import DecodeState, left_pad
@@ -81,19 +82,24 @@ def fast_batch_encoder(tokenizer):
     return getattr(backend, "encode_batch_fast", None) or getattr(backend, "encode_batch", None)
 
 
+def token_counts(tokenizer, texts: list[str], add_special_tokens: bool) -> list[int]:
+    """How many ids ``tokenizer(text, add_special_tokens=...)`` gives each of ``texts``, through the fast
+    backend (:func:`fast_batch_encoder`) where it can, else the tokenizer itself."""
+    if not texts:
+        return []
+    encode = fast_batch_encoder(tokenizer)
+    if encode is None:
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]]
+    return [len(encoding) for encoding in encode(list(texts), add_special_tokens=add_special_tokens)]
+
+
 def prompt_lengths(tokenizer, texts: list[str], chat: bool) -> list[int]:
     """The token counts of :func:`encode_prompts` of ``texts``, faster for many prompts (each distinct text
-    encoded once; a fast tokenizer's backend encodes the batch without building Python lists of ids)."""
+    encoded once, by :func:`token_counts`)."""
     keys = [(str(t), getattr(t, "system", ""), repr(getattr(t, "messages", ()))) for t in texts]
     first = dict(zip(keys, texts))  # a system message or messages make another prompt of the same text
-    distinct = list(first.values())
-    encode = fast_batch_encoder(tokenizer)
-    if encode is None or not distinct:
-        counts = [len(ids) for ids in encode_prompts(tokenizer, distinct, chat)]
-    else:
-        rendered = [prompt_text(tokenizer, text, chat) for text in distinct]
-        counts = [len(encoding) for encoding in encode(rendered, add_special_tokens=not chat)]
-    length = dict(zip(first, counts))
+    rendered = [prompt_text(tokenizer, text, chat) for text in first.values()]
+    length = dict(zip(first, token_counts(tokenizer, rendered, add_special_tokens=not chat)))
     return [length[k] for k in keys]
 
 
@@ -119,8 +125,7 @@ class HFPolicy(TeacherForcing):
         self.eos_id = self.eos_ids[0]
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else self.eos_id)
-        text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-        self.vocab_size = int(text_config.vocab_size)  # a multimodal config (Gemma 3, Llama 4) keeps it there
+        self.vocab_size = int(text_config(model.config).vocab_size)
 
     @classmethod
     def from_pretrained(cls, path: str, *, gguf_file: str | None = None, use_chat_template: bool | str = "auto",

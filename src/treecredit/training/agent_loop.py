@@ -282,8 +282,11 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
         max_len = gpt_positions(probe, eval_seeds, settings, agent)
     policy = build_agent_policy(config, env_fn, settings, agent, log, max_len)
     policy.compile_decode = config.compile_decode
-    limit = getattr(getattr(policy.module, "config", None), "max_position_embeddings", None)
-    if config.model != "gpt" and limit:
+    from treecredit.models.hf_load import model_positions
+
+    config_of_model = getattr(policy.module, "config", None)
+    limit = model_positions(config_of_model) if config.model != "gpt" and config_of_model is not None else None
+    if limit:
         from treecredit.agents.episodes import encodable
 
         longest = max(len(encodable(policy, probe.reset(s) + settings.turn_prefix)) for s in dict.fromkeys(eval_seeds))

@@ -60,12 +60,17 @@ def _check_hf(config, task, problems: list, texts: list[str], n_train: int, ever
     """A Hugging Face model's tokenizer against its vocabulary and end of sequence, then its positions against
     the prompts plus ``max_new_tokens`` and, under ``hf_warm_start_steps``, the warm start's prompts plus worked
     solutions (the first ``n_train`` problems are training ones)."""
-    from treecredit.models.hf_load import check_eos, check_vocab, model_files, model_positions
-    from treecredit.models.hf_policy import chat_template_in_use, prompt_lengths
+    from treecredit.models.hf_load import (
+        check_eos,
+        check_vocab,
+        model_files,
+        model_positions,
+        text_config,
+    )
+    from treecredit.models.hf_policy import chat_template_in_use, prompt_lengths, token_counts
 
     folder, tokenizer, model_config, eos_ids = model_files(config.model, config.gguf_file)
-    text_config = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
-    vocab = getattr(text_config, "vocab_size", None)  # a multimodal config (Gemma 3, Llama 4) keeps it there
+    vocab = getattr(text_config(model_config), "vocab_size", None)
     if vocab is not None:
         check_vocab(len(tokenizer), int(vocab), config.model)
     check_eos(eos_ids, config.model)
@@ -91,7 +96,7 @@ def _check_hf(config, task, problems: list, texts: list[str], n_train: int, ever
                 if lengths[longest] < positions else ""))
     if config.hf_warm_start_steps > 0 and n_train:
         end = 0 if task.end else 1  # a task without an end marker: the solution is followed by the eos id
-        solutions = _text_lengths(tokenizer, [p.solution for p in problems[:n_train]])
+        solutions = token_counts(tokenizer, [p.solution for p in problems[:n_train]], add_special_tokens=False)
         totals = [n + m + end for n, m in zip(lengths, solutions)]
         longest = max(range(n_train), key=totals.__getitem__)
         if totals[longest] > positions:
@@ -103,19 +108,10 @@ def _check_hf(config, task, problems: list, texts: list[str], n_train: int, ever
                  f"start), or shorten the worked solutions longer than {positions - lengths[longest] - end} tokens")
 
 
-def _text_lengths(tokenizer, texts: list[str]) -> list[int]:
-    """Token counts of ``texts`` as :meth:`HFPolicy.encode` gives them (no special tokens added)."""
-    from treecredit.models.hf_policy import fast_batch_encoder
-
-    encode = fast_batch_encoder(tokenizer)
-    if encode is None:
-        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]] if texts else []
-    return [len(encoding) for encoding in encode(list(texts), add_special_tokens=False)]
-
-
 def _positions_field(config) -> str:
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    return "n_positions" if hasattr(text, "n_positions") else "max_position_embeddings"
+    from treecredit.models.hf_load import text_config
+
+    return "n_positions" if hasattr(text_config(config), "n_positions") else "max_position_embeddings"
 
 
 def _as_encoded(chat: bool) -> str:
