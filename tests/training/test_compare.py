@@ -375,32 +375,6 @@ def test_ctrl_c_before_the_runs_start_promises_no_checkpoint(tmp_path, monkeypat
     assert f"stopped before its runs started; start it again with the same arguments{' and --resume' * held}" in err
 
 
-def test_a_report_where_every_agent_run_failed_uses_agent_wording_and_links_no_curves(tmp_path):
-    """No run finished, so there are no records to tell task from agent runs: the comparison says which; no
-    curves.png is written, so none is linked."""
-    failures = {"grpo": {0: "ValueError: token_budget: is 600"}, "rtmc": {0: "ValueError: token_budget: is 600"}}
-    summary = summarise({"grpo": {}, "rtmc": {}}, 600, failures=failures, agent=True)
-    text = write_report(tmp_path, summary, {"env": "gridworld"}).read_text()
-    assert "Held-out sampled success at the end" in text and "pass@1" not in text
-    assert "curves.png" not in text and not (tmp_path / "curves.png").exists() and "No run finished" in text
-    header = next(line for line in text.splitlines() if line.startswith("| arm |"))
-    failed = next(line for line in text.splitlines() if line.startswith("| grpo | seed 0 failed"))
-    assert header.count("|") == failed.count("|")
-    assert "pass@1" in write_report(tmp_path / "task", summarise({"grpo": {}}, 600, failures=failures),
-                                    {}).read_text()
-
-
-@pytest.mark.parametrize("settings, label", [
-    ({"model": "gpt", "warm_start_steps": 300}, "Warm start (step 0) sampled pass@1: 0.100."),
-    ({"model": "gpt", "warm_start_steps": 0}, "Step 0 (no warm start) sampled pass@1: 0.100."),
-    ({"model": "/m", "hf_warm_start_steps": 0}, "Step 0 (no warm start) sampled pass@1: 0.100."),
-    ({"model": "/m", "hf_warm_start_steps": 5}, "Warm start (step 0) sampled pass@1: 0.100."),
-])
-def test_the_step_0_line_says_warm_start_only_when_the_runs_had_one(tmp_path, settings, label):
-    summary = summarise({"grpo": [_fake_records(0.5), _fake_records(0.6)]}, 100)
-    assert label in write_report(tmp_path, summary, settings).read_text().splitlines()
-
-
 def test_an_agent_arm_gets_the_comparisons_resume_command(monkeypatch):
     """An agent run that stops (every episode dropped for steps in a row) names how to resume: for a run of a
     comparison, the comparison's --resume, not the run's own ``train --config ... --resume``."""
