@@ -36,8 +36,13 @@ def test_a_dataset_without_an_answer_column_has_no_answers(tmp_path, capsys, mon
     assert problem.answer == "" and problem.solution == problem.data[2]["solution"]
     assert task.reward(problem, problem.solution) == 1.0 and task.reward(problem, "no code") == 0.0
     assert task.success_of(task.held_out_problems(np.random.default_rng(0), 2), ["x", "y"]) is None
+    assert "warm start" not in lines[0]  # it has worked solutions to learn
     explicit = DatasetTask(path=path, rewards=["code"], answer_column="", held_out=2)  # said so: no note
     assert explicit.answer_column == "" and capsys.readouterr().out == ""
+    bare = jsonl(tmp_path / "bare.jsonl", CODE)  # no solution_column: the warm start has nothing to learn
+    DatasetTask(path=bare, rewards=["code"], held_out=2)
+    assert "a supervised warm start would teach the model to answer nothing: pass --warm-start-steps 0" in \
+        capsys.readouterr().out
 
 
 def test_an_answer_column_named_but_missing_is_refused_with_the_empty_option_as_a_fix(tmp_path):

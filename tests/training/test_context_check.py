@@ -57,7 +57,8 @@ def test_a_prompt_longer_than_a_gpt2s_positions_is_refused_naming_the_dataset(tm
     config = _config(tmp_path, _gpt2(tmp_path / "gpt2"), data)
     with pytest.raises(ValueError, match=r"^dataset: the model in .* holds 64 positions \(n_positions\), but the "
                        r"longest prompt .* too long: 1 of \d+ prompts .*'xxxx.*what is 1\+2\?'\. Fix: leave out or "
-                       r"shorten the prompts longer than 56 tokens"):
+                       r"shorten the prompts longer than 56 tokens as encoded \(the chat template's own tokens "
+                       r"included\)"):
         check_run(config)
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 

@@ -117,7 +117,7 @@ class DatasetTask(FixedProblemsTask):
             return given
         if "answer" in have:
             return "answer"
-        note_no_answers(self.path, have)
+        note_no_answers(self.path, have, solutions=bool(self.solution_column))
         return ""
 
     def _problem(self, index: int, row: dict) -> Problem:

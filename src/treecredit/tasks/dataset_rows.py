@@ -100,8 +100,9 @@ _NOTED_ENV = "TREECREDIT_NO_ANSWERS_NOTED"
 workers build each run's task again)."""
 
 
-def note_no_answers(path: str, columns: list[str]) -> None:
-    """Print, once per dataset file, that it has no ``answer`` column and so no answers."""
+def note_no_answers(path: str, columns: list[str], solutions: bool = True) -> None:
+    """Print, once per dataset file, that it has no ``answer`` column and so no answers; without ``solutions``
+    (no ``solution_column``) also that a supervised warm start would learn empty answers."""
     noted = os.environ.get(_NOTED_ENV, "").split(os.pathsep)
     key = os.path.abspath(path)
     if key in noted:
@@ -109,5 +110,7 @@ def note_no_answers(path: str, columns: list[str]) -> None:
     os.environ[_NOTED_ENV] = os.pathsep.join([*filter(None, noted), key])
     print(f"note: dataset {path!r} has no 'answer' column (its columns are {columns}), so it has no reference "
           "answers: rewards get no answer=, and held-out pass@1 is the mean reward (no success test). Pass "
-          "--task-option answer_column=NAME if a column holds them, or answer_column= to say there are none.",
-          flush=True)
+          "--task-option answer_column=NAME if a column holds them, or answer_column= to say there are none."
+          + ("" if solutions else " It has no worked solutions either (no solution_column), so a supervised warm "
+             "start would teach the model to answer nothing: pass --warm-start-steps 0 (a Hugging Face model: "
+             "--hf-warm-start-steps 0), or --task-option solution_column=NAME."), flush=True)

@@ -90,8 +90,9 @@ def _check_hf(config, task, problems: list, texts: list[str], n_train: int, ever
         if lengths[longest] < positions // 2:  # the prompts are short: it is the response length that does not fit
             fail("max_new_tokens", f"{head}; {where}", f"pass --max-new-tokens {positions - lengths[longest]} or less")
         argument = "dataset" if getattr(config, "dataset", "") else "task"
+        counted = " as encoded (the chat template's own tokens included)" if chat else ""
         fail(argument, f"{head}; {where}", f"leave out or shorten the prompts longer than "
-             f"{max(positions - config.max_new_tokens, 0)} tokens, or pass a model with more positions"
+             f"{max(positions - config.max_new_tokens, 0)} tokens{counted}, or pass a model with more positions"
              + (f" (a smaller --max-new-tokens leaves {positions - lengths[longest]} for the response)"
                 if lengths[longest] < positions else ""))
     if config.hf_warm_start_steps > 0 and n_train:
