@@ -14,7 +14,7 @@ from pathlib import Path
 
 from treecredit._validation import fail
 from treecredit.agents.batch import pack_episodes
-from treecredit.agents.episodes import Episode, EpisodeSettings, encodable
+from treecredit.agents.episodes import Episode, EpisodeSettings, encodable, shown_arg
 
 AGENT_ALPHABET = "".join(ch for ch in string.printable if ch not in "\t\r\x0b\x0c")
 
@@ -78,7 +78,7 @@ def _env_call(env, method: str, *args):
     try:
         return getattr(env, method)(*args)
     except Exception as exc:  # noqa: BLE001 - any failure of the env's own code is the env's
-        raise _EnvCallFailed(method, f"{method}({', '.join(f'{a!r:.60}' for a in args)})", exc) from exc
+        raise _EnvCallFailed(method, f"{method}({', '.join(shown_arg(a) for a in args)})", exc) from exc
 
 
 class _Watched:
