@@ -172,8 +172,11 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
 
     if config.warm_start_steps == 0:
         return build()
+    from treecredit.envs import env_code_hash
+
     noise = float(agent.get("expert_noise", 0.3))
-    key = {"kind": "agent", "env": config.env, "model": model,
+    code = env_code_hash(config.env)  # an own env's source: editing it rebuilds the warm start
+    key = {"kind": "agent", "env": config.env, **({"env_code": code} if code else {}), "model": model,
            "env_options": warm_start_env_options(config.env, config.env_options), "steps": config.warm_start_steps,
            "batch": config.warm_start_batch, "lr": config.warm_start_lr, "seed": config.warm_start_seed,
            "noise": noise, "marker": settings.marker, "turn_prefix": settings.turn_prefix, "version": 1,
