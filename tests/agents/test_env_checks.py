@@ -68,7 +68,8 @@ def test_a_bad_step_value_drops_the_episode_in_play_with_its_message():
     episodes, _ = play(policy, lambda: _returning((None, 0.0, False, {}))(holes=0.0), [1, 2], 1, torch.Generator(),
                        log=messages.append)
     assert episodes == [] and len(messages) == 2  # was: observation None ended the episode silently
-    assert "dropped at turn 0: the env Bad raised ValueError: Bad._step('up'): returned the observation None" \
+    assert "dropped at turn 0: the env's Bad.step('up') raised ValueError: Bad._step('up'): returned the " \
+        "observation None" \
         in messages[0]
 
 

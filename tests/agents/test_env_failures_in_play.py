@@ -26,9 +26,9 @@ def test_a_state_key_that_fails_later_drops_the_episode_naming_env_method_instan
     episodes, _ = play(ScriptedPolicy([["up", "up", "up"]]), lambda: LateBadState(holes=0.0, max_turns=3), [1, 2], 2,
                        torch.Generator(), log=messages.append)  # was: ValueError out of play, the run lost
     assert [ep.seed for ep in episodes] == [2, 2] and all(ep.n_turns == 3 for ep in episodes)
-    assert len(messages) == 2 and all(m.startswith("episode of instance 1 dropped at turn 1: the env LateBadState "
-                                                   "raised ValueError: LateBadState.state_key(): returned ")
-                                      and m.endswith("(in LateBadState.signature())") for m in messages), messages
+    assert len(messages) == 2 and all(m.startswith("episode of instance 1 dropped at turn 1: the env's LateBadState."
+                                                   "signature() raised ValueError: LateBadState.state_key(): "
+                                                   "returned ") for m in messages), messages
 
 
 def test_dropping_rows_mid_play_keeps_the_carried_cache_exact():
@@ -47,8 +47,8 @@ def test_a_reset_that_fails_in_play_drops_that_instances_episodes():
     episodes, _ = play(policy, lambda: OddResetFails(holes=0.0, max_turns=3), [1, 2, 3, 4], 2,
                        torch.Generator().manual_seed(0), EpisodeSettings(action_max_tokens=4), log=messages.append)
     assert [(ep.seed, ep.group) for ep in episodes] == [(2, 1), (2, 1), (4, 3), (4, 3)]
-    assert len(messages) == 4 and messages[0] == ("episode of instance 1 dropped at turn 0: the env OddResetFails "
-                                                  "raised RuntimeError: map file missing (in OddResetFails.reset(1))")
+    assert len(messages) == 4 and messages[0] == ("episode of instance 1 dropped at turn 0: the env's "
+                                                  "OddResetFails.reset(1) raised RuntimeError: map file missing")
     assert _fresh_prefill_gap(policy, episodes, [1, 2, 3, 4]) < 1e-5  # each kept row got its own instance's prefill
     policy.module.train()
     assert play(policy, lambda: OddResetFails(), [1, 3], 1, torch.Generator(), log=messages.append) == ([], 0)
@@ -61,8 +61,8 @@ def test_a_fork_whose_restore_fails_drops_the_copies_only():
     episodes, _ = play(ScriptedPolicy([["up", "up", "up"]]), lambda: NoRestore(holes=0.0, size=6, max_turns=3), [2],
                        2, torch.Generator(), settings, log=messages.append)
     assert len(episodes) == 1 and episodes[0].n_turns == 3
-    assert messages == ["episode of instance 2 dropped at turn 1: the env NoRestore raised RuntimeError: cannot "
-                        "restore (in NoRestore.restore(<tuple>))"]
+    assert messages == ["episode of instance 2 dropped at turn 1: the env's NoRestore.restore(<tuple>) raised "
+                        "RuntimeError: cannot restore"]
 
 
 def test_a_reset_that_fails_while_drawing_instances_names_the_env_reset_and_instance():
@@ -110,6 +110,6 @@ def test_a_training_run_goes_on_when_a_later_state_has_no_signature(tmp_path, mo
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == [1, 2]
     dropped = sum(r["dropped_episodes"] for r in train)
-    named = [m for m in messages if "dropped at turn 1: the env LateBadState raised ValueError: LateBadState."
-             "state_key()" in m and m.endswith("(in LateBadState.signature())")]
+    named = [m for m in messages if "dropped at turn 1: the env's LateBadState.signature() raised ValueError: "
+             "LateBadState.state_key()" in m]
     assert dropped > 0 and len(named) >= dropped

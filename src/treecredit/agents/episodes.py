@@ -251,8 +251,7 @@ def _env_call(ep: Episode, env, warn, turn: int, method: str, *args):
         name = type(env).__name__
         ep.error = f"{type(exc).__name__}: {exc}"
         call = f"{name}.{method}({', '.join(shown_arg(a) for a in args)})"
-        warn(f"episode of instance {ep.seed} dropped at turn {turn}: the env {name} raised {ep.error} "
-             f"(in {call})")
+        warn(f"episode of instance {ep.seed} dropped at turn {turn}: the env's {call} raised {ep.error}")
         return None
 
 
