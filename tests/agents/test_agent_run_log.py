@@ -63,4 +63,4 @@ def test_a_compare_agent_arm_keeps_its_runs_warnings_in_their_log(tmp_path, monk
     before = log.read_text()
     assert main(args + ["--resume"]) == 0  # read back: the log is kept, one more session appended
     after = log.read_text()
-    assert after.startswith(before) and "run resumed with --resume" in after[len(before):]
+    assert after.startswith(before) and "run resumed (--resume): " in after[len(before):]

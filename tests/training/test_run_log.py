@@ -8,6 +8,7 @@ import pytest
 
 from treecredit.training.config import TrainConfig
 from treecredit.training.run_log import RunLog, clean_lines, logged_warnings, warned_runs_line
+from treecredit.training.stopping import RunInterrupted
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  "
 
@@ -57,7 +58,7 @@ def test_resume_appends_and_overwrite_starts_anew_and_a_refused_run_leaves_the_l
     text = log.read_text()
     assert text.startswith(first)  # appended
     said = entries(log)[len(entries_of(first)):]
-    assert said[0].startswith("run resumed with --resume") and any(e.startswith("resumed from ") and
+    assert said[0].startswith("run resumed (--resume): ") and any(e.startswith("resumed from ") and
                                                                     e.endswith(" at step 1") for e in said)
     assert said[-1].startswith("run ended at step 3 (")
     train(config, overwrite=True)
@@ -79,25 +80,30 @@ def test_a_run_with_a_progress_bar_keeps_the_bar_out_of_its_log(tmp_path, capsys
     assert "run ended at step 2" in text
 
 
-def test_an_error_ends_the_log_with_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("error, entry", [
+    (RuntimeError("update went wrong"), "error: RuntimeError: update went wrong"),
+    (RunInterrupted("stopped by SIGINT after step 1; checkpoint saved", 2, 1),
+     "stopped by SIGINT after step 1; checkpoint saved"),
+])
+def test_what_stopped_a_run_ends_its_log(tmp_path, monkeypatch, error, entry):
     from treecredit.training import loop
 
     def broken(*args, **kwargs):
-        raise RuntimeError("update went wrong")
+        raise error
 
     monkeypatch.setattr(loop, "ppo_update", broken)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(type(error)):
         loop.train(tiny(tmp_path, sampler="iid"))
-    assert entries(tmp_path / "run" / "log.txt")[-1] == "error: RuntimeError: update went wrong"
+    assert entries(tmp_path / "run" / "log.txt")[-1] == entry
 
 
 def test_run_log_keeps_lines_until_begin_and_drops_them_when_the_run_never_began(tmp_path):
     with pytest.warns(DeprecationWarning), RunLog(tmp_path / "a", resume=False) as log:
         log.tee(lambda *parts: None)("checked", 1)
-        warnings.warn("from a package", DeprecationWarning)
+        warnings.warn("from a package", DeprecationWarning, stacklevel=1)
     assert not (tmp_path / "a").exists()  # refused by its checks: no folder, no file
     with pytest.warns(UserWarning), RunLog(tmp_path / "b", resume=False) as log:
-        warnings.warn("before the folder is ready", UserWarning)
+        warnings.warn("before the folder is ready", UserWarning, stacklevel=1)
         log.begin("run started")
         log.write("two\r\x1b[Atwo lines\n\nsecond")
     said = entries(tmp_path / "b" / "log.txt")

@@ -56,8 +56,9 @@ class RunLog:
     too (the warnings still show as before; each run starts with fresh once-only filters, so a warning shown
     by an earlier run of the same process is shown, and logged, again). Entries written before :meth:`begin`
     (the run's checks, before its folder is ready) are kept and written when it opens the file, or dropped
-    when the checks refuse the run (no file is made then). Leaving by an exception writes ``stopped: ...``
-    (a signal) or ``error: <Type>: ...`` before the file closes; the exception goes on."""
+    when the checks refuse the run (no file is made then). Leaving by an exception writes what stopped the run
+    (a signal's ``stopped by SIGINT ...``, or ``error: <Type>: ...``) before the file closes; the exception
+    goes on."""
 
     def __init__(self, out, *, resume: bool) -> None:
         self.path = Path(out) / LOG_NAME
@@ -160,7 +161,7 @@ class RunLog:
                 pass
         return True
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind, exc, tb) -> None:
         logging.getLogger(_REWARD_LOGGER).removeFilter(self._logged)
         if self._catch is not None:
             self._catch.__exit__(kind, exc, tb)
@@ -170,9 +171,10 @@ class RunLog:
 
             stopped = isinstance(exc, (RunInterrupted, KeyboardInterrupt))
             said = str(exc) or type(exc).__name__
-            self.write(f"stopped: {said}" if stopped else f"error: {type(exc).__name__}: {said}", always=True)
+            if stopped and not said.startswith("stopped"):
+                said = f"stopped: {said}"
+            self.write(said if stopped else f"error: {type(exc).__name__}: {said}", always=True)
         self.close()
-        return False
 
 
 def _entry(text) -> str:
@@ -190,7 +192,7 @@ def start_line(config, resume: bool) -> str:
 
     what = f"env {config.env}" if config.env else (f"dataset {config.dataset}" if getattr(config, "dataset", "")
                                                    else f"task {config.task}")
-    verb = "resumed with --resume (appended below)" if resume else "started"
+    verb = "resumed (--resume)" if resume else "started"
     return (f"run {verb}: {what}, estimator {config.estimator}, seed {config.seed}, out {config.out} "
             f"(treecredit {getattr(treecredit, '__version__', '?')})")
 

@@ -3,6 +3,7 @@
 Task runs (:func:`report_task_run`) and agent runs (:func:`report_agent_run`) end the same way: the
 evaluation summary, then every file of the run folder that exists (:func:`written_files`), each with what it
 holds, so that a new user sees where the samples, the checkpoint and the settings are, not only the metrics.
+The same evaluation summary ends the run's ``log.txt`` (:func:`ended_line`, written by the training loops).
 """
 
 from __future__ import annotations
