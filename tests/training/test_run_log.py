@@ -134,5 +134,5 @@ def test_warned_runs_line_names_the_runs_whose_log_holds_warnings(tmp_path):
             for line in lines:
                 log.write(line)
     folders = [tmp_path / "runs" / n for n in ("a-seed0", "b-seed0", "missing-seed0")]
-    assert warned_runs_line(folders, tmp_path) == "1 run logged warnings: runs/b-seed0/log.txt (2)"
-    assert warned_runs_line(folders[:1], tmp_path) == ""
+    assert warned_runs_line(folders) == f"1 run logged warnings: {folders[1] / 'log.txt'} (2 warnings)"
+    assert warned_runs_line(folders[:1]) == ""

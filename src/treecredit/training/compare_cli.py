@@ -122,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{n_failed} run(s) failed or stopped; the table has each one's error:")
         for line in failed_runs(failures):
             print(f"  {line}")
-    warned = warned_runs_line([run_folder(out, label, seed) for seed in range(args.seeds) for label in arms], out)
+    warned = warned_runs_line([run_folder(out, label, seed) for seed in range(args.seeds) for label in arms])
     if warned:  # the runs print nothing themselves: their notes and warnings are in their log.txt
-        print(f"{warned} (under {out})")
+        print(warned)
     return 1 if all(not v for v in runs.values()) else 0
 
 

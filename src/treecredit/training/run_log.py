@@ -206,19 +206,13 @@ def logged_warnings(folder) -> int:
     return sum(line[_STAMP_WIDTH:].startswith("  warning") and line[:4].isdigit() for line in text.splitlines())
 
 
-def warned_runs_line(folders: list, base) -> str:
-    """One line naming the run folders (of ``folders``) whose ``log.txt`` holds warnings, relative to ``base``,
-    e.g. ``2 runs logged warnings: runs/grpo-seed0/log.txt (3), ...``; '' when none did."""
+def warned_runs_line(folders: list) -> str:
+    """One line naming the run folders (of ``folders``) whose ``log.txt`` holds warnings, e.g. ``2 runs logged
+    warnings: runs/compare/runs/grpo-seed0/log.txt (3 warnings), ...``; '' when none did."""
     found = [(Path(folder), logged_warnings(folder)) for folder in folders]
     found = [(folder, n) for folder, n in found if n]
     if not found:
         return ""
-
-    def shown(folder: Path) -> str:
-        try:
-            return str((folder / LOG_NAME).relative_to(base))
-        except ValueError:
-            return str(folder / LOG_NAME)
-
     runs = "1 run" if len(found) == 1 else f"{len(found)} runs"
-    return f"{runs} logged warnings: " + ", ".join(f"{shown(folder)} ({n})" for folder, n in found)
+    return f"{runs} logged warnings: " + ", ".join(f"{folder / LOG_NAME} ({n} warning{'s' * (n != 1)})"
+                                                   for folder, n in found)
