@@ -136,3 +136,22 @@ def test_warned_runs_line_names_the_runs_whose_log_holds_warnings(tmp_path):
     folders = [tmp_path / "runs" / n for n in ("a-seed0", "b-seed0", "missing-seed0")]
     assert warned_runs_line(folders) == f"1 run logged warnings: {folders[1] / 'log.txt'} (2 warnings)"
     assert warned_runs_line(folders[:1]) == ""
+
+
+def test_reward_logger_lines_are_kept_and_a_session_keeps_at_most_max_entries(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from treecredit.training import run_log
+
+    monkeypatch.setattr(run_log, "MAX_ENTRIES", 3)
+    with RunLog(tmp_path, resume=False) as log:
+        log.begin("run started")
+        logging.getLogger("treecredit.rewards").warning("reward: %s raised on a completion", "my_rewards:f")
+        for n in range(5):
+            log.write(f"line {n}")
+        log.write("run ended", always=True)
+    assert entries(tmp_path / "log.txt") == [
+        "run started", "warning: reward: my_rewards:f raised on a completion", "line 0", "line 1",
+        "log.txt: 3 entries written this session; further ones are left out (the run's output still shows them)",
+        "run ended"]
+    assert "my_rewards:f raised" in caplog.text  # the logger's own output is unchanged
