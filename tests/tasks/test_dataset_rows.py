@@ -87,6 +87,21 @@ def test_rewards_that_need_answers_are_refused_up_front_without_them(tmp_path, m
         DatasetTask(path=jsonl(tmp_path / "m2.jsonl", MATH), prompt_column="question", rewards=["code"])
 
 
+def test_the_fix_for_a_reward_without_answers_suggests_code_only_where_the_dataset_has_tests(tmp_path, monkeypatch):
+    monkeypatch.setenv(_NOTED_ENV, "")
+    with pytest.raises(ValueError, match=r"Fix: pass --task-option answer_column=<the column of the reference "
+                                         r"answers>, or rewards that need no answer \(--reward code, which runs the "
+                                         r"'test' column, or --reward module:function\)\.$"):
+        DatasetTask(path=jsonl(tmp_path / "code.jsonl", CODE), rewards=["exact"])
+    bare = jsonl(tmp_path / "bare.jsonl", [{"question": r["question"]} for r in MATH])  # no answers, no tests
+    with pytest.raises(ValueError, match=r"^answer_column: the dataset has no answers, but reward 'math' .*Fix: add "
+                                         r"the reference answers as a column named 'answer' \(or pass --task-option "
+                                         r"answer_column=<the column that holds them>\), or pass a reward that needs "
+                                         r"no answer \(--reward module:function\)\.$") as refused:
+        DatasetTask(path=bare, prompt_column="question")
+    assert "--reward code" not in str(refused.value)  # 'code' would be refused: the dataset has no 'test' column
+
+
 @pytest.mark.parametrize("blank", [None, "", "  \n", []])
 def test_null_or_empty_prompts_are_refused_with_their_rows(tmp_path, blank):
     rows = [dict(r) for r in MATH]
