@@ -195,6 +195,25 @@ def test_the_loaders_log_is_held_while_it_reads_and_passed_on_after_a_load_that_
         parent.removeHandler(catch)
 
 
+def test_a_load_failure_that_no_line_explains_says_what_only_the_loaders_log_said(tmp_path, monkeypatch):
+    import logging
+
+    import datasets
+
+    loader = logging.getLogger("datasets.packaged_modules.json.json")
+
+    def failing_load(*args, **kwargs):  # as datasets' json loader fails on a table Arrow cannot build
+        loader.error("Failed to convert with error ArrowInvalid: mixed types in column 'answer'")
+        loader.error("Failed: Failed to convert the table")  # holds the raised text: said once, not twice
+        raise ValueError("Failed to convert the table")
+
+    monkeypatch.setattr(datasets, "load_dataset", failing_load)
+    with pytest.raises(ValueError, match=r"could not be read as json \(ValueError: Failed to convert the table; "
+                                         r"Failed to convert with error ArrowInvalid: mixed types in column 'answer'"
+                                         r"\)\. Fix: check that the file is valid json\.$"):
+        DatasetTask(path=jsonl(tmp_path / "m.jsonl", MATH), prompt_column="question")
+
+
 def test_a_system_prompt_is_shown_as_the_model_sees_it_and_rewards_get_the_raw_prompt(tmp_path):
     """samples.jsonl writes str(prompt): a system_prompt row shows its system message, as a conversational row
     does; the rewards get the prompt column as it is (TRL), not the filled template."""

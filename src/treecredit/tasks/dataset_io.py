@@ -79,7 +79,7 @@ def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
                      f"correct or remove line {line}" + (" (one JSON object per line, e.g. "
                                                       '{"prompt": "...", "answer": "..."})' if source.suffix.lower()
                                                      == ".jsonl" else ""))
-            logged = "".join(f"; {m}" for m in held if m not in str(exc))  # what only the loader's log said
+            logged = "".join(f"; {m}" for m in held if str(exc) not in m and m not in str(exc))  # only the log's
             fail(argument, f"{path!r} could not be read as {builder} ({type(exc).__name__}: {exc}{logged})",
                  f"check that the file is valid {builder}")
     rows = [dict(row) for row in data]
