@@ -88,6 +88,27 @@ def typed_options(cls, options: dict) -> dict:
     return out
 
 
+def task_flag_named(config):
+    """``training.config.option_flag_named`` for ``--task-option``: ``min_operators: is -1`` → ``task_options:
+    --task-option min_operators=-1 (task 'arithmetic'): min_operators: is -1 ...``, whose owner is
+    :func:`task_option_owner`'s."""
+    from treecredit.training.config import option_flag_named
+
+    return option_flag_named(config.task_options, "task_options", "--task-option",
+                             lambda message: task_option_owner(config, message))
+
+
+def task_option_owner(config, message: str) -> str:
+    """Whose ``--task-option`` the error ``message`` is about, for the flag's error prefix: ``task 'NAME'``, or
+    for a dataset run ``dataset 'PATH'``, or '' when the message names one of the run's data files itself (the
+    dataset, the held-out file): the dataset's name would misattribute an error about the held-out file."""
+    if not config.dataset:
+        return f"task {config.task!r}"
+    held = config.task_options.get("held_out_path") if isinstance(config.task_options, dict) else None
+    files = [p for p in (config.dataset, held) if isinstance(p, str) and p]
+    return "" if any(repr(p) in message for p in files) else f"dataset {config.dataset!r}"
+
+
 def takes_delimiter(task) -> bool:
     """Whether ``task`` (or the task a ``--reward`` wraps) takes a ``delimiter`` option, i.e. accepts
     ``--task-option delimiter=TEXT`` (a dataset, an ``rg:`` task); the embedded tasks fix theirs."""
