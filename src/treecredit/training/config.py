@@ -12,7 +12,7 @@ import difflib
 import inspect
 import json
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, InitVar, asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -149,9 +149,13 @@ class TrainConfig:
     """Show a tqdm progress bar."""
     threads: int = 1
     """torch CPU threads (results are deterministic for a given seed and thread count)."""
+    # not a setting: the names of the fields given explicitly (command-line flags), see was_given()
+    given: InitVar[frozenset[str] | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, given: frozenset[str] | None = None) -> None:
         from treecredit.registry import get_estimator
+
+        self._given = frozenset(given or ())
 
         if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
             from treecredit.training.agent_loop import check_agent_config
@@ -267,6 +271,17 @@ class TrainConfig:
         held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None
         if isinstance(held, str) and held and Path(held).expanduser().exists():
             self.task_options = {**self.task_options, "held_out_path": resolved_path(held)}
+
+    def was_given(self, name: str) -> bool:
+        """Whether field ``name`` was set explicitly: named in ``given`` (a flag on the command line, even at
+        its default value: ``--eval-problems 256``) or holding a value other than its default."""
+        default = next(f for f in fields(self) if f.name == name)
+        value = default.default if default.default_factory is MISSING else default.default_factory()  # type: ignore[misc]
+        return name in getattr(self, "_given", ()) or getattr(self, name) != value
+
+    def given_fields(self) -> frozenset[str]:
+        """The names passed as ``given`` when this config was made (empty when it was not)."""
+        return getattr(self, "_given", frozenset())
 
     def tree_sampler_options(self) -> dict:
         """The tree sampler's options from this config ({} unless ``sampler == "tree"``: other samplers
