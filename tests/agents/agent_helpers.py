@@ -199,3 +199,27 @@ class AlwaysCrashing(GridWorld):
 class NoCanonicalState(GridWorld):
     def state_key(self):
         return {"pos": object()}
+
+
+class LateBadState(GridWorld):
+    """For odd instance seeds, ``state_key()`` has no canonical form once an action was taken (the first state,
+    the one the run checks before any work, is fine)."""
+
+    def state_key(self):
+        if self.seed % 2 and self.actions:
+            return {"pos": object()}
+        return super().state_key()
+
+
+class OddResetFails(GridWorld):
+    """``reset`` raises for odd instance seeds."""
+
+    def _reset(self, seed):
+        if seed % 2:
+            raise RuntimeError("map file missing")
+        return super()._reset(seed)
+
+
+class NoRestore(GridWorld):
+    def restore(self, snapshot):
+        raise RuntimeError("cannot restore")

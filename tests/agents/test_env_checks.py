@@ -68,7 +68,8 @@ def test_a_bad_step_value_drops_the_episode_in_play_with_its_message():
     episodes, _ = play(policy, lambda: _returning((None, 0.0, False, {}))(holes=0.0), [1, 2], 1, torch.Generator(),
                        log=messages.append)
     assert episodes == [] and len(messages) == 2  # was: observation None ended the episode silently
-    assert "dropped at turn 0: the env Bad raised ValueError: Bad._step('up'): returned the observation None" \
+    assert "dropped at turn 0: the env's Bad.step('up') raised ValueError: Bad._step('up'): returned the " \
+        "observation None" \
         in messages[0]
 
 
@@ -85,9 +86,35 @@ def test_a_warm_start_episode_whose_env_raises_names_env_instance_and_turn():
     policy = ScriptedPolicy([["left"]])
     scripted_episode(policy, Flaky(holes=0.0, max_turns=4), 2, 0, EpisodeSettings(), lambda env: "left")  # even: fine
     with pytest.raises(ValueError, match=r"^env: Flaky failed in the warm start \(a scripted expert episode of "
-                       r"instance 3, turn 1, action 'left'\): RuntimeError: simulator crashed\. Fix: .*"
-                       r"--warm-start-steps 0"):
+                       r"instance 3, turn 1, action 'left', in Flaky\.step\('left'\)\): RuntimeError: simulator "
+                       r"crashed\. Fix: fix Flaky\.step \(play that instance by hand") as caught:
         scripted_episode(policy, Flaky(holes=0.0, max_turns=4), 3, 0, EpisodeSettings(), lambda env: "left")
+    assert "warm-start-steps" not in str(caught.value)  # skipping the warm start would leave the env broken
+
+
+class _BrokenExpert(GridWorld):
+    def expert_action(self):
+        raise KeyError("no route")
+
+
+class _BrokenEncoding(ScriptedPolicy):
+    def encode(self, text):
+        raise RuntimeError("tokenizer lost")
+
+
+def test_only_the_env_is_blamed_in_the_warm_start():
+    policy, settings = ScriptedPolicy([["left"]]), EpisodeSettings()
+    with pytest.raises(ValueError, match=r"^env: _BrokenExpert failed in the warm start \(a scripted expert episode "
+                       r"of instance 2, turn 0, in _BrokenExpert\.expert_action\(\)\): KeyError: 'no route'"):
+        scripted_episode(policy, _BrokenExpert(holes=0.0), 2, 0, settings, lambda env: env.expert_action())
+    with pytest.raises(ZeroDivisionError):  # the expert's own fault, not the env's (was: "env: ... failed")
+        scripted_episode(policy, make_env("gridworld", holes=0.0), 2, 0, settings, lambda env: 1 / 0)
+    with pytest.raises(RuntimeError, match="^tokenizer lost$"):  # the policy's fault, as itself
+        scripted_episode(_BrokenEncoding([["left"]]), make_env("gridworld", holes=0.0), 2, 0, settings,
+                         lambda env: "left")
+    with pytest.raises(ValueError, match=r"^GridWorld\.expert_action\(\): the warm start's expert chose 7 \(int\) "
+                       r"in instance 2, turn 0, not an action text"):
+        scripted_episode(policy, make_env("gridworld", holes=0.0), 2, 0, settings, lambda env: 7)
 
 
 def _write_module(folder, name):

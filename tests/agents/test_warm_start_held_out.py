@@ -51,3 +51,32 @@ def test_an_env_option_at_its_default_finds_the_same_warm_start(tmp_path, monkey
                                       EpisodeSettings(action_max_tokens=6), {}, lambda *a: None)
     assert keys[0] == keys[1] == keys[2] and keys[0]["env_options"] == {}  # --env-option size=4 (default): cached
     assert keys[3]["env_options"] == {"size": size + 1}
+
+
+def test_editing_an_own_env_rebuilds_its_cached_warm_start(tmp_path, monkeypatch):
+    import sys
+
+    from treecredit.envs import env_code_hash
+
+    (tmp_path / "tc_edited_env.py").write_text(
+        "from treecredit.envs.gridworld import GridWorld\n\nclass Walk(GridWorld):\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    assert env_code_hash("gridworld") is None  # built in: keyed by its name (its code is treecredit's)
+
+    def warm_start(**overrides) -> list:
+        config = TrainConfig(env="tc_edited_env:Walk", env_options={"size": 3, "holes": 0.0}, n_layer=1, n_head=2,
+                             n_embd=16, warm_start_steps=1, warm_start_batch=2, eval_problems=2,
+                             cache_dir=str(tmp_path / "cache"), progress=False, tensorboard=False)
+        lines = []
+        agent_loop.build_agent_policy(config, env_factory(config.env, **config.env_options),
+                                      EpisodeSettings(action_max_tokens=6), {}, lines.append)
+        return [line.split(" ")[2] for line in lines if line.startswith("warm start: ") and "steps done" not in line]
+
+    before = env_code_hash("tc_edited_env:Walk")
+    assert warm_start() == ["1"] and warm_start() == ["loaded"]  # trained once, then found in the cache
+    with open(tmp_path / "tc_edited_env.py", "a") as handle:  # the env's expert or observations edited
+        handle.write("\n    def expert_action(self):\n        return 'up'\n")
+    assert env_code_hash("tc_edited_env:Walk") != before
+    assert warm_start() == ["1"]  # was: "loaded", the old env's warm start
+    assert len(list((tmp_path / "cache").glob("agent-warmstart-*.pt"))) == 2

@@ -14,8 +14,10 @@ turn (the decoding state by ``Policy.select``, the env by ``snapshot``/``restore
 a group share their turns before the fork on purpose. ``group_size`` must equal
 ``roots × fork_children ** len(fork_at)``.
 
-Bad input: an env that raises in ``step``, or returns a bad value there (``TextEnv.step`` checks them), drops
-that episode (a warning naming the env class and the error; the others go on); an action
+Bad input: an env that raises in ``reset``, ``step``, a signature (``state_key()``), ``snapshot`` or ``restore``
+at any turn, or returns a bad value there (``TextEnv`` checks them), drops that episode (a warning naming the
+env class, the method, the instance, the turn and the error; the others go on: the run counts them as
+``dropped_episodes`` and stops after a few steps in a row whose every episode was dropped); an action
 without the marker is cut at ``action_max_tokens`` and counted (the marker is then put in front of the
 next observation, untrained, so the layout stays the same); an episode whose tokens would exceed
 ``max_episode_tokens`` ends there (``truncated``, counted as ``context_cut``).
@@ -159,7 +161,8 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
          settings: EpisodeSettings | None = None, *, keep_states: bool = False, log=None) -> tuple[list, int]:
     """Play ``group_size`` episodes of each instance in ``seeds``; returns ``(episodes, generated_tokens)``.
 
-    Episodes of instance ``seeds[g]`` have ``group == g``; dropped episodes (env errors) are left out.
+    Episodes of instance ``seeds[g]`` have ``group == g``; dropped episodes (env errors in ``reset``, ``step``,
+    a signature, ``snapshot`` or ``restore``, each warned about by ``log``) are left out.
     ``generated_tokens`` counts tokens decoded, a forked prefix once.
     """
     import torch
@@ -167,15 +170,21 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
     settings = settings or EpisodeSettings()
     roots = settings.roots(group_size)
     warn = log or (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=3))
-    episodes, envs, prompts = [], [], []
+    episodes, envs = [], []
     for group, seed in enumerate(seeds):
         for _ in range(roots):
             env = make_env()
-            observation = env.reset(seed)
-            prompt_text = observation + settings.turn_prefix
+            ep = Episode(group, seed, [], "")
+            observation = _env_call(ep, env, warn, 0, "reset", seed)
+            if not ep.error:
+                ep.prompt_text = observation + settings.turn_prefix
+                ep.prompt_ids = encodable(policy, ep.prompt_text)
             envs.append(env)
-            episodes.append(Episode(group, seed, encodable(policy, prompt_text), prompt_text))
-        prompts.append(episodes[-1].prompt_ids)
+            episodes.append(ep)
+    live = [row for row, ep in enumerate(episodes) if not ep.error]
+    first: dict[int, int] = {}  # group -> its prefill row: one prefill per instance, copied to its episodes
+    for row in live:
+        first.setdefault(episodes[row].group, len(first))
     stops = stop_ids(policy, settings.marker)
     # the last token of an action goes into the cache with the next observation, in one forward, unless the
     # policy appends observations itself (``policy.extend``)
@@ -183,68 +192,111 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
     was_training = policy.module.training
     policy.module.eval()
     generated = 0
-    with torch.no_grad():
-        logits, state = policy.prefill(prompts)  # one prefill per instance, copied to its episodes
-        rows = torch.arange(len(seeds)).repeat_interleave(roots)
-        logits, state = logits.index_select(0, rows), policy.select(state, rows)
-        live = list(range(len(episodes)))
-        turn = 0
-        while live:
-            if turn in settings.fork_at:
-                live, logits, state = _fork(policy, make_env, live, logits, state, episodes, envs,
-                                             settings.fork_children)
-            for row in live:
-                ep = episodes[row]
-                ep.state_sigs.append(envs[row].signature())
-                if keep_states:
-                    ep.states.append(envs[row].state_key())
-            tokens, logps, stopped, logits, state, pending = decode_actions(
-                policy, logits, state, stop_ids=stops, marker=settings.marker, max_tokens=settings.action_max_tokens,
-                temperature=settings.temperature, top_p=settings.top_p, generator=generator, defer_last=defer_last)
-            keep, appended = [], []
-            for r, row in enumerate(live):
-                generated += len(tokens[r])
-                observation = _take_turn(policy, episodes[row], envs[row], tokens[r], logps[r], bool(stopped[r]),
-                                         settings, warn)
-                if observation is not None:
-                    cut = "" if bool(stopped[r]) else settings.marker  # close a cut action in the prefix
-                    ids = encodable(policy, cut + observation + settings.turn_prefix)
-                    if len(episodes[row].tokens) + len(ids) + settings.action_max_tokens > settings.max_episode_tokens:
-                        episodes[row].context_cut = episodes[row].truncated = True
-                        continue
-                    _add_observation(episodes[row], ids)
-                    keep.append(r)
-                    appended.append(tokens[r][-1:] * bool(pending[r]) + ids)  # the action's last token, if pending
-            if not keep:
-                break
-            logits, state = extend_state(policy, keep_rows(policy, state, keep), appended)
-            live = [live[r] for r in keep]
-            turn += 1
-    policy.module.train(was_training)
-    for env in envs:
-        if hasattr(env, "close"):
-            env.close()
+    try:
+        with torch.no_grad():
+            if live:
+                logits, state = policy.prefill([episodes[next(r for r in live if episodes[r].group == g)].prompt_ids
+                                                for g in first])
+                rows = torch.as_tensor([first[episodes[row].group] for row in live], dtype=torch.long)
+                logits, state = logits.index_select(0, rows), policy.select(state, rows)
+            turn = 0
+            while live:
+                if turn in settings.fork_at:
+                    live, logits, state = _fork(policy, make_env, live, logits, state, episodes, envs,
+                                                settings.fork_children, warn, turn)
+                signed = [r for r, row in enumerate(live) if _record_state(episodes[row], envs[row], keep_states, warn)]
+                if not signed:
+                    break
+                if len(signed) < len(live):  # a signature failed: those episodes are dropped before decoding
+                    logits, state = logits[signed], keep_rows(policy, state, signed)
+                    live = [live[r] for r in signed]
+                tokens, logps, stopped, logits, state, pending = decode_actions(
+                    policy, logits, state, stop_ids=stops, marker=settings.marker,
+                    max_tokens=settings.action_max_tokens, temperature=settings.temperature, top_p=settings.top_p,
+                    generator=generator, defer_last=defer_last)
+                keep, appended = [], []
+                for r, row in enumerate(live):
+                    generated += len(tokens[r])
+                    observation = _take_turn(policy, episodes[row], envs[row], tokens[r], logps[r], bool(stopped[r]),
+                                             settings, warn)
+                    if observation is not None:
+                        cut = "" if bool(stopped[r]) else settings.marker  # close a cut action in the prefix
+                        ids = encodable(policy, cut + observation + settings.turn_prefix)
+                        if len(episodes[row].tokens) + len(ids) + settings.action_max_tokens \
+                                > settings.max_episode_tokens:
+                            episodes[row].context_cut = episodes[row].truncated = True
+                            continue
+                        _add_observation(episodes[row], ids)
+                        keep.append(r)
+                        appended.append(tokens[r][-1:] * bool(pending[r]) + ids)  # the action's last token, if pending
+                if not keep:
+                    break
+                logits, state = extend_state(policy, keep_rows(policy, state, keep), appended)
+                live = [live[r] for r in keep]
+                turn += 1
+    finally:
+        policy.module.train(was_training)
+        for env in envs:
+            if hasattr(env, "close"):
+                env.close()
     return [ep for ep in episodes if not ep.error], generated
+
+
+def _env_call(ep: Episode, env, warn, turn: int, method: str, *args):
+    """``env.<method>(*args)`` at ``turn`` of ``ep``; when it raises, ``ep`` is dropped (its ``error`` set, a
+    warning naming the env class, the method, the instance and the turn) and None is returned."""
+    try:
+        return getattr(env, method)(*args)
+    except Exception as exc:  # noqa: BLE001 - any env failure drops the episode, never the run
+        name = type(env).__name__
+        ep.error = f"{type(exc).__name__}: {exc}"
+        call = f"{name}.{method}({', '.join(shown_arg(a) for a in args)})"
+        warn(f"episode of instance {ep.seed} dropped at turn {turn}: the env's {call} raised {ep.error}")
+        return None
+
+
+def shown_arg(value) -> str:
+    """A call's argument as shown in a warning: its repr, cut at 60 characters; a long non-str by its type."""
+    text = repr(value)
+    if len(text) <= 60:
+        return text
+    return text[:57] + "..." if isinstance(value, str) else f"<{type(value).__name__}>"
+
+
+def _record_state(ep: Episode, env, keep_states: bool, warn) -> bool:
+    """Record the signature (and, with ``keep_states``, the exact key) of the state an action is taken in;
+    False when the env failed there (the episode is then dropped)."""
+    signature = _env_call(ep, env, warn, ep.n_turns, "signature")
+    if ep.error:
+        return False
+    ep.state_sigs.append(signature)
+    if keep_states:
+        key = _env_call(ep, env, warn, ep.n_turns, "state_key")
+        if ep.error:
+            return False
+        ep.states.append(key)
+    return True
 
 
 def _take_turn(policy, ep: Episode, env, tokens, logps, stopped: bool, settings: EpisodeSettings, warn):
     """Record one action, step the env; return the next observation, or None when the episode ended."""
     text = policy.decode(tokens)
     action = text.split(settings.marker)[0] if settings.marker in text else text
-    n = ep.n_turns
     ep.tokens += tokens
     ep.logprobs += logps
     ep.mask += [True] * len(tokens)
+    n = ep.n_turns
     ep.turn += [n] * len(tokens)
     ep.cut += not stopped
+    signature = _env_call(ep, env, warn, n, "action_signature", action)
     ep.actions.append(action)
-    try:
-        ep.action_sigs.append(env.action_signature(action))
-        observation, reward, done, info = env.step(action)
-    except Exception as exc:  # noqa: BLE001 - any env failure drops the episode, never the run
-        ep.error = f"{type(exc).__name__}: {exc}"
-        warn(f"episode of instance {ep.seed} dropped at turn {n}: the env {type(env).__name__} raised {ep.error}")
+    if ep.error:
         return None
+    ep.action_sigs.append(signature)
+    out = _env_call(ep, env, warn, n, "step", action)
+    if ep.error:
+        return None
+    observation, reward, done, info = out
     ep.rewards.append(float(reward))
     ep.observations.append(observation)
     ep.invalid += bool(info.get("invalid", False))
@@ -262,25 +314,30 @@ def _add_observation(ep: Episode, ids: list[int]) -> None:
     ep.turn += [-1] * len(ids)
 
 
-def _fork(policy, make_env, live, logits, state, episodes, envs, children):
-    """Split every live episode into ``children`` copies (decoding state, env and records)."""
+def _fork(policy, make_env, live, logits, state, episodes, envs, children, warn, turn):
+    """Split every live episode into ``children`` copies (decoding state, env and records); an episode whose
+    ``snapshot()``, or a copy whose ``restore()``, raises is dropped (warned about, left out of the new rows)."""
     import torch
 
     index, new_live = [], []
     for r, row in enumerate(live):
-        snapshot = envs[row].snapshot()
+        snapshot = _env_call(episodes[row], envs[row], warn, turn, "snapshot")
+        if episodes[row].error:
+            continue
         index.append(r)
         new_live.append(row)
         for _ in range(children - 1):
             env = make_env()
-            env.restore(snapshot)
             envs.append(env)
             episodes.append(episodes[row].copy())
-            index.append(r)
-            new_live.append(len(episodes) - 1)
+            _env_call(episodes[-1], env, warn, turn, "restore", snapshot)
+            if not episodes[-1].error:
+                index.append(r)
+                new_live.append(len(episodes) - 1)
     rows = torch.as_tensor(index, dtype=torch.long)
     # keep each group's episodes adjacent in the batch: order by (group, row)
     order = sorted(range(len(new_live)), key=lambda i: (episodes[new_live[i]].group, new_live[i]))
     rows = rows[order]
+    if not new_live:
+        return [], logits, state
     return [new_live[i] for i in order], logits.index_select(0, rows), policy.select(state, rows)
-

@@ -12,8 +12,9 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
+from treecredit._validation import fail
 from treecredit.agents.batch import pack_episodes
-from treecredit.agents.episodes import Episode, EpisodeSettings, encodable
+from treecredit.agents.episodes import Episode, EpisodeSettings, encodable, shown_arg
 
 AGENT_ALPHABET = "".join(ch for ch in string.printable if ch not in "\t\r\x0b\x0c")
 
@@ -32,42 +33,80 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
 
     Tokens, masks and turn numbers are laid out exactly as :func:`treecredit.agents.play` lays them out.
     An env that raises (or returns a bad value) in ``reset``, ``step``, ``expert_action``, ``valid_actions`` or
-    a signature raises ``ValueError`` naming the env class, the instance, the turn and the warm start: its
-    scripted episodes are its own expert's, so the run stops (an RL step drops such an episode instead).
+    a signature raises ``ValueError`` naming the env class, the method, the instance, the turn and the warm
+    start: its scripted episodes are its own expert's, so the run stops (an RL step drops such an episode
+    instead). Only the env's own calls are blamed on it (``choose`` gets a view of the env whose method calls
+    are watched): an error of the policy (encoding the text) or of ``choose`` itself is raised as it is.
     """
     turn, action = "reset", None
     try:
-        observation = env.reset(seed)
+        observation = _env_call(env, "reset", seed)
         prompt_text = observation + settings.turn_prefix
         ep = Episode(group, seed, encodable(policy, prompt_text), prompt_text)
+        watched = _Watched(env)
         while True:
             turn, action = f"turn {ep.n_turns}", None
-            action = choose(env)
+            action = choose(watched)
+            if not isinstance(action, str):
+                name = type(env).__name__
+                fail(f"{name}.expert_action()", f"the warm start's expert chose {action!r:.80} "
+                     f"({type(action).__name__}) in instance {seed}, {turn}, not an action text",
+                     f"make {name}.expert_action() return the action as a str (None when it has none)")
             if _scripted_turn(policy, env, ep, action, settings):
                 return ep
-    except Exception as exc:  # noqa: BLE001 - named and re-raised: the warm start cannot go on without it
-        name = type(env).__name__
+    except _EnvCallFailed as failed:  # named and re-raised: the warm start cannot go on without the env
+        exc, name = failed.error, type(env).__name__
         during = f"{turn}, action {action!r}" if action is not None else turn
         problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")  # a checked return value says its fix
-        fix = fix or f"fix {name} (play that instance by hand: env.reset({seed}), then env.step(...) with its " \
-                     "expert_action())"
+        fix = fix or f"fix {name}.{failed.method} (play that instance by hand: env.reset({seed}), then " \
+                     "env.step(...) with its expert_action())"
         raise ValueError(f"env: {name} failed in the warm start (a scripted expert episode of instance {seed}, "
-                         f"{during}): {type(exc).__name__}: {problem}. Fix: {fix}; or pass --warm-start-steps 0 "
-                         "(no warm start)") from exc
+                         f"{during}, in {name}.{failed.call}): {type(exc).__name__}: {problem}. Fix: {fix}."
+                         ) from exc
+
+
+class _EnvCallFailed(Exception):
+    """An env method raised (``call``: the method and its arguments, ``error``: what it raised)."""
+
+    def __init__(self, method: str, call: str, error: Exception) -> None:
+        super().__init__(f"{call}: {error}")
+        self.method, self.call, self.error = method, call, error
+
+
+def _env_call(env, method: str, *args):
+    """``env.<method>(*args)``; what it raises comes back as :class:`_EnvCallFailed` (blamed on the env)."""
+    try:
+        return getattr(env, method)(*args)
+    except Exception as exc:  # noqa: BLE001 - any failure of the env's own code is the env's
+        raise _EnvCallFailed(method, f"{method}({', '.join(shown_arg(a) for a in args)})", exc) from exc
+
+
+class _Watched:
+    """A view of ``env`` for the expert (``choose``): its method calls go through :func:`_env_call`, so a
+    failing ``expert_action()`` is the env's, a fault in ``choose``'s own code is not."""
+
+    def __init__(self, env) -> None:
+        self._env = env
+
+    def __getattr__(self, name: str):
+        value = getattr(self._env, name)
+        if not callable(value):
+            return value
+        return lambda *args: _env_call(self._env, name, *args)
 
 
 def _scripted_turn(policy, env, ep: Episode, action: str, settings: EpisodeSettings) -> bool:
     """Add one scripted turn to ``ep`` (its action, then the observation); True when the episode ended."""
     ids = encodable(policy, action + settings.marker)
-    ep.state_sigs.append(env.signature())
-    ep.action_sigs.append(env.action_signature(action))
+    ep.state_sigs.append(_env_call(env, "signature"))
+    ep.action_sigs.append(_env_call(env, "action_signature", action))
     n = ep.n_turns
     ep.tokens += ids
     ep.logprobs += [0.0] * len(ids)
     ep.mask += [True] * len(ids)
     ep.turn += [n] * len(ids)
     ep.actions.append(action)
-    observation, reward, done, info = env.step(action)
+    observation, reward, done, info = _env_call(env, "step", action)
     ep.rewards.append(reward)
     ep.observations.append(observation)
     ep.invalid += bool(info.get("invalid"))

@@ -109,6 +109,32 @@ def module_folder(name: str) -> dict[str, str]:
     return {module_name: root} if root else {}
 
 
+def env_code_hash(name: str) -> str | None:
+    """A hash of the source of env ``name``'s class and of its base classes defined outside treecredit (a
+    ``module:Class`` env, or one registered from another package): editing the env's file changes it, so the
+    agent warm-start cache, which is keyed by it, is rebuilt. None for treecredit's built-in envs (their code
+    is versioned with treecredit). A class whose source file cannot be read is hashed by its own source, else
+    by its module's file name."""
+    import hashlib
+    from pathlib import Path
+
+    digest, found = hashlib.sha256(), False
+    for klass in env_class(name).__mro__:
+        module = klass.__module__
+        if not issubclass(klass, TextEnv) or module == "treecredit" or module.startswith("treecredit."):
+            continue
+        found = True
+        try:
+            source = Path(inspect.getsourcefile(klass) or "").read_bytes()
+        except (OSError, TypeError):
+            try:
+                source = inspect.getsource(klass).encode()
+            except (OSError, TypeError):
+                source = f"{module}:{klass.__qualname__}".encode()
+        digest.update(module.encode() + b"\0" + source + b"\0")
+    return digest.hexdigest()[:16] if found else None
+
+
 def env_available(name: str) -> bool:
     """True when ``name``'s optional dependency (if any) can be imported."""
     spec = get_env_spec(name)
@@ -166,5 +192,5 @@ register_env("cliffwalking", "treecredit.envs.toy_text:CliffWalkingText", requir
 register_env("textworld", "treecredit.envs.textworld_env:TextWorldEnv", requires="textworld", extra="textworld",
              summary="TextWorld games generated on this machine (exact state from the world facts)")
 
-__all__ = ["EnvSpec", "SIGNATURE_MODES", "TextEnv", "env_available", "env_class", "env_factory", "env_options",
-           "environments", "get_env_spec", "make_env", "module_folder", "register_env"]
+__all__ = ["EnvSpec", "SIGNATURE_MODES", "TextEnv", "env_available", "env_class", "env_code_hash", "env_factory",
+           "env_options", "environments", "get_env_spec", "make_env", "module_folder", "register_env"]

@@ -7,6 +7,9 @@
   (with an ``--eval-problems`` value that works) and an env whose ``instance_key()`` is the same for every
   instance (an own env whose first observation does not show what differs);
 - :func:`check_signature`: refuses a ``state_key()`` without a canonical form, naming the env class;
+- :func:`checked_reset`: an env whose ``reset`` raises while the run draws or checks instances stops with an
+  error naming the env class, ``reset`` and the instance (:func:`draw_instances` in an RL step skips that
+  instance with a warning instead, as ``play`` drops an episode whose env fails);
 - :class:`DroppedWatch`: stops a run after :data:`ALL_DROPPED_STOP_STEPS` steps in a row whose every episode
   the env dropped (it trains on nothing), with its checkpoint saved and the resume command.
 """
@@ -25,6 +28,8 @@ draws (at least 1)."""
 SAMPLED_INSTANCES = 64
 """Instances drawn (reset, keyed) to check an env whose number of instances is unknown."""
 SAMPLE_SEED = 20_261_201
+FAILED_RESETS_STOP = 16
+"""Resets in a row that raised after which an RL step's draw of training instances stops the run."""
 ALL_DROPPED_STOP_STEPS = 5
 """Steps in a row whose every episode was dropped after which an agent run stops (as the task trainer stops
 after that many steps whose every reward failed)."""
@@ -51,6 +56,50 @@ def sized_eval_problems(env, eval_problems: int, given: bool = False) -> int:
 
 def _pool_hint(env) -> str:
     return " (--env-option pool=N)" if hasattr(env, "pool") else ""
+
+
+def checked_reset(env, seed: int, during: str) -> str:
+    """``env.reset(seed)``; what it raises becomes a ``ValueError`` naming the env class, ``reset``, the
+    instance and ``during`` (what the run was doing), with the fix (a checked return value keeps its own)."""
+    try:
+        return env.reset(seed)
+    except Exception as exc:  # noqa: BLE001 - named and re-raised
+        name = type(env).__name__
+        if isinstance(exc, ValueError) and str(exc).startswith(f"{name}."):
+            raise  # TextEnv.reset's own check names the env class and its fix
+        problem = str(exc).rstrip(".").partition(". Fix: ")[0]
+        raise ValueError(f"env: {name}.reset({seed}) raised {type(exc).__name__}: {problem} ({during}). Fix: fix "
+                         f"{name}.reset (play that instance by hand: env.reset({seed})).") from exc
+
+
+def draw_instances(env, rng, n: int, held_out: set, warn=None) -> list[int]:
+    """``n`` training instance seeds from ``rng`` whose instance is not in ``held_out`` (a run has checked, in
+    ``eval_instances``, that some are left; this loop gives up after 1000 rounds).
+
+    An instance whose ``reset`` raises stops the run (:func:`checked_reset`) or, with ``warn`` (an RL step,
+    whose episodes are dropped when the env fails), is skipped with a warning, unless
+    :data:`FAILED_RESETS_STOP` resets in a row failed (the env is broken: the error then)."""
+    if env.single_instance:  # one map only (cliffwalking): nothing can be held out
+        return env.instances(rng, n)
+    seeds: list[int] = []
+    during, streak = "drawing training instances" if warn else "drawing the warm start's instances", 0
+    for _ in range(1000):
+        for seed in env.instances(rng, n):
+            try:
+                checked_reset(env, seed, during)
+            except ValueError as exc:
+                streak += 1
+                if warn is None or streak >= FAILED_RESETS_STOP:
+                    raise
+                warn(f"warning: training instance {seed} skipped: {str(exc).removeprefix('env: ')}")
+                continue
+            streak = 0
+            if env.instance_key() not in held_out and len(seeds) < n:
+                seeds.append(seed)
+        if len(seeds) == n:
+            return seeds
+    fail("eval_problems", "the held-out instances cover every instance of this env, none are left for training",
+         "lower --eval-problems or enlarge the env (e.g. a bigger pool or grid)")
 
 
 def check_instance_key(env, key: Any, seed: int) -> None:
@@ -82,7 +131,7 @@ def check_instances(env, held_out: set, eval_problems: int) -> None:
         return
     keys = []
     for seed in env.instances(np.random.default_rng(SAMPLE_SEED), SAMPLED_INSTANCES):
-        env.reset(seed)
+        checked_reset(env, seed, f"checking that instances differ, on {SAMPLED_INSTANCES} drawn before any work")
         keys.append(env.instance_key())
         check_instance_key(env, keys[-1], seed)
     distinct = set(keys)
@@ -107,7 +156,7 @@ def _base_instance_key():
 def check_signature(env, seed: int) -> None:
     """Refuse an env whose signature of its first state fails (``state_key()`` without a canonical form),
     naming the env class and the method."""
-    env.reset(seed)
+    checked_reset(env, seed, "checking the first state's signature before any work")
     name = type(env).__name__
     try:
         env.signature()

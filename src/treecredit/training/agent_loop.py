@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from treecredit._validation import fail
+from treecredit.training.agent_checks import draw_instances
 
 EVAL_SEED = 20_261_130
 AGENT_OPTIONS = ("expert_noise", "max_len")
@@ -82,23 +83,6 @@ def check_agent_config(config) -> None:
              "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
 
 
-def draw_instances(env, rng, n: int, held_out: set) -> list[int]:
-    """``n`` training instance seeds from ``rng`` whose instance is not in ``held_out`` (a run has checked, in
-    :func:`eval_instances`, that some are left; this loop gives up after 1000 rounds)."""
-    if env.single_instance:  # one map only (cliffwalking): nothing can be held out
-        return env.instances(rng, n)
-    seeds: list[int] = []
-    for _ in range(1000):
-        for seed in env.instances(rng, n):
-            env.reset(seed)
-            if env.instance_key() not in held_out and len(seeds) < n:
-                seeds.append(seed)
-        if len(seeds) == n:
-            return seeds
-    fail("eval_problems", "the held-out instances cover every instance of this env, none are left for training",
-         "lower --eval-problems or enlarge the env (e.g. a bigger pool or grid)")
-
-
 def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: str, fix: str) -> None:
     """Refuse episodes longer than the model's ``limit`` positions: ``longest_prompt`` plus ``max_episode_tokens``."""
     if longest_prompt + 1 + settings.max_episode_tokens > limit:  # positions past the limit would be wrong
@@ -137,12 +121,12 @@ def eval_instances(probe, n: int) -> tuple[list[int], set]:
     Checks the env on the way, before any work (:mod:`treecredit.training.agent_checks`): its return values
     (``TextEnv.reset``), that instances are told apart and some are left for training, and that the first
     state has a signature (``state_key()``)."""
-    from treecredit.training.agent_checks import check_instance_key, check_instances, check_signature
+    from treecredit.training.agent_checks import check_instance_key, check_instances, check_signature, checked_reset
 
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
     held_out = set()
     for seed in dict.fromkeys(seeds):  # a seed is one instance: each distinct seed reset once
-        probe.reset(seed)
+        checked_reset(probe, seed, "drawing the held-out instances before any work")
         key = probe.instance_key()
         check_instance_key(probe, key, seed)
         held_out.add(key)
@@ -188,8 +172,11 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
 
     if config.warm_start_steps == 0:
         return build()
+    from treecredit.envs import env_code_hash
+
     noise = float(agent.get("expert_noise", 0.3))
-    key = {"kind": "agent", "env": config.env, "model": model,
+    code = env_code_hash(config.env)  # an own env's source: editing it rebuilds the warm start
+    key = {"kind": "agent", "env": config.env, **({"env_code": code} if code else {}), "model": model,
            "env_options": warm_start_env_options(config.env, config.env_options), "steps": config.warm_start_steps,
            "batch": config.warm_start_batch, "lr": config.warm_start_lr, "seed": config.warm_start_seed,
            "noise": noise, "marker": settings.marker, "turn_prefix": settings.turn_prefix, "version": 1,
@@ -349,7 +336,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
             budget.before_step()
-            seeds = draw_instances(probe, rng, config.prompts_per_step, held_out)
+            seeds = draw_instances(probe, rng, config.prompts_per_step, held_out, log)
             t0 = time.perf_counter()
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=log)
             t1 = time.perf_counter()
