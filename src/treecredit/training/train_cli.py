@@ -166,7 +166,8 @@ HF_ONLY_FIELDS = {"lora_rank": "--lora-rank", "hf_warm_start_steps": "--hf-warm-
 def check_model_fields(config) -> None:
     """Refuse, by name, a setting that the run's model would ignore: a small-GPT setting (size, context, its
     warm start) with a Hugging Face ``--model``; a Hugging Face setting (LoRA, its warm start, ``--chat-template
-    on``) with the small GPT. Only settings given count (a flag, even at its default, or a value other than the default)."""
+    on``) with the small GPT. Only settings given count (a flag, even at its default, or a value other than
+    the default)."""
     if config.model != "gpt":
         for field, flag in _given(config, GPT_ONLY_FIELDS):
             hint = {"max_len": "a Hugging Face model has its own max_position_embeddings",
