@@ -87,6 +87,21 @@ def test_rewards_that_need_answers_are_refused_up_front_without_them(tmp_path, m
         DatasetTask(path=jsonl(tmp_path / "m2.jsonl", MATH), prompt_column="question", rewards=["code"])
 
 
+def test_the_fix_for_a_reward_without_answers_suggests_code_only_where_the_dataset_has_tests(tmp_path, monkeypatch):
+    monkeypatch.setenv(_NOTED_ENV, "")
+    with pytest.raises(ValueError, match=r"Fix: pass --task-option answer_column=<the column of the reference "
+                                         r"answers>, or rewards that need no answer \(--reward code, which runs the "
+                                         r"'test' column, or --reward module:function\)\.$"):
+        DatasetTask(path=jsonl(tmp_path / "code.jsonl", CODE), rewards=["exact"])
+    bare = jsonl(tmp_path / "bare.jsonl", [{"question": r["question"]} for r in MATH])  # no answers, no tests
+    with pytest.raises(ValueError, match=r"^answer_column: the dataset has no answers, but reward 'math' .*Fix: add "
+                                         r"the reference answers as a column named 'answer' \(or pass --task-option "
+                                         r"answer_column=<the column that holds them>\), or pass a reward that needs "
+                                         r"no answer \(--reward module:function\)\.$") as refused:
+        DatasetTask(path=bare, prompt_column="question")
+    assert "--reward code" not in str(refused.value)  # 'code' would be refused: the dataset has no 'test' column
+
+
 @pytest.mark.parametrize("blank", [None, "", "  \n", []])
 def test_null_or_empty_prompts_are_refused_with_their_rows(tmp_path, blank):
     rows = [dict(r) for r in MATH]
@@ -136,7 +151,7 @@ def test_the_held_out_file_is_named_for_its_own_faults(tmp_path):
         DatasetTask(path=path, prompt_column="question", held_out_path=held)
 
 
-def test_a_malformed_json_line_is_named_by_file_and_line(tmp_path):
+def test_a_malformed_json_line_is_named_by_file_and_line(tmp_path, capfd):
     lines = [json.dumps(r) for r in MATH]
     lines[4] = lines[4][:-3]
     bad = tmp_path / "bad.jsonl"
@@ -144,6 +159,8 @@ def test_a_malformed_json_line_is_named_by_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=rf"^dataset: line 5 of {re.escape(repr(str(bad)))} is not valid JSON "
                                          r"\(.*column \d+\)\. Fix: correct or remove line 5 \(one JSON object"):
         DatasetTask(path=str(bad), prompt_column="question")
+    printed = capfd.readouterr()
+    assert "row" not in printed.err + printed.out  # datasets' own parse error (a row from 0) is not printed first
     lines[4] = "[1, 2]"
     bad.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=r"^dataset: line 5 of .* is not a JSON object but list '\[1, 2\]'"):
@@ -152,6 +169,49 @@ def test_a_malformed_json_line_is_named_by_file_and_line(tmp_path):
     array.write_text("[\n" + ",\n".join(json.dumps(r) for r in MATH[:3]) + ",\n{\"question\": }\n]\n")
     with pytest.raises(ValueError, match=r"^held_out_path: line 5 of .*held\.json' is not valid JSON"):
         DatasetTask(path=jsonl(tmp_path / "d.jsonl", MATH), prompt_column="question", held_out_path=str(array))
+
+
+def test_the_loaders_log_is_held_while_it_reads_and_passed_on_after_a_load_that_succeeds():
+    import logging
+
+    from treecredit.tasks.dataset_io import _loader_log_held
+
+    seen: list[str] = []
+    parent = logging.getLogger("datasets.packaged_modules")
+    catch = logging.Handler()
+    catch.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    parent.addHandler(catch)
+    loader = logging.getLogger("datasets.packaged_modules.json.json")
+    try:
+        with pytest.raises(RuntimeError), _loader_log_held("json") as held:
+            loader.error("Failed at row 0")
+            raise RuntimeError
+        assert held == ["Failed at row 0"] and seen == []  # a failed load: held back, for load_rows' own error
+        with _loader_log_held("json"):
+            loader.warning("a note")
+            assert seen == []
+        assert seen == ["a note"] and loader.propagate  # a load that succeeded: passed on, the logger restored
+    finally:
+        parent.removeHandler(catch)
+
+
+def test_a_load_failure_that_no_line_explains_says_what_only_the_loaders_log_said(tmp_path, monkeypatch):
+    import logging
+
+    import datasets
+
+    loader = logging.getLogger("datasets.packaged_modules.json.json")
+
+    def failing_load(*args, **kwargs):  # as datasets' json loader fails on a table Arrow cannot build
+        loader.error("Failed to convert with error ArrowInvalid: mixed types in column 'answer'")
+        loader.error("Failed: Failed to convert the table")  # holds the raised text: said once, not twice
+        raise ValueError("Failed to convert the table")
+
+    monkeypatch.setattr(datasets, "load_dataset", failing_load)
+    with pytest.raises(ValueError, match=r"could not be read as json \(ValueError: Failed to convert the table; "
+                                         r"Failed to convert with error ArrowInvalid: mixed types in column 'answer'"
+                                         r"\)\. Fix: check that the file is valid json\.$"):
+        DatasetTask(path=jsonl(tmp_path / "m.jsonl", MATH), prompt_column="question")
 
 
 def test_a_system_prompt_is_shown_as_the_model_sees_it_and_rewards_get_the_raw_prompt(tmp_path):

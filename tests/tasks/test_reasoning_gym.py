@@ -81,3 +81,22 @@ def test_fixed_held_out_set_is_never_drawn_for_training():
 def test_template_with_metadata_fields_fails_early_when_a_field_is_missing():
     with pytest.raises(ValueError, match=r"template: '\{colour\}' cannot be filled from an rg:string_splitting"):
         make_rg_task(SPLITTING, template="{colour}")
+
+
+def test_a_system_prompt_is_part_of_the_prompt_text_as_for_a_dataset():
+    """A system message reaches the chat template as a conversation and, as a dataset's does, the prompt's text
+    (samples.jsonl, and the small GPT's input, non-ASCII characters included)."""
+    from treecredit.training.warmstart import char_tokenizer_for
+
+    task = make_rg_task("rg:chain_sum:min_terms=2,max_terms=2", system_prompt="Réponds brièvement.")
+    problem = task.make_problem(np.random.default_rng(0))
+    question = problem.data[1]["question"]
+    assert [m["role"] for m in problem.prompt.messages] == ["system", "user"]
+    assert str(problem.prompt) == f"Réponds brièvement.\n\n{question}"
+    tokenizer = char_tokenizer_for(task)
+    assert tokenizer.decode(tokenizer.encode_prompt(problem.prompt)) == str(problem.prompt)
+    assert task.reward(problem, problem.answer) == 1.0
+    plain = make_rg_task("rg:chain_sum:min_terms=2,max_terms=2")
+    assert str(plain.make_problem(np.random.default_rng(0)).prompt) == question  # no system message: as before
+    assert "system_in_prompt_text" not in plain.cache_identity()  # earlier cache keys stay valid
+    assert task.cache_identity()["system_in_prompt_text"] is True  # weights cached without it are not reused

@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 import pytest
 
@@ -68,3 +71,30 @@ def test_bad_arithmetic_options_say_how_to_fix(kwargs, arg):
 def test_make_task_unknown_name():
     with pytest.raises(ValueError, match="task: .*Fix: use one of"):
         make_task("sudoku")
+
+
+@dataclass
+class _Optional:
+    count: int | None = None
+    label: str | None = "x"
+    share: Optional[float] = 0.5  # noqa: UP045 — the older spelling is checked too
+
+
+def test_optional_options_are_checked_as_their_inner_type_or_null():
+    from treecredit.tasks import declared_kind, typed_options
+    from treecredit.tasks.dataset import DatasetTask
+
+    with pytest.raises(ValueError, match=r"^answer_column: is \['a'\] \(list\), must be text or null\. Fix: pass "
+                                         r"--task-option answer_column=TEXT, or answer_column=null \(the default\)"):
+        typed_options(DatasetTask, {"answer_column": ["a"]})
+    assert typed_options(DatasetTask, {"answer_column": None, "prompt_column": 5}) == {
+        "answer_column": None, "prompt_column": "5"}
+    assert typed_options(DatasetTask, {"answer_column": 7}) == {"answer_column": "7"}  # a number for text: its text
+    with pytest.raises(ValueError, match=r"^count: is 'many' \(str\), must be an integer or null\. Fix: pass "
+                                         r"--task-option count=3, or count=null \(the default\)"):
+        typed_options(_Optional, {"count": "many"})
+    with pytest.raises(ValueError, match=r"^share: is nan \(float\), must be a finite number or null\. .*=null\.$"):
+        typed_options(_Optional, {"share": float("nan")})
+    assert typed_options(_Optional, {"count": None, "label": None, "share": None})["share"] is None
+    assert declared_kind(int | None) == ("int", True) and declared_kind(Optional[str]) == ("str", True)  # noqa: UP045
+    assert declared_kind("list[int] | dict | None") == ("", True) and declared_kind(bool) == ("bool", False)

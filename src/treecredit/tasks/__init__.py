@@ -36,18 +36,38 @@ def _build(cls, options: dict, **fixed) -> Task:
 _KINDS = {"int": "an integer", "float": "a finite number", "str": "text", "bool": "true or false"}
 
 
+def declared_kind(annotation) -> tuple[str, bool]:
+    """``(type name, whether None is allowed)`` of a dataclass field's annotation, written as text (``from
+    __future__ import annotations``) or as a type: ``"str | None"`` and ``Optional[str]`` → ``("str", True)``,
+    ``int`` → ``("int", False)``; a union of several types gives ``""`` (not checked)."""
+    import types
+    import typing
+
+    if isinstance(annotation, str):
+        text = annotation.replace(" ", "").removeprefix("typing.")
+        parts = [text[len("Optional["):-1], "None"] if text.startswith("Optional[") else text.split("|")
+    else:
+        union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        parts = [getattr(a, "__name__", str(a)) for a in (typing.get_args(annotation) if union else (annotation,))]
+    inner = [p for p in parts if p not in ("None", "NoneType")]
+    return (inner[0] if len(inner) == 1 else ""), len(inner) < len(parts)
+
+
 def typed_options(cls, options: dict) -> dict:
     """``options`` checked against the declared types of dataclass ``cls``'s fields (``int``, ``float``,
-    ``str``, ``bool``; others unchecked): a number given for a text option becomes its text
-    (``prompt_column=5`` → ``"5"``), ``True``/``False`` in any case a bool; anything else of the wrong type,
-    and a non-finite number, raises
-    ``ValueError`` naming the option (``held_out: is 'abc' (str), must be a finite number ...``)."""
+    ``str``, ``bool``, each also as ``X | None``, which allows ``None``; others unchecked): a number given for
+    a text option becomes its text (``prompt_column=5`` → ``"5"``), ``True``/``False`` in any case a bool;
+    anything else of the wrong type, and a non-finite number, raises ``ValueError`` naming the option
+    (``held_out: is 'abc' (str), must be a finite number ...``)."""
     import math
 
-    types = {f.name: getattr(f.type, "__name__", f.type) for f in fields(cls)}
+    types = {f.name: declared_kind(f.type) for f in fields(cls)}
+    null_default = {f.name for f in fields(cls) if f.default is None}
     out = dict(options)
     for name, value in options.items():
-        kind = types.get(name)
+        kind, optional = types.get(name, ("", False))
+        if value is None and optional:
+            continue
         if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = str(value)
             continue
@@ -56,15 +76,37 @@ def typed_options(cls, options: dict) -> dict:
             continue
         ok = {"int": isinstance(value, int) and not isinstance(value, bool),
               "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-              "str": isinstance(value, str), "bool": isinstance(value, bool)}.get(str(kind), True)
+              "str": isinstance(value, str), "bool": isinstance(value, bool)}.get(kind, True)
         if kind in ("int", "float") and ok and not math.isfinite(value):
             ok = False
         if not ok:
             example = {"int": f"{name}=3", "float": f"{name}=0.5", "str": f"{name}=TEXT",
-                       "bool": f"{name}=true or {name}=false"}[str(kind)]
-            fail(name, f"is {value!r} ({type(value).__name__}), must be {_KINDS[str(kind)]}",
-                 f"pass --task-option {example}")
+                       "bool": f"{name}=true or {name}=false"}[kind]
+            null = f", or {name}=null" + " (the default)" * (name in null_default) if optional else ""
+            fail(name, f"is {value!r} ({type(value).__name__}), must be {_KINDS[kind]}" + " or null" * optional,
+                 f"pass --task-option {example}{null}")
     return out
+
+
+def task_flag_named(config):
+    """``training.config.option_flag_named`` for ``--task-option``: ``min_operators: is -1`` → ``task_options:
+    --task-option min_operators=-1 (task 'arithmetic'): min_operators: is -1 ...``, whose owner is
+    :func:`task_option_owner`'s."""
+    from treecredit.training.config import option_flag_named
+
+    return option_flag_named(config.task_options, "task_options", "--task-option",
+                             lambda message: task_option_owner(config, message))
+
+
+def task_option_owner(config, message: str) -> str:
+    """Whose ``--task-option`` the error ``message`` is about, for the flag's error prefix: ``task 'NAME'``, or
+    for a dataset run ``dataset 'PATH'``, or '' when the message names one of the run's data files itself (the
+    dataset, the held-out file): the dataset's name would misattribute an error about the held-out file."""
+    if not config.dataset:
+        return f"task {config.task!r}"
+    held = config.task_options.get("held_out_path") if isinstance(config.task_options, dict) else None
+    files = [p for p in (config.dataset, held) if isinstance(p, str) and p]
+    return "" if any(repr(p) in message for p in files) else f"dataset {config.dataset!r}"
 
 
 def takes_delimiter(task) -> bool:

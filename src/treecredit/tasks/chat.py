@@ -2,7 +2,7 @@
 
 A ``str`` subclass, so every sampler and metric treats it as the prompt text; the Hugging Face policy
 reads ``.messages`` (a whole conversation) or ``.system`` and builds the chat from them (without a chat
-template: the text, after the system message).
+template: the text, after the system message). The tasks give a system message with :func:`with_system`.
 """
 
 from __future__ import annotations
@@ -28,3 +28,12 @@ class ChatPrompt(str):
 
     def __reduce__(self):
         return (ChatPrompt, (str(self), self.system, self.messages))
+
+
+def with_system(text: str, system: str) -> str:
+    """``text`` after the system message ``system``, as a conversation (system, then user) whose text holds both
+    (one paragraph each): the chat template gets the two messages, and what the samples show and the small GPT
+    reads is that text, system message included. ``text`` itself when ``system`` is empty."""
+    if not system:
+        return text
+    return ChatPrompt.from_messages([{"role": "system", "content": system}, {"role": "user", "content": text}])

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from treecredit._validation import fail
 from treecredit.tasks.base import Problem
-from treecredit.tasks.chat import ChatPrompt
+from treecredit.tasks.chat import ChatPrompt, with_system
 from treecredit.tasks.dataset_io import check_columns, data_fingerprint, load_rows
 from treecredit.tasks.dataset_rows import check_cells, check_rewards_have_columns, note_no_answers
 from treecredit.tasks.fixed import FixedProblemsTask, split_held_out
@@ -131,9 +131,7 @@ class DatasetTask(FixedProblemsTask):
                  f"use {{prompt}} and column names among {list(row)}")
         cell = row[self.system_column] if self.system_column else None  # a null cell (CSV's empty one): none
         system = self.system_prompt if cell is None else str(cell)
-        if system:  # a conversation, as a conversational row is: its text (samples.jsonl) shows the system message
-            text = ChatPrompt.from_messages([{"role": "system", "content": system}, {"role": "user", "content": text}])
-        return Problem(text, *self._answers(row), (index, raw, self._columns(row)))
+        return Problem(with_system(text, system), *self._answers(row), (index, raw, self._columns(row)))
 
     def _answers(self, row: dict) -> tuple[str, str]:
         """``(solution + end, answer)`` of a row."""

@@ -5,6 +5,7 @@ Rows come back as plain dicts, in file order; nothing is downloaded (local paths
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from treecredit._validation import fail
@@ -66,7 +67,8 @@ def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
         if builder != "parquet" and not source.read_bytes().strip():
             fail(argument, *empty)  # datasets fails on an empty text file without saying why
         try:
-            data = datasets.load_dataset(builder, data_files=str(source), split="train")
+            with _loader_log_held(builder) as held:
+                data = datasets.load_dataset(builder, data_files=str(source), split="train")
         except Exception as exc:  # noqa: BLE001 — any reading error becomes the option's error
             if "corresponds to no data" in str(exc):  # datasets' words for a header-only CSV or a JSON []
                 fail(argument, *empty)
@@ -77,12 +79,41 @@ def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
                      f"correct or remove line {line}" + (" (one JSON object per line, e.g. "
                                                       '{"prompt": "...", "answer": "..."})' if source.suffix.lower()
                                                      == ".jsonl" else ""))
-            fail(argument, f"{path!r} could not be read as {builder} ({type(exc).__name__}: {exc})",
+            logged = "".join(f"; {m}" for m in held if str(exc) not in m and m not in str(exc))  # only the log's
+            fail(argument, f"{path!r} could not be read as {builder} ({type(exc).__name__}: {exc}{logged})",
                  f"check that the file is valid {builder}")
     rows = [dict(row) for row in data]
     if not rows:
         fail(argument, f"{path!r} holds no rows", "pass a dataset with at least one row")
     return rows
+
+
+@contextmanager
+def _loader_log_held(builder: str):
+    """Hold back what ``datasets``' loader for ``builder`` logs while it reads (yields the messages): its error on a
+    malformed file (a JSON parse error at a row counted from 0) is printed before, and said better by, the error
+    :func:`load_rows` raises (the line, from 1). A load that succeeds passes its records on as they were."""
+    import logging
+
+    logger = logging.getLogger(f"datasets.packaged_modules.{builder}.{builder}")
+    records: list[logging.LogRecord] = []
+    messages: list[str] = []
+
+    class _Hold(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+            messages.append(record.getMessage())
+
+    handler, propagate = _Hold(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+    for record in records:  # not reached when the load failed
+        logger.handle(record)
 
 
 def _no_splits(option: str, split: str, what: str) -> None:

@@ -85,10 +85,13 @@ def check_rewards_have_columns(items: list, columns: list[str], has_answers: boo
         base = _base(fn)
         if not has_answers and (base in (math_reward, exact_reward, numeric_reward) or _requires(fn, "answer")):
             default = " (the default when no --reward is given)" if list(rewards) == ["math"] else ""
+            fix = ("pass --task-option answer_column=<the column of the reference answers>, or rewards that need no "
+                   "answer (--reward code, which runs the 'test' column, or --reward module:function)"
+                   if "test" in columns else  # 'code' would be refused without tests: not suggested then
+                   "add the reference answers as a column named 'answer' (or pass --task-option answer_column=<the "
+                   "column that holds them>), or pass a reward that needs no answer (--reward module:function)")
             fail("answer_column", f"the dataset has no answers, but reward {name!r}{default} compares each "
-                 f"completion with its row's answer (the dataset's columns are {columns})",
-                 "pass --task-option answer_column=<the column of the reference answers>, or rewards that need "
-                 "no answer (--reward code, or --reward module:function)")
+                 f"completion with its row's answer (the dataset's columns are {columns})", fix)
         if base is code_reward and "test" not in columns:
             fail("reward", f"'code' runs each row's 'test' column, but the dataset has none (its columns are "
                  f"{columns})", "name the tests' column 'test' (and the function's name 'entry_point'), or pass "

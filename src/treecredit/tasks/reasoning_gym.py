@@ -26,7 +26,7 @@ import numpy as np
 
 from treecredit._validation import did_you_mean, fail
 from treecredit.tasks.base import Problem, Task
-from treecredit.tasks.chat import ChatPrompt
+from treecredit.tasks.chat import with_system
 from treecredit.tasks.rg_steps import RULE_MACHINES, check_rule_steps, worked_solution
 
 OWN_OPTIONS = ("graded", "template", "system_prompt", "delimiter", "end", "seed", "size", "held_out")
@@ -113,7 +113,8 @@ class ReasoningGymTask(Task):
                  "use the fields of the generator's config dataclass")
         self.name = f"rg:{self.generator}"
         self._prompt(self._dataset[0])  # a template naming no field of the entries fails here
-        self.alphabet = "".join(chr(c) for c in range(32, 127)) + "\n"
+        printable = "".join(chr(c) for c in range(32, 127)) + "\n"
+        self.alphabet = printable + "".join(sorted(set(self.system_prompt) - set(printable)))  # the small GPT reads it
         self._held_out = self._draw_held_out() if self.held_out > 0 else []
         self._held_prompts = {p.prompt for p in self._held_out}
 
@@ -153,7 +154,7 @@ class ReasoningGymTask(Task):
             fields = sorted(entry["metadata"])
             fail("template", f"{self.template!r} cannot be filled from an rg:{self.generator} entry "
                  f"({type(exc).__name__}: {exc})", f"use {{question}} or metadata fields among {fields}")
-        return ChatPrompt(text, self.system_prompt) if self.system_prompt else text
+        return with_system(text, self.system_prompt)  # the samples and the small GPT see it too
 
     def score(self, problem: Problem, response: str) -> float:
         """The generator's own score of the response's answer, in [0, 1]."""
@@ -188,8 +189,11 @@ class ReasoningGymTask(Task):
         return self.generator in RULE_MACHINES
 
     def cache_identity(self) -> dict:
-        """The options (``held_out`` only when set, so that earlier warm-start cache keys stay valid)."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_") and (k != "held_out" or v)}
+        """The options (``held_out`` only when set, so that earlier warm-start cache keys stay valid), and with a
+        system message a mark that it is part of the prompt text (the small GPT sees it: weights cached before
+        did not)."""
+        identity = {k: v for k, v in vars(self).items() if not k.startswith("_") and (k != "held_out" or v)}
+        return {**identity, "system_in_prompt_text": True} if self.system_prompt else identity
 
 
 def make_rg_task(spec: str, **task_options) -> ReasoningGymTask:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import MISSING, InitVar, asdict, dataclass, field, fields
 from functools import lru_cache
@@ -237,7 +238,7 @@ class TrainConfig:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step} groups of a batch "
                  "(minibatch_split=groups)", "pass fewer minibatches or minibatch_split=rows")
         from treecredit.rewards.load import add_module_folders, module_folders
-        from treecredit.tasks import task_from_config
+        from treecredit.tasks import task_flag_named, task_from_config
 
         add_module_folders(self.module_folders)  # a resumed run: where its reward was imported from
         with task_flag_named(self):
@@ -308,16 +309,17 @@ class TrainConfig:
 
 
 @contextmanager
-def option_flag_named(options: dict, field: str, flag: str, owner: str):
-    """Re-raise a ``ValueError`` about one of ``options`` (which names the bare option, ``children: is -2
-    ...``) with the field and the flag that set it: ``branching_options: --branching-option children=-2
-    (branching 'fixed'): children: is -2 ...``; ``owner`` says whose option it is."""
+def option_flag_named(options: dict, field: str, flag: str, owner: str | Callable[[str], str]):
+    """Re-raise a ``ValueError`` about one of ``options`` (``children: is -2 ...``) with the field and the flag
+    that set it: ``branching_options: --branching-option children=-2 (branching 'fixed'): children: is -2 ...``;
+    ``owner`` says whose option it is (text, or a function of the error's text; '' for none)."""
     try:
         yield
     except ValueError as error:
         name = str(error).split(":", 1)[0]
         if isinstance(options, dict) and name in options:
-            raise ValueError(f"{field}: {flag} {name}={options[name]!r} ({owner}): {error}") from error
+            whose = owner(str(error)) if callable(owner) else owner
+            raise ValueError(f"{field}: {flag} {name}={options[name]!r}{f' ({whose})' * bool(whose)}: {error}") from error
         raise
 
 
@@ -325,13 +327,6 @@ def branching_flag_named(config):
     """:func:`option_flag_named` for the tree sampler's ``--branching-option`` (other samplers ignore them)."""
     return option_flag_named(config.branching_options if config.sampler == "tree" else {}, "branching_options",
                              "--branching-option", f"branching {config.branching!r}")
-
-
-def task_flag_named(config):
-    """:func:`option_flag_named` for ``--task-option`` (``min_operators: is -1`` → ``task_options:
-    --task-option min_operators=-1 (task 'arithmetic'): min_operators: is -1 ...``)."""
-    owner = f"dataset {config.dataset!r}" if config.dataset else f"task {config.task!r}"
-    return option_flag_named(config.task_options, "task_options", "--task-option", owner)
 
 
 def resolved_path(path: str) -> str:
