@@ -202,6 +202,8 @@ GPT_CONFIGS = [
     ("tree fixed N=2 D=3 every 3 tok", {"branching_options": {"depth": 3, "every": 3}}),
     ("tree entropy M=2 T=1 N=2", {"branching": "entropy"}),
     ("tree adaptive M=2 rounds=3", {"branching": "adaptive"}),
+    ("tree entropy1 M=2 T=3 N=2 L=1", {"branching": "entropy", "branching_options": {"forks": 3, "rounds": 1}}),
+    ("tree adaptive1 M=2 rounds=1", {"branching": "adaptive", "branching_options": {"rounds": 1}}),
 ]
 
 

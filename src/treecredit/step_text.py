@@ -33,6 +33,8 @@ from treecredit.text_pieces import UNFINISHED as _UNFINISHED
 from treecredit.text_pieces import Pieces, piece_ends, pieces_of, tokenizer_pieces, window_texts
 
 _FIND = object()  # token_end_offsets: look the pieces up from decode
+NO_STEPS = "no step boundary"
+"""The key of :func:`warn_if_no_steps`'s warning in a run's ``shown`` set."""
 _TAIL = 80  # characters of a sample response that warn_if_no_steps quotes
 
 
@@ -183,7 +185,8 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
 
 
 def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, *, source: str = "",
-                     fix: str = "", pattern: Any = None, sample: str | Callable[[], str | None] | None = None) -> bool:
+                     fix: str = "", pattern: Any = None, sample: str | Callable[[], str | None] | None = None,
+                     shown: set | None = None) -> bool:
     """Warn (``UserWarning``) when ``estimator`` works on steps and ``step_ends`` has none in the whole batch.
 
     "None" means no step end before any row's last token: then every response is one step and a step
@@ -204,7 +207,9 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
             loosen it), not about token ids.
         sample: the decoded text of one response of the batch (with ``pattern``), or a function giving it
             (called only when warning, e.g. :func:`first_response_text`); its tail is quoted, so the message
-            shows what the completions write where the pattern found nothing.
+            shows what the completions write where the pattern found nothing (with ``fix`` too).
+        shown: a run's set of warnings given: the warning is given once per set (Python's own once-only
+            filters forget what they showed whenever any code changes the warning filters).
 
     Returns:
         True when it warned.
@@ -213,6 +218,8 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
 
     spec = get_estimator(estimator)
     if not (any("steps" in need.split("|") for need in spec.requires) or "step_ends" in spec.options):
+        return False
+    if shown is not None and NO_STEPS in shown:
         return False
     interior = False
     if step_ends is not None:
@@ -227,21 +234,24 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     if interior:
         return False
     where = f" from {source}" if source else ""
-    if fix:
-        advice = f"Fix: {fix}."
-    elif pattern is not None:
-        shown = ""
+    quoted = ""
+    if fix or pattern is not None:
         text = sample() if callable(sample) else sample
         if text is not None:
-            shown = f" (the first one ends with {'...' if len(text) > _TAIL else ''}{text[-_TAIL:]!r})"
+            quoted = f" (the first one ends with {'...' if len(text) > _TAIL else ''}{text[-_TAIL:]!r})"
+    if fix:
+        advice = f"The responses{quoted} write no step end. Fix: {fix}." if quoted else f"Fix: {fix}."
+    elif pattern is not None:
         advice = (f"The pattern {pattern!r} matched nowhere before a response's last token: check it against the "
-                  f"completions{shown}, and give the text they write between steps, or a looser pattern "
+                  f"completions{quoted}, and give the text they write between steps, or a looser pattern "
                   "(a list of delimiters, or a regex such as re.compile(r'\\n+') for any line break).")
     else:
         advice = ("A delimiter given as token ids rarely matches BPE text; give the steps as text "
                   "(treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern.")
     warnings.warn(f"{estimator}: no step boundary{where} in any response of this batch, so every response is "
                   f"one step. {advice}", UserWarning, stacklevel=2)
+    if shown is not None:
+        shown.add(NO_STEPS)
     return True
 
 

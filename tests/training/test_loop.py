@@ -203,10 +203,17 @@ def test_step_ends_come_from_the_text_when_the_rollout_has_none():
     class Unwritten:  # a delimiter no response writes: one warning, with the trainer's own fix (no BPE advice)
         name, delimiter = "arithmetic", "@"
 
-    with pytest.warns(UserWarning, match=r"no step boundary from the task's step delimiter '@' .*one step\. Fix: "
-                                         r"the 'arithmetic' task's delimiter '@' is fixed") as said:
-        estimator_options(spec, Rollout(), Policy(), Unwritten(), {})
+    shown: set = set()
+    with pytest.warns(UserWarning, match=r"no step boundary from the task's step delimiter '@' .*one step\. The "
+                      r"responses \(the first one ends with 'a==a=a'\) write no step end\. Fix: "
+                      r"the 'arithmetic' task's delimiter '@' is fixed") as said:
+        estimator_options(spec, Rollout(), Policy(), Unwritten(), {}, shown=shown)
     assert "BPE" not in str(said[0].message) and "step_ends_from_text" not in str(said[0].message)
+    import warnings
+
+    with warnings.catch_warnings():  # said once per run: the same run's next batch says nothing
+        warnings.simplefilter("error")
+        estimator_options(spec, Rollout(), Policy(), Unwritten(), {}, shown=shown)
 
 
 def test_a_tree_that_did_not_branch_is_warned_about():

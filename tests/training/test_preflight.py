@@ -120,7 +120,9 @@ def test_a_prompt_and_response_longer_than_the_small_gpts_positions_are_refused(
                                         (["--eval-mode", "greedy"], "eval-mode"),
                                         (["--eval-time-share", "0.2"], "eval-time-share"),
                                         (["--sampler", "tree"], "sampler"),
-                                        (["--branching", "adaptive"], "branching")])
+                                        (["--branching", "adaptive"], "branching"),
+                                        # given at their default values: still given, still ignored
+                                        (["--task", "arithmetic"], "task"), (["--sampler", "iid"], "sampler")])
 def test_agent_runs_refuse_task_run_options_they_would_ignore(tmp_path, capsys, extra, name):
     from treecredit.cli import main
 

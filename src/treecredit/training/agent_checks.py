@@ -44,11 +44,12 @@ def default_eval_problems() -> int:
     return next(f.default for f in fields(TrainConfig) if f.name == "eval_problems")  # type: ignore[return-value]
 
 
-def sized_eval_problems(env, eval_problems: int) -> int:
-    """``eval_problems``, or, when it is the default and ``env`` has a finite ``instance_count()`` N, at most
-    ``N // 4`` (≥ 1): a quarter of the instances held out, the rest left for training."""
+def sized_eval_problems(env, eval_problems: int, given: bool = False) -> int:
+    """``eval_problems``, or, when it was not ``given`` (a flag, even at the default value) and is the default
+    and ``env`` has a finite ``instance_count()`` N, at most ``N // 4`` (≥ 1): a quarter of the instances held
+    out, the rest left for training."""
     count = None if env.single_instance else env.instance_count()
-    if count is None or eval_problems != default_eval_problems():
+    if count is None or given or eval_problems != default_eval_problems():
         return eval_problems
     return max(1, min(eval_problems, count // HELD_OUT_SHARE))
 

@@ -65,7 +65,7 @@ def check_agent_config(config) -> None:
     with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
         env = make_env(config.env, **config.env_options)
     config.module_folders = {**config.module_folders, **module_folder(config.env)}
-    config.eval_problems = sized_eval_problems(env, config.eval_problems)
+    config.eval_problems = sized_eval_problems(env, config.eval_problems, config.was_given("eval_problems"))
     episode_options, agent = split_sampler_options(config.sampler_options)
     with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
         EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens).roots(config.group_size)

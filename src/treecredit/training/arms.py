@@ -169,7 +169,7 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
                  f"check the spelling, or prefix it: {', '.join(p + '.K' for p in DICT_PREFIXES)}")
     try:
         spec.check_options(changes["estimator_options"])
-        config = replace(base, **changes)
+        config = replace(base, **changes, given=base.given_fields() | set(changes))
     except ValueError as exc:  # a value from the arm (lr=-1): its error names the arm as written
         raise ValueError(_in_arm_syntax(str(exc), arm)) from None
     from treecredit.training.dry_run import check_estimator_options

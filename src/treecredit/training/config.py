@@ -8,12 +8,10 @@ JSON, TOML or YAML file (:func:`load_config_file`) and command-line flags overri
 from __future__ import annotations
 
 import ast
-import difflib
 import inspect
-import json
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, InitVar, asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -150,9 +148,13 @@ class TrainConfig:
     """Show a tqdm progress bar."""
     threads: int = 1
     """torch CPU threads (results are deterministic for a given seed and thread count)."""
+    # not a setting: the names of the fields given explicitly (command-line flags), see was_given()
+    given: InitVar[frozenset[str] | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, given: frozenset[str] | None = None) -> None:
         from treecredit.registry import get_estimator
+
+        self._given = frozenset(given or ())
 
         if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
             from treecredit.training.agent_loop import check_agent_config
@@ -269,6 +271,17 @@ class TrainConfig:
         if isinstance(held, str) and held and Path(held).expanduser().exists():
             self.task_options = {**self.task_options, "held_out_path": resolved_path(held)}
 
+    def was_given(self, name: str) -> bool:
+        """Whether field ``name`` was set explicitly: named in ``given`` (a flag on the command line, even at
+        its default value: ``--eval-problems 256``) or holding a value other than its default."""
+        default = next(f for f in fields(self) if f.name == name)
+        value = default.default if default.default_factory is MISSING else default.default_factory()  # type: ignore[misc]
+        return name in getattr(self, "_given", ()) or getattr(self, name) != value
+
+    def given_fields(self) -> frozenset[str]:
+        """The names passed as ``given`` when this config was made (empty when it was not)."""
+        return getattr(self, "_given", frozenset())
+
     def tree_sampler_options(self) -> dict:
         """The tree sampler's options from this config ({} unless ``sampler == "tree"``: other samplers
         ignore them, so that ``compare`` can share one config between i.i.d. and tree arms)."""
@@ -353,46 +366,4 @@ def field_docs(cls=TrainConfig) -> dict[str, str]:
     return docs
 
 
-def load_config_file(path: str | Path) -> dict:
-    """Read a config mapping from ``.json``, ``.toml`` or ``.yaml``/``.yml`` (YAML needs PyYAML)."""
-    path = Path(path)
-    if not path.exists():
-        fail("config", f"file {str(path)!r} does not exist", "pass the path of a .json, .toml or .yaml file")
-    text = path.read_text()
-    if path.suffix not in (".json", ".toml", ".yaml", ".yml"):
-        fail("config", f"unknown file type {path.suffix!r}", "use a .json, .toml or .yaml file")
-    if path.suffix in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            fail("config", "YAML needs PyYAML, which is not installed", "pip install pyyaml, or use JSON/TOML")
-        parse, bad = yaml.safe_load, yaml.YAMLError
-    elif path.suffix == ".toml":
-        import tomllib
-
-        parse, bad = tomllib.loads, tomllib.TOMLDecodeError
-    else:
-        parse, bad = json.loads, json.JSONDecodeError
-    try:
-        data = parse(text)
-    except bad as error:
-        kind = {".yml": "YAML", ".yaml": "YAML"}.get(path.suffix, path.suffix[1:].upper())
-        fail("config", f"{str(path)!r} is not valid {kind}: {error}", "fix the file at the place named")
-    if not isinstance(data, dict):
-        fail("config", f"{str(path)!r} does not hold a mapping of field names to values", "write key: value pairs")
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        hints = [f"{name} → {FIELD_ALIASES.get(name) or close[0]}" for name in unknown
-                 if FIELD_ALIASES.get(name) or (close := difflib.get_close_matches(name, known, n=1, cutoff=0.75))]
-        meant = f" (did you mean {', '.join(hints)}?)" if hints else ""
-        fail("config", f"{str(path)!r} has unknown field(s) {unknown}{meant}", f"use fields of TrainConfig: {sorted(known)}")
-    return data
-
-
-FIELD_ALIASES = {"learning_rate": "lr", "num_generations": "group_size", "max_steps": "steps",
-                 "max_completion_length": "max_new_tokens", "beta": "kl_coef", "epsilon": "clip_low",
-                 "epsilon_high": "clip_high", "num_iterations": "epochs", "loss_type": "loss_aggregation",
-                 "model_name_or_path": "model", "output_dir": "out", "seed_": "seed"}
-"""Settings named as TRL's ``GRPOConfig`` names them, with the field they correspond to here (suggested when a
-config file uses them)."""
+from treecredit.training.config_file import FIELD_ALIASES, load_config_file  # noqa: E402,F401  (its home before)

@@ -27,7 +27,7 @@ def estimator_options(spec, rollout, policy, task, user_options: dict, branching
     ``shown``, a run's set of warnings given, once per run: Python's own once-only filters forget what they
     showed whenever any code changes the warning filters).
     """
-    from treecredit.step_text import step_ends_from_text, warn_if_no_steps
+    from treecredit.step_text import first_response_text, step_ends_from_text, warn_if_no_steps
     from treecredit.tasks import delimiter_fix
 
     accepted = set(spec.options)
@@ -44,7 +44,9 @@ def estimator_options(spec, rollout, policy, task, user_options: dict, branching
         if "step_ends" in options and hasattr(spec, "name"):
             warn_if_no_steps(spec.name, options["step_ends"], rollout.response_mask,
                              source=f"the task's step delimiter {task.delimiter!r}" if getattr(task, "delimiter", "")
-                             else "the sampler", fix=delimiter_fix(task))
+                             else "the sampler", fix=delimiter_fix(task), shown=shown,
+                             sample=None if policy is None else
+                             lambda: first_response_text(rollout.response_ids, policy, rollout.response_mask))
     if getattr(rollout, "tree_nodes", None) is not None:
         warn_if_tree_did_not_branch(rollout, task, branching, shown)
     options.update(user_options)

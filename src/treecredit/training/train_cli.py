@@ -81,16 +81,18 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     """``TrainConfig`` from ``--config`` (if any), then the flags given, then ``overrides``."""
     values = load_config_file(args.config) if getattr(args, "config", None) else {}
     names = {f.name for f in fields(TrainConfig)}
-    for name in names:
-        if hasattr(args, name):
-            value = getattr(args, name)
-            if name in _DICT_FLAGS:
-                value = {**values.get(name, {}), **parse_key_values(value, _DICT_FLAGS[name])}
-            values[name] = value
+    flags = {name for name in names if hasattr(args, name)}
+    for name in flags:
+        value = getattr(args, name)
+        if name in _DICT_FLAGS:
+            value = {**values.get(name, {}), **parse_key_values(value, _DICT_FLAGS[name])}
+        values[name] = value
     if values.get("token_budget") and "steps" not in values:
         values["steps"] = 0  # a budget without explicit steps runs until the budget is spent
     values.update(overrides)
-    return TrainConfig(**values)
+    # a flag counts as given even at its default value (--eval-problems 256); a --config file's values count
+    # only where they differ from the defaults (a run's own config.json lists every field)
+    return TrainConfig(**values, given=frozenset(flags | set(overrides)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,7 +166,8 @@ HF_ONLY_FIELDS = {"lora_rank": "--lora-rank", "hf_warm_start_steps": "--hf-warm-
 def check_model_fields(config) -> None:
     """Refuse, by name, a setting that the run's model would ignore: a small-GPT setting (size, context, its
     warm start) with a Hugging Face ``--model``; a Hugging Face setting (LoRA, its warm start, ``--chat-template
-    on``) with the small GPT. Only settings changed from their defaults count (their defaults are always set)."""
+    on``) with the small GPT. Only settings given count (a flag, even at its default, or a value other than
+    the default)."""
     if config.model != "gpt":
         for field, flag in _given(config, GPT_ONLY_FIELDS):
             hint = {"max_len": "a Hugging Face model has its own max_position_embeddings",
@@ -184,9 +187,9 @@ def check_model_fields(config) -> None:
 
 
 def _given(config, table: dict[str, str]) -> list[tuple[str, str]]:
-    """``(field, flag)`` of ``table`` whose value in ``config`` is not the field's default."""
-    defaults = {f.name: _default(f) for f in fields(TrainConfig) if f.name in table}
-    return [(field, flag) for field, flag in table.items() if getattr(config, field) != defaults[field]]
+    """``(field, flag)`` of ``table`` that ``config`` was given (:meth:`TrainConfig.was_given`: a flag on the
+    command line, even at its default, or a value other than the default)."""
+    return [(field, flag) for field, flag in table.items() if config.was_given(field)]
 
 
 def check_tree_fields_unused(config) -> None:
