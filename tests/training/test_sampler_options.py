@@ -49,3 +49,26 @@ def test_the_no_option_error_lists_only_the_samplers_own_options(tmp_path, capsy
     assert "sampler 'iid' has no option 'temprature'. Fix: did you mean --temperature (a train flag)? drop " \
            "--sampler-option temprature (sampler 'iid' takes no options of its own; its settings are the train " \
            "flags --temperature, --top-p, --max-new-tokens)." in err, err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--replay-leaves", "2"], "error: replay_leaves: is 2: a revisited problem grows G − r = 8 − 2 = 6 new leaves, "
+                               "which must be a multiple of children**depth = 4. Fix: pass --replay-leaves"),
+    (["--replay-leaves", "8"], "error: replay_leaves: is 8, not below the group size G = 8 (--group-size)"),
+    (["--replay-max-weight", "0.5"], "error: replay_max_weight: is 0.5, must be a finite number ≥ 1"),
+    (["--replay-leaves", "4", "--replay-max-weight", "-3"], "error: replay_max_weight: is -3.0, must be a finite"),
+    (["--replay-max-weight", "5"], "error: replay_max_weight: --replay-max-weight 5.0 truncates the importance "
+                                   "weights of replayed leaves, but replay is off (--replay-leaves 0)"),
+    (["--mc-rollouts", "2", "--estimator", "treerl"], "error: mc_rollouts: --mc-rollouts 2 spends 2 rollouts per "
+                                                      "step end on Monte Carlo values, but estimator 'treerl' does not "
+                                                      "read them (only vine does). Fix: drop --mc-rollouts"),
+    (["--branching-option", "children"], "error: --branching-option: 'children' is not KEY=VALUE. Fix: write "
+                                         "--branching-option key=value, e.g. --branching-option children=2."),
+    (["--branching-option", "children=2", "--branching-option", "children=4"],
+     "error: --branching-option: children was given twice (children=2 and children=4)"),
+])
+def test_tree_flags_that_would_fail_or_be_ignored_are_refused_by_their_flag(tmp_path, capsys, args, expected):
+    assert _train(tmp_path, "--sampler", "tree", *args) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err, err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run" / "metrics.jsonl").exists()

@@ -68,9 +68,24 @@ def check_estimator(config, task) -> None:
              f"does not provide", _need_fix(need.split("|")[-1], task))
     check_option_values(spec.fn, config.estimator_options, "estimator_options", f"estimator {config.estimator!r}",
                         reserved=FROM_THE_BATCH)
+    check_mc_values_read(config, spec)
     from treecredit.training.dry_run import check_estimator_options
 
     check_estimator_options(config, task)  # option values: the estimator runs once on a tiny batch
+
+
+def check_mc_values_read(config, spec) -> None:
+    """``--mc-rollouts K`` spends K rollouts per step end on Monte Carlo values: refused when the estimator does
+    not read ``mc_values`` (they would cost tokens and train nothing)."""
+    import treecredit
+
+    k = {**config.tree_sampler_options(), **config.sampler_options}.get("mc_rollouts")
+    if not k or "mc_values" in spec.options:
+        return
+    readers = sorted(n for n in treecredit.estimators("token") if "mc_values" in treecredit.get_estimator(n).options)
+    fail("mc_rollouts", f"--mc-rollouts {k} spends {k} rollouts per step end on Monte Carlo values, but estimator "
+         f"{config.estimator!r} does not read them (only {', '.join(readers)} does)",
+         f"drop --mc-rollouts, or pass --estimator {readers[0] if readers else 'vine'}")
 
 
 FROM_THE_BATCH = ("batch", "step_ends", "tree_nodes", "mc_values")
@@ -175,21 +190,10 @@ def build_sampler(config):
 
 def check_replay(sampler, group_size: int) -> None:
     """Replay (``--replay-leaves r``): the first visit of a problem grows all ``G`` leaves, later visits
-    ``G − r`` and reuse ``r`` leaves of the stored first root subtree; each must fit the branching."""
-    replay = getattr(sampler, "replay", None)
-    strategy = getattr(sampler, "strategy", None)
-    if replay is None or strategy is None:
-        return
-    sampler.check_group_size(group_size)
-    if hasattr(strategy, "root_width"):
-        strategy.root_width(group_size)  # the first visit grows every leaf
-    if not (hasattr(strategy, "children") and hasattr(strategy, "depth")):
-        return
-    per_root = strategy.children ** strategy.depth
-    if replay.reuse_leaves > per_root:
-        fail("replay_leaves", f"is {replay.reuse_leaves}, but the replayed subtree (one root chain) holds at most "
-             f"children**depth = {per_root} leaves, so groups would stay short",
-             f"pass --replay-leaves {per_root} or fewer, or branch more (children/depth)")
+    ``G − r`` and reuse ``r`` leaves of the stored first root subtree; each must fit the branching
+    (:meth:`~treecredit.sampling.tree.TreeSampler.check_group_size`)."""
+    if getattr(sampler, "replay", None) is not None and hasattr(sampler, "check_group_size"):
+        sampler.check_group_size(group_size)
 
 
 def check_tensorboard(config) -> None:
