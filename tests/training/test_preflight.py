@@ -74,8 +74,8 @@ def test_a_sampler_option_that_a_train_flag_sets_is_refused_with_the_flag(tiny_c
 
 def test_replay_leaves_the_branching_cannot_fill_are_refused_before_work(tiny_config):
     # fixed branching with 2 children, 1 level: one root chain (the replayed subtree) holds 2 leaves, not 4
-    config = tiny_config(sampler="tree", group_size=8, replay_leaves=4, branching_options={"children": 2, "depth": 1})
-    _refused_before_work(config, r"^replay_leaves: is 4, .*children\*\*depth = 2")
+    with pytest.raises(ValueError, match=r"^replay_leaves: is 4, .*children\*\*depth = 2"):  # with the settings
+        tiny_config(sampler="tree", group_size=8, replay_leaves=4, branching_options={"children": 2, "depth": 1})
     check_run(tiny_config(sampler="tree", group_size=8, replay_leaves=2, branching_options={"children": 2, "depth": 1}))
 
 
