@@ -9,7 +9,7 @@ from tree_helpers import tiny_gpt
 
 from treecredit.sampling.branch_stats import sampler_metrics
 from treecredit.sampling.iid import IIDSampler
-from treecredit.sampling.tree import TreeSampler
+from treecredit.sampling.tree import TreeSampler, short_groups
 from treecredit.tasks import ArithmeticTask
 from treecredit.training.estimator_inputs import warn_if_tree_did_not_branch
 
@@ -37,17 +37,19 @@ def test_a_replay_max_weight_below_one_is_refused_by_its_name(weight):
         TreeSampler(replay_max_weight=weight)  # even with replay off: the value is wrong either way
 
 
-def test_replayed_rows_and_short_groups_are_counted_for_the_metrics():
-    policy, sampler = tiny_gpt(torch.float32), TreeSampler(max_new_tokens=14, replay_leaves=4)
+@pytest.mark.parametrize("schedule", ["auto", "rounds"])
+def test_replayed_rows_and_short_groups_are_counted_and_a_new_problem_still_grows_a_full_group(schedule):
+    policy, sampler = tiny_gpt(torch.float32), TreeSampler(max_new_tokens=14, replay_leaves=4, schedule=schedule)
     first = sampler.sample(policy, TASK, PROBLEMS[:2], 8, torch.Generator().manual_seed(0))
     assert torch.bincount(first.group_ids).tolist() == [8, 8]
     assert sampler_metrics(first)["tree_replayed_rows"] == 0 and sampler_metrics(first)["tree_short_groups"] == 0
-    # problem 0 comes again (4 leaves replayed), problem 2 is new but grows only G − r = 4 leaves too
+    # problem 0 comes again (G − r = 4 grown, 4 replayed); problem 2 is new: all G = 8 grown (it got 4 before)
     second = sampler.sample(policy, TASK, [PROBLEMS[0], PROBLEMS[2]], 8, torch.Generator().manual_seed(1))
-    sizes = torch.bincount(second.group_ids).tolist()
     metrics = sampler_metrics(second)
-    assert metrics["tree_replayed_rows"] == second.extras["replayed_rows"] > 0
-    assert metrics["tree_short_groups"] == sum(size < 8 for size in sizes) > 0
+    assert torch.bincount(second.group_ids).tolist() == [8, 8]
+    assert metrics["tree_replayed_rows"] == second.extras["replayed_rows"] == 4
+    assert second.extras["leaf_status"].count("replayed") == 4 and metrics["tree_short_groups"] == 0
+    assert short_groups(torch.tensor([0, 0, 0, 1, 1, 2, 2, 2]), 3, 3) == 1  # group 1 holds 2 of 3 rows
 
 
 @pytest.mark.parametrize("sampler", [TreeSampler(), IIDSampler()])

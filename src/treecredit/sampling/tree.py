@@ -144,9 +144,11 @@ class TreeSampler:
         ctx = self.context(policy, task, problems, seed_from(generator))
         forest = SampledForest()
         try:
-            fresh = group_size
-            if self.replay is not None:
-                fresh = group_size - self.replay.reserve(problems, group_size)
+            fresh: int | list[int] = group_size
+            if self.replay is not None:  # revisited problems grow G − r (r come back replayed), new ones G
+                fresh = [group_size - self.replay.reserve([p], group_size) for p in problems]
+                if len(set(fresh)) == 1 or not isinstance(self.branching, str):  # a strategy object: one count
+                    fresh = min(fresh)
             streams = self.schedule == "auto" and hasattr(backend, "stream") and hasattr(self.strategy, "phases")
             grower = (StreamGrower if streams else SegmentGrower)(ctx, backend, prompts)
             before = getattr(backend, "prefill_tokens", 0), getattr(backend, "steps", 0)
