@@ -197,8 +197,9 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
 def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tuple[dict, list]:
     """Greedy and sampled success/return on held-out instances (one episode each); returns the sampled episodes.
 
-    Episodes dropped by env errors are counted (``eval_dropped_episodes``, ``eval_greedy_dropped_episodes``)
-    and left out of the means (which are absent when every episode was dropped)."""
+    Episodes dropped by env errors are said through ``log`` (None: a ``RuntimeWarning``), counted
+    (``eval_dropped_episodes``, ``eval_greedy_dropped_episodes``) and left out of the means (absent when every
+    episode was dropped)."""
     from dataclasses import replace
 
     from treecredit.agents import episode_metrics, play
@@ -227,8 +228,19 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     checkpoint, as a kill would (for the resume tests). ``on_resume``: as in :func:`~treecredit.training.loop.
     train`. A run whose every episode was dropped (env errors) for ``ALL_DROPPED_STOP_STEPS`` steps in a row
     saves a checkpoint and raises ``ValueError`` with ``resume_fix`` (None: the ``--config ... --resume``
-    command).
+    command). What ``log`` gets (dropped episodes as ``warning: episode of instance ...``), Python warnings and
+    how the run ended also go to ``<out>/log.txt`` (:mod:`treecredit.training.run_log`; appended under ``resume``).
     """
+    from treecredit.training.run_log import RunLog
+
+    with RunLog(config.out, resume=resume) as run_log:
+        return _train_agent(config, run_log, resume=resume, overwrite=overwrite, stop_at_step=stop_at_step, log=log,
+                            on_resume=on_resume, resume_fix=resume_fix)
+
+
+def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step: int | None, log, on_resume,
+                 resume_fix: str | None) -> list[dict]:
+    """:func:`train_agent`'s run, its lines also written by ``run_log`` (a ``RunLog``)."""
     import torch
 
     from treecredit.agents import agent_advantages, episode_metrics, pack_episodes, play, revisit_rate
@@ -248,14 +260,17 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     from treecredit.training.metrics import MetricsWriter, flag_earlier_closings, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
-    from treecredit.training.run_summary import success_label
+    from treecredit.training.run_log import start_line
+    from treecredit.training.run_summary import agent_summary, ended_line, success_label
     from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
+    shown_log, log = log, run_log.tee(log)
     check_out(config, resume=resume, overwrite=overwrite)  # an earlier run is never overwritten silently
     check_tensorboard(config)
     check_token_budget(config)  # before the warm start
     check_estimator_options(config)  # option values: the estimator runs once on a tiny batch
+    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
@@ -304,7 +319,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
 
     def run_eval() -> dict:
         record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
-                                          torch.Generator().manual_seed(eval_draw_seed(EVAL_SEED, config.seed)), log)
+                                          torch.Generator().manual_seed(eval_draw_seed(EVAL_SEED, config.seed)), warn)
         writer.write({"kind": "eval", **counters, **record})
         evaluated.add(counters["step"])
         for ep in episodes[:4]:
@@ -323,11 +338,14 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                                problem_rng=rng, counters=counters, elapsed_s=elapsed(),
                                pending_step_tokens=budget.pending)
 
+    def warn(message: str) -> None:  # a dropped episode (env error), said as a warning
+        log(f"warning: {message}")
+
     where = held_out_text(probe, eval_seeds, held_out)
     log(f"evaluation: greedy and sampled success on {where}, {when_text(config.eval_every, config.steps)}")
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = run_bar(config, counters)
-    log = above_bar(log, bar)  # evaluation lines and dropped-episode warnings above the bar, not through it
+    log = run_log.tee(above_bar(shown_log, bar))  # evaluation lines and dropped-episode warnings above the bar
     started = time.perf_counter()
     saved_step = counters["step"]
     dropped = DroppedWatch(config.env)
@@ -338,7 +356,7 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
             budget.before_step()
             seeds = draw_instances(probe, rng, config.prompts_per_step, held_out, log)
             t0 = time.perf_counter()
-            episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=log)
+            episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=warn)
             t1 = time.perf_counter()
             if budget.set_aside_if_past(counters, generated, log, evaluated=evaluated, evaluate=run_eval,
                                         save=checkpoint):  # end at the last step that fits
@@ -378,7 +396,9 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
                 break
     writer.close()
     # resumed with a larger budget: the old closing evaluation stays, flagged as one a fresh run would not make
-    return flag_earlier_closings(read_metrics(writer.path), config.eval_every, writer.path)
+    records = flag_earlier_closings(read_metrics(writer.path), config.eval_every, writer.path)
+    run_log.write(ended_line(counters, elapsed(), agent_summary(config, records)), always=True)
+    return records
 
 
 def _postfix(record: dict, last_eval: dict, config) -> dict:

@@ -67,7 +67,8 @@ def _arm_warning(label: str, seed: int, arm: int):
         if first:
             text = message.removeprefix("warning: ")
             print(f"warning: arm {label!r}, seed {seed}: {text} (shown once per arm: its further reward warnings "
-                  "are not; reward_failed in its runs' metrics.jsonl counts them)", file=sys.stderr, flush=True)
+                  "are in its runs' log.txt; reward_failed in their metrics.jsonl counts them)", file=sys.stderr,
+                  flush=True)
 
     return warn
 
@@ -111,14 +112,24 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
 
 
 def _train_run(config: TrainConfig, flags: dict) -> list[dict]:
-    """One run of a comparison, its progress lines silenced."""
+    """One run of a comparison: its lines (notes, warnings such as dropped episodes) go to its folder's
+    ``log.txt`` only (:mod:`~treecredit.training.run_log`), not to the comparison's output."""
     from treecredit.training.loop import train
 
     if config.env:
         from treecredit.training.agent_loop import train_agent
 
-        return train_agent(config, log=lambda *a: None, **flags)
-    return train(config, log=lambda *a: None, **flags)
+        return train_agent(config, log=_quiet, **flags)
+    return train(config, log=_quiet, **flags)
+
+
+def _quiet(*parts) -> None:
+    """A run's ``log`` in a comparison: prints nothing (the run's ``log.txt`` keeps its lines)."""
+
+
+def run_folder(out: Path, label: str, seed: int) -> Path:
+    """The folder of the run of arm ``label`` and ``seed`` in the comparison ``out``."""
+    return Path(out) / "runs" / f"{parse_arm(label).folder}-seed{seed}"
 
 
 @contextlib.contextmanager
@@ -162,8 +173,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     from treecredit.training.stopping import RunInterrupted, StopAll, StoppedAtOnce
 
     configs = arm_configs(base, arms)
-    folders = {(label, seed): out / "runs" / f"{parse_arm(label).folder}-seed{seed}"
-               for seed in seeds for label in arms}
+    folders = {(label, seed): run_folder(out, label, seed) for seed in seeds for label in arms}
     resume_fix = (f"resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} "
                   "--resume`, the command in its report.md; only a larger --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")

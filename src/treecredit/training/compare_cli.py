@@ -55,9 +55,11 @@ def run(args: argparse.Namespace) -> int:
         failed_runs,
         parse_arm,
         run_comparison,
+        run_folder,
         split_arms,
     )
     from treecredit.training.report import summarise, write_report
+    from treecredit.training.run_log import warned_runs_line
 
     env = getattr(args, "env", "") or ""
     arms = split_arms(args.estimators) if args.estimators else default_estimators(env=env)
@@ -120,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{n_failed} run(s) failed or stopped; the table has each one's error:")
         for line in failed_runs(failures):
             print(f"  {line}")
+    warned = warned_runs_line([run_folder(out, label, seed) for seed in range(args.seeds) for label in arms])
+    if warned:  # the runs print nothing themselves: their notes and warnings are in their log.txt
+        print(warned)
     return 1 if all(not v for v in runs.values()) else 0
 
 

@@ -155,7 +155,19 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     already finished there. ``warn``: where the warnings that every reward of a step (or of an evaluation) failed
     go (None: ``log``; ``treecredit compare`` silences ``log`` but shows these once per arm); ``resume_fix``: how
     the error of a run stopped by failing rewards says to resume it (None: ``treecredit train ... --resume``).
+    What ``log`` and ``warn`` get, Python warnings and how the run ended also go to ``<out>/log.txt``
+    (:mod:`treecredit.training.run_log`; appended to under ``resume``).
     """
+    from treecredit.training.run_log import RunLog
+
+    with RunLog(config.out, resume=resume) as run_log:
+        return _train(config, run_log, resume=resume, overwrite=overwrite, stop_at_step=stop_at_step, log=log,
+                      on_resume=on_resume, warn=warn, resume_fix=resume_fix)
+
+
+def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_at_step: int | None, log,
+           on_resume, warn, resume_fix: str | None) -> list[dict]:
+    """:func:`train`'s run, its lines also written by ``run_log`` (a :class:`~treecredit.training.run_log.RunLog`)."""
     import torch
 
     import treecredit
@@ -188,12 +200,16 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     )
     from treecredit.training.preflight import check_run
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
+    from treecredit.training.run_log import start_line
+    from treecredit.training.run_summary import ended_line, task_summary
     from treecredit.training.samples import sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
     from treecredit.training.stopping import StopRequest
 
+    shown_log, log, warn = log, run_log.tee(log), run_log.tee(warn) if warn is not None else None
     task = task_from_config(config)
     sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work
+    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
 
     policy = build_policy(config, task, log)
@@ -250,7 +266,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = run_bar(config, counters)
-    log = above_bar(log, bar)  # sample lines and notes above the bar, not through it
+    log = run_log.tee(above_bar(shown_log, bar))  # sample lines and notes above the bar, not through it
     failures = AllFailedWatch(task, warn or log)  # every reward of a step failed: refused at step 1, stops a streak
     started = time.perf_counter()
     shown_warnings: set[str] = set()  # warnings a step gives that the run says once (estimator_options)
@@ -308,7 +324,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                 break
     writer.close()
     # resumed with a larger budget: the old closing evaluation stays, flagged as one a fresh run would not make
-    return flag_earlier_closings(read_metrics(writer.path), config.eval_every, writer.path)
+    records = flag_earlier_closings(read_metrics(writer.path), config.eval_every, writer.path)
+    run_log.write(ended_line(counters, elapsed(), task_summary(records)), always=True)
+    return records
 
 
 def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer, bar) -> None:
