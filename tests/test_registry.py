@@ -32,6 +32,8 @@ def test_missing_reports_unmet_needs_with_alternatives():
     assert vine.missing(["steps"]) == ["mc_values"]
     assert vine.missing(["tree", "mc_values"]) == ["steps"]
     assert get_estimator("grpo").missing([]) == []
+    with pytest.raises(ValueError, match=r"^available: unknown input name 'step'\. Fix: use names from \["):
+        spec.missing(["step"])  # a misspelt "steps" is not read as nothing given
 
 
 def test_available_from_options_ignores_none():

@@ -53,8 +53,16 @@ class EstimatorSpec:
     defaults: tuple[tuple[str, object], ...] = ()
 
     def missing(self, available) -> list[str]:
-        """The entries of ``requires`` that none of ``available`` (names from REQUIREMENTS) satisfies."""
+        """The entries of ``requires`` that none of ``available`` (names from REQUIREMENTS) satisfies.
+
+        Raises:
+            ValueError: a name in ``available`` that is not in REQUIREMENTS (a misspelt ``"step"`` would
+                otherwise count as nothing given)."""
         have = set(available)
+        unknown = sorted(have - set(REQUIREMENTS))
+        if unknown:
+            raise ValueError(f"available: unknown input name {unknown[0]!r}. Fix: use names from "
+                             f"{list(REQUIREMENTS)}.")
         return [need for need in self.requires if not have & set(need.split("|"))]
 
     def check_requirements(self, available) -> None:

@@ -116,12 +116,16 @@ def test_a_relative_model_folder_is_stored_absolute_so_resume_and_export_work_fr
     assert TrainConfig(**json.loads(json.dumps(config.to_dict()))).model == config.model
 
 
-FLOAT_FIELDS = [f.name for f in __import__("dataclasses").fields(TrainConfig) if f.type in ("float", float)]
+FLOAT_FIELDS = [f.name for f in __import__("dataclasses").fields(TrainConfig)
+                if f.type in ("float", float, "float | None")]
 
 
 @pytest.mark.parametrize("field", FLOAT_FIELDS)
 @pytest.mark.parametrize("value", ["abc", True, float("nan"), float("inf"), None])
 def test_every_float_setting_refuses_a_non_number_by_name(field, value):
+    if value is None and field == "lr":
+        assert TrainConfig(lr=None).lr == 5e-5  # unset: chosen by the model (test_the_default_lr_...)
+        return
     # before: "lr": "abc" reached `"abc" > 0` → TypeError, a traceback without the field's name
     with pytest.raises(ValueError, match=rf"^{field}: is .*, must be a finite number\. Fix: pass a number, "
                                          rf"e\.g\. --{field.replace('_', '-')} "):
@@ -168,3 +172,38 @@ def test_a_setting_the_runs_model_would_ignore_is_refused_by_name(settings, matc
         TrainConfig(**settings)
     TrainConfig(model="some/folder", lora_rank=4, hf_warm_start_steps=5, chat_template="on", warm_start_seed=3)
     TrainConfig(n_layer=3, warm_start_steps=50, max_len=128, chat_template="off")
+
+
+def test_the_default_lr_depends_on_what_is_trained(monkeypatch):
+    """Unset, ``lr`` is 5e-5 for the small GPT and LoRA adapters, 5e-6 for a Hugging Face model trained whole
+    (5e-5 undid a warm start on SmolLM2-135M); given, it is kept."""
+    from treecredit.models import hf_load
+    from treecredit.training import train_cli
+
+    monkeypatch.setattr(hf_load, "check_model_argument", lambda *a: None)  # no model folder needed here
+    assert TrainConfig().lr == 5e-5
+    assert TrainConfig(model="some/model", chat_template="off").lr == 5e-6
+    assert TrainConfig(model="some/model", chat_template="off", lora_rank=8).lr == 5e-5
+    assert TrainConfig(model="some/model", chat_template="off", lr=1e-4).lr == 1e-4
+    parser = __import__("argparse").ArgumentParser()
+    train_cli.add_arguments(parser)
+    assert train_cli.config_from_args(parser.parse_args(["--lr", "3e-4"])).lr == 3e-4
+    assert "5e-6 for a Hugging Face --model trained whole" in " ".join(parser.format_help().split())
+
+
+def test_a_resume_without_lr_keeps_the_lr_the_run_started_with(tmp_path, monkeypatch):
+    """A run started when the default lr was another value (or on another model family's default) resumes
+    with its own lr when --lr is not given; an explicit --lr that differs is still refused."""
+    from treecredit.models import hf_load
+    from treecredit.training.preflight import check_same_settings
+
+    monkeypatch.setattr(hf_load, "check_model_argument", lambda *a: None)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(TrainConfig(model="some/model", chat_template="off", lr=5e-5).to_dict()))
+    unset = TrainConfig(model="some/model", chat_template="off")
+    assert unset.lr == 5e-6 and not unset.was_given("lr")
+    check_same_settings(path, unset)
+    assert unset.lr == 5e-5
+    given = TrainConfig(model="some/model", chat_template="off", lr=5e-6, given=frozenset({"lr"}))
+    with pytest.raises(ValueError, match=r"^resume: .*lr: saved 5e-05, now 5e-06"):
+        check_same_settings(path, given)

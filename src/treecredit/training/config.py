@@ -78,8 +78,8 @@ class TrainConfig:
     """Nucleus sampling mass in (0, 1]."""
     max_new_tokens: int = 32
     """Longest response; a response cut off here gets reward 0."""
-    lr: float = 5e-5
-    """AdamW learning rate of the RL phase."""
+    lr: float | None = None
+    """AdamW learning rate of the RL phase (unset: 5e-5 for the small GPT and for LoRA adapters, 5e-6 for a Hugging Face --model trained whole: on SmolLM2-135M 5e-5 undid a warm start within 20 steps where 5e-6 improved it, docs/own-task.md)."""
     epochs: int = 1
     """Optimisation passes over each sampled batch."""
     minibatches: int = 2
@@ -168,6 +168,9 @@ class TrainConfig:
         if self.group_size < 2:
             fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
                  "pass --group-size 2 or more (8 is the default)")
+        if self.lr is None:  # chosen by the run (was_given says no)
+            self.lr = default_lr(self.model, self.lora_rank)
+            self._chosen = frozenset({"lr"})
         _numbers(self)  # every float setting: a number (an int is fine), not 'abc', True or nan
         _at_least(self, "steps", 1 if self.token_budget == 0 else 0,
                   "pass --steps N with N ≥ 1, or set --token-budget")
@@ -273,10 +276,15 @@ class TrainConfig:
 
     def was_given(self, name: str) -> bool:
         """Whether field ``name`` was set explicitly: named in ``given`` (a flag on the command line, even at
-        its default value: ``--eval-problems 256``) or holding a value other than its default."""
+        its default value: ``--eval-problems 256``) or holding a value other than its default (not one the
+        run chose for an unset field, as ``lr``)."""
+        if name in getattr(self, "_given", ()):
+            return True
+        if name in getattr(self, "_chosen", ()):
+            return False
         default = next(f for f in fields(self) if f.name == name)
         value = default.default if default.default_factory is MISSING else default.default_factory()  # type: ignore[misc]
-        return name in getattr(self, "_given", ()) or getattr(self, name) != value
+        return getattr(self, name) != value
 
     def given_fields(self) -> frozenset[str]:
         """The names passed as ``given`` when this config was made (empty when it was not)."""
@@ -346,12 +354,23 @@ def _numbers(config: TrainConfig) -> None:
     import math
 
     for item in fields(config):
-        if item.type not in ("float", float):
+        if item.type not in ("float", float, "float | None"):
             continue
         value = getattr(config, item.name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            example = item.default if item.default is not None else default_lr("gpt", 0)
             fail(item.name, f"is {value!r}, must be a finite number",
-                 f"pass a number, e.g. --{item.name.replace('_', '-')} {item.default}")
+                 f"pass a number, e.g. --{item.name.replace('_', '-')} {example}")
+
+
+GPT_LR, HF_FULL_LR = 5e-5, 5e-6
+"""The default RL learning rates: the small GPT (and LoRA adapters), and a Hugging Face model trained whole."""
+
+
+def default_lr(model: str, lora_rank: int) -> float:
+    """``lr`` when it is not given: :data:`HF_FULL_LR` for a Hugging Face ``model`` without LoRA, else
+    :data:`GPT_LR`."""
+    return HF_FULL_LR if model != "gpt" and not lora_rank else GPT_LR
 
 
 @lru_cache(maxsize=None)

@@ -58,10 +58,6 @@ def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False):
         lora = f", LoRA rank {config.lora_rank}" if config.lora_rank else ""
         start = (" (weights from the run's checkpoint)" if for_checkpoint else "" if steps else " (no warm start)")
         log(f"policy: Hugging Face model from {config.model}{lora}{start}")
-        if not config.lora_rank and config.lr == TrainConfig.lr and not for_checkpoint:
-            log(f"note: --lr {config.lr:g} (the default, sized for the small GPT) updates every weight of this model; "
-                "on SmolLM2-135M it undid a warm start within 20 RL steps, where --lr 5e-6 improved it "
-                "(docs/own-task.md). Pass --lr to choose (TRL's GRPO default is 1e-6).")
         policy = HFPolicy.from_pretrained(config.model, gguf_file=config.gguf_file or None,
                                           use_chat_template=config.chat_template, lora_rank=config.lora_rank,
                                           progress=config.progress)

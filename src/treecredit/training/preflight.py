@@ -24,6 +24,9 @@ RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", 
 """Settings a resumed run may change (``out`` is the same folder however it is spelled; ``module_folders`` is
 where the same ``--reward`` module was found this time; ``data_fingerprints`` is checked by
 :func:`check_same_data`, with its own error)."""
+RUN_CHOSEN = ("lr",)
+"""Settings whose default the run chooses (``lr`` by model): unset on a resume, the saved run's value is kept
+(a run started when the default was another value resumes as it started)."""
 PATH_FIELDS = ("cache_dir", "model", "dataset")
 """Settings compared as resolved paths when resuming."""
 
@@ -250,7 +253,11 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
     """
     if not path.exists():
         return
-    saved, current = _comparable(json.loads(path.read_text())), _comparable(config.to_dict())
+    saved = _comparable(json.loads(path.read_text()))
+    for name in RUN_CHOSEN:  # unset here: the run goes on with what it chose when it started
+        if name in saved and not config.was_given(name):
+            setattr(config, name, saved[name])
+    current = _comparable(config.to_dict())
     defaults = _comparable(type(config)().to_dict())
     changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k, defaults.get(k)) != current[k])
     if changed:

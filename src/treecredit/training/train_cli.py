@@ -17,6 +17,9 @@ _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--tas
                "env_options": "--env-option",
                "sampler_options": "--sampler-option", "branching_options": "--branching-option"}
 
+_NONE_DEFAULT_TYPES = {"lr": float}
+"""The value type of a flag whose field defaults to None (unset: chosen by the run)."""
+
 NOT_FLAGS = ("module_folders", "data_fingerprints")
 """Fields set by treecredit itself (kept in config.json), not from the command line."""
 
@@ -50,7 +53,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)
         else:
-            parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=type(default),
+            kind = _NONE_DEFAULT_TYPES.get(f.name, type(default))
+            parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind,
                                 default=argparse.SUPPRESS, help=help_text)
     parser.add_argument("--config", default=None, help="JSON/TOML/YAML file of TrainConfig fields; flags override it")
 
