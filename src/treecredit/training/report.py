@@ -193,8 +193,9 @@ def _wall(seconds: float) -> str:
     return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
 
 
-def write_report(folder: Path, summary: dict, settings: dict, command: str = "") -> Path:
-    """Write ``report.md``, ``results.csv``, ``results.json`` and ``curves.png``; return the Markdown path."""
+def write_report(folder: Path, summary: dict, settings: dict, command: str = "", warned: str = "") -> Path:
+    """Write ``report.md``, ``results.csv``, ``results.json`` and ``curves.png``; return the Markdown path.
+    ``warned``: the line naming the runs whose log.txt holds warnings (``run_log.warned_runs_line``), if any."""
     folder.mkdir(parents=True, exist_ok=True)
     # n/a (a step accuracy without a step verifier, a p-value of one seed): null in results.json, empty in the CSV
     (folder / "results.json").write_text(json.dumps(json_safe({"settings": settings, **summary}), indent=1,
@@ -268,6 +269,8 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
                       "final' only says when an arm's curve first touches the warm-start level; it is not evidence "
                       "of faster learning.**"]
     lines += ["", "![curves](curves.png)", ""] if summary["estimators"] else ["", "No run finished: no curves.", ""]
+    if warned:
+        lines += [f"Run logs: {warned} (each run's notes and warnings are in its log.txt).", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))
     return path
