@@ -1,4 +1,4 @@
-"""``treecredit demo``: every token-level estimator's credit on one small built-in group.
+"""``treecredit demo``: the credit of every token-level estimator that runs on one small built-in group.
 
 The group is four character-level answers to ``4-5+8*0``: two correct, two wrong, sharing prefixes,
 so that the printed table shows where each estimator puts its credit.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+
+from treecredit._validation import fail
 
 PROMPT = "4-5+8*0="
 RESPONSES = [
@@ -41,25 +43,62 @@ def _advantages_on_demo_group(treecredit, name, spec, batch):
     return treecredit.compute_advantages(name, **batch, delimiter=[ord("=")]), "steps end at '='"
 
 
+DEMO_GIVES = ("steps",)
+"""What the demo group can give an estimator (:data:`treecredit.registry.REQUIREMENTS`): step ends, at '='."""
+
+_NOT_SAMPLED = {"mc_values": "Monte Carlo values of each prefix (mc_values)", "tree": "a sampled tree (tree_nodes)",
+                "turns": "multi-turn episodes"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--estimators", nargs="*", default=None,
-                        help="names to show (default: all that run on plain groups)")
+    parser.add_argument("--estimators", nargs="*", default=None, metavar="NAME",
+                        help="token-level estimators to show, in this order (default: every one that runs on the "
+                             "demo's plain group: all but vine, which needs Monte Carlo values of each prefix)")
+
+
+def runs_on_demo_group(spec) -> bool:
+    """Whether estimator ``spec`` runs on the demo group (it needs nothing beyond :data:`DEMO_GIVES`)."""
+    return not spec.missing(DEMO_GIVES)
+
+
+def chosen_estimators(names: list[str] | None) -> list:
+    """The specs to show for ``--estimators names`` (None: the default), checked before anything is printed:
+    unknown names and estimators that need inputs the demo does not sample are refused, repeats dropped."""
+    import treecredit
+
+    runnable = [n for n in treecredit.estimators("token") if runs_on_demo_group(treecredit.get_estimator(n))]
+    if names is None:
+        return [treecredit.get_estimator(n) for n in runnable]
+    if not names:
+        fail("estimators", "no names were given", "pass one or more names, e.g. --estimators grpo treerl, or leave "
+             "out --estimators to show every one that runs on the demo group")
+    specs = []
+    for name in dict.fromkeys(names):  # repeats once, in the order given
+        try:
+            spec = treecredit.get_estimator(name)
+        except ValueError as exc:
+            problem = str(exc).split(". Fix:")[0].removeprefix("estimator: ")
+            fail("estimators", problem, f"use one of: {', '.join(runnable)}")
+        missing = spec.missing(DEMO_GIVES)
+        if missing:
+            need = " and ".join(_NOT_SAMPLED.get(part, part) for part in missing[0].split("|"))
+            where = (f"; see it in training, e.g. `treecredit train --sampler tree --estimator {name} "
+                     "--mc-rollouts 4`") if "mc_values" in missing[0] else ""
+            fail("estimators", f"{name!r} needs {need}, which the demo does not sample",
+                 f"leave it out of --estimators (the demo runs {', '.join(runnable)}){where}")
+        specs.append(spec)
+    return specs
 
 
 def run(args: argparse.Namespace) -> int:
     import treecredit
 
-    names = args.estimators or treecredit.estimators("token")
+    specs = chosen_estimators(args.estimators)
     batch = demo_batch()
     print(f"prompt {PROMPT!r}; one row per response, one column per token; '.' marks advantage 0\n")
-    for name in names:
-        spec = treecredit.get_estimator(name)
-        try:
-            adv, structure = _advantages_on_demo_group(treecredit, name, spec, batch)
-        except ValueError as exc:
-            print(f"== {name}: needs more than a plain group ({exc})\n")
-            continue
-        print(f"== {name} [{structure}]: {spec.summary}")
+    for spec in specs:
+        adv, structure = _advantages_on_demo_group(treecredit, spec.name, spec, batch)
+        print(f"== {spec.name} [{structure}]: {spec.summary}")
         for (text, reward), row in zip(RESPONSES, adv):
             cells = " ".join(f"{a:+.2f}" if a != 0 else "  .  " for a in row[: len(text)])
             print(f"  r={reward:.0f} {text:<15} {cells}")

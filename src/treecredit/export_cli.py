@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 from treecredit._validation import fail
+
+# peft's get_peft_model (our add_lora) reads transformers' deprecated ``is_gradient_checkpointing``; the
+# FutureWarning it raises concerns neither the user nor the export.
+_PEFT_DEPRECATION = r"`is_gradient_checkpointing` is deprecated"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,32 +27,84 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LoRA runs: write the peft adapters instead of merged weights")
 
 
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        fail("out", f"{str(out)!r} is a file, not a folder",
+             "pass a folder: a new one, an empty one, or one to write into with --overwrite")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        fail("out", f"{str(out)!r} is a folder that already holds files",
+             "pass --overwrite to write into it, or another --out")
+
+
+def _check_run(run: Path) -> None:
+    if not run.is_dir():
+        fail("run", f"{str(run)!r} is not a folder", "pass the --out folder of a `treecredit train` run")
+    if not (run / "config.json").is_file():
+        fail("run", f"{str(run)!r} holds no config.json, so it is not a run folder",
+             "pass the --out folder of a `treecredit train` run")
+    if not (run / "checkpoint.pt").is_file() and not (run / "checkpoint.prev.pt").is_file():
+        fail("run", f"{str(run)!r} holds no checkpoint.pt: the run stopped before its first checkpoint",
+             f"resume it with `treecredit train --config {run / 'config.json'} --resume` until it saves one, "
+             "or export another run")
+
+
+def _read_config(run: Path):
+    from treecredit.training.config import TrainConfig
+
+    settings = json.loads((run / "config.json").read_text())
+    try:
+        return TrainConfig(**settings)
+    except ValueError as exc:
+        model = settings.get("model", "")
+        if str(exc).startswith(("model: ", "gguf_file: ")) and model != "smollm2":
+            where = model + (f" (file {settings['gguf_file']})" if settings.get("gguf_file") else "")
+            fail("run", f"the run's recorded base model {where!r} (config.json's 'model') is missing",
+                 "put the base model back at that path: export rebuilds the policy from it and then loads "
+                 "the checkpoint's weights")
+        raise
+
+
+def _load_checkpoint(run: Path, log):
+    from treecredit.training.checkpoint import load_latest_checkpoint
+
+    try:
+        return load_latest_checkpoint(run, log)  # checksum-checked before the model is built
+    except ValueError as exc:
+        if not str(exc).startswith("resume: "):
+            raise
+        problem = str(exc).split(". Fix:")[0].removeprefix("resume: ")
+        fail("run", f"cannot export: {problem}",
+             f"export another run, or train this one anew (`treecredit train --config {run / 'config.json'} "
+             "--overwrite`)")
+
+
 def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, overwrite: bool = False,
                log=print) -> Path:
     """Write the policy of run folder ``run`` into ``out``; returns ``out``.
 
     The newest valid checkpoint is exported (checked against its ``.sha256``; a damaged newest one falls
-    back to ``checkpoint.prev.pt`` with a warning). A non-empty ``out`` needs ``overwrite=True``.
+    back to ``checkpoint.prev.pt`` with a warning). A non-empty ``out`` needs ``overwrite=True``; ``out``
+    that is a file is refused. ``merge_lora=False`` (``--keep-adapters``) is for runs with LoRA adapters.
     """
     from treecredit.models.hf_load import export_pretrained
     from treecredit.tasks import task_from_config
-    from treecredit.training.checkpoint import load_latest_checkpoint
-    from treecredit.training.config import TrainConfig
     from treecredit.training.loop import build_policy
 
-    run = Path(run)
-    if not (run / "config.json").is_file() or not (run / "checkpoint.pt").is_file():
-        fail("run", f"{str(run)!r} holds no config.json and checkpoint.pt", "pass the --out folder of a finished run")
-    if Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())) and not overwrite:
-        fail("out", f"{str(out)!r} already exists and is not an empty folder",
-             "pass --overwrite to write into it, or another --out")
-    state = load_latest_checkpoint(run, log)  # checksum-checked before the model is built
-    config = TrainConfig(**json.loads((run / "config.json").read_text()))
+    run, out = Path(run), Path(out)
+    _check_out(out, overwrite)
+    _check_run(run)
+    config = _read_config(run)
+    if not merge_lora and config.model != "gpt" and not config.lora_rank:
+        fail("keep_adapters", "the run trained all weights (lora_rank 0), so it has no LoRA adapters to keep",
+             "drop --keep-adapters; the export holds the full trained model")
+    state = _load_checkpoint(run, log)
     if config.model == "gpt":
         fail("run", "the run trained the small GPT, which has no Hugging Face format",
              "export runs of --model <Hugging Face folder, .gguf file or smollm2>; the small GPT's weights are "
              "in checkpoint.pt")
-    policy = build_policy(config, task_from_config(config), log, for_checkpoint=True)  # no warm start to run
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_PEFT_DEPRECATION, category=FutureWarning)
+        policy = build_policy(config, task_from_config(config), log, for_checkpoint=True)  # no warm start
     policy.module.load_state_dict(state["model"])
     folder = export_pretrained(policy, out, merge_lora=merge_lora)
     log(f"exported step {state['counters']['step']} of {run} to {folder}")

@@ -1,4 +1,5 @@
-"""`treecredit lab` never replaces an earlier report silently, and checks --out before the sweeps."""
+"""`treecredit lab` never replaces an earlier report silently, checks --out before the sweeps, and says what a
+run left out instead of leaving sections empty."""
 
 from treecredit.cli import main
 
@@ -22,3 +23,28 @@ def test_claims_of_sweeps_left_out_say_not_run_instead_of_empty_tables():
     assert text.count("Not run: this claim needs the `") == 4
     assert "`conditions` sweep" in text and "`budget` sweep" in text
     assert "|---|" not in text  # no table without rows
+
+
+def test_summary_and_headline_of_sweeps_left_out_say_not_run(tmp_path, capsys):
+    assert main(["lab", "--sweeps", "turns", "--size", "tiny", "--out", str(tmp_path / "lab"), "--no-progress"]) == 0
+    assert "Not run: the summary draws on the `headline`" in capsys.readouterr().out
+    text = (tmp_path / "lab" / "report.md").read_text()
+    summary = text.split("## Summary")[1].split("**What is compared")[0]
+    assert "Not run: the summary draws on the `headline`, `branching`, `conditions`, `map` sweeps" in summary
+    headline = text.split("## Headline: token MDP")[1].split("##")[0]
+    assert "Not run: this section needs the `headline` sweep" in headline
+
+
+def test_a_tiny_map_runs_and_says_that_its_debiased_cosine_can_pass_1(tmp_path, capsys):
+    """A tiny map once stopped on a shape where only the oracle had a figure; its cos(E ĝ, ∇J) of 1.03 is a
+    debiased estimate, which the report explains."""
+    import re
+
+    assert main(["lab", "--sweeps", "map", "--size", "tiny", "--out", str(tmp_path / "lab"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if "of the best adaptive arm" in x]
+    top = float(re.search(r"best adaptive arm [\d.]+–([\d.]+)", line).group(1))
+    note = "(a debiased estimate: ‖E ĝ‖² is estimated as ‖mean ĝ‖² − tr Cov ĝ / k, so noise can put it above 1)"
+    assert (note in line) == (top > 1)  # at seed 0: 1.03
+    text = (tmp_path / "lab" / "report.md").read_text()
+    assert "it is a debiased estimate" in text and "so noise can put it above 1 (read 1.02 as 1" in text

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from treecredit import estimators
     from treecredit.lab.claims import all_claims, summary_lines
-    from treecredit.lab.report import write_report
+    from treecredit.lab.report import summary_markdown, write_report
     from treecredit.lab.sweeps import SIZES, run_sweeps
     from treecredit.lab.token_map import map_summary_lines
 
@@ -61,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
     command = ("treecredit lab " + " ".join(shlex.quote(a) for a in sys.argv[2:])
                if len(sys.argv) > 1 else "treecredit lab")
     paths = write_report(records, claims, out, command=command.strip(), meta=meta, summary=summary)
-    print("\n".join(summary))
+    print("\n".join(summary or summary_markdown(summary, meta["sweeps"])))
     print(f"\nreport: {paths['md']} ({seconds:.0f} s)")
     return 0

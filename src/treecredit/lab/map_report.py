@@ -50,6 +50,8 @@ def equal_token_tables(records: list[dict]) -> list[str]:
                 "|---|---|---|---|---|---|---|---|"]
         for _shape, rows in sorted(shapes.items(), key=lambda kv: kv[0]):
             pool = [r for r in rows if not r["estimator"].startswith("(")]
+            if not pool:  # only the oracle has a figure (e.g. equal rewards in every group of a tiny lab)
+                continue
             best = min([r for r in pool if direction_ok(r)] or pool, key=lambda r: r["noise_per_token"])
             for r in [x for x in rows if x["estimator"] == "grpo"] + ([best] if best["estimator"] != "grpo" else []):
                 out.append(f"| {shape_label(r)} | {r['tokens_per_group']:.4g} | "
@@ -113,7 +115,9 @@ def map_markdown(records: list[dict], heatmap: Path | None, size: str | None = N
            "worth one generated token; divide by a budget T for the noise at T. A gain of 2 means the arm needs "
            "half GRPO's generated tokens for the same gradient noise. **cos at budget** and **nmse at budget** "
            f"are at T = {REFERENCE_RESPONSES} full responses' tokens (the trainer's default batch); "
-           "cos(E ĝ, ∇J) below 1 is the bias of the gradient direction, which no budget removes. GRPO's "
+           "cos(E ĝ, ∇J) below 1 is the bias of the gradient direction, which no budget removes; it is a "
+           "debiased estimate (‖E ĝ‖² is estimated as ‖mean ĝ‖² − tr Cov ĝ / k, removing the noise's upward "
+           "bias), so noise can put it above 1 (read 1.02 as 1 within its interval). GRPO's "
            "reference is its least noisy i.i.d. group size. Only generation is counted: the update still "
            "processes every leaf's tokens. Gains compare independently sampled cells (95 % log-normal delta "
            "interval). ρ is measured around the arm's own mean gradient, so an arm whose mean gradient points "

@@ -104,9 +104,26 @@ def _c2_table(rows: list[dict]) -> list[str]:
     return out
 
 
-def _not_run(sweep: str) -> list[str]:
-    return [f"Not run: this claim needs the `{sweep}` sweep, which this run left out (`treecredit lab --sweeps "
+def _not_run(sweep: str, what: str = "this claim needs") -> list[str]:
+    return [f"Not run: {what} the `{sweep}` sweep, which this run left out (`treecredit lab --sweeps "
             f"{sweep}`, or no `--sweeps` for all)."]
+
+
+SUMMARY_SWEEPS = ("headline", "branching", "conditions", "map")
+"""The sweeps that :func:`treecredit.lab.claims.summary_lines` and ``map_summary_lines`` draw on."""
+
+
+def summary_markdown(summary: list[str], sweeps) -> list[str]:
+    """The lines of the report's summary, or what to run when the sweeps it draws on were left out."""
+    if summary:
+        return [f"- {line}" for line in summary]
+    ran = [s for s in SUMMARY_SWEEPS if s in (sweeps or ())]
+    names = ", ".join(f"`{s}`" for s in SUMMARY_SWEEPS)
+    if ran:
+        return [f"No figure to summarise: the sweeps it draws on ({', '.join(ran)}) gave none; see the sections "
+                "below."]
+    return [f"Not run: the summary draws on the {names} sweeps, which this run left out (`treecredit lab "
+            "--sweeps headline`, or no `--sweeps` for all)."]
 
 
 def claims_markdown(claims: dict) -> str:
@@ -179,7 +196,7 @@ def write_report(records: list[dict], claims: dict, out_dir: Path, *, command: s
           f"seed {meta['seed']}; {meta['seconds']:.0f} s).", "",
           f"Estimators measured (token level): {', '.join(meta['token_estimators']) or 'none'}; "
           f"turn level: {', '.join(meta['turn_estimators']) or 'none registered'}.", "",
-          "## Summary", ""] + [f"- {line}" for line in summary] + [""]
+          "## Summary", ""] + summary_markdown(summary, meta.get("sweeps")) + [""]
     md += map_markdown(records, plots.get("map"), meta.get("size"))
     md += cutoff_markdown(records)
     md += [DEFINITIONS, "## Headline: token MDP", ""]
@@ -187,6 +204,8 @@ def write_report(records: list[dict], claims: dict, out_dir: Path, *, command: s
     if first:
         md += [f"Environment: {first[0]['label']} (exact success rate {first[0]['success_rate']:.3g}, "
                f"reward variance {first[0]['reward_var']:.3g}).", "", table(first, HEADLINE_METRICS), ""]
+    else:
+        md += _not_run("headline", "this section needs") + [""]
     step = headline_rows(records, "step")
     if step:
         md += ["## Step MDP (step-level credit; each step is a short token sequence)", "",

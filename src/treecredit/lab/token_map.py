@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 
 REFERENCE_RESPONSES = 128
+DEBIASED_COS = (" (a debiased estimate: ‖E ĝ‖² is estimated as ‖mean ĝ‖² − tr Cov ĝ / k, so noise can put it "
+                "above 1)")
 MAP_ESTIMATORS = ("grpo", "rloo", "tempo", "treerl", "treerpo", "spo", "treepo", "ibpo")
 OUTCOME_ONLY = frozenset({"grpo", "rloo", "dr_grpo"})  # one advantage per response: no step credit
 MAP_SIZES = {"tiny": (3, 4), "quick": (10, 32), "full": (12, 48)}  # (blocks, groups per block)
@@ -226,7 +228,8 @@ def map_summary_lines(records: list[dict]) -> list[str]:
                      f"environments and less noisy than the best fixed tree in {len(ahead)}/{len(adaptive)}; "
                      f"gains {min(e['adaptive_gain'] for e in adaptive):.2g}–"
                      f"{max(e['adaptive_gain'] for e in adaptive):.2g}×"
-                     + (f", cos(E ĝ, ∇J) of the best adaptive arm {min(cos):.2f}–{max(cos):.2f}." if cos else "."))
+                     + (f", cos(E ĝ, ∇J) of the best adaptive arm {min(cos):.2f}–{max(cos):.2f}"
+                        + (f"{DEBIASED_COS}." if max(cos) > 1 else ".") if cos else "."))
     if entries:
         top = max(entries, key=lambda e: e.get("tree_gain") or 0)
         low = min(entries, key=lambda e: e.get("tree_gain") or float("inf"))

@@ -42,6 +42,8 @@ import weakref
 
 import torch
 
+from treecredit.models.param_count import parameter_count_text
+
 BACKEND = "inductor"  # tests may set "eager" / "aot_eager" to check the tracing alone, without C++ compiles
 AUTO_MIN_PARAMS = 50_000_000  # "auto" compiles from here on (the trainer's large-model line, training.evaluation)
 SETTINGS = ("auto", "on", "off")
@@ -145,7 +147,8 @@ def run(fn, key, dynamic: list, *args, module=None, setting="on"):
             torch._dynamo.mark_dynamic(tensor, dim)
     if module is not None:
         size = _size(module)
-        print(f"treecredit: compiling the decoding step{f' of a {size / 1e6:.2g}M-parameter model' if size else ''} "
+        of_size = f" of a {parameter_count_text(size)}-parameter model" if size else ""
+        print(f"treecredit: compiling the decoding step{of_size} "
               "with torch.compile (once per process: about a minute the first time, seconds from TorchInductor's "
               "disk cache; compile_decode='off' / --compile-decode off skips it)", file=sys.stderr, flush=True)
     duck, fx_config.use_duck_shape = fx_config.use_duck_shape, False

@@ -2,9 +2,11 @@
 
 :class:`StopRequest` replaces the two handlers while the training loop runs: the first signal only
 records that a stop was asked for (the loop checks :attr:`StopRequest.signum` between steps, saves a
-checkpoint and raises :class:`RunInterrupted`); it also puts the previous handlers back, so that a second
-signal stops at once, without saving. Outside the main thread (where Python cannot install handlers)
-it does nothing.
+checkpoint and raises :class:`RunInterrupted`); a second signal stops at once, without saving: it puts the
+previous handlers back and hands the signal to the previous handler when that is a Python function, else
+raises ``KeyboardInterrupt`` (SIGINT) or ends the process by the signal (SIGTERM), also when the process
+inherited the signal as ignored (started with ``&`` from a script, or under ``nohup``). Outside the main
+thread (where Python cannot install handlers) it does nothing.
 
 A comparison (``treecredit compare``) handles the signals once, in its parent process (:class:`StopAll`):
 the first sets a number shared with its worker processes, which the runs' ``StopRequest`` read
@@ -110,10 +112,14 @@ class StopRequest(_SignalHandlers):
         return self._signum if self._signum is not None else stop_asked()
 
     def _handle(self, signum, frame) -> None:
-        self._signum = signum
+        if self._signum is None:
+            self._signum = signum
+            self.log(f"{signal.Signals(signum).name} received: stopping after this step and saving a checkpoint "
+                     "(send it again to stop at once without saving)")
+            return
+        previous = self._previous.get(signum)
         self._restore()
-        self.log(f"{signal.Signals(signum).name} received: stopping after this step and saving a checkpoint "
-                 "(send it again to stop at once without saving)")
+        _stop_at_once(signum, frame, previous)
 
     def __enter__(self):
         if not _FOLLOWED:  # a comparison's run: its parent handles the signals (StopAll)
@@ -155,6 +161,20 @@ class StopAll(_SignalHandlers):
     def __exit__(self, *exc) -> None:
         follow(None)
         self._restore()
+
+
+def _stop_at_once(signum, frame, previous) -> None:
+    """The second signal: ``previous`` (a Python handler, e.g. the ``KeyboardInterrupt`` of Python's own
+    SIGINT handler) when there is one; else ``KeyboardInterrupt`` for SIGINT, and for SIGTERM the end of the
+    process by the signal (exit status 143). Never ignored: a previous ``SIG_IGN`` (inherited by a process
+    started with ``&`` from a script, or under ``nohup``) would let the run go on and save."""
+    if callable(previous):
+        previous(signum, frame)
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _say(text: str) -> None:

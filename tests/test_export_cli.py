@@ -1,0 +1,108 @@
+"""``treecredit export``: a file as --out, a run without a checkpoint, a damaged checkpoint, a moved base
+model and --keep-adapters without LoRA are refused with the fix (exit 2, nothing written); a LoRA run exports
+without transformers' deprecation warning that peft triggers."""
+
+import json
+import warnings
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+from hf_tiny import local_tokenizer, tiny_llama_config  # noqa: E402
+from treecredit.cli import main  # noqa: E402
+from treecredit.export_cli import export_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory):
+    """A one-step LoRA run of a tiny local Llama (nothing downloaded)."""
+    root = tmp_path_factory.mktemp("export")
+    tok = local_tokenizer()
+    torch.manual_seed(0)
+    transformers.AutoModelForCausalLM.from_config(tiny_llama_config(len(tok))).save_pretrained(root / "model")
+    tok.save_pretrained(root / "model")
+    rows = [{"prompt": f"{i}+{i}=", "answer": str(2 * i)} for i in range(8)]
+    (root / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["train", "--model", str(root / "model"), "--dataset", str(root / "d.jsonl"), "--lora-rank", "2",
+                 "--task-option", "held_out=2", "--steps", "1", "--prompts-per-step", "2", "--group-size", "2",
+                 "--max-new-tokens", "4", "--minibatches", "1", "--no-tensorboard", "--no-progress",
+                 "--out", str(root / "run")]) == 0
+    return root / "run"
+
+
+def _copy_run(run, folder, **changes):
+    """``run``'s config.json (with ``changes``) and checkpoint files in a new ``folder``."""
+    folder.mkdir()
+    settings = {**json.loads((run / "config.json").read_text()), **changes}
+    (folder / "config.json").write_text(json.dumps(settings))
+    for name in ("checkpoint.pt", "checkpoint.pt.sha256"):
+        (folder / name).write_bytes((run / name).read_bytes())
+    return folder
+
+
+def _export_fails(capsys, *args) -> str:
+    assert main(["export", *map(str, args)]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return captured.err
+
+
+def test_a_file_as_out_is_refused_even_with_overwrite(lora_run, tmp_path, capsys):
+    (tmp_path / "ff").write_text("mine")
+    for extra in ([], ["--overwrite"]):
+        err = _export_fails(capsys, lora_run, "--out", tmp_path / "ff", *extra)
+        assert "out: " in err and "is a file, not a folder. Fix: pass a folder" in err
+    assert (tmp_path / "ff").read_text() == "mine"
+
+
+def test_a_run_that_saved_no_checkpoint_is_named_so(tmp_path, capsys):
+    (tmp_path / "onlycfg").mkdir()
+    (tmp_path / "onlycfg" / "config.json").write_text("{}")
+    err = _export_fails(capsys, tmp_path / "onlycfg", "--out", tmp_path / "o")
+    assert "the run stopped before its first checkpoint. Fix: resume it with `treecredit train --config" in err
+    assert "no config.json" not in err
+    err = _export_fails(capsys, tmp_path / "nothing", "--out", tmp_path / "o")
+    assert "run: " in err and "is not a folder" in err
+    (tmp_path / "nothing").mkdir()
+    assert "holds no config.json, so it is not a run folder" in _export_fails(capsys, tmp_path / "nothing", "--out",
+                                                                              tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_damaged_checkpoint_names_export_and_its_fix(lora_run, tmp_path, capsys):
+    run = _copy_run(lora_run, tmp_path / "bad")
+    (run / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes()[:-10])
+    err = _export_fails(capsys, run, "--out", tmp_path / "o")
+    assert "run: cannot export: no valid checkpoint" in err and "is truncated" in err
+    assert "Fix: export another run, or train this one anew" in err and "resume:" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_moved_base_model_is_named_as_the_runs_recorded_model(lora_run, tmp_path, capsys):
+    gone = str(tmp_path / "gone-model")
+    run = _copy_run(lora_run, tmp_path / "moved", model=gone)
+    err = _export_fails(capsys, run, "--out", tmp_path / "o")
+    assert f"run: the run's recorded base model {gone!r} (config.json's 'model') is missing" in err
+    assert "Fix: put the base model back at that path" in err and "--model" not in err
+
+
+def test_keep_adapters_without_lora_is_refused(lora_run, tmp_path, capsys):
+    run = _copy_run(lora_run, tmp_path / "full", lora_rank=0)
+    err = _export_fails(capsys, run, "--out", tmp_path / "o", "--keep-adapters")
+    assert "keep_adapters: the run trained all weights (lora_rank 0)" in err and "Fix: drop --keep-adapters" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_lora_run_exports_merged_without_the_peft_deprecation_warning(lora_run, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export_run(lora_run, tmp_path / "merged", log=lambda *a: None)
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "merged", local_files_only=True)
+    assert not any("lora" in name for name in reloaded.state_dict())
+    export_run(lora_run, tmp_path / "adapters", merge_lora=False, log=lambda *a: None)
+    assert (tmp_path / "adapters" / "adapter_config.json").is_file()
