@@ -314,7 +314,14 @@ def _in_arm(where: str, check, *args, shared: frozenset = frozenset(), **kwargs)
     except ValueError as exc:
         argument, _, rest = str(exc).partition(": ")
         where = "a global setting, the same in every arm" if argument in shared else where
+        if argument in shared and argument in PER_ARM_FIXES:  # the train fix (drop the flag) would drop it everywhere
+            rest = rest.partition(" Fix: ")[0] + " Fix: " + PER_ARM_FIXES[argument]
         raise ValueError(f"{argument} ({where}): {rest}") from None
+
+
+PER_ARM_FIXES = {"mc_rollouts": "give it only to the arms whose estimator reads Monte Carlo values, in the arm's "
+                                "brackets (e.g. --estimators grpo@tree,vine@tree[mc_rollouts=2]), not as --mc-rollouts"}
+"""The fix for a global setting that some arms cannot use, in the arms' own syntax."""
 
 
 def _shared_fields(configs: dict[str, TrainConfig]) -> frozenset:
