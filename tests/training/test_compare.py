@@ -2,7 +2,6 @@
 
 import json
 import logging
-from dataclasses import replace
 
 import pytest
 
@@ -389,19 +388,3 @@ def test_an_agent_arm_gets_the_comparisons_resume_command(monkeypatch):
     compare._train_run(TrainConfig(env="gridworld"), {"resume": False, "resume_fix": "resume the comparison"})
     assert seen["resume_fix"] == "resume the comparison"
 
-
-def test_mc_rollouts_for_some_arms_only_is_given_in_their_brackets(tmp_path, monkeypatch):
-    """A global --mc-rollouts that an arm's estimator does not read is refused with the arms' own syntax as the
-    fix (the train fix, drop the flag, would drop it for vine too); in vine's brackets it passes the checks."""
-    built = []
-    monkeypatch.setattr("treecredit.training.loop.train", lambda config, log=None, **kw: _fake_records(0.5))
-    monkeypatch.setattr("treecredit.training.loop.build_policy", lambda config, task, log: built.append(task))
-    base = TrainConfig(warm_start_steps=0, out=str(tmp_path / "cmp"), sampler="tree", mc_rollouts=1,
-                       estimator="treerl", group_size=4, branching_options={"children": 2, "depth": 2})
-    with pytest.raises(ValueError, match=r"^mc_rollouts \(a global setting, the same in every arm\): .*'treerl' does "
-                       r"not read them.* Fix: give it only to the arms .*vine@tree\[mc_rollouts=2\]"):
-        run_comparison(base, ["treerl@tree", "vine@tree"], [0], 5000, tmp_path / "cmp", jobs=1, log=lambda *a: None)
-    assert built == []
-    run_comparison(replace(base, mc_rollouts=0), ["treerl@tree", "vine@tree[mc_rollouts=1]"], [0], 5000,
-                   tmp_path / "cmp", jobs=1, log=lambda *a: None)
-    assert built  # past every check: the warm start was built

@@ -1,10 +1,13 @@
 """``treecredit compare``: an arm's bad sampler, branching, field or estimator option is refused naming the arm
 as written, with the fix in the arm's own syntax."""
 
+from dataclasses import replace
+
 import pytest
 
 from treecredit.cli import main
 from treecredit.training.arms import arm_config, arm_with_option
+from treecredit.training.compare import run_comparison
 from treecredit.training.config import TrainConfig
 
 
@@ -143,3 +146,28 @@ def test_compare_env_builds_each_distinct_warm_start_once(tmp_path, monkeypatch,
                        group_size=2, max_new_tokens=8, eval_problems=4, progress=False, tensorboard=False)
     run_comparison(base, arms, [0], 500, tmp_path / "cmp", jobs=1, log=lambda *a: None)
     assert len(built) == warm_starts  # a signature or an lr does not change the warm start, its own lr does
+
+
+def test_mc_rollouts_for_some_arms_only_is_given_in_their_brackets(tmp_path, monkeypatch):
+    """A global --mc-rollouts that an arm's estimator does not read is refused with the arms' own syntax as the
+    fix (the train fix, drop the flag, would drop it for vine too); in vine's brackets it passes the checks."""
+    built = []
+    monkeypatch.setattr("treecredit.training.loop.train", lambda config, log=None, **kw: _records())
+    monkeypatch.setattr("treecredit.training.loop.build_policy", lambda config, task, log: built.append(task))
+    base = TrainConfig(warm_start_steps=0, out=str(tmp_path / "cmp"), sampler="tree", mc_rollouts=1,
+                       estimator="treerl", group_size=4, branching_options={"children": 2, "depth": 2})
+    with pytest.raises(ValueError, match=r"^mc_rollouts \(a global setting, the same in every arm\): .*'treerl' does "
+                       r"not read them.* Fix: give it only to the arms .*vine@tree\[mc_rollouts=2\]"):
+        run_comparison(base, ["treerl@tree", "vine@tree"], [0], 5000, tmp_path / "cmp", jobs=1, log=lambda *a: None)
+    assert built == []
+    run_comparison(replace(base, mc_rollouts=0), ["treerl@tree", "vine@tree[mc_rollouts=1]"], [0], 5000,
+                   tmp_path / "cmp", jobs=1, log=lambda *a: None)
+    assert built  # past every check: the warm start was built
+
+
+def _records() -> list[dict]:
+    """A finished run's records, as a fake ``train`` returns them."""
+    evals = [{"kind": "eval", "step": s, "generated_tokens": t, "eval_sampled_pass1": 0.5, "eval_greedy_pass1": 0.5,
+              "eval_step_accuracy": 0.5} for s, t in ((0, 0), (1, 100))]
+    return [evals[0], {"kind": "train", "step": 1, "generated_tokens": 100, "elapsed_s": 1.0, "flops": 1.0,
+                       "adv_step_credit_share": 0.0}, evals[1]]
