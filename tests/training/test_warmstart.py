@@ -70,3 +70,41 @@ def test_lines_printed_during_a_bar_go_above_it(monkeypatch):
     assert written == ["step 25: held-out success 0.5"]
     mine = [].append
     assert above_bar(mine, bar) is mine and above_bar(print, None) is print  # a caller's own log, or no bar
+
+
+def test_the_warm_start_cache_is_keyed_by_torch_threads_and_compare_builds_it_under_the_runs_threads(
+        tmp_path, monkeypatch):
+    """More threads sum floats in another order, so a warm start trained under 2 threads differs from one
+    trained under 1: the cache key holds the count (when not 1), and compare's own process builds the runs'
+    warm starts under the runs' --threads (it used torch's default, so its cached weights were not those a
+    run trains itself)."""
+    from types import SimpleNamespace
+
+    from treecredit.training.compare import run_comparison
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.warmstart import cached_policy
+
+    def build():
+        return SimpleNamespace(module=torch.nn.Linear(2, 2))
+
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            cached_policy({"what": "x"}, build, lambda policy, on_step: [], tmp_path, log=lambda *a: None)
+        assert len(list(tmp_path.glob("warmstart-*.pt"))) == 2  # one file per thread count
+        seen = []
+        monkeypatch.setattr("treecredit.training.loop.build_policy",
+                            lambda config, task, log: seen.append(torch.get_num_threads()))
+        monkeypatch.setattr("treecredit.training.loop.train", lambda config, log=None, **kw: [
+            {"kind": "eval", "step": 0, "generated_tokens": 0, "eval_sampled_pass1": 0.1, "eval_greedy_pass1": 0.1,
+             "eval_step_accuracy": 0.1},
+            {"kind": "train", "step": 1, "generated_tokens": 10, "elapsed_s": 1.0, "adv_step_credit_share": 0.0},
+            {"kind": "eval", "step": 1, "generated_tokens": 10, "eval_sampled_pass1": 0.2, "eval_greedy_pass1": 0.2,
+             "eval_step_accuracy": 0.2}])
+        torch.set_num_threads(2)
+        run_comparison(TrainConfig(out=str(tmp_path / "cmp"), threads=1), ["grpo"], [0], 5000, tmp_path / "cmp",
+                       jobs=1, log=lambda *a: None)
+        assert seen == [1] and torch.get_num_threads() == 2  # built under the run's threads, put back after
+    finally:
+        torch.set_num_threads(before)

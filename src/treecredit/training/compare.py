@@ -31,6 +31,7 @@ from treecredit.training.arms import (  # noqa: F401 — the arm functions, also
     split_arms,
 )
 from treecredit.training.config import TrainConfig
+from treecredit.training.startup import torch_threads
 
 READ_BACK, RESUMED, RUN_ANEW = "read back from disk", "resumed from a checkpoint", "run anew"
 """How each run of a ``compare --resume`` was done (it says so per run and at the end)."""
@@ -199,7 +200,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
             key = _agent_warm_key(config, max_len)
             if key not in warmed:
                 warmed.add(key)
-                warm_start_agent(config, log, max_len=max_len)
+                with torch_threads(config.threads):  # as the run itself would train it (its cache key)
+                    warm_start_agent(config, log, max_len=max_len)
         configs = {}
     for job in jobs_list if not base.env else []:  # every run before any work
         _in_arm(_where(job), check_run, job[2], **job[3], shared=shared)
@@ -210,7 +212,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                config.warm_start_lr, config.warm_start_seed, config.max_new_tokens)
         if key not in warm_keys:
             warm_keys.add(key)
-            build_policy(config, task_from_config(config), log)  # the run's own task, --dataset included
+            with torch_threads(config.threads):  # as the run itself would train it (its cache key)
+                build_policy(config, task_from_config(config), log)  # the run's own task, --dataset included
     jobs = default_jobs(len(jobs_list)) if jobs is None else max(1, min(jobs, len(jobs_list)))
     log(f"compare: {len(jobs_list)} run{'s' * (len(jobs_list) != 1)} ({len(arms)} arm{'s' * (len(arms) != 1)} × "
         f"{len(seeds)} seed{'s' * (len(seeds) != 1)}), {jobs} at a time")

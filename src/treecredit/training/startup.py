@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 
 
 def deterministic_algorithms(mode: bool = True, *, warn_only: bool = True) -> None:
@@ -84,3 +85,17 @@ def _past_its_end(config, saved) -> bool:
     steps, budget = getattr(config, "steps", 0), getattr(config, "token_budget", 0)
     return bool(counters) and ((steps > 0 and counters.get("step", 0) > steps) or
                                (budget > 0 and counters.get("generated_tokens", 0) > budget))
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """torch's CPU thread count set to ``threads`` inside the block, put back after it (a warm start built by
+    ``compare``'s own process trains as the run would: its weights depend on the thread count)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

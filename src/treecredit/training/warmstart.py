@@ -129,9 +129,14 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
     ``trainable_only``: save and load only the parameters that require gradients (LoRA adapters; every
     parameter of a fully trained model). The one cache of the task and the agent warm starts.
     ``train`` calls ``on_step(loss)`` after each of its ``steps`` steps: a progress bar when ``progress``,
-    else a ``log`` line every 30 s (:class:`~treecredit.training.progress.StepProgress`)."""
+    else a ``log`` line every 30 s (:class:`~treecredit.training.progress.StepProgress`).
+    The key also holds torch's thread count when it is not 1: float sums run in another order with more
+    threads, so the weights differ (by up to ~3e-4 after 150 steps here) and a cache filled under one count
+    would give a run under another weights it would not have trained itself."""
     import torch
 
+    if torch.get_num_threads() != 1:
+        settings = {**settings, "torch_threads": torch.get_num_threads()}
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
     path = folder / f"{prefix}-{warm_start_key(settings)}.pt"
     policy = build()
