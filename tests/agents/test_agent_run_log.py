@@ -60,7 +60,9 @@ def test_a_compare_agent_arm_keeps_its_runs_warnings_in_their_log(tmp_path, monk
     records = [json.loads(line) for line in (out / "runs" / "rtmc-seed0" / "metrics.jsonl").read_text().splitlines()]
     assert sum(r.get("dropped_episodes", 0) for r in records) > 0 and logged
     assert f"1 run logged warnings: {log} ({len(_warnings(log))} warnings)" in captured.out
+    assert f"Run logs: 1 run logged warnings: {log}" in (out / "report.md").read_text()  # the report says so too
     before = log.read_text()
     assert main(args + ["--resume"]) == 0  # read back: the log is kept, one more session appended
     after = log.read_text()
     assert after.startswith(before) and "run resumed (--resume): " in after[len(before):]
+

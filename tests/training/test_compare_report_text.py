@@ -145,3 +145,27 @@ def test_a_report_where_every_agent_run_failed_uses_agent_wording_and_links_no_c
 def test_the_step_0_line_says_warm_start_only_when_the_runs_had_one(tmp_path, settings, label):
     summary = summarise({"grpo": [_records(0.5), _records(0.6)]}, 100)
     assert label in write_report(tmp_path, summary, settings).read_text().splitlines()
+
+
+def test_an_agent_comparison_whose_runs_dropped_every_episode_of_a_step_or_an_evaluation_is_reported(tmp_path):
+    """An agent evaluation whose every episode was dropped (env errors) holds no success, and a training step
+    whose every episode was dropped no credit share: the report leaves them out instead of crashing."""
+    def run(final: float, first_dropped: bool) -> list[dict]:
+        first = {"kind": "eval", "step": 0, "generated_tokens": 0, "eval_dropped_episodes": 2,
+                 "eval_greedy_dropped_episodes": 2}
+        if not first_dropped:
+            first.update(eval_success=0.2, eval_greedy_success=0.2, eval_return=0.2)
+        last = {"kind": "eval", "step": 2, "generated_tokens": 100, "eval_success": final,
+                "eval_greedy_success": final, "eval_return": final, "eval_dropped_episodes": 0}
+        trains = [{"kind": "train", "step": 1, "generated_tokens": 50, "elapsed_s": 5.0, "dropped_episodes": 4},
+                  {"kind": "train", "step": 2, "generated_tokens": 100, "elapsed_s": 10.0,
+                   "adv_step_credit_share": 0.5}]
+        return [first, trains[0], trains[1], last]
+
+    runs = {"grpo": {0: run(0.4, True), 1: run(0.5, False)}, "rtmc": {0: run(0.6, True), 1: run(0.6, True)}}
+    summary = summarise(runs, 100, agent=True)
+    assert summary["metrics"][0] == "eval_success"
+    assert summary["estimators"]["grpo"]["final"]["eval_success"]["mean"] == pytest.approx(0.45)
+    assert summary["estimators"]["grpo"]["step_credit_share"] == pytest.approx(0.5)
+    text = write_report(tmp_path, summary, {"env": "gridworld"}).read_text()
+    assert "Held-out sampled success at the end" in text

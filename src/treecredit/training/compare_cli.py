@@ -113,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"treecredit compare: stopped before its runs started; start it again with {again} (--out {out})",
               file=sys.stderr)
         return 130
+    warned = warned_runs_line([run_folder(out, label, seed) for seed in range(args.seeds) for label in arms])
     report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, agent=bool(env)),
-                          settings, command)
+                          settings, command, warned)
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())
@@ -122,7 +123,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{n_failed} run(s) failed or stopped; the table has each one's error:")
         for line in failed_runs(failures):
             print(f"  {line}")
-    warned = warned_runs_line([run_folder(out, label, seed) for seed in range(args.seeds) for label in arms])
     if warned:  # the runs print nothing themselves: their notes and warnings are in their log.txt
         print(warned)
     return 1 if all(not v for v in runs.values()) else 0

@@ -32,7 +32,7 @@ def final_keys(runs: dict, agent: bool = False) -> tuple:
     for by_seed in runs.values():
         for records in (by_seed.values() if isinstance(by_seed, dict) else by_seed):
             first = next((r for r in records if r["kind"] == "eval"), {})
-            if "eval_success" in first:
+            if agent or "eval_success" in first or "eval_dropped_episodes" in first:  # dropped: no success
                 return AGENT_FINAL_KEYS
             return GREEDY_FINAL_KEYS if "eval_sampled_pass1" not in first and "eval_greedy_pass1" in first \
                 else FINAL_KEYS
@@ -55,8 +55,11 @@ def curve_evals(records: list[dict]) -> list[dict]:
 def curve_on_grid(records: list[dict], grid: np.ndarray, key: str = "eval_sampled_pass1",
                   x: str = "generated_tokens") -> np.ndarray:
     """A run's evaluation ``key`` against ``x`` (``generated_tokens`` or ``wall_s``), interpolated onto ``grid``
-    (the evaluations of :func:`curve_evals`)."""
-    evals = curve_evals(records)
+    (the evaluations of :func:`curve_evals` that hold ``key``: an agent evaluation whose every episode was
+    dropped has none; NaN everywhere when no evaluation holds it)."""
+    evals = [r for r in curve_evals(records) if r.get(key) is not None]
+    if not evals:
+        return np.full(len(grid), np.nan)
     if x == "wall_s":
         wall = {0: 0.0, **{r["step"]: r["elapsed_s"] for r in records if r["kind"] == "train"}}
         xs = np.array([wall.get(r["step"], 0.0) for r in evals], dtype=float)
@@ -82,6 +85,22 @@ def tokens_to_reach(grid: np.ndarray, mean_curve: np.ndarray, target: float) -> 
 def _final(records: list[dict], key: str) -> float:
     value = curve_evals(records)[-1].get(key)  # absent: a decoding --eval-mode left out
     return float("nan") if value is None else float(value)  # None: n/a (JSON null), e.g. no step verifier
+
+
+def _start(records: list[dict], key: str) -> float:
+    """``key`` of the run's first evaluation (NaN where it has none: every episode dropped)."""
+    value = next(r for r in records if r["kind"] == "eval").get(key)
+    return float("nan") if value is None else float(value)
+
+
+def _mean_of_means(runs: list[list[dict]], keys: tuple[str, ...]) -> float:
+    """The mean over runs of each run's mean of the first of ``keys`` its records hold (a step whose every
+    episode was dropped holds none and is left out; NaN where no record of a run holds one)."""
+    means = []
+    for records in runs:
+        values = [v for r in records if (v := next((r[k] for k in keys if r.get(k) is not None), None)) is not None]
+        means.append(float(np.mean(values)) if values else float("nan"))
+    return float(np.nanmean(means)) if not np.all(np.isnan(means)) else float("nan")
 
 
 def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo", failures: dict | None = None,
@@ -115,17 +134,16 @@ def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo"
             "final": {k: {"mean": float(m), "ci95": float(h)} for k, (m, h) in finals.items()},
             "final_per_seed": {str(s): _final(rs, main) for s, rs in by_seed.items()},
             "curve_area": {"mean": float(area), "ci95": float(area_half)},
-            "start_main": float(np.mean([next(r for r in rs if r["kind"] == "eval")[main] for rs in seeds])),
+            "start_main": float(np.mean([_start(rs, main) for rs in seeds])),
             "generated_tokens": float(np.mean([t[-1]["generated_tokens"] for t in trains])),
             "flops": float(np.mean([t[-1].get("flops", np.nan) for t in trains])),
             "wall_s": float(np.mean([t[-1]["elapsed_s"] for t in trains])),
-            "step_credit_share": float(np.mean([np.mean([r.get("adv_step_credit_share", r.get("step_credit_share"))
-                                                         for r in t]) for t in trains])),
+            "step_credit_share": _mean_of_means(trains, ("adv_step_credit_share", "step_credit_share")),
         }
     ref = summary["estimators"].get(reference)
     target = None if ref is None else ref["curve_mean"][-1]  # = its final: runs end at or below the budget
     if ref is not None:  # did the reference learn at all? If not, "tokens to its final" says nothing
-        starts = [next(r for r in rs if r["kind"] == "eval")[main] for rs in runs[reference].values()]
+        starts = [_start(rs, main) for rs in runs[reference].values()]
         finals = [_final(rs, main) for rs in runs[reference].values()]
         summary["reference_improvement"] = paired_t(finals, starts)
     summary["reference_final_on_curve"] = target
@@ -175,8 +193,9 @@ def _wall(seconds: float) -> str:
     return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
 
 
-def write_report(folder: Path, summary: dict, settings: dict, command: str = "") -> Path:
-    """Write ``report.md``, ``results.csv``, ``results.json`` and ``curves.png``; return the Markdown path."""
+def write_report(folder: Path, summary: dict, settings: dict, command: str = "", warned: str = "") -> Path:
+    """Write ``report.md``, ``results.csv``, ``results.json`` and ``curves.png``; return the Markdown path.
+    ``warned``: the line naming the runs whose log.txt holds warnings (``run_log.warned_runs_line``), if any."""
     folder.mkdir(parents=True, exist_ok=True)
     # n/a (a step accuracy without a step verifier, a p-value of one seed): null in results.json, empty in the CSV
     (folder / "results.json").write_text(json.dumps(json_safe({"settings": settings, **summary}), indent=1,
@@ -250,6 +269,8 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "")
                       "final' only says when an arm's curve first touches the warm-start level; it is not evidence "
                       "of faster learning.**"]
     lines += ["", "![curves](curves.png)", ""] if summary["estimators"] else ["", "No run finished: no curves.", ""]
+    if warned:
+        lines += [f"Run logs: {warned} (each run's notes and warnings are in its log.txt).", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))
     return path
