@@ -196,10 +196,10 @@ def test_check_group_size_reports_what_sample_would():
     TreeSampler().check_group_size(8)
     with pytest.raises(ValueError, match="^group_size: .*Fix: "):
         TreeSampler().check_group_size(6)
-    with pytest.raises(ValueError, match="^group_size: .*Fix: "):
+    with pytest.raises(ValueError, match="^replay_leaves: is 2: .* 6 new leaves.*Fix: "):
         TreeSampler(replay_leaves=2).check_group_size(8)  # 6 fresh leaves: not a multiple of 4
     TreeSampler(replay_leaves=4).check_group_size(8)
     with pytest.raises(ValueError, match="^chains: .*Fix: "):
         TreeSampler(branching="entropy", branching_options={"chains": 9}).check_group_size(8)
-    with pytest.raises(ValueError, match="^reuse_leaves: .*Fix: "):
+    with pytest.raises(ValueError, match="^replay_leaves: is 8, not below the group size.*Fix: "):
         TreeSampler(branching="entropy", replay_leaves=8).check_group_size(8)

@@ -31,7 +31,7 @@ def test_train_with_the_adaptive_tree_sampler(tmp_path):
 
 def test_train_with_replay_and_mc_values(tmp_path):
     argv = ["train", "--sampler", "tree", "--replay-leaves", "2", "--branching", "entropy", "--mc-rollouts", "1",
-            "--estimator", "grpo", "--steps", "2", "--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"),
+            "--estimator", "vine", "--steps", "2", "--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"),
             "--no-progress", *TINY]
     assert main(argv) == 0
 

@@ -81,6 +81,8 @@ class IIDSampler:
 
         if group_size < 1:
             fail("group_size", f"is {group_size}, must be ≥ 1", "pass group_size ≥ 1")
+        if not problems:
+            fail("problems", "is empty: there is no prompt to sample responses for", "pass at least one problem")
         prompt_texts = [task.format_prompt(p) for p in problems]
         prompts = [policy.encode_prompt(text) for text in prompt_texts]
         backend = KVCacheBackend(policy) if backend is None else backend

@@ -28,10 +28,18 @@ from treecredit.sampling.rounds import SegmentGrower, _Work
 from treecredit.sampling.tree_table import SampledForest
 
 
-def grow_in_rounds(strategy, grower, forest: SampledForest, group_size: int) -> None:
+def group_sizes(group_size, n_groups: int) -> list[int]:
+    """Leaves to grow per group: ``group_size`` for each of ``n_groups``, or a list of one count per group (a
+    replay call, where revisited problems grow ``G − r`` and new ones ``G``)."""
+    return list(group_size) if isinstance(group_size, (list, tuple)) else [group_size] * n_groups
+
+
+def grow_in_rounds(strategy, grower, forest: SampledForest, group_size) -> None:
     """Grow ``strategy``'s phases of every group in lockstep through ``grower.grow_points`` (one call per
-    phase and fork rule; for the built-in strategies one call per phase)."""
-    phases = [strategy.phases(grower.ctx, forest, g, group_size) for g in range(len(grower.prompts))]
+    phase and fork rule; for the built-in strategies one call per phase); ``group_size``: an int, or one count
+    per group."""
+    sizes = group_sizes(group_size, len(grower.prompts))
+    phases = [strategy.phases(grower.ctx, forest, g, sizes[g]) for g in range(len(grower.prompts))]
     active = list(range(len(phases)))
     while active:
         batch, still = [], []
@@ -54,9 +62,11 @@ class StreamGrower(SegmentGrower):
         rounds: ``stream`` calls made (1 per tree batch).
     """
 
-    def grow(self, strategy, forest: SampledForest, group_size: int) -> None:
-        """Grow ``strategy``'s trees (one per group of ``group_size`` leaves at most) into ``forest``."""
-        phases = [strategy.phases(self.ctx, forest, g, group_size) for g in range(len(self.prompts))]
+    def grow(self, strategy, forest: SampledForest, group_size) -> None:
+        """Grow ``strategy``'s trees (one per group of ``group_size`` leaves at most: an int, or one count per
+        group) into ``forest``."""
+        sizes = group_sizes(group_size, len(self.prompts))
+        phases = [strategy.phases(self.ctx, forest, g, sizes[g]) for g in range(len(self.prompts))]
         self._open = [0] * len(phases)
         self._pending: dict = {}
         self._count = 0
@@ -65,7 +75,7 @@ class StreamGrower(SegmentGrower):
             return
         # the most rows at once is about the leaves: a hint for the batch's spare rows, where the backend takes one
         takes_hint = "max_rows" in inspect.signature(self.backend.stream).parameters
-        hint = {"max_rows": len(phases) * group_size} if takes_hint else {}
+        hint = {"max_rows": sum(sizes)} if takes_hint else {}
         self.backend.stream(self._requests(forest, work), self.ctx.settings(),
                             lambda ended: self._on_end(forest, phases, ended), **hint)
         self.rounds += 1

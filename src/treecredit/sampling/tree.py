@@ -78,6 +78,7 @@ class TreeSampler:
             fail("mc_rollouts", f"is {self.mc_rollouts!r}, must be an integer ≥ 0", "pass mc_rollouts=0 or K ≥ 1")
         if not isinstance(self.replay_leaves, int) or self.replay_leaves < 0:
             fail("replay_leaves", f"is {self.replay_leaves!r}, must be an integer ≥ 0", "pass 0 (off) or r ≥ 1")
+        check_max_weight(self.replay_max_weight)
         self.replay = None
         if self.replay_leaves:
             from treecredit.sampling.replay import SubtreeReplay
@@ -94,17 +95,31 @@ class TreeSampler:
                  f"pass one of {sorted(BRANCHINGS)}")
 
     def check_group_size(self, group_size: int) -> None:
-        """Raise the error ``sample`` would raise for ``group_size`` (for early config validation)."""
-        if group_size < 1:
-            fail("group_size", f"is {group_size}, must be ≥ 1", "pass group_size ≥ 1")
-        fresh = group_size - (self.replay_leaves if self.replay_leaves else 0)
-        if self.replay is not None:
-            self.replay.reserve([], group_size)
+        """Raise the error ``sample`` would raise for ``group_size`` (for early config validation): the first
+        visit of a problem grows all ``group_size`` leaves, a revisit with replay ``group_size − replay_leaves``."""
+        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+            fail("group_size", f"is {group_size!r}, must be an integer ≥ 1", "pass group_size ≥ 1")
         if hasattr(self.strategy, "root_width"):
-            self.strategy.root_width(fresh)
+            self.strategy.root_width(group_size)
         chains = getattr(self.strategy, "chains", 1)
-        if chains > fresh:
-            fail("chains", f"is {chains}, above the {fresh} leaves a group grows", "pass fewer chains")
+        if chains > group_size:
+            fail("chains", f"is {chains}, above the {group_size} leaves a group grows", "pass fewer chains")
+        if self.replay is not None:
+            check_replay_leaves(self.strategy, self.replay_leaves, group_size)
+
+    def branching_limits(self) -> list[str]:
+        """The named strategy's own options that keep its trees from branching (fixed ``depth=0``, an adaptive
+        ``token_budget``), as ``--branching-option`` text: the cause a warning about trees that
+        did not branch should name before any other ([] when none, or for a strategy object)."""
+        if not isinstance(self.branching, str):
+            return []
+        options, limits = self.branching_options, []
+        if options.get("depth") == 0:
+            limits.append("depth=0 (no level below the root chains forks)")
+        if self.branching == "adaptive" and options.get("token_budget"):
+            limits.append(f"token_budget={options['token_budget']} (a group stops forking once its chains have "
+                          f"generated {options['token_budget']} tokens)")
+        return limits
 
     def sample(self, policy, task, problems: Sequence, group_size: int, generator, backend=None) -> RolloutBatch:
         """A tree of at most ``group_size`` leaves for each problem; rows of a problem are adjacent.
@@ -119,8 +134,9 @@ class TreeSampler:
     def _sample(self, policy, task, problems: Sequence, group_size: int, generator, backend) -> RolloutBatch:
         from treecredit.sampling.kv_backend import KVCacheBackend
 
-        if group_size < 1:
-            fail("group_size", f"is {group_size}, must be ≥ 1", "pass group_size ≥ 1")
+        if not problems:
+            fail("problems", "is empty: there is no prompt to grow a tree for", "pass at least one problem")
+        self.check_group_size(group_size)  # a revisit's G − replay_leaves too: refused now, not at the revisit
         prompt_texts = [task.format_prompt(p) for p in problems]
         prompts = [policy.encode_prompt(text) for text in prompt_texts]
         own = backend is None
@@ -128,9 +144,11 @@ class TreeSampler:
         ctx = self.context(policy, task, problems, seed_from(generator))
         forest = SampledForest()
         try:
-            fresh = group_size
-            if self.replay is not None:
-                fresh = group_size - self.replay.reserve(problems, group_size)
+            fresh: int | list[int] = group_size
+            if self.replay is not None:  # revisited problems grow G − r (r come back replayed), new ones G
+                fresh = [group_size - self.replay.reserve([p], group_size) for p in problems]
+                if len(set(fresh)) == 1 or not isinstance(self.branching, str):  # a strategy object: one count
+                    fresh = min(fresh)
             streams = self.schedule == "auto" and hasattr(backend, "stream") and hasattr(self.strategy, "phases")
             grower = (StreamGrower if streams else SegmentGrower)(ctx, backend, prompts)
             before = getattr(backend, "prefill_tokens", 0), getattr(backend, "steps", 0)
@@ -147,6 +165,11 @@ class TreeSampler:
                 backend.release([key for key in dict.fromkeys(forest.kept) if key is not None])
             if self.replay is not None:
                 rollout = self.replay.merge(policy, task, problems, rollout, backend, ctx.settings())
+                rollout.extras.setdefault("replayed_rows", 0)  # logged every step (tree_replayed_rows), 0 too
+            rollout.extras["short_groups"] = short_groups(rollout.group_ids, len(problems), group_size)
+            limits = self.branching_limits()
+            if limits:
+                rollout.extras["branching_limits"] = limits
             if self.mc_rollouts:
                 rollout.mc_values, spent = monte_carlo_values(ctx, backend, rollout, prompts, self.mc_rollouts)
                 rollout.extras["mc_tokens"] = spent
@@ -177,6 +200,48 @@ class TreeSampler:
                 fail("state", "holds a replay store but this sampler has replay_leaves=0",
                      "build the sampler with the run's replay_leaves")
             self.replay.load_state_dict(state["replay"])
+
+
+def check_max_weight(value) -> None:
+    """``replay_max_weight``: the truncation 1 + c of the replay importance weights, a finite number ≥ 1."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 1:
+        fail("replay_max_weight", f"is {value!r}, must be a finite number ≥ 1 (the truncation 1 + c, c ≥ 0, of the "
+             "replayed leaves' importance weights)", "pass --replay-max-weight (replay_max_weight) 1 + c, e.g. 2.0")
+
+
+def check_replay_leaves(strategy, reuse: int, group_size: int) -> None:
+    """Replay of ``reuse`` leaves against ``group_size``: a revisited problem grows ``group_size − reuse`` new
+    leaves, which must suit ``strategy`` (fixed: a multiple of children**depth; at least its chains), and the
+    replayed subtree (one root chain's leaves) holds at most children**depth leaves under fixed branching."""
+    fresh = group_size - reuse
+    per_root = strategy.children ** strategy.depth if hasattr(strategy, "root_width") else None
+    fits = [r for r in range(1, group_size) if per_root is None or ((group_size - r) % per_root == 0 and r <= per_root)]
+    chains = getattr(strategy, "chains", 1)
+    fits = [r for r in fits if group_size - r >= chains]
+    fix = (f"pass --replay-leaves (replay_leaves) {' or '.join(map(str, fits[:4]))}" if fits else
+           "change --group-size or the --branching-option values so that some r fits")
+    if reuse >= group_size:
+        fail("replay_leaves", f"is {reuse}, not below the group size G = {group_size} (--group-size): a revisited "
+             f"problem would grow G − r = {fresh} new leaves", fix)
+    if per_root is not None and fresh % per_root:
+        fail("replay_leaves", f"is {reuse}: a revisited problem grows G − r = {group_size} − {reuse} = {fresh} new "
+             f"leaves, which must be a multiple of children**depth = {per_root}", fix)
+    if per_root is not None and reuse > per_root:
+        fail("replay_leaves", f"is {reuse}, but the replayed subtree (one root chain) holds at most children**depth "
+             f"= {per_root} leaves, so groups would stay short", f"{fix}, or branch more (children/depth)")
+    if chains > fresh:
+        fail("replay_leaves", f"is {reuse}: a revisited problem grows G − r = {group_size} − {reuse} = {fresh} new "
+             f"leaves, fewer than the strategy's {chains} chains", f"{fix}, or pass fewer chains")
+
+
+def short_groups(group_ids, n_groups: int, group_size: int) -> int:
+    """Groups of a batch with fewer than ``group_size`` rows (pruned by the cutoff, or a replayed subtree
+    smaller than ``replay_leaves``): logged as ``tree_short_groups``."""
+    import torch
+
+    return int((torch.bincount(group_ids, minlength=n_groups) < group_size).sum()) if n_groups else 0
 
 
 @contextlib.contextmanager

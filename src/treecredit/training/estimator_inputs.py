@@ -70,11 +70,17 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed", shown: 
     where = {"fixed": f"at step ends (the task's delimiter {delimiter!r})",
              "adaptive": f"at step ends (the task's delimiter {delimiter!r}) and at the prompt",
              "entropy": "at the tokens of highest entropy"}.get(branching, "where its strategy says")
-    fixes = tree_branch_fixes(branching, delimiter_fix(task),
-                              "pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
+    limits = (getattr(rollout, "extras", None) or {}).get("branching_limits") or []
+    if limits:  # the user's own options keep the trees from branching: that is the cause, not the warm start
+        flags = " and ".join(f"--branching-option {limit}" for limit in limits)
+        fixes = [f"raise or drop {'them' if len(limits) > 1 else 'it'} (docs/sampling.md lists the defaults)"]
+    else:
+        fixes = tree_branch_fixes(branching, delimiter_fix(task),
+                                  "pass --branching-option every=K to fork every K tokens (or fallback_every=K)")
     text = (f"--sampler tree: no two responses of any group share a tree node in this batch (responses that start "
             f"alike were sampled apart, not forked), so the trees did not branch (the {branching!r} strategy forks "
-            f"{where}). To fix: {'; or '.join(fixes)}.")
+            f"{where}" + (f"; your {flags} keeps them from forking" if limits else "") +
+            f"). To fix: {'; or '.join(fixes)}.")
     if shown is not None and text in shown:
         return True
     if shown is not None:

@@ -9,13 +9,12 @@ the same settings). Each failure is a ``ValueError`` naming the setting and the 
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import json
 from pathlib import Path
 
 from treecredit._validation import fail
 from treecredit.training.context import check_context
+from treecredit.training.option_checks import check_option_values, sampler_flags  # check_option_values: its home before
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
@@ -71,56 +70,43 @@ def check_estimator(config, task) -> None:
              f"does not provide", _need_fix(need.split("|")[-1], task))
     check_option_values(spec.fn, config.estimator_options, "estimator_options", f"estimator {config.estimator!r}",
                         reserved=FROM_THE_BATCH)
+    check_mc_values_read(config, spec)
     from treecredit.training.dry_run import check_estimator_options
 
     check_estimator_options(config, task)  # option values: the estimator runs once on a tiny batch
+
+
+def check_mc_values_read(config, spec) -> None:
+    """``--mc-rollouts K`` spends K rollouts per step end on Monte Carlo values: refused when the estimator does
+    not read ``mc_values`` (they would cost tokens and train nothing)."""
+    import treecredit
+
+    k = {**config.tree_sampler_options(), **config.sampler_options}.get("mc_rollouts")
+    if not k or "mc_values" in spec.options:
+        return
+    readers = sorted(n for n in treecredit.estimators("token") if "mc_values" in treecredit.get_estimator(n).options)
+    fail("mc_rollouts", f"--mc-rollouts {k} spends {k} rollouts per step end on Monte Carlo values, but estimator "
+         f"{config.estimator!r} does not read them (only {', '.join(readers)} does)",
+         f"drop --mc-rollouts, or pass --estimator {readers[0] if readers else 'vine'}")
 
 
 FROM_THE_BATCH = ("batch", "step_ends", "tree_nodes", "mc_values")
 """Estimator parameters the trainer fills in from each sampled batch: not options a run can set."""
 
 
-def check_option_values(fn, options: dict, argument: str, owner: str, reserved: tuple = ()) -> None:
-    """Option names of ``options`` against ``fn``'s keyword parameters, values against their defaults' types;
-    names in ``reserved`` (parameters the caller fills in itself) are refused and not offered."""
-    params = {p.name: p for p in inspect.signature(fn).parameters.values()
-              if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in reserved}
-    for name in options:
-        if name in reserved:
-            fail(argument, f"{owner}: {name!r} is filled in by the trainer from each sampled batch, not an option",
-                 f"drop {name}; the options are: {', '.join(sorted(params)) or 'none'}")
-    for name, value in options.items():
-        if name not in params:
-            close = difflib.get_close_matches(name, list(params), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            fail(argument, f"{owner} has no option {name!r}",
-                 f"{hint}use one of: {', '.join(sorted(params)) or 'none'}")
-        default = params[name].default
-        if default is inspect.Parameter.empty or default is None:
-            continue
-        expected = (bool,) if isinstance(default, bool) else (int,) if isinstance(default, int) \
-            else (int, float) if isinstance(default, float) else (type(default),)
-        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
-            fail(argument, f"{name}={value!r} is a {type(value).__name__}, {owner} expects "
-                 f"{' or '.join(t.__name__ for t in expected)}",
-                 f"pass {name}={json.dumps(default)} or another {expected[-1].__name__}")
-
-
 def build_sampler(config):
-    """The sampler of ``config``; unknown sampler options are refused with the accepted names."""
+    """The sampler of ``config``; unknown sampler options, and options that a train flag sets, are refused
+    (with the accepted names, or the flag)."""
     from treecredit.sampling import make_sampler
     from treecredit.sampling.registry import _SAMPLERS, samplers
     from treecredit.training.config import branching_flag_named
 
     samplers()  # registers the built-in samplers
     cls = _SAMPLERS.get(config.sampler)
+    flags = sampler_flags()
     if cls is not None:
-        check_option_values(cls, config.sampler_options, "sampler_options", f"sampler {config.sampler!r}")
-    for name in ("temperature", "top_p", "max_new_tokens"):  # train settings, given to every sampler
-        if name in config.sampler_options:
-            flag = "--" + name.replace("_", "-")
-            fail("sampler_options", f"--sampler-option {name}=... sets what {flag} sets (the sampler gets {flag})",
-                 f"pass {flag} {config.sampler_options[name]} instead")
+        check_option_values(cls, config.sampler_options, "sampler_options", f"sampler {config.sampler!r}",
+                            flags=flags)
     with branching_flag_named(config):
         return make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
                             max_new_tokens=config.max_new_tokens,
@@ -129,21 +115,10 @@ def build_sampler(config):
 
 def check_replay(sampler, group_size: int) -> None:
     """Replay (``--replay-leaves r``): the first visit of a problem grows all ``G`` leaves, later visits
-    ``G − r`` and reuse ``r`` leaves of the stored first root subtree; each must fit the branching."""
-    replay = getattr(sampler, "replay", None)
-    strategy = getattr(sampler, "strategy", None)
-    if replay is None or strategy is None:
-        return
-    sampler.check_group_size(group_size)
-    if hasattr(strategy, "root_width"):
-        strategy.root_width(group_size)  # the first visit grows every leaf
-    if not (hasattr(strategy, "children") and hasattr(strategy, "depth")):
-        return
-    per_root = strategy.children ** strategy.depth
-    if replay.reuse_leaves > per_root:
-        fail("replay_leaves", f"is {replay.reuse_leaves}, but the replayed subtree (one root chain) holds at most "
-             f"children**depth = {per_root} leaves, so groups would stay short",
-             f"pass --replay-leaves {per_root} or fewer, or branch more (children/depth)")
+    ``G − r`` and reuse ``r`` leaves of the stored first root subtree; each must fit the branching
+    (:meth:`~treecredit.sampling.tree.TreeSampler.check_group_size`)."""
+    if getattr(sampler, "replay", None) is not None and hasattr(sampler, "check_group_size"):
+        sampler.check_group_size(group_size)
 
 
 def check_tensorboard(config) -> None:

@@ -67,13 +67,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace the run in --out (without it, a folder that holds a run is refused)")
 
 
+KEY_VALUE_EXAMPLES = {"--branching-option": "children=2", "--estimator-option": "norm_by_std=false",
+                      "--task-option": "max_operand=9", "--env-option": "size=4", "--sampler-option": "schedule=rounds"}
+"""An example of each ``key=value`` flag, for its errors."""
+
+
 def parse_key_values(pairs: list[str], argument: str) -> dict:
-    """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}`` (values read as JSON when they parse, else as text)."""
-    out = {}
+    """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}`` (values read as JSON when they parse, else as text); a key
+    given twice is refused (one of the two values would be dropped without a word)."""
+    out: dict = {}
+    texts: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            fail(argument, f"{pair!r} is not KEY=VALUE", f"write {argument} key=value, e.g. {argument} tau=0.5")
+            fail(argument, f"{pair!r} is not KEY=VALUE",
+                 f"write {argument} key=value, e.g. {argument} {KEY_VALUE_EXAMPLES.get(argument, 'key=1')}")
+        if key in out:
+            fail(argument, f"{key} was given twice ({texts[key]} and {pair}), and one value would be dropped",
+                 f"give {argument} {key}=... once")
+        texts[key] = pair
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -198,8 +210,13 @@ def _given(config, table: dict[str, str]) -> list[tuple[str, str]]:
 
 def check_tree_fields_unused(config) -> None:
     """Refuse, by name, a tree-sampler option given to a ``train`` run of another sampler, which would ignore
-    it (``compare`` shares one config between i.i.d. and tree arms, so it does not call this)."""
+    it, and ``--replay-max-weight`` without replay (``compare`` shares one config between i.i.d. and tree arms,
+    and replay can be an arm's own option, so it does not call this)."""
     if config.sampler == "tree":
+        if config.was_given("replay_max_weight") and not config.replay_leaves:
+            fail("replay_max_weight", f"--replay-max-weight {config.replay_max_weight} truncates the importance "
+                 "weights of replayed leaves, but replay is off (--replay-leaves 0), so it would be ignored",
+                 "add --replay-leaves r to reuse r stored leaves per revisited problem, or drop --replay-max-weight")
         return
     for field, flag in _given(config, TREE_ONLY_FIELDS):
         fail(field, f"{flag} shapes the tree sampler's trees; the {config.sampler!r} sampler would ignore it",
