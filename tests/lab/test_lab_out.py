@@ -48,3 +48,14 @@ def test_a_tiny_map_runs_and_says_that_its_debiased_cosine_can_pass_1(tmp_path, 
     assert (note in line) == (top > 1)  # at seed 0: 1.03
     text = (tmp_path / "lab" / "report.md").read_text()
     assert "it is a debiased estimate" in text and "so noise can put it above 1 (read 1.02 as 1" in text
+
+
+def test_a_repeated_sweep_runs_once(tmp_path):
+    import json
+
+    assert main(["lab", "--sweeps", "turns", "turns", "--size", "tiny", "--out", str(tmp_path / "lab"),
+                 "--no-progress"]) == 0
+    saved = json.loads((tmp_path / "lab" / "results.json").read_text())
+    assert saved["meta"]["sweeps"] == ["turns"]
+    cells = [(r["estimator"], r.get("signature"), r.get("budget")) for r in saved["records"]]
+    assert len(cells) == len(set(cells)) > 0

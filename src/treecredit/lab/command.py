@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if (out / "report.md").exists() and not args.overwrite:
         fail("--out", f"{str(out)!r} already holds a lab report", "pass --overwrite to replace it, or another --out")
     size = args.size or ("full" if args.full else "quick")
+    args.sweeps = list(dict.fromkeys(args.sweeps))  # `--sweeps map map` runs the map once, not its cells twice
     start = time.perf_counter()
     records = run_sweeps(args.sweeps, size=size, full=args.full, seed=args.seed, mc_rollouts=args.mc_rollouts,
                          progress=not args.no_progress)
