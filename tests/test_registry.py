@@ -62,3 +62,25 @@ def test_compute_advantages_checks_requirements_first(name, options, match):
     # before any work: even an invalid batch gets the requirement error first
     with pytest.raises(ValueError, match=match):
         treecredit.compute_advantages(name, **{**BATCH, "rewards": [np.nan, 0.0]}, **options)
+
+
+def test_wrong_typed_string_options_and_empty_delimiters_get_fixes_that_work():
+    import treecredit
+
+    rewards, groups = [1.0, 0.0, 1.0, 0.0], [0, 0, 0, 0]
+    ids = [[1, 2, 3]] * 4
+    with pytest.raises(ValueError, match=r"^weights: is list .* Fix: pass weights as a string, e\.g\. "
+                                         r"weights='size' \(the default"):
+        treecredit.compute_advantages("treepo", rewards=rewards, group_ids=groups, response_ids=ids,
+                                      response_mask=[[1, 1, 1]] * 4, weights=[1, 2, 3, 4, 5])
+    with pytest.raises(ValueError, match=r"^delimiter: .*Fix: pass a list of ints, e\.g\. "
+                                         r"delimiter=tokenizer\.encode\('\\n\\n', add_special_tokens=False\)"):
+        treecredit.compute_advantages("treerpo", rewards=rewards, group_ids=groups, response_ids=ids,
+                                      response_mask=[[1, 1, 1]] * 4, delimiter=[])
+
+
+def test_the_evaluation_plan_writes_small_parameter_counts_readably():
+    from treecredit.models.param_count import parameter_count_text
+    from treecredit.training.evaluation import LARGE_MODEL_PARAMS
+
+    assert parameter_count_text(19_800) == "19.8k" and parameter_count_text(LARGE_MODEL_PARAMS) == "50M"

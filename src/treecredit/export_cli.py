@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from pathlib import Path
 
 from treecredit._validation import fail
-
-# peft's get_peft_model (our add_lora) reads transformers' deprecated ``is_gradient_checkpointing``; the
-# FutureWarning it raises concerns neither the user nor the export.
-_PEFT_DEPRECATION = r"`is_gradient_checkpointing` is deprecated"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,9 +97,7 @@ def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, ove
         fail("run", "the run trained the small GPT, which has no Hugging Face format",
              "export runs of --model <Hugging Face folder, .gguf file or smollm2>; the small GPT's weights are "
              "in checkpoint.pt")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_PEFT_DEPRECATION, category=FutureWarning)
-        policy = build_policy(config, task_from_config(config), log, for_checkpoint=True)  # no warm start
+    policy = build_policy(config, task_from_config(config), log, for_checkpoint=True)  # no warm start
     policy.module.load_state_dict(state["model"])
     folder = export_pretrained(policy, out, merge_lora=merge_lora)
     log(f"exported step {state['counters']['step']} of {run} to {folder}")

@@ -105,7 +105,9 @@ class EstimatorSpec:
                 number = check_number(value, name)
                 out[name] = int(number) if isinstance(default, int) and number == int(number) else number
             elif isinstance(default, str) and not isinstance(value, str):
-                fail(name, f"is {type(value).__name__} {value!r}, expected a string", f"pass {name} as a string")
+                fail(name, f"is {type(value).__name__} {value!r}, expected a string",
+                     f"pass {name} as a string, e.g. {name}={default!r} (the default; a string outside the "
+                     "estimator's choices is refused with the list)")
         return out
 
 

@@ -70,7 +70,7 @@ def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
     pattern = as_int64(pattern, "delimiter")
     if pattern.ndim != 1 or pattern.size == 0:
         fail("delimiter", "must be a token id or a non-empty 1-D sequence of ids",
-             "pass e.g. delimiter=[tokenizer('\\n\\n')] as a list of ints")
+             "pass a list of ints, e.g. delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)")
     B, T = ids.shape
     k = pattern.size
     ends = np.zeros((B, T), dtype=bool)

@@ -173,7 +173,12 @@ def add_lora(model, rank: int, *, alpha: float | None = None, dropout: float = 0
              "pip install peft (the `hf` extra), or pass --lora-rank 0")
     config = LoraConfig(r=int(rank), lora_alpha=alpha if alpha is not None else 2 * int(rank),
                         lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    import warnings
+
+    with warnings.catch_warnings():  # peft asks the model a deprecated question; nothing a user can change
+        warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.* is deprecated",
+                                category=FutureWarning)
+        return get_peft_model(model, config)
 
 
 def export_pretrained(policy, folder: str | Path, *, merge_lora: bool = True) -> Path:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from math import nan
 
 from treecredit._validation import check_choice, fail
+from treecredit.models.param_count import parameter_count_text
 
 EVAL_MODES = ("auto", "both", "greedy", "sampled")
 LARGE_MODEL_PARAMS = 50_000_000
@@ -103,9 +104,9 @@ def plan_evaluation(config, n_params: int, available: int | None = None) -> Eval
         mode = "greedy" if large else "both"
         if large:
             problems = min(problems, LARGE_MODEL_EVAL_PROBLEMS)
-        reason = (f"eval_mode auto: {n_params / 1e6:.1f}M parameters "
-                  f"{'≥' if large else '<'} {LARGE_MODEL_PARAMS / 1e6:.0f}M; --eval-mode both/greedy/sampled "
-                  "and --eval-problems set it by hand")
+        reason = (f"eval_mode auto: {parameter_count_text(n_params)} parameters "
+                  f"{'≥' if large else '<'} {parameter_count_text(LARGE_MODEL_PARAMS)}; --eval-mode "
+                  "both/greedy/sampled and --eval-problems set it by hand")
     else:
         reason = f"eval_mode {mode}"
     reason += capped
