@@ -106,3 +106,15 @@ def test_a_lora_run_exports_merged_without_the_peft_deprecation_warning(lora_run
     assert not any("lora" in name for name in reloaded.state_dict())
     export_run(lora_run, tmp_path / "adapters", merge_lora=False, log=lambda *a: None)
     assert (tmp_path / "adapters" / "adapter_config.json").is_file()
+
+
+def test_export_falls_back_to_the_previous_checkpoint_without_changing_the_run_folder(lora_run, tmp_path, capsys):
+    run = _copy_run(lora_run, tmp_path / "fallback")
+    for name in ("checkpoint.pt", "checkpoint.pt.sha256"):  # the good one becomes the previous checkpoint
+        (run / name).rename(run / name.replace("checkpoint.pt", "checkpoint.prev.pt"))
+    (run / "checkpoint.pt").write_bytes((run / "checkpoint.prev.pt").read_bytes()[:-10])
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["export", str(run), "--out", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    assert "warning: checkpoint " in captured.out and "reading " in captured.out
+    assert sorted(p.name for p in run.iterdir()) == before  # nothing renamed (was checkpoint.pt.damaged)

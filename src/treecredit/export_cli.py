@@ -63,7 +63,7 @@ def _load_checkpoint(run: Path, log):
     from treecredit.training.checkpoint import load_latest_checkpoint
 
     try:
-        return load_latest_checkpoint(run, log)  # checksum-checked before the model is built
+        return load_latest_checkpoint(run, log, read_only=True)  # checksum-checked before the model is built
     except ValueError as exc:
         if not str(exc).startswith("resume: "):
             raise

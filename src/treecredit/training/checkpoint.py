@@ -137,11 +137,12 @@ def checkpoint_files(folder: Path) -> list[Path]:
     return [p for p in (Path(folder) / CHECKPOINT, Path(folder) / PREVIOUS) if p.exists()]
 
 
-def load_latest_checkpoint(folder: Path, log=print) -> dict | None:
+def load_latest_checkpoint(folder: Path, log=print, *, read_only: bool = False) -> dict | None:
     """The newest valid checkpoint's state in ``folder`` (None when there is none).
 
     A damaged newest checkpoint is skipped with a logged warning in favour of the previous one (and renamed
-    ``checkpoint.pt.damaged``); when every checkpoint is damaged, the error names each file.
+    ``checkpoint.pt.damaged``, unless ``read_only``: a reader such as export leaves the folder as it is);
+    when every checkpoint is damaged, the error names each file.
     """
     errors = []
     for path in checkpoint_files(folder):
@@ -150,7 +151,9 @@ def load_latest_checkpoint(folder: Path, log=print) -> dict | None:
         except CheckpointError as exc:
             errors.append(str(exc).split(". Fix:")[0].removeprefix("checkpoint: "))
             continue
-        if errors:
+        if errors and read_only:
+            log(f"warning: checkpoint {errors[-1]}; reading {path} (step {state['counters']['step']}) instead")
+        elif errors:
             damaged = Path(folder) / (CHECKPOINT + ".damaged")
             os.replace(Path(folder) / CHECKPOINT, damaged)  # kept for inspection, out of the rotation
             if _sidecar(Path(folder) / CHECKPOINT).exists():
