@@ -223,3 +223,17 @@ class OddResetFails(GridWorld):
 class NoRestore(GridWorld):
     def restore(self, snapshot):
         raise RuntimeError("cannot restore")
+
+
+def tiny_agent_config(monkeypatch, tmp_path, name: str, env_class: str, **changes):
+    """A tiny agent run's ``TrainConfig`` on the helper env ``env_class`` (``"agent_helpers:Class"``), registered
+    as ``name`` for the test (rtmc, a one-layer GPT, 2 prompts × 2 episodes of ≤ 3 turns, no warm start)."""
+    from treecredit import envs
+    from treecredit.training.config import TrainConfig
+
+    monkeypatch.setitem(envs._ENVS, name, envs.EnvSpec(name, env_class, None, None, ""))
+    settings = dict(env=name, estimator="rtmc", n_layer=1, n_head=2, n_embd=16, warm_start_steps=0,
+                    prompts_per_step=2, group_size=2, eval_problems=2, max_new_tokens=6, steps=2, progress=False,
+                    tensorboard=False, env_options={"max_turns": 3, "holes": 0.0},
+                    sampler_options={"max_len": 320, "max_episode_tokens": 200}, out=str(tmp_path / "run"))
+    return TrainConfig(**{**settings, **changes})

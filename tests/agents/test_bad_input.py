@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 import torch
-from agent_helpers import Flaky, ScriptedPolicy
+from agent_helpers import Flaky, ScriptedPolicy, tiny_agent_config
 
 from treecredit.agents import EpisodeSettings, episode_metrics, pack_episodes, play
 from treecredit.envs import make_env
@@ -37,15 +37,9 @@ def test_the_turn_limit_truncates():
 
 
 def test_a_training_run_goes_on_when_the_env_raises(tmp_path, monkeypatch):
-    from treecredit import envs
     from treecredit.training.agent_loop import train_agent
-    from treecredit.training.config import TrainConfig
 
-    monkeypatch.setitem(envs._ENVS, "flakygrid", envs.EnvSpec("flakygrid", "agent_helpers:Crashing", None, None, ""))
-    config = TrainConfig(env="flakygrid", estimator="rtmc", n_layer=1, n_head=2, n_embd=16, warm_start_steps=0,
-                         prompts_per_step=2, group_size=2, eval_problems=2, max_new_tokens=6, steps=3,
-                         progress=False, tensorboard=False, env_options={"max_turns": 3, "holes": 0.0},
-                         sampler_options={"max_len": 320, "max_episode_tokens": 200}, out=str(tmp_path / "run"))
+    config = tiny_agent_config(monkeypatch, tmp_path, "flakygrid", "agent_helpers:Crashing", steps=3)
     messages = []
     records = train_agent(config, log=messages.append)
     train = [r for r in records if r["kind"] == "train"]

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from agent_helpers import LateBadState, NoRestore, OddResetFails, ScriptedPolicy
+from agent_helpers import LateBadState, NoRestore, OddResetFails, ScriptedPolicy, tiny_agent_config
 
 from treecredit.agents import EpisodeSettings, pack_episodes, play
 from treecredit.agents.policy import agent_gpt
@@ -96,15 +96,9 @@ def test_a_reset_that_fails_while_drawing_instances_names_the_env_reset_and_inst
 
 
 def test_a_training_run_goes_on_when_a_later_state_has_no_signature(tmp_path, monkeypatch):
-    from treecredit import envs
     from treecredit.training.agent_loop import train_agent
-    from treecredit.training.config import TrainConfig
 
-    monkeypatch.setitem(envs._ENVS, "latebad", envs.EnvSpec("latebad", "agent_helpers:LateBadState", None, None, ""))
-    config = TrainConfig(env="latebad", estimator="rtmc", n_layer=1, n_head=2, n_embd=16, warm_start_steps=0,
-                         prompts_per_step=2, group_size=2, eval_problems=2, max_new_tokens=6, steps=2,
-                         progress=False, tensorboard=False, env_options={"max_turns": 3, "holes": 0.0},
-                         sampler_options={"max_len": 320, "max_episode_tokens": 200}, out=str(tmp_path / "run"))
+    config = tiny_agent_config(monkeypatch, tmp_path, "latebad", "agent_helpers:LateBadState")
     messages = []
     records = train_agent(config, log=messages.append)  # was: ValueError out of play at the first odd instance
     train = [r for r in records if r["kind"] == "train"]
