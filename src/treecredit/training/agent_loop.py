@@ -270,18 +270,20 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     check_tensorboard(config)
     check_token_budget(config)  # before the warm start
     check_estimator_options(config)  # option values: the estimator runs once on a tiny batch
-    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
-    out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
                                action_max_tokens=config.max_new_tokens, **episode_options)
     env_fn = env_factory(config.env, **config.env_options)
     probe = env_fn()
+    # the env's checks (held-out draw against its pool, instance and state keys) and the GPT's positions
+    # before the folder is touched: a refused run leaves an earlier one (--overwrite) as it was
     eval_seeds, held_out = eval_instances(probe, config.eval_problems)
     smaller = "a smaller --sampler-option max_episode_tokens"
     max_len = None
     if config.model == "gpt":  # before the warm start; one character is one token
         max_len = gpt_positions(probe, eval_seeds, settings, agent)
+    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
+    out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     policy = build_agent_policy(config, env_fn, settings, agent, log, max_len)
     policy.compile_decode = config.compile_decode
     from treecredit.models.hf_load import model_positions
