@@ -171,3 +171,30 @@ def _records() -> list[dict]:
               "eval_step_accuracy": 0.5} for s, t in ((0, 0), (1, 100))]
     return [evals[0], {"kind": "train", "step": 1, "generated_tokens": 100, "elapsed_s": 1.0, "flops": 1.0,
                        "adv_step_credit_share": 0.0}, evals[1]]
+
+
+def test_a_comparisons_run_shows_its_python_warnings_only_in_its_log(tmp_path, monkeypatch, capsys):
+    """compare's runs print nothing themselves (docs/runs.md): a warning a run gives (a tree that did not
+    branch) went to the comparison's stderr too, once per run and unlabelled with --jobs 2."""
+    import warnings
+
+    from treecredit.training import compare
+
+    def train(config, log=None, **flags):
+        from treecredit.training.run_log import RunLog
+
+        with RunLog(config.out, resume=False) as run_log:
+            run_log.begin("run started")
+            warnings.warn("trees did not branch", UserWarning, stacklevel=2)
+        return _records()
+
+    monkeypatch.setattr("treecredit.training.loop.train", train)
+    (tmp_path / "r").mkdir()
+    import sys
+
+    with warnings.catch_warnings():  # as outside pytest: a shown warning is printed on stderr
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *a, **k: print(f"shown: {message}", file=sys.stderr)
+        compare._train_run(TrainConfig(out=str(tmp_path / "r")), {})
+    assert "trees did not branch" not in capsys.readouterr().err
+    assert "trees did not branch" in (tmp_path / "r" / "log.txt").read_text()

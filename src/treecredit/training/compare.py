@@ -115,13 +115,17 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
 def _train_run(config: TrainConfig, flags: dict) -> list[dict]:
     """One run of a comparison: its lines (notes, warnings such as dropped episodes) go to its folder's
     ``log.txt`` only (:mod:`~treecredit.training.run_log`), not to the comparison's output."""
+    import warnings
+
     from treecredit.training.loop import train
 
-    if config.env:
-        from treecredit.training.agent_loop import train_agent
+    with warnings.catch_warnings():  # its Python warnings too: the run's RunLog writes each, then shows it here
+        warnings.showwarning = _quiet
+        if config.env:
+            from treecredit.training.agent_loop import train_agent
 
-        return train_agent(config, log=_quiet, **flags)
-    return train(config, log=_quiet, **flags)
+            return train_agent(config, log=_quiet, **flags)
+        return train(config, log=_quiet, **flags)
 
 
 def _quiet(*parts) -> None:
