@@ -42,3 +42,16 @@ def test_the_refusal_names_a_flag_given_at_its_default(tmp_path, flag):
     value = {"--task": "arithmetic", "--sampler": "iid"}[flag]
     with pytest.raises(ValueError, match=f"{flag} is for task runs"):
         _config(tmp_path, flag, value)
+
+
+def test_the_start_note_says_a_quarter_only_when_eval_problems_was_not_given(tmp_path):
+    from treecredit import envs
+    from treecredit.training.agent_checks import held_out_text
+
+    env = envs.make_env("agent_helpers:PoolGrid")
+    sized = _config(tmp_path)
+    assert sized.eval_problems == 4 and not sized.was_given("eval_problems")
+    assert "--eval-problems not given: a quarter" in held_out_text(env, [1, 2], {1, 2}, sized=True)
+    given = _config(tmp_path, "--eval-problems", "4")
+    assert given.was_given("eval_problems")
+    assert "quarter" not in held_out_text(env, [1, 2], {1, 2}, sized=False)

@@ -44,6 +44,15 @@ def default_eval_problems() -> int:
     return next(f.default for f in fields(TrainConfig) if f.name == "eval_problems")  # type: ignore[return-value]
 
 
+def size_eval_problems(config, env) -> None:
+    """Set ``config.eval_problems`` to :func:`sized_eval_problems`'s count; a count the run chose (not given)
+    is marked so (``was_given("eval_problems")`` stays False, and the start note says why)."""
+    sized = sized_eval_problems(env, config.eval_problems, config.was_given("eval_problems"))
+    if sized != config.eval_problems:
+        config.eval_problems = sized
+        config._chosen = getattr(config, "_chosen", frozenset()) | {"eval_problems"}
+
+
 def sized_eval_problems(env, eval_problems: int, given: bool = False) -> int:
     """``eval_problems``, or, when it was not ``given`` (a flag, even at the default value) and is the default
     and ``env`` has a finite ``instance_count()`` N, at most ``N // 4`` (≥ 1): a quarter of the instances held
@@ -170,14 +179,15 @@ def check_signature(env, seed: int) -> None:
              if method == "state_key()" else f"fix {name} so that its signature can be computed")
 
 
-def held_out_text(env, eval_seeds: list[int], held_out: set) -> str:
-    """What a run evaluates on, for its first lines (with the share of a finite pool held out)."""
+def held_out_text(env, eval_seeds: list[int], held_out: set, sized: bool = True) -> str:
+    """What a run evaluates on, for its first lines (with the share of a finite pool held out; ``sized``: the
+    count was chosen as a quarter of the pool, ``--eval-problems`` not given)."""
     if env.single_instance:
         return f"the env's one map ({len(eval_seeds)} episodes, the map trained on)"
     count = env.instance_count()
+    how = "; --eval-problems not given: a quarter of a finite pool" if sized else ""
     of = "" if count is None else (f" of the env's {count} ({len(held_out)} distinct, the other "
-                                   f"{count - len(held_out)} trained on; at the default --eval-problems a quarter "
-                                   "of a finite pool)")
+                                   f"{count - len(held_out)} trained on{how})")
     return f"{len(eval_seeds)} held-out instances{of} (one episode each)"
 
 

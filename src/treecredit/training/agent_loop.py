@@ -57,7 +57,7 @@ def check_agent_config(config) -> None:
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import make_env, module_folder
     from treecredit.rewards.load import add_module_folders
-    from treecredit.training.agent_checks import sized_eval_problems
+    from treecredit.training.agent_checks import size_eval_problems
     from treecredit.training.config import option_flag_named
 
     estimator_level(config.estimator)
@@ -65,7 +65,7 @@ def check_agent_config(config) -> None:
     with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
         env = make_env(config.env, **config.env_options)
     config.module_folders = {**config.module_folders, **module_folder(config.env)}
-    config.eval_problems = sized_eval_problems(env, config.eval_problems, config.was_given("eval_problems"))
+    size_eval_problems(config, env)
     episode_options, agent = split_sampler_options(config.sampler_options)
     with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
         EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens).roots(config.group_size)
@@ -343,7 +343,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     def warn(message: str) -> None:  # a dropped episode (env error), said as a warning
         log(f"warning: {message}")
 
-    where = held_out_text(probe, eval_seeds, held_out)
+    where = held_out_text(probe, eval_seeds, held_out, sized=not config.was_given("eval_problems"))
     log(f"evaluation: greedy and sampled success on {where}, {when_text(config.eval_every, config.steps)}")
     last_eval = run_eval() if counters["step"] == 0 else {}
     bar = run_bar(config, counters)

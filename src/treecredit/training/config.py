@@ -170,7 +170,7 @@ class TrainConfig:
                  "pass --group-size 2 or more (8 is the default)")
         if self.lr is None:  # chosen by the run (was_given says no)
             self.lr = default_lr(self.model, self.lora_rank)
-            self._chosen = frozenset({"lr"})
+            self._chosen = getattr(self, "_chosen", frozenset()) | {"lr"}
         _numbers(self)  # every float setting: a number (an int is fine), not 'abc', True or nan
         _at_least(self, "steps", 1 if self.token_budget == 0 else 0,
                   "pass --steps N with N ≥ 1, or set --token-budget")
