@@ -19,7 +19,15 @@ def test_a_repeated_name_is_shown_once(capsys):
     assert _shown(capsys.readouterr().out) == ["grpo", "treerl"]
 
 
+@pytest.mark.parametrize("names", [["grpo,treerpo"], ["grpo,", "treerpo"], ["grpo", ",treerpo,"]])
+def test_names_may_be_separated_by_commas_as_compare_takes_them(names, capsys):
+    assert main(["demo", "--estimators", *names]) == 0
+    assert _shown(capsys.readouterr().out) == ["grpo", "treerpo"]
+
+
 @pytest.mark.parametrize("names, expected", [
+    (["grpo,grpx"], "estimators: unknown token-level estimator 'grpx' (did you mean 'grpo'?)"),
+    ([","], "estimators: no names were given. Fix: pass one or more names"),
     (["grpx"], "estimators: unknown token-level estimator 'grpx' (did you mean 'grpo'?). Fix: use one of: "),
     (["grpo", "grpx"], "estimators: unknown token-level estimator 'grpx'"),
     ([], "estimators: no names were given. Fix: pass one or more names"),

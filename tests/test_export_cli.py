@@ -59,6 +59,13 @@ def test_a_file_as_out_is_refused_even_with_overwrite(lora_run, tmp_path, capsys
     assert (tmp_path / "ff").read_text() == "mine"
 
 
+def test_an_out_below_a_file_is_refused_before_the_model_is_built(lora_run, tmp_path, capsys):
+    (tmp_path / "ff").write_text("mine")
+    err = _export_fails(capsys, lora_run, "--out", tmp_path / "ff" / "sub")  # was a NotADirectoryError
+    assert f"out: '{tmp_path / 'ff'}' is a file, so '{tmp_path / 'ff' / 'sub'}' cannot be created" in err, err
+    assert "Fix: pass a folder path" in err and (tmp_path / "ff").read_text() == "mine"
+
+
 def test_a_run_that_saved_no_checkpoint_is_named_so(tmp_path, capsys):
     (tmp_path / "onlycfg").mkdir()
     (tmp_path / "onlycfg" / "config.json").write_text("{}")

@@ -52,8 +52,9 @@ _NOT_SAMPLED = {"mc_values": "Monte Carlo values of each prefix (mc_values)", "t
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--estimators", nargs="*", default=None, metavar="NAME",
-                        help="token-level estimators to show, in this order (default: every one that runs on the "
-                             "demo's plain group: all but vine, which needs Monte Carlo values of each prefix)")
+                        help="token-level estimators to show, in this order, separated by spaces or commas "
+                             "(grpo treerl, or grpo,treerl as compare takes them; default: every one that runs on "
+                             "the demo's plain group: all but vine, which needs Monte Carlo values of each prefix)")
 
 
 def runs_on_demo_group(spec) -> bool:
@@ -62,13 +63,15 @@ def runs_on_demo_group(spec) -> bool:
 
 
 def chosen_estimators(names: list[str] | None) -> list:
-    """The specs to show for ``--estimators names`` (None: the default), checked before anything is printed:
-    unknown names and estimators that need inputs the demo does not sample are refused, repeats dropped."""
+    """The specs to show for ``--estimators names`` (None: the default; a name may hold several, separated by
+    commas), checked before anything is printed: unknown names and estimators that need inputs the demo does
+    not sample are refused, repeats dropped."""
     import treecredit
 
     runnable = [n for n in treecredit.estimators("token") if runs_on_demo_group(treecredit.get_estimator(n))]
     if names is None:
         return [treecredit.get_estimator(n) for n in runnable]
+    names = [part.strip() for name in names for part in name.split(",") if part.strip()]  # grpo,treerl too
     if not names:
         fail("estimators", "no names were given", "pass one or more names, e.g. --estimators grpo treerl, or leave "
              "out --estimators to show every one that runs on the demo group")

@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        fail("out", f"{str(out)!r} is a file, not a folder",
-             "pass a folder: a new one, an empty one, or one to write into with --overwrite")
+    from treecredit.training.out_folder import check_out_folder
+
+    check_out_folder(out, "pass a folder path: a new one, an empty one, or one to write into with --overwrite")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         fail("out", f"{str(out)!r} is a folder that already holds files",
              "pass --overwrite to write into it, or another --out")
@@ -79,7 +79,7 @@ def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, ove
 
     The newest valid checkpoint is exported (checked against its ``.sha256``; a damaged newest one falls
     back to ``checkpoint.prev.pt`` with a warning). A non-empty ``out`` needs ``overwrite=True``; ``out``
-    that is a file is refused. ``merge_lora=False`` (``--keep-adapters``) is for runs with LoRA adapters.
+    that is a file, or below one, is refused. ``merge_lora=False`` (``--keep-adapters``) is for runs with LoRA adapters.
     """
     from treecredit.models.hf_load import export_pretrained
     from treecredit.tasks import task_from_config

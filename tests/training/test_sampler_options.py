@@ -72,3 +72,41 @@ def test_tree_flags_that_would_fail_or_be_ignored_are_refused_by_their_flag(tmp_
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err, err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    # the i.i.d. sampler ignores --branching: the fix names --sampler tree too
+    (["--sampler-option", "branching=entropy"],
+     "error: sampler_options: --sampler-option branching=... sets what --branching sets, which only the tree "
+     "sampler reads (the 'iid' sampler would ignore both). Fix: pass --sampler tree --branching entropy instead."),
+    (["--sampler-option", "mc_rollouts=2"], "Fix: pass --sampler tree --mc-rollouts 2 instead."),
+    # the flag is given with the same value: the two agree, only the option is to go
+    (["--sampler", "tree", "--sampler-option", "branching=fixed", "--branching", "fixed"],
+     "error: sampler_options: --sampler-option branching=... sets what --branching sets, and --branching fixed is "
+     "given too. Fix: drop --sampler-option branching=... (--branching sets it)."),
+    (["--sampler-option", "temperature=0.7", "--temperature", "0.7"],
+     "Fix: drop --sampler-option temperature=... (--temperature sets it)."),
+])
+def test_the_fix_for_a_sampler_option_that_a_flag_sets_fits_the_run(tmp_path, capsys, args, expected):
+    assert _train(tmp_path, *args) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "would disagree" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_the_suggested_fixes_are_accepted(tmp_path):
+    from treecredit.training.config import TrainConfig
+
+    # what the i.i.d. refusal suggests (--sampler tree --branching entropy), and what is left once the option
+    # that repeated --branching fixed is dropped
+    for branching in ("entropy", "fixed"):
+        config = TrainConfig(sampler="tree", branching=branching, out=str(tmp_path / "run"),
+                             given=frozenset({"sampler", "branching"}))
+        assert config.tree_sampler_options()["branching"] == branching
+
+
+@pytest.mark.parametrize("k, spends", [("1", "spends 1 rollout per step end"), ("3", "spends 3 rollouts per step end")])
+def test_the_mc_rollouts_refusal_counts_in_the_singular_for_one(tmp_path, capsys, k, spends):
+    assert _train(tmp_path, "--sampler", "tree", "--mc-rollouts", k) == 2
+    err = capsys.readouterr().err
+    assert f"error: mc_rollouts: --mc-rollouts {k} {spends} on Monte Carlo values" in err, err

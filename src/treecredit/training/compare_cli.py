@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         fail("budget", f"is {args.budget}, must be ≥ 1", "pass a number of generated tokens, e.g. --budget 60000")
     if args.jobs is not None and args.jobs < 1:
         fail("jobs", f"is {args.jobs}, must be ≥ 1", "pass --jobs 1 or more, or leave it out (one per core)")
+    from treecredit.training.out_folder import check_out_folder
+
+    check_out_folder(args.out, "pass --out with a folder path (the report folder)")  # before any run or warm start
     check_arm_names(arms, env=bool(env))  # before the shared config is built from the first arm's estimator
     reference = args.reference if args.reference in arms else arms[0]
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,

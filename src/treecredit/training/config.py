@@ -223,7 +223,7 @@ class TrainConfig:
         from treecredit.training.option_checks import check_flag_options
 
         if not self.env:  # an agent run's --sampler-option are its episode settings (temperature among them)
-            check_flag_options(self.sampler_options)  # before the flags' own checks: --sampler-option branching=...
+            check_flag_options(self.sampler_options, config=self)  # before the flags' own checks: --sampler-option branching=...
         if self.sampler == "tree":
             from treecredit.sampling.tree import TreeSampler
 

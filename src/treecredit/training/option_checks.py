@@ -73,14 +73,31 @@ def _flag_example(flag: str, value) -> str:
     return f"{flag} {value if isinstance(value, str) else json.dumps(value, default=repr)}"
 
 
-def check_flag_options(options: dict, flags: dict[str, str] | None = None, argument: str = "sampler_options") -> None:
+def check_flag_options(options: dict, flags: dict[str, str] | None = None, argument: str = "sampler_options",
+                       config=None) -> None:
     """Refuse an option of ``options`` that a train flag sets (``flags``, default :func:`sampler_flags`: the
-    ``--sampler-option`` and the flag would disagree), naming the flag with the option's value."""
+    ``--sampler-option`` and the flag would disagree), naming the flag with the option's value. With the run's
+    ``config``, the fix fits it: a tree sampler's flag also needs ``--sampler tree`` under another sampler, and
+    an option whose flag is given with the same value is only to be dropped."""
     flags = sampler_flags() if flags is None else flags
     for name, value in options.items() if isinstance(options, dict) else ():
-        if name in flags:
-            fail(argument, f"--sampler-option {name}=... sets what {flags[name]} sets (the sampler gets "
-                 f"{flags[name]}), and the two would disagree", f"pass {_flag_example(flags[name], value)} instead")
+        if name not in flags:
+            continue
+        flag, example = flags[name], _flag_example(flags[name], value)
+        if config is not None and config.was_given(name) and getattr(config, name, None) == value:
+            fail(argument, f"--sampler-option {name}=... sets what {flag} sets, and {example} is given too",
+                 f"drop --sampler-option {name}=... ({flag} sets it)")
+        if config is not None and config.sampler != "tree" and name in _tree_only_fields():
+            fail(argument, f"--sampler-option {name}=... sets what {flag} sets, which only the tree sampler reads "
+                 f"(the {config.sampler!r} sampler would ignore both)", f"pass --sampler tree {example} instead")
+        fail(argument, f"--sampler-option {name}=... sets what {flag} sets (the sampler gets {flag}), and the two "
+             "would disagree", f"pass {example} instead")
+
+
+def _tree_only_fields() -> dict[str, str]:
+    from treecredit.training.train_cli import TREE_ONLY_FIELDS
+
+    return TREE_ONLY_FIELDS
 
 
 def sampler_flags() -> dict[str, str]:

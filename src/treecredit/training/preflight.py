@@ -15,6 +15,7 @@ from pathlib import Path
 from treecredit._validation import fail
 from treecredit.training.context import check_context
 from treecredit.training.option_checks import check_option_values, sampler_flags  # check_option_values: its home before
+from treecredit.training.out_folder import check_out_folder
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
@@ -85,7 +86,8 @@ def check_mc_values_read(config, spec) -> None:
     if not k or "mc_values" in spec.options:
         return
     readers = sorted(n for n in treecredit.estimators("token") if "mc_values" in treecredit.get_estimator(n).options)
-    fail("mc_rollouts", f"--mc-rollouts {k} spends {k} rollouts per step end on Monte Carlo values, but estimator "
+    rollouts = "rollout" if k == 1 else "rollouts"
+    fail("mc_rollouts", f"--mc-rollouts {k} spends {k} {rollouts} per step end on Monte Carlo values, but estimator "
          f"{config.estimator!r} does not read them (only {', '.join(readers)} does)",
          f"drop --mc-rollouts, or pass --estimator {readers[0] if readers else 'vine'}")
 
@@ -158,8 +160,7 @@ def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None =
     if resume and overwrite:
         fail("resume", "--resume and --overwrite were both given", "pass --resume to continue the run in "
              f"{out}, or --overwrite to replace it")
-    if out.exists() and not out.is_dir():
-        fail("out", f"{str(out)!r} is a file, not a folder", "pass --out with a folder path")
+    check_out_folder(out)  # a file, or a file among its parent folders: refused before any work
     if resume and not holds_run(out):  # a typo in --out, or a run never started: not a fresh start in disguise
         fail("resume", f"{str(out)!r} holds no run to resume (no config.json, metrics or checkpoint)",
              "pass the --out of the run to continue, or drop --resume to start a new run there")
