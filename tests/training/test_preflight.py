@@ -116,9 +116,10 @@ def test_a_prompt_and_response_longer_than_the_small_gpts_positions_are_refused(
 
 
 @pytest.mark.parametrize("extra,name", [(["--reward", "exact"], "reward"), (["--task", "countdown"], "task"),
-                                        (["--max-len", "40"], "max-len"), (["--cutoff", "sound"], "cutoff"),
-                                        (["--eval-mode", "greedy"], "eval-mode"),
-                                        (["--eval-time-share", "0.2"], "eval-time-share"),
+                                        (["--max-len", "40"], "max_len"), (["--cutoff", "sound"], "cutoff"),
+                                        (["--eval-mode", "greedy"], "eval_mode"),
+                                        (["--eval-time-share", "0.2"], "eval_time_share"),
+                                        (["--task-option", "x=1"], "task_options"),
                                         (["--sampler", "tree"], "sampler"),
                                         (["--branching", "adaptive"], "branching"),
                                         # given at their default values: still given, still ignored
@@ -128,7 +129,7 @@ def test_agent_runs_refuse_task_run_options_they_would_ignore(tmp_path, capsys, 
 
     args = ["train", "--env", "gridworld", "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]
     assert main(args + extra) == 2
-    assert f"{name}: {extra[0]} is for task runs" in capsys.readouterr().err
+    assert f"error: {name}: {extra[0]} is for task runs" in capsys.readouterr().err  # the field's name, as elsewhere
     assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
 
 

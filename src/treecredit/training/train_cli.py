@@ -233,5 +233,5 @@ def check_task_fields_unset(config) -> None:
                 "eval_time_share": "an agent run evaluates every --eval-every steps",
                 "sampler": episodes, **dict.fromkeys(TREE_ONLY_FIELDS, episodes)}.get(
             field, "the environment gives the rewards; its options are --env-option KEY=VALUE")
-        fail(field.replace("_", "-"), f"{flag} is for task runs; --env {config.env} would ignore it",
+        fail(field, f"{flag} is for task runs; --env {config.env} would ignore it",
              f"drop {flag} ({hint}; docs/agents.md)")

@@ -1,0 +1,68 @@
+"""The agent side of ``treecredit compare --env``: each run's checks, the small GPT's positions (found once per
+env setting) and the warm starts shared by arms alike in them, all before any run starts."""
+
+from __future__ import annotations
+
+from treecredit.training.config import TrainConfig
+
+
+def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
+    """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
+    from treecredit.training.agent_loop import check_agent_config
+    from treecredit.training.dry_run import check_estimator_options
+    from treecredit.training.preflight import check_out, check_tensorboard
+
+    check_out(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
+    check_tensorboard(config)
+    check_agent_config(config)
+    check_estimator_options(config)  # the episodes' fit in the GPT's positions: agent_positions, once per arm
+
+
+def _positions_key(config: TrainConfig) -> str:
+    """What :func:`agent_positions` depends on."""
+    return repr((config.model, config.env, sorted(config.env_options.items()), config.eval_problems,
+                 sorted(config.sampler_options.items()), config.max_new_tokens))
+
+
+def _agent_warm_key(config: TrainConfig, max_len: int | None) -> str:
+    """What the agent warm start of ``config`` with the GPT's positions ``max_len`` depends on (the settings
+    :func:`~treecredit.training.agent_loop.build_agent_policy` keys its cache by, and where it logs): arms alike
+    in these share one policy, built (or loaded) once."""
+    from treecredit.training.agent_loop import warm_start_env_options
+
+    return repr((max_len, config.model, config.env, warm_start_env_options(config.env, config.env_options),
+                 sorted(config.sampler_options.items()), config.eval_problems, config.max_new_tokens, config.n_layer,
+                 config.n_head, config.n_embd, config.warm_start_steps, config.warm_start_batch, config.warm_start_lr,
+                 config.warm_start_seed, config.cache_dir, config.progress, config.max_len, config.gguf_file,
+                 config.chat_template, config.lora_rank, config.hf_warm_start_steps, config.hf_warm_start_batch,
+                 config.hf_warm_start_lr))  # the last ones: a Hugging Face model's (build_policy)
+
+
+def agent_positions(config: TrainConfig) -> int | None:
+    """The small GPT's positions for ``config``'s agent runs (:func:`~treecredit.training.agent_loop.
+    gpt_positions`, which refuses a ``--sampler-option max_len`` the episodes do not fit in and resets the env
+    on every held-out instance); None for a Hugging Face model. Found once, before the warm start, and passed
+    on to :func:`warm_start_agent`, as ``train_agent`` does."""
+    if config.model != "gpt":
+        return None
+    from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.envs import env_factory
+    from treecredit.training.agent_loop import eval_instances, gpt_positions, split_sampler_options
+
+    episode_options, agent = split_sampler_options(config.sampler_options)
+    probe = env_factory(config.env, **config.env_options)()
+    return gpt_positions(probe, eval_instances(probe, config.eval_problems)[0],
+                         EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options), agent)
+
+
+def warm_start_agent(config: TrainConfig, log=print, max_len: int | None = None):
+    """The agent policy of ``config``'s runs, warm-started into the cache (as ``train_agent`` builds it);
+    ``max_len``: the GPT's positions found by :func:`agent_positions` (None: found here)."""
+    from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.envs import env_factory
+    from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
+
+    episode_options, agent = split_sampler_options(config.sampler_options)
+    settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
+                               action_max_tokens=config.max_new_tokens, **episode_options)
+    return build_agent_policy(config, env_factory(config.env, **config.env_options), settings, agent, log, max_len)
