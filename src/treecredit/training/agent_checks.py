@@ -49,8 +49,7 @@ def size_eval_problems(config, env) -> None:
     is marked so (``was_given("eval_problems")`` stays False, and the start note says why)."""
     sized = sized_eval_problems(env, config.eval_problems, config.was_given("eval_problems"))
     if sized != config.eval_problems:
-        config.eval_problems = sized
-        config._chosen = getattr(config, "_chosen", frozenset()) | {"eval_problems"}
+        config.mark_chosen("eval_problems", sized)
 
 
 def sized_eval_problems(env, eval_problems: int, given: bool = False) -> int:

@@ -155,6 +155,7 @@ class TrainConfig:
         from treecredit.registry import get_estimator
 
         self._given = frozenset(given or ())
+        self._chosen: frozenset[str] = frozenset()  # fields whose value the run chose (mark_chosen)
 
         if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
             from treecredit.training.agent_loop import check_agent_config
@@ -168,9 +169,8 @@ class TrainConfig:
         if self.group_size < 2:
             fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
                  "pass --group-size 2 or more (8 is the default)")
-        if self.lr is None:  # chosen by the run (was_given says no)
-            self.lr = default_lr(self.model, self.lora_rank)
-            self._chosen = getattr(self, "_chosen", frozenset()) | {"lr"}
+        if self.lr is None:
+            self.mark_chosen("lr", default_lr(self.model, self.lora_rank))
         _numbers(self)  # every float setting: a number (an int is fine), not 'abc', True or nan
         _at_least(self, "steps", 1 if self.token_budget == 0 else 0,
                   "pass --steps N with N ≥ 1, or set --token-budget")
@@ -286,9 +286,13 @@ class TrainConfig:
             return True
         if name in getattr(self, "_chosen", ()):
             return False
-        default = next(f for f in fields(self) if f.name == name)
-        value = default.default if default.default_factory is MISSING else default.default_factory()  # type: ignore[misc]
-        return getattr(self, name) != value
+        return getattr(self, name) != field_default(next(f for f in fields(self) if f.name == name))
+
+    def mark_chosen(self, name: str, value) -> None:
+        """Set field ``name`` to ``value`` chosen by the run for a setting not given (``lr`` by model, an agent
+        run's ``eval_problems`` by its env's pool): :meth:`was_given` then says no."""
+        setattr(self, name, value)
+        self._chosen = self._chosen | {name}
 
     def given_fields(self) -> frozenset[str]:
         """The names passed as ``given`` when this config was made (empty when it was not)."""
@@ -339,6 +343,11 @@ def branching_flag_named(config):
     """:func:`option_flag_named` for the tree sampler's ``--branching-option`` (other samplers ignore them)."""
     return option_flag_named(config.branching_options if config.sampler == "tree" else {}, "branching_options",
                              "--branching-option", f"branching {config.branching!r}")
+
+
+def field_default(f):
+    """A ``TrainConfig`` field's default value (a fresh one for fields with a default factory)."""
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
 
 
 def resolved_path(path: str) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import MISSING, fields
+from dataclasses import fields
 
 from treecredit._validation import fail
-from treecredit.training.config import TrainConfig, field_docs, load_config_file
+from treecredit.training.config import TrainConfig, field_default, field_docs, load_config_file
 
 _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
                "env_options": "--env-option",
@@ -24,18 +24,13 @@ NOT_FLAGS = ("module_folders", "data_fingerprints")
 """Fields set by treecredit itself (kept in config.json), not from the command line."""
 
 
-def _default(f):
-    """A ``TrainConfig`` field's default value (a fresh one for fields with a default factory)."""
-    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-
-
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One flag per ``TrainConfig`` field (dict fields as repeatable ``key=value`` flags)."""
     docs = field_docs()
     for f in fields(TrainConfig):
         if f.name in skip or f.name in NOT_FLAGS:
             continue
-        default = _default(f)
+        default = field_default(f)
         shown = "" if default is None else f" (default: {default})"  # None: the doc says what unset does
         help_text = f"{docs.get(f.name, '')}{shown}".replace("%", "%%")  # argparse formats help with %
         if f.name in _DICT_FLAGS:
