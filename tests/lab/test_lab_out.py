@@ -14,6 +14,8 @@ def test_lab_refuses_an_existing_report_and_a_file_as_out(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert main(["lab", "--out", str(tmp_path / "file"), "--no-progress"]) == 2
     assert "is a file" in capsys.readouterr().err
+    assert main(["lab", "--out", str(tmp_path / "file" / "sub"), "--no-progress"]) == 2  # below a file: before work
+    assert "is a file, so" in capsys.readouterr().err
 
 
 def test_claims_of_sweeps_left_out_say_not_run_instead_of_empty_tables():

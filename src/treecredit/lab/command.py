@@ -37,14 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.lab.report import summary_markdown, write_report
     from treecredit.lab.sweeps import SIZES, run_sweeps
     from treecredit.lab.token_map import map_summary_lines
+    from treecredit.training.out_folder import check_out_folder
 
     if args.mc_rollouts < 1:
         fail("--mc-rollouts", f"is {args.mc_rollouts}, must be at least 1", "pass e.g. --mc-rollouts 8")
     if args.seed < 0:
         fail("--seed", f"is {args.seed}, must be at least 0", "pass e.g. --seed 0")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        fail("--out", f"{str(out)!r} is a file", "pass a folder for the report")
+    check_out_folder(out, "pass a folder for the report", argument="--out")  # a file, or below one
     if (out / "report.md").exists() and not args.overwrite:
         fail("--out", f"{str(out)!r} already holds a lab report", "pass --overwrite to replace it, or another --out")
     size = args.size or ("full" if args.full else "quick")
