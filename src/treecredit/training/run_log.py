@@ -16,12 +16,13 @@ is said once on stderr and the run goes on without its file.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from treecredit.warnings_display import from_treecredit
 
 LOG_NAME = "log.txt"
 MAX_ENTRIES = 10_000
@@ -30,7 +31,6 @@ MAX_ENTRIES = 10_000
 _STAMP = "%Y-%m-%d %H:%M:%S"
 _STAMP_WIDTH = 19
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # treecredit's own files
 _REWARD_LOGGER = "treecredit.rewards"
 
 
@@ -44,7 +44,7 @@ def clean_lines(text: str) -> list[str]:
 def warning_text(message, category, filename: str, lineno: int) -> str:
     """A Python warning as a log entry: ``warning: <message>`` for treecredit's own (as the command shows them),
     ``warning: <Category>: <message> (<file>:<line>)`` for another package's."""
-    if os.path.abspath(filename).startswith(_PACKAGE):
+    if from_treecredit(filename):
         return f"warning: {message}"
     return f"warning: {getattr(category, '__name__', category)}: {message} ({filename}:{lineno})"
 
