@@ -78,12 +78,13 @@ def test_arm_with_option():
 
 @pytest.mark.parametrize("sampler_options", [{}, {"max_len": 1024}])
 def test_compare_env_finds_the_gpt_positions_once_and_passes_them_on(tmp_path, monkeypatch, sampler_options):
-    from treecredit.training import agent_loop
+    from treecredit.training import agent_checks, agent_loop
     from treecredit.training.compare import run_comparison
 
     calls, built = [], []
-    real = agent_loop.gpt_positions
-    monkeypatch.setattr(agent_loop, "gpt_positions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = agent_checks.gpt_positions
+    for module in (agent_checks, agent_loop):  # compare's own call, and a warm start's (which must not call it)
+        monkeypatch.setattr(module, "gpt_positions", lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setattr(agent_loop, "build_agent_policy",
                         lambda config, env_fn, settings, agent, log, max_len=None: built.append(max_len))
     monkeypatch.setattr(agent_loop, "train_agent", lambda config, **k: [])

@@ -26,9 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from treecredit._validation import fail
-from treecredit.training.agent_checks import draw_instances
+from treecredit.training.agent_checks import (  # noqa: F401 — the pre-run env checks, also importable from here
+    DEFAULT_MAX_LEN,
+    EVAL_SEED,
+    check_room,
+    draw_instances,
+    eval_instances,
+    gpt_positions,
+)
 
-EVAL_SEED = 20_261_130
 AGENT_OPTIONS = ("expert_noise", "max_len")
 
 
@@ -81,58 +87,6 @@ def check_agent_config(config) -> None:
     if getattr(config, "hf_warm_start_steps", 0):
         fail("hf_warm_start_steps", "warm-starts a Hugging Face model on a task's worked solutions; agent runs "
              "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
-
-
-def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: str, fix: str) -> None:
-    """Refuse episodes longer than the model's ``limit`` positions: ``longest_prompt`` plus ``max_episode_tokens``."""
-    if longest_prompt + 1 + settings.max_episode_tokens > limit:  # positions past the limit would be wrong
-        fail(argument, f"a first observation of {longest_prompt} {unit} plus max_episode_tokens="
-             f"{settings.max_episode_tokens} exceed the model's {limit} positions", fix)
-
-
-DEFAULT_MAX_LEN = 768
-"""The small GPT's positions in an agent run when ``--sampler-option max_len`` is not given, unless the
-env's episodes need more (:func:`gpt_positions`)."""
-
-
-def gpt_positions(probe, eval_seeds: list[int], settings, agent: dict) -> int:
-    """The small GPT's positions for an agent run: ``agent['max_len']`` (``--sampler-option max_len``) when
-    given, refused (``ValueError`` naming ``sampler_options`` and the flag) when the longest held-out first
-    observation plus ``max_episode_tokens`` does not fit in it; else :data:`DEFAULT_MAX_LEN`, or, for an env
-    whose episodes need more (TextWorld's first observations run to ≈ 780 characters, which with the default
-    ``max_episode_tokens=400`` need 1,185), that need rounded up to a multiple of 128 (1,280 for TextWorld's
-    defaults)."""
-    from treecredit.training.config import option_flag_named
-
-    longest = max(len(probe.reset(seed) + settings.turn_prefix) for seed in dict.fromkeys(eval_seeds))
-    if "max_len" in agent:
-        with option_flag_named(agent, "sampler_options", "--sampler-option", "agent episodes"):
-            check_room("max_len", int(agent["max_len"]), longest, settings, "characters",
-                       f"pass --sampler-option max_len={-(-(longest + 1 + settings.max_episode_tokens) // 128) * 128}"
-                       " or more (or leave max_len out: the default fits the env), or a smaller --sampler-option "
-                       "max_episode_tokens")
-        return int(agent["max_len"])
-    return max(DEFAULT_MAX_LEN, -(-(longest + 1 + settings.max_episode_tokens) // 128) * 128)
-
-
-def eval_instances(probe, n: int) -> tuple[list[int], set]:
-    """The ``n`` held-out instance seeds (fixed by ``EVAL_SEED``) and the set of their ``instance_key``.
-
-    Checks the env on the way, before any work (:mod:`treecredit.training.agent_checks`): its return values
-    (``TextEnv.reset``), that instances are told apart and some are left for training, and that the first
-    state has a signature (``state_key()``)."""
-    from treecredit.training.agent_checks import check_instance_key, check_instances, check_signature, checked_reset
-
-    seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
-    held_out = set()
-    for seed in dict.fromkeys(seeds):  # a seed is one instance: each distinct seed reset once
-        checked_reset(probe, seed, "drawing the held-out instances before any work")
-        key = probe.instance_key()
-        check_instance_key(probe, key, seed)
-        held_out.add(key)
-    check_instances(probe, held_out, n)
-    check_signature(probe, seeds[0])
-    return seeds, held_out
 
 
 def warm_start_env_options(env: str, options: dict) -> dict:

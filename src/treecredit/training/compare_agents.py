@@ -47,7 +47,8 @@ def agent_positions(config: TrainConfig) -> int | None:
         return None
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
-    from treecredit.training.agent_loop import eval_instances, gpt_positions, split_sampler_options
+    from treecredit.training.agent_checks import eval_instances, gpt_positions
+    from treecredit.training.agent_loop import split_sampler_options
 
     episode_options, agent = split_sampler_options(config.sampler_options)
     probe = env_factory(config.env, **config.env_options)()
