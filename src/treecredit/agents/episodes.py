@@ -242,16 +242,32 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
     return [ep for ep in episodes if not ep.error], generated
 
 
-def _env_call(ep: Episode, env, warn, turn: int, method: str, *args):
-    """``env.<method>(*args)`` at ``turn`` of ``ep``; when it raises, ``ep`` is dropped (its ``error`` set, a
-    warning naming the env class, the method, the instance and the turn) and None is returned."""
+class EnvCallFailed(Exception):
+    """An env method raised (``method``; ``call``: the method and its arguments, ``error``: what it raised)."""
+
+    def __init__(self, method: str, call: str, error: Exception) -> None:
+        super().__init__(f"{call}: {error}")
+        self.method, self.call, self.error = method, call, error
+
+
+def env_call(env, method: str, *args):
+    """``env.<method>(*args)``; what it raises comes back as :class:`EnvCallFailed` (blamed on the env)."""
     try:
         return getattr(env, method)(*args)
-    except Exception as exc:  # noqa: BLE001 - any env failure drops the episode, never the run
-        name = type(env).__name__
-        ep.error = f"{type(exc).__name__}: {exc}"
-        call = f"{name}.{method}({', '.join(shown_arg(a) for a in args)})"
-        warn(f"episode of instance {ep.seed} dropped at turn {turn}: the env's {call} raised {ep.error}")
+    except Exception as exc:  # noqa: BLE001 - any failure of the env's own code is the env's
+        raise EnvCallFailed(method, f"{method}({', '.join(shown_arg(a) for a in args)})", exc) from exc
+
+
+def _env_call(ep: Episode, env, warn, turn: int, method: str, *args):
+    """:func:`env_call` at ``turn`` of ``ep``; when it raises, ``ep`` is dropped (its ``error`` set, a warning
+    naming the env class, the method, the instance and the turn) and None is returned: an env failure drops
+    the episode, never the run."""
+    try:
+        return env_call(env, method, *args)
+    except EnvCallFailed as failed:
+        ep.error = f"{type(failed.error).__name__}: {failed.error}"
+        warn(f"episode of instance {ep.seed} dropped at turn {turn}: the env's {type(env).__name__}.{failed.call} "
+             f"raised {ep.error}")
         return None
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from treecredit._validation import fail
 from treecredit.agents.batch import pack_episodes
-from treecredit.agents.episodes import Episode, EpisodeSettings, encodable, shown_arg
+from treecredit.agents.episodes import EnvCallFailed, Episode, EpisodeSettings, encodable, env_call
 
 AGENT_ALPHABET = "".join(ch for ch in string.printable if ch not in "\t\r\x0b\x0c")
 
@@ -40,7 +40,7 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
     """
     turn, action = "reset", None
     try:
-        observation = _env_call(env, "reset", seed)
+        observation = env_call(env, "reset", seed)
         prompt_text = observation + settings.turn_prefix
         ep = Episode(group, seed, encodable(policy, prompt_text), prompt_text)
         watched = _Watched(env)
@@ -54,7 +54,7 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
                      f"make {name}.expert_action() return the action as a str (None when it has none)")
             if _scripted_turn(policy, env, ep, action, settings):
                 return ep
-    except _EnvCallFailed as failed:  # named and re-raised: the warm start cannot go on without the env
+    except EnvCallFailed as failed:  # named and re-raised: the warm start cannot go on without the env
         exc, name = failed.error, type(env).__name__
         during = f"{turn}, action {action!r}" if action is not None else turn
         problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")  # a checked return value says its fix
@@ -65,25 +65,10 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
                          ) from exc
 
 
-class _EnvCallFailed(Exception):
-    """An env method raised (``call``: the method and its arguments, ``error``: what it raised)."""
-
-    def __init__(self, method: str, call: str, error: Exception) -> None:
-        super().__init__(f"{call}: {error}")
-        self.method, self.call, self.error = method, call, error
-
-
-def _env_call(env, method: str, *args):
-    """``env.<method>(*args)``; what it raises comes back as :class:`_EnvCallFailed` (blamed on the env)."""
-    try:
-        return getattr(env, method)(*args)
-    except Exception as exc:  # noqa: BLE001 - any failure of the env's own code is the env's
-        raise _EnvCallFailed(method, f"{method}({', '.join(shown_arg(a) for a in args)})", exc) from exc
-
-
 class _Watched:
-    """A view of ``env`` for the expert (``choose``): its method calls go through :func:`_env_call`, so a
-    failing ``expert_action()`` is the env's, a fault in ``choose``'s own code is not."""
+    """A view of ``env`` for the expert (``choose``): its method calls go through
+    :func:`~treecredit.agents.episodes.env_call`, so a failing ``expert_action()`` is the env's, a fault in
+    ``choose``'s own code is not."""
 
     def __init__(self, env) -> None:
         self._env = env
@@ -92,21 +77,21 @@ class _Watched:
         value = getattr(self._env, name)
         if not callable(value):
             return value
-        return lambda *args: _env_call(self._env, name, *args)
+        return lambda *args: env_call(self._env, name, *args)
 
 
 def _scripted_turn(policy, env, ep: Episode, action: str, settings: EpisodeSettings) -> bool:
     """Add one scripted turn to ``ep`` (its action, then the observation); True when the episode ended."""
     ids = encodable(policy, action + settings.marker)
-    ep.state_sigs.append(_env_call(env, "signature"))
-    ep.action_sigs.append(_env_call(env, "action_signature", action))
+    ep.state_sigs.append(env_call(env, "signature"))
+    ep.action_sigs.append(env_call(env, "action_signature", action))
     n = ep.n_turns
     ep.tokens += ids
     ep.logprobs += [0.0] * len(ids)
     ep.mask += [True] * len(ids)
     ep.turn += [n] * len(ids)
     ep.actions.append(action)
-    observation, reward, done, info = _env_call(env, "step", action)
+    observation, reward, done, info = env_call(env, "step", action)
     ep.rewards.append(reward)
     ep.observations.append(observation)
     ep.invalid += bool(info.get("invalid"))
