@@ -55,12 +55,10 @@ class SubtreeReplay:
         if self.max_weight < 1:
             fail("max_weight", f"is {self.max_weight}, below 1", "pass max_weight = 1 + c with c ≥ 0, e.g. 2.0")
 
-    def reserve(self, problems, group_size: int) -> int:
-        """Leaves per group left to replay: ``reuse_leaves`` if any problem has a stored subtree, else 0."""
-        if self.reuse_leaves >= group_size:
-            fail("reuse_leaves", f"is {self.reuse_leaves}, not below group_size={group_size}",
-                 "reuse fewer leaves than the group holds")
-        return self.reuse_leaves if any(p.prompt in self.store for p in problems) else 0
+    def replayed_leaves(self, problem) -> int:
+        """Leaves of ``problem``'s group left to replay: ``reuse_leaves`` if it has a stored subtree, else 0
+        (the group size was checked against them by :meth:`TreeSampler.check_group_size`)."""
+        return self.reuse_leaves if problem.prompt in self.store else 0
 
     def merge(self, policy, task, problems, rollout: RolloutBatch, backend, settings) -> RolloutBatch:
         """Join stored subtrees to ``rollout``, weight them, then store this call's fresh subtrees.

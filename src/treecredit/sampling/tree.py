@@ -146,7 +146,7 @@ class TreeSampler:
         try:
             fresh: int | list[int] = group_size
             if self.replay is not None:  # revisited problems grow G − r (r come back replayed), new ones G
-                fresh = [group_size - self.replay.reserve([p], group_size) for p in problems]
+                fresh = [group_size - self.replay.replayed_leaves(p) for p in problems]
                 if len(set(fresh)) == 1 or not isinstance(self.branching, str):  # a strategy object: one count
                     fresh = min(fresh)
             streams = self.schedule == "auto" and hasattr(backend, "stream") and hasattr(self.strategy, "phases")
