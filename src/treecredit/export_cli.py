@@ -37,7 +37,9 @@ def _check_run(run: Path) -> None:
     if not (run / "config.json").is_file():
         fail("run", f"{str(run)!r} holds no config.json, so it is not a run folder",
              "pass the --out folder of a `treecredit train` run")
-    if not (run / "checkpoint.pt").is_file() and not (run / "checkpoint.prev.pt").is_file():
+    from treecredit.training.checkpoint import checkpoint_files
+
+    if not checkpoint_files(run):
         fail("run", f"{str(run)!r} holds no checkpoint.pt: the run stopped before its first checkpoint",
              f"resume it with `treecredit train --config {run / 'config.json'} --resume` until it saves one, "
              "or export another run")
