@@ -101,12 +101,15 @@ def warm_start_env_options(env: str, options: dict) -> dict:
             if k not in ("signature", "invalid_penalty", "unmatched_share") and (k not in defaults or defaults[k] != v)}
 
 
-def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int | None = None):
+def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int | None = None,
+                       eval_split: tuple[list[int], set] | None = None):
     """The agent GPT warm-started on noisy expert episodes (cached), a random one without warm start, or
     the local Hugging Face model of ``--model`` (no warm start, as in task runs).
 
     ``max_len``: the GPT's positions when the caller has already found them with :func:`gpt_positions`
-    (which resets the env on every held-out instance); ``None`` finds them here.
+    (which resets the env on every held-out instance); ``None`` finds them here. ``eval_split``: the held-out
+    ``(seeds, instance keys)`` when the caller has already drawn and checked them with :func:`eval_instances`
+    (every held-out reset again); ``None`` draws them here.
 
     The warm start draws its instances outside the held-out set (:func:`eval_instances`).
     """
@@ -117,7 +120,7 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
 
         return build_policy(config, None, log)
     env = env_fn()
-    eval_seeds, held_out = eval_instances(env, config.eval_problems)
+    eval_seeds, held_out = eval_instances(env, config.eval_problems) if eval_split is None else eval_split
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
              "max_len": gpt_positions(env, eval_seeds, settings, agent) if max_len is None else max_len}
 
@@ -238,7 +241,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
         max_len = gpt_positions(probe, eval_seeds, settings, agent)
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
-    policy = build_agent_policy(config, env_fn, settings, agent, log, max_len)
+    policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, (eval_seeds, held_out))
     policy.compile_decode = config.compile_decode
     from treecredit.models.hf_load import model_positions
 
