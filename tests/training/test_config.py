@@ -207,3 +207,12 @@ def test_a_resume_without_lr_keeps_the_lr_the_run_started_with(tmp_path, monkeyp
     given = TrainConfig(model="some/model", chat_template="off", lr=5e-6, given=frozenset({"lr"}))
     with pytest.raises(ValueError, match=r"^resume: .*lr: saved 5e-05, now 5e-06"):
         check_same_settings(path, given)
+
+
+def test_a_replaced_config_keeps_what_was_given_and_what_the_run_chose():
+    """compare makes each run's config with replaced(): the lr the run chose stays chosen (so a resume keeps the
+    saved run's), the fields given stay given (dataclasses.replace alone forgets both)."""
+    base = TrainConfig(given=frozenset({"eval_problems"}))
+    run = base.replaced(seed=3)
+    assert run.seed == 3 and not run.was_given("lr") and run.was_given("eval_problems") and run.was_given("seed")
+    assert run.replaced(lr=1e-4).was_given("lr")

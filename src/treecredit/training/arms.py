@@ -26,7 +26,7 @@ whose estimator accepts it (and must be accepted by at least one). Every arm is 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 from treecredit._validation import did_you_mean, fail
 from treecredit.training.config import TrainConfig
@@ -169,7 +169,7 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
                  f"check the spelling, or prefix it: {', '.join(p + '.K' for p in DICT_PREFIXES)}")
     try:
         spec.check_options(changes["estimator_options"])
-        config = replace(base, **changes, given=base.given_fields() | set(changes))
+        config = base.replaced(**changes)
     except ValueError as exc:  # a value from the arm (lr=-1): its error names the arm as written
         raise ValueError(_in_arm_syntax(str(exc), arm)) from None
     from treecredit.training.dry_run import check_estimator_options

@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 import traceback
-from dataclasses import replace
 from pathlib import Path
 
 from treecredit.training.arms import (  # noqa: F401 — the arm functions, also importable from here
@@ -190,8 +189,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                   "--resume`, the command in its report.md; only a larger --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
     # resumed: the runs that had started continue, the others (new seeds or arms, not reached yet) start
-    jobs_list = [(label, seed, replace(configs[label], seed=seed, token_budget=budget, steps=0, progress=False,
-                                       out=str(folder)),
+    jobs_list = [(label, seed, configs[label].replaced(seed=seed, token_budget=budget, steps=0, progress=False,
+                                                       out=str(folder)),
                   {"resume": resume and holds_run(folder), "overwrite": overwrite, "resume_fix": resume_fix},
                   arms.index(label))
                  for (label, seed), folder in folders.items()]

@@ -288,6 +288,15 @@ class TrainConfig:
             return False
         return getattr(self, name) != field_default(next(f for f in fields(self) if f.name == name))
 
+    def replaced(self, **changes) -> TrainConfig:
+        """``dataclasses.replace`` that keeps what :meth:`was_given` knows: the fields given (``changes``
+        among them) and the values the run chose for fields not changed here."""
+        from dataclasses import replace
+
+        new = replace(self, **changes, given=self.given_fields() | set(changes))
+        new._chosen = new._chosen | (getattr(self, "_chosen", frozenset()) - set(changes))
+        return new
+
     def mark_chosen(self, name: str, value) -> None:
         """Set field ``name`` to ``value`` chosen by the run for a setting not given (``lr`` by model, an agent
         run's ``eval_problems`` by its env's pool): :meth:`was_given` then says no."""
