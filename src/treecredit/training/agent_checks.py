@@ -35,15 +35,6 @@ ALL_DROPPED_STOP_STEPS = 5
 after that many steps whose every reward failed)."""
 
 
-def default_eval_problems() -> int:
-    """``TrainConfig.eval_problems``'s default (256)."""
-    from dataclasses import fields
-
-    from treecredit.training.config import TrainConfig
-
-    return next(f.default for f in fields(TrainConfig) if f.name == "eval_problems")  # type: ignore[return-value]
-
-
 def size_eval_problems(config, env) -> None:
     """Set ``config.eval_problems`` to :func:`sized_eval_problems`'s count; a count the run chose (not given)
     is marked so (``was_given("eval_problems")`` stays False, and the start note says why)."""
@@ -56,8 +47,10 @@ def sized_eval_problems(env, eval_problems: int, given: bool = False) -> int:
     """``eval_problems``, or, when it was not ``given`` (a flag, even at the default value) and is the default
     and ``env`` has a finite ``instance_count()`` N, at most ``N // 4`` (≥ 1): a quarter of the instances held
     out, the rest left for training."""
+    from treecredit.training.config import TrainConfig
+
     count = None if env.single_instance else env.instance_count()
-    if count is None or given or eval_problems != default_eval_problems():
+    if count is None or given or eval_problems != TrainConfig.eval_problems:  # the default, 256
         return eval_problems
     return max(1, min(eval_problems, count // HELD_OUT_SHARE))
 

@@ -21,9 +21,9 @@ def check_option_values(fn, options: dict, argument: str, owner: str, reserved: 
     """Option names of ``options`` against ``fn``'s keyword parameters, values against their defaults' types;
     names in ``reserved`` (parameters the caller fills in itself) are refused and not offered; names in
     ``flags`` (``{name: flag}``: settings a train flag gives, such as ``temperature``) are refused naming
-    their flag, and not offered either."""
+    their flag, and not offered either (a sampler option a flag sets was refused when the config was made:
+    :func:`check_flag_options`)."""
     flags = flags or {}
-    check_flag_options(options, flags, argument)
     defaults = _defaults(fn)
     params = {name: default for name, default in defaults.items() if name not in reserved and name not in flags}
     for name in options:

@@ -67,7 +67,6 @@ class RunLog:
         self.began = False
         self.pending: list[str] = []
         self.entries = 0
-        self.warnings = 0
         self._catch = None
 
     # writing ---------------------------------------------------------------------------------------------
@@ -91,8 +90,6 @@ class RunLog:
             entry = _entry(text)
             if not entry:
                 return
-            if entry.partition("  ")[2].startswith("warning"):
-                self.warnings += 1
             self.entries += 1
             if self.entries > MAX_ENTRIES and not always:
                 if self.entries == MAX_ENTRIES + 1:
