@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from treecredit._validation import fail
+from treecredit.rewards.failed import ALL_FAILED_STOP_STEPS
 
 HELD_OUT_SHARE = 4
 """At the default ``eval_problems``, an env with ``instance_count() = N`` holds out ``N // HELD_OUT_SHARE``
@@ -30,7 +31,7 @@ SAMPLED_INSTANCES = 64
 SAMPLE_SEED = 20_261_201
 FAILED_RESETS_STOP = 16
 """Resets in a row that raised after which an RL step's draw of training instances stops the run."""
-ALL_DROPPED_STOP_STEPS = 5
+ALL_DROPPED_STOP_STEPS = ALL_FAILED_STOP_STEPS
 """Steps in a row whose every episode was dropped after which an agent run stops (as the task trainer stops
 after that many steps whose every reward failed)."""
 
@@ -191,7 +192,8 @@ class DroppedWatch:
     def __init__(self, env_name: str, stop_after: int = ALL_DROPPED_STOP_STEPS) -> None:
         self.env_name, self.stop_after, self.streak = env_name, stop_after, 0
 
-    def after_step(self, kept: int, total: int) -> bool:
+    def after_step(self, kept: int) -> bool:
+        """Note an RL step that kept ``kept`` episodes; True when the run must stop."""
         self.streak = 0 if kept else self.streak + 1
         return self.streak >= self.stop_after
 

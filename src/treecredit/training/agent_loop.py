@@ -343,7 +343,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             done = budget.finished(counters)
             if due(counters["step"], config.eval_every, done):
                 last_eval = run_eval()
-            stop_dropped = dropped.after_step(len(episodes), config.prompts_per_step * config.group_size)
+            stop_dropped = dropped.after_step(len(episodes))
             if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done or stop_dropped:
                 checkpoint()
                 saved_step = counters["step"]
