@@ -15,14 +15,13 @@ SHOWN_ROWS = 5
 """How many offending row numbers an error lists."""
 
 
-def blank_rows(rows: list[dict], column: str, *, empty_too: bool) -> list[int]:
+def blank_rows(rows: list[dict], column: str) -> list[int]:
     """Numbers (counting from 1, in file order) of the rows whose ``column`` is null (``None``: JSON
-    ``null``, an empty CSV cell, a key the row lacks) and, with ``empty_too``, text of only whitespace or
-    an empty conversation ``[]``."""
+    ``null``, an empty CSV cell, a key the row lacks), text of only whitespace or an empty conversation ``[]``."""
     out = []
     for number, row in enumerate(rows, 1):
         value = row.get(column)
-        if value is None or (empty_too and isinstance(value, (str, list)) and not _text(value).strip()):
+        if value is None or (isinstance(value, (str, list)) and not _text(value).strip()):
             out.append(number)
     return out
 
@@ -31,30 +30,19 @@ def _text(value) -> str:
     return value if isinstance(value, str) else "".join(str(m) for m in value)
 
 
-_FIXES = {
-    "prompt_column": "drop those rows or give them a prompt",
-}
-"""The columns whose null cells are refused. A null system message means none (``system_prompt`` if given), a
-null worked solution the row's answer: CSV has no other way to leave them out (``datasets`` reads an empty cell
-as None)."""
-
-
 def check_cells(rows: list[dict], columns: dict[str, str], where: str) -> None:
     """Refuse rows of ``where`` (a description of the file) whose prompt is null or empty (``str(None)`` would
     make it the text ``'None'``), naming the option, the column and the first :data:`SHOWN_ROWS` row numbers.
-    ``columns``: ``{option: column}``."""
-    for option, fix in _FIXES.items():
-        column = columns.get(option, "")
-        if not column:
-            continue
-        empty_too = option == "prompt_column"
-        bad = blank_rows(rows, column, empty_too=empty_too)
-        if not bad:
-            continue
-        shown = ", ".join(map(str, bad[:SHOWN_ROWS])) + (f" and {len(bad) - SHOWN_ROWS} more" * (len(bad) > SHOWN_ROWS))
-        what = "null or empty" if empty_too else "null"
-        fail(option, f"column {column!r} is {what} in {len(bad)} of the {len(rows)} rows of {where} (row"
-             f"{'s' * (len(bad) > 1)} {shown}, counting from 1 in file order)", fix)
+    ``columns``: ``{option: column}``. Only the prompt is checked: a null system message means none
+    (``system_prompt`` if given), a null worked solution the row's answer (CSV has no other way to leave them
+    out: ``datasets`` reads an empty cell as None)."""
+    column = columns.get("prompt_column", "")
+    bad = blank_rows(rows, column) if column else []
+    if not bad:
+        return
+    shown = ", ".join(map(str, bad[:SHOWN_ROWS])) + (f" and {len(bad) - SHOWN_ROWS} more" * (len(bad) > SHOWN_ROWS))
+    fail("prompt_column", f"column {column!r} is null or empty in {len(bad)} of the {len(rows)} rows of {where} "
+         f"(row{'s' * (len(bad) > 1)} {shown}, counting from 1 in file order)", "drop those rows or give them a prompt")
 
 
 def _base(fn):
