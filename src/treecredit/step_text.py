@@ -76,9 +76,6 @@ def step_pattern_regex(pattern: Any, name: str = "pattern") -> re.Pattern:
          "or a compiled regex, e.g. re.compile(r'\\n\\n+')")
 
 
-_compile = step_pattern_regex
-
-
 def token_end_offsets(ids: Sequence[int], decode, pieces: Any = _FIND) -> tuple[str, list[int]]:
     """``(text, ends)``: the decoded text of ``ids`` and, per token, the text length once it is decoded.
 
@@ -162,7 +159,7 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     ids = to_numpy(response_ids, "response_ids")
     check_ndim(ids, 2, "response_ids", "(B, T)")
     check_integer(ids, "response_ids")
-    regex = _compile(pattern)
+    regex = step_pattern_regex(pattern)
     B, T = ids.shape
     if response_mask is None:
         lengths = np.full(B, T, dtype=np.int64)

@@ -23,9 +23,10 @@ from treecredit.rewards.load import make_reward
 log = logging.getLogger("treecredit.rewards")
 
 
-INTERNAL_COLUMNS = ("treecredit_problem",)
-"""Columns treecredit passes for its own rewards only (a task's verifier, ``--reward task``, gets each
-row's problem through :data:`treecredit.tasks.rewarded.PROBLEM_KEY`); a user's function never sees them."""
+PROBLEM_KEY = "treecredit_problem"
+"""The column that carries each row's Problem to a task's own verifier (``--reward task``)."""
+INTERNAL_COLUMNS = (PROBLEM_KEY,)
+"""Columns treecredit passes for its own rewards only; a user's function never sees them."""
 
 
 class RewardSet:

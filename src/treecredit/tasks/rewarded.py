@@ -19,11 +19,11 @@ wrapped task's.
 from __future__ import annotations
 
 from treecredit._validation import fail
+from treecredit.rewards.combine import PROBLEM_KEY
 from treecredit.sampling.cutoff import wrong_step_is_fatal
 from treecredit.tasks.base import Problem
 
 TASK_REWARD = "task"
-PROBLEM_KEY = "treecredit_problem"  # the column that carries each Problem to the ``task`` reward
 
 
 class RewardedTask:
