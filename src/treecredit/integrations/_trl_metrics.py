@@ -20,9 +20,9 @@ each process logs the same numbers.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+
+from treecredit._validation import to_numpy
 
 PREFIX = "treecredit/"
 
@@ -41,27 +41,21 @@ def rollout_metrics(advantages, response_ids, response_mask, *, num_generations:
             ``{"step_ends": ...}``, ``{"step_tokens": k}`` or ``{"delimiter": ids}``; None or ``{}`` when it
             gets none (no ``steps_per_response``).
     """
-    mask = _numpy(response_mask).astype(bool)
-    adv = _numpy(advantages).astype(np.float64)
+    mask = to_numpy(response_mask, "response_mask").astype(bool)
+    adv = to_numpy(advantages, "advantages").astype(np.float64)
     response_tokens = int(mask.sum())
     metrics = {"response_tokens": float(response_tokens),
                "adv_abs_mean": float(np.abs(adv[mask]).mean()) if response_tokens else 0.0}
     if tree_nodes is None:
         metrics["generated_tokens"] = float(response_tokens)
     else:
-        nodes = _numpy(tree_nodes).astype(np.int64)
+        nodes = to_numpy(tree_nodes, "tree_nodes").astype(np.int64)
         metrics["generated_tokens"] = float(_distinct_tokens(nodes, mask))
         metrics["branched_groups"] = _branched_share(nodes, mask, num_generations)
-    steps = _steps_per_response(_numpy(response_ids), mask, step_options or {})
+    steps = _steps_per_response(to_numpy(response_ids, "response_ids"), mask, step_options or {})
     if steps is not None:
         metrics["steps_per_response"] = steps
     return {PREFIX + key: value for key, value in metrics.items()}
-
-
-def _numpy(value: Any) -> np.ndarray:
-    if hasattr(value, "detach"):
-        value = value.detach().float().cpu() if value.is_floating_point() else value.detach().cpu()
-    return np.asarray(value)
 
 
 def _distinct_tokens(nodes: np.ndarray, mask: np.ndarray) -> int:
@@ -86,14 +80,14 @@ def _steps_per_response(ids: np.ndarray, mask: np.ndarray, options: dict) -> flo
     if not options or not rows.any():
         return None
     if "tree_nodes" in options:
-        nodes = _numpy(options["tree_nodes"]).astype(np.int64)
+        nodes = to_numpy(options["tree_nodes"], "tree_nodes").astype(np.int64)
         counts = [len(np.unique(row[m & (row >= 0)])) for row, m in zip(nodes[rows], mask[rows])]
         return float(np.mean(counts))
     from treecredit.batch import make_token_batch
     from treecredit.steps import resolve_step_ends
 
     batch = make_token_batch(ids, mask, np.zeros(mask.shape[0]), np.zeros(mask.shape[0], dtype=np.int64))
-    given = {k: (_numpy(v) if k == "step_ends" else v) for k, v in options.items()
+    given = {k: (to_numpy(v, k) if k == "step_ends" and v is not None else v) for k, v in options.items()
              if k in ("step_ends", "step_tokens", "delimiter")}
     ends = resolve_step_ends(batch, **given, required=False)
     if ends is None:
