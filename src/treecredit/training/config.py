@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from treecredit._validation import check_choice, fail
+from treecredit.training.config_values import check_at_least, check_numbers, default_lr
 
 
 @dataclass
@@ -171,17 +172,17 @@ class TrainConfig:
                  "pass --group-size 2 or more (8 is the default)")
         if self.lr is None:
             self.mark_chosen("lr", default_lr(self.model, self.lora_rank))
-        _numbers(self)  # every float setting: a number (an int is fine), not 'abc', True or nan
-        _at_least(self, "steps", 1 if self.token_budget == 0 else 0,
+        check_numbers(self)  # every float setting: a number (an int is fine), not 'abc', True or nan
+        check_at_least(self, "steps", 1 if self.token_budget == 0 else 0,
                   "pass --steps N with N ≥ 1, or set --token-budget")
-        _at_least(self, "token_budget", 0, "pass 0 (no budget) or a positive number of tokens")
+        check_at_least(self, "token_budget", 0, "pass 0 (no budget) or a positive number of tokens")
         for name in ("prompts_per_step", "max_new_tokens", "epochs", "minibatches", "n_layer", "n_head",
                      "n_embd", "max_len", "warm_start_batch", "hf_warm_start_batch", "eval_problems",
                      "threads"):
-            _at_least(self, name, 1, f"pass --{name.replace('_', '-')} 1 or more")
+            check_at_least(self, name, 1, f"pass --{name.replace('_', '-')} 1 or more")
         for name in ("warm_start_steps", "checkpoint_every", "lora_rank", "sample_every", "hf_warm_start_steps",
                      "eval_every"):
-            _at_least(self, name, 0, f"pass --{name.replace('_', '-')} 0 or more")
+            check_at_least(self, name, 0, f"pass --{name.replace('_', '-')} 0 or more")
         if self.minibatches > self.prompts_per_step * self.group_size:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step * self.group_size} "
                  "rows of a batch", "pass fewer minibatches or more prompts_per_step")
@@ -362,37 +363,6 @@ def field_default(f):
 def resolved_path(path: str) -> str:
     """``path`` with ``~`` expanded, absolute, symbolic links resolved (one spelling per file or folder)."""
     return str(Path(path).expanduser().resolve())
-
-
-def _at_least(config: TrainConfig, name: str, low: int, fix: str) -> None:
-    value = getattr(config, name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        fail(name, f"is {value!r}, must be an integer ≥ {low}", fix)
-
-
-def _numbers(config: TrainConfig) -> None:
-    """Refuse a float field of ``config`` that holds no finite number (a string from a config file or an
-    arm's ``[lr=abc]``, a bool, nan, inf), naming it, before the range checks compare it."""
-    import math
-
-    for item in fields(config):
-        if item.type not in ("float", float, "float | None"):
-            continue
-        value = getattr(config, item.name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            example = item.default if item.default is not None else default_lr("gpt", 0)
-            fail(item.name, f"is {value!r}, must be a finite number",
-                 f"pass a number, e.g. --{item.name.replace('_', '-')} {example}")
-
-
-GPT_LR, HF_FULL_LR = 5e-5, 5e-6
-"""The default RL learning rates: the small GPT (and LoRA adapters), and a Hugging Face model trained whole."""
-
-
-def default_lr(model: str, lora_rank: int) -> float:
-    """``lr`` when it is not given: :data:`HF_FULL_LR` for a Hugging Face ``model`` without LoRA, else
-    :data:`GPT_LR`."""
-    return HF_FULL_LR if model != "gpt" and not lora_rank else GPT_LR
 
 
 @lru_cache(maxsize=None)

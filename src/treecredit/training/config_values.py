@@ -1,0 +1,40 @@
+"""Value checks of ``TrainConfig``'s fields (numbers, integer bounds) and the defaults a run chooses for a field
+not given (``lr`` by model): :mod:`treecredit.training.config` calls them while validating."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from treecredit._validation import fail
+
+
+def check_at_least(config, name: str, low: int, fix: str) -> None:
+    """Refuse field ``name`` of ``config`` unless it is an integer ≥ ``low`` (``fix``: how)."""
+    value = getattr(config, name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        fail(name, f"is {value!r}, must be an integer ≥ {low}", fix)
+
+
+def check_numbers(config) -> None:
+    """Refuse a float field of ``config`` that holds no finite number (a string from a config file or an
+    arm's ``[lr=abc]``, a bool, nan, inf), naming it, before the range checks compare it."""
+    import math
+
+    for item in fields(config):
+        if item.type not in ("float", float, "float | None"):
+            continue
+        value = getattr(config, item.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            example = item.default if item.default is not None else default_lr("gpt", 0)
+            fail(item.name, f"is {value!r}, must be a finite number",
+                 f"pass a number, e.g. --{item.name.replace('_', '-')} {example}")
+
+
+GPT_LR, HF_FULL_LR = 5e-5, 5e-6
+"""The default RL learning rates: the small GPT (and LoRA adapters), and a Hugging Face model trained whole."""
+
+
+def default_lr(model: str, lora_rank: int) -> float:
+    """``lr`` when it is not given: :data:`HF_FULL_LR` for a Hugging Face ``model`` without LoRA, else
+    :data:`GPT_LR`."""
+    return HF_FULL_LR if model != "gpt" and not lora_rank else GPT_LR
