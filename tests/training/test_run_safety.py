@@ -243,15 +243,15 @@ def test_a_module_reward_resumes_from_another_folder_without_it_on_the_path(tiny
                                                                            capsys):
     import importlib
 
+    from treecredit import user_modules
     from treecredit.cli import main
-    from treecredit.rewards import load
 
     name = f"tc_reward_{os.getpid()}"
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / f"{name}.py").write_text(
         "def score(prompts, completions, **kw):\n    return [float(len(c) % 2) for c in completions]\n")
     monkeypatch.setattr(sys, "path", [str(tmp_path / "mine"), *sys.path])  # restored afterwards
-    monkeypatch.setattr(load, "_FOLDERS", {}, raising=False)
+    monkeypatch.setattr(user_modules, "_FOLDERS", {})
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--steps", "1", "--reward", f"{name}:score@0.5", "--warm-start-steps", "0",
             "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--prompts-per-step", "2", "--group-size", "2",
