@@ -249,7 +249,8 @@ class TrainConfig:
         from treecredit.tasks import task_flag_named, task_from_config
         from treecredit.user_modules import add_module_folders
 
-        add_module_folders(self.module_folders)  # a resumed run: where its reward was imported from
+        if not self.env:  # an agent run's were added by check_agent_config, before its env was made
+            add_module_folders(self.module_folders)  # a resumed run: where its reward was imported from
         with task_flag_named(self):
             task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
         checker = self.task_options.get("step_checker") if isinstance(self.task_options, dict) else None
