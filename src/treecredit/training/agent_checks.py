@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 from treecredit.rewards.failed import ALL_FAILED_STOP_STEPS
 
 HELD_OUT_SHARE = 4
@@ -69,7 +69,7 @@ def checked_reset(env, seed: int, during: str) -> str:
         name = type(env).__name__
         if isinstance(exc, ValueError) and str(exc).startswith(f"{name}."):
             raise  # TextEnv.reset's own check names the env class and its fix
-        problem = str(exc).rstrip(".").partition(". Fix: ")[0]
+        problem = split_fix(str(exc))[0]
         raise ValueError(f"env: {name}.reset({seed}) raised {type(exc).__name__}: {problem} ({during}). Fix: fix "
                          f"{name}.reset (play that instance by hand: env.reset({seed})).") from exc
 
@@ -166,7 +166,7 @@ def check_signature(env, seed: int) -> None:
         if isinstance(exc, ValueError) and str(exc).startswith(f"{name}."):
             raise  # TextEnv.signature's own message names the env class and state_key()
         method = "state_key()" if env.signature_mode == "state" else f"signature({env.signature_mode!r})"
-        problem = str(exc).rstrip(".").partition(". Fix: ")[0]
+        problem = split_fix(str(exc))[0]
         fail(f"{name}.{method}", f"fails on the first state of instance {seed} ({type(exc).__name__}: {problem})",
              f"make {name}.state_key() return the exact state as dicts, lists, tuples, str, numbers, bool or None"
              if method == "state_key()" else f"fix {name} so that its signature can be computed")

@@ -17,6 +17,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from treecredit._validation import split_fix
 from treecredit.training.arms import (  # noqa: F401 — the arm functions, also importable from here
     AGENT_PREFERRED,
     DICT_PREFIXES,
@@ -294,7 +295,7 @@ def check_arm_budget(label: str, config: TrainConfig, budget: int) -> None:
     except ValueError as exc:
         if not own:
             raise
-        problem = str(exc).partition(". Fix: ")[0]
+        problem = split_fix(str(exc))[0]
         others = [flag for key, flag in STEP_SIZE_FLAGS.items() if key not in own]
         mine = ",".join(f"{key}={value}" for key, value in own.items())
         raise ValueError(f"{problem}. Fix: pass --budget {most_tokens_of_a_first_turn(config)} or more, or lower "
