@@ -37,9 +37,14 @@ def test_tree_sampler_on_vllm_leaves_rescore_to_the_recorded_logprobs(tiny, tmp_
     temperature, top_p = 0.9, 0.95
     sampler = TreeSampler(temperature=temperature, top_p=top_p, max_new_tokens=10, branching="fixed",
                           branching_options={"children": 2, "depth": 1, "every": 3})
+    assert_seeded_tree_rescores(sampler, policy, task, problems, backend, model)
+
+
+def assert_seeded_tree_rescores(sampler, policy, task, problems, backend, model):
+    """``sampler``'s trees of 4 leaves per problem through ``backend`` re-score (:func:`assert_tree_rescores`),
+    and the sampler's seed fixes them (seeds derived from the chain keys), another seed changes them."""
     rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
     assert_tree_rescores(rollout, model)
-    # the sampler's seed fixes the tree (seeds derived from the chain keys), another seed changes it
     again = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
     assert torch.equal(again.response_ids, rollout.response_ids) and torch.equal(again.tree_nodes, rollout.tree_nodes)
     other = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(1), backend=backend)
@@ -136,10 +141,4 @@ def assert_entropy_branching_runs(backend, model, branching):
     options = {"chains": 2, "forks": 1, "children": 2} if branching == "entropy" else {}
     sampler = TreeSampler(temperature=0.9, top_p=0.95, max_new_tokens=10, branching=branching,
                           branching_options=options)
-    rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
-    assert_tree_rescores(rollout, model)
-    # the sampler's seed fixes the tree (seeds derived from the chain keys), another seed changes it
-    again = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0), backend=backend)
-    assert torch.equal(again.response_ids, rollout.response_ids) and torch.equal(again.tree_nodes, rollout.tree_nodes)
-    other = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(1), backend=backend)
-    assert not torch.equal(other.response_ids, rollout.response_ids)
+    assert_seeded_tree_rescores(sampler, policy, task, problems, backend, model)
