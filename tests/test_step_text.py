@@ -171,3 +171,13 @@ def test_incremental_offsets_equal_those_of_decoding_every_prefix(build):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         decoded, fast = token_end_offsets(ids, tokenizer.decode)
         assert fast == _exact_end_offsets(ids, tokenizer.decode, decoded)
+
+
+def test_row_lengths_end_one_past_each_rows_last_unmasked_token():
+    from treecredit.step_text import row_lengths
+
+    mask = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]])  # a masked token inside row 0 (tool output)
+    assert row_lengths(mask).tolist() == [3, 0, 4]
+    assert row_lengths(mask.tolist()).tolist() == [3, 0, 4]
+    assert row_lengths(None, (2, 5)).tolist() == [5, 5]
+    assert row_lengths(np.zeros((2, 0))).tolist() == [0, 0]

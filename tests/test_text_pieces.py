@@ -216,3 +216,9 @@ def test_smollm2_tokenizer_when_installed():
         assert token_end_offsets(ids, decode, pieces) == token_end_offsets(ids, decode, None), ids
         matchers = [StopMatcher(decode, STOPS[:3], ids[:3], p) for p in (pieces, None)]
         assert [matchers[0].push(i) for i in ids] == [matchers[1].push(i) for i in ids]
+
+
+def test_first_stop_is_where_a_policy_decode_ends_the_text():
+    assert text_pieces.first_stop([5, 7, 2, 7], {7}) == 1
+    assert text_pieces.first_stop([5, 6], {7}) == 2
+    assert text_pieces.first_stop([5, 7], frozenset()) == 2

@@ -53,6 +53,19 @@ def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]
         return tokenizer.decode, pieces_of(tokenizer)
 
 
+def row_lengths(response_mask: Any, shape: tuple[int, ...] = ()) -> np.ndarray:
+    """``(B,)`` int64: one past each row's last nonzero entry of the ``(B, T)`` ``response_mask`` (NumPy, torch or
+    lists; 0 for an empty row), or T for every row when it is None (``shape``: ``(B, T)``). A row is decoded up
+    to its length; what follows is padding."""
+    if response_mask is None:
+        return np.full(shape[0], shape[1], dtype=np.int64)
+    mask = to_numpy(response_mask, "response_mask").astype(bool)
+    B, T = mask.shape
+    if T == 0:
+        return np.zeros(B, dtype=np.int64)
+    return np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0).astype(np.int64)
+
+
 def step_pattern_regex(pattern: Any, name: str = "pattern") -> re.Pattern:
     """The regex of a step pattern: a non-empty string (matched literally), a non-empty list of non-empty
     strings (any of them, the longest first) or a compiled regex that cannot match the empty string.
@@ -161,12 +174,11 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     check_integer(ids, "response_ids")
     regex = step_pattern_regex(pattern)
     B, T = ids.shape
-    if response_mask is None:
-        lengths = np.full(B, T, dtype=np.int64)
-    else:
+    mask = None
+    if response_mask is not None:
         mask = check_binary_mask(to_numpy(response_mask, "response_mask"), "response_mask")
         check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
-        lengths = np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0)
+    lengths = row_lengths(mask, (B, T))
     decode, pieces = _decoder(tokenizer)
     ends = np.zeros((B, T), dtype=bool)
     for row in range(B):
@@ -221,12 +233,8 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     interior = False
     if step_ends is not None:
         ends = to_numpy(step_ends, "step_ends").astype(bool)
-        B, T = ends.shape
-        if response_mask is None:
-            lengths = np.full(B, T)
-        else:
-            mask = to_numpy(response_mask, "response_mask").astype(bool)
-            lengths = np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0)
+        T = ends.shape[1]
+        lengths = row_lengths(response_mask, ends.shape)
         interior = bool((ends & (np.arange(T)[None, :] < (lengths[:, None] - 1))).any())
     if interior:
         return False
@@ -256,9 +264,8 @@ def first_response_text(response_ids: Any, tokenizer: Any, response_mask: Any = 
     """The decoded text of the first non-empty response (up to its length, as :func:`step_ends_from_text`
     decodes it), or None when every response is empty: the ``sample`` of :func:`warn_if_no_steps`."""
     ids = to_numpy(response_ids, "response_ids")
-    mask = np.ones(ids.shape, dtype=bool) if response_mask is None else to_numpy(response_mask, "response_mask") > 0
     decode, _ = _decoder(tokenizer)
-    for row_ids, row_mask in zip(ids, mask):
-        if row_mask.any():
-            return decode(row_ids[: len(row_mask) - int(np.argmax(row_mask[::-1]))].tolist())
+    for row_ids, length in zip(ids, row_lengths(response_mask, ids.shape)):
+        if length:
+            return decode(row_ids[:length].tolist())
     return None

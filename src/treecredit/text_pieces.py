@@ -131,6 +131,24 @@ def tokenizer_pieces(tokenizer: Any, skip_special_tokens: bool, clean_up_tokeniz
     return Pieces(table, skip_special_tokens, stop_ids)
 
 
+def first_stop(ids: Sequence[int], stop_ids) -> int:
+    """The position of the first id of ``ids`` in ``stop_ids`` (``len(ids)`` when none is): where a decode
+    with stop ids ends the text."""
+    return next((t for t, i in enumerate(ids) if i in stop_ids), len(ids)) if stop_ids else len(ids)
+
+
+def policy_decode(tokenizer: Any, ids: Sequence[int], stop_ids) -> str:
+    """A policy's text of ``ids`` (``HFPolicy.decode``): cut at the first of ``stop_ids`` (its end-of-sequence
+    ids), special tokens skipped, the tokenizer's default cleanup. :func:`policy_pieces` gives its pieces."""
+    ids = [int(i) for i in ids]
+    return tokenizer.decode(ids[: first_stop(ids, stop_ids)], skip_special_tokens=True)
+
+
+def policy_pieces(tokenizer: Any, stop_ids) -> Pieces | None:
+    """Pieces for :func:`policy_decode` with these ``stop_ids``, or None (as :func:`tokenizer_pieces`)."""
+    return tokenizer_pieces(tokenizer, True, None, frozenset(int(i) for i in stop_ids))
+
+
 def _loaded(module: str, name: str) -> Any:
     """The class ``module.name`` when that module is imported (an object of it cannot exist otherwise)."""
     return getattr(sys.modules.get(module), name, None)
@@ -154,7 +172,7 @@ def pieces_of(source: Any) -> Pieces | None:
         return None
     policy_cls = _loaded("treecredit.models.hf_policy", "HFPolicy")
     if policy_cls is not None and isinstance(source, policy_cls) and type(source).decode is policy_cls.decode:
-        return tokenizer_pieces(source.tokenizer, True, None, frozenset(int(i) for i in source.eos_ids))
+        return policy_pieces(source.tokenizer, source.eos_ids)
     if _concatenative_candidate(source):
         return tokenizer_pieces(source, False, None)
     return None
@@ -202,8 +220,7 @@ def piece_ends(ids: Sequence[int], pieces: Pieces) -> tuple[str, list[int]] | No
     texts = pieces.texts(ids)
     if texts is None:
         return None
-    stops = pieces.stop_ids
-    cut = next((t for t, i in enumerate(ids) if i in stops), len(ids)) if stops else len(ids)
+    cut = first_stop(ids, pieces.stop_ids)
     head = texts[:cut]
     if None in head:
         return None

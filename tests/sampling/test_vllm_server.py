@@ -14,13 +14,8 @@ transformers = pytest.importorskip("transformers")
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from test_vllm_backend import (  # noqa: E402
-    _arithmetic,
-    assert_entropy_branching_runs,
-    assert_tree_rescores,
-    processed_logprobs,
-    save_tiny_llama,
-)
+from test_vllm_backend import processed_logprobs, save_tiny_llama  # noqa: E402
+from test_vllm_samplers import _arithmetic, assert_entropy_branching_runs, assert_tree_rescores  # noqa: E402
 
 from treecredit.sampling.backend import SamplingSettings, SegmentRequest  # noqa: E402
 

@@ -91,3 +91,14 @@ def test_tree_branched_looks_for_a_token_shared_by_two_rows():
     assert not tree_branched(np.array([[-1, -1], [-1, -1]]))  # no tokens
     mask = np.array([[0, 0, 1, 0], [0, 0, 1, 1]])  # the shared node's tokens are masked out
     assert not tree_branched(shared, mask)
+
+
+def test_node_token_counts_counts_a_shared_token_once():
+    import numpy as np
+
+    from treecredit.trees.explicit import node_token_counts
+
+    shared = np.array([[0, 0, 1, -1], [0, 0, 2, 2]])
+    assert node_token_counts(shared) == (7, 5)  # node 0's two tokens are in both rows
+    assert node_token_counts(shared, np.array([[0, 0, 1, 0], [0, 0, 1, 1]])) == (3, 3)
+    assert node_token_counts(np.full((2, 3), -1)) == (0, 0)

@@ -72,11 +72,6 @@ _PER_BATCH = {"step_ends": "pass step_pattern=TEXT to the trainer (step ends fro
 _STRUCTURE = ("step_ends", "delimiter", "step_tokens", "tree_nodes")
 """Options that give an estimator its structure (steps or a tree); named in ``estimator_options``, they win."""
 
-_TEST_IDS = ((1, 2, 3, 4, 5, 6), (1, 2, 3, 7, 8, 9), (1, 2, 3, 4, 5, 6), (1, 2, 3, 7, 8, 0))
-_TEST_NODES = ((0, 0, 0, 1, 1, 1), (0, 0, 0, 2, 2, 2), (3, 3, 3, 4, 4, 4), (3, 3, 3, 5, 5, -1))
-"""The trainer's test batch: 2 groups × 2 completions × up to 6 tokens (id 0 = padding), each group a tree
-that forks after 3 tokens."""
-
 _CHECKED = "checked on a 4-completion test batch when the trainer was built, before any model or generation"
 
 
@@ -114,27 +109,24 @@ def _option_message(error: Exception, options: dict, estimator: str, where: str 
 
 def _test_run(estimator: str, options: dict, given: str | None) -> None:
     """Run ``estimator`` with ``options`` once on the test batch, with the input the trainer would give
-    (``given``: see :func:`rollout_input`), so that a bad option value fails now, not after generation."""
+    (``given``: see :func:`rollout_input`), so that a bad option value fails now, not after generation.
+
+    The test batch is the training CLI's (:func:`treecredit.training.dry_run.synthetic_rollout`): 2 groups ×
+    2 completions × up to 6 tokens, step ends after 3 tokens and at the last one, each group a tree that forks
+    after 3 tokens."""
     import warnings
 
-    import torch
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.dry_run import synthetic_rollout
 
-    ids = torch.tensor(_TEST_IDS)
-    mask = (ids != 0).long()
-    inputs = {}
-    if given == "tree_nodes":
-        inputs["tree_nodes"] = torch.tensor(_TEST_NODES)
-    elif given == "step_ends":
-        ends = torch.zeros(ids.shape, dtype=torch.bool)
-        ends[:, 2] = True
-        ends[torch.arange(ids.shape[0]), mask.sum(1) - 1] = True
-        inputs["step_ends"] = ends
+    rollout = synthetic_rollout(TrainConfig(sampler="tree" if given == "tree_nodes" else "iid"))
+    inputs = {given: getattr(rollout, given)} if given else {}
     try:
         with warnings.catch_warnings():  # warnings about a made-up batch would mislead
             warnings.simplefilter("ignore")
-            grouped_completion_advantages(estimator, completion_ids=ids, completion_mask=mask,
-                                          rewards=torch.tensor([1.0, 0.0, 0.0, 1.0]), num_generations=2,
-                                          **inputs, **options)
+            grouped_completion_advantages(estimator, completion_ids=rollout.response_ids,
+                                          completion_mask=rollout.response_mask.long(), rewards=rollout.rewards,
+                                          num_generations=2, **inputs, **options)
     except Exception as error:  # noqa: BLE001 — whatever fails here would fail at the first step
         raise ValueError(_option_message(error, options, estimator, _CHECKED)) from error
 

@@ -61,10 +61,10 @@ def rollout_metrics(advantages, response_ids, response_mask, *, num_generations:
 def _distinct_tokens(nodes: np.ndarray, mask: np.ndarray) -> int:
     """Distinct (node, position) pairs among the tokens with a node: each shared token once; a token without
     a node (−1) counts as its own."""
-    valid = mask & (nodes >= 0)
-    rows, positions = np.nonzero(valid)
-    pairs = np.unique(np.stack([nodes[rows, positions], positions], axis=1), axis=0).shape[0] if rows.size else 0
-    return int(pairs + (mask & (nodes < 0)).sum())
+    from treecredit.trees.explicit import node_token_counts
+
+    _, distinct = node_token_counts(nodes, mask)
+    return int(distinct + (mask & (nodes < 0)).sum())
 
 
 def _branched_share(nodes: np.ndarray, mask: np.ndarray, size: int) -> float:

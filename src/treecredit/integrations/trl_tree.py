@@ -210,13 +210,14 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
     import torch
 
     from treecredit.sampling import IIDSampler
+    from treecredit.step_text import row_lengths
 
     task = PromptIdsTask(delimiter, score=score)
     ids_policy = PromptIdsPolicy(policy, prompts)
     generator = torch.Generator().manual_seed(seed)
     rollout = sampler.sample(ids_policy, task, list(range(len(prompts))), group_size, generator, backend=backend)
     rows: list[list[tuple[list[int], list[int]]]] = [[] for _ in prompts]
-    lengths = rollout.response_mask.sum(-1).tolist()
+    lengths = row_lengths(rollout.response_mask)
     for row, group in enumerate(rollout.group_ids.tolist()):
         n = int(lengths[row])
         rows[group].append((rollout.response_ids[row, :n].tolist(), rollout.tree_nodes[row, :n].tolist()))
@@ -226,7 +227,7 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
         iid = IIDSampler(temperature=sampler.temperature, top_p=sampler.top_p, max_new_tokens=sampler.max_new_tokens)
         need = max(group_size - len(rows[g]) for g in short)
         extra = iid.sample(ids_policy, task, short, need, generator, backend=backend)
-        lengths = extra.response_mask.sum(-1).tolist()
+        lengths = row_lengths(extra.response_mask)
         for row, group in enumerate(extra.group_ids.tolist()):
             g = short[group]
             if len(rows[g]) < group_size:

@@ -27,6 +27,7 @@ from treecredit.models.hf_load import (  # noqa: F401 (re-export)
 )
 from treecredit.models.teacher_forcing import TeacherForcing
 from treecredit.sampling.policy import DecodeState, left_pad
+from treecredit.text_pieces import policy_decode
 
 
 def output_cache(out):
@@ -173,11 +174,9 @@ class HFPolicy(TeacherForcing):
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def decode(self, ids) -> str:
-        ids = [int(i) for i in ids]
-        stops = [k for k, i in enumerate(ids) if i in self.eos_ids]
-        if stops:
-            ids = ids[: stops[0]]
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
+        """The text of ``ids`` up to the first end-of-sequence id, special tokens skipped
+        (:func:`treecredit.text_pieces.policy_decode`, whose cached pieces the step and stop finders join)."""
+        return policy_decode(self.tokenizer, ids, self.eos_ids)
 
     def _forward(self, ids, valid, positions, cache):
         out = self.model(input_ids=ids, attention_mask=valid.long(), position_ids=positions,

@@ -165,15 +165,25 @@ def tree_nodes_from_parents(node_parent: Any, node_start: Any, node_end: Any, le
     return out
 
 
-def tree_branched(tree_nodes: Any, response_mask: Any = None) -> bool:
-    """Whether two rows of ``tree_nodes`` ``(B, T)`` share a token: one (node, position) pair in two rows
-    (−1 and, with ``response_mask (B, T)``, masked tokens count as none). False when the sampler grew only
-    separate chains, so that a tree estimator sees no more than i.i.d. groups (what the trainer and the TRL
-    host warn about)."""
+def node_token_counts(tree_nodes: Any, response_mask: Any = None) -> tuple[int, int]:
+    """``(tokens, distinct)`` of ``tree_nodes`` ``(B, T)``: the tokens with a node (−1 and, with
+    ``response_mask (B, T)``, masked tokens count as none) and their distinct (node, position) pairs, a token
+    shared by several rows (generated once) counted once."""
     nodes = as_int64(to_numpy(tree_nodes, "tree_nodes"), "tree_nodes")
     valid = nodes >= 0
     if response_mask is not None:
         valid &= to_numpy(response_mask, "response_mask").astype(bool)
     rows, positions = np.nonzero(valid)
+    if not rows.size:
+        return 0, 0
     keys = np.stack([nodes[rows, positions], positions], axis=1)  # (node, position) of every token
-    return bool(keys.shape[0] and np.unique(keys, axis=0).shape[0] < keys.shape[0])
+    return int(rows.size), int(np.unique(keys, axis=0).shape[0])
+
+
+def tree_branched(tree_nodes: Any, response_mask: Any = None) -> bool:
+    """Whether two rows of ``tree_nodes`` ``(B, T)`` share a token: one (node, position) pair in two rows
+    (−1 and, with ``response_mask (B, T)``, masked tokens count as none). False when the sampler grew only
+    separate chains, so that a tree estimator sees no more than i.i.d. groups (what the trainer and the TRL
+    host warn about)."""
+    tokens, distinct = node_token_counts(tree_nodes, response_mask)
+    return distinct < tokens
