@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +69,7 @@ def _load_checkpoint(run: Path, log):
     except ValueError as exc:
         if not str(exc).startswith("resume: "):
             raise
-        problem = str(exc).split(". Fix:")[0].removeprefix("resume: ")
+        problem = split_fix(str(exc))[0].removeprefix("resume: ")
         fail("run", f"cannot export: {problem}",
              f"export another run, or train this one anew (`treecredit train --config {run / 'config.json'} "
              "--overwrite`)")

@@ -342,7 +342,7 @@ def _in_arm(where: str, check, *args, shared: frozenset = frozenset(), **kwargs)
         argument, _, rest = str(exc).partition(": ")
         where = "a global setting, the same in every arm" if argument in shared else where
         if argument in shared and argument in PER_ARM_FIXES:  # the train fix (drop the flag) would drop it everywhere
-            rest = rest.partition(" Fix: ")[0] + " Fix: " + PER_ARM_FIXES[argument]
+            rest = f"{split_fix(rest)[0]}. Fix: {PER_ARM_FIXES[argument]}"
         raise ValueError(f"{argument} ({where}): {rest}") from None
 
 
