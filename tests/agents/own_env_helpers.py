@@ -40,3 +40,38 @@ class Guess(TextEnv):
 class OwnInit(Guess):
     def __init__(self, n: int = 4, **common) -> None:  # forgets super().__init__(**common)
         self.n = n
+
+
+class GymStep(Guess):
+    """``_step`` returns gymnasium's 5-tuple ``(obs, reward, terminated, truncated, info)``."""
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, reward, done, False, info
+
+
+class RewardStr(Guess):
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, str(reward), done, info
+
+
+class RaiseStep(Guess):
+    def _step(self, action):
+        raise RuntimeError("simulator down")
+
+
+class NoExpert(Guess):
+    """No expert and no list of valid actions (the defaults): a step cannot be played before any work."""
+
+    expert_action = TextEnv.expert_action
+
+
+class ListedOnly(NoExpert):
+    """No expert, but a list of the valid actions (their first is played before any work)."""
+
+    def valid_actions(self):
+        return ["2", "1"]
+
+    def _step(self, action):
+        return "ok", 0.0, False, None  # info must be a dict
