@@ -24,6 +24,14 @@ def fail(argument: str, problem: str, fix: str) -> NoReturn:
     raise ValueError(f"{argument}: {problem}. Fix: {fix}.")
 
 
+def split_fix(message: str) -> tuple[str, str]:
+    """``(problem, fix)`` of an error ``message`` shaped as :func:`fail` writes it (``"argument: problem. Fix:
+    fix."``), without the final periods: ``problem`` keeps the ``argument: `` part, and ``fix`` is ``""`` when the
+    message has no ``. Fix: `` part (then ``problem`` is the whole message)."""
+    problem, _, fix = message.rstrip(".").partition(". Fix: ")
+    return problem, fix
+
+
 def to_numpy(value: Any, argument: str) -> np.ndarray:
     """Return ``value`` as a NumPy array (torch tensors are moved to the CPU, lists converted)."""
     if value is None:

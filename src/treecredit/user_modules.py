@@ -11,6 +11,24 @@ from types import ModuleType
 
 from treecredit._validation import fail
 
+_FOLDERS: dict[str, str] = {}
+"""Module name → the folder a run recorded it was imported from (:func:`add_module_folders`)."""
+
+
+def add_module_folders(folders: dict) -> None:
+    """Let ``module:name`` targets (``--reward module:function``, ``--env module:Class``) import from the
+    ``folders`` a run recorded (``TrainConfig.module_folders``), after the current folder and ``PYTHONPATH``: a
+    resumed run (or a ``compare`` worker) finds its module from any working folder."""
+    for module_name, folder in folders.items():
+        _FOLDERS[module_name] = folder
+        if folder not in sys.path:
+            sys.path.append(folder)
+
+
+def recorded_folder(module_name: str) -> str:
+    """The folder a run recorded ``module_name`` was imported from (:func:`add_module_folders`), else ``""``."""
+    return _FOLDERS.get(module_name, "")
+
 
 def import_user_module(module_name: str, target: str, argument: str, command: str, recorded: str = "") -> ModuleType:
     """Import ``module_name`` (the module of ``target``), with the current folder first on ``sys.path`` as

@@ -1,5 +1,8 @@
 """A scripted policy (writes given action texts, never looks at observations) and small helpers."""
 
+import collections
+
+import pytest
 import torch
 
 from treecredit.agents.policy import AGENT_ALPHABET
@@ -237,3 +240,38 @@ def tiny_agent_config(monkeypatch, tmp_path, name: str, env_class: str, **change
                     tensorboard=False, env_options={"max_turns": 3, "holes": 0.0},
                     sampler_options={"max_len": 320, "max_episode_tokens": 200}, out=str(tmp_path / "run"))
     return TrainConfig(**{**settings, **changes})
+
+
+class CountingGrid(GridWorld):
+    """A grid world that notes the seed of every reset of any of its copies (``RESETS``; a test empties it)."""
+
+    RESETS: list[int] = []
+
+    def _reset(self, seed):
+        CountingGrid.RESETS.append(seed)
+        return super()._reset(seed)
+
+
+def held_out_resets(monkeypatch, config) -> tuple[list[int], collections.Counter]:
+    """``(held-out seeds, {held-out seed: times reset})`` of an agent run on :class:`CountingGrid` from
+    ``train_agent``'s start until its first evaluation (the run is stopped there, its checks, warm start and model
+    done)."""
+    import numpy as np
+
+    from treecredit.envs import make_env
+    from treecredit.training import agent_checks
+    from treecredit.training.agent_loop import train_agent
+
+    class Started(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Started
+
+    monkeypatch.setattr(agent_checks, "held_out_text", stop)  # what the run says just before evaluating
+    monkeypatch.setattr(CountingGrid, "RESETS", [])
+    with pytest.raises(Started):
+        train_agent(config)
+    seeds = make_env(config.env, **config.env_options).instances(np.random.default_rng(agent_checks.EVAL_SEED),
+                                                                 config.eval_problems)
+    return seeds, collections.Counter(seed for seed in CountingGrid.RESETS if seed in seeds)

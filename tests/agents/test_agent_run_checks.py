@@ -92,3 +92,13 @@ def test_the_cli_trains_an_own_env_named_module_colon_class(tmp_path, capsys):
           "--out", str(out)])
     printed = capsys.readouterr().out
     assert "2 held-out instances of the env's 8" in printed and (out / "checkpoint.pt").exists()
+
+
+def test_the_checks_before_a_run_reset_each_held_out_instance_once(tmp_path, monkeypatch):
+    from agent_helpers import held_out_resets, tiny_agent_config
+
+    config = tiny_agent_config(monkeypatch, tmp_path, "counting_grid", "agent_helpers:CountingGrid", eval_problems=6)
+    held_out, resets = held_out_resets(monkeypatch, config)
+    # drawn and checked once (the first instance again for its state's signature); the GPT's positions are found
+    # from those first observations, not from a second reset of every held-out instance
+    assert resets == {**dict.fromkeys(held_out, 1), held_out[0]: 2}

@@ -62,16 +62,17 @@ def test_the_default_gpt_positions_fit_textworld_and_a_given_max_len_is_checked(
 
     settings = EpisodeSettings(action_max_tokens=8)
     grid = env_factory("gridworld")()
-    assert gpt_positions(grid, eval_instances(grid, 8)[0], settings, {}) == DEFAULT_MAX_LEN
+    assert gpt_positions(eval_instances(grid, 8), settings, {}) == DEFAULT_MAX_LEN
     world = env_factory("textworld")()
-    seeds = eval_instances(world, 16)[0]
-    positions = gpt_positions(world, seeds, settings, {})
+    held = eval_instances(world, 16)
+    seeds = held.seeds
+    positions = gpt_positions(held, settings, {})
     longest = max(len(world.reset(s) + settings.turn_prefix) for s in seeds)
     assert positions % 128 == 0 and longest + 1 + settings.max_episode_tokens <= positions < longest + 530
     with pytest.raises(ValueError, match=rf"^sampler_options: --sampler-option max_len=768 \(agent episodes\): "
                                          rf"max_len: .*exceed the model's 768 positions\. Fix: pass --sampler-option "
                                          rf"max_len={positions} or more"):
-        gpt_positions(world, seeds, settings, {"max_len": 768})
+        gpt_positions(held, settings, {"max_len": 768})
 
 
 def test_compare_env_refuses_a_max_len_the_episodes_do_not_fit_before_the_warm_start(tmp_path, capsys):

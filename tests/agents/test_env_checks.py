@@ -162,3 +162,27 @@ def test_a_run_records_where_its_own_env_came_from_and_imports_it_from_any_folde
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(home.resolve()))])
     again = TrainConfig(**asdict(config))
     assert again.env == "tc_own_env_b:Walk" and "tc_own_env_b" in sys.modules
+
+
+def test_an_agent_config_adds_its_recorded_module_folders_once(tmp_path, monkeypatch):
+    from treecredit import user_modules
+    from treecredit.rewards import load
+    from treecredit.training.config import TrainConfig
+
+    added = []
+    real = user_modules.add_module_folders
+
+    def counting(folders):
+        added.append(dict(folders))
+        real(folders)
+
+    monkeypatch.setattr(user_modules, "add_module_folders", counting)
+    monkeypatch.setattr(load, "add_module_folders", counting)  # the old place, re-exported
+    monkeypatch.setattr(user_modules, "_FOLDERS", {})
+    folders = {"tc_recorded_nowhere": str(tmp_path)}
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    TrainConfig(env="gridworld", estimator="rtmc", out=str(tmp_path / "run"), group_size=2, module_folders=folders)
+    assert added == [folders]
+    added.clear()
+    TrainConfig(out=str(tmp_path / "run2"), group_size=2, module_folders=folders)  # a task run: once too
+    assert added == [folders]

@@ -91,3 +91,19 @@ def test_train_env_with_a_local_hugging_face_model_runs_end_to_end(tmp_path, cap
                         (["--sampler-option", "max_len=512"], "max_len")):
         assert main([*args[:-3], str(tmp_path / "other"), "--no-tensorboard", "--no-progress", *flags]) == 2
         assert f"{name}: " in capsys.readouterr().err
+
+
+def test_the_hugging_face_position_check_resets_no_held_out_instance_again(tmp_path, monkeypatch):
+    from agent_helpers import held_out_resets
+
+    from treecredit.training.config import TrainConfig
+
+    model, tok = tiny_agent_model()
+    model.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    config = TrainConfig(env="agent_helpers:CountingGrid", model=str(tmp_path / "model"), estimator="rtmc",
+                         eval_problems=6, prompts_per_step=2, group_size=2, max_new_tokens=4, minibatches=1,
+                         env_options={"max_turns": 2}, sampler_options={"max_episode_tokens": 80},
+                         out=str(tmp_path / "run"), progress=False, tensorboard=False)
+    held_out, resets = held_out_resets(monkeypatch, config)
+    assert resets == {**dict.fromkeys(held_out, 1), held_out[0]: 2}  # the draw's resets, nothing more

@@ -15,7 +15,7 @@ def test_warm_start_draws_no_held_out_instance(tmp_path, monkeypatch):
                          eval_problems=40, cache_dir=str(tmp_path), progress=False, tensorboard=False)
     env_fn = env_factory("gridworld", size=3, holes=0.0)   # few distinct maps: random draws hit held-out ones
     probe = env_fn()
-    _, held_out = agent_loop.eval_instances(probe, config.eval_problems)
+    held_out = agent_loop.eval_instances(probe, config.eval_problems).keys
     drawn = []
 
     def fake_warm_start(policy, make_env, instances, **kwargs):

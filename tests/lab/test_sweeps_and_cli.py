@@ -109,3 +109,10 @@ def test_a_best_gain_without_a_significant_interval_says_so():
     assert _unsure({"tree_gain_lo": 2.7}, "tree") == ""
     assert _unsure({"tree_gain_lo": float("nan")}, "tree") == " (not significant at 95 %)"
     assert _unsure({"tree_gain_lo": 0.9}, "tree") == _unsure({}, "tree") == " (not significant at 95 %)"
+
+
+def test_a_sweep_named_twice_runs_once_through_the_python_api_too():
+    once = run_sweeps(["turns"], size="tiny", seed=1, progress=False)
+    twice = run_sweeps(["turns", "turns"], size="tiny", seed=1, progress=False)
+    assert json.dumps(twice, sort_keys=True) == json.dumps(once, sort_keys=True)
+    assert cells(["map", "turns", "map"]) == cells(["map", "turns"])

@@ -166,20 +166,21 @@ def stop_by_signal(argv: list, out: Path, signum: int) -> None:
     assert json.loads((out / "config.json").read_text())["steps"] == 100000
 
 
-def test_export_refuses_a_used_out_folder_and_a_damaged_checkpoint(tmp_path, capsys):
+def test_export_refuses_a_used_out_folder_and_a_small_gpt_run_before_reading_its_checkpoint(tmp_path, capsys):
     from treecredit.cli import main
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text("{}")
+    (run / "config.json").write_text("{}")  # a small-GPT run (the default model)
     path = _save(run, 1)
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "keep.txt").write_text("mine")
     assert main(["export", str(run), "--out", str(tmp_path / "used")]) == 2
     assert "out: " in capsys.readouterr().err and (tmp_path / "used" / "keep.txt").read_text() == "mine"
-    path.write_bytes(path.read_bytes()[:-10])
+    path.write_bytes(path.read_bytes()[:-10])  # the checkpoint is not read: config.json refuses the run first
     assert main(["export", str(run), "--out", str(tmp_path / "new")]) == 2
-    assert f"{path} is truncated" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "run: the run trained the small GPT, which has no Hugging Face format" in err and "truncated" not in err
 
 
 def test_a_run_folder_without_a_checkpoint_points_to_resume_and_overwrite(tiny_config):
@@ -243,15 +244,15 @@ def test_a_module_reward_resumes_from_another_folder_without_it_on_the_path(tiny
                                                                            capsys):
     import importlib
 
+    from treecredit import user_modules
     from treecredit.cli import main
-    from treecredit.rewards import load
 
     name = f"tc_reward_{os.getpid()}"
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / f"{name}.py").write_text(
         "def score(prompts, completions, **kw):\n    return [float(len(c) % 2) for c in completions]\n")
     monkeypatch.setattr(sys, "path", [str(tmp_path / "mine"), *sys.path])  # restored afterwards
-    monkeypatch.setattr(load, "_FOLDERS", {}, raising=False)
+    monkeypatch.setattr(user_modules, "_FOLDERS", {})
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--steps", "1", "--reward", f"{name}:score@0.5", "--warm-start-steps", "0",
             "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--prompts-per-step", "2", "--group-size", "2",

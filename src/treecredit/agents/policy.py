@@ -12,7 +12,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 from treecredit.agents.batch import pack_episodes
 from treecredit.agents.episodes import EnvCallFailed, Episode, EpisodeSettings, encodable, env_call
 
@@ -57,7 +57,7 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
     except EnvCallFailed as failed:  # named and re-raised: the warm start cannot go on without the env
         exc, name = failed.error, type(env).__name__
         during = f"{turn}, action {action!r}" if action is not None else turn
-        problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")  # a checked return value says its fix
+        problem, fix = split_fix(str(exc))  # a checked return value says its fix
         fix = fix or f"fix {name}.{failed.method} (play that instance by hand: env.reset({seed}), then " \
                      "env.step(...) with its expert_action())"
         raise ValueError(f"env: {name} failed in the warm start (a scripted expert episode of instance {seed}, "

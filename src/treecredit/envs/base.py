@@ -43,7 +43,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from treecredit._validation import check_choice, fail
+from treecredit._validation import check_choice, fail, split_fix
 from treecredit.signatures import action_signature, normalize_action, state_signature
 
 SIGNATURE_MODES = ("state", "observation", "history", "episode")
@@ -217,7 +217,7 @@ class TextEnv(ABC):
             try:
                 signature = state_signature(key)
             except ValueError as exc:
-                name, problem = type(self).__name__, str(exc).rstrip(".").partition(". Fix: ")[0]
+                name, problem = type(self).__name__, split_fix(str(exc))[0]
                 fail(f"{name}.state_key()", f"returned {key!r:.120}, which has no canonical form ({problem})",
                      f"make {name}.state_key() return the exact state as dicts, lists, tuples, str, numbers, bool "
                      "or None")

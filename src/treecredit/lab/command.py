@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from treecredit import estimators
     from treecredit.lab.claims import all_claims, summary_lines
     from treecredit.lab.report import summary_markdown, write_report
-    from treecredit.lab.sweeps import SIZES, run_sweeps
+    from treecredit.lab.sweeps import SIZES, run_sweeps, sweep_names
     from treecredit.lab.token_map import map_summary_lines
     from treecredit.training.out_folder import check_out_folder
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if (out / "report.md").exists() and not args.overwrite:
         fail("--out", f"{str(out)!r} already holds a lab report", "pass --overwrite to replace it, or another --out")
     size = args.size or ("full" if args.full else "quick")
-    args.sweeps = list(dict.fromkeys(args.sweeps))  # `--sweeps map map` runs the map once, not its cells twice
+    args.sweeps = sweep_names(args.sweeps)  # as run_sweeps runs them: `--sweeps map map` once
     start = time.perf_counter()
     records = run_sweeps(args.sweeps, size=size, full=args.full, seed=args.seed, mc_rollouts=args.mc_rollouts,
                          progress=not args.no_progress)

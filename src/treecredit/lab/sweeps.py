@@ -72,11 +72,19 @@ def _pair(sweep: str, env: str, args: dict, budget_b: int, levels: int) -> list[
     return [Cell(sweep, env, key, "iid", budget_b ** levels), Cell(sweep, env, key, "tree", budget_b, levels)]
 
 
-def cells(sweeps=SWEEPS, full: bool = False) -> list[Cell]:
-    """The cells of the requested sweeps (``full`` adds larger branchings, budgets and depths)."""
-    out: list[Cell] = []
+def sweep_names(sweeps) -> list[str]:
+    """``sweeps``, each checked (one of :data:`SWEEPS`) and named once, in the order given: ``["map", "map"]``
+    runs the map's cells once, not twice."""
     for sweep in sweeps:
         check_choice(sweep, SWEEPS, "sweeps")
+    return list(dict.fromkeys(sweeps))
+
+
+def cells(sweeps=SWEEPS, full: bool = False) -> list[Cell]:
+    """The cells of the requested sweeps, each sweep once (``full`` adds larger branchings, budgets and
+    depths)."""
+    out: list[Cell] = []
+    for sweep in sweep_names(sweeps):
         if sweep == "headline":
             out += _pair(sweep, "token", BASE_TOKEN, 4, 2)
             out.append(Cell(sweep, "token", tuple(sorted(BASE_TOKEN.items())), "tree", 2, 4))

@@ -2,7 +2,8 @@
 
 ``NAME`` is a built-in (``math``, ``exact``, ``numeric``, ``code``) or a name given to
 :func:`register_reward`; a ``module:function`` spec imports the module (from ``sys.path``, which
-includes the current folder, then from the folder a run recorded, :func:`add_module_folders`) and takes
+includes the current folder, then from the folder a run recorded,
+:func:`~treecredit.user_modules.add_module_folders`) and takes
 the attribute. The two forms cannot be confused: after the
 colon, options contain ``=`` and a function name cannot.
 """
@@ -11,16 +12,14 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from collections.abc import Callable
 
 from treecredit._validation import did_you_mean, fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
-from treecredit.user_modules import import_user_module, module_root
+from treecredit.user_modules import add_module_folders as add_module_folders  # re-exported: its old place
+from treecredit.user_modules import import_user_module, module_root, recorded_folder
 
 _REGISTERED: dict[str, Callable] = {}
-_FOLDERS: dict[str, str] = {}
-"""Module name → the folder a run recorded it was imported from (:func:`add_module_folders`)."""
 
 
 def register_reward(name: str, fn: Callable) -> Callable:
@@ -88,7 +87,7 @@ def load_function(target: str, argument: str = "reward") -> Callable:
         fail(argument, f"unknown reward {target!r}{hint or did_you_mean(target, reward_names())}",
              f"pass one of {reward_names()}, or module:function for your own (TRL convention)")
     module = import_user_module(module_name, target, argument, f"train ... --reward {target}",
-                                _FOLDERS.get(module_name, ""))
+                                recorded_folder(module_name))
     fn = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
@@ -116,15 +115,6 @@ def module_folders(targets) -> dict[str, str]:
         if root:
             folders[module_name] = root
     return folders
-
-
-def add_module_folders(folders: dict) -> None:
-    """Let ``module:function`` targets import from the ``folders`` a run recorded (:func:`module_folders`),
-    after the current folder and ``PYTHONPATH``: a resumed run finds its reward from any working folder."""
-    for module_name, folder in folders.items():
-        _FOLDERS[module_name] = folder
-        if folder not in sys.path:
-            sys.path.append(folder)
 
 
 def make_reward(spec, argument: str = "reward") -> tuple[str, Callable, float]:

@@ -16,11 +16,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 from treecredit.rewards.failed import ALL_FAILED_STOP_STEPS
 
 HELD_OUT_SHARE = 4
@@ -69,7 +69,7 @@ def checked_reset(env, seed: int, during: str) -> str:
         name = type(env).__name__
         if isinstance(exc, ValueError) and str(exc).startswith(f"{name}."):
             raise  # TextEnv.reset's own check names the env class and its fix
-        problem = str(exc).rstrip(".").partition(". Fix: ")[0]
+        problem = split_fix(str(exc))[0]
         raise ValueError(f"env: {name}.reset({seed}) raised {type(exc).__name__}: {problem} ({during}). Fix: fix "
                          f"{name}.reset (play that instance by hand: env.reset({seed})).") from exc
 
@@ -166,7 +166,7 @@ def check_signature(env, seed: int) -> None:
         if isinstance(exc, ValueError) and str(exc).startswith(f"{name}."):
             raise  # TextEnv.signature's own message names the env class and state_key()
         method = "state_key()" if env.signature_mode == "state" else f"signature({env.signature_mode!r})"
-        problem = str(exc).rstrip(".").partition(". Fix: ")[0]
+        problem = split_fix(str(exc))[0]
         fail(f"{name}.{method}", f"fails on the first state of instance {seed} ({type(exc).__name__}: {problem})",
              f"make {name}.state_key() return the exact state as dicts, lists, tuples, str, numbers, bool or None"
              if method == "state_key()" else f"fix {name} so that its signature can be computed")
@@ -221,16 +221,17 @@ DEFAULT_MAX_LEN = 768
 env's episodes need more (:func:`gpt_positions`)."""
 
 
-def gpt_positions(probe, eval_seeds: list[int], settings, agent: dict) -> int:
+def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
     """The small GPT's positions for an agent run: ``agent['max_len']`` (``--sampler-option max_len``) when
     given, refused (``ValueError`` naming ``sampler_options`` and the flag) when the longest held-out first
-    observation plus ``max_episode_tokens`` does not fit in it; else :data:`DEFAULT_MAX_LEN`, or, for an env
+    observation (``held.observations``, as :func:`eval_instances` drew them: no env reset here) plus
+    ``max_episode_tokens`` does not fit in it; else :data:`DEFAULT_MAX_LEN`, or, for an env
     whose episodes need more (TextWorld's first observations run to ≈ 780 characters, which with the default
     ``max_episode_tokens=400`` need 1,185), that need rounded up to a multiple of 128 (1,280 for TextWorld's
     defaults)."""
     from treecredit.training.config import option_flag_named
 
-    longest = max(len(probe.reset(seed) + settings.turn_prefix) for seed in dict.fromkeys(eval_seeds))
+    longest = max(len(observation + settings.turn_prefix) for observation in held.observations.values())
     if "max_len" in agent:
         with option_flag_named(agent, "sampler_options", "--sampler-option", "agent episodes"):
             check_room("max_len", int(agent["max_len"]), longest, settings, "characters",
@@ -241,19 +242,30 @@ def gpt_positions(probe, eval_seeds: list[int], settings, agent: dict) -> int:
     return max(DEFAULT_MAX_LEN, -(-(longest + 1 + settings.max_episode_tokens) // 128) * 128)
 
 
-def eval_instances(probe, n: int) -> tuple[list[int], set]:
-    """The ``n`` held-out instance seeds (fixed by ``EVAL_SEED``) and the set of their ``instance_key``.
+class HeldOut(NamedTuple):
+    """An agent run's held-out instances, as :func:`eval_instances` drew them."""
+
+    seeds: list[int]
+    """The ``n`` seeds drawn (fixed by ``EVAL_SEED``), one evaluation episode each; a seed may repeat."""
+    keys: set
+    """Their ``instance_key()``s: the instances training never draws."""
+    observations: dict[int, str]
+    """The first observation of each distinct seed (what its reset returned), for the positions checks."""
+
+
+def eval_instances(probe, n: int) -> HeldOut:
+    """The ``n`` held-out instance seeds, the set of their ``instance_key`` and their first observations.
 
     Checks the env on the way, before any work (:mod:`treecredit.training.agent_checks`): its return values
     (``TextEnv.reset``), that instances are told apart and some are left for training, and that the first
     state has a signature (``state_key()``)."""
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
-    held_out = set()
+    held_out, observations = set(), {}
     for seed in dict.fromkeys(seeds):  # a seed is one instance: each distinct seed reset once
-        checked_reset(probe, seed, "drawing the held-out instances before any work")
+        observations[seed] = checked_reset(probe, seed, "drawing the held-out instances before any work")
         key = probe.instance_key()
         check_instance_key(probe, key, seed)
         held_out.add(key)
     check_instances(probe, held_out, n)
     check_signature(probe, seeds[0])
-    return seeds, held_out
+    return HeldOut(seeds, held_out, observations)

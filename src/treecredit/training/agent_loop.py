@@ -29,6 +29,7 @@ from treecredit._validation import fail
 from treecredit.training.agent_checks import (  # noqa: F401 — the pre-run env checks, also importable from here
     DEFAULT_MAX_LEN,
     EVAL_SEED,
+    HeldOut,
     check_room,
     draw_instances,
     eval_instances,
@@ -102,14 +103,14 @@ def warm_start_env_options(env: str, options: dict) -> dict:
 
 
 def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int | None = None,
-                       eval_split: tuple[list[int], set] | None = None):
+                       eval_split: HeldOut | None = None):
     """The agent GPT warm-started on noisy expert episodes (cached), a random one without warm start, or
     the local Hugging Face model of ``--model`` (no warm start, as in task runs).
 
     ``max_len``: the GPT's positions when the caller has already found them with :func:`gpt_positions`
-    (which resets the env on every held-out instance); ``None`` finds them here. ``eval_split``: the held-out
-    ``(seeds, instance keys)`` when the caller has already drawn and checked them with :func:`eval_instances`
-    (every held-out reset again); ``None`` draws them here.
+    from the held-out first observations; ``None`` finds them here. ``eval_split``: the held-out instances when
+    the caller has already drawn and checked them with :func:`eval_instances` (every held-out reset again);
+    ``None`` draws them here.
 
     The warm start draws its instances outside the held-out set (:func:`eval_instances`).
     """
@@ -120,9 +121,9 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
 
         return build_policy(config, None, log)
     env = env_fn()
-    eval_seeds, held_out = eval_instances(env, config.eval_problems) if eval_split is None else eval_split
+    held = eval_instances(env, config.eval_problems) if eval_split is None else eval_split
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
-             "max_len": gpt_positions(env, eval_seeds, settings, agent) if max_len is None else max_len}
+             "max_len": gpt_positions(held, settings, agent) if max_len is None else max_len}
 
     def build():
         return agent_gpt(seed=config.warm_start_seed, **model)
@@ -140,7 +141,7 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
            "held_out_eval": config.eval_problems}
 
     def instances(rng, n: int) -> list[int]:
-        return draw_instances(env, rng, n, held_out)
+        return draw_instances(env, rng, n, held.keys)
 
     def train(policy, on_step):
         return warm_start_agent(policy, env_fn, instances, steps=config.warm_start_steps,
@@ -234,14 +235,15 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     probe = env_fn()
     # the env's checks (held-out draw against its pool, instance and state keys) and the GPT's positions
     # before the folder is touched: a refused run leaves an earlier one (--overwrite) as it was
-    eval_seeds, held_out = eval_instances(probe, config.eval_problems)
+    held = eval_instances(probe, config.eval_problems)
+    eval_seeds, held_out = held.seeds, held.keys
     smaller = "a smaller --sampler-option max_episode_tokens"
     max_len = None
     if config.model == "gpt":  # before the warm start; one character is one token
-        max_len = gpt_positions(probe, eval_seeds, settings, agent)
+        max_len = gpt_positions(held, settings, agent)
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
-    policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, (eval_seeds, held_out))
+    policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, held)
     policy.compile_decode = config.compile_decode
     from treecredit.models.hf_load import model_positions
 
@@ -250,7 +252,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     if limit:
         from treecredit.agents.episodes import encodable
 
-        longest = max(len(encodable(policy, probe.reset(s) + settings.turn_prefix)) for s in dict.fromkeys(eval_seeds))
+        longest = max(len(encodable(policy, observation + settings.turn_prefix))
+                      for observation in held.observations.values())
         check_room("max_episode_tokens", int(limit), longest, settings, "tokens",
                    f"pass {smaller}, or a model with more positions")
     reference = None

@@ -40,9 +40,10 @@ def _agent_warm_key(config: TrainConfig, max_len: int | None) -> str:
 
 def agent_positions(config: TrainConfig) -> int | None:
     """The small GPT's positions for ``config``'s agent runs (:func:`~treecredit.training.agent_loop.
-    gpt_positions`, which refuses a ``--sampler-option max_len`` the episodes do not fit in and resets the env
-    on every held-out instance); None for a Hugging Face model. Found once, before the warm start, and passed
-    on to :func:`warm_start_agent`, as ``train_agent`` does."""
+    gpt_positions`, which refuses a ``--sampler-option max_len`` the episodes do not fit in), from the held-out
+    instances drawn (:func:`~treecredit.training.agent_checks.eval_instances`, a reset of each); None for a
+    Hugging Face model. Found once, before the warm start, and passed on to :func:`warm_start_agent`, as
+    ``train_agent`` does."""
     if config.model != "gpt":
         return None
     from treecredit.agents.episodes import EpisodeSettings
@@ -52,7 +53,7 @@ def agent_positions(config: TrainConfig) -> int | None:
 
     episode_options, agent = split_sampler_options(config.sampler_options)
     probe = env_factory(config.env, **config.env_options)()
-    return gpt_positions(probe, eval_instances(probe, config.eval_problems)[0],
+    return gpt_positions(eval_instances(probe, config.eval_problems),
                          EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options), agent)
 
 

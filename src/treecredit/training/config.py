@@ -245,10 +245,12 @@ class TrainConfig:
         if self.minibatch_split == "groups" and self.minibatches > self.prompts_per_step:
             fail("minibatches", f"is {self.minibatches}, more than the {self.prompts_per_step} groups of a batch "
                  "(minibatch_split=groups)", "pass fewer minibatches or minibatch_split=rows")
-        from treecredit.rewards.load import add_module_folders, module_folders
+        from treecredit.rewards.load import module_folders
         from treecredit.tasks import task_flag_named, task_from_config
+        from treecredit.user_modules import add_module_folders
 
-        add_module_folders(self.module_folders)  # a resumed run: where its reward was imported from
+        if not self.env:  # an agent run's were added by check_agent_config, before its env was made
+            add_module_folders(self.module_folders)  # a resumed run: where its reward was imported from
         with task_flag_named(self):
             task_from_config(self)  # bad task, dataset, reward options fail here, with their own message
         checker = self.task_options.get("step_checker") if isinstance(self.task_options, dict) else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import warnings
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 
 _IDS = [[1, 2, 3, 4, 5, 6], [1, 2, 3, 7, 8, 9], [1, 2, 3, 4, 5, 6], [1, 2, 3, 7, 8, 0]]
 _NODES = [[0, 0, 0, 1, 1, 1], [0, 0, 0, 2, 2, 2], [3, 3, 3, 4, 4, 4], [3, 3, 3, 5, 5, -1]]  # two forks at 3
@@ -95,8 +95,7 @@ def _shown(value) -> str:
 def _refuse(config, exc: Exception, task=None, arm: tuple[str, set] | None = None):
     from treecredit.tasks import delimiter_text_fix
 
-    text = str(exc).strip().rstrip(".")
-    problem, _, fix = text.partition(". Fix: ")
+    problem, fix = split_fix(str(exc).strip())
     name, sep, rest = problem.partition(": ")
     where = "checked on a small test batch before any work"
     argument = "estimator_options" if arm is None else f"arm {arm[0]!r}"

@@ -25,7 +25,7 @@ import dataclasses
 import re
 import warnings
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 
 UNIT = (0.0, 1.0)
 """The range checked: what a Bernoulli-scaled estimator (TreeRPO's ``scale="bernoulli"``) accepts."""
@@ -63,7 +63,7 @@ def needs_unit_rewards(config, task=None) -> str | None:
     for rewards in _OUTSIDE:
         message = refusal(rewards)
         if message is not None and message.startswith("rewards:"):
-            return message.rstrip(".").partition(". Fix: ")[2] or "pass rewards in [0, 1]"
+            return split_fix(message)[1] or "pass rewards in [0, 1]"
     return None
 
 
