@@ -1,11 +1,12 @@
 """Several reward functions with weights, called TRL's way, with failures counted instead of fatal.
 
 r(completion) = Σ_f w_f · r_f(completion) over the functions that returned a number. Following TRL, a
-function returning None means "does not apply here" and is left out of the sum; when every function
-returned None, or one raised or returned something other than a finite number (text such as ``"1"``,
-NaN, ±inf: logged naming the function), the completion has no reward: :meth:`RewardSet.__call__` gives None for it,
-which the trainer turns into a zero advantage (the row is counted in ``reward_failed`` and logged).
-A function that returns a list of the wrong length, or no list, is a bug in it and raises ``ValueError``.
+function returning None for a completion means "does not apply here" and is left out of the sum; when every
+function returned None, or one raised or returned something other than a finite number (text such as ``"1"``,
+NaN, ±inf: logged naming the function), the completion has no reward: :meth:`RewardSet.__call__` gives None
+for it, which the trainer turns into a zero advantage (the row is counted in ``reward_failed`` and logged).
+A function that returns a list of the wrong length, or no list (a bare None too: a missing ``return``), is a
+bug in it and raises ``ValueError``.
 The first ``max_logged`` failures are logged (a warning each), then one line says that further ones are
 only counted. :meth:`RewardSet.probing` marks calls the functions on a small batch before training (preflight).
 """
@@ -57,6 +58,7 @@ class RewardSet:
         self.logged = 0
         self._probing: dict | None = None  # during probe(): function name → [calls raised, completions]
         self._held_out = False  # within held_out(): an evaluation, where a failed reward trains nothing
+        self.probe_failures = 0  # failures noted by the last probe (probing())
 
     @property
     def names(self) -> list[str]:
@@ -101,8 +103,10 @@ class RewardSet:
 
     def _as_list(self, name: str, values, n: int) -> list:
         """``values`` (what ``name`` returned for ``n`` completions) as a list; refuses a non-sequence."""
-        if values is None:
-            return [None] * n
+        if values is None:  # a bare None, not a list of Nones: the function almost always lacks its return
+            fail(self.argument, f"{name} returned None, not a list of {n} values (missing return?)",
+                 "end the function with return [...], one float (or None: does not apply) per completion "
+                 "(TRL's convention)")
         if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
             fail(self.argument, f"{name} returned {type(values).__name__} {values!r}, not a list of {n} values",
                  "return a list with one float (or None) per completion, in order (TRL's convention)")
@@ -113,13 +117,15 @@ class RewardSet:
         """Within it, calls are a probe (preflight, before any training work) of ``n`` completions: nothing
         is counted or logged. A function that returns a wrong number of values or no list raises as always;
         on leaving, when ``solutions`` (the completions were worked solutions, which a reward must be able
-        to score), one that raised on every completion is refused, naming it."""
+        to score), one that raised on every completion is refused, naming it. ``probe_failures`` is then the
+        number of failures (raised, or no finite number) the probe noted."""
         self._probing = {}
         try:
             yield self
             raised = dict(self._probing)
         finally:
             self._probing = None
+        self.probe_failures = sum(errors for errors, _ in raised.values())
         for name, (errors, last) in raised.items():
             if solutions and errors >= n:
                 kwargs = ("add **kwargs to its parameters (it is called with every dataset column as a keyword, "
