@@ -253,8 +253,8 @@ def check_rewards(task) -> list | None:
     :data:`PROBE_PROBLEMS` problems, so that a function returning a wrong number of values (or no list: a
     bare None is a missing ``return``), or raising on every solution, is refused naming it now, not after the
     model is loaded and the first rollout sampled (:meth:`treecredit.rewards.RewardSet.probing`); when every
-    function returned None for every (non-empty) solution, a warning says so. Returns the solutions' weighted rewards (None
-    where they failed), for :func:`~treecredit.training.reward_range.check_reward_range`; tasks without
+    function returned None for every (non-empty) solution, a warning says so. Returns the solutions' weighted
+    rewards (None where they failed), for :func:`~treecredit.training.reward_range.check_reward_range`; tasks without
     reward functions: nothing probed, None."""
     reward_set, rewards_of = getattr(task, "_reward_set", None), getattr(task, "rewards_of", None)
     if reward_set is None or not callable(rewards_of):
