@@ -1,5 +1,6 @@
 """Checks of a user's dataset that :class:`~treecredit.tasks.dataset.DatasetTask` makes before any model
-loads: cells that hold no prompt (``None``, ``''``), and rewards that need a column the dataset lacks
+loads: cells that hold no prompt (``None``, ``''``) or a conversation that ends with its answer (an assistant
+message), and rewards that need a column the dataset lacks
 (``math``/``exact``/``numeric`` or a function with a required ``answer`` parameter on a dataset without
 answers; ``code`` without a ``test`` column)."""
 
@@ -30,6 +31,25 @@ def _text(value) -> str:
     return value if isinstance(value, str) else "".join(str(m) for m in value)
 
 
+def ends_with_answer(value) -> bool:
+    """Whether ``value`` is a conversation (TRL's conversational format) whose last message is the assistant's:
+    an SFT row (TRL's ``messages``), whose final turn is the answer."""
+    return isinstance(value, list) and bool(value) and isinstance(value[-1], dict) \
+        and value[-1].get("role") == "assistant"
+
+
+def answered_rows(rows: list[dict], column: str) -> list[int]:
+    """Numbers (counting from 1, in file order) of the rows whose ``column`` is a conversation that ends with an
+    assistant message (:func:`ends_with_answer`)."""
+    return [number for number, row in enumerate(rows, 1) if ends_with_answer(row.get(column))]
+
+
+def _shown(numbers: list[int]) -> str:
+    """``row 4`` or ``rows 4, 6`` (the first :data:`SHOWN_ROWS`, then how many more)."""
+    more = f" and {len(numbers) - SHOWN_ROWS} more" * (len(numbers) > SHOWN_ROWS)
+    return f"row{'s' * (len(numbers) > 1)} " + ", ".join(map(str, numbers[:SHOWN_ROWS])) + more
+
+
 def check_cells(rows: list[dict], columns: dict[str, str], where: str) -> None:
     """Refuse rows of ``where`` (a description of the file) whose prompt is null or empty (``str(None)`` would
     make it the text ``'None'``), naming the option, the column and the first :data:`SHOWN_ROWS` row numbers.
@@ -38,11 +58,16 @@ def check_cells(rows: list[dict], columns: dict[str, str], where: str) -> None:
     out: ``datasets`` reads an empty cell as None)."""
     column = columns.get("prompt_column", "")
     bad = blank_rows(rows, column) if column else []
-    if not bad:
-        return
-    shown = ", ".join(map(str, bad[:SHOWN_ROWS])) + (f" and {len(bad) - SHOWN_ROWS} more" * (len(bad) > SHOWN_ROWS))
-    fail("prompt_column", f"column {column!r} is null or empty in {len(bad)} of the {len(rows)} rows of {where} "
-         f"(row{'s' * (len(bad) > 1)} {shown}, counting from 1 in file order)", "drop those rows or give them a prompt")
+    if bad:
+        fail("prompt_column", f"column {column!r} is null or empty in {len(bad)} of the {len(rows)} rows of {where} "
+             f"({_shown(bad)}, counting from 1 in file order)", "drop those rows or give them a prompt")
+    answered = answered_rows(rows, column) if column else []
+    if answered:
+        fail("prompt_column", f"column {column!r} holds conversations that end with an assistant message in "
+             f"{len(answered)} of the {len(rows)} rows of {where} ({_shown(answered)}, counting from 1 in file order): "
+             "an SFT conversation, whose final turn is the answer, which the model would see in its prompt",
+             "drop the final assistant turn from the prompt; put the answer in an answer column (--task-option "
+             "answer_column=NAME)")
 
 
 def _base(fn):
