@@ -278,3 +278,29 @@ def test_a_conversation_ending_with_its_answer_is_refused_as_a_prompt_and_not_of
     task = DatasetTask(path=jsonl(tmp_path / "both2.jsonl", rows), prompt_column="question", held_out=0)
     assert {str(p.prompt) for p in task.train_problems} == {f"{i}+2=" for i in range(6)}  # no answer in sight
 
+
+@pytest.mark.parametrize("model, options, advice", [
+    ("gpt", {}, "pass --warm-start-steps 0, or"),
+    ("gpt", {"warm_start_steps": 0}, None),
+    ("hf-folder", {}, None),  # a Hugging Face model has no warm start by default: no advice
+    ("hf-folder", {"hf_warm_start_steps": 20}, "pass --hf-warm-start-steps 0, or"),
+])
+def test_the_warm_start_advice_for_a_dataset_without_answers_matches_the_model(tmp_path, capsys, monkeypatch, model,
+                                                                                options, advice):
+    from types import SimpleNamespace
+
+    from treecredit.tasks import task_from_config
+    from treecredit.training.config import TrainConfig
+
+    monkeypatch.setenv(_NOTED_ENV, "")
+    path = jsonl(tmp_path / "bare.jsonl", CODE)
+    defaults = {name: getattr(TrainConfig, name) for name in ("task", "warm_start_steps", "hf_warm_start_steps")}
+    task_from_config(SimpleNamespace(**{**defaults, **options}, model=model, dataset=path, reward=["code"],
+                                     task_options={}))  # the fields it reads, without a model folder
+    note = capsys.readouterr().out
+    assert note.startswith(f"note: dataset {path!r} has no 'answer' column"), note
+    if advice is None:
+        assert "warm start" not in note and "warm-start" not in note, note
+    else:
+        assert f"a supervised warm start would teach the model to answer nothing: {advice}" in note, note
+        assert "--hf-warm-start-steps" not in note.replace(advice, ""), note  # one form, the model's

@@ -6,6 +6,7 @@ answers; ``code`` without a ``test`` column)."""
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import os
@@ -111,6 +112,12 @@ def check_rewards_have_columns(items: list, columns: list[str], has_answers: boo
                  "another reward")
 
 
+WARM_START_FLAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("warm_start_flag", default=None)
+"""The flag that turns off the run's supervised warm start, for :func:`note_no_answers`: ``--warm-start-steps
+0`` (the small GPT's), ``--hf-warm-start-steps 0`` (a Hugging Face model's), '' for a run without one, None
+(the default) when not known (a ``DatasetTask`` built from Python): set by
+:func:`treecredit.tasks.task_from_config` while it builds the task."""
+
 _NOTED_ENV = "TREECREDIT_NO_ANSWERS_NOTED"
 """Datasets already noted as having no answers, in this process and the processes it starts (``compare``'s
 workers build each run's task again)."""
@@ -118,15 +125,18 @@ workers build each run's task again)."""
 
 def note_no_answers(path: str, columns: list[str], solutions: bool = True) -> None:
     """Print, once per dataset file, that it has no ``answer`` column and so no answers; without ``solutions``
-    (no ``solution_column``) also that a supervised warm start would learn empty answers."""
+    (no ``solution_column``) also that a supervised warm start would learn empty answers, with the flag that
+    turns off the run's warm start (:data:`WARM_START_FLAG`; nothing when the run has none)."""
     noted = os.environ.get(_NOTED_ENV, "").split(os.pathsep)
     key = os.path.abspath(path)
     if key in noted:
         return
     os.environ[_NOTED_ENV] = os.pathsep.join([*filter(None, noted), key])
+    flag = WARM_START_FLAG.get()
+    flag = "--warm-start-steps 0 (a Hugging Face model: --hf-warm-start-steps 0)" if flag is None else flag
     print(f"note: dataset {path!r} has no 'answer' column (its columns are {columns}), so it has no reference "
           "answers: rewards get no answer=, and held-out pass@1 is the mean reward (no success test). Pass "
           "--task-option answer_column=NAME if a column holds them, or answer_column= to say there are none."
-          + ("" if solutions else " It has no worked solutions either (no solution_column), so a supervised warm "
-             "start would teach the model to answer nothing: pass --warm-start-steps 0 (a Hugging Face model: "
-             "--hf-warm-start-steps 0), or --task-option solution_column=NAME."), flush=True)
+          + ("" if solutions or not flag else " It has no worked solutions either (no solution_column), so a "
+             f"supervised warm start would teach the model to answer nothing: pass {flag}, or --task-option "
+             "solution_column=NAME."), flush=True)
