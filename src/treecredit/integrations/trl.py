@@ -55,7 +55,7 @@ try:
 except ImportError as error:  # the optional extra is missing
     raise ImportError("treecredit.integrations.trl needs TRL: pip install 'treecredit[trl]' (trl>=0.26).") from error
 
-from treecredit._validation import check_choice, fail
+from treecredit._validation import check_choice, fail, split_fix
 from treecredit.integrations._grpo_layout import (
     check_trainer_estimator,
     completion_rewards,
@@ -66,9 +66,12 @@ from treecredit.integrations._grpo_layout import (
 from treecredit.integrations._trl_checks import (
     check_branching_options,
     check_leaf_scorers,
+    check_reward_range,
     tree_sampler,
+    trl_reward_fix,
     warn_unapplied_trl_settings,
 )
+from treecredit.registry import get_estimator
 from treecredit.step_text import first_response_text, step_ends_from_text, warn_if_no_steps
 
 SAMPLERS = ("iid", "tree")
@@ -100,7 +103,10 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             empty or non-text ``step_pattern``, or a regex that matches the empty string;
             ``branching_options`` that is not a dict or holds a value the strategy refuses
             (``branching_options['NAME']``); an estimator that needs what TRL cannot give
-            (``vine``: Monte Carlo values) or this configuration does not (step ends or a tree); or
+            (``vine``: Monte Carlo values) or this configuration does not (step ends or a tree); an estimator
+            that needs rewards in [0, 1] (``treerpo``'s default ``scale="bernoulli"``) with reward functions
+            whose weighted sum can leave [0, 1] (``reward_weights`` summing to more than 1, a negative one, a
+            reward model); or
             ``sampler="tree"`` with a ``num_generations`` (or ``num_generations_eval``) the branching cannot
             grow as one tree, colocated vLLM's tensor parallelism or sleep mode, tools, or a generation
             setting the tree sampler does not apply (``top_k``, ``min_p``, ``repetition_penalty``).
@@ -136,6 +142,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         if self._score_leaves:
             check_leaf_scorers(trl_args.get("reward_funcs"))
         self._rollout_input = rollout_input(estimator, self.estimator_options, sampler, step_pattern)
+        check_reward_range(estimator, self.estimator_options, self._rollout_input, trl_args.get("reward_funcs"),
+                           trl_args.get("args"))
         warn_unused_structure(estimator, self.estimator_options, sampler, step_pattern)
         warn_unapplied_trl_settings(trl_args.get("args"), estimator, self.estimator_options)
         self._inputs = None
@@ -287,15 +295,24 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                                "_calculate_rewards; this TRL version is not supported (tested with trl 1.16).")
         num_generations = self.num_generations if self.model.training else self.num_generations_eval
         rollout = self._rollout_options(output, all_ids, all_mask)
-        advantages = grouped_completion_advantages(
-            self.estimator,
-            completion_ids=all_ids,
-            completion_mask=all_mask,
-            rewards=completion_rewards(rewards_per_func, self.reward_weights),
-            num_generations=num_generations,
-            **rollout,
-            **self.estimator_options,
-        )
+        try:
+            advantages = grouped_completion_advantages(
+                self.estimator,
+                completion_ids=all_ids,
+                completion_mask=all_mask,
+                rewards=completion_rewards(rewards_per_func, self.reward_weights),
+                num_generations=num_generations,
+                **rollout,
+                **self.estimator_options,
+            )
+        except ValueError as error:  # a reward range the estimator refuses: its fix in this trainer's terms
+            problem, fix = split_fix(str(error))
+            if not (problem.startswith("rewards:") and "[0, 1]" in problem and fix):
+                raise
+            raise ValueError(f"{problem} (the weighted sum of the reward functions, at global step "
+                             f"{self.state.global_step}). Fix: "
+                             f"{trl_reward_fix(fix, self.estimator_options, get_estimator(self.estimator).options)}."
+                             ) from error
         self._log_rollout_metrics(advantages, all_ids, all_mask, num_generations, rollout)
         start = accelerator.process_index * ids.shape[0]
         return advantages[start:start + ids.shape[0], : ids.shape[1]]
