@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -36,6 +37,15 @@ _FIND = object()  # token_end_offsets: look the pieces up from decode
 NO_STEPS = "no step boundary"
 """The key of :func:`warn_if_no_steps`'s warning in a run's ``shown`` set."""
 _TAIL = 80  # characters of a sample response that warn_if_no_steps quotes
+_CHECKED: list = [None]  # a weak reference to the step ends warn_if_no_steps was last given
+
+
+def checked_by_host(step_ends: Any) -> bool:
+    """Whether ``step_ends`` (the object itself) is the one :func:`warn_if_no_steps` was last given: a host
+    that checked its step ends then passes them on, and :func:`treecredit.compute_advantages` does not warn
+    about them a second time."""
+    ref = _CHECKED[0]
+    return ref is not None and step_ends is not None and ref() is step_ends
 
 
 def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]:
@@ -193,6 +203,12 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     return ends
 
 
+def works_on_steps(spec) -> bool:
+    """Whether the estimator ``spec`` works on steps: it declares ``steps`` in its ``requires`` or accepts a
+    ``step_ends`` option (``grpo``, ``rloo`` do neither)."""
+    return any("steps" in need.split("|") for need in spec.requires) or "step_ends" in spec.options
+
+
 def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, *, source: str = "",
                      fix: str = "", pattern: Any = None, sample: str | Callable[[], str | None] | None = None,
                      shown: set | None = None) -> bool:
@@ -225,8 +241,12 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     """
     from treecredit.registry import get_estimator
 
+    try:
+        _CHECKED[0] = weakref.ref(step_ends)
+    except TypeError:  # None, a list: nothing to remember
+        _CHECKED[0] = None
     spec = get_estimator(estimator)
-    if not (any("steps" in need.split("|") for need in spec.requires) or "step_ends" in spec.options):
+    if not works_on_steps(spec):
         return False
     if shown is not None and NO_STEPS in shown:
         return False
