@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +69,7 @@ def _load_checkpoint(run: Path, log):
     except ValueError as exc:
         if not str(exc).startswith("resume: "):
             raise
-        problem = str(exc).split(". Fix:")[0].removeprefix("resume: ")
+        problem = split_fix(str(exc))[0].removeprefix("resume: ")
         fail("run", f"cannot export: {problem}",
              f"export another run, or train this one anew (`treecredit train --config {run / 'config.json'} "
              "--overwrite`)")
@@ -91,14 +91,14 @@ def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, ove
     _check_out(out, overwrite)
     _check_run(run)
     config = _read_config(run)
-    if not merge_lora and config.model != "gpt" and not config.lora_rank:
-        fail("keep_adapters", "the run trained all weights (lora_rank 0), so it has no LoRA adapters to keep",
-             "drop --keep-adapters; the export holds the full trained model")
-    state = _load_checkpoint(run, log)
-    if config.model == "gpt":
+    if config.model == "gpt":  # from config.json, before the checkpoint is read
         fail("run", "the run trained the small GPT, which has no Hugging Face format",
              "export runs of --model <Hugging Face folder, .gguf file or smollm2>; the small GPT's weights are "
              "in checkpoint.pt")
+    if not merge_lora and not config.lora_rank:
+        fail("keep_adapters", "the run trained all weights (lora_rank 0), so it has no LoRA adapters to keep",
+             "drop --keep-adapters; the export holds the full trained model")
+    state = _load_checkpoint(run, log)
     policy = build_policy(config, task_from_config(config), log, for_checkpoint=True)  # no warm start
     policy.module.load_state_dict(state["model"])
     folder = export_pretrained(policy, out, merge_lora=merge_lora)

@@ -167,6 +167,9 @@ def test_compare_runs_agent_arms_with_their_own_options(tmp_path, capsys):
         f"warm start: 2 supervised steps on expert episodes (cached afterwards at {found})"
         for found in sorted((tmp_path / "cache").glob("agent-warmstart-*.pt"))]
     assert len(lines) == 2 and lines[1].startswith("warm start: 2 steps done, final loss ")
+    for run in ("grpo-seed0", "rtmc_env.signature_observation_lr_1e-3_-seed1"):  # in each run's log.txt too
+        logged = (out / "runs" / run / "log.txt").read_text()
+        assert all(f"compare, before its runs: {line}" in logged for line in lines), logged
     result = json.loads((out / "results.json").read_text())
     label = "rtmc[env.signature=observation,lr=1e-3]"
     assert result["metrics"][0] == "eval_success" and set(result["estimators"]) == {"grpo", label}

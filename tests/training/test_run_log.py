@@ -155,3 +155,30 @@ def test_reward_logger_lines_are_kept_and_a_session_keeps_at_most_max_entries(tm
         "log.txt: 3 entries written this session; further ones are left out (the run's output still shows them)",
         "run ended"]
     assert "my_rewards:f raised" in caplog.text  # the logger's own output is unchanged
+
+
+def test_the_config_folder_note_is_in_the_runs_log(tmp_path, capsys):
+    import json
+
+    from treecredit.cli import main
+
+    (tmp_path / "copy").mkdir()  # a run folder copied elsewhere: its config.json still names the old out
+    (tmp_path / "copy" / "config.json").write_text(json.dumps(tiny(tmp_path, steps=1, sampler="iid").to_dict()))
+    (tmp_path / "copy" / "metrics.jsonl").write_text("")
+    assert main(["train", "--config", str(tmp_path / "copy" / "config.json")]) == 0
+    note = next(line for line in capsys.readouterr().err.splitlines() if "names out" in line)
+    said = entries(tmp_path / "run" / "log.txt")
+    assert said[0].startswith("run started: ") and said[1] == note  # the run the note is about keeps it
+
+
+def test_the_compile_note_is_in_the_runs_log(tmp_path, monkeypatch, capsys):
+    from treecredit.models import compiled_step
+    from treecredit.training.loop import train
+
+    monkeypatch.setattr(compiled_step, "compiled", lambda fn: fn)  # the step run eagerly: compiling takes ~20 s
+    monkeypatch.setattr(compiled_step, "_seen", set())
+    train(tiny(tmp_path, steps=1, sampler="iid", compile_decode="on"))
+    assert "treecredit: compiling the decoding step" in capsys.readouterr().err
+    assert sum(e.startswith("treecredit: compiling the decoding step of a ") for e in
+               entries(tmp_path / "run" / "log.txt")) == 1
+    assert not compiled_step.NOTE_LISTENERS  # the run's log listens only while the run runs

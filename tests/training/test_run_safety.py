@@ -166,20 +166,21 @@ def stop_by_signal(argv: list, out: Path, signum: int) -> None:
     assert json.loads((out / "config.json").read_text())["steps"] == 100000
 
 
-def test_export_refuses_a_used_out_folder_and_a_damaged_checkpoint(tmp_path, capsys):
+def test_export_refuses_a_used_out_folder_and_a_small_gpt_run_before_reading_its_checkpoint(tmp_path, capsys):
     from treecredit.cli import main
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text("{}")
+    (run / "config.json").write_text("{}")  # a small-GPT run (the default model)
     path = _save(run, 1)
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "keep.txt").write_text("mine")
     assert main(["export", str(run), "--out", str(tmp_path / "used")]) == 2
     assert "out: " in capsys.readouterr().err and (tmp_path / "used" / "keep.txt").read_text() == "mine"
-    path.write_bytes(path.read_bytes()[:-10])
+    path.write_bytes(path.read_bytes()[:-10])  # the checkpoint is not read: config.json refuses the run first
     assert main(["export", str(run), "--out", str(tmp_path / "new")]) == 2
-    assert f"{path} is truncated" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "run: the run trained the small GPT, which has no Hugging Face format" in err and "truncated" not in err
 
 
 def test_a_run_folder_without_a_checkpoint_points_to_resume_and_overwrite(tiny_config):

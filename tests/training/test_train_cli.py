@@ -77,6 +77,12 @@ def test_compare_end_to_end(tmp_path, capsys):
     for arm in results["estimators"].values():
         assert arm["generated_tokens"] <= 40
         assert arm["curve_mean"][-1] == arm["final"]["eval_sampled_pass1"]["mean"]
+    # the shared warm start, trained by compare before its runs (in this process), is in every run's log.txt
+    for log in (out / "runs").glob("*/log.txt"):
+        text = log.read_text()
+        assert "compare, before its runs: warm start: 5 supervised steps (cached afterwards at " in text, log
+        assert text.index("run started: ") < text.index("compare, before its runs: warm start: 5 steps done")
+    assert len(list((out / "runs").glob("*/log.txt"))) == 4
 
 
 def test_compare_refuses_an_existing_comparison_and_resumes_it(tmp_path, capsys):

@@ -50,6 +50,9 @@ SETTINGS = ("auto", "on", "off")
 _compiled: dict = {}
 _seen: set = set()  # run()'s keys called once already
 _failed: weakref.WeakSet = weakref.WeakSet()  # modules whose compilation failed under "auto": eager from then on
+NOTE_LISTENERS: list = []
+"""Callables also given the note :func:`run` prints when it compiles (a training run's ``RunLog`` adds its
+``write`` while the run runs: the note reaches the run's log.txt)."""
 _sizes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module → its parameter count
 
 
@@ -148,9 +151,12 @@ def run(fn, key, dynamic: list, *args, module=None, setting="on"):
     if module is not None:
         size = _size(module)
         of_size = f" of a {parameter_count_text(size)}-parameter model" if size else ""
-        print(f"treecredit: compiling the decoding step{of_size} "
-              "with torch.compile (once per process: about a minute the first time, seconds from TorchInductor's "
-              "disk cache; compile_decode='off' / --compile-decode off skips it)", file=sys.stderr, flush=True)
+        note = (f"treecredit: compiling the decoding step{of_size} with torch.compile (once per process: about a "
+                "minute the first time, seconds from TorchInductor's disk cache; compile_decode='off' / "
+                "--compile-decode off skips it)")
+        print(note, file=sys.stderr, flush=True)
+        for listener in list(NOTE_LISTENERS):  # a training run's log.txt
+            listener(note)
     duck, fx_config.use_duck_shape = fx_config.use_duck_shape, False
     try:
         out = compiled(fn)(*args)

@@ -44,6 +44,10 @@ READ_BACK, RESUMED, RUN_ANEW = "read back from disk", "resumed from a checkpoint
 """How each run of a ``compare --resume`` was done (it says so per run and at the end)."""
 
 
+WARM_START_PREFIX = "compare, before its runs: "
+"""What starts the lines of a comparison's warm start in the log.txt of each run that starts from it."""
+
+
 def default_jobs(n_runs: int) -> int:
     """Processes to use: one per core (``os.cpu_count()``), never more than there are runs."""
     return max(1, min(os.cpu_count() or 1, n_runs))
@@ -86,13 +90,16 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
     ``how`` = ``(what, detail)``: :data:`READ_BACK` (finished already), :data:`RESUMED` (from a checkpoint)
     or :data:`RUN_ANEW`, and the step it was at.
 
-    ``job`` = ``(label, seed, config[, train keyword arguments such as resume/overwrite/resume_fix[, arm]])``;
-    ``arm``: the arm's number, whose reward warnings are shown once per arm (:func:`_arm_warning`; else they are
-    silenced, as the run's other lines are). A run stopped by a signal stops the comparison (it is not a
-    failing arm): it raises :class:`~treecredit.training.stopping.RunInterrupted`, as does a run whose
-    comparison was stopped before it started (:func:`~treecredit.training.stopping.stop_asked`)."""
+    ``job`` = ``(label, seed, config[, train keyword arguments such as resume/overwrite/resume_fix[, arm[,
+    entries]]]])``; ``arm``: the arm's number, whose reward warnings are shown once per arm (:func:`_arm_warning`;
+    else they are silenced, as the run's other lines are); ``entries``: what the comparison said about the run
+    before it (its warm start's lines), for its log.txt (:func:`~treecredit.training.run_log.carried`). A run
+    stopped by a signal stops the comparison (it is not a failing arm): it raises
+    :class:`~treecredit.training.stopping.RunInterrupted`, as does a run whose comparison was stopped before it
+    started (:func:`~treecredit.training.stopping.stop_asked`)."""
     import signal
 
+    from treecredit.training.run_log import carried
     from treecredit.training.stopping import RunInterrupted, stop_asked
 
     label, seed, config, *more = job
@@ -109,7 +116,7 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
 
         flags["on_resume"] = resumed
     try:
-        with _reward_lines_named(label, seed):
+        with _reward_lines_named(label, seed), carried(config.out, more[2] if len(more) > 2 else []):
             records = _train_run(config, flags)
     except RunInterrupted:
         raise
@@ -182,6 +189,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     from treecredit.tasks import task_from_config
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run, holds_run
+    from treecredit.training.run_log import recording
     from treecredit.training.stopping import RunInterrupted, StopAll, StoppedAtOnce
 
     configs = arm_configs(base, arms)
@@ -190,14 +198,17 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                   "--resume`, the command in its report.md; only a larger --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
     # resumed: the runs that had started continue, the others (new seeds or arms, not reached yet) start
-    jobs_list = [(label, seed, configs[label].replaced(seed=seed, token_budget=budget, steps=0, progress=False,
-                                                       out=str(folder)),
-                  {"resume": resume and holds_run(folder), "overwrite": overwrite, "resume_fix": resume_fix},
-                  arms.index(label))
-                 for (label, seed), folder in folders.items()]
+    jobs_list: list[tuple] = [
+        (label, seed, configs[label].replaced(seed=seed, token_budget=budget, steps=0, progress=False,
+                                              out=str(folder)),
+         {"resume": resume and holds_run(folder), "overwrite": overwrite, "resume_fix": resume_fix},
+         arms.index(label))
+        for (label, seed), folder in folders.items()]
     for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
         _in_arm(f"arm {label!r}", check_arm_budget, label, config, budget)
     shared = _shared_fields(configs)  # an error about one of these is no fault of the arm it was checked in
+    said: dict = {}  # per warm start (its key): its lines, for the log.txt of every run that starts from it
+    arm_said: dict[str, list[str]] = {}  # per arm: the lines of its warm start
     if base.env:
         for job in jobs_list:
             _in_arm(_where(job), check_agent_run, job[2], **job[3], shared=shared)
@@ -205,26 +216,28 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         for label, config in configs.items():
             if _positions_key(config) not in found:
                 found[_positions_key(config)] = _in_arm(f"arm {label!r}", agent_positions, config, shared=shared)
-        warmed = set()
-        for config in configs.values():  # once per distinct warm start (a second call would only load it)
+        for label, config in configs.items():  # once per distinct warm start (a second call would only load it)
             max_len = found[_positions_key(config)]
             key = _agent_warm_key(config, max_len)
-            if key not in warmed:
-                warmed.add(key)
+            if key not in said:
+                said[key] = []
                 with torch_threads(config.threads):  # as the run itself would train it (its cache key)
-                    warm_start_agent(config, log, max_len=max_len)
+                    warm_start_agent(config, recording(log, said[key], WARM_START_PREFIX), max_len=max_len)
+            arm_said[label] = said[key]
         configs = {}
     for job in jobs_list if not base.env else []:  # every run before any work
         _in_arm(_where(job), check_run, job[2], **job[3], shared=shared)
-    warm_keys = set()
-    for config in configs.values():  # warm start once per distinct policy, into the cache
+    for label, config in configs.items():  # warm start once per distinct policy, into the cache
         key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
                config.n_layer, config.n_head, config.n_embd, config.warm_start_steps, config.warm_start_batch,
                config.warm_start_lr, config.warm_start_seed, config.max_new_tokens)
-        if key not in warm_keys:
-            warm_keys.add(key)
+        if key not in said:
+            said[key] = []
             with torch_threads(config.threads):  # as the run itself would train it (its cache key)
-                build_policy(config, task_from_config(config), log)  # the run's own task, --dataset included
+                # the run's own task, --dataset included
+                build_policy(config, task_from_config(config), recording(log, said[key], WARM_START_PREFIX))
+        arm_said[label] = said[key]
+    jobs_list = [(*job, arm_said.get(job[0], [])) for job in jobs_list]
     jobs = default_jobs(len(jobs_list)) if jobs is None else max(1, min(jobs, len(jobs_list)))
     log(f"compare: {len(jobs_list)} run{'s' * (len(jobs_list) != 1)} ({len(arms)} arm{'s' * (len(arms) != 1)} × "
         f"{len(seeds)} seed{'s' * (len(seeds) != 1)}), {jobs} at a time")
@@ -329,7 +342,7 @@ def _in_arm(where: str, check, *args, shared: frozenset = frozenset(), **kwargs)
         argument, _, rest = str(exc).partition(": ")
         where = "a global setting, the same in every arm" if argument in shared else where
         if argument in shared and argument in PER_ARM_FIXES:  # the train fix (drop the flag) would drop it everywhere
-            rest = rest.partition(" Fix: ")[0] + " Fix: " + PER_ARM_FIXES[argument]
+            rest = f"{split_fix(rest)[0]}. Fix: {PER_ARM_FIXES[argument]}"
         raise ValueError(f"{argument} ({where}): {rest}") from None
 
 

@@ -3,8 +3,10 @@
 Every training run (``treecredit train``, task or agent, and each run of ``treecredit compare``) writes there
 its start line, the notes and warnings it prints (through its ``log``/``warn`` callbacks: :meth:`RunLog.tee`),
 the Python warnings raised while it runs and the ``treecredit.rewards`` logger's lines (a reward function
-that raised), where it resumed, and how it ended (its last step and held-out result, or the error or signal
-that stopped it). A fresh run (and ``--overwrite``) starts the file anew; ``--resume`` appends to it.
+that raised), the note that the decoding step is being compiled, what the command said about the run before it
+began (:func:`carried`: ``train``'s ``--config`` folder note, ``compare``'s warm start), where it resumed, and
+how it ended (its last step and held-out result, or the error or signal that stopped it). A fresh run (and
+``--overwrite``) starts the file anew; ``--resume`` appends to it.
 
 Progress bars are not written (they go to stderr directly, never through ``log``), and a message is cleaned
 of what only a terminal uses: the text before a carriage return (what the terminal overwrites), ANSI escape
@@ -15,6 +17,7 @@ is said once on stderr and the run goes on without its file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -32,6 +35,8 @@ _STAMP = "%Y-%m-%d %H:%M:%S"
 _STAMP_WIDTH = 19
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _REWARD_LOGGER = "treecredit.rewards"
+_CARRIED: dict[str, list[str]] = {}
+"""Entries said about the run in a folder (the key) before its :class:`RunLog` was made (:func:`carried`)."""
 
 
 def clean_lines(text: str) -> list[str]:
@@ -56,16 +61,17 @@ class RunLog:
     too (the warnings still show as before; each run starts with fresh once-only filters, so a warning shown
     by an earlier run of the same process is shown, and logged, again). Entries written before :meth:`begin`
     (the run's checks, before its folder is ready) are kept and written when it opens the file, or dropped
-    when the checks refuse the run (no file is made then). Leaving by an exception writes what stopped the run
-    (a signal's ``stopped by SIGINT ...``, or ``error: <Type>: ...``) before the file closes; the exception
-    goes on."""
+    when the checks refuse the run (no file is made then); so are the entries :func:`carried` holds for ``out``,
+    before them. Inside it, the compile note of the decoding step (:mod:`treecredit.models.compiled_step`) is
+    written too. Leaving by an exception writes what stopped the run (a signal's ``stopped by SIGINT ...``, or
+    ``error: <Type>: ...``) before the file closes; the exception goes on."""
 
     def __init__(self, out, *, resume: bool) -> None:
         self.path = Path(out) / LOG_NAME
         self.mode = "a" if resume else "w"
         self.file = None
         self.began = False
-        self.pending: list[str] = []
+        self.pending: list[str] = _CARRIED.pop(_folder_key(out), [])
         self.entries = 0
         self._catch = None
 
@@ -148,6 +154,9 @@ class RunLog:
 
         warnings.showwarning = showwarning
         logging.getLogger(_REWARD_LOGGER).addFilter(self._logged)
+        from treecredit.models import compiled_step
+
+        compiled_step.NOTE_LISTENERS.append(self.write)
         return self
 
     def _logged(self, record: logging.LogRecord) -> bool:
@@ -160,6 +169,10 @@ class RunLog:
 
     def __exit__(self, kind, exc, tb) -> None:
         logging.getLogger(_REWARD_LOGGER).removeFilter(self._logged)
+        from treecredit.models import compiled_step
+
+        with contextlib.suppress(ValueError):
+            compiled_step.NOTE_LISTENERS.remove(self.write)
         if self._catch is not None:
             self._catch.__exit__(kind, exc, tb)
             self._catch = None
@@ -181,6 +194,39 @@ def _entry(text) -> str:
         return ""
     indent = " " * (_STAMP_WIDTH + 2)
     return f"{time.strftime(_STAMP)}  {lines[0]}\n" + "".join(f"{indent}{line}\n" for line in lines[1:])
+
+
+def log_entry(text) -> str:
+    """``text`` as a log entry timestamped now (for :func:`carried`); '' when it has no line to keep."""
+    return _entry(text)
+
+
+def recording(log, entries: list[str], prefix: str = ""):
+    """``log`` that also keeps each line it is given, with ``prefix``, as a log entry timestamped now, in
+    ``entries`` (for :func:`carried`)."""
+    def both(*parts, **options):
+        entry = log_entry(prefix + " ".join(str(part) for part in parts))
+        if entry:
+            entries.append(entry)
+        return log(*parts, **options)
+
+    return both
+
+
+@contextlib.contextmanager
+def carried(out, entries: list[str]):
+    """Within it, the :class:`RunLog` of the run in folder ``out`` (the first one made) writes ``entries``
+    (:func:`log_entry`) after its start line: what the command said about the run before the run began."""
+    key = _folder_key(out)
+    _CARRIED[key] = [*_CARRIED.get(key, []), *(entry for entry in entries if entry)]
+    try:
+        yield
+    finally:
+        _CARRIED.pop(key, None)
+
+
+def _folder_key(out) -> str:
+    return str(Path(out).expanduser().resolve())
 
 
 def start_line(config, resume: bool) -> str:

@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from treecredit.training.loop import train
+    from treecredit.training.run_log import carried, log_entry
     from treecredit.training.run_summary import report_agent_run, report_task_run
     from treecredit.training.stopping import RunInterrupted
 
@@ -118,14 +119,15 @@ def run(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     try:
-        if config.env:  # multi-turn agent training (docs/agents.md)
-            from treecredit.training.agent_loop import train_agent
+        with carried(config.out, [log_entry(note)]):  # the note is the run's too: its log.txt keeps it
+            if config.env:  # multi-turn agent training (docs/agents.md)
+                from treecredit.training.agent_loop import train_agent
 
-            check_task_fields_unset(config)
+                check_task_fields_unset(config)
 
-            return report_agent_run(config, train_agent(config, resume=args.resume, overwrite=args.overwrite))
-        check_tree_fields_unused(config)
-        records = train(config, resume=args.resume, overwrite=args.overwrite)
+                return report_agent_run(config, train_agent(config, resume=args.resume, overwrite=args.overwrite))
+            check_tree_fields_unused(config)
+            records = train(config, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
         print(f"treecredit train: {stop}", file=sys.stderr)
         return stop.exit_code
