@@ -1,7 +1,7 @@
-"""TreeCreditGRPOTrainer and the range of TRL's rewards: an estimator that needs rewards in [0, 1]
-(TreeRPO's default ``scale="bernoulli"``) is refused when the trainer is built if the weighted reward
-functions can leave [0, 1]; a reward that leaves it during training stops with the fix in the trainer's
-terms (``estimator_options``), not the CLI's flags."""
+"""TreeCreditGRPOTrainer and TRL's rewards: an estimator that needs rewards in [0, 1] (TreeRPO's default
+``scale="bernoulli"``) is refused when the trainer is built if the weighted reward functions can leave
+[0, 1]; a reward that leaves it during training stops with the fix in the trainer's terms
+(``estimator_options``), not the CLI's flags. GRPOConfig ``scale_rewards="none"`` becomes ``norm_by_std=False``."""
 
 import re
 import sys
@@ -77,3 +77,43 @@ def test_a_reward_leaving_the_unit_interval_during_training_names_the_trainers_f
                     r"weighted sum of the reward functions, at global step 0\)\. Fix: pass estimator_options="
                     r"\{'step_tokens': 2, 'scale': 'std'\} or \{'step_tokens': 2, 'scale': 'none'\}", message), message
     assert "--estimator-option" not in message and "treecredit train" not in message
+
+
+def _built_quietly(tmp_path, model, **kwargs):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = _build(tmp_path, model, count_a, **kwargs)
+    return trainer, [str(w.message) for w in caught if "does not apply GRPOConfig" in str(w.message)]
+
+
+@pytest.mark.parametrize("scale", ["none", False])
+@pytest.mark.parametrize("estimator,options", [("grpo", {}), ("tempo", {}), ("spo", {}),
+                                               ("grpo", {"norm_by_std": False}), ("ibpo", {"epsilon": 0.1})])
+def test_scale_rewards_none_switches_the_group_std_off(tmp_path, trl_init, model, scale, estimator, options):
+    # as verl's norm_adv_by_std_in_grpo=False: one estimator name, the same advantages in every host
+    trainer, warned = _built_quietly(tmp_path, model, args=_args(tmp_path, scale_rewards=scale), estimator=estimator,
+                                     estimator_options=options)
+    assert trainer.estimator_options == {**options, "norm_by_std": False} and warned == []
+
+
+@pytest.mark.parametrize("estimator", ["grpo", "spo"])
+def test_trls_default_scale_rewards_keeps_the_estimators_own_default(tmp_path, trl_init, model, estimator):
+    trainer, warned = _built_quietly(tmp_path, model, args=_args(tmp_path, scale_rewards="group"), estimator=estimator)
+    assert trainer.estimator_options == {} and warned == []
+
+
+def test_scale_rewards_none_against_norm_by_std_true_is_refused_naming_both(tmp_path, trl_init, model):
+    with pytest.raises(ValueError, match=r"^estimator_options\['norm_by_std'\]: is True, but GRPOConfig "
+                                         r"scale_rewards='none' asks for no division .*Fix: drop one of them"):
+        _build(tmp_path, model, count_a, args=_args(tmp_path, scale_rewards="none"), estimator="tempo",
+               estimator_options={"norm_by_std": True})
+    assert trl_init == []
+
+
+def test_scale_rewards_the_estimator_cannot_apply_is_still_warned_about(tmp_path, trl_init, model):
+    trainer, warned = _built_quietly(tmp_path, model, args=_args(tmp_path, scale_rewards="none"), estimator="treerpo",
+                                     estimator_options={"scale": "std"}, step_pattern="\n\n")
+    assert trainer.estimator_options == {"scale": "std"}
+    assert len(warned) == 1 and "'treerpo' has no norm_by_std option" in warned[0]

@@ -1,6 +1,7 @@
 """Checks of TreeCreditGRPOTrainer's configuration that need TRL's settings, run when the trainer is built
 (before TRL loads the model): the tree sampler against TRL's generation settings and group sizes, the
-reward functions adaptive branching calls while trees grow, and TRL settings the trainer does not apply.
+reward functions adaptive branching calls while trees grow, TRL's ``scale_rewards`` (applied as ``norm_by_std``
+where the estimator has it) and TRL settings the trainer does not apply, and the range of the rewards.
 
 Each refusal is the project's ``ValueError`` (``<argument>: <problem>. Fix: <fix>.``); a branching option
 the sampler refuses is named ``branching_options['NAME']``.
@@ -116,19 +117,44 @@ def _check_tree_group(sampler, name: str, size: int) -> None:
              "branching_options")
 
 
+def scale_rewards_options(args, estimator: str, options: dict) -> dict:
+    """``options`` with GRPOConfig's ``scale_rewards="none"`` (or False) applied: ``norm_by_std=False`` where the
+    estimator has that option (verl's ``norm_adv_by_std_in_grpo=False`` does the same), so that one
+    estimator name gives the same advantages in TRL, verl and treecredit's trainer. TRL's default ``"group"``
+    (True) keeps the estimator's own default (off for ``spo``); ``"batch"`` is not applied (warned about).
+
+    Raises:
+        ValueError: naming both, when ``estimator_options={'norm_by_std': True}`` contradicts
+            ``scale_rewards="none"``.
+    """
+    from treecredit.registry import get_estimator
+
+    scale = getattr(args, "scale_rewards", "group")
+    if scale not in ("none", False) or "norm_by_std" not in get_estimator(estimator).options:
+        return options
+    if options.get("norm_by_std", False):
+        fail("estimator_options['norm_by_std']", f"is {options['norm_by_std']!r}, but GRPOConfig scale_rewards="
+             f"{scale!r} asks for no division by the group's standard deviation",
+             "drop one of them: scale_rewards='none' alone gives norm_by_std=False")
+    return {**options, "norm_by_std": False}
+
+
 def warn_unapplied_trl_settings(args, estimator: str, options: dict) -> bool:
     """Warn (``UserWarning``, when the trainer is built) about GRPOConfig settings ``args`` moved away from
-    TRL's defaults that the trainer does not apply: ``scale_rewards`` and ``multi_objective_aggregation``
-    (the estimator computes and normalises the advantages itself). Returns True when it warned."""
+    TRL's defaults that the trainer does not apply: ``scale_rewards="batch"`` (and ``"none"`` for an
+    estimator without ``norm_by_std``; :func:`scale_rewards_options` applies it to the others) and
+    ``multi_objective_aggregation`` (the estimator computes and normalises the advantages itself). Returns
+    True when it warned."""
     from treecredit.registry import get_estimator
 
     if args is None:
         return False
     unapplied = []
     scale = getattr(args, "scale_rewards", "group")
-    if scale not in ("group", True):
-        takes = "norm_by_std" in get_estimator(estimator).options
-        how = ("estimator_options={'norm_by_std': False} leaves the group's standard deviation out" if takes else
+    takes = "norm_by_std" in get_estimator(estimator).options
+    if scale not in ("group", True) and not (scale in ("none", False) and takes):
+        how = ("the estimator normalises within each group; estimator_options={'norm_by_std': False} leaves the "
+               "group's standard deviation out" if takes else
                f"{estimator!r} has no norm_by_std option; its docstring says how it scales")
         unapplied.append(f"scale_rewards={scale!r} ({how})")
     aggregation = getattr(args, "multi_objective_aggregation", "sum_then_normalize")

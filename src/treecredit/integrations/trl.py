@@ -15,8 +15,10 @@ Two methods are overridden, each calling ``super()`` first:
 Conversion (:mod:`treecredit.integrations._grpo_layout`): a completion's reward is the weighted sum of
 its reward functions; groups are consecutive blocks of ``num_generations`` completions; the response
 mask is ``completion_mask · tool_mask`` (tool output stays in the prefix with advantage 0). TRL's
-``scale_rewards`` and ``multi_objective_aggregation`` are not applied: the estimator normalises itself
-(e.g. ``estimator_options={"norm_by_std": False}``).
+``scale_rewards="none"`` (or False) becomes ``norm_by_std=False`` for estimators that have that option (as
+verl's ``norm_adv_by_std_in_grpo=False``); its default ``"group"`` keeps the estimator's own default.
+``scale_rewards="batch"`` and ``multi_objective_aggregation`` are not applied: the estimator normalises
+itself.
 
 Logging: each generation batch adds treecredit's keys (``treecredit/generated_tokens``,
 ``treecredit/branched_groups``, ``treecredit/adv_abs_mean``, ``treecredit/steps_per_response``, ...) to
@@ -67,6 +69,7 @@ from treecredit.integrations._trl_checks import (
     check_branching_options,
     check_leaf_scorers,
     check_reward_range,
+    scale_rewards_options,
     tree_sampler,
     trl_reward_fix,
     warn_unapplied_trl_settings,
@@ -106,7 +109,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             (``vine``: Monte Carlo values) or this configuration does not (step ends or a tree); an estimator
             that needs rewards in [0, 1] (``treerpo``'s default ``scale="bernoulli"``) with reward functions
             whose weighted sum can leave [0, 1] (``reward_weights`` summing to more than 1, a negative one, a
-            reward model); or
+            reward model); ``estimator_options={'norm_by_std': True}`` with GRPOConfig ``scale_rewards="none"``;
+            or
             ``sampler="tree"`` with a ``num_generations`` (or ``num_generations_eval``) the branching cannot
             grow as one tree, colocated vLLM's tensor parallelism or sleep mode, tools, or a generation
             setting the tree sampler does not apply (``top_k``, ``min_p``, ``repetition_penalty``).
@@ -116,8 +120,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             for: ``sampler="tree"`` with an estimator that reads no tree and gets no steps (``grpo``:
             one advantage per completion; ``ibpo`` without ``step_pattern``: single tokens), or with its
             own step option in ``estimator_options`` (the tree is not passed); a ``step_pattern`` that the
-            estimator takes no steps from; GRPOConfig ``scale_rewards`` or ``multi_objective_aggregation``
-            away from TRL's defaults (not applied).
+            estimator takes no steps from; GRPOConfig ``scale_rewards="batch"`` (``"none"`` for an estimator
+            without ``norm_by_std``) or ``multi_objective_aggregation`` away from TRL's default (not applied).
     """
 
     def __init__(self, *args, estimator: str, estimator_options: dict | None = None, sampler: str = "iid",
@@ -126,7 +130,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         check_choice(sampler, SAMPLERS, "sampler")
         trl_args = _bind_trl_arguments(args, kwargs)  # GRPOTrainer's arguments by name, positional ones too
         self.estimator = estimator
-        self.estimator_options = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
+        checked = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
+        self.estimator_options = scale_rewards_options(trl_args.get("args"), estimator, checked)
         if sampler != "tree" and (branching != "fixed" or check_branching_options(branching_options)):
             fail("branching", "branching and branching_options shape the tree sampler's trees; sampler="
                  f"{sampler!r} would ignore them", "pass sampler='tree', or drop branching and branching_options")
