@@ -93,6 +93,7 @@ class EstimatorSpec:
                 f"{did_you_mean(unknown[0], self.options)}. Fix: remove them; {self.name!r} accepts: {accepted}."
             )
         from treecredit._validation import check_flag, check_number, fail
+        from treecredit.step_text import short_repr
 
         out = dict(options)
         for name, default in self.defaults:
@@ -105,7 +106,7 @@ class EstimatorSpec:
                 number = check_number(value, name)
                 out[name] = int(number) if isinstance(default, int) and number == int(number) else number
             elif isinstance(default, str) and not isinstance(value, str):
-                fail(name, f"is {type(value).__name__} {value!r}, expected a string",
+                fail(name, f"is {type(value).__name__} {short_repr(value)}, expected a string",
                      f"pass {name} as a string, e.g. {name}={default!r} (the default; a string outside the "
                      "estimator's choices is refused with the list)")
         return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from treecredit._validation import fail, split_fix
 from treecredit.api import compute_advantages
-from treecredit.step_text import step_pattern_regex
+from treecredit.step_text import short_repr, step_pattern_regex
 
 
 def completion_rewards(rewards_per_func, reward_weights):
@@ -194,7 +194,8 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
     if estimator_options is None:
         estimator_options = {}
     if not isinstance(estimator_options, dict):
-        fail("estimator_options", f"is {type(estimator_options).__name__} {estimator_options!r}, not a dict",
+        fail("estimator_options", f"is {type(estimator_options).__name__} {short_repr(estimator_options)}, "
+             "not a dict",
              "pass a dict of option names to values, e.g. estimator_options={'norm_by_std': False}")
     spec = get_estimator(estimator)
     try:
@@ -212,8 +213,8 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
              "decoded completions) and drop delimiter from estimator_options")
     patterns = list(step_pattern) if isinstance(step_pattern, list | tuple) else [step_pattern]
     if step_pattern is not None and not all(isinstance(p, str | re.Pattern) for p in patterns):
-        fail("step_pattern", f"is {step_pattern!r}, not text", "pass the text that closes a step (a string, a list "
-             "of strings or a compiled regex), e.g. step_pattern='\\n\\n'")
+        fail("step_pattern", f"is {short_repr(step_pattern)}, not text", "pass the text that closes a step (a string, "
+             "a list of strings or a compiled regex), e.g. step_pattern='\\n\\n'")
     if step_pattern is not None and (not patterns or "" in patterns):
         fail("step_pattern", f"is {step_pattern!r}: an empty text marks no step end",
              "pass the text that closes a step, e.g. step_pattern='\\n\\n', or leave step_pattern=None")

@@ -13,6 +13,7 @@ import warnings
 from typing import Any
 
 from treecredit._validation import fail
+from treecredit.step_text import short_repr
 
 
 def check_leaf_scorers(reward_funcs) -> None:
@@ -27,7 +28,7 @@ def check_leaf_scorers(reward_funcs) -> None:
     for func in funcs:
         if isinstance(func, str) or not callable(func) or inspect.iscoroutinefunction(func) or hasattr(func, "forward"):
             fail("reward_funcs", f"branching='adaptive' scores each round's leaves with the reward functions while "
-                 f"the trees grow, which needs plain synchronous functions; got {func!r}",
+                 f"the trees grow, which needs plain synchronous functions; got {short_repr(func)}",
                  "pass synchronous reward functions, or use branching='fixed' or 'entropy' (they read no rewards)")
 
 
@@ -91,8 +92,8 @@ def check_branching_options(branching_options: Any) -> dict:
     if branching_options is None:
         return {}
     if not isinstance(branching_options, dict) or not all(isinstance(k, str) for k in branching_options):
-        fail("branching_options", f"is {type(branching_options).__name__} {branching_options!r}, not a dict of "
-             "option names to values", "pass e.g. branching_options={'children': 2, 'depth': 1}")
+        fail("branching_options", f"is {type(branching_options).__name__} {short_repr(branching_options)}, not a "
+             "dict of option names to values", "pass e.g. branching_options={'children': 2, 'depth': 1}")
     return dict(branching_options)
 
 
