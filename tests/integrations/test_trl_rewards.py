@@ -117,3 +117,8 @@ def test_scale_rewards_the_estimator_cannot_apply_is_still_warned_about(tmp_path
                                      estimator_options={"scale": "std"}, step_pattern="\n\n")
     assert trainer.estimator_options == {"scale": "std"}
     assert len(warned) == 1 and "'treerpo' has no norm_by_std option" in warned[0]
+
+
+def test_an_estimator_name_in_the_wrong_case_gets_the_right_one():
+    with pytest.raises(ValueError, match=r"^estimator: unknown token-level estimator 'GRPO' \(did you mean 'grpo'\?\)"):
+        TreeCreditGRPOTrainer(model=None, estimator="GRPO")
