@@ -134,6 +134,9 @@ def test_weights_add_and_none_means_not_applicable(user_module):
 def test_bad_reward_functions_are_named(user_module):
     with pytest.raises(ValueError, match="reward: .*returned 1 values for 2"):
         RewardSet([f"{user_module}:wrong_count"])(["p", "q"], ["a", "b"])
+    forgot = RewardSet([lambda prompts, completions, **kw: None])  # a bare None: a missing return, not [None]*n
+    with pytest.raises(ValueError, match=r"reward: <lambda> returned None, not a list of 2 values \(missing return"):
+        forgot(["p", "q"], ["a", "b"])
     with pytest.raises(ValueError, match="reward: module 'no_such_module_xyz' .*does not import"):
         RewardSet(["no_such_module_xyz:fn"])
     with pytest.raises(ValueError, match="reward: .*not callable"):

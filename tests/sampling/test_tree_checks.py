@@ -8,6 +8,7 @@ import torch
 from tree_helpers import tiny_gpt
 
 from treecredit.sampling.branch_stats import sampler_metrics
+from treecredit.sampling.branching import FixedBranching
 from treecredit.sampling.iid import IIDSampler
 from treecredit.sampling.tree import TreeSampler, short_groups
 from treecredit.tasks import ArithmeticTask
@@ -37,9 +38,11 @@ def test_a_replay_max_weight_below_one_is_refused_by_its_name(weight):
         TreeSampler(replay_max_weight=weight)  # even with replay off: the value is wrong either way
 
 
-@pytest.mark.parametrize("schedule", ["auto", "rounds"])
-def test_replayed_rows_and_short_groups_are_counted_and_a_new_problem_still_grows_a_full_group(schedule):
-    policy, sampler = tiny_gpt(torch.float32), TreeSampler(max_new_tokens=14, replay_leaves=4, schedule=schedule)
+@pytest.mark.parametrize("schedule, branching", [("auto", "fixed"), ("rounds", "fixed"),
+                                                  ("auto", FixedBranching())])  # a strategy object with phases
+def test_replayed_rows_and_short_groups_are_counted_and_a_new_problem_still_grows_a_full_group(schedule, branching):
+    policy = tiny_gpt(torch.float32)
+    sampler = TreeSampler(max_new_tokens=14, replay_leaves=4, schedule=schedule, branching=branching)
     first = sampler.sample(policy, TASK, PROBLEMS[:2], 8, torch.Generator().manual_seed(0))
     assert torch.bincount(first.group_ids).tolist() == [8, 8]
     assert sampler_metrics(first)["tree_replayed_rows"] == 0 and sampler_metrics(first)["tree_short_groups"] == 0

@@ -1,11 +1,12 @@
 """Several reward functions with weights, called TRL's way, with failures counted instead of fatal.
 
 r(completion) = Σ_f w_f · r_f(completion) over the functions that returned a number. Following TRL, a
-function returning None means "does not apply here" and is left out of the sum; when every function
-returned None, or one raised or returned something other than a finite number (text such as ``"1"``,
-NaN, ±inf: logged naming the function), the completion has no reward: :meth:`RewardSet.__call__` gives None for it,
-which the trainer turns into a zero advantage (the row is counted in ``reward_failed`` and logged).
-A function that returns a list of the wrong length, or no list, is a bug in it and raises ``ValueError``.
+function returning None for a completion means "does not apply here" and is left out of the sum; when every
+function returned None, or one raised or returned something other than a finite number (text such as ``"1"``,
+NaN, ±inf: logged naming the function), the completion has no reward: :meth:`RewardSet.__call__` gives None
+for it, which the trainer turns into a zero advantage (the row is counted in ``reward_failed`` and logged).
+A function that returns a list of the wrong length, or no list (a bare None too: a missing ``return``), is a
+bug in it and raises ``ValueError``.
 The first ``max_logged`` failures are logged (a warning each), then one line says that further ones are
 only counted. :meth:`RewardSet.probing` marks calls the functions on a small batch before training (preflight).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 
 from treecredit._validation import fail
@@ -27,6 +29,11 @@ PROBLEM_KEY = "treecredit_problem"
 """The column that carries each row's Problem to a task's own verifier (``--reward task``)."""
 INTERNAL_COLUMNS = (PROBLEM_KEY,)
 """Columns treecredit passes for its own rewards only; a user's function never sees them."""
+TRL_KEYWORDS = ("completion_ids", "trainer_state", "log_extra", "log_metric")
+"""The keywords TRL's trainer passes each reward function besides ``prompts``, ``completions`` and the dataset's
+columns. :class:`RewardSet` passes ``completion_ids`` when its caller gives the token ids, never the others (a
+``treecredit train`` run has no TRL trainer state or logger): a function that requires one is refused, naming
+it (:func:`not_passed_hint`). Under TRL (``treecredit.integrations``) the trainer passes all four."""
 
 
 class RewardSet:
@@ -57,14 +64,20 @@ class RewardSet:
         self.logged = 0
         self._probing: dict | None = None  # during probe(): function name → [calls raised, completions]
         self._held_out = False  # within held_out(): an evaluation, where a failed reward trains nothing
+        self.probe_failures = 0  # failures noted by the last probe (probing())
 
     @property
     def names(self) -> list[str]:
         return [name for name, _, _ in self.items]
 
-    def __call__(self, prompts: list[str], completions: list, **columns) -> list[float | None]:
-        """One weighted reward (float) or None per completion; ``columns`` are lists of the same length."""
+    def __call__(self, prompts: list[str], completions: list, *, completion_ids: list | None = None,
+                 **columns) -> list[float | None]:
+        """One weighted reward (float) or None per completion; ``columns`` are lists of the same length, and so
+        is ``completion_ids`` (each completion's token ids, passed on as TRL's ``completion_ids`` when given).
+        A function defined with ``async def`` is run to completion (TRL awaits them too)."""
         n = len(completions)
+        if completion_ids is not None:
+            columns = {**columns, "completion_ids": list(completion_ids)}
         own = columns  # internal columns (INTERNAL_COLUMNS) reach only functions marked takes_internal_columns
         public = {k: v for k, v in columns.items() if k not in INTERNAL_COLUMNS}
         totals: list[float | None] = [None] * n
@@ -72,10 +85,10 @@ class RewardSet:
         for name, fn, weight in self.items:
             columns = own if getattr(fn, "takes_internal_columns", False) else public
             try:  # one call for the whole batch, as TRL calls its reward_funcs
-                values = fn(prompts=prompts, completions=completions, **columns)
+                values = _awaited(fn(prompts=prompts, completions=completions, **columns))
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
                 if n == 1:
-                    self._note(f"{name} raised {type(exc).__name__}: {exc}", name)
+                    self._note(_raised(name, exc, columns), name)
                     broken = [True]
                     continue
                 values, raised = self._call_each(name, fn, prompts, completions, columns)
@@ -101,8 +114,10 @@ class RewardSet:
 
     def _as_list(self, name: str, values, n: int) -> list:
         """``values`` (what ``name`` returned for ``n`` completions) as a list; refuses a non-sequence."""
-        if values is None:
-            return [None] * n
+        if values is None:  # a bare None, not a list of Nones: the function almost always lacks its return
+            fail(self.argument, f"{name} returned None, not a list of {n} values (missing return?)",
+                 "end the function with return [...], one float (or None: does not apply) per completion "
+                 "(TRL's convention)")
         if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
             fail(self.argument, f"{name} returned {type(values).__name__} {values!r}, not a list of {n} values",
                  "return a list with one float (or None) per completion, in order (TRL's convention)")
@@ -113,17 +128,22 @@ class RewardSet:
         """Within it, calls are a probe (preflight, before any training work) of ``n`` completions: nothing
         is counted or logged. A function that returns a wrong number of values or no list raises as always;
         on leaving, when ``solutions`` (the completions were worked solutions, which a reward must be able
-        to score), one that raised on every completion is refused, naming it."""
+        to score), one that raised on every completion is refused, naming it. ``probe_failures`` is then the
+        number of failures (raised, or no finite number) the probe noted."""
         self._probing = {}
         try:
             yield self
             raised = dict(self._probing)
         finally:
             self._probing = None
+        self.probe_failures = sum(errors for errors, _ in raised.values())
         for name, (errors, last) in raised.items():
             if solutions and errors >= n:
                 kwargs = ("add **kwargs to its parameters (it is called with every dataset column as a keyword, "
                           "TRL's convention), or " if "unexpected keyword argument" in last else "")
+                missing = [k for k in TRL_KEYWORDS if f"treecredit does not pass {k}" in last]
+                if missing:
+                    kwargs = f"give {missing[0]} a default ({missing[0]}=None) and score without it, or "
                 fail(self.argument, f"{last}, on every one of the {n} completions",
                      f"{kwargs}fix {name} (call it by hand as {name}(prompts=[...], completions=[...], **columns)); "
                      "a completion it cannot score should get None, not an error")
@@ -145,9 +165,10 @@ class RewardSet:
         raised: list[bool] = []
         for i in range(len(completions)):
             try:
-                out = fn(prompts=[prompts[i]], completions=[completions[i]], **{k: [v[i]] for k, v in columns.items()})
+                out = _awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
+                                  **{k: [v[i]] for k, v in columns.items()}))
             except Exception as exc:  # noqa: BLE001 — as in __call__
-                self._note(f"{name} raised {type(exc).__name__}: {exc}", name)
+                self._note(_raised(name, exc, columns), name)
                 values.append(None)
                 raised.append(True)
                 continue
@@ -173,6 +194,42 @@ class RewardSet:
         if self.logged == self.max_logged:
             log.warning("reward: %d failures shown; further ones are only counted (reward_failed in "
                         "metrics.jsonl)", self.max_logged)
+
+
+def _awaited(value):
+    """``value``, or what it gives once awaited when it is awaitable (a call of an ``async def`` reward): run
+    in a new event loop, or, when one is already running in this thread (a notebook), in a worker thread."""
+    import inspect
+
+    if not inspect.isawaitable(value):
+        return value
+    import asyncio
+
+    async def result():
+        return await value
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop running here: the usual case
+        return asyncio.run(result())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, result()).result()
+
+
+def _raised(name: str, exc: Exception, passed: dict) -> str:
+    """The failure message of reward ``name`` that raised ``exc`` when called with keywords ``passed``: a
+    missing TRL keyword that treecredit did not pass (:data:`TRL_KEYWORDS`) is said to be not passed."""
+    message = f"{name} raised {type(exc).__name__}: {exc}"
+    required = re.search(r"missing \d+ required [\w-]+ arguments?: (.*)$", str(exc))
+    names = re.findall(r"'(\w+)'", required.group(1)) if isinstance(exc, TypeError) and required else []
+    keyword = next((k for k in names if k in TRL_KEYWORDS and k not in passed), None)
+    if keyword is None:
+        return message
+    ids = ", completion_ids" if "completion_ids" in passed else ""
+    return (f"{message} (treecredit does not pass {keyword}: of TRL's reward keywords it passes prompts, "
+            f"completions{ids} and the dataset's columns)")
 
 
 def _number(value) -> float | None:

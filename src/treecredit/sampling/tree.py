@@ -144,12 +144,13 @@ class TreeSampler:
         ctx = self.context(policy, task, problems, seed_from(generator))
         forest = SampledForest()
         try:
+            streams = self.schedule == "auto" and hasattr(backend, "stream") and hasattr(self.strategy, "phases")
             fresh: int | list[int] = group_size
             if self.replay is not None:  # revisited problems grow G − r (r come back replayed), new ones G
                 fresh = [group_size - self.replay.replayed_leaves(p) for p in problems]
-                if len(set(fresh)) == 1 or not isinstance(self.branching, str):  # a strategy object: one count
+                # a strategy object's grow_trees takes one count (its documented signature); its phases, one per group
+                if len(set(fresh)) == 1 or (not isinstance(self.branching, str) and not streams):
                     fresh = min(fresh)
-            streams = self.schedule == "auto" and hasattr(backend, "stream") and hasattr(self.strategy, "phases")
             grower = (StreamGrower if streams else SegmentGrower)(ctx, backend, prompts)
             before = getattr(backend, "prefill_tokens", 0), getattr(backend, "steps", 0)
             if fresh and streams:

@@ -128,12 +128,26 @@ def response_stop_strings(task, policy) -> tuple[str, ...]:
     return tuple(s for s in method(policy) if s) if callable(method) else ()
 
 
-def batch_rewards(task, problems: list, responses: list[str]) -> list[float]:
+def batch_rewards(task, problems: list, responses: list[str], completion_ids: list | None = None) -> list[float]:
     """``task.score_batch(problems, responses)`` when the task has it, else ``task.reward`` per pair (for
-    duck-typed tasks); what every sampler calls, once per batch."""
+    duck-typed tasks); what every sampler calls, once per batch. ``completion_ids`` (each response's token
+    ids), when given, go to ``score_batch`` for the reward functions (TRL's ``completion_ids``) of the tasks
+    scored by them (:class:`~treecredit.tasks.dataset.DatasetTask`, ``--reward``)."""
     if not problems:
         return []
     batch = getattr(task, "score_batch", None)
+    if callable(batch) and completion_ids is not None and _takes(batch, "completion_ids"):
+        return [float(v) for v in batch(list(problems), list(responses), completion_ids=list(completion_ids))]
     if callable(batch):
         return [float(v) for v in batch(list(problems), list(responses))]
     return [float(task.reward(p, r)) for p, r in zip(problems, responses)]
+
+
+def _takes(fn, name: str) -> bool:
+    """Whether callable ``fn`` has a parameter ``name``."""
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False

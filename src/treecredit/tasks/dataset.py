@@ -147,17 +147,21 @@ class DatasetTask(FixedProblemsTask):
             columns["answer"] = row[self.answer_column]
         return columns
 
-    def rewards_of(self, problems: list[Problem], responses: list[str]) -> list[float | None]:
-        """Rewards of a batch of (problem, response) pairs in one call of each reward function."""
+    def rewards_of(self, problems: list[Problem], responses: list[str],
+                   completion_ids: list | None = None) -> list[float | None]:
+        """Rewards of a batch of (problem, response) pairs in one call of each reward function (given
+        ``completion_ids``, each response's token ids, the functions get them as TRL's ``completion_ids``)."""
         keys = sorted({k for p in problems for k in p.data[2]})
         columns = {k: [p.data[2].get(k) for p in problems] for k in keys}
         completions = [[{"role": "assistant", "content": r}] if _is_conversation(p.data[1]) else r
                        for p, r in zip(problems, responses)]  # TRL: conversational prompt, conversational completion
-        return self._reward_set([p.data[1] for p in problems], completions, **columns)
+        return self._reward_set([p.data[1] for p in problems], completions, completion_ids=completion_ids,
+                                **columns)
 
-    def score_batch(self, problems: list[Problem], responses: list[str]) -> list[float]:
+    def score_batch(self, problems: list[Problem], responses: list[str],
+                    completion_ids: list | None = None) -> list[float]:
         """The weighted rewards of a batch, each reward function called once; NaN where they failed."""
-        return [float("nan") if v is None else float(v) for v in self.rewards_of(problems, responses)]
+        return [float("nan") if v is None else float(v) for v in self.rewards_of(problems, responses, completion_ids)]
 
     def success_of(self, problems: list[Problem], responses: list[str]) -> list[bool] | None:
         """Whether each response's final answer equals its row's answer (math-verify, the ``math`` reward):

@@ -79,8 +79,10 @@ class RewardedTask:
         self.__dict__["_last_verified"] = (list(problems), list(responses), values)
         return values
 
-    def rewards_of(self, problems: list[Problem], responses: list[str]) -> list[float | None]:
-        """The weighted rewards of a batch, each reward function called once (None where they failed)."""
+    def rewards_of(self, problems: list[Problem], responses: list[str],
+                   completion_ids: list | None = None) -> list[float | None]:
+        """The weighted rewards of a batch, each reward function called once (None where they failed);
+        ``completion_ids`` (each response's token ids), when given, reach them as TRL's ``completion_ids``."""
         prompts, completions, rows = [], [], []
         for problem, response in zip(problems, responses):
             messages = _conversation(problem.prompt)
@@ -88,11 +90,13 @@ class RewardedTask:
             completions.append([{"role": "assistant", "content": response}] if messages else response)
             rows.append({**self.task.reward_columns(problem), PROBLEM_KEY: problem})
         keys = sorted({k for row in rows for k in row if k not in ("prompts", "completions")})
-        return self._reward_set(prompts, completions, **{k: [row.get(k) for row in rows] for k in keys})
+        return self._reward_set(prompts, completions, completion_ids=completion_ids,
+                                **{k: [row.get(k) for row in rows] for k in keys})
 
-    def score_batch(self, problems: list[Problem], responses: list[str]) -> list[float]:
+    def score_batch(self, problems: list[Problem], responses: list[str],
+                    completion_ids: list | None = None) -> list[float]:
         """The weighted rewards of a batch; NaN where they failed (the trainer gives that row no advantage)."""
-        return [float("nan") if v is None else float(v) for v in self.rewards_of(problems, responses)]
+        return [float("nan") if v is None else float(v) for v in self.rewards_of(problems, responses, completion_ids)]
 
     def reward(self, problem: Problem, response: str) -> float:
         return self.score_batch([problem], [response])[0]

@@ -250,10 +250,11 @@ PROBE_PROBLEMS = 2
 
 def check_rewards(task) -> list | None:
     """Call a task's reward functions (``--reward``, a dataset's) once on the worked solutions of
-    :data:`PROBE_PROBLEMS` problems, so that a function returning a wrong number of values (or no list),
-    or raising on every solution, is refused naming it now, not after the warm start and the first
-    evaluation (:meth:`treecredit.rewards.RewardSet.probing`). Returns the solutions' weighted rewards (None
-    where they failed), for :func:`~treecredit.training.reward_range.check_reward_range`; tasks without
+    :data:`PROBE_PROBLEMS` problems, so that a function returning a wrong number of values (or no list: a
+    bare None is a missing ``return``), or raising on every solution, is refused naming it now, not after the
+    model is loaded and the first rollout sampled (:meth:`treecredit.rewards.RewardSet.probing`); when every
+    function returned None for every (non-empty) solution, a warning says so. Returns the solutions' weighted
+    rewards (None where they failed), for :func:`~treecredit.training.reward_range.check_reward_range`; tasks without
     reward functions: nothing probed, None."""
     reward_set, rewards_of = getattr(task, "_reward_set", None), getattr(task, "rewards_of", None)
     if reward_set is None or not callable(rewards_of):
@@ -269,6 +270,9 @@ def check_rewards(task) -> list | None:
         problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")
         raise ValueError(f"{problem} (checked on the worked solutions of {len(problems)} training problems "
                          f"before any work). Fix: {fix}.") from None
+    if solutions and all(s.strip() for s in solutions) and all(v is None for v in values) \
+            and not reward_set.probe_failures:
+        _warn_none_applies(reward_set.names, len(values))
     from treecredit.rewards.code import code_reward
 
     coded = any(getattr(f, "func", f) is code_reward for _, f, _ in reward_set.items)
@@ -280,6 +284,19 @@ def check_rewards(task) -> list | None:
                       "calling code_reward(prompts=[...], completions=[...], test=[...], entry_point=[...])",
                       stacklevel=2)
     return values
+
+
+def _warn_none_applies(names: list[str], n: int) -> None:
+    """Every reward function returned None ("does not apply", TRL's convention) for each of ``n`` worked
+    solutions: a run whose completions get None too trains on nothing, and its first RL step is refused
+    (:class:`~treecredit.rewards.failed.AllFailedWatch`); warned now, before any work, not refused: a
+    function that applies only to the model's own format (not the solutions') still trains."""
+    import warnings
+
+    warnings.warn(f"reward: every reward function ({', '.join(names)}) returned None (does not apply) for each of "
+                  f"the {n} worked solutions probed before any work: if none applies to the model's completions "
+                  "either, the first RL step is refused (every reward failed). Check that a right answer gets a "
+                  "number (call the function by hand on a worked solution)", stacklevel=3)
 
 
 def check_token_budget(config) -> None:

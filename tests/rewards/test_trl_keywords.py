@@ -1,0 +1,100 @@
+"""Reward functions called TRL's way: ``async def`` ones run to completion, ``completion_ids`` reach them when the
+caller has the token ids, and a TRL keyword treecredit does not pass is named as such (before any work); the TRL
+path passes every keyword of TRL's call (``TRL_KEYWORDS``)."""
+
+import asyncio
+import json
+
+import pytest
+
+from treecredit.rewards import RewardSet
+from treecredit.rewards.combine import TRL_KEYWORDS
+
+SEEN: list[dict] = []
+
+
+async def _async_length(prompts, completions, **kwargs):
+    await asyncio.sleep(0)
+    return [float(len(c)) for c in completions]
+
+
+async def _async_raises(prompts, completions, **kwargs):
+    await asyncio.sleep(0)
+    raise RuntimeError("judge unreachable")
+
+
+def _uses_ids(prompts, completions, completion_ids, **kwargs):
+    SEEN.append({"completion_ids": completion_ids, **kwargs})
+    return [-0.1 * len(ids) for ids in completion_ids]
+
+
+def _curriculum(prompts, completions, trainer_state, **kwargs):
+    return [1.0] * len(completions)
+
+
+def test_an_async_reward_function_is_awaited_and_its_failures_are_counted():
+    rewards = RewardSet([_async_length, (_async_raises, 0.5)])
+    assert rewards(["p", "q"], ["ab", "abcd"]) == [None, None]  # the raising one fails both completions
+    assert rewards.failed == 2 and "_async_raises raised RuntimeError: judge unreachable" in rewards.errors[-1]
+    assert RewardSet([_async_length])(["p", "q"], ["ab", "abcd"]) == [2.0, 4.0]
+
+
+def test_an_async_reward_function_runs_inside_a_running_event_loop():
+    async def notebook_cell():  # a notebook runs its cells inside an event loop
+        return RewardSet([_async_length])(["p"], ["abc"])
+
+    assert asyncio.run(notebook_cell()) == [3.0]
+
+
+def _dataset(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(6)))
+    return str(path)
+
+
+def test_completion_ids_reach_the_functions_when_the_token_ids_are_given(tmp_path):
+    from treecredit.tasks import DatasetTask
+    from treecredit.tasks.base import batch_rewards
+
+    task = DatasetTask(path=_dataset(tmp_path), rewards=[_uses_ids], held_out=2)
+    problems = task.held_out_problems(None, 2)
+    SEEN.clear()
+    assert batch_rewards(task, problems, ["2", "33"], completion_ids=[[5], [6, 6]]) == pytest.approx([-0.1, -0.2])
+    assert SEEN[-1]["completion_ids"] == [[5], [6, 6]] and "answer" in SEEN[-1]
+    without = RewardSet([_uses_ids])  # no ids given: the failure says that treecredit did not pass them
+    assert without(["p", "q"], ["a", "b"]) == [None, None]
+    assert without.errors[-1].endswith("missing 1 required positional argument: 'completion_ids' (treecredit does "
+                                       "not pass completion_ids: of TRL's reward keywords it passes prompts, "
+                                       "completions and the dataset's columns)"), without.errors
+
+
+@pytest.mark.parametrize("fn,keyword", [(_uses_ids, "completion_ids"), (_curriculum, "trainer_state")])
+def test_a_reward_needing_a_trl_keyword_treecredit_does_not_pass_is_refused_naming_it(tmp_path, fn, keyword):
+    from treecredit.tasks import DatasetTask
+    from treecredit.training.preflight import check_rewards
+
+    task = DatasetTask(path=_dataset(tmp_path), rewards=[fn], held_out=2)
+    with pytest.raises(ValueError) as info:
+        check_rewards(task)
+    message = str(info.value)
+    assert f"missing 1 required positional argument: '{keyword}' (treecredit does not pass {keyword}: of TRL's " \
+           "reward keywords it passes prompts, completions and the dataset's columns), on every one of the 2" \
+           in message, message
+    assert f"Fix: give {keyword} a default ({keyword}=None) and score without it, or fix" in message, message
+
+
+def test_the_trl_path_passes_every_trl_keyword():
+    from treecredit.integrations.trl_tree import score_with_reward_funcs
+
+    seen = {}
+
+    def record(prompts, completions, **kwargs):
+        seen.update(kwargs)
+        return [1.0] * len(completions)
+
+    class Chars:
+        def encode(self, text, add_special_tokens=False):
+            return [ord(c) for c in text]
+
+    score_with_reward_funcs([record], [1.0], Chars(), [{"prompt": "1+1=", "answer": "2"}], ["2"], trainer_state="s")
+    assert set(TRL_KEYWORDS) <= set(seen) and seen["completion_ids"] == [[ord("2")]] and seen["answer"] == ["2"]
