@@ -195,6 +195,12 @@ class SecretBySeed(Secret):
 
 
 class AlwaysCrashing(GridWorld):
+    """Raises on every step; it offers no expert or valid action, so the run's check before any work cannot play
+    a step (it warns) and the episodes are dropped in the RL steps."""
+
+    expert_action = TextEnv.expert_action
+    valid_actions = TextEnv.valid_actions
+
     def step(self, action):  # any action text, valid or not
         raise RuntimeError("simulator down")
 

@@ -29,7 +29,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from treecredit._validation import check_positive, fail
+from treecredit._validation import check_positive, fail, split_fix
 from treecredit.agents.decode import decode_actions, extend_state, keep_rows
 
 
@@ -256,6 +256,17 @@ def env_call(env, method: str, *args):
         return getattr(env, method)(*args)
     except Exception as exc:  # noqa: BLE001 - any failure of the env's own code is the env's
         raise EnvCallFailed(method, f"{method}({', '.join(shown_arg(a) for a in args)})", exc) from exc
+
+
+def env_failure(env, failed: EnvCallFailed, when: str, detail: str, by_hand: str) -> ValueError:
+    """The ``ValueError`` that stops a run whose env call ``failed`` ``when`` (e.g. ``"in the warm start"``;
+    ``detail``: the instance, turn and action), naming the env class, the call and what it raised, with the fix
+    a checked return value says, else ``fix <Class>.<method>`` and ``by_hand`` (how to play it by hand)."""
+    exc, name = failed.error, type(env).__name__
+    problem, fix = split_fix(str(exc))  # a checked return value says its fix
+    fix = fix or f"fix {name}.{failed.method} (play that instance by hand: {by_hand})"
+    return ValueError(f"env: {name} failed {when} ({detail}, in {name}.{failed.call}): {type(exc).__name__}: "
+                      f"{problem}. Fix: {fix}.")
 
 
 def _env_call(ep: Episode, env, warn, turn: int, method: str, *args):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from treecredit._validation import fail, split_fix
+from treecredit._validation import fail
 from treecredit.agents.batch import pack_episodes
-from treecredit.agents.episodes import EnvCallFailed, Episode, EpisodeSettings, encodable, env_call
+from treecredit.agents.episodes import EnvCallFailed, Episode, EpisodeSettings, encodable, env_call, env_failure
 
 AGENT_ALPHABET = "".join(ch for ch in string.printable if ch not in "\t\r\x0b\x0c")
 
@@ -55,14 +55,9 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
             if _scripted_turn(policy, env, ep, action, settings):
                 return ep
     except EnvCallFailed as failed:  # named and re-raised: the warm start cannot go on without the env
-        exc, name = failed.error, type(env).__name__
         during = f"{turn}, action {action!r}" if action is not None else turn
-        problem, fix = split_fix(str(exc))  # a checked return value says its fix
-        fix = fix or f"fix {name}.{failed.method} (play that instance by hand: env.reset({seed}), then " \
-                     "env.step(...) with its expert_action())"
-        raise ValueError(f"env: {name} failed in the warm start (a scripted expert episode of instance {seed}, "
-                         f"{during}, in {name}.{failed.call}): {type(exc).__name__}: {problem}. Fix: {fix}."
-                         ) from exc
+        raise env_failure(env, failed, "in the warm start", f"a scripted expert episode of instance {seed}, {during}",
+                          f"env.reset({seed}), then env.step(...) with its expert_action()") from failed.error
 
 
 class _Watched:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from treecredit._validation import fail
-from treecredit.envs.base import SIGNATURE_MODES, TextEnv
+from treecredit.envs.base import SIGNATURE_MODES, TextEnv, check_initialized
 from treecredit.user_modules import import_user_module, module_root
 
 
@@ -174,7 +174,9 @@ def make_env(name: str, **options) -> TextEnv:
 
         fail("env_options", f"environment {name!r} has no option(s) {unknown}{did_you_mean(unknown[0], accepted)}",
              f"use some of: {', '.join(f'{k} (default {v!r})' for k, v in accepted.items())}")
-    return env_class(name)(**options)
+    env = env_class(name)(**options)
+    check_initialized(env)
+    return env
 
 
 def env_factory(name: str, **options) -> Callable[[], TextEnv]:

@@ -88,6 +88,7 @@ class TextEnv(ABC):
         self.observation = ""
         self.done = False
         self._episode = -1
+        self._text_env_init = True  # a subclass's __init__ that forgets super().__init__() is told so by name
 
     # -- what a subclass implements -------------------------------------------------------------
     @abstractmethod
@@ -146,6 +147,7 @@ class TextEnv(ABC):
         """Start instance ``seed`` and return its first observation."""
         if isinstance(seed, bool) or not isinstance(seed, int):
             fail("seed", f"is {seed!r}, must be an int", "pass the instance seed as an int")
+        check_initialized(self)
         self.seed, self.actions, self.done = seed, [], False
         self._episode = next(_EPISODES)
         observation = self._reset(seed)
@@ -243,3 +245,12 @@ class TextEnv(ABC):
     def action_signature(self, text: str) -> str:
         """Signature of the action ``text`` (its canonical form, so spellings of one action match)."""
         return action_signature(self.action_text(text))
+
+
+def check_initialized(env: TextEnv) -> None:
+    """Refuse an env whose class's ``__init__`` did not call ``TextEnv.__init__`` (its turn limit, signature mode
+    and episode state would be unset: a raw ``AttributeError`` later), naming the class and the fix."""
+    if not getattr(env, "_text_env_init", False):
+        name = type(env).__name__
+        fail("env", f"{name}.__init__ did not call TextEnv.__init__ (max_turns, the signature mode and the episode "
+             "state are unset)", f"call super().__init__(**kwargs) in {name}.__init__")

@@ -7,6 +7,8 @@
   (with an ``--eval-problems`` value that works) and an env whose ``instance_key()`` is the same for every
   instance (an own env whose first observation does not show what differs);
 - :func:`check_signature`: refuses a ``state_key()`` without a canonical form, naming the env class;
+- :func:`check_first_step`: plays one step with the env's expert (or first valid) action, so that ``_step``'s
+  return values are checked before any work whatever the warm start (a warning when the env offers no action);
 - :func:`checked_reset`: an env whose ``reset`` raises while the run draws or checks instances stops with an
   error naming the env class, ``reset`` and the instance (:func:`draw_instances` in an RL step skips that
   instance with a warning instead, as ``play`` drops an episode whose env fails);
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -172,6 +175,52 @@ def check_signature(env, seed: int) -> None:
              if method == "state_key()" else f"fix {name} so that its signature can be computed")
 
 
+def check_first_step(env, seed: int, *, reset: bool = True) -> None:
+    """Play one step of instance ``seed`` before any work with the env's ``expert_action()``, else the first of
+    its ``valid_actions()``, so that what ``_step`` returns passes ``TextEnv``'s checks (``TextEnv.step``, the
+    checks the warm start's episodes go through) whatever the warm start is: without one (a Hugging Face model,
+    ``--warm-start-steps 0``) an untrained policy may write no valid action for a long time, and a bad return
+    value would then drop episodes only later. A failure stops the run (``ValueError`` naming the env class,
+    the call and the fix). An env that offers neither action (or none that its ``parse_action`` accepts): a
+    warning says that ``_step`` was not checked. ``reset=False``: ``env`` is at the first state of ``seed`` already
+    (as :func:`check_signature` leaves it), so no instance is reset again."""
+    from treecredit.agents.episodes import EnvCallFailed, env_call, env_failure
+
+    if reset:
+        checked_reset(env, seed, "playing one step before any work")
+    detail = f"one step of instance {seed}"
+    try:
+        action, source = _offered_action(env)
+        if action is None:
+            name = type(env).__name__
+            warnings.warn(f"env: {name}._step's return values were not checked before any work: {name} offers "
+                          "no expert_action() or valid_actions() that its parse_action accepts, so no step could be "
+                          "played (a bad return value drops episodes once the policy writes a valid action). Fix: "
+                          f"give {name} an expert_action() or valid_actions(), or play one step by hand: "
+                          f"env.reset({seed}); env.step(<a valid action>)", UserWarning, stacklevel=2)
+            return
+        detail += f" with its {source} {action!r}"
+        env_call(env, "step", action)
+    except EnvCallFailed as failed:
+        raise env_failure(env, failed, "before any work", detail,
+                          f"env.reset({seed}), then env.step(...) with a valid action") from failed.error
+
+
+def _offered_action(env) -> tuple[str | None, str]:
+    """``(action text, where it came from)``: the env's ``expert_action()``, else the first of its
+    ``valid_actions()``, the first that is a str and that ``parse_action`` accepts; ``(None, "")`` when none is.
+    A method that raises comes back as ``EnvCallFailed``."""
+    from treecredit.agents.episodes import env_call
+
+    for method in ("expert_action", "valid_actions"):
+        offered = env_call(env, method)
+        if method == "valid_actions":
+            offered = offered[0] if isinstance(offered, (list, tuple)) and offered else None
+        if isinstance(offered, str) and env_call(env, "parse_action", offered) is not None:
+            return offered, f"{method}()" if method == "expert_action" else "first valid_actions()"
+    return None, ""
+
+
 def held_out_text(env, eval_seeds: list[int], held_out: set, sized: bool = True) -> str:
     """What a run evaluates on, for its first lines (with the share of a finite pool held out; ``sized``: the
     count was chosen as a quarter of the pool, ``--eval-problems`` not given)."""
@@ -257,8 +306,8 @@ def eval_instances(probe, n: int) -> HeldOut:
     """The ``n`` held-out instance seeds, the set of their ``instance_key`` and their first observations.
 
     Checks the env on the way, before any work (:mod:`treecredit.training.agent_checks`): its return values
-    (``TextEnv.reset``), that instances are told apart and some are left for training, and that the first
-    state has a signature (``state_key()``)."""
+    (``TextEnv.reset``), that instances are told apart and some are left for training, that the first
+    state has a signature (``state_key()``) and that one step returns valid values (:func:`check_first_step`)."""
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
     held_out, observations = set(), {}
     for seed in dict.fromkeys(seeds):  # a seed is one instance: each distinct seed reset once
@@ -268,4 +317,5 @@ def eval_instances(probe, n: int) -> HeldOut:
         held_out.add(key)
     check_instances(probe, held_out, n)
     check_signature(probe, seeds[0])
+    check_first_step(probe, seeds[0], reset=False)  # from the first state check_signature left
     return HeldOut(seeds, held_out, observations)

@@ -1,0 +1,77 @@
+"""Own envs with the mistakes a new user makes when subclassing TextEnv (the classes a run names as
+``own_env_helpers:Class``)."""
+
+from treecredit.envs import TextEnv
+
+
+class Guess(TextEnv):
+    """Guess a number from 1 to ``n`` (the secret is ``seed % n + 1``); a correct env with an expert."""
+
+    name = "guess"
+
+    def __init__(self, *, n: int = 4, **common) -> None:
+        super().__init__(**common)
+        self.n = n
+
+    def _reset(self, seed):
+        self.secret, self.last = seed % self.n + 1, None
+        return f"guess a number from 1 to {self.n}."
+
+    def _step(self, action):
+        self.last = action
+        if action == self.secret:
+            return "right!", 1.0, True, {"success": True}
+        return ("higher." if action < self.secret else "lower."), 0.0, False, {}
+
+    def parse_action(self, text):
+        text = text.strip()
+        return int(text) if text.isdigit() and 1 <= int(text) <= self.n else None
+
+    def state_key(self):
+        return (self.secret, self.last)
+
+    def instance_key(self):
+        return self.secret
+
+    def expert_action(self):
+        return str(self.secret)
+
+
+class OwnInit(Guess):
+    def __init__(self, n: int = 4, **common) -> None:  # forgets super().__init__(**common)
+        self.n = n
+
+
+class GymStep(Guess):
+    """``_step`` returns gymnasium's 5-tuple ``(obs, reward, terminated, truncated, info)``."""
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, reward, done, False, info
+
+
+class RewardStr(Guess):
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, str(reward), done, info
+
+
+class RaiseStep(Guess):
+    def _step(self, action):
+        raise RuntimeError("simulator down")
+
+
+class NoExpert(Guess):
+    """No expert and no list of valid actions (the defaults): a step cannot be played before any work."""
+
+    expert_action = TextEnv.expert_action
+
+
+class ListedOnly(NoExpert):
+    """No expert, but a list of the valid actions (their first is played before any work)."""
+
+    def valid_actions(self):
+        return ["2", "1"]
+
+    def _step(self, action):
+        return "ok", 0.0, False, None  # info must be a dict

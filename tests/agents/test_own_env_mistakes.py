@@ -1,0 +1,75 @@
+"""Mistakes in an own env (``--env module:Class``) are refused before any work, naming the method and the fix."""
+
+import re
+import warnings
+
+import pytest
+from own_env_helpers import OwnInit
+
+from treecredit.envs import make_env
+from treecredit.training.config import TrainConfig
+
+NO_BASE_INIT = (r"^env: OwnInit\.__init__ did not call TextEnv\.__init__ \(max_turns, the signature mode and the "
+                r"episode state are unset\)\. Fix: call super\(\)\.__init__\(\*\*kwargs\) in OwnInit\.__init__\.$")
+
+
+def test_an_init_without_super_init_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match=NO_BASE_INIT):
+        make_env("own_env_helpers:OwnInit")
+    with pytest.raises(ValueError, match=NO_BASE_INIT):  # a run's config builds the env first (was: AttributeError)
+        TrainConfig(env="own_env_helpers:OwnInit", estimator="rtmc", out=str(tmp_path / "run"), group_size=2)
+    with pytest.raises(ValueError, match=NO_BASE_INIT):  # built by hand, then reset
+        OwnInit().reset(1)
+
+
+TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 0, "prompts_per_step": 2,
+        "group_size": 2, "max_new_tokens": 6, "steps": 1, "eval_problems": 2, "progress": False, "tensorboard": False,
+        "sampler_options": {"max_len": 320, "max_episode_tokens": 200}, "env_options": {"max_turns": 2}}
+
+
+def _train(tmp_path, env: str, log=None):
+    from treecredit.training.agent_loop import train_agent
+
+    config = TrainConfig(**TINY, env=f"own_env_helpers:{env}", out=str(tmp_path / "run"))
+    return train_agent(config, log=(lambda *a: None) if log is None else log)
+
+
+BAD_STEPS = [("GymStep", r"GymStep\.step\('(\d)'\)\): ValueError: GymStep\._step\(\1\): returned \('right!', 1\.0, "
+              r"True, False, \{'success': True\}\), not a tuple of 4\. Fix: make GymStep\._step return \(observation"),
+             ("RewardStr", r"RewardStr\.step\('(\d)'\)\): ValueError: RewardStr\._step\(\1\): returned the reward "
+              r"'1\.0' \(str\), not a finite real number\. Fix: make RewardStr\._step return"),
+             ("RaiseStep", r"RaiseStep\.step\('\d'\)\): RuntimeError: simulator down\. Fix: fix RaiseStep\.step "
+              r"\(play that instance by hand: env\.reset\(\d+\), then env\.step\(\.\.\.\) with a valid action\)"),
+             ("ListedOnly", r"first valid_actions\(\) '2', in ListedOnly\.step\('2'\)\): ValueError: "
+              r"ListedOnly\._step\(2\): returned info=None")]
+
+
+@pytest.mark.parametrize("env, message", BAD_STEPS)
+def test_a_bad_step_is_refused_before_any_work_without_a_warm_start(tmp_path, env, message):
+    # warm_start_steps=0: the untrained policy writes no valid action, so _step was never called (rc 0, no warning)
+    with pytest.raises(ValueError, match=rf"^env: {env} failed before any work \(one step of instance \d+ with its "
+                       + ("" if env == "ListedOnly" else r"expert_action\(\) '\d', in ") + message):
+        _train(tmp_path, env)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_an_env_without_an_action_to_play_is_said_unchecked_in_the_output_and_the_log(tmp_path):
+    said = []
+    with pytest.warns(UserWarning) as caught:
+        _train(tmp_path, "NoExpert", said.append)
+    message = r"env: NoExpert\._step's return values were not checked before any work: NoExpert offers no " \
+              r"expert_action\(\) or valid_actions\(\).*Fix: give NoExpert an expert_action\(\) or valid_actions\(\)"
+    assert [w for w in caught if re.search(message, str(w.message))]
+    assert re.search(r"warning: " + message, (tmp_path / "run" / "log.txt").read_text())
+
+
+def test_a_correct_env_plays_its_step_before_any_work_without_a_word():
+    from own_env_helpers import Guess
+
+    from treecredit.training.agent_checks import check_first_step
+
+    env = Guess()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_first_step(env, 5)
+    assert env.actions == ["2"] and env.done  # the expert's guess, right at once
