@@ -74,12 +74,12 @@ def test_completion_ids_reach_the_functions_when_the_token_ids_are_given(tmp_pat
                                        "completions and the dataset's columns)"), without.errors
 
 
-@pytest.mark.parametrize("fn,keyword", [(_uses_ids, "completion_ids"), (_curriculum, "trainer_state")])
-def test_a_reward_needing_a_trl_keyword_treecredit_does_not_pass_is_refused_naming_it(tmp_path, fn, keyword):
+def test_a_reward_needing_a_trl_keyword_treecredit_does_not_pass_is_refused_naming_it(tmp_path):
     from treecredit.tasks import DatasetTask
     from treecredit.training.preflight import check_rewards
 
-    task = DatasetTask(path=_dataset(tmp_path), rewards=[fn], held_out=2)
+    keyword = "trainer_state"
+    task = DatasetTask(path=_dataset(tmp_path), rewards=[_curriculum], held_out=2)
     with pytest.raises(ValueError) as info:
         check_rewards(task)
     message = str(info.value)
@@ -104,3 +104,27 @@ def test_the_trl_path_passes_every_trl_keyword():
 
     score_with_reward_funcs([record], [1.0], Chars(), [{"prompt": "1+1=", "answer": "2"}], ["2"], trainer_state="s")
     assert set(TRL_KEYWORDS) <= set(seen) and seen["completion_ids"] == [[ord("2")]] and seen["answer"] == ["2"]
+
+
+def test_a_reward_needing_completion_ids_is_not_refused_before_work_and_gets_them_from_both_samplers(tmp_path):
+    import torch
+
+    from treecredit.models import GPTPolicy
+    from treecredit.sampling.iid import IIDSampler
+    from treecredit.sampling.tree import TreeSampler
+    from treecredit.tasks import DatasetTask
+    from treecredit.training.preflight import check_rewards
+
+    task = DatasetTask(path=_dataset(tmp_path), rewards=[_uses_ids], held_out=2)
+    with pytest.warns(UserWarning, match=r"_uses_ids was not tried before any work: it needs completion_ids"):
+        assert check_rewards(task) == [None, None]  # worked solutions have no token ids: unchecked, not refused
+    policy = GPTPolicy.build(seed=0, n_layer=2, n_head=2, n_embd=32, max_len=64)
+    problems = task.held_out_problems(None, 2)
+    for sampler in (IIDSampler(max_new_tokens=6), TreeSampler(max_new_tokens=6)):
+        SEEN.clear()
+        rollout = sampler.sample(policy, task, problems, 4, torch.Generator().manual_seed(0))
+        lengths = rollout.response_mask.sum(1).tolist()
+        assert rollout.rewards.tolist() == pytest.approx([-0.1 * n for n in lengths])  # each row's own ids
+        ids = [i for call in SEEN for i in call["completion_ids"]]
+        assert sorted(map(tuple, ids)) == sorted(tuple(rollout.response_ids[r, :n].tolist())
+                                                 for r, n in enumerate(lengths))

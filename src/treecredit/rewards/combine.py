@@ -31,9 +31,12 @@ INTERNAL_COLUMNS = (PROBLEM_KEY,)
 """Columns treecredit passes for its own rewards only; a user's function never sees them."""
 TRL_KEYWORDS = ("completion_ids", "trainer_state", "log_extra", "log_metric")
 """The keywords TRL's trainer passes each reward function besides ``prompts``, ``completions`` and the dataset's
-columns. :class:`RewardSet` passes ``completion_ids`` when its caller gives the token ids, never the others (a
-``treecredit train`` run has no TRL trainer state or logger): a function that requires one is refused, naming
-it (:func:`not_passed_hint`). Under TRL (``treecredit.integrations``) the trainer passes all four."""
+columns. :class:`RewardSet` passes ``completion_ids`` when its caller gives the token ids (the samplers of
+``treecredit train`` and of its evaluation do), never the others (a ``treecredit train`` run has no TRL trainer
+state or logger): a function that requires one of those is refused, naming it. The probe before any work scores
+worked solutions, which have no token ids: a function that fails there only for want of ``completion_ids`` is
+not refused but said to be unchecked (:meth:`RewardSet.probing`). Under TRL (``treecredit.integrations``) the
+trainer passes all four."""
 
 
 class RewardSet:
@@ -138,6 +141,13 @@ class RewardSet:
             self._probing = None
         self.probe_failures = sum(errors for errors, _ in raised.values())
         for name, (errors, last) in raised.items():
+            if errors >= n and "treecredit does not pass completion_ids" in last:  # the samplers pass them
+                import warnings
+
+                warnings.warn(f"{self.argument}: {name} was not tried before any work: it needs completion_ids "
+                              "(each completion's token ids), which exist only once the model samples (a worked "
+                              "solution has none); training and evaluation pass them", UserWarning, stacklevel=3)
+                continue
             if solutions and errors >= n:
                 kwargs = ("add **kwargs to its parameters (it is called with every dataset column as a keyword, "
                           "TRL's convention), or " if "unexpected keyword argument" in last else "")

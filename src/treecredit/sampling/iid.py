@@ -134,7 +134,9 @@ def build_rollout(policy, task, problems, rows, prompts, prompt_texts, tokens, l
             text += task.end  # a model that stops with eos (not the end marker) has still finished
         texts.append(text)
     index = rows.tolist()
-    rewards = torch.tensor(batch_rewards(task, [problems[i] for i in index], texts), dtype=torch.float32)
+    ids = [tokens[row, : int(lengths[row])].tolist() for row in range(B)]  # TRL's completion_ids (stop id included)
+    rewards = torch.tensor(batch_rewards(task, [problems[i] for i in index], texts, completion_ids=ids),
+                           dtype=torch.float32)
     return RolloutBatch(
         response_ids=tokens, response_mask=mask, rewards=rewards, group_ids=rows.clone(),
         old_logprobs=(logprobs * mask).float(), prompt_ids=[prompts[i] for i in index],

@@ -96,7 +96,8 @@ def leaf_rewards(ctx, forest: SampledForest, group: int | None = None) -> dict:
     out = {leaf: failure_reward(ctx.task) for leaf in leaves if forest.status[leaf] == "cut"}
     scored = [leaf for leaf in leaves if leaf not in out]
     values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaf]] for leaf in scored],
-                           [leaf_text(ctx, forest, leaf) for leaf in scored])
+                           [leaf_text(ctx, forest, leaf) for leaf in scored],
+                           completion_ids=[forest.path_tokens(leaf) for leaf in scored])
     out.update(zip(scored, values))
     return out
 

@@ -49,7 +49,8 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
     scored = [row for row, c in enumerate(cut) if not c]  # pruned leaves get the failure reward
     values = [failure_reward(ctx.task)] * len(cut)
     for row, value in zip(scored, batch_rewards(ctx.task, [ctx.problems[int(groups[r])] for r in scored],
-                                                [texts[r] for r in scored])):
+                                                [texts[r] for r in scored],
+                                                completion_ids=[forest.path_tokens(leaves[r]) for r in scored])):
         values[row] = value
     rewards = torch.tensor(values, dtype=torch.float32)
     index = groups.tolist()
