@@ -287,14 +287,17 @@ def test_an_estimator_error_mid_run_names_the_step_and_the_kept_checkpoint(tiny_
         if len(kwargs["rewards"]) == 64:  # the training batches (8 prompts × 8), not pre-flight's test batch
             calls.append(1)
             if len(calls) == 2:
-                raise ValueError("rewards: are outside [0, 1]. Fix: pass --estimator-option scale=std")
+                raise ValueError("rewards: are outside [0, 1]. Fix: pass scale='std' or scale='none' (treecredit "
+                                 "train: --estimator-option scale=std), or rewards in [0, 1] (treecredit train: "
+                                 "--reward weights that sum to at most 1).")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(treecredit, "compute_advantages", second_batch_fails)
     with pytest.raises(ValueError, match=r"^rewards: at step 2 \(the run is kept as of its last checkpoint, step 1: "
                                          r"--resume continues it only with the same settings, so a fix that changes "
                                          r"them needs a new run \(--overwrite or another --out\)\): are outside "
-                                         r"\[0, 1\]\. Fix: pass"):
+                                         r"\[0, 1\]\. Fix: pass --estimator-option scale=std \(or scale=none; in "
+                                         r"treecredit compare, the arm grpo\[scale=std\]\), or rewards in \[0, 1\]\.$"):
         train(tiny_config(steps=3, eval_problems=4, warm_start_steps=0, checkpoint_every=1), log=lambda *a: None)
     calls.clear()  # no checkpoint before step 2 (checkpoints only at the end): none is named
     with pytest.raises(ValueError, match=r"^rewards: at step 2 \(no checkpoint was saved yet: start the run again "

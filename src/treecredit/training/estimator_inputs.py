@@ -89,18 +89,27 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed", shown: 
     return True
 
 
-def failed_at_step(error: ValueError, step: int, saved_step: int) -> ValueError:
+def failed_at_step(error: ValueError, step: int, saved_step: int, estimator: str = "") -> ValueError:
     """``error`` (``"argument: problem. Fix: ..."``) with the step it happened at and what is kept: a run stopped
     by bad data mid-run (a reward outside the range an estimator needs) says where it stopped, that its last
-    checkpoint (``saved_step``; 0: none yet) is intact, and that a fix changing the settings needs a new run."""
-    argument, sep, rest = str(error).partition(": ")
+    checkpoint (``saved_step``; 0: none yet) is intact, and that a fix changing the settings needs a new run.
+    With ``estimator`` (the run's), an estimator's fix that names an option is given in the command line's form
+    only (:func:`~treecredit.training.reward_range.command_line_fix`), as the same refusal before work is."""
+    message = str(error)
+    if estimator:
+        from treecredit._validation import split_fix
+        from treecredit.training.reward_range import command_line_fix
+
+        problem, fix = split_fix(message)
+        message = f"{problem}. Fix: {command_line_fix(estimator, fix)}." if fix else message
+    argument, sep, rest = message.partition(": ")
     if saved_step > 0:
         kept = (f"the run is kept as of its last checkpoint, step {saved_step}: --resume continues it only with the "
                 "same settings, so a fix that changes them needs a new run (--overwrite or another --out)")
     else:
         kept = "no checkpoint was saved yet: start the run again with the fix (--overwrite or another --out)"
     where = f"at step {step} ({kept})"
-    return ValueError(f"{argument}: {where}: {rest}" if sep else f"{where}: {error}")
+    return ValueError(f"{argument}: {where}: {rest}" if sep else f"{where}: {message}")
 
 
 @contextlib.contextmanager

@@ -291,7 +291,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
                     advantages = treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(),
                                                                **options)
             except ValueError as error:  # what only this step's data shows (a reward out of the estimator's range)
-                raise failed_at_step(error, counters["step"] + 1, saved_step) from error
+                raise failed_at_step(error, counters["step"] + 1, saved_step, config.estimator) from error
             advantages = weighted_advantages(advantages, rollout)  # replayed subtrees: off-policy correction
             stats = ppo_update(policy, reference, optimizer, rollout, advantages, config, generator)
 
