@@ -97,3 +97,17 @@ def test_an_episode_dropped_by_parse_action_names_parse_action():
     assert "dropped at turn 0: the env's ParseRaises.parse_action('s') (called by action_signature) raised " \
         "ValueError: invalid literal for int() with base 10: 's' (parse_action must return None for text that is " \
         "not a valid action, not raise)" in said[0]
+
+
+def test_an_env_written_with_a_dot_for_the_colon_gets_the_colon_suggested():
+    from treecredit.user_modules import colon_hint
+
+    with pytest.raises(ValueError, match=r"^env: unknown environment 'own_env_helpers\.Guess' \(did you mean "
+                       r"own_env_helpers:Guess\? a class is named module:Class\)\. Fix: use one of: .*module:Class"):
+        make_env("own_env_helpers.Guess")
+    with pytest.raises(ValueError, match=r"^env: unknown environment 'gridwrold' \(did you mean 'gridworld'\?\)"):
+        make_env("gridwrold")
+    # the same hint as --reward my_rewards.fmt's (rewards/load.py)
+    assert colon_hint("my_rewards.fmt", ["math", "exact"], "function") == \
+        " (did you mean my_rewards:fmt? a function is named module:function)"
+    assert colon_hint("gridworld", ["gridworld"], "Class") == ""
