@@ -196,8 +196,8 @@ def check_first_step(env, seed: int, *, reset: bool = True) -> None:
         if action is None:
             name = type(env).__name__
             warnings.warn(f"env: {name}._step's return values were not checked before any work: {name} offers "
-                          "no expert_action() or valid_actions() that its parse_action accepts, so no step could be "
-                          "played (a bad return value drops episodes once the policy writes a valid action). Fix: "
+                          "no expert_action() or valid_actions() text that its parse_action accepts, so no step could "
+                          "be played (a bad return value drops episodes once the policy writes a valid action). Fix: "
                           f"give {name} an expert_action() or valid_actions(), or play one step by hand: "
                           f"env.reset({seed}); env.step(<a valid action>)", UserWarning, stacklevel=2)
             return
