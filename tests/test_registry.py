@@ -84,3 +84,19 @@ def test_the_evaluation_plan_writes_small_parameter_counts_readably():
     from treecredit.training.evaluation import LARGE_MODEL_PARAMS
 
     assert parameter_count_text(19_800) == "19.8k" and parameter_count_text(LARGE_MODEL_PARAMS) == "50M"
+
+
+@pytest.mark.parametrize("level", ["tokens", "Token", "TURN", 3])
+def test_an_unknown_level_is_refused_naming_it_and_the_levels(level):
+    near = r" \(did you mean '(token|turn)'\?\)" if isinstance(level, str) else ""
+    with pytest.raises(ValueError, match=rf"^level: is {level!r}, not one of \['token', 'turn'\]{near}\. Fix: pass"):
+        treecredit.estimators(level)
+    with pytest.raises(ValueError, match=r"^level: "):
+        treecredit.get_estimator("grpo", level=level)
+
+
+@pytest.mark.parametrize("name,meant", [("GRPO", "grpo"), ("TreeRPO", "treerpo"), ("Dr_GRPO", "dr_grpo")])
+def test_an_estimator_name_in_the_wrong_case_gets_the_right_one(name, meant):
+    with pytest.raises(ValueError, match=rf"^estimator: unknown token-level estimator '{name}' \(did you mean "
+                                         rf"'{meant}'\?\)"):
+        treecredit.compute_advantages(name, response_ids=[[1]], response_mask=[[1]], rewards=[1.0], group_ids=[0])

@@ -181,3 +181,22 @@ def test_row_lengths_end_one_past_each_rows_last_unmasked_token():
     assert row_lengths(mask.tolist()).tolist() == [3, 0, 4]
     assert row_lengths(None, (2, 5)).tolist() == [5, 5]
     assert row_lengths(np.zeros((2, 0))).tolist() == [0, 0]
+
+
+def test_arguments_in_the_wrong_form_get_a_short_error_with_the_fix():
+    tokenizer = _byte_level_bpe()
+    ids = [[1, 2], [3, 4]]
+    with pytest.raises(ValueError) as swapped:
+        step_ends_from_text(ids, "\n\n", tokenizer)
+    message = str(swapped.value)
+    assert message.startswith(f"pattern: is a {type(tokenizer).__name__}, not text: the tokenizer and the pattern "
+                              "look swapped. Fix: pass (response_ids, tokenizer, pattern)"), message
+    assert len(message) < 300
+    with pytest.raises(ValueError, match=r"^response_ids: holds text, not token ids\. Fix: pass token ids, not text"):
+        step_ends_from_text(["a text", "another"], tokenizer, "\n\n")
+    with pytest.raises(ValueError, match=r"^response_ids: has rows of different lengths \(1 to 3 ids\)\. Fix: "
+                                         r"right-pad them to one length and set response_mask to 0 on the padding"):
+        step_ends_from_text([[1, 2, 3], [4]], tokenizer, "\n\n")
+    with pytest.raises(ValueError) as odd:  # any other object: its repr cut short
+        step_ends_from_text(ids, tokenizer, list(range(1000)))
+    assert str(odd.value).startswith("pattern: is [0, 1, 2") and len(str(odd.value)) < 300

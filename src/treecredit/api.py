@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from treecredit._validation import to_numpy
-from treecredit.batch import align_padding, make_token_batch, restore_padding
+from treecredit._validation import fail, to_numpy
+from treecredit.batch import TokenBatch, align_padding, make_token_batch, restore_padding
 from treecredit.registry import available_from_options, get_estimator
+from treecredit.step_text import checked_by_host, warn_if_no_steps, works_on_steps
 
 
 def _is_torch(value: Any) -> bool:
@@ -37,8 +38,6 @@ def _like(result: np.ndarray, reference: Any):
 def check_result(result: Any, shape: tuple, estimator: str, what: str) -> None:
     """Refuse an estimator's output that is not a NumPy array of ``shape`` holding finite numbers (a
     user-registered estimator's fault would otherwise surface inside a trainer's loss)."""
-    from treecredit._validation import fail
-
     if not isinstance(result, np.ndarray) or result.shape != tuple(shape):
         got = (f"shape {result.shape}" if isinstance(result, np.ndarray) else type(result).__name__)
         fail("estimator", f"{estimator!r} returned {got}, expected a NumPy array of shape {tuple(shape)} {what}",
@@ -57,6 +56,43 @@ def warn_if_no_pairs(group_sizes: np.ndarray, what: str) -> None:
             f"advantage is 0. Fix: give all {what} of one prompt the same group id.",
             UserWarning, stacklevel=3,
         )
+
+
+_STEP_TEXT_FIX = "treecredit.step_ends_from_text(response_ids, tokenizer, '\\n\\n')"
+
+
+def _check_delimiter_ids(delimiter: Any) -> None:
+    """Refuse negative ids in a token-id ``delimiter`` (text, floats and shapes: the estimator's own checks)."""
+    try:
+        ids = np.atleast_1d(np.asarray(delimiter))
+    except (ValueError, TypeError):
+        return
+    if ids.dtype.kind == "i" and ids.size and int(ids.min()) < 0:
+        fail("delimiter", f"holds the negative id {int(ids.min())}; token ids are ≥ 0",
+             "pass the delimiter's token ids (delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)), "
+             f"or its text as step_ends={_STEP_TEXT_FIX}")
+
+
+def _warn_if_no_steps(estimator: str, batch: TokenBatch, options: dict, given_ends: Any) -> None:
+    """Warn (:func:`~treecredit.step_text.warn_if_no_steps`) when a step estimator's token-id ``delimiter``
+    closes no step before any response's last token, or its ``step_ends`` (``given_ends``, as the caller
+    gave them) mark no token at all; not when a host already checked these step ends
+    (:func:`~treecredit.step_text.checked_by_host`)."""
+    from treecredit.steps import resolve_step_ends
+
+    if not works_on_steps(get_estimator(estimator)) or options.get("tree_nodes") is not None:
+        return
+    delimiter, ends = options.get("delimiter"), options.get("step_ends")
+    if delimiter is not None and ends is None and options.get("step_tokens") is None:
+        shown = np.atleast_1d(np.asarray(delimiter)).tolist()
+        warn_if_no_steps(estimator, resolve_step_ends(batch, delimiter=delimiter), batch.response_mask,
+                         source=f"delimiter {shown[:8]}{'...' if len(shown) > 8 else ''}")
+    elif ends is not None and not checked_by_host(given_ends):
+        ends = np.asarray(ends).astype(bool) & batch.response_mask
+        if batch.response_mask.any() and not ends.any():
+            warn_if_no_steps(estimator, ends, batch.response_mask, source="step_ends (no 1 in any row)",
+                             fix=f"mark the last token of each step with 1, e.g. step_ends={_STEP_TEXT_FIX} "
+                                 "(1 where the text closes a step)")
 
 
 def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, group_ids,
@@ -85,15 +121,22 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
 
     Warns:
         ``UserWarning`` when no group has two responses (usually one id per row by mistake), except for
-        estimators that read Monte Carlo values (they give credit without a group).
+        estimators that read Monte Carlo values (they give credit without a group); when a step estimator's
+        token-id ``delimiter`` closes no step before any response's last token (BPE writes the same text
+        with other ids in other contexts), or its ``step_ends`` hold no 1 at all: every response is then
+        one step.
     """
     spec = get_estimator(estimator, level="token")
+    given_ends = options.get("step_ends")
     options = spec.check_options(_options_to_numpy(options))
     spec.check_requirements(available_from_options(options))
+    if options.get("delimiter") is not None:
+        _check_delimiter_ids(options["delimiter"])
     ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side)
     batch = make_token_batch(ids, mask, rewards, group_ids)
     if not any("mc_values" in need.split("|") for need in spec.requires):
         warn_if_no_pairs(batch.group_sizes, "responses")
+    _warn_if_no_steps(estimator, batch, options, given_ends)
     result = spec.fn(batch, **options)  # also on an empty batch, so that options are always checked
     check_result(result, ids.shape, estimator, "(B, T): one per response token")
     return _like(restore_padding(result, shift), response_ids)

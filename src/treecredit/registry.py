@@ -93,6 +93,7 @@ class EstimatorSpec:
                 f"{did_you_mean(unknown[0], self.options)}. Fix: remove them; {self.name!r} accepts: {accepted}."
             )
         from treecredit._validation import check_flag, check_number, fail
+        from treecredit.step_text import short_repr
 
         out = dict(options)
         for name, default in self.defaults:
@@ -105,7 +106,7 @@ class EstimatorSpec:
                 number = check_number(value, name)
                 out[name] = int(number) if isinstance(default, int) and number == int(number) else number
             elif isinstance(default, str) and not isinstance(value, str):
-                fail(name, f"is {type(value).__name__} {value!r}, expected a string",
+                fail(name, f"is {type(value).__name__} {short_repr(value)}, expected a string",
                      f"pass {name} as a string, e.g. {name}={default!r} (the default; a string outside the "
                      "estimator's choices is refused with the list)")
         return out
@@ -149,16 +150,31 @@ def _load_builtin() -> None:
     import treecredit.methods  # noqa: F401
 
 
+def _near(name, known) -> str:
+    """``" (did you mean 'x'?)"`` for the name of ``known`` that ``name`` matches but for case (``"GRPO"``), else
+    for the closest one (:func:`~treecredit._validation.did_you_mean`), else ``""``."""
+    from treecredit._validation import did_you_mean
+
+    same = [k for k in known if isinstance(name, str) and k.lower() == name.lower()]
+    return f" (did you mean {same[0]!r}?)" if same else did_you_mean(name, known)
+
+
+def _check_level(level) -> None:
+    """Refuse a ``level`` that is not ``"token"`` or ``"turn"``, naming the argument."""
+    if not isinstance(level, str) or level not in LEVELS:
+        raise ValueError(f"level: is {level!r}, not one of {list(LEVELS)}{_near(level, LEVELS)}. "
+                         "Fix: pass 'token' or 'turn' (or no level, for the names of both).")
+
+
 def get_estimator(name: str, *, level: str = "token") -> EstimatorSpec:
     """Return the spec registered under ``name`` at ``level``, or raise listing the known names."""
     _load_builtin()
+    _check_level(level)
     if not isinstance(name, str) or name not in _REGISTRY[level]:
         known = ", ".join(sorted(_REGISTRY[level]))
         other = [lv for lv in LEVELS if lv != level and name in _REGISTRY[lv]]
         hint = f" ({name!r} exists at the {other[0]} level)" if other else ""
-        from treecredit._validation import did_you_mean
-
-        near = "" if hint else did_you_mean(name, _REGISTRY[level])
+        near = "" if hint else _near(name, _REGISTRY[level])
         raise ValueError(
             f"estimator: unknown {level}-level estimator {name!r}{hint}{near}. Fix: use one of: {known}."
         )
@@ -168,5 +184,7 @@ def get_estimator(name: str, *, level: str = "token") -> EstimatorSpec:
 def estimators(level: str | None = None) -> list[str]:
     """Names of the registered estimators, sorted; ``level`` restricts to ``"token"`` or ``"turn"``."""
     _load_builtin()
+    if level is not None:
+        _check_level(level)
     levels = LEVELS if level is None else (level,)
     return sorted({name for lv in levels for name in _REGISTRY[lv]})

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -36,6 +37,15 @@ _FIND = object()  # token_end_offsets: look the pieces up from decode
 NO_STEPS = "no step boundary"
 """The key of :func:`warn_if_no_steps`'s warning in a run's ``shown`` set."""
 _TAIL = 80  # characters of a sample response that warn_if_no_steps quotes
+_CHECKED: list = [None]  # a weak reference to the step ends warn_if_no_steps was last given
+
+
+def checked_by_host(step_ends: Any) -> bool:
+    """Whether ``step_ends`` (the object itself) is the one :func:`warn_if_no_steps` was last given: a host
+    that checked its step ends then passes them on, and :func:`treecredit.compute_advantages` does not warn
+    about them a second time."""
+    ref = _CHECKED[0]
+    return ref is not None and step_ends is not None and ref() is step_ends
 
 
 def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]:
@@ -66,6 +76,26 @@ def row_lengths(response_mask: Any, shape: tuple[int, ...] = ()) -> np.ndarray:
     return np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0).astype(np.int64)
 
 
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a tokenizer's repr runs to hundreds of lines)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... (a {type(value).__name__})"
+
+
+def _check_id_rows(response_ids: Any) -> None:
+    """Refuse, before they become an array, the ``response_ids`` a user of TRL or Hugging Face may have at hand
+    instead: decoded texts, and ragged lists of ids (TRL's ``completion_ids``)."""
+    if isinstance(response_ids, str) or (isinstance(response_ids, list | tuple) and response_ids
+                                         and isinstance(response_ids[0], str)):
+        fail("response_ids", "holds text, not token ids", "pass token ids, not text: (response_ids, tokenizer, "
+             "pattern), e.g. the completions' ids as a (B, T) right-padded array with its response_mask")
+    if isinstance(response_ids, list | tuple) and all(isinstance(row, list | tuple) for row in response_ids):
+        lengths = sorted({len(row) for row in response_ids})
+        if len(lengths) > 1:
+            fail("response_ids", f"has rows of different lengths ({lengths[0]} to {lengths[-1]} ids)",
+                 "right-pad them to one length and set response_mask to 0 on the padding")
+
+
 def step_pattern_regex(pattern: Any, name: str = "pattern") -> re.Pattern:
     """The regex of a step pattern: a non-empty string (matched literally), a non-empty list of non-empty
     strings (any of them, the longest first) or a compiled regex that cannot match the empty string.
@@ -85,8 +115,8 @@ def step_pattern_regex(pattern: Any, name: str = "pattern") -> re.Pattern:
         return re.compile(re.escape(pattern))
     if isinstance(pattern, (list, tuple)) and pattern and all(isinstance(p, str) and p for p in pattern):
         return re.compile("|".join(re.escape(p) for p in sorted(pattern, key=len, reverse=True)))
-    fail(name, f"is {pattern!r}", "pass a non-empty string (matched literally), a list of non-empty strings, "
-         "or a compiled regex, e.g. re.compile(r'\\n\\n+')")
+    fail(name, f"is {short_repr(pattern)}", "pass a non-empty string (matched literally), a list of non-empty "
+         "strings, or a compiled regex, e.g. re.compile(r'\\n\\n+')")
 
 
 def token_end_offsets(ids: Sequence[int], decode, pieces: Any = _FIND) -> tuple[str, list[int]]:
@@ -169,6 +199,10 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     Raises:
         ValueError: on a bad shape, dtype, mask or pattern (before any decoding).
     """
+    if hasattr(pattern, "decode") and not isinstance(pattern, str | bytes):
+        fail("pattern", f"is a {type(pattern).__name__}, not text: the tokenizer and the pattern look swapped",
+             "pass (response_ids, tokenizer, pattern), e.g. step_ends_from_text(ids, tokenizer, '\\n\\n')")
+    _check_id_rows(response_ids)
     ids = to_numpy(response_ids, "response_ids")
     check_ndim(ids, 2, "response_ids", "(B, T)")
     check_integer(ids, "response_ids")
@@ -191,6 +225,12 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
             tokens = np.searchsorted(np.asarray(offsets), np.asarray(closes), side="left")
             ends[row, tokens[tokens < len(row_ids)]] = True
     return ends
+
+
+def works_on_steps(spec) -> bool:
+    """Whether the estimator ``spec`` works on steps: it declares ``steps`` in its ``requires`` or accepts a
+    ``step_ends`` option (``grpo``, ``rloo`` do neither)."""
+    return any("steps" in need.split("|") for need in spec.requires) or "step_ends" in spec.options
 
 
 def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, *, source: str = "",
@@ -225,8 +265,12 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     """
     from treecredit.registry import get_estimator
 
+    try:
+        _CHECKED[0] = weakref.ref(step_ends)
+    except TypeError:  # None, a list: nothing to remember
+        _CHECKED[0] = None
     spec = get_estimator(estimator)
-    if not (any("steps" in need.split("|") for need in spec.requires) or "step_ends" in spec.options):
+    if not works_on_steps(spec):
         return False
     if shown is not None and NO_STEPS in shown:
         return False

@@ -146,8 +146,8 @@ def test_structure_the_estimator_ignores_is_warned_about_once_at_construction(tm
 
 
 @pytest.mark.parametrize("overrides,match", [
-    ({"scale_rewards": "none"}, r"does not apply GRPOConfig scale_rewards='none' \(estimator_options="
-                                r"\{'norm_by_std': False\} leaves"),
+    ({"scale_rewards": "batch"}, r"does not apply GRPOConfig scale_rewards='batch' \(the estimator normalises "
+                                 r"within each group; estimator_options=\{'norm_by_std': False\} leaves"),
     ({"multi_objective_aggregation": "normalize_then_sum"}, r"multi_objective_aggregation='normalize_then_sum'"),
 ])
 def test_trl_settings_the_trainer_does_not_apply_are_warned_about(tmp_path, trl_init, model, overrides, match):
@@ -205,8 +205,8 @@ def test_a_grpo_config_given_by_position_is_read_like_a_keyword_one(tmp_path, mo
                                     sampler="tree")
     assert (trainer.tree_sampler.max_new_tokens, trainer.tree_sampler.temperature) == (7, 0.8)
     assert seen[-1][0] == (model, count_a, args, None)  # TRL gets the arguments as they were given
-    with pytest.warns(UserWarning, match="scale_rewards='none'"):
-        TreeCreditGRPOTrainer(model, count_a, _args(tmp_path, scale_rewards="none"), estimator="tempo")
+    with pytest.warns(UserWarning, match="scale_rewards='batch'"):
+        TreeCreditGRPOTrainer(model, count_a, _args(tmp_path, scale_rewards="batch"), estimator="tempo")
     with pytest.raises(ValueError, match=r"^reward_funcs: branching='adaptive'"):
         TreeCreditGRPOTrainer(model, "some/reward-model", args, estimator="tempo", sampler="tree",
                               branching="adaptive")

@@ -251,3 +251,56 @@ def test_a_system_prompt_is_shown_as_the_model_sees_it_and_rewards_get_the_raw_p
     for use, shown in ((True, "<system>Be brief.<user>Q: what is 0+0?<a>"), (False, "Be brief.\n\nQ: what is 0+0?")):
         policy = HFPolicy(_Model(), local_tokenizer(chars=CHARS + "BQ.?"), use_chat_template=use)
         assert policy.tokenizer.decode(policy.encode_prompt(problem.prompt)).removeprefix("<s>") == shown
+
+
+SFT = [{"messages": [{"role": "user", "content": f"{i}+2="}, {"role": "assistant", "content": str(i + 2)}]}
+       for i in range(6)]
+
+
+def test_a_conversation_ending_with_its_answer_is_refused_as_a_prompt_and_not_offered_as_one(tmp_path):
+    """TRL's SFT rows ({"messages": [user, assistant]}): the final assistant turn is the answer, which would leak
+    into the prompt (samples.jsonl showed "1+2=\n\n3")."""
+    path = jsonl(tmp_path / "msgs.jsonl", SFT)
+    with pytest.raises(ValueError, match=r"^prompt_column: column 'prompt' is not in the dataset; its columns are "
+                                         r"\['messages'\]\. Fix: put the prompts in a column of their own \(an SFT "
+                                         r"conversation's messages without the final assistant turn"):
+        DatasetTask(path=path)
+    with pytest.raises(ValueError, match=rf"^prompt_column: column 'messages' holds conversations that end with an "
+                                         rf"assistant message in 6 of the 6 rows of {re.escape(repr(path))} \(rows 1, "
+                                         r"2, 3, 4, 5 and 1 more, counting from 1 in file order\): an SFT conversation"
+                                         r".*Fix: drop the final assistant turn from the prompt; put the answer in an "
+                                         r"answer column \(--task-option answer_column=NAME\)\.$"):
+        DatasetTask(path=path, prompt_column="messages", rewards=["exact"], answer_column="")
+    rows = [{"messages": r["messages"], "question": r["messages"][:1], "answer": r["messages"][1]["content"]}
+            for r in SFT]
+    with pytest.raises(ValueError, match=r"Fix: pass --task-option prompt_column=<one of \['question', 'answer'\]>"):
+        DatasetTask(path=jsonl(tmp_path / "both.jsonl", rows))  # 'messages' is not offered
+    task = DatasetTask(path=jsonl(tmp_path / "both2.jsonl", rows), prompt_column="question", held_out=0)
+    assert {str(p.prompt) for p in task.train_problems} == {f"{i}+2=" for i in range(6)}  # no answer in sight
+
+
+@pytest.mark.parametrize("model, options, advice", [
+    ("gpt", {}, "pass --warm-start-steps 0, or"),
+    ("gpt", {"warm_start_steps": 0}, None),
+    ("hf-folder", {}, None),  # a Hugging Face model has no warm start by default: no advice
+    ("hf-folder", {"hf_warm_start_steps": 20}, "pass --hf-warm-start-steps 0, or"),
+])
+def test_the_warm_start_advice_for_a_dataset_without_answers_matches_the_model(tmp_path, capsys, monkeypatch, model,
+                                                                                options, advice):
+    from types import SimpleNamespace
+
+    from treecredit.tasks import task_from_config
+    from treecredit.training.config import TrainConfig
+
+    monkeypatch.setenv(_NOTED_ENV, "")
+    path = jsonl(tmp_path / "bare.jsonl", CODE)
+    defaults = {name: getattr(TrainConfig, name) for name in ("task", "warm_start_steps", "hf_warm_start_steps")}
+    task_from_config(SimpleNamespace(**{**defaults, **options}, model=model, dataset=path, reward=["code"],
+                                     task_options={}))  # the fields it reads, without a model folder
+    note = capsys.readouterr().out
+    assert note.startswith(f"note: dataset {path!r} has no 'answer' column"), note
+    if advice is None:
+        assert "warm start" not in note and "warm-start" not in note, note
+    else:
+        assert f"a supervised warm start would teach the model to answer nothing: {advice}" in note, note
+        assert "--hf-warm-start-steps" not in note.replace(advice, ""), note  # one form, the model's

@@ -13,7 +13,7 @@ from treecredit.registry import _REGISTRY, register_estimator
 from treecredit.rewards import RewardSet, register_reward
 from treecredit.rewards.load import _REGISTERED
 from treecredit.training.preflight import check_run
-from treecredit.training.reward_range import combined_range, needs_unit_rewards
+from treecredit.training.reward_range import combined_range, command_line_fix, needs_unit_rewards
 
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "5", "--prompts-per-step", "2",
         "--group-size", "2", "--max-new-tokens", "8", "--eval-problems", "4", "--no-tensorboard", "--no-progress"]
@@ -51,7 +51,9 @@ def test_weights_that_add_up_past_one_are_refused_before_the_warm_start(tmp_path
     assert ("estimator: 'treerpo' with its default options needs rewards in [0, 1], but --reward math --reward "
             "exact@0.5 add up to a reward in [0, 1.5] (each function gives 0 to 1, times its weight; checked before "
             "any work)") in err, err
-    assert "--estimator-option scale=std" in err and "e.g. --reward math@0.667 --reward exact@0.333" in err, err
+    assert ("Fix: pass --estimator-option scale=std (or scale=none; in treecredit compare, the arm "
+            "treerpo[scale=std]), or rewards in [0, 1]: e.g. --reward math@0.667 --reward exact@0.333.") in err, err
+    assert "scale='std'" not in err and "(treecredit train:" not in err, err  # the command line's form only
     assert built == [] and not (tmp_path / "run").exists()
 
 
@@ -79,8 +81,8 @@ def test_a_user_reward_that_leaves_the_range_on_a_worked_solution_is_refused(tin
     """The README's ``--reward math --reward my_rewards:fmt@0.2``: 1.2 on a solved problem."""
     with pytest.raises(ValueError, match=r"^estimator: 'treerpo' with its default options needs rewards in \[0, 1\], "
                                          r"but --reward math --reward rr_format@0.2 gave the worked solution of "
-                                         r"training problem 0 the reward 1.2 .* Fix: pass scale='std' .*"
-                                         r"--estimator-option scale=std"):
+                                         r"training problem 0 the reward 1.2 .* Fix: pass --estimator-option "
+                                         r"scale=std \(or scale=none; "):
         check_run(_config(tiny_config, data, ["math", "rr_format@0.2"]))
     check_run(_config(tiny_config, data, ["math", "rr_format@0.2"], scale="std"))
 
@@ -100,6 +102,14 @@ def test_the_need_is_asked_of_the_estimator_itself(tiny_config, data):
         assert needs_unit_rewards(_config(tiny_config, data, ["math"], "_unit_rewards_test")) == "pass probabilities"
     finally:
         del _REGISTRY["token"]["_unit_rewards_test"]
+
+
+def test_the_estimators_fix_is_given_in_the_command_lines_form_only():
+    own = ("pass scale='std' or scale='none' (treecredit train: --estimator-option scale=std), or rewards in [0, 1] "
+           "(treecredit train: --reward weights that sum to at most 1)")
+    assert command_line_fix("treerpo", own) == ("pass --estimator-option scale=std (or scale=none; in treecredit "
+                                                "compare, the arm treerpo[scale=std]), or rewards in [0, 1]")
+    assert command_line_fix("mine", "pass probabilities") == "pass probabilities"  # no option named: as it is
 
 
 def test_combined_range_of_known_and_unknown_rewards():
@@ -136,7 +146,7 @@ def test_compare_names_the_arm_and_its_own_fix(tmp_path, data, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "estimator (arm 'treerpo', seed 0): 'treerpo' with its default options needs rewards in [0, 1]" in err, err
-    assert "(treecredit compare: the arm treerpo[scale=std])" in err, err
+    assert "in treecredit compare, the arm treerpo[scale=std]" in err, err
     assert not (tmp_path / "c").exists()
     base = TrainConfig(dataset=data, reward=["math", "exact@0.5"], task_options={"delimiter": "+"},
                        out=str(tmp_path / "r"))

@@ -49,3 +49,21 @@ def test_a_step_tree_without_steps_names_the_kind_not_an_estimator():
     with pytest.raises(ValueError, match=r"^kind: 'step' builds the step trie, and no step option was given") as info:
         build_tree("step", **ARGS)
     assert "estimator" not in str(info.value)
+
+
+@pytest.mark.parametrize("node", [999, 5, -1, 1.0, "0", True])
+def test_a_node_that_is_not_in_the_forest_is_refused_naming_it(node):
+    forest = build_tree("token", **ARGS)
+    assert forest.n_nodes == 4
+    with pytest.raises(ValueError, match=r"^node: is .*, not a node id of this forest\. Fix: pass an int from 0 to 3 "
+                                         r"\(the roots: 0;"):
+        forest.children(node)
+    assert forest.children(np.int64(0)).tolist() == forest.children(0).tolist()
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (3, 3), (6,)])
+def test_token_values_of_another_shape_are_refused_naming_them(shape):
+    forest = build_tree("token", **ARGS)
+    with pytest.raises(ValueError, match=r"^token_values: has shape .*expected \(B, T\) of the forest's batch = "
+                                         r"\(2, 3\)"):
+        forest.node_token_values(np.zeros(shape))

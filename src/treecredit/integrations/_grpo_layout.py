@@ -7,9 +7,9 @@ num_generations`` completions of prompt ``g`` (that is how TRL's own baseline re
 
 from __future__ import annotations
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 from treecredit.api import compute_advantages
-from treecredit.step_text import step_pattern_regex
+from treecredit.step_text import short_repr, step_pattern_regex
 
 
 def completion_rewards(rewards_per_func, reward_weights):
@@ -107,28 +107,57 @@ def _option_message(error: Exception, options: dict, estimator: str, where: str 
             f"({type(error).__name__}: {problem}){suffix}. Fix: {fix or 'change or drop these options'}.")
 
 
-def _test_run(estimator: str, options: dict, given: str | None) -> None:
+def _run_on_test_batch(estimator: str, options: dict, given: str | None, rewards=None) -> None:
     """Run ``estimator`` with ``options`` once on the test batch, with the input the trainer would give
-    (``given``: see :func:`rollout_input`), so that a bad option value fails now, not after generation.
+    (``given``: see :func:`rollout_input`) and, when given, these 4 ``rewards`` instead of the batch's.
 
     The test batch is the training CLI's (:func:`treecredit.training.dry_run.synthetic_rollout`): 2 groups ×
     2 completions × up to 6 tokens, step ends after 3 tokens and at the last one, each group a tree that forks
     after 3 tokens."""
     import warnings
 
+    import torch
+
     from treecredit.training.config import TrainConfig
     from treecredit.training.dry_run import synthetic_rollout
 
     rollout = synthetic_rollout(TrainConfig(sampler="tree" if given == "tree_nodes" else "iid"))
     inputs = {given: getattr(rollout, given)} if given else {}
+    with warnings.catch_warnings():  # warnings about a made-up batch would mislead
+        warnings.simplefilter("ignore")
+        grouped_completion_advantages(estimator, completion_ids=rollout.response_ids,
+                                      completion_mask=rollout.response_mask.long(),
+                                      rewards=rollout.rewards if rewards is None else torch.tensor(rewards),
+                                      num_generations=2, **inputs, **options)
+
+
+def _test_run(estimator: str, options: dict, given: str | None) -> None:
+    """:func:`_run_on_test_batch`, so that a bad option value fails now, not after generation."""
     try:
-        with warnings.catch_warnings():  # warnings about a made-up batch would mislead
-            warnings.simplefilter("ignore")
-            grouped_completion_advantages(estimator, completion_ids=rollout.response_ids,
-                                          completion_mask=rollout.response_mask.long(), rewards=rollout.rewards,
-                                          num_generations=2, **inputs, **options)
+        _run_on_test_batch(estimator, options, given)
     except Exception as error:  # noqa: BLE001 — whatever fails here would fail at the first step
         raise ValueError(_option_message(error, options, estimator, _CHECKED)) from error
+
+
+def unit_rewards_fix(estimator: str, options: dict, given: str | None) -> str | None:
+    """The estimator's own fix (the text after ``Fix:``) when ``estimator`` with ``options`` (and the input
+    ``given``) refuses rewards outside [0, 1] with a ``rewards:`` error while it accepts rewards inside (as
+    TreeRPO's ``scale="bernoulli"``); None when it accepts both. Asked of the estimator itself, by running it
+    on the test batch, as :func:`treecredit.training.reward_range.needs_unit_rewards` does for the CLI."""
+    def refusal(rewards) -> str | None:
+        try:
+            _run_on_test_batch(estimator, options, given, rewards)
+        except Exception as error:  # noqa: BLE001 — any failure: see below
+            return str(error)
+        return None
+
+    if refusal([1.0, 0.0, 0.0, 1.0]) is not None:
+        return None
+    for rewards in ([1.5, 0.0, 0.0, 1.0], [-0.5, 0.0, 0.0, 1.0]):
+        message = refusal(rewards)
+        if message is not None and message.startswith("rewards:"):
+            return split_fix(message)[1] or "pass rewards in [0, 1]"
+    return None
 
 
 def check_trainer_estimator(estimator: str, estimator_options, sampler: str, step_pattern) -> dict:
@@ -165,7 +194,8 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
     if estimator_options is None:
         estimator_options = {}
     if not isinstance(estimator_options, dict):
-        fail("estimator_options", f"is {type(estimator_options).__name__} {estimator_options!r}, not a dict",
+        fail("estimator_options", f"is {type(estimator_options).__name__} {short_repr(estimator_options)}, "
+             "not a dict",
              "pass a dict of option names to values, e.g. estimator_options={'norm_by_std': False}")
     spec = get_estimator(estimator)
     try:
@@ -183,8 +213,8 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
              "decoded completions) and drop delimiter from estimator_options")
     patterns = list(step_pattern) if isinstance(step_pattern, list | tuple) else [step_pattern]
     if step_pattern is not None and not all(isinstance(p, str | re.Pattern) for p in patterns):
-        fail("step_pattern", f"is {step_pattern!r}, not text", "pass the text that closes a step (a string, a list "
-             "of strings or a compiled regex), e.g. step_pattern='\\n\\n'")
+        fail("step_pattern", f"is {short_repr(step_pattern)}, not text", "pass the text that closes a step (a string, "
+             "a list of strings or a compiled regex), e.g. step_pattern='\\n\\n'")
     if step_pattern is not None and (not patterns or "" in patterns):
         fail("step_pattern", f"is {step_pattern!r}: an empty text marks no step end",
              "pass the text that closes a step, e.g. step_pattern='\\n\\n', or leave step_pattern=None")

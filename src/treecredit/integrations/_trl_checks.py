@@ -1,6 +1,7 @@
 """Checks of TreeCreditGRPOTrainer's configuration that need TRL's settings, run when the trainer is built
 (before TRL loads the model): the tree sampler against TRL's generation settings and group sizes, the
-reward functions adaptive branching calls while trees grow, and TRL settings the trainer does not apply.
+reward functions adaptive branching calls while trees grow, TRL's ``scale_rewards`` (applied as ``norm_by_std``
+where the estimator has it) and TRL settings the trainer does not apply, and the range of the rewards.
 
 Each refusal is the project's ``ValueError`` (``<argument>: <problem>. Fix: <fix>.``); a branching option
 the sampler refuses is named ``branching_options['NAME']``.
@@ -12,6 +13,7 @@ import warnings
 from typing import Any
 
 from treecredit._validation import fail
+from treecredit.step_text import short_repr
 
 
 def check_leaf_scorers(reward_funcs) -> None:
@@ -26,7 +28,7 @@ def check_leaf_scorers(reward_funcs) -> None:
     for func in funcs:
         if isinstance(func, str) or not callable(func) or inspect.iscoroutinefunction(func) or hasattr(func, "forward"):
             fail("reward_funcs", f"branching='adaptive' scores each round's leaves with the reward functions while "
-                 f"the trees grow, which needs plain synchronous functions; got {func!r}",
+                 f"the trees grow, which needs plain synchronous functions; got {short_repr(func)}",
                  "pass synchronous reward functions, or use branching='fixed' or 'entropy' (they read no rewards)")
 
 
@@ -90,8 +92,8 @@ def check_branching_options(branching_options: Any) -> dict:
     if branching_options is None:
         return {}
     if not isinstance(branching_options, dict) or not all(isinstance(k, str) for k in branching_options):
-        fail("branching_options", f"is {type(branching_options).__name__} {branching_options!r}, not a dict of "
-             "option names to values", "pass e.g. branching_options={'children': 2, 'depth': 1}")
+        fail("branching_options", f"is {type(branching_options).__name__} {short_repr(branching_options)}, not a "
+             "dict of option names to values", "pass e.g. branching_options={'children': 2, 'depth': 1}")
     return dict(branching_options)
 
 
@@ -116,19 +118,44 @@ def _check_tree_group(sampler, name: str, size: int) -> None:
              "branching_options")
 
 
+def scale_rewards_options(args, estimator: str, options: dict) -> dict:
+    """``options`` with GRPOConfig's ``scale_rewards="none"`` (or False) applied: ``norm_by_std=False`` where the
+    estimator has that option (verl's ``norm_adv_by_std_in_grpo=False`` does the same), so that one
+    estimator name gives the same advantages in TRL, verl and treecredit's trainer. TRL's default ``"group"``
+    (True) keeps the estimator's own default (off for ``spo``); ``"batch"`` is not applied (warned about).
+
+    Raises:
+        ValueError: naming both, when ``estimator_options={'norm_by_std': True}`` contradicts
+            ``scale_rewards="none"``.
+    """
+    from treecredit.registry import get_estimator
+
+    scale = getattr(args, "scale_rewards", "group")
+    if scale not in ("none", False) or "norm_by_std" not in get_estimator(estimator).options:
+        return options
+    if options.get("norm_by_std", False):
+        fail("estimator_options['norm_by_std']", f"is {options['norm_by_std']!r}, but GRPOConfig scale_rewards="
+             f"{scale!r} asks for no division by the group's standard deviation",
+             "drop one of them: scale_rewards='none' alone gives norm_by_std=False")
+    return {**options, "norm_by_std": False}
+
+
 def warn_unapplied_trl_settings(args, estimator: str, options: dict) -> bool:
     """Warn (``UserWarning``, when the trainer is built) about GRPOConfig settings ``args`` moved away from
-    TRL's defaults that the trainer does not apply: ``scale_rewards`` and ``multi_objective_aggregation``
-    (the estimator computes and normalises the advantages itself). Returns True when it warned."""
+    TRL's defaults that the trainer does not apply: ``scale_rewards="batch"`` (and ``"none"`` for an
+    estimator without ``norm_by_std``; :func:`scale_rewards_options` applies it to the others) and
+    ``multi_objective_aggregation`` (the estimator computes and normalises the advantages itself). Returns
+    True when it warned."""
     from treecredit.registry import get_estimator
 
     if args is None:
         return False
     unapplied = []
     scale = getattr(args, "scale_rewards", "group")
-    if scale not in ("group", True):
-        takes = "norm_by_std" in get_estimator(estimator).options
-        how = ("estimator_options={'norm_by_std': False} leaves the group's standard deviation out" if takes else
+    takes = "norm_by_std" in get_estimator(estimator).options
+    if scale not in ("group", True) and not (scale in ("none", False) and takes):
+        how = ("the estimator normalises within each group; estimator_options={'norm_by_std': False} leaves the "
+               "group's standard deviation out" if takes else
                f"{estimator!r} has no norm_by_std option; its docstring says how it scales")
         unapplied.append(f"scale_rewards={scale!r} ({how})")
     aggregation = getattr(args, "multi_objective_aggregation", "sum_then_normalize")
@@ -142,3 +169,75 @@ def warn_unapplied_trl_settings(args, estimator: str, options: dict) -> bool:
                   f"settings at TRL's defaults; to change the scaling, use the estimator's options "
                   f"(estimator_options, now {options!r}).", UserWarning, stacklevel=3)
     return True
+
+
+def weighted_reward_range(funcs: list, weights: list[float]) -> tuple[float, float] | None:
+    """The range of TRL's reward Σ_f w_f · r_f when each plain function gives 0 to 1 (or None: left out of the
+    sum), [Σ min(w_f, 0), Σ max(w_f, 0)]; None when a reward is a model (a model id or an ``nn.Module``: its
+    scores are logits, with no bound)."""
+    if any(isinstance(f, str) or hasattr(f, "forward") for f in funcs):
+        return None
+    return sum(min(w, 0.0) for w in weights), sum(max(w, 0.0) for w in weights)
+
+
+def trl_reward_fix(fix: str, options: dict, accepted) -> str:
+    """An estimator's fix for rewards outside [0, 1] (written for any host, with the CLI's forms in
+    parentheses) in TreeCreditGRPOTrainer's terms: each ``NAME='VALUE'`` of an option the estimator takes
+    becomes ``estimator_options={...}`` (over the ``options`` given); the weights become GRPOConfig's."""
+    import ast
+    import re
+
+    plain = re.sub(r"\s*\(treecredit [^)]*\)", "", fix)  # the CLI's forms
+    settings = []
+    for name, value in re.findall(r"\b(\w+)=('[^']*'|\"[^\"]*\"|[\w.+-]+)", plain):
+        if name in accepted:
+            try:
+                settings.append({**options, name: ast.literal_eval(value)})
+            except (ValueError, SyntaxError):
+                continue
+    if not settings:
+        return f"{plain}; or reward functions and GRPOConfig reward_weights whose weighted sum stays in [0, 1]"
+    return (f"pass estimator_options={settings[0]!r}" + "".join(f" or {s!r}" for s in settings[1:])
+            + ", or reward functions and GRPOConfig reward_weights whose weighted sum stays in [0, 1]")
+
+
+def check_reward_range(estimator: str, options: dict, given: str | None, reward_funcs, args) -> None:
+    """Refuse, when the trainer is built, an estimator that needs rewards in [0, 1] (TreeRPO's default
+    ``scale="bernoulli"``; :func:`~treecredit.integrations._grpo_layout.unit_rewards_fix` asks the estimator)
+    with reward functions whose weighted sum can leave [0, 1] even when each gives 0 to 1 (weights summing to
+    more than 1, a negative weight) or a reward model (unbounded scores). Otherwise the run would stop at the
+    first batch whose reward leaves [0, 1]: with two 0/1 functions, when the model first gets both right.
+
+    Args:
+        given: the per-batch input the trainer gives the estimator (:func:`~treecredit.integrations.
+            _grpo_layout.rollout_input`).
+        reward_funcs, args: GRPOTrainer's ``reward_funcs`` and GRPOConfig (its ``reward_weights``).
+    """
+    from treecredit.integrations._grpo_layout import unit_rewards_fix
+    from treecredit.registry import get_estimator
+
+    if reward_funcs is None:
+        return
+    funcs = list(reward_funcs) if isinstance(reward_funcs, list | tuple) else [reward_funcs]
+    weights = getattr(args, "reward_weights", None)
+    if weights is not None and len(weights) != len(funcs):
+        return  # TRL refuses the mismatch itself
+    bounds = weighted_reward_range(funcs, [1.0] * len(funcs) if weights is None else [float(w) for w in weights])
+    if bounds is not None and 0.0 <= bounds[0] and bounds[1] <= 1.0:
+        return
+    fix = unit_rewards_fix(estimator, options, given)
+    if fix is None:
+        return
+    names = ", ".join(getattr(f, "__name__", None) or (f if isinstance(f, str) else type(f).__name__)
+                      for f in funcs)
+    if bounds is None:
+        why = f"reward_funcs [{names}] hold a reward model, whose scores are not bounded to [0, 1]"
+    else:
+        given_weights = ("reward_weights 1 each (GRPOConfig's default)" if weights is None
+                         else f"reward_weights={[float(w) for w in weights]}")
+        why = (f"the {len(funcs)} reward function(s) [{names}] with {given_weights} add up to a reward in "
+               f"[{bounds[0]:g}, {bounds[1]:g}] when each gives 0 to 1")
+    fail("estimator", f"{estimator!r} with estimator_options={options!r} needs rewards in [0, 1], but {why}; "
+         "training would stop at the first batch whose reward leaves [0, 1] (checked when the trainer was built)",
+         trl_reward_fix(fix, options, get_estimator(estimator).options)
+         + (", e.g. reward_weights summing to 1" if bounds is not None and bounds[0] >= 0 else ""))

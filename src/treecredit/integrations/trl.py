@@ -15,8 +15,10 @@ Two methods are overridden, each calling ``super()`` first:
 Conversion (:mod:`treecredit.integrations._grpo_layout`): a completion's reward is the weighted sum of
 its reward functions; groups are consecutive blocks of ``num_generations`` completions; the response
 mask is ``completion_mask · tool_mask`` (tool output stays in the prefix with advantage 0). TRL's
-``scale_rewards`` and ``multi_objective_aggregation`` are not applied: the estimator normalises itself
-(e.g. ``estimator_options={"norm_by_std": False}``).
+``scale_rewards="none"`` (or False) becomes ``norm_by_std=False`` for estimators that have that option (as
+verl's ``norm_adv_by_std_in_grpo=False``); its default ``"group"`` keeps the estimator's own default.
+``scale_rewards="batch"`` and ``multi_objective_aggregation`` are not applied: the estimator normalises
+itself.
 
 Logging: each generation batch adds treecredit's keys (``treecredit/generated_tokens``,
 ``treecredit/branched_groups``, ``treecredit/adv_abs_mean``, ``treecredit/steps_per_response``, ...) to
@@ -55,7 +57,7 @@ try:
 except ImportError as error:  # the optional extra is missing
     raise ImportError("treecredit.integrations.trl needs TRL: pip install 'treecredit[trl]' (trl>=0.26).") from error
 
-from treecredit._validation import check_choice, fail
+from treecredit._validation import check_choice, fail, split_fix
 from treecredit.integrations._grpo_layout import (
     check_trainer_estimator,
     completion_rewards,
@@ -66,9 +68,13 @@ from treecredit.integrations._grpo_layout import (
 from treecredit.integrations._trl_checks import (
     check_branching_options,
     check_leaf_scorers,
+    check_reward_range,
+    scale_rewards_options,
     tree_sampler,
+    trl_reward_fix,
     warn_unapplied_trl_settings,
 )
+from treecredit.registry import get_estimator
 from treecredit.step_text import first_response_text, step_ends_from_text, warn_if_no_steps
 
 SAMPLERS = ("iid", "tree")
@@ -100,7 +106,11 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             empty or non-text ``step_pattern``, or a regex that matches the empty string;
             ``branching_options`` that is not a dict or holds a value the strategy refuses
             (``branching_options['NAME']``); an estimator that needs what TRL cannot give
-            (``vine``: Monte Carlo values) or this configuration does not (step ends or a tree); or
+            (``vine``: Monte Carlo values) or this configuration does not (step ends or a tree); an estimator
+            that needs rewards in [0, 1] (``treerpo``'s default ``scale="bernoulli"``) with reward functions
+            whose weighted sum can leave [0, 1] (``reward_weights`` summing to more than 1, a negative one, a
+            reward model); ``estimator_options={'norm_by_std': True}`` with GRPOConfig ``scale_rewards="none"``;
+            or
             ``sampler="tree"`` with a ``num_generations`` (or ``num_generations_eval``) the branching cannot
             grow as one tree, colocated vLLM's tensor parallelism or sleep mode, tools, or a generation
             setting the tree sampler does not apply (``top_k``, ``min_p``, ``repetition_penalty``).
@@ -110,8 +120,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             for: ``sampler="tree"`` with an estimator that reads no tree and gets no steps (``grpo``:
             one advantage per completion; ``ibpo`` without ``step_pattern``: single tokens), or with its
             own step option in ``estimator_options`` (the tree is not passed); a ``step_pattern`` that the
-            estimator takes no steps from; GRPOConfig ``scale_rewards`` or ``multi_objective_aggregation``
-            away from TRL's defaults (not applied).
+            estimator takes no steps from; GRPOConfig ``scale_rewards="batch"`` (``"none"`` for an estimator
+            without ``norm_by_std``) or ``multi_objective_aggregation`` away from TRL's default (not applied).
     """
 
     def __init__(self, *args, estimator: str, estimator_options: dict | None = None, sampler: str = "iid",
@@ -120,7 +130,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         check_choice(sampler, SAMPLERS, "sampler")
         trl_args = _bind_trl_arguments(args, kwargs)  # GRPOTrainer's arguments by name, positional ones too
         self.estimator = estimator
-        self.estimator_options = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
+        checked = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
+        self.estimator_options = scale_rewards_options(trl_args.get("args"), estimator, checked)
         if sampler != "tree" and (branching != "fixed" or check_branching_options(branching_options)):
             fail("branching", "branching and branching_options shape the tree sampler's trees; sampler="
                  f"{sampler!r} would ignore them", "pass sampler='tree', or drop branching and branching_options")
@@ -136,6 +147,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         if self._score_leaves:
             check_leaf_scorers(trl_args.get("reward_funcs"))
         self._rollout_input = rollout_input(estimator, self.estimator_options, sampler, step_pattern)
+        check_reward_range(estimator, self.estimator_options, self._rollout_input, trl_args.get("reward_funcs"),
+                           trl_args.get("args"))
         warn_unused_structure(estimator, self.estimator_options, sampler, step_pattern)
         warn_unapplied_trl_settings(trl_args.get("args"), estimator, self.estimator_options)
         self._inputs = None
@@ -287,15 +300,24 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                                "_calculate_rewards; this TRL version is not supported (tested with trl 1.16).")
         num_generations = self.num_generations if self.model.training else self.num_generations_eval
         rollout = self._rollout_options(output, all_ids, all_mask)
-        advantages = grouped_completion_advantages(
-            self.estimator,
-            completion_ids=all_ids,
-            completion_mask=all_mask,
-            rewards=completion_rewards(rewards_per_func, self.reward_weights),
-            num_generations=num_generations,
-            **rollout,
-            **self.estimator_options,
-        )
+        try:
+            advantages = grouped_completion_advantages(
+                self.estimator,
+                completion_ids=all_ids,
+                completion_mask=all_mask,
+                rewards=completion_rewards(rewards_per_func, self.reward_weights),
+                num_generations=num_generations,
+                **rollout,
+                **self.estimator_options,
+            )
+        except ValueError as error:  # a reward range the estimator refuses: its fix in this trainer's terms
+            problem, fix = split_fix(str(error))
+            if not (problem.startswith("rewards:") and "[0, 1]" in problem and fix):
+                raise
+            raise ValueError(f"{problem} (the weighted sum of the reward functions, at global step "
+                             f"{self.state.global_step}). Fix: "
+                             f"{trl_reward_fix(fix, self.estimator_options, get_estimator(self.estimator).options)}."
+                             ) from error
         self._log_rollout_metrics(advantages, all_ids, all_mask, num_generations, rollout)
         start = accelerator.process_index * ids.shape[0]
         return advantages[start:start + ids.shape[0], : ids.shape[1]]

@@ -1,8 +1,8 @@
 """treecredit estimators in verl's advantage-estimator registry, as ``treecredit_<name>``.
 
 Importing this module (with verl installed) registers one verl estimator per token-level treecredit
-estimator, e.g. ``algorithm.adv_estimator=treecredit_tempo``. Each converts verl's batch layout and
-calls :func:`treecredit.compute_advantages`; nothing else:
+estimator (but ``vine``, which needs Monte Carlo values), e.g. ``algorithm.adv_estimator=treecredit_tempo``.
+Each converts verl's batch layout and calls :func:`treecredit.compute_advantages`; nothing else:
 
     verl                                  treecredit
     token_level_rewards (B, T)      ->    rewards (B,) = Σ_t token_level_rewards[i, t]
@@ -12,7 +12,8 @@ calls :func:`treecredit.compute_advantages`; nothing else:
     advantages (B, T)               <-    compute_advantages(...)   (returns = advantages, as verl's GRPO)
 
 Options come from ``algorithm.treecredit_options`` (a dict in verl's config, e.g.
-``+algorithm.treecredit_options.delimiter=[198]``) over those bound by :func:`make_adv_estimator`.
+``+algorithm.treecredit_options.delimiter=[198]``) over those bound by :func:`make_adv_estimator`; an
+error about one names it ``algorithm.treecredit_options.NAME``.
 
 Token ids. verl 0.9.1's ``compute_advantage`` passes a custom estimator only ``token_level_rewards``,
 ``response_mask``, ``index``, ``config`` (and ``reward_baselines`` when present), not the response
@@ -44,7 +45,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
 from treecredit.registry import estimators, get_estimator
@@ -132,6 +133,18 @@ def _load_tokenizer(name: str):
     return AutoTokenizer.from_pretrained(name)
 
 
+def _loaded_tokenizer(name: str):
+    """The tokenizer at ``name`` (a local path or a Hugging Face id); one that cannot be loaded is refused
+    naming ``algorithm.treecredit_options.tokenizer`` (transformers' own error, cut to its first line)."""
+    try:
+        return _load_tokenizer(name)
+    except (OSError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        fail(f"algorithm.{CONFIG_KEY}.tokenizer", f"is {name!r}, which transformers' AutoTokenizer could not load "
+             f"({type(error).__name__}: {first})", "set it to the local folder of the model's tokenizer (the "
+             "actor's model path) or a Hugging Face model id")
+
+
 def _text_step_ends(estimator: str, responses, response_mask, *, step_pattern=None, step_regex=None,
                     tokenizer=None):
     """``step_ends`` from the decoded responses (``treecredit_options.step_pattern``/``step_regex``)."""
@@ -145,7 +158,7 @@ def _text_step_ends(estimator: str, responses, response_mask, *, step_pattern=No
         pattern = step_pattern_regex(re.compile(step_regex), f"algorithm.{CONFIG_KEY}.step_regex")
     else:
         pattern = step_pattern_regex(step_pattern, f"algorithm.{CONFIG_KEY}.step_pattern")
-    tok = _load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    tok = _loaded_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask)
     given = pattern if step_regex is not None else step_pattern  # the user's text, not its escaped regex
     warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {given!r}", pattern=given,
@@ -153,31 +166,77 @@ def _text_step_ends(estimator: str, responses, response_mask, *, step_pattern=No
     return ends
 
 
+def _needs_mc_values(spec) -> bool:
+    return any("mc_values" in need.split("|") for need in spec.requires)
+
+
+def _check_text_steps(estimator: str, spec, text_steps: dict, name: Callable[[str], str]) -> None:
+    """Refuse step options from text (``text_steps``) for an estimator that takes no step ends, naming the
+    first as ``name(key)``: the estimator would never see them."""
+    if text_steps and "step_ends" not in spec.options:
+        takers = ", ".join(n for n in estimators("token") if "step_ends" in get_estimator(n).options
+                           and not _needs_mc_values(get_estimator(n)))
+        keys = " and ".join(text_steps)
+        fail(name(next(iter(text_steps))), f"gives step ends from the decoded text, but {estimator!r} takes no steps "
+             "(one advantage per response)", f"drop {keys}, or use an estimator that takes steps ({takers})")
+
+
+def _config_error(error: ValueError, user: dict) -> ValueError | None:
+    """``error`` about option NAME of ``algorithm.treecredit_options`` (``user``) naming
+    ``algorithm.treecredit_options.NAME``, where the user wrote it; None for any other error."""
+    problem, fix = split_fix(str(error))
+    name, sep, rest = problem.partition(": ")
+    if not (sep and name in user):
+        return None
+    return ValueError(f"algorithm.{CONFIG_KEY}.{name}: {rest}. Fix: {fix or 'change or drop it'}.")
+
+
 def make_adv_estimator(estimator: str, **options) -> Callable:
     """A function with verl's advantage-estimator signature that runs treecredit ``estimator``.
 
-    ``options`` are bound now (checked against the estimator's options); ``algorithm.treecredit_options``
-    in verl's config overrides them per run.
+    ``options`` are bound now (checked against the estimator's options, plus the text-step options
+    ``step_pattern``, ``step_regex`` and ``tokenizer``, a path or a tokenizer object);
+    ``algorithm.treecredit_options`` in verl's config overrides them per run, and its errors name
+    ``algorithm.treecredit_options.NAME``.
+
+    Raises:
+        ValueError: for an estimator that needs Monte Carlo values (``vine``: verl's advantage step has
+            none), an option it does not take, or text-step options for an estimator that takes no steps.
     """
     spec = get_estimator(estimator)
+    if _needs_mc_values(spec):
+        fail("estimator", f"{estimator!r} needs Monte Carlo values of each prefix (mc_values), which verl's "
+             "advantage step does not produce", "use another token estimator, e.g. treecredit_tempo or "
+             "treecredit_treerl, or train it with treecredit's own trainer (mc_rollouts > 0)")
+    bound_text = {k: options.pop(k) for k in TEXT_STEP_OPTIONS if k in options}
     spec.check_options(options)
+    _check_text_steps(estimator, spec, bound_text, lambda key: key)
     accepted = set(spec.options)
 
     def adv_fn(token_level_rewards, response_mask, index=None, config=None, responses=None, **_verl_extras):
         fields = _BATCH_FIELDS.get() or {}
         ids = responses if responses is not None else fields.get("responses")
         user = _config_options(config)
+        user_text = {k: user.pop(k) for k in TEXT_STEP_OPTIONS if k in user}
+        _check_text_steps(estimator, spec, user_text, lambda key: f"algorithm.{CONFIG_KEY}.{key}")
+        try:
+            spec.check_options(user)
+        except ValueError as error:
+            raise (_config_error(error, user) or error) from error
         merged = {**options, **_norm_flag(config, accepted), **user}
-        text_steps = {k: merged.pop(k) for k in TEXT_STEP_OPTIONS if k in merged}
-        if text_steps and ids is not None:
+        text_steps = {**bound_text, **user_text}
+        if text_steps and ids is not None:  # without ids a step estimator is refused below (responses)
             merged["step_ends"] = _text_step_ends(estimator, ids, response_mask, **text_steps)
         if not {"step_ends", "delimiter", "step_tokens"} & set(merged):  # the user's steps win
             # the batch's own: a sampled tree (which fixes the steps) before step ends, as the trainer does
             usable = [n for n in ("tree_nodes", "step_ends") if n in accepted and fields.get(n) is not None]
             if usable:
                 merged[usable[0]] = fields[usable[0]]
-        return verl_advantages(estimator, token_level_rewards=token_level_rewards, response_mask=response_mask,
-                               index=index, responses=ids, **merged)
+        try:
+            return verl_advantages(estimator, token_level_rewards=token_level_rewards, response_mask=response_mask,
+                                   index=index, responses=ids, **merged)
+        except ValueError as error:
+            raise (_config_error(error, user) or error) from error
 
     adv_fn.__name__ = f"{PREFIX}{estimator}"
     adv_fn.__doc__ = f"treecredit {estimator!r} as a verl advantage estimator (see treecredit.integrations.verl)."
@@ -186,14 +245,16 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
 
 
 def register(names: list[str] | None = None) -> list[str]:
-    """Register ``treecredit_<name>`` in verl for each name (default: every token-level estimator).
+    """Register ``treecredit_<name>`` in verl for each name (default: every token-level estimator but those
+    that need Monte Carlo values, ``vine``, which verl's advantage step cannot give).
 
     Idempotent: a name that already holds a treecredit estimator is left as it is. Returns the verl names.
     """
     from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY, register_adv_est
 
     registered = []
-    for name in estimators("token") if names is None else names:
+    default = [n for n in estimators("token") if not _needs_mc_values(get_estimator(n))]
+    for name in default if names is None else names:
         verl_name = f"{PREFIX}{name}"
         held = ADV_ESTIMATOR_REGISTRY.get(verl_name)
         if getattr(held, "treecredit_estimator", None) != name:

@@ -161,13 +161,28 @@ def task_from_config(config) -> Task:
                  "drop --task to train on the dataset, or drop --dataset to train on the task")
         if "path" in config.task_options or "rewards" in config.task_options:
             fail("task_options", "path and rewards are set by --dataset and --reward", "drop those task options")
-        return _build(DatasetTask, dict(config.task_options), path=dataset, rewards=rewards or ["math"])
+        from treecredit.tasks.dataset_rows import WARM_START_FLAG
+
+        flag = WARM_START_FLAG.set(warm_start_flag(config))  # the note on a dataset without answers names it
+        try:
+            return _build(DatasetTask, dict(config.task_options), path=dataset, rewards=rewards or ["math"])
+        finally:
+            WARM_START_FLAG.reset(flag)
     task = _named_task(config)
     if not rewards:
         return task
     from treecredit.tasks.rewarded import RewardedTask
 
     return RewardedTask(task, rewards)
+
+
+def warm_start_flag(config) -> str:
+    """The flag that turns off ``config``'s supervised warm start: the small GPT's ``--warm-start-steps 0`` or a
+    Hugging Face model's ``--hf-warm-start-steps 0``; '' when the run has none (0 steps, a Hugging Face model's
+    default)."""
+    if getattr(config, "model", "gpt") == "gpt":
+        return "--warm-start-steps 0" if getattr(config, "warm_start_steps", 0) > 0 else ""
+    return "--hf-warm-start-steps 0" if getattr(config, "hf_warm_start_steps", 0) > 0 else ""
 
 
 def _named_task(config) -> Task:

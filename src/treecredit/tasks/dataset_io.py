@@ -161,8 +161,15 @@ def check_columns(rows: list[dict], columns: dict[str, str], *, argument: str = 
             fail(argument, f"{where} has no column {column!r} ({option}); its columns are {have}",
                  f"give {argument} rows with the dataset's columns, or set {option} to a column both have")
         empty = " (empty) for a dataset without answers" if option == "answer_column" else ""
-        fail(option, f"column {column!r} is not in the dataset; its columns are {have}",
-             f"pass --task-option {option}=<one of {have}>" + (f", or {option}={empty}" if empty else ""))
+        fix = f"pass --task-option {option}=<one of {have}>" + (f", or {option}={empty}" if empty else "")
+        if option == "prompt_column":  # a conversation that ends with its answer is no prompt (check_cells)
+            from treecredit.tasks.dataset_rows import answered_rows
+
+            usable = [c for c in have if not answered_rows(rows, c)]
+            fix = (f"pass --task-option prompt_column=<one of {usable}>" if usable else "put the prompts in a column "
+                   "of their own (an SFT conversation's messages without the final assistant turn, its answer in "
+                   "an answer column) and pass --task-option prompt_column=NAME")
+        fail(option, f"column {column!r} is not in the dataset; its columns are {have}", fix)
 
 
 _FINGERPRINTS: dict[tuple, dict] = {}

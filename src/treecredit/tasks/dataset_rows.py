@@ -1,10 +1,12 @@
 """Checks of a user's dataset that :class:`~treecredit.tasks.dataset.DatasetTask` makes before any model
-loads: cells that hold no prompt (``None``, ``''``), and rewards that need a column the dataset lacks
+loads: cells that hold no prompt (``None``, ``''``) or a conversation that ends with its answer (an assistant
+message), and rewards that need a column the dataset lacks
 (``math``/``exact``/``numeric`` or a function with a required ``answer`` parameter on a dataset without
 answers; ``code`` without a ``test`` column)."""
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import os
@@ -30,6 +32,25 @@ def _text(value) -> str:
     return value if isinstance(value, str) else "".join(str(m) for m in value)
 
 
+def ends_with_answer(value) -> bool:
+    """Whether ``value`` is a conversation (TRL's conversational format) whose last message is the assistant's:
+    an SFT row (TRL's ``messages``), whose final turn is the answer."""
+    return isinstance(value, list) and bool(value) and isinstance(value[-1], dict) \
+        and value[-1].get("role") == "assistant"
+
+
+def answered_rows(rows: list[dict], column: str) -> list[int]:
+    """Numbers (counting from 1, in file order) of the rows whose ``column`` is a conversation that ends with an
+    assistant message (:func:`ends_with_answer`)."""
+    return [number for number, row in enumerate(rows, 1) if ends_with_answer(row.get(column))]
+
+
+def _shown(numbers: list[int]) -> str:
+    """``row 4`` or ``rows 4, 6`` (the first :data:`SHOWN_ROWS`, then how many more)."""
+    more = f" and {len(numbers) - SHOWN_ROWS} more" * (len(numbers) > SHOWN_ROWS)
+    return f"row{'s' * (len(numbers) > 1)} " + ", ".join(map(str, numbers[:SHOWN_ROWS])) + more
+
+
 def check_cells(rows: list[dict], columns: dict[str, str], where: str) -> None:
     """Refuse rows of ``where`` (a description of the file) whose prompt is null or empty (``str(None)`` would
     make it the text ``'None'``), naming the option, the column and the first :data:`SHOWN_ROWS` row numbers.
@@ -38,11 +59,16 @@ def check_cells(rows: list[dict], columns: dict[str, str], where: str) -> None:
     out: ``datasets`` reads an empty cell as None)."""
     column = columns.get("prompt_column", "")
     bad = blank_rows(rows, column) if column else []
-    if not bad:
-        return
-    shown = ", ".join(map(str, bad[:SHOWN_ROWS])) + (f" and {len(bad) - SHOWN_ROWS} more" * (len(bad) > SHOWN_ROWS))
-    fail("prompt_column", f"column {column!r} is null or empty in {len(bad)} of the {len(rows)} rows of {where} "
-         f"(row{'s' * (len(bad) > 1)} {shown}, counting from 1 in file order)", "drop those rows or give them a prompt")
+    if bad:
+        fail("prompt_column", f"column {column!r} is null or empty in {len(bad)} of the {len(rows)} rows of {where} "
+             f"({_shown(bad)}, counting from 1 in file order)", "drop those rows or give them a prompt")
+    answered = answered_rows(rows, column) if column else []
+    if answered:
+        fail("prompt_column", f"column {column!r} holds conversations that end with an assistant message in "
+             f"{len(answered)} of the {len(rows)} rows of {where} ({_shown(answered)}, counting from 1 in file order): "
+             "an SFT conversation, whose final turn is the answer, which the model would see in its prompt",
+             "drop the final assistant turn from the prompt; put the answer in an answer column (--task-option "
+             "answer_column=NAME)")
 
 
 def _base(fn):
@@ -86,6 +112,12 @@ def check_rewards_have_columns(items: list, columns: list[str], has_answers: boo
                  "another reward")
 
 
+WARM_START_FLAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("warm_start_flag", default=None)
+"""The flag that turns off the run's supervised warm start, for :func:`note_no_answers`: ``--warm-start-steps
+0`` (the small GPT's), ``--hf-warm-start-steps 0`` (a Hugging Face model's), '' for a run without one, None
+(the default) when not known (a ``DatasetTask`` built from Python): set by
+:func:`treecredit.tasks.task_from_config` while it builds the task."""
+
 _NOTED_ENV = "TREECREDIT_NO_ANSWERS_NOTED"
 """Datasets already noted as having no answers, in this process and the processes it starts (``compare``'s
 workers build each run's task again)."""
@@ -93,15 +125,18 @@ workers build each run's task again)."""
 
 def note_no_answers(path: str, columns: list[str], solutions: bool = True) -> None:
     """Print, once per dataset file, that it has no ``answer`` column and so no answers; without ``solutions``
-    (no ``solution_column``) also that a supervised warm start would learn empty answers."""
+    (no ``solution_column``) also that a supervised warm start would learn empty answers, with the flag that
+    turns off the run's warm start (:data:`WARM_START_FLAG`; nothing when the run has none)."""
     noted = os.environ.get(_NOTED_ENV, "").split(os.pathsep)
     key = os.path.abspath(path)
     if key in noted:
         return
     os.environ[_NOTED_ENV] = os.pathsep.join([*filter(None, noted), key])
+    flag = WARM_START_FLAG.get()
+    flag = "--warm-start-steps 0 (a Hugging Face model: --hf-warm-start-steps 0)" if flag is None else flag
     print(f"note: dataset {path!r} has no 'answer' column (its columns are {columns}), so it has no reference "
           "answers: rewards get no answer=, and held-out pass@1 is the mean reward (no success test). Pass "
           "--task-option answer_column=NAME if a column holds them, or answer_column= to say there are none."
-          + ("" if solutions else " It has no worked solutions either (no solution_column), so a supervised warm "
-             "start would teach the model to answer nothing: pass --warm-start-steps 0 (a Hugging Face model: "
-             "--hf-warm-start-steps 0), or --task-option solution_column=NAME."), flush=True)
+          + ("" if solutions or not flag else " It has no worked solutions either (no solution_column), so a "
+             f"supervised warm start would teach the model to answer nothing: pass {flag}, or --task-option "
+             "solution_column=NAME."), flush=True)

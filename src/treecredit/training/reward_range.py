@@ -15,7 +15,8 @@ Which estimators need [0, 1] is not listed here: :func:`needs_unit_rewards` asks
 running it (with the run's options) on the pre-flight's tiny synthetic batch
 (:func:`treecredit.training.dry_run.synthetic_rollout`) with rewards inside and outside [0, 1]; one that
 accepts the first and refuses the others with a ``rewards:`` error needs [0, 1]. Its own ``Fix:`` (the
-options that lift the need, e.g. ``--estimator-option scale=std``) goes into the refusal. Rewards of a
+options that lift the need, e.g. ``--estimator-option scale=std``) goes into the refusal, in the command
+line's form. Rewards of a
 user's function that leave [0, 1] only later still stop the run then, with the estimator's message.
 """
 
@@ -147,7 +148,7 @@ def check_reward_range(config, task, probed: list | None = None) -> None:
     given = " ".join(f"--estimator-option {k}={v}" for k, v in config.estimator_options.items())
     need = f"{config.estimator!r} with {given or 'its default options'} needs rewards in [0, 1], but"
     seen = None if bounds is not None else [v for v in probed or [] if v is not None]
-    fix = f"{fix}{_in_compare(config.estimator, fix)}; {_weights_example(items, seen)}"
+    fix = f"{command_line_fix(config.estimator, fix)}: {_weights_example(items, seen)}"
     if bounds is not None:
         fail("estimator", f"{need} {_written(items)} add up to a reward in [{_fmt(bounds[0])}, {_fmt(bounds[1])}] "
              "(each function gives 0 to 1, times its weight; checked before any work)", fix)
@@ -156,8 +157,17 @@ def check_reward_range(config, task, probed: list | None = None) -> None:
          f"{_fmt(value)} (checked before any work)", f"{fix}, each function giving rewards in [0, 1]")
 
 
-def _in_compare(estimator: str, fix: str) -> str:
-    """The estimator's ``--estimator-option NAME=VALUE`` fix as the arm of ``treecredit compare`` that sets it
-    for this estimator alone (``--estimator-option`` there would set it in every arm)."""
-    option = re.search(r"--estimator-option ([\w.]+=[^\s),;]+)", fix)
-    return f" (treecredit compare: the arm {estimator}[{option.group(1)}])" if option else ""
+def command_line_fix(estimator: str, fix: str) -> str:
+    """The estimator's own fix (written for every caller: ``pass scale='std' or scale='none' (treecredit train:
+    --estimator-option scale=std), or rewards in [0, 1] (...)``) in the command line's form only, since this
+    check runs in ``treecredit train`` and ``compare``: ``pass --estimator-option scale=std (or scale=none; in
+    treecredit compare, the arm treerpo[scale=std]), or rewards in [0, 1]``. A fix that names no option is
+    kept as it is."""
+    option = re.search(r"--estimator-option ([\w.]+)=([^\s),;]+)", fix)
+    if option is None:
+        return fix
+    name, value = option.groups()
+    others = [v for v in re.findall(rf"\b{re.escape(name)}='([^']*)'", fix) if v != value]
+    alternatives = "".join(f"or {name}={v}; " for v in others)
+    return (f"pass --estimator-option {name}={value} ({alternatives}in treecredit compare, the arm "
+            f"{estimator}[{name}={value}]), or rewards in [0, 1]")

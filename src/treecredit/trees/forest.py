@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from treecredit._validation import check_shape, fail, to_numpy
+
 
 @dataclass(frozen=True, eq=False)
 class Forest:
@@ -91,6 +93,15 @@ class Forest:
         return self.seg_node[self.row_ptr[1:] - 1]
 
     def children(self, node: int) -> np.ndarray:
+        """The ids of ``node``'s children (``0 ≤ node < n_nodes``; ids below ``n_groups`` are the roots).
+
+        Raises:
+            ValueError: naming ``node``, for anything else.
+        """
+        if isinstance(node, bool) or not isinstance(node, int | np.integer) or not 0 <= node < self.n_nodes:
+            roots = "0" if self.n_groups == 1 else f"0 to {self.n_groups - 1}"
+            fail("node", f"is {node!r}, not a node id of this forest", f"pass an int from 0 to {self.n_nodes - 1} "
+                 f"(the roots: {roots}; branch_points() lists the nodes that fork)")
         return self.child_index[self.child_ptr[node]:self.child_ptr[node + 1]]
 
     def node_mean(self, per_response: np.ndarray) -> np.ndarray:
@@ -130,7 +141,8 @@ class Forest:
         Read from the first response through the node; meant for estimators that give every token of a
         node one value (spo, treerl, treerpo), e.g. ``forest.render(g, node_labels=forest.node_token_values(adv))``.
         """
-        values = np.asarray(token_values)
+        values = to_numpy(token_values, "token_values")
+        check_shape(values, self.shape, "token_values", "(B, T) of the forest's batch")
         out = np.zeros(self.n_nodes)
         seg = np.flatnonzero(self.seg_end > self.seg_start)
         nodes, first = np.unique(self.seg_node[seg], return_index=True)  # the first response through each

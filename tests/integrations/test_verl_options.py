@@ -1,0 +1,72 @@
+"""The verl shell's options: text-step options bound with make_adv_estimator, errors that name
+``algorithm.treecredit_options.NAME``, step options an estimator cannot use, a tokenizer that does not load,
+and ``vine`` (which needs Monte Carlo values verl does not produce)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from test_verl import _Digits, core_advantages, fake_verl_batch  # noqa: E402
+
+import treecredit  # noqa: E402
+from treecredit.integrations import verl as tc_verl  # noqa: E402
+
+
+@pytest.mark.parametrize("where", ["bound", "config", "both"])
+def test_step_pattern_and_a_tokenizer_object_can_be_bound_or_configured(where):
+    batch = fake_verl_batch()
+    text = {"step_pattern": "|", "tokenizer": _Digits()}
+    bound = {"bound": text, "config": {}, "both": {"tokenizer": text["tokenizer"]}}[where]
+    configured = {"bound": {}, "config": text, "both": {"step_pattern": "|"}}[where]
+    adv_fn = tc_verl.make_adv_estimator("treerpo", scale="std", **bound)
+    advantages = adv_fn(**batch, config={"treecredit_options": configured})[0]
+    ends = treecredit.step_ends_from_text(batch["responses"], _Digits(), "|", response_mask=batch["response_mask"])
+    assert ends.sum() > 0
+    torch.testing.assert_close(advantages, core_advantages("treerpo", batch, scale="std", step_ends=ends))
+
+
+@pytest.mark.parametrize("options,match", [
+    ({"scale": "abc", "step_tokens": 2}, r"^algorithm\.treecredit_options\.scale: is 'abc', not one of"),
+    ({"sclae": "std", "step_tokens": 2}, r"^algorithm\.treecredit_options\.sclae: .*\(did you mean 'scale'\?\)"),
+    ({"tau": -1.0, "step_tokens": 2}, r"^algorithm\.treecredit_options\.tau: "),
+    ({"delimiter": "[4]"}, r"^algorithm\.treecredit_options\.delimiter: is the text '\[4\]'"),
+])
+def test_option_errors_name_the_key_in_verls_config(options, match):
+    with pytest.raises(ValueError, match=match):
+        tc_verl.make_adv_estimator("treerpo")(**fake_verl_batch(), config={"treecredit_options": options})
+
+
+@pytest.mark.parametrize("estimator", ["grpo", "rloo"])
+def test_step_options_for_an_estimator_without_steps_name_the_option_given(estimator):
+    batch = fake_verl_batch()
+    options = {"step_pattern": "|", "tokenizer": _Digits()}
+    with pytest.raises(ValueError, match=rf"^algorithm\.treecredit_options\.step_pattern: gives step ends from the "
+                                         rf"decoded text, but '{estimator}' takes no steps.*Fix: drop step_pattern "
+                                         r"and tokenizer, or use an estimator that takes steps \(ibpo, "):
+        tc_verl.make_adv_estimator(estimator)(**batch, config={"treecredit_options": options})
+    del batch["responses"]  # verl's v1 trainer: refused as well, not dropped
+    with pytest.raises(ValueError, match=r"^algorithm\.treecredit_options\.step_pattern: "):
+        tc_verl.make_adv_estimator(estimator)(**batch, config={"treecredit_options": options})
+    with pytest.raises(ValueError, match=rf"^step_pattern: gives step ends .* but '{estimator}' takes no steps"):
+        tc_verl.make_adv_estimator(estimator, **options)
+
+
+def test_a_tokenizer_that_does_not_load_is_refused_naming_the_option(tmp_path):
+    pytest.importorskip("transformers")
+    missing = str(tmp_path / "no" / "model")
+    config = {"treecredit_options": {"step_pattern": "|", "tokenizer": missing}}
+    with pytest.raises(ValueError, match=rf"^algorithm\.treecredit_options\.tokenizer: is '{missing}', which "
+                                         r"transformers' AutoTokenizer could not load \(\w+: .*\)\. Fix: set it to "
+                                         r"the local folder"):
+        tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config=config)
+
+
+def test_vine_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match=r"^estimator: 'vine' needs Monte Carlo values .*verl's advantage step "
+                                         "does not produce"):
+        tc_verl.make_adv_estimator("vine")
