@@ -61,6 +61,12 @@ def test_completion_ids_reach_the_functions_when_the_token_ids_are_given(tmp_pat
     SEEN.clear()
     assert batch_rewards(task, problems, ["2", "33"], completion_ids=[[5], [6, 6]]) == pytest.approx([-0.1, -0.2])
     assert SEEN[-1]["completion_ids"] == [[5], [6, 6]] and "answer" in SEEN[-1]
+    clash = tmp_path / "clash.jsonl"  # a column named like the keyword: the ids win (TRL leaves it out too)
+    clash.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1), "completion_ids": "x"}) + "\n"
+                             for i in range(6)))
+    clashing = DatasetTask(path=str(clash), rewards=[_uses_ids], held_out=2)
+    assert clashing.score_batch(clashing.held_out_problems(None, 2), ["2", "3"], completion_ids=[[1], [2]]) \
+        == pytest.approx([-0.1, -0.1]) and SEEN[-1]["completion_ids"] == [[1], [2]]
     without = RewardSet([_uses_ids])  # no ids given: the failure says that treecredit did not pass them
     assert without(["p", "q"], ["a", "b"]) == [None, None]
     assert without.errors[-1].endswith("missing 1 required positional argument: 'completion_ids' (treecredit does "

@@ -5,7 +5,7 @@ Each row gives a prompt (``prompt_column``), an answer (``answer_column``, hande
 optionally a worked solution (``solution_column``, used by the supervised warm start; else the answer) and
 a system prompt (``system_column`` per row, or ``system_prompt`` for all). Every column reaches the reward
 functions as a keyword argument, as in TRL (except ``prompt``, which is the ``prompts`` argument, and a
-column named like an argument: ``completions``, ``steps``). The prompt shown to the model is
+column named like an argument: ``completions``, ``steps``, ``completion_ids``). The prompt shown to the model is
 ``template.format(prompt=<prompt column>, **row)`` (after the system message, as a conversation); the
 rewards and the step checker get the prompt column as it is in the row, as in TRL, not the filled template.
 
@@ -142,7 +142,8 @@ class DatasetTask(FixedProblemsTask):
 
     def _columns(self, row: dict) -> dict:
         """Every column as a keyword, as TRL passes them (never over the call's own arguments)."""
-        columns = {k: v for k, v in row.items() if k not in ("prompt", "prompts", "completions", "steps")}
+        columns = {k: v for k, v in row.items() if k not in ("prompt", "prompts", "completions", "steps",
+                                                               "completion_ids")}
         if self.answer_column:
             columns["answer"] = row[self.answer_column]
         return columns
