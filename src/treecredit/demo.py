@@ -10,7 +10,7 @@ import argparse
 
 import numpy as np
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 
 PROMPT = "4-5+8*0="
 RESPONSES = [
@@ -80,7 +80,7 @@ def chosen_estimators(names: list[str] | None) -> list:
         try:
             spec = treecredit.get_estimator(name)
         except ValueError as exc:
-            problem = str(exc).split(". Fix:")[0].removeprefix("estimator: ")
+            problem = split_fix(str(exc))[0].removeprefix("estimator: ")
             fail("estimators", problem, f"use one of: {', '.join(runnable)}")
         missing = spec.missing(DEMO_GIVES)
         if missing:

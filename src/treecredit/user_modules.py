@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from treecredit._validation import fail
+from treecredit._validation import did_you_mean, fail
 
 _FOLDERS: dict[str, str] = {}
 """Module name → the folder a run recorded it was imported from (:func:`add_module_folders`)."""
@@ -52,6 +52,17 @@ def import_user_module(module_name: str, target: str, argument: str, command: st
              f"check the module name and that its folder is the current folder or on PYTHONPATH (e.g. "
              f"PYTHONPATH=/path/to/folder treecredit {command})")
     raise AssertionError("unreachable")  # fail() raises
+
+
+def colon_hint(target: str, known, kind: str) -> str:
+    """`` (did you mean module:name? a <kind> is named module:<kind>)`` for a ``target`` written
+    ``module.name`` (a dot where the colon goes: ``--env myenvs.Guess``, ``--reward my_rewards.fmt``), else
+    ``""``; also ``""`` when ``did_you_mean`` finds ``target`` close to one of the ``known`` names (that hint is
+    the better one). ``kind``: ``"function"`` or ``"Class"``."""
+    head, dot, tail = target.rpartition(".")
+    if not (dot and head and tail) or did_you_mean(target, known):
+        return ""
+    return f" (did you mean {head}:{tail}? a {kind.lower()} is named module:{kind})"
 
 
 def module_root(module_name: str) -> str:

@@ -75,3 +75,10 @@ class ListedOnly(NoExpert):
 
     def _step(self, action):
         return "ok", 0.0, False, None  # info must be a dict
+
+
+class ParseRaises(Guess):
+    """``parse_action`` raises on text that is not a number (it must return None)."""
+
+    def parse_action(self, text):
+        return int(text.strip())

@@ -73,3 +73,41 @@ def test_a_correct_env_plays_its_step_before_any_work_without_a_word():
         warnings.simplefilter("error")
         check_first_step(env, 5)
     assert env.actions == ["2"] and env.done  # the expert's guess, right at once
+
+
+def test_a_parse_action_that_raises_on_invalid_text_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match=r"^env: ParseRaises\.parse_action\(''\) raised ValueError: invalid literal "
+                       r"for int\(\) with base 10: '' \(text that is not a valid action, tried before any work\)\. "
+                       r"Fix: make ParseRaises\.parse_action return None for text that is not a valid action"):
+        _train(tmp_path, "ParseRaises")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_episode_dropped_by_parse_action_names_parse_action():
+    import torch
+    from agent_helpers import ScriptedPolicy
+    from own_env_helpers import ParseRaises
+
+    from treecredit.agents import play
+
+    said = []
+    episodes, _ = play(ScriptedPolicy([["s"]]), lambda: ParseRaises(), [1], 1, torch.Generator(), log=said.append)
+    assert episodes == [] and len(said) == 1
+    # was: "the env's ParseRaises.action_signature('s') raised ValueError", a method the user did not write
+    assert "dropped at turn 0: the env's ParseRaises.parse_action('s') (called by action_signature) raised " \
+        "ValueError: invalid literal for int() with base 10: 's' (parse_action must return None for text that is " \
+        "not a valid action, not raise)" in said[0]
+
+
+def test_an_env_written_with_a_dot_for_the_colon_gets_the_colon_suggested():
+    from treecredit.user_modules import colon_hint
+
+    with pytest.raises(ValueError, match=r"^env: unknown environment 'own_env_helpers\.Guess' \(did you mean "
+                       r"own_env_helpers:Guess\? a class is named module:Class\)\. Fix: use one of: .*module:Class"):
+        make_env("own_env_helpers.Guess")
+    with pytest.raises(ValueError, match=r"^env: unknown environment 'gridwrold' \(did you mean 'gridworld'\?\)"):
+        make_env("gridwrold")
+    # the same hint as --reward my_rewards.fmt's (rewards/load.py)
+    assert colon_hint("my_rewards.fmt", ["math", "exact"], "function") == \
+        " (did you mean my_rewards:fmt? a function is named module:function)"
+    assert colon_hint("gridworld", ["gridworld"], "Class") == ""

@@ -66,3 +66,29 @@ def test_a_group_size_that_does_not_divide_the_batch_is_refused():
     with pytest.raises(ValueError, match="num_generations: "):
         grouped_completion_advantages("grpo", completion_ids=ids, completion_mask=mask, rewards=rewards,
                                       num_generations=4)
+
+
+@pytest.mark.parametrize("option", ["step_ends", "tree_nodes"])
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_an_unscorable_completion_leaves_its_rows_of_step_ends_and_tree_nodes_too(option, kind):
+    # TRL with step_pattern or sampler="tree": a reward function that scores a completion None must not
+    # stop training on a shape mismatch between the kept rows and the batch's (N, T) step ends or tree
+    ids, mask, rewards = trl_like_batch()
+    ids[:, :2] = ids[0, :2]  # every completion shares its first two tokens: one tree node
+    n, T = ids.shape
+    if option == "step_ends":
+        rows = np.zeros((n, T), dtype=bool)
+        rows[:, 1] = True
+    else:
+        rows = np.where(np.arange(T)[None, :] < 2, np.arange(n)[:, None] // G, 10 + np.arange(n)[:, None])
+        rows = np.where(mask.numpy() == 1, rows, -1)
+    given = rows if kind == "numpy" else torch.from_numpy(rows)
+    rewards[1] = float("nan")
+    got = grouped_completion_advantages("tempo", completion_ids=ids, completion_mask=mask, rewards=rewards,
+                                        num_generations=G, **{option: given})
+    keep = torch.tensor([0, 2, 3, 4, 5])
+    expected = treecredit.compute_advantages("tempo", response_ids=ids[keep], response_mask=mask[keep],
+                                             rewards=rewards[keep], group_ids=keep // G,
+                                             **{option: rows[keep.numpy()]})
+    assert (got[1] == 0).all() and expected.abs().sum() > 0
+    torch.testing.assert_close(got[keep], expected)

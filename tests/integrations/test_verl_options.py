@@ -70,3 +70,15 @@ def test_vine_is_refused_with_the_reason():
     with pytest.raises(ValueError, match=r"^estimator: 'vine' needs Monte Carlo values .*verl's advantage step "
                                          "does not produce"):
         tc_verl.make_adv_estimator("vine")
+
+
+def test_rewards_outside_the_unit_interval_name_the_hydra_override():
+    batch = fake_verl_batch(kl_coef=0.0)
+    batch["token_level_rewards"] = batch["token_level_rewards"] * 3.0  # scores 0 or 3
+    with pytest.raises(ValueError) as caught:
+        tc_verl.make_adv_estimator("treerpo")(**batch, config={"treecredit_options": {"step_tokens": 2}})
+    message = str(caught.value)
+    assert message.startswith("rewards: are outside [0, 1] (from 0 to 3)"), message
+    assert ("Fix: set +algorithm.treecredit_options.scale=std or +algorithm.treecredit_options.scale=none, or give "
+            "rewards in [0, 1]") in message
+    assert "treecredit train" not in message

@@ -250,12 +250,19 @@ class EnvCallFailed(Exception):
         self.method, self.call, self.error = method, call, error
 
 
+PARSE_HINT = " (parse_action must return None for text that is not a valid action, not raise)"
+
+
 def env_call(env, method: str, *args):
-    """``env.<method>(*args)``; what it raises comes back as :class:`EnvCallFailed` (blamed on the env)."""
+    """``env.<method>(*args)``; what it raises comes back as :class:`EnvCallFailed` (blamed on the env; on its
+    ``parse_action`` when that raised inside ``step`` or ``action_signature``)."""
     try:
         return getattr(env, method)(*args)
     except Exception as exc:  # noqa: BLE001 - any failure of the env's own code is the env's
-        raise EnvCallFailed(method, f"{method}({', '.join(shown_arg(a) for a in args)})", exc) from exc
+        shown = ", ".join(shown_arg(a) for a in args)
+        if getattr(exc, "env_method", None) == "parse_action" and method != "parse_action":  # TextEnv._parse
+            raise EnvCallFailed("parse_action", f"parse_action({shown}) (called by {method})", exc) from exc
+        raise EnvCallFailed(method, f"{method}({shown})", exc) from exc
 
 
 def env_failure(env, failed: EnvCallFailed, when: str, detail: str, by_hand: str) -> ValueError:
@@ -278,7 +285,7 @@ def _env_call(ep: Episode, env, warn, turn: int, method: str, *args):
     except EnvCallFailed as failed:
         ep.error = f"{type(failed.error).__name__}: {failed.error}"
         warn(f"episode of instance {ep.seed} dropped at turn {turn}: the env's {type(env).__name__}.{failed.call} "
-             f"raised {ep.error}")
+             f"raised {ep.error}{PARSE_HINT if failed.method == 'parse_action' else ''}")
         return None
 
 

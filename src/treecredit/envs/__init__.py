@@ -24,7 +24,7 @@ from typing import Callable
 
 from treecredit._validation import fail
 from treecredit.envs.base import SIGNATURE_MODES, TextEnv, check_initialized
-from treecredit.user_modules import import_user_module, module_root
+from treecredit.user_modules import colon_hint, import_user_module, module_root
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,10 @@ def get_env_spec(name: str) -> EnvSpec:
     if isinstance(name, str) and name not in _ENVS and _is_target(name):
         return EnvSpec(name, name, None, None, "your own env")
     if not isinstance(name, str) or name not in _ENVS:
-        fail("env", f"unknown environment {name!r}",
+        from treecredit._validation import did_you_mean
+
+        hint = colon_hint(name, environments(), "Class") if isinstance(name, str) else ""
+        fail("env", f"unknown environment {name!r}{hint or did_you_mean(name, environments())}",
              f"use one of: {', '.join(environments())}, or module:Class for your own TextEnv subclass")
     return _ENVS[name]
 

@@ -163,7 +163,7 @@ class TextEnv(ABC):
             fail("step", "was called before reset", "call env.reset(seed) first")
         if self.done:
             fail("step", "was called on a finished episode", "call env.reset(seed) to start a new one")
-        parsed = self.parse_action(action)
+        parsed = self._parse(action)
         self.actions.append(action)
         if parsed is None:
             obs, reward, done = f"invalid action. {self.action_help()}", self.invalid_penalty, False
@@ -176,6 +176,15 @@ class TextEnv(ABC):
         info["truncated"] = not done and len(self.actions) >= self.max_turns
         self.done = done or info["truncated"]
         return obs, float(reward), self.done, info
+
+    def _parse(self, text: str) -> Any:
+        """``parse_action(text)``; an exception it raises is marked as ``parse_action``'s (``env_method``), so
+        that a dropped episode's warning names it rather than the public method that called it."""
+        try:
+            return self.parse_action(text)
+        except Exception as exc:
+            exc.env_method = "parse_action"  # type: ignore[attr-defined]
+            raise
 
     def _bad_return(self, call: str, what: str, expected: str) -> NoReturn:
         name = type(self).__name__
@@ -239,7 +248,7 @@ class TextEnv(ABC):
 
     def action_text(self, text: str) -> str:
         """The canonical text of an action as written (the raw, normalised text when it is invalid)."""
-        parsed = self.parse_action(text)
+        parsed = self._parse(text)
         return normalize_action(text) if parsed is None else self.canonical_action(parsed)
 
     def action_signature(self, text: str) -> str:

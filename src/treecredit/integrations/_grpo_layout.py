@@ -7,6 +7,8 @@ num_generations`` completions of prompt ``g`` (that is how TRL's own baseline re
 
 from __future__ import annotations
 
+import numpy as np
+
 from treecredit._validation import fail, split_fix
 from treecredit.api import compute_advantages
 from treecredit.step_text import short_repr, step_pattern_regex
@@ -26,6 +28,10 @@ def completion_rewards(rewards_per_func, reward_weights):
     return torch.where(unscorable, torch.full_like(rewards, float("nan")), rewards)
 
 
+_ROW_OPTIONS = ("step_ends", "tree_nodes")
+"""Options with one row per completion ``(N, T)``, which the trainer gives per batch."""
+
+
 def grouped_completion_advantages(estimator: str, *, completion_ids, completion_mask, rewards, num_generations: int,
                                   **options):
     """Per-token advantages ``(N, T)`` for completions grouped in consecutive blocks of ``num_generations``.
@@ -37,7 +43,8 @@ def grouped_completion_advantages(estimator: str, *, completion_ids, completion_
         rewards: ``(N,)`` float tensor, one reward per completion; NaN marks a completion no reward
             function could score: it is left out of its group and gets advantage 0 (as in TRL).
         num_generations: ``G``, the group size; ``N`` must be a multiple of it.
-        **options: options of ``estimator``.
+        **options: options of ``estimator``; the per-row ones (``step_ends``, ``tree_nodes``: ``(N, T)``) lose the
+            rows of unscorable completions with them.
 
     Returns:
         ``(N, T)`` float32 advantages on the device of ``completion_ids``, 0 on masked tokens.
@@ -52,13 +59,16 @@ def grouped_completion_advantages(estimator: str, *, completion_ids, completion_
     scorable = ~torch.isnan(rewards)
     advantages = torch.zeros(completion_ids.shape, dtype=torch.float32, device=completion_ids.device)
     if scorable.any():
+        keep = scorable.cpu().numpy()
+        rows = {name: value[keep if isinstance(value, np.ndarray) else scorable.to(value.device)]
+                for name, value in options.items() if name in _ROW_OPTIONS and value is not None and not keep.all()}
         advantages[scorable] = compute_advantages(
             estimator,
             response_ids=completion_ids[scorable],
             response_mask=completion_mask[scorable],
             rewards=rewards[scorable],
             group_ids=group_ids[scorable],
-            **options,
+            **{**options, **rows},
         ).to(completion_ids.device)
     return advantages
 

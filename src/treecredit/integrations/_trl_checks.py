@@ -184,19 +184,12 @@ def trl_reward_fix(fix: str, options: dict, accepted) -> str:
     """An estimator's fix for rewards outside [0, 1] (written for any host, with the CLI's forms in
     parentheses) in TreeCreditGRPOTrainer's terms: each ``NAME='VALUE'`` of an option the estimator takes
     becomes ``estimator_options={...}`` (over the ``options`` given); the weights become GRPOConfig's."""
-    import ast
-    import re
+    from treecredit.integrations._fixes import option_settings, without_cli_forms
 
-    plain = re.sub(r"\s*\(treecredit [^)]*\)", "", fix)  # the CLI's forms
-    settings = []
-    for name, value in re.findall(r"\b(\w+)=('[^']*'|\"[^\"]*\"|[\w.+-]+)", plain):
-        if name in accepted:
-            try:
-                settings.append({**options, name: ast.literal_eval(value)})
-            except (ValueError, SyntaxError):
-                continue
+    settings = [{**options, name: value} for name, value in option_settings(fix, accepted)]
     if not settings:
-        return f"{plain}; or reward functions and GRPOConfig reward_weights whose weighted sum stays in [0, 1]"
+        return (f"{without_cli_forms(fix)}; or reward functions and GRPOConfig reward_weights whose weighted sum "
+                "stays in [0, 1]")
     return (f"pass estimator_options={settings[0]!r}" + "".join(f" or {s!r}" for s in settings[1:])
             + ", or reward functions and GRPOConfig reward_weights whose weighted sum stays in [0, 1]")
 

@@ -58,6 +58,7 @@ except ImportError as error:  # the optional extra is missing
     raise ImportError("treecredit.integrations.trl needs TRL: pip install 'treecredit[trl]' (trl>=0.26).") from error
 
 from treecredit._validation import check_choice, fail, split_fix
+from treecredit.integrations._fixes import is_range_error
 from treecredit.integrations._grpo_layout import (
     check_trainer_estimator,
     completion_rewards,
@@ -312,7 +313,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             )
         except ValueError as error:  # a reward range the estimator refuses: its fix in this trainer's terms
             problem, fix = split_fix(str(error))
-            if not (problem.startswith("rewards:") and "[0, 1]" in problem and fix):
+            if not is_range_error(problem, fix):
                 raise
             raise ValueError(f"{problem} (the weighted sum of the reward functions, at global step "
                              f"{self.state.global_step}). Fix: "

@@ -181,10 +181,19 @@ def _check_text_steps(estimator: str, spec, text_steps: dict, name: Callable[[st
              "(one advantage per response)", f"drop {keys}, or use an estimator that takes steps ({takers})")
 
 
-def _config_error(error: ValueError, user: dict) -> ValueError | None:
+def _config_error(error: ValueError, user: dict, accepted) -> ValueError | None:
     """``error`` about option NAME of ``algorithm.treecredit_options`` (``user``) naming
-    ``algorithm.treecredit_options.NAME``, where the user wrote it; None for any other error."""
+    ``algorithm.treecredit_options.NAME``, where the user wrote it; an estimator's refusal of rewards
+    outside [0, 1] with its fix as Hydra overrides; None for any other error."""
+    from treecredit.integrations._fixes import is_range_error, option_settings
+
     problem, fix = split_fix(str(error))
+    if is_range_error(problem, fix) and option_settings(fix, accepted):
+        overrides = " or ".join(f"+algorithm.{CONFIG_KEY}.{name}={value}"
+                                for name, value in option_settings(fix, accepted))
+        return ValueError(f"{problem} (each response's reward: the sum of its token_level_rewards). Fix: set "
+                          f"{overrides}, or give rewards in [0, 1] (the reward function's score plus any in-reward "
+                          "KL terms).")
     name, sep, rest = problem.partition(": ")
     if not (sep and name in user):
         return None
@@ -222,7 +231,7 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
         try:
             spec.check_options(user)
         except ValueError as error:
-            raise (_config_error(error, user) or error) from error
+            raise (_config_error(error, user, accepted) or error) from error
         merged = {**options, **_norm_flag(config, accepted), **user}
         text_steps = {**bound_text, **user_text}
         if text_steps and ids is not None:  # without ids a step estimator is refused below (responses)
@@ -236,7 +245,7 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
             return verl_advantages(estimator, token_level_rewards=token_level_rewards, response_mask=response_mask,
                                    index=index, responses=ids, **merged)
         except ValueError as error:
-            raise (_config_error(error, user) or error) from error
+            raise (_config_error(error, user, accepted) or error) from error
 
     adv_fn.__name__ = f"{PREFIX}{estimator}"
     adv_fn.__doc__ = f"treecredit {estimator!r} as a verl advantage estimator (see treecredit.integrations.verl)."

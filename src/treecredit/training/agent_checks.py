@@ -182,20 +182,22 @@ def check_first_step(env, seed: int, *, reset: bool = True) -> None:
     ``--warm-start-steps 0``) an untrained policy may write no valid action for a long time, and a bad return
     value would then drop episodes only later. A failure stops the run (``ValueError`` naming the env class,
     the call and the fix). An env that offers neither action (or none that its ``parse_action`` accepts): a
-    warning says that ``_step`` was not checked. ``reset=False``: ``env`` is at the first state of ``seed`` already
-    (as :func:`check_signature` leaves it), so no instance is reset again."""
+    warning says that ``_step`` was not checked. ``parse_action`` is tried first on an invalid text
+    (:func:`check_parse_action`) and on the action played. ``reset=False``: ``env`` is at the first state of
+    ``seed`` already (as :func:`check_signature` leaves it), so no instance is reset again."""
     from treecredit.agents.episodes import EnvCallFailed, env_call, env_failure
 
     if reset:
         checked_reset(env, seed, "playing one step before any work")
     detail = f"one step of instance {seed}"
+    check_parse_action(env)
     try:
         action, source = _offered_action(env)
         if action is None:
             name = type(env).__name__
             warnings.warn(f"env: {name}._step's return values were not checked before any work: {name} offers "
-                          "no expert_action() or valid_actions() that its parse_action accepts, so no step could be "
-                          "played (a bad return value drops episodes once the policy writes a valid action). Fix: "
+                          "no expert_action() or valid_actions() text that its parse_action accepts, so no step could "
+                          "be played (a bad return value drops episodes once the policy writes a valid action). Fix: "
                           f"give {name} an expert_action() or valid_actions(), or play one step by hand: "
                           f"env.reset({seed}); env.step(<a valid action>)", UserWarning, stacklevel=2)
             return
@@ -204,6 +206,21 @@ def check_first_step(env, seed: int, *, reset: bool = True) -> None:
     except EnvCallFailed as failed:
         raise env_failure(env, failed, "before any work", detail,
                           f"env.reset({seed}), then env.step(...) with a valid action") from failed.error
+
+
+def check_parse_action(env, text: str = "") -> None:
+    """Refuse an env whose ``parse_action`` raises on ``text``, an invalid action (it must return None: the turn is
+    then a no-op with ``invalid_penalty``), naming the env class and the fix; an untrained policy writes such text
+    all the time, and each would drop its episode."""
+    from treecredit.agents.episodes import EnvCallFailed, env_call, shown_arg
+
+    try:
+        env_call(env, "parse_action", text)
+    except EnvCallFailed as failed:
+        name, problem = type(env).__name__, split_fix(str(failed.error))[0]
+        fail("env", f"{name}.parse_action({shown_arg(text)}) raised {type(failed.error).__name__}: {problem} "
+             "(text that is not a valid action, tried before any work)", f"make {name}.parse_action return None "
+             "for text that is not a valid action (the turn is then a no-op with invalid_penalty), never raise")
 
 
 def _offered_action(env) -> tuple[str | None, str]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields
 
-from treecredit._validation import did_you_mean, fail
+from treecredit._validation import did_you_mean, fail, split_fix
 from treecredit.training.config import TrainConfig
 
 PREFERRED = ("grpo", "tempo", "treerl", "treerpo", "spo", "treepo", "dr_grpo", "rloo")
@@ -184,7 +184,7 @@ def _in_arm_syntax(message: str, arm: Arm) -> str:
     ``[...]`` set the value at fault, the fix in the arm's syntax (``treerl@tree:fixed[branching.children=VALUE]``)
     rather than the flag's (``--branching-option children=...``)."""
     argument, _, rest = message.partition(": ")
-    problem, _, fix = rest.rstrip(".").partition(". Fix: ")
+    problem, fix = split_fix(rest)
     prefix = next((p for p, target in DICT_PREFIXES.items() if target == argument), "")
     key = argument if argument in arm.options else f"estimator.{argument}" \
         if f"estimator.{argument}" in arm.options else ""

@@ -17,7 +17,7 @@ import os
 import random
 from pathlib import Path
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
@@ -149,7 +149,7 @@ def load_latest_checkpoint(folder: Path, log=print, *, read_only: bool = False) 
         try:
             state = read_checkpoint(path)
         except CheckpointError as exc:
-            errors.append(str(exc).split(". Fix:")[0].removeprefix("checkpoint: "))
+            errors.append(split_fix(str(exc))[0].removeprefix("checkpoint: "))
             continue
         if errors and read_only:
             log(f"warning: checkpoint {errors[-1]}; reading {path} (step {state['counters']['step']}) instead")

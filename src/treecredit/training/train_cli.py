@@ -124,14 +124,55 @@ def run(args: argparse.Namespace) -> int:
                 from treecredit.training.agent_loop import train_agent
 
                 check_task_fields_unset(config)
-
-                return report_agent_run(config, train_agent(config, resume=args.resume, overwrite=args.overwrite))
+                done = finished_records(config) if args.resume else None  # before any model or env is loaded
+                return report_agent_run(config, done if done is not None else
+                                        train_agent(config, resume=args.resume, overwrite=args.overwrite))
             check_tree_fields_unused(config)
-            records = train(config, resume=args.resume, overwrite=args.overwrite)
+            done = finished_records(config) if args.resume else None
+            records = done if done is not None else train(config, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
         print(f"treecredit train: {stop}", file=sys.stderr)
         return stop.exit_code
     return report_task_run(config, records)
+
+
+def finished_records(config, log=print) -> list[dict] | None:
+    """For ``--resume`` of a run that is already finished under ``config`` (its newest checkpoint at or past
+    ``--steps`` / ``--token-budget``, its last step evaluated): say so (``log``, and the run's log.txt) and return
+    its metric records, before anything is loaded (the warm start, the model, the env); None when the run has
+    something left to do (the run itself then resumes it). The folder and settings checks of a resume come first.
+    Only a run whose ``metrics.jsonl`` says it is finished has its checkpoint read here."""
+    from pathlib import Path
+
+    from treecredit.training.budget import finished, finished_note
+    from treecredit.training.checkpoint import load_latest_checkpoint
+    from treecredit.training.metrics import read_metrics
+    from treecredit.training.preflight import check_out
+    from treecredit.training.run_log import RunLog, start_line
+    from treecredit.training.run_summary import agent_summary, ended_line, task_summary
+
+    check_out(config, resume=True, overwrite=False)  # a changed setting is refused as the run would refuse it
+    out = Path(config.out)
+    path = out / "metrics.jsonl"
+    records = read_metrics(path) if path.exists() else []
+    trained = [r for r in records if r.get("kind") == "train"]
+    if not trained or not finished(config, trained[-1]):  # a cheap look first: most resumes have steps left
+        return None
+    saved = load_latest_checkpoint(out, log, read_only=True)
+    if saved is None:
+        return None
+    counters, pending = saved["counters"], saved.get("pending_step_tokens", 0)
+    evaluated = {r.get("step") for r in records if r.get("kind") == "eval"}
+    if not finished(config, counters, pending) or counters["step"] not in evaluated:
+        return None  # the run evaluates its last step when it resumes
+    with RunLog(out, resume=True) as run_log:
+        run_log.begin(start_line(config, resume=True))
+        for line in (f"resumed from {out} at step {counters['step']}", finished_note(config, counters, pending)):
+            run_log.write(line)
+            log(line)
+        summary = agent_summary(config, records) if config.env else task_summary(records)
+        run_log.write(ended_line(counters, saved.get("elapsed_s", 0.0), summary), always=True)
+    return records
 
 
 def config_folder_note(args: argparse.Namespace, config: TrainConfig) -> str:

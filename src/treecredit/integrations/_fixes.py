@@ -1,0 +1,37 @@
+"""An estimator's fix, written for any host (``pass scale='std' or scale='none' (treecredit train:
+--estimator-option scale=std)``), read back as the option settings it names, so that each integration can
+write them in its own terms (TRL: ``estimator_options={...}``; verl: ``+algorithm.treecredit_options.NAME=VALUE``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+_CLI_FORMS = re.compile(r"\s*\(treecredit [^)]*\)")
+_SETTING = re.compile(r"\b(\w+)=('[^']*'|\"[^\"]*\"|[\w.+-]+)")
+
+
+def without_cli_forms(fix: str) -> str:
+    """``fix`` without its parenthesised forms for treecredit's CLI (``(treecredit train: --flag ...)``)."""
+    return _CLI_FORMS.sub("", fix)
+
+
+def option_settings(fix: str, accepted) -> list[tuple[str, Any]]:
+    """The ``NAME=VALUE`` settings of options in ``accepted`` that ``fix`` names (outside its CLI forms), in
+    order, each value read as a Python literal (``scale='std'`` → ``("scale", "std")``)."""
+    settings = []
+    for name, value in _SETTING.findall(without_cli_forms(fix)):
+        if name in accepted:
+            try:
+                settings.append((name, ast.literal_eval(value)))
+            except (ValueError, SyntaxError):
+                continue
+    return settings
+
+
+def is_range_error(problem: str, fix: str) -> bool:
+    """Whether an estimator's error (``problem``, ``fix``: :func:`~treecredit._validation.split_fix`) refuses
+    rewards outside [0, 1] and says how to lift that (TreeRPO's ``scale="bernoulli"``)."""
+    return problem.startswith("rewards:") and "[0, 1]" in problem and bool(fix)
