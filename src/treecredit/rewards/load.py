@@ -17,7 +17,7 @@ from collections.abc import Callable
 from treecredit._validation import did_you_mean, fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
 from treecredit.user_modules import add_module_folders as add_module_folders  # re-exported: its old place
-from treecredit.user_modules import import_user_module, module_root, recorded_folder
+from treecredit.user_modules import colon_hint, import_user_module, module_root, recorded_folder
 
 _REGISTERED: dict[str, Callable] = {}
 
@@ -81,9 +81,7 @@ def load_function(target: str, argument: str = "reward") -> Callable:
              "with --dataset, name the verifiers: math, exact, numeric, code or module:function")
     module_name, sep, attr = target.partition(":")
     if not sep:
-        head, dot, tail = target.rpartition(".")
-        hint = (f" (did you mean {head}:{tail}? a function is named module:function)"
-                if dot and head and tail and not did_you_mean(target, reward_names()) else "")
+        hint = colon_hint(target, reward_names(), "function")
         fail(argument, f"unknown reward {target!r}{hint or did_you_mean(target, reward_names())}",
              f"pass one of {reward_names()}, or module:function for your own (TRL convention)")
     module = import_user_module(module_name, target, argument, f"train ... --reward {target}",
