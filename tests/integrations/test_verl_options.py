@@ -82,3 +82,56 @@ def test_rewards_outside_the_unit_interval_name_the_hydra_override():
     assert ("Fix: set +algorithm.treecredit_options.scale=std or +algorithm.treecredit_options.scale=none, or give "
             "rewards in [0, 1]") in message
     assert "treecredit train" not in message
+
+
+BOUND_REFUSALS = [
+    ({"scale": "abc"}, r"^scale: is 'abc', not one of .*\(checked on a 4-response test batch when make_adv_estimator "
+                       r"was called"),
+    ({"tau": -1.0, "step_tokens": 2}, r"^tau: "),
+    ({"step_pattern": "", "tokenizer": _Digits()}, r"^step_pattern: is ''"),
+    ({"step_pattern": _Digits(), "tokenizer": "|"}, r"^step_pattern: is a _Digits, not text: step_pattern and "
+                                                    r"tokenizer look swapped"),
+    ({"step_pattern": "|", "step_regex": r"\|+", "tokenizer": _Digits()},
+     r"^step_pattern: was given together with step_regex.*Fix: give exactly one"),
+    ({"step_regex": "(", "tokenizer": _Digits()}, r"^step_regex: is '\(', which does not compile"),
+    ({"step_pattern": "|"}, r"^tokenizer: is needed to decode the responses for step_pattern\. Fix: pass tokenizer= "
+                            r"to make_adv_estimator"),
+    ({"step_pattern": "|", "tokenizer": 7}, r"^tokenizer: is 7, which has no decode"),
+    ({"step_pattern": "|", "tokenizer": _Digits(), "step_tokens": 4},
+     r"^step_tokens: and step_pattern both give 'treerpo' its steps"),
+    ({"step_pattern": "|", "tokenizer": _Digits(), "delimiter": [4]}, r"^delimiter: and step_pattern both give"),
+]
+
+
+@pytest.mark.parametrize("options,match", BOUND_REFUSALS)
+def test_bound_options_are_checked_when_bound_and_named_by_their_keyword(options, match):
+    with pytest.raises(ValueError, match=match) as caught:
+        tc_verl.make_adv_estimator("treerpo", **options)
+    assert "algorithm.treecredit_options" not in str(caught.value).split(". Fix:")[0]
+
+
+@pytest.mark.parametrize("configured,match", [
+    ({"step_pattern": "|", "tokenizer": _Digits(), "delimiter": [4]},
+     r"^algorithm\.treecredit_options\.delimiter: and algorithm\.treecredit_options\.step_pattern both give"),
+    ({"step_regex": r"\|"}, r"^algorithm\.treecredit_options\.step_regex: was given together with step_pattern"),
+    ({"step_pattern": _Digits(), "tokenizer": "|"}, r"^algorithm\.treecredit_options\.step_pattern: is a _Digits, "
+                                                    r"not text.*Fix: .*\+algorithm\.treecredit_options\.step_pattern="),
+])
+def test_config_options_are_named_by_their_config_key_beside_bound_ones(configured, match):
+    bound = {} if "step_regex" not in configured else {"step_pattern": "|", "tokenizer": _Digits()}
+    adv_fn = tc_verl.make_adv_estimator("tempo", **bound)
+    with pytest.raises(ValueError, match=match):
+        adv_fn(**fake_verl_batch(), config={"treecredit_options": configured})
+
+
+def test_a_configured_pattern_without_a_tokenizer_gets_the_hydra_fix():
+    with pytest.raises(ValueError, match=r"^algorithm\.treecredit_options\.tokenizer: is needed .*Fix: set "
+                                         r"\+algorithm\.treecredit_options\.tokenizer="):
+        tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config={"treecredit_options": {"step_pattern": "|"}})
+
+
+def test_a_bound_tokenizer_waits_for_a_configured_pattern():
+    adv_fn = tc_verl.make_adv_estimator("tempo", tokenizer=_Digits())  # the pattern may come from verl's config
+    with pytest.raises(ValueError, match=r"^tokenizer: is set, but neither step_pattern nor step_regex is.*"
+                                         r"\+algorithm\.treecredit_options\.step_pattern="):
+        adv_fn(**fake_verl_batch(), config={})

@@ -13,7 +13,8 @@ Each converts verl's batch layout and calls :func:`treecredit.compute_advantages
 
 Options come from ``algorithm.treecredit_options`` (a dict in verl's config, e.g.
 ``+algorithm.treecredit_options.delimiter=[198]``) over those bound by :func:`make_adv_estimator`; an
-error about one names it ``algorithm.treecredit_options.NAME``.
+error about a config option names it ``algorithm.treecredit_options.NAME``, one about a bound option its
+Python keyword (bound options are checked when bound: :mod:`treecredit.integrations._verl_checks`).
 
 Token ids. verl 0.9.1's ``compute_advantage`` passes a custom estimator only ``token_level_rewards``,
 ``response_mask``, ``index``, ``config`` (and ``reward_baselines`` when present), not the response
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import re
 from typing import Any, Callable
 
 import numpy as np
@@ -48,8 +48,9 @@ import numpy as np
 from treecredit._validation import fail, split_fix
 from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
+from treecredit.integrations._verl_checks import Source, check_bound, check_structure, text_step_pattern
 from treecredit.registry import estimators, get_estimator
-from treecredit.step_text import first_response_text, step_ends_from_text, step_pattern_regex, warn_if_no_steps
+from treecredit.step_text import first_response_text, step_ends_from_text, warn_if_no_steps
 
 PREFIX = "treecredit_"
 CONFIG_KEY = "treecredit_options"
@@ -133,34 +134,26 @@ def _load_tokenizer(name: str):
     return AutoTokenizer.from_pretrained(name)
 
 
-def _loaded_tokenizer(name: str):
+def _loaded_tokenizer(name: str, option: str = f"algorithm.{CONFIG_KEY}.tokenizer"):
     """The tokenizer at ``name`` (a local path or a Hugging Face id); one that cannot be loaded is refused
-    naming ``algorithm.treecredit_options.tokenizer`` (transformers' own error, cut to its first line)."""
+    naming ``option`` (transformers' own error, cut to its first line)."""
     try:
         return _load_tokenizer(name)
     except (OSError, ValueError) as error:
         first = (str(error).strip().splitlines() or [""])[0][:200]
-        fail(f"algorithm.{CONFIG_KEY}.tokenizer", f"is {name!r}, which transformers' AutoTokenizer could not load "
+        fail(option, f"is {name!r}, which transformers' AutoTokenizer could not load "
              f"({type(error).__name__}: {first})", "set it to the local folder of the model's tokenizer (the "
              "actor's model path) or a Hugging Face model id")
 
 
-def _text_step_ends(estimator: str, responses, response_mask, *, step_pattern=None, step_regex=None,
-                    tokenizer=None):
-    """``step_ends`` from the decoded responses (``treecredit_options.step_pattern``/``step_regex``)."""
-    if (step_pattern is None) == (step_regex is None):
-        fail(f"algorithm.{CONFIG_KEY}.step_pattern", "give exactly one of step_pattern and step_regex",
-             "set +algorithm.treecredit_options.step_pattern='\\n\\n' (literal) or step_regex (a regex)")
-    if tokenizer is None:
-        fail(f"algorithm.{CONFIG_KEY}.tokenizer", "is needed to decode the responses for step_pattern",
-             "set +algorithm.treecredit_options.tokenizer=<the model's local path>")
-    if step_regex is not None:
-        pattern = step_pattern_regex(re.compile(step_regex), f"algorithm.{CONFIG_KEY}.step_regex")
-    else:
-        pattern = step_pattern_regex(step_pattern, f"algorithm.{CONFIG_KEY}.step_pattern")
-    tok = _loaded_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+def _text_step_ends(estimator: str, responses, response_mask, text_steps: dict, source: Source):
+    """``step_ends`` from the decoded responses (``step_pattern``/``step_regex`` with ``tokenizer``,
+    bound or from ``algorithm.treecredit_options``: ``source``)."""
+    key, pattern = text_step_pattern(text_steps, source)  # type: ignore[misc]  # a pattern is given
+    tokenizer = text_steps["tokenizer"]
+    tok = _loaded_tokenizer(tokenizer, source.name("tokenizer")) if isinstance(tokenizer, str) else tokenizer
     ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask)
-    given = pattern if step_regex is not None else step_pattern  # the user's text, not its escaped regex
+    given = pattern if key == "step_regex" else text_steps[key]  # the user's text, not its escaped regex
     warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {given!r}", pattern=given,
                      sample=lambda: first_response_text(responses, tok, response_mask))
     return ends
@@ -203,14 +196,18 @@ def _config_error(error: ValueError, user: dict, accepted) -> ValueError | None:
 def make_adv_estimator(estimator: str, **options) -> Callable:
     """A function with verl's advantage-estimator signature that runs treecredit ``estimator``.
 
-    ``options`` are bound now (checked against the estimator's options, plus the text-step options
-    ``step_pattern``, ``step_regex`` and ``tokenizer``, a path or a tokenizer object);
-    ``algorithm.treecredit_options`` in verl's config overrides them per run, and its errors name
-    ``algorithm.treecredit_options.NAME``.
+    ``options`` are bound now and checked now, before verl runs: their names (the estimator's options, plus
+    the text-step options ``step_pattern``, ``step_regex`` and ``tokenizer``, a path or a tokenizer object),
+    their values (the estimator runs once on a 4-response test batch) and their combinations; errors name
+    them by keyword. ``algorithm.treecredit_options`` in verl's config overrides them per run, and its
+    errors name ``algorithm.treecredit_options.NAME``.
 
     Raises:
         ValueError: for an estimator that needs Monte Carlo values (``vine``: verl's advantage step has
-            none), an option it does not take, or text-step options for an estimator that takes no steps.
+            none), an option it does not take or a value it refuses, text-step options for an estimator
+            that takes no steps, an empty or non-text ``step_pattern`` (e.g. swapped with ``tokenizer``),
+            ``step_pattern`` with ``step_regex``, either without a ``tokenizer``, a tokenizer path that does
+            not load, or steps given twice (``step_pattern`` with ``step_tokens``, ``delimiter``).
     """
     spec = get_estimator(estimator)
     if _needs_mc_values(spec):
@@ -220,6 +217,7 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
     bound_text = {k: options.pop(k) for k in TEXT_STEP_OPTIONS if k in options}
     spec.check_options(options)
     _check_text_steps(estimator, spec, bound_text, lambda key: key)
+    check_bound(estimator, spec, options, bound_text, _loaded_tokenizer)
     accepted = set(spec.options)
 
     def adv_fn(token_level_rewards, response_mask, index=None, config=None, responses=None, **_verl_extras):
@@ -234,8 +232,12 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
             raise (_config_error(error, user, accepted) or error) from error
         merged = {**options, **_norm_flag(config, accepted), **user}
         text_steps = {**bound_text, **user_text}
-        if text_steps and ids is not None:  # without ids a step estimator is refused below (responses)
-            merged["step_ends"] = _text_step_ends(estimator, ids, response_mask, **text_steps)
+        source = Source(user_text)
+        if text_steps:
+            found = text_step_pattern(text_steps, source)
+            check_structure(estimator, merged, found and found[0], Source(set(user_text) | set(user)))
+            if ids is not None:  # without ids a step estimator is refused below (responses)
+                merged["step_ends"] = _text_step_ends(estimator, ids, response_mask, text_steps, source)
         if not {"step_ends", "delimiter", "step_tokens"} & set(merged):  # the user's steps win
             # the batch's own: a sampled tree (which fixes the steps) before step ends, as the trainer does
             usable = [n for n in ("tree_nodes", "step_ends") if n in accepted and fields.get(n) is not None]

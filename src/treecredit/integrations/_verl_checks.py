@@ -1,0 +1,140 @@
+"""Checks of the verl shell's options (:mod:`treecredit.integrations.verl`): those bound by
+``make_adv_estimator(name, **options)`` are checked when it is called, before verl runs (names, values on a
+4-response test batch, text-step options and their combinations), and named by their Python keyword
+(``step_pattern``); those of ``algorithm.treecredit_options`` in verl's config are checked at each advantage
+step and named by their config key (``algorithm.treecredit_options.step_pattern``), with Hydra overrides as
+fixes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from treecredit._validation import fail
+from treecredit.step_text import short_repr, step_pattern_regex
+
+CONFIG = "algorithm.treecredit_options"
+STRUCTURE = ("step_ends", "delimiter", "step_tokens")
+"""Estimator options that give the steps themselves: they cannot be combined with steps from text."""
+_EXAMPLE = "'\\n\\n'"  # a step pattern, as the user would write it
+_TESTED = "checked on a 4-response test batch when make_adv_estimator was called, before verl runs"
+
+
+class Source:
+    """Where each option came from: ``config`` holds the keys of ``algorithm.treecredit_options``, the others
+    were bound by ``make_adv_estimator``. Names an option, and writes a setting of it, in that place's terms."""
+
+    def __init__(self, config_keys=()):
+        self.config = set(config_keys)
+
+    def name(self, key: str) -> str:
+        return f"{CONFIG}.{key}" if key in self.config else key
+
+    def setting(self, key: str, value: str) -> str:
+        return f"+{CONFIG}.{key}={value}" if key in self.config else f"make_adv_estimator(..., {key}={value})"
+
+
+def _tokenizer_fix(source: Source, pattern_key: str) -> str:
+    if pattern_key in source.config:
+        return f"set +{CONFIG}.tokenizer=<the model's local path>"
+    return ("pass tokenizer= to make_adv_estimator as well: the tokenizer object or the model's local path, e.g. "
+            f"make_adv_estimator(..., {pattern_key}=..., tokenizer=tokenizer)")
+
+
+def text_step_pattern(text_steps: dict, source: Source, *, bound: bool = False) -> tuple[str, re.Pattern] | None:
+    """``(key, regex)`` of the text-step options ``text_steps`` (``step_pattern``, ``step_regex``,
+    ``tokenizer``), checked; None when neither pattern is given (only a tokenizer, which is left for
+    ``algorithm.treecredit_options`` when ``bound``).
+
+    Raises:
+        ValueError: naming the option as ``source`` does: both patterns; a pattern and a tokenizer that look
+            swapped; an empty pattern, one that is not text, a ``step_regex`` that does not compile or
+            matches the empty string; a pattern without a tokenizer; a tokenizer that has no ``decode``.
+    """
+    pattern, regex, tokenizer = (text_steps.get(k) for k in ("step_pattern", "step_regex", "tokenizer"))
+    given = [k for k in ("step_pattern", "step_regex") if text_steps.get(k) is not None]
+    if len(given) == 2:
+        later = "step_regex" if "step_regex" in source.config else "step_pattern"
+        other = "step_pattern" if later == "step_regex" else "step_regex"
+        fail(source.name(later), f"was given together with {source.name(other)}; each gives the step ends",
+             "give exactly one: step_pattern (text, matched literally) or step_regex (a regular expression)")
+    if not given:
+        if tokenizer is not None and not bound:
+            fail(source.name("tokenizer"), "is set, but neither step_pattern nor step_regex is: it decodes "
+                 "the responses only to find step ends in the text",
+                 f"also give make_adv_estimator(..., step_pattern={_EXAMPLE}) or +{CONFIG}.step_pattern={_EXAMPLE}, "
+                 "or drop tokenizer")
+        return None
+    key = given[0]
+    value = text_steps[key]
+    if hasattr(value, "decode") and not isinstance(value, str | bytes):
+        fail(source.name(key), f"is a {type(value).__name__}, not text: {key} and tokenizer look swapped",
+             f"give the text that closes a step as {key} and the tokenizer as tokenizer, e.g. "
+             f"{source.setting(key, _EXAMPLE)}")
+    if key == "step_regex":
+        if isinstance(regex, str):
+            try:
+                regex = re.compile(regex)
+            except re.error as error:
+                fail(source.name(key), f"is {regex!r}, which does not compile as a regular expression ({error})",
+                     "give a valid regular expression, e.g. '\\n\\n+', or the literal text as step_pattern")
+        if not isinstance(regex, re.Pattern):
+            fail(source.name(key), f"is {short_repr(regex)}, not a regular expression",
+                 "give a non-empty regular expression (a string or re.compile(...)), e.g. '\\n\\n+'")
+        compiled = step_pattern_regex(regex, source.name(key))
+    else:
+        compiled = step_pattern_regex(pattern, source.name(key))
+    if tokenizer is None:
+        missing = f"{CONFIG}.tokenizer" if key in source.config else "tokenizer"  # where the pattern was given
+        fail(missing, f"is needed to decode the responses for {source.name(key)}",
+             _tokenizer_fix(source, key))
+    if not isinstance(tokenizer, str) and not hasattr(tokenizer, "decode"):
+        fail(source.name("tokenizer"), f"is {short_repr(tokenizer)}, which has no decode(ids) method",
+             "give a Hugging Face tokenizer (or any object with decode(list_of_ids) -> str), or the model's local "
+             "path")
+    if isinstance(tokenizer, str) and not tokenizer:
+        fail(source.name("tokenizer"), "is ''", "give the model's local path (or a Hugging Face model id)")
+    return key, compiled
+
+
+def check_structure(estimator: str, options: dict, text_key: str | None, source: Source) -> None:
+    """Refuse steps given twice: from text (``text_key``) and by an option of ``options`` that gives them
+    (``step_ends``, ``delimiter``, ``step_tokens``), naming both where they were given."""
+    if text_key is None:
+        return
+    both = [k for k in STRUCTURE if options.get(k) is not None]
+    if both:
+        fail(source.name(both[0]), f"and {source.name(text_key)} both give {estimator!r} its steps, and only "
+             "one can", f"drop one of them: {source.name(both[0])}, or {source.name(text_key)} (with its tokenizer)")
+
+
+def check_bound(estimator: str, spec, options: dict, text_steps: dict, load: Callable[[str, str], Any]) -> None:
+    """Check ``make_adv_estimator``'s bound ``options`` (names already checked) and ``text_steps`` before
+    verl runs: the text-step options (:func:`text_step_pattern`; a tokenizer path is loaded with
+    ``load(path, name)``), steps given twice, and the values, by running the estimator once on a 4-response
+    test batch with the step ends that verl's batch or the text would give it.
+
+    Raises:
+        ValueError: naming the option by its keyword (``scale: is 'abc' ...``) and the fix.
+    """
+    from treecredit.integrations._grpo_layout import _run_on_test_batch
+
+    source = Source()
+    found = text_step_pattern(text_steps, source, bound=True)
+    if isinstance(text_steps.get("tokenizer"), str):
+        load(text_steps["tokenizer"], "tokenizer")
+    check_structure(estimator, options, found and found[0], source)
+    given = "step_ends" if "step_ends" in spec.options and not set(STRUCTURE) & set(options) else None
+    if not options:
+        return  # the defaults are tested for every estimator
+    try:
+        _run_on_test_batch(estimator, options, given)
+    except Exception as error:  # noqa: BLE001 — whatever fails here would fail at verl's first advantage step
+        problem, _, fix = str(error).strip().rstrip(".").partition(". Fix: ")
+        name, sep, rest = problem.partition(": ")
+        if sep and name in options:
+            raise ValueError(f"{name}: {rest} ({_TESTED}). Fix: {fix or 'pass another value'}.") from error
+        raise ValueError(f"make_adv_estimator: {estimator!r} fails with the options {options!r} "
+                         f"({type(error).__name__}: {problem}; {_TESTED}). Fix: "
+                         f"{fix or 'change or drop these options'}.") from error
