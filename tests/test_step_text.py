@@ -200,3 +200,31 @@ def test_arguments_in_the_wrong_form_get_a_short_error_with_the_fix():
     with pytest.raises(ValueError) as odd:  # any other object: its repr cut short
         step_ends_from_text(ids, tokenizer, list(range(1000)))
     assert str(odd.value).startswith("pattern: is [0, 1, 2") and len(str(odd.value)) < 300
+
+
+def _ragged_object_array():
+    rows = np.empty(2, dtype=object)
+    rows[0], rows[1] = [1, 2, 3, 4], [5]
+    return rows
+
+
+@pytest.mark.parametrize("make", [
+    lambda: [__import__("torch").tensor([1, 2, 3, 4]), __import__("torch").tensor([5])],
+    lambda: [np.array([1, 2, 3, 4]), np.array([5])],
+    _ragged_object_array,
+])
+def test_ragged_tensor_rows_and_object_arrays_get_the_ragged_list_message(make):
+    with pytest.raises(ValueError, match=r"^response_ids: has rows of different lengths \(1 to 4 ids\)\. Fix: "
+                                         r"right-pad them to one length and set response_mask to 0 on the padding"):
+        step_ends_from_text(make(), _byte_level_bpe(), "\n\n")
+
+
+def test_a_whole_tokenizer_output_is_refused_naming_its_input_ids():
+    tokenizer = _byte_level_bpe()
+    encoding = tokenizer(["a\n\nb", "c"], padding=True, add_special_tokens=False)
+    with pytest.raises(ValueError, match=r"^response_ids: is a BatchEncoding with keys \['input_ids', "
+                                         r"'attention_mask'\].*Fix: pass its \['input_ids'\] as response_ids, and "
+                                         r"its \['attention_mask'\] as response_mask"):
+        step_ends_from_text(encoding, tokenizer, "\n\n")
+    ends = step_ends_from_text(encoding["input_ids"], tokenizer, "\n\n", response_mask=encoding["attention_mask"])
+    assert ends.shape == np.asarray(encoding["input_ids"]).shape and ends[0].sum() == 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import warnings
 import weakref
+from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -89,8 +90,19 @@ def _check_id_rows(response_ids: Any) -> None:
                                          and isinstance(response_ids[0], str)):
         fail("response_ids", "holds text, not token ids", "pass token ids, not text: (response_ids, tokenizer, "
              "pattern), e.g. the completions' ids as a (B, T) right-padded array with its response_mask")
-    if isinstance(response_ids, list | tuple) and all(isinstance(row, list | tuple) for row in response_ids):
-        lengths = sorted({len(row) for row in response_ids})
+    if isinstance(response_ids, Mapping) or (hasattr(response_ids, "keys") and hasattr(response_ids, "__getitem__")
+                                             and not hasattr(response_ids, "shape")):
+        keys = list(response_ids.keys())
+        fail("response_ids", f"is a {type(response_ids).__name__} with keys {short_repr(keys)} (a tokenizer's whole "
+             "output), not the token ids", "pass its ['input_ids'] as response_ids, and its ['attention_mask'] as "
+             "response_mask if it is right-padded")
+    rows = response_ids
+    if isinstance(rows, np.ndarray) and rows.dtype == object and rows.ndim == 1:
+        rows = list(rows)  # a ragged array: one object per row
+    if isinstance(rows, list | tuple | np.ndarray) and len(rows) and all(
+            not isinstance(row, str | bytes) and hasattr(row, "__len__") and getattr(row, "ndim", 1) == 1
+            for row in rows):
+        lengths = sorted({len(row) for row in rows})
         if len(lengths) > 1:
             fail("response_ids", f"has rows of different lengths ({lengths[0]} to {lengths[-1]} ids)",
                  "right-pad them to one length and set response_mask to 0 on the padding")
