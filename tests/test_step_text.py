@@ -228,3 +228,14 @@ def test_a_whole_tokenizer_output_is_refused_naming_its_input_ids():
         step_ends_from_text(encoding, tokenizer, "\n\n")
     ends = step_ends_from_text(encoding["input_ids"], tokenizer, "\n\n", response_mask=encoding["attention_mask"])
     assert ends.shape == np.asarray(encoding["input_ids"]).shape and ends[0].sum() == 1
+
+
+def test_a_host_gives_its_own_way_to_give_steps_as_text():
+    from treecredit.step_text import host_step_text
+
+    no_steps = np.zeros((2, 4), dtype=bool)
+    with host_step_text("pass step_pattern='\\n\\n' to the host"), pytest.warns(UserWarning) as inside:
+        warn_if_no_steps("tempo", no_steps, source="delimiter [9]")
+    assert "give the steps as text (pass step_pattern='\\n\\n' to the host)" in str(inside[0].message)
+    with pytest.warns(UserWarning, match=r"treecredit\.step_ends_from_text\(ids, tokenizer"):  # outside: the default
+        warn_if_no_steps("tempo", no_steps, source="delimiter [9]")

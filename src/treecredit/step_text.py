@@ -22,6 +22,8 @@ where they differ: the offsets are those of the decoding scheme, with two decode
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
 import warnings
 import weakref
@@ -39,6 +41,19 @@ NO_STEPS = "no step boundary"
 """The key of :func:`warn_if_no_steps`'s warning in a run's ``shown`` set."""
 _TAIL = 80  # characters of a sample response that warn_if_no_steps quotes
 _CHECKED: list = [None]  # a weak reference to the step ends warn_if_no_steps was last given
+_HOST_STEP_TEXT: contextvars.ContextVar = contextvars.ContextVar("treecredit_host_step_text", default=None)
+
+
+@contextlib.contextmanager
+def host_step_text(how: str):
+    """While inside, :func:`warn_if_no_steps`' advice for a token-id delimiter that found no step says how this
+    host gives steps as text (``how``, e.g. TRL's ``pass step_pattern='\\n\\n' to the trainer``), not
+    :func:`step_ends_from_text`, which a user of the host does not call."""
+    token = _HOST_STEP_TEXT.set(how)
+    try:
+        yield
+    finally:
+        _HOST_STEP_TEXT.reset(token)
 
 
 def checked_by_host(step_ends: Any) -> bool:
@@ -307,8 +322,9 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
                   f"completions{quoted}, and give the text they write between steps, or a looser pattern "
                   "(a list of delimiters, or a regex such as re.compile(r'\\n+') for any line break).")
     else:
-        advice = ("A delimiter given as token ids rarely matches BPE text; give the steps as text "
-                  "(treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')) or check the pattern.")
+        how = _HOST_STEP_TEXT.get() or "treecredit.step_ends_from_text(ids, tokenizer, '\\n\\n')"
+        advice = (f"A delimiter given as token ids rarely matches BPE text; give the steps as text ({how}) or check "
+                  "the pattern.")
     warnings.warn(f"{estimator}: no step boundary{where} in any response of this batch, so every response is "
                   f"one step. {advice}", UserWarning, stacklevel=2)
     if shown is not None:

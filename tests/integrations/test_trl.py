@@ -208,3 +208,10 @@ def test_groups_split_over_two_processes_are_one_group(tmp_path):
     for rank, g in enumerate(local):
         t = g["completion_ids"].shape[1]
         torch.testing.assert_close(g["advantages"], expected[2 * rank:2 * rank + 2, :t])
+
+
+def test_a_delimiter_that_finds_no_step_is_warned_about_with_the_trainers_fix(tmp_path):
+    with pytest.warns(UserWarning, match=r"no step boundary from delimiter \[99999\].*give the steps as text \(pass "
+                                         r"step_pattern='\\n\\n' to TreeCreditGRPOTrainer") as caught:
+        _train(tmp_path, "tempo", max_steps=1, delimiter=[99999])
+    assert not any("step_ends_from_text" in str(w.message) for w in caught), "the Python function, not the trainer's"

@@ -135,3 +135,12 @@ def test_a_bound_tokenizer_waits_for_a_configured_pattern():
     with pytest.raises(ValueError, match=r"^tokenizer: is set, but neither step_pattern nor step_regex is.*"
                                          r"\+algorithm\.treecredit_options\.step_pattern="):
         adv_fn(**fake_verl_batch(), config={})
+
+
+def test_a_delimiter_that_finds_no_step_is_warned_about_with_the_hydra_fix():
+    adv_fn = tc_verl.make_adv_estimator("tempo")
+    with pytest.warns(UserWarning, match=r"no step boundary from delimiter \[9\].*give the steps as text \(set "
+                                         r"\+algorithm\.treecredit_options\.step_pattern='\\n\\n' with "
+                                         r"\+algorithm\.treecredit_options\.tokenizer=") as caught:
+        adv_fn(**fake_verl_batch(), config={"treecredit_options": {"delimiter": [9]}})
+    assert not any("step_ends_from_text" in str(w.message) for w in caught)

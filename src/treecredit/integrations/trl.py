@@ -76,9 +76,12 @@ from treecredit.integrations._trl_checks import (
     warn_unapplied_trl_settings,
 )
 from treecredit.registry import get_estimator
-from treecredit.step_text import first_response_text, step_ends_from_text, warn_if_no_steps
+from treecredit.step_text import first_response_text, host_step_text, step_ends_from_text, warn_if_no_steps
 
 SAMPLERS = ("iid", "tree")
+TRL_STEP_TEXT = ("pass step_pattern='\\n\\n' to TreeCreditGRPOTrainer, which finds step ends in the decoded "
+                 "completions, and drop delimiter from estimator_options")
+"""How a user of the trainer gives steps as text, for the warning about a token-id delimiter that found none."""
 
 
 class TreeCreditGRPOTrainer(GRPOTrainer):
@@ -302,15 +305,16 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         num_generations = self.num_generations if self.model.training else self.num_generations_eval
         rollout = self._rollout_options(output, all_ids, all_mask)
         try:
-            advantages = grouped_completion_advantages(
-                self.estimator,
-                completion_ids=all_ids,
-                completion_mask=all_mask,
-                rewards=completion_rewards(rewards_per_func, self.reward_weights),
-                num_generations=num_generations,
-                **rollout,
-                **self.estimator_options,
-            )
+            with host_step_text(TRL_STEP_TEXT):
+                advantages = grouped_completion_advantages(
+                    self.estimator,
+                    completion_ids=all_ids,
+                    completion_mask=all_mask,
+                    rewards=completion_rewards(rewards_per_func, self.reward_weights),
+                    num_generations=num_generations,
+                    **rollout,
+                    **self.estimator_options,
+                )
         except ValueError as error:  # a reward range the estimator refuses: its fix in this trainer's terms
             problem, fix = split_fix(str(error))
             if not is_range_error(problem, fix):

@@ -50,7 +50,7 @@ from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
 from treecredit.integrations._verl_checks import Source, check_bound, check_structure, text_step_pattern
 from treecredit.registry import estimators, get_estimator
-from treecredit.step_text import first_response_text, step_ends_from_text, warn_if_no_steps
+from treecredit.step_text import first_response_text, host_step_text, step_ends_from_text, warn_if_no_steps
 
 PREFIX = "treecredit_"
 CONFIG_KEY = "treecredit_options"
@@ -59,6 +59,9 @@ CONFIG_KEY = "treecredit_options"
 _BATCH_FIELDS: contextvars.ContextVar = contextvars.ContextVar("treecredit_verl_batch_fields", default=None)
 PER_BATCH = ("step_ends", "tree_nodes")  # optional fields of data.batch passed on when present
 TEXT_STEP_OPTIONS = ("step_pattern", "step_regex", "tokenizer")  # handled here, not by the estimator
+VERL_STEP_TEXT = (f"set +algorithm.{CONFIG_KEY}.step_pattern='\\n\\n' with +algorithm.{CONFIG_KEY}.tokenizer=<the "
+                  "model's local path>, which find step ends in the decoded responses, and drop delimiter")
+"""How a verl user gives steps as text, for the warning about a token-id delimiter that found none."""
 IDS_UNREAD = ("grpo", "rloo", "dr_grpo")
 """Estimators that give one advantage per response and never read token ids: they run on verl's v1 trainer,
 which passes none (the others need the legacy trainer and :func:`pass_response_ids`)."""
@@ -244,8 +247,9 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
             if usable:
                 merged[usable[0]] = fields[usable[0]]
         try:
-            return verl_advantages(estimator, token_level_rewards=token_level_rewards, response_mask=response_mask,
-                                   index=index, responses=ids, **merged)
+            with host_step_text(VERL_STEP_TEXT):
+                return verl_advantages(estimator, token_level_rewards=token_level_rewards,
+                                       response_mask=response_mask, index=index, responses=ids, **merged)
         except ValueError as error:
             raise (_config_error(error, user, accepted) or error) from error
 
