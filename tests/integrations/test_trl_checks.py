@@ -210,3 +210,12 @@ def test_a_grpo_config_given_by_position_is_read_like_a_keyword_one(tmp_path, mo
     with pytest.raises(ValueError, match=r"^reward_funcs: branching='adaptive'"):
         TreeCreditGRPOTrainer(model, "some/reward-model", args, estimator="tempo", sampler="tree",
                               branching="adaptive")
+
+
+def test_an_unknown_estimator_lists_only_those_the_trainer_can_run():
+    from treecredit.integrations._grpo_layout import check_trainer_estimator
+
+    with pytest.raises(ValueError, match=r"^estimator: unknown token-level estimator 'tempoo' \(did you mean "
+                                         r"'tempo'\?\)\. Fix: use one of: dr_grpo, grpo, .*treerpo\.$") as caught:
+        check_trainer_estimator("tempoo", None, "iid", None)
+    assert "vine" not in str(caught.value)

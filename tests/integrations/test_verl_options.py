@@ -144,3 +144,10 @@ def test_a_delimiter_that_finds_no_step_is_warned_about_with_the_hydra_fix():
                                          r"\+algorithm\.treecredit_options\.tokenizer=") as caught:
         adv_fn(**fake_verl_batch(), config={"treecredit_options": {"delimiter": [9]}})
     assert not any("step_ends_from_text" in str(w.message) for w in caught)
+
+
+def test_an_unknown_estimator_lists_only_those_verl_can_run():
+    with pytest.raises(ValueError, match=r"^estimator: unknown token-level estimator 'TreeRPO' \(did you mean "
+                                         r"'treerpo'\?\)\. Fix: use one of: dr_grpo, grpo, .*treerpo\.$") as caught:
+        tc_verl.make_adv_estimator("TreeRPO")
+    assert "vine" not in str(caught.value)

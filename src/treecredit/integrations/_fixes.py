@@ -35,3 +35,20 @@ def is_range_error(problem: str, fix: str) -> bool:
     """Whether an estimator's error (``problem``, ``fix``: :func:`~treecredit._validation.split_fix`) refuses
     rewards outside [0, 1] and says how to lift that (TreeRPO's ``scale="bernoulli"``)."""
     return problem.startswith("rewards:") and "[0, 1]" in problem and bool(fix)
+
+
+def host_estimator(name: Any):
+    """:func:`~treecredit.registry.get_estimator` for a host trainer (TRL, verl): an unknown name's list of
+    known ones leaves out the estimators that need Monte Carlo values (``vine``), which no host can give."""
+    from treecredit._validation import split_fix
+    from treecredit.registry import estimators, get_estimator
+
+    try:
+        return get_estimator(name)
+    except ValueError as error:
+        problem, fix = split_fix(str(error))
+        if not fix.startswith("use one of: "):
+            raise
+        usable = [n for n in estimators("token")
+                  if not any("mc_values" in need.split("|") for need in get_estimator(n).requires)]
+        raise ValueError(f"{problem}. Fix: use one of: {', '.join(usable)}.") from None

@@ -199,7 +199,8 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
     """
     import re
 
-    from treecredit.registry import available_from_options, get_estimator
+    from treecredit.integrations._fixes import host_estimator
+    from treecredit.registry import available_from_options
 
     if estimator_options is None:
         estimator_options = {}
@@ -207,7 +208,7 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
         fail("estimator_options", f"is {type(estimator_options).__name__} {short_repr(estimator_options)}, "
              "not a dict",
              "pass a dict of option names to values, e.g. estimator_options={'norm_by_std': False}")
-    spec = get_estimator(estimator)
+    spec = host_estimator(estimator)
     try:
         options = spec.check_options(estimator_options)
     except ValueError as error:

@@ -48,6 +48,7 @@ import numpy as np
 from treecredit._validation import fail, split_fix
 from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
+from treecredit.integrations._fixes import host_estimator
 from treecredit.integrations._verl_checks import Source, check_bound, check_structure, text_step_pattern
 from treecredit.registry import estimators, get_estimator
 from treecredit.step_text import first_response_text, host_step_text, step_ends_from_text, warn_if_no_steps
@@ -212,7 +213,7 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
             ``step_pattern`` with ``step_regex``, either without a ``tokenizer``, a tokenizer path that does
             not load, or steps given twice (``step_pattern`` with ``step_tokens``, ``delimiter``).
     """
-    spec = get_estimator(estimator)
+    spec = host_estimator(estimator)
     if _needs_mc_values(spec):
         fail("estimator", f"{estimator!r} needs Monte Carlo values of each prefix (mc_values), which verl's "
              "advantage step does not produce", "use another token estimator, e.g. treecredit_tempo or "
