@@ -125,3 +125,14 @@ def test_export_falls_back_to_the_previous_checkpoint_without_changing_the_run_f
     captured = capsys.readouterr()
     assert "warning: checkpoint " in captured.out and "reading " in captured.out
     assert sorted(p.name for p in run.iterdir()) == before  # nothing renamed (was checkpoint.pt.damaged)
+
+
+@pytest.mark.parametrize("text,problem", [("{\n oops", "is not valid JSON: Expecting property name"),
+                                          ("[1, 2]", "holds a list, not a JSON object of settings")])
+def test_a_damaged_config_json_is_named_with_its_fix(lora_run, tmp_path, capsys, text, problem):
+    run = _copy_run(lora_run, tmp_path / "badcfg")
+    (run / "config.json").write_text(text)
+    err = _export_fails(capsys, run, "--out", tmp_path / "o")
+    assert f"run: {str(run / 'config.json')!r} (the run's settings) {problem}" in err, err
+    assert "Fix: repair the file" in err and "or export another run" in err
+    assert not (tmp_path / "o").exists()

@@ -48,7 +48,16 @@ def _check_run(run: Path) -> None:
 def _read_config(run: Path):
     from treecredit.training.config import TrainConfig
 
-    settings = json.loads((run / "config.json").read_text())
+    path = run / "config.json"
+    try:
+        settings = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        fail("run", f"{str(path)!r} (the run's settings) is not valid JSON: {error}",
+             "repair the file at the place named (`treecredit train` wrote it as one JSON object of the run's "
+             "settings), or export another run")
+    if not isinstance(settings, dict):
+        fail("run", f"{str(path)!r} (the run's settings) holds a {type(settings).__name__}, not a JSON object of "
+             "settings", "repair the file (`treecredit train` wrote it as one JSON object), or export another run")
     try:
         return TrainConfig(**settings)
     except ValueError as exc:
