@@ -1,4 +1,4 @@
-"""``treecredit export``: a file as --out, a run without a checkpoint, a damaged checkpoint, a moved base
+"""``treecredit export``: a file as --out, a run without a checkpoint, a damaged checkpoint or config.json, a moved base
 model and --keep-adapters without LoRA are refused with the fix (exit 2, nothing written); a LoRA run exports
 without transformers' deprecation warning that peft triggers."""
 
