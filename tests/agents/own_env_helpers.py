@@ -82,3 +82,32 @@ class ParseRaises(Guess):
 
     def parse_action(self, text):
         return int(text.strip())
+
+
+class ParseRaisesLater(Guess):
+    """``parse_action`` returns None for '' but raises on other text that is not a number (``int(text)``)."""
+
+    def parse_action(self, text):
+        text = text.strip()
+        return None if text == "" else int(text)
+
+
+class ParseJson(Guess):
+    """``parse_action`` reads JSON: None for blank text, but ``json.loads`` raises on other junk."""
+
+    def parse_action(self, text):
+        import json
+
+        return json.loads(text) if text.strip() else None
+
+
+class ParseRaisesOnTail(Guess):
+    """``parse_action`` reads the first word as the guess and raises when more follows it."""
+
+    def parse_action(self, text):
+        words = text.split()
+        if not words or not words[0].isdigit():
+            return None
+        if len(words) > 1:
+            raise ValueError(f"unexpected {words[1]!r} after the guess")
+        return int(words[0]) if 1 <= int(words[0]) <= self.n else None

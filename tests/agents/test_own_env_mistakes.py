@@ -83,6 +83,37 @@ def test_a_parse_action_that_raises_on_invalid_text_is_refused_before_any_work(t
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("env, text, error", [
+    ("ParseRaisesLater", "'xyz'", r"ValueError: invalid literal for int\(\) with base 10: 'xyz'"),
+    ("ParseJson", "'xyz'", r"JSONDecodeError: Expecting value: line 1 column 1 \(char 0\)"),
+    ("ParseRaisesOnTail", r"'\d \?'", r"ValueError: unexpected '\?' after the guess")])
+def test_a_parse_action_that_raises_only_on_some_junk_is_refused_before_any_work(tmp_path, env, text, error):
+    # was: not refused (only '' was tried), every episode dropped by parse_action, held-out success n/a, rc 0
+    with pytest.raises(ValueError, match=rf"^env: {env}\.parse_action\({text}\) raised {error} \(text that is "
+                       rf"not a valid action, tried before any work\)\. Fix: make {env}\.parse_action return None "
+                       r"for text that is not a valid action \(the turn is then a no-op with invalid_penalty\), "
+                       r"never raise\.$"):
+        _train(tmp_path, env)
+    assert not (tmp_path / "run").exists()
+
+
+def test_junk_texts_tried_on_parse_action_cover_what_a_policy_writes():
+    from own_env_helpers import Guess
+
+    from treecredit.training.agent_checks import INVALID_TEXTS, check_parse_action
+
+    assert "" in INVALID_TEXTS and "\n" in INVALID_TEXTS and max(map(len, INVALID_TEXTS)) >= 100
+    seen = []
+
+    class Recording(Guess):
+        def parse_action(self, text):
+            seen.append(text)
+            return super().parse_action(text)
+
+    check_parse_action(Recording())  # a parse_action that returns None for junk passes
+    assert seen == list(INVALID_TEXTS)
+
+
 def test_an_episode_dropped_by_parse_action_names_parse_action():
     import torch
     from agent_helpers import ScriptedPolicy
