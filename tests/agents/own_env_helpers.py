@@ -111,3 +111,26 @@ class ParseRaisesOnTail(Guess):
         if len(words) > 1:
             raise ValueError(f"unexpected {words[1]!r} after the guess")
         return int(words[0]) if 1 <= int(words[0]) <= self.n else None
+
+
+class InitArgs(Guess):
+    """An ``__init__`` with a required argument (no default)."""
+
+    def __init__(self, n, **common) -> None:
+        super().__init__(n=n, **common)
+
+
+class InitRaises(Guess):
+    """An ``__init__`` that raises on an option value it does not take."""
+
+    def __init__(self, *, n: int = 4, **common) -> None:
+        if n % 2:
+            raise ValueError("n must be even")
+        super().__init__(n=n, **common)
+
+
+class PosOpt(Guess):
+    """An option declared as a positional-or-keyword parameter with a default (not keyword-only)."""
+
+    def __init__(self, size=4, **common) -> None:
+        super().__init__(n=size, **common)

@@ -1,5 +1,6 @@
 """Mistakes in an own env (``--env module:Class``) are refused before any work, naming the method and the fix."""
 
+import inspect
 import re
 import warnings
 
@@ -20,6 +21,39 @@ def test_an_init_without_super_init_is_refused_by_name(tmp_path):
         TrainConfig(env="own_env_helpers:OwnInit", estimator="rtmc", out=str(tmp_path / "run"), group_size=2)
     with pytest.raises(ValueError, match=NO_BASE_INIT):  # built by hand, then reset
         OwnInit().reset(1)
+
+
+def test_a_required_init_argument_not_given_is_refused_by_name(tmp_path):
+    message = (r"^env: InitArgs\.__init__ needs the argument n, which no --env-option gives\. Fix: pass "
+               r"--env-option n=<value> \(in Python: env_options=\{'n': <value>\}\), or give n a default in "
+               r"InitArgs\.__init__\.$")
+    with pytest.raises(ValueError, match=message):  # was: TypeError: InitArgs.__init__() missing 1 required ...
+        make_env("own_env_helpers:InitArgs")
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(env="own_env_helpers:InitArgs", estimator="rtmc", out=str(tmp_path / "run"), group_size=2)
+    assert make_env("own_env_helpers:InitArgs", n=3).n == 3
+
+
+def test_an_init_that_raises_is_named_with_the_env_class_and_its_options(tmp_path):
+    with pytest.raises(ValueError, match=r"^env: InitRaises\.__init__ raised ValueError: n must be even \(building "
+                       r"env 'own_env_helpers:InitRaises' with n=3\)\. Fix: fix InitRaises\.__init__ or pass other "
+                       r"--env-option values \(build it by hand: InitRaises\(n=3\)\)\.$"):
+        make_env("own_env_helpers:InitRaises", n=3)  # was: "n must be even", the env and the flag unnamed
+    assert make_env("own_env_helpers:InitRaises", n=2).n == 2
+    with pytest.raises(ValueError, match=r"^env_options: --env-option size=-1 \(env 'gridworld'\): size: "):
+        TrainConfig(env="gridworld", env_options={"size": -1}, estimator="rtmc", out=str(tmp_path / "run"),
+                    group_size=2)  # a built-in env's checked option keeps its own message and flag
+
+
+def test_an_option_with_a_default_that_is_not_keyword_only_is_an_option():
+    from treecredit.envs import env_options
+
+    env = make_env("own_env_helpers:PosOpt", size=3)  # was: "has no option(s) ['size']"
+    assert env.n == 3 and env_options("own_env_helpers:PosOpt")["size"] == 4
+    assert env_options("own_env_helpers:InitArgs")["n"] is inspect.Parameter.empty  # its own n has no default
+    with pytest.raises(ValueError, match=r"^env_options: environment 'own_env_helpers:PosOpt' has no option\(s\) "
+                       r"\['sise'\] \(did you mean 'size'\?\)"):
+        make_env("own_env_helpers:PosOpt", sise=3)
 
 
 TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 0, "prompts_per_step": 2,
