@@ -134,3 +134,18 @@ class PosOpt(Guess):
 
     def __init__(self, size=4, **common) -> None:
         super().__init__(n=size, **common)
+
+
+class ExpertInt(Guess):
+    """``expert_action()`` returns the guess as an int, not as the text the policy would write."""
+
+    def expert_action(self):
+        return self.secret
+
+
+class ExpertIntGym(ExpertInt):
+    """An int expert action and gymnasium's 5-tuple from ``_step``: the expert action is refused first."""
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, reward, done, False, info

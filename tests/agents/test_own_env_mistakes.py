@@ -87,6 +87,17 @@ def test_a_bad_step_is_refused_before_any_work_without_a_warm_start(tmp_path, en
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+@pytest.mark.parametrize("env", ["ExpertInt", "ExpertIntGym"])
+def test_an_expert_action_that_is_not_a_str_is_refused_before_any_work(tmp_path, env):
+    # was: a warning that the env "offers no expert_action()", and the 5-tuple of ExpertIntGym went unchecked;
+    # the same error as the warm start's (test_env_checks), before any work whatever the warm start
+    with pytest.raises(ValueError, match=rf"^{env}\.expert_action\(\): it chose \d \(int\) in instance \d+, turn 0 "
+                       r"\(one step played before any work\), not an action text\. Fix: make "
+                       rf"{env}\.expert_action\(\) return the action as a str \(None when it has none\)\.$"):
+        _train(tmp_path, env)
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_env_without_an_action_to_play_is_said_unchecked_in_the_output_and_the_log(tmp_path):
     said = []
     with pytest.warns(UserWarning) as caught:

@@ -199,7 +199,7 @@ def check_first_step(env, seed: int, *, reset: bool = True) -> None:
     detail = f"one step of instance {seed}"
     check_parse_action(env)
     try:
-        action, source = _offered_action(env)
+        action, source = _offered_action(env, seed)
         if action is not None:
             check_parse_action(env, (action + " ?",))  # a parse_action that reads the action's words
         if action is None:
@@ -234,14 +234,18 @@ def check_parse_action(env, texts: tuple[str, ...] = INVALID_TEXTS) -> None:
              "for text that is not a valid action (the turn is then a no-op with invalid_penalty), never raise")
 
 
-def _offered_action(env) -> tuple[str | None, str]:
+def _offered_action(env, seed: int) -> tuple[str | None, str]:
     """``(action text, where it came from)``: the env's ``expert_action()``, else the first of its
     ``valid_actions()``, the first that is a str and that ``parse_action`` accepts; ``(None, "")`` when none is.
-    A method that raises comes back as ``EnvCallFailed``."""
+    An expert action that is neither None nor a str is refused (``check_expert_text``, as the warm start
+    refuses it). A method that raises comes back as ``EnvCallFailed``."""
     from treecredit.agents.episodes import env_call
+    from treecredit.envs.base import check_expert_text
 
     for method in ("expert_action", "valid_actions"):
         offered = env_call(env, method)
+        if method == "expert_action" and offered is not None:
+            check_expert_text(env, offered, "it chose", f"instance {seed}, turn 0 (one step played before any work)")
         if method == "valid_actions":
             offered = offered[0] if isinstance(offered, (list, tuple)) and offered else None
         if isinstance(offered, str) and env_call(env, "parse_action", offered) is not None:
