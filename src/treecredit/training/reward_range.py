@@ -133,8 +133,9 @@ def _fmt(value: float) -> str:
 def check_reward_range(config, task, probed: list | None = None) -> None:
     """Refuse (``ValueError`` naming ``estimator``: in ``treecredit compare`` the arm) a run whose estimator
     needs rewards in [0, 1] (:func:`needs_unit_rewards`) when ``task``'s weighted reward functions can leave
-    [0, 1] by construction (:func:`combined_range`: each function, the user's too, giving 0 to 1), or when one of ``probed`` (the rewards of the worked solutions pre-flight scored,
-    None where they failed) is outside it. Tasks without reward functions (a task's own verifier, in [0, 1]):
+    [0, 1] by construction (:func:`combined_range`: each function, the user's too, giving 0 to 1), or when
+    one of ``probed`` (the rewards of the worked solutions pre-flight scored, None where they failed) is
+    outside it. Tasks without reward functions (a task's own verifier, in [0, 1]):
     nothing to check."""
     reward_set = getattr(task, "_reward_set", None)
     if reward_set is None:
