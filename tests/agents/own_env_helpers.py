@@ -82,3 +82,70 @@ class ParseRaises(Guess):
 
     def parse_action(self, text):
         return int(text.strip())
+
+
+class ParseRaisesLater(Guess):
+    """``parse_action`` returns None for '' but raises on other text that is not a number (``int(text)``)."""
+
+    def parse_action(self, text):
+        text = text.strip()
+        return None if text == "" else int(text)
+
+
+class ParseJson(Guess):
+    """``parse_action`` reads JSON: None for blank text, but ``json.loads`` raises on other junk."""
+
+    def parse_action(self, text):
+        import json
+
+        return json.loads(text) if text.strip() else None
+
+
+class ParseRaisesOnTail(Guess):
+    """``parse_action`` reads the first word as the guess and raises when more follows it."""
+
+    def parse_action(self, text):
+        words = text.split()
+        if not words or not words[0].isdigit():
+            return None
+        if len(words) > 1:
+            raise ValueError(f"unexpected {words[1]!r} after the guess")
+        return int(words[0]) if 1 <= int(words[0]) <= self.n else None
+
+
+class InitArgs(Guess):
+    """An ``__init__`` with a required argument (no default)."""
+
+    def __init__(self, n, **common) -> None:
+        super().__init__(n=n, **common)
+
+
+class InitRaises(Guess):
+    """An ``__init__`` that raises on an option value it does not take."""
+
+    def __init__(self, *, n: int = 4, **common) -> None:
+        if n % 2:
+            raise ValueError("n must be even")
+        super().__init__(n=n, **common)
+
+
+class PosOpt(Guess):
+    """An option declared as a positional-or-keyword parameter with a default (not keyword-only)."""
+
+    def __init__(self, size=4, **common) -> None:
+        super().__init__(n=size, **common)
+
+
+class ExpertInt(Guess):
+    """``expert_action()`` returns the guess as an int, not as the text the policy would write."""
+
+    def expert_action(self):
+        return self.secret
+
+
+class ExpertIntGym(ExpertInt):
+    """An int expert action and gymnasium's 5-tuple from ``_step``: the expert action is refused first."""
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, reward, done, False, info

@@ -1,5 +1,6 @@
 """Mistakes in an own env (``--env module:Class``) are refused before any work, naming the method and the fix."""
 
+import inspect
 import re
 import warnings
 
@@ -20,6 +21,39 @@ def test_an_init_without_super_init_is_refused_by_name(tmp_path):
         TrainConfig(env="own_env_helpers:OwnInit", estimator="rtmc", out=str(tmp_path / "run"), group_size=2)
     with pytest.raises(ValueError, match=NO_BASE_INIT):  # built by hand, then reset
         OwnInit().reset(1)
+
+
+def test_a_required_init_argument_not_given_is_refused_by_name(tmp_path):
+    message = (r"^env: InitArgs\.__init__ needs the argument n, which no --env-option gives\. Fix: pass "
+               r"--env-option n=<value> \(in Python: env_options=\{'n': <value>\}\), or give n a default in "
+               r"InitArgs\.__init__\.$")
+    with pytest.raises(ValueError, match=message):  # was: TypeError: InitArgs.__init__() missing 1 required ...
+        make_env("own_env_helpers:InitArgs")
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(env="own_env_helpers:InitArgs", estimator="rtmc", out=str(tmp_path / "run"), group_size=2)
+    assert make_env("own_env_helpers:InitArgs", n=3).n == 3
+
+
+def test_an_init_that_raises_is_named_with_the_env_class_and_its_options(tmp_path):
+    with pytest.raises(ValueError, match=r"^env: InitRaises\.__init__ raised ValueError: n must be even \(building "
+                       r"env 'own_env_helpers:InitRaises' with n=3\)\. Fix: fix InitRaises\.__init__ or pass other "
+                       r"--env-option values \(build it by hand: InitRaises\(n=3\)\)\.$"):
+        make_env("own_env_helpers:InitRaises", n=3)  # was: "n must be even", the env and the flag unnamed
+    assert make_env("own_env_helpers:InitRaises", n=2).n == 2
+    with pytest.raises(ValueError, match=r"^env_options: --env-option size=-1 \(env 'gridworld'\): size: "):
+        TrainConfig(env="gridworld", env_options={"size": -1}, estimator="rtmc", out=str(tmp_path / "run"),
+                    group_size=2)  # a built-in env's checked option keeps its own message and flag
+
+
+def test_an_option_with_a_default_that_is_not_keyword_only_is_an_option():
+    from treecredit.envs import env_options
+
+    env = make_env("own_env_helpers:PosOpt", size=3)  # was: "has no option(s) ['size']"
+    assert env.n == 3 and env_options("own_env_helpers:PosOpt")["size"] == 4
+    assert env_options("own_env_helpers:InitArgs")["n"] is inspect.Parameter.empty  # its own n has no default
+    with pytest.raises(ValueError, match=r"^env_options: environment 'own_env_helpers:PosOpt' has no option\(s\) "
+                       r"\['sise'\] \(did you mean 'size'\?\)"):
+        make_env("own_env_helpers:PosOpt", sise=3)
 
 
 TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 0, "prompts_per_step": 2,
@@ -53,6 +87,17 @@ def test_a_bad_step_is_refused_before_any_work_without_a_warm_start(tmp_path, en
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+@pytest.mark.parametrize("env", ["ExpertInt", "ExpertIntGym"])
+def test_an_expert_action_that_is_not_a_str_is_refused_before_any_work(tmp_path, env):
+    # was: a warning that the env "offers no expert_action()", and the 5-tuple of ExpertIntGym went unchecked;
+    # the same error as the warm start's (test_env_checks), before any work whatever the warm start
+    with pytest.raises(ValueError, match=rf"^{env}\.expert_action\(\): it chose \d \(int\) in instance \d+, turn 0 "
+                       r"\(one step played before any work\), not an action text\. Fix: make "
+                       rf"{env}\.expert_action\(\) return the action as a str \(None when it has none\)\.$"):
+        _train(tmp_path, env)
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_env_without_an_action_to_play_is_said_unchecked_in_the_output_and_the_log(tmp_path):
     said = []
     with pytest.warns(UserWarning) as caught:
@@ -81,6 +126,37 @@ def test_a_parse_action_that_raises_on_invalid_text_is_refused_before_any_work(t
                        r"Fix: make ParseRaises\.parse_action return None for text that is not a valid action"):
         _train(tmp_path, "ParseRaises")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("env, text, error", [
+    ("ParseRaisesLater", "'xyz'", r"ValueError: invalid literal for int\(\) with base 10: 'xyz'"),
+    ("ParseJson", "'xyz'", r"JSONDecodeError: Expecting value: line 1 column 1 \(char 0\)"),
+    ("ParseRaisesOnTail", r"'\d \?'", r"ValueError: unexpected '\?' after the guess")])
+def test_a_parse_action_that_raises_only_on_some_junk_is_refused_before_any_work(tmp_path, env, text, error):
+    # was: not refused (only '' was tried), every episode dropped by parse_action, held-out success n/a, rc 0
+    with pytest.raises(ValueError, match=rf"^env: {env}\.parse_action\({text}\) raised {error} \(text that is "
+                       rf"not a valid action, tried before any work\)\. Fix: make {env}\.parse_action return None "
+                       r"for text that is not a valid action \(the turn is then a no-op with invalid_penalty\), "
+                       r"never raise\.$"):
+        _train(tmp_path, env)
+    assert not (tmp_path / "run").exists()
+
+
+def test_junk_texts_tried_on_parse_action_cover_what_a_policy_writes():
+    from own_env_helpers import Guess
+
+    from treecredit.training.agent_checks import INVALID_TEXTS, check_parse_action
+
+    assert "" in INVALID_TEXTS and "\n" in INVALID_TEXTS and max(map(len, INVALID_TEXTS)) >= 100
+    seen = []
+
+    class Recording(Guess):
+        def parse_action(self, text):
+            seen.append(text)
+            return super().parse_action(text)
+
+    check_parse_action(Recording())  # a parse_action that returns None for junk passes
+    assert seen == list(INVALID_TEXTS)
 
 
 def test_an_episode_dropped_by_parse_action_names_parse_action():

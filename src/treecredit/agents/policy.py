@@ -12,9 +12,9 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from treecredit._validation import fail
 from treecredit.agents.batch import pack_episodes
 from treecredit.agents.episodes import EnvCallFailed, Episode, EpisodeSettings, encodable, env_call, env_failure
+from treecredit.envs.base import check_expert_text
 
 AGENT_ALPHABET = "".join(ch for ch in string.printable if ch not in "\t\r\x0b\x0c")
 
@@ -47,11 +47,7 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
         while True:
             turn, action = f"turn {ep.n_turns}", None
             action = choose(watched)
-            if not isinstance(action, str):
-                name = type(env).__name__
-                fail(f"{name}.expert_action()", f"the warm start's expert chose {action!r:.80} "
-                     f"({type(action).__name__}) in instance {seed}, {turn}, not an action text",
-                     f"make {name}.expert_action() return the action as a str (None when it has none)")
+            check_expert_text(env, action, "the warm start's expert chose", f"instance {seed}, {turn}")
             if _scripted_turn(policy, env, ep, action, settings):
                 return ep
     except EnvCallFailed as failed:  # named and re-raised: the warm start cannot go on without the env

@@ -22,7 +22,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 from treecredit.envs.base import SIGNATURE_MODES, TextEnv, check_initialized
 from treecredit.user_modules import colon_hint, import_user_module, module_root
 
@@ -155,29 +155,64 @@ def env_class(name: str) -> type[TextEnv]:
     return _import_class(spec.target, own=name not in _ENVS)
 
 
+def _init_options(init) -> list[inspect.Parameter]:
+    """The parameters of an ``__init__`` that an option can set: keyword-only ones and positional-or-keyword
+    ones (``def __init__(self, size=4, **kwargs)``), ``self`` left out; [] when it has no signature."""
+    try:
+        params = list(inspect.signature(init).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    return [p for p in params[1:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def env_options(name: str) -> dict[str, object]:
-    """The options ``make_env(name, ...)`` accepts, with their defaults."""
+    """The options ``make_env(name, ...)`` accepts, with their defaults: the keyword-only and the
+    positional-or-keyword parameters of the ``__init__`` of the env class and of its base classes (a subclass's
+    default wins); an option without a default (it must be given) maps to ``inspect.Parameter.empty``."""
     out: dict[str, object] = {}
     for klass in reversed(env_class(name).__mro__):
         init = klass.__dict__.get("__init__")
         if init is None or klass is object:
             continue
-        for param in inspect.signature(init).parameters.values():
-            if param.kind is param.KEYWORD_ONLY:
-                out[param.name] = param.default
+        for param in _init_options(init):
+            out[param.name] = param.default
     return out
 
 
+def _shown_options(accepted: dict[str, object]) -> str:
+    return ", ".join(f"{k} (required)" if v is inspect.Parameter.empty else f"{k} (default {v!r})"
+                     for k, v in accepted.items())
+
+
 def make_env(name: str, **options) -> TextEnv:
-    """A new environment ``name`` built with ``options``; an unknown option is an error that lists the known ones."""
+    """A new environment ``name`` built with ``options``; an unknown option is an error that lists the known ones,
+    a required ``__init__`` argument not given and an ``__init__`` that raises are errors naming the env class
+    (an error already in the ``argument: problem. Fix: fix.`` form, e.g. a built-in env's option check, is
+    raised as it is)."""
     accepted = env_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         from treecredit._validation import did_you_mean
 
         fail("env_options", f"environment {name!r} has no option(s) {unknown}{did_you_mean(unknown[0], accepted)}",
-             f"use some of: {', '.join(f'{k} (default {v!r})' for k, v in accepted.items())}")
-    env = env_class(name)(**options)
+             f"use some of: {_shown_options(accepted)}")
+    klass = env_class(name)
+    cls = klass.__name__
+    missing = [p.name for p in _init_options(klass.__init__) if p.default is p.empty and p.name not in options]
+    if missing:
+        given = ", ".join(f"{m!r}: <value>" for m in missing)
+        fail("env", f"{cls}.__init__ needs the argument{'s' * (len(missing) > 1)} {', '.join(missing)}, which no "
+             "--env-option gives", f"pass {' '.join(f'--env-option {m}=<value>' for m in missing)} (in Python: "
+             f"env_options={{{given}}}), or give {' and '.join(missing)} a default in {cls}.__init__")
+    try:
+        env = klass(**options)
+    except Exception as exc:  # noqa: BLE001 - named and re-raised
+        if isinstance(exc, ValueError) and split_fix(str(exc))[1]:
+            raise  # a checked option (gridworld's size) says its own fix; the caller names the flag
+        shown = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        raise ValueError(f"env: {cls}.__init__ raised {type(exc).__name__}: {split_fix(str(exc))[0]} (building env "
+                         f"{name!r} with {shown or 'no options'}). Fix: fix {cls}.__init__ or pass other --env-option "
+                         f"values (build it by hand: {cls}({shown})).") from exc
     check_initialized(env)
     return env
 

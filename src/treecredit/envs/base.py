@@ -263,3 +263,13 @@ def check_initialized(env: TextEnv) -> None:
         name = type(env).__name__
         fail("env", f"{name}.__init__ did not call TextEnv.__init__ (max_turns, the signature mode and the episode "
              "state are unset)", f"call super().__init__(**kwargs) in {name}.__init__")
+
+
+def check_expert_text(env: TextEnv, action: Any, chose: str, where: str) -> None:
+    """Refuse an action of the env's expert that is not a str (``chose``: who chose it, e.g. ``"the warm start's
+    expert chose"``; ``where``: the instance and turn), naming ``expert_action()`` and the fix: an action is text,
+    as the policy writes it, and ``step`` parses it."""
+    if not isinstance(action, str):
+        name = type(env).__name__
+        fail(f"{name}.expert_action()", f"{chose} {action!r:.80} ({type(action).__name__}) in {where}, not an action "
+             "text", f"make {name}.expert_action() return the action as a str (None when it has none)")

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import string
 import warnings
 from typing import Any, NamedTuple
 
@@ -37,6 +38,11 @@ FAILED_RESETS_STOP = 16
 ALL_DROPPED_STOP_STEPS = ALL_FAILED_STOP_STEPS
 """Steps in a row whose every episode was dropped after which an agent run stops (as the task trainer stops
 after that many steps whose every reward failed)."""
+_JUNK = np.random.default_rng(SAMPLE_SEED).choice(list(string.printable[:95]), 120)
+INVALID_TEXTS = ("", "\n", "xyz", "<>3=", "hello world", "{'a': [1,", "x" + "".join(_JUNK))
+"""Texts that are not valid actions, as an untrained policy writes them, on which :func:`check_parse_action`
+tries an env's ``parse_action`` before any work (a ``parse_action`` doing ``int(text)`` or ``json.loads(text)``
+returns None for '' but raises on the others); the expert action with text after it is tried too."""
 
 
 def size_eval_problems(config, env) -> None:
@@ -182,8 +188,9 @@ def check_first_step(env, seed: int, *, reset: bool = True) -> None:
     ``--warm-start-steps 0``) an untrained policy may write no valid action for a long time, and a bad return
     value would then drop episodes only later. A failure stops the run (``ValueError`` naming the env class,
     the call and the fix). An env that offers neither action (or none that its ``parse_action`` accepts): a
-    warning says that ``_step`` was not checked. ``parse_action`` is tried first on an invalid text
-    (:func:`check_parse_action`) and on the action played. ``reset=False``: ``env`` is at the first state of
+    warning says that ``_step`` was not checked. ``parse_action`` is tried first on texts that are not valid
+    actions (:func:`check_parse_action`: :data:`INVALID_TEXTS`, then the action played with text after it)
+    and on the action played. ``reset=False``: ``env`` is at the first state of
     ``seed`` already (as :func:`check_signature` leaves it), so no instance is reset again."""
     from treecredit.agents.episodes import EnvCallFailed, env_call, env_failure
 
@@ -192,7 +199,9 @@ def check_first_step(env, seed: int, *, reset: bool = True) -> None:
     detail = f"one step of instance {seed}"
     check_parse_action(env)
     try:
-        action, source = _offered_action(env)
+        action, source = _offered_action(env, seed)
+        if action is not None:
+            check_parse_action(env, (action + " ?",))  # a parse_action that reads the action's words
         if action is None:
             name = type(env).__name__
             warnings.warn(f"env: {name}._step's return values were not checked before any work: {name} offers "
@@ -208,14 +217,16 @@ def check_first_step(env, seed: int, *, reset: bool = True) -> None:
                           f"env.reset({seed}), then env.step(...) with a valid action") from failed.error
 
 
-def check_parse_action(env, text: str = "") -> None:
-    """Refuse an env whose ``parse_action`` raises on ``text``, an invalid action (it must return None: the turn is
-    then a no-op with ``invalid_penalty``), naming the env class and the fix; an untrained policy writes such text
-    all the time, and each would drop its episode."""
+def check_parse_action(env, texts: tuple[str, ...] = INVALID_TEXTS) -> None:
+    """Refuse an env whose ``parse_action`` raises on one of ``texts``, invalid actions (it must return None: the
+    turn is then a no-op with ``invalid_penalty``), naming the env class, the text and the fix; an untrained
+    policy writes such text all the time, and each would drop its episode."""
     from treecredit.agents.episodes import EnvCallFailed, env_call, shown_arg
 
+    text = ""
     try:
-        env_call(env, "parse_action", text)
+        for text in texts:
+            env_call(env, "parse_action", text)
     except EnvCallFailed as failed:
         name, problem = type(env).__name__, split_fix(str(failed.error))[0]
         fail("env", f"{name}.parse_action({shown_arg(text)}) raised {type(failed.error).__name__}: {problem} "
@@ -223,14 +234,18 @@ def check_parse_action(env, text: str = "") -> None:
              "for text that is not a valid action (the turn is then a no-op with invalid_penalty), never raise")
 
 
-def _offered_action(env) -> tuple[str | None, str]:
+def _offered_action(env, seed: int) -> tuple[str | None, str]:
     """``(action text, where it came from)``: the env's ``expert_action()``, else the first of its
     ``valid_actions()``, the first that is a str and that ``parse_action`` accepts; ``(None, "")`` when none is.
-    A method that raises comes back as ``EnvCallFailed``."""
+    An expert action that is neither None nor a str is refused (``check_expert_text``, as the warm start
+    refuses it). A method that raises comes back as ``EnvCallFailed``."""
     from treecredit.agents.episodes import env_call
+    from treecredit.envs.base import check_expert_text
 
     for method in ("expert_action", "valid_actions"):
         offered = env_call(env, method)
+        if method == "expert_action" and offered is not None:
+            check_expert_text(env, offered, "it chose", f"instance {seed}, turn 0 (one step played before any work)")
         if method == "valid_actions":
             offered = offered[0] if isinstance(offered, (list, tuple)) and offered else None
         if isinstance(offered, str) and env_call(env, "parse_action", offered) is not None:
