@@ -70,8 +70,9 @@ def test_completion_ids_reach_the_functions_when_the_token_ids_are_given(tmp_pat
     without = RewardSet([_uses_ids])  # no ids given: the failure says that treecredit did not pass them
     assert without(["p", "q"], ["a", "b"]) == [None, None]
     assert without.errors[-1].endswith("missing 1 required positional argument: 'completion_ids' (treecredit does "
-                                       "not pass completion_ids: of TRL's reward keywords it passes prompts, "
-                                       "completions and the dataset's columns)"), without.errors
+                                       "not pass completion_ids here: of TRL's reward keywords it passes prompts, "
+                                       "completions, the dataset's columns and, where the model sampled the "
+                                       "completions (training, evaluation), completion_ids)"), without.errors
 
 
 def test_a_reward_needing_a_trl_keyword_treecredit_does_not_pass_is_refused_naming_it(tmp_path):
@@ -83,9 +84,9 @@ def test_a_reward_needing_a_trl_keyword_treecredit_does_not_pass_is_refused_nami
     with pytest.raises(ValueError) as info:
         check_rewards(task)
     message = str(info.value)
-    assert f"missing 1 required positional argument: '{keyword}' (treecredit does not pass {keyword}: of TRL's " \
-           "reward keywords it passes prompts, completions and the dataset's columns), on every one of the 2" \
-           in message, message
+    assert f"missing 1 required positional argument: '{keyword}' (treecredit does not pass {keyword} here: of " \
+           "TRL's reward keywords it passes prompts, completions, the dataset's columns and, where the model sampled " \
+           "the completions (training, evaluation), completion_ids), on every one of the 2" in message, message
     assert f"Fix: give {keyword} a default ({keyword}=None) and score without it, or fix" in message, message
 
 
@@ -128,3 +129,70 @@ def test_a_reward_needing_completion_ids_is_not_refused_before_work_and_gets_the
         ids = [i for call in SEEN for i in call["completion_ids"]]
         assert sorted(map(tuple, ids)) == sorted(tuple(rollout.response_ids[r, :n].tolist())
                                                  for r, n in enumerate(lengths))
+
+
+def _prompts_only(tmp_path):
+    path = tmp_path / "noans.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"{i}+1="}) + "\n" for i in range(6)))
+    return str(path)
+
+
+def _ids_and_state(prompts, completions, completion_ids, trainer_state, **kwargs):
+    return [0.0] * len(completions)
+
+
+def _log_metric_only(completions, log_metric, **kwargs):
+    return [0.0] * len(completions)
+
+
+def _reads_ids_from_kwargs(prompts, completions, **kwargs):
+    return [len(ids) / 10 for ids in kwargs["completion_ids"]]
+
+
+def _no_return(prompts, completions, **kwargs):
+    [1.0 for _ in completions]
+
+
+@pytest.mark.parametrize("fn, keyword", [(_curriculum, "trainer_state"), (_log_metric_only, "log_metric"),
+                                         (_ids_and_state, "trainer_state")])
+@pytest.mark.parametrize("answers", [True, False])
+def test_a_trl_keyword_treecredit_never_passes_is_refused_before_work_with_or_without_worked_solutions(
+        tmp_path, fn, keyword, answers):
+    """The TypeError does not depend on the completion: a prompt-only dataset (no worked solutions to score) and a
+    function that also needs completion_ids (not passed before work) are refused as well, not after the model
+    loads with the held-out evaluation's generic "every reward failed"."""
+    from treecredit.tasks import DatasetTask
+    from treecredit.training.preflight import check_rewards
+
+    path = _dataset(tmp_path) if answers else _prompts_only(tmp_path)
+    task = DatasetTask(path=path, rewards=[fn], held_out=2)
+    with pytest.raises(ValueError, match=rf"treecredit does not pass .*{keyword}.*Fix: give {keyword} a default "
+                                         rf"\({keyword}=None\) and score without it"):
+        check_rewards(task)
+
+
+def test_the_probe_of_a_prompt_only_dataset_says_what_it_scored(tmp_path):
+    from treecredit.tasks import DatasetTask
+    from treecredit.training.preflight import check_rewards
+
+    task = DatasetTask(path=_prompts_only(tmp_path), rewards=[_no_return], held_out=2)
+    with pytest.raises(ValueError, match=r"missing return\?\) \(checked before any work on empty completions of 2 "
+                                         r"training problems, which have no worked solutions\)"):
+        check_rewards(task)
+    with pytest.raises(ValueError, match=r"\(checked on the worked solutions of 2 training problems before any work\)"):
+        check_rewards(DatasetTask(path=_dataset(tmp_path), rewards=[_no_return], held_out=2))
+
+
+def test_a_reward_reading_completion_ids_from_its_kwargs_is_not_tried_before_work_then_gets_them(tmp_path):
+    from treecredit.tasks import DatasetTask
+    from treecredit.training.preflight import check_rewards
+
+    task = DatasetTask(path=_dataset(tmp_path), rewards=[_reads_ids_from_kwargs], held_out=2)
+    with pytest.warns(UserWarning, match=r"_reads_ids_from_kwargs was not tried before any work: it needs "
+                                         r"completion_ids"):
+        assert check_rewards(task) == [None, None]
+    problems = task.held_out_problems(None, 2)
+    assert task.score_batch(problems, ["2", "3"], completion_ids=[[1, 2], [3]]) == pytest.approx([0.2, 0.1])
+    other = RewardSet([lambda prompts, completions, **kw: [kw["answer"][0]]])  # another missing key: as before
+    assert other(["p", "q"], ["a", "b"]) == [None, None] and "KeyError: 'answer'" in other.errors[-1]
+    assert "treecredit does not pass" not in other.errors[-1]

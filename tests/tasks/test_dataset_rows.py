@@ -273,8 +273,14 @@ def test_a_conversation_ending_with_its_answer_is_refused_as_a_prompt_and_not_of
         DatasetTask(path=path, prompt_column="messages", rewards=["exact"], answer_column="")
     rows = [{"messages": r["messages"], "question": r["messages"][:1], "answer": r["messages"][1]["content"]}
             for r in SFT]
-    with pytest.raises(ValueError, match=r"Fix: pass --task-option prompt_column=<one of \['question', 'answer'\]>"):
-        DatasetTask(path=jsonl(tmp_path / "both.jsonl", rows))  # 'messages' is not offered
+    with pytest.raises(ValueError, match=r"Fix: pass --task-option prompt_column=<one of \['question'\]>"):
+        DatasetTask(path=jsonl(tmp_path / "both.jsonl", rows))  # neither 'messages' nor the answers are offered
+    answered = [{"messages": r["messages"], "answer": r["messages"][1]["content"]} for r in SFT]
+    with pytest.raises(ValueError, match=r"Fix: put the prompts in a column of their own"):  # not prompt_column=answer
+        DatasetTask(path=jsonl(tmp_path / "answered.jsonl", answered))
+    worked = [{"q": r["messages"][0]["content"], "answer": "1", "steps": "1+1=2"} for r in SFT]
+    with pytest.raises(ValueError, match=r"Fix: pass --task-option prompt_column=<one of \['q'\]>"):
+        DatasetTask(path=jsonl(tmp_path / "worked.jsonl", worked), solution_column="steps")
     task = DatasetTask(path=jsonl(tmp_path / "both2.jsonl", rows), prompt_column="question", held_out=0)
     assert {str(p.prompt) for p in task.train_problems} == {f"{i}+2=" for i in range(6)}  # no answer in sight
 

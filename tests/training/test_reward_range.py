@@ -71,20 +71,38 @@ def test_any_weights_outside_the_unit_range_are_refused(tiny_config, data, rewar
     (["math", "exact@0.5"], "treerpo", {"scale": "none"}),
     (["math@0.6", "exact@0.4"], "treerpo", {}),              # weights that sum to 1
     (["math", "exact@0.5"], "grpo", {}),                    # no range needed
-    (["math@0.5", "rr_half"], "treerpo", {}),               # unknown range, inside [0, 1] on the solutions
+    (["math@0.5", "rr_half@0.5"], "treerpo", {}),           # an own function, taken as 0 to 1: sum ≤ 1
+    (["math", "rr_format"], "treerpo", {"scale": "std"}),     # two 0/1 functions with the fix the message names
 ])
 def test_rewards_the_estimator_accepts_pass(tiny_config, data, user_rewards, rewards, estimator, options):
     check_run(_config(tiny_config, data, rewards, estimator, **options))
 
 
-def test_a_user_reward_that_leaves_the_range_on_a_worked_solution_is_refused(tiny_config, data, user_rewards):
-    """The README's ``--reward math --reward my_rewards:fmt@0.2``: 1.2 on a solved problem."""
+def test_own_functions_count_as_zero_to_one_times_their_weight(tiny_config, data, user_rewards):
+    """docs/own-task.md's ``--reward math --reward my_rewards:fmt@0.2`` pays up to 1.2, and two own 0/1 functions up
+    to 2: refused before any work (as TRL refuses them when the trainer is built), not at the step whose rewards
+    first leave [0, 1], which a resume with the fix cannot continue."""
     with pytest.raises(ValueError, match=r"^estimator: 'treerpo' with its default options needs rewards in \[0, 1\], "
-                                         r"but --reward math --reward rr_format@0.2 gave the worked solution of "
-                                         r"training problem 0 the reward 1.2 .* Fix: pass --estimator-option "
-                                         r"scale=std \(or scale=none; "):
+                                         r"but --reward math --reward rr_format@0.2 add up to a reward in \[0, 1.2\] "
+                                         r"\(each function gives 0 to 1, a function of yours taken as such, times its "
+                                         r"weight; checked before any work\)\. Fix: pass --estimator-option "
+                                         r"scale=std \(or scale=none; .*e\.g\. --reward math@0\.833 --reward "
+                                         r"rr_format@0\.167"):
         check_run(_config(tiny_config, data, ["math", "rr_format@0.2"]))
+    with pytest.raises(ValueError, match=r"--reward rr_half --reward rr_format add up to a reward in \[0, 2\]"):
+        check_run(_config(tiny_config, data, ["rr_half", "rr_format"]))  # each stays in [0, 1] on the solutions
     check_run(_config(tiny_config, data, ["math", "rr_format@0.2"], scale="std"))
+
+
+def test_an_own_function_alone_that_leaves_the_range_on_a_worked_solution_is_refused(tiny_config, data):
+    register_reward("rr_two", lambda prompts, completions, **_: [2.0] * len(completions))
+    try:
+        with pytest.raises(ValueError, match=r"^estimator: 'treerpo' with its default options needs rewards in "
+                                             r"\[0, 1\], but --reward rr_two gave the worked solution of training "
+                                             r"problem 0 the reward 2 "):
+            check_run(_config(tiny_config, data, ["rr_two"]))
+    finally:
+        _REGISTERED.pop("rr_two", None)
 
 
 def test_the_need_is_asked_of_the_estimator_itself(tiny_config, data):
@@ -116,7 +134,8 @@ def test_combined_range_of_known_and_unknown_rewards():
     assert combined_range(RewardSet(["math", "exact@0.5"]).items) == (0.0, 1.5)
     assert combined_range(RewardSet(["math@0.7", "code@-0.3"]).items) == (-0.3, 0.7)
     assert combined_range(RewardSet(["numeric:relative=0.1@0.5"]).items) == (0.0, 0.5)
-    assert combined_range(RewardSet(["math", (lambda prompts, completions, **_: [2.0], 1.0)]).items) is None
+    own = (lambda prompts, completions, **_: [0.0], 0.5)  # an own function's range is taken as [0, 1]
+    assert combined_range(RewardSet(["math", own]).items) == (0.0, 1.5)
 
 
 def test_the_task_verifier_counts_as_a_unit_range_reward(tiny_config):

@@ -33,10 +33,11 @@ TRL_KEYWORDS = ("completion_ids", "trainer_state", "log_extra", "log_metric")
 """The keywords TRL's trainer passes each reward function besides ``prompts``, ``completions`` and the dataset's
 columns. :class:`RewardSet` passes ``completion_ids`` when its caller gives the token ids (the samplers of
 ``treecredit train`` and of its evaluation do), never the others (a ``treecredit train`` run has no TRL trainer
-state or logger): a function that requires one of those is refused, naming it. The probe before any work scores
-worked solutions, which have no token ids: a function that fails there only for want of ``completion_ids`` is
-not refused but said to be unchecked (:meth:`RewardSet.probing`). Under TRL (``treecredit.integrations``) the
-trainer passes all four."""
+state or logger): a function that requires one of those is refused before any work, naming it, whether or not the
+data has worked solutions (the call fails whatever the completion). The probe before any work scores worked
+solutions, which have no token ids: a function that fails there only for want of ``completion_ids`` (a required
+argument, or ``kwargs["completion_ids"]``) is not refused but said to be unchecked (:meth:`RewardSet.probing`).
+Under TRL (``treecredit.integrations``) the trainer passes all four."""
 
 
 class RewardSet:
@@ -130,9 +131,12 @@ class RewardSet:
     def probing(self, n: int, *, solutions: bool):
         """Within it, calls are a probe (preflight, before any training work) of ``n`` completions: nothing
         is counted or logged. A function that returns a wrong number of values or no list raises as always;
-        on leaving, when ``solutions`` (the completions were worked solutions, which a reward must be able
-        to score), one that raised on every completion is refused, naming it. ``probe_failures`` is then the
-        number of failures (raised, or no finite number) the probe noted."""
+        on leaving, one that raised on every completion for want of a TRL keyword treecredit never passes
+        (``trainer_state``, ...) is refused, naming it; one that raised on every completion for want of
+        ``completion_ids`` alone gets a warning (not tried); when ``solutions`` (the completions were worked
+        solutions, which a reward must be able to score), one that raised on every completion otherwise is
+        refused too. ``probe_failures`` is then the number of failures (raised, or no finite number) the
+        probe noted."""
         self._probing = {}
         try:
             yield self
@@ -141,19 +145,25 @@ class RewardSet:
             self._probing = None
         self.probe_failures = sum(errors for errors, _ in raised.values())
         for name, (errors, last) in raised.items():
-            if errors >= n and "treecredit does not pass completion_ids" in last:  # the samplers pass them
+            if errors < n:
+                continue
+            missing = _not_passed(last)
+            never = [k for k in missing if k != "completion_ids"]  # passed neither here nor in training
+            if never:  # the call fails whatever the completion: refused with or without worked solutions
+                defaults = " and ".join(f"{k} a default ({k}=None)" for k in never)
+                fail(self.argument, f"{last}, on every one of the {n} completions",
+                     f"give {defaults} and score without it, or fix {name} (call it by hand as "
+                     f"{name}(prompts=[...], completions=[...], **columns))")
+            if missing:  # completion_ids only: the samplers pass them
                 import warnings
 
                 warnings.warn(f"{self.argument}: {name} was not tried before any work: it needs completion_ids "
                               "(each completion's token ids), which exist only once the model samples (a worked "
                               "solution has none); training and evaluation pass them", UserWarning, stacklevel=3)
                 continue
-            if solutions and errors >= n:
+            if solutions:
                 kwargs = ("add **kwargs to its parameters (it is called with every dataset column as a keyword, "
                           "TRL's convention), or " if "unexpected keyword argument" in last else "")
-                missing = [k for k in TRL_KEYWORDS if f"treecredit does not pass {k}" in last]
-                if missing:
-                    kwargs = f"give {missing[0]} a default ({missing[0]}=None) and score without it, or "
                 fail(self.argument, f"{last}, on every one of the {n} completions",
                      f"{kwargs}fix {name} (call it by hand as {name}(prompts=[...], completions=[...], **columns)); "
                      "a completion it cannot score should get None, not an error")
@@ -228,18 +238,34 @@ def _awaited(value):
         return pool.submit(asyncio.run, result()).result()
 
 
+_NOT_PASSED = "treecredit does not pass "
+
+
 def _raised(name: str, exc: Exception, passed: dict) -> str:
-    """The failure message of reward ``name`` that raised ``exc`` when called with keywords ``passed``: a
-    missing TRL keyword that treecredit did not pass (:data:`TRL_KEYWORDS`) is said to be not passed."""
+    """The failure message of reward ``name`` that raised ``exc`` when called with keywords ``passed``: TRL
+    keywords that treecredit did not pass (:data:`TRL_KEYWORDS`) are said to be not passed, every one the
+    function requires (a ``TypeError`` for missing arguments), or ``completion_ids`` read from ``**kwargs`` (a
+    ``KeyError``)."""
     message = f"{name} raised {type(exc).__name__}: {exc}"
-    required = re.search(r"missing \d+ required [\w-]+ arguments?: (.*)$", str(exc))
-    names = re.findall(r"'(\w+)'", required.group(1)) if isinstance(exc, TypeError) and required else []
-    keyword = next((k for k in names if k in TRL_KEYWORDS and k not in passed), None)
-    if keyword is None:
+    names: list[str] = []
+    if isinstance(exc, TypeError):
+        required = re.search(r"missing \d+ required [\w-]+ arguments?: (.*)$", str(exc))
+        names = re.findall(r"'(\w+)'", required.group(1)) if required else []
+    elif isinstance(exc, KeyError) and exc.args == ("completion_ids",):
+        names = ["completion_ids"]
+    missing = [k for k in TRL_KEYWORDS if k in names and k not in passed]
+    if not missing:
         return message
-    ids = ", completion_ids" if "completion_ids" in passed else ""
-    return (f"{message} (treecredit does not pass {keyword}: of TRL's reward keywords it passes prompts, "
-            f"completions{ids} and the dataset's columns)")
+    passes = ("prompts, completions, completion_ids and the dataset's columns" if "completion_ids" in passed else
+              "prompts, completions, the dataset's columns and, where the model sampled the completions (training, "
+              "evaluation), completion_ids")
+    return f"{message} ({_NOT_PASSED}{', '.join(missing)} here: of TRL's reward keywords it passes {passes})"
+
+
+def _not_passed(message: str) -> list[str]:
+    """The TRL keywords a failure message of :func:`_raised` says treecredit did not pass."""
+    said = re.search(re.escape(_NOT_PASSED) + r"([\w, ]+) here:", message)
+    return [k for k in said.group(1).split(", ") if k in TRL_KEYWORDS] if said else []
 
 
 def _number(value) -> float | None:

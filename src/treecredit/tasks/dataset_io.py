@@ -162,10 +162,12 @@ def check_columns(rows: list[dict], columns: dict[str, str], *, argument: str = 
                  f"give {argument} rows with the dataset's columns, or set {option} to a column both have")
         empty = " (empty) for a dataset without answers" if option == "answer_column" else ""
         fix = f"pass --task-option {option}=<one of {have}>" + (f", or {option}={empty}" if empty else "")
-        if option == "prompt_column":  # a conversation that ends with its answer is no prompt (check_cells)
+        if option == "prompt_column":  # no answer as a prompt: the answer, solution or system column, or a
+            # conversation that ends with its answer (check_cells)
             from treecredit.tasks.dataset_rows import answered_rows
 
-            usable = [c for c in have if not answered_rows(rows, c)]
+            given = {columns.get(o) for o in ("answer_column", "solution_column", "system_column")}
+            usable = [c for c in have if c not in given and not answered_rows(rows, c)]  # no answers as prompts
             fix = (f"pass --task-option prompt_column=<one of {usable}>" if usable else "put the prompts in a column "
                    "of their own (an SFT conversation's messages without the final assistant turn, its answer in "
                    "an answer column) and pass --task-option prompt_column=NAME")

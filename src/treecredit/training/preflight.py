@@ -263,14 +263,19 @@ def check_rewards(task) -> list | None:
 
     problems = task.generate(np.random.default_rng(0), PROBE_PROBLEMS)
     solutions = [p.solution for p in problems]
+    worked = all(s.strip() for s in solutions)
     try:
-        with reward_set.probing(len(solutions), solutions=all(s.strip() for s in solutions)):
+        with reward_set.probing(len(solutions), solutions=worked):
             values = list(rewards_of(problems, solutions))
     except ValueError as exc:
         problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")
-        raise ValueError(f"{problem} (checked on the worked solutions of {len(problems)} training problems "
-                         f"before any work). Fix: {fix}.") from None
-    if solutions and all(s.strip() for s in solutions) and all(v is None for v in values) \
+        probed = (f"on the worked solutions of {len(problems)} training problems before any work" if worked else
+                  f"before any work on empty completions of {len(problems)} training problems, which have no "
+                  "worked solutions" if not any(s.strip() for s in solutions) else
+                  f"on the worked solutions of {len(problems)} training problems before any work, empty where a "
+                  "problem has none")
+        raise ValueError(f"{problem} (checked {probed}). Fix: {fix}.") from None
+    if solutions and worked and all(v is None for v in values) \
             and not reward_set.probe_failures:
         _warn_none_applies(reward_set.names, len(values))
     from treecredit.rewards.code import code_reward

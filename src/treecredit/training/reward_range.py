@@ -3,13 +3,16 @@
 TreeRPO's default ``scale="bernoulli"`` divides by μ(1 − μ), a Bernoulli variance, and refuses rewards
 outside [0, 1]. Weighted ``--reward`` functions add up (``--reward math --reward my:fmt@0.2`` can reach
 1.2), so without this check such a run stops at the first step whose rewards leave [0, 1], possibly
-hours in. :func:`check_reward_range` refuses it at the start, in two ways:
+hours in, and a resume cannot change the estimator's options. :func:`check_reward_range` refuses it at the
+start, in two ways:
 
-1. by construction: every reward function has a known range (the built-ins ``math``, ``exact``,
-   ``numeric``, ``code`` and a task's own verifier ``task`` give values in [0, 1], or None) and the
-   weights put the combined reward's range, [Σ min(w, 0), Σ max(w, 0)], outside [0, 1];
+1. by construction: the weights put the combined reward's range, [Σ min(w, 0), Σ max(w, 0)], outside
+   [0, 1], each function taken as giving values in [0, 1] (or None): the built-ins ``math``, ``exact``,
+   ``numeric``, ``code`` and a task's own verifier ``task`` do, and a function of the user's, whose range
+   is unknown, is counted the same (as the TRL integration counts its ``reward_funcs``), so two own 0/1
+   functions with weight 1 each are refused;
 2. on the worked solutions that pre-flight scores anyway (:func:`treecredit.training.preflight.check_rewards`):
-   one of them scores outside [0, 1] (a function of the user's, whose range is unknown, caught in the act).
+   one of them scores outside [0, 1] (a function of the user's that gives more than 1, caught in the act).
 
 Which estimators need [0, 1] is not listed here: :func:`needs_unit_rewards` asks the estimator itself, by
 running it (with the run's options) on the pre-flight's tiny synthetic batch
@@ -17,7 +20,8 @@ running it (with the run's options) on the pre-flight's tiny synthetic batch
 accepts the first and refuses the others with a ``rewards:`` error needs [0, 1]. Its own ``Fix:`` (the
 options that lift the need, e.g. ``--estimator-option scale=std``) goes into the refusal, in the command
 line's form. Rewards of a
-user's function that leave [0, 1] only later still stop the run then, with the estimator's message.
+user's function that gives more than 1 only later (not on the worked solutions) still stop the run then,
+with the estimator's message.
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ def needs_unit_rewards(config, task=None) -> str | None:
 
 
 def _known_range(fn) -> tuple[float, float] | None:
-    """[0, 1] for a built-in reward (options bound or not) and a task's own verifier; None when unknown."""
+    """[0, 1] for a built-in reward (options bound or not) and a task's own verifier; None when unknown (a
+    function of the user's)."""
     from treecredit.rewards.builtin import BUILTIN_REWARDS
     from treecredit.tasks.rewarded import RewardedTask
 
@@ -81,15 +86,14 @@ def _known_range(fn) -> tuple[float, float] | None:
     return None
 
 
-def combined_range(items) -> tuple[float, float] | None:
+def combined_range(items) -> tuple[float, float]:
     """The range of Σ_f w_f · r_f over ``items`` (``(name, fn, weight)`` of a
-    :class:`~treecredit.rewards.RewardSet`) when every r_f has a known range, else None. A function may
+    :class:`~treecredit.rewards.RewardSet`), a function of unknown range taken as giving [0, 1] (TRL's
+    convention for reward functions; the worked solutions' probe catches one that gives more). A function may
     return None (left out of the sum), so each term ranges over its range and 0."""
     low = high = 0.0
     for _, fn, weight in items:
-        known = _known_range(fn)
-        if known is None:
-            return None
+        known = _known_range(fn) or UNIT
         terms = (0.0, weight * known[0], weight * known[1])
         low, high = low + min(terms), high + max(terms)
     return low, high
@@ -129,29 +133,30 @@ def _fmt(value: float) -> str:
 def check_reward_range(config, task, probed: list | None = None) -> None:
     """Refuse (``ValueError`` naming ``estimator``: in ``treecredit compare`` the arm) a run whose estimator
     needs rewards in [0, 1] (:func:`needs_unit_rewards`) when ``task``'s weighted reward functions can leave
-    [0, 1] by construction, or when one of ``probed`` (the rewards of the worked solutions pre-flight scored,
-    None where they failed) is outside it. Tasks without reward functions (a task's own verifier, in [0, 1]):
+    [0, 1] by construction (:func:`combined_range`: each function, the user's too, giving 0 to 1), or when
+    one of ``probed`` (the rewards of the worked solutions pre-flight scored, None where they failed) is
+    outside it. Tasks without reward functions (a task's own verifier, in [0, 1]):
     nothing to check."""
     reward_set = getattr(task, "_reward_set", None)
     if reward_set is None:
         return
     items = reward_set.items
-    bounds = combined_range(items)
-    if bounds is not None and UNIT[0] <= bounds[0] and bounds[1] <= UNIT[1]:
-        return
+    low, high = combined_range(items)
+    adds_up = not (UNIT[0] <= low and high <= UNIT[1])
     outside = [(i, v) for i, v in enumerate(probed or []) if v is not None and not UNIT[0] <= v <= UNIT[1]]
-    if bounds is None and not outside:
+    if not adds_up and not outside:
         return
     fix = needs_unit_rewards(config, task)
     if fix is None:
         return
     given = " ".join(f"--estimator-option {k}={v}" for k, v in config.estimator_options.items())
     need = f"{config.estimator!r} with {given or 'its default options'} needs rewards in [0, 1], but"
-    seen = None if bounds is not None else [v for v in probed or [] if v is not None]
+    seen = None if adds_up else [v for v in probed or [] if v is not None]
     fix = f"{command_line_fix(config.estimator, fix)}: {_weights_example(items, seen)}"
-    if bounds is not None:
-        fail("estimator", f"{need} {_written(items)} add up to a reward in [{_fmt(bounds[0])}, {_fmt(bounds[1])}] "
-             "(each function gives 0 to 1, times its weight; checked before any work)", fix)
+    if adds_up:
+        own = ", a function of yours taken as such" if any(_known_range(f) is None for _, f, _ in items) else ""
+        fail("estimator", f"{need} {_written(items)} add up to a reward in [{_fmt(low)}, {_fmt(high)}] "
+             f"(each function gives 0 to 1{own}, times its weight; checked before any work)", fix)
     index, value = outside[0]
     fail("estimator", f"{need} {_written(items)} gave the worked solution of training problem {index} the reward "
          f"{_fmt(value)} (checked before any work)", f"{fix}, each function giving rewards in [0, 1]")
