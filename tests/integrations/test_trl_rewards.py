@@ -50,6 +50,13 @@ def test_rewards_that_can_leave_the_unit_interval_are_refused_when_the_trainer_i
     assert trl_init == [] and model.calls == []  # before TRL built anything
 
 
+def test_weights_that_sum_to_one_up_to_rounding_are_accepted(tmp_path, trl_init, model):
+    weights = [0.2, 0.4, 0.3, 0.1]  # sum to 1.0000000000000002 in floats; the estimator accepts such a rounding
+    _build(tmp_path, model, [count_a, count_letters, count_a, count_letters],
+           args=_args(tmp_path, reward_weights=weights), estimator="treerpo", step_pattern="\n\n")
+    assert len(trl_init) == 1
+
+
 @pytest.mark.parametrize("estimator,options,weights", [
     ("treerpo", {"scale": "std"}, None),  # the fix: no Bernoulli variance
     ("treerpo", {"scale": "none"}, [1.0, 3.0]),

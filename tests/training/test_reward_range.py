@@ -70,6 +70,7 @@ def test_any_weights_outside_the_unit_range_are_refused(tiny_config, data, rewar
     (["math", "exact@0.5"], "treerpo", {"scale": "std"}),   # the fix the message names
     (["math", "exact@0.5"], "treerpo", {"scale": "none"}),
     (["math@0.6", "exact@0.4"], "treerpo", {}),              # weights that sum to 1
+    (["math@0.56", "rr_half@0.34", "exact@0.1"], "treerpo", {}),  # sum to 1 up to float rounding (1 + 2e-16)
     (["math", "exact@0.5"], "grpo", {}),                    # no range needed
     (["math@0.5", "rr_half@0.5"], "treerpo", {}),           # an own function, taken as 0 to 1: sum ≤ 1
     (["math", "rr_format"], "treerpo", {"scale": "std"}),     # two 0/1 functions with the fix the message names

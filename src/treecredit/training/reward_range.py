@@ -141,9 +141,12 @@ def check_reward_range(config, task, probed: list | None = None) -> None:
     if reward_set is None:
         return
     items = reward_set.items
+    from treecredit.methods.treerpo import BERNOULLI_SLACK  # the rounding of a weighted sum the estimator accepts
+
     low, high = combined_range(items)
-    adds_up = not (UNIT[0] <= low and high <= UNIT[1])
-    outside = [(i, v) for i, v in enumerate(probed or []) if v is not None and not UNIT[0] <= v <= UNIT[1]]
+    adds_up = not (UNIT[0] - BERNOULLI_SLACK <= low and high <= UNIT[1] + BERNOULLI_SLACK)
+    outside = [(i, v) for i, v in enumerate(probed or [])
+               if v is not None and not UNIT[0] - BERNOULLI_SLACK <= v <= UNIT[1] + BERNOULLI_SLACK]
     if not adds_up and not outside:
         return
     fix = needs_unit_rewards(config, task)
