@@ -136,6 +136,13 @@ class PosOpt(Guess):
         super().__init__(n=size, **common)
 
 
+class Closed(Guess):
+    """An ``__init__`` without ``**kwargs``: the base classes' options (``n``, ``max_turns``) cannot be given."""
+
+    def __init__(self, hard: bool = False) -> None:
+        super().__init__(n=6 if hard else 4)
+
+
 class ExpertInt(Guess):
     """``expert_action()`` returns the guess as an int, not as the text the policy would write."""
 

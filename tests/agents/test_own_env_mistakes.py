@@ -56,6 +56,16 @@ def test_an_option_with_a_default_that_is_not_keyword_only_is_an_option():
         make_env("own_env_helpers:PosOpt", sise=3)
 
 
+def test_the_options_of_base_classes_behind_an_init_without_kwargs_are_not_offered():
+    from treecredit.envs import env_options
+
+    assert list(env_options("own_env_helpers:Closed")) == ["hard"]  # was: max_turns, n, ... (then a TypeError)
+    with pytest.raises(ValueError, match=r"^env_options: environment 'own_env_helpers:Closed' has no option\(s\) "
+                       r"\['max_turns'\]\. Fix: use some of: hard \(default False\)"):
+        make_env("own_env_helpers:Closed", max_turns=3)
+    assert make_env("own_env_helpers:Closed", hard=True).n == 6
+
+
 TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 0, "prompts_per_step": 2,
         "group_size": 2, "max_new_tokens": 6, "steps": 1, "eval_problems": 2, "progress": False, "tensorboard": False,
         "sampler_options": {"max_len": 320, "max_episode_tokens": 200}, "env_options": {"max_turns": 2}}

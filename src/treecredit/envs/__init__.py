@@ -167,13 +167,22 @@ def _init_options(init) -> list[inspect.Parameter]:
 
 def env_options(name: str) -> dict[str, object]:
     """The options ``make_env(name, ...)`` accepts, with their defaults: the keyword-only and the
-    positional-or-keyword parameters of the ``__init__`` of the env class and of its base classes (a subclass's
-    default wins); an option without a default (it must be given) maps to ``inspect.Parameter.empty``."""
-    out: dict[str, object] = {}
-    for klass in reversed(env_class(name).__mro__):
+    positional-or-keyword parameters of the ``__init__`` of the env class and of its base classes, as far as
+    each ``__init__`` passes unknown keywords on (``**kwargs``): a base class's options behind an ``__init__``
+    without ``**kwargs`` cannot be given (a subclass's default wins); an option without a default (it must be
+    given) maps to ``inspect.Parameter.empty``."""
+    inits = []
+    for klass in env_class(name).__mro__:
         init = klass.__dict__.get("__init__")
-        if init is None or klass is object:
+        if klass is object:
+            break
+        if init is None:
             continue
+        inits.append(init)
+        if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+            break  # its base classes' options cannot reach them through it
+    out: dict[str, object] = {}
+    for init in reversed(inits):
         for param in _init_options(init):
             out[param.name] = param.default
     return out
