@@ -151,3 +151,12 @@ def test_an_unknown_estimator_lists_only_those_verl_can_run():
                                          r"'treerpo'\?\)\. Fix: use one of: dr_grpo, grpo, .*treerpo\.$") as caught:
         tc_verl.make_adv_estimator("TreeRPO")
     assert "vine" not in str(caught.value)
+
+
+def test_a_step_estimator_without_any_steps_gets_the_hydra_form_of_the_fix():
+    adv_fn = tc_verl.make_adv_estimator("treerpo")  # nothing bound, nothing configured, no steps in the batch
+    with pytest.raises(ValueError, match=r"^step_ends: estimator 'treerpo' needs steps or tree, which was not given "
+                       r"\(verl's batch has no step_ends or tree_nodes, and no step option was set\)\. Fix: set "
+                       r"\+algorithm\.treecredit_options\.step_pattern='\\n\\n' with "
+                       r"\+algorithm\.treecredit_options\.tokenizer=<the model's local path>"):
+        adv_fn(**fake_verl_batch(), config={})

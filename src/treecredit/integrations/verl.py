@@ -192,6 +192,12 @@ def _config_error(error: ValueError, user: dict, accepted) -> ValueError | None:
                           f"{overrides}, or give rewards in [0, 1] (the reward function's score plus any in-reward "
                           "KL terms).")
     name, sep, rest = problem.partition(": ")
+    if name == "step_ends" and "which was not given" in rest:  # no steps at all: say how a verl user gives them
+        return ValueError(f"{problem} (verl's batch has no step_ends or tree_nodes, and no step option was set). "
+                          f"Fix: set +algorithm.{CONFIG_KEY}.step_pattern='\\n\\n' with +algorithm.{CONFIG_KEY}."
+                          "tokenizer=<the model's local path> (step ends from the decoded responses; in Python: "
+                          "make_adv_estimator(name, step_pattern=..., tokenizer=...)), or put step_ends or "
+                          "tree_nodes in the batch.")
     if not (sep and name in user):
         return None
     return ValueError(f"algorithm.{CONFIG_KEY}.{name}: {rest}. Fix: {fix or 'change or drop it'}.")
