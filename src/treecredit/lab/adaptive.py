@@ -36,7 +36,8 @@ ADAPTIVE_DEFAULTS = dict(chains=2, rounds=3, max_children=4)
 
 
 class _ActionCodec:
-    """The 'policy' of the lab grower for :func:`leaf_text`: a response's text is its action tuple."""
+    """The 'policy' of the lab grower for :func:`~treecredit.sampling.leaf_scores.response_text`: a response's
+    text is its action tuple."""
 
     eos_id = -1  # no action ends a chain early: every chain runs to depth D
 

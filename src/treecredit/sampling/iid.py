@@ -127,14 +127,14 @@ def build_rollout(policy, task, problems, rows, prompts, prompt_texts, tokens, l
         lengths = response_lengths(tokens, stop_ids_for(policy, task), policy.pad_id)
     mask = torch.arange(T)[None, :] < lengths[:, None]  # (B,T)
     tokens = tokens.masked_fill(~mask, policy.pad_id)
+    ids = [tokens[row, : int(lengths[row])].tolist() for row in range(B)]  # TRL's completion_ids (stop id included)
     texts = []
-    for row in range(B):
-        text = policy.decode(tokens[row, : int(lengths[row])].tolist())
-        if int(tokens[row, int(lengths[row]) - 1]) == policy.eos_id and task.end not in text:
+    for row_ids in ids:
+        text = policy.decode(row_ids)
+        if row_ids and row_ids[-1] == policy.eos_id and task.end not in text:
             text += task.end  # a model that stops with eos (not the end marker) has still finished
         texts.append(text)
     index = rows.tolist()
-    ids = [tokens[row, : int(lengths[row])].tolist() for row in range(B)]  # TRL's completion_ids (stop id included)
     rewards = torch.tensor(batch_rewards(task, [problems[i] for i in index], texts, completion_ids=ids),
                            dtype=torch.float32)
     return RolloutBatch(

@@ -1,6 +1,6 @@
 """What the adaptive strategy reads of a tree: its leaves' texts and rewards, the score u(c) of each fork
 point, and how a round's leaf budget is spread over the scores (:class:`~treecredit.sampling.branching.
-AdaptiveBranching`, which documents the formulas). ``leaf_text`` and ``leaf_rewards`` also serve the
+AdaptiveBranching`, which documents the formulas). ``response_text`` and ``leaf_rewards`` also serve the
 rollout's packing and the vine values."""
 
 from __future__ import annotations
@@ -95,16 +95,15 @@ def leaf_rewards(ctx, forest: SampledForest, group: int | None = None) -> dict:
     leaves = forest.leaves(group)
     out = {leaf: failure_reward(ctx.task) for leaf in leaves if forest.status[leaf] == "cut"}
     scored = [leaf for leaf in leaves if leaf not in out]
+    ids = [forest.path_tokens(leaf) for leaf in scored]
     values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaf]] for leaf in scored],
-                           [leaf_text(ctx, forest, leaf) for leaf in scored],
-                           completion_ids=[forest.path_tokens(leaf) for leaf in scored])
+                           [response_text(ctx, path) for path in ids], completion_ids=ids)
     out.update(zip(scored, values))
     return out
 
 
-def leaf_text(ctx, forest: SampledForest, leaf: int) -> str:
-    """Decoded response of a leaf (a chain that stopped on eos has finished: the end marker is added)."""
-    ids = forest.path_tokens(leaf)
+def response_text(ctx, ids: list[int]) -> str:
+    """Decoded response ``ids`` (a chain that stopped on eos has finished: the end marker is added)."""
     text = ctx.policy.decode(ids)
     if ids and ids[-1] == ctx.policy.eos_id and ctx.task.end not in text:
         text += ctx.task.end

@@ -12,7 +12,7 @@ import numpy as np
 
 from treecredit.sampling.branch_stats import branch_points, leaf_branch_depth
 from treecredit.sampling.cutoff import failure_reward
-from treecredit.sampling.leaf_scores import leaf_text
+from treecredit.sampling.leaf_scores import response_text
 from treecredit.sampling.rollout import RolloutBatch, step_end_mask
 from treecredit.sampling.tree_table import SampledForest
 from treecredit.tasks.base import batch_rewards
@@ -31,9 +31,10 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
         for node in path:
             compact.setdefault(node, len(compact))
     rows: dict = {"ids": [], "nodes": [], "logprobs": [], "uniforms": []}  # padded Python rows, one tensor each
-    for path, length in zip(paths, lengths):
+    responses = [[t for node in path for t in forest.tokens[node]] for path in paths]  # each leaf's response ids
+    for path, response, length in zip(paths, responses, lengths):
         pad = T - length
-        rows["ids"].append([t for node in path for t in forest.tokens[node]] + [ctx.policy.pad_id] * pad)
+        rows["ids"].append(response + [ctx.policy.pad_id] * pad)
         rows["nodes"].append([compact[node] for node in path for _ in forest.tokens[node]] + [-1] * pad)
         rows["logprobs"].append([x for node in path for x in forest.logprobs[node]] + [0.0] * pad)
         rows["uniforms"].append([x for node in path for x in forest.uniforms[node]] + [0.0] * pad)
@@ -44,13 +45,13 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
     length_t = torch.tensor(lengths, dtype=torch.long)
     mask = torch.arange(T)[None, :] < length_t[:, None]  # (B,T)
     groups = torch.tensor([forest.group[leaf] for leaf in leaves], dtype=torch.long)
-    texts = [leaf_text(ctx, forest, leaf) for leaf in leaves]
+    texts = [response_text(ctx, response) for response in responses]
     cut = [forest.status[leaf] == "cut" for leaf in leaves]
     scored = [row for row, c in enumerate(cut) if not c]  # pruned leaves get the failure reward
     values = [failure_reward(ctx.task)] * len(cut)
     for row, value in zip(scored, batch_rewards(ctx.task, [ctx.problems[int(groups[r])] for r in scored],
                                                 [texts[r] for r in scored],
-                                                completion_ids=[forest.path_tokens(leaves[r]) for r in scored])):
+                                                completion_ids=[responses[r] for r in scored])):
         values[row] = value
     rewards = torch.tensor(values, dtype=torch.float32)
     index = groups.tolist()
