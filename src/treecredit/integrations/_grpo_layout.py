@@ -108,7 +108,7 @@ def rollout_input(estimator: str, options: dict, sampler: str, step_pattern) -> 
 def _option_message(error: Exception, options: dict, estimator: str, where: str = "") -> str:
     """``error`` (an estimator's or the registry's) as the trainer's message: an error about option NAME
     names ``estimator_options['NAME']``; any other names ``estimator_options`` and the options given."""
-    problem, _, fix = str(error).strip().rstrip(".").partition(". Fix: ")
+    problem, fix = split_fix(str(error).strip())
     name, sep, rest = problem.partition(": ")
     suffix = f" ({where})" if where else ""
     if sep and name in options:

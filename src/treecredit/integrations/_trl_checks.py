@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 from treecredit.step_text import short_repr
 
 
@@ -75,7 +75,7 @@ def tree_sampler(args, branching: Any, branching_options: Any, step_pattern: Any
                               max_new_tokens=args.max_completion_length, branching=branching,
                               branching_options=options)
     except ValueError as error:
-        problem, _, fix = str(error).strip().rstrip(".").partition(". Fix: ")
+        problem, fix = split_fix(str(error).strip())
         name, sep, rest = problem.partition(": ")
         if not (sep and name in options):
             raise

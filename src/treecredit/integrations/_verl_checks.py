@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 from treecredit.step_text import short_repr, step_pattern_regex
 
 CONFIG = "algorithm.treecredit_options"
@@ -131,7 +131,7 @@ def check_bound(estimator: str, spec, options: dict, text_steps: dict, load: Cal
     try:
         _run_on_test_batch(estimator, options, given)
     except Exception as error:  # noqa: BLE001 — whatever fails here would fail at verl's first advantage step
-        problem, _, fix = str(error).strip().rstrip(".").partition(". Fix: ")
+        problem, fix = split_fix(str(error).strip())
         name, sep, rest = problem.partition(": ")
         if sep and name in options:
             raise ValueError(f"{name}: {rest} ({_TESTED}). Fix: {fix or 'pass another value'}.") from error

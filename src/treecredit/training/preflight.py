@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from treecredit._validation import fail
+from treecredit._validation import fail, split_fix
 from treecredit.training.context import check_context
 from treecredit.training.option_checks import check_option_values, sampler_flags  # check_option_values: its home before
 from treecredit.training.out_folder import check_out_folder
@@ -268,7 +268,7 @@ def check_rewards(task) -> list | None:
         with reward_set.probing(len(solutions), solutions=worked):
             values = list(rewards_of(problems, solutions))
     except ValueError as exc:
-        problem, _, fix = str(exc).rstrip(".").partition(". Fix: ")
+        problem, fix = split_fix(str(exc))
         probed = (f"on the worked solutions of {len(problems)} training problems before any work" if worked else
                   f"before any work on empty completions of {len(problems)} training problems, which have no "
                   "worked solutions" if not any(s.strip() for s in solutions) else
