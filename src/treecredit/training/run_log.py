@@ -87,19 +87,19 @@ class RunLog:
             self._failed(exc)
             return
         pending, self.pending = self.pending, []
-        self._put(_entry(first_line) + "".join(pending))
+        self._put(log_entry(first_line) + "".join(pending))
 
     def write(self, text, *, always: bool = False) -> None:
         """Append ``text`` (one entry, its lines cleaned by :func:`clean_lines`); ``always``: even past
         :data:`MAX_ENTRIES`. Never raises."""
         try:
-            entry = _entry(text)
+            entry = log_entry(text)
             if not entry:
                 return
             self.entries += 1
             if self.entries > MAX_ENTRIES and not always:
                 if self.entries == MAX_ENTRIES + 1:
-                    entry = _entry(f"log.txt: {MAX_ENTRIES} entries written this session; further ones are left "
+                    entry = log_entry(f"log.txt: {MAX_ENTRIES} entries written this session; further ones are left "
                                    "out (the run's output still shows them)")
                 else:
                     return
@@ -187,18 +187,14 @@ class RunLog:
         self.close()
 
 
-def _entry(text) -> str:
-    """``text`` as an entry: its first line after a timestamp, the others indented below it; '' when empty."""
+def log_entry(text) -> str:
+    """``text`` as a log entry timestamped now (also for :func:`carried`): its first line after a timestamp, the
+    others indented below it; '' when it has no line to keep."""
     lines = clean_lines(text)
     if not lines:
         return ""
     indent = " " * (_STAMP_WIDTH + 2)
     return f"{time.strftime(_STAMP)}  {lines[0]}\n" + "".join(f"{indent}{line}\n" for line in lines[1:])
-
-
-def log_entry(text) -> str:
-    """``text`` as a log entry timestamped now (for :func:`carried`); '' when it has no line to keep."""
-    return _entry(text)
 
 
 def recording(log, entries: list[str], prefix: str = ""):
