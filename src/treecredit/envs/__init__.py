@@ -155,14 +155,23 @@ def env_class(name: str) -> type[TextEnv]:
     return _import_class(spec.target, own=name not in _ENVS)
 
 
-def _init_options(init) -> list[inspect.Parameter]:
-    """The parameters of an ``__init__`` that an option can set: keyword-only ones and positional-or-keyword
-    ones (``def __init__(self, size=4, **kwargs)``), ``self`` left out; [] when it has no signature."""
+def _parameters(init) -> list[inspect.Parameter]:
+    """The parameters of an ``__init__``, ``self`` left out; [] when it has no signature."""
     try:
-        params = list(inspect.signature(init).parameters.values())
+        return list(inspect.signature(init).parameters.values())[1:]
     except (TypeError, ValueError):
         return []
-    return [p for p in params[1:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _init_options(init) -> list[inspect.Parameter]:
+    """The parameters of an ``__init__`` that an option can set (:func:`_settable`)."""
+    return _settable(_parameters(init))
+
+
+def _settable(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
+    """Of an ``__init__``'s parameters, those an option can set: keyword-only ones and positional-or-keyword
+    ones (``def __init__(self, size=4, **kwargs)``)."""
+    return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def env_options(name: str) -> dict[str, object]:
@@ -171,19 +180,25 @@ def env_options(name: str) -> dict[str, object]:
     each ``__init__`` passes unknown keywords on (``**kwargs``): a base class's options behind an ``__init__``
     without ``**kwargs`` cannot be given (a subclass's default wins); an option without a default (it must be
     given) maps to ``inspect.Parameter.empty``."""
-    inits = []
-    for klass in env_class(name).__mro__:
+    return _class_options(env_class(name))
+
+
+def _class_options(env_cls: type) -> dict[str, object]:
+    """:func:`env_options` of the class ``env_cls``."""
+    reached = []  # the parameters of each __init__ an option can reach, the class's own first
+    for klass in env_cls.__mro__:
         init = klass.__dict__.get("__init__")
         if klass is object:
             break
         if init is None:
             continue
-        inits.append(init)
-        if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+        params = _parameters(init)
+        reached.append(_settable(params))
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
             break  # its base classes' options cannot reach them through it
     out: dict[str, object] = {}
-    for init in reversed(inits):
-        for param in _init_options(init):
+    for params in reversed(reached):
+        for param in params:
             out[param.name] = param.default
     return out
 
@@ -198,14 +213,14 @@ def make_env(name: str, **options) -> TextEnv:
     a required ``__init__`` argument not given and an ``__init__`` that raises are errors naming the env class
     (an error already in the ``argument: problem. Fix: fix.`` form, e.g. a built-in env's option check, is
     raised as it is)."""
-    accepted = env_options(name)
+    klass = env_class(name)
+    accepted = _class_options(klass)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         from treecredit._validation import did_you_mean
 
         fail("env_options", f"environment {name!r} has no option(s) {unknown}{did_you_mean(unknown[0], accepted)}",
              f"use some of: {_shown_options(accepted)}")
-    klass = env_class(name)
     cls = klass.__name__
     missing = [p.name for p in _init_options(klass.__init__) if p.default is p.empty and p.name not in options]
     if missing:
