@@ -66,7 +66,8 @@ class RewardSet:
         self.errors: list[str] = []
         self.max_logged = max_logged
         self.logged = 0
-        self._probing: dict | None = None  # during probe(): function name → [calls raised, completions]
+        # during probe(): function name → (failures, the last one's message, the TRL keywords it was missing)
+        self._probing: dict | None = None
         self._held_out = False  # within held_out(): an evaluation, where a failed reward trains nothing
         self.probe_failures = 0  # failures noted by the last probe (probing())
 
@@ -92,7 +93,7 @@ class RewardSet:
                 values = _awaited(fn(prompts=prompts, completions=completions, **columns))
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
                 if n == 1:
-                    self._note(_raised(name, exc, columns), name)
+                    self._note(*_raised(name, exc, columns), raised_by=name)
                     broken = [True]
                     continue
                 values, raised = self._call_each(name, fn, prompts, completions, columns)
@@ -106,7 +107,8 @@ class RewardSet:
                     continue
                 number = _number(value)
                 if number is None:
-                    self._note(f"{name} returned {value!r} ({type(value).__name__}), not a finite number", name)
+                    self._note(f"{name} returned {value!r} ({type(value).__name__}), not a finite number",
+                               raised_by=name)
                     broken[i] = True
                 else:
                     totals[i] = (totals[i] or 0.0) + weight * number
@@ -143,11 +145,10 @@ class RewardSet:
             raised = dict(self._probing)
         finally:
             self._probing = None
-        self.probe_failures = sum(errors for errors, _ in raised.values())
-        for name, (errors, last) in raised.items():
+        self.probe_failures = sum(errors for errors, _, _ in raised.values())
+        for name, (errors, last, missing) in raised.items():
             if errors < n:
                 continue
-            missing = _not_passed(last)
             never = [k for k in missing if k != "completion_ids"]  # passed neither here nor in training
             if never:  # the call fails whatever the completion: refused with or without worked solutions
                 defaults = " and ".join(f"{k} a default ({k}=None)" for k in never)
@@ -188,7 +189,7 @@ class RewardSet:
                 out = _awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
                                   **{k: [v[i]] for k, v in columns.items()}))
             except Exception as exc:  # noqa: BLE001 — as in __call__
-                self._note(_raised(name, exc, columns), name)
+                self._note(*_raised(name, exc, columns), raised_by=name)
                 values.append(None)
                 raised.append(True)
                 continue
@@ -200,11 +201,13 @@ class RewardSet:
             raised.append(False)
         return values, raised
 
-    def _note(self, message: str, raised_by: str = "") -> None:
+    def _note(self, message: str, missing: tuple = (), raised_by: str = "") -> None:
+        """Log ``message`` (or, in a probe, count it for ``raised_by`` with the TRL keywords it was
+        ``missing``, :func:`_raised`)."""
         if self._probing is not None:  # a probe counts raises per function and logs nothing
             if raised_by:
-                count, _ = self._probing.get(raised_by, (0, ""))
-                self._probing[raised_by] = (count + 1, message)
+                count = self._probing.get(raised_by, (0, "", ()))[0]
+                self._probing[raised_by] = (count + 1, message, missing)
             return
         self.errors = (self.errors + [message])[-self.max_logged:]
         self.logged += 1
@@ -238,14 +241,11 @@ def _awaited(value):
         return pool.submit(asyncio.run, result()).result()
 
 
-_NOT_PASSED = "treecredit does not pass "
-
-
-def _raised(name: str, exc: Exception, passed: dict) -> str:
-    """The failure message of reward ``name`` that raised ``exc`` when called with keywords ``passed``: TRL
-    keywords that treecredit did not pass (:data:`TRL_KEYWORDS`) are said to be not passed, every one the
-    function requires (a ``TypeError`` for missing arguments), or ``completion_ids`` read from ``**kwargs`` (a
-    ``KeyError``)."""
+def _raised(name: str, exc: Exception, passed: dict) -> tuple[str, tuple[str, ...]]:
+    """``(message, missing)`` of reward ``name`` that raised ``exc`` when called with keywords ``passed``:
+    ``missing`` are the TRL keywords treecredit did not pass (:data:`TRL_KEYWORDS`) that the function required
+    (a ``TypeError`` for missing arguments) or read from ``**kwargs`` (``completion_ids``: a ``KeyError``), and
+    the message says they were not passed."""
     message = f"{name} raised {type(exc).__name__}: {exc}"
     names: list[str] = []
     if isinstance(exc, TypeError):
@@ -253,19 +253,14 @@ def _raised(name: str, exc: Exception, passed: dict) -> str:
         names = re.findall(r"'(\w+)'", required.group(1)) if required else []
     elif isinstance(exc, KeyError) and exc.args == ("completion_ids",):
         names = ["completion_ids"]
-    missing = [k for k in TRL_KEYWORDS if k in names and k not in passed]
+    missing = tuple(k for k in TRL_KEYWORDS if k in names and k not in passed)
     if not missing:
-        return message
+        return message, missing
     passes = ("prompts, completions, completion_ids and the dataset's columns" if "completion_ids" in passed else
               "prompts, completions, the dataset's columns and, where the model sampled the completions (training, "
               "evaluation), completion_ids")
-    return f"{message} ({_NOT_PASSED}{', '.join(missing)} here: of TRL's reward keywords it passes {passes})"
-
-
-def _not_passed(message: str) -> list[str]:
-    """The TRL keywords a failure message of :func:`_raised` says treecredit did not pass."""
-    said = re.search(re.escape(_NOT_PASSED) + r"([\w, ]+) here:", message)
-    return [k for k in said.group(1).split(", ") if k in TRL_KEYWORDS] if said else []
+    return (f"{message} (treecredit does not pass {', '.join(missing)} here: of TRL's reward keywords it passes "
+            f"{passes})"), missing
 
 
 def _number(value) -> float | None:
