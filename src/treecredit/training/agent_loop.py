@@ -321,7 +321,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=warn)
             t1 = time.perf_counter()
             if budget.set_aside_if_past(counters, generated, log, evaluated=evaluated, evaluate=run_eval,
-                                        save=checkpoint):  # end at the last step that fits
+                                        save=checkpoint, metrics=writer.path):  # end at the last step that fits
                 break
             learned: dict = {}
             if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on
