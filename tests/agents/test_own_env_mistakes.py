@@ -61,9 +61,46 @@ def test_the_options_of_base_classes_behind_an_init_without_kwargs_are_not_offer
 
     assert list(env_options("own_env_helpers:Closed")) == ["hard"]  # was: max_turns, n, ... (then a TypeError)
     with pytest.raises(ValueError, match=r"^env_options: environment 'own_env_helpers:Closed' has no option\(s\) "
-                       r"\['max_turns'\]\. Fix: use some of: hard \(default False\)"):
+                       r"\['max_turns'\]: TextEnv\.__init__ takes max_turns, but Closed\.__init__ does not take "
+                       r"\*\*kwargs, so options of its parent classes cannot reach TextEnv\.__init__\. Fix: use some "
+                       r"of: hard \(default False\)\.$"):  # was: no word on why
         make_env("own_env_helpers:Closed", max_turns=3)
     assert make_env("own_env_helpers:Closed", hard=True).n == 6
+
+
+def test_a_base_option_that_the_subclass_sets_itself_is_not_offered():
+    from treecredit.envs import env_options
+
+    # PosOpt.__init__ passes n=size to Guess.__init__: an option n would reach it twice (a TypeError)
+    assert "n" not in env_options("own_env_helpers:PosOpt") and "max_turns" in env_options("own_env_helpers:PosOpt")
+    with pytest.raises(ValueError, match=r"^env_options: environment 'own_env_helpers:PosOpt' has no option\(s\) "
+                       r"\['n'\]: PosOpt\.__init__ sets Guess's n itself \(it passes n=\.\.\. to Guess\.__init__\)\. "
+                       r"Fix: use some of: size \(default 4\), max_turns"):
+        make_env("own_env_helpers:PosOpt", n=3)
+    assert env_options("own_env_helpers:InitArgs")["n"] is inspect.Parameter.empty  # its own n stays an option
+
+
+@pytest.mark.parametrize("option, value, expected", [("size", "abc", "an int"), ("size", 3.5, "an int"),
+                                                     ("size", True, "an int"), ("hard", "maybe", "a bool")])
+def test_an_option_value_that_is_not_of_its_defaults_type_is_refused_by_flag_and_type(tmp_path, option, value,
+                                                                                      expected):
+    env = "own_env_helpers:PosOpt" if option == "size" else "own_env_helpers:Closed"
+    cls = env.partition(":")[2]
+    default = {"size": 4, "hard": False}[option]
+    with pytest.raises(ValueError, match=rf"^env_options: --env-option {option}={re.escape(repr(value))} \(env "
+                       rf"'{env}'\): {option}: is {re.escape(repr(value))} \({type(value).__name__}\), not {expected} "
+                       rf"\(the type of its default {default} in {cls}\.__init__\)\. Fix: pass {expected}"):
+        TrainConfig(env=env, env_options={option: value}, estimator="rtmc", out=str(tmp_path / "run"), group_size=2)
+    assert not (tmp_path / "run").exists()  # was: the string reached the env (or 3.5 was taken for an int)
+
+
+def test_an_option_value_is_converted_to_the_type_of_its_default():
+    env = make_env("own_env_helpers:PosOpt", size="3")  # the text of --env-option size=3 from Python
+    assert env.n == 3 and type(env.n) is int
+    env = make_env("own_env_helpers:PosOpt", size=3.0)
+    assert env.n == 3 and type(env.n) is int
+    assert make_env("own_env_helpers:Closed", hard="true").n == 6
+    assert make_env("own_env_helpers:Closed", hard="off").n == 4
 
 
 TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 0, "prompts_per_step": 2,
