@@ -257,12 +257,17 @@ def held_out_text(env, eval_seeds: list[int], held_out: set, sized: bool = True)
     """What a run evaluates on, for its first lines (with the share of a finite pool held out; ``sized``: the
     count was chosen as a quarter of the pool, ``--eval-problems`` not given)."""
     if env.single_instance:
-        return f"the env's one map ({len(eval_seeds)} episodes, the map trained on)"
+        return f"the env's one map ({_count(len(eval_seeds), 'episode')}, the map trained on)"
     count = env.instance_count()
     how = "; --eval-problems not given: a quarter of a finite pool" if sized else ""
     of = "" if count is None else (f" of the env's {count} ({len(held_out)} distinct, the other "
                                    f"{count - len(held_out)} trained on{how})")
-    return f"{len(eval_seeds)} held-out instances{of} (one episode each)"
+    return f"{_count(len(eval_seeds), 'held-out instance')}{of} (one episode each)"
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 class DroppedWatch:
