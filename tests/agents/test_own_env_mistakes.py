@@ -81,7 +81,8 @@ def test_a_base_option_that_the_subclass_sets_itself_is_not_offered():
 
 
 @pytest.mark.parametrize("option, value, expected", [("size", "abc", "an int"), ("size", 3.5, "an int"),
-                                                     ("size", True, "an int"), ("hard", "maybe", "a bool")])
+                                                     ("size", True, "an int"), ("hard", "maybe", "a bool"),
+                                                     ("hard", 1, "a bool")])
 def test_an_option_value_that_is_not_of_its_defaults_type_is_refused_by_flag_and_type(tmp_path, option, value,
                                                                                       expected):
     env = "own_env_helpers:PosOpt" if option == "size" else "own_env_helpers:Closed"
@@ -100,7 +101,7 @@ def test_an_option_value_is_converted_to_the_type_of_its_default():
     env = make_env("own_env_helpers:PosOpt", size=3.0)
     assert env.n == 3 and type(env.n) is int
     assert make_env("own_env_helpers:Closed", hard="true").n == 6
-    assert make_env("own_env_helpers:Closed", hard="off").n == 4
+    assert make_env("own_env_helpers:Closed", hard="False").n == 4
 
 
 TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 0, "prompts_per_step": 2,

@@ -23,7 +23,7 @@ import textwrap
 
 from treecredit._validation import fail
 
-_BOOLS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False, "1": True, "0": False}
+_BOOLS = {"true": True, "false": False}
 _TYPE_NAMES = {bool: "a bool", int: "an int", float: "a float", str: "a str"}
 
 
@@ -116,9 +116,7 @@ def converted(klass: type, options: dict, accepted: dict[str, inspect.Parameter]
 def _convert(value, kind: type):
     """``value`` as ``kind``, or None when it does not convert without loss."""
     if kind is bool:
-        if isinstance(value, str):
-            return _BOOLS.get(value.strip().lower())
-        return bool(value) if isinstance(value, int) and value in (0, 1) else None
+        return _BOOLS.get(value.strip().lower()) if isinstance(value, str) else None
     if isinstance(value, bool):  # True is no number here: a bool given for a number is a mistake
         return str(value).lower() if kind is str else None
     if kind is str:
