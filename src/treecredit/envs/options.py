@@ -54,13 +54,14 @@ def passed_on(init) -> set[str]:
 
 
 def class_options(env_cls: type) -> tuple[dict[str, inspect.Parameter], dict[str, str]]:
-    """``(accepted, refused)`` of the class ``env_cls``: ``accepted[name]`` = the parameter an option sets (the
-    class's own ``__init__`` first: a subclass's parameter wins over a base class's of the same name); ``refused
+    """``(accepted, refused)`` of the class ``env_cls``: ``accepted[name]`` = the parameter an option sets (a
+    subclass's parameter wins over a base class's of the same name; the base classes' are listed first); ``refused
     [name]`` = why a base class's parameter cannot be given (module docstring)."""
     accepted: dict[str, inspect.Parameter] = {}
     refused: dict[str, str] = {}
     set_by: dict[str, str] = {}  # a base class's parameter that a subclass's __init__ sets itself → that class
     closed = ""  # the class whose __init__ takes no **kwargs, once one is met
+    levels: list[list[str]] = []  # the names accepted from each __init__, the class's own first
     for klass in env_cls.__mro__:
         init = klass.__dict__.get("__init__")
         if klass is object:
@@ -68,6 +69,7 @@ def class_options(env_cls: type) -> tuple[dict[str, inspect.Parameter], dict[str
         if init is None:
             continue
         params = parameters(init)
+        levels.append([])
         for param in settable(params):
             if param.name in accepted or param.name in refused:
                 continue
@@ -80,12 +82,14 @@ def class_options(env_cls: type) -> tuple[dict[str, inspect.Parameter], dict[str
                                        f"(it passes {param.name}=... to {klass.__name__}.__init__)")
             else:
                 accepted[param.name] = param
+                levels[-1].append(param.name)
         if not closed:
             for name in passed_on(init):
                 set_by.setdefault(name, klass.__name__)
             if not any(p.kind is p.VAR_KEYWORD for p in params):
                 closed = klass.__name__
-    return accepted, refused
+    ordered = {name: accepted[name] for level in reversed(levels) for name in level}  # the base classes' first
+    return ordered, refused
 
 
 def shown_options(accepted: dict[str, object]) -> str:
