@@ -148,12 +148,23 @@ def test_an_expert_action_that_is_not_a_str_is_refused_before_any_work(tmp_path,
 
 def test_an_env_without_an_action_to_play_is_said_unchecked_in_the_output_and_the_log(tmp_path):
     said = []
-    with pytest.warns(UserWarning) as caught:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was: a UserWarning, shown as "warning: ..."; it is a note about the env
         _train(tmp_path, "NoExpert", said.append)
-    message = r"env: NoExpert\._step's return values were not checked before any work: NoExpert offers no " \
-              r"expert_action\(\) or valid_actions\(\).*Fix: give NoExpert an expert_action\(\) or valid_actions\(\)"
-    assert [w for w in caught if re.search(message, str(w.message))]
-    assert re.search(r"warning: " + message, (tmp_path / "run" / "log.txt").read_text())
+    message = r"note: NoExpert\._step's return values were not checked before any work: NoExpert offers no " \
+              r"expert_action\(\) or valid_actions\(\).*give NoExpert an expert_action\(\) or valid_actions\(\)"
+    assert [line for line in said if re.search(message, line)], said
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert re.search(message, log) and "warning: " not in log
+
+
+def test_valid_actions_that_are_not_texts_are_refused_before_any_work(tmp_path):
+    # was: the int was skipped, and the run said only that _step was not checked
+    with pytest.raises(ValueError, match=r"^ListedInts\.valid_actions\(\): its first entry is \d \(int\) in instance "
+                       r"\d+, turn 0 \(one step played before any work\), not an action text\. Fix: make "
+                       r"ListedInts\.valid_actions\(\) return the actions as str\.$"):
+        _train(tmp_path, "ListedInts")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_correct_env_plays_its_step_before_any_work_without_a_word():
@@ -162,10 +173,13 @@ def test_a_correct_env_plays_its_step_before_any_work_without_a_word():
     from treecredit.training.agent_checks import check_first_step
 
     env = Guess()
+    env.reset(5)  # eval_instances leaves the env at the first state (check_signature), and so does this
+    resets = []
+    env._reset = lambda seed, reset=env._reset: resets.append(seed) or reset(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_first_step(env, 5)
-    assert env.actions == ["2"] and env.done  # the expert's guess, right at once
+        assert check_first_step(env, 5) == ""  # no note
+    assert env.actions == ["2"] and env.done and resets == []  # the expert's guess, right at once; no reset again
 
 
 def test_a_parse_action_that_raises_on_invalid_text_is_refused_before_any_work(tmp_path):
