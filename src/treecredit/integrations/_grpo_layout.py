@@ -149,27 +149,6 @@ def _test_run(estimator: str, options: dict, given: str | None) -> None:
         raise ValueError(_option_message(error, options, estimator, _CHECKED)) from error
 
 
-def unit_rewards_fix(estimator: str, options: dict, given: str | None) -> str | None:
-    """The estimator's own fix (the text after ``Fix:``) when ``estimator`` with ``options`` (and the input
-    ``given``) refuses rewards outside [0, 1] with a ``rewards:`` error while it accepts rewards inside (as
-    TreeRPO's ``scale="bernoulli"``); None when it accepts both. Asked of the estimator itself, by running it
-    on the test batch, as :func:`treecredit.training.reward_range.needs_unit_rewards` does for the CLI."""
-    def refusal(rewards) -> str | None:
-        try:
-            _run_on_test_batch(estimator, options, given, rewards)
-        except Exception as error:  # noqa: BLE001 — any failure: see below
-            return str(error)
-        return None
-
-    if refusal([1.0, 0.0, 0.0, 1.0]) is not None:
-        return None
-    for rewards in ([1.5, 0.0, 0.0, 1.0], [-0.5, 0.0, 0.0, 1.0]):
-        message = refusal(rewards)
-        if message is not None and message.startswith("rewards:"):
-            return split_fix(message)[1] or "pass rewards in [0, 1]"
-    return None
-
-
 def check_trainer_estimator(estimator: str, estimator_options, sampler: str, step_pattern) -> dict:
     """Check TreeCreditGRPOTrainer's ``estimator``, ``estimator_options`` and ``step_pattern`` before training.
 

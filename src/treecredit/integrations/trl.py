@@ -151,8 +151,9 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         if self._score_leaves:
             check_leaf_scorers(trl_args.get("reward_funcs"))
         self._rollout_input = rollout_input(estimator, self.estimator_options, sampler, step_pattern)
+        # check_trainer_estimator ran the test batch on non-default options; scale_rewards may have changed them
         check_reward_range(estimator, self.estimator_options, self._rollout_input, trl_args.get("reward_funcs"),
-                           trl_args.get("args"))
+                           trl_args.get("args"), tested=bool(checked) and self.estimator_options is checked)
         warn_unused_structure(estimator, self.estimator_options, sampler, step_pattern)
         warn_unapplied_trl_settings(trl_args.get("args"), estimator, self.estimator_options)
         self._inputs = None
