@@ -17,19 +17,19 @@ from treecredit.step_text import short_repr
 
 
 def check_leaf_scorers(reward_funcs) -> None:
-    """Adaptive branching scores leaves during sampling: only plain synchronous reward functions can.
+    """Adaptive branching scores leaves during sampling: only reward functions (synchronous or ``async def``,
+    as TRL takes them) can; a reward model cannot.
 
     Raises:
-        ValueError (``reward_funcs``): a model id, an ``nn.Module``, an async or a non-callable function.
+        ValueError (``reward_funcs``): a model id, an ``nn.Module`` or a non-callable.
     """
-    import inspect
-
     funcs = reward_funcs if isinstance(reward_funcs, list | tuple) else [reward_funcs]
     for func in funcs:
-        if isinstance(func, str) or not callable(func) or inspect.iscoroutinefunction(func) or hasattr(func, "forward"):
+        if isinstance(func, str) or not callable(func) or hasattr(func, "forward"):
             fail("reward_funcs", f"branching='adaptive' scores each round's leaves with the reward functions while "
-                 f"the trees grow, which needs plain synchronous functions; got {short_repr(func)}",
-                 "pass synchronous reward functions, or use branching='fixed' or 'entropy' (they read no rewards)")
+                 f"the trees grow, which needs reward functions, not a reward model; got {short_repr(func)}",
+                 "pass reward functions (plain or async def), or use branching='fixed' or 'entropy' (they read no "
+                 "rewards)")
 
 
 def tree_sampler(args, branching: Any, branching_options: Any, step_pattern: Any, kwargs: dict):

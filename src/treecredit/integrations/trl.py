@@ -248,7 +248,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         from treecredit.integrations.trl_tree import score_with_reward_funcs
 
         return score_with_reward_funcs(self.reward_funcs, self.reward_weights, self._text_tokenizer(), rows, texts,
-                                       trainer_state=self.state)
+                                       trainer_state=self.state, loop=getattr(self, "async_loop", None))
 
     def _text_tokenizer(self):
         """The tokenizer (TRL keeps it apart from a multimodal processor as ``_tokenizer``)."""
