@@ -26,7 +26,6 @@ import contextlib
 import contextvars
 import re
 import warnings
-import weakref
 from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
@@ -40,7 +39,7 @@ _FIND = object()  # token_end_offsets: look the pieces up from decode
 NO_STEPS = "no step boundary"
 """The key of :func:`warn_if_no_steps`'s warning in a run's ``shown`` set."""
 _TAIL = 80  # characters of a sample response that warn_if_no_steps quotes
-_CHECKED: list = [None]  # a weak reference to the step ends warn_if_no_steps was last given
+_CHECKED: list = [None]  # the step ends warn_if_no_steps was last given: (T, one digest per row), or None
 _HOST_STEP_TEXT: contextvars.ContextVar = contextvars.ContextVar("treecredit_host_step_text", default=None)
 
 
@@ -56,12 +55,29 @@ def host_step_text(how: str):
         _HOST_STEP_TEXT.reset(token)
 
 
+def _row_digests(ends: np.ndarray) -> tuple[int, list[bytes]]:
+    """``(T, rows)``: the width of the ``(B, T)`` step ends and each row's 0/1 pattern, packed."""
+    return ends.shape[1], [row.tobytes() for row in np.packbits(ends.astype(bool), axis=1)]
+
+
 def checked_by_host(step_ends: Any) -> bool:
-    """Whether ``step_ends`` (the object itself) is the one :func:`warn_if_no_steps` was last given: a host
-    that checked its step ends then passes them on, and :func:`treecredit.compute_advantages` does not warn
-    about them a second time."""
-    ref = _CHECKED[0]
-    return ref is not None and step_ends is not None and ref() is step_ends
+    """Whether ``step_ends`` are the step ends :func:`warn_if_no_steps` was last given, all their rows or some
+    of them in order (a host, such as TRL's trainer, leaves out the rows of completions no reward function
+    scored before it computes the advantages): the host checked them, and
+    :func:`treecredit.compute_advantages` does not warn about them a second time. Keyed by the rows'
+    contents, not the object, and used once: the record is dropped by this call, so a later batch is checked
+    again."""
+    record, _CHECKED[0] = _CHECKED[0], None
+    if record is None or step_ends is None:
+        return False
+    try:
+        ends = to_numpy(step_ends, "step_ends")
+    except (TypeError, ValueError):
+        return False
+    if ends.ndim != 2 or ends.shape[1] != record[0]:
+        return False
+    remaining = iter(record[1])  # each row must come after the previous one's match: rows left out, not reordered
+    return all(row in remaining for row in _row_digests(ends)[1])
 
 
 def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]:
@@ -269,7 +285,8 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     estimator degenerates to its sequence-level form, which is what a delimiter that never matches (BPE
     ids) silently produces. An estimator works on steps when it declares ``steps`` in its ``requires``
     or accepts a ``step_ends`` option; others (``grpo``, ``rloo``) are not checked. Hosts call it on the
-    step ends they are about to pass.
+    step ends they are about to pass; :func:`treecredit.compute_advantages` then does not warn about them again,
+    nor about the rows of them a host keeps (:func:`checked_by_host`).
 
     Args:
         estimator: a token-level estimator name.
@@ -292,18 +309,15 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     """
     from treecredit.registry import get_estimator
 
-    try:
-        _CHECKED[0] = weakref.ref(step_ends)
-    except TypeError:  # None, a list: nothing to remember
-        _CHECKED[0] = None
+    ends = None if step_ends is None else to_numpy(step_ends, "step_ends").astype(bool)
+    _CHECKED[0] = _row_digests(ends) if ends is not None and ends.ndim == 2 else None
     spec = get_estimator(estimator)
     if not works_on_steps(spec):
         return False
     if shown is not None and NO_STEPS in shown:
         return False
     interior = False
-    if step_ends is not None:
-        ends = to_numpy(step_ends, "step_ends").astype(bool)
+    if ends is not None:
         T = ends.shape[1]
         lengths = row_lengths(response_mask, ends.shape)
         interior = bool((ends & (np.arange(T)[None, :] < (lengths[:, None] - 1))).any())
