@@ -218,7 +218,36 @@ def _exact_end_offsets(ids: Sequence[int], decode, text: str) -> list[int]:
     return ends
 
 
-def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, response_mask: Any = None) -> np.ndarray:
+def vocabulary_size(tokenizer: Any) -> int | None:
+    """How many token ids ``tokenizer`` decodes: ``len(tokenizer)`` for a Hugging Face tokenizer (its added
+    tokens included), else its ``vocab_size`` (a treecredit policy's: its model's); None when unknown."""
+    if hasattr(tokenizer, "convert_ids_to_tokens"):
+        with contextlib.suppress(TypeError):
+            return int(len(tokenizer))
+    size = getattr(tokenizer, "vocab_size", None)
+    return int(size) if isinstance(size, int | np.integer) and not isinstance(size, bool) and size > 0 else None
+
+
+def _check_decodable(ids: np.ndarray, lengths: np.ndarray, size: int | None) -> None:
+    """Refuse ids up to each row's length (those decoded) that are negative or, with the vocabulary ``size``
+    known, ≥ it: a tokenizer decodes them to no text (or fails), so a pattern would find no step there and
+    only the no-step warning would follow."""
+    decoded = ids[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
+    if not decoded.size:
+        return
+    low, high = int(decoded.min()), int(decoded.max())
+    if low < 0:
+        fail("response_ids", f"holds the negative id {low} before a row's last token",
+             "pass token ids ≥ 0, with padding after each row's last token and response_mask 0 on it")
+    if size is not None and high >= size:
+        fail("response_ids", f"holds the id {high}, beyond the tokenizer's vocabulary of {size} ids (0 to "
+             f"{size - 1}), which decodes to no text", "pass the tokenizer of the model that wrote response_ids; "
+             "when that model has more embedding rows than the tokenizer has tokens, pass vocab_size=<the "
+             "model's>")
+
+
+def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, response_mask: Any = None, *,
+                        vocab_size: int | None = None) -> np.ndarray:
     """``(B, T)`` bool step ends: True on the token that closes each match of ``pattern`` in the text.
 
     Each row is decoded (up to its length: one past its last token with ``response_mask`` = 1, or all T
@@ -235,12 +264,15 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
         response_mask: optional ``(B, T)`` 0/1 mask; tokens at or beyond a row's length (padding) are
             neither decoded nor marked. Masked tokens before it (tool output) are decoded, as they are
             part of the text.
+        vocab_size: the ids below which ``response_ids`` must lie (default: the tokenizer's,
+            :func:`vocabulary_size`); a host whose model may sample ids the tokenizer lacks passes the model's.
 
     Returns:
         ``(B, T)`` NumPy bool array.
 
     Raises:
-        ValueError: on a bad shape, dtype, mask or pattern (before any decoding).
+        ValueError: on a bad shape, dtype, mask or pattern, or ids a row decodes that are negative or beyond the
+            tokenizer's vocabulary (naming ``response_ids``; before any decoding).
     """
     if hasattr(pattern, "decode") and not isinstance(pattern, str | bytes):
         fail("pattern", f"is a {type(pattern).__name__}, not text: the tokenizer and the pattern look swapped",
@@ -257,6 +289,11 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
         check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
     lengths = row_lengths(mask, (B, T))
     decode, pieces = _decoder(tokenizer)
+    if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer)
+                                   or vocab_size < 1):
+        fail("vocab_size", f"is {vocab_size!r}, not a positive int", "pass the number of ids the model has, e.g. "
+             "vocab_size=model.config.vocab_size, or leave it None (the tokenizer's)")
+    _check_decodable(ids, lengths, vocab_size if vocab_size is not None else vocabulary_size(tokenizer))
     ends = np.zeros((B, T), dtype=bool)
     for row in range(B):
         row_ids = ids[row, : lengths[row]].tolist()

@@ -250,6 +250,18 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         return score_with_reward_funcs(self.reward_funcs, self.reward_weights, self._text_tokenizer(), rows, texts,
                                        trainer_state=self.state, loop=getattr(self, "async_loop", None))
 
+    def _sampled_ids(self) -> int | None:
+        """How many token ids a completion may hold: the model's vocabulary (which may have more rows than the
+        tokenizer has tokens, as Qwen2.5's), at least the tokenizer's; None when neither is known."""
+        from treecredit.models.hf_load import text_config
+        from treecredit.step_text import vocabulary_size
+
+        config = getattr(self.accelerator.unwrap_model(self.model), "config", None)
+        sizes = [getattr(text_config(config), "vocab_size", None) if config is not None else None,
+                 vocabulary_size(self._text_tokenizer())]
+        known = [int(size) for size in sizes if isinstance(size, int)]
+        return max(known) if known else None
+
     def _text_tokenizer(self):
         """The tokenizer (TRL keeps it apart from a multimodal processor as ``_tokenizer``)."""
         return getattr(self, "_tokenizer", None) or self.processing_class
@@ -284,7 +296,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             _warn_if_no_branch(options["tree_nodes"], self.tree_delimiter, self.branching)
         elif self._rollout_input == "step_ends":
             tokenizer = self._text_tokenizer()
-            ends = step_ends_from_text(all_ids, tokenizer, self.step_pattern, response_mask=all_mask)
+            ends = step_ends_from_text(all_ids, tokenizer, self.step_pattern, response_mask=all_mask,
+                                       vocab_size=self._sampled_ids())
             warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}",
                              pattern=self.step_pattern,
                              sample=lambda: first_response_text(all_ids.cpu(), tokenizer, all_mask.cpu()))
