@@ -187,8 +187,25 @@ def check_reward_range(config, task, probed: list | None = None) -> None:
         fail("estimator", f"{need} {_written(items)} add up to a reward in [{_fmt(low)}, {_fmt(high)}] "
              f"(each function gives 0 to 1{own}, times its weight; checked before any work)", fix)
     index, value = outside[0]
-    fail("estimator", f"{need} {_written(items)} gave the worked solution of training problem {index} the reward "
-         f"{_fmt(value)} (checked before any work)", f"{fix}, each function giving rewards in [0, 1]")
+    fail("estimator", f"{need} {_written(items)} gave {_probed(task, index)} the reward {_fmt(value)} (checked "
+         "before any work)", f"{fix}, each function giving rewards in [0, 1]")
+
+
+def _probed(task, index: int) -> str:
+    """What pre-flight scored for training problem ``index`` (:func:`treecredit.training.preflight.check_rewards`
+    draws the same problems again here): its worked solution, or an empty completion when it has none (a
+    prompt-only dataset)."""
+    import numpy as np
+
+    from treecredit.training.preflight import PROBE_PROBLEMS
+
+    try:
+        solution = task.generate(np.random.default_rng(0), PROBE_PROBLEMS)[index].solution
+    except Exception:  # noqa: BLE001 — only the wording depends on it
+        solution = "?"
+    if not str(solution).strip():
+        return f"an empty completion of training problem {index} (it has no worked solution)"
+    return f"the worked solution of training problem {index}"
 
 
 def command_line_fix(estimator: str, fix: str) -> str:
