@@ -223,3 +223,19 @@ def test_a_reward_needing_completion_ids_on_a_prompt_only_dataset_is_not_told_ab
         check_rewards(DatasetTask(path=_prompts_only(tmp_path), rewards=[_reads_ids_from_kwargs], held_out=2))
     message = next(str(w.message) for w in caught if "was not tried before any work" in str(w.message))
     assert "the completions scored before any work have none" in message and "worked solution" not in message
+
+
+def test_the_score_batch_signature_is_read_once_not_per_batch(tmp_path, monkeypatch):
+    import inspect
+
+    from treecredit.tasks import DatasetTask
+    from treecredit.tasks.base import batch_rewards
+
+    task = DatasetTask(path=_dataset(tmp_path), rewards=[_uses_ids], held_out=2)
+    problems = task.held_out_problems(None, 2)
+    read = []
+    real = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda fn, *a, **k: read.append(fn) or real(fn, *a, **k))
+    for _ in range(3):
+        assert batch_rewards(task, problems, ["2", "33"], completion_ids=[[5], [6, 6]]) == pytest.approx([-0.1, -0.2])
+    assert sum(getattr(fn, "__func__", None) is DatasetTask.score_batch for fn in read) <= 1, read
