@@ -114,3 +114,23 @@ def test_step_ends_the_host_warned_about_are_not_warned_about_again_when_rows_ar
     with pytest.warns(UserWarning, match=r"step_ends \(no 1 in any row\)"):  # a later batch: checked again
         grouped_completion_advantages("tempo", completion_ids=ids, completion_mask=mask, rewards=rewards,
                                       num_generations=G, step_ends=ends)
+
+
+def test_one_option_message_serves_trl_and_verl():
+    from treecredit.integrations._grpo_layout import option_message
+
+    error = ValueError("scale: is 'abc', not one of ['bernoulli', 'std', 'none']. Fix: pass one of them.")
+    options = {"scale": "abc"}
+    assert option_message(error, options, "treerpo", "checked here") == \
+        "estimator_options['scale']: is 'abc', not one of ['bernoulli', 'std', 'none'] (checked here). Fix: pass " \
+        "one of them."
+    assert option_message(error, options, "treerpo", "checked here", option=str, argument="make_adv_estimator",
+                          given=f"the options {options!r}").startswith("scale: is 'abc', not one of")
+    other = RuntimeError("boom")
+    assert option_message(other, options, "treerpo", "checked here") == \
+        "estimator_options: estimator 'treerpo' fails with estimator_options={'scale': 'abc'} (RuntimeError: boom; " \
+        "checked here). Fix: change or drop these options."
+    assert option_message(other, options, "treerpo", "checked here", option=str, argument="make_adv_estimator",
+                          given=f"the options {options!r}") == \
+        "make_adv_estimator: estimator 'treerpo' fails with the options {'scale': 'abc'} (RuntimeError: boom; " \
+        "checked here). Fix: change or drop these options."
