@@ -158,6 +158,21 @@ def test_an_env_without_an_action_to_play_is_said_unchecked_in_the_output_and_th
     assert re.search(message, log) and "warning: " not in log
 
 
+def test_compare_notes_an_env_without_an_action_to_play_once(tmp_path, monkeypatch):
+    from treecredit.training import agent_loop
+    from treecredit.training.compare import run_comparison
+
+    monkeypatch.setattr(agent_loop, "train_agent", lambda config, **k: [])  # each run notes it in its log.txt
+    base = TrainConfig(**{**TINY, "warm_start_steps": 0}, env="own_env_helpers:NoExpert",
+                       out=str(tmp_path / "cmp"))
+    said = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was: a UserWarning of the compare process
+        run_comparison(base, ["grpo", "rtmc"], [0], 500, tmp_path / "cmp", jobs=1, log=said.append)
+    assert len([line for line in said if line.startswith("compare: note: NoExpert._step's return values were not "
+                                                           "checked before any work")]) == 1, said
+
+
 def test_valid_actions_that_are_not_texts_are_refused_before_any_work(tmp_path):
     # was: the int was skipped, and the run said only that _step was not checked
     with pytest.raises(ValueError, match=r"^ListedInts\.valid_actions\(\): its first entry is \d \(int\) in instance "

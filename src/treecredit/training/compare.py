@@ -237,7 +237,10 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         found: dict[str, AgentSplit] = {}
         for label, config in configs.items():
             if _positions_key(config) not in found:
-                found[_positions_key(config)] = _in_arm(f"arm {label!r}", agent_positions, config, shared=shared)
+                found[_positions_key(config)] = split = _in_arm(f"arm {label!r}", agent_positions, config,
+                                                                 shared=shared)
+                if split.held is not None and split.held.note:  # said once here; each run's log.txt has it too
+                    log(f"compare: {split.held.note}")
         for label, config in configs.items():  # once per distinct warm start (a second call would only load it)
             split = found[_positions_key(config)]
             key = _agent_warm_key(config, split.max_len)
