@@ -182,3 +182,17 @@ def test_the_text_step_options_are_checked_once_per_advantage_step(monkeypatch, 
     monkeypatch.setattr(tc_verl, "text_step_pattern", lambda *a, **k: calls.append(1) or real(*a, **k))
     adv_fn(**fake_verl_batch(), config={"treecredit_options": {} if where == "bound" else text})
     assert len(calls) == 1  # was: 2, once to check them and once again to find the step ends
+
+
+def test_a_bound_option_set_that_fails_otherwise_is_named_as_a_whole(monkeypatch):
+    from treecredit.integrations import _grpo_layout
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_grpo_layout, "_run_on_test_batch", boom)
+    # the message of TRL's trainer (_grpo_layout.option_message), in make_adv_estimator's terms
+    with pytest.raises(ValueError, match=r"^make_adv_estimator: estimator 'treerpo' fails with the options "
+                       r"\{'scale': 'std'\} \(RuntimeError: boom; checked on a 4-response test batch when "
+                       r"make_adv_estimator was called, before verl runs\)\. Fix: change or drop these options\.$"):
+        tc_verl.make_adv_estimator("treerpo", scale="std")
