@@ -296,6 +296,34 @@ def test_step_pattern_gives_step_ends_from_the_decoded_responses():
                                                                                       "tokenizer": tokenizer}})
 
 
+class _SmallVocabulary(_Digits):
+    """A tokenizer stand-in with 6 ids (0-5): fewer than the model that sampled the batch may have."""
+
+    vocab_size = 6
+
+    def decode(self, ids):
+        return "".join({0: "", 3: "a", 4: "|", 5: "b"}.get(int(i), "") for i in ids)
+
+
+def test_step_pattern_accepts_ids_the_model_has_beyond_the_tokenizers_vocabulary():
+    # verl's responses are the actor's own samples, and a model may have more embedding rows than its
+    # tokenizer has tokens (Qwen2.5): such an id must not stop training in the middle of a run
+    batch = fake_verl_batch()
+    responses = batch["responses"].clone()
+    responses[0, 0] = 9  # beyond the tokenizer's 6 ids
+    batch["responses"] = responses
+    tokenizer = _SmallVocabulary()
+    config = {"treecredit_options": {"step_pattern": "|", "tokenizer": tokenizer}}
+    advantages = tc_verl.make_adv_estimator("tempo")(**batch, config=config)[0]
+    ends = treecredit.step_ends_from_text(responses, tokenizer, "|", response_mask=batch["response_mask"],
+                                          vocab_size=10)
+    torch.testing.assert_close(advantages, core_advantages("tempo", batch, step_ends=ends))
+    negative = batch["responses"].clone()
+    negative[0, 0] = -3  # never a sampled id: still refused
+    with pytest.raises(ValueError, match="negative id"):
+        tc_verl.make_adv_estimator("tempo")(**{**batch, "responses": negative}, config=config)
+
+
 def test_verls_legacy_compute_advantage_passes_the_batchs_step_ends_and_tree_nodes(monkeypatch):
     ray_trainer = pytest.importorskip("verl.trainer.ppo.ray_trainer")
     from verl import DataProto

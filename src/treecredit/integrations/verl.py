@@ -52,7 +52,8 @@ from treecredit.integrations import is_verl_available
 from treecredit.integrations._fixes import host_estimator
 from treecredit.integrations._verl_checks import Source, check_bound, check_structure, text_step_pattern
 from treecredit.registry import estimators, get_estimator
-from treecredit.step_text import first_response_text, host_step_text, step_ends_from_text, warn_if_no_steps
+from treecredit.step_text import (first_response_text, host_step_text, step_ends_from_text, vocabulary_size,
+                                  warn_if_no_steps)
 
 PREFIX = "treecredit_"
 CONFIG_KEY = "treecredit_options"
@@ -162,7 +163,16 @@ def _text_step_ends(estimator: str, responses, response_mask, text_steps: dict, 
     key, pattern = found
     tokenizer = text_steps["tokenizer"]
     tok = _loaded_tokenizer(tokenizer, source.name("tokenizer")) if isinstance(tokenizer, str) else tokenizer
-    ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask)
+    # verl's responses are the actor's own samples: an id beyond the tokenizer's vocabulary is one of the
+    # model's extra embedding rows (Qwen2.5), not a wrong tokenizer, and must not stop the run; negative ids
+    # are still refused
+    try:
+        sampled = int(responses.max()) + 1
+    except (AttributeError, RuntimeError, TypeError, ValueError):  # empty or not an array: named below
+        sampled = None
+    known = vocabulary_size(tok)
+    ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask,
+                               vocab_size=max(known, sampled) if known and sampled else None)
     given = pattern if key == "step_regex" else text_steps[key]  # the user's text, not its escaped regex
     warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {given!r}", pattern=given,
                      sample=lambda: first_response_text(responses, tok, response_mask))
