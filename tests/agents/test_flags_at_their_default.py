@@ -56,3 +56,15 @@ def test_the_start_note_says_a_quarter_only_when_eval_problems_was_not_given(tmp
     assert given.was_given("eval_problems")
     assert "quarter" not in held_out_text(env, [1, 2], {1, 2}, sized=False)
     assert held_out_text(env, [1], {1}, sized=False).startswith("1 held-out instance of ")  # was: "1 ... instances"
+
+
+def test_the_warm_start_cache_key_counts_option_values_as_the_env_receives_them():
+    # an option given as text from Python (or at its default) builds the same env as its typed default,
+    # so it must find the same warm-start cache entry, and a different value a different one
+    from treecredit.training.agent_loop import warm_start_env_options
+
+    assert warm_start_env_options("frozenlake", {"size": "4", "slippery": "false"}) == {}
+    assert warm_start_env_options("frozenlake", {"size": "5"}) == warm_start_env_options("frozenlake", {"size": 5})
+    assert warm_start_env_options("frozenlake", {"size": "5"}) == {"size": 5}
+    with pytest.raises(ValueError, match="size"):
+        warm_start_env_options("frozenlake", {"size": "abc"})

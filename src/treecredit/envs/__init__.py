@@ -165,6 +165,16 @@ def env_options(name: str) -> dict[str, object]:
     return _defaults(class_options(env_class(name))[0])
 
 
+def env_option_values(name: str, options: dict) -> dict:
+    """``options`` as ``make_env(name, ...)`` passes them to the env: each value converted to the type of its
+    ``__init__`` default (``"4"`` → 4, ``"false"`` → False; :func:`treecredit.envs.options.converted`, which
+    raises on a value that does not convert); options the env does not take are left as they are."""
+    klass = env_class(name)
+    accepted = class_options(klass)[0]
+    known = converted(klass, {k: v for k, v in options.items() if k in accepted}, accepted)
+    return {k: known.get(k, v) for k, v in options.items()}
+
+
 def _defaults(accepted: dict[str, inspect.Parameter]) -> dict[str, object]:
     return {name: param.default for name, param in accepted.items()}
 
@@ -221,4 +231,5 @@ register_env("textworld", "treecredit.envs.textworld_env:TextWorldEnv", requires
              summary="TextWorld games generated on this machine (exact state from the world facts)")
 
 __all__ = ["EnvSpec", "SIGNATURE_MODES", "TextEnv", "env_available", "env_class", "env_code_hash", "env_factory",
-           "env_options", "environments", "get_env_spec", "make_env", "module_folder", "register_env"]
+           "env_option_values", "env_options", "environments", "get_env_spec", "make_env", "module_folder",
+           "register_env"]

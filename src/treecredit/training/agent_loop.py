@@ -94,11 +94,12 @@ def warm_start_env_options(env: str, options: dict) -> dict:
     """The env options that key the agent warm-start cache: ``options`` less those at the env's default value
     (``--env-option size=4`` where 4 is the default builds the same episodes as no option, so it must find the
     same cache entry) and less those that never change an expert episode's tokens (the signature mode, the
-    unmatched share, the invalid-action penalty); sorted by name."""
-    from treecredit.envs import env_options
+    unmatched share, the invalid-action penalty); sorted by name. Values count as the env receives them
+    (``size="4"`` from Python is the default 4, :func:`treecredit.envs.env_option_values`)."""
+    from treecredit.envs import env_option_values, env_options
 
     defaults = env_options(env)
-    return {k: v for k, v in sorted(options.items())
+    return {k: v for k, v in sorted(env_option_values(env, options).items())
             if k not in ("signature", "invalid_penalty", "unmatched_share") and (k not in defaults or defaults[k] != v)}
 
 
