@@ -52,8 +52,13 @@ from treecredit.integrations import is_verl_available
 from treecredit.integrations._fixes import host_estimator
 from treecredit.integrations._verl_checks import Source, check_bound, check_structure, text_step_pattern
 from treecredit.registry import estimators, get_estimator
-from treecredit.step_text import (first_response_text, host_step_text, step_ends_from_text, vocabulary_size,
-                                  warn_if_no_steps)
+from treecredit.step_text import (
+    first_response_text,
+    host_step_text,
+    step_ends_from_text,
+    vocabulary_size,
+    warn_if_no_steps,
+)
 
 PREFIX = "treecredit_"
 CONFIG_KEY = "treecredit_options"
