@@ -226,11 +226,11 @@ class EntropyBranching:
 
     def forecast(self, forest: SampledForest, group: int, group_size: int, yielded: int):
         """What the group's next phase would pick if its running chains ended now, kept up to date token by
-        token (:class:`~treecredit.sampling.speculate.EntropyForecast`), or None when there is no next phase;
+        token (:class:`~treecredit.sampling.forecast.EntropyForecast`), or None when there is no next phase;
         ``yielded``: the phases the group's :meth:`phases` has yielded so far (the schedule
         ``schedule="speculative"`` starts the forecast picks' children before the phase, see
         :mod:`treecredit.sampling.speculate`)."""
-        from treecredit.sampling.speculate import EntropyForecast
+        from treecredit.sampling.forecast import EntropyForecast
 
         opened = sum(1 for n in forest.nodes_of(group) if forest.parent_node[n] < 0
                      or forest.chain[n] != forest.chain[forest.parent_node[n]])

@@ -1,36 +1,31 @@
-"""Speculative forks: start a group's next phase before its running chains have ended, grow the same forest.
+"""Speculative forks: start a group's next forking rounds before its running chains end; the same forest.
 
 In one stream (:class:`~treecredit.sampling.schedule.StreamGrower`) a group's next phase starts only when all
 chains of its current phase have ended: entropy branching picks the tokens of highest entropy in the whole
-group tree, which are known only then. So each forking round waits for the longest chain of the round
-before it, and at small batches (where a decoding step costs about the same whatever its rows) the tree
-takes two to three times i.i.d.'s sequential steps.
+group tree, known only then. So each round waits for the longest chain of the round before it, and at small
+batches (where a step costs about the same whatever its rows) the tree takes 2–3× i.i.d.'s steps.
 
-:class:`SpeculativeGrower` (``TreeSampler(schedule="speculative")``) keeps, per group, a *forecast* of its
-next phase: what the strategy would pick if the running chains ended now (``strategy.forecast``, kept up
-to date token by token from the stream's ``on_step``; :class:`EntropyForecast` for entropy branching), and
-starts the forecast picks' children at once, forking the running row's context in the batch
-(:class:`~treecredit.sampling.kv_stream.LiveRow`) or an ended node's kept state. A later token that
-displaces a pick cancels its children (their rows are dropped from the batch; their tokens count as
-wasted). When the group's chains have all ended, the strategy picks the phase as always, from the whole
-forest; each of its requests that a running speculation asked for exactly (same prefix, same chain keys,
-same limits) adopts that speculation's rows and the segments they already ended with, and any other
-speculation is cancelled. The forecast is a guess, the strategy's own picks decide: a child started early
-draws the tokens it would have drawn after the phase, because draws are counter-based per chain key and
-position (:mod:`treecredit.sampling.draws`), so the forest is the one the stream and the rounds grow,
-token for token, whatever the forecast guessed (``tests/sampling/test_speculative.py``).
+:class:`SpeculativeGrower` (``TreeSampler(schedule="speculative")``) keeps per group a *forecast* of its
+remaining rounds (``strategy.forecast``; :class:`~treecredit.sampling.forecast.EntropyForecast`): what the
+strategy would pick if the running rows ended now, fed token by token from the stream's ``on_step``, each
+round from the tree the rounds before it would leave, their speculative children's tokens included. A forecast
+pick's children start once the pick is likely enough to stand (``SpeculativeGrower.confidence``), forking the
+running row in the batch (:class:`~treecredit.sampling.kv_stream.LiveRow`) or an ended node's kept state. A
+token that displaces a pick cancels its children and every speculation below them (their rows leave the batch;
+their tokens are wasted). When the group's chains have all ended, the strategy picks the phase as always; a
+request that a speculation asked for exactly (same prefix, chain keys and limits) adopts its rows and the
+segments they ended with; other speculations go on only where the new forecast still picks them. The forecast
+only guesses: a child started early draws the tokens it would draw after the phase (draws are counter-based
+per chain key and position, :mod:`treecredit.sampling.draws`), so the forest is the one the stream and the
+rounds grow, token for token (``tests/sampling/test_speculative.py``).
 
-The forecast cascades: it forecasts every remaining round, each from the tree the rounds before it would
-leave (their speculative children's tokens so far included), so the second round's children start while
-the first round's (speculative) children are still decoding, and so on; a displaced pick cancels the
-speculations that descend from it (their chain keys are no longer forecast).
-``rollout.extras["speculative_wasted_tokens"]`` counts the tokens of cancelled and unused children (also
-added to ``generated_tokens``: they were decoded), ``extras["speculative_adopted"]`` the requests adopted.
+``rollout.extras["speculative_wasted_tokens"]`` counts the tokens of cancelled and unused children (also in
+``generated_tokens``: they were decoded), ``extras["speculative_adopted"]`` the requests adopted.
 """
 
 from __future__ import annotations
 
-import bisect
+import itertools
 from dataclasses import dataclass, field
 
 from treecredit.sampling.backend import SegmentRequest
@@ -39,78 +34,6 @@ from treecredit.sampling.kv_stream import LiveRow
 from treecredit.sampling.rounds import _Work
 from treecredit.sampling.schedule import StreamGrower, group_sizes
 from treecredit.sampling.tree_table import SampledForest
-
-
-class EntropyForecast:
-    """The remaining forking rounds of an entropy-branching group as far as its tokens so far decide them.
-
-    ``cands``: every token a fork may re-draw, ``(−entropy, node, offset, origin)`` in the order of
-    :meth:`EntropyBranching._scored`; ``origin`` is ``()`` for a token of the forest, else the signature of the
-    speculation whose child drew it (``node`` then a stand-in id above every node of the forest), which is
-    admitted only to the rounds after the round that forecasts that speculation."""
-
-    def __init__(self, strategy, left: int, done: int, scored: list) -> None:
-        self.strategy, self.left, self.done = strategy, left, done
-        self.keep = 8 * (left + strategy.forks)  # candidates kept: a forecast never looks much further down
-        self.cands = [(*item, ()) for item in scored[: self.keep]]
-        self.horizon: tuple | None = None  # the last candidate the forecast used, when it filled every round
-
-    def add(self, node: int, offset: int, entropy: float, origin: tuple = ()) -> bool:
-        """Take token ``offset`` of ``node`` (a node's first token is never re-drawn); whether it may change
-        the forecast."""
-        if offset < 1:
-            return False
-        item, cands = (-entropy, node, offset, origin), self.cands
-        if len(cands) >= self.keep:
-            if item > cands[-1]:
-                return False
-            cands.pop()
-        bisect.insort(cands, item)
-        return self.horizon is None or item < self.horizon
-
-    def purge(self, origins: set) -> None:
-        """Forget the tokens of cancelled speculations."""
-        if origins:
-            self.cands = [c for c in self.cands if c[3] not in origins]
-
-    def picks(self, sign) -> list[tuple]:
-        """``[(signature, node, offset, k, entropy, round)]`` of every remaining round in order: k children
-        after token ``offset`` of ``node`` (:meth:`EntropyBranching.round_picks`), the entropy of the token
-        they re-draw, the round (1: the next phase); ``sign(node, offset, k)`` gives a pick's signature (its
-        chain key, response position and k)."""
-        strategy, left, done = self.strategy, self.left, self.done
-        admitted: dict = {}  # signature -> the round that forecasts it
-        taken: set = set()
-        entropy: dict = {}
-        out: list = []
-        last = None
-        filled, j = True, 0
-        while left and (strategy.rounds == 0 or done < strategy.rounds):
-            j += 1
-            top = []
-            for item in self.cands:
-                if len(top) == strategy.forks:
-                    break
-                origin = item[3]
-                if (origin and admitted.get(origin, j) >= j) or (item[1], item[2]) in taken:
-                    continue
-                top.append((item[1], item[2]))
-                entropy[(item[1], item[2])] = -item[0]
-                last = item if last is None or item > last else last
-            picks = strategy.round_picks(top, left)
-            if not picks:
-                filled = False
-                break
-            for node, offset, k in picks:
-                signature = sign(node, offset, k)
-                admitted[signature] = j
-                taken.add((node, offset + 1))
-                out.append((signature, node, offset, k, entropy[(node, offset + 1)], j))
-                left -= k
-            done += 1
-        self.horizon = last if filled else None
-        return out
-
 
 BINS_PER_NAT = 16
 BINS = 16 * BINS_PER_NAT  # entropies above 16 nats share the last bin
@@ -171,6 +94,7 @@ class SpeculativeGrower(StreamGrower):
         self._wasted: list = []
         self._serial = 0
         self._hist = [0] * (BINS + 1)  # entropies drawn so far, in bins of 1/BINS_PER_NAT nats
+        self._tail: list | None = None
         self._ended = [0, 0]  # response positions at which rows ended: sum, count
         self._due: set = set()  # groups with forecast picks not started yet
         self.adopted = 0
@@ -235,6 +159,7 @@ class SpeculativeGrower(StreamGrower):
         """Feed the tokens just drawn to their groups' forecasts; re-speculate where a forecast may change."""
         changed = list(self._due)
         self._due.clear()
+        self._tail = None
         hist = self._hist
         pending, forecasts, spec_of, running = self._pending, self._forecasts, self._spec_of, self._running
         for row in live:
@@ -351,12 +276,14 @@ class SpeculativeGrower(StreamGrower):
             for seq, row in spec.rows.items():
                 if seq not in spec.ended:
                     left += max(1.0, mean - start - len(row.segment.tokens))
-        hist = self._hist
-        total = sum(hist) + PRIOR_TOKENS
+        if self._tail is None:  # tokens drawn so far with entropy in a bin or above it (once a step)
+            self._tail = list(itertools.accumulate(reversed(self._hist)))[::-1] + [0]
+        tail, hist = self._tail, self._hist
+        total = tail[0] + PRIOR_TOKENS
         stands: dict = {}  # round -> chance that its picks stand, given the earlier rounds'
         for _, _, _, _, entropy, j in picks:
             b = min(int(entropy * BINS_PER_NAT), BINS)
-            above = (sum(hist[b + 1:]) + 0.5 * hist[b] + 0.5 * PRIOR_TOKENS) / total
+            above = (tail[b + 1] + 0.5 * hist[b] + 0.5 * PRIOR_TOKENS) / total
             stands[j] = min(stands.get(j, 1.0), (1.0 - above) ** left)
         chance = 1.0
         for j in sorted(stands):
