@@ -195,6 +195,9 @@ class EntropyBranching:
         _check_count(self.rounds, "rounds", 0, "pass rounds=0 (use the whole budget) or a positive count")
 
     needs_entropy = True
+    reads_step_ends = False
+    """Step ends are read only of pruned nodes, whose segments all stopped at step ends (with cutoff every
+    segment does): the step ends inside other segments are not searched while growing."""
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         grow_in_rounds(self, grower, forest, group_size)
