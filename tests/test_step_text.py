@@ -239,3 +239,38 @@ def test_a_host_gives_its_own_way_to_give_steps_as_text():
     assert "give the steps as text (pass step_pattern='\\n\\n' to the host)" in str(inside[0].message)
     with pytest.warns(UserWarning, match=r"treecredit\.step_ends_from_text\(ids, tokenizer"):  # outside: the default
         warn_if_no_steps("tempo", no_steps, source="delimiter [9]")
+
+
+def test_step_ends_a_host_checked_are_warned_about_once_whichever_rows_it_passes_on():
+    from treecredit.step_text import checked_by_host
+
+    mask = np.ones((4, 3), dtype=int)
+    none = np.zeros((4, 3), dtype=bool)
+    some = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], dtype=bool)  # four different rows
+    assert not warn_if_no_steps("tempo", some, mask, source="pattern 'x'")  # a step: no warning, still recorded
+    assert checked_by_host(some[[0, 2, 3]])  # rows left out, in order: the same batch
+    assert not checked_by_host(some)  # the record is used once
+    warn_if_no_steps("tempo", some, mask, source="pattern 'x'")
+    assert not checked_by_host(some[[2, 1]])  # reordered rows are another batch
+    warn_if_no_steps("tempo", some, mask, source="pattern 'x'")
+    assert not checked_by_host(some[:, :2])  # another width
+    warn_if_no_steps("tempo", some, mask, source="pattern 'x'")
+    assert not checked_by_host(none)  # other rows
+
+
+def test_ids_the_tokenizer_cannot_decode_are_refused_naming_response_ids():
+    from hf_tiny import local_tokenizer
+
+    tokenizer = local_tokenizer()  # 52 ids
+    with pytest.raises(ValueError, match=r"^response_ids: holds the id 500, beyond the tokenizer's vocabulary of 52 "
+                                         r"ids \(0 to 51\), which decodes to no text\. Fix: pass the tokenizer of the "
+                                         r"model that wrote response_ids"):
+        step_ends_from_text([[5, 6, 500, 7]], tokenizer, "\n")
+    with pytest.raises(ValueError, match=r"^response_ids: holds the negative id -3 before a row's last token"):
+        step_ends_from_text([[5, -3, 7]], tokenizer, "\n")
+    # beyond a row's length (padding, response_mask 0) nothing is decoded, so nothing is refused
+    assert not step_ends_from_text([[5, 6, 500]], tokenizer, "\n", response_mask=[[1, 1, 0]]).any()
+    # a model with more embedding rows than the tokenizer has tokens: its size is the bound
+    assert not step_ends_from_text([[5, 6, 60]], tokenizer, "\n", vocab_size=64).any()
+    with pytest.raises(ValueError, match=r"^vocab_size: is 0"):
+        step_ends_from_text([[5]], tokenizer, "\n", vocab_size=0)

@@ -51,3 +51,10 @@ def test_step_index_counts_earlier_ends():
 def test_bad_step_options(options, match):
     with pytest.raises(ValueError, match=match):
         resolve_step_ends(B, **options)
+
+
+@pytest.mark.parametrize("delimiter", [[-1], [9, -2]])
+def test_a_negative_delimiter_id_is_refused_on_every_path_that_resolves_steps(delimiter):
+    # not only compute_advantages: the estimators, the tree builder and TRL's metrics resolve steps here
+    with pytest.raises(ValueError, match=r"^delimiter: holds the negative id -\d; token ids are ≥ 0\. Fix: "):
+        resolve_step_ends(B, delimiter=delimiter)

@@ -61,18 +61,6 @@ def warn_if_no_pairs(group_sizes: np.ndarray, what: str) -> None:
 _STEP_TEXT_FIX = "treecredit.step_ends_from_text(response_ids, tokenizer, '\\n\\n')"
 
 
-def _check_delimiter_ids(delimiter: Any) -> None:
-    """Refuse negative ids in a token-id ``delimiter`` (text, floats and shapes: the estimator's own checks)."""
-    try:
-        ids = np.atleast_1d(np.asarray(delimiter))
-    except (ValueError, TypeError):
-        return
-    if ids.dtype.kind == "i" and ids.size and int(ids.min()) < 0:
-        fail("delimiter", f"holds the negative id {int(ids.min())}; token ids are ≥ 0",
-             "pass the delimiter's token ids (delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)), "
-             f"or its text as step_ends={_STEP_TEXT_FIX}")
-
-
 def _warn_if_no_steps(estimator: str, batch: TokenBatch, options: dict, given_ends: Any) -> None:
     """Warn (:func:`~treecredit.step_text.warn_if_no_steps`) when a step estimator's token-id ``delimiter``
     closes no step before any response's last token, or its ``step_ends`` (``given_ends``, as the caller
@@ -130,8 +118,6 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     given_ends = options.get("step_ends")
     options = spec.check_options(_options_to_numpy(options))
     spec.check_requirements(available_from_options(options))
-    if options.get("delimiter") is not None:
-        _check_delimiter_ids(options["delimiter"])
     ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side)
     batch = make_token_batch(ids, mask, rewards, group_ids)
     if not any("mc_values" in need.split("|") for need in spec.requires):

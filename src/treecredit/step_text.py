@@ -26,7 +26,6 @@ import contextlib
 import contextvars
 import re
 import warnings
-import weakref
 from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
@@ -40,7 +39,7 @@ _FIND = object()  # token_end_offsets: look the pieces up from decode
 NO_STEPS = "no step boundary"
 """The key of :func:`warn_if_no_steps`'s warning in a run's ``shown`` set."""
 _TAIL = 80  # characters of a sample response that warn_if_no_steps quotes
-_CHECKED: list = [None]  # a weak reference to the step ends warn_if_no_steps was last given
+_CHECKED: list = [None]  # the step ends warn_if_no_steps was last given: (T, one digest per row), or None
 _HOST_STEP_TEXT: contextvars.ContextVar = contextvars.ContextVar("treecredit_host_step_text", default=None)
 
 
@@ -56,12 +55,29 @@ def host_step_text(how: str):
         _HOST_STEP_TEXT.reset(token)
 
 
+def _row_digests(ends: np.ndarray) -> tuple[int, list[bytes]]:
+    """``(T, rows)``: the width of the ``(B, T)`` step ends and each row's 0/1 pattern, packed."""
+    return ends.shape[1], [row.tobytes() for row in np.packbits(ends.astype(bool), axis=1)]
+
+
 def checked_by_host(step_ends: Any) -> bool:
-    """Whether ``step_ends`` (the object itself) is the one :func:`warn_if_no_steps` was last given: a host
-    that checked its step ends then passes them on, and :func:`treecredit.compute_advantages` does not warn
-    about them a second time."""
-    ref = _CHECKED[0]
-    return ref is not None and step_ends is not None and ref() is step_ends
+    """Whether ``step_ends`` are the step ends :func:`warn_if_no_steps` was last given, all their rows or some
+    of them in order (a host, such as TRL's trainer, leaves out the rows of completions no reward function
+    scored before it computes the advantages): the host checked them, and
+    :func:`treecredit.compute_advantages` does not warn about them a second time. Keyed by the rows'
+    contents, not the object, and used once: the record is dropped by this call, so a later batch is checked
+    again."""
+    record, _CHECKED[0] = _CHECKED[0], None
+    if record is None or step_ends is None:
+        return False
+    try:
+        ends = to_numpy(step_ends, "step_ends")
+    except (TypeError, ValueError):
+        return False
+    if ends.ndim != 2 or ends.shape[1] != record[0]:
+        return False
+    remaining = iter(record[1])  # each row must come after the previous one's match: rows left out, not reordered
+    return all(row in remaining for row in _row_digests(ends)[1])
 
 
 def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]:
@@ -202,7 +218,36 @@ def _exact_end_offsets(ids: Sequence[int], decode, text: str) -> list[int]:
     return ends
 
 
-def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, response_mask: Any = None) -> np.ndarray:
+def vocabulary_size(tokenizer: Any) -> int | None:
+    """How many token ids ``tokenizer`` decodes: ``len(tokenizer)`` for a Hugging Face tokenizer (its added
+    tokens included), else its ``vocab_size`` (a treecredit policy's: its model's); None when unknown."""
+    if hasattr(tokenizer, "convert_ids_to_tokens"):
+        with contextlib.suppress(TypeError):
+            return int(len(tokenizer))
+    size = getattr(tokenizer, "vocab_size", None)
+    return int(size) if isinstance(size, int | np.integer) and not isinstance(size, bool) and size > 0 else None
+
+
+def _check_decodable(ids: np.ndarray, lengths: np.ndarray, size: int | None) -> None:
+    """Refuse ids up to each row's length (those decoded) that are negative or, with the vocabulary ``size``
+    known, ≥ it: a tokenizer decodes them to no text (or fails), so a pattern would find no step there and
+    only the no-step warning would follow."""
+    decoded = ids[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
+    if not decoded.size:
+        return
+    low, high = int(decoded.min()), int(decoded.max())
+    if low < 0:
+        fail("response_ids", f"holds the negative id {low} before a row's last token",
+             "pass token ids ≥ 0, with padding after each row's last token and response_mask 0 on it")
+    if size is not None and high >= size:
+        fail("response_ids", f"holds the id {high}, beyond the tokenizer's vocabulary of {size} ids (0 to "
+             f"{size - 1}), which decodes to no text", "pass the tokenizer of the model that wrote response_ids; "
+             "when that model has more embedding rows than the tokenizer has tokens, pass vocab_size=<the "
+             "model's>")
+
+
+def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, response_mask: Any = None, *,
+                        vocab_size: int | None = None) -> np.ndarray:
     """``(B, T)`` bool step ends: True on the token that closes each match of ``pattern`` in the text.
 
     Each row is decoded (up to its length: one past its last token with ``response_mask`` = 1, or all T
@@ -219,12 +264,15 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
         response_mask: optional ``(B, T)`` 0/1 mask; tokens at or beyond a row's length (padding) are
             neither decoded nor marked. Masked tokens before it (tool output) are decoded, as they are
             part of the text.
+        vocab_size: the ids below which ``response_ids`` must lie (default: the tokenizer's,
+            :func:`vocabulary_size`); a host whose model may sample ids the tokenizer lacks passes the model's.
 
     Returns:
         ``(B, T)`` NumPy bool array.
 
     Raises:
-        ValueError: on a bad shape, dtype, mask or pattern (before any decoding).
+        ValueError: on a bad shape, dtype, mask or pattern, or ids a row decodes that are negative or beyond the
+            tokenizer's vocabulary (naming ``response_ids``; before any decoding).
     """
     if hasattr(pattern, "decode") and not isinstance(pattern, str | bytes):
         fail("pattern", f"is a {type(pattern).__name__}, not text: the tokenizer and the pattern look swapped",
@@ -241,6 +289,11 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
         check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
     lengths = row_lengths(mask, (B, T))
     decode, pieces = _decoder(tokenizer)
+    if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer)
+                                   or vocab_size < 1):
+        fail("vocab_size", f"is {vocab_size!r}, not a positive int", "pass the number of ids the model has, e.g. "
+             "vocab_size=model.config.vocab_size, or leave it None (the tokenizer's)")
+    _check_decodable(ids, lengths, vocab_size if vocab_size is not None else vocabulary_size(tokenizer))
     ends = np.zeros((B, T), dtype=bool)
     for row in range(B):
         row_ids = ids[row, : lengths[row]].tolist()
@@ -269,7 +322,8 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     estimator degenerates to its sequence-level form, which is what a delimiter that never matches (BPE
     ids) silently produces. An estimator works on steps when it declares ``steps`` in its ``requires``
     or accepts a ``step_ends`` option; others (``grpo``, ``rloo``) are not checked. Hosts call it on the
-    step ends they are about to pass.
+    step ends they are about to pass; :func:`treecredit.compute_advantages` then does not warn about them again,
+    nor about the rows of them a host keeps (:func:`checked_by_host`).
 
     Args:
         estimator: a token-level estimator name.
@@ -292,18 +346,15 @@ def warn_if_no_steps(estimator: str, step_ends: Any, response_mask: Any = None, 
     """
     from treecredit.registry import get_estimator
 
-    try:
-        _CHECKED[0] = weakref.ref(step_ends)
-    except TypeError:  # None, a list: nothing to remember
-        _CHECKED[0] = None
+    ends = None if step_ends is None else to_numpy(step_ends, "step_ends").astype(bool)
+    _CHECKED[0] = _row_digests(ends) if ends is not None and ends.ndim == 2 else None
     spec = get_estimator(estimator)
     if not works_on_steps(spec):
         return False
     if shown is not None and NO_STEPS in shown:
         return False
     interior = False
-    if step_ends is not None:
-        ends = to_numpy(step_ends, "step_ends").astype(bool)
+    if ends is not None:
         T = ends.shape[1]
         lengths = row_lengths(response_mask, ends.shape)
         interior = bool((ends & (np.arange(T)[None, :] < (lengths[:, None] - 1))).any())

@@ -71,6 +71,10 @@ def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
     if pattern.ndim != 1 or pattern.size == 0:
         fail("delimiter", "must be a token id or a non-empty 1-D sequence of ids",
              "pass a list of ints, e.g. delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)")
+    if int(pattern.min()) < 0:
+        fail("delimiter", f"holds the negative id {int(pattern.min())}; token ids are ≥ 0",
+             "pass the delimiter's token ids (delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)), or "
+             "its text as step_ends=treecredit.step_ends_from_text(response_ids, tokenizer, '\\n\\n')")
     B, T = ids.shape
     k = pattern.size
     ends = np.zeros((B, T), dtype=bool)

@@ -92,3 +92,45 @@ def test_an_unscorable_completion_leaves_its_rows_of_step_ends_and_tree_nodes_to
                                              **{option: rows[keep.numpy()]})
     assert (got[1] == 0).all() and expected.abs().sum() > 0
     torch.testing.assert_close(got[keep], expected)
+
+
+def test_step_ends_the_host_warned_about_are_not_warned_about_again_when_rows_are_dropped():
+    # TRL's trainer warns about its step ends (step_pattern matched nowhere), then leaves out the rows of a
+    # completion no reward function scored: the advantages' own check must not warn about the same batch again
+    import warnings
+
+    from treecredit.step_text import warn_if_no_steps
+
+    ids, mask, rewards = trl_like_batch()
+    ends = np.zeros(ids.shape, dtype=bool)  # the pattern closed no step anywhere
+    rewards[1] = float("nan")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert warn_if_no_steps("tempo", ends, mask, source="step_pattern '\\n\\n'", pattern="\n\n")
+        grouped_completion_advantages("tempo", completion_ids=ids, completion_mask=mask, rewards=rewards,
+                                      num_generations=G, step_ends=ends)
+    assert [str(w.message)[:40] for w in caught if "no step boundary" in str(w.message)] == \
+        ["tempo: no step boundary from step_patter"]
+    with pytest.warns(UserWarning, match=r"step_ends \(no 1 in any row\)"):  # a later batch: checked again
+        grouped_completion_advantages("tempo", completion_ids=ids, completion_mask=mask, rewards=rewards,
+                                      num_generations=G, step_ends=ends)
+
+
+def test_one_option_message_serves_trl_and_verl():
+    from treecredit.integrations._grpo_layout import option_message
+
+    error = ValueError("scale: is 'abc', not one of ['bernoulli', 'std', 'none']. Fix: pass one of them.")
+    options = {"scale": "abc"}
+    assert option_message(error, options, "treerpo", "checked here") == \
+        "estimator_options['scale']: is 'abc', not one of ['bernoulli', 'std', 'none'] (checked here). Fix: pass " \
+        "one of them."
+    assert option_message(error, options, "treerpo", "checked here", option=str, argument="make_adv_estimator",
+                          given=f"the options {options!r}").startswith("scale: is 'abc', not one of")
+    other = RuntimeError("boom")
+    assert option_message(other, options, "treerpo", "checked here") == \
+        "estimator_options: estimator 'treerpo' fails with estimator_options={'scale': 'abc'} (RuntimeError: boom; " \
+        "checked here). Fix: change or drop these options."
+    assert option_message(other, options, "treerpo", "checked here", option=str, argument="make_adv_estimator",
+                          given=f"the options {options!r}") == \
+        "make_adv_estimator: estimator 'treerpo' fails with the options {'scale': 'abc'} (RuntimeError: boom; " \
+        "checked here). Fix: change or drop these options."

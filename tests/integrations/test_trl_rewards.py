@@ -129,3 +129,34 @@ def test_scale_rewards_the_estimator_cannot_apply_is_still_warned_about(tmp_path
 def test_an_estimator_name_in_the_wrong_case_gets_the_right_one():
     with pytest.raises(ValueError, match=r"^estimator: unknown token-level estimator 'GRPO' \(did you mean 'grpo'\?\)"):
         TreeCreditGRPOTrainer(model=None, estimator="GRPO")
+
+
+@pytest.mark.parametrize("options,weights,refused", [
+    ({"tau": 0.2}, None, True),  # needs [0, 1], and two functions can reach 2: refused
+    ({"scale": "std"}, [1.0, 3.0], False),  # takes any range: accepted
+])
+def test_the_test_batch_runs_once_per_reward_range(tmp_path, trl_init, model, monkeypatch, options, weights, refused):
+    # The option check's test run (rewards [1, 0, 0, 1]) also tells the range check that rewards in [0, 1] pass:
+    # only rewards outside [0, 1] are tried again
+    from treecredit.integrations import _grpo_layout
+
+    runs = []
+    real = _grpo_layout.grouped_completion_advantages
+    monkeypatch.setattr(_grpo_layout, "grouped_completion_advantages",
+                        lambda *a, rewards, **k: runs.append(rewards.tolist()) or real(*a, rewards=rewards, **k))
+    build = lambda: _build(tmp_path, model, [count_a, count_letters], args=_args(tmp_path, reward_weights=weights),  # noqa: E731
+                           estimator="treerpo", estimator_options=options, step_pattern="\n\n")
+    if refused:
+        with pytest.raises(ValueError, match="needs rewards in"):
+            build()
+    else:
+        build()
+    assert runs.count([1.0, 0.0, 0.0, 1.0]) == 1, runs
+    assert len(runs) == (2 if refused else 3)  # the option check, then one or both rewards outside [0, 1]
+
+
+def test_the_range_check_shares_the_clis_range_arithmetic():
+    from treecredit.integrations._trl_checks import weighted_reward_range
+
+    assert weighted_reward_range([count_a, count_letters], [1.0, -0.5]) == (-0.5, 1.0)
+    assert weighted_reward_range(["some/reward-model"], [1.0]) is None

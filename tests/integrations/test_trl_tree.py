@@ -331,6 +331,50 @@ def test_leaf_scores_follow_trls_conventions():
     assert seen["ids"] == [tokenizer.encode(t, add_special_tokens=False) for t in ("ab", "c")]
 
 
+def test_async_leaf_scores_are_awaited_together_as_trl_awaits_them():
+    import asyncio
+    import threading
+
+    from treecredit.integrations.trl_tree import score_with_reward_funcs
+
+    async def judged(completions, **kwargs):  # an async def reward, as an LLM judge would be
+        await asyncio.sleep(0)
+        return [float(len(c)) for c in completions]
+
+    class Judge:  # a callable object whose __call__ is async (TRL's is_async_callable takes it too)
+        async def __call__(self, completions, **kwargs):
+            return [None, 1.0]
+
+    rows = [{"prompt": "ab"}, {"prompt": "ba"}]
+    funcs, weights = [judged, Judge(), lambda completions, **kwargs: [0.5, 0.5]], torch.tensor([1.0, 2.0, 1.0])
+    assert score_with_reward_funcs(funcs, weights, _tokenizer(), rows, ["ab", "c"]) == [2.5, 3.5]
+    loop = asyncio.new_event_loop()  # TRL's: an event loop running in a daemon thread
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        assert score_with_reward_funcs(funcs, weights, _tokenizer(), rows, ["ab", "c"], loop=loop) == [2.5, 3.5]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+def test_adaptive_branching_awaits_async_reward_functions_as_trl_does(tmp_path):
+    # TRL's GRPOTrainer awaits async def reward functions on its own event loop; adaptive branching scores the
+    # leaves with them there too, and grows the same trees as with the same function written synchronously
+    calls: list = []
+    score = _target_letters(calls)
+
+    async def async_score(prompts, completions, completion_ids, target, **kwargs):
+        return score(prompts, completions, completion_ids, target, **kwargs)
+
+    awaited = _train_with_target(tmp_path / "async", async_score, "adaptive", ADAPTIVE)
+    assert len(calls) >= 2, "the async reward function was not called while the trees grew"
+    plain = _train_with_target(tmp_path / "sync", _target_letters([]), "adaptive", ADAPTIVE)
+    for name in ("completion_ids", "tree_nodes"):
+        assert torch.equal(awaited.generated[0][name], plain.generated[0][name])
+
+
 def test_a_tree_that_did_not_branch_is_warned_about():
     from treecredit.integrations.trl import _warn_if_no_branch
 

@@ -70,9 +70,9 @@ def test_completion_ids_reach_the_functions_when_the_token_ids_are_given(tmp_pat
     without = RewardSet([_uses_ids])  # no ids given: the failure says that treecredit did not pass them
     assert without(["p", "q"], ["a", "b"]) == [None, None]
     assert without.errors[-1].endswith("missing 1 required positional argument: 'completion_ids' (treecredit does "
-                                       "not pass completion_ids here: of TRL's reward keywords it passes prompts, "
-                                       "completions, the dataset's columns and, where the model sampled the "
-                                       "completions (training, evaluation), completion_ids)"), without.errors
+                                       "not pass completion_ids here: it passes completion_ids only where the model "
+                                       "sampled the completions (training, evaluation); of TRL's reward keywords it "
+                                       "passes prompts, completions and the dataset's columns here)"), without.errors
 
 
 def test_a_reward_needing_a_trl_keyword_treecredit_does_not_pass_is_refused_naming_it(tmp_path):
@@ -84,9 +84,9 @@ def test_a_reward_needing_a_trl_keyword_treecredit_does_not_pass_is_refused_nami
     with pytest.raises(ValueError) as info:
         check_rewards(task)
     message = str(info.value)
-    assert f"missing 1 required positional argument: '{keyword}' (treecredit does not pass {keyword} here: of " \
-           "TRL's reward keywords it passes prompts, completions, the dataset's columns and, where the model sampled " \
-           "the completions (training, evaluation), completion_ids), on every one of the 2" in message, message
+    assert f"missing 1 required positional argument: '{keyword}' (treecredit does not pass {keyword} here: it never " \
+           f"passes {keyword}; of TRL's reward keywords it passes prompts, completions and the dataset's columns " \
+           "here), on every one of the 2" in message, message
     assert f"Fix: give {keyword} a default ({keyword}=None) and score without it, or fix" in message, message
 
 
@@ -196,3 +196,46 @@ def test_a_reward_reading_completion_ids_from_its_kwargs_is_not_tried_before_wor
     other = RewardSet([lambda prompts, completions, **kw: [kw["answer"][0]]])  # another missing key: as before
     assert other(["p", "q"], ["a", "b"]) == [None, None] and "KeyError: 'answer'" in other.errors[-1]
     assert "treecredit does not pass" not in other.errors[-1]
+
+
+def test_a_reward_needing_completion_ids_and_trainer_state_is_told_one_consistent_story(tmp_path):
+    # before any work neither is passed; in training completion_ids is: each message says what holds where it ran
+    from treecredit.tasks import DatasetTask
+    from treecredit.training.preflight import check_rewards
+
+    with pytest.raises(ValueError) as info:
+        check_rewards(DatasetTask(path=_dataset(tmp_path), rewards=[_ids_and_state], held_out=2))
+    assert "(treecredit does not pass completion_ids and trainer_state here: it never passes trainer_state, and it " \
+           "passes completion_ids only where the model sampled the completions (training, evaluation); of TRL's " \
+           "reward keywords it passes prompts, completions and the dataset's columns here)" in str(info.value)
+    training = RewardSet([_ids_and_state])
+    assert training(["p"], ["a"], completion_ids=[[1]]) == [None]
+    assert training.errors[-1].endswith("(treecredit does not pass trainer_state here: it never passes trainer_state; "
+                                        "of TRL's reward keywords it passes prompts, completions, completion_ids and "
+                                        "the dataset's columns here)"), training.errors
+
+
+def test_a_reward_needing_completion_ids_on_a_prompt_only_dataset_is_not_told_about_worked_solutions(tmp_path):
+    from treecredit.tasks import DatasetTask
+    from treecredit.training.preflight import check_rewards
+
+    with pytest.warns(UserWarning) as caught:
+        check_rewards(DatasetTask(path=_prompts_only(tmp_path), rewards=[_reads_ids_from_kwargs], held_out=2))
+    message = next(str(w.message) for w in caught if "was not tried before any work" in str(w.message))
+    assert "the completions scored before any work have none" in message and "worked solution" not in message
+
+
+def test_the_score_batch_signature_is_read_once_not_per_batch(tmp_path, monkeypatch):
+    import inspect
+
+    from treecredit.tasks import DatasetTask
+    from treecredit.tasks.base import batch_rewards
+
+    task = DatasetTask(path=_dataset(tmp_path), rewards=[_uses_ids], held_out=2)
+    problems = task.held_out_problems(None, 2)
+    read = []
+    real = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda fn, *a, **k: read.append(fn) or real(fn, *a, **k))
+    for _ in range(3):
+        assert batch_rewards(task, problems, ["2", "33"], completion_ids=[[5], [6, 6]]) == pytest.approx([-0.1, -0.2])
+    assert sum(getattr(fn, "__func__", None) is DatasetTask.score_batch for fn in read) <= 1, read

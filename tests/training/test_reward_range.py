@@ -106,6 +106,23 @@ def test_an_own_function_alone_that_leaves_the_range_on_a_worked_solution_is_ref
         _REGISTERED.pop("rr_two", None)
 
 
+def test_an_own_function_that_leaves_the_range_on_a_prompt_only_dataset_names_the_empty_completion(
+        tiny_config, tmp_path):
+    # without worked solutions, pre-flight scores empty completions: the refusal says so, not "worked solution"
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"{i}+1="}) + "\n" for i in range(8)))
+    register_reward("rr_two", lambda prompts, completions, **_: [2.0] * len(completions))
+    try:
+        with pytest.raises(ValueError) as caught:
+            check_run(_config(tiny_config, str(path), ["rr_two"]))
+    finally:
+        _REGISTERED.pop("rr_two", None)
+    message = str(caught.value)
+    assert "--reward rr_two gave an empty completion of training problem 0 (it has no worked solution) the reward " \
+           "2 (checked before any work)" in message, message
+    assert "worked solution of" not in message
+
+
 def test_the_need_is_asked_of_the_estimator_itself(tiny_config, data):
     assert "--estimator-option scale=std" in needs_unit_rewards(_config(tiny_config, data, ["math"]))
     assert needs_unit_rewards(_config(tiny_config, data, ["math"], scale="std")) is None

@@ -7,6 +7,8 @@ num_generations`` completions of prompt ``g`` (that is how TRL's own baseline re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from treecredit._validation import fail, split_fix
@@ -105,16 +107,22 @@ def rollout_input(estimator: str, options: dict, sampler: str, step_pattern) -> 
     return None
 
 
-def _option_message(error: Exception, options: dict, estimator: str, where: str = "") -> str:
-    """``error`` (an estimator's or the registry's) as the trainer's message: an error about option NAME
-    names ``estimator_options['NAME']``; any other names ``estimator_options`` and the options given."""
+def option_message(error: Exception, options: dict, estimator: str, where: str = "", *,
+                   option: Callable[[str], str] = lambda name: f"estimator_options[{name!r}]",
+                   argument: str = "estimator_options", given: str | None = None) -> str:
+    """``error`` (an estimator's or the registry's) as a host's message: an error about option NAME names
+    ``option(NAME)``; any other names ``argument`` and the options as ``given`` (by default
+    ``argument=options``). ``where``: where the options were checked, in parentheses. The defaults are
+    TreeCreditGRPOTrainer's (``estimator_options['NAME']: ...``); verl's ``make_adv_estimator`` names an option
+    by its keyword: ``option=str, argument="make_adv_estimator", given=f"the options {options!r}"``."""
     problem, fix = split_fix(str(error).strip())
     name, sep, rest = problem.partition(": ")
-    suffix = f" ({where})" if where else ""
     if sep and name in options:
-        return f"estimator_options[{name!r}]: {rest}{suffix}. Fix: {fix or 'pass another value'}."
-    return (f"estimator_options: estimator {estimator!r} fails with estimator_options={options!r} "
-            f"({type(error).__name__}: {problem}){suffix}. Fix: {fix or 'change or drop these options'}.")
+        suffix = f" ({where})" if where else ""
+        return f"{option(name)}: {rest}{suffix}. Fix: {fix or 'pass another value'}."
+    shown = given if given is not None else f"{argument}={options!r}"
+    return (f"{argument}: estimator {estimator!r} fails with {shown} ({type(error).__name__}: {problem}"
+            f"{'; ' + where if where else ''}). Fix: {fix or 'change or drop these options'}.")
 
 
 def _run_on_test_batch(estimator: str, options: dict, given: str | None, rewards=None) -> None:
@@ -146,28 +154,7 @@ def _test_run(estimator: str, options: dict, given: str | None) -> None:
     try:
         _run_on_test_batch(estimator, options, given)
     except Exception as error:  # noqa: BLE001 — whatever fails here would fail at the first step
-        raise ValueError(_option_message(error, options, estimator, _CHECKED)) from error
-
-
-def unit_rewards_fix(estimator: str, options: dict, given: str | None) -> str | None:
-    """The estimator's own fix (the text after ``Fix:``) when ``estimator`` with ``options`` (and the input
-    ``given``) refuses rewards outside [0, 1] with a ``rewards:`` error while it accepts rewards inside (as
-    TreeRPO's ``scale="bernoulli"``); None when it accepts both. Asked of the estimator itself, by running it
-    on the test batch, as :func:`treecredit.training.reward_range.needs_unit_rewards` does for the CLI."""
-    def refusal(rewards) -> str | None:
-        try:
-            _run_on_test_batch(estimator, options, given, rewards)
-        except Exception as error:  # noqa: BLE001 — any failure: see below
-            return str(error)
-        return None
-
-    if refusal([1.0, 0.0, 0.0, 1.0]) is not None:
-        return None
-    for rewards in ([1.5, 0.0, 0.0, 1.0], [-0.5, 0.0, 0.0, 1.0]):
-        message = refusal(rewards)
-        if message is not None and message.startswith("rewards:"):
-            return split_fix(message)[1] or "pass rewards in [0, 1]"
-    return None
+        raise ValueError(option_message(error, options, estimator, _CHECKED)) from error
 
 
 def check_trainer_estimator(estimator: str, estimator_options, sampler: str, step_pattern) -> dict:
@@ -212,7 +199,7 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
     try:
         options = spec.check_options(estimator_options)
     except ValueError as error:
-        raise ValueError(_option_message(error, estimator_options, estimator)) from error
+        raise ValueError(option_message(error, estimator_options, estimator)) from error
     for name, source in _PER_BATCH.items():
         if options.get(name) is not None:
             fail(f"estimator_options[{name!r}]", "would be the same for every batch, but it describes one "

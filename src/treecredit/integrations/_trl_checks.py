@@ -17,19 +17,19 @@ from treecredit.step_text import short_repr
 
 
 def check_leaf_scorers(reward_funcs) -> None:
-    """Adaptive branching scores leaves during sampling: only plain synchronous reward functions can.
+    """Adaptive branching scores leaves during sampling: only reward functions (synchronous or ``async def``,
+    as TRL takes them) can; a reward model cannot.
 
     Raises:
-        ValueError (``reward_funcs``): a model id, an ``nn.Module``, an async or a non-callable function.
+        ValueError (``reward_funcs``): a model id, an ``nn.Module`` or a non-callable.
     """
-    import inspect
-
     funcs = reward_funcs if isinstance(reward_funcs, list | tuple) else [reward_funcs]
     for func in funcs:
-        if isinstance(func, str) or not callable(func) or inspect.iscoroutinefunction(func) or hasattr(func, "forward"):
+        if isinstance(func, str) or not callable(func) or hasattr(func, "forward"):
             fail("reward_funcs", f"branching='adaptive' scores each round's leaves with the reward functions while "
-                 f"the trees grow, which needs plain synchronous functions; got {short_repr(func)}",
-                 "pass synchronous reward functions, or use branching='fixed' or 'entropy' (they read no rewards)")
+                 f"the trees grow, which needs reward functions, not a reward model; got {short_repr(func)}",
+                 "pass reward functions (plain or async def), or use branching='fixed' or 'entropy' (they read no "
+                 "rewards)")
 
 
 def tree_sampler(args, branching: Any, branching_options: Any, step_pattern: Any, kwargs: dict):
@@ -173,11 +173,14 @@ def warn_unapplied_trl_settings(args, estimator: str, options: dict) -> bool:
 
 def weighted_reward_range(funcs: list, weights: list[float]) -> tuple[float, float] | None:
     """The range of TRL's reward Σ_f w_f · r_f when each plain function gives 0 to 1 (or None: left out of the
-    sum), [Σ min(w_f, 0), Σ max(w_f, 0)]; None when a reward is a model (a model id or an ``nn.Module``: its
+    sum), [Σ min(w_f, 0), Σ max(w_f, 0)] (:func:`~treecredit.training.reward_range.weighted_range`, as the CLI
+    counts its ``--reward`` functions); None when a reward is a model (a model id or an ``nn.Module``: its
     scores are logits, with no bound)."""
+    from treecredit.training.reward_range import UNIT, weighted_range
+
     if any(isinstance(f, str) or hasattr(f, "forward") for f in funcs):
         return None
-    return sum(min(w, 0.0) for w in weights), sum(max(w, 0.0) for w in weights)
+    return weighted_range((w, UNIT) for w in weights)
 
 
 def trl_reward_fix(fix: str, options: dict, accepted) -> str:
@@ -194,9 +197,11 @@ def trl_reward_fix(fix: str, options: dict, accepted) -> str:
             + ", or reward functions and GRPOConfig reward_weights whose weighted sum stays in [0, 1]")
 
 
-def check_reward_range(estimator: str, options: dict, given: str | None, reward_funcs, args) -> None:
+def check_reward_range(estimator: str, options: dict, given: str | None, reward_funcs, args, *,
+                       tested: bool = False) -> None:
     """Refuse, when the trainer is built, an estimator that needs rewards in [0, 1] (TreeRPO's default
-    ``scale="bernoulli"``; :func:`~treecredit.integrations._grpo_layout.unit_rewards_fix` asks the estimator)
+    ``scale="bernoulli"``; :func:`~treecredit.training.reward_range.unit_rewards_fix` asks the estimator, on
+    the test batch of :func:`~treecredit.integrations._grpo_layout.check_trainer_estimator`)
     with reward functions whose weighted sum can leave [0, 1] even when each gives 0 to 1 (weights summing to
     more than 1, a negative weight) or a reward model (unbounded scores). Otherwise the run would stop at the
     first batch whose reward leaves [0, 1]: with two 0/1 functions, when the model first gets both right.
@@ -205,9 +210,13 @@ def check_reward_range(estimator: str, options: dict, given: str | None, reward_
         given: the per-batch input the trainer gives the estimator (:func:`~treecredit.integrations.
             _grpo_layout.rollout_input`).
         reward_funcs, args: GRPOTrainer's ``reward_funcs`` and GRPOConfig (its ``reward_weights``).
+        tested: these ``options`` already passed the test batch with its own rewards (in [0, 1]) when the
+            trainer checked them, so only rewards outside [0, 1] are tried here: the batch runs once per
+            reward range.
     """
-    from treecredit.integrations._grpo_layout import unit_rewards_fix
+    from treecredit.integrations._grpo_layout import _run_on_test_batch
     from treecredit.registry import get_estimator
+    from treecredit.training.reward_range import unit_rewards_fix
 
     if reward_funcs is None:
         return
@@ -220,7 +229,8 @@ def check_reward_range(estimator: str, options: dict, given: str | None, reward_
 
     if bounds is not None and -BERNOULLI_SLACK <= bounds[0] and bounds[1] <= 1.0 + BERNOULLI_SLACK:
         return
-    fix = unit_rewards_fix(estimator, options, given)
+    fix = unit_rewards_fix(lambda rewards: _run_on_test_batch(estimator, options, given, rewards),
+                           inside_passed=tested)
     if fix is None:
         return
     names = ", ".join(getattr(f, "__name__", None) or (f if isinstance(f, str) else type(f).__name__)

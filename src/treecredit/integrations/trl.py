@@ -151,8 +151,9 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         if self._score_leaves:
             check_leaf_scorers(trl_args.get("reward_funcs"))
         self._rollout_input = rollout_input(estimator, self.estimator_options, sampler, step_pattern)
+        # check_trainer_estimator ran the test batch on non-default options; scale_rewards may have changed them
         check_reward_range(estimator, self.estimator_options, self._rollout_input, trl_args.get("reward_funcs"),
-                           trl_args.get("args"))
+                           trl_args.get("args"), tested=bool(checked) and self.estimator_options is checked)
         warn_unused_structure(estimator, self.estimator_options, sampler, step_pattern)
         warn_unapplied_trl_settings(trl_args.get("args"), estimator, self.estimator_options)
         self._inputs = None
@@ -247,7 +248,19 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         from treecredit.integrations.trl_tree import score_with_reward_funcs
 
         return score_with_reward_funcs(self.reward_funcs, self.reward_weights, self._text_tokenizer(), rows, texts,
-                                       trainer_state=self.state)
+                                       trainer_state=self.state, loop=getattr(self, "async_loop", None))
+
+    def _sampled_ids(self) -> int | None:
+        """How many token ids a completion may hold: the model's vocabulary (which may have more rows than the
+        tokenizer has tokens, as Qwen2.5's), at least the tokenizer's; None when neither is known."""
+        from treecredit.models.hf_load import text_config
+        from treecredit.step_text import vocabulary_size
+
+        config = getattr(self.accelerator.unwrap_model(self.model), "config", None)
+        sizes = [getattr(text_config(config), "vocab_size", None) if config is not None else None,
+                 vocabulary_size(self._text_tokenizer())]
+        known = [int(size) for size in sizes if isinstance(size, int)]
+        return max(known) if known else None
 
     def _text_tokenizer(self):
         """The tokenizer (TRL keeps it apart from a multimodal processor as ``_tokenizer``)."""
@@ -283,7 +296,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             _warn_if_no_branch(options["tree_nodes"], self.tree_delimiter, self.branching)
         elif self._rollout_input == "step_ends":
             tokenizer = self._text_tokenizer()
-            ends = step_ends_from_text(all_ids, tokenizer, self.step_pattern, response_mask=all_mask)
+            ends = step_ends_from_text(all_ids, tokenizer, self.step_pattern, response_mask=all_mask,
+                                       vocab_size=self._sampled_ids())
             warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}",
                              pattern=self.step_pattern,
                              sample=lambda: first_response_text(all_ids.cpu(), tokenizer, all_mask.cpu()))

@@ -128,7 +128,7 @@ class RecordingBackend:
 
 
 def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[dict], texts: list[str],
-                            trainer_state=None) -> list[float]:
+                            trainer_state=None, loop=None) -> list[float]:
     """Rewards of completions ``texts`` of the prompts of dataset ``rows`` (one row per text), scored as TRL
     scores a generation batch: each reward function gets ``prompts``, ``completions`` (the text, or an
     assistant message when the prompt is a conversation), ``completion_ids`` (the text encoded again) and
@@ -136,10 +136,13 @@ def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[
     with ``None``/NaN terms skipped (:func:`~treecredit.integrations._grpo_layout.completion_rewards`),
     NaN where no function scored (read as 0 by the sampler's allocation, i.e. a wrong leaf).
 
-    Only plain synchronous callables are supported (reward models and async functions are refused before
-    training by the trainer). ``log_extra``/``log_metric`` are accepted and dropped: these are partial trees,
-    not the batch TRL logs.
+    Reward functions defined with ``async def`` (or whose call returns an awaitable) are awaited together, as
+    TRL awaits them: on ``loop``, TRL's event loop thread (``GRPOTrainer.async_loop``) when given, else in a
+    new event loop (:func:`treecredit.rewards.combine._awaited`). Reward models are refused before training
+    by the trainer. ``log_extra``/``log_metric`` are accepted and dropped: these are partial trees, not the
+    batch TRL logs.
     """
+    import inspect
     import math
 
     import torch
@@ -153,17 +156,38 @@ def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[
     columns = {key: [row[key] for row in rows] for key in rows[0] if key not in ("prompt", "completion",
                                                                                   "completion_ids")}
     per_func = torch.full((len(texts), len(reward_funcs)), float("nan"))
+    outputs: dict[int, Any] = {}
     for f, func in enumerate(reward_funcs):
-        out = func(prompts=[row["prompt"] for row in rows], completions=completions,
-                   completion_ids=[tokenizer.encode(t, add_special_tokens=False) for t in texts],
-                   trainer_state=trainer_state, log_extra=lambda *a, **k: None, log_metric=lambda *a, **k: None,
-                   **columns)
+        outputs[f] = func(prompts=[row["prompt"] for row in rows], completions=completions,
+                          completion_ids=[tokenizer.encode(t, add_special_tokens=False) for t in texts],
+                          trainer_state=trainer_state, log_extra=lambda *a, **k: None,
+                          log_metric=lambda *a, **k: None, **columns)
+    pending = [f for f, out in outputs.items() if inspect.isawaitable(out)]
+    if pending:
+        outputs.update(zip(pending, _await_all([outputs[f] for f in pending], loop)))
+    for f, func in enumerate(reward_funcs):
+        out = outputs[f]
         if len(out) != len(texts):
             fail("reward_funcs", f"reward function {getattr(func, '__name__', func)!r} returned {len(out)} "
                  f"rewards for {len(texts)} completions", "return one reward per completion")
         per_func[:, f] = torch.tensor([float("nan") if v is None else float(v) for v in out])
     rewards = completion_rewards(per_func, torch.as_tensor(reward_weights, dtype=per_func.dtype)).tolist()
     return [0.0 if math.isnan(r) else r for r in rewards]
+
+
+def _await_all(awaitables: list, loop=None) -> list:
+    """The results of ``awaitables``, awaited together (``asyncio.gather``): on ``loop`` (an event loop running
+    in another thread, as TRL's) when given, else in a new one."""
+    import asyncio
+
+    from treecredit.rewards.combine import _awaited
+
+    async def gathered():
+        return await asyncio.gather(*awaitables)
+
+    if loop is None:
+        return list(_awaited(gathered()))
+    return list(asyncio.run_coroutine_threadsafe(gathered(), loop).result())
 
 
 @contextmanager

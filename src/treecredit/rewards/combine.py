@@ -159,8 +159,9 @@ class RewardSet:
                 import warnings
 
                 warnings.warn(f"{self.argument}: {name} was not tried before any work: it needs completion_ids "
-                              "(each completion's token ids), which exist only once the model samples (a worked "
-                              "solution has none); training and evaluation pass them", UserWarning, stacklevel=3)
+                              "(each completion's token ids), which exist only once the model samples (the "
+                              "completions scored before any work have none); training and evaluation pass them",
+                              UserWarning, stacklevel=3)
                 continue
             if solutions:
                 kwargs = ("add **kwargs to its parameters (it is called with every dataset column as a keyword, "
@@ -256,11 +257,18 @@ def _raised(name: str, exc: Exception, passed: dict) -> tuple[str, tuple[str, ..
     missing = tuple(k for k in TRL_KEYWORDS if k in names and k not in passed)
     if not missing:
         return message, missing
-    passes = ("prompts, completions, completion_ids and the dataset's columns" if "completion_ids" in passed else
-              "prompts, completions, the dataset's columns and, where the model sampled the completions (training, "
-              "evaluation), completion_ids")
-    return (f"{message} (treecredit does not pass {', '.join(missing)} here: of TRL's reward keywords it passes "
-            f"{passes})"), missing
+    never = [k for k in missing if k != "completion_ids"]
+    why = ([f"it never passes {_listed(never)}"] if never else []) + (
+        ["it passes completion_ids only where the model sampled the completions (training, evaluation)"]
+        if "completion_ids" in missing else [])
+    here = ("prompts, completions, completion_ids and the dataset's columns" if "completion_ids" in passed else
+            "prompts, completions and the dataset's columns")
+    return (f"{message} (treecredit does not pass {_listed(list(missing))} here: {', and '.join(why)}; of TRL's "
+            f"reward keywords it passes {here} here)"), missing
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _number(value) -> float | None:

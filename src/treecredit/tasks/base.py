@@ -15,6 +15,8 @@ Two verifiers per task:
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -143,11 +145,23 @@ def batch_rewards(task, problems: list, responses: list[str], completion_ids: li
     return [float(task.reward(p, r)) for p, r in zip(problems, responses)]
 
 
+_PARAMETERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Function (a bound method's ``__func__``) → its parameter names, read once per function, not per batch."""
+
+
 def _takes(fn, name: str) -> bool:
-    """Whether callable ``fn`` has a parameter ``name``."""
+    """Whether callable ``fn`` has a parameter ``name`` (its signature read once per function)."""
     import inspect
 
+    key = getattr(fn, "__func__", fn)  # a task's bound score_batch is a new object at every access
     try:
-        return name in inspect.signature(fn).parameters
+        return name in _PARAMETERS[key]
+    except (KeyError, TypeError):  # not read yet, or a callable a weak dictionary cannot hold
+        pass
+    try:
+        names = frozenset(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
-        return False
+        names = frozenset()
+    with contextlib.suppress(TypeError):
+        _PARAMETERS[key] = names
+    return name in names

@@ -17,7 +17,8 @@ start, in two ways:
 Which estimators need [0, 1] is not listed here: :func:`needs_unit_rewards` asks the estimator itself, by
 running it (with the run's options) on the pre-flight's tiny synthetic batch
 (:func:`treecredit.training.dry_run.synthetic_rollout`) with rewards inside and outside [0, 1]; one that
-accepts the first and refuses the others with a ``rewards:`` error needs [0, 1]. Its own ``Fix:`` (the
+accepts the first and refuses the others with a ``rewards:`` error needs [0, 1] (:func:`unit_rewards_fix`,
+the probe TreeCreditGRPOTrainer runs too, on its own test batch). Its own ``Fix:`` (the
 options that lift the need, e.g. ``--estimator-option scale=std``) goes into the refusal, in the command
 line's form. Rewards of a
 user's function that gives more than 1 only later (not on the worked solutions) still stop the run then,
@@ -29,18 +30,49 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
+from collections.abc import Callable, Iterable
 
 from treecredit._validation import fail, split_fix
 
 UNIT = (0.0, 1.0)
 """The range checked: what a Bernoulli-scaled estimator (TreeRPO's ``scale="bernoulli"``) accepts."""
+INSIDE = (1.0, 0.0, 0.0, 1.0)  # the test batch's own rewards (treecredit.training.dry_run.synthetic_rollout)
 _OUTSIDE = ([1.5, 0.0, 0.0, 1.0], [-0.5, 0.0, 0.0, 1.0])  # one reward above, one below [0, 1]
+
+
+def unit_rewards_fix(run: Callable[[list[float]], object], *, inside_passed: bool = False) -> str | None:
+    """The estimator's own fix (the text after ``Fix:``) when it refuses rewards outside [0, 1] with a
+    ``rewards:`` error while it accepts rewards inside (as TreeRPO's ``scale="bernoulli"``); None when it
+    accepts both, or fails either way (another check's business).
+
+    The one probe behind both hosts' range checks: ``run(rewards)`` runs the estimator, with the host's options
+    and inputs, on a 4-completion test batch whose rewards are ``rewards`` (raising what it raises): the CLI's
+    :func:`needs_unit_rewards` and TreeCreditGRPOTrainer's
+    (:func:`treecredit.integrations._trl_checks.check_reward_range`). ``inside_passed``: the caller already ran
+    that batch with the rewards [1, 0, 0, 1] (its option check), so it is not run again."""
+    def refusal(rewards: list[float]) -> str | None:
+        try:
+            with warnings.catch_warnings():  # warnings about this made-up batch would mislead
+                warnings.simplefilter("ignore")
+                run(rewards)
+        except Exception as exc:  # noqa: BLE001 — any failure: see below
+            return str(exc)
+        return None
+
+    if not inside_passed and refusal(list(INSIDE)) is not None:
+        return None
+    for rewards in _OUTSIDE:
+        message = refusal(list(rewards))
+        if message is not None and message.startswith("rewards:"):
+            return split_fix(message)[1] or "pass rewards in [0, 1]"
+    return None
 
 
 def needs_unit_rewards(config, task=None) -> str | None:
     """The estimator's fix text when ``config``'s estimator, with its options, refuses rewards outside
-    [0, 1] (and accepts them inside); None when it accepts both, or fails either way (another check's
-    business), or for agent runs (``--env``: rewards come from the environment, not reward functions)."""
+    [0, 1] (and accepts them inside, :func:`unit_rewards_fix`); None when it accepts both, or fails either
+    way (another check's business), or for agent runs (``--env``: rewards come from the environment, not
+    reward functions)."""
     if getattr(config, "env", None):
         return None
     import torch
@@ -52,24 +84,23 @@ def needs_unit_rewards(config, task=None) -> str | None:
     spec = treecredit.get_estimator(config.estimator)
     rollout = synthetic_rollout(config)
 
-    def refusal(rewards: list[float]) -> str | None:
+    def run(rewards: list[float]) -> None:
         batch = dataclasses.replace(rollout, rewards=torch.tensor(rewards))
-        try:
-            with warnings.catch_warnings():  # warnings about this made-up batch would mislead
-                warnings.simplefilter("ignore")
-                options = estimator_options(spec, batch, None, task, config.estimator_options)
-                treecredit.compute_advantages(config.estimator, **batch.estimator_inputs(), **options)
-        except Exception as exc:  # noqa: BLE001 — any failure: see below
-            return str(exc)
-        return None
+        options = estimator_options(spec, batch, None, task, config.estimator_options)
+        treecredit.compute_advantages(config.estimator, **batch.estimator_inputs(), **options)
 
-    if refusal(rollout.rewards.tolist()) is not None:
-        return None
-    for rewards in _OUTSIDE:
-        message = refusal(rewards)
-        if message is not None and message.startswith("rewards:"):
-            return split_fix(message)[1] or "pass rewards in [0, 1]"
-    return None
+    return unit_rewards_fix(run)
+
+
+def weighted_range(terms: Iterable[tuple[float, tuple[float, float]]]) -> tuple[float, float]:
+    """The range of Σ_f w_f · r_f over ``terms`` ``(w_f, (low_f, high_f))``, r_f ranging over [low_f, high_f]
+    or missing (a function may return None, left out of the sum), so each term ranges over its range and 0.
+    With every range [0, 1]: [Σ min(w_f, 0), Σ max(w_f, 0)]."""
+    low = high = 0.0
+    for weight, (lo, hi) in terms:
+        values = (0.0, weight * lo, weight * hi)
+        low, high = low + min(values), high + max(values)
+    return low, high
 
 
 def _known_range(fn) -> tuple[float, float] | None:
@@ -88,15 +119,10 @@ def _known_range(fn) -> tuple[float, float] | None:
 
 def combined_range(items) -> tuple[float, float]:
     """The range of Σ_f w_f · r_f over ``items`` (``(name, fn, weight)`` of a
-    :class:`~treecredit.rewards.RewardSet`), a function of unknown range taken as giving [0, 1] (TRL's
-    convention for reward functions; the worked solutions' probe catches one that gives more). A function may
-    return None (left out of the sum), so each term ranges over its range and 0."""
-    low = high = 0.0
-    for _, fn, weight in items:
-        known = _known_range(fn) or UNIT
-        terms = (0.0, weight * known[0], weight * known[1])
-        low, high = low + min(terms), high + max(terms)
-    return low, high
+    :class:`~treecredit.rewards.RewardSet`, :func:`weighted_range`), a function of unknown range taken as
+    giving [0, 1] (TRL's convention for reward functions; the worked solutions' probe catches one that gives
+    more)."""
+    return weighted_range((weight, _known_range(fn) or UNIT) for _, fn, weight in items)
 
 
 def _name(name: str, fn) -> str:
@@ -161,8 +187,25 @@ def check_reward_range(config, task, probed: list | None = None) -> None:
         fail("estimator", f"{need} {_written(items)} add up to a reward in [{_fmt(low)}, {_fmt(high)}] "
              f"(each function gives 0 to 1{own}, times its weight; checked before any work)", fix)
     index, value = outside[0]
-    fail("estimator", f"{need} {_written(items)} gave the worked solution of training problem {index} the reward "
-         f"{_fmt(value)} (checked before any work)", f"{fix}, each function giving rewards in [0, 1]")
+    fail("estimator", f"{need} {_written(items)} gave {_probed(task, index)} the reward {_fmt(value)} (checked "
+         "before any work)", f"{fix}, each function giving rewards in [0, 1]")
+
+
+def _probed(task, index: int) -> str:
+    """What pre-flight scored for training problem ``index`` (:func:`treecredit.training.preflight.check_rewards`
+    draws the same problems again here): its worked solution, or an empty completion when it has none (a
+    prompt-only dataset)."""
+    import numpy as np
+
+    from treecredit.training.preflight import PROBE_PROBLEMS
+
+    try:
+        solution = task.generate(np.random.default_rng(0), PROBE_PROBLEMS)[index].solution
+    except Exception:  # noqa: BLE001 — only the wording depends on it
+        solution = "?"
+    if not str(solution).strip():
+        return f"an empty completion of training problem {index} (it has no worked solution)"
+    return f"the worked solution of training problem {index}"
 
 
 def command_line_fix(estimator: str, fix: str) -> str:
