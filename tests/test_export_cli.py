@@ -136,3 +136,11 @@ def test_a_damaged_config_json_is_named_with_its_fix(lora_run, tmp_path, capsys,
     assert f"run: {str(run / 'config.json')!r} (the run's settings) {problem}" in err, err
     assert "Fix: repair the file" in err and "or export another run" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_config_json_with_an_unknown_field_is_named_as_the_run_s(lora_run, tmp_path, capsys):
+    run = _copy_run(lora_run, tmp_path / "alias", learning_rate=1e-4)  # was: a TypeError traceback from TrainConfig
+    err = _export_fails(capsys, run, "--out", tmp_path / "o")
+    assert (f"run: {str(run / 'config.json')!r} (the run's settings) has unknown field(s) ['learning_rate'] (did you "
+            "mean learning_rate → lr?). Fix: use fields of TrainConfig") in err, err
+    assert not (tmp_path / "o").exists()

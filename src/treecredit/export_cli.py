@@ -8,7 +8,6 @@ folder loads with ``AutoModelForCausalLM.from_pretrained`` or serves in vLLM.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from treecredit._validation import fail, split_fix
@@ -47,17 +46,11 @@ def _check_run(run: Path) -> None:
 
 def _read_config(run: Path):
     from treecredit.training.config import TrainConfig
+    from treecredit.training.config_file import load_config_file
 
-    path = run / "config.json"
-    try:
-        settings = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        fail("run", f"{str(path)!r} (the run's settings) is not valid JSON: {error}",
-             "repair the file at the place named (`treecredit train` wrote it as one JSON object of the run's "
-             "settings), or export another run")
-    if not isinstance(settings, dict):
-        fail("run", f"{str(path)!r} (the run's settings) holds a {type(settings).__name__}, not a JSON object of "
-             "settings", "repair the file (`treecredit train` wrote it as one JSON object), or export another run")
+    settings = load_config_file(run / "config.json", argument="run", label=" (the run's settings)",
+                                written=" (`treecredit train` wrote it as one JSON object of the run's settings), or "
+                                "export another run")
     try:
         return TrainConfig(**settings)
     except ValueError as exc:

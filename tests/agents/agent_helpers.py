@@ -196,7 +196,7 @@ class SecretBySeed(Secret):
 
 class AlwaysCrashing(GridWorld):
     """Raises on every step; it offers no expert or valid action, so the run's check before any work cannot play
-    a step (it warns) and the episodes are dropped in the RL steps."""
+    a step (a note says so) and the episodes are dropped in the RL steps."""
 
     expert_action = TextEnv.expert_action
     valid_actions = TextEnv.valid_actions

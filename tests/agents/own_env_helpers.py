@@ -77,6 +77,13 @@ class ListedOnly(NoExpert):
         return "ok", 0.0, False, None  # info must be a dict
 
 
+class ListedInts(NoExpert):
+    """No expert, and valid actions listed as ints, not as the texts the policy would write."""
+
+    def valid_actions(self):
+        return [self.secret, 1]
+
+
 class ParseRaises(Guess):
     """``parse_action`` raises on text that is not a number (it must return None)."""
 

@@ -55,3 +55,4 @@ def test_the_start_note_says_a_quarter_only_when_eval_problems_was_not_given(tmp
     given = _config(tmp_path, "--eval-problems", "4")
     assert given.was_given("eval_problems")
     assert "quarter" not in held_out_text(env, [1, 2], {1, 2}, sized=False)
+    assert held_out_text(env, [1], {1}, sized=False).startswith("1 held-out instance of ")  # was: "1 ... instances"

@@ -61,9 +61,47 @@ def test_the_options_of_base_classes_behind_an_init_without_kwargs_are_not_offer
 
     assert list(env_options("own_env_helpers:Closed")) == ["hard"]  # was: max_turns, n, ... (then a TypeError)
     with pytest.raises(ValueError, match=r"^env_options: environment 'own_env_helpers:Closed' has no option\(s\) "
-                       r"\['max_turns'\]\. Fix: use some of: hard \(default False\)"):
+                       r"\['max_turns'\]: TextEnv\.__init__ takes max_turns, but Closed\.__init__ does not take "
+                       r"\*\*kwargs, so options of its parent classes cannot reach TextEnv\.__init__\. Fix: use some "
+                       r"of: hard \(default False\)\.$"):  # was: no word on why
         make_env("own_env_helpers:Closed", max_turns=3)
     assert make_env("own_env_helpers:Closed", hard=True).n == 6
+
+
+def test_a_base_option_that_the_subclass_sets_itself_is_not_offered():
+    from treecredit.envs import env_options
+
+    # PosOpt.__init__ passes n=size to Guess.__init__: an option n would reach it twice (a TypeError)
+    assert "n" not in env_options("own_env_helpers:PosOpt") and "max_turns" in env_options("own_env_helpers:PosOpt")
+    with pytest.raises(ValueError, match=r"^env_options: environment 'own_env_helpers:PosOpt' has no option\(s\) "
+                       r"\['n'\]: PosOpt\.__init__ sets Guess's n itself \(it passes n=\.\.\. to Guess\.__init__\)\. "
+                       r"Fix: use some of: max_turns .*, size \(default 4\)\.$"):
+        make_env("own_env_helpers:PosOpt", n=3)
+    assert env_options("own_env_helpers:InitArgs")["n"] is inspect.Parameter.empty  # its own n stays an option
+
+
+@pytest.mark.parametrize("option, value, expected", [("size", "abc", "an int"), ("size", 3.5, "an int"),
+                                                     ("size", True, "an int"), ("hard", "maybe", "a bool"),
+                                                     ("hard", 1, "a bool")])
+def test_an_option_value_that_is_not_of_its_defaults_type_is_refused_by_flag_and_type(tmp_path, option, value,
+                                                                                      expected):
+    env = "own_env_helpers:PosOpt" if option == "size" else "own_env_helpers:Closed"
+    cls = env.partition(":")[2]
+    default = {"size": 4, "hard": False}[option]
+    with pytest.raises(ValueError, match=rf"^env_options: --env-option {option}={re.escape(repr(value))} \(env "
+                       rf"'{env}'\): {option}: is {re.escape(repr(value))} \({type(value).__name__}\), not {expected} "
+                       rf"\(the type of its default {default} in {cls}\.__init__\)\. Fix: pass {expected}"):
+        TrainConfig(env=env, env_options={option: value}, estimator="rtmc", out=str(tmp_path / "run"), group_size=2)
+    assert not (tmp_path / "run").exists()  # was: the string reached the env (or 3.5 was taken for an int)
+
+
+def test_an_option_value_is_converted_to_the_type_of_its_default():
+    env = make_env("own_env_helpers:PosOpt", size="3")  # the text of --env-option size=3 from Python
+    assert env.n == 3 and type(env.n) is int
+    env = make_env("own_env_helpers:PosOpt", size=3.0)
+    assert env.n == 3 and type(env.n) is int
+    assert make_env("own_env_helpers:Closed", hard="true").n == 6
+    assert make_env("own_env_helpers:Closed", hard="False").n == 4
 
 
 TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 0, "prompts_per_step": 2,
@@ -110,12 +148,38 @@ def test_an_expert_action_that_is_not_a_str_is_refused_before_any_work(tmp_path,
 
 def test_an_env_without_an_action_to_play_is_said_unchecked_in_the_output_and_the_log(tmp_path):
     said = []
-    with pytest.warns(UserWarning) as caught:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was: a UserWarning, shown as "warning: ..."; it is a note about the env
         _train(tmp_path, "NoExpert", said.append)
-    message = r"env: NoExpert\._step's return values were not checked before any work: NoExpert offers no " \
-              r"expert_action\(\) or valid_actions\(\).*Fix: give NoExpert an expert_action\(\) or valid_actions\(\)"
-    assert [w for w in caught if re.search(message, str(w.message))]
-    assert re.search(r"warning: " + message, (tmp_path / "run" / "log.txt").read_text())
+    message = r"note: NoExpert\._step's return values were not checked before any work: NoExpert offers no " \
+              r"expert_action\(\) or valid_actions\(\).*give NoExpert an expert_action\(\) or valid_actions\(\)"
+    assert [line for line in said if re.search(message, line)], said
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert re.search(message, log) and "warning: " not in log
+
+
+def test_compare_notes_an_env_without_an_action_to_play_once(tmp_path, monkeypatch):
+    from treecredit.training import agent_loop
+    from treecredit.training.compare import run_comparison
+
+    monkeypatch.setattr(agent_loop, "train_agent", lambda config, **k: [])  # each run notes it in its log.txt
+    base = TrainConfig(**{**TINY, "warm_start_steps": 0}, env="own_env_helpers:NoExpert",
+                       out=str(tmp_path / "cmp"))
+    said = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was: a UserWarning of the compare process
+        run_comparison(base, ["grpo", "rtmc"], [0], 500, tmp_path / "cmp", jobs=1, log=said.append)
+    assert len([line for line in said if line.startswith("compare: note: NoExpert._step's return values were not "
+                                                           "checked before any work")]) == 1, said
+
+
+def test_valid_actions_that_are_not_texts_are_refused_before_any_work(tmp_path):
+    # was: the int was skipped, and the run said only that _step was not checked
+    with pytest.raises(ValueError, match=r"^ListedInts\.valid_actions\(\): its first entry is \d \(int\) in instance "
+                       r"\d+, turn 0 \(one step played before any work\), not an action text\. Fix: make "
+                       r"ListedInts\.valid_actions\(\) return the actions as str\.$"):
+        _train(tmp_path, "ListedInts")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_correct_env_plays_its_step_before_any_work_without_a_word():
@@ -124,10 +188,13 @@ def test_a_correct_env_plays_its_step_before_any_work_without_a_word():
     from treecredit.training.agent_checks import check_first_step
 
     env = Guess()
+    env.reset(5)  # eval_instances leaves the env at the first state (check_signature), and so does this
+    resets = []
+    env._reset = lambda seed, reset=env._reset: resets.append(seed) or reset(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_first_step(env, 5)
-    assert env.actions == ["2"] and env.done  # the expert's guess, right at once
+        assert check_first_step(env, 5) == ""  # no note
+    assert env.actions == ["2"] and env.done and resets == []  # the expert's guess, right at once; no reset again
 
 
 def test_a_parse_action_that_raises_on_invalid_text_is_refused_before_any_work(tmp_path):

@@ -160,3 +160,39 @@ def test_a_step_estimator_without_any_steps_gets_the_hydra_form_of_the_fix():
                        r"\+algorithm\.treecredit_options\.step_pattern='\\n\\n' with "
                        r"\+algorithm\.treecredit_options\.tokenizer=<the model's local path>"):
         adv_fn(**fake_verl_batch(), config={})
+
+
+def test_a_delimiter_bound_in_python_that_finds_no_step_is_warned_about_with_the_python_fix():
+    adv_fn = tc_verl.make_adv_estimator("tempo", delimiter=[9])
+    with pytest.warns(UserWarning, match=r"no step boundary from delimiter \[9\].*give the steps as text \(pass "
+                                         r"step_pattern='\\n\\n' with tokenizer=<the tokenizer, or the model's local "
+                                         r"path> to make_adv_estimator, .* and drop delimiter\)") as caught:
+        adv_fn(**fake_verl_batch(), config={})  # was: only the Hydra form, +algorithm.treecredit_options...
+    assert not any("+algorithm" in str(w.message) for w in caught)
+    with pytest.warns(UserWarning, match=r"give the steps as text \(set \+algorithm\.treecredit_options\.step_pattern"):
+        adv_fn(**fake_verl_batch(), config={"treecredit_options": {"delimiter": [9]}})  # set in verl's config
+
+
+@pytest.mark.parametrize("where", ["bound", "config"])
+def test_the_text_step_options_are_checked_once_per_advantage_step(monkeypatch, where):
+    text = {"step_pattern": "|", "tokenizer": _Digits()}
+    adv_fn = tc_verl.make_adv_estimator("treerpo", scale="std", **(text if where == "bound" else {}))
+    calls = []
+    real = tc_verl.text_step_pattern
+    monkeypatch.setattr(tc_verl, "text_step_pattern", lambda *a, **k: calls.append(1) or real(*a, **k))
+    adv_fn(**fake_verl_batch(), config={"treecredit_options": {} if where == "bound" else text})
+    assert len(calls) == 1  # was: 2, once to check them and once again to find the step ends
+
+
+def test_a_bound_option_set_that_fails_otherwise_is_named_as_a_whole(monkeypatch):
+    from treecredit.integrations import _grpo_layout
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_grpo_layout, "_run_on_test_batch", boom)
+    # the message of TRL's trainer (_grpo_layout.option_message), in make_adv_estimator's terms
+    with pytest.raises(ValueError, match=r"^make_adv_estimator: estimator 'treerpo' fails with the options "
+                       r"\{'scale': 'std'\} \(RuntimeError: boom; checked on a 4-response test batch when "
+                       r"make_adv_estimator was called, before verl runs\)\. Fix: change or drop these options\.$"):
+        tc_verl.make_adv_estimator("treerpo", scale="std")

@@ -86,7 +86,8 @@ def test_compare_env_finds_the_gpt_positions_once_and_passes_them_on(tmp_path, m
     for module in (agent_checks, agent_loop):  # compare's own call, and a warm start's (which must not call it)
         monkeypatch.setattr(module, "gpt_positions", lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setattr(agent_loop, "build_agent_policy",
-                        lambda config, env_fn, settings, agent, log, max_len=None: built.append(max_len))
+                        lambda config, env_fn, settings, agent, log, max_len=None, eval_split=None:
+                        built.append(max_len))
     monkeypatch.setattr(agent_loop, "train_agent", lambda config, **k: [])
     base = TrainConfig(env="gridworld", warm_start_steps=1, out=str(tmp_path / "cmp"), prompts_per_step=1,
                        group_size=2, max_new_tokens=8, eval_problems=4, sampler_options=sampler_options,
@@ -96,6 +97,32 @@ def test_compare_env_finds_the_gpt_positions_once_and_passes_them_on(tmp_path, m
     # share one warm start, built (or loaded) once
     assert len(calls) == 1 and len(built) == 1 and None not in built
     assert built[0] == (1024 if sampler_options else agent_loop.DEFAULT_MAX_LEN)
+
+
+def test_compare_env_draws_the_held_out_instances_once_and_builds_no_env_per_run_to_check_it(tmp_path, monkeypatch):
+    from treecredit import envs
+    from treecredit.training import agent_checks, agent_loop
+    from treecredit.training.compare import run_comparison
+
+    drawn, made = [], []
+    real_draw, real_make = agent_checks.eval_instances, envs.make_env
+    for module in (agent_checks, agent_loop):  # compare's own draw, and a warm start's
+        monkeypatch.setattr(module, "eval_instances", lambda *a, **k: drawn.append(1) or real_draw(*a, **k))
+    monkeypatch.setattr(envs, "make_env", lambda *a, **k: made.append(1) or real_make(*a, **k))
+    monkeypatch.setattr(agent_loop, "train_agent", lambda config, **k: [])
+    base = TrainConfig(env="gridworld", warm_start_steps=0, out=str(tmp_path / "cmp"), prompts_per_step=1,
+                       group_size=2, max_new_tokens=8, eval_problems=4, progress=False, tensorboard=False)
+
+    def envs_made(seeds: list[int]) -> int:
+        made.clear()
+        drawn.clear()
+        run_comparison(base, ["grpo", "rtmc"], seeds, 500, tmp_path / f"cmp{len(seeds)}", jobs=1,
+                       log=lambda *a: None)
+        return len(made)
+
+    one_seed, two_seeds = envs_made([0]), envs_made([0, 1])
+    assert len(drawn) == 1  # once for both arms, handed to their warm start (was: drawn there again)
+    assert two_seeds - one_seed == 2  # a seed more, one env per run: its config's check (was: 2, checked again)
 
 
 @pytest.mark.parametrize("where", ["global", "arm"])
@@ -141,7 +168,8 @@ def test_compare_env_builds_each_distinct_warm_start_once(tmp_path, monkeypatch,
 
     built = []
     monkeypatch.setattr(agent_loop, "build_agent_policy",
-                        lambda config, env_fn, settings, agent, log, max_len=None: built.append(config.warm_start_lr))
+                        lambda config, env_fn, settings, agent, log, max_len=None, eval_split=None:
+                        built.append(config.warm_start_lr))
     monkeypatch.setattr(agent_loop, "train_agent", lambda config, **k: [])
     base = TrainConfig(env="gridworld", warm_start_steps=1, out=str(tmp_path / "cmp"), prompts_per_step=1,
                        group_size=2, max_new_tokens=8, eval_problems=4, progress=False, tensorboard=False)

@@ -59,6 +59,9 @@ def test_config_files(tmp_path):
             load_config_file(tmp_path / name)
     with pytest.raises(ValueError, match="^config: .*does not exist"):
         load_config_file(tmp_path / "missing.json")
+    (tmp_path / "latin.json").write_bytes(b'{"task": "caf\xe9"}')  # was: a UnicodeDecodeError traceback
+    with pytest.raises(ValueError, match=r"^config: '.*latin.json' is not valid JSON: 'utf-8' codec can't decode"):
+        load_config_file(tmp_path / "latin.json")
 
 
 def test_one_helper_resolves_the_paths_a_config_stores_and_a_resume_compares(tmp_path, monkeypatch):

@@ -61,6 +61,8 @@ def test_the_plan_states_no_more_problems_than_the_held_out_set_has(tiny_config)
     assert plan.problems == 2 and "on 2 held-out problems" in plan.describe()
     assert "capped at 2, the size of the held-out set" in plan.describe()
     assert plan_evaluation(tiny_config(eval_mode="both", eval_problems=4), 1, available=9).problems == 4
+    one = plan_evaluation(tiny_config(eval_mode="both", eval_problems=4), 1, available=1).describe()
+    assert "on 1 held-out problem, " in one and "capped at 1," in one  # was: "1 held-out problems"
 
 
 def _half(prompts, completions, **_):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from treecredit.cli import main
+from treecredit.training.metrics import read_metrics
 
 torch.set_num_threads(1)
 
@@ -43,3 +44,29 @@ def test_resuming_a_finished_run_says_so_before_loading_anything(tmp_path, capsy
     # a changed setting is refused as before, not taken for a finished run
     assert main(argv + ["--resume", "--seed", "5"]) == 2
     assert "resume: the run in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, flags, runner", [("task", TASK, "treecredit.training.loop.train"),
+                                                 ("agent", AGENT, "treecredit.training.agent_loop.train_agent")])
+def test_resuming_a_run_ended_by_its_token_budget_says_so_before_loading_anything(tmp_path, capsys, monkeypatch,
+                                                                                   kind, flags, runner):
+    # the run ends below its budget (its next step would pass it): its last train record is short of the budget,
+    # and only the set-aside step's size says it is finished
+    out = tmp_path / "run"
+    argv = ["train", "--token-budget", "60", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+            "--no-progress", "--no-tensorboard", *flags]
+    assert main(argv) == 0
+    assert "past --token-budget 60" in capsys.readouterr().out
+    trained = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "train"]
+    assert trained and trained[-1]["generated_tokens"] < 60
+    with monkeypatch.context() as patched:
+        patched.setattr(runner, _refuse)  # was: the warm start, the model and the env loaded first
+        assert main(argv + ["--resume"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert first[0] == f"resumed from {out} at step {trained[-1]['step']}"
+    assert "already finished" in first[1] and "would pass the budget" in first[1]
+    assert main(argv + ["--resume", "--token-budget", "100000", "--steps", str(trained[-1]["step"] + 1)]) == 0
+    printed = capsys.readouterr().out  # a larger budget: the set-aside step fits, and the run trains it
+    assert "resumed from" in printed and "already finished" not in printed
+    last = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "train"][-1]
+    assert last["step"] == trained[-1]["step"] + 1

@@ -24,6 +24,7 @@ from typing import Callable
 
 from treecredit._validation import fail, split_fix
 from treecredit.envs.base import SIGNATURE_MODES, TextEnv, check_initialized
+from treecredit.envs.options import class_options, converted, shown_options
 from treecredit.user_modules import colon_hint, import_user_module, module_root
 
 
@@ -155,57 +156,17 @@ def env_class(name: str) -> type[TextEnv]:
     return _import_class(spec.target, own=name not in _ENVS)
 
 
-def _parameters(init) -> list[inspect.Parameter]:
-    """The parameters of an ``__init__``, ``self`` left out; [] when it has no signature."""
-    try:
-        return list(inspect.signature(init).parameters.values())[1:]
-    except (TypeError, ValueError):
-        return []
-
-
-def _init_options(init) -> list[inspect.Parameter]:
-    """The parameters of an ``__init__`` that an option can set (:func:`_settable`)."""
-    return _settable(_parameters(init))
-
-
-def _settable(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
-    """Of an ``__init__``'s parameters, those an option can set: keyword-only ones and positional-or-keyword
-    ones (``def __init__(self, size=4, **kwargs)``)."""
-    return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-
-
 def env_options(name: str) -> dict[str, object]:
     """The options ``make_env(name, ...)`` accepts, with their defaults: the keyword-only and the
     positional-or-keyword parameters of the ``__init__`` of the env class and of its base classes, as far as
-    each ``__init__`` passes unknown keywords on (``**kwargs``): a base class's options behind an ``__init__``
-    without ``**kwargs`` cannot be given (a subclass's default wins); an option without a default (it must be
-    given) maps to ``inspect.Parameter.empty``."""
-    return _class_options(env_class(name))
+    each ``__init__`` passes unknown keywords on (``**kwargs``) and does not set the parameter itself
+    (:mod:`treecredit.envs.options`); an option without a default (it must be given) maps to
+    ``inspect.Parameter.empty``."""
+    return _defaults(class_options(env_class(name))[0])
 
 
-def _class_options(env_cls: type) -> dict[str, object]:
-    """:func:`env_options` of the class ``env_cls``."""
-    reached = []  # the parameters of each __init__ an option can reach, the class's own first
-    for klass in env_cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if klass is object:
-            break
-        if init is None:
-            continue
-        params = _parameters(init)
-        reached.append(_settable(params))
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            break  # its base classes' options cannot reach them through it
-    out: dict[str, object] = {}
-    for params in reversed(reached):
-        for param in params:
-            out[param.name] = param.default
-    return out
-
-
-def _shown_options(accepted: dict[str, object]) -> str:
-    return ", ".join(f"{k} (required)" if v is inspect.Parameter.empty else f"{k} (default {v!r})"
-                     for k, v in accepted.items())
+def _defaults(accepted: dict[str, inspect.Parameter]) -> dict[str, object]:
+    return {name: param.default for name, param in accepted.items()}
 
 
 def make_env(name: str, **options) -> TextEnv:
@@ -214,15 +175,18 @@ def make_env(name: str, **options) -> TextEnv:
     (an error already in the ``argument: problem. Fix: fix.`` form, e.g. a built-in env's option check, is
     raised as it is)."""
     klass = env_class(name)
-    accepted = _class_options(klass)
+    accepted, refused = class_options(klass)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         from treecredit._validation import did_you_mean
 
-        fail("env_options", f"environment {name!r} has no option(s) {unknown}{did_you_mean(unknown[0], accepted)}",
-             f"use some of: {_shown_options(accepted)}")
+        why = "".join(f": {refused[key]}" for key in unknown[:1] if key in refused)
+        hint = "" if why else did_you_mean(unknown[0], accepted)
+        fail("env_options", f"environment {name!r} has no option(s) {unknown}{hint}{why}",
+             f"use some of: {shown_options(_defaults(accepted))}")
+    options = converted(klass, options, accepted)
     cls = klass.__name__
-    missing = [p.name for p in _init_options(klass.__init__) if p.default is p.empty and p.name not in options]
+    missing = [key for key, p in accepted.items() if p.default is p.empty and key not in options]
     if missing:
         given = ", ".join(f"{m!r}: <value>" for m in missing)
         fail("env", f"{cls}.__init__ needs the argument{'s' * (len(missing) > 1)} {', '.join(missing)}, which no "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from treecredit._validation import fail, split_fix
+from treecredit._validation import fail
 from treecredit.step_text import short_repr, step_pattern_regex
 
 CONFIG = "algorithm.treecredit_options"
@@ -118,7 +118,7 @@ def check_bound(estimator: str, spec, options: dict, text_steps: dict, load: Cal
     Raises:
         ValueError: naming the option by its keyword (``scale: is 'abc' ...``) and the fix.
     """
-    from treecredit.integrations._grpo_layout import _run_on_test_batch
+    from treecredit.integrations._grpo_layout import _run_on_test_batch, option_message
 
     source = Source()
     found = text_step_pattern(text_steps, source, bound=True)
@@ -131,10 +131,5 @@ def check_bound(estimator: str, spec, options: dict, text_steps: dict, load: Cal
     try:
         _run_on_test_batch(estimator, options, given)
     except Exception as error:  # noqa: BLE001 — whatever fails here would fail at verl's first advantage step
-        problem, fix = split_fix(str(error).strip())
-        name, sep, rest = problem.partition(": ")
-        if sep and name in options:
-            raise ValueError(f"{name}: {rest} ({_TESTED}). Fix: {fix or 'pass another value'}.") from error
-        raise ValueError(f"make_adv_estimator: {estimator!r} fails with the options {options!r} "
-                         f"({type(error).__name__}: {problem}; {_TESTED}). Fix: "
-                         f"{fix or 'change or drop these options'}.") from error
+        raise ValueError(option_message(error, options, estimator, _TESTED, option=str, argument="make_adv_estimator",
+                                        given=f"the options {options!r}")) from error

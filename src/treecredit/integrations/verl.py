@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -63,6 +64,9 @@ TEXT_STEP_OPTIONS = ("step_pattern", "step_regex", "tokenizer")  # handled here,
 VERL_STEP_TEXT = (f"set +algorithm.{CONFIG_KEY}.step_pattern='\\n\\n' with +algorithm.{CONFIG_KEY}.tokenizer=<the "
                   "model's local path>, which find step ends in the decoded responses, and drop delimiter")
 """How a verl user gives steps as text, for the warning about a token-id delimiter that found none."""
+VERL_STEP_TEXT_BOUND = ("pass step_pattern='\\n\\n' with tokenizer=<the tokenizer, or the model's local path> to "
+                        "make_adv_estimator, which find step ends in the decoded responses, and drop delimiter")
+"""The same, for a delimiter bound with ``make_adv_estimator``: the Python form."""
 IDS_UNREAD = ("grpo", "rloo", "dr_grpo")
 """Estimators that give one advantage per response and never read token ids: they run on verl's v1 trainer,
 which passes none (the others need the legacy trainer and :func:`pass_response_ids`)."""
@@ -150,10 +154,12 @@ def _loaded_tokenizer(name: str, option: str = f"algorithm.{CONFIG_KEY}.tokenize
              "actor's model path) or a Hugging Face model id")
 
 
-def _text_step_ends(estimator: str, responses, response_mask, text_steps: dict, source: Source):
+def _text_step_ends(estimator: str, responses, response_mask, text_steps: dict, source: Source,
+                    found: tuple[str, re.Pattern]):
     """``step_ends`` from the decoded responses (``step_pattern``/``step_regex`` with ``tokenizer``,
-    bound or from ``algorithm.treecredit_options``: ``source``)."""
-    key, pattern = text_step_pattern(text_steps, source)  # type: ignore[misc]  # a pattern is given
+    bound or from ``algorithm.treecredit_options``: ``source``); ``found``: their ``(key, regex)``, as
+    :func:`~treecredit.integrations._verl_checks.text_step_pattern` checked them."""
+    key, pattern = found
     tokenizer = text_steps["tokenizer"]
     tok = _loaded_tokenizer(tokenizer, source.name("tokenizer")) if isinstance(tokenizer, str) else tokenizer
     ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask)
@@ -246,15 +252,17 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
         if text_steps:
             found = text_step_pattern(text_steps, source)
             check_structure(estimator, merged, found and found[0], Source(set(user_text) | set(user)))
-            if ids is not None:  # without ids a step estimator is refused below (responses)
-                merged["step_ends"] = _text_step_ends(estimator, ids, response_mask, text_steps, source)
+            if ids is not None and found is not None:  # without ids a step estimator is refused below (responses)
+                merged["step_ends"] = _text_step_ends(estimator, ids, response_mask, text_steps, source, found)
         if not {"step_ends", "delimiter", "step_tokens"} & set(merged):  # the user's steps win
             # the batch's own: a sampled tree (which fixes the steps) before step ends, as the trainer does
             usable = [n for n in ("tree_nodes", "step_ends") if n in accepted and fields.get(n) is not None]
             if usable:
                 merged[usable[0]] = fields[usable[0]]
         try:
-            with host_step_text(VERL_STEP_TEXT):
+            # a delimiter bound in Python (and not set in verl's config) gets the fix in Python's terms
+            how = VERL_STEP_TEXT_BOUND if "delimiter" in options and "delimiter" not in user else VERL_STEP_TEXT
+            with host_step_text(how):
                 return verl_advantages(estimator, token_level_rewards=token_level_rewards,
                                        response_mask=response_mask, index=index, responses=ids, **merged)
         except ValueError as error:

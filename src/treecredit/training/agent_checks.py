@@ -8,7 +8,8 @@
   instance (an own env whose first observation does not show what differs);
 - :func:`check_signature`: refuses a ``state_key()`` without a canonical form, naming the env class;
 - :func:`check_first_step`: plays one step with the env's expert (or first valid) action, so that ``_step``'s
-  return values are checked before any work whatever the warm start (a warning when the env offers no action);
+  return values are checked before any work whatever the warm start (a note in the run's log when the env
+  offers no action);
 - :func:`checked_reset`: an env whose ``reset`` raises while the run draws or checks instances stops with an
   error naming the env class, ``reset`` and the instance (:func:`draw_instances` in an RL step skips that
   instance with a warning instead, as ``play`` drops an episode whose env fails);
@@ -19,7 +20,6 @@
 from __future__ import annotations
 
 import string
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -181,40 +181,39 @@ def check_signature(env, seed: int) -> None:
              if method == "state_key()" else f"fix {name} so that its signature can be computed")
 
 
-def check_first_step(env, seed: int, *, reset: bool = True) -> None:
+def check_first_step(env, seed: int) -> str:
     """Play one step of instance ``seed`` before any work with the env's ``expert_action()``, else the first of
     its ``valid_actions()``, so that what ``_step`` returns passes ``TextEnv``'s checks (``TextEnv.step``, the
     checks the warm start's episodes go through) whatever the warm start is: without one (a Hugging Face model,
     ``--warm-start-steps 0``) an untrained policy may write no valid action for a long time, and a bad return
-    value would then drop episodes only later. A failure stops the run (``ValueError`` naming the env class,
-    the call and the fix). An env that offers neither action (or none that its ``parse_action`` accepts): a
-    warning says that ``_step`` was not checked. ``parse_action`` is tried first on texts that are not valid
+    value would then drop episodes only later. ``env`` is at the first state of ``seed`` already (as
+    :func:`check_signature` leaves it), so no instance is reset again. A failure stops the run (``ValueError``
+    naming the env class, the call and the fix). ``parse_action`` is tried first on texts that are not valid
     actions (:func:`check_parse_action`: :data:`INVALID_TEXTS`, then the action played with text after it)
-    and on the action played. ``reset=False``: ``env`` is at the first state of
-    ``seed`` already (as :func:`check_signature` leaves it), so no instance is reset again."""
+    and on the action played.
+
+    Returns '' when the step was played, else a note for the run's log: the env offers neither action (or none
+    that its ``parse_action`` accepts), so ``_step`` was not checked."""
     from treecredit.agents.episodes import EnvCallFailed, env_call, env_failure
 
-    if reset:
-        checked_reset(env, seed, "playing one step before any work")
     detail = f"one step of instance {seed}"
     check_parse_action(env)
     try:
         action, source = _offered_action(env, seed)
-        if action is not None:
-            check_parse_action(env, (action + " ?",))  # a parse_action that reads the action's words
         if action is None:
             name = type(env).__name__
-            warnings.warn(f"env: {name}._step's return values were not checked before any work: {name} offers "
-                          "no expert_action() or valid_actions() text that its parse_action accepts, so no step could "
-                          "be played (a bad return value drops episodes once the policy writes a valid action). Fix: "
-                          f"give {name} an expert_action() or valid_actions(), or play one step by hand: "
-                          f"env.reset({seed}); env.step(<a valid action>)", UserWarning, stacklevel=2)
-            return
+            return (f"note: {name}._step's return values were not checked before any work: {name} offers no "
+                    "expert_action() or valid_actions() text that its parse_action accepts, so no step could be "
+                    "played (a bad return value drops episodes once the policy writes a valid action). To check "
+                    f"them, give {name} an expert_action() or valid_actions(), or play one step by hand: "
+                    f"env.reset({seed}); env.step(<a valid action>)")
+        check_parse_action(env, (action + " ?",))  # a parse_action that reads the action's words
         detail += f" with its {source} {action!r}"
         env_call(env, "step", action)
     except EnvCallFailed as failed:
         raise env_failure(env, failed, "before any work", detail,
                           f"env.reset({seed}), then env.step(...) with a valid action") from failed.error
+    return ""
 
 
 def check_parse_action(env, texts: tuple[str, ...] = INVALID_TEXTS) -> None:
@@ -236,9 +235,9 @@ def check_parse_action(env, texts: tuple[str, ...] = INVALID_TEXTS) -> None:
 
 def _offered_action(env, seed: int) -> tuple[str | None, str]:
     """``(action text, where it came from)``: the env's ``expert_action()``, else the first of its
-    ``valid_actions()``, the first that is a str and that ``parse_action`` accepts; ``(None, "")`` when none is.
-    An expert action that is neither None nor a str is refused (``check_expert_text``, as the warm start
-    refuses it). A method that raises comes back as ``EnvCallFailed``."""
+    ``valid_actions()``, the first that ``parse_action`` accepts; ``(None, "")`` when none is. An expert action
+    that is neither None nor a str is refused (``check_expert_text``, as the warm start refuses it), and so is a
+    first valid action that is not a str. A method that raises comes back as ``EnvCallFailed``."""
     from treecredit.agents.episodes import env_call
     from treecredit.envs.base import check_expert_text
 
@@ -248,6 +247,11 @@ def _offered_action(env, seed: int) -> tuple[str | None, str]:
             check_expert_text(env, offered, "it chose", f"instance {seed}, turn 0 (one step played before any work)")
         if method == "valid_actions":
             offered = offered[0] if isinstance(offered, (list, tuple)) and offered else None
+            if offered is not None and not isinstance(offered, str):
+                name = type(env).__name__
+                fail(f"{name}.valid_actions()", f"its first entry is {offered!r:.80} ({type(offered).__name__}) in "
+                     f"instance {seed}, turn 0 (one step played before any work), not an action text",
+                     f"make {name}.valid_actions() return the actions as str")
         if isinstance(offered, str) and env_call(env, "parse_action", offered) is not None:
             return offered, f"{method}()" if method == "expert_action" else "first valid_actions()"
     return None, ""
@@ -257,12 +261,17 @@ def held_out_text(env, eval_seeds: list[int], held_out: set, sized: bool = True)
     """What a run evaluates on, for its first lines (with the share of a finite pool held out; ``sized``: the
     count was chosen as a quarter of the pool, ``--eval-problems`` not given)."""
     if env.single_instance:
-        return f"the env's one map ({len(eval_seeds)} episodes, the map trained on)"
+        return f"the env's one map ({_count(len(eval_seeds), 'episode')}, the map trained on)"
     count = env.instance_count()
     how = "; --eval-problems not given: a quarter of a finite pool" if sized else ""
     of = "" if count is None else (f" of the env's {count} ({len(held_out)} distinct, the other "
                                    f"{count - len(held_out)} trained on{how})")
-    return f"{len(eval_seeds)} held-out instances{of} (one episode each)"
+    return f"{_count(len(eval_seeds), 'held-out instance')}{of} (one episode each)"
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 class DroppedWatch:
@@ -332,6 +341,8 @@ class HeldOut(NamedTuple):
     """Their ``instance_key()``s: the instances training never draws."""
     observations: dict[int, str]
     """The first observation of each distinct seed (what its reset returned), for the positions checks."""
+    note: str = ""
+    """What the run's log says about the checks (:func:`check_first_step`: a step that could not be played)."""
 
 
 def eval_instances(probe, n: int) -> HeldOut:
@@ -349,5 +360,5 @@ def eval_instances(probe, n: int) -> HeldOut:
         held_out.add(key)
     check_instances(probe, held_out, n)
     check_signature(probe, seeds[0])
-    check_first_step(probe, seeds[0], reset=False)  # from the first state check_signature left
-    return HeldOut(seeds, held_out, observations)
+    note = check_first_step(probe, seeds[0])  # from the first state check_signature left
+    return HeldOut(seeds, held_out, observations, note)

@@ -236,6 +236,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     # the env's checks (held-out draw against its pool, instance and state keys) and the GPT's positions
     # before the folder is touched: a refused run leaves an earlier one (--overwrite) as it was
     held = eval_instances(probe, config.eval_problems)
+    if held.note:  # _step could not be checked: said in the output and the run's log, not as a warning
+        log(held.note)
     eval_seeds, held_out = held.seeds, held.keys
     smaller = "a smaller --sampler-option max_episode_tokens"
     max_len = None
@@ -321,7 +323,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=warn)
             t1 = time.perf_counter()
             if budget.set_aside_if_past(counters, generated, log, evaluated=evaluated, evaluate=run_eval,
-                                        save=checkpoint):  # end at the last step that fits
+                                        save=checkpoint, metrics=writer.path):  # end at the last step that fits
                 break
             learned: dict = {}
             if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on

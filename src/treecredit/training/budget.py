@@ -26,6 +26,11 @@ def finished(config, counters: dict, pending_step_tokens: int = 0) -> bool:
     return by_steps or spent or (pending_step_tokens > 0 and passes_budget(config, counters, pending_step_tokens))
 
 
+def saved_finished(config, saved: dict) -> bool:
+    """:func:`finished` for checkpoint state ``saved`` (its counters and set-aside step)."""
+    return finished(config, saved["counters"], saved.get("pending_step_tokens", 0))
+
+
 def passes_budget(config, counters: dict, step_tokens: int) -> bool:
     """Whether a step of ``step_tokens`` generated tokens would take the run past its ``token_budget``."""
     return config.token_budget > 0 and counters["generated_tokens"] + step_tokens > config.token_budget
@@ -68,12 +73,17 @@ class StepBudget:
         """Capture the state the next step draws from (nothing without a budget)."""
         self._before = self._capture() if self.config.token_budget > 0 else None
 
-    def set_aside_if_past(self, counters: dict, step_tokens: int, log, *, evaluated: set, evaluate, save) -> bool:
+    def set_aside_if_past(self, counters: dict, step_tokens: int, log, *, evaluated: set, evaluate, save,
+                          metrics) -> bool:
         """Whether the sampled step of ``step_tokens`` generated tokens passes the budget. If it does: log it
         (:func:`set_aside`, which refuses a budget no step fits in), put back the state captured before it,
         keep its size in ``pending``, ``evaluate()`` unless step ``counters['step']`` is in ``evaluated``,
-        and ``save()`` (the checkpoint now holds ``pending``); the loop then ends. If not: ``pending`` = 0
-        (a step set aside before a resume with a larger budget fits now) and the loop trains on it."""
+        ``save()`` (the checkpoint now holds ``pending``) and note ``pending`` on that evaluation's record in
+        ``metrics`` (the run's ``metrics.jsonl``: ``train --resume`` then sees that the run is finished before it
+        loads anything); the loop then ends. If not: ``pending`` = 0 (a step set aside before a resume with a
+        larger budget fits now) and the loop trains on it."""
+        from treecredit.training.metrics import mark_set_aside
+
         if not passes_budget(self.config, counters, step_tokens):
             self.pending = 0
             return False
@@ -85,6 +95,7 @@ class StepBudget:
         if counters["step"] not in evaluated:
             evaluate()
         save()  # also when saved at this step: it now holds `pending`
+        mark_set_aside(metrics, counters["step"], self.pending)  # after the save: the checkpoint is the authority
         return True
 
 
@@ -152,4 +163,4 @@ def run_finished(folder) -> bool:
     settings = json.loads((folder / "config.json").read_text())
     state = read_checkpoint(folder / CHECKPOINT)
     config = SimpleNamespace(steps=settings.get("steps", 0), token_budget=settings.get("token_budget", 0))
-    return finished(config, state["counters"], state.get("pending_step_tokens", 0))
+    return saved_finished(config, state)

@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import NamedTuple
 
 from treecredit._validation import split_fix
 from treecredit.training.arms import (  # noqa: F401 — the arm functions, also importable from here
@@ -31,14 +32,32 @@ from treecredit.training.arms import (  # noqa: F401 — the arm functions, also
     split_arms,
 )
 from treecredit.training.compare_agents import (  # noqa: F401 — also importable from here
+    AgentSplit,
     _agent_warm_key,
     _positions_key,
     agent_positions,
+    check_agent_arm,
     check_agent_run,
     warm_start_agent,
 )
 from treecredit.training.config import TrainConfig
 from treecredit.training.startup import torch_threads
+
+
+class Job(NamedTuple):
+    """One run of a comparison, as :func:`_run_one` takes it (a plain tuple of the same fields works too)."""
+
+    label: str
+    """The arm's label."""
+    seed: int
+    config: TrainConfig
+    """The run's own config (its arm's, with its seed, budget and folder)."""
+    flags: dict | None = None
+    """Train keyword arguments: ``resume``, ``overwrite``, ``resume_fix``."""
+    arm: int | None = None
+    """The arm's number, whose reward warnings are shown once per arm (:func:`_arm_warning`); None: silenced."""
+    entries: tuple | list = ()
+    """What the comparison said about the run before it (its warm start's lines), for its log.txt."""
 
 READ_BACK, RESUMED, RUN_ANEW = "read back from disk", "resumed from a checkpoint", "run anew"
 """How each run of a ``compare --resume`` was done (it says so per run and at the end)."""
@@ -85,15 +104,14 @@ def _arm_warning(label: str, seed: int, arm: int):
     return warn
 
 
-def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple[str, str]]:
+def _run_one(job: Job | tuple) -> tuple[str, int, list[dict] | None, str | None, tuple[str, str]]:
     """Train one run; return ``(label, seed, records, None, how)`` or ``(label, seed, None, error text, how)``;
     ``how`` = ``(what, detail)``: :data:`READ_BACK` (finished already), :data:`RESUMED` (from a checkpoint)
     or :data:`RUN_ANEW`, and the step it was at.
 
-    ``job`` = ``(label, seed, config[, train keyword arguments such as resume/overwrite/resume_fix[, arm[,
-    entries]]]])``; ``arm``: the arm's number, whose reward warnings are shown once per arm (:func:`_arm_warning`;
-    else they are silenced, as the run's other lines are); ``entries``: what the comparison said about the run
-    before it (its warm start's lines), for its log.txt (:func:`~treecredit.training.run_log.carried`). A run
+    ``job``: a :class:`Job` (or a tuple of its fields, the first three at least); its ``entries`` go to the run's
+    log.txt (:func:`~treecredit.training.run_log.carried`), and a run without ``arm`` has its reward warnings
+    silenced, as its other lines are. A run
     stopped by a signal stops the comparison (it is not a failing arm): it raises
     :class:`~treecredit.training.stopping.RunInterrupted`, as does a run whose comparison was stopped before it
     started (:func:`~treecredit.training.stopping.stop_asked`)."""
@@ -102,13 +120,14 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
     from treecredit.training.run_log import carried
     from treecredit.training.stopping import RunInterrupted, stop_asked
 
-    label, seed, config, *more = job
+    job = Job(*job)
+    label, seed, config = job.label, job.seed, job.config
     signum = stop_asked()
     if signum is not None:  # no run starts once the comparison is stopping
         raise RunInterrupted(f"arm {label!r}, seed {seed}: not started ({signal.Signals(signum).name})", signum, 0)
-    flags = {key: value for key, value in (more[0] if more else {}).items() if value}
-    if len(more) > 1 and _SHOWN is not None and not config.env:  # an agent run has no reward warnings
-        flags["warn"] = _arm_warning(label, seed, more[1])
+    flags = {key: value for key, value in (job.flags or {}).items() if value}
+    if job.arm is not None and _SHOWN is not None and not config.env:  # an agent run has no reward warnings
+        flags["warn"] = _arm_warning(label, seed, job.arm)
     how = [(RUN_ANEW, "")]
     if flags.get("resume"):
         def resumed(step: int, finished: bool) -> None:
@@ -116,7 +135,7 @@ def _run_one(job: tuple) -> tuple[str, int, list[dict] | None, str | None, tuple
 
         flags["on_resume"] = resumed
     try:
-        with _reward_lines_named(label, seed), carried(config.out, more[2] if len(more) > 2 else []):
+        with _reward_lines_named(label, seed), carried(config.out, list(job.entries)):
             records = _train_run(config, flags)
     except RunInterrupted:
         raise
@@ -198,11 +217,11 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                   "--resume`, the command in its report.md; only a larger --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
     # resumed: the runs that had started continue, the others (new seeds or arms, not reached yet) start
-    jobs_list: list[tuple] = [
-        (label, seed, configs[label].replaced(seed=seed, token_budget=budget, steps=0, progress=False,
-                                              out=str(folder)),
-         {"resume": resume and holds_run(folder), "overwrite": overwrite, "resume_fix": resume_fix},
-         arms.index(label))
+    jobs_list = [
+        Job(label, seed, configs[label].replaced(seed=seed, token_budget=budget, steps=0, progress=False,
+                                                 out=str(folder)),
+            {"resume": resume and holds_run(folder), "overwrite": overwrite, "resume_fix": resume_fix},
+            arms.index(label))
         for (label, seed), folder in folders.items()]
     for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
         _in_arm(f"arm {label!r}", check_arm_budget, label, config, budget)
@@ -210,23 +229,29 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     said: dict = {}  # per warm start (its key): its lines, for the log.txt of every run that starts from it
     arm_said: dict[str, list[str]] = {}  # per arm: the lines of its warm start
     if base.env:
-        for job in jobs_list:
-            _in_arm(_where(job), check_agent_run, job[2], **job[3], shared=shared)
-        found: dict[str, int | None] = {}  # the GPT's positions, once per env setting, for every arm first
+        for job in jobs_list:  # each run's folder; the env and agent settings were checked with its config
+            _in_arm(_where(job), check_agent_run, job.config, **job.flags, shared=shared)
+        for label, config in configs.items():  # the rest once per arm: its runs differ in seed and folder only
+            _in_arm(f"arm {label!r}", check_agent_arm, config, shared=shared)
+        # the GPT's positions and the held-out instances (the env's checks), once per env setting, for every arm
+        found: dict[str, AgentSplit] = {}
         for label, config in configs.items():
             if _positions_key(config) not in found:
-                found[_positions_key(config)] = _in_arm(f"arm {label!r}", agent_positions, config, shared=shared)
+                found[_positions_key(config)] = split = _in_arm(f"arm {label!r}", agent_positions, config,
+                                                                 shared=shared)
+                if split.held is not None and split.held.note:  # said once here; each run's log.txt has it too
+                    log(f"compare: {split.held.note}")
         for label, config in configs.items():  # once per distinct warm start (a second call would only load it)
-            max_len = found[_positions_key(config)]
-            key = _agent_warm_key(config, max_len)
+            split = found[_positions_key(config)]
+            key = _agent_warm_key(config, split.max_len)
             if key not in said:
                 said[key] = []
                 with torch_threads(config.threads):  # as the run itself would train it (its cache key)
-                    warm_start_agent(config, recording(log, said[key], WARM_START_PREFIX), max_len=max_len)
+                    warm_start_agent(config, recording(log, said[key], WARM_START_PREFIX), split)
             arm_said[label] = said[key]
         configs = {}
     for job in jobs_list if not base.env else []:  # every run before any work
-        _in_arm(_where(job), check_run, job[2], **job[3], shared=shared)
+        _in_arm(_where(job), check_run, job.config, **job.flags, shared=shared)
     for label, config in configs.items():  # warm start once per distinct policy, into the cache
         key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
                config.n_layer, config.n_head, config.n_embd, config.warm_start_steps, config.warm_start_batch,
@@ -237,7 +262,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                 # the run's own task, --dataset included
                 build_policy(config, task_from_config(config), recording(log, said[key], WARM_START_PREFIX))
         arm_said[label] = said[key]
-    jobs_list = [(*job, arm_said.get(job[0], [])) for job in jobs_list]
+    jobs_list = [job._replace(entries=arm_said.get(job.label, [])) for job in jobs_list]
     jobs = default_jobs(len(jobs_list)) if jobs is None else max(1, min(jobs, len(jobs_list)))
     log(f"compare: {len(jobs_list)} run{'s' * (len(jobs_list) != 1)} ({len(arms)} arm{'s' * (len(arms) != 1)} × "
         f"{len(seeds)} seed{'s' * (len(seeds) != 1)}), {jobs} at a time")
@@ -245,7 +270,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     failures: dict[str, dict[int, str]] = {label: {} for label in arms}
     hows: dict[str, list[str]] = {}
     if resume:
-        kept = sum(bool(job[3]["resume"]) for job in jobs_list)
+        kept = sum(bool(job.flags["resume"]) for job in jobs_list)
         log(f"compare --resume: {kept} run{'s' * (kept != 1)} with a folder in {out / 'runs'} (read back when "
             f"finished, else resumed), {len(jobs_list) - kept} to run anew")
 
@@ -359,8 +384,8 @@ def _shared_fields(configs: dict[str, TrainConfig]) -> frozenset:
                      and len({repr(getattr(c, f.name)) for c in configs.values()}) == 1)
 
 
-def _where(job: tuple) -> str:
-    return f"arm {job[0]!r}, seed {job[1]}"
+def _where(job: Job) -> str:
+    return f"arm {job.label!r}, seed {job.seed}"
 
 
 def _ordered(done: dict[str, dict[int, list[dict]]]) -> dict[str, dict[int, list[dict]]]:

@@ -3,19 +3,34 @@ env setting) and the warm starts shared by arms alike in them, all before any ru
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 from treecredit.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from treecredit.training.agent_checks import HeldOut
 
 
 def check_agent_run(config: TrainConfig, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
-    """What ``treecredit train --env`` checks before any work: the folder, TensorBoard, env, estimator, options."""
-    from treecredit.training.agent_loop import check_agent_config
-    from treecredit.training.dry_run import check_estimator_options
-    from treecredit.training.preflight import check_out, check_tensorboard
+    """What ``treecredit train --env`` checks of a run's folder before any work (:func:`check_out`: an earlier
+    run is never overwritten, a resumed one keeps its settings); the rest is checked once per arm
+    (:func:`check_agent_arm`)."""
+    from treecredit.training.preflight import check_out
 
     check_out(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
+
+
+def check_agent_arm(config: TrainConfig) -> None:
+    """What ``treecredit train --env`` checks before any work besides the folder, once for an arm's runs (they
+    differ only in seed and folder): TensorBoard and the estimator's options (a dry run). The env and the other
+    agent settings were checked when the arm's configs were built (``TrainConfig`` runs
+    :func:`~treecredit.training.agent_loop.check_agent_config`); the episodes' fit in the GPT's positions is
+    :func:`agent_positions`', once per env setting."""
+    from treecredit.training.dry_run import check_estimator_options
+    from treecredit.training.preflight import check_tensorboard
+
     check_tensorboard(config)
-    check_agent_config(config)
-    check_estimator_options(config)  # the episodes' fit in the GPT's positions: agent_positions, once per arm
+    check_estimator_options(config)
 
 
 def _positions_key(config: TrainConfig) -> str:
@@ -38,33 +53,47 @@ def _agent_warm_key(config: TrainConfig, max_len: int | None) -> str:
                  config.hf_warm_start_lr))  # the last ones: a Hugging Face model's (build_policy)
 
 
-def agent_positions(config: TrainConfig) -> int | None:
+class AgentSplit(NamedTuple):
+    """What :func:`agent_positions` found for an env setting, handed on to :func:`warm_start_agent`."""
+
+    max_len: int | None
+    """The small GPT's positions (None for a Hugging Face model)."""
+    held: HeldOut | None
+    """The held-out instances drawn and checked (None for a Hugging Face model: none are drawn here)."""
+
+
+def agent_positions(config: TrainConfig) -> AgentSplit:
     """The small GPT's positions for ``config``'s agent runs (:func:`~treecredit.training.agent_loop.
     gpt_positions`, which refuses a ``--sampler-option max_len`` the episodes do not fit in), from the held-out
-    instances drawn (:func:`~treecredit.training.agent_checks.eval_instances`, a reset of each); None for a
-    Hugging Face model. Found once, before the warm start, and passed on to :func:`warm_start_agent`, as
-    ``train_agent`` does."""
+    instances drawn (:func:`~treecredit.training.agent_checks.eval_instances`, a reset of each, and the env's
+    checks), with those instances; ``(None, None)`` for a Hugging Face model. Found once per env setting, before
+    the warm start, and passed on to :func:`warm_start_agent`, as ``train_agent`` does."""
     if config.model != "gpt":
-        return None
+        return AgentSplit(None, None)
     from treecredit.agents.episodes import EpisodeSettings
-    from treecredit.envs import env_factory
+    from treecredit.envs import make_env
     from treecredit.training.agent_checks import eval_instances, gpt_positions
     from treecredit.training.agent_loop import split_sampler_options
 
     episode_options, agent = split_sampler_options(config.sampler_options)
-    probe = env_factory(config.env, **config.env_options)()
-    return gpt_positions(eval_instances(probe, config.eval_problems),
-                         EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options), agent)
+    held = eval_instances(make_env(config.env, **config.env_options), config.eval_problems)
+    return AgentSplit(gpt_positions(held, EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options),
+                                    agent), held)
 
 
-def warm_start_agent(config: TrainConfig, log=print, max_len: int | None = None):
+def warm_start_agent(config: TrainConfig, log=print, split: AgentSplit | None = None):
     """The agent policy of ``config``'s runs, warm-started into the cache (as ``train_agent`` builds it);
-    ``max_len``: the GPT's positions found by :func:`agent_positions` (None: found here)."""
+    ``split``: the GPT's positions and the held-out instances found by :func:`agent_positions` (None: found
+    here)."""
+    import functools
+
     from treecredit.agents.episodes import EpisodeSettings
-    from treecredit.envs import env_factory
+    from treecredit.envs import make_env
     from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
 
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
                                action_max_tokens=config.max_new_tokens, **episode_options)
-    return build_agent_policy(config, env_factory(config.env, **config.env_options), settings, agent, log, max_len)
+    max_len, held = split if split is not None else (None, None)
+    env_fn = functools.partial(make_env, config.env, **config.env_options)  # checked with the config already
+    return build_agent_policy(config, env_fn, settings, agent, log, max_len, eval_split=held)

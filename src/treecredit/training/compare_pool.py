@@ -23,7 +23,7 @@ CLOSE_S = 60.0
 class _Worker:
     process: Any  # a spawn context's Process
     conn: Any  # its end of the pipe
-    job: tuple | None = None
+    job: Any = None  # the compare.Job it runs
 
 
 def run_in_workers(jobs_list: list, n_workers: int, collect, log, stop, shown, plain: bool) -> None:
@@ -69,7 +69,7 @@ def run_in_workers(jobs_list: list, n_workers: int, collect, log, stop, shown, p
                 if kind == "stopped":
                     stop.value = stop.value or value.signum  # a run stopped by a signal stops the comparison
                 elif kind == "failed":
-                    collect((job[0], job[1], None, value, (RUN_ANEW, "")))
+                    collect((job.label, job.seed, None, value, (RUN_ANEW, "")))
                 else:
                     collect(value)
         for worker in workers:

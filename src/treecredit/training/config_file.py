@@ -10,19 +10,22 @@ from pathlib import Path
 from treecredit._validation import fail
 
 
-def load_config_file(path: str | Path) -> dict:
-    """Read a config mapping from ``.json``, ``.toml`` or ``.yaml``/``.yml`` (YAML needs PyYAML)."""
+def load_config_file(path: str | Path, *, argument: str = "config", label: str = "", written: str = "") -> dict:
+    """Read a config mapping from ``.json``, ``.toml`` or ``.yaml``/``.yml`` (YAML needs PyYAML).
+
+    Errors name ``argument`` and the file, followed by ``label``; ``written`` ends the fix of a damaged file
+    (``treecredit export`` reads a run's config.json: ``run``, `` (the run's settings)``, what wrote it and the
+    other way out)."""
     path = Path(path)
     if not path.exists():
-        fail("config", f"file {str(path)!r} does not exist", "pass the path of a .json, .toml or .yaml file")
-    text = path.read_text()
+        fail(argument, f"file {str(path)!r} does not exist", "pass the path of a .json, .toml or .yaml file")
     if path.suffix not in (".json", ".toml", ".yaml", ".yml"):
-        fail("config", f"unknown file type {path.suffix!r}", "use a .json, .toml or .yaml file")
+        fail(argument, f"unknown file type {path.suffix!r}", "use a .json, .toml or .yaml file")
     if path.suffix in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:
-            fail("config", "YAML needs PyYAML, which is not installed", "pip install pyyaml, or use JSON/TOML")
+            fail(argument, "YAML needs PyYAML, which is not installed", "pip install pyyaml, or use JSON/TOML")
         parse, bad = yaml.safe_load, yaml.YAMLError
     elif path.suffix == ".toml":
         import tomllib
@@ -30,13 +33,16 @@ def load_config_file(path: str | Path) -> dict:
         parse, bad = tomllib.loads, tomllib.TOMLDecodeError
     else:
         parse, bad = json.loads, json.JSONDecodeError
+    named = f"{str(path)!r}{label}"
     try:
-        data = parse(text)
-    except bad as error:
+        data = parse(path.read_text())
+    except (bad, UnicodeDecodeError) as error:
         kind = {".yml": "YAML", ".yaml": "YAML"}.get(path.suffix, path.suffix[1:].upper())
-        fail("config", f"{str(path)!r} is not valid {kind}: {error}", "fix the file at the place named")
+        fail(argument, f"{named} is not valid {kind}: {error}", f"repair the file at the place named{written}")
     if not isinstance(data, dict):
-        fail("config", f"{str(path)!r} does not hold a mapping of field names to values", "write key: value pairs")
+        mapping = "a JSON object of settings" if path.suffix == ".json" else "a mapping of field names to values"
+        fail(argument, f"{named} holds a {type(data).__name__}, not {mapping}",
+             f"repair the file{written}" if written else "write key: value pairs")
     from treecredit.training.config import TrainConfig
 
     known = {f.name for f in fields(TrainConfig)}
@@ -45,7 +51,7 @@ def load_config_file(path: str | Path) -> dict:
         hints = [f"{name} → {FIELD_ALIASES.get(name) or close[0]}" for name in unknown
                  if FIELD_ALIASES.get(name) or (close := difflib.get_close_matches(name, known, n=1, cutoff=0.75))]
         meant = f" (did you mean {', '.join(hints)}?)" if hints else ""
-        fail("config", f"{str(path)!r} has unknown field(s) {unknown}{meant}",
+        fail(argument, f"{named} has unknown field(s) {unknown}{meant}",
              f"use fields of TrainConfig: {sorted(known)}")
     return data
 

@@ -65,7 +65,7 @@ class EvalPlan:
         share = f", skipped while evaluation exceeds {self.time_share:.0%} of the run's time" \
             if self.time_share > 0 else ""
         share = share if scheduled_between(self.every, self.steps) else ""
-        return (f"evaluation: {kinds} pass@1 on {self.problems} held-out problems, "
+        return (f"evaluation: {kinds} pass@1 on {self.problems} held-out problem{'s' * (self.problems != 1)}, "
                 f"{when_text(self.every, self.steps)}{share} ({self.reason})")
 
 

@@ -278,8 +278,8 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
             budget.before_step()
             problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
             rollout = sampler.sample(policy, task, problems, config.group_size, generator)
-            if budget.set_aside_if_past(counters, rollout.generated_tokens, log, evaluated=evaluated,
-                                        evaluate=run_eval, save=checkpoint):  # end at the last step that fits
+            if budget.set_aside_if_past(counters, rollout.generated_tokens, log, evaluated=evaluated, evaluate=run_eval,
+                                        save=checkpoint, metrics=writer.path):  # end at the last step that fits
                 break
             raw_rewards = rollout.rewards.clone()  # NaN where the reward failed: means over the scored ones
             reward_failed = neutralise_failed_rewards(rollout)  # failed rewards: no advantage, counted

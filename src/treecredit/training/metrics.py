@@ -148,6 +148,37 @@ def read_metrics(path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+PENDING = "pending_step_tokens"
+"""The key :func:`mark_set_aside` adds to the evaluation record of a run's last step when the run's next step was
+set aside for passing its token budget (its generated tokens; the checkpoint holds the same number)."""
+
+
+def mark_set_aside(path, step: int, step_tokens: int) -> None:
+    """Add :data:`PENDING` = ``step_tokens`` to the (last) evaluation record of ``step`` in the ``metrics.jsonl``
+    at ``path`` (rewritten whole, through a temporary file), so that a reader of the metrics alone can tell that
+    a run which ended below its token budget is finished (:func:`set_aside_tokens`). No such record: no change."""
+    path = Path(path)
+    records = read_metrics(path)
+    at_step = [r for r in records if r["kind"] == "eval" and r["step"] == step]
+    if not at_step:
+        return
+    at_step[-1][PENDING] = int(step_tokens)
+    _rewrite(path, records)
+
+
+def set_aside_tokens(records: list[dict], step: int) -> int:
+    """The generated tokens of the step set aside after ``step`` that :func:`mark_set_aside` noted in
+    ``records`` (0: none noted)."""
+    return max((int(r.get(PENDING) or 0) for r in records if r.get("kind") == "eval" and r.get("step") == step),
+               default=0)
+
+
+def _rewrite(path: Path, records: list[dict]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text("".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records))
+    temporary.replace(path)
+
+
 def flag_earlier_closings(records: list[dict], eval_every: int, path: Path | None = None) -> list[dict]:
     """``records`` (a run's ``metrics.jsonl``, in order) with :data:`~treecredit.training.report.CLOSING` set
     on each evaluation that a run started with its present budget would not have made: one before the run's
@@ -167,7 +198,5 @@ def flag_earlier_closings(records: list[dict], eval_every: int, path: Path | Non
             new = new or not record.get(CLOSING)
             record[CLOSING] = True
     if new and path is not None and path.exists():
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text("".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records))
-        temporary.replace(path)
+        _rewrite(path, records)
     return records

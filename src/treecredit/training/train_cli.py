@@ -141,12 +141,14 @@ def finished_records(config, log=print) -> list[dict] | None:
     ``--steps`` / ``--token-budget``, its last step evaluated): say so (``log``, and the run's log.txt) and return
     its metric records, before anything is loaded (the warm start, the model, the env); None when the run has
     something left to do (the run itself then resumes it). The folder and settings checks of a resume come first.
-    Only a run whose ``metrics.jsonl`` says it is finished has its checkpoint read here."""
+    Only a run whose ``metrics.jsonl`` says it is finished has its checkpoint read here: its last train record at or
+    past ``--steps`` / ``--token-budget``, or the step after it set aside for passing the budget (noted on the last
+    step's evaluation record, :func:`~treecredit.training.metrics.mark_set_aside`)."""
     from pathlib import Path
 
-    from treecredit.training.budget import finished, finished_note
+    from treecredit.training.budget import finished, finished_note, saved_finished
     from treecredit.training.checkpoint import load_latest_checkpoint
-    from treecredit.training.metrics import read_metrics
+    from treecredit.training.metrics import read_metrics, set_aside_tokens
     from treecredit.training.preflight import check_out
     from treecredit.training.run_log import RunLog, start_line
     from treecredit.training.run_summary import agent_summary, ended_line, task_summary
@@ -156,14 +158,14 @@ def finished_records(config, log=print) -> list[dict] | None:
     path = out / "metrics.jsonl"
     records = read_metrics(path) if path.exists() else []
     trained = [r for r in records if r.get("kind") == "train"]
-    if not trained or not finished(config, trained[-1]):  # a cheap look first: most resumes have steps left
-        return None
+    if not trained or not finished(config, trained[-1], set_aside_tokens(records, trained[-1]["step"])):
+        return None  # a cheap look first: most resumes have steps left
     saved = load_latest_checkpoint(out, log, read_only=True)
     if saved is None:
         return None
     counters, pending = saved["counters"], saved.get("pending_step_tokens", 0)
     evaluated = {r.get("step") for r in records if r.get("kind") == "eval"}
-    if not finished(config, counters, pending) or counters["step"] not in evaluated:
+    if not saved_finished(config, saved) or counters["step"] not in evaluated:
         return None  # the run evaluates its last step when it resumes
     with RunLog(out, resume=True) as run_log:
         run_log.begin(start_line(config, resume=True))

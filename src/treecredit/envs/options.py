@@ -1,0 +1,138 @@
+"""The options of an environment class: which ``__init__`` parameters ``make_env(name, **options)`` (and
+``--env-option key=value``) can set, why a base class's parameter cannot be set, and each value converted to the
+type of its default.
+
+An env's options are the keyword parameters of its ``__init__`` and, as far as each ``__init__`` passes unknown
+keywords on (``**kwargs``), those of its base classes' ``__init__``. A base class's parameter is no option when
+
+- an ``__init__`` between them takes no ``**kwargs`` (the option could not reach the base class), or
+- a subclass's ``__init__`` sets it itself (``super().__init__(n=size, **kwargs)``: ``n`` given as an option
+  too would reach the base class twice).
+
+A value given for a parameter whose default is an ``int``, ``float``, ``bool`` or ``str`` is converted to that
+type (``--env-option`` values are read as JSON, else kept as text: ``size=abc`` is the text ``'abc'``); one that
+does not convert (``size=abc`` or ``size=3.5`` for ``size=4``) is refused, naming the option and the type.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import textwrap
+
+from treecredit._validation import fail
+
+_BOOLS = {"true": True, "false": False}
+_TYPE_NAMES = {bool: "a bool", int: "an int", float: "a float", str: "a str"}
+
+
+def parameters(init) -> list[inspect.Parameter]:
+    """The parameters of an ``__init__``, ``self`` left out; [] when it has no signature."""
+    try:
+        return list(inspect.signature(init).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return []
+
+
+def settable(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
+    """Of an ``__init__``'s parameters, those an option can set: keyword-only ones and positional-or-keyword
+    ones (``def __init__(self, size=4, **kwargs)``)."""
+    return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def passed_on(init) -> set[str]:
+    """The keywords an ``__init__`` gives its base class's ``__init__`` itself (``super().__init__(n=size)``,
+    ``Base.__init__(self, n=size)``), read from its source; empty when the source cannot be read."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    return {keyword.arg for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
+            for keyword in node.keywords if keyword.arg is not None}
+
+
+def class_options(env_cls: type) -> tuple[dict[str, inspect.Parameter], dict[str, str]]:
+    """``(accepted, refused)`` of the class ``env_cls``: ``accepted[name]`` = the parameter an option sets (a
+    subclass's parameter wins over a base class's of the same name; the base classes' are listed first); ``refused
+    [name]`` = why a base class's parameter cannot be given (module docstring)."""
+    accepted: dict[str, inspect.Parameter] = {}
+    refused: dict[str, str] = {}
+    set_by: dict[str, str] = {}  # a base class's parameter that a subclass's __init__ sets itself → that class
+    closed = ""  # the class whose __init__ takes no **kwargs, once one is met
+    levels: list[list[str]] = []  # the names accepted from each __init__, the class's own first
+    for klass in env_cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if klass is object:
+            break
+        if init is None:
+            continue
+        params = parameters(init)
+        levels.append([])
+        for param in settable(params):
+            if param.name in accepted or param.name in refused:
+                continue
+            if closed:
+                refused[param.name] = (f"{klass.__name__}.__init__ takes {param.name}, but {closed}.__init__ does not "
+                                       f"take **kwargs, so options of its parent classes cannot reach "
+                                       f"{klass.__name__}.__init__")
+            elif param.name in set_by:
+                refused[param.name] = (f"{set_by[param.name]}.__init__ sets {klass.__name__}'s {param.name} itself "
+                                       f"(it passes {param.name}=... to {klass.__name__}.__init__)")
+            else:
+                accepted[param.name] = param
+                levels[-1].append(param.name)
+        if not closed:
+            for name in passed_on(init):
+                set_by.setdefault(name, klass.__name__)
+            if not any(p.kind is p.VAR_KEYWORD for p in params):
+                closed = klass.__name__
+    ordered = {name: accepted[name] for level in reversed(levels) for name in level}  # the base classes' first
+    return ordered, refused
+
+
+def shown_options(accepted: dict[str, object]) -> str:
+    return ", ".join(f"{k} (required)" if v is inspect.Parameter.empty else f"{k} (default {v!r})"
+                     for k, v in accepted.items())
+
+
+def converted(klass: type, options: dict, accepted: dict[str, inspect.Parameter]) -> dict:
+    """``options`` with each value converted to the type of its parameter's default (int, float, bool, str;
+    other defaults, and None, leave the value as it is); a value that does not convert is refused, naming the
+    option (``size: ...``, which a run's error names ``--env-option size``) and the type."""
+    out = dict(options)
+    for name, value in options.items():
+        default = accepted[name].default
+        kind = type(default)
+        if kind not in _TYPE_NAMES or value is None or type(value) is kind:
+            continue
+        new = _convert(value, kind)
+        if new is None:
+            example = json.dumps(default) if kind is not str else default
+            fail(name, f"is {value!r} ({type(value).__name__}), not {_TYPE_NAMES[kind]} (the type of its default "
+                 f"{default!r} in {klass.__name__}.__init__)", f"pass {_TYPE_NAMES[kind]}"
+                 f"{' (true or false)' * (kind is bool)}, e.g. --env-option {name}={example}")
+        out[name] = new
+    return out
+
+
+def _convert(value, kind: type):
+    """``value`` as ``kind``, or None when it does not convert without loss."""
+    if kind is bool:
+        return _BOOLS.get(value.strip().lower()) if isinstance(value, str) else None
+    if isinstance(value, bool):  # True is no number here: a bool given for a number is a mistake
+        return str(value).lower() if kind is str else None
+    if kind is str:
+        return json.dumps(value) if isinstance(value, (int, float)) else None
+    if isinstance(value, str):
+        try:
+            value = float(value) if kind is float else int(value.strip())
+        except ValueError:
+            return None
+        return value
+    if kind is float:
+        return float(value) if isinstance(value, (int, float)) else None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    return None
