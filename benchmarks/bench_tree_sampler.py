@@ -1,7 +1,7 @@
 """Tree sampler vs i.i.d. sampling at the same number of leaves: generated tokens, wall time, branch stats.
 
 Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N[,N...]] [--skip-hf] [--clock wall|cpu]
-[--only WORDS] [--skip-reports] [--schedules auto,rounds]``. Both samplers run side by side in one
+[--only WORDS] [--skip-reports] [--schedules auto,rounds,speculative]``. Both samplers run side by side in one
 process on the same policy and problems: each tree configuration alternates with i.i.d. ``--repeats``
 times and the median of the side-by-side ratios is printed.
 
@@ -55,6 +55,24 @@ class CopyJoins(TreeSampler):
             return super().sample(*args, **kwargs)
         finally:
             kv_stream.has_spare_rows, kv_stream.DEAD_SHARE = saved
+
+
+class Speculative(TreeSampler):
+    """``schedule="speculative"`` with the speculation's ``confidence`` set to ``self.confidence`` (the
+    ``--schedules`` arm ``speculative:C``; plain ``speculative`` keeps the default)."""
+
+    confidence: float | None = None
+
+    def sample(self, *args, **kwargs):
+        from treecredit.sampling.speculate import SpeculativeGrower
+
+        saved = SpeculativeGrower.confidence
+        if self.confidence is not None:
+            SpeculativeGrower.confidence = self.confidence
+        try:
+            return super().sample(*args, **kwargs)
+        finally:
+            SpeculativeGrower.confidence = saved
 
 
 def run_once(sampler, policy, task, problems, group_size: int, seed: int = 0):
@@ -119,11 +137,23 @@ def compare(title, policy, task, problems, group_size, max_new_tokens, configs, 
     out = []
     for label, options in configs:
         for schedule in SCHEDULES:
-            kind = CopyJoins if schedule == "copy-joins" else TreeSampler
-            sampler = kind(max_new_tokens=max_new_tokens, schedule="auto" if kind is CopyJoins else schedule, **options)
+            if schedule.startswith("speculative") and options.get("branching") != "entropy":
+                continue  # only entropy branching forecasts its next phase
+            if schedule.startswith("speculative"):
+                sampler = Speculative(max_new_tokens=max_new_tokens, schedule="speculative", **options)
+                sampler.confidence = float(schedule.split(":")[1]) if ":" in schedule else None
+            else:
+                kind = CopyJoins if schedule == "copy-joins" else TreeSampler
+                sampler = kind(max_new_tokens=max_new_tokens, schedule="auto" if kind is CopyJoins else schedule,
+                               **options)
             rollout, seconds, ratio, base = side_by_side(sampler, iid, policy, task, problems, group_size, repeats)
             name = label if len(SCHEDULES) == 1 else f"{label} [{schedule}]"
             print(row(name, rollout, seconds, ratio, base_tokens, base), flush=True)
+            wasted = rollout.extras.get("speculative_wasted_tokens")
+            if wasted is not None:
+                print(f"{'':34s} speculative: {wasted} tokens wasted ({wasted / base_tokens:.0%} of i.i.d.'s, included "
+                      f"in 'gen tok'), {rollout.extras['speculative_adopted']} forks adopted, "
+                      f"{rollout.extras.get('decode_steps', 0)} decoding steps", flush=True)
             out.append((name, ratio, rollout.generated_tokens / base_tokens, rollout.extras.get("decode_steps", 0),
                         base_steps, base_seconds))
     return out
@@ -137,6 +167,7 @@ def sweep_table(results: dict) -> None:
     print("\nsweep: time tree / i.i.d. (median of side-by-side ratios) | ideal bound = generated tokens tree / "
           "i.i.d. | decoding steps of the tree")
     labels = [r[0] for r in next(iter(results.values()))]
+    print("(generated tokens include a speculative schedule's wasted ones)")
     print(f"{'prompts':>7s} {'iid s':>7s} " + " ".join(f"{label[:34]:>34s}" for label in labels))
     for prompts, rows in results.items():
         cells = [f"{ratio:5.2f}× | {tokens:4.2f} | {steps:3d}" + (f"/{base:<3d}" if base else "")
@@ -225,7 +256,8 @@ def main() -> None:
     parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
     parser.add_argument("--schedules", default="auto", help="comma-separated TreeSampler schedules to run each "
                         "tree configuration with: auto (continuous batching on the built-in backend), rounds, "
-                        "copy-joins (auto with the joins before spare KV rows)")
+                        "copy-joins (auto with the joins before spare KV rows), speculative (entropy branching only: "
+                        "forking rounds started before the chains end; speculative:C with confidence C)")
     add_clock_option(parser)
     args = parser.parse_args()
     global clock

@@ -146,6 +146,38 @@ def test_fixed_tree_skips_step_end_search_inside_segments_and_gives_the_same_rol
     assert out[1].extras["decodes"] < out[0].extras["decodes"]
 
 
+@pytest.mark.parametrize("schedule", ["auto", "speculative"])
+@pytest.mark.parametrize("cutoff", ["off", "any"])
+def test_entropy_tree_skips_step_end_search_inside_segments_and_gives_the_same_rollout(cutoff, schedule,
+                                                                                     monkeypatch):
+    """Entropy branching reads step ends only of pruned nodes, whose segments all stopped at step ends (the
+    cutoff stops them there), so the grower does not search the others; the rollout is the one a search
+    gives, with fewer texts decoded (without cutoff; with it there is nothing to search)."""
+    from test_segment_rounds import _same_rollout
+
+    from treecredit.sampling.branching import EntropyBranching
+
+    policy = tiny_gpt(torch.float64)
+    task, problems = _setup(ArithmeticTask(min_operators=1, max_operators=3), n=4)
+    calls = []
+    real = type(policy).decode
+    monkeypatch.setattr(type(policy), "decode", lambda self, ids: calls.append(1) or real(self, ids))
+    out = []
+    for reads in (True, False):
+        monkeypatch.setattr(EntropyBranching, "reads_step_ends", reads)
+        calls.clear()
+        out.append(sample_tree(policy, task, problems, seed=5, max_new_tokens=16, branching="entropy",
+                               cutoff=cutoff, schedule=schedule))
+        out[-1].extras["decodes"] = len(calls)
+    _same_rollout(out[1], out[0])
+    assert out[0].step_ends.any()
+    if cutoff == "off":
+        assert out[1].extras["decodes"] < out[0].extras["decodes"]
+    else:  # every segment stops at a step end: nothing to search either way
+        assert out[1].extras["decodes"] == out[0].extras["decodes"]
+        assert "cut" in out[0].extras["leaf_status"]
+
+
 @pytest.mark.parametrize("kw, arg", [({"top_p": 0.0}, "top_p"), ({"cutoff": "maybe"}, "cutoff"),
                                      ({"branching": "bushy"}, "branching"), ({"mc_rollouts": -1}, "mc_rollouts"),
                                      ({"replay_leaves": -1}, "replay_leaves"),

@@ -36,7 +36,9 @@ Refinements since the first version (all additive, defaults keep the old meaning
   returns requests that join the running batch (the built-in one does,
   :mod:`treecredit.sampling.kv_stream`); the tree sampler then grows its trees in one stream instead of
   rounds (:mod:`treecredit.sampling.schedule`). Backends without it get rounds of ``generate`` calls.
-  A ``stream`` that takes a ``max_rows`` keyword gets the most rows the caller expects at once (a hint).
+  A ``stream`` that takes a ``max_rows`` keyword gets the most rows the caller expects at once (a hint);
+  one that takes ``on_step`` and ``cancelled`` (forks from rows still decoding, dropped requests) serves
+  the speculative schedule (:mod:`treecredit.sampling.speculate`).
 
 Index names: ``_req`` indexes requests of one call, ``_seq`` the n continuations of one request.
 """

@@ -195,6 +195,9 @@ class EntropyBranching:
         _check_count(self.rounds, "rounds", 0, "pass rounds=0 (use the whole budget) or a positive count")
 
     needs_entropy = True
+    reads_step_ends = False
+    """Step ends are read only of pruned nodes, whose segments all stopped at step ends (with cutoff every
+    segment does): the step ends inside other segments are not searched while growing."""
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         grow_in_rounds(self, grower, forest, group_size)
@@ -206,19 +209,46 @@ class EntropyBranching:
         yield [(group, -1, self.chains)], None
         left, done = group_size - self.chains, 0
         while left and (self.rounds == 0 or done < self.rounds):
-            picks = []
-            for node, offset in self._top_tokens(forest, group)[: self.forks]:
-                k = min(self.children, left)
-                if k:
-                    picks.append((group, node, offset - 1, k))
-                    left -= k
+            picks = self.round_picks(self._top_tokens(forest, group), left)
             if not picks:
                 return
-            yield open_points(forest, picks), None
+            left -= sum(k for _, _, k in picks)
+            yield open_points(forest, [(group, node, offset, k) for node, offset, k in picks]), None
             done += 1
 
+    def round_picks(self, top: list[tuple[int, int]], left: int) -> list[tuple[int, int, int]]:
+        """A round's picks ``[(node, offset, k)]`` (k children re-draw the token after token ``offset`` of
+        ``node``) from the group's tokens ``[(node, offset)]`` by entropy, highest first, and the leaves left."""
+        picks = []
+        for node, offset in top[: self.forks]:
+            k = min(self.children, left)
+            if k:
+                picks.append((node, offset - 1, k))
+                left -= k
+        return picks
+
+    def forecast(self, forest: SampledForest, group: int, group_size: int, yielded: int):
+        """What the group's next phase would pick if its running chains ended now, kept up to date token by
+        token (:class:`~treecredit.sampling.forecast.EntropyForecast`), or None when there is no next phase;
+        ``yielded``: the phases the group's :meth:`phases` has yielded so far (the schedule
+        ``schedule="speculative"`` starts the forecast picks' children before the phase, see
+        :mod:`treecredit.sampling.speculate`)."""
+        from treecredit.sampling.forecast import EntropyForecast
+
+        opened = sum(1 for n in forest.nodes_of(group) if forest.parent_node[n] < 0
+                     or forest.chain[n] != forest.chain[forest.parent_node[n]])
+        left, done = group_size - opened, yielded - 1
+        if left <= 0 or done < 0 or (self.rounds and done >= self.rounds):
+            return None
+        return EntropyForecast(self, left, done, self._scored(forest, group))
+
+    @classmethod
+    def _top_tokens(cls, forest: SampledForest, group: int) -> list[tuple[int, int]]:
+        return [(node, offset) for _, node, offset in cls._scored(forest, group)]
+
     @staticmethod
-    def _top_tokens(forest: SampledForest, group: int) -> list[tuple[int, int]]:
+    def _scored(forest: SampledForest, group: int) -> list[tuple[float, int, int]]:
+        """``[(−entropy, node, offset)]`` of the group's tokens that a fork may re-draw, best first."""
         scored = []
         for node in forest.nodes_of(group):
             last = len(forest.tokens[node]) - 1
@@ -228,7 +258,7 @@ class EntropyBranching:
             for offset in range(1, last + 1):
                 scored.append((-forest.entropy[node][offset], node, offset))
         scored.sort()
-        return [(node, offset) for _, node, offset in scored]
+        return scored
 
 
 @dataclass

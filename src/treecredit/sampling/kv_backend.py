@@ -126,17 +126,19 @@ class KVCacheBackend:
         with self._decoding():
             return self._generate(requests, settings, generator)
 
-    def stream(self, requests: Sequence[SegmentRequest], settings: SamplingSettings, on_end, max_rows: int = 0) -> None:
+    def stream(self, requests: Sequence[SegmentRequest], settings: SamplingSettings, on_end, max_rows: int = 0,
+               on_step=None, cancelled: set | None = None) -> None:
         """Continuous batching: decode ``requests``; after each step hand the continuations that ended to
         ``on_end(ended) -> new requests``, which join the batch at the next step (see
         :mod:`treecredit.sampling.kv_stream`). The segments are those :meth:`generate` rounds return.
-        ``max_rows``: how many rows the caller expects the batch to hold at most (a hint for its spare rows)."""
+        ``max_rows``: how many rows the caller expects the batch to hold at most (a hint for its spare rows);
+        ``on_step``, ``cancelled``: forks from live rows and dropped rows (speculation, see :func:`run_stream`)."""
         from treecredit.sampling.kv_stream import run_stream
 
         self.calls += 1
         if requests:
             with self._decoding():
-                run_stream(self, requests, settings, on_end, max_rows)
+                run_stream(self, requests, settings, on_end, max_rows, on_step, cancelled)
 
     @contextlib.contextmanager
     def _decoding(self):

@@ -32,12 +32,21 @@ Rows that ended and were not taken over stay in the batch, stepped with padding 
 position ids frozen at 0), until :data:`DEAD_SHARE` of the batch has ended or rows are copied in; then the batch is
 compacted, and leading key columns that no row attends to any more are dropped when they are a quarter
 of the columns or more.
+
+Speculation (:mod:`treecredit.sampling.speculate`): ``on_step(live)``, when given, sees the rows drawn at each
+step (before ``on_end``; their segments so far) and may return requests that fork from a row that is still
+decoding: ``cache_key=LiveRow(request id, seq)`` names that row's context as it is at this step (the
+request's prefix must begin it), and the row is copied into the batch like one from a kept state. Request ids
+put into ``cancelled`` have their rows dropped from the batch (as if ended, not reported to ``on_end``, their
+states not kept); the stream empties the set as it drops them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from treecredit._validation import fail
 from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest
 from treecredit.sampling.kv_states import (
     append_kept_rows,
@@ -45,6 +54,7 @@ from treecredit.sampling.kv_states import (
     drop_unused_columns,
     gather_states,
     has_spare_rows,
+    snapshot,
     truncate_state,
 )
 from treecredit.sampling.policy import DecodeState
@@ -52,8 +62,17 @@ from treecredit.sampling.policy import DecodeState
 OnEnd = Callable[[list[tuple[int, int, Segment]]], Sequence[SegmentRequest]]
 
 
+@dataclass(frozen=True)
+class LiveRow:
+    """A ``cache_key`` that names the context of a row still decoding in the stream: continuation ``seq`` of
+    request ``request`` (ids as ``on_end`` gets them), as it is at the step ``on_step`` was called."""
+
+    request: int
+    seq: int
+
+
 def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSettings, on_end: OnEnd,
-               max_rows: int = 0) -> None:
+               max_rows: int = 0, on_step=None, cancelled: set | None = None) -> None:
     """Decode ``requests`` and every request ``on_end`` adds, in one continuous batch (module docstring).
 
     ``on_end(ended)`` receives ``[(request id, seq, segment)]`` for the continuations that ended at a step
@@ -66,6 +85,9 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
     into it (:func:`append_kept_rows`) instead of copying the whole batch into a bigger buffer each time it
     outgrows the spare rows (at 256 prompts × 8 leaves two such copies cost more than a decoding step each).
     Unwritten spare rows cost address space, not memory. The hint changes no token: only where rows live.
+
+    ``on_step(live) -> requests`` and ``cancelled``: speculation (module docstring); ``live`` are the backend's
+    rows drawn at the step (``.request``, ``.seq``, ``.segment``), ended ones included.
     """
     import torch
 
@@ -85,6 +107,18 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
         drawn = torch.full((len(slots),), backend.pad_id, dtype=torch.long)
         drawn[torch.tensor(active, dtype=torch.long)] = tokens
         joining: list = []
+        temporary: list = []  # LiveRow keys kept for this step's joins only
+        if on_step is not None:
+            more = list(on_step(live))
+            if more:
+                temporary = _keep_live_rows(backend, everything, more, slots, state)
+                backend._check(more)
+                first = len(everything)
+                everything += more
+                joining += [(row, None) for row in backend._rows(more, None, first=first)]
+        dropped = _drop(cancelled, slots, joining, waiting)
+        if dropped:
+            ended = [r for r in ended if live[r].request not in dropped]
         if ended:
             rows = [live[r] for r in ended]
             positions = [active[r] for r in ended]
@@ -94,21 +128,61 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
             just_kept = {(everything[row.request].keep_key, row.seq): b for row, b in zip(rows, positions)
                          if everything[row.request].keep_key is not None}
             more = list(on_end([(row.request, row.seq, row.segment) for row in rows]))
+            temporary += _keep_live_rows(backend, everything, more, slots, state)
             backend._check(more)
             first = len(everything)
             everything += more
-            joining = [(row, just_kept.get(everything[row.request].cache_key))
-                       for row in backend._rows(more, None, first=first)]
+            joining += [(row, just_kept.get(everything[row.request].cache_key))
+                        for row in backend._rows(more, None, first=first)]
+            _drop(cancelled, slots, joining, waiting)
         if not joining and not waiting and all(row is None for row in slots):
+            for key in temporary:
+                backend.kept.pop(key, None)
             return
         state, step_tokens, slots, ready = _next_batch(backend, everything, state, drawn, slots, joining, waiting,
                                                        max_rows)
+        for key in temporary:
+            backend.kept.pop(key, None)
         logits, state = policy.step(state, step_tokens) if slots else (None, None)
         if ready is not None:
             ready_logits, ready_state, ready_rows = ready
             logits = ready_logits if logits is None else torch.cat([logits, ready_logits])
             state = ready_state if state is None else concat_states(policy, [state, ready_state])
             slots = slots + ready_rows
+
+
+def _keep_live_rows(backend, everything, requests, slots, state) -> list:
+    """Keep, for this step, the context of each live row a request names with a :class:`LiveRow` key (the
+    batch's state covers all of it but the last token drawn, as a kept state does); returns those keys."""
+    from treecredit.sampling.kv_backend import _Kept
+
+    keys = list(dict.fromkeys(r.cache_key for r in requests if isinstance(r.cache_key, LiveRow)))
+    if not keys:
+        return []
+    where = {(row.request, row.seq): b for b, row in enumerate(slots) if row is not None}
+    held = snapshot(state)
+    for key in keys:
+        b = where.get((key.request, key.seq))
+        if b is None:
+            fail("cache_key", f"{key!r} names no row decoding at this step", "fork from a row that is still live")
+        row = slots[b]
+        backend.kept[key] = _Kept(held, b, tuple(everything[row.request].prefix) + tuple(row.segment.tokens))
+    return keys
+
+
+def _drop(cancelled, slots, joining, waiting) -> set:
+    """Drop the rows of the request ids in ``cancelled`` (emptied) from the batch, the joining and the waiting
+    rows (all in place); the ids dropped."""
+    if not cancelled:
+        return set()
+    dropped = set(cancelled)
+    cancelled.clear()
+    for b, row in enumerate(slots):
+        if row is not None and row.request in dropped:
+            slots[b] = None
+    joining[:] = [j for j in joining if j[0].request not in dropped]
+    waiting[:] = [w for w in waiting if w[0].request not in dropped]
+    return dropped
 
 
 MAX_WAIT = 8

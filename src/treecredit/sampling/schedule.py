@@ -77,8 +77,13 @@ class StreamGrower(SegmentGrower):
         takes_hint = "max_rows" in inspect.signature(self.backend.stream).parameters
         hint = {"max_rows": sum(sizes)} if takes_hint else {}
         self.backend.stream(self._requests(forest, work), self.ctx.settings(),
-                            lambda ended: self._on_end(forest, phases, ended), **hint)
+                            lambda ended: self._on_end(forest, phases, ended),
+                            **{**hint, **self._stream_options(forest, hint)})
         self.rounds += 1
+
+    def _stream_options(self, forest: SampledForest, hint: dict) -> dict:
+        """More keywords for ``backend.stream`` (a subclass's; ``hint``: the ``max_rows`` hint, if taken)."""
+        return {}
 
     def _requests(self, forest: SampledForest, work: list[_Work]) -> list:
         out = []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch
 from treecredit.sampling.rounds import GrowContext, SegmentGrower
 from treecredit.sampling.schedule import StreamGrower
+from treecredit.sampling.speculate import SpeculativeGrower
 from treecredit.sampling.tree_pack import pack_forest
 from treecredit.sampling.tree_table import SampledForest
 from treecredit.tasks.base import response_stop_strings
@@ -56,7 +58,10 @@ class TreeSampler:
         replay_max_weight: truncation 1 + c of the replay importance weights (≥ 1).
         schedule: 'auto' grows the trees in one continuous batch on a backend that can (the built-in
             one: ``stream``), in rounds on others; 'rounds' always uses rounds. Same trees either way
-            (:mod:`treecredit.sampling.schedule`); 'rounds' is for comparison.
+            (:mod:`treecredit.sampling.schedule`); 'rounds' is for comparison. 'speculative' (entropy
+            branching): the stream, with each group's next forking round started before its chains have
+            ended, at the tokens it would pick so far (:mod:`treecredit.sampling.speculate`): the same
+            trees in fewer decoding steps, some tokens wasted; on a backend without speculation, as 'auto'.
     """
 
     temperature: float = 1.0
@@ -73,7 +78,7 @@ class TreeSampler:
     def __post_init__(self) -> None:
         check_decoding_options(self.temperature, self.top_p, self.max_new_tokens)
         check_choice(self.cutoff, MODES, "cutoff")
-        check_choice(self.schedule, ("auto", "rounds"), "schedule")
+        check_choice(self.schedule, ("auto", "rounds", "speculative"), "schedule")
         if not isinstance(self.mc_rollouts, int) or self.mc_rollouts < 0:
             fail("mc_rollouts", f"is {self.mc_rollouts!r}, must be an integer ≥ 0", "pass mc_rollouts=0 or K ≥ 1")
         if not isinstance(self.replay_leaves, int) or self.replay_leaves < 0:
@@ -93,6 +98,9 @@ class TreeSampler:
         else:
             fail("branching", f"{self.branching!r} is neither a strategy name nor has grow_trees",
                  f"pass one of {sorted(BRANCHINGS)}")
+        if self.schedule == "speculative" and not hasattr(self.strategy, "forecast"):
+            fail("schedule", f"is 'speculative', but the {self.branching!r} branching cannot forecast its next "
+                 "phase (only entropy branching can)", "pass schedule='auto' (or branching='entropy')")
 
     def check_group_size(self, group_size: int) -> None:
         """Raise the error ``sample`` would raise for ``group_size`` (for early config validation): the first
@@ -144,14 +152,17 @@ class TreeSampler:
         ctx = self.context(policy, task, problems, seed_from(generator))
         forest = SampledForest()
         try:
-            streams = self.schedule == "auto" and hasattr(backend, "stream") and hasattr(self.strategy, "phases")
+            streams = self.schedule != "rounds" and hasattr(backend, "stream") and hasattr(self.strategy, "phases")
+            speculates = streams and self.schedule == "speculative" and "on_step" in inspect.signature(
+                backend.stream).parameters
             fresh: int | list[int] = group_size
             if self.replay is not None:  # revisited problems grow G − r (r come back replayed), new ones G
                 fresh = [group_size - self.replay.replayed_leaves(p) for p in problems]
                 # a strategy object's grow_trees takes one count (its documented signature); its phases, one per group
                 if len(set(fresh)) == 1 or (not isinstance(self.branching, str) and not streams):
                     fresh = min(fresh)
-            grower = (StreamGrower if streams else SegmentGrower)(ctx, backend, prompts)
+            grower = (SpeculativeGrower if speculates else StreamGrower if streams else SegmentGrower)(ctx, backend,
+                                                                                                      prompts)
             before = getattr(backend, "prefill_tokens", 0), getattr(backend, "steps", 0)
             if fresh and streams:
                 grower.grow(self.strategy, forest, fresh)
@@ -160,6 +171,10 @@ class TreeSampler:
             rollout = pack_forest(ctx, forest, prompts, prompt_texts, getattr(backend, "prefill_tokens", 0) - before[0])
             rollout.extras["rounds"] = grower.rounds
             rollout.extras["decode_steps"] = getattr(backend, "steps", 0) - before[1]
+            if speculates:  # decoded, then cancelled or unused: counted as generated
+                rollout.extras["speculative_wasted_tokens"] = grower.wasted_tokens
+                rollout.extras["speculative_adopted"] = grower.adopted
+                rollout.generated_tokens += grower.wasted_tokens
             if own:  # this call's backend holds only this tree's states: forget them all at once
                 backend.release()
             else:

@@ -1,0 +1,345 @@
+"""Speculative forks: start a group's next forking rounds before its running chains end; the same forest.
+
+In one stream (:class:`~treecredit.sampling.schedule.StreamGrower`) a group's next phase starts only when all
+chains of its current phase have ended: entropy branching picks the tokens of highest entropy in the whole
+group tree, known only then. So each round waits for the longest chain of the round before it, and at small
+batches (where a step costs about the same whatever its rows) the tree takes 2–3× i.i.d.'s steps.
+
+:class:`SpeculativeGrower` (``TreeSampler(schedule="speculative")``) keeps per group a *forecast* of its
+remaining rounds (``strategy.forecast``; :class:`~treecredit.sampling.forecast.EntropyForecast`): what the
+strategy would pick if the running rows ended now, fed token by token from the stream's ``on_step``, each
+round from the tree the rounds before it would leave, their speculative children's tokens included. A forecast
+pick's children start once the pick is likely enough to stand (``SpeculativeGrower.confidence``), forking the
+running row in the batch (:class:`~treecredit.sampling.kv_stream.LiveRow`) or an ended node's kept state. A
+token that displaces a pick cancels its children and every speculation below them (their rows leave the batch;
+their tokens are wasted). When the group's chains have all ended, the strategy picks the phase as always; a
+request that a speculation asked for exactly (same prefix, chain keys and limits) adopts its rows and the
+segments they ended with; other speculations go on only where the new forecast still picks them. The forecast
+only guesses: a child started early draws the tokens it would draw after the phase (draws are counter-based
+per chain key and position, :mod:`treecredit.sampling.draws`), so the forest is the one the stream and the
+rounds grow, token for token (``tests/sampling/test_speculative.py``).
+
+``rollout.extras["speculative_wasted_tokens"]`` counts the tokens of cancelled and unused children (also in
+``generated_tokens``: they were decoded), ``extras["speculative_adopted"]`` the requests adopted.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from treecredit.sampling.backend import SegmentRequest
+from treecredit.sampling.draws import child_keys
+from treecredit.sampling.kv_stream import LiveRow
+from treecredit.sampling.rounds import _Work
+from treecredit.sampling.schedule import StreamGrower, group_sizes
+from treecredit.sampling.tree_table import SampledForest
+
+BINS_PER_NAT = 16
+BINS = 16 * BINS_PER_NAT  # entropies above 16 nats share the last bin
+
+PRIOR_TOKENS = 32
+"""Pseudo-tokens, each above a pick's entropy with chance 1/2, in the estimate of q(H): few tokens drawn so
+far say little, so the first steps of a stream speculate little."""
+
+SPEC_NODES = 1 << 40
+"""Stand-in node ids of speculative children (above every node of the forest: a real child is created
+after every node its group has)."""
+
+
+@dataclass
+class _Spec:
+    group: int
+    signature: tuple  # (chain key, response position, k)
+    request: SegmentRequest
+    base: int  # stand-in node id of its continuation 0 (seq s: base + s)
+    rid: int | None = None  # its request id in the stream (None until sent)
+    rows: dict = field(default_factory=dict)  # seq -> the backend's row, once it has drawn
+    ended: dict = field(default_factory=dict)  # seq -> segment that ended before the phase
+
+
+class SpeculativeGrower(StreamGrower):
+    """A :class:`StreamGrower` that starts each group's next phases speculatively (module docstring).
+
+    Attributes:
+        wasted_tokens: tokens of cancelled or unused speculative children (after :meth:`grow`).
+        adopted: speculative requests that the phases took over.
+    """
+
+    confidence: float | None = None
+    """A forecast pick's children start once the chance that no token still to come displaces it (or a pick
+    of an earlier round) is at least this (0: at once). The chance is estimated as (1 − q(H))^m per round,
+    q(H) the share of the tokens drawn so far with entropy above the pick's, m the tokens the group's running
+    rows are still expected to draw (each up to the mean length of the rows that have ended). None: G / (G +
+    :attr:`GROUPS_SCALE`) for G groups: a wasted row costs the batch a row of each step it runs, a step saved
+    pays only where its group is the last to end, so the more groups, the surer a pick must be."""
+    GROUPS_SCALE = 12
+    """Groups at which the default confidence is 1/2 (the small GPT on one CPU thread, docs/sampling.md)."""
+    ROWS_PER_LEAF = 2
+    """Batch rows the stream's buffers make room for, per leaf (speculative and cancelled rows come on top)."""
+
+    def grow(self, strategy, forest: SampledForest, group_size) -> None:
+        self._strategy = strategy
+        self._sizes = group_sizes(group_size, len(self.prompts))
+        groups = len(self.prompts)
+        self._confidence = self.confidence if self.confidence is not None else groups / (groups + self.GROUPS_SCALE)
+        self._yielded = [0] * len(self.prompts)
+        self._forecasts: dict = {}  # group -> forecast of its remaining rounds
+        self._specs: dict = {}  # group -> its speculations not adopted (_Spec)
+        self._spec_of: dict = {}  # request id -> _Spec not adopted
+        self._stand_in: dict = {}  # stand-in node id -> (_Spec, seq)
+        self._outbox: list = []  # speculations to send
+        self._running: dict = {}  # node -> the backend row decoding it (groups with a forecast)
+        self._cancelled: set = set()
+        self._wasted: list = []
+        self._serial = 0
+        self._hist = [0] * (BINS + 1)  # entropies drawn so far, in bins of 1/BINS_PER_NAT nats
+        self._tail: list | None = None
+        self._ended = [0, 0]  # response positions at which rows ended: sum, count
+        self._due: set = set()  # groups with forecast picks not started yet
+        self.adopted = 0
+        super().grow(strategy, forest, group_size)
+        for group in list(self._specs):
+            self._drop(group, self._specs.pop(group))
+        self.wasted_tokens = sum(len(row.segment.tokens) for spec in self._wasted for row in spec.rows.values())
+
+    def _stream_options(self, forest: SampledForest, hint: dict) -> dict:
+        options = {"on_step": lambda live: self._on_step(forest, live), "cancelled": self._cancelled}
+        if hint:  # room for the speculative children beside the leaves (spare rows cost address space only)
+            options["max_rows"] = self.ROWS_PER_LEAF * hint["max_rows"]
+        return options
+
+    def _requests(self, forest: SampledForest, work: list[_Work]) -> list:
+        out = super()._requests(forest, work)
+        for spec in self._outbox:
+            spec.rid = self._count
+            self._count += 1
+            self._spec_of[spec.rid] = spec
+            out.append(spec.request)
+        self._outbox = []
+        return out
+
+    def _advance(self, forest: SampledForest, phases, group: int) -> list[_Work]:
+        """The group's next phase with work: requests a speculation asked for exactly adopt it; the others
+        are sent; a phase whose adopted children have all ended already gives way to the next one."""
+        out: list[_Work] = []
+        for points, rule in phases[group]:
+            self._yielded[group] += 1
+            specs = self._specs.setdefault(group, [])
+            for item in self.open_work(forest, points, rule):
+                spec = self._match(forest, item, specs)
+                if spec is None:
+                    self._open[group] += len(item.nodes)
+                    out.append(item)
+                else:
+                    specs.remove(spec)
+                    out += self._adopt(forest, item, spec)
+            if self._open[group]:
+                self._forecast(forest, group)
+                return out
+        self._forecasts.pop(group, None)
+        self._drop(group, self._specs.pop(group, []))
+        return out
+
+    def _on_end(self, forest: SampledForest, phases, ended) -> list:
+        mine = []
+        for rid, seq, segment in ended:
+            spec = self._spec_of.get(rid)
+            if spec is not None:  # a speculation's row: kept for the phase that may adopt it
+                spec.ended[seq] = segment
+                continue
+            node = self._pending[rid][0].nodes[seq]
+            self._running.pop(node, None)
+            self._ended[0] += forest.start[node] + len(forest.tokens[node]) + len(segment.tokens)
+            self._ended[1] += 1
+            mine.append((rid, seq, segment))
+        return super()._on_end(forest, phases, mine)
+
+    def _on_step(self, forest: SampledForest, live) -> list:
+        """Feed the tokens just drawn to their groups' forecasts; re-speculate where a forecast may change."""
+        changed = list(self._due)
+        self._due.clear()
+        self._tail = None
+        hist = self._hist
+        pending, forecasts, spec_of, running = self._pending, self._forecasts, self._spec_of, self._running
+        for row in live:
+            segment = row.segment
+            entry = pending.get(row.request)
+            if entry is None:
+                spec = spec_of.get(row.request)
+                if spec is None:
+                    continue
+                spec.rows[row.seq] = row
+                hist[min(int(segment.entropies[-1] * BINS_PER_NAT), BINS)] += 1
+                forecast = forecasts.get(spec.group)
+                if forecast is not None and forecast.add(spec.base + row.seq, len(segment.tokens) - 1,
+                                                         segment.entropies[-1], spec.signature):
+                    changed.append(spec.group)
+                continue
+            item = entry[0]
+            forecast = forecasts.get(item.group)
+            if forecast is None:
+                continue
+            node = item.nodes[row.seq]
+            running[node] = row
+            hist[min(int(segment.entropies[-1] * BINS_PER_NAT), BINS)] += 1
+            if forecast.add(node, len(forest.tokens[node]) + len(segment.tokens) - 1, segment.entropies[-1]):
+                changed.append(item.group)
+        for group in dict.fromkeys(changed):
+            if group in forecasts:
+                self._speculate(forest, group)
+        return self._requests(forest, [])
+
+    def _forecast(self, forest: SampledForest, group: int) -> None:
+        """Forecast the group's remaining rounds (with the tokens its running rows and its speculations have
+        drawn so far) and speculate on them."""
+        forecast = self._strategy.forecast(forest, group, self._sizes[group], self._yielded[group])
+        if forecast is None:
+            self._forecasts.pop(group, None)
+            self._drop(group, self._specs.pop(group, []))
+            return
+        self._forecasts[group] = forecast
+        for node in forest.nodes_of(group):
+            row = self._running.get(node)
+            if row is not None:
+                base = len(forest.tokens[node])
+                for i, entropy in enumerate(row.segment.entropies):
+                    forecast.add(node, base + i, entropy)
+        for spec in self._specs.get(group, []):
+            for seq, row in spec.rows.items():
+                for i, entropy in enumerate(row.segment.entropies):
+                    forecast.add(spec.base + seq, i, entropy, spec.signature)
+        self._speculate(forest, group)
+
+    def _where(self, forest: SampledForest, node: int):
+        """``(chain key, response position of its first token, response tokens through its last token drawn,
+        cache key of its context)`` of a forest node or a speculative child's stand-in id."""
+        if node < SPEC_NODES:
+            row = self._running.get(node)
+            response = forest.path_tokens(node) + (row.segment.tokens if row is not None else [])
+            cache = LiveRow(row.request, row.seq) if row is not None else forest.kept[node]
+            return forest.chain[node], forest.start[node], response, cache
+        spec, seq = self._stand_in[node]
+        request = spec.request
+        segment = spec.rows[seq].segment
+        cache = (request.keep_key, seq) if seq in spec.ended else LiveRow(spec.rid, seq)
+        start = len(request.prefix) - request.response_start
+        return request.chain_keys[seq], start, list(request.prefix[request.response_start:]) + segment.tokens, cache
+
+    def _speculate(self, forest: SampledForest, group: int) -> None:
+        """Keep the group's speculations that its forecast still picks, cancel the rest, start the new ones."""
+        ctx, prompt = self.ctx, self.prompts[group]
+
+        def sign(node, offset, k):
+            chain, start = (forest.chain[node], forest.start[node]) if node < SPEC_NODES else self._chain_start(node)
+            return chain, start + offset + 1, k
+
+        picks = self._forecasts[group].picks(sign)
+        wanted = {pick[0]: pick for pick in picks}
+        specs = self._specs.get(group, [])
+        keep = [s for s in specs if s.signature in wanted]
+        self._drop(group, [s for s in specs if s.signature not in wanted])
+        have = {s.signature for s in keep}
+        chance = self._chances(forest, group, picks) if self._confidence > 0 and len(have) < len(wanted) else {}
+        for (chain, position, k), (_, node, *_) in wanted.items():
+            if (chain, position, k) in have:
+                continue
+            if chance and chance[(chain, position, k)] < self._confidence:
+                self._due.add(group)
+                continue
+            chain, _, response, cache = self._where(forest, node)
+            keys = tuple(child_keys(chain, position, forest.forks.get((chain, position), 0), k))
+            self._serial += 1
+            request = SegmentRequest(
+                prefix=tuple(prompt + response[:position]), response_start=len(prompt), n=k,
+                max_tokens=max(1, ctx.max_new_tokens - position), stop_ids=tuple(ctx.stop_ids),
+                stop_strings=tuple(ctx.terminal) + (tuple(ctx.marks) if ctx.cutoff else ()),
+                keep_key=("tree", self.name, "speculative", self._serial), cache_key=cache, chain_keys=keys)
+            spec = _Spec(group, (chain, position, k), request, SPEC_NODES + self._serial * 1024)
+            for seq in range(k):
+                self._stand_in[spec.base + seq] = (spec, seq)
+            keep.append(spec)
+            self._outbox.append(spec)
+        self._specs[group] = keep
+
+    def _chances(self, forest: SampledForest, group: int, picks: list) -> dict:
+        """signature -> estimated chance that the pick and those of earlier rounds stand (see :attr:`confidence`)."""
+        ended_sum, ended = self._ended
+        mean = ended_sum / ended if ended else self.ctx.max_new_tokens / 2
+        left = 0.0
+        for node in forest.nodes_of(group):
+            row = self._running.get(node)
+            if row is not None:
+                left += max(1.0, mean - forest.start[node] - len(forest.tokens[node]) - len(row.segment.tokens))
+        for spec in self._specs.get(group, []):
+            start = len(spec.request.prefix) - spec.request.response_start
+            for seq, row in spec.rows.items():
+                if seq not in spec.ended:
+                    left += max(1.0, mean - start - len(row.segment.tokens))
+        if self._tail is None:  # tokens drawn so far with entropy in a bin or above it (once a step)
+            self._tail = list(itertools.accumulate(reversed(self._hist)))[::-1] + [0]
+        tail, hist = self._tail, self._hist
+        total = tail[0] + PRIOR_TOKENS
+        stands: dict = {}  # round -> chance that its picks stand, given the earlier rounds'
+        for _, _, _, _, entropy, j in picks:
+            b = min(int(entropy * BINS_PER_NAT), BINS)
+            above = (tail[b + 1] + 0.5 * hist[b] + 0.5 * PRIOR_TOKENS) / total
+            stands[j] = min(stands.get(j, 1.0), (1.0 - above) ** left)
+        chance = 1.0
+        for j in sorted(stands):
+            chance *= stands[j]
+            stands[j] = chance
+        return {pick[0]: stands[pick[5]] for pick in picks}
+
+    def _chain_start(self, node: int) -> tuple[int, int]:
+        spec, seq = self._stand_in[node]
+        return spec.request.chain_keys[seq], len(spec.request.prefix) - spec.request.response_start
+
+    def _match(self, forest: SampledForest, item: _Work, specs: list) -> _Spec | None:
+        """The sent speculation whose request is exactly ``item``'s (None if none)."""
+        if not specs:
+            return None
+        real = self.request(forest, item, None)
+        want = (real.prefix, real.chain_keys, real.max_tokens, real.stop_ids, real.stop_strings, real.response_start)
+        for spec in specs:
+            r = spec.request
+            if spec.rid is not None and (r.prefix, r.chain_keys, r.max_tokens, r.stop_ids, r.stop_strings,
+                                         r.response_start) == want:
+                return spec
+        return None
+
+    def _adopt(self, forest: SampledForest, item: _Work, spec: _Spec) -> list[_Work]:
+        """``item`` takes over ``spec``'s rows: absorb the segments that already ended, follow the rest."""
+        request, rid = spec.request, spec.rid
+        del self._spec_of[rid]
+        for seq in range(request.n):
+            del self._stand_in[spec.base + seq]
+        self.adopted += 1
+        if len(spec.ended) < request.n:
+            self._pending[rid] = [item, request, request.n - len(spec.ended)]
+        follow: list[_Work] = []
+        for seq in sorted(spec.ended):
+            follow += self.absorb(forest, item, request, seq, spec.ended[seq])
+        for seq, row in spec.rows.items():
+            if seq not in spec.ended:
+                self._running[item.nodes[seq]] = row
+        self._open[item.group] += len(item.nodes) - len(spec.ended) + sum(len(w.nodes) for w in follow)
+        return follow
+
+    def _drop(self, group: int, specs: list) -> None:
+        """Cancel ``specs``: rows still decoding leave the batch, kept states are released, tokens are wasted."""
+        for spec in specs:
+            for seq in range(spec.request.n):
+                self._stand_in.pop(spec.base + seq, None)
+            if spec.rid is None:
+                self._outbox.remove(spec)
+                continue
+            self._spec_of.pop(spec.rid, None)
+            if len(spec.ended) < spec.request.n:
+                self._cancelled.add(spec.rid)
+            if spec.ended:
+                self.backend.release([spec.request.keep_key])
+            self._wasted.append(spec)
+        forecast = self._forecasts.get(group)
+        if forecast is not None:
+            forecast.purge({spec.signature for spec in specs})

@@ -1,0 +1,157 @@
+"""Speculative forks (schedule="speculative"): the forest of the stream and of the rounds, in fewer steps, with
+every decoded token counted; the stream's forks from live rows and cancelled requests."""
+
+import numpy as np
+import pytest
+import torch
+from test_segment_rounds import _same_rollout
+from tree_helpers import check_tree_nodes, tiny_gpt
+
+from treecredit.sampling.backend import SamplingSettings, SegmentRequest
+from treecredit.sampling.kv_backend import KVCacheBackend
+from treecredit.sampling.kv_stream import LiveRow
+from treecredit.sampling.speculate import SpeculativeGrower
+from treecredit.sampling.tree import TreeSampler
+from treecredit.tasks import ArithmeticTask
+
+torch.set_num_threads(1)
+
+CASES = [
+    ({}, "off", 1.0, 1.0),  # the default: M=2, T=1, N=2, rounds until the budget
+    ({"forks": 2, "children": 1}, "off", 1.0, 1.0),
+    ({"forks": 1, "children": 2}, "any", 1.0, 0.95),  # pruning: chains stop at step ends and may be cut
+    ({"rounds": 2, "children": 3}, "off", 0.7, 0.9),  # two rounds, the last one short of the budget
+    ({"chains": 3, "forks": 2, "children": 2, "rounds": 1}, "any", 1.0, 1.0),
+]
+
+
+class CountingBackend(KVCacheBackend):
+    """Counts every token drawn (each row of each decoding step)."""
+
+    drawn = 0
+
+    def _draw_step(self, logits, slots, settings):
+        out = super()._draw_step(logits, slots, settings)
+        self.drawn += len(out[1])
+        return out
+
+
+def _grow(policy, task, problems, schedule, seed, **options):
+    backend = CountingBackend(policy)
+    rollout = TreeSampler(schedule=schedule, **options).sample(policy, task, problems, 8,
+                                                               torch.Generator().manual_seed(seed), backend=backend)
+    assert backend.kept == {}
+    assert backend.drawn == rollout.generated_tokens  # every decoded token counted, wasted ones included
+    return rollout
+
+
+@pytest.mark.parametrize("confidence", [0.0, None])
+@pytest.mark.parametrize("options, cutoff, temperature, top_p", CASES)
+def test_speculative_forks_grow_the_forest_of_the_stream_and_the_rounds(options, cutoff, temperature, top_p,
+                                                                       confidence, monkeypatch):
+    """float64, prompts of 1 to 3 operators, three seeds: the same forest token for token as the stream and
+    the rounds; some speculations adopted; fewer decoding steps than the stream over the seeds. Confidence
+    0 speculates on every forecast at once (most cancellations), the default waits for likelier picks."""
+    monkeypatch.setattr(SpeculativeGrower, "confidence", confidence)
+    policy = tiny_gpt(torch.float64, seed=1)
+    task = ArithmeticTask(min_operators=1, max_operators=3)
+    problems = task.generate(np.random.default_rng(2), 4)
+    kw = dict(max_new_tokens=18, temperature=temperature, top_p=top_p, branching="entropy",
+              branching_options=options, cutoff=cutoff)
+    steps = {"auto": 0, "speculative": 0}
+    for seed in (11, 12, 13):
+        stream, rounds = _grow(policy, task, problems, "auto", seed, **kw), _grow(policy, task, problems, "rounds",
+                                                                                   seed, **kw)
+        spec = _grow(policy, task, problems, "speculative", seed, **kw)
+        assert spec.extras["speculative_adopted"] > 0
+        assert spec.generated_tokens == stream.generated_tokens + spec.extras["speculative_wasted_tokens"]
+        spec.generated_tokens = stream.generated_tokens
+        _same_rollout(spec, stream)
+        _same_rollout(spec, rounds)
+        check_tree_nodes(spec)
+        steps["auto"] += stream.extras["decode_steps"]
+        steps["speculative"] += spec.extras["decode_steps"]
+    assert steps["speculative"] < steps["auto"]
+
+
+def test_speculative_forks_with_uneven_groups_from_replay():
+    """Replay makes revisited groups grow fewer leaves: per-group budgets in the forecasts."""
+    policy = tiny_gpt(torch.float64, seed=2)
+    task = ArithmeticTask(min_operators=1, max_operators=2)
+    problems = task.generate(np.random.default_rng(0), 3)
+    out = []
+    for schedule in ("auto", "speculative"):
+        sampler = TreeSampler(schedule=schedule, max_new_tokens=14, branching="entropy", replay_leaves=2)
+        first = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(1))
+        mixed = problems[:2] + task.generate(np.random.default_rng(5), 1)
+        out.append((first, sampler.sample(policy, task, mixed, 8, torch.Generator().manual_seed(2))))
+    for stream, spec in zip(*out):
+        spec.generated_tokens -= spec.extras.get("speculative_wasted_tokens", 0)
+        _same_rollout(spec, stream)
+
+
+def test_speculative_schedule_is_refused_for_strategies_that_cannot_forecast_and_falls_back_without_on_step():
+    with pytest.raises(ValueError, match="schedule.*speculative.*schedule='auto'"):
+        TreeSampler(schedule="speculative", branching="adaptive")
+
+    class PlainStream(KVCacheBackend):
+        def stream(self, requests, settings, on_end, max_rows=0):
+            return super().stream(requests, settings, on_end, max_rows)
+
+    policy = tiny_gpt(torch.float64, seed=1)
+    task = ArithmeticTask(min_operators=1, max_operators=2)
+    problems = task.generate(np.random.default_rng(3), 2)
+    kw = dict(max_new_tokens=12, branching="entropy")
+    sampler = TreeSampler(schedule="speculative", **kw)
+    plain = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(4), backend=PlainStream(policy))
+    assert "speculative_wasted_tokens" not in plain.extras
+    _same_rollout(plain, TreeSampler(**kw).sample(policy, task, problems, 8, torch.Generator().manual_seed(4)))
+
+
+def _request(prefix, keys, max_tokens=6, **kw):
+    return SegmentRequest(prefix=tuple(prefix), response_start=3, n=len(keys), max_tokens=max_tokens,
+                          chain_keys=tuple(keys), **kw)
+
+
+def test_stream_forks_from_a_live_row_and_drops_cancelled_requests():
+    """A request forking from a row still decoding (LiveRow) gets the segment a fresh prefill of its prefix
+    gives; a cancelled request's rows leave the batch unreported and unkept."""
+    backend = KVCacheBackend(tiny_gpt(torch.float64, seed=4))
+    settings = SamplingSettings()
+    prompt = [5, 6, 7]
+    ended, forked, cancelled = {}, [], set()
+
+    def on_step(live):
+        rows = {row.request: row for row in live}
+        if 0 in rows and len(rows[0].segment.tokens) == 4 and not forked:  # fork after its 2nd token
+            forked.append(_request(prompt + rows[0].segment.tokens[:2], [77, 78], max_tokens=5,
+                                   keep_key="fork", cache_key=LiveRow(0, 0)))
+            cancelled.add(1)  # and drop request 1 after 4 of its 12 tokens
+            return forked
+        return []
+
+    def on_end(done):
+        for rid, seq, segment in done:
+            ended[(rid, seq)] = segment
+        return []
+
+    backend.stream([_request(prompt, [1], max_tokens=10), _request(prompt, [2], max_tokens=12, keep_key="gone")],
+                   settings, on_end, on_step=on_step, cancelled=cancelled)
+    assert sorted(ended) == [(0, 0), (2, 0), (2, 1)]
+    assert not cancelled and set(backend.kept) == {("fork", 0), ("fork", 1)}
+    alone = KVCacheBackend(backend.policy).generate([_request(forked[0].prefix, [77, 78], max_tokens=5)], settings)[0]
+    for seq in (0, 1):
+        assert ended[(2, seq)].tokens == alone[seq].tokens
+        np.testing.assert_allclose(ended[(2, seq)].logprobs, alone[seq].logprobs, rtol=0, atol=1e-12)
+    assert backend.kept[("fork", 0)].context == forked[0].prefix + tuple(alone[0].tokens)
+    assert backend.steps == 10  # request 0's ten tokens; the fork (5 tokens from step 5) ends before
+
+
+def test_stream_refuses_a_live_row_that_is_not_decoding():
+    backend = KVCacheBackend(tiny_gpt(torch.float64, seed=4))
+
+    def on_step(live):
+        return [_request([5, 6, 7], [9], cache_key=LiveRow(3, 0))]
+
+    with pytest.raises(ValueError, match="cache_key.*no row decoding"):
+        backend.stream([_request([5, 6, 7], [1])], SamplingSettings(), lambda done: [], on_step=on_step)
