@@ -55,6 +55,12 @@ def host_step_text(how: str):
         _HOST_STEP_TEXT.reset(token)
 
 
+def steps_as_text(default: str) -> str:
+    """How the user gives steps as text, for a fix: the host's way while inside :func:`host_step_text` (e.g. TRL's
+    ``pass step_pattern='\\n\\n' to TreeCreditGRPOTrainer ...``), else ``default`` (the Python call)."""
+    return _HOST_STEP_TEXT.get() or default
+
+
 def _row_digests(ends: np.ndarray) -> tuple[int, list[bytes]]:
     """``(T, rows)``: the width of the ``(B, T)`` step ends and each row's 0/1 pattern, packed."""
     return ends.shape[1], [row.tobytes() for row in np.packbits(ends.astype(bool), axis=1)]
