@@ -47,7 +47,7 @@ def test_duplicate_registration_refused():
         (dict(rewards=np.array([np.inf, 0.0])), "rewards: contains NaN or infinite"),
         (dict(rewards=np.array([1.0])), "rewards: has shape"),
         (dict(group_ids=np.array([-1, 0])), "group_ids: contains negative"),
-        (dict(response_ids=np.array([[1, -2, 3], [1, 2, 4]])), "response_ids: contains negative"),
+        (dict(response_ids=np.array([[1, -2, 3], [1, 2, 4]])), "response_ids: holds the negative id -2 at row 0"),
         (dict(response_ids=np.array([1, 2, 3])), "response_ids: has shape"),
         (dict(response_ids=IDS.astype(float)), "response_ids: has dtype"),
         (dict(group_ids=[0, 0.0]), r"group_ids: mixes .*float.*a float id such as 0.0 is not an id"),

@@ -20,7 +20,7 @@ import numpy as np
 
 from treecredit._validation import as_int64, check_binary_mask, check_integer, check_shape, fail, to_numpy
 from treecredit.batch import TokenBatch
-from treecredit.step_text import steps_as_text
+from treecredit.step_text import short_repr, steps_as_text
 
 STEP_OPTIONS = ("step_ends", "delimiter", "step_tokens")
 _STEP_ENDS_FROM_TEXT = "pass step_ends=treecredit.step_ends_from_text(response_ids, tokenizer, '\\n\\n')"
@@ -68,6 +68,11 @@ def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
              "pass its token ids (delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)), or, for text "
              "that BPE writes with different ids in different places, " + steps_as_text(_STEP_ENDS_FROM_TEXT))
     pattern = np.atleast_1d(to_numpy(delimiter, "delimiter"))
+    flags = isinstance(delimiter, (list, tuple)) and any(isinstance(d, (bool, np.bool_)) for d in delimiter)
+    if pattern.dtype == bool or isinstance(delimiter, (bool, np.bool_)) or flags:
+        fail("delimiter", f"is {short_repr(delimiter)}, which holds True/False, not token ids (True would be read "
+             "as id 1)",
+             "pass the delimiter's token ids, e.g. delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)")
     check_integer(pattern, "delimiter")
     pattern = as_int64(pattern, "delimiter")
     if pattern.ndim != 1 or pattern.size == 0:
