@@ -198,3 +198,11 @@ class ListedStr(NoExpert):
 
     def valid_actions(self):
         return "".join(str(i) for i in range(1, self.n + 1))
+
+
+class Tuned(Guess):
+    """Options of each type: a float, a str, and an int whose annotation allows None."""
+
+    def __init__(self, *, ratio=1.0, label="x", cap: "int | None" = 3, **common) -> None:
+        super().__init__(**common)
+        self.ratio, self.label, self.cap = ratio, label, cap
