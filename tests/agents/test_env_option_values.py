@@ -60,3 +60,18 @@ def test_none_is_refused_unless_the_annotation_allows_it(tmp_path):
         make_env("gridworld", size=None)  # a built-in env's option: no advice to annotate it
     assert make_env("own_env_helpers:Tuned", cap=None).cap is None  # its annotation says int | None
     assert make_env("own_env_helpers:Tuned", label="null").label == "null"  # --env-option 'label="null"'
+
+
+@pytest.mark.parametrize("env", ["SetsInKwargs", "UpdatesKwargs"])
+def test_a_parent_option_set_in_the_kwargs_passed_on_is_no_option(env):
+    from treecredit.envs import env_options
+
+    # was: n=3 was taken as an option and then overwritten by size without a word (the env played n=4)
+    with pytest.raises(ValueError, match=rf"^env_options: environment 'own_env_helpers:{env}' has no option\(s\) "
+                       rf"\['n'\]: {env}\.__init__ sets Guess's n itself \(it passes n=\.\.\. to Guess\.__init__\)\. "
+                       r"Fix: use some of: max_turns .*, size \(default 4\)\.$"):
+        make_env(f"own_env_helpers:{env}", n=3)
+    assert make_env(f"own_env_helpers:{env}", size=3).n == 3
+    assert "max_turns" in env_options(f"own_env_helpers:{env}")
+    assert make_env("own_env_helpers:SetsInKwargs").max_turns == 5
+    assert make_env("own_env_helpers:SetsInKwargs", max_turns=2).max_turns == 2  # setdefault: the option wins

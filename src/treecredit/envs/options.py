@@ -7,7 +7,7 @@ keywords on (``**kwargs``), those of its base classes' ``__init__``. A base clas
 
 - an ``__init__`` between them takes no ``**kwargs`` (the option could not reach the base class), or
 - a subclass's ``__init__`` sets it itself (``super().__init__(n=size, **kwargs)``: ``n`` given as an option
-  too would reach the base class twice).
+  too would reach the base class twice; ``kwargs["n"] = size``: the option would be dropped without a word).
 
 A value given for a parameter whose default is an ``int``, ``float``, ``bool`` or ``str`` is converted to that
 type (``--env-option`` values are read as JSON, else kept as text: ``size=abc`` is the text ``'abc'``); one that
@@ -47,14 +47,41 @@ def settable(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
 
 def passed_on(init) -> set[str]:
     """The keywords an ``__init__`` gives its base class's ``__init__`` itself (``super().__init__(n=size)``,
-    ``Base.__init__(self, n=size)``), read from its source; empty when the source cannot be read."""
+    ``Base.__init__(self, n=size)``, or set in its ``**kwargs`` before they are passed on: ``kwargs["n"] = size``,
+    ``kwargs.update(n=size)``; not ``kwargs.setdefault("n", ...)``, which an option given still wins), read from
+    its source; empty when the source cannot be read."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
     except (OSError, TypeError, SyntaxError):
         return set()
-    return {keyword.arg for node in ast.walk(tree) if isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
-            for keyword in node.keywords if keyword.arg is not None}
+    names = {keyword.arg for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
+             for keyword in node.keywords if keyword.arg is not None}
+    extra = next((p.name for p in parameters(init) if p.kind is p.VAR_KEYWORD), None)
+    if extra is not None:
+        names |= _set_in(tree, extra)
+    return names
+
+
+def _set_in(tree: ast.AST, extra: str) -> set[str]:
+    """The keys that the code ``tree`` sets in the dict named ``extra`` (``extra["n"] = ...``,
+    ``extra.update(n=..., **{"m": ...})``, ``extra.update({"n": ...})``)."""
+    def named(node) -> bool:
+        return isinstance(node, ast.Name) and node.id == extra
+
+    def key(node) -> str | None:
+        return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+    keys: list[str | None] = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AugAssign, ast.AnnAssign)) else []
+        keys += [key(t.slice) for t in targets if isinstance(t, ast.Subscript) and named(t.value)]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update" \
+                and named(node.func.value):
+            keys += [k.arg for k in node.keywords]
+            keys += [key(k) for arg in node.args if isinstance(arg, ast.Dict) for k in arg.keys]
+    return {k for k in keys if k is not None}
 
 
 def class_options(env_cls: type) -> tuple[dict[str, inspect.Parameter], dict[str, str]]:
