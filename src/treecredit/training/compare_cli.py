@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "final evaluation is (docs/runs.md)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="runs in parallel (processes, one thread each; default: os.cpu_count())")
-    parser.add_argument("--reference", default="grpo", help="arm the paired tests and 'tokens to final' refer to")
+    parser.add_argument("--reference", default=None, help="arm the paired tests and 'tokens to final' refer to "
+                        "(one of --estimators as written; default: grpo when it is an arm, else the first arm)")
     parser.add_argument("--out", default="runs/compare", help="report folder")
     parser.add_argument("--resume", action="store_true",
                         help="continue the comparison in --out: finished runs are kept, stopped ones resume")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_out_folder(args.out, "pass --out with a folder path (the report folder)")  # before any run or warm start
     check_arm_names(arms, env=bool(env))  # before the shared config is built from the first arm's estimator
-    reference = args.reference if args.reference in arms else arms[0]
+    reference = _reference(args.reference, arms)
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
                             progress=False)
     if env:  # task-run flags (--task, --sampler, --branching, ...) that every agent run would ignore
@@ -172,3 +173,17 @@ def shared_settings(base) -> dict:
     model_fields = tuple(HF_ONLY_FIELDS) + ("gguf_file", "chat_template") if base.model == "gpt" else tuple(
         GPT_ONLY_FIELDS)
     return {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields + model_fields}
+
+
+def _reference(given: str | None, arms: list[str]) -> str:
+    """The arm the report compares with: ``given`` (``--reference``), which must be one of ``arms`` as written;
+    unset: ``grpo`` when it is an arm, else the first arm."""
+    if given is None:
+        return "grpo" if "grpo" in arms else arms[0]
+    if given not in arms:
+        from treecredit._validation import did_you_mean
+
+        fail("reference", f"is {given!r}, not one of the arms {arms}{did_you_mean(given, arms)}",
+             f"pass --reference with an arm as written in --estimators, e.g. --reference {arms[0]}, or add "
+             f"{given!r} to --estimators")
+    return given
