@@ -163,3 +163,38 @@ class ExpertIntGym(ExpertInt):
     def _step(self, action):
         observation, reward, done, info = super()._step(action)
         return observation, reward, done, False, info
+
+
+class ExpertListsInts(Guess):
+    """A str expert action, but ``valid_actions()`` lists ints (the warm start's noisy expert picks from them)."""
+
+    def valid_actions(self):
+        return [1, 2]
+
+
+class ListedLaterInt(NoExpert):
+    """No expert; ``valid_actions()`` gives its first entry as text, the others as ints."""
+
+    def valid_actions(self):
+        return ["1"] + list(range(2, self.n + 1))
+
+
+class ListedIntsLater(Guess):
+    """``valid_actions()`` lists texts on the first turn and ints after a guess (only the warm start sees those)."""
+
+    def valid_actions(self):
+        return [str(i) for i in range(1, self.n + 1)] if self.last is None else list(range(1, self.n + 1))
+
+
+class ListedGenerator(NoExpert):
+    """No expert; ``valid_actions()`` returns a generator of texts, not a list."""
+
+    def valid_actions(self):
+        return (str(i) for i in range(1, self.n + 1))
+
+
+class ListedStr(NoExpert):
+    """No expert; ``valid_actions()`` returns one str ("1234"), not a list of them."""
+
+    def valid_actions(self):
+        return "".join(str(i) for i in range(1, self.n + 1))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from treecredit.agents.batch import pack_episodes
 from treecredit.agents.episodes import EnvCallFailed, Episode, EpisodeSettings, encodable, env_call, env_failure
-from treecredit.envs.base import check_expert_text
+from treecredit.envs.base import check_expert_text, check_valid_actions
 
 AGENT_ALPHABET = "".join(ch for ch in string.printable if ch not in "\t\r\x0b\x0c")
 
@@ -36,7 +36,9 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
     a signature raises ``ValueError`` naming the env class, the method, the instance, the turn and the warm
     start: its scripted episodes are its own expert's, so the run stops (an RL step drops such an episode
     instead). Only the env's own calls are blamed on it (``choose`` gets a view of the env whose method calls
-    are watched): an error of the policy (encoding the text) or of ``choose`` itself is raised as it is.
+    are watched): an error of the policy (encoding the text) or of ``choose`` itself is raised as it is. What
+    ``valid_actions()`` returns is checked where ``choose`` asks for it (a list or tuple of str,
+    ``check_valid_actions``), so a bad entry is named as ``valid_actions()``'s, not as the expert's choice.
     """
     turn, action = "reset", None
     try:
@@ -46,6 +48,7 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
         watched = _Watched(env)
         while True:
             turn, action = f"turn {ep.n_turns}", None
+            watched.where = f"instance {seed}, {turn} of the warm start"
             action = choose(watched)
             check_expert_text(env, action, "the warm start's expert chose", f"instance {seed}, {turn}")
             if _scripted_turn(policy, env, ep, action, settings):
@@ -59,15 +62,17 @@ def scripted_episode(policy, env, seed: int, group: int, settings: EpisodeSettin
 class _Watched:
     """A view of ``env`` for the expert (``choose``): its method calls go through
     :func:`~treecredit.agents.episodes.env_call`, so a failing ``expert_action()`` is the env's, a fault in
-    ``choose``'s own code is not."""
+    ``choose``'s own code is not; what ``valid_actions()`` returns is checked (``where``: the instance and turn)."""
 
     def __init__(self, env) -> None:
-        self._env = env
+        self._env, self.where = env, ""
 
     def __getattr__(self, name: str):
         value = getattr(self._env, name)
         if not callable(value):
             return value
+        if name == "valid_actions":
+            return lambda: check_valid_actions(self._env, env_call(self._env, name), self.where)
         return lambda *args: env_call(self._env, name, *args)
 
 

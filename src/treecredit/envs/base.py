@@ -273,3 +273,22 @@ def check_expert_text(env: TextEnv, action: Any, chose: str, where: str) -> None
         name = type(env).__name__
         fail(f"{name}.expert_action()", f"{chose} {action!r:.80} ({type(action).__name__}) in {where}, not an action "
              "text", f"make {name}.expert_action() return the action as a str (None when it has none)")
+
+
+def check_valid_actions(env: TextEnv, actions: Any, where: str) -> list[str] | tuple[str, ...]:
+    """Return ``actions``, what ``env.valid_actions()`` returned in ``where`` (the instance and turn), or refuse it
+    naming ``valid_actions()`` and the fix when it is not a list or tuple of str: a generator or a set has no
+    fixed order (the warm start's random pick would not follow its seed, or fails), a str would be read
+    character by character, and an entry that is not text is no action the policy could write."""
+    name = type(env).__name__
+    if not isinstance(actions, (list, tuple)):
+        plain = actions is None or isinstance(actions, (str, bytes, numbers.Number))
+        shown = f"{actions!r:.80} ({type(actions).__name__})" if plain else f"a {type(actions).__name__}"
+        fail(f"{name}.valid_actions()", f"returned {shown} in {where}, not a list of action texts",
+             f"make {name}.valid_actions() return a list of str ([] when it cannot list the actions)")
+    for i, action in enumerate(actions):
+        if not isinstance(action, str):
+            which = "its first entry" if i == 0 else f"its entry {i + 1} of {len(actions)}"
+            fail(f"{name}.valid_actions()", f"{which} is {action!r:.80} ({type(action).__name__}) in {where}, not an "
+                 "action text", f"make {name}.valid_actions() return the actions as str")
+    return actions

@@ -237,23 +237,21 @@ def _offered_action(env, seed: int) -> tuple[str | None, str]:
     """``(action text, where it came from)``: the env's ``expert_action()``, else the first of its
     ``valid_actions()``, the first that ``parse_action`` accepts; ``(None, "")`` when none is. An expert action
     that is neither None nor a str is refused (``check_expert_text``, as the warm start refuses it), and so is a
-    first valid action that is not a str. A method that raises comes back as ``EnvCallFailed``."""
+    ``valid_actions()`` that is not a list or tuple of str (``check_valid_actions``, every entry; asked even when
+    the expert's action is played, since the warm start's noisy expert picks from it). A method that raises
+    comes back as ``EnvCallFailed``."""
     from treecredit.agents.episodes import env_call
-    from treecredit.envs.base import check_expert_text
+    from treecredit.envs.base import check_expert_text, check_valid_actions
 
-    for method in ("expert_action", "valid_actions"):
-        offered = env_call(env, method)
-        if method == "expert_action" and offered is not None:
-            check_expert_text(env, offered, "it chose", f"instance {seed}, turn 0 (one step played before any work)")
-        if method == "valid_actions":
-            offered = offered[0] if isinstance(offered, (list, tuple)) and offered else None
-            if offered is not None and not isinstance(offered, str):
-                name = type(env).__name__
-                fail(f"{name}.valid_actions()", f"its first entry is {offered!r:.80} ({type(offered).__name__}) in "
-                     f"instance {seed}, turn 0 (one step played before any work), not an action text",
-                     f"make {name}.valid_actions() return the actions as str")
-        if isinstance(offered, str) and env_call(env, "parse_action", offered) is not None:
-            return offered, f"{method}()" if method == "expert_action" else "first valid_actions()"
+    where = f"instance {seed}, turn 0 (one step played before any work)"
+    expert = env_call(env, "expert_action")
+    if expert is not None:
+        check_expert_text(env, expert, "it chose", where)
+    listed = check_valid_actions(env, env_call(env, "valid_actions"), where)
+    if expert is not None and env_call(env, "parse_action", expert) is not None:
+        return expert, "expert_action()"
+    if listed and env_call(env, "parse_action", listed[0]) is not None:
+        return listed[0], "first valid_actions()"
     return None, ""
 
 
