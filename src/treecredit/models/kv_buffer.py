@@ -59,14 +59,14 @@ class BufferPool:
                 entry = blocks[i]
                 if entry[1] == dtype and entry[2] == device and self._free(entry):
                     self.reused += 1
-                    return entry[5][:need].view(shape)
+                    return _shaped(entry[5], shape)
             self._trim(self.keep_bytes - need * like.element_size())
             block = like.new_empty((need,))
             handle = block.untyped_storage()._cdata
             size = need * block.element_size()
             entry = [need, dtype, device, handle, torch._C._storage_Use_Count(handle), block, size]
             bisect.insort(self._blocks, entry, key=lambda e: e[0])
-            return block.view(shape)
+            return _shaped(block, shape)
 
     def _trim(self, keep: int) -> None:
         """Drop free blocks, the largest first, until those left hold at most ``keep`` bytes."""
@@ -84,6 +84,13 @@ class BufferPool:
         """Drop every free block (their memory goes back to the system)."""
         with self._lock:
             self._trim(0)
+
+
+def _shaped(block, shape: tuple) -> torch.Tensor:
+    """A contiguous tensor of ``shape`` on the leading part of ``block``'s memory, not a view of ``block``
+    (no ``_base``: the views of it a cache holds have it as their base, as with ``new_empty``;
+    :func:`treecredit.models.compiled_step.buffer_of` finds the buffer that way)."""
+    return block.new_empty((0,)).set_(block.untyped_storage(), 0, shape)
 
 
 POOL = BufferPool()
