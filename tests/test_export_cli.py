@@ -1,6 +1,6 @@
-"""``treecredit export``: a file as --out, a run without a checkpoint, a damaged checkpoint or config.json, a moved base
-model and --keep-adapters without LoRA are refused with the fix (exit 2, nothing written); a LoRA run exports
-without transformers' deprecation warning that peft triggers."""
+"""``treecredit export``: a file as --out, an --out that is, lies in or holds the run folder, a run without a
+checkpoint, a damaged checkpoint or config.json, a moved base model and --keep-adapters without LoRA are refused with
+the fix (exit 2, nothing written); a LoRA run exports without transformers' deprecation warning that peft triggers."""
 
 import json
 import warnings
@@ -144,3 +144,23 @@ def test_a_config_json_with_an_unknown_field_is_named_as_the_run_s(lora_run, tmp
     assert (f"run: {str(run / 'config.json')!r} (the run's settings) has unknown field(s) ['learning_rate'] (did you "
             "mean learning_rate → lr?). Fix: use fields of TrainConfig") in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_out_that_is_inside_or_holds_the_run_folder_is_refused_even_with_overwrite(lora_run, tmp_path, capsys):
+    """``--out RUN --overwrite`` wrote the model's config.json over the run's own (trial 18): the run could no longer
+    resume or export. Refused for the run folder, a folder inside it and one holding it (resolved paths), before the
+    checkpoint is read (a damaged one here would be named otherwise)."""
+    (tmp_path / "holder").mkdir()
+    run = _copy_run(lora_run, tmp_path / "holder" / "x")
+    (run / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes()[:-10])
+    (tmp_path / "link").symlink_to(run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    cases = [(run, "is the run folder"), (tmp_path / "holder" / "x" / ".." / "x", "is the run folder"),
+             (tmp_path / "link", "is the run folder"),
+             (run / "hf", "lies inside the run folder"), (tmp_path / "holder", "holds the run folder")]
+    for out, where in cases:
+        for extra in (["--overwrite"], []):
+            err = _export_fails(capsys, run, "--out", out, *extra)
+            assert f"out: {str(out)!r} {where}" in err and "even with --overwrite" in err, err
+            assert f"Fix: pass an --out outside the run folder, e.g. --out {tmp_path / 'holder' / 'x-hf'}" in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before and not (run / "hf").exists()

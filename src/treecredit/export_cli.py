@@ -30,6 +30,24 @@ def _check_out(out: Path, overwrite: bool) -> None:
              "pass --overwrite to write into it, or another --out")
 
 
+def _check_out_apart_from_run(out: Path, run: Path) -> None:
+    """Refuse an ``out`` that is the run folder, lies inside it or holds it (resolved paths, so ``./runs/x``, a
+    symbolic link and ``runs/x/..`` count): export's config.json would replace the run's own, and the run could then
+    neither resume nor export again. Refused even with ``--overwrite``."""
+    out_path, run_path = out.resolve(), run.resolve()
+    if out_path == run_path:
+        where = "is the run folder"
+    elif run_path in out_path.parents:
+        where = f"lies inside the run folder {str(run)!r}"
+    elif out_path in run_path.parents:
+        where = f"holds the run folder {str(run)!r}"
+    else:
+        return
+    fail("out", f"{str(out)!r} {where}: the export's config.json and model files would replace or mix with the "
+         "run's own (its config.json and checkpoint), even with --overwrite",
+         f"pass an --out outside the run folder, e.g. --out {run_path.parent / (run_path.name + '-hf')}")
+
+
 def _check_run(run: Path) -> None:
     if not run.is_dir():
         fail("run", f"{str(run)!r} is not a folder", "pass the --out folder of a `treecredit train` run")
@@ -83,13 +101,15 @@ def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, ove
 
     The newest valid checkpoint is exported (checked against its ``.sha256``; a damaged newest one falls
     back to ``checkpoint.prev.pt`` with a warning). A non-empty ``out`` needs ``overwrite=True``; ``out``
-    that is a file, or below one, is refused. ``merge_lora=False`` (``--keep-adapters``) is for runs with LoRA adapters.
+    that is a file, or below one, is refused, and so is one that is the run folder, inside it or holding it.
+    ``merge_lora=False`` (``--keep-adapters``) is for runs with LoRA adapters.
     """
     from treecredit.models.hf_load import export_pretrained
     from treecredit.tasks import task_from_config
     from treecredit.training.loop import build_policy
 
     run, out = Path(run), Path(out)
+    _check_out_apart_from_run(out, run)  # before --overwrite can let it write into the run folder
     _check_out(out, overwrite)
     _check_run(run)
     config = _read_config(run)

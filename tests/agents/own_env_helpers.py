@@ -198,3 +198,28 @@ class ListedStr(NoExpert):
 
     def valid_actions(self):
         return "".join(str(i) for i in range(1, self.n + 1))
+
+
+class Tuned(Guess):
+    """Options of each type: a float, a str, and an int whose annotation allows None."""
+
+    def __init__(self, *, ratio=1.0, label="x", cap: "int | None" = 3, **common) -> None:
+        super().__init__(**common)
+        self.ratio, self.label, self.cap = ratio, label, cap
+
+
+class SetsInKwargs(Guess):
+    """An ``__init__`` that sets its parent's ``n`` in its ``**kwargs`` (``n`` given as an option would be lost)."""
+
+    def __init__(self, size=4, **common) -> None:
+        common["n"] = size
+        common.setdefault("max_turns", 5)  # a default only: max_turns given as an option still wins
+        super().__init__(**common)
+
+
+class UpdatesKwargs(Guess):
+    """An ``__init__`` that sets its parent's ``n`` with ``kwargs.update``."""
+
+    def __init__(self, size=4, **common) -> None:
+        common.update({"n": size})
+        super().__init__(**common)

@@ -36,6 +36,8 @@ def test_resuming_a_finished_run_says_so_before_loading_anything(tmp_path, capsy
     first = printed.splitlines()
     assert first[0] == f"resumed from {out} at step 1"
     assert first[1].startswith("the run is already finished (step 1, ") and "nothing to train" in first[1]
+    assert "; --steps 1 reached): " in first[1] and first[1].endswith("resume with a larger --steps")
+    assert "budget" not in first[1]  # no --token-budget given: not named, nor suggested
     assert "warm start" not in printed and "evaluation:" not in printed and f"run folder: {out}" in printed
     log = (out / "log.txt").read_text().splitlines()
     assert "run resumed (--resume)" in log[-4] and "already finished" in log[-2] and "run ended at step 1" in log[-1]
@@ -65,8 +67,34 @@ def test_resuming_a_run_ended_by_its_token_budget_says_so_before_loading_anythin
     first = capsys.readouterr().out.splitlines()
     assert first[0] == f"resumed from {out} at step {trained[-1]['step']}"
     assert "already finished" in first[1] and "would pass the budget" in first[1]
+    # trial 18: "--steps 0" (never given) was named, and a larger --steps suggested, which cannot help
+    assert "--steps" not in first[1] and first[1].endswith("resume with a larger --token-budget")
+    assert "; --token-budget 60: its next step, " in first[1]
     assert main(argv + ["--resume", "--token-budget", "100000", "--steps", str(trained[-1]["step"] + 1)]) == 0
     printed = capsys.readouterr().out  # a larger budget: the set-aside step fits, and the run trains it
     assert "resumed from" in printed and "already finished" not in printed
     last = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "train"][-1]
     assert last["step"] == trained[-1]["step"] + 1
+
+
+@pytest.mark.parametrize("steps, budget, counters, pending, ends, fix", [
+    (0, 150, (3, 150), 0, "--token-budget 150 spent", "a larger --token-budget"),
+    (0, 150, (3, 120), 48, "--token-budget 150: its next step, 48 tokens, would pass the budget",
+     "a larger --token-budget"),
+    (3, 0, (3, 120), 0, "--steps 3 reached", "a larger --steps"),
+    (3, 150, (3, 90), 0, "--steps 3 reached", "a larger --steps"),  # the budget has room: only --steps ended it
+    (9, 150, (3, 150), 0, "--token-budget 150 spent", "a larger --token-budget"),
+    (3, 150, (3, 150), 0, "--steps 3 reached, --token-budget 150 spent",
+     "a larger --steps and a larger --token-budget"),
+])
+def test_the_finished_note_names_only_what_ended_the_run_and_its_fix(steps, budget, counters, pending, ends, fix):
+    from types import SimpleNamespace
+
+    from treecredit.training.budget import finished, finished_note
+
+    config = SimpleNamespace(steps=steps, token_budget=budget)
+    counters = {"step": counters[0], "generated_tokens": counters[1]}
+    assert finished(config, counters, pending)
+    assert finished_note(config, counters, pending) == (
+        f"the run is already finished (step {counters['step']}, {counters['generated_tokens']} generated tokens; "
+        f"{ends}): nothing to train. To train further, resume with {fix}")

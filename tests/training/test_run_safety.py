@@ -185,11 +185,38 @@ def test_export_refuses_a_used_out_folder_and_a_small_gpt_run_before_reading_its
 
 def test_a_run_folder_without_a_checkpoint_points_to_resume_and_overwrite(tiny_config):
     config = tiny_config(steps=1)
-    Path(config.out).mkdir(parents=True)
-    (Path(config.out) / "config.json").write_text("{}")  # a run that stopped before its first checkpoint
+    out = Path(config.out)
+    out.mkdir(parents=True)
+    (out / "config.json").write_text("{}")  # a run that trained steps but stopped before its first checkpoint
+    (out / "metrics.jsonl").write_text(json.dumps({"kind": "eval", "step": 0}) + "\n"
+                                       + json.dumps({"kind": "train", "step": 1}) + "\n")
     with pytest.raises(ValueError, match=r"^out: .* saved no checkpoint .*Fix: pass --resume to start it again "
                                          r"from step 0.*--overwrite"):
         train(config, **QUIET)
+
+
+@pytest.mark.parametrize("metrics", [None, [{"kind": "eval", "step": 0}]])
+def test_a_run_folder_that_trained_nothing_says_overwrite_loses_nothing(tiny_config, metrics):
+    """A start whose check failed after it wrote config.json and log.txt (trial 18: an agent run's position check),
+    or one stopped in its step-0 evaluation: the next attempt with a fixed value is told that --overwrite loses no
+    training, on a fresh start and on a --resume with other settings (which resume refuses)."""
+    config = tiny_config(steps=1)
+    out = Path(config.out)
+    out.mkdir(parents=True)
+    (out / "config.json").write_text("{}")
+    (out / "log.txt").write_text("started\n")
+    if metrics:
+        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+    with pytest.raises(ValueError, match=r"^out: .* already holds a run that stopped before its first training step "
+                                         r"\(no checkpoint, no step in its metrics\)\. Fix: pass --overwrite to start "
+                                         r"anew there \(nothing trained is lost\), --resume"):
+        train(config, **QUIET)
+    with pytest.raises(ValueError, match=r"^resume: .* was started with other values of .*Fix: pass --overwrite "
+                                         r"instead of --resume to start anew with these settings \(the run there "
+                                         r"stopped before its first training step: nothing trained is lost\)"):
+        train(config, resume=True, **QUIET)
+    kept = ["config.json", "log.txt"] + ["metrics.jsonl"] * bool(metrics)
+    assert sorted(p.name for p in out.iterdir()) == sorted(kept)  # nothing written by the refused attempts
 
 
 def test_resume_refuses_changed_settings_and_accepts_fields_added_since_at_their_default(tmp_path):

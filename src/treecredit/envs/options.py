@@ -7,11 +7,13 @@ keywords on (``**kwargs``), those of its base classes' ``__init__``. A base clas
 
 - an ``__init__`` between them takes no ``**kwargs`` (the option could not reach the base class), or
 - a subclass's ``__init__`` sets it itself (``super().__init__(n=size, **kwargs)``: ``n`` given as an option
-  too would reach the base class twice).
+  too would reach the base class twice; ``kwargs["n"] = size``: the option would be dropped without a word).
 
 A value given for a parameter whose default is an ``int``, ``float``, ``bool`` or ``str`` is converted to that
 type (``--env-option`` values are read as JSON, else kept as text: ``size=abc`` is the text ``'abc'``); one that
-does not convert (``size=abc`` or ``size=3.5`` for ``size=4``) is refused, naming the option and the type.
+does not convert (``size=abc`` or ``size=3.5`` for ``size=4``) is refused, naming the option, the type and the
+class whose ``__init__`` has it, with the fix as a flag and in Python; so is a non-finite float (``ratio=nan``)
+and None (``label=null``) unless the parameter's annotation allows it (``label: str | None = "x"``).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import math
 import textwrap
+from typing import NoReturn
 
 from treecredit._validation import fail
 
 _BOOLS = {"true": True, "false": False}
-_TYPE_NAMES = {bool: "a bool", int: "an int", float: "a float", str: "a str"}
+_TYPE_NAMES = {bool: "a bool", int: "an int", float: "a finite float", str: "a str"}
 
 
 def parameters(init) -> list[inspect.Parameter]:
@@ -43,14 +47,41 @@ def settable(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
 
 def passed_on(init) -> set[str]:
     """The keywords an ``__init__`` gives its base class's ``__init__`` itself (``super().__init__(n=size)``,
-    ``Base.__init__(self, n=size)``), read from its source; empty when the source cannot be read."""
+    ``Base.__init__(self, n=size)``, or set in its ``**kwargs`` before they are passed on: ``kwargs["n"] = size``,
+    ``kwargs.update(n=size)``; not ``kwargs.setdefault("n", ...)``, which an option given still wins), read from
+    its source; empty when the source cannot be read."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
     except (OSError, TypeError, SyntaxError):
         return set()
-    return {keyword.arg for node in ast.walk(tree) if isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
-            for keyword in node.keywords if keyword.arg is not None}
+    names = {keyword.arg for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
+             for keyword in node.keywords if keyword.arg is not None}
+    extra = next((p.name for p in parameters(init) if p.kind is p.VAR_KEYWORD), None)
+    if extra is not None:
+        names |= _set_in(tree, extra)
+    return names
+
+
+def _set_in(tree: ast.AST, extra: str) -> set[str]:
+    """The keys that the code ``tree`` sets in the dict named ``extra`` (``extra["n"] = ...``,
+    ``extra.update(n=..., **{"m": ...})``, ``extra.update({"n": ...})``)."""
+    def named(node) -> bool:
+        return isinstance(node, ast.Name) and node.id == extra
+
+    def key(node) -> str | None:
+        return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+    keys: list[str | None] = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AugAssign, ast.AnnAssign)) else []
+        keys += [key(t.slice) for t in targets if isinstance(t, ast.Subscript) and named(t.value)]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update" \
+                and named(node.func.value):
+            keys += [k.arg for k in node.keywords]
+            keys += [key(k) for arg in node.args if isinstance(arg, ast.Dict) for k in arg.keys]
+    return {k for k in keys if k is not None}
 
 
 def class_options(env_cls: type) -> tuple[dict[str, inspect.Parameter], dict[str, str]]:
@@ -99,22 +130,48 @@ def shown_options(accepted: dict[str, object]) -> str:
 
 def converted(klass: type, options: dict, accepted: dict[str, inspect.Parameter]) -> dict:
     """``options`` with each value converted to the type of its parameter's default (int, float, bool, str;
-    other defaults, and None, leave the value as it is); a value that does not convert is refused, naming the
-    option (``size: ...``, which a run's error names ``--env-option size``) and the type."""
+    other defaults leave the value as it is); a value that does not convert is refused, naming the option
+    (``size: ...``, which a run's error names ``--env-option size``), the type and the class whose ``__init__``
+    has the parameter, with the fix as a flag and in Python. Refused too: a non-finite float (``nan``, ``inf``;
+    unless the default is one), as task options refuse it, and None (``--env-option label=null``) unless the
+    parameter's annotation allows it (``label: str | None = "x"``): ``converted`` cannot tell a flag's ``null``
+    from a Python None, and either would reach an env that expects its default's type."""
     out = dict(options)
     for name, value in options.items():
-        default = accepted[name].default
+        param = accepted[name]
+        default = param.default
         kind = type(default)
-        if kind not in _TYPE_NAMES or value is None or type(value) is kind:
+        if kind not in _TYPE_NAMES or (value is None and _allows_none(param.annotation)):
             continue
-        new = _convert(value, kind)
-        if new is None:
-            example = json.dumps(default) if kind is not str else default
-            fail(name, f"is {value!r} ({type(value).__name__}), not {_TYPE_NAMES[kind]} (the type of its default "
-                 f"{default!r} in {klass.__name__}.__init__)", f"pass {_TYPE_NAMES[kind]}"
-                 f"{' (true or false)' * (kind is bool)}, e.g. --env-option {name}={example}")
+        new = value if type(value) is kind else None if value is None else _convert(value, kind)
+        finite = kind is not float or new is None or math.isfinite(new) or not math.isfinite(default)
+        if new is None or not finite:
+            _refuse(klass, name, value, default)
         out[name] = new
     return out
+
+
+def _refuse(klass: type, name: str, value, default) -> NoReturn:
+    """Raise the error of a value that is not of its default's type (:func:`converted`)."""
+    kind = type(default)
+    home = next((c for c in klass.__mro__ if name in {p.name for p in settable(parameters(
+        c.__dict__.get("__init__")))}), klass)  # the class whose own __init__ has the parameter
+    owner, own = home.__name__, not home.__module__.startswith("treecredit.")
+    example = json.dumps(default) if kind is not str else default
+    how = f"pass {_TYPE_NAMES[kind]}{' (true or false)' * (kind is bool)}, e.g. --env-option {name}={example} (in " \
+          f"Python: {name}={default!r})"
+    if value is None and own:  # a built-in env's option never takes None
+        how += (f"; to let it be None, annotate it in {owner}.__init__ ({name}: {kind.__name__} | None = "
+                f"{default!r})") + f"; for the text null: --env-option '{name}=\"null\"'" * (kind is str)
+    fail(name, f"is {value!r} ({type(value).__name__}), not {_TYPE_NAMES[kind]} (the type of its default "
+         f"{default!r} in {owner}.__init__)", how)
+
+
+def _allows_none(annotation) -> bool:
+    """Whether a parameter's annotation (a type, or its text under ``from __future__ import annotations``)
+    allows None: ``str | None``, ``Optional[str]``."""
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    return annotation is not inspect.Parameter.empty and ("None" in text or "Optional" in text)
 
 
 def _convert(value, kind: type):
@@ -132,7 +189,10 @@ def _convert(value, kind: type):
             return None
         return value
     if kind is float:
-        return float(value) if isinstance(value, (int, float)) else None
+        try:
+            return float(value) if isinstance(value, (int, float)) else None
+        except OverflowError:  # an int too large for a float
+            return None
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
     return None

@@ -90,6 +90,32 @@ def check_agent_config(config) -> None:
              "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
 
 
+def check_hf_agent_model(config, held: HeldOut, settings) -> None:
+    """A Hugging Face ``--model`` of an agent run, checked before the run folder is touched (as a task run's,
+    :mod:`treecredit.training.context`), from its tokenizer and config without loading its weights: the tokenizer
+    against the model's vocabulary and end of sequence, and the longest held-out first observation (``held``, as
+    :func:`eval_instances` drew them, encoded as the episodes encode it) plus ``max_episode_tokens`` against the
+    model's positions (:func:`check_room`), the fix naming the largest ``max_episode_tokens`` that fits."""
+    from treecredit.models.hf_load import check_eos, check_vocab, model_files, model_positions, text_config
+    from treecredit.models.hf_policy import token_counts
+
+    _, tokenizer, model_config, eos_ids = model_files(config.model, config.gguf_file)
+    vocab = getattr(text_config(model_config), "vocab_size", None)
+    if vocab is not None:
+        check_vocab(len(tokenizer), int(vocab), config.model)
+    check_eos(eos_ids, config.model)
+    limit = model_positions(model_config)
+    if limit is None:  # its config names no positions: no limit known
+        return
+    prompts = [observation + settings.turn_prefix for observation in held.observations.values()]
+    longest = max(token_counts(tokenizer, prompts, add_special_tokens=False))  # HFPolicy.encode's ids
+    fits = limit - longest - 1  # what check_room accepts: longest + 1 + max_episode_tokens <= limit
+    fix = (f"pass --sampler-option max_episode_tokens={fits} or less (the largest that fits), or a model with "
+           "more positions" if fits >= 1 else "pass a model with more positions (the first observation alone "
+           "fills them)")
+    check_room("max_episode_tokens", limit, longest, settings, "tokens", fix)
+
+
 def warm_start_env_options(env: str, options: dict) -> dict:
     """The env options that key the agent warm-start cache: ``options`` less those at the env's default value
     (``--env-option size=4`` where 4 is the default builds the same episodes as no option, so it must find the
@@ -240,25 +266,15 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     if held.note:  # _step could not be checked: said in the output and the run's log, not as a warning
         log(held.note)
     eval_seeds, held_out = held.seeds, held.keys
-    smaller = "a smaller --sampler-option max_episode_tokens"
     max_len = None
     if config.model == "gpt":  # before the warm start; one character is one token
         max_len = gpt_positions(held, settings, agent)
+    else:  # its tokenizer and config, without its weights
+        check_hf_agent_model(config, held, settings)
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, held)
     policy.compile_decode = config.compile_decode
-    from treecredit.models.hf_load import model_positions
-
-    config_of_model = getattr(policy.module, "config", None)
-    limit = model_positions(config_of_model) if config.model != "gpt" and config_of_model is not None else None
-    if limit:
-        from treecredit.agents.episodes import encodable
-
-        longest = max(len(encodable(policy, observation + settings.turn_prefix))
-                      for observation in held.observations.values())
-        check_room("max_episode_tokens", int(limit), longest, settings, "tokens",
-                   f"pass {smaller}, or a model with more positions")
     reference = None
     if config.kl_coef > 0:
         import copy

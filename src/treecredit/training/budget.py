@@ -120,12 +120,23 @@ def check_budget_fits(config, budget: int, argument: str = "budget", flag: str =
 
 
 def finished_note(config, counters: dict, pending_step_tokens: int) -> str:
-    """The line a resumed run that has nothing left to train prints."""
-    pending = (f"; its next step, {pending_step_tokens} tokens, would pass the budget" if pending_step_tokens
-               and not counters["generated_tokens"] >= config.token_budget > 0 else "")
-    return (f"the run is already finished (step {counters['step']}, {counters['generated_tokens']} generated "
-            f"tokens{pending}; --steps {config.steps}, --token-budget {config.token_budget}): nothing to train. To "
-            "train further, resume with a larger --steps or --token-budget")
+    """The line a resumed run that has nothing left to train prints: where it stands, what ended it (``--steps``
+    reached, the ``--token-budget`` spent or its set-aside next step past it, or both) and the fix that trains
+    further, a larger one of those; a stopping point the run does not use (``--steps 0``: none) is not named."""
+    step, tokens = counters["step"], counters["generated_tokens"]
+    by_steps = config.steps > 0 and step >= config.steps
+    spent = config.token_budget > 0 and tokens >= config.token_budget
+    passed = not spent and pending_step_tokens > 0 and passes_budget(config, counters, pending_step_tokens)
+    ends, flags = [], []
+    if by_steps:
+        ends.append(f"--steps {config.steps} reached")
+        flags.append("--steps")
+    if spent or passed:
+        pending = f": its next step, {pending_step_tokens} tokens, would pass the budget"
+        ends.append(f"--token-budget {config.token_budget}" + (" spent" if spent else pending))
+        flags.append("--token-budget")
+    return (f"the run is already finished (step {step}, {tokens} generated tokens; {', '.join(ends)}): nothing to "
+            f"train. To train further, resume with a larger {' and a larger '.join(flags)}")
 
 
 def resume_run(saved: dict, out, config, budget, log, on_resume, **states) -> tuple[dict, float]:

@@ -89,12 +89,13 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed", shown: 
     return True
 
 
-def failed_at_step(error: ValueError, step: int, saved_step: int, estimator: str = "") -> ValueError:
+def failed_at_step(error: ValueError, step: int, saved_step: int, estimator: str = "", at: str = "") -> ValueError:
     """``error`` (``"argument: problem. Fix: ..."``) with the step it happened at and what is kept: a run stopped
     by bad data mid-run (a reward outside the range an estimator needs) says where it stopped, that its last
     checkpoint (``saved_step``; 0: none yet) is intact, and that a fix changing the settings needs a new run.
     With ``estimator`` (the run's), an estimator's fix that names an option is given in the command line's form
-    only (:func:`~treecredit.training.reward_range.command_line_fix`), as the same refusal before work is."""
+    only (:func:`~treecredit.training.reward_range.command_line_fix`), as the same refusal before work is. ``at``:
+    where it happened in words, instead of ``at step {step}``."""
     message = str(error)
     if estimator:
         from treecredit._validation import split_fix
@@ -108,7 +109,7 @@ def failed_at_step(error: ValueError, step: int, saved_step: int, estimator: str
                 "same settings, so a fix that changes them needs a new run (--overwrite or another --out)")
     else:
         kept = "no checkpoint was saved yet: start the run again with the fix (--overwrite or another --out)"
-    where = f"at step {step} ({kept})"
+    where = f"{at or f'at step {step}'} ({kept})"
     return ValueError(f"{argument}: {where}: {rest}" if sep else f"{where}: {message}")
 
 
@@ -131,3 +132,33 @@ def groups_of_one_named(config):
                     "metrics.jsonl counts the pruned branches). Fix: --cutoff sound (prunes only where a wrong step "
                     "is fatal), a larger --group-size, or --cutoff off")
         warnings.warn(text, warning.category, stacklevel=3)
+
+
+def check_eval_rewards_in_range(config, task, low: float, high: float) -> None:
+    """Refuse, at the held-out evaluation before the first step, scored rewards from ``low`` to ``high`` that leave
+    the range the run's estimator needs, with the estimator's own error as the first step would raise it (run on
+    the pre-flight's tiny batch, :func:`treecredit.training.dry_run.synthetic_rollout`, with those rewards): the
+    run would otherwise sample its first step before stopping with it. Rewards the estimator accepts, or an
+    estimator that fails on the tiny batch for another reason (another check's business): nothing."""
+    import dataclasses
+    import warnings
+
+    import torch
+
+    import treecredit
+    from treecredit.methods.treerpo import BERNOULLI_SLACK
+    from treecredit.training.dry_run import synthetic_rollout
+
+    if -BERNOULLI_SLACK <= low and high <= 1 + BERNOULLI_SLACK:  # [0, 1], the widest range an estimator needs
+        return
+    spec = treecredit.get_estimator(config.estimator)
+    batch = dataclasses.replace(synthetic_rollout(config), rewards=torch.tensor([high, low, low, high]))
+    try:
+        with warnings.catch_warnings():  # warnings about this made-up batch would mislead
+            warnings.simplefilter("ignore")
+            options = estimator_options(spec, batch, None, task, config.estimator_options)
+            treecredit.compute_advantages(config.estimator, **batch.estimator_inputs(), **options)
+    except ValueError as error:
+        if str(error).startswith("rewards:"):
+            raise failed_at_step(error, 1, 0, config.estimator, at="at the held-out evaluation before step 1") \
+                from None

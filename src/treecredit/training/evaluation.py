@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from math import nan
+from math import inf, nan
 
 from treecredit._validation import check_choice, fail
 from treecredit.models.param_count import parameter_count_text
@@ -116,7 +116,7 @@ def plan_evaluation(config, n_params: int, available: int | None = None) -> Eval
 
 
 def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, temperature: float, top_p: float,
-                      max_new_tokens: int, seed: int) -> dict:
+                      max_new_tokens: int, seed: int, span: RewardSpan | None = None) -> dict:
     """pass@1 (one response per problem) of the planned decodings on ``problems[:plan.problems]``.
 
     Keys: ``eval_greedy_pass1`` and/or ``eval_sampled_pass1`` (the share of problems solved: by
@@ -131,15 +131,17 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
     reward is NaN (written as JSON null), and so is its pass@1 where success is the reward (a task with
     ``success_of`` still counts its own verifier); a response whose reward failed otherwise counts as not
     solved. :func:`every_reward_failed` tells the caller (the trainer refuses that before the first step).
+    ``span``: a :class:`RewardSpan` that also gets the lowest and highest scored reward (the trainer checks them
+    against its estimator's range before the first step).
     """
     import contextlib
 
     reward_set = getattr(task, "_reward_set", None)  # its failures are logged as held-out ones
     with reward_set.held_out() if hasattr(reward_set, "held_out") else contextlib.nullcontext():
-        return _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max_new_tokens, seed)
+        return _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max_new_tokens, seed, span)
 
 
-def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max_new_tokens, seed) -> dict:
+def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max_new_tokens, seed, span) -> dict:
     """:func:`evaluate_held_out`'s work."""
     import torch
 
@@ -159,6 +161,8 @@ def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max
             chunk = problems[start:start + EVAL_BATCH]
             rollout = sampler.sample(policy, task, chunk, 1, generator)
             failed += int(torch.isnan(rollout.rewards).sum())
+            if span is not None:
+                span.add(rollout.rewards)
             batch_reward = float(rollout.rewards.nan_to_num(0.0).sum())  # a failed reward: not passed
             rewards += batch_reward
             flags = None if from_rewards or success_of is None else success_of(chunk, list(rollout.response_texts))
@@ -174,6 +178,19 @@ def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max
         out["eval_step_accuracy"] = step_accuracy_share(task, correct, steps)  # NaN: no step verifier
         out["eval_response_length"] = length / max(1, len(problems))
     return out
+
+
+class RewardSpan:
+    """The lowest and highest reward scored over the batches given to :meth:`add` (failed ones, NaN, left out);
+    ``low`` > ``high`` while none was scored."""
+
+    def __init__(self) -> None:
+        self.low, self.high = inf, -inf
+
+    def add(self, rewards) -> None:
+        scored = rewards[~rewards.isnan()]
+        if scored.numel():
+            self.low, self.high = min(self.low, float(scored.min())), max(self.high, float(scored.max()))
 
 
 def every_reward_failed(record: dict) -> list[str]:

@@ -182,9 +182,15 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
         restore_random_state,
         save_checkpoint,
     )
-    from treecredit.training.estimator_inputs import estimator_options, failed_at_step, groups_of_one_named
+    from treecredit.training.estimator_inputs import (
+        check_eval_rewards_in_range,
+        estimator_options,
+        failed_at_step,
+        groups_of_one_named,
+    )
     from treecredit.training.evaluation import (
         EvalSchedule,
+        RewardSpan,
         check_rewards_scored,
         eval_draw_seed,
         evaluate_held_out,
@@ -247,11 +253,14 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     evaluated = {r["step"] for r in read_metrics(writer.path) if r["kind"] == "eval"}  # kept by a resume
 
     def run_eval() -> dict:
-        noted = reward_notes(task)
+        noted, span = reward_notes(task), RewardSpan()
         record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
             policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
-            top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=eval_draw_seed(EVAL_SEED, config.seed)))}
+            top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=eval_draw_seed(EVAL_SEED, config.seed),
+            span=span))}
         check_rewards_scored(record, task, warn or log, noted)  # broken rewards before step 1: refused, not a 0
+        if counters["step"] == 0:  # rewards out of the estimator's range: refused now, not after sampling step 1
+            check_eval_rewards_in_range(config, task, span.low, span.high)
         writer.write(record)
         evaluated.add(counters["step"])
         return record

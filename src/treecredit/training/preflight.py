@@ -166,15 +166,41 @@ def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None =
              "pass the --out of the run to continue, or drop --resume to start a new run there")
     if not holds_run(out) or overwrite:
         return
+    untrained = trained_nothing(out)
     if not resume:
+        if untrained:  # a start that a check refused after its folder was written, or one stopped before step 1
+            fail("out", f"{str(out)!r} already holds a run that stopped before its first training step (no "
+                 "checkpoint, no step in its metrics)", "pass --overwrite to start anew there (nothing trained is "
+                 "lost), --resume to start it again from step 0 with its saved settings, or another --out")
         if not any(out.glob("checkpoint*.pt")):  # it stopped before its first checkpoint: nothing to resume
             fail("out", f"{str(out)!r} already holds a run that saved no checkpoint (it stopped before its first "
                  "one)", "pass --resume to start it again from step 0 in that folder (as the stop message said), "
                  "--overwrite to replace it, or another --out")
         fail("out", f"{str(out)!r} already holds a run", "pass --resume to continue it, --overwrite to replace "
              "it, or another --out")
+    if untrained and resume_fix is None:
+        resume_fix = (f"pass --overwrite instead of --resume to start anew with these settings (the run there stopped "
+                      f"before its first training step: nothing trained is lost), or resume with the saved settings, "
+                      f"`treecredit train --config {out / 'config.json'} --resume`")
     check_same_data(out / "config.json", config)
     check_same_settings(out / "config.json", config, resume_fix)
+
+
+def trained_nothing(out: Path) -> bool:
+    """Whether the run in ``out`` stopped before its first training step: no checkpoint and no ``train`` record
+    in its ``metrics.jsonl`` (none, or only the step-0 evaluation), so replacing it loses no training. A
+    ``metrics.jsonl`` that cannot be read counts as trained (the refusal then does not call ``--overwrite``
+    harmless)."""
+    if any(out.glob("checkpoint*.pt")):
+        return False
+    metrics = out / "metrics.jsonl"
+    if not metrics.exists():
+        return True
+    try:
+        records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return False
+    return all(isinstance(r, dict) and r.get("kind") == "eval" for r in records)
 
 
 def check_same_data(path: Path, config) -> None:
