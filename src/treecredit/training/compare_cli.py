@@ -109,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
         runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
                                         on_result=on_result, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
-        print(f"treecredit compare: stopped; runs keep their last checkpoints ({stop}). Continue with the same "
-              f"arguments and --resume (--out {out})", file=sys.stderr)
+        print(stopped_note(out, [run_folder(out, label, seed) for seed in range(args.seeds) for label in arms],
+                           str(stop)), file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:  # Ctrl-C before the runs started (pre-flight, warm start): no run has a checkpoint
         again = "the same arguments and --resume" if held else "the same arguments"
@@ -187,3 +187,14 @@ def _reference(given: str | None, arms: list[str]) -> str:
              f"pass --reference with an arm as written in --estimators, e.g. --reference {arms[0]}, or add "
              f"{given!r} to --estimators")
     return given
+
+
+def stopped_note(out: Path, folders: list[Path], why: str) -> str:
+    """What a stopped comparison says: how many of its runs (``folders``) kept a checkpoint (the others start
+    again on ``--resume``), and how to continue."""
+    from treecredit.training.checkpoint import checkpoint_files
+
+    saved = sum(bool(checkpoint_files(folder)) for folder in folders)
+    kept = (f"{saved} of its {len(folders)} runs keep their last checkpoints, the others start again" if saved else
+            "no run had saved a checkpoint yet, so every run starts again")
+    return f"treecredit compare: stopped ({why}); {kept}. Continue with the same arguments and --resume (--out {out})"
