@@ -213,7 +213,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
 
     configs = arm_configs(base, arms)
     folders = {(label, seed): run_folder(out, label, seed) for seed in seeds for label in arms}
-    command = "the command in its report.md" if (Path(out) / "report.md").exists() else "the command it was started with"
+    has_report = (Path(out) / "report.md").exists()
+    command = "the command in its report.md" if has_report else "the command it was started with"
     resume_fix = (f"resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} "
                   f"--resume`, {command}; only a larger --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
