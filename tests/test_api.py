@@ -28,6 +28,13 @@ def test_unknown_estimator_lists_known_names():
         compute_advantages("nonesuch", **kwargs())
 
 
+def test_a_turn_level_estimator_at_the_token_level_says_where_it_works():
+    # was: only the token-level names, nothing about agents (treecredit train --estimator rtmc without --env)
+    with pytest.raises(ValueError, match=r"'rtmc' exists at the turn level\)\. Fix: use one of: .*; or keep 'rtmc' "
+                                         r"and train an agent on episodes \(treecredit train --env NAME"):
+        compute_advantages("rtmc", **kwargs())
+
+
 def test_option_not_taken_is_an_error():
     with pytest.raises(ValueError, match="tau: estimator 'grpo' does not take"):
         compute_advantages("grpo", tau=0.1, **kwargs())

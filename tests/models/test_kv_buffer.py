@@ -154,3 +154,64 @@ def _decode_plain(policy, prompts):
             logits, state = policy.step(state, torch.tensor([5 + t, 9 - t]))
             out.append(logits)
     return torch.stack(out)
+
+
+def test_pool_hands_out_a_block_again_only_once_nothing_holds_it():
+    from treecredit.models.kv_buffer import BufferPool
+
+    pool = BufferPool()
+    like = torch.zeros(1, dtype=torch.float64)
+    a = pool.take((2, 3, 4), like)
+    a.fill_(1.0)
+    view = a[:, :, 1:]  # a cache's view of the buffer keeps the block in use after the buffer is gone
+    block = a.data_ptr()
+    del a
+    b = pool.take((2, 3, 4), like)
+    assert b.data_ptr() != block and pool.reused == 0
+    del view
+    c = pool.take((4, 5), like)  # smaller: the freed block fits, and comes back
+    assert c.data_ptr() == block and pool.reused == 1 and c.shape == (4, 5) and c.dtype == torch.float64
+    assert pool.take((2, 3, 4), torch.zeros(1, dtype=torch.float32)).dtype == torch.float32  # another dtype: new
+    del b
+    assert pool.take((100,), like).data_ptr() != block  # too large for every free block: new
+    del c
+    pool.clear()  # drops the free blocks, keeps none that is held
+    assert len(pool._blocks) == 0 and pool.take((2, 3, 4), like).data_ptr() != block
+
+
+def test_pool_keeps_at_most_keep_bytes_of_free_blocks():
+    from treecredit.models.kv_buffer import BufferPool
+
+    pool = BufferPool(keep_bytes=1000)
+    like = torch.zeros(1)
+    held = [pool.take((100,), like) for _ in range(5)]  # 400 bytes each, all in use
+    del held
+    small = pool.take((50,), like)  # fits a free block: reused, nothing dropped
+    assert pool.reused == 1 and len(pool._blocks) == 5
+    big = pool.take((120,), like)  # 480 bytes, no free block fits: free ones dropped to ≤ 1000 − 480 bytes
+    free = [e for e in pool._blocks if pool._free(e)]
+    assert len(free) == 1 and len(pool._blocks) == 3 and small.numel() == 50 and big.numel() == 120
+
+
+def test_gpt_states_from_reused_buffers_decode_as_fresh_ones():
+    """Old keys and values left in a reused block are never read: a stream of forks through buffers the pool
+    hands out again gives the logits of a fresh prefill."""
+    from treecredit.models import kv_buffer
+
+    policy = _tiny_gpt()
+    prompt = policy.encode_prompt("7*8=")
+    before = kv_buffer.POOL.reused
+    with torch.no_grad():
+        for _ in range(3):  # later rounds take the blocks the earlier ones left
+            _, state = policy.prefill([prompt, prompt + [5, 6]])
+            for t in range(6):
+                _, state = policy.step(state, torch.tensor([4 + t, 9 - t]))
+            picked = policy.select(state, torch.tensor([1, 0, 1]))
+            logits, picked = policy.step(picked, torch.tensor([3, 3, 4]))
+            del state
+    assert kv_buffer.POOL.reused > before
+    long_ids = prompt + [5, 6] + [9 - t for t in range(6)]
+    short_ids = prompt + [4 + t for t in range(6)]
+    torch.testing.assert_close(logits[0], _fresh_logits(policy, long_ids + [3])[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(logits[1], _fresh_logits(policy, short_ids + [3])[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(logits[2], _fresh_logits(policy, long_ids + [4])[0], rtol=0, atol=1e-12)

@@ -100,3 +100,30 @@ def test_no_in_place_copy_where_the_batch_cannot_take_it():
     assert append_kept_rows(full, [(wide, 0)] * 40, [2] * 40) is None  # too few spare rows
     grown = append_kept_rows(batch, [(wide, 0)], [3])
     assert grown is not None and append_kept_rows(batch, [(wide, 0)], [3]) is None  # batch no longer the latest
+
+
+def test_gathered_cut_parts_equal_the_select_concat_truncate_path():
+    """``gather_states`` with ``(state, rows, keep)`` parts (the stream's joins when it copies the batch) holds
+    each row's real keys and values, positions and next logits as the former select → concat → truncate →
+    gather path, copying each row once."""
+    policy = tiny_gpt(torch.float64)
+    old = _stepped(policy, [[1, 5, 6], [1, 7, 8, 9, 4, 5], [1, 4]], 3, seed=1)
+    new = _stepped(policy, [[1, 5], [1, 6, 7, 8, 9, 10, 11, 5]], 6, seed=2)
+    batch = _stepped(policy, [[1, 5, 6, 7]] * 3, 5, seed=9)
+    going = torch.tensor([2, 0])
+    runs = [(new, [1, 0], [10, 3]), (old, [0, 0, 2], [4, 2, 5]), (new, [1], [14])]  # a row taken twice, new again
+    got = gather_states(policy, [(batch, going)] + [(s, torch.tensor(r), torch.tensor(k)) for s, r, k in runs], 40)
+    merged = [truncate_state(policy.select(s, torch.tensor(r)), torch.tensor(k)) for s, r, k in runs]
+    want = gather_states(policy, [(batch, going), (concat_states(policy, merged), None)])
+    assert torch.equal(got.next_pos, want.next_pos) and got.key_valid.shape[0] == 8
+    for (gk, gv), (wk, wv) in zip(got.cache, want.cache):
+        for row in range(8):
+            g, w = got.key_valid[row], want.key_valid[row]
+            assert int(g.sum()) == int(w.sum())
+            assert torch.equal(gk[row][:, g], wk[row][:, w]) and torch.equal(gv[row][:, g], wv[row][:, w])
+    assert got.key_valid.shape[1] <= want.key_valid.shape[1]  # no wider than the former path
+    tokens = torch.arange(4, 12)
+    with torch.no_grad():
+        got_logits, _ = policy.step(got, tokens)
+        want_logits, _ = policy.step(want, tokens)
+    torch.testing.assert_close(got_logits, want_logits, rtol=0, atol=1e-12)

@@ -28,7 +28,7 @@ def _forking_stream(policy, max_rows, monkeypatch):
     gather = kv_stream.gather_states
 
     def counting(policy, parts, *a):
-        copies.append(sum(len(i) if i is not None else int(s.key_valid.shape[0]) for s, i in parts))
+        copies.append(sum(len(p[1]) if p[1] is not None else int(p[0].key_valid.shape[0]) for p in parts))
         return gather(policy, parts, *a)
 
     monkeypatch.setattr(kv_stream, "gather_states", counting)

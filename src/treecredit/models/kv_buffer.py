@@ -7,13 +7,93 @@ writes the new columns in place when this state is the one that filled the buffe
 otherwise), so a state that was stepped, selected or kept before stays valid: states are never modified.
 :meth:`GrowingKV.select` copies the chosen rows of the whole buffer (spare room included) when the room is
 at most as long as the cache, so a selected state grows in place instead of reallocating at its next step.
+
+Buffers come from :data:`POOL` (:class:`BufferPool`): memory of buffers that nothing holds any more is reused
+for new ones instead of being returned to the system and faulted in again page by page (on the small GPT a
+sampling call's copies of rows cost mostly those page faults: docs/sampling.md, "Reused KV buffers").
 """
 
 from __future__ import annotations
 
+import bisect
+import threading
+
 import torch
 
 SPARE = 64
+
+
+class BufferPool:
+    """Flat tensors this module allocated, handed out again once nothing but the pool holds their memory.
+
+    :meth:`take` returns a tensor of the asked shape viewing the smallest free block that fits (the same
+    dtype and device), else a new block. A block is free when its storage is used as when the pool made it
+    (``torch._C._storage_Use_Count``): every view of it (a cache's keys, a kept state's, a truncated copy's)
+    holds the storage, so memory that anything can still read is never handed out. Free blocks of at most
+    ``keep_bytes`` in all are held (the largest others are dropped, their memory returned to the system);
+    :meth:`clear` drops every free block. A reused block holds old keys and values, never read: every column
+    a cache shows is written first (as with ``new_empty``)."""
+
+    def __init__(self, keep_bytes: int = 1 << 30) -> None:
+        self.keep_bytes = keep_bytes
+        self.enabled = hasattr(torch._C, "_storage_Use_Count")
+        self._blocks: list = []  # [numel, dtype, device, storage handle, use count when free, block, bytes], by numel
+        self._lock = threading.Lock()
+        self.reused = 0  # blocks handed out again (tests, benchmarks)
+
+    @staticmethod
+    def _free(entry) -> bool:
+        return torch._C._storage_Use_Count(entry[3]) <= entry[4]
+
+    def take(self, shape: tuple, like) -> torch.Tensor:
+        """An uninitialised tensor of ``shape`` with ``like``'s dtype and device."""
+        need = 1
+        for size in shape:
+            need *= int(size)
+        if not self.enabled:
+            return like.new_empty(shape)
+        dtype, device = like.dtype, like.device
+        with self._lock:
+            blocks = self._blocks
+            for i in range(bisect.bisect_left(blocks, need, key=lambda e: e[0]), len(blocks)):
+                entry = blocks[i]
+                if entry[1] == dtype and entry[2] == device and self._free(entry):
+                    self.reused += 1
+                    return _shaped(entry[5], shape)
+            self._trim(self.keep_bytes - need * like.element_size())
+            block = like.new_empty((need,))
+            handle = block.untyped_storage()._cdata
+            size = need * block.element_size()
+            entry = [need, dtype, device, handle, torch._C._storage_Use_Count(handle), block, size]
+            bisect.insort(self._blocks, entry, key=lambda e: e[0])
+            return _shaped(block, shape)
+
+    def _trim(self, keep: int) -> None:
+        """Drop free blocks, the largest first, until those left hold at most ``keep`` bytes."""
+        free = sorted((entry for entry in self._blocks if self._free(entry)), key=lambda e: -e[6])
+        excess, drop = sum(entry[6] for entry in free) - keep, set()
+        for entry in free:
+            if excess <= 0:
+                break
+            drop.add(id(entry))
+            excess -= entry[6]
+        if drop:
+            self._blocks = [entry for entry in self._blocks if id(entry) not in drop]
+
+    def clear(self) -> None:
+        """Drop every free block (their memory goes back to the system)."""
+        with self._lock:
+            self._trim(0)
+
+
+def _shaped(block, shape: tuple) -> torch.Tensor:
+    """A contiguous tensor of ``shape`` on the leading part of ``block``'s memory, not a view of ``block``
+    (no ``_base``: the views of it a cache holds have it as their base, as with ``new_empty``;
+    :func:`treecredit.models.compiled_step.buffer_of` finds the buffer that way)."""
+    return block.new_empty((0,)).set_(block.untyped_storage(), 0, shape)
+
+
+POOL = BufferPool()
 
 
 def spare_rows(rows: int) -> int:
@@ -57,7 +137,7 @@ class GrowingKV:
         if not self._latest() or n + s > buffer.keys.shape[2] or b != keys.shape[0]:
             _, h, _, d = self.keys.shape
             room, rows = n + s + max(SPARE, n // 2), b + spare_rows(b)
-            buffer = _Buffer(self.keys.new_empty((rows, h, room, d)), self.values.new_empty((rows, h, room, d)), n, b)
+            buffer = _Buffer(POOL.take((rows, h, room, d), self.keys), POOL.take((rows, h, room, d), self.values), n, b)
             buffer.keys[:b, :, :n] = self.keys
             buffer.values[:b, :, :n] = self.values
         buffer.keys[:b, :, n:n + s] = keys
@@ -108,8 +188,8 @@ class GrowingKV:
         b = sum(int(k.shape[0]) for k, _ in parts)
         k0, v0 = parts[0]
         room, spare = width + max(SPARE, width // 2), max(b + spare_rows(b), total_rows)
-        keys = k0.new_empty((spare, k0.shape[1], room, k0.shape[3]))  # the room is left untouched (no page faults)
-        values = v0.new_empty((spare, v0.shape[1], room, v0.shape[3]))
+        keys = POOL.take((spare, k0.shape[1], room, k0.shape[3]), k0)  # the room is left untouched (no page faults)
+        values = POOL.take((spare, v0.shape[1], room, v0.shape[3]), v0)
         row = 0
         for k, v in parts:
             rows, pad = slice(row, row + k.shape[0]), width - k.shape[2]
@@ -129,7 +209,7 @@ class GrowingKV:
             return GrowingKV(self.keys.index_select(0, rows), self.values.index_select(0, rows))
         k = int(rows.shape[0])
         shape = (k + spare_rows(k), *buffer.keys.shape[1:])
-        chosen = _Buffer(buffer.keys.new_empty(shape), buffer.values.new_empty(shape), n, k)
+        chosen = _Buffer(POOL.take(shape, buffer.keys), POOL.take(shape, buffer.values), n, k)
         torch.index_select(buffer.keys, 0, rows, out=chosen.keys[:k])  # the spare rows are left untouched
         torch.index_select(buffer.values, 0, rows, out=chosen.values[:k])
         return GrowingKV(chosen.keys[:k, :, :n], chosen.values[:k, :, :n], chosen)

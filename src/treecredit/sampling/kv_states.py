@@ -83,26 +83,52 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
 
 
 def gather_states(policy, parts: list, total_rows: int = 0) -> DecodeState:
-    """One state holding, in order, the rows ``index`` of each ``(state, index)`` of ``parts`` (``index``
-    ``(K,)`` long, or None for all rows): :func:`concat_states` of ``Policy.select``, with one copy where the
-    cache's layers have ``stack``, which also leaves out the leading columns that no chosen row attends to
+    """One state holding, in order, the rows ``index`` of each ``(state, index)`` or ``(state, index, keep)``
+    of ``parts`` (``index`` ``(K,)`` long, or None for all rows; ``keep`` ``(K,)`` long ≥ 1: each chosen row
+    keeps only its first ``keep`` real tokens, as by :func:`truncate_state`): :func:`concat_states` of
+    ``Policy.select`` (and :func:`truncate_state`), with one copy where the cache's layers have ``stack``,
+    which also leaves out the leading columns that no chosen row attends to (and a cut part's trailing ones)
     and makes spare rows for ``total_rows`` rows in all where that is more than ``stack`` makes by itself."""
     import torch
 
     first = parts[0][0].cache
     if not (isinstance(first, (list, tuple)) and hasattr(type(first[0]), "stack")) or len(parts) == 1 and (
-            parts[0][1] is None):
-        return concat_states(policy, [s if i is None else policy.select(s, i) for s, i in parts])
-    width = max(int(s.key_valid.shape[1]) for s, _ in parts)
-    valid, next_pos = _joined_rows(parts, width)
+            parts[0][1] is None and len(parts[0]) == 2):
+        return concat_states(policy, [_selected(policy, *part) for part in parts])
+    rows = [_part_rows(*part) for part in parts]  # (valid (K, W), next_pos (K,), W): W the part's columns
+    width = max(w for _, _, w in rows)
+    valid = torch.cat([torch.nn.functional.pad(v, (width - w, 0), value=False) for v, _, w in rows])
+    next_pos = torch.cat([pos for _, pos, _ in rows])
     used = valid.any(0)
     skip = int(torch.nonzero(used).min()) if bool(used.any()) else 0  # leading columns no chosen row attends to
-    cuts = [max(0, skip - (width - int(s.key_valid.shape[1]))) for s, _ in parts]  # dropped, not copied
+    cuts = [max(0, skip - (width - w)) for _, _, w in rows]  # dropped, not copied
     stack = type(first[0]).stack
-    cache = [stack([(k[:, :, cut:], v[:, :, cut:]) + (() if i is None else (i,))
-                    for (s, i), cut in zip(parts, cuts) for k, v in [tuple(s.cache[layer])]], width - skip, total_rows)
+    cache = [stack([(k[:, :, cut:w], v[:, :, cut:w]) + (() if part[1] is None else (part[1],))
+                    for part, (_, _, w), cut in zip(parts, rows, cuts) for k, v in [tuple(part[0].cache[layer])]],
+                   width - skip, total_rows)
              for layer in range(len(first))]
     return DecodeState(cache, valid[:, skip:], next_pos)
+
+
+def _selected(policy, state: DecodeState, index, keep=None) -> DecodeState:
+    """The rows ``index`` (None: all) of ``state``, cut to ``keep`` real tokens each where given."""
+    chosen = state if index is None else policy.select(state, index)
+    return chosen if keep is None else truncate_state(chosen, keep)
+
+
+def _part_rows(state: DecodeState, index, keep=None):
+    """``(key_valid (K, W), next_pos (K,), W)`` of the rows ``index`` of ``state`` (None: all), cut to ``keep``
+    real tokens each where given; W: the state's columns, or, cut, through the last column a row keeps."""
+    import torch
+
+    valid = state.key_valid if index is None else state.key_valid.index_select(0, index)
+    if keep is None:
+        return valid, state.next_pos if index is None else state.next_pos.index_select(0, index), int(valid.shape[1])
+    keep = torch.as_tensor(keep, dtype=torch.long)
+    valid = valid & (valid.long().cumsum(1) <= keep[:, None])
+    used = valid.any(0)
+    last = int(torch.nonzero(used).max()) + 1 if bool(used.any()) else 1
+    return valid[:, :last], keep.clone(), last
 
 
 def has_spare_rows(state: DecodeState, k: int) -> bool:

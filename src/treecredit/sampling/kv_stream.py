@@ -55,7 +55,6 @@ from treecredit.sampling.kv_states import (
     gather_states,
     has_spare_rows,
     snapshot,
-    truncate_state,
 )
 from treecredit.sampling.policy import DecodeState
 
@@ -239,7 +238,7 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint
         parts = [(state, index)] if len(index) else []
         tokens = [drawn[index]] if len(index) else []
         if join:
-            parts.append((_kept_rows(backend, everything, waiting), None))
+            parts += _kept_parts(everything, waiting)
             tokens.append(torch.tensor([everything[w[0].request].prefix[-1] for w in waiting], dtype=torch.long))
             rows += [w[0] for w in waiting]
             waiting.clear()
@@ -280,19 +279,19 @@ def _prefilled(backend, everything, fresh):
     return logits.index_select(0, index), backend.policy.select(fresh_state, index), fresh
 
 
-def _kept_rows(backend, everything, waiting) -> DecodeState:
-    """One state with a batch row per waiting ``[row, kept, _]``, from its kept state, cut to its request's
-    prefix minus the last token (which the next step appends)."""
+def _kept_parts(everything, waiting) -> list:
+    """``(kept state, rows, keep)`` parts for :func:`gather_states`, one per run of waiting ``[row, kept, _]``
+    from the same kept state, in order: each row from its kept state, cut to its request's prefix minus the
+    last token (which the next step appends), copied once, straight into the gathered batch."""
     import torch
 
-    kept = [w[1] for w in waiting]
-    states, order = [], []
-    for source in dict.fromkeys(id(k.state) for k in kept):
-        mine = [i for i, k in enumerate(kept) if id(k.state) == source]
-        states.append(backend.policy.select(kept[mine[0]].state, torch.tensor([kept[i].row for i in mine])))
-        order += mine
-    merged = concat_states(backend.policy, states)
-    merged = truncate_state(merged, torch.tensor([len(everything[waiting[i][0].request].prefix) - 1 for i in order]))
-    if order != list(range(len(waiting))):
-        merged = backend.policy.select(merged, torch.tensor([order.index(i) for i in range(len(waiting))]))
-    return merged
+    parts: list = []
+    for w in waiting:
+        kept, keep = w[1], len(everything[w[0].request].prefix) - 1
+        if parts and parts[-1][0] is kept.state:
+            parts[-1][1].append(kept.row)
+            parts[-1][2].append(keep)
+        else:
+            parts.append((kept.state, [kept.row], [keep]))
+    return [(state, torch.tensor(rows, dtype=torch.long), torch.tensor(keeps, dtype=torch.long))
+            for state, rows, keeps in parts]
