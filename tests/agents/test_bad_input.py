@@ -146,3 +146,22 @@ def test_vine_is_refused_for_agent_runs_before_any_work(tmp_path, capsys):
     assert main(["compare", "--env", "gridworld", "--estimators", "grpo,vine", "--seeds", "1", "--budget", "100",
                  "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 2
     assert "'vine' needs Monte Carlo values" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("env, options, why", [
+    ("cliffwalking", {}, r"CliffWalkingText gives negative rewards"),
+    ("gridworld", {"invalid_penalty": -0.1}, r"its invalid_penalty is -0\.1"),
+])
+def test_treerpo_on_an_env_whose_returns_leave_the_unit_range_is_refused_before_any_work(tmp_path, env, options,
+                                                                                          why):
+    # was: steps trained until the first negative return, then the run stopped mid-run with a --reward fix
+    from treecredit.training.config import TrainConfig
+
+    pytest.importorskip("gymnasium") if env == "cliffwalking" else None
+    with pytest.raises(ValueError, match=rf"^estimator: 'treerpo' needs episode returns in \[0, 1\], and env "
+                                         rf"'{env}' can give returns outside it: {why}.*Fix: pass --estimator-option "
+                                         r"scale=std"):
+        TrainConfig(env=env, env_options=options, estimator="treerpo", out=str(tmp_path / "run"))
+    TrainConfig(env=env, env_options=options, estimator="treerpo", estimator_options={"scale": "std"},
+                out=str(tmp_path / "run"))  # the fix trains
+    TrainConfig(env="gridworld", estimator="treerpo", out=str(tmp_path / "run"))  # returns in [0, 1]: trains

@@ -148,6 +148,8 @@ class FrozenLakeText(_ToyText):
 class CliffWalkingText(_ToyText):
     """CliffWalking (4 × 12). Options: ``reward_scale`` (> 0) multiplies gymnasium's rewards."""
 
+    negative_rewards = "−1 a move and −100 at the cliff, times reward_scale"  # returns leave [0, 1]
+
     name = "cliffwalking"
     single_instance = True
     moves = {"up": 0, "right": 1, "down": 2, "left": 3}

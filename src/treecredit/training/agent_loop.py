@@ -78,6 +78,7 @@ def check_agent_config(config) -> None:
     from treecredit.rewards.load import add_module_folders
     from treecredit.training.agent_checks import size_eval_problems
     from treecredit.training.config import option_flag_named
+    from treecredit.training.reward_range import check_env_reward_range
 
     if estimator_level(config.estimator) == "token":
         _check_token_estimator(config.estimator)
@@ -85,6 +86,7 @@ def check_agent_config(config) -> None:
     with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
         env = make_env(config.env, **config.env_options)
     config.module_folders = {**config.module_folders, **module_folder(config.env)}
+    check_env_reward_range(config, env)
     size_eval_problems(config, env)
     episode_options, agent = split_sampler_options(config.sampler_options)
     with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
