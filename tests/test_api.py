@@ -28,6 +28,13 @@ def test_unknown_estimator_lists_known_names():
         compute_advantages("nonesuch", **kwargs())
 
 
+def test_a_turn_level_estimator_at_the_token_level_says_where_it_works():
+    # was: only the token-level names, nothing about agents (treecredit train --estimator rtmc without --env)
+    with pytest.raises(ValueError, match=r"'rtmc' exists at the turn level\)\. Fix: use one of: .*; or keep 'rtmc' "
+                                         r"and train an agent on episodes \(treecredit train --env NAME"):
+        compute_advantages("rtmc", **kwargs())
+
+
 def test_option_not_taken_is_an_error():
     with pytest.raises(ValueError, match="tau: estimator 'grpo' does not take"):
         compute_advantages("grpo", tau=0.1, **kwargs())
@@ -47,7 +54,7 @@ def test_duplicate_registration_refused():
         (dict(rewards=np.array([np.inf, 0.0])), "rewards: contains NaN or infinite"),
         (dict(rewards=np.array([1.0])), "rewards: has shape"),
         (dict(group_ids=np.array([-1, 0])), "group_ids: contains negative"),
-        (dict(response_ids=np.array([[1, -2, 3], [1, 2, 4]])), "response_ids: contains negative"),
+        (dict(response_ids=np.array([[1, -2, 3], [1, 2, 4]])), "response_ids: holds the negative id -2 at row 0"),
         (dict(response_ids=np.array([1, 2, 3])), "response_ids: has shape"),
         (dict(response_ids=IDS.astype(float)), "response_ids: has dtype"),
         (dict(group_ids=[0, 0.0]), r"group_ids: mixes .*float.*a float id such as 0.0 is not an id"),

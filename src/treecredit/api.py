@@ -58,6 +58,27 @@ def warn_if_no_pairs(group_sizes: np.ndarray, what: str) -> None:
         )
 
 
+def clear_padding_ids(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``ids`` with the negative ids (e.g. ``-100``) after each row's last unmasked token, its padding, read as 0:
+    no estimator reads ids there (nothing after a row's length belongs to a prefix), and
+    :func:`~treecredit.step_text.step_ends_from_text` accepts them there too. A negative id before a row's last
+    unmasked token (masked tool tokens included, which stay part of the prefix) is refused. Arrays of other
+    shapes or kinds are left for :func:`~treecredit.batch.make_token_batch` to refuse."""
+    if ids.ndim != 2 or ids.shape != mask.shape or ids.dtype.kind != "i" or not ids.size or ids.min() >= 0:
+        return ids
+    live = mask != 0
+    lengths = np.where(live.any(axis=1), ids.shape[1] - np.argmax(live[:, ::-1], axis=1), 0)
+    inside = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+    bad = inside & (ids < 0)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        fail("response_ids", f"holds the negative id {int(ids[row, col])} at row {row}, column {col}, before the "
+             "row's last unmasked token: ids there are part of the response's prefix (masked tool tokens too)",
+             "pass token ids ≥ 0 up to each row's last token; a negative padding id (e.g. -100) is accepted only "
+             "after it, where response_mask is 0")
+    return np.where(inside, ids, 0)
+
+
 _STEP_TEXT_FIX = "treecredit.step_ends_from_text(response_ids, tokenizer, '\\n\\n')"
 
 
@@ -89,7 +110,9 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
 
     Args:
         estimator: a registered token-level name (see :func:`treecredit.estimators`).
-        response_ids: ``(B, T)`` non-negative integer token ids (at most 2**63 − 1), right-padded.
+        response_ids: ``(B, T)`` non-negative integer token ids (at most 2**63 − 1), right-padded. After each
+            row's last unmasked token (its padding) ids are never read, and negative ones (e.g. ``-100``) are
+            accepted there, as :func:`~treecredit.step_ends_from_text` accepts them.
         response_mask: ``(B, T)`` 0/1 (or bool); 0 on padding and on tool/observation tokens, which stay
             part of the prefix but get advantage 0.
         rewards: ``(B,)`` finite terminal rewards (any float dtype, bfloat16 included).
@@ -119,6 +142,7 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     options = spec.check_options(_options_to_numpy(options))
     spec.check_requirements(available_from_options(options))
     ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side)
+    ids = clear_padding_ids(to_numpy(ids, "response_ids"), to_numpy(mask, "response_mask"))
     batch = make_token_batch(ids, mask, rewards, group_ids)
     if not any("mc_values" in need.split("|") for need in spec.requires):
         warn_if_no_pairs(batch.group_sizes, "responses")

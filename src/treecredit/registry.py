@@ -175,8 +175,14 @@ def get_estimator(name: str, *, level: str = "token") -> EstimatorSpec:
         other = [lv for lv in LEVELS if lv != level and name in _REGISTRY[lv]]
         hint = f" ({name!r} exists at the {other[0]} level)" if other else ""
         near = "" if hint else _near(name, _REGISTRY[level])
+        where = ""
+        if other == ["turn"]:  # a turn-level estimator credits the turns of agent episodes
+            where = (f"; or keep {name!r} and train an agent on episodes (treecredit train --env NAME, or "
+                     "treecredit.agents.agent_advantages)")
+        elif other == ["token"]:
+            where = f"; or keep {name!r} at the token level (level='token', treecredit.compute_advantages)"
         raise ValueError(
-            f"estimator: unknown {level}-level estimator {name!r}{hint}{near}. Fix: use one of: {known}."
+            f"estimator: unknown {level}-level estimator {name!r}{hint}{near}. Fix: use one of: {known}{where}."
         )
     return _REGISTRY[level][name]
 

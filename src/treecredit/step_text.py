@@ -55,6 +55,12 @@ def host_step_text(how: str):
         _HOST_STEP_TEXT.reset(token)
 
 
+def steps_as_text(default: str) -> str:
+    """How the user gives steps as text, for a fix: the host's way while inside :func:`host_step_text` (e.g. TRL's
+    ``pass step_pattern='\\n\\n' to TreeCreditGRPOTrainer ...``), else ``default`` (the Python call)."""
+    return _HOST_STEP_TEXT.get() or default
+
+
 def _row_digests(ends: np.ndarray) -> tuple[int, list[bytes]]:
     """``(T, rows)``: the width of the ``(B, T)`` step ends and each row's 0/1 pattern, packed."""
     return ends.shape[1], [row.tobytes() for row in np.packbits(ends.astype(bool), axis=1)]
@@ -228,10 +234,11 @@ def vocabulary_size(tokenizer: Any) -> int | None:
     return int(size) if isinstance(size, int | np.integer) and not isinstance(size, bool) and size > 0 else None
 
 
-def _check_decodable(ids: np.ndarray, lengths: np.ndarray, size: int | None) -> None:
+def _check_decodable(ids: np.ndarray, lengths: np.ndarray, size: int | None, given: int | None = None) -> None:
     """Refuse ids up to each row's length (those decoded) that are negative or, with the vocabulary ``size``
     known, ≥ it: a tokenizer decodes them to no text (or fails), so a pattern would find no step there and
-    only the no-step warning would follow."""
+    only the no-step warning would follow. ``given``: the caller's ``vocab_size`` (then ``size`` is it, and the
+    error names it), or None (``size`` is the tokenizer's)."""
     decoded = ids[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
     if not decoded.size:
         return
@@ -239,7 +246,11 @@ def _check_decodable(ids: np.ndarray, lengths: np.ndarray, size: int | None) -> 
     if low < 0:
         fail("response_ids", f"holds the negative id {low} before a row's last token",
              "pass token ids ≥ 0, with padding after each row's last token and response_mask 0 on it")
-    if size is not None and high >= size:
+    if given is not None and high >= given:
+        fail("response_ids", f"holds the id {high}, beyond vocab_size={given} (ids 0 to {given - 1})",
+             "pass vocab_size=<the number of ids of the model that wrote response_ids> (e.g. "
+             f"model.config.vocab_size), or leave it None to use the tokenizer's{f' ({size} ids)' if size else ''}")
+    if given is None and size is not None and high >= size:
         fail("response_ids", f"holds the id {high}, beyond the tokenizer's vocabulary of {size} ids (0 to "
              f"{size - 1}), which decodes to no text", "pass the tokenizer of the model that wrote response_ids; "
              "when that model has more embedding rows than the tokenizer has tokens, pass vocab_size=<the "
@@ -293,7 +304,7 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
                                    or vocab_size < 1):
         fail("vocab_size", f"is {vocab_size!r}, not a positive int", "pass the number of ids the model has, e.g. "
              "vocab_size=model.config.vocab_size, or leave it None (the tokenizer's)")
-    _check_decodable(ids, lengths, vocab_size if vocab_size is not None else vocabulary_size(tokenizer))
+    _check_decodable(ids, lengths, vocabulary_size(tokenizer), None if vocab_size is None else int(vocab_size))
     ends = np.zeros((B, T), dtype=bool)
     for row in range(B):
         row_ids = ids[row, : lengths[row]].tolist()

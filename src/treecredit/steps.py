@@ -20,8 +20,11 @@ import numpy as np
 
 from treecredit._validation import as_int64, check_binary_mask, check_integer, check_shape, fail, to_numpy
 from treecredit.batch import TokenBatch
+from treecredit.step_text import short_repr, steps_as_text
 
 STEP_OPTIONS = ("step_ends", "delimiter", "step_tokens")
+_STEP_ENDS_FROM_TEXT = "pass step_ends=treecredit.step_ends_from_text(response_ids, tokenizer, '\\n\\n')"
+"""How a Python caller gives steps as text (a host says it in its own terms: :func:`steps_as_text`)."""
 
 
 def resolve_step_ends(
@@ -63,9 +66,13 @@ def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
                                       and all(isinstance(d, str) for d in delimiter)):
         fail("delimiter", f"is the text {delimiter!r}; delimiter takes token ids",
              "pass its token ids (delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)), or, for text "
-             "that BPE writes with different ids in different places, step_ends=treecredit.step_ends_from_text("
-             "response_ids, tokenizer, '\\n\\n')")
+             "that BPE writes with different ids in different places, " + steps_as_text(_STEP_ENDS_FROM_TEXT))
     pattern = np.atleast_1d(to_numpy(delimiter, "delimiter"))
+    flags = isinstance(delimiter, (list, tuple)) and any(isinstance(d, (bool, np.bool_)) for d in delimiter)
+    if pattern.dtype == bool or isinstance(delimiter, (bool, np.bool_)) or flags:
+        fail("delimiter", f"is {short_repr(delimiter)}, which holds True/False, not token ids (True would be read "
+             "as id 1)",
+             "pass the delimiter's token ids, e.g. delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)")
     check_integer(pattern, "delimiter")
     pattern = as_int64(pattern, "delimiter")
     if pattern.ndim != 1 or pattern.size == 0:
@@ -74,7 +81,7 @@ def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
     if int(pattern.min()) < 0:
         fail("delimiter", f"holds the negative id {int(pattern.min())}; token ids are ≥ 0",
              "pass the delimiter's token ids (delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)), or "
-             "its text as step_ends=treecredit.step_ends_from_text(response_ids, tokenizer, '\\n\\n')")
+             "give its text: " + steps_as_text(_STEP_ENDS_FROM_TEXT))
     B, T = ids.shape
     k = pattern.size
     ends = np.zeros((B, T), dtype=bool)

@@ -153,6 +153,9 @@ def test_an_unknown_estimator_lists_the_known_ones():
     ({"estimator": "treerpo", "estimator_options": {"delimiter": "\n\n"}},
      r"estimator_options\['delimiter'\]: is the text '\\n\\n'.*Fix: pass step_pattern='\\n\\n' to "
      "TreeCreditGRPOTrainer"),
+    ({"estimator": "tempo", "estimator_options": {"delimiter": [-1]}},  # was: step_ends=step_ends_from_text(...)
+     r"estimator_options\['delimiter'\]: holds the negative id -1.*or give its text: pass step_pattern='\\n\\n' to "
+     "TreeCreditGRPOTrainer"),
     ({"estimator": "tempo", "estimator_options": {"tree_nodes": [[0, 0]]}},
      r"estimator_options\['tree_nodes'\]: .*pass sampler='tree'"),
     ({"estimator": "ibpo", "estimator_options": {"step_ends": [[0, 1]]}},

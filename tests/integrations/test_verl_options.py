@@ -72,6 +72,62 @@ def test_vine_is_refused_with_the_reason():
         tc_verl.make_adv_estimator("vine")
 
 
+@pytest.mark.parametrize("delimiter,problem", [([-1], r"holds the negative id -1"), ("\n\n", r"is the text '\\n\\n'")])
+def test_a_bad_delimiter_gets_the_fix_in_verls_terms(delimiter, problem):
+    # was: "... step_ends=treecredit.step_ends_from_text(response_ids, tokenizer, '\n\n')", which verl never takes
+    with pytest.raises(ValueError, match=rf"^delimiter: {problem}.*Fix: .*pass step_pattern='\\n\\n' with "
+                                         r"tokenizer=<the tokenizer, or the model's local path> to make_adv_estimator"
+                       ) as caught:
+        tc_verl.make_adv_estimator("tempo", delimiter=delimiter)
+    assert "step_ends" not in str(caught.value)
+    with pytest.raises(ValueError, match=rf"^algorithm\.treecredit_options\.delimiter: {problem}.*Fix: .*set "
+                                         r"\+algorithm\.treecredit_options\.step_pattern='\\n\\n' with "
+                                         r"\+algorithm\.treecredit_options\.tokenizer=") as caught:
+        config = {"treecredit_options": {"delimiter": delimiter}}
+        tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config=config)
+    assert "step_ends" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["step_ends", "tree_nodes"])
+def test_per_batch_inputs_given_as_options_are_refused(name):
+    # was: a broadcast error from the test batch ((2,2) against (4,6)), or, from verl's config, a raw numpy error
+    value = torch.zeros(2, 2)
+    with pytest.raises(ValueError, match=rf"^{name}: is given as an option, which would be the same for every "
+                                         rf"batch.*Fix: .*data\.batch\['{name}'\]"):
+        tc_verl.make_adv_estimator("tempo", **{name: value})
+    with pytest.raises(ValueError, match=rf"^algorithm\.treecredit_options\.{name}: is given as an option"):
+        tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config={"treecredit_options": {name: [[0, 1]]}})
+    with pytest.raises(ValueError, match=r"step_pattern='\\n\\n', tokenizer=tokenizer"):
+        tc_verl.make_adv_estimator("tempo", step_ends=value)
+
+
+@pytest.mark.parametrize("where", ["bound", "bound text"])
+def test_rewards_outside_the_unit_interval_bound_in_python_get_the_python_fix(where):
+    batch = fake_verl_batch(kl_coef=0.0)
+    batch["token_level_rewards"] = batch["token_level_rewards"] * 3.0
+    bound = {"step_tokens": 2} if where == "bound" else {"step_pattern": "|", "tokenizer": _Digits()}
+    with pytest.raises(ValueError, match=r"^rewards: are outside \[0, 1\].*Fix: pass scale='std' or scale='none' to "
+                                         r"make_adv_estimator, or give rewards in \[0, 1\]") as caught:
+        tc_verl.make_adv_estimator("treerpo", **bound)(**batch, config={})  # was: only +algorithm.... overrides
+    assert "+algorithm" not in str(caught.value)
+
+
+def test_rewards_outside_the_unit_interval_with_nothing_bound_or_configured_get_both_forms():
+    batch = fake_verl_batch(kl_coef=0.0)
+    batch["token_level_rewards"] = batch["token_level_rewards"] * 3.0
+    batch["step_ends"] = None
+    adv_fn = tc_verl.make_adv_estimator("treerpo")
+    from treecredit.integrations.verl import _BATCH_FIELDS
+    token = _BATCH_FIELDS.set({"step_ends": torch.ones_like(batch["response_mask"])})  # the batch's own steps
+    try:
+        with pytest.raises(ValueError, match=r"Fix: set \+algorithm\.treecredit_options\.scale=std or "
+                                             r"\+algorithm\.treecredit_options\.scale=none \(in Python: "
+                                             r"make_adv_estimator\(\.\.\., scale='std' or scale='none'\)\)"):
+            adv_fn(**{k: v for k, v in batch.items() if k != "step_ends"}, config={})
+    finally:
+        _BATCH_FIELDS.reset(token)
+
+
 def test_rewards_outside_the_unit_interval_name_the_hydra_override():
     batch = fake_verl_batch(kl_coef=0.0)
     batch["token_level_rewards"] = batch["token_level_rewards"] * 3.0  # scores 0 or 3

@@ -191,6 +191,11 @@ def test_task_options_of_the_wrong_type_or_a_negative_held_out_are_refused_by_na
         TrainConfig(dataset=path, task_options={"prompt_column": "question", "held_out": -1})
     with pytest.raises(ValueError, match=r"held_out: is nan"):
         split_held_out(list(range(10)), float("nan"), 0, 3)
+    # was: truncated to a count of 1 (the docs: a fraction below 1 or a count)
+    with pytest.raises(ValueError, match=r"held_out=1\.5 .*held_out: is 1\.5: neither a fraction below 1 nor a whole "
+                                         r"count of items\. Fix: pass a count \(held_out=1 or 2\)"):
+        TrainConfig(dataset=path, task_options={"prompt_column": "question", "held_out": 1.5})
+    assert len(split_held_out(list(range(10)), 2.0, 0, 3)[0]) == 2  # a whole float is a count
     with pytest.raises(ValueError, match=r"wrong_step_is_fatal: is 'maybe' \(str\), must be true or false"):
         TrainConfig(dataset=path, task_options={"prompt_column": "question", "wrong_step_is_fatal": "maybe"})
     with pytest.raises(ValueError, match=r"min_operators: is 'two' \(str\), must be an integer"):

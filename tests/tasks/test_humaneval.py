@@ -39,6 +39,17 @@ def test_partial_verifier_judges_the_finished_function(task):
     assert first_assertions(problem.data[1], 1).count("assert") == 1
 
 
+def test_step_accuracy_judges_a_finished_response_that_no_column_0_line_closed(task):
+    # was: a response that ended at the end of sequence, a FUNCTION_END stop string (not in the text) or the
+    # token cap was counted all correct ("    return None" scored 1 of 1 while its reward was 0)
+    problem = next(p for p in task.train_problems if p.data[0] == "HumanEval/0")
+    assert task.step_accuracy(problem, "    return None\n") == (0, 1)
+    assert task.step_accuracy(problem, "    return False\n") == (0, 1)
+    assert task.step_accuracy(problem, problem.solution) == (len(task.complete_steps(problem.solution)),) * 2
+    assert task.step_accuracy(problem, "    return False\nx = 1\n") == (1, 2)  # closed: as check_steps
+    assert task.check_steps(problem, "    return None\n") == [True]  # a prefix during sampling: not judged
+
+
 def test_chat_answers_and_the_code_reward(task):
     problem = next(p for p in task.train_problems if p.data[0] == "HumanEval/0")
     chat = ("Here you go:\n```python\ndef has_close_elements(numbers, threshold):\n"

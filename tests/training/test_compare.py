@@ -391,3 +391,35 @@ def test_an_agent_arm_gets_the_comparisons_resume_command(monkeypatch):
     compare._train_run(TrainConfig(env="gridworld"), {"resume": False, "resume_fix": "resume the comparison"})
     assert seen["resume_fix"] == "resume the comparison"
 
+
+
+def test_a_reference_that_is_not_an_arm_is_refused_before_any_work(tmp_path, capsys):
+    # was: silently replaced by the first arm (the report compared with grpo while its command said treerl)
+    from treecredit.cli import main
+    from treecredit.training.compare_cli import _reference
+
+    out = tmp_path / "cmp"
+    args = ["compare", "--estimators", "grpo,tempo", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+            *TASK_TINY, "--seeds", "1"]
+    assert main([*args, "--reference", "tempoo"]) == 2
+    err = capsys.readouterr().err
+    assert "reference: is 'tempoo', not one of the arms ['grpo', 'tempo']" in err and "did you mean 'tempo'" in err
+    assert "--reference grpo" in err and not out.exists() and not (tmp_path / "cache").exists()
+    assert _reference(None, ["tempo", "treerl"]) == "tempo"  # no grpo arm: the first, as --help says
+    assert _reference(None, ["tempo", "grpo"]) == "grpo" and _reference("tempo", ["grpo", "tempo"]) == "tempo"
+
+
+def test_a_changed_resume_without_a_report_does_not_point_to_one(tmp_path, capsys):
+    # was: "the command in its report.md" for a comparison stopped before its report was written
+    from treecredit.cli import main
+
+    out = tmp_path / "cmp"
+    args = ["compare", "--estimators", "grpo", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *TASK_TINY,
+            "--seeds", "1"]
+    assert main(args) == 0
+    assert main([*args, "--resume", "--lr", "1e-3"]) == 2
+    assert "the command in its report.md" in capsys.readouterr().err
+    (out / "report.md").unlink()
+    assert main([*args, "--resume", "--lr", "1e-3"]) == 2
+    err = capsys.readouterr().err
+    assert "the command it was started with" in err and "report.md" not in err.split("Fix:")[-1]

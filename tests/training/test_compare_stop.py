@@ -72,8 +72,9 @@ def _stopped_cleanly(argv: list, out: Path, signum: int, whole_group: bool) -> N
     done = _stop(argv, out, signum, whole_group)
     assert done.returncode == 128 + signum, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr + done.stdout
-    assert (f"treecredit compare: stopped; runs keep their last checkpoints ({signal.Signals(signum).name}; "
-            f"0 of 4 runs finished). Continue with the same arguments and --resume (--out {out})") in done.stderr
+    assert (f"treecredit compare: stopped ({signal.Signals(signum).name}; 0 of 4 runs finished); 2 of its 4 runs "
+            f"keep their last checkpoints, the others start again. Continue with the same arguments and --resume "
+            f"(--out {out})") in done.stderr
     for arm in ("grpo", "rloo"):  # both running runs saved their last step; the second seeds never started
         folder = out / "runs" / f"{arm}-seed0"
         assert read_checkpoint(folder / "checkpoint.pt")["counters"]["step"] == max(_train_steps(folder))
@@ -108,3 +109,16 @@ def test_compare_accepts_no_progress(tmp_path, capsys):  # as train and lab do; 
     assert main(["compare", "--no-progress", "--seeds", "0", "--out", str(tmp_path / "cmp")]) == 2
     err = capsys.readouterr().err
     assert "seeds: is 0" in err and "spelling" not in err
+
+
+def test_a_comparison_stopped_before_any_checkpoint_does_not_promise_one(tmp_path):
+    # was: "runs keep their last checkpoints" when none had saved one (Ctrl-C before the first step)
+    from treecredit.training.compare_cli import stopped_note
+
+    folders = [tmp_path / "runs" / name for name in ("grpo-seed0", "tempo-seed0")]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+    assert "no run had saved a checkpoint yet, so every run starts again" in stopped_note(tmp_path, folders, "SIGINT")
+    (folders[0] / "checkpoint.pt").write_bytes(b"")
+    assert "1 of its 2 runs keep their last checkpoints" in stopped_note(tmp_path, folders, "SIGINT")

@@ -98,6 +98,29 @@ def text_step_pattern(text_steps: dict, source: Source, *, bound: bool = False) 
     return key, compiled
 
 
+PER_BATCH_SOURCES = {
+    "step_ends": ("step ends differ with each batch's responses",
+                  "give the steps as text instead ({text}), or put step_ends in each batch (data.batch['step_ends'], "
+                  "which pass_response_ids() hands to the estimator)"),
+    "tree_nodes": ("a tree describes one batch's responses",
+                   "drop it: a rollout that samples trees puts tree_nodes in each batch (data.batch['tree_nodes'], "
+                   "which pass_response_ids() hands to the estimator)"),
+}
+"""Estimator options that describe one batch's rows, which verl's batch gives (never an option): why, and the fix."""
+
+
+def check_per_batch(options: dict, source: Source) -> None:
+    """Refuse ``step_ends`` or ``tree_nodes`` given as an option (bound or in ``algorithm.treecredit_options``):
+    one value would serve every batch, while they describe one batch's rows; verl's batch gives its own."""
+    for key, (why, fix) in PER_BATCH_SOURCES.items():
+        if options.get(key) is not None:
+            text = (f"+{CONFIG}.step_pattern={_EXAMPLE} with +{CONFIG}.tokenizer=<the model's local path>"
+                    if key in source.config else
+                    f"make_adv_estimator(..., step_pattern={_EXAMPLE}, tokenizer=tokenizer)")
+            fail(source.name(key), f"is given as an option, which would be the same for every batch, but {why}",
+                 fix.format(text=text))
+
+
 def check_structure(estimator: str, options: dict, text_key: str | None, source: Source) -> None:
     """Refuse steps given twice: from text (``text_key``) and by an option of ``options`` that gives them
     (``step_ends``, ``delimiter``, ``step_tokens``), naming both where they were given."""

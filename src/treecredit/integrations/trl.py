@@ -134,7 +134,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         check_choice(sampler, SAMPLERS, "sampler")
         trl_args = _bind_trl_arguments(args, kwargs)  # GRPOTrainer's arguments by name, positional ones too
         self.estimator = estimator
-        checked = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
+        with host_step_text(TRL_STEP_TEXT):  # a fix that gives steps as text says how this trainer takes them
+            checked = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
         self.estimator_options = scale_rewards_options(trl_args.get("args"), estimator, checked)
         if sampler != "tree" and (branching != "fixed" or check_branching_options(branching_options)):
             fail("branching", "branching and branching_options shape the tree sampler's trees; sampler="

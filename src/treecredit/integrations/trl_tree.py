@@ -141,6 +141,11 @@ def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[
     new event loop (:func:`treecredit.rewards.combine._awaited`). Reward models are refused before training
     by the trainer. ``log_extra``/``log_metric`` are accepted and dropped: these are partial trees, not the
     batch TRL logs.
+
+    Raises:
+        ValueError: naming the reward function and what it returned (:func:`leaf_rewards`). An exception a
+            reward function raises propagates with a note naming it; the calls of ``async def`` functions not
+            awaited yet are closed first.
     """
     import inspect
     import math
@@ -157,33 +162,109 @@ def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[
                                                                                   "completion_ids")}
     per_func = torch.full((len(texts), len(reward_funcs)), float("nan"))
     outputs: dict[int, Any] = {}
-    for f, func in enumerate(reward_funcs):
-        outputs[f] = func(prompts=[row["prompt"] for row in rows], completions=completions,
-                          completion_ids=[tokenizer.encode(t, add_special_tokens=False) for t in texts],
-                          trainer_state=trainer_state, log_extra=lambda *a, **k: None,
-                          log_metric=lambda *a, **k: None, **columns)
+    try:
+        for f, func in enumerate(reward_funcs):
+            outputs[f] = func(prompts=[row["prompt"] for row in rows], completions=completions,
+                              completion_ids=[tokenizer.encode(t, add_special_tokens=False) for t in texts],
+                              trainer_state=trainer_state, log_extra=lambda *a, **k: None,
+                              log_metric=lambda *a, **k: None, **columns)
+    except BaseException as error:  # a reward raised: the calls of async ones before it are never awaited
+        _close_pending(outputs.values())
+        error.add_note(_growth_note(_func_name(func), len(texts)))
+        raise
     pending = [f for f, out in outputs.items() if inspect.isawaitable(out)]
     if pending:
-        outputs.update(zip(pending, _await_all([outputs[f] for f in pending], loop)))
+        notes = [_growth_note(_func_name(reward_funcs[f]), len(texts)) for f in pending]
+        outputs.update(zip(pending, _await_all([outputs[f] for f in pending], loop, notes)))
     for f, func in enumerate(reward_funcs):
-        out = outputs[f]
-        if len(out) != len(texts):
-            fail("reward_funcs", f"reward function {getattr(func, '__name__', func)!r} returned {len(out)} "
-                 f"rewards for {len(texts)} completions", "return one reward per completion")
-        per_func[:, f] = torch.tensor([float("nan") if v is None else float(v) for v in out])
+        per_func[:, f] = torch.tensor(leaf_rewards(_func_name(func), outputs[f], len(texts)))
     rewards = completion_rewards(per_func, torch.as_tensor(reward_weights, dtype=per_func.dtype)).tolist()
     return [0.0 if math.isnan(r) else r for r in rewards]
 
 
-def _await_all(awaitables: list, loop=None) -> list:
+def _func_name(func) -> str:
+    """A reward function's name as TRL writes it: ``__name__``, or the class of a callable object."""
+    return getattr(func, "__name__", None) or type(func).__name__
+
+
+def leaf_rewards(name: str, out: Any, n: int) -> list[float]:
+    """What reward function ``name`` returned for ``n`` leaves, as floats (NaN for None: TRL's "does not
+    apply"), checked as TRL's ``_calculate_rewards`` would need it; its errors name the function and what it
+    returned, where TRL's would be a bare ``TypeError`` or ``ValueError`` after the trees were grown.
+
+    Raises:
+        ValueError: for a bare None (usually a missing ``return``) or anything that is not a list of ``n``
+            values, and for a value that is not a number or None (text such as ``"1"`` included).
+    """
+    import math
+
+    fix = "return a list with one float (or None where it does not apply) per completion, in order (TRL's convention)"
+    if out is None:
+        fail("reward_funcs", f"reward function {name!r} returned None, not a list of {n} rewards (missing return?)",
+             "end it with return [...]: " + fix.removeprefix("return "))
+    if isinstance(out, str | bytes | dict) or not hasattr(out, "__len__") or not hasattr(out, "__iter__"):
+        fail("reward_funcs", f"reward function {name!r} returned {type(out).__name__} {_short(out)}, not a list of "
+             f"{n} rewards", fix)
+    if len(out) != n:
+        fail("reward_funcs", f"reward function {name!r} returned {len(out)} rewards for {n} completions",
+             "return one reward per completion")
+    values = []
+    for i, value in enumerate(out):
+        number = None
+        if value is None:
+            number = math.nan
+        elif not isinstance(value, str | bytes):
+            try:
+                number = float(value)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        if number is None:
+            fail("reward_funcs", f"reward function {name!r} returned {_short(value)} ({type(value).__name__}) for "
+                 f"completion {i}, not a number", "return floats (1.0, not '1'), or None where it does not apply "
+                 "(TRL's GRPOTrainer refuses text too)")
+        values.append(number)
+    return values
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _close_pending(outputs) -> None:
+    """Close the coroutines (cancel the futures) among ``outputs`` that will not be awaited, so that Python does
+    not warn that they were never awaited."""
+    import inspect
+
+    for out in outputs:
+        if inspect.iscoroutine(out):
+            out.close()
+        elif inspect.isawaitable(out) and hasattr(out, "cancel"):
+            out.cancel()
+
+
+def _growth_note(name: str, n: int) -> str:
+    return f"(raised by reward function {name!r} while adaptive branching scored {n} leaves of the growing trees)"
+
+
+def _await_all(awaitables: list, loop=None, notes: list[str] | None = None) -> list:
     """The results of ``awaitables``, awaited together (``asyncio.gather``): on ``loop`` (an event loop running
-    in another thread, as TRL's) when given, else in a new one."""
+    in another thread, as TRL's) when given, else in a new one. An exception raised by ``awaitables[i]`` gets
+    ``notes[i]`` added."""
     import asyncio
 
     from treecredit.rewards.combine import _awaited
 
+    async def noted(awaitable, note):
+        try:
+            return await awaitable
+        except Exception as error:
+            if note:
+                error.add_note(note)
+            raise
+
     async def gathered():
-        return await asyncio.gather(*awaitables)
+        return await asyncio.gather(*(noted(a, n) for a, n in zip(awaitables, notes or [None] * len(awaitables))))
 
     if loop is None:
         return list(_awaited(gathered()))

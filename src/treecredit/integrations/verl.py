@@ -50,7 +50,13 @@ from treecredit._validation import fail, split_fix
 from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
 from treecredit.integrations._fixes import host_estimator
-from treecredit.integrations._verl_checks import Source, check_bound, check_structure, text_step_pattern
+from treecredit.integrations._verl_checks import (
+    Source,
+    check_bound,
+    check_per_batch,
+    check_structure,
+    text_step_pattern,
+)
 from treecredit.registry import estimators, get_estimator
 from treecredit.step_text import (
     first_response_text,
@@ -199,19 +205,23 @@ def _check_text_steps(estimator: str, spec, text_steps: dict, name: Callable[[st
              "(one advantage per response)", f"drop {keys}, or use an estimator that takes steps ({takers})")
 
 
-def _config_error(error: ValueError, user: dict, accepted) -> ValueError | None:
+def _config_error(error: ValueError, user: dict, accepted, *, given: str = "config") -> ValueError | None:
     """``error`` about option NAME of ``algorithm.treecredit_options`` (``user``) naming
     ``algorithm.treecredit_options.NAME``, where the user wrote it; an estimator's refusal of rewards
-    outside [0, 1] with its fix as Hydra overrides; None for any other error."""
+    outside [0, 1] with its fix where the options were ``given``: Hydra overrides (``"config"``), keywords of
+    ``make_adv_estimator`` (``"python"``: all were bound), or both (``""``: none were given); None for any
+    other error."""
     from treecredit.integrations._fixes import is_range_error, option_settings
 
     problem, fix = split_fix(str(error))
-    if is_range_error(problem, fix) and option_settings(fix, accepted):
-        overrides = " or ".join(f"+algorithm.{CONFIG_KEY}.{name}={value}"
-                                for name, value in option_settings(fix, accepted))
-        return ValueError(f"{problem} (each response's reward: the sum of its token_level_rewards). Fix: set "
-                          f"{overrides}, or give rewards in [0, 1] (the reward function's score plus any in-reward "
-                          "KL terms).")
+    settings = option_settings(fix, accepted) if is_range_error(problem, fix) else []
+    if settings:
+        overrides = " or ".join(f"+algorithm.{CONFIG_KEY}.{name}={value}" for name, value in settings)
+        keywords = " or ".join(f"{name}={value!r}" for name, value in settings)
+        how = (f"pass {keywords} to make_adv_estimator" if given == "python" else
+               f"set {overrides}" + ("" if given else f" (in Python: make_adv_estimator(..., {keywords}))"))
+        return ValueError(f"{problem} (each response's reward: the sum of its token_level_rewards). Fix: {how}, or "
+                          "give rewards in [0, 1] (the reward function's score plus any in-reward KL terms).")
     name, sep, rest = problem.partition(": ")
     if name == "step_ends" and "which was not given" in rest:  # no steps at all: say how a verl user gives them
         return ValueError(f"{problem} (verl's batch has no step_ends or tree_nodes, and no step option was set). "
@@ -238,7 +248,8 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
             none), an option it does not take or a value it refuses, text-step options for an estimator
             that takes no steps, an empty or non-text ``step_pattern`` (e.g. swapped with ``tokenizer``),
             ``step_pattern`` with ``step_regex``, either without a ``tokenizer``, a tokenizer path that does
-            not load, or steps given twice (``step_pattern`` with ``step_tokens``, ``delimiter``).
+            not load, steps given twice (``step_pattern`` with ``step_tokens``, ``delimiter``), or ``step_ends``
+            or ``tree_nodes`` (one batch's rows, which verl's batch gives: ``data.batch['step_ends']``).
     """
     spec = host_estimator(estimator)
     if _needs_mc_values(spec):
@@ -247,9 +258,12 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
              "treecredit_treerl, or train it with treecredit's own trainer (mc_rollouts > 0)")
     bound_text = {k: options.pop(k) for k in TEXT_STEP_OPTIONS if k in options}
     spec.check_options(options)
+    check_per_batch(options, Source())
     _check_text_steps(estimator, spec, bound_text, lambda key: key)
-    check_bound(estimator, spec, options, bound_text, _loaded_tokenizer)
+    with host_step_text(VERL_STEP_TEXT_BOUND):  # a fix about steps as text, in Python's terms
+        check_bound(estimator, spec, options, bound_text, _loaded_tokenizer)
     accepted = set(spec.options)
+    bound = bool(options or bound_text)
 
     def adv_fn(token_level_rewards, response_mask, index=None, config=None, responses=None, **_verl_extras):
         fields = _BATCH_FIELDS.get() or {}
@@ -257,10 +271,12 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
         user = _config_options(config)
         user_text = {k: user.pop(k) for k in TEXT_STEP_OPTIONS if k in user}
         _check_text_steps(estimator, spec, user_text, lambda key: f"algorithm.{CONFIG_KEY}.{key}")
+        configured = bool(user or user_text)
         try:
             spec.check_options(user)
         except ValueError as error:
             raise (_config_error(error, user, accepted) or error) from error
+        check_per_batch(user, Source(user))
         merged = {**options, **_norm_flag(config, accepted), **user}
         text_steps = {**bound_text, **user_text}
         source = Source(user_text)
@@ -281,7 +297,8 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
                 return verl_advantages(estimator, token_level_rewards=token_level_rewards,
                                        response_mask=response_mask, index=index, responses=ids, **merged)
         except ValueError as error:
-            raise (_config_error(error, user, accepted) or error) from error
+            given = "config" if configured else "python" if bound else ""  # a fix in the terms of where they were
+            raise (_config_error(error, user, accepted, given=given) or error) from error
 
     adv_fn.__name__ = f"{PREFIX}{estimator}"
     adv_fn.__doc__ = f"treecredit {estimator!r} as a verl advantage estimator (see treecredit.integrations.verl)."

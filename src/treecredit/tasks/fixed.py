@@ -19,6 +19,10 @@ def split_held_out(items: list, held_out: float, seed: int, stream: int) -> tupl
     if isinstance(held_out, bool) or not isinstance(held_out, (int, float)) or not 0 <= held_out < math.inf:
         fail("held_out", f"is {held_out!r}, must be a number ≥ 0: a fraction below 1 or a count of items",
              f"pass e.g. held_out=0.1 (a tenth of the {n}) or held_out=20 (a count below {n})")
+    if held_out >= 1 and held_out != int(held_out):
+        fail("held_out", f"is {held_out}: neither a fraction below 1 nor a whole count of items",
+             f"pass a count (held_out={math.floor(held_out)} or {math.ceil(held_out)}) or a fraction below 1 "
+             f"(held_out=0.1: a tenth of the {n})")
     k = math.ceil(held_out * n) if 0 < held_out < 1 else int(held_out)
     if k >= n:
         fail("held_out", f"is {held_out}: {k} held-out of {n}, leaving none to train on",

@@ -106,11 +106,31 @@ class HumanEvalTask(FixedProblemsTask):
             if extract_code(response) is None:
                 return [True] * len(steps)
             return [True] * (len(steps) - 1) + [self._passes(problem, response, self.partial_asserts)]
-        for i, line in enumerate(steps):
-            if i > 0 and line.strip() and not line[0].isspace():  # the body ended before this line
-                body = "\n".join(steps[:i]) + "\n"
-                return [True] * i + [self._passes(problem, body, self.partial_asserts)]
-        return [True] * len(steps)
+        end = _body_end(steps)
+        if end is None:  # not finished yet (cutoff reads prefixes): not judged
+            return [True] * len(steps)
+        return [True] * end + [self._passes(problem, "\n".join(steps[:end]) + "\n", self.partial_asserts)]
+
+    def step_accuracy(self, problem: Problem, response: str) -> tuple[int, int]:
+        """``(correct, total)`` complete steps of a finished ``response``: as :meth:`check_steps`, except that
+        a continuation whose body no column-0 line closed (it ended at the end of sequence or at the token cap;
+        a stop string of :data:`FUNCTION_END` is kept in the response and closes it) ends where it ends, so
+        its last line gets the verdict of the first ``partial_asserts`` assertions (``check_steps`` leaves it
+        unjudged: during sampling the same text may be a prefix that goes on)."""
+        checks = self.check_steps(problem, response)
+        steps = self.complete_steps(response)
+        if steps and "```" not in response and _body_end(steps) is None:
+            checks[-1] = self._passes(problem, "\n".join(steps) + "\n", self.partial_asserts)
+        return sum(checks), len(checks)
 
     def cache_identity(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+def _body_end(steps: list[str]) -> int | None:
+    """The number of lines of the function's body: the index of the first line after the first that starts
+    at column 0 (the body ended before it); None when no such line came yet."""
+    for i, line in enumerate(steps):
+        if i > 0 and line.strip() and not line[0].isspace():
+            return i
+    return None

@@ -53,6 +53,18 @@ def split_sampler_options(options: dict) -> tuple[dict, dict]:
     return ({k: v for k, v in options.items() if k in known}, {k: v for k, v in options.items() if k in AGENT_OPTIONS})
 
 
+def _check_token_estimator(name: str) -> None:
+    """Refuse a token-level estimator that needs Monte Carlo values (``vine``): agent episodes have none (no
+    rollouts from each prefix), and the run would stop at its first step, after the warm start."""
+    import treecredit
+
+    spec = treecredit.get_estimator(name)
+    if any("mc_values" in need.split("|") for need in spec.requires):
+        fail("estimator", f"{name!r} needs Monte Carlo values of each prefix (mc_values), which agent episodes "
+             f"(--env) do not produce", "use a turn-level estimator (--estimator "
+             f"{', '.join(treecredit.estimators('turn'))}) or another token-level one, e.g. --estimator tempo")
+
+
 def check_agent_config(config) -> None:
     """Validate the agent parts of a ``TrainConfig`` (env, its options, estimator, sampler options).
 
@@ -67,7 +79,8 @@ def check_agent_config(config) -> None:
     from treecredit.training.agent_checks import size_eval_problems
     from treecredit.training.config import option_flag_named
 
-    estimator_level(config.estimator)
+    if estimator_level(config.estimator) == "token":
+        _check_token_estimator(config.estimator)
     add_module_folders(config.module_folders)  # a resumed run: where its module:Class env was imported from
     with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
         env = make_env(config.env, **config.env_options)

@@ -213,8 +213,10 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
 
     configs = arm_configs(base, arms)
     folders = {(label, seed): run_folder(out, label, seed) for seed in seeds for label in arms}
+    has_report = (Path(out) / "report.md").exists()
+    command = "the command in its report.md" if has_report else "the command it was started with"
     resume_fix = (f"resume the comparison with the arguments it was started with (`treecredit compare ... --out {out} "
-                  "--resume`, the command in its report.md; only a larger --budget may change, and more --seeds or "
+                  f"--resume`, {command}; only a larger --budget may change, and more --seeds or "
                   "--estimators add runs), or start a new comparison with another --out (or --overwrite)")
     # resumed: the runs that had started continue, the others (new seeds or arms, not reached yet) start
     jobs_list = [

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "final evaluation is (docs/runs.md)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="runs in parallel (processes, one thread each; default: os.cpu_count())")
-    parser.add_argument("--reference", default="grpo", help="arm the paired tests and 'tokens to final' refer to")
+    parser.add_argument("--reference", default=None, help="arm the paired tests and 'tokens to final' refer to "
+                        "(one of --estimators as written; default: grpo when it is an arm, else the first arm)")
     parser.add_argument("--out", default="runs/compare", help="report folder")
     parser.add_argument("--resume", action="store_true",
                         help="continue the comparison in --out: finished runs are kept, stopped ones resume")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_out_folder(args.out, "pass --out with a folder path (the report folder)")  # before any run or warm start
     check_arm_names(arms, env=bool(env))  # before the shared config is built from the first arm's estimator
-    reference = args.reference if args.reference in arms else arms[0]
+    reference = _reference(args.reference, arms)
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
                             progress=False)
     if env:  # task-run flags (--task, --sampler, --branching, ...) that every agent run would ignore
@@ -108,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
         runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
                                         on_result=on_result, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
-        print(f"treecredit compare: stopped; runs keep their last checkpoints ({stop}). Continue with the same "
-              f"arguments and --resume (--out {out})", file=sys.stderr)
+        print(stopped_note(out, [run_folder(out, label, seed) for seed in range(args.seeds) for label in arms],
+                           str(stop)), file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:  # Ctrl-C before the runs started (pre-flight, warm start): no run has a checkpoint
         again = "the same arguments and --resume" if held else "the same arguments"
@@ -172,3 +173,28 @@ def shared_settings(base) -> dict:
     model_fields = tuple(HF_ONLY_FIELDS) + ("gguf_file", "chat_template") if base.model == "gpt" else tuple(
         GPT_ONLY_FIELDS)
     return {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields + model_fields}
+
+
+def _reference(given: str | None, arms: list[str]) -> str:
+    """The arm the report compares with: ``given`` (``--reference``), which must be one of ``arms`` as written;
+    unset: ``grpo`` when it is an arm, else the first arm."""
+    if given is None:
+        return "grpo" if "grpo" in arms else arms[0]
+    if given not in arms:
+        from treecredit._validation import did_you_mean
+
+        fail("reference", f"is {given!r}, not one of the arms {arms}{did_you_mean(given, arms)}",
+             f"pass --reference with an arm as written in --estimators, e.g. --reference {arms[0]}, or add "
+             f"{given!r} to --estimators")
+    return given
+
+
+def stopped_note(out: Path, folders: list[Path], why: str) -> str:
+    """What a stopped comparison says: how many of its runs (``folders``) kept a checkpoint (the others start
+    again on ``--resume``), and how to continue."""
+    from treecredit.training.checkpoint import checkpoint_files
+
+    saved = sum(bool(checkpoint_files(folder)) for folder in folders)
+    kept = (f"{saved} of its {len(folders)} runs keep their last checkpoints, the others start again" if saved else
+            "no run had saved a checkpoint yet, so every run starts again")
+    return f"treecredit compare: stopped ({why}); {kept}. Continue with the same arguments and --resume (--out {out})"

@@ -1,0 +1,98 @@
+"""Edge inputs of the public API: negative padding ids (``-100``) after a row's last token, which both
+``compute_advantages`` and ``step_ends_from_text`` accept (nothing reads ids there), a ``vocab_size`` the
+caller gave named as such, and bools refused as delimiter ids."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import treecredit
+from treecredit.registry import get_estimator
+
+rng = np.random.default_rng(0)
+B, T = 8, 10
+IDS = rng.integers(1, 4, size=(B, T))
+IDS[:, :3] = IDS[0, :3]  # shared prefixes: the tries branch
+LENGTHS = rng.integers(3, T + 1, size=B)
+MASK = (np.arange(T)[None, :] < LENGTHS[:, None]).astype(int)
+MASK[1, 1] = 0  # a masked tool token inside a response: part of its prefix
+REWARDS = rng.integers(0, 2, size=B).astype(float)
+GROUPS = np.repeat([0, 1], 4)
+PADDING = np.arange(T)[None, :] >= LENGTHS[:, None]
+
+
+def _cases():
+    for name in treecredit.estimators("token"):
+        options = get_estimator(name).options
+        steps = [{}] if "step_ends" not in options else [{"step_tokens": 2}, {"delimiter": [2, 3]}]
+        for step in steps:
+            yield name, step
+
+
+@pytest.mark.parametrize("name,options", list(_cases()))
+@pytest.mark.parametrize("pad", [-100, -1])
+def test_negative_padding_ids_give_the_advantages_of_zero_padding(name, options, pad):
+    # was: "response_ids: contains negative values", while step_ends_from_text accepted -100 there
+    if name == "vine":
+        options = {**options, "mc_values": np.random.default_rng(1).random((B, T)) * MASK}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        padded = treecredit.compute_advantages(name, response_ids=np.where(PADDING, pad, IDS), response_mask=MASK,
+                                               rewards=REWARDS, group_ids=GROUPS, **options)
+        zeros = treecredit.compute_advantages(name, response_ids=np.where(PADDING, 0, IDS), response_mask=MASK,
+                                              rewards=REWARDS, group_ids=GROUPS, **options)
+        other = treecredit.compute_advantages(name, response_ids=np.where(PADDING, 7, IDS), response_mask=MASK,
+                                              rewards=REWARDS, group_ids=GROUPS, **options)
+    np.testing.assert_array_equal(padded, zeros)
+    np.testing.assert_array_equal(other, zeros)  # no estimator reads the ids in padding
+
+
+def test_negative_padding_ids_in_torch_and_left_padding_are_accepted():
+    ids = torch.tensor(np.where(PADDING, -100, IDS))
+    out = treecredit.compute_advantages("tempo", response_ids=ids, response_mask=torch.tensor(MASK),
+                                        rewards=torch.tensor(REWARDS), group_ids=torch.tensor(GROUPS))
+    assert isinstance(out, torch.Tensor) and out.shape == (B, T)
+    left = treecredit.compute_advantages("grpo", response_ids=[[-100, 5, 6], [5, 6, 7]], response_mask=[[0, 1, 1],
+                                         [1, 1, 1]], rewards=[1.0, 0.0], group_ids=[0, 0], padding_side="left")
+    assert left[0, 0] == 0 and left[0, 1] != 0
+
+
+@pytest.mark.parametrize("row,col", [(1, 1), (0, 0)])
+def test_a_negative_id_before_a_rows_last_token_is_still_refused(row, col):
+    ids = IDS.copy()
+    ids[row, col] = -100  # (1, 1): the masked tool token, part of the prefix
+    with pytest.raises(ValueError, match=rf"^response_ids: holds the negative id -100 at row {row}, column {col}, "
+                                         r"before the row's last unmasked token.*Fix: pass token ids ≥ 0 up to each "
+                                         r"row's last token; a negative padding id \(e\.g\. -100\) is accepted only"):
+        treecredit.compute_advantages("tempo", response_ids=ids, response_mask=MASK, rewards=REWARDS,
+                                      group_ids=GROUPS)
+
+
+def test_step_ends_from_text_accepts_the_same_padding():
+    from hf_tiny import local_tokenizer
+
+    ids = np.where(PADDING, -100, IDS + 4)
+    ends = treecredit.step_ends_from_text(ids, local_tokenizer(), "\n", response_mask=MASK)
+    assert ends.shape == (B, T) and not ends[PADDING].any()
+
+
+def test_an_id_beyond_the_callers_vocab_size_names_vocab_size():
+    from hf_tiny import local_tokenizer
+
+    # was: "beyond the tokenizer's vocabulary of 3 ids", but 3 was the caller's vocab_size
+    with pytest.raises(ValueError, match=r"^response_ids: holds the id 51, beyond vocab_size=3 \(ids 0 to 2\)\. Fix: "
+                                         r"pass vocab_size=<the number of ids of the model that wrote response_ids>.*"
+                                         r"or leave it None to use the tokenizer's \(52 ids\)") as caught:
+        treecredit.step_ends_from_text(np.array([[5, 51, 6]]), local_tokenizer(), "\n", vocab_size=3)
+    assert "tokenizer's vocabulary" not in str(caught.value)
+
+
+@pytest.mark.parametrize("delimiter", [[True], True, [6, True], np.array([True]), torch.tensor([False]), [np.True_]])
+def test_bools_are_refused_as_delimiter_ids(delimiter):
+    # was: [True] accepted as id 1
+    with pytest.raises(ValueError, match=r"^delimiter: is .*, which holds True/False, not token ids \(True would be "
+                                         r"read as id 1\)\. Fix: pass the delimiter's token ids"):
+        treecredit.compute_advantages("tempo", response_ids=IDS, response_mask=MASK, rewards=REWARDS,
+                                      group_ids=GROUPS, delimiter=delimiter)
