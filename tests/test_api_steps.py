@@ -53,6 +53,21 @@ def test_step_ends_that_mark_no_token_are_warned_about():
                                          r"mark the last token of each step with 1", warned[0]), warned
 
 
+def test_step_ends_whose_1s_are_all_on_masked_tokens_are_warned_about_as_such():
+    # was: "(no 1 in any row)", sending the user to look for 1s that were there
+    on_padding = np.zeros(IDS.shape, dtype=bool)
+    on_padding[0, 4] = on_padding[1, 3] = True  # padding (response_mask 0)
+    _, warned = _advantages(step_ends=on_padding)
+    assert len(warned) == 1 and "step_ends (its 1s are all on tokens with response_mask 0" in warned[0], warned
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (4, 5, 1), (5,)])
+def test_step_ends_of_the_wrong_shape_are_refused_naming_them(shape):
+    # was: NumPy's "operands could not be broadcast together" from the no-step check
+    with pytest.raises(ValueError, match=r"^step_ends: .*\(B, T\) like response_ids"):
+        _advantages(step_ends=np.ones(shape, dtype=bool))
+
+
 def test_step_ends_that_close_only_the_last_token_are_taken_as_given():
     # e.g. single-turn episodes, whose only step end is the response's last token: deliberate
     last = np.zeros(IDS.shape, dtype=bool)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from treecredit._validation import fail, to_numpy
+from treecredit._validation import check_shape, fail, to_numpy
 from treecredit.batch import TokenBatch, align_padding, make_token_batch, restore_padding
 from treecredit.registry import available_from_options, get_estimator
 from treecredit.step_text import checked_by_host, warn_if_no_steps, works_on_steps
@@ -97,11 +97,16 @@ def _warn_if_no_steps(estimator: str, batch: TokenBatch, options: dict, given_en
         warn_if_no_steps(estimator, resolve_step_ends(batch, delimiter=delimiter), batch.response_mask,
                          source=f"delimiter {shown[:8]}{'...' if len(shown) > 8 else ''}")
     elif ends is not None and not checked_by_host(given_ends):
-        ends = np.asarray(ends).astype(bool) & batch.response_mask
+        marked = np.asarray(ends)
+        check_shape(marked, batch.response_mask.shape, "step_ends", "(B, T) like response_ids")
+        marked = marked.astype(bool)
+        ends = marked & batch.response_mask
         if batch.response_mask.any() and not ends.any():
-            warn_if_no_steps(estimator, ends, batch.response_mask, source="step_ends (no 1 in any row)",
+            where = ("its 1s are all on tokens with response_mask 0, which close no step" if marked.any() else
+                     "no 1 in any row")
+            warn_if_no_steps(estimator, ends, batch.response_mask, source=f"step_ends ({where})",
                              fix=f"mark the last token of each step with 1, e.g. step_ends={_STEP_TEXT_FIX} "
-                                 "(1 where the text closes a step)")
+                                 "(1 where the text closes a step, on a token with response_mask 1)")
 
 
 def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, group_ids,
