@@ -121,6 +121,24 @@ def test_step_ends_match_the_iid_definition():
         assert r.step_ends[row, : len(ids)].tolist() == [i in delim for i in ids]
 
 
+def _rollouts_with_and_without_search(monkeypatch, strategy, operators: int, seed: int, max_new_tokens: int,
+                                      **sample):
+    """The same seeded tree sampled with ``strategy.reads_step_ends`` True and False, each with the count of
+    texts the policy decoded (``extras["decodes"]``)."""
+    policy = tiny_gpt(torch.float64)
+    task, problems = _setup(ArithmeticTask(min_operators=1, max_operators=operators), n=4)
+    calls = []
+    real = type(policy).decode
+    monkeypatch.setattr(type(policy), "decode", lambda self, ids: calls.append(1) or real(self, ids))
+    out = []
+    for reads in (True, False):
+        monkeypatch.setattr(strategy, "reads_step_ends", reads)
+        calls.clear()
+        out.append(sample_tree(policy, task, problems, seed=seed, max_new_tokens=max_new_tokens, **sample))
+        out[-1].extras["decodes"] = len(calls)
+    return out
+
+
 @pytest.mark.parametrize("options", [{"every": 2}, {}])
 def test_fixed_tree_skips_step_end_search_inside_segments_and_gives_the_same_rollout(options, monkeypatch):
     """The fixed strategy reads no step ends inside segments that ran past one, so the grower does not
@@ -130,17 +148,7 @@ def test_fixed_tree_skips_step_end_search_inside_segments_and_gives_the_same_rol
 
     from treecredit.sampling.branching import FixedBranching
 
-    policy = tiny_gpt(torch.float64)
-    task, problems = _setup(ArithmeticTask(min_operators=1, max_operators=2), n=4)
-    calls = []
-    real = type(policy).decode
-    monkeypatch.setattr(type(policy), "decode", lambda self, ids: calls.append(1) or real(self, ids))
-    out = []
-    for reads in (True, False):
-        monkeypatch.setattr(FixedBranching, "reads_step_ends", reads)
-        calls.clear()
-        out.append(sample_tree(policy, task, problems, seed=4, max_new_tokens=14, branching_options=options))
-        out[-1].extras["decodes"] = len(calls)
+    out = _rollouts_with_and_without_search(monkeypatch, FixedBranching, 2, 4, 14, branching_options=options)
     _same_rollout(out[1], out[0])
     assert out[0].step_ends.any()
     assert out[1].extras["decodes"] < out[0].extras["decodes"]
@@ -157,18 +165,8 @@ def test_entropy_tree_skips_step_end_search_inside_segments_and_gives_the_same_r
 
     from treecredit.sampling.branching import EntropyBranching
 
-    policy = tiny_gpt(torch.float64)
-    task, problems = _setup(ArithmeticTask(min_operators=1, max_operators=3), n=4)
-    calls = []
-    real = type(policy).decode
-    monkeypatch.setattr(type(policy), "decode", lambda self, ids: calls.append(1) or real(self, ids))
-    out = []
-    for reads in (True, False):
-        monkeypatch.setattr(EntropyBranching, "reads_step_ends", reads)
-        calls.clear()
-        out.append(sample_tree(policy, task, problems, seed=5, max_new_tokens=16, branching="entropy",
-                               cutoff=cutoff, schedule=schedule))
-        out[-1].extras["decodes"] = len(calls)
+    out = _rollouts_with_and_without_search(monkeypatch, EntropyBranching, 3, 5, 16, branching="entropy",
+                                            cutoff=cutoff, schedule=schedule)
     _same_rollout(out[1], out[0])
     assert out[0].step_ends.any()
     if cutoff == "off":

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -20,3 +22,11 @@ def tiny_config(tmp_path):
         return TrainConfig(**values)
 
     return make
+
+
+@pytest.fixture
+def data(tmp_path):
+    """An 8-row JSONL dataset of "i+1=" prompts with their answers."""
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
+    return str(path)

@@ -2,7 +2,6 @@
 pre-flight scores) are refused at the held-out evaluation before step 1, with the estimator's own error, instead
 of after sampling step 1 (trial 18: TreeRPO and an own reward giving 2.0)."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,13 +10,6 @@ from treecredit.rewards import register_reward
 from treecredit.rewards.load import _REGISTERED
 from treecredit.training.loop import train
 from treecredit.training.metrics import read_metrics
-
-
-@pytest.fixture
-def data(tmp_path):
-    path = tmp_path / "d.jsonl"
-    path.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
-    return str(path)
 
 
 @pytest.fixture

@@ -20,13 +20,6 @@ TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--warm-start-steps
 
 
 @pytest.fixture
-def data(tmp_path):
-    path = tmp_path / "d.jsonl"
-    path.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
-    return str(path)
-
-
-@pytest.fixture
 def user_rewards():
     """``rr_format`` gives every completion 1.0 (its range is unknown to treecredit); ``rr_half`` 0.5."""
     register_reward("rr_format", lambda prompts, completions, **_: [1.0] * len(completions))

@@ -111,15 +111,10 @@ def check_hf_agent_model(config, held: HeldOut, settings) -> None:
     against the model's vocabulary and end of sequence, and the longest held-out first observation (``held``, as
     :func:`eval_instances` drew them, encoded as the episodes encode it) plus ``max_episode_tokens`` against the
     model's positions (:func:`check_room`), the fix naming the largest ``max_episode_tokens`` that fits."""
-    from treecredit.models.hf_load import check_eos, check_vocab, model_files, model_positions, text_config
     from treecredit.models.hf_policy import token_counts
+    from treecredit.training.context import checked_model_files
 
-    _, tokenizer, model_config, eos_ids = model_files(config.model, config.gguf_file)
-    vocab = getattr(text_config(model_config), "vocab_size", None)
-    if vocab is not None:
-        check_vocab(len(tokenizer), int(vocab), config.model)
-    check_eos(eos_ids, config.model)
-    limit = model_positions(model_config)
+    tokenizer, _, limit = checked_model_files(config)
     if limit is None:  # its config names no positions: no limit known
         return
     prompts = [observation + settings.turn_prefix for observation in held.observations.values()]

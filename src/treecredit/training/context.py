@@ -56,25 +56,27 @@ def check_context(config, task, sample: int = SAMPLE) -> None:
     _check_hf(config, task, problems, texts, n_train, every)
 
 
-def _check_hf(config, task, problems: list, texts: list[str], n_train: int, every: bool) -> None:
-    """A Hugging Face model's tokenizer against its vocabulary and end of sequence, then its positions against
-    the prompts plus ``max_new_tokens`` and, under ``hf_warm_start_steps``, the warm start's prompts plus worked
-    solutions (the first ``n_train`` problems are training ones)."""
-    from treecredit.models.hf_load import (
-        check_eos,
-        check_vocab,
-        model_files,
-        model_positions,
-        text_config,
-    )
-    from treecredit.models.hf_policy import chat_template_in_use, prompt_lengths, token_counts
+def checked_model_files(config):
+    """``(tokenizer, model_config, positions)`` of ``config``'s Hugging Face model, read without its weights,
+    after checking the tokenizer against the model's vocabulary and end of sequence (``positions``: None when
+    its config names none). Task runs and agent runs check a model this way before any work."""
+    from treecredit.models.hf_load import check_eos, check_vocab, model_files, model_positions, text_config
 
-    folder, tokenizer, model_config, eos_ids = model_files(config.model, config.gguf_file)
+    _, tokenizer, model_config, eos_ids = model_files(config.model, config.gguf_file)
     vocab = getattr(text_config(model_config), "vocab_size", None)
     if vocab is not None:
         check_vocab(len(tokenizer), int(vocab), config.model)
     check_eos(eos_ids, config.model)
-    positions = model_positions(model_config)
+    return tokenizer, model_config, model_positions(model_config)
+
+
+def _check_hf(config, task, problems: list, texts: list[str], n_train: int, every: bool) -> None:
+    """A Hugging Face model's tokenizer against its vocabulary and end of sequence, then its positions against
+    the prompts plus ``max_new_tokens`` and, under ``hf_warm_start_steps``, the warm start's prompts plus worked
+    solutions (the first ``n_train`` problems are training ones)."""
+    from treecredit.models.hf_policy import chat_template_in_use, prompt_lengths, token_counts
+
+    tokenizer, model_config, positions = checked_model_files(config)
     if positions is None:
         return
     chat = chat_template_in_use(tokenizer, config.chat_template)
