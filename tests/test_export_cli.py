@@ -164,3 +164,15 @@ def test_an_out_that_is_inside_or_holds_the_run_folder_is_refused_even_with_over
             assert f"out: {str(out)!r} {where}" in err and "even with --overwrite" in err, err
             assert f"Fix: pass an --out outside the run folder, e.g. --out {tmp_path / 'holder' / 'x-hf'}" in err, err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before and not (run / "hf").exists()
+
+
+def test_an_out_that_holds_another_run_is_refused_even_with_overwrite(lora_run, tmp_path, capsys):
+    # was (trial 20): `export run1 --out other_run --overwrite` replaced other_run's config.json, which could then
+    # neither resume nor export
+    other = _copy_run(lora_run, tmp_path / "other")
+    before = {p.name: p.read_bytes() for p in other.iterdir()}
+    err = _export_fails(capsys, lora_run, "--out", other, "--overwrite")
+    assert f"out: {str(other)!r} holds a run (checkpoint.pt): the export's config.json would replace" in err, err
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == before
+    err = _export_fails(capsys, lora_run / "checkpoint.pt", "--out", tmp_path / "x")  # the run named first
+    assert "run: " in err and "is not a folder" in err, err

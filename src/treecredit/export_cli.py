@@ -21,10 +21,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LoRA runs: write the peft adapters instead of merged weights")
 
 
+_RUN_ONLY = ("metrics.jsonl", "checkpoint.pt", "checkpoint.prev.pt", "samples.jsonl")
+"""Files a run folder holds and an export never writes."""
+
+
 def _check_out(out: Path, overwrite: bool) -> None:
     from treecredit.training.out_folder import check_out_folder
 
     check_out_folder(out, "pass a folder path: a new one, an empty one, or one to write into with --overwrite")
+    held = [name for name in _RUN_ONLY if (out / name).exists()]
+    if out.is_dir() and held:  # another run's folder: its config.json would be replaced, even with --overwrite
+        fail("out", f"{str(out)!r} holds a run ({', '.join(held)}): the export's config.json would replace the "
+             "run's own, which could then neither resume nor export, even with --overwrite",
+             "pass an --out that holds no run: a new folder, an empty one, or an earlier export")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         fail("out", f"{str(out)!r} is a folder that already holds files",
              "pass --overwrite to write into it, or another --out")
@@ -109,9 +118,9 @@ def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, ove
     from treecredit.training.loop import build_policy
 
     run, out = Path(run), Path(out)
+    _check_run(run)  # first: a run that is a file (run/checkpoint.pt) is named as such
     _check_out_apart_from_run(out, run)  # before --overwrite can let it write into the run folder
     _check_out(out, overwrite)
-    _check_run(run)
     config = _read_config(run)
     if config.model == "gpt":  # from config.json, before the checkpoint is read
         fail("run", "the run trained the small GPT, which has no Hugging Face format",

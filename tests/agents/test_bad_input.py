@@ -1,6 +1,7 @@
 """Bad input on the agent path: failing envs, missing markers, turn limits, unknown options, missing extras."""
 
 import importlib.util
+import re
 
 import pytest
 import torch
@@ -149,19 +150,26 @@ def test_vine_is_refused_for_agent_runs_before_any_work(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("env, options, why", [
-    ("cliffwalking", {}, r"CliffWalkingText gives negative rewards"),
-    ("gridworld", {"invalid_penalty": -0.1}, r"its invalid_penalty is -0\.1"),
+    ("cliffwalking", ["--env-option", "max_turns=4"], r"CliffWalkingText gives negative rewards"),
+    ("gridworld", ["--env-option", "invalid_penalty=-0.1"], r"its invalid_penalty is -0\.1"),
 ])
-def test_treerpo_on_an_env_whose_returns_leave_the_unit_range_is_refused_before_any_work(tmp_path, env, options,
-                                                                                          why):
+def test_treerpo_on_an_env_whose_returns_leave_the_unit_range_is_refused_before_any_work(tmp_path, capsys, env,
+                                                                                          options, why):
     # was: steps trained until the first negative return, then the run stopped mid-run with a --reward fix
+    from treecredit.cli import main
+    from treecredit.training.arms import arm_configs
     from treecredit.training.config import TrainConfig
 
-    pytest.importorskip("gymnasium") if env == "cliffwalking" else None
-    with pytest.raises(ValueError, match=rf"^estimator: 'treerpo' needs episode returns in \[0, 1\], and env "
-                                         rf"'{env}' can give returns outside it: {why}.*Fix: pass --estimator-option "
-                                         r"scale=std"):
-        TrainConfig(env=env, env_options=options, estimator="treerpo", out=str(tmp_path / "run"))
-    TrainConfig(env=env, env_options=options, estimator="treerpo", estimator_options={"scale": "std"},
-                out=str(tmp_path / "run"))  # the fix trains
-    TrainConfig(env="gridworld", estimator="treerpo", out=str(tmp_path / "run"))  # returns in [0, 1]: trains
+    out = tmp_path / "run"
+    argv = ["train", "--env", env, *options, "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--steps", "1",
+            "--threads", "1", "--no-progress", "--no-tensorboard", "--cache-dir", str(tmp_path / "cache")]
+    assert main([*argv, "--estimator", "treerpo", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"estimator: 'treerpo' needs episode returns in \[0, 1\], and env '{env}' can give returns "
+                     rf"outside it: {why}.*Fix: pass --estimator-option scale=std", err), err
+    assert not (out / "config.json").exists() and not (tmp_path / "cache").exists()  # before any work
+    env_options = dict(o.split("=") for o in options[1::2])
+    base = TrainConfig(env=env, env_options=env_options, estimator="rtmc", out=str(out))
+    arm_configs(base, ["treerpo[scale=std]", "rtmc"])  # the fix, given as the arm's own option, passes
+    with pytest.raises(ValueError, match=r"^arm 'treerpo': 'treerpo' needs episode returns in \[0, 1\]"):
+        arm_configs(base, ["treerpo", "rtmc"])

@@ -78,7 +78,6 @@ def check_agent_config(config) -> None:
     from treecredit.rewards.load import add_module_folders
     from treecredit.training.agent_checks import size_eval_problems
     from treecredit.training.config import option_flag_named
-    from treecredit.training.reward_range import check_env_reward_range
 
     if estimator_level(config.estimator) == "token":
         _check_token_estimator(config.estimator)
@@ -86,7 +85,6 @@ def check_agent_config(config) -> None:
     with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
         env = make_env(config.env, **config.env_options)
     config.module_folders = {**config.module_folders, **module_folder(config.env)}
-    check_env_reward_range(config, env)
     size_eval_problems(config, env)
     episode_options, agent = split_sampler_options(config.sampler_options)
     with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
@@ -254,6 +252,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, flag_earlier_closings, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
+    from treecredit.training.reward_range import check_env_reward_range
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.run_log import start_line
     from treecredit.training.run_summary import agent_summary, ended_line, success_label
@@ -265,6 +264,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     check_tensorboard(config)
     check_token_budget(config)  # before the warm start
     check_estimator_options(config)  # option values: the estimator runs once on a tiny batch
+    check_env_reward_range(config)  # an estimator that needs returns in [0, 1] on an env that leaves it
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
                                action_max_tokens=config.max_new_tokens, **episode_options)

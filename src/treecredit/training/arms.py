@@ -176,6 +176,10 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
 
     own = {key.removeprefix("estimator.") for key in arm.options if key.removeprefix("estimator.") in accepted}
     check_estimator_options(config, arm=(label, own))  # option values, named in the arm's own syntax
+    if config.env:
+        from treecredit.training.reward_range import check_env_reward_range
+
+        check_env_reward_range(config, arm=label)  # with the arm's own options (treerpo[scale=std] passes)
     return config
 
 

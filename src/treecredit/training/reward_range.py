@@ -92,30 +92,39 @@ def needs_unit_rewards(config, task=None) -> str | None:
     return unit_rewards_fix(run)
 
 
-def env_rewards_leave_unit_range(env) -> str | None:
-    """Why ``env``'s episode returns can leave [0, 1], when its settings say so (a negative
+def env_rewards_leave_unit_range(config) -> str | None:
+    """Why the episode returns of ``config``'s env can leave [0, 1], when its settings say so (a negative
     ``invalid_penalty``, or a class attribute ``negative_rewards`` saying what is negative, as CliffWalking's
-    move cost); None when nothing says so (an own env's range is not known before it plays)."""
-    if getattr(env, "invalid_penalty", 0.0) < 0:
-        return f"its invalid_penalty is {env.invalid_penalty:g}, the reward of a turn with an invalid action"
-    if getattr(env, "negative_rewards", False):
-        return f"{type(env).__name__} gives negative rewards ({env.negative_rewards})"
+    move cost); None when nothing says so (an own env's range is not known before it plays). Reads the env's
+    class and options without building it."""
+    from treecredit.envs import env_class, env_option_values, env_options
+
+    options = {**env_options(config.env), **env_option_values(config.env, config.env_options)}
+    penalty = options.get("invalid_penalty", 0.0)
+    if isinstance(penalty, (int, float)) and penalty < 0:
+        return f"its invalid_penalty is {penalty:g}, the reward of a turn with an invalid action"
+    klass = env_class(config.env)
+    if getattr(klass, "negative_rewards", False):
+        return f"{klass.__name__} gives negative rewards ({klass.negative_rewards})"
     return None
 
 
-def check_env_reward_range(config, env) -> None:
-    """Refuse, before any work, an agent run whose token-level estimator needs episode returns in [0, 1]
-    (:func:`unit_rewards_fix`, e.g. ``treerpo``'s ``scale=bernoulli``) on an env whose settings make returns
-    leave it (:func:`env_rewards_leave_unit_range`): the run would stop at the first such episode, mid-run."""
-    why = env_rewards_leave_unit_range(env)
-    if why is None:
-        return
+def check_env_reward_range(config, arm: str | None = None) -> None:
+    """Refuse, before any work, an agent run whose token-level estimator (with its options: ``config``'s, an
+    arm's included) needs episode returns in [0, 1] (:func:`unit_rewards_fix`, e.g. ``treerpo``'s
+    ``scale=bernoulli``) on an env whose settings make returns leave it (:func:`env_rewards_leave_unit_range`):
+    the run would stop at the first such episode, mid-run. ``arm``: a compare arm as written, named in the
+    error."""
     import treecredit
-    from treecredit.agents import agent_advantages
-    from treecredit.training.dry_run import _agent_batch, synthetic_rollout
 
     if config.estimator not in treecredit.estimators("token") or config.estimator in treecredit.estimators("turn"):
         return
+    why = env_rewards_leave_unit_range(config)
+    if why is None:
+        return
+    from treecredit.agents import agent_advantages
+    from treecredit.training.dry_run import _agent_batch, synthetic_rollout
+
     rollout = synthetic_rollout(config)
 
     def run(rewards: list[float]) -> None:
@@ -127,7 +136,8 @@ def check_env_reward_range(config, env) -> None:
     fix = unit_rewards_fix(run)
     if fix is not None:
         option = command_line_fix(config.estimator, fix).removesuffix(", or rewards in [0, 1]")
-        fail("estimator", f"{config.estimator!r} needs episode returns in [0, 1], and env {config.env!r} can give "
+        name = f"arm {arm!r}" if arm else "estimator"
+        fail(name, f"{config.estimator!r} needs episode returns in [0, 1], and env {config.env!r} can give "
              f"returns outside it: {why}", f"{option}, or env settings whose rewards stay in [0, 1], or a "
              "turn-level estimator (e.g. --estimator rtmc)")
 
