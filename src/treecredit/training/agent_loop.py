@@ -252,8 +252,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, flag_earlier_closings, keep_records_until, read_metrics
     from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
-    from treecredit.training.reward_range import check_env_reward_range
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
+    from treecredit.training.reward_range import check_env_reward_range
     from treecredit.training.run_log import start_line
     from treecredit.training.run_summary import agent_summary, ended_line, success_label
     from treecredit.training.startup import start_run
