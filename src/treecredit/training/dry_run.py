@@ -58,6 +58,31 @@ def _agent_batch(rollout):
     return AgentBatch(rollout=rollout, token_turn_ids=torch.tensor(_TURN_IDS), turns=turns, episodes=[])
 
 
+def run_estimator(config, rollout, task=None, rewards: list[float] | None = None) -> None:
+    """Run ``config.estimator`` with ``config.estimator_options`` on ``rollout`` (its rewards replaced by
+    ``rewards`` when given) as the training loop does: task runs with the options the loop adds, given ``task``;
+    agent runs (``--env``) as :func:`treecredit.agents.agent_advantages` on :func:`synthetic_rollout`'s 4
+    episodes. Raises what the estimator raises."""
+    import treecredit
+
+    if rewards is not None:
+        import dataclasses
+
+        import torch
+
+        rollout = dataclasses.replace(rollout, rewards=torch.tensor(rewards))
+    if config.env:
+        from treecredit.agents import agent_advantages
+
+        agent_advantages(config.estimator, _agent_batch(rollout), config.estimator_options)
+        return
+    from treecredit.training.estimator_inputs import estimator_options
+
+    spec = treecredit.get_estimator(config.estimator)
+    options = estimator_options(spec, rollout, None, task, config.estimator_options)
+    treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
+
+
 def check_estimator_options(config, task=None, arm: tuple[str, set] | None = None) -> None:
     """Run ``config.estimator`` with ``config.estimator_options`` on :func:`synthetic_rollout` (task runs:
     with the options the training loop adds, given ``task``; agent runs: as
@@ -67,22 +92,10 @@ def check_estimator_options(config, task=None, arm: tuple[str, set] | None = Non
     an option of ``names`` (set in the arm's ``[...]``) is fixed in the arm's syntax, not as a flag."""
     if not config.estimator_options:
         return
-    import treecredit
-
-    rollout = synthetic_rollout(config)
     try:
         with warnings.catch_warnings():  # warnings about this made-up batch would mislead
             warnings.simplefilter("ignore")
-            if config.env:
-                from treecredit.agents import agent_advantages
-
-                agent_advantages(config.estimator, _agent_batch(rollout), config.estimator_options)
-            else:
-                from treecredit.training.estimator_inputs import estimator_options
-
-                spec = treecredit.get_estimator(config.estimator)
-                options = estimator_options(spec, rollout, None, task, config.estimator_options)
-                treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
+            run_estimator(config, synthetic_rollout(config), task)
     except Exception as exc:  # noqa: BLE001 — any failure of the estimator here would stop the run later
         _refuse(config, exc, task, arm)
 

@@ -140,24 +140,17 @@ def check_eval_rewards_in_range(config, task, low: float, high: float) -> None:
     the pre-flight's tiny batch, :func:`treecredit.training.dry_run.synthetic_rollout`, with those rewards): the
     run would otherwise sample its first step before stopping with it. Rewards the estimator accepts, or an
     estimator that fails on the tiny batch for another reason (another check's business): nothing."""
-    import dataclasses
     import warnings
 
-    import torch
-
-    import treecredit
     from treecredit.methods.treerpo import BERNOULLI_SLACK
-    from treecredit.training.dry_run import synthetic_rollout
+    from treecredit.training.dry_run import run_estimator, synthetic_rollout
 
     if -BERNOULLI_SLACK <= low and high <= 1 + BERNOULLI_SLACK:  # [0, 1], the widest range an estimator needs
         return
-    spec = treecredit.get_estimator(config.estimator)
-    batch = dataclasses.replace(synthetic_rollout(config), rewards=torch.tensor([high, low, low, high]))
     try:
         with warnings.catch_warnings():  # warnings about this made-up batch would mislead
             warnings.simplefilter("ignore")
-            options = estimator_options(spec, batch, None, task, config.estimator_options)
-            treecredit.compute_advantages(config.estimator, **batch.estimator_inputs(), **options)
+            run_estimator(config, synthetic_rollout(config), task, [high, low, low, high])
     except ValueError as error:
         if str(error).startswith("rewards:"):
             raise failed_at_step(error, 1, 0, config.estimator, at="at the held-out evaluation before step 1") \

@@ -27,7 +27,6 @@ with the estimator's message.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import warnings
 from collections.abc import Callable, Iterable
@@ -71,25 +70,12 @@ def unit_rewards_fix(run: Callable[[list[float]], object], *, inside_passed: boo
 def needs_unit_rewards(config, task=None) -> str | None:
     """The estimator's fix text when ``config``'s estimator, with its options, refuses rewards outside
     [0, 1] (and accepts them inside, :func:`unit_rewards_fix`); None when it accepts both, or fails either
-    way (another check's business), or for agent runs (``--env``: rewards come from the environment, not
-    reward functions)."""
-    if getattr(config, "env", None):
-        return None
-    import torch
+    way (another check's business). Task runs and agent runs (``--env``: the episodes' returns) alike, on
+    the pre-flight's tiny batch (:func:`treecredit.training.dry_run.run_estimator`)."""
+    from treecredit.training.dry_run import run_estimator, synthetic_rollout
 
-    import treecredit
-    from treecredit.training.dry_run import synthetic_rollout
-    from treecredit.training.estimator_inputs import estimator_options
-
-    spec = treecredit.get_estimator(config.estimator)
     rollout = synthetic_rollout(config)
-
-    def run(rewards: list[float]) -> None:
-        batch = dataclasses.replace(rollout, rewards=torch.tensor(rewards))
-        options = estimator_options(spec, batch, None, task, config.estimator_options)
-        treecredit.compute_advantages(config.estimator, **batch.estimator_inputs(), **options)
-
-    return unit_rewards_fix(run)
+    return unit_rewards_fix(lambda rewards: run_estimator(config, rollout, task, rewards))
 
 
 def env_rewards_leave_unit_range(config) -> str | None:
@@ -122,18 +108,7 @@ def check_env_reward_range(config, arm: str | None = None) -> None:
     why = env_rewards_leave_unit_range(config)
     if why is None:
         return
-    from treecredit.agents import agent_advantages
-    from treecredit.training.dry_run import _agent_batch, synthetic_rollout
-
-    rollout = synthetic_rollout(config)
-
-    def run(rewards: list[float]) -> None:
-        import torch
-
-        agent_advantages(config.estimator, _agent_batch(dataclasses.replace(rollout, rewards=torch.tensor(rewards))),
-                         config.estimator_options)
-
-    fix = unit_rewards_fix(run)
+    fix = needs_unit_rewards(config)
     if fix is not None:
         option = command_line_fix(config.estimator, fix).removesuffix(", or rewards in [0, 1]")
         name = f"arm {arm!r}" if arm else "estimator"
