@@ -99,6 +99,20 @@ class HumanEvalTask(FixedProblemsTask):
     def check_steps(self, problem: Problem, response: str) -> list[bool]:
         """One bool per complete line; the line where the function is complete gets the verdict of the
         first ``partial_asserts`` assertions (see the module docstring)."""
+        return self._step_checks(problem, response, finished=False)
+
+    def step_accuracy(self, problem: Problem, response: str) -> tuple[int, int]:
+        """``(correct, total)`` complete steps of a finished ``response``: as :meth:`check_steps`, except that
+        a continuation whose body no column-0 line closed (it ended at the end of sequence or at the token cap;
+        a stop string of :data:`FUNCTION_END` is kept in the response and closes it) ends where it ends, so
+        its last line gets the verdict of the first ``partial_asserts`` assertions (``check_steps`` leaves it
+        unjudged: during sampling the same text may be a prefix that goes on)."""
+        checks = self._step_checks(problem, response, finished=True)
+        return sum(checks), len(checks)
+
+    def _step_checks(self, problem: Problem, response: str, finished: bool) -> list[bool]:
+        """The partial verifier's checks; ``finished``: ``response`` ends where it ends, so a body no column-0
+        line closed is judged at its last line (else it is not judged yet)."""
         from treecredit.rewards.code import extract_code
 
         steps = self.complete_steps(response)
@@ -107,21 +121,11 @@ class HumanEvalTask(FixedProblemsTask):
                 return [True] * len(steps)
             return [True] * (len(steps) - 1) + [self._passes(problem, response, self.partial_asserts)]
         end = _body_end(steps)
-        if end is None:  # not finished yet (cutoff reads prefixes): not judged
-            return [True] * len(steps)
+        if end is None:
+            if not (finished and steps):  # not finished yet (cutoff reads prefixes): not judged
+                return [True] * len(steps)
+            return [True] * (len(steps) - 1) + [self._passes(problem, "\n".join(steps) + "\n", self.partial_asserts)]
         return [True] * end + [self._passes(problem, "\n".join(steps[:end]) + "\n", self.partial_asserts)]
-
-    def step_accuracy(self, problem: Problem, response: str) -> tuple[int, int]:
-        """``(correct, total)`` complete steps of a finished ``response``: as :meth:`check_steps`, except that
-        a continuation whose body no column-0 line closed (it ended at the end of sequence or at the token cap;
-        a stop string of :data:`FUNCTION_END` is kept in the response and closes it) ends where it ends, so
-        its last line gets the verdict of the first ``partial_asserts`` assertions (``check_steps`` leaves it
-        unjudged: during sampling the same text may be a prefix that goes on)."""
-        checks = self.check_steps(problem, response)
-        steps = self.complete_steps(response)
-        if steps and "```" not in response and _body_end(steps) is None:
-            checks[-1] = self._passes(problem, "\n".join(steps) + "\n", self.partial_asserts)
-        return sum(checks), len(checks)
 
     def cache_identity(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
