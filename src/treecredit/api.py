@@ -16,7 +16,7 @@ import numpy as np
 from treecredit._validation import check_shape, fail, to_numpy
 from treecredit.batch import TokenBatch, align_padding, make_token_batch, restore_padding
 from treecredit.registry import available_from_options, get_estimator
-from treecredit.step_text import checked_by_host, warn_if_no_steps, works_on_steps
+from treecredit.step_text import checked_by_host, row_lengths, warn_if_no_steps, works_on_steps
 
 
 def _is_torch(value: Any) -> bool:
@@ -66,8 +66,7 @@ def clear_padding_ids(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     shapes or kinds are left for :func:`~treecredit.batch.make_token_batch` to refuse."""
     if ids.ndim != 2 or ids.shape != mask.shape or ids.dtype.kind != "i" or not ids.size or ids.min() >= 0:
         return ids
-    live = mask != 0
-    lengths = np.where(live.any(axis=1), ids.shape[1] - np.argmax(live[:, ::-1], axis=1), 0)
+    lengths = row_lengths(mask)
     inside = np.arange(ids.shape[1])[None, :] < lengths[:, None]
     bad = inside & (ids < 0)
     if bad.any():
