@@ -21,15 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LoRA runs: write the peft adapters instead of merged weights")
 
 
-_RUN_ONLY = ("metrics.jsonl", "checkpoint.pt", "checkpoint.prev.pt", "samples.jsonl")
-"""Files a run folder holds and an export never writes."""
-
-
 def _check_out(out: Path, overwrite: bool) -> None:
     from treecredit.training.out_folder import check_out_folder
 
     check_out_folder(out, "pass a folder path: a new one, an empty one, or one to write into with --overwrite")
-    held = [name for name in _RUN_ONLY if (out / name).exists()]
+    from treecredit.training.preflight import RUN_FILES
+
+    # the files of a run that an export never writes (an earlier export's config.json may be overwritten)
+    held = [name for name in RUN_FILES if name != "config.json" and (out / name).exists()]
     if out.is_dir() and held:  # another run's folder: its config.json would be replaced, even with --overwrite
         fail("out", f"{str(out)!r} holds a run ({', '.join(held)}): the export's config.json would replace the "
              "run's own, which could then neither resume nor export, even with --overwrite",

@@ -105,19 +105,20 @@ def run(args: argparse.Namespace) -> int:
 
     from treecredit.training.stopping import RunInterrupted
 
+    folders = [run_folder(out, label, seed) for seed in range(args.seeds) for label in arms]
+
     try:
         runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
                                         on_result=on_result, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
-        print(stopped_note(out, [run_folder(out, label, seed) for seed in range(args.seeds) for label in arms],
-                           str(stop)), file=sys.stderr)
+        print(stopped_note(out, folders, str(stop)), file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:  # Ctrl-C before the runs started (pre-flight, warm start): no run has a checkpoint
         again = "the same arguments and --resume" if held else "the same arguments"
         print(f"treecredit compare: stopped before its runs started; start it again with {again} (--out {out})",
               file=sys.stderr)
         return 130
-    warned = warned_runs_line([run_folder(out, label, seed) for seed in range(args.seeds) for label in arms])
+    warned = warned_runs_line(folders)
     report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, agent=bool(env)),
                           settings, command, warned)
     print(report.read_text())
