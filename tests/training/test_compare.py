@@ -347,3 +347,21 @@ def test_a_changed_resume_without_a_report_does_not_point_to_one(tmp_path, capsy
     assert main([*args, "--resume", "--lr", "1e-3"]) == 2
     err = capsys.readouterr().err
     assert "the command it was started with" in err and "report.md" not in err.split("Fix:")[-1]
+
+
+@pytest.mark.parametrize("given, said, fix", [
+    ("GRPO", "is 'GRPO', not one of the arms ['grpo', 'tempo'] (did you mean 'grpo'? arms are matched with their "
+             "case)", "--reference grpo."),
+    ("", "is '', an empty arm name", "or leave --reference out"),
+    ("  ", "is '  ', an empty arm name", "or leave --reference out"),
+])
+def test_a_reference_in_another_case_or_empty_is_refused_with_its_own_fix(tmp_path, capsys, given, said, fix):
+    # was: no did-you-mean for GRPO (difflib counts case), and "add '' to --estimators" for an empty name
+    from treecredit.cli import main
+
+    out = tmp_path / "cmp"
+    assert main(["compare", "--estimators", "grpo,tempo", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                 *TASK_TINY, "--seeds", "1", "--reference", given]) == 2
+    err = capsys.readouterr().err
+    assert f"reference: {said}" in err and fix in err and "to --estimators" not in err, err
+    assert not out.exists() and not (tmp_path / "cache").exists()
