@@ -136,11 +136,51 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
     except KeyboardInterrupt:  # `train` saves and stops on the first Ctrl-C; this is any other interruption
-        hint = ("; to go on, run the same command again with --resume (a run stopped before its first "
-                "checkpoint starts again from step 0)") if args.command in ("train", "compare") else ""
-        print(f"treecredit {args.command}: interrupted; stopped without saving more than was already written{hint}",
-              file=sys.stderr)
+        print(f"treecredit {args.command}: interrupted; {interrupted_note(args)}", file=sys.stderr)
         return 130
+
+
+def interrupted_note(args: argparse.Namespace) -> str:
+    """What an interruption that the command did not handle itself (a Ctrl-C while Python imports, in the
+    pre-flight, the warm start, a second Ctrl-C) left, for ``train`` and ``compare``: ``--resume`` only where the
+    run folder (a comparison's runs) holds a checkpoint to resume from; otherwise that nothing of a run was
+    written, or that the folder holds a start without a checkpoint (which ``--overwrite`` replaces)."""
+    from pathlib import Path
+
+    if args.command not in ("train", "compare"):
+        return "stopped without saving more than was already written"
+    try:
+        out = Path(_out_folder(args))
+    except Exception:  # an unreadable --config: say nothing about a folder rather than a wrong one
+        return "stopped without saving more than was already written"
+    runs = sorted(out.glob("runs/*")) if args.command == "compare" else [out]
+    files = ("checkpoint.pt", "checkpoint.prev.pt")  # training.checkpoint's names, without importing it
+    if any((run / name).exists() for run in runs for name in files):
+        what = "the comparison's runs in" if args.command == "compare" else "the run in"
+        again = (" in place of --overwrite" if getattr(args, "overwrite", False) else "") * (not args.resume)
+        return (f"{what} {out} saved a checkpoint: to go on from it, run the same command again"
+                + ("" if args.resume else f" with --resume{again}"))
+    run_files = ("report.md", "runs") if args.command == "compare" else (
+        "config.json", "metrics.jsonl", "samples.jsonl")  # preflight.RUN_FILES less the checkpoints
+    if not any((out / name).exists() for name in run_files):
+        return f"nothing of a run was written to {out}: run the same command again to start"
+    if args.resume or getattr(args, "overwrite", False):
+        return f"{out} holds no checkpoint, so the run starts again from step 0: run the same command again"
+    return (f"{out} holds no checkpoint, so there is nothing to resume: run the same command again with "
+            "--overwrite to start anew there")
+
+
+def _out_folder(args: argparse.Namespace) -> str:
+    """The ``--out`` a ``train`` or ``compare`` command names: the flag, else a ``--config`` file's ``out``, else
+    the default."""
+    if getattr(args, "out", None):
+        return args.out
+    if args.command == "train":
+        from treecredit.training.config import TrainConfig, field_default, load_config_file
+
+        values = load_config_file(args.config) if getattr(args, "config", None) else {}
+        return values.get("out") or field_default(TrainConfig.__dataclass_fields__["out"])
+    return "runs/compare"
 
 
 if __name__ == "__main__":

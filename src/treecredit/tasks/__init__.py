@@ -150,6 +150,27 @@ def tree_branch_fixes(branching: str, delimiter_fix: str, every_fix: str) -> lis
     return fixes or ["check the branching options"]
 
 
+def more_problems_fix(task) -> str:
+    """What a ``treecredit train`` user can do when training rows or draws all repeat a held-out prompt (training
+    skips those), in the words of ``task``'s kind: a dataset's rows and ``held_out``, HumanEval's ``held_out``,
+    an embedded task's options (never the arithmetic options for a dataset)."""
+    inner = getattr(task, "task", task)  # a task scored by --reward keeps its own problems
+    if isinstance(inner, DatasetTask):
+        return ("give the dataset more rows with distinct prompts (rows that repeat a prompt are one problem), or "
+                "hold out fewer: a smaller --task-option held_out, a lower --eval-problems (only the held-out rows "
+                "evaluated are kept out of training), or --task-option held_out_path=FILE whose prompts are not "
+                "among the training rows")
+    if isinstance(inner, ArithmeticTask):
+        return ("lower --eval-problems or widen the task (more operands: --task-option max_operators=3; a larger "
+                "--task-option max_operand)")
+    if isinstance(inner, CountdownTask):
+        return ("lower --eval-problems or widen the task (--task-option n_numbers=4, a larger --task-option "
+                "max_number)")
+    if hasattr(inner, "train_problems"):  # a fixed list of problems (HumanEval)
+        return "pass a smaller --task-option held_out or a lower --eval-problems"
+    return "lower --eval-problems or widen the task's options (--task-option KEY=VALUE)"
+
+
 def task_from_config(config) -> Task:
     """The task a ``TrainConfig`` describes: ``dataset`` (scored by ``reward``, default ``math``) when set,
     else ``task``; ``reward`` given with a ``task`` replaces its verifier (:mod:`treecredit.tasks.rewarded`)."""

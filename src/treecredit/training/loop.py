@@ -38,8 +38,10 @@ def draw_problems(task, rng, n: int, held_out: set) -> list:
         if problem.prompt not in held_out:
             problems.append(problem)
     if len(problems) < n:
+        from treecredit.tasks import more_problems_fix
+
         fail("eval_problems", "the held-out problems cover (almost) every problem of this task, none are left "
-             "for training", "lower eval_problems or widen the task (more operands, larger max_operand)")
+             "for training", more_problems_fix(task))
     return problems
 
 

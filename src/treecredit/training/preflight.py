@@ -340,17 +340,35 @@ def check_token_budget(config) -> None:
         check_budget_fits(config, config.token_budget, "token_budget", "--token-budget")
 
 
-def check_held_out(task) -> None:
+def check_held_out(task, eval_problems: int | None = None) -> None:
     """Refuse (``held_out``) a task without held-out problems (a dataset split with ``held_out=0``): every run
-    evaluates them before its first step and after its last, and a pass@1 of nothing is no figure."""
+    evaluates them before its first step and after its last, and a pass@1 of nothing is no figure. Given the
+    run's ``eval_problems``, also a task with a fixed list of problems (a dataset, HumanEval) whose every
+    training row repeats the prompt of a held-out problem the run evaluates: training skips those, so the run
+    would stop at its first step, after the warm start and the evaluation."""
     import numpy as np
 
+    from treecredit.tasks import more_problems_fix
     from treecredit.training.loop import EVAL_SEED
 
     if not task.held_out_problems(np.random.default_rng(EVAL_SEED), 1):
         fail("held_out", "leaves no held-out problems, and every run evaluates on them before its first step and "
              "after its last", "pass --task-option held_out=0.1 (a tenth of the rows) or held_out=N (a count), or "
              "held_out_path=FILE")
+    train = getattr(task, "train_problems", None)
+    if eval_problems is None or train is None:
+        return
+    held = {p.prompt for p in task.held_out_problems(np.random.default_rng(EVAL_SEED), eval_problems)}
+    if train and all(p.prompt in held for p in train):
+        rows = "rows" if getattr(task, "name", "") == "dataset" else "problems"
+        distinct = len(held | {p.prompt for p in train})
+        fail("held_out", f"every one of the {len(train)} training {rows} repeats the prompt of a held-out problem "
+             f"the run evaluates ({_count(len(held), 'distinct held-out prompt')}; {distinct} in all), and "
+             "training skips held-out prompts, so none is left to train on", more_problems_fix(task))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + "s" * (n != 1)
 
 
 def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None, resume_fix: str | None = None):
@@ -368,7 +386,7 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     check_tensorboard(config)
     check_token_budget(config)
     task = task if task is not None else task_from_config(config)
-    check_held_out(task)
+    check_held_out(task, config.eval_problems)
     check_estimator(config, task)
     from treecredit.training.reward_range import check_reward_range
 

@@ -67,24 +67,52 @@ KEY_VALUE_EXAMPLES = {"--branching-option": "children=2", "--estimator-option": 
 """An example of each ``key=value`` flag, for its errors."""
 
 
-def parse_key_values(pairs: list[str], argument: str) -> dict:
+def parse_key_values(pairs: list[str], argument: str, texts: dict | None = None) -> dict:
     """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}`` (values read as JSON when they parse, else as text); a key
-    given twice is refused (one of the two values would be dropped without a word)."""
+    given twice is refused (one of the two values would be dropped without a word). ``texts``, when given, gets
+    each value as typed (``{"a": "1", "b": "x"}``)."""
     out: dict = {}
-    texts: dict = {}
+    given: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             fail(argument, f"{pair!r} is not KEY=VALUE",
                  f"write {argument} key=value, e.g. {argument} {KEY_VALUE_EXAMPLES.get(argument, 'key=1')}")
         if key in out:
-            fail(argument, f"{key} was given twice ({texts[key]} and {pair}), and one value would be dropped",
+            fail(argument, f"{key} was given twice ({given[key]} and {pair}), and one value would be dropped",
                  f"give {argument} {key}=... once")
-        texts[key] = pair
+        given[key] = pair
+        if texts is not None:
+            texts[key] = value
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
+    return out
+
+
+def env_option_texts(env: str, values: dict, texts: dict) -> dict:
+    """``--env-option`` ``values`` (read as JSON) with an option whose ``__init__`` default is a str given its
+    text as typed where JSON read something else: ``label=null`` is the text ``'null'`` and ``label=1.50`` the
+    text ``'1.50'``, as ``label=abc`` is ``'abc'``; ``null`` stays None where the option's annotation allows None
+    (``label: str | None = "x"``), and a JSON string (``'label="a b"'``) is its decoded text. Other options keep
+    the JSON value for :func:`treecredit.envs.options.converted` (``size=4`` → 4). ``values`` as they are when the
+    env cannot be found here (the run's own check names it)."""
+    try:
+        from treecredit.envs import env_class
+        from treecredit.envs.options import _allows_none, class_options
+
+        accepted = class_options(env_class(env))[0]
+    except Exception:  # an unknown env or a module that fails to import: refused by the config's own check
+        return values
+    out = dict(values)
+    for key, value in values.items():
+        param = accepted.get(key)
+        if param is None or type(param.default) is not str or isinstance(value, str):
+            continue
+        if value is None and _allows_none(param.annotation):
+            continue
+        out[key] = texts[key]
     return out
 
 
@@ -96,7 +124,12 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     for name in flags:
         value = getattr(args, name)
         if name in _DICT_FLAGS:
-            value = {**values.get(name, {}), **parse_key_values(value, _DICT_FLAGS[name])}
+            texts: dict = {}
+            parsed = parse_key_values(value, _DICT_FLAGS[name], texts)
+            env = getattr(args, "env", None) or values.get("env")
+            if name == "env_options" and env:
+                parsed = env_option_texts(env, parsed, texts)
+            value = {**values.get(name, {}), **parsed}
         values[name] = value
     if values.get("token_budget") and "steps" not in values:
         values["steps"] = 0  # a budget without explicit steps runs until the budget is spent

@@ -1,0 +1,88 @@
+"""A Ctrl-C the command did not handle itself (while Python imports, in the pre-flight, a second one) says
+``--resume`` only where a checkpoint was saved to resume from; otherwise what was (not) written."""
+
+import json
+
+import pytest
+
+from treecredit.cli import main
+
+
+def _interrupted_after(monkeypatch, module, write):
+    def run(args):
+        write()  # what the command had written when the interruption came (nothing: an early one)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "run", run)
+
+
+def test_an_interruption_before_anything_was_written_promises_no_resume(tmp_path, monkeypatch, capsys):
+    import treecredit.training.train_cli as train_cli
+
+    _interrupted_after(monkeypatch, train_cli, lambda: None)
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert f"treecredit train: interrupted; nothing of a run was written to {out}: run the same command again" in err
+    assert "--resume" not in err
+
+
+def test_an_interruption_after_a_checkpoint_says_resume(tmp_path, monkeypatch, capsys):
+    import treecredit.training.train_cli as train_cli
+
+    out = tmp_path / "run"
+
+    def write():
+        out.mkdir()
+        (out / "config.json").write_text("{}")
+        (out / "checkpoint.pt").write_bytes(b"")
+
+    _interrupted_after(monkeypatch, train_cli, write)
+    assert main(["train", "--out", str(out), "--overwrite"]) == 130
+    err = capsys.readouterr().err
+    assert (f"the run in {out} saved a checkpoint: to go on from it, run the same command again with --resume in "
+            "place of --overwrite") in err
+
+
+def test_an_interruption_before_the_first_checkpoint_offers_overwrite_not_resume(tmp_path, monkeypatch, capsys):
+    import treecredit.training.train_cli as train_cli
+
+    out = tmp_path / "from-config"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"out": str(out)}))
+
+    def write():
+        out.mkdir()
+        (out / "metrics.jsonl").write_text("")
+
+    _interrupted_after(monkeypatch, train_cli, write)
+    assert main(["train", "--config", str(config)]) == 130
+    err = capsys.readouterr().err
+    assert f"{out} holds no checkpoint, so there is nothing to resume" in err and "--overwrite" in err
+    assert "--resume" not in err
+
+
+@pytest.mark.parametrize("saved", [False, True])
+def test_a_comparison_says_resume_only_when_a_run_saved_a_checkpoint(tmp_path, monkeypatch, capsys, saved):
+    import treecredit.training.compare_cli as compare_cli
+
+    out = tmp_path / "cmp"
+
+    def write():
+        if saved:
+            (out / "runs" / "grpo-seed0").mkdir(parents=True)
+            (out / "runs" / "grpo-seed0" / "checkpoint.pt").write_bytes(b"")
+
+    _interrupted_after(monkeypatch, compare_cli, write)
+    assert main(["compare", "--estimators", "grpo", "--budget", "100", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert ("--resume" in err) == saved
+    assert ("nothing of a run was written" in err) == (not saved)
+
+
+def test_other_commands_keep_the_plain_note(monkeypatch, capsys):
+    import treecredit.demo as demo
+
+    _interrupted_after(monkeypatch, demo, lambda: None)
+    assert main(["demo"]) == 130
+    assert "interrupted; stopped without saving more than was already written" in capsys.readouterr().err
