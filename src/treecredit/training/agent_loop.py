@@ -229,7 +229,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     import torch
 
     from treecredit.agents import agent_advantages, episode_metrics, pack_episodes, play, revisit_rate
-    from treecredit.agents.credit import step_credit_share
+    from treecredit.agents.credit import returns_refused, step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import env_factory
     from treecredit.training.agent_checks import DroppedWatch, held_out_text
@@ -347,7 +347,10 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             learned: dict = {}
             if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on
                 batch = pack_episodes(policy, episodes, seeds, generated)
-                advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
+                try:
+                    advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
+                except ValueError as error:  # what only this step's episodes show (returns outside [0, 1])
+                    raise returns_refused(config, error, counters["step"] + 1, saved_step) from error
                 t2 = time.perf_counter()
                 stats = ppo_update(policy, reference, optimizer, batch.rollout, advantages, config, generator)
                 counters["trained_tokens"] += int(sum(len(p) for p in batch.rollout.prompt_ids)
