@@ -238,3 +238,19 @@ class BigReward(Guess):
 
 class BigRewardSaid(BigReward):
     negative_rewards = "2 for every action"
+
+
+class Unlisted(Guess):
+    """An expert, but ``valid_actions()`` cannot list the actions (it raises); counts its builds and its
+    ``valid_actions()`` calls."""
+
+    built = 0
+    listed = 0
+
+    def __init__(self, **options) -> None:
+        type(self).built += 1
+        super().__init__(**options)
+
+    def valid_actions(self):
+        type(self).listed += 1
+        raise NotImplementedError("cannot list the actions")
