@@ -25,8 +25,9 @@ next observation, untrained, so the layout stays the same); an episode whose tok
 
 from __future__ import annotations
 
+import numbers
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from treecredit._validation import check_positive, fail, split_fix
@@ -60,11 +61,19 @@ class EpisodeSettings:
         check_positive(self.temperature, "temperature", allow_zero=True)
         if not 0 < self.top_p <= 1:
             fail("top_p", f"is {self.top_p}, must be in (0, 1]", "pass top_p=1.0")
+        for name in ("marker", "turn_prefix"):  # text (a run's --sampler-option values were converted already)
+            if not isinstance(getattr(self, name), str):
+                fail(name, f"is {getattr(self, name)!r} ({type(getattr(self, name)).__name__}), not text",
+                     f"pass a str, e.g. {name}={_DEFAULTS[name]!r}")
         if not self.marker:
             fail("marker", "is empty", "pass the end-of-action text, e.g. a newline")
         for name in ("action_max_tokens", "max_episode_tokens"):
-            if getattr(self, name) < 1:
-                fail(name, f"is {getattr(self, name)}, must be ≥ 1", f"pass a positive {name}")
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                fail(name, f"is {value!r} ({type(value).__name__}), not a whole number of tokens",
+                     f"pass an int, e.g. {name}={_DEFAULTS[name]}")
+            if value < 1:
+                fail(name, f"is {value}, must be ≥ 1", f"pass a positive {name}")
         turns = (self.fork_at,) if isinstance(self.fork_at, int) else self.fork_at  # one turn: fork_at=1
         if isinstance(turns, (str, bytes)) or not hasattr(turns, "__iter__") \
                 or not all(isinstance(t, int) and not isinstance(t, bool) for t in turns):
@@ -82,6 +91,10 @@ class EpisodeSettings:
             fail("group_size", f"is {group_size}, not a multiple of fork_children ** len(fork_at) = {per_root}",
                  f"pass a group size that is a multiple of {per_root}")
         return group_size // per_root
+
+
+_DEFAULTS = {f.name: f.default for f in fields(EpisodeSettings)}
+"""EpisodeSettings' defaults, for its fixes."""
 
 
 @dataclass

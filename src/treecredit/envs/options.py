@@ -22,6 +22,7 @@ import ast
 import inspect
 import json
 import math
+import shlex
 import textwrap
 from typing import NoReturn
 
@@ -128,14 +129,20 @@ def shown_options(accepted: dict[str, object]) -> str:
                      for k, v in accepted.items())
 
 
-def converted(klass: type, options: dict, accepted: dict[str, inspect.Parameter]) -> dict:
+def converted(klass: type, options: dict, accepted: dict[str, inspect.Parameter], *, flag: str = "--env-option",
+              where: str = "", python: str = "") -> dict:
     """``options`` with each value converted to the type of its parameter's default (int, float, bool, str;
     other defaults leave the value as it is); a value that does not convert is refused, naming the option
     (``size: ...``, which a run's error names ``--env-option size``), the type and the class whose ``__init__``
     has the parameter, with the fix as a flag and in Python. Refused too: a non-finite float (``nan``, ``inf``;
     unless the default is one), as task options refuse it, and None (``--env-option label=null``) unless the
     parameter's annotation allows it (``label: str | None = "x"``): ``converted`` cannot tell a flag's ``null``
-    from a Python None, and either would reach an env that expects its default's type."""
+    from a Python None, and either would reach an env that expects its default's type.
+
+    Options that are not an env's (an agent run's ``--sampler-option``, :func:`treecredit.training.agent_checks.
+    split_sampler_options`) go through the same conversion: ``flag`` is their flag, ``where`` says where their
+    defaults are (``"in EpisodeSettings"``; '' for the class whose ``__init__`` has the parameter) and
+    ``python`` the Python form of the fix, with ``{name}`` and ``{value}`` (''  for ``name=value``)."""
     out = dict(options)
     for name, value in options.items():
         param = accepted[name]
@@ -146,25 +153,29 @@ def converted(klass: type, options: dict, accepted: dict[str, inspect.Parameter]
         new = value if type(value) is kind else None if value is None else _convert(value, kind)
         finite = kind is not float or new is None or math.isfinite(new) or not math.isfinite(default)
         if new is None or not finite:
-            _refuse(klass, name, value, default)
+            _refuse(klass, name, value, default, flag, where, python)
         out[name] = new
     return out
 
 
-def _refuse(klass: type, name: str, value, default) -> NoReturn:
+def _refuse(klass: type, name: str, value, default, flag: str = "--env-option", where: str = "",
+            python: str = "") -> NoReturn:
     """Raise the error of a value that is not of its default's type (:func:`converted`)."""
     kind = type(default)
     home = next((c for c in klass.__mro__ if name in {p.name for p in settable(parameters(
         c.__dict__.get("__init__")))}), klass)  # the class whose own __init__ has the parameter
-    owner, own = home.__name__, not home.__module__.startswith("treecredit.")
-    example = json.dumps(default) if kind is not str else default
-    how = f"pass {_TYPE_NAMES[kind]}{' (true or false)' * (kind is bool)}, e.g. --env-option {name}={example} (in " \
-          f"Python: {name}={default!r})"
+    owner, own = home.__name__, not home.__module__.startswith("treecredit.") and not where
+    example = f"{name}={json.dumps(default) if kind is not str else default}"
+    if kind is str and not (default.isprintable() and default.split() == [default]):  # "\n> ": JSON, quoted
+        example = shlex.quote(f"{name}={json.dumps(default)}")
+    in_python = (python or "{name}={value}").format(name=name, value=repr(default))
+    how = f"pass {_TYPE_NAMES[kind]}{' (true or false)' * (kind is bool)}, e.g. {flag} {example} (in " \
+          f"Python: {in_python})"
     if value is None and own:  # a built-in env's option never takes None
         how += (f"; to let it be None, annotate it in {owner}.__init__ ({name}: {kind.__name__} | None = "
-                f"{default!r})") + f"; for the text null: --env-option '{name}=\"null\"'" * (kind is str)
+                f"{default!r})") + f"; for the text null: {flag} '{name}=\"null\"'" * (kind is str)
     fail(name, f"is {value!r} ({type(value).__name__}), not {_TYPE_NAMES[kind]} (the type of its default "
-         f"{default!r} in {owner}.__init__)", how)
+         f"{default!r} {where or f'in {owner}.__init__'})", how)
 
 
 def _allows_none(annotation) -> bool:

@@ -307,6 +307,10 @@ def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: s
 DEFAULT_MAX_LEN = 768
 """The small GPT's positions in an agent run when ``--sampler-option max_len`` is not given, unless the
 env's episodes need more (:func:`gpt_positions`)."""
+MAX_GPT_POSITIONS = 16_384
+"""The most positions the small GPT of an agent run takes (``max_len``, or what ``max_episode_tokens`` needs):
+more is refused before any work (``max_episode_tokens=1e9`` would build a position table of 10⁹ rows in the warm
+start, after the run folder was written)."""
 
 
 def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
@@ -320,14 +324,26 @@ def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
     from treecredit.training.config import option_flag_named
 
     longest = max(len(observation + settings.turn_prefix) for observation in held.observations.values())
-    if "max_len" in agent:
-        with option_flag_named(agent, "sampler_options", "--sampler-option", "agent episodes"):
-            check_room("max_len", int(agent["max_len"]), longest, settings, "characters",
-                       f"pass --sampler-option max_len={-(-(longest + 1 + settings.max_episode_tokens) // 128) * 128}"
-                       " or more (or leave max_len out: the default fits the env), or a smaller --sampler-option "
-                       "max_episode_tokens")
-        return int(agent["max_len"])
-    return max(DEFAULT_MAX_LEN, -(-(longest + 1 + settings.max_episode_tokens) // 128) * 128)
+    need = longest + 1 + settings.max_episode_tokens  # the longest row: first observation and episode
+    rounded = -(-need // 128) * 128
+    with option_flag_named({**agent, "max_episode_tokens": settings.max_episode_tokens}, "sampler_options",
+                           "--sampler-option", "agent episodes"):
+        if "max_len" in agent:
+            if agent["max_len"] > MAX_GPT_POSITIONS:
+                fail("max_len", f"is {agent['max_len']:,}, more than the {MAX_GPT_POSITIONS:,} positions the small "
+                     "GPT takes (a character-level model for episodes that fit this machine)", f"pass --sampler-option "
+                     f"max_len={max(rounded, DEFAULT_MAX_LEN)} (or leave max_len out: the default fits the env)")
+            check_room("max_len", agent["max_len"], longest, settings, "characters",
+                       f"pass --sampler-option max_len={rounded} or more (or leave max_len out: the default fits "
+                       "the env), or a smaller --sampler-option max_episode_tokens")
+            return agent["max_len"]
+        if rounded > MAX_GPT_POSITIONS:  # before the warm start builds a GPT of that many positions
+            fail("max_episode_tokens", f"is {settings.max_episode_tokens:,}: with a first observation of {longest} "
+                 f"characters the small GPT would need {need:,} positions, more than the {MAX_GPT_POSITIONS:,} it "
+                 "takes (a character-level model for episodes that fit this machine)", "pass --sampler-option "
+                 f"max_episode_tokens={MAX_GPT_POSITIONS - longest - 1} or less, or a Hugging Face --model for "
+                 "longer episodes")
+    return max(DEFAULT_MAX_LEN, rounded)
 
 
 class HeldOut(NamedTuple):

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from treecredit._validation import fail
+from treecredit.agents.options import AGENT_OPTIONS, split_sampler_options  # noqa: F401 — also importable from here
 from treecredit.training.agent_checks import (  # noqa: F401 — the pre-run env checks, also importable from here
     DEFAULT_MAX_LEN,
     EVAL_SEED,
@@ -35,22 +36,6 @@ from treecredit.training.agent_checks import (  # noqa: F401 — the pre-run env
     eval_instances,
     gpt_positions,
 )
-
-AGENT_OPTIONS = ("expert_noise", "max_len")
-
-
-def split_sampler_options(options: dict) -> tuple[dict, dict]:
-    """``(EpisodeSettings fields, agent options)`` from ``sampler_options``; unknown keys are an error."""
-    from dataclasses import fields
-
-    from treecredit.agents.episodes import EpisodeSettings
-
-    known = {f.name for f in fields(EpisodeSettings)} - {"temperature", "top_p", "action_max_tokens"}
-    unknown = sorted(set(options) - known - set(AGENT_OPTIONS))
-    if unknown:
-        fail("sampler_options", f"has {unknown}, not options of the agent sampler",
-             f"use some of {sorted(known | set(AGENT_OPTIONS))}")
-    return ({k: v for k, v in options.items() if k in known}, {k: v for k, v in options.items() if k in AGENT_OPTIONS})
 
 
 def _check_token_estimator(name: str) -> None:
@@ -74,6 +59,7 @@ def check_agent_config(config) -> None:
     sized_eval_problems`: a quarter of ``textworld``'s pool)."""
     from treecredit.agents.credit import estimator_level
     from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.agents.options import DEFAULT_EXPERT_NOISE
     from treecredit.envs import make_env, module_folder
     from treecredit.rewards.load import add_module_folders
     from treecredit.training.agent_checks import size_eval_problems
@@ -92,8 +78,8 @@ def check_agent_config(config) -> None:
         if "fork_children" in episode_options and not episode_options.get("fork_at"):
             fail("fork_children", "sets the copies of each fork, but fork_at names no turn, so no episode forks",
                  "add --sampler-option fork_at=[1] (turns before which episodes fork), or drop fork_children")
-        noise = agent.get("expert_noise", 0.3)
-        if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
+        noise = agent.get("expert_noise", DEFAULT_EXPERT_NOISE)  # a float: split_sampler_options converted it
+        if not 0 <= noise <= 1:
             fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
         if config.model != "gpt" and "max_len" in agent:
             fail("max_len", "sets the small GPT's positions; a Hugging Face model (--model) has its own "
@@ -149,6 +135,7 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
 
     The warm start draws its instances outside the held-out set (:func:`eval_instances`).
     """
+    from treecredit.agents.options import DEFAULT_EXPERT_NOISE
     from treecredit.agents.policy import agent_gpt, cached_warm_start, warm_start_agent
 
     if config.model != "gpt":
@@ -167,7 +154,7 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
         return build()
     from treecredit.envs import env_code_hash
 
-    noise = float(agent.get("expert_noise", 0.3))
+    noise = float(agent.get("expert_noise", DEFAULT_EXPERT_NOISE))
     code = env_code_hash(config.env)  # an own env's source: editing it rebuilds the warm start
     key = {"kind": "agent", "env": config.env, **({"env_code": code} if code else {}), "model": model,
            "env_options": warm_start_env_options(config.env, config.env_options), "steps": config.warm_start_steps,

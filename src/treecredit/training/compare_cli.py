@@ -177,16 +177,25 @@ def shared_settings(base) -> dict:
 
 
 def _reference(given: str | None, arms: list[str]) -> str:
-    """The arm the report compares with: ``given`` (``--reference``), which must be one of ``arms`` as written;
-    unset: ``grpo`` when it is an arm, else the first arm."""
+    """The arm the report compares with: ``given`` (``--reference``), which must be one of ``arms`` as written
+    (an arm differing only in case is offered, an empty name is refused as such); unset: ``grpo`` when it is an
+    arm, else the first arm."""
     if given is None:
         return "grpo" if "grpo" in arms else arms[0]
+    default = "leave --reference out (the reference is then grpo when it is an arm, else the first arm)"
+    if not given.strip():
+        fail("reference", f"is {given!r}, an empty arm name", f"pass --reference with an arm as written in "
+             f"--estimators, e.g. --reference {arms[0]}, or {default}")
     if given not in arms:
         from treecredit._validation import did_you_mean
 
-        fail("reference", f"is {given!r}, not one of the arms {arms}{did_you_mean(given, arms)}",
-             f"pass --reference with an arm as written in --estimators, e.g. --reference {arms[0]}, or add "
-             f"{given!r} to --estimators")
+        same_case = [arm for arm in arms if arm.lower() == given.lower()]  # difflib counts case as a difference
+        hint = f" (did you mean {same_case[0]!r}? arms are matched with their case)" if same_case else \
+            did_you_mean(given, arms)
+        add = "" if same_case else f", or add {given!r} to --estimators"
+        fail("reference", f"is {given!r}, not one of the arms {arms}{hint}",
+             f"pass --reference with an arm as written in --estimators, e.g. --reference "
+             f"{same_case[0] if same_case else arms[0]}{add}")
     return given
 
 
