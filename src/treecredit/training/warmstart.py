@@ -57,7 +57,7 @@ def train_supervised(policy, task, *, steps: int, batch_size: int, lr: float, se
     it: the held-out pass@1 is measured on problems the model never saw solved."""
     import numpy as np
 
-    from treecredit.training.loop import draw_problems
+    from treecredit.training.draws import draw_problems
 
     rng = np.random.default_rng([seed, 1])  # a stream of its own, apart from the RL draws
     step = supervised_stepper(policy, lr)
