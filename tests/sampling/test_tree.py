@@ -190,7 +190,8 @@ def test_greedy_tree_rows_equal_greedy_iid():
     """At temperature 0 every branch of a tree is the greedy response, as i.i.d. greedy sampling gives."""
     policy = tiny_gpt(torch.float32)
     task, problems = _setup()
-    r = sample_tree(policy, task, problems, temperature=0.0, branching_options={"every": 2})
+    with pytest.warns(UserWarning, match="^temperature: is 0"):  # every leaf is one response: warned about
+        r = sample_tree(policy, task, problems, temperature=0.0, branching_options={"every": 2})
     iid = IIDSampler(temperature=0.0, max_new_tokens=16).sample(policy, task, problems, 1, torch.Generator())
     for row in range(r.shape[0]):
         g = int(r.group_ids[row])

@@ -80,3 +80,36 @@ def test_without_a_limiting_option_the_warning_gives_the_usual_fixes():
     rollout.tree_nodes = torch.arange(rollout.response_ids.numel()).reshape(rollout.shape)  # no shared node
     with pytest.warns(UserWarning, match="warm start"):
         warn_if_tree_did_not_branch(rollout, TASK, "fixed")
+
+
+@pytest.mark.parametrize("branching", ["entropy", "adaptive"])
+def test_a_greedy_entropy_or_adaptive_tree_is_refused_naming_temperature(branching):
+    with pytest.raises(ValueError, match=rf"^temperature: is 0 \(greedy\) with '{branching}' branching: .*all the "
+                                         r"leaves of a tree are the same response\. Fix: pass temperature > 0"):
+        TreeSampler(temperature=0.0, branching=branching)
+    TreeSampler(temperature=0.5, branching=branching)  # any τ > 0 samples its branches
+
+
+@pytest.mark.parametrize("branching", ["fixed", FixedBranching(every=2)])
+def test_a_greedy_fixed_tree_or_strategy_object_is_warned_about_naming_temperature(branching):
+    with pytest.warns(UserWarning, match=r"^temperature: is 0 \(greedy\) with '(fixed|FixedBranching)' branching: "
+                                         r".*same response\. Fix: pass temperature > 0"):
+        TreeSampler(temperature=0.0, branching=branching)
+
+
+def test_the_speculative_schedule_refusal_gives_each_fix_in_its_callers_form():
+    """In Python the fix names the keywords; ``treecredit train`` (``build_sampler``) gives the flags only."""
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.preflight import build_sampler
+
+    with pytest.raises(ValueError, match=r"^schedule: .*Fix: pass schedule='auto' \(treecredit train: "
+                                         r"--sampler-option schedule=auto\) or branching='entropy'"):
+        TreeSampler(schedule="speculative", branching="adaptive")
+    config = TrainConfig(sampler="tree", branching="adaptive", sampler_options={"schedule": "speculative"})
+    with pytest.raises(ValueError) as error:
+        build_sampler(config)
+    assert str(error.value).startswith("sampler_options: --sampler-option schedule='speculative' (sampler 'tree'): "
+                                       "schedule: is 'speculative'")
+    assert str(error.value).endswith("Fix: pass --sampler-option schedule=auto or --branching entropy.")
+    config = TrainConfig(sampler="tree", branching="entropy", sampler_options={"schedule": "speculative"})
+    assert build_sampler(config).schedule == "speculative"

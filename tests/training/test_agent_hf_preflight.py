@@ -49,7 +49,7 @@ def test_episodes_past_the_models_positions_are_refused_before_the_folder_and_th
                       r"\(the largest that fits\), or a model with more positions", err)
     assert found, err
     first, fits = map(int, found.groups())
-    assert fits == 128 - first - 1 and fits > 0
+    assert fits == 128 - first and fits > 0  # no start token: a row of exactly 128 fits
     assert not out.exists() and built == []  # no config.json or log.txt: the next attempt starts cleanly
     assert main(_args(model_folder, out, fits + 1)) == 2  # one more does not fit
     assert f"max_episode_tokens={fits + 1} exceed the model's 128 positions" in capsys.readouterr().err

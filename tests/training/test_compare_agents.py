@@ -81,3 +81,34 @@ def test_an_agent_arm_gets_the_comparisons_resume_command(monkeypatch):
     monkeypatch.setattr("treecredit.training.agent_loop.train_agent", fake_train_agent)
     compare._train_run(TrainConfig(env="gridworld"), {"resume": False, "resume_fix": "resume the comparison"})
     assert seen["resume_fix"] == "resume the comparison"
+
+
+def test_a_hugging_face_model_too_short_for_the_episodes_is_refused_before_any_run(tmp_path, capsys, monkeypatch):
+    """compare --env --model checks the episodes against the model's positions as train --env does, once, before
+    the model is loaded and before its folder (was: every run failed that check and a "No run finished" report
+    was written)."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from hf_tiny import local_tokenizer, tiny_llama_config
+    from treecredit.agents.policy import AGENT_ALPHABET
+    from treecredit.cli import main
+
+    model = tmp_path / "model"  # a random tiny Llama of 128 positions, saved here: nothing is downloaded
+    tok = local_tokenizer(chat_template=False, chars=AGENT_ALPHABET)
+    torch.manual_seed(0)
+    transformers.AutoModelForCausalLM.from_config(tiny_llama_config(len(tok))).save_pretrained(model)
+    tok.save_pretrained(model)
+    loaded = []
+    monkeypatch.setattr(compare, "warm_start_agent", lambda *a, **k: loaded.append(a))
+    out = tmp_path / "cmp"
+    code = main(["compare", "--env", "gridworld", "--model", str(model), "--estimators", "grpo,rtmc", "--seeds", "1",
+                 "--budget", "200", "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "4",
+                 "--eval-problems", "2", "--env-option", "max_turns=2", "--jobs", "1", "--out", str(out),
+                 "--sampler-option", "max_episode_tokens=200"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert ("error: sampler_options (a global setting, the same in every arm): --sampler-option max_episode_tokens=200 "
+            "(agent episodes): max_episode_tokens: a first observation of 69 tokens plus max_episode_tokens=200 exceed "
+            "the model's 128 positions. Fix: pass --sampler-option max_episode_tokens=59 or less") in err, err
+    assert loaded == [] and not out.exists()

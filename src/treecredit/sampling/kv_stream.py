@@ -138,11 +138,13 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
             for key in temporary:
                 backend.kept.pop(key, None)
             return
-        state, step_tokens, slots, ready = _next_batch(backend, everything, state, drawn, slots, joining, waiting,
-                                                       max_rows)
+        state, step_tokens, slots, ready, twins = _next_batch(backend, everything, state, drawn, slots, joining,
+                                                              waiting, max_rows)
         for key in temporary:
             backend.kept.pop(key, None)
         logits, state = policy.step(state, step_tokens) if slots else (None, None)
+        if twins:
+            logits, state, slots = _add_twins(policy, logits, state, slots, twins, max_rows)
         if ready is not None:
             ready_logits, ready_state, ready_rows = ready
             logits = ready_logits if logits is None else torch.cat([logits, ready_logits])
@@ -184,6 +186,10 @@ def _drop(cancelled, slots, joining, waiting) -> set:
     return dropped
 
 
+TWIN_COPIES = True
+"""On a cache with spare rows, a fork's further children at the end of a row that a child took over at the same
+step are copied from that row after the step (:func:`_add_twins`) instead of stepping the prefix's last token
+each; False: they join from the kept state before the step, as other forks do (for comparison)."""
 MAX_WAIT = 8
 """Steps a row that must be copied into the batch may wait for others (copies are batched: each copies
 the whole running batch into a new buffer)."""
@@ -204,12 +210,18 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint
 
     policy = backend.policy
     slots = list(slots)
-    fresh = []
+    fresh, twins = [], []
+    taken: dict = {}  # batch row → the joining row that took it over at this step
+    copies_after = TWIN_COPIES and has_spare_rows(state, 0)
     for row, b in joining:
         request = everything[row.request]
         kept = backend.kept.get(request.cache_key) if request.cache_key is not None else None
         if b is not None and slots[b] is None and len(request.prefix) == len(kept.context):
             slots[b] = row  # takes over the row of the continuation it continues
+            taken[b] = row
+        elif copies_after and b in taken and len(request.prefix) == len(kept.context) and \
+                everything[taken[b].request].cache_key == request.cache_key:
+            twins.append((row, taken[b]))  # a sibling of the row that took b over: copied from it after the step
         elif kept is not None:  # another child of it, or a fork from an older or longer kept state
             waiting.append([row, kept, 0])
         else:
@@ -225,7 +237,7 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint
                                                          dtype=torch.long)])
             slots += [w[0] for w in waiting]
             waiting.clear()
-            return _frozen(appended, slots), step_tokens, slots, _prefilled(backend, everything, fresh)
+            return _frozen(appended, slots), step_tokens, slots, _prefilled(backend, everything, fresh), twins
     # a cache with spare rows (the small GPT's) gets new spare rows from the copy, so rows that could not be
     # written into it join at once (a copy each time the batch outgrows its spare rows, not each join); on a
     # cache without them every join copies the batch, so rows wait to be copied in together
@@ -255,7 +267,27 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint
             state = _frozen(state, slots)
         elif not going:
             slots = []
-    return state, step_tokens, slots, _prefilled(backend, everything, fresh)
+    return state, step_tokens, slots, _prefilled(backend, everything, fresh), twins
+
+
+def _add_twins(policy, logits, state, slots, twins, hint: int):
+    """``(logits, state, slots)`` after a step with the ``twins`` (``(row, taker)`` each) added: each a copy of the
+    batch row of its ``taker`` (a sibling that took over their parent's row and has just stepped the prefix's
+    last token), with that row's logits, so the siblings of a fork do not step the same token each: the same
+    keys, values, positions and logits, one row-step fewer per sibling. Written into the batch's spare rows,
+    else with a copy of the batch into a new buffer (:func:`gather_states`)."""
+    import torch
+
+    where = {id(row): b for b, row in enumerate(slots) if row is not None}
+    index = torch.tensor([where[id(taker)] for _, taker in twins], dtype=torch.long)
+    valid = state.key_valid.index_select(0, index)
+    appended = append_kept_rows(state, [(state, int(b)) for b in index], valid.sum(1)) \
+        if has_spare_rows(state, len(twins)) else None
+    if appended is None:
+        appended = gather_states(policy, [(state, None), (state, index)], hint)
+    next_pos = torch.cat([state.next_pos, state.next_pos.index_select(0, index)])
+    state = DecodeState(appended.cache, appended.key_valid, next_pos)
+    return torch.cat([logits, logits.index_select(0, index)]), state, slots + [row for row, _ in twins]
 
 
 def _frozen(state: DecodeState, slots) -> DecodeState:

@@ -9,6 +9,8 @@ first use.
 from __future__ import annotations
 
 import importlib
+import re
+from contextlib import contextmanager
 
 from treecredit._validation import fail
 
@@ -49,3 +51,30 @@ def make_sampler(name: str, **options):
     if name not in _SAMPLERS:
         fail("sampler", f"unknown sampler {name!r}", f"use one of {sorted(_SAMPLERS)}")
     return _SAMPLERS[name](**options)
+
+
+_CLI_FORM = re.compile(r"[^\s(]+ \(treecredit train: ([^)]*)\)")
+
+
+def command_line_form(message: str) -> str:
+    """A sampler's error, written for every caller with each fix's command-line form after it
+    (``pass schedule='auto' (treecredit train: --sampler-option schedule=auto)``), with the command line's
+    form only (``pass --sampler-option schedule=auto``); a message without such forms is kept as it is."""
+    return _CLI_FORM.sub(r"\1", message)
+
+
+@contextmanager
+def command_line_errors(name: str, options: dict):
+    """For ``treecredit train``: re-raise a ``ValueError`` from building sampler ``name`` with its fixes in the
+    command line's form (:func:`command_line_form`), and one about an option of ``options`` (``schedule: is
+    ...``) naming the ``--sampler-option`` that set it."""
+    from treecredit.training.config import option_flag_named
+
+    try:
+        with option_flag_named(options, "sampler_options", "--sampler-option", f"sampler {name!r}"):
+            yield
+    except ValueError as error:
+        text = command_line_form(str(error))
+        if text == str(error):
+            raise
+        raise ValueError(text) from error

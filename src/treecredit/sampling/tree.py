@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import inspect
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,7 +101,9 @@ class TreeSampler:
                  f"pass one of {sorted(BRANCHINGS)}")
         if self.schedule == "speculative" and not hasattr(self.strategy, "forecast"):
             fail("schedule", f"is 'speculative', but the {self.branching!r} branching cannot forecast its next "
-                 "phase (only entropy branching can)", "pass schedule='auto' (or branching='entropy')")
+                 "phase (only entropy branching can)", "pass schedule='auto' (treecredit train: --sampler-option "
+                 "schedule=auto) or branching='entropy' (treecredit train: --branching entropy)")
+        check_greedy_tree(self.temperature, self.branching)
 
     def check_group_size(self, group_size: int) -> None:
         """Raise the error ``sample`` would raise for ``group_size`` (for early config validation): the first
@@ -216,6 +219,22 @@ class TreeSampler:
                 fail("state", "holds a replay store but this sampler has replay_leaves=0",
                      "build the sampler with the run's replay_leaves")
             self.replay.load_state_dict(state["replay"])
+
+
+def check_greedy_tree(temperature: float, branching: Any) -> None:
+    """At ``temperature`` 0 every child of a fork draws the same greedy token, so all the leaves of a tree are
+    one response: refused for entropy and adaptive branching (their forks would only cost decoding steps),
+    a warning for fixed branching and strategy objects (a greedy fixed tree is a deterministic check, and
+    with ``mc_rollouts`` it gives greedy Monte Carlo values). ``treecredit train`` refuses temperature 0."""
+    if temperature != 0:
+        return
+    name = branching if isinstance(branching, str) else type(branching).__name__
+    problem = (f"is 0 (greedy) with {name!r} branching: every child of a fork draws the same token, so all the "
+               "leaves of a tree are the same response")
+    fix = "pass temperature > 0 to sample the branches, e.g. temperature=1.0"
+    if name in ("entropy", "adaptive"):
+        fail("temperature", problem, fix)
+    warnings.warn(f"temperature: {problem}. Fix: {fix}.", UserWarning, stacklevel=4)
 
 
 def check_max_weight(value) -> None:

@@ -297,11 +297,23 @@ EVAL_SEED = 20_261_130
 """The seed of an agent run's held-out instance draw (:func:`eval_instances`)."""
 
 
+def episode_room(longest_prompt: int, settings) -> int:
+    """The positions the longest episode row takes: the longest first observation (with the turn prefix, as
+    :func:`~treecredit.agents.play` encodes it: no start token is added) plus ``max_episode_tokens`` (``play`` adds
+    an observation only when the next action still fits in it), or plus ``action_max_tokens`` when that is more
+    (the first action is sampled whatever ``max_episode_tokens`` is)."""
+    return longest_prompt + max(settings.max_episode_tokens, settings.action_max_tokens)
+
+
 def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: str, fix: str) -> None:
-    """Refuse episodes longer than the model's ``limit`` positions: ``longest_prompt`` plus ``max_episode_tokens``."""
-    if longest_prompt + 1 + settings.max_episode_tokens > limit:  # positions past the limit would be wrong
-        fail(argument, f"a first observation of {longest_prompt} {unit} plus max_episode_tokens="
-             f"{settings.max_episode_tokens} exceed the model's {limit} positions", fix)
+    """Refuse episodes longer than the model's ``limit`` positions (:func:`episode_room`); a row of exactly
+    ``limit`` tokens fits (positions 0 to ``limit`` − 1)."""
+    if episode_room(longest_prompt, settings) > limit:  # positions past the limit would be wrong
+        longer = settings.action_max_tokens > settings.max_episode_tokens
+        fail(argument, f"a first observation of {longest_prompt} {unit} plus "
+             + (f"an action of up to action_max_tokens={settings.action_max_tokens} (--max-new-tokens)" if longer
+                else f"max_episode_tokens={settings.max_episode_tokens}") + f" exceed the model's {limit} positions",
+             fix)
 
 
 DEFAULT_MAX_LEN = 768
@@ -319,12 +331,12 @@ def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
     observation (``held.observations``, as :func:`eval_instances` drew them: no env reset here) plus
     ``max_episode_tokens`` does not fit in it; else :data:`DEFAULT_MAX_LEN`, or, for an env
     whose episodes need more (TextWorld's first observations run to ≈ 780 characters, which with the default
-    ``max_episode_tokens=400`` need 1,185), that need rounded up to a multiple of 128 (1,280 for TextWorld's
+    ``max_episode_tokens=400`` need 1,184), that need rounded up to a multiple of 128 (1,280 for TextWorld's
     defaults)."""
     from treecredit.training.config import option_flag_named
 
     longest = max(len(observation + settings.turn_prefix) for observation in held.observations.values())
-    need = longest + 1 + settings.max_episode_tokens  # the longest row: first observation and episode
+    need = episode_room(longest, settings)  # the longest row: first observation and episode
     rounded = -(-need // 128) * 128
     with option_flag_named({**agent, "max_episode_tokens": settings.max_episode_tokens}, "sampler_options",
                            "--sampler-option", "agent episodes"):
@@ -341,7 +353,7 @@ def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
             fail("max_episode_tokens", f"is {settings.max_episode_tokens:,}: with a first observation of {longest} "
                  f"characters the small GPT would need {need:,} positions, more than the {MAX_GPT_POSITIONS:,} it "
                  "takes (a character-level model for episodes that fit this machine)", "pass --sampler-option "
-                 f"max_episode_tokens={MAX_GPT_POSITIONS - longest - 1} or less, or a Hugging Face --model for "
+                 f"max_episode_tokens={MAX_GPT_POSITIONS - longest} or less, or a Hugging Face --model for "
                  "longer episodes")
     return max(DEFAULT_MAX_LEN, rounded)
 

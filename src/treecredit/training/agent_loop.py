@@ -96,6 +96,7 @@ def check_hf_agent_model(config, held: HeldOut, settings) -> None:
     :func:`eval_instances` drew them, encoded as the episodes encode it) plus ``max_episode_tokens`` against the
     model's positions (:func:`check_room`), the fix naming the largest ``max_episode_tokens`` that fits."""
     from treecredit.models.hf_policy import token_counts
+    from treecredit.training.config import option_flag_named
     from treecredit.training.context import checked_model_files
 
     tokenizer, _, limit = checked_model_files(config)
@@ -103,11 +104,15 @@ def check_hf_agent_model(config, held: HeldOut, settings) -> None:
         return
     prompts = [observation + settings.turn_prefix for observation in held.observations.values()]
     longest = max(token_counts(tokenizer, prompts, add_special_tokens=False))  # HFPolicy.encode's ids
-    fits = limit - longest - 1  # what check_room accepts: longest + 1 + max_episode_tokens <= limit
+    fits = limit - longest  # what check_room accepts: longest + max_episode_tokens <= limit (no start token)
     fix = (f"pass --sampler-option max_episode_tokens={fits} or less (the largest that fits), or a model with "
            "more positions" if fits >= 1 else "pass a model with more positions (the first observation alone "
            "fills them)")
-    check_room("max_episode_tokens", limit, longest, settings, "tokens", fix)
+    if 1 <= fits < settings.action_max_tokens:  # the first action alone would not fit
+        fix = f"pass --max-new-tokens {fits} or less and --sampler-option max_episode_tokens={fits} or less, or a " \
+              "model with more positions"
+    with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
+        check_room("max_episode_tokens", limit, longest, settings, "tokens", fix)
 
 
 def warm_start_env_options(env: str, options: dict) -> dict:

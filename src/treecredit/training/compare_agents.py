@@ -35,8 +35,8 @@ def check_agent_arm(config: TrainConfig) -> None:
 
 def _positions_key(config: TrainConfig) -> str:
     """What :func:`agent_positions` depends on."""
-    return repr((config.model, config.env, sorted(config.env_options.items()), config.eval_problems,
-                 sorted(config.sampler_options.items()), config.max_new_tokens))
+    return repr((config.model, config.gguf_file, config.chat_template, config.env, sorted(config.env_options.items()),
+                 config.eval_problems, sorted(config.sampler_options.items()), config.max_new_tokens))
 
 
 def _agent_warm_key(config: TrainConfig, max_len: int | None) -> str:
@@ -57,28 +57,32 @@ class AgentSplit(NamedTuple):
     """What :func:`agent_positions` found for an env setting, handed on to :func:`warm_start_agent`."""
 
     max_len: int | None
-    """The small GPT's positions (None for a Hugging Face model)."""
+    """The small GPT's positions (None for a Hugging Face model: its own)."""
     held: HeldOut | None
-    """The held-out instances drawn and checked (None for a Hugging Face model: none are drawn here)."""
+    """The held-out instances drawn and checked."""
 
 
 def agent_positions(config: TrainConfig) -> AgentSplit:
     """The small GPT's positions for ``config``'s agent runs (:func:`~treecredit.training.agent_loop.
     gpt_positions`, which refuses a ``--sampler-option max_len`` the episodes do not fit in), from the held-out
     instances drawn (:func:`~treecredit.training.agent_checks.eval_instances`, a reset of each, and the env's
-    checks), with those instances; ``(None, None)`` for a Hugging Face model. Found once per env setting, before
-    the warm start, and passed on to :func:`warm_start_agent`, as ``train_agent`` does."""
-    if config.model != "gpt":
-        return AgentSplit(None, None)
+    checks), with those instances. A Hugging Face model's positions are its own: its tokenizer and config (not its
+    weights) are checked against the held-out first observations plus ``max_episode_tokens`` as ``train --env``
+    checks them (:func:`~treecredit.training.agent_loop.check_hf_agent_model`), and ``max_len`` is None. Found
+    once per env setting, before the warm start (or the model's loading) and before any run folder, and passed on
+    to :func:`warm_start_agent`, as ``train_agent`` does."""
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import make_env
     from treecredit.training.agent_checks import eval_instances, gpt_positions
-    from treecredit.training.agent_loop import split_sampler_options
+    from treecredit.training.agent_loop import check_hf_agent_model, split_sampler_options
 
     episode_options, agent = split_sampler_options(config.sampler_options)
+    settings = EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options)
     held = eval_instances(make_env(config.env, **config.env_options), config.eval_problems)
-    return AgentSplit(gpt_positions(held, EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options),
-                                    agent), held)
+    if config.model != "gpt":
+        check_hf_agent_model(config, held, settings)
+        return AgentSplit(None, held)
+    return AgentSplit(gpt_positions(held, settings, agent), held)
 
 
 def warm_start_agent(config: TrainConfig, log=print, split: AgentSplit | None = None):

@@ -100,7 +100,7 @@ def build_sampler(config):
     """The sampler of ``config``; unknown sampler options, and options that a train flag sets, are refused
     (with the accepted names, or the flag)."""
     from treecredit.sampling import make_sampler
-    from treecredit.sampling.registry import _SAMPLERS, samplers
+    from treecredit.sampling.registry import _SAMPLERS, command_line_errors, samplers
     from treecredit.training.config import branching_flag_named
 
     samplers()  # registers the built-in samplers
@@ -109,7 +109,7 @@ def build_sampler(config):
     if cls is not None:
         check_option_values(cls, config.sampler_options, "sampler_options", f"sampler {config.sampler!r}",
                             flags=flags)
-    with branching_flag_named(config):
+    with branching_flag_named(config), command_line_errors(config.sampler, config.sampler_options):
         return make_sampler(config.sampler, temperature=config.temperature, top_p=config.top_p,
                             max_new_tokens=config.max_new_tokens,
                             **{**config.tree_sampler_options(), **config.sampler_options})
