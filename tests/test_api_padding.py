@@ -70,6 +70,27 @@ def test_a_negative_id_before_a_rows_last_token_is_still_refused(row, col):
                                       group_ids=GROUPS)
 
 
+@pytest.mark.parametrize("kind,options", [("token", {}), ("step", {"step_tokens": 2}),
+                                          ("step", {"delimiter": [2, 3]})])
+def test_build_tree_takes_the_padding_compute_advantages_takes(kind, options):
+    # was: build_tree refused -100 after a row's last token ("contains negative values") while compute_advantages
+    # took the same batch
+    batch = {"response_ids": np.where(PADDING, -100, IDS), "response_mask": MASK, "rewards": REWARDS,
+             "group_ids": GROUPS, **options}
+    zeros = {**batch, "response_ids": np.where(PADDING, 0, IDS)}
+    padded, plain = treecredit.build_tree(kind, **batch), treecredit.build_tree(kind, **zeros)
+    np.testing.assert_array_equal(padded.visit_counts, plain.visit_counts)
+    np.testing.assert_array_equal(padded.node_values, plain.node_values)
+    estimator = "treerl" if kind == "token" else "tempo"
+    np.testing.assert_array_equal(treecredit.compute_advantages(estimator, **batch),
+                                  treecredit.compute_advantages(estimator, **zeros))
+    inside = {**batch, "response_ids": np.where(PADDING, -100, IDS) * np.where(np.arange(T) == 1, -1, 1)}
+    for call in (lambda: treecredit.build_tree(kind, **inside), lambda: treecredit.compute_advantages(estimator,
+                                                                                                       **inside)):
+        with pytest.raises(ValueError, match=r"^response_ids: holds the negative id -\d+ at row 0, column 1"):
+            call()
+
+
 def test_step_ends_from_text_accepts_the_same_padding():
     from hf_tiny import local_tokenizer
 

@@ -33,3 +33,19 @@ def test_the_documented_accuracy_threshold_is_the_one_computed():
 def test_not_done_does_not_say_the_tree_samplers_ignore_stop_strings():
     assert not re.search(r"tree samplers? (end|ignore|stop)", " ".join(_not_done().split()))
     assert "in the i.i.d. and the tree samplers alike" in " ".join(DOC.split())
+
+
+def test_a_reward_above_1_at_the_step_0_evaluation_stops_the_run_as_documented(tmp_path):
+    """The doc says a reward above 1 first scored at the held-out evaluation before step 1 stops the run there."""
+    import pytest
+
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.estimator_inputs import check_eval_rewards_in_range
+
+    said = re.search(r"`(rewards: at the held-out evaluation before step 1 .*? needs) …`", " ".join(DOC.split()))
+    assert said, "docs/own-task.md no longer quotes the step-0 evaluation's refusal"
+    config = TrainConfig(estimator="treerpo", out=str(tmp_path / "run"))
+    with pytest.raises(ValueError) as caught:
+        check_eval_rewards_in_range(config, None, 0.0, 1.2)  # what the loop calls on the step-0 evaluation's rewards
+    assert str(caught.value).startswith(said.group(1))
+    check_eval_rewards_in_range(config, None, 0.0, 1.0)  # rewards in [0, 1]: no refusal

@@ -16,7 +16,7 @@ import numpy as np
 from treecredit._validation import check_shape, fail, to_numpy
 from treecredit.batch import TokenBatch, align_padding, make_token_batch, restore_padding
 from treecredit.registry import available_from_options, get_estimator
-from treecredit.step_text import checked_by_host, row_lengths, warn_if_no_steps, works_on_steps
+from treecredit.step_text import checked_by_host, warn_if_no_steps, works_on_steps
 
 
 def _is_torch(value: Any) -> bool:
@@ -56,26 +56,6 @@ def warn_if_no_pairs(group_sizes: np.ndarray, what: str) -> None:
             f"advantage is 0. Fix: give all {what} of one prompt the same group id.",
             UserWarning, stacklevel=3,
         )
-
-
-def clear_padding_ids(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``ids`` with the negative ids (e.g. ``-100``) after each row's last unmasked token, its padding, read as 0:
-    no estimator reads ids there (nothing after a row's length belongs to a prefix), and
-    :func:`~treecredit.step_text.step_ends_from_text` accepts them there too. A negative id before a row's last
-    unmasked token (masked tool tokens included, which stay part of the prefix) is refused. Arrays of other
-    shapes or kinds are left for :func:`~treecredit.batch.make_token_batch` to refuse."""
-    if ids.ndim != 2 or ids.shape != mask.shape or ids.dtype.kind != "i" or not ids.size or ids.min() >= 0:
-        return ids
-    lengths = row_lengths(mask)
-    inside = np.arange(ids.shape[1])[None, :] < lengths[:, None]
-    bad = inside & (ids < 0)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        fail("response_ids", f"holds the negative id {int(ids[row, col])} at row {row}, column {col}, before the "
-             "row's last unmasked token: ids there are part of the response's prefix (masked tool tokens too)",
-             "pass token ids ≥ 0 up to each row's last token; a negative padding id (e.g. -100) is accepted only "
-             "after it, where response_mask is 0")
-    return np.where(inside, ids, 0)
 
 
 _STEP_TEXT_FIX = "treecredit.step_ends_from_text(response_ids, tokenizer, '\\n\\n')"
@@ -146,8 +126,7 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     options = spec.check_options(_options_to_numpy(options))
     spec.check_requirements(available_from_options(options))
     ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side)
-    ids = clear_padding_ids(to_numpy(ids, "response_ids"), to_numpy(mask, "response_mask"))
-    batch = make_token_batch(ids, mask, rewards, group_ids)
+    batch = make_token_batch(ids, mask, rewards, group_ids)  # negative ids in the padding: read as 0
     if not any("mc_values" in need.split("|") for need in spec.requires):
         warn_if_no_pairs(batch.group_sizes, "responses")
     _warn_if_no_steps(estimator, batch, options, given_ends)

@@ -25,6 +25,7 @@ from treecredit._validation import (
     fail,
     to_numpy,
 )
+from treecredit.step_text import row_lengths
 
 
 @dataclass(frozen=True)
@@ -170,17 +171,40 @@ def restore_padding(result: np.ndarray, shift: np.ndarray | None) -> np.ndarray:
     return result if shift is None else roll_rows(result, -shift)
 
 
+def clear_padding_ids(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``ids`` with the negative ids (e.g. ``-100``) after each row's last unmasked token, its padding, read as 0:
+    no estimator reads ids there (nothing after a row's length belongs to a prefix), and
+    :func:`~treecredit.step_text.step_ends_from_text` accepts them there too. A negative id before a row's last
+    unmasked token (masked tool tokens included, which stay part of the prefix) is refused. Arrays of other
+    shapes or kinds are left for :func:`~treecredit.batch.make_token_batch` to refuse."""
+    if ids.ndim != 2 or ids.shape != mask.shape or ids.dtype.kind != "i" or not ids.size or ids.min() >= 0:
+        return ids
+    lengths = row_lengths(mask)
+    inside = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+    bad = inside & (ids < 0)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        fail("response_ids", f"holds the negative id {int(ids[row, col])} at row {row}, column {col}, before the "
+             "row's last unmasked token: ids there are part of the response's prefix (masked tool tokens too)",
+             "pass token ids ≥ 0 up to each row's last token; a negative padding id (e.g. -100) is accepted only "
+             "after it, where response_mask is 0")
+    return np.where(inside, ids, 0)
+
+
 def make_token_batch(response_ids: Any, response_mask: Any, rewards: Any, group_ids: Any) -> TokenBatch:
-    """Validate the public arguments and return a :class:`TokenBatch`."""
+    """Validate the public arguments and return a :class:`TokenBatch`. Negative ids (e.g. ``-100``) after a row's
+    last unmasked token, its padding, are read as 0 (:func:`clear_padding_ids`), for every caller alike
+    (``compute_advantages``, ``build_tree``); anywhere else they are refused."""
     ids = to_numpy(response_ids, "response_ids")
     check_ndim(ids, 2, "response_ids", "(B, T)")
     check_integer(ids, "response_ids")
-    check_non_negative(ids, "response_ids")
-    ids = as_int64(ids, "response_ids")
     B, T = ids.shape
     mask = to_numpy(response_mask, "response_mask")
     check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
     mask = check_binary_mask(mask, "response_mask")
+    ids = clear_padding_ids(ids, mask)
+    check_non_negative(ids, "response_ids")
+    ids = as_int64(ids, "response_ids")
     rew = to_numpy(rewards, "rewards")
     check_ndim(rew, 1, "rewards", "(B,)")
     check_shape(rew, (B,), "rewards", "response (B)")

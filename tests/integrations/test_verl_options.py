@@ -252,3 +252,45 @@ def test_a_bound_option_set_that_fails_otherwise_is_named_as_a_whole(monkeypatch
                        r"\{'scale': 'std'\} \(RuntimeError: boom; checked on a 4-response test batch when "
                        r"make_adv_estimator was called, before verl runs\)\. Fix: change or drop these options\.$"):
         tc_verl.make_adv_estimator("treerpo", scale="std")
+
+
+@pytest.mark.parametrize("delimiter,text", [(" ", "' '"), ("###", "'###'"), (["Step", ":"], "'Step:'")])
+def test_a_text_delimiter_gets_an_example_of_the_text_given(delimiter, text):
+    # was: every text delimiter got the example '\n\n', whatever the user tried
+    quoted = text.replace("'", r"\'")
+    with pytest.raises(ValueError, match=rf"^delimiter: is the text {quoted}; delimiter takes token ids\. Fix: pass "
+                                         rf"its token ids \(delimiter=tokenizer\.encode\({quoted}, .*pass "
+                                         rf"step_pattern={quoted} with tokenizer=") as caught:
+        tc_verl.make_adv_estimator("tempo", delimiter=delimiter)
+    assert r"\n\n" not in str(caught.value)
+    config = {"treecredit_options": {"delimiter": delimiter}}
+    fix = rf"Fix: set \+algorithm\.treecredit_options\.step_pattern={quoted} with "
+    with pytest.raises(ValueError, match=rf"^algorithm\.treecredit_options\.delimiter: is the text {quoted}; .*{fix}"
+                       ) as caught:
+        tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config=config)
+    assert r"\n\n" not in str(caught.value)
+
+
+def test_a_delimiter_of_ids_written_as_text_gets_the_ids():
+    with pytest.raises(ValueError, match=r"^algorithm\.treecredit_options\.delimiter: is the text '\[4, 5\]', not "
+                                         r"token ids\. Fix: write the ids unquoted, "
+                                         r"\+algorithm\.treecredit_options\.delimiter=\[4,5\]\.$"):
+        tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config={"treecredit_options": {"delimiter": "[4, 5]"}})
+    with pytest.raises(ValueError, match=r"^delimiter: is the text '4', not token ids\. Fix: pass the ids as a list "
+                                         r"of ints, delimiter=\[4\]\.$"):
+        tc_verl.make_adv_estimator("tempo", delimiter="4")
+
+
+def test_an_unknown_option_lists_only_what_a_verl_user_can_give():
+    # was: "'tempo' accepts: norm_by_std, epsilon, step_ends, delimiter, step_tokens, tree_nodes", though step_ends
+    # and tree_nodes are refused as options (verl's batch gives them)
+    accepted = (r"takes: norm_by_std, epsilon, delimiter, step_tokens, step_pattern, step_regex, tokenizer \(step_ends "
+                r"and tree_nodes come from verl's batch")
+    with pytest.raises(ValueError, match=rf"^step_end: estimator 'tempo' does not take option\(s\) \['step_end'\] "
+                                         rf"\(did you mean 'step_tokens'\?\)\. Fix: remove them; 'tempo' {accepted}"):
+        tc_verl.make_adv_estimator("tempo", step_end=1)
+    with pytest.raises(ValueError, match=rf"^algorithm\.treecredit_options\.foo: .*Fix: remove them; 'tempo' "
+                                         rf"{accepted}"):
+        tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config={"treecredit_options": {"foo": 1}})
+    with pytest.raises(ValueError, match=r"^foo: .*Fix: remove them; 'grpo' takes: norm_by_std, epsilon\.$"):
+        tc_verl.make_adv_estimator("grpo", foo=1)

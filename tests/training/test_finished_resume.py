@@ -98,3 +98,22 @@ def test_the_finished_note_names_only_what_ended_the_run_and_its_fix(steps, budg
     assert finished_note(config, counters, pending) == (
         f"the run is already finished (step {counters['step']}, {counters['generated_tokens']} generated tokens; "
         f"{ends}): nothing to train. To train further, resume with {fix}")
+
+
+def test_a_resume_with_steps_left_checks_its_folder_once_and_resume_with_overwrite_is_refused(tmp_path, capsys,
+                                                                                              monkeypatch):
+    import treecredit.training.preflight as preflight
+
+    out = tmp_path / "run"
+    argv = ["train", "--steps", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--no-progress",
+            "--no-tensorboard", *TASK]
+    assert main(argv) == 0
+    calls, check_out = [], preflight.check_out
+    monkeypatch.setattr(preflight, "check_out", lambda *a, **k: calls.append(k) or check_out(*a, **k))
+    monkeypatch.setattr("treecredit.training.loop.build_policy", lambda *a, **k: 1 / 0)  # stop at the model
+    with pytest.raises(ZeroDivisionError):
+        main([*argv, "--resume", "--steps", "2"])
+    assert len(calls) == 1  # was 2: finished_records checked the folder, then the run checked it again
+    capsys.readouterr()
+    assert main([*argv, "--resume", "--overwrite"]) == 2  # was: a finished run said "finished", --overwrite unheard
+    assert "resume: --resume and --overwrite were both given" in capsys.readouterr().err

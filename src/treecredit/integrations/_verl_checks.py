@@ -121,6 +121,56 @@ def check_per_batch(options: dict, source: Source) -> None:
                  fix.format(text=text))
 
 
+def check_text_delimiter(options: dict, source: Source) -> None:
+    """Refuse a ``delimiter`` given as text (it takes token ids), before the test batch, with the user's own text
+    in the fix (its token ids, or ``step_pattern`` with a tokenizer), in the terms of where it was given; text that
+    spells token ids (``'[4]'``, a quoted Hydra value) gets the unquoted ids."""
+    value = options.get("delimiter")
+    pieces = [value] if isinstance(value, str) else value if isinstance(value, (list, tuple)) and value and all(
+        isinstance(v, str) for v in value) else None
+    if pieces is None:
+        return
+    text = "".join(pieces)  # a delimiter is one sequence: its pieces in a row
+    name, in_config = source.name("delimiter"), "delimiter" in source.config
+    ids = re.fullmatch(r"\s*\[?\s*(\d+(?:\s*,\s*\d+)*)\s*\]?\s*", text)
+    if ids is not None:
+        written = "[" + ", ".join(re.split(r"\s*,\s*", ids.group(1))) + "]"
+        fix = (f"write the ids unquoted, +{CONFIG}.delimiter={written.replace(' ', '')}" if in_config else
+               f"pass the ids as a list of ints, delimiter={written}")
+        fail(name, f"is the text {text!r}, not token ids", fix)
+    shown = repr(text)
+    if in_config:
+        fix = (f"set +{CONFIG}.step_pattern={shown} with +{CONFIG}.tokenizer=<the model's local path>, which find "
+               f"step ends in the decoded responses, and drop {name}; or give its token ids, +{CONFIG}.delimiter=["
+               f"ID, ...] (tokenizer.encode({shown}, add_special_tokens=False))")
+    else:
+        fix = (f"pass its token ids (delimiter=tokenizer.encode({shown}, add_special_tokens=False)), or, for text "
+               f"that BPE writes with different ids in different places, pass step_pattern={shown} with "
+               "tokenizer=<the tokenizer, or the model's local path> to make_adv_estimator, which find step ends "
+               "in the decoded responses, and drop delimiter")
+    fail(name, f"is the text {shown}; delimiter takes token ids", fix)
+
+
+def check_names(estimator: str, spec, options: dict, source: Source) -> None:
+    """Refuse option names ``estimator`` does not take, listing those a verl user can give: the estimator's
+    options but ``step_ends`` and ``tree_nodes`` (verl's batch gives them, :func:`check_per_batch`), and, for an
+    estimator that takes steps, the text-step options ``step_pattern``, ``step_regex`` and ``tokenizer``."""
+    from treecredit._validation import did_you_mean
+
+    unknown = sorted(set(options) - set(spec.options))
+    if not unknown:
+        return
+    takes = [k for k in spec.options if k not in PER_BATCH_SOURCES]
+    if "step_ends" in spec.options:
+        takes += ["step_pattern", "step_regex", "tokenizer"]
+    batch = [k for k in PER_BATCH_SOURCES if k in spec.options]
+    from_batch = (f" ({' and '.join(batch)} come from verl's batch, "
+                  f"{', '.join(f'data.batch[{k!r}]' for k in batch)}, never as options)") if batch else ""
+    fail(source.name(unknown[0]), f"estimator {estimator!r} does not take option(s) {unknown}"
+         f"{did_you_mean(unknown[0], takes)}", f"remove them; {estimator!r} takes: {', '.join(takes) or 'none'}"
+         f"{from_batch}")
+
+
 def check_structure(estimator: str, options: dict, text_key: str | None, source: Source) -> None:
     """Refuse steps given twice: from text (``text_key``) and by an option of ``options`` that gives them
     (``step_ends``, ``delimiter``, ``step_tokens``), naming both where they were given."""

@@ -53,8 +53,10 @@ from treecredit.integrations._fixes import host_estimator
 from treecredit.integrations._verl_checks import (
     Source,
     check_bound,
+    check_names,
     check_per_batch,
     check_structure,
+    check_text_delimiter,
     text_step_pattern,
 )
 from treecredit.registry import estimators, get_estimator
@@ -257,8 +259,10 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
              "advantage step does not produce", "use another token estimator, e.g. treecredit_tempo or "
              "treecredit_treerl, or train it with treecredit's own trainer (mc_rollouts > 0)")
     bound_text = {k: options.pop(k) for k in TEXT_STEP_OPTIONS if k in options}
+    check_names(estimator, spec, options, Source())
     spec.check_options(options)
     check_per_batch(options, Source())
+    check_text_delimiter(options, Source())
     _check_text_steps(estimator, spec, bound_text, lambda key: key)
     with host_step_text(VERL_STEP_TEXT_BOUND):  # a fix about steps as text, in Python's terms
         check_bound(estimator, spec, options, bound_text, _loaded_tokenizer)
@@ -272,11 +276,13 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
         user_text = {k: user.pop(k) for k in TEXT_STEP_OPTIONS if k in user}
         _check_text_steps(estimator, spec, user_text, lambda key: f"algorithm.{CONFIG_KEY}.{key}")
         configured = bool(user or user_text)
+        check_names(estimator, spec, user, Source(user))
         try:
             spec.check_options(user)
         except ValueError as error:
             raise (_config_error(error, user, accepted) or error) from error
         check_per_batch(user, Source(user))
+        check_text_delimiter(user, Source(user))
         merged = {**options, **_norm_flag(config, accepted), **user}
         text_steps = {**bound_text, **user_text}
         source = Source(user_text)

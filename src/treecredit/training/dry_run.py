@@ -83,21 +83,24 @@ def run_estimator(config, rollout, task=None, rewards: list[float] | None = None
     treecredit.compute_advantages(config.estimator, **rollout.estimator_inputs(), **options)
 
 
-def check_estimator_options(config, task=None, arm: tuple[str, set] | None = None) -> None:
+def check_estimator_options(config, task=None, arm: tuple[str, set] | None = None) -> bool:
     """Run ``config.estimator`` with ``config.estimator_options`` on :func:`synthetic_rollout` (task runs:
     with the options the training loop adds, given ``task``; agent runs: as
-    :func:`treecredit.agents.agent_advantages`); raise ``ValueError`` naming the refused option.
+    :func:`treecredit.agents.agent_advantages`); raise ``ValueError`` naming the refused option. Returns whether
+    it ran (only when options are given): then the batch with its own rewards passed, and
+    :func:`~treecredit.training.reward_range.needs_unit_rewards` need not run it again (``inside_passed``).
 
     ``arm``: ``(label, names)`` for an arm of ``treecredit compare``: the error names the arm as written, and
     an option of ``names`` (set in the arm's ``[...]``) is fixed in the arm's syntax, not as a flag."""
     if not config.estimator_options:
-        return
+        return False
     try:
         with warnings.catch_warnings():  # warnings about this made-up batch would mislead
             warnings.simplefilter("ignore")
             run_estimator(config, synthetic_rollout(config), task)
     except Exception as exc:  # noqa: BLE001 — any failure of the estimator here would stop the run later
         _refuse(config, exc, task, arm)
+    return True
 
 
 def _shown(value) -> str:

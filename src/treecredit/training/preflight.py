@@ -59,8 +59,9 @@ def _need_fix(need: str, task) -> str:
     return _NEED_FIX[need]
 
 
-def check_estimator(config, task) -> None:
-    """The estimator's needs, option names, value types and values (a dry run) against ``config``."""
+def check_estimator(config, task) -> bool:
+    """The estimator's needs, option names, value types and values (a dry run) against ``config``; whether the
+    dry run ran (:func:`~treecredit.training.dry_run.check_estimator_options`: only with options given)."""
     import treecredit
 
     spec = treecredit.get_estimator(config.estimator)
@@ -74,7 +75,7 @@ def check_estimator(config, task) -> None:
     check_mc_values_read(config, spec)
     from treecredit.training.dry_run import check_estimator_options
 
-    check_estimator_options(config, task)  # option values: the estimator runs once on a tiny batch
+    return check_estimator_options(config, task)  # option values: the estimator runs once on a tiny batch
 
 
 def check_mc_values_read(config, spec) -> None:
@@ -387,10 +388,10 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     check_token_budget(config)
     task = task if task is not None else task_from_config(config)
     check_held_out(task, config.eval_problems)
-    check_estimator(config, task)
+    tested = check_estimator(config, task)  # the tiny batch ran with its own rewards: not run again below
     from treecredit.training.reward_range import check_reward_range
 
-    check_reward_range(config, task, check_rewards(task))  # e.g. TreeRPO's Bernoulli scale needs [0, 1]
+    check_reward_range(config, task, check_rewards(task), inside_passed=tested)  # e.g. TreeRPO's Bernoulli scale
     check_cutoff(config, task)
     sampler = build_sampler(config)
     check_replay(sampler, config.group_size)

@@ -67,15 +67,16 @@ def unit_rewards_fix(run: Callable[[list[float]], object], *, inside_passed: boo
     return None
 
 
-def needs_unit_rewards(config, task=None) -> str | None:
+def needs_unit_rewards(config, task=None, *, inside_passed: bool = False) -> str | None:
     """The estimator's fix text when ``config``'s estimator, with its options, refuses rewards outside
     [0, 1] (and accepts them inside, :func:`unit_rewards_fix`); None when it accepts both, or fails either
     way (another check's business). Task runs and agent runs (``--env``: the episodes' returns) alike, on
-    the pre-flight's tiny batch (:func:`treecredit.training.dry_run.run_estimator`)."""
+    the pre-flight's tiny batch (:func:`treecredit.training.dry_run.run_estimator`). ``inside_passed``: the
+    option check (:func:`~treecredit.training.dry_run.check_estimator_options`) ran that batch already."""
     from treecredit.training.dry_run import run_estimator, synthetic_rollout
 
     rollout = synthetic_rollout(config)
-    return unit_rewards_fix(lambda rewards: run_estimator(config, rollout, task, rewards))
+    return unit_rewards_fix(lambda rewards: run_estimator(config, rollout, task, rewards), inside_passed=inside_passed)
 
 
 def env_rewards_leave_unit_range(config) -> str | None:
@@ -181,13 +182,13 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-def check_reward_range(config, task, probed: list | None = None) -> None:
+def check_reward_range(config, task, probed: list | None = None, *, inside_passed: bool = False) -> None:
     """Refuse (``ValueError`` naming ``estimator``: in ``treecredit compare`` the arm) a run whose estimator
     needs rewards in [0, 1] (:func:`needs_unit_rewards`) when ``task``'s weighted reward functions can leave
     [0, 1] by construction (:func:`combined_range`: each function, the user's too, giving 0 to 1), or when
     one of ``probed`` (the rewards of the worked solutions pre-flight scored, None where they failed) is
     outside it. Tasks without reward functions (a task's own verifier, in [0, 1]):
-    nothing to check."""
+    nothing to check. ``inside_passed``: as :func:`needs_unit_rewards`'."""
     reward_set = getattr(task, "_reward_set", None)
     if reward_set is None:
         return
@@ -200,7 +201,7 @@ def check_reward_range(config, task, probed: list | None = None) -> None:
                if v is not None and not UNIT[0] - BERNOULLI_SLACK <= v <= UNIT[1] + BERNOULLI_SLACK]
     if not adds_up and not outside:
         return
-    fix = needs_unit_rewards(config, task)
+    fix = needs_unit_rewards(config, task, inside_passed=inside_passed)
     if fix is None:
         return
     given = " ".join(f"--estimator-option {k}={v}" for k, v in config.estimator_options.items())

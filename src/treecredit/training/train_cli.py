@@ -157,11 +157,11 @@ def run(args: argparse.Namespace) -> int:
                 from treecredit.training.agent_loop import train_agent
 
                 check_task_fields_unset(config)
-                done = finished_records(config) if args.resume else None  # before any model or env is loaded
+                done = finished_records(config, overwrite=args.overwrite) if args.resume else None  # before any model
                 return report_agent_run(config, done if done is not None else
                                         train_agent(config, resume=args.resume, overwrite=args.overwrite))
             check_tree_fields_unused(config)
-            done = finished_records(config) if args.resume else None
+            done = finished_records(config, overwrite=args.overwrite) if args.resume else None
             records = done if done is not None else train(config, resume=args.resume, overwrite=args.overwrite)
     except RunInterrupted as stop:
         print(f"treecredit train: {stop}", file=sys.stderr)
@@ -169,11 +169,12 @@ def run(args: argparse.Namespace) -> int:
     return report_task_run(config, records)
 
 
-def finished_records(config, log=print) -> list[dict] | None:
+def finished_records(config, log=print, overwrite: bool = False) -> list[dict] | None:
     """For ``--resume`` of a run that is already finished under ``config`` (its newest checkpoint at or past
     ``--steps`` / ``--token-budget``, its last step evaluated): say so (``log``, and the run's log.txt) and return
     its metric records, before anything is loaded (the warm start, the model, the env); None when the run has
-    something left to do (the run itself then resumes it). The folder and settings checks of a resume come first.
+    something left to do (the run itself then resumes it, after its own folder and settings checks,
+    which run once). A finished run gets those checks here, before its checkpoint is read.
     Only a run whose ``metrics.jsonl`` says it is finished has its checkpoint read here: its last train record at or
     past ``--steps`` / ``--token-budget``, or the step after it set aside for passing the budget (noted on the last
     step's evaluation record, :func:`~treecredit.training.metrics.mark_set_aside`)."""
@@ -186,13 +187,15 @@ def finished_records(config, log=print) -> list[dict] | None:
     from treecredit.training.run_log import RunLog, start_line
     from treecredit.training.run_summary import agent_summary, ended_line, task_summary
 
-    check_out(config, resume=True, overwrite=False)  # a changed setting is refused as the run would refuse it
+    if overwrite:  # --resume with --overwrite: refused (the run would refuse it; a finished run too)
+        check_out(config, resume=True, overwrite=True)
     out = Path(config.out)
     path = out / "metrics.jsonl"
-    records = read_metrics(path) if path.exists() else []
+    records = read_metrics(path) if path.is_file() else []
     trained = [r for r in records if r.get("kind") == "train"]
     if not trained or not finished(config, trained[-1], set_aside_tokens(records, trained[-1]["step"])):
-        return None  # a cheap look first: most resumes have steps left
+        return None  # a cheap look first: most resumes have steps left, and the run checks its folder itself
+    check_out(config, resume=True, overwrite=False)  # a changed setting is refused as the run would refuse it
     saved = load_latest_checkpoint(out, log, read_only=True)
     if saved is None:
         return None
