@@ -223,3 +223,34 @@ class UpdatesKwargs(Guess):
     def __init__(self, size=4, **common) -> None:
         common.update({"n": size})
         super().__init__(**common)
+
+
+class BigReward(Guess):
+    """Every action ends the episode with the reward 2 (outside [0, 1]), and the class does not say so (no
+    ``negative_rewards`` attribute): nothing before the first step tells its returns leave [0, 1]."""
+
+    def parse_action(self, text):
+        return text
+
+    def _step(self, action):
+        return "done.", 2.0, True, {"success": True}
+
+
+class BigRewardSaid(BigReward):
+    negative_rewards = "2 for every action"
+
+
+class Unlisted(Guess):
+    """An expert, but ``valid_actions()`` cannot list the actions (it raises); counts its builds and its
+    ``valid_actions()`` calls."""
+
+    built = 0
+    listed = 0
+
+    def __init__(self, **options) -> None:
+        type(self).built += 1
+        super().__init__(**options)
+
+    def valid_actions(self):
+        type(self).listed += 1
+        raise NotImplementedError("cannot list the actions")

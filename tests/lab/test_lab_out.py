@@ -1,6 +1,8 @@
 """`treecredit lab` never replaces an earlier report silently, checks --out before the sweeps, and says what a
 run left out instead of leaving sections empty."""
 
+import pytest
+
 from treecredit.cli import main
 
 
@@ -61,3 +63,51 @@ def test_a_repeated_sweep_runs_once(tmp_path):
     assert saved["meta"]["sweeps"] == ["turns"]
     cells = [(r["estimator"], r.get("signature"), r.get("budget")) for r in saved["records"]]
     assert len(cells) == len(set(cells)) > 0
+
+
+def test_lab_refuses_a_training_run_or_a_comparison_as_out_even_with_overwrite(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "checkpoint.pt").write_bytes(b"x")
+    for extra in ([], ["--overwrite"]):
+        assert main(["lab", "--out", str(run), "--no-progress", *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"--out: '{run}' holds a training run (config.json, checkpoint.pt)" in err
+        assert f"Fix: pass another --out, e.g. {run}-lab" in err
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json"]  # nothing written
+
+    compared = tmp_path / "cmp"
+    (compared / "runs").mkdir(parents=True)
+    (compared / "report.md").write_text("comparison report")
+    assert main(["lab", "--out", str(compared), "--no-progress", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out: '{compared}' holds a comparison" in err and "replace its report.md and results.json" in err
+    assert (compared / "report.md").read_text() == "comparison report"
+    finished = tmp_path / "cmp2"  # a comparison's results.json, its runs/ folder gone
+    finished.mkdir()
+    (finished / "results.json").write_text(json.dumps({"settings": {}, "arms": []}))
+    assert main(["lab", "--out", str(finished), "--no-progress", "--overwrite"]) == 2
+    assert "holds a comparison" in capsys.readouterr().err
+
+
+def test_lab_overwrite_still_replaces_its_own_report(tmp_path, monkeypatch):
+    """Only a run's or a comparison's folder is refused: a lab report (its results.json has meta, not settings)
+    is replaced under --overwrite as before (the check passes; the sweeps are not run here)."""
+    import argparse
+    import json
+
+    from treecredit.lab import command
+
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "report.md").write_text("earlier")
+    (lab / "results.json").write_text(json.dumps({"meta": {}, "records": []}))
+    command.check_not_a_run(lab)  # no error
+    monkeypatch.setattr("treecredit.lab.sweeps.run_sweeps", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("ran")))
+    args = argparse.Namespace(out=str(lab), overwrite=True, mc_rollouts=8, seed=0, size="tiny", full=False,
+                              sweeps=["turns"], no_progress=True)
+    with pytest.raises(RuntimeError, match="^ran$"):  # got past the --out checks to the sweeps
+        command.run(args)

@@ -66,6 +66,9 @@ def test_a_reward_failing_on_the_models_completions_stops_the_run_before_trainin
     assert "treecredit train: error: reward: before the first step, every reward of the held-out evaluation " \
            "failed" in err, err
     warned = [r.getMessage() for r in caplog.records if r.name == "treecredit.rewards"]
+    fallback = [m for m in warned if "completions at once, so it was called again once per completion" in m]
+    assert len(fallback) == 1 and "some completions raised alone too" in fallback[0]  # said once
+    warned = [m for m in warned if m not in fallback]
     assert len(warned) == 6 and "5 failures shown; further ones are only counted" in warned[-1]  # not 8 or more
     records = (out / "metrics.jsonl").read_text() if (out / "metrics.jsonl").exists() else ""
     assert '"eval_sampled_reward": 0.0' not in records and "train" not in records

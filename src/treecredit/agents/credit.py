@@ -81,3 +81,32 @@ def episode_metrics(episodes: list, prefix: str = "") -> dict:
             f"{prefix}invalid_share": sum(ep.invalid for ep in episodes) / max(1, turns),
             f"{prefix}cut_share": sum(ep.cut for ep in episodes) / max(1, turns),
             f"{prefix}context_cut_share": float(np.mean([ep.context_cut for ep in episodes]))}
+
+
+def returns_refused(config, error: ValueError, step: int, saved_step: int) -> ValueError:
+    """The error that stops an agent run whose estimator refused one step's episode returns (``error``), with
+    the step and what is kept (:func:`~treecredit.training.estimator_inputs.failed_at_step`).
+
+    A refusal of returns outside [0, 1] (``treerpo``'s ``scale="bernoulli"``) reaches a run only from an env that
+    did not say its returns leave [0, 1] (else :func:`~treecredit.training.reward_range.check_env_reward_range`
+    refused the run before any work, e.g. an own env without a ``negative_rewards`` class attribute): its fix is
+    the pre-flight's, in an env run's terms (the estimator option in the command line's form, env settings, a
+    turn-level estimator), plus that attribute for an own env, not the estimator's own fix about ``--reward``
+    weights, which an env run has none of. Other refusals keep the estimator's fix."""
+    from treecredit._validation import split_fix
+    from treecredit.envs import env_class
+    from treecredit.training.estimator_inputs import failed_at_step
+    from treecredit.training.reward_range import command_line_fix
+
+    problem, fix = split_fix(str(error))
+    if not (problem.startswith("rewards:") and "outside [0, 1]" in problem and fix):
+        return failed_at_step(error, step, saved_step, config.estimator)
+    option = command_line_fix(config.estimator, fix).removesuffix(", or rewards in [0, 1]")
+    klass = env_class(config.env)
+    name, own = klass.__name__, not klass.__module__.startswith("treecredit.")
+    declare = (f"; and give {name} a class attribute negative_rewards = \"<why its returns leave [0, 1]>\", so that "
+               "such a run is refused before any work" if own and not getattr(klass, "negative_rewards", False)
+               else "")
+    return failed_at_step(ValueError(f"{problem} (the episode returns of env {config.env!r}). Fix: {option}, or env "
+                                     f"settings whose rewards stay in [0, 1], or a turn-level estimator (e.g. "
+                                     f"--estimator rtmc){declare}."), step, saved_step)

@@ -62,3 +62,11 @@ def split_sampler_options(options: dict) -> tuple[dict, dict]:
         agent_options = converted(EpisodeSettings, {k: v for k, v in options.items() if k in agent}, agent,
                                   flag="--sampler-option", where="among an agent run's options", python=python)
     return episode_options, agent_options
+
+
+def lists_actions(config, agent: dict) -> bool:
+    """Whether a run of ``config`` (``agent``: its agent options, :func:`split_sampler_options`) picks from the
+    env's ``valid_actions()`` beyond a turn whose expert has no action: only the small GPT's warm start does, at
+    ``expert_noise`` > 0 (the share of expert actions replaced by a random valid one). Otherwise the pre-flight
+    does not ask ``valid_actions()`` when the expert's action can be played."""
+    return config.model == "gpt" and config.warm_start_steps > 0 and agent.get("expert_noise", DEFAULT_EXPERT_NOISE) > 0

@@ -31,6 +31,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
 
 
+def check_not_a_run(out: Path) -> None:
+    """Refuse an ``out`` that holds a training run (a file of ``preflight.RUN_FILES``) or a comparison (``runs/``,
+    or a ``results.json`` of ``compare``), even under ``--overwrite``: the report's files (``report.md``,
+    ``results.json``, ...) would sit beside the run's checkpoint, or replace the comparison's own."""
+    import json
+
+    from treecredit.training.preflight import RUN_FILES
+
+    elsewhere = f"{str(out).rstrip('/')}-lab" if out.name else "reports/lab"
+    held = [name for name in RUN_FILES if (out / name).exists()]
+    if held:
+        fail("--out", f"{str(out)!r} holds a training run ({', '.join(held)}); a lab report there would be written "
+             "among the run's files (--overwrite does not change that)", f"pass another --out, e.g. {elsewhere}")
+    compared = (out / "runs").is_dir()
+    if not compared and (out / "results.json").is_file():
+        try:
+            compared = "settings" in json.loads((out / "results.json").read_text())  # compare's; the lab's has meta
+        except (OSError, ValueError, TypeError):
+            compared = False
+    if compared:
+        fail("--out", f"{str(out)!r} holds a comparison (treecredit compare: runs/, report.md, results.json); a lab "
+             "report would replace its report.md and results.json (--overwrite does not change that)",
+             f"pass another --out, e.g. {elsewhere}")
+
+
 def run(args: argparse.Namespace) -> int:
     from treecredit import estimators
     from treecredit.lab.claims import all_claims, summary_lines
@@ -45,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         fail("--seed", f"is {args.seed}, must be at least 0", "pass e.g. --seed 0")
     out = Path(args.out)
     check_out_folder(out, "pass a folder for the report", argument="--out")  # a file, or below one
+    check_not_a_run(out)
     if (out / "report.md").exists() and not args.overwrite:
         fail("--out", f"{str(out)!r} already holds a lab report", "pass --overwrite to replace it, or another --out")
     size = args.size or ("full" if args.full else "quick")

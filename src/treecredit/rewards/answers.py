@@ -3,7 +3,8 @@
 Used by the built-in verifiers on both the completion and the dataset's answer column, so an answer
 column may hold ``"288"``, ``"#### 288"`` or a full worked solution ending in ``#### 288``. Also: whether
 math-verify's reading of an answer is a plain number, and whether it was written as one
-(:func:`is_number_literal`, :func:`ends_open`: the ``math`` reward's ``literal`` rule).
+(:func:`is_number_literal`, :func:`ends_open`: the ``math`` reward's ``literal`` rule). Without a box or ``####``,
+the ``math`` reward reads the statement a text ends on (:func:`final_math_answer`, :func:`final_statement`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,64 @@ def final_answer(text: str) -> str:
         tail = text.rsplit("####", 1)[1].strip()
         return tail.splitlines()[0].strip() if tail else ""
     return text.strip()
+
+
+# Markdown emphasis: the marker opens after a line start, space or punctuation and closes before an end, space
+# or punctuation, with no space inside either marker (so `2*3*4`, `3**2` and `2 * 3 * 4` stay arithmetic).
+_EMPHASIS = re.compile(r"(?<![\w)\]}*])(\*\*|__|\*)(?=[^\s*_])(.+?)(?<=[^\s*_])\1(?![\w({\[*])")
+
+
+def without_emphasis(text: str) -> str:
+    """``text`` with Markdown emphasis around words or values removed: ``**9**``, ``__9__``, ``*9*`` → ``9``
+    (``The answer is **9**.`` → ``The answer is 9.``). Products (``2*3*4``, ``2 * 3 * 4``) and powers
+    (``3**2``) are left as they are."""
+    return _EMPHASIS.sub(r"\2", text)
+
+
+# Math that a statement break must not cut: $$…$$, \[…\], \(…\), $…$.
+_MATH_SPAN = re.compile(r"\$\$.*?\$\$|\\\[.*?\\\]|\\\(.*?\\\)|(?<!\\)\$(?:\\\$|[^$])*?\$", re.S)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
+_LIST_MARKER = re.compile(r"^[ \t]*(?:\d+|[a-zA-Z])[.)][ \t]+(?=\S)", re.M)
+_STATES_VALUE = re.compile(r"\d|\\[a-zA-Z]")
+
+
+def statements(text: str) -> list[str]:
+    """``text`` cut into lines, and each line into sentences (after ``.``, ``!`` or ``?`` and a space), never
+    inside a math environment (``$…$``, ``$$…$$``, ``\\[…\\]``, ``\\(…\\)``); a line's list marker (``2. ``,
+    ``b) ``) is dropped, so that it is not read as a statement of its own."""
+    text = _LIST_MARKER.sub("", text)
+    protected = [(m.start(), m.end()) for m in _MATH_SPAN.finditer(text)]
+    out, begin = [], 0
+    cuts = [m for m in _SENTENCE_END.finditer(text) if not any(s < m.start() < e for s, e in protected)]
+    for cut in [*cuts, None]:
+        piece = text[begin:] if cut is None else text[begin:cut.start() if cut.group(0) == "\n" else cut.end()]
+        if piece.strip():
+            out.append(piece.strip())
+        if cut is not None:
+            begin = cut.end()
+    return out
+
+
+def final_statement(text: str) -> str:
+    """The statement that ``text`` ends on: its last sentence or line (:func:`statements`) that states a value
+    (holds a digit or a LaTeX command such as ``\\frac``), else the stripped text. A later statement overrides an
+    earlier one: ``The answer is 9. But wait, 10.`` → ``But wait, 10.``; ``The answer is 9.\\nI hope it is
+    correct.`` → ``The answer is 9.``. A number stated after the answer (``The answer is 9. That took 3
+    steps.``) is therefore read as the answer; ``\\boxed{}`` or ``####`` say which one is meant."""
+    for piece in reversed(statements(text)):
+        if _STATES_VALUE.search(piece):
+            return piece
+    return text.strip()
+
+
+def final_math_answer(text: str) -> str:
+    """The answer that the ``math`` reward judges in ``text``: Markdown emphasis removed
+    (:func:`without_emphasis`), then the last ``\\boxed{}``, else what follows the last ``####``, else the
+    statement the text ends on (:func:`final_statement`)."""
+    text = without_emphasis(text)
+    if last_boxed(text) is not None or "####" in text:
+        return final_answer(text)
+    return final_statement(text)
 
 
 def last_number(text: str) -> float | None:

@@ -5,9 +5,11 @@ configured answer column under that name too) and returns one float per completi
 cannot judge (no answer column value).
 
 - ``math``: symbolic equivalence by the ``math-verify`` library (LaTeX, fractions, ``\\boxed{}``,
-  ``####``): 1.0 or 0.0. Where the answer is a plain number, the completion's final answer must be a
-  number as written (``literal``, :func:`~treecredit.rewards.answers.is_number_literal`): math-verify alone
-  finds ``1+8`` equal to ``9``, so restating an arithmetic question would score as solving it.
+  ``####``) of the answer the completion ends on
+  (:func:`~treecredit.rewards.answers.final_math_answer`): 1.0 or 0.0. Where the answer is a plain number,
+  the completion's final answer must be a number as written (``literal``,
+  :func:`~treecredit.rewards.answers.is_number_literal`): math-verify alone finds ``1+8`` equal to ``9``, so
+  restating an arithmetic question would score as solving it.
 - ``exact``: the final answer (:func:`~treecredit.rewards.answers.final_answer`) equals the answer
   text after collapsing whitespace (``ignore_case`` optional).
 - ``numeric``: the last number of the final answer is within ``tolerance`` (absolute) or ``relative``
@@ -20,10 +22,13 @@ cannot judge (no answer column value).
 
 from __future__ import annotations
 
+import re
+
 from treecredit.rewards.answers import (
     as_text,
     ends_open,
     final_answer,
+    final_math_answer,
     is_number_literal,
     is_plain_number,
     last_number,
@@ -38,6 +43,13 @@ def _column(kwargs: dict, name: str, n: int) -> list:
 def math_reward(prompts, completions, answer=None, literal: bool = True, **_) -> list[float | None]:
     """1.0 where math-verify finds the completion's final answer equal to ``answer``, else 0.0 (None where
     the row has no answer).
+
+    The final answer (:func:`~treecredit.rewards.answers.final_math_answer`): Markdown emphasis is dropped
+    (``**9**`` is ``9``); then the last ``\\boxed{}``, else what follows the last ``####``, else the last
+    sentence or line that states a value (a digit or a LaTeX command): ``The answer is 9. But wait, 10.`` answers
+    10, ``The answer is 9.\\nI hope it is correct.`` answers 9. Within that statement math-verify picks the value
+    (``the answer is X`` first, else the last one). So a number stated after the answer (``The answer is 9.
+    That took 3 steps.``) is read as the answer: a prompt that asks for ``\\boxed{}`` or ``####`` avoids that.
 
     ``literal`` (default True; ``--reward math:literal=false`` turns it off): where ``answer`` is a plain
     number (``9``, ``-0.5``, ``\\frac{1}{2}``), the completion's final answer must be a number literal too
@@ -55,7 +67,7 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
             out.append(None)
             continue
         gold_parsed = parse(_as_math(final_answer(str(gold))))
-        pred_text = final_answer(as_text(completion))
+        pred_text = final_math_answer(as_text(completion))
         pred_parsed = parse(_as_math(pred_text))
         if literal and pred_parsed and is_plain_number(gold_parsed) and (
                 not is_number_literal(pred_parsed) or ends_open(pred_text)):
@@ -65,9 +77,15 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
     return out
 
 
+# Two words in a row (not LaTeX commands): prose, which math-verify reads by its own anchors ("the answer is").
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}")
+
+
 def _as_math(text: str) -> str:
-    """Wrap bare text in ``$…$`` so that math-verify reads LaTeX such as ``\\frac{1}{2}`` as math."""
-    return text if "$" in text or "\\boxed" in text else f"${text}$"
+    """Wrap bare math in ``$…$`` so that math-verify reads LaTeX such as ``\\frac{1}{2}`` as math; prose (two
+    words in a row) is left as it is: inside ``$…$`` its words would be read as symbols (``It is 10!`` as a
+    product with ``10!``)."""
+    return text if "$" in text or "\\boxed" in text or _PROSE.search(text) else f"${text}$"
 
 
 def exact_reward(prompts, completions, answer=None, ignore_case: bool = False, **_) -> list[float | None]:

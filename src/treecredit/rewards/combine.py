@@ -8,7 +8,9 @@ for it, which the trainer turns into a zero advantage (the row is counted in ``r
 A function that returns a list of the wrong length, or no list (a bare None too: a missing ``return``), is a
 bug in it and raises ``ValueError``.
 The first ``max_logged`` failures are logged (a warning each), then one line says that further ones are
-only counted. :meth:`RewardSet.probing` marks calls the functions on a small batch before training (preflight).
+only counted. A function whose batch call raised is called again once per completion; the first time, a warning
+names it and the error (:meth:`RewardSet._note_fallback`). :meth:`RewardSet.probing` marks calls the functions
+on a small batch before training (preflight).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class RewardSet:
         self._probing: dict | None = None
         self._held_out = False  # within held_out(): an evaluation, where a failed reward trains nothing
         self.probe_failures = 0  # failures noted by the last probe (probing())
+        self._fell_back: set[str] = set()  # functions whose batch call raised (_note_fallback said so once)
 
     @property
     def names(self) -> list[str]:
@@ -98,6 +101,7 @@ class RewardSet:
                     continue
                 values, raised = self._call_each(name, fn, prompts, completions, columns)
                 broken = [b or r for b, r in zip(broken, raised)]
+                self._note_fallback(name, exc, n, alone=not any(raised))
             values = self._as_list(name, values, n)
             if len(values) != n:
                 fail(self.argument, f"{name} returned {len(values)} values for {n} completions",
@@ -201,6 +205,19 @@ class RewardSet:
             values.append(out[0])
             raised.append(False)
         return values, raised
+
+    def _note_fallback(self, name: str, exc: Exception, n: int, *, alone: bool) -> None:
+        """Say once per function (not in a probe) that its batch call raised and it was called once per
+        completion instead: that costs ``n`` + 1 calls a batch, on every batch whose call raises."""
+        if self._probing is not None or name in self._fell_back:
+            return
+        self._fell_back.add(name)
+        why = ("each completion alone was scored: it seems to score one completion at a time; make it return one "
+               "value per completion of the list it is given (TRL's convention)" if alone else
+               "some completions raised alone too (warned separately)")
+        log.warning("reward: %s raised %s: %s when called with %d completions at once, so it was called again once "
+                    "per completion (%d calls instead of 1, on this and every later batch whose call raises); %s. "
+                    "This is said once per run", name, type(exc).__name__, exc, n, n + 1, why)
 
     def _note(self, message: str, missing: tuple = (), raised_by: str = "") -> None:
         """Log ``message`` (or, in a probe, count it for ``raised_by`` with the TRL keywords it was

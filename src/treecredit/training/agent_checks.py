@@ -181,7 +181,7 @@ def check_signature(env, seed: int) -> None:
              if method == "state_key()" else f"fix {name} so that its signature can be computed")
 
 
-def check_first_step(env, seed: int) -> str:
+def check_first_step(env, seed: int, listed_used: bool = True) -> str:
     """Play one step of instance ``seed`` before any work with the env's ``expert_action()``, else the first of
     its ``valid_actions()``, so that what ``_step`` returns passes ``TextEnv``'s checks (``TextEnv.step``, the
     checks the warm start's episodes go through) whatever the warm start is: without one (a Hugging Face model,
@@ -193,13 +193,15 @@ def check_first_step(env, seed: int) -> str:
     and on the action played.
 
     Returns '' when the step was played, else a note for the run's log: the env offers neither action (or none
-    that its ``parse_action`` accepts), so ``_step`` was not checked."""
+    that its ``parse_action`` accepts), so ``_step`` was not checked. ``listed_used``: something of the run picks
+    from ``valid_actions()`` (:func:`~treecredit.agents.options.lists_actions`), so it is checked even when the
+    expert's action is played."""
     from treecredit.agents.episodes import EnvCallFailed, env_call, env_failure
 
     detail = f"one step of instance {seed}"
     check_parse_action(env)
     try:
-        action, source = _offered_action(env, seed)
+        action, source = _offered_action(env, seed, listed_used)
         if action is None:
             name = type(env).__name__
             return (f"note: {name}._step's return values were not checked before any work: {name} offers no "
@@ -233,13 +235,13 @@ def check_parse_action(env, texts: tuple[str, ...] = INVALID_TEXTS) -> None:
              "for text that is not a valid action (the turn is then a no-op with invalid_penalty), never raise")
 
 
-def _offered_action(env, seed: int) -> tuple[str | None, str]:
+def _offered_action(env, seed: int, listed_used: bool = True) -> tuple[str | None, str]:
     """``(action text, where it came from)``: the env's ``expert_action()``, else the first of its
     ``valid_actions()``, the first that ``parse_action`` accepts; ``(None, "")`` when none is. An expert action
     that is neither None nor a str is refused (``check_expert_text``, as the warm start refuses it), and so is a
     ``valid_actions()`` that is not a list or tuple of str (``check_valid_actions``, every entry; asked even when
-    the expert's action is played, since the warm start's noisy expert picks from it). A method that raises
-    comes back as ``EnvCallFailed``."""
+    the expert's action is played if ``listed_used``: the warm start's noisy expert picks from it; else only when
+    the expert has no action to play). A method that raises comes back as ``EnvCallFailed``."""
     from treecredit.agents.episodes import env_call
     from treecredit.envs.base import check_expert_text, check_valid_actions
 
@@ -247,6 +249,8 @@ def _offered_action(env, seed: int) -> tuple[str | None, str]:
     expert = env_call(env, "expert_action")
     if expert is not None:
         check_expert_text(env, expert, "it chose", where)
+        if not listed_used and env_call(env, "parse_action", expert) is not None:
+            return expert, "expert_action()"  # nothing of the run picks from valid_actions(): not asked
     listed = check_valid_actions(env, env_call(env, "valid_actions"), where)
     if expert is not None and env_call(env, "parse_action", expert) is not None:
         return expert, "expert_action()"
@@ -371,12 +375,13 @@ class HeldOut(NamedTuple):
     """What the run's log says about the checks (:func:`check_first_step`: a step that could not be played)."""
 
 
-def eval_instances(probe, n: int) -> HeldOut:
+def eval_instances(probe, n: int, listed_used: bool = True) -> HeldOut:
     """The ``n`` held-out instance seeds, the set of their ``instance_key`` and their first observations.
 
     Checks the env on the way, before any work (:mod:`treecredit.training.agent_checks`): its return values
     (``TextEnv.reset``), that instances are told apart and some are left for training, that the first
-    state has a signature (``state_key()``) and that one step returns valid values (:func:`check_first_step`)."""
+    state has a signature (``state_key()``) and that one step returns valid values (:func:`check_first_step`;
+    ``listed_used``: the run picks from ``valid_actions()``, :func:`~treecredit.agents.options.lists_actions`)."""
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
     held_out, observations = set(), {}
     for seed in dict.fromkeys(seeds):  # a seed is one instance: each distinct seed reset once
@@ -386,5 +391,5 @@ def eval_instances(probe, n: int) -> HeldOut:
         held_out.add(key)
     check_instances(probe, held_out, n)
     check_signature(probe, seeds[0])
-    note = check_first_step(probe, seeds[0])  # from the first state check_signature left
+    note = check_first_step(probe, seeds[0], listed_used)  # from the first state check_signature left
     return HeldOut(seeds, held_out, observations, note)

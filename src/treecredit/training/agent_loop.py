@@ -19,6 +19,7 @@ episodes at each evaluation) and ``checkpoint.pt`` (model, optimiser, every RNG 
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -140,7 +141,7 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
 
     The warm start draws its instances outside the held-out set (:func:`eval_instances`).
     """
-    from treecredit.agents.options import DEFAULT_EXPERT_NOISE
+    from treecredit.agents.options import DEFAULT_EXPERT_NOISE, lists_actions
     from treecredit.agents.policy import agent_gpt, cached_warm_start, warm_start_agent
 
     if config.model != "gpt":
@@ -148,7 +149,8 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
 
         return build_policy(config, None, log)
     env = env_fn()
-    held = eval_instances(env, config.eval_problems) if eval_split is None else eval_split
+    held = eval_instances(env, config.eval_problems, lists_actions(config, agent)) if eval_split is None \
+        else eval_split
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
              "max_len": gpt_positions(held, settings, agent) if max_len is None else max_len}
 
@@ -229,9 +231,10 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     import torch
 
     from treecredit.agents import agent_advantages, episode_metrics, pack_episodes, play, revisit_rate
-    from treecredit.agents.credit import step_credit_share
+    from treecredit.agents.credit import returns_refused, step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
-    from treecredit.envs import env_factory
+    from treecredit.agents.options import lists_actions
+    from treecredit.envs import make_env
     from treecredit.training.agent_checks import DroppedWatch, held_out_text
     from treecredit.training.budget import StepBudget, resume_run
     from treecredit.training.checkpoint import (
@@ -260,11 +263,11 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
                                action_max_tokens=config.max_new_tokens, **episode_options)
-    env_fn = env_factory(config.env, **config.env_options)
-    probe = env_fn()
+    probe = make_env(config.env, **config.env_options)  # one env to set up: the draws and the checks
+    env_fn = functools.partial(make_env, config.env, **config.env_options)  # checked with probe
     # the env's checks (held-out draw against its pool, instance and state keys) and the GPT's positions
     # before the folder is touched: a refused run leaves an earlier one (--overwrite) as it was
-    held = eval_instances(probe, config.eval_problems)
+    held = eval_instances(probe, config.eval_problems, lists_actions(config, agent))
     if held.note:  # _step could not be checked: said in the output and the run's log, not as a warning
         log(held.note)
     eval_seeds, held_out = held.seeds, held.keys
@@ -347,7 +350,10 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             learned: dict = {}
             if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on
                 batch = pack_episodes(policy, episodes, seeds, generated)
-                advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
+                try:
+                    advantages, _ = agent_advantages(config.estimator, batch, config.estimator_options)
+                except ValueError as error:  # what only this step's episodes show (returns outside [0, 1])
+                    raise returns_refused(config, error, counters["step"] + 1, saved_step) from error
                 t2 = time.perf_counter()
                 stats = ppo_update(policy, reference, optimizer, batch.rollout, advantages, config, generator)
                 counters["trained_tokens"] += int(sum(len(p) for p in batch.rollout.prompt_ids)

@@ -72,13 +72,15 @@ def agent_positions(config: TrainConfig) -> AgentSplit:
     once per env setting, before the warm start (or the model's loading) and before any run folder, and passed on
     to :func:`warm_start_agent`, as ``train_agent`` does."""
     from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.agents.options import lists_actions
     from treecredit.envs import make_env
     from treecredit.training.agent_checks import eval_instances, gpt_positions
     from treecredit.training.agent_loop import check_hf_agent_model, split_sampler_options
 
     episode_options, agent = split_sampler_options(config.sampler_options)
     settings = EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options)
-    held = eval_instances(make_env(config.env, **config.env_options), config.eval_problems)
+    held = eval_instances(make_env(config.env, **config.env_options), config.eval_problems,
+                          lists_actions(config, agent))
     if config.model != "gpt":
         check_hf_agent_model(config, held, settings)
         return AgentSplit(None, held)

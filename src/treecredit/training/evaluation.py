@@ -146,6 +146,7 @@ def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max
     import torch
 
     from treecredit.tasks.base import step_accuracy_share
+    from treecredit.training.metrics import reward_sum
 
     problems = list(problems[: plan.problems])
     out: dict = {"eval_problems": len(problems)}
@@ -163,7 +164,7 @@ def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max
             failed += int(torch.isnan(rollout.rewards).sum())
             if span is not None:
                 span.add(rollout.rewards)
-            batch_reward = float(rollout.rewards.nan_to_num(0.0).sum())  # a failed reward: not passed
+            batch_reward = reward_sum(rollout.rewards)  # float64, float32 noise off; a failed reward: not passed
             rewards += batch_reward
             flags = None if from_rewards or success_of is None else success_of(chunk, list(rollout.response_texts))
             from_rewards = from_rewards or flags is None

@@ -30,23 +30,45 @@ def rollout_metrics(rollout, task, problems, raw_rewards) -> dict:
     for row, text in enumerate(rollout.response_texts):
         good, n = task.step_accuracy(problems[int(rollout.problem_index[row])], text)
         correct, total = correct + good, total + n
-    lengths = rollout.response_mask.sum(1).float()
+    lengths = rollout.response_mask.sum(1).double()
     scored = raw_rewards[~torch.isnan(raw_rewards)]
     none = scored.numel() == 0
-    return {"reward": float("nan") if none else float(scored.mean()),
-            "accuracy": float("nan") if none else float((scored > 0.5).float().mean()),
+    return {"reward": float("nan") if none else reward_sum(scored) / scored.numel(),
+            "accuracy": float("nan") if none else float((scored > 0.5).double().mean()),
             "response_length": float(lengths.mean()), "step_accuracy": step_accuracy_share(task, correct, total)}
+
+
+def as_written(value) -> float:
+    """A number as the shortest decimal that its dtype reads back as the same number: a float32 reward of
+    0.7375 is 0.7375, not 0.737499952316284 (its exact float64 widening); other numbers as they are."""
+    import numpy as np
+
+    number = value.item() if hasattr(value, "item") else float(value)
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and str(dtype).endswith("float32") and math.isfinite(number):
+        return float(str(np.float32(number)))  # NumPy prints a float32 in its shortest round-trip form
+    return float(number)
+
+
+def reward_sum(rewards) -> float:
+    """The sum, in float64, of the finite ``rewards`` (a float32 tensor or array) as written
+    (:func:`as_written`): rewards of 0.8 over 15 rows average 0.8, not 0.8000000119 (float32 noise); NaN (a
+    failed reward) counts 0."""
+    import numpy as np
+
+    values = rewards.detach().cpu().numpy() if hasattr(rewards, "detach") else np.asarray(rewards)
+    return math.fsum(as_written(v) for v in values.reshape(-1) if math.isfinite(float(v)))
 
 
 def advantage_metrics(advantages, mask, tree_nodes=None, group_ids=None) -> dict:
     """Step-credit share, non-zero share and spread of ``advantages (B, T)`` under ``mask``."""
     m = mask.float()
-    n = m.sum().clamp(min=1)
+    n = max(1, int(mask.sum()))  # shares as Python floats (float64): 8/15, not float32's 0.5333333611
     row_mean = (advantages * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
     differs = ((advantages - row_mean).abs() > 1e-6) & mask
-    out = {"adv_nonzero_share": float(((advantages.abs() > 1e-8) & mask).sum() / n),
-           "adv_step_credit_share": float(differs.sum() / n),
-           "adv_abs_mean": float((advantages.abs() * m).sum() / n)}
+    out = {"adv_nonzero_share": int(((advantages.abs() > 1e-8) & mask).sum()) / n,
+           "adv_step_credit_share": int(differs.sum()) / n,
+           "adv_abs_mean": float((advantages.abs().double() * m.double()).sum()) / n}
     if tree_nodes is not None and group_ids is not None:
         out["branch_points_per_group"] = branch_points_per_group(tree_nodes, group_ids)
     return out
@@ -135,17 +157,18 @@ def board_scalars(record: dict) -> dict[str, float]:
 
 
 def keep_records_until(path, step: int | None) -> None:
-    """Drop the records of a JSON-lines file past ``step`` (a resumed run rewrites them); None: no change."""
+    """Drop the records of a JSON-lines file past ``step`` (a resumed run rewrites them); None: no change. The
+    records kept are kept as written (their lines unchanged: non-ASCII text stays as its writer wrote it)."""
     path = Path(path)
     if step is None or not path.exists():
         return
-    kept = [r for r in read_metrics(path) if r["step"] <= step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    path.write_text("".join(line + "\n" for line in lines if json.loads(line)["step"] <= step), encoding="utf-8")
 
 
 def read_metrics(path) -> list[dict]:
-    """The records of a ``metrics.jsonl`` file, in order."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The records of a ``metrics.jsonl`` (or ``samples.jsonl``: UTF-8) file, in order."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 PENDING = "pending_step_tokens"
@@ -175,7 +198,8 @@ def set_aside_tokens(records: list[dict], step: int) -> int:
 
 def _rewrite(path: Path, records: list[dict]) -> None:
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records))
+    temporary.write_text("".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records),
+                         encoding="utf-8")
     temporary.replace(path)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from treecredit.training.metrics import json_safe
+from treecredit.training.metrics import as_written, json_safe
 
 
 def sample_records(rollout, step: int, raw_rewards, n: int = 4) -> list[dict]:
@@ -29,15 +29,16 @@ def sample_records(rollout, step: int, raw_rewards, n: int = 4) -> list[dict]:
     for r in rows:
         failed = math.isnan(float(raw_rewards[r]))
         records.append({"step": step, "prompt": str(rollout.prompt_texts[r]), "completion": rollout.response_texts[r],
-                        "reward": None if failed else _shortest(raw_rewards[r]), "reward_failed": failed})
+                        "reward": None if failed else as_written(raw_rewards[r]), "reward_failed": failed})
     return records
 
 
 def write_samples(folder, records: list[dict], *, echo: bool = False, log=print, width: int = 300) -> None:
-    """Append ``records`` to ``<folder>/samples.jsonl``; with ``echo``, also print them (clipped to ``width``)."""
-    with (Path(folder) / "samples.jsonl").open("a") as handle:
+    """Append ``records`` to ``<folder>/samples.jsonl`` (UTF-8, text as written: ``"prompt": "Größe"``, not
+    ``"Gr\\u00f6\\u00dfe"``); with ``echo``, also print them (clipped to ``width``)."""
+    with (Path(folder) / "samples.jsonl").open("a", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
+            handle.write(json.dumps(json_safe(record), allow_nan=False, ensure_ascii=False) + "\n")
     if echo:
         for record in records:
             prompt = record["prompt"][-width:].replace("\n", "⏎")
@@ -46,14 +47,3 @@ def write_samples(folder, records: list[dict], *, echo: bool = False, log=print,
             log(f"[step {record['step']}] reward {reward}\n  prompt: {prompt}\n"
                 f"  completion: {completion}")
 
-
-def _shortest(value) -> float:
-    """A reward as the shortest decimal that its dtype reads back as the same number: a float32 reward of
-    0.7375 is written 0.7375, not 0.737499952316284 (its exact float64 widening)."""
-    import numpy as np
-
-    number = value.item() if hasattr(value, "item") else float(value)
-    dtype = getattr(value, "dtype", None)
-    if dtype is not None and str(dtype).endswith("float32"):
-        return float(str(np.float32(number)))  # NumPy prints a float32 in its shortest round-trip form
-    return float(number)

@@ -1,0 +1,63 @@
+"""A reward function whose batch call raises is called once per completion; the first time, a warning says so
+(on stderr and in the run's log.txt), naming the function and the error, once per run."""
+
+import logging
+
+from treecredit.rewards import RewardSet
+
+
+def one_at_a_time(prompts, completions, **kwargs):
+    if len(completions) > 1:
+        raise ValueError("the service takes one completion")
+    return [1.0]
+
+
+def flaky(prompts, completions, **kwargs):
+    return [1 / 0 if "boom" in c else 0.5 for c in completions]
+
+
+def fallbacks(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "at once" in r.getMessage()]
+
+
+def test_the_fallback_to_one_call_per_completion_is_said_once(caplog):
+    rewards = RewardSet([one_at_a_time])
+    with caplog.at_level(logging.WARNING, logger="treecredit.rewards"):
+        for _ in range(3):
+            assert rewards(["p"] * 4, ["a", "b", "c", "d"]) == [1.0] * 4
+    said = fallbacks(caplog)
+    assert len(said) == 1, said
+    assert said[0].startswith("reward: one_at_a_time raised ValueError: the service takes one completion when "
+                              "called with 4 completions at once, so it was called again once per completion "
+                              "(5 calls instead of 1")
+    assert "it seems to score one completion at a time" in said[0]
+    assert rewards.failed == 0 and rewards.errors == []  # a note, not a failure
+
+
+def test_a_fallback_caused_by_a_failing_completion_says_so(caplog):
+    rewards = RewardSet([flaky])
+    with caplog.at_level(logging.WARNING, logger="treecredit.rewards"):
+        assert rewards(["p"] * 2, ["ok", "boom"]) == [0.5, None]
+    (said,) = fallbacks(caplog)
+    assert "flaky raised ZeroDivisionError" in said and "some completions raised alone too" in said
+
+
+def test_no_note_for_a_single_completion_or_a_probe(caplog):
+    rewards = RewardSet([one_at_a_time])
+    with caplog.at_level(logging.WARNING, logger="treecredit.rewards"):
+        assert rewards(["p"], ["a"]) == [1.0]
+        with rewards.probing(2, solutions=True):
+            assert rewards(["p"] * 2, ["a", "b"]) == [1.0, 1.0]
+        assert fallbacks(caplog) == []
+        rewards(["p"] * 2, ["a", "b"])  # the first fallback outside the probe is still said
+    assert len(fallbacks(caplog)) == 1
+
+
+def test_the_note_reaches_the_run_log(tmp_path):
+    from treecredit.training.run_log import RunLog
+
+    with RunLog(tmp_path, resume=False) as run_log:
+        run_log.begin("start")
+        RewardSet([one_at_a_time])(["p"] * 2, ["a", "b"])
+    text = (tmp_path / "log.txt").read_text()
+    assert "warning: reward: one_at_a_time raised ValueError: the service takes one completion" in text
