@@ -86,3 +86,32 @@ def test_other_commands_keep_the_plain_note(monkeypatch, capsys):
     _interrupted_after(monkeypatch, demo, lambda: None)
     assert main(["demo"]) == 130
     assert "interrupted; stopped without saving more than was already written" in capsys.readouterr().err
+
+
+def test_sigterm_before_the_training_loop_stops_like_ctrl_c_with_a_word_and_code_143(tmp_path, monkeypatch, capsys):
+    """A SIGTERM in the warm start ended the process without a word in the console or the run's log (trial 21);
+    it is now raised like Ctrl-C there (the loop keeps its own save-and-stop handling), the run's log says it
+    stopped, and the handler is put back after the command."""
+    import os
+    import signal
+    import time
+
+    import treecredit.training.train_cli as train_cli
+    from treecredit.training.run_log import RunLog
+
+    out = tmp_path / "run"
+
+    def run(args):
+        with RunLog(out, resume=False) as log:
+            log.begin("start")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the signal arrives before this ends
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(train_cli, "run", run)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["train", "--out", str(out)]) == 143
+    err = capsys.readouterr().err
+    assert f"treecredit train: terminated (SIGTERM); nothing of a run was written to {out}" in err, err
+    assert "stopped: SIGTERM (terminated)" in (out / "log.txt").read_text()
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -7,6 +7,7 @@ Every subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import sys
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     show_warnings_plainly()
     try:
-        return int(args._module.run(args) or 0)
+        with terminate_interrupts():
+            return int(args._module.run(args) or 0)
     except ValueError as exc:
         print(f"treecredit {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -135,9 +137,43 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
-    except KeyboardInterrupt:  # `train` saves and stops on the first Ctrl-C; this is any other interruption
-        print(f"treecredit {args.command}: interrupted; {interrupted_note(args)}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # `train` saves and stops on the first Ctrl-C; this is any other interruption
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"treecredit {args.command}: {how}; {interrupted_note(args)}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the training loop's own handling (imports, pre-flight, warm start): raised like Ctrl-C's
+    ``KeyboardInterrupt``, so that the run's log says it stopped and the command says what was left, where the
+    signal's default action would end the process without a word. Exit code 143 (128 + 15)."""
+
+    def __init__(self, message: str = "SIGTERM (terminated)") -> None:
+        super().__init__(message)
+
+
+@contextlib.contextmanager
+def terminate_interrupts():
+    """While the command runs, SIGTERM raises :class:`Terminated` (in the main thread, and only where SIGTERM had
+    its default action: a process started with SIGTERM ignored keeps ignoring it). The training loop's
+    :class:`~treecredit.training.stopping.StopRequest` replaces this handler while it runs (first signal: save
+    and stop) and calls it for a second signal; the handler before is put back afterwards."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def interrupted_note(args: argparse.Namespace) -> str:

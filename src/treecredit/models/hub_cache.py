@@ -1,0 +1,123 @@
+"""``--model ORG/NAME`` (or ``ORG/NAME@REVISION``) from the local Hugging Face cache, never downloaded.
+
+A hub id that is not a local folder is looked up with ``huggingface_hub.try_to_load_from_cache`` in the hub
+cache folder (``$HF_HUB_CACHE``, else ``$HUGGINGFACE_HUB_CACHE``, else ``$HF_HOME/hub``, else
+``$XDG_CACHE_HOME/huggingface/hub``, else ``~/.cache/huggingface/hub``: the order ``huggingface_hub`` uses, read
+when the id is resolved, not when ``huggingface_hub`` was imported). The id becomes the folder of its cached
+snapshot (``models--ORG--NAME/snapshots/<commit>``, the commit ``refs/<revision>`` names, ``main`` by
+default), and from there on it is a local folder like any other: loaded with ``local_files_only``, and
+identified for cache keys by that folder's files (:func:`treecredit.models.hf_load.model_identity`). Nothing
+here opens a network connection; an id missing from the cache, or cached without its config or weights, is
+refused with the folder looked in and how to fill it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from treecredit._validation import fail
+
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?"
+_HUB_ID = re.compile(rf"({_NAME}(?:/{_NAME})?)(?:@([A-Za-z0-9._/-]+))?")
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+"""The weight files ``from_pretrained`` reads (one of them, with the shards an index names)."""
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache folder the environment names now (see the module's docstring)."""
+    cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if not cache:
+        home = os.environ.get("HF_HOME") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+        cache = os.path.join(os.path.expanduser(home), "hub")
+    return Path(os.path.expandvars(os.path.expanduser(cache)))
+
+
+def split_hub_id(model: str) -> tuple[str, str | None] | None:
+    """``(repo id, revision or None)`` when ``model`` is shaped as a hub id (``NAME``, ``ORG/NAME``, either with
+    ``@REVISION``), else None (a path: absolute, ``./``, ``~``, more than one ``/``, a ``.gguf`` file)."""
+    match = _HUB_ID.fullmatch(model)
+    if match is None or model.endswith(".gguf") or "--" in match.group(1) or ".." in match.group(1):
+        return None
+    return match.group(1), match.group(2)
+
+
+def _repo_folder(repo_id: str) -> str:
+    return "models--" + repo_id.replace("/", "--")
+
+
+def _cached_revisions(repo: Path) -> list[str]:
+    refs = sorted(p.relative_to(repo / "refs").as_posix() for p in (repo / "refs").rglob("*") if p.is_file()) \
+        if (repo / "refs").is_dir() else []
+    shas = sorted(p.name for p in (repo / "snapshots").iterdir()) if (repo / "snapshots").is_dir() else []
+    return refs + shas
+
+
+def cached_snapshot(model: str, gguf_file: str = "") -> str:
+    """The folder of hub id ``model``'s cached snapshot, holding its config (or ``gguf_file``) and weights.
+
+    Raises:
+        ValueError: (``model``) it is not cached, only partly, or ``huggingface_hub`` is not installed.
+    """
+    split = split_hub_id(model)
+    if split is None:
+        raise ValueError(f"{model!r} is not shaped as a Hugging Face hub id")
+    repo_id, revision = split
+    cache = hub_cache_dir()
+    download = (f"download it where the hub can be reached (`huggingface-cli download {repo_id}"
+                + (f" --revision {revision}" if revision else "") + "`) into a cache folder copied here (or point "
+                "HF_HUB_CACHE / HF_HOME at one), or pass --model a local model folder or .gguf file (or gpt, smollm2)")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        fail("model", f"{model!r} is not a local folder, and a Hugging Face hub id needs the huggingface_hub "
+             "package (with transformers), which is not installed", "pip install 'treecredit[hf]'")
+    repo = cache / _repo_folder(repo_id)
+    if not repo.is_dir():
+        fail("model", f"{model!r} is neither a local folder nor a Hugging Face hub id in the local cache: "
+             f"there is no {repo.name} in {cache} (nothing is downloaded)", download)
+    wanted = gguf_file or "config.json"
+    found = try_to_load_from_cache(repo_id, wanted, cache_dir=str(cache), revision=revision or "main")
+    if not isinstance(found, str):
+        folder = _snapshot_of(repo, revision or "main")
+        if folder is None:
+            held = ", ".join(_cached_revisions(repo)) or "none"
+            fail("model", f"{model!r}: revision {revision or 'main'!r} of {repo_id} is not in the local "
+                 f"cache {repo} (cached revisions: {held})", download + ", or name a cached revision (--model "
+                 f"{repo_id}@REVISION)")
+        fail("model", f"{model!r}: the cached snapshot {folder} holds no {wanted} (only part of "
+             f"{repo_id} was downloaded)", download)
+    folder = Path(found).parent
+    if not gguf_file:
+        missing = _missing_weights(folder)
+        if missing:
+            fail("model", f"{model!r}: the cached snapshot {folder} lacks {missing} (only part of {repo_id} "
+                 "was downloaded)", download)
+    return str(folder)
+
+
+def _snapshot_of(repo: Path, revision: str) -> Path | None:
+    ref = repo / "refs" / revision
+    commit = ref.read_text().strip() if ref.is_file() else revision
+    folder = repo / "snapshots" / commit
+    return folder if folder.is_dir() else None
+
+
+def _missing_weights(folder: Path) -> str:
+    """'' when ``folder`` holds weights ``from_pretrained`` can read (every shard its index names), else what
+    is missing. A link whose blob is gone counts as missing."""
+    present = [name for name in WEIGHTS if (folder / name).is_file()]
+    if not present:
+        return "weights (" + " / ".join(WEIGHTS) + ")"
+    if present[0].endswith(".index.json"):
+        try:
+            shards = sorted(set(json.loads((folder / present[0]).read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError, AttributeError):
+            return f"a readable {present[0]}"
+        absent = [shard for shard in shards if not (folder / shard).is_file()]
+        if absent:
+            return f"{len(absent)} of the {len(shards)} weight shards {present[0]} names ({', '.join(absent[:3])})"
+    return ""
