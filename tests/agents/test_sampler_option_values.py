@@ -1,7 +1,8 @@
 """An agent run's ``--sampler-option`` values are converted to their defaults' types as ``--env-option`` values
 are (one conversion, :func:`treecredit.envs.options.converted`), and a value that does not convert is refused
 before any work and before the run folder, naming the option, its type and the fix (new-user trials: a raw
-``TypeError`` for ``max_episode_tokens=abc``, ``marker=5`` and ``turn_prefix=null``; ``max_episode_tokens=1e9``
+``TypeError`` for ``max_episode_tokens=abc``, ``marker=5`` and ``turn_prefix=null``, now the texts '5' and 'null'
+(test_env_option_text.py); ``max_episode_tokens=1e9``
 crashing in the warm start after the folder was written; ``10.5`` and ``true`` accepted; ``max_len=abc`` naming
 no option, ``max_len=100.5`` cut to 100 without a word)."""
 
@@ -26,9 +27,6 @@ TINY = ["--env", "gridworld", "--steps", "1", "--warm-start-steps", "1", "--n-la
     ("max_len=abc", "max_len='abc'", "is 'abc' (str), not an int (the type of its default 768 among an agent run's "
      "options)", "--sampler-option max_len=768 (in Python: sampler_options={'max_len': 768})"),
     ("max_len=100.5", "max_len=100.5", "is 100.5 (float), not an int", "--sampler-option max_len=768"),
-    ("turn_prefix=null", "turn_prefix=None", "is None (NoneType), not a str (the type of its default '\\n> ' in "
-     "EpisodeSettings)", "--sampler-option 'turn_prefix=\"\\n> \"' (in Python: sampler_options={'turn_prefix': "
-     "'\\n> '})"),
     ("expert_noise=true", "expert_noise=True", "is True (bool), not a finite float", "expert_noise=0.3"),
     ("expert_noise=nan", "expert_noise='nan'", "is 'nan' (str), not a finite float", "expert_noise=0.3"),
     ("fork_children=2.5", "fork_children=2.5", "is 2.5 (float), not an int", "fork_children=2"),

@@ -50,3 +50,17 @@ def test_a_config_files_null_stays_none_and_is_refused_for_a_text_option(tmp_pat
     config_file.write_text(json.dumps({"env_options": {"label": None}}))
     with pytest.raises(ValueError, match=r"label: is None \(NoneType\), not a str"):
         _config(tmp_path, config_file=config_file)
+
+
+@pytest.mark.parametrize("typed,value", [("turn_prefix=null", "null"), ("marker=5", "5"), ("turn_prefix=1.50", "1.50"),
+                                         ('marker="; "', "; ")])
+def test_an_agent_runs_text_sampler_options_get_the_text_as_typed(tmp_path, typed, value):
+    """turn_prefix=null was read as JSON null and refused, where --env-option label=null is the text 'null'."""
+    from treecredit.agents.options import split_sampler_options
+
+    words = ["train", "--env", "gridworld", "--estimator", "rtmc", "--out", str(tmp_path / "run"),
+             "--sampler-option", typed]
+    config = config_from_args(build_parser().parse_args(words))
+    key = typed.split("=")[0]
+    assert config.sampler_options == {key: value}
+    assert split_sampler_options(config.sampler_options)[0][key] == value

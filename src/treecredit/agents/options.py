@@ -35,7 +35,8 @@ def _agent_parameters() -> dict[str, inspect.Parameter]:
             "max_len": inspect.Parameter("max_len", keyword, default=DEFAULT_MAX_LEN)}
 
 
-def _episode_parameters() -> dict[str, inspect.Parameter]:
+def episode_parameters() -> dict[str, inspect.Parameter]:
+    """The :class:`~treecredit.agents.EpisodeSettings` fields a ``--sampler-option`` sets (less :data:`NOT_OPTIONS`)."""
     from treecredit.agents.episodes import EpisodeSettings
 
     return {name: param for name, param in inspect.signature(EpisodeSettings).parameters.items()
@@ -50,7 +51,7 @@ def split_sampler_options(options: dict) -> tuple[dict, dict]:
     from treecredit.envs.options import converted
     from treecredit.training.config import option_flag_named
 
-    episode, agent = _episode_parameters(), _agent_parameters()
+    episode, agent = episode_parameters(), _agent_parameters()
     unknown = sorted(set(options) - set(episode) - set(agent))
     if unknown:
         fail("sampler_options", f"has {unknown}, not options of the agent sampler",

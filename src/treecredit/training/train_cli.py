@@ -100,11 +100,28 @@ def env_option_texts(env: str, values: dict, texts: dict) -> dict:
     env cannot be found here (the run's own check names it)."""
     try:
         from treecredit.envs import env_class
-        from treecredit.envs.options import _allows_none, class_options
+        from treecredit.envs.options import class_options
 
         accepted = class_options(env_class(env))[0]
     except Exception:  # an unknown env or a module that fails to import: refused by the config's own check
         return values
+    return texts_as_typed(accepted, values, texts)
+
+
+def agent_sampler_option_texts(values: dict, texts: dict) -> dict:
+    """An agent run's ``--sampler-option`` ``values`` with its text options (``marker``, ``turn_prefix``) given
+    their text as typed, as :func:`env_option_texts` does for an env's: ``turn_prefix=null`` is the text
+    ``'null'``."""
+    from treecredit.agents.options import episode_parameters
+
+    return texts_as_typed(episode_parameters(), values, texts)
+
+
+def texts_as_typed(accepted: dict, values: dict, texts: dict) -> dict:
+    """``values`` (read as JSON) where each option of ``accepted`` (name → ``inspect.Parameter``) whose default is
+    a str takes its text as typed (``texts``) unless JSON read a str, or None that its annotation allows."""
+    from treecredit.envs.options import _allows_none
+
     out = dict(values)
     for key, value in values.items():
         param = accepted.get(key)
@@ -129,6 +146,8 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
             env = getattr(args, "env", None) or values.get("env")
             if name == "env_options" and env:
                 parsed = env_option_texts(env, parsed, texts)
+            elif name == "sampler_options" and env:
+                parsed = agent_sampler_option_texts(parsed, texts)
             value = {**values.get(name, {}), **parsed}
         values[name] = value
     if values.get("token_budget") and "steps" not in values:
