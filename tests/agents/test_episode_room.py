@@ -81,3 +81,22 @@ def test_an_action_longer_than_max_episode_tokens_counts_in_the_room():
     with pytest.raises(ValueError, match=r"plus an action of up to action_max_tokens=12 \(--max-new-tokens\) exceed "
                                          r"the model's 110 positions"):
         check_room("max_episode_tokens", 110, 100, settings, "tokens", "fix")
+
+
+def test_warm_start_expert_episodes_end_where_play_ends_them():
+    """The warm start's scripted expert episodes are cut at max_episode_tokens as sampled ones are (they used to
+    run on: TextWorld's reached 1,600 characters against the GPT's 1,280 positions, clamped without a word)."""
+    import numpy as np
+
+    from treecredit.agents.policy import agent_gpt, noisy_expert, scripted_episode
+    from treecredit.envs import make_env
+
+    policy = agent_gpt(seed=0, n_layer=1, n_head=2, n_embd=16, max_len=768)
+    env = make_env("gridworld", size=8, max_turns=60)
+    settings = EpisodeSettings(max_episode_tokens=100)
+    episodes = [scripted_episode(policy, env, seed, 0, settings, noisy_expert(np.random.default_rng(seed), 0.3))
+                for seed in range(8)]
+    assert all(len(ep.tokens) <= settings.max_episode_tokens for ep in episodes)
+    cut = [ep for ep in episodes if ep.context_cut]
+    assert cut and all(ep.truncated and not ep.success for ep in cut)
+    assert all(ep.mask[-1] for ep in cut)  # a cut episode ends with its last action, as in play

@@ -77,7 +77,10 @@ class _Watched:
 
 
 def _scripted_turn(policy, env, ep: Episode, action: str, settings: EpisodeSettings) -> bool:
-    """Add one scripted turn to ``ep`` (its action, then the observation); True when the episode ended."""
+    """Add one scripted turn to ``ep`` (its action, then the observation); True when the episode ended: by the
+    env, or where :func:`~treecredit.agents.play` ends it (the next observation and action would pass
+    ``max_episode_tokens``), so that a warm-start row fits the positions the GPT was sized for (it used to run on:
+    TextWorld's expert episodes reached 1,600 characters against 1,280 positions, clamped without a word)."""
     ids = encodable(policy, action + settings.marker)
     ep.state_sigs.append(env_call(env, "signature"))
     ep.action_sigs.append(env_call(env, "action_signature", action))
@@ -95,6 +98,9 @@ def _scripted_turn(policy, env, ep: Episode, action: str, settings: EpisodeSetti
         ep.success, ep.truncated = bool(info.get("success")), bool(info.get("truncated"))
         return True
     ids = encodable(policy, observation + settings.turn_prefix)
+    if len(ep.tokens) + len(ids) + settings.action_max_tokens > settings.max_episode_tokens:
+        ep.context_cut = ep.truncated = True  # where play ends an episode: its row fits the model's positions
+        return True
     ep.tokens += ids
     ep.logprobs += [0.0] * len(ids)
     ep.mask += [False] * len(ids)

@@ -166,8 +166,9 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
     key = {"kind": "agent", "env": config.env, **({"env_code": code} if code else {}), "model": model,
            "env_options": warm_start_env_options(config.env, config.env_options), "steps": config.warm_start_steps,
            "batch": config.warm_start_batch, "lr": config.warm_start_lr, "seed": config.warm_start_seed,
-           "noise": noise, "marker": settings.marker, "turn_prefix": settings.turn_prefix, "version": 1,
-           "held_out_eval": config.eval_problems}
+           "noise": noise, "marker": settings.marker, "turn_prefix": settings.turn_prefix, "version": 2,
+           "held_out_eval": config.eval_problems, "max_episode_tokens": settings.max_episode_tokens,
+           "action_max_tokens": settings.action_max_tokens}  # version 2: expert episodes cut as play cuts them
 
     def instances(rng, n: int) -> list[int]:
         return draw_instances(env, rng, n, held.keys)
