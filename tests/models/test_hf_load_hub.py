@@ -141,13 +141,22 @@ def _train_args(tmp_path, model):
             "--minibatches", "1", "--out", str(tmp_path / "run"), "--no-tensorboard", "--no-progress"]
 
 
-def test_train_takes_a_cached_hub_id_and_keeps_the_id_in_its_config(hub, tmp_path, monkeypatch):
-    _cache_model(hub, REPO, MAIN, seed=0)
+def test_train_takes_a_cached_hub_id_and_pins_it_in_its_config(hub, tmp_path, monkeypatch, capsys):
+    from treecredit.models.hf_load import resolve_model
+
+    first = _cache_model(hub, REPO, MAIN, seed=0)
     monkeypatch.chdir(tmp_path)
     assert main(_train_args(tmp_path, REPO)) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["model"] == REPO  # resumed or exported elsewhere, it is looked up in that machine's cache
+    # resumed or exported elsewhere, it is looked up in that machine's cache, at the commit it trained from
+    assert config["model"] == f"{REPO}@{MAIN}"
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
+    _cache_model(hub, REPO, DEV, seed=1)  # refs/main moves on to another snapshot
+    assert resolve_model(REPO)[0] != str(first) and resolve_model(config["model"])[0] == str(first)
+    capsys.readouterr()
+    assert main(_train_args(tmp_path, REPO) + ["--resume", "--steps", "2"]) == 2  # the same command: another base
+    err = capsys.readouterr().err
+    assert f"model: saved '{REPO}@{MAIN}', now '{REPO}@{DEV}'" in err, err
 
 
 def test_an_id_not_in_the_cache_is_refused_before_any_work(hub, tmp_path, monkeypatch, capsys):

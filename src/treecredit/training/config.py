@@ -267,14 +267,19 @@ class TrainConfig:
         return {p: data_fingerprint(p) for p in paths}
 
     def _absolute_paths(self) -> None:
-        """Store ``out`` as an absolute path, and ``model`` (a local folder or .gguf file, not the names
-        ``gpt``/``smollm2``), ``dataset`` and ``task_options["held_out_path"]`` when they exist, so that
+        """Store ``out`` as an absolute path, ``model`` (a local folder or .gguf file, not the names
+        ``gpt``/``smollm2``; a cached hub id as ``ORG/NAME@COMMIT``: :func:`~treecredit.models.hub_cache.
+        pinned_hub_id`), ``dataset`` and ``task_options["held_out_path"]`` when they exist, so that
         ``config.json`` still finds them when a run is resumed (or exported) from another working directory
         (``train --config RUN/config.json --resume``)."""
         if self.out:
             self.out = resolved_path(self.out)
         if self.model not in ("gpt", "smollm2") and Path(self.model).expanduser().exists():
             self.model = resolved_path(self.model)
+        elif self.model not in ("gpt", "smollm2"):  # a hub id in the local cache: pinned to its snapshot's commit
+            from treecredit.models.hub_cache import pinned_hub_id
+
+            self.model = pinned_hub_id(self.model, self.gguf_file)
         if self.dataset and Path(self.dataset).expanduser().exists():
             self.dataset = resolved_path(self.dataset)
         held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None

@@ -239,8 +239,8 @@ def _comparable(values: dict) -> dict:
     values = json.loads(json.dumps(values))
     if isinstance(values.get("compile_decode"), bool):  # saved by a version where it was a switch
         values["compile_decode"] = "on" if values["compile_decode"] else "off"
-    for name in PATH_FIELDS:
-        if values.get(name) and not (name == "model" and values[name] == "gpt"):
+    for name in PATH_FIELDS:  # a model name or hub id (gpt, smollm2, ORG/NAME@COMMIT) is no path
+        if values.get(name) and not (name == "model" and not Path(values[name]).expanduser().exists()):
             values[name] = resolved_path(values[name])
     held = (values.get("task_options") or {}).get("held_out_path")
     if isinstance(held, str) and held:
