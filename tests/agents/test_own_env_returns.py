@@ -22,9 +22,11 @@ def test_returns_outside_the_unit_range_stop_the_run_with_the_env_runs_fix(tmp_p
     assert ("(the episode returns of env 'own_env_helpers:BigReward'). Fix: pass --estimator-option scale=std (or "
             "scale=none; in treecredit compare, the arm treerpo[scale=std]), or env settings whose rewards stay in "
             "[0, 1], or a turn-level estimator (e.g. --estimator rtmc); and give BigReward a class attribute "
-            "negative_rewards = \"<why its returns leave [0, 1]>\", so that such a run is refused before any work."
+            "negative_rewards = \"returns up to 2\" (despite its name it declares any return outside [0, 1], above 1 "
+            "too), so that such a run is refused before any work."
             ) in err, err
     assert "--reward" not in err and "scale='std'" not in err  # the task run's and the Python form's fixes
+    # was: the fix for returns of 2 read as for negative ones ("<why its returns leave [0, 1]>" under that name)
     # the attribute the fix names has the run refused before any work, with the same estimator option
     assert main(["train", "--env", "own_env_helpers:BigRewardSaid", *TINY, "--out", str(tmp_path / "said")]) == 2
     err = capsys.readouterr().err
@@ -39,3 +41,12 @@ def test_the_option_the_fix_names_trains_on_those_returns(tmp_path, option):
     assert main(["train", "--env", "own_env_helpers:BigReward", *TINY, "--estimator-option", option,
                  "--out", str(out)]) == 0
     assert (out / "checkpoint.pt").is_file()
+
+
+def test_the_class_attribute_fix_is_worded_for_the_returns_seen():
+    from treecredit.agents.credit import _declare_fix
+
+    assert "below 0>" in _declare_fix("E", "are outside [0, 1] (from -1 to 1), which ...")
+    assert "below 0 and above 1>" in _declare_fix("E", "are outside [0, 1] (from -1 to 5), which ...")
+    above = _declare_fix("E", "are outside [0, 1] (from 0 to 5), which ...")
+    assert 'negative_rewards = "returns up to 5" (despite its name' in above

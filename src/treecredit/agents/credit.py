@@ -83,6 +83,24 @@ def episode_metrics(episodes: list, prefix: str = "") -> dict:
             f"{prefix}context_cut_share": float(np.mean([ep.context_cut for ep in episodes]))}
 
 
+def _declare_fix(name: str, problem: str) -> str:
+    """The class attribute that has an own env's run refused before any work, worded for the returns seen
+    (``problem`` says "from <low> to <high>"): ``negative_rewards`` is read as "why the returns leave [0, 1]"
+    (:func:`~treecredit.training.reward_range.env_rewards_leave_unit_range`), for returns above 1 as well, which
+    its name does not say."""
+    import re
+
+    seen = re.search(r"from (\S+) to (\S+?)\)", problem)
+    low, high = (float(seen[1]), float(seen[2])) if seen else (-1.0, 0.0)
+    if low >= 0:  # only above 1: the name misleads, so say what it means
+        return (f"; and give {name} a class attribute negative_rewards = \"returns up to {seen[2] if seen else high}\" "
+                "(despite its name it declares any return outside [0, 1], above 1 too), so that such a run is "
+                "refused before any work")
+    why = "below 0" if high <= 1 else "below 0 and above 1"
+    return (f"; and give {name} a class attribute negative_rewards = \"<why its returns go {why}>\", so that such "
+            "a run is refused before any work")
+
+
 def returns_refused(config, error: ValueError, step: int, saved_step: int) -> ValueError:
     """The error that stops an agent run whose estimator refused one step's episode returns (``error``), with
     the step and what is kept (:func:`~treecredit.training.estimator_inputs.failed_at_step`).
@@ -104,9 +122,7 @@ def returns_refused(config, error: ValueError, step: int, saved_step: int) -> Va
     option = command_line_fix(config.estimator, fix).removesuffix(", or rewards in [0, 1]")
     klass = env_class(config.env)
     name, own = klass.__name__, not klass.__module__.startswith("treecredit.")
-    declare = (f"; and give {name} a class attribute negative_rewards = \"<why its returns leave [0, 1]>\", so that "
-               "such a run is refused before any work" if own and not getattr(klass, "negative_rewards", False)
-               else "")
+    declare = _declare_fix(name, problem) if own and not getattr(klass, "negative_rewards", False) else ""
     return failed_at_step(ValueError(f"{problem} (the episode returns of env {config.env!r}). Fix: {option}, or env "
                                      f"settings whose rewards stay in [0, 1], or a turn-level estimator (e.g. "
                                      f"--estimator rtmc){declare}."), step, saved_step)

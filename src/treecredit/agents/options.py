@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 
-from treecredit._validation import fail
+from treecredit._validation import did_you_mean, fail
 
 DEFAULT_EXPERT_NOISE = 0.3
 """The warm start's ε: the share of the scripted expert's actions replaced by a random valid action."""
@@ -54,8 +54,9 @@ def split_sampler_options(options: dict) -> tuple[dict, dict]:
     episode, agent = episode_parameters(), _agent_parameters()
     unknown = sorted(set(options) - set(episode) - set(agent))
     if unknown:
-        fail("sampler_options", f"has {unknown}, not options of the agent sampler",
-             f"use some of {sorted([*episode, *agent])}")
+        known = sorted([*episode, *agent])
+        fail("sampler_options", f"has {unknown}, not options of the agent sampler"
+             f"{did_you_mean(unknown[0], known)}", f"use some of {known}")
     python = "sampler_options={{{name!r}: {value}}}"
     with option_flag_named(options, "sampler_options", "--sampler-option", "agent episodes"):
         episode_options = converted(EpisodeSettings, {k: v for k, v in options.items() if k in episode}, episode,

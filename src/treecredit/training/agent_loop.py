@@ -20,7 +20,6 @@ episodes at each evaluation) and ``checkpoint.pt`` (model, optimiser, every RNG 
 from __future__ import annotations
 
 import functools
-import json
 import time
 from pathlib import Path
 
@@ -60,6 +59,7 @@ def check_agent_config(config) -> None:
     sized_eval_problems`: a quarter of ``textworld``'s pool)."""
     from treecredit.agents.credit import estimator_level
     from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.agents.forks import check_fork_turns
     from treecredit.agents.options import DEFAULT_EXPERT_NOISE
     from treecredit.envs import make_env, module_folder
     from treecredit.rewards.load import add_module_folders
@@ -75,7 +75,9 @@ def check_agent_config(config) -> None:
     size_eval_problems(config, env)
     episode_options, agent = split_sampler_options(config.sampler_options)
     with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
-        EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens).roots(config.group_size)
+        settings = EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens)
+        settings.roots(config.group_size)
+        check_fork_turns(settings.fork_at, getattr(env, "max_turns", None))
         if "fork_children" in episode_options and not episode_options.get("fork_at"):
             fail("fork_children", "sets the copies of each fork, but fork_at names no turn, so no episode forks",
                  "add --sampler-option fork_at=[1] (turns before which episodes fork), or drop fork_children")
@@ -234,6 +236,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     from treecredit.agents import agent_advantages, episode_metrics, pack_episodes, play, revisit_rate
     from treecredit.agents.credit import returns_refused, step_credit_share
     from treecredit.agents.episodes import EpisodeSettings
+    from treecredit.agents.forks import unforked_slots
     from treecredit.agents.options import lists_actions
     from treecredit.envs import make_env
     from treecredit.training.agent_checks import DroppedWatch, held_out_text
@@ -252,6 +255,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     from treecredit.training.reward_range import check_env_reward_range
     from treecredit.training.run_log import start_line
     from treecredit.training.run_summary import agent_summary, ended_line, success_label
+    from treecredit.training.samples import write_samples
     from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
@@ -302,17 +306,16 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     keep_records_until(out / "samples.jsonl", keep)
     writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
     evaluated = {r["step"] for r in read_metrics(writer.path) if r["kind"] == "eval"}  # kept by a resume
-    samples = (out / "samples.jsonl").open("w" if keep is None else "a")
+    if keep is None:  # a fresh run: no samples of an earlier one
+        (out / "samples.jsonl").write_text("", encoding="utf-8")
 
     def run_eval() -> dict:
         record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
                                           torch.Generator().manual_seed(eval_draw_seed(EVAL_SEED, config.seed)), warn)
         writer.write({"kind": "eval", **counters, **record})
         evaluated.add(counters["step"])
-        for ep in episodes[:4]:
-            samples.write(json.dumps({"step": counters["step"], "seed": ep.seed, "success": ep.success,
-                                      "return": ep.episode_return, "text": ep.text(policy)}) + "\n")
-        samples.flush()
+        write_samples(out, [{"step": counters["step"], "seed": ep.seed, "success": ep.success,
+                             "return": ep.episode_return, "text": ep.text(policy)} for ep in episodes[:4]])
         log(f"step {counters['step']}: {success_label(config.env)} {_share(record, 'eval_success')} "
             f"(greedy {_share(record, 'eval_greedy_success')})")
         return record
@@ -336,7 +339,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     started = time.perf_counter()
     saved_step = counters["step"]
     dropped = DroppedWatch(config.env)
-    with samples, StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar
+    said_unforked = False
+    with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar
         while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
@@ -345,6 +349,12 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             t0 = time.perf_counter()
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=warn)
             t1 = time.perf_counter()
+            unforked = unforked_slots(episodes, settings)
+            if unforked and not said_unforked:  # once: the later steps' counts are in metrics.jsonl
+                said_unforked = True
+                log(f"warning: step {counters['step'] + 1}: {unforked} of {config.prompts_per_step * config.group_size}"
+                    f" group places stayed empty because episodes ended before a fork_at turn "
+                    f"{list(settings.fork_at)}; groups are smaller than group_size (unforked_episodes in metrics)")
             if budget.set_aside_if_past(counters, generated, log, evaluated=evaluated, evaluate=run_eval,
                                         save=checkpoint, metrics=writer.path):  # end at the last step that fits
                 break
@@ -368,7 +378,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             counters["step"] += 1
             counters["generated_tokens"] += generated
             record = {"kind": "train", **counters, **episode_metrics(episodes), **learned,
-                      "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes),
+                      "dropped_episodes": config.prompts_per_step * config.group_size - len(episodes) - unforked,
+                      "unforked_episodes": unforked,
                       "time_play_s": t1 - t0, "elapsed_s": elapsed()}
             writer.write(record)
             done = budget.finished(counters)
