@@ -111,3 +111,21 @@ def test_lab_overwrite_still_replaces_its_own_report(tmp_path, monkeypatch):
                               sweeps=["turns"], no_progress=True)
     with pytest.raises(RuntimeError, match="^ran$"):  # got past the --out checks to the sweeps
         command.run(args)
+
+
+def test_lab_refuses_a_comparisons_runs_folder_even_with_overwrite(tmp_path, capsys):
+    # was: accepted; report.md, results.*, claims.json were written among the comparison's run folders
+    cmp = tmp_path / "cmp"
+    for name in ("grpo-seed0", "tempo-seed0"):
+        (cmp / "runs" / name).mkdir(parents=True)
+        (cmp / "runs" / name / "config.json").write_text("{}")
+    (cmp / "results.json").write_text('{"settings": {}}')
+    assert main(["lab", "--out", str(cmp / "runs"), "--overwrite", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert (f"--out: {str(cmp / 'runs')!r} holds training runs (a comparison's runs/ folder) (grpo-seed0, "
+            f"tempo-seed0)") in err and f"e.g. {cmp}-lab" in err, err
+    assert sorted(p.name for p in (cmp / "runs").iterdir()) == ["grpo-seed0", "tempo-seed0"]
+    (tmp_path / "mine" / "run1").mkdir(parents=True)  # any folder of runs, not only a comparison's
+    (tmp_path / "mine" / "run1" / "metrics.jsonl").write_text("")
+    assert main(["lab", "--out", str(tmp_path / "mine"), "--overwrite", "--no-progress"]) == 2
+    assert "holds training runs (run1)" in capsys.readouterr().err

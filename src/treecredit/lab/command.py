@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_not_a_run(out: Path) -> None:
     """Refuse an ``out`` that holds a training run (a file of ``preflight.RUN_FILES``) or a comparison (``runs/``,
-    or a ``results.json`` of ``compare``), even under ``--overwrite``: the report's files (``report.md``,
-    ``results.json``, ...) would sit beside the run's checkpoint, or replace the comparison's own."""
+    or a ``results.json`` of ``compare``) or training runs in its subfolders (a comparison's ``runs/``), even under
+    ``--overwrite``: the report's files (``report.md``, ``results.json``, ...) would sit beside the run's checkpoint,
+    replace the comparison's own, or sit among the run folders."""
     import json
 
     from treecredit.training.preflight import RUN_FILES
@@ -54,6 +55,15 @@ def check_not_a_run(out: Path) -> None:
         fail("--out", f"{str(out)!r} holds a comparison (treecredit compare: runs/, report.md, results.json); a lab "
              "report would replace its report.md and results.json (--overwrite does not change that)",
              f"pass another --out, e.g. {elsewhere}")
+    runs = sorted(sub.name for sub in out.iterdir() if sub.is_dir() and any((sub / n).exists() for n in RUN_FILES)) \
+        if out.is_dir() else []
+    if runs:  # a comparison's runs/ folder, or any folder of runs
+        beside = f"{str(out.parent).rstrip('/')}-lab" if out.name == "runs" and out.parent.name else elsewhere
+        whose = " (a comparison's runs/ folder)" if out.name == "runs" and (out.parent / "results.json").is_file() \
+            else ""
+        shown = ", ".join(runs[:3]) + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+        fail("--out", f"{str(out)!r} holds training runs{whose} ({shown}); a lab report there would be written "
+             "among the run folders (--overwrite does not change that)", f"pass another --out, e.g. {beside}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -140,8 +140,11 @@ def _run_one(job: Job | tuple) -> tuple[str, int, list[dict] | None, str | None,
     except RunInterrupted:
         raise
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
+        from treecredit.training.compare_cli import in_compare_terms
+
         last = traceback.format_exc().strip().splitlines()[-1]
-        return label, seed, None, f"{type(exc).__name__}: {exc}" if str(exc) else last, how[0]
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else last
+        return label, seed, None, in_compare_terms(error, Path(config.out).parent.parent), how[0]
     return label, seed, records, None, how[0]  # old closing evaluations: flagged by train
 
 
@@ -362,14 +365,23 @@ def failed_runs(failures: dict) -> list[str]:
 def _in_arm(where: str, check, *args, shared: frozenset = frozenset(), **kwargs):
     """``check(*args, **kwargs)`` (returned); its ``ValueError`` names ``where`` (the arm, and the seed) after the
     argument, or says the setting is global when the argument is one of ``shared`` (the fields every arm has
-    alike: a bad ``--reward`` is no fault of the first arm it was checked in)."""
+    alike: a bad ``--reward`` is no fault of the first arm it was checked in). Train's fix ``--branching NAME``
+    is given in the arms' form (``@tree:NAME``): an arm's own branching overrides the flag."""
+    import re
+
     try:
         return check(*args, **kwargs)
     except ValueError as exc:
         argument, _, rest = str(exc).partition(": ")
+        named = re.search(r"arm '([^'@\[]+)", where)  # train's --branching NAME: arms set it in their form (@tree:NAME)
         where = "a global setting, the same in every arm" if argument in shared else where
         if argument in shared and argument in PER_ARM_FIXES:  # the train fix (drop the flag) would drop it everywhere
             rest = f"{split_fix(rest)[0]}. Fix: {PER_ARM_FIXES[argument]}"
+        problem, fix = split_fix(rest)
+        arm = f"{named[1] if named else 'treerpo'}@tree"
+        armed = re.sub(r"(--sampler tree )?--branching (fixed|entropy|adaptive)\b",
+                       lambda m: f"the arms' branching {m[2]} (e.g. --estimators {arm}:{m[2]})", fix)
+        rest = f"{problem}. Fix: {armed}." if armed != fix else rest
         raise ValueError(f"{argument} ({where}): {rest}") from None
 
 

@@ -124,13 +124,19 @@ def run(args: argparse.Namespace) -> int:
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())
-    if n_failed:  # which arm failed or stopped, and why (the whole error is in the table)
-        print(f"{n_failed} run(s) failed or stopped; the table has each one's error:")
-        for line in failed_runs(failures):
-            print(f"  {line}")
     if warned:  # the runs print nothing themselves: their notes and warnings are in their log.txt
         print(warned)
-    return 1 if all(not v for v in runs.values()) else 0
+    if n_failed:  # which arm failed or stopped, and why (the whole error is in the table); exit 1, report written
+        n_runs = len(folders)
+        print(f"treecredit compare: {n_failed} of {n_runs} run{'s' * (n_runs != 1)} failed or stopped (the report "
+              f"above covers the others; its table has each failed run's whole error):", file=sys.stderr)
+        for line in failed_runs(failures):
+            print(f"  {line}", file=sys.stderr)
+        logs = [str(run_folder(out, label, seed) / "log.txt") for label, by_seed in failures.items()
+                for seed in sorted(by_seed)]
+        print(f"their logs: {', '.join(logs)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def recorded_budget(out: Path) -> int:
@@ -205,6 +211,24 @@ def stopped_note(out: Path, folders: list[Path], why: str) -> str:
     from treecredit.training.checkpoint import checkpoint_files
 
     saved = sum(bool(checkpoint_files(folder)) for folder in folders)
-    kept = (f"{saved} of its {len(folders)} runs keep their last checkpoints, the others start again" if saved else
+    runs = f"{len(folders)} run{'s' * (len(folders) != 1)}"
+    kept = (f"all {runs} keep their last checkpoints" if saved == len(folders) and saved > 1 else
+            f"its {runs} keeps its last checkpoint" if saved == len(folders) else
+            f"{saved} of its {runs} keep their last checkpoints, the others start again" if saved else
             "no run had saved a checkpoint yet, so every run starts again")
     return f"treecredit compare: stopped ({why}); {kept}. Continue with the same arguments and --resume (--out {out})"
+
+
+def in_compare_terms(error: str, out: Path) -> str:
+    """A failed run's ``error`` (as :func:`~treecredit.training.estimator_inputs.failed_at_step` words it for
+    ``treecredit train``: "--overwrite or another --out" of the run) in the terms of the comparison ``out``: a
+    comparison is continued with its own ``--resume`` (same settings; its finished runs are kept) or started
+    anew with ``--overwrite`` or another ``--out``."""
+    anew = f"`treecredit compare ... --out {out} --overwrite`, or another --out"
+    return (error.replace("start the run again with the fix (--overwrite or another --out)",
+                          f"fix it and run the comparison again: with --resume (`treecredit compare ... --out {out} "
+                          f"--resume`: its finished runs are kept) when the fix changes no setting, else anew ({anew})")
+            .replace("--resume continues it only with the same settings, so a fix that changes them needs a new run "
+                     "(--overwrite or another --out)",
+                     f"the comparison's --resume continues it only with the same settings, so a fix that changes "
+                     f"them needs the comparison anew ({anew})"))

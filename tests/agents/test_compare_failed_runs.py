@@ -1,0 +1,50 @@
+"""``compare`` with some runs failed: exit 1 with the report written and the failed runs and their logs named,
+and a failed run's error in the comparison's terms; the stop note when every run kept a checkpoint."""
+
+import json
+
+from treecredit.cli import main
+from treecredit.training.compare_cli import in_compare_terms, stopped_note
+
+TINY = ["--warm-start-steps", "0", "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
+        "--prompts-per-step", "2", "--group-size", "2", "--eval-problems", "2", "--max-new-tokens", "4",
+        "--no-tensorboard", "--threads", "1", "--sampler-option", "max_len=320",
+        "--sampler-option", "max_episode_tokens=200"]
+
+
+def test_compare_exits_1_when_one_run_failed_and_says_which_and_where_its_log_is(tmp_path, capsys):
+    # was: exit 0 (1 only when every run failed), and the failed run's error said "--overwrite or another --out",
+    # train's fix for its own folder
+    out = tmp_path / "cmp"
+    code = main(["compare", "--env", "own_env_helpers:BigReward", "--estimators", "rtmc,treerpo", "--seeds", "1",
+                 "--budget", "400", "--jobs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *TINY])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert (out / "report.md").is_file() and "| rtmc |" in (out / "report.md").read_text()
+    assert "treecredit compare: 1 of 2 runs failed or stopped" in captured.err
+    assert "treerpo, seed 0: ValueError: rewards: at step 1" in captured.err
+    assert f"their logs: {out / 'runs' / 'treerpo-seed0' / 'log.txt'}" in captured.err
+    error = json.loads((out / "results.json").read_text())
+    text = json.dumps(error)
+    assert "--overwrite or another --out)" not in text and f"--out {out} --resume`: its finished runs are kept" in text
+
+
+def test_a_failed_runs_error_is_reworded_for_the_comparison(tmp_path):
+    kept = ("x: at step 3 (the run is kept as of its last checkpoint, step 2: --resume continues it only with the "
+            "same settings, so a fix that changes them needs a new run (--overwrite or another --out)): y")
+    said = in_compare_terms(kept, tmp_path)
+    assert "the comparison's --resume continues it" in said and "needs a new run" not in said
+    anew = f"needs the comparison anew (`treecredit compare ... --out {tmp_path} --overwrite`, or another --out)"
+    assert anew in said
+    assert in_compare_terms("RuntimeError: boom", tmp_path) == "RuntimeError: boom"
+
+
+def test_the_stop_note_when_every_run_kept_a_checkpoint_mentions_no_others(tmp_path):
+    # was: "2 of its 2 runs keep their last checkpoints, the others start again"
+    folders = [tmp_path / "runs" / name for name in ("grpo-seed0", "tempo-seed0")]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        (folder / "checkpoint.pt").write_bytes(b"")
+    note = stopped_note(tmp_path, folders, "SIGINT")
+    assert "all 2 runs keep their last checkpoints." in note and "others" not in note
+    assert "its 1 run keeps its last checkpoint." in stopped_note(tmp_path, folders[:1], "SIGINT")
