@@ -294,3 +294,14 @@ def test_an_unknown_option_lists_only_what_a_verl_user_can_give():
         tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config={"treecredit_options": {"foo": 1}})
     with pytest.raises(ValueError, match=r"^foo: .*Fix: remove them; 'grpo' takes: norm_by_std, epsilon\.$"):
         tc_verl.make_adv_estimator("grpo", foo=1)
+
+
+def test_an_empty_text_delimiter_gets_no_empty_step_pattern_as_its_fix():
+    """delimiter='' suggested step_pattern='', which is itself refused (trial 22)."""
+    from treecredit.integrations.verl import make_adv_estimator
+
+    with pytest.raises(ValueError) as info:
+        make_adv_estimator("tempo", delimiter="")
+    message = str(info.value)
+    assert message.startswith("delimiter: is the empty text '', which marks no step end")
+    assert "step_pattern=''" not in message

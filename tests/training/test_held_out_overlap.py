@@ -41,6 +41,9 @@ def test_a_dataset_with_one_training_prompt_left_passes_the_check(tmp_path, caps
     with pytest.raises(ZeroDivisionError):  # past every check, at the model
         main(["train", *TINY, "--dataset", str(data), "--task-option", f"held_out_path={held}",
               "--out", str(tmp_path / "run")])
+    # the rows training skips are said before the warm start (trial 22: they were dropped without a note)
+    assert ("note: 19 of the 20 training rows repeat the prompt of a held-out problem and are never drawn for "
+            "training (nor by the warm start)") in capsys.readouterr().out
 
 
 def test_drawing_from_a_dataset_whose_rows_are_all_held_out_says_what_fits_a_dataset(tmp_path):

@@ -139,6 +139,13 @@ def check_text_delimiter(options: dict, source: Source) -> None:
                f"pass the ids as a list of ints, delimiter={written}")
         fail(name, f"is the text {text!r}, not token ids", fix)
     shown = repr(text)
+    if not text:  # no text to find: step_pattern='' is refused too, so it is no fix
+        fail(name, "is the empty text '', which marks no step end; delimiter takes token ids",
+             f"give the token ids that end a step (+{CONFIG}.delimiter=[ID, ...]), or a step_pattern with visible "
+             f"text such as '\\n\\n' with +{CONFIG}.tokenizer=<the model's local path>, and drop {name}"
+             if in_config else "pass the token ids that end a step (delimiter=[ID, ...]), or step_pattern with "
+             "visible text such as '\\n\\n' and tokenizer=<the tokenizer, or the model's local path>, and drop "
+             "delimiter")
     if in_config:
         fix = (f"set +{CONFIG}.step_pattern={shown} with +{CONFIG}.tokenizer=<the model's local path>, which find "
                f"step ends in the decoded responses, and drop {name}; or give its token ids, +{CONFIG}.delimiter=["

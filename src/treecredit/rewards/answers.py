@@ -98,14 +98,37 @@ def final_statement(text: str) -> str:
     return text.strip()
 
 
+_CODE_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+
+
+def plain_math_text(text: str) -> str:
+    """``text`` with the typography that hides a value undone: the Unicode minus ``−`` (U+2212) as ``-``, the
+    escaped dollar ``\\$`` (a currency sign, which math-verify's own LaTeX normalisation drops too) removed, and
+    Markdown inline code around a value unwrapped (``The answer is `9`.`` → ``The answer is 9.``)."""
+    return _CODE_SPAN.sub(r"\1", text.replace("\u2212", "-").replace("\\$", ""))
+
+
+# A closing remark in brackets that holds a word (not a LaTeX command): ``12 (3 boxes of 4)``, ``9 (see step 2)``.
+_REMARK = re.compile(r"(?<=\S)\s+\((?=[^()]*(?<![\\A-Za-z])[A-Za-z]{3,})[^()]*\)$")
+
+
+def without_closing(text: str) -> str:
+    """A final answer without the period that ends its sentence (``1/2.`` → ``1/2``: math-verify would read
+    ``2.`` as the float 2.0) and without a closing remark in brackets that holds a word (``The answer is 12 (3
+    boxes of 4)`` → ``The answer is 12``). An ellipsis (``9...``) and ``!`` (a factorial) are kept."""
+    text = re.sub(r"(?<!\.)\.$", "", text.strip()).rstrip()
+    return _REMARK.sub("", text)
+
+
 def final_math_answer(text: str) -> str:
-    """The answer that the ``math`` reward judges in ``text``: Markdown emphasis removed
-    (:func:`without_emphasis`), then the last ``\\boxed{}``, else what follows the last ``####``, else the
-    statement the text ends on (:func:`final_statement`)."""
-    text = without_emphasis(text)
+    """The answer that the ``math`` reward judges in ``text``: typography undone (:func:`plain_math_text`) and
+    Markdown emphasis removed (:func:`without_emphasis`), then the last ``\\boxed{}``, else what follows the
+    last ``####``, else the statement the text ends on (:func:`final_statement`); without its closing period or
+    bracketed remark (:func:`without_closing`)."""
+    text = without_emphasis(plain_math_text(text))
     if last_boxed(text) is not None or "####" in text:
-        return final_answer(text)
-    return final_statement(text)
+        return without_closing(final_answer(text))
+    return without_closing(final_statement(text))
 
 
 def last_number(text: str) -> float | None:
@@ -140,6 +163,9 @@ def _literal(value) -> bool:
         return True
     if getattr(value, "is_Mul", False) and len(value.args) == 2:
         number, unit = value.args
+        if getattr(number, "is_Integer", False) and getattr(unit, "is_Pow", False) and unit.args[1] == -1 \
+                and getattr(unit.args[0], "is_Integer", False):
+            return True  # 1/2 as math-verify reads it in prose (unevaluated); lowest terms are checked on the text
         if getattr(number, "is_Number", False):
             ten = getattr(unit, "is_Pow", False) and unit.args[0] == 10 and getattr(unit.args[1], "is_Integer", False)
             return ten or str(unit) == "1/100"  # 1.5 × 10^3; 50 %

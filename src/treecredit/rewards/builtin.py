@@ -22,6 +22,7 @@ cannot judge (no answer column value).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from treecredit.rewards.answers import (
@@ -32,6 +33,7 @@ from treecredit.rewards.answers import (
     is_number_literal,
     is_plain_number,
     last_number,
+    plain_math_text,
 )
 
 
@@ -51,6 +53,15 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
     (``the answer is X`` first, else the last one). So a number stated after the answer (``The answer is 9.
     That took 3 steps.``) is read as the answer: a prompt that asks for ``\\boxed{}`` or ``####`` avoids that.
 
+    How the answer is typed does not matter: the period that ends its sentence (``The answer is 1/2.``, which
+    math-verify would read as ``1/2.0``), a closing remark in brackets that holds a word (``12 (3 boxes of 4)``),
+    the escaped dollar (``\\$12``, ``\\boxed{\\$12}``), inline code (`` `9` ``) and the Unicode minus are dropped
+    (:func:`~treecredit.rewards.answers.plain_math_text`, :func:`~treecredit.rewards.answers.without_closing`);
+    prose (``It's 9``, ``That's 9``, ``No: 10``) is read by math-verify's own anchors, and a unit after the value
+    (``12 dollars``, ``7 km/h``, ``7 m^2``) is dropped by math-verify's unit normalisation. A unit of one or two
+    letters counts only where math-verify knows it (``km``, ``h``, ``m``): ``7 x`` stays ``7x``, and ``7 mL`` is
+    not read as 7 (a known limitation; ``7 millilitres`` is).
+
     ``literal`` (default True; ``--reward math:literal=false`` turns it off): where ``answer`` is a plain
     number (``9``, ``-0.5``, ``\\frac{1}{2}``), the completion's final answer must be a number literal too
     (:func:`~treecredit.rewards.answers.is_number_literal`: ``9``, ``9.0``, ``\\boxed{9}``, ``x = 9``,
@@ -66,7 +77,7 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
         if gold is None:
             out.append(None)
             continue
-        gold_parsed = parse(_as_math(final_answer(str(gold))))
+        gold_parsed = parse(_as_math(final_answer(plain_math_text(str(gold)))))
         pred_text = final_math_answer(as_text(completion))
         pred_parsed = parse(_as_math(pred_text))
         if literal and pred_parsed and is_plain_number(gold_parsed) and (
@@ -77,15 +88,37 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
     return out
 
 
-# Two words in a row (not LaTeX commands): prose, which math-verify reads by its own anchors ("the answer is").
-_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}")
+# Prose, which math-verify reads by its own anchors ("the answer is"): two words in a row (not LaTeX commands), a
+# contraction (It's, That's), or a leading word before a colon, a comma or a number (No: 10, So 10); not the
+# products of symbols of algebra (xy, 2ab).
+_PROSE = re.compile(r"(?<![\\A-Za-z])(?:[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}|[A-Za-z]{2,}['\u2019][a-z]+\b)"
+                    r"|^[A-Za-z]{2,}(?:[:,]|\s+(?=[-+]?\d))")
+# A unit after the value that ends bare math: 12 dollars, 7 km/h, 7 m^2.
+_UNIT_END = re.compile(r"(?<=[\d}])\s+([A-Za-z]+(?:\s*/\s*[A-Za-z]+)*(?:\^\{?\d\}?)?)$")
+
+
+@functools.lru_cache(maxsize=256)
+def _is_unit(word: str) -> bool:
+    """A word of three letters or more (``dollars``, ``apples``), or a shorter one that math-verify's own unit
+    normalisation drops after a number (``km``, ``h``, ``m``; not ``x``, ``pi``, ``xy``)."""
+    from math_verify import parse
+    if len(word) >= 3:
+        return True
+    return [str(v) for v in parse(f"$1 {word}$") if not isinstance(v, str)] == ["1"]
 
 
 def _as_math(text: str) -> str:
     """Wrap bare math in ``$…$`` so that math-verify reads LaTeX such as ``\\frac{1}{2}`` as math; prose (two
-    words in a row) is left as it is: inside ``$…$`` its words would be read as symbols (``It is 10!`` as a
-    product with ``10!``)."""
-    return text if "$" in text or "\\boxed" in text or _PROSE.search(text) else f"${text}$"
+    words in a row, a contraction such as ``It's``, a leading word as in ``No: 10``) is left as it is: inside
+    ``$…$`` its words would be read as symbols (``It is 10!`` as a product with ``10!``). A unit that ends bare
+    math (``12 dollars``, ``7 km/h``, ``7 m^2``) is marked ``\\text{…}``, which math-verify's unit normalisation
+    drops; a letter that is not a unit stays a symbol (``7 x^2``)."""
+    if "$" in text or "\\boxed" in text or _PROSE.search(text):
+        return text
+    unit = _UNIT_END.search(text)
+    if unit and all(_is_unit(w) for w in re.findall(r"[A-Za-z]+", unit.group(1))):
+        return f"${text[:unit.start()]} \\text{{{unit.group(1)}}}$"
+    return f"${text}$"
 
 
 def exact_reward(prompts, completions, answer=None, ignore_case: bool = False, **_) -> list[float | None]:

@@ -26,6 +26,18 @@ from treecredit.training.config import TrainConfig
 from treecredit.training.draws import EVAL_SEED, draw_problems, held_out_prompts
 
 
+def log_skipped_rows(task, held_out: set, log) -> None:
+    """A note when training rows of a fixed list (a dataset, HumanEval) repeat a held-out prompt: no draw, RL or
+    warm start, ever gives them, so the run trains on fewer rows than the file holds."""
+    train = getattr(task, "train_problems", None)
+    if not train:
+        return
+    skipped = sum(p.prompt in held_out for p in train)
+    if skipped:
+        log(f"note: {skipped} of the {len(train)} training rows repeat the prompt of a held-out problem and are never "
+            "drawn for training (nor by the warm start), so that the held-out pass@1 is measured on unseen prompts")
+
+
 def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False):
     """The small GPT, warm-started on worked solutions (from the cache when possible), or a local HF model;
     ``for_checkpoint``: its weights are about to be replaced by a run's checkpoint (``export``): no warm start,
@@ -201,14 +213,15 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
 
+    eval_set = task.held_out_problems(np.random.default_rng(EVAL_SEED), config.eval_problems)
+    held_out = {p.prompt for p in eval_set}  # = held_out_prompts(task, config.eval_problems), as the warm start's
+    log_skipped_rows(task, held_out, log)
     policy = build_policy(config, task, log)
     policy.compile_decode = config.compile_decode
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
     optimizer = adamw(policy.module.parameters(), lr=config.lr, weight_decay=0.0)  # fused where available
     generator = torch.Generator().manual_seed(config.seed)
     problem_rng = np.random.default_rng([config.seed, 2])
-    eval_set = task.held_out_problems(np.random.default_rng(EVAL_SEED), config.eval_problems)
-    held_out = {p.prompt for p in eval_set}  # = held_out_prompts(task, config.eval_problems), as the warm start's
     spec = treecredit.get_estimator(config.estimator)
     if config.sampler == "tree" and not ({"tree_nodes", "step_ends"} & set(spec.options) or spec.requires):
         trees = sorted(n for n in treecredit.estimators("token") if "tree_nodes" in treecredit.get_estimator(n).options)
