@@ -150,7 +150,8 @@ def test_vine_is_refused_for_agent_runs_before_any_work(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("env, options, why", [
-    ("cliffwalking", ["--env-option", "max_turns=4"], r"CliffWalkingText gives negative rewards"),
+    ("cliffwalking", ["--env-option", "max_turns=4"],
+     r"CliffWalkingText declares returns outside \[0, 1\] \(negative_rewards = "),
     ("gridworld", ["--env-option", "invalid_penalty=-0.1"], r"its invalid_penalty is -0\.1"),
 ])
 def test_treerpo_on_an_env_whose_returns_leave_the_unit_range_is_refused_before_any_work(tmp_path, capsys, env,

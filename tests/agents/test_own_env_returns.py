@@ -31,7 +31,8 @@ def test_returns_outside_the_unit_range_stop_the_run_with_the_env_runs_fix(tmp_p
     assert main(["train", "--env", "own_env_helpers:BigRewardSaid", *TINY, "--out", str(tmp_path / "said")]) == 2
     err = capsys.readouterr().err
     assert "estimator: 'treerpo' needs episode returns in [0, 1], and env 'own_env_helpers:BigRewardSaid' can give " \
-           "returns outside it: BigRewardSaid gives negative rewards (2 for every action)" in err, err
+           "returns outside it: BigRewardSaid declares returns outside [0, 1] (negative_rewards = '2 for every " \
+           "action')" in err, err
     assert not (tmp_path / "said").exists()
 
 

@@ -92,7 +92,7 @@ def env_rewards_leave_unit_range(config) -> str | None:
         return f"its invalid_penalty is {penalty:g}, the reward of a turn with an invalid action"
     klass = env_class(config.env)
     if getattr(klass, "negative_rewards", False):
-        return f"{klass.__name__} gives negative rewards ({klass.negative_rewards})"
+        return f"{klass.__name__} declares returns outside [0, 1] (negative_rewards = {klass.negative_rewards!r})"
     return None
 
 
