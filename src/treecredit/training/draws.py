@@ -10,10 +10,15 @@ from treecredit._validation import fail
 EVAL_SEED = 20_261_122  # the held-out problems: one fixed set for every run and seed
 
 
+def held_out_problems(task, eval_problems: int) -> list:
+    """The run's held-out problems: ``eval_problems`` of them from ``EVAL_SEED``, the same for every run."""
+    return task.held_out_problems(np.random.default_rng(EVAL_SEED), eval_problems)
+
+
 def held_out_prompts(task, eval_problems: int) -> frozenset:
-    """The prompts of the run's held-out problems (``EVAL_SEED``, ``eval_problems`` of them): no training
-    draw, RL or warm start, ever uses one of them."""
-    return frozenset(p.prompt for p in task.held_out_problems(np.random.default_rng(EVAL_SEED), eval_problems))
+    """The prompts of the run's held-out problems (:func:`held_out_problems`): no training draw, RL or warm
+    start, ever uses one of them."""
+    return frozenset(p.prompt for p in held_out_problems(task, eval_problems))
 
 
 def draw_problems(task, rng, n: int, held_out: set | frozenset) -> list:

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from treecredit.training.config import TrainConfig
-from treecredit.training.draws import EVAL_SEED, draw_problems, held_out_prompts
+from treecredit.training.draws import EVAL_SEED, draw_problems, held_out_problems, held_out_prompts
 
 
-def log_skipped_rows(task, held_out: set, log) -> None:
+def log_skipped_rows(task, held_out: frozenset, log) -> None:
     """A note when training rows of a fixed list (a dataset, HumanEval) repeat a held-out prompt: no draw, RL or
     warm start, ever gives them, so the run trains on fewer rows than the file holds."""
     train = getattr(task, "train_problems", None)
@@ -38,10 +38,15 @@ def log_skipped_rows(task, held_out: set, log) -> None:
             "drawn for training (nor by the warm start), so that the held-out pass@1 is measured on unseen prompts")
 
 
-def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False):
+def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False, held_out: frozenset | None = None):
     """The small GPT, warm-started on worked solutions (from the cache when possible), or a local HF model;
     ``for_checkpoint``: its weights are about to be replaced by a run's checkpoint (``export``): no warm start,
-    and the log says so."""
+    and the log says so. ``held_out``: the run's held-out prompts, which the warm start skips, when the caller
+    has them (None: :func:`~treecredit.training.draws.held_out_prompts`, found here when a warm start runs)."""
+
+    def skipped() -> frozenset:
+        return held_out if held_out is not None else held_out_prompts(task, config.eval_problems)
+
     from treecredit.models import GPTPolicy, HFPolicy
     from treecredit.training.warmstart import char_tokenizer_for, warm_started_policy
 
@@ -61,7 +66,7 @@ def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False):
         return hf_warm_started(policy, task, model_identity=model_identity(config.model, config.gguf_file),
                                steps=steps, batch_size=config.hf_warm_start_batch, lr=config.hf_warm_start_lr,
                                seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log,
-                               progress=config.progress, held_out=held_out_prompts(task, config.eval_problems))
+                               progress=config.progress, held_out=skipped())
     model_config = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
     if config.max_len != 96:  # only then, so that the warm-start cache keys of the default context stay valid
         model_config["max_len"] = config.max_len
@@ -70,7 +75,7 @@ def build_policy(config: TrainConfig, task, log, for_checkpoint: bool = False):
     return warm_started_policy(task, model_config=model_config, steps=config.warm_start_steps,
                                batch_size=config.warm_start_batch, lr=config.warm_start_lr,
                                seed=config.warm_start_seed, cache_dir=config.cache_dir or None, log=log,
-                               progress=config.progress, held_out=held_out_prompts(task, config.eval_problems))
+                               progress=config.progress, held_out=skipped())
 
 
 def ppo_update(policy, reference, optimizer, rollout, advantages, config: TrainConfig, generator) -> dict:
@@ -213,10 +218,10 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
 
-    eval_set = task.held_out_problems(np.random.default_rng(EVAL_SEED), config.eval_problems)
-    held_out = {p.prompt for p in eval_set}  # = held_out_prompts(task, config.eval_problems), as the warm start's
+    eval_set = held_out_problems(task, config.eval_problems)
+    held_out = frozenset(p.prompt for p in eval_set)  # skipped by every training draw, the warm start's too
     log_skipped_rows(task, held_out, log)
-    policy = build_policy(config, task, log)
+    policy = build_policy(config, task, log, held_out=held_out)
     policy.compile_decode = config.compile_decode
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
     optimizer = adamw(policy.module.parameters(), lr=config.lr, weight_decay=0.0)  # fused where available
