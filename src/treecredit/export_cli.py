@@ -25,10 +25,10 @@ def _check_out(out: Path, overwrite: bool) -> None:
     from treecredit.training.out_folder import check_out_folder
 
     check_out_folder(out, "pass a folder path: a new one, an empty one, or one to write into with --overwrite")
-    from treecredit.training.preflight import RUN_FILES
+    from treecredit.training.preflight import run_files_in
 
     # the files of a run that an export never writes (an earlier export's config.json may be overwritten)
-    held = [name for name in RUN_FILES if name != "config.json" and (out / name).exists()]
+    held = run_files_in(out, skip=("config.json",))
     if out.is_dir() and held:  # another run's folder: its config.json would be replaced, even with --overwrite
         fail("out", f"{str(out)!r} holds a run ({', '.join(held)}): the export's config.json would replace the "
              "run's own, which could then neither resume nor export, even with --overwrite",

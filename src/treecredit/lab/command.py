@@ -38,10 +38,10 @@ def check_not_a_run(out: Path) -> None:
     replace the comparison's own, or sit among the run folders."""
     import json
 
-    from treecredit.training.preflight import RUN_FILES
+    from treecredit.training.preflight import holds_run, run_files_in
 
     elsewhere = f"{str(out).rstrip('/')}-lab" if out.name else "reports/lab"
-    held = [name for name in RUN_FILES if (out / name).exists()]
+    held = run_files_in(out)
     if held:
         fail("--out", f"{str(out)!r} holds a training run ({', '.join(held)}); a lab report there would be written "
              "among the run's files (--overwrite does not change that)", f"pass another --out, e.g. {elsewhere}")
@@ -55,8 +55,7 @@ def check_not_a_run(out: Path) -> None:
         fail("--out", f"{str(out)!r} holds a comparison (treecredit compare: runs/, report.md, results.json); a lab "
              "report would replace its report.md and results.json (--overwrite does not change that)",
              f"pass another --out, e.g. {elsewhere}")
-    runs = sorted(sub.name for sub in out.iterdir() if sub.is_dir() and any((sub / n).exists() for n in RUN_FILES)) \
-        if out.is_dir() else []
+    runs = sorted(sub.name for sub in out.iterdir() if sub.is_dir() and holds_run(sub)) if out.is_dir() else []
     if runs:  # a comparison's runs/ folder, or any folder of runs
         beside = f"{str(out.parent).rstrip('/')}-lab" if out.name == "runs" and out.parent.name else elsewhere
         whose = " (a comparison's runs/ folder)" if out.name == "runs" and (out.parent / "results.json").is_file() \

@@ -149,9 +149,14 @@ def check_cutoff(config, task, log=print) -> None:
             "reward (pass --cutoff any to prune anyway, at the price of biased values; docs/sampling.md)")
 
 
+def run_files_in(folder: Path, skip: tuple[str, ...] = ()) -> list[str]:
+    """The files of :data:`RUN_FILES` (less ``skip``) that ``folder`` holds."""
+    return [name for name in RUN_FILES if name not in skip and (Path(folder) / name).exists()]
+
+
 def holds_run(folder: Path) -> bool:
     """Whether ``folder`` holds (part of) an earlier run."""
-    return any((Path(folder) / name).exists() for name in RUN_FILES)
+    return bool(run_files_in(folder))
 
 
 def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
@@ -350,6 +355,7 @@ def check_held_out(task, eval_problems: int | None = None) -> None:
     import numpy as np
 
     from treecredit.tasks import more_problems_fix
+    from treecredit.training.agent_checks import _count
     from treecredit.training.loop import EVAL_SEED
 
     if not task.held_out_problems(np.random.default_rng(EVAL_SEED), 1):
@@ -366,10 +372,6 @@ def check_held_out(task, eval_problems: int | None = None) -> None:
         fail("held_out", f"every one of the {len(train)} training {rows} repeats the prompt of a held-out problem "
              f"the run evaluates ({_count(len(held), 'distinct held-out prompt')}; {distinct} in all), and "
              "training skips held-out prompts, so none is left to train on", more_problems_fix(task))
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + "s" * (n != 1)
 
 
 def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None, resume_fix: str | None = None):

@@ -239,12 +239,12 @@ def config_folder_note(args: argparse.Namespace, config: TrainConfig) -> str:
     from pathlib import Path
 
     from treecredit.training.config import resolved_path
-    from treecredit.training.preflight import RUN_FILES
+    from treecredit.training.preflight import run_files_in
 
     if not getattr(args, "config", None) or hasattr(args, "out"):
         return ""
     folder = Path(resolved_path(args.config)).parent
-    copied_run = any((folder / name).exists() for name in RUN_FILES if name != "config.json")
+    copied_run = bool(run_files_in(folder, skip=("config.json",)))
     if Path(config.out) == folder or not (args.resume or copied_run):
         return ""
     verb = "resumes the run in" if args.resume else "writes to"
