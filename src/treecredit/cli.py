@@ -189,16 +189,18 @@ def interrupted_note(args: argparse.Namespace) -> str:
         out = Path(_out_folder(args))
     except Exception:  # an unreadable --config: say nothing about a folder rather than a wrong one
         return "stopped without saving more than was already written"
+    from treecredit.training.checkpoint import CHECKPOINT, PREVIOUS, checkpoint_files  # no torch: fast here
+    from treecredit.training.preflight import run_files_in
+
     runs = sorted(out.glob("runs/*")) if args.command == "compare" else [out]
-    files = ("checkpoint.pt", "checkpoint.prev.pt")  # training.checkpoint's names, without importing it
-    if any((run / name).exists() for run in runs for name in files):
+    if any(checkpoint_files(run) for run in runs):
         what = "the comparison's runs in" if args.command == "compare" else "the run in"
         again = (" in place of --overwrite" if getattr(args, "overwrite", False) else "") * (not args.resume)
         return (f"{what} {out} saved a checkpoint: to go on from it, run the same command again"
                 + ("" if args.resume else f" with --resume{again}"))
-    run_files = ("report.md", "runs") if args.command == "compare" else (
-        "config.json", "metrics.jsonl", "samples.jsonl")  # preflight.RUN_FILES less the checkpoints
-    if not any((out / name).exists() for name in run_files):
+    started = any((out / name).exists() for name in ("report.md", "runs")) if args.command == "compare" else \
+        bool(run_files_in(out, skip=(CHECKPOINT, PREVIOUS)))
+    if not started:
         return f"nothing of a run was written to {out}: run the same command again to start"
     if args.resume or getattr(args, "overwrite", False):
         return f"{out} holds no checkpoint, so the run starts again from step 0: run the same command again"
