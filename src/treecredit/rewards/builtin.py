@@ -73,11 +73,14 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
 
     answers = _column({"answer": answer}, "answer", len(completions))
     out: list[float | None] = []
+    golds: dict[str, list] = {}  # the completions of a group share their answer: each parsed once a call
     for completion, gold in zip(completions, answers):
         if gold is None:
             out.append(None)
             continue
-        gold_parsed = parse(_as_math(final_answer(plain_math_text(str(gold)))))
+        if str(gold) not in golds:
+            golds[str(gold)] = parse(_as_math(final_answer(plain_math_text(str(gold)))))
+        gold_parsed = golds[str(gold)]
         pred_text = final_math_answer(as_text(completion))
         pred_parsed = parse(_as_math(pred_text))
         if literal and pred_parsed and is_plain_number(gold_parsed) and (
