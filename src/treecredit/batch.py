@@ -175,9 +175,9 @@ def clear_padding_ids(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``ids`` with the negative ids (e.g. ``-100``) after each row's last unmasked token, its padding, read as 0:
     no estimator reads ids there (nothing after a row's length belongs to a prefix), and
     :func:`~treecredit.step_text.step_ends_from_text` accepts them there too. A negative id before a row's last
-    unmasked token (masked tool tokens included, which stay part of the prefix) is refused. Arrays of other
-    shapes or kinds are left for :func:`~treecredit.batch.make_token_batch` to refuse."""
-    if ids.ndim != 2 or ids.shape != mask.shape or ids.dtype.kind != "i" or not ids.size or ids.min() >= 0:
+    unmasked token (masked tool tokens included, which stay part of the prefix) is refused. ``ids`` and ``mask``
+    are (B, T) of equal shapes (:func:`make_token_batch` checks them first)."""
+    if ids.dtype.kind != "i" or not ids.size or ids.min() >= 0:
         return ids
     lengths = row_lengths(mask)
     inside = np.arange(ids.shape[1])[None, :] < lengths[:, None]
