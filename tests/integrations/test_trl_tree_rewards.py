@@ -37,7 +37,8 @@ async def async_no_return(completions, **kwargs):
 def test_a_reward_without_return_is_named_with_the_fix(func):
     # was: TypeError: object of type 'NoneType' has no len()
     with pytest.raises(ValueError, match=rf"^reward_funcs: reward function '{func.__name__}' returned None, not a "
-                                         r"list of 2 rewards \(missing return\?\)\. Fix: end it with return \["):
+                                         r"list of 2 rewards \(missing return\?\)\. Fix: end the function with "
+                                         r"return \["):
         _score(func)
 
 

@@ -137,6 +137,10 @@ def test_bad_reward_functions_are_named(user_module):
     forgot = RewardSet([lambda prompts, completions, **kw: None])  # a bare None: a missing return, not [None]*n
     with pytest.raises(ValueError, match=r"reward: <lambda> returned None, not a list of 2 values \(missing return"):
         forgot(["p", "q"], ["a", "b"])
+    scores = RewardSet([lambda prompts, completions, **kw: {f"row {i}": 1.0 for i in range(100)}])
+    with pytest.raises(ValueError, match=r"reward: <lambda> returned dict \{'row 0': 1\.0, .{40,60}\.\.\. "
+                                         r"\(a dict\), not a list of 2 values\. Fix: return a list with one float"):
+        scores(["p", "q"], ["a", "b"])  # what it returned, cut (as TRL's integration shows it): 100 rows were shown
     with pytest.raises(ValueError, match="reward: module 'no_such_module_xyz' .*does not import"):
         RewardSet(["no_such_module_xyz:fn"])
     with pytest.raises(ValueError, match="reward: .*not callable"):
