@@ -111,7 +111,26 @@ def row_lengths(response_mask: Any, shape: tuple[int, ...] = ()) -> np.ndarray:
     B, T = mask.shape
     if T == 0:
         return np.zeros(B, dtype=np.int64)
-    return np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0).astype(np.int64)
+    # argmax over a reversed (negative-stride) view loses NumPy's fast path; reversing the flat buffer
+    # is one contiguous copy whose row B-1-i is row i reversed.
+    last_from_end = np.argmax(np.ascontiguousarray(mask.reshape(-1)[::-1]).reshape(B, T), axis=1)[::-1]
+    return np.where(mask.any(axis=1), T - last_from_end, 0).astype(np.int64)
+
+
+def refuse_negative_ids(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``(B, T)`` bool: the positions of the ``(B, T)`` ``ids`` before each row's length (``lengths``, ``(B,)``:
+    :func:`row_lengths`), after refusing a negative id there (``ValueError`` naming ``response_ids``, the id, its
+    row and column): those ids are part of the response's prefix (masked tool tokens too) and are decoded; a
+    negative id after them (padding, e.g. ``-100``) is the caller's to read as 0 or to skip."""
+    inside = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+    bad = inside & (ids < 0)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        fail("response_ids", f"holds the negative id {int(ids[row, col])} at row {row}, column {col}, before the "
+             "row's last unmasked token: ids there are part of the response's prefix (masked tool tokens too)",
+             "pass token ids ≥ 0 up to each row's last token; a negative padding id (e.g. -100) is accepted only "
+             "after it, where response_mask is 0")
+    return inside
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
@@ -239,13 +258,10 @@ def _check_decodable(ids: np.ndarray, lengths: np.ndarray, size: int | None, giv
     known, ≥ it: a tokenizer decodes them to no text (or fails), so a pattern would find no step there and
     only the no-step warning would follow. ``given``: the caller's ``vocab_size`` (then ``size`` is it, and the
     error names it), or None (``size`` is the tokenizer's)."""
-    decoded = ids[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
+    decoded = ids[refuse_negative_ids(ids, lengths)]
     if not decoded.size:
         return
-    low, high = int(decoded.min()), int(decoded.max())
-    if low < 0:
-        fail("response_ids", f"holds the negative id {low} before a row's last token",
-             "pass token ids ≥ 0, with padding after each row's last token and response_mask 0 on it")
+    high = int(decoded.max())
     if given is not None and high >= given:
         fail("response_ids", f"holds the id {high}, beyond vocab_size={given} (ids 0 to {given - 1})",
              "pass vocab_size=<the number of ids of the model that wrote response_ids> (e.g. "
