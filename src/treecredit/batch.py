@@ -25,7 +25,7 @@ from treecredit._validation import (
     fail,
     to_numpy,
 )
-from treecredit.step_text import refuse_negative_ids, row_lengths
+from treecredit.token_rows import refuse_negative_ids, row_lengths
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class TokenBatch:
     @cached_property
     def lengths(self) -> np.ndarray:
         """``(B,)`` int64: one past the last unmasked token of each row (0 for a fully masked row;
-        :func:`~treecredit.step_text.row_lengths`, found once per batch).
+        :func:`~treecredit.token_rows.row_lengths`, found once per batch).
 
         Tokens at or beyond this length are padding: they belong to no prefix.
         """
@@ -169,8 +169,8 @@ def clear_padding_ids(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     no estimator reads ids there (nothing after a row's length belongs to a prefix), and
     :func:`~treecredit.step_text.step_ends_from_text` accepts them there too. A negative id before a row's last
     unmasked token (masked tool tokens included, which stay part of the prefix) is refused
-    (:func:`~treecredit.step_text.refuse_negative_ids`). ``ids``: (B, T); ``lengths``: (B,), each row's length
-    (:func:`~treecredit.step_text.row_lengths` of its mask)."""
+    (:func:`~treecredit.token_rows.refuse_negative_ids`). ``ids``: (B, T); ``lengths``: (B,), each row's length
+    (:func:`~treecredit.token_rows.row_lengths` of its mask)."""
     return np.where(refuse_negative_ids(ids, lengths), ids, 0)
 
 

@@ -199,7 +199,7 @@ def leaf_rewards(name: str, out: Any, n: int) -> list[float]:
     import math
 
     from treecredit.rewards.combine import returned_list, reward_number
-    from treecredit.step_text import short_repr
+    from treecredit.token_rows import short_repr
 
     values = []
     for i, value in enumerate(returned_list("reward_funcs", f"reward function {name!r}", out, n, noun="rewards")):
@@ -296,7 +296,7 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
     import torch
 
     from treecredit.sampling import IIDSampler
-    from treecredit.step_text import row_lengths
+    from treecredit.token_rows import row_lengths
 
     task = PromptIdsTask(delimiter, score=score)
     ids_policy = PromptIdsPolicy(policy, prompts)

@@ -280,7 +280,7 @@ def returned_list(argument: str, name: str, values, n: int, noun: str = "values"
             is not a sequence (a number, text, a dict), or a sequence of another length than ``n`` (``noun``: what
             the message calls its items).
     """
-    from treecredit.step_text import short_repr
+    from treecredit.token_rows import short_repr
 
     fix = "return a list with one float (or None where it does not apply) per completion, in order (TRL's convention)"
     if values is None:  # a bare None, not a list of Nones: the function almost always lacks its return
