@@ -182,7 +182,7 @@ def _refuse(klass: type, name: str, value, default, flag: str = "--env-option", 
           f"Python: {in_python})"
     if value is None and own:  # a built-in env's option never takes None
         how += (f"; to let it be None, annotate it in {owner}.__init__ ({name}: {kind.__name__} | None = "
-                f"{default!r})") + f"; for the text null: {flag} '{name}=\"null\"'" * (kind is str)
+                f"{default!r})") + f"; for the text null: {flag} {name}=null (in Python: {name}='null')" * (kind is str)
     fail(name, f"is {value!r} ({type(value).__name__}), not {_TYPE_NAMES[kind]} (the type of its default "
          f"{default!r} {where or f'in {owner}.__init__'})", how)
 
