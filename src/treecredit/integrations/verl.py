@@ -46,7 +46,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from treecredit._validation import fail, split_fix
+from treecredit._validation import OutOfRange, fail, split_fix
 from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
 from treecredit.integrations._fixes import host_estimator
@@ -213,10 +213,10 @@ def _config_error(error: ValueError, user: dict, accepted, *, given: str = "conf
     outside [0, 1] with its fix where the options were ``given``: Hydra overrides (``"config"``), keywords of
     ``make_adv_estimator`` (``"python"``: all were bound), or both (``""``: none were given); None for any
     other error."""
-    from treecredit.integrations._fixes import is_range_error, option_settings
-
     problem, fix = split_fix(str(error))
-    settings = option_settings(fix, accepted) if is_range_error(problem, fix) else []
+    settings = []  # the option settings of a refusal of the rewards' range (its fix's parts)
+    if isinstance(error, OutOfRange) and error.argument == "rewards":
+        settings = [(name, value) for name, value in error.settings if name in accepted]
     if settings:
         overrides = " or ".join(f"+algorithm.{CONFIG_KEY}.{name}={value}" for name, value in settings)
         keywords = " or ".join(f"{name}={value!r}" for name, value in settings)
