@@ -10,7 +10,7 @@ is unchecked and fast; only the public entry points call these.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, Callable, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -22,6 +22,93 @@ INT64_MAX = np.iinfo(np.int64).max
 def fail(argument: str, problem: str, fix: str) -> NoReturn:
     """Raise the project's standard ``ValueError`` for a bad ``argument``."""
     raise ValueError(f"{argument}: {problem}. Fix: {fix}.")
+
+
+class Remedy(NamedTuple):
+    """One way to mend a refused argument (a part of :class:`FixError`'s fix), in each host's terms."""
+
+    python: str
+    """As a Python caller writes it: ``"scale='std' or scale='none'"``, ``"rewards in [0, 1]"``."""
+    cli: str = ""
+    """As ``treecredit train``'s command line writes it: ``"--estimator-option scale=std"``; "" when the same."""
+    settings: tuple = ()
+    """The option settings that apply it, ``((name, value), ...)``, preferred first: ``(("scale", "std"),
+    ("scale", "none"))``; () when it sets no option."""
+
+
+class FixError(ValueError):
+    """The standard refusal (``argument: problem. Fix: fix.``, as :func:`fail` writes it) carrying its fix as
+    :class:`Remedy` parts, so that each host (the Python API, ``treecredit train``, TRL, verl) writes the fix in
+    its own terms (:meth:`fix`, :attr:`settings`) instead of reading the text back. ``str()`` is the Python
+    API's message: each remedy with its command-line form in parentheses, ``pass scale='std' (treecredit train:
+    --estimator-option scale=std), or rewards in [0, 1] (...)``. A ``ValueError``, so ``except ValueError`` holds.
+
+    Args:
+        argument, problem: as :func:`fail`'s.
+        remedies: the ways to mend it, in order, joined by ``joiner`` after ``verb``.
+    """
+
+    def __init__(self, argument: str, problem: str, remedies: tuple, verb: str = "pass", joiner: str = ", or "):
+        self.argument, self.problem, self.remedies = argument, problem, tuple(remedies)
+        self.verb, self.joiner = verb, joiner
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        said = f"{self.argument}: {self.problem}" if self.argument else self.problem
+        fix = self.fix()
+        return f"{said}. Fix: {fix}." if fix else f"{said}."
+
+    def fix(self, form: str = "any", write: Callable[[Remedy], str | None] | None = None) -> str:
+        """The fix for a host: ``"any"`` (every caller: each remedy with ``(treecredit train: CLI)`` after it),
+        ``"python"`` (Python callers: without the command-line forms) or ``"cli"`` (the command line's forms,
+        a remedy without one as written for Python). ``write``: the host's own wording of a remedy (None: the
+        form's), e.g. ``treecredit compare``'s arm syntax for a branching."""
+        def one(remedy: Remedy) -> str:
+            own = write(remedy) if write is not None else None
+            if own is not None:
+                return own
+            if form == "cli":
+                return remedy.cli or remedy.python
+            return remedy.python + (f" (treecredit train: {remedy.cli})" if remedy.cli and form == "any" else "")
+
+        return (f"{self.verb} " if self.verb else "") + self.joiner.join(one(r) for r in self.remedies)
+
+    @classmethod
+    def of(cls, error: Exception, default: str = "") -> FixError:
+        """``error`` as a :class:`FixError`: itself when it is one, else its message in the standard shape
+        (an own estimator's plain ``ValueError("rewards: ... Fix: ...")``) with its fix as one remedy
+        (``default`` when it has none)."""
+        if isinstance(error, FixError):
+            return error
+        problem, fix = split_fix(str(error))
+        argument, sep, rest = problem.partition(": ")
+        return FixError(argument if sep else "", rest if sep else problem, (Remedy(fix or default),), verb="")
+
+    @property
+    def settings(self) -> list[tuple[str, Any]]:
+        """Every remedy's option settings, ``(name, value)``, in order."""
+        return [setting for remedy in self.remedies for setting in remedy.settings]
+
+    def __reduce__(self):  # picklable with its parts (compare's worker processes)
+        return _rebuilt, (type(self), self.__dict__)
+
+
+class OutOfRange(FixError):
+    """A :class:`FixError` refusing values outside the range ``allowed`` ``(low, high)`` that the caller's
+    estimator needs (TreeRPO's ``scale="bernoulli"``: rewards in [0, 1]); ``seen``: the refused values'
+    ``(min, max)``."""
+
+    def __init__(self, argument: str, problem: str, remedies: tuple, *, seen: tuple[float, float],
+                 allowed: tuple[float, float] = (0.0, 1.0), **kwargs):
+        self.seen, self.allowed = seen, allowed
+        super().__init__(argument, problem, remedies, **kwargs)
+
+
+def _rebuilt(cls: type[FixError], state: dict) -> FixError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    ValueError.__init__(error, error._text())
+    return error
 
 
 def split_fix(message: str) -> tuple[str, str]:

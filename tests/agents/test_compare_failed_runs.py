@@ -2,9 +2,11 @@
 and a failed run's error in the comparison's terms; the stop note when every run kept a checkpoint."""
 
 import json
+import pickle
 
 from treecredit.cli import main
 from treecredit.training.compare_cli import in_compare_terms, stopped_note
+from treecredit.training.estimator_inputs import failed_at_step
 
 TINY = ["--warm-start-steps", "0", "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
         "--prompts-per-step", "2", "--group-size", "2", "--eval-problems", "2", "--max-new-tokens", "4",
@@ -30,13 +32,20 @@ def test_compare_exits_1_when_one_run_failed_and_says_which_and_where_its_log_is
 
 
 def test_a_failed_runs_error_is_reworded_for_the_comparison(tmp_path):
-    kept = ("x: at step 3 (the run is kept as of its last checkpoint, step 2: --resume continues it only with the "
-            "same settings, so a fix that changes them needs a new run (--overwrite or another --out)): y")
-    said = in_compare_terms(kept, tmp_path)
-    assert "the comparison's --resume continues it" in said and "needs a new run" not in said
+    # was: compare matched two sentences of failed_at_step's text and replaced them; now it rewords its parts
+    kept = failed_at_step(ValueError("x: y. Fix: z."), 3, 2)
+    assert "needs a new run (--overwrite or another --out)): y. Fix: z." in str(kept)  # train's words
+    said = str(in_compare_terms(kept, tmp_path))
+    assert said.startswith("x: at step 3 (the run is kept as of its last checkpoint, step 2: the comparison's --resume")
+    assert "needs a new run" not in said and said.endswith("): y. Fix: z.")
     anew = f"needs the comparison anew (`treecredit compare ... --out {tmp_path} --overwrite`, or another --out)"
     assert anew in said
-    assert in_compare_terms("RuntimeError: boom", tmp_path) == "RuntimeError: boom"
+    fresh = str(in_compare_terms(failed_at_step(ValueError("x: y"), 1, 0), tmp_path))
+    assert fresh.startswith("x: at step 1 (no checkpoint was saved yet: fix it and run the comparison again: with "
+                            f"--resume (`treecredit compare ... --out {tmp_path} --resume`")
+    other = RuntimeError("boom")
+    assert in_compare_terms(other, tmp_path) is other
+    assert pickle.loads(pickle.dumps(kept)).args == kept.args  # it crosses process boundaries whole
 
 
 def test_the_stop_note_when_every_run_kept_a_checkpoint_mentions_no_others(tmp_path):

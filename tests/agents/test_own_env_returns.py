@@ -47,7 +47,7 @@ def test_the_option_the_fix_names_trains_on_those_returns(tmp_path, option):
 def test_the_class_attribute_fix_is_worded_for_the_returns_seen():
     from treecredit.agents.credit import _declare_fix
 
-    assert "below 0>" in _declare_fix("E", "are outside [0, 1] (from -1 to 1), which ...")
-    assert "below 0 and above 1>" in _declare_fix("E", "are outside [0, 1] (from -1 to 5), which ...")
-    above = _declare_fix("E", "are outside [0, 1] (from 0 to 5), which ...")
+    assert "below 0>" in _declare_fix("E", (-1.0, 1.0))  # the refused returns' (min, max), as the estimator saw them
+    assert "below 0 and above 1>" in _declare_fix("E", (-1.0, 5.0))
+    above = _declare_fix("E", (0.0, 5.0))
     assert 'negative_rewards = "returns up to 5" (despite its name' in above

@@ -287,9 +287,10 @@ def test_an_estimator_error_mid_run_names_the_step_and_the_kept_checkpoint(tiny_
         if len(kwargs["rewards"]) == 64:  # the training batches (8 prompts × 8), not pre-flight's test batch
             calls.append(1)
             if len(calls) == 2:
-                raise ValueError("rewards: are outside [0, 1]. Fix: pass scale='std' or scale='none' (treecredit "
-                                 "train: --estimator-option scale=std), or rewards in [0, 1] (treecredit train: "
-                                 "--reward weights that sum to at most 1).")
+                from treecredit._validation import OutOfRange
+                from treecredit.methods.treerpo import UNIT_REWARD_REMEDIES
+
+                raise OutOfRange("rewards", "are outside [0, 1]", UNIT_REWARD_REMEDIES, seen=(0.0, 1.5))  # treerpo's
         return real(*args, **kwargs)
 
     monkeypatch.setattr(treecredit, "compute_advantages", second_batch_fails)

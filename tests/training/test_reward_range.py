@@ -3,11 +3,13 @@ Bernoulli scale), by construction (built-in rewards' weights add up) or on the w
 function); the estimator's own message, mid-run, names the command-line fix."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
 
 import treecredit
+from treecredit._validation import FixError, OutOfRange
 from treecredit.cli import main
 from treecredit.registry import _REGISTRY, register_estimator
 from treecredit.rewards import RewardSet, register_reward
@@ -117,7 +119,7 @@ def test_an_own_function_that_leaves_the_range_on_a_prompt_only_dataset_names_th
 
 
 def test_the_need_is_asked_of_the_estimator_itself(tiny_config, data):
-    assert "--estimator-option scale=std" in needs_unit_rewards(_config(tiny_config, data, ["math"]))
+    assert "--estimator-option scale=std" in str(needs_unit_rewards(_config(tiny_config, data, ["math"])))
     assert needs_unit_rewards(_config(tiny_config, data, ["math"], scale="std")) is None
     assert needs_unit_rewards(_config(tiny_config, data, ["math"], "rloo")) is None
 
@@ -128,17 +130,26 @@ def test_the_need_is_asked_of_the_estimator_itself(tiny_config, data):
         return np.zeros(batch.response_mask.shape, np.float32)
 
     try:
-        assert needs_unit_rewards(_config(tiny_config, data, ["math"], "_unit_rewards_test")) == "pass probabilities"
+        own = needs_unit_rewards(_config(tiny_config, data, ["math"], "_unit_rewards_test"))  # a plain ValueError
+        assert own.argument == "rewards" and own.fix() == "pass probabilities" and own.settings == []
     finally:
         del _REGISTRY["token"]["_unit_rewards_test"]
 
 
 def test_the_estimators_fix_is_given_in_the_command_lines_form_only():
-    own = ("pass scale='std' or scale='none' (treecredit train: --estimator-option scale=std), or rewards in [0, 1] "
-           "(treecredit train: --reward weights that sum to at most 1)")
+    # was: the fix's text read back by regular expressions; now its parts, as the estimator raised them
+    with pytest.raises(OutOfRange) as caught:
+        treecredit.compute_advantages("treerpo", response_ids=np.ones((2, 2), int), response_mask=np.ones((2, 2)),
+                                      rewards=np.array([1.5, 0.0]), group_ids=np.array([0, 0]), step_tokens=1)
+    own = caught.value
+    assert str(own).endswith("Fix: pass scale='std' or scale='none' (treecredit train: --estimator-option scale=std), "
+                             "or rewards in [0, 1] (treecredit train: --reward weights that sum to at most 1).")
+    assert own.seen == (0.0, 1.5) and own.settings == [("scale", "std"), ("scale", "none")]
     assert command_line_fix("treerpo", own) == ("pass --estimator-option scale=std (or scale=none; in treecredit "
                                                 "compare, the arm treerpo[scale=std]), or rewards in [0, 1]")
-    assert command_line_fix("mine", "pass probabilities") == "pass probabilities"  # no option named: as it is
+    plain = FixError.of(ValueError("rewards: exceed 1. Fix: pass probabilities."))
+    assert command_line_fix("mine", plain) == "pass probabilities"  # no option named: as it is
+    assert pickle.loads(pickle.dumps(own)).settings == own.settings  # compare's workers pass it whole
 
 
 def test_combined_range_of_known_and_unknown_rewards():

@@ -83,17 +83,14 @@ def episode_metrics(episodes: list, prefix: str = "") -> dict:
             f"{prefix}context_cut_share": float(np.mean([ep.context_cut for ep in episodes]))}
 
 
-def _declare_fix(name: str, problem: str) -> str:
+def _declare_fix(name: str, seen: tuple[float, float]) -> str:
     """The class attribute that has an own env's run refused before any work, worded for the returns seen
-    (``problem`` says "from <low> to <high>"): ``negative_rewards`` is read as "why the returns leave [0, 1]"
+    (``seen``: their ``(min, max)``): ``negative_rewards`` is read as "why the returns leave [0, 1]"
     (:func:`~treecredit.training.reward_range.env_rewards_leave_unit_range`), for returns above 1 as well, which
     its name does not say."""
-    import re
-
-    seen = re.search(r"from (\S+) to (\S+?)\)", problem)
-    low, high = (float(seen[1]), float(seen[2])) if seen else (-1.0, 0.0)
+    low, high = seen
     if low >= 0:  # only above 1: the name misleads, so say what it means
-        return (f"; and give {name} a class attribute negative_rewards = \"returns up to {seen[2] if seen else high}\" "
+        return (f"; and give {name} a class attribute negative_rewards = \"returns up to {high:.8g}\" "
                 "(despite its name it declares any return outside [0, 1], above 1 too), so that such a run is "
                 "refused before any work")
     why = "below 0" if high <= 1 else "below 0 and above 1"
@@ -111,18 +108,15 @@ def returns_refused(config, error: ValueError, step: int, saved_step: int) -> Va
     the pre-flight's, in an env run's terms (the estimator option in the command line's form, env settings, a
     turn-level estimator), plus that attribute for an own env, not the estimator's own fix about ``--reward``
     weights, which an env run has none of. Other refusals keep the estimator's fix."""
-    from treecredit._validation import split_fix
+    from treecredit._validation import OutOfRange
     from treecredit.envs import env_class
     from treecredit.training.estimator_inputs import failed_at_step
-    from treecredit.training.reward_range import command_line_fix
+    from treecredit.training.reward_range import env_range_fix
 
-    problem, fix = split_fix(str(error))
-    if not (problem.startswith("rewards:") and "outside [0, 1]" in problem and fix):
+    if not (isinstance(error, OutOfRange) and error.argument == "rewards" and error.allowed == (0.0, 1.0)):
         return failed_at_step(error, step, saved_step, config.estimator)
-    option = command_line_fix(config.estimator, fix).removesuffix(", or rewards in [0, 1]")
     klass = env_class(config.env)
     name, own = klass.__name__, not klass.__module__.startswith("treecredit.")
-    declare = _declare_fix(name, problem) if own and not getattr(klass, "negative_rewards", False) else ""
-    return failed_at_step(ValueError(f"{problem} (the episode returns of env {config.env!r}). Fix: {option}, or env "
-                                     f"settings whose rewards stay in [0, 1], or a turn-level estimator (e.g. "
-                                     f"--estimator rtmc){declare}."), step, saved_step)
+    declare = _declare_fix(name, error.seen) if own and not getattr(klass, "negative_rewards", False) else ""
+    return failed_at_step(ValueError(f"rewards: {error.problem} (the episode returns of env {config.env!r}). Fix: "
+                                     f"{env_range_fix(config.estimator, error)}{declare}."), step, saved_step)

@@ -1,6 +1,10 @@
-"""An estimator's fix, written for any host (``pass scale='std' or scale='none' (treecredit train:
---estimator-option scale=std)``), read back as the option settings it names, so that each integration can
-write them in its own terms (TRL: ``estimator_options={...}``; verl: ``+algorithm.treecredit_options.NAME=VALUE``).
+"""What the hosts (TRL, verl) share about estimators: :func:`host_estimator` (the estimators a host can run).
+
+An estimator's fix reaches each host as parts (:class:`~treecredit._validation.FixError`: its option settings,
+its Python and command-line forms), which each integration writes in its own terms (TRL:
+``estimator_options={...}``; verl: ``+algorithm.treecredit_options.NAME=VALUE``). Only TreeCreditGRPOTrainer's
+per-batch step still hands over the fix's text (``treecredit.integrations.trl``), read back here by
+:func:`is_range_error`, :func:`option_settings` and :func:`without_cli_forms` until it passes the error.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ _SETTING = re.compile(r"\b(\w+)=('[^']*'|\"[^\"]*\"|[\w.+-]+)")
 
 
 def without_cli_forms(fix: str) -> str:
-    """``fix`` without its parenthesised forms for treecredit's CLI (``(treecredit train: --flag ...)``)."""
+    """``fix``'s text without its parenthesised forms for treecredit's CLI (``(treecredit train: --flag ...)``);
+    a :class:`~treecredit._validation.FixError` gives it as ``fix("python")``."""
     return _CLI_FORMS.sub("", fix)
 
 
 def option_settings(fix: str, accepted) -> list[tuple[str, Any]]:
-    """The ``NAME=VALUE`` settings of options in ``accepted`` that ``fix`` names (outside its CLI forms), in
-    order, each value read as a Python literal (``scale='std'`` → ``("scale", "std")``)."""
+    """The ``NAME=VALUE`` settings of options in ``accepted`` that ``fix``'s text names (outside its CLI forms),
+    in order, each value read as a Python literal (``scale='std'`` → ``("scale", "std")``); a
+    :class:`~treecredit._validation.FixError` gives them as ``settings``."""
     settings = []
     for name, value in _SETTING.findall(without_cli_forms(fix)):
         if name in accepted:
@@ -32,8 +38,9 @@ def option_settings(fix: str, accepted) -> list[tuple[str, Any]]:
 
 
 def is_range_error(problem: str, fix: str) -> bool:
-    """Whether an estimator's error (``problem``, ``fix``: :func:`~treecredit._validation.split_fix`) refuses
-    rewards outside [0, 1] and says how to lift that (TreeRPO's ``scale="bernoulli"``)."""
+    """Whether an estimator's error, as text (``problem``, ``fix``: :func:`~treecredit._validation.split_fix`),
+    refuses rewards outside [0, 1] and says how to lift that (TreeRPO's ``scale="bernoulli"``); an error object
+    says so by being an :class:`~treecredit._validation.OutOfRange` of ``rewards``."""
     return problem.startswith("rewards:") and "[0, 1]" in problem and bool(fix)
 
 

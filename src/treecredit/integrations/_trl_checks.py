@@ -183,15 +183,23 @@ def weighted_reward_range(funcs: list, weights: list[float]) -> tuple[float, flo
     return weighted_range((w, UNIT) for w in weights)
 
 
-def trl_reward_fix(fix: str, options: dict, accepted) -> str:
-    """An estimator's fix for rewards outside [0, 1] (written for any host, with the CLI's forms in
-    parentheses) in TreeCreditGRPOTrainer's terms: each ``NAME='VALUE'`` of an option the estimator takes
-    becomes ``estimator_options={...}`` (over the ``options`` given); the weights become GRPOConfig's."""
-    from treecredit.integrations._fixes import option_settings, without_cli_forms
+def trl_reward_fix(refusal, options: dict, accepted) -> str:
+    """An estimator's fix for rewards outside [0, 1] in TreeCreditGRPOTrainer's terms: each option setting of
+    ``refusal`` (:class:`~treecredit._validation.FixError`) that the estimator takes (``accepted``) becomes
+    ``estimator_options={...}`` (over the ``options`` given); the weights become GRPOConfig's. ``refusal`` may
+    still be the fix's text (written for any host, the CLI's forms in parentheses), as the trainer's step
+    passes it (:func:`~treecredit.integrations._fixes.option_settings` reads it)."""
+    from treecredit._validation import FixError
 
-    settings = [{**options, name: value} for name, value in option_settings(fix, accepted)]
+    if isinstance(refusal, FixError):
+        found, python = [(n, v) for n, v in refusal.settings if n in accepted], refusal.fix("python")
+    else:
+        from treecredit.integrations._fixes import option_settings, without_cli_forms
+
+        found, python = option_settings(refusal, accepted), without_cli_forms(refusal)
+    settings = [{**options, name: value} for name, value in found]
     if not settings:
-        return (f"{without_cli_forms(fix)}; or reward functions and GRPOConfig reward_weights whose weighted sum "
+        return (f"{python}; or reward functions and GRPOConfig reward_weights whose weighted sum "
                 "stays in [0, 1]")
     return (f"pass estimator_options={settings[0]!r}" + "".join(f" or {s!r}" for s in settings[1:])
             + ", or reward functions and GRPOConfig reward_weights whose weighted sum stays in [0, 1]")
@@ -200,7 +208,7 @@ def trl_reward_fix(fix: str, options: dict, accepted) -> str:
 def check_reward_range(estimator: str, options: dict, given: str | None, reward_funcs, args, *,
                        tested: bool = False) -> None:
     """Refuse, when the trainer is built, an estimator that needs rewards in [0, 1] (TreeRPO's default
-    ``scale="bernoulli"``; :func:`~treecredit.training.reward_range.unit_rewards_fix` asks the estimator, on
+    ``scale="bernoulli"``; :func:`~treecredit.training.reward_range.unit_rewards_refusal` asks the estimator, on
     the test batch of :func:`~treecredit.integrations._grpo_layout.check_trainer_estimator`)
     with reward functions whose weighted sum can leave [0, 1] even when each gives 0 to 1 (weights summing to
     more than 1, a negative weight) or a reward model (unbounded scores). Otherwise the run would stop at the
@@ -216,7 +224,7 @@ def check_reward_range(estimator: str, options: dict, given: str | None, reward_
     """
     from treecredit.integrations._grpo_layout import _run_on_test_batch
     from treecredit.registry import get_estimator
-    from treecredit.training.reward_range import unit_rewards_fix
+    from treecredit.training.reward_range import unit_rewards_refusal
 
     if reward_funcs is None:
         return
@@ -229,7 +237,7 @@ def check_reward_range(estimator: str, options: dict, given: str | None, reward_
 
     if bounds is not None and -BERNOULLI_SLACK <= bounds[0] and bounds[1] <= 1.0 + BERNOULLI_SLACK:
         return
-    fix = unit_rewards_fix(lambda rewards: _run_on_test_batch(estimator, options, given, rewards),
+    fix = unit_rewards_refusal(lambda rewards: _run_on_test_batch(estimator, options, given, rewards),
                            inside_passed=tested)
     if fix is None:
         return

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from treecredit._validation import check_choice, check_positive, fail
+from treecredit._validation import OutOfRange, Remedy, check_choice, check_positive
 from treecredit.batch import TokenBatch
 from treecredit.groups import centered, divide_or_zero, group_mean
 from treecredit.registry import register_estimator
@@ -15,6 +15,10 @@ from treecredit.trees.values import children_mean_values, sibling_stats, zero_ma
 
 SCALES = ("bernoulli", "std", "none")
 BERNOULLI_SLACK = 1e-6
+UNIT_REWARD_REMEDIES = (
+    Remedy("scale='std' or scale='none'", "--estimator-option scale=std", (("scale", "std"), ("scale", "none"))),
+    Remedy("rewards in [0, 1]", "--reward weights that sum to at most 1"))
+"""What lifts ``scale="bernoulli"``'s need for rewards in [0, 1]: another scale, or rewards that stay in it."""
 """Rewards this far outside [0, 1] (the rounding of a weighted sum of reward functions) are clipped into it
 under ``scale="bernoulli"``; farther ones are refused."""
 
@@ -61,10 +65,9 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
         if rewards.min() >= -BERNOULLI_SLACK and rewards.max() <= 1 + BERNOULLI_SLACK:  # rounding of a sum
             rewards = np.clip(rewards, 0.0, 1.0)
     if scale == "bernoulli" and rewards.size and (rewards.min() < 0 or rewards.max() > 1):
-        fail("rewards", f"are outside [0, 1] (from {float(rewards.min()):.8g} to {float(rewards.max()):.8g}), "
-             f"which scale={scale!r} needs (μ(1 − μ) is a Bernoulli variance)",
-             "pass scale='std' or scale='none' (treecredit train: --estimator-option scale=std), or rewards in "
-             "[0, 1] (treecredit train: --reward weights that sum to at most 1)")
+        low, high = float(rewards.min()), float(rewards.max())
+        raise OutOfRange("rewards", f"are outside [0, 1] (from {low:.8g} to {high:.8g}), which scale={scale!r} "
+                         "needs (μ(1 − μ) is a Bernoulli variance)", UNIT_REWARD_REMEDIES, seen=(low, high))
     forest = forest_for(batch, tree_nodes=tree_nodes, step_ends=step_ends, delimiter=delimiter,
                         step_tokens=step_tokens, require_steps=True)
     dev = centered(rewards, batch.group_index, batch.n_groups)

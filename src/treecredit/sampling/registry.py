@@ -9,10 +9,9 @@ first use.
 from __future__ import annotations
 
 import importlib
-import re
 from contextlib import contextmanager
 
-from treecredit._validation import fail
+from treecredit._validation import FixError, Remedy, fail
 
 _SAMPLERS: dict[str, type] = {}
 _LAZY_MODULES = ("treecredit.sampling.iid", "treecredit.sampling.tree")
@@ -53,28 +52,19 @@ def make_sampler(name: str, **options):
     return _SAMPLERS[name](**options)
 
 
-_CLI_FORM = re.compile(r"[^\s(]+ \(treecredit train: ([^)]*)\)")
-
-
-def command_line_form(message: str) -> str:
-    """A sampler's error, written for every caller with each fix's command-line form after it
-    (``pass schedule='auto' (treecredit train: --sampler-option schedule=auto)``), with the command line's
-    form only (``pass --sampler-option schedule=auto``); a message without such forms is kept as it is."""
-    return _CLI_FORM.sub(r"\1", message)
-
-
 @contextmanager
 def command_line_errors(name: str, options: dict):
-    """For ``treecredit train``: re-raise a ``ValueError`` from building sampler ``name`` with its fixes in the
-    command line's form (:func:`command_line_form`), and one about an option of ``options`` (``schedule: is
-    ...``) naming the ``--sampler-option`` that set it."""
+    """For ``treecredit train``: re-raise a :class:`~treecredit._validation.FixError` from building sampler
+    ``name`` with its fix in the command line's form (``pass --sampler-option schedule=auto`` for a Python
+    caller's ``schedule='auto'``), its parts kept, and one about an option of ``options`` (``schedule: is ...``)
+    naming the ``--sampler-option`` that set it (the ``FixError`` is then its ``__cause__``)."""
     from treecredit.training.config import option_flag_named
 
-    try:
-        with option_flag_named(options, "sampler_options", "--sampler-option", f"sampler {name!r}"):
+    with option_flag_named(options, "sampler_options", "--sampler-option", f"sampler {name!r}"):
+        try:
             yield
-    except ValueError as error:
-        text = command_line_form(str(error))
-        if text == str(error):
-            raise
-        raise ValueError(text) from error
+        except FixError as error:
+            if not any(remedy.cli for remedy in error.remedies):
+                raise
+            remedies = tuple(Remedy(remedy.cli or remedy.python, settings=remedy.settings) for remedy in error.remedies)
+            raise FixError(error.argument, error.problem, remedies, error.verb, error.joiner) from error

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from treecredit._validation import check_choice, fail
+from treecredit._validation import FixError, Remedy, check_choice, fail
 from treecredit.sampling.branching import BRANCHINGS, make_branching
 from treecredit.sampling.cutoff import MODES, cutoff_active
 from treecredit.sampling.draws import seed_from
@@ -39,6 +39,11 @@ from treecredit.sampling.speculate import SpeculativeGrower
 from treecredit.sampling.tree_pack import pack_forest
 from treecredit.sampling.tree_table import SampledForest
 from treecredit.tasks.base import response_stop_strings
+
+_SPECULATIVE_REMEDIES = (
+    Remedy("schedule='auto'", "--sampler-option schedule=auto", (("schedule", "auto"),)),
+    Remedy("branching='entropy'", "--branching entropy", (("branching", "entropy"),)))
+"""What mends ``schedule='speculative'`` with a branching that cannot forecast: another schedule or branching."""
 
 
 @register_sampler("tree")
@@ -100,9 +105,8 @@ class TreeSampler:
             fail("branching", f"{self.branching!r} is neither a strategy name nor has grow_trees",
                  f"pass one of {sorted(BRANCHINGS)}")
         if self.schedule == "speculative" and not hasattr(self.strategy, "forecast"):
-            fail("schedule", f"is 'speculative', but the {self.branching!r} branching cannot forecast its next "
-                 "phase (only entropy branching can)", "pass schedule='auto' (treecredit train: --sampler-option "
-                 "schedule=auto) or branching='entropy' (treecredit train: --branching entropy)")
+            raise FixError("schedule", f"is 'speculative', but the {self.branching!r} branching cannot forecast its "
+                           "next phase (only entropy branching can)", _SPECULATIVE_REMEDIES, joiner=" or ")
         check_greedy_tree(self.temperature, self.branching)
 
     def check_group_size(self, group_size: int) -> None:

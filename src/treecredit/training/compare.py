@@ -18,7 +18,6 @@ import traceback
 from pathlib import Path
 from typing import NamedTuple
 
-from treecredit._validation import split_fix
 from treecredit.training.arms import (  # noqa: F401 — the arm functions, also importable from here
     AGENT_PREFERRED,
     DICT_PREFIXES,
@@ -40,6 +39,7 @@ from treecredit.training.compare_agents import (  # noqa: F401 — also importab
     check_agent_run,
     warm_start_agent,
 )
+from treecredit.training.compare_checks import ArmCheck, check_arm_budget, in_arm, shared_fields
 from treecredit.training.config import TrainConfig
 from treecredit.training.startup import torch_threads
 
@@ -143,8 +143,11 @@ def _run_one(job: Job | tuple) -> tuple[str, int, list[dict] | None, str | None,
         from treecredit.training.compare_cli import in_compare_terms
 
         last = traceback.format_exc().strip().splitlines()[-1]
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else last
-        return label, seed, None, in_compare_terms(error, Path(config.out).parent.parent), how[0]
+        said = in_compare_terms(exc, Path(config.out).parent.parent)  # its fix in the comparison's terms
+        kind = type(said)  # treecredit's own refusals by the builtin they are (ValueError)
+        kind = next(k for k in kind.__mro__ if k.__module__ == "builtins") if kind.__module__.startswith("treecredit") \
+            else kind
+        return label, seed, None, f"{kind.__name__}: {said}" if str(said) else last, how[0]
     return label, seed, records, None, how[0]  # old closing evaluations: flagged by train
 
 
@@ -229,21 +232,21 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
             arms.index(label))
         for (label, seed), folder in folders.items()]
     for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
-        _in_arm(f"arm {label!r}", check_arm_budget, label, config, budget)
-    shared = _shared_fields(configs)  # an error about one of these is no fault of the arm it was checked in
+        in_arm(ArmCheck(label, config.estimator), check_arm_budget, label, config, budget)
+    shared = shared_fields(configs)  # an error about one of these is no fault of the arm it was checked in
     said: dict = {}  # per warm start (its key): its lines, for the log.txt of every run that starts from it
     arm_said: dict[str, list[str]] = {}  # per arm: the lines of its warm start
     if base.env:
         for job in jobs_list:  # each run's folder; the env and agent settings were checked with its config
-            _in_arm(_where(job), check_agent_run, job.config, **job.flags, shared=shared)
+            in_arm(_where(job), check_agent_run, job.config, **job.flags, shared=shared)
         for label, config in configs.items():  # the rest once per arm: its runs differ in seed and folder only
-            _in_arm(f"arm {label!r}", check_agent_arm, config, shared=shared)
+            in_arm(ArmCheck(label, config.estimator), check_agent_arm, config, shared=shared)
         # the GPT's positions and the held-out instances (the env's checks), once per env setting, for every arm
         found: dict[str, AgentSplit] = {}
         for label, config in configs.items():
             if _positions_key(config) not in found:
-                found[_positions_key(config)] = split = _in_arm(f"arm {label!r}", agent_positions, config,
-                                                                 shared=shared)
+                found[_positions_key(config)] = split = in_arm(ArmCheck(label, config.estimator), agent_positions,
+                                                               config, shared=shared)
                 if split.held is not None and split.held.note:  # said once here; each run's log.txt has it too
                     log(f"compare: {split.held.note}")
         for label, config in configs.items():  # once per distinct warm start (a second call would only load it)
@@ -256,7 +259,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
             arm_said[label] = said[key]
         configs = {}
     for job in jobs_list if not base.env else []:  # every run before any work
-        _in_arm(_where(job), check_run, job.config, **job.flags, shared=shared)
+        in_arm(_where(job), check_run, job.config, **job.flags, shared=shared)
     for label, config in configs.items():  # warm start once per distinct policy, into the cache
         key = (config.task, config.dataset, repr(sorted(config.task_options.items())), config.model,
                config.n_layer, config.n_head, config.n_embd, config.warm_start_steps, config.warm_start_batch,
@@ -321,31 +324,6 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
-STEP_SIZE_FLAGS = {"prompts_per_step": "--prompts-per-step", "group_size": "--group-size",
-                   "max_new_tokens": "--max-new-tokens"}
-"""The settings whose product bounds one step's generated tokens, and their command-line flags."""
-
-
-def check_arm_budget(label: str, config: TrainConfig, budget: int) -> None:
-    """:func:`~treecredit.training.budget.check_budget_fits` for arm ``label`` (``config``: its config), whose
-    fix names the arm's own ``[KEY=VALUE]`` for a step size the arm sets itself (``grpo[group_size=27]``):
-    a lower ``--group-size`` would not change that arm. Raises ``ValueError`` (``budget: ...``)."""
-    from treecredit.training.budget import check_budget_fits, most_tokens_of_a_first_turn
-
-    own = {key: value for key, value in parse_arm(label).options.items() if key in STEP_SIZE_FLAGS}
-    try:
-        check_budget_fits(config, budget)
-    except ValueError as exc:
-        if not own:
-            raise
-        problem = split_fix(str(exc))[0]
-        others = [flag for key, flag in STEP_SIZE_FLAGS.items() if key not in own]
-        mine = ",".join(f"{key}={value}" for key, value in own.items())
-        raise ValueError(f"{problem}. Fix: pass --budget {most_tokens_of_a_first_turn(config)} or more, or lower "
-                         f"the arm's own [{mine}] in its spec {label!r} (--estimators)"
-                         + (f", or pass fewer {' or '.join(others)}" if others else "") + ".") from None
-
-
 def failed_runs(failures: dict) -> list[str]:
     """One line per arm and cause of ``failures`` (``{label: {seed: error text}}``, as :func:`run_comparison`
     returns them): the arm, its seeds and the error's first clause (the whole error is in the report's table),
@@ -362,44 +340,8 @@ def failed_runs(failures: dict) -> list[str]:
     return lines
 
 
-def _in_arm(where: str, check, *args, shared: frozenset = frozenset(), **kwargs):
-    """``check(*args, **kwargs)`` (returned); its ``ValueError`` names ``where`` (the arm, and the seed) after the
-    argument, or says the setting is global when the argument is one of ``shared`` (the fields every arm has
-    alike: a bad ``--reward`` is no fault of the first arm it was checked in). Train's fix ``--branching NAME``
-    is given in the arms' form (``@tree:NAME``): an arm's own branching overrides the flag."""
-    import re
-
-    try:
-        return check(*args, **kwargs)
-    except ValueError as exc:
-        argument, _, rest = str(exc).partition(": ")
-        named = re.search(r"arm '([^'@\[]+)", where)  # train's --branching NAME: arms set it in their form (@tree:NAME)
-        where = "a global setting, the same in every arm" if argument in shared else where
-        if argument in shared and argument in PER_ARM_FIXES:  # the train fix (drop the flag) would drop it everywhere
-            rest = f"{split_fix(rest)[0]}. Fix: {PER_ARM_FIXES[argument]}"
-        problem, fix = split_fix(rest)
-        arm = f"{named[1] if named else 'treerpo'}@tree"
-        armed = re.sub(r"(--sampler tree )?--branching (fixed|entropy|adaptive)\b",
-                       lambda m: f"the arms' branching {m[2]} (e.g. --estimators {arm}:{m[2]})", fix)
-        rest = f"{problem}. Fix: {armed}." if armed != fix else rest
-        raise ValueError(f"{argument} ({where}): {rest}") from None
-
-
-PER_ARM_FIXES = {"mc_rollouts": "give it only to the arms whose estimator reads Monte Carlo values, in the arm's "
-                                "brackets (e.g. --estimators grpo@tree,vine@tree[mc_rollouts=2]), not as --mc-rollouts"}
-"""The fix for a global setting that some arms cannot use, in the arms' own syntax."""
-
-
-def _shared_fields(configs: dict[str, TrainConfig]) -> frozenset:
-    """The ``TrainConfig`` fields (per-run ones excepted) that every arm's config has alike."""
-    from dataclasses import fields
-
-    return frozenset(f.name for f in fields(TrainConfig) if f.name not in PER_RUN
-                     and len({repr(getattr(c, f.name)) for c in configs.values()}) == 1)
-
-
-def _where(job: Job) -> str:
-    return f"arm {job.label!r}, seed {job.seed}"
+def _where(job: Job) -> ArmCheck:
+    return ArmCheck(job.label, job.config.estimator, job.seed)
 
 
 def _ordered(done: dict[str, dict[int, list[dict]]]) -> dict[str, dict[int, list[dict]]]:

@@ -219,16 +219,18 @@ def stopped_note(out: Path, folders: list[Path], why: str) -> str:
     return f"treecredit compare: stopped ({why}); {kept}. Continue with the same arguments and --resume (--out {out})"
 
 
-def in_compare_terms(error: str, out: Path) -> str:
-    """A failed run's ``error`` (as :func:`~treecredit.training.estimator_inputs.failed_at_step` words it for
-    ``treecredit train``: "--overwrite or another --out" of the run) in the terms of the comparison ``out``: a
-    comparison is continued with its own ``--resume`` (same settings; its finished runs are kept) or started
-    anew with ``--overwrite`` or another ``--out``."""
+def in_compare_terms(error: BaseException, out: Path) -> BaseException:
+    """A failed run's ``error`` in the terms of the comparison ``out`` when it stopped the run mid-run
+    (:class:`~treecredit.training.estimator_inputs.StoppedMidRun`, worded for ``treecredit train``: "--overwrite
+    or another --out" of the run): a comparison is continued with its own ``--resume`` (same settings; its
+    finished runs are kept) or started anew with ``--overwrite`` or another ``--out``. Any other error: as it is."""
+    from treecredit.training.estimator_inputs import Restart, StoppedMidRun
+
+    if not isinstance(error, StoppedMidRun):
+        return error
     anew = f"`treecredit compare ... --out {out} --overwrite`, or another --out"
-    return (error.replace("start the run again with the fix (--overwrite or another --out)",
-                          f"fix it and run the comparison again: with --resume (`treecredit compare ... --out {out} "
-                          f"--resume`: its finished runs are kept) when the fix changes no setting, else anew ({anew})")
-            .replace("--resume continues it only with the same settings, so a fix that changes them needs a new run "
-                     "(--overwrite or another --out)",
-                     f"the comparison's --resume continues it only with the same settings, so a fix that changes "
-                     f"them needs the comparison anew ({anew})"))
+    return error.restarted(Restart(
+        kept=f"the comparison's --resume continues it only with the same settings, so a fix that changes them "
+             f"needs the comparison anew ({anew})",
+        anew=f"fix it and run the comparison again: with --resume (`treecredit compare ... --out {out} --resume`: its "
+             f"finished runs are kept) when the fix changes no setting, else anew ({anew})"))

@@ -12,6 +12,7 @@ Used by the trainer (:mod:`treecredit.training.loop`) and by its checks before a
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 
 def estimator_options(spec, rollout, policy, task, user_options: dict, branching: str = "fixed",
@@ -89,28 +90,65 @@ def warn_if_tree_did_not_branch(rollout, task, branching: str = "fixed", shown: 
     return True
 
 
-def failed_at_step(error: ValueError, step: int, saved_step: int, estimator: str = "", at: str = "") -> ValueError:
+class Restart(NamedTuple):
+    """How a run stopped mid-run is continued or started again, in the terms of the command that ran it."""
+
+    kept: str
+    """After "the run is kept as of its last checkpoint, step N: " (a checkpoint was saved)."""
+    anew: str
+    """After "no checkpoint was saved yet: "."""
+
+
+TRAIN_RESTART = Restart(
+    kept="--resume continues it only with the same settings, so a fix that changes them needs a new run "
+         "(--overwrite or another --out)",
+    anew="start the run again with the fix (--overwrite or another --out)")
+"""``treecredit train``'s words for continuing a stopped run (its own ``--resume``, ``--overwrite``, ``--out``)."""
+
+
+class StoppedMidRun(ValueError):
+    """An estimator's refusal of data that only one step showed (``argument: problem. Fix: ...``, as ``rest``
+    after the argument), with where the run stopped (``where``: ``"at step 4"``), its last checkpoint
+    (``saved_step``; 0: none yet) and how to go on (``restart``). :meth:`restarted` words it for another
+    command (``treecredit compare``) without reading the text back."""
+
+    def __init__(self, argument: str, where: str, rest: str, saved_step: int, restart: Restart = TRAIN_RESTART):
+        self.argument, self.where, self.rest, self.saved_step, self.restart = argument, where, rest, saved_step, restart
+        if saved_step > 0:
+            kept = f"the run is kept as of its last checkpoint, step {saved_step}: {restart.kept}"
+        else:
+            kept = f"no checkpoint was saved yet: {restart.anew}"
+        where = f"{where} ({kept})"
+        super().__init__(f"{argument}: {where}: {rest}" if argument else f"{where}: {rest}")
+
+    def restarted(self, restart: Restart) -> StoppedMidRun:
+        """The same refusal, with ``restart``'s words for going on."""
+        return StoppedMidRun(self.argument, self.where, self.rest, self.saved_step, restart)
+
+    def __reduce__(self):  # picklable across processes, with its parts
+        return StoppedMidRun, (self.argument, self.where, self.rest, self.saved_step, self.restart)
+
+
+def failed_at_step(error: ValueError, step: int, saved_step: int, estimator: str = "", at: str = "",
+                   restart: Restart = TRAIN_RESTART) -> StoppedMidRun:
     """``error`` (``"argument: problem. Fix: ..."``) with the step it happened at and what is kept: a run stopped
     by bad data mid-run (a reward outside the range an estimator needs) says where it stopped, that its last
-    checkpoint (``saved_step``; 0: none yet) is intact, and that a fix changing the settings needs a new run.
-    With ``estimator`` (the run's), an estimator's fix that names an option is given in the command line's form
-    only (:func:`~treecredit.training.reward_range.command_line_fix`), as the same refusal before work is. ``at``:
+    checkpoint (``saved_step``; 0: none yet) is intact, and that a fix changing the settings needs a new run
+    (``restart``: in ``treecredit train``'s words unless given; :meth:`StoppedMidRun.restarted` changes them).
+    With ``estimator`` (the run's), the fix of an estimator's :class:`~treecredit._validation.FixError` is given in
+    the command line's form only (:func:`~treecredit.training.reward_range.command_line_fix`), as the same refusal
+    before work is. ``at``:
     where it happened in words, instead of ``at step {step}``."""
+    from treecredit._validation import FixError
+
     message = str(error)
-    if estimator:
-        from treecredit._validation import split_fix
+    if estimator and isinstance(error, FixError):
         from treecredit.training.reward_range import command_line_fix
 
-        problem, fix = split_fix(message)
-        message = f"{problem}. Fix: {command_line_fix(estimator, fix)}." if fix else message
+        message = f"{error.argument}: {error.problem}. Fix: {command_line_fix(estimator, error)}."
     argument, sep, rest = message.partition(": ")
-    if saved_step > 0:
-        kept = (f"the run is kept as of its last checkpoint, step {saved_step}: --resume continues it only with the "
-                "same settings, so a fix that changes them needs a new run (--overwrite or another --out)")
-    else:
-        kept = "no checkpoint was saved yet: start the run again with the fix (--overwrite or another --out)"
-    where = f"{at or f'at step {step}'} ({kept})"
-    return ValueError(f"{argument}: {where}: {rest}" if sep else f"{where}: {message}")
+    return StoppedMidRun(argument if sep else "", at or f"at step {step}", rest if sep else message, saved_step,
+                         restart)
 
 
 @contextlib.contextmanager
@@ -142,6 +180,7 @@ def check_eval_rewards_in_range(config, task, low: float, high: float) -> None:
     estimator that fails on the tiny batch for another reason (another check's business): nothing."""
     import warnings
 
+    from treecredit._validation import FixError
     from treecredit.methods.treerpo import BERNOULLI_SLACK
     from treecredit.training.dry_run import run_estimator, synthetic_rollout
 
@@ -151,7 +190,8 @@ def check_eval_rewards_in_range(config, task, low: float, high: float) -> None:
         with warnings.catch_warnings():  # warnings about this made-up batch would mislead
             warnings.simplefilter("ignore")
             run_estimator(config, synthetic_rollout(config), task, [high, low, low, high])
-    except ValueError as error:
-        if str(error).startswith("rewards:"):
-            raise failed_at_step(error, 1, 0, config.estimator, at="at the held-out evaluation before step 1") \
+    except ValueError as error:  # a refusal of the rewards (another refusal: another check's business)
+        refusal = FixError.of(error)  # an own estimator's plain ValueError too
+        if refusal.argument == "rewards":
+            raise failed_at_step(refusal, 1, 0, config.estimator, at="at the held-out evaluation before step 1") \
                 from None

@@ -17,7 +17,7 @@ start, in two ways:
 Which estimators need [0, 1] is not listed here: :func:`needs_unit_rewards` asks the estimator itself, by
 running it (with the run's options) on the pre-flight's tiny synthetic batch
 (:func:`treecredit.training.dry_run.synthetic_rollout`) with rewards inside and outside [0, 1]; one that
-accepts the first and refuses the others with a ``rewards:`` error needs [0, 1] (:func:`unit_rewards_fix`,
+accepts the first and refuses the others with a ``rewards:`` error needs [0, 1] (:func:`unit_rewards_refusal`,
 the probe TreeCreditGRPOTrainer runs too, on its own test batch). Its own ``Fix:`` (the
 options that lift the need, e.g. ``--estimator-option scale=std``) goes into the refusal, in the command
 line's form. Rewards of a
@@ -27,11 +27,10 @@ with the estimator's message.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Iterable
 
-from treecredit._validation import fail, split_fix
+from treecredit._validation import FixError, fail
 
 UNIT = (0.0, 1.0)
 """The range checked: what a Bernoulli-scaled estimator (TreeRPO's ``scale="bernoulli"``) accepts."""
@@ -39,44 +38,47 @@ INSIDE = (1.0, 0.0, 0.0, 1.0)  # the test batch's own rewards (treecredit.traini
 _OUTSIDE = ([1.5, 0.0, 0.0, 1.0], [-0.5, 0.0, 0.0, 1.0])  # one reward above, one below [0, 1]
 
 
-def unit_rewards_fix(run: Callable[[list[float]], object], *, inside_passed: bool = False) -> str | None:
-    """The estimator's own fix (the text after ``Fix:``) when it refuses rewards outside [0, 1] with a
-    ``rewards:`` error while it accepts rewards inside (as TreeRPO's ``scale="bernoulli"``); None when it
-    accepts both, or fails either way (another check's business).
+def unit_rewards_refusal(run: Callable[[list[float]], object], *, inside_passed: bool = False) -> FixError | None:
+    """The estimator's refusal (:class:`~treecredit._validation.FixError`: its fix's parts, e.g. TreeRPO's
+    ``scale='std'``) when it refuses rewards outside [0, 1] with a ``rewards:`` error while it accepts rewards
+    inside (as TreeRPO's ``scale="bernoulli"``); None when it accepts both, or fails either way (another check's
+    business). An own estimator's plain ``ValueError("rewards: ... Fix: ...")`` counts too, its fix as one part
+    ("pass rewards in [0, 1]" when it has none).
 
     The one probe behind both hosts' range checks: ``run(rewards)`` runs the estimator, with the host's options
     and inputs, on a 4-completion test batch whose rewards are ``rewards`` (raising what it raises): the CLI's
     :func:`needs_unit_rewards` and TreeCreditGRPOTrainer's
     (:func:`treecredit.integrations._trl_checks.check_reward_range`). ``inside_passed``: the caller already ran
     that batch with the rewards [1, 0, 0, 1] (its option check), so it is not run again."""
-    def refusal(rewards: list[float]) -> str | None:
+    def refusal(rewards: list[float]) -> Exception | None:
         try:
             with warnings.catch_warnings():  # warnings about this made-up batch would mislead
                 warnings.simplefilter("ignore")
                 run(rewards)
         except Exception as exc:  # noqa: BLE001 — any failure: see below
-            return str(exc)
+            return exc
         return None
 
     if not inside_passed and refusal(list(INSIDE)) is not None:
         return None
     for rewards in _OUTSIDE:
-        message = refusal(list(rewards))
-        if message is not None and message.startswith("rewards:"):
-            return split_fix(message)[1] or "pass rewards in [0, 1]"
+        error = refusal(list(rewards))
+        if error is not None and FixError.of(error).argument == "rewards":  # an own estimator's ValueError too
+            return FixError.of(error, "pass rewards in [0, 1]")
     return None
 
 
-def needs_unit_rewards(config, task=None, *, inside_passed: bool = False) -> str | None:
-    """The estimator's fix text when ``config``'s estimator, with its options, refuses rewards outside
-    [0, 1] (and accepts them inside, :func:`unit_rewards_fix`); None when it accepts both, or fails either
-    way (another check's business). Task runs and agent runs (``--env``: the episodes' returns) alike, on
+def needs_unit_rewards(config, task=None, *, inside_passed: bool = False) -> FixError | None:
+    """The estimator's refusal (:func:`unit_rewards_refusal`: its fix's parts) when ``config``'s estimator, with
+    its options, refuses rewards outside [0, 1] (and accepts them inside); None when it accepts both, or fails
+    either way (another check's business). Task runs and agent runs (``--env``: the episodes' returns) alike, on
     the pre-flight's tiny batch (:func:`treecredit.training.dry_run.run_estimator`). ``inside_passed``: the
     option check (:func:`~treecredit.training.dry_run.check_estimator_options`) ran that batch already."""
     from treecredit.training.dry_run import run_estimator, synthetic_rollout
 
     rollout = synthetic_rollout(config)
-    return unit_rewards_fix(lambda rewards: run_estimator(config, rollout, task, rewards), inside_passed=inside_passed)
+    return unit_rewards_refusal(lambda rewards: run_estimator(config, rollout, task, rewards),
+                                inside_passed=inside_passed)
 
 
 def env_rewards_leave_unit_range(config) -> str | None:
@@ -98,7 +100,7 @@ def env_rewards_leave_unit_range(config) -> str | None:
 
 def check_env_reward_range(config, arm: str | None = None) -> None:
     """Refuse, before any work, an agent run whose token-level estimator (with its options: ``config``'s, an
-    arm's included) needs episode returns in [0, 1] (:func:`unit_rewards_fix`, e.g. ``treerpo``'s
+    arm's included) needs episode returns in [0, 1] (:func:`unit_rewards_refusal`, e.g. ``treerpo``'s
     ``scale=bernoulli``) on an env whose settings make returns leave it (:func:`env_rewards_leave_unit_range`):
     the run would stop at the first such episode, mid-run. ``arm``: a compare arm as written, named in the
     error."""
@@ -109,13 +111,22 @@ def check_env_reward_range(config, arm: str | None = None) -> None:
     why = env_rewards_leave_unit_range(config)
     if why is None:
         return
-    fix = needs_unit_rewards(config)
-    if fix is not None:
-        option = command_line_fix(config.estimator, fix).removesuffix(", or rewards in [0, 1]")
+    refusal = needs_unit_rewards(config)
+    if refusal is not None:
         name = f"arm {arm!r}" if arm else "estimator"
         fail(name, f"{config.estimator!r} needs episode returns in [0, 1], and env {config.env!r} can give "
-             f"returns outside it: {why}", f"{option}, or env settings whose rewards stay in [0, 1], or a "
-             "turn-level estimator (e.g. --estimator rtmc)")
+             f"returns outside it: {why}", env_range_fix(config.estimator, refusal))
+
+
+def env_range_fix(estimator: str, refusal: FixError) -> str:
+    """The fix for an agent run whose ``estimator`` refuses episode returns outside [0, 1] (``refusal``, as
+    :func:`unit_rewards_refusal` gives it), before any work (:func:`check_env_reward_range`) or mid-run
+    (:func:`treecredit.agents.credit.returns_refused`): the estimator's options that lift the need, in the
+    command line's form (:func:`option_fix`), env settings, or a turn-level estimator; not its fix about
+    ``--reward`` weights, which an env run has none of."""
+    option = option_fix(estimator, refusal) or refusal.fix("cli")
+    return (f"{option + ', or ' if option else ''}env settings whose rewards stay in [0, 1], or a turn-level estimator "
+            "(e.g. --estimator rtmc)")
 
 
 def weighted_range(terms: Iterable[tuple[float, tuple[float, float]]]) -> tuple[float, float]:
@@ -201,13 +212,13 @@ def check_reward_range(config, task, probed: list | None = None, *, inside_passe
                if v is not None and not UNIT[0] - BERNOULLI_SLACK <= v <= UNIT[1] + BERNOULLI_SLACK]
     if not adds_up and not outside:
         return
-    fix = needs_unit_rewards(config, task, inside_passed=inside_passed)
-    if fix is None:
+    refusal = needs_unit_rewards(config, task, inside_passed=inside_passed)
+    if refusal is None:
         return
     given = " ".join(f"--estimator-option {k}={v}" for k, v in config.estimator_options.items())
     need = f"{config.estimator!r} with {given or 'its default options'} needs rewards in [0, 1], but"
     seen = None if adds_up else [v for v in probed or [] if v is not None]
-    fix = f"{command_line_fix(config.estimator, fix)}: {_weights_example(items, seen)}"
+    fix = f"{command_line_fix(config.estimator, refusal)}: {_weights_example(items, seen)}"
     if adds_up:
         own = ", a function of yours taken as such" if any(_known_range(f) is None for _, f, _ in items) else ""
         fail("estimator", f"{need} {_written(items)} add up to a reward in [{_fmt(low)}, {_fmt(high)}] "
@@ -234,17 +245,28 @@ def _probed(task, index: int) -> str:
     return f"the worked solution of training problem {index}"
 
 
-def command_line_fix(estimator: str, fix: str) -> str:
-    """The estimator's own fix (written for every caller: ``pass scale='std' or scale='none' (treecredit train:
-    --estimator-option scale=std), or rewards in [0, 1] (...)``) in the command line's form only, since this
-    check runs in ``treecredit train`` and ``compare``: ``pass --estimator-option scale=std (or scale=none; in
-    treecredit compare, the arm treerpo[scale=std]), or rewards in [0, 1]``. A fix that names no option is
-    kept as it is."""
-    option = re.search(r"--estimator-option ([\w.]+)=([^\s),;]+)", fix)
-    if option is None:
-        return fix
-    name, value = option.groups()
-    others = [v for v in re.findall(rf"\b{re.escape(name)}='([^']*)'", fix) if v != value]
-    alternatives = "".join(f"or {name}={v}; " for v in others)
+def option_fix(estimator: str, refusal: FixError) -> str:
+    """The options of ``refusal``'s fix (:attr:`~treecredit._validation.FixError.settings`) in the command
+    line's form, since the checks here run in ``treecredit train`` and ``compare``: ``pass --estimator-option
+    scale=std (or scale=none; in treecredit compare, the arm treerpo[scale=std])``; "" when it sets none."""
+    settings = refusal.settings
+    if not settings:
+        return ""
+    name, value = settings[0]
+    alternatives = "".join(f"or {name}={v}; " for n, v in settings[1:] if n == name and v != value)
     return (f"pass --estimator-option {name}={value} ({alternatives}in treecredit compare, the arm "
-            f"{estimator}[{name}={value}]), or rewards in [0, 1]")
+            f"{estimator}[{name}={value}])")
+
+
+def command_line_fix(estimator: str, refusal: FixError) -> str:
+    """``refusal``'s fix (an estimator's :class:`~treecredit._validation.FixError`, written for every caller:
+    ``pass scale='std' or scale='none' (treecredit train: --estimator-option scale=std), or rewards in [0, 1]
+    (...)``) in the command line's form: its options as :func:`option_fix` writes them, then its other remedies
+    as the estimator words them: ``pass --estimator-option scale=std (or scale=none; in treecredit compare, the
+    arm treerpo[scale=std]), or rewards in [0, 1]``. A fix that sets no option: its command-line form
+    (:meth:`~treecredit._validation.FixError.fix`)."""
+    option = option_fix(estimator, refusal)
+    if not option:
+        return refusal.fix("cli")
+    others = [remedy.python for remedy in refusal.remedies if not remedy.settings]
+    return ", or ".join([option, *others])
