@@ -117,3 +117,18 @@ def test_bools_are_refused_as_delimiter_ids(delimiter):
                                          r"read as id 1\)\. Fix: pass the delimiter's token ids"):
         treecredit.compute_advantages("tempo", response_ids=IDS, response_mask=MASK, rewards=REWARDS,
                                       group_ids=GROUPS, delimiter=delimiter)
+
+
+def test_the_row_lengths_found_for_padding_ids_are_the_batchs(monkeypatch):
+    from treecredit import batch as batch_module
+
+    calls = []
+    real = batch_module.row_lengths
+    monkeypatch.setattr(batch_module, "row_lengths", lambda mask: calls.append(1) or real(mask))
+    padded = batch_module.make_token_batch(np.where(PADDING, -100, IDS), MASK, REWARDS, GROUPS)
+    np.testing.assert_array_equal(padded.lengths, LENGTHS)
+    assert len(calls) == 1  # found once, for the padding ids, and kept as TokenBatch.lengths
+    plain = batch_module.make_token_batch(IDS, MASK, REWARDS, GROUPS)
+    assert len(calls) == 1  # no negative id: nothing found until an estimator asks
+    np.testing.assert_array_equal(plain.lengths, LENGTHS)
+    assert len(calls) == 2

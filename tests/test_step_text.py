@@ -266,7 +266,8 @@ def test_ids_the_tokenizer_cannot_decode_are_refused_naming_response_ids():
                                          r"ids \(0 to 51\), which decodes to no text\. Fix: pass the tokenizer of the "
                                          r"model that wrote response_ids"):
         step_ends_from_text([[5, 6, 500, 7]], tokenizer, "\n")
-    with pytest.raises(ValueError, match=r"^response_ids: holds the negative id -3 before a row's last token"):
+    with pytest.raises(ValueError, match=r"^response_ids: holds the negative id -3 at row 0, column 1, "
+                                         r"before the row's last unmasked token"):
         step_ends_from_text([[5, -3, 7]], tokenizer, "\n")
     # beyond a row's length (padding, response_mask 0) nothing is decoded, so nothing is refused
     assert not step_ends_from_text([[5, 6, 500]], tokenizer, "\n", response_mask=[[1, 1, 0]]).any()

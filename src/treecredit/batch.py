@@ -25,7 +25,7 @@ from treecredit._validation import (
     fail,
     to_numpy,
 )
-from treecredit.step_text import row_lengths
+from treecredit.token_rows import refuse_negative_ids, row_lengths
 
 
 @dataclass(frozen=True)
@@ -53,19 +53,12 @@ class TokenBatch:
 
     @cached_property
     def lengths(self) -> np.ndarray:
-        """``(B,)`` int64: one past the last unmasked token of each row (0 for a fully masked row).
+        """``(B,)`` int64: one past the last unmasked token of each row (0 for a fully masked row;
+        :func:`~treecredit.token_rows.row_lengths`, found once per batch).
 
         Tokens at or beyond this length are padding: they belong to no prefix.
         """
-        B, T = self.shape
-        if T == 0:
-            return np.zeros(B, dtype=np.int64)
-        # argmax over a reversed (negative-stride) view loses NumPy's fast path; reversing the flat buffer
-        # is one contiguous copy whose row B-1-i is row i reversed.
-        flipped = np.ascontiguousarray(self.response_mask.reshape(-1)[::-1]).reshape(B, T)
-        last_from_end = np.argmax(flipped, axis=1)[::-1]
-        any_true = self.response_mask.any(axis=1)
-        return np.where(any_true, T - last_from_end, 0).astype(np.int64)
+        return row_lengths(self.response_mask)
 
     @cached_property
     def group_sizes(self) -> np.ndarray:
@@ -171,24 +164,14 @@ def restore_padding(result: np.ndarray, shift: np.ndarray | None) -> np.ndarray:
     return result if shift is None else roll_rows(result, -shift)
 
 
-def clear_padding_ids(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def clear_padding_ids(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """``ids`` with the negative ids (e.g. ``-100``) after each row's last unmasked token, its padding, read as 0:
     no estimator reads ids there (nothing after a row's length belongs to a prefix), and
     :func:`~treecredit.step_text.step_ends_from_text` accepts them there too. A negative id before a row's last
-    unmasked token (masked tool tokens included, which stay part of the prefix) is refused. ``ids`` and ``mask``
-    are (B, T) of equal shapes (:func:`make_token_batch` checks them first)."""
-    if ids.dtype.kind != "i" or not ids.size or ids.min() >= 0:
-        return ids
-    lengths = row_lengths(mask)
-    inside = np.arange(ids.shape[1])[None, :] < lengths[:, None]
-    bad = inside & (ids < 0)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        fail("response_ids", f"holds the negative id {int(ids[row, col])} at row {row}, column {col}, before the "
-             "row's last unmasked token: ids there are part of the response's prefix (masked tool tokens too)",
-             "pass token ids ≥ 0 up to each row's last token; a negative padding id (e.g. -100) is accepted only "
-             "after it, where response_mask is 0")
-    return np.where(inside, ids, 0)
+    unmasked token (masked tool tokens included, which stay part of the prefix) is refused
+    (:func:`~treecredit.token_rows.refuse_negative_ids`). ``ids``: (B, T); ``lengths``: (B,), each row's length
+    (:func:`~treecredit.token_rows.row_lengths` of its mask)."""
+    return np.where(refuse_negative_ids(ids, lengths), ids, 0)
 
 
 def make_token_batch(response_ids: Any, response_mask: Any, rewards: Any, group_ids: Any) -> TokenBatch:
@@ -202,7 +185,10 @@ def make_token_batch(response_ids: Any, response_mask: Any, rewards: Any, group_
     mask = to_numpy(response_mask, "response_mask")
     check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
     mask = check_binary_mask(mask, "response_mask")
-    ids = clear_padding_ids(ids, mask)
+    lengths = None
+    if ids.dtype.kind == "i" and ids.size and ids.min() < 0:
+        lengths = row_lengths(mask)
+        ids = clear_padding_ids(ids, lengths)
     check_non_negative(ids, "response_ids")
     ids = as_int64(ids, "response_ids")
     rew = to_numpy(rewards, "rewards")
@@ -210,10 +196,13 @@ def make_token_batch(response_ids: Any, response_mask: Any, rewards: Any, group_
     check_shape(rew, (B,), "rewards", "response (B)")
     check_finite(rew, "rewards")
     group_index, n_groups = dense_group_index(group_ids, B)
-    return TokenBatch(
+    batch = TokenBatch(
         response_ids=ids,
         response_mask=mask,
         rewards=rew.astype(np.float64),
         group_index=group_index,
         n_groups=n_groups,
     )
+    if lengths is not None:  # found for the padding ids: TokenBatch.lengths (a cached_property) need not run again
+        batch.__dict__["lengths"] = lengths
+    return batch

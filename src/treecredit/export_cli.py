@@ -82,10 +82,20 @@ def _read_config(run: Path):
     except ValueError as exc:
         model = settings.get("model", "")
         if str(exc).startswith(("model: ", "gguf_file: ")) and model != "smollm2":
+            from treecredit.models.hub_cache import split_hub_id
+
             where = model + (f" (file {settings['gguf_file']})" if settings.get("gguf_file") else "")
-            fail("run", f"the run's recorded base model {where!r} (config.json's 'model') is missing",
-                 "put the base model back at that path: export rebuilds the policy from it and then loads "
-                 "the checkpoint's weights")
+            hub = split_hub_id(model) if not settings.get("gguf_file") else None
+            rebuilds = "export rebuilds the policy from it and then loads the checkpoint's weights"
+            if hub is None:
+                fail("run", f"the run's recorded base model {where!r} (config.json's 'model') is missing",
+                     f"put the base model back at that path: {rebuilds}")
+            revision = f" --revision {hub[1]}" if hub[1] else ""
+            fail("run", f"the run's recorded base model {where!r} (config.json's 'model') is neither a local folder "
+                 "nor a Hugging Face hub id in the local cache (nothing is downloaded)", "download it into the local "
+                 f"Hugging Face cache where the hub can be reached (`huggingface-cli download {hub[0]}{revision}`) and "
+                 "copy that cache here (or point HF_HUB_CACHE / HF_HOME at one), or, if it was a local folder, put it "
+                 f"back at that path: {rebuilds}")
         raise
 
 

@@ -26,7 +26,6 @@ import contextlib
 import contextvars
 import re
 import warnings
-from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -34,6 +33,7 @@ import numpy as np
 from treecredit._validation import check_binary_mask, check_integer, check_ndim, check_shape, fail, to_numpy
 from treecredit.text_pieces import UNFINISHED as _UNFINISHED
 from treecredit.text_pieces import Pieces, piece_ends, pieces_of, tokenizer_pieces, window_texts
+from treecredit.token_rows import check_decodable, check_id_rows, row_lengths, short_repr, vocabulary_size
 
 _FIND = object()  # token_end_offsets: look the pieces up from decode
 NO_STEPS = "no step boundary"
@@ -99,50 +99,6 @@ def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]
         return decode, tokenizer_pieces(tokenizer, False, False)
     except TypeError:
         return tokenizer.decode, pieces_of(tokenizer)
-
-
-def row_lengths(response_mask: Any, shape: tuple[int, ...] = ()) -> np.ndarray:
-    """``(B,)`` int64: one past each row's last nonzero entry of the ``(B, T)`` ``response_mask`` (NumPy, torch or
-    lists; 0 for an empty row), or T for every row when it is None (``shape``: ``(B, T)``). A row is decoded up
-    to its length; what follows is padding."""
-    if response_mask is None:
-        return np.full(shape[0], shape[1], dtype=np.int64)
-    mask = to_numpy(response_mask, "response_mask").astype(bool)
-    B, T = mask.shape
-    if T == 0:
-        return np.zeros(B, dtype=np.int64)
-    return np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0).astype(np.int64)
-
-
-def short_repr(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters (a tokenizer's repr runs to hundreds of lines)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... (a {type(value).__name__})"
-
-
-def _check_id_rows(response_ids: Any) -> None:
-    """Refuse, before they become an array, the ``response_ids`` a user of TRL or Hugging Face may have at hand
-    instead: decoded texts, and ragged lists of ids (TRL's ``completion_ids``)."""
-    if isinstance(response_ids, str) or (isinstance(response_ids, list | tuple) and response_ids
-                                         and isinstance(response_ids[0], str)):
-        fail("response_ids", "holds text, not token ids", "pass token ids, not text: (response_ids, tokenizer, "
-             "pattern), e.g. the completions' ids as a (B, T) right-padded array with its response_mask")
-    if isinstance(response_ids, Mapping) or (hasattr(response_ids, "keys") and hasattr(response_ids, "__getitem__")
-                                             and not hasattr(response_ids, "shape")):
-        keys = list(response_ids.keys())
-        fail("response_ids", f"is a {type(response_ids).__name__} with keys {short_repr(keys)} (a tokenizer's whole "
-             "output), not the token ids", "pass its ['input_ids'] as response_ids, and its ['attention_mask'] as "
-             "response_mask if it is right-padded")
-    rows = response_ids
-    if isinstance(rows, np.ndarray) and rows.dtype == object and rows.ndim == 1:
-        rows = list(rows)  # a ragged array: one object per row
-    if isinstance(rows, list | tuple | np.ndarray) and len(rows) and all(
-            not isinstance(row, str | bytes) and hasattr(row, "__len__") and getattr(row, "ndim", 1) == 1
-            for row in rows):
-        lengths = sorted({len(row) for row in rows})
-        if len(lengths) > 1:
-            fail("response_ids", f"has rows of different lengths ({lengths[0]} to {lengths[-1]} ids)",
-                 "right-pad them to one length and set response_mask to 0 on the padding")
 
 
 def step_pattern_regex(pattern: Any, name: str = "pattern") -> re.Pattern:
@@ -224,39 +180,6 @@ def _exact_end_offsets(ids: Sequence[int], decode, text: str) -> list[int]:
     return ends
 
 
-def vocabulary_size(tokenizer: Any) -> int | None:
-    """How many token ids ``tokenizer`` decodes: ``len(tokenizer)`` for a Hugging Face tokenizer (its added
-    tokens included), else its ``vocab_size`` (a treecredit policy's: its model's); None when unknown."""
-    if hasattr(tokenizer, "convert_ids_to_tokens"):
-        with contextlib.suppress(TypeError):
-            return int(len(tokenizer))
-    size = getattr(tokenizer, "vocab_size", None)
-    return int(size) if isinstance(size, int | np.integer) and not isinstance(size, bool) and size > 0 else None
-
-
-def _check_decodable(ids: np.ndarray, lengths: np.ndarray, size: int | None, given: int | None = None) -> None:
-    """Refuse ids up to each row's length (those decoded) that are negative or, with the vocabulary ``size``
-    known, ≥ it: a tokenizer decodes them to no text (or fails), so a pattern would find no step there and
-    only the no-step warning would follow. ``given``: the caller's ``vocab_size`` (then ``size`` is it, and the
-    error names it), or None (``size`` is the tokenizer's)."""
-    decoded = ids[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
-    if not decoded.size:
-        return
-    low, high = int(decoded.min()), int(decoded.max())
-    if low < 0:
-        fail("response_ids", f"holds the negative id {low} before a row's last token",
-             "pass token ids ≥ 0, with padding after each row's last token and response_mask 0 on it")
-    if given is not None and high >= given:
-        fail("response_ids", f"holds the id {high}, beyond vocab_size={given} (ids 0 to {given - 1})",
-             "pass vocab_size=<the number of ids of the model that wrote response_ids> (e.g. "
-             f"model.config.vocab_size), or leave it None to use the tokenizer's{f' ({size} ids)' if size else ''}")
-    if given is None and size is not None and high >= size:
-        fail("response_ids", f"holds the id {high}, beyond the tokenizer's vocabulary of {size} ids (0 to "
-             f"{size - 1}), which decodes to no text", "pass the tokenizer of the model that wrote response_ids; "
-             "when that model has more embedding rows than the tokenizer has tokens, pass vocab_size=<the "
-             "model's>")
-
-
 def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, response_mask: Any = None, *,
                         vocab_size: int | None = None) -> np.ndarray:
     """``(B, T)`` bool step ends: True on the token that closes each match of ``pattern`` in the text.
@@ -288,7 +211,7 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     if hasattr(pattern, "decode") and not isinstance(pattern, str | bytes):
         fail("pattern", f"is a {type(pattern).__name__}, not text: the tokenizer and the pattern look swapped",
              "pass (response_ids, tokenizer, pattern), e.g. step_ends_from_text(ids, tokenizer, '\\n\\n')")
-    _check_id_rows(response_ids)
+    check_id_rows(response_ids)
     ids = to_numpy(response_ids, "response_ids")
     check_ndim(ids, 2, "response_ids", "(B, T)")
     check_integer(ids, "response_ids")
@@ -304,7 +227,7 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
                                    or vocab_size < 1):
         fail("vocab_size", f"is {vocab_size!r}, not a positive int", "pass the number of ids the model has, e.g. "
              "vocab_size=model.config.vocab_size, or leave it None (the tokenizer's)")
-    _check_decodable(ids, lengths, vocabulary_size(tokenizer), None if vocab_size is None else int(vocab_size))
+    check_decodable(ids, lengths, vocabulary_size(tokenizer), None if vocab_size is None else int(vocab_size))
     ends = np.zeros((B, T), dtype=bool)
     for row in range(B):
         row_ids = ids[row, : lengths[row]].tolist()

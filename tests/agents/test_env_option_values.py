@@ -49,7 +49,7 @@ def test_none_is_refused_unless_the_annotation_allows_it(tmp_path):
                        r"label: is None \(NoneType\), not a str \(the type of its default 'x' in Tuned\.__init__\)\. "
                        r"Fix: pass a str, e\.g\. --env-option label=x \(in Python: label='x'\); to let it be None, "
                        r"annotate it in Tuned\.__init__ \(label: str \| None = 'x'\); for the text null: "
-                       r"--env-option 'label=\"null\"'\.$"):
+                       r"--env-option label=null \(in Python: label='null'\)\.$"):
         TrainConfig(env="own_env_helpers:Tuned", env_options={"label": None}, estimator="rtmc",
                     out=str(tmp_path / "run"), group_size=2)
     with pytest.raises(ValueError, match=r"^n: is None \(NoneType\), not an int .* Fix: pass an int, e\.g\. "
@@ -60,6 +60,16 @@ def test_none_is_refused_unless_the_annotation_allows_it(tmp_path):
         make_env("gridworld", size=None)  # a built-in env's option: no advice to annotate it
     assert make_env("own_env_helpers:Tuned", cap=None).cap is None  # its annotation says int | None
     assert make_env("own_env_helpers:Tuned", label="null").label == "null"  # --env-option 'label="null"'
+
+
+
+def test_the_fix_for_the_text_null_is_a_command_that_gives_it(tmp_path):
+    # was: the fix said --env-option 'label="null"', though label=null is the text 'null' for a str option
+    from treecredit.training.train_cli import env_option_texts
+
+    with pytest.raises(ValueError, match=r"for the text null: --env-option label=null \(in Python: label='null'\)"):
+        make_env("own_env_helpers:Tuned", label=None)
+    assert env_option_texts("own_env_helpers:Tuned", {"label": None}, {"label": "null"}) == {"label": "null"}
 
 
 @pytest.mark.parametrize("env", ["SetsInKwargs", "UpdatesKwargs"])

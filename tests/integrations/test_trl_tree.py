@@ -307,58 +307,6 @@ def test_adaptive_branching_refuses_reward_functions_it_cannot_call_during_sampl
                               sampler="tree", branching="adaptive")
 
 
-def test_leaf_scores_follow_trls_conventions():
-    from treecredit.integrations.trl_tree import score_with_reward_funcs
-
-    seen = {}
-
-    def first(prompts, completions, completion_ids, answer, **kwargs):
-        seen.update(prompts=prompts, completions=completions, ids=completion_ids, answer=answer,
-                    state=kwargs["trainer_state"])
-        return [1.0, None]
-
-    def second(completions, **kwargs):
-        return [2.0, None]
-
-    tokenizer = _tokenizer()
-    rows = [{"prompt": [{"role": "user", "content": "ab"}], "answer": "x"},
-            {"prompt": [{"role": "user", "content": "ba"}], "answer": "y"}]
-    rewards = score_with_reward_funcs([first, second], torch.tensor([1.0, 0.5]), tokenizer, rows, ["ab", "c"],
-                                      trainer_state="state")
-    assert rewards == [2.0, 0.0]  # 1·1 + 0.5·2; a completion no function scored counts as 0
-    assert seen["completions"] == [[{"role": "assistant", "content": "ab"}], [{"role": "assistant", "content": "c"}]]
-    assert seen["answer"] == ["x", "y"] and seen["state"] == "state"
-    assert seen["ids"] == [tokenizer.encode(t, add_special_tokens=False) for t in ("ab", "c")]
-
-
-def test_async_leaf_scores_are_awaited_together_as_trl_awaits_them():
-    import asyncio
-    import threading
-
-    from treecredit.integrations.trl_tree import score_with_reward_funcs
-
-    async def judged(completions, **kwargs):  # an async def reward, as an LLM judge would be
-        await asyncio.sleep(0)
-        return [float(len(c)) for c in completions]
-
-    class Judge:  # a callable object whose __call__ is async (TRL's is_async_callable takes it too)
-        async def __call__(self, completions, **kwargs):
-            return [None, 1.0]
-
-    rows = [{"prompt": "ab"}, {"prompt": "ba"}]
-    funcs, weights = [judged, Judge(), lambda completions, **kwargs: [0.5, 0.5]], torch.tensor([1.0, 2.0, 1.0])
-    assert score_with_reward_funcs(funcs, weights, _tokenizer(), rows, ["ab", "c"]) == [2.5, 3.5]
-    loop = asyncio.new_event_loop()  # TRL's: an event loop running in a daemon thread
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        assert score_with_reward_funcs(funcs, weights, _tokenizer(), rows, ["ab", "c"], loop=loop) == [2.5, 3.5]
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
-
-
 def test_adaptive_branching_awaits_async_reward_functions_as_trl_does(tmp_path):
     # TRL's GRPOTrainer awaits async def reward functions on its own event loop; adaptive branching scores the
     # leaves with them there too, and grows the same trees as with the same function written synchronously

@@ -1,7 +1,8 @@
 """Adaptive branching scores leaves with TRL's reward functions while the trees grow
 (:func:`treecredit.integrations.trl_tree.score_with_reward_funcs`): a reward function's bug is named there,
 with what it returned and the fix, in TRL's conventions (None for one completion is allowed, a bare None is
-not), and a reward that raises leaves no un-awaited coroutine behind."""
+not), and a reward that raises leaves no un-awaited coroutine behind; the leaves' scores follow TRL's conventions
+(weights, None, the dataset's columns, async functions awaited together)."""
 
 import gc
 import warnings
@@ -37,7 +38,8 @@ async def async_no_return(completions, **kwargs):
 def test_a_reward_without_return_is_named_with_the_fix(func):
     # was: TypeError: object of type 'NoneType' has no len()
     with pytest.raises(ValueError, match=rf"^reward_funcs: reward function '{func.__name__}' returned None, not a "
-                                         r"list of 2 rewards \(missing return\?\)\. Fix: end it with return \["):
+                                         r"list of 2 rewards \(missing return\?\)\. Fix: end the function with "
+                                         r"return \["):
         _score(func)
 
 
@@ -103,3 +105,51 @@ def test_a_reward_that_raises_is_named_and_leaves_no_coroutine_unawaited(funcs, 
         gc.collect()
     assert notes and f"raised by reward function {raiser!r} while adaptive branching scored 2 leaves" in notes[0]
     assert not [w for w in caught if "never awaited" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_leaf_scores_follow_trls_conventions():
+    seen = {}
+
+    def first(prompts, completions, completion_ids, answer, **kwargs):
+        seen.update(prompts=prompts, completions=completions, ids=completion_ids, answer=answer,
+                    state=kwargs["trainer_state"])
+        return [1.0, None]
+
+    def second(completions, **kwargs):
+        return [2.0, None]
+
+    tokenizer = Chars()
+    rows = [{"prompt": [{"role": "user", "content": "ab"}], "answer": "x"},
+            {"prompt": [{"role": "user", "content": "ba"}], "answer": "y"}]
+    rewards = score_with_reward_funcs([first, second], torch.tensor([1.0, 0.5]), tokenizer, rows, ["ab", "c"],
+                                      trainer_state="state")
+    assert rewards == [2.0, 0.0]  # 1·1 + 0.5·2; a completion no function scored counts as 0
+    assert seen["completions"] == [[{"role": "assistant", "content": "ab"}], [{"role": "assistant", "content": "c"}]]
+    assert seen["answer"] == ["x", "y"] and seen["state"] == "state"
+    assert seen["ids"] == [tokenizer.encode(t, add_special_tokens=False) for t in ("ab", "c")]
+
+
+def test_async_leaf_scores_are_awaited_together_as_trl_awaits_them():
+    import asyncio
+    import threading
+
+    async def judged(completions, **kwargs):  # an async def reward, as an LLM judge would be
+        await asyncio.sleep(0)
+        return [float(len(c)) for c in completions]
+
+    class Judge:  # a callable object whose __call__ is async (TRL's is_async_callable takes it too)
+        async def __call__(self, completions, **kwargs):
+            return [None, 1.0]
+
+    rows = [{"prompt": "ab"}, {"prompt": "ba"}]
+    funcs, weights = [judged, Judge(), lambda completions, **kwargs: [0.5, 0.5]], torch.tensor([1.0, 2.0, 1.0])
+    assert score_with_reward_funcs(funcs, weights, Chars(), rows, ["ab", "c"]) == [2.5, 3.5]
+    loop = asyncio.new_event_loop()  # TRL's: an event loop running in a daemon thread
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        assert score_with_reward_funcs(funcs, weights, Chars(), rows, ["ab", "c"], loop=loop) == [2.5, 3.5]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()

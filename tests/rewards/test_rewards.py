@@ -39,6 +39,18 @@ def test_exact_and_numeric():
     assert exact_reward(prompts=["q"] * 3, completions=["Paris", " paris ", "\\boxed{Paris}"],
                         answer=["Paris"] * 3) == [1.0, 0.0, 1.0]
     assert exact_reward(prompts=["q"], completions=["PARIS"], answer=["paris"], ignore_case=True) == [1.0]
+
+
+@pytest.mark.parametrize("completion,score", [
+    ("**Paris**", 1.0), ("*Paris*", 1.0), ("__Paris__", 1.0), ("\\boxed{**Paris**}", 1.0),  # emphasis, as math has it
+    ("**London**", 0.0), ("*Pari*s", 0.0), ("**Paris", 0.0), ("Paris__", 0.0)])  # wrong values, unclosed markers
+def test_exact_reads_the_answer_through_markdown_emphasis(completion, score):
+    assert exact_reward(prompts=["q"], completions=[completion], answer=["Paris"]) == [score]
+
+
+def test_exact_leaves_products_and_powers():
+    assert exact_reward(prompts=["q"] * 3, completions=["2*3*4", "3**2", "24"], answer=["2*3*4", "3**2", "2*3*4"]) \
+        == [1.0, 1.0, 0.0]
     out = numeric_reward(prompts=["q"] * 3, completions=["about 3.1416", "#### 1,000", "3.2"],
                          answer=["3.14159", "1000", "3.14159"], tolerance=1e-3)
     assert out == [1.0, 1.0, 0.0]
@@ -137,6 +149,10 @@ def test_bad_reward_functions_are_named(user_module):
     forgot = RewardSet([lambda prompts, completions, **kw: None])  # a bare None: a missing return, not [None]*n
     with pytest.raises(ValueError, match=r"reward: <lambda> returned None, not a list of 2 values \(missing return"):
         forgot(["p", "q"], ["a", "b"])
+    scores = RewardSet([lambda prompts, completions, **kw: {f"row {i}": 1.0 for i in range(100)}])
+    with pytest.raises(ValueError, match=r"reward: <lambda> returned dict \{'row 0': 1\.0, .{40,60}\.\.\. "
+                                         r"\(a dict\), not a list of 2 values\. Fix: return a list with one float"):
+        scores(["p", "q"], ["a", "b"])  # what it returned, cut (as TRL's integration shows it): 100 rows were shown
     with pytest.raises(ValueError, match="reward: module 'no_such_module_xyz' .*does not import"):
         RewardSet(["no_such_module_xyz:fn"])
     with pytest.raises(ValueError, match="reward: .*not callable"):

@@ -64,14 +64,14 @@ class EpisodeSettings:
         for name in ("marker", "turn_prefix"):  # text (a run's --sampler-option values were converted already)
             if not isinstance(getattr(self, name), str):
                 fail(name, f"is {getattr(self, name)!r} ({type(getattr(self, name)).__name__}), not text",
-                     f"pass a str, e.g. {name}={_DEFAULTS[name]!r}")
+                     f"pass a str, e.g. {name}={EPISODE_DEFAULTS[name]!r}")
         if not self.marker:
             fail("marker", "is empty", "pass the end-of-action text, e.g. a newline")
         for name in ("action_max_tokens", "max_episode_tokens"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool):
                 fail(name, f"is {value!r} ({type(value).__name__}), not a whole number of tokens",
-                     f"pass an int, e.g. {name}={_DEFAULTS[name]}")
+                     f"pass an int, e.g. {name}={EPISODE_DEFAULTS[name]}")
             if value < 1:
                 fail(name, f"is {value}, must be ≥ 1", f"pass a positive {name}")
         turns = (self.fork_at,) if isinstance(self.fork_at, int) else self.fork_at  # one turn: fork_at=1
@@ -93,8 +93,9 @@ class EpisodeSettings:
         return group_size // per_root
 
 
-_DEFAULTS = {f.name: f.default for f in fields(EpisodeSettings)}
-"""EpisodeSettings' defaults, for its fixes."""
+EPISODE_DEFAULTS = {f.name: f.default for f in fields(EpisodeSettings)}
+"""EpisodeSettings' defaults by field name: the one place they are read (its fixes' examples, and the
+``--sampler-option`` values they convert, :func:`treecredit.agents.options.episode_parameters`)."""
 
 
 @dataclass

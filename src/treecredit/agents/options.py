@@ -24,23 +24,28 @@ NOT_OPTIONS = ("temperature", "top_p", "action_max_tokens")
 """EpisodeSettings fields that train flags set (``--temperature``, ``--top-p``, ``--max-new-tokens``)."""
 
 
+def _parameters(defaults: dict) -> dict[str, inspect.Parameter]:
+    """Keyword-only parameters named as ``defaults``' keys with their values as defaults (what
+    :func:`~treecredit.envs.options.converted` converts a value to the type of)."""
+    return {name: inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+            for name, default in defaults.items()}
+
+
 def _agent_parameters() -> dict[str, inspect.Parameter]:
     """:data:`AGENT_OPTIONS` as parameters with the defaults their values are converted to (``max_len``'s 768 is
     the small GPT's default positions, :data:`~treecredit.training.agent_checks.DEFAULT_MAX_LEN`: its type, int,
     is what counts)."""
     from treecredit.training.agent_checks import DEFAULT_MAX_LEN
 
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    return {"expert_noise": inspect.Parameter("expert_noise", keyword, default=DEFAULT_EXPERT_NOISE),
-            "max_len": inspect.Parameter("max_len", keyword, default=DEFAULT_MAX_LEN)}
+    return _parameters({"expert_noise": DEFAULT_EXPERT_NOISE, "max_len": DEFAULT_MAX_LEN})
 
 
 def episode_parameters() -> dict[str, inspect.Parameter]:
-    """The :class:`~treecredit.agents.EpisodeSettings` fields a ``--sampler-option`` sets (less :data:`NOT_OPTIONS`)."""
-    from treecredit.agents.episodes import EpisodeSettings
+    """The :class:`~treecredit.agents.EpisodeSettings` fields a ``--sampler-option`` sets (less :data:`NOT_OPTIONS`),
+    as parameters whose defaults are :data:`~treecredit.agents.episodes.EPISODE_DEFAULTS`'."""
+    from treecredit.agents.episodes import EPISODE_DEFAULTS
 
-    return {name: param for name, param in inspect.signature(EpisodeSettings).parameters.items()
-            if name not in NOT_OPTIONS}
+    return _parameters({name: value for name, value in EPISODE_DEFAULTS.items() if name not in NOT_OPTIONS})
 
 
 def split_sampler_options(options: dict) -> tuple[dict, dict]:

@@ -129,6 +129,15 @@ def shown_options(accepted: dict[str, object]) -> str:
                      for k, v in accepted.items())
 
 
+def allows_none(annotation) -> bool:
+    """Whether a parameter's annotation (a type, or its text under ``from __future__ import annotations``)
+    allows None: ``str | None``, ``Optional[str]``. :func:`converted` keeps such a parameter's None, and
+    ``treecredit train`` keeps ``--env-option NAME=null`` as None for it
+    (:func:`treecredit.training.train_cli.texts_as_typed`)."""
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    return annotation is not inspect.Parameter.empty and ("None" in text or "Optional" in text)
+
+
 def converted(klass: type, options: dict, accepted: dict[str, inspect.Parameter], *, flag: str = "--env-option",
               where: str = "", python: str = "") -> dict:
     """``options`` with each value converted to the type of its parameter's default (int, float, bool, str;
@@ -148,7 +157,7 @@ def converted(klass: type, options: dict, accepted: dict[str, inspect.Parameter]
         param = accepted[name]
         default = param.default
         kind = type(default)
-        if kind not in _TYPE_NAMES or (value is None and _allows_none(param.annotation)):
+        if kind not in _TYPE_NAMES or (value is None and allows_none(param.annotation)):
             continue
         new = value if type(value) is kind else None if value is None else _convert(value, kind)
         finite = kind is not float or new is None or math.isfinite(new) or not math.isfinite(default)
@@ -173,16 +182,9 @@ def _refuse(klass: type, name: str, value, default, flag: str = "--env-option", 
           f"Python: {in_python})"
     if value is None and own:  # a built-in env's option never takes None
         how += (f"; to let it be None, annotate it in {owner}.__init__ ({name}: {kind.__name__} | None = "
-                f"{default!r})") + f"; for the text null: {flag} '{name}=\"null\"'" * (kind is str)
+                f"{default!r})") + f"; for the text null: {flag} {name}=null (in Python: {name}='null')" * (kind is str)
     fail(name, f"is {value!r} ({type(value).__name__}), not {_TYPE_NAMES[kind]} (the type of its default "
          f"{default!r} {where or f'in {owner}.__init__'})", how)
-
-
-def _allows_none(annotation) -> bool:
-    """Whether a parameter's annotation (a type, or its text under ``from __future__ import annotations``)
-    allows None: ``str | None``, ``Optional[str]``."""
-    text = annotation if isinstance(annotation, str) else repr(annotation)
-    return annotation is not inspect.Parameter.empty and ("None" in text or "Optional" in text)
 
 
 def _convert(value, kind: type):

@@ -198,37 +198,18 @@ def leaf_rewards(name: str, out: Any, n: int) -> list[float]:
     """
     import math
 
-    fix = "return a list with one float (or None where it does not apply) per completion, in order (TRL's convention)"
-    if out is None:
-        fail("reward_funcs", f"reward function {name!r} returned None, not a list of {n} rewards (missing return?)",
-             "end it with return [...]: " + fix.removeprefix("return "))
-    if isinstance(out, str | bytes | dict) or not hasattr(out, "__len__") or not hasattr(out, "__iter__"):
-        fail("reward_funcs", f"reward function {name!r} returned {type(out).__name__} {_short(out)}, not a list of "
-             f"{n} rewards", fix)
-    if len(out) != n:
-        fail("reward_funcs", f"reward function {name!r} returned {len(out)} rewards for {n} completions",
-             "return one reward per completion")
+    from treecredit.rewards.combine import returned_list, reward_number
+    from treecredit.token_rows import short_repr
+
     values = []
-    for i, value in enumerate(out):
-        number = None
-        if value is None:
-            number = math.nan
-        elif not isinstance(value, str | bytes):
-            try:
-                number = float(value)
-            except (TypeError, ValueError, RuntimeError):
-                pass
+    for i, value in enumerate(returned_list("reward_funcs", f"reward function {name!r}", out, n, noun="rewards")):
+        number = math.nan if value is None else reward_number(value, finite=False)
         if number is None:
-            fail("reward_funcs", f"reward function {name!r} returned {_short(value)} ({type(value).__name__}) for "
-                 f"completion {i}, not a number", "return floats (1.0, not '1'), or None where it does not apply "
-                 "(TRL's GRPOTrainer refuses text too)")
+            fail("reward_funcs", f"reward function {name!r} returned {short_repr(value, 60)} ({type(value).__name__})"
+                 f" for completion {i}, not a number", "return floats (1.0, not '1'), or None where it does not "
+                 "apply (TRL's GRPOTrainer refuses text too)")
         values.append(number)
     return values
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _close_pending(outputs) -> None:
@@ -315,7 +296,7 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
     import torch
 
     from treecredit.sampling import IIDSampler
-    from treecredit.step_text import row_lengths
+    from treecredit.token_rows import row_lengths
 
     task = PromptIdsTask(delimiter, score=score)
     ids_policy = PromptIdsPolicy(policy, prompts)

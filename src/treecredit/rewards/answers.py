@@ -38,16 +38,23 @@ def last_boxed(text: str) -> str | None:
     return None  # unbalanced: the box was never closed
 
 
-def final_answer(text: str) -> str:
-    """The answer ``text`` commits to: the last ``\\boxed{}``, else what follows the last ``####`` (first
-    line), else the stripped text itself."""
+def marked_answer(text: str) -> str | None:
+    """The answer ``text`` marks as its answer: the last ``\\boxed{}``, else what follows the last ``####``
+    (first line, '' when nothing does); None when it marks none."""
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
     if "####" in text:
         tail = text.rsplit("####", 1)[1].strip()
         return tail.splitlines()[0].strip() if tail else ""
-    return text.strip()
+    return None
+
+
+def final_answer(text: str) -> str:
+    """The answer ``text`` commits to: the last ``\\boxed{}``, else what follows the last ``####`` (first
+    line), else the stripped text itself (:func:`marked_answer`)."""
+    marked = marked_answer(text)
+    return text.strip() if marked is None else marked
 
 
 # Markdown emphasis: the marker opens after a line start, space or punctuation and closes before an end, space
@@ -126,9 +133,8 @@ def final_math_answer(text: str) -> str:
     last ``####``, else the statement the text ends on (:func:`final_statement`); without its closing period or
     bracketed remark (:func:`without_closing`)."""
     text = without_emphasis(plain_math_text(text))
-    if last_boxed(text) is not None or "####" in text:
-        return without_closing(final_answer(text))
-    return without_closing(final_statement(text))
+    marked = marked_answer(text)
+    return without_closing(final_statement(text) if marked is None else marked)
 
 
 def last_number(text: str) -> float | None:

@@ -11,7 +11,8 @@ cannot judge (no answer column value).
   :func:`~treecredit.rewards.answers.is_number_literal`): math-verify alone finds ``1+8`` equal to ``9``, so
   restating an arithmetic question would score as solving it.
 - ``exact``: the final answer (:func:`~treecredit.rewards.answers.final_answer`) equals the answer
-  text after collapsing whitespace (``ignore_case`` optional).
+  text after removing Markdown emphasis (``**Paris**``, as ``math`` does) and collapsing whitespace
+  (``ignore_case`` optional).
 - ``numeric``: the last number of the final answer is within ``tolerance`` (absolute) or ``relative``
   × |answer| of the answer's number.
 - ``code``: runs the completion's program with the ``test`` column in the sandbox
@@ -34,6 +35,7 @@ from treecredit.rewards.answers import (
     is_plain_number,
     last_number,
     plain_math_text,
+    without_emphasis,
 )
 
 
@@ -125,9 +127,11 @@ def _as_math(text: str) -> str:
 
 
 def exact_reward(prompts, completions, answer=None, ignore_case: bool = False, **_) -> list[float | None]:
-    """1.0 where the final answer equals ``answer`` (whitespace collapsed), else 0.0."""
+    """1.0 where the final answer equals ``answer`` (Markdown emphasis removed as the ``math`` reward removes it,
+    :func:`~treecredit.rewards.answers.without_emphasis`: ``**Paris**`` is ``Paris``; whitespace collapsed), else
+    0.0."""
     def norm(text: str) -> str:
-        text = " ".join(final_answer(text).split())
+        text = " ".join(final_answer(without_emphasis(text)).split())
         return text.lower() if ignore_case else text
 
     answers = _column({"answer": answer}, "answer", len(completions))

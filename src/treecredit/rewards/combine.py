@@ -102,14 +102,11 @@ class RewardSet:
                 values, raised = self._call_each(name, fn, prompts, completions, columns)
                 broken = [b or r for b, r in zip(broken, raised)]
                 self._note_fallback(name, exc, n, alone=not any(raised))
-            values = self._as_list(name, values, n)
-            if len(values) != n:
-                fail(self.argument, f"{name} returned {len(values)} values for {n} completions",
-                     "return one float (or None) per completion, in order")
+            values = returned_list(self.argument, name, values, n)
             for i, value in enumerate(values):
                 if value is None:
                     continue
-                number = _number(value)
+                number = reward_number(value)
                 if number is None:
                     self._note(f"{name} returned {value!r} ({type(value).__name__}), not a finite number",
                                raised_by=name)
@@ -121,17 +118,6 @@ class RewardSet:
             self.calls += n
             self.failed += sum(v is None for v in out)
         return out
-
-    def _as_list(self, name: str, values, n: int) -> list:
-        """``values`` (what ``name`` returned for ``n`` completions) as a list; refuses a non-sequence."""
-        if values is None:  # a bare None, not a list of Nones: the function almost always lacks its return
-            fail(self.argument, f"{name} returned None, not a list of {n} values (missing return?)",
-                 "end the function with return [...], one float (or None: does not apply) per completion "
-                 "(TRL's convention)")
-        if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
-            fail(self.argument, f"{name} returned {type(values).__name__} {values!r}, not a list of {n} values",
-                 "return a list with one float (or None) per completion, in order (TRL's convention)")
-        return list(values)
 
     @contextlib.contextmanager
     def probing(self, n: int, *, solutions: bool):
@@ -198,10 +184,7 @@ class RewardSet:
                 values.append(None)
                 raised.append(True)
                 continue
-            out = self._as_list(name, out, 1)
-            if len(out) != 1:
-                fail(self.argument, f"{name} returned {len(out)} values for 1 completion",
-                     "return one float (or None) per completion, in order")
+            out = returned_list(self.argument, name, out, 1)
             values.append(out[0])
             raised.append(False)
         return values, raised
@@ -288,14 +271,38 @@ def _listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _number(value) -> float | None:
-    """``value`` as a float when it is a finite number (a Python or NumPy number, a bool, a one-element
-    tensor); None for text (``"1"`` is refused like ``"yes"``: a reward is a number), NaN, ±inf or
-    anything else."""
+def returned_list(argument: str, name: str, values, n: int, noun: str = "values") -> list:
+    """``values``, what reward function ``name`` returned for ``n`` completions, as a list (TRL's convention: one
+    reward, or None where it does not apply, per completion, in order).
+
+    Raises:
+        ValueError: naming ``argument`` and ``name``, for a bare None (usually a missing ``return``), anything that
+            is not a sequence (a number, text, a dict), or a sequence of another length than ``n`` (``noun``: what
+            the message calls its items).
+    """
+    from treecredit.token_rows import short_repr
+
+    fix = "return a list with one float (or None where it does not apply) per completion, in order (TRL's convention)"
+    if values is None:  # a bare None, not a list of Nones: the function almost always lacks its return
+        fail(argument, f"{name} returned None, not a list of {n} {noun} (missing return?)",
+             "end the function with return [...]: " + fix.removeprefix("return "))
+    if isinstance(values, str | bytes | dict) or not hasattr(values, "__len__") or not hasattr(values, "__iter__"):
+        fail(argument, f"{name} returned {type(values).__name__} {short_repr(values, 60)}, not a list of {n} {noun}",
+             fix)
+    if len(values) != n:
+        fail(argument, f"{name} returned {len(values)} {noun} for {n} completion{'s' * (n != 1)}",
+             "return one float (or None) per completion, in order")
+    return list(values)
+
+
+def reward_number(value, finite: bool = True) -> float | None:
+    """``value`` as a float when it is a number (a Python or NumPy number, a bool, a one-element tensor), finite
+    unless ``finite`` is False; None for text (``"1"`` is refused like ``"yes"``: a reward is a number), NaN or
+    ±inf (when ``finite``) or anything else."""
     if isinstance(value, (str, bytes)):
         return None
     try:
         number = float(value)
     except (TypeError, ValueError, RuntimeError):
         return None
-    return number if math.isfinite(number) else None
+    return number if not finite or math.isfinite(number) else None

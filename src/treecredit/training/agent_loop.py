@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from treecredit._validation import fail
 from treecredit.agents.options import AGENT_OPTIONS, split_sampler_options  # noqa: F401 — also importable from here
 from treecredit.training.agent_checks import (  # noqa: F401 — the pre-run env checks, also importable from here
     DEFAULT_MAX_LEN,
@@ -36,86 +35,11 @@ from treecredit.training.agent_checks import (  # noqa: F401 — the pre-run env
     eval_instances,
     gpt_positions,
 )
-
-
-def _check_token_estimator(name: str) -> None:
-    """Refuse a token-level estimator that needs Monte Carlo values (``vine``): agent episodes have none (no
-    rollouts from each prefix), and the run would stop at its first step, after the warm start."""
-    import treecredit
-
-    spec = treecredit.get_estimator(name)
-    if any("mc_values" in need.split("|") for need in spec.requires):
-        fail("estimator", f"{name!r} needs Monte Carlo values of each prefix (mc_values), which agent episodes "
-             f"(--env) do not produce", "use a turn-level estimator (--estimator "
-             f"{', '.join(treecredit.estimators('turn'))}) or another token-level one, e.g. --estimator tempo")
-
-
-def check_agent_config(config) -> None:
-    """Validate the agent parts of a ``TrainConfig`` (env, its options, estimator, sampler options).
-
-    Also sets two of its values: ``module_folders`` gets the folder a ``module:Class`` env was imported from
-    (so a resumed run or a ``compare`` worker imports it from any folder), and a default ``eval_problems`` is
-    sized for an env with a finite number of instances (:func:`~treecredit.training.agent_checks.
-    sized_eval_problems`: a quarter of ``textworld``'s pool)."""
-    from treecredit.agents.credit import estimator_level
-    from treecredit.agents.episodes import EpisodeSettings
-    from treecredit.agents.forks import check_fork_turns
-    from treecredit.agents.options import DEFAULT_EXPERT_NOISE
-    from treecredit.envs import make_env, module_folder
-    from treecredit.rewards.load import add_module_folders
-    from treecredit.training.agent_checks import size_eval_problems
-    from treecredit.training.config import option_flag_named
-
-    if estimator_level(config.estimator) == "token":
-        _check_token_estimator(config.estimator)
-    add_module_folders(config.module_folders)  # a resumed run: where its module:Class env was imported from
-    with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
-        env = make_env(config.env, **config.env_options)
-    config.module_folders = {**config.module_folders, **module_folder(config.env)}
-    size_eval_problems(config, env)
-    episode_options, agent = split_sampler_options(config.sampler_options)
-    with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
-        settings = EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens)
-        settings.roots(config.group_size)
-        check_fork_turns(settings.fork_at, getattr(env, "max_turns", None))
-        if "fork_children" in episode_options and not episode_options.get("fork_at"):
-            fail("fork_children", "sets the copies of each fork, but fork_at names no turn, so no episode forks",
-                 "add --sampler-option fork_at=[1] (turns before which episodes fork), or drop fork_children")
-        noise = agent.get("expert_noise", DEFAULT_EXPERT_NOISE)  # a float: split_sampler_options converted it
-        if not 0 <= noise <= 1:
-            fail("expert_noise", f"is {noise!r}, must be in [0, 1]", "pass --sampler-option expert_noise=0.3")
-        if config.model != "gpt" and "max_len" in agent:
-            fail("max_len", "sets the small GPT's positions; a Hugging Face model (--model) has its own "
-                 "(max_position_embeddings)", "drop --sampler-option max_len")
-    if getattr(config, "hf_warm_start_steps", 0):
-        fail("hf_warm_start_steps", "warm-starts a Hugging Face model on a task's worked solutions; agent runs "
-             "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
-
-
-def check_hf_agent_model(config, held: HeldOut, settings) -> None:
-    """A Hugging Face ``--model`` of an agent run, checked before the run folder is touched (as a task run's,
-    :mod:`treecredit.training.context`), from its tokenizer and config without loading its weights: the tokenizer
-    against the model's vocabulary and end of sequence, and the longest held-out first observation (``held``, as
-    :func:`eval_instances` drew them, encoded as the episodes encode it) plus ``max_episode_tokens`` against the
-    model's positions (:func:`check_room`), the fix naming the largest ``max_episode_tokens`` that fits."""
-    from treecredit.models.hf_policy import token_counts
-    from treecredit.training.config import option_flag_named
-    from treecredit.training.context import checked_model_files
-
-    tokenizer, _, limit = checked_model_files(config)
-    if limit is None:  # its config names no positions: no limit known
-        return
-    prompts = [observation + settings.turn_prefix for observation in held.observations.values()]
-    longest = max(token_counts(tokenizer, prompts, add_special_tokens=False))  # HFPolicy.encode's ids
-    fits = limit - longest  # what check_room accepts: longest + max_episode_tokens <= limit (no start token)
-    fix = (f"pass --sampler-option max_episode_tokens={fits} or less (the largest that fits), or a model with "
-           "more positions" if fits >= 1 else "pass a model with more positions (the first observation alone "
-           "fills them)")
-    if 1 <= fits < settings.action_max_tokens:  # the first action alone would not fit
-        fix = f"pass --max-new-tokens {fits} or less and --sampler-option max_episode_tokens={fits} or less, or a " \
-              "model with more positions"
-    with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
-        check_room("max_episode_tokens", limit, longest, settings, "tokens", fix)
+from treecredit.training.agent_preflight import (  # noqa: F401 — the run's checks, also importable from here
+    agent_setup,
+    check_agent_config,
+    check_hf_agent_model,
+)
 
 
 def warm_start_env_options(env: str, options: dict) -> dict:
@@ -235,9 +159,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
 
     from treecredit.agents import agent_advantages, episode_metrics, pack_episodes, play, revisit_rate
     from treecredit.agents.credit import returns_refused, step_credit_share
-    from treecredit.agents.episodes import EpisodeSettings
     from treecredit.agents.forks import unforked_slots
-    from treecredit.agents.options import lists_actions
     from treecredit.envs import make_env
     from treecredit.training.agent_checks import DroppedWatch, held_out_text
     from treecredit.training.budget import StepBudget, resume_run
@@ -265,22 +187,14 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     check_token_budget(config)  # before the warm start
     check_estimator_options(config)  # option values: the estimator runs once on a tiny batch
     check_env_reward_range(config)  # an estimator that needs returns in [0, 1] on an env that leaves it
-    episode_options, agent = split_sampler_options(config.sampler_options)
-    settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
-                               action_max_tokens=config.max_new_tokens, **episode_options)
     probe = make_env(config.env, **config.env_options)  # one env to set up: the draws and the checks
     env_fn = functools.partial(make_env, config.env, **config.env_options)  # checked with probe
-    # the env's checks (held-out draw against its pool, instance and state keys) and the GPT's positions
-    # before the folder is touched: a refused run leaves an earlier one (--overwrite) as it was
-    held = eval_instances(probe, config.eval_problems, lists_actions(config, agent))
+    # the env's checks (held-out draw against its pool, instance and state keys) and the GPT's positions (or
+    # the model's tokenizer) before the folder is touched: a refused run leaves an earlier one (--overwrite) as it was
+    settings, agent, held, max_len = agent_setup(config, probe)
     if held.note:  # _step could not be checked: said in the output and the run's log, not as a warning
         log(held.note)
     eval_seeds, held_out = held.seeds, held.keys
-    max_len = None
-    if config.model == "gpt":  # before the warm start; one character is one token
-        max_len = gpt_positions(held, settings, agent)
-    else:  # its tokenizer and config, without its weights
-        check_hf_agent_model(config, held, settings)
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, held)

@@ -24,7 +24,7 @@ def check_agent_arm(config: TrainConfig) -> None:
     """What ``treecredit train --env`` checks before any work besides the folder, once for an arm's runs (they
     differ only in seed and folder): TensorBoard and the estimator's options (a dry run). The env and the other
     agent settings were checked when the arm's configs were built (``TrainConfig`` runs
-    :func:`~treecredit.training.agent_loop.check_agent_config`); the episodes' fit in the GPT's positions is
+    :func:`~treecredit.training.agent_preflight.check_agent_config`); the episodes' fit in the GPT's positions is
     :func:`agent_positions`', once per env setting."""
     from treecredit.training.dry_run import check_estimator_options
     from treecredit.training.preflight import check_tensorboard
@@ -63,28 +63,15 @@ class AgentSplit(NamedTuple):
 
 
 def agent_positions(config: TrainConfig) -> AgentSplit:
-    """The small GPT's positions for ``config``'s agent runs (:func:`~treecredit.training.agent_loop.
-    gpt_positions`, which refuses a ``--sampler-option max_len`` the episodes do not fit in), from the held-out
-    instances drawn (:func:`~treecredit.training.agent_checks.eval_instances`, a reset of each, and the env's
-    checks), with those instances. A Hugging Face model's positions are its own: its tokenizer and config (not its
-    weights) are checked against the held-out first observations plus ``max_episode_tokens`` as ``train --env``
-    checks them (:func:`~treecredit.training.agent_loop.check_hf_agent_model`), and ``max_len`` is None. Found
-    once per env setting, before the warm start (or the model's loading) and before any run folder, and passed on
-    to :func:`warm_start_agent`, as ``train_agent`` does."""
-    from treecredit.agents.episodes import EpisodeSettings
-    from treecredit.agents.options import lists_actions
+    """The small GPT's positions for ``config``'s agent runs, with the held-out instances drawn and checked: the
+    pre-flight ``train --env`` runs (:func:`~treecredit.training.agent_preflight.agent_setup`: for a Hugging Face
+    model its tokenizer and config instead, and ``max_len`` None). Found once per env setting, before the warm
+    start (or the model's loading) and before any run folder, and passed on to :func:`warm_start_agent`."""
     from treecredit.envs import make_env
-    from treecredit.training.agent_checks import eval_instances, gpt_positions
-    from treecredit.training.agent_loop import check_hf_agent_model, split_sampler_options
+    from treecredit.training.agent_preflight import agent_setup
 
-    episode_options, agent = split_sampler_options(config.sampler_options)
-    settings = EpisodeSettings(action_max_tokens=config.max_new_tokens, **episode_options)
-    held = eval_instances(make_env(config.env, **config.env_options), config.eval_problems,
-                          lists_actions(config, agent))
-    if config.model != "gpt":
-        check_hf_agent_model(config, held, settings)
-        return AgentSplit(None, held)
-    return AgentSplit(gpt_positions(held, settings, agent), held)
+    setup = agent_setup(config, make_env(config.env, **config.env_options))
+    return AgentSplit(setup.max_len, setup.held)
 
 
 def warm_start_agent(config: TrainConfig, log=print, split: AgentSplit | None = None):
@@ -93,13 +80,11 @@ def warm_start_agent(config: TrainConfig, log=print, split: AgentSplit | None = 
     here)."""
     import functools
 
-    from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs import make_env
-    from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
+    from treecredit.training.agent_loop import build_agent_policy
+    from treecredit.training.agent_preflight import episode_settings
 
-    episode_options, agent = split_sampler_options(config.sampler_options)
-    settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
-                               action_max_tokens=config.max_new_tokens, **episode_options)
+    settings, agent = episode_settings(config)
     max_len, held = split if split is not None else (None, None)
     env_fn = functools.partial(make_env, config.env, **config.env_options)  # checked with the config already
     return build_agent_policy(config, env_fn, settings, agent, log, max_len, eval_split=held)

@@ -162,13 +162,18 @@ def keep_records_until(path, step: int | None) -> None:
     path = Path(path)
     if step is None or not path.exists():
         return
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    path.write_text("".join(line + "\n" for line in lines if json.loads(line)["step"] <= step), encoding="utf-8")
+    kept = [line for line in _record_lines(path) if json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def _record_lines(path) -> list[str]:
+    """The lines of a JSON-lines file (UTF-8) that hold a record (blank lines left out), in order."""
+    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def read_metrics(path) -> list[dict]:
     """The records of a ``metrics.jsonl`` (or ``samples.jsonl``: UTF-8) file, in order."""
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in _record_lines(path)]
 
 
 PENDING = "pending_step_tokens"

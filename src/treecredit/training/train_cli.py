@@ -120,14 +120,14 @@ def agent_sampler_option_texts(values: dict, texts: dict) -> dict:
 def texts_as_typed(accepted: dict, values: dict, texts: dict) -> dict:
     """``values`` (read as JSON) where each option of ``accepted`` (name → ``inspect.Parameter``) whose default is
     a str takes its text as typed (``texts``) unless JSON read a str, or None that its annotation allows."""
-    from treecredit.envs.options import _allows_none
+    from treecredit.envs.options import allows_none
 
     out = dict(values)
     for key, value in values.items():
         param = accepted.get(key)
         if param is None or type(param.default) is not str or isinstance(value, str):
             continue
-        if value is None and _allows_none(param.annotation):
+        if value is None and allows_none(param.annotation):
             continue
         out[key] = texts[key]
     return out
