@@ -46,6 +46,10 @@ def test_step_index_counts_earlier_ends():
     (dict(delimiter=[]), "delimiter: must be"),
     (dict(delimiter="6"), r"delimiter: is the text '6'; delimiter takes token ids.*step_ends_from_text"),
     (dict(delimiter=["\n", "\n"]), "delimiter: is the text .* takes token ids"),
+    # was: the empty text got "pass its token ids" with another text's ids; any text got '\n\n' as its example
+    (dict(delimiter=""), r"^delimiter: is the empty text '', which marks no step end; .*Fix: pass the token ids that "
+                         r"end a step .*or give visible text that closes a step"),
+    (dict(delimiter=["Step", ":"]), r"Fix: pass its token ids \(delimiter=tokenizer\.encode\('Step:', "),
     ({}, "step_ends: no step boundaries"),
 ])
 def test_bad_step_options(options, match):

@@ -62,10 +62,21 @@ def resolve_step_ends(
 
 
 def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
+    """``(B, T)`` bool: True at the last token of each match of ``delimiter``'s token ids in ``ids`` ``(B, T)``.
+
+    Raises:
+        ValueError: (``delimiter``) text (the empty text marks no step end; other text gets its own token ids as
+            the example), True/False, no ids, a negative id.
+    """
     if isinstance(delimiter, str) or (isinstance(delimiter, (list, tuple)) and delimiter
                                       and all(isinstance(d, str) for d in delimiter)):
+        text = "".join(delimiter)  # a delimiter is one sequence: its pieces in a row
+        if not text:  # no text to find: an empty step pattern is refused too, so the example is visible text
+            fail("delimiter", "is the empty text '', which marks no step end; delimiter takes token ids",
+                 "pass the token ids that end a step (delimiter=tokenizer.encode('\\n\\n', add_special_tokens="
+                 "False)), or give visible text that closes a step: " + steps_as_text(_STEP_ENDS_FROM_TEXT))
         fail("delimiter", f"is the text {delimiter!r}; delimiter takes token ids",
-             "pass its token ids (delimiter=tokenizer.encode('\\n\\n', add_special_tokens=False)), or, for text "
+             f"pass its token ids (delimiter=tokenizer.encode({text!r}, add_special_tokens=False)), or, for text "
              "that BPE writes with different ids in different places, " + steps_as_text(_STEP_ENDS_FROM_TEXT))
     pattern = np.atleast_1d(to_numpy(delimiter, "delimiter"))
     flags = isinstance(delimiter, (list, tuple)) and any(isinstance(d, (bool, np.bool_)) for d in delimiter)

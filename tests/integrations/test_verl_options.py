@@ -61,8 +61,9 @@ def test_a_tokenizer_that_does_not_load_is_refused_naming_the_option(tmp_path):
     missing = str(tmp_path / "no" / "model")
     config = {"treecredit_options": {"step_pattern": "|", "tokenizer": missing}}
     with pytest.raises(ValueError, match=rf"^algorithm\.treecredit_options\.tokenizer: is '{missing}', which "
-                                         r"transformers' AutoTokenizer could not load \(\w+: .*\)\. Fix: set it to "
-                                         r"the local folder"):
+                                         r"transformers' AutoTokenizer could not load from a local folder or the local "
+                                         r"Hugging Face cache, nothing being downloaded \(\w+: .*\)\. Fix: set it "
+                                         r"to the local folder"):
         tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config=config)
 
 
@@ -305,3 +306,41 @@ def test_an_empty_text_delimiter_gets_no_empty_step_pattern_as_its_fix():
     message = str(info.value)
     assert message.startswith("delimiter: is the empty text '', which marks no step end")
     assert "step_pattern=''" not in message
+
+
+def test_a_tokenizer_hub_id_is_read_from_the_local_cache_only(monkeypatch, tmp_path):
+    # was: AutoTokenizer.from_pretrained(name), which tries the hub for an id that is not cached
+    transformers = pytest.importorskip("transformers")
+    asked = []
+
+    def offline(name, **kwargs):
+        asked.append(kwargs)
+        raise OSError(f"{name} is not in the cache and local_files_only is set")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", offline)
+    tc_verl._load_tokenizer.cache_clear()
+    config = {"treecredit_options": {"step_pattern": "|", "tokenizer": "org/never-cached"}}
+    with pytest.raises(ValueError, match=r"^algorithm\.treecredit_options\.tokenizer: is 'org/never-cached', which "
+                                         r"transformers' AutoTokenizer could not load from a local folder or the "
+                                         r"local Hugging Face cache, nothing being downloaded .*Fix: set it to the "
+                                         r"local folder .*huggingface-cli download"):
+        tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config=config)
+    assert asked == [{"local_files_only": True}]
+
+
+def test_verls_config_options_are_checked_once_per_distinct_value(monkeypatch):
+    # was: every advantage step checked the same algorithm.treecredit_options again (names, kinds, pattern)
+    adv_fn = tc_verl.make_adv_estimator("treerpo")
+    calls = []
+    real = tc_verl.check_names
+    monkeypatch.setattr(tc_verl, "check_names", lambda *a: calls.append(dict(a[2])) or real(*a))
+    same = {"treecredit_options": {"scale": "std", "step_pattern": "|", "tokenizer": _Digits()}}
+    first = adv_fn(**fake_verl_batch(), config=same)[0]
+    torch.testing.assert_close(adv_fn(**fake_verl_batch(), config=same)[0], first)  # the same advantages
+    assert calls == [{"scale": "std"}]
+    adv_fn(**fake_verl_batch(), config={"treecredit_options": {"scale": "none", "step_tokens": 2}})  # changed: checked
+    assert calls == [{"scale": "std"}, {"scale": "none", "step_tokens": 2}]
+    bad = {"treecredit_options": {"scale": "abc", "step_tokens": 2}}
+    for _ in range(2):  # a refused value stays refused at every step
+        with pytest.raises(ValueError, match=r"^algorithm\.treecredit_options\.scale: is 'abc'"):
+            adv_fn(**fake_verl_batch(), config=bad)

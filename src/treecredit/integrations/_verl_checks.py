@@ -1,9 +1,12 @@
 """Checks of the verl shell's options (:mod:`treecredit.integrations.verl`): those bound by
 ``make_adv_estimator(name, **options)`` are checked when it is called, before verl runs (names, values on a
 4-response test batch, text-step options and their combinations), and named by their Python keyword
-(``step_pattern``); those of ``algorithm.treecredit_options`` in verl's config are checked at each advantage
-step and named by their config key (``algorithm.treecredit_options.step_pattern``), with Hydra overrides as
-fixes.
+(``step_pattern``); those of ``algorithm.treecredit_options`` in verl's config are checked at the first
+advantage step that sees them (again only when they change) and named by their config key
+(``algorithm.treecredit_options.step_pattern``), with Hydra overrides as fixes. :func:`check_names` is verl's
+own check of option names (it lists what a verl user can give, text-step options included, and where
+``step_ends`` and ``tree_nodes`` come from), run before ``EstimatorSpec.check_options``, which then checks
+only the values' kinds.
 """
 
 from __future__ import annotations
@@ -124,7 +127,9 @@ def check_per_batch(options: dict, source: Source) -> None:
 def check_text_delimiter(options: dict, source: Source) -> None:
     """Refuse a ``delimiter`` given as text (it takes token ids), before the test batch, with the user's own text
     in the fix (its token ids, or ``step_pattern`` with a tokenizer), in the terms of where it was given; text that
-    spells token ids (``'[4]'``, a quoted Hydra value) gets the unquoted ids."""
+    spells token ids (``'[4]'``, a quoted Hydra value) gets the unquoted ids. The estimators refuse text delimiters
+    too (:func:`treecredit.steps._delimiter_ends`, the empty text included), in a Python caller's terms; text
+    that spells ids is read as ids only here, since in Python a string is the text the caller typed."""
     value = options.get("delimiter")
     pieces = [value] if isinstance(value, str) else value if isinstance(value, (list, tuple)) and value and all(
         isinstance(v, str) for v in value) else None

@@ -12,7 +12,8 @@ Each converts verl's batch layout and calls :func:`treecredit.compute_advantages
     advantages (B, T)               <-    compute_advantages(...)   (returns = advantages, as verl's GRPO)
 
 Options come from ``algorithm.treecredit_options`` (a dict in verl's config, e.g.
-``+algorithm.treecredit_options.delimiter=[198]``) over those bound by :func:`make_adv_estimator`; an
+``+algorithm.treecredit_options.delimiter=[198]``, checked at the first advantage step that sees them, and
+again only when they change) over those bound by :func:`make_adv_estimator`; an
 error about a config option names it ``algorithm.treecredit_options.NAME``, one about a bound option its
 Python keyword (bound options are checked when bound: :mod:`treecredit.integrations._verl_checks`).
 
@@ -32,9 +33,10 @@ estimator name gives the same advantages as in TRL and in treecredit's own train
 ``treecredit_options.norm_by_std``, when given, wins over both.
 
 Steps from text. ``treecredit_options.step_pattern`` (a string, or a list of strings, matched
-literally) or ``step_regex`` (a regular expression), with ``treecredit_options.tokenizer`` (the local
-path or name of the tokenizer, loaded once), give ``step_ends`` from the decoded responses
-(:func:`treecredit.step_ends_from_text`); a batch with no step boundary at all is warned about.
+literally) or ``step_regex`` (a regular expression), with ``treecredit_options.tokenizer`` (a local
+path, or a hub id already in the local Hugging Face cache: nothing is downloaded; loaded once), give
+``step_ends`` from the decoded responses (:func:`treecredit.step_ends_from_text`); a batch with no step
+boundary at all is warned about.
 """
 
 from __future__ import annotations
@@ -153,19 +155,22 @@ def _norm_flag(config: Any, accepted: set) -> dict:
 def _load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(name)
+    return AutoTokenizer.from_pretrained(name, local_files_only=True)  # a hub id: from the local cache only
 
 
 def _loaded_tokenizer(name: str, option: str = f"algorithm.{CONFIG_KEY}.tokenizer"):
-    """The tokenizer at ``name`` (a local path or a Hugging Face id); one that cannot be loaded is refused
+    """The tokenizer at ``name``: a local folder, or a Hugging Face hub id already in the local cache (nothing
+    is downloaded: the machines verl trains on need not reach the hub); one that cannot be loaded so is refused
     naming ``option`` (transformers' own error, cut to its first line)."""
     try:
         return _load_tokenizer(name)
     except (OSError, ValueError) as error:
         first = (str(error).strip().splitlines() or [""])[0][:200]
-        fail(option, f"is {name!r}, which transformers' AutoTokenizer could not load "
-             f"({type(error).__name__}: {first})", "set it to the local folder of the model's tokenizer (the "
-             "actor's model path) or a Hugging Face model id")
+        fail(option, f"is {name!r}, which transformers' AutoTokenizer could not load from a local folder or the "
+             f"local Hugging Face cache, nothing being downloaded ({type(error).__name__}: {first})",
+             "set it to the local folder of the model's tokenizer (the actor's model path), or download the hub id "
+             "where the hub can be reached (`huggingface-cli download ORG/NAME`) into the cache this machine reads "
+             "(HF_HUB_CACHE / HF_HOME)")
 
 
 def _text_step_ends(estimator: str, responses, response_mask, text_steps: dict, source: Source,
@@ -249,9 +254,10 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
         ValueError: for an estimator that needs Monte Carlo values (``vine``: verl's advantage step has
             none), an option it does not take or a value it refuses, text-step options for an estimator
             that takes no steps, an empty or non-text ``step_pattern`` (e.g. swapped with ``tokenizer``),
-            ``step_pattern`` with ``step_regex``, either without a ``tokenizer``, a tokenizer path that does
-            not load, steps given twice (``step_pattern`` with ``step_tokens``, ``delimiter``), or ``step_ends``
-            or ``tree_nodes`` (one batch's rows, which verl's batch gives: ``data.batch['step_ends']``).
+            ``step_pattern`` with ``step_regex``, either without a ``tokenizer``, a tokenizer path or hub id
+            that does not load (from a local folder or the local hub cache), steps given twice
+            (``step_pattern`` with ``step_tokens``, ``delimiter``), or ``step_ends`` or ``tree_nodes`` (one
+            batch's rows, which verl's batch gives: ``data.batch['step_ends']``).
     """
     spec = host_estimator(estimator)
     if _needs_mc_values(spec):
@@ -268,29 +274,42 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
         check_bound(estimator, spec, options, bound_text, _loaded_tokenizer)
     accepted = set(spec.options)
     bound = bool(options or bound_text)
+    checked: dict[str, tuple] = {}  # per distinct algorithm.treecredit_options (verl's config): its checked parts
+
+    def check_config(user: dict) -> tuple[dict, dict, tuple | None]:
+        """``algorithm.treecredit_options`` (``user``) checked, as ``(options, text-step options, (key, regex)
+        of a step pattern or None)``: once per distinct value (verl's config is the same at every step)."""
+        key = repr(sorted(user.items(), key=lambda item: str(item[0])))
+        if key not in checked:
+            user = dict(user)
+            user_text = {k: user.pop(k) for k in TEXT_STEP_OPTIONS if k in user}
+            _check_text_steps(estimator, spec, user_text, lambda name: f"algorithm.{CONFIG_KEY}.{name}")
+            check_names(estimator, spec, user, Source(user))
+            try:
+                spec.check_options(user)
+            except ValueError as error:
+                raise (_config_error(error, user, accepted) or error) from error
+            check_per_batch(user, Source(user))
+            check_text_delimiter(user, Source(user))
+            text_steps = {**bound_text, **user_text}
+            found = text_step_pattern(text_steps, Source(user_text)) if text_steps else None
+            if text_steps:
+                check_structure(estimator, {**options, **user}, found and found[0], Source(set(user_text) | set(user)))
+            if len(checked) >= 8:  # bounded: a config that changed at every step would be checked at every step
+                checked.clear()
+            checked[key] = (user, user_text, found)
+        return checked[key]
 
     def adv_fn(token_level_rewards, response_mask, index=None, config=None, responses=None, **_verl_extras):
         fields = _BATCH_FIELDS.get() or {}
         ids = responses if responses is not None else fields.get("responses")
-        user = _config_options(config)
-        user_text = {k: user.pop(k) for k in TEXT_STEP_OPTIONS if k in user}
-        _check_text_steps(estimator, spec, user_text, lambda key: f"algorithm.{CONFIG_KEY}.{key}")
-        configured = bool(user or user_text)
-        check_names(estimator, spec, user, Source(user))
-        try:
-            spec.check_options(user)
-        except ValueError as error:
-            raise (_config_error(error, user, accepted) or error) from error
-        check_per_batch(user, Source(user))
-        check_text_delimiter(user, Source(user))
+        raw = _config_options(config)
+        configured = bool(raw)
+        user, user_text, found = check_config(raw)
         merged = {**options, **_norm_flag(config, accepted), **user}
         text_steps = {**bound_text, **user_text}
-        source = Source(user_text)
-        if text_steps:
-            found = text_step_pattern(text_steps, source)
-            check_structure(estimator, merged, found and found[0], Source(set(user_text) | set(user)))
-            if ids is not None and found is not None:  # without ids a step estimator is refused below (responses)
-                merged["step_ends"] = _text_step_ends(estimator, ids, response_mask, text_steps, source, found)
+        if ids is not None and found is not None:  # without ids a step estimator is refused below (responses)
+            merged["step_ends"] = _text_step_ends(estimator, ids, response_mask, text_steps, Source(user_text), found)
         if not {"step_ends", "delimiter", "step_tokens"} & set(merged):  # the user's steps win
             # the batch's own: a sampled tree (which fixes the steps) before step ends, as the trainer does
             usable = [n for n in ("tree_nodes", "step_ends") if n in accepted and fields.get(n) is not None]
