@@ -27,6 +27,9 @@ from treecredit.rewards.load import make_reward
 
 log = logging.getLogger("treecredit.rewards")
 
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32: a weighted reward beyond it is infinite in the tensors training holds rewards in."""
+
 
 PROBLEM_KEY = "treecredit_problem"
 """The column that carries each row's Problem to a task's own verifier (``--reward task``)."""
@@ -75,6 +78,7 @@ class RewardSet:
         self.probe_failures = 0  # failures noted by the last probe (probing())
         self._fell_back: set[str] = set()  # functions whose batch call raised (_note_fallback said so once)
         self._none_noted = False  # _note_none_applies said so once
+        self._overflowed: dict[str, tuple] = {}  # in a probe: function → (a value beyond float32, its weight)
 
     @property
     def names(self) -> list[str]:
@@ -109,7 +113,13 @@ class RewardSet:
                 if value is None:
                     continue
                 number = reward_number(value)
-                if number is None:
+                if number is not None and abs(weight * number) > FLOAT32_MAX:
+                    if self._probing is not None:
+                        self._overflowed.setdefault(name, (value, weight))
+                    self._note(f"{name} returned {value!r} (weight {weight:g}), beyond the range of float32 "
+                               f"(±{FLOAT32_MAX:.3g}, the dtype training holds rewards in)", raised_by=name)
+                    broken[i] = True
+                elif number is None:
                     self._note(f"{name} returned {value!r} ({type(value).__name__}), not a finite number",
                                raised_by=name)
                     broken[i] = True
@@ -147,12 +157,17 @@ class RewardSet:
         solutions, which a reward must be able to score), one that raised on every completion otherwise is
         refused too. ``probe_failures`` is then the number of failures (raised, or no finite number) the
         probe noted."""
-        self._probing = {}
+        self._probing, self._overflowed = {}, {}
         try:
             yield self
             raised = dict(self._probing)
         finally:
             self._probing = None
+        for name, (value, weight) in self._overflowed.items():
+            fail(self.argument, f"{name} returned {value!r}{f' (at weight {weight:g})' if weight != 1 else ''}, "
+                 f"beyond the range of float32 (±{FLOAT32_MAX:.3g}), the dtype training holds rewards in: it would "
+                 "be infinite there", f"return rewards on a smaller scale from {name} (e.g. in [0, 1]), or divide "
+                 "them by a constant")
         self.probe_failures = sum(errors for errors, _, _ in raised.values())
         for name, (errors, last, missing) in raised.items():
             if errors < n:
