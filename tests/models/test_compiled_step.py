@@ -193,3 +193,35 @@ def test_a_failed_compilation_under_auto_warns_once_and_decodes_eagerly(backend,
     with torch.no_grad(), pytest.raises(RuntimeError, match="compile_decode.*'off'"):
         _, state = policy.prefill([policy.encode_prompt("1+2="), policy.encode_prompt("12*3-4=")])
         policy.step(state, torch.tensor([5, 6]))
+
+
+@pytest.mark.parametrize("backend", ["aot_eager"], indirect=True)
+def test_compiled_hf_step_writes_into_a_batch_with_spare_rows(backend):
+    """A ``transformers`` batch with spare rows (a stream's, ``gather_states`` with a row hint) that rows join in
+    place: the graph writes the batch's rows of the buffer only, in place, and the logits are the forward's."""
+    from treecredit.sampling.kv_states import append_kept_rows, gather_states
+
+    def run(compiled: bool):
+        policy = _hf_policy("llama")
+        policy.fast_decode, policy.compile_decode = compiled, compiled
+        out, addresses = [], []
+        with torch.no_grad():
+            _, state = policy.prefill([policy.encode_prompt("1+2="), policy.encode_prompt("12*3-4=")])
+            kept = state
+            state = gather_states(policy, [(state, torch.tensor([0, 1, 1]))], 12)
+            for t in range(6):
+                if t == 3:  # a fork of the prompt's first 4 tokens joins into a spare row
+                    state = append_kept_rows(state, [(kept, 1)], [4])
+                    assert state is not None
+                logits, state = policy.step(state, torch.arange(state.key_valid.shape[0]) + 5 + t)
+                out.append(logits)
+                addresses.append(state.cache.layers[0].keys.data_ptr())
+        assert all(layer.spare_rows() == 19 - 4 for layer in state.cache.layers)  # max(3 + 16, 12) rows
+        return out, addresses
+
+    got, addresses = run(True)
+    want, _ = run(False)
+    for a, b in zip(want, got):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-10)
+    assert compiled_step.compile_counters()["graphs"] == 1
+    assert len(set(addresses)) == 1, addresses  # every step wrote into the stream's buffer

@@ -9,16 +9,42 @@ it views (a shallow copy, a selected or truncated state), so a state that shares
 is never written through; selecting rows gathers them into a new buffer with room. :func:`grow_in_place`
 converts the plain dynamic layers of a cache. :func:`share_kv_heads` keeps ``transformers`` from copying
 grouped key/value heads at every decoding step.
+
+Spare rows (a continuous batch, :mod:`treecredit.sampling.kv_stream`): :meth:`GrowingLayer.stacked` writes
+rows of several caches into one new buffer with spare rows, and :meth:`GrowingLayer.append_copies` writes rows
+joining the batch into them, each copied once from its source, nothing of the batch copied; ownership of the
+buffer passes to the grown layer (the one it was grown from stays valid as it is, and regrows if stepped
+again). :data:`ROWS_JOIN_IN_PLACE` False turns this off (rows then join by a copy of the whole batch).
 """
 
 from __future__ import annotations
 
+import copy
+import weakref
+
 import torch
 from transformers.cache_utils import DynamicLayer
 
+from treecredit.models.kv_buffer import copy_rows_into, stacked_buffers
+
+ROWS_JOIN_IN_PLACE = True
+"""Whether :class:`GrowingLayer` caches offer spare rows to a continuous batch (False: the stream copies the whole
+batch at every join, as before spare rows; kept for comparison in tests and benchmarks)."""
+
+
+class _Room:
+    """A layer's buffer: ``keys`` / ``values`` ``(R, H, C, D)``; ``owner`` a weak reference to the one layer that
+    may write into it (a weak one: a strong one would make a cycle that only the garbage collector frees)."""
+
+    __slots__ = ("keys", "owner", "values")
+
+    def __init__(self, keys, values, owner) -> None:
+        self.keys, self.values, self.owner = keys, values, weakref.ref(owner)
+
 
 class GrowingLayer(DynamicLayer):
-    """``DynamicLayer`` with preallocated room; keys/values are ``(B, H, L, D)`` views of the buffer."""
+    """``DynamicLayer`` with preallocated room; keys/values are ``(B, H, L, D)`` views of the buffer's first
+    ``B`` rows and ``L`` columns (the buffer may have more rows: spare rows for rows joining a batch)."""
 
     spare = 64
 
@@ -32,24 +58,34 @@ class GrowingLayer(DynamicLayer):
         self.keys, self.values = keys[:, :, :n + s], values[:, :, :n + s]
         return self.keys, self.values
 
+    def _owned(self) -> _Room | None:
+        """This layer's buffer when it owns it and its keys and values are the buffer's leading rows and columns."""
+        room = self.__dict__.get("_buffer")
+        if room is None or room.owner() is not self or self.keys is None:
+            return None
+        keys, values = self.keys, self.values
+        if (keys.shape[0] > room.keys.shape[0] or keys.data_ptr() != room.keys.data_ptr()
+                or keys.stride() != room.keys.stride() or values.data_ptr() != room.values.data_ptr()
+                or values.stride() != room.values.stride()):
+            return None
+        return room
+
     def room_for(self, s: int) -> tuple:
         """``(keys, values)`` buffers ``(B, H, room, D)`` of this layer (initialized), owned by it, whose first
-        ``L`` columns are its keys and values and whose room holds ``s`` more (regrown when it does not).
+        ``L`` columns are its keys and values and whose room holds ``s`` more (regrown when it does not: with
+        the same spare rows when it owned a buffer with some, else without).
         The caller writes the new columns and rebinds ``keys`` / ``values`` to the longer views."""
-        n = self.keys.shape[-2]
-        buffer = self.__dict__.get("_buffer")
-        if not (buffer is not None and buffer[2] is self and n + s <= buffer[0].shape[-2]
-                and buffer[0].shape[0] == self.keys.shape[0] and self.keys.data_ptr() == buffer[0].data_ptr()
-                and self.keys.stride() == buffer[0].stride() and self.values.data_ptr() == buffer[1].data_ptr()):
-            b, h, _, d = self.keys.shape
-            room = n + s + max(self.spare, n // 2)
-            keys = self.keys.new_empty((b, h, room, d))
-            values = self.values.new_empty((b, h, room, self.values.shape[-1]))
-            keys[:, :, :n] = self.keys
-            values[:, :, :n] = self.values
-            buffer = (keys, values, self)
-            self._buffer = buffer
-        return buffer[0], buffer[1]
+        (b, h, n, d), room = self.keys.shape, self._owned()
+        if room is None or n + s > room.keys.shape[-2]:
+            rows = b if room is None else int(room.keys.shape[0])
+            width = n + s + max(self.spare, n // 2)
+            keys = self.keys.new_empty((rows, h, width, d))
+            values = self.values.new_empty((rows, h, width, self.values.shape[-1]))
+            keys[:b, :, :n] = self.keys
+            values[:b, :, :n] = self.values
+            room = _Room(keys, values, self)
+            self._buffer = room
+        return room.keys[:b], room.values[:b]
 
     def batch_select_indices(self, indices) -> None:
         """Keep rows ``indices``, gathered straight into the leading columns of a new buffer with room for
@@ -63,8 +99,46 @@ class GrowingLayer(DynamicLayer):
         keys, values = self.keys.new_empty((k, h, room, d)), self.values.new_empty((k, h, room, width))
         torch.index_select(self.keys, 0, indices, out=keys[:, :, :n])
         torch.index_select(self.values, 0, indices, out=values[:, :, :n])
-        self._buffer = (keys, values, self)
+        self._buffer = _Room(keys, values, self)
         self.keys, self.values = keys[:, :, :n], values[:, :, :n]
+
+    def offers_spare_rows(self) -> bool:
+        """Whether copies of this layer get spare rows for rows joining a batch (:meth:`stacked`,
+        :meth:`append_copies`): :data:`ROWS_JOIN_IN_PLACE` is on and the layer holds keys and values."""
+        keys = self.keys if self.is_initialized else None
+        return ROWS_JOIN_IN_PLACE and keys is not None and keys.dim() == 4 and self.values is not None
+
+    def spare_rows(self) -> int:
+        """Rows :meth:`append_copies` can still add in place (0 unless this layer owns its buffer, or with
+        :data:`ROWS_JOIN_IN_PLACE` off)."""
+        room = self._owned() if ROWS_JOIN_IN_PLACE else None
+        return 0 if room is None else int(room.keys.shape[0]) - int(self.keys.shape[0])
+
+    def append_copies(self, k: int, groups) -> GrowingLayer | None:
+        """A copy of this layer with ``k`` rows added after its rows, each copied once from its source into this
+        buffer's spare rows, which the copy then owns (this layer stays as it is, and regrows if it is stepped
+        again); None where there are fewer than ``k`` spare rows. ``groups``: as
+        :meth:`treecredit.models.kv_buffer.GrowingKV.append_copies` takes them."""
+        if self.spare_rows() < k:
+            return None
+        room = self.__dict__["_buffer"]
+        (b, _, n, _) = self.keys.shape
+        copy_rows_into(room.keys, room.values, b, k, n, groups)
+        grown = copy.copy(self)
+        grown.keys, grown.values = room.keys[:b + k, :, :n], room.values[:b + k, :, :n]
+        room.owner = weakref.ref(grown)
+        return grown
+
+    def stacked(self, parts, width: int, total_rows: int = 0) -> GrowingLayer:
+        """A copy of this layer (its class and settings) holding the rows of ``parts`` in a new buffer with spare
+        columns and rows, which it owns: ``parts`` as :meth:`treecredit.models.kv_buffer.GrowingKV.stack` takes
+        them (``(keys, values)`` ``(B_i, H, L_i ≤ width, D)``, or with ``rows (K_i,)`` long), right-aligned
+        under ``width`` columns (zeros in front); at least ``total_rows`` rows in all, spare ones included."""
+        keys, values, b = stacked_buffers(parts, width, total_rows)
+        out = copy.copy(self)
+        out.keys, out.values = keys[:b, :, :width], values[:b, :, :width]
+        out._buffer = _Room(keys, values, out)
+        return out
 
 
 def grow_in_place(cache):

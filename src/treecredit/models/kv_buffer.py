@@ -101,6 +101,45 @@ def spare_rows(rows: int) -> int:
     return max(16, rows // 2)
 
 
+def stacked_buffers(parts, width: int, total_rows: int = 0) -> tuple:
+    """``(keys, values, B)``: new buffers ``(R, H, room, D)`` from :data:`POOL` whose first ``B`` rows hold the rows
+    of ``parts`` (as :meth:`GrowingKV.stack` takes them) in their first ``width`` columns, each part right-aligned
+    (zeros in front); ``room = width + max(SPARE, width / 2)``, ``R = max(B + spare_rows(B), total_rows)``. The
+    spare rows and columns are left unwritten (no page faults until used)."""
+    parts = [(p[0].index_select(0, p[2]), p[1].index_select(0, p[2])) if len(p) > 2 else p for p in parts]
+    b = sum(int(k.shape[0]) for k, _ in parts)
+    k0, v0 = parts[0]
+    room, spare = width + max(SPARE, width // 2), max(b + spare_rows(b), total_rows)
+    keys = POOL.take((spare, k0.shape[1], room, k0.shape[3]), k0)
+    values = POOL.take((spare, v0.shape[1], room, v0.shape[3]), v0)
+    row = 0
+    for k, v in parts:
+        rows, pad = slice(row, row + k.shape[0]), width - k.shape[2]
+        keys[rows, :, :pad] = 0
+        values[rows, :, :pad] = 0
+        keys[rows, :, pad:width] = k
+        values[rows, :, pad:width] = v
+        row += k.shape[0]
+    return keys, values, b
+
+
+def copy_rows_into(keys, values, b: int, k: int, n: int, groups) -> None:
+    """Write ``k`` rows into rows ``b : b + k``, columns ``: n`` of the buffers ``keys`` / ``values`` ``(R, H, C, D)``
+    (``b + k ≤ R``, ``n ≤ C``), each copied once from its source: ``groups`` as :meth:`GrowingKV.append_copies`
+    takes them (zeros in front of each row's columns)."""
+    for i, mine in enumerate((keys, values)):
+        added = mine[b:b + k, :, :n]
+        for *tensors, rows, at, start, column in groups:
+            source = tensors[i][:, :, start:start + n - column]
+            if rows.shape[0] == 1:  # one row: a plain copy, no index
+                row, to = int(rows[0]), int(at[0])
+                added[to, :, :column] = 0
+                added[to, :, column:] = source[row]
+            else:
+                added[:, :, :column].index_fill_(0, at, 0)
+                added[:, :, column:].index_copy_(0, at, source.index_select(0, rows))
+
+
 class _Buffer:
     __slots__ = ("filled", "keys", "rows", "values")
 
@@ -162,17 +201,7 @@ class GrowingKV:
         buffer = self._buffer
         if not self._latest() or b + k > buffer.keys.shape[0]:
             return None
-        for i, mine in enumerate((buffer.keys, buffer.values)):
-            added = mine[b:b + k, :, :n]
-            for *tensors, rows, at, start, column in groups:
-                source = tensors[i][:, :, start:start + n - column]
-                if rows.shape[0] == 1:  # one row: a plain copy, no index
-                    row, to = int(rows[0]), int(at[0])
-                    added[to, :, :column] = 0
-                    added[to, :, column:] = source[row]
-                else:
-                    added[:, :, :column].index_fill_(0, at, 0)
-                    added[:, :, column:].index_copy_(0, at, source.index_select(0, rows))
+        copy_rows_into(buffer.keys, buffer.values, b, k, n, groups)
         buffer.rows = b + k
         return GrowingKV(buffer.keys[:b + k, :, :n], buffer.values[:b + k, :, :n], buffer)
 
@@ -184,20 +213,7 @@ class GrowingKV:
         in place) and spare rows: :func:`spare_rows`, or up to ``total_rows`` rows in all where that is more (a
         continuous batch that expects that many rows; spare rows are not written, so they cost no memory
         until rows are appended)."""
-        parts = [(p[0].index_select(0, p[2]), p[1].index_select(0, p[2])) if len(p) > 2 else p for p in parts]
-        b = sum(int(k.shape[0]) for k, _ in parts)
-        k0, v0 = parts[0]
-        room, spare = width + max(SPARE, width // 2), max(b + spare_rows(b), total_rows)
-        keys = POOL.take((spare, k0.shape[1], room, k0.shape[3]), k0)  # the room is left untouched (no page faults)
-        values = POOL.take((spare, v0.shape[1], room, v0.shape[3]), v0)
-        row = 0
-        for k, v in parts:
-            rows, pad = slice(row, row + k.shape[0]), width - k.shape[2]
-            keys[rows, :, :pad] = 0
-            values[rows, :, :pad] = 0
-            keys[rows, :, pad:width] = k
-            values[rows, :, pad:width] = v
-            row += k.shape[0]
+        keys, values, b = stacked_buffers(parts, width, total_rows)
         return cls(keys[:b, :, :width], values[:b, :, :width], _Buffer(keys, values, width, b))
 
     def select(self, rows) -> GrowingKV:

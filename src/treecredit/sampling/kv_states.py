@@ -5,8 +5,9 @@
 - :func:`gather_states`: chosen rows of several states in one batch (one copy where the layers can
   ``stack``);
 - :func:`append_kept_rows`: rows of other states cut to a prefix (a fork's rows) added to a state in place,
-  in its buffer's spare rows, where the cache's layers allow it (the small GPT's), without copying the
-  state's rows: each added row is copied once, from its source;
+  in its buffer's spare rows, where the cache's layers allow it (the small GPT's, a ``transformers``
+  cache's :class:`~treecredit.models.hf_cache.GrowingLayer`), without copying the state's rows: each added
+  row is copied once, from its source;
 - :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
   removed), so a kept state continues from an earlier position of its context;
 - :func:`drop_unused_columns`: leading columns that every row masks are cut off (a continuous batch
@@ -15,9 +16,10 @@
   updated in place by the next forward; its layers are shallow-copied).
 
 A policy may provide ``concat_states(states)`` itself; a cache whose layers have a ``stack(parts,
-width)`` constructor (the small GPT's :class:`~treecredit.models.kv_buffer.GrowingKV`) is concatenated
-by it, once, into a buffer with spare room; otherwise the two cache layouts of the built-in
-adapters are handled: a list of per-layer ``(k, v)`` tensors ``(B, H, L, D)`` (small GPT) and a
+width)`` constructor (the small GPT's :class:`~treecredit.models.kv_buffer.GrowingKV`) or a ``stacked`` method
+(``transformers`` layers, :class:`~treecredit.models.hf_cache.GrowingLayer`) is concatenated by it, once,
+into a buffer with spare room and rows; otherwise the two cache layouts of the built-in adapters are
+handled: a list of per-layer ``(k, v)`` tensors ``(B, H, L, D)`` (small GPT) and a
 ``transformers`` cache whose ``layers`` hold ``keys`` / ``values`` ``(B, H, L, D)``.
 """
 
@@ -50,6 +52,34 @@ def _rebuild(template, layers: list):
     return out
 
 
+def _with_layers(template, layers: list):
+    """A cache like ``template`` whose layers are ``layers`` (the layers themselves, not rebuilt)."""
+    if isinstance(template, (list, tuple)):
+        return list(layers)
+    out = copy.copy(template)
+    out.layers = list(layers)
+    return out
+
+
+def _offers_rows(cache) -> bool:
+    """Whether ``cache``'s layers can be stacked into buffers with spare rows and take rows in place: the small
+    GPT's (:class:`~treecredit.models.kv_buffer.GrowingKV`), or a ``transformers`` cache whose layers are all
+    filled :class:`~treecredit.models.hf_cache.GrowingLayer` (while ``hf_cache.ROWS_JOIN_IN_PLACE`` is on)."""
+    if isinstance(cache, (list, tuple)):
+        return bool(cache) and hasattr(type(cache[0]), "stack")
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(callable(getattr(layer, "offers_spare_rows", None)) and layer.offers_spare_rows()
+                                for layer in layers)
+
+
+def _stack(cache, i: int, parts: list, width: int, total_rows: int = 0):
+    """Layer ``i`` of a cache like ``cache`` (:func:`_offers_rows`) holding ``parts`` (``(keys, values)`` or
+    ``(keys, values, rows)``) right-aligned under ``width`` columns, in one new buffer with spare room and rows."""
+    if isinstance(cache, (list, tuple)):
+        return type(cache[0]).stack(parts, width, total_rows)
+    return cache.layers[i].stacked(parts, width, total_rows)
+
+
 def _width(layers) -> int:
     return int(layers[0][0].shape[2])
 
@@ -65,11 +95,10 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
     width = max(int(s.key_valid.shape[1]) for s in states)
     valid, next_pos = _joined_rows([(s, None) for s in states], width)
     first = states[0].cache
-    if isinstance(first, (list, tuple)) and hasattr(type(first[0]), "stack"):  # one copy, with spare room
-        stack = type(first[0]).stack
-        cache = [stack([tuple(s.cache[i]) for s in states], width) for i in range(len(first))]
-        return DecodeState(cache, valid, next_pos)
     per_state = [_layers(s.cache) for s in states]
+    if _offers_rows(first):  # one copy, with spare room and rows
+        cache = [_stack(first, i, [layer[i] for layer in per_state], width) for i in range(len(per_state[0]))]
+        return DecodeState(_with_layers(first, cache), valid, next_pos)
     layers = []
     for i in range(len(per_state[0])):
         ks, vs = [], []
@@ -92,8 +121,7 @@ def gather_states(policy, parts: list, total_rows: int = 0) -> DecodeState:
     import torch
 
     first = parts[0][0].cache
-    if not (isinstance(first, (list, tuple)) and hasattr(type(first[0]), "stack")) or len(parts) == 1 and (
-            parts[0][1] is None and len(parts[0]) == 2):
+    if not _offers_rows(first) or len(parts) == 1 and parts[0][1] is None and len(parts[0]) == 2:
         return concat_states(policy, [_selected(policy, *part) for part in parts])
     rows = [_part_rows(*part) for part in parts]  # (valid (K, W), next_pos (K,), W): W the part's columns
     width = max(w for _, _, w in rows)
@@ -102,12 +130,12 @@ def gather_states(policy, parts: list, total_rows: int = 0) -> DecodeState:
     used = valid.any(0)
     skip = int(torch.nonzero(used).min()) if bool(used.any()) else 0  # leading columns no chosen row attends to
     cuts = [max(0, skip - (width - w)) for _, _, w in rows]  # dropped, not copied
-    stack = type(first[0]).stack
-    cache = [stack([(k[:, :, cut:w], v[:, :, cut:w]) + (() if part[1] is None else (part[1],))
-                    for part, (_, _, w), cut in zip(parts, rows, cuts) for k, v in [tuple(part[0].cache[layer])]],
-                   width - skip, total_rows)
-             for layer in range(len(first))]
-    return DecodeState(cache, valid[:, skip:], next_pos)
+    per_part = [_layers(part[0].cache) for part in parts]
+    cache = [_stack(first, layer, [(k[:, :, cut:w], v[:, :, cut:w]) + (() if part[1] is None else (part[1],))
+                                   for part, of, (_, _, w), cut in zip(parts, per_part, rows, cuts)
+                                   for k, v in [of[layer]]], width - skip, total_rows)
+             for layer in range(len(per_part[0]))]
+    return DecodeState(_with_layers(first, cache), valid[:, skip:], next_pos)
 
 
 def _selected(policy, state: DecodeState, index, keep=None) -> DecodeState:
@@ -132,10 +160,12 @@ def _part_rows(state: DecodeState, index, keep=None):
 
 
 def has_spare_rows(state: DecodeState, k: int) -> bool:
-    """Whether :func:`append_kept_rows` can add ``k`` rows to ``state`` in place (the columns aside)."""
+    """Whether :func:`append_kept_rows` can add ``k`` rows to ``state`` in place (the columns aside); with ``k`` 0,
+    whether its cache takes rows in place at all (copies of it get spare rows: :func:`gather_states`)."""
     cache = state.cache
-    return (isinstance(cache, (list, tuple)) and bool(cache) and hasattr(cache[0], "spare_rows")
-            and cache[0].spare_rows() >= k)
+    if isinstance(cache, (list, tuple)):
+        return bool(cache) and hasattr(cache[0], "spare_rows") and cache[0].spare_rows() >= k
+    return _offers_rows(cache) and (k == 0 or min(layer.spare_rows() for layer in cache.layers) >= k)
 
 
 def append_kept_rows(state: DecodeState, sources: list, keep) -> DecodeState | None:
@@ -148,13 +178,19 @@ def append_kept_rows(state: DecodeState, sources: list, keep) -> DecodeState | N
     merged in order of first appearance, as by the select-and-concat it replaces); ``keep (K,)`` long ≥ 1:
     real tokens each row keeps. None where the cache cannot (its layers have no ``append_copies``, too few
     spare rows, not the latest state of its buffers) or the kept rows are wider than ``state``: the caller
-    copies instead."""
+    copies instead. A ``transformers`` cache (:class:`~treecredit.models.hf_cache.GrowingLayer`) comes back as a
+    shallow copy whose layers own the buffers from then on (``state``'s regrow if stepped again)."""
     import torch
 
-    cache = state.cache
-    if not (isinstance(cache, (list, tuple)) and cache and hasattr(cache[0], "append_copies")):
+    cache, k = state.cache, len(sources)
+    if isinstance(cache, (list, tuple)):
+        targets = list(cache)
+        if not (targets and hasattr(targets[0], "append_copies")):
+            return None
+    elif has_spare_rows(state, k):  # every layer checked first: a grown layer takes over its buffer
+        targets = list(cache.layers)
+    else:
         return None
-    k = len(sources)
     groups: dict = {}  # id(state) → (state, [(position among the added rows, row)])
     for position, (source, row) in enumerate(sources):
         groups.setdefault(id(source), (source, []))[1].append((position, row))
@@ -177,14 +213,15 @@ def append_kept_rows(state: DecodeState, sources: list, keep) -> DecodeState | N
         lo = max(first, shift)
         at = torch.tensor([position for position, _ in groups[id(s)][1]], dtype=torch.long)
         copies.append((_layers(s.cache), rows, at, lo - shift, n - last + lo))
-    for i, kv in enumerate(cache):
+    for i, kv in enumerate(targets):
         grown = kv.append_copies(k, [(*of[i], rows, at, start, column) for of, rows, at, start, column in copies])
         if grown is None:  # rows written into earlier layers' spare rows are seen by no state
             return None
         layers.append(grown)
     added = torch.empty((k, n), dtype=torch.bool)
     added[torch.tensor(order)] = torch.nn.functional.pad(valid[:, first:last], (n - last + first, 0), value=False)
-    return DecodeState(layers, torch.cat([state.key_valid, added]), torch.cat([state.next_pos, keep]))
+    return DecodeState(_with_layers(cache, layers), torch.cat([state.key_valid, added]),
+                       torch.cat([state.next_pos, keep]))
 
 
 def _joined_rows(parts: list, width: int):

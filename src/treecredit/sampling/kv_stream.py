@@ -14,14 +14,15 @@ one batch that never waits: after each model step, the segments that ended at th
   cut inside a kept segment) brings its kept row, truncated to the prefix minus the last token
   (:func:`truncate_state`), into the batch, and the prefix's last token is stepped with the batch: a fork
   costs a row of a step, not a call. Where the batch's cache has spare rows (the small GPT's buffers,
-  :mod:`treecredit.models.kv_buffer`) such rows are written into them at once, each copied once from its
-  kept state (:func:`append_kept_rows`), nothing of the batch copied; otherwise adding rows copies the
-  whole batch into a new buffer (:func:`gather_states`). Where the cache has spare rows but too few (or
-  the batch is being compacted) the rows join at once by that copy, which brings new spare rows (max(16,
-  B/2)), so the batch is copied each time it outgrows them, a few times per stream; on a cache without
-  spare rows (a ``transformers`` cache) every join copies, so such rows wait and join together: when the
-  batch is compacted anyway, when they are :data:`JOIN_SHARE` of the rows that go on, or after
-  :data:`MAX_WAIT` steps;
+  :mod:`treecredit.models.kv_buffer`, and a ``transformers`` cache's, :mod:`treecredit.models.hf_cache`) such
+  rows are written into them at once, each copied once from its kept state (:func:`append_kept_rows`),
+  nothing of the batch copied; otherwise adding rows copies the whole batch into a new buffer
+  (:func:`gather_states`). Where the cache has spare rows but too few (or the batch is being compacted) the
+  rows join at once by that copy, which brings new spare rows (max(16, B/2)), so the batch is copied each
+  time it outgrows them, a few times per stream; on a cache without spare rows (a policy's own cache, or a
+  ``transformers`` cache with ``hf_cache.ROWS_JOIN_IN_PLACE`` off) every join copies, so such rows wait and
+  join together: when the batch is compacted anyway, when they are :data:`JOIN_SHARE` of the rows that go
+  on, or after :data:`MAX_WAIT` steps;
 - a request without a kept state is prefilled, and its rows join after the next step.
 
 Draws are counter-based per chain key and position (:mod:`treecredit.sampling.draws`), so a continuation
@@ -80,10 +81,11 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
     requests with a ``keep_key`` exactly as by :meth:`KVCacheBackend.generate`.
 
     ``max_rows``: the most rows the caller expects at once (0: no hint). Where the cache has spare rows (the small
-    GPT's), every buffer the stream makes has room for that many, so that rows joining later are written
-    into it (:func:`append_kept_rows`) instead of copying the whole batch into a bigger buffer each time it
-    outgrows the spare rows (at 256 prompts × 8 leaves two such copies cost more than a decoding step each).
-    Unwritten spare rows cost address space, not memory. The hint changes no token: only where rows live.
+    GPT's, a ``transformers`` model's), every buffer the stream makes has room for that many, so that rows joining
+    later are written into it (:func:`append_kept_rows`) instead of copying the whole batch into a bigger buffer
+    each time it outgrows the spare rows (at 256 prompts × 8 leaves two such copies cost more than a decoding
+    step each). On a CPU unwritten spare rows cost address space, not memory (on a GPU they are allocated
+    memory). The hint changes no token: only where rows live.
 
     ``on_step(live) -> requests`` and ``cancelled``: speculation (module docstring); ``live`` are the backend's
     rows drawn at the step (``.request``, ``.seq``, ``.segment``), ended ones included.
