@@ -1,6 +1,7 @@
 """``treecredit export``: a file as --out, an --out that is, lies in or holds the run folder, a run without a
-checkpoint, a damaged checkpoint or config.json, a moved base model and --keep-adapters without LoRA are refused with
-the fix (exit 2, nothing written); a LoRA run exports without transformers' deprecation warning that peft triggers."""
+checkpoint, a damaged checkpoint or config.json, a moved or changed base model and --keep-adapters without LoRA are
+refused with the fix (exit 2, nothing written); a LoRA run exports without transformers' deprecation warning that
+peft triggers."""
 
 import json
 import warnings
@@ -189,3 +190,32 @@ def test_an_out_that_holds_another_run_is_refused_even_with_overwrite(lora_run, 
     assert {p.name: p.read_bytes() for p in other.iterdir()} == before
     err = _export_fails(capsys, lora_run / "checkpoint.pt", "--out", tmp_path / "x")  # the run named first
     assert "run: " in err and "is not a folder" in err, err
+
+
+def test_a_base_model_folder_that_changed_since_the_run_started_is_refused(lora_run, tmp_path, capsys):
+    """Was (trial): after the base folder's config.json was edited, export wrote the edited rms_norm_eps into the
+    exported config.json silently. Refused now before anything is written, as a resume is; a run saved before models
+    were fingerprinted is not checked."""
+    import shutil
+
+    from treecredit.training.model_fingerprint import model_fingerprint
+
+    model = tmp_path / "base"
+    shutil.copytree(lora_run.parent / "model", model)
+    recorded = json.loads((lora_run / "config.json").read_text())
+    eps = json.loads((model / "config.json").read_text())["rms_norm_eps"]
+    run = _copy_run(lora_run, tmp_path / "r", model=str(model),
+                    data_fingerprints={**recorded["data_fingerprints"], str(model): model_fingerprint(str(model))})
+    export_run(run, tmp_path / "same", log=lambda *a: None)  # unchanged: exports
+    assert json.loads((tmp_path / "same" / "config.json").read_text())["rms_norm_eps"] == eps
+    settings = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**settings, "rms_norm_eps": 0.001}))
+    err = _export_fails(capsys, run, "--out", tmp_path / "o")
+    assert f"run: the run's base model changed: the model folder {model} changed since the run in {run} started (" \
+           in err, err
+    assert "the export would take the model's settings (config.json), tokenizer and base weights from other files " \
+           "than the run trained with. Fix: restore the model folder the run started with and export again" in err
+    assert not (tmp_path / "o").exists()
+    old = _copy_run(run, tmp_path / "old", data_fingerprints={})  # saved before fingerprints: not checked
+    export_run(old, tmp_path / "unchecked", log=lambda *a: None)
+    assert json.loads((tmp_path / "unchecked" / "config.json").read_text())["rms_norm_eps"] == 0.001

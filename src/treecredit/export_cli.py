@@ -99,6 +99,25 @@ def _read_config(run: Path):
         raise
 
 
+def _check_same_base_model(run: Path, config) -> None:
+    """Refuse a run whose local base model folder (or file) changed since the run started (its fingerprint in
+    ``config.json``'s ``data_fingerprints`` against the one computed now, :func:`~treecredit.training.
+    model_fingerprint.model_change`): the export takes the model's settings (its ``config.json``), tokenizer and,
+    for a LoRA run, base weights from that folder, so it would not be the policy the run trained. A run saved before
+    models were fingerprinted, or a hub id pinned to a commit, is not checked (as the resume's check)."""
+    import json
+
+    from treecredit.training.model_fingerprint import model_change
+
+    saved = json.loads((run / "config.json").read_text()).get("data_fingerprints") or {}
+    changed = model_change(saved if isinstance(saved, dict) else {}, config.data_fingerprints, run)
+    if changed:
+        fail("run", f"the run's base model changed: {changed}: the export would take the model's settings "
+             "(config.json), tokenizer and base weights from other files than the run trained with",
+             "restore the model folder the run started with and export again, or train a new run from the model "
+             "as it is now and export that")
+
+
 def _load_checkpoint(run: Path, log):
     from treecredit.training.checkpoint import load_latest_checkpoint
 
@@ -131,6 +150,7 @@ def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, ove
     _check_out_apart_from_run(out, run)  # before --overwrite can let it write into the run folder
     _check_out(out, overwrite)
     config = _read_config(run)
+    _check_same_base_model(run, config)
     if config.model == "gpt":  # from config.json, before the checkpoint is read
         fail("run", "the run trained the small GPT, which has no Hugging Face format",
              "export runs of --model <Hugging Face folder, .gguf file or smollm2>; the small GPT's weights are "

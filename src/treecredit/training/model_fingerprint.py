@@ -1,6 +1,7 @@
 """A cheap fingerprint of a local ``--model`` folder (or ``.gguf`` file), recorded in a run's ``config.json`` so
 that ``--resume`` refuses a model that changed since the run started (an export written into the model's folder,
-weights edited or replaced): the resumed run would take its KL reference and base weights from other weights.
+weights edited or replaced): the resumed run would take its KL reference and base weights from other weights; and
+``treecredit export``, whose model settings, tokenizer and base weights would not be the run's (:func:`model_change`).
 
 What is read, so that multi-GB weights cost a few MiB: every file's relative name and size; the whole content of
 every file that is not a weight file (``config.json``, ``generation_config.json``, the tokenizer's files, the chat
@@ -63,3 +64,20 @@ def model_fingerprint(model: str, skip: str = "") -> dict:
 def is_model_fingerprint(value) -> bool:
     """Whether a recorded fingerprint is a model's (:func:`model_fingerprint`), not a data file's."""
     return isinstance(value, dict) and "model_files" in value
+
+
+def model_change(saved: dict, now: dict, run: str | Path) -> str:
+    """What changed in a local model since the run in folder ``run`` started, as the problem part of an error
+    (``"the model folder M changed since the run in RUN started (N files, B bytes, fingerprint …; now …)"``), or ""
+    when nothing did: ``saved`` is the run's recorded ``data_fingerprints`` (its ``config.json``), ``now`` the same
+    computed anew. A model recorded with no fingerprint (a run saved before models were fingerprinted, a hub id
+    pinned to a commit) counts as unchanged. Shared by the resume's check and ``treecredit export``'s."""
+    for file, fingerprint in now.items():
+        before = saved.get(file)
+        if before is not None and before != fingerprint and is_model_fingerprint(fingerprint):
+            return (f"the model {'folder' if Path(file).is_dir() else 'file'} {file} changed since the run in {run} "
+                    f"started ({before.get('model_files')} files, {before.get('bytes')} bytes, fingerprint "
+                    f"{str(before.get('sha256'))[:12]}…; now {fingerprint['model_files']} files, "
+                    f"{fingerprint['bytes']} bytes, {fingerprint['sha256'][:12]}…: an export into it, or weights or "
+                    "settings edited or replaced)")
+    return ""
