@@ -98,8 +98,9 @@ def test_a_moved_base_model_is_named_as_the_runs_recorded_model(lora_run, tmp_pa
     assert "Fix: put the base model back at that path" in err and "--model" not in err
 
 
-@pytest.mark.parametrize("hub_id, command", [("someorg/gone-model", "huggingface-cli download someorg/gone-model`"),
-                                             ("someorg/gone-model@v2", "download someorg/gone-model --revision v2`")])
+@pytest.mark.parametrize("hub_id, command", [
+    ("someorg/gone-model", "`hf download someorg/gone-model`;"),
+    ("someorg/gone-model@v2", "`hf download someorg/gone-model --revision v2`;")])
 def test_a_recorded_hub_id_missing_from_the_cache_is_to_be_downloaded_not_put_back(lora_run, tmp_path, capsys,
                                                                                    monkeypatch, hub_id, command):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))  # the id is in no cache here
@@ -108,6 +109,7 @@ def test_a_recorded_hub_id_missing_from_the_cache_is_to_be_downloaded_not_put_ba
     assert f"run: the run's recorded base model {hub_id!r} (config.json's 'model') is neither a local folder nor a " \
            "Hugging Face hub id in the local cache" in err
     assert "Fix: download it into the local Hugging Face cache" in err and command in err
+    assert "`huggingface-cli download` with huggingface_hub before 0.34)" in err  # the command's older name
     assert "put the base model back at that path" not in err and "--model" not in err
 
 

@@ -93,7 +93,8 @@ def _read_config(run: Path):
             revision = f" --revision {hub[1]}" if hub[1] else ""
             fail("run", f"the run's recorded base model {where!r} (config.json's 'model') is neither a local folder "
                  "nor a Hugging Face hub id in the local cache (nothing is downloaded)", "download it into the local "
-                 f"Hugging Face cache where the hub can be reached (`huggingface-cli download {hub[0]}{revision}`) and "
+                 f"Hugging Face cache where the hub can be reached (`hf download {hub[0]}{revision}`; `huggingface-cli "
+                 "download` with huggingface_hub before 0.34) and "
                  "copy that cache here (or point HF_HUB_CACHE / HF_HOME at one), or, if it was a local folder, put it "
                  f"back at that path: {rebuilds}")
         raise

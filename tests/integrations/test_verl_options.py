@@ -323,7 +323,8 @@ def test_a_tokenizer_hub_id_is_read_from_the_local_cache_only(monkeypatch, tmp_p
     with pytest.raises(ValueError, match=r"^algorithm\.treecredit_options\.tokenizer: is 'org/never-cached', which "
                                          r"transformers' AutoTokenizer could not load from a local folder or the "
                                          r"local Hugging Face cache, nothing being downloaded .*Fix: set it to the "
-                                         r"local folder .*huggingface-cli download"):
+                                         r"local folder .*`hf download ORG/NAME`; `huggingface-cli download` with "
+                                         r"huggingface_hub before 0\.34\)"):
         tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config=config)
     assert asked == [{"local_files_only": True}]
 

@@ -165,7 +165,8 @@ def test_an_id_not_in_the_cache_is_refused_before_any_work(hub, tmp_path, monkey
     err = capsys.readouterr().err
     assert "model: 'Qwen/Qwen2.5-0.5B' is neither a local folder nor a Hugging Face hub id in the local cache" in err
     assert str(hub) in err and "models--Qwen--Qwen2.5-0.5B" in err
-    assert "huggingface-cli download Qwen/Qwen2.5-0.5B" in err and "local model folder" in err
+    assert "`hf download Qwen/Qwen2.5-0.5B`; `huggingface-cli download` with huggingface_hub before 0.34" in err
+    assert "local model folder" in err
     assert not (tmp_path / "run").exists()
     with pytest.raises(ValueError, match="model: 'Qwen/Qwen2.5-0.5B' is neither a local folder nor"):  # the Python API
         HFPolicy.from_pretrained("Qwen/Qwen2.5-0.5B", progress=False)

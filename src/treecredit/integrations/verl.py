@@ -169,7 +169,8 @@ def _loaded_tokenizer(name: str, option: str = f"algorithm.{CONFIG_KEY}.tokenize
         fail(option, f"is {name!r}, which transformers' AutoTokenizer could not load from a local folder or the "
              f"local Hugging Face cache, nothing being downloaded ({type(error).__name__}: {first})",
              "set it to the local folder of the model's tokenizer (the actor's model path), or download the hub id "
-             "where the hub can be reached (`huggingface-cli download ORG/NAME`) into the cache this machine reads "
+             "where the hub can be reached (`hf download ORG/NAME`; `huggingface-cli download` with huggingface_hub "
+             "before 0.34) into the cache this machine reads "
              "(HF_HUB_CACHE / HF_HOME)")
 
 

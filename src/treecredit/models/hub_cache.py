@@ -67,8 +67,9 @@ def cached_snapshot(model: str, gguf_file: str = "") -> str:
         raise ValueError(f"{model!r} is not shaped as a Hugging Face hub id")
     repo_id, revision = split
     cache = hub_cache_dir()
-    download = (f"download it where the hub can be reached (`huggingface-cli download {repo_id}"
-                + (f" --revision {revision}" if revision else "") + "`) into a cache folder copied here (or point "
+    download = (f"download it where the hub can be reached (`hf download {repo_id}"
+                + (f" --revision {revision}" if revision else "") + "`; `huggingface-cli download` with "
+                "huggingface_hub before 0.34) into a cache folder copied here (or point "
                 "HF_HUB_CACHE / HF_HOME at one), or pass --model a local model folder or .gguf file (or gpt, smollm2)")
     try:
         from huggingface_hub import try_to_load_from_cache
