@@ -194,7 +194,9 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
         response_ids: ``(B, T)`` int token ids (NumPy, torch or nested lists).
         tokenizer: a Hugging Face tokenizer (special tokens are kept in the text) or any object with
             ``decode(ids) -> str`` (e.g. a treecredit policy).
-        pattern: a string (matched literally), a list of strings (any of them), or a compiled regex.
+        pattern: a string (matched literally, not as a regex: ``"\\n\\n"``), a list of strings (any of them),
+            or a compiled regex (``re.compile(r"\\n\\n+")``). A string with regex syntax that matches nothing
+            in the batch while its regex would gets a ``UserWarning`` (:func:`warn_regex_as_text`).
         response_mask: optional ``(B, T)`` 0/1 mask; tokens at or beyond a row's length (padding) are
             neither decoded nor marked. Masked tokens before it (tool output) are decoded, as they are
             part of the text.
@@ -229,16 +231,38 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
              "vocab_size=model.config.vocab_size, or leave it None (the tokenizer's)")
     check_decodable(ids, lengths, vocabulary_size(tokenizer), None if vocab_size is None else int(vocab_size))
     ends = np.zeros((B, T), dtype=bool)
+    texts = []
     for row in range(B):
         row_ids = ids[row, : lengths[row]].tolist()
         if not row_ids:
             continue
         text, offsets = token_end_offsets(row_ids, decode, pieces)
+        texts.append(text)
         closes = [m.end() for m in regex.finditer(text) if m.end() > m.start()]
         if closes:
             tokens = np.searchsorted(np.asarray(offsets), np.asarray(closes), side="left")
             ends[row, tokens[tokens < len(row_ids)]] = True
+    if not ends.any() and isinstance(pattern, str):
+        warn_regex_as_text(pattern, texts)
     return ends
+
+
+def warn_regex_as_text(pattern: str, texts: list[str], name: str = "pattern") -> None:
+    """Warn when the plain string ``pattern``, matched literally, found nothing in ``texts`` while the regex it
+    spells would have matched (``r"\\n\\n+"`` is the text backslash-n-backslash-n-plus, not blank lines): the
+    caller meant ``re.compile(pattern)``."""
+    if re.escape(pattern) == pattern:
+        return  # no regex syntax in it: literal and regex readings agree
+    try:
+        compiled = re.compile(pattern)
+    except re.error:
+        return
+    if compiled.search("") is None and any(compiled.search(text) for text in texts):
+        import warnings
+
+        warnings.warn(f"{name}: {pattern!r} is matched literally (a plain string) and occurs in none of the "
+                      f"{len(texts)} decoded responses, so no step end was found; read as a regex it would match. "
+                      f"Pass re.compile({pattern!r}) for a regex", UserWarning, stacklevel=3)
 
 
 def works_on_steps(spec) -> bool:

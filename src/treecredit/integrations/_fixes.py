@@ -2,46 +2,12 @@
 
 An estimator's fix reaches each host as parts (:class:`~treecredit._validation.FixError`: its option settings,
 its Python and command-line forms), which each integration writes in its own terms (TRL:
-``estimator_options={...}``; verl: ``+algorithm.treecredit_options.NAME=VALUE``). Only TreeCreditGRPOTrainer's
-per-batch step still hands over the fix's text (``treecredit.integrations.trl``), read back here by
-:func:`is_range_error`, :func:`option_settings` and :func:`without_cli_forms` until it passes the error.
+``estimator_options={...}``; verl: ``+algorithm.treecredit_options.NAME=VALUE``).
 """
 
 from __future__ import annotations
 
-import ast
-import re
 from typing import Any
-
-_CLI_FORMS = re.compile(r"\s*\(treecredit [^)]*\)")
-_SETTING = re.compile(r"\b(\w+)=('[^']*'|\"[^\"]*\"|[\w.+-]+)")
-
-
-def without_cli_forms(fix: str) -> str:
-    """``fix``'s text without its parenthesised forms for treecredit's CLI (``(treecredit train: --flag ...)``);
-    a :class:`~treecredit._validation.FixError` gives it as ``fix("python")``."""
-    return _CLI_FORMS.sub("", fix)
-
-
-def option_settings(fix: str, accepted) -> list[tuple[str, Any]]:
-    """The ``NAME=VALUE`` settings of options in ``accepted`` that ``fix``'s text names (outside its CLI forms),
-    in order, each value read as a Python literal (``scale='std'`` → ``("scale", "std")``); a
-    :class:`~treecredit._validation.FixError` gives them as ``settings``."""
-    settings = []
-    for name, value in _SETTING.findall(without_cli_forms(fix)):
-        if name in accepted:
-            try:
-                settings.append((name, ast.literal_eval(value)))
-            except (ValueError, SyntaxError):
-                continue
-    return settings
-
-
-def is_range_error(problem: str, fix: str) -> bool:
-    """Whether an estimator's error, as text (``problem``, ``fix``: :func:`~treecredit._validation.split_fix`),
-    refuses rewards outside [0, 1] and says how to lift that (TreeRPO's ``scale="bernoulli"``); an error object
-    says so by being an :class:`~treecredit._validation.OutOfRange` of ``rewards``."""
-    return problem.startswith("rewards:") and "[0, 1]" in problem and bool(fix)
 
 
 def host_estimator(name: Any):

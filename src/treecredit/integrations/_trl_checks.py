@@ -186,17 +186,8 @@ def weighted_reward_range(funcs: list, weights: list[float]) -> tuple[float, flo
 def trl_reward_fix(refusal, options: dict, accepted) -> str:
     """An estimator's fix for rewards outside [0, 1] in TreeCreditGRPOTrainer's terms: each option setting of
     ``refusal`` (:class:`~treecredit._validation.FixError`) that the estimator takes (``accepted``) becomes
-    ``estimator_options={...}`` (over the ``options`` given); the weights become GRPOConfig's. ``refusal`` may
-    still be the fix's text (written for any host, the CLI's forms in parentheses), as the trainer's step
-    passes it (:func:`~treecredit.integrations._fixes.option_settings` reads it)."""
-    from treecredit._validation import FixError
-
-    if isinstance(refusal, FixError):
-        found, python = [(n, v) for n, v in refusal.settings if n in accepted], refusal.fix("python")
-    else:
-        from treecredit.integrations._fixes import option_settings, without_cli_forms
-
-        found, python = option_settings(refusal, accepted), without_cli_forms(refusal)
+    ``estimator_options={...}`` (over the ``options`` given); the weights become GRPOConfig's."""
+    found, python = [(n, v) for n, v in refusal.settings if n in accepted], refusal.fix("python")
     settings = [{**options, name: value} for name, value in found]
     if not settings:
         return (f"{python}; or reward functions and GRPOConfig reward_weights whose weighted sum "

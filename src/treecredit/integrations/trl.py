@@ -57,8 +57,7 @@ try:
 except ImportError as error:  # the optional extra is missing
     raise ImportError("treecredit.integrations.trl needs TRL: pip install 'treecredit[trl]' (trl>=0.26).") from error
 
-from treecredit._validation import check_choice, fail, split_fix
-from treecredit.integrations._fixes import is_range_error
+from treecredit._validation import check_choice, fail
 from treecredit.integrations._grpo_layout import (
     check_trainer_estimator,
     completion_rewards,
@@ -331,13 +330,14 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                     **self.estimator_options,
                 )
         except ValueError as error:  # a reward range the estimator refuses: its fix in this trainer's terms
-            problem, fix = split_fix(str(error))
-            if not is_range_error(problem, fix):
+            from treecredit.training.reward_range import range_refusal
+
+            refusal = range_refusal(error)  # TreeRPO's OutOfRange, or an own estimator's plain ValueError
+            if refusal is None:
                 raise
-            raise ValueError(f"{problem} (the weighted sum of the reward functions, at global step "
-                             f"{self.state.global_step}). Fix: "
-                             f"{trl_reward_fix(fix, self.estimator_options, get_estimator(self.estimator).options)}."
-                             ) from error
+            fix = trl_reward_fix(refusal, self.estimator_options, get_estimator(self.estimator).options)
+            raise ValueError(f"rewards: {refusal.problem} (the weighted sum of the reward functions, at global step "
+                             f"{self.state.global_step}). Fix: {fix}.") from error
         self._log_rollout_metrics(advantages, all_ids, all_mask, num_generations, rollout)
         start = accelerator.process_index * ids.shape[0]
         return advantages[start:start + ids.shape[0], : ids.shape[1]]

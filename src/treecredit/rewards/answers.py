@@ -1,4 +1,5 @@
-"""Final answers out of free text: ``\\boxed{…}`` (last one, braces balanced) and GSM8K's ``#### …``.
+"""Final answers out of free text: ``<answer>…</answer>`` (R1/TRL), ``\\boxed{…}`` (last one, braces
+balanced) and GSM8K's ``#### …``.
 
 Used by the built-in verifiers on both the completion and the dataset's answer column, so an answer
 column may hold ``"288"``, ``"#### 288"`` or a full worked solution ending in ``#### 288``. Also: whether
@@ -38,9 +39,25 @@ def last_boxed(text: str) -> str | None:
     return None  # unbalanced: the box was never closed
 
 
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+
+
+def tagged_answer(text: str) -> str | None:
+    """Content of the last closed ``<answer>…</answer>`` block of ``text`` (the R1/TRL format, as
+    ``<think>…</think><answer>9</answer>``), stripped; None when there is none (an unclosed tag is none)."""
+    found = _ANSWER_TAG.findall(text)
+    return found[-1].strip() if found else None
+
+
 def marked_answer(text: str) -> str | None:
-    """The answer ``text`` marks as its answer: the last ``\\boxed{}``, else what follows the last ``####``
-    (first line, '' when nothing does); None when it marks none."""
+    """The answer ``text`` marks as its answer: within the last ``<answer>…</answer>`` block when there is one
+    (:func:`tagged_answer`; its last ``\\boxed{}`` or ``####`` if it holds one, else all of it), else the last
+    ``\\boxed{}``, else what follows the last ``####`` (first line, '' when nothing does); None when it marks
+    none."""
+    tagged = tagged_answer(text)
+    if tagged is not None:
+        inner = marked_answer(tagged)  # shorter than text: the recursion ends
+        return tagged if inner is None else inner
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
@@ -127,14 +144,27 @@ def without_closing(text: str) -> str:
     return _REMARK.sub("", text)
 
 
+# An equation of numbers that ends a sentence of prose: ``The answer is 1+8=9`` (math-verify's anchor would read
+# only the 1 after "is"); its right-hand side is a number.
+_PROSE_EQUATION = re.compile(r"^.*[A-Za-z]{2,}[:,]?\s+(?P<equation>[-+]?[\d(][\d.,\s()+\-*/^×÷·]*=\s*[-+]?\d[\d,]*"
+                             r"(?:\.\d+)?(?:\s*/\s*\d+)?)$", re.S)
+
+
 def final_math_answer(text: str) -> str:
     """The answer that the ``math`` reward judges in ``text``: typography undone (:func:`plain_math_text`) and
-    Markdown emphasis removed (:func:`without_emphasis`), then the last ``\\boxed{}``, else what follows the
-    last ``####``, else the statement the text ends on (:func:`final_statement`); without its closing period or
-    bracketed remark (:func:`without_closing`)."""
+    Markdown emphasis removed (:func:`without_emphasis`), then within the last ``<answer>…</answer>`` block if
+    there is one, the last ``\\boxed{}``, else what follows the last ``####``, else the statement the text (or
+    the block) ends on (:func:`final_statement`); without its closing period or bracketed remark
+    (:func:`without_closing`). An equation of numbers that ends a sentence of prose is that equation (``The
+    answer is 1+8=9`` → ``1+8=9``, which counts by its right-hand side)."""
     text = without_emphasis(plain_math_text(text))
+    tagged = tagged_answer(text)
+    if tagged is not None:
+        text = tagged
     marked = marked_answer(text)
-    return without_closing(final_statement(text) if marked is None else marked)
+    answer = without_closing(final_statement(text) if marked is None else marked)
+    equation = _PROSE_EQUATION.match(answer)
+    return equation.group("equation").strip() if equation else answer
 
 
 def last_number(text: str) -> float | None:

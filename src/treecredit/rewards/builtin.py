@@ -49,8 +49,10 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
     the row has no answer).
 
     The final answer (:func:`~treecredit.rewards.answers.final_math_answer`): Markdown emphasis is dropped
-    (``**9**`` is ``9``); then the last ``\\boxed{}``, else what follows the last ``####``, else the last
-    sentence or line that states a value (a digit or a LaTeX command): ``The answer is 9. But wait, 10.`` answers
+    (``**9**`` is ``9``); then within the last ``<answer>…</answer>`` block when there is one (the R1/TRL format), the
+    last ``\\boxed{}``, else what follows the last ``####``, else the last
+    sentence or line that states a value (a digit or a LaTeX command; an equation of numbers that ends a sentence
+    of prose is that equation, ``The answer is 1+8=9`` → ``1+8=9``): ``The answer is 9. But wait, 10.`` answers
     10, ``The answer is 9.\\nI hope it is correct.`` answers 9. Within that statement math-verify picks the value
     (``the answer is X`` first, else the last one). So a number stated after the answer (``The answer is 9.
     That took 3 steps.``) is read as the answer: a prompt that asks for ``\\boxed{}`` or ``####`` avoids that.
@@ -127,7 +129,9 @@ def _as_math(text: str) -> str:
 
 
 def exact_reward(prompts, completions, answer=None, ignore_case: bool = False, **_) -> list[float | None]:
-    """1.0 where the final answer equals ``answer`` (Markdown emphasis removed as the ``math`` reward removes it,
+    """1.0 where the final answer (:func:`~treecredit.rewards.answers.final_answer`: the last ``<answer>…</answer>``
+    block, else the last box, else after ``####``, else the text) equals ``answer`` (Markdown emphasis removed as
+    the ``math`` reward removes it,
     :func:`~treecredit.rewards.answers.without_emphasis`: ``**Paris**`` is ``Paris``; whitespace collapsed), else
     0.0."""
     def norm(text: str) -> str:

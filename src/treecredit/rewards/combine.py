@@ -4,7 +4,8 @@ r(completion) = Σ_f w_f · r_f(completion) over the functions that returned a n
 function returning None for a completion means "does not apply here" and is left out of the sum; when every
 function returned None, or one raised or returned something other than a finite number (text such as ``"1"``,
 NaN, ±inf: logged naming the function), the completion has no reward: :meth:`RewardSet.__call__` gives None
-for it, which the trainer turns into a zero advantage (the row is counted in ``reward_failed`` and logged).
+for it, which the trainer turns into a zero advantage (the row is counted in ``reward_failed``; an error is
+logged, and completions that every function returned None for are said once per run).
 A function that returns a list of the wrong length, or no list (a bare None too: a missing ``return``), is a
 bug in it and raises ``ValueError``.
 The first ``max_logged`` failures are logged (a warning each), then one line says that further ones are
@@ -25,6 +26,9 @@ from treecredit._validation import fail
 from treecredit.rewards.load import make_reward
 
 log = logging.getLogger("treecredit.rewards")
+
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32: a weighted reward beyond it is infinite in the tensors training holds rewards in."""
 
 
 PROBLEM_KEY = "treecredit_problem"
@@ -73,6 +77,8 @@ class RewardSet:
         self._held_out = False  # within held_out(): an evaluation, where a failed reward trains nothing
         self.probe_failures = 0  # failures noted by the last probe (probing())
         self._fell_back: set[str] = set()  # functions whose batch call raised (_note_fallback said so once)
+        self._none_noted = False  # _note_none_applies said so once
+        self._overflowed: dict[str, tuple] = {}  # in a probe: function → (a value beyond float32, its weight)
 
     @property
     def names(self) -> list[str]:
@@ -107,7 +113,13 @@ class RewardSet:
                 if value is None:
                     continue
                 number = reward_number(value)
-                if number is None:
+                if number is not None and abs(weight * number) > FLOAT32_MAX:
+                    if self._probing is not None:
+                        self._overflowed.setdefault(name, (value, weight))
+                    self._note(f"{name} returned {value!r} (weight {weight:g}), beyond the range of float32 "
+                               f"(±{FLOAT32_MAX:.3g}, the dtype training holds rewards in)", raised_by=name)
+                    broken[i] = True
+                elif number is None:
                     self._note(f"{name} returned {value!r} ({type(value).__name__}), not a finite number",
                                raised_by=name)
                     broken[i] = True
@@ -117,7 +129,23 @@ class RewardSet:
         if self._probing is None:
             self.calls += n
             self.failed += sum(v is None for v in out)
+            self._note_none_applies(sum(t is None and not b for t, b in zip(totals, broken)), n)
         return out
+
+    def _note_none_applies(self, count: int, n: int) -> None:
+        """Say once per run (not in a probe) that every function returned None ("does not apply", TRL's
+        convention) for ``count`` of a batch's ``n`` completions: such a completion has no reward, so it is skipped
+        (no advantage; counted in ``reward_failed``) or, in an evaluation, not scored."""
+        if not count or self._none_noted:
+            return
+        self._none_noted = True
+        who = "the reward function" if len(self.items) == 1 else "every reward function"
+        happens = ("held-out completions not scored: counted in eval_*_reward_failed" if self._held_out else
+                   "skipped: no reward, so no advantage, and counted in reward_failed in metrics.jsonl")
+        log.warning("reward: %s (%s) returned None (does not apply, TRL's convention) for %d of the %d completions "
+                    "of a batch: they are %s. Later ones are only counted; this is said once per run. If a "
+                    "completion should score 0, return 0.0 for it, not None", who, ", ".join(self.names), count, n,
+                    happens)
 
     @contextlib.contextmanager
     def probing(self, n: int, *, solutions: bool):
@@ -129,12 +157,17 @@ class RewardSet:
         solutions, which a reward must be able to score), one that raised on every completion otherwise is
         refused too. ``probe_failures`` is then the number of failures (raised, or no finite number) the
         probe noted."""
-        self._probing = {}
+        self._probing, self._overflowed = {}, {}
         try:
             yield self
             raised = dict(self._probing)
         finally:
             self._probing = None
+        for name, (value, weight) in self._overflowed.items():
+            fail(self.argument, f"{name} returned {value!r}{f' (at weight {weight:g})' if weight != 1 else ''}, "
+                 f"beyond the range of float32 (±{FLOAT32_MAX:.3g}), the dtype training holds rewards in: it would "
+                 "be infinite there", f"return rewards on a smaller scale from {name} (e.g. in [0, 1]), or divide "
+                 "them by a constant")
         self.probe_failures = sum(errors for errors, _, _ in raised.values())
         for name, (errors, last, missing) in raised.items():
             if errors < n:

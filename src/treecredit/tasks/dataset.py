@@ -27,7 +27,14 @@ from treecredit._validation import fail
 from treecredit.tasks.base import Problem
 from treecredit.tasks.chat import ChatPrompt, with_system
 from treecredit.tasks.dataset_io import check_columns, data_fingerprint, load_rows
-from treecredit.tasks.dataset_rows import check_cells, check_rewards_have_columns, note_no_answers
+from treecredit.tasks.dataset_rows import (
+    check_cells,
+    check_conversation_options,
+    check_repr_conversations,
+    check_rewards_have_columns,
+    is_conversation,
+    note_no_answers,
+)
 from treecredit.tasks.fixed import FixedProblemsTask, split_held_out
 
 
@@ -83,7 +90,9 @@ class DatasetTask(FixedProblemsTask):
         columns = {"prompt_column": self.prompt_column, "answer_column": self.answer_column,
                    "solution_column": self.solution_column, "system_column": self.system_column}
         check_columns(rows, columns)
-        check_cells(rows, columns, f"{self.path!r}" + (f" (split {self.split!r})" if self.split else ""))
+        where = f"{self.path!r}" + (f" (split {self.split!r})" if self.split else "")
+        check_cells(rows, columns, where)
+        self._check_prompts(rows, where)
         if self.held_out_path or self.held_out_split:
             argument = "held_out_path" if self.held_out_path else "held_out_split"
             held = load_rows(self.held_out_path or self.path, split=self.held_out_split, argument=argument)
@@ -91,8 +100,13 @@ class DatasetTask(FixedProblemsTask):
                      else f"split {self.held_out_split!r} of {self.path!r}")
             check_columns(held, columns, argument=argument, where=where)
             check_cells(held, columns, f"{where} ({argument})")
+            self._check_prompts(held, f"{where} ({argument})")
             train = rows
         else:
+            if len(rows) == 1 and _positive(self.held_out):  # any held_out > 0 takes the one row
+                fail("held_out", f"is {self.held_out}, but {self.path!r} holds one row, which cannot be both "
+                     "trained on and held out", "add rows to the dataset, or pass the held-out rows as a file of "
+                     "their own: --task-option held_out_path=FILE (then held_out is not used)")
             held, train = split_held_out(rows, self.held_out, self.split_seed, 3)
         self._train = [self._problem(i, row) for i, row in enumerate(train)]
         self._held_out = [self._problem(i, row) for i, row in enumerate(held)]
@@ -103,6 +117,12 @@ class DatasetTask(FixedProblemsTask):
         self.step_checker_failures = 0
         chars = {c for p in self._train + self._held_out for c in p.prompt + p.solution}
         self.alphabet = "".join(sorted(chars - {"\n"})) + "\n"
+
+    def _check_prompts(self, rows: list[dict], where: str) -> None:
+        """Refuse text-prompt options for conversational prompts, and conversations saved as their repr."""
+        check_conversation_options(rows, self.prompt_column, where, template=self.template,
+                                   system_prompt=self.system_prompt, system_column=self.system_column)
+        check_repr_conversations(rows, self.prompt_column, where)
 
     def _answer_column(self, have: list[str]) -> str:
         """The answer column: the one given ('' = none), else ``answer`` when the dataset has it, else none
@@ -122,7 +142,7 @@ class DatasetTask(FixedProblemsTask):
 
     def _problem(self, index: int, row: dict) -> Problem:
         raw = row[self.prompt_column]
-        if _is_conversation(raw):  # TRL's conversational format: the messages go to the chat template
+        if is_conversation(raw):  # TRL's conversational format: the messages go to the chat template
             return Problem(ChatPrompt.from_messages(raw), *self._answers(row), (index, raw, self._columns(row)))
         try:
             text = self.template.format(**{**row, "prompt": raw})
@@ -154,7 +174,7 @@ class DatasetTask(FixedProblemsTask):
         ``completion_ids``, each response's token ids, the functions get them as TRL's ``completion_ids``)."""
         keys = sorted({k for p in problems for k in p.data[2]})
         columns = {k: [p.data[2].get(k) for p in problems] for k in keys}
-        completions = [[{"role": "assistant", "content": r}] if _is_conversation(p.data[1]) else r
+        completions = [[{"role": "assistant", "content": r}] if is_conversation(p.data[1]) else r
                        for p, r in zip(problems, responses)]  # TRL: conversational prompt, conversational completion
         return self._reward_set([p.data[1] for p in problems], completions, completion_ids=completion_ids,
                                 **columns)
@@ -213,5 +233,5 @@ class DatasetTask(FixedProblemsTask):
         return {**options, "data_fingerprints": [data_fingerprint(p) for p in files]}
 
 
-def _is_conversation(value) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "content" in m for m in value)
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0

@@ -140,3 +140,70 @@ def note_no_answers(path: str, columns: list[str], solutions: bool = True) -> No
           + ("" if solutions or not flag else " It has no worked solutions either (no solution_column), so a "
              f"supervised warm start would teach the model to answer nothing: pass {flag}, or --task-option "
              "solution_column=NAME."), flush=True)
+
+
+def conversation_rows(rows: list[dict], column: str) -> list[int]:
+    """Numbers (counting from 1, in file order) of the rows whose ``column`` is a conversation (TRL's
+    conversational format: a non-empty list of messages with a ``content``)."""
+    return [number for number, row in enumerate(rows, 1) if is_conversation(row.get(column))]
+
+
+def is_conversation(value) -> bool:
+    """Whether ``value`` is a conversation: a non-empty list of dicts that each have a ``content``."""
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "content" in m for m in value)
+
+
+def check_conversation_options(rows: list[dict], prompt_column: str, where: str, *, template: str,
+                               system_prompt: str, system_column: str) -> None:
+    """Refuse, before any work, the options that shape a text prompt (``template``, ``system_prompt``,
+    ``system_column``) when the prompt column holds conversations: a conversation goes to the chat template as it
+    is, so the model would never see them. The fix: put the system message into each conversation (its first
+    message, ``{"role": "system", ...}``) and the wording into its user message."""
+    given = [(option, value) for option, value in (("template", template if template != "{prompt}" else ""),
+                                                   ("system_prompt", system_prompt),
+                                                   ("system_column", system_column)) if value]
+    if not given:
+        return
+    chats = conversation_rows(rows, prompt_column)
+    if not chats:
+        return
+    option, value = given[0]
+    fix = ("put the system message into each conversation as its first message ({'role': 'system', 'content': "
+           "...}) and drop --task-option " if option != "template" else
+           "write the wording into each conversation's user message and drop --task-option ")
+    fail(option, f"is {value!r}, but column {prompt_column!r} holds conversations in {len(chats)} of the "
+         f"{len(rows)} rows of {where} ({_shown(chats)}, counting from 1 in file order), which go to the chat "
+         f"template as they are: {option} shapes a text prompt only, so the model would never see it",
+         fix + option + (" (and " + ", ".join(o for o, _ in given[1:]) + ")" if len(given) > 1 else ""))
+
+
+def _parsed_conversation(value):
+    """The conversation a text cell spells in Python's notation (pandas writes a list of messages to CSV as its
+    repr: ``"[{'role': 'user', 'content': '...'}]"``), else None."""
+    import ast
+
+    if not isinstance(value, str) or not value.lstrip().startswith("[{"):
+        return None
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if is_conversation(parsed) and all("role" in m for m in parsed):
+        return parsed
+    return None
+
+
+def check_repr_conversations(rows: list[dict], column: str, where: str) -> None:
+    """Refuse, before any work, text prompts that are a conversation written out as Python's repr (a list of
+    role/content dicts saved to CSV by pandas): the model would be trained on that text, brackets and quotes
+    included. Names the rows and the fix (save as JSON Lines, or parse the column into lists)."""
+    bad = [number for number, row in enumerate(rows, 1) if _parsed_conversation(row.get(column)) is not None]
+    if bad:
+        fail("prompt_column", f"column {column!r} holds text that spells a list of chat messages in Python's "
+             "notation ([{'role': ..., 'content': ...}]) "
+             f"in {len(bad)} of the {len(rows)} rows of {where} "
+             f"({_shown(bad)}, counting from 1 in file order): a conversation saved to CSV (pandas writes its "
+             "repr), which the model would read as raw text, brackets and quotes included",
+             "save the dataset as JSON Lines (df.to_json(PATH, orient='records', lines=True) or "
+             "Dataset.to_json(PATH)), which keeps the messages as a list, or parse the column with "
+             "ast.literal_eval before saving it as .jsonl or .parquet")

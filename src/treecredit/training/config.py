@@ -38,7 +38,7 @@ class TrainConfig:
     module_folders: dict = field(default_factory=dict)
     """Set automatically: the folder each `module:function` reward or step checker was imported from, so that a resumed run imports it from any working folder (not a flag)."""
     data_fingerprints: dict = field(default_factory=dict)
-    """Set automatically: size and sha256 of the `dataset` file or folder and of a `held_out_path`, so that a resumed run refuses data that changed since it started (not a flag)."""
+    """Set automatically: size and sha256 of the `dataset` file or folder and of a `held_out_path`, and a cheap fingerprint of a local `model` folder or file, so that a resumed run refuses data or a model that changed since it started (not a flag)."""
     chat_template: str = "auto"
     """Hugging Face models: wrap prompts in the tokenizer's chat template: auto (when it has one), on, off."""
     lora_rank: int = 0
@@ -258,13 +258,18 @@ class TrainConfig:
         self.data_fingerprints = self._data_fingerprints()
 
     def _data_fingerprints(self) -> dict:
-        """``{path: {"bytes", "sha256"}}`` of the data files this run reads (its dataset, a held-out file),
-        computed anew (a value read from a saved config.json is replaced, and compared by the resume)."""
+        """``{path: {"bytes", "sha256"}}`` of the data files this run reads (its dataset, a held-out file), and
+        ``{model: {"model_files", "bytes", "sha256"}}`` of a local ``--model`` folder or file (a cheap fingerprint:
+        :mod:`~treecredit.training.model_fingerprint`), computed anew (a value read from a saved config.json is
+        replaced, and compared by the resume)."""
         from treecredit.tasks.dataset_io import data_fingerprint
+        from treecredit.training.model_fingerprint import model_fingerprint
 
         held = self.task_options.get("held_out_path") if isinstance(self.task_options, dict) else None
         paths = [p for p in (self.dataset, held) if isinstance(p, str) and p and Path(p).exists()]
-        return {p: data_fingerprint(p) for p in paths}
+        model = {self.model: model_fingerprint(self.model, skip=self.out)} \
+            if self.model not in ("gpt", "smollm2") and Path(self.model).expanduser().exists() else {}
+        return {**{p: data_fingerprint(p) for p in paths}, **model}
 
     def _absolute_paths(self) -> None:
         """Store ``out`` as an absolute path, ``model`` (a local folder or .gguf file, not the names

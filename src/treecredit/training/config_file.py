@@ -53,7 +53,39 @@ def load_config_file(path: str | Path, *, argument: str = "config", label: str =
         meant = f" (did you mean {', '.join(hints)}?)" if hints else ""
         fail(argument, f"{named} has unknown field(s) {unknown}{meant}",
              f"use fields of TrainConfig: {sorted(known)}")
+    _refuse_numbers_as_text(data, named, argument, yaml_file=path.suffix in (".yaml", ".yml"))
     return data
+
+
+def _refuse_numbers_as_text(data: dict, named: str, argument: str, *, yaml_file: bool) -> None:
+    """Refuse a number field that the file holds as text which reads as a number, naming the file and the key:
+    PyYAML (YAML 1.1) reads ``lr: 1e-4`` as the text '1e-4' (a float there needs a dot, ``1.0e-4``), and a
+    quoted number is text in any format. Refused rather than converted: the file says text, and the fix is one
+    edit in it."""
+    import math
+
+    from treecredit.training.config import TrainConfig
+
+    for item in fields(TrainConfig):
+        value = data.get(item.name)
+        if item.type not in ("float", float, "float | None") or not isinstance(value, str):
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue  # not a number at all: the field's own check names it
+        if not math.isfinite(number):
+            continue
+        text = value.strip().lower()
+        if yaml_file and "e" in text:  # YAML 1.1's float: a dot in the mantissa and a sign in the exponent
+            mantissa, exponent = text.split("e", 1)
+            written = (mantissa if "." in mantissa else mantissa + ".0") + "e" + (
+                exponent if exponent[:1] in "+-" else "+" + exponent)
+            why = " (PyYAML reads a number with an exponent as text unless it has a dot and a signed exponent)"
+        else:
+            written, why = text, ""
+        fail(argument, f"{named} sets {item.name}: {value!r}, which is text, not a number{why}",
+             f"write {item.name}: {written} in the file" + ("" if why else " (without quotes)"))
 
 
 FIELD_ALIASES = {"learning_rate": "lr", "num_generations": "group_size", "max_steps": "steps",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from treecredit._validation import fail
 from treecredit.training.context import check_context
+from treecredit.training.model_fingerprint import is_model_fingerprint
 from treecredit.training.option_checks import check_option_values, sampler_flags  # check_option_values: its home before
 from treecredit.training.out_folder import check_out_folder
 from treecredit.training.reward_probe import PROBE_PROBLEMS, check_rewards  # noqa: F401 — their home before
@@ -213,12 +214,22 @@ def trained_nothing(out: Path) -> bool:
 def check_same_data(path: Path, config) -> None:
     """Refuse to resume a run whose data files changed since it started: a ``--dataset`` (or
     ``held_out_path``) file whose size or sha256 differs from the one recorded in the run's ``config.json``
-    (``data_fingerprints``; a run saved before they were recorded is not checked)."""
+    (``data_fingerprints``; a run saved before they were recorded is not checked), or whose local ``--model``
+    folder or file changed (its fingerprint there, :mod:`~treecredit.training.model_fingerprint`; a run saved
+    before models were fingerprinted is not checked, nor a hub id pinned to a commit, which its commit fixes)."""
     if not path.exists():
         return
     saved = json.loads(path.read_text()).get("data_fingerprints") or {}
     for file, now in config.data_fingerprints.items():
         before = saved.get(file)
+        if before is not None and before != now and is_model_fingerprint(now):
+            fail("model", f"the model {'folder' if Path(file).is_dir() else 'file'} {file} changed since the run in "
+                 f"{path.parent} started ({before.get('model_files')} files, {before.get('bytes')} bytes, fingerprint "
+                 f"{str(before.get('sha256'))[:12]}…; now {now['model_files']} files, {now['bytes']} bytes, "
+                 f"{now['sha256'][:12]}…: an export into it, or weights edited or replaced): resuming would take the "
+                 "KL reference and the base weights from other weights than the run's", "restore the model folder "
+                 "the run started with to resume it, or start a new run from this model with another --out (or "
+                 "--overwrite)")
         if before is not None and before != now:
             argument = "dataset" if file == config.dataset else "held_out_path"
             fail(argument, f"{file} changed since the run in {path.parent} started ({before['bytes']} bytes, sha256 "

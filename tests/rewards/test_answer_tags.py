@@ -1,0 +1,58 @@
+"""The R1/TRL answer format: ``<answer>…</answer>`` (after ``<think>…</think>``) is the final answer of the
+``math``, ``exact`` and ``numeric`` rewards, before the other rules; an equation of numbers that ends a sentence of
+prose counts by its right-hand side (a new-user trial: each scored 0 before the fix). Every case has a wrong-value
+twin that scores 0."""
+
+import pytest
+
+from treecredit.rewards import exact_reward, math_reward, numeric_reward
+from treecredit.rewards.answers import final_answer, final_math_answer, tagged_answer
+
+TAGGED = [  # (answer, completion, the same shape with a wrong value)
+    ("9", "<answer>9</answer>", "<answer>8</answer>"),
+    ("9", "<think>hmm</think><answer>9</answer>", "<think>hmm</think><answer>8</answer>"),
+    ("1/2", "<answer>1/2</answer>", "<answer>1/3</answer>"),
+    ("31", "<answer>31</answer>", "<answer>13</answer>"),
+    ("9", "<think>maybe \\boxed{8}, or 10</think>\n<answer>9</answer>",
+     "<think>maybe \\boxed{9}</think><answer>8</answer>"),
+    ("9", "<answer>\\boxed{9}</answer>", "<answer>\\boxed{8}</answer>"),
+    ("9", "<answer>The answer is 9.</answer>\nThat took 3 steps.", "<answer>The answer is 8.</answer>\nOr 9."),
+    ("9", "<answer>7</answer> no, <answer>9</answer>", "<answer>9</answer> no, <answer>8</answer>"),
+]
+EQUATIONS = [
+    ("9", "The answer is 1+8=9", "The answer is 1+8=8"),
+    ("9", "The answer is 1+8=9.", "The answer is 1+8=10."),
+    ("12", "So we get: 3 * 4 = 12.", "So we get: 3 * 4 = 13."),
+]
+
+
+@pytest.mark.parametrize("answer, right, wrong", TAGGED + EQUATIONS)
+def test_math_reads_the_answer_block_and_a_prose_equation(answer, right, wrong):
+    assert math_reward(None, [right, wrong], answer=[answer, answer]) == [1.0, 0.0]
+    conversation = [[{"role": "assistant", "content": right}], [{"role": "assistant", "content": wrong}]]
+    assert math_reward(None, conversation, answer=[answer] * 2) == [1.0, 0.0]  # TRL's conversational completions
+
+
+@pytest.mark.parametrize("answer, right, wrong", TAGGED[:4] + TAGGED[5:6])
+def test_exact_and_numeric_read_the_answer_block(answer, right, wrong):
+    assert exact_reward(None, [right, wrong], answer=[answer] * 2) == [1.0, 0.0]
+    if "/" not in answer:
+        assert numeric_reward(None, [right, wrong], answer=[answer] * 2) == [1.0, 0.0]
+
+
+def test_numeric_reads_the_block_not_a_later_number():
+    assert numeric_reward(None, ["<answer>9</answer> in 3 steps"], answer=["9"]) == [1.0]  # scored 0 before
+
+
+def test_what_is_read():
+    assert tagged_answer("<think>a</think><answer> 9 </answer>") == "9"
+    assert tagged_answer("<answer>9") is None and final_answer("<answer>9") == "<answer>9"  # unclosed: no block
+    assert final_math_answer("<ANSWER>x = 9</ANSWER>") == "x = 9"
+    assert final_math_answer("The answer is 1+8=9.") == "1+8=9"
+    assert final_math_answer("x = 1+8") == "x = 1+8"  # no prose: as before
+
+
+@pytest.mark.parametrize("completion", ["The answer is 9 = 1+8", "The answer is x = 1+8", "<answer>1+8</answer>",
+                                        "The answer is 3=3=3=", "<answer>9 -</answer>"])
+def test_the_literal_rule_holds_inside_the_new_readings(completion):
+    assert math_reward(None, [completion], answer=["9"]) == [0.0]
