@@ -79,6 +79,7 @@ class RewardSet:
         self._fell_back: set[str] = set()  # functions whose batch call raised (_note_fallback said so once)
         self._none_noted = False  # _note_none_applies said so once
         self._overflowed: dict[str, tuple] = {}  # in a probe: function → (a value beyond float32, its weight)
+        self._sum_overflowed: float | None = None  # in a probe: a weighted sum beyond float32
 
     @property
     def names(self) -> list[str]:
@@ -125,6 +126,13 @@ class RewardSet:
                     broken[i] = True
                 else:
                     totals[i] = (totals[i] or 0.0) + weight * number
+        for i, total in enumerate(totals):  # each weighted value fits float32, their sum may not
+            if total is not None and not broken[i] and abs(total) > FLOAT32_MAX:
+                if self._probing is not None and self._sum_overflowed is None:
+                    self._sum_overflowed = total
+                self._note(f"the weighted sum of {', '.join(self.names)} is {total:.3g}, beyond the range of "
+                           f"float32 (±{FLOAT32_MAX:.3g}, the dtype training holds rewards in)")
+                broken[i] = True
         out = [None if bad else total for bad, total in zip(broken, totals)]
         if self._probing is None:
             self.calls += n
@@ -157,7 +165,7 @@ class RewardSet:
         solutions, which a reward must be able to score), one that raised on every completion otherwise is
         refused too. ``probe_failures`` is then the number of failures (raised, or no finite number) the
         probe noted."""
-        self._probing, self._overflowed = {}, {}
+        self._probing, self._overflowed, self._sum_overflowed = {}, {}, None
         try:
             yield self
             raised = dict(self._probing)
@@ -168,6 +176,11 @@ class RewardSet:
                  f"beyond the range of float32 (±{FLOAT32_MAX:.3g}), the dtype training holds rewards in: it would "
                  "be infinite there", f"return rewards on a smaller scale from {name} (e.g. in [0, 1]), or divide "
                  "them by a constant")
+        if self._sum_overflowed is not None:
+            fail(self.argument, f"the weighted sum of {', '.join(self.names)} is {self._sum_overflowed:.3g} for a "
+                 f"completion, beyond the range of float32 (±{FLOAT32_MAX:.3g}), the dtype training holds rewards "
+                 "in, although each weighted value is within it: it would be infinite there",
+                 "return rewards on a smaller scale (e.g. in [0, 1]), or lower the weights (@W)")
         self.probe_failures = sum(errors for errors, _, _ in raised.values())
         for name, (errors, last, missing) in raised.items():
             if errors < n:
