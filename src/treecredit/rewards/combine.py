@@ -77,7 +77,7 @@ class RewardSet:
         self._held_out = False  # within held_out(): an evaluation, where a failed reward trains nothing
         self.probe_failures = 0  # failures noted by the last probe (probing())
         self._fell_back: set[str] = set()  # functions whose batch call raised (_note_fallback said so once)
-        self._none_noted = False  # _note_none_applies said so once
+        self._none_noted: set[bool] = set()  # _note_none_applies said so (once in training, False; once held out, True)
         self._overflowed: dict[str, tuple] = {}  # in a probe: function → (a value beyond float32, its weight)
         self._sum_overflowed: float | None = None  # in a probe: a weighted sum beyond float32
 
@@ -141,19 +141,21 @@ class RewardSet:
         return out
 
     def _note_none_applies(self, count: int, n: int) -> None:
-        """Say once per run (not in a probe) that every function returned None ("does not apply", TRL's
-        convention) for ``count`` of a batch's ``n`` completions: such a completion has no reward, so it is skipped
-        (no advantage; counted in ``reward_failed``) or, in an evaluation, not scored."""
-        if not count or self._none_noted:
+        """Say once per run in training and once in held-out evaluation (not in a probe) that every function
+        returned None ("does not apply", TRL's convention) for ``count`` of a batch's ``n`` completions: such a
+        completion has no reward, so it is skipped (no advantage; counted in ``reward_failed``) or, in an
+        evaluation, not scored."""
+        if not count or self._held_out in self._none_noted:
             return
-        self._none_noted = True
+        self._none_noted.add(self._held_out)
         who = "the reward function" if len(self.items) == 1 else "every reward function"
         happens = ("held-out completions not scored: counted in eval_*_reward_failed" if self._held_out else
                    "skipped: no reward, so no advantage, and counted in reward_failed in metrics.jsonl")
         log.warning("reward: %s (%s) returned None (does not apply, TRL's convention) for %d of the %d completions "
-                    "of a batch: they are %s. Later ones are only counted; this is said once per run. If a "
+                    "of a batch: they are %s. Later ones are only counted; this is said once per run (%s). If a "
                     "completion should score 0, return 0.0 for it, not None", who, ", ".join(self.names), count, n,
-                    happens)
+                    happens, "for held-out evaluation; training's are said apart" if self._held_out else
+                    "for training; held-out evaluation's are said apart")
 
     @contextlib.contextmanager
     def probing(self, n: int, *, solutions: bool):
