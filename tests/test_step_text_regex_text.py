@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from treecredit import step_ends_from_text
+from treecredit.step_text import warn_regex_as_text
 
 
 class Chars:
@@ -42,3 +43,18 @@ def test_no_warning_when_the_string_matches_or_its_regex_would_not(pattern):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         step_ends_from_text(IDS, TOK, pattern)  # '\n\n' and 'b.' match literally; 'zz+' nowhere; '[' no regex
+
+
+@pytest.mark.parametrize("pattern", ["Step 1.", "Step 1?", "Total: $5.", "1. "])
+def test_punctuation_that_is_also_regex_syntax_does_not_warn(pattern):
+    with warnings.catch_warnings():  # each occurs nowhere literally while its regex reading matches
+        warnings.simplefilter("error")
+        warn_regex_as_text(pattern, ["Step 12 done. Step 1 Total: 5. 1a"])
+
+
+@pytest.mark.parametrize("pattern, text", [(r"\n\n+", "a\n\nb"), (r"Step \d+", "Step 12"), ("Step [0-9]", "Step 3"),
+                                           ("a|b", "b"), ("(Step) 1", "Step 1"), ("ab*c", "ac"), (r"\.\s", ". x")])
+def test_regex_syntax_that_text_rarely_holds_warns(pattern, text):
+    assert pattern not in text  # the literal reading finds nothing
+    with pytest.warns(UserWarning, match=r"is matched literally .*Pass re\.compile"):
+        warn_regex_as_text(pattern, [text])

@@ -49,7 +49,8 @@ def test_step_index_counts_earlier_ends():
     # was: the empty text got "pass its token ids" with another text's ids; any text got '\n\n' as its example
     (dict(delimiter=""), r"^delimiter: is the empty text '', which marks no step end; .*Fix: pass the token ids that "
                          r"end a step .*or give visible text that closes a step"),
-    (dict(delimiter=["Step", ":"]), r"Fix: pass its token ids \(delimiter=tokenizer\.encode\('Step:', "),
+    (dict(delimiter=["Step", ":"]), r"Fix: pass its token ids \(delimiter=tokenizer\.encode\('Step:', .*"
+                                    r"step_ends_from_text\(response_ids, tokenizer, 'Step:'\)"),
     ({}, "step_ends: no step boundaries"),
 ])
 def test_bad_step_options(options, match):

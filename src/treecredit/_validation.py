@@ -5,7 +5,10 @@ Every check raises ``ValueError`` with the same shape of message::
     <argument>: <what is wrong>. Fix: <what to do>.
 
 so that a user reading a traceback learns which argument was wrong and how to mend it. Inner code
-is unchecked and fast; only the public entry points call these.
+is unchecked and fast; only the public entry points call these. :func:`fail` raises it as text;
+:class:`FixError` (and :class:`OutOfRange`) carry the same message's parts (:class:`Remedy`: the Python form,
+the command line's form, the option settings), which hosts (the CLI, TRL, verl, ``compare``) read to write the
+fix in their own terms instead of parsing the text back.
 """
 
 from __future__ import annotations

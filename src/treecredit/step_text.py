@@ -247,12 +247,19 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     return ends
 
 
+# What a plain string rarely holds unless it was meant as a regex: a backslash sequence (``\\n``, ``\\d``, ``\\s``),
+# ``+``, ``*``, ``[``, ``|`` or ``(``. Not ``.``, ``?``, ``$``: "Step 1." or "Total: $5" are text as often.
+_REGEX_SYNTAX = re.compile(r"\\.|[+*\[|(]", re.S)
+
+
 def warn_regex_as_text(pattern: str, texts: list[str], name: str = "pattern") -> None:
     """Warn when the plain string ``pattern``, matched literally, found nothing in ``texts`` while the regex it
     spells would have matched (``r"\\n\\n+"`` is the text backslash-n-backslash-n-plus, not blank lines): the
-    caller meant ``re.compile(pattern)``."""
-    if re.escape(pattern) == pattern:
-        return  # no regex syntax in it: literal and regex readings agree
+    caller meant ``re.compile(pattern)``. Only for a string that holds regex syntax a literal one rarely does
+    (a backslash sequence, ``+``, ``*``, ``[``, ``|``, ``(``): ``"Step 1."`` that occurs nowhere, whose regex
+    reading matches ``Step 12``, is text that did not occur, not a regex."""
+    if _REGEX_SYNTAX.search(pattern) is None:
+        return  # written as text: a '.' or '?' in it is punctuation
     try:
         compiled = re.compile(pattern)
     except re.error:

@@ -77,7 +77,8 @@ def _delimiter_ends(ids: np.ndarray, delimiter: Any) -> np.ndarray:
                  "False)), or give visible text that closes a step: " + steps_as_text(_STEP_ENDS_FROM_TEXT))
         fail("delimiter", f"is the text {delimiter!r}; delimiter takes token ids",
              f"pass its token ids (delimiter=tokenizer.encode({text!r}, add_special_tokens=False)), or, for text "
-             "that BPE writes with different ids in different places, " + steps_as_text(_STEP_ENDS_FROM_TEXT))
+             "that BPE writes with different ids in different places, "
+             + steps_as_text(_STEP_ENDS_FROM_TEXT.replace(repr("\n\n"), repr(text))))
     pattern = np.atleast_1d(to_numpy(delimiter, "delimiter"))
     flags = isinstance(delimiter, (list, tuple)) and any(isinstance(d, (bool, np.bool_)) for d in delimiter)
     if pattern.dtype == bool or isinstance(delimiter, (bool, np.bool_)) or flags:

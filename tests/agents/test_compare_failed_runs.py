@@ -57,3 +57,29 @@ def test_the_stop_note_when_every_run_kept_a_checkpoint_mentions_no_others(tmp_p
     note = stopped_note(tmp_path, folders, "SIGINT")
     assert "all 2 runs keep their last checkpoints." in note and "others" not in note
     assert "its 1 run keeps its last checkpoint." in stopped_note(tmp_path, folders[:1], "SIGINT")
+
+
+def test_an_own_estimators_refusal_without_a_fix_gets_no_empty_fix():
+    from treecredit._validation import FixError
+
+    said = str(failed_at_step(FixError.of(ValueError("rewards: outside [0, 1]")), 1, 0, "myest"))
+    assert said.endswith("outside [0, 1].") and "Fix: ." not in said, said
+    with_fix = str(failed_at_step(FixError.of(ValueError("rewards: outside [0, 1]. Fix: pass clip=True.")), 2, 1,
+                                  "myest"))
+    assert with_fix.endswith("outside [0, 1]. Fix: pass clip=True."), with_fix
+
+
+def test_a_failed_run_keeps_the_name_of_an_error_that_is_not_a_refusal_with_a_fix(tmp_path, monkeypatch):
+    from treecredit._validation import FixError
+    from treecredit.training import compare
+    from treecredit.training.checkpoint import CheckpointError
+    from treecredit.training.config import TrainConfig
+
+    config = TrainConfig(out=str(tmp_path / "cmp" / "runs" / "a_s0"))
+    for error, kind in [(CheckpointError("checkpoint: step_3.pt is damaged"), "CheckpointError"),
+                        (FixError("rewards", "are outside [0, 1]", ()), "ValueError")]:
+        def raising(*_, error=error):
+            raise error
+        monkeypatch.setattr(compare, "_train_run", raising)
+        said = compare._run_one(compare.Job("a", 0, config))[3]
+        assert said.startswith(f"{kind}: "), said

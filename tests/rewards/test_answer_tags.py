@@ -6,7 +6,7 @@ twin that scores 0."""
 import pytest
 
 from treecredit.rewards import exact_reward, math_reward, numeric_reward
-from treecredit.rewards.answers import final_answer, final_math_answer, tagged_answer
+from treecredit.rewards.answers import answer_block, final_answer, final_math_answer, tagged_answer
 
 TAGGED = [  # (answer, completion, the same shape with a wrong value)
     ("9", "<answer>9</answer>", "<answer>8</answer>"),
@@ -56,3 +56,39 @@ def test_what_is_read():
                                         "The answer is 3=3=3=", "<answer>9 -</answer>"])
 def test_the_literal_rule_holds_inside_the_new_readings(completion):
     assert math_reward(None, [completion], answer=["9"]) == [0.0]
+
+
+# A box or #### after the block corrects it; a block inside prose (an example, an echoed format) is not the answer.
+# (answer, completion, the same shape with a wrong value); each right one scored 0 and each wrong one 1 before.
+BOX_AFTER = [
+    ("8", "<answer>9</answer> Wait, that's wrong: the answer is \\boxed{8}.",
+     "<answer>8</answer> Wait, that's wrong: the answer is \\boxed{9}."),
+    ("8", "<think>a</think><answer>9</answer>\n#### 8", "<think>a</think><answer>8</answer>\n#### 9"),
+]
+PROSE_AROUND = [
+    ("8", "Example: <answer>7</answer>. Now, the answer is 8.", "Example: <answer>8</answer>. Now, the answer is 7."),
+    ("4", "The format is <answer>X</answer>. So the answer is 4.",
+     "The format is <answer>4</answer>. So the answer is 5."),
+]
+
+
+@pytest.mark.parametrize("answer, right, wrong", BOX_AFTER)
+def test_a_box_after_the_block_is_the_answer(answer, right, wrong):
+    for reward in (math_reward, exact_reward, numeric_reward):
+        assert reward(None, [right, wrong], answer=[answer] * 2) == [1.0, 0.0], reward.__name__
+
+
+@pytest.mark.parametrize("answer, right, wrong", PROSE_AROUND)
+def test_a_block_inside_prose_is_not_the_answer(answer, right, wrong):
+    for reward in (math_reward, numeric_reward):
+        assert reward(None, [right, wrong], answer=[answer] * 2) == [1.0, 0.0], reward.__name__
+
+
+def test_which_block_answers():
+    assert answer_block("<answer>9</answer>.") == "9"  # punctuation after: it ends the text
+    assert answer_block("<think>a</think>\n<reasoning>b</reasoning> <answer>9</answer> in 3 steps") == "9"
+    assert answer_block("Example: <answer>7</answer>. Now, 8.") is None
+    assert answer_block("So: <answer>9</answer>") == "9"
+    assert answer_block("<answer>9</answer> no: \\boxed{8}") is None
+    assert final_answer("Example: <answer>7</answer>. Now, \\boxed{8}.") == "8"
+    assert final_math_answer("Example: <answer>7</answer>. Now, the answer is 8.") == "Now, the answer is 8"

@@ -54,3 +54,21 @@ def test_the_run_probe_refuses_it_before_any_work(tmp_path, monkeypatch):
     task = DatasetTask(path=str(path), rewards=["huge_rewards:huge"], held_out=1)
     with pytest.raises(ValueError, match=r"^reward: huge_rewards:huge returned 1e\+300, beyond the range of float32"):
         check_rewards(task)
+
+
+def test_a_sum_of_values_within_float32_can_pass_it(caplog):
+    def big(prompts, completions, **_):
+        return [3e38] * len(completions)
+
+    def also_big(prompts, completions, **_):
+        return [3e38 if c == "x" else 1.0 for c in completions]
+
+    with pytest.raises(ValueError, match=r"^reward: the weighted sum of big, also_big is 6e\+38 for a completion, "
+                                         r"beyond the range of float32 .*Fix: return rewards on a smaller scale"):
+        with (rewards := RewardSet([big, also_big])).probing(1, solutions=True):
+            rewards(["p"], ["x"])
+    with caplog.at_level(logging.WARNING, logger="treecredit.rewards"):  # in training: a logged failure
+        assert rewards(["p"] * 2, ["x", "y"]) == [None, 3e38 + 1.0]
+    assert any("the weighted sum of big, also_big is 6e+38, beyond the range of float32" in r.getMessage()
+               for r in caplog.records)
+    assert RewardSet([big, (also_big, -1.0)])(["p"], ["x"]) == [0.0]  # a sum back within range is kept

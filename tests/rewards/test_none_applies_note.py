@@ -49,3 +49,17 @@ def test_not_said_in_a_probe_and_worded_for_an_evaluation(caplog):
             rewards(["p"] * 2, ["1", "2"])
     (said,) = notes(caplog)
     assert "for 1 of the 2 completions" in said and "held-out completions not scored" in said
+
+
+def test_said_once_for_training_and_once_for_evaluation(caplog):
+    rewards = RewardSet([only_even])
+    with caplog.at_level(logging.WARNING, logger="treecredit.rewards"):
+        rewards(["p"] * 2, ["1", "2"])  # training first
+        with rewards.held_out():
+            rewards(["p"] * 3, ["1", "3", "2"])
+            rewards(["p"] * 2, ["1", "3"])  # again: only counted
+        rewards(["p"] * 2, ["5", "2"])
+    trained, held_out = notes(caplog)
+    assert "for 1 of the 2 completions" in trained and "no advantage" in trained and "for training;" in trained
+    assert "for 2 of the 3 completions" in held_out and "held-out completions not scored" in held_out
+    assert "once per run (for held-out evaluation;" in held_out

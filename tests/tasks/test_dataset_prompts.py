@@ -58,6 +58,30 @@ def test_a_conversation_saved_to_csv_as_its_repr_is_refused(tmp_path):
     assert isinstance(task.train_problems[0].prompt, ChatPrompt)
 
 
+@pytest.mark.parametrize("dump, notation, parse", [(json.dumps, "JSON", "json.loads"),
+                                                    (str, "Python's", "ast.literal_eval")])
+def test_a_jsonl_conversation_stored_as_a_string_is_refused_for_what_it_is(tmp_path, dump, notation, parse):
+    import ast
+
+    import pandas as pd
+
+    rows = [{"prompt": [{"role": "user", "content": f"{i}+{i}="}], "answer": str(2 * i)} for i in range(3)]
+    path = _jsonl(tmp_path, [{**r, "prompt": dump(r["prompt"])} for r in rows])
+    with pytest.raises(ValueError) as refused:
+        DatasetTask(path=path, held_out=1)
+    said = str(refused.value)
+    assert said.startswith(f"prompt_column: column 'prompt' holds each conversation as a string, a list of chat "
+                           f"messages written out in {notation} notation")
+    assert "in 3 of the 3 rows" in said and "CSV" not in said and "save the dataset as JSON Lines" not in said
+    assert f"Fix: store the messages in the column as a list, not as a string: parse the column before saving " \
+           f"(df['prompt'] = df['prompt'].map({parse})" in said
+    frame = pd.read_json(path, lines=True)  # the fix it names works
+    frame["prompt"] = frame["prompt"].map(json.loads if notation == "JSON" else ast.literal_eval)
+    frame.to_json(tmp_path / "fixed.jsonl", orient="records", lines=True)
+    assert isinstance(DatasetTask(path=str(tmp_path / "fixed.jsonl"), held_out=1).train_problems[0].prompt,
+                      ChatPrompt)
+
+
 @pytest.mark.parametrize("text", ["[{not python}]", "[{'a': 1}]", "[1, 2] is a list", "[{'content': 'x'}] more"])
 def test_text_that_only_looks_like_a_list_trains_as_text(tmp_path, text):
     task = DatasetTask(path=_jsonl(tmp_path, [{"prompt": text, "answer": "1"}] * 2), held_out=1)

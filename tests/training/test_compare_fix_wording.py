@@ -4,7 +4,6 @@ from treecredit.cli import main
 
 
 def test_speculative_schedule_with_adaptive_arms_suggests_the_arm_form(tmp_path, capsys):
-    # was: "Fix: pass --sampler-option schedule=auto or --branching entropy", a flag the arms' @tree:adaptive overrides
     out = tmp_path / "cmp"
     assert main(["compare", "--estimators", "treerpo@tree:adaptive,tempo@tree:adaptive", "--sampler-option",
                  "schedule=speculative", "--seeds", "1", "--budget", "5000", "--out", str(out)]) == 2

@@ -1,5 +1,5 @@
 """A resumed run refuses a local --model folder (or file) that changed since the run started: config.json records
-a cheap fingerprint of it (names, sizes, small files whole, weight files' first and last MiB); runs saved before
+a cheap fingerprint of it (names, sizes, small files whole, larger files' first and last MiB); runs saved before
 it was recorded are not checked."""
 
 import json
@@ -41,6 +41,27 @@ def test_what_the_fingerprint_sees(tmp_path):
         before = model_fingerprint(str(model), skip=str(model / "run"))
         change()
         assert model_fingerprint(str(model), skip=str(model / "run")) != before
+
+
+@pytest.mark.parametrize("name", ["onnx/model.onnx_data", "embeddings.npz", "table.npy", "tokenizer.json"])
+def test_any_large_file_is_read_at_its_ends_only(tmp_path, name):
+    model = _model(tmp_path / "m", weights=b"w")
+    big = model / name
+    big.parent.mkdir(exist_ok=True)
+    data = bytearray(b"d" * (2 * END_BYTES + 10))
+    big.write_bytes(bytes(data))
+    first = model_fingerprint(str(model))
+    data[END_BYTES + 5] = ord("x")  # its middle is not read, whatever its kind (it was hashed whole)
+    big.write_bytes(bytes(data))
+    assert model_fingerprint(str(model)) == first
+    big.write_bytes(bytes(data[:-1]) + b"x")  # its last MiB is
+    assert model_fingerprint(str(model)) != first
+    small = bytearray(b"s" * (2 * END_BYTES))  # up to 2 MiB: read whole
+    big.write_bytes(bytes(small))
+    before = model_fingerprint(str(model))
+    small[END_BYTES] = ord("x")
+    big.write_bytes(bytes(small))
+    assert model_fingerprint(str(model)) != before
 
 
 def test_a_resume_refuses_a_model_folder_that_changed(tmp_path):

@@ -209,3 +209,26 @@ def test_a_reward_above_one_by_itself_gets_a_weight_that_brings_it_into_range(ti
     finally:
         for name in ("rr_three", "rr_negative"):
             _REGISTERED.pop(name, None)
+
+
+def test_range_refusal_takes_treerpos_error_and_an_own_estimators_plain_one_alike():
+    from treecredit._validation import OutOfRange, Remedy
+    from treecredit.training.reward_range import range_refusal
+
+    typed = OutOfRange("rewards", "are outside [0, 1]", (Remedy("scale='std'", "", (("scale", "std"),)),),
+                       seen=(-0.5, 1.0))
+    assert range_refusal(typed) is typed
+    plain = range_refusal(ValueError("rewards: outside [0, 1] for clip=False. Fix: pass clip=True."))
+    assert plain is not None and plain.fix("python") == "pass clip=True"
+    assert range_refusal(ValueError("rewards: outside [0, 1]")) is None  # no fix to give in a host's terms
+    assert range_refusal(ValueError("scale: is 'x'. Fix: pass scale='std'.")) is None
+    assert range_refusal(OutOfRange("rewards", "above 5", (), seen=(0.0, 6.0), allowed=(0.0, 5.0))) is None
+    assert range_refusal(RuntimeError("rewards: outside [0, 1]. Fix: no.")) is None
+
+
+def test_verl_words_an_own_estimators_plain_range_refusal_as_a_range_refusal():
+    from treecredit.integrations.verl import _config_error
+
+    said = _config_error(ValueError("rewards: are outside [0, 1]. Fix: pass clip=True."), {}, ("clip",))
+    assert said is not None, "the plain refusal fell through to the raw error"
+    assert "token_level_rewards" in str(said) and "Fix: pass clip=True, or give rewards in [0, 1]" in str(said)

@@ -83,13 +83,13 @@ def episode_metrics(episodes: list, prefix: str = "") -> dict:
             f"{prefix}context_cut_share": float(np.mean([ep.context_cut for ep in episodes]))}
 
 
-def _declare_fix(name: str, seen: tuple[float, float]) -> str:
+def _declare_fix(name: str, seen: tuple[float, float] | None) -> str:
     """The class attribute that has an own env's run refused before any work, worded for the returns seen
-    (``seen``: their ``(min, max)``): ``negative_rewards`` is read as "why the returns leave [0, 1]"
-    (:func:`~treecredit.training.reward_range.env_rewards_leave_unit_range`), for returns above 1 as well, which
-    its name does not say."""
-    low, high = seen
-    if low >= 0:  # only above 1: the name misleads, so say what it means
+    (``seen``: their ``(min, max)``; None: not known): ``negative_rewards`` is read as "why the returns leave
+    [0, 1]" (:func:`~treecredit.training.reward_range.env_rewards_leave_unit_range`), for returns above 1 as well,
+    which its name does not say."""
+    low, high = seen if seen is not None else (-1.0, 2.0)  # not known: say "below 0 and above 1"
+    if seen is not None and low >= 0:  # only above 1: the name misleads, so say what it means
         return (f"; and give {name} a class attribute negative_rewards = \"returns up to {high:.8g}\" "
                 "(despite its name it declares any return outside [0, 1], above 1 too), so that such a run is "
                 "refused before any work")
@@ -108,15 +108,16 @@ def returns_refused(config, error: ValueError, step: int, saved_step: int) -> Va
     the pre-flight's, in an env run's terms (the estimator option in the command line's form, env settings, a
     turn-level estimator), plus that attribute for an own env, not the estimator's own fix about ``--reward``
     weights, which an env run has none of. Other refusals keep the estimator's fix."""
-    from treecredit._validation import OutOfRange
     from treecredit.envs import env_class
     from treecredit.training.estimator_inputs import failed_at_step
-    from treecredit.training.reward_range import env_range_fix
+    from treecredit.training.reward_range import env_range_fix, range_refusal
 
-    if not (isinstance(error, OutOfRange) and error.argument == "rewards" and error.allowed == (0.0, 1.0)):
+    refusal = range_refusal(error)  # TreeRPO's OutOfRange, or an own estimator's plain ValueError
+    if refusal is None:
         return failed_at_step(error, step, saved_step, config.estimator)
     klass = env_class(config.env)
     name, own = klass.__name__, not klass.__module__.startswith("treecredit.")
-    declare = _declare_fix(name, error.seen) if own and not getattr(klass, "negative_rewards", False) else ""
-    return failed_at_step(ValueError(f"rewards: {error.problem} (the episode returns of env {config.env!r}). Fix: "
-                                     f"{env_range_fix(config.estimator, error)}{declare}."), step, saved_step)
+    seen = getattr(refusal, "seen", None)  # an own estimator's plain error does not say them
+    declare = _declare_fix(name, seen) if own and not getattr(klass, "negative_rewards", False) else ""
+    return failed_at_step(ValueError(f"rewards: {refusal.problem} (the episode returns of env {config.env!r}). Fix: "
+                                     f"{env_range_fix(config.estimator, refusal)}{declare}."), step, saved_step)

@@ -57,7 +57,7 @@ try:
 except ImportError as error:  # the optional extra is missing
     raise ImportError("treecredit.integrations.trl needs TRL: pip install 'treecredit[trl]' (trl>=0.26).") from error
 
-from treecredit._validation import FixError, check_choice, fail
+from treecredit._validation import check_choice, fail
 from treecredit.integrations._grpo_layout import (
     check_trainer_estimator,
     completion_rewards,
@@ -330,8 +330,10 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                     **self.estimator_options,
                 )
         except ValueError as error:  # a reward range the estimator refuses: its fix in this trainer's terms
-            refusal = FixError.of(error)  # an own estimator's plain ValueError("rewards: ... [0, 1] ...") too
-            if refusal.argument != "rewards" or "[0, 1]" not in refusal.problem or not refusal.fix("python"):
+            from treecredit.training.reward_range import range_refusal
+
+            refusal = range_refusal(error)  # TreeRPO's OutOfRange, or an own estimator's plain ValueError
+            if refusal is None:
                 raise
             fix = trl_reward_fix(refusal, self.estimator_options, get_estimator(self.estimator).options)
             raise ValueError(f"rewards: {refusal.problem} (the weighted sum of the reward functions, at global step "

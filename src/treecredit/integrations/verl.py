@@ -48,7 +48,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from treecredit._validation import OutOfRange, fail, split_fix
+from treecredit._validation import fail, split_fix
 from treecredit.api import compute_advantages
 from treecredit.integrations import is_verl_available
 from treecredit.integrations._fixes import host_estimator
@@ -218,10 +218,15 @@ def _config_error(error: ValueError, user: dict, accepted, *, given: str = "conf
     outside [0, 1] with its fix where the options were ``given``: Hydra overrides (``"config"``), keywords of
     ``make_adv_estimator`` (``"python"``: all were bound), or both (``""``: none were given); None for any
     other error."""
+    from treecredit.training.reward_range import range_refusal
+
     problem, fix = split_fix(str(error))
-    settings = []  # the option settings of a refusal of the rewards' range (its fix's parts)
-    if isinstance(error, OutOfRange) and error.argument == "rewards":
-        settings = [(name, value) for name, value in error.settings if name in accepted]
+    refusal = range_refusal(error)  # TreeRPO's OutOfRange, or an own estimator's plain ValueError
+    settings = [(name, value) for name, value in refusal.settings if name in accepted] if refusal else []
+    if refusal is not None and not settings:  # a fix that sets no option: as the estimator words it
+        return ValueError(f"{problem} (each response's reward: the sum of its token_level_rewards). Fix: "
+                          f"{refusal.fix('python')}, or give rewards in [0, 1] (the reward function's score plus "
+                          "any in-reward KL terms).")
     if settings:
         overrides = " or ".join(f"+algorithm.{CONFIG_KEY}.{name}={value}" for name, value in settings)
         keywords = " or ".join(f"{name}={value!r}" for name, value in settings)

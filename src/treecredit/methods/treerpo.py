@@ -15,12 +15,12 @@ from treecredit.trees.values import children_mean_values, sibling_stats, zero_ma
 
 SCALES = ("bernoulli", "std", "none")
 BERNOULLI_SLACK = 1e-6
+"""Rewards this far outside [0, 1] (the rounding of a weighted sum of reward functions) are clipped into it
+under ``scale="bernoulli"``; farther ones are refused."""
 UNIT_REWARD_REMEDIES = (
     Remedy("scale='std' or scale='none'", "--estimator-option scale=std", (("scale", "std"), ("scale", "none"))),
     Remedy("rewards in [0, 1]", "--reward weights that sum to at most 1"))
 """What lifts ``scale="bernoulli"``'s need for rewards in [0, 1]: another scale, or rewards that stay in it."""
-"""Rewards this far outside [0, 1] (the rounding of a weighted sum of reward functions) are clipped into it
-under ``scale="bernoulli"``; farther ones are refused."""
 
 
 @register_estimator("treerpo", requires=("steps|tree",))

@@ -1,5 +1,5 @@
-"""Final answers out of free text: ``<answer>…</answer>`` (R1/TRL), ``\\boxed{…}`` (last one, braces
-balanced) and GSM8K's ``#### …``.
+"""Final answers out of free text: ``<answer>…</answer>`` (R1/TRL; where it opens or ends the text and no box or
+``####`` follows it, :func:`answer_block`), ``\\boxed{…}`` (last one, braces balanced) and GSM8K's ``#### …``.
 
 Used by the built-in verifiers on both the completion and the dataset's answer column, so an answer
 column may hold ``"288"``, ``"#### 288"`` or a full worked solution ending in ``#### 288``. Also: whether
@@ -49,15 +49,45 @@ def tagged_answer(text: str) -> str | None:
     return found[-1].strip() if found else None
 
 
-def marked_answer(text: str) -> str | None:
-    """The answer ``text`` marks as its answer: within the last ``<answer>…</answer>`` block when there is one
-    (:func:`tagged_answer`; its last ``\\boxed{}`` or ``####`` if it holds one, else all of it), else the last
-    ``\\boxed{}``, else what follows the last ``####`` (first line, '' when nothing does); None when it marks
-    none."""
-    tagged = tagged_answer(text)
-    if tagged is not None:
-        inner = marked_answer(tagged)  # shorter than text: the recursion ends
-        return tagged if inner is None else inner
+def _opening_tags_end(text: str) -> int:
+    """Where the run of tag blocks that opens ``text`` ends (``<think>…</think>``, ``<reasoning>…</reasoning>``,
+    whitespace between them): 0 when ``text`` opens with anything else."""
+    end = i = len(text) - len(text.lstrip())
+    while (opening := re.match(r"<([A-Za-z][\w-]*)>", text[i:])) is not None:
+        close = text.find(f"</{opening.group(1)}>", i)
+        if close < 0:
+            break
+        i = close + len(opening.group(1)) + 3
+        end = i
+        i += len(text[i:]) - len(text[i:].lstrip())
+    return end
+
+
+_CLOSING_PUNCTUATION = re.compile(r"[\s.,;:!?'\")\]]*")
+
+
+def answer_block(text: str) -> str | None:
+    """Content of the ``<answer>…</answer>`` block that is ``text``'s answer (R1/TRL's format,
+    ``<think>…</think><answer>9</answer>``), stripped, or None. That is the last closed block (:func:`tagged_answer`)
+    when no ``\\boxed{}`` or ``####`` follows it, and it either ends the text (only whitespace or punctuation
+    after its ``</answer>``) or opens it (only whitespace and tag blocks such as ``<think>…</think>`` before it).
+    A block inside prose, ``Example: <answer>7</answer>. Now, the answer is 8.`` or an echoed format ``The
+    format is <answer>X</answer>. …``, is not the answer; nor is one that a later box corrects
+    (``<answer>9</answer> No: \\boxed{8}``)."""
+    blocks = list(_ANSWER_TAG.finditer(text))
+    if not blocks:
+        return None
+    block, after = blocks[-1], text[blocks[-1].end():]
+    if _box_or_hashes(after) is not None:
+        return None
+    if _CLOSING_PUNCTUATION.fullmatch(after) or block.start() <= _opening_tags_end(text):
+        return block.group(1).strip()
+    return None
+
+
+def _box_or_hashes(text: str) -> str | None:
+    """The last ``\\boxed{}``'s content, else what follows the last ``####`` (first line, '' when nothing
+    does), else None."""
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
@@ -65,6 +95,18 @@ def marked_answer(text: str) -> str | None:
         tail = text.rsplit("####", 1)[1].strip()
         return tail.splitlines()[0].strip() if tail else ""
     return None
+
+
+def marked_answer(text: str) -> str | None:
+    """The answer ``text`` marks as its answer: within its ``<answer>…</answer>`` block when it has one that
+    answers (:func:`answer_block`; the block's last ``\\boxed{}`` or ``####`` if it holds one, else all of it),
+    else the last ``\\boxed{}``, else what follows the last ``####`` (first line, '' when nothing does); None
+    when it marks none."""
+    block = answer_block(text)
+    if block is not None:
+        inner = _box_or_hashes(block)
+        return block if inner is None else inner
+    return _box_or_hashes(text)
 
 
 def final_answer(text: str) -> str:
@@ -152,15 +194,16 @@ _PROSE_EQUATION = re.compile(r"^.*[A-Za-z]{2,}[:,]?\s+(?P<equation>[-+]?[\d(][\d
 
 def final_math_answer(text: str) -> str:
     """The answer that the ``math`` reward judges in ``text``: typography undone (:func:`plain_math_text`) and
-    Markdown emphasis removed (:func:`without_emphasis`), then within the last ``<answer>…</answer>`` block if
-    there is one, the last ``\\boxed{}``, else what follows the last ``####``, else the statement the text (or
-    the block) ends on (:func:`final_statement`); without its closing period or bracketed remark
+    Markdown emphasis removed (:func:`without_emphasis`), then within the ``<answer>…</answer>`` block that
+    answers if there is one (:func:`answer_block`: not one inside prose or before a box), the last
+    ``\\boxed{}``, else what follows the last ``####``, else the statement the text (or the block) ends on
+    (:func:`final_statement`); without its closing period or bracketed remark
     (:func:`without_closing`). An equation of numbers that ends a sentence of prose is that equation (``The
     answer is 1+8=9`` → ``1+8=9``, which counts by its right-hand side)."""
     text = without_emphasis(plain_math_text(text))
-    tagged = tagged_answer(text)
-    if tagged is not None:
-        text = tagged
+    block = answer_block(text)
+    if block is not None:
+        text = block
     marked = marked_answer(text)
     answer = without_closing(final_statement(text) if marked is None else marked)
     equation = _PROSE_EQUATION.match(answer)

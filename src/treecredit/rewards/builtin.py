@@ -48,14 +48,14 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
     """1.0 where math-verify finds the completion's final answer equal to ``answer``, else 0.0 (None where
     the row has no answer).
 
-    The final answer (:func:`~treecredit.rewards.answers.final_math_answer`): Markdown emphasis is dropped
-    (``**9**`` is ``9``); then within the last ``<answer>…</answer>`` block when there is one (the R1/TRL format), the
-    last ``\\boxed{}``, else what follows the last ``####``, else the last
-    sentence or line that states a value (a digit or a LaTeX command; an equation of numbers that ends a sentence
-    of prose is that equation, ``The answer is 1+8=9`` → ``1+8=9``): ``The answer is 9. But wait, 10.`` answers
-    10, ``The answer is 9.\\nI hope it is correct.`` answers 9. Within that statement math-verify picks the value
-    (``the answer is X`` first, else the last one). So a number stated after the answer (``The answer is 9.
-    That took 3 steps.``) is read as the answer: a prompt that asks for ``\\boxed{}`` or ``####`` avoids that.
+    The final answer (:func:`~treecredit.rewards.answers.final_math_answer`): Markdown emphasis is dropped (``**9**`` is
+    ``9``); then within the ``<answer>…</answer>`` block when one answers (the R1/TRL format; not a block inside prose
+    or before a box, :func:`~treecredit.rewards.answers.answer_block`), the last ``\\boxed{}``, else what follows the
+    last ``####``, else the last sentence or line that states a value (a digit or a LaTeX command; an equation of
+    numbers that ends a sentence of prose is that equation, ``The answer is 1+8=9`` → ``1+8=9``): ``The answer is 9. But
+    wait, 10.`` answers 10, ``The answer is 9.\\nI hope it is correct.`` answers 9. Within that statement math-verify
+    picks the value (``the answer is X`` first, else the last one). So a number stated after the answer (``The answer is
+    9. That took 3 steps.``) is read as the answer: a prompt that asks for ``\\boxed{}`` or ``####`` avoids that.
 
     How the answer is typed does not matter: the period that ends its sentence (``The answer is 1/2.``, which
     math-verify would read as ``1/2.0``), a closing remark in brackets that holds a word (``12 (3 boxes of 4)``),
@@ -129,9 +129,9 @@ def _as_math(text: str) -> str:
 
 
 def exact_reward(prompts, completions, answer=None, ignore_case: bool = False, **_) -> list[float | None]:
-    """1.0 where the final answer (:func:`~treecredit.rewards.answers.final_answer`: the last ``<answer>…</answer>``
-    block, else the last box, else after ``####``, else the text) equals ``answer`` (Markdown emphasis removed as
-    the ``math`` reward removes it,
+    """1.0 where the final answer (:func:`~treecredit.rewards.answers.final_answer`: the ``<answer>…</answer>``
+    block that answers, else the last box, else after ``####``, else the text) equals ``answer`` (Markdown
+    emphasis removed as the ``math`` reward removes it,
     :func:`~treecredit.rewards.answers.without_emphasis`: ``**Paris**`` is ``Paris``; whitespace collapsed), else
     0.0."""
     def norm(text: str) -> str:

@@ -77,8 +77,9 @@ class RewardSet:
         self._held_out = False  # within held_out(): an evaluation, where a failed reward trains nothing
         self.probe_failures = 0  # failures noted by the last probe (probing())
         self._fell_back: set[str] = set()  # functions whose batch call raised (_note_fallback said so once)
-        self._none_noted = False  # _note_none_applies said so once
+        self._none_noted: set[bool] = set()  # _note_none_applies said so (once in training, False; once held out, True)
         self._overflowed: dict[str, tuple] = {}  # in a probe: function → (a value beyond float32, its weight)
+        self._sum_overflowed: float | None = None  # in a probe: a weighted sum beyond float32
 
     @property
     def names(self) -> list[str]:
@@ -125,6 +126,13 @@ class RewardSet:
                     broken[i] = True
                 else:
                     totals[i] = (totals[i] or 0.0) + weight * number
+        for i, total in enumerate(totals):  # each weighted value fits float32, their sum may not
+            if total is not None and not broken[i] and abs(total) > FLOAT32_MAX:
+                if self._probing is not None and self._sum_overflowed is None:
+                    self._sum_overflowed = total
+                self._note(f"the weighted sum of {', '.join(self.names)} is {total:.3g}, beyond the range of "
+                           f"float32 (±{FLOAT32_MAX:.3g}, the dtype training holds rewards in)")
+                broken[i] = True
         out = [None if bad else total for bad, total in zip(broken, totals)]
         if self._probing is None:
             self.calls += n
@@ -133,19 +141,21 @@ class RewardSet:
         return out
 
     def _note_none_applies(self, count: int, n: int) -> None:
-        """Say once per run (not in a probe) that every function returned None ("does not apply", TRL's
-        convention) for ``count`` of a batch's ``n`` completions: such a completion has no reward, so it is skipped
-        (no advantage; counted in ``reward_failed``) or, in an evaluation, not scored."""
-        if not count or self._none_noted:
+        """Say once per run in training and once in held-out evaluation (not in a probe) that every function
+        returned None ("does not apply", TRL's convention) for ``count`` of a batch's ``n`` completions: such a
+        completion has no reward, so it is skipped (no advantage; counted in ``reward_failed``) or, in an
+        evaluation, not scored."""
+        if not count or self._held_out in self._none_noted:
             return
-        self._none_noted = True
+        self._none_noted.add(self._held_out)
         who = "the reward function" if len(self.items) == 1 else "every reward function"
         happens = ("held-out completions not scored: counted in eval_*_reward_failed" if self._held_out else
                    "skipped: no reward, so no advantage, and counted in reward_failed in metrics.jsonl")
         log.warning("reward: %s (%s) returned None (does not apply, TRL's convention) for %d of the %d completions "
-                    "of a batch: they are %s. Later ones are only counted; this is said once per run. If a "
+                    "of a batch: they are %s. Later ones are only counted; this is said once per run (%s). If a "
                     "completion should score 0, return 0.0 for it, not None", who, ", ".join(self.names), count, n,
-                    happens)
+                    happens, "for held-out evaluation; training's are said apart" if self._held_out else
+                    "for training; held-out evaluation's are said apart")
 
     @contextlib.contextmanager
     def probing(self, n: int, *, solutions: bool):
@@ -157,7 +167,7 @@ class RewardSet:
         solutions, which a reward must be able to score), one that raised on every completion otherwise is
         refused too. ``probe_failures`` is then the number of failures (raised, or no finite number) the
         probe noted."""
-        self._probing, self._overflowed = {}, {}
+        self._probing, self._overflowed, self._sum_overflowed = {}, {}, None
         try:
             yield self
             raised = dict(self._probing)
@@ -168,6 +178,11 @@ class RewardSet:
                  f"beyond the range of float32 (±{FLOAT32_MAX:.3g}), the dtype training holds rewards in: it would "
                  "be infinite there", f"return rewards on a smaller scale from {name} (e.g. in [0, 1]), or divide "
                  "them by a constant")
+        if self._sum_overflowed is not None:
+            fail(self.argument, f"the weighted sum of {', '.join(self.names)} is {self._sum_overflowed:.3g} for a "
+                 f"completion, beyond the range of float32 (±{FLOAT32_MAX:.3g}), the dtype training holds rewards "
+                 "in, although each weighted value is within it: it would be infinite there",
+                 "return rewards on a smaller scale (e.g. in [0, 1]), or lower the weights (@W)")
         self.probe_failures = sum(errors for errors, _, _ in raised.values())
         for name, (errors, last, missing) in raised.items():
             if errors < n:

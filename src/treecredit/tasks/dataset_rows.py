@@ -177,33 +177,50 @@ def check_conversation_options(rows: list[dict], prompt_column: str, where: str,
          fix + option + (" (and " + ", ".join(o for o, _ in given[1:]) + ")" if len(given) > 1 else ""))
 
 
-def _parsed_conversation(value):
-    """The conversation a text cell spells in Python's notation (pandas writes a list of messages to CSV as its
-    repr: ``"[{'role': 'user', 'content': '...'}]"``), else None."""
+def _parsed_conversation(value) -> tuple[list, str] | None:
+    """The conversation a text cell spells, and in which notation: JSON (a column of messages stored as a JSON
+    string, ``'[{"role": "user", ...}]'``) or Python's (pandas writes a list of messages to CSV as its repr:
+    ``"[{'role': 'user', 'content': '...'}]"``); None when it spells none."""
     import ast
+    import json
 
     if not isinstance(value, str) or not value.lstrip().startswith("[{"):
         return None
-    try:
-        parsed = ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
-    if is_conversation(parsed) and all("role" in m for m in parsed):
-        return parsed
+    for notation, parse in (("JSON", json.loads), ("Python's", ast.literal_eval)):
+        try:
+            parsed = parse(value.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if is_conversation(parsed) and all("role" in m for m in parsed):
+            return parsed, notation
     return None
 
 
 def check_repr_conversations(rows: list[dict], column: str, where: str) -> None:
-    """Refuse, before any work, text prompts that are a conversation written out as Python's repr (a list of
-    role/content dicts saved to CSV by pandas): the model would be trained on that text, brackets and quotes
-    included. Names the rows and the fix (save as JSON Lines, or parse the column into lists)."""
-    bad = [number for number, row in enumerate(rows, 1) if _parsed_conversation(row.get(column)) is not None]
-    if bad:
+    """Refuse, before any work, text prompts that spell a conversation (a list of role/content dicts written out as
+    text): the model would be trained on that text, brackets and quotes included. Names the rows and the fix by
+    file type: a CSV file (pandas writes a list as its repr): save as JSON Lines, or parse the column; any other
+    (JSON Lines, Parquet: the column holds a JSON string or a repr): store the messages as a list, parsing the
+    column before saving."""
+    import re
+
+    found = [(number, parsed[1]) for number, row in enumerate(rows, 1)
+             if (parsed := _parsed_conversation(row.get(column))) is not None]
+    if not found:
+        return
+    bad = [number for number, _ in found]
+    rows_named = f"in {len(bad)} of the {len(rows)} rows of {where} ({_shown(bad)}, counting from 1 in file order)"
+    if re.search(r"\.[ct]sv(\.\w+)?'", where, re.I):
         fail("prompt_column", f"column {column!r} holds text that spells a list of chat messages in Python's "
-             "notation ([{'role': ..., 'content': ...}]) "
-             f"in {len(bad)} of the {len(rows)} rows of {where} "
-             f"({_shown(bad)}, counting from 1 in file order): a conversation saved to CSV (pandas writes its "
-             "repr), which the model would read as raw text, brackets and quotes included",
+             f"notation ([{{'role': ..., 'content': ...}}]) {rows_named}: a conversation saved to CSV (pandas "
+             "writes its repr), which the model would read as raw text, brackets and quotes included",
              "save the dataset as JSON Lines (df.to_json(PATH, orient='records', lines=True) or "
              "Dataset.to_json(PATH)), which keeps the messages as a list, or parse the column with "
              "ast.literal_eval before saving it as .jsonl or .parquet")
+    notations = sorted({notation for _, notation in found})
+    parse = " or ".join({"JSON": "json.loads", "Python's": "ast.literal_eval"}[n] for n in notations)
+    fail("prompt_column", f"column {column!r} holds each conversation as a string, a list of chat messages "
+         f"written out in {' and '.join(notations)} notation ([{{\"role\": ..., \"content\": ...}}]), "
+         f"{rows_named}, which the model would read as raw text, brackets and quotes included",
+         f"store the messages in the column as a list, not as a string: parse the column before saving "
+         f"(df[{column!r}] = df[{column!r}].map({parse}), then df.to_json(PATH, orient='records', lines=True))")

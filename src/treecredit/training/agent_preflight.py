@@ -33,7 +33,6 @@ def check_agent_config(config) -> None:
     sized for an env with a finite number of instances (:func:`~treecredit.training.agent_checks.
     sized_eval_problems`: a quarter of ``textworld``'s pool)."""
     from treecredit.agents.credit import estimator_level
-    from treecredit.agents.episodes import EpisodeSettings
     from treecredit.agents.forks import check_fork_turns
     from treecredit.agents.options import DEFAULT_EXPERT_NOISE
     from treecredit.envs import make_env, module_folder
@@ -48,12 +47,11 @@ def check_agent_config(config) -> None:
         env = make_env(config.env, **config.env_options)
     config.module_folders = {**config.module_folders, **module_folder(config.env)}
     size_eval_problems(config, env)
-    episode_options, agent = split_sampler_options(config.sampler_options)
     with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
-        settings = EpisodeSettings(**episode_options, action_max_tokens=config.max_new_tokens)
+        settings, agent = episode_settings(config, decoding=False)  # TrainConfig checks its decoding flags next
         settings.roots(config.group_size)
         check_fork_turns(settings.fork_at, getattr(env, "max_turns", None))
-        if "fork_children" in episode_options and not episode_options.get("fork_at"):
+        if "fork_children" in config.sampler_options and not settings.fork_at:
             fail("fork_children", "sets the copies of each fork, but fork_at names no turn, so no episode forks",
                  "add --sampler-option fork_at=[1] (turns before which episodes fork), or drop fork_children")
         noise = agent.get("expert_noise", DEFAULT_EXPERT_NOISE)  # a float: split_sampler_options converted it
@@ -93,16 +91,18 @@ def check_hf_agent_model(config, held: HeldOut, settings) -> None:
         check_room("max_episode_tokens", limit, longest, settings, "tokens", fix)
 
 
-def episode_settings(config):
+def episode_settings(config, *, decoding: bool = True):
     """``(settings, agent)``: the :class:`~treecredit.agents.EpisodeSettings` of ``config``'s episodes
     (``--temperature``, ``--top-p``, ``--max-new-tokens`` as ``action_max_tokens``, and the ``--sampler-option``
     fields) and its agent options (:data:`~treecredit.agents.options.AGENT_OPTIONS`, converted), as
-    :func:`~treecredit.agents.options.split_sampler_options` splits them. Raises its ``ValueError``\\ s."""
+    :func:`~treecredit.agents.options.split_sampler_options` splits them. Raises its ``ValueError``\\ s.
+    ``decoding=False`` leaves temperature and top-p at their defaults: :func:`check_agent_config` runs before
+    ``TrainConfig`` checks those flags, which then refuses them in its own words."""
     from treecredit.agents.episodes import EpisodeSettings
 
     episode_options, agent = split_sampler_options(config.sampler_options)
-    settings = EpisodeSettings(temperature=config.temperature, top_p=config.top_p,
-                               action_max_tokens=config.max_new_tokens, **episode_options)
+    sampling = {"temperature": config.temperature, "top_p": config.top_p} if decoding else {}
+    settings = EpisodeSettings(**sampling, action_max_tokens=config.max_new_tokens, **episode_options)
     return settings, agent
 
 

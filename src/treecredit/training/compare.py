@@ -140,13 +140,14 @@ def _run_one(job: Job | tuple) -> tuple[str, int, list[dict] | None, str | None,
     except RunInterrupted:
         raise
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
+        from treecredit._validation import FixError
         from treecredit.training.compare_cli import in_compare_terms
+        from treecredit.training.estimator_inputs import StoppedMidRun
 
         last = traceback.format_exc().strip().splitlines()[-1]
         said = in_compare_terms(exc, Path(config.out).parent.parent)  # its fix in the comparison's terms
-        kind = type(said)  # treecredit's own refusals by the builtin they are (ValueError)
-        kind = next(k for k in kind.__mro__ if k.__module__ == "builtins") if kind.__module__.startswith("treecredit") \
-            else kind
+        # a refusal with its fix (FixError, StoppedMidRun) reads as the ValueError it is; any other keeps its name
+        kind = ValueError if isinstance(said, (FixError, StoppedMidRun)) else type(said)
         return label, seed, None, f"{kind.__name__}: {said}" if str(said) else last, how[0]
     return label, seed, records, None, how[0]  # old closing evaluations: flagged by train
 

@@ -145,7 +145,8 @@ def failed_at_step(error: ValueError, step: int, saved_step: int, estimator: str
     if estimator and isinstance(error, FixError):
         from treecredit.training.reward_range import command_line_fix
 
-        message = f"{error.argument}: {error.problem}. Fix: {command_line_fix(estimator, error)}."
+        fix = command_line_fix(estimator, error)  # "" for an own estimator's error that gave no fix
+        message = f"{error.argument}: {error.problem}" + (f". Fix: {fix}." if fix else ".")
     argument, sep, rest = message.partition(": ")
     return StoppedMidRun(argument if sep else "", at or f"at step {step}", rest if sep else message, saved_step,
                          restart)

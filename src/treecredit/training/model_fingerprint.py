@@ -2,14 +2,14 @@
 that ``--resume`` refuses a model that changed since the run started (an export written into the model's folder,
 weights edited or replaced): the resumed run would take its KL reference and base weights from other weights.
 
-What is read, so that multi-GB weights cost a few MiB: every file's relative name and size; the whole content of
-every file that is not a weight file (``config.json``, ``generation_config.json``, the tokenizer's files, the chat
-template), and of a weight file (``.safetensors``, ``.bin``, ``.pt``, ``.pth``, ``.gguf``, ``.ckpt``, ``.h5``,
-``.msgpack``) its first and last MiB only (a safetensors file's header, which names every tensor, and its last
-tensor's bytes). An edit inside a large weight file that leaves its size, first and last MiB as they were is
-missed; replacing, retraining, exporting or converting weights changes those. Folders whose name starts with a dot
-(``.cache``, ``.git``) are skipped: tools keep their own bookkeeping there. A hub id pinned to a commit
-(``ORG/NAME@COMMIT``) is not fingerprinted: the commit fixes its files.
+What is read, so that multi-GB files cost a few MiB: every file's relative name and size; the whole content of
+every file of at most 2 MiB (``config.json``, ``generation_config.json``, the chat template, most tokenizer
+files), and of any larger file, whatever its kind (``.safetensors``, ``.bin``, ``.gguf``, ``.onnx_data``,
+``.npz``, a large ``tokenizer.json``), its first and last MiB only (a safetensors file's header, which names every
+tensor, and its last tensor's bytes). An edit inside a large file that leaves its size, first and last MiB as
+they were is missed; replacing, retraining, exporting or converting weights changes those. Folders whose name
+starts with a dot (``.cache``, ``.git``) are skipped: tools keep their own bookkeeping there. A hub id pinned to a
+commit (``ORG/NAME@COMMIT``) is not fingerprinted: the commit fixes its files.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack")
-"""Files read only at their two ends (:data:`END_BYTES` each)."""
 END_BYTES = 1 << 20
-"""How much of each end of a weight file the fingerprint reads."""
+"""How much of each end of a file larger than ``2 * END_BYTES`` the fingerprint reads (smaller ones: all)."""
 
 _CACHE: dict[tuple, dict] = {}
 
@@ -49,7 +47,7 @@ def model_fingerprint(model: str, skip: str = "") -> dict:
             name = Path(p).relative_to(source) if source.is_dir() else Path(p).name
             digest.update(f"{name}\0{size}\0".encode())
             with open(p, "rb") as handle:
-                if Path(p).suffix.lower() in WEIGHT_SUFFIXES and size > 2 * END_BYTES:
+                if size > 2 * END_BYTES:  # any kind of file: weights, onnx/*.onnx_data, .npz, .npy
                     digest.update(handle.read(END_BYTES))
                     handle.seek(size - END_BYTES)
                     digest.update(handle.read(END_BYTES))

@@ -63,8 +63,9 @@ def unit_rewards_refusal(run: Callable[[list[float]], object], *, inside_passed:
         return None
     for rewards in _OUTSIDE:
         error = refusal(list(rewards))
-        if error is not None and FixError.of(error).argument == "rewards":  # an own estimator's ValueError too
-            return FixError.of(error, "pass rewards in [0, 1]")
+        said = FixError.of(error, "pass rewards in [0, 1]") if error is not None else None
+        if said is not None and said.argument == "rewards":  # an own estimator's ValueError too
+            return said
     return None
 
 
@@ -116,6 +117,25 @@ def check_env_reward_range(config, arm: str | None = None) -> None:
         name = f"arm {arm!r}" if arm else "estimator"
         fail(name, f"{config.estimator!r} needs episode returns in [0, 1], and env {config.env!r} can give "
              f"returns outside it: {why}", env_range_fix(config.estimator, refusal))
+
+
+def range_refusal(error: BaseException) -> FixError | None:
+    """``error`` as a :class:`~treecredit._validation.FixError` when an estimator refused rewards outside [0, 1]
+    with it, for every host to word its fix alike (the CLI, TRL, verl, agent runs): TreeRPO's
+    :class:`~treecredit._validation.OutOfRange` of ``rewards``, or an own estimator's plain
+    ``ValueError("rewards: ... [0, 1] ... Fix: ...")`` (its fix as written, as one part: an own estimator raises
+    ``OutOfRange`` with :class:`~treecredit._validation.Remedy` settings to have each host write its options in
+    its own terms). None for any other error."""
+    from treecredit._validation import OutOfRange
+
+    if not isinstance(error, ValueError):
+        return None
+    said = FixError.of(error)
+    if said.argument != "rewards":
+        return None
+    if isinstance(said, OutOfRange):
+        return said if said.allowed == (0.0, 1.0) else None
+    return said if "[0, 1]" in said.problem and said.fix("python") else None
 
 
 def env_range_fix(estimator: str, refusal: FixError) -> str:
