@@ -170,6 +170,7 @@ def compare(args) -> None:
     from treecredit.envs import env_factory
     from treecredit.training.agent_loop import build_agent_policy, split_sampler_options
     from treecredit.training.config import TrainConfig
+    from treecredit.training.startup import torch_threads
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,7 +180,8 @@ def compare(args) -> None:
                           "eval_every": args.eval_every, **overrides})
     episode_options, agent = split_sampler_options(base.sampler_options)
     settings = EpisodeSettings(action_max_tokens=base.max_new_tokens, **episode_options)
-    build_agent_policy(base, env_factory(base.env, **base.env_options), settings, agent, print)  # warm start once
+    with torch_threads(base.threads):  # as the runs train it (the thread count is in its cache key)
+        build_agent_policy(base, env_factory(base.env, **base.env_options), settings, agent, print)  # warm start once
     arms = args.arms.split(",")
     # seed-major order: an interrupted comparison has every arm at the seeds it finished
     configs = [arm_config(base, label, seed, args.budget, out) for seed in range(args.seeds) for label in arms]

@@ -63,8 +63,8 @@ def test_rows_joining_in_place_give_the_same_tree(case, monkeypatch):
     written = appends.rows
     _same_rollout(in_place, _tree(policy, False, case, monkeypatch))
     assert appends.rows == written  # the flag off writes no spare row
-    if case[0] == "fixed":  # its forks join the running batch
-        assert written > 0
+    if case[0] == "fixed" and "children" not in case[1]:  # its forks join the running batch (4 children of each of
+        assert written > 0  # 6 rows at once outgrow the batch's 16 spare rows: the hint counts up to 2 × 6 rows)
 
 
 @pytest.mark.parametrize("kind, fast", [("llama", False), ("gpt2", True)])

@@ -35,3 +35,16 @@ def test_text_that_is_no_number_is_left_to_the_field_check(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("lr: fast\nmodel: '1e-4'\n")  # model is text: a number-like text there is fine
     assert load_config_file(path) == {"lr": "fast", "model": "1e-4"}
+
+
+@pytest.mark.parametrize("text, digits", [("1e3", "1000"), ("'8'", "8"), ("2E+2", "200")])
+def test_an_integer_field_held_as_text_gets_its_digits(tmp_path, text, digits):
+    path = tmp_path / "run.yaml"
+    path.write_text(f"steps: {text}\n")
+    with pytest.raises(ValueError, match=rf"^config: '.*run\.yaml' sets steps: .*which is text, not a number.*"
+                                         rf"Fix: write steps: {digits} in the file"):
+        load_config_file(path)
+    path.write_text(f"steps: {digits}\n")
+    assert load_config_file(path) == {"steps": int(digits)}
+    path.write_text("steps: 2.5e0\n")  # not a whole number: the field's own check names it
+    assert load_config_file(path) == {"steps": "2.5e0"}

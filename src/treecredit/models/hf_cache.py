@@ -14,7 +14,10 @@ Spare rows (a continuous batch, :mod:`treecredit.sampling.kv_stream`): :meth:`Gr
 rows of several caches into one new buffer with spare rows, and :meth:`GrowingLayer.append_copies` writes rows
 joining the batch into them, each copied once from its source, nothing of the batch copied; ownership of the
 buffer passes to the grown layer (the one it was grown from stays valid as it is, and regrows if stepped
-again). :data:`ROWS_JOIN_IN_PLACE` False turns this off (rows then join by a copy of the whole batch).
+again). :data:`ROWS_JOIN_IN_PLACE` False turns this off (rows then join by a copy of the whole batch), and so does
+a cache off the CPU (:meth:`GrowingLayer.offers_spare_rows`: on a GPU spare rows are allocated memory). Spare rows
+are bounded by the rows a buffer holds (:meth:`GrowingLayer.stacked`, :meth:`GrowingLayer.room_for`), since kept
+states hold earlier buffers alive.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ import weakref
 import torch
 from transformers.cache_utils import DynamicLayer
 
+from treecredit.models import kv_buffer
 from treecredit.models.kv_buffer import copy_rows_into, stacked_buffers
 
 ROWS_JOIN_IN_PLACE = True
-"""Whether :class:`GrowingLayer` caches offer spare rows to a continuous batch (False: the stream copies the whole
-batch at every join, as before spare rows; kept for comparison in tests and benchmarks)."""
+"""Whether :class:`GrowingLayer` caches on the CPU offer spare rows to a continuous batch (False: the stream copies
+the whole batch at every join, as before spare rows; kept for comparison in tests and benchmarks)."""
 
 
 class _Room:
@@ -73,11 +77,13 @@ class GrowingLayer(DynamicLayer):
     def room_for(self, s: int) -> tuple:
         """``(keys, values)`` buffers ``(B, H, room, D)`` of this layer (initialized), owned by it, whose first
         ``L`` columns are its keys and values and whose room holds ``s`` more (regrown when it does not: with
-        the same spare rows when it owned a buffer with some, else without).
+        spare rows when it owned a buffer with some, at most :func:`~treecredit.models.kv_buffer.spare_rows` of
+        its ``B`` rows, not all the old buffer's: kept states may hold the old buffer, and a stream's row hint
+        would otherwise be copied into every regrown buffer; else without).
         The caller writes the new columns and rebinds ``keys`` / ``values`` to the longer views."""
         (b, h, n, d), room = self.keys.shape, self._owned()
         if room is None or n + s > room.keys.shape[-2]:
-            rows = b if room is None else int(room.keys.shape[0])
+            rows = b if room is None else min(int(room.keys.shape[0]), b + kv_buffer.spare_rows(b))
             width = n + s + max(self.spare, n // 2)
             keys = self.keys.new_empty((rows, h, width, d))
             values = self.values.new_empty((rows, h, width, self.values.shape[-1]))
@@ -104,14 +110,18 @@ class GrowingLayer(DynamicLayer):
 
     def offers_spare_rows(self) -> bool:
         """Whether copies of this layer get spare rows for rows joining a batch (:meth:`stacked`,
-        :meth:`append_copies`): :data:`ROWS_JOIN_IN_PLACE` is on and the layer holds keys and values."""
+        :meth:`append_copies`): :data:`ROWS_JOIN_IN_PLACE` is on, the layer holds keys and values, and they are
+        on the CPU. Elsewhere (a GPU) an allocation's spare rows are memory held whether written or not (on a
+        CPU, pages never written cost address space only), and kept states hold several buffers, so the cache
+        keeps no spare rows there and rows join by a copy of the batch, as with the flag off."""
         keys = self.keys if self.is_initialized else None
-        return ROWS_JOIN_IN_PLACE and keys is not None and keys.dim() == 4 and self.values is not None
+        return (ROWS_JOIN_IN_PLACE and keys is not None and keys.dim() == 4 and self.values is not None
+                and keys.device.type == "cpu")
 
     def spare_rows(self) -> int:
-        """Rows :meth:`append_copies` can still add in place (0 unless this layer owns its buffer, or with
-        :data:`ROWS_JOIN_IN_PLACE` off)."""
-        room = self._owned() if ROWS_JOIN_IN_PLACE else None
+        """Rows :meth:`append_copies` can still add in place (0 unless this layer owns its buffer and
+        :meth:`offers_spare_rows`)."""
+        room = self._owned() if self.offers_spare_rows() else None
         return 0 if room is None else int(room.keys.shape[0]) - int(self.keys.shape[0])
 
     def append_copies(self, k: int, groups) -> GrowingLayer | None:
@@ -133,8 +143,13 @@ class GrowingLayer(DynamicLayer):
         """A copy of this layer (its class and settings) holding the rows of ``parts`` in a new buffer with spare
         columns and rows, which it owns: ``parts`` as :meth:`treecredit.models.kv_buffer.GrowingKV.stack` takes
         them (``(keys, values)`` ``(B_i, H, L_i ≤ width, D)``, or with ``rows (K_i,)`` long), right-aligned
-        under ``width`` columns (zeros in front); at least ``total_rows`` rows in all, spare ones included."""
-        keys, values, b = stacked_buffers(parts, width, total_rows)
+        under ``width`` columns (zeros in front). Rows in all: ``B + spare_rows(B)``
+        (:func:`~treecredit.models.kv_buffer.spare_rows`), or up to ``total_rows`` (a stream's row hint) where
+        that is more, the hint counted only up to ``2 B``: kept states hold the buffers of earlier batches, and
+        buffers sized for the stream's largest batch whatever their own rows made a 16 × 8 entropy tree's live cache
+        2.2× as large (docs/performance.md [2i])."""
+        b = sum(int(p[2].shape[0]) if len(p) > 2 else int(p[0].shape[0]) for p in parts)
+        keys, values, b = stacked_buffers(parts, width, min(total_rows, 2 * b))
         out = copy.copy(self)
         out.keys, out.values = keys[:b, :, :width], values[:b, :, :width]
         out._buffer = _Room(keys, values, out)

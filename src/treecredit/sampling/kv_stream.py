@@ -84,8 +84,10 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
     GPT's, a ``transformers`` model's), every buffer the stream makes has room for that many, so that rows joining
     later are written into it (:func:`append_kept_rows`) instead of copying the whole batch into a bigger buffer
     each time it outgrows the spare rows (at 256 prompts × 8 leaves two such copies cost more than a decoding
-    step each). On a CPU unwritten spare rows cost address space, not memory (on a GPU they are allocated
-    memory). The hint changes no token: only where rows live.
+    step each). A ``transformers`` cache counts the hint only up to twice a buffer's own rows, and takes no spare
+    rows off the CPU (:meth:`~treecredit.models.hf_cache.GrowingLayer.stacked`, ``offers_spare_rows``): kept
+    states hold earlier buffers, and on a GPU spare rows are allocated memory, written or not. The hint changes
+    no token: only where rows live.
 
     ``on_step(live) -> requests`` and ``cancelled``: speculation (module docstring); ``live`` are the backend's
     rows drawn at the step (``.request``, ``.seq``, ``.segment``), ended ones included.

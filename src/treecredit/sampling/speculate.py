@@ -105,7 +105,8 @@ class SpeculativeGrower(StreamGrower):
 
     def _stream_options(self, forest: SampledForest, hint: dict) -> dict:
         options = {"on_step": lambda live: self._on_step(forest, live), "cancelled": self._cancelled}
-        if hint:  # room for the speculative children beside the leaves (spare rows cost address space only)
+        if hint:  # room for the speculative children beside the leaves (spare rows are allocated memory on a GPU;
+            # a transformers cache bounds the hint: kv_stream.run_stream's max_rows)
             options["max_rows"] = self.ROWS_PER_LEAF * hint["max_rows"]
         return options
 

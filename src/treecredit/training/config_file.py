@@ -61,23 +61,26 @@ def _refuse_numbers_as_text(data: dict, named: str, argument: str, *, yaml_file:
     """Refuse a number field that the file holds as text which reads as a number, naming the file and the key:
     PyYAML (YAML 1.1) reads ``lr: 1e-4`` as the text '1e-4' (a float there needs a dot, ``1.0e-4``), and a
     quoted number is text in any format. Refused rather than converted: the file says text, and the fix is one
-    edit in it."""
+    edit in it. An integer field's text that reads as a whole number (``steps: 1e3``, ``"8"``) gets its digits."""
     import math
 
     from treecredit.training.config import TrainConfig
 
     for item in fields(TrainConfig):
         value = data.get(item.name)
-        if item.type not in ("float", float, "float | None") or not isinstance(value, str):
+        whole = item.type in ("int", int, "int | None")
+        if item.type not in ("float", float, "float | None") and not whole or not isinstance(value, str):
             continue
         try:
             number = float(value)
         except ValueError:
             continue  # not a number at all: the field's own check names it
-        if not math.isfinite(number):
+        if not math.isfinite(number) or whole and not number.is_integer():
             continue
         text = value.strip().lower()
-        if yaml_file and "e" in text:  # YAML 1.1's float: a dot in the mantissa and a sign in the exponent
+        if whole:  # steps: 1e3 (text in YAML) or "8": the integer as digits
+            written, why = str(int(number)), " (an integer field: write its digits)" if "e" in text else ""
+        elif yaml_file and "e" in text:  # YAML 1.1's float: a dot in the mantissa and a sign in the exponent
             mantissa, exponent = text.split("e", 1)
             written = (mantissa if "." in mantissa else mantissa + ".0") + "e" + (
                 exponent if exponent[:1] in "+-" else "+" + exponent)
