@@ -6,7 +6,7 @@ twin that scores 0."""
 import pytest
 
 from treecredit.rewards import exact_reward, math_reward, numeric_reward
-from treecredit.rewards.answers import answer_block, final_answer, final_math_answer, tagged_answer
+from treecredit.rewards.answers import answer_block, final_answer, final_math_answer, tagged_answer, unclosed_answer
 
 TAGGED = [  # (answer, completion, the same shape with a wrong value)
     ("9", "<answer>9</answer>", "<answer>8</answer>"),
@@ -46,7 +46,7 @@ def test_numeric_reads_the_block_not_a_later_number():
 
 def test_what_is_read():
     assert tagged_answer("<think>a</think><answer> 9 </answer>") == "9"
-    assert tagged_answer("<answer>9") is None and final_answer("<answer>9") == "<answer>9"  # unclosed: no block
+    assert tagged_answer("<answer>9") is None and final_answer("<answer>9") == "9"  # unclosed: up to the end
     assert final_math_answer("<ANSWER>x = 9</ANSWER>") == "x = 9"
     assert final_math_answer("The answer is 1+8=9.") == "1+8=9"
     assert final_math_answer("x = 1+8") == "x = 1+8"  # no prose: as before
@@ -92,3 +92,29 @@ def test_which_block_answers():
     assert answer_block("<answer>9</answer> no: \\boxed{8}") is None
     assert final_answer("Example: <answer>7</answer>. Now, \\boxed{8}.") == "8"
     assert final_math_answer("Example: <answer>7</answer>. Now, the answer is 8.") == "Now, the answer is 8"
+
+
+# An unclosed final <answer> (generation stopped at the stop string </answer>, which vLLM and TRL leave out of the
+# completion, or cut by the token limit) is the block up to the end of the text (a new-user trial: it was read as no
+# tag, so the scratch work answered). (answer, completion, the same shape with a wrong value); before, the first two
+# scored their right one 0 and their wrong one 1 under math; the last two pin a statement or box inside the block.
+UNCLOSED = [
+    ("9", "<think>The answer is 8</think><answer>9", "<think>The answer is 9</think><answer>8"),
+    ("9", "<answer>8</answer> no, <answer>9", "<answer>9</answer> no, <answer>8"),
+    ("9", "<think>maybe 8</think>\n<answer>The answer is 9.", "<think>maybe 9</think>\n<answer>The answer is 8."),
+    ("9", "<think>8</think><answer>so \\boxed{9}", "<think>9</think><answer>so \\boxed{8}"),
+]
+
+
+@pytest.mark.parametrize("answer, right, wrong", UNCLOSED)
+def test_an_unclosed_final_answer_block_is_the_answer(answer, right, wrong):
+    for reward in (math_reward, numeric_reward) + ((exact_reward,) if "is" not in right else ()):
+        assert reward(None, [right, wrong], answer=[answer] * 2) == [1.0, 0.0], reward.__name__
+
+
+def test_what_an_unclosed_block_reads():
+    assert unclosed_answer("<think>a</think><answer> 9 ") == "9"
+    assert unclosed_answer("<answer>9</answer>") is None and unclosed_answer("no tag") is None
+    assert answer_block("<ANSWER>7</ANSWER> then <answer>9") == "9"
+    # cut right after the tag: no answer, not the scratch work (the think block's 9 scored 1 before)
+    assert math_reward(None, ["<think>The answer is 9</think><answer>"], answer=["9"]) == [0.0]

@@ -1,5 +1,7 @@
 """Final answers out of free text: ``<answer>…</answer>`` (R1/TRL; where it opens or ends the text and no box or
-``####`` follows it, :func:`answer_block`), ``\\boxed{…}`` (last one, braces balanced) and GSM8K's ``#### …``.
+``####`` follows it, or a final ``<answer>`` never closed, :func:`answer_block`), ``\\boxed{…}`` (last one, braces
+balanced) and GSM8K's ``#### …``; the numbers written in a text, a fraction read as its value
+(:func:`number_values`, the ``numeric`` reward's reading).
 
 Used by the built-in verifiers on both the completion and the dataset's answer column, so an answer
 column may hold ``"288"``, ``"#### 288"`` or a full worked solution ending in ``#### 288``. Also: whether
@@ -64,6 +66,19 @@ def _opening_tags_end(text: str) -> int:
 
 
 _CLOSING_PUNCTUATION = re.compile(r"[\s.,;:!?'\")\]]*")
+_OPEN_ANSWER = re.compile(r"<answer>", re.I)
+_CLOSE_ANSWER = re.compile(r"</answer>", re.I)
+
+
+def unclosed_answer(text: str) -> str | None:
+    """What follows a final ``<answer>`` that was never closed (the last ``<answer>`` with no ``</answer>`` after
+    it), up to the end of ``text``, stripped; None when there is none. Generation stopped at the stop string
+    ``</answer>`` (which vLLM and TRL leave out of the completion by default) or cut by the token limit ends so:
+    ``<think>…</think><answer>9`` answers 9."""
+    opened = [m.end() for m in _OPEN_ANSWER.finditer(text)]
+    if not opened or _CLOSE_ANSWER.search(text, opened[-1]):
+        return None
+    return text[opened[-1]:].strip()
 
 
 def answer_block(text: str) -> str | None:
@@ -73,7 +88,12 @@ def answer_block(text: str) -> str | None:
     after its ``</answer>``) or opens it (only whitespace and tag blocks such as ``<think>…</think>`` before it).
     A block inside prose, ``Example: <answer>7</answer>. Now, the answer is 8.`` or an echoed format ``The
     format is <answer>X</answer>. …``, is not the answer; nor is one that a later box corrects
-    (``<answer>9</answer> No: \\boxed{8}``)."""
+    (``<answer>9</answer> No: \\boxed{8}``). A final ``<answer>`` never closed (:func:`unclosed_answer`) is the
+    block up to the end of the text: nothing follows it (``<think>…</think><answer>9`` answers 9; a box inside it is
+    its answer, as in a closed block)."""
+    unclosed = unclosed_answer(text)
+    if unclosed is not None:
+        return unclosed
     blocks = list(_ANSWER_TAG.finditer(text))
     if not blocks:
         return None
@@ -219,6 +239,69 @@ def last_number(text: str) -> float | None:
         except ValueError:
             continue
     return None
+
+
+# One value as written: a mixed number (2\frac{1}{2}, 2 1/2), a fraction (\frac{1}{2}, \dfrac, \tfrac, \frac12,
+# 1/2) or a number (thousands commas between groups of three digits, a decimal, an exponent), each with its sign.
+_DECIMAL = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_LATEX_FRACTION = (r"\\[dt]?frac\s*(?:\{\s*(?P<N>[-+]?" + _DECIMAL + r")\s*\}\s*\{\s*(?P<D>[-+]?" + _DECIMAL
+                   + r")\s*\}|(?P<N1>\d)(?P<D1>\d))")
+_VALUE = re.compile(r"(?<![\w.])(?P<sign>[-+]?)(?:"
+                    + r"(?P<whole>\d+)\s*" + _LATEX_FRACTION.replace("P<N", "P<wn").replace("P<D", "P<wd")
+                    + r"|(?P<swhole>\d+)[ \t]+(?P<sn>\d+)\s*/\s*(?P<sd>\d+)(?![\d,/]|\.\d)"
+                    + r"|" + _LATEX_FRACTION.replace("P<N", "P<fn").replace("P<D", "P<fd")
+                    + r"|(?P<n>" + _DECIMAL + r")\s*/\s*(?P<d>" + _DECIMAL + r")(?![\d,/]|\.\d)"
+                    + r"|(?P<x>" + _DECIMAL + r"))")
+# What makes a one-number text an expression: a power, a root, a constant, a product.
+_NOT_ONE_NUMBER = re.compile(r"\^|\\sqrt|\\pi\b|[√π×·]|\\times|\\cdot|\*")
+
+
+def _decimal(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def number_values(text: str) -> list[tuple[str, float | None]]:
+    """The numbers written in ``text``, as ``(as written, value)``, a fraction or a mixed number read as one value:
+    ``1/2``, ``\\frac{1}{2}``, ``\\dfrac{1}{2}``, ``\\frac12`` are 0.5; ``2\\frac{1}{2}`` and ``2 1/2`` (a whole
+    number, a space and a fraction below 1) are 2.5; ``-3/2`` is -1.5; ``1,000`` is 1000 (commas between groups
+    of three digits: ``(1,2)`` is two numbers). A fraction over 0 has the value None."""
+    out: list[tuple[str, float | None]] = []
+    for match in _VALUE.finditer(text):
+        g = match.groupdict()
+        sign = -1.0 if g["sign"] == "-" else 1.0
+        if g["x"] is not None:
+            out.append((match.group(0), sign * _decimal(g["x"])))
+            continue
+        whole = g["whole"] or g["swhole"]
+        numerator = _decimal(next(v for v in (g["wn"], g["wn1"], g["sn"], g["fn"], g["fn1"], g["n"]) if v))
+        denominator = _decimal(next(v for v in (g["wd"], g["wd1"], g["sd"], g["fd"], g["fd1"], g["d"]) if v))
+        if whole is not None and not 0 <= numerator < denominator:  # 2 3/2: a number, then a fraction
+            out.append((whole, sign * _decimal(whole)))
+            out.append((match.group(0)[match.group(0).index(whole) + len(whole):].strip(), numerator / denominator
+                        if denominator else None))
+            continue
+        value = numerator / denominator if denominator else None
+        if value is not None and whole is not None:
+            value += _decimal(whole)
+        out.append((match.group(0), None if value is None else sign * value))
+    return out
+
+
+def one_number(text: str) -> float | None:
+    """The value of ``text`` where it states one number (:func:`number_values`; words and units around it are
+    fine: ``x = 1/2``, ``12 dollars``), else None: no number, two or more (``(1, 2)``, ``2, 3``), a fraction over
+    0, or an expression (a power, root, constant or product: ``2^{10}``, ``\\sqrt{2}``, ``3\\pi``)."""
+    values = number_values(text)
+    if len(values) != 1 or _NOT_ONE_NUMBER.search(text):
+        return None
+    return values[0][1]
+
+
+def last_value(text: str) -> float | None:
+    """The value of the last number written in ``text`` (:func:`number_values`: a fraction or mixed number is
+    one value, ``The answer is 7/2`` is 3.5), or None."""
+    values = number_values(text)
+    return values[-1][1] if values else None
 
 
 _FRACTION = re.compile(r"\\[dt]?frac\{\s*[-+]?(\d+)\s*\}\{\s*[-+]?(\d+)\s*\}|(\d+)\s*/\s*(\d+)")

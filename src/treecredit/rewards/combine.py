@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from treecredit._validation import fail
+from treecredit.rewards.builtin import BUILTIN_REWARDS
 from treecredit.rewards.load import make_reward
 
 log = logging.getLogger("treecredit.rewards")
@@ -187,6 +188,9 @@ class RewardSet:
         for name, (errors, last, missing) in raised.items():
             if errors < n:
                 continue
+            own = last.removeprefix(f"{name} raised ValueError: ")
+            if name in BUILTIN_REWARDS and own != last and ". Fix: " in own:
+                raise ValueError(own)  # a built-in's own refusal (numeric: an answer that is not one number)
             never = [k for k in missing if k != "completion_ids"]  # passed neither here nor in training
             if never:  # the call fails whatever the completion: refused with or without worked solutions
                 defaults = " and ".join(f"{k} a default ({k}=None)" for k in never)
