@@ -13,6 +13,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
 from hf_tiny import tiny_hf_policy  # noqa: E402
+from kv_steps import stepped_state  # noqa: E402
 from treecredit.models import hf_cache, hf_fast_step  # noqa: E402
 from treecredit.sampling.kv_states import append_kept_rows, concat_states, gather_states, has_spare_rows  # noqa: E402
 
@@ -26,15 +27,6 @@ def _policy(fast=True):
     return policy
 
 
-def _stepped(policy, prompts, steps, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        _, state = policy.prefill(prompts)
-        for _ in range(steps):
-            _, state = policy.step(state, torch.randint(4, 12, (len(prompts),), generator=g))
-    return state
-
-
 def _plain(state):
     """Each layer's ``(keys, values)`` as contiguous copies."""
     return [(layer.keys.clone(), layer.values.clone()) for layer in state.cache.layers]
@@ -42,8 +34,8 @@ def _plain(state):
 
 def test_stacked_rows_equal_the_concatenation_and_leave_spare_rows(monkeypatch):
     policy = _policy()
-    a = _stepped(policy, [[1, 5, 6], [1, 7, 8, 9, 4]], 3, seed=1)  # 5 + 3 columns
-    b = _stepped(policy, [[1, 5]], 5, seed=2)  # 2 + 5 columns: left-padded under the wider
+    a = stepped_state(policy, [[1, 5, 6], [1, 7, 8, 9, 4]], 3, seed=1)  # 5 + 3 columns
+    b = stepped_state(policy, [[1, 5]], 5, seed=2)  # 2 + 5 columns: left-padded under the wider
     got = concat_states(policy, [a, b])
     monkeypatch.setattr(hf_cache, "ROWS_JOIN_IN_PLACE", False)
     want = concat_states(policy, [a, b])  # torch.cat of zero-padded layers
@@ -58,9 +50,9 @@ def test_stacked_rows_equal_the_concatenation_and_leave_spare_rows(monkeypatch):
 
 def test_rows_appended_in_place_keep_the_grown_from_layer_valid():
     policy = _policy()
-    batch = gather_states(policy, [(_stepped(policy, [[1, 5, 6, 7]] * 3, 4, seed=3), None),
-                                   (_stepped(policy, [[1, 9]], 6, seed=5), None)], 10)
-    source = _stepped(policy, [[1, 5, 6], [1, 7, 8, 9, 4, 5]], 2, seed=4)
+    batch = gather_states(policy, [(stepped_state(policy, [[1, 5, 6, 7]] * 3, 4, seed=3), None),
+                                   (stepped_state(policy, [[1, 9]], 6, seed=5), None)], 10)
+    source = stepped_state(policy, [[1, 5, 6], [1, 7, 8, 9, 4, 5]], 2, seed=4)
     before = _plain(batch)
     grown = append_kept_rows(batch, [(source, 1), (source, 0)], [5, 3])
     assert grown is not None and grown.key_valid.shape == (6, 8)
@@ -87,7 +79,7 @@ def test_a_cache_with_spare_rows_decodes_as_a_plain_one(fast, monkeypatch):
     """Many steps (the columns' room runs out and regrows with spare rows) by the fused step or the
     ``transformers`` forward: the logits of the same rows in a plain cache."""
     policy = _policy(fast)
-    state = _stepped(policy, [[1, 5, 6], [1, 7, 8, 9, 4]], 2, seed=6)
+    state = stepped_state(policy, [[1, 5, 6], [1, 7, 8, 9, 4]], 2, seed=6)
     spare = gather_states(policy, [(state, None), (state, torch.tensor([1]))], 40)
     monkeypatch.setattr(hf_cache, "ROWS_JOIN_IN_PLACE", False)
     plain = gather_states(policy, [(state, None), (state, torch.tensor([1]))], 40)
@@ -106,7 +98,7 @@ def test_a_cache_with_spare_rows_decodes_as_a_plain_one(fast, monkeypatch):
 def test_compiled_buffers_are_the_rows_of_the_batch():
     """The compiled step writes whole buffers: ``room_for`` gives the batch's rows of the buffer, not its spare ones."""
     policy = _policy()
-    state = _stepped(policy, [[1, 5, 6]] * 3, 1, seed=8)
+    state = stepped_state(policy, [[1, 5, 6]] * 3, 1, seed=8)
     spare = gather_states(policy, [(state, None), (state, torch.tensor([0]))], 30)
     keys, values = hf_fast_step._compiled_buffers(spare.cache, spare.key_valid.shape[1])
     for layer, k, v in zip(spare.cache.layers, keys, values):
@@ -118,7 +110,7 @@ def test_buffers_are_freed_without_the_garbage_collector():
     """A layer's buffer names its owner by a weak reference: no cycle, so a batch's memory goes back (or to the
     pool) as soon as nothing holds it, while the garbage collector is paused (as during a tree call)."""
     policy = _policy()
-    state = _stepped(policy, [[1, 5, 6]] * 2, 1, seed=9)
+    state = stepped_state(policy, [[1, 5, 6]] * 2, 1, seed=9)
     gc.disable()
     try:
         spare = gather_states(policy, [(state, None), (state, torch.tensor([0]))], 30)

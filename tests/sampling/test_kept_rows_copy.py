@@ -5,19 +5,10 @@ truncate path it replaces, then a plain concatenation, and a forked row's keys a
 import torch
 from tree_helpers import tiny_gpt
 
+from kv_steps import stepped_state
 from treecredit.sampling.kv_states import append_kept_rows, concat_states, gather_states, truncate_state
 
 torch.set_num_threads(1)
-
-
-def _stepped(policy, prompts, steps, seed):
-    """A state after prefilling ``prompts`` (different lengths: left padding) and ``steps`` random tokens."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        _, state = policy.prefill(prompts)
-        for _ in range(steps):
-            _, state = policy.step(state, torch.randint(4, 12, (len(prompts),), generator=g))
-    return state
 
 
 def _old_path(policy, batch, sources, keep):
@@ -49,14 +40,14 @@ def _appended(batch, rows):
 
 def _batch(policy, rows, steps, spare):
     """A batch of ``rows`` + 1 rows (4 + ``steps`` columns) in a buffer with spare rows (16 at least)."""
-    state = _stepped(policy, [[1, 5, 6, 7]] * rows, steps, seed=9)
+    state = stepped_state(policy, [[1, 5, 6, 7]] * rows, steps, seed=9)
     return gather_states(policy, [(state, None), (state, torch.tensor([0]))], rows + 1 + spare)
 
 
 def test_rows_copied_once_equal_the_select_concat_truncate_path():
     policy = tiny_gpt(torch.float64)
-    old = _stepped(policy, [[1, 5, 6], [1, 7, 8, 9, 4, 5], [1, 4]], 3, seed=1)  # narrower: 6 + 3 columns
-    new = _stepped(policy, [[1, 5], [1, 6, 7, 8, 9, 10, 11, 5]], 6, seed=2)  # wider: 8 + 6 columns
+    old = stepped_state(policy, [[1, 5, 6], [1, 7, 8, 9, 4, 5], [1, 4]], 3, seed=1)  # narrower: 6 + 3 columns
+    new = stepped_state(policy, [[1, 5], [1, 6, 7, 8, 9, 10, 11, 5]], 6, seed=2)  # wider: 8 + 6 columns
     # interleaved sources, a row taken twice, keeps that leave masked columns inside the merged width
     sources = [(new, 1), (old, 0), (new, 0), (old, 2), (old, 1), (new, 1)]
     keep = [10, 4, 3, 2, 9, 14]
@@ -72,7 +63,7 @@ def test_rows_copied_once_equal_the_select_concat_truncate_path():
 
 def test_a_forked_row_holds_its_parents_prefix_and_decodes_like_it():
     policy = tiny_gpt(torch.float64)
-    parent = _stepped(policy, [[1, 5, 6, 7, 8], [1, 9]], 7, seed=3)  # row 1: 2 + 7 real tokens, left-padded
+    parent = stepped_state(policy, [[1, 5, 6, 7, 8], [1, 9]], 7, seed=3)  # row 1: 2 + 7 real tokens, left-padded
     batch = _batch(policy, 4, 2, 8)
     keep = 6
     got = append_kept_rows(batch, [(parent, 1)], [keep])
@@ -93,7 +84,7 @@ def test_a_forked_row_holds_its_parents_prefix_and_decodes_like_it():
 
 def test_no_in_place_copy_where_the_batch_cannot_take_it():
     policy = tiny_gpt(torch.float64)
-    wide = _stepped(policy, [[1, 5, 6, 7, 8, 9, 10, 11, 4, 5, 6]], 9, seed=4)  # 20 columns
+    wide = stepped_state(policy, [[1, 5, 6, 7, 8, 9, 10, 11, 4, 5, 6]], 9, seed=4)  # 20 columns
     batch = _batch(policy, 4, 2, 8)  # 6 columns
     assert append_kept_rows(batch, [(wide, 0)], [15]) is None  # wider than the batch: the caller copies instead
     full = _batch(policy, 4, 2, 0)
@@ -107,9 +98,9 @@ def test_gathered_cut_parts_equal_the_select_concat_truncate_path():
     each row's real keys and values, positions and next logits as the former select → concat → truncate →
     gather path, copying each row once."""
     policy = tiny_gpt(torch.float64)
-    old = _stepped(policy, [[1, 5, 6], [1, 7, 8, 9, 4, 5], [1, 4]], 3, seed=1)
-    new = _stepped(policy, [[1, 5], [1, 6, 7, 8, 9, 10, 11, 5]], 6, seed=2)
-    batch = _stepped(policy, [[1, 5, 6, 7]] * 3, 5, seed=9)
+    old = stepped_state(policy, [[1, 5, 6], [1, 7, 8, 9, 4, 5], [1, 4]], 3, seed=1)
+    new = stepped_state(policy, [[1, 5], [1, 6, 7, 8, 9, 10, 11, 5]], 6, seed=2)
+    batch = stepped_state(policy, [[1, 5, 6, 7]] * 3, 5, seed=9)
     going = torch.tensor([2, 0])
     runs = [(new, [1, 0], [10, 3]), (old, [0, 0, 2], [4, 2, 5]), (new, [1], [14])]  # a row taken twice, new again
     got = gather_states(policy, [(batch, going)] + [(s, torch.tensor(r), torch.tensor(k)) for s, r, k in runs], 40)
