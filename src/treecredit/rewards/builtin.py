@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import re
 
-from treecredit._validation import fail
+from treecredit._validation import FixError, Remedy
 from treecredit.rewards.answers import (
     as_text,
     ends_open,
@@ -182,9 +182,10 @@ def _answer_value(gold: str) -> float | None:
     if value is None:
         what = (f"{len(values)} numbers ({', '.join(written for written, _ in values)})" if len(values) > 1
                 else "a fraction over 0" if values[0][1] is None else "an expression, not a number")
-        fail("reward", f"numeric reads one number from each answer, but the answer {text!r} holds {what}: comparing "
-             "one part of it would score wrong answers 1", "write that answer as one number (9, -0.5, 1/2, "
-             "\\frac{1}{2}, 2 1/2, 1,000), or use --reward math, which compares expressions, tuples and sets")
+        raise FixError("reward", f"numeric reads one number from each answer, but the answer {text!r} holds {what}: "
+                       "comparing one part of it would score wrong answers 1",
+                       (Remedy("write that answer as one number (9, -0.5, 1/2, \\frac{1}{2}, 2 1/2, 1,000), or use "
+                               "--reward math, which compares expressions, tuples and sets"),), verb="")
     return value
 
 

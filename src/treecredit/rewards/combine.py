@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from treecredit._validation import fail
+from treecredit._validation import FixError, fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
 from treecredit.rewards.load import make_reward
 
@@ -104,7 +104,7 @@ class RewardSet:
                 values = _awaited(fn(prompts=prompts, completions=completions, **columns))
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
                 if n == 1:
-                    self._note(*_raised(name, exc, columns), raised_by=name)
+                    self._note(*_raised(name, exc, columns), raised_by=name, error=exc)
                     broken = [True]
                     continue
                 values, raised = self._call_each(name, fn, prompts, completions, columns)
@@ -184,13 +184,12 @@ class RewardSet:
                  f"completion, beyond the range of float32 (±{FLOAT32_MAX:.3g}), the dtype training holds rewards "
                  "in, although each weighted value is within it: it would be infinite there",
                  "return rewards on a smaller scale (e.g. in [0, 1]), or lower the weights (@W)")
-        self.probe_failures = sum(errors for errors, _, _ in raised.values())
-        for name, (errors, last, missing) in raised.items():
+        self.probe_failures = sum(errors for errors, *_ in raised.values())
+        for name, (errors, last, missing, error) in raised.items():
             if errors < n:
                 continue
-            own = last.removeprefix(f"{name} raised ValueError: ")
-            if name in BUILTIN_REWARDS and own != last and ". Fix: " in own:
-                raise ValueError(own)  # a built-in's own refusal (numeric: an answer that is not one number)
+            if name in BUILTIN_REWARDS and isinstance(error, FixError):
+                raise error  # a built-in's own refusal (numeric: an answer that is not one number)
             never = [k for k in missing if k != "completion_ids"]  # passed neither here nor in training
             if never:  # the call fails whatever the completion: refused with or without worked solutions
                 defaults = " and ".join(f"{k} a default ({k}=None)" for k in never)
@@ -232,7 +231,7 @@ class RewardSet:
                 out = _awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
                                   **{k: [v[i]] for k, v in columns.items()}))
             except Exception as exc:  # noqa: BLE001 — as in __call__
-                self._note(*_raised(name, exc, columns), raised_by=name)
+                self._note(*_raised(name, exc, columns), raised_by=name, error=exc)
                 values.append(None)
                 raised.append(True)
                 continue
@@ -254,13 +253,13 @@ class RewardSet:
                     "per completion (%d calls instead of 1, on this and every later batch whose call raises); %s. "
                     "This is said once per run", name, type(exc).__name__, exc, n, n + 1, why)
 
-    def _note(self, message: str, missing: tuple = (), raised_by: str = "") -> None:
+    def _note(self, message: str, missing: tuple = (), raised_by: str = "", error: Exception | None = None) -> None:
         """Log ``message`` (or, in a probe, count it for ``raised_by`` with the TRL keywords it was
-        ``missing``, :func:`_raised`)."""
+        ``missing``, :func:`_raised`, and the ``error`` it raised)."""
         if self._probing is not None:  # a probe counts raises per function and logs nothing
             if raised_by:
-                count = self._probing.get(raised_by, (0, "", ()))[0]
-                self._probing[raised_by] = (count + 1, message, missing)
+                count = self._probing.get(raised_by, (0, "", (), None))[0]
+                self._probing[raised_by] = (count + 1, message, missing, error)
             return
         self.errors = (self.errors + [message])[-self.max_logged:]
         self.logged += 1
