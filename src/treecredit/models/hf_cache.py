@@ -148,8 +148,7 @@ class GrowingLayer(DynamicLayer):
         that is more, the hint counted only up to ``2 B``: kept states hold the buffers of earlier batches, and
         buffers sized for the stream's largest batch whatever their own rows made a 16 × 8 entropy tree's live cache
         2.2× as large (docs/performance.md [2i])."""
-        b = sum(int(p[2].shape[0]) if len(p) > 2 else int(p[0].shape[0]) for p in parts)
-        keys, values, b = stacked_buffers(parts, width, min(total_rows, 2 * b))
+        keys, values, b = stacked_buffers(parts, width, total_rows, rows_per_row=2)
         out = copy.copy(self)
         out.keys, out.values = keys[:b, :, :width], values[:b, :, :width]
         out._buffer = _Room(keys, values, out)

@@ -101,13 +101,16 @@ def spare_rows(rows: int) -> int:
     return max(16, rows // 2)
 
 
-def stacked_buffers(parts, width: int, total_rows: int = 0) -> tuple:
+def stacked_buffers(parts, width: int, total_rows: int = 0, rows_per_row: int = 0) -> tuple:
     """``(keys, values, B)``: new buffers ``(R, H, room, D)`` from :data:`POOL` whose first ``B`` rows hold the rows
     of ``parts`` (as :meth:`GrowingKV.stack` takes them) in their first ``width`` columns, each part right-aligned
-    (zeros in front); ``room = width + max(SPARE, width / 2)``, ``R = max(B + spare_rows(B), total_rows)``. The
-    spare rows and columns are left unwritten (no page faults until used)."""
+    (zeros in front); ``room = width + max(SPARE, width / 2)``, ``R = max(B + spare_rows(B), total_rows)``, with
+    ``total_rows`` counted only up to ``rows_per_row · B`` where ``rows_per_row`` is given. The spare rows and
+    columns are left unwritten (no page faults until used)."""
     parts = [(p[0].index_select(0, p[2]), p[1].index_select(0, p[2])) if len(p) > 2 else p for p in parts]
     b = sum(int(k.shape[0]) for k, _ in parts)
+    if rows_per_row:
+        total_rows = min(total_rows, rows_per_row * b)
     k0, v0 = parts[0]
     room, spare = width + max(SPARE, width // 2), max(b + spare_rows(b), total_rows)
     keys = POOL.take((spare, k0.shape[1], room, k0.shape[3]), k0)
