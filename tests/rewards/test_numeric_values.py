@@ -65,3 +65,11 @@ def test_what_is_read():
     assert [v for _, v in number_values("-\\frac{1}{2} \\frac{-1}{2} -2 1/2 1e-3")] == [-0.5, -0.5, -2.5, 0.001]
     assert one_number("x = 1/2 km") == 0.5 and one_number("2, 3") is None and one_number("no number") is None
     assert last_value("The answer is 7/2") == 3.5 and last_value("nothing") is None
+
+
+@pytest.mark.parametrize("answer, completion, score", [
+    ("-3", "\u22123", 1.0), ("\u22123", "-3", 1.0), ("-3", "The answer is \u22123.", 1.0), ("-1/2", "\u22120.5", 1.0),
+    ("3", "\u22123", 0.0), ("\u22123", "3", 0.0), ("1/2", "\u22121/2", 0.0),  # twins: the sign is read, not dropped
+])
+def test_the_unicode_minus_is_a_sign(answer, completion, score):
+    assert numeric_reward(prompts=["q"], completions=[completion], answer=[answer]) == [score]

@@ -246,7 +246,7 @@ def last_number(text: str) -> float | None:
 _DECIMAL = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LATEX_FRACTION = (r"\\[dt]?frac\s*(?:\{\s*(?P<N>[-+]?" + _DECIMAL + r")\s*\}\s*\{\s*(?P<D>[-+]?" + _DECIMAL
                    + r")\s*\}|(?P<N1>\d)(?P<D1>\d))")
-_VALUE = re.compile(r"(?<![\w.])(?P<sign>[-+]?)(?:"
+_VALUE = re.compile(r"(?<![\w.])(?P<sign>[-+\u2212]?)(?:"
                     + r"(?P<whole>\d+)\s*" + _LATEX_FRACTION.replace("P<N", "P<wn").replace("P<D", "P<wd")
                     + r"|(?P<swhole>\d+)[ \t]+(?P<sn>\d+)\s*/\s*(?P<sd>\d+)(?![\d,/]|\.\d)"
                     + r"|" + _LATEX_FRACTION.replace("P<N", "P<fn").replace("P<D", "P<fd")
@@ -268,7 +268,7 @@ def number_values(text: str) -> list[tuple[str, float | None]]:
     out: list[tuple[str, float | None]] = []
     for match in _VALUE.finditer(text):
         g = match.groupdict()
-        sign = -1.0 if g["sign"] == "-" else 1.0
+        sign = -1.0 if g["sign"] in ("-", "\u2212") else 1.0  # ASCII hyphen-minus or Unicode minus (−3)
         if g["x"] is not None:
             out.append((match.group(0), sign * _decimal(g["x"])))
             continue
