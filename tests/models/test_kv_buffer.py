@@ -215,3 +215,40 @@ def test_gpt_states_from_reused_buffers_decode_as_fresh_ones():
     torch.testing.assert_close(logits[0], _fresh_logits(policy, long_ids + [3])[0], rtol=0, atol=1e-12)
     torch.testing.assert_close(logits[1], _fresh_logits(policy, short_ids + [3])[0], rtol=0, atol=1e-12)
     torch.testing.assert_close(logits[2], _fresh_logits(policy, long_ids + [4])[0], rtol=0, atol=1e-12)
+
+
+def _copied_by_index(keys, values, b, k, n, groups):
+    """The rows as :func:`copy_rows_into` wrote them before runs were gathered in one pass: a zero fill and an
+    index copy per group (the reference)."""
+    for i, mine in enumerate((keys, values)):
+        added = mine[b:b + k, :, :n]
+        for *tensors, rows, at, start, column in groups:
+            source = tensors[i][:, :, start:start + n - column]
+            added[:, :, :column].index_fill_(0, at, 0)
+            added[:, :, column:].index_copy_(0, at, source.index_select(0, rows))
+
+
+def test_rows_copied_in_runs_equal_the_index_copy():
+    from treecredit.models.kv_buffer import copy_rows_into
+
+    gen = torch.Generator().manual_seed(0)
+    sources = [(torch.randn(9, 2, w, 3, generator=gen), torch.randn(9, 2, w, 4, generator=gen)) for w in (8, 10, 12)]
+    n, b, k = 8, 3, 10
+    # runs in order, one row, a run starting inside, and out of order (index copy); columns in front or none
+    layouts = [[(0, [0, 1, 2, 3], 0), (1, [4], 3), (2, [5, 6, 7, 8, 9], 0)],
+               [(2, [9, 8, 7], 0), (0, [0, 2, 4, 6], 2), (1, [1, 3, 5], 0)],
+               [(1, [2, 3, 4, 5, 6, 7, 8, 9], 4), (0, [0, 1], 1)]]
+    for layout in layouts:
+        groups = []
+        for s, at, column in layout:
+            width = sources[s][0].shape[2]
+            rows = torch.randint(0, 9, (len(at),), generator=gen)
+            start = int(torch.randint(0, width - (n - column) + 1, (1,), generator=gen))
+            groups.append((*sources[s], rows, torch.tensor(at), start, column))
+        got = [torch.full((16, 2, 12, d), float("nan")) for d in (3, 4)]  # a reused block: old numbers in it
+        want = [t.clone() for t in got]
+        copy_rows_into(*got, b, k, n, groups)
+        _copied_by_index(*want, b, k, n, groups)
+        for g, w in zip(got, want):
+            assert torch.equal(g.nan_to_num(7.0), w.nan_to_num(7.0))
+            assert not g[b:b + k, :, :n].isnan().any()  # every added row written, zeros in front

@@ -130,17 +130,27 @@ def copy_rows_into(keys, values, b: int, k: int, n: int, groups) -> None:
     """Write ``k`` rows into rows ``b : b + k``, columns ``: n`` of the buffers ``keys`` / ``values`` ``(R, H, C, D)``
     (``b + k ≤ R``, ``n ≤ C``), each copied once from its source: ``groups`` as :meth:`GrowingKV.append_copies`
     takes them (zeros in front of each row's columns)."""
+    runs = [_run(at) for *_, at, _, _ in groups]
     for i, mine in enumerate((keys, values)):
         added = mine[b:b + k, :, :n]
-        for *tensors, rows, at, start, column in groups:
+        for (*tensors, rows, at, start, column), run in zip(groups, runs):
             source = tensors[i][:, :, start:start + n - column]
-            if rows.shape[0] == 1:  # one row: a plain copy, no index
-                row, to = int(rows[0]), int(at[0])
-                added[to, :, :column] = 0
-                added[to, :, column:] = source[row]
+            if run is not None:  # added rows first .. first + K − 1: gathered straight into them, one pass
+                to = added[run:run + rows.shape[0]]
+                if column:
+                    to[:, :, :column] = 0
+                torch.index_select(source, 0, rows, out=to[:, :, column:])
             else:
                 added[:, :, :column].index_fill_(0, at, 0)
                 added[:, :, column:].index_copy_(0, at, source.index_select(0, rows))
+
+
+def _run(at) -> int | None:
+    """The first of ``at (K,)`` when it counts up by one from there (rows joining in order), else None."""
+    first = int(at[0])
+    if at.shape[0] == 1 or bool((at == torch.arange(first, first + at.shape[0])).all()):
+        return first
+    return None
 
 
 class _Buffer:
