@@ -252,3 +252,29 @@ def test_rows_copied_in_runs_equal_the_index_copy():
         for g, w in zip(got, want):
             assert torch.equal(g.nan_to_num(7.0), w.nan_to_num(7.0))
             assert not g[b:b + k, :, :n].isnan().any()  # every added row written, zeros in front
+
+
+def test_a_gpt_buffers_row_hint_counts_only_up_to_twice_its_rows():
+    """As a transformers layer's (tests/models/test_hf_cache_spare_bounds.py), with at least SPARE spare rows: kept
+    states hold earlier buffers."""
+    from treecredit.models import kv_buffer
+    from treecredit.models.kv_buffer import spare_rows
+    from treecredit.sampling.kv_states import gather_states
+
+    policy = _tiny_gpt()
+    with torch.no_grad():
+        _, state = policy.prefill([[1, 5, 6 + i % 4] for i in range(4)])
+
+    def rows(gathered):
+        return {int(kv._buffer.keys.shape[0]) for kv in gathered.cache}
+
+    assert rows(gather_states(policy, [(state, torch.tensor([0, 2]))], total_rows=200)) == {2 + kv_buffer.SPARE}
+    assert rows(gather_states(policy, [(state, torch.tensor([0, 2]))], total_rows=10)) == {2 + spare_rows(2)}
+    many = torch.tensor([0, 1, 2, 3] * 20)
+    assert rows(gather_states(policy, [(state, many)], total_rows=400)) == {160}  # 2 × 80, not 400
+    assert rows(gather_states(policy, [(state, many)], total_rows=150)) == {150}  # more than 80 + 40, at most 160
+    kv_buffer.STACKED_ROWS_PER_ROW = 0  # the whole hint, as before
+    try:
+        assert rows(gather_states(policy, [(state, torch.tensor([0, 2]))], total_rows=200)) == {200}
+    finally:
+        kv_buffer.STACKED_ROWS_PER_ROW = 2
