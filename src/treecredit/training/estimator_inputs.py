@@ -145,8 +145,7 @@ def failed_at_step(error: ValueError, step: int, saved_step: int, estimator: str
     if estimator and isinstance(error, FixError):
         from treecredit.training.reward_range import command_line_fix
 
-        fix = command_line_fix(estimator, error)  # "" for an own estimator's error that gave no fix
-        message = f"{error.argument}: {error.problem}" + (f". Fix: {fix}." if fix else ".")
+        message = error.said(command_line_fix(estimator, error))  # no Fix: when an own estimator's gave none
     argument, sep, rest = message.partition(": ")
     return StoppedMidRun(argument if sep else "", at or f"at step {step}", rest if sep else message, saved_step,
                          restart)
