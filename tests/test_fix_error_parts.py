@@ -81,3 +81,38 @@ def test_verl_words_a_range_refusal_from_its_parts_as_before():
         "set +algorithm.treecredit_options.scale=std", "pass scale='std' to make_adv_estimator",
         "set +algorithm.treecredit_options.scale=std (in Python: make_adv_estimator(..., scale='std'))",
         "pass scale='std', or rewards in [0, 1]")]
+
+
+def test_a_host_rewrites_an_unknown_estimators_list_from_its_parts():
+    from treecredit.integrations._fixes import host_estimator
+    from treecredit.registry import UnknownEstimator, get_estimator
+
+    with pytest.raises(UnknownEstimator) as plain:
+        get_estimator("grpoo")
+    assert "vine" in plain.value.known and str(plain.value).startswith(
+        "estimator: unknown token-level estimator 'grpoo' (did you mean 'grpo'?). Fix: use one of: dr_grpo, grpo")
+    with pytest.raises(UnknownEstimator) as hosted:  # a refusal of its own type, with its parts
+        host_estimator("grpoo")
+    assert hosted.value.argument == "estimator" and str(hosted.value) == str(plain.value).replace(", vine", "")
+    assert "vine" not in hosted.value.fix() and "vine" in hosted.value.known
+
+
+def test_a_failed_runs_cause_comes_from_its_refusals_parts():
+    from treecredit.rewards.failed import AllFailedWatch
+    from treecredit.training.compare import failed_runs, run_failure
+    from treecredit.training.estimator_inputs import StoppedMidRun
+
+    watch = AllFailedWatch(task=None, log=lambda *a: None)
+    watch.brief = "every reward of 5 steps in a row failed"
+    watch.last = f"{watch.brief} (4 of 4; x)"
+    stopped = StoppedMidRun("rewards", "at step 4", "are outside [0, 1] (from -1 to 2). Fix: pass scale='std'.", 2)
+    failures = {"grpo": {0: run_failure(watch.stop_error("run/config.json")), 1: run_failure(stopped)},
+                "rloo": {2: run_failure(RuntimeError("CUDA out of memory. Tried 2 GiB (GPU 0; 80 GiB)"))}}
+    assert str(failures["grpo"][0]).startswith("ValueError: reward: every reward of 5 steps in a row failed (4 of 4; x)"
+                                               "; the run stopped, its checkpoint is saved. Fix: fix the reward")
+    assert failed_runs(failures) == ["grpo, seed 0: ValueError: reward: every reward of 5 steps in a row failed",
+                                     "grpo, seed 1: ValueError: rewards: at step 4",
+                                     "rloo, seed 2: RuntimeError: CUDA out of memory. Tried 2 GiB"]
+    held_out = StoppedMidRun("rewards", "at the held-out evaluation (before step 1; sampled)", "are outside", 0)
+    assert failed_runs({"a": {0: run_failure(held_out)}}) == [  # its parts decide, not a cut of its text
+        "a, seed 0: ValueError: rewards: at the held-out evaluation (before step 1; sampled)"]

@@ -49,11 +49,14 @@ class FixError(ValueError):
     Args:
         argument, problem: as :func:`fail`'s.
         remedies: the ways to mend it, in order, joined by ``joiner`` after ``verb``.
+        brief: the problem's first clause, for a one-line summary (``treecredit compare``'s failed runs: ``every
+            reward of 5 steps in a row failed``); "" (the default): the whole problem.
     """
 
-    def __init__(self, argument: str, problem: str, remedies: tuple, verb: str = "pass", joiner: str = ", or "):
+    def __init__(self, argument: str, problem: str, remedies: tuple, verb: str = "pass", joiner: str = ", or ",
+                 brief: str = ""):
         self.argument, self.problem, self.remedies = argument, problem, tuple(remedies)
-        self.verb, self.joiner = verb, joiner
+        self.verb, self.joiner, self.brief = verb, joiner, brief
         super().__init__(self.said())
 
     def said(self, fix: str | None = None, *, where: str = "", argument: str | None = None) -> str:
@@ -89,6 +92,11 @@ class FixError(ValueError):
             return remedy.python + (f" (treecredit train: {remedy.cli})" if remedy.cli and form == "any" else "")
 
         return (f"{self.verb} " if self.verb else "") + self.joiner.join(one(r) for r in self.remedies)
+
+    def headline(self) -> str:
+        """``argument: brief`` (or the whole problem when it has no :attr:`brief`), for a one-line summary."""
+        brief = self.brief or self.problem
+        return f"{self.argument}: {brief}" if self.argument else brief
 
     @classmethod
     def of(cls, error: Exception, default: str = "") -> FixError:

@@ -121,6 +121,11 @@ class StoppedMidRun(ValueError):
         where = f"{where} ({kept})"
         super().__init__(f"{argument}: {where}: {rest}" if argument else f"{where}: {rest}")
 
+    def headline(self) -> str:
+        """``argument: where`` (``rewards: at step 4``), for a one-line summary (``treecredit compare``'s failed
+        runs)."""
+        return f"{self.argument}: {self.where}" if self.argument else self.where
+
     def restarted(self, restart: Restart) -> StoppedMidRun:
         """The same refusal, with ``restart``'s words for going on."""
         return StoppedMidRun(self.argument, self.where, self.rest, self.saved_step, restart)
