@@ -49,17 +49,34 @@ class FixError(ValueError):
     Args:
         argument, problem: as :func:`fail`'s.
         remedies: the ways to mend it, in order, joined by ``joiner`` after ``verb``.
+        brief: the problem's first clause, for a one-line summary (``treecredit compare``'s failed runs: ``every
+            reward of 5 steps in a row failed``); "" (the default): the whole problem.
     """
 
-    def __init__(self, argument: str, problem: str, remedies: tuple, verb: str = "pass", joiner: str = ", or "):
+    def __init__(self, argument: str, problem: str, remedies: tuple, verb: str = "pass", joiner: str = ", or ",
+                 brief: str = ""):
         self.argument, self.problem, self.remedies = argument, problem, tuple(remedies)
-        self.verb, self.joiner = verb, joiner
-        super().__init__(self._text())
+        self.verb, self.joiner, self.brief = verb, joiner, brief
+        super().__init__(self.said())
 
-    def _text(self) -> str:
-        said = f"{self.argument}: {self.problem}" if self.argument else self.problem
-        fix = self.fix()
+    def said(self, fix: str | None = None, *, where: str = "", argument: str | None = None) -> str:
+        """The refusal as one message, ``argument: problem (where). Fix: fix.``, as each host words it: ``fix`` in
+        its own terms (None: :meth:`fix`'s for every caller, the Python API's ``str()``; "": no ``Fix:`` part),
+        ``where`` what the refused values are in its terms (``the weighted sum of the reward functions, at
+        global step 7``; "": nothing), ``argument`` the argument as it names it (None: :attr:`argument`)."""
+        argument = self.argument if argument is None else argument
+        said = (f"{argument}: {self.problem}" if argument else self.problem) + (f" ({where})" if where else "")
+        fix = self.fix() if fix is None else fix
         return f"{said}. Fix: {fix}." if fix else f"{said}."
+
+    def reworded(self, **parts: Any) -> FixError:
+        """This refusal with some of its parts (``argument``, ``problem``, ``remedies``, ``verb``, ``joiner``)
+        replaced, of the same type: a host that re-raises it in its own terms keeps what it is (an
+        :class:`OutOfRange` keeps its ``seen`` and ``allowed`` values)."""
+        unknown = sorted(set(parts) - {"argument", "problem", "remedies", "verb", "joiner"})
+        if unknown:
+            raise TypeError(f"reworded: {unknown[0]!r} is not a part of a FixError")
+        return _rebuilt(type(self), {**self.__dict__, **parts})
 
     def fix(self, form: str = "any", write: Callable[[Remedy], str | None] | None = None) -> str:
         """The fix for a host: ``"any"`` (every caller: each remedy with ``(treecredit train: CLI)`` after it),
@@ -75,6 +92,11 @@ class FixError(ValueError):
             return remedy.python + (f" (treecredit train: {remedy.cli})" if remedy.cli and form == "any" else "")
 
         return (f"{self.verb} " if self.verb else "") + self.joiner.join(one(r) for r in self.remedies)
+
+    def headline(self) -> str:
+        """``argument: brief`` (or the whole problem when it has no :attr:`brief`), for a one-line summary."""
+        brief = self.brief or self.problem
+        return f"{self.argument}: {brief}" if self.argument else brief
 
     @classmethod
     def of(cls, error: Exception, default: str = "") -> FixError:
@@ -110,7 +132,9 @@ class OutOfRange(FixError):
 def _rebuilt(cls: type[FixError], state: dict) -> FixError:
     error = cls.__new__(cls)
     error.__dict__.update(state)
-    ValueError.__init__(error, error._text())
+    if "remedies" in state:
+        error.remedies = tuple(state["remedies"])
+    ValueError.__init__(error, error.said())
     return error
 
 

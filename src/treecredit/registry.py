@@ -19,6 +19,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
+from treecredit._validation import FixError, Remedy
+
 LEVELS = ("token", "turn")
 REQUIREMENTS = ("steps", "tree", "mc_values", "turns")
 """``steps``: step boundaries (``step_ends``, ``delimiter`` or ``step_tokens``); ``tree``: a sampled tree
@@ -166,8 +168,20 @@ def _check_level(level) -> None:
                          "Fix: pass 'token' or 'turn' (or no level, for the names of both).")
 
 
+class UnknownEstimator(FixError):
+    """The refusal of an estimator name that is not registered at ``level`` (:func:`get_estimator`): its fix lists
+    the ``known`` names, which a host that cannot run some of them rewrites from these parts
+    (:func:`~treecredit.integrations._fixes.host_estimator`)."""
+
+    def __init__(self, argument: str, problem: str, remedies: tuple, *, name, level: str, known: tuple[str, ...],
+                 **kwargs):
+        self.name, self.level, self.known = name, level, known
+        super().__init__(argument, problem, remedies, **kwargs)
+
+
 def get_estimator(name: str, *, level: str = "token") -> EstimatorSpec:
-    """Return the spec registered under ``name`` at ``level``, or raise listing the known names."""
+    """Return the spec registered under ``name`` at ``level``, or raise :class:`UnknownEstimator` (a
+    ``ValueError``) listing the known names."""
     _load_builtin()
     _check_level(level)
     if not isinstance(name, str) or name not in _REGISTRY[level]:
@@ -181,9 +195,9 @@ def get_estimator(name: str, *, level: str = "token") -> EstimatorSpec:
                      "treecredit.agents.agent_advantages)")
         elif other == ["token"]:
             where = f"; or keep {name!r} at the token level (level='token', treecredit.compute_advantages)"
-        raise ValueError(
-            f"estimator: unknown {level}-level estimator {name!r}{hint}{near}. Fix: use one of: {known}{where}."
-        )
+        raise UnknownEstimator("estimator", f"unknown {level}-level estimator {name!r}{hint}{near}",
+                               (Remedy(f"use one of: {known}{where}"),), verb="", name=name, level=level,
+                               known=tuple(sorted(_REGISTRY[level])))
     return _REGISTRY[level][name]
 
 

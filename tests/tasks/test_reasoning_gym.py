@@ -100,3 +100,30 @@ def test_a_system_prompt_is_part_of_the_prompt_text_as_for_a_dataset():
     assert str(plain.make_problem(np.random.default_rng(0)).prompt) == question  # no system message: as before
     assert "system_in_prompt_text" not in plain.cache_identity()  # earlier cache keys stay valid
     assert task.cache_identity()["system_in_prompt_text"] is True  # weights cached without it are not reused
+
+
+@pytest.mark.parametrize("response, read", [
+    ("<think>4+5</think><answer>9</answer>", "9"),
+    ("<answer> 9 </answer>.", "9"),
+    ("<think>4+5</think><answer>9", "9"),  # a final <answer> never closed: read to the end
+    ("<answer>7</answer> No: \\boxed{9}", "9"),  # a later box corrects the block
+    ("<answer>7</answer>\n#### 9", "9"),  # so does a later ####
+    ("<answer>\\boxed{9}</answer>", "9"),  # a box inside the block is its answer
+    ("Example: <answer>7</answer>. Now, the answer is 9.", "Example: <answer>7</answer>. Now, the answer is 9."),
+    ("The format is <ANSWER>X</ANSWER>. Mine: <answer>9</answer>", "9"),
+])
+def test_answers_are_read_as_the_rewards_read_them(response, read):
+    """As answers.answer_block reads an <answer> block (where it opens or ends the text, no box or #### after it;
+    an unclosed final one to the end), not as the last closed block wherever it stands."""
+    from treecredit.rewards.answers import final_answer
+    from treecredit.tasks.reasoning_gym import extract_rg_answer
+
+    assert extract_rg_answer(response) == read == final_answer(response)
+
+
+def test_an_example_block_in_prose_is_not_the_answer():
+    task = make_rg_task("rg:chain_sum:min_terms=2,max_terms=2")
+    problem = task.make_problem(np.random.default_rng(0))
+    wrong = str(int(problem.answer) + 1)
+    assert task.reward(problem, f"Example: <answer>{problem.answer}</answer>. Now: \\boxed{{{wrong}}}") == 0.0
+    assert task.reward(problem, f"<answer>{wrong}</answer> No: \\boxed{{{problem.answer}}}") == 1.0

@@ -119,5 +119,6 @@ def returns_refused(config, error: ValueError, step: int, saved_step: int) -> Va
     name, own = klass.__name__, not klass.__module__.startswith("treecredit.")
     seen = getattr(refusal, "seen", None)  # an own estimator's plain error does not say them
     declare = _declare_fix(name, seen) if own and not getattr(klass, "negative_rewards", False) else ""
-    return failed_at_step(ValueError(f"rewards: {refusal.problem} (the episode returns of env {config.env!r}). Fix: "
-                                     f"{env_range_fix(config.estimator, refusal)}{declare}."), step, saved_step)
+    said = refusal.said(f"{env_range_fix(config.estimator, refusal)}{declare}",
+                        where=f"the episode returns of env {config.env!r}")
+    return failed_at_step(ValueError(said), step, saved_step)

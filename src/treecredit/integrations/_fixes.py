@@ -13,15 +13,12 @@ from typing import Any
 def host_estimator(name: Any):
     """:func:`~treecredit.registry.get_estimator` for a host trainer (TRL, verl): an unknown name's list of
     known ones leaves out the estimators that need Monte Carlo values (``vine``), which no host can give."""
-    from treecredit._validation import split_fix
-    from treecredit.registry import estimators, get_estimator
+    from treecredit._validation import Remedy
+    from treecredit.registry import UnknownEstimator, get_estimator
 
     try:
         return get_estimator(name)
-    except ValueError as error:
-        problem, fix = split_fix(str(error))
-        if not fix.startswith("use one of: "):
-            raise
-        usable = [n for n in estimators("token")
+    except UnknownEstimator as error:
+        usable = [n for n in error.known
                   if not any("mc_values" in need.split("|") for need in get_estimator(n).requires)]
-        raise ValueError(f"{problem}. Fix: use one of: {', '.join(usable)}.") from None
+        raise error.reworded(remedies=(Remedy(f"use one of: {', '.join(usable)}"),)) from None

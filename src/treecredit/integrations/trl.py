@@ -336,8 +336,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             if refusal is None:
                 raise
             fix = trl_reward_fix(refusal, self.estimator_options, get_estimator(self.estimator).options)
-            raise ValueError(f"rewards: {refusal.problem} (the weighted sum of the reward functions, at global step "
-                             f"{self.state.global_step}). Fix: {fix}.") from error
+            raise ValueError(refusal.said(fix, where="the weighted sum of the reward functions, at global step "
+                                          f"{self.state.global_step}")) from error
         self._log_rollout_metrics(advantages, all_ids, all_mask, num_generations, rollout)
         start = accelerator.process_index * ids.shape[0]
         return advantages[start:start + ids.shape[0], : ids.shape[1]]

@@ -224,17 +224,18 @@ def _config_error(error: ValueError, user: dict, accepted, *, given: str = "conf
     problem, fix = split_fix(str(error))
     refusal = range_refusal(error)  # TreeRPO's OutOfRange, or an own estimator's plain ValueError
     settings = [(name, value) for name, value in refusal.settings if name in accepted] if refusal else []
-    if refusal is not None and not settings:  # a fix that sets no option: as the estimator words it
-        return ValueError(f"{problem} (each response's reward: the sum of its token_level_rewards). Fix: "
-                          f"{refusal.fix('python')}, or give rewards in [0, 1] (the reward function's score plus "
-                          "any in-reward KL terms).")
-    if settings:
+    if refusal is not None:  # its fix's options where the user gives them
         overrides = " or ".join(f"+algorithm.{CONFIG_KEY}.{name}={value}" for name, value in settings)
         keywords = " or ".join(f"{name}={value!r}" for name, value in settings)
-        how = (f"pass {keywords} to make_adv_estimator" if given == "python" else
-               f"set {overrides}" + ("" if given else f" (in Python: make_adv_estimator(..., {keywords}))"))
-        return ValueError(f"{problem} (each response's reward: the sum of its token_level_rewards). Fix: {how}, or "
-                          "give rewards in [0, 1] (the reward function's score plus any in-reward KL terms).")
+        if not settings:  # a fix that sets no option: as the estimator words it
+            how = refusal.fix("python")
+        elif given == "python":
+            how = f"pass {keywords} to make_adv_estimator"
+        else:
+            how = f"set {overrides}" + ("" if given else f" (in Python: make_adv_estimator(..., {keywords}))")
+        return ValueError(refusal.said(f"{how}, or give rewards in [0, 1] (the reward function's score plus any "
+                                       "in-reward KL terms)", where="each response's reward: the sum of its "
+                                       "token_level_rewards"))
     name, sep, rest = problem.partition(": ")
     if name == "step_ends" and "which was not given" in rest:  # no steps at all: say how a verl user gives them
         return ValueError(f"{problem} (verl's batch has no step_ends or tree_nodes, and no step option was set). "

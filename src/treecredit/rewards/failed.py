@@ -63,7 +63,7 @@ class AllFailedWatch:
         self.task = task
         self.log, self.stop_after = log, stop_after
         self.streak = 0
-        self.last = ""  # what the current streak is, for stop_error
+        self.last = self.brief = ""  # what the current streak is (and its first clause), for stop_error
         self.noted = reward_notes(task)
 
     def _cause(self) -> str:
@@ -81,8 +81,8 @@ class AllFailedWatch:
             return False
         self.streak += 1
         cause = self._cause()
-        self.last = f"every reward of {self.streak} step{'s' * (self.streak != 1)} in a row failed " \
-                    f"({failed} of {total} completions at step {step + 1}; {cause})"
+        self.brief = f"every reward of {self.streak} step{'s' * (self.streak != 1)} in a row failed"
+        self.last = f"{self.brief} ({failed} of {total} completions at step {step + 1}; {cause})"
         if step == 0:
             from treecredit._validation import fail
 
@@ -95,8 +95,12 @@ class AllFailedWatch:
         return self.streak >= self.stop_after
 
     def stop_error(self, config_path, resume: str | None = None) -> ValueError:
-        """The error that ends a run stopped by :meth:`after_sampling` (its checkpoint saved); ``resume``: how to
-        resume it (None: ``resume with `treecredit train --config <config_path> --resume```)."""
+        """The error that ends a run stopped by :meth:`after_sampling` (its checkpoint saved; a
+        :class:`~treecredit._validation.FixError` whose ``brief`` is the streak); ``resume``: how to resume it (None:
+        ``resume with `treecredit train --config <config_path> --resume```)."""
+        from treecredit._validation import FixError, Remedy
+
         resume = resume or f"resume with `treecredit train --config {config_path} --resume`"
-        return ValueError(f"reward: {self.last}; the run stopped, its checkpoint is saved. Fix: fix the reward "
-                          f"function (call it by hand on a few completions), then {resume}.")
+        return FixError("reward", f"{self.last}; the run stopped, its checkpoint is saved",
+                        (Remedy(f"fix the reward function (call it by hand on a few completions), then {resume}"),),
+                        verb="", brief=self.brief)

@@ -56,8 +56,8 @@ def make_sampler(name: str, **options):
 def command_line_errors(name: str, options: dict):
     """For ``treecredit train``: re-raise a :class:`~treecredit._validation.FixError` from building sampler
     ``name`` with its fix in the command line's form (``pass --sampler-option schedule=auto`` for a Python
-    caller's ``schedule='auto'``), its parts kept, and one about an option of ``options`` (``schedule: is ...``)
-    naming the ``--sampler-option`` that set it (the ``FixError`` is then its ``__cause__``)."""
+    caller's ``schedule='auto'``), its parts and type kept, and one about an option of ``options`` (``schedule: is
+    ...``) naming the ``--sampler-option`` that set it (the ``FixError`` is then its ``__cause__``)."""
     from treecredit.training.config import option_flag_named
 
     with option_flag_named(options, "sampler_options", "--sampler-option", f"sampler {name!r}"):
@@ -67,4 +67,4 @@ def command_line_errors(name: str, options: dict):
             if not any(remedy.cli for remedy in error.remedies):
                 raise
             remedies = tuple(Remedy(remedy.cli or remedy.python, settings=remedy.settings) for remedy in error.remedies)
-            raise FixError(error.argument, error.problem, remedies, error.verb, error.joiner) from error
+            raise error.reworded(remedies=remedies) from error  # its type kept (an OutOfRange: its values)

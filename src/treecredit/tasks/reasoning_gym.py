@@ -2,8 +2,9 @@
 
 Problems are the generator's items (``create_dataset(NAME, seed=seed, size=size, **config)``, item i is
 a pure function of the seed and i); the reward is the generator's own scorer ``score_answer`` on the
-answer extracted from the response (``<answer>…</answer>``, else the last ``\\boxed{}``, else after
-``####``, else the stripped response). Scorers give wrong answers small positive values (e.g.
+answer extracted from the response as the built-in rewards read it (:func:`extract_rg_answer`: the
+``<answer>…</answer>`` block that answers, else the last ``\\boxed{}``, else after ``####``, else the stripped
+response). Scorers give wrong answers small positive values (e.g.
 len(answer)/len(response) when the answer is a substring), so the reward is exact success (1.0 iff the
 score is 1.0) unless ``graded=true``, which uses the score itself.
 
@@ -51,13 +52,15 @@ def parse_rg_spec(spec: str) -> tuple[str, dict]:
 
 
 def extract_rg_answer(response: str) -> str:
-    """The answer a response gives, in reasoning-gym's tagged format or the usual ones."""
-    from reasoning_gym.utils import extract_answer
-
+    """The answer a response gives, read as the built-in rewards read it
+    (:func:`~treecredit.rewards.answers.final_answer`): the ``<answer>…</answer>`` block where it answers (it opens
+    or ends the response and no ``\\boxed{}`` or ``####`` follows it; a final ``<answer>`` never closed is read to
+    the end; :func:`~treecredit.rewards.answers.answer_block`), else the last ``\\boxed{}``, else after ``####``,
+    else the stripped response. A block inside prose (``Example: <answer>7</answer>. …``) or one that a later box
+    corrects is not the answer."""
     from treecredit.rewards.answers import final_answer
 
-    tagged = extract_answer(response)
-    return tagged if tagged is not None else final_answer(response)
+    return final_answer(response)
 
 
 @dataclass

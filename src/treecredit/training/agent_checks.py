@@ -290,11 +290,14 @@ class DroppedWatch:
         return self.streak >= self.stop_after
 
     def stop_error(self, config_path, resume: str | None = None) -> ValueError:
+        from treecredit._validation import FixError, Remedy
+
         resume = resume or f"resume with `treecredit train --config {config_path} --resume`"
-        return ValueError(f"env: every episode of {self.streak} steps in a row was dropped (env {self.env_name!r} "
-                          "raised or returned a bad value; the warnings above say which); the run stopped, its "
-                          f"checkpoint is saved. Fix: fix the env (play one instance by hand with env.reset(seed) "
-                          f"and env.step(action)), then {resume}.")
+        brief = f"every episode of {self.streak} steps in a row was dropped"
+        return FixError("env", f"{brief} (env {self.env_name!r} raised or returned a bad value; the warnings above "
+                        "say which); the run stopped, its checkpoint is saved",
+                        (Remedy("fix the env (play one instance by hand with env.reset(seed) and env.step(action)), "
+                                f"then {resume}"),), verb="", brief=brief)
 
 
 EVAL_SEED = 20_261_130

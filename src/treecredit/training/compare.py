@@ -140,15 +140,10 @@ def _run_one(job: Job | tuple) -> tuple[str, int, list[dict] | None, str | None,
     except RunInterrupted:
         raise
     except Exception as exc:  # noqa: BLE001 — one failing arm must not lose the others
-        from treecredit._validation import FixError
         from treecredit.training.compare_cli import in_compare_terms
-        from treecredit.training.estimator_inputs import StoppedMidRun
 
-        last = traceback.format_exc().strip().splitlines()[-1]
         said = in_compare_terms(exc, Path(config.out).parent.parent)  # its fix in the comparison's terms
-        # a refusal with its fix (FixError, StoppedMidRun) reads as the ValueError it is; any other keeps its name
-        kind = ValueError if isinstance(said, (FixError, StoppedMidRun)) else type(said)
-        return label, seed, None, f"{kind.__name__}: {said}" if str(said) else last, how[0]
+        return label, seed, None, run_failure(said, traceback.format_exc().strip().splitlines()[-1]), how[0]
     return label, seed, records, None, how[0]  # old closing evaluations: flagged by train
 
 
@@ -325,17 +320,48 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     return _ordered(done), failures
 
 
-def failed_runs(failures: dict) -> list[str]:
-    """One line per arm and cause of ``failures`` (``{label: {seed: error text}}``, as :func:`run_comparison`
-    returns them): the arm, its seeds and the error's first clause (the whole error is in the report's table),
-    e.g. ``grpo, seeds 0, 2: ValueError: reward: every reward of 5 steps in a row failed``."""
+class RunFailure(str):
+    """A failed run's error as a comparison records it (``Kind: message``, as the report's table shows it), with
+    :attr:`cause`, what :func:`failed_runs` says of it (:func:`run_failure`)."""
+
+    cause: str
+
+    def __new__(cls, text: str, cause: str) -> RunFailure:
+        failure = super().__new__(cls, text)
+        failure.cause = cause
+        return failure
+
+    def __reduce__(self):  # from compare's worker processes, with its cause
+        return RunFailure, (str(self), self.cause)
+
+
+def run_failure(error: BaseException, last: str = "") -> RunFailure:
+    """``error``, which failed a run, as a comparison records it: a refusal with its fix (a
+    :class:`~treecredit._validation.FixError`, a run stopped mid-run) as the ``ValueError`` it is, any other error
+    by its own type's name (``last``, the traceback's last line, for one without a message). Its cause is the
+    refusal's headline (``argument: brief``, ``argument: at step N``), from its parts; an error without parts (a
+    crash) has its text up to the first bracket, ``; `` or ``. Fix:`` (``RuntimeError: CUDA out of memory. Tried to
+    allocate 2.00 GiB``)."""
     import re
 
+    from treecredit._validation import FixError
+    from treecredit.training.estimator_inputs import StoppedMidRun
+
+    if isinstance(error, (FixError, StoppedMidRun)):
+        return RunFailure(f"ValueError: {error}", f"ValueError: {error.headline()}")
+    text = f"{type(error).__name__}: {error}" if str(error) else last
+    return RunFailure(text, re.split(r" \(|; |\. Fix: |\n", text, maxsplit=1)[0])
+
+
+def failed_runs(failures: dict) -> list[str]:
+    """One line per arm and cause of ``failures`` (``{label: {seed: error text}}``, as :func:`run_comparison`
+    returns them): the arm, its seeds and the error's cause (:class:`RunFailure`; the whole error is in the report's
+    table), e.g. ``grpo, seeds 0, 2: ValueError: reward: every reward of 5 steps in a row failed``."""
     lines = []
     for label, by_seed in failures.items():
         causes: dict[str, list[int]] = {}
         for seed, error in sorted(by_seed.items()):
-            causes.setdefault(re.split(r" \(|; |\. Fix: ", error, maxsplit=1)[0], []).append(seed)
+            causes.setdefault(getattr(error, "cause", error), []).append(seed)
         lines += [f"{label}, seed{'s' * (len(seeds) != 1)} {', '.join(map(str, seeds))}: {cause}"
                   for cause, seeds in causes.items()]
     return lines

@@ -64,8 +64,9 @@ def in_arm(where: ArmCheck, check, *args, shared: frozenset = frozenset(), **kwa
     except ValueError as exc:
         argument, _, rest = str(exc).partition(": ")
         named = "a global setting, the same in every arm" if argument in shared else str(where)
+        fix = None
         if argument in shared and argument in PER_ARM_FIXES:  # the train fix (drop the flag) would drop it everywhere
-            rest = f"{split_fix(rest)[0]}. Fix: {PER_ARM_FIXES[argument]}"
+            fix = PER_ARM_FIXES[argument]
         refusal = _branching_refusal(exc)
         if refusal is not None:
             def in_arms(remedy: Remedy) -> str | None:
@@ -73,7 +74,9 @@ def in_arm(where: ArmCheck, check, *args, shared: frozenset = frozenset(), **kwa
                 return None if branching is None else \
                     f"the arms' branching {branching} (e.g. --estimators {where.estimator}@tree:{branching})"
 
-            rest = f"{split_fix(rest)[0]}. Fix: {refusal.fix('cli', in_arms)}."
+            fix = refusal.fix("cli", in_arms)
+        if fix is not None:  # said with that fix (a plain ValueError's parts read from its standard shape)
+            raise ValueError(FixError.of(exc).said(fix, argument=f"{argument} ({named})")) from None
         raise ValueError(f"{argument} ({named}): {rest}") from None
 
 

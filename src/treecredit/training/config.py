@@ -350,14 +350,21 @@ class TrainConfig:
 def option_flag_named(options: dict, field: str, flag: str, owner: str | Callable[[str], str]):
     """Re-raise a ``ValueError`` about one of ``options`` (``children: is -2 ...``) with the field and the flag
     that set it: ``branching_options: --branching-option children=-2 (branching 'fixed'): children: is -2 ...``;
-    ``owner`` says whose option it is (text, or a function of the error's text; '' for none)."""
+    ``owner`` says whose option it is (text, or a function of the error's text; '' for none). A
+    :class:`~treecredit._validation.FixError` keeps its type and parts (:meth:`~treecredit._validation.FixError.
+    reworded`: the field is its argument)."""
+    from treecredit._validation import FixError
+
     try:
         yield
     except ValueError as error:
-        name = str(error).split(":", 1)[0]
+        name = error.argument if isinstance(error, FixError) else str(error).split(":", 1)[0]
         if isinstance(options, dict) and name in options:
             whose = owner(str(error)) if callable(owner) else owner
-            raise ValueError(f"{field}: {flag} {name}={options[name]!r}{f' ({whose})' * bool(whose)}: {error}") from error
+            named = f"{flag} {name}={options[name]!r}{f' ({whose})' * bool(whose)}"
+            if isinstance(error, FixError):
+                raise error.reworded(argument=field, problem=f"{named}: {error.argument}: {error.problem}") from error
+            raise ValueError(f"{field}: {named}: {error}") from error
         raise
 
 

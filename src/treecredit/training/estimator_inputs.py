@@ -121,6 +121,11 @@ class StoppedMidRun(ValueError):
         where = f"{where} ({kept})"
         super().__init__(f"{argument}: {where}: {rest}" if argument else f"{where}: {rest}")
 
+    def headline(self) -> str:
+        """``argument: where`` (``rewards: at step 4``), for a one-line summary (``treecredit compare``'s failed
+        runs)."""
+        return f"{self.argument}: {self.where}" if self.argument else self.where
+
     def restarted(self, restart: Restart) -> StoppedMidRun:
         """The same refusal, with ``restart``'s words for going on."""
         return StoppedMidRun(self.argument, self.where, self.rest, self.saved_step, restart)
@@ -145,8 +150,7 @@ def failed_at_step(error: ValueError, step: int, saved_step: int, estimator: str
     if estimator and isinstance(error, FixError):
         from treecredit.training.reward_range import command_line_fix
 
-        fix = command_line_fix(estimator, error)  # "" for an own estimator's error that gave no fix
-        message = f"{error.argument}: {error.problem}" + (f". Fix: {fix}." if fix else ".")
+        message = error.said(command_line_fix(estimator, error))  # no Fix: when an own estimator's gave none
     argument, sep, rest = message.partition(": ")
     return StoppedMidRun(argument if sep else "", at or f"at step {step}", rest if sep else message, saved_step,
                          restart)
