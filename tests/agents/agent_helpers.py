@@ -281,3 +281,18 @@ def held_out_resets(monkeypatch, config) -> tuple[list[int], collections.Counter
     seeds = make_env(config.env, **config.env_options).instances(np.random.default_rng(agent_checks.EVAL_SEED),
                                                                  config.eval_problems)
     return seeds, collections.Counter(seed for seed in CountingGrid.RESETS if seed in seeds)
+
+
+class PoolSameKey(PoolGrid):
+    """A finite pool (``instance_count()``) whose ``instance_key()`` is one value for every instance."""
+
+    def instance_key(self):
+        return 0
+
+
+class NoSuccessInfo(GridWorld):
+    """``_step`` returns ``info`` without ``success`` (a gymnasium habit: ``info={}``), every step."""
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, reward, done, {k: v for k, v in info.items() if k != "success"}
