@@ -145,9 +145,10 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     command). What ``log`` gets (dropped episodes as ``warning: episode of instance ...``), Python warnings and
     how the run ended also go to ``<out>/log.txt`` (:mod:`treecredit.training.run_log`; appended under ``resume``).
     """
+    from treecredit.training.out_folder import replacing
     from treecredit.training.run_log import RunLog
 
-    with RunLog(config.out, resume=resume) as run_log:
+    with replacing(config.out, overwrite, log), RunLog(config.out, resume=resume) as run_log:
         return _train_agent(config, run_log, resume=resume, overwrite=overwrite, stop_at_step=stop_at_step, log=log,
                             on_resume=on_resume, resume_fix=resume_fix)
 
@@ -172,6 +173,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     from treecredit.training.evaluation import due, eval_draw_seed, when_text
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, flag_earlier_closings, keep_records_until, read_metrics
+    from treecredit.training.out_folder import drop_aside
     from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.reward_range import check_env_reward_range
@@ -195,8 +197,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     if held.note:  # _step could not be checked: said in the output and the run's log, not as a warning
         log(held.note)
     eval_seeds, held_out = held.seeds, held.keys
-    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
+    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, held)
     policy.compile_decode = config.compile_decode
     reference = None
@@ -296,6 +298,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
                       "unforked_episodes": unforked,
                       "time_play_s": t1 - t0, "elapsed_s": elapsed()}
             writer.write(record)
+            if overwrite:  # a step trained: the run that --overwrite set aside goes
+                drop_aside(out)
             done = budget.finished(counters)
             if due(counters["step"], config.eval_every, done):
                 last_eval = run_eval()
