@@ -30,6 +30,7 @@ from treecredit.training.agent_first_step import (  # noqa: F401 - the first ste
     SAMPLE_SEED,
     check_first_step,
     check_parse_action,
+    first_step,
 )
 
 HELD_OUT_SHARE = 4
@@ -301,6 +302,9 @@ class HeldOut(NamedTuple):
     """The first observation of each distinct seed (what its reset returned), for the positions checks."""
     note: str = ""
     """What the run's log says about the checks (:func:`check_first_step`: a step that could not be played)."""
+    action: str | None = None
+    """The action text played in that step (the expert's or the first valid one; None when none was), for the
+    Hugging Face tokenizer's round-trip check."""
 
 
 def eval_instances(probe, n: int, listed_used: bool = True) -> HeldOut:
@@ -319,5 +323,5 @@ def eval_instances(probe, n: int, listed_used: bool = True) -> HeldOut:
         held_out.add(key)
     check_instances(probe, held_out, n)
     check_signature(probe, seeds[0])
-    note = check_first_step(probe, seeds[0], listed_used)  # from the first state check_signature left
-    return HeldOut(seeds, held_out, observations, note)
+    note, action = first_step(probe, seeds[0], listed_used)  # from the first state check_signature left
+    return HeldOut(seeds, held_out, observations, note, action)

@@ -20,6 +20,11 @@ returns None for '' but raises on the others); the expert action with text after
 
 
 def check_first_step(env, seed: int, listed_used: bool = True) -> str:
+    """:func:`first_step`'s note ('' when the step was played)."""
+    return first_step(env, seed, listed_used)[0]
+
+
+def first_step(env, seed: int, listed_used: bool = True) -> tuple[str, str | None]:
     """Play one step of instance ``seed`` before any work with the env's ``expert_action()``, else the first of
     its ``valid_actions()``, so that what ``_step`` returns passes ``TextEnv``'s checks (``TextEnv.step``, the
     checks the warm start's episodes go through) whatever the warm start is: without one (a Hugging Face model,
@@ -30,7 +35,8 @@ def check_first_step(env, seed: int, listed_used: bool = True) -> str:
     actions (:func:`check_parse_action`: :data:`INVALID_TEXTS`, then the action played with text after it)
     and on the action played.
 
-    Returns '' when the step was played, else a note for the run's log: the env offers neither action (or none
+    Returns ``(note, action)``: ``('', the action played)`` when the step was played, else a note for the run's log
+    and None: the env offers neither action (or none
     that its ``parse_action`` accepts), so ``_step`` was not checked. ``listed_used``: something of the run picks
     from ``valid_actions()`` (:func:`~treecredit.agents.options.lists_actions`), so it is checked even when the
     expert's action is played."""
@@ -46,7 +52,7 @@ def check_first_step(env, seed: int, listed_used: bool = True) -> str:
                     "expert_action() or valid_actions() text that its parse_action accepts, so no step could be "
                     "played (a bad return value drops episodes once the policy writes a valid action). To check "
                     f"them, give {name} an expert_action() or valid_actions(), or play one step by hand: "
-                    f"env.reset({seed}); env.step(<a valid action>)")
+                    f"env.reset({seed}); env.step(<a valid action>)"), None
         check_parse_action(env, (action + " ?",))  # a parse_action that reads the action's words
         detail += f" with its {source} {action!r}"
         info = env_call(env, "step", action)[3]
@@ -54,7 +60,7 @@ def check_first_step(env, seed: int, listed_used: bool = True) -> str:
         raise env_failure(env, failed, "before any work", detail,
                           f"env.reset({seed}), then env.step(...) with a valid action") from failed.error
     check_success_key(env, info, detail)
-    return ""
+    return "", action
 
 
 def check_success_key(env, info: dict, detail: str) -> None:

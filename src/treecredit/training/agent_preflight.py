@@ -65,17 +65,23 @@ def check_agent_config(config) -> None:
              "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
 
 
-def check_hf_agent_model(config, held: HeldOut, settings) -> None:
+def check_hf_agent_model(config, held: HeldOut, settings, probe=None) -> None:
     """A Hugging Face ``--model`` of an agent run, checked before the run folder is touched (as a task run's,
     :mod:`treecredit.training.context`), from its tokenizer and config without loading its weights: the tokenizer
     against the model's vocabulary and end of sequence, and the longest held-out first observation (``held``, as
     :func:`eval_instances` drew them, encoded as the episodes encode it) plus ``max_episode_tokens`` against the
-    model's positions (:func:`check_room`), the fix naming the largest ``max_episode_tokens`` that fits."""
+    model's positions (:func:`check_room`), the fix naming the largest ``max_episode_tokens`` that fits; and, with
+    ``probe`` (the env the checks played one step of), that the tokenizer gives back the action played there
+    (:func:`~treecredit.training.agent_tokenizer.check_round_trip`)."""
     from treecredit.models.hf_policy import token_counts
     from treecredit.training.config import option_flag_named
     from treecredit.training.context import checked_model_files
 
     tokenizer, _, limit = checked_model_files(config)
+    if probe is not None:
+        from treecredit.training.agent_tokenizer import check_round_trip
+
+        check_round_trip(tokenizer, config.model, probe, held.action, settings)
     if limit is None:  # its config names no positions: no limit known
         return
     prompts = [observation + settings.turn_prefix for observation in held.observations.values()]
@@ -134,6 +140,6 @@ def agent_setup(config, probe) -> AgentSetup:
     settings, agent = episode_settings(config)
     held = eval_instances(probe, config.eval_problems, lists_actions(config, agent))
     if config.model != "gpt":  # its tokenizer and config, without its weights
-        check_hf_agent_model(config, held, settings)
+        check_hf_agent_model(config, held, settings, probe)
         return AgentSetup(settings, agent, held, None)
     return AgentSetup(settings, agent, held, gpt_positions(held, settings, agent))  # one character, one token
