@@ -296,3 +296,15 @@ class NoSuccessInfo(GridWorld):
     def _step(self, action):
         observation, reward, done, info = super()._step(action)
         return observation, reward, done, {k: v for k, v in info.items() if k != "success"}
+
+
+class HugeObservations(GridWorld):
+    """Every observation after the first is 300 characters longer (an invalid action's too): episodes reach
+    ``max_episode_tokens`` soon."""
+
+    def action_help(self):
+        return super().action_help() + " " + "x" * 300
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation + " " + "x" * 300, reward, done, info

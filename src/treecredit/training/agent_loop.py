@@ -125,6 +125,24 @@ def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tupl
             "eval_dropped_episodes": len(seeds) - len(sampled)}, sampled
 
 
+CONTEXT_CUT_WARN = 0.25
+"""The share of a step's (or an evaluation's) episodes cut by ``max_episode_tokens`` from which a run warns, once."""
+
+
+def context_cut_warning(record: dict, keys: tuple[str, ...], settings, where: str) -> str | None:
+    """The warning for ``record`` when a share of at least :data:`CONTEXT_CUT_WARN` of its episodes (the largest
+    of its ``keys``: ``context_cut_share`` or the evaluation's) ended because they reached ``max_episode_tokens``
+    (None otherwise): such an episode is truncated, counted as failed, whatever the policy would have done next."""
+    share = max((record.get(key) or 0.0 for key in keys), default=0.0)
+    if share < CONTEXT_CUT_WARN:
+        return None
+    return (f"warning: {where}: {share:.0%} of the episodes ended because they reached max_episode_tokens="
+            f"{settings.max_episode_tokens} (their observations and actions fill it) before the env ended them: they "
+            "are cut short and count as failed (context_cut_share in metrics.jsonl). Fix: raise --sampler-option "
+            f"max_episode_tokens (e.g. {2 * settings.max_episode_tokens}), lower --env-option max_turns, or shorten "
+            "the env's observations")
+
+
 def _share(record: dict, key: str) -> str:
     return "n/a" if record.get(key) is None else f"{record[key]:.3f}"  # None: every episode was dropped
 
@@ -234,7 +252,17 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
                              "return": ep.episode_return, "text": ep.text(policy)} for ep in episodes[:4]])
         log(f"step {counters['step']}: {success_label(config.env)} {_share(record, 'eval_success')} "
             f"(greedy {_share(record, 'eval_greedy_success')})")
+        warn_context_cut(record, ("eval_context_cut_share", "eval_greedy_context_cut_share"),
+                         f"the held-out evaluation at step {counters['step']}")
         return record
+
+    said_cut: list[str] = []
+
+    def warn_context_cut(record: dict, keys: tuple[str, ...], where: str) -> None:  # once a run
+        message = None if said_cut else context_cut_warning(record, keys, settings, where)
+        if message:
+            said_cut.append(message)
+            log(message)
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - started
@@ -300,6 +328,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             writer.write(record)
             if overwrite:  # a step trained: the run that --overwrite set aside goes
                 drop_aside(out)
+            warn_context_cut(record, ("context_cut_share",), f"step {counters['step']}")
             done = budget.finished(counters)
             if due(counters["step"], config.eval_every, done):
                 last_eval = run_eval()
