@@ -308,3 +308,14 @@ class HugeObservations(GridWorld):
     def _step(self, action):
         observation, reward, done, info = super()._step(action)
         return observation + " " + "x" * 300, reward, done, info
+
+
+class UndeclaredNegative(GridWorld):
+    """Any text is an action, and every episode ends at its first step with the reward −0.5: returns below 0,
+    without a ``negative_rewards`` class attribute saying so."""
+
+    def parse_action(self, text):
+        return text
+
+    def _step(self, action):
+        return "over.", -0.5, True, {"success": False}

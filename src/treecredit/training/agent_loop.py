@@ -108,8 +108,9 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
                              progress=config.progress)
 
 
-def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tuple[dict, list]:
-    """Greedy and sampled success/return on held-out instances (one episode each); returns the sampled episodes.
+def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tuple[dict, list, list]:
+    """Greedy and sampled success/return on held-out instances (one episode each); returns the record, the sampled
+    episodes and the greedy ones.
 
     Episodes dropped by env errors are said through ``log`` (None: a ``RuntimeWarning``), counted
     (``eval_dropped_episodes``, ``eval_greedy_dropped_episodes``) and left out of the means (absent when every
@@ -122,7 +123,7 @@ def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tupl
     sampled, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, fork_at=()), log=log)
     return {**episode_metrics(greedy, "eval_greedy_"), **episode_metrics(sampled, "eval_"),
             "eval_greedy_dropped_episodes": len(seeds) - len(greedy),
-            "eval_dropped_episodes": len(seeds) - len(sampled)}, sampled
+            "eval_dropped_episodes": len(seeds) - len(sampled)}, sampled, greedy
 
 
 CONTEXT_CUT_WARN = 0.25
@@ -177,7 +178,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     import torch
 
     from treecredit.agents import agent_advantages, episode_metrics, pack_episodes, play, revisit_rate
-    from treecredit.agents.credit import returns_refused, step_credit_share
+    from treecredit.agents.credit import check_eval_returns, returns_refused, step_credit_share
     from treecredit.agents.forks import unforked_slots
     from treecredit.envs import make_env
     from treecredit.training.agent_checks import DroppedWatch, held_out_text
@@ -244,8 +245,10 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
         (out / "samples.jsonl").write_text("", encoding="utf-8")
 
     def run_eval() -> dict:
-        record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
+        record, episodes, greedy = evaluate_agent(policy, env_fn, eval_seeds, settings,
                                           torch.Generator().manual_seed(eval_draw_seed(EVAL_SEED, config.seed)), warn)
+        if counters["step"] == 0:  # returns out of the estimator's range: refused now, not at the first step
+            check_eval_returns(config, episodes + greedy)
         writer.write({"kind": "eval", **counters, **record})
         evaluated.add(counters["step"])
         write_samples(out, [{"step": counters["step"], "seed": ep.seed, "success": ep.success,
