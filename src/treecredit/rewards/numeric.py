@@ -43,11 +43,9 @@ def numeric_reward(prompts, completions, answer=None, tolerance: float = 1e-6, r
     :func:`check_dataset_answers`).
     """
     answers = list(answer) if answer is not None else [None] * len(completions)
-    read: dict[str, Reading | FixError | None] = {}  # the completions of a group share their answer
     out: list[float | None] = []
     refused: list[FixError] = []
-    for completion, gold in zip(completions, answers):
-        y = None if gold is None else read.setdefault(str(gold), read_answer(str(gold)))
+    for completion, y in zip(completions, _read_answers(answers)):
         if isinstance(y, FixError):
             refused.append(y)
         if not isinstance(y, Reading):
@@ -77,16 +75,20 @@ def read_answer(gold: str) -> Reading | FixError | None:
                     "comparing one part of it would score wrong answers 1", (Remedy(ONE_NUMBER),), verb="")
 
 
+def _read_answers(answers) -> list[Reading | FixError | None]:
+    """:func:`read_answer` of each of ``answers`` (an answer column's values; None for none: None), each distinct
+    answer read once (the completions of a group share their answer)."""
+    read: dict[str, Reading | FixError | None] = {}
+    for gold in answers or []:
+        if gold is not None and str(gold) not in read:
+            read[str(gold)] = read_answer(str(gold))
+    return [None if gold is None else read[str(gold)] for gold in answers or []]
+
+
 def unreadable_answers(answers) -> list[tuple[int, FixError]]:
     """``(index, refusal)`` of each of ``answers`` (an answer column's values; None for none) that holds numbers
     but not one number (:func:`read_answer`)."""
-    read: dict[str, Reading | FixError | None] = {}
-    found = []
-    for index, gold in enumerate(answers or []):
-        said = None if gold is None else read.setdefault(str(gold), read_answer(str(gold)))
-        if isinstance(said, FixError):
-            found.append((index, said))
-    return found
+    return [(index, said) for index, said in enumerate(_read_answers(answers)) if isinstance(said, FixError)]
 
 
 _noted = [False]  # a note said in this process (numeric_reward's, or check_dataset_answers')
@@ -127,10 +129,11 @@ def check_dataset_answers(answers: list, where: str, column: str, rows: str = "r
     file order): their rows get no reward from ``numeric``. ``where``: the file, as the dataset's errors name it."""
     from treecredit.tasks.dataset_rows import shown_rows
 
-    found = unreadable_answers(answers)
+    read = _read_answers(answers)
+    found = [(index, said) for index, said in enumerate(read) if isinstance(said, FixError)]
     if not found:
         return
-    numbered = sum(1 for gold in answers if gold is not None and number_values(str(gold)))
+    numbered = sum(said is not None for said in read)  # the answers whose final answer holds a number
     first = found[0][1]
     shown = f"{shown_rows([index + 1 for index, _ in found])}, counting from 1 in file order"
     if len(found) == numbered:
