@@ -139,7 +139,9 @@ def update_tokens(rollout, cfg: TrainConfig) -> int:
 
 def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) -> dict:
     """One step as the trainer takes it: sample, advantages, PPO update; times of the phases, and the
-    sampler's decoding steps (``KVCacheBackend.steps``: one token drawn for every row of the batch)."""
+    sampler's decoding steps (``KVCacheBackend.steps``: one token drawn for every row of the batch) and the longest
+    response (a stream without delays takes as many steps; the fixed tree's extra steps are its top-up refills,
+    whose siblings start from their fork point only once the chain they replace has ended: docs/performance.md [2j])."""
     from treecredit.sampling.kv_backend import KVCacheBackend
 
     optimizer = adamw(policy.module.parameters(), lr=1e-6)
@@ -156,6 +158,7 @@ def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) 
     return {"total": done - start, "sample": sampled - start, "advantages": estimated - sampled,
             "update": done - estimated, "generated": rollout.generated_tokens, "leaves": rollout.shape[0],
             "update tokens": update_tokens(rollout, cfg), "decode steps": backend.steps,
+            "longest": int(rollout.response_mask.sum(1).max()),
             "reward": float(rollout.rewards.float().mean())}
 
 
@@ -202,7 +205,8 @@ def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tok
         m = {k: statistics.median(r[arm][k] for r in rounds) for k in rounds[0][arm]}
         print(f"    {arm:20s} step {m['total']:.3f}s = sample {m['sample']:.3f}s + advantages {m['advantages']:.3f}s "
               f"+ update {m['update']:.3f}s; generated {m['generated']:.0f} tokens for {m['leaves']:.0f} leaves "
-              f"in {m['decode steps']:.0f} decoding steps, update computes {m['update tokens']:.0f} tokens; "
+              f"in {m['decode steps']:.0f} decoding steps (longest response {m['longest']:.0f} tokens), "
+              f"update computes {m['update tokens']:.0f} tokens; "
               f"mean reward {m['reward']:.2f}")
 
     def ratio(num: str, den: str, phase: str = "total") -> float:
