@@ -215,3 +215,66 @@ def test_gpt_states_from_reused_buffers_decode_as_fresh_ones():
     torch.testing.assert_close(logits[0], _fresh_logits(policy, long_ids + [3])[0], rtol=0, atol=1e-12)
     torch.testing.assert_close(logits[1], _fresh_logits(policy, short_ids + [3])[0], rtol=0, atol=1e-12)
     torch.testing.assert_close(logits[2], _fresh_logits(policy, long_ids + [4])[0], rtol=0, atol=1e-12)
+
+
+def _copied_by_index(keys, values, b, k, n, groups):
+    """The rows as :func:`copy_rows_into` wrote them before runs were gathered in one pass: a zero fill and an
+    index copy per group (the reference)."""
+    for i, mine in enumerate((keys, values)):
+        added = mine[b:b + k, :, :n]
+        for *tensors, rows, at, start, column in groups:
+            source = tensors[i][:, :, start:start + n - column]
+            added[:, :, :column].index_fill_(0, at, 0)
+            added[:, :, column:].index_copy_(0, at, source.index_select(0, rows))
+
+
+def test_rows_copied_in_runs_equal_the_index_copy():
+    from treecredit.models.kv_buffer import copy_rows_into
+
+    gen = torch.Generator().manual_seed(0)
+    sources = [(torch.randn(9, 2, w, 3, generator=gen), torch.randn(9, 2, w, 4, generator=gen)) for w in (8, 10, 12)]
+    n, b, k = 8, 3, 10
+    # runs in order, one row, a run starting inside, and out of order (index copy); columns in front or none
+    layouts = [[(0, [0, 1, 2, 3], 0), (1, [4], 3), (2, [5, 6, 7, 8, 9], 0)],
+               [(2, [9, 8, 7], 0), (0, [0, 2, 4, 6], 2), (1, [1, 3, 5], 0)],
+               [(1, [2, 3, 4, 5, 6, 7, 8, 9], 4), (0, [0, 1], 1)]]
+    for layout in layouts:
+        groups = []
+        for s, at, column in layout:
+            width = sources[s][0].shape[2]
+            rows = torch.randint(0, 9, (len(at),), generator=gen)
+            start = int(torch.randint(0, width - (n - column) + 1, (1,), generator=gen))
+            groups.append((*sources[s], rows, torch.tensor(at), start, column))
+        got = [torch.full((16, 2, 12, d), float("nan")) for d in (3, 4)]  # a reused block: old numbers in it
+        want = [t.clone() for t in got]
+        copy_rows_into(*got, b, k, n, groups)
+        _copied_by_index(*want, b, k, n, groups)
+        for g, w in zip(got, want):
+            assert torch.equal(g.nan_to_num(7.0), w.nan_to_num(7.0))
+            assert not g[b:b + k, :, :n].isnan().any()  # every added row written, zeros in front
+
+
+def test_a_gpt_buffers_row_hint_counts_only_up_to_twice_its_rows():
+    """As a transformers layer's (tests/models/test_hf_cache_spare_bounds.py), with at least SPARE spare rows: kept
+    states hold earlier buffers."""
+    from treecredit.models import kv_buffer
+    from treecredit.models.kv_buffer import spare_rows
+    from treecredit.sampling.kv_states import gather_states
+
+    policy = _tiny_gpt()
+    with torch.no_grad():
+        _, state = policy.prefill([[1, 5, 6 + i % 4] for i in range(4)])
+
+    def rows(gathered):
+        return {int(kv._buffer.keys.shape[0]) for kv in gathered.cache}
+
+    assert rows(gather_states(policy, [(state, torch.tensor([0, 2]))], total_rows=200)) == {2 + kv_buffer.SPARE}
+    assert rows(gather_states(policy, [(state, torch.tensor([0, 2]))], total_rows=10)) == {2 + spare_rows(2)}
+    many = torch.tensor([0, 1, 2, 3] * 20)
+    assert rows(gather_states(policy, [(state, many)], total_rows=400)) == {160}  # 2 × 80, not 400
+    assert rows(gather_states(policy, [(state, many)], total_rows=150)) == {150}  # more than 80 + 40, at most 160
+    kv_buffer.STACKED_ROWS_PER_ROW = 0  # the whole hint, as before
+    try:
+        assert rows(gather_states(policy, [(state, torch.tensor([0, 2]))], total_rows=200)) == {200}
+    finally:
+        kv_buffer.STACKED_ROWS_PER_ROW = 2

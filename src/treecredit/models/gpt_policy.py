@@ -51,6 +51,26 @@ class GPTPolicy(TeacherForcing):
     def decode(self, ids) -> str:
         return self.tokenizer.decode(ids)
 
+    def text_pieces(self):
+        """The pieces of :meth:`decode` (:class:`treecredit.text_pieces.Pieces`): each character id's character,
+        ``""`` for pad and bos, the text cut at eos, which is what :meth:`CharTokenizer.decode` joins; None where
+        :meth:`decode` or the tokenizer's ``decode`` is overridden. Stop strings are then matched on joined pieces
+        (:mod:`treecredit.sampling.stop_rows`) instead of decoded windows. Made once per tokenizer."""
+        from treecredit.models.tokenizer import SPECIALS
+
+        tokenizer = self.tokenizer
+        if type(self).decode is not GPTPolicy.decode or type(tokenizer).decode is not CharTokenizer.decode:
+            return None
+        made = getattr(self, "_pieces", None)
+        if made is None or made[0] is not tokenizer or made[1] != tokenizer.alphabet:
+            from treecredit.text_pieces import Pieces, _Table
+
+            table = _Table(_NoDecoder(), b"")
+            table.texts[False].update({tokenizer.pad_id: "", tokenizer.bos_id: "", tokenizer.eos_id: ""})
+            table.texts[False].update((i + len(SPECIALS), ch) for i, ch in enumerate(tokenizer.alphabet))
+            made = self._pieces = (tokenizer, tokenizer.alphabet, Pieces(table, False, frozenset({tokenizer.eos_id})))
+        return made[2]
+
     def prefill(self, prompts: list[list[int]]):
         ids, valid, positions = left_pad(prompts, self.pad_id)
         logits, cache = self.model(ids, positions, valid)
@@ -76,3 +96,11 @@ class GPTPolicy(TeacherForcing):
     def _logits(self, ids, positions, attend, logits_at):
         logits, _ = self.model(ids, positions, None, attn_mask=attend, logits_at=logits_at)
         return logits
+
+
+class _NoDecoder:
+    """The table's backend for ids outside the character vocabulary: refused (``Pieces.texts`` gives None, and
+    the matcher decodes such a window itself)."""
+
+    def decode_batch(self, ids, skip_special_tokens=False):
+        raise ValueError(f"no piece for ids {ids}")

@@ -85,8 +85,8 @@ class GrowingLayer(DynamicLayer):
         if room is None or n + s > room.keys.shape[-2]:
             rows = b if room is None else min(int(room.keys.shape[0]), b + kv_buffer.spare_rows(b))
             width = n + s + max(self.spare, n // 2)
-            keys = self.keys.new_empty((rows, h, width, d))
-            values = self.values.new_empty((rows, h, width, self.values.shape[-1]))
+            keys = kv_buffer.POOL.take((rows, h, width, d), self.keys)
+            values = kv_buffer.POOL.take((rows, h, width, self.values.shape[-1]), self.values)
             keys[:b, :, :n] = self.keys
             values[:b, :, :n] = self.values
             room = _Room(keys, values, self)
@@ -102,7 +102,8 @@ class GrowingLayer(DynamicLayer):
             return super().batch_select_indices(indices)
         (_, h, n, d), width = self.keys.shape, self.values.shape[-1]
         k, room = int(indices.shape[0]), n + max(self.spare, n // 2)
-        keys, values = self.keys.new_empty((k, h, room, d)), self.values.new_empty((k, h, room, width))
+        keys = kv_buffer.POOL.take((k, h, room, d), self.keys)
+        values = kv_buffer.POOL.take((k, h, room, width), self.values)
         torch.index_select(self.keys, 0, indices, out=keys[:, :, :n])
         torch.index_select(self.values, 0, indices, out=values[:, :, :n])
         self._buffer = _Room(keys, values, self)

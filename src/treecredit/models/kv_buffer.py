@@ -96,21 +96,25 @@ def _shaped(block, shape: tuple) -> torch.Tensor:
 POOL = BufferPool()
 
 
+STACKED_ROWS_PER_ROW = 2
+"""A stream's row hint counts, in a stacked buffer, up to this many rows per row it holds (0: the whole hint)."""
+
+
 def spare_rows(rows: int) -> int:
     """Spare rows of a new buffer for ``rows`` rows (room for rows joining a continuous batch)."""
     return max(16, rows // 2)
 
 
-def stacked_buffers(parts, width: int, total_rows: int = 0, rows_per_row: int = 0) -> tuple:
+def stacked_buffers(parts, width: int, total_rows: int = 0, rows_per_row: int = 0, least_spare: int = 0) -> tuple:
     """``(keys, values, B)``: new buffers ``(R, H, room, D)`` from :data:`POOL` whose first ``B`` rows hold the rows
     of ``parts`` (as :meth:`GrowingKV.stack` takes them) in their first ``width`` columns, each part right-aligned
     (zeros in front); ``room = width + max(SPARE, width / 2)``, ``R = max(B + spare_rows(B), total_rows)``, with
-    ``total_rows`` counted only up to ``rows_per_row · B`` where ``rows_per_row`` is given. The spare rows and
-    columns are left unwritten (no page faults until used)."""
+    ``total_rows`` counted only up to ``max(rows_per_row · B, B + least_spare)`` where ``rows_per_row`` is given. The
+    spare rows and columns are left unwritten (no page faults until used)."""
     parts = [(p[0].index_select(0, p[2]), p[1].index_select(0, p[2])) if len(p) > 2 else p for p in parts]
     b = sum(int(k.shape[0]) for k, _ in parts)
     if rows_per_row:
-        total_rows = min(total_rows, rows_per_row * b)
+        total_rows = min(total_rows, max(rows_per_row * b, b + least_spare))
     k0, v0 = parts[0]
     room, spare = width + max(SPARE, width // 2), max(b + spare_rows(b), total_rows)
     keys = POOL.take((spare, k0.shape[1], room, k0.shape[3]), k0)
@@ -130,17 +134,27 @@ def copy_rows_into(keys, values, b: int, k: int, n: int, groups) -> None:
     """Write ``k`` rows into rows ``b : b + k``, columns ``: n`` of the buffers ``keys`` / ``values`` ``(R, H, C, D)``
     (``b + k ≤ R``, ``n ≤ C``), each copied once from its source: ``groups`` as :meth:`GrowingKV.append_copies`
     takes them (zeros in front of each row's columns)."""
+    runs = [_run(at) for *_, at, _, _ in groups]
     for i, mine in enumerate((keys, values)):
         added = mine[b:b + k, :, :n]
-        for *tensors, rows, at, start, column in groups:
+        for (*tensors, rows, at, start, column), run in zip(groups, runs):
             source = tensors[i][:, :, start:start + n - column]
-            if rows.shape[0] == 1:  # one row: a plain copy, no index
-                row, to = int(rows[0]), int(at[0])
-                added[to, :, :column] = 0
-                added[to, :, column:] = source[row]
+            if run is not None:  # added rows first .. first + K − 1: gathered straight into them, one pass
+                to = added[run:run + rows.shape[0]]
+                if column:
+                    to[:, :, :column] = 0
+                torch.index_select(source, 0, rows, out=to[:, :, column:])
             else:
                 added[:, :, :column].index_fill_(0, at, 0)
                 added[:, :, column:].index_copy_(0, at, source.index_select(0, rows))
+
+
+def _run(at) -> int | None:
+    """The first of ``at (K,)`` when it counts up by one from there (rows joining in order), else None."""
+    first = int(at[0])
+    if at.shape[0] == 1 or bool((at == torch.arange(first, first + at.shape[0])).all()):
+        return first
+    return None
 
 
 class _Buffer:
@@ -214,9 +228,15 @@ class GrowingKV:
         with ``rows (K_i,)`` long: those rows only) in one cache of ``width`` columns, each part right-aligned
         (zeros in front), written once into a new buffer with spare room (so the next :meth:`extend` writes
         in place) and spare rows: :func:`spare_rows`, or up to ``total_rows`` rows in all where that is more (a
-        continuous batch that expects that many rows; spare rows are not written, so they cost no memory
-        until rows are appended)."""
-        keys, values, b = stacked_buffers(parts, width, total_rows)
+        continuous batch that expects that many rows), the hint counted only up to ``2 B`` as a ``transformers``
+        layer counts it (:meth:`~treecredit.models.hf_cache.GrowingLayer.stacked`), or ``B +`` :data:`SPARE` where
+        that is more: kept states hold the buffers of earlier batches, and a buffer reused from :data:`POOL` has its
+        pages in memory, written or not (a 64 × 8 tree call of the small GPT allocated 932 MiB of buffers with
+        the whole hint, 380 MiB so; 256 × 8: 4.8 and 1.4 GiB). The floor keeps a small tree's forks in its first
+        buffer: a fork's siblings copied after the step into a full buffer take its ended rows along
+        (``kv_stream._add_twins``), so there more rows would be stepped than without sibling copies."""
+        keys, values, b = stacked_buffers(parts, width, total_rows, rows_per_row=STACKED_ROWS_PER_ROW,
+                                          least_spare=SPARE)
         return cls(keys[:b, :, :width], values[:b, :, :width], _Buffer(keys, values, width, b))
 
     def select(self, rows) -> GrowingKV:

@@ -151,13 +151,30 @@ def _invert(weights, u):
     target = u.to(cdf.dtype) * cdf[:, -1]  # (R,)
     if blocks is None:
         found = torch.searchsorted(cdf, target[:, None], right=True).squeeze(-1)
-        return torch.minimum(found, torch.where(weights > 0, torch.arange(V), -1).max(-1).values), cdf[:, -1]
+        return _last_positive_at_most(weights, found), cdf[:, -1]
     block = torch.searchsorted(cdf, target[:, None], right=True).squeeze(-1).clamp(max=cdf.shape[1] - 1)
     before = torch.where(block > 0, cdf.gather(-1, (block - 1).clamp(min=0)[:, None]).squeeze(-1), 0.0)
     inner = blocks[torch.arange(R), block]  # (R, 256)
     inside = torch.searchsorted(inner.cumsum(-1), (target - before)[:, None], right=True).squeeze(-1)
-    last = torch.where(inner > 0, torch.arange(BLOCK), -1).max(-1).values  # rounding never picks a zero weight
-    return block * BLOCK + torch.minimum(inside, last), cdf[:, -1]
+    return block * BLOCK + _last_positive_at_most(inner, inside), cdf[:, -1]
+
+
+def _last_positive_at_most(weights, found):
+    """``min(found, last id of positive weight)`` per row of ``weights (R, W)`` (``found (R,)`` ≥ 0, from a search
+    of the running sum: rounding may put it past the last positive weight, never on a zero weight before it).
+
+    A found id of positive weight is kept as it is (it is at most the last one); only rows whose found id (capped at
+    ``W − 1``) has weight 0 look for their last positive weight: the same ids as the minimum over every row,
+    without a pass over every row's weights (a row of all zeros gives −1, as that minimum did)."""
+    import torch
+
+    capped = found.clamp(max=weights.shape[1] - 1)
+    zero = ~(weights.gather(-1, capped[:, None]).squeeze(-1) > 0)
+    if not bool(zero.any()):
+        return capped
+    rows = zero.nonzero().squeeze(-1)
+    last = torch.where(weights[rows] > 0, torch.arange(weights.shape[1]), -1).max(-1).values
+    return capped.index_put((rows,), torch.minimum(capped[rows], last))
 
 
 def _base_and_entropy(weights, z, total, tokens, with_entropy: bool):

@@ -10,7 +10,8 @@ batch, token by token:
 2. each row draws its token by inversion with the counter-based uniform of its chain
    (:mod:`treecredit.sampling.draws`), so the draws do not depend on how rows are batched;
 3. a row ends on a stop id, on the token that completes a stop string (:class:`StopMatcher`, a window
-   of the last tokens, not the whole text), or at ``max_tokens``; if its request has a ``keep_key`` its
+   of the last tokens, not the whole text; asked only at the tokens that can complete one,
+   :mod:`treecredit.sampling.stop_rows`), or at ``max_tokens``; if its request has a ``keep_key`` its
    state is kept under ``(keep_key, seq)`` until :meth:`release`.
 
 Per token a :class:`Segment` carries the log-probability under the distribution sampled from, log π at
@@ -36,7 +37,8 @@ from treecredit.sampling.draws import (
 )
 from treecredit.sampling.draws import uniforms as draw_uniforms
 from treecredit.sampling.kv_states import concat_states, snapshot, truncate_state
-from treecredit.sampling.stops import StopMatcher
+from treecredit.sampling.stop_rows import RowStops, quiet_tokens, window_is_whole
+from treecredit.text_pieces import pieces_of
 
 
 @dataclass
@@ -46,7 +48,7 @@ class _Kept:
     context: tuple  # prefix + segment tokens; the state covers context[:-1]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     request: int
     seq: int
@@ -54,7 +56,7 @@ class _Row:
     position: int  # response position of the next token
     max_tokens: int
     stop_ids: frozenset
-    matcher: object
+    matcher: RowStops | None
     segment: Segment
 
 
@@ -75,6 +77,7 @@ class KVCacheBackend:
         self.pad_id = int(policy.pad_id)
         self.eos_ids = (int(policy.eos_id),)
         self.kept: dict = {}
+        self._quiet: dict = {}  # stop strings → their QuietTokens (sampling.stop_rows)
         self.calls = 0
         self.steps = 0
         self.prefill_tokens = 0
@@ -191,17 +194,30 @@ class KVCacheBackend:
     def _rows(self, requests, generator, first: int = 0) -> list[_Row]:
         """A row per continuation; request ids count from ``first``."""
         rows = []
+        pieces = self._pieces() if any(r.stop_strings for r in requests) else None
         for i, r in enumerate(requests, start=first):
             keys = r.chain_keys
             if keys is None:
                 base = r.seed if r.seed is not None else (seed_from(generator) if generator is not None else i)
                 keys = child_keys(combine(base), len(r.prefix) - r.response_start, 0, r.n)
             response = r.prefix[r.response_start:]
+            stop_ids = frozenset(r.stop_ids)
+            quiet = quiet_tokens(self._quiet, self.decode, r.stop_strings, pieces) if r.stop_strings else None
+            tail, whole = window_is_whole(quiet, response)
             for j in range(r.n):
-                matcher = StopMatcher(self.decode, r.stop_strings, response) if r.stop_strings else None
-                rows.append(_Row(i, j, int(keys[j]), len(response), r.max_tokens, frozenset(r.stop_ids), matcher,
+                stops = RowStops(self.decode, r.stop_strings, response, quiet, tail, whole) if r.stop_strings else None
+                rows.append(_Row(i, j, int(keys[j]), len(response), r.max_tokens, stop_ids, stops,
                                  Segment([], [], [], "length", [], base_logprobs=[])))
         return rows
+
+    def _pieces(self):
+        """The pieces of :meth:`decode` (:func:`treecredit.text_pieces.pieces_of`), or the policy's own
+        (``text_pieces()``, e.g. the small GPT's character tokenizer), or None (stop strings then decode
+        windows)."""
+        pieces = pieces_of(self.decode)
+        if pieces is None and callable(getattr(self.policy, "text_pieces", None)):
+            pieces = self.policy.text_pieces()
+        return pieces
 
     def _generate(self, requests, settings: SamplingSettings, generator):
         import torch
@@ -246,24 +262,28 @@ class KVCacheBackend:
 
     @staticmethod
     def _append(live: list, tokens, sampled, base, u, entropy) -> list[int]:
-        """Append each live row's token and numbers to its segment; the indices (in ``live``) of rows that ended."""
-        cols = [tokens.tolist(), sampled.tolist(), base.tolist(), u.tolist()]
+        """Append each live row's token and numbers to its segment; the indices (in ``live``) of rows that ended.
+
+        One pass over the rows in Python (the columns converted once); stop strings are checked only at the
+        tokens that can complete one (:class:`~treecredit.sampling.stop_rows.RowStops`)."""
         ent = entropy.tolist() if entropy is not None else None
         ended = []
-        for r, row in enumerate(live):
-            seg, token = row.segment, cols[0][r]
-            seg.tokens.append(token)
-            seg.logprobs.append(cols[1][r])
-            seg.base_logprobs.append(cols[2][r])
-            seg.uniforms.append(cols[3][r])
+        for r, (row, token, lp, bl, uu) in enumerate(zip(live, tokens.tolist(), sampled.tolist(), base.tolist(),
+                                                        u.tolist())):
+            seg = row.segment
+            done = seg.tokens
+            done.append(token)
+            seg.logprobs.append(lp)
+            seg.base_logprobs.append(bl)
+            seg.uniforms.append(uu)
             if ent is not None:
                 seg.entropies.append(ent[r])
             row.position += 1
             if token in row.stop_ids:
                 seg.finish_reason = "stop_id"
-            elif row.matcher is not None and row.matcher.push(token):
+            elif row.matcher is not None and row.matcher.push(token, done):
                 seg.finish_reason = "stop_string"
-            elif len(seg.tokens) >= row.max_tokens:
+            elif len(done) >= row.max_tokens:
                 seg.finish_reason = "length"
             else:
                 continue

@@ -267,11 +267,13 @@ def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
     ``max_episode_tokens=400`` need 1,184), that need rounded up to a multiple of 128 (1,280 for TextWorld's
     defaults)."""
     from treecredit.training.config import option_flag_named
+    from treecredit.training.config_values import TypedOptions
 
     longest = max(len(observation + settings.turn_prefix) for observation in held.observations.values())
     need = episode_room(longest, settings)  # the longest row: first observation and episode
     rounded = -(-need // 128) * 128
-    with option_flag_named({**agent, "max_episode_tokens": settings.max_episode_tokens}, "sampler_options",
+    checked = TypedOptions({**agent, "max_episode_tokens": settings.max_episode_tokens}, getattr(agent, "typed", {}))
+    with option_flag_named(checked, "sampler_options",
                            "--sampler-option", "agent episodes"):
         if "max_len" in agent:
             if agent["max_len"] > MAX_GPT_POSITIONS:
