@@ -281,3 +281,41 @@ def held_out_resets(monkeypatch, config) -> tuple[list[int], collections.Counter
     seeds = make_env(config.env, **config.env_options).instances(np.random.default_rng(agent_checks.EVAL_SEED),
                                                                  config.eval_problems)
     return seeds, collections.Counter(seed for seed in CountingGrid.RESETS if seed in seeds)
+
+
+class PoolSameKey(PoolGrid):
+    """A finite pool (``instance_count()``) whose ``instance_key()`` is one value for every instance."""
+
+    def instance_key(self):
+        return 0
+
+
+class NoSuccessInfo(GridWorld):
+    """``_step`` returns ``info`` without ``success`` (a gymnasium habit: ``info={}``), every step."""
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, reward, done, {k: v for k, v in info.items() if k != "success"}
+
+
+class HugeObservations(GridWorld):
+    """Every observation after the first is 300 characters longer (an invalid action's too): episodes reach
+    ``max_episode_tokens`` soon."""
+
+    def action_help(self):
+        return super().action_help() + " " + "x" * 300
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation + " " + "x" * 300, reward, done, info
+
+
+class UndeclaredNegative(GridWorld):
+    """Any text is an action, and every episode ends at its first step with the reward −0.5: returns below 0,
+    without a ``negative_rewards`` class attribute saying so."""
+
+    def parse_action(self, text):
+        return text
+
+    def _step(self, action):
+        return "over.", -0.5, True, {"success": False}

@@ -21,7 +21,7 @@ class Guess(TextEnv):
         self.last = action
         if action == self.secret:
             return "right!", 1.0, True, {"success": True}
-        return ("higher." if action < self.secret else "lower."), 0.0, False, {}
+        return ("higher." if action < self.secret else "lower."), 0.0, False, {"success": False}
 
     def parse_action(self, text):
         text = text.strip()

@@ -24,7 +24,7 @@ def test_compare_exits_1_when_one_run_failed_and_says_which_and_where_its_log_is
     assert code == 1, captured.err
     assert (out / "report.md").is_file() and "| rtmc |" in (out / "report.md").read_text()
     assert "treecredit compare: 1 of 2 runs failed or stopped" in captured.err
-    assert "treerpo, seed 0: ValueError: rewards: at step 1" in captured.err
+    assert "treerpo, seed 0: ValueError: rewards: at the held-out evaluation before step 1" in captured.err
     assert f"their logs: {out / 'runs' / 'treerpo-seed0' / 'log.txt'}" in captured.err
     error = json.loads((out / "results.json").read_text())
     text = json.dumps(error)

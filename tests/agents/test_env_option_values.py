@@ -85,3 +85,25 @@ def test_a_parent_option_set_in_the_kwargs_passed_on_is_no_option(env):
     assert "max_turns" in env_options(f"own_env_helpers:{env}")
     assert make_env("own_env_helpers:SetsInKwargs").max_turns == 5
     assert make_env("own_env_helpers:SetsInKwargs", max_turns=2).max_turns == 2  # setdefault: the option wins
+
+
+@pytest.mark.parametrize("value", ["5", 5.0, 5])
+def test_a_config_records_the_converted_value_the_env_got(tmp_path, value):
+    # was: env_options={"n": "5"} (or 5.0) was accepted and config.json recorded "5" (5.0), not what the env got
+    config = TrainConfig(env="own_env_helpers:Guess", env_options={"n": value, "max_turns": "3"}, estimator="rtmc",
+                         out=str(tmp_path / "run"))
+    assert config.env_options == {"n": 5, "max_turns": 3}
+    assert type(config.env_options["n"]) is int and config.saved_dict()["env_options"] == {"n": 5, "max_turns": 3}
+
+
+def test_an_arms_env_option_of_the_wrong_type_gets_its_fix_in_the_arms_syntax(tmp_path, capsys):
+    # was: "Fix: write gigpo[env.n=VALUE] (pass an int, e.g. --env-option n=4 (in Python: n=4))": arm, flag and
+    # Python syntax mixed in one fix
+    from treecredit.cli import main
+
+    code = main(["compare", "--env", "own_env_helpers:Guess", "--estimators", "rtmc,gigpo[env.n=x]", "--seeds", "1",
+                 "--budget", "400", "--out", str(tmp_path / "cmp")])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "n: is 'x' (str), not an int (the type of its default 4 in Guess.__init__). Fix: write gigpo[env.n=4] " \
+           "(an int)." in err, err

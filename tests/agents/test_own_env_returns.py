@@ -17,7 +17,8 @@ def test_returns_outside_the_unit_range_stop_the_run_with_the_env_runs_fix(tmp_p
     out = tmp_path / "run"
     assert main(["train", "--env", "own_env_helpers:BigReward", *TINY, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert ("error: rewards: at step 1 (no checkpoint was saved yet: start the run again with the fix (--overwrite "
+    assert ("error: rewards: at the held-out evaluation before step 1 (no checkpoint was saved yet: start the run "
+            "again with the fix (--overwrite "
             "or another --out)): are outside [0, 1] (from 2 to 2), which scale='bernoulli' needs") in err, err
     assert ("(the episode returns of env 'own_env_helpers:BigReward'). Fix: pass --estimator-option scale=std (or "
             "scale=none; in treecredit compare, the arm treerpo[scale=std]), or env settings whose rewards stay in "

@@ -19,16 +19,16 @@ TINY = ["--env", "gridworld", "--steps", "1", "--warm-start-steps", "1", "--n-la
 
 
 @pytest.mark.parametrize("given, shown, problem, example", [
-    ("max_episode_tokens=abc", "max_episode_tokens='abc'", "is 'abc' (str), not an int (the type of its default 400 "
+    ("max_episode_tokens=abc", "max_episode_tokens=abc", "is 'abc' (str), not an int (the type of its default 400 "
      "in EpisodeSettings)", "--sampler-option max_episode_tokens=400 (in Python: sampler_options="
      "{'max_episode_tokens': 400})"),
     ("max_episode_tokens=10.5", "max_episode_tokens=10.5", "is 10.5 (float), not an int", "max_episode_tokens=400"),
-    ("max_episode_tokens=true", "max_episode_tokens=True", "is True (bool), not an int", "max_episode_tokens=400"),
-    ("max_len=abc", "max_len='abc'", "is 'abc' (str), not an int (the type of its default 768 among an agent run's "
+    ("max_episode_tokens=true", "max_episode_tokens=true", "is True (bool), not an int", "max_episode_tokens=400"),
+    ("max_len=abc", "max_len=abc", "is 'abc' (str), not an int (the type of its default 768 among an agent run's "
      "options)", "--sampler-option max_len=768 (in Python: sampler_options={'max_len': 768})"),
     ("max_len=100.5", "max_len=100.5", "is 100.5 (float), not an int", "--sampler-option max_len=768"),
-    ("expert_noise=true", "expert_noise=True", "is True (bool), not a finite float", "expert_noise=0.3"),
-    ("expert_noise=nan", "expert_noise='nan'", "is 'nan' (str), not a finite float", "expert_noise=0.3"),
+    ("expert_noise=true", "expert_noise=true", "is True (bool), not a finite float", "expert_noise=0.3"),
+    ("expert_noise=nan", "expert_noise=nan", "is 'nan' (str), not a finite float", "expert_noise=0.3"),
     ("fork_children=2.5", "fork_children=2.5", "is 2.5 (float), not an int", "fork_children=2"),
 ])
 def test_a_value_of_the_wrong_type_is_refused_before_the_folder_naming_the_option(tmp_path, capsys, given, shown,
@@ -37,6 +37,7 @@ def test_a_value_of_the_wrong_type_is_refused_before_the_folder_naming_the_optio
     assert main(["train", *TINY, "--out", str(out), "--sampler-option", given]) == 2
     err = capsys.readouterr().err
     name = given.split("=")[0]
+    # the value as typed (was its JSON reading: max_episode_tokens='abc', =True for true)
     assert f"error: sampler_options: --sampler-option {shown} (agent episodes): {name}: {problem}" in err, err
     assert f"Fix: pass {'a str' if name == 'turn_prefix' else 'a'}" in err and example in err, err
     assert "Traceback" not in err and not out.exists()
@@ -58,6 +59,7 @@ def test_positions_past_what_the_small_gpt_takes_are_refused_before_the_warm_sta
     assert main(["train", *TINY, "--out", str(out), "--sampler-option", given]) == 2
     err = capsys.readouterr().err
     assert argument in err and fix in err and "Traceback" not in err, err
+    assert f"--sampler-option {given} (agent episodes)" in err, err  # as typed: 1e9, not 1000000000
     assert built == [] and not out.exists()  # was: a GPT of 10⁹ positions in the warm start, after the folder
 
 

@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from treecredit.rewards import numeric_reward
+from treecredit.rewards import numeric, numeric_reward
 from treecredit.rewards.answers import last_value, number_values, one_number
 from treecredit.rewards.combine import RewardSet
+from treecredit.rewards.numeric import read_answer
 
 HALF = ["0.5", "1/2", "\\frac{1}{2}", "\\dfrac{1}{2}", "<answer>0.5</answer>", "The answer is 1/2.", "x = 1/2",
         "\\boxed{\\frac12}", "<think>hmm</think><answer>\\tfrac{1}{2}</answer>"]
@@ -37,18 +38,19 @@ def test_the_tolerance_applies_to_the_value():
 @pytest.mark.parametrize("answer, what", [
     ("(1, 2)", "2 numbers (1, 2)"), ("2^{10}", "2 numbers (2, 10)"), ("\\sqrt{2}", "an expression, not a number"),
     ("3\\pi", "an expression, not a number"), ("1/0", "a fraction over 0"), ("2 3/2", "2 numbers (2, 3/2)")])
-def test_an_answer_that_is_not_one_number_is_refused(answer, what):
-    with pytest.raises(ValueError, match=f"^reward: numeric reads one number from each answer, but the answer "
-                                         f"{re.escape(repr(answer))} holds {re.escape(what)}: comparing one part of "
-                                         r"it would score wrong answers 1\. Fix: write that answer as one number "
-                                         r"\(9, -0\.5, 1/2, .*\), or use --reward math, which compares expressions"):
-        numeric_reward(None, ["1"], answer=[answer])
+def test_an_answer_that_is_not_one_number_is_not_judged(answer, what, monkeypatch):
+    assert re.match(f"^reward: numeric reads one number from each answer, but the answer {re.escape(repr(answer))} "
+                    f"holds {re.escape(what)}: comparing one part of it would score wrong answers 1\\. Fix: write that "
+                    r"answer as one number \(9, -0\.5, 1/2, .*\), or use --reward math, which compares expressions",
+                    str(read_answer(answer)))
+    monkeypatch.setattr(numeric, "_noted", [True])  # its note: test_numeric_unreadable_answers
+    assert numeric_reward(None, ["1"], answer=[answer]) == [None]  # not judged (was: raised for the whole call)
     assert numeric_reward(None, ["1"], answer=["Paris"]) == [None]  # no number: does not apply, as before
 
 
 def test_the_reward_check_refuses_answers_that_are_not_one_number():
-    """The check before any work (worked solutions of training problems) names the reason; in training a row whose
-    answer is refused fails (no advantage) and is logged, as any raising reward."""
+    """The check before any work (worked solutions of training problems) names the reason when every answer probed
+    is not one number; in training such a row is not judged (None: no advantage), said once."""
     rewards = RewardSet(["numeric"])
     with pytest.raises(ValueError, match=r"^reward: numeric reads one number from each answer, but the answer "
                                          r"'\(1, 2\)' holds 2 numbers \(1, 2\): .* or use --reward math, which "

@@ -219,3 +219,35 @@ def test_a_replaced_config_keeps_what_was_given_and_what_the_run_chose():
     run = base.replaced(seed=3)
     assert run.seed == 3 and not run.was_given("lr") and run.was_given("eval_problems") and run.was_given("seed")
     assert run.replaced(lr=1e-4).was_given("lr")
+
+
+@pytest.mark.parametrize("flag, given, said", [
+    ("--task-option", "min_operators=1e0", "task_options: --task-option min_operators=1e0 (task 'arithmetic'): "
+                                           "min_operators: is 1.0"),
+    ("--branching-option", "children=-2.0", "branching_options: --branching-option children=-2.0 (branching "
+                                            "'fixed'): children: is -2.0"),
+])
+def test_an_option_error_shows_the_value_as_typed(tmp_path, capsys, flag, given, said):
+    # was: its JSON reading (min_operators=1.0, children=-2.0 shown as typed only by chance)
+    from treecredit.cli import main
+
+    sampler = ["--sampler", "tree"] if flag == "--branching-option" else []
+    assert main(["train", *sampler, flag, given, "--out", str(tmp_path / "run")]) == 2
+    assert said in capsys.readouterr().err
+
+
+def test_typed_option_texts_survive_copies_and_pickles():
+    import copy
+    import pickle
+    from dataclasses import asdict
+
+    from treecredit.training.config import option_flag_named
+    from treecredit.training.config_values import TypedOptions, typed_value
+
+    options = TypedOptions({"max_len": 1e9, "label": "x"}, {"max_len": "1e9"})
+    for kept in (options.copy(), copy.deepcopy(options), pickle.loads(pickle.dumps(options))):
+        assert kept == options and typed_value(kept, "max_len") == "1e9" and typed_value(kept, "label") == "'x'"
+    assert asdict(TrainConfig(sampler_options=options))["sampler_options"] == {"max_len": 1e9, "label": "x"}
+    with pytest.raises(ValueError, match=r"^sampler_options: --sampler-option max_len=1e9: max_len: is too big\.$"):
+        with option_flag_named(options, "sampler_options", "--sampler-option", ""):
+            raise ValueError("max_len: is too big.")

@@ -98,7 +98,37 @@ def _declare_fix(name: str, seen: tuple[float, float] | None) -> str:
             "a run is refused before any work")
 
 
-def returns_refused(config, error: ValueError, step: int, saved_step: int) -> ValueError:
+def check_eval_returns(config, episodes) -> None:
+    """Refuse, at the held-out evaluation before the first step, episode returns (``episodes``: the greedy and
+    sampled ones) that leave the range the run's token-level estimator needs, with the error the first step would
+    stop with (:func:`returns_refused`), run on the pre-flight's tiny batch with those returns: the run would
+    otherwise train until a step's episodes showed them (an own env with undeclared negative rewards). Returns
+    the estimator accepts, a turn-level estimator, or one that fails on the tiny batch for another reason:
+    nothing."""
+    import warnings
+
+    import treecredit
+    from treecredit.methods.treerpo import BERNOULLI_SLACK
+    from treecredit.training.dry_run import run_estimator, synthetic_rollout
+    from treecredit.training.reward_range import range_refusal
+
+    returns = [ep.episode_return for ep in episodes]
+    if not returns or config.estimator not in treecredit.estimators("token") \
+            or config.estimator in treecredit.estimators("turn"):
+        return
+    low, high = min(returns), max(returns)
+    if -BERNOULLI_SLACK <= low and high <= 1 + BERNOULLI_SLACK:  # [0, 1], the widest range an estimator needs
+        return
+    try:
+        with warnings.catch_warnings():  # warnings about this made-up batch would mislead
+            warnings.simplefilter("ignore")
+            run_estimator(config, synthetic_rollout(config), None, [high, low, low, high])
+    except ValueError as error:
+        if range_refusal(error) is not None:
+            raise returns_refused(config, error, 1, 0, at="at the held-out evaluation before step 1") from None
+
+
+def returns_refused(config, error: ValueError, step: int, saved_step: int, at: str = "") -> ValueError:
     """The error that stops an agent run whose estimator refused one step's episode returns (``error``), with
     the step and what is kept (:func:`~treecredit.training.estimator_inputs.failed_at_step`).
 
@@ -107,7 +137,8 @@ def returns_refused(config, error: ValueError, step: int, saved_step: int) -> Va
     refused the run before any work, e.g. an own env without a ``negative_rewards`` class attribute): its fix is
     the pre-flight's, in an env run's terms (the estimator option in the command line's form, env settings, a
     turn-level estimator), plus that attribute for an own env, not the estimator's own fix about ``--reward``
-    weights, which an env run has none of. Other refusals keep the estimator's fix."""
+    weights, which an env run has none of. Other refusals keep the estimator's fix. ``at``: where it happened in
+    words (:func:`check_eval_returns`: the held-out evaluation before step 1), instead of ``at step {step}``."""
     from treecredit.envs import env_class
     from treecredit.training.estimator_inputs import failed_at_step
     from treecredit.training.reward_range import env_range_fix, range_refusal
@@ -121,4 +152,4 @@ def returns_refused(config, error: ValueError, step: int, saved_step: int) -> Va
     declare = _declare_fix(name, seen) if own and not getattr(klass, "negative_rewards", False) else ""
     said = refusal.said(f"{env_range_fix(config.estimator, refusal)}{declare}",
                         where=f"the episode returns of env {config.env!r}")
-    return failed_at_step(ValueError(said), step, saved_step)
+    return failed_at_step(ValueError(said), step, saved_step, at=at)

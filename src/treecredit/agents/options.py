@@ -55,6 +55,7 @@ def split_sampler_options(options: dict) -> tuple[dict, dict]:
     from treecredit.agents.episodes import EpisodeSettings
     from treecredit.envs.options import converted
     from treecredit.training.config import option_flag_named
+    from treecredit.training.config_values import TypedOptions
 
     episode, agent = episode_parameters(), _agent_parameters()
     unknown = sorted(set(options) - set(episode) - set(agent))
@@ -68,7 +69,8 @@ def split_sampler_options(options: dict) -> tuple[dict, dict]:
                                     flag="--sampler-option", where="in EpisodeSettings", python=python)
         agent_options = converted(EpisodeSettings, {k: v for k, v in options.items() if k in agent}, agent,
                                   flag="--sampler-option", where="among an agent run's options", python=python)
-    return episode_options, agent_options
+    typed = getattr(options, "typed", {})  # the texts typed (--sampler-option max_len=1e9), for later errors
+    return TypedOptions(episode_options, typed), TypedOptions(agent_options, typed)
 
 
 def lists_actions(config, agent: dict) -> bool:

@@ -5,7 +5,10 @@ An environment is one task instance at a time:
 - ``reset(seed) -> observation``: draw the instance ``seed`` (same seed, same instance) and return the
   first observation text (the task description included);
 - ``step(action) -> (observation, reward, done, info)``: apply the action text. ``info`` holds
-  ``invalid`` (the parser refused the text), ``success``, ``truncated`` (the turn limit ended it);
+  ``invalid`` (the parser refused the text), ``success``, ``truncated`` (the turn limit ended it). ``_step``
+  must set ``info["success"]`` on every step (True once the task is solved, else False): it is what a run's
+  success, held-out success and ``compare --env``'s ranking count, and a run refuses, before any work, an
+  env whose first step leaves it out (an unset key would count every episode as failed);
 - ``state_key()``: the exact canonical state (dicts, tuples, strings, numbers) that signatures hash;
 - ``snapshot()`` / ``restore(snapshot)``: fork an episode. The default snapshot is the action history,
   and ``restore`` replays it from ``reset`` (exact for deterministic environments); environments with
@@ -88,6 +91,7 @@ class TextEnv(ABC):
         self.observation = ""
         self.done = False
         self._episode = -1
+        self.success_reported: bool | None = None  # whether the last valid step's info held "success"
         self._text_env_init = True  # a subclass's __init__ that forgets super().__init__() is told so by name
 
     # -- what a subclass implements -------------------------------------------------------------
@@ -170,6 +174,7 @@ class TextEnv(ABC):
             info = {"invalid": True}
         else:
             obs, reward, done, info = self._checked_step(parsed)
+            self.success_reported = "success" in info  # a run refuses an env that leaves it out, before any work
             info = {"invalid": False, **info}
             self.observation = obs
         info.setdefault("success", False)

@@ -100,13 +100,13 @@ class GridWorld(TextEnv):
         m = MOVES[action]
         cell = (self.pos[0] + m[0], self.pos[1] + m[1])
         if not self._inside(cell):
-            return f"edge. {self._view()}", 0.0, False, {}
+            return f"edge. {self._view()}", 0.0, False, {"success": False}
         self.pos = cell
         if self.hole[cell]:
-            return "fell in a hole.", 0.0, True, {}
+            return "fell in a hole.", 0.0, True, {"success": False}
         if cell == self.goal:
             return "reached the goal.", 1.0, True, {"success": True}
-        return self._view(), 0.0, False, {}
+        return self._view(), 0.0, False, {"success": False}
 
     def state_key(self):
         return {"pos": list(self.pos)}

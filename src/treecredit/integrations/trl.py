@@ -74,6 +74,7 @@ from treecredit.integrations._trl_checks import (
     trl_reward_fix,
     warn_unapplied_trl_settings,
 )
+from treecredit.integrations._trl_reward_checks import check_datasets, check_reward_signatures, checked_reward
 from treecredit.registry import get_estimator
 from treecredit.step_text import first_response_text, host_step_text, step_ends_from_text, warn_if_no_steps
 
@@ -132,6 +133,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                  **kwargs):
         check_choice(sampler, SAMPLERS, "sampler")
         trl_args = _bind_trl_arguments(args, kwargs)  # GRPOTrainer's arguments by name, positional ones too
+        check_datasets(trl_args.get("train_dataset"), trl_args.get("eval_dataset"))
+        check_reward_signatures(trl_args.get("reward_funcs"), trl_args.get("train_dataset"), type(self))
         self.estimator = estimator
         with host_step_text(TRL_STEP_TEXT):  # a fix that gives steps as text says how this trainer takes them
             checked = check_trainer_estimator(estimator, estimator_options, sampler, step_pattern)
@@ -163,6 +166,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         self._tree_calls = 0
         self._vllm_tree_backend = None
         super().__init__(*args, **kwargs)
+        if hasattr(self, "reward_funcs"):  # TRL's list (reward models loaded): a bad return is named per batch
+            self.reward_funcs = [checked_reward(func) for func in self.reward_funcs]
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)

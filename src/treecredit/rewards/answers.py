@@ -1,7 +1,6 @@
 """Final answers out of free text: ``<answer>…</answer>`` (R1/TRL; where it opens or ends the text and no box or
 ``####`` follows it, or a final ``<answer>`` never closed, :func:`answer_block`), ``\\boxed{…}`` (last one, braces
-balanced) and GSM8K's ``#### …``; the numbers written in a text, a fraction read as its value
-(:func:`number_values`, the ``numeric`` reward's reading).
+balanced) and GSM8K's ``#### …`` (the numbers written in a text, the ``numeric`` reward's reading: :mod:`.numbers`).
 
 Used by the built-in verifiers on both the completion and the dataset's answer column, so an answer
 column may hold ``"288"``, ``"#### 288"`` or a full worked solution ending in ``#### 288``. Also: whether
@@ -14,6 +13,8 @@ from __future__ import annotations
 
 import math
 import re
+
+from treecredit.rewards.numbers import last_value, number_values, one_number  # noqa: F401 (their home before)
 
 _NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -239,69 +240,6 @@ def last_number(text: str) -> float | None:
         except ValueError:
             continue
     return None
-
-
-# One value as written: a mixed number (2\frac{1}{2}, 2 1/2), a fraction (\frac{1}{2}, \dfrac, \tfrac, \frac12,
-# 1/2) or a number (thousands commas between groups of three digits, a decimal, an exponent), each with its sign.
-_DECIMAL = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_LATEX_FRACTION = (r"\\[dt]?frac\s*(?:\{\s*(?P<N>[-+]?" + _DECIMAL + r")\s*\}\s*\{\s*(?P<D>[-+]?" + _DECIMAL
-                   + r")\s*\}|(?P<N1>\d)(?P<D1>\d))")
-_VALUE = re.compile(r"(?<![\w.])(?P<sign>[-+\u2212]?)(?:"
-                    + r"(?P<whole>\d+)\s*" + _LATEX_FRACTION.replace("P<N", "P<wn").replace("P<D", "P<wd")
-                    + r"|(?P<swhole>\d+)[ \t]+(?P<sn>\d+)\s*/\s*(?P<sd>\d+)(?![\d,/]|\.\d)"
-                    + r"|" + _LATEX_FRACTION.replace("P<N", "P<fn").replace("P<D", "P<fd")
-                    + r"|(?P<n>" + _DECIMAL + r")\s*/\s*(?P<d>" + _DECIMAL + r")(?![\d,/]|\.\d)"
-                    + r"|(?P<x>" + _DECIMAL + r"))")
-# What makes a one-number text an expression: a power, a root, a constant, a product.
-_NOT_ONE_NUMBER = re.compile(r"\^|\\sqrt|\\pi\b|[√π×·]|\\times|\\cdot|\*")
-
-
-def _decimal(text: str) -> float:
-    return float(text.replace(",", ""))
-
-
-def number_values(text: str) -> list[tuple[str, float | None]]:
-    """The numbers written in ``text``, as ``(as written, value)``, a fraction or a mixed number read as one value:
-    ``1/2``, ``\\frac{1}{2}``, ``\\dfrac{1}{2}``, ``\\frac12`` are 0.5; ``2\\frac{1}{2}`` and ``2 1/2`` (a whole
-    number, a space and a fraction below 1) are 2.5; ``-3/2`` is -1.5; ``1,000`` is 1000 (commas between groups
-    of three digits: ``(1,2)`` is two numbers). A fraction over 0 has the value None."""
-    out: list[tuple[str, float | None]] = []
-    for match in _VALUE.finditer(text):
-        g = match.groupdict()
-        sign = -1.0 if g["sign"] in ("-", "\u2212") else 1.0  # ASCII hyphen-minus or Unicode minus (−3)
-        if g["x"] is not None:
-            out.append((match.group(0), sign * _decimal(g["x"])))
-            continue
-        whole = g["whole"] or g["swhole"]
-        numerator = _decimal(next(v for v in (g["wn"], g["wn1"], g["sn"], g["fn"], g["fn1"], g["n"]) if v))
-        denominator = _decimal(next(v for v in (g["wd"], g["wd1"], g["sd"], g["fd"], g["fd1"], g["d"]) if v))
-        if whole is not None and not 0 <= numerator < denominator:  # 2 3/2: a number, then a fraction
-            out.append((whole, sign * _decimal(whole)))
-            out.append((match.group(0)[match.group(0).index(whole) + len(whole):].strip(), numerator / denominator
-                        if denominator else None))
-            continue
-        value = numerator / denominator if denominator else None
-        if value is not None and whole is not None:
-            value += _decimal(whole)
-        out.append((match.group(0), None if value is None else sign * value))
-    return out
-
-
-def one_number(text: str) -> float | None:
-    """The value of ``text`` where it states one number (:func:`number_values`; words and units around it are
-    fine: ``x = 1/2``, ``12 dollars``), else None: no number, two or more (``(1, 2)``, ``2, 3``), a fraction over
-    0, or an expression (a power, root, constant or product: ``2^{10}``, ``\\sqrt{2}``, ``3\\pi``)."""
-    values = number_values(text)
-    if len(values) != 1 or _NOT_ONE_NUMBER.search(text):
-        return None
-    return values[0][1]
-
-
-def last_value(text: str) -> float | None:
-    """The value of the last number written in ``text`` (:func:`number_values`: a fraction or mixed number is
-    one value, ``The answer is 7/2`` is 3.5), or None."""
-    values = number_values(text)
-    return values[-1][1] if values else None
 
 
 _FRACTION = re.compile(r"\\[dt]?frac\{\s*[-+]?(\d+)\s*\}\{\s*[-+]?(\d+)\s*\}|(\d+)\s*/\s*(\d+)")

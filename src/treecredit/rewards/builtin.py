@@ -13,9 +13,10 @@ cannot judge (no answer column value).
 - ``exact``: the final answer (:func:`~treecredit.rewards.answers.final_answer`) equals the answer
   text after removing Markdown emphasis (``**Paris**``, as ``math`` does) and collapsing whitespace
   (``ignore_case`` optional).
-- ``numeric``: the last number of the final answer is within ``tolerance`` (absolute) or ``relative``
-  × |answer| of the answer's number, a fraction or mixed number read as its value on both sides (``0.5`` is
-  ``1/2``); an answer that states more than one number or an expression is refused.
+- ``numeric`` (:mod:`~treecredit.rewards.numeric`): the last number of the final answer is within ``tolerance``
+  (absolute) or ``relative`` × |answer| of the answer's number, a fraction or mixed number read as its value on both
+  sides (``0.5`` is ``1/2``), a percentage as its number or its fraction (``50%`` is 50 or 0.5); a number inside an
+  expression (``\\sqrt{2}``) is none; a row whose answer states more than one number or an expression is not judged.
 - ``code``: runs the completion's program with the ``test`` column in the sandbox
   (:mod:`treecredit.sandbox`); 1.0 iff the tests' ``check(entry_point)`` returned (judged by a per-run token
   the program cannot reach, :mod:`treecredit.sandbox_check`; exiting early, patching builtins or returning
@@ -27,7 +28,6 @@ from __future__ import annotations
 import functools
 import re
 
-from treecredit._validation import FixError, Remedy
 from treecredit.rewards.answers import (
     as_text,
     ends_open,
@@ -35,9 +35,6 @@ from treecredit.rewards.answers import (
     final_math_answer,
     is_number_literal,
     is_plain_number,
-    last_value,
-    number_values,
-    one_number,
     plain_math_text,
     without_emphasis,
 )
@@ -147,48 +144,7 @@ def exact_reward(prompts, completions, answer=None, ignore_case: bool = False, *
             for c, gold in zip(completions, answers)]
 
 
-def numeric_reward(prompts, completions, answer=None, tolerance: float = 1e-6, relative: float = 0.0,
-                   **_) -> list[float | None]:
-    """1.0 where |x − y| ≤ tolerance + relative·|y|, else 0.0 (None where the row has no answer, or its answer holds
-    no number): y is the value of the number that the answer (its final answer, :func:`~treecredit.rewards.
-    answers.final_answer`, Markdown emphasis removed) states, x the value of the last number of the completion's
-    final answer. A fraction or a mixed number is one value on both sides (:func:`~treecredit.rewards.answers.
-    number_values`): ``0.5``, ``1/2`` and ``\\frac{1}{2}`` are equal; ``3/2`` is not ``1/2``.
-
-    Raises:
-        ValueError: (``reward``) an answer that states more than one number or an expression (``(1, 2)``,
-            ``2^{10}``, ``\\sqrt{2}``): comparing one part of it would score wrong answers 1.
-    """
-    answers = _column({"answer": answer}, "answer", len(completions))
-    out: list[float | None] = []
-    for completion, gold in zip(completions, answers):
-        y = None if gold is None else _answer_value(str(gold))
-        if y is None:
-            out.append(None)
-            continue
-        x = last_value(final_answer(as_text(completion)))
-        out.append(float(x is not None and abs(x - y) <= float(tolerance) + float(relative) * abs(y)))
-    return out
-
-
-def _answer_value(gold: str) -> float | None:
-    """The value of the one number that answer ``gold`` states (:func:`~treecredit.rewards.answers.one_number`);
-    None when it holds no number; refused (``ValueError``) when it holds more, or an expression."""
-    text = final_answer(without_emphasis(gold))
-    values = number_values(text)
-    if not values:
-        return None
-    value = one_number(text)
-    if value is None:
-        what = (f"{len(values)} numbers ({', '.join(written for written, _ in values)})" if len(values) > 1
-                else "a fraction over 0" if values[0][1] is None else "an expression, not a number")
-        raise FixError("reward", f"numeric reads one number from each answer, but the answer {text!r} holds {what}: "
-                       "comparing one part of it would score wrong answers 1",
-                       (Remedy("write that answer as one number (9, -0.5, 1/2, \\frac{1}{2}, 2 1/2, 1,000), or use "
-                               "--reward math, which compares expressions, tuples and sets"),), verb="")
-    return value
-
-
 from treecredit.rewards.code import code_reward  # noqa: E402 (after the answer helpers it does not need)
+from treecredit.rewards.numeric import numeric_reward  # noqa: E402
 
 BUILTIN_REWARDS = {"math": math_reward, "exact": exact_reward, "numeric": numeric_reward, "code": code_reward}

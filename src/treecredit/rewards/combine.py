@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from treecredit._validation import FixError, fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
 from treecredit.rewards.load import make_reward
+from treecredit.rewards.numeric import probe_refusal
 
 log = logging.getLogger("treecredit.rewards")
 
@@ -100,6 +101,9 @@ class RewardSet:
         broken = [False] * n
         for name, fn, weight in self.items:
             columns = own if getattr(fn, "takes_internal_columns", False) else public
+            refusal = probe_refusal(fn, columns, n) if self._probing is not None else None
+            if refusal is not None:  # numeric, whose every answer probed is not one number: refused before any work
+                raise refusal
             try:  # one call for the whole batch, as TRL calls its reward_funcs
                 values = _awaited(fn(prompts=prompts, completions=completions, **columns))
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
@@ -107,9 +111,11 @@ class RewardSet:
                     self._note(*_raised(name, exc, columns), raised_by=name, error=exc)
                     broken = [True]
                     continue
-                values, raised = self._call_each(name, fn, prompts, completions, columns)
+                values, raised, notes = self._call_each(name, fn, prompts, completions, columns)
                 broken = [b or r for b, r in zip(broken, raised)]
                 self._note_fallback(name, exc, n, alone=not any(raised))
+                for message, missing, error in notes:  # after the line that says why it was called again
+                    self._note(message, missing, raised_by=name, error=error)
             values = returned_list(self.argument, name, values, n)
             for i, value in enumerate(values):
                 if value is None:
@@ -189,7 +195,7 @@ class RewardSet:
             if errors < n:
                 continue
             if name in BUILTIN_REWARDS and isinstance(error, FixError):
-                raise error  # a built-in's own refusal (numeric: an answer that is not one number)
+                raise error  # a built-in's own refusal, with its own fix
             never = [k for k in missing if k != "completion_ids"]  # passed neither here nor in training
             if never:  # the call fails whatever the completion: refused with or without worked solutions
                 defaults = " and ".join(f"{k} a default ({k}=None)" for k in never)
@@ -223,22 +229,24 @@ class RewardSet:
 
     def _call_each(self, name: str, fn: Callable, prompts: list, completions: list, columns: dict):
         """After a batch call raised: ``fn`` once per completion, so that only the failing ones are lost.
-        Returns ``(values, raised)``, one entry per completion."""
+        Returns ``(values, raised, notes)``: one value and whether it raised per completion, and the
+        ``(message, missing, error)`` of each that raised, for :meth:`_note` (after :meth:`_note_fallback`)."""
         values: list = []
         raised: list[bool] = []
+        notes: list[tuple] = []
         for i in range(len(completions)):
             try:
                 out = _awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
                                   **{k: [v[i]] for k, v in columns.items()}))
             except Exception as exc:  # noqa: BLE001 — as in __call__
-                self._note(*_raised(name, exc, columns), raised_by=name, error=exc)
+                notes.append((*_raised(name, exc, columns), exc))
                 values.append(None)
                 raised.append(True)
                 continue
             out = returned_list(self.argument, name, out, 1)
             values.append(out[0])
             raised.append(False)
-        return values, raised
+        return values, raised, notes
 
     def _note_fallback(self, name: str, exc: Exception, n: int, *, alone: bool) -> None:
         """Say once per function (not in a probe) that its batch call raised and it was called once per

@@ -30,6 +30,7 @@ from treecredit.tasks.dataset_io import check_columns, data_fingerprint, load_ro
 from treecredit.tasks.dataset_rows import (
     check_cells,
     check_conversation_options,
+    check_numeric_answers,
     check_repr_conversations,
     check_rewards_have_columns,
     is_conversation,
@@ -93,6 +94,7 @@ class DatasetTask(FixedProblemsTask):
         where = f"{self.path!r}" + (f" (split {self.split!r})" if self.split else "")
         check_cells(rows, columns, where)
         self._check_prompts(rows, where)
+        answered = [(rows, where)]  # the files whose answers a reward reads, with how errors name them
         if self.held_out_path or self.held_out_split:
             argument = "held_out_path" if self.held_out_path else "held_out_split"
             held = load_rows(self.held_out_path or self.path, split=self.held_out_split, argument=argument)
@@ -101,6 +103,7 @@ class DatasetTask(FixedProblemsTask):
             check_columns(held, columns, argument=argument, where=where)
             check_cells(held, columns, f"{where} ({argument})")
             self._check_prompts(held, f"{where} ({argument})")
+            answered.append((held, f"{where} ({argument})"))
             train = rows
         else:
             if len(rows) == 1 and _positive(self.held_out):  # any held_out > 0 takes the one row
@@ -113,6 +116,8 @@ class DatasetTask(FixedProblemsTask):
         self._reward_set = RewardSet(self.rewards, argument="reward")
         check_rewards_have_columns(self._reward_set.items, list(rows[0]),
                                    bool(self.answer_column) or "answer" in rows[0], self.rewards)
+        for table, source in answered:
+            check_numeric_answers(self._reward_set.items, table, self.answer_column, source)
         self._checker = load_function(self.step_checker, "step_checker") if self.step_checker else None
         self.step_checker_failures = 0
         chars = {c for p in self._train + self._held_out for c in p.prompt + p.solution}

@@ -45,7 +45,7 @@ def answered_rows(rows: list[dict], column: str) -> list[int]:
     return [number for number, row in enumerate(rows, 1) if ends_with_answer(row.get(column))]
 
 
-def _shown(numbers: list[int]) -> str:
+def shown_rows(numbers: list[int]) -> str:
     """``row 4`` or ``rows 4, 6`` (the first :data:`SHOWN_ROWS`, then how many more)."""
     more = f" and {len(numbers) - SHOWN_ROWS} more" * (len(numbers) > SHOWN_ROWS)
     return f"row{'s' * (len(numbers) > 1)} " + ", ".join(map(str, numbers[:SHOWN_ROWS])) + more
@@ -61,12 +61,12 @@ def check_cells(rows: list[dict], columns: dict[str, str], where: str) -> None:
     bad = blank_rows(rows, column) if column else []
     if bad:
         fail("prompt_column", f"column {column!r} is null or empty in {len(bad)} of the {len(rows)} rows of {where} "
-             f"({_shown(bad)}, counting from 1 in file order)", "drop those rows or give them a prompt")
+             f"({shown_rows(bad)}, counting from 1 in file order)", "drop those rows or give them a prompt")
     answered = answered_rows(rows, column) if column else []
     if answered:
         fail("prompt_column", f"column {column!r} holds conversations that end with an assistant message in "
-             f"{len(answered)} of the {len(rows)} rows of {where} ({_shown(answered)}, counting from 1 in file order): "
-             "an SFT conversation, whose final turn is the answer, which the model would see in its prompt",
+             f"{len(answered)} of the {len(rows)} rows of {where} ({shown_rows(answered)}, counting from 1 in file "
+             "order): an SFT conversation, whose final turn is the answer, which the model would see in its prompt",
              "drop the final assistant turn from the prompt; put the answer in an answer column (--task-option "
              "answer_column=NAME)")
 
@@ -110,6 +110,17 @@ def check_rewards_have_columns(items: list, columns: list[str], has_answers: boo
             fail("reward", f"'code' runs each row's 'test' column, but the dataset has none (its columns are "
                  f"{columns})", "name the tests' column 'test' (and the function's name 'entry_point'), or pass "
                  "another reward")
+
+
+def check_numeric_answers(items: list, rows: list[dict], column: str, where: str) -> None:
+    """When ``numeric`` is among the rewards (``items``, as :func:`check_rewards_have_columns` takes them): its check
+    of the answer ``column`` of ``rows`` (``where``: the file) before any work
+    (:func:`~treecredit.rewards.numeric.check_dataset_answers`: none that is one number is refused, a few are said
+    once with their row numbers)."""
+    from treecredit.rewards.numeric import check_dataset_answers, numeric_reward
+
+    if column and any(_base(fn) is numeric_reward for _, fn, _ in items):
+        check_dataset_answers([row.get(column) for row in rows], where, column)
 
 
 WARM_START_FLAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("warm_start_flag", default=None)
@@ -172,7 +183,7 @@ def check_conversation_options(rows: list[dict], prompt_column: str, where: str,
            "...}) and drop --task-option " if option != "template" else
            "write the wording into each conversation's user message and drop --task-option ")
     fail(option, f"is {value!r}, but column {prompt_column!r} holds conversations in {len(chats)} of the "
-         f"{len(rows)} rows of {where} ({_shown(chats)}, counting from 1 in file order), which go to the chat "
+         f"{len(rows)} rows of {where} ({shown_rows(chats)}, counting from 1 in file order), which go to the chat "
          f"template as they are: {option} shapes a text prompt only, so the model would never see it",
          fix + option + (" (and " + ", ".join(o for o, _ in given[1:]) + ")" if len(given) > 1 else ""))
 
@@ -209,7 +220,7 @@ def check_repr_conversations(rows: list[dict], column: str, where: str) -> None:
     if not found:
         return
     bad = [number for number, _ in found]
-    rows_named = f"in {len(bad)} of the {len(rows)} rows of {where} ({_shown(bad)}, counting from 1 in file order)"
+    rows_named = f"in {len(bad)} of the {len(rows)} rows of {where} ({shown_rows(bad)}, counting from 1 in file order)"
     if re.search(r"\.[ct]sv(\.\w+)?'", where, re.I):
         fail("prompt_column", f"column {column!r} holds text that spells a list of chat messages in Python's "
              f"notation ([{{'role': ..., 'content': ...}}]) {rows_named}: a conversation saved to CSV (pandas "

@@ -19,32 +19,30 @@
 
 from __future__ import annotations
 
-import string
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from treecredit._validation import fail, split_fix
 from treecredit.rewards.failed import ALL_FAILED_STOP_STEPS
+from treecredit.training.agent_first_step import (  # noqa: F401 - the first step's checks, also named here
+    INVALID_TEXTS,
+    SAMPLE_SEED,
+    check_first_step,
+    check_parse_action,
+    first_step,
+)
 
 HELD_OUT_SHARE = 4
 """At the default ``eval_problems``, an env with ``instance_count() = N`` holds out ``N // HELD_OUT_SHARE``
 draws (at least 1)."""
 SAMPLED_INSTANCES = 64
 """Instances drawn (reset, keyed) to check an env whose number of instances is unknown."""
-SAMPLE_SEED = 20_261_201
 FAILED_RESETS_STOP = 16
 """Resets in a row that raised after which an RL step's draw of training instances stops the run."""
 ALL_DROPPED_STOP_STEPS = ALL_FAILED_STOP_STEPS
 """Steps in a row whose every episode was dropped after which an agent run stops (as the task trainer stops
 after that many steps whose every reward failed)."""
-_JUNK = np.random.default_rng(SAMPLE_SEED).choice(list(string.printable[:95]), 120)
-INVALID_TEXTS = ("", "\n", "xyz", "<>3=", "hello world", "{'a': [1,", "x" + "".join(_JUNK))
-"""Texts that are not valid actions, as an untrained policy writes them, on which :func:`check_parse_action`
-tries an env's ``parse_action`` before any work (a ``parse_action`` doing ``int(text)`` or ``json.loads(text)``
-returns None for '' but raises on the others); the expert action with text after it is tried too."""
-
-
 def size_eval_problems(config, env) -> None:
     """Set ``config.eval_problems`` to :func:`sized_eval_problems`'s count; a count the run chose (not given)
     is marked so (``was_given("eval_problems")`` stays False, and the start note says why)."""
@@ -109,8 +107,11 @@ def draw_instances(env, rng, n: int, held_out: set, warn=None) -> list[int]:
                 seeds.append(seed)
         if len(seeds) == n:
             return seeds
-    fail("eval_problems", "the held-out instances cover every instance of this env, none are left for training",
-         "lower --eval-problems or enlarge the env (e.g. a bigger pool or grid)")
+    name = type(env).__name__
+    fail("eval_problems", f"the held-out instances cover every instance of {name} drawn (told apart by its "
+         "instance_key()), none are left for training", "lower --eval-problems or enlarge the env (e.g. a bigger "
+         f"pool or grid); if {name} has more instances than that, make {name}.instance_key() return what tells "
+         "them apart (e.g. `return self.seed`)")
 
 
 def check_instance_key(env, key: Any, seed: int) -> None:
@@ -125,7 +126,9 @@ def check_instance_key(env, key: Any, seed: int) -> None:
 
 def check_instances(env, held_out: set, eval_problems: int) -> None:
     """Refuse, before any work, a run whose held-out instances leave none for training, or an env whose
-    ``instance_key()`` is one value for every instance (so every instance is a held-out one)."""
+    ``instance_key()`` is one value for every instance (so every instance is a held-out one): checked on
+    :data:`SAMPLED_INSTANCES` drawn when the env has no ``instance_count()``, or when it has one and every held-out
+    draw has the same key."""
     if env.single_instance:  # one map only: evaluation replays it, nothing is held out
         return
     name = type(env).__name__
@@ -139,8 +142,9 @@ def check_instances(env, held_out: set, eval_problems: int) -> None:
             fail("eval_problems", f"is {eval_problems}: its held-out draws cover all {count} instances of {name}, "
                  "none are left for training", f"pass --eval-problems {max(1, count // HELD_OUT_SHARE)} (a quarter "
                  f"of the {count}) or fewer, or enlarge the env{_pool_hint(env)}")
-        return
-    keys = []
+        if len(held_out) > 1:  # instance_key() tells some instances apart
+            return
+    keys = []  # no count, or every held-out draw has one key: is instance_key() the same for every instance?
     for seed in env.instances(np.random.default_rng(SAMPLE_SEED), SAMPLED_INSTANCES):
         checked_reset(env, seed, f"checking that instances differ, on {SAMPLED_INSTANCES} drawn before any work")
         keys.append(env.instance_key())
@@ -179,84 +183,6 @@ def check_signature(env, seed: int) -> None:
         fail(f"{name}.{method}", f"fails on the first state of instance {seed} ({type(exc).__name__}: {problem})",
              f"make {name}.state_key() return the exact state as dicts, lists, tuples, str, numbers, bool or None"
              if method == "state_key()" else f"fix {name} so that its signature can be computed")
-
-
-def check_first_step(env, seed: int, listed_used: bool = True) -> str:
-    """Play one step of instance ``seed`` before any work with the env's ``expert_action()``, else the first of
-    its ``valid_actions()``, so that what ``_step`` returns passes ``TextEnv``'s checks (``TextEnv.step``, the
-    checks the warm start's episodes go through) whatever the warm start is: without one (a Hugging Face model,
-    ``--warm-start-steps 0``) an untrained policy may write no valid action for a long time, and a bad return
-    value would then drop episodes only later. ``env`` is at the first state of ``seed`` already (as
-    :func:`check_signature` leaves it), so no instance is reset again. A failure stops the run (``ValueError``
-    naming the env class, the call and the fix). ``parse_action`` is tried first on texts that are not valid
-    actions (:func:`check_parse_action`: :data:`INVALID_TEXTS`, then the action played with text after it)
-    and on the action played.
-
-    Returns '' when the step was played, else a note for the run's log: the env offers neither action (or none
-    that its ``parse_action`` accepts), so ``_step`` was not checked. ``listed_used``: something of the run picks
-    from ``valid_actions()`` (:func:`~treecredit.agents.options.lists_actions`), so it is checked even when the
-    expert's action is played."""
-    from treecredit.agents.episodes import EnvCallFailed, env_call, env_failure
-
-    detail = f"one step of instance {seed}"
-    check_parse_action(env)
-    try:
-        action, source = _offered_action(env, seed, listed_used)
-        if action is None:
-            name = type(env).__name__
-            return (f"note: {name}._step's return values were not checked before any work: {name} offers no "
-                    "expert_action() or valid_actions() text that its parse_action accepts, so no step could be "
-                    "played (a bad return value drops episodes once the policy writes a valid action). To check "
-                    f"them, give {name} an expert_action() or valid_actions(), or play one step by hand: "
-                    f"env.reset({seed}); env.step(<a valid action>)")
-        check_parse_action(env, (action + " ?",))  # a parse_action that reads the action's words
-        detail += f" with its {source} {action!r}"
-        env_call(env, "step", action)
-    except EnvCallFailed as failed:
-        raise env_failure(env, failed, "before any work", detail,
-                          f"env.reset({seed}), then env.step(...) with a valid action") from failed.error
-    return ""
-
-
-def check_parse_action(env, texts: tuple[str, ...] = INVALID_TEXTS) -> None:
-    """Refuse an env whose ``parse_action`` raises on one of ``texts``, invalid actions (it must return None: the
-    turn is then a no-op with ``invalid_penalty``), naming the env class, the text and the fix; an untrained
-    policy writes such text all the time, and each would drop its episode."""
-    from treecredit.agents.episodes import EnvCallFailed, env_call, shown_arg
-
-    text = ""
-    try:
-        for text in texts:
-            env_call(env, "parse_action", text)
-    except EnvCallFailed as failed:
-        name, problem = type(env).__name__, split_fix(str(failed.error))[0]
-        fail("env", f"{name}.parse_action({shown_arg(text)}) raised {type(failed.error).__name__}: {problem} "
-             "(text that is not a valid action, tried before any work)", f"make {name}.parse_action return None "
-             "for text that is not a valid action (the turn is then a no-op with invalid_penalty), never raise")
-
-
-def _offered_action(env, seed: int, listed_used: bool = True) -> tuple[str | None, str]:
-    """``(action text, where it came from)``: the env's ``expert_action()``, else the first of its
-    ``valid_actions()``, the first that ``parse_action`` accepts; ``(None, "")`` when none is. An expert action
-    that is neither None nor a str is refused (``check_expert_text``, as the warm start refuses it), and so is a
-    ``valid_actions()`` that is not a list or tuple of str (``check_valid_actions``, every entry; asked even when
-    the expert's action is played if ``listed_used``: the warm start's noisy expert picks from it; else only when
-    the expert has no action to play). A method that raises comes back as ``EnvCallFailed``."""
-    from treecredit.agents.episodes import env_call
-    from treecredit.envs.base import check_expert_text, check_valid_actions
-
-    where = f"instance {seed}, turn 0 (one step played before any work)"
-    expert = env_call(env, "expert_action")
-    if expert is not None:
-        check_expert_text(env, expert, "it chose", where)
-        if not listed_used and env_call(env, "parse_action", expert) is not None:
-            return expert, "expert_action()"  # nothing of the run picks from valid_actions(): not asked
-    listed = check_valid_actions(env, env_call(env, "valid_actions"), where)
-    if expert is not None and env_call(env, "parse_action", expert) is not None:
-        return expert, "expert_action()"
-    if listed and env_call(env, "parse_action", listed[0]) is not None:
-        return listed[0], "first valid_actions()"
-    return None, ""
 
 
 def held_out_text(env, eval_seeds: list[int], held_out: set, sized: bool = True) -> str:
@@ -341,11 +267,13 @@ def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
     ``max_episode_tokens=400`` need 1,184), that need rounded up to a multiple of 128 (1,280 for TextWorld's
     defaults)."""
     from treecredit.training.config import option_flag_named
+    from treecredit.training.config_values import TypedOptions
 
     longest = max(len(observation + settings.turn_prefix) for observation in held.observations.values())
     need = episode_room(longest, settings)  # the longest row: first observation and episode
     rounded = -(-need // 128) * 128
-    with option_flag_named({**agent, "max_episode_tokens": settings.max_episode_tokens}, "sampler_options",
+    checked = TypedOptions({**agent, "max_episode_tokens": settings.max_episode_tokens}, getattr(agent, "typed", {}))
+    with option_flag_named(checked, "sampler_options",
                            "--sampler-option", "agent episodes"):
         if "max_len" in agent:
             if agent["max_len"] > MAX_GPT_POSITIONS:
@@ -376,6 +304,9 @@ class HeldOut(NamedTuple):
     """The first observation of each distinct seed (what its reset returned), for the positions checks."""
     note: str = ""
     """What the run's log says about the checks (:func:`check_first_step`: a step that could not be played)."""
+    action: str | None = None
+    """The action text played in that step (the expert's or the first valid one; None when none was), for the
+    Hugging Face tokenizer's round-trip check."""
 
 
 def eval_instances(probe, n: int, listed_used: bool = True) -> HeldOut:
@@ -394,5 +325,5 @@ def eval_instances(probe, n: int, listed_used: bool = True) -> HeldOut:
         held_out.add(key)
     check_instances(probe, held_out, n)
     check_signature(probe, seeds[0])
-    note = check_first_step(probe, seeds[0], listed_used)  # from the first state check_signature left
-    return HeldOut(seeds, held_out, observations, note)
+    note, action = first_step(probe, seeds[0], listed_used)  # from the first state check_signature left
+    return HeldOut(seeds, held_out, observations, note, action)

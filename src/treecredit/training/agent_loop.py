@@ -108,8 +108,9 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
                              progress=config.progress)
 
 
-def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tuple[dict, list]:
-    """Greedy and sampled success/return on held-out instances (one episode each); returns the sampled episodes.
+def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tuple[dict, list, list]:
+    """Greedy and sampled success/return on held-out instances (one episode each); returns the record, the sampled
+    episodes and the greedy ones.
 
     Episodes dropped by env errors are said through ``log`` (None: a ``RuntimeWarning``), counted
     (``eval_dropped_episodes``, ``eval_greedy_dropped_episodes``) and left out of the means (absent when every
@@ -122,7 +123,25 @@ def evaluate_agent(policy, env_fn, seeds, settings, generator, log=None) -> tupl
     sampled, _ = play(policy, env_fn, seeds, 1, generator, replace(settings, fork_at=()), log=log)
     return {**episode_metrics(greedy, "eval_greedy_"), **episode_metrics(sampled, "eval_"),
             "eval_greedy_dropped_episodes": len(seeds) - len(greedy),
-            "eval_dropped_episodes": len(seeds) - len(sampled)}, sampled
+            "eval_dropped_episodes": len(seeds) - len(sampled)}, sampled, greedy
+
+
+CONTEXT_CUT_WARN = 0.25
+"""The share of a step's (or an evaluation's) episodes cut by ``max_episode_tokens`` from which a run warns, once."""
+
+
+def context_cut_warning(record: dict, keys: tuple[str, ...], settings, where: str) -> str | None:
+    """The warning for ``record`` when a share of at least :data:`CONTEXT_CUT_WARN` of its episodes (the largest
+    of its ``keys``: ``context_cut_share`` or the evaluation's) ended because they reached ``max_episode_tokens``
+    (None otherwise): such an episode is truncated, counted as failed, whatever the policy would have done next."""
+    share = max((record.get(key) or 0.0 for key in keys), default=0.0)
+    if share < CONTEXT_CUT_WARN:
+        return None
+    return (f"warning: {where}: {share:.0%} of the episodes ended because they reached max_episode_tokens="
+            f"{settings.max_episode_tokens} (their observations and actions fill it) before the env ended them: they "
+            "are cut short and count as failed (context_cut_share in metrics.jsonl). Fix: raise --sampler-option "
+            f"max_episode_tokens (e.g. {2 * settings.max_episode_tokens}), lower --env-option max_turns, or shorten "
+            "the env's observations")
 
 
 def _share(record: dict, key: str) -> str:
@@ -145,9 +164,10 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     command). What ``log`` gets (dropped episodes as ``warning: episode of instance ...``), Python warnings and
     how the run ended also go to ``<out>/log.txt`` (:mod:`treecredit.training.run_log`; appended under ``resume``).
     """
+    from treecredit.training.out_folder import replacing
     from treecredit.training.run_log import RunLog
 
-    with RunLog(config.out, resume=resume) as run_log:
+    with replacing(config.out, overwrite, log), RunLog(config.out, resume=resume) as run_log:
         return _train_agent(config, run_log, resume=resume, overwrite=overwrite, stop_at_step=stop_at_step, log=log,
                             on_resume=on_resume, resume_fix=resume_fix)
 
@@ -158,7 +178,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     import torch
 
     from treecredit.agents import agent_advantages, episode_metrics, pack_episodes, play, revisit_rate
-    from treecredit.agents.credit import returns_refused, step_credit_share
+    from treecredit.agents.credit import check_eval_returns, returns_refused, step_credit_share
     from treecredit.agents.forks import unforked_slots
     from treecredit.envs import make_env
     from treecredit.training.agent_checks import DroppedWatch, held_out_text
@@ -172,6 +192,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     from treecredit.training.evaluation import due, eval_draw_seed, when_text
     from treecredit.training.loop import _interrupt, ppo_update
     from treecredit.training.metrics import MetricsWriter, flag_earlier_closings, keep_records_until, read_metrics
+    from treecredit.training.out_folder import drop_aside
     from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.reward_range import check_env_reward_range
@@ -195,8 +216,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     if held.note:  # _step could not be checked: said in the output and the run's log, not as a warning
         log(held.note)
     eval_seeds, held_out = held.seeds, held.keys
-    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
+    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, held)
     policy.compile_decode = config.compile_decode
     reference = None
@@ -224,15 +245,27 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
         (out / "samples.jsonl").write_text("", encoding="utf-8")
 
     def run_eval() -> dict:
-        record, episodes = evaluate_agent(policy, env_fn, eval_seeds, settings,
+        record, episodes, greedy = evaluate_agent(policy, env_fn, eval_seeds, settings,
                                           torch.Generator().manual_seed(eval_draw_seed(EVAL_SEED, config.seed)), warn)
+        if counters["step"] == 0:  # returns out of the estimator's range: refused now, not at the first step
+            check_eval_returns(config, episodes + greedy)
         writer.write({"kind": "eval", **counters, **record})
         evaluated.add(counters["step"])
         write_samples(out, [{"step": counters["step"], "seed": ep.seed, "success": ep.success,
                              "return": ep.episode_return, "text": ep.text(policy)} for ep in episodes[:4]])
         log(f"step {counters['step']}: {success_label(config.env)} {_share(record, 'eval_success')} "
             f"(greedy {_share(record, 'eval_greedy_success')})")
+        warn_context_cut(record, ("eval_context_cut_share", "eval_greedy_context_cut_share"),
+                         f"the held-out evaluation at step {counters['step']}")
         return record
+
+    said_cut: list[str] = []
+
+    def warn_context_cut(record: dict, keys: tuple[str, ...], where: str) -> None:  # once a run
+        message = None if said_cut else context_cut_warning(record, keys, settings, where)
+        if message:
+            said_cut.append(message)
+            log(message)
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - started
@@ -296,6 +329,9 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
                       "unforked_episodes": unforked,
                       "time_play_s": t1 - t0, "elapsed_s": elapsed()}
             writer.write(record)
+            if overwrite:  # a step trained: the run that --overwrite set aside goes
+                drop_aside(out)
+            warn_context_cut(record, ("context_cut_share",), f"step {counters['step']}")
             done = budget.finished(counters)
             if due(counters["step"], config.eval_every, done):
                 last_eval = run_eval()

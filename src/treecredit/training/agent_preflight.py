@@ -28,14 +28,15 @@ def _check_token_estimator(name: str) -> None:
 def check_agent_config(config) -> None:
     """Validate the agent parts of a ``TrainConfig`` (env, its options, estimator, sampler options).
 
-    Also sets two of its values: ``module_folders`` gets the folder a ``module:Class`` env was imported from
-    (so a resumed run or a ``compare`` worker imports it from any folder), and a default ``eval_problems`` is
-    sized for an env with a finite number of instances (:func:`~treecredit.training.agent_checks.
-    sized_eval_problems`: a quarter of ``textworld``'s pool)."""
+    Also sets three of its values: ``env_options`` converted as the env gets them (``{"length": "5"}`` or ``5.0``
+    from Python is recorded in config.json as 5, as ``--env-option length=5`` is); ``module_folders`` gets the
+    folder a ``module:Class`` env was imported from (so a resumed run or a ``compare`` worker imports it from any
+    folder); and a default ``eval_problems`` is sized for an env with a finite number of instances
+    (:func:`~treecredit.training.agent_checks.sized_eval_problems`: a quarter of ``textworld``'s pool)."""
     from treecredit.agents.credit import estimator_level
     from treecredit.agents.forks import check_fork_turns
     from treecredit.agents.options import DEFAULT_EXPERT_NOISE
-    from treecredit.envs import make_env, module_folder
+    from treecredit.envs import env_option_values, make_env, module_folder
     from treecredit.rewards.load import add_module_folders
     from treecredit.training.agent_checks import size_eval_problems
     from treecredit.training.config import option_flag_named
@@ -45,6 +46,7 @@ def check_agent_config(config) -> None:
     add_module_folders(config.module_folders)  # a resumed run: where its module:Class env was imported from
     with option_flag_named(config.env_options, "env_options", "--env-option", f"env {config.env!r}"):
         env = make_env(config.env, **config.env_options)
+        config.env_options = env_option_values(config.env, config.env_options)  # as the env got them: "5" → 5
     config.module_folders = {**config.module_folders, **module_folder(config.env)}
     size_eval_problems(config, env)
     with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
@@ -65,17 +67,23 @@ def check_agent_config(config) -> None:
              "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
 
 
-def check_hf_agent_model(config, held: HeldOut, settings) -> None:
+def check_hf_agent_model(config, held: HeldOut, settings, probe=None) -> None:
     """A Hugging Face ``--model`` of an agent run, checked before the run folder is touched (as a task run's,
     :mod:`treecredit.training.context`), from its tokenizer and config without loading its weights: the tokenizer
     against the model's vocabulary and end of sequence, and the longest held-out first observation (``held``, as
     :func:`eval_instances` drew them, encoded as the episodes encode it) plus ``max_episode_tokens`` against the
-    model's positions (:func:`check_room`), the fix naming the largest ``max_episode_tokens`` that fits."""
+    model's positions (:func:`check_room`), the fix naming the largest ``max_episode_tokens`` that fits; and, with
+    ``probe`` (the env the checks played one step of), that the tokenizer gives back the action played there
+    (:func:`~treecredit.training.agent_tokenizer.check_round_trip`)."""
     from treecredit.models.hf_policy import token_counts
     from treecredit.training.config import option_flag_named
     from treecredit.training.context import checked_model_files
 
     tokenizer, _, limit = checked_model_files(config)
+    if probe is not None:
+        from treecredit.training.agent_tokenizer import check_round_trip
+
+        check_round_trip(tokenizer, config.model, probe, held.action, settings)
     if limit is None:  # its config names no positions: no limit known
         return
     prompts = [observation + settings.turn_prefix for observation in held.observations.values()]
@@ -134,6 +142,6 @@ def agent_setup(config, probe) -> AgentSetup:
     settings, agent = episode_settings(config)
     held = eval_instances(probe, config.eval_problems, lists_actions(config, agent))
     if config.model != "gpt":  # its tokenizer and config, without its weights
-        check_hf_agent_model(config, held, settings)
+        check_hf_agent_model(config, held, settings, probe)
         return AgentSetup(settings, agent, held, None)
     return AgentSetup(settings, agent, held, gpt_positions(held, settings, agent))  # one character, one token

@@ -199,6 +199,9 @@ def _in_arm_syntax(message: str, arm: Arm) -> str:
             problem = problem.replace(f"--{prefix}-option {key.partition('.')[2]}=", f"{key}=")
     if key and "has no option" in problem:  # a misspelt key: the owner's list (and its suggestion) is the fix
         pass
+    elif key and (example := re.match(r"pass (.+?), e\.g\. --env-option [\w.]+=(\S+) \(in Python", fix or "")):
+        # an env option's type: the example value in the arm's syntax, not the flag's and Python's
+        fix = f"write {arm_with_option(arm.label, key, example.group(2))} ({example.group(1)})"
     elif key:  # set in the arm's [...]: fixed there, not with the flag
         fix = f"write {arm_with_option(arm.label, key)} ({fix or 'another value'})"
     elif argument == "group_size" and (size := re.search(r"multiple of (?:\S+ = )?(\d+)", problem)):

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from treecredit._validation import check_choice, fail
-from treecredit.training.config_values import check_at_least, check_numbers, default_lr
+from treecredit.training.config_values import check_at_least, check_numbers, default_lr, typed_value
 
 
 @dataclass
@@ -349,7 +349,8 @@ class TrainConfig:
 @contextmanager
 def option_flag_named(options: dict, field: str, flag: str, owner: str | Callable[[str], str]):
     """Re-raise a ``ValueError`` about one of ``options`` (``children: is -2 ...``) with the field and the flag
-    that set it: ``branching_options: --branching-option children=-2 (branching 'fixed'): children: is -2 ...``;
+    that set it, and the value as the user typed it (:func:`~treecredit.training.config_values.typed_value`):
+    ``branching_options: --branching-option children=-2 (branching 'fixed'): children: is -2 ...``;
     ``owner`` says whose option it is (text, or a function of the error's text; '' for none). A
     :class:`~treecredit._validation.FixError` keeps its type and parts (:meth:`~treecredit._validation.FixError.
     reworded`: the field is its argument)."""
@@ -361,7 +362,7 @@ def option_flag_named(options: dict, field: str, flag: str, owner: str | Callabl
         name = error.argument if isinstance(error, FixError) else str(error).split(":", 1)[0]
         if isinstance(options, dict) and name in options:
             whose = owner(str(error)) if callable(owner) else owner
-            named = f"{flag} {name}={options[name]!r}{f' ({whose})' * bool(whose)}"
+            named = f"{flag} {name}={typed_value(options, name)}{f' ({whose})' * bool(whose)}"
             if isinstance(error, FixError):
                 raise error.reworded(argument=field, problem=f"{named}: {error.argument}: {error.problem}") from error
             raise ValueError(f"{field}: {named}: {error}") from error

@@ -8,6 +8,29 @@ from dataclasses import fields
 from treecredit._validation import fail
 
 
+class TypedOptions(dict):
+    """The values of a ``key=value`` flag (``--sampler-option max_len=1e9``, read as JSON: ``1000000000.0``) that
+    keep each value's text as the user typed it (:attr:`typed`: ``{"max_len": "1e9"}``), so that an error about
+    one shows what was typed (:func:`typed_value`). A dict to everything else; copies and pickles keep the texts."""
+
+    def __init__(self, values=(), typed: dict | None = None) -> None:
+        super().__init__(values)
+        self.typed: dict[str, str] = dict(typed or {})
+
+    def copy(self) -> TypedOptions:
+        return TypedOptions(self, self.typed)
+
+    def __reduce__(self):  # compare's worker processes get each run's config pickled
+        return TypedOptions, (dict(self), self.typed)
+
+
+def typed_value(options: dict, name: str) -> str:
+    """Option ``name`` of ``options`` as the user gave it: its text as typed on the command line
+    (:class:`TypedOptions`: ``1e9``, ``nan``, ``true``), else its value's ``repr`` (Python, a config file)."""
+    typed = getattr(options, "typed", {}).get(name)
+    return typed if typed is not None else repr(options[name])
+
+
 def check_at_least(config, name: str, low: int, fix: str) -> None:
     """Refuse field ``name`` of ``config`` unless it is an integer ≥ ``low`` (``fix``: how)."""
     value = getattr(config, name)

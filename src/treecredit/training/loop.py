@@ -158,9 +158,10 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     What ``log`` and ``warn`` get, Python warnings and how the run ended also go to ``<out>/log.txt``
     (:mod:`treecredit.training.run_log`; appended to under ``resume``).
     """
+    from treecredit.training.out_folder import replacing
     from treecredit.training.run_log import RunLog
 
-    with RunLog(config.out, resume=resume) as run_log:
+    with replacing(config.out, overwrite, log), RunLog(config.out, resume=resume) as run_log:
         return _train(config, run_log, resume=resume, overwrite=overwrite, stop_at_step=stop_at_step, log=log,
                       on_resume=on_resume, warn=warn, resume_fix=resume_fix)
 
@@ -204,6 +205,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
         read_metrics,
         rollout_metrics,
     )
+    from treecredit.training.out_folder import drop_aside
     from treecredit.training.preflight import check_run
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.run_log import start_line
@@ -215,8 +217,8 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     shown_log, log, warn = log, run_log.tee(log), run_log.tee(warn) if warn is not None else None
     task = task_from_config(config)
     sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work
-    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
+    run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
 
     eval_set = held_out_problems(task, config.eval_problems)
     held_out = frozenset(p.prompt for p in eval_set)  # skipped by every training draw, the warm start's too
@@ -318,6 +320,8 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
                       **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
                       **sampler_metrics(rollout), **stats, "reward_failed": reward_failed, "elapsed_s": elapsed()}
             writer.write(record)
+            if overwrite:  # a step trained: the run that --overwrite set aside goes
+                drop_aside(out)
             write_samples(out, sample_records(rollout, counters["step"], raw_rewards),
                           echo=bool(config.sample_every) and counters["step"] % config.sample_every == 0, log=log)
             done = budget.finished(counters)

@@ -44,7 +44,10 @@ def adamw(params, *, lr: float, weight_decay: float = 0.0):
 
 def start_run(config, *, resume: bool, overwrite: bool, log=print):
     """Seed ``random``, NumPy and torch with ``config.seed``, set ``config.threads``, switch deterministic
-    algorithms on, and prepare ``config.out``: cleared under ``overwrite``, created, its newest valid
+    algorithms on, and prepare ``config.out``: its earlier run set aside under ``overwrite``
+    (:func:`~treecredit.training.out_folder.set_aside`: the caller runs inside
+    :func:`~treecredit.training.out_folder.replacing` and calls ``drop_aside`` after its first training step; call
+    this before the run's log opens, which would replace the earlier ``log.txt``), created, its newest valid
     checkpoint loaded under ``resume``, ``config.json`` written (the settings a resume is checked against).
 
     Returns ``(out, saved)``: the run folder and the loaded checkpoint (None when not resuming). The folder
@@ -60,7 +63,7 @@ def start_run(config, *, resume: bool, overwrite: bool, log=print):
     import torch
 
     from treecredit.training.checkpoint import load_latest_checkpoint
-    from treecredit.training.preflight import clear_run
+    from treecredit.training.out_folder import set_aside
 
     torch.set_num_threads(config.threads)
     random.seed(config.seed)
@@ -68,8 +71,8 @@ def start_run(config, *, resume: bool, overwrite: bool, log=print):
     torch.manual_seed(config.seed)
     deterministic_algorithms(True, warn_only=True)
     out = Path(config.out)
-    if overwrite:
-        clear_run(out)
+    if overwrite:  # kept aside until the first training step: a start that fails puts it back
+        set_aside(out)
     out.mkdir(parents=True, exist_ok=True)
     saved = load_latest_checkpoint(out, log) if resume else None
     if not _past_its_end(config, saved):  # a finished run resumed with a smaller --steps keeps its settings

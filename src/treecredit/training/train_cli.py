@@ -12,6 +12,7 @@ from dataclasses import fields
 
 from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_default, field_docs, load_config_file
+from treecredit.training.config_values import TypedOptions
 
 _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
                "env_options": "--env-option",
@@ -148,7 +149,7 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
                 parsed = env_option_texts(env, parsed, texts)
             elif name == "sampler_options" and env:
                 parsed = agent_sampler_option_texts(parsed, texts)
-            value = {**values.get(name, {}), **parsed}
+            value = TypedOptions({**values.get(name, {}), **parsed}, texts)  # its errors show the texts typed
         values[name] = value
     if values.get("token_budget") and "steps" not in values:
         values["steps"] = 0  # a budget without explicit steps runs until the budget is spent

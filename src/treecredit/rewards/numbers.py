@@ -1,0 +1,128 @@
+"""The numbers written in a text, as the ``numeric`` reward reads them: a fraction or mixed number as one value
+(:func:`number_values`), the one number an answer states (:func:`one_number`, :func:`one_reading`) and the number a
+completion's final answer ends on (:func:`stated_number`), with whether it was written as a percentage
+(:class:`Reading`). A number inside an expression (under a root, in a power, before a constant) is not read as a
+number: ``\\sqrt{2}`` is not 2.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# One value as written: a mixed number (2\frac{1}{2}, 2 1/2), a fraction (\frac{1}{2}, \dfrac, \tfrac, \frac12,
+# 1/2) or a number (thousands commas between groups of three digits, a decimal, an exponent), each with its sign.
+_DECIMAL = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_LATEX_FRACTION = (r"\\[dt]?frac\s*(?:\{\s*(?P<N>[-+]?" + _DECIMAL + r")\s*\}\s*\{\s*(?P<D>[-+]?" + _DECIMAL
+                   + r")\s*\}|(?P<N1>\d)(?P<D1>\d))")
+_VALUE = re.compile(r"(?<![\w.])(?P<sign>[-+\u2212]?)(?:"
+                    + r"(?P<whole>\d+)\s*" + _LATEX_FRACTION.replace("P<N", "P<wn").replace("P<D", "P<wd")
+                    + r"|(?P<swhole>\d+)[ \t]+(?P<sn>\d+)\s*/\s*(?P<sd>\d+)(?![\d,/]|\.\d)"
+                    + r"|" + _LATEX_FRACTION.replace("P<N", "P<fn").replace("P<D", "P<fd")
+                    + r"|(?P<n>" + _DECIMAL + r")\s*/\s*(?P<d>" + _DECIMAL + r")(?![\d,/]|\.\d)"
+                    + r"|(?P<x>" + _DECIMAL + r"))")
+# What makes a one-number text an expression: a power, a root, a constant, a product.
+_NOT_ONE_NUMBER = re.compile(r"\^|\\sqrt|\\pi\b|[√π×·]|\\times|\\cdot|\*")
+
+
+def _decimal(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def number_values(text: str) -> list[tuple[str, float | None]]:
+    """The numbers written in ``text``, as ``(as written, value)``, a fraction or a mixed number read as one value:
+    ``1/2``, ``\\frac{1}{2}``, ``\\dfrac{1}{2}``, ``\\frac12`` are 0.5; ``2\\frac{1}{2}`` and ``2 1/2`` (a whole
+    number, a space and a fraction below 1) are 2.5; ``-3/2`` is -1.5; ``1,000`` is 1000 (commas between groups
+    of three digits: ``(1,2)`` is two numbers). A fraction over 0 has the value None."""
+    return [entry for match in _VALUE.finditer(text) for entry in _match_values(match)]
+
+
+def _match_values(match: re.Match) -> list[tuple[str, float | None]]:
+    """The ``(as written, value)`` of one match of :data:`_VALUE`: one, or two for a whole number before a fraction
+    that is not below 1 (``2 3/2``)."""
+    g = match.groupdict()
+    sign = -1.0 if g["sign"] in ("-", "\u2212") else 1.0  # ASCII hyphen-minus or Unicode minus (−3)
+    if g["x"] is not None:
+        return [(match.group(0), sign * _decimal(g["x"]))]
+    whole = g["whole"] or g["swhole"]
+    numerator = _decimal(next(v for v in (g["wn"], g["wn1"], g["sn"], g["fn"], g["fn1"], g["n"]) if v))
+    denominator = _decimal(next(v for v in (g["wd"], g["wd1"], g["sd"], g["fd"], g["fd1"], g["d"]) if v))
+    if whole is not None and not 0 <= numerator < denominator:  # 2 3/2: a number, then a fraction
+        rest = match.group(0)[match.group(0).index(whole) + len(whole):].strip()
+        return [(whole, sign * _decimal(whole)), (rest, numerator / denominator if denominator else None)]
+    value = numerator / denominator if denominator else None
+    if value is not None and whole is not None:
+        value += _decimal(whole)
+    return [(match.group(0), None if value is None else sign * value)]
+
+
+def one_number(text: str) -> float | None:
+    """The value of ``text`` where it states one number (:func:`number_values`; words and units around it are
+    fine: ``x = 1/2``, ``12 dollars``), else None: no number, two or more (``(1, 2)``, ``2, 3``), a fraction over
+    0, or an expression (a power, root, constant or product: ``2^{10}``, ``\\sqrt{2}``, ``3\\pi``)."""
+    values = number_values(text)
+    if len(values) != 1 or _NOT_ONE_NUMBER.search(text):
+        return None
+    return values[0][1]
+
+
+def last_value(text: str) -> float | None:
+    """The value of the last number written in ``text`` (:func:`number_values`: a fraction or mixed number is
+    one value, ``The answer is 7/2`` is 3.5), or None."""
+    values = number_values(text)
+    return values[-1][1] if values else None
+
+
+class Reading(NamedTuple):
+    """A number as the ``numeric`` reward reads it: its ``value`` and whether it was written as a ``percent``age
+    (``50%``, ``50\\%``, ``50 percent``: ``value`` is then 50)."""
+
+    value: float
+    percent: bool = False
+
+    def matches(self, answer: Reading, tolerance: float, relative: float) -> bool:
+        """Whether this reading (a completion's) is within ``tolerance + relative·|y|`` of ``answer``'s value ``y``.
+        A percentage on one side only is its number or its fraction (``50%`` is 50 or 0.5, as math-verify reads
+        it), so ``0.5`` and ``50`` both match an answer ``50%``, and ``50%`` matches answers ``0.5`` and ``50``;
+        percentages on both sides compare as written (``0.5%`` is not ``50%``)."""
+        pairs = [(self.value, answer.value)]
+        if answer.percent and not self.percent:
+            pairs.append((self.value, answer.value / 100))
+        elif self.percent and not answer.percent:
+            pairs.append((self.value / 100, answer.value))
+        return any(abs(x - y) <= tolerance + relative * abs(y) for x, y in pairs)
+
+
+_PERCENT = re.compile(r"\s*(?:\\?%|percent\b|per cent\b)", re.I)
+# Around a number, what makes it part of an expression rather than the number stated: before it, a root over it, a
+# power it is the exponent of (its base a number: 2^{10}), or a quotient it divides that is not a number (x/2,
+# \frac{\sqrt{2}}{2}); after it, a power it is the base of, a constant or a root it multiplies (3\pi, 2\sqrt{2}).
+_EXPRESSION_BEFORE = re.compile(r"(?:\\sqrt\s*(?:\[[^\]]*\]\s*)?\{?|√|\^\s*\{?|/|\}\s*\{)\s*$")
+_EXPRESSION_AFTER = re.compile(r"\s*(?:\^|\\pi(?![A-Za-z])|π|\\sqrt|√)")
+_LETTER_POWER = re.compile(r"[A-Za-z]\s*\^\s*\{?\s*$")  # m^2, x^{2}: a unit's or a symbol's exponent
+
+
+def stated_number(text: str) -> Reading | None:
+    """The last number written in ``text`` (a completion's final answer; :func:`number_values`: a fraction or mixed
+    number is one value), with whether it is a percentage; None when there is none, when it is a fraction over 0,
+    or when it stands in an expression: under a root (``\\sqrt{2}``, ``√2``), in a power (``2^{10}``,
+    ``1.5\\times 10^{3}``), before a constant or a root (``3\\pi``, ``2\\sqrt{2}``) or dividing something that is
+    not a number (``x/2``). A letter's exponent is passed over: ``7 m^2`` states 7, ``x^2`` states none."""
+    for match in reversed(list(_VALUE.finditer(text))):
+        before, after = text[:match.start()], text[match.end():]
+        if _LETTER_POWER.search(before):
+            continue
+        value = _match_values(match)[-1][1]
+        if value is None or _EXPRESSION_BEFORE.search(before) or _EXPRESSION_AFTER.match(after):
+            return None
+        return Reading(value, bool(_PERCENT.match(after)))
+    return None
+
+
+def one_reading(text: str) -> Reading | None:
+    """:func:`one_number` of ``text`` with whether that number is a percentage (``50%`` is 50, a percentage), or
+    None."""
+    value = one_number(text)
+    if value is None:
+        return None
+    return Reading(value, bool(_PERCENT.match(text, list(_VALUE.finditer(text))[-1].end())))

@@ -1,0 +1,63 @@
+"""An own env's two silent mistakes, refused before any work (the warm start never runs): a ``_step`` whose
+``info`` has no ``success`` key (every episode would count as failed, and compare --env would rank arms by
+zeros), and a constant ``instance_key()`` in an env that also has an ``instance_count()`` (refused only after the
+warm start before, with a fix that named --eval-problems)."""
+
+import pytest
+
+import treecredit.agents.policy as agent_policy
+from treecredit.envs import make_env
+from treecredit.training.agent_checks import eval_instances
+from treecredit.training.agent_loop import train_agent
+from treecredit.training.config import TrainConfig
+
+TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 1, "warm_start_batch": 2,
+        "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 6, "progress": False, "tensorboard": False,
+        "sampler_options": {"max_len": 320, "max_episode_tokens": 200}}
+
+
+@pytest.fixture
+def no_warm_start(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the warm start ran before the check")
+
+    monkeypatch.setattr(agent_policy, "warm_start_agent", refuse)
+
+
+def _config(tmp_path, env, **overrides):
+    return TrainConfig(**{**TINY, "env": env, "out": str(tmp_path / "run"), "cache_dir": str(tmp_path / "cache"),
+                          **overrides})
+
+
+def test_an_info_without_success_is_refused_before_the_warm_start_naming_the_key(tmp_path, no_warm_start):
+    with pytest.raises(ValueError, match=r"^env: NoSuccessInfo\._step returned an info without keys, no 'success' "
+                       r"\(one step of instance \d+ with its expert_action\(\) '\w+'\), so every episode would count "
+                       r"as failed.*Fix: set info\['success'\] in NoSuccessInfo\._step on every step"):
+        train_agent(_config(tmp_path, "agent_helpers:NoSuccessInfo", eval_problems=2), log=lambda *a: None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_built_in_envs_set_success_on_every_step():
+    for name in ("gridworld", "frozenlake", "cliffwalking"):
+        env = make_env(name)
+        held = eval_instances(env, 2)  # plays one step: refused if its info had no success
+        env.reset(held.seeds[0])
+        for action in env.valid_actions() or ["up"]:
+            env.reset(held.seeds[0])
+            env.step(action)
+            assert env.success_reported, (name, action)
+
+
+def test_a_constant_instance_key_with_an_instance_count_is_refused_before_the_warm_start(tmp_path, no_warm_start):
+    with pytest.raises(ValueError, match=r"^env: PoolSameKey\.instance_key\(\) is the same for all 64 instances "
+                       r"drawn \(0\).*Fix: override instance_key\(\) in PoolSameKey"):
+        train_agent(_config(tmp_path, "agent_helpers:PoolSameKey", eval_problems=4), log=lambda *a: None)
+
+
+def test_a_pool_with_distinct_keys_is_not_sampled_again(monkeypatch):
+    env = make_env("agent_helpers:PoolGrid", pool=16)
+    resets = []
+    monkeypatch.setattr(env, "_reset", lambda seed, inner=env._reset: resets.append(seed) or inner(seed))
+    held = eval_instances(env, 4)
+    assert len(held.keys) > 1
+    assert len(resets) <= len(set(held.seeds)) + 2  # the held-out draw and the first step's: no 64-instance sample
