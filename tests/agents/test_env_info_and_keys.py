@@ -50,7 +50,7 @@ def test_the_built_in_envs_set_success_on_every_step():
 
 def test_a_constant_instance_key_with_an_instance_count_is_refused_before_the_warm_start(tmp_path, no_warm_start):
     with pytest.raises(ValueError, match=r"^env: PoolSameKey\.instance_key\(\) is the same for all 64 instances "
-                       r"drawn \(0\).*Fix: override instance_key\(\) in PoolSameKey"):
+                       r"drawn \(0\).*Fix: make PoolSameKey\.instance_key\(\) return what tells instances apart"):
         train_agent(_config(tmp_path, "agent_helpers:PoolSameKey", eval_problems=4), log=lambda *a: None)
 
 

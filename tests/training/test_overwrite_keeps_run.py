@@ -61,3 +61,29 @@ def test_a_start_killed_before_its_first_step_keeps_the_run_before_it(tmp_path):
     assert not (run / "config.json").exists()
     put_back(run, lambda *a: None)
     assert (run / "metrics.jsonl").read_text() == "the real run"
+
+
+def test_a_stop_before_step_1_under_overwrite_says_the_earlier_run_is_back(tmp_path):
+    # was: "Start again with `treecredit train --config <out>/config.json --overwrite`", the earlier run's config
+    # once it is put back
+    import signal
+
+    from treecredit.training.stopping import RunInterrupted
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("the earlier run")
+    set_aside(run)
+
+    class Writer:
+        path = run / "metrics.jsonl"
+
+        def close(self):
+            pass
+
+    with pytest.raises(RunInterrupted, match=r"before the first RL step; the earlier run in .* is put back as it "
+                       r"was .*Start this run again with the command you ran \(with --overwrite\)"):
+        loop._interrupt(signal.SIGINT, {"step": 0}, 0, lambda: None, Writer(), None)
+    put_back(run, lambda *a: None)
+    with pytest.raises(RunInterrupted, match=r"nothing to resume\. Start again with `treecredit train --config"):
+        loop._interrupt(signal.SIGINT, {"step": 0}, 0, lambda: None, Writer(), None)

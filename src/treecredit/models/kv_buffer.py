@@ -111,22 +111,28 @@ def stacked_buffers(parts, width: int, total_rows: int = 0, rows_per_row: int = 
     (zeros in front); ``room = width + max(SPARE, width / 2)``, ``R = max(B + spare_rows(B), total_rows)``, with
     ``total_rows`` counted only up to ``max(rows_per_row · B, B + least_spare)`` where ``rows_per_row`` is given. The
     spare rows and columns are left unwritten (no page faults until used)."""
-    parts = [(p[0].index_select(0, p[2]), p[1].index_select(0, p[2])) if len(p) > 2 else p for p in parts]
-    b = sum(int(k.shape[0]) for k, _ in parts)
+    counts = [int(p[2].shape[0]) if len(p) > 2 else int(p[0].shape[0]) for p in parts]
+    b = sum(counts)
     if rows_per_row:
         total_rows = min(total_rows, max(rows_per_row * b, b + least_spare))
-    k0, v0 = parts[0]
+    k0, v0 = parts[0][0], parts[0][1]
     room, spare = width + max(SPARE, width // 2), max(b + spare_rows(b), total_rows)
     keys = POOL.take((spare, k0.shape[1], room, k0.shape[3]), k0)
     values = POOL.take((spare, v0.shape[1], room, v0.shape[3]), v0)
     row = 0
-    for k, v in parts:
-        rows, pad = slice(row, row + k.shape[0]), width - k.shape[2]
-        keys[rows, :, :pad] = 0
-        values[rows, :, :pad] = 0
-        keys[rows, :, pad:width] = k
-        values[rows, :, pad:width] = v
-        row += k.shape[0]
+    for part, count in zip(parts, counts):
+        k, v = part[0], part[1]
+        rows, pad = slice(row, row + count), width - k.shape[2]
+        if pad:
+            keys[rows, :, :pad] = 0
+            values[rows, :, :pad] = 0
+        if len(part) > 2:  # the chosen rows gathered straight into the buffer: one pass, no temporary
+            torch.index_select(k, 0, part[2], out=keys[rows, :, pad:width])
+            torch.index_select(v, 0, part[2], out=values[rows, :, pad:width])
+        else:
+            keys[rows, :, pad:width] = k
+            values[rows, :, pad:width] = v
+        row += count
     return keys, values, b
 
 

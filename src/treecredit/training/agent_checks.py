@@ -154,7 +154,8 @@ def check_instances(env, held_out: set, eval_problems: int) -> None:
         default = " (the default: the first observation)" if type(env).instance_key is _base_instance_key() else ""
         fail("env", f"{name}.instance_key(){default} is the same for all {SAMPLED_INSTANCES} instances drawn "
              f"({keys[0]!r:.80}), so every instance looks like a held-out one and none can be trained on",
-             f"override instance_key() in {name} to return what tells instances apart (e.g. `return self.seed`, "
+             f"{f'override instance_key() in {name} to return' if default else f'make {name}.instance_key() return'}"
+             " what tells instances apart (e.g. `return self.seed`, "
              f"or the hidden secret); if every seed really is one instance, set single_instance = True in {name}")
     if distinct <= held_out:
         fail("eval_problems", f"is {eval_problems}: the held-out instances cover all {len(distinct)} distinct "

@@ -347,6 +347,7 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
     """Save (unless the last step is saved already or no step ran), close the logs, raise RunInterrupted."""
     import signal
 
+    from treecredit.training.out_folder import ASIDE
     from treecredit.training.stopping import RunInterrupted
 
     step = counters["step"]
@@ -357,7 +358,11 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
     name = signal.Signals(signum).name
     out = Path(writer.path).parent
     # the run folder's config.json holds every setting, so this command resumes exactly
-    if step == 0:
+    if step == 0 and (out / ASIDE).is_dir():  # --overwrite: the earlier run goes back (out_folder.replacing)
+        message = (f"stopped by {name} before the first RL step; the earlier run in {out} is put back as it was "
+                   "(this start's settings are not kept there). Start this run again with the command you ran "
+                   "(with --overwrite).")
+    elif step == 0:
         message = (f"stopped by {name} before the first RL step; nothing to resume. Start again with "
                    f"`treecredit train --config {out / 'config.json'} --overwrite`.")
     else:
