@@ -88,7 +88,7 @@ def test_bad_reward_specs_fail_naming_the_option(tmp_path):
         task_from_config(_config("arithmetic", "task@x"))
     with pytest.raises(ValueError, match="reward: unknown reward 'mathh'"):
         task_from_config(_config("arithmetic", "mathh"))
-    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"prompt": f"{i}", "answer": "1"}) + "\n" for i in range(4)))
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"prompt": f"q{i}", "answer": "1"}) + "\n" for i in range(4)))
     with pytest.raises(ValueError, match="reward: 'task' names a task's own verifier, and a dataset task has none"):
         DatasetTask(path=str(tmp_path / "d.jsonl"), rewards=["task"], held_out=1)
     with pytest.raises(ValueError, match="name: 'task' is a built-in reward"):
@@ -107,7 +107,7 @@ def test_step_accuracy_is_not_reported_without_a_step_verifier(tmp_path):
 
     assert step_accuracy_share(make_task("arithmetic"), 0, 0) == 0.0  # a verifier, no complete step yet
     assert step_accuracy_share(task_from_config(_config("countdown", "exact")), 3, 4) == 0.75  # delegated
-    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"prompt": f"{i}", "answer": "1"}) + "\n" for i in range(4)))
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"prompt": f"q{i}", "answer": "1"}) + "\n" for i in range(4)))
     plain = DatasetTask(path=str(tmp_path / "d.jsonl"), held_out=1)
     assert not plain.has_step_checker and math.isnan(step_accuracy_share(plain, 3, 4))
     checked = DatasetTask(path=str(tmp_path / "d.jsonl"), held_out=1, step_checker="json:dumps")

@@ -21,11 +21,13 @@ problems are drawn from the other rows only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from treecredit._validation import fail
 from treecredit.tasks.base import Problem
 from treecredit.tasks.chat import ChatPrompt, with_system
+from treecredit.tasks.dataset_cells import check_answer_cells, check_number_prompts
 from treecredit.tasks.dataset_io import check_columns, data_fingerprint, load_rows
 from treecredit.tasks.dataset_rows import (
     check_cells,
@@ -84,7 +86,7 @@ class DatasetTask(FixedProblemsTask):
 
         if not self.path:
             fail("dataset", "no path was given", "pass --dataset PATH (.jsonl, .parquet, .csv or a saved folder)")
-        rows = load_rows(self.path, split=self.split)
+        rows = load_rows(self.path, split=self.split, text_columns=self._text_columns())
         if not self.prompt_column:
             fail("prompt_column", "is empty", "pass --task-option prompt_column=<column with the prompts>")
         self.answer_column = self._answer_column(list(rows[0]))
@@ -97,7 +99,8 @@ class DatasetTask(FixedProblemsTask):
         answered = [(rows, where)]  # the files whose answers a reward reads, with how errors name them
         if self.held_out_path or self.held_out_split:
             argument = "held_out_path" if self.held_out_path else "held_out_split"
-            held = load_rows(self.held_out_path or self.path, split=self.held_out_split, argument=argument)
+            held = load_rows(self.held_out_path or self.path, split=self.held_out_split, argument=argument,
+                             text_columns=self._text_columns())
             where = (f"held-out file {self.held_out_path!r}" if self.held_out_path
                      else f"split {self.held_out_split!r} of {self.path!r}")
             check_columns(held, columns, argument=argument, where=where)
@@ -116,18 +119,36 @@ class DatasetTask(FixedProblemsTask):
         self._reward_set = RewardSet(self.rewards, argument="reward")
         check_rewards_have_columns(self._reward_set.items, list(rows[0]),
                                    bool(self.answer_column) or "answer" in rows[0], self.rewards)
+        answer_rewards = _answer_rewards(self._reward_set.items)
         for table, source in answered:
+            check_answer_cells(table, self.answer_column, source, answer_rewards)
             check_numeric_answers(self._reward_set.items, table, self.answer_column, source)
         self._checker = load_function(self.step_checker, "step_checker") if self.step_checker else None
         self.step_checker_failures = 0
         chars = {c for p in self._train + self._held_out for c in p.prompt + p.solution}
         self.alphabet = "".join(sorted(chars - {"\n"})) + "\n"
 
+    def _text_columns(self) -> list[str]:
+        """The columns a CSV file's rows hold as text (:func:`~treecredit.tasks.dataset_io.load_rows`): the prompt,
+        answer (``answer`` when not given), solution and system columns and the columns the template names, so that
+        an answer ``007`` stays ``'007'`` (not ``7``) and ``1.50`` stays ``'1.50'`` (not ``1.5``)."""
+        import string
+
+        answer = "answer" if self.answer_column is None else self.answer_column
+        named = [self.prompt_column, answer, self.solution_column, self.system_column]
+        try:  # {name}, {name.attr}, {name[0]}: the column is the name
+            named += [re.split(r"[.\[]", f)[0] for _, f, _, _ in string.Formatter().parse(self.template) if f]
+        except (ValueError, TypeError):
+            pass  # a template that cannot be parsed is refused with its fix when the prompts are made
+        return [c for c in named if isinstance(c, str) and c]
+
     def _check_prompts(self, rows: list[dict], where: str) -> None:
         """Refuse text-prompt options for conversational prompts, and conversations saved as their repr."""
         check_conversation_options(rows, self.prompt_column, where, template=self.template,
                                    system_prompt=self.system_prompt, system_column=self.system_column)
         check_repr_conversations(rows, self.prompt_column, where)
+        check_number_prompts(rows, self.prompt_column, where, self.template,
+                             {self.answer_column, self.solution_column, self.system_column})
 
     def _answer_column(self, have: list[str]) -> str:
         """The answer column: the one given ('' = none), else ``answer`` when the dataset has it, else none
@@ -236,6 +257,14 @@ class DatasetTask(FixedProblemsTask):
         if self.system_prompt or self.system_column:  # since the system message is part of the prompt text, the
             options["system_in_prompt_text"] = True   # small GPT sees it: weights cached before did not
         return {**options, "data_fingerprints": [data_fingerprint(p) for p in files]}
+
+
+def _answer_rewards(items: list) -> list[str]:
+    """The names of the built-in rewards among ``items`` (a RewardSet's) that compare completions with the answer."""
+    from treecredit.rewards.builtin import exact_reward, math_reward, numeric_reward
+    from treecredit.tasks.dataset_rows import _base
+
+    return [name for name, fn, _ in items if _base(fn) in (math_reward, exact_reward, numeric_reward)]
 
 
 def _positive(value) -> bool:

@@ -13,7 +13,7 @@ from treecredit._validation import fail
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
-def load_rows(path: str, *, split: str = "", argument: str = "dataset") -> list[dict]:
+def load_rows(path: str, *, split: str = "", argument: str = "dataset", text_columns=()) -> list[dict]:
     """The rows of the dataset at ``path``.
 
     ``path`` is a ``.jsonl``/``.json``, ``.parquet`` or ``.csv`` file, or a folder written by
@@ -21,19 +21,23 @@ def load_rows(path: str, *, split: str = "", argument: str = "dataset") -> list[
     ``train``). Raises ``ValueError`` naming ``argument`` for a missing path, an unknown file type or an
     empty dataset, and naming ``split`` (``held_out_split`` when ``argument`` is) for a split the folder
     does not have (no ``train`` when none is given) or a split given for a file or a one-Dataset folder.
+
+    ``text_columns``: columns of a CSV file read as the text they hold (``007`` stays ``'007'``, ``1.50`` stays
+    ``'1.50'``; an empty cell is None): ``datasets`` would infer numbers (``7``, ``1.5``) and a column with an empty
+    cell as floats (``7.0``). The other CSV columns keep the inferred types; other file types hold their own types.
     """
     import datasets
 
     was_off = datasets.utils.logging.is_progress_bar_enabled() is False
     datasets.disable_progress_bars()  # a local file loads in a moment; its bars only clutter the run's output
     try:
-        return _load_rows(datasets, path, split, argument)
+        return _load_rows(datasets, path, split, argument, tuple(text_columns))
     finally:
         if not was_off:
             datasets.enable_progress_bars()
 
 
-def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
+def _load_rows(datasets, path: str, split: str, argument: str, text_columns: tuple) -> list[dict]:
     source = Path(path)
     option = "held_out_split" if argument == "held_out_split" else "split"
     if not source.exists():
@@ -68,7 +72,8 @@ def _load_rows(datasets, path: str, split: str, argument: str) -> list[dict]:
             fail(argument, *empty)  # datasets fails on an empty text file without saying why
         try:
             with _loader_log_held(builder) as held:
-                data = datasets.load_dataset(builder, data_files=str(source), split="train")
+                as_text = {"converters": {c: str for c in text_columns}} if builder == "csv" and text_columns else {}
+                data = datasets.load_dataset(builder, data_files=str(source), split="train", **as_text)
         except Exception as exc:  # noqa: BLE001 — any reading error becomes the option's error
             if "corresponds to no data" in str(exc):  # datasets' words for a header-only CSV or a JSON []
                 fail(argument, *empty)
