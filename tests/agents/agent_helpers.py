@@ -298,6 +298,33 @@ class NoSuccessInfo(GridWorld):
         return observation, reward, done, {k: v for k, v in info.items() if k != "success"}
 
 
+class SuccessAtEndOnly(GridWorld):
+    """``_step`` sets ``success`` only on the step that ends the episode (``{}`` on the others)."""
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, reward, done, info if done else {}
+
+
+class SuccessAsText(GridWorld):
+    """``_step`` gives ``success`` as text, "yes" or "no" (``bool("no")`` is True)."""
+
+    def _step(self, action):
+        observation, reward, done, info = super()._step(action)
+        return observation, reward, done, {"success": "yes" if info["success"] else "no"}
+
+
+class NoSuccessNoExpert(NoSuccessInfo):
+    """:class:`NoSuccessInfo` with no ``expert_action()`` and no ``valid_actions()``: no step is played before any
+    work."""
+
+    def expert_action(self):
+        return None
+
+    def valid_actions(self):
+        return []
+
+
 class HugeObservations(GridWorld):
     """Every observation after the first is 300 characters longer (an invalid action's too): episodes reach
     ``max_episode_tokens`` soon."""

@@ -46,7 +46,7 @@ def test_step_checks_what_step_returns(value, message):
 
 
 def test_numpy_rewards_and_done_pass_and_become_python_values():
-    env = _returning(("ok", np.float32(0.5), np.bool_(True), {}))(holes=0.0)
+    env = _returning(("ok", np.float32(0.5), np.bool_(True), {"success": np.bool_(True)}))(holes=0.0)
     env.reset(1)
     _, reward, done, _ = env.step("up")
     assert (reward, done) == (0.5, True) and type(reward) is float and type(done) is bool

@@ -3,6 +3,7 @@
 zeros), and a constant ``instance_key()`` in an env that also has an ``instance_count()`` (refused only after the
 warm start before, with a fix that named --eval-problems)."""
 
+import numpy as np
 import pytest
 
 import treecredit.agents.policy as agent_policy
@@ -30,11 +31,59 @@ def _config(tmp_path, env, **overrides):
 
 
 def test_an_info_without_success_is_refused_before_the_warm_start_naming_the_key(tmp_path, no_warm_start):
-    with pytest.raises(ValueError, match=r"^env: NoSuccessInfo\._step returned an info without keys, no 'success' "
-                       r"\(one step of instance \d+ with its expert_action\(\) '\w+'\), so every episode would count "
-                       r"as failed.*Fix: set info\['success'\] in NoSuccessInfo\._step on every step"):
+    with pytest.raises(ValueError, match=r"^env: NoSuccessInfo failed before any work \(instance \d+'s episode played "
+                       r"on with expert_action\(\).*NoSuccessInfo\._step\('\w+'\): ended the episode \(done=True\) "
+                       r"with an info without keys, no 'success'.*Fix: set info\['success'\] in NoSuccessInfo\._step "
+                       r"on the step that ends an episode"):
         train_agent(_config(tmp_path, "agent_helpers:NoSuccessInfo", eval_problems=2), log=lambda *a: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_success_set_only_on_the_step_that_ends_the_episode_is_accepted():
+    env = make_env("agent_helpers:SuccessAtEndOnly")
+    held = eval_instances(env, 2)  # plays the expert's episode to its end: no refusal
+    assert held.note == "" and env.done and env.success_reported
+
+
+def test_a_success_given_as_text_is_refused_before_the_warm_start(tmp_path, no_warm_start):
+    with pytest.raises(ValueError, match=r"^env: SuccessAsText failed before any work .*SuccessAsText\._step\('\w+'\): "
+                       r"returned info\['success'\]='no' \(str\), not True or False.*Fix: set info\['success'\] in "
+                       r"SuccessAsText\._step to True when the task is solved, else False"):
+        train_agent(_config(tmp_path, "agent_helpers:SuccessAsText", eval_problems=2), log=lambda *a: None)
+
+
+@pytest.mark.parametrize("value, read", [(True, True), (False, False), (np.bool_(True), True), (1, True),
+                                         (np.int64(0), False)])
+def test_success_as_a_bool_or_0_1_is_read_as_a_bool(value, read):
+    env = make_env("agent_helpers:NoSuccessInfo")
+    env.reset(3)
+    env._step = lambda action: ("ok", 0.0, True, {"success": value})
+    info = env.step("up")[3]
+    assert info["success"] is read
+
+
+@pytest.mark.parametrize("value", ["no", "yes", None, 0.5, 2, [True]])
+def test_success_of_another_type_is_refused_naming_step_and_the_fix(value):
+    env = make_env("agent_helpers:NoSuccessInfo")
+    env.reset(3)
+    env._step = lambda action: ("ok", 0.0, False, {"success": value})
+    with pytest.raises(ValueError, match=r"^NoSuccessInfo\._step\('up'\): returned info\['success'\]=.*not True or "
+                       r"False.*Fix: set info\['success'\] in NoSuccessInfo\._step to True when"):
+        env.step("up")
+
+
+def test_an_episode_ending_without_success_is_refused_by_step_naming_the_fix():
+    env = make_env("agent_helpers:NoSuccessNoExpert")
+    held = eval_instances(env, 2)  # no step can be played before any work: a note says success was not checked
+    assert "return values were not checked" in held.note
+    env.reset(held.seeds[0])
+    env._step = lambda action: ("ok", 0.0, False, {})
+    env.step("up")  # a step that does not end the episode may leave success out
+    env._step = lambda action: ("end", 1.0, True, {"score": 3})
+    with pytest.raises(ValueError, match=r"^NoSuccessNoExpert\._step\('up'\): ended the episode \(done=True\) with an "
+                       r"info with the keys \['score'\], no 'success'.*Fix: set info\['success'\] in "
+                       r"NoSuccessNoExpert\._step on the step that ends an episode"):
+        env.step("up")
 
 
 def test_the_built_in_envs_set_success_on_every_step():

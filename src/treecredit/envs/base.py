@@ -6,9 +6,10 @@ An environment is one task instance at a time:
   first observation text (the task description included);
 - ``step(action) -> (observation, reward, done, info)``: apply the action text. ``info`` holds
   ``invalid`` (the parser refused the text), ``success``, ``truncated`` (the turn limit ended it). ``_step``
-  must set ``info["success"]`` on every step (True once the task is solved, else False): it is what a run's
-  success, held-out success and ``compare --env``'s ranking count, and a run refuses, before any work, an
-  env whose first step leaves it out (an unset key would count every episode as failed);
+  must set ``info["success"]`` (a bool: True when the task is solved, else False) on the step that ends the
+  episode, the one a run reads it from: it is what a run's success, held-out success and ``compare --env``'s
+  ranking count. ``step`` refuses that step without the key, and a value that is not a bool (or 0/1) on any
+  step (``bool("no")`` is True);
 - ``state_key()``: the exact canonical state (dicts, tuples, strings, numbers) that signatures hash;
 - ``snapshot()`` / ``restore(snapshot)``: fork an episode. The default snapshot is the action history,
   and ``restore`` replays it from ``reset`` (exact for deterministic environments); environments with
@@ -174,7 +175,7 @@ class TextEnv(ABC):
             info = {"invalid": True}
         else:
             obs, reward, done, info = self._checked_step(parsed)
-            self.success_reported = "success" in info  # a run refuses an env that leaves it out, before any work
+            self.success_reported = "success" in info  # required on the step that ends the episode (_checked_step)
             info = {"invalid": False, **info}
             self.observation = obs
         info.setdefault("success", False)
@@ -212,7 +213,37 @@ class TextEnv(ABC):
             self._bad_return(call, f"done={done!r:.100} ({type(done).__name__})", "True or False")
         if not isinstance(info, dict):
             self._bad_return(call, f"info={info!r:.100} ({type(info).__name__})", "a dict ({} when empty)")
+        if "success" in info:
+            info = {**info, "success": self._checked_success(call, info["success"])}
+        elif done:
+            self._no_success(call, info)
         return obs, float(reward), bool(done), info
+
+    def _checked_success(self, call: str, success: Any) -> bool:
+        """``info["success"]`` as a bool: True/False (numpy's too) or the ints 0/1; anything else (the text "no",
+        which ``bool`` reads as True, a score, None) is refused, naming ``_step`` and the fix."""
+        if isinstance(success, (bool, np.bool_)):
+            return bool(success)
+        if isinstance(success, numbers.Integral) and success in (0, 1):
+            return bool(success)
+        name = type(self).__name__
+        fail(f"{name}.{call}", f"returned info['success']={success!r:.100} ({type(success).__name__}), not True or "
+             "False: the run would read it as bool(...), so text such as 'no' would count as solved",
+             f"set info['success'] in {name}._step to True when the task is solved, else False (a bool, e.g. "
+             "`{'success': done and reward > 0}`); docs/agents.md, 'Your own env'")
+
+    def _no_success(self, call: str, info: dict) -> NoReturn:
+        """Refuse a step that ends the episode with an ``info`` that has no ``"success"``: the run reads success
+        from that step only, so the episode would count as failed whatever happened."""
+        name = type(self).__name__
+        keys = sorted(k for k in info if k not in ("invalid", "truncated"))
+        shown = f"an info with the keys {keys}" if keys else "an info without keys"
+        fail(f"{name}.{call}", f"ended the episode (done=True) with {shown}, no 'success': the run reads success "
+             "from the step that ends an episode, so this one would count as failed and the run's success, its "
+             "held-out success and compare --env's ranking would read 0",
+             f"set info['success'] in {name}._step on the step that ends an episode (on the others it may be left "
+             "out): True when the task is solved, else False (e.g. `return obs, reward, done, {'success': done "
+             "and reward > 0}`); docs/agents.md, 'Your own env'")
 
     def snapshot(self) -> Any:
         """A value from which :meth:`restore` rebuilds the current state (default: seed + actions)."""

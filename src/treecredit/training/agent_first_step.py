@@ -1,7 +1,7 @@
 """An agent run's one step before any work (:func:`check_first_step`): the env's ``parse_action`` tried on texts
 that are not actions (:func:`check_parse_action`), then one step played with the expert's (or the first valid)
-action, so that ``_step``'s return values, and the ``success`` key of its ``info``, are checked whatever the warm
-start. Imported by :mod:`treecredit.training.agent_checks`, which names them too."""
+action and on to the episode's end with the expert's, so that ``_step``'s return values, and the ``success`` key of
+the ``info`` of the step that ends the episode, are checked whatever the warm start. Imported by :mod:`treecredit.training.agent_checks`, which names them too."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def first_step(env, seed: int, listed_used: bool = True) -> tuple[str, str | Non
     :func:`check_signature` leaves it), so no instance is reset again. A failure stops the run (``ValueError``
     naming the env class, the call and the fix). ``parse_action`` is tried first on texts that are not valid
     actions (:func:`check_parse_action`: :data:`INVALID_TEXTS`, then the action played with text after it)
-    and on the action played.
+    and on the action played. When that step does not end the episode, the expert's actions are played on to its
+    end (:func:`play_expert_to_end`), so that the last step's ``info['success']`` is checked too.
 
     Returns ``(note, action)``: ``('', the action played)`` when the step was played, else a note for the run's log
     and None: the env offers neither action (or none
@@ -55,27 +56,36 @@ def first_step(env, seed: int, listed_used: bool = True) -> tuple[str, str | Non
                     f"env.reset({seed}); env.step(<a valid action>)"), None
         check_parse_action(env, (action + " ?",))  # a parse_action that reads the action's words
         detail += f" with its {source} {action!r}"
-        info = env_call(env, "step", action)[3]
+        env_call(env, "step", action)
+        detail = f"instance {seed}'s episode played on with expert_action() after {action!r}"
+        played = play_expert_to_end(env)
     except EnvCallFailed as failed:
         raise env_failure(env, failed, "before any work", detail,
                           f"env.reset({seed}), then env.step(...) with a valid action") from failed.error
-    check_success_key(env, info, detail)
-    return "", action
+    note = ""
+    if not getattr(env, "done", True) and getattr(env, "success_reported", None) is False and not played:
+        name = type(env).__name__
+        note = (f"note: {name}'s info['success'] was not checked before any work: the step played did not end the "
+                f"episode and {name} has no expert_action() to play on to its end; an episode that ends without "
+                "info['success'] is dropped, with a warning that names the fix")
+    return note, action
 
 
-def check_success_key(env, info: dict, detail: str) -> None:
-    """Refuse an env whose ``_step`` returned an ``info`` without ``"success"`` on the step played before any work
-    (``detail``): ``TextEnv.step`` would read it as False, so every episode, held out or trained on, would count as
-    failed and ``compare --env`` would rank its arms by zeros, without a word. The fix names the key."""
-    if getattr(env, "success_reported", True) is not False:  # an env that overrides step() itself: not known
-        return
-    name = type(env).__name__
-    keys = sorted(k for k in info if k not in ("invalid", "success", "truncated"))
-    shown = f"info with the keys {keys}" if keys else "an info without keys"
-    fail("env", f"{name}._step returned {shown}, no 'success' ({detail}), so every episode would count as failed: "
-         "the run's success, its held-out success and compare --env's ranking would all read 0",
-         f"set info['success'] in {name}._step on every step: True once the task is solved, else False (e.g. "
-         "`return obs, reward, done, {'success': done and reward > 0}`); docs/agents.md, 'Your own env'")
+def play_expert_to_end(env) -> int:
+    """Play the env's ``expert_action()`` from the state after the first step until the episode ends (at most
+    ``max_turns`` turns), so that the step that ends an episode, the one the run reads ``info['success']`` from,
+    is checked before any work (``TextEnv.step`` refuses it without the key, or with a value that is not a
+    bool). Returns the number of steps played; 0 when the expert has no action (nothing more is checked)."""
+    from treecredit.agents.episodes import env_call
+
+    played = 0
+    while not getattr(env, "done", True) and played < getattr(env, "max_turns", 0):
+        expert = env_call(env, "expert_action")
+        if not isinstance(expert, str):
+            break
+        env_call(env, "step", expert)
+        played += 1
+    return played
 
 
 def check_parse_action(env, texts: tuple[str, ...] = INVALID_TEXTS) -> None:
