@@ -1,7 +1,8 @@
 """An agent run's one step before any work (:func:`check_first_step`): the env's ``parse_action`` tried on texts
 that are not actions (:func:`check_parse_action`), then one step played with the expert's (or the first valid)
 action and on to the episode's end with the expert's, so that ``_step``'s return values, and the ``success`` key of
-the ``info`` of the step that ends the episode, are checked whatever the warm start. Imported by :mod:`treecredit.training.agent_checks`, which names them too."""
+the ``info`` of the step that ends the episode, are checked whatever the warm start. Imported by
+:mod:`treecredit.training.agent_checks`, which names them too."""
 
 from __future__ import annotations
 
