@@ -44,6 +44,39 @@ def test_an_interruption_after_a_checkpoint_says_resume(tmp_path, monkeypatch, c
             "place of --overwrite") in err
 
 
+@pytest.mark.parametrize("signal_error", [KeyboardInterrupt, "Terminated"])
+def test_an_overwrite_start_stopped_before_its_first_step_says_the_earlier_run_is_back(tmp_path, monkeypatch, capsys,
+                                                                                       signal_error):
+    import treecredit.cli as cli
+    import treecredit.training.train_cli as train_cli
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "checkpoint.pt").write_bytes(b"earlier")  # the earlier run's, kept (or put back) by the stopped start
+
+    def run(args):
+        raise cli.Terminated() if signal_error == "Terminated" else KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "run", run)
+    assert main(["train", "--out", str(out), "--overwrite"]) in (130, 143)
+    err = capsys.readouterr().err
+    assert (f"the earlier run in {out} is there as it was: this start with --overwrite stopped before its first "
+            "training step") in err and "Start this run again with the same command (with --overwrite)" in err
+    assert "--resume" not in err
+
+
+def test_an_overwrite_start_that_saved_its_own_checkpoint_says_resume(tmp_path, monkeypatch, capsys):
+    import treecredit.training.train_cli as train_cli
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"earlier")
+    _interrupted_after(monkeypatch, train_cli, lambda: (out / "checkpoint.pt").write_bytes(b"the new run's step 1"))
+    assert main(["train", "--out", str(out), "--overwrite"]) == 130
+    assert "with --resume in place of --overwrite" in capsys.readouterr().err
+
+
 def test_an_interruption_before_the_first_checkpoint_offers_overwrite_not_resume(tmp_path, monkeypatch, capsys):
     import treecredit.training.train_cli as train_cli
 

@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(unknown_arguments_error(args.command, subparsers.choices[args.command], extras), file=sys.stderr)
         return 2
     show_warnings_plainly()
+    args._checkpoints_before = checkpoint_stamps(args)  # an interrupted --overwrite start: the earlier run's?
     try:
         with terminate_interrupts():
             return int(args._module.run(args) or 0)
@@ -193,6 +194,11 @@ def interrupted_note(args: argparse.Namespace) -> str:
     from treecredit.training.preflight import run_files_in
 
     runs = sorted(out.glob("runs/*")) if args.command == "compare" else [out]
+    before = getattr(args, "_checkpoints_before", ())
+    if args.command == "train" and getattr(args, "overwrite", False) and before and checkpoint_stamps(args) == before:
+        return (f"the earlier run in {out} is there as it was: this start with --overwrite stopped before its "
+                "first training step and saved no checkpoint (the one there is the earlier run's). Start this run "
+                "again with the same command (with --overwrite)")
     if any(checkpoint_files(run) for run in runs):
         what = "the comparison's runs in" if args.command == "compare" else "the run in"
         again = (" in place of --overwrite" if getattr(args, "overwrite", False) else "") * (not args.resume)
@@ -206,6 +212,23 @@ def interrupted_note(args: argparse.Namespace) -> str:
         return f"{out} holds no checkpoint, so the run starts again from step 0: run the same command again"
     return (f"{out} holds no checkpoint, so there is nothing to resume: run the same command again with "
             "--overwrite to start anew there")
+
+
+def checkpoint_stamps(args: argparse.Namespace) -> tuple:
+    """``train --overwrite``'s run folder's checkpoints as (name, modification time, size), () for another
+    command or when none is there: the same stamps when an interruption comes mean that the new start saved
+    none, so the checkpoint there is the earlier run's (kept, or put back by ``out_folder.put_back``)."""
+    if args.command != "train" or not getattr(args, "overwrite", False):
+        return ()
+    try:
+        from pathlib import Path
+
+        from treecredit.training.checkpoint import checkpoint_files
+
+        files = checkpoint_files(Path(_out_folder(args)))
+        return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    except Exception:  # an unreadable --config or folder: no claim about the earlier run
+        return ()
 
 
 def _out_folder(args: argparse.Namespace) -> str:

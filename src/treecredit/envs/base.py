@@ -227,10 +227,11 @@ class TextEnv(ABC):
         if isinstance(success, numbers.Integral) and success in (0, 1):
             return bool(success)
         name = type(self).__name__
-        fail(f"{name}.{call}", f"returned info['success']={success!r:.100} ({type(success).__name__}), not True or "
-             "False: the run would read it as bool(...), so text such as 'no' would count as solved",
-             f"set info['success'] in {name}._step to True when the task is solved, else False (a bool, e.g. "
-             "`{'success': done and reward > 0}`); docs/agents.md, 'Your own env'")
+        _success_fail(f"{name}.{call}",
+                      f"returned info['success']={success!r:.100} ({type(success).__name__}), not True or False: the "
+                      "run would read it as bool(...), so text such as 'no' would count as solved",
+                      f"set info['success'] in {name}._step to True when the task is solved, else False (a bool, "
+                      "e.g. `{'success': done and reward > 0}`); docs/agents.md, 'Your own env'")
 
     def _no_success(self, call: str, info: dict) -> NoReturn:
         """Refuse a step that ends the episode with an ``info`` that has no ``"success"``: the run reads success
@@ -238,12 +239,13 @@ class TextEnv(ABC):
         name = type(self).__name__
         keys = sorted(k for k in info if k not in ("invalid", "truncated"))
         shown = f"an info with the keys {keys}" if keys else "an info without keys"
-        fail(f"{name}.{call}", f"ended the episode (done=True) with {shown}, no 'success': the run reads success "
-             "from the step that ends an episode, so this one would count as failed and the run's success, its "
-             "held-out success and compare --env's ranking would read 0",
-             f"set info['success'] in {name}._step on the step that ends an episode (on the others it may be left "
-             "out): True when the task is solved, else False (e.g. `return obs, reward, done, {'success': done "
-             "and reward > 0}`); docs/agents.md, 'Your own env'")
+        _success_fail(f"{name}.{call}",
+                      f"ended the episode (done=True) with {shown}, no 'success': the run reads success from the step "
+                      "that ends an episode, so this one would count as failed and the run's success, its held-out "
+                      "success and compare --env's ranking would read 0",
+                      f"set info['success'] in {name}._step on the step that ends an episode (on the others it may "
+                      "be left out): True when the task is solved, else False (e.g. `return obs, reward, done, "
+                      "{'success': done and reward > 0}`); docs/agents.md, 'Your own env'")
 
     def snapshot(self) -> Any:
         """A value from which :meth:`restore` rebuilds the current state (default: seed + actions)."""
@@ -328,3 +330,13 @@ def check_valid_actions(env: TextEnv, actions: Any, where: str) -> list[str] | t
             fail(f"{name}.valid_actions()", f"{which} is {action!r:.80} ({type(action).__name__}) in {where}, not an "
                  "action text", f"make {name}.valid_actions() return the actions as str")
     return actions
+
+
+def _success_fail(argument: str, problem: str, fix: str) -> NoReturn:
+    """``fail``, with the error marked ``success_check``: the pre-flight's expert episode stops the run on this
+    error only (another failure of a later step drops episodes in the run, as it would there)."""
+    try:
+        fail(argument, problem, fix)
+    except ValueError as exc:
+        exc.success_check = True  # type: ignore[attr-defined]
+        raise

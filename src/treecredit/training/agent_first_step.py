@@ -76,15 +76,22 @@ def play_expert_to_end(env) -> int:
     """Play the env's ``expert_action()`` from the state after the first step until the episode ends (at most
     ``max_turns`` turns), so that the step that ends an episode, the one the run reads ``info['success']`` from,
     is checked before any work (``TextEnv.step`` refuses it without the key, or with a value that is not a
-    bool). Returns the number of steps played; 0 when the expert has no action (nothing more is checked)."""
-    from treecredit.agents.episodes import env_call
+    bool). Returns the number of steps played; 0 when the expert has no action (nothing more is checked). Another
+    failure of a later step (an env that raises now and then) stops the play, not the run: the run drops
+    such episodes with a warning."""
+    from treecredit.agents.episodes import EnvCallFailed, env_call
 
     played = 0
     while not getattr(env, "done", True) and played < getattr(env, "max_turns", 0):
-        expert = env_call(env, "expert_action")
-        if not isinstance(expert, str):
+        try:
+            expert = env_call(env, "expert_action")
+            if not isinstance(expert, str):
+                break
+            env_call(env, "step", expert)
+        except EnvCallFailed as failed:  # only info['success'] is refused here; other failures drop episodes later
+            if getattr(failed.error, "success_check", False):
+                raise
             break
-        env_call(env, "step", expert)
         played += 1
     return played
 
