@@ -52,7 +52,8 @@ def first_step(env, seed: int, listed_used: bool = True) -> tuple[str, str | Non
             name = type(env).__name__
             return (f"note: {name}._step's return values were not checked before any work: {name} offers no "
                     "expert_action() or valid_actions() text that its parse_action accepts, so no step could be "
-                    "played (a bad return value drops episodes once the policy writes a valid action). To check "
+                    "played (a bad return value, or an episode's last step without info['success'], drops episodes "
+                    "with a warning once the policy writes a valid action). To check "
                     f"them, give {name} an expert_action() or valid_actions(), or play one step by hand: "
                     f"env.reset({seed}); env.step(<a valid action>)"), None
         check_parse_action(env, (action + " ?",))  # a parse_action that reads the action's words
