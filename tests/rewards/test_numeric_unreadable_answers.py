@@ -100,3 +100,20 @@ def test_a_fallback_is_said_before_the_rows_that_raised_alone(caplog):
         assert RewardSet([failing])(["q"] * 3, ["ok", "bad", "ok"]) == [1.0, None, 1.0]
     said = notes(caplog)
     assert len(said) == 2 and "at once" in said[0] and "judge down" in said[1], said
+
+
+def test_the_probe_before_work_does_not_refuse_a_dataset_that_its_check_let_through(tmp_path):
+    """The dataset check warned (4 answers of 10 are one number); the probe's two rows must not refuse it when both
+    rows it draws hold such answers: whether a run starts must not depend on the rows drawn."""
+    from treecredit.tasks.dataset import DatasetTask
+    from treecredit.training.reward_probe import check_rewards
+
+    path = write(tmp_path, ["5"] * 4 + ["(1, 2)"] * 6)
+    with pytest.warns(UserWarning, match="6 of the 10 answers"):
+        task = DatasetTask(path=path, rewards=["numeric"], held_out=0)
+    import numpy as np
+
+    drawn = [p.answer for p in task.generate(np.random.default_rng(0), 2)]
+    assert drawn == ["(1, 2)", "(1, 2)"]  # the rows the probe draws: both unreadable
+    with pytest.warns(UserWarning, match="returned None"):
+        assert check_rewards(task) == [None, None]

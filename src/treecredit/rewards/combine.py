@@ -76,6 +76,7 @@ class RewardSet:
         self.logged = 0
         # during probe(): function name → (failures, the last one's message, the TRL keywords it was missing)
         self._probing: dict | None = None
+        self._answers_checked = False
         self._held_out = False  # within held_out(): an evaluation, where a failed reward trains nothing
         self.probe_failures = 0  # failures noted by the last probe (probing())
         self._fell_back: set[str] = set()  # functions whose batch call raised (_note_fallback said so once)
@@ -101,7 +102,8 @@ class RewardSet:
         broken = [False] * n
         for name, fn, weight in self.items:
             columns = own if getattr(fn, "takes_internal_columns", False) else public
-            refusal = probe_refusal(fn, columns, n) if self._probing is not None else None
+            refusal = (probe_refusal(fn, columns, n) if self._probing is not None and not self._answers_checked
+                       else None)
             if refusal is not None:  # numeric, whose every answer probed is not one number: refused before any work
                 raise refusal
             try:  # one call for the whole batch, as TRL calls its reward_funcs
@@ -165,7 +167,7 @@ class RewardSet:
                     "for training; held-out evaluation's are said apart")
 
     @contextlib.contextmanager
-    def probing(self, n: int, *, solutions: bool):
+    def probing(self, n: int, *, solutions: bool, answers_checked: bool = False):
         """Within it, calls are a probe (preflight, before any training work) of ``n`` completions: nothing
         is counted or logged. A function that returns a wrong number of values or no list raises as always;
         on leaving, one that raised on every completion for want of a TRL keyword treecredit never passes
@@ -173,13 +175,17 @@ class RewardSet:
         ``completion_ids`` alone gets a warning (not tried); when ``solutions`` (the completions were worked
         solutions, which a reward must be able to score), one that raised on every completion otherwise is
         refused too. ``probe_failures`` is then the number of failures (raised, or no finite number) the
-        probe noted."""
+        probe noted. ``answers_checked``: the task checked every row's answers before (``numeric``'s
+        :func:`~treecredit.rewards.numeric.check_dataset_answers`, which refuses a dataset with no readable answer
+        and warns about a few), so the probed rows' unreadable answers are not refused again: whether a run starts
+        must not depend on which rows the probe draws."""
         self._probing, self._overflowed, self._sum_overflowed = {}, {}, None
+        self._answers_checked = answers_checked
         try:
             yield self
             raised = dict(self._probing)
         finally:
-            self._probing = None
+            self._probing, self._answers_checked = None, False
         for name, (value, weight) in self._overflowed.items():
             fail(self.argument, f"{name} returned {value!r}{f' (at weight {weight:g})' if weight != 1 else ''}, "
                  f"beyond the range of float32 (±{FLOAT32_MAX:.3g}), the dtype training holds rewards in: it would "

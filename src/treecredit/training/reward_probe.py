@@ -28,7 +28,7 @@ def check_rewards(task) -> list | None:
     solutions = [p.solution for p in problems]
     worked = all(s.strip() for s in solutions)
     try:
-        with reward_set.probing(len(solutions), solutions=worked):
+        with reward_set.probing(len(solutions), solutions=worked, answers_checked=answers_checked(task)):
             values = list(rewards_of(problems, solutions))
     except ValueError as exc:
         problem, fix = split_fix(str(exc))
@@ -52,6 +52,19 @@ def check_rewards(task) -> list | None:
                       "calling code_reward(prompts=[...], completions=[...], test=[...], entry_point=[...])",
                       stacklevel=2)
     return values
+
+
+def answers_checked(task) -> bool:
+    """Whether ``task`` checked the answers of all its rows before any work (its ``answers_checked`` attribute;
+    a :class:`~treecredit.tasks.dataset.DatasetTask` does, in its constructor, with
+    :func:`~treecredit.rewards.numeric.check_dataset_answers`): the probe then does not refuse the unreadable
+    answers of the rows it draws, which that check refused or only warned about for the dataset as a whole."""
+    checked = getattr(task, "answers_checked", None)
+    if checked is not None:
+        return bool(checked)
+    from treecredit.tasks.dataset import DatasetTask
+
+    return isinstance(task, DatasetTask)
 
 
 def _warn_none_applies(names: list[str], n: int) -> None:
