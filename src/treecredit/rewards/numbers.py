@@ -85,7 +85,9 @@ class Reading(NamedTuple):
         """Whether this reading (a completion's) is within ``tolerance + relative·|y|`` of ``answer``'s value ``y``.
         A percentage on one side only is its number or its fraction (``50%`` is 50 or 0.5, as math-verify reads
         it), so ``0.5`` and ``50`` both match an answer ``50%``, and ``50%`` matches answers ``0.5`` and ``50``;
-        percentages on both sides compare as written (``0.5%`` is not ``50%``)."""
+        percentages on both sides compare as written (``0.5%`` is not ``50%``). One difference from ``math``: a
+        completion's ``0.5%`` scores 1 against the answer ``0.5`` here (its number), 0 under ``math``; the rule is
+        the same both ways round, so ``50%`` against ``50`` scores 1 under both."""
         pairs = [(self.value, answer.value)]
         if answer.percent and not self.percent:
             pairs.append((self.value, answer.value / 100))
