@@ -221,3 +221,25 @@ def test_a_base_model_folder_that_changed_since_the_run_started_is_refused(lora_
     old = _copy_run(run, tmp_path / "old", data_fingerprints={})  # saved before fingerprints: not checked
     export_run(old, tmp_path / "unchecked", log=lambda *a: None)
     assert json.loads((tmp_path / "unchecked" / "config.json").read_text())["rms_norm_eps"] == 0.001
+
+
+def test_an_out_that_is_inside_or_holds_the_base_model_is_refused_even_with_overwrite(lora_run, tmp_path, capsys):
+    """Was (trial 26): `export RUN --out MODEL --overwrite` wrote the export over the run's own base model folder,
+    from which the run resumes and exports. Refused, with the folder as given in config.json, inside it or holding it,
+    before anything is written."""
+    import shutil
+
+    (tmp_path / "holder").mkdir()
+    model = tmp_path / "holder" / "base"
+    shutil.copytree(lora_run.parent / "model", model)
+    run = _copy_run(lora_run, tmp_path / "r", model=str(model))
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    cases = [(model, "is the run's base model folder"), (model / "sub" / "..", "is the run's base model folder"),
+             (model / "hf", f"lies inside the run's base model folder {str(model)!r}"),
+             (tmp_path / "holder", f"holds the run's base model folder {str(model)!r}")]
+    for out, where in cases:
+        for extra in (["--overwrite"], []):
+            err = _export_fails(capsys, run, "--out", out, *extra)
+            assert f"out: {str(out)!r} {where} (config.json's 'model'): the export would write over" in err, err
+            assert f"even with --overwrite. Fix: pass an --out apart from the base model, e.g. --out {run}-hf" in err
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before and not (model / "hf").exists()

@@ -56,6 +56,36 @@ def _check_out_apart_from_run(out: Path, run: Path) -> None:
          f"pass an --out outside the run folder, e.g. --out {run_path.parent / (run_path.name + '-hf')}")
 
 
+def _check_out_apart_from_model(out: Path, run: Path) -> None:
+    """Refuse an ``out`` that is the run's local base model folder (or file: a ``.gguf``), lies inside it or holds it
+    (config.json's ``model``, read as it is, before the run's settings are checked): the export would write over
+    the model that a resume and every export rebuild the policy from. Refused even with ``--overwrite``; a hub id
+    is not a local path and is not checked."""
+    import json
+
+    try:
+        settings = json.loads((run / "config.json").read_text())
+    except (OSError, ValueError):
+        return  # named with its fix when the run's settings are read
+    model = settings.get("model") if isinstance(settings, dict) else None
+    if not isinstance(model, str) or not model or not Path(model).exists():
+        return
+    out_path, model_path = out.resolve(), Path(model).resolve()
+    kind = "folder" if model_path.is_dir() else "file"
+    if out_path == model_path:
+        where = f"is the run's base model {kind}"
+    elif model_path in out_path.parents:
+        where = f"lies inside the run's base model folder {model!r}"
+    elif out_path in model_path.parents:
+        where = f"holds the run's base model {kind} {model!r}"
+    else:
+        return
+    run_path = run.resolve()
+    fail("out", f"{str(out)!r} {where} (config.json's 'model'): the export would write over the model that resuming "
+         "the run and exporting it rebuild the policy from, even with --overwrite",
+         f"pass an --out apart from the base model, e.g. --out {run_path.parent / (run_path.name + '-hf')}")
+
+
 def _check_run(run: Path) -> None:
     if not run.is_dir():
         fail("run", f"{str(run)!r} is not a folder", "pass the --out folder of a `treecredit train` run")
@@ -139,7 +169,8 @@ def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, ove
 
     The newest valid checkpoint is exported (checked against its ``.sha256``; a damaged newest one falls
     back to ``checkpoint.prev.pt`` with a warning). A non-empty ``out`` needs ``overwrite=True``; ``out``
-    that is a file, or below one, is refused, and so is one that is the run folder, inside it or holding it.
+    that is a file, or below one, is refused, and so is one that is the run folder or its local base model, inside
+    either or holding it.
     ``merge_lora=False`` (``--keep-adapters``) is for runs with LoRA adapters.
     """
     from treecredit.models.hf_load import export_pretrained
@@ -149,6 +180,7 @@ def export_run(run: str | Path, out: str | Path, *, merge_lora: bool = True, ove
     run, out = Path(run), Path(out)
     _check_run(run)  # first: a run that is a file (run/checkpoint.pt) is named as such
     _check_out_apart_from_run(out, run)  # before --overwrite can let it write into the run folder
+    _check_out_apart_from_model(out, run)  # or into the base model it was trained from
     _check_out(out, overwrite)
     config = _read_config(run)
     _check_same_base_model(run, config)

@@ -38,3 +38,38 @@ def test_held_out_success_is_a_solved_share_under_graded_rewards():
     assert task.success_of(problems, right) == [True] * 3
     assert task.success_of(problems, wrong) == [False] * 3
     assert any(task.reward(p, w) > 0 for p, w in zip(problems, wrong))  # graded: wrong answers can score
+
+
+def _config(held_out, **more):
+    from treecredit.training.config import TrainConfig
+
+    return TrainConfig(task="rg:chain_sum", task_options={"held_out": held_out}, **more)
+
+
+def test_a_fraction_as_held_out_says_rg_counts_problems_and_names_a_count():
+    """Was (trial 26): held_out=0.2 was told only 'pass --task-option held_out=3'."""
+    with pytest.raises(ValueError, match=r"held_out: is 0\.2, a fraction, but rg:chain_sum counts held-out problems: "
+                                         r"a generator has no fixed set of rows.*a dataset's held_out takes a fraction "
+                                         r"or a count\)\. Fix: pass --task-option held_out=64 \(your --eval-problems"):
+        _config(0.2, eval_problems=64)
+    with pytest.raises(ValueError, match=r"held_out: is 0\.5, a fraction.* Fix: pass --task-option held_out=N \(N your "
+                                         r"--eval-problems"):
+        make_rg_task("rg:chain_sum:held_out=0.5")
+
+
+def test_a_held_out_far_above_eval_problems_is_refused_before_drawing_and_above_it_said():
+    """Was (trial 26): held_out=100000 drew problems for over 100 s, silently."""
+    with pytest.raises(ValueError, match=r"held_out: is 100000, above --eval-problems 256: held-out pass@1 reads only "
+                                         r"the first 256 held-out problems.* Fix: pass --task-option held_out=256, or "
+                                         r"raise --eval-problems to 100000"):
+        _config(100000)
+    with pytest.warns(UserWarning, match=r"held_out: is 40, above --eval-problems 8.*held_out=8"):
+        task = make_rg_task("rg:chain_sum", eval_problems=8, held_out=40)
+    assert len(task.held_out_problems(np.random.default_rng(0), 8)) == 8
+    with pytest.raises(ValueError, match=r"held_out: is 50, not below size 50 .*no problem would be left to train on"):
+        make_rg_task("rg:chain_sum:size=50", held_out=50)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # at most --eval-problems: nothing said
+        assert len(make_rg_task("rg:chain_sum", eval_problems=8, held_out=8).held_out_problems(None, 8)) == 8

@@ -48,3 +48,32 @@ def test_a_dataset_fault_that_does_not_name_the_file_keeps_the_dataset_as_owner(
 def test_a_task_fault_names_the_task():
     with pytest.raises(ValueError, match=r"^task_options: --task-option n_numbers=1 \(task 'countdown'\): n_numbers"):
         TrainConfig(task="countdown", task_options={"n_numbers": 1})
+
+
+@pytest.mark.parametrize("held_out, k", [(0.99, 8), (0.9, 8), (8, 8), (12, 12)])
+def test_a_held_out_that_leaves_no_training_rows_names_the_largest_count_and_fraction(tmp_path, held_out, k):
+    """Was (trial 26): held_out=0.99 was told to pass "a fraction below 1", which it is."""
+    message = _refusal(tmp_path, held_out=held_out)
+    assert f"held_out: is {held_out}: {k} held-out of 8, leaving none to train on. Fix: pass a count of at most 7 " \
+           "(held_out=7) or a fraction of at most 0.87 (held_out=0.87 holds out 7 of the 8); held_out=0.1 is usual." \
+           in message, message
+    assert "below 1" not in message
+
+
+def test_the_largest_fraction_named_leaves_training_items():
+    from treecredit.tasks.fixed import split_held_out
+
+    for n in range(2, 300):  # the fraction named leaves training items, whatever the float product
+        fraction = float(split_fix_fraction(n))
+        held, train = split_held_out(list(range(n)), fraction, 0, 3)
+        assert train and held
+
+
+def split_fix_fraction(n: int) -> str:
+    from treecredit.tasks.fixed import split_held_out
+
+    try:
+        split_held_out(list(range(n)), 1 - 1e-9, 0, 3)
+    except ValueError as exc:
+        return re.search(r"a fraction of at most ([0-9.]+) ", str(exc)).group(1)
+    raise AssertionError("not refused")

@@ -169,3 +169,17 @@ def test_an_agent_comparison_whose_runs_dropped_every_episode_of_a_step_or_an_ev
     assert summary["estimators"]["grpo"]["step_credit_share"] == pytest.approx(0.5)
     text = write_report(tmp_path, summary, {"env": "gridworld"}).read_text()
     assert "Held-out sampled success at the end" in text
+
+
+@pytest.mark.parametrize("settings", [{"model": "gpt", "warm_start_steps": 0},
+                                      {"model": "m", "hf_warm_start_steps": 0}])
+def test_a_run_without_a_warm_start_is_compared_with_step_0_not_a_warm_start(tmp_path, settings):
+    """Was (trial 26): 'grpo over its warm start … did not improve measurably on its warm start' with no warm start."""
+    runs = {"grpo": {0: _records(0.1), 1: _records(0.11)}, "rloo": {0: _records(0.3), 1: _records(0.3)}}
+    text = write_report(tmp_path, summarise(runs, 100), settings).read_text()
+    assert "grpo over step 0 (paired over seeds): " in text
+    assert "**grpo did not improve measurably on step 0 at this budget, so 'tokens to grpo final' only says when an " \
+           "arm's curve first touches the step-0 level;" in text
+    assert "warm start (" not in text.lower().replace("step 0 (no warm start)", "")
+    warm = write_report(tmp_path, summarise(runs, 100), {"model": "gpt", "warm_start_steps": 5}).read_text()
+    assert "grpo over its warm start (paired" in warm and "touches the warm-start level" in warm

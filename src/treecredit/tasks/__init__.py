@@ -210,7 +210,7 @@ def _named_task(config) -> Task:
     if config.task.startswith("rg:"):
         from treecredit.tasks.reasoning_gym import make_rg_task
 
-        return make_rg_task(config.task, **config.task_options)
+        return make_rg_task(config.task, eval_problems=getattr(config, "eval_problems", None), **config.task_options)
     if config.task == "humaneval":
         from treecredit.tasks.humaneval import HumanEvalTask
 

@@ -25,10 +25,22 @@ def split_held_out(items: list, held_out: float, seed: int, stream: int) -> tupl
              f"(held_out=0.1: a tenth of the {n})")
     k = math.ceil(held_out * n) if 0 < held_out < 1 else int(held_out)
     if k >= n:
-        fail("held_out", f"is {held_out}: {k} held-out of {n}, leaving none to train on",
-             f"pass a fraction below 1 or a count below {n}")
+        fail("held_out", f"is {held_out}: {k} held-out of {n}, leaving none to train on", _leaves_training_fix(n))
     order = np.random.default_rng([seed, stream]).permutation(n)
     return [items[i] for i in sorted(order[:k].tolist())], [items[i] for i in sorted(order[k:].tolist())]
+
+
+def _leaves_training_fix(n: int) -> str:
+    """The largest count and fraction of ``n`` items that leave one to train on (``ceil(fraction × n)`` are held
+    out), as the fix of a ``held_out`` that leaves none."""
+    if n < 2:
+        return f"add items: {n} cannot be both trained on and held out"
+    hundredths = (n - 1) * 100 // n
+    while hundredths > 1 and math.ceil(hundredths / 100 * n) >= n:  # float products such as 0.07 × 100 = 7.000…1
+        hundredths -= 1
+    fraction = f"{hundredths / 100:g}"
+    return (f"pass a count of at most {n - 1} (held_out={n - 1}) or a fraction of at most {fraction} (held_out="
+            f"{fraction} holds out {math.ceil(hundredths / 100 * n)} of the {n}); held_out=0.1 is usual")
 
 
 class FixedProblemsTask(Task):

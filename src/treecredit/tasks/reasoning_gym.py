@@ -102,6 +102,10 @@ class ReasoningGymTask(Task):
                  "pass --task-option size=100000, or leave it out")
         if self.held_out < 0:
             fail("held_out", f"is {self.held_out}, must be ≥ 0", "pass held_out=0 (draws like training) or a count")
+        if self.held_out >= self.size:
+            fail("held_out", f"is {self.held_out}, not below size {self.size} (the number of items problems are drawn "
+                 "among), so no problem would be left to train on", "pass a held_out count no larger than the run's "
+                 "--eval-problems, or held_out=0 (evaluation draws fresh problems)")
         config_fields = [f.name for f in dataclasses.fields(DATASETS[self.generator][1])
                          if f.name not in ("seed", "size")]  # set through our own options
         unknown = sorted(set(self.config) - set(config_fields))
@@ -199,11 +203,46 @@ class ReasoningGymTask(Task):
         return {**identity, "system_in_prompt_text": True} if self.system_prompt else identity
 
 
-def make_rg_task(spec: str, **task_options) -> ReasoningGymTask:
-    """The task of ``--task rg:NAME[:k=v,…]`` plus ``--task-option`` values (ours or the generator's)."""
+def make_rg_task(spec: str, *, eval_problems: int | None = None, **task_options) -> ReasoningGymTask:
+    """The task of ``--task rg:NAME[:k=v,…]`` plus ``--task-option`` values (ours or the generator's).
+    ``eval_problems``: the run's ``--eval-problems``, which a ``held_out`` count is checked against
+    (:func:`check_rg_held_out`); None (from Python): not checked."""
     name, options = parse_rg_spec(spec)
     options.update(task_options)
     own = {k: options.pop(k) for k in list(options) if k in OWN_OPTIONS}
     from treecredit.tasks import typed_options
 
+    check_rg_held_out(own.get("held_out"), name, eval_problems)
     return ReasoningGymTask(generator=name, config=options, **typed_options(ReasoningGymTask, own))
+
+
+FAR_ABOVE = 10
+"""A ``held_out`` count more than this many times ``--eval-problems`` is refused (above it, said)."""
+
+
+def check_rg_held_out(held_out, generator: str, eval_problems: int | None) -> None:
+    """Before any problem is drawn: refuse a fraction as ``held_out`` (an rg task counts held-out problems; a
+    generator has no fixed set of rows to take a share of, as a dataset has) and a count more than
+    :data:`FAR_ABOVE` times ``eval_problems`` (held-out pass@1 reads the first ``eval_problems`` of them; drawing the
+    rest only takes time, a second or so per thousand, and keeps them out of training); a count above
+    ``eval_problems`` is said (a warning). ``eval_problems`` None: only the fraction is checked."""
+    evaluated = eval_problems if isinstance(eval_problems, int) and eval_problems > 0 else None
+    count = f"held_out={evaluated} (your --eval-problems" if evaluated else "held_out=N (N your --eval-problems"
+    use = (f"{count}: held-out pass@1 is read on that many of them, and fewer held out evaluates fewer), or held_out=0 "
+           "(evaluation draws fresh problems, which training draws skip)")
+    if isinstance(held_out, float) and not held_out.is_integer() and held_out > 0:
+        fail("held_out", f"is {held_out}, a fraction, but rg:{generator} counts held-out problems: a generator has "
+             "no fixed set of rows to take a share of (a dataset's held_out takes a fraction or a count)",
+             f"pass --task-option {use}")
+    if evaluated is None or isinstance(held_out, bool) or not isinstance(held_out, (int, float)) \
+            or held_out <= evaluated:
+        return
+    problem = (f"is {held_out:g}, above --eval-problems {evaluated}: held-out pass@1 reads only the first {evaluated} "
+               f"held-out problems, and the other {held_out - evaluated:g} are only kept out of training, while "
+               f"drawing all {held_out:g} distinct problems takes time before the first step")
+    fix = f"pass --task-option held_out={evaluated}, or raise --eval-problems to {held_out:g} to evaluate them all"
+    if held_out > FAR_ABOVE * evaluated:
+        fail("held_out", problem, fix)
+    import warnings
+
+    warnings.warn(f"held_out: {problem}. Fix: {fix}.", UserWarning, stacklevel=3)

@@ -255,18 +255,19 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "",
     for name, errors in summary.get("failures", {}).items():
         for seed, error in sorted(errors.items(), key=lambda item: int(item[0])):  # seed order, not finish order
             lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | | | | |")
+    steps = settings.get("warm_start_steps" if settings.get("model", "gpt") == "gpt" else "hf_warm_start_steps")
+    start_word, level = ("step 0", "step-0") if steps == 0 else ("its warm start", "warm-start")  # none: step 0
     if summary["estimators"]:
         start = np.mean([e["start_main"] for e in summary["estimators"].values()])
-        steps = settings.get("warm_start_steps" if settings.get("model", "gpt") == "gpt" else "hf_warm_start_steps")
         label = "Step 0 (no warm start)" if steps == 0 else "Warm start (step 0)"
         lines += ["", f"{label} {title[0]}: {start:.3f}."]
     gain = summary.get("reference_improvement")
     if gain and gain["n"] >= 2:
-        lines += ["", f"{ref} over its warm start (paired over seeds): {_signed(gain['mean_diff'])} ± "
+        lines += ["", f"{ref} over {start_word} (paired over seeds): {_signed(gain['mean_diff'])} ± "
                   f"{_fmt(gain['ci95'])} (p {_fmt(gain['p'])})."]
         if not gain["mean_diff"] - gain["ci95"] > 0:
-            lines += [f"**{ref} did not improve measurably on its warm start at this budget, so 'tokens to {ref} "
-                      "final' only says when an arm's curve first touches the warm-start level; it is not evidence "
+            lines += [f"**{ref} did not improve measurably on {start_word} at this budget, so 'tokens to {ref} "
+                      f"final' only says when an arm's curve first touches the {level} level; it is not evidence "
                       "of faster learning.**"]
     lines += ["", "![curves](curves.png)", ""] if summary["estimators"] else ["", "No run finished: no curves.", ""]
     if warned:
