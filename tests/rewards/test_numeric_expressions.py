@@ -60,6 +60,8 @@ def test_a_number_joined_to_an_operator_variable_function_or_factorial_is_no_num
     ("\\boxed{100^\\circ \\text{F}}", "100"), ("\\boxed{45°}", "45"), ("\\boxed{24 \\text{ cm}^2}", "24"),
     ("\\boxed{5 \\mathrm{~m}^{2}}", "5"), ("The area is 7 \\text{ m}^2", "7"), ("The price is $5/kg", "5"),
     ("The answer is $1,200.50", "1200.5"), ("It takes 5 h", "5"), ("The answer is 42!", "42"),
+    ("The answer is **42**.", "42"), ("**Answer:** 42", "42"), ("Total: *42*", "42"), ("- 42", "42"),
+    ("The answer is 42 - that's all", "42"), ("42\n* a note", "42"),  # emphasis, a bullet, a dash: no operator
 ])
 def test_a_degree_or_a_unit_after_the_number_is_read_as_that_number(completion, answer):
     assert numeric_reward(None, [completion], answer=[answer]) == [1.0]

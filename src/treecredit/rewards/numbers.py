@@ -108,10 +108,14 @@ _FUNCTION = (r"(?:\\?(?<![A-Za-z])(?:log|ln|lg|exp|sin|cos|tan|sec|csc|cot|arcsi
 # a time's colon (3:45). After it: a power it is the base of (not a degree), an operator, a factorial (3!), a
 # constant or a root it multiplies (3\pi, 2\sqrt{2}), a variable it multiplies (2x, 3x^2; a unit is fine: 7 m,
 # 5 cm, $5/kg).
-_EXPRESSION_BEFORE = re.compile(r"(?:\\sqrt\s*(?:\[[^\]]*\]\s*)?\{?|√|\^\s*\{?|/|\}\s*\{|" + _OPERATOR + r"|"
-                                + _FUNCTION + r"\s*[({]?|\d:)\s*$")
-_EXPRESSION_AFTER = re.compile(r"\s*(?:\^(?!\s*\{?\s*(?:\\circ|\\prime|'))|(?!/\s*[A-Za-z]{2,})" + _OPERATOR
-                               + r"|\\pi(?![A-Za-z])|π|\\sqrt|√|(?P<variable>[A-Za-z])(?![A-Za-z]))")
+# An operator joins the number to an operand (a number, one letter, a bracket): a list's bullet (- 42, * 42) or a
+# dash in prose (42 - that's it) does not.
+_OPERAND_BEFORE = r"(?:(?<![A-Za-z])[A-Za-z]|[\d)}\]!.])[ \t]*"
+_OPERAND_AFTER = r"(?=[ \t]*(?:[\d(\\.{√π]|[A-Za-z](?![A-Za-z])))"
+_EXPRESSION_BEFORE = re.compile(r"(?:\\sqrt\s*(?:\[[^\]]*\]\s*)?\{?|√|\^\s*\{?|/|\}\s*\{|" + _OPERAND_BEFORE + _OPERATOR
+                                + r"|" + _FUNCTION + r"\s*[({]?|\d:)\s*$")
+_EXPRESSION_AFTER = re.compile(r"[ \t]*(?:\^(?!\s*\{?\s*(?:\\circ|\\prime|'))|(?!/\s*[A-Za-z]{2,})" + _OPERATOR
+                               + _OPERAND_AFTER + r"|\\pi(?![A-Za-z])|π|\\sqrt|√|(?P<variable>[A-Za-z])(?![A-Za-z]))")
 _UNIT_LETTERS = set("mgshlLKVWAJNCFTd")  # one letter after a number that is a unit (7 m, 5 g, 3 h), not a variable
 _FACTORIAL = re.compile(r"\s*!(?!=)")
 _PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")

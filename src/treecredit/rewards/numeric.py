@@ -51,7 +51,7 @@ def numeric_reward(prompts, completions, answer=None, tolerance: float = 1e-6, r
         if not isinstance(y, Reading):
             out.append(None)
             continue
-        x = stated_number(final_answer(as_text(completion)))
+        x = stated_number(final_answer(without_emphasis(as_text(completion))))  # **42** is 42, not a product
         out.append(float(x is not None and x.matches(y, float(tolerance), float(relative))))
     if refused:
         _note_refused(refused, len(completions))
