@@ -116,3 +116,13 @@ def test_a_failed_runs_cause_comes_from_its_refusals_parts():
     held_out = StoppedMidRun("rewards", "at the held-out evaluation (before step 1; sampled)", "are outside", 0)
     assert failed_runs({"a": {0: run_failure(held_out)}}) == [  # its parts decide, not a cut of its text
         "a, seed 0: ValueError: rewards: at the held-out evaluation (before step 1; sampled)"]
+
+
+def test_a_new_problem_drops_the_old_brief():
+    error = OutOfRange("rewards", "are outside [0, 1] (from -1 to 2)", SCALE, seen=(-1.0, 2.0),
+                       brief="are outside [0, 1]")
+    assert error.headline() == "rewards: are outside [0, 1]"
+    again = error.reworded(problem="sum to 3 at step 7")
+    assert again.headline() == "rewards: sum to 3 at step 7" and again.seen == (-1.0, 2.0)  # kept the old brief
+    assert error.reworded(problem="sum to 3 at step 7", brief="sum to 3").headline() == "rewards: sum to 3"
+    assert error.reworded(argument="reward").headline() == "reward: are outside [0, 1]"

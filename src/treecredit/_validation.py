@@ -70,12 +70,15 @@ class FixError(ValueError):
         return f"{said}. Fix: {fix}." if fix else f"{said}."
 
     def reworded(self, **parts: Any) -> FixError:
-        """This refusal with some of its parts (``argument``, ``problem``, ``remedies``, ``verb``, ``joiner``)
-        replaced, of the same type: a host that re-raises it in its own terms keeps what it is (an
-        :class:`OutOfRange` keeps its ``seen`` and ``allowed`` values)."""
-        unknown = sorted(set(parts) - {"argument", "problem", "remedies", "verb", "joiner"})
+        """This refusal with some of its parts (``argument``, ``problem``, ``remedies``, ``verb``, ``joiner``,
+        ``brief``) replaced, of the same type: a host that re-raises it in its own terms keeps what it is (an
+        :class:`OutOfRange` keeps its ``seen`` and ``allowed`` values). A new ``problem`` without a new ``brief``
+        drops the old brief (:meth:`headline` is then the new problem, not a summary of the old one)."""
+        unknown = sorted(set(parts) - {"argument", "problem", "remedies", "verb", "joiner", "brief"})
         if unknown:
             raise TypeError(f"reworded: {unknown[0]!r} is not a part of a FixError")
+        if "problem" in parts:
+            parts.setdefault("brief", "")
         return _rebuilt(type(self), {**self.__dict__, **parts})
 
     def fix(self, form: str = "any", write: Callable[[Remedy], str | None] | None = None) -> str:

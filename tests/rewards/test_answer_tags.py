@@ -118,3 +118,20 @@ def test_what_an_unclosed_block_reads():
     assert answer_block("<ANSWER>7</ANSWER> then <answer>9") == "9"
     # cut right after the tag: no answer, not the scratch work (the think block's 9 scored 1 before)
     assert math_reward(None, ["<think>The answer is 9</think><answer>"], answer=["9"]) == [0.0]
+
+
+def test_a_block_followed_by_prose_without_a_number_answers():
+    """reasoning-gym's models close with a remark ("Hope this helps!"): the block before it answers (it scored 0
+    on rg tasks since the block had to open or end the text)."""
+    said = "Adding the terms gives -51.\n<answer>-51</answer>\nHope this helps!"
+    assert answer_block(said) == "-51" and final_answer(said) == "-51"
+    assert numeric_reward(None, [said, said.replace("-51</", "-50</")], answer=["-51"] * 2) == [1.0, 0.0]
+    assert answer_block("4+5 = 9, so\n<answer>9</answer>\n\nLet me know if you need anything else.") == "9"
+    assert answer_block("Example: <answer>7</answer>. Now, the answer is 8.") is None  # a number follows
+    assert final_answer("<answer>9</answer> because \\boxed{} is not needed") == "9"  # an empty box corrects nothing
+
+
+def test_a_block_of_hashes_is_read_whole():
+    grid = "<answer>\n####\n#..#\n####\n</answer>"
+    assert final_answer(grid) == "####\n#..#\n####"  # read '' before
+    assert final_answer("<answer>Steps... #### 42</answer>") == "42"

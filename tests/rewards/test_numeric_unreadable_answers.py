@@ -13,7 +13,8 @@ from treecredit.rewards import RewardSet, numeric, numeric_reward
 
 @pytest.fixture(autouse=True)
 def fresh_notes(monkeypatch):
-    monkeypatch.setattr(numeric, "_noted", [False])
+    monkeypatch.setattr(numeric, "_noted", [False])  # numeric's note: once per process
+    monkeypatch.setattr(numeric, "_checked", set())
     monkeypatch.delenv(numeric._NOTED_ENV, raising=False)
 
 
@@ -117,3 +118,16 @@ def test_the_probe_before_work_does_not_refuse_a_dataset_that_its_check_let_thro
     assert drawn == ["(1, 2)", "(1, 2)"]  # the rows the probe draws: both unreadable
     with pytest.warns(UserWarning, match="returned None"):
         assert check_rewards(task) == [None, None]
+
+
+def test_a_dataset_check_silences_the_note_for_its_own_answers_only(tmp_path, caplog):
+    from treecredit.tasks.dataset import DatasetTask
+
+    with pytest.warns(UserWarning, match="2 of the 4 answers"):
+        DatasetTask(path=write(tmp_path, ["1", "(1, 2)", "3", "(3, 4)"]), rewards=["numeric"], held_out=0)
+    with caplog.at_level(logging.WARNING, logger="treecredit.rewards"):
+        assert numeric_reward(None, ["1", "1"], answer=["(1, 2)", "1"]) == [None, 1.0]  # said before any work
+        assert not notes(caplog)
+        assert numeric_reward(None, ["1"], answer=["\\sqrt{2}"]) == [None]  # another dataset's: said (was silent)
+    (said,) = notes(caplog)
+    assert "the answer '\\\\sqrt{2}' holds an expression" in said, said

@@ -1,5 +1,5 @@
-"""Final answers out of free text: ``<answer>…</answer>`` (R1/TRL; where it opens or ends the text and no box or
-``####`` follows it, or a final ``<answer>`` never closed, :func:`answer_block`), ``\\boxed{…}`` (last one, braces
+"""Final answers out of free text: ``<answer>…</answer>`` (R1/TRL; where no number, box or ``####`` follows it, or a
+final ``<answer>`` never closed, :func:`answer_block`), ``\\boxed{…}`` (last one, braces
 balanced) and GSM8K's ``#### …`` (the numbers written in a text, the ``numeric`` reward's reading: :mod:`.numbers`).
 
 Used by the built-in verifiers on both the completion and the dataset's answer column, so an answer
@@ -66,7 +66,6 @@ def _opening_tags_end(text: str) -> int:
     return end
 
 
-_CLOSING_PUNCTUATION = re.compile(r"[\s.,;:!?'\")\]]*")
 _OPEN_ANSWER = re.compile(r"<answer>", re.I)
 _CLOSE_ANSWER = re.compile(r"</answer>", re.I)
 
@@ -85,10 +84,12 @@ def unclosed_answer(text: str) -> str | None:
 def answer_block(text: str) -> str | None:
     """Content of the ``<answer>…</answer>`` block that is ``text``'s answer (R1/TRL's format,
     ``<think>…</think><answer>9</answer>``), stripped, or None. That is the last closed block (:func:`tagged_answer`)
-    when no ``\\boxed{}`` or ``####`` follows it, and it either ends the text (only whitespace or punctuation
-    after its ``</answer>``) or opens it (only whitespace and tag blocks such as ``<think>…</think>`` before it).
-    A block inside prose, ``Example: <answer>7</answer>. Now, the answer is 8.`` or an echoed format ``The
-    format is <answer>X</answer>. …``, is not the answer; nor is one that a later box corrects
+    when no ``\\boxed{}`` or ``####`` with something in it follows its ``</answer>``, and either what follows holds no
+    number (nothing, punctuation or prose: ``<answer>-51</answer>\nHope this helps!``) or the block opens the text
+    (only whitespace and tag blocks such as ``<think>…</think>`` before it: an R1-format completion commits to its
+    block, so ``<answer>9</answer> in 3 steps`` and ``<answer>9</answer> Wait, the answer is 8.`` read 9). A block
+    inside prose that a later number overrides is not the answer: ``Example: <answer>7</answer>. Now, the answer is
+    8.`` (the text's last statement is then read, as without tags); nor is one that a later box corrects
     (``<answer>9</answer> No: \\boxed{8}``). A final ``<answer>`` never closed (:func:`unclosed_answer`) is the
     block up to the end of the text: nothing follows it (``<think>…</think><answer>9`` answers 9; a box inside it is
     its answer, as in a closed block)."""
@@ -99,11 +100,14 @@ def answer_block(text: str) -> str | None:
     if not blocks:
         return None
     block, after = blocks[-1], text[blocks[-1].end():]
-    if _box_or_hashes(after) is not None:
+    if _box_or_hashes(after):
         return None
-    if _CLOSING_PUNCTUATION.fullmatch(after) or block.start() <= _opening_tags_end(text):
+    if not _DIGIT.search(after) or block.start() <= _opening_tags_end(text):
         return block.group(1).strip()
     return None
+
+
+_DIGIT = re.compile(r"\d")
 
 
 def _box_or_hashes(text: str) -> str | None:
@@ -122,11 +126,11 @@ def marked_answer(text: str) -> str | None:
     """The answer ``text`` marks as its answer: within its ``<answer>…</answer>`` block when it has one that
     answers (:func:`answer_block`; the block's last ``\\boxed{}`` or ``####`` if it holds one, else all of it),
     else the last ``\\boxed{}``, else what follows the last ``####`` (first line, '' when nothing does); None
-    when it marks none."""
+    when it marks none. A block with nothing after its ``####`` (or an empty box) is all of it."""
     block = answer_block(text)
     if block is not None:
         inner = _box_or_hashes(block)
-        return block if inner is None else inner
+        return inner or block  # a block of a #### grid, with nothing after its last ####, is all of it
     return _box_or_hashes(text)
 
 

@@ -1,8 +1,10 @@
 """The numbers written in a text, as the ``numeric`` reward reads them: a fraction or mixed number as one value
 (:func:`number_values`), the one number an answer states (:func:`one_number`, :func:`one_reading`) and the number a
 completion's final answer ends on (:func:`stated_number`), with whether it was written as a percentage
-(:class:`Reading`). A number inside an expression (under a root, in a power, before a constant) is not read as a
-number: ``\\sqrt{2}`` is not 2.
+(:class:`Reading`). A number inside an expression (under a root, in a power, before a constant, joined to an
+operator, a variable, a function or a factorial) is not read as a number, in answers and completions alike
+(:func:`_in_expression`): ``\\sqrt{2}`` is not 2, nor ``2x``, ``4*5`` or ``3!``; a unit or a degree after it is
+fine (``7 m^2``, ``24 \\text{ cm}^2``, ``45^\\circ``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ _VALUE = re.compile(r"(?<![\w.])(?P<sign>[-+\u2212]?)(?:"
                     + r"|" + _LATEX_FRACTION.replace("P<N", "P<fn").replace("P<D", "P<fd")
                     + r"|(?P<n>" + _DECIMAL + r")\s*/\s*(?P<d>" + _DECIMAL + r")(?![\d,/]|\.\d)"
                     + r"|(?P<x>" + _DECIMAL + r"))")
-# What makes a one-number text an expression: a power, a root, a constant, a product.
-_NOT_ONE_NUMBER = re.compile(r"\^|\\sqrt|\\pi\b|[√π×·]|\\times|\\cdot|\*")
 
 
 def _decimal(text: str) -> float:
@@ -58,12 +58,13 @@ def _match_values(match: re.Match) -> list[tuple[str, float | None]]:
 
 def one_number(text: str) -> float | None:
     """The value of ``text`` where it states one number (:func:`number_values`; words and units around it are
-    fine: ``x = 1/2``, ``12 dollars``), else None: no number, two or more (``(1, 2)``, ``2, 3``), a fraction over
-    0, or an expression (a power, root, constant or product: ``2^{10}``, ``\\sqrt{2}``, ``3\\pi``)."""
-    values = number_values(text)
-    if len(values) != 1 or _NOT_ONE_NUMBER.search(text):
+    fine: ``x = 1/2``, ``12 dollars``, ``7 m^2``, ``45^\\circ``), else None: no number, two or more (``(1, 2)``,
+    ``2, 3``), a fraction over 0, or an expression (:func:`stated_number`'s: ``2^{10}``, ``\\sqrt{2}``, ``3\\pi``,
+    ``2 \\times 3``, ``3x``, ``3!``)."""
+    matches = _read_matches(text)
+    if len(matches) != 1 or len(_match_values(matches[0])) != 1 or _in_expression(text, matches[0]):
         return None
-    return values[0][1]
+    return _match_values(matches[0])[0][1]
 
 
 def last_value(text: str) -> float | None:
@@ -84,7 +85,9 @@ class Reading(NamedTuple):
         """Whether this reading (a completion's) is within ``tolerance + relative·|y|`` of ``answer``'s value ``y``.
         A percentage on one side only is its number or its fraction (``50%`` is 50 or 0.5, as math-verify reads
         it), so ``0.5`` and ``50`` both match an answer ``50%``, and ``50%`` matches answers ``0.5`` and ``50``;
-        percentages on both sides compare as written (``0.5%`` is not ``50%``)."""
+        percentages on both sides compare as written (``0.5%`` is not ``50%``). One difference from ``math``: a
+        completion's ``0.5%`` scores 1 against the answer ``0.5`` here (its number), 0 under ``math``; the rule is
+        the same both ways round, so ``50%`` against ``50`` scores 1 under both."""
         pairs = [(self.value, answer.value)]
         if answer.percent and not self.percent:
             pairs.append((self.value, answer.value / 100))
@@ -94,29 +97,68 @@ class Reading(NamedTuple):
 
 
 _PERCENT = re.compile(r"\s*(?:\\?%|percent\b|per cent\b)", re.I)
-# Around a number, what makes it part of an expression rather than the number stated: before it, a root over it, a
-# power it is the exponent of (its base a number: 2^{10}), or a quotient it divides that is not a number (x/2,
-# \frac{\sqrt{2}}{2}); after it, a power it is the base of, a constant or a root it multiplies (3\pi, 2\sqrt{2}).
-_EXPRESSION_BEFORE = re.compile(r"(?:\\sqrt\s*(?:\[[^\]]*\]\s*)?\{?|√|\^\s*\{?|/|\}\s*\{)\s*$")
-_EXPRESSION_AFTER = re.compile(r"\s*(?:\^|\\pi(?![A-Za-z])|π|\\sqrt|√)")
-_LETTER_POWER = re.compile(r"[A-Za-z]\s*\^\s*\{?\s*$")  # m^2, x^{2}: a unit's or a symbol's exponent
+# A degree or a minute sign written as a power (45^\circ, 30^{\circ}, 5^\prime, 5^{'}) is a unit, as is °.
+_DEGREE = r"\^\s*\{?\s*(?:\\circ|\\prime|')"
+_OPERATOR = r"(?:[-+*/×·÷]|\\times|\\cdot|\\div|\\pm|\\mp)"
+_FUNCTION = (r"(?:\\?(?<![A-Za-z])(?:log|ln|lg|exp|sin|cos|tan|sec|csc|cot|arcsin|arccos|arctan|sinh|cosh|tanh|gcd|lcm"
+             r"|max|min|det)|\\binom|\\choose)")
+# Around a number, what makes it part of an expression rather than the number stated. Before it: a root over it, a
+# power it is the exponent of (its base a number: 2^{10}), a quotient it divides that is not a number (x/2,
+# \frac{\sqrt{2}}{2}), an operator it is an operand of (x+2, 2 \times 3), a function it is the argument of (\log 2),
+# a time's colon (3:45). After it: a power it is the base of (not a degree), an operator, a factorial (3!), a
+# constant or a root it multiplies (3\pi, 2\sqrt{2}), a variable it multiplies (2x, 3x^2; a unit is fine: 7 m,
+# 5 cm, $5/kg).
+# An operator joins the number to an operand (a number, one letter, a bracket): a list's bullet (- 42, * 42) or a
+# dash in prose (42 - that's it) does not.
+_OPERAND_BEFORE = r"(?:(?<![A-Za-z])[A-Za-z]|[\d)}\]!.])[ \t]*"
+_OPERAND_AFTER = r"(?=[ \t]*(?:[\d(\\.{√π]|[A-Za-z](?![A-Za-z])))"
+_EXPRESSION_BEFORE = re.compile(r"(?:\\sqrt\s*(?:\[[^\]]*\]\s*)?\{?|√|\^\s*\{?|/|\}\s*\{|" + _OPERAND_BEFORE + _OPERATOR
+                                + r"|" + _FUNCTION + r"\s*[({]?|\d:)\s*$")
+_EXPRESSION_AFTER = re.compile(r"[ \t]*(?:\^(?!\s*\{?\s*(?:\\circ|\\prime|'))|(?!/\s*[A-Za-z]{2,})" + _OPERATOR
+                               + _OPERAND_AFTER + r"|\\pi(?![A-Za-z])|π|\\sqrt|√|(?P<variable>[A-Za-z])(?![A-Za-z]))")
+_UNIT_LETTERS = set("mgshlLKVWAJNCFTd")  # one letter after a number that is a unit (7 m, 5 g, 3 h), not a variable
+_FACTORIAL = re.compile(r"\s*!(?!=)")
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+# An exponent of a letter or of a LaTeX group (m^2, x^{2}, \text{ cm}^2, \mathrm{~m}^{2}): a unit's or a symbol's.
+_LETTER_POWER = re.compile(r"(?:[A-Za-z]|\})\s*\^\s*\{?\s*$")
+
+
+def _in_expression(text: str, match: re.Match) -> bool:
+    """Whether the number ``match`` of ``text`` stands inside an expression (:data:`_EXPRESSION_BEFORE`,
+    :data:`_EXPRESSION_AFTER`): the one notion of an expression for answers and completions alike."""
+    before, after = text[:match.start()], text[match.end():]
+    if _EXPRESSION_BEFORE.search(before):
+        return True
+    found = _EXPRESSION_AFTER.match(after)
+    if found is not None:
+        letter = found.group("variable")
+        return letter is None or (letter not in _UNIT_LETTERS and not after[:1].isspace())
+    # a factorial (3!), not the exclamation mark that ends a sentence of prose (The answer is 42!)
+    return bool(_FACTORIAL.match(after)) and not _PROSE_WORD.search(before)
+
+
+def _read_matches(text: str) -> list[re.Match]:
+    """The numbers of ``text`` that are read (:data:`_VALUE` matches), less the exponents of a letter or a group,
+    which are a unit's or a symbol's (``7 m^2`` reads 7, ``x^2`` none)."""
+    return [m for m in _VALUE.finditer(text) if not _LETTER_POWER.search(text[:m.start()])]
 
 
 def stated_number(text: str) -> Reading | None:
     """The last number written in ``text`` (a completion's final answer; :func:`number_values`: a fraction or mixed
     number is one value), with whether it is a percentage; None when there is none, when it is a fraction over 0,
     or when it stands in an expression: under a root (``\\sqrt{2}``, ``√2``), in a power (``2^{10}``,
-    ``1.5\\times 10^{3}``), before a constant or a root (``3\\pi``, ``2\\sqrt{2}``) or dividing something that is
-    not a number (``x/2``). A letter's exponent is passed over: ``7 m^2`` states 7, ``x^2`` states none."""
-    for match in reversed(list(_VALUE.finditer(text))):
-        before, after = text[:match.start()], text[match.end():]
-        if _LETTER_POWER.search(before):
-            continue
-        value = _match_values(match)[-1][1]
-        if value is None or _EXPRESSION_BEFORE.search(before) or _EXPRESSION_AFTER.match(after):
-            return None
-        return Reading(value, bool(_PERCENT.match(after)))
-    return None
+    ``1.5\\times 10^{3}``), before a constant or a root (``3\\pi``, ``2\\sqrt{2}``), dividing something that is
+    not a number (``x/2``), joined to an operator (``2 \\times 3``, ``4*5``, ``x+2``), a variable (``2x``,
+    ``3x^2``), a function (``\\log 2``) or a factorial (``3!``). A letter's exponent is passed over: ``7 m^2`` and
+    ``24 \\text{ cm}^2`` state 7 and 24, ``x^2`` states none; a degree is a unit: ``45^\\circ`` states 45."""
+    matches = _read_matches(text)
+    if not matches:
+        return None
+    match = matches[-1]
+    value = _match_values(match)[-1][1]
+    if value is None or _in_expression(text, match):
+        return None
+    return Reading(value, bool(_PERCENT.match(text, match.end())))
 
 
 def one_reading(text: str) -> Reading | None:
@@ -125,4 +167,4 @@ def one_reading(text: str) -> Reading | None:
     value = one_number(text)
     if value is None:
         return None
-    return Reading(value, bool(_PERCENT.match(text, list(_VALUE.finditer(text))[-1].end())))
+    return Reading(value, bool(_PERCENT.match(text, _read_matches(text)[-1].end())))

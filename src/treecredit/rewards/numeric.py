@@ -44,14 +44,14 @@ def numeric_reward(prompts, completions, answer=None, tolerance: float = 1e-6, r
     """
     answers = list(answer) if answer is not None else [None] * len(completions)
     out: list[float | None] = []
-    refused: list[FixError] = []
-    for completion, y in zip(completions, _read_answers(answers)):
+    refused: list[tuple[str, FixError]] = []
+    for completion, gold, y in zip(completions, answers, _read_answers(answers)):
         if isinstance(y, FixError):
-            refused.append(y)
+            refused.append((str(gold), y))
         if not isinstance(y, Reading):
             out.append(None)
             continue
-        x = stated_number(final_answer(as_text(completion)))
+        x = stated_number(final_answer(without_emphasis(as_text(completion))))  # **42** is 42, not a product
         out.append(float(x is not None and x.matches(y, float(tolerance), float(relative))))
     if refused:
         _note_refused(refused, len(completions))
@@ -91,15 +91,19 @@ def unreadable_answers(answers) -> list[tuple[int, FixError]]:
     return [(index, said) for index, said in enumerate(_read_answers(answers)) if isinstance(said, FixError)]
 
 
-_noted = [False]  # a note said in this process (numeric_reward's, or check_dataset_answers')
+_noted = [False]  # numeric_reward's note said in this process
+_checked: set[str] = set()  # the answers that check_dataset_answers said, in this process
 
 
-def _note_refused(refused: list[FixError], n: int) -> None:
-    """Say once per process that ``refused`` answers of a call of ``n`` completions are not one number."""
-    if _noted[0]:
+def _note_refused(refused: list[tuple[str, FixError]], n: int) -> None:
+    """Say once per process that the ``refused`` answers (``(answer, refusal)``) of a call of ``n`` completions are
+    not one number; nothing when a dataset's check said each of them before any work (another dataset's answers,
+    or a call's own, are still said)."""
+    if _noted[0] or all(gold in _checked for gold, _ in refused):
         return
     _noted[0] = True
-    log.warning("%s", refused[0].reworded(problem=f"{refused[0].problem}; the {len(refused)} of the {n} completions "
+    first = next(said for gold, said in refused if gold not in _checked)
+    log.warning("%s", first.reworded(problem=f"{first.problem}; the {len(refused)} of the {n} completions "
                                           "of this call with such an answer get None (not judged: treecredit train "
                                           "skips them and counts them in reward_failed; TRL leaves them out of the "
                                           "reward). Said once per process").said())
@@ -139,7 +143,7 @@ def check_dataset_answers(answers: list, where: str, column: str, rows: str = "r
     if len(found) == numbered:
         raise first.reworded(problem=f"{first.problem} (as do all {len(found)} answers of {where} that hold a "
                              f"number, in column {column!r}: {shown})")
-    _noted[0] = True  # the calls in training say nothing more
+    _checked.update(str(answers[index]) for index, _ in found)  # the calls in training say nothing more of these
     key = f"{where}#{column}"
     noted = os.environ.get(_NOTED_ENV, "").split("\n")
     if key in noted:
