@@ -120,6 +120,17 @@ def test_a_misspelt_flag_names_the_subcommand_and_the_closest_flag(capsys):
     assert "treecredit demo: error: unexpected argument 'stray'" in capsys.readouterr().err
 
 
+def test_the_first_words_of_a_flag_suggest_the_flag_or_the_flags_they_begin(capsys):
+    # was (trial 26): --lora 8 gave "unknown flag --lora" with no "did you mean --lora-rank?"
+    assert main(["train", "--lora", "8"]) == 2
+    assert "treecredit train: error: unknown flag --lora; did you mean --lora-rank? Fix: write --lora-rank 8 instead " \
+        "of --lora 8" in capsys.readouterr().err
+    assert main(["compare", "--eval=8"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown flag --eval; did you mean one of --eval-every, --eval-mode, --eval-problems, --eval-time-share? " \
+        "Fix: write the one you mean instead of --eval=8" in err, err
+
+
 def test_a_prefix_of_a_flag_is_not_taken_for_the_flag(capsys):
     from treecredit.cli import build_parser
 

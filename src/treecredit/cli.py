@@ -76,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def unknown_arguments_error(command: str, parser: argparse.ArgumentParser, extras: list[str]) -> str:
     """The error for arguments ``treecredit <command>`` does not know (``extras``, as argparse left them): the
-    first unknown flag, the closest valid flag of ``parser`` (``difflib``) with the corrected words, or the
-    subcommand's ``--help``."""
+    first unknown flag, the closest valid flag of ``parser`` (``difflib``, else the flags it begins: ``--lora`` for
+    ``--lora-rank``) with the corrected words, or the subcommand's ``--help``."""
     flags = sorted({s for a in parser._actions for s in a.option_strings if s.startswith("--")})
     unknown = next((e for e in extras if e.startswith("-")), extras[0])
     name, eq, value = unknown.partition("=")
@@ -97,6 +97,12 @@ def unknown_arguments_error(command: str, parser: argparse.ArgumentParser, extra
     stems = {flag[2:]: flag for flag in flags}
     close = [alias] if alias else [stems[c] for c in difflib.get_close_matches(name[2:], stems, n=1,
                                                                             cutoff=FLAG_CUTOFF)]
+    longer = [flag for flag in flags if flag.startswith(name + "-")] if not close and len(name) > 3 else []
+    if len(longer) == 1:  # the first words of a flag: --lora for --lora-rank
+        close = longer
+    elif longer:
+        return (f"treecredit {command}: error: unknown flag {name}; did you mean one of {', '.join(longer)}? "
+                f"Fix: write the one you mean instead of {' '.join(words)}")
     if close:
         fixed = " ".join([close[0] + eq + value, *words[1:]])
         said = f" ({why})" if why else ""

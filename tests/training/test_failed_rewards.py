@@ -65,6 +65,8 @@ def test_a_reward_failing_on_the_models_completions_stops_the_run_before_trainin
     err = capsys.readouterr().err
     assert "treecredit train: error: reward: before the first step, every reward of the held-out evaluation " \
            "failed" in err, err
+    # was (trial 26): "then run again", which was refused: the folder held a run stopped before step 1
+    assert "then run again with --overwrite (the --out folder now holds this run, stopped before its first step" in err
     warned = [r.getMessage() for r in caplog.records if r.name == "treecredit.rewards"]
     fallback = [m for m in warned if "completions at once, so it was called again once per completion" in m]
     assert len(fallback) == 1 and "some completions raised alone too" in fallback[0]  # said once
@@ -72,6 +74,10 @@ def test_a_reward_failing_on_the_models_completions_stops_the_run_before_trainin
     assert len(warned) == 6 and "5 failures shown; further ones are only counted" in warned[-1]  # not 8 or more
     records = (out / "metrics.jsonl").read_text() if (out / "metrics.jsonl").exists() else ""
     assert '"eval_sampled_reward": 0.0' not in records and "train" not in records
+    assert main(["train", *TINY, "--steps", "2", "--no-progress", "--reward", "fails_on_the_model",
+                 "--out", str(out), "--overwrite"]) == 2  # the fix named runs: refused for the reward again, not --out
+    err = capsys.readouterr().err
+    assert "error: reward: before the first step" in err and "already holds a run" not in err, err
 
 
 def test_an_error_during_training_is_printed_below_the_progress_bar(tmp_path, capsys, monkeypatch):

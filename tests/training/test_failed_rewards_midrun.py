@@ -75,7 +75,8 @@ def test_a_streak_ends_with_a_scored_step_and_the_first_step_is_refused_at_once(
     assert not watch.after_sampling(6, 7, 8)  # one completion scored: the streak ends
     assert not watch.after_sampling(7, 8, 8) and not watch.after_sampling(8, 8, 8) and watch.after_sampling(9, 8, 8)
     assert len(lines) == 2 and "the functions returned None (does not apply)" in lines[0]
-    with pytest.raises(ValueError, match=r"^reward: every reward of the first step failed \(8 of 8 completions"):
+    with pytest.raises(ValueError, match=r"^reward: every reward of the first step failed \(8 of 8 completions.* "
+                                         r"then run again with --overwrite \(the --out folder now holds this run"):
         AllFailedWatch(task=None).after_sampling(0, 8, 8)
 
 

@@ -87,7 +87,9 @@ class AllFailedWatch:
             from treecredit._validation import fail
 
             fail("reward", f"every reward of the first step failed ({failed} of {total} completions; {cause})",
-                 "fix the reward function (call it by hand on a few completions), then run again")
+                 "fix the reward function (call it by hand on a few completions), then run again with --overwrite "
+                 "(the --out folder now holds this run, stopped before its first step: without --overwrite a new "
+                 "run there is refused)")
         if self.streak == 1:
             self.log(f"warning: step {step + 1}: every reward failed ({failed} of {total} completions; {cause}): "
                      f"this step trains on nothing (every advantage 0); the run stops after {self.stop_after} "

@@ -37,3 +37,17 @@ def with_system(text: str, system: str) -> str:
     if not system:
         return text
     return ChatPrompt.from_messages([{"role": "system", "content": system}, {"role": "user", "content": text}])
+
+
+def plain_text_chat_note(problems: list, model: str) -> str:
+    """The note for a run whose prompts (``problems``' ``prompt``) include chat messages (a conversation, or a
+    system message with the prompt) while the tokenizer of ``model`` has no chat template and ``--chat-template``
+    is ``auto``: they go in as plain text, the messages' contents one paragraph each, their roles dropped. ''
+    when no prompt holds messages."""
+    chats = sum(bool(getattr(p.prompt, "messages", ())) for p in problems)
+    if not chats:
+        return ""
+    return (f"note: {chats} of the {len(problems)} prompts looked at are chat messages, but the tokenizer of {model} "
+            "has no chat template, so under --chat-template auto they go in as plain text: the messages' contents, "
+            "one paragraph each, their roles dropped. Pass a chat model (its tokenizer has a chat_template), or "
+            "--chat-template off to say plain text is meant (then no note).")

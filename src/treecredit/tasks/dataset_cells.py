@@ -45,8 +45,9 @@ def check_answer_cells(rows: list[dict], column: str, where: str, answer_rewards
         if kind == "dict" or answer_rewards:
             readers = (f"reward {answer_rewards[0]!r} compares each completion with {text}" if answer_rewards else
                        f"the held-out success test (pass@1) compares each completion with {text}")
-            fail("answer_column", f"{said}: {readers}, so every completion would score 0",
-                 _answer_fix(column, kind, first))
+            outcome = ("so every completion would score 0" if kind == "dict" else "not with one answer in it "
+                       "(exact never matches it; math-verify may read [1, 2] as an interval)")
+            fail("answer_column", f"{said}: {readers}, {outcome}", _answer_fix(column, kind, first))
         warnings.warn(f"answer_column: {said}: your reward functions get each list as it is, but held-out pass@1 (the "
                       f"math success test) and a warm start without solution_column read {text}. Fix: "
                       f"{_answer_fix(column, kind, first)}.", UserWarning, stacklevel=3)

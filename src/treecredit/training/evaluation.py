@@ -219,7 +219,8 @@ def check_rewards_scored(record: dict, task, log=print, noted_before: int | None
             f"{record['eval_problems']} completions each; {last})")
     if record.get("step", 0) == 0 and raised:
         fail("reward", f"before the first step, {what}", "fix the reward function (call it by hand on a few "
-             "of the model's completions), then run again")
+             "of the model's completions), then run again with --overwrite (the --out folder now holds this "
+             "run, stopped before its first step: without --overwrite a new run there is refused)")
     log(f"warning: step {record['step']}: {what}; recorded as null, not 0 (eval_*_reward_failed counts them)")
 
 

@@ -225,6 +225,13 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     log_skipped_rows(task, held_out, log)
     policy = build_policy(config, task, log, held_out=held_out)
     policy.compile_decode = config.compile_decode
+    if config.model != "gpt" and config.chat_template == "auto" and not getattr(policy, "use_chat_template", True):
+        from treecredit.tasks.chat import plain_text_chat_note
+
+        looked_at = [*getattr(task, "train_problems", [])[:1000], *eval_set]
+        note = plain_text_chat_note(looked_at, config.model)
+        if note:
+            log(note)  # console and log.txt
     reference = copy.deepcopy(policy) if config.kl_coef > 0 else None
     optimizer = adamw(policy.module.parameters(), lr=config.lr, weight_decay=0.0)  # fused where available
     generator = torch.Generator().manual_seed(config.seed)
