@@ -126,3 +126,16 @@ def test_a_new_problem_drops_the_old_brief():
     assert again.headline() == "rewards: sum to 3 at step 7" and again.seen == (-1.0, 2.0)  # kept the old brief
     assert error.reworded(problem="sum to 3 at step 7", brief="sum to 3").headline() == "rewards: sum to 3"
     assert error.reworded(argument="reward").headline() == "reward: are outside [0, 1]"
+
+
+def test_a_refusal_without_a_brief_heads_by_its_first_clause_so_other_figures_read_the_same():
+    from treecredit._validation import OutOfRange, Remedy
+    from treecredit.training.compare import failed_runs, run_failure
+
+    def out_of_range(low, high):
+        problem = f"are outside [0, 1] (from {low:.8g} to {high:.8g}), which scale='bernoulli' needs"
+        return OutOfRange("rewards", problem, (Remedy("scale='std'"),), seen=(low, high))
+
+    lines = failed_runs({"grpo": {0: run_failure(out_of_range(-1, 2)), 1: run_failure(out_of_range(-0.5, 1.5)),
+                                  2: "ValueError: boom (at row 3); more. Fix: this."}})
+    assert lines == ["grpo, seeds 0, 1: ValueError: rewards: are outside [0, 1]", "grpo, seed 2: ValueError: boom"]

@@ -13,6 +13,7 @@ fix in their own terms instead of parsing the text back.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, NamedTuple, NoReturn
 
 import numpy as np
@@ -37,6 +38,12 @@ class Remedy(NamedTuple):
     settings: tuple = ()
     """The option settings that apply it, ``((name, value), ...)``, preferred first: ``(("scale", "std"),
     ("scale", "none"))``; () when it sets no option."""
+
+
+def first_clause(text: str) -> str:
+    """``text`` up to its first bracket, ``; ``, ``. Fix:`` or line break: a message's cause without its figures
+    (``are outside [0, 1] (from -1 to 2), which ...`` -> ``are outside [0, 1]``)."""
+    return re.split(r" \(|; |\. Fix: |\n", text, maxsplit=1)[0]
 
 
 class FixError(ValueError):
@@ -97,8 +104,9 @@ class FixError(ValueError):
         return (f"{self.verb} " if self.verb else "") + self.joiner.join(one(r) for r in self.remedies)
 
     def headline(self) -> str:
-        """``argument: brief`` (or the whole problem when it has no :attr:`brief`), for a one-line summary."""
-        brief = self.brief or self.problem
+        """``argument: brief`` for a one-line summary; without a :attr:`brief`, the problem's first clause
+        (:func:`first_clause`), so that the same refusal with other figures reads the same."""
+        brief = self.brief or first_clause(self.problem)
         return f"{self.argument}: {brief}" if self.argument else brief
 
     @classmethod

@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import NamedTuple
 
+from treecredit._validation import first_clause
 from treecredit.training.arms import (  # noqa: F401 — the arm functions, also importable from here
     AGENT_PREFERRED,
     DICT_PREFIXES,
@@ -342,15 +343,13 @@ def run_failure(error: BaseException, last: str = "") -> RunFailure:
     refusal's headline (``argument: brief``, ``argument: at step N``), from its parts; an error without parts (a
     crash) has its text up to the first bracket, ``; `` or ``. Fix:`` (``RuntimeError: CUDA out of memory. Tried to
     allocate 2.00 GiB``)."""
-    import re
-
     from treecredit._validation import FixError
     from treecredit.training.estimator_inputs import StoppedMidRun
 
     if isinstance(error, (FixError, StoppedMidRun)):
         return RunFailure(f"ValueError: {error}", f"ValueError: {error.headline()}")
     text = f"{type(error).__name__}: {error}" if str(error) else last
-    return RunFailure(text, re.split(r" \(|; |\. Fix: |\n", text, maxsplit=1)[0])
+    return RunFailure(text, first_clause(text))
 
 
 def failed_runs(failures: dict) -> list[str]:
@@ -361,7 +360,8 @@ def failed_runs(failures: dict) -> list[str]:
     for label, by_seed in failures.items():
         causes: dict[str, list[int]] = {}
         for seed, error in sorted(by_seed.items()):
-            causes.setdefault(getattr(error, "cause", error), []).append(seed)
+            cause = error.cause if isinstance(error, RunFailure) else first_clause(str(error))
+            causes.setdefault(cause, []).append(seed)
         lines += [f"{label}, seed{'s' * (len(seeds) != 1)} {', '.join(map(str, seeds))}: {cause}"
                   for cause, seeds in causes.items()]
     return lines
