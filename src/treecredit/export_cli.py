@@ -43,17 +43,25 @@ def _check_out_apart_from_run(out: Path, run: Path) -> None:
     symbolic link and ``runs/x/..`` count): export's config.json would replace the run's own, and the run could then
     neither resume nor export again. Refused even with ``--overwrite``."""
     out_path, run_path = out.resolve(), run.resolve()
-    if out_path == run_path:
-        where = "is the run folder"
-    elif run_path in out_path.parents:
-        where = f"lies inside the run folder {str(run)!r}"
-    elif out_path in run_path.parents:
-        where = f"holds the run folder {str(run)!r}"
-    else:
+    where = _placement(out_path, run_path, "is the run folder", f"lies inside the run folder {str(run)!r}",
+                       f"holds the run folder {str(run)!r}")
+    if where is None:
         return
     fail("out", f"{str(out)!r} {where}: the export's config.json and model files would replace or mix with the "
          "run's own (its config.json and checkpoint), even with --overwrite",
          f"pass an --out outside the run folder, e.g. --out {run_path.parent / (run_path.name + '-hf')}")
+
+
+def _placement(out_path: Path, other: Path, same: str, inside: str, holds: str) -> str | None:
+    """``same``, ``inside`` or ``holds`` as the resolved ``out_path`` is ``other``, lies inside it or holds it;
+    None when they are apart."""
+    if out_path == other:
+        return same
+    if other in out_path.parents:
+        return inside
+    if out_path in other.parents:
+        return holds
+    return None
 
 
 def _check_out_apart_from_model(out: Path, run: Path) -> None:
@@ -72,13 +80,10 @@ def _check_out_apart_from_model(out: Path, run: Path) -> None:
         return
     out_path, model_path = out.resolve(), Path(model).resolve()
     kind = "folder" if model_path.is_dir() else "file"
-    if out_path == model_path:
-        where = f"is the run's base model {kind}"
-    elif model_path in out_path.parents:
-        where = f"lies inside the run's base model folder {model!r}"
-    elif out_path in model_path.parents:
-        where = f"holds the run's base model {kind} {model!r}"
-    else:
+    where = _placement(out_path, model_path, f"is the run's base model {kind}",
+                       f"lies inside the run's base model folder {model!r}",
+                       f"holds the run's base model {kind} {model!r}")
+    if where is None:
         return
     run_path = run.resolve()
     fail("out", f"{str(out)!r} {where} (config.json's 'model'): the export would write over the model that resuming "

@@ -346,3 +346,17 @@ class UndeclaredNegative(GridWorld):
 
     def _step(self, action):
         return "over.", -0.5, True, {"success": False}
+
+
+TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 1, "warm_start_batch": 2,
+        "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 6, "progress": False, "tensorboard": False,
+        "sampler_options": {"max_len": 320, "max_episode_tokens": 200}}
+
+
+def preflight_config(tmp_path, env, **overrides):
+    """A one-layer agent run's settings (:data:`TINY`: one warm-start step) on ``env``, writing under ``tmp_path``."""
+    from treecredit.training.config import TrainConfig
+
+    return TrainConfig(**{**TINY, "env": env, "out": str(tmp_path / "run"), "cache_dir": str(tmp_path / "cache"),
+                          **overrides})
+

@@ -4,49 +4,30 @@ set of a finite pool at the default, takes an own env as module:Class, and stops
 import importlib.util
 
 import pytest
+from agent_helpers import preflight_config
 
-import treecredit.agents.policy as agent_policy
 from treecredit import envs
 from treecredit.training.agent_loop import train_agent
 from treecredit.training.checkpoint import read_checkpoint
-from treecredit.training.config import TrainConfig
-
-TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 1, "warm_start_batch": 2,
-        "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 6, "progress": False, "tensorboard": False,
-        "sampler_options": {"max_len": 320, "max_episode_tokens": 200}}
-
-
-@pytest.fixture
-def no_warm_start(monkeypatch):
-    """The warm start must not run: the checks come before it."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("the warm start ran before the check")
-
-    monkeypatch.setattr(agent_policy, "warm_start_agent", refuse)
-
-
-def _config(tmp_path, env, **overrides):
-    return TrainConfig(**{**TINY, "env": env, "out": str(tmp_path / "run"), "cache_dir": str(tmp_path / "cache"),
-                          **overrides})
 
 
 def test_the_default_eval_problems_hold_out_a_quarter_of_a_finite_pool(tmp_path):
-    assert _config(tmp_path, "agent_helpers:PoolGrid").eval_problems == 4  # pool 16: 256 draws would cover it
-    assert _config(tmp_path, "agent_helpers:PoolGrid", env_options={"pool": 2}).eval_problems == 1
-    assert _config(tmp_path, "agent_helpers:PoolGrid", eval_problems=8).eval_problems == 8  # given: kept
-    assert _config(tmp_path, "gridworld").eval_problems == 256  # no known count: the default
-    again = _config(tmp_path, "agent_helpers:PoolGrid", eval_problems=4)  # config.json read back: unchanged
+    assert preflight_config(tmp_path, "agent_helpers:PoolGrid").eval_problems == 4  # pool 16: 256 draws would cover it
+    assert preflight_config(tmp_path, "agent_helpers:PoolGrid", env_options={"pool": 2}).eval_problems == 1
+    assert preflight_config(tmp_path, "agent_helpers:PoolGrid", eval_problems=8).eval_problems == 8  # given: kept
+    assert preflight_config(tmp_path, "gridworld").eval_problems == 256  # no known count: the default
+    again = preflight_config(tmp_path, "agent_helpers:PoolGrid", eval_problems=4)  # config.json read back: unchanged
     assert again.eval_problems == 4
 
 
 @pytest.mark.skipif(importlib.util.find_spec("textworld") is None, reason="needs the textworld extra")
 def test_textworld_at_its_defaults_holds_out_four_of_its_sixteen_games(tmp_path):
     assert envs.make_env("textworld").instance_count() == 16
-    assert _config(tmp_path, "textworld").eval_problems == 4
+    assert preflight_config(tmp_path, "textworld").eval_problems == 4
 
 
 def test_a_held_out_set_that_covers_a_finite_pool_is_refused_before_the_warm_start(tmp_path, no_warm_start):
-    config = _config(tmp_path, "agent_helpers:PoolGrid", env_options={"pool": 4}, eval_problems=64)
+    config = preflight_config(tmp_path, "agent_helpers:PoolGrid", env_options={"pool": 4}, eval_problems=64)
     with pytest.raises(ValueError, match=r"^eval_problems: is 64: its held-out draws cover all 4 instances of "
                        r"PoolGrid.*Fix: pass --eval-problems 1 \(a quarter of the 4\) or fewer, or enlarge the env "
                        r"\(--env-option pool=N\)"):
@@ -56,22 +37,22 @@ def test_a_held_out_set_that_covers_a_finite_pool_is_refused_before_the_warm_sta
 def test_an_env_whose_instances_all_look_alike_is_refused_naming_instance_key(tmp_path, no_warm_start):
     with pytest.raises(ValueError, match=r"^env: Secret\.instance_key\(\) \(the default: the first observation\) is "
                        r"the same for all 64 instances drawn.*Fix: override instance_key\(\) in Secret"):
-        train_agent(_config(tmp_path, "agent_helpers:Secret", eval_problems=1), log=lambda *a: None)
+        train_agent(preflight_config(tmp_path, "agent_helpers:Secret", eval_problems=1), log=lambda *a: None)
 
 
 def test_an_env_with_its_own_instance_key_trains(tmp_path):
-    records = train_agent(_config(tmp_path, "agent_helpers:SecretBySeed", eval_problems=2, steps=1,
+    records = train_agent(preflight_config(tmp_path, "agent_helpers:SecretBySeed", eval_problems=2, steps=1,
                                   env_options={"max_turns": 2, "holes": 0.0}), log=lambda *a: None)
     assert [r["step"] for r in records if r["kind"] == "train"] == [1]
 
 
 def test_a_state_key_without_a_canonical_form_is_refused_before_the_warm_start(tmp_path, no_warm_start):
     with pytest.raises(ValueError, match=r"^NoCanonicalState\.state_key\(\): returned .*no canonical form"):
-        train_agent(_config(tmp_path, "agent_helpers:NoCanonicalState", eval_problems=2), log=lambda *a: None)
+        train_agent(preflight_config(tmp_path, "agent_helpers:NoCanonicalState", eval_problems=2), log=lambda *a: None)
 
 
 def test_a_run_whose_every_episode_is_dropped_stops_after_five_steps_with_a_resume_hint(tmp_path):
-    config = _config(tmp_path, "agent_helpers:AlwaysCrashing", eval_problems=2, warm_start_steps=0, steps=8,
+    config = preflight_config(tmp_path, "agent_helpers:AlwaysCrashing", eval_problems=2, warm_start_steps=0, steps=8,
                      eval_every=0, env_options={"max_turns": 2})
     messages = []
     with pytest.raises(ValueError, match=r"^env: every episode of 5 steps in a row was dropped .*'agent_helpers:"

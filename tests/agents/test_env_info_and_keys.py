@@ -5,29 +5,11 @@ warm start before, with a fix that named --eval-problems)."""
 
 import numpy as np
 import pytest
+from agent_helpers import preflight_config
 
-import treecredit.agents.policy as agent_policy
 from treecredit.envs import make_env
 from treecredit.training.agent_checks import eval_instances
 from treecredit.training.agent_loop import train_agent
-from treecredit.training.config import TrainConfig
-
-TINY = {"estimator": "rtmc", "n_layer": 1, "n_head": 2, "n_embd": 16, "warm_start_steps": 1, "warm_start_batch": 2,
-        "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 6, "progress": False, "tensorboard": False,
-        "sampler_options": {"max_len": 320, "max_episode_tokens": 200}}
-
-
-@pytest.fixture
-def no_warm_start(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the warm start ran before the check")
-
-    monkeypatch.setattr(agent_policy, "warm_start_agent", refuse)
-
-
-def _config(tmp_path, env, **overrides):
-    return TrainConfig(**{**TINY, "env": env, "out": str(tmp_path / "run"), "cache_dir": str(tmp_path / "cache"),
-                          **overrides})
 
 
 def test_an_info_without_success_is_refused_before_the_warm_start_naming_the_key(tmp_path, no_warm_start):
@@ -35,7 +17,7 @@ def test_an_info_without_success_is_refused_before_the_warm_start_naming_the_key
                        r"on with expert_action\(\).*NoSuccessInfo\._step\('\w+'\): ended the episode \(done=True\) "
                        r"with an info without keys, no 'success'.*Fix: set info\['success'\] in NoSuccessInfo\._step "
                        r"on the step that ends an episode"):
-        train_agent(_config(tmp_path, "agent_helpers:NoSuccessInfo", eval_problems=2), log=lambda *a: None)
+        train_agent(preflight_config(tmp_path, "agent_helpers:NoSuccessInfo", eval_problems=2), log=lambda *a: None)
     assert not (tmp_path / "run").exists()
 
 
@@ -49,7 +31,7 @@ def test_a_success_given_as_text_is_refused_before_the_warm_start(tmp_path, no_w
     with pytest.raises(ValueError, match=r"^env: SuccessAsText failed before any work .*SuccessAsText\._step\('\w+'\): "
                        r"returned info\['success'\]='no' \(str\), not True or False.*Fix: set info\['success'\] in "
                        r"SuccessAsText\._step to True when the task is solved, else False"):
-        train_agent(_config(tmp_path, "agent_helpers:SuccessAsText", eval_problems=2), log=lambda *a: None)
+        train_agent(preflight_config(tmp_path, "agent_helpers:SuccessAsText", eval_problems=2), log=lambda *a: None)
 
 
 @pytest.mark.parametrize("value, read", [(True, True), (False, False), (np.bool_(True), True), (1, True),
@@ -100,7 +82,7 @@ def test_the_built_in_envs_set_success_on_every_step():
 def test_a_constant_instance_key_with_an_instance_count_is_refused_before_the_warm_start(tmp_path, no_warm_start):
     with pytest.raises(ValueError, match=r"^env: PoolSameKey\.instance_key\(\) is the same for all 64 instances "
                        r"drawn \(0\).*Fix: make PoolSameKey\.instance_key\(\) return what tells instances apart"):
-        train_agent(_config(tmp_path, "agent_helpers:PoolSameKey", eval_problems=4), log=lambda *a: None)
+        train_agent(preflight_config(tmp_path, "agent_helpers:PoolSameKey", eval_problems=4), log=lambda *a: None)
 
 
 def test_a_pool_with_distinct_keys_is_not_sampled_again(monkeypatch):

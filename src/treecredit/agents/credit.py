@@ -105,27 +105,16 @@ def check_eval_returns(config, episodes) -> None:
     otherwise train until a step's episodes showed them (an own env with undeclared negative rewards). Returns
     the estimator accepts, a turn-level estimator, or one that fails on the tiny batch for another reason:
     nothing."""
-    import warnings
-
-    import treecredit
-    from treecredit.methods.treerpo import BERNOULLI_SLACK
-    from treecredit.training.dry_run import run_estimator, synthetic_rollout
+    from treecredit.training.estimator_inputs import estimator_range_error
     from treecredit.training.reward_range import range_refusal
 
     returns = [ep.episode_return for ep in episodes]
     if not returns or config.estimator not in treecredit.estimators("token") \
             or config.estimator in treecredit.estimators("turn"):
         return
-    low, high = min(returns), max(returns)
-    if -BERNOULLI_SLACK <= low and high <= 1 + BERNOULLI_SLACK:  # [0, 1], the widest range an estimator needs
-        return
-    try:
-        with warnings.catch_warnings():  # warnings about this made-up batch would mislead
-            warnings.simplefilter("ignore")
-            run_estimator(config, synthetic_rollout(config), None, [high, low, low, high])
-    except ValueError as error:
-        if range_refusal(error) is not None:
-            raise returns_refused(config, error, 1, 0, at="at the held-out evaluation before step 1") from None
+    error = estimator_range_error(config, None, min(returns), max(returns))
+    if error is not None and range_refusal(error) is not None:
+        raise returns_refused(config, error, 1, 0, at="at the held-out evaluation before step 1") from None
 
 
 def returns_refused(config, error: ValueError, step: int, saved_step: int, at: str = "") -> ValueError:

@@ -177,25 +177,37 @@ def groups_of_one_named(config):
         warnings.warn(text, warning.category, stacklevel=3)
 
 
-def check_eval_rewards_in_range(config, task, low: float, high: float) -> None:
-    """Refuse, at the held-out evaluation before the first step, scored rewards from ``low`` to ``high`` that leave
-    the range the run's estimator needs, with the estimator's own error as the first step would raise it (run on
-    the pre-flight's tiny batch, :func:`treecredit.training.dry_run.synthetic_rollout`, with those rewards): the
-    run would otherwise sample its first step before stopping with it. Rewards the estimator accepts, or an
-    estimator that fails on the tiny batch for another reason (another check's business): nothing."""
+def estimator_range_error(config, task, low: float, high: float) -> ValueError | None:
+    """The error the run's estimator raises on the pre-flight's tiny batch
+    (:func:`treecredit.training.dry_run.synthetic_rollout`) scored with rewards from ``low`` to ``high``, or None
+    when they lie in [0, 1] (the widest range an estimator needs, with TreeRPO's slack) or the estimator takes
+    them. Warnings about the made-up batch are silenced (they would mislead)."""
     import warnings
 
-    from treecredit._validation import FixError
     from treecredit.methods.treerpo import BERNOULLI_SLACK
     from treecredit.training.dry_run import run_estimator, synthetic_rollout
 
-    if -BERNOULLI_SLACK <= low and high <= 1 + BERNOULLI_SLACK:  # [0, 1], the widest range an estimator needs
-        return
+    if -BERNOULLI_SLACK <= low and high <= 1 + BERNOULLI_SLACK:
+        return None
     try:
-        with warnings.catch_warnings():  # warnings about this made-up batch would mislead
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             run_estimator(config, synthetic_rollout(config), task, [high, low, low, high])
-    except ValueError as error:  # a refusal of the rewards (another refusal: another check's business)
+    except ValueError as error:
+        return error
+    return None
+
+
+def check_eval_rewards_in_range(config, task, low: float, high: float) -> None:
+    """Refuse, at the held-out evaluation before the first step, scored rewards from ``low`` to ``high`` that leave
+    the range the run's estimator needs, with the estimator's own error as the first step would raise it
+    (:func:`estimator_range_error`): the run would otherwise sample its first step before stopping with it.
+    Rewards the estimator accepts, or an estimator that fails on the tiny batch for another reason (another
+    check's business): nothing."""
+    from treecredit._validation import FixError
+
+    error = estimator_range_error(config, task, low, high)
+    if error is not None:
         refusal = FixError.of(error)  # an own estimator's plain ValueError too
         if refusal.argument == "rewards":
             raise failed_at_step(refusal, 1, 0, config.estimator, at="at the held-out evaluation before step 1") \
