@@ -47,7 +47,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from treecredit._validation import check_choice, fail, split_fix
+from treecredit._validation import FixError, Remedy, check_choice, fail, split_fix
 from treecredit.signatures import action_signature, normalize_action, state_signature
 
 SIGNATURE_MODES = ("state", "observation", "history", "episode")
@@ -332,11 +332,11 @@ def check_valid_actions(env: TextEnv, actions: Any, where: str) -> list[str] | t
     return actions
 
 
+class SuccessNotReported(FixError):
+    """An env's step that ends an episode without ``info["success"]``, or with a value that is not a bool: the one
+    env error that the pre-flight's expert episode stops the run on (another failure of a later step drops episodes
+    in the run, as it would there). Its message is :func:`~treecredit._validation.fail`'s."""
+
+
 def _success_fail(argument: str, problem: str, fix: str) -> NoReturn:
-    """``fail``, with the error marked ``success_check``: the pre-flight's expert episode stops the run on this
-    error only (another failure of a later step drops episodes in the run, as it would there)."""
-    try:
-        fail(argument, problem, fix)
-    except ValueError as exc:
-        exc.success_check = True  # type: ignore[attr-defined]
-        raise
+    raise SuccessNotReported(argument, problem, (Remedy(fix),), verb="")

@@ -81,6 +81,7 @@ def play_expert_to_end(env) -> int:
     failure of a later step (an env that raises now and then) stops the play, not the run: the run drops
     such episodes with a warning."""
     from treecredit.agents.episodes import EnvCallFailed, env_call
+    from treecredit.envs.base import SuccessNotReported
 
     played = 0
     while not getattr(env, "done", True) and played < getattr(env, "max_turns", 0):
@@ -90,7 +91,7 @@ def play_expert_to_end(env) -> int:
                 break
             env_call(env, "step", expert)
         except EnvCallFailed as failed:  # only info['success'] is refused here; other failures drop episodes later
-            if getattr(failed.error, "success_check", False):
+            if isinstance(failed.error, SuccessNotReported):
                 raise
             break
         played += 1
