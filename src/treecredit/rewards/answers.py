@@ -14,7 +14,12 @@ from __future__ import annotations
 import math
 import re
 
-from treecredit.rewards.numbers import last_value, number_values, one_number  # noqa: F401 (their home before)
+from treecredit.rewards.numbers import (  # noqa: F401 (last_value, number_values, one_number: their home before)
+    CONFIDENCE,
+    last_value,
+    number_values,
+    one_number,
+)
 
 _NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -182,9 +187,11 @@ def final_statement(text: str) -> str:
     (holds a digit or a LaTeX command such as ``\\frac``), else the stripped text. A later statement overrides an
     earlier one: ``The answer is 9. But wait, 10.`` → ``But wait, 10.``; ``The answer is 9.\\nI hope it is
     correct.`` → ``The answer is 9.``. A number stated after the answer (``The answer is 9. That took 3
-    steps.``) is therefore read as the answer; ``\\boxed{}`` or ``####`` say which one is meant."""
+    steps.``) is therefore read as the answer; ``\\boxed{}`` or ``####`` say which one is meant. A percentage of
+    confidence states no value (:data:`~treecredit.rewards.numbers.CONFIDENCE`): ``The answer is 50. I'm 100%
+    sure.`` → ``The answer is 50.``, as math-verify reads it."""
     for piece in reversed(statements(text)):
-        if _STATES_VALUE.search(piece):
+        if _STATES_VALUE.search(CONFIDENCE.sub("", piece)):
             return piece
     return text.strip()
 

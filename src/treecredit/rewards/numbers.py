@@ -13,27 +13,41 @@ import re
 from typing import NamedTuple
 
 # One value as written: a mixed number (2\frac{1}{2}, 2 1/2), a fraction (\frac{1}{2}, \dfrac, \tfrac, \frac12,
-# 1/2) or a number (thousands commas between groups of three digits, a decimal, an exponent), each with its sign.
-_DECIMAL = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# 1/2), a number in scientific notation (1.5\times 10^{3}, 1.5 \cdot 10^3, 1.5*10^3) or a number (thousands
+# separators between groups of exactly three digits after a first group of one to three, a decimal, an exponent),
+# each with its sign. A thousands separator is a comma, LaTeX's {,}, one space (a plain, no-break, thin or narrow
+# no-break one) or LaTeX's thin space \, : 1,000, 1{,}000, 1 000 and 1\,000 are 1000; 1 2 and 1 0000 are two numbers.
+_THOUSANDS = r"(?:,|\{,\}|[ \u00a0\u2009\u202f]|\\,)"
+_DECIMAL = (r"(?:\d{1,3}(?:" + _THOUSANDS + r"\d{3})+(?!\d)(?:\.\d*)?|\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_SCIENTIFIC = (r"(?P<m>" + _DECIMAL + r")\s*(?:\\times|\\cdot|[×·*])\s*10\s*\^\s*(?:\{\s*(?P<e>[-+]?\d+)\s*\}"
+               r"|(?P<e1>[-+]?\d+))")
 _LATEX_FRACTION = (r"\\[dt]?frac\s*(?:\{\s*(?P<N>[-+]?" + _DECIMAL + r")\s*\}\s*\{\s*(?P<D>[-+]?" + _DECIMAL
                    + r")\s*\}|(?P<N1>\d)(?P<D1>\d))")
 _VALUE = re.compile(r"(?<![\w.])(?P<sign>[-+\u2212]?)(?:"
                     + r"(?P<whole>\d+)\s*" + _LATEX_FRACTION.replace("P<N", "P<wn").replace("P<D", "P<wd")
                     + r"|(?P<swhole>\d+)[ \t]+(?P<sn>\d+)\s*/\s*(?P<sd>\d+)(?![\d,/]|\.\d)"
                     + r"|" + _LATEX_FRACTION.replace("P<N", "P<fn").replace("P<D", "P<fd")
+                    + r"|" + _SCIENTIFIC
                     + r"|(?P<n>" + _DECIMAL + r")\s*/\s*(?P<d>" + _DECIMAL + r")(?![\d,/]|\.\d)"
                     + r"|(?P<x>" + _DECIMAL + r"))")
 
 
+_SEPARATOR = re.compile(r"\{,\}|\\,|[, \u00a0\u2009\u202f]")
+
+
 def _decimal(text: str) -> float:
-    return float(text.replace(",", ""))
+    return float(_SEPARATOR.sub("", text))
 
 
 def number_values(text: str) -> list[tuple[str, float | None]]:
     """The numbers written in ``text``, as ``(as written, value)``, a fraction or a mixed number read as one value:
     ``1/2``, ``\\frac{1}{2}``, ``\\dfrac{1}{2}``, ``\\frac12`` are 0.5; ``2\\frac{1}{2}`` and ``2 1/2`` (a whole
-    number, a space and a fraction below 1) are 2.5; ``-3/2`` is -1.5; ``1,000`` is 1000 (commas between groups
-    of three digits: ``(1,2)`` is two numbers). A fraction over 0 has the value None."""
+    number, a space and a fraction below 1) are 2.5; ``-3/2`` is -1.5; ``1,000``, ``1{,}000``, ``1 000`` and
+    ``1\\,000`` are 1000 (a thousands separator, :data:`_THOUSANDS`, between groups of exactly three digits after a
+    first group of one to three: ``(1,2)``, ``1 2`` and ``1 0000`` are two numbers; ``100 200`` is one, as
+    math-verify reads it); ``1.5\\times 10^{3}``, ``1.5 \\cdot 10^3`` and ``1.5*10^3`` are 1500 (scientific
+    notation). ``3 and 1/2`` is two numbers (3 and 0.5), as math-verify reads it: ``and`` may join two answers.
+    A fraction over 0 has the value None."""
     return [entry for match in _VALUE.finditer(text) for entry in _match_values(match)]
 
 
@@ -44,6 +58,8 @@ def _match_values(match: re.Match) -> list[tuple[str, float | None]]:
     sign = -1.0 if g["sign"] in ("-", "\u2212") else 1.0  # ASCII hyphen-minus or Unicode minus (−3)
     if g["x"] is not None:
         return [(match.group(0), sign * _decimal(g["x"]))]
+    if g["m"] is not None:  # 1.5\times 10^{3}
+        return [(match.group(0), sign * _decimal(g["m"]) * 10.0 ** int(g["e"] or g["e1"]))]
     whole = g["whole"] or g["swhole"]
     numerator = _decimal(next(v for v in (g["wn"], g["wn1"], g["sn"], g["fn"], g["fn1"], g["n"]) if v))
     denominator = _decimal(next(v for v in (g["wd"], g["wd1"], g["sd"], g["fd"], g["fd1"], g["d"]) if v))
@@ -137,20 +153,31 @@ def _in_expression(text: str, match: re.Match) -> bool:
     return bool(_FACTORIAL.match(after)) and not _PROSE_WORD.search(before)
 
 
+# A percentage of confidence (I'm 100% sure, 99 percent certain, with 100% confidence): a remark on the answer,
+# never the answer.
+CONFIDENCE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:\\?%|percent\b|per cent\b)\s*"
+                        r"(?:sure|certain|confident|positive|certainty|confidence)\b", re.I)
+
+
 def _read_matches(text: str) -> list[re.Match]:
     """The numbers of ``text`` that are read (:data:`_VALUE` matches), less the exponents of a letter or a group,
-    which are a unit's or a symbol's (``7 m^2`` reads 7, ``x^2`` none)."""
-    return [m for m in _VALUE.finditer(text) if not _LETTER_POWER.search(text[:m.start()])]
+    which are a unit's or a symbol's (``7 m^2`` reads 7, ``x^2`` none), and less a percentage of confidence
+    (:data:`CONFIDENCE`: ``The answer is 50. I'm 100% sure`` reads 50, as math-verify does)."""
+    remarks = [(m.start(), m.end()) for m in CONFIDENCE.finditer(text)]
+    return [m for m in _VALUE.finditer(text) if not _LETTER_POWER.search(text[:m.start()])
+            and not any(start <= m.start() < end for start, end in remarks)]
 
 
 def stated_number(text: str) -> Reading | None:
     """The last number written in ``text`` (a completion's final answer; :func:`number_values`: a fraction or mixed
     number is one value), with whether it is a percentage; None when there is none, when it is a fraction over 0,
-    or when it stands in an expression: under a root (``\\sqrt{2}``, ``√2``), in a power (``2^{10}``,
-    ``1.5\\times 10^{3}``), before a constant or a root (``3\\pi``, ``2\\sqrt{2}``), dividing something that is
-    not a number (``x/2``), joined to an operator (``2 \\times 3``, ``4*5``, ``x+2``), a variable (``2x``,
-    ``3x^2``), a function (``\\log 2``) or a factorial (``3!``). A letter's exponent is passed over: ``7 m^2`` and
-    ``24 \\text{ cm}^2`` state 7 and 24, ``x^2`` states none; a degree is a unit: ``45^\\circ`` states 45."""
+    or when it stands in an expression: under a root (``\\sqrt{2}``, ``√2``), in a power (``2^{10}``, ``10^3``;
+    scientific notation, ``1.5\\times 10^{3}``, is one number: 1500), before a constant or a root (``3\\pi``,
+    ``2\\sqrt{2}``), dividing something that is not a number (``x/2``), joined to an operator (``2 \\times 3``,
+    ``4*5``, ``x+2``), a variable (``2x``, ``3x^2``), a function (``\\log 2``) or a factorial (``3!``). A letter's
+    exponent is passed over: ``7 m^2`` and ``24 \\text{ cm}^2`` state 7 and 24, ``x^2`` states none; a degree is a
+    unit: ``45^\\circ`` states 45. A percentage of confidence is passed over (:data:`CONFIDENCE`): ``The answer is
+    50. I'm 100% sure`` states 50."""
     matches = _read_matches(text)
     if not matches:
         return None

@@ -29,12 +29,16 @@ def numeric_reward(prompts, completions, answer=None, tolerance: float = 1e-6, r
     final answer, :func:`~treecredit.rewards.answers.final_answer`, Markdown emphasis removed) states, x the value of
     the last number of the completion's final answer (:func:`~treecredit.rewards.numbers.stated_number`). A fraction
     or a mixed number is one value on both sides (:func:`~treecredit.rewards.numbers.number_values`): ``0.5``,
-    ``1/2`` and ``\\frac{1}{2}`` are equal; ``3/2`` is not ``1/2``. A number inside an expression is no number:
+    ``1/2`` and ``\\frac{1}{2}`` are equal; ``3/2`` is not ``1/2``; ``1,000``, ``1{,}000`` and ``1 000`` are 1000
+    and ``1.5\\times 10^{3}`` is 1500, while ``3 and 1/2`` is two numbers (as math-verify reads them). A
+    percentage of confidence is no number stated: ``The answer is 50. I'm 100% sure`` reads 50. A number inside
+    an expression is no number:
     a completion whose last number is under a root, in a power or before a constant (``\\sqrt{2}``, ``2^{10}``,
     ``3\\pi``, ``2\\sqrt{2}``) scores 0 (``\\sqrt{2}`` is not 2; write ``1.41421356`` with a ``tolerance``).
     A percentage (``50%``, ``50\\%``, ``50 percent``) on one side only is its number or its fraction, as ``math``
     (math-verify) reads it: against the answer ``50%``, ``0.5``, ``50`` and ``50%`` score 1; against ``0.5``,
-    ``50%`` scores 1; ``0.5%`` is not ``50%`` (:meth:`~treecredit.rewards.numbers.Reading.matches`).
+    ``50%`` scores 1; ``\\boxed{5000\\%}`` scores 1 against ``50`` (5000% is 50, and math-verify agrees);
+    ``0.5%`` is not ``50%`` (:meth:`~treecredit.rewards.numbers.Reading.matches`).
 
     None where the row has no answer, where its answer holds no number (``Paris``: does not apply), or where its
     answer is not one number (``(1, 2)``, ``2^{10}``, ``\\sqrt{2}``, ``3\\pi``): comparing one part of it would
