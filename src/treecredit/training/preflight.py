@@ -16,7 +16,7 @@ from treecredit._validation import fail
 from treecredit.training.context import check_context
 from treecredit.training.model_fingerprint import is_model_fingerprint, model_change
 from treecredit.training.option_checks import check_option_values, sampler_flags  # check_option_values: its home before
-from treecredit.training.out_folder import check_out_folder
+from treecredit.training.out_folder import check_out_folder, refuse_if_held
 from treecredit.training.reward_probe import PROBE_PROBLEMS, check_rewards  # noqa: F401 — their home before
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
@@ -169,6 +169,7 @@ def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None =
         fail("resume", "--resume and --overwrite were both given", "pass --resume to continue the run in "
              f"{out}, or --overwrite to replace it")
     check_out_folder(out)  # a file, or a file among its parent folders: refused before any work
+    refuse_if_held(out)  # another live process writes a run there: no --resume or --overwrite can help
     if resume and not holds_run(out):  # a typo in --out, or a run never started: not a fresh start in disguise
         fail("resume", f"{str(out)!r} holds no run to resume (no config.json, metrics or checkpoint)",
              "pass the --out of the run to continue, or drop --resume to start a new run there")
