@@ -370,8 +370,9 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
                    "(this start's settings are not kept there). Start this run again with the command you ran "
                    "(with --overwrite).")
     elif step == 0:
-        message = (f"stopped by {name} before the first RL step; nothing to resume. Start again with "
-                   f"`treecredit train --config {out / 'config.json'} --overwrite`.")
+        message = (f"stopped by {name} before the first RL step; no checkpoint was saved. Start the run again "
+                   f"from step 0 with `treecredit train --config {out / 'config.json'} --resume` (its saved "
+                   "settings), or anew with new settings and --overwrite.")
     else:
         message = (f"stopped by {name} after step {step}; checkpoint {path or out / 'checkpoint.pt'} is saved. "
                    f"Resume with `treecredit train --config {out / 'config.json'} --resume` (the saved settings; "
