@@ -201,7 +201,6 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
         MetricsWriter,
         advantage_metrics,
         flag_earlier_closings,
-        keep_records_until,
         read_metrics,
         rollout_metrics,
     )
@@ -210,7 +209,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.run_log import start_line
     from treecredit.training.run_summary import ended_line, task_summary
-    from treecredit.training.samples import sample_records, write_samples
+    from treecredit.training.samples import cut_back_side_files, sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
     from treecredit.training.stopping import StopRequest
 
@@ -258,7 +257,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
     keep = counters["step"] if saved is not None else None
-    keep_records_until(out / "samples.jsonl", keep)
+    cut_back_side_files(out, keep, resume)  # samples.jsonl and TensorBoard, as metrics.jsonl is below
     writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
     evaluated = {r["step"] for r in read_metrics(writer.path) if r["kind"] == "eval"}  # kept by a resume
 
