@@ -164,10 +164,11 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     command). What ``log`` gets (dropped episodes as ``warning: episode of instance ...``), Python warnings and
     how the run ended also go to ``<out>/log.txt`` (:mod:`treecredit.training.run_log`; appended under ``resume``).
     """
-    from treecredit.training.out_folder import replacing, run_lock
+    from treecredit.training.out_folder import replacing, run_lock, write_errors
     from treecredit.training.run_log import RunLog
 
-    with run_lock(config.out), replacing(config.out, overwrite, log), RunLog(config.out, resume=resume) as run_log:
+    with write_errors(config.out), run_lock(config.out), replacing(config.out, overwrite, log), \
+            RunLog(config.out, resume=resume) as run_log:
         return _train_agent(config, run_log, resume=resume, overwrite=overwrite, stop_at_step=stop_at_step, log=log,
                             on_resume=on_resume, resume_fix=resume_fix)
 

@@ -89,8 +89,16 @@ def save_checkpoint(folder: Path, *, model, optimizer, generator, problem_rng, c
     folder = Path(folder)
     path, prev, tmp = folder / CHECKPOINT, folder / PREVIOUS, folder / (CHECKPOINT + ".tmp")
     digest = _digest_line(payload)
-    _write_atomic(tmp, payload, None)
-    _write_atomic(Path(str(_sidecar(path)) + ".tmp"), digest, None)  # its checksum exists before it is renamed
+    try:
+        _write_atomic(tmp, payload, None)
+        _write_atomic(Path(str(_sidecar(path)) + ".tmp"), digest, None)  # its checksum exists before it is renamed
+    except OSError:  # a full disk or a read-only folder: the last good checkpoint stays, no partial file is left
+        for leftover in (tmp, Path(str(_sidecar(path)) + ".tmp")):
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError:
+                pass
+        raise
     if path.exists():
         os.replace(path, prev)
         if _sidecar(path).exists():

@@ -158,10 +158,11 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     What ``log`` and ``warn`` get, Python warnings and how the run ended also go to ``<out>/log.txt``
     (:mod:`treecredit.training.run_log`; appended to under ``resume``).
     """
-    from treecredit.training.out_folder import replacing, run_lock
+    from treecredit.training.out_folder import replacing, run_lock, write_errors
     from treecredit.training.run_log import RunLog
 
-    with run_lock(config.out), replacing(config.out, overwrite, log), RunLog(config.out, resume=resume) as run_log:
+    with write_errors(config.out), run_lock(config.out), replacing(config.out, overwrite, log), \
+            RunLog(config.out, resume=resume) as run_log:
         return _train(config, run_log, resume=resume, overwrite=overwrite, stop_at_step=stop_at_step, log=log,
                       on_resume=on_resume, warn=warn, resume_fix=resume_fix)
 

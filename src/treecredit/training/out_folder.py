@@ -192,7 +192,11 @@ def run_lock(out: str | Path):
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:  # a read-only folder: no lock; the run's first write says what is wrong (write_errors)
+            fd = -1
+            break
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -222,3 +226,34 @@ def run_lock(out: str | Path):
             os.close(fd)
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
+
+
+WRITE_ERRNOS = frozenset({"ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO", "EFBIG"})
+"""``errno`` names of a failed write that :func:`write_errors` turns into a one-line error about the run folder."""
+
+
+@contextmanager
+def write_errors(out: str | Path):
+    """The block of a run that writes into ``out``: an ``OSError`` of a full disk, a quota, a read-only or
+    unwritable folder (:data:`WRITE_ERRNOS`) raised in it becomes ``out: writing <file> failed: <reason>. Fix: ...``
+    (a ``ValueError``, shown as one line, no traceback) naming the folder, the errno's reason and the fix (free
+    space, or another --out). A checkpoint that failed to save leaves no temporary file and the last good one in
+    place (:func:`~treecredit.training.checkpoint.save_checkpoint`), so the fix then names ``--resume``."""
+    import errno
+    import os
+
+    try:
+        yield
+    except OSError as exc:
+        name = errno.errorcode.get(exc.errno or -1, "")
+        if name not in WRITE_ERRNOS:
+            raise
+        reason = exc.strerror or os.strerror(exc.errno or 0)
+        what = f"{exc.filename}" if exc.filename else f"into {out}"
+        space = "free space on its disk" if name in ("ENOSPC", "EDQUOT", "EFBIG") else "make it writable"
+        has = Path(out).is_dir() and any(Path(out).glob("checkpoint*.pt"))
+        go_on = ("then run the same command again with --resume: the last good checkpoint is kept" if has else
+                 "then run the same command again with --resume" if (Path(out) / "config.json").is_file() else
+                 "then run the same command again")
+        fail("out", f"writing {what} failed: {reason} ({name}) in the run folder {out}",
+             f"{space} ({go_on}), or pass another --out")
