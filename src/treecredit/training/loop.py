@@ -376,7 +376,7 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
     else:
         message = (f"stopped by {name} after step {step}; checkpoint {path or out / 'checkpoint.pt'} is saved. "
                    f"Resume with `treecredit train --config {out / 'config.json'} --resume` (the saved settings; "
-                   "only --steps, --token-budget and the display may change).")
+                   "only --steps, --token-budget, --cache-dir and the display may change).")
     raise RunInterrupted(message, signum, step)
 
 

@@ -21,11 +21,15 @@ from treecredit.training.reward_probe import PROBE_PROBLEMS, check_rewards  # no
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
-RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every", "module_folders",
-                     "data_fingerprints")
-"""Settings a resumed run may change (``out`` is the same folder however it is spelled; ``module_folders`` is
-where the same ``--reward`` module was found this time; ``data_fingerprints`` is checked by
-:func:`check_same_data`, with its own error)."""
+RESUME_MAY_CHANGE_FLAGS = ("steps", "token_budget", "progress", "tensorboard", "sample_every", "cache_dir")
+"""The settings a user may change on ``--resume`` (docs/runs.md lists these, checked by a test): the stopping point,
+the display, and ``cache_dir`` (a cache is not part of a run's result: a warm start is keyed by its settings and
+thread count and trained the same way wherever it is cached). ``compile_decode`` is not among them: a compiled
+decoding step reassociates float sums (logits differ by ~4e-5, docs/sampling.md), so sampling may differ."""
+RESUME_MAY_CHANGE = RESUME_MAY_CHANGE_FLAGS + ("out", "module_folders", "data_fingerprints")
+"""Settings a resumed run may change: :data:`RESUME_MAY_CHANGE_FLAGS`, ``out`` (the same folder however it is
+spelled), ``module_folders`` (where the same ``--reward`` module was found this time) and ``data_fingerprints``
+(checked by :func:`check_same_data`, with its own error)."""
 RUN_CHOSEN = ("lr",)
 """Settings whose default the run chooses (``lr`` by model): unset on a resume, the saved run's value is kept
 (a run started when the default was another value resumes as it started)."""
@@ -264,7 +268,7 @@ def _comparable(values: dict) -> dict:
 
 
 def check_same_settings(path: Path, config, resume_fix: str | None = None) -> None:
-    """Refuse to resume a run under different settings (only the stopping point and display may change).
+    """Refuse to resume a run under different settings (only :data:`RESUME_MAY_CHANGE` may change).
 
     A setting that the saved run does not name (a field added by a later version of treecredit) counts as
     its default value, so a run started before the field existed resumes as long as the field is left at it.
@@ -282,7 +286,7 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
         values = "; ".join(f"{k}: saved {saved.get(k, defaults.get(k))!r}, now {current[k]!r}" for k in changed)
         fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})",
              resume_fix or f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
-             f"{', '.join(RESUME_MAY_CHANGE[:4])} may change), or start a new run with another --out "
+             f"{', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
              "(or --overwrite)")
 
 
