@@ -215,3 +215,16 @@ def test_programs_run_at_once_give_the_sequential_results_in_order():
     for bad in (0, 1.5, True):
         with pytest.raises(FixError, match="workers: is"):
             code_reward([PROMPT], [RIGHT], test=[TEST], entry_point=["add"], workers=bad)
+
+
+def test_the_same_program_with_the_same_tests_runs_once(monkeypatch):
+    import treecredit.sandbox_check as sandbox_check
+    from treecredit.rewards.code import _VERDICTS
+
+    runs = []
+    real = sandbox_check.run_check
+    monkeypatch.setattr(sandbox_check, "run_check", lambda *a, **k: runs.append(a) or real(*a, **k))
+    _VERDICTS.clear()
+    assert _rewards([RIGHT] * 4 + [WRONG], workers=1) == [1.0] * 4 + [0.0]
+    assert len(runs) == 2
+    assert _rewards([RIGHT], timeout=5.0) == [1.0] and len(runs) == 3  # another timeout: run again

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import os
 import re
 import threading
@@ -185,7 +186,8 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     held-out pass@1's success test after the reward (assumes deterministic tests, as the partial verifier does)."""
     from treecredit.sandbox_check import run_check
 
-    key = (program, test, entry_point or None, float(timeout), bool(plain_results))
+    key = hashlib.sha256(repr((program, test, entry_point or None, float(timeout), bool(plain_results)))
+                         .encode("utf-8", "surrogatepass")).digest()
     with _LOCK:
         if key in _VERDICTS:
             return _VERDICTS[key]
@@ -199,7 +201,7 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
 
 VERDICTS_KEPT = 4096
 """Sandbox verdicts :func:`run_tests` keeps (oldest dropped first)."""
-_VERDICTS: dict[tuple, bool] = {}
+_VERDICTS: dict[bytes, bool] = {}  # a digest of (program, tests, entry point, timeout, plain_results) → passed
 _LOCK = threading.Lock()
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
@@ -284,3 +286,24 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
     for i, value in results:
         out[i] = value
     return out
+
+
+def code_success_of(task, problems: list, responses: list[str]) -> list[bool] | None:
+    """Whether each response's program passes its row's tests, by the task's ``code`` reward (the first one,
+    with its options, alone and at weight 1): held-out pass@1's success test on a dataset without answers
+    whose rewards include ``code`` (``--reward code --reward my:short@0.2``), whatever the other rewards.
+    None when the task has no ``code`` reward (or no reward functions). The verdicts come from the cache
+    :func:`run_tests` filled while the rewards were scored, so no program runs twice. Nothing is counted
+    or logged (the call is made as a probe): a failed verdict counts as not solved."""
+    reward_set, rewards_of = getattr(task, "_reward_set", None), getattr(task, "rewards_of", None)
+    items = list(getattr(reward_set, "items", None) or ())
+    code = [(name, fn, 1.0) for name, fn, _ in items if getattr(fn, "func", fn) is code_reward][:1]
+    if reward_set is None or not code or not callable(rewards_of):
+        return None
+    reward_set.items = code
+    try:
+        with reward_set.probing(len(problems), solutions=False):
+            values = list(rewards_of(list(problems), list(responses)))
+    finally:
+        reward_set.items = items
+    return [v is not None and v >= 1.0 for v in values]
