@@ -30,7 +30,13 @@ def test_copied_groups_are_measured_and_said_once_with_the_fix():
     for step in range(1, 2 * STEPS_IN_A_ROW + 2):
         watch.after_step({"step": step, "adv_nonzero_share": 0.0, **watch.metrics(copies)})
     assert len(said) == 1
-    assert said[0].startswith(f"warning: steps 1-{STEPS_IN_A_ROW}: every group of the tree sampler is 2 copies")
+    assert said[0].startswith(f"warning: steps 1-{STEPS_IN_A_ROW}: 100% of the groups of the tree sampler are 2 "
+                              "copies of one response")
+    said.clear()
+    watch = DegenerateGroupsWatch(said.append, "tree", 2)  # most groups copies, and no advantage left
+    for step, share in enumerate([0.75, 0.5, 0.75], 1):
+        watch.after_step({"step": step, "adv_nonzero_share": 0.0, COPIES_KEY: share})
+    assert len(said) == 1 and "67% of the groups" in said[0]
     assert "--task-option delimiter=' '" in said[0] and "--sampler iid" in said[0]
 
 

@@ -35,6 +35,7 @@ class DegenerateGroupsWatch:
     def __init__(self, log: Callable[[str], None], sampler: str, group_size: int) -> None:
         self.log, self.sampler, self.group_size = log, sampler, group_size
         self.copies = self.zeros = 0
+        self.shares: list[float] = []
         self.said: set[str] = set()
 
     def metrics(self, rollout) -> dict:
@@ -46,16 +47,20 @@ class DegenerateGroupsWatch:
     def after_step(self, record: dict) -> None:
         """Take a written train ``record`` (:data:`COPIES_KEY`, ``adv_nonzero_share``, ``step``)."""
         copied = record.get(COPIES_KEY)
-        self.copies = self.copies + 1 if copied is not None and copied >= 1.0 else 0
-        self.zeros = self.zeros + 1 if record.get("adv_nonzero_share") == 0 else 0
+        zero = record.get("adv_nonzero_share") == 0
+        # every group a copy, or most of them while no advantage is left: the tree forks only after the answer
+        copies = copied is not None and (copied >= 1.0 or (copied >= 0.5 and zero))
+        self.copies, self.shares = (self.copies + 1, self.shares + [copied]) if copies else (0, [])
+        self.zeros = self.zeros + 1 if zero else 0
         if self.copies >= STEPS_IN_A_ROW and "copies" not in self.said:
             self.said.update(("copies", "zeros"))
-            self.log(f"warning: steps {record['step'] - self.copies + 1}-{record['step']}: every group of the "
-                     f"{self.sampler} sampler is {self.group_size} copies of one response (the answers have no step "
-                     "end before their last, so the tree forks only after the answer), so every advantage is 0 and "
-                     f"nothing is learnt ({COPIES_KEY} 1.0, adv_nonzero_share 0.0 in metrics.jsonl). Fix: a step "
-                     "delimiter that splits the answers into steps (--task-option delimiter=' ' for one-line "
-                     "answers), or --sampler iid. Said once")
+            share = sum(self.shares) / len(self.shares)
+            self.log(f"warning: steps {record['step'] - self.copies + 1}-{record['step']}: {share:.0%} of the groups "
+                     f"of the {self.sampler} sampler are {self.group_size} copies of one response ({COPIES_KEY} in "
+                     "metrics.jsonl: the answers have no step end before their last, so the tree forks only after "
+                     "the answer), so their advantages are 0 and they teach nothing (adv_nonzero_share "
+                     f"{record.get('adv_nonzero_share')}). Fix: a step delimiter that splits the answers into steps "
+                     "(--task-option delimiter=' ' for one-line answers), or --sampler iid. Said once")
         elif self.zeros >= STEPS_IN_A_ROW and "zeros" not in self.said:
             self.said.add("zeros")
             self.log(f"warning: steps {record['step'] - self.zeros + 1}-{record['step']}: every advantage is 0 "
