@@ -23,6 +23,7 @@ def held(tmp_path):
     yield out, proc
     proc.kill()
     proc.wait()
+    proc.stdout.close()  # else its garbage collection is a ResourceWarning in a later test's log (test_run_log)
 
 
 def test_a_folder_another_process_writes_is_refused_naming_it(held):
