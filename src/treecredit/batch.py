@@ -107,17 +107,18 @@ PADDING_SIDES = ("right", "left")
 
 
 def looks_left_padded(mask: np.ndarray) -> bool:
-    """True when some non-empty row starts with a masked token and at least as many non-empty rows end on the
-    last column as start on the first: left padding aligns responses on the last column, right padding on the
-    first. Counted, not required of every row, so that a left-padded row ending in masked tool tokens does not
-    hide the padding of the others, and a right-padded row beginning with one does not pass for left padding.
-    A batch where the counts tie (e.g. every row full, some beginning with masked tokens) is ambiguous and
-    reads as left-padded: its caller says which with ``padding_side``."""
+    """True when some non-empty row starts with a masked token and more than half of the non-empty rows end
+    on the last column: left padding aligns every response on the last column, while in a right-padded batch
+    only the longest responses reach it. A majority, not every row, so that a left-padded row ending in masked
+    tool tokens does not hide the padding of the others; a strict one, so that right-padded rows beginning
+    with a masked header token (none, or only half of them, reaching the last column, or a single row that
+    stops short of it) are not taken for left padding. A batch where most rows fill the width and some begin
+    with masked tokens is ambiguous and reads as left-padded: its caller says which with ``padding_side``."""
     if mask.ndim != 2 or 0 in mask.shape:
         return False
     live = mask.any(axis=1)
     starts_masked = int((live & ~mask[:, 0]).sum())
-    return bool(starts_masked and int((live & mask[:, -1]).sum()) >= int((live & mask[:, 0]).sum()))
+    return bool(starts_masked and 2 * int((live & mask[:, -1]).sum()) > int(live.sum()))
 
 
 def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_side: str | None):
@@ -142,8 +143,7 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
             starts = np.flatnonzero(nonempty & ~live[:, 0])
             fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with "
                  f"masked tokens, e.g. row {int(starts[0])}, and {int((nonempty & live[:, -1]).sum())} end on the "
-                 f"last column while {int((nonempty & live[:, 0]).sum())} start on the first), and tree credit would "
-                 "then compare misaligned prefixes",
+                 "last column, more than half), and tree credit would then compare misaligned prefixes",
                  "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
                  "is returned in yours), or padding_side='right' if the leading masked tokens belong to "
                  "the responses")
