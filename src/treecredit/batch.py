@@ -81,13 +81,13 @@ def _group_id_array(group_ids: Any, argument: str) -> np.ndarray:
     return to_numpy(group_ids, argument)
 
 
-def dense_group_index(group_ids: Any, n_rows: int, argument: str = "group_ids") -> tuple[np.ndarray, int]:
-    """Map arbitrary group ids (ints or strings) to dense ``0..n_groups-1`` in order of first appearance."""
+def _checked_group_ids(group_ids: Any, n_rows: int, argument: str) -> np.ndarray:
+    """``(B,)`` group ids as an int64 (integral floats read as ints) or string array, checked."""
     ids = _group_id_array(group_ids, argument)
     check_ndim(ids, 1, argument, "(B,)")
     check_shape(ids, (n_rows,), argument, "response (B)")
     if ids.size == 0:
-        return np.zeros(0, dtype=np.int64), 0
+        return ids
     if np.issubdtype(ids.dtype, np.floating):
         if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
             fail(argument, "contains non-integer floats", "pass integer or string group ids")
@@ -96,11 +96,35 @@ def dense_group_index(group_ids: Any, n_rows: int, argument: str = "group_ids") 
         check_non_negative(ids, argument)
     elif ids.dtype.kind not in "US":
         fail(argument, f"has dtype {ids.dtype}", "pass integer or string group ids")
+    return ids
+
+
+def _first_appearance(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(dense (B,) int64, first (G,))``: each row's group number in order of first appearance, and the row
+    where each group first appears."""
     _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")  # dense numbers by first appearance
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    return rank[inverse.reshape(-1)].astype(np.int64), int(order.size)
+    return rank[inverse.reshape(-1)].astype(np.int64), first[order]
+
+
+def dense_group_index(group_ids: Any, n_rows: int, argument: str = "group_ids") -> tuple[np.ndarray, int]:
+    """Map arbitrary group ids (ints or strings) to dense ``0..n_groups-1`` in order of first appearance."""
+    ids = _checked_group_ids(group_ids, n_rows, argument)
+    if ids.size == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    dense, first = _first_appearance(ids)
+    return dense, int(first.size)
+
+
+def group_id_values(group_ids: Any, n_rows: int, argument: str = "group_ids") -> tuple:
+    """The caller's id of each dense group of :func:`dense_group_index` (same numbering: order of first
+    appearance), as Python ints (integral floats read as ints) or strings."""
+    ids = _checked_group_ids(group_ids, n_rows, argument)
+    if ids.size == 0:
+        return ()
+    return tuple(v.item() for v in ids[_first_appearance(ids)[1]])
 
 
 PADDING_SIDES = ("right", "left")
