@@ -136,13 +136,17 @@ def looks_left_padded(mask: np.ndarray) -> bool:
     only the longest responses reach it. A majority, not every row, so that a left-padded row ending in masked
     tool tokens does not hide the padding of the others; a strict one, so that right-padded rows beginning
     with a masked header token (none, or only half of them, reaching the last column, or a single row that
-    stops short of it) are not taken for left padding. A batch where most rows fill the width and some begin
-    with masked tokens is ambiguous and reads as left-padded: its caller says which with ``padding_side``."""
+    stops short of it) are not taken for left padding. Also at least as many rows must end on the last column
+    as start on the first (left padding aligns on the right, right padding on the left), so that a right-padded
+    batch of mostly full-length rows, a few beginning with masked tokens, passes. A batch where every row
+    fills the width and some begin with masked tokens is ambiguous and reads as left-padded: its caller says
+    which with ``padding_side``."""
     if mask.ndim != 2 or 0 in mask.shape:
         return False
     live = mask.any(axis=1)
     starts_masked = int((live & ~mask[:, 0]).sum())
-    return bool(starts_masked and 2 * int((live & mask[:, -1]).sum()) > int(live.sum()))
+    ends_last = int((live & mask[:, -1]).sum())
+    return bool(starts_masked and 2 * ends_last > int(live.sum()) and ends_last >= int((live & mask[:, 0]).sum()))
 
 
 def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_side: str | None):
@@ -167,7 +171,7 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
             starts = np.flatnonzero(nonempty & ~live[:, 0])
             fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with "
                  f"masked tokens, e.g. row {int(starts[0])}, and {int((nonempty & live[:, -1]).sum())} end on the "
-                 "last column, more than half), and tree credit would then compare misaligned prefixes",
+                 "last column, more than half and no fewer than start on the first), and tree credit would then compare misaligned prefixes",
                  "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
                  "is returned in yours), or padding_side='right' if the leading masked tokens belong to "
                  "the responses")
