@@ -119,7 +119,8 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
             (larger ones overflow float32 advantages or float64 spreads, and are refused: rescale them).
         group_ids: ``(B,)`` ids (ints ≥ 0 or strings, not both); equal ids form one group (one prompt).
         padding_side: None (default): right padding expected, and a batch that looks left-padded (some
-            response starts with a masked token, and more than half, and no fewer than start on the first, end on the last column:
+            response starts with a masked token, and more than half, and no fewer than start on the first,
+            end on the last column:
             :func:`~treecredit.batch.looks_left_padded`) is refused. ``"left"``: each
             row's leading masked run is its padding; rows are re-aligned, and the result comes back in the
             caller's layout. ``"right"``: the layout is trusted as given (no check).

@@ -171,7 +171,8 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
             starts = np.flatnonzero(nonempty & ~live[:, 0])
             fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with "
                  f"masked tokens, e.g. row {int(starts[0])}, and {int((nonempty & live[:, -1]).sum())} end on the "
-                 "last column, more than half and no fewer than start on the first), and tree credit would then compare misaligned prefixes",
+                 "last column, more than half and no fewer than start on the first), and tree credit would then "
+                 "compare misaligned prefixes",
                  "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
                  "is returned in yours), or padding_side='right' if the leading masked tokens belong to "
                  "the responses")
