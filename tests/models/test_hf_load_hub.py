@@ -172,7 +172,7 @@ def test_an_id_not_in_the_cache_is_refused_before_any_work(hub, tmp_path, monkey
         HFPolicy.from_pretrained("Qwen/Qwen2.5-0.5B", progress=False)
 
 
-@pytest.mark.parametrize("case", ["no revision", "no config", "no weights", "a shard missing"])
+@pytest.mark.parametrize("case", ["no revision", "no config", "no weights", "a shard missing", "no tokenizer"])
 def test_a_partly_cached_id_is_refused_naming_what_is_missing(hub, case):
     if case == "no revision":
         _cache_model(hub, REPO, MAIN, seed=0)
@@ -180,14 +180,15 @@ def test_a_partly_cached_id_is_refused_naming_what_is_missing(hub, case):
                                              rf"cached revisions: main, {MAIN}\).*--revision v2"):
             check_model_argument(f"{REPO}@v2")
         return
-    drop = {"no config": ("config.json",), "no weights": ("model.safetensors",)}.get(case, ())
+    drop = {"no config": ("config.json",), "no weights": ("model.safetensors",),
+            "no tokenizer": ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer.model")}.get(case, ())
     snapshot = _cache_model(hub, REPO, MAIN, seed=0, drop=drop)
     if case == "a shard missing":
         (snapshot / "model.safetensors").rename(snapshot / "model-00001-of-00002.safetensors")
         index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
         (snapshot / "model.safetensors.index.json").write_text(json.dumps(index))
     expected = {"no config": "holds no config.json", "no weights": "lacks weights",
-                "a shard missing": "lacks 1 of the 2 weight shards"}[case]
+                "a shard missing": "lacks 1 of the 2 weight shards", "no tokenizer": "lacks a tokenizer"}[case]
     where = re.escape(str(snapshot))
     with pytest.raises(ValueError, match=f"cached snapshot {where} {expected}.*only part of tiny-org/tiny-llama"):
         check_model_argument(REPO)

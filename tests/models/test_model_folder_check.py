@@ -55,7 +55,24 @@ def test_an_index_whose_shards_are_missing_is_refused(folder):
 def test_a_folder_without_tokenizer_is_refused(folder):
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"):
         (folder / name).unlink(missing_ok=True)
-    assert "holds no tokenizer" in _refusal(folder)
+    assert "lacks a tokenizer" in _refusal(folder)
+
+
+def test_a_tokenizer_config_without_a_vocabulary_is_refused(folder):
+    (folder / "tokenizer.json").unlink()
+    assert (folder / "tokenizer_config.json").is_file()
+    assert "lacks a tokenizer" in _refusal(folder)
+
+
+def test_a_sentencepiece_vocabulary_counts_as_a_tokenizer(folder):
+    (folder / "tokenizer.json").rename(folder / "spiece.model")
+    check_model_argument(str(folder))
+
+
+def test_a_folder_holding_only_a_gguf_file_is_told_to_name_the_file(tmp_path):
+    (tmp_path / "model-q8.gguf").write_bytes(b"GGUF")
+    message = _refusal(tmp_path)
+    assert "holds no config.json but holds model-q8.gguf" in message and "model-q8.gguf'" in message
 
 
 def test_the_cli_refuses_it_before_work(folder, capsys):

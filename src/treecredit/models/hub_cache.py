@@ -67,10 +67,7 @@ def cached_snapshot(model: str, gguf_file: str = "") -> str:
         raise ValueError(f"{model!r} is not shaped as a Hugging Face hub id")
     repo_id, revision = split
     cache = hub_cache_dir()
-    download = (f"download it where the hub can be reached (`hf download {repo_id}"
-                + (f" --revision {revision}" if revision else "") + "`; `huggingface-cli download` with "
-                "huggingface_hub before 0.34) into a cache folder copied here (or point "
-                "HF_HUB_CACHE / HF_HOME at one), or pass --model a local model folder or .gguf file (or gpt, smollm2)")
+    download = _download_fix(repo_id, revision)
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
@@ -93,11 +90,34 @@ def cached_snapshot(model: str, gguf_file: str = "") -> str:
              f"{repo_id} was downloaded)", download)
     folder = Path(found).parent
     if not gguf_file:
-        missing = missing_weights(folder)
+        missing = missing_weights(folder) or ("" if has_tokenizer(folder) else missing_tokenizer())
         if missing:
             fail("model", f"{model!r}: the cached snapshot {folder} lacks {missing} (only part of {repo_id} "
                  "was downloaded)", download)
     return str(folder)
+
+
+def _download_fix(repo_id: str, revision: str | None) -> str:
+    return (f"download it where the hub can be reached (`hf download {repo_id}"
+            + (f" --revision {revision}" if revision else "") + "`; `huggingface-cli download` with "
+            "huggingface_hub before 0.34) into a cache folder copied here (or point "
+            "HF_HUB_CACHE / HF_HOME at one), or pass --model a local model folder or .gguf file (or gpt, smollm2)")
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json",
+                   "vocab.txt", "*.tiktoken")
+"""Files holding a tokenizer's vocabulary, of which a folder ``AutoTokenizer.from_pretrained`` can load holds at
+least one (``tokenizer_config.json`` alone names a class, not a vocabulary)."""
+
+
+def has_tokenizer(folder: Path) -> bool:
+    """Whether ``folder`` holds one of :data:`TOKENIZER_FILES` (a link whose blob is gone does not count)."""
+    return any(any(p.is_file() for p in folder.glob(name)) for name in TOKENIZER_FILES)
+
+
+def missing_tokenizer() -> str:
+    """What a folder without a tokenizer lacks, for messages."""
+    return "a tokenizer (" + " / ".join(TOKENIZER_FILES) + ")"
 
 
 def _snapshot_of(repo: Path, revision: str) -> Path | None:
