@@ -77,7 +77,7 @@ def test_an_overwrite_start_that_saved_its_own_checkpoint_says_resume(tmp_path, 
     assert "with --resume in place of --overwrite" in capsys.readouterr().err
 
 
-def test_an_interruption_before_the_first_checkpoint_offers_overwrite_not_resume(tmp_path, monkeypatch, capsys):
+def test_an_interruption_before_the_first_checkpoint_offers_resume_from_step_0(tmp_path, monkeypatch, capsys):
     import treecredit.training.train_cli as train_cli
 
     out = tmp_path / "from-config"
@@ -91,8 +91,8 @@ def test_an_interruption_before_the_first_checkpoint_offers_overwrite_not_resume
     _interrupted_after(monkeypatch, train_cli, write)
     assert main(["train", "--config", str(config)]) == 130
     err = capsys.readouterr().err
-    assert f"{out} holds no checkpoint, so there is nothing to resume" in err and "--overwrite" in err
-    assert "--resume" not in err
+    assert f"{out} holds no checkpoint, so the run starts again from step 0: run the same command again with " \
+        "--resume" in err  # --resume restarts a run without a checkpoint from step 0 (docs/runs.md)
 
 
 @pytest.mark.parametrize("saved", [False, True])

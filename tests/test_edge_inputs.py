@@ -328,3 +328,27 @@ def test_ids_near_int64_max_build_the_same_tries(option):
     for name in ("tempo", "spo", "ibpo"):
         np.testing.assert_array_equal(compute_advantages(name, response_ids=ids, **kw),
                                       compute_advantages(name, response_ids=small, **kw))
+
+
+@pytest.mark.parametrize("mask", [
+    [[0, 1, 1, 0, 0], [1, 1, 1, 1, 1]],  # half the rows reach the last column
+    [[0, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 1, 0, 0, 0], [0, 1, 1, 0, 0]],  # none reaches it
+    [[0, 1, 1, 1, 0]],  # one row, stopping short of it
+    [[1, 1, 1, 1, 1], [0, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 1, 1, 0, 0]],
+])
+@pytest.mark.filterwarnings("ignore:group_ids. no group has two responses")
+def test_right_padding_with_masked_header_tokens_is_not_taken_for_left_padding(mask):
+    # was (9f8e34a): "as many rows end on the last column as start on the first" counted 0 >= 0 and 1 >= 1 as
+    # left padding, so right-padded batches whose responses begin with a masked header token were refused
+    mask = np.array(mask)
+    B, T = mask.shape
+    ids = (np.arange(B * T).reshape(B, T) % 7) + 1
+    batch = dict(response_ids=ids, response_mask=mask, rewards=np.linspace(0.0, 1.0, B), group_ids=[0] * B)
+    compute_advantages("spo", **batch)
+    treecredit.build_tree("token", **batch)
+    treecredit.step_ends_from_text(ids, _CharTokenizer(), "a", mask)
+
+
+class _CharTokenizer:
+    def decode(self, ids):
+        return "".join("ab"[i % 2] for i in ids)

@@ -316,6 +316,19 @@ def test_padding_side_left_as_compute_advantages_takes_it():
         step_ends_from_text(ids, Chars(), "fg", response_mask=mask, padding_side="middle")
 
 
+def test_padding_side_left_without_a_mask_is_refused_naming_response_mask():
+    # was: silently ignored: without a mask there is nothing to find the padding from, and the rows were read
+    # as right-padded (step ends at the wrong positions, or a decode error on the pad ids)
+    class Chars:
+        def decode(self, ids):
+            return "".join(chr(97 + int(i)) for i in ids)
+
+    ids = np.array([[0, 0, 5, 6, 7], [0, 5, 6, 8, 9]])
+    with pytest.raises(ValueError, match="^padding_side: is 'left' but no response_mask.*Fix: pass response_mask="):
+        step_ends_from_text(ids, Chars(), "fg", padding_side="left")
+    assert step_ends_from_text(ids, Chars(), "fg", padding_side="right").any()
+
+
 def test_returns_the_type_of_response_ids_as_compute_advantages_does():
     # was: NumPy for torch input, while compute_advantages returns torch for torch input
     torch = pytest.importorskip("torch")

@@ -119,8 +119,9 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
             (larger ones overflow float32 advantages or float64 spreads, and are refused: rescale them).
         group_ids: ``(B,)`` ids (ints ≥ 0 or strings, not both); equal ids form one group (one prompt).
         padding_side: None (default): right padding expected, and a batch that looks left-padded (some
-            response starts with a masked token, and at least as many end on the last column as start on the
-            first: :func:`~treecredit.batch.looks_left_padded`) is refused. ``"left"``: each
+            response starts with a masked token, and more than half, and no fewer than start on the first,
+            end on the last column:
+            :func:`~treecredit.batch.looks_left_padded`) is refused. ``"left"``: each
             row's leading masked run is its padding; rows are re-aligned, and the result comes back in the
             caller's layout. ``"right"``: the layout is trusted as given (no check).
         **options: the estimator's options (``norm_by_std``, ``epsilon``, ``step_ends``, ``delimiter``,

@@ -81,13 +81,13 @@ def _group_id_array(group_ids: Any, argument: str) -> np.ndarray:
     return to_numpy(group_ids, argument)
 
 
-def dense_group_index(group_ids: Any, n_rows: int, argument: str = "group_ids") -> tuple[np.ndarray, int]:
-    """Map arbitrary group ids (ints or strings) to dense ``0..n_groups-1`` in order of first appearance."""
+def _checked_group_ids(group_ids: Any, n_rows: int, argument: str) -> np.ndarray:
+    """``(B,)`` group ids as an int64 (integral floats read as ints) or string array, checked."""
     ids = _group_id_array(group_ids, argument)
     check_ndim(ids, 1, argument, "(B,)")
     check_shape(ids, (n_rows,), argument, "response (B)")
     if ids.size == 0:
-        return np.zeros(0, dtype=np.int64), 0
+        return ids
     if np.issubdtype(ids.dtype, np.floating):
         if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
             fail(argument, "contains non-integer floats", "pass integer or string group ids")
@@ -96,28 +96,57 @@ def dense_group_index(group_ids: Any, n_rows: int, argument: str = "group_ids") 
         check_non_negative(ids, argument)
     elif ids.dtype.kind not in "US":
         fail(argument, f"has dtype {ids.dtype}", "pass integer or string group ids")
+    return ids
+
+
+def _first_appearance(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(dense (B,) int64, first (G,))``: each row's group number in order of first appearance, and the row
+    where each group first appears."""
     _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")  # dense numbers by first appearance
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    return rank[inverse.reshape(-1)].astype(np.int64), int(order.size)
+    return rank[inverse.reshape(-1)].astype(np.int64), first[order]
+
+
+def dense_group_index(group_ids: Any, n_rows: int, argument: str = "group_ids") -> tuple[np.ndarray, int]:
+    """Map arbitrary group ids (ints or strings) to dense ``0..n_groups-1`` in order of first appearance."""
+    ids = _checked_group_ids(group_ids, n_rows, argument)
+    if ids.size == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    dense, first = _first_appearance(ids)
+    return dense, int(first.size)
+
+
+def group_id_values(group_ids: Any, n_rows: int, argument: str = "group_ids") -> tuple:
+    """The caller's id of each dense group of :func:`dense_group_index` (same numbering: order of first
+    appearance), as Python ints (integral floats read as ints) or strings."""
+    ids = _checked_group_ids(group_ids, n_rows, argument)
+    if ids.size == 0:
+        return ()
+    return tuple(v.item() for v in ids[_first_appearance(ids)[1]])
 
 
 PADDING_SIDES = ("right", "left")
 
 
 def looks_left_padded(mask: np.ndarray) -> bool:
-    """True when some non-empty row starts with a masked token and at least as many non-empty rows end on the
-    last column as start on the first: left padding aligns responses on the last column, right padding on the
-    first. Counted, not required of every row, so that a left-padded row ending in masked tool tokens does not
-    hide the padding of the others, and a right-padded row beginning with one does not pass for left padding.
-    A batch where the counts tie (e.g. every row full, some beginning with masked tokens) is ambiguous and
-    reads as left-padded: its caller says which with ``padding_side``."""
+    """True when some non-empty row starts with a masked token and more than half of the non-empty rows end
+    on the last column: left padding aligns every response on the last column, while in a right-padded batch
+    only the longest responses reach it. A majority, not every row, so that a left-padded row ending in masked
+    tool tokens does not hide the padding of the others; a strict one, so that right-padded rows beginning
+    with a masked header token (none, or only half of them, reaching the last column, or a single row that
+    stops short of it) are not taken for left padding. Also at least as many rows must end on the last column
+    as start on the first (left padding aligns on the right, right padding on the left), so that a right-padded
+    batch of mostly full-length rows, a few beginning with masked tokens, passes. A batch where every row
+    fills the width and some begin with masked tokens is ambiguous and reads as left-padded: its caller says
+    which with ``padding_side``."""
     if mask.ndim != 2 or 0 in mask.shape:
         return False
     live = mask.any(axis=1)
     starts_masked = int((live & ~mask[:, 0]).sum())
-    return bool(starts_masked and int((live & mask[:, -1]).sum()) >= int((live & mask[:, 0]).sum()))
+    ends_last = int((live & mask[:, -1]).sum())
+    return bool(starts_masked and 2 * ends_last > int(live.sum()) and ends_last >= int((live & mask[:, 0]).sum()))
 
 
 def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_side: str | None):
@@ -142,8 +171,8 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
             starts = np.flatnonzero(nonempty & ~live[:, 0])
             fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with "
                  f"masked tokens, e.g. row {int(starts[0])}, and {int((nonempty & live[:, -1]).sum())} end on the "
-                 f"last column while {int((nonempty & live[:, 0]).sum())} start on the first), and tree credit would "
-                 "then compare misaligned prefixes",
+                 "last column, more than half and no fewer than start on the first), and tree credit would then "
+                 "compare misaligned prefixes",
                  "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
                  "is returned in yours), or padding_side='right' if the leading masked tokens belong to "
                  "the responses")

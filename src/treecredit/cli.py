@@ -187,7 +187,8 @@ def interrupted_note(args: argparse.Namespace) -> str:
     """What an interruption that the command did not handle itself (a Ctrl-C while Python imports, in the
     pre-flight, the warm start, a second Ctrl-C) left, for ``train`` and ``compare``: ``--resume`` only where the
     run folder (a comparison's runs) holds a checkpoint to resume from; otherwise that nothing of a run was
-    written, or that the folder holds a start without a checkpoint (which ``--overwrite`` replaces)."""
+    written, or that the folder holds a start without a checkpoint (which ``train --resume`` starts again from step
+    0, and ``--overwrite`` replaces)."""
     from pathlib import Path
 
     if args.command not in ("train", "compare"):
@@ -216,6 +217,9 @@ def interrupted_note(args: argparse.Namespace) -> str:
         return f"nothing of a run was written to {out}: run the same command again to start"
     if args.resume or getattr(args, "overwrite", False):
         return f"{out} holds no checkpoint, so the run starts again from step 0: run the same command again"
+    if args.command == "train":  # --resume starts a run without a checkpoint again from step 0 (docs/runs.md)
+        return (f"{out} holds no checkpoint, so the run starts again from step 0: run the same command again with "
+                "--resume (its saved settings), or with --overwrite to start anew there with new settings")
     return (f"{out} holds no checkpoint, so there is nothing to resume: run the same command again with "
             "--overwrite to start anew there")
 

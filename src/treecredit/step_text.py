@@ -222,8 +222,8 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
             :func:`vocabulary_size`); a host whose model may sample ids the tokenizer lacks passes the model's.
         padding_side: as for :func:`treecredit.compute_advantages` (with ``response_mask``): None (default)
             expects right padding and refuses a batch that looks left-padded; ``"left"`` decodes each row
-            from its first unmasked token and returns the step ends in the caller's layout; ``"right"``
-            trusts the layout.
+            from its first unmasked token and returns the step ends in the caller's layout (it needs
+            ``response_mask``, and is refused without it); ``"right"`` trusts the layout.
 
     Returns:
         ``(B, T)`` bool step ends: a torch tensor on the device of ``response_ids`` when it is one (as
@@ -246,6 +246,10 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     shift = None
     if padding_side is not None:
         check_choice(padding_side, PADDING_SIDES, "padding_side")
+    if padding_side == "left" and response_mask is None:
+        fail("padding_side", "is 'left' but no response_mask was given, and the padding is found from the mask "
+             "(each row's leading masked run)", "pass response_mask=, the (B, T) 0/1 mask of the batch, or drop "
+             "padding_side for rows that have no padding")
     if response_mask is not None:
         mask = check_binary_mask(to_numpy(response_mask, "response_mask"), "response_mask")
         check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")

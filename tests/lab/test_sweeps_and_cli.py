@@ -145,6 +145,17 @@ def test_summary_ranks_noise_only_among_arms_that_pass_the_direction_rule_and_sh
     assert "left out, their mean gradient pointing away from ∇J" in line and line.endswith(": ibpo.")
 
 
+def test_summary_keeps_the_headline_when_no_arm_passes_the_direction_rule():
+    # was: no arm passing the rule dropped the whole sentence, GRPO's own figure included
+    from treecredit.lab.claims import summary_lines
+
+    records = [_head("grpo", "iid", 16.6, 0.80, 0.70, 0.90), _head("ibpo", "iid", 5.0, 0.80, 0.75, 0.85)]
+    line = summary_lines(records, {})[0]
+    assert line.startswith("Headline token MDP, budget 16: GRPO (i.i.d.) gradient noise-to-signal 16.6")
+    assert "lowest using only the leaf budget, every arm's cos(E ĝ, ∇J) interval below 0.95, so none is " \
+           "recommended: ibpo on " in line
+
+
 def test_map_text_states_the_direction_rule_it_applies():
     # was: "not measurably biased" while the rule applied is "interval entirely below 0.95" (e.g. [0.91, 0.97] kept)
     from treecredit.lab.map_report import equal_token_tables, map_markdown

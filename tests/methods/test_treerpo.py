@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from tree_cases import DISTINCT_REWARDS, degenerate_checks, run, run_distinct
 
+import treecredit.methods.treerpo as treerpo_module
+
 EPS = 1e-6
 
 
@@ -40,6 +42,12 @@ def test_one_level_step_tree_gives_the_group_baseline():
     bern = run_distinct("treerpo", rewards=binary, step_tokens=10)
     np.testing.assert_allclose(bern, run_distinct("dr_grpo", rewards=binary) / (0.75 * 0.25 + EPS), rtol=1e-6)
     assert DISTINCT_REWARDS.max() <= 1
+
+
+@pytest.fixture(autouse=True)
+def _tau_warnings_unsaid(monkeypatch):
+    # the tau warning is said once per process for each tau: each test starts with none said
+    monkeypatch.setattr(treerpo_module, "_WARNED_TAUS", set(), raising=False)
 
 
 def test_tau_drops_sibling_sets_that_barely_differ():
@@ -89,3 +97,18 @@ def test_warns_when_tau_removes_every_sibling_set_that_spreads():
         assert np.abs(run("treerpo", rewards=rewards, tau=0.01, **common)).max() > 0
         run("treerpo", rewards=rewards * 20, **common)
         run("treerpo", rewards=np.zeros(16), **common)
+
+
+def test_tau_warning_is_said_once_per_tau_not_at_every_training_step():
+    # was: the text carried the batch's numbers, so the default once-per-location filter never held it back and a
+    # training loop warned at every step
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 3, (16, 8))
+    common = dict(ids=ids, mask=np.ones_like(ids), groups=np.repeat([0, 1], 8), step_tokens=2, scale="std")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("default")
+        for step in range(3):  # one call site, a different batch each step
+            run("treerpo", rewards=rng.integers(0, 2, 16) * (0.02 + 0.01 * step), **common)
+        assert len([w for w in said if "removes every sibling set" in str(w.message)]) == 1
+        run("treerpo", rewards=rng.integers(0, 2, 16) * 0.02, tau=0.05, **common)  # another tau: said again
+        assert len([w for w in said if "removes every sibling set" in str(w.message)]) == 2

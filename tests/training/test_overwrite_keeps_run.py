@@ -85,5 +85,6 @@ def test_a_stop_before_step_1_under_overwrite_says_the_earlier_run_is_back(tmp_p
                        r"was .*Start this run again with the command you ran \(with --overwrite\)"):
         loop._interrupt(signal.SIGINT, {"step": 0}, 0, lambda: None, Writer(), None)
     put_back(run, lambda *a: None)
-    with pytest.raises(RunInterrupted, match=r"nothing to resume\. Start again with `treecredit train --config"):
+    with pytest.raises(RunInterrupted, match=r"no checkpoint was saved\. Start the run again from step 0 with "
+                       r"`treecredit train --config .*--resume`"):
         loop._interrupt(signal.SIGINT, {"step": 0}, 0, lambda: None, Writer(), None)

@@ -195,3 +195,15 @@ def test_render_takes_the_callers_group_ids(groups, first, second):
     with pytest.raises(ValueError, match=r"^group: 0 is not a group id of this forest \(its group_ids, in order "
                                          r"of first appearance: .*\)\. Fix: pass one of the group_ids"):
         f.render(0)
+
+
+@pytest.mark.parametrize("groups,asked", [(["b", "b", "a", "a"], np.str_("a")), ([17, 17, 3, 3], np.float64(3.0)),
+                                          ([17, 17, 3, 3], 3.0), ([17, 17, 3, 3], np.int64(3)),
+                                          (np.array([17.0, 17.0, 3.0, 3.0]), np.float64(3.0))])
+def test_render_takes_numpy_scalars_and_integral_floats_as_group_ids(groups, asked):
+    # was: "group: np.str_('a') is not a group id of this forest" (e.g. a group id read back from an array)
+    ids = np.array([[5, 6, 7], [5, 6, 8], [9, 9, 9], [9, 9, 1]])
+    f = tree(ids=ids, mask=np.ones_like(ids), rewards=np.array([1.0, 0, 1, 0]), groups=groups)
+    assert "tokens 9 9" in f.render(asked) and "tokens 5 6" not in f.render(asked)
+    with pytest.raises(ValueError, match="^group: 3.5 is not a group id"):
+        f.render(np.float64(3.5))

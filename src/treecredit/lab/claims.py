@@ -247,18 +247,20 @@ def summary_lines(records: list[dict], claims: dict) -> list[str]:
     if base and usable:
         for label, pool in (("using only the leaf budget", [r for r in usable if not r.get("extra_rollouts")]),
                             ("with extra value rollouts", [r for r in usable if r.get("extra_rollouts")])):
-            sound = [r for r in pool if direction_ok(r)]
-            if not sound:
+            if not pool:
                 continue
-            best = min(sound, key=lambda r: r["grad_rel_var"])
+            sound = [r for r in pool if direction_ok(r)]
+            best = min(sound or pool, key=lambda r: r["grad_rel_var"])  # none sound: the least noisy, tagged so
             extra = f", {best['extra_rollouts']} extra rollouts per response" if best.get("extra_rollouts") else ""
             quieter = sorted({r["estimator"] for r in pool if not direction_ok(r)
                               and r["grad_rel_var"] < best["grad_rel_var"]})
             left_out = (f" Less noisy but left out, their mean gradient pointing away from ∇J (95 % interval of "
                         f"cos(E ĝ, ∇J) entirely below {MIN_DIRECTION_COS}): {', '.join(quieter)}." if quieter else "")
+            among = (f"among arms whose cos(E ĝ, ∇J) interval reaches {MIN_DIRECTION_COS}" if sound else
+                     f"every arm's cos(E ĝ, ∇J) interval below {MIN_DIRECTION_COS}, so none is recommended")
             lines.append(f"Headline token MDP, budget {base['budget']}: GRPO (i.i.d.) gradient noise-to-signal "
-                         f"{base['grad_rel_var']:.3g}{_cos(base)}; lowest {label}, among arms whose cos(E ĝ, ∇J) "
-                         f"interval reaches {MIN_DIRECTION_COS}: {best['estimator']} on {_where(best)} at "
+                         f"{base['grad_rel_var']:.3g}{_cos(base)}; lowest {label}, {among}: "
+                         f"{best['estimator']} on {_where(best)} at "
                          f"{best['grad_rel_var']:.3g} (factor {base['grad_rel_var'] / best['grad_rel_var']:.2g}"
                          f"{extra}{_cos(best, ', ')}{_below_one(best, base)}).{left_out}")
     for key, name in (("bias", "C1 (bias ∝ 1/B)"), ("variance", "C2 (variance ∝ 1/B)"),

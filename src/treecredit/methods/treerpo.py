@@ -61,7 +61,8 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
         ``(B, T)`` float32, zero on masked tokens.
 
     Warns:
-        ``UserWarning`` (naming ``tau``) when τ removes every sibling set whose values spread at all.
+        ``UserWarning`` (naming ``tau``) when τ removes every sibling set whose values spread at all (once per
+        process for each τ, so a training loop is told once, not every step).
     """
     check_choice(scale, SCALES, "scale")
     check_positive(tau, "tau", allow_zero=True)
@@ -94,19 +95,24 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
     return zero_masked_tokens(out, batch)
 
 
+_WARNED_TAUS: set[float] = set()  # the taus warn_if_tau_removes_all has warned about in this process
+
+
 def warn_if_tau_removes_all(spans: np.ndarray, tau: float, rewards: np.ndarray) -> bool:
     """Warn (``UserWarning``) when ``tau`` zeroes every sibling set that has a non-zero span: the batch had credit
     to give and τ, which is in reward units whatever the scale, removed all of it (rewards in {0, 0.05} with the
     paper's τ = 0.1). ``spans``: each child's sibling-set span (max − min of the values); returns True when it
-    warned."""
+    warned. Once per process for each τ: the text carries the batch's numbers, so Python's once-per-location
+    filter would not hold a training loop back from warning at every step."""
     spread = spans[spans > 0]
-    if not spread.size or float(spread.max()) >= tau:
+    if not spread.size or float(spread.max()) >= tau or float(tau) in _WARNED_TAUS:
         return False
+    _WARNED_TAUS.add(float(tau))
     largest = float(spread.max())
     warnings.warn(
         f"tau: {tau:g} removes every sibling set of this batch, so every treerpo advantage is 0: tau is the smallest "
         f"span (max - min) of sibling values that is trained on, in reward units under every scale, and the largest "
         f"span here is {largest:.4g} (rewards from {float(rewards.min()):.4g} to {float(rewards.max()):.4g}). "
         f"Fix: pass tau below {largest:.4g} (e.g. tau={largest / 2:.2g}, or tau=0 to train on every set), or "
-        "rescale the rewards (e.g. to [0, 1])", UserWarning, stacklevel=4)
+        f"rescale the rewards (e.g. to [0, 1]). Said once per process for tau={tau:g}.", UserWarning, stacklevel=4)
     return True

@@ -164,10 +164,11 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     command). What ``log`` gets (dropped episodes as ``warning: episode of instance ...``), Python warnings and
     how the run ended also go to ``<out>/log.txt`` (:mod:`treecredit.training.run_log`; appended under ``resume``).
     """
-    from treecredit.training.out_folder import replacing
+    from treecredit.training.out_folder import replacing, run_lock, write_errors
     from treecredit.training.run_log import RunLog
 
-    with replacing(config.out, overwrite, log), RunLog(config.out, resume=resume) as run_log:
+    with write_errors(config.out), run_lock(config.out), replacing(config.out, overwrite, log), \
+            RunLog(config.out, resume=resume) as run_log:
         return _train_agent(config, run_log, resume=resume, overwrite=overwrite, stop_at_step=stop_at_step, log=log,
                             on_resume=on_resume, resume_fix=resume_fix)
 
@@ -191,14 +192,14 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     from treecredit.training.dry_run import check_estimator_options
     from treecredit.training.evaluation import due, eval_draw_seed, when_text
     from treecredit.training.loop import _interrupt, ppo_update
-    from treecredit.training.metrics import MetricsWriter, flag_earlier_closings, keep_records_until, read_metrics
+    from treecredit.training.metrics import MetricsWriter, flag_earlier_closings, read_metrics
     from treecredit.training.out_folder import drop_aside
     from treecredit.training.preflight import check_out, check_tensorboard, check_token_budget
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.reward_range import check_env_reward_range
     from treecredit.training.run_log import start_line
     from treecredit.training.run_summary import agent_summary, ended_line, success_label
-    from treecredit.training.samples import write_samples
+    from treecredit.training.samples import cut_back_side_files, write_samples
     from treecredit.training.startup import start_run
     from treecredit.training.stopping import StopRequest
 
@@ -238,7 +239,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
     keep = counters["step"] if saved is not None else None
-    keep_records_until(out / "samples.jsonl", keep)
+    cut_back_side_files(out, keep, resume)  # samples.jsonl and TensorBoard, as metrics.jsonl is below
     writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
     evaluated = {r["step"] for r in read_metrics(writer.path) if r["kind"] == "eval"}  # kept by a resume
     if keep is None:  # a fresh run: no samples of an earlier one

@@ -158,10 +158,11 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     What ``log`` and ``warn`` get, Python warnings and how the run ended also go to ``<out>/log.txt``
     (:mod:`treecredit.training.run_log`; appended to under ``resume``).
     """
-    from treecredit.training.out_folder import replacing
+    from treecredit.training.out_folder import replacing, run_lock, write_errors
     from treecredit.training.run_log import RunLog
 
-    with replacing(config.out, overwrite, log), RunLog(config.out, resume=resume) as run_log:
+    with write_errors(config.out), run_lock(config.out), replacing(config.out, overwrite, log), \
+            RunLog(config.out, resume=resume) as run_log:
         return _train(config, run_log, resume=resume, overwrite=overwrite, stop_at_step=stop_at_step, log=log,
                       on_resume=on_resume, warn=warn, resume_fix=resume_fix)
 
@@ -202,7 +203,6 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
         MetricsWriter,
         advantage_metrics,
         flag_earlier_closings,
-        keep_records_until,
         read_metrics,
         rollout_metrics,
     )
@@ -211,7 +211,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     from treecredit.training.progress import above_bar, advance_bar, closed_at_exit, run_bar
     from treecredit.training.run_log import start_line
     from treecredit.training.run_summary import ended_line, task_summary
-    from treecredit.training.samples import sample_records, write_samples
+    from treecredit.training.samples import cut_back_side_files, sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
     from treecredit.training.stopping import StopRequest
 
@@ -259,7 +259,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     elif resume:
         log(f"no checkpoint in {out}: starting from step 0")
     keep = counters["step"] if saved is not None else None
-    keep_records_until(out / "samples.jsonl", keep)
+    cut_back_side_files(out, keep, resume)  # samples.jsonl and TensorBoard, as metrics.jsonl is below
     writer = MetricsWriter(out, keep_until_step=keep, tensorboard=config.tensorboard)
     evaluated = {r["step"] for r in read_metrics(writer.path) if r["kind"] == "eval"}  # kept by a resume
 
@@ -374,12 +374,13 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
                    "(this start's settings are not kept there). Start this run again with the command you ran "
                    "(with --overwrite).")
     elif step == 0:
-        message = (f"stopped by {name} before the first RL step; nothing to resume. Start again with "
-                   f"`treecredit train --config {out / 'config.json'} --overwrite`.")
+        message = (f"stopped by {name} before the first RL step; no checkpoint was saved. Start the run again "
+                   f"from step 0 with `treecredit train --config {out / 'config.json'} --resume` (its saved "
+                   "settings), or anew with new settings and --overwrite.")
     else:
         message = (f"stopped by {name} after step {step}; checkpoint {path or out / 'checkpoint.pt'} is saved. "
                    f"Resume with `treecredit train --config {out / 'config.json'} --resume` (the saved settings; "
-                   "only --steps, --token-budget and the display may change).")
+                   "only --steps, --token-budget, --cache-dir and the display may change).")
     raise RunInterrupted(message, signum, step)
 
 

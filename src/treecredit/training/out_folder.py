@@ -2,7 +2,8 @@
 folder, because it is a file or a file stands among its parent folders (``afile.txt/sub``), so that no
 command ends in a ``NotADirectoryError`` or ``FileExistsError`` once its work has started; and ``train
 --overwrite``'s earlier run, set aside until the new run trains its first step (:func:`set_aside`,
-:func:`replacing`), so that a start that fails loses nothing."""
+:func:`replacing`), so that a start that fails loses nothing; and the lock that keeps a second process from
+writing into a run folder while one does (:func:`run_lock`, :func:`refuse_if_held`)."""
 
 from __future__ import annotations
 
@@ -115,3 +116,144 @@ def replacing(out: str | Path, overwrite: bool, log=print):
         raise
     if overwrite:
         drop_aside(out)
+
+
+LOCK_NAME = ".treecredit.lock"
+"""The file in a run's ``--out`` that the process writing the run holds an exclusive ``flock`` on (:func:`run_lock`)."""
+
+_HELD: dict[str, int] = {}  # run folder (resolved) -> the lock file's descriptor, for the folders this process holds
+
+
+def _key(out: Path) -> str:
+    return str(Path(out).resolve())
+
+
+def lock_holder(out: str | Path) -> int | None:
+    """The pid of another live process that holds ``out``'s run lock (:func:`run_lock`; 0 when its pid cannot be
+    read), None when no other process holds it (no lock file, a stale one left by a killed run, or this process
+    holds it). The OS releases a ``flock`` when its process dies, so a killed run never blocks its resume."""
+    import fcntl
+    import os
+
+    path = Path(out) / LOCK_NAME
+    if _key(Path(out)) in _HELD or not path.is_file():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _pid_in(path)
+    except OSError:  # a file system without flock: no lock to honour
+        return None
+    finally:
+        os.close(fd)
+    return None
+
+
+def _pid_in(path: Path) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def refuse_if_held(out: str | Path) -> None:
+    """Refuse (``out``) a folder whose run another live process is writing: two writers would interleave their
+    metrics and checkpoints. The fix names that process."""
+    pid = lock_holder(out)
+    if pid is None:
+        return
+    who = f"process {pid}" if pid else "another process"
+    stop = f"`kill {pid}`" if pid else "stop it"
+    fail("out", f"{str(out)!r} is in use: {who} is writing a run there now (it holds {Path(out) / LOCK_NAME})",
+         f"wait for that run to end (or {stop}), then run this command again; or pass another --out")
+
+
+@contextmanager
+def run_lock(out: str | Path):
+    """The block of a process that writes the run in ``out``: an exclusive ``fcntl.flock`` on ``out/.treecredit.lock``
+    (which records the pid) is held for the block, so that a second ``train`` (or ``--resume``) of the same folder is
+    refused (:func:`refuse_if_held`) instead of writing into it too. The OS releases the lock when the process dies,
+    so a killed run's folder can be resumed at once; a normal end removes the file (and the folder, when the block
+    created it and nothing else was written there). Nothing is locked where the file system has no ``flock``."""
+    import fcntl
+    import os
+
+    out = Path(out)
+    check_out_folder(out)
+    key = _key(out)
+    if key in _HELD:  # already held by this process (a nested call): nothing more to do
+        yield
+        return
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:  # a read-only folder: no lock; the run's first write says what is wrong (write_errors)
+            fd = -1
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            refuse_if_held(out)
+            continue  # released in between: try again
+        except OSError:
+            os.close(fd)
+            fd = -1
+            break
+        try:  # the file may have been removed by its last holder between our open and our lock: lock the new one
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    if fd >= 0:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _HELD[key] = fd
+    try:
+        yield
+    finally:
+        if fd >= 0:
+            _HELD.pop(key, None)
+            path.unlink(missing_ok=True)  # while still locked: a waiting process then locks a new file
+            os.close(fd)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+
+
+WRITE_ERRNOS = frozenset({"ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO", "EFBIG"})
+"""``errno`` names of a failed write that :func:`write_errors` turns into a one-line error about the run folder."""
+
+
+@contextmanager
+def write_errors(out: str | Path):
+    """The block of a run that writes into ``out``: an ``OSError`` of a full disk, a quota, a read-only or
+    unwritable folder (:data:`WRITE_ERRNOS`) raised in it becomes ``out: writing <file> failed: <reason>. Fix: ...``
+    (a ``ValueError``, shown as one line, no traceback) naming the folder, the errno's reason and the fix (free
+    space, or another --out). A checkpoint that failed to save leaves no temporary file and the last good one in
+    place (:func:`~treecredit.training.checkpoint.save_checkpoint`), so the fix then names ``--resume``."""
+    import errno
+    import os
+
+    try:
+        yield
+    except OSError as exc:
+        name = errno.errorcode.get(exc.errno or -1, "")
+        if name not in WRITE_ERRNOS:
+            raise
+        reason = exc.strerror or os.strerror(exc.errno or 0)
+        what = f"{exc.filename}" if exc.filename else f"into {out}"
+        space = "free space on its disk" if name in ("ENOSPC", "EDQUOT", "EFBIG") else "make it writable"
+        has = Path(out).is_dir() and any(Path(out).glob("checkpoint*.pt"))
+        go_on = ("then run the same command again with --resume: the last good checkpoint is kept" if has else
+                 "then run the same command again with --resume" if (Path(out) / "config.json").is_file() else
+                 "then run the same command again")
+        fail("out", f"writing {what} failed: {reason} ({name}) in the run folder {out}",
+             f"{space} ({go_on}), or pass another --out")

@@ -16,16 +16,20 @@ from treecredit._validation import fail
 from treecredit.training.context import check_context
 from treecredit.training.model_fingerprint import is_model_fingerprint, model_change
 from treecredit.training.option_checks import check_option_values, sampler_flags  # check_option_values: its home before
-from treecredit.training.out_folder import check_out_folder
+from treecredit.training.out_folder import check_out_folder, refuse_if_held
 from treecredit.training.reward_probe import PROBE_PROBLEMS, check_rewards  # noqa: F401 — their home before
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
 """Files whose presence means that a folder holds a run."""
-RESUME_MAY_CHANGE = ("steps", "token_budget", "progress", "tensorboard", "out", "sample_every", "module_folders",
-                     "data_fingerprints")
-"""Settings a resumed run may change (``out`` is the same folder however it is spelled; ``module_folders`` is
-where the same ``--reward`` module was found this time; ``data_fingerprints`` is checked by
-:func:`check_same_data`, with its own error)."""
+RESUME_MAY_CHANGE_FLAGS = ("steps", "token_budget", "progress", "tensorboard", "sample_every", "cache_dir")
+"""The settings a user may change on ``--resume`` (docs/runs.md lists these, checked by a test): the stopping point,
+the display, and ``cache_dir`` (a cache is not part of a run's result: a warm start is keyed by its settings and
+thread count and trained the same way wherever it is cached). ``compile_decode`` is not among them: a compiled
+decoding step reassociates float sums (logits differ by ~4e-5, docs/sampling.md), so sampling may differ."""
+RESUME_MAY_CHANGE = RESUME_MAY_CHANGE_FLAGS + ("out", "module_folders", "data_fingerprints")
+"""Settings a resumed run may change: :data:`RESUME_MAY_CHANGE_FLAGS`, ``out`` (the same folder however it is
+spelled), ``module_folders`` (where the same ``--reward`` module was found this time) and ``data_fingerprints``
+(checked by :func:`check_same_data`, with its own error)."""
 RUN_CHOSEN = ("lr",)
 """Settings whose default the run chooses (``lr`` by model): unset on a resume, the saved run's value is kept
 (a run started when the default was another value resumes as it started)."""
@@ -169,6 +173,7 @@ def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None =
         fail("resume", "--resume and --overwrite were both given", "pass --resume to continue the run in "
              f"{out}, or --overwrite to replace it")
     check_out_folder(out)  # a file, or a file among its parent folders: refused before any work
+    refuse_if_held(out)  # another live process writes a run there: no --resume or --overwrite can help
     if resume and not holds_run(out):  # a typo in --out, or a run never started: not a fresh start in disguise
         fail("resume", f"{str(out)!r} holds no run to resume (no config.json, metrics or checkpoint)",
              "pass the --out of the run to continue, or drop --resume to start a new run there")
@@ -263,7 +268,7 @@ def _comparable(values: dict) -> dict:
 
 
 def check_same_settings(path: Path, config, resume_fix: str | None = None) -> None:
-    """Refuse to resume a run under different settings (only the stopping point and display may change).
+    """Refuse to resume a run under different settings (only :data:`RESUME_MAY_CHANGE` may change).
 
     A setting that the saved run does not name (a field added by a later version of treecredit) counts as
     its default value, so a run started before the field existed resumes as long as the field is left at it.
@@ -281,7 +286,7 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
         values = "; ".join(f"{k}: saved {saved.get(k, defaults.get(k))!r}, now {current[k]!r}" for k in changed)
         fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})",
              resume_fix or f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
-             f"{', '.join(RESUME_MAY_CHANGE[:4])} may change), or start a new run with another --out "
+             f"{', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
              "(or --overwrite)")
 
 

@@ -47,3 +47,23 @@ def write_samples(folder, records: list[dict], *, echo: bool = False, log=print,
             log(f"[step {record['step']}] reward {reward}\n  prompt: {prompt}\n"
                 f"  completion: {completion}")
 
+
+
+def cut_back_side_files(folder, keep_until_step: int | None, resume: bool) -> None:
+    """Cut a run folder's ``samples.jsonl`` and TensorBoard events back to where the run goes on from, as
+    :class:`~treecredit.training.metrics.MetricsWriter` cuts ``metrics.jsonl``: ``keep_until_step`` the resumed
+    checkpoint's step (later records go; TensorBoard's are purged by the writer's ``purge_step``), or None for a
+    start from step 0. Under ``resume`` a start from step 0 is a run killed before its first checkpoint started
+    again: its ``samples.jsonl`` is emptied and its ``tensorboard/`` events removed (they hold steps that are run
+    again; before, steps 1, 2, 1, 2, 3 stood there). Without ``resume`` the folder holds no run (checked before):
+    nothing is touched."""
+    import shutil
+
+    from treecredit.training.metrics import keep_records_until
+
+    folder = Path(folder)
+    if keep_until_step is not None:
+        keep_records_until(folder / "samples.jsonl", keep_until_step)
+    elif resume:
+        (folder / "samples.jsonl").unlink(missing_ok=True)
+        shutil.rmtree(folder / "tensorboard", ignore_errors=True)

@@ -158,8 +158,8 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
     path = folder / f"{prefix}-{warm_start_key(settings)}.pt"
     policy = build()
-    if path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = _load_cache(path, log) if path.exists() else None
+    if state is not None:
         if trainable_only:
             missing = set(state) - dict(policy.module.named_parameters()).keys()
             if missing:
@@ -175,16 +175,32 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
     with StepProgress(steps, "warm start", bar=progress, log=log) as on_step:
         losses = train(policy, on_step)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two runs building one warm start write apart
     state = ({n: p.detach() for n, p in policy.module.named_parameters() if p.requires_grad} if trainable_only
              else policy.module.state_dict())
     torch.save(state, tmp)
     os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps({**settings, "final_loss": losses[-1] if losses else None},
-                                                    indent=1, default=str))
+    side = path.with_name(f"{path.with_suffix('.json').name}.{os.getpid()}.tmp")
+    side.write_text(json.dumps({**settings, "final_loss": losses[-1] if losses else None}, indent=1, default=str))
+    os.replace(side, path.with_suffix(".json"))
     if losses:  # the progress lines stop before the last step (with or without a bar): its loss, once
         log(f"warm start: {len(losses)} steps done, final loss {losses[-1]:.3f} (first {losses[0]:.3f})")
     return policy
+
+
+def _load_cache(path: Path, log) -> dict | None:
+    """The ``state_dict`` in the warm-start cache file ``path``; None, with a logged warning naming the file, when
+    it cannot be read (truncated by a kill or a full disk, or otherwise damaged): the warm start is then trained
+    again and its new file replaces that one."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, ...
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        log(f"warning: warm start cache {path} is damaged and cannot be read ({reason}): training the warm start "
+            "again, which replaces it")
+        return None
 
 
 def hf_warm_started(policy, task, *, model_identity: dict, steps: int, batch_size: int, lr: float, seed: int,

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
-from treecredit._validation import check_choice, fail, to_numpy
-from treecredit.batch import TokenBatch, align_padding, make_token_batch
+from treecredit._validation import check_choice, fail
+from treecredit.batch import TokenBatch, align_padding, group_id_values, make_token_batch
 from treecredit.steps import resolve_step_ends
 from treecredit.trees.explicit import build_explicit
 from treecredit.trees.forest import Forest
@@ -63,19 +61,7 @@ def build_tree(kind: str, *, response_ids, response_mask, rewards, group_ids, tr
     """
     forest = _build(kind, response_ids, response_mask, rewards, group_ids, tree_nodes, step_ends, delimiter,
                     step_tokens, padding_side)
-    return replace(forest, group_ids=first_ids(group_ids, forest.n_groups))
-
-
-def first_ids(group_ids: Any, n_groups: int) -> tuple:
-    """The caller's id of each dense group (:func:`~treecredit.batch.dense_group_index`'s numbering: order of first
-    appearance), as Python ints or strings."""
-    if n_groups == 0:
-        return ()
-    values = to_numpy(group_ids, "group_ids") if not isinstance(group_ids, (list, tuple)) else np.asarray(group_ids)
-    if values.dtype.kind == "f":  # integer floats, as dense_group_index reads them
-        values = values.astype(np.int64)
-    _, first = np.unique(values, return_index=True)
-    return tuple(v.item() if hasattr(v, "item") else v for v in values[np.sort(first)])
+    return replace(forest, group_ids=group_id_values(group_ids, len(forest.lengths)))
 
 
 def _build(kind, response_ids, response_mask, rewards, group_ids, tree_nodes, step_ends, delimiter, step_tokens,

@@ -156,11 +156,16 @@ class Forest:
     def group_number(self, group) -> int:
         """The dense number (``0 .. n_groups−1``, the roots' node ids) of ``group``: one of the caller's
         ``group_ids`` when the forest came from :func:`treecredit.build_tree` (:attr:`group_ids`), else a dense
-        number.
+        number. NumPy scalars (``np.str_``, ``np.int64``) are read as Python values, and integral floats
+        (``3.0``) as ints, as :func:`~treecredit.batch.dense_group_index` reads ``group_ids``.
 
         Raises:
             ValueError: naming ``group``, with the ids this forest holds, for any other value.
         """
+        if isinstance(group, np.generic):  # np.str_('a'), np.int64(3), np.float64(3.0): as Python values
+            group = group.item()
+        if isinstance(group, float) and np.isfinite(group) and group == round(group):
+            group = int(group)  # integral floats name int groups, as dense_group_index reads them
         if self.group_ids is not None:
             for number, gid in enumerate(self.group_ids):
                 if type(gid) is type(group) and gid == group or (
