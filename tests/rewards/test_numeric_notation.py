@@ -76,3 +76,25 @@ def test_a_percentage_in_a_box_is_its_number_or_its_fraction_as_math_verify_read
     for answer, score in (("50", 1.0), ("5000", 1.0), ("0.5", 0.0)):
         assert numeric_reward(None, ["\\boxed{5000\\%}"], answer=[answer]) == [score]
         assert verify(parse(answer), parse("\\boxed{5000\\%}")) == bool(score)
+
+
+@pytest.mark.parametrize("text, values", [
+    ("2 4 8 16 32 64 128 256", [2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+    ("1 8 27 64 125", [1.0, 8.0, 27.0, 64.0, 125.0]),
+    ("1,000 000", [1000.0, 0.0]), ("1,234 567", [1234.0, 567.0]),  # one kind of separator within a number
+    ("the answer is 1 000 000.", [1e6]), ("100 200", [100200.0]),
+])
+def test_a_list_of_numbers_separated_by_spaces_is_not_one_number(text, values):
+    """A review found 2 4 8 … 64 128 256 read as 64128256 (the sequence's last term scored 0) and 1,000 000 as 1e6."""
+    assert [value for _, value in number_values(text)] == values
+
+
+def test_a_sequence_answer_ends_on_its_last_term():
+    assert numeric_reward(None, ["The terms are 2 4 8 16 32 64 128 256"], answer=["256"]) == [1.0]
+
+
+def test_a_confidence_percentage_alone_is_the_answer():
+    """Only a remark after a number is passed over: 'The event is 100% certain' states 100% (= 1), as math reads it."""
+    assert stated_number("So the event is 100% certain.").value == 100.0
+    assert numeric_reward(None, ["So the event is 100% certain."], answer=["1"]) == [1.0]
+    assert numeric_reward(None, ["The answer is 50. I'm 100% sure"], answer=["50"]) == [1.0]

@@ -17,8 +17,12 @@ from typing import NamedTuple
 # separators between groups of exactly three digits after a first group of one to three, a decimal, an exponent),
 # each with its sign. A thousands separator is a comma, LaTeX's {,}, one space (a plain, no-break, thin or narrow
 # no-break one) or LaTeX's thin space \, : 1,000, 1{,}000, 1 000 and 1\,000 are 1000; 1 2 and 1 0000 are two numbers.
-_THOUSANDS = r"(?:,|\{,\}|[ \u00a0\u2009\u202f]|\\,)"
-_DECIMAL = (r"(?:\d{1,3}(?:" + _THOUSANDS + r"\d{3})+(?!\d)(?:\.\d*)?|\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# One number uses one kind of separator (1,000 000 is 1000 and 0), and a space joins groups only where the number
+# is not one of a list of numbers separated by spaces (2 4 8 16 32 64 128 256 is eight numbers, not 64128256).
+_SPACE = r"[ \u00a0\u2009\u202f]"
+_GROUPED = (r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:\{,\}\d{3})+|\d{1,3}(?:\\,\d{3})+"
+            r"|(?<!\d" + _SPACE + r")\d{1,3}(?:" + _SPACE + r"\d{3})+(?!" + _SPACE + r"\d))")
+_DECIMAL = (r"(?:" + _GROUPED + r"(?!\d)(?:\.\d*)?|\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SCIENTIFIC = (r"(?P<m>" + _DECIMAL + r")\s*(?:\\times|\\cdot|[×·*])\s*10\s*\^\s*(?:\{\s*(?P<e>[-+]?\d+)\s*\}"
                r"|(?P<e1>[-+]?\d+))")
 _LATEX_FRACTION = (r"\\[dt]?frac\s*(?:\{\s*(?P<N>[-+]?" + _DECIMAL + r")\s*\}\s*\{\s*(?P<D>[-+]?" + _DECIMAL
@@ -43,7 +47,7 @@ def number_values(text: str) -> list[tuple[str, float | None]]:
     """The numbers written in ``text``, as ``(as written, value)``, a fraction or a mixed number read as one value:
     ``1/2``, ``\\frac{1}{2}``, ``\\dfrac{1}{2}``, ``\\frac12`` are 0.5; ``2\\frac{1}{2}`` and ``2 1/2`` (a whole
     number, a space and a fraction below 1) are 2.5; ``-3/2`` is -1.5; ``1,000``, ``1{,}000``, ``1 000`` and
-    ``1\\,000`` are 1000 (a thousands separator, :data:`_THOUSANDS`, between groups of exactly three digits after a
+    ``1\\,000`` are 1000 (a thousands separator, :data:`_GROUPED`, between groups of exactly three digits after a
     first group of one to three: ``(1,2)``, ``1 2`` and ``1 0000`` are two numbers; ``100 200`` is one, as
     math-verify reads it); ``1.5\\times 10^{3}``, ``1.5 \\cdot 10^3`` and ``1.5*10^3`` are 1500 (scientific
     notation). ``3 and 1/2`` is two numbers (3 and 0.5), as math-verify reads it: ``and`` may join two answers.
@@ -153,8 +157,8 @@ def _in_expression(text: str, match: re.Match) -> bool:
     return bool(_FACTORIAL.match(after)) and not _PROSE_WORD.search(before)
 
 
-# A percentage of confidence (I'm 100% sure, 99 percent certain, with 100% confidence): a remark on the answer,
-# never the answer.
+# A percentage of confidence (I'm 100% sure, 99 percent certain, with 100% confidence): a remark on the answer
+# written before it, not the answer; the only number of a text (The event is 100% certain) is read.
 CONFIDENCE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:\\?%|percent\b|per cent\b)\s*"
                         r"(?:sure|certain|confident|positive|certainty|confidence)\b", re.I)
 
@@ -162,10 +166,14 @@ CONFIDENCE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:\\?%|percent\b|per cent\b
 def _read_matches(text: str) -> list[re.Match]:
     """The numbers of ``text`` that are read (:data:`_VALUE` matches), less the exponents of a letter or a group,
     which are a unit's or a symbol's (``7 m^2`` reads 7, ``x^2`` none), and less a percentage of confidence
-    (:data:`CONFIDENCE`: ``The answer is 50. I'm 100% sure`` reads 50, as math-verify does)."""
-    remarks = [(m.start(), m.end()) for m in CONFIDENCE.finditer(text)]
-    return [m for m in _VALUE.finditer(text) if not _LETTER_POWER.search(text[:m.start()])
-            and not any(start <= m.start() < end for start, end in remarks)]
+    (:data:`CONFIDENCE`: ``The answer is 50. I'm 100% sure`` reads 50, as math-verify does) when a number is
+    written before it (``The event is 100% certain`` alone reads 100%)."""
+    read = [m for m in _VALUE.finditer(text) if not _LETTER_POWER.search(text[:m.start()])]
+    if not read:
+        return read
+    first = read[0].start()  # a remark after a number; alone it states the answer (The event is 100% certain)
+    remarks = [(m.start(), m.end()) for m in CONFIDENCE.finditer(text) if m.start() > first]
+    return [m for m in read if not any(start <= m.start() < end for start, end in remarks)]
 
 
 def stated_number(text: str) -> Reading | None:
