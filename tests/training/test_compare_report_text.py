@@ -113,7 +113,9 @@ def test_the_settings_of_a_comparison_show_only_its_models_settings(tmp_path):
     from treecredit.training.compare_cli import shared_settings
     from treecredit.training.config import TrainConfig
 
-    hf = shared_settings(TrainConfig(model=str(tmp_path), lora_rank=4))  # a folder (not read)
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):  # a model folder's files (not read)
+        (tmp_path / name).touch()
+    hf = shared_settings(TrainConfig(model=str(tmp_path), lora_rank=4))
     assert not {"n_layer", "n_embd", "max_len", "warm_start_steps", "warm_start_lr"} & set(hf)
     assert hf["lora_rank"] == 4 and "hf_warm_start_steps" in hf
     gpt = shared_settings(TrainConfig())

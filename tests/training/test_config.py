@@ -110,6 +110,8 @@ def test_a_relative_model_folder_is_stored_absolute_so_resume_and_export_work_fr
     import json
 
     (tmp_path / "work" / "tiny-model").mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):  # a model folder's files (not read)
+        (tmp_path / "work" / "tiny-model" / name).touch()
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "work")
     config = TrainConfig(model="tiny-model", out=str(tmp_path / "run"), progress=False)

@@ -67,6 +67,34 @@ def check_model_argument(model: str, gguf_file: str = "") -> None:
              "of a model in the local Hugging Face cache (nothing is downloaded)")
     if gguf and not (Path(folder) / gguf).is_file():
         fail("gguf_file", f"{gguf!r} is not a file in {folder!r}", "pass the name of a .gguf file in that folder")
+    if not gguf:
+        _check_model_folder(model, Path(folder))
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
+"""Files of which a folder ``AutoTokenizer.from_pretrained`` can load holds at least one."""
+
+
+def _check_model_folder(model: str, folder: Path) -> None:
+    """Refuse a model folder that ``from_pretrained`` could not load: no ``config.json``, no weights (or an
+    index whose shards are missing), or no tokenizer file — before anything is loaded, instead of the error
+    ``transformers`` raises deep in loading (about sentencepiece for a missing tokenizer).
+
+    Raises:
+        FixError: (``model``) naming what the folder lacks.
+    """
+    from treecredit.models.hub_cache import missing_weights
+
+    save = ("write the folder with model.save_pretrained(FOLDER) and tokenizer.save_pretrained(FOLDER), or pass "
+            "--model gpt, smollm2, a .gguf file or a cached hub id")
+    if not (folder / "config.json").is_file():
+        fail("model", f"the folder {str(folder)!r} holds no config.json, so it is not a Hugging Face model folder",
+             save)
+    missing = missing_weights(folder)
+    if missing:
+        fail("model", f"the model folder {str(folder)!r} lacks {missing}", save)
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        fail("model", f"the model folder {str(folder)!r} holds no tokenizer ({' / '.join(TOKENIZER_FILES)})", save)
 
 
 def model_identity(model: str, gguf_file: str = "") -> dict:

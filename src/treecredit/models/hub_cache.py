@@ -93,7 +93,7 @@ def cached_snapshot(model: str, gguf_file: str = "") -> str:
              f"{repo_id} was downloaded)", download)
     folder = Path(found).parent
     if not gguf_file:
-        missing = _missing_weights(folder)
+        missing = missing_weights(folder)
         if missing:
             fail("model", f"{model!r}: the cached snapshot {folder} lacks {missing} (only part of {repo_id} "
                  "was downloaded)", download)
@@ -107,7 +107,7 @@ def _snapshot_of(repo: Path, revision: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def _missing_weights(folder: Path) -> str:
+def missing_weights(folder: Path) -> str:
     """'' when ``folder`` holds weights ``from_pretrained`` can read (every shard its index names), else what
     is missing. A link whose blob is gone counts as missing."""
     present = [name for name in WEIGHTS if (folder / name).is_file()]
