@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import treecredit
-from treecredit import compute_advantages, register_estimator
+from treecredit import compute_advantages, get_estimator, register_estimator
 
 IDS = np.array([[1, 2, 3], [1, 2, 4]])
 MASK = np.array([[1, 1, 1], [1, 1, 0]])
@@ -30,9 +30,13 @@ def test_unknown_estimator_lists_known_names():
 
 def test_a_turn_level_estimator_at_the_token_level_says_where_it_works():
     # was: only the token-level names, nothing about agents (treecredit train --estimator rtmc without --env)
+    # and was: nothing about level='turn' / compute_turn_advantages, which the reverse error names (level='token')
     with pytest.raises(ValueError, match=r"'rtmc' exists at the turn level\)\. Fix: use one of: .*; or keep 'rtmc' "
-                                         r"and train an agent on episodes \(treecredit train --env NAME"):
+                                         r"at the turn level \(level='turn', treecredit\.compute_turn_advantages\), "
+                                         r"e\.g\. to train an agent on episodes \(treecredit train --env NAME"):
         compute_advantages("rtmc", **kwargs())
+    with pytest.raises(ValueError, match=r"level='turn'"):
+        get_estimator("rtmc")
 
 
 def test_option_not_taken_is_an_error():
@@ -138,3 +142,13 @@ def test_treerpo_bernoulli_clips_rounding_above_1_and_names_a_real_excess():
     np.testing.assert_allclose(near, exact, atol=1e-5)
     with pytest.raises(ValueError, match=r"^rewards: are outside \[0, 1\] \(from 0 to 1.00001\)"):
         compute_advantages("treerpo", rewards=[1.00001, 0.0, 1.0], **common)
+
+
+def test_the_options_compute_advantages_documents_are_taken_by_some_token_level_estimator():
+    # was: gamma, kappa and omega listed, which only turn-level estimators take
+    import re
+
+    doc = compute_advantages.__doc__
+    listed = re.findall(r"``(\w+)``", doc[doc.index("**options:"): doc.index("Returns:")])
+    taken = {option for name in treecredit.estimators("token") for option in get_estimator(name).options}
+    assert "tree_nodes" in listed and not set(listed) - taken - {"padding_side", "ValueError"}

@@ -212,6 +212,39 @@ def test_padding_side_right_trusts_the_layout_and_bad_values_are_named():
                        group_ids=[0, 0, 0])
 
 
+def test_left_padding_is_found_when_a_row_ends_in_a_masked_tool_token():
+    # was: the check read the last column, so one row ending in a masked tool token hid the left padding of
+    # all the others and spo silently returned plain Dr. GRPO (no shared prefix found)
+    ids = np.array([[0, 0, 5, 6, 7], [0, 5, 6, 8, 9], [0, 0, 5, 6, 7], [0, 5, 6, 8, 9]])
+    mask = np.array([[0, 0, 1, 1, 1], [0, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 1, 1, 1, 0]])
+    batch = dict(response_ids=ids, response_mask=mask, rewards=[1.0, 0.0, 0.0, 1.0], group_ids=[0, 0, 1, 1])
+    with pytest.raises(ValueError, match="^response_mask: looks left-padded.*padding_side='left'"):
+        compute_advantages("spo", **batch)
+    with pytest.raises(ValueError, match="^response_mask: looks left-padded"):
+        treecredit.build_tree("token", **batch)
+    out = compute_advantages("spo", **batch, padding_side="left")
+    assert (out[0, 2:4] == 0).all() and (out[1, 1:3] == 0).all()  # the shared prefix 5 6 gets no credit
+    assert out[0, 4] > 0 and (out[1, 3:] < 0).all()
+    # right padding with a response that begins with a masked tool token: most rows start on the first column
+    right = np.array([[0, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]])
+    compute_advantages("spo", **{**batch, "response_mask": right})
+
+
+@pytest.mark.parametrize("big", [1e300, 1e39, 1e31])
+def test_rewards_too_large_to_compute_with_are_refused_naming_rewards(big):
+    # was: ±1e300 silently gave a group 0 (std overflow); ±1e39 blamed the built-in dr_grpo ("guard its divisions")
+    rewards = np.array([big, -big, 1.0, 0.0, 0.0])
+    for name in TOKEN:
+        with pytest.raises(ValueError, match=r"^rewards: reach 1e\+(300|39|31) in magnitude.*Fix: rescale the rewards"):
+            run(name, rewards=rewards)
+    for name in TURN:
+        with pytest.raises(ValueError, match=r"^rewards: reach .*Fix: rescale the rewards"):
+            compute_turn_advantages(name, **{**TURNS, "rewards": rewards})
+    for name in TOKEN:  # up to the limit: finite advantages from every estimator
+        scale = {"scale": "std"} if name == "treerpo" else {}
+        assert np.isfinite(run(name, rewards=rewards / big * 1e30, **scale)).all()
+
+
 # --- group ids -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("groups", [[1, "1"], np.array([1, "1"], dtype=object), [0, 1.5]])
 def test_mixed_group_id_types_refused_by_both_apis(groups):

@@ -1,11 +1,11 @@
-"""The README's Python snippets run, in order, as a user would paste them (issue 8, "the house").
+"""The README's Python snippets run, each alone, as a user would paste them (issue 8, "the house").
 
-Every ```python block of README.md runs in one shared namespace, seeded with the names the README's prose
-assumes (``ids, mask, rewards, groups``: a small batch; ``batch``: the demo group that the README draws).
-A block preceded by the line ``<!-- not-run -->`` is skipped on purpose (e.g. one that needs a GPU or a
-download). The count of blocks is pinned, so a block cannot silently vanish or appear untested: when the
-README gains or loses a block, update EXPECTED_BLOCKS here. When a block is followed directly by a plain
-``` block, that block is the output the snippet prints, and it is compared.
+Every ```python block of README.md runs alone, in a fresh namespace, as a user pasting only that block would
+run it: each block imports and defines what it uses (a block that leaned on an earlier one's ``import
+treecredit`` failed when pasted alone). A block preceded by the line ``<!-- not-run -->`` is skipped on
+purpose (e.g. one that needs a GPU or a download). The count of blocks is pinned, so a block cannot silently
+vanish or appear untested: when the README gains or loses a block, update EXPECTED_BLOCKS here. When a block
+is followed directly by a plain ``` block, that block is the output the snippet prints, and it is compared.
 """
 
 import contextlib
@@ -13,7 +13,6 @@ import io
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -53,19 +52,11 @@ def test_the_parser_finds_blocks_skips_marked_ones_and_reads_outputs():
 
 
 def test_readme_python_blocks_run():
-    from treecredit.demo import demo_batch
-
-    namespace = {
-        "ids": np.array([[5, 6, 7, 0], [5, 6, 8, 9], [5, 4, 0, 0]]),
-        "mask": np.array([[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]]),
-        "rewards": np.array([1.0, 0.0, 0.0]),
-        "groups": np.array([0, 0, 0]),
-        "batch": demo_batch(),
-    }
     ran = 0
     for number, (code, skipped, expected) in enumerate(python_blocks(README.read_text(encoding="utf-8")), 1):
         if skipped:
             continue
+        namespace: dict = {}  # each block alone: what it uses, it imports or defines (was: one shared namespace)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             try:

@@ -275,3 +275,57 @@ def test_ids_the_tokenizer_cannot_decode_are_refused_naming_response_ids():
     assert not step_ends_from_text([[5, 6, 60]], tokenizer, "\n", vocab_size=64).any()
     with pytest.raises(ValueError, match=r"^vocab_size: is 0"):
         step_ends_from_text([[5]], tokenizer, "\n", vocab_size=0)
+
+
+def test_a_raw_tokenizers_tokenizer_keeps_special_tokens_as_the_hf_one_does():
+    # was: a raw tokenizers.Tokenizer decoded with its default skip_special_tokens=True, so '<eos>' matched nothing
+    hf = _byte_level_bpe()
+    raw = hf.backend_tokenizer
+    ids = [raw.encode("Step 1.<eos>Step 2.<eos>x").ids, raw.encode("Step 1.\n\nStep 2.<eos>").ids]
+    T = max(map(len, ids))
+    arr = np.zeros((2, T), dtype=np.int64)
+    mask = np.zeros((2, T), dtype=np.int64)
+    for i, row in enumerate(ids):
+        arr[i, : len(row)], mask[i, : len(row)] = row, 1
+    eos = raw.token_to_id("<eos>")
+    got = step_ends_from_text(arr, raw, "<eos>", response_mask=mask)
+    np.testing.assert_array_equal(got, (arr == eos) & (mask == 1))
+    assert got.sum() == 3
+    np.testing.assert_array_equal(got, step_ends_from_text(arr, hf, "<eos>", response_mask=mask))
+    assert first_response_text(arr, raw, mask).count("<eos>") == 2
+
+
+def test_padding_side_left_as_compute_advantages_takes_it():
+    # was: no padding_side: a left-padded batch that compute_advantages(padding_side="left") accepts was refused
+    class Chars:
+        def decode(self, ids):
+            return "".join(chr(97 + int(i)) for i in ids)
+
+    ids = np.array([[-100, -100, 5, 6, 7], [-100, 5, 6, 8, 9]])
+    mask = (ids >= 0).astype(int)
+    with pytest.raises(ValueError, match="^response_mask: looks left-padded.*padding_side='left'"):
+        step_ends_from_text(ids, Chars(), "fg", response_mask=mask)
+    ends = step_ends_from_text(ids, Chars(), "fg", response_mask=mask, padding_side="left")
+    assert ends.tolist() == [[False, False, False, True, False], [False, False, True, False, False]]
+    right = step_ends_from_text(np.where(ids < 0, 0, ids), Chars(), "fg", response_mask=mask, padding_side="right")
+    assert right.tolist() == ends.tolist()  # positions are the caller's either way
+    adv = treecredit.compute_advantages("tempo", response_ids=ids, response_mask=mask, rewards=[1.0, 0.0],
+                                        group_ids=[0, 0], padding_side="left", step_ends=ends)
+    assert adv.shape == ids.shape
+    with pytest.raises(ValueError, match="^padding_side: "):
+        step_ends_from_text(ids, Chars(), "fg", response_mask=mask, padding_side="middle")
+
+
+def test_returns_the_type_of_response_ids_as_compute_advantages_does():
+    # was: NumPy for torch input, while compute_advantages returns torch for torch input
+    torch = pytest.importorskip("torch")
+
+    class Chars:
+        def decode(self, ids):
+            return "".join(chr(97 + int(i)) for i in ids)
+
+    ids = [[0, 1, 2, 0, 1]]
+    got = step_ends_from_text(torch.tensor(ids), Chars(), "ab")
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.bool and got.tolist() == [[0, 1, 0, 0, 1]]
+    assert isinstance(step_ends_from_text(np.array(ids), Chars(), "ab"), np.ndarray)
+    assert isinstance(step_ends_from_text(ids, Chars(), "ab"), np.ndarray)

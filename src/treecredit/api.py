@@ -58,6 +58,22 @@ def warn_if_no_pairs(group_sizes: np.ndarray, what: str) -> None:
         )
 
 
+REWARD_LIMIT = 1e30
+"""The largest reward magnitude accepted: advantages are float32 (largest 3.4e38) and spreads are sums of squares,
+so far larger rewards (±1e39, ±1e300) overflow to inf, or to a silent 0, inside some estimator."""
+
+
+def check_reward_range(rewards: np.ndarray) -> None:
+    """Refuse finite ``rewards`` beyond ±:data:`REWARD_LIMIT` (``ValueError`` naming ``rewards`` and the fix) before
+    any estimator runs, so that the error names the input, not the estimator that overflowed on it."""
+    if rewards.size:
+        high = float(np.abs(rewards).max())
+        if high > REWARD_LIMIT:
+            fail("rewards", f"reach {high:.3g} in magnitude, beyond the {REWARD_LIMIT:.0e} that advantages can be "
+                 "computed from (they are float32, and spreads are sums of squares, which overflow)",
+                 "rescale the rewards (e.g. divide them by their largest magnitude, or pass a bounded score)")
+
+
 _STEP_TEXT_FIX = "treecredit.step_ends_from_text(response_ids, tokenizer, '\\n\\n')"
 
 
@@ -99,16 +115,23 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
             accepted there, as :func:`~treecredit.step_ends_from_text` accepts them.
         response_mask: ``(B, T)`` 0/1 (or bool); 0 on padding and on tool/observation tokens, which stay
             part of the prefix but get advantage 0.
-        rewards: ``(B,)`` finite terminal rewards (any float dtype, bfloat16 included).
+        rewards: ``(B,)`` finite terminal rewards (any float dtype, bfloat16 included), at most 1e30 in magnitude
+            (larger ones overflow float32 advantages or float64 spreads, and are refused: rescale them).
         group_ids: ``(B,)`` ids (ints ≥ 0 or strings, not both); equal ids form one group (one prompt).
-        padding_side: None (default): right padding expected, and a batch that looks left-padded (every
-            response ends on the last column, some start with masked tokens) is refused. ``"left"``: each
+        padding_side: None (default): right padding expected, and a batch that looks left-padded (some
+            response starts with a masked token, and at least as many end on the last column as start on the
+            first: :func:`~treecredit.batch.looks_left_padded`) is refused. ``"left"``: each
             row's leading masked run is its padding; rows are re-aligned, and the result comes back in the
             caller's layout. ``"right"``: the layout is trusted as given (no check).
-        **options: estimator options (``norm_by_std``, ``epsilon``, ``step_ends``, ``delimiter``,
-            ``step_tokens``, ``tau``, ``scale``, ``gamma``, ``kappa``, ``omega``, ...). An option the
-            estimator does not take raises ``ValueError``, and so does a flag that is not a bool or a
-            number that is not a real number. ``(B, T)`` options follow ``padding_side``.
+        **options: the estimator's options (``norm_by_std``, ``epsilon``, ``step_ends``, ``delimiter``,
+            ``step_tokens``, ``tree_nodes``, ``tau``, ``scale``, ...; ``get_estimator(name).options`` lists
+            one estimator's). An option the estimator does not take raises ``ValueError``, and so does a flag
+            that is not a bool or a number that is not a real number. ``(B, T)`` options follow
+            ``padding_side``. ``tree_nodes``: ``(B, T)`` int, the sampled tree: ``tree_nodes[i, t]`` is the
+            id of the sampled segment in which token t of row i was generated, −1 on padding; each row's ids
+            are a root-to-leaf path (one contiguous run per id, in depth order), and equal ids in different
+            rows are one segment generated once (same group, positions, parent and tokens); anything else is
+            refused, naming ``tree_nodes``.
 
     Returns:
         ``(B, T)`` float32 advantages, 0 on masked tokens; NumPy, or torch (float32 whatever the input
@@ -127,6 +150,7 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     spec.check_requirements(available_from_options(options))
     ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side)
     batch = make_token_batch(ids, mask, rewards, group_ids)  # negative ids in the padding: read as 0
+    check_reward_range(batch.rewards)
     if not any("mc_values" in need.split("|") for need in spec.requires):
         warn_if_no_pairs(batch.group_sizes, "responses")
     _warn_if_no_steps(estimator, batch, options, given_ends)
@@ -148,7 +172,8 @@ def compute_turn_advantages(
         state_sigs: ``(N,)`` hashable state signatures (ints or strings); equal signatures in one group
             are one state, however it was reached.
         action_sigs: ``(N,)`` hashable action signatures.
-        rewards: ``(N,)`` finite per-turn rewards (terminal-only tasks put the reward on the last turn).
+        rewards: ``(N,)`` finite per-turn rewards (terminal-only tasks put the reward on the last turn), at most
+            1e30 in magnitude.
         **options: estimator options (``gamma``, ``kappa``, ``omega``, ``norm_by_std``, ``epsilon``, ...),
             type-checked as in :func:`compute_advantages`.
 
@@ -163,6 +188,7 @@ def compute_turn_advantages(
     spec = get_estimator(estimator, level="turn")
     options = spec.check_options(_options_to_numpy(options))
     turns = make_turn_batch(group_ids, episode_ids, turn_index, state_sigs, action_sigs, rewards)
+    check_reward_range(np.asarray(turns.rewards, dtype=np.float64))
     warn_if_no_pairs(np.bincount(turns.episode_group, minlength=turns.n_groups), "episodes")
     result = spec.fn(turns, **options)  # also on an empty batch, so that options are always checked
     check_result(result, (len(turns.rewards),), estimator, "(N,): one per turn")

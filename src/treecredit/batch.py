@@ -107,12 +107,17 @@ PADDING_SIDES = ("right", "left")
 
 
 def looks_left_padded(mask: np.ndarray) -> bool:
-    """True when every non-empty row ends on the last column and some non-empty row starts with a masked
-    token: the signature of left padding (right-padded rows end at different columns)."""
+    """True when some non-empty row starts with a masked token and at least as many non-empty rows end on the
+    last column as start on the first: left padding aligns responses on the last column, right padding on the
+    first. Counted, not required of every row, so that a left-padded row ending in masked tool tokens does not
+    hide the padding of the others, and a right-padded row beginning with one does not pass for left padding.
+    A batch where the counts tie (e.g. every row full, some beginning with masked tokens) is ambiguous and
+    reads as left-padded: its caller says which with ``padding_side``."""
     if mask.ndim != 2 or 0 in mask.shape:
         return False
     live = mask.any(axis=1)
-    return bool(live.any() and mask[live, -1].all() and (~mask[live, 0]).any())
+    starts_masked = int((live & ~mask[:, 0]).sum())
+    return bool(starts_masked and int((live & mask[:, -1]).sum()) >= int((live & mask[:, 0]).sum()))
 
 
 def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_side: str | None):
@@ -133,8 +138,12 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
     live = mask != 0
     if padding_side is None:
         if looks_left_padded(live):
-            fail("response_mask", "looks left-padded (every response ends on the last column and some start "
-                 "with masked tokens), and tree credit would then compare misaligned prefixes",
+            nonempty = live.any(axis=1)
+            starts = np.flatnonzero(nonempty & ~live[:, 0])
+            fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with "
+                 f"masked tokens, e.g. row {int(starts[0])}, and {int((nonempty & live[:, -1]).sum())} end on the "
+                 f"last column while {int((nonempty & live[:, 0]).sum())} start on the first), and tree credit would "
+                 "then compare misaligned prefixes",
                  "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
                  "is returned in yours), or padding_side='right' if the leading masked tokens belong to "
                  "the responses")

@@ -191,7 +191,8 @@ def get_estimator(name: str, *, level: str = "token") -> EstimatorSpec:
         near = "" if hint else _near(name, _REGISTRY[level])
         where = ""
         if other == ["turn"]:  # a turn-level estimator credits the turns of agent episodes
-            where = (f"; or keep {name!r} and train an agent on episodes (treecredit train --env NAME, or "
+            where = (f"; or keep {name!r} at the turn level (level='turn', treecredit.compute_turn_advantages), "
+                     "e.g. to train an agent on episodes (treecredit train --env NAME, or "
                      "treecredit.agents.agent_advantages)")
         elif other == ["token"]:
             where = f"; or keep {name!r} at the token level (level='token', treecredit.compute_advantages)"

@@ -30,7 +30,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from treecredit._validation import check_binary_mask, check_integer, check_ndim, check_shape, fail, to_numpy
+from treecredit._validation import (
+    check_binary_mask,
+    check_choice,
+    check_integer,
+    check_ndim,
+    check_shape,
+    fail,
+    to_numpy,
+)
+from treecredit.batch import PADDING_SIDES, align_padding, restore_padding
 from treecredit.text_pieces import UNFINISHED as _UNFINISHED
 from treecredit.text_pieces import Pieces, piece_ends, pieces_of, tokenizer_pieces, window_texts
 from treecredit.token_rows import check_decodable, check_id_rows, row_lengths, short_repr, vocabulary_size
@@ -97,6 +106,14 @@ def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]
         def decode(ids):
             return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
         return decode, tokenizer_pieces(tokenizer, False, False)
+    except TypeError:
+        pass
+    try:  # a raw `tokenizers.Tokenizer` skips special tokens unless told: keep them, as above
+        tokenizer.decode([], skip_special_tokens=False)
+
+        def keep_special(ids):
+            return tokenizer.decode(ids, skip_special_tokens=False)
+        return keep_special, None
     except TypeError:
         return tokenizer.decode, pieces_of(tokenizer)
 
@@ -181,7 +198,7 @@ def _exact_end_offsets(ids: Sequence[int], decode, text: str) -> list[int]:
 
 
 def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, response_mask: Any = None, *,
-                        vocab_size: int | None = None) -> np.ndarray:
+                        vocab_size: int | None = None, padding_side: str | None = None):
     """``(B, T)`` bool step ends: True on the token that closes each match of ``pattern`` in the text.
 
     Each row is decoded (up to its length: one past its last token with ``response_mask`` = 1, or all T
@@ -192,8 +209,9 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
 
     Args:
         response_ids: ``(B, T)`` int token ids (NumPy, torch or nested lists).
-        tokenizer: a Hugging Face tokenizer (special tokens are kept in the text) or any object with
-            ``decode(ids) -> str`` (e.g. a treecredit policy).
+        tokenizer: a Hugging Face tokenizer or a raw ``tokenizers.Tokenizer`` (special tokens such as ``<sep>``
+            are kept in the text, so a pattern can match them), or any object with ``decode(ids) -> str`` (e.g.
+            a treecredit policy).
         pattern: a string (matched literally, not as a regex: ``"\\n\\n"``), a list of strings (any of them),
             or a compiled regex (``re.compile(r"\\n\\n+")``). A string with regex syntax that matches nothing
             in the batch while its regex would gets a ``UserWarning`` (:func:`warn_regex_as_text`).
@@ -202,9 +220,14 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
             part of the text.
         vocab_size: the ids below which ``response_ids`` must lie (default: the tokenizer's,
             :func:`vocabulary_size`); a host whose model may sample ids the tokenizer lacks passes the model's.
+        padding_side: as for :func:`treecredit.compute_advantages` (with ``response_mask``): None (default)
+            expects right padding and refuses a batch that looks left-padded; ``"left"`` decodes each row
+            from its first unmasked token and returns the step ends in the caller's layout; ``"right"``
+            trusts the layout.
 
     Returns:
-        ``(B, T)`` NumPy bool array.
+        ``(B, T)`` bool step ends: a torch tensor on the device of ``response_ids`` when it is one (as
+        :func:`treecredit.compute_advantages` returns), else a NumPy array.
 
     Raises:
         ValueError: on a bad shape, dtype, mask or pattern, or ids a row decodes that are negative or beyond the
@@ -220,9 +243,13 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     regex = step_pattern_regex(pattern)
     B, T = ids.shape
     mask = None
+    shift = None
+    if padding_side is not None:
+        check_choice(padding_side, PADDING_SIDES, "padding_side")
     if response_mask is not None:
         mask = check_binary_mask(to_numpy(response_mask, "response_mask"), "response_mask")
         check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
+        ids, mask, _, shift = align_padding(ids, mask, {}, padding_side)
     lengths = row_lengths(mask, (B, T))
     decode, pieces = _decoder(tokenizer)
     if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer)
@@ -244,6 +271,11 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
             ends[row, tokens[tokens < len(row_ids)]] = True
     if not ends.any() and isinstance(pattern, str):
         warn_regex_as_text(pattern, texts)
+    ends = restore_padding(ends, shift)
+    if type(response_ids).__module__.startswith("torch") and hasattr(response_ids, "device"):
+        import torch
+
+        return torch.from_numpy(ends).to(response_ids.device)
     return ends
 
 

@@ -116,3 +116,51 @@ def test_a_sweep_named_twice_runs_once_through_the_python_api_too():
     twice = run_sweeps(["turns", "turns"], size="tiny", seed=1, progress=False)
     assert json.dumps(twice, sort_keys=True) == json.dumps(once, sort_keys=True)
     assert cells(["map", "turns", "map"]) == cells(["map", "turns"])
+
+
+def test_a_turns_sweep_left_out_is_said_so_not_that_no_estimator_exists():
+    # was: "No turn-level estimator is registered yet" whenever the report had no turn-level record
+    from treecredit.lab.report import turns_not_measured
+
+    said = " ".join(turns_not_measured({"sweeps": ["headline"], "turn_estimators": ["rtmc"]}))
+    assert said.startswith("Not run:") and "`turns` sweep" in said and "registered" not in said
+    assert "registered" in " ".join(turns_not_measured({"sweeps": ["turns"], "turn_estimators": []}))
+    assert "skipped" in " ".join(turns_not_measured({"sweeps": ["turns"], "turn_estimators": ["rtmc"]}))
+
+
+def _head(estimator, regime, rel_var, cos, lo, hi, **extra):
+    return dict(sweep="headline", env="token", estimator=estimator, regime=regime, budget=16, branching=16, levels=1,
+                grad_rel_var=rel_var, grad_mean_cos_u=cos, grad_mean_cos_u_lo=lo, grad_mean_cos_u_hi=hi, **extra)
+
+
+def test_summary_ranks_noise_only_among_arms_that_pass_the_direction_rule_and_shows_their_cosine():
+    # was: "lowest ...: ibpo" with no word that ibpo's mean gradient is measurably biased
+    from treecredit.lab.claims import summary_lines
+
+    records = [_head("grpo", "iid", 16.6, 1.0, 0.99, 1.01), _head("ibpo", "iid", 5.0, 0.80, 0.75, 0.85),
+               _head("spo", "iid", 9.0, 0.94, 0.92, 0.96)]
+    line = summary_lines(records, {})[0]
+    assert "lowest using only the leaf budget, among arms whose cos(E ĝ, ∇J) interval reaches 0.95: spo" in line
+    assert "cos(E ĝ, ∇J) 0.94 [0.92, 0.96]; its interval excludes 1" in line
+    assert "left out, their mean gradient pointing away from ∇J" in line and line.endswith(": ibpo.")
+
+
+def test_map_text_states_the_direction_rule_it_applies():
+    # was: "not measurably biased" while the rule applied is "interval entirely below 0.95" (e.g. [0.91, 0.97] kept)
+    from treecredit.lab.map_report import equal_token_tables, map_markdown
+
+    def arm(estimator, noise, lo, hi):
+        return dict(sweep="map", estimator=estimator, regime="iid", branching=8, levels=1, depth=6, p_nominal=0.2,
+                    reward="binary", decisive="late", budget=8, noise_per_token=noise, noise_per_token_lo=noise,
+                    noise_per_token_hi=noise, tokens_per_group=48, leaves_at_budget=16, grad_mean_cos_u=(lo + hi) / 2,
+                    grad_mean_cos_u_lo=lo, grad_mean_cos_u_hi=hi)
+
+    records = [arm("grpo", 30, 0.99, 1.0), arm("ibpo", 10, 0.5, 0.6), arm("spo", 20, 0.91, 0.97)]
+    for r in records:
+        r.update(success_rate=0.2, reward_var=0.16, entropy="mid", cos_at_budget=0.9)
+    text = "\n".join(map_markdown(records, None, "quick"))
+    assert "not measurably biased" not in text and "whose 95 % interval of cos(E ĝ, ∇J) reaches 0.95" in text
+    table = "\n".join(equal_token_tables(records))
+    assert "spo (least noise)" in table and "ibpo" not in table
+    table = "\n".join(equal_token_tables([arm("grpo", 30, 0.5, 0.6), arm("ibpo", 10, 0.5, 0.6)]))
+    assert "ibpo (least noise; every cos interval below 0.95)" in table

@@ -60,3 +60,20 @@ def test_bad_options_name_the_argument():
         run("tempo", tree_nodes=np.zeros((5, 4), int), step_tokens=2)
     with pytest.raises(ValueError, match="^tau: .*does not take"):
         run("tempo", tau=0.1)
+
+
+def test_td_terms_sum_to_the_value_of_the_whole_response_which_is_its_reward_unless_another_continues_it():
+    # was (docs/estimators.md): "the TD terms add up to r_i − μ_g", false when a response is a prefix of another
+    from pathlib import Path
+
+    ids = np.array([[1, 2, 0], [1, 2, 3], [4, 5, 0]])
+    mask = np.array([[1, 1, 0], [1, 1, 1], [1, 1, 0]])
+    rewards = np.array([0.0, 1.0, 1.0])
+    mu = rewards.mean()
+    adv = run("tempo", ids=ids, mask=mask, rewards=rewards, groups=[0, 0, 0], norm_by_std=False)
+    td = adv.sum(axis=1) - (rewards - mu) * mask.sum(axis=1)
+    # row 0 stops inside row 1: its whole text is shared, V([1 2]) = mean(0, 1); rows 1 and 2 end alone
+    np.testing.assert_allclose(td, [0.5 - mu, 1.0 - mu, 1.0 - mu], atol=1e-6)
+    assert td[0] != rewards[0] - mu
+    doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "estimators.md").read_text().split())
+    assert "TD terms add up to V(y_i) − μ_g" in doc and "TD terms add up to r_i − μ_g." not in doc

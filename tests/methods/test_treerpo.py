@@ -1,5 +1,7 @@
 """TreeRPO against a hand-computed step tree, its one-level reduction, tau, scales and errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 from tree_cases import DISTINCT_REWARDS, degenerate_checks, run, run_distinct
@@ -42,7 +44,8 @@ def test_one_level_step_tree_gives_the_group_baseline():
 
 def test_tau_drops_sibling_sets_that_barely_differ():
     rewards = [0.5, 0.45, 0.52, 0.5]
-    assert (run_distinct("treerpo", rewards=rewards, step_tokens=10, tau=0.1) == 0).all()
+    with pytest.warns(UserWarning, match="^tau: 0.1 removes every sibling set"):  # all of them: said
+        assert (run_distinct("treerpo", rewards=rewards, step_tokens=10, tau=0.1) == 0).all()
     assert (run_distinct("treerpo", rewards=rewards, step_tokens=10, tau=0.05) != 0).any()
 
 
@@ -69,3 +72,20 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="^tau: "):
         run("treerpo", tau=-0.1, step_tokens=1)
     assert run("treerpo", rewards=[2.0, 0, 0, 0, 0], step_tokens=1, scale="std").shape == (5, 4)
+
+
+def test_warns_when_tau_removes_every_sibling_set_that_spreads():
+    # was: rewards in {0, 0.05} with scale="std" gave 0 everywhere without a word (tau is in reward units)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 3, (16, 8))
+    rewards = rng.integers(0, 2, 16) * 0.05
+    common = dict(ids=ids, mask=np.ones_like(ids), groups=np.repeat([0, 1], 8), step_tokens=2, scale="std")
+    with pytest.warns(UserWarning, match=r"^tau: 0.1 removes every sibling set.*largest span here is 0.05.*Fix: "
+                                         r"pass tau below 0.05"):
+        adv = run("treerpo", rewards=rewards, **common)
+    assert (adv == 0).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a tau below the spans, or sets that do not spread at all: no warning
+        assert np.abs(run("treerpo", rewards=rewards, tau=0.01, **common)).max() > 0
+        run("treerpo", rewards=rewards * 20, **common)
+        run("treerpo", rewards=np.zeros(16), **common)

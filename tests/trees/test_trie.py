@@ -181,3 +181,17 @@ def test_one_large_group_matches_the_reference_loops():
     for name, reference in (("tempo", tempo_reference), ("spo", spo_reference), ("treerl", treerl_reference)):
         got = compute_advantages(name, response_ids=ids, response_mask=mask, rewards=rewards, group_ids=groups)
         np.testing.assert_allclose(got, reference(ids, mask, rewards, groups), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("groups,first,second", [([17, 17, 3, 3], 17, 3), (["b", "b", "a", "a"], "b", "a"),
+                                                 (np.array([17.0, 17.0, 3.0, 3.0]), 17, 3)])
+def test_render_takes_the_callers_group_ids(groups, first, second):
+    # was: "group: 17 is not in [0, 2). Fix: pass a dense group number." for the user's own group id
+    ids = np.array([[5, 6, 7], [5, 6, 8], [9, 9, 9], [9, 9, 1]])
+    f = tree(ids=ids, mask=np.ones_like(ids), rewards=np.array([1.0, 0, 1, 0]), groups=groups)
+    assert f.group_ids == (first, second)
+    assert "tokens 5 6" in f.render(first) and "tokens 9 9" in f.render(second)
+    assert f.render() == f.render(first)
+    with pytest.raises(ValueError, match=r"^group: 0 is not a group id of this forest \(its group_ids, in order "
+                                         r"of first appearance: .*\)\. Fix: pass one of the group_ids"):
+        f.render(0)

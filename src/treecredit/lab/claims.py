@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from treecredit.lab.runner import ORACLE
+from treecredit.lab.token_map import MIN_DIRECTION_COS, direction_ok
 
 Z = 1.959963984540054
 EXACT_FLOOR = 1e-6  # rms_bias / sd / var below this are float32 rounding of an exact estimate
@@ -246,15 +247,20 @@ def summary_lines(records: list[dict], claims: dict) -> list[str]:
     if base and usable:
         for label, pool in (("using only the leaf budget", [r for r in usable if not r.get("extra_rollouts")]),
                             ("with extra value rollouts", [r for r in usable if r.get("extra_rollouts")])):
-            if not pool:
+            sound = [r for r in pool if direction_ok(r)]
+            if not sound:
                 continue
-            best = min(pool, key=lambda r: r["grad_rel_var"])
-            where = "i.i.d. G" if best["regime"] == "iid" else f"tree B={best['branching']} L={best['levels']}"
+            best = min(sound, key=lambda r: r["grad_rel_var"])
             extra = f", {best['extra_rollouts']} extra rollouts per response" if best.get("extra_rollouts") else ""
+            quieter = sorted({r["estimator"] for r in pool if not direction_ok(r)
+                              and r["grad_rel_var"] < best["grad_rel_var"]})
+            left_out = (f" Less noisy but left out, their mean gradient pointing away from ∇J (95 % interval of "
+                        f"cos(E ĝ, ∇J) entirely below {MIN_DIRECTION_COS}): {', '.join(quieter)}." if quieter else "")
             lines.append(f"Headline token MDP, budget {base['budget']}: GRPO (i.i.d.) gradient noise-to-signal "
-                         f"{base['grad_rel_var']:.3g}; lowest {label}: {best['estimator']} on {where} at "
-                         f"{best['grad_rel_var']:.3g} "
-                         f"(factor {base['grad_rel_var'] / best['grad_rel_var']:.2g}{extra}).")
+                         f"{base['grad_rel_var']:.3g}{_cos(base)}; lowest {label}, among arms whose cos(E ĝ, ∇J) "
+                         f"interval reaches {MIN_DIRECTION_COS}: {best['estimator']} on {_where(best)} at "
+                         f"{best['grad_rel_var']:.3g} (factor {base['grad_rel_var'] / best['grad_rel_var']:.2g}"
+                         f"{extra}{_cos(best, ', ')}{_below_one(best, base)}).{left_out}")
     for key, name in (("bias", "C1 (bias ∝ 1/B)"), ("variance", "C2 (variance ∝ 1/B)"),
                       ("variance_root", "C2 on the first tree segment only")):
         rows = claims.get(key, [])
@@ -293,6 +299,28 @@ def summary_lines(records: list[dict], claims: dict) -> list[str]:
         lines.append(f"C3 {est}: less noise in {better}/{len(rows)} conditions, more in {worse}/{len(rows)}; "
                      f"factor {lo['grad_ratio']:.2g} ({_cond(lo)}) to {hi['grad_ratio']:.2g} ({_cond(hi)}).")
     return lines
+
+
+def _where(r: dict) -> str:
+    return "i.i.d. G" if r["regime"] == "iid" else f"tree B={r['branching']} L={r['levels']}"
+
+
+def _cos(r: dict, sep: str = " (") -> str:
+    """``" (cos(E ĝ, ∇J) 0.99 [0.97, 1])"``: an arm's mean-gradient cosine beside its noise ("" when not measured);
+    ``sep`` ", " writes it inside a bracket already open."""
+    if r.get("grad_mean_cos_u") is None:
+        return ""
+    lo, hi = r.get("grad_mean_cos_u_lo"), r.get("grad_mean_cos_u_hi")
+    iv = "" if lo is None or hi is None else f" [{lo:.2f}, {hi:.2f}]"
+    return f"{sep}cos(E ĝ, ∇J) {r['grad_mean_cos_u']:.2f}{iv}{')' if sep == ' (' else ''}"
+
+
+def _below_one(r: dict, base: dict) -> str:
+    """``"; its interval excludes 1: a small bias of direction"`` when ``r``'s cos interval excludes 1, else ""."""
+    hi = r.get("grad_mean_cos_u_hi")
+    if hi is None or hi >= 1 or r is base:
+        return ""
+    return "; its interval excludes 1: a small bias of direction"
 
 
 def _cond(c: dict) -> str:

@@ -52,11 +52,13 @@ def equal_token_tables(records: list[dict]) -> list[str]:
             pool = [r for r in rows if not r["estimator"].startswith("(")]
             if not pool:  # only the oracle has a figure (e.g. equal rewards in every group of a tiny lab)
                 continue
-            best = min([r for r in pool if direction_ok(r)] or pool, key=lambda r: r["noise_per_token"])
+            sound = [r for r in pool if direction_ok(r)]
+            best = min(sound or pool, key=lambda r: r["noise_per_token"])
+            tag = " (least noise)" if sound else f" (least noise; every cos interval below {MIN_DIRECTION_COS})"
             for r in [x for x in rows if x["estimator"] == "grpo"] + ([best] if best["estimator"] != "grpo" else []):
                 out.append(f"| {shape_label(r)} | {r['tokens_per_group']:.4g} | "
                            f"{r['leaves_at_budget']:.0f} | "
-                           f"{r['estimator']}{' (least noise)' if r is best else ''} | "
+                           f"{r['estimator']}{tag if r is best else ''} | "
                            f"{_row_iv(r, 'noise_per_token')} | {_row_iv(r, 'grad_mean_cos_u', 2)} | "
                            f"{_row_iv(r, 'cos_at_budget', 2)} | {_row_iv(r, 'nmse_at_budget', 2)} |")
         out.append("")
@@ -128,7 +130,8 @@ def map_markdown(records: list[dict], heatmap: Path | None, size: str | None = N
     out += ["### Recommendations", ""] + recommendations_table(entries) + [""]
     out += ["### Equal generated tokens, per environment and shape", "",
             "GRPO, and the estimator with the least noise per generated token on the same samples (among those "
-            "whose mean gradient direction is not measurably biased):", ""]
+            f"whose 95 % interval of cos(E ĝ, ∇J) reaches {MIN_DIRECTION_COS}; an interval that reaches "
+            f"{MIN_DIRECTION_COS} but not 1 is a small bias of direction, shown in the cos column):", ""]
     return out + equal_token_tables(records)
 
 

@@ -224,12 +224,23 @@ def write_report(records: list[dict], claims: dict, out_dir: Path, *, command: s
                table(sorted(turns, key=lambda r: (r["estimator"], r["signature"], r["budget"])), TURN_METRICS,
                      first=("estimator", "regime", "signature")), ""]
     else:
-        md += ["No turn-level estimator is registered yet (`treecredit.estimators(\"turn\")` is empty).", ""]
+        md += turns_not_measured(meta) + [""]
     md += skipped_markdown(records)
     md += ["## Files", "", "`results.json` / `results.csv`: every figure with its interval (`_lo`, `_hi`); "
            "`claims.json`: the fits above.", ""]
     paths["md"].write_text("\n".join(md))
     return paths
+
+
+def turns_not_measured(meta: dict) -> list[str]:
+    """Why the report has no turn-level table: the ``turns`` sweep was left out (``meta["sweeps"]``: the sweeps
+    this run selected; absent: all of them), no turn-level estimator is registered, or every cell was skipped."""
+    sweeps = meta.get("sweeps")
+    if sweeps is not None and "turns" not in sweeps:
+        return _not_run("turns", "this section needs")
+    if not meta.get("turn_estimators"):
+        return ["No turn-level estimator is registered (`treecredit.estimators(\"turn\")` is empty)."]
+    return ["The `turns` sweep ran, but every turn-level cell was skipped (see \"Skipped\" below)."]
 
 
 def skipped_markdown(records: list[dict]) -> list[str]:

@@ -22,7 +22,10 @@ def tempo(batch: TokenBatch, *, norm_by_std: bool = True, epsilon: float = 1e-6,
     A_{i,t} = [ (r_i − μ_g) + (V(y_i[:t+1]) − V(y_i[:t])) ] / (σ_g + ε)
     V(s) = mean of r_j over the responses j through prefix s (the leaf mean); V(prompt) = μ_g.
     In the compressed trie V is constant inside a node, so the TD term is V(child) − V(parent) on the
-    first token of each node and 0 elsewhere. Summed along a response the TD terms telescope to r_i − μ_g.
+    first token of each node and 0 elsewhere. Summed along a response the TD terms telescope to V(y_i) − μ_g,
+    the mean reward of the responses whose prefix is all of y_i: r_i − μ_g unless another response continues
+    y_i (y_i is a proper prefix of it) or repeats it with another reward. V is the paper's mean outcome of
+    every response through a prefix, so a response that stops inside another keeps their shared value.
 
     Special cases: no shared prefix beyond the prompt → equals ``grpo`` except on each response's first
     token; a trie that never branches → equals ``grpo``; a group of one or a group with equal rewards →

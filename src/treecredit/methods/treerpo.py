@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -51,11 +52,16 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
         batch: responses ``(B, T)``, rewards ``(B,)`` (in [0, 1] for scale="bernoulli"; within 1e-6 of it
             they are clipped into it, farther out ``ValueError``), groups ``(B,)``.
         scale: "bernoulli" | "std" | "none".
-        tau: τ ≥ 0, the smallest span of sibling values that is trained on.
+        tau: τ ≥ 0, the smallest span (max − min) of sibling values that is trained on, in reward units under
+            every ``scale`` (it is compared before the division): rewards in {0, 0.05} have spans of at most
+            0.05, so the default 0.1 zeroes every advantage (a ``UserWarning`` says so); rescale them or lower τ.
         epsilon: ε.
         tree_nodes: ``(B, T)`` sampled node ids; or step_ends / delimiter / step_tokens for the step trie.
     Returns:
         ``(B, T)`` float32, zero on masked tokens.
+
+    Warns:
+        ``UserWarning`` (naming ``tau``) when τ removes every sibling set whose values spread at all.
     """
     check_choice(scale, SCALES, "scale")
     check_positive(tau, "tau", allow_zero=True)
@@ -81,7 +87,26 @@ def treerpo(batch: TokenBatch, *, scale: str = "bernoulli", tau: float = 0.1, ep
         numer = divide_or_zero(numer, mu * (1.0 - mu) + epsilon)
     elif scale == "std":
         numer = divide_or_zero(numer, spread_std[parent] + epsilon)
+    warn_if_tau_removes_all(span[parent], tau, rewards)
     advantage = np.zeros(forest.n_nodes)
     advantage[kids] = np.where(span[parent] < tau, 0.0, numer)
     out = forest.spread(advantage)
     return zero_masked_tokens(out, batch)
+
+
+def warn_if_tau_removes_all(spans: np.ndarray, tau: float, rewards: np.ndarray) -> bool:
+    """Warn (``UserWarning``) when ``tau`` zeroes every sibling set that has a non-zero span: the batch had credit
+    to give and τ, which is in reward units whatever the scale, removed all of it (rewards in {0, 0.05} with the
+    paper's τ = 0.1). ``spans``: each child's sibling-set span (max − min of the values); returns True when it
+    warned."""
+    spread = spans[spans > 0]
+    if not spread.size or float(spread.max()) >= tau:
+        return False
+    largest = float(spread.max())
+    warnings.warn(
+        f"tau: {tau:g} removes every sibling set of this batch, so every treerpo advantage is 0: tau is the smallest "
+        f"span (max - min) of sibling values that is trained on, in reward units under every scale, and the largest "
+        f"span here is {largest:.4g} (rewards from {float(rewards.min()):.4g} to {float(rewards.max()):.4g}). "
+        f"Fix: pass tau below {largest:.4g} (e.g. tau={largest / 2:.2g}, or tau=0 to train on every set), or "
+        "rescale the rewards (e.g. to [0, 1])", UserWarning, stacklevel=4)
+    return True

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from treecredit._validation import check_choice, fail
+import numpy as np
+
+from treecredit._validation import check_choice, fail, to_numpy
 from treecredit.batch import TokenBatch, align_padding, make_token_batch
 from treecredit.steps import resolve_step_ends
 from treecredit.trees.explicit import build_explicit
@@ -46,12 +49,37 @@ def build_tree(kind: str, *, response_ids, response_mask, rewards, group_ids, tr
             ``step_ends`` / ``delimiter`` / ``step_tokens``) or ``"explicit"`` (needs ``tree_nodes``).
         response_ids, response_mask, rewards, group_ids, padding_side: as for
             :func:`treecredit.compute_advantages`. With ``padding_side="left"`` the forest's token positions
-            count from each response's first token (the right-padded layout).
+            count from each response's first token (the right-padded layout). ``render(group)`` takes these
+            ``group_ids`` (``Forest.group_ids`` lists them in order of first appearance).
+        tree_nodes: ``(B, T)`` int, for ``kind="explicit"``: ``tree_nodes[i, t]`` is the id of the sampled segment
+            in which token t of row i was generated, −1 on padding; each row's ids are a root-to-leaf path (one
+            contiguous run per id, in depth order), and equal ids in different rows are one segment generated
+            once (same group, positions, parent and tokens). Anything else raises ``ValueError`` naming it.
+        step_ends, delimiter, step_tokens: one of them for ``kind="step"`` (as for the step estimators).
     Returns:
         a :class:`treecredit.trees.Forest`: ``node_values`` (leaf mean V(s)), ``visit_counts`` |D(s)|,
         ``branch_points()``, ``children(node)`` (CSR ``child_ptr`` / ``child_index``), ``token_nodes()``
         and ``render(group)``.
     """
+    forest = _build(kind, response_ids, response_mask, rewards, group_ids, tree_nodes, step_ends, delimiter,
+                    step_tokens, padding_side)
+    return replace(forest, group_ids=first_ids(group_ids, forest.n_groups))
+
+
+def first_ids(group_ids: Any, n_groups: int) -> tuple:
+    """The caller's id of each dense group (:func:`~treecredit.batch.dense_group_index`'s numbering: order of first
+    appearance), as Python ints or strings."""
+    if n_groups == 0:
+        return ()
+    values = to_numpy(group_ids, "group_ids") if not isinstance(group_ids, (list, tuple)) else np.asarray(group_ids)
+    if values.dtype.kind == "f":  # integer floats, as dense_group_index reads them
+        values = values.astype(np.int64)
+    _, first = np.unique(values, return_index=True)
+    return tuple(v.item() if hasattr(v, "item") else v for v in values[np.sort(first)])
+
+
+def _build(kind, response_ids, response_mask, rewards, group_ids, tree_nodes, step_ends, delimiter, step_tokens,
+           padding_side) -> Forest:
     check_choice(kind, KINDS, "kind")
     arrays = {"tree_nodes": tree_nodes, "step_ends": step_ends}
     ids, mask, arrays, _ = align_padding(response_ids, response_mask, arrays, padding_side)

@@ -43,6 +43,9 @@ class Forest:
         lengths: ``(B,)`` response lengths (one past the last unmasked token).
         rewards: ``(B,)`` the rewards the node sums were built from.
         response_ids: ``(B, T)`` the token ids (kept by reference for rendering).
+        group_ids: the caller's group id of each dense group ``0 .. n_groups−1`` (ints or strings, in order of
+            first appearance), when the forest came from :func:`treecredit.build_tree`; None otherwise (then
+            groups are named by their dense numbers).
     """
 
     kind: str
@@ -64,6 +67,7 @@ class Forest:
     lengths: np.ndarray
     rewards: np.ndarray
     response_ids: np.ndarray = field(repr=False)
+    group_ids: tuple | None = field(default=None, repr=False)
 
     @property
     def n_nodes(self) -> int:
@@ -149,12 +153,42 @@ class Forest:
         out[nodes] = values[self.seg_row[seg[first]], self.seg_start[seg[first]]]
         return out
 
-    def render(self, group: int = 0, *, node_labels: np.ndarray | None = None, max_tokens: int = 12,
+    def group_number(self, group) -> int:
+        """The dense number (``0 .. n_groups−1``, the roots' node ids) of ``group``: one of the caller's
+        ``group_ids`` when the forest came from :func:`treecredit.build_tree` (:attr:`group_ids`), else a dense
+        number.
+
+        Raises:
+            ValueError: naming ``group``, with the ids this forest holds, for any other value.
+        """
+        if self.group_ids is not None:
+            for number, gid in enumerate(self.group_ids):
+                if type(gid) is type(group) and gid == group or (
+                        isinstance(gid, int) and isinstance(group, (int, np.integer))
+                        and not isinstance(group, (bool, np.bool_)) and gid == int(group)):
+                    return number
+            shown = ", ".join(map(repr, self.group_ids[:8])) + (", ..." if len(self.group_ids) > 8 else "")
+            fail("group", f"{group!r} is not a group id of this forest (its group_ids, in order of first "
+                 f"appearance: {shown})", f"pass one of the group_ids given to build_tree, e.g. "
+                 f"render({self.group_ids[0]!r})" if self.group_ids else "build the forest from a non-empty batch")
+        if isinstance(group, (bool, np.bool_)) or not isinstance(group, (int, np.integer)) \
+                or not 0 <= group < self.n_groups:
+            fail("group", f"{group!r} is not in [0, {self.n_groups})", "pass a dense group number")
+        return int(group)
+
+    def render(self, group=None, *, node_labels: np.ndarray | None = None, max_tokens: int = 12,
                decode=None) -> str:
-        """A readable text drawing of one group's tree (see :func:`treecredit.trees.render.render_group`)."""
+        """A readable text drawing of one group's tree (see :func:`treecredit.trees.render.render_group`).
+
+        ``group``: one of the ``group_ids`` given to :func:`treecredit.build_tree` (ints or strings, as given;
+        :attr:`group_ids` lists them); for a forest built otherwise, a dense number ``0 .. n_groups−1``; None
+        (default): the first group. ``ValueError`` naming ``group`` (and the forest's ids) for one not in the
+        forest."""
         from treecredit.trees.render import render_group
 
-        return render_group(self, group, node_labels=node_labels, max_tokens=max_tokens, decode=decode)
+        number = 0 if group is None else self.group_number(group)
+        return render_group(self, number, node_labels=node_labels, max_tokens=max_tokens,
+                            decode=decode)
 
 
 def spread_segments(shape, seg_row, seg_start, seg_end, seg_values, *, dtype=np.float32) -> np.ndarray:
