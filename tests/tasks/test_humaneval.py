@@ -140,3 +140,28 @@ def test_every_canonical_solution_passes_as_a_chat_answer(task):
     for form in (function_only, lambda p: "```python\n" + p.solution + "```"):
         failing = [p.data[0] for p in problems if task.reward(p, form(p)) != 1.0]
         assert failing == []
+
+
+def _rejected_canonical(task, ids, ks):
+    """``(task_id, k)`` where the partial verifier at ``partial_asserts=k`` rejects the canonical solution (its
+    body closed by a column-0 line, as a sampled continuation is)."""
+    problems = task.train_problems + task.held_out_problems(None, 1000)
+    rejected = []
+    for k in ks:
+        partial = HumanEvalTask(held_out=20, partial_asserts=k)
+        for p in problems:
+            if ids is None or p.data[0] in ids:
+                if not all(partial.check_steps(p, p.solution + "\ndef other():\n")):
+                    rejected.append((p.data[0], k))
+    return rejected
+
+
+def test_multi_line_assertions_are_cut_whole(task):
+    # was: first_assertions cut by lines, so `assert candidate([` (HumanEval/1, /87; /113 at k=3) became a
+    # syntax error and the partial verifier pruned the canonical solution: sound cutoff changed a value
+    assert _rejected_canonical(task, {"HumanEval/1", "HumanEval/87", "HumanEval/113"}, (1, 2, 3)) == []
+
+
+@pytest.mark.slow
+def test_every_canonical_solution_passes_the_partial_verifier(task):
+    assert _rejected_canonical(task, None, (1, 2, 3)) == []

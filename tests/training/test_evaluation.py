@@ -172,3 +172,39 @@ def test_a_frozen_policy_scores_the_same_at_every_evaluation_and_seeds_draw_apar
     assert len(curves[0]) == 5 and len(set(curves[0])) == 1 and len(set(curves[1])) == 1, curves
     assert eval_draw_seed(EVAL_SEED, 0) != eval_draw_seed(EVAL_SEED, 1)
     assert curves[0][0] != curves[1][0]  # other random numbers (the same warm start: seeds share it)
+
+
+def _short(prompts, completions, **_):
+    return [1.0 if len(str(c)) <= 60 else 0.0 for c in completions]
+
+
+def test_pass1_on_code_without_answers_is_the_code_rewards_verdict(tiny_config, tmp_path):
+    # was: with --reward code --reward my:short@0.2 on a dataset without answers, held-out "pass@1" was the mean
+    # weighted reward (0.2 from the length bonus) though no program passed its tests
+    import json
+    import sys
+
+    from treecredit.rewards.code import code_success_of
+    from treecredit.tasks.dataset import DatasetTask
+
+    if sys.platform != "linux":
+        pytest.skip("the sandbox is Linux/POSIX")
+    rows = [{"prompt": f"def f{i}(a):\n", "solution": f"    return a + {i}\n", "entry_point": f"f{i}",
+             "test": f"def check(candidate):\n    assert candidate(1) == {1 + i}\n"} for i in range(6)]
+    (tmp_path / "code.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = DatasetTask(path=str(tmp_path / "code.jsonl"), rewards=["code", (_short, 0.2)], held_out=3,
+                       solution_column="solution")
+    problems = task.held_out_problems(np.random.default_rng(0), 3)
+    assert task.success_of(problems, ["x"] * 3) is None  # no answers: the dataset has no success test itself
+    assert code_success_of(task, problems, [p.solution for p in problems]) == [True] * 3
+    assert code_success_of(task, problems, ["    return None\n"] * 3) == [False] * 3
+    assert task.rewards_of(problems, ["    return None\n"] * 3) == [pytest.approx(0.2)] * 3
+    from treecredit.models.tokenizer import CharTokenizer
+
+    policy = GPTPolicy.build(CharTokenizer(task.alphabet), seed=0, n_layer=1, n_head=2, n_embd=32)
+    plan = plan_evaluation(tiny_config(eval_mode="greedy", eval_problems=3), 1)
+    out = evaluate_held_out(policy, task, problems, plan, sampler_cls=IIDSampler, temperature=1.0, top_p=1.0,
+                            max_new_tokens=8, seed=3)
+    assert out["eval_greedy_reward"] == pytest.approx(0.2)  # short garbage: the length bonus only
+    assert out["eval_greedy_pass1"] == 0.0
+    assert code_success_of(ArithmeticTask(), problems, ["x"] * 3) is None  # no code reward: no verdict

@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import os
 import re
+import threading
 
+from treecredit._validation import FixError, Remedy
 from treecredit.rewards.answers import as_text
 
 _FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
-_ASSERT = re.compile(r"^\s*assert\b")
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -137,24 +140,72 @@ def program_for(prompt: str, completion: str, entry_point: str | None = None) ->
 
 
 def first_assertions(test: str, k: int) -> str:
-    """``test`` cut after its ``k``-th line that starts with ``assert`` (all of it when it has fewer)."""
+    """``test`` cut after its ``k``-th ``assert`` statement (all of it when it has fewer, or does not parse).
+
+    Statements are cut whole, by Python's parser (:mod:`ast`), never lines: an assertion written over several
+    lines (``assert candidate([`` … ``]) == …``) is kept whole. Where the ``k``-th assertion sits inside a
+    compound statement (a ``for`` loop in ``check``), the cut comes after that whole statement, so a loop is
+    never left without the statements that end it. The test's later top-level statements stay, except bare
+    assertions (a helper defined after ``check``, or a ``check(f)`` call, still runs). So the cut test runs the
+    first ``k`` assertions of the full one, and perhaps a few more: a program that fails it fails the full test
+    (for deterministic code), which is what makes the partial verifier sound."""
+    tree = _parse(test)
+    if tree is None:
+        return test
+    asserts = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Assert)), key=lambda n: (n.lineno, n.col_offset))
+    if len(asserts) <= k:
+        return test
+    line = asserts[k - 1].lineno
+    index, top = next((i, s) for i, s in enumerate(tree.body) if _first_line(s) <= line <= _last_line(s))
+    end = _last_line(top)
+    if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        end = next(_last_line(s) for s in top.body if _first_line(s) <= line <= _last_line(s))
     lines = test.split("\n")
-    seen = 0
-    for i, line in enumerate(lines):
-        if _ASSERT.match(line):
-            seen += 1
-            if seen == k:
-                return "\n".join(lines[: i + 1]) + "\n"
-    return test
+    kept = lines[:end]
+    for node in tree.body[index + 1:]:
+        if not isinstance(node, ast.Assert):
+            kept.extend(lines[_first_line(node) - 1:_last_line(node)])
+    cut = "\n".join(kept) + "\n"
+    return cut if _parse(cut) is not None else test
+
+
+def _first_line(node: ast.stmt) -> int:
+    """The first line of a statement, its decorators included."""
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
+
+
+def _last_line(node: ast.stmt) -> int:
+    return node.end_lineno or node.lineno
 
 
 def run_tests(program: str, test: str, entry_point: str | None, timeout: float = 10.0,
               plain_results: bool = True) -> bool:
     """Whether ``test`` (then ``check(entry_point)``, given one) runs to its end after ``program`` in the
-    sandbox (:func:`treecredit.sandbox_check.run_check`; a program that exits early fails)."""
+    sandbox (:func:`treecredit.sandbox_check.run_check`; a program that exits early fails). Verdicts are kept
+    (the last :data:`VERDICTS_KEPT`), so the same program and tests run once: the copies of a tree group, and
+    held-out pass@1's success test after the reward (assumes deterministic tests, as the partial verifier does)."""
     from treecredit.sandbox_check import run_check
 
-    return run_check(program, test, entry_point or None, timeout=timeout, plain_results=plain_results).passed
+    key = hashlib.sha256(repr((program, test, entry_point or None, float(timeout), bool(plain_results)))
+                         .encode("utf-8", "surrogatepass")).digest()
+    with _LOCK:
+        if key in _VERDICTS:
+            return _VERDICTS[key]
+    passed = run_check(program, test, entry_point or None, timeout=timeout, plain_results=plain_results).passed
+    with _LOCK:
+        if len(_VERDICTS) >= VERDICTS_KEPT:
+            _VERDICTS.pop(next(iter(_VERDICTS)))
+        _VERDICTS[key] = passed
+    return passed
+
+
+VERDICTS_KEPT = 4096
+"""Sandbox verdicts :func:`run_tests` keeps (oldest dropped first)."""
+_VERDICTS: dict[bytes, bool] = {}  # a digest of (program, tests, entry point, timeout, plain_results) → passed
+_LOCK = threading.Lock()
+
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+"""Programs the ``code`` reward runs at once by default (``code:workers=N``)."""
 
 
 def _prompt_text(prompt) -> str:
@@ -165,18 +216,94 @@ def _prompt_text(prompt) -> str:
 
 
 def code_reward(prompts, completions, test=None, entry_point=None, timeout: float = 10.0,
-                plain_results: bool = True, **_) -> list[float | None]:
+                plain_results: bool = True, workers: int = DEFAULT_WORKERS, entry_point_column: str = "entry_point",
+                **columns) -> list[float | None]:
     """1.0 where the completion's program passes the row's ``test`` (and ``check(entry_point)``: the
-    check returned), else 0.0; None where the row has no test. ``timeout``: seconds per program;
-    ``plain_results=False`` (``code:plain_results=false``) lets the function return objects other than
-    plain data (see the module docstring)."""
-    tests = list(test) if test is not None else [None] * len(completions)
-    entries = list(entry_point) if entry_point is not None else [None] * len(completions)
-    out: list[float | None] = []
-    for prompt, completion, tst, entry in zip(prompts, completions, tests, entries):
+    check returned), else 0.0; None where the row has no test. Results are in the order of ``completions``.
+
+    Args:
+        timeout: seconds per program (wall clock, and its CPU limit).
+        plain_results: False (``code:plain_results=false``) lets the function return objects other than plain
+            data (see the module docstring).
+        workers: programs run at once (``code:workers=N``; default :data:`DEFAULT_WORKERS`, min(4, CPUs)), each a
+            sandboxed subprocess that a thread waits on; each may use the sandbox's address-space limit
+            (1024 MiB), so up to ``workers`` × 1024 MiB at once. The verdicts are those of running them one by one.
+        entry_point_column: the column that holds the tested function's name (``code:entry_point_column=fn``
+            for a dataset that calls it ``fn``).
+
+    Raises:
+        FixError (a ``ValueError``), before any program runs: ``workers`` not a whole number ≥ 1; a column named
+            by ``entry_point_column`` that is not given; a row whose tests run no assertion (they only define
+            ``check``, and the row has no entry point to call it with: every program would pass), naming the
+            column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`).
+    """
+    from treecredit.rewards.code_tests import (
+        asserts_nothing,
+        name_column,
+        refuse_idle_tests,
+        runs_nothing,
+        warn_assertion_free,
+    )
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise FixError("workers", f"is {workers!r}, must be a whole number ≥ 1 (programs run at once)",
+                       (Remedy(f"workers={DEFAULT_WORKERS}", f"--reward code:workers={DEFAULT_WORKERS}"),))
+    n = len(completions)
+    if entry_point_column != "entry_point":
+        if entry_point_column not in columns:
+            raise FixError("entry_point_column", f"names column {entry_point_column!r}, which the rows do not have "
+                           f"(the columns given: {sorted(columns)})",
+                           (Remedy("entry_point_column=<the column of the tested function's name>",
+                                   "--reward code:entry_point_column=<column>"),))
+        entry_point = columns[entry_point_column]
+    tests = list(test) if test is not None else [None] * n
+    entries = list(entry_point) if entry_point is not None else [None] * n
+    jobs: list[tuple[int, str, str, str | None]] = []
+    for i, (prompt, completion, tst, entry) in enumerate(zip(prompts, completions, tests, entries)):
         if tst is None:
-            out.append(None)
             continue
-        program = program_for(_prompt_text(prompt), as_text(completion), entry)
-        out.append(float(run_tests(program, str(tst), entry, float(timeout), bool(plain_results))))
+        text, completion = _prompt_text(prompt), as_text(completion)
+        if not entry and runs_nothing(str(tst)):
+            named = {"entry_point"} if entry_point is not None else set()
+            have = sorted({"test", *columns} - {"completion_ids"} | named)
+            guess = name_column({k: v for k, v in columns.items() if k != "completion_ids"}, i, text + completion)
+            raise refuse_idle_tests(str(tst), entry_point_column, guess, have)
+        if asserts_nothing(str(tst)):
+            warn_assertion_free(str(tst))
+        jobs.append((i, program_for(text, completion, entry or None), str(tst), entry or None))
+    out: list[float | None] = [None] * n
+
+    def one(job: tuple[int, str, str, str | None]) -> tuple[int, float]:
+        return job[0], float(run_tests(job[1], job[2], job[3], float(timeout), bool(plain_results)))
+
+    if workers == 1 or len(jobs) <= 1:
+        results = map(one, jobs)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="code-reward") as pool:
+            results = list(pool.map(one, jobs))
+    for i, value in results:
+        out[i] = value
     return out
+
+
+def code_success_of(task, problems: list, responses: list[str]) -> list[bool] | None:
+    """Whether each response's program passes its row's tests, by the task's ``code`` reward (the first one,
+    with its options, alone and at weight 1): held-out pass@1's success test on a dataset without answers
+    whose rewards include ``code`` (``--reward code --reward my:short@0.2``), whatever the other rewards.
+    None when the task has no ``code`` reward (or no reward functions). The verdicts come from the cache
+    :func:`run_tests` filled while the rewards were scored, so no program runs twice. Nothing is counted
+    or logged (the call is made as a probe): a failed verdict counts as not solved."""
+    reward_set, rewards_of = getattr(task, "_reward_set", None), getattr(task, "rewards_of", None)
+    items = list(getattr(reward_set, "items", None) or ())
+    code = [(name, fn, 1.0) for name, fn, _ in items if getattr(fn, "func", fn) is code_reward][:1]
+    if reward_set is None or not code or not callable(rewards_of):
+        return None
+    reward_set.items = code
+    try:
+        with reward_set.probing(len(problems), solutions=False):
+            values = list(rewards_of(list(problems), list(responses)))
+    finally:
+        reward_set.items = items
+    return [v is not None and v >= 1.0 for v in values]

@@ -121,7 +121,8 @@ def evaluate_held_out(policy, task, problems, plan: EvalPlan, *, sampler_cls, te
 
     Keys: ``eval_greedy_pass1`` and/or ``eval_sampled_pass1`` (the share of problems solved: by
     ``task.success_of(problems, responses)`` where the task has it — a task trained with ``--reward``, or a
-    dataset with answers — else the mean reward, which is success for the built-in verifiers' 0/1 rewards);
+    dataset with answers —, else by the tests of a ``code`` reward among the rewards, else the mean reward,
+    which is success for the built-in verifiers' 0/1 rewards);
     ``eval_greedy_reward`` / ``eval_sampled_reward`` (mean reward over the responses whose reward did not
     fail); ``eval_greedy_reward_failed`` / ``eval_sampled_reward_failed`` (how many rewards failed: a reward
     function raised or gave None); ``eval_step_accuracy`` and ``eval_response_length`` of the sampled
@@ -157,7 +158,7 @@ def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max
         sampler = sampler_cls(temperature=tau, top_p=p, max_new_tokens=max_new_tokens)
         generator = torch.Generator().manual_seed(seed)
         rewards, solved, correct, steps, length, failed = 0.0, 0.0, 0, 0, 0.0, 0
-        from_rewards = not callable(success_of)
+        from_rewards = False
         for start in range(0, len(problems), EVAL_BATCH):
             chunk = problems[start:start + EVAL_BATCH]
             rollout = sampler.sample(policy, task, chunk, 1, generator)
@@ -166,7 +167,7 @@ def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max
                 span.add(rollout.rewards)
             batch_reward = reward_sum(rollout.rewards)  # float64, float32 noise off; a failed reward: not passed
             rewards += batch_reward
-            flags = None if from_rewards or success_of is None else success_of(chunk, list(rollout.response_texts))
+            flags = None if from_rewards else _success(task, success_of, chunk, list(rollout.response_texts))
             from_rewards = from_rewards or flags is None
             solved += batch_reward if flags is None else sum(flags)
             length += float(rollout.response_mask.sum())
@@ -179,6 +180,16 @@ def _evaluate(policy, task, problems, plan, sampler_cls, temperature, top_p, max
         out["eval_step_accuracy"] = step_accuracy_share(task, correct, steps)  # NaN: no step verifier
         out["eval_response_length"] = length / max(1, len(problems))
     return out
+
+
+def _success(task, success_of, problems: list, responses: list[str]) -> list[bool] | None:
+    """Each response solved or not: by ``task.success_of`` where it says (a task trained with ``--reward``, a
+    dataset with answers), else by the tests of a ``code`` reward among the task's rewards
+    (:func:`~treecredit.rewards.code.code_success_of`); None when neither applies (pass@1 is the mean reward)."""
+    from treecredit.rewards.code import code_success_of
+
+    flags = success_of(problems, responses) if callable(success_of) else None
+    return flags if flags is not None else code_success_of(task, problems, responses)
 
 
 class RewardSpan:

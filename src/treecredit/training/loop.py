@@ -183,6 +183,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
         restore_random_state,
         save_checkpoint,
     )
+    from treecredit.training.degenerate_groups import DegenerateGroupsWatch
     from treecredit.training.estimator_inputs import (
         check_eval_rewards_in_range,
         estimator_options,
@@ -289,6 +290,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     failures = AllFailedWatch(task, warn or log)  # every reward of a step failed: refused at step 1, stops a streak
     started = time.perf_counter()
     shown_warnings: set[str] = set()  # warnings a step gives that the run says once (estimator_options)
+    degenerate = DegenerateGroupsWatch(warn or log, config.sampler, config.group_size)  # copies, zero advantages
     saved_step = counters["step"]
     with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar, not on its line
         while not budget.finished(counters):
@@ -325,8 +327,10 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
             record = {"kind": "train", **counters, **rollout_metrics(rollout, task, problems, raw_rewards),
                       "sampled_nll": sampled_nll,
                       **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
-                      **sampler_metrics(rollout), **stats, "reward_failed": reward_failed, "elapsed_s": elapsed()}
+                      **sampler_metrics(rollout), **degenerate.metrics(rollout), **stats,
+                      "reward_failed": reward_failed, "elapsed_s": elapsed()}
             writer.write(record)
+            degenerate.after_step(record)
             if overwrite:  # a step trained: the run that --overwrite set aside goes
                 drop_aside(out)
             write_samples(out, sample_records(rollout, counters["step"], raw_rewards),

@@ -139,6 +139,7 @@ def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo"
             "flops": float(np.mean([t[-1].get("flops", np.nan) for t in trains])),
             "wall_s": float(np.mean([t[-1]["elapsed_s"] for t in trains])),
             "step_credit_share": _mean_of_means(trains, ("adv_step_credit_share", "step_credit_share")),
+            "no_advantage": no_advantage(trains),
         }
     ref = summary["estimators"].get(reference)
     target = None if ref is None else ref["curve_mean"][-1]  # = its final: runs end at or below the budget
@@ -161,6 +162,14 @@ def summarise(runs: dict, budget: int, points: int = 21, reference: str = "grpo"
             entry["area_paired_vs_reference"] = paired_t([curve_area(runs[name][s], grid, main) for s in common],
                                                          [curve_area(runs[reference][s], grid, main) for s in common])
     return summary
+
+
+def no_advantage(trains: list[list[dict]]) -> bool:
+    """Whether every step of every run (``trains``: each run's train records) had every advantage 0
+    (``adv_nonzero_share`` 0.0): such an arm trained nothing (groups of copies, or all right or all wrong), so
+    its figures are its warm start's. False when a run records no ``adv_nonzero_share`` (older runs)."""
+    shares = [r.get("adv_nonzero_share") for records in trains for r in records]
+    return bool(shares) and all(share == 0 for share in shares)
 
 
 def _fmt(x, spec=".3f") -> str:
@@ -248,13 +257,21 @@ def write_report(folder: Path, summary: dict, settings: dict, command: str = "",
         diff = "–" if row[8] is None else f"{_signed(row[8])} ± {_fmt(row[9])}"
         half = "–" if "seeds_reaching_at_half_budget" not in e else f"{e['seeds_reaching_at_half_budget']}/{row[1]}"
         area_diff = "–" if row[16] is None else f"{_signed(row[16])} ± {_fmt(row[17])}"
-        lines.append(f"| {name} | {row[1]} | {_pm(row[2], row[3], row[1])} | {diff} | {_fmt(row[10])} | "
+        shown = f"{name} (no advantage)" if e.get("no_advantage") else name
+        lines.append(f"| {shown} | {row[1]} | {_pm(row[2], row[3], row[1])} | {diff} | {_fmt(row[10])} | "
                      f"{_pm(row[14], row[15], row[1], short=True)} | {area_diff} | {_fmt(row[18])} | "
                      f"{_pm(row[4], row[5], row[1], short=True)} | {_na(row[6])} | {reach} | {half} | {row[11]:.2f} | "
                      f"{_wall(row[13])} |")
     for name, errors in summary.get("failures", {}).items():
         for seed, error in sorted(errors.items(), key=lambda item: int(item[0])):  # seed order, not finish order
             lines.append(f"| {name} | seed {seed} failed | {error.replace('|', '/')} | | | | | | | | | | | |")
+    idle = [name for name, e in summary["estimators"].items() if e.get("no_advantage")]
+    if idle:
+        lines += ["", f"**(no advantage): every advantage of every step of {', '.join(idle)} was 0 "
+                  "(adv_nonzero_share 0.0 in each run's metrics.jsonl), so it trained nothing and its figures are "
+                  "those of its start: its groups held no difference (a tree sampler's groups of copies when the "
+                  "answers have one step, or every answer of a group right or wrong). Its run's log.txt says "
+                  "which, with the fix.**"]
     steps = settings.get("warm_start_steps" if settings.get("model", "gpt") == "gpt" else "hf_warm_start_steps")
     start_word, level = ("step 0", "step-0") if steps == 0 else ("its warm start", "warm-start")  # none: step 0
     if summary["estimators"]:

@@ -1,0 +1,115 @@
+"""What a row's tests do when run, read from their source before any program runs (for the ``code`` reward).
+
+A test that only defines things (``def check(candidate): ...``, ``METADATA = {...}``, imports) runs no assertion
+unless something calls ``check``: the sandbox harness calls ``check(entry_point)`` only when the row names its
+``entry_point``. Without one, every program that compiles would pass such tests, so :func:`refuse_idle_tests`
+refuses them, naming the column that holds the function's name (:func:`name_column`) and the fix. A test that
+holds no assertion at all (no ``assert``, ``raise`` or ``self.assert…`` call) is said once
+(:func:`warn_assertion_free`): it checks only that the program runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+import warnings
+
+from treecredit._validation import FixError, Remedy
+
+_DEFINING = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Pass)
+_warned: set[str] = set()
+
+
+@functools.lru_cache(maxsize=1024)
+def runs_nothing(test: str) -> bool:
+    """Whether ``test``, run as a module, executes no code that could fail: only definitions, imports,
+    docstrings and assignments without a call (``METADATA = {...}``). False when it does not parse (the run
+    then fails on its own)."""
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    for node in tree.body:
+        if isinstance(node, _DEFINING):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and not any(
+                isinstance(n, (ast.Call, ast.Await, ast.Yield, ast.Subscript, ast.Attribute))
+                for n in ast.walk(node)):
+            continue
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1024)
+def asserts_nothing(test: str) -> bool:
+    """Whether ``test`` holds no ``assert``, no ``raise`` and no call of a name that starts with ``assert``
+    (``self.assertEqual``, ``assert_allclose``): it can fail only by an error the program raises."""
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assert, ast.Raise)):
+            return False
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name.lower().startswith("assert"):
+                return False
+    return True
+
+
+def name_column(columns: dict, row: int, text: str) -> str | None:
+    """The column of ``columns`` (name → one value per row) whose value at ``row`` is a Python name that
+    ``text`` (the row's prompt and completion) defines with ``def`` or ``class``: the tested function's name,
+    under another column name than ``entry_point``; None when there is none."""
+    for name, values in columns.items():
+        try:
+            value = values[row]
+        except (TypeError, IndexError, KeyError):
+            continue
+        if isinstance(value, str) and value.isidentifier() and re.search(
+                rf"\b(?:def|class)\s+{re.escape(value)}\b", text):
+            return name
+    return None
+
+
+def refuse_idle_tests(test: str, entry_column: str, guess: str | None, have: list[str]) -> FixError:
+    """The refusal of a row whose ``test`` runs nothing and that has no entry point (``entry_column``, the column
+    read for it; ``guess``: a column that seems to hold the function's name; ``have``: the columns given)."""
+    defines_check = "check" in _defined(test)
+    problem = (f"the row's tests define check() but nothing calls it: the harness calls check(<entry point>) only "
+               f"when the row names the tested function, and it has no {entry_column!r} value (the columns given: "
+               f"{have}); so the tests would run no assertion and every program that compiles would score 1.0"
+               if defines_check else
+               f"the row's tests only define functions or values and nothing calls them, and it has no "
+               f"{entry_column!r} value to call check() with (the columns given: {have}); so they would run no "
+               "assertion and every program that compiles would score 1.0")
+    column = guess or "<the column of the function's name>"
+    remedies = (Remedy(f"code_reward(..., entry_point_column={column!r})",
+                       f"--reward code:entry_point_column={column}"),
+                Remedy("name the column that holds the tested function's name 'entry_point'"),
+                Remedy("end the tests with a call such as check(<function>)"))
+    return FixError("entry_point_column", problem, remedies, brief="tests that run no assertion")
+
+
+def warn_assertion_free(test: str) -> None:
+    """Say once per process that tests with no assertion pass every program that runs without error."""
+    key = test[:200]
+    if key in _warned or len(_warned) > 100:
+        return
+    _warned.add(key)
+    first = test.strip().splitlines()[0][:80] if test.strip() else "(empty)"
+    warnings.warn(f"reward code: a row's tests hold no assert, raise or assert…() call (they start {first!r}): "
+                  "every program that runs without an error passes them and scores 1.0. Check the 'test' column",
+                  UserWarning, stacklevel=4)
+
+
+def _defined(test: str) -> set[str]:
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}

@@ -1,0 +1,215 @@
+"""(For :mod:`treecredit.sandbox`.) Python source that the sandboxed interpreter runs before the program:
+``HARDEN`` (capabilities, ``no_new_privs``, non-dumpable, seccomp) and ``GUARD`` (the audit hook).
+
+Both are text, not functions: they run in the child interpreter (``python -I -B -c``), before any of the
+program's code, so nothing the program does can change what they bound. See the module docstring of
+:mod:`treecredit.sandbox` for what each enforces.
+"""
+
+from __future__ import annotations
+
+# Linux x86_64 / aarch64 system-call numbers the seccomp filter refuses (EPERM): new processes (fork, vfork,
+# clone without CLONE_THREAD; clone3 answers ENOSYS so the C library falls back to clone), exec, reading or
+# writing other processes' memory (ptrace, process_vm_readv/writev) and leaving or changing the namespaces
+# (mount, umount2, unshare, setns, pivot_root, chroot).
+SECCOMP_DENY = {
+    "x86_64": (0xC000003E, 56, (57, 58, 59, 322, 101, 310, 311, 165, 166, 272, 308, 155, 161)),
+    "aarch64": (0xC00000B7, 220, (221, 281, 117, 270, 271, 40, 39, 97, 268, 41, 51)),
+}
+
+HARDEN = r'''
+def _harden(deny, root):
+    import ctypes as ct
+    libc = ct.CDLL(None, use_errno=True)
+    if root:
+        for cap in range(64):  # empty the bounding set: no exec can regain a capability
+            if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP; fails past the last capability
+                break
+
+        class Header(ct.Structure):
+            _fields_ = [("version", ct.c_uint32), ("pid", ct.c_int)]
+
+        class Data(ct.Structure):
+            _fields_ = [("effective", ct.c_uint32), ("permitted", ct.c_uint32), ("inheritable", ct.c_uint32)]
+
+        if libc.capset(ct.byref(Header(0x20080522, 0)), (Data * 2)()) != 0:  # no capability left
+            raise SystemExit("sandbox: could not drop capabilities")
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS (also what seccomp needs without privileges)
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no other process of this user may read our memory
+    if deny is None:
+        return
+    arch, clone, refused = deny
+    LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+    ALLOW, EPERM, ENOSYS = 0x7FFF0000, 0x00050001, 0x00050026
+    program = [(LD, 0, 0, 4), ("jne", arch, "eperm"), (LD, 0, 0, 0)]
+    if arch == 0xC000003E:  # x32 system calls (bit 30) are another way in: refuse them all
+        program.append(("jge", 0x40000000, "eperm"))
+    program += [("jeq", 435, "enosys"), ("jeq", clone, "clone")] + [("jeq", n, "eperm") for n in refused]
+    program += [(RET, 0, 0, ALLOW), ("label", "clone"), (LD, 0, 0, 16), ("jset", 0x10000, "thread"),
+                ("label", "eperm"), (RET, 0, 0, EPERM), ("label", "enosys"), (RET, 0, 0, ENOSYS),
+                ("label", "thread"), (RET, 0, 0, ALLOW)]  # clone(CLONE_THREAD): a thread, allowed
+    labels, plain = {}, []
+    for item in program:
+        if item[0] == "label":
+            labels[item[1]] = len(plain)
+        else:
+            plain.append(item)
+    codes = []
+    for i, item in enumerate(plain):
+        if isinstance(item[0], str):
+            jump = labels[item[2]] - i - 1
+            codes.append({"jeq": (JEQ, jump, 0), "jge": (JGE, jump, 0), "jset": (JSET, jump, 0),
+                          "jne": (JEQ, 0, jump)}[item[0]] + (item[1],))
+        else:
+            codes.append(item)
+
+    class Filter(ct.Structure):
+        _fields_ = [("code", ct.c_ushort), ("jt", ct.c_ubyte), ("jf", ct.c_ubyte), ("k", ct.c_uint32)]
+
+    class Program(ct.Structure):
+        _fields_ = [("len", ct.c_ushort), ("filter", ct.POINTER(Filter))]
+
+    table = (Filter * len(codes))(*[Filter(*c) for c in codes])
+    if libc.prctl(22, 2, ct.byref(Program(len(codes), table)), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        raise SystemExit("sandbox: could not install the seccomp filter")
+
+
+_harden({deny!r}, {root!r})
+del _harden
+'''
+
+GUARD = r'''
+def _install_guard():
+    import os, sys
+    root = os.path.realpath(os.getcwd())
+    # Everything the hook uses is bound here, in its closure: code that later replaces a module's or the
+    # builtins' attributes (os.path.join, isinstance, PermissionError, ...) cannot change what it calls.
+    sep, fspath, lstat, stat, readlink, getcwd = os.sep, os.fspath, os.lstat, os.stat, os.readlink, os.getcwd
+    str_, bytes_, int_, isinstance_, len_, denied = str, bytes, int, isinstance, len, PermissionError
+    join_, is_link, is_dir, decode, failed = "".join, __import__("stat").S_ISLNK, __import__("stat").S_ISDIR, \
+        bytes.decode, OSError
+    write = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    devices = frozenset((os.devnull, "/dev/urandom", "/dev/random", "/dev/zero"))
+    code_suffixes = (".py", ".pyc", ".so", ".pth", ".pyi")
+    places = list(sys.path) + [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    roots = tuple(p.rstrip("/") + "/" for p in places if isinstance_(p, str_) and p.startswith("/") and p != "/")
+    blocked = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
+               "os.kill", "os.killpg", "signal.pthread_kill", "socket.", "ctypes.", "sqlite3.", "_winapi.", "pty.",
+               "sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook", "gc.get_")
+    # Modules that start processes or share memory with no audit event of their own.
+    native = frozenset(("_posixsubprocess", "_posixshmem", "_xxsubinterpreters", "_multiprocessing"))
+    one = frozenset(("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
+                     "shutil.rmtree", "os.chflags", "os.mkfifo", "os.mknod", "os.setxattr", "os.removexattr"))
+    two = frozenset(("os.link", "os.symlink", "os.rename"))
+
+    def resolved(path):
+        """The absolute path with every symbolic link followed, by C functions only (os.path.realpath
+        is pure Python: code could patch what it calls). A relative path is taken from the current
+        directory; one with a '..' is refused, since a dir_fd (not in the audit event) may be its base."""
+        path = fspath(path)
+        path = decode(path, "utf-8", "surrogateescape") if isinstance_(path, bytes_) else join_((path,))
+        if not path.startswith("/"):
+            if ".." in path.split("/"):
+                raise denied(f"sandbox: a relative path with '..' ({path!r}) is not allowed")
+            path = getcwd() + "/" + path
+        pending, result, links = path.split("/")[::-1], "", 0
+        while pending:
+            name = pending.pop()
+            if name == "" or name == ".":
+                continue
+            if name == "..":
+                result = result[: result.rfind("/")]
+                continue
+            step = result + "/" + name
+            try:
+                mode = lstat(step).st_mode
+            except failed:
+                result = step
+                continue
+            if is_link(mode):
+                links += 1
+                if links > 40:
+                    raise denied(f"sandbox: too many symbolic links in {path!r}")
+                target = readlink(step)
+                if target.startswith("/"):
+                    result = ""
+                pending.extend(target.split("/")[::-1])
+            else:
+                result = step
+        return result or "/"
+
+    def within(full):
+        return full == root or full.startswith(root + sep)
+
+    def inside(path):
+        if isinstance_(path, int_):
+            return True
+        full = resolved(path)
+        return within(full) or full == os.devnull
+
+    def readable(full):
+        """Inside the folder, a harmless device, or code (and package metadata) of the Python installation."""
+        if within(full) or full in devices:
+            return True
+        for place in roots:
+            if full.startswith(place):
+                return full.endswith(code_suffixes) or ".dist-info/" in full or ".egg-info/" in full
+        return False
+
+    def hook(event, args):
+        if event.startswith(blocked):
+            raise denied(f"sandbox: {event} is not allowed")
+        if event == "open" and len_(args) >= 3:
+            path, mode, flags = args[0], args[1], args[2]
+            if path is None or isinstance_(path, int_):
+                return
+            writes = isinstance_(mode, str_) and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)
+            writes = writes or (isinstance_(flags, int_) and flags & write)
+            full = resolved(path)
+            if writes and not (within(full) or full == os.devnull):
+                raise denied(f"sandbox: writing {path!r} outside the sandbox folder is not allowed")
+            if full.startswith("/proc/") or full == "/proc":  # /proc/self/mem: the process's own memory
+                raise denied(f"sandbox: opening {path!r} under /proc is not allowed")
+            if not readable(full):
+                raise denied(f"sandbox: reading {path!r} (not the folder, not Python code) is not allowed")
+            if not within(full):  # a directory's descriptor outside the folder would be a dir_fd base
+                try:
+                    directory = is_dir(stat(full).st_mode)
+                except failed:
+                    directory = False
+                if directory:
+                    raise denied(f"sandbox: opening the directory {path!r} is not allowed")
+        elif event == "os.chdir":
+            if isinstance_(args[0], int_) or not within(resolved(args[0])):
+                raise denied(f"sandbox: changing directory to {args[0]!r} (outside the folder) is not allowed")
+        elif event == "import":
+            if args[0] in native:
+                raise denied(f"sandbox: importing {args[0]} is not allowed")
+            if len_(args) > 1 and args[1] is not None:  # an extension module loaded from this file
+                full = resolved(args[1])
+                if within(full) or not readable(full):
+                    raise denied(f"sandbox: loading native code from {args[1]!r} is not allowed")
+        elif event in one or event in two:
+            for path in args[: 2 if event in two else 1]:
+                if path is not None and not inside(path):
+                    raise denied(f"sandbox: {event} on {path!r} outside the sandbox folder is not allowed")
+            if event == "os.symlink" and (not isinstance_(args[0], int_)):
+                target = fspath(args[0])
+                target = decode(target, "utf-8", "surrogateescape") if isinstance_(target, bytes_) else target
+                if target.startswith("/") or ".." in target.split("/"):
+                    raise denied(f"sandbox: a symbolic link to {target!r} (absolute or with '..') is not allowed")
+
+    def no_process(*args, **kwargs):
+        raise denied("sandbox: starting a process is not allowed")
+
+    for name in native:  # the program must import them afresh (refused), except _posixsubprocess:
+        sys.modules.pop(name, None)
+    # subprocess imports it (and other modules import subprocess); its fork_exec raises no audit event.
+    spawner = __import__("_posixsubprocess")
+    spawner.fork_exec = no_process
+    sys.modules["_posixsubprocess"] = spawner
+    sys.addaudithook(hook)
+
+_install_guard()
+del _install_guard
+'''
