@@ -1,6 +1,7 @@
 """A dataset's held-out fraction rounded from the decimal as written (a last session's note: 0.07 of 100 rows held
 out 8, since 0.07 × 100 = 7.000000000000001 in floating point; 0.14 of 50 held out 8), behind ``held_out_rule``
-so that a run made before keeps its held-out rows when resumed: rule 1, the default, is the float product."""
+so that a run made before keeps its held-out rows when resumed: rule 2, the default, is the decimal as written;
+rule 1, the float product, is the rule of the runs made before (tests/training/test_held_out_rule_resume.py)."""
 
 import json
 
@@ -39,13 +40,13 @@ def test_counts_zero_and_bad_values_go_to_split_held_out_as_they_are():
 
 def test_the_dataset_task_rounds_by_its_rule_and_a_run_made_before_keeps_its_rows(tmp_path):
     path = rows_file(tmp_path, 100)
-    before = DatasetTask(path=path, held_out=0.07)  # every run so far: rule 1, as it was made
-    exact = DatasetTask(path=path, held_out=0.07, held_out_rule=2)
+    before = DatasetTask(path=path, held_out=0.07, held_out_rule=1)  # every run made before: rule 1
+    exact = DatasetTask(path=path, held_out=0.07)  # the default: rule 2
     prompts = [p.prompt for p in before.held_out_problems(np.random.default_rng(0), 100)]
     assert len(prompts) == 8 and len(exact.held_out_problems(None, 100)) == 7
     assert {p.prompt for p in exact.held_out_problems(None, 100)} < set(prompts)
     assert len(exact.train_problems) == 93 and len(before.train_problems) == 92
-    resumed = DatasetTask(path=path, held_out=0.07)  # a resume builds the task again from the saved options
+    resumed = DatasetTask(path=path, held_out=0.07, held_out_rule=1)  # a resume builds the task again, rule 1
     assert [p.prompt for p in resumed.held_out_problems(None, 100)] == prompts
 
 
@@ -59,7 +60,13 @@ def test_the_rule_is_a_task_option_and_a_bad_one_is_refused_by_name(tmp_path):
         DatasetTask(path=path, held_out_rule=3)
 
 
-def test_the_rule_leaves_the_warm_start_cache_key_as_it_was(tmp_path):
-    """The held-out rows are in the warm start's key already; the option itself would only miss every cache."""
+def test_the_rule_is_in_the_warm_start_cache_key_only_where_it_moves_a_row(tmp_path):
+    """Where both rules split alike (0.1 of 30: 3 rows) the key stays as it was, so cached warm starts are kept;
+    where they do not (0.07 of 100: 7 or 8 rows) the training rows differ, and the held-out prompts in the key
+    cover only the evaluated ones, so the rule is in the key."""
     path = rows_file(tmp_path, 30)
     assert "held_out_rule" not in DatasetTask(path=path).cache_identity()
+    assert DatasetTask(path=path).cache_identity() == DatasetTask(path=path, held_out_rule=1).cache_identity()
+    path = rows_file(tmp_path, 100)
+    exact, before = DatasetTask(path=path, held_out=0.07), DatasetTask(path=path, held_out=0.07, held_out_rule=1)
+    assert exact.cache_identity()["held_out_rule"] == 2 and "held_out_rule" not in before.cache_identity()
