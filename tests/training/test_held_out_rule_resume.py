@@ -71,10 +71,14 @@ def test_a_resume_keeps_a_saved_rule_2_and_refuses_another_rule_given(tmp_path, 
         check_same_settings(out / "config.json", given)
     api = TrainConfig(dataset=hundred_rows, task_options={"held_out": 0.07}, out=str(out), progress=False,
                       tensorboard=False)  # a Python caller that does not read the folder: refused, never resplit
-    with pytest.raises(ValueError, match=r"held_out_rule: saved 1, now 2\)\. Fix: pass --held-out-rule 1 \(the "
-                       r"rounding of the held-out rows the run was started with; a comparison's runs take it too\), "
-                       r"or resume the comparison"):  # compare's arms: their arguments cannot adopt the saved rule
+    with pytest.raises(ValueError, match=r"held_out_rule: saved 1, now 2\)\. Fix: pass held_out_rule=1 to "
+                       r"TrainConfig \(--held-out-rule 1 on the command line\) \(the rounding of the held-out rows the "
+                       r"run was started with; a comparison's runs take it too\), or start a new comparison with "
+                       r"another --out \(or --overwrite\)\.$"):  # not "resume with its arguments": they gave rule 2
         check_same_settings(out / "config.json", api, resume_fix="resume the comparison with its arguments")
+    with pytest.raises(ValueError, match=r"Fix: pass --held-out-rule 1 \(the rounding .*, or start a new run with "
+                       r"another --out \(or --overwrite\)\.$"):  # the flag named where the flag gave the rule
+        check_same_settings(out / "config.json", given)
     new = tmp_path / "new"
     settings = TrainConfig(dataset=hundred_rows, task_options={"held_out": 0.07}, out=str(new)).saved_dict()
     new.mkdir()
@@ -112,5 +116,50 @@ def test_a_rule_written_in_a_config_file_is_kept_on_resume_and_then_refused_if_i
                                 "held_out_rule": 2}))
     config = parsed("--config", str(mine), "--resume")
     assert config.held_out_rule == 2
-    with pytest.raises(ValueError, match=r"held_out_rule: saved 1, now 2\). Fix: pass --held-out-rule 1"):
+    with pytest.raises(ValueError, match=r"held_out_rule: saved 1, now 2\). Fix: pass held_out_rule=1 to TrainConfig "
+                       r"\(--held-out-rule 1 on the command line\)"):  # 2 in a file: not told from the default
         check_same_settings(out / "config.json", config)
+
+
+def test_a_rule_given_against_a_task_run_gets_the_plain_refusal(tmp_path, hundred_rows):
+    out = tmp_path / "run"  # a task run: its config.json has no held_out_rule (nor a dataset)
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps(TrainConfig(out=str(out)).saved_dict()))
+    config = parsed("--dataset", hundred_rows, "--held-out-rule", "1", "--out", str(out), "--resume")
+    with pytest.raises(ValueError, match=r"^resume: .*other values of \['dataset', 'held_out_rule'\].*Fix: resume "
+                       r"with the saved settings"):  # was a KeyError on the saved file's missing held_out_rule
+        check_same_settings(out / "config.json", config)
+
+
+def test_a_comparison_saved_before_the_rule_resumes_with_its_runs_held_out_rows(tmp_path, hundred_rows, monkeypatch):
+    """``compare --resume``: the rule is read from the runs' config.json (the comparison's --out has none) before
+    the base config is built, so that each run is resumed by the rule it was started with, not refused."""
+    from treecredit.cli import main
+    from treecredit.training import compare
+
+    out = tmp_path / "cmp"
+    argv = ["compare", "--dataset", hundred_rows, "--task-option", "held_out=0.07", "--estimators", "grpo",
+            "--seeds", "1", "--budget", "100", "--out", str(out), "--no-tensorboard"]
+    seen = []
+
+    def first_run(base, arms, seeds, budget, out_, **kwargs):  # what run_comparison hands each run
+        folder = compare.run_folder(out_, "grpo", 0)
+        seen.append((base, folder, compare.arm_configs(base, arms)["grpo"].replaced(
+            seed=0, token_budget=budget, steps=0, progress=False, out=str(folder))))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "run_comparison", first_run)
+    assert main(argv) == 130  # a first start: rule 2, and the run's folder as a run left it before the rule
+    base, folder, run = seen.pop()
+    assert base.held_out_rule == 2
+    settings = run.saved_dict()
+    del settings["held_out_rule"]
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(settings))
+    assert main([*argv, "--resume"]) == 130
+    base, folder, run = seen.pop()
+    assert base.held_out_rule == 1 and len(held_prompts(base)) == 8
+    check_same_settings(folder / "config.json", run)  # was refused: saved 1, now 2
+    assert main([*argv, "--resume", "--held-out-rule", "2"]) == 130  # given: kept, and refused by the run's check
+    with pytest.raises(ValueError, match=r"saved 1, now 2\)\. Fix: pass --held-out-rule 1 "):
+        check_same_settings(folder / "config.json", seen.pop()[2])

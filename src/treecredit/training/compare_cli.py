@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     check_arm_names(arms, env=bool(env))  # before the shared config is built from the first arm's estimator
     reference = _reference(args.reference, arms)
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
-                            progress=False)
+                            progress=False, **rule_of_resumed_comparison(args))
     if env:  # task-run flags (--task, --sampler, --branching, ...) that every agent run would ignore
         from treecredit.training.train_cli import check_task_fields_unset
 
@@ -137,6 +137,39 @@ def run(args: argparse.Namespace) -> int:
         print(f"their logs: {', '.join(logs)}", file=sys.stderr)
         return 1
     return 0
+
+
+def rule_of_resumed_comparison(args: argparse.Namespace) -> dict:
+    """``{"held_out_rule": N}``: the rule the dataset runs of the comparison that ``args`` resume were started with
+    (each run's ``config.json`` in ``--out``/runs, read by :func:`~treecredit.training.config.saved_run_values`:
+    1 for a run saved before the setting existed; every arm shares it), so that the resumed runs hold out the rows
+    they held out; ``{}`` without ``--resume``, with a rule given (``--held-out-rule`` or in the ``--config``
+    file), without a dataset, or where no run of a dataset names one rule (the runs' resume checks then say what
+    differs). Adopted here, into the base config, not after the runs' tasks are built with rule 2."""
+    import json
+
+    from treecredit.training.config import saved_run_values
+
+    if not getattr(args, "resume", False) or hasattr(args, "held_out_rule") or not getattr(args, "out", None):
+        return {}
+    rules = set()
+    for path in sorted((Path(args.out).expanduser() / "runs").glob("*/config.json")):
+        try:
+            saved = saved_run_values(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+        if isinstance(saved, dict) and saved.get("dataset") and saved.get("held_out_rule") in (1, 2):
+            rules.add(saved["held_out_rule"])
+    if len(rules) != 1:
+        return {}
+    written = {}
+    if getattr(args, "config", None):  # a --config file: its held_out_rule is given, its dataset counts
+        from treecredit.training.config_file import load_config_file
+
+        written = load_config_file(args.config)
+    if "held_out_rule" in written or not (getattr(args, "dataset", None) or written.get("dataset")):
+        return {}  # a rule given is kept (and refused if it differs); a run without a dataset is refused as it is
+    return {"held_out_rule": rules.pop()}
 
 
 def recorded_budget(out: Path) -> int:

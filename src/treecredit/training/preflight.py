@@ -289,12 +289,24 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
     changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k, defaults.get(k)) != current[k])
     if changed:
         values = "; ".join(f"{k}: saved {saved.get(k, defaults.get(k))!r}, now {current[k]!r}" for k in changed)
-        rule = (f"pass --held-out-rule {saved['held_out_rule']} (the rounding of the held-out rows the run was "
-                "started with; a comparison's runs take it too), or " if "held_out_rule" in changed else "")
-        fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})",
-             rule + (resume_fix or f"resume with the saved settings, `treecredit train --config {path} --resume` "
-                     f"(only {', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
-                     "(or --overwrite)"))
+        fix = resume_fix or (f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
+                             f"{', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
+                             "(or --overwrite)")
+        if "held_out_rule" in changed and "held_out_rule" in saved:  # a task run's file has none: the plain refusal
+            fix = _rule_fix(saved["held_out_rule"], config.was_given("held_out_rule"), resume_fix is None)
+        fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})", fix)
+
+
+def _rule_fix(rule, by_flag: bool, one_run: bool) -> str:
+    """How to resume a run whose saved ``held_out_rule`` (``rule``) differs: the flag where a rule was given
+    (``by_flag``: on the command line, or other than 2 in a --config file), else both the field (a Python caller's
+    TrainConfig, a comparison's base config) and the flag (2 written in a --config file); or a new run. A
+    comparison's own "resume with its arguments" is no fix here (its arguments gave the other rule)."""
+    how = (f"--held-out-rule {rule}" if by_flag else
+           f"held_out_rule={rule} to TrainConfig (--held-out-rule {rule} on the command line)")
+    new = "start a new run with another --out" if one_run else "start a new comparison with another --out"
+    return (f"pass {how} (the rounding of the held-out rows the run was started with; a comparison's runs take it "
+            f"too), or {new} (or --overwrite)")
 
 
 def check_token_budget(config) -> None:
