@@ -70,3 +70,11 @@ def test_the_rule_is_in_the_warm_start_cache_key_only_where_it_moves_a_row(tmp_p
     path = rows_file(tmp_path, 100)
     exact, before = DatasetTask(path=path, held_out=0.07), DatasetTask(path=path, held_out=0.07, held_out_rule=1)
     assert exact.cache_identity()["held_out_rule"] == 2 and "held_out_rule" not in before.cache_identity()
+
+
+def test_a_numpy_fraction_is_rounded_as_the_float_it_holds_and_a_bad_one_is_refused_by_name(tmp_path):
+    assert held_out_count(np.float64(0.07), 100, 2) == 7  # was: Invalid literal for Fraction: 'np.float64(0.07)'
+    assert len(DatasetTask(path=rows_file(tmp_path, 100), held_out=np.float64(0.07)).held_out_problems(None, 100)) == 7
+    for bad in (np.float64("nan"), float("inf"), "0.07", None):
+        with pytest.raises(ValueError, match=r"^held_out: is "):
+            DatasetTask(path=rows_file(tmp_path, 100), held_out=bad)

@@ -163,3 +163,11 @@ def test_a_comparison_saved_before_the_rule_resumes_with_its_runs_held_out_rows(
     assert main([*argv, "--resume", "--held-out-rule", "2"]) == 130  # given: kept, and refused by the run's check
     with pytest.raises(ValueError, match=r"saved 1, now 2\)\. Fix: pass --held-out-rule 1 "):
         check_same_settings(folder / "config.json", seen.pop()[2])
+
+
+def test_a_comparisons_report_shows_the_rule_only_where_a_dataset_reads_it(hundred_rows):
+    from treecredit.training.compare_cli import shared_settings
+
+    assert shared_settings(TrainConfig(dataset=hundred_rows))["held_out_rule"] == 2
+    for runs_that_ignore_it in (TrainConfig(), TrainConfig(env="gridworld")):  # was: held_out_rule: 2 in both
+        assert "held_out_rule" not in shared_settings(runs_that_ignore_it)

@@ -292,18 +292,18 @@ def held_out_count(held_out, rows: int, rule: int = 2):
              "written), and a run made before resumes with the rule it was made with")
     if rule == 1 or isinstance(held_out, bool) or not isinstance(held_out, float) or not 0 < held_out < 1:
         return held_out
-    count = math.ceil(Fraction(repr(held_out)) * rows)
+    count = math.ceil(Fraction(repr(float(held_out))) * rows)  # float(): NumPy's repr is 'np.float64(0.07)'
     return count if count < rows else held_out
 
 
 def _float_product_count(held_out, rows: int):
     """The rows rule 1 holds out (``split_held_out``'s own count: ``ceil(held_out × rows)`` in floating point for a
     fraction, else the count); None for a value it refuses (never reached: the split refused it first)."""
-    import math
+    from treecredit.tasks.fixed import float_product_count
 
     if isinstance(held_out, bool) or not isinstance(held_out, (int, float)):
         return None
-    return math.ceil(held_out * rows) if 0 < held_out < 1 else int(held_out)
+    return float_product_count(held_out, rows)
 
 
 def _answer_rewards(items: list) -> list[str]:

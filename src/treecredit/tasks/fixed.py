@@ -23,11 +23,18 @@ def split_held_out(items: list, held_out: float, seed: int, stream: int) -> tupl
         fail("held_out", f"is {held_out}: neither a fraction below 1 nor a whole count of items",
              f"pass a count (held_out={math.floor(held_out)} or {math.ceil(held_out)}) or a fraction below 1 "
              f"(held_out=0.1: a tenth of the {n})")
-    k = math.ceil(held_out * n) if 0 < held_out < 1 else int(held_out)
+    k = float_product_count(held_out, n)
     if k >= n:
         fail("held_out", f"is {held_out}: {k} held-out of {n}, leaving none to train on", _leaves_training_fix(n))
     order = np.random.default_rng([seed, stream]).permutation(n)
     return [items[i] for i in sorted(order[:k].tolist())], [items[i] for i in sorted(order[k:].tolist())]
+
+
+def float_product_count(held_out: float, n: int) -> int:
+    """The items :func:`split_held_out` holds out of ``n`` for a valid ``held_out`` (a number ≥ 0): a fraction
+    (0 < ``held_out`` < 1) rounded up in floating point, ``ceil(held_out × n)`` (0.07 × 100 = 7.000000000000001
+    → 8: a dataset's ``held_out_rule`` 1), else the count ``int(held_out)``."""
+    return math.ceil(held_out * n) if 0 < held_out < 1 else int(held_out)
 
 
 def _leaves_training_fix(n: int) -> str:

@@ -204,12 +204,14 @@ def shared_settings(base) -> dict:
     """The settings every run of a comparison shares (its report's ``Settings``): ``base.to_dict()`` less the
     per-run fields and those the runs do not use: an agent run's task and ``max_len`` (its GPT's positions are
     fitted to the env, or set by ``--sampler-option max_len``), a dataset run's task (TrainConfig's default, not
-    given), a task run's env and its empty dataset; the small GPT's size, context and warm start in runs of a
-    Hugging Face model, and a Hugging Face model's settings (LoRA, its warm start) in runs of the small GPT."""
+    given), a task run's env and its empty dataset, and ``held_out_rule`` where no dataset reads it; the small
+    GPT's size, context and warm start in runs of a Hugging Face model, and a Hugging Face model's settings
+    (LoRA, its warm start) in runs of the small GPT."""
     from treecredit.training.train_cli import GPT_ONLY_FIELDS, HF_ONLY_FIELDS
 
-    task_fields = (("task", "task_options", "dataset", "reward", "max_len") if base.env else
-                   ("env", "env_options", "task") if base.dataset else ("env", "env_options", "dataset"))
+    task_fields = (("task", "task_options", "dataset", "held_out_rule", "reward", "max_len") if base.env else
+                   ("env", "env_options", "task") if base.dataset else
+                   ("env", "env_options", "dataset", "held_out_rule"))  # only a dataset's split reads the rule
     model_fields = tuple(HF_ONLY_FIELDS) + ("gguf_file", "chat_template") if base.model == "gpt" else tuple(
         GPT_ONLY_FIELDS)
     return {k: v for k, v in base.to_dict().items() if k not in PER_RUN + task_fields + model_fields}
