@@ -52,3 +52,29 @@ def test_an_episode_that_ends_without_success_mid_run_stops_the_run_after_its_ch
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
     assert any(m.startswith("resumed from") for m in messages)
     assert read_checkpoint(tmp_path / "run" / "checkpoint.pt")["counters"]["step"] == 3
+
+
+def test_an_episode_dropped_in_the_closing_evaluation_of_a_budget_stops_the_run(tmp_path, monkeypatch):
+    """A run whose next step passes its token budget ends with an evaluation of the last step that fit: an episode
+    dropped there for a missing success stops the run with the same error (it was counted, never acted on)."""
+    from treecredit.training import budget
+
+    monkeypatch.setenv(FIXED, "1")  # the steps' and step 0's episodes report success
+    monkeypatch.setattr(budget, "passes_budget", lambda config, counters, tokens: counters["step"] >= 1)
+    set_aside = budget.StepBudget.set_aside_if_past
+
+    def broken_at_the_close(self, counters, tokens, log, *, evaluate, **kwargs):
+        def evaluate_broken():
+            monkeypatch.delenv(FIXED)  # the closing evaluation's episodes end without success
+            return evaluate()
+        return set_aside(self, counters, tokens, log, evaluate=evaluate_broken, **kwargs)
+
+    monkeypatch.setattr(budget.StepBudget, "set_aside_if_past", broken_at_the_close)
+    config = preflight_config(tmp_path, "test_missing_success_stop:LateNoSuccess", eval_problems=2, steps=0,
+                              token_budget=10**6, warm_start_steps=0, eval_every=0, checkpoint_every=0,
+                              env_options={"max_turns": 3, "holes": 0.0})
+    with pytest.raises(ValueError, match=r"^env: (an episode|\d+ episodes) of env 'test_missing_success_stop:"
+                       r"LateNoSuccess' ended without info\['success'\] by step 1, .*the run stopped after step 1, "
+                       r"its checkpoint is saved"):  # was: the run ended as finished, its eval success short
+        train_agent(config, log=lambda *a: None)
+    assert read_checkpoint(tmp_path / "run" / "checkpoint.pt")["counters"]["step"] == 1

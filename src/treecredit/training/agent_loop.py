@@ -311,6 +311,9 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
                     f"{list(settings.fork_at)}; groups are smaller than group_size (unforked_episodes in metrics)")
             if budget.set_aside_if_past(counters, generated, log, evaluated=evaluated, evaluate=run_eval,
                                         save=checkpoint, metrics=writer.path):  # end at the last step that fits
+                if missing_success.stops():  # in the closing evaluation it just ran: saved, so stop as after a step
+                    writer.close()
+                    raise missing_success.stop_error(counters["step"], out / "config.json", resume_fix)
                 break
             learned: dict = {}
             if episodes:  # else every episode was dropped (env errors, each logged): no update, the run goes on
