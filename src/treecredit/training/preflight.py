@@ -271,11 +271,16 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
     """Refuse to resume a run under different settings (only :data:`RESUME_MAY_CHANGE` may change).
 
     A setting that the saved run does not name (a field added by a later version of treecredit) counts as
-    its default value, so a run started before the field existed resumes as long as the field is left at it.
+    its default value, so a run started before the field existed resumes as long as the field is left at it;
+    except where the runs saved before it behaved otherwise (:func:`~treecredit.training.config.saved_run_values`:
+    a dataset run without ``held_out_rule`` counts as rule 1, which ``treecredit train --resume`` adopts, and
+    another caller's rule 2 is refused here, not silently given other held-out rows).
     """
     if not path.exists():
         return
-    saved = _comparable(json.loads(path.read_text()))
+    from treecredit.training.config import saved_run_values
+
+    saved = _comparable(saved_run_values(json.loads(path.read_text())))  # a dataset run saved before held_out_rule: 1
     for name in RUN_CHOSEN:  # unset here: the run goes on with what it chose when it started
         if name in saved and not config.was_given(name):
             setattr(config, name, saved[name])
