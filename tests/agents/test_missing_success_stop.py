@@ -78,3 +78,24 @@ def test_an_episode_dropped_in_the_closing_evaluation_of_a_budget_stops_the_run(
                        r"its checkpoint is saved"):  # was: the run ended as finished, its eval success short
         train_agent(config, log=lambda *a: None)
     assert read_checkpoint(tmp_path / "run" / "checkpoint.pt")["counters"]["step"] == 1
+
+
+def test_a_drop_counts_by_the_error_the_env_raised_not_by_the_warnings_text():
+    """Another env error whose text reads like the refusal (an env quoting one) is no missing success; the refusal
+    itself counts whatever the warning says around it."""
+    from treecredit.agents.episodes import DroppedEpisode
+    from treecredit.envs.base import SuccessNotReported
+    from treecredit.training.agent_success import MissingSuccessWatch
+
+    said: list[str] = []
+    watch = MissingSuccessWatch("mine", said.append)
+    quoted = "env: X._step('a') raised SuccessNotReported: no 'success'"
+    watch.warn(DroppedEpisode(f"episode of instance 3 dropped at turn 1: the env's X.step('a') raised "
+                              f"ValueError: {quoted}", ValueError(quoted)))
+    watch.warn(f"warning: raised SuccessNotReported: {quoted}")  # a plain line: no error to read
+    assert not watch.stops() and len(said) == 2  # was: both counted, by the text " raised SuccessNotReported: "
+    refusal = SuccessNotReported("env", "X._step('a'): ended the episode (done=True) without 'success'",
+                                 (), verb="", brief="b")
+    watch.warn(DroppedEpisode("episode of instance 4 dropped", refusal))
+    assert watch.stops() and watch.dropped == 1 and "ended the episode (done=True)" in str(
+        watch.stop_error(2, "c.json"))

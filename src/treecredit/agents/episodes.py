@@ -298,9 +298,23 @@ def _env_call(ep: Episode, env, warn, turn: int, method: str, *args):
         return env_call(env, method, *args)
     except EnvCallFailed as failed:
         ep.error = f"{type(failed.error).__name__}: {failed.error}"
-        warn(f"episode of instance {ep.seed} dropped at turn {turn}: the env's {type(env).__name__}.{failed.call} "
-             f"raised {ep.error}{PARSE_HINT if failed.method == 'parse_action' else ''}")
+        warn(DroppedEpisode(f"episode of instance {ep.seed} dropped at turn {turn}: the env's "
+                            f"{type(env).__name__}.{failed.call} raised "
+                            f"{ep.error}{PARSE_HINT if failed.method == 'parse_action' else ''}", failed.error))
         return None
+
+
+class DroppedEpisode(str):
+    """The warning (a str, as ``log`` takes) that an episode was dropped, with ``error``: the exception the env's
+    call raised, so that a caller can act on its type (an env's missing ``info["success"]``) without reading
+    the text."""
+
+    error: BaseException
+
+    def __new__(cls, text: str, error: BaseException) -> DroppedEpisode:
+        self = super().__new__(cls, text)
+        self.error = error
+        return self
 
 
 def shown_arg(value) -> str:

@@ -16,9 +16,6 @@ from __future__ import annotations
 from treecredit._validation import FixError, Remedy, split_fix
 from treecredit.envs.base import SuccessNotReported
 
-_MARK = f" raised {SuccessNotReported.__name__}: "
-"""How :func:`~treecredit.agents.episodes.play`'s warning of a dropped episode names this refusal."""
-
 
 class MissingSuccessWatch:
     """Passes on the warnings of dropped episodes (``warn``) and notes those dropped for a step that ended an
@@ -31,10 +28,12 @@ class MissingSuccessWatch:
         self.dropped, self.first = 0, ""
 
     def warn(self, message: str) -> None:
-        """A dropped episode's warning: passed on, and counted when its cause is a missing ``success``."""
-        if _MARK in message:
+        """A dropped episode's warning: passed on, and counted when its cause is a missing ``success`` (its
+        :class:`~treecredit.agents.episodes.DroppedEpisode` carries the env's :class:`SuccessNotReported`)."""
+        error = getattr(message, "error", None)
+        if isinstance(error, SuccessNotReported):
             self.dropped += 1
-            self.first = self.first or message
+            self.first = self.first or str(error)
         self._warn(message)
 
     def stops(self) -> bool:
@@ -47,7 +46,7 @@ class MissingSuccessWatch:
         resume = resume or f"resume with `treecredit train --config {config_path} --resume`"
         episodes = "an episode" if self.dropped == 1 else f"{self.dropped} episodes"
         brief = f"{episodes} of env {self.env_name!r} ended without info['success'] by step {step}"
-        detail = split_fix(self.first.partition(_MARK)[2])[0]
+        detail = split_fix(self.first)[0]
         return FixError("env", f"{brief}, which the run reads as the episode's outcome (the first: {detail}); the "
                         f"run stopped after step {step}, its checkpoint is saved",
                         (Remedy("set info['success'] in the env's _step on every step that ends an episode (True "
