@@ -78,3 +78,15 @@ def test_a_numpy_fraction_is_rounded_as_the_float_it_holds_and_a_bad_one_is_refu
     for bad in (np.float64("nan"), float("inf"), "0.07", None):
         with pytest.raises(ValueError, match=r"^held_out: is "):
             DatasetTask(path=rows_file(tmp_path, 100), held_out=bad)
+
+
+def test_a_bad_rule_gets_one_refusal_from_the_task_and_the_run_config(tmp_path):
+    from treecredit.training.config import TrainConfig
+
+    said = []
+    for make in (lambda: held_out_count(0.1, 10, 3), lambda: TrainConfig(dataset=rows_file(tmp_path, 10),
+                                                                          held_out_rule=3)):
+        with pytest.raises(ValueError) as refused:
+            make()
+        said.append(str(refused.value))
+    assert said[0] == said[1] and said[0].startswith("held_out_rule: is 3, must be 1 or 2. Fix: leave it out")

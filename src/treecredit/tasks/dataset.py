@@ -274,6 +274,14 @@ HELD_OUT_RULES = (1, 2)
 """The values of ``held_out_rule`` (:func:`held_out_count`)."""
 
 
+def check_held_out_rule_value(rule) -> None:
+    """Refuse (``held_out_rule``) a ``rule`` that is not one of :data:`HELD_OUT_RULES`: the one check of the value,
+    for :func:`held_out_count` and ``TrainConfig``."""
+    if isinstance(rule, bool) or rule not in HELD_OUT_RULES:
+        fail("held_out_rule", f"is {rule!r}, must be 1 or 2", "leave it out: a new run rounds by 2 (the fraction as "
+             "written), and a resumed run keeps the rule it was started with")
+
+
 def held_out_count(held_out, rows: int, rule: int = 2):
     """The ``held_out`` that a dataset of ``rows`` rows splits by (:func:`~treecredit.tasks.fixed.split_held_out`,
     whose draw is the same for a count as for the fraction it stands for): under ``rule`` 2, a fraction
@@ -287,9 +295,7 @@ def held_out_count(held_out, rows: int, rule: int = 2):
     import math
     from fractions import Fraction
 
-    if isinstance(rule, bool) or rule not in HELD_OUT_RULES:
-        fail("held_out_rule", f"is {rule!r}, must be 1 or 2", "leave it out: a new run rounds by 2 (the fraction as "
-             "written), and a run made before resumes with the rule it was made with")
+    check_held_out_rule_value(rule)
     if rule == 1 or isinstance(held_out, bool) or not isinstance(held_out, float) or not 0 < held_out < 1:
         return held_out
     count = math.ceil(Fraction(repr(float(held_out))) * rows)  # float(): NumPy's repr is 'np.float64(0.07)'

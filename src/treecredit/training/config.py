@@ -359,10 +359,10 @@ HELD_OUT_RULE_BEFORE = 1
 def check_held_out_rule(config) -> None:
     """``held_out_rule`` is 1 or 2, and given only to a ``--dataset`` run (another run would ignore it; an agent
     run's refusal is :func:`~treecredit.training.train_cli.check_task_fields_unset`'s)."""
+    from treecredit.tasks.dataset import check_held_out_rule_value
+
     rule = config.held_out_rule
-    if isinstance(rule, bool) or rule not in (1, 2):
-        fail("held_out_rule", f"is {rule!r}, must be 1 or 2", "leave it out: a new run rounds by 2 (the fraction "
-             "as written), and a resumed run keeps the rule it was started with")
+    check_held_out_rule_value(rule)
     if not config.dataset and not config.env and config.was_given("held_out_rule"):
         fail("held_out_rule", f"--held-out-rule {rule} rounds a --dataset's held-out fraction; the "
              f"{config.task!r} task would ignore it", "drop --held-out-rule, or train on a --dataset")
