@@ -182,11 +182,15 @@ def task_from_config(config) -> Task:
                  "drop --task to train on the dataset, or drop --dataset to train on the task")
         if "path" in config.task_options or "rewards" in config.task_options:
             fail("task_options", "path and rewards are set by --dataset and --reward", "drop those task options")
+        if "held_out_rule" in config.task_options:  # a setting of the run, kept by its resume (TrainConfig)
+            fail("task_options", "held_out_rule is set by --held-out-rule (a run's setting, which its resume keeps)",
+                 "drop --task-option held_out_rule and pass --held-out-rule N")
         from treecredit.tasks.dataset_rows import WARM_START_FLAG
 
         flag = WARM_START_FLAG.set(warm_start_flag(config))  # the note on a dataset without answers names it
         try:
-            return _build(DatasetTask, dict(config.task_options), path=dataset, rewards=rewards or ["math"])
+            return _build(DatasetTask, dict(config.task_options), path=dataset, rewards=rewards or ["math"],
+                          held_out_rule=getattr(config, "held_out_rule", 2))
         finally:
             WARM_START_FLAG.reset(flag)
     task = _named_task(config)

@@ -33,6 +33,8 @@ class TrainConfig:
     """Options of the task (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number; dataset: prompt_column, answer_column, solution_column, system_column, system_prompt, template, held_out, held_out_path, held_out_split, split, split_seed, delimiter, end, step_checker, wrong_step_is_fatal; rg: graded, template, system_prompt and the generator's own; see docs/own-task.md)."""
     dataset: str = ""
     """Train on your own data: a .jsonl/.json, .parquet or .csv file, or a folder saved by `datasets` (columns by --task-option)."""
+    held_out_rule: int = 2
+    """--dataset runs: how a fraction `--task-option held_out` becomes a count of held-out rows: 2, ceil(fraction × rows) of the fraction as the decimal written (0.07 of 100 rows holds out 7); 1, the float product, which holds out one row more where it lands just above a whole number (0.07 × 100 = 7.000000000000001 → 8), the rule of every run started before 2026-12-02. A resumed run keeps the rule it was started with (a saved config.json without this field reads as 1); a new run uses 2."""
     reward: list = field(default_factory=list)
     """Reward function(s), repeatable: math, exact, numeric, code, task (the task's own verifier), NAME:key=value, module:function (TRL convention); @W sets a weight. Given with --task they replace its verifier; with --dataset the default is math."""
     module_folders: dict = field(default_factory=dict)
@@ -167,6 +169,7 @@ class TrainConfig:
             check_task_fields_unset(self)  # --dataset with --env: refused as ignored, before the file is read
         else:
             get_estimator(self.estimator)  # raises with the list of known names
+        check_held_out_rule(self)
         if self.group_size < 2:
             fail("group_size", f"is {self.group_size}, GRPO-style baselines need ≥ 2 responses per prompt",
                  "pass --group-size 2 or more (8 is the default)")
@@ -334,16 +337,44 @@ class TrainConfig:
 
     def saved_dict(self) -> dict:
         """What a run writes to its ``config.json``: :meth:`to_dict` less ``task`` where the run has none (a
-        dataset or an agent run, in which ``task`` is only TrainConfig's unused default, ``arithmetic``), and
+        dataset or an agent run, in which ``task`` is only TrainConfig's unused default, ``arithmetic``), less
+        ``held_out_rule`` where the run has no dataset (only a dataset's split reads it), and
         less ``max_len`` in an agent run (whose small GPT's positions are ``--sampler-option max_len`` or sized
         to the env's episodes, not the task runs' 96). Loading the file gives the defaults back, and a resume
         compares a missing field as its default."""
         saved = self.to_dict()
         if self.dataset or self.env:
             saved.pop("task")
+        if not self.dataset:  # read by a dataset's split only: a task or agent run's file stays as it was
+            saved.pop("held_out_rule")
         if self.env:
             saved.pop("max_len")
         return saved
+
+
+HELD_OUT_RULE_BEFORE = 1
+"""The ``held_out_rule`` of a dataset run saved before the field existed (the float product was the only rule)."""
+
+
+def check_held_out_rule(config) -> None:
+    """``held_out_rule`` is 1 or 2, and given only to a ``--dataset`` run (another run would ignore it; an agent
+    run's refusal is :func:`~treecredit.training.train_cli.check_task_fields_unset`'s)."""
+    rule = config.held_out_rule
+    if isinstance(rule, bool) or rule not in (1, 2):
+        fail("held_out_rule", f"is {rule!r}, must be 1 or 2", "leave it out: a new run rounds by 2 (the fraction "
+             "as written), and a resumed run keeps the rule it was started with")
+    if not config.dataset and not config.env and config.was_given("held_out_rule"):
+        fail("held_out_rule", f"--held-out-rule {rule} rounds a --dataset's held-out fraction; the "
+             f"{config.task!r} task would ignore it", "drop --held-out-rule, or train on a --dataset")
+
+
+def saved_run_values(saved: dict) -> dict:
+    """A run's saved settings (its ``config.json``) with the values that settings added later had in the runs
+    saved before them: ``held_out_rule`` :data:`HELD_OUT_RULE_BEFORE` for a dataset run whose file lacks it, so
+    that its resume splits the rows as the run did (a new run's default is 2)."""
+    if isinstance(saved, dict) and saved.get("dataset") and "held_out_rule" not in saved:
+        return {**saved, "held_out_rule": HELD_OUT_RULE_BEFORE}
+    return saved
 
 
 @contextmanager

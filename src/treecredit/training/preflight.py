@@ -271,11 +271,16 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
     """Refuse to resume a run under different settings (only :data:`RESUME_MAY_CHANGE` may change).
 
     A setting that the saved run does not name (a field added by a later version of treecredit) counts as
-    its default value, so a run started before the field existed resumes as long as the field is left at it.
+    its default value, so a run started before the field existed resumes as long as the field is left at it;
+    except where the runs saved before it behaved otherwise (:func:`~treecredit.training.config.saved_run_values`:
+    a dataset run without ``held_out_rule`` counts as rule 1, which ``treecredit train --resume`` adopts, and
+    another caller's rule 2 is refused here, not silently given other held-out rows).
     """
     if not path.exists():
         return
-    saved = _comparable(json.loads(path.read_text()))
+    from treecredit.training.config import saved_run_values
+
+    saved = _comparable(saved_run_values(json.loads(path.read_text())))  # a dataset run saved before held_out_rule: 1
     for name in RUN_CHOSEN:  # unset here: the run goes on with what it chose when it started
         if name in saved and not config.was_given(name):
             setattr(config, name, saved[name])
@@ -284,10 +289,12 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
     changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k, defaults.get(k)) != current[k])
     if changed:
         values = "; ".join(f"{k}: saved {saved.get(k, defaults.get(k))!r}, now {current[k]!r}" for k in changed)
+        rule = (f"pass --held-out-rule {saved['held_out_rule']} (the rounding of the held-out rows the run was "
+                "started with; a comparison's runs take it too), or " if "held_out_rule" in changed else "")
         fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})",
-             resume_fix or f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
-             f"{', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
-             "(or --overwrite)")
+             rule + (resume_fix or f"resume with the saved settings, `treecredit train --config {path} --resume` "
+                     f"(only {', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
+                     "(or --overwrite)"))
 
 
 def check_token_budget(config) -> None:
