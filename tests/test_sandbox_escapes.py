@@ -139,3 +139,35 @@ def test_native_code_from_the_folder_is_not_loaded():
     for layer in ({"namespaces": False}, {"audit": False}) if namespaces_available() else ({"namespaces": False},):
         result = run_python(program, timeout=10, **layer)
         assert not result.passed and "loaded" not in result.stdout, (layer, result.stderr[-300:])
+
+
+AUDIT_ONLY = {"namespaces": False}
+
+
+def test_c_modules_that_open_files_unaudited_are_refused(tmp_path):
+    """readline's history files, pwd/grp/spwd and the dbm, syslog, curses and Tcl modules open paths in C
+    with no audit event: with the audit hook as the file-system guard, a program read a user's dataset
+    (and /etc/shadow as root) through readline.read_history_file and wrote outside the folder."""
+    secret = tmp_path / "hidden_tests.jsonl"
+    secret.write_text("the hidden tests\n")
+    outside = tmp_path / "written"
+    attacks = [
+        f"import readline\nreadline.read_history_file({str(secret)!r})\nprint(readline.get_history_item(1))\n",
+        f"import readline\nreadline.add_history('x')\nreadline.write_history_file({str(outside)!r})\n",
+        "import pwd\nprint(pwd.getpwall()[0])\n", "import grp\nprint(grp.getgrall()[0])\n",
+        "import spwd\nprint(spwd.getspall())\n", "import syslog\nsyslog.syslog('from the sandbox')\n",
+        "import _tkinter\n", "import _curses\n", "import _testcapi\n",
+        "import sys\nsys.modules.pop('readline', None)\nimport readline\n",
+    ]
+    for program in attacks:
+        result = run_python(program + "print('reached')\n", timeout=5, **AUDIT_ONLY)
+        assert not result.passed and "not allowed" in result.stderr, (program, result.stderr[-300:])
+        assert "hidden tests" not in result.stdout and "reached" not in result.stdout
+    assert not outside.exists()
+
+
+def test_modules_that_import_those_optionally_still_work():
+    program = ("import shutil, tarfile, tempfile, cmd, dbm, getpass, pathlib, os\n"
+               "print(shutil.which('sh') is not None or True, os.path.expanduser('~') == os.getcwd())\n")
+    result = run_python(program, timeout=10, **AUDIT_ONLY)
+    assert result.passed and result.stdout.split() == ["True", "True"], result.stderr[-300:]

@@ -26,7 +26,11 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    As root with the ``unshare`` program, also a PID namespace ("pid_namespace") killed as a whole.
 4. **Python audit hook** ("audit", PEP 578), installed before the code runs: refuses ``os.system``,
    ``subprocess``, ``exec*``/``spawn*``/``fork``, ``_posixsubprocess.fork_exec`` (replaced; importing
-   it, ``_posixshmem``, ``_multiprocessing`` or ``_xxsubinterpreters`` afresh is refused), sockets,
+   it, ``_posixshmem``, ``_multiprocessing`` or ``_xxsubinterpreters`` afresh is refused), C modules
+   that open paths with no audit event (``readline``'s history files, ``pwd``, ``grp``, ``spwd``,
+   ``_dbm``, ``_gdbm``, ``syslog``, ``_curses``, ``_tkinter``, ``nis``, ``ossaudiodev``, and the
+   test-only ``_test*``: importing them is a ``ModuleNotFoundError``, as where they are not built, so
+   optional imports such as ``shutil``'s fall back), new subinterpreters, sockets,
    ``ctypes`` calls, signals to other processes, ``sqlite3``, tracing/profiling,
    ``sys._current_frames``, ``gc.get_*``, further audit hooks; any write, rename, removal or mode
    change outside the folder; changing directory outside it; loading an extension module from the

@@ -95,9 +95,17 @@ def _install_guard():
     roots = tuple(p.rstrip("/") + "/" for p in places if isinstance_(p, str_) and p.startswith("/") and p != "/")
     blocked = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
                "os.kill", "os.killpg", "signal.pthread_kill", "socket.", "ctypes.", "sqlite3.", "_winapi.", "pty.",
-               "sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook", "gc.get_")
+               "sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook", "gc.get_",
+               "cpython.PyInterpreterState_New")  # (a subinterpreter would run without this hook)
     # Modules that start processes or share memory with no audit event of their own.
     native = frozenset(("_posixsubprocess", "_posixshmem", "_xxsubinterpreters", "_multiprocessing"))
+    # C modules that open paths or reach the network in C, with no audit event: readline's history and init
+    # files, the password, shadow and group databases, dbm files, syslog, curses' terminfo, Tcl's `open`,
+    # NIS, the sound device. Refused as an ImportError (as where they are not built), so the standard
+    # library's optional imports (shutil's and tarfile's pwd and grp, cmd's readline, dbm) fall back.
+    no_files = frozenset(("readline", "pwd", "grp", "spwd", "_dbm", "_gdbm", "syslog", "_curses", "_curses_panel",
+                          "_tkinter", "nis", "ossaudiodev"))
+    missing = ModuleNotFoundError
     one = frozenset(("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
                      "shutil.rmtree", "os.chflags", "os.mkfifo", "os.mknod", "os.setxattr", "os.removexattr"))
     two = frozenset(("os.link", "os.symlink", "os.rename"))
@@ -185,6 +193,9 @@ def _install_guard():
         elif event == "import":
             if args[0] in native:
                 raise denied(f"sandbox: importing {args[0]} is not allowed")
+            if args[0] in no_files or args[0].startswith("_test"):  # _testcapi runs code in a subinterpreter
+                raise missing(f"sandbox: importing {args[0]} is not allowed (C code that opens files or runs "
+                              "code with no audit event)", name=args[0])
             if len_(args) > 1 and args[1] is not None:  # an extension module loaded from this file
                 full = resolved(args[1])
                 if within(full) or not readable(full):
@@ -202,7 +213,7 @@ def _install_guard():
     def no_process(*args, **kwargs):
         raise denied("sandbox: starting a process is not allowed")
 
-    for name in native:  # the program must import them afresh (refused), except _posixsubprocess:
+    for name in native | no_files:  # the program must import them afresh (refused), except _posixsubprocess:
         sys.modules.pop(name, None)
     # subprocess imports it (and other modules import subprocess); its fork_exec raises no audit event.
     spawner = __import__("_posixsubprocess")
