@@ -104,6 +104,14 @@ def _warn_if_no_steps(estimator: str, batch: TokenBatch, options: dict, given_en
                                  "(1 where the text closes a step, on a token with response_mask 1)")
 
 
+def _misread_padding(spec) -> str:
+    """What reading a left-padded batch as right-padded would do to ``spec``'s credit (refusal text)."""
+    if set(spec.options) & {"tree_nodes", "step_ends", "mc_values"}:
+        return f"{spec.name} would then compare misaligned prefixes (its tree or steps are read from the columns)"
+    return (f"{spec.name} gives one value per response, the same either way, but every estimator reads the "
+            "batch in one layout, so that switching estimators cannot silently change how it is read")
+
+
 def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, group_ids,
                        padding_side: str | None = None, **options):
     """Per-token advantages for a batch of grouped responses, by estimator name.
@@ -119,8 +127,8 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
             (larger ones overflow float32 advantages or float64 spreads, and are refused: rescale them).
         group_ids: ``(B,)`` ids (ints ≥ 0 or strings, not both); equal ids form one group (one prompt).
         padding_side: None (default): right padding expected, and a batch that looks left-padded (some
-            response starts with a masked token, and more than half, and no fewer than start on the first,
-            end on the last column:
+            response starts with a masked token, and more than half, and more than start most to the left,
+            end most to the right, on the last column or before a common masked end such as an EOS token:
             :func:`~treecredit.batch.looks_left_padded`) is refused. ``"left"``: each
             row's leading masked run is its padding; rows are re-aligned, and the result comes back in the
             caller's layout. ``"right"``: the layout is trusted as given (no check).
@@ -149,7 +157,8 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     given_ends = options.get("step_ends")
     options = spec.check_options(_options_to_numpy(options))
     spec.check_requirements(available_from_options(options))
-    ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side)
+    ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side,
+                                              _misread_padding(spec))
     batch = make_token_batch(ids, mask, rewards, group_ids)  # negative ids in the padding: read as 0
     check_reward_range(batch.rewards)
     if not any("mc_values" in need.split("|") for need in spec.requires):
