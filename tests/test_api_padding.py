@@ -183,3 +183,12 @@ def test_the_left_padding_refusal_is_worded_for_the_estimator():
     assert "prefixes" not in str(caught.value)
     with pytest.raises(ValueError, match=r"and treerl would then compare misaligned prefixes"):
         treecredit.compute_advantages("treerl", **batch)
+
+
+@pytest.mark.parametrize("name", ["grpo", "tempo", "rloo"])
+def test_masked_tokens_get_zero_not_negative_zero(name):
+    # was: the README snippet's output printed -0.0 on masked tokens of a response with a negative advantage
+    out = treecredit.compute_advantages(name, response_ids=[[5, 6, 7, 0], [5, 6, 8, 9], [5, 4, 0, 0]],
+                                        response_mask=[[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]],
+                                        rewards=[1.0, 0.0, 0.0], group_ids=[0, 0, 0])
+    assert out[2, 2] == 0 and not np.signbit(out[2, 2:]).any() and out.dtype == np.float32

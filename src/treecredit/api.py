@@ -48,6 +48,14 @@ def check_result(result: Any, shape: tuple, estimator: str, what: str) -> None:
              f"make the function registered as {estimator!r} return finite numbers (guard its divisions)")
 
 
+def _no_negative_zero(result: np.ndarray) -> np.ndarray:
+    """``result`` with −0.0 (a negative advantage times a 0 of the mask) read as 0.0, so that masked tokens print
+    as ``0.`` (−0.0 + 0.0 is 0.0 in IEEE arithmetic; every other value is unchanged)."""
+    if np.issubdtype(result.dtype, np.floating):
+        return result + result.dtype.type(0)
+    return result
+
+
 def warn_if_no_pairs(group_sizes: np.ndarray, what: str) -> None:
     """``warnings.warn`` when no group has two members: every group-relative advantage is then 0."""
     if group_sizes.size and int(group_sizes.max()) < 2:
@@ -166,6 +174,7 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     _warn_if_no_steps(estimator, batch, options, given_ends)
     result = spec.fn(batch, **options)  # also on an empty batch, so that options are always checked
     check_result(result, ids.shape, estimator, "(B, T): one per response token")
+    result = _no_negative_zero(result)
     return _like(restore_padding(result, shift), response_ids)
 
 
@@ -202,4 +211,5 @@ def compute_turn_advantages(
     warn_if_no_pairs(np.bincount(turns.episode_group, minlength=turns.n_groups), "episodes")
     result = spec.fn(turns, **options)  # also on an empty batch, so that options are always checked
     check_result(result, (len(turns.rewards),), estimator, "(N,): one per turn")
+    result = _no_negative_zero(result)
     return _like(result, rewards)
