@@ -192,3 +192,12 @@ def test_masked_tokens_get_zero_not_negative_zero(name):
                                         response_mask=[[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]],
                                         rewards=[1.0, 0.0, 0.0], group_ids=[0, 0, 0])
     assert out[2, 2] == 0 and not np.signbit(out[2, 2:]).any() and out.dtype == np.float32
+
+
+def test_a_right_padded_batch_narrower_than_its_width_is_not_taken_for_left_padding():
+    # the rows tied for longest do not end on a common masked end: the others end elsewhere (found by a random
+    # batch of tests/methods/test_against_reference.py, seed 27)
+    mask = np.array([[0, 1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0, 0, 0, 0]])
+    out = treecredit.compute_advantages("spo", response_ids=mask * 3 + 1, response_mask=mask,
+                                        rewards=[1.0, 0.0, 0.5], group_ids=[0, 0, 0])
+    assert out.shape == mask.shape

@@ -140,8 +140,8 @@ def _run_lengths(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def looks_left_padded(mask: np.ndarray) -> bool:
     """True when some non-empty row starts with a masked token, more than half of the non-empty rows end
-    where the rows end most to the right (the last column, or the column before a common masked end such
-    as an EOS token excluded from the loss), and more rows end there than start where the rows start most to
+    on the last column (or, when every row ends in the same number of masked tokens, such as an EOS token
+    left out of the loss, before them), and more rows end there than start where the rows start most to
     the left. Left padding aligns the responses on the right (their masked ends too), right padding on
     the left. A majority, not every row, so that a left-padded row ending in masked tool tokens does not
     hide the padding of the others; a strict one, so that right-padded rows beginning with a masked header
@@ -156,9 +156,17 @@ def looks_left_padded(mask: np.ndarray) -> bool:
     if not live.any():
         return False
     lead, trail = (run[live] for run in _run_lengths(mask))
-    ends_aligned = int((trail == trail.min()).sum())
+    ends_aligned = int((trail == _common_end(trail)).sum())
     starts_aligned = int((lead == lead.min()).sum())
     return bool((lead > 0).any() and 2 * ends_aligned > lead.size and ends_aligned > starts_aligned)
+
+
+def _common_end(trail: np.ndarray) -> int:
+    """Where the rows end most to the right, as masked tokens after it: 0 (the last column), or the masked end
+    every row shares (an EOS token left out of the loss). Only when every row has it: in a right-padded batch
+    narrower than its width, the longest rows' padding is not a common end."""
+    low = int(trail.min())
+    return low if low == 0 or (trail == low).all() else 0
 
 
 TREE_MISREAD = "tree credit would then compare misaligned prefixes"
@@ -186,9 +194,10 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
             nonempty = live.any(axis=1)
             starts = np.flatnonzero(nonempty & ~live[:, 0])
             lead, trail = (run[nonempty] for run in _run_lengths(live))
-            end = "the last column" if trail.min() == 0 else f"column {live.shape[1] - 1 - int(trail.min())}"
+            common = _common_end(trail)
+            end = "the last column" if common == 0 else f"column {live.shape[1] - 1 - common}"
             fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with "
-                 f"masked tokens, e.g. row {int(starts[0])}, and {int((trail == trail.min()).sum())} end on "
+                 f"masked tokens, e.g. row {int(starts[0])}, and {int((trail == common).sum())} end on "
                  f"{end}, more than half and more than start on column {int(lead.min())}), and {consequence}",
                  "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
                  "is returned in yours), or padding_side='right' if the leading masked tokens belong to "
