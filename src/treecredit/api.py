@@ -136,7 +136,7 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
         group_ids: ``(B,)`` ids (ints ≥ 0 or strings, not both); equal ids form one group (one prompt).
         padding_side: None (default): right padding expected, and a batch that looks left-padded (some
             response starts with a masked token, and more than half, and more than start most to the left,
-            end most to the right, on the last column or before a common masked end such as an EOS token:
+            end on the last column, or before a masked end every row has, such as an EOS token:
             :func:`~treecredit.batch.looks_left_padded`) is refused. ``"left"``: each
             row's leading masked run is its padding; rows are re-aligned, and the result comes back in the
             caller's layout. ``"right"``: the layout is trusted as given (no check).
