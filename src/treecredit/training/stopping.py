@@ -33,7 +33,7 @@ _ENDED: list = []
 def mark_run_ended(ended: bool = True) -> None:
     """Record that the run wrote its summary (the training loop, after its ``run ended`` line; ``False`` when a
     run starts). A stop signal after that (while the files are listed, the process exits) ends the command with
-    exit status 0, not 130/143: the run finished, and its checkpoint and summary are written (``treecredit.cli``)."""
+    exit status 0, not 130/143: the run finished, and its checkpoint and summary are written (the CLI's ``main``)."""
     _ENDED[:] = [True] if ended else []
 
 
