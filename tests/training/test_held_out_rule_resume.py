@@ -71,8 +71,10 @@ def test_a_resume_keeps_a_saved_rule_2_and_refuses_another_rule_given(tmp_path, 
         check_same_settings(out / "config.json", given)
     api = TrainConfig(dataset=hundred_rows, task_options={"held_out": 0.07}, out=str(out), progress=False,
                       tensorboard=False)  # a Python caller that does not read the folder: refused, never resplit
-    with pytest.raises(ValueError, match=r"held_out_rule: saved 1, now 2"):
-        check_same_settings(out / "config.json", api)
+    with pytest.raises(ValueError, match=r"held_out_rule: saved 1, now 2\)\. Fix: pass --held-out-rule 1 \(the "
+                       r"rounding of the held-out rows the run was started with; a comparison's runs take it too\), "
+                       r"or resume the comparison"):  # compare's arms: their arguments cannot adopt the saved rule
+        check_same_settings(out / "config.json", api, resume_fix="resume the comparison with its arguments")
     new = tmp_path / "new"
     settings = TrainConfig(dataset=hundred_rows, task_options={"held_out": 0.07}, out=str(new)).saved_dict()
     new.mkdir()
@@ -100,3 +102,15 @@ def test_an_arithmetic_run_saved_before_the_rule_still_resumes(tmp_path):
     out.mkdir()
     (out / "config.json").write_text(json.dumps(settings))
     check_same_settings(out / "config.json", parsed("--out", str(out), "--resume"))
+
+
+def test_a_rule_written_in_a_config_file_is_kept_on_resume_and_then_refused_if_it_differs(tmp_path, hundred_rows):
+    out = tmp_path / "run"
+    saved_before_the_rule(out, hundred_rows)
+    mine = tmp_path / "mine.json"  # the user's own file, not the run's: what it says is given, not adopted over
+    mine.write_text(json.dumps({"dataset": hundred_rows, "task_options": {"held_out": 0.07}, "out": str(out),
+                                "held_out_rule": 2}))
+    config = parsed("--config", str(mine), "--resume")
+    assert config.held_out_rule == 2
+    with pytest.raises(ValueError, match=r"held_out_rule: saved 1, now 2\). Fix: pass --held-out-rule 1"):
+        check_same_settings(out / "config.json", config)

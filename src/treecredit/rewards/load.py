@@ -158,15 +158,25 @@ def _check_options(target: str, fn: Callable, options: dict, argument: str) -> N
         _check_option_types(target, parameters, options, argument)
 
 
+POSITIVE_COUNTS = {"workers": "the programs run at once"}
+"""Built-in reward options that count something (``code:workers``): a whole number ≥ 1, refused otherwise by the
+spec check, before any model loads (``code:workers=0`` was refused only when the reward was first called)."""
+
+
 def _check_option_types(target: str, parameters, options: dict, argument: str) -> None:
     """A built-in reward's option values must have the type of the parameter's default: a finite number
     ≥ 0 (``timeout`` > 0) for a float (``numeric:tolerance=abc`` would otherwise fail on every
-    completion, each counted as a failed reward), ``true``/``false`` for a bool."""
+    completion, each counted as a failed reward), a whole number ≥ 1 for a count (:data:`POSITIVE_COUNTS`),
+    ``true``/``false`` for a bool."""
     import math
 
     for name, value in options.items():
         default = parameters[name].default
-        if isinstance(default, bool):
+        if name in POSITIVE_COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                fail(argument, f"option {target}:{name}={value!r} is not a positive integer ({POSITIVE_COUNTS[name]})",
+                     f"write {target}:{name}=N with N a positive integer, e.g. {target}:{name}={default}")
+        elif isinstance(default, bool):
             if not isinstance(value, bool):
                 fail(argument, f"option {name}={value!r} of {target!r} is not true or false",
                      f"write {target}:{name}=true or {target}:{name}=false")

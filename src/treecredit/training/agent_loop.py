@@ -159,10 +159,12 @@ def train_agent(config, *, resume: bool = False, overwrite: bool = False, stop_a
     :class:`~treecredit.training.stopping.RunInterrupted`. A resumed run writes the same metrics and
     parameters as one never interrupted. ``stop_at_step`` ends the call after that step without a final
     checkpoint, as a kill would (for the resume tests). ``on_resume``: as in :func:`~treecredit.training.loop.
-    train`. A run whose every episode was dropped (env errors) for ``ALL_DROPPED_STOP_STEPS`` steps in a row
-    saves a checkpoint and raises ``ValueError`` with ``resume_fix`` (None: the ``--config ... --resume``
-    command). What ``log`` gets (dropped episodes as ``warning: episode of instance ...``), Python warnings and
-    how the run ended also go to ``<out>/log.txt`` (:mod:`treecredit.training.run_log`; appended under ``resume``).
+    train`. A run whose every episode was dropped (env errors) for ``ALL_DROPPED_STOP_STEPS`` steps in a row,
+    or whose env ended an episode without ``info["success"]`` (:mod:`~treecredit.training.agent_success`: after
+    the step that played it, or the first step when the step-0 evaluation did), saves a checkpoint and raises
+    ``ValueError`` with ``resume_fix`` (None: the ``--config ... --resume`` command). What ``log`` gets (dropped
+    episodes as ``warning: episode of instance ...``), Python warnings and how the run ended also go to
+    ``<out>/log.txt`` (:mod:`treecredit.training.run_log`; appended under ``resume``).
     """
     from treecredit.training.out_folder import replacing, run_lock, write_errors
     from treecredit.training.run_log import RunLog
@@ -183,6 +185,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     from treecredit.agents.forks import unforked_slots
     from treecredit.envs import make_env
     from treecredit.training.agent_checks import DroppedWatch, held_out_text
+    from treecredit.training.agent_success import MissingSuccessWatch
     from treecredit.training.budget import StepBudget, resume_run
     from treecredit.training.checkpoint import (
         random_state,
@@ -276,8 +279,11 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
                                problem_rng=rng, counters=counters, elapsed_s=elapsed(),
                                pending_step_tokens=budget.pending)
 
-    def warn(message: str) -> None:  # a dropped episode (env error), said as a warning
+    def say_dropped(message: str) -> None:  # a dropped episode (env error), said as a warning
         log(f"warning: {message}")
+
+    missing_success = MissingSuccessWatch(config.env, say_dropped)  # an episode that ended without success: stop
+    warn = missing_success.warn  # play's and the evaluation's: said, and noted when info['success'] was missing
 
     where = held_out_text(probe, eval_seeds, held_out, sized=not config.was_given("eval_problems"))
     log(f"evaluation: greedy and sampled success on {where}, {when_text(config.eval_every, config.steps)}")
@@ -337,12 +343,15 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             if due(counters["step"], config.eval_every, done):
                 last_eval = run_eval()
             stop_dropped = dropped.after_step(len(episodes))
-            if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done or stop_dropped:
+            stop_success = missing_success.stops()  # in this step's episodes, its evaluation's or step 0's
+            if (config.checkpoint_every and counters["step"] % config.checkpoint_every == 0) or done or stop_dropped \
+                    or stop_success:
                 checkpoint()
                 saved_step = counters["step"]
-            if stop_dropped:  # an env that broke mid-run: saved, resumable once it is fixed
+            if stop_dropped or stop_success:  # an env that broke mid-run: saved, resumable once it is fixed
                 writer.close()
-                raise dropped.stop_error(out / "config.json", resume_fix)
+                raise (dropped.stop_error(out / "config.json", resume_fix) if stop_dropped else
+                       missing_success.stop_error(counters["step"], out / "config.json", resume_fix))
             advance_bar(bar, config, generated, _postfix(record, last_eval, config))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break

@@ -289,10 +289,12 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
     changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k, defaults.get(k)) != current[k])
     if changed:
         values = "; ".join(f"{k}: saved {saved.get(k, defaults.get(k))!r}, now {current[k]!r}" for k in changed)
+        rule = (f"pass --held-out-rule {saved['held_out_rule']} (the rounding of the held-out rows the run was "
+                "started with; a comparison's runs take it too), or " if "held_out_rule" in changed else "")
         fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})",
-             resume_fix or f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
-             f"{', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
-             "(or --overwrite)")
+             rule + (resume_fix or f"resume with the saved settings, `treecredit train --config {path} --resume` "
+                     f"(only {', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
+                     "(or --overwrite)"))
 
 
 def check_token_budget(config) -> None:

@@ -48,7 +48,9 @@ def start_run(config, *, resume: bool, overwrite: bool, log=print):
     (:func:`~treecredit.training.out_folder.set_aside`: the caller runs inside
     :func:`~treecredit.training.out_folder.replacing` and calls ``drop_aside`` after its first training step; call
     this before the run's log opens, which would replace the earlier ``log.txt``), created, its newest valid
-    checkpoint loaded under ``resume``, ``config.json`` written (the settings a resume is checked against).
+    checkpoint loaded under ``resume``, ``config.json`` written (the settings a resume is checked against). A
+    run that executes the model's programs (a ``code`` reward, the ``humaneval`` task's own verifier) logs the
+    sandbox's isolation layers on this machine first (:func:`sandbox_layers_line`).
 
     Returns ``(out, saved)``: the run folder and the loaded checkpoint (None when not resuming). The folder
     checks (:func:`treecredit.training.preflight.check_out`) come before this, with the other checks.
@@ -70,6 +72,9 @@ def start_run(config, *, resume: bool, overwrite: bool, log=print):
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     deterministic_algorithms(True, warn_only=True)
+    layers = sandbox_layers_line(config)
+    if layers:  # the run executes the model's programs: which isolation layers this machine gives them
+        log(layers)
     out = Path(config.out)
     if overwrite:  # kept aside until the first training step: a start that fails puts it back
         set_aside(out)
@@ -78,6 +83,27 @@ def start_run(config, *, resume: bool, overwrite: bool, log=print):
     if not _past_its_end(config, saved):  # a finished run resumed with a smaller --steps keeps its settings
         (out / "config.json").write_text(json.dumps(config.saved_dict(), indent=1))
     return out, saved
+
+
+def sandbox_layers_line(config) -> str:
+    """:func:`treecredit.sandbox.describe_layers`' line (``sandbox layers: OS limits (...); seccomp (...);
+    namespaces (...); audit hook (...)``, or ``NO ...`` for a layer this machine lacks) when ``config``'s run
+    executes the model's programs in the sandbox: a ``--reward code`` (with any options or weight), or the
+    ``humaneval`` task scored by its own verifier (no ``--reward``, or ``--reward task``); '' otherwise (agent
+    runs, other rewards and tasks). A ``module:function`` reward of the user's that calls the sandbox itself is
+    not seen."""
+    from treecredit.rewards.load import parse_spec
+
+    if getattr(config, "env", ""):
+        return ""
+    targets = [parse_spec(spec)[0] for spec in getattr(config, "reward", []) or [] if isinstance(spec, str)]
+    humaneval = not getattr(config, "dataset", "") and getattr(config, "task", "") == "humaneval" \
+        and (not targets or "task" in targets)
+    if "code" not in targets and not humaneval:
+        return ""
+    from treecredit.sandbox import describe_layers
+
+    return describe_layers()
 
 
 def _past_its_end(config, saved) -> bool:

@@ -151,7 +151,7 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
                 parsed = agent_sampler_option_texts(parsed, texts)
             value = TypedOptions({**values.get(name, {}), **parsed}, texts)  # its errors show the texts typed
         values[name] = value
-    if getattr(args, "resume", False) and "held_out_rule" not in flags:
+    if getattr(args, "resume", False) and "held_out_rule" not in values:  # not given by a flag or a --config file
         values = rule_of_resumed_run(values)
     if values.get("token_budget") and "steps" not in values:
         values["steps"] = 0  # a budget without explicit steps runs until the budget is spent
@@ -162,7 +162,7 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
 
 
 def rule_of_resumed_run(values: dict) -> dict:
-    """``values`` (a resumed dataset run's settings, ``--held-out-rule`` not given) with the ``held_out_rule`` of the
+    """``values`` (a resumed dataset run's settings without ``held_out_rule``) with the ``held_out_rule`` of the
     run saved in their ``out`` (:func:`~treecredit.training.config.saved_run_values`: 1 for a run saved before the
     setting existed), so that the resume holds out the rows the run held out; ``values`` as they are when there is
     no dataset or no readable saved run there (the resume's own checks then say what is wrong)."""
