@@ -31,6 +31,7 @@ def test_a_dataset_without_an_answer_column_has_no_answers(tmp_path, capsys, mon
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"note: dataset {path!r} has no 'answer' column")
     assert "answer_column=" in lines[0]
+    assert "with a code reward among the rewards, the verdict of the row's tests" in lines[0]  # not the mean
     assert task.answer_column == "" and again.answer_column == ""
     problem = task.train_problems[0]
     assert problem.answer == "" and problem.solution == problem.data[2]["solution"]

@@ -146,7 +146,8 @@ def note_no_answers(path: str, columns: list[str], solutions: bool = True) -> No
     flag = WARM_START_FLAG.get()
     flag = "--warm-start-steps 0 (a Hugging Face model: --hf-warm-start-steps 0)" if flag is None else flag
     print(f"note: dataset {path!r} has no 'answer' column (its columns are {columns}), so it has no reference "
-          "answers: rewards get no answer=, and held-out pass@1 is the mean reward (no success test). Pass "
+          "answers: rewards get no answer=, and held-out pass@1 is the mean reward (no success test; with a code "
+          "reward among the rewards, the verdict of the row's tests). Pass "
           "--task-option answer_column=NAME if a column holds them, or answer_column= to say there are none."
           + ("" if solutions or not flag else " It has no worked solutions either (no solution_column), so a "
              f"supervised warm start would teach the model to answer nothing: pass {flag}, or --task-option "

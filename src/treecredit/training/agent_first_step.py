@@ -69,7 +69,8 @@ def first_step(env, seed: int, listed_used: bool = True) -> tuple[str, str | Non
         name = type(env).__name__
         note = (f"note: {name}'s info['success'] was not checked before any work: the step played did not end the "
                 f"episode and {name} has no expert_action() to play on to its end; an episode that ends without "
-                "info['success'] is dropped, with a warning that names the fix")
+                "info['success'] stops the run once a checkpoint is saved, with an error that names the fix, "
+                "and --resume continues after the env is fixed")
     return note, action
 
 
