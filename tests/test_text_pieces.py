@@ -222,3 +222,31 @@ def test_first_stop_is_where_a_policy_decode_ends_the_text():
     assert text_pieces.first_stop([5, 7, 2, 7], {7}) == 1
     assert text_pieces.first_stop([5, 6], {7}) == 2
     assert text_pieces.first_stop([5, 7], frozenset()) == 2
+
+
+def test_step_ends_of_the_small_gpt_join_its_pieces_and_equal_the_decoding_path(monkeypatch):
+    """The samplers' step ends on the small GPT (``rollout.step_end_mask`` passes the policy): its character
+    pieces are used (one decode per row, not two window decodes per token), with the same marks."""
+    from treecredit.models import GPTPolicy
+    from treecredit.sampling.rollout import step_end_mask
+
+    policy = GPTPolicy.build(n_layer=1, n_head=1, n_embd=8)
+    rng = np.random.default_rng(3)
+    texts = ["".join(rng.choice(list("0123456789+-*=;, >:"), int(rng.integers(1, 30)))) for _ in range(40)]
+    rows = [policy.encode(t) for t in texts] + [policy.encode("1+2;3") + [policy.eos_id] + policy.encode(";4")]
+    T = max(map(len, rows))
+    ids = torch.zeros((len(rows), T), dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, :len(row)] = torch.tensor(row)
+    lengths = torch.tensor([len(row) for row in rows])
+    calls = []
+    decode = policy.tokenizer.decode
+    monkeypatch.setattr(policy.tokenizer, "decode", lambda row: calls.append(row) or decode(row))
+    fast = step_end_mask(policy, ids, lengths, (";", "="))
+    assert len(calls) == len(rows)  # one whole decode per row: the pieces agree with it
+    with monkeypatch.context() as m:
+        m.setattr(type(policy), "text_pieces", lambda self: None)
+        calls.clear()
+        slow = step_end_mask(policy, ids, lengths, (";", "="))
+    assert len(calls) > 2 * len(rows)  # the window path, as before
+    assert torch.equal(fast, slow) and bool(fast.any())

@@ -96,7 +96,11 @@ def checked_by_host(step_ends: Any) -> bool:
 
 
 def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]:
-    """``(decode, pieces)``: the text of ids, and the cached token texts reproducing it (None: none)."""
+    """``(decode, pieces)``: the text of ids, and the cached token texts reproducing it (None: none): a tokenizer's,
+    or, for an object with ``decode(ids)`` only, :func:`pieces_of` it or its own ``text_pieces()`` (the small GPT's
+    :class:`~treecredit.models.GPTPolicy`: its character pieces, so the samplers' step ends decode each row once
+    instead of two windows per token; :func:`token_end_offsets` still checks the joined pieces against the one
+    whole decode)."""
     if not hasattr(tokenizer, "decode"):
         fail("tokenizer", f"{type(tokenizer).__name__} has no decode(ids) method",
              "pass a Hugging Face tokenizer or any object with decode(list_of_ids) -> str")
@@ -115,7 +119,11 @@ def _decoder(tokenizer: Any) -> tuple[Callable[[list[int]], str], Pieces | None]
             return tokenizer.decode(ids, skip_special_tokens=False)
         return keep_special, None
     except TypeError:
-        return tokenizer.decode, pieces_of(tokenizer)
+        pieces = pieces_of(tokenizer)
+        own = getattr(tokenizer, "text_pieces", None)
+        if pieces is None and callable(own):  # a policy that knows its decode's pieces (the small GPT's characters)
+            pieces = own()
+        return tokenizer.decode, pieces
 
 
 def step_pattern_regex(pattern: Any, name: str = "pattern") -> re.Pattern:
