@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 train: $(STAMP)
 	$(VENV)/bin/treecredit train $(ARGS)
 
-## The test suite (slow tests excluded).
+## The test suite (slow tests excluded) on TEST_WORKERS pytest-xdist processes, one torch thread each (2: the
+## 2-core development and CI machines; TEST_WORKERS=0 runs it in pytest's own process, as ARGS="-n 0" does).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 ## Lint (ruff) and type check (mypy); the rules are in pyproject.toml. CI runs it before the tests.
 lint: $(STAMP)

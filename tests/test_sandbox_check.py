@@ -85,3 +85,28 @@ def test_reaching_the_harness_through_frames_does_not_fake_a_pass():
     ):
         result = run_check(find + attack + "def double(x):\n    return x\n", TEST, "double")
         assert not result.passed, attack
+
+
+@pytest.mark.parametrize("program, test, entry", [
+    ("def abs(x):\n    return 0\ndef truncate(x):\n    return 42.0\n",
+     "def check(candidate):\n    assert abs(candidate(1.33) - 0.33) < 1e-6\n", "truncate"),
+    ("len = lambda x: 3\nsorted = lambda x: [1, 3]\ndef f(x):\n    return None\n",
+     "def check(candidate):\n    assert len(candidate([1, 2, 3])) == 3\n"
+     "    assert sorted(candidate([3, 1])) == [1, 3]\n", "f"),
+    ("all = lambda it: True\nclass set(frozenset):\n    def __eq__(s, o):\n        return True\n"
+     "    __hash__ = frozenset.__hash__\ndef g(n):\n    return [-1]\n",
+     "def check(candidate):\n    assert all(x > 0 for x in candidate(3))\n"
+     "    assert set(candidate(2)) == {1, 2}\n", "g"),
+], ids=["abs", "len-sorted", "all-set"])
+def test_a_program_shadowing_builtins_the_tests_use_does_not_pass(program, test, entry):
+    result = run_check(program, test, entry, timeout=10)
+    assert not result.passed and "Error" in result.stderr and "test.py" in result.stderr, result.stderr
+
+
+def test_a_program_helper_named_like_a_builtin_still_works_for_the_program():
+    program = ("def sum(values):\n    total = 0\n    for v in values:\n        total += 2 * v\n    return total\n"
+               "def double(x):\n    return sum([x])\n")
+    assert _passes(program)
+    # the tests' own sum is the builtin one, and an entry point named like a builtin is kept
+    assert _passes("def double(x):\n    return sum([x, x])\n", "def check(candidate):\n    assert sum([2]) == 2\n")
+    assert run_check("def max(x):\n    return 2 * x\n", TEST, "max", timeout=5).passed

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from treecredit.sandbox import _RUN, describe_layers, namespaces_available, run_boot, run_python
+from treecredit.sandbox import _RUN, _seccomp_rules, describe_layers, namespaces_available, run_boot, run_python
 from treecredit.sandbox_check import run_check
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux/POSIX")
@@ -139,3 +139,74 @@ def test_native_code_from_the_folder_is_not_loaded():
     for layer in ({"namespaces": False}, {"audit": False}) if namespaces_available() else ({"namespaces": False},):
         result = run_python(program, timeout=10, **layer)
         assert not result.passed and "loaded" not in result.stdout, (layer, result.stderr[-300:])
+
+
+AUDIT_ONLY = {"namespaces": False}
+
+
+def test_c_modules_that_open_files_unaudited_are_refused(tmp_path):
+    """readline's history files, pwd/grp/spwd and the dbm, syslog, curses and Tcl modules open paths in C
+    with no audit event: with the audit hook as the file-system guard, a program read a user's dataset
+    (and /etc/shadow as root) through readline.read_history_file and wrote outside the folder."""
+    secret = tmp_path / "hidden_tests.jsonl"
+    secret.write_text("the hidden tests\n")
+    outside = tmp_path / "written"
+    attacks = [
+        f"import readline\nreadline.read_history_file({str(secret)!r})\nprint(readline.get_history_item(1))\n",
+        f"import readline\nreadline.add_history('x')\nreadline.write_history_file({str(outside)!r})\n",
+        "import pwd\nprint(pwd.getpwall()[0])\n", "import grp\nprint(grp.getgrall()[0])\n",
+        "import spwd\nprint(spwd.getspall())\n", "import syslog\nsyslog.syslog('from the sandbox')\n",
+        "import _tkinter\n", "import _curses\n", "import _testcapi\n",
+        "import sys\nsys.modules.pop('readline', None)\nimport readline\n",
+    ]
+    for program in attacks:
+        result = run_python(program + "print('reached')\n", timeout=5, **AUDIT_ONLY)
+        assert not result.passed and "not allowed" in result.stderr, (program, result.stderr[-300:])
+        assert "hidden tests" not in result.stdout and "reached" not in result.stdout
+    assert not outside.exists()
+
+
+def test_modules_that_import_those_optionally_still_work():
+    program = ("import shutil, tarfile, tempfile, cmd, dbm, getpass, pathlib, os\n"
+               "print(shutil.which('sh') is not None or True, os.path.expanduser('~') == os.getcwd())\n")
+    result = run_python(program, timeout=10, **AUDIT_ONLY)
+    assert result.passed and result.stdout.split() == ["True", "True"], result.stderr[-300:]
+
+
+SECCOMP_ONLY = {"audit": False, "namespaces": False}
+AUDIT_HOOK_ONLY = {"namespaces": False, "seccomp": False}
+
+
+@pytest.mark.parametrize("layer", [pytest.param(AUDIT_HOOK_ONLY, id="audit-hook"),
+                                   pytest.param(SECCOMP_ONLY, id="seccomp")])
+@pytest.mark.parametrize("attack", [
+    "import os, signal\nsignal.pidfd_send_signal(os.pidfd_open({pid}), signal.SIGKILL)\n",
+    "import sys, os\nsys.modules.pop('posix')\nimport posix\nposix.pidfd_open({pid})\n",
+    "import resource\nresource.prlimit({pid}, resource.RLIMIT_CPU, (0, 0))\n",
+    "import os, signal\nos.kill({pid}, signal.SIGKILL)\n",
+], ids=["pidfd", "posix-afresh", "prlimit", "kill"])
+def test_another_process_cannot_be_signalled_or_limited(layer, attack):
+    """os.pidfd_open + signal.pidfd_send_signal raise no audit event: with namespaces=False a program
+    killed the process that ran it. A process of ours outside the sandbox stands for that caller."""
+    import signal
+    import subprocess
+
+    if layer is SECCOMP_ONLY and _seccomp_rules() is None:
+        pytest.skip("no seccomp filter on this machine")
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        result = run_boot({"main.py": attack.format(pid=victim.pid) + "print('reached')\n"}, _RUN, timeout=5,
+                          **layer)
+        assert not result.passed and "reached" not in result.stdout, result.stderr[-300:]
+        assert victim.poll() is None, "the sandboxed program signalled another process"
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+
+
+def test_signals_and_limits_of_the_program_itself_still_work():
+    program = ("import os, resource, signal, threading\nresource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+               "print(resource.prlimit(0, resource.RLIMIT_NOFILE))\nos.kill(os.getpid(), 0)\n"
+               "t = threading.Thread(target=print, args=('thread',))\nt.start()\nt.join()\n")
+    result = run_python(program, timeout=5, audit=False, namespaces=False)
+    assert result.passed and "thread" in result.stdout, result.stderr[-300:]

@@ -48,6 +48,14 @@ def check_result(result: Any, shape: tuple, estimator: str, what: str) -> None:
              f"make the function registered as {estimator!r} return finite numbers (guard its divisions)")
 
 
+def _no_negative_zero(result: np.ndarray) -> np.ndarray:
+    """``result`` with −0.0 (a negative advantage times a 0 of the mask) read as 0.0, so that masked tokens print
+    as ``0.`` (−0.0 + 0.0 is 0.0 in IEEE arithmetic; every other value is unchanged)."""
+    if np.issubdtype(result.dtype, np.floating):
+        return result + result.dtype.type(0)
+    return result
+
+
 def warn_if_no_pairs(group_sizes: np.ndarray, what: str) -> None:
     """``warnings.warn`` when no group has two members: every group-relative advantage is then 0."""
     if group_sizes.size and int(group_sizes.max()) < 2:
@@ -104,6 +112,14 @@ def _warn_if_no_steps(estimator: str, batch: TokenBatch, options: dict, given_en
                                  "(1 where the text closes a step, on a token with response_mask 1)")
 
 
+def _misread_padding(spec) -> str:
+    """What reading a left-padded batch as right-padded would do to ``spec``'s credit (refusal text)."""
+    if set(spec.options) & {"tree_nodes", "step_ends", "mc_values"}:
+        return f"{spec.name} would then compare misaligned prefixes (its tree or steps are read from the columns)"
+    return (f"{spec.name} gives one value per response, the same either way, but every estimator reads the "
+            "batch in one layout, so that switching estimators cannot silently change how it is read")
+
+
 def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, group_ids,
                        padding_side: str | None = None, **options):
     """Per-token advantages for a batch of grouped responses, by estimator name.
@@ -119,8 +135,8 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
             (larger ones overflow float32 advantages or float64 spreads, and are refused: rescale them).
         group_ids: ``(B,)`` ids (ints ≥ 0 or strings, not both); equal ids form one group (one prompt).
         padding_side: None (default): right padding expected, and a batch that looks left-padded (some
-            response starts with a masked token, and more than half, and no fewer than start on the first,
-            end on the last column:
+            response starts with a masked token, and more than half, and more than start most to the left,
+            end on the last column, or before a masked end every row has, such as an EOS token:
             :func:`~treecredit.batch.looks_left_padded`) is refused. ``"left"``: each
             row's leading masked run is its padding; rows are re-aligned, and the result comes back in the
             caller's layout. ``"right"``: the layout is trusted as given (no check).
@@ -149,7 +165,8 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     given_ends = options.get("step_ends")
     options = spec.check_options(_options_to_numpy(options))
     spec.check_requirements(available_from_options(options))
-    ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side)
+    ids, mask, options, shift = align_padding(response_ids, response_mask, options, padding_side,
+                                              _misread_padding(spec))
     batch = make_token_batch(ids, mask, rewards, group_ids)  # negative ids in the padding: read as 0
     check_reward_range(batch.rewards)
     if not any("mc_values" in need.split("|") for need in spec.requires):
@@ -157,6 +174,7 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
     _warn_if_no_steps(estimator, batch, options, given_ends)
     result = spec.fn(batch, **options)  # also on an empty batch, so that options are always checked
     check_result(result, ids.shape, estimator, "(B, T): one per response token")
+    result = _no_negative_zero(result)
     return _like(restore_padding(result, shift), response_ids)
 
 
@@ -193,4 +211,5 @@ def compute_turn_advantages(
     warn_if_no_pairs(np.bincount(turns.episode_group, minlength=turns.n_groups), "episodes")
     result = spec.fn(turns, **options)  # also on an empty batch, so that options are always checked
     check_result(result, (len(turns.rewards),), estimator, "(N,): one per turn")
+    result = _no_negative_zero(result)
     return _like(result, rewards)

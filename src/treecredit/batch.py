@@ -130,33 +130,57 @@ def group_id_values(group_ids: Any, n_rows: int, argument: str = "group_ids") ->
 PADDING_SIDES = ("right", "left")
 
 
+def _run_lengths(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(lead, trail)`` per row of a bool ``(B, T)`` mask: its leading and trailing masked runs' lengths."""
+    T = mask.shape[1]
+    lead = np.where(mask.any(axis=1), np.argmax(mask, axis=1), T)
+    trail = np.where(mask.any(axis=1), np.argmax(mask[:, ::-1], axis=1), T)
+    return lead, trail
+
+
 def looks_left_padded(mask: np.ndarray) -> bool:
-    """True when some non-empty row starts with a masked token and more than half of the non-empty rows end
-    on the last column: left padding aligns every response on the last column, while in a right-padded batch
-    only the longest responses reach it. A majority, not every row, so that a left-padded row ending in masked
-    tool tokens does not hide the padding of the others; a strict one, so that right-padded rows beginning
-    with a masked header token (none, or only half of them, reaching the last column, or a single row that
-    stops short of it) are not taken for left padding. Also at least as many rows must end on the last column
-    as start on the first (left padding aligns on the right, right padding on the left), so that a right-padded
-    batch of mostly full-length rows, a few beginning with masked tokens, passes. A batch where every row
-    fills the width and some begin with masked tokens is ambiguous and reads as left-padded: its caller says
-    which with ``padding_side``."""
+    """True when some non-empty row starts with a masked token, more than half of the non-empty rows end
+    on the last column (or, when every row ends in the same number of masked tokens, such as an EOS token
+    left out of the loss, before them), and more rows end there than start where the rows start most to
+    the left. Left padding aligns the responses on the right (their masked ends too), right padding on
+    the left. A majority, not every row, so that a left-padded row ending in masked tool tokens does not
+    hide the padding of the others; a strict one, so that right-padded rows beginning with a masked header
+    (none, or only half of them, reaching the right end) are not taken for left padding; strictly more
+    rows aligned on the right than on the left, so that a right-padded batch of rows mostly cut at the
+    maximum length, a few beginning with masked tool tokens, passes. A batch aligned on the right only (say
+    every row fills the width and some begin with masked tokens) is ambiguous and reads as left-padded,
+    one aligned as much on both sides as right-padded: the caller says which with ``padding_side``."""
     if mask.ndim != 2 or 0 in mask.shape:
         return False
     live = mask.any(axis=1)
-    starts_masked = int((live & ~mask[:, 0]).sum())
-    ends_last = int((live & mask[:, -1]).sum())
-    return bool(starts_masked and 2 * ends_last > int(live.sum()) and ends_last >= int((live & mask[:, 0]).sum()))
+    if not live.any():
+        return False
+    lead, trail = (run[live] for run in _run_lengths(mask))
+    ends_aligned = int((trail == _common_end(trail)).sum())
+    starts_aligned = int((lead == lead.min()).sum())
+    return bool((lead > 0).any() and 2 * ends_aligned > lead.size and ends_aligned > starts_aligned)
 
 
-def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_side: str | None):
+def _common_end(trail: np.ndarray) -> int:
+    """Where the rows end most to the right, as masked tokens after it: 0 (the last column), or the masked end
+    every row shares (an EOS token left out of the loss). Only when every row has it: in a right-padded batch
+    narrower than its width, the longest rows' padding is not a common end."""
+    low = int(trail.min())
+    return low if low == 0 or (trail == low).all() else 0
+
+
+TREE_MISREAD = "tree credit would then compare misaligned prefixes"
+
+
+def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_side: str | None,
+                  consequence: str = TREE_MISREAD):
     """Bring a batch to the right-padded layout that estimators use.
 
     ``padding_side``: None (default) expects right padding and refuses a batch that looks left-padded
     (:func:`looks_left_padded`); ``"right"`` trusts the layout as given; ``"left"`` moves each row's
     leading masked run (its padding) to the end, and the same for every ``(B, T)`` array in ``arrays``.
     Returns ``(ids, mask, arrays, shift)``; ``shift (B,)`` undoes the move with :func:`restore_padding`
-    (None when nothing moved).
+    (None when nothing moved). ``consequence``: what misreading the layout would do, for the refusal's text.
     """
     if padding_side is not None:
         check_choice(padding_side, PADDING_SIDES, "padding_side")
@@ -169,10 +193,12 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
         if looks_left_padded(live):
             nonempty = live.any(axis=1)
             starts = np.flatnonzero(nonempty & ~live[:, 0])
+            lead, trail = (run[nonempty] for run in _run_lengths(live))
+            common = _common_end(trail)
+            end = "the last column" if common == 0 else f"column {live.shape[1] - 1 - common}"
             fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with "
-                 f"masked tokens, e.g. row {int(starts[0])}, and {int((nonempty & live[:, -1]).sum())} end on the "
-                 "last column, more than half and no fewer than start on the first), and tree credit would then "
-                 "compare misaligned prefixes",
+                 f"masked tokens, e.g. row {int(starts[0])}, and {int((trail == common).sum())} end on "
+                 f"{end}, more than half and more than start on column {int(lead.min())}), and {consequence}",
                  "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
                  "is returned in yours), or padding_side='right' if the leading masked tokens belong to "
                  "the responses")

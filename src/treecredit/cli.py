@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         print(unknown_arguments_error(args.command, subparsers.choices[args.command], extras), file=sys.stderr)
         return 2
     show_warnings_plainly()
+    from treecredit.training.stopping import mark_run_ended
+
+    mark_run_ended(False)
     args._checkpoints_before = checkpoint_stamps(args)  # an interrupted --overwrite start: the earlier run's?
     try:
         with terminate_interrupts():
@@ -145,7 +148,13 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
     except KeyboardInterrupt as exc:  # `train` saves and stops on the first Ctrl-C; this is any other interruption
+        from treecredit.training.stopping import run_ended
+
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        if run_ended():  # the run finished and wrote its summary: the signal came as the command closed
+            print(f"treecredit {args.command}: {how} after the run ended; its checkpoint and summary are "
+                  "written", file=sys.stderr)
+            return 0
         print(f"treecredit {args.command}: {how}; {interrupted_note(args)}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
 
@@ -161,26 +170,34 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def terminate_interrupts():
-    """While the command runs, SIGTERM raises :class:`Terminated` (in the main thread, and only where SIGTERM had
-    its default action: a process started with SIGTERM ignored keeps ignoring it). The training loop's
-    :class:`~treecredit.training.stopping.StopRequest` replaces this handler while it runs (first signal: save
-    and stop) and calls it for a second signal; the handler before is put back afterwards."""
+    """While the command runs (in the main thread), SIGTERM raises :class:`Terminated` and SIGINT
+    ``KeyboardInterrupt``, also where the process inherited the signal as ignored (SIGINT in a job started with
+    ``&`` from a script; either under a supervisor that ignores it): the training loop's
+    :class:`~treecredit.training.stopping.StopRequest` heeds both whatever was inherited, so start-up does too,
+    rather than dropping a signal and training to the end. A handler set by the caller (a Python function) is
+    kept. ``StopRequest`` replaces these while the loop runs (first signal: save and stop) and calls them for a
+    second signal; the handlers before are put back afterwards."""
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def terminate(signum, frame):
         raise Terminated()
 
-    signal.signal(signal.SIGTERM, terminate)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    mine = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: terminate}
+    replaced = [sig for sig, handler in previous.items() if handler in (signal.SIG_DFL, signal.SIG_IGN)
+                and not (sig == signal.SIGINT and handler == signal.SIG_DFL)]  # SIG_DFL SIGINT: set on purpose
+    for sig in replaced:
+        signal.signal(sig, mine[sig])
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in replaced:
+            signal.signal(sig, previous[sig])
 
 
 def interrupted_note(args: argparse.Namespace) -> str:

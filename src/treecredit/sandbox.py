@@ -12,8 +12,11 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    user may read its memory); as root, or in a user namespace, every capability dropped.
 2. **seccomp** ("seccomp", Linux x86-64 and arm64): a kernel filter refuses ``fork``, ``vfork``,
    ``clone`` other than a thread, ``execve``/``execveat``, ``ptrace``, ``process_vm_readv``/``writev``,
-   ``mount``, ``umount2``, ``unshare``, ``setns``, ``pivot_root``, ``chroot`` and the x32 and 32-bit
-   system-call tables. So the program is one process, whatever it calls: no shell, no
+   ``mount``, ``umount2``, ``unshare``, ``setns``, ``pivot_root``, ``chroot``, ``tkill``,
+   ``pidfd_open``, ``pidfd_send_signal``, ``pidfd_getfd``, and ``kill``, ``tgkill``,
+   ``rt_sigqueueinfo``, ``rt_tgsigqueueinfo`` and ``prlimit64`` naming another process (no signal to the
+   caller, no lowering its limits), and the x32 and 32-bit system-call tables. So the program is one
+   process, whatever it calls: no shell, no
    ``_posixsubprocess``, no fork bomb, no child outliving the run, also as root (where ``RLIMIT_NPROC``
    does not bind) and without namespaces. Threads work.
 3. **Namespaces** ("namespaces", Linux, as root or through an unprivileged user namespace): a network
@@ -26,8 +29,14 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    As root with the ``unshare`` program, also a PID namespace ("pid_namespace") killed as a whole.
 4. **Python audit hook** ("audit", PEP 578), installed before the code runs: refuses ``os.system``,
    ``subprocess``, ``exec*``/``spawn*``/``fork``, ``_posixsubprocess.fork_exec`` (replaced; importing
-   it, ``_posixshmem``, ``_multiprocessing`` or ``_xxsubinterpreters`` afresh is refused), sockets,
-   ``ctypes`` calls, signals to other processes, ``sqlite3``, tracing/profiling,
+   it, ``_posixshmem``, ``_multiprocessing`` or ``_xxsubinterpreters`` afresh is refused), C modules
+   that open paths with no audit event (``readline``'s history files, ``pwd``, ``grp``, ``spwd``,
+   ``_dbm``, ``_gdbm``, ``syslog``, ``_curses``, ``_tkinter``, ``nis``, ``ossaudiodev``, and the
+   test-only ``_test*``: importing them is a ``ModuleNotFoundError``, as where they are not built, so
+   optional imports such as ``shutil``'s fall back), new subinterpreters, sockets,
+   ``ctypes`` calls, signals to other processes (``os.pidfd_open`` and ``signal.pidfd_send_signal``,
+   which raise no audit event, are replaced; importing ``posix`` or ``_signal`` afresh is refused),
+   another process's limits (``resource.prlimit``), ``sqlite3``, tracing/profiling,
    ``sys._current_frames``, ``gc.get_*``, further audit hooks; any write, rename, removal or mode
    change outside the folder; changing directory outside it; loading an extension module from the
    folder; reading any file but the folder's, ``/dev/null``, ``/dev/urandom``, and Python code

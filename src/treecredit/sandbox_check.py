@@ -13,7 +13,11 @@ each run):
    hook*), which nothing refers to but the interpreter's private hook list.
 2. The harness function execs the program, then the tests (in a copy of the program's namespace whose
    builtins are a snapshot taken before the program ran, so replacing ``builtins.abs`` or ``print``
-   does not reach them), then calls ``check(entry_point)``. Any exception, ``SystemExit`` included, is a
+   does not reach them, and from which the program's globals named like a builtin are removed, so a
+   top-level ``abs = lambda x: 0`` or ``class set`` does not either: a builtin's name in the tests is the
+   real builtin; the program's own functions keep their globals, so a helper of the program named like a
+   builtin still works for the program; the entry point is kept even when named like a builtin), then
+   calls ``check(entry_point)``. Any exception, ``SystemExit`` included, is a
    failure: the harness returns. Only when ``check`` returned does it raise the audit event
    ``treecredit.passed``.
 3. The verdict hook writes the token to a second pipe (whose write end is the only thing the child is
@@ -57,7 +61,9 @@ return other objects.
 
 Limits (what a program written *against this harness* could still do): the check runs in the
 program's own process, so it can be fooled by code that changes what the tests compute: patch a module
-the tests import (``math.isclose``, or replace ``sys.modules['math']``), install an import hook that runs
+the tests import (``math.isclose``, or replace ``sys.modules['math']``), redefine a global of its own
+that is not a builtin's name but that the tests use (a helper the prompt defined, such as HumanEval's
+``poly``), install an import hook that runs
 while the tests import, or (with ``plain_results=False``) return an object whose ``__eq__`` is always
 True. Native code could read the token from memory; the sandbox leaves it no way to load any (the
 folder is ``noexec`` with namespaces; the audit hook refuses ``ctypes`` calls and extension modules
@@ -136,6 +142,8 @@ def _install(token_fd, result_fd, entry, plain):
     compiled = [compile(text, name, "exec", dont_inherit=True, optimize=0)
                 for text, name in ((program, "main.py"), (test, "test.py"))]
     pristine = tuple(builtins.__dict__.items())
+    # The builtins' own names (not the module's dunders: the tests keep the program's __name__ and so on).
+    shadowable = tuple(key for key, _ in pristine if not (key.startswith("__") and key.endswith("__")))
     module = types.ModuleType("__main__")
     module.__builtins__ = builtins
     sys.modules["__main__"] = module
@@ -190,11 +198,15 @@ def _install(token_fd, result_fd, entry, plain):
         audit("treecredit.start")
         # Into locals before any of the program runs: a closure's cells can be reassigned from outside.
         program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
+        builtin_names = shadowable
         namespace = module.__dict__
         guard, on_failure = (plain_results if plain else None), report
         try:
             exec_(program_code, namespace)
             tests = dict_(namespace)
+            for key in builtin_names:  # a program's top-level `abs = ...` must not reach the tests' `abs`
+                if key != name:
+                    tests.pop(key, None)
             tests["__builtins__"] = dict_(builtins_items)
             exec_(test_code, tests)
             if name is not None:

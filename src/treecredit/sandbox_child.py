@@ -10,11 +10,16 @@ from __future__ import annotations
 
 # Linux x86_64 / aarch64 system-call numbers the seccomp filter refuses (EPERM): new processes (fork, vfork,
 # clone without CLONE_THREAD; clone3 answers ENOSYS so the C library falls back to clone), exec, reading or
-# writing other processes' memory (ptrace, process_vm_readv/writev) and leaving or changing the namespaces
-# (mount, umount2, unshare, setns, pivot_root, chroot).
+# writing other processes' memory (ptrace, process_vm_readv/writev), leaving or changing the namespaces
+# (mount, umount2, unshare, setns, pivot_root, chroot), and process descriptors and thread signals that name
+# no process of ours (tkill, pidfd_send_signal, pidfd_open, pidfd_getfd). The last tuple: calls allowed
+# only on this process (first argument 0 or its own pid): kill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
+# prlimit64 (lowering another process's limits kills it).
 SECCOMP_DENY = {
-    "x86_64": (0xC000003E, 56, (57, 58, 59, 322, 101, 310, 311, 165, 166, 272, 308, 155, 161)),
-    "aarch64": (0xC00000B7, 220, (221, 281, 117, 270, 271, 40, 39, 97, 268, 41, 51)),
+    "x86_64": (0xC000003E, 56, (57, 58, 59, 322, 101, 310, 311, 165, 166, 272, 308, 155, 161, 200, 424, 434, 438),
+               (62, 234, 129, 297, 302)),
+    "aarch64": (0xC00000B7, 220, (221, 281, 117, 270, 271, 40, 39, 97, 268, 41, 51, 130, 424, 434, 438),
+                (129, 131, 138, 240, 261)),
 }
 
 HARDEN = r'''
@@ -38,16 +43,21 @@ def _harden(deny, root):
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no other process of this user may read our memory
     if deny is None:
         return
-    arch, clone, refused = deny
+    arch, clone, refused, own = deny
+    me = __import__("os").getpid()
     LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
     ALLOW, EPERM, ENOSYS = 0x7FFF0000, 0x00050001, 0x00050026
     program = [(LD, 0, 0, 4), ("jne", arch, "eperm"), (LD, 0, 0, 0)]
     if arch == 0xC000003E:  # x32 system calls (bit 30) are another way in: refuse them all
         program.append(("jge", 0x40000000, "eperm"))
     program += [("jeq", 435, "enosys"), ("jeq", clone, "clone")] + [("jeq", n, "eperm") for n in refused]
+    program += [("jeq", n, "own") for n in own]
     program += [(RET, 0, 0, ALLOW), ("label", "clone"), (LD, 0, 0, 16), ("jset", 0x10000, "thread"),
                 ("label", "eperm"), (RET, 0, 0, EPERM), ("label", "enosys"), (RET, 0, 0, ENOSYS),
                 ("label", "thread"), (RET, 0, 0, ALLOW)]  # clone(CLONE_THREAD): a thread, allowed
+    # kill, tgkill, ... : the first argument's low 32 bits (a pid_t) must be 0 or this process's pid
+    program += [("label", "own"), (LD, 0, 0, 16), ("jeq", 0, "mine"), ("jeq", me, "mine"), (RET, 0, 0, EPERM),
+                ("label", "mine"), (RET, 0, 0, ALLOW)]
     labels, plain = {}, []
     for item in program:
         if item[0] == "label":
@@ -95,9 +105,19 @@ def _install_guard():
     roots = tuple(p.rstrip("/") + "/" for p in places if isinstance_(p, str_) and p.startswith("/") and p != "/")
     blocked = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
                "os.kill", "os.killpg", "signal.pthread_kill", "socket.", "ctypes.", "sqlite3.", "_winapi.", "pty.",
-               "sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook", "gc.get_")
+               "sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook", "gc.get_",
+               "cpython.PyInterpreterState_New")  # (a subinterpreter would run without this hook)
     # Modules that start processes or share memory with no audit event of their own.
     native = frozenset(("_posixsubprocess", "_posixshmem", "_xxsubinterpreters", "_multiprocessing"))
+    # C modules that open paths or reach the network in C, with no audit event: readline's history and init
+    # files, the password, shadow and group databases, dbm files, syslog, curses' terminfo, Tcl's `open`,
+    # NIS, the sound device. Refused as an ImportError (as where they are not built), so the standard
+    # library's optional imports (shutil's and tarfile's pwd and grp, cmd's readline, dbm) fall back.
+    no_files = frozenset(("readline", "pwd", "grp", "spwd", "_dbm", "_gdbm", "syslog", "_curses", "_curses_panel",
+                          "_tkinter", "nis", "ossaudiodev"))
+    missing = ModuleNotFoundError
+    kept = frozenset(("posix", "_signal"))  # (their pidfd functions are replaced below)
+    pid = os.getpid()
     one = frozenset(("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
                      "shutil.rmtree", "os.chflags", "os.mkfifo", "os.mknod", "os.setxattr", "os.removexattr"))
     two = frozenset(("os.link", "os.symlink", "os.rename"))
@@ -182,9 +202,14 @@ def _install_guard():
         elif event == "os.chdir":
             if isinstance_(args[0], int_) or not within(resolved(args[0])):
                 raise denied(f"sandbox: changing directory to {args[0]!r} (outside the folder) is not allowed")
+        elif event == "resource.prlimit" and args[0] != 0 and args[0] != pid:
+            raise denied("sandbox: changing another process's limits is not allowed")
         elif event == "import":
-            if args[0] in native:
+            if args[0] in native or args[0] in kept:
                 raise denied(f"sandbox: importing {args[0]} is not allowed")
+            if args[0] in no_files or args[0].startswith("_test"):  # _testcapi runs code in a subinterpreter
+                raise missing(f"sandbox: importing {args[0]} is not allowed (C code that opens files or runs "
+                              "code with no audit event)", name=args[0])
             if len_(args) > 1 and args[1] is not None:  # an extension module loaded from this file
                 full = resolved(args[1])
                 if within(full) or not readable(full):
@@ -202,7 +227,18 @@ def _install_guard():
     def no_process(*args, **kwargs):
         raise denied("sandbox: starting a process is not allowed")
 
-    for name in native:  # the program must import them afresh (refused), except _posixsubprocess:
+    def no_pidfd(*args, **kwargs):
+        raise denied("sandbox: process descriptors (pidfd_open, pidfd_send_signal) are not allowed")
+
+    # No audit event for these: a program killed its caller. Replaced where they live; a fresh import of
+    # posix or _signal (which would bring them back) is refused.
+    import posix, _signal
+    for module in (os, posix, _signal, sys.modules.get("signal")):
+        for name in ("pidfd_open", "pidfd_send_signal"):
+            if module is not None and hasattr(module, name):
+                setattr(module, name, no_pidfd)
+
+    for name in native | no_files:  # the program must import them afresh (refused), except _posixsubprocess:
         sys.modules.pop(name, None)
     # subprocess imports it (and other modules import subprocess); its fork_exec raises no audit event.
     spawner = __import__("_posixsubprocess")

@@ -261,7 +261,8 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     if response_mask is not None:
         mask = check_binary_mask(to_numpy(response_mask, "response_mask"), "response_mask")
         check_shape(mask, (B, T), "response_mask", "(B, T) like response_ids")
-        ids, mask, _, shift = align_padding(ids, mask, {}, padding_side)
+        ids, mask, _, shift = align_padding(ids, mask, {}, padding_side,
+                                            "each row's text would then be read with its padding in front")
     lengths = row_lengths(mask, (B, T))
     decode, pieces = _decoder(tokenizer)
     if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer)

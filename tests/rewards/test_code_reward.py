@@ -174,6 +174,15 @@ def test_tests_that_run_no_assertion_are_refused_naming_the_column():
         code_reward([PROMPT], [RIGHT], test=[TEST], entry_point_column="name", fn=["add"])
 
 
+def test_a_missing_entry_point_column_lists_every_column_given():
+    # was: "(the columns given: ['fn', 'solution'])": the prompt and test columns were left out
+    from treecredit._validation import FixError
+
+    with pytest.raises(FixError, match=r"names column 'nope', which the rows do not have \(the columns given: "
+                                       r"\['fn', 'prompt', 'solution', 'test'\]\)"):
+        code_reward([PROMPT], [RIGHT], test=[TEST], entry_point_column="nope", fn=["add"], solution=[RIGHT])
+
+
 def test_tests_without_any_assertion_are_said(recwarn):
     assert code_reward([PROMPT], [RIGHT], test=["def check(candidate):\n    candidate(1, 2)\n"],
                        entry_point=["add"]) == [1.0]

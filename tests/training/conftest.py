@@ -24,6 +24,15 @@ def tiny_config(tmp_path):
     return make
 
 
+@pytest.fixture(scope="session")
+def warm_start_cache(tmp_path_factory):
+    """One warm-start cache folder for the test session (each pytest-xdist worker has its own), for tests that need a
+    warm-started model but do not check how it was trained or cached: their runs load it instead of training it
+    again (~4 s each for ``tiny_config``'s). A cached file is keyed by every warm-start setting and torch's
+    thread count, so a test loads only the weights it would have trained itself."""
+    return str(tmp_path_factory.mktemp("warm-starts"))
+
+
 @pytest.fixture
 def data(tmp_path):
     """An 8-row JSONL dataset of "i+1=" prompts with their answers."""

@@ -81,16 +81,12 @@ def _stopped_cleanly(argv: list, out: Path, signum: int, whole_group: bool) -> N
         assert not (out / "runs" / f"{arm}-seed1").exists()
 
 
-def test_ctrl_c_stops_a_parallel_comparison_after_the_running_steps(tmp_path):
-    """The fault this guards against: with --jobs 2, Ctrl-C hung (the workers' stop could not be sent back)."""
-    out = tmp_path / "cmp"
-    argv = ["compare", *SETTINGS, "--jobs", "2", "--out", str(out), "--cache-dir", str(tmp_path / "c")]
-    _stopped_cleanly(argv, out, signal.SIGINT, whole_group=True)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, whole_group", [(signal.SIGINT, True), (signal.SIGTERM, False)])
 def test_a_signal_stops_a_parallel_comparison_which_resumes_exactly(tmp_path, signum, whole_group):
+    """The fault this guards against: with --jobs 2, Ctrl-C hung (the workers' stop could not be sent back).
+    Slow: three processes start torch (40-60 s on two cores); the SIGINT case is the one the fast suite ran until
+    then, checked here up to its resume."""
     from treecredit.cli import main
 
     out, cache = tmp_path / "cmp", ["--cache-dir", str(tmp_path / "c")]

@@ -14,8 +14,8 @@ def _strip(records):
     return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in records]
 
 
-def test_short_run_raises_reward_on_an_easy_task(tiny_config):
-    records = train(tiny_config(), log=lambda *a: None)
+def test_short_run_raises_reward_on_an_easy_task(tiny_config, warm_start_cache):
+    records = train(tiny_config(cache_dir=warm_start_cache), log=lambda *a: None)
     rewards = [r["reward"] for r in records if r["kind"] == "train"]
     assert len(rewards) == 60
     first, last = sum(rewards[:15]) / 15, sum(rewards[-15:]) / 15
@@ -120,12 +120,15 @@ def test_held_out_set_too_large_is_an_error(tiny_config):
         train(cfg, log=lambda *a: None)
 
 
-def test_resume_with_changed_settings_is_refused(tiny_config):
-    train(tiny_config(steps=2), log=lambda *a: None)
-    records = train(tiny_config(steps=3), resume=True, log=lambda *a: None)  # more steps: allowed
+def test_resume_with_changed_settings_is_refused(tiny_config, warm_start_cache):
+    def config(**overrides):
+        return tiny_config(cache_dir=warm_start_cache, **overrides)
+
+    train(config(steps=2), log=lambda *a: None)
+    records = train(config(steps=3), resume=True, log=lambda *a: None)  # more steps: allowed
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
     with pytest.raises(ValueError, match=r"^resume: .*\['lr'\].*Fix"):
-        train(tiny_config(steps=4, lr=0.5), resume=True, log=lambda *a: None)
+        train(config(steps=4, lr=0.5), resume=True, log=lambda *a: None)
 
 
 class _CountingPolicy:

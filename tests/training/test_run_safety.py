@@ -24,6 +24,13 @@ torch.set_num_threads(1)
 QUIET = {"log": lambda *a: None}
 
 
+@pytest.fixture
+def tiny_config(tiny_config, warm_start_cache):
+    """The conftest's settings with the session's warm-start cache: these tests check run folders, checkpoints and
+    resumes, not the warm start (a run that trains it equals one that loads it: test_loop checks that)."""
+    return lambda **overrides: tiny_config(**{"cache_dir": warm_start_cache, **overrides})
+
+
 def _strip(records):
     return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in records]
 
@@ -42,7 +49,7 @@ def test_an_earlier_run_is_never_overwritten_silently(tiny_config):
 
 
 def test_resume_accepts_the_same_folder_spelled_differently(tiny_config, tmp_path, monkeypatch):
-    train(tiny_config(steps=1, eval_every=1), **QUIET)
+    train(tiny_config(steps=1, eval_every=1, cache_dir=str(tmp_path / "cache")), **QUIET)
     monkeypatch.chdir(tmp_path)
     records = train(tiny_config(steps=2, eval_every=1, out="run/", cache_dir="cache/"), resume=True, **QUIET)
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2]

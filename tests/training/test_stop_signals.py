@@ -57,3 +57,41 @@ def test_a_second_sigint_stops_at_once(ignored):
 def test_a_second_sigterm_stops_at_once(ignored):
     code, _ = _two_signals(signal.SIGTERM, ignored)
     assert code == -signal.SIGTERM  # ended by the signal: exit status 143 in a shell
+
+
+def test_the_stop_message_lists_what_resume_may_change_from_the_one_list():
+    # was: "only --steps, --token-budget, --cache-dir and the display may change", while docs/runs.md and the
+    # resume check also let --sample-every change
+    from treecredit.training.loop import resume_may_change
+    from treecredit.training.preflight import RESUME_MAY_CHANGE_FLAGS
+
+    text = resume_may_change()
+    assert [f.lstrip("-") for f in text.replace(" and ", ", ").split(", ")] == \
+        [name.replace("_", "-") for name in RESUME_MAY_CHANGE_FLAGS]
+    docs = (Path(__file__).parents[2] / "docs" / "runs.md").read_text()
+    assert f"(the saved settings; only {text} may change)." in docs
+
+
+def test_the_training_time_of_a_finished_run_is_the_one_its_checkpoint_holds(tiny_config, monkeypatch):
+    # was: "5.7 s of training" at the end, "5.5 s" on a --resume of the finished run (the checkpoint's time)
+    import re
+    import time
+
+    import torch
+
+    from treecredit.training import metrics
+    from treecredit.training.loop import train
+
+    real = metrics.flag_earlier_closings
+
+    def slow(*args, **kwargs):  # work after the last checkpoint: its time must not count
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "flag_earlier_closings", slow)
+    config = tiny_config(steps=2, eval_every=2, warm_start_steps=20)
+    train(config, log=lambda *a: None)
+    said = re.findall(r"run ended at step 2 \(\d+ generated tokens, ([\d.]+) s of training\)",
+                      (Path(config.out) / "log.txt").read_text())
+    saved = torch.load(Path(config.out) / "checkpoint.pt", weights_only=False)
+    assert said == [f"{saved['elapsed_s']:.1f}"]

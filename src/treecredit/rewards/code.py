@@ -249,10 +249,12 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         raise FixError("workers", f"is {workers!r}, must be a whole number ≥ 1 (programs run at once)",
                        (Remedy(f"workers={DEFAULT_WORKERS}", f"--reward code:workers={DEFAULT_WORKERS}"),))
     n = len(completions)
+    given = {"prompt", *columns} - {"completion_ids"} | ({"test"} if test is not None else set()) \
+        | ({"entry_point"} if entry_point is not None else set())
     if entry_point_column != "entry_point":
         if entry_point_column not in columns:
             raise FixError("entry_point_column", f"names column {entry_point_column!r}, which the rows do not have "
-                           f"(the columns given: {sorted(columns)})",
+                           f"(the columns given: {sorted(given)})",
                            (Remedy("entry_point_column=<the column of the tested function's name>",
                                    "--reward code:entry_point_column=<column>"),))
         entry_point = columns[entry_point_column]
@@ -264,8 +266,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             continue
         text, completion = _prompt_text(prompt), as_text(completion)
         if not entry and runs_nothing(str(tst)):
-            named = {"entry_point"} if entry_point is not None else set()
-            have = sorted({"test", *columns} - {"completion_ids"} | named)
+            have = sorted(given)
             guess = name_column({k: v for k, v in columns.items() if k != "completion_ids"}, i, text + completion)
             raise refuse_idle_tests(str(tst), entry_point_column, guess, have)
         if asserts_nothing(str(tst)):

@@ -213,8 +213,9 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     from treecredit.training.run_summary import ended_line, task_summary
     from treecredit.training.samples import cut_back_side_files, sample_records, write_samples
     from treecredit.training.startup import adamw, start_run
-    from treecredit.training.stopping import StopRequest
+    from treecredit.training.stopping import StopRequest, mark_run_ended
 
+    mark_run_ended(False)
     shown_log, log, warn = log, run_log.tee(log), run_log.tee(warn) if warn is not None else None
     task = task_from_config(config)
     sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work
@@ -276,9 +277,13 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
         evaluated.add(counters["step"])
         return record
 
+    saved_time: dict = {}  # the training time the last checkpoint holds, by its step
+
     def checkpoint() -> Path:
+        saved_time.clear()
+        saved_time[counters["step"]] = seconds = elapsed()
         return save_checkpoint(out, model=policy.module, optimizer=optimizer, generator=generator,
-                               problem_rng=problem_rng, counters=counters, sampler=sampler, elapsed_s=elapsed(),
+                               problem_rng=problem_rng, counters=counters, sampler=sampler, elapsed_s=seconds,
                                pending_step_tokens=budget.pending)
 
     def elapsed() -> float:
@@ -350,7 +355,10 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     writer.close()
     # resumed with a larger budget: the old closing evaluation stays, flagged as one a fresh run would not make
     records = flag_earlier_closings(read_metrics(writer.path), config.eval_every, writer.path)
-    run_log.write(ended_line(counters, elapsed(), task_summary(records)), always=True)
+    # the time the checkpoint of the last step holds, which a --resume of the finished run says again
+    run_log.write(ended_line(counters, saved_time.get(counters["step"], elapsed()), task_summary(records)),
+                  always=True)
+    mark_run_ended()
     return records
 
 
@@ -380,8 +388,17 @@ def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer,
     else:
         message = (f"stopped by {name} after step {step}; checkpoint {path or out / 'checkpoint.pt'} is saved. "
                    f"Resume with `treecredit train --config {out / 'config.json'} --resume` (the saved settings; "
-                   "only --steps, --token-budget, --cache-dir and the display may change).")
+                   f"only {resume_may_change()} may change).")
     raise RunInterrupted(message, signum, step)
+
+
+def resume_may_change() -> str:
+    """The flags ``--resume`` may change, as the stop message lists them: from the one list the resume check
+    uses (:data:`~treecredit.training.preflight.RESUME_MAY_CHANGE_FLAGS`)."""
+    from treecredit.training.preflight import RESUME_MAY_CHANGE_FLAGS
+
+    flags = [f"--{name.replace('_', '-')}" for name in RESUME_MAY_CHANGE_FLAGS]
+    return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
 
 
 def _postfix(record: dict, last_eval: dict, config) -> dict:

@@ -25,6 +25,22 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _FOLLOWED: list = []
 """``[value, parent pid or None]`` while this process follows a comparison's stop (:func:`follow`)."""
 
+_ENDED: list = []
+"""``[True]`` once this process's run wrote its summary (``run ended at step …`` in ``log.txt``): see
+:func:`mark_run_ended`."""
+
+
+def mark_run_ended(ended: bool = True) -> None:
+    """Record that the run wrote its summary (the training loop, after its ``run ended`` line; ``False`` when a
+    run starts). A stop signal after that (while the files are listed, the process exits) ends the command with
+    exit status 0, not 130/143: the run finished, and its checkpoint and summary are written (the CLI's ``main``)."""
+    _ENDED[:] = [True] if ended else []
+
+
+def run_ended() -> bool:
+    """Whether this process's run wrote its summary (:func:`mark_run_ended`)."""
+    return bool(_ENDED)
+
 
 class RunInterrupted(Exception):
     """A run stopped by a signal after saving its checkpoint; ``str()`` says how to resume."""

@@ -21,6 +21,8 @@ def render_group(forest, group: int, *, node_labels: np.ndarray | None = None, m
     """
     if not 0 <= group < forest.n_groups:
         raise ValueError(f"group: {group} is not in [0, {forest.n_groups}). Fix: pass a dense group number.")
+    if node_labels is not None:
+        node_labels = _checked_labels(forest, node_labels)
     values = forest.node_values
     ends_here: dict[int, list[int]] = {}
     last_nodes = forest.row_last_node
@@ -58,3 +60,22 @@ def render_group(forest, group: int, *, node_labels: np.ndarray | None = None, m
 
 def _a_row_through(forest, node: int) -> int:
     return int(forest.seg_row[np.flatnonzero(forest.seg_node == node)[0]])
+
+
+def _checked_labels(forest, node_labels) -> np.ndarray:
+    """``node_labels`` as a float ``(N,)`` array, one per node, or the ``ValueError`` naming it (token values
+    such as advantages, ``(B, T)``, go through ``Forest.node_token_values`` first)."""
+    from treecredit._validation import fail, to_numpy
+
+    labels = to_numpy(node_labels, "node_labels")
+    n = forest.n_nodes
+    if labels.ndim != 1 or labels.shape[0] != n:
+        shape = tuple(int(d) for d in labels.shape)
+        tokens = " (one per token, such as advantages)" if labels.ndim == 2 else ""
+        fail("node_labels", f"has shape {shape}{tokens}, but takes one value per node of the forest: ({n},)",
+             "pass forest.node_token_values(<(B, T) token values>), e.g. "
+             "forest.render(g, node_labels=forest.node_token_values(adv))")
+    try:
+        return labels.astype(float)
+    except (TypeError, ValueError):
+        fail("node_labels", f"holds {labels.dtype} values, not numbers", "pass one number per node")
