@@ -213,3 +213,24 @@ def test_a_signal_inherited_as_ignored_still_stops_the_start_up(tmp_path, name):
         pytest.fail(f"{name} inherited as ignored was dropped during start-up")
     assert "trained to the end" not in stdout
     assert process.returncode == (130 if name == "SIGINT" else 143), stderr
+
+
+def test_a_stop_signal_after_a_compare_run_ended_is_not_success(tmp_path, monkeypatch, capsys):
+    # was: compare --jobs 1 runs its arms in this process; each marked its run ended, so a SIGTERM while the
+    # report was still to be written exited 0 and said the checkpoint and summary were written
+    import os
+    import signal
+    import time
+
+    import treecredit.training.compare_cli as compare_cli
+    from treecredit.training.stopping import mark_run_ended
+
+    def run(args):
+        mark_run_ended()  # the last arm's training loop ended; the report is not written yet
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(compare_cli, "run", run)
+    assert main(["compare", "--out", str(tmp_path / "cmp")]) == 143
+    assert "after the run ended" not in capsys.readouterr().err

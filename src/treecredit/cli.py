@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         from treecredit.training.stopping import run_ended
 
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        if run_ended():  # the run finished and wrote its summary: the signal came as the command closed
+        # only `train` ends when its run does: `compare` runs many (in this process with --jobs 1) and writes
+        # its report after the last, so a signal then stops it before its work is done
+        if args.command == "train" and run_ended():  # the run wrote its summary: the signal came at the close
             print(f"treecredit {args.command}: {how} after the run ended; its checkpoint and summary are "
                   "written", file=sys.stderr)
             return 0
