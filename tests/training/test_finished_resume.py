@@ -32,6 +32,9 @@ def test_resuming_a_finished_run_says_so_before_loading_anything(tmp_path, capsy
     with monkeypatch.context() as patched:
         patched.setattr(runner, _refuse)  # was: the warm start loaded and the evaluation plan printed first
         assert main(argv + ["--resume"]) == 0
+    from treecredit.training.stopping import run_ended
+
+    assert run_ended()  # was not marked: a SIGTERM after its 'run ended' line exited 143, not 0
     printed = capsys.readouterr().out
     first = printed.splitlines()
     assert first[0] == f"resumed from {out} at step 1"

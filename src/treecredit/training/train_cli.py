@@ -254,6 +254,9 @@ def finished_records(config, log=print, overwrite: bool = False) -> list[dict] |
             log(line)
         summary = agent_summary(config, records) if config.env else task_summary(records)
         run_log.write(ended_line(counters, saved.get("elapsed_s", 0.0), summary), always=True)
+    from treecredit.training.stopping import mark_run_ended
+
+    mark_run_ended()  # a stop signal from here on comes as the command closes: exit 0, as after a run
     return records
 
 
