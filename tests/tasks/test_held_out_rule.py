@@ -80,6 +80,14 @@ def test_a_numpy_fraction_is_rounded_as_the_float_it_holds_and_a_bad_one_is_refu
             DatasetTask(path=rows_file(tmp_path, 100), held_out=bad)
 
 
+def test_numpy_counts_and_narrow_floats_are_taken(tmp_path):
+    # was: np.int64(7) and np.float32(0.07) refused as "must be a number"
+    assert held_out_count(np.float32(0.07), 100, 2) == 7  # its own decimal, not 0.07000000029802322
+    path = rows_file(tmp_path, 100)
+    for value in (np.int64(7), np.float32(0.07)):
+        assert len(DatasetTask(path=path, held_out=value).held_out_problems(None, 100)) == 7
+
+
 def test_a_bad_rule_gets_one_refusal_from_the_task_and_the_run_config(tmp_path):
     from treecredit.training.config import TrainConfig
 

@@ -296,9 +296,16 @@ def held_out_count(held_out, rows: int, rule: int = 2):
     from fractions import Fraction
 
     check_held_out_rule_value(rule)
-    if rule == 1 or isinstance(held_out, bool) or not isinstance(held_out, float) or not 0 < held_out < 1:
+    import numpy as np
+
+    if isinstance(held_out, np.integer):
+        held_out = held_out.item()
+    if rule == 1 or isinstance(held_out, bool) or not isinstance(held_out, (float, np.floating)) \
+            or not 0 < held_out < 1:
         return held_out
-    count = math.ceil(Fraction(repr(float(held_out))) * rows)  # float(): NumPy's repr is 'np.float64(0.07)'
+    # str(): the shortest decimal of the value's own precision (NumPy's repr is 'np.float64(0.07)', and
+    # np.float32(0.07) as a Python float is 0.07000000029802322)
+    count = math.ceil(Fraction(str(held_out)) * rows)
     return count if count < rows else held_out
 
 

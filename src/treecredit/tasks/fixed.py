@@ -16,6 +16,8 @@ def split_held_out(items: list, held_out: float, seed: int, stream: int) -> tupl
     NumPy stream ``[seed, stream]``; both lists keep the input order. Raises ``ValueError`` on
     ``held_out`` when nothing would be left to train on."""
     n = len(items)
+    if isinstance(held_out, (np.integer, np.floating)):  # a NumPy scalar (np.int64(20), np.float32(0.1))
+        held_out = held_out.item()
     if isinstance(held_out, bool) or not isinstance(held_out, (int, float)) or not 0 <= held_out < math.inf:
         fail("held_out", f"is {held_out!r}, must be a number ≥ 0: a fraction below 1 or a count of items",
              f"pass e.g. held_out=0.1 (a tenth of the {n}) or held_out=20 (a count below {n})")
