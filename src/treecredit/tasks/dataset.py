@@ -295,11 +295,9 @@ def held_out_count(held_out, rows: int, rule: int = 2):
     import math
     from fractions import Fraction
 
-    check_held_out_rule_value(rule)
     import numpy as np
 
-    if isinstance(held_out, np.integer):
-        held_out = held_out.item()
+    check_held_out_rule_value(rule)
     if rule == 1 or isinstance(held_out, bool) or not isinstance(held_out, (float, np.floating)) \
             or not 0 < held_out < 1:
         return held_out
@@ -312,8 +310,9 @@ def held_out_count(held_out, rows: int, rule: int = 2):
 def _float_product_count(held_out, rows: int):
     """The rows rule 1 holds out (``split_held_out``'s own count: ``ceil(held_out × rows)`` in floating point for a
     fraction, else the count); None for a value it refuses (never reached: the split refused it first)."""
-    from treecredit.tasks.fixed import float_product_count
+    from treecredit.tasks.fixed import float_product_count, plain_number
 
+    held_out = plain_number(held_out)  # as split_held_out counts it
     if isinstance(held_out, bool) or not isinstance(held_out, (int, float)):
         return None
     return float_product_count(held_out, rows)

@@ -16,8 +16,7 @@ def split_held_out(items: list, held_out: float, seed: int, stream: int) -> tupl
     NumPy stream ``[seed, stream]``; both lists keep the input order. Raises ``ValueError`` on
     ``held_out`` when nothing would be left to train on."""
     n = len(items)
-    if isinstance(held_out, (np.integer, np.floating)):  # a NumPy scalar (np.int64(20), np.float32(0.1))
-        held_out = held_out.item()
+    held_out = plain_number(held_out)
     if isinstance(held_out, bool) or not isinstance(held_out, (int, float)) or not 0 <= held_out < math.inf:
         fail("held_out", f"is {held_out!r}, must be a number ≥ 0: a fraction below 1 or a count of items",
              f"pass e.g. held_out=0.1 (a tenth of the {n}) or held_out=20 (a count below {n})")
@@ -30,6 +29,12 @@ def split_held_out(items: list, held_out: float, seed: int, stream: int) -> tupl
         fail("held_out", f"is {held_out}: {k} held-out of {n}, leaving none to train on", _leaves_training_fix(n))
     order = np.random.default_rng([seed, stream]).permutation(n)
     return [items[i] for i in sorted(order[:k].tolist())], [items[i] for i in sorted(order[k:].tolist())]
+
+
+def plain_number(value):
+    """``value`` as a Python number when it is a NumPy scalar (``np.int64(20)`` → 20, ``np.float32(0.1)`` → the
+    float it holds), else as it is: ``held_out`` is checked and counted as a Python ``int`` or ``float``."""
+    return value.item() if isinstance(value, (np.integer, np.floating)) else value
 
 
 def float_product_count(held_out: float, n: int) -> int:

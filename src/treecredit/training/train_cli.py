@@ -168,6 +168,7 @@ def rule_of_resumed_run(values: dict) -> dict:
     no dataset or no readable saved run there (the resume's own checks then say what is wrong)."""
     from pathlib import Path
 
+    from treecredit.tasks.dataset import HELD_OUT_RULES
     from treecredit.training.config import saved_run_values
 
     if not values.get("dataset"):
@@ -178,7 +179,7 @@ def rule_of_resumed_run(values: dict) -> dict:
     except (OSError, ValueError):
         return values
     saved = saved_run_values(saved)
-    if not isinstance(saved, dict) or saved.get("held_out_rule") not in (1, 2):
+    if not isinstance(saved, dict) or saved.get("held_out_rule") not in HELD_OUT_RULES:
         return values
     return {**values, "held_out_rule": saved["held_out_rule"]}
 
