@@ -5,6 +5,7 @@
 
 import argparse
 import json
+import re
 
 import numpy as np
 import pytest
@@ -116,9 +117,58 @@ def test_a_rule_written_in_a_config_file_is_kept_on_resume_and_then_refused_if_i
                                 "held_out_rule": 2}))
     config = parsed("--config", str(mine), "--resume")
     assert config.held_out_rule == 2
-    with pytest.raises(ValueError, match=r"held_out_rule: saved 1, now 2\). Fix: pass held_out_rule=1 to TrainConfig "
-                       r"\(--held-out-rule 1 on the command line\)"):  # 2 in a file: not told from the default
+    # 2 in a file cannot be told from the default by its value: the refusal names the file's field and the flag
+    # (was: "pass held_out_rule=1 to TrainConfig", a Python caller's fix, to a user who wrote a --config file)
+    with pytest.raises(ValueError, match=r"held_out_rule: saved 1, now 2\)\. Fix: change held_out_rule from 2 to 1 "
+                       rf"in the --config file {re.escape(str(mine))}, or delete it there \(a resume keeps the rule "
+                       r"the run was started with, .*\), or pass --held-out-rule 1; or start a new run with another "
+                       r"--out \(or --overwrite\)\.$") as refused:
         check_same_settings(out / "config.json", config)
+    assert "TrainConfig" not in str(refused.value)
+    for fix in (["--held-out-rule", "1"], ["--held-out-rule", "1", "--config", str(mine)]):  # the fixes it names
+        check_same_settings(out / "config.json", parsed("--config", str(mine), "--resume", *fix))
+    mine.write_text(json.dumps({"dataset": hundred_rows, "task_options": {"held_out": 0.07}, "out": str(out)}))
+    check_same_settings(out / "config.json", parsed("--config", str(mine), "--resume"))  # deleted: the run's rule
+
+
+def test_a_rule_1_written_in_a_config_file_against_a_rule_2_run_names_the_file(tmp_path, hundred_rows):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps(TrainConfig(dataset=hundred_rows, task_options={"held_out": 0.07},
+                                                            out=str(out)).saved_dict()))
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"dataset: {hundred_rows}\ntask_options: {{held_out: 0.07}}\nout: {out}\nheld_out_rule: 1\n")
+    with pytest.raises(ValueError, match=r"saved 2, now 1\)\. Fix: change held_out_rule from 1 to 2 in the --config "
+                       rf"file {re.escape(str(mine))}, or delete it there .*, or pass --held-out-rule 2; or start"):
+        check_same_settings(out / "config.json", parsed("--config", str(mine), "--resume"))  # was: only the flag
+    with pytest.raises(ValueError, match=r"Fix: pass --held-out-rule 2 \(the rounding"):  # the flag overrides
+        check_same_settings(out / "config.json", parsed("--config", str(mine), "--resume", "--held-out-rule", "1"))
+
+
+def test_a_rule_refused_on_a_run_that_never_trained_names_overwrite_not_a_comparison(tmp_path, hundred_rows):
+    from treecredit.training.preflight import check_out
+
+    out = tmp_path / "run"
+    saved_before_the_rule(out, hundred_rows)  # config.json and an empty metrics.jsonl: stopped before step 1
+    given = parsed("--dataset", hundred_rows, "--task-option", "held_out=0.07", "--out", str(out), "--resume",
+                   "--held-out-rule", "2")
+    with pytest.raises(ValueError, match=r"saved 1, now 2\)\. Fix: pass --held-out-rule 1 \(.*\), or pass --overwrite "
+                       r"instead of --resume to start anew with these settings \(the run there stopped before its "
+                       r"first training step: nothing trained is lost\)\.$") as refused:
+        check_out(given, resume=True, overwrite=False)
+    assert "new comparison" not in str(refused.value)  # was: "or start a new comparison"
+
+
+def test_a_rule_refused_with_other_settings_changed_gives_the_fix_for_all_of_them(tmp_path, hundred_rows):
+    out = tmp_path / "run"
+    saved_before_the_rule(out, hundred_rows)
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"dataset": hundred_rows, "task_options": {"held_out": 0.07}, "out": str(out),
+                                "held_out_rule": 2, "seed": 3}))
+    with pytest.raises(ValueError, match=r"other values of \['held_out_rule', 'seed'\] .*Fix: resume with the saved "
+                       rf"settings, `treecredit train --config {re.escape(str(out / 'config.json'))} --resume`"):
+        check_same_settings(out / "config.json", parsed("--config", str(mine), "--resume"))  # was: the rule's only
+    check_same_settings(out / "config.json", parsed("--config", str(out / "config.json"), "--resume"))  # that fix
 
 
 def test_a_rule_given_against_a_task_run_gets_the_plain_refusal(tmp_path, hundred_rows):
@@ -165,9 +215,43 @@ def test_a_comparison_saved_before_the_rule_resumes_with_its_runs_held_out_rows(
         check_same_settings(folder / "config.json", seen.pop()[2])
 
 
+def test_a_comparisons_config_file_rule_is_named_in_its_runs_refusal(tmp_path, hundred_rows, monkeypatch):
+    """``compare --resume --config FILE`` whose FILE says ``held_out_rule: 2`` against runs saved with rule 1: each
+    run's refusal names the file's field (carried from the base config to the runs' configs) and the flag."""
+    from treecredit.cli import main
+    from treecredit.training import compare
+
+    out = tmp_path / "cmp"
+    mine = tmp_path / "mine.toml"
+    mine.write_text(f'dataset = "{hundred_rows}"\nheld_out_rule = 2\n[task_options]\nheld_out = 0.07\n')
+    argv = ["compare", "--config", str(mine), "--estimators", "grpo", "--seeds", "1", "--budget", "100", "--out",
+            str(out), "--no-tensorboard", "--resume"]
+    seen = []
+
+    def first_run(base, arms, seeds, budget, out_, **kwargs):
+        folder = compare.run_folder(out_, "grpo", 0)
+        seen.append((folder, compare.arm_configs(base, arms)["grpo"].replaced(
+            seed=0, token_budget=budget, steps=0, progress=False, out=str(folder))))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "run_comparison", first_run)
+    folder = compare.run_folder(out, "grpo", 0)
+    folder.mkdir(parents=True)
+    saved_before_the_rule(folder / "run", hundred_rows)  # a run of that comparison, saved before the rule
+    (folder / "run" / "config.json").replace(folder / "config.json")
+    assert main(argv) == 130
+    folder, run = seen.pop()
+    assert run.held_out_rule == 2
+    with pytest.raises(ValueError, match=r"saved 1, now 2\)\. Fix: change held_out_rule from 2 to 1 in the --config "
+                       rf"file {re.escape(str(mine))}, or delete it there .*, or pass --held-out-rule 1; or start a "
+                       r"new comparison with another --out \(or --overwrite\)\.$"):
+        check_same_settings(folder / "config.json", run, resume_fix="resume the comparison with its arguments")
+
+
 def test_a_comparisons_report_shows_the_rule_only_where_a_dataset_reads_it(hundred_rows):
     from treecredit.training.compare_cli import shared_settings
 
     assert shared_settings(TrainConfig(dataset=hundred_rows))["held_out_rule"] == 2
     for runs_that_ignore_it in (TrainConfig(), TrainConfig(env="gridworld")):  # was: held_out_rule: 2 in both
         assert "held_out_rule" not in shared_settings(runs_that_ignore_it)
+

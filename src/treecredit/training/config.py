@@ -160,6 +160,7 @@ class TrainConfig:
 
         self._given = frozenset(given or ())
         self._chosen: frozenset[str] = frozenset()  # fields whose value the run chose (mark_chosen)
+        self._from_file: dict[str, str] = {}  # field -> the --config file that set it (config_compat.note_config_file)
 
         if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
             from treecredit.training.agent_loop import check_agent_config
@@ -307,11 +308,12 @@ class TrainConfig:
 
     def replaced(self, **changes) -> TrainConfig:
         """``dataclasses.replace`` that keeps what :meth:`was_given` knows: the fields given (``changes``
-        among them) and the values the run chose for fields not changed here."""
+        among them), the values the run chose and the ``--config`` file's fields, for fields not changed here."""
         from dataclasses import replace
 
         new = replace(self, **changes, given=self.given_fields() | set(changes))
         new._chosen = new._chosen | (getattr(self, "_chosen", frozenset()) - set(changes))
+        new._from_file = {k: v for k, v in getattr(self, "_from_file", {}).items() if k not in changes}
         return new
 
     def mark_chosen(self, name: str, value) -> None:

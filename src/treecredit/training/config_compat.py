@@ -5,7 +5,8 @@ resume must hold the value the run was started with, not the new default. This m
 which value an older saved run had (:func:`saved_run_values`), which fields a run leaves out of the file it
 writes so that it reads as before (:func:`saved_fields`), adopts it into a resumed ``train``
 (:func:`rule_of_resumed_run`) or ``compare`` (:func:`rule_of_resumed_comparison`), checks the setting on a new run
-(:func:`check_held_out_rule`), and words the fix when a resume gives another value (:func:`held_out_rule_fix`).
+(:func:`check_held_out_rule`), and words the fix when a resume gives another value (:func:`held_out_rule_fix`,
+naming the ``--config`` file that gave it: :func:`note_config_file`).
 """
 
 from __future__ import annotations
@@ -112,13 +113,31 @@ def rule_of_resumed_comparison(args: argparse.Namespace) -> dict:
     return {"held_out_rule": rules.pop()}
 
 
-def held_out_rule_fix(rule, by_flag: bool, one_run: bool) -> str:
-    """How to resume a run whose saved ``held_out_rule`` (``rule``) differs: the flag where a rule was given
-    (``by_flag``: on the command line, or other than 2 in a --config file), else both the field (a Python caller's
-    TrainConfig, a comparison's base config) and the flag (2 written in a --config file); or a new run. A
-    comparison's own "resume with its arguments" is no fix here (its arguments gave the other rule)."""
-    how = (f"--held-out-rule {rule}" if by_flag else
+def note_config_file(config, path, names) -> None:
+    """Record that fields ``names`` of ``config`` were set by the ``--config`` file ``path`` (not by a flag, and
+    not changed since: ``TrainConfig.replaced`` forgets a field it changes), for :func:`config_file_of`."""
+    config._from_file = {**config._from_file, **{name: str(path) for name in names}}
+
+
+def config_file_of(config, name: str) -> str | None:
+    """The ``--config`` file that set field ``name`` of ``config`` (:func:`note_config_file`), None when a flag, a
+    Python caller or the default did."""
+    return getattr(config, "_from_file", {}).get(name)
+
+
+def held_out_rule_fix(rule, config, other_way: str) -> str:
+    """How to resume a run whose saved ``held_out_rule`` (``rule``) differs from ``config``'s: where a ``--config``
+    file set the rule, that file's field (changed or deleted: a resume then keeps the run's rule) and the flag, which
+    overrides the file; where a flag gave it (or a value other than 2 whose source is not known), the flag; else
+    (a Python caller's TrainConfig, a comparison's base config) both the field and the flag; or ``other_way`` (a
+    new run or comparison; a comparison's own "resume with its arguments" is no fix here, since its arguments
+    gave the other rule)."""
+    file = config_file_of(config, "held_out_rule")
+    if file:
+        return (f"change held_out_rule from {config.held_out_rule} to {rule} in the --config file {file}, or delete "
+                f"it there (a resume keeps the rule the run was started with, the rounding of its held-out rows), or "
+                f"pass --held-out-rule {rule}; or {other_way}")
+    how = (f"--held-out-rule {rule}" if config.was_given("held_out_rule") else
            f"held_out_rule={rule} to TrainConfig (--held-out-rule {rule} on the command line)")
-    new = "start a new run with another --out" if one_run else "start a new comparison with another --out"
     return (f"pass {how} (the rounding of the held-out rows the run was started with; a comparison's runs take it "
-            f"too), or {new} (or --overwrite)")
+            f"too), or {other_way}")

@@ -191,12 +191,15 @@ def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None =
                  "--overwrite to replace it, or another --out")
         fail("out", f"{str(out)!r} already holds a run", "pass --resume to continue it, --overwrite to replace "
              "it, or another --out")
+    other_way = None  # the way out that a held_out_rule refusal names besides the run's own rule
     if untrained and resume_fix is None:
+        other_way = ("pass --overwrite instead of --resume to start anew with these settings (the run there stopped "
+                     "before its first training step: nothing trained is lost)")
         resume_fix = (f"pass --overwrite instead of --resume to start anew with these settings (the run there stopped "
                       f"before its first training step: nothing trained is lost), or resume with the saved settings, "
                       f"`treecredit train --config {out / 'config.json'} --resume`")
     check_same_data(out / "config.json", config)
-    check_same_settings(out / "config.json", config, resume_fix)
+    check_same_settings(out / "config.json", config, resume_fix, other_way=other_way)
 
 
 def trained_nothing(out: Path) -> bool:
@@ -267,8 +270,11 @@ def _comparable(values: dict) -> dict:
     return values
 
 
-def check_same_settings(path: Path, config, resume_fix: str | None = None) -> None:
-    """Refuse to resume a run under different settings (only :data:`RESUME_MAY_CHANGE` may change).
+def check_same_settings(path: Path, config, resume_fix: str | None = None, *, other_way: str | None = None) -> None:
+    """Refuse to resume a run under different settings (only :data:`RESUME_MAY_CHANGE` may change). The fix is
+    ``resume_fix`` (default: resume with the saved settings); where only ``held_out_rule`` differs, how to give the
+    saved rule (:func:`~treecredit.training.config_compat.held_out_rule_fix`) or ``other_way`` (default: a new run,
+    or a new comparison where ``resume_fix`` is given).
 
     A setting that the saved run does not name (a field added by a later version of treecredit) counts as
     its default value, so a run started before the field existed resumes as long as the field is left at it;
@@ -293,8 +299,10 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
         fix = resume_fix or (f"resume with the saved settings, `treecredit train --config {path} --resume` (only "
                              f"{', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
                              "(or --overwrite)")
-        if "held_out_rule" in changed and "held_out_rule" in saved:  # a task run's file has none: the plain refusal
-            fix = held_out_rule_fix(saved["held_out_rule"], config.was_given("held_out_rule"), resume_fix is None)
+        if changed == ["held_out_rule"] and "held_out_rule" in saved:  # a task run's file has none: the plain refusal
+            run = "run" if resume_fix is None else "comparison"  # (with other settings changed: the fix above)
+            fix = held_out_rule_fix(saved["held_out_rule"], config,
+                                    other_way or f"start a new {run} with another --out (or --overwrite)")
         fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})", fix)
 
 

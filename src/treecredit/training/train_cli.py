@@ -137,6 +137,7 @@ def texts_as_typed(accepted: dict, values: dict, texts: dict) -> dict:
 def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     """``TrainConfig`` from ``--config`` (if any), then the flags given, then ``overrides``."""
     values = load_config_file(args.config) if getattr(args, "config", None) else {}
+    written = set(values)
     names = {f.name for f in fields(TrainConfig)}
     flags = {name for name in names if hasattr(args, name)}
     for name in flags:
@@ -160,7 +161,12 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     values.update(overrides)
     # a flag counts as given even at its default value (--eval-problems 256); a --config file's values count
     # only where they differ from the defaults (a run's own config.json lists every field)
-    return TrainConfig(**values, given=frozenset(flags | set(overrides)))
+    config = TrainConfig(**values, given=frozenset(flags | set(overrides)))
+    if getattr(args, "config", None):  # a refusal about a field the file set names the file (held_out_rule_fix)
+        from treecredit.training.config_compat import note_config_file
+
+        note_config_file(config, args.config, set(written) - flags - set(overrides))
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
