@@ -4,7 +4,8 @@
 (``EstimatorSpec.requires``) against what the chosen task, sampler and options provide, the estimator's
 and the sampler's option names and value types, the tree sampler's group sizes with replay, TensorBoard,
 and the output folder (an earlier run there is never overwritten without ``overwrite``; ``resume`` needs
-the same settings). Each failure is a ``ValueError`` naming the setting and the fix.
+the same settings; its disk has room for the run's checkpoints). Each failure is a ``ValueError`` naming the
+setting and the fix.
 """
 
 from __future__ import annotations
@@ -165,9 +166,18 @@ def holds_run(folder: Path) -> bool:
     return bool(run_files_in(folder))
 
 
-def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None = None) -> None:
+def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None = None, space: bool = True) -> None:
     """Never overwrite an earlier run by accident; resume only under the same settings (``resume_fix``: the
-    fix a changed setting names, default the ``treecredit train --resume`` command)."""
+    fix a changed setting names, default the ``treecredit train --resume`` command); then (``space``) refuse a run
+    whose disk lacks room for its checkpoints (:func:`~treecredit.training.disk_space.check_free_space`)."""
+    _check_earlier_run(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
+    if space:
+        from treecredit.training.disk_space import check_free_space
+
+        check_free_space(config)
+
+
+def _check_earlier_run(config, *, resume: bool, overwrite: bool, resume_fix: str | None) -> None:
     out = Path(config.out)
     if resume and overwrite:
         fail("resume", "--resume and --overwrite were both given", "pass --resume to continue the run in "

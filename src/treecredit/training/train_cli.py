@@ -225,7 +225,7 @@ def finished_records(config, log=print, overwrite: bool = False) -> list[dict] |
     trained = [r for r in records if r.get("kind") == "train"]
     if not trained or not finished(config, trained[-1], set_aside_tokens(records, trained[-1]["step"])):
         return None  # a cheap look first: most resumes have steps left, and the run checks its folder itself
-    check_out(config, resume=True, overwrite=False)  # a changed setting is refused as the run would refuse it
+    check_out(config, resume=True, overwrite=False, space=False)  # a changed setting: refused as the run would
     saved = load_latest_checkpoint(out, log, read_only=True)
     if saved is None:
         return None

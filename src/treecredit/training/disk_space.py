@@ -1,0 +1,162 @@
+"""Free space for a run's files, checked before any work (:func:`check_free_space`).
+
+A run writes resumable checkpoints (:mod:`~treecredit.training.checkpoint`): ``checkpoint.pt`` and
+``checkpoint.prev.pt`` are kept, and a new one is written beside them as ``checkpoint.pt.tmp`` before the renames,
+so three checkpoints lie on the disk at the peak. A checkpoint holds the model's float32 weights and AdamW's two
+float32 moments of every trained weight (none counted for LoRA adapters, which the margin covers). Without this
+check a nearly full disk is found only when the first checkpoint is written, after the warm start and the first
+steps (:func:`~treecredit.training.out_folder.write_errors` then says so).
+
+The estimate is cheap: the small GPT's parameters by formula, a Hugging Face model's from its files' headers
+(``*.safetensors``, a ``.gguf`` file's tensor table), never by loading it; where they cannot be counted (a
+``pytorch_model.bin`` folder: its file size stands for the weights), nothing is refused for lack of a count.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+from treecredit._validation import fail
+
+CHECKPOINTS_ON_DISK = 3
+"""Checkpoints a run holds on its disk at the peak: ``checkpoint.pt``, ``checkpoint.prev.pt`` and the new one being
+written (``checkpoint.pt.tmp``). No flag keeps fewer."""
+MARGIN_BYTES = 64 * 2**20
+"""Room for what else a run writes (metrics.jsonl, samples.jsonl, log.txt, TensorBoard events), and slack."""
+MARGIN_SHARE = 0.1
+"""A further share of the checkpoints' bytes kept free (LoRA adapters' optimizer state, pickling overhead)."""
+BYTES_PER_WEIGHT = 4
+"""float32: the small GPT and a Hugging Face model are trained in float32 (AdamW's moments too)."""
+GPT_VOCAB_BOUND = 256
+"""More than the small GPT's character vocabulary ever holds (its size barely moves the estimate)."""
+
+
+def gpt_parameters(n_layer: int, n_embd: int, max_len: int, vocab: int = GPT_VOCAB_BOUND) -> int:
+    """About the small GPT's parameter count (:class:`~treecredit.models.gpt.GPT`: per block 12·E² weights and
+    13·E biases and norms; embeddings, positions and head), within a few thousand of the built model's."""
+    return 12 * n_layer * n_embd**2 + (2 * vocab + max_len + 13 * n_layer + 2) * n_embd
+
+
+def safetensors_parameters(path: Path) -> int:
+    """The number of values in a ``.safetensors`` file, from its JSON header (the file's data is not read)."""
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    total = 0
+    for name, info in header.items():
+        if name != "__metadata__":
+            count = 1
+            for size in info["shape"]:
+                count *= int(size)
+            total += count
+    return total
+
+
+def gguf_parameters(path: Path) -> int | None:
+    """The number of values in a ``.gguf`` file's tensors (its tensor table, read by the ``gguf`` package that
+    transformers loads GGUF files with); None when that package is missing or the file cannot be read."""
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        return None
+    try:
+        return sum(int(tensor.n_elements) for tensor in GGUFReader(str(path)).tensors)
+    except (OSError, ValueError):
+        return None
+
+
+def model_weight_bytes(config) -> int | None:
+    """The bytes of ``config``'s model weights in float32 (:data:`BYTES_PER_WEIGHT`), counted without loading it;
+    None when they cannot be counted."""
+    if config.model == "gpt":
+        return BYTES_PER_WEIGHT * gpt_parameters(config.n_layer, config.n_embd, config.max_len)
+    from treecredit.models.hf_load import resolve_model
+
+    try:
+        folder, gguf = resolve_model(config.model, config.gguf_file)
+    except ValueError:  # a model that cannot be found: refused by the model's own checks, not here
+        return None
+    if gguf:
+        count = gguf_parameters(Path(folder) / gguf)
+        return None if count is None else BYTES_PER_WEIGHT * count
+    files = sorted(Path(folder).glob("*.safetensors"))
+    try:
+        if files:
+            return BYTES_PER_WEIGHT * sum(safetensors_parameters(f) for f in files)
+        bins = sorted(Path(folder).glob("pytorch_model*.bin"))
+        return sum(f.stat().st_size for f in bins) or None
+    except (OSError, ValueError, KeyError, struct.error):
+        return None
+
+
+def checkpoint_bytes(config) -> int | None:
+    """About the bytes of one checkpoint of ``config``'s run: the weights, and AdamW's two moments of each trained
+    weight (all of them, or none under ``lora_rank``: the adapters' are within :data:`MARGIN_SHARE`)."""
+    weights = model_weight_bytes(config)
+    if weights is None:
+        return None
+    return weights * (1 if config.lora_rank else 3)
+
+
+def existing_checkpoint_bytes(out: Path) -> int:
+    """The bytes of the checkpoints already in ``out`` (and set aside by ``--overwrite`` in ``out/.replaced-run``):
+    a resume writes its next one beside them, and a run started with ``--overwrite`` removes them after its first
+    step, before its first checkpoint."""
+    from treecredit.training.out_folder import ASIDE
+
+    return sum(p.stat().st_size for where in (out, out / ASIDE) if where.is_dir() for p in where.glob("checkpoint*.pt*")
+               if p.is_file())
+
+
+def nearest_folder(out: Path) -> Path:
+    """``out``, or its nearest existing parent folder (the file system the run will write to)."""
+    found = Path(out).expanduser().absolute()
+    while not found.is_dir() and found != found.parent:
+        found = found.parent
+    return found
+
+
+def space_needed(config) -> tuple[int, int] | None:
+    """``(bytes needed, bytes of one checkpoint)`` for ``config``'s run in a folder without earlier checkpoints:
+    :data:`CHECKPOINTS_ON_DISK` checkpoints plus :data:`MARGIN_SHARE` of them and :data:`MARGIN_BYTES`; None when
+    the model's weights cannot be counted."""
+    one = checkpoint_bytes(config)
+    if one is None:
+        return None
+    checkpoints = CHECKPOINTS_ON_DISK * one
+    return checkpoints + int(MARGIN_SHARE * checkpoints) + MARGIN_BYTES, one
+
+
+def check_free_space(config) -> None:
+    """Refuse (``out``) a run whose file system lacks room for what it will write (:func:`space_needed`, less the
+    checkpoints already in its folder, which a resume keeps beside its next one and ``--overwrite`` frees),
+    before any work: the error names the folder, the free and the needed bytes, and the fix."""
+    estimate = space_needed(config)
+    if estimate is None:
+        return
+    need, one = estimate
+    out = Path(config.out)
+    folder = nearest_folder(out)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:  # a file system that does not say: its first write will
+        return
+    needed = need - existing_checkpoint_bytes(out)  # a resume's two stay; --overwrite's go before the first save
+    if free >= needed:
+        return
+    fail("out", f"the disk of {out} has {free:,} bytes free ({_size(free)}), and this run needs about {needed:,} "
+         f"({_size(needed)}): {CHECKPOINTS_ON_DISK} checkpoints of {_size(one)} each (checkpoint.pt, "
+         "checkpoint.prev.pt and the one being written: the model's weights and its optimizer state), less those "
+         f"already in the folder, and {_size(need - CHECKPOINTS_ON_DISK * one)} for its metrics, samples and logs",
+         f"free {_size(needed - free)} or more on that disk, or pass --out with a folder on a disk with more room "
+         "(no setting keeps fewer checkpoints)")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
