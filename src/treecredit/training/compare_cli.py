@@ -71,9 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         fail("jobs", f"is {args.jobs}, must be ≥ 1", "pass --jobs 1 or more, or leave it out (one per core)")
     from treecredit.training.config_compat import rule_of_resumed_comparison
-    from treecredit.training.out_folder import check_out_folder
+    from treecredit.training.out_folder import check_out_folder, refuse_if_held, run_lock
 
     check_out_folder(args.out, "pass --out with a folder path (the report folder)")  # before any run or warm start
+    refuse_if_held(args.out)  # another compare writes its report there: one writer per report folder
     check_arm_names(arms, env=bool(env))  # before the shared config is built from the first arm's estimator
     reference = _reference(args.reference, arms)
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
@@ -108,20 +109,21 @@ def run(args: argparse.Namespace) -> int:
 
     folders = [run_folder(out, label, seed) for seed in range(args.seeds) for label in arms]
 
-    try:
-        runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
-                                        on_result=on_result, resume=args.resume, overwrite=args.overwrite)
-    except RunInterrupted as stop:
-        print(stopped_note(out, folders, str(stop)), file=sys.stderr)
-        return stop.exit_code
-    except KeyboardInterrupt:  # Ctrl-C before the runs started (pre-flight, warm start): no run has a checkpoint
-        again = "the same arguments and --resume" if held else "the same arguments"
-        print(f"treecredit compare: stopped before its runs started; start it again with {again} (--out {out})",
-              file=sys.stderr)
-        return 130
-    warned = warned_runs_line(folders)
-    report = write_report(out, summarise(runs, args.budget, reference=reference, failures=failures, agent=bool(env)),
-                          settings, command, warned)
+    with run_lock(out, kind="comparison"):  # held until the last report is written; its runs lock their own
+        try:
+            runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
+                                            on_result=on_result, resume=args.resume, overwrite=args.overwrite)
+        except RunInterrupted as stop:
+            print(stopped_note(out, folders, str(stop)), file=sys.stderr)
+            return stop.exit_code
+        except KeyboardInterrupt:  # Ctrl-C before the runs started (pre-flight, warm start): no run has a checkpoint
+            again = "the same arguments and --resume" if held else "the same arguments"
+            print(f"treecredit compare: stopped before its runs started; start it again with {again} (--out {out})",
+                  file=sys.stderr)
+            return 130
+        warned = warned_runs_line(folders)
+        summary = summarise(runs, args.budget, reference=reference, failures=failures, agent=bool(env))
+        report = write_report(out, summary, settings, command, warned)
     print(report.read_text())
     print(f"report: {report}")
     n_failed = sum(len(v) for v in failures.values())

@@ -3,7 +3,8 @@ folder, because it is a file or a file stands among its parent folders (``afile.
 command ends in a ``NotADirectoryError`` or ``FileExistsError`` once its work has started; and ``train
 --overwrite``'s earlier run, set aside until the new run trains its first step (:func:`set_aside`,
 :func:`replacing`), so that a start that fails loses nothing; and the lock that keeps a second process from
-writing into a run folder while one does (:func:`run_lock`, :func:`refuse_if_held`)."""
+writing into a run folder (or a comparison's report folder) while one does (:func:`run_lock`,
+:func:`refuse_if_held`)."""
 
 from __future__ import annotations
 
@@ -160,25 +161,43 @@ def _pid_in(path: Path) -> int:
         return 0
 
 
+def _kind_in(path: Path) -> str:
+    """What the lock file ``path`` says its holder writes: ``comparison`` (its second word), else ``run``."""
+    try:
+        words = path.read_text().split()
+    except OSError:
+        return "run"
+    return words[1] if len(words) > 1 and words[1] in KINDS else "run"
+
+
+KINDS = ("run", "comparison")
+"""What a lock's holder writes in its folder: a run (``train``, each run of a comparison), or a comparison's report
+folder (``compare``), whose runs lie below it in ``runs/``."""
+
+
 def refuse_if_held(out: str | Path) -> None:
-    """Refuse (``out``) a folder whose run another live process is writing: two writers would interleave their
-    metrics and checkpoints. The fix names that process."""
+    """Refuse (``out``) a folder whose run or comparison another live process is writing: two writers would
+    interleave their metrics and checkpoints, or their reports. The fix names that process."""
     pid = lock_holder(out)
     if pid is None:
         return
+    kind = _kind_in(Path(out) / LOCK_NAME)
     who = f"process {pid}" if pid else "another process"
     stop = f"`kill {pid}`" if pid else "stop it"
-    fail("out", f"{str(out)!r} is in use: {who} is writing a run there now (it holds {Path(out) / LOCK_NAME})",
-         f"wait for that run to end (or {stop}), then run this command again; or pass another --out")
+    what = "a run" if kind == "run" else "a comparison (its report and its runs)"
+    fail("out", f"{str(out)!r} is in use: {who} is writing {what} there now (it holds {Path(out) / LOCK_NAME})",
+         f"wait for that {kind} to end (or {stop}), then run this command again; or pass another --out")
 
 
 @contextmanager
-def run_lock(out: str | Path):
+def run_lock(out: str | Path, kind: str = "run"):
     """The block of a process that writes the run in ``out``: an exclusive ``fcntl.flock`` on ``out/.treecredit.lock``
-    (which records the pid) is held for the block, so that a second ``train`` (or ``--resume``) of the same folder is
-    refused (:func:`refuse_if_held`) instead of writing into it too. The OS releases the lock when the process dies,
-    so a killed run's folder can be resumed at once; a normal end removes the file (and the folder, when the block
-    created it and nothing else was written there). Nothing is locked where the file system has no ``flock``."""
+    (which records the pid, and ``kind`` when it is not ``run``: :data:`KINDS`; ``comparison`` for ``compare``'s
+    report folder) is held for the block, so that a second ``train`` (or ``--resume``; a second ``compare``) of the
+    same folder is refused (:func:`refuse_if_held`) instead of writing into it too. The OS releases the lock when
+    the process dies, so a killed run's folder can be resumed at once; a normal end removes the file (and the
+    folder, when the block created it and nothing else was written there). Nothing is locked where the file system
+    has no ``flock``."""
     import fcntl
     import os
 
@@ -215,7 +234,7 @@ def run_lock(out: str | Path):
         os.close(fd)
     if fd >= 0:
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{os.getpid()}{f' {kind}' * (kind != 'run')}\n".encode())
         _HELD[key] = fd
     try:
         yield
