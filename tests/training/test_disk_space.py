@@ -88,3 +88,17 @@ def test_a_hugging_face_model_is_counted_from_its_files_without_loading_it(tmp_p
     assert space_needed(config)[1] == 3 * weights  # weights and AdamW's two moments
     lora = TrainConfig(model=str(folder), lora_rank=2, out=str(tmp_path / "run2"), progress=False, tensorboard=False)
     assert space_needed(lora)[1] == weights  # only the adapters train: their moments are within the margin
+
+
+@pytest.mark.parametrize("content", [b"not a safetensors file at all", b"\x05\x00\x00\x00\x00\x00\x00\x00{}", b""])
+def test_weights_that_cannot_be_counted_are_not_checked(tmp_path, monkeypatch, content):
+    from treecredit.training.config import TrainConfig
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(content)  # was: a MemoryError reading a header 'length' of 7e18
+    config = TrainConfig(out=str(tmp_path / "run"), progress=False, tensorboard=False)
+    config.model = str(folder)  # past TrainConfig's own model checks: only the count is under test
+    assert disk_space.model_weight_bytes(config) is None
+    free_bytes(monkeypatch, 0)
+    check_free_space(config)  # nothing refused for lack of a count

@@ -41,9 +41,12 @@ def gpt_parameters(n_layer: int, n_embd: int, max_len: int, vocab: int = GPT_VOC
 
 
 def safetensors_parameters(path: Path) -> int:
-    """The number of values in a ``.safetensors`` file, from its JSON header (the file's data is not read)."""
+    """The number of values in a ``.safetensors`` file, from its JSON header (the file's data is not read). Raises
+    ``ValueError`` for a file whose header is no safetensors header (a length past the file or the format's 100 MB)."""
     with open(path, "rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
+        if length > min(Path(path).stat().st_size - 8, 100 * 2**20):
+            raise ValueError(f"{path} holds no safetensors header")
         header = json.loads(handle.read(length))
     total = 0
     for name, info in header.items():
@@ -88,7 +91,7 @@ def model_weight_bytes(config) -> int | None:
             return BYTES_PER_WEIGHT * sum(safetensors_parameters(f) for f in files)
         bins = sorted(Path(folder).glob("pytorch_model*.bin"))
         return sum(f.stat().st_size for f in bins) or None
-    except (OSError, ValueError, KeyError, struct.error):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error):  # not what it is named
         return None
 
 
