@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         fail("budget", f"is {args.budget}, must be ≥ 1", "pass a number of generated tokens, e.g. --budget 60000")
     if args.jobs is not None and args.jobs < 1:
         fail("jobs", f"is {args.jobs}, must be ≥ 1", "pass --jobs 1 or more, or leave it out (one per core)")
+    from treecredit.training.config_compat import rule_of_resumed_comparison
     from treecredit.training.out_folder import check_out_folder
 
     check_out_folder(args.out, "pass --out with a folder path (the report folder)")  # before any run or warm start
@@ -137,39 +138,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"their logs: {', '.join(logs)}", file=sys.stderr)
         return 1
     return 0
-
-
-def rule_of_resumed_comparison(args: argparse.Namespace) -> dict:
-    """``{"held_out_rule": N}``: the rule the dataset runs of the comparison that ``args`` resume were started with
-    (each run's ``config.json`` in ``--out``/runs, read by :func:`~treecredit.training.config.saved_run_values`:
-    1 for a run saved before the setting existed; every arm shares it), so that the resumed runs hold out the rows
-    they held out; ``{}`` without ``--resume``, with a rule given (``--held-out-rule`` or in the ``--config``
-    file), without a dataset, or where no run of a dataset names one rule (the runs' resume checks then say what
-    differs). Adopted here, into the base config, not after the runs' tasks are built with rule 2."""
-    import json
-
-    from treecredit.training.config import saved_run_values
-
-    if not getattr(args, "resume", False) or hasattr(args, "held_out_rule") or not getattr(args, "out", None):
-        return {}
-    rules = set()
-    for path in sorted((Path(args.out).expanduser() / "runs").glob("*/config.json")):
-        try:
-            saved = saved_run_values(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-        if isinstance(saved, dict) and saved.get("dataset") and saved.get("held_out_rule") in (1, 2):
-            rules.add(saved["held_out_rule"])
-    if len(rules) != 1:
-        return {}
-    written = {}
-    if getattr(args, "config", None):  # a --config file: its held_out_rule is given, its dataset counts
-        from treecredit.training.config_file import load_config_file
-
-        written = load_config_file(args.config)
-    if "held_out_rule" in written or not (getattr(args, "dataset", None) or written.get("dataset")):
-        return {}  # a rule given is kept (and refused if it differs); a run without a dataset is refused as it is
-    return {"held_out_rule": rules.pop()}
 
 
 def recorded_budget(out: Path) -> int:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from treecredit._validation import check_choice, fail
+from treecredit.training.config_compat import check_held_out_rule, saved_fields
 from treecredit.training.config_values import check_at_least, check_numbers, default_lr, typed_value
 
 
@@ -336,45 +337,9 @@ class TrainConfig:
         return asdict(self)
 
     def saved_dict(self) -> dict:
-        """What a run writes to its ``config.json``: :meth:`to_dict` less ``task`` where the run has none (a
-        dataset or an agent run, in which ``task`` is only TrainConfig's unused default, ``arithmetic``), less
-        ``held_out_rule`` where the run has no dataset (only a dataset's split reads it), and
-        less ``max_len`` in an agent run (whose small GPT's positions are ``--sampler-option max_len`` or sized
-        to the env's episodes, not the task runs' 96). Loading the file gives the defaults back, and a resume
-        compares a missing field as its default."""
-        saved = self.to_dict()
-        if self.dataset or self.env:
-            saved.pop("task")
-        if not self.dataset:  # read by a dataset's split only: a task or agent run's file stays as it was
-            saved.pop("held_out_rule")
-        if self.env:
-            saved.pop("max_len")
-        return saved
-
-
-HELD_OUT_RULE_BEFORE = 1
-"""The ``held_out_rule`` of a dataset run saved before the field existed (the float product was the only rule)."""
-
-
-def check_held_out_rule(config) -> None:
-    """``held_out_rule`` is 1 or 2, and given only to a ``--dataset`` run (another run would ignore it; an agent
-    run's refusal is :func:`~treecredit.training.train_cli.check_task_fields_unset`'s)."""
-    from treecredit.tasks.dataset import check_held_out_rule_value
-
-    rule = config.held_out_rule
-    check_held_out_rule_value(rule)
-    if not config.dataset and not config.env and config.was_given("held_out_rule"):
-        fail("held_out_rule", f"--held-out-rule {rule} rounds a --dataset's held-out fraction; the "
-             f"{config.task!r} task would ignore it", "drop --held-out-rule, or train on a --dataset")
-
-
-def saved_run_values(saved: dict) -> dict:
-    """A run's saved settings (its ``config.json``) with the values that settings added later had in the runs
-    saved before them: ``held_out_rule`` :data:`HELD_OUT_RULE_BEFORE` for a dataset run whose file lacks it, so
-    that its resume splits the rows as the run did (a new run's default is 2)."""
-    if isinstance(saved, dict) and saved.get("dataset") and "held_out_rule" not in saved:
-        return {**saved, "held_out_rule": HELD_OUT_RULE_BEFORE}
-    return saved
+        """What a run writes to its ``config.json``: :meth:`to_dict` less the fields this run does not read
+        (:func:`~treecredit.training.config_compat.saved_fields`)."""
+        return saved_fields(self)
 
 
 @contextmanager

@@ -272,13 +272,14 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
 
     A setting that the saved run does not name (a field added by a later version of treecredit) counts as
     its default value, so a run started before the field existed resumes as long as the field is left at it;
-    except where the runs saved before it behaved otherwise (:func:`~treecredit.training.config.saved_run_values`:
-    a dataset run without ``held_out_rule`` counts as rule 1, which ``treecredit train --resume`` adopts, and
-    another caller's rule 2 is refused here, not silently given other held-out rows).
+    except where the runs saved before it behaved otherwise
+    (:func:`~treecredit.training.config_compat.saved_run_values`: a dataset run without ``held_out_rule`` counts as
+    rule 1, which ``treecredit train --resume`` adopts, and another caller's rule 2 is refused here, not silently
+    given other held-out rows).
     """
     if not path.exists():
         return
-    from treecredit.training.config import saved_run_values
+    from treecredit.training.config_compat import held_out_rule_fix, saved_run_values
 
     saved = _comparable(saved_run_values(json.loads(path.read_text())))  # a dataset run saved before held_out_rule: 1
     for name in RUN_CHOSEN:  # unset here: the run goes on with what it chose when it started
@@ -293,20 +294,8 @@ def check_same_settings(path: Path, config, resume_fix: str | None = None) -> No
                              f"{', '.join(RESUME_MAY_CHANGE_FLAGS)} may change), or start a new run with another --out "
                              "(or --overwrite)")
         if "held_out_rule" in changed and "held_out_rule" in saved:  # a task run's file has none: the plain refusal
-            fix = _rule_fix(saved["held_out_rule"], config.was_given("held_out_rule"), resume_fix is None)
+            fix = held_out_rule_fix(saved["held_out_rule"], config.was_given("held_out_rule"), resume_fix is None)
         fail("resume", f"the run in {path.parent} was started with other values of {changed} ({values})", fix)
-
-
-def _rule_fix(rule, by_flag: bool, one_run: bool) -> str:
-    """How to resume a run whose saved ``held_out_rule`` (``rule``) differs: the flag where a rule was given
-    (``by_flag``: on the command line, or other than 2 in a --config file), else both the field (a Python caller's
-    TrainConfig, a comparison's base config) and the flag (2 written in a --config file); or a new run. A
-    comparison's own "resume with its arguments" is no fix here (its arguments gave the other rule)."""
-    how = (f"--held-out-rule {rule}" if by_flag else
-           f"held_out_rule={rule} to TrainConfig (--held-out-rule {rule} on the command line)")
-    new = "start a new run with another --out" if one_run else "start a new comparison with another --out"
-    return (f"pass {how} (the rounding of the held-out rows the run was started with; a comparison's runs take it "
-            f"too), or {new} (or --overwrite)")
 
 
 def check_token_budget(config) -> None:

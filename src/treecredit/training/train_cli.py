@@ -152,6 +152,8 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
             value = TypedOptions({**values.get(name, {}), **parsed}, texts)  # its errors show the texts typed
         values[name] = value
     if getattr(args, "resume", False) and "held_out_rule" not in values:  # not given by a flag or a --config file
+        from treecredit.training.config_compat import rule_of_resumed_run
+
         values = rule_of_resumed_run(values)
     if values.get("token_budget") and "steps" not in values:
         values["steps"] = 0  # a budget without explicit steps runs until the budget is spent
@@ -159,29 +161,6 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     # a flag counts as given even at its default value (--eval-problems 256); a --config file's values count
     # only where they differ from the defaults (a run's own config.json lists every field)
     return TrainConfig(**values, given=frozenset(flags | set(overrides)))
-
-
-def rule_of_resumed_run(values: dict) -> dict:
-    """``values`` (a resumed dataset run's settings without ``held_out_rule``) with the ``held_out_rule`` of the
-    run saved in their ``out`` (:func:`~treecredit.training.config.saved_run_values`: 1 for a run saved before the
-    setting existed), so that the resume holds out the rows the run held out; ``values`` as they are when there is
-    no dataset or no readable saved run there (the resume's own checks then say what is wrong)."""
-    from pathlib import Path
-
-    from treecredit.tasks.dataset import HELD_OUT_RULES
-    from treecredit.training.config import saved_run_values
-
-    if not values.get("dataset"):
-        return values
-    out = values.get("out") or field_default(TrainConfig.__dataclass_fields__["out"])
-    try:
-        saved = json.loads((Path(str(out)).expanduser() / "config.json").read_text())
-    except (OSError, ValueError):
-        return values
-    saved = saved_run_values(saved)
-    if not isinstance(saved, dict) or saved.get("held_out_rule") not in HELD_OUT_RULES:
-        return values
-    return {**values, "held_out_rule": saved["held_out_rule"]}
 
 
 def run(args: argparse.Namespace) -> int:
