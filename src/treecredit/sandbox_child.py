@@ -12,14 +12,18 @@ from __future__ import annotations
 # clone without CLONE_THREAD; clone3 answers ENOSYS so the C library falls back to clone), exec, reading or
 # writing other processes' memory (ptrace, process_vm_readv/writev), leaving or changing the namespaces
 # (mount, umount2, unshare, setns, pivot_root, chroot), and process descriptors and thread signals that name
-# no process of ours (tkill, pidfd_send_signal, pidfd_open, pidfd_getfd). The last tuple: calls allowed
+# no process of ours (tkill, pidfd_send_signal, pidfd_open, pidfd_getfd). The fourth tuple: calls allowed
 # only on this process (first argument 0 or its own pid): kill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
-# prlimit64 (lowering another process's limits kills it).
+# prlimit64 (lowering another process's limits kills it), sched_setparam, sched_setscheduler,
+# sched_setaffinity, sched_setattr, migrate_pages, move_pages (the caller moved to SCHED_IDLE or one CPU, or
+# its memory to another node). The last: (call, kind) allowed only for that kind of target (first argument)
+# and 0 or this process as the target (second argument): setpriority (PRIO_PROCESS, 0) and ioprio_set
+# (IOPRIO_WHO_PROCESS, 1), so no renicing of the caller, its process group or every process of the user.
 SECCOMP_DENY = {
     "x86_64": (0xC000003E, 56, (57, 58, 59, 322, 101, 310, 311, 165, 166, 272, 308, 155, 161, 200, 424, 434, 438),
-               (62, 234, 129, 297, 302)),
+               (62, 234, 129, 297, 302, 142, 144, 203, 314, 256, 279), ((141, 0), (251, 1))),
     "aarch64": (0xC00000B7, 220, (221, 281, 117, 270, 271, 40, 39, 97, 268, 41, 51, 130, 424, 434, 438),
-                (129, 131, 138, 240, 261)),
+                (129, 131, 138, 240, 261, 118, 119, 122, 274, 238, 239), ((140, 0), (30, 1))),
 }
 
 HARDEN = r'''
@@ -43,7 +47,7 @@ def _harden(deny, root):
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no other process of this user may read our memory
     if deny is None:
         return
-    arch, clone, refused, own = deny
+    arch, clone, refused, own, whose = deny
     me = __import__("os").getpid()
     LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
     ALLOW, EPERM, ENOSYS = 0x7FFF0000, 0x00050001, 0x00050026
@@ -51,10 +55,15 @@ def _harden(deny, root):
     if arch == 0xC000003E:  # x32 system calls (bit 30) are another way in: refuse them all
         program.append(("jge", 0x40000000, "eperm"))
     program += [("jeq", 435, "enosys"), ("jeq", clone, "clone")] + [("jeq", n, "eperm") for n in refused]
-    program += [("jeq", n, "own") for n in own]
+    program += [("jeq", n, "own") for n in own] + [("jeq", n, f"kind{kind}") for n, kind in whose]
     program += [(RET, 0, 0, ALLOW), ("label", "clone"), (LD, 0, 0, 16), ("jset", 0x10000, "thread"),
                 ("label", "eperm"), (RET, 0, 0, EPERM), ("label", "enosys"), (RET, 0, 0, ENOSYS),
                 ("label", "thread"), (RET, 0, 0, ALLOW)]  # clone(CLONE_THREAD): a thread, allowed
+    # setpriority, ioprio_set: the first argument is the kind of target (one process), the second its id
+    for kind in sorted({kind for _, kind in whose}):
+        program += [("label", f"kind{kind}"), (LD, 0, 0, 16), ("jeq", kind, f"who{kind}"), (RET, 0, 0, EPERM),
+                    ("label", f"who{kind}"), (LD, 0, 0, 24), ("jeq", 0, "mine"), ("jeq", me, "mine"),
+                    (RET, 0, 0, EPERM)]
     # kill, tgkill, ... : the first argument's low 32 bits (a pid_t) must be 0 or this process's pid
     program += [("label", "own"), (LD, 0, 0, 16), ("jeq", 0, "mine"), ("jeq", me, "mine"), (RET, 0, 0, EPERM),
                 ("label", "mine"), (RET, 0, 0, ALLOW)]
@@ -111,10 +120,13 @@ def _install_guard():
     native = frozenset(("_posixsubprocess", "_posixshmem", "_xxsubinterpreters", "_multiprocessing"))
     # C modules that open paths or reach the network in C, with no audit event: readline's history and init
     # files, the password, shadow and group databases, dbm files, syslog, curses' terminfo, Tcl's `open`,
-    # NIS, the sound device. Refused as an ImportError (as where they are not built), so the standard
-    # library's optional imports (shutil's and tarfile's pwd and grp, cmd's readline, dbm) fall back.
+    # NIS, the sound device, OpenSSL's certificate and key files (load_verify_locations, load_cert_chain,
+    # _test_decode_cert: a file's existence and a certificate's contents; with sockets refused, a program has
+    # no use for TLS). Refused as an ImportError (as where they are not built), so the standard library's
+    # optional imports (shutil's and tarfile's pwd and grp, cmd's readline, dbm, http.client's and asyncio's
+    # ssl) fall back.
     no_files = frozenset(("readline", "pwd", "grp", "spwd", "_dbm", "_gdbm", "syslog", "_curses", "_curses_panel",
-                          "_tkinter", "nis", "ossaudiodev"))
+                          "_tkinter", "nis", "ossaudiodev", "_ssl", "ssl"))
     missing = ModuleNotFoundError
     kept = frozenset(("posix", "_signal"))  # (their pidfd functions are replaced below)
     pid = os.getpid()
@@ -161,6 +173,18 @@ def _install_guard():
     def within(full):
         return full == root or full.startswith(root + sep)
 
+    def listable(path):
+        """The folder, or a folder of the Python installation (importlib lists sys.path's folders)."""
+        if path is None or isinstance_(path, int_):  # the current directory; a descriptor the hook let open
+            return True
+        full = resolved(path)
+        if within(full):
+            return True
+        for place in roots:
+            if (full + "/").startswith(place):
+                return True
+        return False
+
     def inside(path):
         if isinstance_(path, int_):
             return True
@@ -199,6 +223,9 @@ def _install_guard():
                     directory = False
                 if directory:
                     raise denied(f"sandbox: opening the directory {path!r} is not allowed")
+        elif event == "os.listdir" or event == "os.scandir":  # names of the user's files, other runs' folders
+            if not listable(args[0]):
+                raise denied(f"sandbox: listing {args[0]!r} (outside the folder) is not allowed")
         elif event == "os.chdir":
             if isinstance_(args[0], int_) or not within(resolved(args[0])):
                 raise denied(f"sandbox: changing directory to {args[0]!r} (outside the folder) is not allowed")
@@ -237,6 +264,45 @@ def _install_guard():
         for name in ("pidfd_open", "pidfd_send_signal"):
             if module is not None and hasattr(module, name):
                 setattr(module, name, no_pidfd)
+
+    # No audit event for these either: a program reniced its caller (or every process of the user) to 19,
+    # or moved it to SCHED_IDLE or one CPU. setpriority becomes os.nice on this process (nothing that could
+    # reach another process is kept). The sched_set* functions are kept for this process only where the
+    # seccomp filter refuses them for any other (a replacement's closure holds the real function, which a
+    # program can dig out); without the filter they are refused.
+    index_, nice, getpriority, PRIO_PROCESS = __import__("operator").index, os.nice, os.getpriority, os.PRIO_PROCESS
+
+    def not_ours(target):
+        raise denied(f"sandbox: changing the scheduling of {target} (not this process) is not allowed")
+
+    def setpriority(which, who, priority, /):
+        which, who, priority = index_(which), index_(who), index_(priority)
+        if which != PRIO_PROCESS or (who != 0 and who != pid):
+            not_ours(f"{('process', 'process group', 'user')[which] if 0 <= which <= 2 else which} {who}")
+        nice(priority - getpriority(PRIO_PROCESS, 0))
+
+    def ours_only(function):
+        def scheduling(target, /, *args):
+            target = index_(target)
+            if target != 0 and target != pid:
+                not_ours(f"process {target}")
+            return function(target, *args)
+        return scheduling
+
+    def no_scheduling(*args, **kwargs):
+        raise denied("sandbox: sched_setscheduler, sched_setparam and sched_setaffinity are not allowed here "
+                     "(no seccomp filter to keep them to this process)")
+
+    kernel = {kernel!r}  # the seccomp filter refuses these system calls for other processes
+    for name in ("setpriority", "sched_setscheduler", "sched_setparam", "sched_setaffinity"):
+        function = getattr(posix, name, None)
+        if function is not None:
+            if name == "setpriority":
+                function = setpriority
+            else:
+                function = ours_only(function) if kernel else no_scheduling
+            setattr(os, name, function)
+            setattr(posix, name, function)
 
     for name in native | no_files:  # the program must import them afresh (refused), except _posixsubprocess:
         sys.modules.pop(name, None)

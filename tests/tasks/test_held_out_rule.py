@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from treecredit.tasks import DatasetTask
-from treecredit.tasks.dataset import held_out_count
-from treecredit.tasks.fixed import split_held_out
+from treecredit.tasks.fixed import held_out_count, split_held_out
 
 
 def rows_file(tmp_path, n):

@@ -38,7 +38,7 @@ from treecredit.tasks.dataset_rows import (
     is_conversation,
     note_no_answers,
 )
-from treecredit.tasks.fixed import FixedProblemsTask, split_held_out
+from treecredit.tasks.fixed import FixedProblemsTask, float_product_count, held_out_count, split_held_out
 
 
 @dataclass
@@ -54,11 +54,11 @@ class DatasetTask(FixedProblemsTask):
         template: ``str.format`` template of the prompt; ``{prompt}`` and any column name.
         held_out: held-out rows: a fraction (< 1) or a count (≥ 1) of the dataset; a fraction holds out
             ``ceil(fraction × rows)`` rows, rounded by ``held_out_rule``.
-        held_out_rule: how a fraction's count is rounded up (:func:`held_out_count`): 2 (the default), the
-            fraction as the decimal it is written as (0.07 of 100 is 7, 0.14 of 50 is 7); 1, the float product,
-            which holds out one row more where that product lands just above a whole number (0.07 × 100 =
-            7.000000000000001 → 8 rows, 0.14 × 50 → 8): the rule of every run started before 2026-12-02, which
-            ``treecredit train --resume`` keeps (``TrainConfig.held_out_rule``).
+        held_out_rule: how a fraction's count is rounded up (:data:`~treecredit.tasks.fixed.HELD_OUT_RULES`): 2
+            (the default), the fraction as the decimal it is written as (0.07 of 100 is 7, 0.14 of 50 is 7); 1, the
+            float product, which holds out one row more where that product lands just above a whole number (0.07 ×
+            100 = 7.000000000000001 → 8 rows, 0.14 × 50 → 8): the rule of every run started before 2026-12-02,
+            which ``treecredit train --resume`` keeps (``TrainConfig.held_out_rule``).
         held_out_path: a separate file of held-out rows (then ``held_out`` is ignored).
         split, held_out_split: splits of a saved ``DatasetDict`` folder.
         split_seed: seed of the held-out draw.
@@ -122,7 +122,7 @@ class DatasetTask(FixedProblemsTask):
                      "their own: --task-option held_out_path=FILE (then held_out is not used)")
             count = held_out_count(self.held_out, len(rows), self.held_out_rule)
             held, train = split_held_out(rows, count, self.split_seed, 3)
-            self._rule_moved_rows = len(held) != _float_product_count(self.held_out, len(rows))
+            self._rule_moved_rows = len(held) != float_product_count(self.held_out, len(rows))
         self._train = [self._problem(i, row) for i, row in enumerate(train)]
         self._held_out = [self._problem(i, row) for i, row in enumerate(held)]
         self._reward_set = RewardSet(self.rewards, argument="reward")
@@ -268,54 +268,6 @@ class DatasetTask(FixedProblemsTask):
         if self.system_prompt or self.system_column:  # since the system message is part of the prompt text, the
             options["system_in_prompt_text"] = True   # small GPT sees it: weights cached before did not
         return {**options, "data_fingerprints": [data_fingerprint(p) for p in files]}
-
-
-HELD_OUT_RULES = (1, 2)
-"""The values of ``held_out_rule`` (:func:`held_out_count`)."""
-
-
-def check_held_out_rule_value(rule) -> None:
-    """Refuse (``held_out_rule``) a ``rule`` that is not one of :data:`HELD_OUT_RULES`: the one check of the value,
-    for :func:`held_out_count` and ``TrainConfig``."""
-    if isinstance(rule, bool) or rule not in HELD_OUT_RULES:
-        fail("held_out_rule", f"is {rule!r}, must be 1 or 2", "leave it out: a new run rounds by 2 (the fraction as "
-             "written), and a resumed run keeps the rule it was started with")
-
-
-def held_out_count(held_out, rows: int, rule: int = 2):
-    """The ``held_out`` that a dataset of ``rows`` rows splits by (:func:`~treecredit.tasks.fixed.split_held_out`,
-    whose draw is the same for a count as for the fraction it stands for): under ``rule`` 2, a fraction
-    (0 < ``held_out`` < 1) is the count ``ceil(held_out × rows)`` with ``held_out`` read as the decimal it is
-    written as (``Fraction(repr(held_out))``, exact: 0.07 of 100 is 7, 0.14 of 50 is 7, 0.15 of 20 is 3); under
-    rule 1 (runs made before rule 2) it is left to ``split_held_out``, which rounds the float product up (0.07 ×
-    100 = 7.000000000000001 → 8). A count, 0, a fraction that leaves no row to train on and a value that is not a
-    number are returned as they are, for ``split_held_out`` to take or refuse with its message. Raises
-    ``ValueError`` naming ``held_out_rule`` when ``rule`` is neither 1 nor 2. ``rule`` defaults to 2, as new runs
-    (``TrainConfig.held_out_rule``)."""
-    import math
-    from fractions import Fraction
-
-    import numpy as np
-
-    check_held_out_rule_value(rule)
-    if rule == 1 or isinstance(held_out, bool) or not isinstance(held_out, (float, np.floating)) \
-            or not 0 < held_out < 1:
-        return held_out
-    # str(): the shortest decimal of the value's own precision (NumPy's repr is 'np.float64(0.07)', and
-    # np.float32(0.07) as a Python float is 0.07000000029802322)
-    count = math.ceil(Fraction(str(held_out)) * rows)
-    return count if count < rows else held_out
-
-
-def _float_product_count(held_out, rows: int):
-    """The rows rule 1 holds out (``split_held_out``'s own count: ``ceil(held_out × rows)`` in floating point for a
-    fraction, else the count); None for a value it refuses (never reached: the split refused it first)."""
-    from treecredit.tasks.fixed import float_product_count, plain_number
-
-    held_out = plain_number(held_out)  # as split_held_out counts it
-    if isinstance(held_out, bool) or not isinstance(held_out, (int, float)):
-        return None
-    return float_product_count(held_out, rows)
 
 
 def _answer_rewards(items: list) -> list[str]:

@@ -24,7 +24,7 @@ def check_held_out_rule(config) -> None:
     """``held_out_rule`` is 1 or 2, and given only to a ``--dataset`` run (another run would ignore it; an agent
     run's refusal is :func:`~treecredit.training.train_cli.check_task_fields_unset`'s). Raises ``ValueError``
     naming ``held_out_rule``."""
-    from treecredit.tasks.dataset import check_held_out_rule_value
+    from treecredit.tasks.fixed import check_held_out_rule_value
 
     rule = config.held_out_rule
     check_held_out_rule_value(rule)
@@ -62,7 +62,7 @@ def saved_fields(config) -> dict:
 def _saved_rule(path: Path, of_dataset: bool = True) -> int | None:
     """The ``held_out_rule`` of the run whose ``config.json`` is ``path`` (:func:`saved_run_values`), None when the
     file cannot be read, names no valid rule, or (``of_dataset``) is no dataset run's."""
-    from treecredit.tasks.dataset import HELD_OUT_RULES
+    from treecredit.tasks.fixed import HELD_OUT_RULES
 
     try:
         saved = saved_run_values(json.loads(path.read_text()))
