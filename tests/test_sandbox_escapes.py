@@ -210,3 +210,32 @@ def test_signals_and_limits_of_the_program_itself_still_work():
                "t = threading.Thread(target=print, args=('thread',))\nt.start()\nt.join()\n")
     result = run_python(program, timeout=5, audit=False, namespaces=False)
     assert result.passed and "thread" in result.stdout, result.stderr[-300:]
+
+
+@NS
+def test_another_runs_files_are_not_readable_with_namespaces_alone():
+    """The parent wrote a run's files (run_check's tests among them) and its output into the folder on
+    disk, beneath the run's tmpfs: a second run, with the namespaces but not the audit hook, read the
+    first one's test.py and output from the folder on disk while it ran."""
+    import select
+    import tempfile
+    import threading
+
+    ready_read, ready_write = os.pipe()
+    first = {"main.py": "import os, time\nprint('first output ' + 'secret', flush=True)\n"
+                        f"os.write({ready_write}, b'x')\ntime.sleep(4)\n", "test.py": "# the hidden " + "tests\n"}
+    running = threading.Thread(target=run_boot, args=(first, _RUN), kwargs={"timeout": 8, "pass_fds": (ready_write,)})
+    running.start()
+    try:
+        assert select.select([ready_read], [], [], 8)[0], "the first run did not start"
+        spy = (f"import glob\nfor path in glob.glob({tempfile.gettempdir()!r} + '/treecredit-sandbox-*/*') + "
+               f"glob.glob({tempfile.gettempdir()!r} + '/treecredit-sandbox-*/.std*'):\n"
+               "    try:\n        print(path, open(path).read())\n    except OSError as error:\n"
+               "        print(path, error)\n")
+        result = run_python(spy, timeout=5, audit=False)
+        assert result.passed, result.stderr[-300:]
+        assert "hidden tests" not in result.stdout and "first output secret" not in result.stdout, result.stdout
+    finally:
+        running.join()
+        os.close(ready_read)
+        os.close(ready_write)

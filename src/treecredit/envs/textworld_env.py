@@ -3,7 +3,8 @@
 Games come from the ``textworld`` package's own generator and compiler (``textworld.make``), so nothing
 is downloaded. Instance ``seed`` is game number ``seed % pool`` of a pool of ``pool`` games generated
 with ``rooms``, ``objects`` and ``quest_length`` and cached as ``.z8`` files under ``cache_dir``
-(default: ``$TREECREDIT_CACHE/textworld``); a held-out set is a different subset of the pool.
+(default: ``$TREECREDIT_CACHE/textworld``); a held-out set is a different subset of the pool. Each game is
+made once across processes and written atomically (:mod:`treecredit.envs.textworld_cache`).
 
 - observation: the game's feedback text, whitespace-collapsed (the first one is the objective and the
   room description, without the banner);
@@ -88,19 +89,26 @@ class TextWorldEnv(TextEnv):
         self.compact = None  # the CompactGame of the current episode (view="compact")
 
     def game_file(self, number: int) -> Path:
-        """The compiled game ``number`` of the pool (generated on first use, then cached)."""
+        """The compiled game ``number`` of the pool: ``NAME.z8`` and the ``NAME.json`` TextWorld reads
+        beside it, generated on first use (once across processes, atomically: a killed generation leaves
+        nothing half-written in place, and a half-written file found there is made again;
+        :mod:`treecredit.envs.textworld_cache`), then cached."""
         import textworld
 
-        name = f"r{self.rooms}-o{self.objects}-q{self.quest_length}-g{number}.z8"
-        path = self.cache_dir / name
-        if not path.exists():
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        from treecredit.envs.textworld_cache import make_once
+
+        name = f"r{self.rooms}-o{self.objects}-q{self.quest_length}-g{number}"
+        path = self.cache_dir / f"{name}.z8"
+
+        def build(folder: Path) -> None:
             options = textworld.GameOptions()
             options.seeds = 1000 + number
             options.nb_rooms, options.nb_objects, options.quest_length = self.rooms, self.objects, self.quest_length
-            options.path = str(path)
+            options.path = str(folder / path.name)
             options.force_recompile = True
             textworld.make(options)
+
+        make_once([self.cache_dir / f"{name}.json", path], build)
         return path
 
     def _start(self, number: int):
