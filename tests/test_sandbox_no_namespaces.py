@@ -160,6 +160,54 @@ def test_the_folder_and_python_installation_are_still_listed():
     assert result.stdout.split()[-3:] == ["True", "True", "True"], result.stdout
 
 
+@pytest.mark.parametrize("attack", ["print(os.getxattr({path!r}, 'user.note'))",
+                                    "print(os.listxattr({path!r}))"], ids=["getxattr", "listxattr"])
+def test_extended_attributes_outside_are_not_read(tmp_path, attack):
+    """os.getxattr raises an audit event the hook let pass: a program read a value stored in an extended
+    attribute of a file outside the folder (and os.listxattr its names)."""
+    target = tmp_path / "notes.txt"
+    target.write_text("")
+    try:
+        os.setxattr(target, "user.note_answer_is_42", b"the hidden answer")
+        os.setxattr(target, "user.note", b"the hidden answer")
+    except OSError:
+        pytest.skip("no user extended attributes on this file system")
+    result = run_python("import os\n" + attack.format(path=str(target)) + "\n", timeout=10, namespaces=False)
+    assert not result.passed and "hidden answer" not in result.stdout and "answer_is_42" not in result.stdout
+    assert "not allowed" in result.stderr, result.stderr[-400:]
+
+
+def test_extended_attributes_in_the_folder_still_work():
+    program = ("import os\nopen('f', 'w').close()\ntry:\n    os.setxattr('f', 'user.a', b'1')\n"
+               "except OSError as error:\n    print('unsupported' if error.errno == 95 else error)\nelse:\n"
+               "    print(os.getxattr('f', 'user.a'), os.listxattr('f'), len(os.listxattr()) >= 0)\n")
+    result = run_python(program, timeout=10, namespaces=False)
+    assert result.passed and result.stdout.strip() in ("b'1' ['user.a'] True", "unsupported"), result.stderr[-400:]
+
+
+@pytest.mark.parametrize("call", [
+    ("keyctl", {"x86_64": 250, "aarch64": 219}, "0, -3, 0"),  # KEYCTL_GET_KEYRING_ID of the session keyring
+    ("add_key", {"x86_64": 248, "aarch64": 217}, "0, 0, 0, 0, 0"),
+    ("request_key", {"x86_64": 249, "aarch64": 218}, "0, 0, 0, 0"),
+    ("perf_event_open", {"x86_64": 298, "aarch64": 241}, "0, 0, -1, -1, 0"),
+    ("bpf", {"x86_64": 321, "aarch64": 280}, "0, 0, 0"),
+], ids=lambda call: call[0])
+def test_the_seccomp_filter_alone_refuses_keyrings_and_perf(call):
+    """Through ctypes (which the audit hook refuses; seccomp alone here): the session keyring is shared
+    with the caller (its keys readable with keyctl), perf_event_open samples another process's registers
+    and stack, bpf loads kernel programs. None has a use in a program under test: refused (EPERM)."""
+    import platform
+
+    name, numbers, args = call
+    if _seccomp_rules() is None or platform.machine() not in numbers:
+        pytest.skip("no seccomp filter on this machine")
+    program = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               f"result = libc.syscall({numbers[platform.machine()]}, *[ctypes.c_long(a) for a in ({args},)])\n"
+               "print(result, ctypes.get_errno())\n")
+    result = run_boot({"main.py": program}, _RUN, timeout=10, **SECCOMP_ONLY)
+    assert result.passed and result.stdout.split() == ["-1", "1"], (name, result.stdout, result.stderr[-300:])
+
+
 # A self-signed certificate for CN=treecredit-test, made with `openssl req -x509` (only read, never used).
 CERTIFICATE = """-----BEGIN CERTIFICATE-----
 MIIBiTCCAS+gAwIBAgIUVJZQ8CjS3JTIy1vahR5N9b6r27kwCgYIKoZIzj0EAwIw

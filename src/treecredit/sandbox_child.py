@@ -11,8 +11,10 @@ from __future__ import annotations
 # Linux x86_64 / aarch64 system-call numbers the seccomp filter refuses (EPERM): new processes (fork, vfork,
 # clone without CLONE_THREAD; clone3 answers ENOSYS so the C library falls back to clone), exec, reading or
 # writing other processes' memory (ptrace, process_vm_readv/writev), leaving or changing the namespaces
-# (mount, umount2, unshare, setns, pivot_root, chroot), and process descriptors and thread signals that name
-# no process of ours (tkill, pidfd_send_signal, pidfd_open, pidfd_getfd). The fourth tuple: calls allowed
+# (mount, umount2, unshare, setns, pivot_root, chroot), process descriptors and thread signals that name
+# no process of ours (tkill, pidfd_send_signal, pidfd_open, pidfd_getfd), the user's keyrings, shared with
+# the caller (add_key, request_key, keyctl), sampling other processes (perf_event_open) and kernel programs
+# (bpf). The fourth tuple: calls allowed
 # only on this process (first argument 0 or its own pid): kill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
 # prlimit64 (lowering another process's limits kills it), sched_setparam, sched_setscheduler,
 # sched_setaffinity, sched_setattr, migrate_pages, move_pages (the caller moved to SCHED_IDLE or one CPU, or
@@ -20,9 +22,11 @@ from __future__ import annotations
 # and 0 or this process as the target (second argument): setpriority (PRIO_PROCESS, 0) and ioprio_set
 # (IOPRIO_WHO_PROCESS, 1), so no renicing of the caller, its process group or every process of the user.
 SECCOMP_DENY = {
-    "x86_64": (0xC000003E, 56, (57, 58, 59, 322, 101, 310, 311, 165, 166, 272, 308, 155, 161, 200, 424, 434, 438),
+    "x86_64": (0xC000003E, 56, (57, 58, 59, 322, 101, 310, 311, 165, 166, 272, 308, 155, 161, 200, 424, 434, 438,
+                                248, 249, 250, 298, 321),
                (62, 234, 129, 297, 302, 142, 144, 203, 314, 256, 279), ((141, 0), (251, 1))),
-    "aarch64": (0xC00000B7, 220, (221, 281, 117, 270, 271, 40, 39, 97, 268, 41, 51, 130, 424, 434, 438),
+    "aarch64": (0xC00000B7, 220, (221, 281, 117, 270, 271, 40, 39, 97, 268, 41, 51, 130, 424, 434, 438,
+                                 217, 218, 219, 241, 280),
                 (129, 131, 138, 240, 261, 118, 119, 122, 274, 238, 239), ((140, 0), (30, 1))),
 }
 
@@ -226,6 +230,9 @@ def _install_guard():
         elif event == "os.listdir" or event == "os.scandir":  # names of the user's files, other runs' folders
             if not listable(args[0]):
                 raise denied(f"sandbox: listing {args[0]!r} (outside the folder) is not allowed")
+        elif event == "os.getxattr" or event == "os.listxattr":  # (a value stored with a file outside)
+            if args[0] is not None and not inside(args[0]):  # (None: the current directory)
+                raise denied(f"sandbox: {event} on {args[0]!r} outside the sandbox folder is not allowed")
         elif event == "os.chdir":
             if isinstance_(args[0], int_) or not within(resolved(args[0])):
                 raise denied(f"sandbox: changing directory to {args[0]!r} (outside the folder) is not allowed")
