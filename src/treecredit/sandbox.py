@@ -58,7 +58,11 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    ``/proc``; opening a directory outside the folder (a ``dir_fd`` base); and relative paths with
    ``..`` (the audit event does not carry ``dir_fd``). Relative paths are resolved from the current
    directory, every symbolic link followed, by functions bound at install time, so
-   code that replaces ``os.path.join`` or ``builtins.isinstance`` does not change its decisions.
+   code that replaces ``os.path.join``, ``os.devnull`` or ``builtins.isinstance`` does not change its
+   decisions; and everything the hook holds is a default of the hook function, its helpers made afresh at
+   each call, so a program that reaches a frame of the hook (a refusal's traceback) finds nothing that a
+   later call reads (until 2026-12-02 it set the folder's path in a helper's closure to '' and then read
+   and wrote anywhere).
 
 Threat model. Layers 2 and 3 are enforced by the kernel; the audit hook is in-process and has known
 limits (a second thread can swap a symbolic link between the hook's check and the open; C extension
