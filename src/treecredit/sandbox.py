@@ -68,11 +68,13 @@ Threat model. Layers 2 and 3 are enforced by the kernel; the audit hook is in-pr
 limits (a second thread can swap a symbolic link between the hook's check and the open; C extension
 modules already installed are not audited; ``os.stat`` raises no audit event, so whether a path the
 program names exists, and its size and times, can be learnt, though not its contents nor the names of
-a folder). It is the only file-system guard where namespaces are
-missing (non-Linux, most containers): then reads and writes outside the folder rest on it, and the
-folder's total size is bounded by ``RLIMIT_FSIZE`` per file only. No layer decides whether a program is
-*right*: :func:`run_python` reports its exit status, which the code controls; for a test verdict see
-:mod:`treecredit.sandbox_check` and its own limits (an in-process check can be fooled by some programs).
+a folder; ``os.readlink`` raises none either, so without namespaces ``/proc/<pid>/cwd`` and ``fd/<n>``
+of another process of the user that has no capabilities give the paths it uses, as names). It is the
+only file-system guard where namespaces are missing (non-Linux, most containers): then reads and writes
+outside the folder rest on it, and the folder's total size is bounded by ``RLIMIT_FSIZE`` per file only.
+No layer decides whether a program is *right*: :func:`run_python` reports its exit status, which the code
+controls; for a test verdict see :mod:`treecredit.sandbox_check` and its own limits (an in-process check
+can be fooled by some programs).
 """
 from __future__ import annotations
 
