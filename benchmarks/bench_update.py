@@ -23,7 +23,11 @@ the arms alternate within each round):
 
 Run: ``python benchmarks/bench_update.py [--quick] [--skip-smollm] [--repeats 5] [--clock wall|cpu] [--parts 1,2,3]
 [--step-prompts 16,64] [--step-tokens 32,64] [--step-arms all|defaults|fallback] [--step-models gpt,llama]
-[--step-operators 4,6] [--llama-warm-start 300]``.
+[--step-operators 4,6] [--llama-warm-start 300] [--threads 1]``.
+
+torch runs on ``--threads`` CPU threads (default 1, inter-op threads too: on this shared 2-core machine a second
+thread competes with other jobs and makes the ratios less steady); the first line printed says how many, the
+clock and the machine's load average.
 """
 
 from __future__ import annotations
@@ -317,12 +321,16 @@ def main() -> None:
     parser.add_argument("--llama-warm-start", type=int, default=0, help="part 2: supervised steps of the tiny "
                         "Llama on the task's worked solutions, so that it writes the steps (default 0: random)")
     parser.add_argument("--parts", default="1,2,3", help="which measurements to run (comma-separated: 1, 2, 3)")
+    parser.add_argument("--threads", type=int, default=1, help="torch's CPU threads (intra-op and inter-op; "
+                        "default 1, steadier ratios on a shared machine; 0: torch's own default)")
     add_clock_option(parser)
     args = parser.parse_args()
+    if args.threads < 0:
+        parser.error(f"--threads: got {args.threads}; pass 1 or more, or 0 for torch's own default")
     global clock
     clock = CLOCKS[args.clock]
     parts = {int(p) for p in args.parts.split(",")}
-    torch.set_num_threads(1)
+    print(header(args.threads, args.clock))
     repeats = 2 if args.quick else args.repeats
     from treecredit.models import GPTPolicy, HFPolicy
 
@@ -350,6 +358,21 @@ def main() -> None:
     from treecredit.models import smollm2_gguf_path
 
     smollm_report(args.gguf or smollm2_gguf_path(), args.smollm_steps, args.smollm_prompts)
+
+
+def header(threads: int, clock_name: str) -> str:
+    """Pin torch to ``threads`` CPU threads (0: leave torch's default) and return the run's first line: the
+    threads, the clock and the load average."""
+    if threads:
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # only possible before any inter-op work; this is the first torch call of the run
+            pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"bench_update: torch threads {torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} "
+            f"inter-op ({'--threads ' + str(threads) if threads else 'torch default, --threads 0'}); clock "
+            f"{clock_name}; load average {load} on {os.cpu_count()} CPUs")
 
 
 def step_reports(defaults: TrainConfig, repeats: int, counts: list[int], lengths: list[int], arms: list[str],

@@ -105,6 +105,7 @@ def pack_rows(prompts: list[list[int]], response_ids, lengths, groups, pad_id: i
     Raises:
         ValueError: an empty prompt, or a length outside [0, T].
     """
+    import numpy as np
     import torch
 
     from treecredit.models.tree_attention import BLOCK, plan_blocks
@@ -129,71 +130,77 @@ def pack_rows(prompts: list[list[int]], response_ids, lengths, groups, pad_id: i
     parent: list[int] = []
     end: list[int] = []
     predictors: list[int] = []
-    source = torch.full((B, T), -1, dtype=torch.long)
+    source = np.full((B, T), -1, dtype=np.int64)
     for rows in order.values():
         seqs = {row: list(prompts[row]) + resp[row, : lens[row]].tolist() for row in rows}
-        trie = _trie(rows, seqs, {row: len(prompts[row]) for row in rows})
-        offset = len(token)
-        token += trie["token"]
-        depth += trie["depth"]
-        parent += [p + offset if p >= 0 else -1 for p in trie["parent"]]
-        end += (trie["end"] + offset).tolist()
-        column = {node: len(predictors) + u for u, node in enumerate(trie["predictors"])}
-        predictors += [node + offset for node in trie["predictors"]]
-        for row, preds in trie["row_predictors"].items():
+        first_column = len(predictors)
+        paths = _trie(rows, seqs, token, depth, parent, end)
+        used = sorted({node for row in rows for node in paths[row][len(prompts[row]) - 1: -1]})
+        column = {node: first_column + u for u, node in enumerate(used)}
+        predictors += used
+        for row in rows:  # the node before each response token
+            preds = paths[row][len(prompts[row]) - 1: -1]
             if preds:
-                source[row, : len(preds)] = torch.as_tensor([column[p] for p in preds], dtype=torch.long)
+                source[row, : len(preds)] = [column[node] for node in preds]
     nodes = len(token)
     pad = -nodes % block  # padding nodes: roots of their own, attending to themselves only
     token += [pad_id] * pad
     depth += [0] * pad
     parent += [-1] * pad
-    end += list(range(nodes + 1, nodes + pad + 1))
+    end += range(nodes + 1, nodes + pad + 1)
     ids = torch.as_tensor(token, dtype=torch.long)[None]
     positions = torch.as_tensor(depth, dtype=torch.long)[None]
     logits_at = torch.as_tensor(predictors or [0], dtype=torch.long)[None]
     row_tokens = sum(len(p) for p in prompts) + sum(lens)
-    return PackedRows(ids, positions, plan_blocks(parent, end, block), logits_at, source, response_ids.long(),
-                      nodes, row_tokens)
+    return PackedRows(ids, positions, plan_blocks(parent, end, block), logits_at,
+                      torch.from_numpy(source), response_ids.long(), nodes, row_tokens)
 
 
-def _trie(rows: list[int], seqs: dict, prompt_len: dict) -> dict:
-    """One pack's trie in depth-first order: node tokens, depths, subtree ends, predictor nodes per row."""
-    import numpy as np
+def _trie(rows: list[int], seqs: dict, token: list[int], depth: list[int], parent: list[int], end: list[int]) -> dict:
+    """Append one pack's trie, in depth-first order, to ``token``, ``depth``, ``parent`` and ``end`` (one past
+    each node's subtree; node ids go on from ``len(token)``); return each row's path of node ids (one per token
+    of ``seqs[row]``).
 
-    children: dict = {}
-    token: list[int] = []
-    parent: list[int] = []
-    depth: list[int] = []
-    node_of: dict = {}
-    for row in sorted(rows, key=lambda r: seqs[r]):  # lexicographic order makes insertion order depth-first
-        node, path = -1, []
-        for d, tok in enumerate(seqs[row]):
-            child = children.get((node, tok))
-            if child is None:
-                child = len(token)
-                children[(node, tok)] = child
-                token.append(tok)
-                parent.append(node)
-                depth.append(d)
-            node = child
-            path.append(node)
-        node_of[row] = path
-    size = np.ones(len(token), dtype=np.int64)
-    for i in range(len(token) - 1, -1, -1):
-        if parent[i] >= 0:
-            size[parent[i]] += size[i]
-    end = np.arange(len(token)) + size
-    row_predictors = {}
-    used: dict = {}
-    for row in rows:
-        path, p = node_of[row], prompt_len[row]
-        preds = path[p - 1: len(path) - 1]  # node before each response token
-        row_predictors[row] = preds
-        for node in preds:
-            used.setdefault(node, None)
-    return {"token": token, "depth": depth, "parent": parent, "end": end, "predictors": sorted(used),
-            "row_predictors": row_predictors}
+    The rows are taken in lexicographic order of their sequences, so that insertion order is depth-first;
+    a row then shares with the trie exactly its longest common prefix with the row before it, only its
+    tokens after that prefix are new nodes (the nodes and their order are those of inserting the rows token
+    by token into a trie), and the subtrees of the row before's nodes below that prefix end where the new
+    nodes begin."""
+    paths: dict = {}
+    prev: list[int] = []
+    prev_path: list[int] = []
+    for row in sorted(rows, key=lambda r: seqs[r]):
+        seq = seqs[row]
+        shared = _common_prefix(seq, prev)
+        first, n = len(token), len(seq)
+        for node in prev_path[shared:]:
+            end[node] = first
+        token += seq[shared:]
+        depth += range(shared, n)
+        end += [0] * (n - shared)
+        if n > shared:
+            parent.append(prev_path[shared - 1] if shared else -1)
+            parent += range(first, first + n - shared - 1)
+        path = prev_path[:shared] + list(range(first, first + n - shared))
+        paths[row] = path
+        prev, prev_path = seq, path
+    for node in prev_path:
+        end[node] = len(token)
+    return paths
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix of ``a`` and ``b`` (slices compared in C, by bisection)."""
+    lo, hi = 0, min(len(a), len(b))
+    if a[:hi] == b[:hi]:
+        return hi
+    while hi - lo > 1:  # a[:lo] == b[:lo] and a[:hi] != b[:hi]
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def gather_logprobs(logits, packed_source, tokens, *, temperature: float = 1.0, top_p: float = 1.0,

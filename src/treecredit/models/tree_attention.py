@@ -75,14 +75,17 @@ def plan_blocks(parent: list[int], end, block: int = BLOCK) -> TreeBlocks:
     N = len(parent)
     if N % block:
         fail("parent", f"holds {N} nodes, not a multiple of block={block}", "pad the sequence with root nodes")
+    # A block's keys are its own nodes and the ancestors of its first node: in depth-first order a node's subtree
+    # is one run [j, end[j]), so an ancestor j < start of any query of the block has the block's first node in
+    # its subtree too. Found by walking up from that node; ascending, as sorted() would give them.
     keys: list[list[int]] = []
     for start in range(0, N, block):
-        seen: set[int] = set()
-        for node in range(start, start + block):
-            while node >= 0 and node not in seen:  # walk up to the first ancestor already collected
-                seen.add(node)
-                node = parent[node]
-        keys.append(sorted(seen))
+        above = []
+        node = parent[start]
+        while node >= 0:
+            above.append(node)
+            node = parent[node]
+        keys.append(above[::-1] + list(range(start, start + block)))
     width = max(len(k) for k in keys)
     key_index = np.array([k + [k[0]] * (width - len(k)) for k in keys], dtype=np.int64)
     valid = np.arange(width)[None, :] < np.array([len(k) for k in keys])[:, None]  # (NB, M)

@@ -8,6 +8,8 @@ where they share a generated segment.
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 
 from treecredit.sampling.branch_stats import branch_points, leaf_branch_depth
@@ -24,26 +26,16 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
 
     leaves = forest.leaves()
     paths = [forest.path(leaf) for leaf in leaves]
-    lengths = [sum(len(forest.tokens[n]) for n in path) for path in paths]
-    B, T = len(leaves), max(lengths)
-    compact: dict = {}  # nodes numbered in order of first use (rows in order, each root to leaf), so that
-    for path in paths:  # the ids do not depend on the order in which the nodes were created
-        for node in path:
-            compact.setdefault(node, len(compact))
-    rows: dict = {"ids": [], "nodes": [], "logprobs": [], "uniforms": []}  # padded Python rows, one tensor each
-    responses = [[t for node in path for t in forest.tokens[node]] for path in paths]  # each leaf's response ids
-    for path, response, length in zip(paths, responses, lengths):
-        pad = T - length
-        rows["ids"].append(response + [ctx.policy.pad_id] * pad)
-        rows["nodes"].append([compact[node] for node in path for _ in forest.tokens[node]] + [-1] * pad)
-        rows["logprobs"].append([x for node in path for x in forest.logprobs[node]] + [0.0] * pad)
-        rows["uniforms"].append([x for node in path for x in forest.uniforms[node]] + [0.0] * pad)
-    ids = torch.tensor(rows["ids"], dtype=torch.long).reshape(B, T)
-    nodes = torch.tensor(rows["nodes"], dtype=torch.long).reshape(B, T)
-    logprobs = torch.tensor(rows["logprobs"], dtype=torch.float64).reshape(B, T)
-    uniforms = torch.tensor(rows["uniforms"], dtype=torch.float64).reshape(B, T)
-    length_t = torch.tensor(lengths, dtype=torch.long)
+    table = _RowTable(forest, paths)
+    T = table.width
+    ids = torch.from_numpy(table.rows(table.tokens, ctx.policy.pad_id))
+    nodes = torch.from_numpy(table.rows(table.compact, -1))
+    logprobs = torch.from_numpy(table.rows(table.column(forest.logprobs, np.float64), 0.0))
+    uniforms = torch.from_numpy(table.rows(table.column(forest.uniforms, np.float64), 0.0))
+    lengths = table.lengths.tolist()
+    length_t = torch.from_numpy(table.lengths)
     mask = torch.arange(T)[None, :] < length_t[:, None]  # (B,T)
+    responses = [row[:n] for row, n in zip(ids.tolist(), lengths)]  # each leaf's response ids
     groups = torch.tensor([forest.group[leaf] for leaf in leaves], dtype=torch.long)
     texts = [response_text(ctx, response) for response in responses]
     cut = [forest.status[leaf] == "cut" for leaf in leaves]
@@ -73,6 +65,53 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
         step_ends=step_end_mask(ctx.policy, ids, length_t, ctx.marks), tree_nodes=nodes,
         generated_tokens=forest.generated_tokens(), extras=extras,
     )
+
+
+class _RowTable:
+    """The rows of the leaves' ``paths`` (root-to-leaf node ids) as index arrays into the forest's per-node lists
+    laid end to end: row r holds its path's nodes' tokens one after another, then padding.
+
+    Attributes:
+        width: T, the longest row; lengths: ``(B,)`` int64 tokens of each row.
+        tokens: ``(K,)`` int64 the token of each of the K filled cells, row by row; compact: ``(K,)`` int64 the
+            node of each cell numbered in order of first use (rows in order, each root to leaf), so that the
+            ids do not depend on the order in which the nodes were created.
+    """
+
+    def __init__(self, forest: SampledForest, paths: list[list[int]]) -> None:
+        sizes = np.fromiter((len(t) for t in forest.tokens), dtype=np.int64, count=len(forest.tokens))
+        self.starts = np.cumsum(sizes) - sizes  # where each node's tokens begin in the lists laid end to end
+        self.total = int(sizes.sum())
+        path_nodes = np.fromiter(chain.from_iterable(paths), dtype=np.int64)
+        compact: dict = {}
+        for node in path_nodes.tolist():
+            compact.setdefault(node, len(compact))
+        per_path = sizes[path_nodes]  # tokens of each (row, node) entry
+        entries_per_row = np.fromiter((len(path) for path in paths), dtype=np.int64, count=len(paths))
+        row_of_entry = np.repeat(np.arange(len(paths)), entries_per_row)
+        self.lengths = np.bincount(row_of_entry, weights=per_path, minlength=len(paths)).astype(np.int64)
+        self.width = int(self.lengths.max())
+        entry = np.repeat(np.arange(len(path_nodes)), per_path)  # the entry of each filled cell, row by row
+        first_cell = np.cumsum(per_path) - per_path
+        within = np.arange(len(entry)) - first_cell[entry]  # offset of the cell inside its node's tokens
+        self.source = self.starts[path_nodes][entry] + within  # index into the lists laid end to end
+        row = row_of_entry[entry]
+        row_first = np.cumsum(self.lengths) - self.lengths
+        self.cells = (row, np.arange(len(entry)) - row_first[row])  # (row, column) of each filled cell
+        self.tokens = self.column(forest.tokens, np.int64)
+        codes = np.fromiter((compact[n] for n in path_nodes.tolist()), dtype=np.int64, count=len(path_nodes))
+        self.compact = codes[entry]
+
+    def column(self, per_node: list[list], dtype) -> np.ndarray:
+        """``(K,)`` the values of ``per_node`` (one list per node, as long as its tokens) at the filled cells."""
+        flat = np.fromiter(chain.from_iterable(per_node), dtype=dtype, count=self.total)
+        return flat[self.source]
+
+    def rows(self, values: np.ndarray, pad) -> np.ndarray:
+        """``(B, T)``: ``values`` at the filled cells, ``pad`` elsewhere."""
+        out = np.full((len(self.lengths), self.width), pad, dtype=values.dtype)
+        out[self.cells] = values
+        return out
 
 
 def saved_tokens_estimate(lengths: list[int], cut: list[bool], groups: list[int]) -> int:
