@@ -104,3 +104,24 @@ def test_test_only_c_modules_are_refused(python, module):
     """They hand out frames' internals (frame_getlocals, ...) and can corrupt memory."""
     result = run_check(f"import {module}\n" + WRONG.replace("x\n", "2 * x\n"), TEST, "double", timeout=5)
     assert not result.passed and "not allowed" in result.stderr, result.stderr
+
+
+# After a failure the run is spoiled and frames may be read again (its traceback is printed). A program
+# took the verdict hook's frame from the traceback of one of its refusals, read the token there and wrote
+# it to the result pipe: a wrong program passed.
+STEAL = ("import atexit, os, sys\ndef steal():\n    try:\n        sys.settrace(None)\n"
+         "    except PermissionError as error:\n        tb = error.__traceback__\n        while tb.tb_next:\n"
+         "            tb = tb.tb_next\n        found = [v for v in tb.tb_frame.f_locals.values() if type(v) is bytes]\n"
+         "        for fd in range(3, 64):\n            for value in found:\n                try:\n"
+         "                    os.write(fd, value)\n                except OSError:\n                    pass\n")
+WHEN = {
+    "traceback": "class Loud(Exception):\n    def __str__(self):\n        steal()\n        return 'loud'\n"
+                 "def double(x):\n    raise Loud()\n",
+    "atexit": "atexit.register(steal)\n" + WRONG,
+}
+
+
+@pytest.mark.parametrize("when", sorted(WHEN))
+def test_the_token_is_gone_once_the_run_is_spoiled(python, when):
+    result = run_check(STEAL + WHEN[when], TEST, "double", timeout=5)
+    assert not result.passed, result.stderr

@@ -208,6 +208,47 @@ def test_the_seccomp_filter_alone_refuses_keyrings_and_perf(call):
     assert result.passed and result.stdout.split() == ["-1", "1"], (name, result.stdout, result.stderr[-300:])
 
 
+# The audit hook's frame, from a refusal's traceback or from code the hook itself runs (a path object's
+# __fspath__); the cells of what it holds (the folder's path) set to '' so that every path is "inside".
+HOOK_FRAME = {
+    "traceback": "try:\n    open('/etc/hostname')\nexcept PermissionError as error:\n    tb = error.__traceback__\n"
+                 "    while tb.tb_next:\n        tb = tb.tb_next\n    frames = [tb.tb_frame]\n",
+    "fspath": "import shutil, sys\nframes = []\nclass Path:\n    def __fspath__(self):\n"
+              "        frame = sys._getframe(1)\n        while frame is not None:\n            frames.append(frame)\n"
+              "            frame = frame.f_back\n        return '/nonexistent'\n"
+              "try:\n    shutil.rmtree(Path())\nexcept OSError:\n    pass\n",
+}
+OPEN_CELLS = ("import os\nfolder = os.getcwd()\n{reach}for frame in frames:\n"
+              "    for value in list(frame.f_locals.values()):\n"
+              "        for cell in getattr(value, '__closure__', None) or ():\n"
+              "            try:\n                if cell.cell_contents == folder:\n"
+              "                    cell.cell_contents = ''\n            except ValueError:\n                pass\n")
+
+
+@pytest.mark.parametrize("reach", sorted(HOOK_FRAME))
+def test_the_audit_hook_cannot_be_changed_through_its_frame(tmp_path, reach):
+    """A program took the hook's frame from a refusal's traceback and set the folder's path held in the
+    closure of the hook's helpers to '': from then on every path was inside the folder, and it read and
+    wrote files anywhere."""
+    secret, written = tmp_path / "hidden_tests.jsonl", tmp_path / "written"
+    secret.write_text("the hidden tests\n")
+    program = (OPEN_CELLS.format(reach=HOOK_FRAME[reach]) + f"open({str(written)!r}, 'w').write('x')\n"
+               f"print(open({str(secret)!r}).read())\n")
+    result = run_python(program, timeout=10, namespaces=False)
+    assert not result.passed and "hidden tests" not in result.stdout and not written.exists(), result.stdout
+    assert "not allowed" in result.stderr, result.stderr[-400:]
+
+
+def test_the_audit_hook_ignores_a_patched_devnull(tmp_path):
+    """The hook compared paths with os.devnull read at each call: a program that set os.devnull to a
+    file outside the folder could remove, rename or change it."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("x")
+    program = f"import os\nos.devnull = {str(victim)!r}\nos.chmod({str(victim)!r}, 0o600)\nos.remove({str(victim)!r})\n"
+    result = run_python(program, timeout=10, namespaces=False)
+    assert not result.passed and victim.exists() and "not allowed" in result.stderr, result.stderr[-400:]
+
+
 # A self-signed certificate for CN=treecredit-test, made with `openssl req -x509` (only read, never used).
 CERTIFICATE = """-----BEGIN CERTIFICATE-----
 MIIBiTCCAS+gAwIBAgIUVJZQ8CjS3JTIy1vahR5N9b6r27kwCgYIKoZIzj0EAwIw

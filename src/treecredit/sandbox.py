@@ -58,17 +58,23 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    ``/proc``; opening a directory outside the folder (a ``dir_fd`` base); and relative paths with
    ``..`` (the audit event does not carry ``dir_fd``). Relative paths are resolved from the current
    directory, every symbolic link followed, by functions bound at install time, so
-   code that replaces ``os.path.join`` or ``builtins.isinstance`` does not change its decisions.
+   code that replaces ``os.path.join``, ``os.devnull`` or ``builtins.isinstance`` does not change its
+   decisions; and everything the hook holds is a default of the hook function, its helpers made afresh at
+   each call, so a program that reaches a frame of the hook (a refusal's traceback) finds nothing that a
+   later call reads (until 2026-12-02 it set the folder's path in a helper's closure to '' and then read
+   and wrote anywhere).
 
 Threat model. Layers 2 and 3 are enforced by the kernel; the audit hook is in-process and has known
 limits (a second thread can swap a symbolic link between the hook's check and the open; C extension
 modules already installed are not audited; ``os.stat`` raises no audit event, so whether a path the
 program names exists, and its size and times, can be learnt, though not its contents nor the names of
-a folder). It is the only file-system guard where namespaces are
-missing (non-Linux, most containers): then reads and writes outside the folder rest on it, and the
-folder's total size is bounded by ``RLIMIT_FSIZE`` per file only. No layer decides whether a program is
-*right*: :func:`run_python` reports its exit status, which the code controls; for a test verdict see
-:mod:`treecredit.sandbox_check` and its own limits (an in-process check can be fooled by some programs).
+a folder; ``os.readlink`` raises none either, so without namespaces ``/proc/<pid>/cwd`` and ``fd/<n>``
+of another process of the user that has no capabilities give the paths it uses, as names). It is the
+only file-system guard where namespaces are missing (non-Linux, most containers): then reads and writes
+outside the folder rest on it, and the folder's total size is bounded by ``RLIMIT_FSIZE`` per file only.
+No layer decides whether a program is *right*: :func:`run_python` reports its exit status, which the code
+controls; for a test verdict see :mod:`treecredit.sandbox_check` and its own limits (an in-process check
+can be fooled by some programs).
 """
 from __future__ import annotations
 

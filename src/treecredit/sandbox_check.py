@@ -28,9 +28,12 @@ each run):
 
 What keeps the token out of the program's reach: the verdict hook calls only functions bound when it was
 made, turns the garbage collector off while it looks at its caller (so no ``__del__`` of the program's
-runs inside it), and refuses ``sys.addaudithook`` (another hook would run inside it), ``sys.settrace``,
-``sys.setprofile`` and ``sys.monitoring.register_callback`` (a tracer could jump past the harness's
-``return``), ``sys._current_frames``, ``sys._current_exceptions`` and ``gc.get_*`` (they reach the hook
+runs inside it), forgets the token as soon as the run is spoiled or the verdict given (from then on a
+frame of the hook, in the traceback of one of its refusals, may be read: until 2026-12-02 a failing
+program's exception ``__str__`` or ``atexit`` handler read the token there and passed), and refuses
+``sys.addaudithook`` (another hook would run inside it), ``sys.settrace``, ``sys.setprofile`` and
+``sys.monitoring.register_callback`` (a tracer could jump past the harness's ``return``),
+``sys._current_frames``, ``sys._current_exceptions`` and ``gc.get_*`` (they reach the hook
 and its closure), and importing ``_signal`` afresh or a ``_test*`` module (test-only C code that reads
 frames and memory); ``_signal.signal`` is replaced by a refusal before the program runs (a signal handler
 receives the frame that was running, which could be the hook's). The token is also in the process's
@@ -88,6 +91,7 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
                "sys._current_exceptions", "sys.monitoring.register_callback")
 
     def hook(event, args):  # (event is always an exact str: sys.audit converts it)
+        nonlocal token
         if event == "sys.addaudithook" and state[3]:  # the sandbox's own guard, added next (before the program)
             state[3] = 0
             return
@@ -122,6 +126,8 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
                 state[2] = True
         finally:
             state[4] = 0
+            if state[2]:  # spoiled or given: from here on frames may be read (the failure's traceback), and
+                token = b""  # this hook's frame in a refusal's traceback would hold it
             if collecting:
                 enable()
 

@@ -137,74 +137,87 @@ def _install_guard():
     one = frozenset(("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
                      "shutil.rmtree", "os.chflags", "os.mkfifo", "os.mknod", "os.setxattr", "os.removexattr"))
     two = frozenset(("os.link", "os.symlink", "os.rename"))
+    devnull = os.devnull  # (bound: a program may set os.devnull to any path)
 
-    def resolved(path):
-        """The absolute path with every symbolic link followed, by C functions only (os.path.realpath
-        is pure Python: code could patch what it calls). A relative path is taken from the current
-        directory; one with a '..' is refused, since a dir_fd (not in the audit event) may be its base."""
-        path = fspath(path)
-        path = decode(path, "utf-8", "surrogateescape") if isinstance_(path, bytes_) else join_((path,))
-        if not path.startswith("/"):
-            if ".." in path.split("/"):
-                raise denied(f"sandbox: a relative path with '..' ({path!r}) is not allowed")
-            path = getcwd() + "/" + path
-        pending, result, links = path.split("/")[::-1], "", 0
-        while pending:
-            name = pending.pop()
-            if name == "" or name == ".":
-                continue
-            if name == "..":
-                result = result[: result.rfind("/")]
-                continue
-            step = result + "/" + name
-            try:
-                mode = lstat(step).st_mode
-            except failed:
-                result = step
-                continue
-            if is_link(mode):
-                links += 1
-                if links > 40:
-                    raise denied(f"sandbox: too many symbolic links in {path!r}")
-                target = readlink(step)
-                if target.startswith("/"):
-                    result = ""
-                pending.extend(target.split("/")[::-1])
-            else:
-                result = step
-        return result or "/"
+    def hook(event, args, *, root=root, sep=sep, fspath=fspath, lstat=lstat, stat=stat, readlink=readlink,
+             getcwd=getcwd, str_=str_, bytes_=bytes_, int_=int_, type_=type, subclass=issubclass, len_=len_,
+             denied=denied, join_=join_, is_link=is_link, is_dir=is_dir, decode=decode, failed=failed,
+             write=write, devices=devices, devnull=devnull, code_suffixes=code_suffixes, roots=roots,
+             blocked=blocked, native=native, no_files=no_files, missing=missing, kept=kept, pid=pid, one=one,
+             two=two):
+        """Everything the hook uses is a keyword-only default of this function, which nothing but the
+        interpreter refers to, and its helpers are made afresh at each call: a program that reaches one
+        of its frames (a refusal's traceback, or code the hook runs, such as a path object's __fspath__)
+        finds there only values and functions of that call, no cell that a later call reads."""
+        def isinstance_(value, kind):  # (isinstance may read a program's __class__; this reads nothing of it)
+            return subclass(type_(value), kind)
 
-    def within(full):
-        return full == root or full.startswith(root + sep)
+        def resolved(path):
+            """The absolute path with every symbolic link followed, by C functions only (os.path.realpath
+            is pure Python: code could patch what it calls). A relative path is taken from the current
+            directory; one with a '..' is refused, since a dir_fd (not in the audit event) may be its base."""
+            path = fspath(path)
+            path = decode(path, "utf-8", "surrogateescape") if isinstance_(path, bytes_) else join_((path,))
+            if not path.startswith("/"):
+                if ".." in path.split("/"):
+                    raise denied(f"sandbox: a relative path with '..' ({path!r}) is not allowed")
+                path = getcwd() + "/" + path
+            pending, result, links = path.split("/")[::-1], "", 0
+            while pending:
+                name = pending.pop()
+                if name == "" or name == ".":
+                    continue
+                if name == "..":
+                    result = result[: result.rfind("/")]
+                    continue
+                step = result + "/" + name
+                try:
+                    mode = lstat(step).st_mode
+                except failed:
+                    result = step
+                    continue
+                if is_link(mode):
+                    links += 1
+                    if links > 40:
+                        raise denied(f"sandbox: too many symbolic links in {path!r}")
+                    target = readlink(step)
+                    if target.startswith("/"):
+                        result = ""
+                    pending.extend(target.split("/")[::-1])
+                else:
+                    result = step
+            return result or "/"
 
-    def listable(path):
-        """The folder, or a folder of the Python installation (importlib lists sys.path's folders)."""
-        if path is None or isinstance_(path, int_):  # the current directory; a descriptor the hook let open
-            return True
-        full = resolved(path)
-        if within(full):
-            return True
-        for place in roots:
-            if (full + "/").startswith(place):
+        def within(full):
+            return full == root or full.startswith(root + sep)
+
+        def listable(path):
+            """The folder, or a folder of the Python installation (importlib lists sys.path's folders)."""
+            if path is None or isinstance_(path, int_):  # the current directory; a descriptor the hook let open
                 return True
-        return False
+            full = resolved(path)
+            if within(full):
+                return True
+            for place in roots:
+                if (full + "/").startswith(place):
+                    return True
+            return False
 
-    def inside(path):
-        if isinstance_(path, int_):
-            return True
-        full = resolved(path)
-        return within(full) or full == os.devnull
+        def inside(path):
+            if isinstance_(path, int_):
+                return True
+            full = resolved(path)
+            return within(full) or full == devnull
 
-    def readable(full):
-        """Inside the folder, a harmless device, or code (and package metadata) of the Python installation."""
-        if within(full) or full in devices:
-            return True
-        for place in roots:
-            if full.startswith(place):
-                return full.endswith(code_suffixes) or ".dist-info/" in full or ".egg-info/" in full
-        return False
+        def readable(full):
+            """Inside the folder, a harmless device, or code (and package metadata) of the Python installation."""
+            if within(full) or full in devices:
+                return True
+            for place in roots:
+                if full.startswith(place):
+                    return full.endswith(code_suffixes) or ".dist-info/" in full or ".egg-info/" in full
+            return False
 
-    def hook(event, args):
         if event.startswith(blocked):
             raise denied(f"sandbox: {event} is not allowed")
         if event == "open" and len_(args) >= 3:
@@ -214,7 +227,7 @@ def _install_guard():
             writes = isinstance_(mode, str_) and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)
             writes = writes or (isinstance_(flags, int_) and flags & write)
             full = resolved(path)
-            if writes and not (within(full) or full == os.devnull):
+            if writes and not (within(full) or full == devnull):
                 raise denied(f"sandbox: writing {path!r} outside the sandbox folder is not allowed")
             if full.startswith("/proc/") or full == "/proc":  # /proc/self/mem: the process's own memory
                 raise denied(f"sandbox: opening {path!r} under /proc is not allowed")
@@ -239,6 +252,7 @@ def _install_guard():
         elif event == "resource.prlimit" and args[0] != 0 and args[0] != pid:
             raise denied("sandbox: changing another process's limits is not allowed")
         elif event == "import":
+            args = (join_((args[0],)),) + args[1:]  # a str subclass's __eq__ and __hash__ are the program's
             if args[0] in native or args[0] in kept:
                 raise denied(f"sandbox: importing {args[0]} is not allowed")
             if args[0] in no_files or args[0].startswith("_test"):  # _testcapi runs code in a subinterpreter
@@ -254,7 +268,7 @@ def _install_guard():
                     raise denied(f"sandbox: {event} on {path!r} outside the sandbox folder is not allowed")
             if event == "os.symlink" and (not isinstance_(args[0], int_)):
                 target = fspath(args[0])
-                target = decode(target, "utf-8", "surrogateescape") if isinstance_(target, bytes_) else target
+                target = decode(target, "utf-8", "surrogateescape") if isinstance_(target, bytes_) else join_((target,))
                 if target.startswith("/") or ".." in target.split("/"):
                     raise denied(f"sandbox: a symbolic link to {target!r} (absolute or with '..') is not allowed")
 
