@@ -1,9 +1,9 @@
 """Stopping a run cleanly on SIGINT (Ctrl-C) or SIGTERM: finish the step, save, say how to resume.
 
-:class:`StopRequest` replaces the two handlers while the training loop runs: the first signal only
-records that a stop was asked for (the loop checks :attr:`StopRequest.signum` between steps, saves a
-checkpoint and raises :class:`RunInterrupted`: :func:`stop_and_save`); a second signal stops at once, without saving: it puts the
-previous handlers back and hands the signal to the previous handler when that is a Python function, else
+:class:`StopRequest` replaces the two handlers while the training loop runs: the first signal only records
+that a stop was asked for (the loop checks :attr:`StopRequest.signum` between steps, saves a checkpoint and
+raises :class:`RunInterrupted`: :func:`stop_and_save`); a second signal stops at once, without saving: it puts
+the previous handlers back and hands the signal to the previous handler when that is a Python function, else
 raises ``KeyboardInterrupt`` (SIGINT) or ends the process by the signal (SIGTERM), also when the process
 inherited the signal as ignored (started with ``&`` from a script, or under ``nohup``). Outside the main
 thread (where Python cannot install handlers) it does nothing.
