@@ -79,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     reference = _reference(args.reference, arms)
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
                             progress=False, **rule_of_resumed_comparison(args))
+    from treecredit.training.train_cli import rule_note
+
+    note = rule_note(args, base, "compare")
+    if note:
+        print(note, file=sys.stderr)
     if env:  # task-run flags (--task, --sampler, --branching, ...) that every agent run would ignore
         from treecredit.training.train_cli import check_task_fields_unset
 
