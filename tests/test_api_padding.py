@@ -201,3 +201,39 @@ def test_a_right_padded_batch_narrower_than_its_width_is_not_taken_for_left_padd
     out = treecredit.compute_advantages("spo", response_ids=mask * 3 + 1, response_mask=mask,
                                         rewards=[1.0, 0.0, 0.5], group_ids=[0, 0, 0])
     assert out.shape == mask.shape
+
+
+CUT_ROWS = EOS_ROWS[:3] + [[5, 6, 7, 3, 1, 1]]  # the last row cut at the maximum length: no EOS, nothing masked
+CUT_MASKS = EOS_MASKS[:3] + [[1, 1, 1, 1, 1, 1]]
+
+
+@pytest.mark.parametrize("name", ["treerl", "tempo", "spo"])
+def test_left_padding_with_a_masked_eos_and_a_row_cut_at_the_maximum_length_is_refused(name):
+    # was: the cut row ends on the last column, not before the masked EOS the others share, so the batch was
+    # read as right-padded and the estimators silently compared misaligned prefixes
+    ids, mask = _padded(CUT_ROWS, CUT_MASKS, 6, "left")
+    batch = dict(rewards=[1.0, 0.0, 0.0, 1.0], group_ids=[0, 0, 0, 0])
+    with pytest.raises(ValueError, match=r"^response_mask: looks left-padded \(3 of 4 responses start with masked "
+                                         r"tokens, e\.g\. row 0, and 4 end on column 4 or fill the width \(1 cut at "
+                                         r"the maximum length\), .*padding_side='left'"):
+        treecredit.compute_advantages(name, response_ids=ids, response_mask=mask, **batch)
+    with pytest.raises(ValueError, match=r"^response_mask: looks left-padded"):
+        treecredit.build_tree("token", response_ids=ids, response_mask=mask, **batch)
+    left = treecredit.compute_advantages(name, response_ids=ids, response_mask=mask, padding_side="left", **batch)
+    r_ids, r_mask = _padded(CUT_ROWS, CUT_MASKS, 6, "right")
+    right = treecredit.compute_advantages(name, response_ids=r_ids, response_mask=r_mask, **batch)
+    for i, row in enumerate(CUT_ROWS):
+        np.testing.assert_array_equal(left[i, 6 - len(row):], right[i, :len(row)])
+
+
+@pytest.mark.parametrize("mask", [
+    [[1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1], [0, 1, 1, 0, 0, 0]],  # EOS masked, cut, header
+    [[0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1]],  # the short rows share their start as well as their end
+    [[1, 1, 1], [0, 1, 0]],  # one short row: a tie
+], ids=["eos-cut-header", "same-start", "one-row"])
+def test_right_padded_batches_with_a_cut_row_are_still_accepted(mask):
+    mask = np.array(mask)
+    out = treecredit.compute_advantages("treerl", response_ids=np.where(mask == 1, 5, 0) + np.arange(mask.shape[1]),
+                                        response_mask=mask, rewards=np.arange(len(mask)) % 2 * 1.0,
+                                        group_ids=np.zeros(len(mask), int))
+    assert out.shape == mask.shape and (out[mask == 0] == 0).all()

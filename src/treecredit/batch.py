@@ -149,24 +149,47 @@ def looks_left_padded(mask: np.ndarray) -> bool:
     rows aligned on the right than on the left, so that a right-padded batch of rows mostly cut at the
     maximum length, a few beginning with masked tool tokens, passes. A batch aligned on the right only (say
     every row fills the width and some begin with masked tokens) is ambiguous and reads as left-padded,
-    one aligned as much on both sides as right-padded: the caller says which with ``padding_side``."""
+    one aligned as much on both sides as right-padded: the caller says which with ``padding_side``.
+
+    Rows that fill the width (cut at the maximum length, so a left-padded one has lost its masked EOS) do
+    not hide the masked end the other rows share, and then count as aligned on both sides
+    (:func:`_common_end`)."""
     if mask.ndim != 2 or 0 in mask.shape:
         return False
     live = mask.any(axis=1)
     if not live.any():
         return False
     lead, trail = (run[live] for run in _run_lengths(mask))
-    ends_aligned = int((trail == _common_end(trail)).sum())
+    end = _common_end(lead, trail)
+    ends_aligned = _ends_aligned(lead, trail, end)
     starts_aligned = int((lead == lead.min()).sum())
     return bool((lead > 0).any() and 2 * ends_aligned > lead.size and ends_aligned > starts_aligned)
 
 
-def _common_end(trail: np.ndarray) -> int:
+def _common_end(lead: np.ndarray, trail: np.ndarray) -> int:
     """Where the rows end most to the right, as masked tokens after it: 0 (the last column), or the masked end
     every row shares (an EOS token left out of the loss). Only when every row has it: in a right-padded batch
-    narrower than its width, the longest rows' padding is not a common end."""
+    narrower than its width, the longest rows' padding is not a common end. Rows that fill the width (no
+    masked token at either end: cut at the maximum length, which in a left-padded batch cuts the EOS off)
+    need not have it, when the other rows do not all start on one column too (rows sharing both their start
+    and their end are a tie, read as right-padded: say a masked header, or one row only). ``lead``, ``trail``:
+    the live rows' masked runs (:func:`_run_lengths`)."""
     low = int(trail.min())
-    return low if low == 0 or (trail == low).all() else 0
+    if low > 0 and (trail == low).all():
+        return low
+    cut = (lead == 0) & (trail == 0)
+    rest_lead, rest_trail = lead[~cut], trail[~cut]
+    if not cut.any() or rest_trail.size == 0 or (rest_lead == rest_lead[0]).all():
+        return 0
+    end = int(rest_trail[0])
+    return end if end > 0 and (rest_trail == end).all() else 0
+
+
+def _ends_aligned(lead: np.ndarray, trail: np.ndarray, end: int) -> int:
+    """How many rows end on the common ``end`` (:func:`_common_end`); past the last column, with the rows that
+    fill the width, which are then aligned on both sides."""
+    aligned = int((trail == end).sum())
+    return aligned + int(((lead == 0) & (trail == 0)).sum()) if end > 0 else aligned
 
 
 TREE_MISREAD = "tree credit would then compare misaligned prefixes"
@@ -194,10 +217,13 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
             nonempty = live.any(axis=1)
             starts = np.flatnonzero(nonempty & ~live[:, 0])
             lead, trail = (run[nonempty] for run in _run_lengths(live))
-            common = _common_end(trail)
+            common = _common_end(lead, trail)
             end = "the last column" if common == 0 else f"column {live.shape[1] - 1 - common}"
+            n_cut = int(((lead == 0) & (trail == 0)).sum()) if common > 0 else 0
+            if n_cut:
+                end += f" or fill the width ({n_cut} cut at the maximum length)"
             fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with "
-                 f"masked tokens, e.g. row {int(starts[0])}, and {int((trail == common).sum())} end on "
+                 f"masked tokens, e.g. row {int(starts[0])}, and {_ends_aligned(lead, trail, common)} end on "
                  f"{end}, more than half and more than start on column {int(lead.min())}), and {consequence}",
                  "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
                  "is returned in yours), or padding_side='right' if the leading masked tokens belong to "

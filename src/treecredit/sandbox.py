@@ -43,6 +43,12 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    ``shutil``'s and ``http.client``'s fall back), new subinterpreters, sockets,
    ``ctypes`` calls, signals to other processes (``os.pidfd_open`` and ``signal.pidfd_send_signal``,
    which raise no audit event, are replaced; importing ``posix`` or ``_signal`` afresh is refused),
+   built-in modules made afresh (they raise no audit event: every one the program may have is made
+   before it runs, and ``_imp.create_builtin``, which ``importlib.import_module``, ``module_from_spec``
+   and ``imp.init_builtin`` reach, hands out those same patched modules and refuses the others; until
+   2026-12-03 ``del sys.modules['_signal']`` and ``importlib.import_module`` gave back a working
+   ``signal()`` and the pidfd functions, and ``pwd`` came back), extension modules loaded under another
+   package's name (``x._posixsubprocess``: refused by the name's last part, which finds the init function),
    another process's limits (``resource.prlimit``) or scheduling (``os.setpriority``, which becomes
    ``os.nice`` on this process, and ``os.sched_set*``, kept for this process only where the seccomp
    filter holds them to it, refused without the filter: none raises an audit event), ``sqlite3``,

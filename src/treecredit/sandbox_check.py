@@ -36,7 +36,11 @@ program's exception ``__str__`` or ``atexit`` handler read the token there and p
 ``sys._current_frames``, ``sys._current_exceptions`` and ``gc.get_*`` (they reach the hook
 and its closure), and importing ``_signal`` afresh or a ``_test*`` module (test-only C code that reads
 frames and memory); ``_signal.signal`` is replaced by a refusal before the program runs (a signal handler
-receives the frame that was running, which could be the hook's). The token is also in the process's
+receives the frame that was running, which could be the hook's; the sandbox's guard keeps a fresh
+``_signal`` from any route: :mod:`treecredit.sandbox`). The harness leaves the boot code's globals before
+the program runs (every function made there has them as ``__globals__``, and ``_signal.signal``'s refusal
+is in the program's reach: until 2026-12-03 a wrong program read the tests' source through
+``_signal.signal.__globals__`` and the harness's closure, and passed). The token is also in the process's
 memory, which the sandbox keeps out of reach (:mod:`treecredit.sandbox`): the audit hook refuses
 ``/proc``, changing directory out of the folder, directories outside it as ``dir_fd`` bases and relative
 ``..`` paths; the mount namespace covers ``/proc`` with an empty tmpfs (so ``/proc/self/mem`` does not
@@ -238,7 +242,9 @@ def _install(token_fd, result_fd, entry, plain):
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r})
 del _install, _verdict_hook
 '''
-_CALL = "raise SystemExit(0 if _harness() else 1)\n"  # the status is for people only: the token decides
+# The status is for people only: the token decides. The harness leaves the globals first: every function the
+# boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).
+_CALL = "raise SystemExit(0 if globals().pop('_harness')() else 1)\n"
 
 
 def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,

@@ -253,9 +253,12 @@ def _install_guard():
             raise denied("sandbox: changing another process's limits is not allowed")
         elif event == "import":
             args = (join_((args[0],)),) + args[1:]  # a str subclass's __eq__ and __hash__ are the program's
-            if args[0] in native or args[0] in kept:
+            # An extension module's init function is found by its name's last part: x._posixsubprocess is one.
+            last = args[0].rpartition(".")[2] if len_(args) > 1 and args[1] is not None else args[0]
+            if args[0] in native or args[0] in kept or last in native or last in kept:
                 raise denied(f"sandbox: importing {args[0]} is not allowed")
-            if args[0] in no_files or args[0].startswith("_test"):  # _testcapi runs code in a subinterpreter
+            if (args[0] in no_files or args[0].startswith("_test") or last in no_files
+                    or last.startswith("_test")):  # _testcapi runs code in a subinterpreter
                 raise missing(f"sandbox: importing {args[0]} is not allowed (C code that opens files or runs "
                               "code with no audit event)", name=args[0])
             if len_(args) > 1 and args[1] is not None:  # an extension module loaded from this file
@@ -324,6 +327,32 @@ def _install_guard():
                 function = ours_only(function) if kernel else no_scheduling
             setattr(os, name, function)
             setattr(posix, name, function)
+
+    # A built-in module is made with no audit event (importlib.import_module, module_from_spec, imp.init_builtin,
+    # _imp.create_builtin): after `del sys.modules[...]` a program got a fresh posix or _signal (the pidfd
+    # functions and, in run_check, _signal.signal back) or pwd. So every built-in module the program may have
+    # is made now, and _imp.create_builtin becomes a function that hands out those same (patched) modules and
+    # refuses the rest: it holds no way to make one, so neither does a program that digs through it.
+    import _imp
+    made = {}
+    for name in sys.builtin_module_names:
+        if not (name in native or name in no_files or name.startswith("_test")):
+            made[name] = sys.modules[name] if name in sys.modules else __import__(name)
+    builtin_names = frozenset(sys.builtin_module_names)
+
+    def create_builtin(spec, /, *, made=made, join_=join_, builtin_names=builtin_names, missing=missing):
+        name = join_((spec.name,))  # read once; an exact str (a subclass's __eq__ is the program's)
+        if name in made:
+            return made[name]
+        if name in builtin_names:
+            raise missing(f"sandbox: importing {name} is not allowed (C code that opens files or starts "
+                          "processes with no audit event)", name=name)
+        return None  # (not a built-in module: what the real function answers)
+
+    def exec_builtin(module, /):
+        return 0  # (every module create_builtin hands out was executed when it was made)
+
+    _imp.create_builtin, _imp.exec_builtin = create_builtin, exec_builtin
 
     for name in native | no_files:  # the program must import them afresh (refused), except _posixsubprocess:
         sys.modules.pop(name, None)

@@ -300,6 +300,29 @@ def test_adaptive_branching_scores_leaves_with_trls_reward_functions_while_trees
                 and torch.equal(first["tree_nodes"], other["tree_nodes"])), "adaptive branching ignored the rewards"
 
 
+def test_adaptive_branching_gives_reward_functions_the_sampled_ids(tmp_path):
+    # was: while the trees grew, completion_ids was the decoded text encoded again, not the ids sampled; this
+    # tokenizer decodes with a space between tokens, so the re-encoded ids held a space token between each
+    calls: list = []
+
+    def record(prompts, completions, completion_ids, **kwargs):
+        calls.append((list(completions), [list(ids) for ids in completion_ids]))
+        return [sum(t in LETTER_IDS for t in ids) / max(len(ids), 1) for ids in completion_ids]
+
+    trainer = _train_with_target(tmp_path, record, "adaptive", ADAPTIVE)
+    generated = trainer.generated[0]
+    sampled = {tuple(row[mask.bool()].tolist()) for row, mask in zip(generated["completion_ids"],
+                                                                     generated["completion_mask"])}
+    growth = [(text, ids) for texts, batch in calls[:-1] for text, ids in zip(texts, batch)]  # the last: TRL's
+    assert len(calls) >= 2 and growth, "the reward function was not called while the trees grew"
+    assert all(tuple(ids) in sampled for _, ids in growth), "a leaf was scored with ids that were not sampled"
+    tokenizer = trainer.processing_class
+    assert any(tokenizer.encode(text, add_special_tokens=False) != ids for text, ids in growth), \
+        "decode then encode gives the sampled ids back here: weak test"
+    for text, ids in growth:  # and with its text as TRL decodes it
+        assert text == tokenizer.decode(ids, skip_special_tokens=True)
+
+
 @pytest.mark.parametrize("reward", ["some/reward-model", torch.nn.Linear(1, 1)])
 def test_adaptive_branching_refuses_reward_functions_it_cannot_call_during_sampling(tmp_path, reward):
     with pytest.raises(ValueError, match="reward_funcs: .*adaptive"):

@@ -153,3 +153,21 @@ def test_async_leaf_scores_are_awaited_together_as_trl_awaits_them():
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+def test_a_leaf_that_stopped_on_eos_is_scored_with_its_text_and_sampled_ids():
+    # was: the sampler's end marker, added to the text of a chain that stopped on eos, reached the reward
+    # function's completions, and completion_ids was that text encoded again
+    from types import SimpleNamespace
+
+    from treecredit.integrations.trl_tree import PromptIdsTask
+    from treecredit.sampling.leaf_scores import response_text
+    from treecredit.tasks.base import batch_rewards
+
+    seen = []
+    task = PromptIdsTask(" ", score=lambda problems, texts, ids=None: seen.append((texts, ids)) or [1.0] * len(texts))
+    policy = SimpleNamespace(eos_id=1, decode=lambda ids: "".join(chr(96 + i) for i in ids if i != 1))
+    ids = [3, 4, 1]
+    text = response_text(SimpleNamespace(policy=policy, task=task), ids)
+    assert batch_rewards(task, [0], [text], completion_ids=[ids]) == [1.0]
+    assert seen == [(["cd"], [[3, 4, 1]])]

@@ -84,3 +84,26 @@ def test_a_save_syncs_the_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.path.isdir(f"/proc/self/fd/{fd}")), real(fd)))
     _save(tmp_path, 1)
     assert True in synced  # the folder, after the renames
+
+
+@pytest.mark.parametrize("drop_sidecar", [False, True], ids=["verified", "no-checksum-file"])
+def test_a_resume_hashes_each_checkpoint_once(tmp_path, monkeypatch, drop_sidecar):
+    # was: _tidy read and hashed the loaded checkpoint again right after read_checkpoint had (seconds for a
+    # model with its optimizer state)
+    import hashlib
+
+    _save(tmp_path, 1)
+    _save(tmp_path, 2)
+    if drop_sidecar:  # the old order's kill before the checksum: loaded unverified, then given its checksum file
+        (tmp_path / "checkpoint.pt.sha256").unlink()
+        (tmp_path / "checkpoint.prev.pt").unlink()
+    contents = {p.read_bytes(): p.name for p in tmp_path.glob("*.pt")}
+    hashed = []
+    real = hashlib.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda data=b"", **kw: (hashed.append(contents.get(bytes(data))),
+                                                                   real(data, **kw))[1])
+    assert _step(tmp_path) == 2
+    assert sorted(hashed) == sorted(contents.values())  # each checkpoint once, the loaded one included
+    assert (tmp_path / "checkpoint.pt.sha256").exists()
+    monkeypatch.undo()
+    assert _step(tmp_path) == 2

@@ -248,12 +248,15 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             client = VLLMClient(base_url=url, connection_timeout=generation.server_timeout)
         return VLLMServerBackend(client, self._text_tokenizer(), base_logprobs=False)
 
-    def _score_rows(self, rows: list[dict], texts: list[str]) -> list[float]:
-        """Rewards of leaves during tree growth (adaptive branching), from TRL's reward functions."""
+    def _score_rows(self, rows: list[dict], texts: list[str], completion_ids: list[list[int]] | None = None,
+                    ) -> list[float]:
+        """Rewards of leaves during tree growth (adaptive branching), from TRL's reward functions, given the
+        leaves' sampled ids as TRL gives its completions'."""
         from treecredit.integrations.trl_tree import score_with_reward_funcs
 
         return score_with_reward_funcs(self.reward_funcs, self.reward_weights, self._text_tokenizer(), rows, texts,
-                                       trainer_state=self.state, loop=getattr(self, "async_loop", None))
+                                       trainer_state=self.state, loop=getattr(self, "async_loop", None),
+                                       completion_ids=completion_ids)
 
     def _sampled_ids(self) -> int | None:
         """How many token ids a completion may hold: the model's vocabulary (which may have more rows than the

@@ -39,6 +39,9 @@ from treecredit._validation import fail
 NEVER = "\x00treecredit:no-end-marker\x00"
 """The task's end marker: a text no tokenizer writes, so only the eos ids stop a chain."""
 
+ScoreFn = Callable[[list[int], list[str], "list[list[int]] | None"], Sequence[float]]
+"""``score(prompt indices, texts, completion ids or None) → rewards`` of leaves while the trees grow."""
+
 NODE_STRIDE = 1 << 32
 """Tree-node ids of process k are offset by k · NODE_STRIDE (unique across processes)."""
 
@@ -48,14 +51,16 @@ class PromptIdsTask:
     """The task view the tree sampler needs when prompts are token ids and the host scores rewards.
 
     ``delimiter`` closes a step (where fixed branching forks); the end marker never matches. Problems are
-    prompt indices. ``score(problems, texts)`` gives the rewards of completions during sampling (adaptive
-    branching reads them); without it every reward is 0 (fixed and entropy branching never read them).
+    prompt indices. ``score(problems, texts, completion_ids)`` gives the rewards of completions during
+    sampling (adaptive branching reads them); without it every reward is 0 (fixed and entropy branching never
+    read them). It gets the texts as TRL decodes them (without the end marker the sampler adds to a chain
+    that stopped on eos) and the sampled ids of each completion (None when the sampler gave none).
     """
 
     delimiter: str
 
     end: str = NEVER
-    score: Callable[[list[int], list[str]], Sequence[float]] | None = None
+    score: ScoreFn | None = None
 
     def format_prompt(self, problem: int) -> str:
         return str(problem)
@@ -63,10 +68,13 @@ class PromptIdsTask:
     def reward(self, problem: int, text: str) -> float:
         return self.score_batch([problem], [text])[0]
 
-    def score_batch(self, problems: list[int], texts: list[str]) -> list[float]:
+    def score_batch(self, problems: list[int], texts: list[str],
+                    completion_ids: list[list[int]] | None = None) -> list[float]:
         if self.score is None:
             return [0.0] * len(problems)
-        return [float(v) for v in self.score(list(problems), list(texts))]
+        texts = [text.removesuffix(self.end) for text in texts]
+        ids = None if completion_ids is None else [list(row) for row in completion_ids]
+        return [float(v) for v in self.score(list(problems), texts, ids)]
 
 
 class PromptIdsPolicy:
@@ -128,10 +136,13 @@ class RecordingBackend:
 
 
 def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[dict], texts: list[str],
-                            trainer_state=None, loop=None) -> list[float]:
+                            trainer_state=None, loop=None, completion_ids: list[list[int]] | None = None,
+                            ) -> list[float]:
     """Rewards of completions ``texts`` of the prompts of dataset ``rows`` (one row per text), scored as TRL
     scores a generation batch: each reward function gets ``prompts``, ``completions`` (the text, or an
-    assistant message when the prompt is a conversation), ``completion_ids`` (the text encoded again) and
+    assistant message when the prompt is a conversation), ``completion_ids`` (the sampled ids given, as
+    TRL passes them; the text encoded again only when none are given, since decoding then encoding need not
+    give the sampled ids back) and
     the rows' other columns as lists, plus ``trainer_state``; the reward is the weighted sum over functions
     with ``None``/NaN terms skipped (:func:`~treecredit.integrations._grpo_layout.completion_rewards`),
     NaN where no function scored (read as 0 by the sampler's allocation, i.e. a wrong leaf).
@@ -160,12 +171,14 @@ def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[
     completions: list[Any] = [[{"role": "assistant", "content": t}] for t in texts] if conversational else list(texts)
     columns = {key: [row[key] for row in rows] for key in rows[0] if key not in ("prompt", "completion",
                                                                                   "completion_ids")}
+    if completion_ids is None:
+        completion_ids = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
     per_func = torch.full((len(texts), len(reward_funcs)), float("nan"))
     outputs: dict[int, Any] = {}
     try:
         for f, func in enumerate(reward_funcs):
             outputs[f] = func(prompts=[row["prompt"] for row in rows], completions=completions,
-                              completion_ids=[tokenizer.encode(t, add_special_tokens=False) for t in texts],
+                              completion_ids=[list(ids) for ids in completion_ids],
                               trainer_state=trainer_state, log_extra=lambda *a, **k: None,
                               log_metric=lambda *a, **k: None, **columns)
     except BaseException as error:  # a reward raised: the calls of async ones before it are never awaited
@@ -283,7 +296,7 @@ def own_precision(model) -> Iterator[Any]:
 
 
 def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int, delimiter: str,
-                     seed: int, backend=None, score: Callable[[list[int], list[str]], Sequence[float]] | None = None,
+                     seed: int, backend=None, score: ScoreFn | None = None,
                      ) -> list[tuple[list[int], list[int], list[float] | None]]:
     """``group_size`` rows per prompt: ``(completion ids, tree-node id per token, sampling log-probabilities
     or None)``, prompt by prompt.
@@ -291,7 +304,7 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
     Node ids are unique within this call (≥ 0). ``sampler``: a :class:`~treecredit.sampling.TreeSampler`.
     ``backend``: a generation backend (default: the built-in one over ``policy``); when it is a
     :class:`RecordingBackend`, each row comes with the log-probabilities it was sampled with. ``score``:
-    ``score(prompt indices, texts) → rewards`` during sampling (see :class:`PromptIdsTask`).
+    ``score(prompt indices, texts, completion ids) → rewards`` during sampling (see :class:`PromptIdsTask`).
     """
     import torch
 
@@ -327,15 +340,16 @@ def grow_group_trees(policy, sampler, prompts: list[list[int]], group_size: int,
 
 def distributed_tree_rollouts(accelerator, policy, sampler, prompt_ids: list[list[int]], group_size: int,
                               delimiter: str, seed: int, backend=None, rows: list[dict] | None = None,
-                              score_rows: Callable[[list[dict], list[str]], Sequence[float]] | None = None,
+                              score_rows: Callable[[list[dict], list[str], list[list[int]] | None],
+                                                   Sequence[float]] | None = None,
                               ) -> tuple[list[list[int]], list[list[int]], list[list[float] | None]]:
     """This process's ``(completion_ids, tree_nodes, sampling log-probabilities)`` rows for TRL's rows
     ``prompt_ids`` (see module doc; the log-probabilities are None per row unless ``backend`` is a
     :class:`RecordingBackend`).
 
-    ``rows`` (TRL's input rows of this process, one per prompt row) and ``score_rows(rows, texts) →
-    rewards`` let the sampler score leaves while it grows (adaptive branching): each group is scored with
-    its first row, gathered from whichever process holds it.
+    ``rows`` (TRL's input rows of this process, one per prompt row) and ``score_rows(rows, texts,
+    completion_ids) → rewards`` let the sampler score leaves while it grows (adaptive branching): each group
+    is scored with its first row, gathered from whichever process holds it.
 
     Raises:
         ValueError: when the gathered rows are not consecutive groups of ``group_size`` equal prompts.
@@ -359,8 +373,8 @@ def distributed_tree_rollouts(accelerator, policy, sampler, prompt_ids: list[lis
         all_rows = gather_object(list(rows)) if world > 1 else list(rows)
         mine_rows = [all_rows[g * group_size] for g in mine]
 
-        def score(problems: list[int], texts: list[str]) -> Sequence[float]:
-            return score_rows([mine_rows[p] for p in problems], texts)
+        def score(problems: list[int], texts: list[str], ids: list[list[int]] | None) -> Sequence[float]:
+            return score_rows([mine_rows[p] for p in problems], texts, ids)
     grown = grow_group_trees(policy, sampler, [groups[g][0] for g in mine], group_size, delimiter, seed + rank,
                              backend, score) if mine else []
     offset = rank * NODE_STRIDE

@@ -88,12 +88,12 @@ def save_checkpoint(folder: Path, *, model, optimizer, generator, problem_rng, c
     payload = buffer.getvalue()
     folder = Path(folder)
     path, prev, tmp = folder / CHECKPOINT, folder / PREVIOUS, folder / (CHECKPOINT + ".tmp")
-    digest = _digest_line(payload)
+    digest = _digest_line(_digest(payload))
     try:
         _write_atomic(tmp, payload, None)
-        _write_atomic(Path(str(_sidecar(path)) + ".tmp"), digest, None)  # its checksum exists before it is renamed
+        _write_atomic(_pending_sidecar(path), digest, None)  # its checksum exists before it is renamed
     except OSError:  # a full disk or a read-only folder: the last good checkpoint stays, no partial file is left
-        for leftover in (tmp, Path(str(_sidecar(path)) + ".tmp")):
+        for leftover in (tmp, _pending_sidecar(path)):
             try:
                 leftover.unlink(missing_ok=True)
             except OSError:
@@ -104,17 +104,28 @@ def save_checkpoint(folder: Path, *, model, optimizer, generator, problem_rng, c
         if _sidecar(path).exists():
             os.replace(_sidecar(path), _sidecar(prev))
     os.replace(tmp, path)
-    os.replace(Path(str(_sidecar(path)) + ".tmp"), _sidecar(path))
+    os.replace(_pending_sidecar(path), _sidecar(path))
     _sync_folder(folder)
     return path
 
 
-def _digest_line(data: bytes) -> bytes:
-    return f"{hashlib.sha256(data).hexdigest()} {len(data)}\n".encode()
+def _digest(data: bytes) -> tuple[str, int]:
+    """``(sha256 hex, bytes)`` of a checkpoint file's contents, as its checksum file holds them."""
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _digest_line(digest: tuple[str, int]) -> bytes:
+    """The checksum file's text for ``digest`` (:func:`_digest`)."""
+    return f"{digest[0]} {digest[1]}\n".encode()
 
 
 def _sidecar(path: Path) -> Path:
     return Path(str(path) + SUFFIX)
+
+
+def _pending_sidecar(path: Path) -> Path:
+    """Where a checksum is written before it is renamed to :func:`_sidecar` (``<path>.sha256.tmp``)."""
+    return Path(str(_sidecar(path)) + ".tmp")
 
 
 def _sync_folder(folder: Path) -> None:
@@ -166,11 +177,17 @@ def read_checkpoint(path: Path) -> dict:
     Raises :class:`CheckpointError` (a ``ValueError``) naming the file when it is truncated, its bytes do
     not match the stored checksum, or the checksum file is missing or damaged.
     """
-    import torch
-
     path = Path(path)
     data = path.read_bytes()
-    if (hashlib.sha256(data).hexdigest(), len(data)) in _known_digests(path.parent):
+    return _checked_state(path, data, _digest(data))
+
+
+def _checked_state(path: Path, data: bytes, digest: tuple[str, int]) -> dict:
+    """:func:`read_checkpoint` of ``path`` whose contents ``data`` and their :func:`_digest` were read already (a
+    resume hashes each file once, and :func:`_tidy` reuses the digests)."""
+    import torch
+
+    if digest in _known_digests(path.parent):
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
     fix = "Fix: resume from the previous checkpoint, or start anew with --overwrite."
     try:
@@ -220,9 +237,12 @@ def load_latest_checkpoint(folder: Path, log=print, *, read_only: bool = False) 
     """
     folder = Path(folder)
     errors = []
+    digests: dict[Path, tuple[str, int]] = {}  # of the files read: each is hashed once
     for path in checkpoint_files(folder):
+        data = path.read_bytes()
+        digests[path] = _digest(data)
         try:
-            state = read_checkpoint(path)
+            state = _checked_state(path, data, digests[path])
         except CheckpointError as exc:
             errors.append(split_fix(str(exc))[0].removeprefix("checkpoint: "))
             continue
@@ -236,7 +256,7 @@ def load_latest_checkpoint(folder: Path, log=print, *, read_only: bool = False) 
             log(f"warning: checkpoint {errors[-1]}; falling back to {path} (step {state['counters']['step']}); "
                 f"the damaged file is kept as {damaged}.")
         if not read_only:
-            _tidy(folder)
+            _tidy(folder, digests)
         return state
     for path in checkpoint_files(folder):
         state = _load_unverified(path)
@@ -244,8 +264,8 @@ def load_latest_checkpoint(folder: Path, log=print, *, read_only: bool = False) 
             log(f"warning: checkpoint {path} has no checksum file (its save was interrupted before the checksum "
                 f"was written), but it loads completely: resuming from it (step {state['counters']['step']})")
             if not read_only:
-                _write_atomic(Path(str(_sidecar(path)) + ".tmp"), _digest_line(path.read_bytes()), _sidecar(path))
-                _tidy(folder)
+                _write_atomic(_pending_sidecar(path), _digest_line(digests[path]), _sidecar(path))
+                _tidy(folder, digests)
             return state
     if errors:
         fail("resume", f"no valid checkpoint in {folder}: " + "; ".join(errors),
@@ -253,15 +273,15 @@ def load_latest_checkpoint(folder: Path, log=print, *, read_only: bool = False) 
     return None
 
 
-def _tidy(folder: Path) -> None:
+def _tidy(folder: Path, digests: dict[Path, tuple[str, int]]) -> None:
     """Give each intact checkpoint of ``folder`` its own checksum file and remove the temporary files of an
-    interrupted save, so that the next save starts from a consistent pair of files."""
+    interrupted save, so that the next save starts from a consistent pair of files. ``digests``: the
+    :func:`_digest` of the checkpoints already read (the one just loaded at least), which are not read again."""
     known = _known_digests(folder)
     for path in checkpoint_files(folder):
-        data = path.read_bytes()
-        line = _digest_line(data)
-        key = (hashlib.sha256(data).hexdigest(), len(data))
-        if key in known and (not _sidecar(path).exists() or _sidecar(path).read_bytes() != line):
+        digest = digests[path] if path in digests else _digest(path.read_bytes())
+        line = _digest_line(digest)
+        if digest in known and (not _sidecar(path).exists() or _sidecar(path).read_bytes() != line):
             _write_atomic(Path(str(_sidecar(path)) + ".fix"), line, _sidecar(path))
     for name in (CHECKPOINT + ".tmp", CHECKPOINT + SUFFIX + ".tmp", PREVIOUS + SUFFIX + ".tmp"):
         (folder / name).unlink(missing_ok=True)
