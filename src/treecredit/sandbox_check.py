@@ -16,10 +16,16 @@ each run):
    does not reach them, and from which the program's globals named like a builtin are removed, so a
    top-level ``abs = lambda x: 0`` or ``class set`` does not either: a builtin's name in the tests is the
    real builtin; the program's own functions keep their globals, so a helper of the program named like a
-   builtin still works for the program; the entry point is kept even when named like a builtin), then
-   calls ``check(entry_point)``. Any exception, ``SystemExit`` included, is a
-   failure: the harness returns. Only when ``check`` returned does it raise the audit event
-   ``treecredit.passed``.
+   builtin still works for the program; the program's ``check`` is removed too: the tests' own ``check``
+   or none). Two styles of tests (:func:`style_of`): tests that define ``check`` (HumanEval) get
+   ``check(entry_point)`` called after them, and an entry point named like a builtin (``def max``) is
+   not under that name in the tests (until 2026-12-03 it was, and tests that use ``max`` themselves
+   compared a wrong answer with itself); tests that do not (MBPP: bare asserts that call the function by
+   name) run with the entry point under its name (the candidate, its results checked as below; until
+   2026-12-03 they failed every program with ``KeyError: 'check'``), or, without an entry point, with
+   every callable of the program they name wrapped the same way. Any exception, ``SystemExit`` included,
+   is a failure: the harness returns. Only when the tests (and ``check``) returned does it raise the
+   audit event ``treecredit.passed``.
 3. The verdict hook writes the token to a second pipe (whose write end is the only thing the child is
    given) when, and only when, that event comes from the frame of the harness function that raised
    ``treecredit.start`` first, exactly once. An event from any other frame, or a second start (a copy
@@ -63,8 +69,11 @@ A program that formats tracebacks or inspects the stack itself fails while the t
 ``plain_results`` (default on): the candidate's return values must be plain data (``bool``, ``int``,
 ``float``, ``complex``, ``str``, ``bytes``, ``None``, and ``list``/``tuple``/``dict``/``set``/``frozenset``
 of those, exact types, nested at most 100 deep), else the call raises ``TypeError``. This stops an answer
-that returns an object whose ``__eq__`` always says True. Turn it off for tests of functions that
-return other objects.
+that returns an object whose ``__eq__`` always says True. In MBPP-style tests without an entry point this
+holds for every callable of the program the tests name, classes included (until 2026-12-03 nothing was
+wrapped there, and such an answer passed): tests that build the program's own objects (``Pair(1, 4)``)
+then need an entry point (only it is wrapped) or ``plain_results=False``. Turn it off for tests of
+functions that return other objects.
 
 Limits (what a program written *against this harness* could still do): the check runs in the
 program's own process, so it can be fooled by code that changes what the tests compute: patch a module
@@ -81,6 +90,7 @@ harness guards none of this (it counts only exceptions).
 
 from __future__ import annotations
 
+import ast
 import os
 import secrets
 
@@ -138,7 +148,7 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
     return hook
 
 
-def _install(token_fd, result_fd, entry, plain):
+def _install(token_fd, result_fd, entry, plain, with_check, called):
     import builtins, gc, linecache, os, sys, traceback, types
 
     token = os.read(token_fd, 256)
@@ -204,23 +214,33 @@ def _install(token_fd, result_fd, entry, plain):
             cache[name] = (len(text), None, text.splitlines(True), name)
         print_exc()
 
-    def harness(audit=sys.audit, exec_=exec, dict_=dict, base=BaseException):
+    def harness(audit=sys.audit, exec_=exec, dict_=dict, base=BaseException, callable_=callable):
         audit("treecredit.start")
         # Into locals before any of the program runs: a closure's cells can be reassigned from outside.
         program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
-        builtin_names = shadowable
+        builtin_names, check_style, loaded = shadowable, with_check, called
         namespace = module.__dict__
         guard, on_failure = (plain_results if plain else None), report
         try:
             exec_(program_code, namespace)
+            candidate = namespace[name] if name is not None else None  # (a program without it fails)
             tests = dict_(namespace)
-            for key in builtin_names:  # a program's top-level `abs = ...` must not reach the tests' `abs`
-                if key != name:
+            # A program's top-level `abs = ...` (or an entry point named `max`) must not reach the tests' `abs`
+            # (`max`); only tests that call the entry point by name (no check) see it under its name.
+            for key in builtin_names:
+                if key != name or check_style:
                     tests.pop(key, None)
+            tests.pop("check", None)  # the tests' own check, or none: never the program's
+            if not check_style and guard is not None:  # asserts that call the program's functions by name
+                if name is not None:
+                    tests[name] = guard(candidate)
+                else:
+                    for key in loaded:
+                        if key in tests and callable_(tests[key]):
+                            tests[key] = guard(tests[key])
             tests["__builtins__"] = dict_(builtins_items)
             exec_(test_code, tests)
-            if name is not None:
-                candidate = tests[name]
+            if name is not None and check_style:
                 tests["check"](candidate if guard is None else guard(candidate))
         except base:
             audit("treecredit.failed")  # spoils the run: from here on frames may be read (the traceback)
@@ -239,7 +259,7 @@ def _install(token_fd, result_fd, entry, plain):
     return harness
 
 
-_harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r})
+_harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
 del _install, _verdict_hook
 '''
 # The status is for people only: the token decides. The harness leaves the globals first: every function the
@@ -247,16 +267,38 @@ del _install, _verdict_hook
 _CALL = "raise SystemExit(0 if globals().pop('_harness')() else 1)\n"
 
 
+def style_of(test: str) -> tuple[bool, tuple[str, ...]]:
+    """Whether ``test`` defines a top-level ``check`` (HumanEval style: ``check(candidate)`` is called with the
+    entry point), and the names it reads but does not bind at its top level (what MBPP-style asserts call the
+    program's functions by), sorted. ``(False, ())`` when it does not parse (the run then fails on its own)."""
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False, ()
+    bound: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    with_check = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "check" for n in tree.body)
+    return with_check, tuple(sorted(read - bound))
+
+
 def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,
               memory_mb: int = 1024, plain_results: bool = True) -> SandboxResult:
     """Run ``program``, then ``test``, then ``check(<entry_point>)`` in the sandbox (all layers, the
     audit hook included); ``passed`` is True iff ``check`` returned (the tests ran to their end when
-    ``entry_point`` is None) within ``timeout`` (see the module docstring for how, and its limits).
+    they define no ``check``, or ``entry_point`` is None) within ``timeout`` (see the module docstring for
+    how, and its limits).
 
     Args:
         program: the Python source under test (its traceback lines say ``main.py``).
-        test: Python source that defines ``check(candidate)`` (its lines say ``test.py``).
-        entry_point: the name of the program's function to pass to ``check``; None: only run ``test``.
+        test: Python source that defines ``check(candidate)``, or asserts that call the function by name
+            (MBPP style; module docstring); its lines say ``test.py``.
+        entry_point: the name of the program's function to pass to ``check`` (or, in MBPP-style tests, the
+            name the asserts call it by); None: only run ``test``.
         timeout: wall-clock seconds (> 0), also the CPU limit. memory_mb: address-space limit in MiB.
         plain_results: the candidate's return values must be plain data (module docstring).
 
@@ -278,6 +320,8 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         token_write = -1
         boot = _HARNESS.replace("{token_fd}", str(token_read)).replace("{result_fd}", str(result_write))
         boot = boot.replace("{entry!r}", repr(entry_point)).replace("{plain!r}", repr(bool(plain_results)))
+        with_check, called = style_of(test)
+        boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
         result = run_boot({"main.py": program, "test.py": test}, _CALL, timeout=timeout, memory_mb=memory_mb,
                           pass_fds=(token_read, result_write), prelude=boot)
         os.close(result_write)

@@ -117,4 +117,49 @@ def test_a_comparison_stopped_before_any_checkpoint_does_not_promise_one(tmp_pat
         (folder / "config.json").write_text("{}")
     assert "no run had saved a checkpoint yet, so every run starts again" in stopped_note(tmp_path, folders, "SIGINT")
     (folders[0] / "checkpoint.pt").write_bytes(b"")
-    assert "1 of its 2 runs keep their last checkpoints" in stopped_note(tmp_path, folders, "SIGINT")
+    assert "1 of its 2 runs keeps its last checkpoint, the others" in stopped_note(tmp_path, folders, "SIGINT")
+
+
+def test_the_stop_line_counts_the_runs_running_and_not_started_when_the_signal_comes():
+    # was: "2 runs not started, waiting for 1 to finish their step" with 2 runs running (said once the first of
+    # them had stopped, not when the signal came)
+    from treecredit.training.stopping import RunCounts, stop_line
+
+    counts = RunCounts(4)
+    counts.started = 2
+    assert stop_line("SIGINT", counts) == (
+        "SIGINT received: the 2 running runs stop after their current step and save their checkpoints; the 2 runs "
+        "not started yet do not start (send it again to stop at once without saving)")
+    counts.started, counts.finished = 4, 3
+    assert stop_line("SIGTERM", counts).startswith(
+        "SIGTERM received: the running run stops after its current step and saves a checkpoint (send it again")
+    counts.finished = 4
+    assert "every run of the comparison has finished, so nothing is stopped" in stop_line("SIGTERM", counts)
+
+
+def test_a_signal_after_the_last_run_of_a_comparison_finished_says_the_report_is_written(tmp_path, monkeypatch,
+                                                                                        capfd):
+    # was (--jobs 1): "every running run stops ...; no further run starts", then the whole report and exit 0
+    import treecredit.training.report as report
+    from treecredit.cli import main
+
+    summarise = report.summarise
+
+    def signalled(*args, **kwargs):  # the report after the last run: the signal comes while it is written
+        if kwargs.get("pending") == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)  # the handler runs meanwhile
+        return summarise(*args, **kwargs)
+
+    monkeypatch.setattr(report, "summarise", signalled)
+    settings = [s for s in SETTINGS if s != "grpo,rloo"]
+    settings[settings.index("--estimators") + 1:settings.index("--estimators") + 1] = ["grpo"]
+    settings[settings.index("--seeds") + 1] = "1"
+    settings[settings.index("--budget") + 1] = "40"
+    out = tmp_path / "cmp"
+    assert main(["compare", *settings, "--jobs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "c")]) == 0
+    err = capfd.readouterr().err
+    assert ("SIGTERM received: every run of the comparison has finished, so nothing is stopped; its report is "
+            "written in full") in err, err
+    assert "no further run starts" not in err and "stops after" not in err
+    assert "| grpo" in (out / "report.md").read_text() and "Partial report" not in (out / "report.md").read_text()

@@ -18,7 +18,8 @@ a conversation's user messages) it is never part of the program: prose in front 
   a ``print`` or another ``def``, is not part of the answer); but a completion that compiles on its own
   and defines the ``entry_point`` is a whole program, as a block. After an instruction: the completion.
 
-Then the tests (``test`` column) and, given an ``entry_point``, ``check(entry_point)``, run by
+Then the tests (``test`` column) and, given an ``entry_point``, ``check(entry_point)`` (tests without a
+``check``, MBPP style, call the entry point by name: their asserts run with it bound), run by
 :func:`treecredit.sandbox_check.run_check`: a program passes only when ``check`` returned, never by
 exiting (``sys.exit(0)``, ``os._exit(0)``, ``raise SystemExit``), printing, or patching builtins, and
 (``plain_results``, default on) only with plain-data return values, so that an object whose ``__eq__``

@@ -212,7 +212,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run, holds_run
     from treecredit.training.run_log import recording
-    from treecredit.training.stopping import RunInterrupted, StopAll, StoppedAtOnce
+    from treecredit.training.stopping import RunCounts, RunInterrupted, StopAll, StoppedAtOnce
 
     configs = arm_configs(base, arms)
     folders = {(label, seed): run_folder(out, label, seed) for seed in seeds for label in arms}
@@ -279,7 +279,10 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         log(f"compare --resume: {kept} run{'s' * (kept != 1)} with a folder in {out / 'runs'} (read back when "
             f"finished, else resumed), {len(jobs_list) - kept} to run anew")
 
+    counts = RunCounts(len(jobs_list))  # what a stop signal says is left (StopAll)
+
     def collect(result) -> None:
+        counts.finished += 1
         label, seed, records, error, how = result
         if error is None:
             done[label][seed] = records
@@ -297,17 +300,18 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     shown = context.Array("b", len(arms))  # per arm: a reward warning shown (by whichever process ran its run)
     stop = context.Value("i", 0, lock=False)  # a signal's number once a stop is asked for (StopAll)
     try:
-        with StopAll(stop):  # SIGINT/SIGTERM: every running run stops after its step and saves; none starts
+        with StopAll(stop, counts) as stopper:  # SIGINT/SIGTERM: the running runs stop after their step and save
             if jobs > 1:
                 from treecredit.training.compare_pool import run_in_workers
                 from treecredit.warnings_display import shown_plainly
 
                 # the workers show warnings as the command does (`warning: ...`) when it runs them
-                run_in_workers(jobs_list, jobs, collect, log, stop, shown, shown_plainly())
+                run_in_workers(jobs_list, jobs, collect, stop, shown, shown_plainly(), counts)
             else:
                 _share_shown(shown)
                 try:
                     for job in jobs_list:
+                        counts.started += 1
                         collect(_run_one(job))
                 finally:
                     _share_shown(None)
@@ -315,6 +319,9 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
         finished = sum(map(len, done.values())) + sum(map(len, failures.values()))
         raise type(exc)(f"{signal.Signals(exc.signum).name}{', at once' * isinstance(exc, StoppedAtOnce)}; "
                         f"{finished} of {len(jobs_list)} runs finished", exc.signum, 0) from None
+    if stopper.signum is not None and not stopper.all_finished:  # it came as the last run finished
+        log(f"compare: the {signal.Signals(stopper.signum).name} came as the last run finished, so nothing was left "
+            "to stop; the report is written in full")
     if resume:
         log("compare --resume: " + "; ".join(f"{how}: {', '.join(hows[how])}" for how in (READ_BACK, RESUMED, RUN_ANEW)
                                               if how in hows))

@@ -79,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     reference = _reference(args.reference, arms)
     base = config_from_args(args, estimator=parse_arm(arms[0]).estimator, steps=0, token_budget=args.budget,
                             progress=False, **rule_of_resumed_comparison(args))
+    from treecredit.training.train_cli import rule_note
+
+    note = rule_note(args, base, "compare")
+    if note:
+        print(note, file=sys.stderr)
     if env:  # task-run flags (--task, --sampler, --branching, ...) that every agent run would ignore
         from treecredit.training.train_cli import check_task_fields_unset
 
@@ -124,9 +129,12 @@ def run(args: argparse.Namespace) -> int:
         warned = warned_runs_line(folders)
         summary = summarise(runs, args.budget, reference=reference, failures=failures, agent=bool(env))
         report = write_report(out, summary, settings, command, warned)
+    n_failed = sum(len(v) for v in failures.values())
+    from treecredit.training.stopping import mark_command_done
+
+    mark_command_done(1 if n_failed else 0)  # the report is written: a stop signal from here on changes nothing
     print(report.read_text())
     print(f"report: {report}")
-    n_failed = sum(len(v) for v in failures.values())
     if warned:  # the runs print nothing themselves: their notes and warnings are in their log.txt
         print(warned)
     if n_failed:  # which arm failed or stopped, and why (the whole error is in the table); exit 1, report written
@@ -219,7 +227,8 @@ def stopped_note(out: Path, folders: list[Path], why: str) -> str:
     runs = f"{len(folders)} run{'s' * (len(folders) != 1)}"
     kept = (f"all {runs} keep their last checkpoints" if saved == len(folders) and saved > 1 else
             f"its {runs} keeps its last checkpoint" if saved == len(folders) else
-            f"{saved} of its {runs} keep their last checkpoints, the others start again" if saved else
+            f"{saved} of its {runs} {'keeps its last checkpoint' if saved == 1 else 'keep their last checkpoints'}, "
+            f"the others start again" if saved else
             "no run had saved a checkpoint yet, so every run starts again")
     return f"treecredit compare: stopped ({why}); {kept}. Continue with the same arguments and --resume (--out {out})"
 

@@ -26,13 +26,15 @@ class _Worker:
     job: Any = None  # the compare.Job it runs
 
 
-def run_in_workers(jobs_list: list, n_workers: int, collect, log, stop, shown, plain: bool) -> None:
+def run_in_workers(jobs_list: list, n_workers: int, collect, stop, shown, plain: bool, counts=None) -> None:
     """Run every job of ``jobs_list`` in ``n_workers`` processes, in order, ``collect(result)`` as each ends.
 
     ``stop``: the shared stop number (a ``context.Value("i", lock=False)`` of the spawn context, set by
-    ``StopAll``), ``shown``/``plain``: :func:`~treecredit.training.compare._share_shown`'s. Once a stop is
-    asked for, the running runs are collected (stopped or finished) and
-    :class:`~treecredit.training.stopping.RunInterrupted` is raised."""
+    ``StopAll``), ``shown``/``plain``: :func:`~treecredit.training.compare._share_shown`'s; ``counts``: a
+    :class:`~treecredit.training.stopping.RunCounts` whose ``started`` counts each job sent to a worker (the
+    caller's ``collect`` counts the finished). Once a stop is asked for, the running runs are collected (stopped or
+    finished) and :class:`~treecredit.training.stopping.RunInterrupted` is raised, unless every job had finished
+    (then the comparison ends as it would have)."""
     import multiprocessing
     from multiprocessing.connection import wait
 
@@ -42,13 +44,9 @@ def run_in_workers(jobs_list: list, n_workers: int, collect, log, stop, shown, p
     context = multiprocessing.get_context("spawn")
     pending = list(jobs_list)
     workers: list[_Worker] = []
-    said = False
+    collected = 0
     try:
         while (pending and not stop.value) or any(w.job is not None for w in workers):
-            if stop.value and not said:
-                said = True
-                log(f"compare: stopping; {len(pending)} run{'s' * (len(pending) != 1)} not started, waiting for "
-                    f"{sum(w.job is not None for w in workers)} to finish their step and save")
             for dead in [w for w in workers if w.job is None and not w.process.is_alive()]:  # replaced below
                 dead.conn.close()
                 workers.remove(dead)
@@ -57,6 +55,8 @@ def run_in_workers(jobs_list: list, n_workers: int, collect, log, stop, shown, p
                                                                                   plain)
                 idle.job = pending.pop(0)
                 idle.conn.send(idle.job)
+                if counts is not None:
+                    counts.started += 1
             busy: dict[Any, _Worker] = {w.conn: w for w in workers if w.job is not None}
             for conn in wait(list(busy), timeout=0.5):
                 worker = busy[conn]
@@ -69,8 +69,10 @@ def run_in_workers(jobs_list: list, n_workers: int, collect, log, stop, shown, p
                 if kind == "stopped":
                     stop.value = stop.value or value.signum  # a run stopped by a signal stops the comparison
                 elif kind == "failed":
+                    collected += 1
                     collect((job.label, job.seed, None, value, (RUN_ANEW, "")))
                 else:
+                    collected += 1
                     collect(value)
         for worker in workers:
             worker.conn.send(None)
@@ -82,7 +84,7 @@ def run_in_workers(jobs_list: list, n_workers: int, collect, log, stop, shown, p
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
-    if stop.value:
+    if stop.value and collected < len(jobs_list):  # a signal after the last run finished stops nothing
         raise RunInterrupted(f"stopped by {signal.Signals(stop.value).name}", stop.value, 0)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from treecredit._validation import check_choice, fail
 from treecredit.training.config_compat import check_held_out_rule, saved_fields
-from treecredit.training.config_values import check_at_least, check_numbers, default_lr, typed_value
+from treecredit.training.config_values import check_at_least, check_numbers, check_seeds, default_lr, typed_value
 
 
 @dataclass
@@ -161,6 +161,7 @@ class TrainConfig:
         self._given = frozenset(given or ())
         self._chosen: frozenset[str] = frozenset()  # fields whose value the run chose (mark_chosen)
         self._from_file: dict[str, str] = {}  # field -> the --config file that set it (config_compat.note_config_file)
+        check_seeds(self)  # first: NumPy would refuse a negative seed only once the run seeds it, after loading
 
         if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
             from treecredit.training.agent_loop import check_agent_config

@@ -97,11 +97,11 @@ def rule_of_resumed_comparison(args: argparse.Namespace) -> dict:
     ``--resume``, with a rule given (``--held-out-rule`` or in the ``--config`` file), without a dataset, or where
     no run of a dataset names one rule (the runs' resume checks then say what differs). Adopted into the base
     config, not after the runs' tasks are built with rule 2."""
-    if not getattr(args, "resume", False) or hasattr(args, "held_out_rule") or not getattr(args, "out", None):
+    if not getattr(args, "resume", False) or not getattr(args, "out", None):
         return {}
-    rules = {_saved_rule(path) for path in sorted((Path(args.out).expanduser() / "runs").glob("*/config.json"))}
-    rules.discard(None)
-    if len(rules) != 1:
+    by_rule = runs_by_rule(Path(args.out).expanduser())
+    check_one_rule(Path(args.out), by_rule)
+    if hasattr(args, "held_out_rule") or len(by_rule) != 1:
         return {}
     written = {}
     if getattr(args, "config", None):  # a --config file: its held_out_rule is given, its dataset counts
@@ -110,7 +110,51 @@ def rule_of_resumed_comparison(args: argparse.Namespace) -> dict:
         written = load_config_file(args.config)
     if "held_out_rule" in written or not (getattr(args, "dataset", None) or written.get("dataset")):
         return {}  # a rule given is kept (and refused if it differs); a run without a dataset is refused as it is
-    return {"held_out_rule": rules.pop()}
+    return {"held_out_rule": next(iter(by_rule))}
+
+
+def runs_by_rule(out: Path) -> dict[int, list[str]]:
+    """The dataset runs of the comparison in ``out`` by the ``held_out_rule`` each was started with (the names of
+    their folders under ``out``/runs; :func:`saved_run_values`: 1 for a run saved before the setting existed)."""
+    by_rule: dict[int, list[str]] = {}
+    for path in sorted((out / "runs").glob("*/config.json")):
+        rule = _saved_rule(path)
+        if rule is not None:
+            by_rule.setdefault(rule, []).append(path.parent.name)
+    return by_rule
+
+
+def check_one_rule(out: Path, by_rule: dict[int, list[str]]) -> None:
+    """Refuse ``compare --resume`` of a comparison whose runs were started with different ``held_out_rule``
+    (``by_rule``: :func:`runs_by_rule`; runs of treecredit versions before 2026-12-02 beside newer ones), with or
+    without ``--held-out-rule``: no one rule resumes every run, and their held-out problems differ, so each run's
+    own refusal asked for the rule the others refuse. The one fix: run the runs of one rule anew (their folders
+    removed: ``--resume`` then gives them the others' rule), or the comparison anew."""
+    if len(by_rule) < 2:
+        return
+    listed = "; ".join(f"rule {rule}: {', '.join(names)}" for rule, names in sorted(by_rule.items()))
+    drop = min(sorted(by_rule), key=lambda rule: (len(by_rule[rule]), rule))  # fewer runs to run again; else 1
+    keep = next(rule for rule in sorted(by_rule) if rule != drop)
+    folders = " ".join(str(out / "runs" / name) for name in by_rule[drop])
+    fail("held_out_rule", f"the runs of the comparison in {str(out)!r} were started with different held-out rules "
+         f"({listed}), so no --held-out-rule resumes them all, and their held-out problems differ",
+         f"remove the runs of one rule, e.g. `rm -r {folders}`, and resume: --resume runs them anew with rule {keep}, "
+         f"the others'; or start the comparison anew with --overwrite or another --out")
+
+
+def held_out_rule_note(args: argparse.Namespace, written: dict, config) -> str:
+    """A one-line note when a new dataset run's ``--config`` file is a run's saved settings (it names
+    ``module_folders`` or ``data_fingerprints``, which only a run writes) from before ``held_out_rule`` existed, and
+    neither the file nor a flag gives the rule: that run held out rows by rule 1, this one uses the default, 2.
+    ``written``: the file's values; '' otherwise (a resume keeps the saved run's rule: :func:`rule_of_resumed_run`)."""
+    run_file = "module_folders" in written or "data_fingerprints" in written
+    if not (run_file and config.dataset and "held_out_rule" not in written) or hasattr(args, "held_out_rule") \
+            or getattr(args, "resume", False):
+        return ""
+    return (f"note: --config {args.config} is a run's settings from before held_out_rule, whose held-out rows were "
+            f"counted by rule {HELD_OUT_RULE_BEFORE} (the float product rounded up); this run uses rule "
+            f"{config.held_out_rule}, the default of new runs (the fraction as written). To hold out the rows that "
+            f"run held out, add --held-out-rule {HELD_OUT_RULE_BEFORE}")
 
 
 def note_config_file(config, path, names) -> None:

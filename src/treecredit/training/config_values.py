@@ -38,6 +38,21 @@ def check_at_least(config, name: str, low: int, fix: str) -> None:
         fail(name, f"is {value!r}, must be an integer ≥ {low}", fix)
 
 
+SEED_MAX = 2**32 - 1
+"""The largest seed: NumPy's global seed (``np.random.seed``, which a run sets) takes 0 to 2**32 − 1."""
+
+
+def check_seeds(config) -> None:
+    """Refuse ``seed`` or ``warm_start_seed`` of ``config`` outside 0 … :data:`SEED_MAX` (NumPy refuses them when
+    the run seeds it, after the model and the warm start were loaded), naming the flag and a value to pass."""
+    for name in ("seed", "warm_start_seed"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= SEED_MAX:
+            flag = "--" + name.replace("_", "-")
+            fail(name, f"is {value!r}, must be an integer from 0 to {SEED_MAX} (NumPy's seed range)",
+                 f"pass {flag} 0 or another whole number in that range ({name}=0 in Python)")
+
+
 def check_numbers(config) -> None:
     """Refuse a float field of ``config`` that holds no finite number (a string from a config file or an
     arm's ``[lr=abc]``, a bool, nan, inf), naming it, before the range checks compare it."""

@@ -24,6 +24,8 @@ import numpy as np
 
 from treecredit.training.config import TrainConfig
 from treecredit.training.draws import EVAL_SEED, draw_problems, held_out_problems, held_out_prompts
+from treecredit.training.stopping import resume_may_change  # noqa: F401 — importable from here too
+from treecredit.training.stopping import stop_and_save as _interrupt  # the agent loop imports it from here
 
 
 def log_skipped_rows(task, held_out: frozenset, log) -> None:
@@ -360,45 +362,6 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
                   always=True)
     mark_run_ended()
     return records
-
-
-def _interrupt(signum: int, counters: dict, saved_step: int, checkpoint, writer, bar) -> None:
-    """Save (unless the last step is saved already or no step ran), close the logs, raise RunInterrupted."""
-    import signal
-
-    from treecredit.training.out_folder import ASIDE
-    from treecredit.training.stopping import RunInterrupted
-
-    step = counters["step"]
-    path = checkpoint() if step > saved_step else None
-    if bar is not None:
-        bar.close()
-    writer.close()
-    name = signal.Signals(signum).name
-    out = Path(writer.path).parent
-    # the run folder's config.json holds every setting, so this command resumes exactly
-    if step == 0 and (out / ASIDE).is_dir():  # --overwrite: the earlier run goes back (out_folder.replacing)
-        message = (f"stopped by {name} before the first RL step; the earlier run in {out} is put back as it was "
-                   "(this start's settings are not kept there). Start this run again with the command you ran "
-                   "(with --overwrite).")
-    elif step == 0:
-        message = (f"stopped by {name} before the first RL step; no checkpoint was saved. Start the run again "
-                   f"from step 0 with `treecredit train --config {out / 'config.json'} --resume` (its saved "
-                   "settings), or anew with new settings and --overwrite.")
-    else:
-        message = (f"stopped by {name} after step {step}; checkpoint {path or out / 'checkpoint.pt'} is saved. "
-                   f"Resume with `treecredit train --config {out / 'config.json'} --resume` (the saved settings; "
-                   f"only {resume_may_change()} may change).")
-    raise RunInterrupted(message, signum, step)
-
-
-def resume_may_change() -> str:
-    """The flags ``--resume`` may change, as the stop message lists them: from the one list the resume check
-    uses (:data:`~treecredit.training.preflight.RESUME_MAY_CHANGE_FLAGS`)."""
-    from treecredit.training.preflight import RESUME_MAY_CHANGE_FLAGS
-
-    flags = [f"--{name.replace('_', '-')}" for name in RESUME_MAY_CHANGE_FLAGS]
-    return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
 
 
 def _postfix(record: dict, last_eval: dict, config) -> dict:

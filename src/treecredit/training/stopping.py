@@ -1,9 +1,9 @@
 """Stopping a run cleanly on SIGINT (Ctrl-C) or SIGTERM: finish the step, save, say how to resume.
 
-:class:`StopRequest` replaces the two handlers while the training loop runs: the first signal only
-records that a stop was asked for (the loop checks :attr:`StopRequest.signum` between steps, saves a
-checkpoint and raises :class:`RunInterrupted`); a second signal stops at once, without saving: it puts the
-previous handlers back and hands the signal to the previous handler when that is a Python function, else
+:class:`StopRequest` replaces the two handlers while the training loop runs: the first signal only records
+that a stop was asked for (the loop checks :attr:`StopRequest.signum` between steps, saves a checkpoint and
+raises :class:`RunInterrupted`: :func:`stop_and_save`); a second signal stops at once, without saving: it puts
+the previous handlers back and hands the signal to the previous handler when that is a Python function, else
 raises ``KeyboardInterrupt`` (SIGINT) or ends the process by the signal (SIGTERM), also when the process
 inherited the signal as ignored (started with ``&`` from a script, or under ``nohup``). Outside the main
 thread (where Python cannot install handlers) it does nothing.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from typing import NoReturn
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -28,6 +29,10 @@ _FOLLOWED: list = []
 _ENDED: list = []
 """``[True]`` once this process's run wrote its summary (``run ended at step …`` in ``log.txt``): see
 :func:`mark_run_ended`."""
+
+_DONE: list = []
+"""``[exit code]`` once this process's command wrote all it writes (a comparison's report): see
+:func:`mark_command_done`."""
 
 
 def mark_run_ended(ended: bool = True) -> None:
@@ -40,6 +45,37 @@ def mark_run_ended(ended: bool = True) -> None:
 def run_ended() -> bool:
     """Whether this process's run wrote its summary (:func:`mark_run_ended`)."""
     return bool(_ENDED)
+
+
+def mark_command_done(code: int | None) -> None:
+    """Record that the command wrote all it writes (``compare``: its final report) and ends with exit status
+    ``code`` once it has printed what it prints; None when a command starts. A stop signal after that ends the
+    command with ``code``, not 130/143 (the CLI's ``main``)."""
+    _DONE[:] = [] if code is None else [int(code)]
+
+
+def command_done() -> int | None:
+    """The exit status :func:`mark_command_done` recorded; None while the command's work is not all written."""
+    return _DONE[0] if _DONE else None
+
+
+class RunCounts:
+    """How many of a comparison's ``total`` runs have started and finished (the caller counts them), for what
+    :class:`StopAll` says when a signal comes: the runs still running stop, those not started do not start, or
+    every run has finished and only the report is left."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.started = 0
+        self.finished = 0
+
+    @property
+    def running(self) -> int:
+        return max(0, self.started - self.finished)
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self.total - self.started)
 
 
 class RunInterrupted(Exception):
@@ -151,19 +187,24 @@ class StopAll(_SignalHandlers):
     ``value`` to its number (:func:`follow`: every running run stops after its step and saves its checkpoint;
     the caller starts no further run) and says so on stderr; the second puts the previous handlers back and
     raises :class:`StoppedAtOnce` at once (the caller ends the runs without saving). Runs in this process
-    follow ``value`` too. Outside the main thread it installs nothing."""
+    follow ``value`` too. Outside the main thread it installs nothing. ``counts`` (a :class:`RunCounts` the
+    caller keeps up to date): what the first signal's line says is left (:func:`stop_line`); when every run has
+    finished, the comparison is not stopped: its report is written in full (:attr:`all_finished`)."""
 
-    def __init__(self, value) -> None:
+    def __init__(self, value, counts: RunCounts | None = None) -> None:
         self.value = value
+        self.counts = counts
         self.signum: int | None = None
+        self.all_finished = False
         self._previous = {}
 
     def _handle(self, signum, frame) -> None:
         name = signal.Signals(signum).name
         if self.signum is None:
             self.signum = self.value.value = signum
-            _say(f"\n{name} received: every running run stops after its current step and saves a checkpoint; "
-                 "no further run starts (send it again to stop at once without saving)\n")
+            counts = self.counts
+            self.all_finished = counts is not None and counts.running == counts.waiting == 0
+            _say(f"\n{stop_line(name, counts)}\n")
             return
         self._restore()
         raise StoppedAtOnce(f"stopped at once by a second {name}: the running runs were ended without saving",
@@ -177,6 +218,66 @@ class StopAll(_SignalHandlers):
     def __exit__(self, *exc) -> None:
         follow(None)
         self._restore()
+
+
+def stop_line(name: str, counts: RunCounts | None) -> str:
+    """What a comparison says when its first stop signal (``name``) comes, from ``counts`` (None: nothing known
+    of its runs): which runs stop after their step with a checkpoint, which do not start, or (every run
+    finished) that the report is written and the command ends as it would have."""
+    again = "(send it again to stop at once without saving)"
+    if counts is None:
+        return (f"{name} received: every running run stops after its current step and saves a checkpoint; no "
+                f"further run starts {again}")
+    if counts.running == counts.waiting == 0:
+        return (f"{name} received: every run of the comparison has finished, so nothing is stopped; its report is "
+                "written in full and the command ends (send it again to stop at once, before the report is written)")
+    running, waiting = counts.running, counts.waiting
+    parts = ["the running run stops after its current step and saves a checkpoint" if running == 1 else
+             f"the {running} running runs stop after their current step and save their checkpoints"] if running else []
+    if waiting:
+        parts.append(f"the {waiting} run{'s' * (waiting != 1)} not started yet {'do' if waiting != 1 else 'does'} "
+                     "not start")
+    return f"{name} received: {'; '.join(parts)} {again}"
+
+
+def stop_and_save(signum: int, counters: dict, saved_step: int, checkpoint, writer, bar) -> NoReturn:
+    """A run's stop at a safe point after signal ``signum`` (the training loops', between steps): save a checkpoint
+    (``checkpoint()``, unless the last step is saved already or no step ran), close the progress ``bar`` and the
+    metrics ``writer``, and raise :class:`RunInterrupted`, whose text says what was kept and how to resume."""
+    from pathlib import Path
+
+    from treecredit.training.out_folder import ASIDE
+
+    step = counters["step"]
+    path = checkpoint() if step > saved_step else None
+    if bar is not None:
+        bar.close()
+    writer.close()
+    name = signal.Signals(signum).name
+    out = Path(writer.path).parent
+    # the run folder's config.json holds every setting, so this command resumes exactly
+    if step == 0 and (out / ASIDE).is_dir():  # --overwrite: the earlier run goes back (out_folder.replacing)
+        message = (f"stopped by {name} before the first RL step; the earlier run in {out} is put back as it was "
+                   "(this start's settings are not kept there). Start this run again with the command you ran "
+                   "(with --overwrite).")
+    elif step == 0:
+        message = (f"stopped by {name} before the first RL step; no checkpoint was saved. Start the run again "
+                   f"from step 0 with `treecredit train --config {out / 'config.json'} --resume` (its saved "
+                   "settings), or anew with new settings and --overwrite.")
+    else:
+        message = (f"stopped by {name} after step {step}; checkpoint {path or out / 'checkpoint.pt'} is saved. "
+                   f"Resume with `treecredit train --config {out / 'config.json'} --resume` (the saved settings; "
+                   f"only {resume_may_change()} may change).")
+    raise RunInterrupted(message, signum, step)
+
+
+def resume_may_change() -> str:
+    """The flags ``--resume`` may change, as the stop message lists them: from the one list the resume check
+    uses (:data:`~treecredit.training.preflight.RESUME_MAY_CHANGE_FLAGS`)."""
+    from treecredit.training.preflight import RESUME_MAY_CHANGE_FLAGS
+
+    flags = [f"--{name.replace('_', '-')}" for name in RESUME_MAY_CHANGE_FLAGS]
+    return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
 
 
 def _stop_at_once(signum, frame, previous) -> None:

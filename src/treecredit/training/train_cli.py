@@ -178,11 +178,11 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.training.stopping import RunInterrupted
 
     config = config_from_args(args)
-    note = config_folder_note(args, config)
-    if note:
+    notes = [note for note in (config_folder_note(args, config), rule_note(args, config)) if note]
+    for note in notes:
         print(note, file=sys.stderr)
     try:
-        with carried(config.out, [log_entry(note)]):  # the note is the run's too: its log.txt keeps it
+        with carried(config.out, [log_entry(note) for note in notes]):  # the run's too: its log.txt keeps them
             if config.env:  # multi-turn agent training (docs/agents.md)
                 from treecredit.training.agent_loop import train_agent
 
@@ -244,6 +244,17 @@ def finished_records(config, log=print, overwrite: bool = False) -> list[dict] |
 
     mark_run_ended()  # a stop signal from here on comes as the command closes: exit 0, as after a run
     return records
+
+
+def rule_note(args: argparse.Namespace, config: TrainConfig, command: str = "train") -> str:
+    """``treecredit COMMAND: note: ...`` when ``--config`` is a run's settings from before ``held_out_rule``
+    (:func:`~treecredit.training.config_compat.held_out_rule_note`); '' otherwise."""
+    if not getattr(args, "config", None):
+        return ""
+    from treecredit.training.config_compat import held_out_rule_note
+
+    note = held_out_rule_note(args, load_config_file(args.config), config)
+    return f"treecredit {command}: {note}" if note else ""
 
 
 def config_folder_note(args: argparse.Namespace, config: TrainConfig) -> str:
