@@ -137,8 +137,8 @@ def compare(title, policy, task, problems, group_size, max_new_tokens, configs, 
     out = []
     for label, options in configs:
         for schedule in SCHEDULES:
-            if schedule.startswith("speculative") and options.get("branching") != "entropy":
-                continue  # only entropy branching forecasts its next phase
+            if schedule.startswith("speculative") and options.get("branching") not in ("entropy", "adaptive"):
+                continue  # only entropy and adaptive branching forecast their next phase
             if schedule.startswith("speculative"):
                 sampler = Speculative(max_new_tokens=max_new_tokens, schedule="speculative", **options)
                 sampler.confidence = float(schedule.split(":")[1]) if ":" in schedule else None
@@ -256,8 +256,9 @@ def main() -> None:
     parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
     parser.add_argument("--schedules", default="auto", help="comma-separated TreeSampler schedules to run each "
                         "tree configuration with: auto (continuous batching on the built-in backend), rounds, "
-                        "copy-joins (auto with the joins before spare KV rows), speculative (entropy branching only: "
-                        "forking rounds started before the chains end; speculative:C with confidence C)")
+                        "copy-joins (auto with the joins before spare KV rows), speculative (entropy and adaptive "
+                        "branching only: forking rounds started before the chains end; speculative:C with confidence "
+                        "C)")
     add_clock_option(parser)
     args = parser.parse_args()
     global clock

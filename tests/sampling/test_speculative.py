@@ -74,6 +74,69 @@ def test_speculative_forks_grow_the_forest_of_the_stream_and_the_rounds(options,
     assert steps["speculative"] < steps["auto"]
 
 
+ADAPTIVE_CASES = [
+    ({}, "off", 1.0, 1.0),  # the default: M=2, 3 rounds, at most 4 children per point
+    ({"chains": 3, "rounds": 2}, "off", 0.7, 0.9),
+    ({"chains": 1, "rounds": 3, "max_children": 1}, "any", 1.0, 1.0),  # the cap binds: new chains from the prompt
+    ({"chains": 2, "rounds": 3, "token_budget": 30}, "sound", 1.2, 1.0),  # no forecast: the stream itself
+]
+
+
+@pytest.mark.parametrize("thin_rows", [48, 5, 0])
+@pytest.mark.parametrize("options, cutoff, temperature, top_p", ADAPTIVE_CASES)
+def test_speculative_adaptive_rounds_grow_the_forest_of_the_stream_and_the_rounds(options, cutoff, temperature, top_p,
+                                                                                  thin_rows, monkeypatch):
+    """Adaptive branching's forecast (picks from the ended segments, the growing leaves' rewards guessed): float64,
+    three seeds, the same forest token for token as the stream and the rounds, every decoded token counted. With
+    the batch thin enough its later rounds start early (fewer decoding steps; a forecast's later rounds fork again
+    at points an earlier one forks at, with the chain keys numbered on); with no thin batch (``THIN_ROWS`` 0)
+    nothing is speculated; in between, forecasts wait for the batch to thin."""
+    monkeypatch.setattr(SpeculativeGrower, "THIN_ROWS", thin_rows)
+    policy = tiny_gpt(torch.float64, seed=1)
+    task = ArithmeticTask(min_operators=1, max_operators=3)
+    problems = task.generate(np.random.default_rng(2), 4)
+    kw = dict(max_new_tokens=18, temperature=temperature, top_p=top_p, branching="adaptive",
+              branching_options=options, cutoff=cutoff)
+    steps, adopted = {"auto": 0, "speculative": 0}, 0
+    for seed in (11, 12, 13):
+        stream, rounds = _grow(policy, task, problems, "auto", seed, **kw), _grow(policy, task, problems, "rounds",
+                                                                                   seed, **kw)
+        spec = _grow(policy, task, problems, "speculative", seed, **kw)
+        adopted += spec.extras["speculative_adopted"]
+        assert spec.generated_tokens == stream.generated_tokens + spec.extras["speculative_wasted_tokens"]
+        spec.generated_tokens = stream.generated_tokens
+        _same_rollout(spec, stream)
+        _same_rollout(spec, rounds)
+        check_tree_nodes(spec)
+        steps["auto"] += stream.extras["decode_steps"]
+        steps["speculative"] += spec.extras["decode_steps"]
+    if thin_rows == 0 or "token_budget" in options:
+        assert adopted == 0 and steps["speculative"] == steps["auto"]
+    elif thin_rows == 48:
+        assert adopted > 0 and steps["speculative"] < steps["auto"]
+
+
+def test_adaptive_forecast_counts_earlier_forecast_children_below_their_points():
+    """The forecast's later rounds: children of an earlier forecast round are leaves of the guessed reward below
+    the point they fork at (and the points above it), not below a later point of the same node."""
+    from treecredit.sampling.branching import AdaptiveBranching
+    from treecredit.sampling.forecast import _below
+    from treecredit.sampling.tree_table import SampledForest
+
+    forest = SampledForest()
+    root = forest.add_node(0, -1, 1)
+    forest.tokens[root] = [5, 6, 7, 8, 9]
+    child = forest.add_node(0, root, 2)
+    forest.tokens[child] = [1, 2]
+    ancestors: dict = {}
+    assert _below(forest, ancestors, (-1, -1), root, 2) and _below(forest, ancestors, (-1, -1), -1, -1)
+    assert _below(forest, ancestors, (root, 1), root, 2) and _below(forest, ancestors, (root, 2), root, 2)
+    assert not _below(forest, ancestors, (root, 3), root, 2)
+    assert _below(forest, ancestors, (root, 4), child, 0) and not _below(forest, ancestors, (child, 0), root, 4)
+    assert not _below(forest, ancestors, (root, 1), -1, -1)
+    assert AdaptiveBranching(token_budget=10).forecast(forest, 0, 8, 2) is None
+
+
 def test_speculative_forks_with_uneven_groups_from_replay():
     """Replay makes revisited groups grow fewer leaves: per-group budgets in the forecasts."""
     policy = tiny_gpt(torch.float64, seed=2)
@@ -92,7 +155,7 @@ def test_speculative_forks_with_uneven_groups_from_replay():
 
 def test_speculative_schedule_is_refused_for_strategies_that_cannot_forecast_and_falls_back_without_on_step():
     with pytest.raises(ValueError, match="schedule.*speculative.*schedule='auto'"):
-        TreeSampler(schedule="speculative", branching="adaptive")
+        TreeSampler(schedule="speculative", branching="fixed")
 
     class PlainStream(KVCacheBackend):
         def stream(self, requests, settings, on_end, max_rows=0):

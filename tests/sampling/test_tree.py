@@ -124,26 +124,30 @@ def test_step_ends_match_the_iid_definition():
 def _rollouts_with_and_without_search(monkeypatch, strategy, operators: int, seed: int, max_new_tokens: int,
                                       **sample):
     """The same seeded tree sampled with ``strategy.reads_step_ends`` True and False, each with the count of
-    texts the policy decoded (``extras["decodes"]``)."""
+    tokens the grower searched for step ends (``extras["searched"]``; the search joins the small GPT's token texts,
+    so it decodes no text, see test_step_end_pieces.py)."""
+    import treecredit.sampling.rounds as rounds
+
     policy = tiny_gpt(torch.float64)
     task, problems = _setup(ArithmeticTask(min_operators=1, max_operators=operators), n=4)
     calls = []
-    real = type(policy).decode
-    monkeypatch.setattr(type(policy), "decode", lambda self, ids: calls.append(1) or real(self, ids))
+    real = rounds.stop_positions
+    monkeypatch.setattr(rounds, "stop_positions", lambda decode, strings, ids, *a: calls.append(len(ids)) or real(
+        decode, strings, ids, *a))
     out = []
     for reads in (True, False):
         monkeypatch.setattr(strategy, "reads_step_ends", reads)
         calls.clear()
         out.append(sample_tree(policy, task, problems, seed=seed, max_new_tokens=max_new_tokens, **sample))
-        out[-1].extras["decodes"] = len(calls)
+        out[-1].extras["searched"] = sum(calls)
     return out
 
 
 @pytest.mark.parametrize("options", [{"every": 2}, {}])
 def test_fixed_tree_skips_step_end_search_inside_segments_and_gives_the_same_rollout(options, monkeypatch):
     """The fixed strategy reads no step ends inside segments that ran past one, so the grower does not
-    search them (no decoding of text for those tokens); the rollout (step ends from the leaves' text
-    included) is the one a search gives, and fewer texts are decoded."""
+    search them; the rollout (step ends from the leaves' text included) is the one a search gives, and fewer
+    tokens are searched."""
     from test_segment_rounds import _same_rollout
 
     from treecredit.sampling.branching import FixedBranching
@@ -151,7 +155,7 @@ def test_fixed_tree_skips_step_end_search_inside_segments_and_gives_the_same_rol
     out = _rollouts_with_and_without_search(monkeypatch, FixedBranching, 2, 4, 14, branching_options=options)
     _same_rollout(out[1], out[0])
     assert out[0].step_ends.any()
-    assert out[1].extras["decodes"] < out[0].extras["decodes"]
+    assert out[1].extras["searched"] < out[0].extras["searched"]
 
 
 @pytest.mark.parametrize("schedule", ["auto", "speculative"])
@@ -160,7 +164,7 @@ def test_entropy_tree_skips_step_end_search_inside_segments_and_gives_the_same_r
                                                                                      monkeypatch):
     """Entropy branching reads step ends only of pruned nodes, whose segments all stopped at step ends (the
     cutoff stops them there), so the grower does not search the others; the rollout is the one a search
-    gives, with fewer texts decoded (without cutoff; with it there is nothing to search)."""
+    gives, with fewer tokens searched (without cutoff; with it there is nothing to search)."""
     from test_segment_rounds import _same_rollout
 
     from treecredit.sampling.branching import EntropyBranching
@@ -170,9 +174,9 @@ def test_entropy_tree_skips_step_end_search_inside_segments_and_gives_the_same_r
     _same_rollout(out[1], out[0])
     assert out[0].step_ends.any()
     if cutoff == "off":
-        assert out[1].extras["decodes"] < out[0].extras["decodes"]
+        assert out[1].extras["searched"] < out[0].extras["searched"]
     else:  # every segment stops at a step end: nothing to search either way
-        assert out[1].extras["decodes"] == out[0].extras["decodes"]
+        assert out[1].extras["searched"] == out[0].extras["searched"]
         assert "cut" in out[0].extras["leaf_status"]
 
 

@@ -104,8 +104,8 @@ def test_the_speculative_schedule_refusal_gives_each_fix_in_its_callers_form():
 
     with pytest.raises(ValueError, match=r"^schedule: .*Fix: pass schedule='auto' \(treecredit train: "
                                          r"--sampler-option schedule=auto\) or branching='entropy'"):
-        TreeSampler(schedule="speculative", branching="adaptive")
-    config = TrainConfig(sampler="tree", branching="adaptive", sampler_options={"schedule": "speculative"})
+        TreeSampler(schedule="speculative", branching="fixed")
+    config = TrainConfig(sampler="tree", branching="fixed", sampler_options={"schedule": "speculative"})
     with pytest.raises(ValueError) as error:
         build_sampler(config)
     assert str(error.value).startswith("sampler_options: --sampler-option schedule='speculative' (sampler 'tree'): "

@@ -300,6 +300,9 @@ class AdaptiveBranching:
         _check_count(self.token_budget, "token_budget", 0, "pass token_budget=0 (no token budget)")
 
     needs_entropy = True
+    forecast_at_ends = True
+    """The speculative schedule makes the group's :meth:`forecast` again whenever one of its segments ends (it
+    reads the forest only, not the tokens of rows still growing)."""
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         grow_in_rounds(self, grower, forest, group_size)
@@ -312,6 +315,7 @@ class AdaptiveBranching:
         left = group_size - self.chains
         for done in range(self.rounds):
             rewards = unit_rewards(leaf_rewards(ctx, forest, group))
+            forest.scored.update({(forest.chain[leaf], forest.end(leaf)): r for leaf, r in rewards.items()})
             if self.token_budget and _group_tokens(forest, group) >= self.token_budget:
                 left = 0
             budget = math.ceil(left / (self.rounds - done))
@@ -323,6 +327,15 @@ class AdaptiveBranching:
                 return
             yield open_points(forest, picks), None
 
+    def forecast(self, forest: SampledForest, group: int, group_size: int, yielded: int):
+        """A guess of the group's remaining rounds from its ended segments
+        (:func:`~treecredit.sampling.forecast.adaptive_forecast`), or None; ``yielded``: the phases the group's
+        :meth:`phases` has yielded so far (``schedule="speculative"``, :mod:`treecredit.sampling.speculate`; the
+        strategy's own picks decide the tree)."""
+        from treecredit.sampling.forecast import adaptive_forecast
+
+        return adaptive_forecast(self, forest, group, group_size, yielded)
+
     def allocate(self, forest, group: int, rewards: dict, budget: int) -> list[tuple[tuple[int, int], int]]:
         """``[((node, offset), k)]``: the round's ``budget`` split over the group's candidate points.
 
@@ -332,7 +345,10 @@ class AdaptiveBranching:
         token is certain, a child there repeats its sibling's token) never get children."""
         if budget <= 0:
             return []
-        scores = {point: u for point, u in candidate_scores(forest, group, rewards).items() if u > 0}
+        return self.split({point: u for point, u in candidate_scores(forest, group, rewards).items() if u > 0}, budget)
+
+    def split(self, scores: dict, budget: int) -> list[tuple[tuple[int, int], int]]:
+        """:meth:`allocate` over the points ``scores`` (those with u > 0) for a ``budget`` ≥ 1."""
         if not scores:
             return [((-1, -1), budget)]
         k = water_fill(scores, budget, self.max_children)

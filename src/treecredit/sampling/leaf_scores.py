@@ -57,11 +57,16 @@ def unit_rewards(rewards: dict) -> dict:
 
 def candidate_scores(forest: SampledForest, group: int, rewards: dict) -> dict:
     """u(c) = H(c)·σ²(c) for the prompt ``(-1, -1)`` and each step end ``(node, offset)`` of ``group``."""
+    return {point: point_score(entropy, values) for point, (entropy, values) in
+            candidate_values(forest, group, rewards).items()}
+
+
+def candidate_values(forest: SampledForest, group: int, rewards: dict) -> dict:
+    """``{point: (H(c), rewards of the leaves below c)}`` for the points :func:`candidate_scores` scores."""
     roots = [n for n in forest.nodes_of(group) if forest.parent_node[n] < 0]
     out = {}
     if roots:
-        out[(-1, -1)] = _score(forest.entropy[roots[0]][0], [rewards[leaf] for r in roots
-                                                             for leaf in forest.leaves_below(r)])
+        out[(-1, -1)] = (forest.entropy[roots[0]][0], [rewards[leaf] for r in roots for leaf in forest.leaves_below(r)])
     for node in forest.nodes_of(group):
         ends = list(forest.step_end_offsets[node])
         if forest.status[node] == "cut":
@@ -76,11 +81,12 @@ def candidate_scores(forest: SampledForest, group: int, rewards: dict) -> dict:
                 continue
             if values is None:
                 values = [rewards[leaf] for leaf in forest.leaves_below(node)]
-            out[(node, offset)] = _score(entropy, values)
+            out[(node, offset)] = (entropy, values)
     return out
 
 
-def _score(entropy: float, values: list[float]) -> float:
+def point_score(entropy: float, values: list[float]) -> float:
+    """u = H·σ² of a point with entropy ``entropy`` (nats) and the rewards ``values`` of the leaves below it."""
     n, s = len(values), float(sum(values))
     p = (s + 1.0) / (n + 2.0)
     return max(entropy, 0.0) * p * (1.0 - p) / (n + 3.0)

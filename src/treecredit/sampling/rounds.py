@@ -23,6 +23,7 @@ one the in-loop forking decoder (kept in the tests as the reference) grows from 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from typing import Protocol
 from treecredit.sampling.backend import SamplingSettings, SegmentRequest
 from treecredit.sampling.cutoff import last_step_wrong
 from treecredit.sampling.draws import prompt_key
-from treecredit.sampling.stops import stop_positions
+from treecredit.sampling.stops import policy_pieces, stop_positions
 from treecredit.sampling.tree_table import SampledForest
 
 
@@ -89,6 +90,12 @@ class GrowContext:
 
     def settings(self) -> SamplingSettings:
         return SamplingSettings(self.temperature, self.top_p, self.with_entropy)
+
+    @functools.cached_property
+    def pieces(self):
+        """The token texts of the policy's decode (:func:`~treecredit.sampling.stops.policy_pieces`; None: every
+        window decoded), found once: the step-end search inside segments joins them instead of decoding."""
+        return policy_pieces(self.policy)
 
 
 @dataclass
@@ -206,14 +213,15 @@ class SegmentGrower:
         forest.entropy[node] += segment.entropies if segment.entropies is not None else [math.nan] * n
         forest.uniforms[node] += segment.uniforms if segment.uniforms is not None else [math.nan] * n
         terminal = segment.finish_reason == "stop_string" and bool(ctx.terminal) and bool(
-            stop_positions(ctx.policy.decode, ctx.terminal, segment.tokens[-1:], before + segment.tokens[:-1]))
+            stop_positions(ctx.policy.decode, ctx.terminal, segment.tokens[-1:], before + segment.tokens[:-1],
+                           ctx.pieces))
         stopped = segment.finish_reason == "stop_id" or terminal
         if stopped_at_marks:
             ends = [n - 1] if segment.finish_reason == "stop_string" and not terminal else []
         elif not ctx.step_ends:  # nothing reads them (see GrowContext.step_ends)
             ends = []
         else:
-            ends = [t for t in stop_positions(ctx.policy.decode, ctx.marks, segment.tokens, before)
+            ends = [t for t in stop_positions(ctx.policy.decode, ctx.marks, segment.tokens, before, ctx.pieces)
                     if not (stopped and t == n - 1)]
         forest.step_end_offsets[node] += [offset + t for t in ends]
         if stopped:

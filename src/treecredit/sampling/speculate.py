@@ -29,7 +29,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from treecredit.sampling.backend import SegmentRequest
-from treecredit.sampling.draws import child_keys
+from treecredit.sampling.draws import child_keys, prompt_key
 from treecredit.sampling.kv_stream import LiveRow
 from treecredit.sampling.rounds import _Work
 from treecredit.sampling.schedule import StreamGrower, group_sizes
@@ -50,7 +50,7 @@ after every node its group has)."""
 @dataclass
 class _Spec:
     group: int
-    signature: tuple  # (chain key, response position, k)
+    signature: tuple  # (chain key, response position, k[, first key number])
     request: SegmentRequest
     base: int  # stand-in node id of its continuation 0 (seq s: base + s)
     rid: int | None = None  # its request id in the stream (None until sent)
@@ -75,6 +75,11 @@ class SpeculativeGrower(StreamGrower):
     pays only where its group is the last to end, so the more groups, the surer a pick must be."""
     GROUPS_SCALE = 12
     """Groups at which the default confidence is 1/2 (the small GPT on one CPU thread, docs/sampling.md)."""
+    THIN_ROWS = 48
+    """A strategy whose forecast reads ended segments only (``forecast_at_ends``: adaptive branching, whose forecast
+    has no chances) forecasts, and so speculates, only while the batch has at most this many rows: on the small GPT
+    on one CPU thread a step costs about the same at 1 and at 16 rows (a wasted row is cheap, a step saved is not),
+    while at 128 rows a row costs its share, and a step saved pays only where its group is the last to end."""
     ROWS_PER_LEAF = 2
     """Batch rows the stream's buffers make room for, per leaf (speculative and cancelled rows come on top)."""
 
@@ -97,6 +102,9 @@ class SpeculativeGrower(StreamGrower):
         self._tail: list | None = None
         self._ended = [0, 0]  # response positions at which rows ended: sum, count
         self._due: set = set()  # groups with forecast picks not started yet
+        self._live = 0  # rows drawn at the last step
+        self._at_ends = bool(getattr(strategy, "forecast_at_ends", False))
+        self._stale: set = set()  # groups to forecast once the batch is thin (forecast_at_ends strategies)
         self.adopted = 0
         super().grow(strategy, forest, group_size)
         for group in list(self._specs):
@@ -143,7 +151,7 @@ class SpeculativeGrower(StreamGrower):
         return out
 
     def _on_end(self, forest: SampledForest, phases, ended) -> list:
-        mine = []
+        mine, touched = [], set()
         for rid, seq, segment in ended:
             spec = self._spec_of.get(rid)
             if spec is not None:  # a speculation's row: kept for the phase that may adopt it
@@ -154,15 +162,35 @@ class SpeculativeGrower(StreamGrower):
             self._ended[0] += forest.start[node] + len(forest.tokens[node]) + len(segment.tokens)
             self._ended[1] += 1
             mine.append((rid, seq, segment))
-        return super()._on_end(forest, phases, mine)
+            touched.add(self._pending[rid][0].group)
+        out = super()._on_end(forest, phases, mine)
+        if self._at_ends:  # its forecast reads ended segments only: made again as they end
+            for group in sorted(touched):
+                if self._open[group] and self._yielded[group]:
+                    self._forecast(forest, group)
+            if self._outbox:
+                out += self._requests(forest, [])
+        return out
 
     def _on_step(self, forest: SampledForest, live) -> list:
         """Feed the tokens just drawn to their groups' forecasts; re-speculate where a forecast may change."""
+        self._live = len(live)
+        pending, forecasts, spec_of, running = self._pending, self._forecasts, self._spec_of, self._running
+        if self._at_ends:  # no token changes its forecasts: record the speculations' rows, refresh stale forecasts
+            for row in live:
+                spec = spec_of.get(row.request)
+                if spec is not None:
+                    spec.rows[row.seq] = row
+            if self._stale and self._live <= self.THIN_ROWS:
+                stale, self._stale = self._stale, set()
+                for group in sorted(stale):
+                    if self._open[group]:
+                        self._forecast(forest, group)
+            return self._requests(forest, []) if self._outbox else []
         changed = list(self._due)
         self._due.clear()
         self._tail = None
         hist = self._hist
-        pending, forecasts, spec_of, running = self._pending, self._forecasts, self._spec_of, self._running
         for row in live:
             segment = row.segment
             entry = pending.get(row.request)
@@ -194,6 +222,10 @@ class SpeculativeGrower(StreamGrower):
     def _forecast(self, forest: SampledForest, group: int) -> None:
         """Forecast the group's remaining rounds (with the tokens its running rows and its speculations have
         drawn so far) and speculate on them."""
+        if self._at_ends and self._live > self.THIN_ROWS:  # forecast once the batch is thin (its specs stay)
+            self._forecasts.pop(group, None)
+            self._stale.add(group)
+            return
         forecast = self._strategy.forecast(forest, group, self._sizes[group], self._yielded[group])
         if forecast is None:
             self._forecasts.pop(group, None)
@@ -231,7 +263,9 @@ class SpeculativeGrower(StreamGrower):
         """Keep the group's speculations that its forecast still picks, cancel the rest, start the new ones."""
         ctx, prompt = self.ctx, self.prompts[group]
 
-        def sign(node, offset, k):
+        def sign(node, offset, k):  # node -1: new chains from the prompt (offset -1)
+            if node < 0:
+                return prompt_key(ctx.seed, group), 0, k
             chain, start = (forest.chain[node], forest.start[node]) if node < SPEC_NODES else self._chain_start(node)
             return chain, start + offset + 1, k
 
@@ -241,22 +275,28 @@ class SpeculativeGrower(StreamGrower):
         keep = [s for s in specs if s.signature in wanted]
         self._drop(group, [s for s in specs if s.signature not in wanted])
         have = {s.signature for s in keep}
-        chance = self._chances(forest, group, picks) if self._confidence > 0 and len(have) < len(wanted) else {}
-        for (chain, position, k), (_, node, *_) in wanted.items():
-            if (chain, position, k) in have:
+        chance = self._chances(forest, group, picks) if self._confidence > 0 and len(have) < len(wanted) and \
+            getattr(self._forecasts[group], "uses_chances", True) else {}
+        for signature, (_, node, *_) in wanted.items():
+            if signature in have:
                 continue
-            if chance and chance[(chain, position, k)] < self._confidence:
+            if chance and chance[signature] < self._confidence:
                 self._due.add(group)
                 continue
-            chain, _, response, cache = self._where(forest, node)
-            keys = tuple(child_keys(chain, position, forest.forks.get((chain, position), 0), k))
+            if node < 0:  # from the prompt: the state kept for any root of the group begins with it
+                chain, response, cache = signature[0], [], self._cache_key(forest, _Work(group, -1, [], ()))
+            else:
+                chain, _, response, cache = self._where(forest, node)
+            position, k = signature[1], signature[2]  # a 4th entry numbers the keys on (a forecast's later rounds)
+            first = signature[3] if len(signature) > 3 else forest.forks.get((chain, position), 0)
+            keys = tuple(child_keys(chain, position, first, k))
             self._serial += 1
             request = SegmentRequest(
                 prefix=tuple(prompt + response[:position]), response_start=len(prompt), n=k,
                 max_tokens=max(1, ctx.max_new_tokens - position), stop_ids=tuple(ctx.stop_ids),
                 stop_strings=tuple(ctx.terminal) + (tuple(ctx.marks) if ctx.cutoff else ()),
                 keep_key=("tree", self.name, "speculative", self._serial), cache_key=cache, chain_keys=keys)
-            spec = _Spec(group, (chain, position, k), request, SPEC_NODES + self._serial * 1024)
+            spec = _Spec(group, signature, request, SPEC_NODES + self._serial * 1024)
             for seq in range(k):
                 self._stand_in[spec.base + seq] = (spec, seq)
             keep.append(spec)

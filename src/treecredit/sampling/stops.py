@@ -41,6 +41,7 @@ class StopMatcher:
         self.pieces = (pieces_of(decode) if pieces is _FIND else pieces) if self.strings else None
         self._table = None if self.pieces is None else self.pieces.table.texts[self.pieces.skip]
         self.texts = [self._piece(int(i)) for i in self.ids]  # per id of the window: its piece or None
+        self.lasts = frozenset(s[-1] for s in self.strings)  # a whole piece without one completes no occurrence
         self.odd = sum(text is None for text in self.texts)  # ids of the window without a usable piece
 
     def _piece(self, token: int) -> str | None:
@@ -79,12 +80,25 @@ class StopMatcher:
             del self.ids[0]
             self.odd -= self.texts.pop(0) is None
         if self.odd == 0 and piece is not None:  # every piece whole, no stop id: one join
+            if not any(c in piece for c in self.lasts):  # an occurrence it completes would end in its piece
+                return False
             text = "".join(self.texts)  # type: ignore[arg-type]
             return self._count(text) > self._count(text[: len(text) - len(piece)])
         return self._count(self._text(len(self.ids))) > self._count(self._text(len(self.ids) - 1))
 
 
-def stop_positions(decode, strings: Sequence[str], ids: Sequence[int], start: Sequence[int] = ()) -> list[int]:
-    """Offsets ``t`` in ``ids`` whose token completes a stop string (``start``: response ids before ``ids``)."""
-    matcher = StopMatcher(decode, strings, start)
+def stop_positions(decode, strings: Sequence[str], ids: Sequence[int], start: Sequence[int] = (),
+                   pieces: Pieces | None = _FIND) -> list[int]:
+    """Offsets ``t`` in ``ids`` whose token completes a stop string (``start``: response ids before ``ids``;
+    ``pieces``: ``decode``'s token texts, as :class:`StopMatcher` takes them)."""
+    matcher = StopMatcher(decode, strings, start, pieces)
     return [t for t, token in enumerate(ids) if matcher.push(token)]
+
+
+def policy_pieces(policy) -> Pieces | None:
+    """The pieces of ``policy.decode``: :func:`~treecredit.text_pieces.pieces_of` (a ``transformers`` policy), else
+    the policy's own ``text_pieces()`` (the small GPT's character tokenizer), else None."""
+    pieces = pieces_of(policy.decode)
+    if pieces is None and callable(getattr(policy, "text_pieces", None)):
+        pieces = policy.text_pieces()
+    return pieces

@@ -64,8 +64,8 @@ class TreeSampler:
         replay_max_weight: truncation 1 + c of the replay importance weights (≥ 1).
         schedule: 'auto' grows the trees in one continuous batch on a backend that can (the built-in
             one: ``stream``), in rounds on others; 'rounds' always uses rounds. Same trees either way
-            (:mod:`treecredit.sampling.schedule`); 'rounds' is for comparison. 'speculative' (entropy
-            branching): the stream, with each group's next forking round started before its chains have
+            (:mod:`treecredit.sampling.schedule`); 'rounds' is for comparison. 'speculative' (entropy and
+            adaptive branching): the stream, with each group's next forking round started before its chains have
             ended, at the tokens it would pick so far (:mod:`treecredit.sampling.speculate`): the same
             trees in fewer decoding steps, some tokens wasted; on a backend without speculation, as 'auto'.
     """
@@ -106,7 +106,7 @@ class TreeSampler:
                  f"pass one of {sorted(BRANCHINGS)}")
         if self.schedule == "speculative" and not hasattr(self.strategy, "forecast"):
             raise FixError("schedule", f"is 'speculative', but the {self.branching!r} branching cannot forecast its "
-                           "next phase (only entropy branching can)", _SPECULATIVE_REMEDIES, joiner=" or ")
+                           "next phase (only entropy and adaptive branching can)", _SPECULATIVE_REMEDIES, joiner=" or ")
         check_greedy_tree(self.temperature, self.branching)
 
     def check_group_size(self, group_size: int) -> None:

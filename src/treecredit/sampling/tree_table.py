@@ -40,6 +40,9 @@ class SampledForest:
     topped_up: set = field(default_factory=set)
     """Leaves refilled at once as they ended, and the siblings opened for them (fixed top-up; see
     :meth:`treecredit.sampling.branching.FixedBranching.refill`)."""
+    scored: dict = field(default_factory=dict)
+    """(chain key, end position) -> reward of a leaf as adaptive branching last scored it (what its forecast of
+    the next round knows; a split keeps a leaf's chain and end)."""
 
     def __len__(self) -> int:
         return len(self.group)
