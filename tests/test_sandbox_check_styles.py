@@ -54,6 +54,17 @@ def test_mbpp_style_results_are_plain_data(wrong, entry):
     assert run_check(wrong, MBPP, entry, timeout=10, plain_results=False).passed
 
 
+@pytest.mark.parametrize("entry", [None, "add"], ids=["no-entry-point", "entry-point"])
+def test_asserts_by_name_next_to_a_check_see_plain_results_too(entry):
+    """Tests that define check() and also call the function by name at the top level (or call check(add)
+    themselves) saw the program's function unwrapped."""
+    wrong = ALWAYS_EQUAL + "def add(a, b):\n    return A()\n"
+    for test in (MBPP + "def check(candidate):\n    pass\n", "def check(f):\n    assert f(2, 3) == 5\ncheck(add)\n"):
+        result = run_check(wrong, test, entry, timeout=10)
+        assert not result.passed and "only plain data counts" in result.stderr, (test, result.stderr[-300:])
+        assert run_check(RIGHT, test, entry, timeout=10).passed
+
+
 def test_mbpp_style_with_an_entry_point_runs_the_asserts():
     """KeyError 'check' before: every program failed. Now the asserts run, the entry point bound to the
     candidate; the program's other names (a class the tests build) are as the program made them."""

@@ -20,10 +20,11 @@ each run):
    or none). Two styles of tests (:func:`style_of`): tests that define ``check`` (HumanEval) get
    ``check(entry_point)`` called after them, and an entry point named like a builtin (``def max``) is
    not under that name in the tests (until 2026-12-03 it was, and tests that use ``max`` themselves
-   compared a wrong answer with itself); tests that do not (MBPP: bare asserts that call the function by
-   name) run with the entry point under its name (the candidate, its results checked as below; until
-   2026-12-03 they failed every program with ``KeyError: 'check'``), or, without an entry point, with
-   every callable of the program they name wrapped the same way. Any exception, ``SystemExit`` included,
+   compared a wrong answer with itself; any other name of it there is the candidate, its results checked
+   as below); tests that do not (MBPP: bare asserts that call the function by name) run with the entry
+   point under its name (the candidate; until 2026-12-03 they failed every program with
+   ``KeyError: 'check'``). Without an entry point, every callable of the program the tests name is
+   wrapped the same way, in either style. Any exception, ``SystemExit`` included,
    is a failure: the harness returns. Only when the tests (and ``check``) returned does it raise the
    audit event ``treecredit.passed``.
 3. The verdict hook writes the token to a second pipe (whose write end is the only thing the child is
@@ -234,9 +235,10 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if key != name or check_style:
                     tests.pop(key, None)
             tests.pop("check", None)  # the tests' own check, or none: never the program's
-            if not check_style and guard is not None:  # asserts that call the program's functions by name
+            if guard is not None:  # asserts that call the program's functions by name (also next to a check)
                 if name is not None:
-                    tests[name] = guard(candidate)
+                    if not check_style or name in tests:  # (in HumanEval style, a builtin's name stays the builtin)
+                        tests[name] = guard(candidate)
                 else:
                     for key in loaded:
                         if key in tests and callable_(tests[key]):
