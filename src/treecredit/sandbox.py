@@ -49,6 +49,12 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    2026-12-03 ``del sys.modules['_signal']`` and ``importlib.import_module`` gave back a working
    ``signal()`` and the pidfd functions, and ``pwd`` came back), extension modules loaded under another
    package's name (``x._posixsubprocess``: refused by the name's last part, which finds the init function),
+   code objects the program makes (CPython does not check bytecode: a ``LOAD_CONST`` past its table reads
+   memory, the way to the verdict token): ``code.replace`` and ``types.CodeType`` (``code.__new__``),
+   ``marshal.load``, ``marshal.loads`` of anything but a ``.pyc`` file of the installation byte for byte
+   (importlib's own use), and ``_imp.get_frozen_object``'s data (no audit event: replaced; the frozen
+   modules' code is taken before the program runs); ``types.coroutine`` takes its wrapper path (it set a
+   generator's code flag by ``code.replace``),
    another process's limits (``resource.prlimit``) or scheduling (``os.setpriority``, which becomes
    ``os.nice`` on this process, and ``os.sched_set*``, kept for this process only where the seccomp
    filter holds them to it, refused without the filter: none raises an audit event), ``sqlite3``,
@@ -71,11 +77,13 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    and wrote anywhere).
 
 Threat model. Layers 2 and 3 are enforced by the kernel; the audit hook is in-process and has known
-limits (a second thread can swap a symbolic link between the hook's check and the open; C extension
-modules already installed are not audited; ``os.stat`` raises no audit event, so whether a path the
-program names exists, and its size and times, can be learnt, though not its contents nor the names of
-a folder; ``os.readlink`` raises none either, so without namespaces ``/proc/<pid>/cwd`` and ``fd/<n>``
-of another process of the user that has no capabilities give the paths it uses, as names). It is the
+limits (a program may still set a function's ``__code__`` to another code object the compiler made,
+which is memory-safe; ``.pyc`` files in a zip archive do not import; a second thread can swap a symbolic
+link between the hook's check and the open; C extension modules already installed are not audited;
+``os.stat`` raises no audit event, so whether a path the program names exists, and its size and times,
+can be learnt, though not its contents nor the names of a folder; ``os.readlink`` raises none either, so
+without namespaces ``/proc/<pid>/cwd`` and ``fd/<n>`` of another process of the user that has no
+capabilities give the paths it uses, as names). It is the
 only file-system guard where namespaces are missing (non-Linux, most containers): then reads and writes
 outside the folder rest on it, and the folder's total size is bounded by ``RLIMIT_FSIZE`` per file only.
 No layer decides whether a program is *right*: :func:`run_python` reports its exit status, which the code

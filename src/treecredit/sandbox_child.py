@@ -119,7 +119,10 @@ def _install_guard():
     blocked = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
                "os.kill", "os.killpg", "signal.pthread_kill", "socket.", "ctypes.", "sqlite3.", "_winapi.", "pty.",
                "sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook", "gc.get_",
-               "cpython.PyInterpreterState_New")  # (a subinterpreter would run without this hook)
+               "cpython.PyInterpreterState_New",  # (a subinterpreter would run without this hook)
+               # A code object the program makes (code.replace, types.CodeType) is not checked by CPython: a
+               # LOAD_CONST past its table reads memory, where the verdict token is. (marshal.loads: below.)
+               "code.__new__")
     # Modules that start processes or share memory with no audit event of their own.
     native = frozenset(("_posixsubprocess", "_posixshmem", "_xxsubinterpreters", "_multiprocessing"))
     # C modules that open paths or reach the network in C, with no audit event: readline's history and init
@@ -138,13 +141,15 @@ def _install_guard():
                      "shutil.rmtree", "os.chflags", "os.mkfifo", "os.mknod", "os.setxattr", "os.removexattr"))
     two = frozenset(("os.link", "os.symlink", "os.rename"))
     devnull = os.devnull  # (bound: a program may set os.devnull to any path)
+    # .pyc files of the installation opened last (paths only: marshal.loads must get one's bytes exactly)
+    pycs, open_code = [], __import__("io").open_code
 
     def hook(event, args, *, root=root, sep=sep, fspath=fspath, lstat=lstat, stat=stat, readlink=readlink,
              getcwd=getcwd, str_=str_, bytes_=bytes_, int_=int_, type_=type, subclass=issubclass, len_=len_,
              denied=denied, join_=join_, is_link=is_link, is_dir=is_dir, decode=decode, failed=failed,
              write=write, devices=devices, devnull=devnull, code_suffixes=code_suffixes, roots=roots,
              blocked=blocked, native=native, no_files=no_files, missing=missing, kept=kept, pid=pid, one=one,
-             two=two):
+             two=two, pycs=pycs, open_code=open_code):
         """Everything the hook uses is a keyword-only default of this function, which nothing but the
         interpreter refers to, and its helpers are made afresh at each call: a program that reaches one
         of its frames (a refusal's traceback, or code the hook runs, such as a path object's __fspath__)
@@ -240,6 +245,24 @@ def _install_guard():
                     directory = False
                 if directory:
                     raise denied(f"sandbox: opening the directory {path!r} is not allowed")
+                if full.endswith(".pyc"):
+                    pycs.append(full)
+                    del pycs[:-8]
+        elif event == "marshal.load":  # (from a file object the program may make: its bytes are unknown here)
+            raise denied("sandbox: marshal.load is not allowed (a code object made of unchecked bytes)")
+        elif event == "marshal.loads":  # importlib's .pyc files: only those of the installation, byte for byte
+            for path in pycs[::-1]:
+                full = resolved(join_((path,)))
+                if within(full) or not full.endswith(".pyc") or not readable(full):
+                    continue
+                try:
+                    with open_code(full) as handle:
+                        if handle.read()[16:] == args[0]:
+                            return
+                except failed:
+                    continue
+            raise denied("sandbox: marshal.loads is not allowed but of a .pyc file of the Python installation (a "
+                         "code object made of other bytes is not checked: it could read any memory)")
         elif event == "os.listdir" or event == "os.scandir":  # names of the user's files, other runs' folders
             if not listable(args[0]):
                 raise denied(f"sandbox: listing {args[0]!r} (outside the folder) is not allowed")
@@ -353,6 +376,41 @@ def _install_guard():
         return 0  # (every module create_builtin hands out was executed when it was made)
 
     _imp.create_builtin, _imp.exec_builtin = create_builtin, exec_builtin
+    # get_frozen_object(name, data) unmarshals `data` with no audit event: the frozen modules' code is
+    # taken now, and the replacement takes no data.
+    names = getattr(_imp, "_frozen_module_names", None)
+    if names is not None:
+        frozen = {}
+        for name in names():
+            try:
+                frozen[name] = _imp.get_frozen_object(name)
+            except ImportError:
+                pass
+
+        def get_frozen_object(name, data=None, /, *, frozen=frozen, join_=join_, denied=denied):
+            name = join_((name,))
+            if data is not None:
+                raise denied("sandbox: _imp.get_frozen_object with data is not allowed (an unchecked code object)")
+            if name not in frozen:
+                raise ImportError(f"No such frozen object named {name!r}", name=name)
+            return frozen[name]
+
+        _imp.get_frozen_object = get_frozen_object
+    # types.coroutine sets a flag on a generator's code by code.replace (refused above): its other path, a
+    # wrapper that makes the generator awaitable, does the same without a new code object.
+    types_ = __import__("types")
+    plain_coroutine = types_.coroutine
+
+    def coroutine(func, /, *, plain_coroutine=plain_coroutine, partial=__import__("functools").partial):
+        wrapped = plain_coroutine(partial(func))
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            try:
+                setattr(wrapped, name, getattr(func, name))
+            except (AttributeError, TypeError):
+                pass
+        return wrapped
+
+    types_.coroutine = coroutine
 
     for name in native | no_files:  # the program must import them afresh (refused), except _posixsubprocess:
         sys.modules.pop(name, None)
