@@ -104,7 +104,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from treecredit.sandbox_child import GUARD, HARDEN, SECCOMP_DENY
+from treecredit.sandbox_child import GUARD
+from treecredit.sandbox_seccomp import HARDEN, SECCOMP_DENY
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8

@@ -72,6 +72,8 @@ def _stopped_cleanly(argv: list, out: Path, signum: int, whole_group: bool) -> N
     done = _stop(argv, out, signum, whole_group)
     assert done.returncode == 128 + signum, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr + done.stdout
+    assert (f"{signal.Signals(signum).name} received: the 2 running runs stop after their current step and save their "
+            "checkpoints; the 2 runs not started yet do not start") in done.stderr  # counted when the signal came
     assert (f"treecredit compare: stopped ({signal.Signals(signum).name}; 0 of 4 runs finished); 2 of its 4 runs "
             f"keep their last checkpoints, the others start again. Continue with the same arguments and --resume "
             f"(--out {out})") in done.stderr
