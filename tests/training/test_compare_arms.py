@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from treecredit.cli import main
-from treecredit.training.arms import arm_config, arm_with_option
+from treecredit.training.arms import arm_config, arm_with_option, check_arm_names
 from treecredit.training.compare import run_comparison
 from treecredit.training.config import TrainConfig
 
@@ -227,3 +227,10 @@ def test_a_comparisons_run_shows_its_python_warnings_only_in_its_log(tmp_path, m
         compare._train_run(TrainConfig(out=str(tmp_path / "r")), {})
     assert "trees did not branch" not in capsys.readouterr().err
     assert "trees did not branch" in (tmp_path / "r" / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("word", ["none", "foo"])
+def test_an_arm_with_no_close_estimator_is_offered_the_list_not_a_guess(word):
+    # was: "Fix: write vine." for 'none' and "write rloo" for 'foo' (difflib cutoff 0.5; train's is 0.6)
+    with pytest.raises(ValueError, match=r"Fix: start the arm with one of dr_grpo, grpo, .*vine\.$"):
+        check_arm_names([word])

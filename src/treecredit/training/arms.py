@@ -239,7 +239,7 @@ def _unknown_estimator(arm: Arm, known: list[str], level: str) -> None:
         meant = arm.label.replace(":" + branching, ":" + near[0], 1) if near else arm.label
         fail("estimators", f"arm {arm.label!r} has a sampler and branching but no estimator before them",
              f"write ESTIMATOR@{meant}, e.g. {example}@{meant} (ESTIMATOR one of {', '.join(known)})")
-    close = difflib.get_close_matches(arm.estimator, known, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(arm.estimator, known, n=1, cutoff=0.6)  # train's: "none" is not "vine"
     fix = (f"write {close[0]}{arm.label[len(arm.estimator):]}" if close and arm.label.startswith(arm.estimator)
            else f"start the arm with one of {', '.join(known)}")
     fail("estimators", f"arm {arm.label!r}: {arm.estimator!r} is no registered {level}-level estimator "
