@@ -90,6 +90,34 @@ def test_a_hugging_face_model_is_counted_from_its_files_without_loading_it(tmp_p
     assert space_needed(lora)[1] == weights  # only the adapters train: their moments are within the margin
 
 
+def _header_only(path, rows):
+    import json
+    import struct
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [rows, 1000], "data_offsets": [0, 0]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+
+
+@pytest.mark.parametrize("index", [False, True])
+def test_mistrals_consolidated_copy_beside_the_shards_is_not_counted_twice(tmp_path, index):
+    # was: every *.safetensors counted, so a folder with consolidated.safetensors beside its shards gave twice
+    # the weights and a run that fits could be refused
+    import json
+    from types import SimpleNamespace
+
+    _header_only(tmp_path / "model-00001-of-00002.safetensors", 600)
+    _header_only(tmp_path / "model-00002-of-00002.safetensors", 400)
+    _header_only(tmp_path / "consolidated.safetensors", 1000)
+    if index:
+        shards = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
+        (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": shards}))
+    assert [f.name for f in disk_space.weight_files(tmp_path)] == [
+        "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "mistral"}))
+    config = SimpleNamespace(model=str(tmp_path), gguf_file=None)
+    assert disk_space.model_weight_bytes(config) == disk_space.BYTES_PER_WEIGHT * 1000 * 1000
+
+
 @pytest.mark.parametrize("content", [b"not a safetensors file at all", b"\x05\x00\x00\x00\x00\x00\x00\x00{}", b""])
 def test_weights_that_cannot_be_counted_are_not_checked(tmp_path, monkeypatch, content):
     from treecredit.training.config import TrainConfig

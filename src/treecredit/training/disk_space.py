@@ -77,6 +77,21 @@ def gguf_parameters(path: Path) -> int | None:
         return None
 
 
+def weight_files(folder: Path) -> list[Path]:
+    """The safetensors files ``transformers`` loads from ``folder``: those named in
+    ``model.safetensors.index.json``'s ``weight_map`` when it exists, else ``model.safetensors``, else every
+    ``*.safetensors`` but Mistral's ``consolidated*`` copy (kept beside the sharded files, so counting it too
+    would count the weights twice). Raises OSError or ValueError on an unreadable index."""
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        return sorted(folder / name for name in set(weight_map.values()))
+    if (folder / "model.safetensors").exists():
+        return [folder / "model.safetensors"]
+    files = sorted(folder.glob("*.safetensors"))
+    return [f for f in files if not f.name.startswith("consolidated")] or files
+
+
 def model_weight_bytes(config) -> int | None:
     """The bytes of ``config``'s model weights in float32 (:data:`BYTES_PER_WEIGHT`), counted without loading it;
     None when they cannot be counted."""
@@ -91,8 +106,8 @@ def model_weight_bytes(config) -> int | None:
     if gguf:
         count = gguf_parameters(Path(folder) / gguf)
         return None if count is None else BYTES_PER_WEIGHT * count
-    files = sorted(Path(folder).glob("*.safetensors"))
     try:
+        files = weight_files(Path(folder))
         if files:
             return BYTES_PER_WEIGHT * sum(safetensors_parameters(f) for f in files)
         bins = sorted(Path(folder).glob("pytorch_model*.bin"))
