@@ -70,8 +70,10 @@ A program that formats tracebacks or inspects the stack itself fails while the t
 ``plain_results`` (default on): the return values of every callable of the program the tests name, and of
 the candidate passed to ``check``, must be plain data (:mod:`treecredit.sandbox_plain`: ``bool``, ``int``,
 ``float``, ``complex``, ``str``, ``bytes``, ``None``, and ``list``/``tuple``/``dict``/``set``/``frozenset``
-of those, exact types, nested at most 100 deep; or an object of the program's own class that defines no
-special method but ``__init__``, with plain attributes), else the call raises ``TypeError``. This stops an
+of those, exact types, nested at most 100 deep; the standard library's ``Counter``, ``OrderedDict``,
+``defaultdict``, ``deque``, ``Fraction``, ``Decimal`` and namedtuples, as they were before the program
+ran (until 2026-12-03 they were refused); or an object of the program's own class that defines no special
+method but ``__init__``, with plain attributes), else the call raises ``TypeError``. This stops an
 answer that returns an object whose ``__eq__`` always says True. Until 2026-12-03 nothing was wrapped in
 MBPP-style tests without an entry point, and with one only the entry point was (an always-equal object
 returned by another function the tests call by name passed); tests that build the program's own objects
@@ -101,7 +103,7 @@ import os
 import secrets
 
 from treecredit.sandbox import SandboxResult, run_boot
-from treecredit.sandbox_plain import CHECKER, PLAIN_RULE
+from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 
 _HARNESS = r'''
 def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame):
@@ -183,7 +185,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
     if signals is not None:  # (a fresh import of _signal is refused by the verdict hook)
         signals.signal = refuse
 
-    type_, TypeError_, is_plain = type, TypeError, _plain_checker()
+    type_, TypeError_, is_plain = type, TypeError, _plain_checker({modules!r})
 
     def plain_results(function):
         def candidate(*args, **kwargs):
@@ -302,7 +304,7 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         os.close(token_write)
         token_write = -1
         boot = CHECKER + _HARNESS.replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
-        boot = boot.replace("{result_fd}", str(result_write))
+        boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(standard_modules(program)))
         boot = boot.replace("{entry!r}", repr(entry_point)).replace("{plain!r}", repr(bool(plain_results)))
         with_check, called = style_of(test)
         boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
