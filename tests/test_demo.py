@@ -31,8 +31,6 @@ def test_names_may_be_separated_by_commas_as_compare_takes_them(names, capsys):
     (["grpx"], "estimators: unknown token-level estimator 'grpx' (did you mean 'grpo'?). Fix: use one of: "),
     (["grpo", "grpx"], "estimators: unknown token-level estimator 'grpx'"),
     ([], "estimators: no names were given. Fix: pass one or more names"),
-    (["grpo", "vine"], "estimators: 'vine' needs Monte Carlo values of each prefix (mc_values), which the demo "
-                       "does not sample. Fix: leave it out of --estimators"),
 ])
 def test_bad_names_are_refused_before_anything_is_printed(names, expected, capsys):
     assert main(["demo", "--estimators", *names]) == 2

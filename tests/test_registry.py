@@ -36,6 +36,14 @@ def test_missing_reports_unmet_needs_with_alternatives():
         spec.missing(["step"])  # a misspelt "steps" is not read as nothing given
 
 
+def test_needs_reads_a_need_or_one_of_its_alternatives():
+    assert get_estimator("vine").needs("mc_values") and get_estimator("vine").needs("steps")
+    assert get_estimator("treerpo").needs("tree") and get_estimator("treerpo").needs("steps")
+    assert not get_estimator("tempo").needs("mc_values") and not get_estimator("vine").needs("tree")
+    with pytest.raises(ValueError, match=r"^part: unknown input name 'mc_value'\. Fix: use a name from \["):
+        get_estimator("vine").needs("mc_value")
+
+
 def test_available_from_options_ignores_none():
     assert available_from_options({"delimiter": [3], "tree_nodes": None}) == {"steps"}
     assert available_from_options({"tree_nodes": np.zeros((1, 1)), "mc_values": np.zeros((1, 1))}) == {

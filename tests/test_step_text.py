@@ -174,7 +174,7 @@ def test_incremental_offsets_equal_those_of_decoding_every_prefix(build):
 
 
 def test_row_lengths_end_one_past_each_rows_last_unmasked_token():
-    from treecredit.step_text import row_lengths
+    from treecredit.token_rows import row_lengths
 
     mask = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]])  # a masked token inside row 0 (tool output)
     assert row_lengths(mask).tolist() == [3, 0, 4]

@@ -67,6 +67,18 @@ class EstimatorSpec:
                              f"{list(REQUIREMENTS)}.")
         return [need for need in self.requires if not have & set(need.split("|"))]
 
+    def needs(self, part: str) -> bool:
+        """Whether ``requires`` names ``part`` (a name of :data:`REQUIREMENTS`), as a need of its own or as one of a
+        need's alternatives: ``get_estimator("vine").needs("mc_values")`` and ``get_estimator("treerpo").needs(
+        "tree")`` are True. What the hosts ask of an estimator they cannot feed (no host makes ``mc_values``).
+
+        Raises:
+            ValueError: ``part`` is not in REQUIREMENTS (a misspelt ``"mc_value"`` would otherwise read as not
+                needed)."""
+        if part not in REQUIREMENTS:
+            raise ValueError(f"part: unknown input name {part!r}. Fix: use a name from {list(REQUIREMENTS)}.")
+        return any(part in need.split("|") for need in self.requires)
+
     def check_requirements(self, available) -> None:
         """Raise the standard ``ValueError`` for the first need of ``requires`` that ``available`` lacks."""
         missing = self.missing(available)

@@ -133,22 +133,6 @@ def test_option_errors_name_the_flag_the_user_typed(tmp_path):
     assert EpisodeSettings(fork_at=1).fork_at == (1,)  # one turn without brackets
 
 
-def test_vine_is_refused_for_agent_runs_before_any_work(tmp_path, capsys):
-    # was: refused by the core API at the first step, after the warm start, with a fix (--mc-rollouts) that
-    # agent runs cannot follow; compare --env failed each vine run the same way
-    from treecredit.cli import main
-    from treecredit.training.config import TrainConfig
-
-    with pytest.raises(ValueError, match=r"^estimator: 'vine' needs Monte Carlo values of each prefix \(mc_values\), "
-                                         r"which agent episodes \(--env\) do not produce\. Fix: use a turn-level"):
-        TrainConfig(env="gridworld", estimator="vine", out=str(tmp_path / "run"))
-    TrainConfig(env="gridworld", estimator="tempo", out=str(tmp_path / "run"))  # other token-level ones train
-    out = tmp_path / "cmp"
-    assert main(["compare", "--env", "gridworld", "--estimators", "grpo,vine", "--seeds", "1", "--budget", "100",
-                 "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 2
-    assert "'vine' needs Monte Carlo values" in capsys.readouterr().err and not out.exists()
-
-
 @pytest.mark.parametrize("env, options, why", [
     ("cliffwalking", ["--env-option", "max_turns=4"],
      r"CliffWalkingText declares returns outside \[0, 1\] \(negative_rewards = "),

@@ -139,8 +139,6 @@ def test_an_unknown_estimator_lists_the_known_ones():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"estimator": "vine"}, r"estimator: 'vine' needs Monte Carlo values .*TRL's GRPOTrainer does not produce"),
-    ({"estimator": "vine", "step_pattern": "a"}, r"estimator: 'vine' needs Monte Carlo"),
     ({"estimator": "treerpo"},
      r"estimator: 'treerpo' needs steps or tree.*Fix: pass step_pattern=TEXT.*sampler='tree'"),
     ({"estimator": "tempo", "estimator_options": ["norm_by_std"]}, r"estimator_options: is list .*not a dict"),

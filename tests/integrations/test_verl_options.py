@@ -1,6 +1,6 @@
 """The verl shell's options: text-step options bound with make_adv_estimator, errors that name
-``algorithm.treecredit_options.NAME``, step options an estimator cannot use, a tokenizer that does not load,
-and ``vine`` (which needs Monte Carlo values verl does not produce)."""
+``algorithm.treecredit_options.NAME``, step options an estimator cannot use, and a tokenizer that does not
+load. (``vine``, which needs Monte Carlo values verl does not produce, is refused in tests/test_mc_values_hosts.py.)"""
 
 import sys
 from pathlib import Path
@@ -65,12 +65,6 @@ def test_a_tokenizer_that_does_not_load_is_refused_naming_the_option(tmp_path):
                                          r"Hugging Face cache, nothing being downloaded \(\w+: .*\)\. Fix: set it "
                                          r"to the local folder"):
         tc_verl.make_adv_estimator("tempo")(**fake_verl_batch(), config=config)
-
-
-def test_vine_is_refused_with_the_reason():
-    with pytest.raises(ValueError, match=r"^estimator: 'vine' needs Monte Carlo values .*verl's advantage step "
-                                         "does not produce"):
-        tc_verl.make_adv_estimator("vine")
 
 
 @pytest.mark.parametrize("delimiter,problem", [([-1], r"holds the negative id -1"), ("\n\n", r"is the text '\\n\\n'")])

@@ -42,10 +42,6 @@ def test_declared_need_not_met_is_refused_before_work(tiny_config, needs_tree):
     check_run(tiny_config(estimator=needs_tree, sampler="tree", branching_options={"children": 2, "depth": 3}))
 
 
-def test_vine_without_monte_carlo_values_is_refused_before_work(tiny_config):
-    _refused_before_work(tiny_config(estimator="vine"), r"^estimator: 'vine' needs mc_values.*--mc-rollouts")
-
-
 def test_estimator_option_typo_is_refused_with_the_accepted_names(tiny_config):
     _refused_before_work(tiny_config(estimator="grpo", estimator_options={"norm_by_sdt": False}),
                          r"^estimator_options: estimator 'grpo' has no option 'norm_by_sdt'. Fix: did you mean "

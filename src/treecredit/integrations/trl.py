@@ -32,7 +32,7 @@ training model: each group of ``num_generations`` rows becomes one tree with tha
 completions (:func:`treecredit.step_ends_from_text`) to estimators that take ``step_ends`` and no tree.
 TRL then scores, computes old log-probabilities and trains as usual. Adaptive branching also scores each
 round's leaves while the trees grow, with TRL's reward functions on each prompt's dataset row
-(:func:`~treecredit.integrations.trl_tree.score_with_reward_funcs`). With ``use_vllm=True`` and
+(:func:`~treecredit.integrations.trl_leaf_rewards.score_with_reward_funcs`). With ``use_vllm=True`` and
 ``vllm_mode="colocate"`` the trees grow on TRL's own engine through
 :class:`~treecredit.sampling.vllm_backend.VLLMBackend`; with ``vllm_mode="server"`` they grow on TRL's
 vLLM server through :class:`~treecredit.sampling.vllm_server.VLLMServerBackend` (TRL's ``VLLMClient``;
@@ -252,7 +252,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                     ) -> list[float]:
         """Rewards of leaves during tree growth (adaptive branching), from TRL's reward functions, given the
         leaves' sampled ids as TRL gives its completions'."""
-        from treecredit.integrations.trl_tree import score_with_reward_funcs
+        from treecredit.integrations.trl_leaf_rewards import score_with_reward_funcs
 
         return score_with_reward_funcs(self.reward_funcs, self.reward_weights, self._text_tokenizer(), rows, texts,
                                        trainer_state=self.state, loop=getattr(self, "async_loop", None),

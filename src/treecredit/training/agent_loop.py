@@ -294,7 +294,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     saved_step = counters["step"]
     dropped = DroppedWatch(config.env)
     said_unforked = False
-    with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar
+    # an error is printed below the bar; a second signal names the checkpoint kept
+    with StopRequest(log, lambda: saved_step) as stop, closed_at_exit(bar):
         while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)

@@ -239,7 +239,7 @@ def _unknown_estimator(arm: Arm, known: list[str], level: str) -> None:
         meant = arm.label.replace(":" + branching, ":" + near[0], 1) if near else arm.label
         fail("estimators", f"arm {arm.label!r} has a sampler and branching but no estimator before them",
              f"write ESTIMATOR@{meant}, e.g. {example}@{meant} (ESTIMATOR one of {', '.join(known)})")
-    close = difflib.get_close_matches(arm.estimator, known, n=1, cutoff=0.6)  # train's: "none" is not "vine"
+    close = _closest(arm.estimator, known, cutoff=0.6)  # train's: "none" is not "vine"
     fix = (f"write {close[0]}{arm.label[len(arm.estimator):]}" if close and arm.label.startswith(arm.estimator)
            else f"start the arm with one of {', '.join(known)}")
     fail("estimators", f"arm {arm.label!r}: {arm.estimator!r} is no registered {level}-level estimator "
@@ -259,8 +259,6 @@ def _check_sampler_branching(arm: Arm) -> None:
 def _check_names(arm: Arm) -> None:
     """The arm's ``@SAMPLER`` and ``:BRANCHING`` against the registered names; the error names the arm as
     written and the arm with the closest name."""
-    import difflib
-
     from treecredit.sampling.branching import BRANCHINGS
     from treecredit.sampling.registry import samplers
 
@@ -268,12 +266,22 @@ def _check_names(arm: Arm) -> None:
                                                                        sorted(BRANCHINGS))):
         if not given or given in known:
             continue
-        close = difflib.get_close_matches(given, known, n=1, cutoff=0.5)
+        close = _closest(given, known, cutoff=0.5)
         mark = "@" if what == "sampler" else ":"
         at = arm.label.index(mark + given) if mark + given in arm.label else -1
         fixed = (arm.label[:at + 1] + close[0] + arm.label[at + 1 + len(given):]) if close and at >= 0 else ""
         fail(what, f"{given!r} in arm {arm.label!r} is not one of {known}",
              f"write {fixed}" if fixed else f"write the {what} after {mark!r} as one of {known}")
+
+
+def _closest(given: str, known: list[str], cutoff: float) -> list[str]:
+    """``[name]``: the one of ``known`` that ``given`` is but for case (``GRPO`` → ``grpo``), else the closest one
+    by :func:`difflib.get_close_matches` ignoring case (``Tre`` → ``tree``) at ``cutoff``; ``[]``: none."""
+    import difflib
+
+    lower = {name.lower(): name for name in known}
+    close = difflib.get_close_matches(given.lower(), list(lower), n=1, cutoff=cutoff)
+    return [lower[close[0]]] if close else []
 
 
 def arm_with_option(label: str, key: str, value: str = "VALUE") -> str:

@@ -209,6 +209,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     import signal
 
     from treecredit.tasks import task_from_config
+    from treecredit.training.disk_space import check_runs_free_space
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run, holds_run
     from treecredit.training.run_log import recording
@@ -231,6 +232,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     for label, config in configs.items():  # a budget the first step could pass: refused before any warm start
         in_arm(ArmCheck(label, config.estimator), check_arm_budget, label, config, budget)
     shared = shared_fields(configs)  # an error about one of these is no fault of the arm it was checked in
+    jobs = default_jobs(len(jobs_list)) if jobs is None else max(1, min(jobs, len(jobs_list)))
+    check_runs_free_space([job.config for job in jobs_list], jobs, overwrite)  # finished runs keep checkpoints
     said: dict = {}  # per warm start (its key): its lines, for the log.txt of every run that starts from it
     arm_said: dict[str, list[str]] = {}  # per arm: the lines of its warm start
     if base.env:
@@ -268,7 +271,6 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                 build_policy(config, task_from_config(config), recording(log, said[key], WARM_START_PREFIX))
         arm_said[label] = said[key]
     jobs_list = [job._replace(entries=arm_said.get(job.label, [])) for job in jobs_list]
-    jobs = default_jobs(len(jobs_list)) if jobs is None else max(1, min(jobs, len(jobs_list)))
     log(f"compare: {len(jobs_list)} run{'s' * (len(jobs_list) != 1)} ({len(arms)} arm{'s' * (len(arms) != 1)} × "
         f"{len(seeds)} seed{'s' * (len(seeds) != 1)}), {jobs} at a time")
     done: dict[str, dict[int, list[dict]]] = {label: {} for label in arms}

@@ -15,6 +15,7 @@ The estimate is cheap: the small GPT's parameters by formula, a Hugging Face mod
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -28,6 +29,11 @@ MARGIN_BYTES = 64 * 2**20
 """Room for what else a run writes (metrics.jsonl, samples.jsonl, log.txt, TensorBoard events), and slack."""
 MARGIN_SHARE = 0.1
 """A further share of the checkpoints' bytes kept free (LoRA adapters' optimizer state, pickling overhead)."""
+KEPT_CHECKPOINTS = 2
+"""Checkpoints a run leaves on its disk when it ends (``checkpoint.pt`` and ``checkpoint.prev.pt``): the finished
+runs of a comparison keep theirs while the others run (:func:`check_runs_free_space`)."""
+CACHE_MARGIN_BYTES = 2**20
+"""Room beside a warm start's weights in its cache: the JSON side-car and the pickling's overhead."""
 BYTES_PER_WEIGHT = 4
 """float32: the small GPT and a Hugging Face model are trained in float32 (AdamW's moments too)."""
 GPT_VOCAB_BOUND = 256
@@ -71,6 +77,21 @@ def gguf_parameters(path: Path) -> int | None:
         return None
 
 
+def weight_files(folder: Path) -> list[Path]:
+    """The safetensors files ``transformers`` loads from ``folder``: those named in
+    ``model.safetensors.index.json``'s ``weight_map`` when it exists, else ``model.safetensors``, else every
+    ``*.safetensors`` but Mistral's ``consolidated*`` copy (kept beside the sharded files, so counting it too
+    would count the weights twice). Raises OSError or ValueError on an unreadable index."""
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        return sorted(folder / name for name in set(weight_map.values()))
+    if (folder / "model.safetensors").exists():
+        return [folder / "model.safetensors"]
+    files = sorted(folder.glob("*.safetensors"))
+    return [f for f in files if not f.name.startswith("consolidated")] or files
+
+
 def model_weight_bytes(config) -> int | None:
     """The bytes of ``config``'s model weights in float32 (:data:`BYTES_PER_WEIGHT`), counted without loading it;
     None when they cannot be counted."""
@@ -85,8 +106,8 @@ def model_weight_bytes(config) -> int | None:
     if gguf:
         count = gguf_parameters(Path(folder) / gguf)
         return None if count is None else BYTES_PER_WEIGHT * count
-    files = sorted(Path(folder).glob("*.safetensors"))
     try:
+        files = weight_files(Path(folder))
         if files:
             return BYTES_PER_WEIGHT * sum(safetensors_parameters(f) for f in files)
         bins = sorted(Path(folder).glob("pytorch_model*.bin"))
@@ -104,14 +125,17 @@ def checkpoint_bytes(config) -> int | None:
     return weights * (1 if config.lora_rank else 3)
 
 
-def existing_checkpoint_bytes(out: Path) -> int:
-    """The bytes of the checkpoints already in ``out`` (and set aside by ``--overwrite`` in ``out/.replaced-run``):
-    a resume writes its next one beside them, and a run started with ``--overwrite`` removes them after its first
-    step, before its first checkpoint."""
+def existing_checkpoint_bytes(out: Path, overwrite: bool = False) -> int:
+    """The bytes of the checkpoints already in ``out`` (and set aside by ``--overwrite`` in ``out/.replaced-run``)
+    that count as room for the run's own: a resume writes its next one beside them, and a run started with
+    ``--overwrite`` removes them after its first step, before its first checkpoint. A ``checkpoint.pt.damaged``
+    (a damaged newest checkpoint that a resume set aside for inspection,
+    :func:`~treecredit.training.checkpoint.load_latest_checkpoint`) is out of the rotation: a resume keeps it beside
+    its three, so it counts only under ``overwrite``, which removes it with the rest."""
     from treecredit.training.out_folder import ASIDE
 
     return sum(p.stat().st_size for where in (out, out / ASIDE) if where.is_dir() for p in where.glob("checkpoint*.pt*")
-               if p.is_file())
+               if p.is_file() and (overwrite or ".damaged" not in p.name))
 
 
 def nearest_folder(out: Path) -> Path:
@@ -133,21 +157,20 @@ def space_needed(config) -> tuple[int, int] | None:
     return checkpoints + int(MARGIN_SHARE * checkpoints) + MARGIN_BYTES, one
 
 
-def check_free_space(config) -> None:
+def check_free_space(config, overwrite: bool = False) -> None:
     """Refuse (``out``) a run whose file system lacks room for what it will write (:func:`space_needed`, less the
-    checkpoints already in its folder, which a resume keeps beside its next one and ``--overwrite`` frees),
-    before any work: the error names the folder, the free and the needed bytes, and the fix."""
+    checkpoints already in its folder, which a resume keeps beside its next one and ``overwrite`` frees:
+    :func:`existing_checkpoint_bytes`), before any work: the error names the folder, the free and the needed bytes,
+    and the fix."""
     estimate = space_needed(config)
     if estimate is None:
         return
     need, one = estimate
     out = Path(config.out)
-    folder = nearest_folder(out)
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:  # a file system that does not say: its first write will
+    free = free_bytes(out)
+    if free is None:  # a file system that does not say: its first write will
         return
-    needed = need - existing_checkpoint_bytes(out)  # a resume's two stay; --overwrite's go before the first save
+    needed = need - existing_checkpoint_bytes(out, overwrite)  # a resume's two stay; --overwrite's go
     if free >= needed:
         return
     fail("out", f"the disk of {out} has {free:,} bytes free ({_size(free)}), and this run needs about {needed:,} "
@@ -156,6 +179,68 @@ def check_free_space(config) -> None:
          f"already in the folder, and {_size(need - CHECKPOINTS_ON_DISK * one)} for its metrics, samples and logs",
          f"free {_size(needed - free)} or more on that disk, or pass --out with a folder on a disk with more room "
          "(no setting keeps fewer checkpoints)")
+
+
+def check_runs_free_space(configs: list, jobs: int, overwrite: bool = False) -> None:
+    """Refuse (``out``) the runs ``configs`` of one comparison (``treecredit compare``) when the disk their folders
+    share lacks room for all of them, before any work. Each run checked alone (:func:`check_free_space`) fits, but
+    a finished run keeps its last :data:`KEPT_CHECKPOINTS` checkpoints, so the runs' checkpoints add up; at most
+    ``jobs`` of them (``--jobs``, the largest counted) write a third at once. Each run also gets its margin
+    (:func:`space_needed`) and counts the checkpoints already in its folder as room (:func:`existing_checkpoint_bytes`).
+    Runs on different disks are summed per disk; a run whose model cannot be counted is left out."""
+    disks: dict = {}
+    for config in configs:
+        estimate = space_needed(config)
+        disk = disk_of(Path(config.out))
+        if estimate is not None and disk is not None:
+            need, one = estimate
+            kept = max(0, need - one - existing_checkpoint_bytes(Path(config.out), overwrite))
+            disks.setdefault(disk, []).append((Path(config.out), kept, one, need))
+    for runs in disks.values():
+        writing = sorted((one for _, _, one, _ in runs), reverse=True)[:max(1, jobs)]
+        total = sum(kept for _, kept, _, _ in runs) + sum(writing)
+        free = free_bytes(runs[0][0])
+        if free is None or free >= total:
+            continue
+        root = Path(os.path.commonpath([str(out.absolute()) for out, _, _, _ in runs]))
+        margin = max(need - CHECKPOINTS_ON_DISK * one for _, _, one, need in runs)
+        fail("out", f"the disk of {root} has {free:,} bytes free ({_size(free)}), and the {len(runs)} runs of this "
+             f"comparison there need about {total:,} ({_size(total)}) together: each keeps {KEPT_CHECKPOINTS} "
+             f"checkpoints of up to {_size(writing[0])} when it ends, {len(writing)} at a time (--jobs) write a third, "
+             f"and each has {_size(margin)} for its metrics, samples and logs, less the checkpoints already in their "
+             "folders", f"free {_size(total - free)} or more on that disk, pass --out with a folder on a disk with "
+             "more room, or compare fewer runs (fewer --seeds or --estimators)")
+
+
+def check_cache_room(folder: Path, nbytes: int) -> None:
+    """Refuse (``cache_dir``) a warm start whose cache folder's disk lacks room for the weights it will save there
+    (``nbytes``, plus :data:`CACHE_MARGIN_BYTES`), before it trains: called by
+    :func:`~treecredit.training.warmstart.cached_policy` when the cache does not hold the warm start yet. Not
+    checked on a file system that does not say."""
+    free = free_bytes(folder)
+    need = nbytes + CACHE_MARGIN_BYTES
+    if free is None or free >= need:
+        return
+    fail("cache_dir", f"the disk of the warm-start cache {folder} has {free:,} bytes free ({_size(free)}), and the "
+         f"warm start's weights need about {need:,} ({_size(need)}) there", f"free {_size(need - free)} or more on "
+         "that disk, or pass --cache-dir (or set $TREECREDIT_CACHE) with a folder on a disk with more room")
+
+
+def free_bytes(folder: Path) -> int | None:
+    """The free bytes of the file system ``folder`` (or its nearest existing parent) is on; None when it does not
+    say."""
+    try:
+        return shutil.disk_usage(nearest_folder(folder)).free
+    except OSError:
+        return None
+
+
+def disk_of(folder: Path) -> int | None:
+    """The device id of the file system ``folder`` (or its nearest existing parent) is on; None when unknown."""
+    try:
+        return os.stat(nearest_folder(folder)).st_dev
+    except OSError:
+        return None
 
 
 def _size(n: int) -> str:

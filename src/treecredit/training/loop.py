@@ -299,7 +299,8 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     shown_warnings: set[str] = set()  # warnings a step gives that the run says once (estimator_options)
     degenerate = DegenerateGroupsWatch(warn or log, config.sampler, config.group_size)  # copies, zero advantages
     saved_step = counters["step"]
-    with StopRequest(log) as stop, closed_at_exit(bar):  # an error is printed below the bar, not on its line
+    # an error is printed below the bar, not on its line; a second signal names the checkpoint kept
+    with StopRequest(log, lambda: saved_step) as stop, closed_at_exit(bar):
         while not budget.finished(counters):
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)

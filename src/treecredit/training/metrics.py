@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from pathlib import Path
 
 
@@ -101,6 +102,7 @@ class MetricsWriter:
         if keep_until_step is None:
             self.path.write_text("")
         self.board = None
+        self._board_thread = None
         if tensorboard is not False:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -110,21 +112,66 @@ class MetricsWriter:
             else:
                 purge = None if keep_until_step is None else keep_until_step + 1  # drop events past the resume
                 self.board = SummaryWriter(str(Path(folder) / "tensorboard"), purge_step=purge)
+                self._board_thread = quiet_board_thread(self.board)
 
     def write(self, record: dict) -> None:
         """Append ``record``; a non-finite number (a NaN mean of failed rewards, say) is written as
-        JSON ``null`` (strict JSON readers refuse ``NaN``) and left out of TensorBoard."""
+        JSON ``null`` (strict JSON readers refuse ``NaN``) and left out of TensorBoard.
+
+        Raises the ``OSError`` (a full disk, say) of a TensorBoard write that failed in the writer's background
+        thread since the last call (that thread prints nothing: :func:`quiet_board_thread`), so that the run
+        stops with its one-line error (:func:`~treecredit.training.out_folder.write_errors`)."""
         record = json_safe(record)
         with self.path.open("a") as handle:
             handle.write(json.dumps(record, allow_nan=False) + "\n")
         if self.board is not None:
+            self._raise_board_failure()
             for tag, value in board_scalars(record).items():
                 self.board.add_scalar(tag, value, record["step"])
 
     def close(self) -> None:
+        """Flush and close the TensorBoard events; raises a write of them that failed in the background."""
         if self.board is not None:
-            self.board.close()
-            self.board = None
+            board, self.board = self.board, None
+            board.close()
+            self._raise_board_failure()
+
+    def _raise_board_failure(self) -> None:
+        failure = getattr(self._board_thread, "exception", None)
+        if failure is not None:
+            self.board = None  # closed as far as it can be: its thread is gone
+            raise failure
+
+
+_QUIET_THREADS: weakref.WeakSet = weakref.WeakSet()
+"""The TensorBoard writer threads whose uncaught exception :func:`_quiet_hook` does not print (their
+``exception`` attribute keeps it; the writer raises it in the main thread)."""
+
+
+def quiet_board_thread(board):
+    """The background thread of a ``SummaryWriter`` (``board``), made quiet: a write that fails there (an
+    ``OSError``: a full disk) no longer prints a raw "Exception in thread ..." traceback in the middle of a run
+    (:data:`threading.excepthook`); the thread keeps it as its ``exception``, which the writer raises at its
+    next call in the main thread. None (nothing changed) where this tensorboard has no such thread."""
+    import threading
+
+    thread = getattr(getattr(getattr(getattr(board, "file_writer", None), "event_writer", None),
+                             "_async_writer", None), "_worker", None)
+    if not isinstance(thread, threading.Thread) or not hasattr(thread, "exception"):
+        return None
+    _QUIET_THREADS.add(thread)
+    if getattr(threading.excepthook, "_quiet_previous", None) is None:
+        previous = threading.excepthook
+
+        def hook(args):
+            if args.thread in _QUIET_THREADS:
+                _QUIET_THREADS.discard(args.thread)
+                return
+            previous(args)
+
+        hook._quiet_previous = previous  # type: ignore[attr-defined]
+        threading.excepthook = hook
+    return thread
 
 
 def json_safe(value):

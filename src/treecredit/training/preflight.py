@@ -174,7 +174,7 @@ def check_out(config, *, resume: bool, overwrite: bool, resume_fix: str | None =
     if space:
         from treecredit.training.disk_space import check_free_space
 
-        check_free_space(config)
+        check_free_space(config, overwrite=overwrite)
 
 
 def _check_earlier_run(config, *, resume: bool, overwrite: bool, resume_fix: str | None) -> None:

@@ -44,10 +44,12 @@ def check_rewards(task) -> list | None:
     from treecredit.rewards.code import code_reward
 
     coded = any(getattr(f, "func", f) is code_reward for _, f, _ in reward_set.items)
-    if coded and values and all(v == 0 for v in values):
+    # only the problems that have a worked solution: an empty completion (no solution column) fails every test
+    scored = [v for v, s in zip(values, solutions) if s.strip()]
+    if coded and scored and all(v == 0 for v in scored):
         import warnings
 
-        warnings.warn(f"every worked solution ({len(values)} probed) scores 0 under --reward code: their programs "
+        warnings.warn(f"every worked solution ({len(scored)} probed) scores 0 under --reward code: their programs "
                       "fail the tests, so right answers may score 0 too; check the test and entry_point columns by "
                       "calling code_reward(prompts=[...], completions=[...], test=[...], entry_point=[...])",
                       stacklevel=2)

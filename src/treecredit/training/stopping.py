@@ -2,7 +2,8 @@
 
 :class:`StopRequest` replaces the two handlers while the training loop runs: the first signal only records
 that a stop was asked for (the loop checks :attr:`StopRequest.signum` between steps, saves a checkpoint and
-raises :class:`RunInterrupted`: :func:`stop_and_save`); a second signal stops at once, without saving: it puts
+raises :class:`RunInterrupted`: :func:`stop_and_save`); a second signal stops at once, without saving, naming
+the step of the checkpoint kept (:func:`kept_line`): it puts
 the previous handlers back and hands the signal to the previous handler when that is a Python function, else
 raises ``KeyboardInterrupt`` (SIGINT) or ends the process by the signal (SIGTERM), also when the process
 inherited the signal as ignored (started with ``&`` from a script, or under ``nohup``). Outside the main
@@ -151,11 +152,15 @@ class _SignalHandlers:
 
 
 class StopRequest(_SignalHandlers):
-    """Context manager: records SIGINT/SIGTERM instead of dying mid-step (see the module docstring)."""
+    """Context manager: records SIGINT/SIGTERM instead of dying mid-step (see the module docstring).
 
-    def __init__(self, log=print) -> None:
+    ``saved_step``: a function giving the step of the run's last saved checkpoint (the training loop's
+    ``lambda: saved_step``), which the line of a second signal names as the checkpoint kept; None: not named."""
+
+    def __init__(self, log=print, saved_step=None) -> None:
         self._signum: int | None = None
         self.log = log
+        self.saved_step = saved_step
         self._previous = {}
 
     @property
@@ -171,6 +176,10 @@ class StopRequest(_SignalHandlers):
             return
         previous = self._previous.get(signum)
         self._restore()
+        try:  # said before the stop (what the command prints then names no step); never in its way
+            self.log(kept_line(signal.Signals(signum).name, None if self.saved_step is None else self.saved_step()))
+        except Exception:
+            pass
         _stop_at_once(signum, frame, previous)
 
     def __enter__(self):
@@ -180,6 +189,17 @@ class StopRequest(_SignalHandlers):
 
     def __exit__(self, *exc) -> None:
         self._restore()
+
+
+def kept_line(name: str, saved_step: int | None) -> str:
+    """What a run says when a second stop signal (``name``) ends it at once: the step of the checkpoint it
+    keeps (``saved_step``; 0: none saved; None: not known), since the steps after it are not saved."""
+    if saved_step is None:
+        return f"{name} received again: stopping at once without saving this step"
+    if saved_step <= 0:
+        return f"{name} received again: stopping at once without saving; no checkpoint of this run was saved"
+    return (f"{name} received again: stopping at once without saving; the checkpoint kept is the one of step "
+            f"{saved_step} (--resume goes on from step {saved_step}; the steps after it are not kept)")
 
 
 class StopAll(_SignalHandlers):

@@ -169,6 +169,10 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
             policy.module.load_state_dict(state)
         log(f"warm start: loaded {path}")
         return policy
+    from treecredit.training.disk_space import check_cache_room
+
+    # the cache's disk has room for the weights before they are trained, not found full after (shapes are fixed)
+    check_cache_room(folder, sum(t.numel() * t.element_size() for t in _saved_state(policy, trainable_only).values()))
     log(f"warm start: {training} (cached afterwards at {path})")
     from treecredit.training.progress import StepProgress
 
@@ -176,9 +180,7 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
         losses = train(policy, on_step)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two runs building one warm start write apart
-    state = ({n: p.detach() for n, p in policy.module.named_parameters() if p.requires_grad} if trainable_only
-             else policy.module.state_dict())
-    torch.save(state, tmp)
+    torch.save(_saved_state(policy, trainable_only), tmp)
     os.replace(tmp, path)
     side = path.with_name(f"{path.with_suffix('.json').name}.{os.getpid()}.tmp")
     side.write_text(json.dumps({**settings, "final_loss": losses[-1] if losses else None}, indent=1, default=str))
@@ -186,6 +188,14 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
     if losses:  # the progress lines stop before the last step (with or without a bar): its loss, once
         log(f"warm start: {len(losses)} steps done, final loss {losses[-1]:.3f} (first {losses[0]:.3f})")
     return policy
+
+
+def _saved_state(policy, trainable_only: bool) -> dict:
+    """What :func:`cached_policy` saves of ``policy``: its trained parameters (``trainable_only``), else its
+    ``state_dict``."""
+    if trainable_only:
+        return {n: p.detach() for n, p in policy.module.named_parameters() if p.requires_grad}
+    return policy.module.state_dict()
 
 
 def _load_cache(path: Path, log) -> dict | None:

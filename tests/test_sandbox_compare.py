@@ -1,0 +1,179 @@
+"""Asserts whose comparisons check their operands (:mod:`treecredit.sandbox_compare`), on their own: the
+rewrite of a test's text and the checked comparison, run here in-process (the sandbox wires them together)."""
+
+from __future__ import annotations
+
+import ast
+import math
+import traceback
+
+import pytest
+
+from treecredit.sandbox_compare import COMPARE, compare_source, make_compare, rewrite_asserts
+
+
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = object.__hash__
+
+
+class Int(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+def _run(test: str, **names) -> dict:
+    """Exec the rewritten ``test`` with the checked comparison bound; its namespace."""
+    namespace = {COMPARE: make_compare(), **names}
+    exec(compile(rewrite_asserts(test), "test.py", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("test", [
+    "assert [1, 2, 3] == [1, 2, 3]",
+    "assert {'a': 1} == {'a': 1} != {'a': 2}",
+    "assert 1 < 2 <= 2 < 3 > 0 >= 0",
+    "assert 2 in [1, 2] and 3 not in (1, 2) and 'a' in {'a': 1} and 1 in {1} and 'b' in 'abc'",
+    "assert (1, (2.5, 'x')) == (1, (2.5, 'x')) and frozenset({1}) == {1}",
+    "assert None is None and len([]) is not None",
+    "assert not (1 == 2)",
+    "assert (1 == 1) == True",
+    "assert all(x * 2 == y for x, y in [(1, 2), (2, 4)])",
+    "assert sorted([3, 1, 2]) == [1, 2, 3]",
+    "assert type(1) == int and abs(0.1 + 0.2 - 0.3) < 1e-9",
+    "assert b'ab' == b'ab' and 1j == complex(0, 1)",
+    "x = float('nan')\nassert [x] == [x] and x != x and not x == x",
+    "def f(a):\n    return a\nassert f([1,\n          2]) == [1, 2]  # spans lines\n",
+])
+def test_plain_data_compares_as_python_does(test):
+    _run(test)
+
+
+@pytest.mark.parametrize("test", [
+    "assert [1, 2] == [2, 1]",
+    "assert 1 < 2 < 1",
+    "assert 3 in [1, 2]",
+    "assert {'a': 1} == {'a': 2}",
+])
+def test_a_false_comparison_still_fails(test):
+    with pytest.raises(AssertionError):
+        _run(test)
+
+
+@pytest.mark.parametrize("test,side,kind", [
+    ("l = [3, 1, 2]\nl[:] = [E(), E(), E()]\nassert l == [1, 2, 3]", "left", "AlwaysEqual"),
+    ("d = {}\nd['a'] = E()\nassert d == {'a': 1}", "left", "AlwaysEqual"),
+    ("assert [1, 2] == E()", "right", "AlwaysEqual"),
+    ("assert 1 < 2 == E()", "right", "AlwaysEqual"),
+    ("assert E() in [1]", "left", "AlwaysEqual"),
+    ("assert 1 in [E()]", "right", "AlwaysEqual"),
+    ("assert [(1, {'k': {E()}})] != []", "left", "AlwaysEqual"),
+    ("assert I(5) == 4", "left", "Int"),  # a subclass of a plain type is not plain
+    ("assert all(x == 1 for x in [E(), E()])", "left", "AlwaysEqual"),
+])
+def test_an_operand_that_is_not_plain_data_fails_the_assert(test, side, kind):
+    with pytest.raises(AssertionError, match=rf"^sandbox: the {side} operand of `(==|!=|<|in)` holds a {kind}, "
+                                             r"not plain data"):
+        _run(test, E=AlwaysEqual, I=Int)
+
+
+def test_is_comparisons_stay_and_a_list_holding_itself_fails():
+    assert "is not" in rewrite_asserts("assert x is not None\n") and COMPARE not in rewrite_asserts("assert x is y\n")
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(AssertionError, match="nests containers more than 100 deep"):
+        _run("assert x == []", x=loop)
+
+
+def test_a_chain_evaluates_each_operand_once_in_order_and_stops_at_the_first_false():
+    seen = []
+
+    def value(name, v):
+        seen.append(name)
+        return v
+
+    _run("assert not (v('a', 2) < v('b', 1) < v('c', 0))", v=value)
+    assert seen == ["a", "b"]  # c is not evaluated, as in Python
+    seen.clear()
+    _run("assert v('a', 0) < v('b', 1) < v('c', 2) == v('d', 2)", v=value)
+    assert seen == ["a", "b", "c", "d"]
+
+
+def test_a_chain_in_a_class_body_or_with_a_walrus_is_evaluated_first_but_still_checked():
+    _run("class K:\n    limit = 3\n    assert 0 < 1 < limit\n")
+    ns = _run("assert 0 < 1 < (y := 2)\n")
+    assert ns["y"] == 2
+    with pytest.raises(AssertionError, match="holds a AlwaysEqual"):
+        _run("class K:\n    assert 0 < 1 < E()\n", E=AlwaysEqual)
+
+
+def test_line_numbers_comments_messages_and_other_code_stay():
+    test = ("import math\n"
+            "def check(candidate):\n"
+            "    x = candidate([1]) == 2  # not an assert: stays\n"
+            "    assert candidate([\n"
+            "        1, 2,\n"
+            "    ]) == 3, f'{candidate([1, 2]) == 3}'  # comment stays\n"
+            "    assert (candidate([1])  # a comment between the operands\n"
+            "            ==\n"
+            "            1)\n"
+            "    assert 'é' + 'ü' == 'éü' == candidate(['éü'])\n"
+            "    assert math.isclose(candidate([0.5]), 0.5)\n")
+    out = rewrite_asserts(test)
+    assert out.count("\n") == test.count("\n")
+    kept = [0, 1, 2, 10]
+    assert [out.splitlines()[i] for i in kept] == [test.splitlines()[i] for i in kept]
+    assert "# comment stays" in out and "f'{candidate([1, 2]) == 3}'" in out  # the message is not rewritten
+    calls = {(n.lineno, ast.unparse(n)) for n in ast.walk(ast.parse(test)) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", "") == "candidate"}
+    assert calls == {(n.lineno, ast.unparse(n)) for n in ast.walk(ast.parse(out)) if isinstance(n, ast.Call)
+                     and getattr(n.func, "id", "") == "candidate"}  # each call on its own line still
+
+    def candidate(xs):
+        return sum(xs) if xs and not isinstance(xs[0], str) else (xs[0] if xs else 0)
+
+    ns = _run(test)
+    ns["check"](candidate)
+    with pytest.raises(AssertionError) as failure:
+        ns["check"](lambda xs: 0)
+    assert traceback.extract_tb(failure.value.__traceback__)[-1].lineno == 4  # the assert's first line
+
+
+def test_text_that_does_not_parse_or_has_no_assert_is_unchanged():
+    assert rewrite_asserts("assert (1 ==\n") == "assert (1 ==\n"
+    assert rewrite_asserts("x = 1 == 1\nif x != 2:\n    pass\n") == "x = 1 == 1\nif x != 2:\n    pass\n"
+
+
+def test_a_rewrite_the_text_edit_gets_wrong_falls_back_to_the_tree(monkeypatch):
+    from treecredit import sandbox_compare
+
+    monkeypatch.setattr(sandbox_compare, "_render_compare", lambda *a, **k: "(((")
+    out = rewrite_asserts("def check(c):\n    assert c(1) == 1 < c(2)\n")
+    assert f"{COMPARE}(('==', '<'), c(1), 1, lambda: c(2), lazy=True)" in out
+    ns = {COMPARE: make_compare()}
+    exec(out, ns)
+    ns["check"](lambda x: x)
+    with pytest.raises(AssertionError, match="holds a AlwaysEqual"):
+        ns["check"](lambda x: AlwaysEqual())
+
+
+def test_the_source_defines_the_same_function_elsewhere_bound_to_the_builtins_of_then():
+    import builtins
+
+    namespace: dict = {"__builtins__": dict(vars(builtins))}
+    exec(compile(compare_source(), "harness", "exec"), namespace)
+    compare = namespace["make_compare"]()
+    namespace["__builtins__"].clear()  # what a program could change later: nothing is looked up there any more
+    assert compare(("==",), [1, 2], [1, 2]) is True and compare(("<", "<"), 1, 2, lambda: 3, lazy=True) is True
+    assert compare(("==",), math.nan, math.nan) is False and compare(("in",), "a", {"a": (1,)}) is True
+    with pytest.raises(AssertionError, match="right operand of `==` holds a AlwaysEqual"):
+        compare(("==",), [1], [AlwaysEqual()])
+    with pytest.raises(AssertionError, match="nests containers more than 100 deep"):
+        compare(("==",), eval("[" * 150 + "]" * 150, {}), [])
