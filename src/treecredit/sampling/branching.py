@@ -198,6 +198,10 @@ class EntropyBranching:
     reads_step_ends = False
     """Step ends are read only of pruned nodes, whose segments all stopped at step ends (with cutoff every
     segment does): the step ends inside other segments are not searched while growing."""
+    auto_speculation_leaves = 512
+    """``schedule="auto"`` speculates (:mod:`treecredit.sampling.speculate`) when a call grows at most this many
+    leaves: on the small GPT speculation was 0.84–0.96× the stream's time at 8–64 prompts × 8 leaves and 1.09×
+    at 128 and 256 (docs/performance.md [2o])."""
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         grow_in_rounds(self, grower, forest, group_size)
@@ -303,6 +307,13 @@ class AdaptiveBranching:
     forecast_at_ends = True
     """The speculative schedule makes the group's :meth:`forecast` again whenever one of its segments ends (it
     reads the forest only, not the tokens of rows still growing)."""
+
+    @property
+    def auto_speculation_leaves(self) -> float:
+        """``schedule="auto"`` speculates at any size (on the small GPT 0.76× the stream's time at 8 prompts × 8
+        leaves, 0.98–1.02× at 16–256, where the batch is rarely thin enough to speculate: docs/performance.md
+        [2o]), except with a ``token_budget`` (0: it has no forecast)."""
+        return 0 if self.token_budget else math.inf
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         grow_in_rounds(self, grower, forest, group_size)
