@@ -226,7 +226,7 @@ def test_auto_schedule_speculates_by_the_strategys_measured_rule(monkeypatch):
     from treecredit.sampling.tree import auto_speculates
 
     assert auto_speculates(AdaptiveBranching(), 10**6) and not auto_speculates(AdaptiveBranching(token_budget=30), 8)
-    assert auto_speculates(EntropyBranching(), 512) and not auto_speculates(EntropyBranching(), 513)
+    assert auto_speculates(EntropyBranching(), 128) and not auto_speculates(EntropyBranching(), 129)
     assert not auto_speculates(FixedBranching(), 8)
 
     class Forecasting(EntropyBranching):  # a strategy object of the user's: no measured rule, no speculation

@@ -69,7 +69,7 @@ class TreeSampler:
             ended, at the tokens it would pick so far (:mod:`treecredit.sampling.speculate`): the same
             trees in fewer decoding steps, some tokens wasted (counted in ``generated_tokens``); on a backend
             without speculation, as 'stream'. 'auto' (the default): 'speculative' where the strategy's
-            ``auto_speculation_leaves`` is at least the leaves the call grows (entropy: 512, adaptive: any
+            ``auto_speculation_leaves`` is at least the leaves the call grows (entropy: 128, adaptive: any
             without a token budget; measured in docs/performance.md [2o]), else 'stream'.
     """
 
