@@ -1,9 +1,10 @@
 """Tree sampler vs i.i.d. sampling at the same number of leaves: generated tokens, wall time, branch stats.
 
 Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N[,N...]] [--skip-hf] [--clock wall|cpu]
-[--only WORDS] [--skip-reports] [--schedules auto,rounds,speculative]``. Both samplers run side by side in one
-process on the same policy and problems: each tree configuration alternates with i.i.d. ``--repeats``
-times and the median of the side-by-side ratios is printed.
+[--only WORDS] [--skip-reports] [--schedules auto,rounds,speculative]``. The samplers run side by side in one
+process on the same policy and problems: each tree configuration's schedules run in turn with i.i.d.
+``--repeats`` times (the order rotated each repeat) and the medians of the ratios within a repeat are printed:
+tree / i.i.d., and with several schedules each one over the first (e.g. speculative / auto).
 
 1. The small GPT (1.8M parameters), briefly warm-started on worked arithmetic solutions so that its
    responses have steps (weights cached under $TREECREDIT_CACHE or ~/.cache/treecredit); the default
@@ -87,16 +88,26 @@ def side_by_side(sampler, iid, policy, task, problems, group_size: int, repeats:
     """(rollout, median seconds, median of the per-pair ratios sampler / i.i.d., median i.i.d. seconds of the
     pairs): the two samplers run in turn ``repeats`` times (i.i.d. first in even pairs, second in odd ones, so
     that neither always follows the other), so that each pair sees the same machine load."""
-    pairs = []
+    (rollout, seconds, ratio, base, _), = in_turn([sampler], iid, policy, task, problems, group_size, repeats)
+    return rollout, seconds, ratio, base
+
+
+def in_turn(samplers, iid, policy, task, problems, group_size: int, repeats: int) -> list[tuple]:
+    """Per sampler of ``samplers``: (rollout, median seconds, median of the per-repeat ratios sampler / i.i.d.,
+    median i.i.d. seconds, median of the per-repeat ratios sampler / ``samplers[0]``). Each repeat runs i.i.d.
+    and every sampler once, in an order rotated by one each repeat (so that none always follows another), so
+    that the ratios of one repeat see the same machine load."""
+    arms = [iid, *samplers]
+    times: list[list[float]] = [[] for _ in arms]
+    rollouts: list = [None] * len(arms)
     for k in range(repeats):
-        if k % 2:
-            rollout, seconds = run_once(sampler, policy, task, problems, group_size)
-            _, base = run_once(iid, policy, task, problems, group_size)
-        else:
-            _, base = run_once(iid, policy, task, problems, group_size)
-            rollout, seconds = run_once(sampler, policy, task, problems, group_size)
-        pairs.append((seconds, seconds / base, base))
-    return rollout, *(statistics.median(p[i] for p in pairs) for i in range(3))
+        for i in (list(range(len(arms)))[k % len(arms):] + list(range(len(arms)))[:k % len(arms)]):
+            rollouts[i], seconds = run_once(arms[i], policy, task, problems, group_size)
+            times[i].append(seconds)
+    base, first = times[0], times[1]
+    return [(rollouts[i], statistics.median(times[i]), statistics.median(t / b for t, b in zip(times[i], base)),
+             statistics.median(base), statistics.median(t / f for t, f in zip(times[i], first)))
+            for i in range(1, len(arms))]
 
 
 def row(label: str, rollout, seconds: float, ratio: float, base_tokens: int, base_seconds: float) -> str:
@@ -123,7 +134,8 @@ HEADER = (f"{'sampler':34s} {'leaves':>6s} {'gen tok':>8s} {'saved':>8s} {'wall 
 
 def compare(title, policy, task, problems, group_size, max_new_tokens, configs, repeats) -> list[tuple]:
     """Print the comparison table; return ``[(label, median ratio to i.i.d., generated tokens / i.i.d.'s,
-    decoding steps, i.i.d. decoding steps, i.i.d. median seconds)]`` per tree configuration and schedule."""
+    decoding steps, i.i.d. decoding steps, i.i.d. median seconds, median ratio to the first schedule)]`` per tree
+    configuration and schedule (each configuration's schedules run in turn with i.i.d., :func:`in_turn`)."""
     print(f"\n{title}: {len(problems)} prompts × {group_size} leaves, ≤ {max_new_tokens} new tokens; "
           f"{'cpu' if clock is time.process_time else 'wall'} clock: 'wall s' the median of {repeats} runs, "
           f"'wall ×' the median of {repeats} side-by-side ratios to i.i.d., 'med ×' the ratio of the medians "
@@ -136,6 +148,7 @@ def compare(title, policy, task, problems, group_size, max_new_tokens, configs, 
     print(row("iid", rollout, seconds, 1.0, base_tokens, seconds))
     out = []
     for label, options in configs:
+        arms = []
         for schedule in SCHEDULES:
             if schedule.startswith("speculative") and options.get("branching") not in ("entropy", "adaptive"):
                 continue  # only entropy and adaptive branching forecast their next phase
@@ -146,16 +159,21 @@ def compare(title, policy, task, problems, group_size, max_new_tokens, configs, 
                 kind = CopyJoins if schedule == "copy-joins" else TreeSampler
                 sampler = kind(max_new_tokens=max_new_tokens, schedule="auto" if kind is CopyJoins else schedule,
                                **options)
-            rollout, seconds, ratio, base = side_by_side(sampler, iid, policy, task, problems, group_size, repeats)
+            arms.append((schedule, sampler))
+        results = in_turn([s for _, s in arms], iid, policy, task, problems, group_size, repeats)
+        for (schedule, _), (rollout, seconds, ratio, base, to_first) in zip(arms, results):
             name = label if len(SCHEDULES) == 1 else f"{label} [{schedule}]"
             print(row(name, rollout, seconds, ratio, base_tokens, base), flush=True)
+            if schedule != arms[0][0]:
+                print(f"{'':34s} / [{arms[0][0]}]: {to_first:.2f}× (median of {repeats} ratios in one repeat, "
+                      f"i.i.d. and every schedule run in turn)", flush=True)
             wasted = rollout.extras.get("speculative_wasted_tokens")
             if wasted is not None:
                 print(f"{'':34s} speculative: {wasted} tokens wasted ({wasted / base_tokens:.0%} of i.i.d.'s, included "
                       f"in 'gen tok'), {rollout.extras['speculative_adopted']} forks adopted, "
                       f"{rollout.extras.get('decode_steps', 0)} decoding steps", flush=True)
             out.append((name, ratio, rollout.generated_tokens / base_tokens, rollout.extras.get("decode_steps", 0),
-                        base_steps, base_seconds))
+                        base_steps, base_seconds, to_first))
     return out
 
 
@@ -171,8 +189,13 @@ def sweep_table(results: dict) -> None:
     print(f"{'prompts':>7s} {'iid s':>7s} " + " ".join(f"{label[:34]:>34s}" for label in labels))
     for prompts, rows in results.items():
         cells = [f"{ratio:5.2f}× | {tokens:4.2f} | {steps:3d}" + (f"/{base:<3d}" if base else "")
-                 for _, ratio, tokens, steps, base, _ in rows]
+                 for _, ratio, tokens, steps, base, _, _ in rows]
         print(f"{prompts:7d} {rows[0][5]:7.2f} " + " ".join(f"{c:>34s}" for c in cells), flush=True)
+    if len(SCHEDULES) > 1:
+        print(f"\ntime over the first schedule [{SCHEDULES[0]}] (median of the side-by-side ratios in one repeat)")
+        print(f"{'prompts':>7s} " + " ".join(f"{label[:34]:>34s}" for label in labels))
+        for prompts, rows in results.items():
+            print(f"{prompts:7d} " + " ".join(f"{r[6]:33.2f}×" for r in rows), flush=True)
 
 
 def would_cut(task, problems, rollout):
@@ -255,7 +278,8 @@ def main() -> None:
                         "with --quick, else 32)")
     parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
     parser.add_argument("--schedules", default="auto", help="comma-separated TreeSampler schedules to run each "
-                        "tree configuration with: auto (continuous batching on the built-in backend), rounds, "
+                        "tree configuration with: stream (continuous batching on the built-in backend), auto (the "
+                        "default: stream, or speculative where the strategy's measured rule says so), rounds, "
                         "copy-joins (auto with the joins before spare KV rows), speculative (entropy and adaptive "
                         "branching only: forking rounds started before the chains end; speculative:C with confidence "
                         "C)")

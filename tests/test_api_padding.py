@@ -237,3 +237,30 @@ def test_right_padded_batches_with_a_cut_row_are_still_accepted(mask):
                                         response_mask=mask, rewards=np.arange(len(mask)) % 2 * 1.0,
                                         group_ids=np.zeros(len(mask), int))
     assert out.shape == mask.shape and (out[mask == 0] == 0).all()
+
+
+def _bits(*rows):
+    return np.array([[int(c) for c in row] for row in rows])
+
+
+@pytest.mark.parametrize("mask", [
+    _bits("00111110", "01111110", "00011110", "00001111"),  # masked EOS; the last row ended by a stop string
+    _bits("00111110", "01111110", "00011000", "00111110"),  # masked EOS; row 2 ends in masked tool tokens + EOS
+], ids=["stop-string", "tool-tail"])
+def test_left_padding_with_a_masked_eos_and_one_row_ending_otherwise_is_refused(mask):
+    # review 2026-12-03 (2a): the masked end counted only when every row had it, so one row ending otherwise made
+    # the batch read as right-padded and tree estimators silently compared misaligned prefixes
+    batch = dict(response_ids=mask * 5 + 1, response_mask=mask, rewards=[1.0, 0.0, 0.0, 1.0], group_ids=[0] * 4)
+    with pytest.raises(ValueError, match=r"^response_mask: looks left-padded \(4 of 4 .* 3 end on column 6"):
+        treecredit.compute_advantages("treerl", **batch)
+    assert treecredit.compute_advantages("treerl", padding_side="left", **batch).shape == mask.shape
+
+
+@pytest.mark.parametrize("mask", [
+    _bits("11111110", "00111100", "01111100"),  # a longer row ends inside the others' masked end
+    _bits("01100000", "01100000", "10000000"),  # the rows sharing an end share their start too: one length
+], ids=["longer-row", "same-length"])
+def test_right_padded_batches_whose_rows_mostly_share_an_end_are_accepted(mask):
+    out = treecredit.compute_advantages("treerl", response_ids=mask * 5 + 1, response_mask=mask,
+                                        rewards=[1.0, 0.0, 1.0], group_ids=[0] * 3)
+    assert out.shape == mask.shape

@@ -35,7 +35,7 @@ def run(args):
 
 command.run = run
 sys.argv = ["treecredit", "{command}", "--out", sys.argv[1]]
-sys.exit(cli.main())
+cli.entry()
 """
 DONE = {"train": "from treecredit.training.stopping import mark_run_ended; mark_run_ended()",
         "compare": "from treecredit.training.stopping import mark_command_done; mark_command_done(0)"}
@@ -92,3 +92,87 @@ def test_a_sigterm_just_after_a_real_run_printed_its_summary_exits_0(tmp_path):
             process.communicate()
     assert process.returncode == 0, stderr
     assert "run ended at step 2" in (out / "log.txt").read_text()
+
+
+# A command of a few words whose process is the command's (`cli.entry`, as the `treecredit` script): {body} is
+# the train command's work.
+OWN = """
+import sys, threading, time
+import treecredit.cli as cli
+import treecredit.training.train_cli as command
+
+def run(args):
+{body}
+
+command.run = run
+sys.argv = ["treecredit", "train", "--out", sys.argv[1]]
+{call}
+"""
+
+
+def _own(tmp_path, body, call="cli.entry()", **popen):
+    script = OWN.format(body="\n".join("    " + line for line in body.splitlines()), call=call)
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "PYTHONPATH": SRC}
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": env, **popen}
+    return subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "out")], **options)
+
+
+def _finish(process, timeout=30):
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_a_failed_flush_of_stdout_at_the_end_is_said_and_exits_120(tmp_path):
+    """Review 2026-12-03 (1a): `> /dev/full` lost the command's last output and the status stayed 0."""
+    with open("/dev/full", "w") as full:
+        process = _own(tmp_path, "print('the summary')\nreturn 0", stdout=full)
+        _, stderr = _finish(process)
+    assert process.returncode == 120, stderr
+    assert stderr.count("could not write the end of stdout") == 1 and "No space left" in stderr, stderr
+
+
+def test_main_without_words_returns_to_its_caller(tmp_path):
+    """Review 2026-12-03 (1b): main() without argv ended the caller's process; its finally blocks never ran."""
+    call = "try:\n    print('returned', cli.main(), flush=True)\nfinally:\n    print('finally ran', flush=True)"
+    process = _own(tmp_path, "return 3", call=call)
+    stdout, stderr = _finish(process)
+    assert stdout.split("\n")[:2] == ["returned 3", "finally ran"], (stdout, stderr)
+    assert process.returncode == 0, stderr
+
+
+def _stopped(tmp_path, body, signals, wait=0.0):
+    """The process of a command that printed 'done' and left a thread running for a minute, after ``signals``
+    SIGTERMs (``wait`` seconds after 'done'): its status, None if it was still running 15 s later."""
+    import time
+
+    process = _own(tmp_path, "threading.Thread(target=time.sleep, args=(60,)).start()\n" + body)
+    try:
+        assert process.stdout.readline().strip() == "done", process.communicate(timeout=30)
+        time.sleep(wait)
+        for _ in range(signals):
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+        process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode
+
+
+def test_a_second_signal_ends_a_process_whose_exit_hangs_with_the_commands_status(tmp_path):
+    """Review 2026-12-03 (1c): once the command was over both signals were ignored, so a process whose exit
+    waited on a thread (or an atexit function) could only be killed."""
+    assert _stopped(tmp_path, "print('done', flush=True)\nreturn 3", signals=2) == 3
+    assert _stopped(tmp_path, "print('done', flush=True)\nreturn 3", signals=1, wait=1.5) == 3  # a late one
+
+
+def test_after_a_command_that_raised_a_signal_is_not_ignored(tmp_path):
+    status = _stopped(tmp_path, "print('done', flush=True)\nraise ValueError('bad input')", signals=1)
+    assert status is not None and status != 0

@@ -6,8 +6,8 @@ from memory, forge objects). Made with ``code.replace``/``types.CodeType`` (audi
 ``code.__new__``), ``marshal.loads`` (``marshal.loads``; importlib uses it for every ``.pyc``), a
 ``.pyc`` written into the folder, or ``_imp.get_frozen_object(name, data)`` (no audit event at all).
 The audit hook refuses them all but ``marshal.loads`` of a ``.pyc`` of the Python installation, byte for
-byte; the standard library's one user of ``code.replace`` (``types.coroutine``) is replaced by its wrapper
-path."""
+byte, or of data without a code object (since 2026-12-03); the standard library's one user of
+``code.replace`` (``types.coroutine``) is replaced by its wrapper path."""
 
 import sys
 
@@ -54,3 +54,21 @@ def test_imports_from_pyc_files_and_asyncio_still_work():
                "sys.modules.pop('json')\nprint(value, importlib.import_module('json').dumps([1]))\n")
     result = run_python(program, timeout=20)
     assert result.passed and result.stdout.split() == ["7", "[1]"], result.stderr[-400:]
+
+
+def test_marshal_of_plain_data_loads():
+    """Review 2026-12-03 (3c): marshal.loads(marshal.dumps([1, {2: 'a'}])) was refused like a code object."""
+    program = ("import marshal\ndata = [1, -2**80, 1.5, 2j, None, True, ..., 'é' * 300, b'c\\xe3', (3, 'c'),\n"
+               "        {2: 'a', 'b': [frozenset({1}), {4}]}]\nshared = [1]\n"
+               "for version in range(5):\n    assert marshal.loads(marshal.dumps(data, version)) == data\n"
+               "assert marshal.loads(marshal.dumps([shared, shared])) == [[1], [1]]\nprint('loaded')\n")
+    result = run_python(program, timeout=10, **AUDIT_ONLY)
+    assert result.passed and result.stdout.strip() == "loaded", result.stderr[-400:]
+
+
+@pytest.mark.parametrize("where", ["[1, (code,)]", "{1: code}", "{code: 1}", "[{frozenset({2}), 3}, [code]]"])
+def test_marshal_of_data_holding_a_code_object_is_refused(where):
+    program = (OUT_OF_RANGE + "import marshal\ncode = f.__code__\n"
+               f"loaded = marshal.loads(marshal.dumps({where}))\nprint('made')\n")
+    result = run_python(program, timeout=10, **AUDIT_ONLY)
+    assert not result.passed and "made" not in result.stdout and "not allowed" in result.stderr, result.stderr[-300:]

@@ -93,3 +93,51 @@ def test_style_of():
                                  "assert math.isclose(add(0.1, 0.2), 0.3)\n")
     assert not with_check and "add" in names and "math" not in names and "helper" not in names
     assert style_of("def check(:\n") == (False, ())
+
+
+ANY_TARGET = ALWAYS_EQUAL + "def helper(x):\n    return x\ndef target(x):\n    return A()\n"
+
+
+@pytest.mark.parametrize("test", [
+    "assert target(1) == 5\nassert target(2) == [9]\n",
+    "def check(candidate):\n    assert candidate(1) == 1\n    assert target(3) == 7\n",
+], ids=["mbpp", "check"])
+def test_program_functions_other_than_the_entry_point_see_plain_results(test):
+    """Review 2026-12-03 (3a): with an entry point only it was wrapped; the tests' calls of the program's
+    other functions by name kept raw results, so an always-equal object passed."""
+    result = run_check(ANY_TARGET, test, "helper", timeout=10)
+    assert not result.passed and "only plain data counts" in result.stderr, result.stderr[-300:]
+    right = "def helper(x):\n    return x\ndef target(x):\n    return {1: 5, 2: [9], 3: 7}[x]\n"
+    assert run_check(right, test, "helper", timeout=10).passed
+
+
+PAIR = "class Pair:\n    def __init__(self, a, b):\n        self.a, self.b = a, b\n"
+
+
+@pytest.mark.parametrize("entry", [None, "longest"], ids=["no-entry-point", "entry-point"])
+def test_the_programs_inert_objects_count_as_plain(entry):
+    """Objects of the program's classes that define no special method but __init__ (== is identity) pass
+    through the tests (MBPP's ``Pair``); their attributes must be plain, and a class with ``__eq__``,
+    ``__bool__``, ``__str__`` or a property does not count."""
+    program = PAIR + "def longest(pairs):\n    return max(p.b - p.a for p in pairs)\n"
+    test = "assert longest([Pair(1, 4), Pair(2, 3)]) == 3\nassert Pair(1, 2).b == 2\n"
+    assert run_check(program, test, entry, timeout=10).passed
+    nodes = ("class Node:\n    __slots__ = ('v', 'nxt')\n    def __init__(self, v, nxt=None):\n"
+             "        self.v, self.nxt = v, nxt\n    def total(self):\n"
+             "        return self.v + (self.nxt.total() if self.nxt else 0)\n"
+             "def longest(n):\n    return Node(n, Node(n))\n")
+    assert run_check(nodes, "assert longest(2).nxt.v == 2\n", entry, timeout=10).passed
+    for wrong in (
+            ALWAYS_EQUAL + "class Pair:\n    def __init__(self, a, b):\n        self.a, self.b = A(), A()\n",
+            "class Pair:\n    def __init__(self, a, b):\n        pass\n    def __eq__(self, other):\n"
+            "        return True\n",
+            "class Pair:\n    def __init__(self, a, b):\n        pass\n    b = property(lambda self: 2)\n",
+            "class Pair:\n    def __init__(self, a, b):\n        self.b = b\n    __str__ = lambda self: '2'\n",
+            "class Base:\n    __eq__ = lambda self, other: True\nclass Pair(Base):\n    def __init__(self, a, b):\n"
+            "        self.b = b\n",
+            "class Meta(type):\n    pass\nclass Pair(metaclass=Meta):\n    def __init__(self, a, b):\n"
+            "        self.b = b\n",
+            "class Pair(int):\n    def __new__(cls, a, b):\n        return int.__new__(cls, b)\n"):
+        program = wrong + "def longest(pairs):\n    return 3\n"
+        result = run_check(program, "assert Pair(1, 2).b == 2\nassert str(Pair(1, 2)) == '2'\n", entry, timeout=10)
+        assert not result.passed and "only plain data counts" in result.stderr, (wrong, result.stderr[-300:])

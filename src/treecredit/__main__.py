@@ -1,5 +1,3 @@
-import sys
+from treecredit.cli import entry
 
-from treecredit.cli import main
-
-sys.exit(main())
+entry()

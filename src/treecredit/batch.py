@@ -140,20 +140,22 @@ def _run_lengths(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def looks_left_padded(mask: np.ndarray) -> bool:
     """True when some non-empty row starts with a masked token, more than half of the non-empty rows end
-    on the last column (or, when every row ends in the same number of masked tokens, such as an EOS token
-    left out of the loss, before them), and more rows end there than start where the rows start most to
-    the left. Left padding aligns the responses on the right (their masked ends too), right padding on
-    the left. A majority, not every row, so that a left-padded row ending in masked tool tokens does not
-    hide the padding of the others; a strict one, so that right-padded rows beginning with a masked header
-    (none, or only half of them, reaching the right end) are not taken for left padding; strictly more
-    rows aligned on the right than on the left, so that a right-padded batch of rows mostly cut at the
-    maximum length, a few beginning with masked tool tokens, passes. A batch aligned on the right only (say
-    every row fills the width and some begin with masked tokens) is ambiguous and reads as left-padded,
-    one aligned as much on both sides as right-padded: the caller says which with ``padding_side``.
+    on the last column (or before a masked end, such as an EOS token left out of the loss, that most rows
+    share: :func:`_common_end`), and more rows end there than start where the rows start most to the left.
+    Left padding aligns the responses on the right (their masked ends too), right padding on the left. A
+    majority, not every row, so that a left-padded row ending in masked tool tokens, or ended by a stop
+    string without the EOS, does not hide the padding of the others (until 2026-12-03 one such row did,
+    where the others shared a masked EOS: the batch read as right-padded); a strict one, so that
+    right-padded rows beginning with a masked header (none, or only half of them, reaching the right end)
+    are not taken for left padding; strictly more rows aligned on the right than on the left, so that a
+    right-padded batch of rows mostly cut at the maximum length, a few beginning with masked tool tokens,
+    passes. A batch aligned on the right only (say every row fills the width and some begin with masked
+    tokens, or two rows of one length begin with masked tokens next to a cut row) is ambiguous and reads
+    as left-padded, one aligned as much on both sides as right-padded: the caller says which with
+    ``padding_side``. ``benchmarks/padding_detection.py`` counts how often random batches are read right.
 
     Rows that fill the width (cut at the maximum length, so a left-padded one has lost its masked EOS) do
-    not hide the masked end the other rows share, and then count as aligned on both sides
-    (:func:`_common_end`)."""
+    not hide the masked end the other rows share, and then count as aligned on both sides."""
     if mask.ndim != 2 or 0 in mask.shape:
         return False
     live = mask.any(axis=1)
@@ -167,22 +169,36 @@ def looks_left_padded(mask: np.ndarray) -> bool:
 
 
 def _common_end(lead: np.ndarray, trail: np.ndarray) -> int:
-    """Where the rows end most to the right, as masked tokens after it: 0 (the last column), or the masked end
-    every row shares (an EOS token left out of the loss). Only when every row has it: in a right-padded batch
-    narrower than its width, the longest rows' padding is not a common end. Rows that fill the width (no
-    masked token at either end: cut at the maximum length, which in a left-padded batch cuts the EOS off)
-    need not have it, when the other rows do not all start on one column too (rows sharing both their start
-    and their end are a tie, read as right-padded: say a masked header, or one row only). ``lead``, ``trail``:
-    the live rows' masked runs (:func:`_run_lengths`)."""
-    low = int(trail.min())
-    if low > 0 and (trail == low).all():
-        return low
+    """Where the rows end most to the right, as masked tokens after it: 0 (the last column), or a masked end
+    (an EOS token left out of the loss) shared by a strict majority of the rows that do not fill the width
+    (so one left-padded row ending in masked tool tokens, or on the last column, does not hide it). Not
+    when the rows sharing it all begin on one column too (in a right-padded batch narrower than its width,
+    or beginning with a masked header, rows of one length share their end: a tie, read as right-padded),
+    nor when another row ends inside it (0 < its masked end < the common one: in a left-padded batch a row
+    without the EOS ends on the last column, one with tool tokens after more; in a right-padded one it is
+    a longer row), Rows that fill the width (no masked token at either end: cut at
+    the maximum length, which in a left-padded batch cuts the EOS off) need not have it; then the rows sharing it
+    that begin on the first column do not count for the different starts (left-padded, such a row would be
+    as long as the cut rows and still have its EOS; right-padded, every row without a masked header begins
+    there). ``lead``, ``trail``: the
+    live rows' masked runs (:func:`_run_lengths`)."""
     cut = (lead == 0) & (trail == 0)
     rest_lead, rest_trail = lead[~cut], trail[~cut]
-    if not cut.any() or rest_trail.size == 0 or (rest_lead == rest_lead[0]).all():
+    ends = rest_trail[rest_trail > 0]
+    if ends.size == 0:
         return 0
-    end = int(rest_trail[0])
-    return end if end > 0 and (rest_trail == end).all() else 0
+    values, counts = np.unique(ends, return_counts=True)
+    end, n_share = int(values[np.argmax(counts)]), int(counts.max())
+    if 2 * n_share <= rest_trail.size:
+        return 0
+    sharing = rest_trail == end
+    others = rest_trail[~sharing]
+    if ((others > 0) & (others < end)).any():
+        return 0
+    starts = rest_lead[sharing]
+    if cut.any():  # next to cut rows, a row sharing the end from the first column fits right padding too
+        starts = starts[starts > 0]
+    return end if starts.size >= 2 and (starts != starts[0]).any() else 0
 
 
 def _ends_aligned(lead: np.ndarray, trail: np.ndarray, end: int) -> int:

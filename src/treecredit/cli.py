@@ -7,12 +7,12 @@ Every subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import importlib
 import sys
 from typing import NoReturn
 
+from treecredit.process_end import Terminated, end_process, terminate_interrupts
 from treecredit.warnings_display import show_warnings_plainly
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -122,21 +122,24 @@ def unknown_command_error(word: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``treecredit`` command ``argv`` (its words after ``treecredit``) and return its exit status.
+    """Run the ``treecredit`` command ``argv`` (its words after ``treecredit``; None: ``sys.argv``'s) and return its
+    exit status. The process goes on (until 2026-12-03, without ``argv`` it ended here, and the caller's
+    ``finally`` blocks never ran): :func:`entry` is the one that ends it."""
+    return _command(argv, own_process=False)
 
-    Without ``argv`` (the ``treecredit`` script, ``python -m treecredit``) the words are ``sys.argv``'s and the
-    command ends the process itself once it is over (:func:`end_process`): a stop signal then changes nothing (a
-    finished run or comparison exits 0, not 130/143 from a signal during Python's own exit, which took 0.8 s
-    after a small run, 3 s on a busy machine), and the process ends without that teardown."""
-    own_process = argv is None
-    code = _command(argv, own_process)
-    if own_process:
-        end_process(code)
-    return code
+
+def entry() -> NoReturn:
+    """The ``treecredit`` script and ``python -m treecredit``: run the command ``sys.argv`` names and end the process
+    once it is over (:func:`~treecredit.process_end.end_process`): a first stop signal then changes nothing (a
+    finished run or comparison exits 0, not 130/143 from a signal during Python's own exit, which took 0.8 s after
+    a small run, 3 s on a busy machine), a second ends the process at once with the command's status, and the
+    process ends without that teardown."""
+    end_process(_command(None, own_process=True))
 
 
 def _command(argv: list[str] | None, own_process: bool) -> int:
-    """:func:`main`'s command; ``own_process``: the signals are ignored once it is over (the process ends)."""
+    """:func:`main`'s command; ``own_process``: the process ends with it (the stop signals go to
+    :func:`~treecredit.process_end.after_command` once it returned)."""
     words = sys.argv[1:] if argv is None else argv
     if words and not words[0].startswith("-") and words[0] not in COMMANDS:  # argparse names no close command
         print(unknown_command_error(words[0]), file=sys.stderr)
@@ -154,8 +157,9 @@ def _command(argv: list[str] | None, own_process: bool) -> int:
     mark_command_done(None)
     args._checkpoints_before = checkpoint_stamps(args)  # an interrupted --overwrite start: the earlier run's?
     try:
-        with terminate_interrupts(ignore_after=own_process):
-            return int(args._module.run(args) or 0)
+        with terminate_interrupts(ignore_after=own_process) as ending:
+            ending.code = code = int(args._module.run(args) or 0)
+        return code
     except ValueError as exc:
         print(f"treecredit {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -181,100 +185,6 @@ def _command(argv: list[str] | None, own_process: bool) -> int:
             return done
         print(f"treecredit {args.command}: {how}; {interrupted_note(args)}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
-
-
-def end_process(code: int) -> NoReturn:
-    """End this process with exit status ``code`` as Python's exit would, without its teardown of every module
-    and object (0.8 s after a small training run, about 3 s on a busy machine: some 2,900 modules and 380,000
-    objects): the ``atexit`` functions run (logging's flush, multiprocessing's children, ``weakref.finalize``,
-    torch's own), stdout and stderr are flushed and every other file still open for writing is closed (as the
-    teardown would close it), then ``os._exit``. Where a thread that is not a daemon still runs, Python's own exit
-    (``sys.exit``), which waits for it. SIGINT and SIGTERM should be ignored before (:func:`terminate_interrupts`'
-    ``ignore_after``): the command is over."""
-    import atexit
-    import os
-    import threading
-
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
-        sys.exit(code)
-    try:
-        atexit._run_exitfuncs()
-    finally:
-        close_open_files()
-        os._exit(code)
-
-
-def close_open_files() -> None:
-    """Flush stdout and stderr, and close every other file object open for writing (text layers before the
-    buffers under them), as Python's teardown would; the layers of stdin, stdout and stderr (file descriptors 0,
-    1, 2) are flushed, not closed. Errors (a closed pipe) are passed over."""
-    import _io  # io's C classes: issubclass is fast against them (io.IOBase is an ABC: 4x slower here)
-    import gc
-
-    # type(), not isinstance: a lazy module's proxy would be asked its __class__ (and warn)
-    files = sorted((o for o in gc.get_objects() if issubclass(type(o), _io._IOBase)),
-                   key=lambda f: not issubclass(type(f), _io._TextIOBase))
-    for file in [sys.stdout, sys.stderr, *files]:
-        try:
-            if file is None or file.closed or not file.writable():
-                continue
-            if _descriptor(file) in (0, 1, 2):
-                file.flush()
-            else:
-                file.close()
-        except (OSError, ValueError):
-            pass
-
-
-def _descriptor(file) -> int | None:
-    """``file``'s file descriptor, None where it has none (an in-memory file)."""
-    try:
-        return file.fileno()
-    except (OSError, ValueError):
-        return None
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM outside the training loop's own handling (imports, pre-flight, warm start): raised like Ctrl-C's
-    ``KeyboardInterrupt``, so that the run's log says it stopped and the command says what was left, where the
-    signal's default action would end the process without a word. Exit code 143 (128 + 15)."""
-
-    def __init__(self, message: str = "SIGTERM (terminated)") -> None:
-        super().__init__(message)
-
-
-@contextlib.contextmanager
-def terminate_interrupts(ignore_after: bool = False):
-    """While the command runs (in the main thread), SIGTERM raises :class:`Terminated` and SIGINT
-    ``KeyboardInterrupt``, also where the process inherited the signal as ignored (SIGINT in a job started with
-    ``&`` from a script; either under a supervisor that ignores it): the training loop's
-    :class:`~treecredit.training.stopping.StopRequest` heeds both whatever was inherited, so start-up does too,
-    rather than dropping a signal and training to the end. A handler set by the caller (a Python function) is
-    kept. ``StopRequest`` replaces these while the loop runs (first signal: save and stop) and calls them for a
-    second signal; the handlers before are put back afterwards, or (``ignore_after``: the process ends with the
-    command) both signals are ignored from then on: the command is over, and an ignored signal stays ignored while
-    Python exits, where a Python handler gives way to the default action (end by the signal: 130/143)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum, frame):
-        raise Terminated()
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    mine = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: terminate}
-    replaced = [sig for sig, handler in previous.items() if handler in (signal.SIG_DFL, signal.SIG_IGN)
-                and not (sig == signal.SIGINT and handler == signal.SIG_DFL)]  # SIG_DFL SIGINT: set on purpose
-    for sig in replaced:
-        signal.signal(sig, mine[sig])
-    try:
-        yield
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM) if ignore_after else replaced:
-            signal.signal(sig, signal.SIG_IGN if ignore_after else previous[sig])
 
 
 def interrupted_note(args: argparse.Namespace) -> str:
@@ -349,4 +259,4 @@ def _out_folder(args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

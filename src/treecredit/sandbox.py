@@ -52,7 +52,8 @@ What is enforced, in layers (``SandboxResult.layers`` says which were active for
    code objects the program makes (CPython does not check bytecode: a ``LOAD_CONST`` past its table reads
    memory, the way to the verdict token): ``code.replace`` and ``types.CodeType`` (``code.__new__``),
    ``marshal.load``, ``marshal.loads`` of anything but a ``.pyc`` file of the installation byte for byte
-   (importlib's own use), and ``_imp.get_frozen_object``'s data (no audit event: replaced; the frozen
+   (importlib's own use) or data without a code object (read as marshal reads it), and
+   ``_imp.get_frozen_object``'s data (no audit event: replaced; the frozen
    modules' code is taken before the program runs); ``types.coroutine`` takes its wrapper path (it set a
    generator's code flag by ``code.replace``),
    another process's limits (``resource.prlimit``) or scheduling (``os.setpriority``, which becomes

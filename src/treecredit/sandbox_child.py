@@ -51,12 +51,76 @@ def _install_guard():
     # .pyc files of the installation opened last (paths only: marshal.loads must get one's bytes exactly)
     pycs, open_code = [], __import__("io").open_code
 
+    def data_only(data, from_bytes=int.from_bytes, len_=len, list_=list, bytes_=bytes, type_=type):
+        """Whether ``data`` (marshal.loads' bytes) holds data only, no code object: read as marshal reads it,
+        each object's type byte (FLAG_REF 0x80 off) must be one of None, False, True, StopIteration, Ellipsis,
+        an int, a float, a complex, a bytes or str object, a tuple, list, set, frozenset or dict of such, or a
+        reference to an earlier one; anything else ('c', a code object; unknown bytes) is refused."""
+        if type_(data) is not bytes_:
+            return False
+        size, at = len_(data), 0
+        stack = [[1, 0]]  # [objects left, 0: a sequence | 1: a dict's key next | 2: a dict's value next]
+        fixed = {0x4e: 0, 0x46: 0, 0x54: 0, 0x53: 0, 0x2e: 0, 0x69: 4, 0x67: 8, 0x79: 16, 0x72: 4}  # N F T S . i g y r
+        counted = (0x73, 0x74, 0x75, 0x61, 0x41)  # s t u a A: an int32 length, then as many bytes
+        while stack:
+            top = stack[-1]
+            if top[1] == 0 and top[0] == 0:
+                stack.pop()
+                continue
+            if at >= size:
+                return False
+            kind = data[at] & 0x7f
+            at += 1
+            if top[1] == 1 and kind == 0x30:  # '0': the dict's end
+                stack.pop()
+                continue
+            if top[1] == 0:
+                top[0] -= 1
+            else:
+                top[1] = 3 - top[1]
+            if kind in fixed:
+                at += fixed[kind]
+            elif kind == 0x6c or kind in counted or kind in (0x28, 0x5b, 0x3c, 0x3e):  # l, strings, ( [ < >
+                if at + 4 > size:
+                    return False
+                n = from_bytes(data[at:at + 4], "little", signed=True)
+                at += 4
+                if kind == 0x6c:
+                    at += 2 * (n if n >= 0 else -n)
+                elif n < 0:
+                    return False
+                elif kind in counted:
+                    at += n
+                else:
+                    stack.append([n, 0])
+            elif kind == 0x7a or kind == 0x5a or kind == 0x66:  # z Z f: a one-byte length
+                if at >= size:
+                    return False
+                at += 1 + data[at]
+            elif kind == 0x78:  # x: two one-byte lengths
+                for _ in (0, 1):
+                    if at >= size:
+                        return False
+                    at += 1 + data[at]
+            elif kind == 0x29:  # ')': a small tuple, a one-byte length
+                if at >= size:
+                    return False
+                stack.append([data[at], 0])
+                at += 1
+            elif kind == 0x7b:  # '{'
+                stack.append([0, 1])
+            else:
+                return False
+            if at > size:
+                return False
+        return True
+
     def hook(event, args, *, root=root, sep=sep, fspath=fspath, lstat=lstat, stat=stat, readlink=readlink,
              getcwd=getcwd, str_=str_, bytes_=bytes_, int_=int_, type_=type, subclass=issubclass, len_=len_,
              denied=denied, join_=join_, is_link=is_link, is_dir=is_dir, decode=decode, failed=failed,
              write=write, devices=devices, devnull=devnull, code_suffixes=code_suffixes, roots=roots,
              blocked=blocked, native=native, no_files=no_files, missing=missing, kept=kept, pid=pid, one=one,
-             two=two, pycs=pycs, open_code=open_code):
+             two=two, pycs=pycs, open_code=open_code, data_only=data_only):
         """Everything the hook uses is a keyword-only default of this function, which nothing but the
         interpreter refers to, and its helpers are made afresh at each call: a program that reaches one
         of its frames (a refusal's traceback, or code the hook runs, such as a path object's __fspath__)
@@ -158,6 +222,8 @@ def _install_guard():
         elif event == "marshal.load":  # (from a file object the program may make: its bytes are unknown here)
             raise denied("sandbox: marshal.load is not allowed (a code object made of unchecked bytes)")
         elif event == "marshal.loads":  # importlib's .pyc files: only those of the installation, byte for byte
+            if data_only(args[0]):  # (or data without a code object)
+                return
             for path in pycs[::-1]:
                 full = resolved(join_((path,)))
                 if within(full) or not full.endswith(".pyc") or not readable(full):

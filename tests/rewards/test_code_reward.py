@@ -62,9 +62,10 @@ def test_a_timeout_scores_zero():
 
 
 def test_plain_results_can_be_turned_off():
-    fraction = "    from fractions import Fraction\n    return Fraction(a + b)\n"
-    assert _rewards([fraction]) == [0.0]
-    assert _rewards([fraction], plain_results=False) == [1.0]
+    # (a Fraction counts as plain data since 2026-12-03: an int subclass of the program's does not)
+    subclass = "    class Number(int):\n        pass\n    return Number(a + b)\n"
+    assert _rewards([subclass]) == [0.0]
+    assert _rewards([subclass], plain_results=False) == [1.0]
 
 
 def test_tests_without_an_entry_point_must_run_to_their_end():

@@ -28,3 +28,23 @@ def test_keys_of_a_tree_are_64_bit_and_fixed():
     assert key == numpy_combine(7, 0x70726F6D7074, 3)
     keys = child_keys(key, 5, 2, 3)
     assert keys == [numpy_combine(key, 5, 2 + i) for i in range(3)] and all(0 <= k <= _MASK for k in keys)
+
+
+def test_uniforms_give_the_numpy_bits_on_few_rows_and_many():
+    """Few rows are mixed in Python integers (``SMALL_DRAW``), many in numpy: the same float64 bits."""
+    import torch
+
+    from treecredit.sampling import draws
+
+    rng = np.random.default_rng(1)
+    cases = [([0, _MASK], [0, 2**40])]  # the extremes of a key, a position far beyond any response
+    for n in (1, 2, draws.SMALL_DRAW, draws.SMALL_DRAW + 1, 200):
+        cases.append(([int(v) for v in rng.integers(0, 2**64, size=n, dtype=np.uint64)],
+                      [int(v) for v in rng.integers(0, 10**6, size=n)]))
+    for keys, positions in cases:
+        k, p = np.asarray(keys, dtype=np.uint64), np.asarray(positions, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            x = _mix(k ^ _mix(p * np.uint64(_GOLDEN) + np.uint64(0x632BE59BD9B4E019)))
+        want = torch.from_numpy((x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53)))
+        got = draws.uniforms(keys, positions)
+        assert got.dtype == torch.float64 and torch.equal(got, want), len(keys)

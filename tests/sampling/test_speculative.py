@@ -58,20 +58,19 @@ def test_speculative_forks_grow_the_forest_of_the_stream_and_the_rounds(options,
     problems = task.generate(np.random.default_rng(2), 4)
     kw = dict(max_new_tokens=18, temperature=temperature, top_p=top_p, branching="entropy",
               branching_options=options, cutoff=cutoff)
-    steps = {"auto": 0, "speculative": 0}
+    steps = {"stream": 0, "speculative": 0}
     for seed in (11, 12, 13):
-        stream, rounds = _grow(policy, task, problems, "auto", seed, **kw), _grow(policy, task, problems, "rounds",
+        stream, rounds = _grow(policy, task, problems, "stream", seed, **kw), _grow(policy, task, problems, "rounds",
                                                                                    seed, **kw)
         spec = _grow(policy, task, problems, "speculative", seed, **kw)
         assert spec.extras["speculative_adopted"] > 0
         assert spec.generated_tokens == stream.generated_tokens + spec.extras["speculative_wasted_tokens"]
-        spec.generated_tokens = stream.generated_tokens
         _same_rollout(spec, stream)
         _same_rollout(spec, rounds)
         check_tree_nodes(spec)
-        steps["auto"] += stream.extras["decode_steps"]
+        steps["stream"] += stream.extras["decode_steps"]
         steps["speculative"] += spec.extras["decode_steps"]
-    assert steps["speculative"] < steps["auto"]
+    assert steps["speculative"] < steps["stream"]
 
 
 ADAPTIVE_CASES = [
@@ -97,23 +96,22 @@ def test_speculative_adaptive_rounds_grow_the_forest_of_the_stream_and_the_round
     problems = task.generate(np.random.default_rng(2), 4)
     kw = dict(max_new_tokens=18, temperature=temperature, top_p=top_p, branching="adaptive",
               branching_options=options, cutoff=cutoff)
-    steps, adopted = {"auto": 0, "speculative": 0}, 0
+    steps, adopted = {"stream": 0, "speculative": 0}, 0
     for seed in (11, 12, 13):
-        stream, rounds = _grow(policy, task, problems, "auto", seed, **kw), _grow(policy, task, problems, "rounds",
+        stream, rounds = _grow(policy, task, problems, "stream", seed, **kw), _grow(policy, task, problems, "rounds",
                                                                                    seed, **kw)
         spec = _grow(policy, task, problems, "speculative", seed, **kw)
         adopted += spec.extras["speculative_adopted"]
         assert spec.generated_tokens == stream.generated_tokens + spec.extras["speculative_wasted_tokens"]
-        spec.generated_tokens = stream.generated_tokens
         _same_rollout(spec, stream)
         _same_rollout(spec, rounds)
         check_tree_nodes(spec)
-        steps["auto"] += stream.extras["decode_steps"]
+        steps["stream"] += stream.extras["decode_steps"]
         steps["speculative"] += spec.extras["decode_steps"]
     if thin_rows == 0 or "token_budget" in options:
-        assert adopted == 0 and steps["speculative"] == steps["auto"]
+        assert adopted == 0 and steps["speculative"] == steps["stream"]
     elif thin_rows == 48:
-        assert adopted > 0 and steps["speculative"] < steps["auto"]
+        assert adopted > 0 and steps["speculative"] < steps["stream"]
 
 
 def test_adaptive_forecast_counts_earlier_forecast_children_below_their_points():
@@ -143,13 +141,12 @@ def test_speculative_forks_with_uneven_groups_from_replay():
     task = ArithmeticTask(min_operators=1, max_operators=2)
     problems = task.generate(np.random.default_rng(0), 3)
     out = []
-    for schedule in ("auto", "speculative"):
+    for schedule in ("stream", "speculative"):
         sampler = TreeSampler(schedule=schedule, max_new_tokens=14, branching="entropy", replay_leaves=2)
         first = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(1))
         mixed = problems[:2] + task.generate(np.random.default_rng(5), 1)
         out.append((first, sampler.sample(policy, task, mixed, 8, torch.Generator().manual_seed(2))))
     for stream, spec in zip(*out):
-        spec.generated_tokens -= spec.extras.get("speculative_wasted_tokens", 0)
         _same_rollout(spec, stream)
 
 
@@ -168,7 +165,8 @@ def test_speculative_schedule_is_refused_for_strategies_that_cannot_forecast_and
     sampler = TreeSampler(schedule="speculative", **kw)
     plain = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(4), backend=PlainStream(policy))
     assert "speculative_wasted_tokens" not in plain.extras
-    _same_rollout(plain, TreeSampler(**kw).sample(policy, task, problems, 8, torch.Generator().manual_seed(4)))
+    stream = TreeSampler(schedule="stream", **kw)
+    _same_rollout(plain, stream.sample(policy, task, problems, 8, torch.Generator().manual_seed(4)))
 
 
 def _request(prefix, keys, max_tokens=6, **kw):
@@ -218,3 +216,36 @@ def test_stream_refuses_a_live_row_that_is_not_decoding():
 
     with pytest.raises(ValueError, match="cache_key.*no row decoding"):
         backend.stream([_request([5, 6, 7], [1])], SamplingSettings(), lambda done: [], on_step=on_step)
+
+
+def test_auto_schedule_speculates_by_the_strategys_measured_rule(monkeypatch):
+    """schedule="auto": adaptive branching speculates at any size (not with a token budget: no forecast), entropy
+    branching up to ``auto_speculation_leaves`` leaves a call, fixed branching and strategy objects never;
+    schedule="stream" never speculates. The tree is the stream's either way."""
+    from treecredit.sampling.branching import AdaptiveBranching, EntropyBranching, FixedBranching
+    from treecredit.sampling.tree import auto_speculates
+
+    assert auto_speculates(AdaptiveBranching(), 10**6) and not auto_speculates(AdaptiveBranching(token_budget=30), 8)
+    assert auto_speculates(EntropyBranching(), 128) and not auto_speculates(EntropyBranching(), 129)
+    assert not auto_speculates(FixedBranching(), 8)
+
+    class Forecasting(EntropyBranching):  # a strategy object of the user's: no measured rule, no speculation
+        auto_speculation_leaves = 0
+
+    assert not auto_speculates(Forecasting(), 8)
+    policy = tiny_gpt(torch.float64, seed=1)
+    task = ArithmeticTask(min_operators=1, max_operators=2)
+    problems = task.generate(np.random.default_rng(3), 2)  # 16 leaves
+
+    def run(schedule, branching):
+        return TreeSampler(schedule=schedule, max_new_tokens=12, branching=branching).sample(
+            policy, task, problems, 8, torch.Generator().manual_seed(4))
+
+    for branching in ("adaptive", "entropy"):
+        stream, auto = run("stream", branching), run("auto", branching)
+        assert "speculative_wasted_tokens" not in stream.extras and "speculative_adopted" in auto.extras
+        _same_rollout(auto, stream)
+    monkeypatch.setattr(EntropyBranching, "auto_speculation_leaves", 15)
+    assert "speculative_adopted" not in run("auto", "entropy").extras
+    with pytest.raises(ValueError, match="schedule.*stream"):
+        TreeSampler(schedule="streamed")

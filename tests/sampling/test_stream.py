@@ -27,7 +27,7 @@ CASES = [
 
 def _both(policy, task, problems, group_size=8, seed=11, **options):
     out = []
-    for schedule in ("rounds", "auto"):
+    for schedule in ("rounds", "stream"):
         backend = KVCacheBackend(policy)
         sampler = TreeSampler(schedule=schedule, **options)
         rollout = sampler.sample(policy, task, problems, group_size, torch.Generator().manual_seed(seed),
@@ -78,7 +78,7 @@ def test_stream_with_replay_and_vine_values():
     task = ArithmeticTask(min_operators=1, max_operators=2)
     problems = task.generate(np.random.default_rng(0), 3)
     options = dict(max_new_tokens=14, branching="adaptive", mc_rollouts=2, replay_leaves=2)
-    samplers = [TreeSampler(schedule=s, **options) for s in ("rounds", "auto")]
+    samplers = [TreeSampler(schedule=s, **options) for s in ("rounds", "stream")]
     for step in range(2):  # the second call replays leaves stored by the first
         a, b = (s.sample(policy, task, problems, 8, torch.Generator().manual_seed(step)) for s in samplers)
         _same_rollout(b, a)

@@ -156,11 +156,11 @@ def copy_rows_into(keys, values, b: int, k: int, n: int, groups) -> None:
 
 
 def _run(at) -> int | None:
-    """The first of ``at (K,)`` when it counts up by one from there (rows joining in order), else None."""
-    first = int(at[0])
-    if at.shape[0] == 1 or bool((at == torch.arange(first, first + at.shape[0])).all()):
-        return first
-    return None
+    """The first of ``at (K,)`` when it counts up by one from there (rows joining in order), else None (read as one
+    list: a handful of rows, where each tensor operation's fixed cost is what counts)."""
+    positions = at.tolist()
+    first = positions[0]
+    return first if positions == list(range(first, first + len(positions))) else None
 
 
 class _Buffer:

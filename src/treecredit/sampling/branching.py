@@ -198,6 +198,12 @@ class EntropyBranching:
     reads_step_ends = False
     """Step ends are read only of pruned nodes, whose segments all stopped at step ends (with cutoff every
     segment does): the step ends inside other segments are not searched while growing."""
+    auto_speculation_leaves = 128
+    """``schedule="auto"`` speculates (:mod:`treecredit.sampling.speculate`) when a call grows at most this many
+    leaves: speculation over the stream's time was 0.84–0.96× on the small GPT at 8–64 prompts × 8 leaves and 1.09×
+    at 128 and 256, and on the tiny ``transformers`` Llama of bench_update.py 0.93–0.95× at 8–16 prompts but
+    1.06–1.08× at 32 and 64 (its step's cost follows its rows sooner): 16 prompts × 8 suits both
+    (docs/performance.md [2o])."""
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         grow_in_rounds(self, grower, forest, group_size)
@@ -303,6 +309,14 @@ class AdaptiveBranching:
     forecast_at_ends = True
     """The speculative schedule makes the group's :meth:`forecast` again whenever one of its segments ends (it
     reads the forest only, not the tokens of rows still growing)."""
+
+    @property
+    def auto_speculation_leaves(self) -> float:
+        """``schedule="auto"`` speculates at any size (on the small GPT 0.76× the stream's time at 8 prompts × 8
+        leaves, 0.98–1.02× at 16–256, where the batch is rarely thin enough to speculate; on the tiny ``transformers``
+        Llama 0.91–0.98× at 8–16 prompts, 0.99–1.04× at 32–64: docs/performance.md [2o]), except with a
+        ``token_budget`` (0: it has no forecast)."""
+        return 0 if self.token_budget else math.inf
 
     def grow_trees(self, grower, forest: SampledForest, group_size: int) -> None:
         grow_in_rounds(self, grower, forest, group_size)

@@ -107,8 +107,11 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
     waiting: list = []  # [row, kept state, steps waited]: rows to be copied in, batched (see _next_batch)
     while True:
         active, live, tokens, ended = backend._draw_step(logits, slots, settings)
-        drawn = torch.full((len(slots),), backend.pad_id, dtype=torch.long)
-        drawn[torch.tensor(active, dtype=torch.long)] = tokens
+        if len(active) == len(slots):  # no ended row in the batch: the tokens drawn are the step's
+            drawn = tokens
+        else:
+            drawn = torch.full((len(slots),), backend.pad_id, dtype=torch.long)
+            drawn[torch.tensor(active, dtype=torch.long)] = tokens
         joining: list = []
         temporary: list = []  # LiveRow keys kept for this step's joins only
         if on_step is not None:

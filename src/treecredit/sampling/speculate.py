@@ -105,6 +105,7 @@ class SpeculativeGrower(StreamGrower):
         self._live = 0  # rows drawn at the last step
         self._at_ends = bool(getattr(strategy, "forecast_at_ends", False))
         self._stale: set = set()  # groups to forecast once the batch is thin (forecast_at_ends strategies)
+        self._advanced: set = set()
         self.adopted = 0
         super().grow(strategy, forest, group_size)
         for group in list(self._specs):
@@ -145,6 +146,7 @@ class SpeculativeGrower(StreamGrower):
                     out += self._adopt(forest, item, spec)
             if self._open[group]:
                 self._forecast(forest, group)
+                self._advanced.add(group)
                 return out
         self._forecasts.pop(group, None)
         self._drop(group, self._specs.pop(group, []))
@@ -163,9 +165,10 @@ class SpeculativeGrower(StreamGrower):
             self._ended[1] += 1
             mine.append((rid, seq, segment))
             touched.add(self._pending[rid][0].group)
+        self._advanced = set()  # groups whose next phase started (and was forecast) in this call
         out = super()._on_end(forest, phases, mine)
-        if self._at_ends:  # its forecast reads ended segments only: made again as they end
-            for group in sorted(touched):
+        if self._at_ends:  # its forecast reads ended segments only: made again as they end (not twice)
+            for group in sorted(touched - self._advanced):
                 if self._open[group] and self._yielded[group]:
                     self._forecast(forest, group)
             if self._outbox:
@@ -232,6 +235,9 @@ class SpeculativeGrower(StreamGrower):
             self._drop(group, self._specs.pop(group, []))
             return
         self._forecasts[group] = forecast
+        if self._at_ends:  # its forecast reads no token of a growing row (NextRoundForecast.add does nothing)
+            self._speculate(forest, group)
+            return
         for node in forest.nodes_of(group):
             row = self._running.get(node)
             if row is not None:

@@ -34,7 +34,7 @@ from treecredit.sampling.iid import check_decoding_options, stop_ids_for
 from treecredit.sampling.registry import register_sampler
 from treecredit.sampling.rollout import RolloutBatch
 from treecredit.sampling.rounds import GrowContext, SegmentGrower
-from treecredit.sampling.schedule import StreamGrower
+from treecredit.sampling.schedule import StreamGrower, group_sizes
 from treecredit.sampling.speculate import SpeculativeGrower
 from treecredit.sampling.tree_pack import pack_forest
 from treecredit.sampling.tree_table import SampledForest
@@ -62,12 +62,15 @@ class TreeSampler:
         replay_leaves: 0 = off; r > 0 reuses up to r stored leaves per problem seen before (off-policy
             subtree replay, :mod:`treecredit.sampling.replay`); the strategy then grows group_size − r.
         replay_max_weight: truncation 1 + c of the replay importance weights (≥ 1).
-        schedule: 'auto' grows the trees in one continuous batch on a backend that can (the built-in
+        schedule: 'stream' grows the trees in one continuous batch on a backend that can (the built-in
             one: ``stream``), in rounds on others; 'rounds' always uses rounds. Same trees either way
             (:mod:`treecredit.sampling.schedule`); 'rounds' is for comparison. 'speculative' (entropy and
             adaptive branching): the stream, with each group's next forking round started before its chains have
             ended, at the tokens it would pick so far (:mod:`treecredit.sampling.speculate`): the same
-            trees in fewer decoding steps, some tokens wasted; on a backend without speculation, as 'auto'.
+            trees in fewer decoding steps, some tokens wasted (counted in ``generated_tokens``); on a backend
+            without speculation, as 'stream'. 'auto' (the default): 'speculative' where the strategy's
+            ``auto_speculation_leaves`` is at least the leaves the call grows (entropy: 128, adaptive: any
+            without a token budget; measured in docs/performance.md [2o]), else 'stream'.
     """
 
     temperature: float = 1.0
@@ -84,7 +87,7 @@ class TreeSampler:
     def __post_init__(self) -> None:
         check_decoding_options(self.temperature, self.top_p, self.max_new_tokens)
         check_choice(self.cutoff, MODES, "cutoff")
-        check_choice(self.schedule, ("auto", "rounds", "speculative"), "schedule")
+        check_choice(self.schedule, ("auto", "stream", "rounds", "speculative"), "schedule")
         if not isinstance(self.mc_rollouts, int) or self.mc_rollouts < 0:
             fail("mc_rollouts", f"is {self.mc_rollouts!r}, must be an integer ≥ 0", "pass mc_rollouts=0 or K ≥ 1")
         if not isinstance(self.replay_leaves, int) or self.replay_leaves < 0:
@@ -160,14 +163,15 @@ class TreeSampler:
         forest = SampledForest()
         try:
             streams = self.schedule != "rounds" and hasattr(backend, "stream") and hasattr(self.strategy, "phases")
-            speculates = streams and self.schedule == "speculative" and "on_step" in inspect.signature(
-                backend.stream).parameters
             fresh: int | list[int] = group_size
             if self.replay is not None:  # revisited problems grow G − r (r come back replayed), new ones G
                 fresh = [group_size - self.replay.replayed_leaves(p) for p in problems]
                 # a strategy object's grow_trees takes one count (its documented signature); its phases, one per group
                 if len(set(fresh)) == 1 or (not isinstance(self.branching, str) and not streams):
                     fresh = min(fresh)
+            speculates = streams and "on_step" in inspect.signature(backend.stream).parameters and (
+                self.schedule == "speculative" or self.schedule == "auto" and auto_speculates(
+                    self.strategy, sum(group_sizes(fresh, len(problems)))))
             grower = (SpeculativeGrower if speculates else StreamGrower if streams else SegmentGrower)(ctx, backend,
                                                                                                       prompts)
             before = getattr(backend, "prefill_tokens", 0), getattr(backend, "steps", 0)
@@ -223,6 +227,12 @@ class TreeSampler:
                 fail("state", "holds a replay store but this sampler has replay_leaves=0",
                      "build the sampler with the run's replay_leaves")
             self.replay.load_state_dict(state["replay"])
+
+
+def auto_speculates(strategy, leaves: int) -> bool:
+    """Whether ``schedule="auto"`` speculates for ``strategy`` in a call that grows ``leaves`` leaves: it can
+    forecast and its ``auto_speculation_leaves`` (absent: 0) is at least ``leaves``."""
+    return hasattr(strategy, "forecast") and leaves <= getattr(strategy, "auto_speculation_leaves", 0)
 
 
 def check_greedy_tree(temperature: float, branching: Any) -> None:
