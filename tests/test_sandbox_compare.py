@@ -177,3 +177,20 @@ def test_the_source_defines_the_same_function_elsewhere_bound_to_the_builtins_of
         compare(("==",), [1], [AlwaysEqual()])
     with pytest.raises(AssertionError, match="nests containers more than 100 deep"):
         compare(("==",), eval("[" * 150 + "]" * 150, {}), [])
+
+
+def test_a_wider_plain_check_is_asked_about_other_types_and_named_in_the_error():
+    from collections import Counter
+
+    asked = []
+
+    def is_plain(value, depth):
+        asked.append((type(value).__name__, depth))
+        return type(value) is Counter
+
+    compare = make_compare(is_plain, "only plain data counts (see sandbox_plain)")
+    assert compare(("==",), [Counter("ab")], [Counter("ba")]) is True
+    assert asked == [("Counter", 1), ("Counter", 1)]
+    with pytest.raises(AssertionError, match=r"left operand of `==` holds a AlwaysEqual, not plain data; only plain "
+                                             r"data counts \(see sandbox_plain\), since"):
+        compare(("==",), {"k": AlwaysEqual()}, {"k": 1})

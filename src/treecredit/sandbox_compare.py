@@ -12,8 +12,9 @@ Two parts, both pure (no sandbox here; :mod:`treecredit.sandbox_check` puts them
   as written, and every line keeps its number (tracebacks point at the test's own lines).
 - :func:`make_compare` makes that function: it copies both operands of each comparison, checking that they are
   plain data (:data:`PLAIN`: exact types, no subclass; containers recursively, nested at most
-  :data:`MAX_DEPTH` deep), and compares the copies with the builtin operators, which no code of the program
-  can reach; an operand that is not plain data fails the assert (``AssertionError`` saying which operand of
+  :data:`MAX_DEPTH` deep; in the sandbox also what :mod:`treecredit.sandbox_plain` accepts, such as
+  ``Counter``, kept as it is), and compares the copies with the builtin operators, which no code of the
+  program can reach (a thread of the program that changes a list after the check changes no copy); an operand that is not plain data fails the assert (``AssertionError`` saying which operand of
   which operator, and its type). Its source has no free names, so the sandbox's harness can define it from
   :func:`compare_source` before the program runs (its builtins bound then).
 
@@ -212,7 +213,7 @@ class _TreeRewriter(ast.NodeTransformer):
         return ast.copy_location(ast.Call(ast.Name(self.name, ast.Load()), args, keywords), node)
 
 
-def make_compare():
+def make_compare(is_plain=None, rule=None):
     """The checked comparison the rewritten asserts call (:func:`rewrite_asserts`):
     ``compare(ops, *operands, lazy=False)`` with ``ops`` a tuple of operator texts (``"=="``, ``"not in"``...)
     and one operand more than operators (with ``lazy``, those from the third on are functions that return
@@ -220,6 +221,11 @@ def make_compare():
 
     Raises ``AssertionError`` for an operand of an operator other than ``is``/``is not`` that is not plain
     data (:data:`PLAIN`), naming the operator, the operand's side and its type.
+
+    ``is_plain(value, depth) -> bool``: the sandbox's wider check (:mod:`treecredit.sandbox_plain`: ``Counter``,
+    ``Fraction``, inert objects of the program's classes ...), asked about each value inside the operands that
+    is not of a type :data:`PLAIN` names; such a value, when plain, is compared as it is (not copied). ``rule``:
+    what the error says counts as plain (None: :data:`PLAIN`'s types).
 
     Self-contained (no free names but builtins, bound when it runs), so that :func:`compare_source` can be
     run where the program cannot have changed them yet."""
@@ -240,6 +246,11 @@ def make_compare():
             return value
         if depth >= limit:
             raise NotPlain(None)
+        if kind is not list_ and kind is not tuple_ and kind is not dict_ and kind is not set_ \
+                and kind is not frozenset_:
+            if is_plain is not None and is_plain(value, depth):
+                return value
+            raise NotPlain(kind)
         if kind is list_:
             return [copy(item, depth + 1) for item in value]
         if kind is tuple_:
@@ -259,10 +270,11 @@ def make_compare():
             kind = error.args[0] if type_(error) is NotPlain else None
             what = (f"holds a {kind.__name__}, not plain data" if kind is not None else
                     f"nests containers more than {limit} deep (or holds itself)")
-            raise assertion(f"sandbox: the {side} operand of `{op}` {what}; the tests' asserts compare only None, "
-                            "bool, int, float, complex, str, bytes, classes and list, tuple, dict, set, frozenset "
-                            "of those (exact types), since an object of the program's own could claim to equal "
-                            "anything") from None
+            said = rule if rule is not None else (
+                "the tests' asserts compare only None, bool, int, float, complex, str, bytes, classes and list, "
+                "tuple, dict, set, frozenset of those (exact types)")
+            raise assertion(f"sandbox: the {side} operand of `{op}` {what}; {said}, since an object of the "
+                            "program's own could claim to equal anything") from None
 
     def one(op, left, right, left_copy, right_copy):
         if op == "is":
