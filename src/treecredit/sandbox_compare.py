@@ -14,8 +14,9 @@ Two parts, both pure (no sandbox here; :mod:`treecredit.sandbox_check` puts them
   plain data (:data:`PLAIN`: exact types, no subclass; containers recursively, nested at most
   :data:`MAX_DEPTH` deep; in the sandbox also what :mod:`treecredit.sandbox_plain` accepts, such as
   ``Counter``, kept as it is), and compares the copies with the builtin operators, which no code of the
-  program can reach (a thread of the program that changes a list after the check changes no copy); an operand that is not plain data fails the assert (``AssertionError`` saying which operand of
-  which operator, and its type). Its source has no free names, so the sandbox's harness can define it from
+  program can reach (a thread of the program that changes a list after the check changes no copy); an operand
+  that is not plain data fails the assert (``AssertionError`` saying which operand of which operator, and its
+  type). Its source has no free names, so the sandbox's harness can define it from
   :func:`compare_source` before the program runs (its builtins bound then).
 
 Semantics: a comparison of plain data gives what Python gives (the copies compare as the originals do:
