@@ -74,7 +74,12 @@ of those, exact types, nested at most 100 deep; the standard library's ``Counter
 ``defaultdict``, ``deque``, ``Fraction``, ``Decimal`` and namedtuples, as they were before the program
 ran (until 2026-12-03 they were refused); or an object of the program's own class that defines no special
 method but ``__init__``, with plain attributes), else the call raises ``TypeError``. This stops an
-answer that returns an object whose ``__eq__`` always says True. Until 2026-12-03 nothing was wrapped in
+answer that returns an object whose ``__eq__`` always says True. The tests' asserts are rewritten too
+(:func:`treecredit.sandbox_compare.rewrite_asserts`; lines keep their numbers): each comparison in them checks
+that both operands are plain data when it compares them, else the assert fails, so an always-equal object
+that the program puts into an argument, a container the tests pass it, or a list it returned earlier and
+changes later (all after the return-time check) fails as well (until 2026-12-03 each passed).
+Until 2026-12-03 nothing was wrapped in
 MBPP-style tests without an entry point, and with one only the entry point was (an always-equal object
 returned by another function the tests call by name passed); tests that build the program's own objects
 (``Pair(1, 4)``) work when the class is inert as above. Turn it off for tests of functions that return
@@ -86,7 +91,10 @@ the tests import (``math.isclose``, or replace ``sys.modules['math']``), redefin
 that is not a builtin's name but that the tests use (a helper the prompt defined, such as HumanEval's
 ``poly``), install an import hook that runs
 while the tests import, or (with ``plain_results=False``) return an object whose ``__eq__`` is always
-True. Native code could read the token from memory; the sandbox leaves it no way to load any (the
+True; and an object the program puts where the tests read it still answers what the tests compute from it
+before they compare (``abs(l[0] - 1) < 1e-6`` with an ``l[0]`` whose ``__sub__`` returns 0): only the
+comparisons' operands are checked.
+Native code could read the token from memory; the sandbox leaves it no way to load any (the
 folder is ``noexec`` with namespaces; the audit hook refuses ``ctypes`` calls and extension modules
 loaded from the folder or from outside the Python installation; new processes are refused), nor to make
 bytecode of its own, which CPython runs unchecked (``code.replace``, ``types.CodeType``, ``marshal`` of
@@ -103,6 +111,7 @@ import os
 import secrets
 
 from treecredit.sandbox import SandboxResult, run_boot
+from treecredit.sandbox_compare import COMPARE, compare_source, rewrite_asserts
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 
 _HARNESS = r'''
@@ -186,6 +195,8 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         signals.signal = refuse
 
     type_, TypeError_, is_plain = type, TypeError, _plain_checker({modules!r})
+    # what the rewritten asserts call (treecredit.sandbox_compare): made now, its builtins bound before the program
+    checked_compare = make_compare(is_plain, "{rule}") if plain else None
 
     def plain_results(function):
         def candidate(*args, **kwargs):
@@ -204,7 +215,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         audit("treecredit.start")
         # Into locals before any of the program runs: a closure's cells can be reassigned from outside.
         program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
-        builtin_names, check_style, loaded = shadowable, with_check, called
+        builtin_names, check_style, loaded, compare = shadowable, with_check, called, checked_compare
         namespace = module.__dict__
         guard, on_failure = (plain_results if plain else None), report
         try:
@@ -223,6 +234,8 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                         tests[key] = guard(tests[key])
                 if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
                     tests[name] = guard(candidate)
+            if compare is not None:  # (a program's own global of that name is replaced)
+                tests[{compare_name!r}] = compare
             tests["__builtins__"] = dict_(builtins_items)
             exec_(test_code, tests)
             if name is not None and check_style:
@@ -245,7 +258,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
 
 
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
-del _install, _verdict_hook, _plain_checker
+del _install, _verdict_hook, _plain_checker, make_compare
 '''
 # The status is for people only: the token decides. The harness leaves the globals first: every function the
 # boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).
@@ -285,7 +298,8 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         entry_point: the name of the program's function to pass to ``check`` (or, in MBPP-style tests, the
             name the asserts call it by); None: only run ``test``.
         timeout: wall-clock seconds (> 0), also the CPU limit. memory_mb: address-space limit in MiB.
-        plain_results: the candidate's return values must be plain data (module docstring).
+        plain_results: the candidate's return values, and the operands of the asserts' comparisons, must be
+            plain data (module docstring).
 
     Returns:
         the :class:`~treecredit.sandbox.SandboxResult`; ``returncode`` is the exit status (1 when the
@@ -308,6 +322,9 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         boot = boot.replace("{entry!r}", repr(entry_point)).replace("{plain!r}", repr(bool(plain_results)))
         with_check, called = style_of(test)
         boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
+        boot = compare_source() + "\n\n" + boot.replace("{compare_name!r}", repr(COMPARE))
+        if plain_results:  # each comparison in the asserts checks its operands (also what changed after a return)
+            test = rewrite_asserts(test)
         result = run_boot({"main.py": program, "test.py": test}, _CALL, timeout=timeout, memory_mb=memory_mb,
                           pass_fds=(token_read, result_write), prelude=boot)
         os.close(result_write)

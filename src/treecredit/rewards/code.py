@@ -241,6 +241,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
     from treecredit.rewards.code_tests import (
         asserts_nothing,
         name_column,
+        reaches_no_program_name,
         refuse_idle_tests,
         runs_nothing,
         warn_assertion_free,
@@ -266,7 +267,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         if tst is None:
             continue
         text, completion = _prompt_text(prompt), as_text(completion)
-        if not entry and runs_nothing(str(tst)):
+        if not entry and (runs_nothing(str(tst)) or reaches_no_program_name(str(tst))):
             have = sorted(given)
             guess = name_column({k: v for k, v in columns.items() if k != "completion_ids"}, i, text + completion)
             raise refuse_idle_tests(str(tst), entry_point_column, guess, have)

@@ -3,7 +3,9 @@
 A test that only defines things (``def check(candidate): ...``, ``METADATA = {...}``, imports) runs no assertion
 unless something calls ``check``: the sandbox harness calls ``check(entry_point)`` only when the row names its
 ``entry_point``. Without one, every program that compiles would pass such tests, so :func:`refuse_idle_tests`
-refuses them, naming the column that holds the function's name (:func:`name_column`) and the fix. A test that
+refuses them, naming the column that holds the function's name (:func:`name_column`) and the fix; so it refuses a
+row without an entry point whose tests read no name the program could bind (:func:`reaches_no_program_name`:
+``assert max([1, 5, 2]) == 5`` sees the real ``max``, so every program passed; until 2026-12-03). A test that
 holds no assertion at all (no ``assert``, ``raise`` or ``self.assert…`` call) is said once
 (:func:`warn_assertion_free`): it checks only that the program runs.
 """
@@ -80,7 +82,13 @@ def refuse_idle_tests(test: str, entry_column: str, guess: str | None, have: lis
     """The refusal of a row whose ``test`` runs nothing and that has no entry point (``entry_column``, the column
     read for it; ``guess``: a column that seems to hold the function's name; ``have``: the columns given)."""
     defines_check = "check" in _defined(test)
-    problem = (f"the row's tests define check() but nothing calls it: the harness calls check(<entry point>) only "
+    builtins_only = not runs_nothing(test)  # the other reason it is refused: reaches_no_program_name
+    problem = (f"the row's tests use only builtins and names they define themselves, and it has no "
+               f"{entry_column!r} value (the columns given: {have}): without an entry point the tests see the "
+               "real builtins (a program's `def max` does not replace max there), never the program, so every "
+               "program (even `pass`) would score 1.0"
+               if builtins_only else
+               f"the row's tests define check() but nothing calls it: the harness calls check(<entry point>) only "
                f"when the row names the tested function, and it has no {entry_column!r} value (the columns given: "
                f"{have}); so the tests would run no assertion and every program that compiles would score 1.0"
                if defines_check else
@@ -91,8 +99,11 @@ def refuse_idle_tests(test: str, entry_column: str, guess: str | None, have: lis
     remedies = (Remedy(f"code_reward(..., entry_point_column={column!r})",
                        f"--reward code:entry_point_column={column}"),
                 Remedy("name the column that holds the tested function's name 'entry_point'"),
-                Remedy("end the tests with a call such as check(<function>)"))
-    return FixError("entry_point_column", problem, remedies, brief="tests that run no assertion")
+                Remedy("call the program's function in the tests by a name that is not a builtin's"
+                       if builtins_only else "end the tests with a call such as check(<function>)"))
+    return FixError("entry_point_column", problem, remedies,
+                    brief="tests that reach no name of the program" if builtins_only else
+                    "tests that run no assertion")
 
 
 def warn_assertion_free(test: str) -> None:
@@ -113,3 +124,87 @@ def _defined(test: str) -> set[str]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp,
+           ast.GeneratorExp)
+_REACHING = frozenset({"globals", "vars", "locals", "eval", "exec", "__import__", "dir"})
+"""Builtins through which tests can reach the program's namespace without naming what they use."""
+
+
+@functools.lru_cache(maxsize=1024)
+def reaches_no_program_name(test: str) -> bool:
+    """Whether ``test`` reads no name that the program could have bound: every name it reads at global scope
+    (not bound by the tests at their top level, nor locally where it is read) is a builtin, and it neither
+    calls ``globals``/``vars``/``eval``/... nor imports ``__main__``. Without an entry point such tests (MBPP's
+    ``assert max([1, 5, 2]) == 5``) see the real builtins, never the program: every program passes them. False
+    when the text does not parse (the run then fails on its own)."""
+    import builtins
+
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    if any(isinstance(n, ast.Import) and any(a.name == "__main__" for a in n.names)
+           or isinstance(n, ast.ImportFrom) and n.module == "__main__" for n in ast.walk(tree)):
+        return False
+    read = _global_reads(tree)
+    return not (read & _REACHING) and read <= set(dir(builtins))
+
+
+def _global_reads(tree: ast.Module) -> set[str]:
+    """The names ``tree`` reads that resolve to its global namespace and that it does not bind there."""
+    module_bound = _bound_in(tree)
+    out: set[str] = set()
+
+    def visit(node, enclosing: list) -> None:
+        if isinstance(node, _SCOPES):
+            inner = [*enclosing, _bound_in(node)]
+            for child in ast.iter_child_nodes(node):
+                visit(child, inner)
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in module_bound \
+                and not any(node.id in names for names in enclosing):
+            out.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child, enclosing)
+
+    for statement in tree.body:
+        visit(statement, [])
+    return out
+
+
+def _bound_in(scope) -> set[str]:
+    """The names bound directly in ``scope`` (a module, function, lambda, class or comprehension), not in scopes
+    nested in it, less those it declares ``global``."""
+    bound: set[str] = set()
+    declared: set[str] = set()
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        arguments = scope.args
+        bound |= {a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                                  arguments.vararg, arguments.kwarg) if a is not None}
+        todo = list(scope.body) if isinstance(scope.body, list) else [scope.body]
+    elif isinstance(scope, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        todo = list(scope.generators)
+    else:
+        todo = list(scope.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            todo.extend(node.decorator_list)
+            continue
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Global):
+            declared.update(node.names)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        todo.extend(ast.iter_child_nodes(node))
+    return bound - declared
