@@ -198,9 +198,23 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
     # what the rewritten asserts call (treecredit.sandbox_compare): made now, its builtins bound before the program
     checked_compare = make_compare(is_plain, "{rule}") if plain else None
 
+    # Lazy results (a generator, map, filter, zip) pass through a wrapper that checks each value they yield
+    # as the tests draw it, so that `list(f(x)) == [...]` works; the types are taken before the program runs.
+    lazy_kinds = (type((lambda: (yield))()), map, filter, zip)
+
+    def plain_items(iterator):
+        for item in iterator:
+            if not is_plain(item, 0):
+                raise TypeError_("sandbox: the candidate yielded a " + type_(item).__name__ + "; {rule}")
+            yield item
+
     def plain_results(function):
         def candidate(*args, **kwargs):
             result = function(*args, **kwargs)
+            kind = type_(result)
+            for lazy in lazy_kinds:
+                if kind is lazy:
+                    return plain_items(result)
             if not is_plain(result, 0):
                 raise TypeError_("sandbox: the candidate returned a " + type_(result).__name__ + "; {rule}")
             return result

@@ -25,9 +25,10 @@ What counts as plain (also in ``docs/own-task.md``):
   (``Pair(1, 4)``) and pass them on; what the object's methods return when the tests call them is not
   checked.
 
-Not plain: generators, iterators (``map``, ``filter``, ``zip``), ``datetime`` objects, enum members, dataclass
-objects (their ``__eq__`` is the program's class's), subclasses of the types above. Their values are what the
-program computes lazily or compares with its own code.
+Not plain: generators, iterators (``map``, ``filter``, ``zip``; a program function's lazy result of those four kinds
+reaches the tests through :mod:`treecredit.sandbox_check`'s wrapper, which checks each value it yields),
+``datetime`` objects, enum members, dataclass objects (their ``__eq__`` is the program's class's), subclasses
+of the types above. Their values are what the program computes lazily or compares with its own code.
 """
 
 PLAIN_RULE = ("only plain data counts (bool, int, float, complex, str, bytes, None, and list, tuple, dict, set, "

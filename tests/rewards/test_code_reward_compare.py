@@ -56,3 +56,19 @@ def test_a_program_global_named_like_the_comparison_does_not_replace_it():
 def test_without_plain_results_the_tests_run_as_written():
     program = f"{ALWAYS}def s(l):\n    l[:] = [E()]\n"
     assert run_check(program, "l = [1]\ns(l)\nassert l == [2]\n", "s", plain_results=False).passed
+
+
+@pytest.mark.parametrize("body", ["    yield from range(n)", "    return map(int, range(n))",
+                                  "    return filter(lambda x: x >= 0, range(n))", "    return zip(range(n))"])
+def test_a_lazy_result_the_tests_consume_is_checked_value_by_value(body):
+    # was: 0.0 for every lazy result (the return-time check refused the generator itself)
+    right = f"```python\ndef g(n):\n{body}\n```"
+    want = "[(0,), (1,), (2,)]" if "zip" in body else "[0, 1, 2]"
+    assert code_reward(["p"], [right], test=[f"assert list(g(3)) == {want}\n"], entry_point=["g"]) == [1.0]
+
+
+def test_a_lazy_result_yielding_always_equal_objects_fails_also_outside_an_assert():
+    wrong = f"```python\n{ALWAYS}def g(n):\n    for _ in range(n):\n        yield E()\n```"
+    outside = "if list(g(2)) != [0, 1]:\n    raise AssertionError('wrong')\n"  # not rewritten: no assert
+    inside = "assert list(g(2)) == [0, 1]\n"
+    assert code_reward(["p", "p"], [wrong, wrong], test=[outside, inside], entry_point=["g"] * 2) == [0.0, 0.0]
