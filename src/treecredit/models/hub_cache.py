@@ -127,6 +127,13 @@ def _snapshot_of(repo: Path, revision: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def index_shards(index: Path) -> list[str]:
+    """The weight files a sharded checkpoint's index (``model.safetensors.index.json``) names in its
+    ``weight_map``, sorted, each once. Raises OSError, ValueError, KeyError or AttributeError on an unreadable
+    index."""
+    return sorted(set(json.loads(index.read_text())["weight_map"].values()))
+
+
 def missing_weights(folder: Path) -> str:
     """'' when ``folder`` holds weights ``from_pretrained`` can read (every shard its index names), else what
     is missing. A link whose blob is gone counts as missing."""
@@ -135,7 +142,7 @@ def missing_weights(folder: Path) -> str:
         return "weights (" + " / ".join(WEIGHTS) + ")"
     if present[0].endswith(".index.json"):
         try:
-            shards = sorted(set(json.loads((folder / present[0]).read_text())["weight_map"].values()))
+            shards = index_shards(folder / present[0])
         except (OSError, ValueError, KeyError, AttributeError):
             return f"a readable {present[0]}"
         absent = [shard for shard in shards if not (folder / shard).is_file()]

@@ -78,16 +78,18 @@ def gguf_parameters(path: Path) -> int | None:
 
 
 def weight_files(folder: Path) -> list[Path]:
-    """The safetensors files ``transformers`` loads from ``folder``: those named in
-    ``model.safetensors.index.json``'s ``weight_map`` when it exists, else ``model.safetensors``, else every
-    ``*.safetensors`` but Mistral's ``consolidated*`` copy (kept beside the sharded files, so counting it too
-    would count the weights twice). Raises OSError or ValueError on an unreadable index."""
-    index = folder / "model.safetensors.index.json"
-    if index.exists():
-        weight_map = json.loads(index.read_text())["weight_map"]
-        return sorted(folder / name for name in set(weight_map.values()))
-    if (folder / "model.safetensors").exists():
+    """The safetensors files ``transformers`` loads from ``folder``, in its order of preference
+    (:data:`~treecredit.models.hub_cache.WEIGHTS`): ``model.safetensors``, else the files
+    ``model.safetensors.index.json`` names, else every ``*.safetensors`` but Mistral's ``consolidated*`` copy
+    (kept beside the sharded files, so counting it too would count the weights twice). Raises OSError,
+    ValueError, KeyError or AttributeError on an unreadable index."""
+    from treecredit.models.hub_cache import index_shards
+
+    if (folder / "model.safetensors").is_file():
         return [folder / "model.safetensors"]
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        return [folder / name for name in index_shards(index)]
     files = sorted(folder.glob("*.safetensors"))
     return [f for f in files if not f.name.startswith("consolidated")] or files
 
