@@ -227,15 +227,13 @@ def check_arm_names(labels: list[str], env: bool = False) -> None:
 def _unknown_estimator(arm: Arm, known: list[str], level: str) -> None:
     """Refuse the arm's unknown estimator, naming the arm and the arm with the closest estimator (or, for
     ``tree:fixed`` written without one, the arm with an estimator before ``@``)."""
-    import difflib
-
     from treecredit.sampling.branching import BRANCHINGS
     from treecredit.sampling.registry import samplers
 
     head, colon, branching = arm.estimator.partition(":")
     if colon and not arm.sampler and head in samplers():  # 'tree:fixed': a sampler and branching, no estimator
         example = "treerl" if "treerl" in known else known[0]
-        near = difflib.get_close_matches(branching, sorted(BRANCHINGS), n=1, cutoff=0.5)
+        near = _closest(branching, sorted(BRANCHINGS), cutoff=0.5)
         meant = arm.label.replace(":" + branching, ":" + near[0], 1) if near else arm.label
         fail("estimators", f"arm {arm.label!r} has a sampler and branching but no estimator before them",
              f"write ESTIMATOR@{meant}, e.g. {example}@{meant} (ESTIMATOR one of {', '.join(known)})")
