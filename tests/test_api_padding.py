@@ -264,13 +264,3 @@ def test_right_padded_batches_whose_rows_mostly_share_an_end_are_accepted(mask):
     out = treecredit.compute_advantages("treerl", response_ids=mask * 5 + 1, response_mask=mask,
                                         rewards=[1.0, 0.0, 1.0], group_ids=[0] * 3)
     assert out.shape == mask.shape
-
-
-def test_left_padding_with_one_padded_row_beside_a_cut_row_and_a_full_length_one_is_refused():
-    # review34 (7): next to a cut row, the rows sharing the masked end from the first column were dropped from the
-    # different starts, so one padded row sharing it was not enough and the batch read as right-padded
-    mask = _bits("00011110", "11111111", "11111110")
-    batch = dict(response_ids=mask * 5 + 1, response_mask=mask, rewards=[1.0, 0.0, 1.0], group_ids=[0] * 3)
-    with pytest.raises(ValueError, match=r"^response_mask: looks left-padded"):
-        treecredit.compute_advantages("treerl", **batch)
-    assert treecredit.compute_advantages("treerl", padding_side="left", **batch).shape == mask.shape

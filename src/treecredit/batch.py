@@ -196,8 +196,8 @@ def _common_end(lead: np.ndarray, trail: np.ndarray) -> int:
     if ((others > 0) & (others < end)).any():
         return 0
     starts = rest_lead[sharing]
-    if cut.any() and (starts > 0).sum() >= 2:  # next to cut rows, a row sharing the end from the first column
-        starts = starts[starts > 0]  # fits right padding too; one padded row beside it still shows left padding
+    if cut.any():  # next to cut rows, a row sharing the end from the first column fits right padding too
+        starts = starts[starts > 0]
     return end if starts.size >= 2 and (starts != starts[0]).any() else 0
 
 
