@@ -178,3 +178,23 @@ def test_a_second_signal_ends_a_process_whose_exit_hangs_with_the_commands_statu
 def test_after_a_command_that_raised_a_signal_is_not_ignored(tmp_path):
     status = _stopped(tmp_path, "print('done', flush=True)\nraise ValueError('bad input')", signals=1)
     assert status is not None and status != 0
+
+
+def test_a_failed_flush_when_a_signal_ends_a_hung_exit_exits_120(tmp_path):
+    """Review 34 (6): a stop signal that ended an exit waiting on a thread discarded the failed flush of stdout
+    (said on stderr) and exited with the command's 0; without the signal the same process exits 120."""
+    import time
+
+    body = ("threading.Thread(target=time.sleep, args=(60,)).start()\nprint('the summary')\n"
+            "print('done', file=sys.stderr, flush=True)\nreturn 0")
+    with open("/dev/full", "w") as full:
+        process = _own(tmp_path, body, stdout=full)
+        try:
+            assert process.stderr.readline().strip() == "done", _finish(process)
+            time.sleep(1.5)  # past SECOND_SIGNAL_AFTER: one signal ends the exit that waits on the thread
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            _finish(process)
+    assert process.returncode == 120, stderr
+    assert stderr.count("could not write the end of stdout") == 1, stderr

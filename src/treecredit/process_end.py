@@ -100,7 +100,9 @@ def after_command(signum, frame) -> None:
     """The stop signals' handler once the command returned its status: the first within
     :data:`SECOND_SIGNAL_AFTER` seconds is passed over (a line on stderr says so), a second or a later one ends the
     process at once, with the command's status (files open for writing are closed first; a third signal while
-    they are does not wait for them)."""
+    they are does not wait for them), or :data:`FLUSH_FAILED` when stdout or stderr could not be flushed then, as
+    :func:`end_process` (until 2026-12-03 a signal that ended a hung exit kept the command's status, 0 after
+    saying that the end of stdout could not be written)."""
     _ending.signals += 1
     waited = time.monotonic() - (_ending.since or 0.0)
     code = _ending.code or 0
@@ -108,9 +110,8 @@ def after_command(signum, frame) -> None:
         _say(f"treecredit: the command is over (exit status {code}) and its process is ending; a second stop "
              "signal ends it at once")
         return
-    if _ending.signals <= 2:
-        close_open_files()
-    os._exit(code)
+    failed = close_open_files() if _ending.signals <= 2 else False
+    os._exit(FLUSH_FAILED if failed else code)
 
 
 def end_process(code: int) -> NoReturn:
