@@ -198,3 +198,40 @@ def test_a_failed_flush_when_a_signal_ends_a_hung_exit_exits_120(tmp_path):
             _finish(process)
     assert process.returncode == 120, stderr
     assert stderr.count("could not write the end of stdout") == 1, stderr
+
+
+def _full(words, unbuffered, tmp_path):
+    """`python -m treecredit WORDS > /dev/full` (with PYTHONUNBUFFERED=1 or without): its status and stderr."""
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "PYTHONPATH": SRC}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "treecredit", *words], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=env, cwd=tmp_path, timeout=120)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(("words", "unbuffered"), [
+    (["demo", "--estimators", "grpo"], True), (["train", "--help"], False), (["--version"], False)])
+def test_a_full_stdout_is_one_line_on_stderr_and_exit_120(tmp_path, words, unbuffered):
+    """Trial 34 (f8): `demo > /dev/full` unbuffered ended in a traceback (status 1), `train --help` buffered
+    exited 0 without a word (argparse passes over the failed write), `--version` buffered printed Python's two
+    lines "Exception ignored ..."."""
+    status, stderr = _full(words, unbuffered, tmp_path)
+    assert status == 120, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not write" in lines[0] and "stdout" in lines[0], stderr
+
+
+def test_a_full_stdout_during_a_run_is_not_said_to_be_the_run_folders_disk(tmp_path):
+    """Trial 34 (f8): a run whose stdout was full (unbuffered) stopped with "writing into <run folder> failed ...
+    free space on its disk": the run folder's write_errors took any ENOSPC for its own."""
+    body = ("from treecredit.training.out_folder import write_errors\n"
+            "with write_errors(args.out):\n    print('step 1')\nreturn 0")
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
+    with open("/dev/full", "w") as full:
+        process = _own(tmp_path, body, stdout=full, env=env)
+        _, stderr = _finish(process)
+    assert process.returncode == 120, stderr
+    assert "could not write to stdout" in stderr and "run folder" not in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
