@@ -21,7 +21,8 @@ torch.set_num_threads(1)
 
 
 @pytest.mark.parametrize("growing, points", [(True, 1), (True, 2), (False, 2)])
-@pytest.mark.parametrize("options, cutoff, temperature, top_p", ADAPTIVE_CASES[:3])
+@pytest.mark.parametrize("options, cutoff, temperature, top_p", ADAPTIVE_CASES[:3] + [
+    ({"chains": 1, "rounds": 3, "max_children": 1}, "off", 1.0, 1.0)])  # one chain: new chains from the prompt early
 def test_adaptive_forecast_from_growing_rows_forks_live_rows_and_grows_the_same_forest(
         options, cutoff, temperature, top_p, growing, points, monkeypatch):
     """float64, three seeds: with the rows still growing read (a candidate point or two per row first), some
@@ -48,6 +49,8 @@ def test_adaptive_forecast_from_growing_rows_forks_live_rows_and_grows_the_same_
         spec = _grow(policy, task, problems, "speculative", seed, **kw)
         stream = _grow(policy, task, problems, "stream", seed, **kw)
         assert spec.generated_tokens == stream.generated_tokens + spec.extras["speculative_wasted_tokens"]
+        # new chains from the prompt speculated before a root ended fork a root's live row: no prompt prefilled again
+        assert spec.extras["prefill_tokens"] == stream.extras["prefill_tokens"]
         _same_rollout(spec, stream)
         _same_rollout(spec, _grow(policy, task, problems, "rounds", seed, **kw))
         check_tree_nodes(spec)
@@ -90,8 +93,8 @@ def test_growing_rows_find_the_step_ends_of_an_ended_segment_and_view_them_as_en
     assert view.step_end_offsets[child] == ends and view.tokens[root] == forest.tokens[root]
     assert forest.tokens[child] == [] and forest.step_end_offsets[child] == []  # the forest itself is unchanged
     assert growing.view(0, {}) is forest
-    growing.forget(child)
-    assert growing.view(0, {child: row}) is forest
+    other = Row()  # a row growing the node again, not fed yet: not read
+    assert growing.view(0, {child: other}) is forest and not growing.ready(0, {child: other})
 
 
 def test_entropy_speculation_default_confidence_falls_faster_below_few_groups(monkeypatch):

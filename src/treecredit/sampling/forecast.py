@@ -269,20 +269,18 @@ class GrowingRows:
     def ready(self, group: int, running: dict) -> bool:
         """Whether every row of ``group`` in ``running`` has :attr:`MIN_POINTS` candidate points (and it has one)."""
         nodes = [n for n in self.forest.nodes_of(group) if n in running]
-        return bool(nodes) and all(n in self._rows and self._rows[n][4] >= self.MIN_POINTS for n in nodes)
-
-    def forget(self, node: int) -> None:
-        """Drop ``node``'s row (it ended: its tokens are in the forest)."""
-        self._rows.pop(node, None)
+        return bool(nodes) and all(n in self._rows and self._rows[n][0] is running[n] and
+                                   self._rows[n][4] >= self.MIN_POINTS for n in nodes)
 
     def view(self, group: int, running: dict):
-        """The forest with the segments of ``group``'s nodes in ``running`` (node -> row) appended to their nodes,
-        their step ends among the node's (a shallow copy: only the token, entropy and step-end tables are new),
-        or the forest itself when none of its nodes is running."""
+        """The forest with the segments of ``group``'s nodes in ``running`` (node -> row, each as last
+        :meth:`update` d) appended to their nodes, their step ends among the node's (a shallow copy: only the token,
+        entropy and step-end tables are new), or the forest itself when none of its nodes is running."""
         import copy
 
         forest = self.forest
-        nodes = [n for n in forest.nodes_of(group) if n in running and n in self._rows]
+        nodes = [n for n in forest.nodes_of(group) if n in running and n in self._rows and
+                 self._rows[n][0] is running[n]]
         if not nodes:
             return forest
         view = copy.copy(forest)

@@ -169,8 +169,6 @@ class SpeculativeGrower(StreamGrower):
                 continue
             node = self._pending[rid][0].nodes[seq]
             self._running.pop(node, None)
-            if self._growing is not None:
-                self._growing.forget(node)
             self._ended[0] += forest.start[node] + len(forest.tokens[node]) + len(segment.tokens)
             self._ended[1] += 1
             mine.append((rid, seq, segment))
@@ -307,8 +305,10 @@ class SpeculativeGrower(StreamGrower):
             if chance and chance[signature] < self._confidence:
                 self._due.add(group)
                 continue
-            if node < 0:  # from the prompt: the state kept for any root of the group begins with it
-                chain, response, cache = signature[0], [], self._cache_key(forest, _Work(group, -1, [], ()))
+            if node < 0:  # from the prompt: the state kept for any root of the group, or its row still decoding
+                chain, response, cache = signature[0], [], self._cache_key(forest, _Work(group, -1, [], ())) or next(
+                    (LiveRow(r.request, r.seq) for n, r in self._running.items() if forest.parent_node[n] < 0 and
+                     forest.group[n] == group), None)
             else:
                 chain, _, response, cache = self._where(forest, node)
             position, k = signature[1], signature[2]  # a 4th entry numbers the keys on (a forecast's later rounds)
