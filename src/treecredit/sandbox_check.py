@@ -67,14 +67,27 @@ that only want a module name fall back as they do there (``logging``'s caller lo
 failure the harness spoils the run first (event ``treecredit.failed``), so its traceback can be printed.
 A program that formats tracebacks or inspects the stack itself fails while the tests run.
 
-``plain_results`` (default on): the return values of every callable of the program the tests name, and of
-the candidate passed to ``check``, must be plain data (:mod:`treecredit.sandbox_plain`: ``bool``, ``int``,
+``plain_results`` (default on): the return values of every function of the program the tests name (not its
+classes: they reach the tests as they are, for ``isinstance``, ``except`` and ``Config.LIMIT``, and their objects
+are checked when compared; until 2026-12-03 they were wrapped too), and of the candidate passed to ``check``,
+must be plain data (:mod:`treecredit.sandbox_plain`: ``bool``, ``int``,
 ``float``, ``complex``, ``str``, ``bytes``, ``None``, and ``list``/``tuple``/``dict``/``set``/``frozenset``
 of those, exact types, nested at most 100 deep; the standard library's ``Counter``, ``OrderedDict``,
 ``defaultdict``, ``deque``, ``Fraction``, ``Decimal`` and namedtuples, as they were before the program
 ran (until 2026-12-03 they were refused); or an object of the program's own class that defines no special
-method but ``__init__``, with plain attributes), else the call raises ``TypeError``. This stops an
-answer that returns an object whose ``__eq__`` always says True. The tests' asserts are rewritten too
+method but ``__init__``, with plain attributes; dict views and ``datetime`` values; the modules ``fractions``,
+``decimal`` and ``datetime`` are taken when the program or the tests name them), else the call raises
+``TypeError`` naming the type and ``--reward code:plain_results=false``. This stops an answer that returns an
+object whose ``__eq__`` always says True. A lazy result (a generator; ``map``, ``filter``, ``zip``,
+``enumerate``, ``reversed``, the builtin containers' and ``itertools``' iterators) passes through a wrapper that
+checks each value it yields (and a generator's return value); a generator's ``send()`` and ``throw()`` pass
+through (until 2026-12-03 ``send()`` did not, and the other iterators were refused).
+Each checked comparison compares copies made by trusted code (:func:`treecredit.sandbox_compare.make_compare`;
+an inert object of the program's is compared by identity) with the garbage collector off from the check to
+the result, and the program may not start a thread (``_thread``'s functions are replaced in place before it
+runs; a fresh import or reload hands out the same module): until 2026-12-03 a ``__del__`` run by the collector,
+or a thread, set an accepted object's ``__class__`` to an always-equal class between its check and its
+comparison, and a wrong program passed. ``plain_results=False`` allows threads. The tests' asserts are rewritten too
 (:func:`treecredit.sandbox_compare.rewrite_asserts`; lines keep their numbers): each comparison in them checks
 that both operands are plain data when it compares them, else the assert fails, so an always-equal object
 that the program puts into an argument, a container the tests pass it, or a list it returned earlier and
@@ -113,6 +126,7 @@ import secrets
 from treecredit.sandbox import SandboxResult, run_boot
 from treecredit.sandbox_compare import COMPARE, compare_source, rewrite_asserts
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
+from treecredit.sandbox_results import RESULTS
 
 _HARNESS = r'''
 def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame):
@@ -194,31 +208,27 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
     if signals is not None:  # (a fresh import of _signal is refused by the verdict hook)
         signals.signal = refuse
 
-    type_, TypeError_, is_plain = type, TypeError, _plain_checker({modules!r})
-    # what the rewritten asserts call (treecredit.sandbox_compare): made now, its builtins bound before the program
-    checked_compare = make_compare(is_plain, "{rule}") if plain else None
+    is_plain, fresh = _plain_checker({modules!r})
+    # what the rewritten comparisons call (treecredit.sandbox_compare): made now, its builtins bound before the program
+    checked_compare = make_compare(is_plain, "{rule}", fresh) if plain else None
 
-    # Lazy results (a generator, map, filter, zip) pass through a wrapper that checks each value they yield
-    # as the tests draw it, so that `list(f(x)) == [...]` works; the types are taken before the program runs.
-    lazy_kinds = (type((lambda: (yield))()), map, filter, zip)
+    if plain:  # No thread of the program: one could change a value between its check and its comparison (until
+        import _thread  # 2026-12-03 one swapped an object's __class__ there). The module objects are patched in
+        # place: a fresh import or reload of _thread is the same object (the sandbox's guard hands out the
+        # built-in modules it made), and nothing keeps the functions replaced.
+        def no_thread(*_args, denied=PermissionError, **_kwargs):
+            raise denied("sandbox: starting a thread is not allowed while the tests' comparisons are checked (a "
+                         "thread could change a value between its check and its comparison); for tests that "
+                         "need threads turn the check off: --reward code:plain_results=false "
+                         "(code_reward(..., plain_results=False))")
 
-    def plain_items(iterator):
-        for item in iterator:
-            if not is_plain(item, 0):
-                raise TypeError_("sandbox: the candidate yielded a " + type_(item).__name__ + "; {rule}")
-            yield item
+        for place, names in ((_thread, ("start_new_thread", "start_new", "start_joinable_thread")),
+                             (sys.modules.get("threading"), ("_start_new_thread", "_start_joinable_thread"))):
+            for key in names:
+                if place is not None and hasattr(place, key):
+                    setattr(place, key, no_thread)
 
-    def plain_results(function):
-        def candidate(*args, **kwargs):
-            result = function(*args, **kwargs)
-            kind = type_(result)
-            for lazy in lazy_kinds:
-                if kind is lazy:
-                    return plain_items(result)
-            if not is_plain(result, 0):
-                raise TypeError_("sandbox: the candidate returned a " + type_(result).__name__ + "; {rule}")
-            return result
-        return candidate
+    plain_results = _results_guard(is_plain)  # (treecredit.sandbox_results)
 
     def report(cache=linecache.cache, print_exc=traceback.print_exc):
         for name, text in (("main.py", program), ("test.py", test)):
@@ -242,18 +252,18 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if key != name or check_style:
                     tests.pop(key, None)
             tests.pop("check", None)  # the tests' own check, or none: never the program's
-            if guard is not None:  # every program callable the tests name (also next to a check, or when
-                for key in loaded:  # they call a function other than the entry point)
+            if guard is not None:  # every program callable the tests name (also next to a check, or when they
+                for key in loaded:  # call a function other than the entry point)
                     if key in tests and callable_(tests[key]):
-                        tests[key] = guard(tests[key])
+                        tests[key] = guard(tests[key], key)
                 if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
-                    tests[name] = guard(candidate)
+                    tests[name] = guard(candidate, name)
             if compare is not None:  # (a program's own global of that name is replaced)
                 tests[{compare_name!r}] = compare
             tests["__builtins__"] = dict_(builtins_items)
             exec_(test_code, tests)
             if name is not None and check_style:
-                tests["check"](candidate if guard is None else guard(candidate))
+                tests["check"](candidate if guard is None else guard(candidate, name))
         except base:
             audit("treecredit.failed")  # spoils the run: from here on frames may be read (the traceback)
             on_failure()
@@ -272,7 +282,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
 
 
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
-del _install, _verdict_hook, _plain_checker, make_compare
+del _install, _verdict_hook, _plain_checker, _results_guard, make_compare
 '''
 # The status is for people only: the token decides. The harness leaves the globals first: every function the
 # boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).
@@ -331,8 +341,9 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         os.write(token_write, token)
         os.close(token_write)
         token_write = -1
-        boot = CHECKER + _HARNESS.replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
-        boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(standard_modules(program)))
+        boot = (CHECKER + RESULTS + _HARNESS).replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
+        modules = standard_modules(program + "\n" + test)  # (values the tests build count too)
+        boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(modules))
         boot = boot.replace("{entry!r}", repr(entry_point)).replace("{plain!r}", repr(bool(plain_results)))
         with_check, called = style_of(test)
         boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))

@@ -214,29 +214,62 @@ class _TreeRewriter(ast.NodeTransformer):
         return ast.copy_location(ast.Call(ast.Name(self.name, ast.Load()), args, keywords), node)
 
 
-def make_compare(is_plain=None, rule=None):
-    """The checked comparison the rewritten asserts call (:func:`rewrite_asserts`):
+def make_compare(is_plain=None, rule=None, fresh=None):
+    """The checked comparison the rewritten tests call (:func:`rewrite_asserts`):
     ``compare(ops, *operands, lazy=False)`` with ``ops`` a tuple of operator texts (``"=="``, ``"not in"``...)
     and one operand more than operators (with ``lazy``, those from the third on are functions that return
     them, called only when the chain gets that far). Returns what the chain of builtin comparisons returns.
 
     Raises ``AssertionError`` for an operand of an operator other than ``is``/``is not`` that is not plain
-    data (:data:`PLAIN`), naming the operator, the operand's side and its type.
+    data (:data:`PLAIN`), naming the operator, the operand's side, its type and how to turn the check off.
 
     ``is_plain(value, depth) -> bool``: the sandbox's wider check (:mod:`treecredit.sandbox_plain`: ``Counter``,
     ``Fraction``, inert objects of the program's classes ...), asked about each value inside the operands that
-    is not of a type :data:`PLAIN` names; such a value, when plain, is compared as it is (not copied). ``rule``:
-    what the error says counts as plain (None: :data:`PLAIN`'s types).
+    is not of a type :data:`PLAIN` names. ``fresh(value, inner, same)``: the copy of such a value (``inner``
+    copies a value inside it, ``same(value)`` stands for an object compared by identity); None: such a
+    value is compared as it is (in-process use only: the program could change it before it is compared).
+    ``rule``: what the error says counts as plain (None: :data:`PLAIN`'s types).
+
+    Each comparison copies its two operands afresh (a program's code that ran in a later operand of a chain
+    changes no copy) with the garbage collector off from the first copy to the result, so no ``__del__`` of
+    the program runs in between (until 2026-12-03 one swapped an inert object's ``__class__`` there).
 
     Self-contained (no free names but builtins, bound when it runs), so that :func:`compare_source` can be
     run where the program cannot have changed them yet."""
+    import gc
+
     type_, dict_, list_, tuple_, set_, frozenset_, len_, range_ = type, dict, list, tuple, set, frozenset, len, range
-    assertion, recursion = AssertionError, RecursionError
+    assertion, recursion, id_, str_ = AssertionError, RecursionError, id, str
+    gc_isenabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
     scalars = (type(None), bool, int, float, complex, str, bytes)
     limit = 100  # MAX_DEPTH
 
     class NotPlain(Exception):
         pass
+
+    class Same:
+        """Stands for an object compared by identity (an inert object of the program's class, whose own
+        ``__eq__`` is object's): equal only to a stand-in of the same object; its class is never read again."""
+        __slots__ = ("target", "kind")
+
+        def __init__(self, target):
+            self.target, self.kind = target, type_(target).__name__
+
+        def __eq__(self, other):
+            if type_(other) is Same:
+                return self.target is other.target
+            return NotImplemented
+
+        def __ne__(self, other):
+            if type_(other) is Same:
+                return self.target is not other.target
+            return NotImplemented
+
+        def __hash__(self):
+            return id_(self.target)
+
+        def __repr__(self):
+            return "<" + str_(self.kind) + " object>"
 
     def copy(value, depth):
         kind = type_(value)
@@ -250,7 +283,9 @@ def make_compare(is_plain=None, rule=None):
         if kind is not list_ and kind is not tuple_ and kind is not dict_ and kind is not set_ \
                 and kind is not frozenset_:
             if is_plain is not None and is_plain(value, depth):
-                return value
+                if fresh is None:
+                    return value
+                return fresh(value, lambda item: copy(item, depth + 1), Same)
             raise NotPlain(kind)
         if kind is list_:
             return [copy(item, depth + 1) for item in value]
@@ -269,56 +304,54 @@ def make_compare(is_plain=None, rule=None):
             return copy(value, 0)
         except (NotPlain, recursion) as error:
             kind = error.args[0] if type_(error) is NotPlain else None
-            what = (f"holds a {kind.__name__}, not plain data" if kind is not None else
+            what = (f"holds an object of type {kind.__name__!r}, which is not plain data" if kind is not None else
                     f"nests containers more than {limit} deep (or holds itself)")
             said = rule if rule is not None else (
-                "the tests' asserts compare only None, bool, int, float, complex, str, bytes, classes and list, "
+                "the tests' comparisons compare only None, bool, int, float, complex, str, bytes, classes and list, "
                 "tuple, dict, set, frozenset of those (exact types)")
-            raise assertion(f"sandbox: the {side} operand of `{op}` {what}; {said}, since an object of the "
-                            "program's own could claim to equal anything") from None
+            raise assertion(f"sandbox: the {side} operand of `{op}` {what}; {said}. A comparison with an object "
+                            "the program made could run the program's code (an `__eq__` that always says True). "
+                            "If the tests themselves compare such values, turn the check off: --reward "
+                            "code:plain_results=false (code_reward(..., plain_results=False))") from None
 
-    def one(op, left, right, left_copy, right_copy):
+    def one(op, left, right):
         if op == "is":
             return left is right
         if op == "is not":
             return left is not right
-        a, b = left_copy(), right_copy()
-        if op == "==":
-            return a == b
-        if op == "!=":
-            return a != b
-        if op == "<":
-            return a < b
-        if op == "<=":
-            return a <= b
-        if op == ">":
-            return a > b
-        if op == ">=":
-            return a >= b
-        if op == "in":
-            return a in b
-        if op == "not in":
-            return a not in b
-        raise assertion(f"sandbox: unknown comparison {op!r}")
+        collecting = gc_isenabled()
+        gc_disable()  # from the first copy to the result: no __del__ of the program runs in between
+        try:
+            a, b = checked(left, op, "left"), checked(right, op, "right")
+            if op == "==":
+                return a == b
+            if op == "!=":
+                return a != b
+            if op == "<":
+                return a < b
+            if op == "<=":
+                return a <= b
+            if op == ">":
+                return a > b
+            if op == ">=":
+                return a >= b
+            if op == "in":
+                return a in b
+            if op == "not in":
+                return a not in b
+            raise assertion(f"sandbox: unknown comparison {op!r}")
+        finally:
+            if collecting:
+                gc_enable()
 
     def compare(ops, *operands, lazy=False):
         if len_(operands) != len_(ops) + 1:
             raise assertion("sandbox: a checked comparison needs one operand more than operators")
-        copies = {}
-
-        def copied(i, value, op, side):
-            def get():
-                if i not in copies:
-                    copies[i] = checked(value, op, side)
-                return copies[i]
-            return get
-
         left = operands[0]
         result = True
         for i in range_(len_(ops)):
             right = operands[i + 1]() if lazy and i >= 1 else operands[i + 1]
-            op = ops[i]
-            result = one(op, left, right, copied(i, left, op, "left"), copied(i + 1, right, op, "right"))
+            result = one(ops[i], left, right)
             if not result:
                 return result
             left = right
