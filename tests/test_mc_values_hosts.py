@@ -95,3 +95,13 @@ def test_an_estimator_that_needs_monte_carlo_values_is_refused_where_none_are_ma
     cache, out = Path(tmp_path / "cache"), Path(tmp_path / "run")
     assert not cache.exists() or not any(cache.iterdir()), "the warm start ran"
     assert not (out / "metrics.jsonl").exists() and not (tmp_path / "cmp").exists(), "the run started"
+
+
+def test_the_hosts_ask_the_spec_whether_it_needs_monte_carlo_values():
+    # was: six modules spelt the check out over spec.requires themselves (two by substring), so a change to
+    # how requires writes alternatives had six places to follow; EstimatorSpec.needs is the one reading
+    src = Path(treecredit.__file__).parent
+    spelt = [f"{path.relative_to(src)}:{i}" for path in sorted(src.rglob("*.py")) if path.name != "registry.py"
+             for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"for need in .*\.requires\b", line)]
+    assert not spelt, f"read spec.requires through EstimatorSpec.needs(part) or .missing(given): {spelt}"

@@ -169,7 +169,7 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
                                               _misread_padding(spec))
     batch = make_token_batch(ids, mask, rewards, group_ids)  # negative ids in the padding: read as 0
     check_reward_range(batch.rewards)
-    if not any("mc_values" in need.split("|") for need in spec.requires):
+    if not spec.needs("mc_values"):
         warn_if_no_pairs(batch.group_sizes, "responses")
     _warn_if_no_steps(estimator, batch, options, given_ends)
     result = spec.fn(batch, **options)  # also on an empty batch, so that options are always checked

@@ -86,7 +86,7 @@ def chosen_estimators(names: list[str] | None) -> list:
         if missing:
             need = " and ".join(_NOT_SAMPLED.get(part, part) for part in missing[0].split("|"))
             where = (f"; see it in training, e.g. `treecredit train --sampler tree --estimator {name} "
-                     "--mc-rollouts 4`") if "mc_values" in missing[0] else ""
+                     "--mc-rollouts 4`") if spec.needs("mc_values") else ""
             fail("estimators", f"{name!r} needs {need}, which the demo does not sample",
                  f"leave it out of --estimators (the demo runs {', '.join(runnable)}){where}")
         specs.append(spec)

@@ -39,7 +39,10 @@ class Terminated(KeyboardInterrupt):
 
 
 class Ending:
-    """The command's status once it returned (``code``), for the signal handler that follows it."""
+    """The command's status (``code``, set by the command's block and by :func:`end_process`), when it returned
+    (``since``, ``time.monotonic()``) and the stop signals counted since (``signals``): what
+    :func:`after_command` reads. One per process, :data:`_ending` (a command run in another thread gets its own,
+    which no handler reads)."""
 
     def __init__(self) -> None:
         self.code: int | None = None
@@ -48,6 +51,8 @@ class Ending:
 
 
 _ending = Ending()
+"""The process's command status: what :func:`terminate_interrupts` yields (in the main thread), the signal
+handler :func:`after_command` reads and :func:`end_process` sets."""
 
 
 @contextlib.contextmanager
@@ -58,7 +63,8 @@ def terminate_interrupts(ignore_after: bool = False):
     :class:`~treecredit.training.stopping.StopRequest` heeds both whatever was inherited, so start-up does too,
     rather than dropping a signal and training to the end. A handler set by the caller (a Python function) is
     kept. ``StopRequest`` replaces these while the loop runs (first signal: save and stop) and calls them for a
-    second signal. Yields an :class:`Ending`: set its ``code`` to the command's status before the block ends.
+    second signal. Yields the process's :class:`Ending` (:data:`_ending`, cleared): set its ``code`` to the
+    command's status before the block ends.
 
     Afterwards the handlers before are put back, or (``ignore_after``: the process ends with the command, and the
     block ended without an exception) both signals go to :func:`after_command`: the first within
@@ -81,14 +87,14 @@ def terminate_interrupts(ignore_after: bool = False):
                 and not (sig == signal.SIGINT and handler == signal.SIG_DFL)]  # SIG_DFL SIGINT: set on purpose
     for sig in replaced:
         signal.signal(sig, mine[sig])
-    ending = Ending()
+    _ending.code, _ending.since, _ending.signals = None, None, 0
     finished = False
     try:
-        yield ending
+        yield _ending
         finished = True
     finally:
         if ignore_after and finished:
-            _ending.code, _ending.since, _ending.signals = ending.code or 0, time.monotonic(), 0
+            _ending.since, _ending.signals = time.monotonic(), 0
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, after_command)
         else:

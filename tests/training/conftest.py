@@ -39,3 +39,10 @@ def data(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
     return str(path)
+
+
+@pytest.fixture
+def cached_config(tiny_config, warm_start_cache):
+    """``tiny_config`` with the session's warm-start cache: for tests that check run folders, checkpoints and
+    resumes, not the warm start (a run that trains it equals one that loads it: test_loop checks that)."""
+    return lambda **overrides: tiny_config(**{"cache_dir": warm_start_cache, **overrides})

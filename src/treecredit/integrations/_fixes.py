@@ -19,6 +19,5 @@ def host_estimator(name: Any):
     try:
         return get_estimator(name)
     except UnknownEstimator as error:
-        usable = [n for n in error.known
-                  if not any("mc_values" in need.split("|") for need in get_estimator(n).requires)]
+        usable = [n for n in error.known if not get_estimator(n).needs("mc_values")]
         raise error.reworded(remedies=(Remedy(f"use one of: {', '.join(usable)}"),)) from None

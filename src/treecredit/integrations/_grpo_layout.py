@@ -223,8 +223,7 @@ def check_trainer_estimator(estimator: str, estimator_options, sampler: str, ste
         fail(f"estimator_options[{both[0]!r}]", f"and step_pattern={step_pattern!r} both give {estimator!r} its "
              f"steps, and only {both[0]} would be used", f"pass one: drop {both[0]} from estimator_options "
              "(steps where the text closes them), or drop step_pattern")
-    needs = {part for need in spec.requires for part in need.split("|")}
-    if "mc_values" in needs:
+    if spec.needs("mc_values"):
         fail("estimator", f"{estimator!r} needs Monte Carlo values of each prefix (mc_values), which TRL's "
              "GRPOTrainer does not produce", "use another token estimator, e.g. 'tempo' or 'treerl' with "
              "sampler='tree', or train it with treecredit's own trainer (mc_rollouts > 0)")
@@ -255,7 +254,7 @@ def warn_unused_structure(estimator: str, options: dict, sampler: str, step_patt
     spec = get_estimator(estimator)
     given = rollout_input(estimator, options, sampler, step_pattern)
     readers = ", ".join(name for name in estimators("token") if "tree_nodes" in get_estimator(name).options
-                        and not any("mc_values" in need for need in get_estimator(name).requires))
+                        and not get_estimator(name).needs("mc_values"))
     own = [name for name in _STRUCTURE if name in options]
     message = None
     if sampler == "tree" and given != "tree_nodes":
@@ -276,7 +275,7 @@ def warn_unused_structure(estimator: str, options: dict, sampler: str, step_patt
                        f"({readers}); or pass sampler='iid'")
     elif sampler != "tree" and step_pattern is not None and "step_ends" not in spec.options:
         steppers = ", ".join(name for name in estimators("token") if "step_ends" in get_estimator(name).options
-                             and not any("mc_values" in need for need in get_estimator(name).requires))
+                             and not get_estimator(name).needs("mc_values"))
         message = (f"step_pattern={step_pattern!r} is not used: {estimator!r} takes no step ends, so each "
                    f"completion gets one advantage from its reward. To credit steps, use an estimator that takes "
                    f"them ({steppers}); or drop step_pattern")

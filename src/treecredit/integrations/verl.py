@@ -198,16 +198,12 @@ def _text_step_ends(estimator: str, responses, response_mask, text_steps: dict, 
     return ends
 
 
-def _needs_mc_values(spec) -> bool:
-    return any("mc_values" in need.split("|") for need in spec.requires)
-
-
 def _check_text_steps(estimator: str, spec, text_steps: dict, name: Callable[[str], str]) -> None:
     """Refuse step options from text (``text_steps``) for an estimator that takes no step ends, naming the
     first as ``name(key)``: the estimator would never see them."""
     if text_steps and "step_ends" not in spec.options:
         takers = ", ".join(n for n in estimators("token") if "step_ends" in get_estimator(n).options
-                           and not _needs_mc_values(get_estimator(n)))
+                           and not get_estimator(n).needs("mc_values"))
         keys = " and ".join(text_steps)
         fail(name(next(iter(text_steps))), f"gives step ends from the decoded text, but {estimator!r} takes no steps "
              "(one advantage per response)", f"drop {keys}, or use an estimator that takes steps ({takers})")
@@ -267,7 +263,7 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
             batch's rows, which verl's batch gives: ``data.batch['step_ends']``).
     """
     spec = host_estimator(estimator)
-    if _needs_mc_values(spec):
+    if spec.needs("mc_values"):
         fail("estimator", f"{estimator!r} needs Monte Carlo values of each prefix (mc_values), which verl's "
              "advantage step does not produce", "use another token estimator, e.g. treecredit_tempo or "
              "treecredit_treerl, or train it with treecredit's own trainer (mc_rollouts > 0)")
@@ -347,7 +343,7 @@ def register(names: list[str] | None = None) -> list[str]:
     from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY, register_adv_est
 
     registered = []
-    default = [n for n in estimators("token") if not _needs_mc_values(get_estimator(n))]
+    default = [n for n in estimators("token") if not get_estimator(n).needs("mc_values")]
     for name in default if names is None else names:
         verl_name = f"{PREFIX}{name}"
         held = ADV_ESTIMATOR_REGISTRY.get(verl_name)

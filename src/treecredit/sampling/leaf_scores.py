@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 
 from treecredit.sampling.tree_table import SampledForest
 
@@ -93,19 +94,59 @@ def point_score(entropy: float, values: list[float]) -> float:
 
 
 def leaf_rewards(ctx, forest: SampledForest, group: int | None = None) -> dict:
-    """Reward of every leaf so far (of ``group``, or of all groups): the final verifier's, or the failure
-    reward for a pruned leaf."""
+    """``{leaf: reward}`` of every leaf so far (of ``group``, or of all groups): the final verifier's, or the
+    failure reward for a pruned leaf; each leaf scored once per forest (:func:`score_leaves`)."""
+    leaves = forest.leaves(group)
+    return dict(zip(leaves, score_leaves(ctx, forest, leaves)))
+
+
+def score_leaves(ctx, forest: SampledForest, leaves: list[int], ids: list[list[int]] | None = None,
+                 texts: list[str] | None = None) -> list[float]:
+    """Rewards of ``leaves`` (in order): the failure reward for a pruned leaf, else the task's reward of its
+    response (``ids``: each leaf's response ids, ``texts``: their :func:`response_text`, made here when not
+    given), each leaf scored once per forest.
+
+    The rewards given are kept with ``forest`` (:func:`kept_rewards`), keyed by the leaf's group, chain of
+    draws and response ids, so a leaf read again (adaptive branching reads every leaf of a group at every
+    round, the rollout's packing reads them all at the end, and a fork inside a leaf makes its tail a new
+    node) gets its kept reward, and the task scores only the leaves not scored yet, in one
+    :func:`~treecredit.tasks.base.batch_rewards` call (none when there are none). So a reward that answers
+    differently when asked again (a sampled judge) keeps its first value for a leaf; twin responses of two
+    chains are two leaves, scored apart (one key twice in a call, scored once).
+    """
     from treecredit.sampling.cutoff import failure_reward
     from treecredit.tasks.base import batch_rewards
 
-    leaves = forest.leaves(group)
-    out = {leaf: failure_reward(ctx.task) for leaf in leaves if forest.status[leaf] == "cut"}
-    scored = [leaf for leaf in leaves if leaf not in out]
-    ids = [forest.path_tokens(leaf) for leaf in scored]
-    values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaf]] for leaf in scored],
-                           [response_text(ctx, path) for path in ids], completion_ids=ids)
-    out.update(zip(scored, values))
-    return out
+    kept = kept_rewards(forest)
+    if ids is None:
+        ids = [forest.path_tokens(leaf) for leaf in leaves]
+    keys = [(forest.group[leaf], forest.chain[leaf], tuple(row)) for leaf, row in zip(leaves, ids)]
+    unscored: dict = {}  # key -> its first row
+    for i, (leaf, key) in enumerate(zip(leaves, keys)):
+        if forest.status[leaf] != "cut" and key not in kept:
+            unscored.setdefault(key, i)
+    new = list(unscored.values())
+    if new:
+        values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaves[i]]] for i in new],
+                               [response_text(ctx, ids[i]) if texts is None else texts[i] for i in new],
+                               completion_ids=[ids[i] for i in new])
+        kept.update(zip((keys[i] for i in new), values))
+    failure = failure_reward(ctx.task)
+    return [failure if forest.status[leaf] == "cut" else kept[key] for leaf, key in zip(leaves, keys)]
+
+
+_KEPT: dict[int, dict] = {}
+"""``id(forest)`` → the rewards :func:`score_leaves` gave its leaves; an entry goes with its forest."""
+
+
+def kept_rewards(forest: SampledForest) -> dict:
+    """The rewards kept for ``forest``'s leaves, ``{(group, chain, response ids): reward}`` (created empty at the
+    first read; forgotten when the forest is)."""
+    kept = _KEPT.get(id(forest))
+    if kept is None:
+        kept = _KEPT[id(forest)] = {}
+        weakref.finalize(forest, _KEPT.pop, id(forest), None)
+    return kept
 
 
 def response_text(ctx, ids: list[int]) -> str:

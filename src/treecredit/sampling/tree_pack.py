@@ -13,11 +13,9 @@ from itertools import chain
 import numpy as np
 
 from treecredit.sampling.branch_stats import branch_points, leaf_branch_depth
-from treecredit.sampling.cutoff import failure_reward
-from treecredit.sampling.leaf_scores import response_text
+from treecredit.sampling.leaf_scores import response_text, score_leaves
 from treecredit.sampling.rollout import RolloutBatch, step_end_mask
 from treecredit.sampling.tree_table import SampledForest
-from treecredit.tasks.base import batch_rewards
 
 
 def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_tokens: int) -> RolloutBatch:
@@ -39,13 +37,8 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
     groups = torch.tensor([forest.group[leaf] for leaf in leaves], dtype=torch.long)
     texts = [response_text(ctx, response) for response in responses]
     cut = [forest.status[leaf] == "cut" for leaf in leaves]
-    scored = [row for row, c in enumerate(cut) if not c]  # pruned leaves get the failure reward
-    values = [failure_reward(ctx.task)] * len(cut)
-    for row, value in zip(scored, batch_rewards(ctx.task, [ctx.problems[int(groups[r])] for r in scored],
-                                                [texts[r] for r in scored],
-                                                completion_ids=[responses[r] for r in scored])):
-        values[row] = value
-    rewards = torch.tensor(values, dtype=torch.float32)
+    # pruned leaves get the failure reward; leaves adaptive branching scored keep their rewards
+    rewards = torch.tensor(score_leaves(ctx, forest, leaves, responses, texts), dtype=torch.float32)
     index = groups.tolist()
     parents = np.asarray(forest.parent_node, dtype=np.int64)
     node_groups = np.asarray(forest.group, dtype=np.int64)

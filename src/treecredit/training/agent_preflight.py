@@ -19,7 +19,7 @@ def _check_token_estimator(name: str) -> None:
     import treecredit
 
     spec = treecredit.get_estimator(name)
-    if any("mc_values" in need.split("|") for need in spec.requires):
+    if spec.needs("mc_values"):
         fail("estimator", f"{name!r} needs Monte Carlo values of each prefix (mc_values), which agent episodes "
              f"(--env) do not produce", "use a turn-level estimator (--estimator "
              f"{', '.join(treecredit.estimators('turn'))}) or another token-level one, e.g. --estimator tempo")
