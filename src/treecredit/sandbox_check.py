@@ -87,11 +87,14 @@ an inert object of the program's is compared by identity) with the garbage colle
 the result, and the program may not start a thread (``_thread``'s functions are replaced in place before it
 runs; a fresh import or reload hands out the same module): until 2026-12-03 a ``__del__`` run by the collector,
 or a thread, set an accepted object's ``__class__`` to an always-equal class between its check and its
-comparison, and a wrong program passed. ``plain_results=False`` allows threads. The tests' asserts are rewritten too
-(:func:`treecredit.sandbox_compare.rewrite_asserts`; lines keep their numbers): each comparison in them checks
-that both operands are plain data when it compares them, else the assert fails, so an always-equal object
-that the program puts into an argument, a container the tests pass it, or a list it returned earlier and
-changes later (all after the return-time check) fails as well (until 2026-12-03 each passed).
+comparison, and a wrong program passed. ``plain_results=False`` allows threads. The tests' text is rewritten too
+(:func:`treecredit.sandbox_rewrite.rewrite_comparisons`; lines keep their numbers): each comparison in it (in
+asserts, ``if`` and ``while`` conditions, helper functions; also ``operator.eq`` and ``unittest``'s
+``assertEqual`` family) checks that both operands are plain data when it compares them, else it raises
+``AssertionError``, so an always-equal object that the program puts into an argument, a container the tests
+pass it, or a list it returned earlier and changes later (all after the return-time check) fails as well
+(until 2026-12-03 each passed in an assert; until 2026-12-03 a comparison outside an assert was not checked,
+and ``if l != [1, 2, 3]: raise AssertionError`` passed).
 Until 2026-12-03 nothing was wrapped in
 MBPP-style tests without an entry point, and with one only the entry point was (an always-equal object
 returned by another function the tests call by name passed); tests that build the program's own objects
@@ -106,7 +109,16 @@ that is not a builtin's name but that the tests use (a helper the prompt defined
 while the tests import, or (with ``plain_results=False``) return an object whose ``__eq__`` is always
 True; and an object the program puts where the tests read it still answers what the tests compute from it
 before they compare (``abs(l[0] - 1) < 1e-6`` with an ``l[0]`` whose ``__sub__`` returns 0): only the
-comparisons' operands are checked.
+comparisons' operands are checked. Comparisons the tests do not write themselves run unchecked: those made
+by functions they call (``l.count(x) == 1`` and ``l.index(x)`` call the elements' ``__eq__``; ``sorted``,
+``max``, ``math.isclose``, ``unittest``'s ``assertAlmostEqual``/``assertCountEqual``, a helper module),
+``operator.contains`` or ``operator`` reached another way, and comparisons inside f-strings. The standard
+library's types written in Python (``Counter``, ``Fraction``) compare with their own code, which for
+``Fraction`` consults the ``numbers`` ABCs: a program that registers or subclasses those with a metaclass of
+its own can run code inside such a comparison (with the collector off, and on copies it cannot reach).
+Tests that start threads, or that compare values that are not plain data themselves (``re.Match``
+objects with ``== None``, numpy arrays, enum members), fail with the check on:
+``--reward code:plain_results=false`` turns it off.
 Native code could read the token from memory; the sandbox leaves it no way to load any (the
 folder is ``noexec`` with namespaces; the audit hook refuses ``ctypes`` calls and extension modules
 loaded from the folder or from outside the Python installation; new processes are refused), nor to make
@@ -124,9 +136,10 @@ import os
 import secrets
 
 from treecredit.sandbox import SandboxResult, run_boot
-from treecredit.sandbox_compare import COMPARE, compare_source, rewrite_asserts
+from treecredit.sandbox_compare import COMPARE, compare_source
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 from treecredit.sandbox_results import RESULTS
+from treecredit.sandbox_rewrite import rewrite_comparisons
 
 _HARNESS = r'''
 def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame):
@@ -349,7 +362,7 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
         boot = compare_source() + "\n\n" + boot.replace("{compare_name!r}", repr(COMPARE))
         if plain_results:  # each comparison in the asserts checks its operands (also what changed after a return)
-            test = rewrite_asserts(test)
+            test = rewrite_comparisons(test)
         result = run_boot({"main.py": program, "test.py": test}, _CALL, timeout=timeout, memory_mb=memory_mb,
                           pass_fds=(token_read, result_write), prelude=boot)
         os.close(result_write)

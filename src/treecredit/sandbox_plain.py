@@ -9,7 +9,8 @@ What counts as plain (also in ``docs/own-task.md``):
   a dict's ``keys()``, ``values()``, ``items()`` of plain values (iterated by C code);
 - ``datetime``'s ``date``, ``datetime``, ``time``, ``timedelta`` and ``timezone`` where they are C types
   (immutable), a ``time`` or ``datetime`` with no tzinfo or a ``timezone`` (a tzinfo of the program's runs its
-  code when compared);
+  code when compared); a tuple subclass of an immutable type (a C struct sequence such as ``sys.version_info``;
+  ``time.struct_time`` is not immutable on every version) of plain values;
 - objects of these standard-library types, exact (not subclasses), holding plain values: ``Counter``,
   ``OrderedDict``, ``defaultdict`` (whose ``default_factory`` is None or one of these types: ``int``,
   ``list``, ...; a program's function there would run when the tests read a missing key), ``deque``,
@@ -71,7 +72,7 @@ def _plain_checker(modules):
     views = (type({}.keys()), type({}.values()), type({}.items()))
     sequences = (list, tuple, set, frozenset)
     class_dict, class_mro = type.__dict__["__dict__"].__get__, type.__dict__["__mro__"].__get__
-    class_bases = type.__dict__["__bases__"].__get__
+    class_bases, flags_of = type.__dict__["__bases__"].__get__, type.__dict__["__flags__"].__get__
     getset = type(type.__dict__["__dict__"])
     getset_get, member_get = getset.__get__, types.MemberDescriptorType.__get__
     proxy_items, proxy_get, proxy_len = types.MappingProxyType.items, types.MappingProxyType.get, len
@@ -306,6 +307,11 @@ def _plain_checker(modules):
         found = standard_plain(value, kind, depth, verified)
         if found is not None:
             return found
+        if flags_of(kind) & immutable and tuple_ in class_mro(kind):  # a C struct sequence (sys.version_info)
+            for item in value:
+                if not is_plain(item, depth + 1, verified):
+                    return False
+            return True
         if named_tuple(kind):
             for item in value:
                 if not is_plain(item, depth + 1, verified):
@@ -364,7 +370,7 @@ def _plain_checker(modules):
                             member_get(proxy_get(own, "_denominator"), value, kind))
         if kind is decimal:
             return decimal(value)
-        if named_tuple(kind):
+        if named_tuple(kind) or (flags_of(kind) & immutable and tuple_ in class_mro(kind)):
             return tuple_([inner(item) for item in value])
         return same(value)
 
