@@ -233,11 +233,15 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             for a dataset that calls it ``fn``).
 
     Raises:
-        FixError (a ``ValueError``), before any program runs: ``workers`` not a whole number ≥ 1; a column named
-            by ``entry_point_column`` that is not given; a row whose tests run no assertion (they only define
-            ``check``, and the row has no entry point to call it with: every program would pass), naming the
-            column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`).
+        FixError (a ``ValueError``), before any program runs: ``workers`` not a whole number ≥ 1; ``timeout``
+            not a number > 0, ``plain_results`` not a bool; ``prompts``, ``test`` or the entry points not a list
+            with one value per completion (a string is refused: it would be read one character per completion),
+            a row's tests not text, a row's entry point not a Python name (:mod:`treecredit.rewards.code_args`);
+            a column named by ``entry_point_column`` that is not given; a row whose tests run no assertion (they
+            only define ``check``, and the row has no entry point to call it with: every program would pass),
+            naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`).
     """
+    from treecredit.rewards.code_args import check_options, check_rows, per_completion
     from treecredit.rewards.code_tests import (
         asserts_nothing,
         name_column,
@@ -260,8 +264,12 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
                            (Remedy("entry_point_column=<the column of the tested function's name>",
                                    "--reward code:entry_point_column=<column>"),))
         entry_point = columns[entry_point_column]
-    tests = list(test) if test is not None else [None] * n
-    entries = list(entry_point) if entry_point is not None else [None] * n
+    check_options(timeout, plain_results)
+    prompts = per_completion("prompts", prompts, n)
+    tests = per_completion("test", test, n)
+    entry_argument = "entry_point" if entry_point_column == "entry_point" else entry_point_column
+    entries = per_completion(entry_argument, entry_point, n)
+    check_rows(tests, entries, entry_argument)
     jobs: list[tuple[int, str, str, str | None]] = []
     for i, (prompt, completion, tst, entry) in enumerate(zip(prompts, completions, tests, entries)):
         if tst is None:

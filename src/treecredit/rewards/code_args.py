@@ -1,0 +1,79 @@
+"""The ``code`` reward's arguments, checked before any program runs.
+
+TRL-style reward functions receive each dataset column as a list with one value per completion, so ``test``
+and ``entry_point`` (or the column ``entry_point_column`` names) must be such lists: a string would be read one
+character per completion (``test="def check..."`` gave row 0 the tests ``"d"``; ``entry_point="add"`` the name
+``"a"``), and a list shorter than ``completions`` left the rest unscored (None); until 2026-12-03 each was read
+silently. Each is now a :class:`~treecredit._validation.FixError` naming the argument and the fix, as are a
+``timeout`` that is not a number > 0 (it raised Python's "could not convert string to float") and a
+``plain_results`` that is not a bool (``"false"`` was read as True).
+"""
+
+from __future__ import annotations
+
+import math
+
+from treecredit._validation import FixError, Remedy
+
+
+def per_completion(argument: str, values, n: int) -> list:
+    """``values`` (one per completion; None: none given) as a list of ``n``, or a refusal naming ``argument``.
+
+    Raises:
+        FixError: a ``str``/``bytes`` (one value for all rows is not read as such: say it per completion),
+            something that is not a sequence, or a length other than ``n``.
+    """
+    if values is None:
+        return [None] * n
+    if isinstance(values, (str, bytes)):
+        shown = repr(values[:40]) + ("..." if len(values) > 40 else "")
+        raise FixError(argument, f"is one {type(values).__name__} ({shown}), not a list with one value per "
+                       f"completion (a reward function gets each dataset column as such a list; a string would "
+                       f"be read one character per completion)",
+                       (Remedy(f"{argument}=[value] * len(completions) for the same value on every row"),
+                        Remedy(f"{argument}=<the dataset column: one value per completion>")))
+    try:
+        out = list(values)
+    except TypeError:
+        raise FixError(argument, f"is a {type(values).__name__}, not a list with one value per completion",
+                       (Remedy(f"{argument}=[...] with one value per completion"),)) from None
+    if len(out) != n:
+        raise FixError(argument, f"has {len(out)} values for {n} completions (one per completion, in the order of "
+                       "completions; a shorter list would leave the rest unscored)",
+                       (Remedy(f"{argument}=[...] with {n} values, one per completion"),))
+    return out
+
+
+def check_rows(tests: list, entries: list, entry_argument: str) -> None:
+    """Each row's tests are None or source text, and its entry point None, "" or a Python name.
+
+    Raises:
+        FixError: naming ``test`` (a row's value is a list of asserts, say: MBPP's ``test_list``) or
+            ``entry_argument`` (a row's value is not a Python name).
+    """
+    for i, test in enumerate(tests):
+        if test is not None and not isinstance(test, str):
+            listed = isinstance(test, (list, tuple)) and all(isinstance(t, str) for t in test)
+            raise FixError("test", f"row {i}'s tests are a {type(test).__name__} ({str(test)[:60]!r}), not the "
+                           "tests' source text", (Remedy("test=['\\n'.join(t) for t in rows] (one text per row)")
+                                                  if listed else Remedy("test=[<the tests' source text>, ...]"),))
+    for i, entry in enumerate(entries):
+        if entry is not None and entry != "" and not (isinstance(entry, str) and entry.isidentifier()):
+            raise FixError(entry_argument, f"row {i}'s value {entry!r} is not a Python name (the tested function's "
+                           "name)", (Remedy(f"{entry_argument}=[<function name>, ...], one per completion"),))
+
+
+def check_options(timeout, plain_results) -> None:
+    """``timeout``: a finite number of seconds > 0; ``plain_results``: a bool.
+
+    Raises:
+        FixError: naming the option, with its command-line form.
+    """
+    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not number or not math.isfinite(timeout) or timeout <= 0:
+        raise FixError("timeout", f"is {timeout!r}, must be a finite number of seconds > 0 (per program)",
+                       (Remedy("timeout=10.0", "--reward code:timeout=10"),))
+    if not isinstance(plain_results, bool):
+        raise FixError("plain_results", f"is {plain_results!r}, must be True or False",
+                       (Remedy("plain_results=True", "--reward code:plain_results=true"),
+                        Remedy("plain_results=False", "--reward code:plain_results=false")))
