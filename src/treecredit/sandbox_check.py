@@ -105,7 +105,9 @@ Limits (what a program written *against this harness* could still do): the check
 program's own process, so it can be fooled by code that changes what the tests compute: patch a module
 the tests import (``math.isclose``, or replace ``sys.modules['math']``), redefine a global of its own
 that is not a builtin's name but that the tests use (a helper the prompt defined, such as HumanEval's
-``poly``), install an import hook that runs
+``poly``), rebind a name in the tests' own namespace when the tests hand it one of their functions (a
+``key=lambda``, a class of the tests: its ``__globals__`` are that namespace; the checked comparison is no name
+there but a constant of the tests' code objects, since 2026-12-03), install an import hook that runs
 while the tests import, or (with ``plain_results=False``) return an object whose ``__eq__`` is always
 True; and an object the program puts where the tests read it still answers what the tests compute from it
 before they compare (``abs(l[0] - 1) < 1e-6`` with an ``l[0]`` whose ``__sub__`` returns 0): only the
@@ -136,7 +138,7 @@ import os
 import secrets
 
 from treecredit.sandbox import SandboxResult, run_boot
-from treecredit.sandbox_compare import COMPARE, compare_source
+from treecredit.sandbox_compare import compare_source
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 from treecredit.sandbox_results import RESULTS
 from treecredit.sandbox_rewrite import rewrite_comparisons
@@ -204,8 +206,12 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
             sources.append(handle.read())
         os.remove(name)
     program, test = sources
-    compiled = [compile(text, name, "exec", dont_inherit=True, optimize=0)
-                for text, name in ((program, "main.py"), (test, "test.py"))]
+    import warnings
+
+    with warnings.catch_warnings():  # the rewritten tests call a string constant (below): 'not callable' warnings
+        warnings.simplefilter("ignore", SyntaxWarning)
+        compiled = [compile(text, name, "exec", dont_inherit=True, optimize=0)
+                    for text, name in ((program, "main.py"), (test, "test.py"))]
     pristine = tuple(builtins.__dict__.items())
     # The builtins' own names (not the module's dunders: the tests keep the program's __name__ and so on).
     shadowable = tuple(key for key, _ in pristine if not (key.startswith("__") and key.endswith("__")))
@@ -224,6 +230,15 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
     is_plain, fresh = _plain_checker({modules!r})
     # what the rewritten comparisons call (treecredit.sandbox_compare): made now, its builtins bound before the program
     checked_compare = make_compare(is_plain, "{rule}", fresh) if plain else None
+    if plain:  # The rewritten tests call it as a constant of their code objects, not by a name that a program
+        # handed a function of the tests could rebind through its __globals__ (until 2026-12-03 one did, and every
+        # later comparison passed): the run's random sentinel string, the callee in the text, is swapped for it.
+        def embedded(code, sentinel={compare_name!r}, code_type=types.CodeType):
+            consts = tuple(checked_compare if type(c) is str and c == sentinel else
+                           embedded(c) if type(c) is code_type else c for c in code.co_consts)
+            return code.replace(co_consts=consts)
+
+        compiled[1] = embedded(compiled[1])
 
     if plain:  # No thread of the program: one could change a value between its check and its comparison (until
         import _thread  # 2026-12-03 one swapped an object's __class__ there). The module objects are patched in
@@ -252,7 +267,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         audit("treecredit.start")
         # Into locals before any of the program runs: a closure's cells can be reassigned from outside.
         program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
-        builtin_names, check_style, loaded, compare = shadowable, with_check, called, checked_compare
+        builtin_names, check_style, loaded = shadowable, with_check, called
         namespace = module.__dict__
         guard, on_failure = (plain_results if plain else None), report
         try:
@@ -271,8 +286,6 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                         tests[key] = guard(tests[key], key)
                 if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
                     tests[name] = guard(candidate, name)
-            if compare is not None:  # (a program's own global of that name is replaced)
-                tests[{compare_name!r}] = compare
             tests["__builtins__"] = dict_(builtins_items)
             exec_(test_code, tests)
             if name is not None and check_style:
@@ -360,9 +373,10 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         boot = boot.replace("{entry!r}", repr(entry_point)).replace("{plain!r}", repr(bool(plain_results)))
         with_check, called = style_of(test)
         boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
-        boot = compare_source() + "\n\n" + boot.replace("{compare_name!r}", repr(COMPARE))
-        if plain_results:  # each comparison in the asserts checks its operands (also what changed after a return)
-            test = rewrite_comparisons(test)
+        sentinel = f"__treecredit_compare_{secrets.token_hex(12)}__"  # (the child swaps it for the comparison)
+        boot = compare_source() + "\n\n" + boot.replace("{compare_name!r}", repr(sentinel))
+        if plain_results:  # each comparison in the tests checks its operands (also what changed after a return)
+            test = rewrite_comparisons(test, name=f"({sentinel!r})")
         result = run_boot({"main.py": program, "test.py": test}, _CALL, timeout=timeout, memory_mb=memory_mb,
                           pass_fds=(token_read, result_write), prelude=boot)
         os.close(result_write)

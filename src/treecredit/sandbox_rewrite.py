@@ -35,8 +35,10 @@ import ast
 import re
 
 COMPARE = "__treecredit_compare__"
-"""The name the rewritten comparisons call; the harness binds it in the tests' namespace (after the program's
-globals are copied there, so a program's own global of that name is replaced)."""
+"""The default callee of the rewritten comparisons (tests in one process bind it as a name). The sandbox's
+harness passes its own callee instead: a random string constant that it swaps, in the compiled tests' code
+objects, for the checked comparison itself, so no name in the tests' namespace holds it (until 2026-12-03 a
+program handed a function of the tests, say a ``key=lambda``, rebound the name through its ``__globals__``)."""
 
 _OPERATORS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
               ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}
