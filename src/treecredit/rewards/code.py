@@ -6,7 +6,10 @@ or ``class``: HumanEval's signature and docstring. Otherwise (an instruction, "W
 a conversation's user messages) it is never part of the program: prose in front of code is a syntax error.
 
 - A completion with a fenced block (```` ```python … ``` ````, what chat models write): the last block that
-  defines the ``entry_point`` (else the last block).
+  defines the ``entry_point`` (without one: a name the tests call; else the last block that defines a function
+  or class, so a usage example after the solution is not taken; else the last block), with the definitions it
+  uses from the other blocks in front (a helper written in an earlier block):
+  :mod:`treecredit.rewards.code_blocks`.
 
   - A block that compiles on its own is a whole program. After a code prompt it is preceded by the
     prompt's top-level statements that the block does not re-define: imports and helper functions stay,
@@ -17,6 +20,9 @@ a conversation's user messages) it is never part of the program: prose in front 
   its first non-empty line that starts at column 0 (the function body ended there; what follows, such as
   a ``print`` or another ``def``, is not part of the answer); but a completion that compiles on its own
   and defines the ``entry_point`` is a whole program, as a block. After an instruction: the completion.
+
+- In each case a top-level ``if __name__ == "__main__":`` block does not run (its test becomes ``False``): the
+  sandbox runs the program as ``__main__``, and chat answers' demos there read ``input()`` or ``sys.argv``.
 
 Then the tests (``test`` column) and, given an ``entry_point``, ``check(entry_point)`` (tests without a
 ``check``, MBPP style, call the entry point by name: their asserts run with it bound), run by
@@ -32,24 +38,23 @@ import ast
 import functools
 import hashlib
 import os
-import re
 import threading
+from typing import Iterable
 
 from treecredit._validation import FixError, Remedy
 from treecredit.rewards.answers import as_text
+from treecredit.rewards.code_blocks import bound_names, choose_code, parse, without_main_guard
 
-_FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_parse, _bound_names = parse, bound_names
 
 
-def extract_code(completion: str, entry_point: str | None = None) -> str | None:
-    """The last fenced code block of ``completion`` that defines ``entry_point`` (else its last block), or
-    None when there is none."""
-    blocks = _FENCE.findall(completion)
-    if not blocks:
-        return None
-    defining = [b for b in blocks if entry_point and entry_point in _bound_names(_parse(b))]
-    return (defining or blocks)[-1]
+def extract_code(completion: str, entry_point: str | None = None, names: Iterable[str] = ()) -> str | None:
+    """The program text of ``completion``'s fenced code blocks, or None when it has none: the last block that
+    defines ``entry_point`` (without one: one of ``names``, the names the tests call; else the last block that
+    defines a function or class), with the definitions it uses from the other blocks in front
+    (:func:`treecredit.rewards.code_blocks.choose_code` says the rule)."""
+    return choose_code(completion, entry_point, tuple(names))
 
 
 def function_body(completion: str) -> str:
@@ -61,13 +66,6 @@ def function_body(completion: str) -> str:
     return completion
 
 
-def _parse(text: str) -> ast.Module | None:
-    try:
-        return ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
 def _compiles(text: str) -> bool:
     """Whether ``text`` is a program on its own (``return`` outside a function does not parse alone)."""
     try:
@@ -75,20 +73,6 @@ def _compiles(text: str) -> bool:
         return True
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-
-
-def _bound_names(tree: ast.Module | None) -> set[str]:
-    """Names a module binds at its top level (definitions, assignments, imports)."""
-    names: set[str] = set()
-    for node in tree.body if tree is not None else ():
-        if isinstance(node, _DEFINITIONS):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
-    return names
 
 
 @functools.lru_cache(maxsize=256)
@@ -120,11 +104,17 @@ def _prompt_without(prompt: str, tree: ast.Module, bare: bool, names: set[str]) 
     return kept + "\n\n" if kept else ""
 
 
-def program_for(prompt: str, completion: str, entry_point: str | None = None) -> str:
+def program_for(prompt: str, completion: str, entry_point: str | None = None, names: Iterable[str] = ()) -> str:
     """The program ``completion`` stands for after ``prompt``; ``entry_point``: the tested function's name,
-    which picks the block and tells a whole-program answer (see the module docstring)."""
+    which picks the block and tells a whole-program answer; ``names``: the names the tests call, which pick
+    the block without an entry point (see the module docstring). Its top-level ``if __name__ == "__main__":``
+    block does not run (:func:`treecredit.rewards.code_blocks.without_main_guard`)."""
+    return without_main_guard(_program(prompt, completion, entry_point, tuple(names)))
+
+
+def _program(prompt: str, completion: str, entry_point: str | None, names: tuple[str, ...]) -> str:
     code = code_prompt(prompt)
-    block = extract_code(completion, entry_point)
+    block = extract_code(completion, entry_point, names)
     if block is None and _compiles(completion) and (code is None or (
             entry_point is not None and entry_point in _bound_names(_parse(completion)))):
         block = completion  # a whole program without a fence
@@ -244,6 +234,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
     from treecredit.rewards.code_args import check_options, check_rows, per_completion
     from treecredit.rewards.code_tests import (
         asserts_nothing,
+        called_names,
         name_column,
         reaches_no_program_name,
         refuse_idle_tests,
@@ -275,13 +266,14 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         if tst is None:
             continue
         text, completion = _prompt_text(prompt), as_text(completion)
-        if not entry and (runs_nothing(str(tst)) or reaches_no_program_name(str(tst))):
+        if not entry and (runs_nothing(tst) or reaches_no_program_name(tst)):
             have = sorted(given)
             guess = name_column({k: v for k, v in columns.items() if k != "completion_ids"}, i, text + completion)
-            raise refuse_idle_tests(str(tst), entry_point_column, guess, have)
-        if asserts_nothing(str(tst)):
-            warn_assertion_free(str(tst))
-        jobs.append((i, program_for(text, completion, entry or None), str(tst), entry or None))
+            raise refuse_idle_tests(tst, entry_point_column, guess, have)
+        if asserts_nothing(tst):
+            warn_assertion_free(tst)
+        names = () if entry else called_names(tst)
+        jobs.append((i, program_for(text, completion, entry or None, names), tst, entry or None))
     out: list[float | None] = [None] * n
 
     def one(job: tuple[int, str, str, str | None]) -> tuple[int, float]:

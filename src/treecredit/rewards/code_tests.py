@@ -106,6 +106,16 @@ def refuse_idle_tests(test: str, entry_column: str, guess: str | None, have: lis
                     "tests that run no assertion")
 
 
+def called_names(test: str) -> tuple[str, ...]:
+    """The names ``test`` reads that are neither builtins nor bound at its top level (what MBPP-style asserts call
+    the program's functions by), sorted: what picks the program's block without an entry point."""
+    import builtins
+
+    from treecredit.sandbox_check import style_of
+
+    return tuple(name for name in style_of(test)[1] if not hasattr(builtins, name))
+
+
 def warn_assertion_free(test: str) -> None:
     """Say once per process that tests with no assertion pass every program that runs without error."""
     key = test[:200]
