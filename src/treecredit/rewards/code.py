@@ -174,7 +174,10 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     """Whether ``test`` (then ``check(entry_point)``, given one) runs to its end after ``program`` in the
     sandbox (:func:`treecredit.sandbox_check.run_check`; a program that exits early fails). Verdicts are kept
     (the last :data:`VERDICTS_KEPT`), so the same program and tests run once: the copies of a tree group, and
-    held-out pass@1's success test after the reward (assumes deterministic tests, as the partial verifier does)."""
+    held-out pass@1's success test after the reward (assumes deterministic tests, as the partial verifier does).
+    unittest ``TestCase`` classes the tests define are run, and ``unittest.main()`` does not run
+    (:mod:`treecredit.rewards.code_unittest`)."""
+    from treecredit.rewards.code_unittest import with_runner
     from treecredit.sandbox_check import run_check
 
     key = hashlib.sha256(repr((program, test, entry_point or None, float(timeout), bool(plain_results)))
@@ -182,7 +185,8 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     with _LOCK:
         if key in _VERDICTS:
             return _VERDICTS[key]
-    passed = run_check(program, test, entry_point or None, timeout=timeout, plain_results=plain_results).passed
+    passed = run_check(program, with_runner(test), entry_point or None, timeout=timeout,
+                       plain_results=plain_results).passed
     with _LOCK:
         if len(_VERDICTS) >= VERDICTS_KEPT:
             _VERDICTS.pop(next(iter(_VERDICTS)))
@@ -229,18 +233,23 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             a row's tests not text, a row's entry point not a Python name (:mod:`treecredit.rewards.code_args`);
             a column named by ``entry_point_column`` that is not given; a row whose tests run no assertion (they
             only define ``check``, and the row has no entry point to call it with: every program would pass),
-            naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`).
+            naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`);
+            a row with an entry point whose tests run nothing and define no ``check`` (naming ``test``).
     """
     from treecredit.rewards.code_args import check_options, check_rows, per_completion
     from treecredit.rewards.code_tests import (
         asserts_nothing,
         called_names,
         name_column,
+        names_main_module,
         reaches_no_program_name,
         refuse_idle_tests,
+        refuse_uncalled_tests,
         runs_nothing,
         warn_assertion_free,
     )
+    from treecredit.rewards.code_unittest import with_runner
+    from treecredit.sandbox_check import style_of
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise FixError("workers", f"is {workers!r}, must be a whole number ≥ 1 (programs run at once)",
@@ -266,10 +275,14 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         if tst is None:
             continue
         text, completion = _prompt_text(prompt), as_text(completion)
-        if not entry and (runs_nothing(tst) or reaches_no_program_name(tst)):
+        runnable = with_runner(tst)  # (what run_tests runs: unittest classes run)
+        if not entry and (runs_nothing(runnable) or reaches_no_program_name(runnable)
+                          and not names_main_module(runnable)):
             have = sorted(given)
             guess = name_column({k: v for k, v in columns.items() if k != "completion_ids"}, i, text + completion)
-            raise refuse_idle_tests(tst, entry_point_column, guess, have)
+            raise refuse_idle_tests(runnable, entry_point_column, guess, have)
+        if entry and runs_nothing(runnable) and not style_of(tst)[0]:
+            raise refuse_uncalled_tests(tst)
         if asserts_nothing(tst):
             warn_assertion_free(tst)
         names = () if entry else called_names(tst)
