@@ -89,7 +89,8 @@ def tree_credit_share(tree_nodes, response_mask, rewards, group_ids, atol: float
 
 
 SCALAR_EXTRAS = ("branch_points_per_group", "branch_depth_mean", "branch_depth_max", "cut_branches",
-                 "saved_tokens_estimate", "prefill_tokens", "mc_tokens", "replayed_rows", "short_groups")
+                 "saved_tokens_estimate", "prefill_tokens", "mc_tokens", "replayed_rows", "short_groups",
+                 "speculative_wasted_tokens")
 
 
 def sampler_metrics(rollout) -> dict:

@@ -195,5 +195,5 @@ def _concat(policy, task, rollout: RolloutBatch, joined: list[dict]) -> RolloutB
         problem_index=group_ids[order].clone(),
         step_ends=step_end_mask(policy, ids_all, mask_all.sum(1), (task.delimiter, task.end)),
         tree_nodes=torch.cat(nodes)[order], generated_tokens=rollout.generated_tokens,
-        row_weights=torch.cat(weights)[order], extras=extras,
+        wasted_tokens=rollout.wasted_tokens, row_weights=torch.cat(weights)[order], extras=extras,
     )

@@ -30,7 +30,11 @@ class RolloutBatch:
         tree_nodes: ``(B, T)`` long sampled-tree node ids (-1 on padding), from a tree sampler, or None.
         mc_values: ``(B, T)`` float32 Monte Carlo prefix values (for ``vine``), or None.
         generated_tokens: tokens the sampler actually generated (a tree sampler shares prefixes, so this
-            can be below ``response_mask.sum()``).
+            can be below ``response_mask.sum()``), ``wasted_tokens`` included.
+        wasted_tokens: of ``generated_tokens``, those decoded and then discarded (a speculative tree schedule's
+            cancelled or unused children, :mod:`~treecredit.sampling.speculate`); 0 for every other sampler.
+            :attr:`kept_tokens` is the rest, what a run's token budget counts, so that a budget does not depend
+            on the schedule that grew the same trees.
         row_weights: ``(B,)`` float32 per-row weights that multiply the row's advantages (replayed
             subtrees' truncated importance weights; 1.0 on fresh rows), or None (all 1). Applied in one
             place only, :func:`weighted_advantages`.
@@ -50,8 +54,15 @@ class RolloutBatch:
     tree_nodes: Any = None
     mc_values: Any = None
     generated_tokens: int = 0
+    wasted_tokens: int = 0
     row_weights: Any = None
     extras: dict = field(default_factory=dict)
+
+    @property
+    def kept_tokens(self) -> int:
+        """``generated_tokens`` less ``wasted_tokens``: the tokens of the rows (each shared segment once) and of
+        Monte Carlo value rollouts, the same for every schedule that grows the same trees."""
+        return self.generated_tokens - self.wasted_tokens
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -182,10 +182,11 @@ class TreeSampler:
             rollout = pack_forest(ctx, forest, prompts, prompt_texts, getattr(backend, "prefill_tokens", 0) - before[0])
             rollout.extras["rounds"] = grower.rounds
             rollout.extras["decode_steps"] = getattr(backend, "steps", 0) - before[1]
-            if speculates:  # decoded, then cancelled or unused: counted as generated
+            if speculates:  # decoded, then cancelled or unused: generated, not kept (a token budget reads kept_tokens)
                 rollout.extras["speculative_wasted_tokens"] = grower.wasted_tokens
                 rollout.extras["speculative_adopted"] = grower.adopted
                 rollout.generated_tokens += grower.wasted_tokens
+                rollout.wasted_tokens = grower.wasted_tokens
             if own:  # this call's backend holds only this tree's states: forget them all at once
                 backend.release()
             else:

@@ -9,9 +9,11 @@ minibatch order (a ``torch.Generator`` seeded with ``seed``); the held-out probl
 stream of their own and are never drawn for training. Checkpoints hold every one of these states, so a
 killed run resumed with ``resume=True`` writes the same metrics as one that was never interrupted.
 
-Counters: ``generated_tokens`` (what the sampler generated), ``trained_tokens`` (real prompt + response
+Counters: ``generated_tokens`` (what the sampler generated and kept, ``RolloutBatch.kept_tokens``: the
+tokens a token budget counts, the same for every tree schedule), ``trained_tokens`` (real prompt + response
 tokens through the loss, times epochs) and estimated ``flops`` = 2·N·(prompt tokens prefilled once per
-problem + generated tokens) + 6·N·trained tokens (8·N with the KL reference's extra forward), N = parameters.
+problem + generated tokens, a speculative schedule's wasted ones included) + 6·N·trained tokens (8·N with the
+KL reference's extra forward), N = parameters.
 """
 
 from __future__ import annotations
@@ -307,7 +309,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
             budget.before_step()
             problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
             rollout = sampler.sample(policy, task, problems, config.group_size, generator)
-            if budget.set_aside_if_past(counters, rollout.generated_tokens, log, evaluated=evaluated, evaluate=run_eval,
+            if budget.set_aside_if_past(counters, rollout.kept_tokens, log, evaluated=evaluated, evaluate=run_eval,
                                         save=checkpoint, metrics=writer.path):  # end at the last step that fits
                 break
             raw_rewards = rollout.rewards.clone()  # NaN where the reward failed: means over the scored ones
@@ -327,7 +329,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
             prompt_tokens = sum(len(p) for p in rollout.prompt_ids)
             trained = (prompt_tokens + int(rollout.response_mask.sum())) * config.epochs  # real tokens, no padding
             counters["step"] += 1
-            counters["generated_tokens"] += rollout.generated_tokens
+            counters["generated_tokens"] += rollout.kept_tokens  # speculative waste: in flops only
             counters["trained_tokens"] += trained
             counters["flops"] += 2.0 * n_params * (prompt_tokens / config.group_size + rollout.generated_tokens) \
                 + (6.0 + 2.0 * (reference is not None)) * n_params * trained
@@ -352,7 +354,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
             if stop_failed:  # a reward that broke mid-run: saved, resumable once the reward is fixed
                 writer.close()
                 raise failures.stop_error(out / "config.json", resume_fix)
-            advance_bar(bar, config, rollout.generated_tokens, _postfix(record, last_eval, config))
+            advance_bar(bar, config, rollout.kept_tokens, _postfix(record, last_eval, config))
             if stop_at_step is not None and counters["step"] >= stop_at_step:
                 break
     writer.close()
