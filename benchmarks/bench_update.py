@@ -10,10 +10,8 @@ the arms alternate within each round):
    whole groups (``minibatch_split="groups"``);
 2. a training step (sampling, advantages, update) with ``--sampler tree`` at the default branching
    (fixed, N=2, D=2) ÷ an i.i.d. step with the same number of leaves (target ≤ 0.6), on the warm-started
-   small GPT and on a tiny ``transformers`` Llama with a character tokenizer (random, or warm-started on
-   the worked solutions with ``--llama-warm-start``), on the trainer's arithmetic task or one with long
-   worked solutions (``--step-operators 4,6``), with each phase's time, the generated tokens, the decoding
-   steps, the tokens the update computes, and the ideal bounds (time proportional to tokens);
+   small GPT and on a tiny ``transformers`` Llama (``--step-*`` options; the measurement itself is
+   ``benchmarks/bench_step.py``, run through this script);
 3. the share of a short SmolLM2 run (``treecredit train --model smollm2 --steps 3 --prompts-per-step 4``,
    every other setting at its default; ``--smollm-steps``, ``--smollm-prompts``) spent in held-out
    evaluation, loading included (target ≤ 25 %; fewer prompts per step than the default 16 make the
@@ -42,20 +40,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))  # timing
+sys.path.insert(0, str(ROOT / "benchmarks"))  # timing, bench_step
 sys.path.insert(0, str(ROOT / "tests"))  # hf_tiny: the tests' in-memory character tokenizer
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import treecredit  # noqa: E402
+import bench_step  # noqa: E402  (part 2, benchmarks/bench_step.py)
+from bench_step import ARM_SETS, config, local_tokenizer, step_reports, tiny_llama  # noqa: E402
 from timing import CLOCKS, add_clock_option  # noqa: E402  (benchmarks/timing.py)
 from treecredit.sampling.rollout import RolloutBatch  # noqa: E402
 from treecredit.training.config import TrainConfig  # noqa: E402
 from treecredit.training.loop import ppo_update  # noqa: E402
 from treecredit.training.startup import adamw  # noqa: E402
 
-clock = time.perf_counter  # --clock cpu: time.process_time (parts 1 and 2; part 3 is wall time)
+clock = time.perf_counter  # --clock cpu: time.process_time (parts 1 and 2, bench_step.clock too; part 3 is wall time)
 
 
 def iid_rollout(vocab: int, n_groups: int, group: int, prompt_len: int, rng) -> RolloutBatch:
@@ -76,10 +75,6 @@ def iid_rollout(vocab: int, n_groups: int, group: int, prompt_len: int, rng) -> 
     return RolloutBatch(response_ids=ids, response_mask=mask, rewards=torch.zeros(len(rows)), group_ids=groups,
                         old_logprobs=torch.full(ids.shape, -3.0) * mask, prompt_ids=prompts,
                         prompt_texts=[""] * len(rows), response_texts=[""] * len(rows), problem_index=groups)
-
-
-def config(**kw) -> TrainConfig:
-    return TrainConfig(progress=False, tensorboard=False, **kw)
 
 
 def alternate(fns: dict, repeats: int) -> list[dict]:
@@ -122,143 +117,6 @@ def update_report(name: str, policy, vocab: int, repeats: int, n_groups: int, pr
               f" rows {med['rows']:.3f}s  packed {med['packed']:.3f}s  "
               f"packed/rows = {median_ratio(rounds, 'packed', 'rows'):.2f}  (median of {repeats} side-by-side ratios; "
               f"target ≤ 0.6)")
-
-
-def update_tokens(rollout, cfg: TrainConfig) -> int:
-    """Tokens the update computes (packed nodes, or padded row tokens), summed over one epoch's minibatches."""
-    from treecredit.models.packing import packed_inputs
-    from treecredit.training.loop import minibatch_rows
-
-    total = 0
-    for rows in minibatch_rows(rollout.group_ids, cfg.minibatches, cfg.minibatch_split, torch.Generator()):
-        prompts = [rollout.prompt_ids[i] for i in rows.tolist()]
-        if cfg.update_layout == "packed":
-            total += packed_inputs(prompts, rollout.response_ids[rows], 0, groups=rollout.group_ids[rows],
-                                   response_mask=rollout.response_mask[rows]).nodes
-        else:
-            width = int(rollout.response_mask[rows].any(0).nonzero().max()) + 1
-            total += len(rows) * (max(map(len, prompts)) + width)
-    return total
-
-
-def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) -> dict:
-    """One step as the trainer takes it: sample, advantages, PPO update; times of the phases, and the
-    sampler's decoding steps (``KVCacheBackend.steps``: one token drawn for every row of the batch) and the longest
-    response (a stream without delays takes as many steps; the fixed tree's extra steps are its top-up refills,
-    whose siblings start from their fork point only once the chain they replace has ended: docs/performance.md [2j])."""
-    from treecredit.sampling.kv_backend import KVCacheBackend
-
-    optimizer = adamw(policy.module.parameters(), lr=1e-6)
-    generator = torch.Generator().manual_seed(seed)
-    backend = KVCacheBackend(policy)
-    start = clock()
-    rollout = sampler.sample(policy, task, problems, cfg.group_size, generator, backend=backend)
-    backend.release()
-    sampled = clock()
-    adv = treecredit.compute_advantages("grpo", **rollout.estimator_inputs())
-    estimated = clock()
-    ppo_update(policy, None, optimizer, rollout, torch.as_tensor(adv), cfg, generator)
-    done = clock()
-    return {"total": done - start, "sample": sampled - start, "advantages": estimated - sampled,
-            "update": done - estimated, "generated": rollout.generated_tokens, "leaves": rollout.shape[0],
-            "update tokens": update_tokens(rollout, cfg), "decode steps": backend.steps,
-            "longest": int(rollout.response_mask.sum(1).max()),
-            "reward": float(rollout.rewards.float().mean())}
-
-
-STEP_ARMS = {"iid rows": ("iid", "rows", "auto"), "iid packed": ("iid", "packed", "auto"),
-             "tree packed": ("tree", "packed", "auto"), "tree packed, rounds": ("tree", "packed", "auto"),
-             "iid packed, row split": ("iid", "packed", "rows"), "tree packed, row split": ("tree", "packed", "rows"),
-             "tree packed, fallback 8": ("tree", "packed", "auto")}
-"""Arms of the step benchmark: sampler, update layout, minibatch split (the trainer's defaults: packed, and
-``minibatch_split="auto"``, i.e. minibatches of whole groups whenever a batch holds at least 2 groups);
-"row split": minibatches of shuffled rows (the trainer's default before 2026-11-30); "rounds": the tree
-sampler with ``schedule="rounds"`` (no continuous batching, as before it); "fallback 8": the fixed tree that
-also forks a chain after 8 tokens without a step end (``--branching-option fallback_every=8``, not the default)."""
-ARM_SETS = {"all": [a for a in STEP_ARMS if a != "tree packed, fallback 8"],
-            "defaults": ["iid packed", "tree packed", "tree packed, rounds"],
-            "fallback": ["iid packed", "tree packed", "tree packed, fallback 8"]}
-"""``--step-arms``: which arms run ("defaults": the trainer's defaults only, for the larger sizes)."""
-
-
-def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tokens: int,
-                arms: list[str] | None = None) -> None:
-    from treecredit.sampling import make_sampler
-
-    arms = arms or ARM_SETS["all"]
-    problems = task.generate(np.random.default_rng(1), prompts)
-    rounds = []
-    for repeat in range(repeats + 1):
-        out = {}
-        for arm in arms:
-            sampler_name, layout, split = STEP_ARMS[arm]
-            cfg = config(sampler=sampler_name, update_layout=layout, max_new_tokens=max_new_tokens,
-                         prompts_per_step=prompts, minibatch_split=split)
-            sampler = make_sampler(sampler_name, temperature=1.0, max_new_tokens=max_new_tokens,
-                                   **cfg.tree_sampler_options())
-            if arm.endswith("rounds"):
-                sampler.schedule = "rounds"
-            if arm.endswith("fallback 8"):
-                sampler.strategy.fallback_every = 8
-            out[arm] = training_step(policy, task, problems, cfg, sampler, seed=repeat)
-        if repeat:  # the first round warms up
-            rounds.append(out)
-    print(f"\n[2] training step, {name}: {prompts} prompts × 8 leaves, max {max_new_tokens} new tokens "
-          f"(medians of {repeats} rounds)")
-    for arm in arms:
-        m = {k: statistics.median(r[arm][k] for r in rounds) for k in rounds[0][arm]}
-        print(f"    {arm:20s} step {m['total']:.3f}s = sample {m['sample']:.3f}s + advantages {m['advantages']:.3f}s "
-              f"+ update {m['update']:.3f}s; generated {m['generated']:.0f} tokens for {m['leaves']:.0f} leaves "
-              f"in {m['decode steps']:.0f} decoding steps (longest response {m['longest']:.0f} tokens), "
-              f"update computes {m['update tokens']:.0f} tokens; "
-              f"mean reward {m['reward']:.2f}")
-
-    def ratio(num: str, den: str, phase: str = "total") -> float:
-        return statistics.median(r[num][phase] / r[den][phase] for r in rounds)
-
-    def bound(num: str, den: str) -> str:
-        """Ideal bounds of num / den if time were proportional to tokens: generated tokens (sampling), tokens
-        the update computes (update), and the step's (each phase of ``den``'s step scaled by its bound)."""
-        tokens = {k: statistics.median(r[num][k] / r[den][k] for r in rounds) for k in ("generated", "update tokens")}
-        step = statistics.median((r[den]["sample"] * r[num]["generated"] / r[den]["generated"]
-                                  + r[den]["update"] * r[num]["update tokens"] / r[den]["update tokens"])
-                                 / r[den]["total"] for r in rounds)
-        steps = statistics.median(r[num]["decode steps"] / r[den]["decode steps"] for r in rounds)
-        return (f"ideal bounds: step {step:.2f}, sampling {tokens['generated']:.2f}, update "
-                f"{tokens['update tokens']:.2f}; decoding steps {steps:.2f}×")
-
-    print(f"    tree / iid (trainer defaults: packed, minibatches of whole groups) = "
-          f"{ratio('tree packed', 'iid packed'):.2f} "
-          f"(target ≤ 0.6; sampling {ratio('tree packed', 'iid packed', 'sample'):.2f}, update "
-          f"{ratio('tree packed', 'iid packed', 'update'):.2f}; {bound('tree packed', 'iid packed')})")
-    if "tree packed, rounds" in arms:
-        print(f"    tree in rounds / iid (trainer defaults, the tree sampler without continuous batching) = "
-              f"{ratio('tree packed, rounds', 'iid packed'):.2f} (sampling "
-              f"{ratio('tree packed, rounds', 'iid packed', 'sample'):.2f}); tree / tree in rounds = "
-              f"{ratio('tree packed', 'tree packed, rounds'):.2f} (sampling "
-              f"{ratio('tree packed', 'tree packed, rounds', 'sample'):.2f})")
-    if "tree packed, fallback 8" in arms:
-        print(f"    tree with fallback_every=8 / iid = {ratio('tree packed, fallback 8', 'iid packed'):.2f} (sampling "
-              f"{ratio('tree packed, fallback 8', 'iid packed', 'sample'):.2f}, update "
-              f"{ratio('tree packed, fallback 8', 'iid packed', 'update'):.2f}; "
-              f"{bound('tree packed, fallback 8', 'iid packed')})")
-    if "tree packed, row split" in arms:
-        print(f"    tree / iid (packed, minibatches of shuffled rows) = "
-              f"{ratio('tree packed, row split', 'iid packed, row split'):.2f} "
-              f"(sampling {ratio('tree packed, row split', 'iid packed, row split', 'sample'):.2f}, update "
-              f"{ratio('tree packed, row split', 'iid packed, row split', 'update'):.2f}; "
-              f"{bound('tree packed, row split', 'iid packed, row split')}); "
-              f"tree packed / iid rows (before packing) = {ratio('tree packed', 'iid rows'):.2f}")
-
-
-def tiny_llama(vocab: int, hidden: int, layers: int):
-    import transformers
-
-    torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=4 * hidden,
-                                   num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
-                                   max_position_embeddings=256, pad_token_id=0, eos_token_id=2)
-    return transformers.AutoModelForCausalLM.from_config(cfg)
 
 
 def smollm_report(path: str | None, steps: int, prompts: int) -> None:
@@ -328,7 +186,7 @@ def main() -> None:
     if args.threads < 0:
         parser.error(f"--threads: got {args.threads}; pass 1 or more, or 0 for torch's own default")
     global clock
-    clock = CLOCKS[args.clock]
+    clock = bench_step.clock = CLOCKS[args.clock]
     parts = {int(p) for p in args.parts.split(",")}
     print(header(args.threads, args.clock))
     repeats = 2 if args.quick else args.repeats
@@ -339,7 +197,7 @@ def main() -> None:
         gpt = GPTPolicy.build(seed=0, n_layer=defaults.n_layer, n_head=defaults.n_head, n_embd=defaults.n_embd)
         update_report(f"small GPT ({gpt.model.n_params() / 1e6:.1f}M)", gpt, gpt.vocab_size, repeats,
                       8 if args.quick else 16, 24)
-        hf = HFPolicy(tiny_llama(512, 128, 4), _tokenizer())
+        hf = HFPolicy(tiny_llama(512, 128, 4), local_tokenizer())
         update_report("transformers Llama (random, 4 layers × 128, vocab 512)", hf, 512, repeats,
                       8 if args.quick else 16, 48)
     if 2 in parts:
@@ -373,50 +231,6 @@ def header(threads: int, clock_name: str) -> str:
     return (f"bench_update: torch threads {torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} "
             f"inter-op ({'--threads ' + str(threads) if threads else 'torch default, --threads 0'}); clock "
             f"{clock_name}; load average {load} on {os.cpu_count()} CPUs")
-
-
-def step_reports(defaults: TrainConfig, repeats: int, counts: list[int], lengths: list[int], arms: list[str],
-                 models: list[str], operators: tuple[int, int] | None = None, llama_warm_start: int = 0) -> None:
-    """Part 2 for each prompt count × length and model. ``operators``: (min, max) operators of the arithmetic
-    task (None: the trainer's default task, 2 operators, ~7-token answers; more operators give long worked
-    solutions, one rewrite per step, the first ones the longest). ``llama_warm_start``: supervised steps of the
-    tiny Llama on the task's worked solutions before the steps (0: random weights, as before)."""
-    from treecredit.models import HFPolicy
-    from treecredit.tasks import ArithmeticTask
-    from treecredit.training.warmstart import hf_warm_started, warm_started_policy
-
-    task = ArithmeticTask() if operators is None else ArithmeticTask(min_operators=operators[0],
-                                                                     max_operators=operators[1])
-    about = "" if operators is None else f", arithmetic with {operators[0]}–{operators[1]} operators"
-    quiet = lambda *a: None  # noqa: E731
-    policy = warm_started_policy(task, model_config={"n_layer": defaults.n_layer, "n_head": defaults.n_head,
-                                                     "n_embd": defaults.n_embd},
-                                 steps=defaults.warm_start_steps, batch_size=defaults.warm_start_batch,
-                                 lr=defaults.warm_start_lr, seed=0, log=quiet)
-    tok = _tokenizer()
-    llama = HFPolicy(tiny_llama(len(tok), 64, 2), tok)
-    llama_name = "transformers Llama (random, 2 layers × 64, character tokenizer)"
-    if llama_warm_start and "llama" in models:
-        # the small GPT's warm-start settings (batch, learning rate), cached like a `train --hf-warm-start-steps` run
-        hf_warm_started(llama, task, model_identity={"benchmark": "bench_update tiny_llama(vocab, 64, 2)",
-                                                     "vocab": len(tok), "seed": 0},
-                        steps=llama_warm_start, batch_size=defaults.warm_start_batch, lr=defaults.warm_start_lr,
-                        seed=0, log=quiet)
-        llama_name = (f"transformers Llama (2 layers × 64, character tokenizer, {llama_warm_start} supervised "
-                      "steps on the worked solutions)")
-    for prompts in counts:
-        for tokens in lengths:
-            if "gpt" in models:
-                step_report(f"small GPT, warm-started as by `treecredit train`{about}", policy, task, repeats,
-                            prompts, tokens, arms)
-            if "llama" in models:
-                step_report(llama_name + about, llama, task, repeats, prompts, tokens, arms)
-
-
-def _tokenizer():
-    from hf_tiny import local_tokenizer
-
-    return local_tokenizer()
 
 
 if __name__ == "__main__":

@@ -76,3 +76,57 @@ def test_siblings_fit_into_spare_rows_or_join_by_a_copy_of_the_batch(max_rows, m
         assert out[True][1] == [48]  # one copy, into a buffer with room for 80 rows
     else:
         assert max(out[True][1]) > 48  # the batch copied with the twins that did not fit
+
+
+@pytest.mark.parametrize("family", ["gpt", "llama"])
+def test_own_rows_appended_whole_equal_the_kept_rows_path(family):
+    """``kv_states.append_own_rows`` (the twins' copy) gives the state ``append_kept_rows`` gives for the same rows
+    cut to their whole context: the same mask and positions, the same keys and values in every column a copied row
+    attends to, and the next step's logits bit for bit, in the buffer's spare rows (the batch left as it was)."""
+    from treecredit.sampling.kv_states import append_kept_rows, append_own_rows, gather_states
+
+    if family == "gpt":
+        policy = tiny_gpt(torch.float64, seed=1)
+    else:
+        pytest.importorskip("transformers")
+        from hf_tiny import tiny_hf_policy
+
+        policy = tiny_hf_policy("llama")
+    prompts = [[1, 5, 6, 7, 8, 9], [1, 4], [1, 6, 7, 8], [1, 9, 9]]  # left-padded: rows use different columns
+
+    def batch():
+        _, state = policy.prefill(prompts)
+        state = gather_states(policy, [(state, torch.arange(len(prompts)))], 16)  # spare rows, as a stream makes
+        for token in (5, 6):
+            _, state = policy.step(state, torch.full((len(prompts),), token))
+        return state
+
+    index = torch.tensor([2, 1, 2])
+    with torch.no_grad():
+        state, other = batch(), batch()
+        before = [(k.clone(), v.clone()) for k, v in _kv(state)]
+        whole = state.key_valid.index_select(0, index).sum(1)
+        ours = append_own_rows(state, index)
+        kept = append_kept_rows(other, [(other, int(b)) for b in index], whole)
+    assert kept is not None and ours is not None
+    assert torch.equal(ours.key_valid, kept.key_valid) and torch.equal(ours.next_pos, kept.next_pos)
+    assert torch.equal(ours.next_pos[-3:], whole)
+    for (k, v), (k0, v0) in zip(_kv(ours), before):  # the batch's own rows untouched
+        assert torch.equal(k[:len(prompts)], k0) and torch.equal(v[:len(prompts)], v0)
+    valid = ours.key_valid[len(prompts):]
+    for (k, v), (src_k, src_v) in zip(_kv(ours), before):
+        for j, b in enumerate(index.tolist()):
+            cols = valid[j]
+            assert torch.equal(k[len(prompts) + j][:, cols], src_k[b][:, cols])
+            assert torch.equal(v[len(prompts) + j][:, cols], src_v[b][:, cols])
+    with torch.no_grad():
+        tokens = torch.arange(ours.key_valid.shape[0]) % 9 + 3
+        mine, _ = policy.step(ours, tokens)
+        theirs, _ = policy.step(kept, tokens)
+    assert torch.equal(mine, theirs)
+
+
+def _kv(state) -> list:
+    cache = state.cache
+    return [(kv[0], kv[1]) for kv in cache] if isinstance(cache, list) else [(layer.keys, layer.values)
+                                                                                    for layer in cache.layers]

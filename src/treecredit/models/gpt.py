@@ -50,7 +50,9 @@ class _Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
                                  nn.Linear(4 * cfg.n_embd, cfg.n_embd))
 
-    def forward(self, x, attn_mask, past):
+    def forward(self, x, attn_mask, past, keep=None):
+        """``(x, kv)``: ``x (B, S, C)`` after the block, or ``(B, K, C)`` at the positions ``keep (B, K)`` only
+        (long, when given: the attention output and MLP are computed only there; keys and values everywhere)."""
         B, S, C = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
         q, k, v = (t.view(B, S, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B,H,S,D)
@@ -63,7 +65,11 @@ class _Block(nn.Module):
             y = tree_attention(q, kv[0], kv[1], attn_mask)
         else:
             y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=attn_mask)  # (B,H,S,D)
-        x = x + self.proj(y.transpose(1, 2).reshape(B, S, C))
+        y = y.transpose(1, 2).reshape(B, S, C)
+        if keep is not None:
+            at = keep[:, :, None].expand(-1, -1, C)
+            x, y = x.gather(1, at), y.gather(1, at)  # (B, K, C)
+        x = x + self.proj(y)
         x = x + self.mlp(self.ln2(x))
         return x, kv
 
@@ -113,11 +119,10 @@ class GPT(nn.Module):
             attn_mask = (causal[None] & key_valid[:, None, :]) | own[None]  # (B,S,L)
         mask = attn_mask if isinstance(attn_mask, TreeBlocks) else attn_mask[:, None]  # (B,1,S,L)
         cache = []
+        last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, mask, None if past is None else past[i])
-            cache.append(kv)
-        if logits_at is not None:
-            x = x.gather(1, logits_at[:, :, None].expand(-1, -1, x.shape[-1]))  # (B,K,C)
+            x, kv = block(x, mask, None if past is None else past[i], logits_at if i == last else None)
+            cache.append(kv)  # x: (B,K,C) after the last block where logits_at is given
         return self.head(self.ln_f(x)), cache
 
     @torch.no_grad()

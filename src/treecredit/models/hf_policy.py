@@ -240,10 +240,15 @@ class HFPolicy(TeacherForcing):
                           logits_at)
 
     def _head(self, kwargs: dict, logits_at):
-        """``(K, U, V)`` logits at ``logits_at`` from ``self.model(**kwargs)``."""
+        """``(K, U, V)`` logits at ``logits_at`` from ``self.model(**kwargs)`` (the head, and the last layer's
+        MLP, only at the columns of ``logits_at`` where the model takes ``logits_to_keep``:
+        :mod:`treecredit.models.hf_last_layer`)."""
         columns = torch.unique(logits_at)  # sorted
         if self._keeps_logits():
-            logits = self.model(**kwargs, logits_to_keep=columns).logits  # (K,C,V)
+            from treecredit.models.hf_last_layer import mlp_only_at
+
+            with mlp_only_at(self.model, columns):  # the last layer's MLP where logits are read, as the head
+                logits = self.model(**kwargs, logits_to_keep=columns).logits  # (K,C,V)
             index = torch.searchsorted(columns, logits_at.contiguous())  # (K,U)
         else:
             logits, index = self.model(**kwargs).logits, logits_at

@@ -8,6 +8,7 @@
   in its buffer's spare rows, where the cache's layers allow it (the small GPT's, a ``transformers``
   cache's :class:`~treecredit.models.hf_cache.GrowingLayer`), without copying the state's rows: each added
   row is copied once, from its source;
+- :func:`append_own_rows`: copies of a state's own rows added to it in place, whole (a fork's siblings);
 - :func:`truncate_state`: each row keeps only its first m real tokens (later columns are masked, not
   removed), so a kept state continues from an earlier position of its context;
 - :func:`drop_unused_columns`: leading columns that every row masks are cut off (a continuous batch
@@ -222,6 +223,39 @@ def append_kept_rows(state: DecodeState, sources: list, keep) -> DecodeState | N
     added[torch.tensor(order)] = torch.nn.functional.pad(valid[:, first:last], (n - last + first, 0), value=False)
     return DecodeState(_with_layers(cache, layers), torch.cat([state.key_valid, added]),
                        torch.cat([state.next_pos, keep]))
+
+
+def append_own_rows(state: DecodeState, index) -> DecodeState | None:
+    """``state`` with copies of its own rows ``index (K,)`` (long) after its rows, whole: every column, each
+    copied row's mask and position, written in place into spare rows of ``state``'s buffers (``state`` stays
+    valid as it is). The rows of :func:`append_kept_rows` given ``(state, row)`` sources and each row's whole
+    context, without its work of merging sources, cutting rows and finding their columns: a fork's siblings
+    copied from the row their parent's first child took over (:func:`treecredit.sampling.kv_stream._add_twins`).
+    The leading columns that none of the copied rows attends to are zeros, not copied (as there); a masked
+    column after the first one a copied row uses is copied as it is instead of as zeros: a masked key adds
+    nothing to the attention either way (its weight is exactly 0). None where the cache cannot take them in place (as
+    :func:`append_kept_rows`): the caller copies instead."""
+    import torch
+
+    k = int(index.shape[0])
+    if not has_spare_rows(state, k):
+        return None
+    cache = state.cache
+    targets = list(cache) if isinstance(cache, (list, tuple)) else list(cache.layers)
+    if not hasattr(targets[0], "append_copies"):
+        return None
+    valid = state.key_valid.index_select(0, index)
+    used = valid.any(0)
+    first = int(used.to(torch.uint8).argmax()) if bool(used.any()) else 0  # leading columns no copied row uses:
+    at = torch.arange(k)  # zeros there, not copied
+    layers = []
+    for kv, (keys, values) in zip(targets, _layers(cache)):
+        grown = kv.append_copies(k, [(keys, values, index, at, first, first)])
+        if grown is None:  # rows written into earlier layers' spare rows are seen by no state
+            return None
+        layers.append(grown)
+    return DecodeState(_with_layers(cache, layers), torch.cat([state.key_valid, valid]),
+                       torch.cat([state.next_pos, state.next_pos.index_select(0, index)]))
 
 
 def _joined_rows(parts: list, width: int):

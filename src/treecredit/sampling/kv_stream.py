@@ -51,6 +51,7 @@ from treecredit._validation import fail
 from treecredit.sampling.backend import SamplingSettings, Segment, SegmentRequest
 from treecredit.sampling.kv_states import (
     append_kept_rows,
+    append_own_rows,
     concat_states,
     drop_unused_columns,
     gather_states,
@@ -285,16 +286,15 @@ def _add_twins(policy, logits, state, slots, twins, hint: int):
     else with a copy of the batch into a new buffer (:func:`gather_states`)."""
     import torch
 
-    where = {id(row): b for b, row in enumerate(slots) if row is not None}
+    takers = {id(taker) for _, taker in twins}
+    where = {id(row): b for b, row in enumerate(slots) if id(row) in takers}
     index = torch.tensor([where[id(taker)] for _, taker in twins], dtype=torch.long)
-    valid = state.key_valid.index_select(0, index)
-    appended = append_kept_rows(state, [(state, int(b)) for b in index], valid.sum(1)) \
-        if has_spare_rows(state, len(twins)) else None
+    appended = append_own_rows(state, index)
     if appended is None:
-        appended = gather_states(policy, [(state, None), (state, index)], hint)
-    next_pos = torch.cat([state.next_pos, state.next_pos.index_select(0, index)])
-    state = DecodeState(appended.cache, appended.key_valid, next_pos)
-    return torch.cat([logits, logits.index_select(0, index)]), state, slots + [row for row, _ in twins]
+        gathered = gather_states(policy, [(state, None), (state, index)], hint)
+        next_pos = torch.cat([state.next_pos, state.next_pos.index_select(0, index)])
+        appended = DecodeState(gathered.cache, gathered.key_valid, next_pos)
+    return torch.cat([logits, logits.index_select(0, index)]), appended, slots + [row for row, _ in twins]
 
 
 def _frozen(state: DecodeState, slots) -> DecodeState:
