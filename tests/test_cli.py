@@ -21,14 +21,10 @@ def test_output_into_a_closed_pipe_is_not_a_traceback():
 
 def test_every_subcommands_help_prints(capsys):
     # argparse formats help texts with %: a literal % in a field's doc once crashed `train --help`
-    import pytest
-
     from treecredit.cli import COMMANDS
 
     for name in [None, *COMMANDS]:
-        with pytest.raises(SystemExit) as stop:
-            main([name, "--help"] if name else ["--help"])
-        assert stop.value.code == 0, name
+        assert main([name, "--help"] if name else ["--help"]) == 0, name
         out = capsys.readouterr().out
         assert "usage:" in out
         # argparse's "(default: None)" after a help that says what leaving the option out does
@@ -184,12 +180,22 @@ def test_a_misspelt_subcommand_gets_the_closest_one(capsys):
 
 
 def test_version_flag(capsys):
-    import pytest
-
     import treecredit
     from treecredit.cli import main
 
-    with pytest.raises(SystemExit) as stopped:
-        main(["--version"])
-    assert stopped.value.code == 0
+    assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"treecredit {treecredit.__version__}"
+
+
+def test_main_returns_argparses_statuses_instead_of_raising_system_exit(capsys):
+    """Trial 34 (f9): main() called in-process raised SystemExit for the help, the version and usage errors (its
+    caller's process ended); it returns the status, with argparse's output printed."""
+    from treecredit.cli import main
+
+    for argv, status, stream, text in (
+            (["--help"], 0, "out", "usage: treecredit"), (["--version"], 0, "out", "treecredit "),
+            ([], 2, "err", "the following arguments are required: COMMAND"),
+            (["train", "--steps", "abc"], 2, "err", "argument --steps: invalid int value: 'abc'"),
+            (["demo", "-h"], 0, "out", "usage: treecredit demo")):
+        assert main(argv) == status, argv
+        assert text in getattr(capsys.readouterr(), stream), argv

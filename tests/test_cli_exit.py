@@ -178,3 +178,60 @@ def test_a_second_signal_ends_a_process_whose_exit_hangs_with_the_commands_statu
 def test_after_a_command_that_raised_a_signal_is_not_ignored(tmp_path):
     status = _stopped(tmp_path, "print('done', flush=True)\nraise ValueError('bad input')", signals=1)
     assert status is not None and status != 0
+
+
+def test_a_failed_flush_when_a_signal_ends_a_hung_exit_exits_120(tmp_path):
+    """Review 34 (6): a stop signal that ended an exit waiting on a thread discarded the failed flush of stdout
+    (said on stderr) and exited with the command's 0; without the signal the same process exits 120."""
+    import time
+
+    body = ("threading.Thread(target=time.sleep, args=(60,)).start()\nprint('the summary')\n"
+            "print('done', file=sys.stderr, flush=True)\nreturn 0")
+    with open("/dev/full", "w") as full:
+        process = _own(tmp_path, body, stdout=full)
+        try:
+            assert process.stderr.readline().strip() == "done", _finish(process)
+            time.sleep(1.5)  # past SECOND_SIGNAL_AFTER: one signal ends the exit that waits on the thread
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            _finish(process)
+    assert process.returncode == 120, stderr
+    assert stderr.count("could not write the end of stdout") == 1, stderr
+
+
+def _full(words, unbuffered, tmp_path):
+    """`python -m treecredit WORDS > /dev/full` (with PYTHONUNBUFFERED=1 or without): its status and stderr."""
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "PYTHONPATH": SRC}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "treecredit", *words], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=env, cwd=tmp_path, timeout=120)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(("words", "unbuffered"), [
+    (["demo", "--estimators", "grpo"], True), (["train", "--help"], False), (["--version"], False)])
+def test_a_full_stdout_is_one_line_on_stderr_and_exit_120(tmp_path, words, unbuffered):
+    """Trial 34 (f8): `demo > /dev/full` unbuffered ended in a traceback (status 1), `train --help` buffered
+    exited 0 without a word (argparse passes over the failed write), `--version` buffered printed Python's two
+    lines "Exception ignored ..."."""
+    status, stderr = _full(words, unbuffered, tmp_path)
+    assert status == 120, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not write" in lines[0] and "stdout" in lines[0], stderr
+
+
+def test_a_full_stdout_during_a_run_is_not_said_to_be_the_run_folders_disk(tmp_path):
+    """Trial 34 (f8): a run whose stdout was full (unbuffered) stopped with "writing into <run folder> failed ...
+    free space on its disk": the run folder's write_errors took any ENOSPC for its own."""
+    body = ("from treecredit.training.out_folder import write_errors\n"
+            "with write_errors(args.out):\n    print('step 1')\nreturn 0")
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
+    with open("/dev/full", "w") as full:
+        process = _own(tmp_path, body, stdout=full, env=env)
+        _, stderr = _finish(process)
+    assert process.returncode == 120, stderr
+    assert "could not write to stdout" in stderr and "run folder" not in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr

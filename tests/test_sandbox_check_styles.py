@@ -139,5 +139,8 @@ def test_the_programs_inert_objects_count_as_plain(entry):
             "        self.b = b\n",
             "class Pair(int):\n    def __new__(cls, a, b):\n        return int.__new__(cls, b)\n"):
         program = wrong + "def longest(pairs):\n    return 3\n"
-        result = run_check(program, "assert Pair(1, 2).b == 2\nassert str(Pair(1, 2)) == '2'\n", entry, timeout=10)
+        # (the class itself reaches the tests unwrapped since 2026-12-03: its objects are checked when compared)
+        result = run_check(program, "p = Pair(1, 2)\nassert [p] == [p]\n", entry, timeout=10)
         assert not result.passed and "only plain data counts" in result.stderr, (wrong, result.stderr[-300:])
+    inert = "p = Pair(1, 2)\nassert [p] == [p] != [Pair(1, 2)]\n"  # (equal to itself only)
+    assert run_check(PAIR + "def longest(pairs):\n    return 3\n", inert, entry, timeout=10).passed

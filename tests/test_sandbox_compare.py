@@ -9,7 +9,8 @@ import traceback
 
 import pytest
 
-from treecredit.sandbox_compare import COMPARE, compare_source, make_compare, rewrite_asserts
+from treecredit.sandbox_compare import COMPARE, compare_source, make_compare
+from treecredit.sandbox_rewrite import rewrite_comparisons
 
 
 class AlwaysEqual:
@@ -32,7 +33,7 @@ class Int(int):
 def _run(test: str, **names) -> dict:
     """Exec the rewritten ``test`` with the checked comparison bound; its namespace."""
     namespace = {COMPARE: make_compare(), **names}
-    exec(compile(rewrite_asserts(test), "test.py", "exec"), namespace)
+    exec(compile(rewrite_comparisons(test), "test.py", "exec"), namespace)
     return namespace
 
 
@@ -79,13 +80,14 @@ def test_a_false_comparison_still_fails(test):
     ("assert all(x == 1 for x in [E(), E()])", "left", "AlwaysEqual"),
 ])
 def test_an_operand_that_is_not_plain_data_fails_the_assert(test, side, kind):
-    with pytest.raises(AssertionError, match=rf"^sandbox: the {side} operand of `(==|!=|<|in)` holds a {kind}, "
-                                             r"not plain data"):
+    with pytest.raises(AssertionError, match=rf"^sandbox: the {side} operand of `(==|!=|<|in)` holds an object of "
+                                             rf"type '{kind}', which is not plain data"):
         _run(test, E=AlwaysEqual, I=Int)
 
 
 def test_is_comparisons_stay_and_a_list_holding_itself_fails():
-    assert "is not" in rewrite_asserts("assert x is not None\n") and COMPARE not in rewrite_asserts("assert x is y\n")
+    assert "is not" in rewrite_comparisons("assert x is not None\n")
+    assert COMPARE not in rewrite_comparisons("assert x is y\n")
     loop: list = []
     loop.append(loop)
     with pytest.raises(AssertionError, match="nests containers more than 100 deep"):
@@ -110,14 +112,14 @@ def test_a_chain_in_a_class_body_or_with_a_walrus_is_evaluated_first_but_still_c
     _run("class K:\n    limit = 3\n    assert 0 < 1 < limit\n")
     ns = _run("assert 0 < 1 < (y := 2)\n")
     assert ns["y"] == 2
-    with pytest.raises(AssertionError, match="holds a AlwaysEqual"):
+    with pytest.raises(AssertionError, match="holds an object of type 'AlwaysEqual'"):
         _run("class K:\n    assert 0 < 1 < E()\n", E=AlwaysEqual)
 
 
 def test_line_numbers_comments_messages_and_other_code_stay():
     test = ("import math\n"
             "def check(candidate):\n"
-            "    x = candidate([1]) == 2  # not an assert: stays\n"
+            "    x = candidate([1]) == 2  # not an assert: rewritten too (since 2026-12-03)\n"
             "    assert candidate([\n"
             "        1, 2,\n"
             "    ]) == 3, f'{candidate([1, 2]) == 3}'  # comment stays\n"
@@ -126,9 +128,9 @@ def test_line_numbers_comments_messages_and_other_code_stay():
             "            1)\n"
             "    assert 'é' + 'ü' == 'éü' == candidate(['éü'])\n"
             "    assert math.isclose(candidate([0.5]), 0.5)\n")
-    out = rewrite_asserts(test)
+    out = rewrite_comparisons(test)
     assert out.count("\n") == test.count("\n")
-    kept = [0, 1, 2, 10]
+    kept = [0, 1, 10]
     assert [out.splitlines()[i] for i in kept] == [test.splitlines()[i] for i in kept]
     assert "# comment stays" in out and "f'{candidate([1, 2]) == 3}'" in out  # the message is not rewritten
     calls = {(n.lineno, ast.unparse(n)) for n in ast.walk(ast.parse(test)) if isinstance(n, ast.Call)
@@ -146,21 +148,21 @@ def test_line_numbers_comments_messages_and_other_code_stay():
     assert traceback.extract_tb(failure.value.__traceback__)[-1].lineno == 4  # the assert's first line
 
 
-def test_text_that_does_not_parse_or_has_no_assert_is_unchanged():
-    assert rewrite_asserts("assert (1 ==\n") == "assert (1 ==\n"
-    assert rewrite_asserts("x = 1 == 1\nif x != 2:\n    pass\n") == "x = 1 == 1\nif x != 2:\n    pass\n"
+def test_text_that_does_not_parse_or_has_no_comparison_is_unchanged():
+    assert rewrite_comparisons("assert (1 ==\n") == "assert (1 ==\n"
+    assert rewrite_comparisons("x = 1\nif x is not None:\n    pass\n") == "x = 1\nif x is not None:\n    pass\n"
 
 
 def test_a_rewrite_the_text_edit_gets_wrong_falls_back_to_the_tree(monkeypatch):
-    from treecredit import sandbox_compare
+    from treecredit import sandbox_rewrite
 
-    monkeypatch.setattr(sandbox_compare, "_render_compare", lambda *a, **k: "(((")
-    out = rewrite_asserts("def check(c):\n    assert c(1) == 1 < c(2)\n")
+    monkeypatch.setattr(sandbox_rewrite, "_render_compare", lambda *a, **k: "(((")
+    out = rewrite_comparisons("def check(c):\n    assert c(1) == 1 < c(2)\n")
     assert f"{COMPARE}(('==', '<'), c(1), 1, lambda: c(2), lazy=True)" in out
     ns = {COMPARE: make_compare()}
     exec(out, ns)
     ns["check"](lambda x: x)
-    with pytest.raises(AssertionError, match="holds a AlwaysEqual"):
+    with pytest.raises(AssertionError, match="holds an object of type 'AlwaysEqual'"):
         ns["check"](lambda x: AlwaysEqual())
 
 
@@ -173,7 +175,7 @@ def test_the_source_defines_the_same_function_elsewhere_bound_to_the_builtins_of
     namespace["__builtins__"].clear()  # what a program could change later: nothing is looked up there any more
     assert compare(("==",), [1, 2], [1, 2]) is True and compare(("<", "<"), 1, 2, lambda: 3, lazy=True) is True
     assert compare(("==",), math.nan, math.nan) is False and compare(("in",), "a", {"a": (1,)}) is True
-    with pytest.raises(AssertionError, match="right operand of `==` holds a AlwaysEqual"):
+    with pytest.raises(AssertionError, match="right operand of `==` holds an object of type 'AlwaysEqual'"):
         compare(("==",), [1], [AlwaysEqual()])
     with pytest.raises(AssertionError, match="nests containers more than 100 deep"):
         compare(("==",), eval("[" * 150 + "]" * 150, {}), [])
@@ -191,6 +193,47 @@ def test_a_wider_plain_check_is_asked_about_other_types_and_named_in_the_error()
     compare = make_compare(is_plain, "only plain data counts (see sandbox_plain)")
     assert compare(("==",), [Counter("ab")], [Counter("ba")]) is True
     assert asked == [("Counter", 1), ("Counter", 1)]
-    with pytest.raises(AssertionError, match=r"left operand of `==` holds a AlwaysEqual, not plain data; only plain "
-                                             r"data counts \(see sandbox_plain\), since"):
+    with pytest.raises(AssertionError, match=r"left operand of `==` holds an object of type 'AlwaysEqual', which is "
+                                             r"not plain data; only plain data counts \(see sandbox_plain\)\. "
+                                             r"A comparison .* turn the check off: --reward code:plain_results=false"):
         compare(("==",), {"k": AlwaysEqual()}, {"k": 1})
+
+
+def test_comparisons_outside_asserts_and_routed_calls_are_checked_and_keep_their_lines():
+    """review34 F: only the asserts' comparisons were checked; ``if``/``while`` conditions, helpers,
+    ``operator.eq`` and ``unittest``'s assertEqual family compared an always-equal object unchecked."""
+    test = ("import operator as op, unittest\nfrom operator import ne\n"
+            "def check(c):\n"
+            "    l = c()\n"
+            "    if l != [1, 2]:\n"
+            "        raise AssertionError('if')\n"
+            "    assert op.eq(l,\n"
+            "                 [1, 2]) and not ne(l, [1, 2])\n"
+            "    unittest.TestCase().assertEqual(\n"
+            "        l, [1, 2], 'message')\n"
+            "    unittest.TestCase().assertIn(1, l, msg='m')\n"
+            "    return [x for x in l if x > 1]\n")
+    out = rewrite_comparisons(test)
+    assert out.count("\n") == test.count("\n") and "op.eq" not in out and "assertEqual" not in out
+    assert "assertTrue" in out and "'message'" in out and "msg='m'" in out
+    ns = _run(test)
+    assert ns["check"](lambda: [1, 2]) == [2]
+    with pytest.raises(AssertionError, match="if"):
+        ns["check"](lambda: [2, 1])
+    with pytest.raises(AssertionError, match="holds an object of type 'AlwaysEqual'") as failure:
+        ns["check"](lambda: [AlwaysEqual(), AlwaysEqual()])
+    lines = [f.lineno for f in traceback.extract_tb(failure.value.__traceback__) if f.filename == "test.py"]
+    assert lines[-1] == 5  # the `if`'s own line
+    with pytest.raises(AssertionError):  # unittest's assertTrue fails on a wrong value
+        _run("import unittest\nunittest.TestCase().assertLess(2, 1)\n")
+
+
+@pytest.mark.parametrize("test", [
+    "import unittest\nunittest.TestCase().assertEqual(1, 1, 'm', 'extra')\n",  # (too many: stays, and fails)
+    "import operator\nassert operator.contains([1], 1)\n",
+    "x = [1]\nassert x.count(1) == 1\n",
+    "class T:\n    def assertEqual(self, a, b):\n        pass\nT().assertEqual(1, 2)\n",  # (no unittest: its own)
+])
+def test_what_stays_unrouted(test):
+    out = rewrite_comparisons(test)
+    assert "assertEqual" in out or "contains" in out or "x.count(1)" in out

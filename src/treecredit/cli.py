@@ -12,7 +12,15 @@ import importlib
 import sys
 from typing import NoReturn
 
-from treecredit.process_end import Terminated, end_process, terminate_interrupts
+from treecredit.process_end import (
+    FLUSH_FAILED,
+    GuardedStdout,
+    StdoutFailed,
+    Terminated,
+    end_process,
+    stdout_failed_line,
+    terminate_interrupts,
+)
 from treecredit.warnings_display import show_warnings_plainly
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -139,13 +147,42 @@ def entry() -> NoReturn:
 
 def _command(argv: list[str] | None, own_process: bool) -> int:
     """:func:`main`'s command; ``own_process``: the process ends with it (the stop signals go to
-    :func:`~treecredit.process_end.after_command` once it returned)."""
+    :func:`~treecredit.process_end.after_command` once it returned). Stdout is guarded meanwhile
+    (:class:`~treecredit.process_end.GuardedStdout`): once a write to it failed (a full disk, not a closed pipe),
+    one line on stderr says so and the status is :data:`~treecredit.process_end.FLUSH_FAILED` (120), also where
+    the failure was swallowed (argparse's help) or the command stopped on it (until 2026-12-03 a run's
+    ``write_errors`` took it for a full run folder, and ``demo`` ended in a traceback)."""
+    stdout = GuardedStdout.install()
+    args = None
+    try:
+        code = _parsed_command(argv, own_process)
+    except StdoutFailed as exc:  # the command stopped on it: the line says what it left
+        args, code = getattr(exc, "args_namespace", None), FLUSH_FAILED
+    finally:
+        stdout.uninstall()
+    if stdout.failed is None:
+        return code
+    note = interrupted_note(args) if args is not None and args.command in ("train", "compare") else ""
+    print(stdout_failed_line(stdout.failed, getattr(args, "command", ""), note), file=sys.stderr)
+    if own_process:  # what stdout still holds cannot be written either: no second line at the end
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    return FLUSH_FAILED
+
+
+def _parsed_command(argv: list[str] | None, own_process: bool) -> int:
+    """:func:`_command` once stdout is guarded: argparse's exits (``--help``, ``--version``, a usage error) are
+    returned as statuses, never raised (until 2026-12-03 :func:`main` raised ``SystemExit`` for them)."""
     words = sys.argv[1:] if argv is None else argv
     if words and not words[0].startswith("-") and words[0] not in COMMANDS:  # argparse names no close command
         print(unknown_command_error(words[0]), file=sys.stderr)
         return 2
     parser = build_parser()
-    args, extras = parser.parse_known_args(argv)
+    try:
+        args, extras = parser.parse_known_args(argv)
+    except SystemExit as exc:  # argparse printed the help, the version or the usage error
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     if extras:  # argparse would name none of the subcommand, the closest flag, or the fix
         subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         print(unknown_arguments_error(args.command, subparsers.choices[args.command], extras), file=sys.stderr)
@@ -160,6 +197,9 @@ def _command(argv: list[str] | None, own_process: bool) -> int:
         with terminate_interrupts(ignore_after=own_process) as ending:
             ending.code = code = int(args._module.run(args) or 0)
         return code
+    except StdoutFailed as exc:
+        exc.args_namespace = args  # type: ignore[attr-defined]  # for _command's line: what the command left
+        raise
     except ValueError as exc:
         print(f"treecredit {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,9 @@ process at once with the command's status (until 2026-12-03 both signals were ig
 whose exit hung, on a thread that is not a daemon or an ``atexit`` function that blocks, could only be killed).
 A failed flush of stdout or stderr at the end (a full disk, ``> /dev/full``) is said on stderr and ends the
 process with status 120, as Python's own exit does (until 2026-12-03 it was passed over and the status stayed 0);
-a closed pipe (``treecredit demo | head``) is passed over.
+a closed pipe (``treecredit demo | head``) is passed over. While the command runs, stdout is guarded
+(:class:`GuardedStdout`): a failed write raises :class:`StdoutFailed`, which the command says in one line, with
+status 120.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ def after_command(signum, frame) -> None:
     """The stop signals' handler once the command returned its status: the first within
     :data:`SECOND_SIGNAL_AFTER` seconds is passed over (a line on stderr says so), a second or a later one ends the
     process at once, with the command's status (files open for writing are closed first; a third signal while
-    they are does not wait for them)."""
+    they are does not wait for them), or :data:`FLUSH_FAILED` when stdout or stderr could not be flushed then, as
+    :func:`end_process` (until 2026-12-03 a signal that ended a hung exit kept the command's status, 0 after
+    saying that the end of stdout could not be written)."""
     _ending.signals += 1
     waited = time.monotonic() - (_ending.since or 0.0)
     code = _ending.code or 0
@@ -114,9 +118,8 @@ def after_command(signum, frame) -> None:
         _say(f"treecredit: the command is over (exit status {code}) and its process is ending; a second stop "
              "signal ends it at once")
         return
-    if _ending.signals <= 2:
-        close_open_files()
-    os._exit(code)
+    failed = close_open_files() if _ending.signals <= 2 else False
+    os._exit(FLUSH_FAILED if failed else code)
 
 
 def end_process(code: int) -> NoReturn:
@@ -176,6 +179,71 @@ def close_open_files() -> bool:
                 name = {1: "stdout", 2: "stderr"}.get(_descriptor(file), "stdin")
                 _say(f"treecredit: error: could not write the end of {name} ({exc})")
     return failed
+
+
+class StdoutFailed(OSError):
+    """A write to stdout, or its flush, failed for another reason than a closed pipe (a full disk: ``> /dev/full``),
+    raised by :class:`GuardedStdout` in place of the ``OSError``, so that no handler takes it for a failure of the
+    file it writes itself (a run folder's ``write_errors`` said "free space on its disk" of the run folder)."""
+
+
+class GuardedStdout:
+    """``sys.stdout`` while a command runs (:meth:`install`): writes and flushes go to the stdout before it, and a
+    failure other than a closed pipe is kept (:attr:`failed`, the first) and raised as :class:`StdoutFailed`. The
+    failure is kept also where a caller swallows it (argparse's help and ``--version`` pass over an ``OSError``),
+    so that the command can say it and exit :data:`FLUSH_FAILED`. Every other attribute is the stdout's own."""
+
+    def __init__(self, file) -> None:
+        self._file = file
+        self.failed: OSError | None = None
+
+    @classmethod
+    def install(cls) -> GuardedStdout:
+        """Put a guard around the current ``sys.stdout`` (:meth:`uninstall` puts it back)."""
+        guard = cls(sys.stdout)
+        sys.stdout = guard  # type: ignore[assignment]
+        return guard
+
+    def uninstall(self) -> None:
+        """Put the stdout before back, unless something replaced this guard meanwhile."""
+        if sys.stdout is self:
+            sys.stdout = self._file
+
+    def write(self, text: str) -> int:
+        return self._guarded(self._file.write, text)
+
+    def writelines(self, lines) -> None:
+        self._guarded(self._file.writelines, lines)
+
+    def flush(self) -> None:
+        self._guarded(self._file.flush)
+
+    def _guarded(self, method, *args):
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            if self.failed is None:
+                self.failed = exc
+            raise StdoutFailed(exc.errno, exc.strerror) from exc
+
+    def __getattr__(self, name: str):
+        if name == "_file":  # not set yet (a copy being made): no endless recursion
+            raise AttributeError(name)
+        return getattr(self._file, name)
+
+
+def stdout_failed_line(exc: OSError, command: str = "", note: str = "") -> str:
+    """The one line that says stdout could not be written (``exc``) and the fix; ``command`` names the
+    subcommand, ``note`` what the command left (said after its reason)."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or -1, "")
+    reason = (exc.strerror or str(exc)) + (f" ({name})" if name else "")
+    said = f"; {note}" if note else ""
+    return (f"treecredit{' ' + command if command else ''}: error: could not write to stdout: {reason}{said}. Fix: "
+            "free space on the disk stdout goes to, or send stdout elsewhere (> FILE on a disk with room)")
 
 
 def _say(line: str) -> None:

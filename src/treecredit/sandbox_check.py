@@ -67,18 +67,34 @@ that only want a module name fall back as they do there (``logging``'s caller lo
 failure the harness spoils the run first (event ``treecredit.failed``), so its traceback can be printed.
 A program that formats tracebacks or inspects the stack itself fails while the tests run.
 
-``plain_results`` (default on): the return values of every callable of the program the tests name, and of
-the candidate passed to ``check``, must be plain data (:mod:`treecredit.sandbox_plain`: ``bool``, ``int``,
+``plain_results`` (default on): the return values of every function of the program the tests name (not its
+classes: they reach the tests as they are, for ``isinstance``, ``except`` and ``Config.LIMIT``, and their objects
+are checked when compared; until 2026-12-03 they were wrapped too), and of the candidate passed to ``check``,
+must be plain data (:mod:`treecredit.sandbox_plain`: ``bool``, ``int``,
 ``float``, ``complex``, ``str``, ``bytes``, ``None``, and ``list``/``tuple``/``dict``/``set``/``frozenset``
 of those, exact types, nested at most 100 deep; the standard library's ``Counter``, ``OrderedDict``,
 ``defaultdict``, ``deque``, ``Fraction``, ``Decimal`` and namedtuples, as they were before the program
 ran (until 2026-12-03 they were refused); or an object of the program's own class that defines no special
-method but ``__init__``, with plain attributes), else the call raises ``TypeError``. This stops an
-answer that returns an object whose ``__eq__`` always says True. The tests' asserts are rewritten too
-(:func:`treecredit.sandbox_compare.rewrite_asserts`; lines keep their numbers): each comparison in them checks
-that both operands are plain data when it compares them, else the assert fails, so an always-equal object
-that the program puts into an argument, a container the tests pass it, or a list it returned earlier and
-changes later (all after the return-time check) fails as well (until 2026-12-03 each passed).
+method but ``__init__``, with plain attributes; dict views and ``datetime`` values; the modules ``fractions``,
+``decimal`` and ``datetime`` are taken when the program or the tests name them), else the call raises
+``TypeError`` naming the type and ``--reward code:plain_results=false``. This stops an answer that returns an
+object whose ``__eq__`` always says True. A lazy result (a generator; ``map``, ``filter``, ``zip``,
+``enumerate``, ``reversed``, the builtin containers' and ``itertools``' iterators) passes through a wrapper that
+checks each value it yields (and a generator's return value); a generator's ``send()`` and ``throw()`` pass
+through (until 2026-12-03 ``send()`` did not, and the other iterators were refused).
+Each checked comparison compares copies made by trusted code (:func:`treecredit.sandbox_compare.make_compare`;
+an inert object of the program's is compared by identity) with the garbage collector off from the check to
+the result, and the program may not start a thread (``_thread``'s functions are replaced in place before it
+runs; a fresh import or reload hands out the same module): until 2026-12-03 a ``__del__`` run by the collector,
+or a thread, set an accepted object's ``__class__`` to an always-equal class between its check and its
+comparison, and a wrong program passed. ``plain_results=False`` allows threads. The tests' text is rewritten too
+(:func:`treecredit.sandbox_rewrite.rewrite_comparisons`; lines keep their numbers): each comparison in it (in
+asserts, ``if`` and ``while`` conditions, helper functions; also ``operator.eq`` and ``unittest``'s
+``assertEqual`` family) checks that both operands are plain data when it compares them, else it raises
+``AssertionError``, so an always-equal object that the program puts into an argument, a container the tests
+pass it, or a list it returned earlier and changes later (all after the return-time check) fails as well
+(until 2026-12-03 each passed in an assert; until 2026-12-03 a comparison outside an assert was not checked,
+and ``if l != [1, 2, 3]: raise AssertionError`` passed).
 Until 2026-12-03 nothing was wrapped in
 MBPP-style tests without an entry point, and with one only the entry point was (an always-equal object
 returned by another function the tests call by name passed); tests that build the program's own objects
@@ -93,7 +109,16 @@ that is not a builtin's name but that the tests use (a helper the prompt defined
 while the tests import, or (with ``plain_results=False``) return an object whose ``__eq__`` is always
 True; and an object the program puts where the tests read it still answers what the tests compute from it
 before they compare (``abs(l[0] - 1) < 1e-6`` with an ``l[0]`` whose ``__sub__`` returns 0): only the
-comparisons' operands are checked.
+comparisons' operands are checked. Comparisons the tests do not write themselves run unchecked: those made
+by functions they call (``l.count(x) == 1`` and ``l.index(x)`` call the elements' ``__eq__``; ``sorted``,
+``max``, ``math.isclose``, ``unittest``'s ``assertAlmostEqual``/``assertCountEqual``, a helper module),
+``operator.contains`` or ``operator`` reached another way, and comparisons inside f-strings. The standard
+library's types written in Python (``Counter``, ``Fraction``) compare with their own code, which for
+``Fraction`` consults the ``numbers`` ABCs: a program that registers or subclasses those with a metaclass of
+its own can run code inside such a comparison (with the collector off, and on copies it cannot reach).
+Tests that start threads, or that compare values that are not plain data themselves (``re.Match``
+objects with ``== None``, numpy arrays, enum members), fail with the check on:
+``--reward code:plain_results=false`` turns it off.
 Native code could read the token from memory; the sandbox leaves it no way to load any (the
 folder is ``noexec`` with namespaces; the audit hook refuses ``ctypes`` calls and extension modules
 loaded from the folder or from outside the Python installation; new processes are refused), nor to make
@@ -111,8 +136,10 @@ import os
 import secrets
 
 from treecredit.sandbox import SandboxResult, run_boot
-from treecredit.sandbox_compare import COMPARE, compare_source, rewrite_asserts
+from treecredit.sandbox_compare import COMPARE, compare_source
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
+from treecredit.sandbox_results import RESULTS
+from treecredit.sandbox_rewrite import rewrite_comparisons
 
 _HARNESS = r'''
 def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame):
@@ -194,31 +221,27 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
     if signals is not None:  # (a fresh import of _signal is refused by the verdict hook)
         signals.signal = refuse
 
-    type_, TypeError_, is_plain = type, TypeError, _plain_checker({modules!r})
-    # what the rewritten asserts call (treecredit.sandbox_compare): made now, its builtins bound before the program
-    checked_compare = make_compare(is_plain, "{rule}") if plain else None
+    is_plain, fresh = _plain_checker({modules!r})
+    # what the rewritten comparisons call (treecredit.sandbox_compare): made now, its builtins bound before the program
+    checked_compare = make_compare(is_plain, "{rule}", fresh) if plain else None
 
-    # Lazy results (a generator, map, filter, zip) pass through a wrapper that checks each value they yield
-    # as the tests draw it, so that `list(f(x)) == [...]` works; the types are taken before the program runs.
-    lazy_kinds = (type((lambda: (yield))()), map, filter, zip)
+    if plain:  # No thread of the program: one could change a value between its check and its comparison (until
+        import _thread  # 2026-12-03 one swapped an object's __class__ there). The module objects are patched in
+        # place: a fresh import or reload of _thread is the same object (the sandbox's guard hands out the
+        # built-in modules it made), and nothing keeps the functions replaced.
+        def no_thread(*_args, denied=PermissionError, **_kwargs):
+            raise denied("sandbox: starting a thread is not allowed while the tests' comparisons are checked (a "
+                         "thread could change a value between its check and its comparison); for tests that "
+                         "need threads turn the check off: --reward code:plain_results=false "
+                         "(code_reward(..., plain_results=False))")
 
-    def plain_items(iterator):
-        for item in iterator:
-            if not is_plain(item, 0):
-                raise TypeError_("sandbox: the candidate yielded a " + type_(item).__name__ + "; {rule}")
-            yield item
+        for place, names in ((_thread, ("start_new_thread", "start_new", "start_joinable_thread")),
+                             (sys.modules.get("threading"), ("_start_new_thread", "_start_joinable_thread"))):
+            for key in names:
+                if place is not None and hasattr(place, key):
+                    setattr(place, key, no_thread)
 
-    def plain_results(function):
-        def candidate(*args, **kwargs):
-            result = function(*args, **kwargs)
-            kind = type_(result)
-            for lazy in lazy_kinds:
-                if kind is lazy:
-                    return plain_items(result)
-            if not is_plain(result, 0):
-                raise TypeError_("sandbox: the candidate returned a " + type_(result).__name__ + "; {rule}")
-            return result
-        return candidate
+    plain_results = _results_guard(is_plain)  # (treecredit.sandbox_results)
 
     def report(cache=linecache.cache, print_exc=traceback.print_exc):
         for name, text in (("main.py", program), ("test.py", test)):
@@ -242,18 +265,18 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if key != name or check_style:
                     tests.pop(key, None)
             tests.pop("check", None)  # the tests' own check, or none: never the program's
-            if guard is not None:  # every program callable the tests name (also next to a check, or when
-                for key in loaded:  # they call a function other than the entry point)
+            if guard is not None:  # every program callable the tests name (also next to a check, or when they
+                for key in loaded:  # call a function other than the entry point)
                     if key in tests and callable_(tests[key]):
-                        tests[key] = guard(tests[key])
+                        tests[key] = guard(tests[key], key)
                 if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
-                    tests[name] = guard(candidate)
+                    tests[name] = guard(candidate, name)
             if compare is not None:  # (a program's own global of that name is replaced)
                 tests[{compare_name!r}] = compare
             tests["__builtins__"] = dict_(builtins_items)
             exec_(test_code, tests)
             if name is not None and check_style:
-                tests["check"](candidate if guard is None else guard(candidate))
+                tests["check"](candidate if guard is None else guard(candidate, name))
         except base:
             audit("treecredit.failed")  # spoils the run: from here on frames may be read (the traceback)
             on_failure()
@@ -272,7 +295,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
 
 
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
-del _install, _verdict_hook, _plain_checker, make_compare
+del _install, _verdict_hook, _plain_checker, _results_guard, make_compare
 '''
 # The status is for people only: the token decides. The harness leaves the globals first: every function the
 # boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).
@@ -331,14 +354,15 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         os.write(token_write, token)
         os.close(token_write)
         token_write = -1
-        boot = CHECKER + _HARNESS.replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
-        boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(standard_modules(program)))
+        boot = (CHECKER + RESULTS + _HARNESS).replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
+        modules = standard_modules(program + "\n" + test)  # (values the tests build count too)
+        boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(modules))
         boot = boot.replace("{entry!r}", repr(entry_point)).replace("{plain!r}", repr(bool(plain_results)))
         with_check, called = style_of(test)
         boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
         boot = compare_source() + "\n\n" + boot.replace("{compare_name!r}", repr(COMPARE))
         if plain_results:  # each comparison in the asserts checks its operands (also what changed after a return)
-            test = rewrite_asserts(test)
+            test = rewrite_comparisons(test)
         result = run_boot({"main.py": program, "test.py": test}, _CALL, timeout=timeout, memory_mb=memory_mb,
                           pass_fds=(token_read, result_write), prelude=boot)
         os.close(result_write)

@@ -6,12 +6,18 @@ What counts as plain (also in ``docs/own-task.md``):
 
 - ``bool``, ``int``, ``float``, ``complex``, ``str``, ``bytes``, ``bytearray``, ``range``, ``None``, and
   ``list``, ``tuple``, ``dict``, ``set``, ``frozenset`` of plain values, exact types, nested at most 100 deep;
+  a dict's ``keys()``, ``values()``, ``items()`` of plain values (iterated by C code);
+- ``datetime``'s ``date``, ``datetime``, ``time``, ``timedelta`` and ``timezone`` where they are C types
+  (immutable), a ``time`` or ``datetime`` with no tzinfo or a ``timezone`` (a tzinfo of the program's runs its
+  code when compared); a tuple subclass of an immutable type (a C struct sequence such as ``sys.version_info``;
+  ``time.struct_time`` is not immutable on every version) of plain values;
 - objects of these standard-library types, exact (not subclasses), holding plain values: ``Counter``,
   ``OrderedDict``, ``defaultdict`` (whose ``default_factory`` is None or one of these types: ``int``,
   ``list``, ...; a program's function there would run when the tests read a missing key), ``deque``,
   ``Fraction``, ``Decimal``, and classes made by ``collections.namedtuple`` or ``typing.NamedTuple`` with no
   methods of their own. Their comparisons are the standard library's: the types are those imported before
-  the program runs (``fractions`` and ``decimal`` when the program's text names them), and those written in
+  the program runs (``fractions``, ``decimal`` and ``datetime`` when the program's or the tests' text names
+  them: :func:`standard_modules`), and those written in
   Python (``Counter``, ``Fraction``) count only while their classes, their functions' code and defaults,
   their modules' names and the builtins are as they were then (so a program that sets
   ``Counter.__eq__``, or ``collections.all``, to one that always says True fails), and their objects hold no
@@ -25,10 +31,17 @@ What counts as plain (also in ``docs/own-task.md``):
   (``Pair(1, 4)``) and pass them on; what the object's methods return when the tests call them is not
   checked.
 
-Not plain: generators, iterators (``map``, ``filter``, ``zip``; a program function's lazy result of those four kinds
-reaches the tests through :mod:`treecredit.sandbox_check`'s wrapper, which checks each value it yields),
-``datetime`` objects, enum members, dataclass objects (their ``__eq__`` is the program's class's), subclasses
-of the types above. Their values are what the program computes lazily or compares with its own code.
+Not plain: generators, iterators (a program function's lazy result, a generator, ``map``, ``enumerate``,
+``reversed``, ... reaches the tests through :mod:`treecredit.sandbox_check`'s wrapper, which checks each value
+it yields), enum members, dataclass objects (their ``__eq__`` is the program's class's), subclasses of the
+types above. Their values are what the program computes lazily or compares with its own code.
+
+``_plain_checker(modules)`` returns ``(is_plain, fresh)``: ``fresh(value, inner, same)`` is the copy of an
+accepted value that a checked comparison (:func:`treecredit.sandbox_compare.make_compare`) compares: made by
+this code (a ``Counter`` into a new ``Counter``, a namedtuple into a tuple, a ``Fraction`` from its two
+``int``), ``same(value)`` for an inert object of the program's (compared by identity, its ``__eq__`` never
+called: until 2026-12-03 it was compared as it was, after its check, and a ``__del__`` or a thread of the
+program swapped its ``__class__`` to an always-equal class in between).
 """
 
 PLAIN_RULE = ("only plain data counts (bool, int, float, complex, str, bytes, None, and list, tuple, dict, set, "
@@ -37,11 +50,13 @@ PLAIN_RULE = ("only plain data counts (bool, int, float, complex, str, bytes, No
               "attributes: treecredit.sandbox_plain)")
 
 
-def standard_modules(program: str) -> tuple[str, ...]:
-    """The standard modules whose types the boot code takes before ``program`` runs: ``collections`` always,
-    ``fractions`` and ``decimal`` when the program's text names them (each takes some milliseconds to import; a
-    program that imports them under another spelling gets no plain ``Fraction``/``Decimal``)."""
-    return ("collections",) + tuple(name for name in ("fractions", "decimal") if name in program)
+def standard_modules(text: str) -> tuple[str, ...]:
+    """The standard modules whose types the boot code takes before the program runs: ``collections`` always,
+    ``fractions``, ``decimal`` and ``datetime`` when ``text`` (the program and the tests together) names them
+    (each takes some milliseconds to import; a program that imports them under another spelling gets no plain
+    ``Fraction``/``Decimal``/``date``). Until 2026-12-03 only the program's text was read, so tests that build
+    a ``Fraction`` for a program that does not failed every program."""
+    return ("collections",) + tuple(name for name in ("fractions", "decimal", "datetime") if name in text)
 
 
 # Boot source: ``_plain_checker(modules)`` returns ``is_plain(value, depth) -> bool``.
@@ -53,9 +68,11 @@ def _plain_checker(modules):
     type_, dict_, str_, object_, frozenset_, tuple_, len_ = type, dict, str, object, frozenset, tuple, len
     isinstance_, id_, classmethod_, staticmethod_ = isinstance, id, classmethod, staticmethod
     kinds = (bool, int, float, complex, str, bytes, bytearray, range, type(None))
+    bytearray_, dict_new, dict_setitem = bytearray, dict.__new__, dict.__setitem__
+    views = (type({}.keys()), type({}.values()), type({}.items()))
     sequences = (list, tuple, set, frozenset)
     class_dict, class_mro = type.__dict__["__dict__"].__get__, type.__dict__["__mro__"].__get__
-    class_bases = type.__dict__["__bases__"].__get__
+    class_bases, flags_of = type.__dict__["__bases__"].__get__, type.__dict__["__flags__"].__get__
     getset = type(type.__dict__["__dict__"])
     getset_get, member_get = getset.__get__, types.MemberDescriptorType.__get__
     proxy_items, proxy_get, proxy_len = types.MappingProxyType.items, types.MappingProxyType.get, len
@@ -102,6 +119,18 @@ def _plain_checker(modules):
     counter, defaultdict, deque = collections.Counter, collections.defaultdict, collections.deque
     factory_of = defaultdict.__dict__["default_factory"].__get__
     fraction = sys.modules["fractions"].Fraction if "fractions" in sys.modules else None
+    decimal = sys.modules["decimal"].Decimal if "decimal" in sys.modules else None
+    ordered, ordered_setitem = collections.OrderedDict, collections.OrderedDict.__setitem__
+    deque_maxlen = deque.__dict__["maxlen"].__get__
+    # datetime's C types (immutable: no attribute of theirs can be set, nor an object's __class__); a time or
+    # datetime counts only with no tzinfo or the C timezone (a tzinfo of the program's would run its code)
+    moments, zone, tzinfo_of = (), None, {}
+    if "datetime" in sys.modules:
+        clock = sys.modules["datetime"]
+        found = (clock.date, clock.datetime, clock.time, clock.timedelta, clock.timezone)
+        if all(kind.__flags__ & immutable for kind in found):
+            moments, zone = found, clock.timezone
+            tzinfo_of = {clock.datetime: clock.datetime.tzinfo.__get__, clock.time: clock.time.tzinfo.__get__}
     sample = collections.namedtuple("_Sample", "a")
     tuple_getter = type(sample.__dict__["a"])
     named_codes = {key: (value.__func__ if isinstance(value, classmethod) else value).__code__
@@ -264,9 +293,25 @@ def _plain_checker(modules):
                     if not is_plain(item, depth + 1, verified):
                         return False
                 return True
+        for allowed in views:  # a dict's keys, values or items (iterated by C code)
+            if kind is allowed:
+                for item in value:
+                    if not is_plain(item, depth + 1, verified):
+                        return False
+                return True
+        for allowed in moments:
+            if kind is allowed:
+                getter = dict_get(tzinfo_of, kind)
+                zone_of = getter(value) if getter is not None else None
+                return zone_of is None or type_(zone_of) is zone
         found = standard_plain(value, kind, depth, verified)
         if found is not None:
             return found
+        if flags_of(kind) & immutable and tuple_ in class_mro(kind):  # a C struct sequence (sys.version_info)
+            for item in value:
+                if not is_plain(item, depth + 1, verified):
+                    return False
+            return True
         if named_tuple(kind):
             for item in value:
                 if not is_plain(item, depth + 1, verified):
@@ -289,5 +334,45 @@ def _plain_checker(modules):
                 return False
         return True
 
-    return is_plain
+    def fresh(value, inner, same):
+        """A copy of ``value`` (which ``is_plain`` just accepted) made by this code, for a comparison: what the
+        program holds of it can no longer change what is compared. ``inner(item)`` copies a value inside it,
+        ``same(value)`` stands for an object compared by identity (an inert object of the program's class, a
+        dict's values view). A namedtuple becomes a tuple (it compares as one)."""
+        kind = type_(value)
+        for allowed in kinds:
+            if kind is allowed:
+                return bytearray_(value) if kind is bytearray_ else value
+        for allowed in moments:
+            if kind is allowed:
+                return value
+        if kind is views[0]:
+            return {inner(key): None for key in value}.keys()
+        if kind is views[2]:
+            return {inner(key): inner(item) for key, item in value}.items()
+        if kind is views[1]:
+            return same(value)  # (a values view equals only itself)
+        if kind is counter or kind is defaultdict:
+            new = dict_new(counter) if kind is counter else defaultdict(factory_of(value))
+            for key, item in dict_items(value):
+                dict_setitem(new, inner(key), inner(item))
+            return new
+        if kind is ordered:
+            new = ordered()
+            for key, item in dict_items(value):
+                ordered_setitem(new, inner(key), inner(item))
+            return new
+        if kind is deque:
+            return deque([inner(item) for item in value], deque_maxlen(value))
+        if kind is fraction:
+            own = class_dict(kind)
+            return fraction(member_get(proxy_get(own, "_numerator"), value, kind),
+                            member_get(proxy_get(own, "_denominator"), value, kind))
+        if kind is decimal:
+            return decimal(value)
+        if named_tuple(kind) or (flags_of(kind) & immutable and tuple_ in class_mro(kind)):
+            return tuple_([inner(item) for item in value])
+        return same(value)
+
+    return is_plain, fresh
 '''

@@ -43,7 +43,8 @@ def test_the_failure_says_why_and_points_at_the_tests_line():
     result = run_check(program, "l = [1]\ns(l)\n\nassert l == [2]\n", "s")
     assert not result.passed
     assert 'test.py", line 4' in result.stderr, result.stderr[-600:]
-    assert "the left operand of `==` holds a E, not plain data" in result.stderr, result.stderr[-600:]
+    said = "the left operand of `==` holds an object of type 'E', which is not plain data"
+    assert said in result.stderr, result.stderr[-600:]
 
 
 def test_a_program_global_named_like_the_comparison_does_not_replace_it():

@@ -328,7 +328,7 @@ def test_a_reference_that_is_not_an_arm_is_refused_before_any_work(tmp_path, cap
     assert main([*args, "--reference", "tempoo"]) == 2
     err = capsys.readouterr().err
     assert "reference: is 'tempoo', not one of the arms ['grpo', 'tempo']" in err and "did you mean 'tempo'" in err
-    assert "--reference grpo" in err and not out.exists() and not (tmp_path / "cache").exists()
+    assert "--reference tempo." in err and not out.exists() and not (tmp_path / "cache").exists()
     assert _reference(None, ["tempo", "treerl"]) == "tempo"  # no grpo arm: the first, as --help says
     assert _reference(None, ["tempo", "grpo"]) == "grpo" and _reference("tempo", ["grpo", "tempo"]) == "tempo"
 

@@ -171,9 +171,9 @@ def test_a_comparisons_runs_on_one_disk_are_checked_together(tmp_path, monkeypat
     built = []
     monkeypatch.setattr("treecredit.training.loop.build_policy", lambda config, task, log: built.append(task))
     base = _compare_base(tmp_path)
-    need, one = space_needed(base)
-    margin = need - CHECKPOINTS_ON_DISK * one
-    together = 6 * (disk_space.KEPT_CHECKPOINTS * one + margin) + jobs * one  # each keeps two; `jobs` write a third
+    _, one = space_needed(base)
+    checkpoints = 6 * disk_space.KEPT_CHECKPOINTS * one + jobs * one  # each keeps two; `jobs` write a third
+    together = checkpoints + disk_space.margin_bytes(checkpoints, runs=6)  # one margin for the disk
     free_bytes(monkeypatch, together - 1)
     runs = re.escape(str(tmp_path / "cmp" / "runs"))
     with pytest.raises(ValueError, match=rf"^out: the disk of {runs} has .* and the 6 runs "

@@ -191,18 +191,29 @@ def reaches_no_program_name(test: str) -> bool:
 
 
 def _global_reads(tree: ast.Module) -> set[str]:
-    """The names ``tree`` reads that resolve to its global namespace and that it does not bind there."""
+    """The names ``tree`` reads that resolve to its global namespace and that it does not bind there. Python's
+    scopes: a class body's names are not visible in the functions, lambdas and comprehensions inside it (until
+    2026-12-03 they were taken as visible: ``class T: double = None; def run(self): double(2)`` was said to read
+    no global); decorators, default values, a class's bases and a comprehension's first iterable are read in the
+    enclosing scope."""
     module_bound = _bound_in(tree)
     out: set[str] = set()
 
+    def visible(name: str, enclosing: list) -> bool:
+        last = len(enclosing) - 1
+        return any(name in names for i, (names, is_class) in enumerate(enclosing) if not is_class or i == last)
+
     def visit(node, enclosing: list) -> None:
         if isinstance(node, _SCOPES):
-            inner = [*enclosing, _bound_in(node)]
-            for child in ast.iter_child_nodes(node):
+            inner = [*enclosing, (_bound_in(node), isinstance(node, ast.ClassDef))]
+            outside, inside = _split_scope(node)
+            for child in outside:
+                visit(child, enclosing)
+            for child in inside:
                 visit(child, inner)
             return
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in module_bound \
-                and not any(node.id in names for names in enclosing):
+                and not visible(node.id, enclosing):
             out.add(node.id)
         for child in ast.iter_child_nodes(node):
             visit(child, enclosing)
@@ -210,6 +221,22 @@ def _global_reads(tree: ast.Module) -> set[str]:
     for statement in tree.body:
         visit(statement, [])
     return out
+
+
+def _split_scope(node) -> tuple[list, list]:
+    """A scope node's children read in the enclosing scope, and those read in its own."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        arguments = node.args
+        outside = [*getattr(node, "decorator_list", []), *arguments.defaults,
+                   *(d for d in arguments.kw_defaults if d is not None)]
+        inside = [arguments, *(node.body if isinstance(node.body, list) else [node.body])]
+        inside = [*inside, node.returns] if getattr(node, "returns", None) is not None else inside
+        return outside, inside
+    if isinstance(node, ast.ClassDef):
+        return [*node.decorator_list, *node.bases, *node.keywords], list(node.body)
+    first, *rest = node.generators  # a comprehension
+    elements = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+    return [first.iter], [first.target, *first.ifs, *rest, *elements]
 
 
 def _bound_in(scope) -> set[str]:

@@ -219,6 +219,11 @@ def check_arm_names(labels: list[str], env: bool = False) -> None:
     for label in labels:
         arm = parse_arm(label)
         if arm.estimator not in known:
+            if not env and arm.estimator in treecredit.estimators("turn"):  # as `train --estimator rtmc` says
+                fail("estimators", f"arm {arm.label!r}: {arm.estimator!r} is a turn-level estimator: it credits an "
+                     "agent's turns in episodes, and task runs have no turns",
+                     f"compare agents on an environment with --env NAME (e.g. --env gridworld) to keep "
+                     f"{arm.estimator!r}, or use a token-level estimator: one of {', '.join(known)}")
             _unknown_estimator(arm, known, "turn- or token" if env else "token")
         if not env:
             _check_sampler_branching(arm)
@@ -238,8 +243,8 @@ def _unknown_estimator(arm: Arm, known: list[str], level: str) -> None:
         fail("estimators", f"arm {arm.label!r} has a sampler and branching but no estimator before them",
              f"write ESTIMATOR@{meant}, e.g. {example}@{meant} (ESTIMATOR one of {', '.join(known)})")
     close = _closest(arm.estimator, known, cutoff=0.6)  # train's: "none" is not "vine"
-    fix = (f"write {close[0]}{arm.label[len(arm.estimator):]}" if close and arm.label.startswith(arm.estimator)
-           else f"start the arm with one of {', '.join(known)}")
+    fix = (f"write {_known_names(close[0] + arm.label[len(arm.estimator):])}"
+           if close and arm.label.startswith(arm.estimator) else f"start the arm with one of {', '.join(known)}")
     fail("estimators", f"arm {arm.label!r}: {arm.estimator!r} is no registered {level}-level estimator "
          f"({', '.join(known)})", fix)
 
@@ -270,6 +275,20 @@ def _check_names(arm: Arm) -> None:
         fixed = (arm.label[:at + 1] + close[0] + arm.label[at + 1 + len(given):]) if close and at >= 0 else ""
         fail(what, f"{given!r} in arm {arm.label!r} is not one of {known}",
              f"write {fixed}" if fixed else f"write the {what} after {mark!r} as one of {known}")
+
+
+def _known_names(label: str) -> str:
+    """``label`` with its ``@SAMPLER`` and ``:BRANCHING`` replaced by the closest registered names where they are
+    not registered (``grpo@IID`` → ``grpo@iid``), so that a fix for the estimator does not keep another fault."""
+    from treecredit.sampling.branching import BRANCHINGS
+    from treecredit.sampling.registry import samplers
+
+    arm = parse_arm(label)
+    for mark, given, known in (("@", arm.sampler, samplers()), (":", arm.branching, sorted(BRANCHINGS))):
+        close = _closest(given, known, cutoff=0.5) if given and given not in known else []
+        if close and mark + given in label:
+            label = label.replace(mark + given, mark + close[0], 1)
+    return label
 
 
 def _closest(given: str, known: list[str], cutoff: float) -> list[str]:

@@ -206,15 +206,26 @@ def _reference(given: str | None, arms: list[str]) -> str:
         fail("reference", f"is {given!r}, an empty arm name", f"pass --reference with an arm as written in "
              f"--estimators, e.g. --reference {arms[0]}, or {default}")
     if given not in arms:
-        from treecredit._validation import did_you_mean
+        import difflib
+
+        import treecredit
+        from treecredit.training.arms import parse_arm
 
         same_case = [arm for arm in arms if arm.lower() == given.lower()]  # difflib counts case as a difference
-        hint = f" (did you mean {same_case[0]!r}? arms are matched with their case)" if same_case else \
-            did_you_mean(given, arms)
-        add = "" if same_case else f", or add {given!r} to --estimators"
+        close = same_case or difflib.get_close_matches(given, arms, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?{' arms are matched with their case' * bool(same_case)})" if close \
+            else ""
+        # an arm to add: the one given when its estimator is registered, else the closest registered estimator
+        known = sorted(set(treecredit.estimators("token")) | set(treecredit.estimators("turn")))
+        try:
+            estimator = parse_arm(given).estimator
+        except ValueError:  # no arm at all ('@tree', 'x[')
+            estimator = ""
+        meant = given if estimator in known else next(iter(difflib.get_close_matches(estimator, known, n=1)), "")
+        add = f", or add {meant!r} to --estimators" if meant and not close else ""
         fail("reference", f"is {given!r}, not one of the arms {arms}{hint}",
              f"pass --reference with an arm as written in --estimators, e.g. --reference "
-             f"{same_case[0] if same_case else arms[0]}{add}")
+             f"{close[0] if close else arms[0]}{add}")
     return given
 
 

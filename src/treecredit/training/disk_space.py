@@ -7,7 +7,8 @@ float32 moments of every trained weight (none counted for LoRA adapters, which t
 check a nearly full disk is found only when the first checkpoint is written, after the warm start and the first
 steps (:func:`~treecredit.training.out_folder.write_errors` then says so).
 
-The estimate is cheap: the small GPT's parameters by formula, a Hugging Face model's from its files' headers
+A warm start still to be saved in a cache on the run's disk adds its weights (:func:`warm_start_cache`). The
+estimate is cheap: the small GPT's parameters by formula, a Hugging Face model's from its files' headers
 (``*.safetensors``, a ``.gguf`` file's tensor table), never by loading it; where they cannot be counted (a
 ``pytorch_model.bin`` folder: its file size stands for the weights), nothing is refused for lack of a count.
 """
@@ -25,8 +26,13 @@ from treecredit._validation import fail
 CHECKPOINTS_ON_DISK = 3
 """Checkpoints a run holds on its disk at the peak: ``checkpoint.pt``, ``checkpoint.prev.pt`` and the new one being
 written (``checkpoint.pt.tmp``). No flag keeps fewer."""
-MARGIN_BYTES = 64 * 2**20
-"""Room for what else a run writes (metrics.jsonl, samples.jsonl, log.txt, TensorBoard events), and slack."""
+MARGIN_BYTES = 16 * 2**20
+"""Room kept free on a disk beside the checkpoints, once per disk (not per run of a comparison): for what else
+the runs write (metrics.jsonl, samples.jsonl, log.txt, TensorBoard events: a few KiB to a few MiB a run), and
+slack. Until 2026-12-03 it was 64 MiB for each run, which refused a 2-step run of 150 KiB checkpoints on a
+30 MiB disk, and a comparison of 4 such runs (570 KiB written in all) on 200 MiB."""
+RUN_LOG_BYTES = 2**20
+"""Further room for each run's own metrics, samples and logs (a comparison's runs each write theirs)."""
 MARGIN_SHARE = 0.1
 """A further share of the checkpoints' bytes kept free (LoRA adapters' optimizer state, pickling overhead)."""
 KEPT_CHECKPOINTS = 2
@@ -148,15 +154,96 @@ def nearest_folder(out: Path) -> Path:
     return found
 
 
+def margin_bytes(checkpoints: int, runs: int = 1) -> int:
+    """The room kept free beside ``checkpoints`` bytes of checkpoints of ``runs`` runs on one disk:
+    :data:`MARGIN_BYTES` once, :data:`RUN_LOG_BYTES` per run and :data:`MARGIN_SHARE` of the checkpoints."""
+    return MARGIN_BYTES + runs * RUN_LOG_BYTES + int(MARGIN_SHARE * checkpoints)
+
+
+def warm_start_cache(config) -> tuple[Path, tuple, int] | None:
+    """``(cache folder, identity, bytes)`` of the warm start ``config``'s run will train and save in its cache
+    (``--cache-dir``, ``$TREECREDIT_CACHE``, the default: :func:`~treecredit.training.warmstart.default_cache_dir`),
+    None when it runs none or its cache already holds one of these settings. Its exact key (the task's
+    identity, the held-out prompts) is not known before the task is built, so a side-car JSON in the cache with
+    the same kind, model and warm-start settings (:func:`_cached_settings`) counts as the run's; ``identity``
+    names the warm start, so that a comparison's runs that share it count it once. The bytes are the float32
+    weights (:func:`model_weight_bytes`), none for a LoRA warm start (its adapters are within the margin), plus
+    :data:`CACHE_MARGIN_BYTES`; None when they cannot be counted."""
+    from treecredit.training.warmstart import default_cache_dir
+
+    prefix, settings = _cached_settings(config)
+    if not prefix:
+        return None
+    folder = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    identity = (str(folder.expanduser().absolute()), prefix, json.dumps(settings, sort_keys=True, default=str))
+    if _holds(folder, prefix, settings):
+        return None
+    weights = 0 if config.model != "gpt" and config.lora_rank else model_weight_bytes(config)
+    return None if weights is None else (folder, identity, weights + CACHE_MARGIN_BYTES)
+
+
+def _cached_settings(config) -> tuple[str, dict]:
+    """The cache file name's prefix and the settings of its side-car JSON that ``config`` fixes before any work
+    (:mod:`~treecredit.training.warmstart`, :func:`~treecredit.training.agent_loop.warm_start` write them):
+    ``('', {})`` when the run has no warm start."""
+    seed = {"seed": config.warm_start_seed}
+    if config.model != "gpt":
+        if not config.hf_warm_start_steps:
+            return "", {}
+        return "hf-warmstart", {"kind": "hf", "steps": config.hf_warm_start_steps,
+                                "batch_size": config.hf_warm_start_batch, "lr": config.hf_warm_start_lr, **seed}
+    if not config.warm_start_steps:
+        return "", {}
+    model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
+    if config.env:  # the agent's warm start (its model's max_len follows the env's episodes)
+        return "agent-warmstart", {"kind": "agent", "env": config.env, "steps": config.warm_start_steps,
+                                   "batch": config.warm_start_batch, "lr": config.warm_start_lr, **seed}
+    if config.max_len != 96:  # as loop.build_policy keys it
+        model["max_len"] = config.max_len
+    return "warmstart", {"model": model, "steps": config.warm_start_steps, "batch_size": config.warm_start_batch,
+                         "lr": config.warm_start_lr, **seed}
+
+
+def _holds(folder: Path, prefix: str, settings: dict) -> bool:
+    """Whether a side-car ``folder/<prefix>-*.json`` holds ``settings`` (and a ``.pt`` beside it)."""
+    try:
+        sidecars = list(folder.expanduser().glob(f"{prefix}-*.json"))
+    except OSError:
+        return False
+    for sidecar in sidecars:
+        try:
+            saved = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        model = saved.get("model") if isinstance(saved, dict) else None
+        if isinstance(model, dict) and "model" in settings:  # the agent's holds max_len; the GPT's only off 96
+            saved = {**saved, "model": {k: v for k, v in model.items() if k in settings["model"]}}
+        if isinstance(saved, dict) and all(saved.get(k) == v for k, v in settings.items()) \
+                and sidecar.with_suffix(".pt").is_file():
+            return True
+    return False
+
+
+def cache_bytes_on_disk(config, disk) -> tuple[tuple, int] | None:
+    """``(identity, bytes)`` of the warm start ``config``'s run writes into its cache
+    (:func:`warm_start_cache`) when that cache lies on the disk ``disk`` (:func:`disk_of`); None otherwise."""
+    cache = warm_start_cache(config)
+    if cache is None or disk is None or disk_of(cache[0]) != disk:
+        return None
+    return cache[1], cache[2]
+
+
 def space_needed(config) -> tuple[int, int] | None:
     """``(bytes needed, bytes of one checkpoint)`` for ``config``'s run in a folder without earlier checkpoints:
-    :data:`CHECKPOINTS_ON_DISK` checkpoints plus :data:`MARGIN_SHARE` of them and :data:`MARGIN_BYTES`; None when
-    the model's weights cannot be counted."""
+    :data:`CHECKPOINTS_ON_DISK` checkpoints, the margin (:func:`margin_bytes`), and the warm start's weights when
+    its cache is on the run's disk and does not hold them yet (:func:`cache_bytes_on_disk`); None when the
+    model's weights cannot be counted."""
     one = checkpoint_bytes(config)
     if one is None:
         return None
     checkpoints = CHECKPOINTS_ON_DISK * one
-    return checkpoints + int(MARGIN_SHARE * checkpoints) + MARGIN_BYTES, one
+    cache = cache_bytes_on_disk(config, disk_of(Path(config.out)))
+    return checkpoints + margin_bytes(checkpoints) + (cache[1] if cache else 0), one
 
 
 def check_free_space(config, overwrite: bool = False) -> None:
@@ -164,21 +251,23 @@ def check_free_space(config, overwrite: bool = False) -> None:
     checkpoints already in its folder, which a resume keeps beside its next one and ``overwrite`` frees:
     :func:`existing_checkpoint_bytes`), before any work: the error names the folder, the free and the needed bytes,
     and the fix."""
-    estimate = space_needed(config)
-    if estimate is None:
-        return
-    need, one = estimate
+    one = checkpoint_bytes(config)
     out = Path(config.out)
     free = free_bytes(out)
-    if free is None:  # a file system that does not say: its first write will
+    if one is None or free is None:  # weights that cannot be counted; a file system that does not say
         return
+    margin = margin_bytes(CHECKPOINTS_ON_DISK * one)
+    cache = cache_bytes_on_disk(config, disk_of(out))
+    need = CHECKPOINTS_ON_DISK * one + margin + (cache[1] if cache else 0)  # as space_needed
     needed = need - existing_checkpoint_bytes(out, overwrite)  # a resume's two stay; --overwrite's go
     if free >= needed:
         return
+    cached = (f"; and {_size(cache[1])} for the warm start's weights in its cache (on the same disk: "
+              f"{cache[0][0]})") if cache else ""
     fail("out", f"the disk of {out} has {free:,} bytes free ({_size(free)}), and this run needs about {needed:,} "
          f"({_size(needed)}): {CHECKPOINTS_ON_DISK} checkpoints of {_size(one)} each (checkpoint.pt, "
          "checkpoint.prev.pt and the one being written: the model's weights and its optimizer state), less those "
-         f"already in the folder, and {_size(need - CHECKPOINTS_ON_DISK * one)} for its metrics, samples and logs",
+         f"already in the folder, and {_size(margin)} for its metrics, samples and logs{cached}",
          f"free {_size(needed - free)} or more on that disk, or pass --out with a folder on a disk with more room "
          "(no setting keeps fewer checkpoints)")
 
@@ -187,31 +276,37 @@ def check_runs_free_space(configs: list, jobs: int, overwrite: bool = False) -> 
     """Refuse (``out``) the runs ``configs`` of one comparison (``treecredit compare``) when the disk their folders
     share lacks room for all of them, before any work. Each run checked alone (:func:`check_free_space`) fits, but
     a finished run keeps its last :data:`KEPT_CHECKPOINTS` checkpoints, so the runs' checkpoints add up; at most
-    ``jobs`` of them (``--jobs``, the largest counted) write a third at once. Each run also gets its margin
-    (:func:`space_needed`) and counts the checkpoints already in its folder as room (:func:`existing_checkpoint_bytes`).
-    Runs on different disks are summed per disk; a run whose model cannot be counted is left out."""
+    ``jobs`` of them (``--jobs``, the largest counted) write a third at once. The disk keeps one margin for all its
+    runs (:func:`margin_bytes`), counts the checkpoints already in the runs' folders as room
+    (:func:`existing_checkpoint_bytes`), and each distinct warm start whose cache is on it and does not hold it yet
+    once (:func:`cache_bytes_on_disk`). Runs on different disks are summed per disk; a run whose model cannot be
+    counted is left out."""
     disks: dict = {}
     for config in configs:
-        estimate = space_needed(config)
+        one = checkpoint_bytes(config)
         disk = disk_of(Path(config.out))
-        if estimate is not None and disk is not None:
-            need, one = estimate
-            kept = max(0, need - one - existing_checkpoint_bytes(Path(config.out), overwrite))
-            disks.setdefault(disk, []).append((Path(config.out), kept, one, need))
+        if one is not None and disk is not None:
+            kept = max(0, KEPT_CHECKPOINTS * one - existing_checkpoint_bytes(Path(config.out), overwrite))
+            disks.setdefault(disk, []).append((Path(config.out), kept, one, cache_bytes_on_disk(config, disk)))
     for runs in disks.values():
         writing = sorted((one for _, _, one, _ in runs), reverse=True)[:max(1, jobs)]
-        total = sum(kept for _, kept, _, _ in runs) + sum(writing)
+        checkpoints = sum(kept for _, kept, _, _ in runs) + sum(writing)
+        margin = margin_bytes(sum(KEPT_CHECKPOINTS * one for _, _, one, _ in runs) + sum(writing), len(runs))
+        caches = dict(cache for _, _, _, cache in runs if cache is not None)  # each warm start once
+        total = checkpoints + margin + sum(caches.values())
         free = free_bytes(runs[0][0])
         if free is None or free >= total:
             continue
         root = Path(os.path.commonpath([str(out.absolute()) for out, _, _, _ in runs]))
-        margin = max(need - CHECKPOINTS_ON_DISK * one for _, _, one, need in runs)
+        starts = f"{len(caches)} warm start{'s' * (len(caches) > 1)}"
+        cached = f"; and {_size(sum(caches.values()))} for the weights of {starts} in the cache on the same disk" \
+            if caches else ""
         fail("out", f"the disk of {root} has {free:,} bytes free ({_size(free)}), and the {len(runs)} runs of this "
              f"comparison there need about {total:,} ({_size(total)}) together: each keeps {KEPT_CHECKPOINTS} "
              f"checkpoints of up to {_size(writing[0])} when it ends, {len(writing)} at a time (--jobs) write a third, "
-             f"and each has {_size(margin)} for its metrics, samples and logs, less the checkpoints already in their "
-             "folders", f"free {_size(total - free)} or more on that disk, pass --out with a folder on a disk with "
-             "more room, or compare fewer runs (fewer --seeds or --estimators)")
+             f"less the checkpoints already in their folders, and {_size(margin)} for their metrics, samples and "
+             f"logs{cached}", f"free {_size(total - free)} or more on that disk, pass --out with a folder on a disk "
+             "with more room, or compare fewer runs (fewer --seeds or --estimators)")
 
 
 def check_cache_room(folder: Path, nbytes: int) -> None:

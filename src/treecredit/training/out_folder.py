@@ -257,15 +257,19 @@ def write_errors(out: str | Path):
     unwritable folder (:data:`WRITE_ERRNOS`) raised in it becomes ``out: writing <file> failed: <reason>. Fix: ...``
     (a ``ValueError``, shown as one line, no traceback) naming the folder, the errno's reason and the fix (free
     space, or another --out). A checkpoint that failed to save leaves no temporary file and the last good one in
-    place (:func:`~treecredit.training.checkpoint.save_checkpoint`), so the fix then names ``--resume``."""
+    place (:func:`~treecredit.training.checkpoint.save_checkpoint`), so the fix then names ``--resume``. A failed
+    write to stdout (:class:`~treecredit.process_end.StdoutFailed`, while the command guards it) is passed on: the
+    command says it (until 2026-12-03 a full stdout was said to be the run folder's full disk)."""
     import errno
     import os
+
+    from treecredit.process_end import StdoutFailed
 
     try:
         yield
     except OSError as exc:
         name = errno.errorcode.get(exc.errno or -1, "")
-        if name not in WRITE_ERRNOS:
+        if name not in WRITE_ERRNOS or isinstance(exc, StdoutFailed):  # stdout's disk, not the run folder's
             raise
         reason = exc.strerror or os.strerror(exc.errno or 0)
         what = f"{exc.filename}" if exc.filename else f"into {out}"

@@ -1,0 +1,282 @@
+"""The tests' comparisons made checked comparisons: the text of a test rewritten (``ast``) so that each
+comparison it makes calls :data:`COMPARE` (:func:`treecredit.sandbox_compare.make_compare`, bound by the
+sandbox's harness), which compares only plain data. Pure text work, no sandbox here.
+
+:func:`rewrite_comparisons` rewrites, anywhere in the test (asserts, ``if``, ``while``, helper functions,
+comprehensions, lambdas; not inside f-strings, whose parts' positions are not the text's before Python 3.12):
+
+- every comparison (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in``, also chained and nested)
+  into ``COMPARE(("==",), (a), (b))``; comparisons made only of ``is``/``is not`` stay (identity cannot be
+  faked). Until 2026-12-03 only those inside ``assert`` statements were, so ``if l != [1, 2, 3]: raise
+  AssertionError`` passed a list the program had filled with always-equal objects;
+- a call of ``operator``'s ``eq``, ``ne``, ``lt``, ``le``, ``gt``, ``ge`` with two arguments (``operator.eq(a, b)``,
+  also under another name the tests import it as) into the same call;
+- a call of a method ``assertEqual``, ``assertNotEqual``, ``assertLess``, ``assertLessEqual``, ``assertGreater``,
+  ``assertGreaterEqual``, ``assertIn``, ``assertNotIn``, ``assertListEqual``, ``assertTupleEqual``,
+  ``assertDictEqual``, ``assertSetEqual``, ``assertSequenceEqual``, ``assertMultiLineEqual`` (``unittest``'s,
+  and their old aliases) with two arguments and at most a message into ``x.assertTrue(COMPARE(...), msg)``, in
+  tests that import ``unittest`` (elsewhere such a method may be a helper of the tests' own).
+
+Everything else stays as written, and every line keeps its number (tracebacks point at the test's own
+lines). Operands are evaluated in Python's order, once each; a chain (``a < b < c``) stops at its first false
+comparison without evaluating the rest (they become ``lambda: ...``), except where a lambda would change their
+meaning (an ``await``, ``yield`` or ``:=`` in them, or a class body), where they are evaluated first.
+
+Not rewritten (limits): comparisons made by code the tests call rather than write (``l.count(x)``,
+``l.index(x)``, ``sorted``, ``max``, ``math.isclose``, ``unittest``'s ``assertAlmostEqual`` and
+``assertCountEqual``, a helper module's functions), ``operator.contains`` and ``operator`` reached another
+way (``getattr(operator, 'eq')``, ``functools.partial(operator.eq, ...)``), an ``assert*`` call with other
+keywords or a ``*args``, and comparisons inside f-strings.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+COMPARE = "__treecredit_compare__"
+"""The name the rewritten comparisons call; the harness binds it in the tests' namespace (after the program's
+globals are copied there, so a program's own global of that name is replaced)."""
+
+_OPERATORS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+              ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}
+_FUNCTIONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "__eq__": "==",
+              "__ne__": "!=", "__lt__": "<", "__le__": "<=", "__gt__": ">", "__ge__": ">="}
+_METHODS = {"assertEqual": "==", "assertEquals": "==", "failUnlessEqual": "==", "assertNotEqual": "!=",
+            "assertNotEquals": "!=", "failIfEqual": "!=", "assertLess": "<", "assertLessEqual": "<=",
+            "assertGreater": ">", "assertGreaterEqual": ">=", "assertIn": "in", "assertNotIn": "not in",
+            "assertListEqual": "==", "assertTupleEqual": "==", "assertDictEqual": "==", "assertSetEqual": "==",
+            "assertSequenceEqual": "==", "assertMultiLineEqual": "=="}
+
+
+class _Routes:
+    """The names under which the test imports ``operator`` (``import operator as op``) and its comparison
+    functions (``from operator import eq``)."""
+
+    def __init__(self, tree: ast.AST) -> None:
+        self.modules: set[str] = set()
+        self.functions: dict[str, str] = {}
+        self.unittest = False  # (a method of that name elsewhere may be a helper of the tests' own)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                self.modules.update(a.asname or a.name for a in node.names if a.name == "operator")
+                self.unittest = self.unittest or any(a.name.split(".")[0] == "unittest" for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "unittest":
+                self.unittest = True
+            elif isinstance(node, ast.ImportFrom) and node.module == "operator" and not node.level:
+                self.functions.update({a.asname or a.name: _FUNCTIONS[a.name] for a in node.names
+                                       if a.name in _FUNCTIONS})
+
+    def route(self, node: ast.AST) -> tuple[str, str] | None:
+        """``("function" | "method", operator)`` for a call to rewrite, else None."""
+        if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
+            return None
+        func, args, keywords = node.func, node.args, node.keywords
+        if isinstance(func, ast.Attribute) and func.attr in _METHODS and self.unittest:
+            if (len(args) == 2 and all(k.arg == "msg" for k in keywords) and len(keywords) <= 1) or (
+                    len(args) == 3 and not keywords):
+                return "method", _METHODS[func.attr]
+            return None
+        if len(args) != 2 or keywords:
+            return None
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in self.modules \
+                and func.attr in _FUNCTIONS:
+            return "function", _FUNCTIONS[func.attr]
+        if isinstance(func, ast.Name) and func.id in self.functions:
+            return "function", self.functions[func.id]
+        return None
+
+
+def _checked(node: ast.AST, routes: _Routes) -> bool:
+    """Whether ``node`` is rewritten: a comparison with an operator other than ``is``/``is not``, or a routed
+    call."""
+    if isinstance(node, ast.Compare):
+        return any(not isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops)
+    return routes.route(node) is not None
+
+
+def _outermost(node: ast.AST, routes: _Routes) -> list[ast.AST]:
+    """The nodes to rewrite in ``node``'s subtree (``node`` included) that no other one to rewrite contains;
+    f-strings are not entered."""
+    if _checked(node, routes):
+        return [node]
+    found = []
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, ast.JoinedStr):
+            found.extend(_outermost(child, routes))
+    return found
+
+
+class _Finder(ast.NodeVisitor):
+    """The outermost nodes to rewrite, each with whether it is directly in a class body (where a lambda cannot
+    see the class's names)."""
+
+    def __init__(self, routes: _Routes) -> None:
+        self.routes = routes
+        self.found: list[tuple[ast.AST, bool]] = []
+        self._in_class = [False]
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._in_class.append(True)
+        self.generic_visit(node)
+        self._in_class.pop()
+
+    def _function(self, node) -> None:
+        self._in_class.append(False)
+        self.generic_visit(node)
+        self._in_class.pop()
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        return
+
+    def generic_visit(self, node: ast.AST) -> None:
+        if isinstance(node, (ast.Compare, ast.Call)) and _checked(node, self.routes):
+            self.found.append((node, self._in_class[-1]))
+            return
+        super().generic_visit(node)
+
+    visit_Compare = visit_Call = generic_visit
+
+
+def _lazy_breaks(node: ast.AST) -> bool:
+    """Whether wrapping ``node`` in a lambda would change what it does."""
+    return any(isinstance(n, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)) for n in ast.walk(node))
+
+
+class _Source:
+    """A text with node positions (line, UTF-8 byte column) turned into character offsets."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = re.split(r"(?<=\r\n)|(?<=\n)|(?<=\r)(?!\n)", text)  # as the tokenizer counts lines
+        self.starts = [0]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line))
+
+    def offset(self, line: int, column: int) -> int:
+        return self.starts[line - 1] + len(self.lines[line - 1].encode("utf-8")[:column].decode("utf-8"))
+
+    def span(self, node) -> tuple[int, int]:
+        return self.offset(node.lineno, node.col_offset), self.offset(node.end_lineno, node.end_col_offset)
+
+    def newlines(self, start: int, end: int) -> str:
+        return "\n" * len(re.findall(r"\r\n|\n|\r", self.text[start:end]))
+
+
+def rewrite_comparisons(test: str, name: str = COMPARE) -> str:
+    """``test`` (Python source) with its comparisons made calls of ``name`` (module docstring); text that does
+    not parse is returned unchanged (the run then fails on its own syntax error)."""
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return test
+    routes = _Routes(tree)
+    finder = _Finder(routes)
+    finder.visit(tree)
+    if not finder.found:
+        return test
+    source = _Source(test)
+    edits = [(*source.span(node), _render_node(source, node, name, in_class, routes))
+             for node, in_class in finder.found]
+    out = test
+    for start, end, text in sorted(edits, reverse=True):  # they do not overlap: from the end backwards
+        out = out[:start] + text + out[end:]
+    try:
+        ast.parse(out)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # a case the text edit misses: same rewrite,
+        return _rewrite_tree(tree, name, routes)  # by the tree (line numbers inside a statement may then move)
+    return out
+
+
+def _render(source: _Source, node: ast.AST, name: str, eager: bool, routes: _Routes) -> str:
+    """The text of ``node`` with the comparisons in it rewritten."""
+    start, end = source.span(node)
+    text = source.text[start:end]
+    for inner in sorted(_outermost(node, routes), key=lambda n: source.span(n), reverse=True):
+        a, b = source.span(inner)
+        text = text[:a - start] + _render_node(source, inner, name, eager, routes) + text[b - start:]
+    return text
+
+
+def _render_node(source: _Source, node, name: str, eager: bool, routes: _Routes) -> str:
+    if isinstance(node, ast.Compare):
+        operands = [node.left, *node.comparators]
+        return _render_compare(source, operands, [_OPERATORS[type(op)] for op in node.ops], name, eager, routes)
+    kind, op = routes.route(node)  # type: ignore[misc]
+    compared = _render_compare(source, node.args[:2], [op], name, eager, routes)
+    if kind == "function":
+        return compared
+    receiver = _render(source, node.func.value, name, eager, routes)
+    gap = source.newlines(source.span(node.func.value)[1], source.span(node.args[0])[0])
+    rest = source.text[source.span(node.args[1])[1]:source.span(node)[1]]  # (", msg)" or ")")
+    return f"{receiver}.assertTrue({gap}{compared}{rest}"
+
+
+def _render_compare(source: _Source, operands: list, ops: list[str], name: str, eager: bool,
+                    routes: _Routes) -> str:
+    """``name((ops...), (a), (b), lambda: (c), lazy=True)``: each operand on the line it was on."""
+    lazy = len(operands) > 2 and not eager and not any(_lazy_breaks(n) for n in operands[2:])
+    parts = [f"{name}({tuple(ops)!r}, ({_render(source, operands[0], name, eager, routes)})"]
+    for i in range(1, len(operands)):
+        newlines = source.newlines(source.span(operands[i - 1])[1], source.span(operands[i])[0])
+        value = f"({_render(source, operands[i], name, eager, routes)})"
+        parts.append(f", {newlines}{'lambda: ' if lazy and i >= 2 else ''}{value}")
+    return "".join(parts) + (", lazy=True)" if lazy else ")")
+
+
+def _rewrite_tree(tree: ast.Module, name: str, routes: _Routes) -> str:
+    """The same rewrite on the tree, written back with :func:`ast.unparse` (comments dropped; a statement over
+    several lines becomes one): the fallback of :func:`rewrite_comparisons`."""
+    _TreeRewriter(name, routes).visit(tree)
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+class _TreeRewriter(ast.NodeTransformer):
+    def __init__(self, name: str, routes: _Routes) -> None:
+        self.name, self.routes = name, routes
+        self._in_class = [False]
+
+    def visit_ClassDef(self, node):
+        self._in_class.append(True)
+        node = self.generic_visit(node)
+        self._in_class.pop()
+        return node
+
+    def _function(self, node):
+        self._in_class.append(False)
+        node = self.generic_visit(node)
+        self._in_class.pop()
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_JoinedStr(self, node):
+        return node
+
+    def _call(self, ops: list[str], operands: list) -> ast.Call:
+        lazy = len(operands) > 2 and not self._in_class[-1] and not any(_lazy_breaks(n) for n in operands[2:])
+        args = [ast.Tuple([ast.Constant(op) for op in ops], ast.Load()), *operands[:2]]
+        args += [ast.Lambda(ast.arguments([], [], None, [], [], None, []), n) if lazy else n for n in operands[2:]]
+        keywords = [ast.keyword("lazy", ast.Constant(True))] if lazy else []
+        return ast.Call(ast.Name(self.name, ast.Load()), args, keywords)
+
+    def visit_Compare(self, node: ast.Compare):
+        node = self.generic_visit(node)
+        if not _checked(node, self.routes):
+            return node
+        call = self._call([_OPERATORS[type(op)] for op in node.ops], [node.left, *node.comparators])
+        return ast.copy_location(call, node)
+
+    def visit_Call(self, node: ast.Call):
+        route = self.routes.route(node)
+        node = self.generic_visit(node)
+        if route is None:
+            return node
+        kind, op = route
+        call = self._call([op], node.args[:2])
+        if kind == "method":
+            call = ast.Call(ast.Attribute(node.func.value, "assertTrue", ast.Load()), [call, *node.args[2:]],
+                            node.keywords)
+        return ast.copy_location(call, node)
