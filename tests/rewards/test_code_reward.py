@@ -116,7 +116,8 @@ def test_a_code_prompts_imports_and_helpers_stay_its_stub_goes():
 def test_the_block_that_defines_the_entry_point_is_used():
     usage = FENCED + "\nUse it so:\n```python\nprint(add0(1, 2))\n```\n"
     assert _scores(INSTRUCTION, [usage]) == [1.0]
-    assert extract_code(usage) == "print(add0(1, 2))\n" and extract_code(usage, "add0").startswith("def add0")
+    # without an entry point too: the usage example defines nothing (until 2026-12-03 it was taken)
+    assert extract_code(usage).startswith("def add0") and extract_code(usage, "add0").startswith("def add0")
 
 
 def test_preflight_warns_when_the_code_reward_fails_every_worked_solution(monkeypatch):

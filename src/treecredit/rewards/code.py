@@ -6,7 +6,10 @@ or ``class``: HumanEval's signature and docstring. Otherwise (an instruction, "W
 a conversation's user messages) it is never part of the program: prose in front of code is a syntax error.
 
 - A completion with a fenced block (```` ```python … ``` ````, what chat models write): the last block that
-  defines the ``entry_point`` (else the last block).
+  defines the ``entry_point`` (without one: a name the tests call; else the last block that defines a function
+  or class, so a usage example after the solution is not taken; else the last block), with the definitions it
+  uses from the other blocks in front (a helper written in an earlier block):
+  :mod:`treecredit.rewards.code_blocks`.
 
   - A block that compiles on its own is a whole program. After a code prompt it is preceded by the
     prompt's top-level statements that the block does not re-define: imports and helper functions stay,
@@ -17,6 +20,9 @@ a conversation's user messages) it is never part of the program: prose in front 
   its first non-empty line that starts at column 0 (the function body ended there; what follows, such as
   a ``print`` or another ``def``, is not part of the answer); but a completion that compiles on its own
   and defines the ``entry_point`` is a whole program, as a block. After an instruction: the completion.
+
+- In each case a top-level ``if __name__ == "__main__":`` block does not run (its test becomes ``False``): the
+  sandbox runs the program as ``__main__``, and chat answers' demos there read ``input()`` or ``sys.argv``.
 
 Then the tests (``test`` column) and, given an ``entry_point``, ``check(entry_point)`` (tests without a
 ``check``, MBPP style, call the entry point by name: their asserts run with it bound), run by
@@ -32,24 +38,23 @@ import ast
 import functools
 import hashlib
 import os
-import re
 import threading
+from typing import Iterable
 
 from treecredit._validation import FixError, Remedy
 from treecredit.rewards.answers import as_text
+from treecredit.rewards.code_blocks import bound_names, choose_code, parse, without_main_guard
 
-_FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_parse, _bound_names = parse, bound_names
 
 
-def extract_code(completion: str, entry_point: str | None = None) -> str | None:
-    """The last fenced code block of ``completion`` that defines ``entry_point`` (else its last block), or
-    None when there is none."""
-    blocks = _FENCE.findall(completion)
-    if not blocks:
-        return None
-    defining = [b for b in blocks if entry_point and entry_point in _bound_names(_parse(b))]
-    return (defining or blocks)[-1]
+def extract_code(completion: str, entry_point: str | None = None, names: Iterable[str] = ()) -> str | None:
+    """The program text of ``completion``'s fenced code blocks, or None when it has none: the last block that
+    defines ``entry_point`` (without one: one of ``names``, the names the tests call; else the last block that
+    defines a function or class), with the definitions it uses from the other blocks in front
+    (:func:`treecredit.rewards.code_blocks.choose_code` says the rule)."""
+    return choose_code(completion, entry_point, tuple(names))
 
 
 def function_body(completion: str) -> str:
@@ -61,13 +66,6 @@ def function_body(completion: str) -> str:
     return completion
 
 
-def _parse(text: str) -> ast.Module | None:
-    try:
-        return ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
 def _compiles(text: str) -> bool:
     """Whether ``text`` is a program on its own (``return`` outside a function does not parse alone)."""
     try:
@@ -75,20 +73,6 @@ def _compiles(text: str) -> bool:
         return True
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-
-
-def _bound_names(tree: ast.Module | None) -> set[str]:
-    """Names a module binds at its top level (definitions, assignments, imports)."""
-    names: set[str] = set()
-    for node in tree.body if tree is not None else ():
-        if isinstance(node, _DEFINITIONS):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
-    return names
 
 
 @functools.lru_cache(maxsize=256)
@@ -120,11 +104,17 @@ def _prompt_without(prompt: str, tree: ast.Module, bare: bool, names: set[str]) 
     return kept + "\n\n" if kept else ""
 
 
-def program_for(prompt: str, completion: str, entry_point: str | None = None) -> str:
+def program_for(prompt: str, completion: str, entry_point: str | None = None, names: Iterable[str] = ()) -> str:
     """The program ``completion`` stands for after ``prompt``; ``entry_point``: the tested function's name,
-    which picks the block and tells a whole-program answer (see the module docstring)."""
+    which picks the block and tells a whole-program answer; ``names``: the names the tests call, which pick
+    the block without an entry point (see the module docstring). Its top-level ``if __name__ == "__main__":``
+    block does not run (:func:`treecredit.rewards.code_blocks.without_main_guard`)."""
+    return without_main_guard(_program(prompt, completion, entry_point, tuple(names)))
+
+
+def _program(prompt: str, completion: str, entry_point: str | None, names: tuple[str, ...]) -> str:
     code = code_prompt(prompt)
-    block = extract_code(completion, entry_point)
+    block = extract_code(completion, entry_point, names)
     if block is None and _compiles(completion) and (code is None or (
             entry_point is not None and entry_point in _bound_names(_parse(completion)))):
         block = completion  # a whole program without a fence
@@ -184,7 +174,10 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     """Whether ``test`` (then ``check(entry_point)``, given one) runs to its end after ``program`` in the
     sandbox (:func:`treecredit.sandbox_check.run_check`; a program that exits early fails). Verdicts are kept
     (the last :data:`VERDICTS_KEPT`), so the same program and tests run once: the copies of a tree group, and
-    held-out pass@1's success test after the reward (assumes deterministic tests, as the partial verifier does)."""
+    held-out pass@1's success test after the reward (assumes deterministic tests, as the partial verifier does).
+    unittest ``TestCase`` classes the tests define are run, and ``unittest.main()`` does not run
+    (:mod:`treecredit.rewards.code_unittest`)."""
+    from treecredit.rewards.code_unittest import with_runner
     from treecredit.sandbox_check import run_check
 
     key = hashlib.sha256(repr((program, test, entry_point or None, float(timeout), bool(plain_results)))
@@ -192,7 +185,8 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     with _LOCK:
         if key in _VERDICTS:
             return _VERDICTS[key]
-    passed = run_check(program, test, entry_point or None, timeout=timeout, plain_results=plain_results).passed
+    passed = run_check(program, with_runner(test), entry_point or None, timeout=timeout,
+                       plain_results=plain_results).passed
     with _LOCK:
         if len(_VERDICTS) >= VERDICTS_KEPT:
             _VERDICTS.pop(next(iter(_VERDICTS)))
@@ -239,17 +233,23 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             a row's tests not text, a row's entry point not a Python name (:mod:`treecredit.rewards.code_args`);
             a column named by ``entry_point_column`` that is not given; a row whose tests run no assertion (they
             only define ``check``, and the row has no entry point to call it with: every program would pass),
-            naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`).
+            naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`);
+            a row with an entry point whose tests run nothing and define no ``check`` (naming ``test``).
     """
     from treecredit.rewards.code_args import check_options, check_rows, per_completion
     from treecredit.rewards.code_tests import (
         asserts_nothing,
+        called_names,
         name_column,
+        names_main_module,
         reaches_no_program_name,
         refuse_idle_tests,
+        refuse_uncalled_tests,
         runs_nothing,
         warn_assertion_free,
     )
+    from treecredit.rewards.code_unittest import with_runner
+    from treecredit.sandbox_check import style_of
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise FixError("workers", f"is {workers!r}, must be a whole number ≥ 1 (programs run at once)",
@@ -275,13 +275,18 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         if tst is None:
             continue
         text, completion = _prompt_text(prompt), as_text(completion)
-        if not entry and (runs_nothing(str(tst)) or reaches_no_program_name(str(tst))):
+        runnable = with_runner(tst)  # (what run_tests runs: unittest classes run)
+        if not entry and (runs_nothing(runnable) or reaches_no_program_name(runnable)
+                          and not names_main_module(runnable)):
             have = sorted(given)
             guess = name_column({k: v for k, v in columns.items() if k != "completion_ids"}, i, text + completion)
-            raise refuse_idle_tests(str(tst), entry_point_column, guess, have)
-        if asserts_nothing(str(tst)):
-            warn_assertion_free(str(tst))
-        jobs.append((i, program_for(text, completion, entry or None), str(tst), entry or None))
+            raise refuse_idle_tests(runnable, entry_point_column, guess, have)
+        if entry and runs_nothing(runnable) and not style_of(tst)[0]:
+            raise refuse_uncalled_tests(tst)
+        if asserts_nothing(tst):
+            warn_assertion_free(tst)
+        names = () if entry else called_names(tst)
+        jobs.append((i, program_for(text, completion, entry or None, names), tst, entry or None))
     out: list[float | None] = [None] * n
 
     def one(job: tuple[int, str, str, str | None]) -> tuple[int, float]:

@@ -5,7 +5,10 @@ unless something calls ``check``: the sandbox harness calls ``check(entry_point)
 ``entry_point``. Without one, every program that compiles would pass such tests, so :func:`refuse_idle_tests`
 refuses them, naming the column that holds the function's name (:func:`name_column`) and the fix; so it refuses a
 row without an entry point whose tests read no name the program could bind (:func:`reaches_no_program_name`:
-``assert max([1, 5, 2]) == 5`` sees the real ``max``, so every program passed; until 2026-12-03). A test that
+``assert max([1, 5, 2]) == 5`` sees the real ``max``, so every program passed; until 2026-12-03), unless they
+name the module ``'__main__'`` (:func:`names_main_module`: ``sys.modules['__main__'].add``). With an entry point,
+tests that run nothing and define no ``check`` are refused too (:func:`refuse_uncalled_tests`; unittest
+``TestCase`` classes run: :mod:`treecredit.rewards.code_unittest`). A test that
 holds no assertion at all (no ``assert``, ``raise`` or ``self.assert…`` call) is said once
 (:func:`warn_assertion_free`): it checks only that the program runs.
 """
@@ -104,6 +107,41 @@ def refuse_idle_tests(test: str, entry_column: str, guess: str | None, have: lis
     return FixError("entry_point_column", problem, remedies,
                     brief="tests that reach no name of the program" if builtins_only else
                     "tests that run no assertion")
+
+
+def refuse_uncalled_tests(test: str) -> FixError:
+    """The refusal of a row with an entry point whose ``test`` runs nothing and defines no ``check`` for the
+    harness to call (nor a unittest ``TestCase``, which would run): every program would pass."""
+    defined = sorted(_defined(test))
+    return FixError("test", f"the row's tests only define things ({', '.join(defined) or 'values'}) and nothing calls "
+                    "them: the harness calls check(<entry point>) only when the tests define check, and runs "
+                    "unittest.TestCase classes, and these have neither; so every program would score 1.0",
+                    (Remedy("name the tests' function check(candidate): the harness calls it with the entry point"),
+                     Remedy("end the tests with a call of their function, or with asserts"),
+                     Remedy("write them as a unittest.TestCase class")), brief="tests that run no assertion")
+
+
+def called_names(test: str) -> tuple[str, ...]:
+    """The names ``test`` reads that are neither builtins nor bound at its top level (what MBPP-style asserts call
+    the program's functions by), sorted: what picks the program's block without an entry point."""
+    import builtins
+
+    from treecredit.sandbox_check import style_of
+
+    return tuple(name for name in style_of(test)[1] if not hasattr(builtins, name))
+
+
+@functools.lru_cache(maxsize=1024)
+def names_main_module(test: str) -> bool:
+    """Whether ``test`` names the module ``'__main__'`` other than in a comparison (``sys.modules['__main__']``,
+    ``importlib.import_module('__main__')``): it reaches the program's module, whatever names it reads (so
+    :func:`reaches_no_program_name` does not make it refused; until 2026-12-03 it did)."""
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    compared = {id(n) for c in ast.walk(tree) if isinstance(c, ast.Compare) for n in (c.left, *c.comparators)}
+    return any(isinstance(n, ast.Constant) and n.value == "__main__" and id(n) not in compared for n in ast.walk(tree))
 
 
 def warn_assertion_free(test: str) -> None:

@@ -1,0 +1,137 @@
+"""Which code of a chat answer is its program (for the ``code`` reward's :func:`~treecredit.rewards.code.program_for`).
+
+The fenced blocks (```` ```python … ``` ````): the *main* block is the last one that defines the entry point (a
+name it binds at its top level), or, without an entry point, one of the names the tests call; else the last
+block that defines a function or class or is a function body (it does not parse on its own: it continues a code
+prompt); else the last block. A block that only uses the answer (``print(f(3))  # 9``, a usage example after
+the solution) is never the main block when another one defines something (until 2026-12-03 the last block was
+taken without an entry point, and a correct answer followed by an example scored 0).
+
+Helpers from the other blocks join a main block that parses on its own: the top-level definitions, imports and
+assignments of names that the main block (or a helper it takes, or the tests' names) reads and does not bind,
+not builtins; the last block's wins where several bind a name; they go in front of the main block, in the
+order of the answer. Their other statements (examples, prints, input) are left out. So a helper written in an
+earlier block (``is_prime``, then ``count_primes`` using it) is kept (until 2026-12-03 it was dropped: NameError).
+
+:func:`without_main_guard`: a program's top-level ``if __name__ == "__main__":`` test is replaced by ``False``
+(lines keep their numbers), since the sandbox runs the program as ``__main__``: chat answers' demo blocks read
+``input()`` (EOFError), call ``doctest.testmod()`` (refused: it traces) or read ``sys.argv`` (until 2026-12-03
+each failed correct answers). Its ``else:`` branch, if any, runs, as it does when the program is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+
+FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_HELPERS = (*_DEFINITIONS, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)
+_BUILTINS = frozenset(dir(builtins))
+
+
+def parse(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def statement_names(node: ast.stmt) -> set[str]:
+    """The names a top-level statement binds (a definition, an assignment's targets, an import's names)."""
+    if isinstance(node, _DEFINITIONS):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return set()
+
+
+def bound_names(tree: ast.Module | None) -> set[str]:
+    """Names a module binds at its top level (definitions, assignments, imports)."""
+    return {name for node in (tree.body if tree is not None else ()) for name in statement_names(node)}
+
+
+def _reads(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - _BUILTINS
+
+
+def choose_code(completion: str, entry_point: str | None = None, names=()) -> str | None:
+    """The program text of ``completion``'s fenced blocks (module docstring): its main block, with the helpers of
+    the others in front; None when it has no fenced block. ``entry_point``: the tested function's name;
+    ``names``: the names the tests call, used without an entry point."""
+    blocks = FENCE.findall(completion)
+    if not blocks:
+        return None
+    trees = [parse(block) for block in blocks]
+    wanted = {entry_point} if entry_point else set(names)
+    defining = [i for i, tree in enumerate(trees) if wanted & bound_names(tree)]
+    if not defining:
+        defining = [i for i, tree in enumerate(trees)
+                    if tree is None or any(isinstance(node, _DEFINITIONS) for node in tree.body)]
+    main = (defining or [len(blocks) - 1])[-1]
+    tree = trees[main]
+    if tree is None or len(blocks) == 1:
+        return blocks[main]
+    return _helpers(blocks, trees, main, wanted) + blocks[main]
+
+
+def _helpers(blocks: list[str], trees: list, main: int, wanted: set[str]) -> str:
+    """The other blocks' top-level statements that bind what the main block needs, in answer order, as text."""
+    offers: dict[str, tuple[int, int]] = {}  # name → (block, statement index): the last block's wins
+    for b, tree in enumerate(trees):
+        if b != main and tree is not None:
+            for s, node in enumerate(tree.body):
+                if isinstance(node, _HELPERS):
+                    for name in statement_names(node):
+                        offers[name] = (b, s)
+    main_tree = trees[main]
+    have = bound_names(main_tree)
+    needed = list((_reads(main_tree) | wanted) - have)
+    taken: set[tuple[int, int]] = set()
+    while needed:
+        where = offers.get(needed.pop())
+        if where is None or where in taken:
+            continue
+        taken.add(where)
+        node = trees[where[0]].body[where[1]]
+        needed.extend(_reads(node) - have)
+    pieces = []
+    for b, s in sorted(taken):
+        node = trees[b].body[s]
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
+        pieces.append("\n".join(blocks[b].split("\n")[first - 1:node.end_lineno or node.lineno]))
+    return "\n\n".join(pieces) + "\n\n\n" if pieces else ""
+
+
+def without_main_guard(program: str) -> str:
+    """``program`` with each top-level ``if __name__ == "__main__":`` test replaced by ``False`` (module
+    docstring); unchanged when it has none or does not parse."""
+    if "__main__" not in program:
+        return program
+    tree = parse(program)
+    guards = [node.test for node in (tree.body if tree is not None else ()) if isinstance(node, ast.If)
+              and _is_main_test(node.test)]
+    if not guards:
+        return program
+    lines = program.split("\n")
+    for test in reversed(guards):  # (each on its own lines: top-level statements)
+        first, last = test.lineno - 1, (test.end_lineno or test.lineno) - 1
+        head = lines[first].encode("utf-8")[:test.col_offset].decode("utf-8", "replace")
+        tail = lines[last].encode("utf-8")[test.end_col_offset or 0:].decode("utf-8", "replace")
+        # a test over several lines: the same number of lines, inside brackets
+        lines[first:last + 1] = [head + "(False"] + [""] * (last - first - 1) + [")" + tail] if last > first \
+            else [head + "False" + tail]
+    return "\n".join(lines)
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(a, ast.Name) and a.id == "__name__" and isinstance(b, ast.Constant) and b.value == "__main__"
+               for a, b in (sides, sides[::-1]))

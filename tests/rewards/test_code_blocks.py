@@ -1,0 +1,75 @@
+"""Which code of a chat answer is its program: a usage example after the solution is not taken, a helper from an
+earlier block joins, and an ``if __name__ == "__main__":`` demo does not run (until 2026-12-03 the last block was
+taken without an entry point, helpers in other blocks were dropped, and the demo ran: each scored correct answers 0)."""
+
+import sys
+
+import pytest
+
+from treecredit.rewards import code_reward
+from treecredit.rewards.code import program_for
+
+SOLUTION = "```python\ndef similar(a, b):\n    return tuple(set(a) & set(b))\n```\n"
+EXAMPLE = "Example:\n```python\nprint(similar((3, 4, 5), (5, 7, 4)))  # (4, 5)\n```\n"
+HELPER = ("First a helper:\n```python\nimport math\n\ndef is_prime(n):\n"
+          "    return n > 1 and all(n % d for d in range(2, math.isqrt(n) + 1))\n```\n")
+USER = ("Then:\n```python\ndef count_primes(xs):\n    return sum(1 for x in xs if is_prime(x))\n\n"
+        "print(count_primes([2]))\n```\n")
+
+
+def test_a_usage_example_after_the_solution_is_not_the_program():
+    program = program_for("Write similar.", SOLUTION + EXAMPLE)
+    assert "def similar" in program and "print" not in program
+    assert program_for("Write similar.", SOLUTION + EXAMPLE, names=("similar",)) == program
+
+
+def test_the_block_defining_a_name_the_tests_call_is_taken():
+    other = "```python\ndef unrelated():\n    return 1\n```\n"
+    assert "def similar" in program_for("Write similar.", SOLUTION + other, names=("similar",))
+
+
+def test_helpers_from_other_blocks_join_and_their_other_statements_do_not():
+    program = program_for("Count the primes.", HELPER + USER, "count_primes")
+    assert program.index("import math") < program.index("def is_prime") < program.index("def count_primes")
+    assert compile(program, "p", "exec") and program.count("print") == 1  # the main block's own print stays
+    unused = "```python\nimport numpy_missing\n\ndef other():\n    pass\n\nprint(other())\n```\n"
+    assert "numpy_missing" not in program_for("Count.", unused + HELPER + USER, "count_primes")
+
+
+def test_the_last_block_defining_the_entry_point_wins_over_earlier_ones():
+    first = "```python\ndef add(a, b):\n    return 0\n```\n"
+    second = "Better:\n```python\ndef add(a, b):\n    return a + b\n```\n"
+    assert program_for("Write add.", first + second, "add") == "def add(a, b):\n    return a + b\n"
+
+
+def test_a_function_body_block_still_continues_a_code_prompt():
+    prompt = 'def add(a, b):\n    """Add."""\n'
+    answer = "Helper:\n```python\ndef unused():\n    pass\n```\nBody:\n```python\n    return a + b\n```\n"
+    assert program_for(prompt, answer, "add") == prompt + "    return a + b\n"
+
+
+@pytest.mark.parametrize("guard", ["if __name__ == '__main__':", 'if "__main__" == __name__:'])
+def test_a_main_guard_does_not_run_and_lines_keep_their_numbers(guard):
+    answer = (f"```python\ndef add(a, b):\n    return a + b\n\n{guard}\n"
+              "    print(add(*map(int, input().split())))\nelse:\n    x = 1\n```")
+    program = program_for("Write add.", answer)
+    assert program.split("\n")[3] == "if False:" and program.count("\n") == 7
+    namespace: dict = {"__name__": "__main__"}
+    exec(compile(program, "p", "exec"), namespace)
+    assert namespace["x"] == 1
+    nested = "```python\ndef add(a, b):\n    if __name__ == '__main__':\n        return a + b\n```"
+    assert "__name__ ==" in program_for("Write add.", nested)  # only top-level guards
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux/POSIX")
+def test_correct_chat_answers_with_examples_helpers_and_demos_score_1():
+    demo = ("```python\nimport sys\n\ndef add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n"
+            "    a, b = map(int, input().split())\n    print(add(*map(int, sys.argv[1:3])))\n```\n")
+    wrong_demo = demo.replace("a + b\n", "a - b\n", 1)
+    rows = [("Write similar.", SOLUTION + EXAMPLE, "assert set(similar((3, 4, 5), (5, 7, 4))) == {4, 5}\n", None),
+            ("Count the primes.", HELPER + USER, "assert count_primes([2, 3, 4, 5]) == 3\n", "count_primes"),
+            ("Write add.", demo, "def check(candidate):\n    assert candidate(1, 2) == 3\n", "add"),
+            ("Write add.", demo, "assert add(1, 2) == 3\n", None),
+            ("Write add.", wrong_demo, "assert add(1, 2) == 3\n", None)]
+    prompts, completions, tests, entries = map(list, zip(*rows))
+    assert code_reward(prompts, completions, test=tests, entry_point=entries, workers=1) == [1.0] * 4 + [0.0]
