@@ -36,6 +36,15 @@ class CountingBackend(KVCacheBackend):
         return out
 
 
+def _setup(branching, options, cutoff, temperature, top_p):
+    """The float64 tiny GPT, four 1-3 operator problems and the sampler options the forest tests share."""
+    policy = tiny_gpt(torch.float64, seed=1)
+    task = ArithmeticTask(min_operators=1, max_operators=3)
+    problems = task.generate(np.random.default_rng(2), 4)
+    return policy, task, problems, dict(max_new_tokens=18, temperature=temperature, top_p=top_p,
+                                        branching=branching, branching_options=options, cutoff=cutoff)
+
+
 def _grow(policy, task, problems, schedule, seed, **options):
     backend = CountingBackend(policy)
     rollout = TreeSampler(schedule=schedule, **options).sample(policy, task, problems, 8,
@@ -53,11 +62,7 @@ def test_speculative_forks_grow_the_forest_of_the_stream_and_the_rounds(options,
     the rounds; some speculations adopted; fewer decoding steps than the stream over the seeds. Confidence
     0 speculates on every forecast at once (most cancellations), the default waits for likelier picks."""
     monkeypatch.setattr(SpeculativeGrower, "confidence", confidence)
-    policy = tiny_gpt(torch.float64, seed=1)
-    task = ArithmeticTask(min_operators=1, max_operators=3)
-    problems = task.generate(np.random.default_rng(2), 4)
-    kw = dict(max_new_tokens=18, temperature=temperature, top_p=top_p, branching="entropy",
-              branching_options=options, cutoff=cutoff)
+    policy, task, problems, kw = _setup("entropy", options, cutoff, temperature, top_p)
     steps = {"stream": 0, "speculative": 0}
     for seed in (11, 12, 13):
         stream, rounds = _grow(policy, task, problems, "stream", seed, **kw), _grow(policy, task, problems, "rounds",
@@ -91,11 +96,7 @@ def test_speculative_adaptive_rounds_grow_the_forest_of_the_stream_and_the_round
     at points an earlier one forks at, with the chain keys numbered on); with no thin batch (``THIN_ROWS`` 0)
     nothing is speculated; in between, forecasts wait for the batch to thin."""
     monkeypatch.setattr(SpeculativeGrower, "THIN_ROWS", thin_rows)
-    policy = tiny_gpt(torch.float64, seed=1)
-    task = ArithmeticTask(min_operators=1, max_operators=3)
-    problems = task.generate(np.random.default_rng(2), 4)
-    kw = dict(max_new_tokens=18, temperature=temperature, top_p=top_p, branching="adaptive",
-              branching_options=options, cutoff=cutoff)
+    policy, task, problems, kw = _setup("adaptive", options, cutoff, temperature, top_p)
     steps, adopted = {"stream": 0, "speculative": 0}, 0
     for seed in (11, 12, 13):
         stream, rounds = _grow(policy, task, problems, "stream", seed, **kw), _grow(policy, task, problems, "rounds",

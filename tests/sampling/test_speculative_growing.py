@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from test_segment_rounds import _same_rollout
-from test_speculative import ADAPTIVE_CASES, _grow
+from test_speculative import ADAPTIVE_CASES, _grow, _setup
 from tree_helpers import check_tree_nodes, tiny_gpt
 
 from treecredit.sampling.forecast import GrowingRows
@@ -40,11 +40,7 @@ def test_adaptive_forecast_from_growing_rows_forks_live_rows_and_grows_the_same_
         return sent(self, forest, work)
 
     monkeypatch.setattr(SpeculativeGrower, "_requests", requests)
-    policy = tiny_gpt(torch.float64, seed=1)
-    task = ArithmeticTask(min_operators=1, max_operators=3)
-    problems = task.generate(np.random.default_rng(2), 4)
-    kw = dict(max_new_tokens=18, temperature=temperature, top_p=top_p, branching="adaptive",
-              branching_options=options, cutoff=cutoff)
+    policy, task, problems, kw = _setup("adaptive", options, cutoff, temperature, top_p)
     for seed in (11, 12, 13):
         spec = _grow(policy, task, problems, "speculative", seed, **kw)
         stream = _grow(policy, task, problems, "stream", seed, **kw)
