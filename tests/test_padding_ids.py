@@ -8,18 +8,10 @@ import numpy as np
 import pytest
 
 import treecredit
+from test_api_padding import _padded  # (rows laid out left- or right-padded with the id 0)
 from treecredit.padding_ids import pad_id_side
 
 PAD, EOS = 0, 2
-
-
-def _layout(rows, masks, width, side):
-    """``(ids, mask)``: ``rows`` (lists of ids) laid out ``side``-padded to ``width`` with the id PAD."""
-    ids, mask = np.full((len(rows), width), PAD), np.zeros((len(rows), width), int)
-    for i, (row, m) in enumerate(zip(rows, masks)):
-        cols = slice(width - len(row), width) if side == "left" else slice(0, len(row))
-        ids[i, cols], mask[i, cols] = row, m
-    return ids, mask
 
 
 # review34 (7): one padded row sharing the masked EOS, beside a row cut at the maximum length and a full-length
@@ -35,7 +27,7 @@ def test_left_padding_the_mask_ties_on_is_refused_from_the_repeated_pad_id(rows,
     # was: the mask's rule reads both as right-padded (a tie kept on that side since bc9903c), and tree
     # estimators silently compared misaligned prefixes
     width = max(len(r) for r in rows)
-    ids, mask = _layout(rows, masks, width, "left")
+    ids, mask = _padded(rows, masks, width, "left")
     batch = dict(response_ids=ids, response_mask=mask, rewards=np.arange(len(rows)) % 2 * 1.0,
                  group_ids=[0] * len(rows))
     with pytest.raises(ValueError, match=r"^response_mask: looks left-padded \(its leading masked runs hold only "
@@ -44,7 +36,7 @@ def test_left_padding_the_mask_ties_on_is_refused_from_the_repeated_pad_id(rows,
     with pytest.raises(ValueError, match=r"^response_mask: looks left-padded"):
         treecredit.build_tree("token", **batch)
     left = treecredit.compute_advantages("treerl", padding_side="left", **batch)
-    r_ids, r_mask = _layout(rows, masks, width, "right")
+    r_ids, r_mask = _padded(rows, masks, width, "right")
     right = treecredit.compute_advantages("treerl", **{**batch, "response_ids": r_ids, "response_mask": r_mask})
     for i, row in enumerate(rows):
         np.testing.assert_array_equal(left[i, width - len(row):], right[i, :len(row)])
