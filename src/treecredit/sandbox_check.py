@@ -139,6 +139,7 @@ import secrets
 
 from treecredit.sandbox import SandboxResult, run_boot
 from treecredit.sandbox_compare import compare_source
+from treecredit.sandbox_names import global_reads, top_level_definitions
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 from treecredit.sandbox_results import RESULTS
 from treecredit.sandbox_rewrite import rewrite_comparisons
@@ -317,21 +318,16 @@ _CALL = "raise SystemExit(0 if globals().pop('_harness')() else 1)\n"
 
 def style_of(test: str) -> tuple[bool, tuple[str, ...]]:
     """Whether ``test`` defines a top-level ``check`` (HumanEval style: ``check(candidate)`` is called with the
-    entry point), and the names it reads but does not bind at its top level (what MBPP-style asserts call the
-    program's functions by), sorted. ``(False, ())`` when it does not parse (the run then fails on its own)."""
+    entry point), and the names it reads from its global namespace (by Python's scopes: not a function's
+    parameters) that it does not bind at its top level by ``def``, ``class`` or ``import`` (what MBPP-style
+    asserts call the program's functions by), sorted (:mod:`treecredit.sandbox_names` says why these names).
+    ``(False, ())`` when it does not parse (the run then fails on its own)."""
     try:
         tree = ast.parse(test)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False, ()
-    bound: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
-    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     with_check = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "check" for n in tree.body)
-    return with_check, tuple(sorted(read - bound))
+    return with_check, tuple(sorted(global_reads(tree) - top_level_definitions(tree)))
 
 
 def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,
