@@ -76,7 +76,8 @@ def test_a_misspelled_option_of_a_built_in_reward_is_refused_not_ignored():
         make_reward("numeric:tol=0.5")
     with pytest.raises(ValueError, match="ignore_case"):
         make_reward("exact:ignore_cas=true")
-    with pytest.raises(ValueError, match=r"'math' takes no option\(s\) \['x'\]; its options are \['literal'\]"):
+    with pytest.raises(ValueError,
+                       match=r"'math' takes no option\(s\) \['x'\]; its options are \['literal', 'timeout'\]"):
         make_reward("math:x=1")
 
 
