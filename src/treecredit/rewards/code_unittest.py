@@ -11,10 +11,21 @@ their numbers): each ``unittest.main(...)`` statement becomes ``None``, and a ru
 "__main__":``, ``if True:``, ``try:``, ``with``, ``for``; where that block ran: a class in an ``if False:`` block
 does not exist, and is not run; until 2026-12-03 only classes at the top level ran, and tests that define them
 under a main guard passed every program), not those defined inside a function: ``setUpModule``/``setUpClass``,
-then each test method
-through ``TestCase.debug()`` (``setUp``, the test, ``tearDown``, cleanups), which raises what the test raised, so
-a failure or an error ends the tests and the program fails; then ``tearDownClass``/``tearDownModule``. A skipped
-test counts as passed, an ``expectedFailure`` test must fail, as unittest counts them. The runner makes
+then each test method, called by the runner itself (``setUp``, the test, ``tearDown``, cleanups; an
+``IsolatedAsyncioTestCase`` through its ``debug()``), so a failure or an error ends the tests and the program
+fails; then ``tearDownClass``/``tearDownModule``. The test methods are those in the ``__dict__`` of the tests'
+own classes (``test*``, sorted, as unittest's loader finds them), not asked of ``unittest.TestLoader``, which
+the program may have patched (until 2026-12-03 a program setting ``TestLoader.getTestCaseNames = lambda self,
+cls: []`` ran no test and scored 1.0; patching ``TestCase.debug`` did the same). An ``expectedFailure`` test
+must fail. A test is skipped only where the tests ask for it: a ``skip``/``skipIf``/``skipUnless`` mark read
+from the tests' own class's or method's ``__dict__`` (not inherited from ``unittest.TestCase``, where a program
+can set ``__unittest_skip__`` or ``__unittest_expecting_failure__``), a ``self.skipTest(...)`` call (the runner
+gives each case its own), or a ``raise unittest.SkipTest`` directly in the tests' own ``setUpClass`` (that
+class is skipped, as unittest does; one raised in a function it calls is a failure). Any other ``SkipTest``,
+such as one the program's function raises, is a failure (until 2026-12-03 it counted as a skip: a program that
+raised it scored 1.0; a ``SkipTest`` in ``setUpClass`` failed every program). Tests that skip every test
+themselves pass every program, as unittest reports them OK; a ``raise unittest.SkipTest`` written in a test
+method (not ``self.skipTest``) fails, since it cannot be told from the program's. The runner makes
 ``assertRaises`` work in the sandbox, which refuses reading a traceback's frames while the tests run: unittest
 clears the frames of the exception it caught (``traceback.clear_frames``), which the runner turns into a no-op
 for unittest. Runners the tests call themselves (``TextTestRunner().run(suite)``) still run, and their results
@@ -41,24 +52,65 @@ def _treecredit_run_unittest(classes, set_up, tear_down):
     import unittest.case
 
     unittest.case.traceback = types.SimpleNamespace(clear_frames=lambda tb: None)  # frames are not readable here
-    loader = unittest.TestLoader()
+
+    class TestsSkipped(unittest.SkipTest):
+        """A skip the tests asked for (self.skipTest): any other SkipTest (the program's) is a failure."""
+
+    def skip_test(reason):
+        raise TestsSkipped(reason)
+
+    own = [c for c in classes if isinstance(c, type)]  # marks count only from the tests' own classes' __dict__
+
+    def marked(cls, key, method=None, own_only=False):
+        """key set in the __dict__ of method, or of the first of cls's classes to have it, one of the tests'."""
+        if method is not None and type(getattr(method, "__dict__", None)) is dict and method.__dict__.get(key):
+            return True
+        for k in type.__dict__["__mro__"].__get__(cls):  # (no `in` or `==` here: the tests' comparisons are checked)
+            value = k.__dict__.get(key, marked)
+            if value is not marked:
+                return any(k is c for c in own) and (own_only or bool(value))
+        return False
+
     if set_up is not None:
         set_up()
-    for cls in classes:
-        if not (isinstance(cls, type) and issubclass(cls, unittest.TestCase)) or getattr(cls, "__unittest_skip__", 0):
+    for cls in own:
+        if not issubclass(cls, unittest.TestCase) or marked(cls, "__unittest_skip__"):
             continue
-        names = loader.getTestCaseNames(cls)
-        if not names:
+        methods = {}  # the test methods of the tests' own classes, not asked of unittest (the program may patch it)
+        for k in reversed(type.__dict__["__mro__"].__get__(cls)):
+            if any(k is c for c in own):
+                methods.update((n, v) for n, v in k.__dict__.items()
+                               if n.startswith("test") and callable(getattr(cls, n)))
+        if not methods:
             continue
-        cls.setUpClass()
         try:
-            for name in names:
+            cls.setUpClass()
+        except unittest.SkipTest as skip:  # raised in the tests' setUpClass itself (not in a function it called)
+            tb = skip.__traceback__
+            if not marked(cls, "setUpClass", own_only=True) or tb is None or tb.tb_next is None or (
+                    tb.tb_next.tb_next is not None):
+                raise
+            cls.doClassCleanups()
+            continue
+        try:
+            for name in sorted(methods):
+                method = methods[name]
+                if marked(cls, "__unittest_skip__", method):
+                    continue
+                expected = marked(cls, "__unittest_expecting_failure__", method)
                 case = cls(name)
-                expected = getattr(cls, "__unittest_expecting_failure__", False) or getattr(
-                    getattr(case, name), "__unittest_expecting_failure__", False)
+                case.skipTest = skip_test
                 try:
-                    case.debug()
-                except unittest.SkipTest:
+                    if hasattr(cls, "asyncSetUp"):  # IsolatedAsyncioTestCase: its debug() runs the coroutine
+                        case.debug()
+                    else:  # the tests' own function, called here: not through unittest's (patchable) debug()
+                        case.setUp()
+                        getattr(case, name)()
+                        case.tearDown()
+                        while case._cleanups:
+                            function, args, kwargs = case._cleanups.pop()
+                            function(*args, **kwargs)
+                except TestsSkipped:
                     continue
                 except Exception:
                     if expected:
