@@ -9,18 +9,12 @@ import sys
 
 import pytest
 
+from test_sandbox_compare import AlwaysEqual
 from treecredit.sandbox_check import run_check
 from treecredit.sandbox_compare import COMPARE, make_compare
 from treecredit.sandbox_rewrite import TOO_DEEP, rewrite_comparisons
 
 linux = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux/POSIX")
-
-
-class AlwaysEqual:
-    def __eq__(self, other):
-        return True
-
-    __hash__ = object.__hash__
 
 
 def _run(test: str, **names) -> dict:
