@@ -61,3 +61,19 @@ def test_a_skip_test_from_a_function_set_up_class_calls_fails():
             "        add(1, 2)\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n")
     skips = "import unittest\ndef add(a, b):\n    raise unittest.SkipTest('no')\n"
     assert _scores(test, [RIGHT, skips]) == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("header", ["from unittest import TestCase as Base\n",
+                                    "import unittest\nBase = unittest.TestCase\n",
+                                    "from unittest import TestCase as Case\nBase = Case\n"],
+                         ids=["import as", "assigned", "assigned alias"])
+def test_a_test_case_under_another_name_runs(header):
+    test = header + "\nclass T(Base):\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n"
+    assert _scores(test, [RIGHT, WRONG]) == [1.0, 0.0]
+
+
+def test_the_refusal_of_tests_that_call_nothing_reads_as_a_sentence():
+    from treecredit.rewards.code_tests import refuse_uncalled_tests
+
+    said = str(refuse_uncalled_tests("def helper():\n    pass\n"))
+    assert "Fix: name the tests' function check(candidate)" in said and "pass name" not in said

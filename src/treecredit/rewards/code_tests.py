@@ -121,7 +121,8 @@ def refuse_uncalled_tests(test: str) -> FixError:
                     "unittest.TestCase classes, and these have neither; so every program would score 1.0",
                     (Remedy("name the tests' function check(candidate): the harness calls it with the entry point"),
                      Remedy("end the tests with a call of their function, or with asserts"),
-                     Remedy("write them as a unittest.TestCase class")), brief="tests that run no assertion")
+                     Remedy("write them as a unittest.TestCase class")), verb="",
+                    brief="tests that run no assertion")
 
 
 def called_names(test: str) -> tuple[str, ...]:

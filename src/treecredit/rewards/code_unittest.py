@@ -144,7 +144,8 @@ def with_runner(test: str) -> str:
              if isinstance(node, ast.Expr) and _is_unittest_main(node.value, tree)]
     top_classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
     in_blocks = [node for node in _block_statements(tree.body) if isinstance(node, ast.ClassDef)]
-    cases = any(isinstance(node, ast.ClassDef) and any(_names_test_case(base) for base in node.bases)
+    aliases = _test_case_aliases(tree)
+    cases = any(isinstance(node, ast.ClassDef) and any(_names_test_case(base, aliases) for base in node.bases)
                 for node in [*tree.body, *in_blocks])
     if not (cases or mains):
         return test
@@ -195,10 +196,24 @@ def _exit_unless_zero(source, call: ast.Call | None) -> str:
             f"and not _treecredit_status else __import__('sys').exit(_treecredit_status))")
 
 
-def _names_test_case(base: ast.expr) -> bool:
-    """``TestCase``, ``unittest.TestCase``, ``IsolatedAsyncioTestCase`` ...: a name ending in ``TestCase``."""
+def _names_test_case(base: ast.expr, aliases: frozenset[str] = frozenset()) -> bool:
+    """``TestCase``, ``unittest.TestCase``, ``IsolatedAsyncioTestCase`` ...: a name ending in ``TestCase``, or one
+    of ``aliases`` (:func:`_test_case_aliases`)."""
     name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
-    return name.endswith("TestCase")
+    return name.endswith("TestCase") or isinstance(base, ast.Name) and name in aliases
+
+
+def _test_case_aliases(tree: ast.Module) -> frozenset[str]:
+    """The other names ``tree`` gives a ``TestCase`` class: ``from unittest import TestCase as Base``, and
+    ``Base = unittest.TestCase`` (or ``= TestCase``, ``= Base``, in order). Until 2026-12-03 tests whose classes
+    derive from such a name were refused as running nothing."""
+    aliases: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("unittest"):
+            aliases.update(a.asname for a in node.names if a.asname and a.name.endswith("TestCase"))
+        elif isinstance(node, ast.Assign) and _names_test_case(node.value, frozenset(aliases)):
+            aliases.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return frozenset(aliases)
 
 
 def _is_unittest_main(call: ast.expr, tree: ast.Module) -> bool:
