@@ -1,5 +1,7 @@
 """The tests' checked comparison cannot be rebound by a program that is handed a function of the tests: the
-rewritten tests call it as a constant of their code objects, not by a global name (trial34, finding 3)."""
+rewritten tests call it as a constant of their code objects, not by a global name (trial34, finding 3), and
+the program may not read those code objects while the tests run, so it cannot set the comparison's closure
+cells either (trial35 finding 3, review35)."""
 
 import sys
 
@@ -51,3 +53,33 @@ HELPER_TEST = ("def expected(xs):\n    return sorted(xs, key=lambda p: p[1])\n"
 def test_a_program_cannot_rebind_the_tests_own_helpers(rebind):
     program = f"def sort_by(xs, key):\n    {rebind}\n    return []\n"
     assert not run_check(program, HELPER_TEST, "sort_by", timeout=20).passed
+
+
+# (sets the comparison's cell `one`, the function that compares two operands, to an always-true one: before
+# 2026-12-03 each program below passed with it)
+KILL = ("def _kill(code):\n    for c in code.co_consts:\n        if hasattr(c, 'co_consts'):\n            _kill(c)\n"
+        "        elif callable(c) and getattr(c, '__closure__', None):\n"
+        "            for n, cell in zip(c.__code__.co_freevars, c.__closure__):\n"
+        "                if n == 'one':\n                    cell.cell_contents = lambda op, a, b: True\n")
+
+
+@pytest.mark.parametrize("program, test, entry", [
+    (KILL + "def sort_by(xs, key):\n    _kill(key.__globals__['check'].__code__)\n    return [0]\n",
+     "def check(candidate):\n    assert candidate([3, 1, 2], key=lambda x: x) == [1, 2, 3]\n"
+     "    assert candidate([5, 4], key=lambda x: -x) == [5, 4]\n", "sort_by"),
+    (KILL + "def add(a, b):\n    import unittest\n    for cls in unittest.TestCase.__subclasses__():\n"
+     "        for v in vars(cls).values():\n            if hasattr(v, '__code__'):\n                _kill(v.__code__)\n"
+     "    return 0\n",
+     "import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n"
+     "    def test_b(self):\n        self.assertEqual(add(2, 2), 4)\n"
+     "_treecredit = [T('test_a').test_a(), T('test_b').test_b()]\n", "add"),
+    (KILL + "def total(xs):\n    if type(xs).__name__ == 'generator':\n        _kill(xs.gi_code)\n    return 0\n",
+     "assert total(x for x in [1, 2] if x > 0) == 3\nassert total([1]) == 1\n", "total"),
+], ids=["key-function code", "unittest subclasses", "generator code"])
+def test_a_program_cannot_set_the_checked_comparisons_closure_cells(program, test, entry):
+    """The comparison is a constant of the tests' code objects, and its closure cells can be set: reading a
+    tests' function's __code__ (or a generator's gi_code) is refused while the tests run (until 2026-12-03 a
+    program set a cell to an always-true function, and every later comparison passed)."""
+    result = run_check(program, test, entry, timeout=20)
+    assert not result.passed
+    assert "reading the code of a function of the tests is not allowed" in result.stderr

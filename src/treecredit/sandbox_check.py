@@ -110,7 +110,12 @@ the tests import (``math.isclose``, or replace ``sys.modules['math']``), redefin
 that is not a builtin's name but that the tests use (a helper the prompt defined, such as HumanEval's
 ``poly``), rebind a name in the tests' own namespace when the tests hand it one of their functions (a
 ``key=lambda``, a class of the tests: its ``__globals__`` are that namespace; the checked comparison is no name
-there but a constant of the tests' code objects, since 2026-12-03; so is the callee of the tests' own exits),
+there but a constant of the tests' code objects, since 2026-12-03; so is the callee of the tests' own exits; and
+with ``plain_results`` reading those code objects, a tests' function's ``__code__`` or a tests' generator's
+``gi_code``/``cr_code``/``ag_code``, is refused while the tests run, since 2026-12-03: until then a program
+reached the comparison there, set one of its closure cells to an always-true function, and every later
+comparison passed; the comparison's helpers that the results' wrappers share, such as the plain-data check, are
+still in the reach of a program that finds such a wrapper in that namespace, and their cells can be set),
 or change such a function in place (``__code__``, ``__defaults__``). Not closed, and why: that namespace is a
 plain dict which the tests' code reads by name, and writing to it raises no audit event; the tests' helpers are
 made only when the tests run, so no constant of the compiled text can stand for them as one does for the
@@ -156,10 +161,12 @@ from treecredit.sandbox_results import RESULTS
 from treecredit.sandbox_rewrite import rewrite_comparisons
 
 _HARNESS = r'''
-def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame):
+def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame,
+                  tests_codes, get, id_):
     """The verdict hook: made before the program runs; everything it calls is bound here."""
-    # starts seen, the harness's frame, spoiled, hooks still allowed (the guard), inside the hook's own getframe
-    state = [0, None, False, 1, 0]
+    # starts seen, the harness's frame, spoiled, hooks still allowed (the guard), inside the hook's own getframe,
+    # inside the hook's own read of a code object
+    state = [0, None, False, 1, 0, 0]
     refused = ("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames", "gc.get_",
                "sys._current_exceptions", "sys.monitoring.register_callback")
 
@@ -178,6 +185,17 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
             if event == "object.__getattr__" and (same(args[1], "tb_frame") or same(args[1], "gi_frame")
                                                   or same(args[1], "cr_frame") or same(args[1], "ag_frame")):
                 raise no_frame("sandbox: reading a frame (tb_frame, gi_frame, ...) is not allowed while the tests run")
+            if event == "object.__getattr__" and not state[5] and (
+                    same(args[1], "__code__") or same(args[1], "gi_code") or same(args[1], "cr_code")
+                    or same(args[1], "ag_code")):  # the tests' code holds the checked comparison (a constant)
+                state[5] = 1
+                try:
+                    held = get(args[0], args[1])  # (a function's or generator's own getter: no program code)
+                finally:
+                    state[5] = 0
+                if id_(held) in tests_codes:
+                    raise denied("sandbox: reading the code of a function of the tests is not allowed while the "
+                                 "tests run")
         if not event.startswith("treecredit."):
             return
         collecting = isenabled()
@@ -332,9 +350,18 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         """Frame access refused. Also a ValueError, what sys._getframe raises past the stack's bottom, so
         the standard library's callers (logging, namedtuple, typing, enum) fall back as they do there."""
 
+    def codes_of(code):  # the tests' code objects (kept alive by the harness while the tests run)
+        inner = [c for c in code.co_consts if type(c) is types.CodeType]
+        return [code, *(each for c in inner for each in codes_of(c))]
+
+    # With the check on, a program must not reach the tests' code objects (func.__code__, gen.gi_code ...): the
+    # checked comparison is one of their constants, and its closure cells can be set (until 2026-12-03 a program
+    # handed a tests' function, or finding one through unittest.TestCase.__subclasses__(), set a cell of it to an
+    # always-true function and every later comparison passed).
+    tests_codes = frozenset(id(c) for c in codes_of(compiled[1])) if plain else frozenset()
     sys.addaudithook(_verdict_hook(token, result_fd, harness.__code__, sys._getframe, os.write, gc.isenabled,
                                    gc.disable, gc.enable, str.__eq__, str.startswith, PermissionError,
-                                   FrameRefused))
+                                   FrameRefused, tests_codes, getattr, id))
     return harness
 
 
