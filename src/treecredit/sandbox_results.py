@@ -21,6 +21,10 @@ and ``itertools``' iterators; the types taken before the program runs) passes th
 each value (and a generator's return value) as the tests draw it, and passes a generator's ``send()`` and
 ``throw()`` on (until 2026-12-03 it did not, and the other iterators were refused). A value that is not plain
 raises ``TypeError`` naming the function, the type and ``--reward code:plain_results=false``.
+
+A ``StopIteration`` escaping a wrapped function becomes a ``RuntimeError`` (as PEP 479 does for generators):
+until 2026-12-03 a program whose ``next(...)`` ran out ended the tests' ``for ... in map(candidate, ...)`` loop
+silently, no assert ran and it passed. With ``plain_results=False`` nothing is wrapped, and this stays a limit.
 """
 
 RESULTS = r'''
@@ -46,6 +50,7 @@ def _results_guard(is_plain):
     lazy_kinds = tuple(lazy_kinds)
     next_, send_, throw_, close_ = next, generator.send, generator.throw, generator.close
     StopIteration_, GeneratorExit_, BaseException_ = StopIteration, GeneratorExit, BaseException
+    RuntimeError_ = RuntimeError
 
     def refusal(name, did, value):
         return ("sandbox: the program's " + name + " " + did + " an object of type " + repr_(type_(value).__name__)
@@ -134,7 +139,10 @@ def _results_guard(is_plain):
         name = ("class " if subclass_(type_(function), type_) else "function ") + repr_(name)
 
         def candidate(*args, **kwargs):
-            result = function(*args, **kwargs)
+            try:
+                result = function(*args, **kwargs)
+            except StopIteration_ as stop:  # (as PEP 479 does in a generator: a test's loop must not end here)
+                raise RuntimeError_("sandbox: the program's " + name + " raised StopIteration") from stop
             kind = type_(result)
             for lazy in lazy_kinds:
                 if kind is lazy:
