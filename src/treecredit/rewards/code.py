@@ -239,8 +239,8 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
 
     Raises:
         FixError (a ``ValueError``), before any program runs: ``workers`` not a whole number ≥ 1; ``timeout``
-            not a number of seconds in (0, 86400], ``plain_results`` not a bool; ``completions`` not a list (a string is refused);
-            ``prompts``, ``test`` or the entry points not a list
+            not a number of seconds in (0, 86400], ``plain_results`` not a bool; ``completions`` not a list (a
+            string is refused); ``prompts``, ``test`` or the entry points not a list
             with one value per completion (a string is refused: it would be read one character per completion),
             a row's tests not text, a row's entry point not a Python name (:mod:`treecredit.rewards.code_args`);
             a column named by ``entry_point_column`` that is not given; a row whose tests run no assertion (they

@@ -5,7 +5,8 @@ and ``entry_point`` (or the column ``entry_point_column`` names) must be such li
 character per completion (``test="def check..."`` gave row 0 the tests ``"d"``; ``entry_point="add"`` the name
 ``"a"``), and a list shorter than ``completions`` left the rest unscored (None); until 2026-12-03 each was read
 silently. Each is now a :class:`~treecredit._validation.FixError` naming the argument and the fix, as are a
-``timeout`` that is not a number of seconds in (0, 86400] (a string raised Python's "could not convert string to float") and a
+``timeout`` that is not a number of seconds in (0, 86400] (a string raised Python's "could not convert string
+to float") and a
 ``plain_results`` that is not a bool (``"false"`` was read as True). ``completions`` itself is checked first
 (:func:`completion_list`): until 2026-12-03 a string there was read one completion per character. A row's
 tests and entry point that are a ``str`` subclass (numpy's ``np.str_``) are taken as plain ``str``
