@@ -144,3 +144,12 @@ def test_the_programs_inert_objects_count_as_plain(entry):
         assert not result.passed and "only plain data counts" in result.stderr, (wrong, result.stderr[-300:])
     inert = "p = Pair(1, 2)\nassert [p] == [p] != [Pair(1, 2)]\n"  # (equal to itself only)
     assert run_check(PAIR + "def longest(pairs):\n    return 3\n", inert, entry, timeout=10).passed
+
+
+def test_style_of_reads_names_by_scope():
+    """style_of and code_tests read the tests' names with one parser (sandbox_names) since 2026-12-03: before,
+    style_of took every loaded name, a function's parameters and a comprehension's variables too."""
+    test = ("def check(candidate):\n    assert candidate(1) == add(1)\n"
+            "assert all(solve(x) for x in range(3))\nsolve = timed(solve)\n")
+    with_check, names = style_of(test)
+    assert with_check and names == ("add", "all", "range", "solve", "timed")

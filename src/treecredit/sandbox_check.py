@@ -25,8 +25,11 @@ each run):
    point under its name (the candidate; until 2026-12-03 they failed every program with
    ``KeyError: 'check'``). Without an entry point, every callable of the program the tests name is
    wrapped the same way, in either style. Any exception, ``SystemExit`` included,
-   is a failure: the harness returns. Only when the tests (and ``check``) returned does it raise the
-   audit event ``treecredit.passed``.
+   is a failure: the harness returns; but an exit the tests write at their top level (``sys.exit(0)``,
+   ``exit()``, ``raise SystemExit``) is their end, where its status is 0 or None
+   (:mod:`treecredit.sandbox_exits`: it calls a function that only the tests' module code holds, not
+   ``SystemExit``; until 2026-12-03 such tests failed every program). Only when the tests (and ``check``)
+   returned does it raise the audit event ``treecredit.passed``.
 3. The verdict hook writes the token to a second pipe (whose write end is the only thing the child is
    given) when, and only when, that event comes from the frame of the harness function that raised
    ``treecredit.start`` first, exactly once. An event from any other frame, or a second start (a copy
@@ -139,6 +142,8 @@ import secrets
 
 from treecredit.sandbox import SandboxResult, run_boot
 from treecredit.sandbox_compare import compare_source
+from treecredit.sandbox_exits import rewrite_exits
+from treecredit.sandbox_names import global_reads, top_level_definitions
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 from treecredit.sandbox_results import RESULTS
 from treecredit.sandbox_rewrite import rewrite_comparisons
@@ -230,15 +235,28 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
     is_plain, fresh = _plain_checker({modules!r})
     # what the rewritten comparisons call (treecredit.sandbox_compare): made now, its builtins bound before the program
     checked_compare = make_compare(is_plain, "{rule}", fresh) if plain else None
-    if plain:  # The rewritten tests call it as a constant of their code objects, not by a name that a program
-        # handed a function of the tests could rebind through its __globals__ (until 2026-12-03 one did, and every
-        # later comparison passed): the run's random sentinel string, the callee in the text, is swapped for it.
-        def embedded(code, sentinel={compare_name!r}, code_type=types.CodeType):
-            consts = tuple(checked_compare if type(c) is str and c == sentinel else
-                           embedded(c) if type(c) is code_type else c for c in code.co_consts)
-            return code.replace(co_consts=consts)
+    # The rewritten tests call it as a constant of their code objects, not by a name that a program handed a
+    # function of the tests could rebind through its __globals__ (until 2026-12-03 one did, and every later
+    # comparison passed): the run's random sentinel string, the callee in the text, is swapped for it. So is the
+    # callee of the tests' own top-level exits (treecredit.sandbox_exits), in the module's code object only (a
+    # program can reach the tests' functions' code, never that one): a real SystemExit still fails.
+    ended = []  # [the exception, the status] of the tests' own exit
 
-        compiled[1] = embedded(compiled[1])
+    class TestsExited(SystemExit):
+        """The tests ran sys.exit(...), exit(), quit() or raise SystemExit at their top level."""
+
+    def tests_exit(*args, ended=ended, kind=TestsExited, len_=len):
+        stop = kind(*args)
+        ended[:] = [stop, None if not args else args[0] if len_(args) == 1 else args]
+        raise stop
+
+    def embedded(code, top=True, sentinel={compare_name!r}, exit_sentinel={exit_name!r}, code_type=types.CodeType):
+        consts = tuple(checked_compare if plain and type(c) is str and c == sentinel else
+                       tests_exit if top and type(c) is str and c == exit_sentinel else
+                       embedded(c, False) if type(c) is code_type else c for c in code.co_consts)
+        return code.replace(co_consts=consts)
+
+    compiled[1] = embedded(compiled[1])
 
     if plain:  # No thread of the program: one could change a value between its check and its comparison (until
         import _thread  # 2026-12-03 one swapped an object's __class__ there). The module objects are patched in
@@ -263,7 +281,8 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
             cache[name] = (len(text), None, text.splitlines(True), name)
         print_exc()
 
-    def harness(audit=sys.audit, exec_=exec, dict_=dict, base=BaseException, callable_=callable):
+    def harness(audit=sys.audit, exec_=exec, dict_=dict, base=BaseException, callable_=callable, exited=TestsExited,
+                ended_=ended, type_=type, int_=int, bool_=bool):
         audit("treecredit.start")
         # Into locals before any of the program runs: a closure's cells can be reassigned from outside.
         program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
@@ -287,7 +306,12 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
                     tests[name] = guard(candidate, name)
             tests["__builtins__"] = dict_(builtins_items)
-            exec_(test_code, tests)
+            try:
+                exec_(test_code, tests)
+            except exited as stop:  # their own exit (above): their end where its status is 0 or None
+                status = ended_[1] if ended_ and stop is ended_[0] else 1
+                if not (status is None or (type_(status) is int_ or type_(status) is bool_) and status == 0):
+                    raise
             if name is not None and check_style:
                 tests["check"](candidate if guard is None else guard(candidate, name))
         except base:
@@ -317,21 +341,16 @@ _CALL = "raise SystemExit(0 if globals().pop('_harness')() else 1)\n"
 
 def style_of(test: str) -> tuple[bool, tuple[str, ...]]:
     """Whether ``test`` defines a top-level ``check`` (HumanEval style: ``check(candidate)`` is called with the
-    entry point), and the names it reads but does not bind at its top level (what MBPP-style asserts call the
-    program's functions by), sorted. ``(False, ())`` when it does not parse (the run then fails on its own)."""
+    entry point), and the names it reads from its global namespace (by Python's scopes: not a function's
+    parameters) that it does not bind at its top level by ``def``, ``class`` or ``import`` (what MBPP-style
+    asserts call the program's functions by), sorted (:mod:`treecredit.sandbox_names` says why these names).
+    ``(False, ())`` when it does not parse (the run then fails on its own)."""
     try:
         tree = ast.parse(test)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False, ()
-    bound: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
-    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     with_check = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "check" for n in tree.body)
-    return with_check, tuple(sorted(read - bound))
+    return with_check, tuple(sorted(global_reads(tree) - top_level_definitions(tree)))
 
 
 def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,
@@ -375,6 +394,9 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
         sentinel = f"__treecredit_compare_{secrets.token_hex(12)}__"  # (the child swaps it for the comparison)
         boot = compare_source() + "\n\n" + boot.replace("{compare_name!r}", repr(sentinel))
+        exit_sentinel = f"__treecredit_exit_{secrets.token_hex(12)}__"  # (swapped for the tests' exit there)
+        boot = boot.replace("{exit_name!r}", repr(exit_sentinel))
+        test = rewrite_exits(test, name=f"({exit_sentinel!r})")
         if plain_results:  # each comparison in the tests checks its operands (also what changed after a return)
             test = rewrite_comparisons(test, name=f"({sentinel!r})")
         result = run_boot({"main.py": program, "test.py": test}, _CALL, timeout=timeout, memory_mb=memory_mb,

@@ -79,3 +79,41 @@ def test_tests_that_reach_the_program_through_main_are_run(test):
 def test_tests_of_builtins_inside_a_main_guard_are_still_refused():
     with pytest.raises(ValueError, match=r"^entry_point_column: the row's tests use only builtins"):
         _scores("if __name__ == '__main__':\n    assert max([1, 5]) == 5\n", entry=False)
+
+
+GUARDED = {  # TestCase classes defined inside a top-level block: they did not run before 2026-12-03
+    "main guard": "import unittest\nif __name__ == '__main__':\n" + "\n".join(
+        "    " + line for line in CASE.split("\n")[2:]) + "\n    unittest.main()\n",
+    "if True": "import unittest\nif True:\n" + "\n".join("    " + line for line in CASE.split("\n")[2:]) + "\n",
+    "try": "import unittest\ntry:\n" + "\n".join("    " + line for line in CASE.split("\n")[2:])
+           + "\nexcept ImportError:\n    pass\n",
+}
+
+
+@pytest.mark.parametrize("test", list(GUARDED.values()), ids=list(GUARDED))
+def test_test_cases_defined_inside_a_top_level_block_run(test):
+    assert _scores(test) == [1.0, 0.0, 0.0, 0.0]
+    assert _scores(test, entry=False) == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_a_block_that_does_not_run_defines_no_test_case():
+    test = CASE + ("\nif False:\n    class Never(unittest.TestCase):\n        def test_x(self):\n"
+                   "            self.fail()\n")
+    assert _scores(test, (RIGHT, WRONG)) == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("ending", ["\nimport sys\nsys.exit(0)\n", "\nraise SystemExit\n",
+                                    "\nif __name__ == '__main__':\n    unittest.main(exit=False)\n"
+                                    "    exit(\n        0)\n"],
+                         ids=["sys.exit(0)", "raise SystemExit", "exit(0) in main guard"])
+def test_a_zero_exit_after_test_cases_does_not_skip_them(ending):
+    """With the tests' own exits counted as their end (treecredit.sandbox_exits), a `sys.exit(0)` after the
+    classes would end the tests before the appended runner: it does not (every program passed so)."""
+    assert _scores(CASE + ending) == [1.0, 0.0, 0.0, 0.0]
+    lines = with_runner(CASE + ending).split("\n")  # (lines keep their numbers: the runner comes after them)
+    assert lines.index("def _treecredit_run_unittest(classes, set_up, tear_down):") == len(
+        (CASE + ending).rstrip("\n").split("\n")) + 2
+
+
+def test_a_nonzero_exit_after_test_cases_fails():
+    assert _scores(CASE + "\nimport sys\nsys.exit(1)\n", (RIGHT,)) == [0.0]

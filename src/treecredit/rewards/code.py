@@ -27,7 +27,8 @@ a conversation's user messages) it is never part of the program: prose in front 
 Then the tests (``test`` column) and, given an ``entry_point``, ``check(entry_point)`` (tests without a
 ``check``, MBPP style, call the entry point by name: their asserts run with it bound), run by
 :func:`treecredit.sandbox_check.run_check`: a program passes only when ``check`` returned, never by
-exiting (``sys.exit(0)``, ``os._exit(0)``, ``raise SystemExit``), printing, or patching builtins, and
+exiting (``sys.exit(0)``, ``os._exit(0)``, ``raise SystemExit``; the tests' own top-level exit with status 0 is
+their end: :mod:`treecredit.sandbox_exits`), printing, or patching builtins, and
 (``plain_results``, default on) only with plain-data return values, so that an object whose ``__eq__``
 always says True does not pass. That module's docstring says how, and what it does not stop.
 """

@@ -21,6 +21,7 @@ import re
 import warnings
 
 from treecredit._validation import FixError, Remedy
+from treecredit.sandbox_names import bound_in, global_reads
 
 _DEFINING = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Pass)
 _warned: set[str] = set()
@@ -50,8 +51,10 @@ def runs_nothing(test: str) -> bool:
 
 @functools.lru_cache(maxsize=1024)
 def asserts_nothing(test: str) -> bool:
-    """Whether ``test`` holds no ``assert``, no ``raise`` and no call of a name that starts with ``assert``
-    (``self.assertEqual``, ``assert_allclose``): it can fail only by an error the program raises."""
+    """Whether ``test`` holds no ``assert``, no ``raise``, no call of a name that starts with ``assert``
+    (``self.assertEqual``, ``assert_allclose``) and no ``exit(status)`` or ``sys.exit(status)`` (tests that count
+    failures and exit with their number; until 2026-12-03 said to assert nothing): it can fail only by an error
+    the program raises."""
     try:
         tree = ast.parse(test)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -61,8 +64,8 @@ def asserts_nothing(test: str) -> bool:
             return False
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if name.lower().startswith("assert"):
-                return False
+            if name.lower().startswith("assert") or name in ("exit", "quit") and node.args:
+                return False  # (an exit with a status can fail: treecredit.sandbox_exits)
     return True
 
 
@@ -164,8 +167,6 @@ def _defined(test: str) -> set[str]:
     return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp,
-           ast.GeneratorExp)
 _REACHING = frozenset({"globals", "vars", "locals", "eval", "exec", "__import__", "dir"})
 """Builtins through which tests can reach the program's namespace without naming what they use."""
 
@@ -186,90 +187,5 @@ def reaches_no_program_name(test: str) -> bool:
     if any(isinstance(n, ast.Import) and any(a.name == "__main__" for a in n.names)
            or isinstance(n, ast.ImportFrom) and n.module == "__main__" for n in ast.walk(tree)):
         return False
-    read = _global_reads(tree)
+    read = global_reads(tree) - bound_in(tree)
     return not (read & _REACHING) and read <= set(dir(builtins))
-
-
-def _global_reads(tree: ast.Module) -> set[str]:
-    """The names ``tree`` reads that resolve to its global namespace and that it does not bind there. Python's
-    scopes: a class body's names are not visible in the functions, lambdas and comprehensions inside it (until
-    2026-12-03 they were taken as visible: ``class T: double = None; def run(self): double(2)`` was said to read
-    no global); decorators, default values, a class's bases and a comprehension's first iterable are read in the
-    enclosing scope."""
-    module_bound = _bound_in(tree)
-    out: set[str] = set()
-
-    def visible(name: str, enclosing: list) -> bool:
-        last = len(enclosing) - 1
-        return any(name in names for i, (names, is_class) in enumerate(enclosing) if not is_class or i == last)
-
-    def visit(node, enclosing: list) -> None:
-        if isinstance(node, _SCOPES):
-            inner = [*enclosing, (_bound_in(node), isinstance(node, ast.ClassDef))]
-            outside, inside = _split_scope(node)
-            for child in outside:
-                visit(child, enclosing)
-            for child in inside:
-                visit(child, inner)
-            return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in module_bound \
-                and not visible(node.id, enclosing):
-            out.add(node.id)
-        for child in ast.iter_child_nodes(node):
-            visit(child, enclosing)
-
-    for statement in tree.body:
-        visit(statement, [])
-    return out
-
-
-def _split_scope(node) -> tuple[list, list]:
-    """A scope node's children read in the enclosing scope, and those read in its own."""
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        arguments = node.args
-        outside = [*getattr(node, "decorator_list", []), *arguments.defaults,
-                   *(d for d in arguments.kw_defaults if d is not None)]
-        inside = [arguments, *(node.body if isinstance(node.body, list) else [node.body])]
-        inside = [*inside, node.returns] if getattr(node, "returns", None) is not None else inside
-        return outside, inside
-    if isinstance(node, ast.ClassDef):
-        return [*node.decorator_list, *node.bases, *node.keywords], list(node.body)
-    first, *rest = node.generators  # a comprehension
-    elements = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-    return [first.iter], [first.target, *first.ifs, *rest, *elements]
-
-
-def _bound_in(scope) -> set[str]:
-    """The names bound directly in ``scope`` (a module, function, lambda, class or comprehension), not in scopes
-    nested in it, less those it declares ``global``."""
-    bound: set[str] = set()
-    declared: set[str] = set()
-    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        arguments = scope.args
-        bound |= {a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
-                                  arguments.vararg, arguments.kwarg) if a is not None}
-        todo = list(scope.body) if isinstance(scope.body, list) else [scope.body]
-    elif isinstance(scope, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-        todo = list(scope.generators)
-    else:
-        todo = list(scope.body)
-    while todo:
-        node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-            todo.extend(node.decorator_list)
-            continue
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            bound.add(node.id)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.Global):
-            declared.update(node.names)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            bound.add(node.name)
-        todo.extend(ast.iter_child_nodes(node))
-    return bound - declared
