@@ -54,6 +54,14 @@ def _head_1(tmp_path, command, raw="", words='"--out", sys.argv[1]'):
     return process.returncode, first, stderr, Path(str(out) + ".done")
 
 
+def _small_run(tmp_path) -> list[str]:
+    """`treecredit train`'s flags for a 2-step run of a tiny GPT (a few seconds), its cache in ``tmp_path``."""
+    return ["--task-option", "min_operators=1", "--task-option", "max_operators=1", "--steps", "2",
+            "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "4", "--n-layer", "1",
+            "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "2", "--warm-start-batch", "4",
+            "--eval-problems", "2", "--no-progress", "--no-tensorboard", "--cache-dir", str(tmp_path / "c")]
+
+
 def test_train_goes_on_to_its_end_after_the_pipe_closed(tmp_path):
     """Trial 35 (F4): `train ... | head -1` stopped the run at its next line (log.txt: BrokenPipeError, no
     checkpoint) and exited 0 with nothing on stderr."""
@@ -101,10 +109,7 @@ def test_a_closed_pipe_before_any_guarded_write_stops_loudly(tmp_path):
 
 def test_a_real_train_piped_into_head_saves_its_checkpoint(tmp_path):
     """The trial's case end to end: a small `treecredit train | head -1` (unbuffered): the run trains to its end."""
-    settings = ["--task-option", "min_operators=1", "--task-option", "max_operators=1", "--steps", "2",
-                "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "4", "--n-layer", "1",
-                "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "2", "--warm-start-batch", "4",
-                "--eval-problems", "2", "--no-progress", "--no-tensorboard", "--cache-dir", str(tmp_path / "c")]
+    settings = _small_run(tmp_path)
     env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "run"
     command = [sys.executable, "-m", "treecredit", "train", *settings, "--out", str(out)]
@@ -122,10 +127,7 @@ def test_a_full_stdout_stops_an_unbuffered_run_at_once_and_a_buffered_small_run_
     """Trial 35 (F17), what docs/runs.md says of `train > /dev/full`: with PYTHONUNBUFFERED=1 the first line fails
     and the run stops before its first step; with the default buffering a small run trains to its end and saves,
     and its output fails at the exit. Both exit 120 with one line on stderr."""
-    settings = ["--task-option", "min_operators=1", "--task-option", "max_operators=1", "--steps", "2",
-                "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "4", "--n-layer", "1",
-                "--n-head", "2", "--n-embd", "16", "--warm-start-steps", "2", "--warm-start-batch", "4",
-                "--eval-problems", "2", "--no-progress", "--no-tensorboard", "--cache-dir", str(tmp_path / "c")]
+    settings = _small_run(tmp_path)
     for unbuffered in (True, False):
         env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "PYTHONPATH": SRC}
         if unbuffered:
