@@ -170,8 +170,8 @@ def compare(title, policy, task, problems, group_size, max_new_tokens, configs, 
             if schedule != arms[0][0]:
                 print(f"{'':34s} / [{arms[0][0]}]: {to_first:.2f}× (median of {repeats} ratios in one repeat, "
                       f"i.i.d. and every schedule run in turn)", flush=True)
-            wasted = rollout.extras.get("speculative_wasted_tokens")
-            if wasted is not None:
+            if "speculative_adopted" in rollout.extras:
+                wasted = rollout.wasted_tokens
                 print(f"{'':34s} speculative: {wasted} tokens wasted ({wasted / base_tokens:.0%} of i.i.d.'s, included "
                       f"in 'gen tok'), {rollout.extras['speculative_adopted']} forks adopted, "
                       f"{rollout.extras.get('decode_steps', 0)} decoding steps", flush=True)

@@ -134,10 +134,12 @@ def compute_advantages(estimator: str, *, response_ids, response_mask, rewards, 
         rewards: ``(B,)`` finite terminal rewards (any float dtype, bfloat16 included), at most 1e30 in magnitude
             (larger ones overflow float32 advantages or float64 spreads, and are refused: rescale them).
         group_ids: ``(B,)`` ids (ints ≥ 0 or strings, not both); equal ids form one group (one prompt).
-        padding_side: None (default): right padding expected, and a batch that looks left-padded (some
-            response starts with a masked token, and more than half, and more than start most to the left,
-            end on the last column, or before a masked end every row has, such as an EOS token:
-            :func:`~treecredit.batch.looks_left_padded`) is refused. ``"left"``: each
+        padding_side: None (default): right padding expected, and a batch that looks left-padded (a padding
+            id repeated at the rows' starts and not at their ends: :func:`~treecredit.padding_ids.pad_id_side`;
+            where the ids do not tell, some response starts with a masked token, and more than half, and more
+            than start most to the left, end on the last column, or before a masked end most rows share, such
+            as an EOS token: :func:`~treecredit.batch.looks_left_padded`) is refused; a batch neither tells
+            apart is read as right-padded with a ``UserWarning``. ``"left"``: each
             row's leading masked run is its padding; rows are re-aligned, and the result comes back in the
             caller's layout. ``"right"``: the layout is trusted as given (no check).
         **options: the estimator's options (``norm_by_std``, ``epsilon``, ``step_ends``, ``delimiter``,

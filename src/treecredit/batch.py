@@ -7,6 +7,7 @@ indexes response-token positions (columns, ``0 <= t < T``), ``_grp`` indexes gro
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -25,6 +26,7 @@ from treecredit._validation import (
     fail,
     to_numpy,
 )
+from treecredit.padding_ids import pad_id_side
 from treecredit.token_rows import refuse_negative_ids, row_lengths
 
 
@@ -152,23 +154,37 @@ def looks_left_padded(mask: np.ndarray) -> bool:
     passes. A batch aligned on the right only (say every row fills the width and some begin with masked
     tokens, or two rows of one length begin with masked tokens next to a cut row) is ambiguous and reads
     as left-padded, one aligned as much on both sides as right-padded: the caller says which with
-    ``padding_side``. ``benchmarks/padding_detection.py`` counts how often random batches are read right.
+    ``padding_side``, or the ids do (:func:`padding_reading`, which :func:`align_padding` asks).
+    ``benchmarks/padding_detection.py`` counts how often random batches are read right.
 
     Rows that fill the width (cut at the maximum length, so a left-padded one has lost its masked EOS) do
     not hide the masked end the other rows share, and then count as aligned on both sides."""
+    return mask_reading(mask) == "left"
+
+
+def mask_reading(mask: np.ndarray) -> str:
+    """``"left"`` when :func:`looks_left_padded`; ``"tie"`` when it does not but would with its ties counted the
+    other way (one padded row sharing the masked end beside a cut row, a masked end shared by half the rows
+    only, half the rows or as many as start most to the left ending on the common end): a batch the mask alone
+    cannot place, read as right-padded; else ``"right"``. ``mask``: ``(B, T)`` bool."""
     if mask.ndim != 2 or 0 in mask.shape:
-        return False
+        return "right"
     live = mask.any(axis=1)
     if not live.any():
-        return False
+        return "right"
     lead, trail = (run[live] for run in _run_lengths(mask))
-    end = _common_end(lead, trail)
-    ends_aligned = _ends_aligned(lead, trail, end)
+    if not (lead > 0).any():
+        return "right"
     starts_aligned = int((lead == lead.min()).sum())
-    return bool((lead > 0).any() and 2 * ends_aligned > lead.size and ends_aligned > starts_aligned)
+    for strict in (True, False):
+        ends_aligned = _ends_aligned(lead, trail, _common_end(lead, trail, strict))
+        if (2 * ends_aligned > lead.size and ends_aligned > starts_aligned if strict
+                else 2 * ends_aligned >= lead.size and ends_aligned >= starts_aligned):
+            return "left" if strict else "tie"
+    return "right"
 
 
-def _common_end(lead: np.ndarray, trail: np.ndarray) -> int:
+def _common_end(lead: np.ndarray, trail: np.ndarray, strict: bool = True) -> int:
     """Where the rows end most to the right, as masked tokens after it: 0 (the last column), or a masked end
     (an EOS token left out of the loss) shared by a strict majority of the rows that do not fill the width
     (so one left-padded row ending in masked tool tokens, or on the last column, does not hide it). Not
@@ -181,7 +197,8 @@ def _common_end(lead: np.ndarray, trail: np.ndarray) -> int:
     that begin on the first column do not count for the different starts (left-padded, such a row would be
     as long as the cut rows and still have its EOS; right-padded, every row without a masked header begins
     there). ``lead``, ``trail``: the
-    live rows' masked runs (:func:`_run_lengths`)."""
+    live rows' masked runs (:func:`_run_lengths`). ``strict=False`` counts the ties the other way (an end
+    shared by half the rows; one padded row sharing it beside cut rows), for :func:`mask_reading`'s ``"tie"``."""
     cut = (lead == 0) & (trail == 0)
     rest_lead, rest_trail = lead[~cut], trail[~cut]
     ends = rest_trail[rest_trail > 0]
@@ -189,15 +206,15 @@ def _common_end(lead: np.ndarray, trail: np.ndarray) -> int:
         return 0
     values, counts = np.unique(ends, return_counts=True)
     end, n_share = int(values[np.argmax(counts)]), int(counts.max())
-    if 2 * n_share <= rest_trail.size:
+    if 2 * n_share < rest_trail.size + strict:
         return 0
     sharing = rest_trail == end
     others = rest_trail[~sharing]
     if ((others > 0) & (others < end)).any():
         return 0
     starts = rest_lead[sharing]
-    if cut.any():  # next to cut rows, a row sharing the end from the first column fits right padding too
-        starts = starts[starts > 0]
+    if cut.any() and (strict or (starts > 0).sum() >= 2):  # next to cut rows, a row sharing the end from the
+        starts = starts[starts > 0]  # first column fits right padding too
     return end if starts.size >= 2 and (starts != starts[0]).any() else 0
 
 
@@ -229,21 +246,7 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
         return ids, mask, arrays, None
     live = mask != 0
     if padding_side is None:
-        if looks_left_padded(live):
-            nonempty = live.any(axis=1)
-            starts = np.flatnonzero(nonempty & ~live[:, 0])
-            lead, trail = (run[nonempty] for run in _run_lengths(live))
-            common = _common_end(lead, trail)
-            end = "the last column" if common == 0 else f"column {live.shape[1] - 1 - common}"
-            n_cut = int(((lead == 0) & (trail == 0)).sum()) if common > 0 else 0
-            if n_cut:
-                end += f" or fill the width ({n_cut} cut at the maximum length)"
-            fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with "
-                 f"masked tokens, e.g. row {int(starts[0])}, and {_ends_aligned(lead, trail, common)} end on "
-                 f"{end}, more than half and more than start on column {int(lead.min())}), and {consequence}",
-                 "pass padding_side='left' (rows are re-aligned to the right-padded layout and the result "
-                 "is returned in yours), or padding_side='right' if the leading masked tokens belong to "
-                 "the responses")
+        _refuse_left_padding(ids, live, consequence)
         return ids, mask, arrays, None
     shift = np.where(live.any(axis=1), np.argmax(live, axis=1), 0)
     shape = mask.shape
@@ -256,6 +259,49 @@ def align_padding(response_ids: Any, response_mask: Any, arrays: dict, padding_s
     if ids.shape != shape:  # make_token_batch reports the shape error
         return ids, mask, arrays, None
     return roll_rows(ids, shift), roll_rows(mask, shift), moved, shift
+
+
+def padding_reading(ids: np.ndarray, live: np.ndarray, shown: tuple[str, int, int] | None = None) -> str:
+    """How ``padding_side=None`` reads a batch: ``"left"`` (refused), ``"right"``, or ``"tie"`` (read as
+    right-padded, with a warning). The ids decide where they show padding on one side only
+    (:func:`~treecredit.padding_ids.pad_id_side`; ``shown``: its answer, if at hand), else the mask
+    (:func:`mask_reading`). ``ids``: ``(B, T)`` int; ``live``: ``(B, T)`` bool mask."""
+    if shown is None:
+        shown = pad_id_side(ids, live)
+    return mask_reading(live) if shown is None else shown[0]
+
+
+def _refuse_left_padding(ids: np.ndarray, live: np.ndarray, consequence: str) -> None:
+    """Refuse a batch that looks left-padded (the ids' repeated padding id, :func:`~treecredit.padding_ids.
+    pad_id_side`, where one side alone shows it; else the mask's rule, :func:`mask_reading`); warn where neither
+    can tell (a tie of the mask's rule, no padding id repeated on one side only), and the batch is read as
+    right-padded. Both say how to pass ``padding_side``."""
+    shown = pad_id_side(ids, live)
+    reading = padding_reading(ids, live, shown)
+    fix = ("pass padding_side='left' (rows are re-aligned to the right-padded layout and the result is returned "
+           "in yours), or padding_side='right' if the leading masked tokens belong to the responses")
+    if reading == "tie":
+        warnings.warn("response_mask: the padding side cannot be told from this batch (its mask fits right and left "
+                      "padding alike, and no padding id repeats on one side only); it is read as right-padded. Fix: "
+                      "pass padding_side='right' to say so (and silence this warning), or padding_side='left' if "
+                      "it is left-padded", stacklevel=4)
+    if reading != "left":
+        return
+    if shown is not None and mask_reading(live) != "left":
+        _, pad, row = shown
+        fail("response_mask", f"looks left-padded (its leading masked runs hold only the id {pad}, repeated, e.g. "
+             f"row {row}, as padding does, and no row ends in a repeated masked id), and {consequence}", fix)
+    nonempty = live.any(axis=1)
+    starts = np.flatnonzero(nonempty & ~live[:, 0])
+    lead, trail = (run[nonempty] for run in _run_lengths(live))
+    common = _common_end(lead, trail)
+    end = "the last column" if common == 0 else f"column {live.shape[1] - 1 - common}"
+    n_cut = int(((lead == 0) & (trail == 0)).sum()) if common > 0 else 0
+    if n_cut:
+        end += f" or fill the width ({n_cut} cut at the maximum length)"
+    fail("response_mask", f"looks left-padded ({starts.size} of {int(nonempty.sum())} responses start with masked "
+         f"tokens, e.g. row {int(starts[0])}, and {_ends_aligned(lead, trail, common)} end on {end}, more than "
+         f"half and more than start on column {int(lead.min())}), and {consequence}", fix)
 
 
 def roll_rows(array: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Tree rollouts for TRL score each leaf with the reward functions once while the trees grow: adaptive
 branching reads every leaf of a tree at every round and the rollout's packing reads them all again, and
-:class:`~treecredit.integrations.trl_tree.PromptIdsTask` gives those the rewards it kept."""
+:func:`~treecredit.sampling.leaf_scores.score_leaves` gives those the rewards it kept for the forest, the one
+cache (the task view, :class:`~treecredit.integrations.trl_tree.PromptIdsTask`, keeps none)."""
 
 import sys
 from collections import Counter
@@ -44,38 +45,42 @@ def test_each_leaf_is_scored_once_while_the_trees_grow(schedule):
     assert max(calls.values()) == 1, f"a leaf was scored {max(calls.values())} times"
 
 
-def test_kept_rewards_grow_the_same_trees():
-    # the rewards a leaf keeps are the ones its reward function gives again: the same trees as scoring anew
+def test_kept_rewards_grow_the_same_trees(monkeypatch):
+    # the rewards a leaf keeps are the ones its reward function gives again: the same trees as scoring anew.
+    # was: the "anew" run cleared a cache of the task view that the sampler's per-forest cache had made
+    # redundant, so both runs scored each leaf once and compared nothing
+    scored = Counter()
+
     def score(problems, texts, ids):
+        scored["rows"] += len(problems)
         return [((sum(row) + p) % 7) / 6 for p, row in zip(problems, ids)]
 
     kept = _grow(score)
+    once = scored["rows"]
+    import treecredit.sampling.leaf_scores as leaf_scores
 
-    class Fresh(PromptIdsTask):  # the task view without kept rewards: every leaf scored at every read
-        def score_batch(self, problems, texts, completion_ids=None):
-            self._kept.clear()
-            return super().score_batch(problems, texts, completion_ids)
-
-    import treecredit.integrations.trl_tree as trl_tree
-
-    original = trl_tree.PromptIdsTask
-    trl_tree.PromptIdsTask = Fresh
-    try:
-        anew = _grow(score)
-    finally:
-        trl_tree.PromptIdsTask = original
+    scored.clear()
+    monkeypatch.setattr(leaf_scores, "kept_rewards", lambda forest: {})  # nothing kept: every read scores anew
+    anew = _grow(score)
+    assert scored["rows"] > once, "the run without kept rewards scored no more: it does not score anew"
     assert kept == anew
 
 
-def test_the_task_view_scores_only_leaves_it_has_not_scored():
+def test_the_task_view_keeps_no_rewards_of_its_own():
+    # one source of truth: the sampler's per-forest cache (leaf_scores.score_leaves) decides what is scored,
+    # and the task view passes every completion it is asked for to score, without the end marker
     seen = []
-    task = PromptIdsTask(" ", score=lambda problems, texts, ids: seen.append(list(texts)) or [len(t) for t in texts])
-    assert task.score_batch([0, 1], ["ab", "c"], [[1, 2], [3]]) == [2.0, 1.0]
-    again = task.score_batch([1, 0, 0, 2], ["c", "ab", "ab", "de"], [[3], [1, 2], [1, 2], [4, 5]])
-    assert again == [1.0, 2.0, 2.0, 2.0]
+
+    def score(problems, texts, ids):
+        seen.append((list(problems), list(texts), ids))
+        return [len(t) for t in texts]
+
+    task = PromptIdsTask(" ", end="<e>", score=score)
+    assert task.score_batch([0, 1], ["ab<e>", "c"], [[1, 2], [3]]) == [2.0, 1.0]
     assert task.score_batch([0], ["ab"], [[1, 2]]) == [2.0]
-    assert seen == [["ab", "c"], ["de"]]  # the last batch: all kept, no call
-    assert task.score_batch([0], ["ab"], [[9]]) == [2.0] and seen[-1] == ["ab"]  # other ids: another leaf
+    assert seen == [([0, 1], ["ab", "c"], [[1, 2], [3]]), ([0], ["ab"], [[1, 2]])]
+    assert not hasattr(task, "_kept")
+    assert PromptIdsTask(" ").score_batch([0, 1], ["a", "b"]) == [0.0, 0.0]
 
 
 def test_a_score_of_the_wrong_length_is_named():

@@ -40,7 +40,7 @@ def _same_rollout(a, b):
 
 
 def _wasted(rollout) -> int:
-    return rollout.extras.get("speculative_wasted_tokens", 0)
+    return rollout.wasted_tokens
 
 
 @pytest.mark.parametrize("branching, options, cutoff, temperature, top_p", CASES)

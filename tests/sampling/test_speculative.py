@@ -69,7 +69,7 @@ def test_speculative_forks_grow_the_forest_of_the_stream_and_the_rounds(options,
                                                                                    seed, **kw)
         spec = _grow(policy, task, problems, "speculative", seed, **kw)
         assert spec.extras["speculative_adopted"] > 0
-        assert spec.generated_tokens == stream.generated_tokens + spec.extras["speculative_wasted_tokens"]
+        assert spec.generated_tokens == stream.generated_tokens + spec.wasted_tokens
         _same_rollout(spec, stream)
         _same_rollout(spec, rounds)
         check_tree_nodes(spec)
@@ -103,7 +103,7 @@ def test_speculative_adaptive_rounds_grow_the_forest_of_the_stream_and_the_round
                                                                                    seed, **kw)
         spec = _grow(policy, task, problems, "speculative", seed, **kw)
         adopted += spec.extras["speculative_adopted"]
-        assert spec.generated_tokens == stream.generated_tokens + spec.extras["speculative_wasted_tokens"]
+        assert spec.generated_tokens == stream.generated_tokens + spec.wasted_tokens
         _same_rollout(spec, stream)
         _same_rollout(spec, rounds)
         check_tree_nodes(spec)
@@ -165,7 +165,7 @@ def test_speculative_schedule_is_refused_for_strategies_that_cannot_forecast_and
     kw = dict(max_new_tokens=12, branching="entropy")
     sampler = TreeSampler(schedule="speculative", **kw)
     plain = sampler.sample(policy, task, problems, 8, torch.Generator().manual_seed(4), backend=PlainStream(policy))
-    assert "speculative_wasted_tokens" not in plain.extras
+    assert "speculative_adopted" not in plain.extras and plain.wasted_tokens == 0
     stream = TreeSampler(schedule="stream", **kw)
     _same_rollout(plain, stream.sample(policy, task, problems, 8, torch.Generator().manual_seed(4)))
 
@@ -244,7 +244,7 @@ def test_auto_schedule_speculates_by_the_strategys_measured_rule(monkeypatch):
 
     for branching in ("adaptive", "entropy"):
         stream, auto = run("stream", branching), run("auto", branching)
-        assert "speculative_wasted_tokens" not in stream.extras and "speculative_adopted" in auto.extras
+        assert "speculative_adopted" not in stream.extras and "speculative_adopted" in auto.extras
         _same_rollout(auto, stream)
     monkeypatch.setattr(EntropyBranching, "auto_speculation_leaves", 15)
     assert "speculative_adopted" not in run("auto", "entropy").extras

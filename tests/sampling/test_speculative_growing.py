@@ -44,7 +44,7 @@ def test_adaptive_forecast_from_growing_rows_forks_live_rows_and_grows_the_same_
     for seed in (11, 12, 13):
         spec = _grow(policy, task, problems, "speculative", seed, **kw)
         stream = _grow(policy, task, problems, "stream", seed, **kw)
-        assert spec.generated_tokens == stream.generated_tokens + spec.extras["speculative_wasted_tokens"]
+        assert spec.generated_tokens == stream.generated_tokens + spec.wasted_tokens
         # new chains from the prompt speculated before a root ended fork a root's live row: no prompt prefilled again
         assert spec.extras["prefill_tokens"] == stream.extras["prefill_tokens"]
         _same_rollout(spec, stream)

@@ -57,7 +57,7 @@ def test_tree_nodes_contract_and_shared_tokens(branching, options):
     r = sample_tree(policy, task, problems, seed=2, branching=branching, branching_options=options)
     segments = check_tree_nodes(r)
     # entropy and adaptive branching: "auto" speculates, and counts its wasted tokens in generated_tokens too
-    tree_tokens = r.generated_tokens - r.extras.get("speculative_wasted_tokens", 0)
+    tree_tokens = r.kept_tokens
     assert tree_tokens == sum(end - start for _, start, end, _, _ in segments.values())
     assert tree_tokens < int(r.response_mask.sum())
     counts = torch.bincount(r.group_ids)

@@ -212,7 +212,10 @@ def test_a_load_failure_that_no_line_explains_says_what_only_the_loaders_log_sai
     with pytest.raises(ValueError, match=r"could not be read as json \(ValueError: Failed to convert the table; "
                                          r"Failed to convert with error ArrowInvalid: mixed types in column 'answer'"
                                          r"\)\. Fix: check that the file is valid json\.$"):
-        DatasetTask(path=jsonl(tmp_path / "m.jsonl", MATH), prompt_column="question")
+        DatasetTask(path=jsonl(tmp_path / "m.jsonl", MIXED), prompt_column="question")
+
+
+MIXED = MATH[:-1] + [{**MATH[-1], "answer": 14}]  # an int among texts: not plain, read by datasets (dataset_jsonl)
 
 
 def test_a_system_prompt_is_shown_as_the_model_sees_it_and_rewards_get_the_raw_prompt(tmp_path):

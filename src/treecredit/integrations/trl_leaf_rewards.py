@@ -3,8 +3,8 @@
 :func:`score_with_reward_funcs` calls TRL's reward functions as TRL's ``GRPOTrainer`` calls them on a generation
 batch (keywords, weights, ``None``/NaN terms, ``async def`` functions awaited together) and
 :func:`leaf_rewards` checks what each returned, naming the function and the fix. Used by
-:mod:`treecredit.integrations.trl_tree`, which scores each leaf once (:class:`~treecredit.integrations.trl_tree.
-PromptIdsTask` keeps the scores of the leaves it has scored).
+:mod:`treecredit.integrations.trl_tree`, whose leaves are each scored once per tree (the sampler keeps a forest's
+rewards: :func:`~treecredit.sampling.leaf_scores.score_leaves`).
 """
 
 from __future__ import annotations

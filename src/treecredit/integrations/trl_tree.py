@@ -18,8 +18,9 @@ the sampler sees a task that knows the step delimiter (:class:`PromptIdsTask`) a
 prompt key to its ids (:class:`PromptIdsPolicy`). Adaptive branching scores the leaves of each round to
 pick the next fork points; there the task view scores them with TRL's reward functions too
 (:func:`~treecredit.integrations.trl_leaf_rewards.score_with_reward_funcs`), given each prompt's dataset row,
-as TRL scores the final completions. Each leaf is scored once while its tree grows: the task view keeps the
-rewards it gave (:class:`PromptIdsTask`), so the later rounds and the packing of the rollout reuse them.
+as TRL scores the final completions. Each leaf is scored once while its tree grows: the sampler keeps the
+rewards of each forest's leaves (:func:`~treecredit.sampling.leaf_scores.score_leaves`), so the later rounds
+and the packing of the rollout reuse them.
 
 With TRL's colocated vLLM engine the trees grow through a
 :class:`~treecredit.sampling.vllm_backend.VLLMBackend` on that engine (with TRL's vLLM server, a
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from treecredit._validation import fail
@@ -60,18 +61,17 @@ class PromptIdsTask:
     read them). It gets the texts as TRL decodes them (without the end marker the sampler adds to a chain
     that stopped on eos) and the sampled ids of each completion (None when the sampler gave none).
 
-    Each leaf is scored once: the rewards given are kept, keyed by ``(problem, text, ids)``, and a leaf asked
-    for again (adaptive branching reads every leaf of a tree at every round, and the rollout's packing reads
-    them all at the end) gets its kept reward; ``score`` sees only the leaves not scored yet (not called when
-    there are none). So a reward function that gives another value on a second call (a sampled judge) keeps
-    its first value for the leaf. One task view per sampler call (:func:`grow_group_trees`).
+    Each leaf is scored once per tree: the sampler keeps the rewards of a forest's leaves
+    (:func:`~treecredit.sampling.leaf_scores.score_leaves`) and asks this view only for leaves it has not
+    scored yet (adaptive branching reads every leaf of a tree at every round, and the rollout's packing reads
+    them all at the end), so this view keeps none of its own. A reward function that gives another value on
+    a second call (a sampled judge) keeps its first value for the leaf.
     """
 
     delimiter: str
 
     end: str = NEVER
     score: ScoreFn | None = None
-    _kept: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def format_prompt(self, problem: int) -> str:
         return str(problem)
@@ -85,17 +85,10 @@ class PromptIdsTask:
             return [0.0] * len(problems)
         texts = [text.removesuffix(self.end) for text in texts]
         ids = None if completion_ids is None else [list(row) for row in completion_ids]
-        keys = [(p, t, None if ids is None else tuple(ids[i])) for i, (p, t) in enumerate(zip(problems, texts))]
-        new = list(dict.fromkeys(key for key in keys if key not in self._kept))  # twins scored once too
-        if new:
-            order = {key: i for i, key in enumerate(keys)}
-            rows = [order[key] for key in new]
-            values = list(self.score([problems[i] for i in rows], [texts[i] for i in rows],
-                                     None if ids is None else [ids[i] for i in rows]))
-            if len(values) != len(rows):
-                fail("score", f"gave {len(values)} rewards for {len(rows)} completions", "return one per completion")
-            self._kept.update(zip(new, (float(v) for v in values)))
-        return [self._kept[key] for key in keys]
+        values = list(self.score(list(problems), texts, ids))
+        if len(values) != len(problems):
+            fail("score", f"gave {len(values)} rewards for {len(problems)} completions", "return one per completion")
+        return [float(v) for v in values]
 
 
 class PromptIdsPolicy:

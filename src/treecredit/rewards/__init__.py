@@ -3,7 +3,8 @@
 A reward function is called as ``fn(prompts=[...], completions=[...], **dataset_columns)`` (and
 ``completion_ids=[...]`` when the caller has the token ids; an ``async def`` one is awaited) and returns
 one float or None per completion (TRL's ``reward_funcs`` convention; TRL's ``trainer_state``,
-``log_extra`` and ``log_metric`` are not passed: ``combine.TRL_KEYWORDS``). Name one on the command line
+``log_extra`` and ``log_metric`` reach the functions that take them in a ``treecredit train`` run:
+:mod:`treecredit.rewards.trainer_keywords`; ``combine.TRL_KEYWORDS``). Name one on the command line
 with ``--reward``: ``math``, ``exact``, ``numeric``, ``code``, ``numeric:tolerance=0.01``,
 ``my_rewards:format_reward@0.2`` (``@`` gives the weight).
 """

@@ -26,6 +26,7 @@ from treecredit._validation import FixError, fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
 from treecredit.rewards.load import make_reward
 from treecredit.rewards.numeric import probe_refusal
+from treecredit.rewards.trainer_keywords import accepted
 
 log = logging.getLogger("treecredit.rewards")
 
@@ -40,11 +41,13 @@ INTERNAL_COLUMNS = (PROBLEM_KEY,)
 TRL_KEYWORDS = ("completion_ids", "trainer_state", "log_extra", "log_metric")
 """The keywords TRL's trainer passes each reward function besides ``prompts``, ``completions`` and the dataset's
 columns. :class:`RewardSet` passes ``completion_ids`` when its caller gives the token ids (the samplers of
-``treecredit train`` and of its evaluation do), never the others (a ``treecredit train`` run has no TRL trainer
-state or logger): a function that requires one of those is refused before any work, naming it, whether or not the
-data has worked solutions (the call fails whatever the completion). The probe before any work scores worked
-solutions, which have no token ids: a function that fails there only for want of ``completion_ids`` (a required
-argument, or ``kwargs["completion_ids"]``) is not refused but said to be unchecked (:meth:`RewardSet.probing`).
+``treecredit train`` and of its evaluation do), and the other three when a run attached them
+(``treecredit train`` does: :mod:`treecredit.rewards.trainer_keywords`), to the functions that take them; without
+a run (a ``RewardSet`` or task used from Python) a function that requires one of those is refused before any
+work, naming it, whether or not the data has worked solutions (the call fails whatever the completion). The probe
+before any work scores worked solutions, which have no token ids: a function that fails there only for want of
+``completion_ids`` (a required argument, or ``kwargs["completion_ids"]``) is not refused but said to be unchecked
+(:meth:`RewardSet.probing`).
 Under TRL (``treecredit.integrations``) the trainer passes all four."""
 
 
@@ -83,6 +86,7 @@ class RewardSet:
         self._none_noted: set[bool] = set()  # _note_none_applies said so (once in training, False; once held out, True)
         self._overflowed: dict[str, tuple] = {}  # in a probe: function → (a value beyond float32, its weight)
         self._sum_overflowed: float | None = None  # in a probe: a weighted sum beyond float32
+        self.trainer_keywords = None  # TRL's trainer_state, log_metric, log_extra (a run's: trainer_keywords.attach)
 
     @property
     def names(self) -> list[str]:
@@ -100,20 +104,25 @@ class RewardSet:
         public = {k: v for k, v in columns.items() if k not in INTERNAL_COLUMNS}
         totals: list[float | None] = [None] * n
         broken = [False] * n
+        run = self.trainer_keywords
+        keywords = {} if run is None else run.keywords(probing=self._probing is not None)
+        if run is not None:
+            run.completions = list(completions)  # what log_extra's values stand beside
         for name, fn, weight in self.items:
             columns = own if getattr(fn, "takes_internal_columns", False) else public
             refusal = (probe_refusal(fn, columns, n) if self._probing is not None and not self._answers_checked
                        else None)
             if refusal is not None:  # numeric, whose every answer probed is not one number: refused before any work
                 raise refusal
+            given = accepted(fn, keywords)  # a dataset column of the same name gives way, as under TRL
             try:  # one call for the whole batch, as TRL calls its reward_funcs
-                values = _awaited(fn(prompts=prompts, completions=completions, **columns))
+                values = _awaited(fn(prompts=prompts, completions=completions, **{**columns, **given}))
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
                 if n == 1:
-                    self._note(*_raised(name, exc, columns), raised_by=name, error=exc)
+                    self._note(*_raised(name, exc, {**columns, **keywords}), raised_by=name, error=exc)
                     broken = [True]
                     continue
-                values, raised, notes = self._call_each(name, fn, prompts, completions, columns)
+                values, raised, notes = self._call_each(name, fn, prompts, completions, columns, given)
                 broken = [b or r for b, r in zip(broken, raised)]
                 self._note_fallback(name, exc, n, alone=not any(raised))
                 for message, missing, error in notes:  # after the line that says why it was called again
@@ -233,19 +242,24 @@ class RewardSet:
         finally:
             self._held_out = before
 
-    def _call_each(self, name: str, fn: Callable, prompts: list, completions: list, columns: dict):
-        """After a batch call raised: ``fn`` once per completion, so that only the failing ones are lost.
-        Returns ``(values, raised, notes)``: one value and whether it raised per completion, and the
-        ``(message, missing, error)`` of each that raised, for :meth:`_note` (after :meth:`_note_fallback`)."""
+    def _call_each(self, name: str, fn: Callable, prompts: list, completions: list, columns: dict,
+                   keywords: dict):
+        """After a batch call raised: ``fn`` once per completion, so that only the failing ones are lost
+        (``keywords``: the trainer's, passed whole). Returns ``(values, raised, notes)``: one value and whether
+        it raised per completion, and the ``(message, missing, error)`` of each that raised, for :meth:`_note`
+        (after :meth:`_note_fallback`)."""
         values: list = []
         raised: list[bool] = []
         notes: list[tuple] = []
+        run = self.trainer_keywords
         for i in range(len(completions)):
+            if run is not None:
+                run.completions = [completions[i]]
             try:
                 out = _awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
-                                  **{k: [v[i]] for k, v in columns.items()}))
+                                  **{**{k: [v[i]] for k, v in columns.items()}, **keywords}))
             except Exception as exc:  # noqa: BLE001 — as in __call__
-                notes.append((*_raised(name, exc, columns), exc))
+                notes.append((*_raised(name, exc, {**columns, **keywords}), exc))
                 values.append(None)
                 raised.append(True)
                 continue

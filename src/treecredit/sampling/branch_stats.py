@@ -89,15 +89,17 @@ def tree_credit_share(tree_nodes, response_mask, rewards, group_ids, atol: float
 
 
 SCALAR_EXTRAS = ("branch_points_per_group", "branch_depth_mean", "branch_depth_max", "cut_branches",
-                 "saved_tokens_estimate", "prefill_tokens", "mc_tokens", "replayed_rows", "short_groups",
-                 "speculative_wasted_tokens")
+                 "saved_tokens_estimate", "prefill_tokens", "mc_tokens", "replayed_rows", "short_groups")
 
 
 def sampler_metrics(rollout) -> dict:
     """Numbers to log for a rollout: the tree sampler's branch statistics (``tree_*``; none for i.i.d.)
+    (``tree_speculative_wasted_tokens``: ``rollout.wasted_tokens``, when a speculative schedule ran)
     and the step-credit shares (``step_credit_share_trie`` always, ``..._tree`` for a sampled tree)."""
     arrays = (np.asarray(rollout.response_mask), np.asarray(rollout.rewards), np.asarray(rollout.group_ids))
     out = {f"tree_{name}": float(rollout.extras[name]) for name in SCALAR_EXTRAS if name in rollout.extras}
+    if "speculative_adopted" in rollout.extras:  # a speculative schedule ran: its waste, from the one field
+        out["tree_speculative_wasted_tokens"] = float(rollout.wasted_tokens)
     out["step_credit_share_trie"] = nonzero_credit_share(np.asarray(rollout.response_ids), *arrays)
     if rollout.tree_nodes is not None:
         out["step_credit_share_tree"] = tree_credit_share(np.asarray(rollout.tree_nodes), *arrays)

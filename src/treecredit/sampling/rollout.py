@@ -34,7 +34,8 @@ class RolloutBatch:
         wasted_tokens: of ``generated_tokens``, those decoded and then discarded (a speculative tree schedule's
             cancelled or unused children, :mod:`~treecredit.sampling.speculate`); 0 for every other sampler.
             :attr:`kept_tokens` is the rest, what a run's token budget counts, so that a budget does not depend
-            on the schedule that grew the same trees.
+            on the schedule that grew the same trees. The one record of the waste: the run logs it as
+            ``tree_speculative_wasted_tokens`` (:func:`~treecredit.sampling.branch_stats.sampler_metrics`).
         row_weights: ``(B,)`` float32 per-row weights that multiply the row's advantages (replayed
             subtrees' truncated importance weights; 1.0 on fresh rows), or None (all 1). Applied in one
             place only, :func:`weighted_advantages`.

@@ -19,8 +19,8 @@ only guesses: a child started early draws the tokens it would draw after the pha
 per chain key and position, :mod:`treecredit.sampling.draws`), so the forest is the one the stream and the
 rounds grow, token for token (``tests/sampling/test_speculative.py``).
 
-``rollout.extras["speculative_wasted_tokens"]`` counts the tokens of cancelled and unused children (also in
-``generated_tokens``: they were decoded), ``extras["speculative_adopted"]`` the requests adopted.
+``rollout.wasted_tokens`` counts the tokens of cancelled and unused children (also in ``generated_tokens``:
+they were decoded), ``extras["speculative_adopted"]`` the requests adopted.
 """
 
 from __future__ import annotations

@@ -183,7 +183,6 @@ class TreeSampler:
             rollout.extras["rounds"] = grower.rounds
             rollout.extras["decode_steps"] = getattr(backend, "steps", 0) - before[1]
             if speculates:  # decoded, then cancelled or unused: generated, not kept (a token budget reads kept_tokens)
-                rollout.extras["speculative_wasted_tokens"] = grower.wasted_tokens
                 rollout.extras["speculative_adopted"] = grower.adopted
                 rollout.generated_tokens += grower.wasted_tokens
                 rollout.wasted_tokens = grower.wasted_tokens

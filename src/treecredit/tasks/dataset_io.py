@@ -1,4 +1,5 @@
-"""Reading a user's dataset with the ``datasets`` library: JSONL/JSON, Parquet, CSV, or a saved folder.
+"""Reading a user's dataset with the ``datasets`` library: JSONL/JSON, Parquet, CSV, or a saved folder (a plain
+JSONL file with the standard library, to the same rows: :mod:`treecredit.tasks.dataset_jsonl`).
 
 Rows come back as plain dicts, in file order; nothing is downloaded (local paths only).
 """
@@ -25,7 +26,18 @@ def load_rows(path: str, *, split: str = "", argument: str = "dataset", text_col
     ``text_columns``: columns of a CSV file read as the text they hold (``007`` stays ``'007'``, ``1.50`` stays
     ``'1.50'``; an empty cell is None): ``datasets`` would infer numbers (``7``, ``1.5``) and a column with an empty
     cell as floats (``7.0``). The other CSV columns keep the inferred types; other file types hold their own types.
+
+    A plain ``.jsonl`` file is read with the standard library, without importing ``datasets`` (seconds), to the
+    rows ``datasets`` would give (:func:`~treecredit.tasks.dataset_jsonl.plain_rows`); any other goes to
+    ``datasets``.
     """
+    source = Path(path)
+    if not split and source.suffix.lower() == ".jsonl" and source.is_file():
+        from treecredit.tasks.dataset_jsonl import plain_rows
+
+        rows = plain_rows(source)
+        if rows is not None:
+            return rows
     import datasets
 
     was_off = datasets.utils.logging.is_progress_bar_enabled() is False

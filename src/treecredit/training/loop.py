@@ -178,6 +178,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
 
     import treecredit
     from treecredit.rewards.failed import AllFailedWatch, neutralise_failed_rewards, reward_notes
+    from treecredit.rewards.trainer_keywords import attach, log_into
     from treecredit.sampling import IIDSampler
     from treecredit.sampling.branch_stats import sampler_metrics
     from treecredit.sampling.rollout import weighted_advantages
@@ -222,6 +223,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     mark_run_ended(False)
     shown_log, log, warn = log, run_log.tee(log), run_log.tee(warn) if warn is not None else None
     task = task_from_config(config)
+    run_keywords = attach(task, config.steps, config.prompts_per_step)  # TRL's trainer_state, log_metric, log_extra
     sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
@@ -270,6 +272,8 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
 
     def run_eval() -> dict:
         noted, span = reward_notes(task), RewardSpan()
+        if run_keywords is not None:
+            run_keywords.begin(counters["step"])
         record = {"kind": "eval", **counters, **schedule.run(lambda: evaluate_held_out(
             policy, task, eval_set, eval_plan, sampler_cls=IIDSampler, temperature=config.temperature,
             top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=eval_draw_seed(EVAL_SEED, config.seed),
@@ -277,6 +281,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
         check_rewards_scored(record, task, warn or log, noted)  # broken rewards before step 1: refused, not a 0
         if counters["step"] == 0:  # rewards out of the estimator's range: refused now, not after sampling step 1
             check_eval_rewards_in_range(config, task, span.low, span.high)
+        log_into(run_keywords, record, out)
         writer.write(record)
         evaluated.add(counters["step"])
         return record
@@ -307,6 +312,8 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
             budget.before_step()
+            if run_keywords is not None:
+                run_keywords.begin(counters["step"])
             problems = draw_problems(task, problem_rng, config.prompts_per_step, held_out)
             rollout = sampler.sample(policy, task, problems, config.group_size, generator)
             if budget.set_aside_if_past(counters, rollout.kept_tokens, log, evaluated=evaluated, evaluate=run_eval,
@@ -339,6 +346,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
                       **advantage_metrics(advantages, rollout.response_mask, rollout.tree_nodes, rollout.group_ids),
                       **sampler_metrics(rollout), **degenerate.metrics(rollout), **stats,
                       "reward_failed": reward_failed, "elapsed_s": elapsed()}
+            log_into(run_keywords, record, out)
             writer.write(record)
             degenerate.after_step(record)
             if overwrite:  # a step trained: the run that --overwrite set aside goes

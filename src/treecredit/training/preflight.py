@@ -368,7 +368,11 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     check_out(config, resume=resume, overwrite=overwrite, resume_fix=resume_fix)
     check_tensorboard(config)
     check_token_budget(config)
-    task = task if task is not None else task_from_config(config)
+    if task is None:  # (train() attaches TRL's trainer keywords to its own task before calling this)
+        from treecredit.rewards.trainer_keywords import attach
+
+        task = task_from_config(config)
+        attach(task, config.steps, config.prompts_per_step)  # probed with trainer_state etc., as the run calls them
     check_held_out(task, config.eval_problems)
     tested = check_estimator(config, task)  # the tiny batch ran with its own rewards: not run again below
     from treecredit.training.reward_range import check_reward_range
