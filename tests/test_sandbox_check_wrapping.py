@@ -23,8 +23,10 @@ CLASSES = {
                "root"),
     "class-attribute": ("class Config:\n    LIMIT = 3\ndef limit():\n    return Config.LIMIT\n",
                         "assert limit() == Config.LIMIT\n", "limit"),
-    "class-as-entry-point": (PAIR, "def check(candidate):\n    assert isinstance(candidate(1, 2), candidate)\n",
-                             "Pair"),
+    "class-as-entry-point": (PAIR, "def check(candidate):\n    assert candidate(1, 2).b == 2\n", "Pair"),
+    "exception-with-message": ("class Bad(ValueError):\n    def __str__(self):\n        return 'bad'\n"
+                               "def f(x):\n    raise Bad(x)\n",
+                               "try:\n    f(1)\nexcept Bad as e:\n    assert str(e) == 'bad'\n", None),
 }
 
 
@@ -35,6 +37,28 @@ def test_the_programs_classes_reach_the_tests_as_classes(case):
     program, test, entry = CLASSES[case]
     result = run_check(program, test, entry, timeout=10)
     assert result.passed, result.stderr[-400:]
+
+
+ZERO = "class Zero:\n    def __sub__(self, other):\n        return 0.0\n"
+FAKES = {  # an answer made up by the class's own special methods: each passed `abs(... - y) < 1e-6` before
+    "entry-point-new": (ZERO + "class mad:\n    def __new__(cls, numbers):\n        return Zero()\n", "mad"),
+    "entry-point-sub": ("class mad:\n    def __init__(self, numbers):\n        pass\n"
+                        "    def __sub__(self, other):\n        return 0.0\n", "mad"),
+    "named-new": (ZERO + "class mad:\n    def __new__(cls, numbers):\n        return Zero()\n", None),
+    "named-sub": ("class mad(Exception):\n    def __sub__(self, other):\n        return 0.0\n", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAKES))
+def test_a_class_whose_own_code_makes_up_the_answer_fails(case):
+    """review35 1 (r_class_entry.py): since classes stayed classes, a class entry point (or a class the tests
+    call by name) whose ``__new__`` returned an object with ``__sub__`` returning 0.0, or whose objects had
+    such a ``__sub__``, passed; it is now called through the check (its result must be plain data)."""
+    program, entry = FAKES[case]
+    test = ("def check(candidate):\n    assert abs(candidate([1.0, 2.0, 3.0]) - 2.0 / 3.0) < 1e-6\n" if entry else
+            "assert abs(mad([1.0, 2.0, 3.0]) - 2.0 / 3.0) < 1e-6\n")
+    result = run_check(program, test, entry, timeout=10)
+    assert not result.passed and "only plain data counts" in result.stderr, result.stderr[-400:]
 
 
 def test_a_class_call_that_makes_an_always_equal_object_still_fails_when_compared():

@@ -110,7 +110,14 @@ the tests import (``math.isclose``, or replace ``sys.modules['math']``), redefin
 that is not a builtin's name but that the tests use (a helper the prompt defined, such as HumanEval's
 ``poly``), rebind a name in the tests' own namespace when the tests hand it one of their functions (a
 ``key=lambda``, a class of the tests: its ``__globals__`` are that namespace; the checked comparison is no name
-there but a constant of the tests' code objects, since 2026-12-03), install an import hook that runs
+there but a constant of the tests' code objects, since 2026-12-03; so is the callee of the tests' own exits),
+or change such a function in place (``__code__``, ``__defaults__``). Not closed, and why: that namespace is a
+plain dict which the tests' code reads by name, and writing to it raises no audit event; the tests' helpers are
+made only when the tests run, so no constant of the compiled text can stand for them as one does for the
+comparison; and every object of the tests' the program is handed (a function, a class, an instance) leads to it
+through some function's ``__globals__``. Closing it needs the tests' objects out of the program's reach, in
+another process (``tests/test_sandbox_check_globals.py`` holds the attack as a strict xfail). It can also
+install an import hook that runs
 while the tests import, or (with ``plain_results=False``) return an object whose ``__eq__`` is always
 True; and an object the program puts where the tests read it still answers what the tests compute from it
 before they compare (``abs(l[0] - 1) < 1e-6`` with an ``l[0]`` whose ``__sub__`` returns 0): only the

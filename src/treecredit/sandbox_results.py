@@ -4,13 +4,23 @@ program, that wraps each function of the program the tests name so that what it 
 it yields.
 
 ``_results_guard(is_plain) -> plain_results``; ``plain_results(function, name)`` is ``function`` with its results
-checked, or ``function`` itself when it is a class (tests use the program's classes in ``isinstance``,
-``except``, ``Config.LIMIT``; their objects are checked when compared; until 2026-12-03 classes were wrapped
-too). A lazy result (a generator; ``map``, ``filter``, ``zip``, ``enumerate``, ``reversed``, the builtin
-containers' and ``itertools``' iterators; the types taken before the program runs) passes through a generator
-that checks each value (and a generator's return value) as the tests draw it, and passes a generator's
-``send()`` and ``throw()`` on (until 2026-12-03 it did not, and the other iterators were refused). A value that
-is not plain raises ``TypeError`` naming the function, the type and ``--reward code:plain_results=false``.
+checked, or ``function`` itself when it is a class that tests may use as it is (in ``isinstance``, ``except``,
+``Config.LIMIT``; its objects are checked when compared): not the entry point (``{entry!r}``, replaced by
+:mod:`treecredit.sandbox_check`, whose candidate is always wrapped), its metaclass ``type``, and its own classes
+(not the builtin ones in its MRO) defining no special method but ``__init__`` (an exception class also
+``__str__``, ``__repr__``): no ``__new__`` of the program's picks what a call returns, and no ``__sub__``,
+``__bool__``, ``__abs__`` ... of the program's answers what tests compute from its objects. Any other class is
+wrapped as a function is (its call must return plain data: an inert object). Until 2026-12-03 every class
+stayed itself, and a class entry point whose ``__new__`` returned an object whose ``__sub__`` returned 0 passed
+``abs(candidate(x) - y) < 1e-6``; earlier still every class was wrapped, and ``except MyError`` failed. A class
+that stays itself is not checked per call: its ``__init__`` could still set the new object's ``__class__`` to
+another class (a limit).
+
+A lazy result (a generator; ``map``, ``filter``, ``zip``, ``enumerate``, ``reversed``, the builtin containers'
+and ``itertools``' iterators; the types taken before the program runs) passes through a generator that checks
+each value (and a generator's return value) as the tests draw it, and passes a generator's ``send()`` and
+``throw()`` on (until 2026-12-03 it did not, and the other iterators were refused). A value that is not plain
+raises ``TypeError`` naming the function, the type and ``--reward code:plain_results=false``.
 """
 
 RESULTS = r'''
@@ -81,12 +91,47 @@ def _results_guard(is_plain):
                     raise TypeError_(refusal(name, "returned from its generator", item)) from None
                 return item
 
+    entry = {entry!r}  # (the entry point's name, set by sandbox_check: its class is wrapped too)
+    class_dict, class_mro = type_.__dict__["__dict__"].__get__, type_.__dict__["__mro__"].__get__
+    flags_of, proxy_keys = type_.__dict__["__flags__"].__get__, type(type_.__dict__).keys
+    as_str, starts, ends = str.__str__, str.startswith, str.endswith
+    immutable = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: a builtin (C) type, whose code is not the program's
+    base_exception = BaseException
+    inert = frozenset(("__module__", "__qualname__", "__doc__", "__init__", "__dict__", "__weakref__",
+                       "__slots__", "__annotations__", "__firstlineno__", "__static_attributes__"))
+    spoken = inert | frozenset(("__str__", "__repr__"))  # (an exception class's message)
+
+    def passable(kind):
+        """Whether the class ``kind`` may reach the tests as itself: its metaclass is ``type``, and its own
+        classes (not the builtin ones in its MRO) define no special method but ``__init__`` (an exception
+        class also ``__str__``, ``__repr__``): so calling it makes an object of it by the builtin
+        ``__new__``, and no special method of the program's runs on that object."""
+        if type_(kind) is not type_:
+            return False
+        mro = class_mro(kind)
+        allowed = inert
+        for klass in mro:
+            if klass is base_exception:
+                allowed = spoken
+        for klass in mro:
+            if flags_of(klass) & immutable:
+                continue
+            if type_(klass) is not type_:
+                return False
+            for key in proxy_keys(class_dict(klass)):
+                key = as_str(key)
+                if starts(key, "__") and ends(key, "__") and key not in allowed:
+                    return False
+        return True
+
     def plain_results(function, name):
-        """``function`` with its results checked; a class stays itself (tests use it in isinstance, except,
-        ``Config.LIMIT``: until 2026-12-03 it was wrapped too), its objects are checked when compared."""
-        if subclass_(type_(function), type_):
+        """``function`` with its results checked. A class stays itself when :func:`passable` (tests use it in
+        isinstance, except, ``Config.LIMIT``), unless it is the entry point; any other class is wrapped like
+        a function (until 2026-12-03 every class stayed itself, and an entry point whose ``__new__``, or
+        whose objects' ``__sub__``, made up the answer passed)."""
+        if subclass_(type_(function), type_) and name != entry and passable(function):
             return function
-        name = "function " + repr_(name)
+        name = ("class " if subclass_(type_(function), type_) else "function ") + repr_(name)
 
         def candidate(*args, **kwargs):
             result = function(*args, **kwargs)

@@ -15,7 +15,9 @@ comprehensions, lambdas; not inside f-strings, whose parts' positions are not th
   ``assertGreaterEqual``, ``assertIn``, ``assertNotIn``, ``assertListEqual``, ``assertTupleEqual``,
   ``assertDictEqual``, ``assertSetEqual``, ``assertSequenceEqual``, ``assertMultiLineEqual`` (``unittest``'s,
   and their old aliases) with two arguments and at most a message into ``x.assertTrue(COMPARE(...), msg)``, in
-  tests that import ``unittest`` (elsewhere such a method may be a helper of the tests' own).
+  tests that import ``unittest`` (elsewhere such a method may be a helper of the tests' own);
+  ``assertSequenceEqual`` compares by the operator ``"sequence =="`` (item by item whatever the sequence types,
+  as unittest does: until 2026-12-03 it was ``==``, and ``[1, 3]`` against ``(1, 3)`` failed a correct program).
 
 Everything else stays as written, and every line keeps its number (tracebacks point at the test's own
 lines). Operands are evaluated in Python's order, once each; a chain (``a < b < c``) stops at its first false
@@ -48,7 +50,7 @@ _METHODS = {"assertEqual": "==", "assertEquals": "==", "failUnlessEqual": "==", 
             "assertNotEquals": "!=", "failIfEqual": "!=", "assertLess": "<", "assertLessEqual": "<=",
             "assertGreater": ">", "assertGreaterEqual": ">=", "assertIn": "in", "assertNotIn": "not in",
             "assertListEqual": "==", "assertTupleEqual": "==", "assertDictEqual": "==", "assertSetEqual": "==",
-            "assertSequenceEqual": "==", "assertMultiLineEqual": "=="}
+            "assertSequenceEqual": "sequence ==", "assertMultiLineEqual": "=="}
 
 
 class _Routes:
@@ -109,37 +111,43 @@ def _outermost(node: ast.AST, routes: _Routes) -> list[ast.AST]:
     return found
 
 
-class _Finder(ast.NodeVisitor):
-    """The outermost nodes to rewrite, each with whether it is directly in a class body (where a lambda cannot
-    see the class's names)."""
+def _scope_parts(node) -> tuple[list, list]:
+    """A function's, lambda's or class's children evaluated in the enclosing scope (decorators, default values,
+    annotations, a class's bases and keywords) and those in its own (the body)."""
+    if isinstance(node, ast.ClassDef):
+        return [*node.decorator_list, *node.bases, *node.keywords], list(node.body)
+    arguments = node.args
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+    outside = [*getattr(node, "decorator_list", []), *arguments.defaults,
+               *(d for d in arguments.kw_defaults if d is not None),
+               *(a.annotation for a in every if a is not None and a.annotation is not None)]
+    if getattr(node, "returns", None) is not None:
+        outside.append(node.returns)
+    return outside, (node.body if isinstance(node.body, list) else [node.body])
 
-    def __init__(self, routes: _Routes) -> None:
-        self.routes = routes
-        self.found: list[tuple[ast.AST, bool]] = []
-        self._in_class = [False]
 
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        self._in_class.append(True)
-        self.generic_visit(node)
-        self._in_class.pop()
-
-    def _function(self, node) -> None:
-        self._in_class.append(False)
-        self.generic_visit(node)
-        self._in_class.pop()
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
-
-    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
-        return
-
-    def generic_visit(self, node: ast.AST) -> None:
-        if isinstance(node, (ast.Compare, ast.Call)) and _checked(node, self.routes):
-            self.found.append((node, self._in_class[-1]))
-            return
-        super().generic_visit(node)
-
-    visit_Compare = visit_Call = generic_visit
+def _find(tree: ast.AST, routes: _Routes) -> list[tuple[ast.AST, bool]]:
+    """The outermost nodes to rewrite, each with whether it is evaluated directly in a class body (where a
+    lambda cannot see the class's names). A walk with a stack of its own, so deeply nested tests (a sum of 600
+    terms) do not exhaust Python's (until 2026-12-03 a recursive visitor raised RecursionError, which stopped
+    the whole batch); a function's decorators, default values and annotations, and a class's bases, are in the
+    enclosing scope (until 2026-12-03 a chained comparison in a method's default value in a class body became
+    a lambda that could not see the class's names: NameError)."""
+    found: list[tuple[ast.AST, bool]] = []
+    todo: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while todo:
+        node, in_class = todo.pop()
+        if isinstance(node, ast.JoinedStr):
+            continue
+        if isinstance(node, (ast.Compare, ast.Call)) and _checked(node, routes):
+            found.append((node, in_class))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            outside, inside = _scope_parts(node)
+            todo.extend((child, in_class) for child in outside)
+            todo.extend((child, isinstance(node, ast.ClassDef)) for child in inside)
+        else:
+            todo.extend((child, in_class) for child in ast.iter_child_nodes(node))
+    return found
 
 
 def _lazy_breaks(node: ast.AST) -> bool:
@@ -167,29 +175,39 @@ class _Source:
         return "\n" * len(re.findall(r"\r\n|\n|\r", self.text[start:end]))
 
 
+TOO_DEEP = ("raise AssertionError('sandbox: the tests nest a comparison too deeply for the comparison check to "
+            "rewrite it (Python\\'s recursion limit); split the expression, or turn the check off: --reward "
+            "code:plain_results=false (code_reward(..., plain_results=False))')\n")
+"""The tests :func:`rewrite_comparisons` returns for a comparison nested too deeply to rewrite: they fail the
+row with this message (until 2026-12-03 the ``RecursionError`` stopped the whole batch)."""
+
+
 def rewrite_comparisons(test: str, name: str = COMPARE) -> str:
     """``test`` (Python source) with its comparisons made calls of ``name`` (module docstring); text that does
-    not parse is returned unchanged (the run then fails on its own syntax error)."""
+    not parse is returned unchanged (the run then fails on its own syntax error); :data:`TOO_DEEP` when a
+    comparison nests too deeply to rewrite."""
     try:
         tree = ast.parse(test)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return test
     routes = _Routes(tree)
-    finder = _Finder(routes)
-    finder.visit(tree)
-    if not finder.found:
+    found = _find(tree, routes)
+    if not found:
         return test
-    source = _Source(test)
-    edits = [(*source.span(node), _render_node(source, node, name, in_class, routes))
-             for node, in_class in finder.found]
-    out = test
-    for start, end, text in sorted(edits, reverse=True):  # they do not overlap: from the end backwards
-        out = out[:start] + text + out[end:]
     try:
-        ast.parse(out)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # a case the text edit misses: same rewrite,
-        return _rewrite_tree(tree, name, routes)  # by the tree (line numbers inside a statement may then move)
-    return out
+        source = _Source(test)
+        edits = [(*source.span(node), _render_node(source, node, name, in_class, routes))
+                 for node, in_class in found]
+        out = test
+        for start, end, text in sorted(edits, reverse=True):  # they do not overlap: from the end backwards
+            out = out[:start] + text + out[end:]
+        try:
+            ast.parse(out)
+        except (SyntaxError, ValueError, MemoryError):  # a case the text edit misses: same rewrite, by the
+            return _rewrite_tree(tree, name, routes, found)  # tree (line numbers inside a statement may then move)
+        return out
+    except RecursionError:  # a comparison nested too deep to rewrite: the row fails, saying why
+        return TOO_DEEP
 
 
 def _render(source: _Source, node: ast.AST, name: str, eager: bool, routes: _Routes) -> str:
@@ -228,31 +246,31 @@ def _render_compare(source: _Source, operands: list, ops: list[str], name: str, 
     return "".join(parts) + (", lazy=True)" if lazy else ")")
 
 
-def _rewrite_tree(tree: ast.Module, name: str, routes: _Routes) -> str:
+def _rewrite_tree(tree: ast.Module, name: str, routes: _Routes, found: list[tuple[ast.AST, bool]]) -> str:
     """The same rewrite on the tree, written back with :func:`ast.unparse` (comments dropped; a statement over
     several lines becomes one): the fallback of :func:`rewrite_comparisons`."""
-    _TreeRewriter(name, routes).visit(tree)
+    _TreeRewriter(name, routes, found).visit(tree)
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 
 class _TreeRewriter(ast.NodeTransformer):
-    def __init__(self, name: str, routes: _Routes) -> None:
+    """The rewrite on the tree; ``found`` (:func:`_find`) says which outermost nodes are evaluated directly in
+    a class body (their chains are not made lazy)."""
+
+    def __init__(self, name: str, routes: _Routes, found: list[tuple[ast.AST, bool]]) -> None:
         self.name, self.routes = name, routes
+        self._marks = {id(node): in_class for node, in_class in found}
         self._in_class = [False]
 
-    def visit_ClassDef(self, node):
-        self._in_class.append(True)
-        node = self.generic_visit(node)
-        self._in_class.pop()
-        return node
-
-    def _function(self, node):
-        self._in_class.append(False)
-        node = self.generic_visit(node)
-        self._in_class.pop()
-        return node
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+    def visit(self, node):
+        mark = self._marks.get(id(node))
+        if mark is None:
+            return super().visit(node)
+        self._in_class.append(mark)
+        try:
+            return super().visit(node)
+        finally:
+            self._in_class.pop()
 
     def visit_JoinedStr(self, node):
         return node

@@ -45,9 +45,9 @@ def test_gpt_last_block_runs_its_mlp_only_where_logits_are_read():
     (logits * weights).sum().backward()
     assert seen == [(2, 3, 32)] and earlier == [(2, 9, 32)]  # the last block's MLP at the 3 columns read only
     torch.testing.assert_close(logits.detach(), expected, atol=1e-5, rtol=1e-5)
-    for a, b in zip(_grads(model), expected_grads):
+    for a, b in zip(_grads(model), expected_grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
-    for (k, v), (k0, v0) in zip(cache, full_cache):  # keys and values of every column, the last block's too
+    for (k, v), (k0, v0) in zip(cache, full_cache, strict=True):  # every column's keys and values, every block's
         torch.testing.assert_close(k, k0)
         torch.testing.assert_close(v, v0)
 
@@ -86,7 +86,7 @@ def test_transformers_last_layer_mlp_only_where_logits_are_read(kind):
     assert seen == [(K, 3, model.config.hidden_size)]  # columns 3, 4, 9: the union of the rows' columns read
     assert last.mlp is mlp  # the model's own MLP back after the call
     torch.testing.assert_close(logits.detach(), expected.detach(), atol=1e-5, rtol=1e-5)
-    for a, b in zip(_grads(model), expected_grads):
+    for a, b in zip(_grads(model), expected_grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
 
 

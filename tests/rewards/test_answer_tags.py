@@ -8,6 +8,8 @@ import pytest
 from treecredit.rewards import exact_reward, math_reward, numeric_reward
 from treecredit.rewards.answers import answer_block, final_answer, final_math_answer, tagged_answer, unclosed_answer
 
+SECONDS = 60  # math-verify's time limit for these tests (5 s by default; see test_math_literal.py)
+
 TAGGED = [  # (answer, completion, the same shape with a wrong value)
     ("9", "<answer>9</answer>", "<answer>8</answer>"),
     ("9", "<think>hmm</think><answer>9</answer>", "<think>hmm</think><answer>8</answer>"),
@@ -28,9 +30,10 @@ EQUATIONS = [
 
 @pytest.mark.parametrize("answer, right, wrong", TAGGED + EQUATIONS)
 def test_math_reads_the_answer_block_and_a_prose_equation(answer, right, wrong):
-    assert math_reward(None, [right, wrong], answer=[answer, answer]) == [1.0, 0.0]
+    assert math_reward(None, [right, wrong], answer=[answer, answer], timeout=SECONDS) == [1.0, 0.0]
     conversation = [[{"role": "assistant", "content": right}], [{"role": "assistant", "content": wrong}]]
-    assert math_reward(None, conversation, answer=[answer] * 2) == [1.0, 0.0]  # TRL's conversational completions
+    # TRL's conversational completions
+    assert math_reward(None, conversation, answer=[answer] * 2, timeout=SECONDS) == [1.0, 0.0]
 
 
 @pytest.mark.parametrize("answer, right, wrong", TAGGED[:4] + TAGGED[5:6])
@@ -55,7 +58,7 @@ def test_what_is_read():
 @pytest.mark.parametrize("completion", ["The answer is 9 = 1+8", "The answer is x = 1+8", "<answer>1+8</answer>",
                                         "The answer is 3=3=3=", "<answer>9 -</answer>"])
 def test_the_literal_rule_holds_inside_the_new_readings(completion):
-    assert math_reward(None, [completion], answer=["9"]) == [0.0]
+    assert math_reward(None, [completion], answer=["9"], timeout=SECONDS) == [0.0]
 
 
 # A box or #### after the block corrects it; a block inside prose (an example, an echoed format) is not the answer.
@@ -117,7 +120,7 @@ def test_what_an_unclosed_block_reads():
     assert unclosed_answer("<answer>9</answer>") is None and unclosed_answer("no tag") is None
     assert answer_block("<ANSWER>7</ANSWER> then <answer>9") == "9"
     # cut right after the tag: no answer, not the scratch work (the think block's 9 scored 1 before)
-    assert math_reward(None, ["<think>The answer is 9</think><answer>"], answer=["9"]) == [0.0]
+    assert math_reward(None, ["<think>The answer is 9</think><answer>"], answer=["9"], timeout=SECONDS) == [0.0]
 
 
 def test_a_block_followed_by_prose_without_a_number_answers():

@@ -73,3 +73,33 @@ def test_correct_chat_answers_with_examples_helpers_and_demos_score_1():
             ("Write add.", wrong_demo, "assert add(1, 2) == 3\n", None)]
     prompts, completions, tests, entries = map(list, zip(*rows))
     assert code_reward(prompts, completions, test=tests, entry_point=entries, workers=1) == [1.0] * 4 + [0.0]
+
+
+COUNT = ("```python\ndef count_vowels(s):\n    count = 0\n    for ch in s:\n        if ch in 'aeiou':\n"
+         "            count += 1\n    return count\n```\nExample:\n```python\ncount = count_vowels('hello')\n"
+         "print(count)  # 2\n```\n")
+
+
+def test_a_functions_local_variable_pulls_in_no_example_assignment():
+    # was: every loaded name of the main block counted, so the example's `count = count_vowels(...)` joined the
+    # program in front of the function it calls (NameError: a correct answer scored 0)
+    program = program_for("Write count_vowels(s).", COUNT, "count_vowels")
+    assert program.startswith("def count_vowels") and "hello" not in program
+
+
+def test_an_assignment_calling_the_main_blocks_function_is_never_a_helper():
+    # `limit` is a global the main block reads, but its only binding calls the main block's own function
+    answer = ("```python\ndef below(xs):\n    return [x for x in xs if x < limit]\n```\n"
+              "```python\nlimit = below([1])\n```\n")
+    assert "limit =" not in program_for("Write below.", answer, "below")
+    helper = "```python\nlimit = 3\n```\n" + answer.split("```\n", 1)[0] + "```\n"
+    assert program_for("Write below.", helper, "below").startswith("limit = 3\n")  # a plain value still joins
+
+
+def test_a_later_block_importing_the_entry_point_is_not_the_program():
+    # was: `from solution import add` (a pytest file) counted as defining add and was taken as the program
+    answer = ("```python\ndef add(a, b):\n    return a + b\n```\nTests:\n```python\nfrom solution import add\n\n"
+              "def test_add():\n    assert add(1, 2) == 3\n```\n")
+    assert program_for("Write add.", answer, "add") == "def add(a, b):\n    return a + b\n"
+    only_import = "```python\nfrom math import gcd\n```\n"
+    assert program_for("Write gcd.", only_import, "gcd") == "from math import gcd\n"  # still the one binding it

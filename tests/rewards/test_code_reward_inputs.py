@@ -49,3 +49,11 @@ def test_a_bad_argument_is_refused_before_any_program_runs(options, message):
 def test_prompts_of_another_length_are_refused():
     with pytest.raises(ValueError, match=r"^prompts: has 1 values for 2 completions"):
         code_reward([PROMPT], [RIGHT] * 2, test=[TEST] * 2, entry_point=["add"] * 2)
+
+
+@pytest.mark.parametrize("prompts", [["Write add."], ["p"] * 3])
+def test_completions_as_one_string_are_refused_by_name(prompts):
+    """Until 2026-12-03 ``completions`` was measured by ``len`` unchecked: one string was read one completion a
+    character, so the error blamed ``prompts`` (first case) or "abc" with 3 prompts was scored (second)."""
+    with pytest.raises(ValueError, match=r"^completions: is one str .*completions=\[completion\]"):
+        code_reward(prompts, "abc", test=["assert add(1, 2) == 3\n"] * len(prompts), workers=1)

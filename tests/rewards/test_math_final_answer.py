@@ -6,19 +6,21 @@ import pytest
 from treecredit.rewards import math_reward
 from treecredit.rewards.answers import final_math_answer, final_statement, statements, without_emphasis
 
+SECONDS = 60  # math-verify's time limit for these tests (5 s by default; see test_math_literal.py)
+
 EMPHASISED = ["The answer is **9**.", "Final answer: **9**", "**9**", "__9__", "*9*", "The answer is *9*!",
               "**Answer:** 9", "\\boxed{9} (**9**)"]
 
 
 @pytest.mark.parametrize("completion", EMPHASISED)
 def test_a_final_answer_in_markdown_bold_scores_one(completion):
-    assert math_reward(["q"], [completion], answer=["9"]) == [1.0]
-    assert math_reward(["q"], [completion], answer=["9"], literal=False) == [1.0]
+    assert math_reward(["q"], [completion], answer=["9"], timeout=SECONDS) == [1.0]
+    assert math_reward(["q"], [completion], answer=["9"], literal=False, timeout=SECONDS) == [1.0]
 
 
 @pytest.mark.parametrize("completion", ["**9*", "**9 +**", "*9 -*", "**9**\\*"])
 def test_emphasis_does_not_hide_an_open_end(completion):
-    assert math_reward(["q"], [completion], answer=["9"]) == [0.0]
+    assert math_reward(["q"], [completion], answer=["9"], timeout=SECONDS) == [0.0]
 
 
 def test_without_emphasis_leaves_products_and_powers():
@@ -40,8 +42,9 @@ LATER_WINS = [  # (completion, the answer it ends on, an earlier answer it state
 
 @pytest.mark.parametrize("completion, final, earlier", LATER_WINS)
 def test_the_last_answer_stated_is_scored(completion, final, earlier):
-    assert math_reward(["q"] * 2, [completion] * 2, answer=[final, earlier]) == [1.0, 0.0]
-    assert math_reward(["q"] * 2, [completion] * 2, answer=[final, earlier], literal=False) == [1.0, 0.0]
+    assert math_reward(["q"] * 2, [completion] * 2, answer=[final, earlier], timeout=SECONDS) == [1.0, 0.0]
+    assert math_reward(["q"] * 2, [completion] * 2, answer=[final, earlier], literal=False,
+                       timeout=SECONDS) == [1.0, 0.0]
 
 
 @pytest.mark.parametrize("completion, answer", [
@@ -56,7 +59,7 @@ def test_the_last_answer_stated_is_scored(completion, final, earlier):
     ("#### 9\nThat took 3 steps.", "9"),
 ])
 def test_final_statement_keeps_the_answer(completion, answer):
-    assert math_reward(["q"], [completion], answer=[answer]) == [1.0]
+    assert math_reward(["q"], [completion], answer=[answer], timeout=SECONDS) == [1.0]
 
 
 def test_statements_and_final_statement():
@@ -71,5 +74,5 @@ def test_statements_and_final_statement():
 
 def test_a_number_stated_after_the_answer_is_read_as_the_answer():
     """The documented limit of the rule: without \\boxed{} or ####, the last statement with a value decides."""
-    assert math_reward(["q"], ["The answer is 9. That took 3 steps."], answer=["9"]) == [0.0]
-    assert math_reward(["q"], ["The answer is \\boxed{9}. That took 3 steps."], answer=["9"]) == [1.0]
+    assert math_reward(["q"], ["The answer is 9. That took 3 steps."], answer=["9"], timeout=SECONDS) == [0.0]
+    assert math_reward(["q"], ["The answer is \\boxed{9}. That took 3 steps."], answer=["9"], timeout=SECONDS) == [1.0]

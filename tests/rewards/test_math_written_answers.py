@@ -8,6 +8,8 @@ import pytest
 from treecredit.rewards import math_reward
 from treecredit.rewards.answers import plain_math_text, without_closing
 
+SECONDS = 60  # math-verify's time limit for these tests (5 s by default; see test_math_literal.py)
+
 WRITTEN = [  # (answer, completion): each scored 0 before the fix
     ("1/2", "The answer is 1/2."), ("1/2", "The answer is 1/2"), ("3/4", "The answer is 3/4."), ("2/3", "x = 2/3."),
     ("9", "It's 9"), ("9", "That's 9"), ("12", "12 dollars"), ("7", "7 km/h"), ("7", "7 m^2"),
@@ -32,23 +34,23 @@ NOT_LITERAL = [  # (answer, completion): the literal rule holds through the new 
 
 @pytest.mark.parametrize("answer, completion", WRITTEN + STILL_ONE)
 def test_a_correct_answer_as_typed_scores_one(answer, completion):
-    assert math_reward(["q"], [completion], answer=[answer]) == [1.0]
-    assert math_reward(["q"], [completion], answer=[answer], literal=False) == [1.0]
+    assert math_reward(["q"], [completion], answer=[answer], timeout=SECONDS) == [1.0]
+    assert math_reward(["q"], [completion], answer=[answer], literal=False, timeout=SECONDS) == [1.0]
 
 
 @pytest.mark.parametrize("answer, completion", WRONG)
 def test_a_wrong_answer_in_the_same_shape_scores_zero(answer, completion):
-    assert math_reward(["q"], [completion], answer=[answer]) == [0.0]
-    assert math_reward(["q"], [completion], answer=[answer], literal=False) == [0.0]
+    assert math_reward(["q"], [completion], answer=[answer], timeout=SECONDS) == [0.0]
+    assert math_reward(["q"], [completion], answer=[answer], literal=False, timeout=SECONDS) == [0.0]
 
 
 @pytest.mark.parametrize("answer, completion", NOT_LITERAL)
 def test_an_expression_still_is_not_an_answer(answer, completion):
-    assert math_reward(["q"], [completion], answer=[answer]) == [0.0]
+    assert math_reward(["q"], [completion], answer=[answer], timeout=SECONDS) == [0.0]
 
 
 def test_the_answer_column_is_read_the_same_way():
-    assert math_reward(["q"] * 2, ["-3", "3"], answer=["\u22123", "\\$3"]) == [1.0, 1.0]
+    assert math_reward(["q"] * 2, ["-3", "3"], answer=["\u22123", "\\$3"], timeout=SECONDS) == [1.0, 1.0]
 
 
 def test_plain_math_text_and_without_closing():
@@ -63,4 +65,4 @@ def test_plain_math_text_and_without_closing():
 def test_a_short_unit_is_one_that_math_verify_drops():
     """Units of one or two letters are those of math-verify's unit normalisation (km, h, m), so a symbol stays a
     symbol (7 x); one it does not know (mL) is not read: the documented limit."""
-    assert math_reward(["q"] * 3, ["7 km", "7 h", "7 mL"], answer=["7"] * 3) == [1.0, 1.0, 0.0]
+    assert math_reward(["q"] * 3, ["7 km", "7 h", "7 mL"], answer=["7"] * 3, timeout=SECONDS) == [1.0, 1.0, 0.0]

@@ -7,6 +7,8 @@ import pytest
 from treecredit.rewards import math_reward, numeric_reward
 from treecredit.rewards.numbers import Reading, stated_number
 
+SECONDS = 60  # math-verify's time limit for these tests (5 s by default; see test_math_literal.py)
+
 
 @pytest.mark.parametrize("completion, answer", [
     ("\\sqrt{2}", "2"), ("\\boxed{\\sqrt{2}}", "2"), ("√2", "2"), ("2\\sqrt{2}", "2"), ("\\sqrt[3]{8}", "8"),
@@ -35,7 +37,7 @@ def test_the_number_stated_is_read(completion, answer):
 def test_a_percentage_is_its_number_or_its_fraction_as_math_reads_it(answer, completion, score):
     assert numeric_reward(None, [completion], answer=[answer]) == [score]
     pytest.importorskip("math_verify")
-    assert math_reward(None, [completion], answer=[answer]) == [score]  # the two agree
+    assert math_reward(None, [completion], answer=[answer], timeout=SECONDS) == [score]  # the two agree
 
 
 def test_the_tolerance_applies_to_the_reading_compared():

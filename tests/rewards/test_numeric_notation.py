@@ -10,6 +10,8 @@ from treecredit.rewards import math_reward, numeric_reward
 from treecredit.rewards.numbers import number_values, stated_number
 from treecredit.rewards.numeric import read_answer
 
+SECONDS = 60  # math-verify's time limit for these tests (5 s by default; see test_math_literal.py)
+
 
 @pytest.mark.parametrize("written", ["1{,}000", "\\boxed{1{,}000}", "1 000", "The answer is 1 000.", "1\\,000",
                                      "1\u2009000", "1\u00a0000", "$1\\,000$ dollars", "1{,}000.0"])
@@ -63,7 +65,7 @@ def test_a_percentage_of_confidence_is_no_answer(completion):
     assert "answer is" not in completion or verify(parse("50"), parse(completion))
     assert numeric_reward(None, [completion, completion], answer=["50", "100"]) == [1.0, 0.0]
     if ". I" in completion:
-        assert math_reward(None, [completion, completion], answer=["50", "100"]) == [1.0, 0.0]
+        assert math_reward(None, [completion, completion], answer=["50", "100"], timeout=SECONDS) == [1.0, 0.0]
 
 
 def test_a_percentage_that_is_the_answer_is_still_read():

@@ -14,6 +14,8 @@ from treecredit.rewards import (
     parse_spec,
 )
 
+SECONDS = 60  # math-verify's time limit for these tests (5 s by default; see test_math_literal.py)
+
 
 @pytest.mark.parametrize("completion, answer, expected", [
     ("so the result is \\boxed{\\frac{1}{2}}", "0.5", 1.0),
@@ -26,7 +28,7 @@ from treecredit.rewards import (
     ("\\boxed{\\frac{1}{3}}", "0.5", 0.0),
 ])
 def test_math_reward_reads_many_notations(completion, answer, expected):
-    assert math_reward(prompts=["q"], completions=[completion], answer=[answer]) == [expected]
+    assert math_reward(prompts=["q"], completions=[completion], answer=[answer], timeout=SECONDS) == [expected]
 
 
 def test_final_answer_takes_the_last_balanced_box_then_hashes():
@@ -74,7 +76,8 @@ def test_a_misspelled_option_of_a_built_in_reward_is_refused_not_ignored():
         make_reward("numeric:tol=0.5")
     with pytest.raises(ValueError, match="ignore_case"):
         make_reward("exact:ignore_cas=true")
-    with pytest.raises(ValueError, match=r"'math' takes no option\(s\) \['x'\]; its options are \['literal'\]"):
+    with pytest.raises(ValueError,
+                       match=r"'math' takes no option\(s\) \['x'\]; its options are \['literal', 'timeout'\]"):
         make_reward("math:x=1")
 
 

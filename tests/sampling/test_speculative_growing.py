@@ -117,3 +117,42 @@ def test_entropy_speculation_default_confidence_falls_faster_below_few_groups(mo
     TreeSampler(max_new_tokens=4, branching="entropy", schedule="speculative").sample(
         policy, task, task.generate(np.random.default_rng(0), 8), 4, torch.Generator().manual_seed(0))
     assert seen[-1] == 0.3
+
+
+@pytest.mark.parametrize("options, cutoff, temperature, top_p", ADAPTIVE_CASES[:2] + [
+    ({"chains": 1, "rounds": 3, "max_children": 1}, "off", 1.0, 1.0)])
+def test_hedged_adaptive_forecast_adopts_picks_of_rows_with_one_point_and_grows_the_same_forest(
+        options, cutoff, temperature, top_p, monkeypatch):
+    """float64, three seeds: while a running row has one candidate point only, the forecast from the ended segments is
+    hedged with one that reads the growing rows (``SpeculativeGrower.HEDGE``); some phase adopts a speculation that
+    only the hedge picked, and the forest is the stream's and the rounds' token for token, with the hedge and
+    without it."""
+    from treecredit.sampling.forecast import HedgedForecast
+
+    only_hedged: set = set()
+    picks = HedgedForecast.picks
+
+    def recorded(self, sign):
+        first = {pick[0] for pick in self.parts[0].picks(sign)}
+        only_hedged.update(pick[0] for pick in self.parts[1].picks(sign) if pick[0] not in first)
+        return picks(self, sign)
+
+    adopted: list = []
+    adopt = SpeculativeGrower._adopt
+
+    def adopting(self, forest, item, spec):
+        adopted.append(spec.signature)
+        return adopt(self, forest, item, spec)
+
+    monkeypatch.setattr(HedgedForecast, "picks", recorded)
+    monkeypatch.setattr(SpeculativeGrower, "_adopt", adopting)
+    policy, task, problems, kw = _setup("adaptive", options, cutoff, temperature, top_p)
+    for seed in (11, 12, 13):
+        stream = _grow(policy, task, problems, "stream", seed, **kw)
+        for hedge in (True, False):
+            monkeypatch.setattr(SpeculativeGrower, "HEDGE", hedge)
+            spec = _grow(policy, task, problems, "speculative", seed, **kw)
+            _same_rollout(spec, stream)
+            check_tree_nodes(spec)
+        _same_rollout(spec, _grow(policy, task, problems, "rounds", seed, **kw))
+    assert only_hedged & set(adopted)

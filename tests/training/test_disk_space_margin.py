@@ -104,3 +104,51 @@ def test_a_comparison_counts_each_warm_start_once(monkeypatch, tmp_path):
     other = runs[:2] + [run.replaced(warm_start_seed=1) for run in runs[2:]]  # two warm starts
     with pytest.raises(ValueError, match="for the weights of 2 warm starts in"):
         disk_space.check_runs_free_space(other, jobs=1)
+
+
+def test_the_refusal_is_what_space_needed_says(monkeypatch, tmp_path):
+    # was: check_free_space summed the parts in a copy of space_needed's code, so space_needed's tests did not
+    # test what it refused on
+    config = _trial(tmp_path, warm_start_steps=0)
+    _cache_elsewhere(monkeypatch, tmp_path)
+    one = disk_space.checkpoint_bytes(config)
+    _disk(monkeypatch, 2**30)
+    disk_space.check_free_space(config)
+    monkeypatch.setattr(disk_space, "space_needed", lambda config: (2**31, one))
+    with pytest.raises(ValueError, match=rf"this run needs about {2**31:,} "):
+        disk_space.check_free_space(config)
+
+
+def _hf_model(folder, rows: int) -> None:
+    """A model folder whose only weights file is a safetensors header of ``rows`` × 1000 values."""
+    import struct
+
+    folder.mkdir(parents=True)
+    header = json.dumps({"w": {"dtype": "F32", "shape": [rows, 1000], "data_offsets": [0, 0]}}).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+
+
+def test_another_models_cached_hf_warm_start_does_not_count(tmp_path):
+    # was: the Hugging Face warm start's side-car was matched on its kind and settings alone, so another
+    # model's cached warm start (same steps, batch, lr, seed) counted as this run's, and its weights were not
+    # counted in the disk check
+    from types import SimpleNamespace
+
+    from treecredit.models.hf_load import model_identity
+
+    _hf_model(tmp_path / "this", 3)
+    _hf_model(tmp_path / "other", 5)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    config = SimpleNamespace(model=str(tmp_path / "this"), gguf_file="", hf_warm_start_steps=50,
+                             hf_warm_start_batch=8, hf_warm_start_lr=1e-4, warm_start_seed=0, cache_dir=str(cache),
+                             lora_rank=0)
+    common = {"task": "arithmetic", "kind": "hf", "steps": 50, "batch_size": 8, "lr": 1e-4, "seed": 0, "version": 1}
+    for name in ("this", "other"):
+        side = {**common, "model": model_identity(str(tmp_path / name))}
+        (cache / f"hf-warmstart-{name}.json").write_text(json.dumps(side))
+    (cache / "hf-warmstart-other.pt").write_bytes(b"weights")
+    found = disk_space.warm_start_cache(config)
+    assert found is not None and found[2] == 4 * 3000 + disk_space.CACHE_MARGIN_BYTES
+    (cache / "hf-warmstart-this.pt").write_bytes(b"weights")
+    assert disk_space.warm_start_cache(config) is None  # this model's own: cached already

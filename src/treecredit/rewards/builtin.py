@@ -45,9 +45,10 @@ def _column(kwargs: dict, name: str, n: int) -> list:
     return list(values) if values is not None else [None] * n
 
 
-def math_reward(prompts, completions, answer=None, literal: bool = True, **_) -> list[float | None]:
+def math_reward(prompts, completions, answer=None, literal: bool = True, timeout: int = 5,
+                **_) -> list[float | None]:
     """1.0 where math-verify finds the completion's final answer equal to ``answer``, else 0.0 (None where
-    the row has no answer).
+    the row has no answer, or where math-verify's time limit ran out: see ``timeout``).
 
     The final answer (:func:`~treecredit.rewards.answers.final_math_answer`): Markdown emphasis is dropped (``**9**`` is
     ``9``); then within the ``<answer>…</answer>`` block when one answers (the R1/TRL format; not a block inside prose
@@ -73,27 +74,55 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, **_) ->
     ``1+8=9``, ``0.5``, ``\\frac{1}{2}``, ``50\\%``), not an expression that math-verify would evaluate to
     it (``1+8``, ``3^2``, ``x = 1+8``, ``\\frac{18}{2}``): a restated question is not an answer; nor is text
     that stops mid-expression (``8*``, ``8 -``, ``3=3=3=``, ``8)``: :func:`~treecredit.rewards.answers.ends_open`).
-    """
-    from math_verify import parse, verify
 
+    ``timeout`` (seconds, default 5, math-verify's own; rounded up to whole seconds; ``--reward math:timeout=N``):
+    math-verify's wall-clock limit for each parse and each comparison. Where it runs out, the completion gets
+    None (no reward: it is left out of training, not scored as wrong), and a ``UserWarning`` says how many ran
+    out, on which answer, and how to raise the limit (:mod:`~treecredit.rewards.math_verify_calls`; until
+    2026-12-03 such a completion scored 0.0, as a wrong answer, and only math-verify's own log said
+    ``Timeout during comparison``). ``FixError`` naming ``timeout`` where it is not a number > 0.
+    """
+    from treecredit.rewards.math_verify_calls import MathVerifyTimeout, parse_within, verify_within, whole_seconds
+
+    seconds = whole_seconds(timeout)
     answers = _column({"answer": answer}, "answer", len(completions))
     out: list[float | None] = []
     golds: dict[str, list] = {}  # the completions of a group share their answer: each parsed once a call
+    timed_out: list[tuple[str, str]] = []  # (what ran out, the completion's final answer)
     for completion, gold in zip(completions, answers):
         if gold is None:
             out.append(None)
             continue
-        if str(gold) not in golds:
-            golds[str(gold)] = parse(_as_math(final_answer(plain_math_text(str(gold)))))
-        gold_parsed = golds[str(gold)]
         pred_text = final_math_answer(as_text(completion))
-        pred_parsed = parse(_as_math(pred_text))
-        if literal and pred_parsed and is_plain_number(gold_parsed) and (
-                not is_number_literal(pred_parsed) or ends_open(pred_text)):
-            out.append(0.0)
-            continue
-        out.append(1.0 if gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed) else 0.0)
+        try:
+            if str(gold) not in golds:
+                golds[str(gold)] = parse_within(_as_math(final_answer(plain_math_text(str(gold)))), seconds)
+            gold_parsed = golds[str(gold)]
+            pred_parsed = parse_within(_as_math(pred_text), seconds)
+            if literal and pred_parsed and is_plain_number(gold_parsed) and (
+                    not is_number_literal(pred_parsed) or ends_open(pred_text)):
+                out.append(0.0)
+                continue
+            out.append(1.0 if gold_parsed and pred_parsed and verify_within(gold_parsed, pred_parsed, seconds)
+                       else 0.0)
+        except MathVerifyTimeout as error:
+            out.append(None)
+            timed_out.append((error.what, pred_text))
+    if timed_out:
+        _warn_timeouts(timed_out, len(completions), seconds)
     return out
+
+
+def _warn_timeouts(timed_out: list[tuple[str, str]], n: int, seconds: int) -> None:
+    """Say that math-verify's limit ran out on ``timed_out`` (what, final answer) of ``n`` completions."""
+    import warnings
+
+    what, text = timed_out[0]
+    warnings.warn(f"reward math: math-verify's time limit ({seconds} s for each parse and comparison) ran out on "
+                  f"{len(timed_out)} of the {n} completions (the first during {what}, final answer {text[:80]!r}): "
+                  "they get no reward (None, left out of training), not 0.0; on a busy machine raise the limit "
+                  f"with --reward math:timeout={4 * seconds} (math_reward(..., timeout={4 * seconds}))",
+                  UserWarning, stacklevel=2)
 
 
 # Prose, which math-verify reads by its own anchors ("the answer is"): two words in a row (not LaTeX commands), a

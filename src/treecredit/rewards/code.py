@@ -229,7 +229,8 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
 
     Raises:
         FixError (a ``ValueError``), before any program runs: ``workers`` not a whole number ≥ 1; ``timeout``
-            not a number > 0, ``plain_results`` not a bool; ``prompts``, ``test`` or the entry points not a list
+            not a number > 0, ``plain_results`` not a bool; ``completions`` not a list (a string is refused);
+            ``prompts``, ``test`` or the entry points not a list
             with one value per completion (a string is refused: it would be read one character per completion),
             a row's tests not text, a row's entry point not a Python name (:mod:`treecredit.rewards.code_args`);
             a column named by ``entry_point_column`` that is not given; a row whose tests run no assertion (they
@@ -237,7 +238,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`);
             a row with an entry point whose tests run nothing and define no ``check`` (naming ``test``).
     """
-    from treecredit.rewards.code_args import check_options, check_rows, per_completion
+    from treecredit.rewards.code_args import check_options, check_rows, completion_list, per_completion
     from treecredit.rewards.code_tests import (
         asserts_nothing,
         called_names,
@@ -255,6 +256,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise FixError("workers", f"is {workers!r}, must be a whole number ≥ 1 (programs run at once)",
                        (Remedy(f"workers={DEFAULT_WORKERS}", f"--reward code:workers={DEFAULT_WORKERS}"),))
+    completions = completion_list(completions)
     n = len(completions)
     given = {"prompt", *columns} - {"completion_ids"} | ({"test"} if test is not None else set()) \
         | ({"entry_point"} if entry_point is not None else set())

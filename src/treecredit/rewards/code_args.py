@@ -6,7 +6,8 @@ character per completion (``test="def check..."`` gave row 0 the tests ``"d"``; 
 ``"a"``), and a list shorter than ``completions`` left the rest unscored (None); until 2026-12-03 each was read
 silently. Each is now a :class:`~treecredit._validation.FixError` naming the argument and the fix, as are a
 ``timeout`` that is not a number > 0 (it raised Python's "could not convert string to float") and a
-``plain_results`` that is not a bool (``"false"`` was read as True).
+``plain_results`` that is not a bool (``"false"`` was read as True). ``completions`` itself is checked first
+(:func:`completion_list`): until 2026-12-03 a string there was read one completion per character.
 """
 
 from __future__ import annotations
@@ -14,6 +15,23 @@ from __future__ import annotations
 import math
 
 from treecredit._validation import FixError, Remedy
+
+
+def completion_list(completions) -> list:
+    """``completions`` as a list (one completion a row), checked first: the other arguments' lengths are
+    measured against it.
+
+    Raises:
+        FixError: naming ``completions``: a ``str``/``bytes`` (until 2026-12-03 it was read one completion per
+            character: the error blamed ``prompts``, or a 3-character string with 3 prompts was scored), or
+            something that is not a sequence.
+    """
+    if isinstance(completions, (str, bytes)):
+        shown = repr(completions[:40]) + ("..." if len(completions) > 40 else "")
+        raise FixError("completions", f"is one {type(completions).__name__} ({shown}), not a list with one "
+                       "completion per row (a string would be read one character per completion)",
+                       (Remedy("completions=[completion] for one completion"),))
+    return _as_list("completions", completions)
 
 
 def per_completion(argument: str, values, n: int) -> list:
@@ -32,16 +50,20 @@ def per_completion(argument: str, values, n: int) -> list:
                        f"be read one character per completion)",
                        (Remedy(f"{argument}=[value] * len(completions) for the same value on every row"),
                         Remedy(f"{argument}=<the dataset column: one value per completion>")))
-    try:
-        out = list(values)
-    except TypeError:
-        raise FixError(argument, f"is a {type(values).__name__}, not a list with one value per completion",
-                       (Remedy(f"{argument}=[...] with one value per completion"),)) from None
+    out = _as_list(argument, values)
     if len(out) != n:
         raise FixError(argument, f"has {len(out)} values for {n} completions (one per completion, in the order of "
                        "completions; a shorter list would leave the rest unscored)",
                        (Remedy(f"{argument}=[...] with {n} values, one per completion"),))
     return out
+
+
+def _as_list(argument: str, values) -> list:
+    try:
+        return list(values)
+    except TypeError:
+        raise FixError(argument, f"is a {type(values).__name__}, not a list with one value per completion",
+                       (Remedy(f"{argument}=[...] with one value per completion"),)) from None
 
 
 def check_rows(tests: list, entries: list, entry_argument: str) -> None:

@@ -1,17 +1,22 @@
 """Which code of a chat answer is its program (for the ``code`` reward's :func:`~treecredit.rewards.code.program_for`).
 
 The fenced blocks (```` ```python … ``` ````): the *main* block is the last one that defines the entry point (a
-name it binds at its top level), or, without an entry point, one of the names the tests call; else the last
-block that defines a function or class or is a function body (it does not parse on its own: it continues a code
-prompt); else the last block. A block that only uses the answer (``print(f(3))  # 9``, a usage example after
-the solution) is never the main block when another one defines something (until 2026-12-03 the last block was
-taken without an entry point, and a correct answer followed by an example scored 0).
+name it binds at its top level by ``def``, ``class`` or assignment; else by import: until 2026-12-03 a later
+pytest block's ``from solution import add`` won over the solution), or, without an entry point, one of the names
+the tests call; else the last block that defines a function or class or is a function body (it does not parse
+on its own: it continues a code prompt); else the last block. A block that only uses the answer
+(``print(f(3))  # 9``, a usage example after the solution) is never the main block when another one defines
+something (until 2026-12-03 the last block was taken without an entry point, and a correct answer followed by
+an example scored 0).
 
 Helpers from the other blocks join a main block that parses on its own: the top-level definitions, imports and
-assignments of names that the main block (or a helper it takes, or the tests' names) reads and does not bind,
-not builtins; the last block's wins where several bind a name; they go in front of the main block, in the
-order of the answer. Their other statements (examples, prints, input) are left out. So a helper written in an
-earlier block (``is_prime``, then ``count_primes`` using it) is kept (until 2026-12-03 it was dropped: NameError).
+assignments of names that the main block (or a helper it takes, or the tests' names) reads from its global
+namespace (not a function's local variables) and does not bind, not builtins; the last block's wins where
+several bind a name; they go in front of the main block, in the order of the answer. An assignment whose value
+reads a name the main block binds is never taken (it would run before that name exists: until 2026-12-03 an
+example's ``count = count_vowels("hello")`` was, and a correct answer scored 0). Their other statements
+(examples, prints, input) are left out. So a helper written in an earlier block (``is_prime``, then
+``count_primes`` using it) is kept (until 2026-12-03 it was dropped: NameError).
 
 :func:`without_main_guard`: a program's top-level ``if __name__ == "__main__":`` test is replaced by ``False``
 (lines keep their numbers), since the sandbox runs the program as ``__main__``: chat answers' demo blocks read
@@ -24,6 +29,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import symtable
 
 FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -55,8 +61,43 @@ def bound_names(tree: ast.Module | None) -> set[str]:
     return {name for node in (tree.body if tree is not None else ()) for name in statement_names(node)}
 
 
-def _reads(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - _BUILTINS
+def _defined_names(tree: ast.Module | None) -> set[str]:
+    """Names a module binds at its top level by ``def``, ``class`` or assignment (not by import)."""
+    return {name for node in (tree.body if tree is not None else ())
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) for name in statement_names(node)}
+
+
+def _reads(tree: ast.Module) -> set[str]:
+    """The names ``tree`` reads from its global namespace (at its top level, and in its functions, classes,
+    lambdas and comprehensions where no enclosing scope binds them: Python's own scopes, by :mod:`symtable`),
+    not builtins. A function's local variable is not among them (until 2026-12-03 every loaded name was: an
+    example block's ``count = count_vowels("hello")`` joined a solution whose function has a local ``count``,
+    and ran before it was defined). Every loaded name where :mod:`symtable` refuses the text."""
+    try:
+        table = symtable.symtable(ast.unparse(tree), "<block>", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - _BUILTINS
+    out: set[str] = set()
+    todo = [(table, True)]
+    while todo:
+        scope, top = todo.pop()
+        out.update(symbol.get_name() for symbol in scope.get_symbols()
+                   if symbol.is_referenced() and (top or symbol.is_global()))
+        todo.extend((child, False) for child in scope.get_children())
+    return out - _BUILTINS
+
+
+def _runs_now(node: ast.stmt) -> set[str]:
+    """The names an assignment's value reads when it runs (not those inside its lambdas)."""
+    value = getattr(node, "value", None)
+    todo, out = ([value] if value is not None else []), set()
+    while todo:
+        item = todo.pop()
+        if isinstance(item, ast.Name) and isinstance(item.ctx, ast.Load):
+            out.add(item.id)
+        elif not isinstance(item, ast.Lambda):
+            todo.extend(ast.iter_child_nodes(item))
+    return out
 
 
 def choose_code(completion: str, entry_point: str | None = None, names=()) -> str | None:
@@ -68,7 +109,9 @@ def choose_code(completion: str, entry_point: str | None = None, names=()) -> st
         return None
     trees = [parse(block) for block in blocks]
     wanted = {entry_point} if entry_point else set(names)
-    defining = [i for i, tree in enumerate(trees) if wanted & bound_names(tree)]
+    defining = [i for i, tree in enumerate(trees) if wanted & _defined_names(tree)]
+    if not defining:  # (a block that only imports the name: a pytest file's `from solution import add`)
+        defining = [i for i, tree in enumerate(trees) if wanted & bound_names(tree)]
     if not defining:
         defining = [i for i, tree in enumerate(trees)
                     if tree is None or any(isinstance(node, _DEFINITIONS) for node in tree.body)]
@@ -90,6 +133,10 @@ def _helpers(blocks: list[str], trees: list, main: int, wanted: set[str]) -> str
                         offers[name] = (b, s)
     main_tree = trees[main]
     have = bound_names(main_tree)
+    for name, (b, s) in list(offers.items()):  # it would run before the main block defines what it calls
+        node = trees[b].body[s]
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _runs_now(node) & have:
+            del offers[name]
     needed = list((_reads(main_tree) | wanted) - have)
     taken: set[tuple[int, int]] = set()
     while needed:
@@ -98,7 +145,7 @@ def _helpers(blocks: list[str], trees: list, main: int, wanted: set[str]) -> str
             continue
         taken.add(where)
         node = trees[where[0]].body[where[1]]
-        needed.extend(_reads(node) - have)
+        needed.extend(_reads(ast.Module(body=[node], type_ignores=[])) - have)
     pieces = []
     for b, s in sorted(taken):
         node = trees[b].body[s]

@@ -266,11 +266,13 @@ class GrowingRows:
     end that a later one usually displaces. Six seeds of the small GPT's 8 prompts × 8 leaves, decoding steps and
     tokens wasted: 1 point 149 and 1337, 2 points 178 and 401, 3 points about as without growing rows (195, 430)."""
 
-    def ready(self, group: int, running: dict) -> bool:
-        """Whether every row of ``group`` in ``running`` has :attr:`MIN_POINTS` candidate points (and it has one)."""
+    def ready(self, group: int, running: dict, points: int | None = None) -> bool:
+        """Whether every row of ``group`` in ``running`` has ``points`` (default :attr:`MIN_POINTS`) candidate points
+        (and it has one)."""
+        least = self.MIN_POINTS if points is None else points
         nodes = [n for n in self.forest.nodes_of(group) if n in running]
         return bool(nodes) and all(n in self._rows and self._rows[n][0] is running[n] and
-                                   self._rows[n][4] >= self.MIN_POINTS for n in nodes)
+                                   self._rows[n][4] >= least for n in nodes)
 
     def view(self, group: int, running: dict):
         """The forest with the segments of ``group``'s nodes in ``running`` (node -> row, each as last
@@ -293,3 +295,31 @@ class GrowingRows:
             view.entropy[node] = forest.entropy[node] + list(segment.entropies[: self._rows[node][2]])
             view.step_end_offsets[node] = forest.step_end_offsets[node] + [base + t for t in ends]
         return view
+
+
+class HedgedForecast:
+    """The picks of several forecasts of one group's remaining rounds, each once (in the order of ``parts``, then of
+    each part's picks): the speculative schedule starts them all, and a phase adopts whichever its request matches
+    (``SpeculativeGrower.HEDGE``). Like its parts (:class:`NextRoundForecast`) it reads no token of a growing row and
+    its picks start at once."""
+
+    uses_chances = False
+
+    def __init__(self, parts: list) -> None:
+        self.parts = parts
+
+    def add(self, node: int, offset: int, entropy: float, origin: tuple = ()) -> bool:
+        return False
+
+    def purge(self, origins: set) -> None:
+        return None
+
+    def picks(self, sign) -> list[tuple]:
+        """The parts' picks (:meth:`NextRoundForecast.picks`) without a signature twice."""
+        out, seen = [], set()
+        for part in self.parts:
+            for pick in part.picks(sign):
+                if pick[0] not in seen:
+                    seen.add(pick[0])
+                    out.append(pick)
+        return out

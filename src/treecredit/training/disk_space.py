@@ -184,19 +184,29 @@ def warm_start_cache(config) -> tuple[Path, tuple, int] | None:
 
 def _cached_settings(config) -> tuple[str, dict]:
     """The cache file name's prefix and the settings of its side-car JSON that ``config`` fixes before any work
-    (:mod:`~treecredit.training.warmstart`, :func:`~treecredit.training.agent_loop.warm_start` write them):
-    ``('', {})`` when the run has no warm start."""
+    (:mod:`~treecredit.training.warmstart`, :func:`~treecredit.training.agent_loop.warm_start` write them): the
+    kind, the model (a Hugging Face model's :func:`~treecredit.models.hf_load.model_identity`: its folder and
+    its files' names, sizes and times; the small GPT's shape) and the warm start's steps, batch, learning rate
+    and seed; ``('', {})`` when the run has no warm start (or its Hugging Face model cannot be found). Until
+    2026-12-03 the Hugging Face and agent warm starts' models were not compared, so another model's cached warm
+    start counted as the run's. The task is not compared: its identity is known only once it is built."""
     seed = {"seed": config.warm_start_seed}
     if config.model != "gpt":
         if not config.hf_warm_start_steps:
             return "", {}
-        return "hf-warmstart", {"kind": "hf", "steps": config.hf_warm_start_steps,
+        from treecredit.models.hf_load import model_identity
+
+        try:  # as the side-car holds it (JSON: the files' tuples are lists)
+            identity = json.loads(json.dumps(model_identity(config.model, getattr(config, "gguf_file", ""))))
+        except (ValueError, OSError):  # a model that cannot be found: nor can its weights be counted
+            return "", {}
+        return "hf-warmstart", {"kind": "hf", "model": identity, "steps": config.hf_warm_start_steps,
                                 "batch_size": config.hf_warm_start_batch, "lr": config.hf_warm_start_lr, **seed}
     if not config.warm_start_steps:
         return "", {}
     model = {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd}
     if config.env:  # the agent's warm start (its model's max_len follows the env's episodes)
-        return "agent-warmstart", {"kind": "agent", "env": config.env, "steps": config.warm_start_steps,
+        return "agent-warmstart", {"kind": "agent", "env": config.env, "model": model, "steps": config.warm_start_steps,
                                    "batch": config.warm_start_batch, "lr": config.warm_start_lr, **seed}
     if config.max_len != 96:  # as loop.build_policy keys it
         model["max_len"] = config.max_len
@@ -250,18 +260,19 @@ def check_free_space(config, overwrite: bool = False) -> None:
     """Refuse (``out``) a run whose file system lacks room for what it will write (:func:`space_needed`, less the
     checkpoints already in its folder, which a resume keeps beside its next one and ``overwrite`` frees:
     :func:`existing_checkpoint_bytes`), before any work: the error names the folder, the free and the needed bytes,
-    and the fix."""
-    one = checkpoint_bytes(config)
+    and the fix. (Until 2026-12-03 it summed the same parts in a copy of :func:`space_needed`'s code, so the tests
+    of that function did not test what was refused.)"""
     out = Path(config.out)
     free = free_bytes(out)
-    if one is None or free is None:  # weights that cannot be counted; a file system that does not say
+    found = space_needed(config) if free is not None else None
+    if found is None:  # weights that cannot be counted; a file system that does not say
         return
-    margin = margin_bytes(CHECKPOINTS_ON_DISK * one)
-    cache = cache_bytes_on_disk(config, disk_of(out))
-    need = CHECKPOINTS_ON_DISK * one + margin + (cache[1] if cache else 0)  # as space_needed
+    need, one = found
     needed = need - existing_checkpoint_bytes(out, overwrite)  # a resume's two stay; --overwrite's go
     if free >= needed:
         return
+    margin = margin_bytes(CHECKPOINTS_ON_DISK * one)  # (the parts of space_needed's sum, for the message)
+    cache = cache_bytes_on_disk(config, disk_of(out))
     cached = (f"; and {_size(cache[1])} for the warm start's weights in its cache (on the same disk: "
               f"{cache[0][0]})") if cache else ""
     fail("out", f"the disk of {out} has {free:,} bytes free ({_size(free)}), and this run needs about {needed:,} "
