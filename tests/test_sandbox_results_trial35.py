@@ -1,5 +1,6 @@
 """What the wrapper of the program's functions (treecredit.sandbox_results) passes on to the tests (trial35,
-2026-12-03): a ``StopIteration`` escaping the program becomes a ``RuntimeError``."""
+2026-12-03): a ``StopIteration`` escaping the program becomes a ``RuntimeError``, and the candidate has the
+function's name and docstring."""
 
 import sys
 
@@ -35,3 +36,12 @@ def test_a_stopiteration_the_tests_catch_around_a_call_is_a_runtime_error():
     test = ("try:\n    find_index([1], 5)\nexcept RuntimeError as e:\n"
             "    assert type(e.__cause__) is StopIteration\nelse:\n    assert False\n")
     assert run_check(NEXT_WITHOUT_DEFAULT, test, None, timeout=10).passed
+
+
+def test_the_candidate_has_the_functions_name_and_docstring():
+    """trial35 f8: the candidate passed to ``check`` was the wrapper itself, named 'candidate' with no docstring;
+    it is still a wrapper (its results are checked), not the program's function."""
+    test = ("def check(candidate):\n    assert candidate.__name__ == 'f' and candidate.__qualname__ == 'f'\n"
+            "    assert candidate.__doc__ == 'doc'\n    assert not hasattr(candidate, '__wrapped__')\n"
+            "    assert candidate(1) == 1\n")
+    assert run_check("def f(x, y=2):\n    'doc'\n    return x\n", test, "f", timeout=10).passed

@@ -25,6 +25,10 @@ raises ``TypeError`` naming the function, the type and ``--reward code:plain_res
 A ``StopIteration`` escaping a wrapped function becomes a ``RuntimeError`` (as PEP 479 does for generators):
 until 2026-12-03 a program whose ``next(...)`` ran out ended the tests' ``for ... in map(candidate, ...)`` loop
 silently, no assert ran and it passed. With ``plain_results=False`` nothing is wrapped, and this stays a limit.
+
+The wrapper has the function's ``__name__``, ``__qualname__`` and ``__doc__`` (when each is a ``str``; until
+2026-12-03 it was named ``candidate`` with no docstring), not its signature: ``inspect.signature`` says
+``(*args, **kwargs)`` (a limit; ``__wrapped__`` would hand the tests the unchecked function).
 """
 
 RESULTS = r'''
@@ -50,7 +54,7 @@ def _results_guard(is_plain):
     lazy_kinds = tuple(lazy_kinds)
     next_, send_, throw_, close_ = next, generator.send, generator.throw, generator.close
     StopIteration_, GeneratorExit_, BaseException_ = StopIteration, GeneratorExit, BaseException
-    RuntimeError_ = RuntimeError
+    RuntimeError_, str_, getattr_, setattr_, Exception_ = RuntimeError, str, getattr, setattr, Exception
 
     def refusal(name, did, value):
         return ("sandbox: the program's " + name + " " + did + " an object of type " + repr_(type_(value).__name__)
@@ -150,6 +154,13 @@ def _results_guard(is_plain):
             if not is_plain(result, 0):
                 raise TypeError_(refusal(name, "returned", result))
             return result
+        for key in ("__name__", "__qualname__", "__doc__"):  # (text only: never the program's own object)
+            try:
+                value = getattr_(function, key)
+            except Exception_:
+                continue
+            if type_(value) is str_:
+                setattr_(candidate, key, value)
         return candidate
 
     return plain_results
