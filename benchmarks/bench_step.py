@@ -216,3 +216,12 @@ def step_reports(defaults: TrainConfig, repeats: int, counts: list[int], lengths
                             prompts, tokens, arms)
             if "llama" in models:
                 step_report(llama_name + about, llama, task, repeats, prompts, tokens, arms)
+
+
+if __name__ == "__main__":  # run directly it printed nothing and exited 0 (trial 35): say how it runs
+    import sys
+
+    print("bench_step.py is part 2 of benchmarks/bench_update.py, which sets its clock and torch threads; run\n"
+          "  python benchmarks/bench_update.py --parts 2 [--quick] [--repeats 5] [--clock wall|cpu]\n"
+          "(python benchmarks/bench_update.py --help lists every option)", file=sys.stderr)
+    sys.exit(2)

@@ -155,7 +155,7 @@ def _command(argv: list[str] | None, own_process: bool) -> int:
     stdout = GuardedStdout.install()
     args = None
     try:
-        code = _parsed_command(argv, own_process)
+        code = _parsed_command(argv, own_process, stdout)
     except StdoutFailed as exc:  # the command stopped on it: the line says what it left
         args, code = getattr(exc, "args_namespace", None), FLUSH_FAILED
     finally:
@@ -171,9 +171,11 @@ def _command(argv: list[str] | None, own_process: bool) -> int:
     return FLUSH_FAILED
 
 
-def _parsed_command(argv: list[str] | None, own_process: bool) -> int:
+def _parsed_command(argv: list[str] | None, own_process: bool, stdout: GuardedStdout) -> int:
     """:func:`_command` once stdout is guarded: argparse's exits (``--help``, ``--version``, a usage error) are
-    returned as statuses, never raised (until 2026-12-03 :func:`main` raised ``SystemExit`` for them)."""
+    returned as statuses, never raised (until 2026-12-03 :func:`main` raised ``SystemExit`` for them). A command of
+    :data:`GOES_ON_AFTER_CLOSED_PIPE` goes on after stdout's reader closed the pipe (:func:`closed_pipe_note`);
+    another (``demo``, a ``--help``) ends quietly with status 0."""
     words = sys.argv[1:] if argv is None else argv
     if words and not words[0].startswith("-") and words[0] not in COMMANDS:  # argparse names no close command
         print(unknown_command_error(words[0]), file=sys.stderr)
@@ -192,6 +194,7 @@ def _parsed_command(argv: list[str] | None, own_process: bool) -> int:
 
     mark_run_ended(False)
     mark_command_done(None)
+    stdout.closed_pipe_note = closed_pipe_note(args)
     args._checkpoints_before = checkpoint_stamps(args)  # an interrupted --overwrite start: the earlier run's?
     try:
         with terminate_interrupts(ignore_after=own_process) as ending:
@@ -207,7 +210,12 @@ def _parsed_command(argv: list[str] | None, own_process: bool) -> int:
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 0
+        if args.command not in GOES_ON_AFTER_CLOSED_PIPE:
+            return 0
+        # not through the guard (a write straight to file descriptor 1): the command stopped on it; say so
+        print(f"treecredit {args.command}: error: stopped: stdout's reader closed the pipe; "
+              f"{interrupted_note(args)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:  # `train` saves and stops on the first Ctrl-C; this is any other interruption
         from treecredit.training.stopping import command_done, run_ended
 
@@ -225,6 +233,30 @@ def _parsed_command(argv: list[str] | None, own_process: bool) -> int:
             return done
         print(f"treecredit {args.command}: {how}; {interrupted_note(args)}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
+
+
+GOES_ON_AFTER_CLOSED_PIPE = ("train", "compare", "lab", "export")
+"""The commands that write files, and go on to their end once stdout's reader closed the pipe (``train ... | head
+-1``), their further output dropped; the others (``demo``, a ``--help``) end quietly then, with status 0."""
+
+
+def closed_pipe_note(args: argparse.Namespace) -> str | None:
+    """The line on stderr when stdout's reader closed the pipe while ``args``' command runs (None: a command not
+    in :data:`GOES_ON_AFTER_CLOSED_PIPE`, which ends there): that it goes on, and where its results are."""
+    if args.command not in GOES_ON_AFTER_CLOSED_PIPE:
+        return None
+    try:
+        out = _out_folder(args)
+    except Exception:  # an unreadable --config: the run's own check says so; name no folder here
+        out = "its --out folder"
+    from pathlib import Path
+
+    where = {"train": f"the run's lines are in {Path(out) / 'log.txt'}",
+             "compare": f"its report will be {Path(out) / 'report.md'}",
+             "lab": f"its report will be {Path(out) / 'report.md'}",
+             "export": f"the model goes to {out}"}[args.command]
+    return (f"treecredit {args.command}: stdout's reader closed the pipe (as `| head` does); the command goes on "
+            f"to its end with its further output dropped ({where})")
 
 
 def interrupted_note(args: argparse.Namespace) -> str:

@@ -191,11 +191,19 @@ class GuardedStdout:
     """``sys.stdout`` while a command runs (:meth:`install`): writes and flushes go to the stdout before it, and a
     failure other than a closed pipe is kept (:attr:`failed`, the first) and raised as :class:`StdoutFailed`. The
     failure is kept also where a caller swallows it (argparse's help and ``--version`` pass over an ``OSError``),
-    so that the command can say it and exit :data:`FLUSH_FAILED`. Every other attribute is the stdout's own."""
+    so that the command can say it and exit :data:`FLUSH_FAILED`. Every other attribute is the stdout's own.
+
+    A closed pipe (the reader of ``| head -1`` exited) raises ``BrokenPipeError``, unless :attr:`closed_pipe_note`
+    is set (a command that writes files: ``train``, ``compare``): then the first one puts ``os.devnull`` in place
+    of the stdout's file descriptor, says the note in one line on stderr, and that write and every later one is
+    dropped, so that the command goes on to its end (until 2026-12-03 a run stopped at the next line it printed,
+    without saving, and exited 0 without a word). :attr:`pipe_closed` says that it happened."""
 
     def __init__(self, file) -> None:
         self._file = file
         self.failed: OSError | None = None
+        self.closed_pipe_note: str | None = None
+        self.pipe_closed = False
 
     @classmethod
     def install(cls) -> GuardedStdout:
@@ -210,7 +218,7 @@ class GuardedStdout:
             sys.stdout = self._file
 
     def write(self, text: str) -> int:
-        return self._guarded(self._file.write, text)
+        return self._guarded(self._file.write, text, dropped=len(text))
 
     def writelines(self, lines) -> None:
         self._guarded(self._file.writelines, lines)
@@ -218,15 +226,35 @@ class GuardedStdout:
     def flush(self) -> None:
         self._guarded(self._file.flush)
 
-    def _guarded(self, method, *args):
+    def _guarded(self, method, *args, dropped=None):
         try:
             return method(*args)
         except BrokenPipeError:
-            raise
+            if self.closed_pipe_note is None:
+                raise
+            self._drop_output()
+            return dropped
         except OSError as exc:
             if self.failed is None:
                 self.failed = exc
             raise StdoutFailed(exc.errno, exc.strerror) from exc
+
+    def _drop_output(self) -> None:
+        """After a closed pipe (once): ``os.devnull`` in place of the stdout's file descriptor (what its buffer
+        holds, and what a process started later inherits, goes there), and the note on stderr."""
+        if self.pipe_closed:
+            return
+        self.pipe_closed = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._file.fileno())
+            finally:
+                os.close(devnull)
+            self._file.flush()  # the buffered rest, to os.devnull
+        except (OSError, ValueError):  # no file descriptor (an in-memory file): each later write is dropped here
+            pass
+        _say(self.closed_pipe_note or "")
 
     def __getattr__(self, name: str):
         if name == "_file":  # not set yet (a copy being made): no endless recursion

@@ -21,6 +21,14 @@ and ``itertools``' iterators; the types taken before the program runs) passes th
 each value (and a generator's return value) as the tests draw it, and passes a generator's ``send()`` and
 ``throw()`` on (until 2026-12-03 it did not, and the other iterators were refused). A value that is not plain
 raises ``TypeError`` naming the function, the type and ``--reward code:plain_results=false``.
+
+A ``StopIteration`` escaping a wrapped function becomes a ``RuntimeError`` (as PEP 479 does for generators):
+until 2026-12-03 a program whose ``next(...)`` ran out ended the tests' ``for ... in map(candidate, ...)`` loop
+silently, no assert ran and it passed. With ``plain_results=False`` nothing is wrapped, and this stays a limit.
+
+The wrapper has the function's ``__name__``, ``__qualname__`` and ``__doc__`` (when each is a ``str``; until
+2026-12-03 it was named ``candidate`` with no docstring), not its signature: ``inspect.signature`` says
+``(*args, **kwargs)`` (a limit; ``__wrapped__`` would hand the tests the unchecked function).
 """
 
 RESULTS = r'''
@@ -46,6 +54,7 @@ def _results_guard(is_plain):
     lazy_kinds = tuple(lazy_kinds)
     next_, send_, throw_, close_ = next, generator.send, generator.throw, generator.close
     StopIteration_, GeneratorExit_, BaseException_ = StopIteration, GeneratorExit, BaseException
+    RuntimeError_, str_, getattr_, setattr_, Exception_ = RuntimeError, str, getattr, setattr, Exception
 
     def refusal(name, did, value):
         return ("sandbox: the program's " + name + " " + did + " an object of type " + repr_(type_(value).__name__)
@@ -134,7 +143,10 @@ def _results_guard(is_plain):
         name = ("class " if subclass_(type_(function), type_) else "function ") + repr_(name)
 
         def candidate(*args, **kwargs):
-            result = function(*args, **kwargs)
+            try:
+                result = function(*args, **kwargs)
+            except StopIteration_ as stop:  # (as PEP 479 does in a generator: a test's loop must not end here)
+                raise RuntimeError_("sandbox: the program's " + name + " raised StopIteration") from stop
             kind = type_(result)
             for lazy in lazy_kinds:
                 if kind is lazy:
@@ -142,6 +154,13 @@ def _results_guard(is_plain):
             if not is_plain(result, 0):
                 raise TypeError_(refusal(name, "returned", result))
             return result
+        for key in ("__name__", "__qualname__", "__doc__"):  # (text only: never the program's own object)
+            try:
+                value = getattr_(function, key)
+            except Exception_:
+                continue
+            if type_(value) is str_:
+                setattr_(candidate, key, value)
         return candidate
 
     return plain_results

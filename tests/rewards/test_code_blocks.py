@@ -103,3 +103,30 @@ def test_a_later_block_importing_the_entry_point_is_not_the_program():
     assert program_for("Write add.", answer, "add") == "def add(a, b):\n    return a + b\n"
     only_import = "```python\nfrom math import gcd\n```\n"
     assert program_for("Write gcd.", only_import, "gcd") == "from math import gcd\n"  # still the one binding it
+
+
+SQUARE = 'def square(x: int) -> int:\n    """Return x squared."""\n'
+
+
+@pytest.mark.parametrize("after", ["```\n\nExample usage:\n```python\nprint(square(3))  # 9\n```\n", "```\n"])
+def test_a_continuation_ended_by_a_stray_closing_fence_keeps_its_code(after):
+    """trial35 f15: a correct body then a bare closing fence and an example: the closing ``` was read as an
+    opening one and the prose after it ("Example usage:") became the program, which scored 0."""
+    program = program_for(SQUARE, "    return x * x\n" + after, "square")
+    assert program == SQUARE + "    return x * x\n"
+
+
+def test_prose_before_a_bare_fence_is_not_taken_as_code():
+    """A bare fence after prose still opens a block ("Sure" parses as Python, but is no statement of code)."""
+    for prose in ("Sure\n", "Here is the code:\n", "  Indented prose here.\n"):
+        assert program_for("Write f.", prose + "```\ndef f():\n    return 1\n```\n", "f") == "def f():\n    return 1\n"
+
+
+@pytest.mark.parametrize("answer", [
+    "Here is the solution:\n\n1. The code:\n   ```python\n   def square(x):\n       return x * x\n   ```\n",
+    "Solution:\n~~~python\ndef square(x):\n    return x * x\n~~~\n",
+    "Solution:\n````python\ndef square(x):\n    return x * x\n````\n"])
+def test_indented_and_tilde_fences_are_found(answer):
+    """trial35 f10: a block indented in a list item, and a ``~~~`` block, were not found: the whole answer was
+    taken as the program (a syntax error), and a correct answer scored 0."""
+    assert program_for("Write a function square(x).", answer, "square") == "def square(x):\n    return x * x\n"

@@ -103,3 +103,37 @@ def test_twin_leaves_of_other_chains_are_scored_apart_and_a_split_leaf_is_not_sc
     forest.split(0, 0)  # a fork point inside leaf 0: its tail (node 2) is the same leaf
     assert leaf_rewards(ctx, forest) == {2: 1.0, 1: 1.0} and len(seen) == 1
     assert score_leaves(ctx, _two_leaf_forest(), [0]) == [2.0]  # another forest: scored anew
+
+
+class CallCountingTask(CountingTask):
+    """:class:`CountingTask` that also counts its reward calls (``batches``: completions per call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def score_batch(self, problems, responses, completion_ids=None):
+        self.batches.append(len(responses))
+        return super().score_batch(problems, responses, completion_ids)
+
+
+@pytest.mark.parametrize("schedule", ["rounds", "stream", "speculative"])
+def test_the_groups_whose_rounds_end_together_share_one_reward_call(schedule, monkeypatch):
+    """Trial 35 (F15): adaptive branching called the reward once per group per round (3 prompts × 6 leaves: 10
+    calls of 1-3 completions). The ended leaves of every group are now scored together: in the rounds schedule
+    one call per round plus the packing's; the trees and rollout are the ones of scoring group by group."""
+    import treecredit.sampling.leaf_scores as leaf_scores
+
+    together_task = CallCountingTask()
+    together = _sample(together_task, schedule)
+    monkeypatch.setattr(leaf_scores, "ENDED", ())  # no other group's leaf: one call per group, as before
+    apart_task = CallCountingTask()
+    apart = _sample(apart_task, schedule)
+    for name in ("response_ids", "response_mask", "rewards", "tree_nodes", "group_ids", "old_logprobs"):
+        assert torch.equal(getattr(together, name), getattr(apart, name)), name
+    assert sum(together_task.batches) == sum(apart_task.batches) == 18  # each leaf once either way
+    assert len(apart_task.batches) == 10, apart_task.batches  # 3 groups × 3 rounds, then the packing
+    if schedule == "rounds":
+        assert len(together_task.batches) == OPTIONS["rounds"] + 1, together_task.batches
+    else:  # a group's round ends when its own chains have: those that end at one decoding step share a call
+        assert len(together_task.batches) < len(apart_task.batches), together_task.batches

@@ -17,14 +17,10 @@ from treecredit.tasks import ArithmeticTask
 torch.set_num_threads(1)
 
 
-def _forking_stream(policy, max_rows, monkeypatch):
-    """48 chains; 32 of them end early and fork 2 children each (one is added to the batch). Returns the
-    segments by (request, seq), the rows of each ``gather_states`` call (a copy of the rows into a new
-    buffer) and the decoding steps."""
-    lengths = [2] * 16 + [4] * 16 + [14] * 16
-    first = [SegmentRequest((1, 5 + i % 7), 2, n=1, max_tokens=m, keep_key=("a", i), chain_keys=(10 + i,))
-             for i, m in enumerate(lengths)]
-    got, copies = {}, []
+def counted_copies(monkeypatch) -> list:
+    """A list that gets, for each ``gather_states`` call of the stream from now on (a copy of rows into a new
+    buffer), the rows it copies."""
+    copies: list = []
     gather = kv_stream.gather_states
 
     def counting(policy, parts, *a):
@@ -32,6 +28,17 @@ def _forking_stream(policy, max_rows, monkeypatch):
         return gather(policy, parts, *a)
 
     monkeypatch.setattr(kv_stream, "gather_states", counting)
+    return copies
+
+
+def _forking_stream(policy, max_rows, monkeypatch):
+    """48 chains; 32 of them end early and fork 2 children each (one is added to the batch). Returns the
+    segments by (request, seq), the rows of each ``gather_states`` call (a copy of the rows into a new
+    buffer) and the decoding steps."""
+    lengths = [2] * 16 + [4] * 16 + [14] * 16
+    first = [SegmentRequest((1, 5 + i % 7), 2, n=1, max_tokens=m, keep_key=("a", i), chain_keys=(10 + i,))
+             for i, m in enumerate(lengths)]
+    got, copies = {}, counted_copies(monkeypatch)
 
     def on_end(ended):
         for rid, seq, segment in ended:

@@ -47,7 +47,8 @@ def test_a_turn_level_arm_without_env_says_it_needs_env():
 @pytest.mark.parametrize("given,arms,fix", [
     ("grop", ["grpo", "rloo"], "--reference grpo."),  # was: "..., or add 'grop' to --estimators"
     ("tmpo", ["grpo", "rloo"], "--reference grpo, or add 'tempo' to --estimators."),
-    ("tempo", ["grpo", "rloo"], "--reference grpo, or add 'tempo' to --estimators."),
+    ("tempo", ["grpo", "rloo"], "--estimators grpo,rloo,tempo), or pass --reference with an arm as written in "
+     "--estimators, e.g. --reference grpo."),  # a registered estimator: added first
     ("xyzzy", ["grpo", "rloo"], "--reference grpo."),
 ])
 def test_a_misspelt_reference_is_answered_with_the_close_name(given, arms, fix):

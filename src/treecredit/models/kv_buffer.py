@@ -229,7 +229,7 @@ class GrowingKV:
         return GrowingKV(buffer.keys[:b + k, :, :n], buffer.values[:b + k, :, :n], buffer)
 
     @classmethod
-    def stack(cls, parts, width: int, total_rows: int = 0) -> GrowingKV:
+    def stack(cls, parts, width: int, total_rows: int = 0, rows_per_row: int | None = None) -> GrowingKV:
         """The rows of ``parts`` (``(k, v)`` pairs ``(B_i, H, L_i, D)``, ``L_i ≤ width``, or ``(k, v, rows)``
         with ``rows (K_i,)`` long: those rows only) in one cache of ``width`` columns, each part right-aligned
         (zeros in front), written once into a new buffer with spare room (so the next :meth:`extend` writes
@@ -240,9 +240,11 @@ class GrowingKV:
         pages in memory, written or not (a 64 × 8 tree call of the small GPT allocated 932 MiB of buffers with
         the whole hint, 380 MiB so; 256 × 8: 4.8 and 1.4 GiB). The floor keeps a small tree's forks in its first
         buffer: a fork's siblings copied after the step into a full buffer take its ended rows along
-        (``kv_stream._add_twins``), so there more rows would be stepped than without sibling copies."""
-        keys, values, b = stacked_buffers(parts, width, total_rows, rows_per_row=STACKED_ROWS_PER_ROW,
-                                          least_spare=SPARE)
+        (``kv_stream._add_twins``), so there more rows would be stepped than without sibling copies.
+        ``rows_per_row``, where given, replaces :data:`STACKED_ROWS_PER_ROW` (a stream's first buffer:
+        ``kv_stream.START_ROWS_PER_ROW``)."""
+        per_row = STACKED_ROWS_PER_ROW if rows_per_row is None else rows_per_row
+        keys, values, b = stacked_buffers(parts, width, total_rows, rows_per_row=per_row, least_spare=SPARE)
         return cls(keys[:b, :, :width], values[:b, :, :width], _Buffer(keys, values, width, b))
 
     def select(self, rows) -> GrowingKV:

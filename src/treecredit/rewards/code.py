@@ -177,7 +177,12 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     (the last :data:`VERDICTS_KEPT`), so the same program and tests run once: the copies of a tree group, and
     held-out pass@1's success test after the reward (assumes deterministic tests, as the partial verifier does).
     unittest ``TestCase`` classes the tests define are run, and ``unittest.main()`` does not run
-    (:mod:`treecredit.rewards.code_unittest`)."""
+    (:mod:`treecredit.rewards.code_unittest`).
+
+    Raises:
+        RuntimeError: the sandbox could not start the program (``sandbox: could not start (...)``); until
+            2026-12-03 that scored 0.0, so every program scored 0 with no word why.
+    """
     from treecredit.rewards.code_unittest import with_runner
     from treecredit.sandbox_check import run_check
 
@@ -186,8 +191,13 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     with _LOCK:
         if key in _VERDICTS:
             return _VERDICTS[key]
-    passed = run_check(program, with_runner(test), entry_point or None, timeout=timeout,
-                       plain_results=plain_results).passed
+    result = run_check(program, with_runner(test), entry_point or None, timeout=timeout,
+                       plain_results=plain_results)
+    if result.returncode is None and not result.timed_out and result.stderr.startswith("sandbox: could not start"):
+        # (not the program's failure: scoring it 0 would score every program 0, silently)
+        raise RuntimeError(f"code reward: {result.stderr.strip()}; no program can be scored "
+                           f"(timeout={timeout!r}, plain_results={plain_results!r})")
+    passed = result.passed
     with _LOCK:
         if len(_VERDICTS) >= VERDICTS_KEPT:
             _VERDICTS.pop(next(iter(_VERDICTS)))
@@ -229,8 +239,8 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
 
     Raises:
         FixError (a ``ValueError``), before any program runs: ``workers`` not a whole number ≥ 1; ``timeout``
-            not a number > 0, ``plain_results`` not a bool; ``completions`` not a list (a string is refused);
-            ``prompts``, ``test`` or the entry points not a list
+            not a number of seconds in (0, 86400], ``plain_results`` not a bool; ``completions`` not a list (a
+            string is refused); ``prompts``, ``test`` or the entry points not a list
             with one value per completion (a string is refused: it would be read one character per completion),
             a row's tests not text, a row's entry point not a Python name (:mod:`treecredit.rewards.code_args`);
             a column named by ``entry_point_column`` that is not given; a row whose tests run no assertion (they
@@ -272,7 +282,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
     tests = per_completion("test", test, n)
     entry_argument = "entry_point" if entry_point_column == "entry_point" else entry_point_column
     entries = per_completion(entry_argument, entry_point, n)
-    check_rows(tests, entries, entry_argument)
+    tests, entries = check_rows(tests, entries, entry_argument)
     jobs: list[tuple[int, str, str, str | None]] = []
     for i, (prompt, completion, tst, entry) in enumerate(zip(prompts, completions, tests, entries)):
         if tst is None:

@@ -5,9 +5,12 @@ and ``entry_point`` (or the column ``entry_point_column`` names) must be such li
 character per completion (``test="def check..."`` gave row 0 the tests ``"d"``; ``entry_point="add"`` the name
 ``"a"``), and a list shorter than ``completions`` left the rest unscored (None); until 2026-12-03 each was read
 silently. Each is now a :class:`~treecredit._validation.FixError` naming the argument and the fix, as are a
-``timeout`` that is not a number > 0 (it raised Python's "could not convert string to float") and a
+``timeout`` that is not a number of seconds in (0, 86400] (a string raised Python's "could not convert string
+to float") and a
 ``plain_results`` that is not a bool (``"false"`` was read as True). ``completions`` itself is checked first
-(:func:`completion_list`): until 2026-12-03 a string there was read one completion per character.
+(:func:`completion_list`): until 2026-12-03 a string there was read one completion per character. A row's
+tests and entry point that are a ``str`` subclass (numpy's ``np.str_``) are taken as plain ``str``
+(:func:`check_rows`).
 """
 
 from __future__ import annotations
@@ -66,8 +69,14 @@ def _as_list(argument: str, values) -> list:
                        (Remedy(f"{argument}=[...] with one value per completion"),)) from None
 
 
-def check_rows(tests: list, entries: list, entry_argument: str) -> None:
+def check_rows(tests: list, entries: list, entry_argument: str) -> tuple[list, list]:
     """Each row's tests are None or source text, and its entry point None, "" or a Python name.
+
+    Returns:
+        ``(tests, entries)`` with each text an exact ``str``: a ``str`` subclass (numpy's ``np.str_``, from
+        ``np.array([...])`` or a pandas column) is its plain text. Until 2026-12-03 it went on as it was, and its
+        ``repr`` (``np.str_('sq')``) pasted into the sandbox's boot code made every program fail with
+        ``NameError: name 'np' is not defined``, silently scoring 0.
 
     Raises:
         FixError: naming ``test`` (a row's value is a list of asserts, say: MBPP's ``test_list``) or
@@ -83,17 +92,29 @@ def check_rows(tests: list, entries: list, entry_argument: str) -> None:
         if entry is not None and entry != "" and not (isinstance(entry, str) and entry.isidentifier()):
             raise FixError(entry_argument, f"row {i}'s value {entry!r} is not a Python name (the tested function's "
                            "name)", (Remedy(f"{entry_argument}=[<function name>, ...], one per completion"),))
+    return [_exact(t) for t in tests], [_exact(e) for e in entries]
+
+
+def _exact(value):
+    """``value`` as an exact ``str`` when it is a ``str`` subclass; otherwise itself."""
+    return str.__str__(value) if isinstance(value, str) and type(value) is not str else value
+
+
+MAX_TIMEOUT = 86400.0
+"""The largest ``timeout`` (seconds per program, one day). The sandbox sets the program's CPU limit from it, and
+a much larger one (``1e20``) cannot be set: until 2026-12-03 it passed the check and then no program started."""
 
 
 def check_options(timeout, plain_results) -> None:
-    """``timeout``: a finite number of seconds > 0; ``plain_results``: a bool.
+    """``timeout``: a number of seconds, 0 < timeout ≤ :data:`MAX_TIMEOUT`; ``plain_results``: a bool.
 
     Raises:
         FixError: naming the option, with its command-line form.
     """
     number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-    if not number or not math.isfinite(timeout) or timeout <= 0:
-        raise FixError("timeout", f"is {timeout!r}, must be a finite number of seconds > 0 (per program)",
+    if not number or not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
+        raise FixError("timeout", f"is {timeout!r}, must be a number of seconds per program with "
+                       f"0 < timeout <= {MAX_TIMEOUT:g} (one day)",
                        (Remedy("timeout=10.0", "--reward code:timeout=10"),))
     if not isinstance(plain_results, bool):
         raise FixError("plain_results", f"is {plain_results!r}, must be True or False",

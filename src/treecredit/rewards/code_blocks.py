@@ -32,6 +32,8 @@ import re
 import symtable
 
 FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
+"""The fallback where :func:`fenced_blocks` finds no block by lines: a block whose closing ``` ends a code line."""
+_FENCE_LINE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([^\n]*?)[ \t]*$")
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _HELPERS = (*_DEFINITIONS, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)
 _BUILTINS = frozenset(dir(builtins))
@@ -100,11 +102,67 @@ def _runs_now(node: ast.stmt) -> set[str]:
     return out
 
 
+def fenced_blocks(completion: str) -> list[str]:
+    """The text of each fenced block of ``completion``, in order (an unclosed last one is left out).
+
+    A fence is a line of at least three backticks or tildes, indented or not (an answer's numbered list indents
+    its blocks: their lines lose that indentation), with an info string (``python``) when it opens; a block ends
+    at a bare fence of the same character at least as long. A completion that starts with code (a continuation:
+    a function body, or a program) whose first fence is bare has its code before that fence as its first block:
+    the fence closes it (until 2026-12-03 it was read as an opening fence, and the prose after it became the
+    program). Until 2026-12-03 neither indented nor ``~~~`` fences were found. Without any block by lines, the
+    :data:`FENCE` pattern's (a closing ``` at the end of a code line).
+    """
+    lines = completion.split("\n")
+    matches = [_FENCE_LINE.match(line) for line in lines]
+    blocks, i = [], 0
+    first = next((k for k, m in enumerate(matches) if m is not None), None)
+    if first and not matches[first].group(3) and _starts_with_code("\n".join(lines[:first]) + "\n"):
+        blocks.append("\n".join(lines[:first]) + "\n")
+        i = first + 1
+    while i < len(lines):
+        m = matches[i]
+        if m is None or m.group(2)[0] == "`" and "`" in m.group(3):
+            i += 1
+            continue
+        indent, fence = len(m.group(1)), m.group(2)
+        end = next((j for j in range(i + 1, len(lines)) if matches[j] is not None and not matches[j].group(3)
+                    and matches[j].group(2)[0] == fence[0] and len(matches[j].group(2)) >= len(fence)), None)
+        if end is None:
+            break
+        body = [_dedent(line, indent) for line in lines[i + 1:end]]
+        blocks.append("\n".join(body) + "\n" if body else "")
+        i = end + 1
+    return blocks or FENCE.findall(completion)
+
+
+def _dedent(line: str, width: int) -> str:
+    """``line`` less up to ``width`` leading blanks (its fence's indentation)."""
+    k = 0
+    while k < width and k < len(line) and line[k] in " \t":
+        k += 1
+    return line[k:]
+
+
+def _starts_with_code(text: str) -> bool:
+    """Whether ``text`` (what comes before a completion's first fence) is code: a program, or a function body
+    (it parses inside a ``def``), with a statement other than a bare name or constant (``Sure`` parses too)."""
+    if not text.strip():
+        return False
+    tree = parse(text)
+    if tree is None:
+        body = parse("def _():\n" + text)
+        tree = ast.Module(body=body.body[0].body, type_ignores=[]) if body is not None else None  # type: ignore
+    trivial = (ast.Name, ast.Constant)
+    return tree is not None and any(not (isinstance(node, ast.Expr) and isinstance(node.value, trivial))
+                                    for node in tree.body)
+
+
 def choose_code(completion: str, entry_point: str | None = None, names=()) -> str | None:
     """The program text of ``completion``'s fenced blocks (module docstring): its main block, with the helpers of
     the others in front; None when it has no fenced block. ``entry_point``: the tested function's name;
     ``names``: the names the tests call, used without an entry point."""
-    blocks = FENCE.findall(completion)
+    blocks = fenced_blocks(completion)
     if not blocks:
         return None
     trees = [parse(block) for block in blocks]

@@ -93,11 +93,26 @@ def point_score(entropy: float, values: list[float]) -> float:
     return max(entropy, 0.0) * p * (1.0 - p) / (n + 3.0)
 
 
+ENDED = ("stop", "cap")
+"""Statuses of a leaf whose tokens are final: it stopped (an end id or terminal string) or reached the token cap.
+("cut": pruned, never scored; "open": still growing.)"""
+
+
 def leaf_rewards(ctx, forest: SampledForest, group: int | None = None) -> dict:
     """``{leaf: reward}`` of every leaf so far (of ``group``, or of all groups): the final verifier's, or the
-    failure reward for a pruned leaf; each leaf scored once per forest (:func:`score_leaves`)."""
+    failure reward for a pruned leaf; each leaf scored once per forest (:func:`score_leaves`).
+
+    With a ``group`` (adaptive branching at the end of the group's round), the other groups' leaves that have
+    ended (:data:`ENDED`) and are not scored yet are scored in the same reward call: every leaf is scored
+    once whichever call scores it, so the trees are the same, and the groups whose rounds end together (all of
+    them in the ``rounds`` schedule, those whose chains end at one decoding step in the stream) cost one call
+    between them instead of one each (3 prompts × 6 leaves in 3 rounds: 4 calls in the rounds schedule, 7-9 in
+    the stream ones, with the packing's; until 2026-12-03 10 calls of 1-3 completions in every schedule)."""
     leaves = forest.leaves(group)
-    return dict(zip(leaves, score_leaves(ctx, forest, leaves)))
+    if group is None:
+        return dict(zip(leaves, score_leaves(ctx, forest, leaves)))
+    others = [leaf for leaf in forest.leaves() if forest.group[leaf] != group and forest.status[leaf] in ENDED]
+    return dict(zip(leaves, score_leaves(ctx, forest, leaves + others)))
 
 
 def score_leaves(ctx, forest: SampledForest, leaves: list[int], ids: list[list[int]] | None = None,

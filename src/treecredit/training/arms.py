@@ -100,7 +100,7 @@ def parse_arm(label: str) -> Arm:
     """Parse ``ESTIMATOR[@SAMPLER[:BRANCHING]][[k=v,...]]`` (see the module docstring)."""
     from treecredit.training.train_cli import parse_key_values
 
-    head, options = label, {}
+    head, options, bracket = label, {}, ""
     if "[" in label:
         start, depth = label.index("["), 0
         for end in range(start, len(label)):  # the ']' that closes the first '['
@@ -110,13 +110,32 @@ def parse_arm(label: str) -> Arm:
         if depth:
             fail("estimators", f"unclosed '[' in {label!r}", "close every option list: treerpo@tree[scale=none]")
         body = label[start + 1:end]
-        head = label[:start] + label[end + 1:]
+        head, bracket = label[:start] + label[end + 1:], label[start:end + 1]
         options = parse_key_values([p for p in _split_top(body, "estimators") if p], f"arm {label!r}")
-    estimator, _, spec = head.partition("@")
-    sampler, _, branching = spec.partition(":")
+    estimator, at, spec = head.partition("@")
+    sampler, colon, branching = spec.partition(":")
     if not estimator:
         fail("estimators", f"arm {label!r} has no estimator name", "start the arm with an estimator, e.g. grpo@tree")
+    _check_not_empty(label, estimator.strip(), sampler.strip() if at else None, branching.strip() if colon else None,
+                     bracket)
     return Arm(label, estimator.strip(), sampler.strip(), branching.strip(), options)
+
+
+def _check_not_empty(label: str, estimator: str, sampler: str | None, branching: str | None, options: str) -> None:
+    """Refuse an ``@`` with no sampler after it (``tempo@``) and a ``:`` with no branching (``tempo@tree:``), which
+    were read as the base's sampler and branching (``tempo@`` was ``tempo``: one run twice in ``tempo,tempo@``);
+    ``sampler``/``branching``: None where there is no mark, what follows the mark otherwise (``options``: the arm's
+    ``[...]``, for the fix)."""
+    from treecredit.sampling.branching import BRANCHINGS
+
+    if sampler == "":
+        fail("estimators", f"arm {label!r} has '@' but no sampler after it",
+             f"write {estimator}@tree{':' + branching if branching else ''}{options} for trees, or "
+             f"{estimator}{options} for the sampler of --sampler (iid unless set)")
+    if branching == "":
+        fail("estimators", f"arm {label!r} has ':' but no branching after it",
+             f"write {estimator}@{sampler}{options} for the branching of --branching (fixed unless set), or "
+             f"{estimator}@{sampler}:BRANCHING{options} with BRANCHING one of {', '.join(sorted(BRANCHINGS))}")
 
 
 def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | None = None) -> TrainConfig:
@@ -269,12 +288,11 @@ def _check_names(arm: Arm) -> None:
                                                                        sorted(BRANCHINGS))):
         if not given or given in known:
             continue
-        close = _closest(given, known, cutoff=0.5)
         mark = "@" if what == "sampler" else ":"
-        at = arm.label.index(mark + given) if mark + given in arm.label else -1
-        fixed = (arm.label[:at + 1] + close[0] + arm.label[at + 1 + len(given):]) if close and at >= 0 else ""
+        fixed = _known_names(arm.label)  # the sampler and the branching both: tempo@Tree:Entropy → tempo@tree:entropy
         fail(what, f"{given!r} in arm {arm.label!r} is not one of {known}",
-             f"write {fixed}" if fixed else f"write the {what} after {mark!r} as one of {known}")
+             f"write {fixed}" if _closest(given, known, cutoff=0.5) and fixed != arm.label
+             else f"write the {what} after {mark!r} as one of {known}")
 
 
 def _known_names(label: str) -> str:
@@ -322,11 +340,26 @@ def arm_configs(base: TrainConfig, labels: list[str]) -> dict[str, TrainConfig]:
     """Validated configs of every arm; a global estimator option no arm accepts is an error."""
 
     configs = {label: arm_config(base, label) for label in labels}
+    _check_distinct(base, configs)
     for key in base.estimator_options:
         if not any(key in _spec(c).options for c in configs.values()):
             fail("estimator_options", f"no arm's estimator takes {key!r}",
                  "remove --estimator-option " + key + ", or give it to one arm: name[" + key + "=...]")
     return configs
+
+
+def _check_distinct(base: TrainConfig, configs: dict[str, TrainConfig]) -> None:
+    """Refuse two arms written differently whose configs are the same (``tempo`` and ``tempo@iid``, ``tempo@tree``
+    and ``tempo@tree:fixed`` with the default --sampler and --branching): they would train the same runs twice
+    (split_arms only catches the same text twice)."""
+    seen: list[tuple[str, TrainConfig]] = []
+    for label, config in configs.items():
+        same = next((earlier for earlier, other in seen if other == config), None)  # dicts: equal in any order
+        if same is not None:
+            fail("estimators", f"arms {same!r} and {label!r} are the same arm (an arm without @SAMPLER or "
+                 f":BRANCHING takes those of --sampler and --branching, here {base.sampler} and {base.branching}), "
+                 "so compare would train the same runs twice", f"list that arm once: drop {label!r}")
+        seen.append((label, config))
 
 
 def _spec(config: TrainConfig):

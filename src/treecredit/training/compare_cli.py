@@ -197,8 +197,8 @@ def shared_settings(base) -> dict:
 
 def _reference(given: str | None, arms: list[str]) -> str:
     """The arm the report compares with: ``given`` (``--reference``), which must be one of ``arms`` as written
-    (an arm differing only in case is offered, an empty name is refused as such); unset: ``grpo`` when it is an
-    arm, else the first arm."""
+    (an arm differing only in case is offered, an empty name is refused as such, a registered estimator that is
+    no arm's is to be added to --estimators); unset: ``grpo`` when it is an arm, else the first arm."""
     if given is None:
         return "grpo" if "grpo" in arms else arms[0]
     default = "leave --reference out (the reference is then grpo when it is an arm, else the first arm)"
@@ -211,12 +211,18 @@ def _reference(given: str | None, arms: list[str]) -> str:
         import treecredit
         from treecredit.training.arms import parse_arm
 
+        known = sorted(set(treecredit.estimators("token")) | set(treecredit.estimators("turn")))
+        if given in known and given not in {parse_arm(arm).estimator for arm in arms}:
+            # a registered estimator that is no arm: meant as one (not the arm closest in spelling: treerpo→tempo)
+            fail("reference", f"is {given!r}, a registered estimator but not one of the arms {arms}",
+                 f"add it to --estimators to compare the arms with it (--estimators "
+                 f"{shlex.quote(','.join([*arms, given]))}), or pass --reference with an arm as written in "
+                 f"--estimators, e.g. --reference {arms[0]}")
         same_case = [arm for arm in arms if arm.lower() == given.lower()]  # difflib counts case as a difference
         close = same_case or difflib.get_close_matches(given, arms, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?{' arms are matched with their case' * bool(same_case)})" if close \
             else ""
         # an arm to add: the one given when its estimator is registered, else the closest registered estimator
-        known = sorted(set(treecredit.estimators("token")) | set(treecredit.estimators("turn")))
         try:
             estimator = parse_arm(given).estimator
         except ValueError:  # no arm at all ('@tree', 'x[')
