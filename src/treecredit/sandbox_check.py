@@ -70,9 +70,12 @@ that only want a module name fall back as they do there (``logging``'s caller lo
 failure the harness spoils the run first (event ``treecredit.failed``), so its traceback can be printed.
 A program that formats tracebacks or inspects the stack itself fails while the tests run.
 
-``plain_results`` (default on): the return values of every function of the program the tests name (not its
-classes: they reach the tests as they are, for ``isinstance``, ``except`` and ``Config.LIMIT``, and their objects
-are checked when compared; until 2026-12-03 they were wrapped too), and of the candidate passed to ``check``,
+``plain_results`` (default on): the return values of every function of the program the tests name (its
+classes other than the entry point reach the tests as they are, for ``isinstance``, ``except`` and
+``Config.LIMIT``, when their metaclass is ``type`` and the program's own classes among their bases define no
+special method but ``__init__`` (an exception class also ``__str__``, ``__repr__``), their objects checked when
+compared; other classes, and the entry point whatever it is, are called through the check), and of the
+candidate passed to ``check``,
 must be plain data (:mod:`treecredit.sandbox_plain`: ``bool``, ``int``,
 ``float``, ``complex``, ``str``, ``bytes``, ``None``, and ``list``/``tuple``/``dict``/``set``/``frozenset``
 of those, exact types, nested at most 100 deep; the standard library's ``Counter``, ``OrderedDict``,
@@ -423,7 +426,8 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         boot = (CHECKER + RESULTS + _HARNESS).replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
         modules = standard_modules(program + "\n" + test)  # (values the tests build count too)
         boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(modules))
-        boot = boot.replace("{entry!r}", repr(entry_point)).replace("{plain!r}", repr(bool(plain_results)))
+        entry = None if entry_point is None else str(entry_point)  # (a str subclass, np.str_, has another repr)
+        boot = boot.replace("{entry!r}", repr(entry)).replace("{plain!r}", repr(bool(plain_results)))
         with_check, called = style_of(test)
         boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
         sentinel = f"__treecredit_compare_{secrets.token_hex(12)}__"  # (the child swaps it for the comparison)
