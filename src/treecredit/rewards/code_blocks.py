@@ -29,7 +29,6 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-import symtable
 
 FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
 """The fallback where :func:`fenced_blocks` finds no block by lines: a block whose closing ``` ends a code line."""
@@ -70,23 +69,17 @@ def _defined_names(tree: ast.Module | None) -> set[str]:
 
 
 def _reads(tree: ast.Module) -> set[str]:
-    """The names ``tree`` reads from its global namespace (at its top level, and in its functions, classes,
-    lambdas and comprehensions where no enclosing scope binds them: Python's own scopes, by :mod:`symtable`),
-    not builtins. A function's local variable is not among them (until 2026-12-03 every loaded name was: an
-    example block's ``count = count_vowels("hello")`` joined a solution whose function has a local ``count``,
-    and ran before it was defined). Every loaded name where :mod:`symtable` refuses the text."""
+    """The names ``tree`` reads from its global namespace (:func:`treecredit.sandbox_names.global_reads`, the
+    tests' parser: Python's scopes), not builtins. A function's local variable is not among them (until
+    2026-12-03 every loaded name was: an example block's ``count = count_vowels("hello")`` joined a solution whose
+    function has a local ``count``, and ran before it was defined). Every loaded name where the tree is too deep
+    to walk."""
+    from treecredit.sandbox_names import global_reads
+
     try:
-        table = symtable.symtable(ast.unparse(tree), "<block>", "exec")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return global_reads(tree) - _BUILTINS
+    except RecursionError:
         return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - _BUILTINS
-    out: set[str] = set()
-    todo = [(table, True)]
-    while todo:
-        scope, top = todo.pop()
-        out.update(symbol.get_name() for symbol in scope.get_symbols()
-                   if symbol.is_referenced() and (top or symbol.is_global()))
-        todo.extend((child, False) for child in scope.get_children())
-    return out - _BUILTINS
 
 
 def _runs_now(node: ast.stmt) -> set[str]:
