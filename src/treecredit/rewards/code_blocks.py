@@ -31,7 +31,10 @@ import builtins
 import re
 
 FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
-"""The fallback where :func:`fenced_blocks` finds no block by lines: a block whose closing ``` ends a code line."""
+"""The fallback where :func:`fenced_blocks` finds no block by lines. It stays (checked 2026-12-03,
+``tests/rewards/test_code_fence_fallback.py``): the line scanner reads only fences that are lines of their own, so
+a closing ``` at the end of a code line or followed by prose on its line, or an opening ```python after prose on
+its line, give it no block at all, and without this pattern such an answer would have no program."""
 _FENCE_LINE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([^\n]*?)[ \t]*$")
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _HELPERS = (*_DEFINITIONS, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)
@@ -104,7 +107,8 @@ def fenced_blocks(completion: str) -> list[str]:
     a function body, or a program) whose first fence is bare has its code before that fence as its first block:
     the fence closes it (until 2026-12-03 it was read as an opening fence, and the prose after it became the
     program). Until 2026-12-03 neither indented nor ``~~~`` fences were found. Without any block by lines, the
-    :data:`FENCE` pattern's (a closing ``` at the end of a code line).
+    :data:`FENCE` pattern's (fences that are not lines of their own: a closing ``` at the end of a code line or
+    before prose, an opening one after prose); where the lines give a block, the pattern is not read.
     """
     lines = completion.split("\n")
     matches = [_FENCE_LINE.match(line) for line in lines]
