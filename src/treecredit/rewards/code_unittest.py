@@ -185,15 +185,22 @@ def _block_statements(body: list):
 
 def _exit_unless_zero(source, call: ast.Call | None) -> str:
     """The text in place of the tests' exit statement ``call`` (None: a bare ``raise SystemExit``) in tests that
-    the runner ends: nothing where its status is 0 or None, else the same exit (a real ``SystemExit``: a
-    failure)."""
+    the runner ends: nothing where its status is 0 or None, else a ``SystemExit`` raised by the tests' own code
+    (a failure): not through ``sys.exit``, which the program may have replaced (until 2026-12-03 it was
+    ``__import__('sys').exit(status)``, and a program that set ``sys.exit = lambda *a: None`` passed tests that
+    exit with their count of failures)."""
     if call is None or not call.args and not call.keywords:
         return "None"
     if len(call.args) != 1 or call.keywords or isinstance(call.args[0], ast.Starred):
-        return "__import__('sys').exit(1)"  # (sys.exit(0, 1) fails as a TypeError would)
+        return _RAISE_EXIT.format("1")  # (sys.exit(0, 1) fails as a TypeError would)
     status = source.text[slice(*source.span(call.args[0]))]
     return (f"(None if (_treecredit_status := ({status})) is None or type(_treecredit_status) in (int, bool) "
-            f"and not _treecredit_status else __import__('sys').exit(_treecredit_status))")
+            f"and not _treecredit_status else {_RAISE_EXIT.format('_treecredit_status')})")
+
+
+# An expression that raises SystemExit(status): the builtin class (the tests' builtins are a snapshot taken before
+# the program ran), thrown into a generator of the tests' own.
+_RAISE_EXIT = "(_ for _ in ()).throw(SystemExit({}))"
 
 
 def _names_test_case(base: ast.expr, aliases: frozenset[str] = frozenset()) -> bool:

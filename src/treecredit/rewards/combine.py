@@ -115,14 +115,18 @@ class RewardSet:
             if refusal is not None:  # numeric, whose every answer probed is not one number: refused before any work
                 raise refusal
             given = accepted(fn, keywords)  # a dataset column of the same name gives way, as under TRL
+            logged = _logged(run)
             try:  # one call for the whole batch, as TRL calls its reward_funcs
                 values = _awaited(fn(prompts=prompts, completions=completions, **{**columns, **given}))
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
+                _forget_since(run, logged)  # what a call that raised logged is not kept (review36)
                 if n == 1:
                     self._note(*_raised(name, exc, {**columns, **keywords}), raised_by=name, error=exc)
                     broken = [True]
                     continue
                 values, raised, notes = self._call_each(name, fn, prompts, completions, columns, given)
+                if run is not None:  # the next function's log_extra stands beside the whole batch again
+                    run.completions = list(completions)
                 broken = [b or r for b, r in zip(broken, raised)]
                 self._note_fallback(name, exc, n, alone=not any(raised))
                 for message, missing, error in notes:  # after the line that says why it was called again
@@ -256,10 +260,12 @@ class RewardSet:
         for i in range(len(completions)):
             if run is not None:
                 run.completions = [completions[i]]
+            logged = _logged(run)
             try:
                 out = _awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
                                   **{**{k: [v[i]] for k, v in columns.items()}, **keywords}))
             except Exception as exc:  # noqa: BLE001 — as in __call__
+                _forget_since(run, logged)
                 notes.append((*_raised(name, exc, {**columns, **keywords}), exc))
                 values.append(None)
                 raised.append(True)
@@ -387,3 +393,27 @@ def reward_number(value, finite: bool = True) -> float | None:
     except (TypeError, ValueError, RuntimeError):
         return None
     return number if not finite or math.isfinite(number) else None
+
+
+def _logged(run) -> tuple[dict[str, int], int] | None:
+    """How much ``run`` (a :class:`~treecredit.rewards.trainer_keywords.TrainerKeywords`, or None) holds of
+    ``log_metric`` values per name and of ``log_extra`` lines: :func:`_forget_since` drops what came after."""
+    if run is None:
+        return None
+    return {name: len(values) for name, values in run._metrics.items()}, len(run._extras)
+
+
+def _forget_since(run, logged: tuple[dict[str, int], int] | None) -> None:
+    """Drop what a reward call logged after ``logged`` (:func:`_logged`): the call raised, so its values are not
+    kept (until 2026-12-03 a batch call's values stayed beside those of the calls once per completion that
+    followed it)."""
+    if run is None or logged is None:
+        return
+    counts, extras = logged
+    for name in list(run._metrics):
+        kept = run._metrics[name][:counts.get(name, 0)]
+        if kept:
+            run._metrics[name] = kept
+        else:
+            del run._metrics[name]
+    del run._extras[extras:]
