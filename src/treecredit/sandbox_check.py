@@ -17,7 +17,9 @@ each run):
    top-level ``abs = lambda x: 0`` or ``class set`` does not either: a builtin's name in the tests is the
    real builtin; the program's own functions keep their globals, so a helper of the program named like a
    builtin still works for the program; the program's ``check`` is removed too: the tests' own ``check``
-   or none). Two styles of tests (:func:`style_of`): tests that define ``check`` (HumanEval) get
+   or none; the module's dunders are the module's own, ``__name__`` is ``"__main__"``: until 2026-12-03 they
+   were the program's, and its ``__name__ = 'solution'`` skipped the tests' ``if __name__ == '__main__':``
+   block). Two styles of tests (:func:`style_of`): tests that define ``check`` (HumanEval) get
    ``check(entry_point)`` called after them, and an entry point named like a builtin (``def max``) is
    not under that name in the tests (until 2026-12-03 it was, and tests that use ``max`` themselves
    compared a wrong answer with itself; any other name of it there is the candidate, its results checked

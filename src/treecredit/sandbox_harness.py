@@ -94,9 +94,13 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         compiled = [compile(text, name, "exec", dont_inherit=True, optimize=0)
                     for text, name in ((program, "main.py"), (test, "test.py"))]
     pristine = tuple(builtins.__dict__.items())
-    # The builtins' own names (not the module's dunders: the tests keep the program's __name__ and so on).
+    # The builtins' own names (not the module's dunders: those are the module's own, below).
     shadowable = tuple(key for key, _ in pristine if not (key.startswith("__") and key.endswith("__")))
     module = types.ModuleType("__main__")
+    # The module's dunders as they are before the program runs (__name__ "__main__", __doc__, __spec__ ...): the
+    # tests get these, not the program's (until 2026-12-03 a program's `__name__ = 'solution'` skipped every
+    # `if __name__ == '__main__':` block of the tests, and a wrong program passed).
+    held_dunders = tuple(module.__dict__.items())
     module.__builtins__ = builtins
     sys.modules["__main__"] = module
     sys.argv = ["main.py"]
@@ -162,7 +166,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         audit("treecredit.start")
         # Into locals before any of the program runs: a closure's cells can be reassigned from outside.
         program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
-        builtin_names, check_style, loaded = shadowable, with_check, called
+        builtin_names, check_style, loaded, dunders = shadowable, with_check, called, held_dunders
         namespace = module.__dict__
         guard, on_failure = (plain_results if plain else None), report
         try:
@@ -175,6 +179,10 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if key != name or check_style:
                     tests.pop(key, None)
             tests.pop("check", None)  # the tests' own check, or none: never the program's
+            for key in ("__file__", "__cached__", "__path__"):  # (a module's dunders that __main__ lacks here)
+                tests.pop(key, None)
+            for key, value in dunders:
+                tests[key] = value
             if guard is not None:  # every program callable the tests name (also next to a check, or when they
                 for key in loaded:  # call a function other than the entry point)
                     if key in tests and callable_(tests[key]):
