@@ -181,14 +181,14 @@ class RewardSet:
 
     @contextlib.contextmanager
     def probing(self, n: int, *, solutions: bool, answers_checked: bool = False):
-        """Within it, calls are a probe (preflight, before any training work) of ``n`` completions: nothing
-        is counted or logged. A function that returns a wrong number of values or no list raises as always;
-        on leaving, one that raised on every completion for want of a TRL keyword treecredit never passes
-        (``trainer_state``, ...) is refused, naming it; one that raised on every completion for want of
-        ``completion_ids`` alone gets a warning (not tried); when ``solutions`` (the completions were worked
-        solutions, which a reward must be able to score), one that raised on every completion otherwise is
-        refused too. ``probe_failures`` is then the number of failures (raised, or no finite number) the
-        probe noted. ``answers_checked``: the task checked every row's answers before (``numeric``'s
+        """Within it, calls are a probe (preflight, before any training work) of ``n`` completions: nothing is counted
+        or logged. A function that returns a wrong number of values or no list raises as always; on leaving, one that
+        raised on every completion for want of a TRL keyword that only a run passes (``trainer_state``,
+        ``log_metric``, ``log_extra``: this set has no run attached) is refused, naming it; one that raised on every
+        completion for want of ``completion_ids`` alone gets a warning (not tried); when ``solutions`` (the
+        completions were worked solutions, which a reward must be able to score), one that raised on every
+        completion otherwise is refused too. ``probe_failures`` is then the number of failures (raised, or no finite
+        number) the probe noted. ``answers_checked``: the task checked every row's answers before (``numeric``'s
         :func:`~treecredit.rewards.numeric.check_dataset_answers`, which refuses a dataset with no readable answer
         and warns about a few), so the probed rows' unreadable answers are not refused again: whether a run starts
         must not depend on which rows the probe draws."""
@@ -215,12 +215,13 @@ class RewardSet:
                 continue
             if name in BUILTIN_REWARDS and isinstance(error, FixError):
                 raise error  # a built-in's own refusal, with its own fix
-            never = [k for k in missing if k != "completion_ids"]  # passed neither here nor in training
+            never = [k for k in missing if k != "completion_ids"]  # a run's keywords, and no run is attached
             if never:  # the call fails whatever the completion: refused with or without worked solutions
                 defaults = " and ".join(f"{k} a default ({k}=None)" for k in never)
                 fail(self.argument, f"{last}, on every one of the {n} completions",
-                     f"give {defaults} and score without it, or fix {name} (call it by hand as "
-                     f"{name}(prompts=[...], completions=[...], **columns))")
+                     f"give {defaults} and score without {'it' if len(never) == 1 else 'them'} outside a run "
+                     f"(treecredit train passes {'it' if len(never) == 1 else 'them'}), or fix "
+                     f"{name} (call it by hand as {name}(prompts=[...], completions=[...], **columns))")
             if missing:  # completion_ids only: the samplers pass them
                 import warnings
 
@@ -342,8 +343,9 @@ def _raised(name: str, exc: Exception, passed: dict) -> tuple[str, tuple[str, ..
     missing = tuple(k for k in TRL_KEYWORDS if k in names and k not in passed)
     if not missing:
         return message, missing
-    never = [k for k in missing if k != "completion_ids"]
-    why = ([f"it never passes {_listed(never)}"] if never else []) + (
+    never = [k for k in missing if k != "completion_ids"]  # a run attaches all three: this call is outside one
+    why = ([f"it passes {_listed(never)} only in a run of treecredit train or compare, not to a reward set or task "
+            "called from Python"] if never else []) + (
         ["it passes completion_ids only where the model sampled the completions (training, evaluation)"]
         if "completion_ids" in missing else [])
     here = ("prompts, completions, completion_ids and the dataset's columns" if "completion_ids" in passed else
