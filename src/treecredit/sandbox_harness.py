@@ -166,6 +166,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                     setattr(place, key, no_thread)
 
     plain_results = _results_guard(is_plain)  # (treecredit.sandbox_results)
+    unittest_back = _unittest_state(test)  # (treecredit.sandbox_results: unittest as before the program)
 
     def report(cache=linecache.cache, print_exc=traceback.print_exc):
         for name, text in (("main.py", program), ("test.py", test)):
@@ -179,7 +180,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
         builtin_names, check_style, loaded, dunders = shadowable, with_check, called, held_dunders
         namespace = module.__dict__
-        guard, on_failure = (plain_results if plain else None), report
+        guard, on_failure, unittest_as_before = (plain_results if plain else None), report, unittest_back
         try:
             exec_(program_code, namespace)
             candidate = namespace[name] if name is not None else None  # (a program without it fails)
@@ -201,6 +202,8 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
                     tests[name] = guard(candidate, name)
             tests["__builtins__"] = dict_(builtins_items)
+            if unittest_as_before is not None:  # what the program patched in unittest does not reach the tests
+                unittest_as_before()
             try:
                 exec_(test_code, tests)
             except exited as stop:  # their own exit (above): their end where its status is 0 or None
@@ -253,7 +256,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
 
 
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
-del _install, _verdict_hook, _plain_checker, _results_guard, make_compare
+del _install, _verdict_hook, _plain_checker, _results_guard, _unittest_state, make_compare
 '''
 # The status is for people only: the token decides. The harness leaves the globals first: every function the
 # boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).
