@@ -93,3 +93,12 @@ def test_tests_that_exit_with_a_status_are_not_said_to_assert_nothing():
 
     assert not asserts_nothing(ENDINGS["counted"])
     assert asserts_nothing("print(add(1, 2))\n") and asserts_nothing("import sys\nprint(add(1, 2))\nsys.exit()\n")
+
+
+def test_an_exit_with_status_zero_is_not_an_assertion():
+    from treecredit.rewards.code_tests import asserts_nothing
+
+    for ending in ("sys.exit(0)", "sys.exit(None)", "exit(False)", "raise SystemExit(0)", "raise SystemExit"):
+        assert asserts_nothing(f"import sys\nprint(add(1, 2))\n{ending}\n"), ending
+    for ending in ("sys.exit(1)", "sys.exit(failures)", "exit('failed')", "raise SystemExit(1)", "sys.exit(0.0)"):
+        assert not asserts_nothing(f"import sys\nfailures = 0\nprint(add(1, 2))\n{ending}\n"), ending

@@ -194,7 +194,8 @@ class GuardedStdout:
     so that the command can say it and exit :data:`FLUSH_FAILED`. Every other attribute is the stdout's own.
 
     A closed pipe (the reader of ``| head -1`` exited) raises ``BrokenPipeError``, unless :attr:`closed_pipe_note`
-    is set (a command that writes files: ``train``, ``compare``): then the first one puts ``os.devnull`` in place
+    is set (a command that writes files, ``cli.GOES_ON_AFTER_CLOSED_PIPE``: ``train``, ``compare``, ``lab``,
+    ``export``): then the first one puts ``os.devnull`` in place
     of the stdout's file descriptor, says the note in one line on stderr, and that write and every later one is
     dropped, so that the command goes on to its end (until 2026-12-03 a run stopped at the next line it printed,
     without saving, and exited 0 without a word). :attr:`pipe_closed` says that it happened."""

@@ -17,7 +17,9 @@ each run):
    top-level ``abs = lambda x: 0`` or ``class set`` does not either: a builtin's name in the tests is the
    real builtin; the program's own functions keep their globals, so a helper of the program named like a
    builtin still works for the program; the program's ``check`` is removed too: the tests' own ``check``
-   or none). Two styles of tests (:func:`style_of`): tests that define ``check`` (HumanEval) get
+   or none; the module's dunders are the module's own, ``__name__`` is ``"__main__"``: until 2026-12-03 they
+   were the program's, and its ``__name__ = 'solution'`` skipped the tests' ``if __name__ == '__main__':``
+   block). Two styles of tests (:func:`style_of`): tests that define ``check`` (HumanEval) get
    ``check(entry_point)`` called after them, and an entry point named like a builtin (``def max``) is
    not under that name in the tests (until 2026-12-03 it was, and tests that use ``max`` themselves
    compared a wrong answer with itself; any other name of it there is the candidate, its results checked
@@ -117,7 +119,11 @@ there but a constant of the tests' code objects, since 2026-12-03; so is the cal
 with ``plain_results`` reading those code objects, a tests' function's ``__code__`` or a tests' generator's
 ``gi_code``/``cr_code``/``ag_code``, is refused while the tests run, since 2026-12-03: until then a program
 reached the comparison there, set one of its closure cells to an always-true function, and every later
-comparison passed; the comparison's helpers that the results' wrappers share, such as the plain-data check, are
+comparison passed; except by ``inspect``'s two functions that read a function's flags and parameters and hand
+none of its code on, taken by identity before the program runs, which ``unittest.mock``'s ``patch`` decorators
+and ``inspect.signature`` use (from elsewhere in the standard library the refusal is an ``AttributeError``, so
+``getattr(f, '__code__', None)`` there sees none: ``create_autospec``; until then every test decorated with
+``mock.patch`` failed); the comparison's helpers that the results' wrappers share, such as the plain-data check, are
 still in the reach of a program that finds such a wrapper in that namespace, and their cells can be set),
 or change such a function in place (``__code__``, ``__defaults__``). Not closed, and why: that namespace is a
 plain dict which the tests' code reads by name, and writing to it raises no audit event; the tests' helpers are
@@ -158,222 +164,11 @@ import secrets
 from treecredit.sandbox import SandboxResult, run_boot
 from treecredit.sandbox_compare import compare_source
 from treecredit.sandbox_exits import rewrite_exits
+from treecredit.sandbox_harness import CALL, HARNESS
 from treecredit.sandbox_names import global_reads, top_level_definitions
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 from treecredit.sandbox_results import RESULTS
 from treecredit.sandbox_rewrite import rewrite_comparisons
-
-_HARNESS = r'''
-def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame,
-                  tests_codes, get, id_):
-    """The verdict hook: made before the program runs; everything it calls is bound here."""
-    # starts seen, the harness's frame, spoiled, hooks still allowed (the guard), inside the hook's own getframe,
-    # inside the hook's own read of a code object
-    state = [0, None, False, 1, 0, 0]
-    refused = ("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames", "gc.get_",
-               "sys._current_exceptions", "sys.monitoring.register_callback")
-
-    def hook(event, args):  # (event is always an exact str: sys.audit converts it)
-        nonlocal token
-        if event == "sys.addaudithook" and state[3]:  # the sandbox's own guard, added next (before the program)
-            state[3] = 0
-            return
-        if event.startswith(refused):
-            raise denied("sandbox: " + event + " is not allowed")
-        if event == "import" and (same(args[0], "_signal") or starts(args[0], "_test")):
-            raise denied("sandbox: importing _signal afresh, or a _test* module, is not allowed")
-        if state[0] and not state[2]:  # from the start until the verdict is spoiled or given: no frames
-            if event == "sys._getframe" and not state[4]:
-                raise no_frame("sandbox: sys._getframe is not allowed while the tests run")
-            if event == "object.__getattr__" and (same(args[1], "tb_frame") or same(args[1], "gi_frame")
-                                                  or same(args[1], "cr_frame") or same(args[1], "ag_frame")):
-                raise no_frame("sandbox: reading a frame (tb_frame, gi_frame, ...) is not allowed while the tests run")
-            if event == "object.__getattr__" and not state[5] and (
-                    same(args[1], "__code__") or same(args[1], "gi_code") or same(args[1], "cr_code")
-                    or same(args[1], "ag_code")):  # the tests' code holds the checked comparison (a constant)
-                state[5] = 1
-                try:
-                    held = get(args[0], args[1])  # (a function's or generator's own getter: no program code)
-                finally:
-                    state[5] = 0
-                if id_(held) in tests_codes:
-                    raise denied("sandbox: reading the code of a function of the tests is not allowed while the "
-                                 "tests run")
-        if not event.startswith("treecredit."):
-            return
-        collecting = isenabled()
-        disable()
-        try:
-            state[4] = 1
-            frame = getframe(1)
-            state[4] = 0
-            if state[2] or frame.f_code is not code:
-                state[2] = True
-            elif event == "treecredit.start":
-                state[2] = state[0] > 0
-                state[0] = 1
-                state[1] = frame
-            elif event == "treecredit.passed" and state[1] is frame:
-                state[2] = True  # once
-                write(fd, token)
-            else:
-                state[2] = True
-        finally:
-            state[4] = 0
-            if state[2]:  # spoiled or given: from here on frames may be read (the failure's traceback), and
-                token = b""  # this hook's frame in a refusal's traceback would hold it
-            if collecting:
-                enable()
-
-    return hook
-
-
-def _install(token_fd, result_fd, entry, plain, with_check, called):
-    import builtins, gc, linecache, os, sys, traceback, types
-
-    token = os.read(token_fd, 256)
-    os.close(token_fd)
-    sources = []
-    for name in ("main.py", "test.py"):
-        with open(name, encoding="utf-8") as handle:
-            sources.append(handle.read())
-        os.remove(name)
-    program, test = sources
-    import warnings
-
-    with warnings.catch_warnings():  # the rewritten tests call a string constant (below): 'not callable' warnings
-        warnings.simplefilter("ignore", SyntaxWarning)
-        compiled = [compile(text, name, "exec", dont_inherit=True, optimize=0)
-                    for text, name in ((program, "main.py"), (test, "test.py"))]
-    pristine = tuple(builtins.__dict__.items())
-    # The builtins' own names (not the module's dunders: the tests keep the program's __name__ and so on).
-    shadowable = tuple(key for key, _ in pristine if not (key.startswith("__") and key.endswith("__")))
-    module = types.ModuleType("__main__")
-    module.__builtins__ = builtins
-    sys.modules["__main__"] = module
-    sys.argv = ["main.py"]
-
-    def refuse(*_args, **_kwargs):
-        raise PermissionError("sandbox: signal handlers are not allowed")
-
-    signals = sys.modules.get("_signal")
-    if signals is not None:  # (a fresh import of _signal is refused by the verdict hook)
-        signals.signal = refuse
-
-    is_plain, fresh = _plain_checker({modules!r})
-    # what the rewritten comparisons call (treecredit.sandbox_compare): made now, its builtins bound before the program
-    checked_compare = make_compare(is_plain, "{rule}", fresh) if plain else None
-    # The rewritten tests call it as a constant of their code objects, not by a name that a program handed a
-    # function of the tests could rebind through its __globals__ (until 2026-12-03 one did, and every later
-    # comparison passed): the run's random sentinel string, the callee in the text, is swapped for it. So is the
-    # callee of the tests' own top-level exits (treecredit.sandbox_exits), in the module's code object only (a
-    # program can reach the tests' functions' code, never that one): a real SystemExit still fails.
-    ended = []  # [the exception, the status] of the tests' own exit
-
-    class TestsExited(SystemExit):
-        """The tests ran sys.exit(...), exit(), quit() or raise SystemExit at their top level."""
-
-    def tests_exit(*args, ended=ended, kind=TestsExited, len_=len):
-        stop = kind(*args)
-        ended[:] = [stop, None if not args else args[0] if len_(args) == 1 else args]
-        raise stop
-
-    def embedded(code, top=True, sentinel={compare_name!r}, exit_sentinel={exit_name!r}, code_type=types.CodeType):
-        consts = tuple(checked_compare if plain and type(c) is str and c == sentinel else
-                       tests_exit if top and type(c) is str and c == exit_sentinel else
-                       embedded(c, False) if type(c) is code_type else c for c in code.co_consts)
-        return code.replace(co_consts=consts)
-
-    compiled[1] = embedded(compiled[1])
-
-    if plain:  # No thread of the program: one could change a value between its check and its comparison (until
-        import _thread  # 2026-12-03 one swapped an object's __class__ there). The module objects are patched in
-        # place: a fresh import or reload of _thread is the same object (the sandbox's guard hands out the
-        # built-in modules it made), and nothing keeps the functions replaced.
-        def no_thread(*_args, denied=PermissionError, **_kwargs):
-            raise denied("sandbox: starting a thread is not allowed while the tests' comparisons are checked (a "
-                         "thread could change a value between its check and its comparison); for tests that "
-                         "need threads turn the check off: --reward code:plain_results=false "
-                         "(code_reward(..., plain_results=False))")
-
-        for place, names in ((_thread, ("start_new_thread", "start_new", "start_joinable_thread")),
-                             (sys.modules.get("threading"), ("_start_new_thread", "_start_joinable_thread"))):
-            for key in names:
-                if place is not None and hasattr(place, key):
-                    setattr(place, key, no_thread)
-
-    plain_results = _results_guard(is_plain)  # (treecredit.sandbox_results)
-
-    def report(cache=linecache.cache, print_exc=traceback.print_exc):
-        for name, text in (("main.py", program), ("test.py", test)):
-            cache[name] = (len(text), None, text.splitlines(True), name)
-        print_exc()
-
-    def harness(audit=sys.audit, exec_=exec, dict_=dict, base=BaseException, callable_=callable, exited=TestsExited,
-                ended_=ended, type_=type, int_=int, bool_=bool):
-        audit("treecredit.start")
-        # Into locals before any of the program runs: a closure's cells can be reassigned from outside.
-        program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
-        builtin_names, check_style, loaded = shadowable, with_check, called
-        namespace = module.__dict__
-        guard, on_failure = (plain_results if plain else None), report
-        try:
-            exec_(program_code, namespace)
-            candidate = namespace[name] if name is not None else None  # (a program without it fails)
-            tests = dict_(namespace)
-            # A program's top-level `abs = ...` (or an entry point named `max`) must not reach the tests' `abs`
-            # (`max`); only tests that call the entry point by name (no check) see it under its name.
-            for key in builtin_names:
-                if key != name or check_style:
-                    tests.pop(key, None)
-            tests.pop("check", None)  # the tests' own check, or none: never the program's
-            if guard is not None:  # every program callable the tests name (also next to a check, or when they
-                for key in loaded:  # call a function other than the entry point)
-                    if key in tests and callable_(tests[key]):
-                        tests[key] = guard(tests[key], key)
-                if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
-                    tests[name] = guard(candidate, name)
-            tests["__builtins__"] = dict_(builtins_items)
-            try:
-                exec_(test_code, tests)
-            except exited as stop:  # their own exit (above): their end where its status is 0 or None
-                status = ended_[1] if ended_ and stop is ended_[0] else 1
-                if not (status is None or (type_(status) is int_ or type_(status) is bool_) and status == 0):
-                    raise
-            if name is not None and check_style:
-                tests["check"](candidate if guard is None else guard(candidate, name))
-        except base:
-            audit("treecredit.failed")  # spoils the run: from here on frames may be read (the traceback)
-            on_failure()
-            return
-        audit("treecredit.passed")
-        return True
-
-    class FrameRefused(PermissionError, ValueError):
-        """Frame access refused. Also a ValueError, what sys._getframe raises past the stack's bottom, so
-        the standard library's callers (logging, namedtuple, typing, enum) fall back as they do there."""
-
-    def codes_of(code):  # the tests' code objects (kept alive by the harness while the tests run)
-        inner = [c for c in code.co_consts if type(c) is types.CodeType]
-        return [code, *(each for c in inner for each in codes_of(c))]
-
-    # With the check on, a program must not reach the tests' code objects (func.__code__, gen.gi_code ...): the
-    # checked comparison is one of their constants, and its closure cells can be set (until 2026-12-03 a program
-    # handed a tests' function, or finding one through unittest.TestCase.__subclasses__(), set a cell of it to an
-    # always-true function and every later comparison passed).
-    tests_codes = frozenset(id(c) for c in codes_of(compiled[1])) if plain else frozenset()
-    sys.addaudithook(_verdict_hook(token, result_fd, harness.__code__, sys._getframe, os.write, gc.isenabled,
-                                   gc.disable, gc.enable, str.__eq__, str.startswith, PermissionError,
-                                   FrameRefused, tests_codes, getattr, id))
-    return harness
-
-
-_harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
-del _install, _verdict_hook, _plain_checker, _results_guard, make_compare
-'''
-# The status is for people only: the token decides. The harness leaves the globals first: every function the
-# boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).
-_CALL = "raise SystemExit(0 if globals().pop('_harness')() else 1)\n"
 
 
 def style_of(test: str) -> tuple[bool, tuple[str, ...]]:
@@ -423,7 +218,7 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         os.write(token_write, token)
         os.close(token_write)
         token_write = -1
-        boot = (CHECKER + RESULTS + _HARNESS).replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
+        boot = (CHECKER + RESULTS + HARNESS).replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
         modules = standard_modules(program + "\n" + test)  # (values the tests build count too)
         boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(modules))
         entry = None if entry_point is None else str(entry_point)  # (a str subclass, np.str_, has another repr)
@@ -437,7 +232,7 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         test = rewrite_exits(test, name=f"({exit_sentinel!r})")
         if plain_results:  # each comparison in the tests checks its operands (also what changed after a return)
             test = rewrite_comparisons(test, name=f"({sentinel!r})")
-        result = run_boot({"main.py": program, "test.py": test}, _CALL, timeout=timeout, memory_mb=memory_mb,
+        result = run_boot({"main.py": program, "test.py": test}, CALL, timeout=timeout, memory_mb=memory_mb,
                           pass_fds=(token_read, result_write), prelude=boot)
         os.close(result_write)
         result_write = -1

@@ -61,3 +61,33 @@ def test_the_note_reaches_the_run_log(tmp_path):
         RewardSet([one_at_a_time])(["p"] * 2, ["a", "b"])
     text = (tmp_path / "log.txt").read_text()
     assert "warning: reward: one_at_a_time raised ValueError: the service takes one completion" in text
+
+
+def test_after_a_fallback_logs_stand_beside_the_right_completions():
+    """After a batch call raised and the function was called once per completion, the next function's
+    ``log_extra`` stands beside the whole batch, and what the call that raised logged is dropped (until 2026-12-03
+    the next function's values stood beside the last completion alone, and the raised call's metric was kept)."""
+    import warnings
+
+    from treecredit.rewards.trainer_keywords import TrainerKeywords
+
+    def flaky_logger(prompts, completions, log_metric, log_extra, **kwargs):
+        log_metric("calls", 100.0)
+        log_extra("seen", [len(completions)] * len(completions))
+        if len(completions) > 1 or completions[0] == "bb":
+            raise RuntimeError("batch fails")
+        return [1.0]
+
+    def lengths(prompts, completions, log_extra, **kwargs):
+        log_extra("lengths", [len(c) for c in completions])
+        return [0.0] * len(completions)
+
+    rewards = RewardSet([flaky_logger, lengths])
+    rewards.trainer_keywords = run = TrainerKeywords(max_steps=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert rewards(["p"] * 3, ["a", "bb", "ccc"]) == [1.0, None, 1.0]
+    assert run._metrics == {"calls": [100.0, 100.0]}  # the two calls that returned
+    assert run._extras == [{"column": "seen", "values": [1], "completions": ["a"]},
+                           {"column": "seen", "values": [1], "completions": ["ccc"]},
+                           {"column": "lengths", "values": [1, 2, 3], "completions": ["a", "bb", "ccc"]}]

@@ -111,9 +111,21 @@ def test_a_zero_exit_after_test_cases_does_not_skip_them(ending):
     classes would end the tests before the appended runner: it does not (every program passed so)."""
     assert _scores(CASE + ending) == [1.0, 0.0, 0.0, 0.0]
     lines = with_runner(CASE + ending).split("\n")  # (lines keep their numbers: the runner comes after them)
-    assert lines.index("def _treecredit_run_unittest(classes, set_up, tear_down):") == len(
+    assert lines.index("def _treecredit_run_unittest(classes, required, set_up, tear_down):") == len(
         (CASE + ending).rstrip("\n").split("\n")) + 2
 
 
 def test_a_nonzero_exit_after_test_cases_fails():
     assert _scores(CASE + "\nimport sys\nsys.exit(1)\n", (RIGHT,)) == [0.0]
+
+
+def test_a_program_that_replaces_sys_exit_still_fails_a_counted_exit():
+    """Tests with a TestCase class that exit with their count of failures: the nonzero exit is the tests' own
+    SystemExit, not ``sys.exit``, which the program may replace (until 2026-12-03 it was, and such a wrong program
+    passed)."""
+    cheat = "```python\nimport sys\nsys.exit = lambda *args: None\ndef add(a, b):\n    return -1\n```"
+    test = ("import sys, unittest\n\nclass T(unittest.TestCase):\n    def test_type(self):\n"
+            "        self.assertTrue(callable(add))\n\nfailures = 0\nif add(2, 2) != 4:\n    failures += 1\n"
+            "sys.exit(failures)\n")
+    assert _scores(test, (RIGHT, cheat)) == [1.0, 0.0]
+    assert _scores(CASE + "\nimport sys\nsys.exit(0, 1)\n", (RIGHT,)) == [0.0]

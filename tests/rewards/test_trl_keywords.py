@@ -84,10 +84,14 @@ def test_a_reward_needing_a_trl_keyword_treecredit_does_not_pass_is_refused_nami
     with pytest.raises(ValueError) as info:
         check_rewards(task)
     message = str(info.value)
-    assert f"missing 1 required positional argument: '{keyword}' (treecredit does not pass {keyword} here: it never " \
-           f"passes {keyword}; of TRL's reward keywords it passes prompts, completions and the dataset's columns " \
-           "here), on every one of the 2" in message, message
-    assert f"Fix: give {keyword} a default ({keyword}=None) and score without it, or fix" in message, message
+    # was: "it never passes trainer_state", stale since treecredit train passes it (rewards.trainer_keywords)
+    assert f"missing 1 required positional argument: '{keyword}' (treecredit does not pass {keyword} here: it " \
+           f"passes {keyword} only in a run of treecredit train or compare, not to a reward set or task called from " \
+           "Python; of TRL's reward keywords it passes prompts, completions and the dataset's columns here), on " \
+           "every one of the 2" in message, message
+    assert "never passes" not in message
+    assert f"Fix: give {keyword} a default ({keyword}=None) and score without it outside a run (treecredit train " \
+           "passes it), or fix" in message, message
 
 
 def test_the_trl_path_passes_every_trl_keyword():
@@ -156,7 +160,7 @@ def _no_return(prompts, completions, **kwargs):
 @pytest.mark.parametrize("fn, keyword", [(_curriculum, "trainer_state"), (_log_metric_only, "log_metric"),
                                          (_ids_and_state, "trainer_state")])
 @pytest.mark.parametrize("answers", [True, False])
-def test_a_trl_keyword_treecredit_never_passes_is_refused_before_work_with_or_without_worked_solutions(
+def test_a_trl_keyword_only_a_run_passes_is_refused_before_work_with_or_without_worked_solutions(
         tmp_path, fn, keyword, answers):
     """The TypeError does not depend on the completion: a prompt-only dataset (no worked solutions to score) and a
     function that also needs completion_ids (not passed before work) are refused as well, not after the model
@@ -205,14 +209,16 @@ def test_a_reward_needing_completion_ids_and_trainer_state_is_told_one_consisten
 
     with pytest.raises(ValueError) as info:
         check_rewards(DatasetTask(path=_dataset(tmp_path), rewards=[_ids_and_state], held_out=2))
-    assert "(treecredit does not pass completion_ids and trainer_state here: it never passes trainer_state, and it " \
-           "passes completion_ids only where the model sampled the completions (training, evaluation); of TRL's " \
+    assert "(treecredit does not pass completion_ids and trainer_state here: it passes trainer_state only in a run " \
+           "of treecredit train or compare, not to a reward set or task called from Python, and it passes " \
+           "completion_ids only where the model sampled the completions (training, evaluation); of TRL's " \
            "reward keywords it passes prompts, completions and the dataset's columns here)" in str(info.value)
     training = RewardSet([_ids_and_state])
     assert training(["p"], ["a"], completion_ids=[[1]]) == [None]
-    assert training.errors[-1].endswith("(treecredit does not pass trainer_state here: it never passes trainer_state; "
-                                        "of TRL's reward keywords it passes prompts, completions, completion_ids and "
-                                        "the dataset's columns here)"), training.errors
+    assert training.errors[-1].endswith("(treecredit does not pass trainer_state here: it passes trainer_state only "
+                                        "in a run of treecredit train or compare, not to a reward set or task called "
+                                        "from Python; of TRL's reward keywords it passes prompts, completions, "
+                                        "completion_ids and the dataset's columns here)"), training.errors
 
 
 def test_a_reward_needing_completion_ids_on_a_prompt_only_dataset_is_not_told_about_worked_solutions(tmp_path):

@@ -30,6 +30,10 @@ CASES = {  # name: (lines, read without datasets)
                              '{"m": [{"role": "user", "content": "b"}]}'], False),
     "text-and-int": (['{"p": "a", "answer": "1"}', '{"p": "b", "answer": 2}'], False),
     "duplicate-key": (['{"p": "a", "p": "b"}'], False),
+    "lone-surrogate": (['{"p": "a\\ud83d", "answer": "1"}'], False),  # datasets refuses it
+    "lone-surrogate-in-a-message": (['{"m": [{"role": "user", "content": "\\udcff"}]}'], False),
+    "lone-surrogate-key": (['{"p\\ud83d": "a"}'], False),
+    "surrogate-pair": (['{"p": "smile \\ud83d\\ude00", "answer": "1"}'], True),
 }
 
 

@@ -54,19 +54,39 @@ def asserts_nothing(test: str) -> bool:
     """Whether ``test`` holds no ``assert``, no ``raise``, no call of a name that starts with ``assert``
     (``self.assertEqual``, ``assert_allclose``) and no ``exit(status)`` or ``sys.exit(status)`` (tests that count
     failures and exit with their number; until 2026-12-03 said to assert nothing): it can fail only by an error
-    the program raises."""
+    the program raises. An exit whose status is a constant 0, None or False (``sys.exit(0)``, ``raise
+    SystemExit(0)``) cannot fail and asserts nothing (until 2026-12-03 it counted as an assertion)."""
     try:
         tree = ast.parse(test)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Assert, ast.Raise)):
+        if isinstance(node, ast.Assert):
+            return False
+        if isinstance(node, ast.Raise) and not _zero_exit(node.exc, raised=True):
             return False
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if name.lower().startswith("assert") or name in ("exit", "quit") and node.args:
+            if name.lower().startswith("assert") or name in ("exit", "quit") and not _zero_exit(node):
                 return False  # (an exit with a status can fail: treecredit.sandbox_exits)
     return True
+
+
+def _zero_exit(node: ast.expr | None, raised: bool = False) -> bool:
+    """Whether ``node`` is an exit call (``raised``: the exception of a ``raise``, ``SystemExit`` or a call of it)
+    whose status is absent or a constant 0, None or False: an exit that cannot fail."""
+    if raised:
+        if isinstance(node, ast.Name):
+            return node.id == "SystemExit"
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "SystemExit"):
+            return False
+    if not isinstance(node, ast.Call) or node.keywords or len(node.args) > 1:
+        return False
+    if not node.args:
+        return True
+    status = node.args[0]
+    return isinstance(status, ast.Constant) and (status.value is None or type(status.value) in (int, bool)
+                                                 and not status.value)
 
 
 def name_column(columns: dict, row: int, text: str) -> str | None:

@@ -115,14 +115,18 @@ class RewardSet:
             if refusal is not None:  # numeric, whose every answer probed is not one number: refused before any work
                 raise refusal
             given = accepted(fn, keywords)  # a dataset column of the same name gives way, as under TRL
+            logged = _logged(run)
             try:  # one call for the whole batch, as TRL calls its reward_funcs
                 values = _awaited(fn(prompts=prompts, completions=completions, **{**columns, **given}))
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
+                _forget_since(run, logged)  # what a call that raised logged is not kept (review36)
                 if n == 1:
                     self._note(*_raised(name, exc, {**columns, **keywords}), raised_by=name, error=exc)
                     broken = [True]
                     continue
                 values, raised, notes = self._call_each(name, fn, prompts, completions, columns, given)
+                if run is not None:  # the next function's log_extra stands beside the whole batch again
+                    run.completions = list(completions)
                 broken = [b or r for b, r in zip(broken, raised)]
                 self._note_fallback(name, exc, n, alone=not any(raised))
                 for message, missing, error in notes:  # after the line that says why it was called again
@@ -177,14 +181,14 @@ class RewardSet:
 
     @contextlib.contextmanager
     def probing(self, n: int, *, solutions: bool, answers_checked: bool = False):
-        """Within it, calls are a probe (preflight, before any training work) of ``n`` completions: nothing
-        is counted or logged. A function that returns a wrong number of values or no list raises as always;
-        on leaving, one that raised on every completion for want of a TRL keyword treecredit never passes
-        (``trainer_state``, ...) is refused, naming it; one that raised on every completion for want of
-        ``completion_ids`` alone gets a warning (not tried); when ``solutions`` (the completions were worked
-        solutions, which a reward must be able to score), one that raised on every completion otherwise is
-        refused too. ``probe_failures`` is then the number of failures (raised, or no finite number) the
-        probe noted. ``answers_checked``: the task checked every row's answers before (``numeric``'s
+        """Within it, calls are a probe (preflight, before any training work) of ``n`` completions: nothing is counted
+        or logged. A function that returns a wrong number of values or no list raises as always; on leaving, one that
+        raised on every completion for want of a TRL keyword that only a run passes (``trainer_state``,
+        ``log_metric``, ``log_extra``: this set has no run attached) is refused, naming it; one that raised on every
+        completion for want of ``completion_ids`` alone gets a warning (not tried); when ``solutions`` (the
+        completions were worked solutions, which a reward must be able to score), one that raised on every
+        completion otherwise is refused too. ``probe_failures`` is then the number of failures (raised, or no finite
+        number) the probe noted. ``answers_checked``: the task checked every row's answers before (``numeric``'s
         :func:`~treecredit.rewards.numeric.check_dataset_answers`, which refuses a dataset with no readable answer
         and warns about a few), so the probed rows' unreadable answers are not refused again: whether a run starts
         must not depend on which rows the probe draws."""
@@ -211,12 +215,13 @@ class RewardSet:
                 continue
             if name in BUILTIN_REWARDS and isinstance(error, FixError):
                 raise error  # a built-in's own refusal, with its own fix
-            never = [k for k in missing if k != "completion_ids"]  # passed neither here nor in training
+            never = [k for k in missing if k != "completion_ids"]  # a run's keywords, and no run is attached
             if never:  # the call fails whatever the completion: refused with or without worked solutions
                 defaults = " and ".join(f"{k} a default ({k}=None)" for k in never)
                 fail(self.argument, f"{last}, on every one of the {n} completions",
-                     f"give {defaults} and score without it, or fix {name} (call it by hand as "
-                     f"{name}(prompts=[...], completions=[...], **columns))")
+                     f"give {defaults} and score without {'it' if len(never) == 1 else 'them'} outside a run "
+                     f"(treecredit train passes {'it' if len(never) == 1 else 'them'}), or fix "
+                     f"{name} (call it by hand as {name}(prompts=[...], completions=[...], **columns))")
             if missing:  # completion_ids only: the samplers pass them
                 import warnings
 
@@ -255,10 +260,12 @@ class RewardSet:
         for i in range(len(completions)):
             if run is not None:
                 run.completions = [completions[i]]
+            logged = _logged(run)
             try:
                 out = _awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
                                   **{**{k: [v[i]] for k, v in columns.items()}, **keywords}))
             except Exception as exc:  # noqa: BLE001 — as in __call__
+                _forget_since(run, logged)
                 notes.append((*_raised(name, exc, {**columns, **keywords}), exc))
                 values.append(None)
                 raised.append(True)
@@ -336,8 +343,9 @@ def _raised(name: str, exc: Exception, passed: dict) -> tuple[str, tuple[str, ..
     missing = tuple(k for k in TRL_KEYWORDS if k in names and k not in passed)
     if not missing:
         return message, missing
-    never = [k for k in missing if k != "completion_ids"]
-    why = ([f"it never passes {_listed(never)}"] if never else []) + (
+    never = [k for k in missing if k != "completion_ids"]  # a run attaches all three: this call is outside one
+    why = ([f"it passes {_listed(never)} only in a run of treecredit train or compare, not to a reward set or task "
+            "called from Python"] if never else []) + (
         ["it passes completion_ids only where the model sampled the completions (training, evaluation)"]
         if "completion_ids" in missing else [])
     here = ("prompts, completions, completion_ids and the dataset's columns" if "completion_ids" in passed else
@@ -385,3 +393,27 @@ def reward_number(value, finite: bool = True) -> float | None:
     except (TypeError, ValueError, RuntimeError):
         return None
     return number if not finite or math.isfinite(number) else None
+
+
+def _logged(run) -> tuple[dict[str, int], int] | None:
+    """How much ``run`` (a :class:`~treecredit.rewards.trainer_keywords.TrainerKeywords`, or None) holds of
+    ``log_metric`` values per name and of ``log_extra`` lines: :func:`_forget_since` drops what came after."""
+    if run is None:
+        return None
+    return {name: len(values) for name, values in run._metrics.items()}, len(run._extras)
+
+
+def _forget_since(run, logged: tuple[dict[str, int], int] | None) -> None:
+    """Drop what a reward call logged after ``logged`` (:func:`_logged`): the call raised, so its values are not
+    kept (until 2026-12-03 a batch call's values stayed beside those of the calls once per completion that
+    followed it)."""
+    if run is None or logged is None:
+        return
+    counts, extras = logged
+    for name in list(run._metrics):
+        kept = run._metrics[name][:counts.get(name, 0)]
+        if kept:
+            run._metrics[name] = kept
+        else:
+            del run._metrics[name]
+    del run._extras[extras:]

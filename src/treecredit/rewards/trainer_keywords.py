@@ -15,7 +15,9 @@ written for TRL runs unchanged:
 - ``log_extra(column, values)``: a line ``{"step", "kind", "column", "values", "completions"}`` in
   ``reward_extra.jsonl`` of the run folder, the values beside the completions of the call that logged them.
 
-Values logged while the rewards are probed before any work (:meth:`RewardSet.probing`) are dropped.
+Values logged while the rewards are probed before any work (:meth:`RewardSet.probing`) are dropped. An agent
+run (``--env``) calls no reward function (the env's step gives the rewards; ``--reward`` is refused there, saying
+so), so none of the three arises there.
 """
 
 from __future__ import annotations

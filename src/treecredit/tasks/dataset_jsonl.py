@@ -11,7 +11,8 @@ the file's own objects, so :func:`plain_rows` reads them with :mod:`json`; every
   lists of objects that all have the first one's keys, with text values (chat messages);
 - anything else is left to ``datasets``: a column mixing ints and floats (it gives floats: ``1`` → ``1.0``),
   text that may read as a date (it gives ``datetime``), nested objects, duplicate keys, a line that is not
-  a JSON object, a byte-order mark or bytes that are not UTF-8.
+  a JSON object, a byte-order mark or bytes that are not UTF-8, a ``\\ud83d`` escape that is half of a pair
+  (a lone surrogate: ``datasets`` refuses the file, and says so).
 """
 
 from __future__ import annotations
@@ -30,9 +31,22 @@ class _NotPlain(Exception):
     """Raised inside the reader: the file is not plain, ``datasets`` reads it."""
 
 
+def _plain_text(text: str) -> bool:
+    """Text this reader vouches for: not read as a date by pyarrow, and no lone surrogate (UTF-8 cannot hold one)."""
+    if _DATE_LIKE.match(text):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _object(pairs: list[tuple]) -> dict:
     keys = [k for k, _ in pairs]
     if len(set(keys)) != len(keys):  # duplicate keys: json keeps the last, pyarrow may not
+        raise _NotPlain
+    if not all(_plain_text(key) for key in keys):
         raise _NotPlain
     return dict(pairs)
 
@@ -40,7 +54,7 @@ def _object(pairs: list[tuple]) -> dict:
 def _kind(value) -> object:
     """A hashable kind of one JSON value; :class:`_NotPlain` for one this reader does not vouch for."""
     if isinstance(value, str):
-        if _DATE_LIKE.match(value):
+        if not _plain_text(value):
             raise _NotPlain
         return str
     if isinstance(value, bool):
@@ -62,9 +76,9 @@ def _kind(value) -> object:
 
 
 def _item_kind(item) -> object:
-    if isinstance(item, str) and not _DATE_LIKE.match(item):
+    if isinstance(item, str) and _plain_text(item):
         return str
-    if isinstance(item, dict) and item and all(isinstance(v, str) and not _DATE_LIKE.match(v) for v in item.values()):
+    if isinstance(item, dict) and item and all(isinstance(v, str) and _plain_text(v) for v in item.values()):
         return tuple(sorted(item))  # chat messages: one set of keys for the whole column
     raise _NotPlain
 

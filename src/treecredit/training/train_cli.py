@@ -352,6 +352,9 @@ def check_task_fields_unset(config) -> None:
         hint = {"max_len": "the agent's context is --sampler-option max_len=N",
                 "eval_mode": "an agent evaluation plays every held-out instance greedily and sampled",
                 "eval_time_share": "an agent run evaluates every --eval-every steps",
+                "reward": "the environment's step gives the rewards and no reward function is called, so TRL's "
+                          "trainer_state, log_metric and log_extra have nothing to reach; to shape rewards, "
+                          "write an own env whose _step returns them; its options are --env-option KEY=VALUE",
                 "sampler": episodes, **dict.fromkeys(TREE_ONLY_FIELDS, episodes)}.get(
             field, "the environment gives the rewards; its options are --env-option KEY=VALUE")
         fail(field, f"{flag} is for task runs; --env {config.env} would ignore it",
