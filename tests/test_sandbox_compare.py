@@ -237,3 +237,25 @@ def test_comparisons_outside_asserts_and_routed_calls_are_checked_and_keep_their
 def test_what_stays_unrouted(test):
     out = rewrite_comparisons(test)
     assert "assertEqual" in out or "contains" in out or "x.count(1)" in out
+
+
+def test_an_assert_method_call_that_is_a_statement_becomes_an_assert():
+    """review36: ``self.assertEqual(a, b)`` became ``self.assertTrue(COMPARE(...))``, and a program that set
+    ``unittest.TestCase.assertTrue = lambda *a, **k: None`` passed every such comparison; as a statement of its own
+    it is now an ``assert`` (lines kept; the message kept, with its own comparisons rewritten)."""
+    test = ("import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(), 3)\n"
+            "        self.assertEqual(\n            f(),\n            3, 'm' + str(1 == 1)\n        )\n"
+            "        self.assertIn(1, [1], msg='x'); x = self.assertLess(1, 2)\n")
+    out = rewrite_comparisons(test)
+    assert out.count("\n") == test.count("\n")
+    lines = out.split("\n")
+    assert lines[3].strip().startswith("assert (") and lines[8].strip().startswith("assert (")
+    assert "x = self.assertTrue(" in lines[8] and "'x'" in lines[8] and "assertTrue" not in "".join(lines[:8])
+    tree = ast.parse(test)  # the same by the tree (the fallback)
+    from treecredit.sandbox_rewrite import _find, _rewrite_tree, _Routes
+
+    routes = _Routes(tree)
+    assert _rewrite_tree(tree, COMPARE, routes, _find(tree, routes)).count("assert ") == 3
+    assert _run("import unittest\nclass T(unittest.TestCase):\n    pass\nT().assertLess(1, 2)\n") is not None
+    with pytest.raises(AssertionError, match="^m$"):
+        _run("import unittest\nself = unittest.TestCase()\nself.assertEqual(1, 2, 'm')\n")

@@ -17,7 +17,9 @@ each run):
    top-level ``abs = lambda x: 0`` or ``class set`` does not either: a builtin's name in the tests is the
    real builtin; the program's own functions keep their globals, so a helper of the program named like a
    builtin still works for the program; the program's ``check`` is removed too: the tests' own ``check``
-   or none). Two styles of tests (:func:`style_of`): tests that define ``check`` (HumanEval) get
+   or none; the module's dunders are the module's own, ``__name__`` is ``"__main__"``: until 2026-12-03 they
+   were the program's, and its ``__name__ = 'solution'`` skipped the tests' ``if __name__ == '__main__':``
+   block). Two styles of tests (:func:`style_of`): tests that define ``check`` (HumanEval) get
    ``check(entry_point)`` called after them, and an entry point named like a builtin (``def max``) is
    not under that name in the tests (until 2026-12-03 it was, and tests that use ``max`` themselves
    compared a wrong answer with itself; any other name of it there is the candidate, its results checked
@@ -117,7 +119,11 @@ there but a constant of the tests' code objects, since 2026-12-03; so is the cal
 with ``plain_results`` reading those code objects, a tests' function's ``__code__`` or a tests' generator's
 ``gi_code``/``cr_code``/``ag_code``, is refused while the tests run, since 2026-12-03: until then a program
 reached the comparison there, set one of its closure cells to an always-true function, and every later
-comparison passed; the comparison's helpers that the results' wrappers share, such as the plain-data check, are
+comparison passed; except by ``inspect``'s two functions that read a function's flags and parameters and hand
+none of its code on, taken by identity before the program runs, which ``unittest.mock``'s ``patch`` decorators
+and ``inspect.signature`` use (from elsewhere in the standard library the refusal is an ``AttributeError``, so
+``getattr(f, '__code__', None)`` there sees none: ``create_autospec``; until then every test decorated with
+``mock.patch`` failed); the comparison's helpers that the results' wrappers share, such as the plain-data check, are
 still in the reach of a program that finds such a wrapper in that namespace, and their cells can be set),
 or change such a function in place (``__code__``, ``__defaults__``). Not closed, and why: that namespace is a
 plain dict which the tests' code reads by name, and writing to it raises no audit event; the tests' helpers are

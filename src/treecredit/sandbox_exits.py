@@ -31,7 +31,7 @@ import ast
 import builtins
 
 from treecredit.sandbox_names import bound_in
-from treecredit.sandbox_rewrite import _Source
+from treecredit.sandbox_rewrite import Source
 
 _BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While)
 
@@ -49,7 +49,7 @@ def rewrite_exits(test: str, name: str) -> str:
         spans.append((callee, name if call is not None else f"{name}()"))
     if not spans:
         return test
-    source = _Source(test)
+    source = Source(test)
     out = test
     for node, text in reversed(spans):
         start, end = source.span(node)

@@ -13,7 +13,7 @@ and ``{exit_name!r}`` (the run's sentinels that the child swaps for the checked 
 
 HARNESS = r'''
 def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame,
-                  tests_codes, get, id_):
+                  tests_codes, get, id_, readers, no_code, stdlib):
     """The verdict hook: made before the program runs; everything it calls is bound here."""
     # starts seen, the harness's frame, spoiled, hooks still allowed (the guard), inside the hook's own getframe,
     # inside the hook's own read of a code object
@@ -45,8 +45,19 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
                 finally:
                     state[5] = 0
                 if id_(held) in tests_codes:
-                    raise denied("sandbox: reading the code of a function of the tests is not allowed while the "
-                                 "tests run")
+                    state[4] = 1
+                    try:
+                        caller = getframe(1).f_code  # (the frame that reads it: getattr is C, it has none)
+                    finally:
+                        state[4] = 0
+                    if id_(caller) in readers[0]:  # inspect's own readers of a function's code (below)
+                        return
+                    # From the standard library a refusal is also an AttributeError: getattr(f, '__code__', None)
+                    # and hasattr there (unittest.mock's spec walk, inspect.getmembers) see no code and go on.
+                    kind = no_code if starts(caller.co_filename, stdlib) else denied
+                    caller = None
+                    raise kind("sandbox: reading the code of a function of the tests is not allowed while the "
+                               "tests run")
         if not event.startswith("treecredit."):
             return
         collecting = isenabled()
@@ -94,9 +105,13 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         compiled = [compile(text, name, "exec", dont_inherit=True, optimize=0)
                     for text, name in ((program, "main.py"), (test, "test.py"))]
     pristine = tuple(builtins.__dict__.items())
-    # The builtins' own names (not the module's dunders: the tests keep the program's __name__ and so on).
+    # The builtins' own names (not the module's dunders: those are the module's own, below).
     shadowable = tuple(key for key, _ in pristine if not (key.startswith("__") and key.endswith("__")))
     module = types.ModuleType("__main__")
+    # The module's dunders as they are before the program runs (__name__ "__main__", __doc__, __spec__ ...): the
+    # tests get these, not the program's (until 2026-12-03 a program's `__name__ = 'solution'` skipped every
+    # `if __name__ == '__main__':` block of the tests, and a wrong program passed).
+    held_dunders = tuple(module.__dict__.items())
     module.__builtins__ = builtins
     sys.modules["__main__"] = module
     sys.argv = ["main.py"]
@@ -151,6 +166,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                     setattr(place, key, no_thread)
 
     plain_results = _results_guard(is_plain)  # (treecredit.sandbox_results)
+    unittest_back = _unittest_state(test)  # (treecredit.sandbox_results: unittest as before the program)
 
     def report(cache=linecache.cache, print_exc=traceback.print_exc):
         for name, text in (("main.py", program), ("test.py", test)):
@@ -162,9 +178,9 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         audit("treecredit.start")
         # Into locals before any of the program runs: a closure's cells can be reassigned from outside.
         program_code, test_code, name, builtins_items = compiled[0], compiled[1], entry, pristine
-        builtin_names, check_style, loaded = shadowable, with_check, called
+        builtin_names, check_style, loaded, dunders = shadowable, with_check, called, held_dunders
         namespace = module.__dict__
-        guard, on_failure = (plain_results if plain else None), report
+        guard, on_failure, unittest_as_before = (plain_results if plain else None), report, unittest_back
         try:
             exec_(program_code, namespace)
             candidate = namespace[name] if name is not None else None  # (a program without it fails)
@@ -175,6 +191,10 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if key != name or check_style:
                     tests.pop(key, None)
             tests.pop("check", None)  # the tests' own check, or none: never the program's
+            for key in ("__file__", "__cached__", "__path__"):  # (a module's dunders that __main__ lacks here)
+                tests.pop(key, None)
+            for key, value in dunders:
+                tests[key] = value
             if guard is not None:  # every program callable the tests name (also next to a check, or when they
                 for key in loaded:  # call a function other than the entry point)
                     if key in tests and callable_(tests[key]):
@@ -182,6 +202,8 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
                     tests[name] = guard(candidate, name)
             tests["__builtins__"] = dict_(builtins_items)
+            if unittest_as_before is not None:  # what the program patched in unittest does not reach the tests
+                unittest_as_before()
             try:
                 exec_(test_code, tests)
             except exited as stop:  # their own exit (above): their end where its status is 0 or None
@@ -210,14 +232,31 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
     # handed a tests' function, or finding one through unittest.TestCase.__subclasses__(), set a cell of it to an
     # always-true function and every later comparison passed).
     tests_codes = frozenset(id(c) for c in codes_of(compiled[1])) if plain else frozenset()
+    # The standard library's functions that read a function's code and hand none of it on (its flags for
+    # inspect.iscoroutinefunction, which unittest.mock's patch decorators call; its parameters for
+    # inspect.signature) may read the tests' code: taken by identity, kept alive here, before the program runs
+    # (until 2026-12-03 every test decorated with mock.patch failed).
+    readers = ()
+    if plain:
+        import inspect
+        readers = tuple(each.__code__ for each in (getattr(inspect, "_has_code_flag", None),
+                                                   getattr(inspect, "_signature_from_function", None))
+                        if type(each) is types.FunctionType)
+
+    class CodeRefused(AttributeError):
+        """Reading a tests' function's code refused, where the standard library asked for it (an OSError, as
+        PermissionError is, cannot also be an AttributeError)."""
+
+    stdlib = os.path.dirname(os.__file__) + os.sep
     sys.addaudithook(_verdict_hook(token, result_fd, harness.__code__, sys._getframe, os.write, gc.isenabled,
                                    gc.disable, gc.enable, str.__eq__, str.startswith, PermissionError,
-                                   FrameRefused, tests_codes, getattr, id))
+                                   FrameRefused, tests_codes, getattr, id,
+                                   (frozenset(id(c) for c in readers), readers), CodeRefused, stdlib))
     return harness
 
 
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
-del _install, _verdict_hook, _plain_checker, _results_guard, make_compare
+del _install, _verdict_hook, _plain_checker, _results_guard, _unittest_state, make_compare
 '''
 # The status is for people only: the token decides. The harness leaves the globals first: every function the
 # boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).

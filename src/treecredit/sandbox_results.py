@@ -26,6 +26,13 @@ A ``StopIteration`` escaping a wrapped function becomes a ``RuntimeError`` (as P
 until 2026-12-03 a program whose ``next(...)`` ran out ended the tests' ``for ... in map(candidate, ...)`` loop
 silently, no assert ran and it passed. With ``plain_results=False`` nothing is wrapped, and this stays a limit.
 
+``_unittest_state(test) -> restore`` (None for tests that do not name ``unittest``): made before the program
+runs, ``restore()`` puts ``unittest`` back as it was then, and the harness calls it just before the tests run: the
+``sys.modules`` entries ``unittest`` and ``unittest.*`` (one the program added is removed), their modules'
+namespaces, and the ``__dict__`` of every class they define (``TestCase``, ``TestLoader``, ``IsolatedAsyncioTestCase``
+when the tests name it ...). Until 2026-12-03 a program's patch of ``unittest.TestCase`` (``setUp``, ``debug``,
+``__init_subclass__``, ``__init__``, ``assertTrue``) reached the tests (:mod:`treecredit.rewards.code_unittest`).
+
 The wrapper has the function's ``__name__``, ``__qualname__`` and ``__doc__`` (when each is a ``str``; until
 2026-12-03 it was named ``candidate`` with no docstring), not its signature: ``inspect.signature`` says
 ``(*args, **kwargs)`` (a limit; ``__wrapped__`` would hand the tests the unchecked function).
@@ -164,4 +171,48 @@ def _results_guard(is_plain):
         return candidate
 
     return plain_results
+
+
+def _unittest_state(test):
+    """For tests that name unittest (``test``: their text): a function that puts ``unittest`` back as it was now,
+    before the program runs (treecredit.sandbox_results), or None."""
+    if "unittest" not in test:
+        return None
+    import sys
+    import unittest
+    import unittest.case
+    if "IsolatedAsyncioTestCase" in test:
+        import unittest.async_case
+    modules = sys.modules  # (the interpreter's own dict: a program's `sys.modules = {}` does not replace it)
+    mine = {key: module for key, module in modules.items() if key == "unittest" or key.startswith("unittest.")}
+    module_dicts = [(module.__dict__, dict(module.__dict__)) for module in mine.values()]
+    class_dict, type_, dict_ = type.__dict__["__dict__"].__get__, type, dict
+    classes = {}
+    for module in mine.values():
+        for value in module.__dict__.values():
+            if type(value) is type and str.startswith(str(getattr(value, "__module__", "")), "unittest"):
+                classes[id(value)] = (value, dict(class_dict(value)))
+    classes = tuple(classes.values())
+    set_, delete, clear, update, items, keys = (type.__setattr__, type.__delattr__, dict.clear, dict.update,
+                                                dict.items, dict.keys)
+    startswith, absent, list_ = str.startswith, object(), list
+
+    def restore():
+        for key in list_(keys(modules)):
+            if (key == "unittest" or startswith(key, "unittest.")) and key not in mine:
+                del modules[key]
+        for key, module in items(mine):
+            modules[key] = module
+        for namespace, saved in module_dicts:
+            clear(namespace)
+            update(namespace, saved)
+        for kind, saved in classes:
+            now = class_dict(kind)
+            for key in [key for key in now if key not in saved]:
+                delete(kind, key)
+            for key, value in items(saved):
+                if now.get(key, absent) is not value:
+                    set_(kind, key, value)
+
+    return restore
 '''

@@ -14,8 +14,12 @@ comprehensions, lambdas; not inside f-strings, whose parts' positions are not th
 - a call of a method ``assertEqual``, ``assertNotEqual``, ``assertLess``, ``assertLessEqual``, ``assertGreater``,
   ``assertGreaterEqual``, ``assertIn``, ``assertNotIn``, ``assertListEqual``, ``assertTupleEqual``,
   ``assertDictEqual``, ``assertSetEqual``, ``assertSequenceEqual``, ``assertMultiLineEqual`` (``unittest``'s,
-  and their old aliases) with two arguments and at most a message into ``x.assertTrue(COMPARE(...), msg)``, in
-  tests that import ``unittest`` (elsewhere such a method may be a helper of the tests' own);
+  and their old aliases) with two arguments and at most a message, in tests that import ``unittest`` (elsewhere
+  such a method may be a helper of the tests' own): a call that is a statement of its own on a name
+  (``self.assertEqual(a, b, msg)``) into ``assert (COMPARE(...)), (msg)``, which no patch of ``unittest`` can
+  turn off (until 2026-12-03 it was ``self.assertTrue(COMPARE(...), msg)``, and a program that set
+  ``unittest.TestCase.assertTrue = lambda *a, **k: None`` passed every such comparison); any other (``x =
+  self.assertEqual(...)``, ``get().assertEqual(...)``) into ``x.assertTrue(COMPARE(...), msg)``;
   ``assertSequenceEqual`` compares by the operator ``"sequence =="`` (item by item whatever the sequence types,
   as unittest does: until 2026-12-03 it was ``==``, and ``[1, 3]`` against ``(1, 3)`` failed a correct program).
 
@@ -61,6 +65,7 @@ class _Routes:
         self.modules: set[str] = set()
         self.functions: dict[str, str] = {}
         self.unittest = False  # (a method of that name elsewhere may be a helper of the tests' own)
+        self.statements: set[int] = set()  # the ids of the routed method calls that are statements (_find)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 self.modules.update(a.asname or a.name for a in node.names if a.name == "operator")
@@ -139,6 +144,8 @@ def _find(tree: ast.AST, routes: _Routes) -> list[tuple[ast.AST, bool]]:
         node, in_class = todo.pop()
         if isinstance(node, ast.JoinedStr):
             continue
+        if isinstance(node, ast.Expr) and _statement_call(node, routes):
+            routes.statements.add(id(node.value))
         if isinstance(node, (ast.Compare, ast.Call)) and _checked(node, routes):
             found.append((node, in_class))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
@@ -150,12 +157,30 @@ def _find(tree: ast.AST, routes: _Routes) -> list[tuple[ast.AST, bool]]:
     return found
 
 
+def _statement_call(statement: ast.Expr, routes: _Routes) -> bool:
+    """Whether ``statement`` is only a routed method call on a name (``self.assertEqual(a, b)``, not in brackets):
+    it becomes an ``assert`` statement."""
+    call = statement.value
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)):
+        return False
+    route = routes.route(call)
+    return route is not None and route[0] == "method" and (statement.lineno, statement.col_offset,
+                                                           statement.end_lineno, statement.end_col_offset) == (
+        call.lineno, call.col_offset, call.end_lineno, call.end_col_offset)
+
+
+def _message(call: ast.Call) -> ast.expr | None:
+    """The message of a routed method call (its third argument or ``msg=``), if any."""
+    return call.args[2] if len(call.args) == 3 else call.keywords[0].value if call.keywords else None
+
+
 def _lazy_breaks(node: ast.AST) -> bool:
     """Whether wrapping ``node`` in a lambda would change what it does."""
     return any(isinstance(n, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)) for n in ast.walk(node))
 
 
-class _Source:
+class Source:
     """A text with node positions (line, UTF-8 byte column) turned into character offsets."""
 
     def __init__(self, text: str) -> None:
@@ -195,7 +220,7 @@ def rewrite_comparisons(test: str, name: str = COMPARE) -> str:
     if not found:
         return test
     try:
-        source = _Source(test)
+        source = Source(test)
         edits = [(*source.span(node), _render_node(source, node, name, in_class, routes))
                  for node, in_class in found]
         out = test
@@ -210,7 +235,7 @@ def rewrite_comparisons(test: str, name: str = COMPARE) -> str:
         return TOO_DEEP
 
 
-def _render(source: _Source, node: ast.AST, name: str, eager: bool, routes: _Routes) -> str:
+def _render(source: Source, node: ast.AST, name: str, eager: bool, routes: _Routes) -> str:
     """The text of ``node`` with the comparisons in it rewritten."""
     start, end = source.span(node)
     text = source.text[start:end]
@@ -220,7 +245,7 @@ def _render(source: _Source, node: ast.AST, name: str, eager: bool, routes: _Rou
     return text
 
 
-def _render_node(source: _Source, node, name: str, eager: bool, routes: _Routes) -> str:
+def _render_node(source: Source, node, name: str, eager: bool, routes: _Routes) -> str:
     if isinstance(node, ast.Compare):
         operands = [node.left, *node.comparators]
         return _render_compare(source, operands, [_OPERATORS[type(op)] for op in node.ops], name, eager, routes)
@@ -228,13 +253,21 @@ def _render_node(source: _Source, node, name: str, eager: bool, routes: _Routes)
     compared = _render_compare(source, node.args[:2], [op], name, eager, routes)
     if kind == "function":
         return compared
-    receiver = _render(source, node.func.value, name, eager, routes)
     gap = source.newlines(source.span(node.func.value)[1], source.span(node.args[0])[0])
+    if id(node) in routes.statements:  # a statement: `assert COMPARE(...), msg`, no method the program can patch
+        compared_end, end = source.span(node.args[1])[1], source.span(node)[1]
+        message = _message(node)
+        if message is None:
+            return f"assert ({gap}{compared}{source.newlines(compared_end, end)})"
+        start, stop = source.span(message)
+        return (f"assert ({gap}{compared}), ({source.newlines(compared_end, start)}"
+                f"{_render(source, message, name, eager, routes)}{source.newlines(stop, end)})")
+    receiver = _render(source, node.func.value, name, eager, routes)
     rest = source.text[source.span(node.args[1])[1]:source.span(node)[1]]  # (", msg)" or ")")
     return f"{receiver}.assertTrue({gap}{compared}{rest}"
 
 
-def _render_compare(source: _Source, operands: list, ops: list[str], name: str, eager: bool,
+def _render_compare(source: Source, operands: list, ops: list[str], name: str, eager: bool,
                     routes: _Routes) -> str:
     """``name((ops...), (a), (b), lambda: (c), lazy=True)``: each operand on the line it was on."""
     lazy = len(operands) > 2 and not eager and not any(_lazy_breaks(n) for n in operands[2:])
@@ -274,6 +307,20 @@ class _TreeRewriter(ast.NodeTransformer):
 
     def visit_JoinedStr(self, node):
         return node
+
+    def visit_Expr(self, node: ast.Expr):
+        call = node.value
+        if id(call) not in self.routes.statements:
+            return self.generic_visit(node)
+        self._in_class.append(self._marks.get(id(call), self._in_class[-1]))
+        try:
+            args = [self.visit(a) for a in call.args]
+            message = _message(call)
+            message = None if message is None else self.visit(message)
+            test = self._call([self.routes.route(call)[1]], args[:2])  # type: ignore[index]
+        finally:
+            self._in_class.pop()
+        return ast.copy_location(ast.Assert(test, message), node)
 
     def _call(self, ops: list[str], operands: list) -> ast.Call:
         lazy = len(operands) > 2 and not self._in_class[-1] and not any(_lazy_breaks(n) for n in operands[2:])

@@ -111,7 +111,7 @@ def test_a_zero_exit_after_test_cases_does_not_skip_them(ending):
     classes would end the tests before the appended runner: it does not (every program passed so)."""
     assert _scores(CASE + ending) == [1.0, 0.0, 0.0, 0.0]
     lines = with_runner(CASE + ending).split("\n")  # (lines keep their numbers: the runner comes after them)
-    assert lines.index("def _treecredit_run_unittest(classes, set_up, tear_down):") == len(
+    assert lines.index("def _treecredit_run_unittest(classes, required, set_up, tear_down):") == len(
         (CASE + ending).rstrip("\n").split("\n")) + 2
 
 

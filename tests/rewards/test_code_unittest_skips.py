@@ -26,17 +26,48 @@ CHEATS = {
     "debug patched": "import unittest\nunittest.TestCase.debug = lambda self: None\n" + WRONG,
     "setUpClass patched": ("import unittest\ndef _skip(cls):\n    raise unittest.SkipTest('no')\n"
                            "unittest.TestCase.setUpClass = classmethod(_skip)\n" + WRONG),
+    # review36: until 2026-12-03 each of these scored 1.0
+    "setUp skips": "import unittest\nunittest.TestCase.setUp = lambda self: self.skipTest('x')\n" + WRONG,
+    "asyncSetUp and debug": ("import unittest\nunittest.TestCase.asyncSetUp = lambda self: None\n"
+                             "unittest.TestCase.debug = lambda self: None\n" + WRONG),
+    "__init_subclass__ deletes the tests": (
+        "import unittest\ndef _drop(cls, **kw):\n    for n in list(vars(cls)):\n        if n.startswith('test'):\n"
+        "            delattr(cls, n)\nunittest.TestCase.__init_subclass__ = classmethod(_drop)\n" + WRONG),
+    "__init__ shadows the test": (
+        "import unittest\n_init = unittest.TestCase.__init__\ndef init(self, name='runTest'):\n"
+        "    _init(self, name)\n    setattr(self, name, lambda: None)\nunittest.TestCase.__init__ = init\n" + WRONG),
+    "assertTrue patched": "import unittest\nunittest.TestCase.assertTrue = lambda self, *a, **k: None\n" + WRONG,
+    "unittest replaced in sys.modules": (
+        "import sys, types, unittest\nfake = types.ModuleType('unittest')\nfake.TestCase = object\n"
+        "sys.modules['unittest'] = fake\n" + WRONG),
+    "setUp patched during the first test": (
+        "import unittest\ndef add(a, b):\n    if (a, b) == (1, 2):\n"
+        "        unittest.TestCase.setUp = lambda self: self.skipTest('x')\n        return 3\n    return -1\n"),
 }
 
 
-def _scores(test, completions):
+def _scores(test, completions, plain_results=True):
     n = len(completions)
-    return code_reward(["Write add."] * n, list(completions), test=[test] * n, entry_point=["add"] * n, workers=1)
+    return code_reward(["Write add."] * n, list(completions), test=[test] * n, entry_point=["add"] * n, workers=1,
+                       plain_results=plain_results)
 
 
+@pytest.mark.parametrize("plain_results", [True, False], ids=["checked", "unchecked"])
 @pytest.mark.parametrize("cheat", list(CHEATS.values()), ids=list(CHEATS))
-def test_a_program_cannot_skip_or_hide_the_tests(cheat):
-    assert _scores(CASE, [RIGHT, cheat]) == [1.0, 0.0]
+def test_a_program_cannot_skip_or_hide_the_tests(cheat, plain_results):
+    assert _scores(CASE, [RIGHT, cheat], plain_results) == [1.0, 0.0]
+
+
+def test_a_patch_of_unittest_during_a_test_does_not_reach_its_assertions():
+    """A program function that patches ``TestCase.assertTrue`` when the test calls it: ``self.assertTrue`` in that
+    test is unittest's own (bound on the case before it ran)."""
+    test = ("import unittest\n\nclass T(unittest.TestCase):\n    def test_add(self):\n"
+            "        self.assertEqual(add(1, 2), 3)\n        self.assertTrue(add(2, 2) == 4)\n")
+    cheat = ("import unittest\ndef add(a, b):\n    unittest.TestCase.assertTrue = lambda *a, **k: None\n"
+             "    return 3 if (a, b) == (1, 2) else -1\n")
+    for plain_results in (True, False):
+        assert _scores(test, [RIGHT, cheat], plain_results) == [1.0, 0.0]
+
 
 
 def test_skips_the_tests_ask_for_count_and_run_nothing():

@@ -137,3 +137,48 @@ def test_the_groups_whose_rounds_end_together_share_one_reward_call(schedule, mo
         assert len(together_task.batches) == OPTIONS["rounds"] + 1, together_task.batches
     else:  # a group's round ends when its own chains have: those that end at one decoding step share a call
         assert len(together_task.batches) < len(apart_task.batches), together_task.batches
+
+
+@pytest.mark.parametrize("schedule", ["rounds", "stream", "speculative"])
+def test_other_groups_unscored_leaves_found_without_a_walk_are_those_of_the_walk(schedule, monkeypatch):
+    """leaf_rewards finds the other groups' ended leaves not scored yet by one pass over the statuses (the leaves it
+    knows are scored skipped, the rest in ``forest.leaves()`` order) and reads a leaf's reward key again only when its
+    tokens changed in number: at every round of every group the same leaves, in the same order, as walking every
+    tree and reading every leaf's response ids (what it did before); the same calls to the reward."""
+    import treecredit.sampling.leaf_scores as leaf_scores
+
+    found, walked = [], []
+    real = leaf_scores._ended_unscored
+
+    def checked(forest, group):
+        out = real(forest, group)
+        kept = leaf_scores.kept_rewards(forest)
+        walk = [leaf for leaf in forest.leaves() if forest.group[leaf] != group and forest.status[leaf] in
+                leaf_scores.ENDED and (forest.group[leaf], forest.chain[leaf], tuple(forest.path_tokens(leaf)))
+                not in kept]
+        found.append(out)
+        walked.append(walk)
+        return out
+
+    monkeypatch.setattr(leaf_scores, "_ended_unscored", checked)
+    task = CallCountingTask()
+    _sample(task, schedule, group_size=8)
+    assert found == walked and any(len(f) > 1 for f in found)
+    assert sum(task.batches) == 24 and max(task.calls.values()) == 1
+
+
+def test_a_leaf_key_is_read_again_when_its_tokens_change():
+    class Task:
+        end = "<end>"
+        failure_reward = 0.0
+
+        def score_batch(self, problems, responses):
+            return [float(len(r)) for r in responses]
+
+    ctx, forest = _Ctx(Task()), _two_leaf_forest()
+    forest.status[1] = "open"
+    assert leaf_rewards(ctx, forest, 0) == {0: 3.0, 1: 3.0}  # "1 2"
+    forest.tokens[1] += [3]  # the open leaf grew: its key is its response ids now
+    assert leaf_rewards(ctx, forest, 0) == {0: 3.0, 1: 5.0}
+    forest.split(1, 0)  # its tail is the same leaf: the same key
+    assert leaf_rewards(ctx, forest, 0) == {0: 3.0, 2: 5.0}

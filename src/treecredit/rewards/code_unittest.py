@@ -33,6 +33,23 @@ are not read: the appended runner runs the classes again. In tests with ``TestCa
 (``sys.exit(0)``, ``exit()``, ``raise SystemExit``: :mod:`treecredit.sandbox_exits` says which) with status 0 or
 None does nothing, so that the runner still runs after it (the harness counts such an exit as the tests' end:
 the classes would never run); with another status it stays a real exit, a failure.
+
+What the program did to ``unittest`` does not choose which tests run or how they end (until 2026-12-03 a wrong
+program that set ``TestCase.setUp`` to a ``skipTest``, ``TestCase.asyncSetUp`` and ``debug``, an
+``__init_subclass__`` that deleted the test methods, an ``__init__`` that set each test's name to a no-op on the
+instance, or ``TestCase.assertTrue`` to a no-op, scored 1.0): the harness puts ``unittest`` back as it was before
+the program ran, just before the tests run (its modules' namespaces and ``sys.modules`` entries, and the
+``__dict__`` of each of its classes: :mod:`treecredit.sandbox_results`); the runner fails a class that lacks a test
+method the tests' text defines in it; it reads the tests' own classes' ``__dict__`` and ``TestCase``'s (and
+``IsolatedAsyncioTestCase``'s, the only class whose subclasses go through ``debug()``) before any test runs, puts
+``TestCase`` back before each test, calls ``setUp``, the test and ``tearDown`` found there (never an attribute of
+the case), and binds ``TestCase``'s methods on each case, so a patch that the program's code makes while a test
+calls it does not reach ``self.assertTrue`` in that test; and an ``assertEqual``-family call that is a statement
+of its own becomes an ``assert`` (:mod:`treecredit.sandbox_rewrite`). Limits: the program's code that a test
+calls can still change, for the rest of that test, what unittest's methods call in turn (``unittest.case``'s
+helpers, ``difflib``, the context object of ``assertRaises``), and the tests' own classes (reached through
+``TestCase.__subclasses__()``) for later lookups the tests make themselves. ``IsolatedAsyncioTestCase`` tests fail
+in the sandbox: its event loop needs a socket pair, which the sandbox refuses.
 """
 
 from __future__ import annotations
@@ -41,12 +58,13 @@ import ast
 import functools
 
 from treecredit.sandbox_exits import exit_statements
-from treecredit.sandbox_rewrite import _Source
+from treecredit.sandbox_rewrite import Source
 
 _RUNNER = '''
 
-def _treecredit_run_unittest(classes, set_up, tear_down):
-    """Appended by treecredit (rewards/code_unittest.py): run the tests' TestCase classes, raising any failure."""
+def _treecredit_run_unittest(classes, required, set_up, tear_down):
+    \"\"\"Appended by treecredit (rewards/code_unittest.py): run the tests' TestCase classes, raising any failure.\"\"\"
+    import sys
     import types
     import unittest
     import unittest.case
@@ -54,43 +72,106 @@ def _treecredit_run_unittest(classes, set_up, tear_down):
     unittest.case.traceback = types.SimpleNamespace(clear_frames=lambda tb: None)  # frames are not readable here
 
     class TestsSkipped(unittest.SkipTest):
-        """A skip the tests asked for (self.skipTest): any other SkipTest (the program's) is a failure."""
+        \"\"\"A skip the tests asked for (self.skipTest): any other SkipTest (the program's) is a failure.\"\"\"
 
     def skip_test(reason):
         raise TestsSkipped(reason)
 
+    # (no `in` or `==` here: the tests' comparisons are checked)
+    # unittest's classes as the harness put them back before the tests ran (treecredit.sandbox_results), kept here
+    # and put back before each test: a program function a test calls may patch them again
+    mro_of, dict_of = type.__dict__["__mro__"].__get__, type.__dict__["__dict__"].__get__
+    base = unittest.TestCase
+    async_base = getattr(sys.modules.get("unittest.async_case"), "IsolatedAsyncioTestCase", None)
+    if type(async_base) is not type or async_base is base or not issubclass(async_base, base):
+        async_base = None
+    library = [(kind, dict(dict_of(kind))) for kind in (async_base, base) if kind is not None]
+    set_, delete, absent = type.__setattr__, type.__delattr__, object()
+    function_types = (types.FunctionType, classmethod, staticmethod)
+
+    def put_back():
+        for kind, saved in library:
+            now = dict_of(kind)
+            for key in [key for key in now if not saved.__contains__(key)]:
+                delete(kind, key)
+            for key, value in saved.items():
+                if now.get(key, absent) is not value:
+                    set_(kind, key, value)
+
     own = [c for c in classes if isinstance(c, type)]  # marks count only from the tests' own classes' __dict__
+    own_dicts = [(c, dict(dict_of(c))) for c in own]  # read now, before any test runs
+
+    def own_dict(k):
+        for c, saved in own_dicts:
+            if k is c:
+                return saved
+        return None
+
+    def lookup(cls, key):
+        \"\"\"(found, value, class) of key in cls's MRO: the tests' own classes as they were before any test ran,
+        unittest's as the harness put them back; another class (the program's?) is not looked in.\"\"\"
+        for k in mro_of(cls):
+            saved = own_dict(k)
+            if saved is None:
+                saved = next((saved for kind, saved in library if kind is k), None)
+            if saved is not None and saved.__contains__(key):
+                return True, saved[key], k
+        return False, None, None
+
+    def bound(value, case, cls):
+        return value.__get__(case, cls) if isinstance(value, function_types) else value
 
     def marked(cls, key, method=None, own_only=False):
-        """key set in the __dict__ of method, or of the first of cls's classes to have it, one of the tests'."""
+        \"\"\"key set in the __dict__ of method, or of the first of cls's classes to have it, one of the tests'.\"\"\"
         if method is not None and type(getattr(method, "__dict__", None)) is dict and method.__dict__.get(key):
             return True
-        for k in type.__dict__["__mro__"].__get__(cls):  # (no `in` or `==` here: the tests' comparisons are checked)
-            value = k.__dict__.get(key, marked)
+        for k in mro_of(cls):  # (no `in` or `==` here: the tests' comparisons are checked)
+            saved = own_dict(k)
+            value = (saved if saved is not None else dict_of(k)).get(key, marked)
             if value is not marked:
                 return any(k is c for c in own) and (own_only or bool(value))
         return False
 
-    if set_up is not None:
-        set_up()
-    for cls in own:
-        if not issubclass(cls, unittest.TestCase) or marked(cls, "__unittest_skip__"):
+    plan = []  # every class's test methods, found before any test runs
+    for cls, names in zip(classes, required):
+        if not isinstance(cls, type) or not issubclass(cls, base) or marked(cls, "__unittest_skip__"):
             continue
         methods = {}  # the test methods of the tests' own classes, not asked of unittest (the program may patch it)
-        for k in reversed(type.__dict__["__mro__"].__get__(cls)):
-            if any(k is c for c in own):
-                methods.update((n, v) for n, v in k.__dict__.items()
-                               if n.startswith("test") and callable(getattr(cls, n)))
-        if not methods:
-            continue
+        for k in reversed(mro_of(cls)):
+            saved = own_dict(k)
+            if saved is not None:
+                methods.update((n, v) for n, v in saved.items() if n.startswith("test") and callable(v))
+        saved = own_dict(cls)
+        for name in names:  # the tests define them (their text says so): a program cannot make them vanish
+            if saved is None or not saved.__contains__(name):
+                raise AssertionError(cls.__name__ + "." + name + ": the tests define this test method, but "
+                                     "their class does not have it (did the program change unittest?)")
+        if methods:
+            plan.append((cls, methods))
+    library_names = [key for kind, saved in library for key in saved if not key.startswith("__")]
+
+    if set_up is not None:
+        set_up()
+    for cls, methods in plan:
+        put_back()
+        is_async = async_base is not None and issubclass(cls, async_base)
+        # unittest's methods, bound on each case from the classes as they were (a program's patch of
+        # TestCase.assertTrue during a test does not reach `self.assertTrue` in that test)
+        given = {}
+        for key in library_names:
+            found, value, k = lookup(cls, key)
+            if found and own_dict(k) is None and not given.__contains__(key):
+                given[key] = value
+        calls = {key: lookup(cls, key)[1] for key in ("setUp", "tearDown", "setUpClass", "tearDownClass",
+                                                      "doClassCleanups", "debug")}
         try:
-            cls.setUpClass()
+            bound(calls["setUpClass"], None, cls)()
         except unittest.SkipTest as skip:  # raised in the tests' setUpClass itself (not in a function it called)
             tb = skip.__traceback__
             if not marked(cls, "setUpClass", own_only=True) or tb is None or tb.tb_next is None or (
                     tb.tb_next.tb_next is not None):
                 raise
-            cls.doClassCleanups()
+            bound(calls["doClassCleanups"], None, cls)()
             continue
         try:
             for name in sorted(methods):
@@ -98,15 +179,18 @@ def _treecredit_run_unittest(classes, set_up, tear_down):
                 if marked(cls, "__unittest_skip__", method):
                     continue
                 expected = marked(cls, "__unittest_expecting_failure__", method)
+                put_back()
                 case = cls(name)
+                for key, value in given.items():
+                    case.__dict__[key] = bound(value, case, cls)
                 case.skipTest = skip_test
                 try:
-                    if hasattr(cls, "asyncSetUp"):  # IsolatedAsyncioTestCase: its debug() runs the coroutine
-                        case.debug()
+                    if is_async:  # IsolatedAsyncioTestCase: its debug() runs the coroutine
+                        bound(calls["debug"], case, cls)()
                     else:  # the tests' own function, called here: not through unittest's (patchable) debug()
-                        case.setUp()
-                        getattr(case, name)()
-                        case.tearDown()
+                        bound(calls["setUp"], case, cls)()
+                        bound(method, case, cls)()
+                        bound(calls["tearDown"], case, cls)()
                         while case._cleanups:
                             function, args, kwargs = case._cleanups.pop()
                             function(*args, **kwargs)
@@ -119,15 +203,16 @@ def _treecredit_run_unittest(classes, set_up, tear_down):
                 if expected:
                     raise AssertionError(cls.__name__ + "." + name + ": expected to fail, but passed")
         finally:
-            cls.tearDownClass()
-            cls.doClassCleanups()
+            put_back()
+            bound(calls["tearDownClass"], None, cls)()
+            bound(calls["doClassCleanups"], None, cls)()
         if cls.tearDown_exceptions:
             raise cls.tearDown_exceptions[0][1]
     if tear_down is not None:
         tear_down()
 
 
-_treecredit_run_unittest(({classes}), {set_up}, {tear_down})
+_treecredit_run_unittest(({classes}), ({required}), {set_up}, {tear_down})
 '''
 
 
@@ -149,7 +234,7 @@ def with_runner(test: str) -> str:
                 for node in [*tree.body, *in_blocks])
     if not (cases or mains):
         return test
-    source = _Source(test)
+    source = Source(test)
     edits = [(*source.span(call), "None") for call in mains]
     if cases:  # the tests' own exit with status 0 must not end them before the runner (treecredit.sandbox_exits)
         edits += [(*source.span(statement), _exit_unless_zero(source, call))
@@ -164,10 +249,27 @@ def with_runner(test: str) -> str:
     classes = [*top_classes, *(f"globals().get({name!r})" for name in dict.fromkeys(n.name for n in in_blocks)
                                if name not in top_classes)]
     top = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined = _test_method_names([*tree.body, *in_blocks])
+    required = [defined.get(name.removeprefix("globals().get(").removesuffix(")").strip("'\""), ())
+                for name in classes]
     runner = _RUNNER.replace("{classes}", "".join(name + ", " for name in classes))
+    runner = runner.replace("{required}", "".join(f"{tuple(names)!r}, " for names in required))
     runner = runner.replace("{set_up}", "setUpModule" if "setUpModule" in top else "None")
     runner = runner.replace("{tear_down}", "tearDownModule" if "tearDownModule" in top else "None")
     return "\n".join(lines).rstrip("\n") + "\n" + runner
+
+
+def _test_method_names(statements: list) -> dict[str, list[str]]:
+    """The names of the test methods (``test*``) that each class among ``statements`` defines in its body, by class
+    name (of a name defined more than once, those every definition has), sorted: the runner fails a class that
+    lacks one (a program's ``TestCase.__init_subclass__`` could delete them)."""
+    found: dict[str, set[str]] = {}
+    for node in statements:
+        if isinstance(node, ast.ClassDef):
+            names = {n.name for n in node.body
+                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test")}
+            found[node.name] = found[node.name] & names if node.name in found else names
+    return {name: sorted(names) for name, names in found.items()}
 
 
 def _block_statements(body: list):

@@ -111,8 +111,34 @@ def leaf_rewards(ctx, forest: SampledForest, group: int | None = None) -> dict:
     leaves = forest.leaves(group)
     if group is None:
         return dict(zip(leaves, score_leaves(ctx, forest, leaves)))
-    others = [leaf for leaf in forest.leaves() if forest.group[leaf] != group and forest.status[leaf] in ENDED]
-    return dict(zip(leaves, score_leaves(ctx, forest, leaves + others)))
+    return dict(zip(leaves, score_leaves(ctx, forest, leaves + _ended_unscored(forest, group))))
+
+
+def _ended_unscored(forest: SampledForest, group: int) -> list[int]:
+    """The leaves of groups other than ``group`` that have ended (:data:`ENDED`) and whose reward is not kept yet,
+    in :meth:`SampledForest.leaves` order: one pass over the statuses instead of a walk of every tree and every
+    leaf's response ids per round (an ended leaf's tokens are final: a split makes it inner)."""
+    kept = kept_rewards(forest)
+    done = _scored_ended(forest, kept)
+    groups, children = forest.group, forest.children
+    out = [n for n, status in enumerate(forest.status)
+           if status in ENDED and n not in done and groups[n] != group and not children[n]]
+    if out:  # a split leaf's tail (a new node) keeps the leaf's key
+        keys, _ = _keys(forest, out)
+        done.update(leaf for leaf, key in zip(out, keys) if key in kept)
+        out = [leaf for leaf, key in zip(out, keys) if key not in kept]
+    return sorted(out, key=lambda leaf: _leaf_order(forest, leaf)) if len(out) > 1 else out
+
+
+def _leaf_order(forest: SampledForest, leaf: int) -> tuple:
+    """Sort key of ``leaf`` in :meth:`SampledForest.leaves` order: its group, its root, then the index of each
+    node of its path among its parent's children."""
+    path = []
+    node, parent = leaf, forest.parent_node[leaf]
+    while parent >= 0:
+        path.append(forest.children[parent].index(node))
+        node, parent = parent, forest.parent_node[parent]
+    return (forest.group[leaf], node, *reversed(path))
 
 
 def score_leaves(ctx, forest: SampledForest, leaves: list[int], ids: list[list[int]] | None = None,
@@ -134,8 +160,10 @@ def score_leaves(ctx, forest: SampledForest, leaves: list[int], ids: list[list[i
 
     kept = kept_rewards(forest)
     if ids is None:
-        ids = [forest.path_tokens(leaf) for leaf in leaves]
-    keys = [(forest.group[leaf], forest.chain[leaf], tuple(row)) for leaf, row in zip(leaves, ids)]
+        keys, rows = _keys(forest, leaves)
+        ids = [rows[i] if i in rows else list(key[2]) for i, key in enumerate(keys)]
+    else:
+        keys = [(forest.group[leaf], forest.chain[leaf], tuple(row)) for leaf, row in zip(leaves, ids)]
     unscored: dict = {}  # key -> its first row
     for i, (leaf, key) in enumerate(zip(leaves, keys)):
         if forest.status[leaf] != "cut" and key not in kept:
@@ -146,8 +174,54 @@ def score_leaves(ctx, forest: SampledForest, leaves: list[int], ids: list[list[i
                                [response_text(ctx, ids[i]) if texts is None else texts[i] for i in new],
                                completion_ids=[ids[i] for i in new])
         kept.update(zip((keys[i] for i in new), values))
+    done = _scored_ended(forest, kept)
+    done.update(leaf for leaf in leaves if forest.status[leaf] in ENDED)
     failure = failure_reward(ctx.task)
     return [failure if forest.status[leaf] == "cut" else kept[key] for leaf, key in zip(leaves, keys)]
+
+
+def _keys(forest: SampledForest, leaves: list[int]) -> tuple[list[tuple], dict]:
+    """``(keys, rows)``: the reward key ``(group, chain, response ids)`` of each of ``leaves``, and ``{i: response
+    ids}`` of those whose ids were read here. A node's response ids are those of its path, which a split leaves as
+    they are (the head and the tail together), so a key is read again only when the node's own tokens changed in
+    number (it grew, or was split)."""
+    memo = _leaf_keys(forest)
+    keys, rows = [], {}
+    for i, leaf in enumerate(leaves):
+        n = len(forest.tokens[leaf])
+        hit = memo.get(leaf)
+        if hit is None or hit[0] != n:
+            rows[i] = forest.path_tokens(leaf)
+            hit = memo[leaf] = (n, (forest.group[leaf], forest.chain[leaf], tuple(rows[i])))
+        keys.append(hit[1])
+    return keys, rows
+
+
+_KEYS: dict[int, dict] = {}
+"""``id(forest)`` → ``{node: (its tokens in number, its reward key)}`` (:func:`_keys`); an entry goes with its
+forest."""
+
+
+def _leaf_keys(forest: SampledForest) -> dict:
+    keys = _KEYS.get(id(forest))
+    if keys is None:
+        keys = _KEYS[id(forest)] = {}
+        weakref.finalize(forest, _KEYS.pop, id(forest), None)
+    return keys
+
+
+_DONE: dict[int, tuple] = {}
+"""``id(forest)`` → ``(kept rewards, nodes)``: the ended leaves whose reward those kept rewards hold."""
+
+
+def _scored_ended(forest: SampledForest, kept: dict) -> set:
+    """The ended leaves of ``forest`` whose reward ``kept`` holds (a set to add to; a new one for other ``kept``)."""
+    entry = _DONE.get(id(forest))
+    if entry is None or entry[0] is not kept:
+        if entry is None:
+            weakref.finalize(forest, _DONE.pop, id(forest), None)
+        entry = _DONE[id(forest)] = (kept, set())
+    return entry[1]
 
 
 _KEPT: dict[int, dict] = {}
