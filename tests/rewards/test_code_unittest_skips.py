@@ -112,7 +112,8 @@ def test_the_refusal_of_tests_that_call_nothing_reads_as_a_sentence():
 
 def test_a_test_case_with_only_run_test_runs_it():
     """trial36 T5: a TestCase whose only test is ``runTest`` ran nothing, and every program passed."""
-    test = "import unittest\n\nclass T(unittest.TestCase):\n    def runTest(self):\n        self.assertEqual(add(1, 2), 3)\n"
+    test = ("import unittest\n\nclass T(unittest.TestCase):\n    def runTest(self):\n"
+            "        self.assertEqual(add(1, 2), 3)\n")
     assert _scores(test, [RIGHT, WRONG]) == [1.0, 0.0]
 
 

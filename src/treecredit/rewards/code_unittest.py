@@ -10,9 +10,9 @@ their numbers): each ``unittest.main(...)`` statement becomes ``None``, and a ru
 ``TestCase`` subclass the tests define at their top level or inside a top-level block (``if __name__ ==
 "__main__":``, ``if True:``, ``try:``, ``with``, ``for``; where that block ran: a class in an ``if False:`` block
 does not exist, and is not run; until 2026-12-03 only classes at the top level ran, and tests that define them
-under a main guard passed every program), not those defined inside a function (tests whose only ``TestCase`` classes are made there, or by ``type(...)``,
-are refused: :func:`unrun_test_cases`; until 2026-12-03 they ran nothing and every program passed): ``setUpModule``/``setUpClass``,
-then each test method (``runTest`` in a class without ``test*`` methods, as unittest's loader does; until
+under a main guard passed every program), not those defined inside a function (tests whose only ``TestCase``
+classes are made there, or by ``type(...)``, are refused: :func:`unrun_test_cases`; until 2026-12-03 they ran
+nothing and every program passed): ``setUpModule``/``setUpClass``, then each test method (``runTest`` in a class without ``test*`` methods, as unittest's loader does; until
 2026-12-03 such a class ran nothing), called by the runner itself (``setUp``, the test, ``tearDown``, cleanups; an
 ``IsolatedAsyncioTestCase`` through its ``debug()``), so a failure or an error ends the tests and the program
 fails; then ``tearDownClass``/``tearDownModule``. The test methods are those in the ``__dict__`` of the tests'
