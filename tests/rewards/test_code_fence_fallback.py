@@ -1,6 +1,8 @@
 """Why ``code_blocks.FENCE`` (the regex fallback of ``fenced_blocks``) stays: fences that are not lines of their own
-(a closing fence at the end of a code line or followed by prose, an opening fence after prose on its line) give the
-line scanner no block at all; the fallback finds them, so these answers are still scored on their code."""
+(a closing fence at the end of a code line, an opening fence after prose on its line) give the line scanner no
+closed block (a block never closed that takes the fence and the prose after it, or none); the fallback finds them,
+so these answers are still scored on their code. (A closing fence followed by prose on its line: since
+2026-12-03 the scanner finds it too.)"""
 
 import re
 import sys

@@ -31,10 +31,10 @@ import builtins
 import re
 
 FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
-"""The fallback where :func:`fenced_blocks` finds no block by lines. It stays (checked 2026-12-03,
+"""The fallback where :func:`fenced_blocks` finds no closed block by lines. It stays (checked 2026-12-03,
 ``tests/rewards/test_code_fence_fallback.py``): the line scanner reads only fences that are lines of their own, so
-a closing ``` at the end of a code line or followed by prose on its line, or an opening ```python after prose on
-its line, give it no block at all, and without this pattern such an answer would have no program."""
+a closing ``` at the end of a code line leaves it a block never closed (the fence and the prose after it in the
+code), and an opening ```python after prose on its line gives it no block at all."""
 _FENCE_LINE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([^\n]*?)[ \t]*$")
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _HELPERS = (*_DEFINITIONS, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)
@@ -101,23 +101,23 @@ def _runs_now(node: ast.stmt) -> set[str]:
 def fenced_blocks(completion: str, *, leading: bool = True) -> list[str]:
     """The text of each fenced block of ``completion``, in order.
 
-    A fence is a line of at least three backticks or tildes, indented or not (an answer's numbered list indents
-    its blocks: their lines lose that indentation), with an info string (``python``) when it opens; a block ends
-    at a bare fence of the same character at least as long (indented at most 3 more than the opening one: a
-    docstring's fenced example is text; until 2026-12-03 it closed the block), or where a fence of that
-    character at least as long with an info string opens the next block (its closing fence left out: until
-    2026-12-03 the next block's ```` ```python ```` line was read as code of the first, a SyntaxError). A block
-    never closed (generation stopped at ```` ``` ````, or cut at its length) is the rest of the completion
-    (until 2026-12-03 it was left out, and the answer had no program or its prose was the program): the last
-    block after the blocks by lines (after a bare fence, only where there are none), else where the
-    :data:`FENCE` pattern finds none. A completion that starts with code (a continuation: a function body, or a
-    program) whose first fence is bare has its code before that fence as its first block: the fence closes it
-    (until 2026-12-03 it was read as an opening fence, and the prose after it became the program);
-    ``leading=False`` reads that fence as an opening one (:func:`choose_code` takes that reading where prose
-    that parses, such as ``Approach: recursion``, stood before it). Until 2026-12-03 neither indented nor
-    ``~~~`` fences were found. Without any block by lines, the :data:`FENCE` pattern's (fences that are not
-    lines of their own: a closing ``` at the end of a code line or before prose, an opening one after prose on
-    its line); where the lines give a block, the pattern is not read.
+    A fence is a line of at least three backticks or tildes, indented or not (an answer's numbered list indents its
+    blocks: their lines lose that indentation), with an info string (``python``) when it opens; a block ends at a
+    bare fence of the same character at least as long (indented at most 3 more than the opening one: a docstring's
+    fenced example is text; until 2026-12-03 it closed the block), or where a fence of that character at least as
+    long with an info string opens the next block (its closing fence left out: until 2026-12-03 the next block's
+    ```` ```python ```` line was read as code of the first, a SyntaxError). A block never closed (generation stopped
+    at ```` ``` ````, or cut at its length) is the rest of the completion (until 2026-12-03 it was left out, and the
+    answer had no program or its prose was the program): the last block after the blocks by lines (after a bare
+    fence, only where there are none), else where the :data:`FENCE` pattern finds none. A completion that starts
+    with code (a continuation: a function body, or a program) whose first fence is bare has its code before that
+    fence as its first block: the fence closes it (until 2026-12-03 it was read as an opening fence, and the prose
+    after it became the program); ``leading=False`` reads that fence as an opening one (:func:`choose_code` takes
+    that reading where prose that parses, such as ``Approach: recursion``, stood before it). Until 2026-12-03
+    neither indented nor ``~~~`` fences were found. Without any block by lines but a block never closed, or none at
+    all, the :data:`FENCE` pattern's where it finds one (fences that are not lines of their own: a closing ``` at
+    the end of a code line, an opening one after prose); where the lines give a closed block, the pattern is not
+    read.
     """
     lines = completion.split("\n")
     matches = [_FENCE_LINE.match(line) for line in lines]
