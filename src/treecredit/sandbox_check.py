@@ -158,6 +158,7 @@ harness guards none of this (it counts only exceptions).
 from __future__ import annotations
 
 import ast
+import keyword
 import os
 import secrets
 
@@ -211,6 +212,10 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
 
     if entry_point is not None and not str(entry_point).isidentifier():
         fail("entry_point", f"{entry_point!r} is not a Python name", "pass the tested function's name, or None")
+    if entry_point is not None and (keyword.iskeyword(str(entry_point)) or str(entry_point) in ("None", "True",
+                                                                                                "False")):
+        fail("entry_point", f"{entry_point!r} is a Python keyword, not a function's name",
+             "pass the tested function's name, or None")
     token = secrets.token_hex(16).encode()
     token_read, token_write = os.pipe()
     result_read, result_write = os.pipe()
