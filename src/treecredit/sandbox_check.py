@@ -102,7 +102,9 @@ asserts, ``if`` and ``while`` conditions, helper functions; also ``operator.eq``
 ``AssertionError``, so an always-equal object that the program puts into an argument, a container the tests
 pass it, or a list it returned earlier and changes later (all after the return-time check) fails as well
 (until 2026-12-03 each passed in an assert; until 2026-12-03 a comparison outside an assert was not checked,
-and ``if l != [1, 2, 3]: raise AssertionError`` passed).
+and ``if l != [1, 2, 3]: raise AssertionError`` passed). The tests' ``map(f, ...)`` and ``filter(f, ...)`` calls
+draw from a generator, so a ``StopIteration`` that ``f`` raises does not silently end their loop, with the check
+or without it (:mod:`treecredit.sandbox_loops`; until 2026-12-03 not with ``plain_results=False``).
 Until 2026-12-03 nothing was wrapped in
 MBPP-style tests without an entry point, and with one only the entry point was (an always-equal object
 returned by another function the tests call by name passed); tests that build the program's own objects
@@ -158,6 +160,7 @@ harness guards none of this (it counts only exceptions).
 from __future__ import annotations
 
 import ast
+import keyword
 import os
 import secrets
 
@@ -165,6 +168,7 @@ from treecredit.sandbox import SandboxResult, run_boot
 from treecredit.sandbox_compare import compare_source
 from treecredit.sandbox_exits import rewrite_exits
 from treecredit.sandbox_harness import CALL, HARNESS
+from treecredit.sandbox_loops import rewrite_loops
 from treecredit.sandbox_names import global_reads, top_level_definitions
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 from treecredit.sandbox_results import RESULTS
@@ -211,6 +215,10 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
 
     if entry_point is not None and not str(entry_point).isidentifier():
         fail("entry_point", f"{entry_point!r} is not a Python name", "pass the tested function's name, or None")
+    if entry_point is not None and (keyword.iskeyword(str(entry_point)) or str(entry_point) in ("None", "True",
+                                                                                                "False")):
+        fail("entry_point", f"{entry_point!r} is a Python keyword, not a function's name",
+             "pass the tested function's name, or None")
     token = secrets.token_hex(16).encode()
     token_read, token_write = os.pipe()
     result_read, result_write = os.pipe()
@@ -232,6 +240,8 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         test = rewrite_exits(test, name=f"({exit_sentinel!r})")
         if plain_results:  # each comparison in the tests checks its operands (also what changed after a return)
             test = rewrite_comparisons(test, name=f"({sentinel!r})")
+        else:  # their map/filter calls alone (rewrite_comparisons makes them too): a StopIteration ends no loop
+            test = rewrite_loops(test)
         result = run_boot({"main.py": program, "test.py": test}, CALL, timeout=timeout, memory_mb=memory_mb,
                           pass_fds=(token_read, result_write), prelude=boot)
         os.close(result_write)

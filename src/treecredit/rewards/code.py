@@ -266,7 +266,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`);
             a row with an entry point whose tests run nothing and define no ``check`` (naming ``test``).
     """
-    from treecredit.rewards.code_args import check_options, check_rows, completion_list, per_completion
+    from treecredit.rewards.code_args import check_options, check_rows, completion_list, per_completion, whole_number
     from treecredit.rewards.code_tests import (
         asserts_nothing,
         called_names,
@@ -283,7 +283,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
     from treecredit.rewards.code_unittest import unrun_test_cases, with_runner
     from treecredit.sandbox_check import style_of
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if not whole_number(workers) or workers < 1:  # (numpy's integers count: np.int64(2))
         raise FixError("workers", f"is {workers!r}, must be a whole number ≥ 1 (programs run at once)",
                        (Remedy(f"workers={DEFAULT_WORKERS}", f"--reward code:workers={DEFAULT_WORKERS}"),))
     completions = completion_list(completions)
