@@ -12,8 +12,9 @@ their numbers): each ``unittest.main(...)`` statement becomes ``None``, and a ru
 does not exist, and is not run; until 2026-12-03 only classes at the top level ran, and tests that define them
 under a main guard passed every program), not those defined inside a function (tests whose only ``TestCase``
 classes are made there, or by ``type(...)``, are refused: :func:`unrun_test_cases`; until 2026-12-03 they ran
-nothing and every program passed): ``setUpModule``/``setUpClass``, then each test method (``runTest`` in a class without ``test*`` methods, as unittest's loader does; until
-2026-12-03 such a class ran nothing), called by the runner itself (``setUp``, the test, ``tearDown``, cleanups; an
+nothing and every program passed): ``setUpModule``/``setUpClass``, then each test method (``runTest`` in a
+class without ``test*`` methods, as unittest's loader does; until 2026-12-03 such a class ran nothing), called by
+the runner itself (``setUp``, the test, ``tearDown``, cleanups; an
 ``IsolatedAsyncioTestCase`` through its ``debug()``), so a failure or an error ends the tests and the program
 fails; then ``tearDownClass``/``tearDownModule``. The test methods are those in the ``__dict__`` of the tests'
 own classes (``test*``, sorted, as unittest's loader finds them), not asked of ``unittest.TestLoader``, which
