@@ -189,6 +189,28 @@ def style_of(test: str) -> tuple[bool, tuple[str, ...]]:
     return with_check, tuple(sorted(global_reads(tree) - top_level_definitions(tree)))
 
 
+_PLAIN_WARNED: list[bool] = []  # (once per process: the warning below has been given)
+
+
+def warn_plain_refusal(stderr: str) -> None:
+    """Once per process, a ``UserWarning`` naming ``code:plain_results=false`` when ``stderr`` (a failed run's)
+    shows the plain-data check refused a value (until 2026-12-03 only the sandbox's stderr said so, and a correct
+    program returning ``np.int64``, a dataclass, or a class entry point with ``__len__`` scored 0 without a word).
+    """
+    import warnings
+
+    line = next((each.strip() for each in reversed(stderr.splitlines()) if "plain_results=false" in each), None)
+    if line is None or _PLAIN_WARNED:
+        return
+    _PLAIN_WARNED.append(True)
+    said = line.split(" which is not plain data")[0].split(" is not plain data")[0]
+    warnings.warn(f"code reward: a program failed because the plain-data check refused a value ({said[:200]}): "
+                  "only plain data counts as a result (so an object whose == always says True cannot pass); where "
+                  "the tests' functions rightly return other values (numpy numbers or arrays, dataclasses, objects "
+                  "with special methods) turn the check off: --reward code:plain_results=false "
+                  "(code_reward(..., plain_results=False)). Said once per process.", UserWarning, stacklevel=2)
+
+
 def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,
               memory_mb: int = 1024, plain_results: bool = True) -> SandboxResult:
     """Run ``program``, then ``test``, then ``check(<entry_point>)`` in the sandbox (all layers, the

@@ -184,7 +184,7 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
             2026-12-03 that scored 0.0, so every program scored 0 with no word why.
     """
     from treecredit.rewards.code_unittest import with_runner
-    from treecredit.sandbox_check import run_check
+    from treecredit.sandbox_check import run_check, warn_plain_refusal
 
     key = hashlib.sha256(repr((program, test, entry_point or None, float(timeout), bool(plain_results)))
                          .encode("utf-8", "surrogatepass")).digest()
@@ -198,6 +198,8 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
         raise RuntimeError(f"code reward: {result.stderr.strip()}; no program can be scored "
                            f"(timeout={timeout!r}, plain_results={plain_results!r})")
     passed = result.passed
+    if not passed and plain_results:  # (said once: a refused value was only in the sandbox's stderr)
+        warn_plain_refusal(result.stderr)
     with _LOCK:
         if len(_VERDICTS) >= VERDICTS_KEPT:
             _VERDICTS.pop(next(iter(_VERDICTS)))
