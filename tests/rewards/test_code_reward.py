@@ -248,3 +248,23 @@ def test_a_completion_with_a_lone_surrogate_fails_alone():
     odd = "```python\ndef add(a, b):\n    return a + b  # \udcff\n```"
     assert code_reward(["Write add."] * 2, [good, odd], test=["assert add(1, 2) == 3\n"] * 2,
                        entry_point=["add"] * 2, workers=1) == [1.0, 0.0]
+
+
+def test_a_parser_race_of_another_thread_is_tried_again(monkeypatch):
+    """CPython 3.11: ast.parse in several threads at once can raise SystemError 'AST constructor recursion depth
+    mismatch' (a race on a counter; the full suite met it in code_reward's worker threads): that run is tried
+    again instead of stopping the whole batch."""
+    import treecredit.sandbox_check as sandbox_check
+    from treecredit.rewards.code import run_tests
+
+    real, calls = sandbox_check.run_check, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=30, after=24)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sandbox_check, "run_check", racing)
+    assert run_tests("def add(a, b):\n    return a + b\n", "assert add(1, 2) == 3 # race\n", "add") is True
+    assert len(calls) == 2

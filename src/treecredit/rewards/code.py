@@ -191,8 +191,14 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     with _LOCK:
         if key in _VERDICTS:
             return _VERDICTS[key]
-    result = run_check(program, with_runner(test), entry_point or None, timeout=timeout,
-                       plain_results=plain_results)
+    for attempt in range(_PARSE_TRIES):
+        try:
+            result = run_check(program, with_runner(test), entry_point or None, timeout=timeout,
+                               plain_results=plain_results)
+            break
+        except SystemError as error:  # CPython 3.11's ast.parse, run by several threads at once, can raise this
+            if "AST constructor recursion depth mismatch" not in str(error) or attempt == _PARSE_TRIES - 1:
+                raise  # (a race on the parser's depth counter, gh-106905: the same text parses on a second try)
     if result.returncode is None and not result.timed_out and result.stderr.startswith("sandbox: could not start"):
         # (not the program's failure: scoring it 0 would score every program 0, silently)
         raise RuntimeError(f"code reward: {result.stderr.strip()}; no program can be scored "
@@ -224,6 +230,8 @@ def _compile_error(test: str) -> BaseException | None:
         return None
     return None
 
+
+_PARSE_TRIES = 3  # run_tests' tries when the parser's depth counter raced with another thread's (CPython 3.11)
 
 VERDICTS_KEPT = 4096
 """Sandbox verdicts :func:`run_tests` keeps (oldest dropped first)."""
