@@ -71,25 +71,41 @@ def update_tokens(rollout, cfg: TrainConfig) -> int:
 
 
 def training_step(policy, task, problems, cfg: TrainConfig, sampler, seed: int) -> dict:
-    """One step as the trainer takes it: sample, advantages, PPO update; times of the phases, and the
-    sampler's decoding steps (``KVCacheBackend.steps``: one token drawn for every row of the batch) and the longest
-    response (a stream without delays takes as many steps; the fixed tree's extra steps are its top-up refills,
-    whose siblings start from their fork point only once the chain they replace has ended: docs/performance.md [2j])."""
+    """One step as the trainer takes it: sample, advantages, PPO update; times of the phases (sampling split into
+    the policy's decoding steps, ``policy.step``, and the rest of the call: prefill, draws, the stream's joins and
+    copies, the tree's bookkeeping, packing the rollout), and the sampler's decoding steps (``KVCacheBackend.steps``:
+    one token drawn for every row of the batch) and the longest response (a stream without delays takes as many
+    steps; the fixed tree's extra steps are its top-up refills, whose siblings start from their fork point only once
+    the chain they replace has ended: docs/performance.md [2j])."""
     from treecredit.sampling.kv_backend import KVCacheBackend
 
     optimizer = adamw(policy.module.parameters(), lr=1e-6)
     generator = torch.Generator().manual_seed(seed)
     backend = KVCacheBackend(policy)
+    model = [0.0]
+    step = policy.step  # timed through an instance attribute for this call only (the backend calls policy.step)
+
+    def timed_step(state, tokens):
+        began = clock()
+        out = step(state, tokens)
+        model[0] += clock() - began
+        return out
+
+    policy.step = timed_step
     start = clock()
-    rollout = sampler.sample(policy, task, problems, cfg.group_size, generator, backend=backend)
+    try:
+        rollout = sampler.sample(policy, task, problems, cfg.group_size, generator, backend=backend)
+    finally:
+        del policy.step
     backend.release()
     sampled = clock()
     adv = treecredit.compute_advantages("grpo", **rollout.estimator_inputs())
     estimated = clock()
     ppo_update(policy, None, optimizer, rollout, torch.as_tensor(adv), cfg, generator)
     done = clock()
-    return {"total": done - start, "sample": sampled - start, "advantages": estimated - sampled,
-            "update": done - estimated, "generated": rollout.generated_tokens, "leaves": rollout.shape[0],
+    return {"total": done - start, "sample": sampled - start, "model steps": model[0],
+            "sampling rest": sampled - start - model[0], "advantages": estimated - sampled, "update": done - estimated,
+            "generated": rollout.generated_tokens, "leaves": rollout.shape[0],
             "update tokens": update_tokens(rollout, cfg), "decode steps": backend.steps,
             "longest": int(rollout.response_mask.sum(1).max()),
             "reward": float(rollout.rewards.float().mean())}
@@ -136,7 +152,8 @@ def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tok
           f"(medians of {repeats} rounds)")
     for arm in arms:
         m = {k: statistics.median(r[arm][k] for r in rounds) for k in rounds[0][arm]}
-        print(f"    {arm:20s} step {m['total']:.3f}s = sample {m['sample']:.3f}s + advantages {m['advantages']:.3f}s "
+        print(f"    {arm:20s} step {m['total']:.3f}s = sample {m['sample']:.3f}s (model steps {m['model steps']:.3f}s, "
+              f"the rest {m['sampling rest']:.3f}s) + advantages {m['advantages']:.3f}s "
               f"+ update {m['update']:.3f}s; generated {m['generated']:.0f} tokens for {m['leaves']:.0f} leaves "
               f"in {m['decode steps']:.0f} decoding steps (longest response {m['longest']:.0f} tokens), "
               f"update computes {m['update tokens']:.0f} tokens; "
@@ -158,7 +175,9 @@ def step_report(name: str, policy, task, repeats: int, prompts: int, max_new_tok
 
     print(f"    tree / iid (trainer defaults: packed, minibatches of whole groups) = "
           f"{ratio('tree packed', 'iid packed'):.2f} "
-          f"(target ≤ 0.6; sampling {ratio('tree packed', 'iid packed', 'sample'):.2f}, update "
+          f"(target ≤ 0.6; sampling {ratio('tree packed', 'iid packed', 'sample'):.2f}: its model steps "
+          f"{ratio('tree packed', 'iid packed', 'model steps'):.2f}, the rest of its call "
+          f"{ratio('tree packed', 'iid packed', 'sampling rest'):.2f}; update "
           f"{ratio('tree packed', 'iid packed', 'update'):.2f}; {bound('tree packed', 'iid packed')})")
     if "tree packed, rounds" in arms:
         print(f"    tree in rounds / iid (trainer defaults, the tree sampler without continuous batching) = "

@@ -2,6 +2,7 @@
 ``compute_advantages`` and ``step_ends_from_text`` accept (nothing reads ids there), a ``vocab_size`` the
 caller gave named as such, and bools refused as delimiter ids."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -161,16 +162,43 @@ def test_left_padding_with_a_masked_last_token_is_refused(name):
         np.testing.assert_array_equal(left[i, 6 - len(row):], right[i, :len(row)])
 
 
-@pytest.mark.parametrize("mask", [
+TIE = r"^response_mask: the padding side cannot be told"
+"""The warning where the mask fits both sides and no padding id repeats on one side only."""
+
+
+def _mask_alone(mask: np.ndarray) -> np.ndarray:
+    """Ids that never repeat a masked id (every column its own), so that the mask's rule alone reads the side."""
+    return np.where(mask == 1, 5, 0) + np.arange(mask.shape[1])
+
+
+@contextlib.contextmanager
+def _told(tie: bool):
+    """The tie warning where the mask alone cannot tell the side, else no warning at all."""
+    if tie:
+        with pytest.warns(UserWarning, match=TIE):
+            yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+CUT_OR_MASKED_START = [
     [[1, 1, 1, 1], [1, 1, 1, 1], [0, 1, 1, 1], [1, 1, 0, 0]],  # rows cut at the maximum length, one starts masked
     [[0, 1, 1, 1, 1], [0, 1, 1, 1, 1], [0, 1, 1, 1, 1], [0, 1, 0, 0, 0]],  # every row begins with a masked header
     [[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]],  # EOS masked, right-padded
-], ids=["cut", "header", "eos"])
-def test_right_padded_batches_of_cut_rows_and_masked_starts_are_accepted(mask):
-    # "cut" was refused as left-padded: as many rows end on the last column as start on the first
+]
+
+
+@pytest.mark.parametrize("mask, tie", list(zip(CUT_OR_MASKED_START, [True, False, False])),
+                         ids=["cut", "header", "eos"])
+def test_right_padded_batches_of_cut_rows_and_masked_starts_are_accepted(mask, tie):
+    # "cut" was refused as left-padded: as many rows end on the last column as start on the first; with ids that
+    # show no padding its mask is a tie, read as right-padded with the warning (asserted: it was left unasserted)
     mask = np.array(mask)
-    out = treecredit.compute_advantages("treerl", response_ids=np.where(mask == 1, 5, 0) + np.arange(mask.shape[1]),
-                                        response_mask=mask, rewards=[1.0, 0.0, 0.0, 1.0], group_ids=[0, 0, 0, 0])
+    with _told(tie):
+        out = treecredit.compute_advantages("treerl", response_ids=_mask_alone(mask), response_mask=mask,
+                                            rewards=[1.0, 0.0, 0.0, 1.0], group_ids=[0, 0, 0, 0])
     assert out.shape == mask.shape and (out[mask == 0] == 0).all()
 
 
@@ -226,16 +254,44 @@ def test_left_padding_with_a_masked_eos_and_a_row_cut_at_the_maximum_length_is_r
         np.testing.assert_array_equal(left[i, 6 - len(row):], right[i, :len(row)])
 
 
-@pytest.mark.parametrize("mask", [
+WITH_A_CUT_ROW = [
     [[1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1], [0, 1, 1, 0, 0, 0]],  # EOS masked, cut, header
     [[0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1]],  # the short rows share their start as well as their end
     [[1, 1, 1], [0, 1, 0]],  # one short row: a tie
-], ids=["eos-cut-header", "same-start", "one-row"])
-def test_right_padded_batches_with_a_cut_row_are_still_accepted(mask):
+]
+
+
+@pytest.mark.parametrize("mask, tie", list(zip(WITH_A_CUT_ROW, [True, False, True])),
+                         ids=["eos-cut-header", "same-start", "one-row"])
+def test_right_padded_batches_with_a_cut_row_are_still_accepted(mask, tie):
     mask = np.array(mask)
-    out = treecredit.compute_advantages("treerl", response_ids=np.where(mask == 1, 5, 0) + np.arange(mask.shape[1]),
-                                        response_mask=mask, rewards=np.arange(len(mask)) % 2 * 1.0,
-                                        group_ids=np.zeros(len(mask), int))
+    with _told(tie):
+        out = treecredit.compute_advantages("treerl", response_ids=_mask_alone(mask), response_mask=mask,
+                                            rewards=np.arange(len(mask)) % 2 * 1.0, group_ids=np.zeros(len(mask), int))
+    assert out.shape == mask.shape and (out[mask == 0] == 0).all()
+
+
+def _right_pads(mask: np.ndarray, pad: int = 0) -> np.ndarray:
+    """:func:`_mask_alone`'s ids with each row's trailing masked run filled with one padding id, as a tokenizer
+    pads on the right (a leading masked header keeps its own ids)."""
+    ids = _mask_alone(mask)
+    for row, live in zip(ids, mask):
+        end = int(np.flatnonzero(live)[-1]) + 1 if live.any() else 0
+        row[end:] = pad
+    return ids
+
+
+@pytest.mark.parametrize("mask", CUT_OR_MASKED_START + WITH_A_CUT_ROW,
+                         ids=["cut", "header", "eos", "eos-cut-header", "same-start", "one-row"])
+def test_the_same_batches_with_a_repeated_pad_id_are_accepted_without_a_warning(mask):
+    """Real right padding repeats one id after the responses, which tells the side where the mask ties; only a
+    batch with no trailing run of two masked tokens (one short row, one token shorter) still cannot show it."""
+    mask = np.array(mask)
+    ids = _right_pads(mask)
+    tie = bool(mask.shape == (2, 3))  # "one-row": its only padding is one token
+    with _told(tie):
+        out = treecredit.compute_advantages("treerl", response_ids=ids, response_mask=mask,
+                                            rewards=np.arange(len(mask)) % 2 * 1.0, group_ids=np.zeros(len(mask), int))
     assert out.shape == mask.shape and (out[mask == 0] == 0).all()
 
 

@@ -1,5 +1,8 @@
 """Inputs that trainers really produce: never NaN, never a raw crash, every layout and dtype (issue 8)."""
 
+import contextlib
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -225,9 +228,16 @@ def test_left_padding_is_found_when_a_row_ends_in_a_masked_tool_token():
     out = compute_advantages("spo", **batch, padding_side="left")
     assert (out[0, 2:4] == 0).all() and (out[1, 1:3] == 0).all()  # the shared prefix 5 6 gets no credit
     assert out[0, 4] > 0 and (out[1, 3:] < 0).all()
-    # right padding with a response that begins with a masked tool token: most rows start on the first column
+    # right padding with a response that begins with a masked tool token: most rows start on the first column.
+    # With these ids no padding id repeats at the rows' ends, so the mask alone reads it: a tie, read as
+    # right-padded, with the warning (asserted: it was left unasserted); a repeated pad id tells it, unwarned
     right = np.array([[0, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]])
-    compute_advantages("spo", **{**batch, "response_mask": right})
+    with pytest.warns(UserWarning, match="^response_mask: the padding side cannot be told"):
+        compute_advantages("spo", **{**batch, "response_mask": right})
+    padded = np.array([[4, 5, 6, 0, 0], [5, 6, 8, 9, 7], [5, 6, 0, 0, 0], [5, 6, 8, 0, 0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compute_advantages("spo", **{**batch, "response_ids": padded, "response_mask": right})
 
 
 @pytest.mark.parametrize("big", [1e300, 1e39, 1e31])
@@ -330,23 +340,27 @@ def test_ids_near_int64_max_build_the_same_tries(option):
                                       compute_advantages(name, response_ids=small, **kw))
 
 
-@pytest.mark.parametrize("mask", [
-    [[0, 1, 1, 0, 0], [1, 1, 1, 1, 1]],  # half the rows reach the last column
-    [[0, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 1, 0, 0, 0], [0, 1, 1, 0, 0]],  # none reaches it
-    [[0, 1, 1, 1, 0]],  # one row, stopping short of it
-    [[1, 1, 1, 1, 1], [0, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 1, 1, 0, 0]],
+@pytest.mark.parametrize("mask, tie", [
+    ([[0, 1, 1, 0, 0], [1, 1, 1, 1, 1]], True),  # half the rows reach the last column
+    ([[0, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 1, 0, 0, 0], [0, 1, 1, 0, 0]], False),  # none reaches it
+    ([[0, 1, 1, 1, 0]], False),  # one row, stopping short of it
+    ([[1, 1, 1, 1, 1], [0, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 1, 1, 0, 0]], True),
 ])
 @pytest.mark.filterwarnings("ignore:group_ids. no group has two responses")
-def test_right_padding_with_masked_header_tokens_is_not_taken_for_left_padding(mask):
+def test_right_padding_with_masked_header_tokens_is_not_taken_for_left_padding(mask, tie):
     # was (9f8e34a): "as many rows end on the last column as start on the first" counted 0 >= 0 and 1 >= 1 as
-    # left padding, so right-padded batches whose responses begin with a masked header token were refused
+    # left padding, so right-padded batches whose responses begin with a masked header token were refused.
+    # These ids repeat no padding id, so the mask alone reads the side: where it ties, the batch is read as
+    # right-padded with the warning (asserted: it was left unasserted)
     mask = np.array(mask)
     B, T = mask.shape
     ids = (np.arange(B * T).reshape(B, T) % 7) + 1
     batch = dict(response_ids=ids, response_mask=mask, rewards=np.linspace(0.0, 1.0, B), group_ids=[0] * B)
-    compute_advantages("spo", **batch)
-    treecredit.build_tree("token", **batch)
-    treecredit.step_ends_from_text(ids, _CharTokenizer(), "a", mask)
+    for call in (lambda: compute_advantages("spo", **batch), lambda: treecredit.build_tree("token", **batch),
+                 lambda: treecredit.step_ends_from_text(ids, _CharTokenizer(), "a", mask)):
+        with pytest.warns(UserWarning, match="^response_mask: the padding side cannot be told") if tie else \
+                contextlib.nullcontext():
+            call()
 
 
 class _CharTokenizer:

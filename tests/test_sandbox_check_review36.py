@@ -99,3 +99,28 @@ def test_the_standard_librarys_readers_do_not_hand_the_tests_code_to_the_program
     result = run_check(program, SORT_TEST, "sort_by", timeout=20)
     assert not result.passed  # (the always-true comparison would have passed it)
     assert "AssertionError" in result.stderr, result.stderr[-600:]
+
+
+def test_a_plain_data_refusal_is_said_once(monkeypatch):
+    # trial36 11: a correct program returning np.int64 or a dataclass scored 0, and only the sandbox's stderr
+    # named code:plain_results=false
+    import warnings
+
+    from treecredit import sandbox_check
+
+    monkeypatch.setattr(sandbox_check, "_PLAIN_WARNED", [])
+    programs = ["import numpy as np\ndef add(a, b):\n    return np.int64(a + b)\n",
+                "import dataclasses\n@dataclasses.dataclass\nclass P:\n    x: int\n"
+                "def add(a, b):\n    return P(a + b)\n"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = code_reward(["Write add."] * 2, programs, test=["assert add(1, 2) == 3\n"] * 2,
+                          entry_point=["add"] * 2, workers=1)
+    assert got == [0.0, 0.0]
+    said = [str(w.message) for w in caught if "plain_results=false" in str(w.message)]
+    assert len(said) == 1 and "int64" in said[0], said
+    monkeypatch.setattr(sandbox_check, "_PLAIN_WARNED", [])
+    with warnings.catch_warnings(record=True) as caught:  # a wrong answer fails without it
+        warnings.simplefilter("always")
+        code_reward(["x"], [WRONG], test=["assert add(1, 2) == 3\n"], entry_point=["add"], workers=1)
+    assert not [w for w in caught if "plain_results" in str(w.message)]

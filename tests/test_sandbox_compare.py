@@ -259,3 +259,20 @@ def test_an_assert_method_call_that_is_a_statement_becomes_an_assert():
     assert _run("import unittest\nclass T(unittest.TestCase):\n    pass\nT().assertLess(1, 2)\n") is not None
     with pytest.raises(AssertionError, match="^m$"):
         _run("import unittest\nself = unittest.TestCase()\nself.assertEqual(1, 2, 'm')\n")
+
+
+def test_map_and_filter_calls_draw_from_a_generator_unless_the_tests_bind_the_name():
+    """review36 f3: a StopIteration raised by the function a tests' ``map`` calls is a RuntimeError (PEP 479)."""
+    def double_or_stop(x):
+        if x == 1:
+            return 2
+        raise StopIteration
+
+    test = "for got, want in zip(map(f, [1, 2]), [2, 4]):\n    assert got == want\n"
+    with pytest.raises(RuntimeError):
+        _run(test, f=double_or_stop)
+    assert _run("out = list(map(lambda a, b: a + b, [1, 2], [3]))\nkept = list(filter(None, [0, 1]))\n"
+                "odd = list(filter(lambda x: x % 2, [1, 2, 3]))\n")["out"] == [4]
+    assert _run("odd = list(filter(lambda x: x % 2, [1, 2, 3]))\n")["odd"] == [1, 3]
+    for own in ("def map(f, x):\n    return x\n", "zip = 1\n", "def g(map):\n    pass\n"):
+        assert "_treecredit_f" not in rewrite_comparisons(own + "assert list(map(f, [1])) == [1]\n")

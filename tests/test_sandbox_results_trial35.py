@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from treecredit.rewards.code_unittest import with_runner
 from treecredit.sandbox_check import run_check
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux/POSIX")
@@ -31,11 +32,39 @@ def test_a_stopiteration_from_the_program_does_not_end_the_tests_loop(style):
     assert "StopIteration" in result.stderr
 
 
-def test_a_stopiteration_the_tests_catch_around_a_call_is_a_runtime_error():
-    """The conversion keeps the cause: the tests see a RuntimeError whose __cause__ is the StopIteration."""
-    test = ("try:\n    find_index([1], 5)\nexcept RuntimeError as e:\n"
-            "    assert type(e.__cause__) is StopIteration\nelse:\n    assert False\n")
-    assert run_check(NEXT_WITHOUT_DEFAULT, test, None, timeout=10).passed
+def test_a_stopiteration_the_tests_expect_reaches_them():
+    """trial36 T3: the wrapper turned every StopIteration into a RuntimeError, so tests that expect one
+    (``assertRaises(StopIteration)``, ``except StopIteration``) failed a right program."""
+    take = "def take_next(it):\n    return next(it)\n"
+    tests = {"except": ("try:\n    take_next(iter([]))\nexcept StopIteration:\n    pass\nelse:\n"
+                        "    assert False\nassert take_next(iter([4])) == 4\n", None),
+             "check": ("def check(candidate):\n    try:\n        candidate(iter([]))\n    except StopIteration:\n"
+                       "        pass\n    else:\n        assert False\n", "take_next"),
+             "assertRaises": ("import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+                              "        with self.assertRaises(StopIteration):\n            take_next(iter([]))\n",
+                              None)}
+    for test, entry in tests.values():
+        assert run_check(take, with_runner(test), entry, timeout=10).passed
+
+
+METHOD_LOOPS = {  # review36 f3, trial36 T6: a method of the program's object, not wrapped, still ended the loop
+    "asserts": ("for got, want in zip(map(lambda x: Solution().double(x), [1, 2, 3]), [2, 4, 6]):\n"
+                "    assert got == want\n", None),
+    "check": ("def check(candidate):\n    s = candidate()\n    for got, want in zip(map(s.double, [1, 2, 3]), "
+              "[2, 4, 6]):\n        assert got == want\n", "Solution"),
+    "filter": ("assert list(filter(lambda x: Solution().double(x) > 2, [1, 2, 3])) == [2, 3]\n", None),
+}
+
+
+@pytest.mark.parametrize("style", sorted(METHOD_LOOPS))
+def test_a_stopiteration_from_a_method_does_not_end_the_tests_loop(style):
+    right = "class Solution:\n    def double(self, x):\n        return 2 * x\n"
+    wrong = ("class Solution:\n    def double(self, x):\n        if x == 1:\n            return 2\n"
+             "        return next(iter([]))\n")
+    test, entry = METHOD_LOOPS[style]
+    assert run_check(right, test, entry, timeout=10).passed
+    result = run_check(wrong, test, entry, timeout=10)
+    assert not result.passed and "StopIteration" in result.stderr
 
 
 def test_the_candidate_has_the_functions_name_and_docstring():

@@ -174,7 +174,7 @@ def _hidden_places() -> tuple[str, ...]:
     return tuple(p for p in places if os.path.exists(p) and not any(q == p or q.startswith(p + "/") for q in python))
 
 
-def _enter_namespaces(root: str, files: dict[str, str] | None = None, folder_bytes: int = 64 << 20) -> None:
+def _enter_namespaces(root: str, files: dict[str, bytes] | None = None, folder_bytes: int = 64 << 20) -> None:
     """(In the child, before exec.) New network and mount namespaces: the folder a fresh size-limited
     ``noexec`` tmpfs holding ``files``; every other mount read-only; ``/proc``, ``/dev/shm`` and
     :func:`_hidden_places` covered by empty read-only tmpfs (or ``/dev/null`` for files)."""
@@ -202,9 +202,9 @@ def _enter_namespaces(root: str, files: dict[str, str] | None = None, folder_byt
     # The one writable place: its own tmpfs (bounded in total; noexec, so no native code written there loads).
     mount(b"tmpfs", root, MS_NOSUID | MS_NODEV | MS_NOEXEC, b"tmpfs",
           f"size={folder_bytes},nr_inodes=4096,mode=700".encode())
-    for name, text in (files or {}).items():
-        with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
-            handle.write(text)
+    for name, data in (files or {}).items():  # (encoded by the parent: nothing here can fail on the text)
+        with open(os.path.join(root, name), "wb") as handle:
+            handle.write(data)
     for point, options in mounts:
         if point == root or point == "/proc" or point.startswith("/proc/"):
             continue
@@ -335,9 +335,14 @@ def run_boot(files: dict[str, str], boot: str, *, timeout: float = 10.0, memory_
     try:
         # With namespaces the child writes the files into its tmpfs: on disk, beneath it, they would be
         # readable by another run (run_check's tests among them), which sees this folder as it is on disk.
-        for name, text in ({} if use_ns else files).items():
-            with open(os.path.join(root, name), "w", encoding="utf-8") as handle:
-                handle.write(text)
+        # Encoded here, not in the child: a text that UTF-8 cannot encode (a lone surrogate, "\udcff", in a
+        # completion) made writing it fail in the child before it started, which said "could not start" and
+        # stopped the whole batch (until 2026-12-03); its lone surrogates are written as they are
+        # (surrogatepass), so the child cannot decode that file, and that program alone fails.
+        data = {name: text.encode("utf-8", "surrogatepass") for name, text in files.items()}
+        for name, raw in ({} if use_ns else data).items():
+            with open(os.path.join(root, name), "wb") as handle:
+                handle.write(raw)
         harden = HARDEN.replace("{deny!r}", repr(rules)).replace("{root!r}", repr(os.geteuid() == 0 or use_ns))
         guard = GUARD.replace("{kernel!r}", repr(bool(rules))) if audit else ""
         boot = harden + prelude + guard + boot
@@ -356,7 +361,7 @@ def run_boot(files: dict[str, str], boot: str, *, timeout: float = 10.0, memory_
                                         pass_fds=pass_fds,
                                         preexec_fn=functools.partial(_child_setup, root, use_ns, cpu,
                                                                      memory_mb << 20, file_mb << 20, processes,
-                                                                     files, folder_mb << 20))
+                                                                     data, folder_mb << 20))
             except (OSError, subprocess.SubprocessError) as exc:
                 return SandboxResult(False, None, False, "", f"sandbox: could not start ({exc})", 0.0, tuple(layers))
             timed_out = False

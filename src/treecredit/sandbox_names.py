@@ -69,14 +69,20 @@ def top_level_definitions(tree: ast.Module) -> set[str]:
 
 
 def _split_scope(node) -> tuple[list, list]:
-    """A scope node's children read in the enclosing scope, and those read in its own."""
+    """A scope node's children read in the enclosing scope, and those read in its own. A function's decorators,
+    default values and annotations (its parameters' and its return's) are read in the enclosing scope, as
+    :func:`treecredit.sandbox_rewrite._scope_parts` has them (until 2026-12-03 the annotations were read inside,
+    where a parameter of the same name hid a global read, ``def check(add: add)``, and the default values a
+    second time, where a method's ``a=k`` did not see its class's ``k``)."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         arguments = node.args
+        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
         outside = [*getattr(node, "decorator_list", []), *arguments.defaults,
-                   *(d for d in arguments.kw_defaults if d is not None)]
-        inside = [arguments, *(node.body if isinstance(node.body, list) else [node.body])]
-        inside = [*inside, node.returns] if getattr(node, "returns", None) is not None else inside
-        return outside, inside
+                   *(d for d in arguments.kw_defaults if d is not None),
+                   *(a.annotation for a in every if a is not None and a.annotation is not None)]
+        if getattr(node, "returns", None) is not None:
+            outside.append(node.returns)
+        return outside, list(node.body) if isinstance(node.body, list) else [node.body]
     if isinstance(node, ast.ClassDef):
         return [*node.decorator_list, *node.bases, *node.keywords], list(node.body)
     first, *rest = node.generators  # a comprehension

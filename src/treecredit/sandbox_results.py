@@ -22,9 +22,12 @@ each value (and a generator's return value) as the tests draw it, and passes a g
 ``throw()`` on (until 2026-12-03 it did not, and the other iterators were refused). A value that is not plain
 raises ``TypeError`` naming the function, the type and ``--reward code:plain_results=false``.
 
-A ``StopIteration`` escaping a wrapped function becomes a ``RuntimeError`` (as PEP 479 does for generators):
-until 2026-12-03 a program whose ``next(...)`` ran out ended the tests' ``for ... in map(candidate, ...)`` loop
-silently, no assert ran and it passed. With ``plain_results=False`` nothing is wrapped, and this stays a limit.
+A ``StopIteration`` escaping a wrapped function passes on to the tests as it is (tests may expect one:
+``assertRaises(StopIteration)``); what keeps it from silently ending the tests' ``for ... in map(candidate, ...)``
+loop is the rewrite of the tests' ``map`` and ``filter`` calls (:mod:`treecredit.sandbox_rewrite`, with
+``plain_results``). From trial 35 until 2026-12-03 the wrapper turned every ``StopIteration`` into a
+``RuntimeError``: tests that expect one failed a right program, and a method of the program's object (not
+wrapped) still ended such a loop.
 
 ``_unittest_state(test) -> restore`` (None for tests that do not name ``unittest``): made before the program
 runs, ``restore()`` puts ``unittest`` back as it was then, and the harness calls it just before the tests run: the
@@ -150,10 +153,7 @@ def _results_guard(is_plain):
         name = ("class " if subclass_(type_(function), type_) else "function ") + repr_(name)
 
         def candidate(*args, **kwargs):
-            try:
-                result = function(*args, **kwargs)
-            except StopIteration_ as stop:  # (as PEP 479 does in a generator: a test's loop must not end here)
-                raise RuntimeError_("sandbox: the program's " + name + " raised StopIteration") from stop
+            result = function(*args, **kwargs)  # (a StopIteration passes: treecredit.sandbox_rewrite's _LOOPS)
             kind = type_(result)
             for lazy in lazy_kinds:
                 if kind is lazy:

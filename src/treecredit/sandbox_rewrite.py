@@ -23,6 +23,15 @@ comprehensions, lambdas; not inside f-strings, whose parts' positions are not th
   ``assertSequenceEqual`` compares by the operator ``"sequence =="`` (item by item whatever the sequence types,
   as unittest does: until 2026-12-03 it was ``==``, and ``[1, 3]`` against ``(1, 3)`` failed a correct program).
 
+- a call of the builtin ``map`` or ``filter`` with a function (``map(f, xs)``, ``filter(f, xs)``, where the tests
+  bind neither that name nor ``zip``) into a call that draws the same values lazily from a generator (``(lambda
+  f, *i: (f(*a) for a in zip(*i)))(f, xs)``), so that a ``StopIteration`` raised by ``f`` (the program's function,
+  or a method of its object: ``map(Solution().double, xs)``) is a ``RuntimeError`` (PEP 479), not the silent end
+  of the tests' ``for got, want in zip(map(...), wants)`` loop (until 2026-12-03 a wrong program whose ``next()``
+  ran out passed so; the wrapper of the program's functions turned every ``StopIteration`` into a
+  ``RuntimeError``, which failed tests that expect one, and missed its objects' methods). ``itertools``'
+  ``starmap``, ``takewhile`` and the like, and ``iter(f, sentinel)``, are not rewritten (a limit).
+
 Everything else stays as written, and every line keeps its number (tracebacks point at the test's own
 lines). Operands are evaluated in Python's order, once each; a chain (``a < b < c``) stops at its first false
 comparison without evaluating the rest (they become ``lambda: ...``), except where a lambda would change their
@@ -66,6 +75,8 @@ class _Routes:
         self.functions: dict[str, str] = {}
         self.unittest = False  # (a method of that name elsewhere may be a helper of the tests' own)
         self.statements: set[int] = set()  # the ids of the routed method calls that are statements (_find)
+        self.loops: dict[int, str] = {}  # the ids of the names `map` and `filter` called (_LOOPS), with the name
+        bound = _bound_anywhere(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 self.modules.update(a.asname or a.name for a in node.names if a.name == "operator")
@@ -75,6 +86,11 @@ class _Routes:
             elif isinstance(node, ast.ImportFrom) and node.module == "operator" and not node.level:
                 self.functions.update({a.asname or a.name: _FUNCTIONS[a.name] for a in node.names
                                        if a.name in _FUNCTIONS})
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _LOOPS \
+                    and not node.keywords and not {node.func.id, "zip"} & bound and len(node.args) >= 2 and (
+                        node.func.id == "map" or len(node.args) == 2
+                        and not any(isinstance(a, ast.Starred) for a in node.args)):
+                self.loops[id(node.func)] = node.func.id
 
     def route(self, node: ast.AST) -> tuple[str, str] | None:
         """``("function" | "method", operator)`` for a call to rewrite, else None."""
@@ -97,8 +113,10 @@ class _Routes:
 
 
 def _checked(node: ast.AST, routes: _Routes) -> bool:
-    """Whether ``node`` is rewritten: a comparison with an operator other than ``is``/``is not``, or a routed
-    call."""
+    """Whether ``node`` is rewritten: a comparison with an operator other than ``is``/``is not``, a routed
+    call, or the name of a ``map``/``filter`` call (:data:`_LOOPS`)."""
+    if isinstance(node, ast.Name):
+        return id(node) in routes.loops
     if isinstance(node, ast.Compare):
         return any(not isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops)
     return routes.route(node) is not None
@@ -146,7 +164,7 @@ def _find(tree: ast.AST, routes: _Routes) -> list[tuple[ast.AST, bool]]:
             continue
         if isinstance(node, ast.Expr) and _statement_call(node, routes):
             routes.statements.add(id(node.value))
-        if isinstance(node, (ast.Compare, ast.Call)) and _checked(node, routes):
+        if isinstance(node, (ast.Compare, ast.Call, ast.Name)) and _checked(node, routes):
             found.append((node, in_class))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             outside, inside = _scope_parts(node)
@@ -155,6 +173,32 @@ def _find(tree: ast.AST, routes: _Routes) -> list[tuple[ast.AST, bool]]:
         else:
             todo.extend((child, in_class) for child in ast.iter_child_nodes(node))
     return found
+
+
+# What the tests' `map(f, ...)` and `filter(f, ...)` calls call instead: the same values, drawn lazily, but from a
+# generator, so that a StopIteration raised by `f` (the program's function, or a method of its object) is a
+# RuntimeError (PEP 479) rather than the silent end of the tests' loop over it.
+_LOOPS = {"map": "(lambda _treecredit_f, *_treecredit_i: (_treecredit_f(*_treecredit_a) for _treecredit_a in "
+                 "zip(*_treecredit_i)))",
+          "filter": "(lambda _treecredit_f, _treecredit_i: (_treecredit_x for _treecredit_x in _treecredit_i if ("
+                    "_treecredit_x if _treecredit_f is None else _treecredit_f(_treecredit_x))))"}
+
+
+def _bound_anywhere(tree: ast.AST) -> set[str]:
+    """Every name ``tree`` binds in any scope (assignments, parameters, definitions, imports)."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+    return bound
 
 
 def _statement_call(statement: ast.Expr, routes: _Routes) -> bool:
@@ -246,6 +290,8 @@ def _render(source: Source, node: ast.AST, name: str, eager: bool, routes: _Rout
 
 
 def _render_node(source: Source, node, name: str, eager: bool, routes: _Routes) -> str:
+    if isinstance(node, ast.Name):  # map or filter
+        return _LOOPS[node.id]
     if isinstance(node, ast.Compare):
         operands = [node.left, *node.comparators]
         return _render_compare(source, operands, [_OPERATORS[type(op)] for op in node.ops], name, eager, routes)
@@ -307,6 +353,11 @@ class _TreeRewriter(ast.NodeTransformer):
 
     def visit_JoinedStr(self, node):
         return node
+
+    def visit_Name(self, node: ast.Name):
+        if id(node) not in self.routes.loops:
+            return node
+        return ast.copy_location(ast.parse(_LOOPS[node.id], mode="eval").body, node)
 
     def visit_Expr(self, node: ast.Expr):
         call = node.value

@@ -239,3 +239,12 @@ def test_the_same_program_with_the_same_tests_runs_once(monkeypatch):
     assert _rewards([RIGHT] * 4 + [WRONG], workers=1) == [1.0] * 4 + [0.0]
     assert len(runs) == 2
     assert _rewards([RIGHT], timeout=5.0) == [1.0] and len(runs) == 3  # another timeout: run again
+
+
+def test_a_completion_with_a_lone_surrogate_fails_alone():
+    """review36 f4: a lone surrogate in one completion made writing its main.py fail in the sandbox's child before
+    it started, and the whole batch raised 'no program can be scored'; that program alone scores 0 now."""
+    good = "```python\ndef add(a, b):\n    return a + b\n```"
+    odd = "```python\ndef add(a, b):\n    return a + b  # \udcff\n```"
+    assert code_reward(["Write add."] * 2, [good, odd], test=["assert add(1, 2) == 3\n"] * 2,
+                       entry_point=["add"] * 2, workers=1) == [1.0, 0.0]

@@ -93,3 +93,15 @@ def test_the_checks_before_a_compare_arm_probe_with_the_keywords_too(tiny_config
 
     register_reward("trl_state", _takes_state)
     check_run(tiny_config(reward=["trl_state"], steps=2, warm_start_steps=0))
+
+
+def test_log_extra_refuses_values_of_the_wrong_length():
+    # trial36 13: log_extra("short", [1]) in a call scoring 2 completions wrote a list of the wrong length
+    run = TrainerKeywords()
+    run.completions = ["a", "b"]
+    with pytest.raises(ValueError, match=r"^log_extra: values has 1 item\(s\) for 'short', but the call scores 2 "):
+        run.log_extra("short", [1])
+    with pytest.raises(ValueError, match=r"pass 2 values"):
+        run.log_extra("long", [1, 2, 3])
+    run.log_extra("right", [1, 2])
+    assert run._extras[-1]["values"] == [1, 2]

@@ -80,11 +80,19 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
     None (no reward: it is left out of training, not scored as wrong), and a ``UserWarning`` says how many ran
     out, on which answer, and how to raise the limit (:mod:`~treecredit.rewards.math_verify_calls`; until
     2026-12-03 such a completion scored 0.0, as a wrong answer, and only math-verify's own log said
-    ``Timeout during comparison``). ``FixError`` naming ``timeout`` where it is not a number > 0.
+    ``Timeout during comparison``). ``FixError`` naming ``timeout`` where it is not a number in (0, 86400] (numpy's
+    numbers are numbers), ``literal`` where it is not a bool, ``completions`` where one is neither text nor a list
+    of messages.
     """
+    from treecredit._validation import FixError, Remedy
+    from treecredit.rewards.code_args import completion_list
     from treecredit.rewards.math_verify_calls import MathVerifyTimeout, parse_within, verify_within, whole_seconds
 
+    completions = completion_list(completions)  # (None, 3 or a bare message dict scored 0.0 silently)
     seconds = whole_seconds(timeout)
+    if not isinstance(literal, bool):  # (the string "false" was read as True)
+        raise FixError("literal", f"is {literal!r}, must be True or False",
+                       (Remedy("literal=False", "--reward math:literal=false"), Remedy("literal=True")))
     answers = _column({"answer": answer}, "answer", len(completions))
     out: list[float | None] = []
     golds: dict[str, list] = {}  # the completions of a group share their answer: each parsed once a call

@@ -184,7 +184,7 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
             2026-12-03 that scored 0.0, so every program scored 0 with no word why.
     """
     from treecredit.rewards.code_unittest import with_runner
-    from treecredit.sandbox_check import run_check
+    from treecredit.sandbox_check import run_check, warn_plain_refusal
 
     key = hashlib.sha256(repr((program, test, entry_point or None, float(timeout), bool(plain_results)))
                          .encode("utf-8", "surrogatepass")).digest()
@@ -198,6 +198,8 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
         raise RuntimeError(f"code reward: {result.stderr.strip()}; no program can be scored "
                            f"(timeout={timeout!r}, plain_results={plain_results!r})")
     passed = result.passed
+    if not passed and plain_results:  # (said once: a refused value was only in the sandbox's stderr)
+        warn_plain_refusal(result.stderr)
     with _LOCK:
         if len(_VERDICTS) >= VERDICTS_KEPT:
             _VERDICTS.pop(next(iter(_VERDICTS)))
@@ -248,7 +250,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`);
             a row with an entry point whose tests run nothing and define no ``check`` (naming ``test``).
     """
-    from treecredit.rewards.code_args import check_options, check_rows, completion_list, per_completion
+    from treecredit.rewards.code_args import check_options, check_rows, completion_list, per_completion, whole_number
     from treecredit.rewards.code_tests import (
         asserts_nothing,
         called_names,
@@ -263,7 +265,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
     from treecredit.rewards.code_unittest import with_runner
     from treecredit.sandbox_check import style_of
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if not whole_number(workers) or workers < 1:  # (numpy's integers count: np.int64(2))
         raise FixError("workers", f"is {workers!r}, must be a whole number ≥ 1 (programs run at once)",
                        (Remedy(f"workers={DEFAULT_WORKERS}", f"--reward code:workers={DEFAULT_WORKERS}"),))
     completions = completion_list(completions)

@@ -7,15 +7,19 @@ character per completion (``test="def check..."`` gave row 0 the tests ``"d"``; 
 silently. Each is now a :class:`~treecredit._validation.FixError` naming the argument and the fix, as are a
 ``timeout`` that is not a number of seconds in (0, 86400] (a string raised Python's "could not convert string
 to float") and a
-``plain_results`` that is not a bool (``"false"`` was read as True). ``completions`` itself is checked first
-(:func:`completion_list`): until 2026-12-03 a string there was read one completion per character. A row's
-tests and entry point that are a ``str`` subclass (numpy's ``np.str_``) are taken as plain ``str``
-(:func:`check_rows`).
+``plain_results`` that is not a bool (``"false"`` was read as True), an entry point that is a keyword
+(``"class"``), and a completion that is neither text nor a list of messages (``None``, ``3``, a bare message
+dict: each scored 0.0 silently). numpy's numbers are numbers (``timeout=np.int64(3)``). ``completions``
+itself is checked first (:func:`completion_list`): until 2026-12-03 a string there was read one completion
+per character. A row's tests and entry point that are a ``str`` subclass (numpy's ``np.str_``) are taken as
+plain ``str`` (:func:`check_rows`).
 """
 
 from __future__ import annotations
 
+import keyword
 import math
+import numbers
 
 from treecredit._validation import FixError, Remedy
 
@@ -34,7 +38,34 @@ def completion_list(completions) -> list:
         raise FixError("completions", f"is one {type(completions).__name__} ({shown}), not a list with one "
                        "completion per row (a string would be read one character per completion)",
                        (Remedy("completions=[completion] for one completion"),))
-    return _as_list("completions", completions)
+    out = _as_list("completions", completions)
+    for i, completion in enumerate(out):
+        check_completion(completion, i)
+    return out
+
+
+def check_completion(completion, i: int) -> None:
+    """A completion is text, or a conversation: a list of messages (dicts with ``"content"``, TRL's
+    conversational format).
+
+    Raises:
+        FixError: naming ``completions``, for row ``i``: ``None``, a number, a bare message (a dict, not a
+            list of messages), or a list that is not of messages (until 2026-12-03 each scored 0.0 without a
+            word: it was read as the text ``'None'``, ``'3'``, or no text).
+    """
+    if isinstance(completion, str):
+        return
+    if isinstance(completion, (list, tuple)) and completion and all(
+            isinstance(m, dict) and "content" in m for m in completion):
+        return
+    shown = repr(completion)[:80]
+    if isinstance(completion, dict):
+        raise FixError("completions", f"row {i}'s completion is one message ({shown}), not text or a list of "
+                       "messages (a conversation)",
+                       (Remedy("completions=[[message] for message in completions] (each a list of messages)"),))
+    raise FixError("completions", f"row {i}'s completion is {type(completion).__name__} {shown}, not text or a "
+                   "list of messages ({'role': ..., 'content': ...}, a conversation)",
+                   (Remedy("completions=[<the completion's text>, ...] (one per row)"),))
 
 
 def per_completion(argument: str, values, n: int) -> list:
@@ -92,6 +123,10 @@ def check_rows(tests: list, entries: list, entry_argument: str) -> tuple[list, l
         if entry is not None and entry != "" and not (isinstance(entry, str) and entry.isidentifier()):
             raise FixError(entry_argument, f"row {i}'s value {entry!r} is not a Python name (the tested function's "
                            "name)", (Remedy(f"{entry_argument}=[<function name>, ...], one per completion"),))
+        if isinstance(entry, str) and (keyword.iskeyword(entry) or entry in ("None", "True", "False")):
+            raise FixError(entry_argument, f"row {i}'s value {entry!r} is a Python keyword, not a function's name "
+                           "(no program can define it)",
+                           (Remedy(f"{entry_argument}=[<function name>, ...], one per completion"),))
     return [_exact(t) for t in tests], [_exact(e) for e in entries]
 
 
@@ -111,8 +146,7 @@ def check_options(timeout, plain_results) -> None:
     Raises:
         FixError: naming the option, with its command-line form.
     """
-    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-    if not number or not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
+    if not is_number(timeout) or not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
         raise FixError("timeout", f"is {timeout!r}, must be a number of seconds per program with "
                        f"0 < timeout <= {MAX_TIMEOUT:g} (one day)",
                        (Remedy("timeout=10.0", "--reward code:timeout=10"),))
@@ -120,3 +154,14 @@ def check_options(timeout, plain_results) -> None:
         raise FixError("plain_results", f"is {plain_results!r}, must be True or False",
                        (Remedy("plain_results=True", "--reward code:plain_results=true"),
                         Remedy("plain_results=False", "--reward code:plain_results=false")))
+
+
+def is_number(value) -> bool:
+    """A real number, numpy's included (``np.int64(3)``, ``np.float32(2.5)``: until 2026-12-03 refused as
+    ``timeout`` and ``workers``); not a bool (numpy's ``np.bool_`` is no ``numbers.Real``)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def whole_number(value) -> bool:
+    """A whole number, numpy's integers included; not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -31,10 +31,10 @@ import builtins
 import re
 
 FENCE = re.compile(r"```(?:python|py|Python)?[^\n]*\n(.*?)```", re.DOTALL)
-"""The fallback where :func:`fenced_blocks` finds no block by lines. It stays (checked 2026-12-03,
+"""The fallback where :func:`fenced_blocks` finds no closed block by lines. It stays (checked 2026-12-03,
 ``tests/rewards/test_code_fence_fallback.py``): the line scanner reads only fences that are lines of their own, so
-a closing ``` at the end of a code line or followed by prose on its line, or an opening ```python after prose on
-its line, give it no block at all, and without this pattern such an answer would have no program."""
+a closing ``` at the end of a code line leaves it a block never closed (the fence and the prose after it in the
+code), and an opening ```python after prose on its line gives it no block at all."""
 _FENCE_LINE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([^\n]*?)[ \t]*$")
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _HELPERS = (*_DEFINITIONS, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)
@@ -98,23 +98,33 @@ def _runs_now(node: ast.stmt) -> set[str]:
     return out
 
 
-def fenced_blocks(completion: str) -> list[str]:
-    """The text of each fenced block of ``completion``, in order (an unclosed last one is left out).
+def fenced_blocks(completion: str, *, leading: bool = True) -> list[str]:
+    """The text of each fenced block of ``completion``, in order.
 
-    A fence is a line of at least three backticks or tildes, indented or not (an answer's numbered list indents
-    its blocks: their lines lose that indentation), with an info string (``python``) when it opens; a block ends
-    at a bare fence of the same character at least as long. A completion that starts with code (a continuation:
-    a function body, or a program) whose first fence is bare has its code before that fence as its first block:
-    the fence closes it (until 2026-12-03 it was read as an opening fence, and the prose after it became the
-    program). Until 2026-12-03 neither indented nor ``~~~`` fences were found. Without any block by lines, the
-    :data:`FENCE` pattern's (fences that are not lines of their own: a closing ``` at the end of a code line or
-    before prose, an opening one after prose); where the lines give a block, the pattern is not read.
+    A fence is a line of at least three backticks or tildes, indented or not (an answer's numbered list indents its
+    blocks: their lines lose that indentation), with an info string (``python``) when it opens; a block ends at a
+    bare fence of the same character at least as long (indented at most 3 more than the opening one: a docstring's
+    fenced example is text; until 2026-12-03 it closed the block), or where a fence of that character at least as
+    long with an info string opens the next block (its closing fence left out: until 2026-12-03 the next block's
+    ```` ```python ```` line was read as code of the first, a SyntaxError). A block never closed (generation stopped
+    at ```` ``` ````, or cut at its length) is the rest of the completion (until 2026-12-03 it was left out, and the
+    answer had no program or its prose was the program): the last block after the blocks by lines (after a bare
+    fence, only where there are none), else where the :data:`FENCE` pattern finds none. A completion that starts
+    with code (a continuation: a function body, or a program) whose first fence is bare has its code before that
+    fence as its first block: the fence closes it (until 2026-12-03 it was read as an opening fence, and the prose
+    after it became the program); ``leading=False`` reads that fence as an opening one (:func:`choose_code` takes
+    that reading where prose that parses, such as ``Approach: recursion``, stood before it). Until 2026-12-03
+    neither indented nor ``~~~`` fences were found. Without any block by lines but a block never closed, or none at
+    all, the :data:`FENCE` pattern's where it finds one (fences that are not lines of their own: a closing ``` at
+    the end of a code line, an opening one after prose); where the lines give a closed block, the pattern is not
+    read.
     """
     lines = completion.split("\n")
     matches = [_FENCE_LINE.match(line) for line in lines]
     blocks, i = [], 0
+    rest: tuple[str, bool] | None = None
     first = next((k for k, m in enumerate(matches) if m is not None), None)
-    if first and not matches[first].group(3) and _starts_with_code("\n".join(lines[:first]) + "\n"):
+    if leading and first and not matches[first].group(3) and _starts_with_code("\n".join(lines[:first]) + "\n"):
         blocks.append("\n".join(lines[:first]) + "\n")
         i = first + 1
     while i < len(lines):
@@ -122,15 +132,32 @@ def fenced_blocks(completion: str) -> list[str]:
         if m is None or m.group(2)[0] == "`" and "`" in m.group(3):
             i += 1
             continue
-        indent, fence = len(m.group(1)), m.group(2)
-        end = next((j for j in range(i + 1, len(lines)) if matches[j] is not None and not matches[j].group(3)
-                    and matches[j].group(2)[0] == fence[0] and len(matches[j].group(2)) >= len(fence)), None)
-        if end is None:
-            break
+        indent, fence, info = len(m.group(1)), m.group(2), m.group(3)
+        end, after = len(lines), len(lines)
+        for j in range(i + 1, len(lines)):
+            other = matches[j]
+            if other is None or other.group(2)[0] != fence[0] or len(other.group(2)) < len(fence) \
+                    or len(other.group(1).expandtabs(4)) > len(m.group(1).expandtabs(4)) + 3:
+                continue  # (indented 4 more than the block's fence: its text, a docstring's example)
+            if not other.group(3):  # its closing fence
+                end, after = j, j + 1
+                break
+            if not (other.group(2)[0] == "`" and "`" in other.group(3)):  # the next block opens: this one ends
+                end, after = j, j
+                break
         body = [_dedent(line, indent) for line in lines[i + 1:end]]
-        blocks.append("\n".join(body) + "\n" if body else "")
-        i = end + 1
-    return blocks or FENCE.findall(completion)
+        text = "\n".join(body) + "\n" if body else ""
+        if end < len(lines):
+            blocks.append(text)
+        elif text.strip():  # never closed: the rest (after the blocks by lines, or where the pattern finds none)
+            rest = (text, bool(info))
+        i = after
+    if rest is not None and rest[1] and blocks:
+        return blocks + [rest[0]]
+    if blocks:
+        return blocks
+    found = FENCE.findall(completion)
+    return found if found or rest is None else [rest[0]]
 
 
 def _dedent(line: str, width: int) -> str:
@@ -164,6 +191,11 @@ def choose_code(completion: str, entry_point: str | None = None, names=()) -> st
         return None
     trees = [parse(block) for block in blocks]
     wanted = {entry_point} if entry_point else set(names)
+    if not _any_main(trees, wanted):  # (the code before a bare first fence was prose that parses: its other reading)
+        others = fenced_blocks(completion, leading=False)
+        if others != blocks and _any_main([parse(block) for block in others], wanted):
+            blocks = others
+            trees = [parse(block) for block in blocks]
     defining = [i for i, tree in enumerate(trees) if wanted & _defined_names(tree)]
     if not defining:  # (a block that only imports the name: a pytest file's `from solution import add`)
         defining = [i for i, tree in enumerate(trees) if wanted & bound_names(tree)]
@@ -175,6 +207,14 @@ def choose_code(completion: str, entry_point: str | None = None, names=()) -> st
     if tree is None or len(blocks) == 1:
         return blocks[main]
     return _helpers(blocks, trees, main, wanted) + blocks[main]
+
+
+def _any_main(trees: list, wanted: set[str]) -> bool:
+    """Whether some block binds one of ``wanted`` (without any: defines a function or class, or is a function
+    body: it does not parse on its own)."""
+    if wanted:
+        return any(wanted & bound_names(tree) for tree in trees)
+    return any(tree is None or any(isinstance(node, _DEFINITIONS) for node in tree.body) for tree in trees)
 
 
 def _helpers(blocks: list[str], trees: list, main: int, wanted: set[str]) -> str:

@@ -158,6 +158,10 @@ def _check_options(target: str, fn: Callable, options: dict, argument: str) -> N
         _check_option_types(target, parameters, options, argument)
 
 
+MAX_TIMEOUT = 86400.0
+"""The largest ``timeout`` of a built-in reward (``code:timeout``, ``math:timeout``), refused when the spec is
+read: :data:`treecredit.rewards.code_args.MAX_TIMEOUT`, :data:`treecredit.rewards.math_verify_calls.MAX_SECONDS`."""
+
 POSITIVE_COUNTS = {"workers": "the programs run at once"}
 """Built-in reward options that count something (``code:workers``): a whole number ≥ 1, refused otherwise by the
 spec check, before any model loads (``code:workers=0`` was refused only when the reward was first called)."""
@@ -183,7 +187,11 @@ def _check_option_types(target: str, parameters, options: dict, argument: str) -
         elif isinstance(default, (int, float)):
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             low = "> 0" if name == "timeout" else "≥ 0"  # code:timeout=0 would time every program out
+            shown = f"{default:g}" if isinstance(default, float) else default
             if not number or not math.isfinite(value) or value < 0 or (value == 0 and low == "> 0"):
                 fail(argument, f"option {name}={value!r} of {target!r} is not a finite number {low}",
-                     f"write e.g. {target}:{name}={default}")
+                     f"write e.g. {target}:{name}={shown}")
+            if name == "timeout" and value > MAX_TIMEOUT:  # (code:timeout=1e20, math:timeout=1e10: until
+                fail(argument, f"option {name}={value!r} of {target!r} is more than {MAX_TIMEOUT:g} seconds "
+                     "(one day)", f"write e.g. {target}:{name}={shown}")  # 2026-12-03 read, then failing late)
 

@@ -23,18 +23,25 @@ class MathVerifyTimeout(Exception):
         self.what, self.seconds = what, seconds
 
 
+MAX_SECONDS = 86400
+"""The largest ``timeout`` (one day, as ``code:timeout``'s): ``signal.alarm`` takes a C unsigned int, and from
+2**31 seconds on math-verify's alarm failed inside its own ``except`` and every answer scored 0 without a word
+(until 2026-12-03)."""
+
+
 def whole_seconds(timeout) -> int:
-    """``timeout`` (seconds, a number > 0) as the whole seconds ``signal.alarm`` takes, rounded up.
+    """``timeout`` (seconds, a number > 0, numpy's included) as the whole seconds ``signal.alarm`` takes, rounded up.
 
     Raises:
-        FixError (a ``ValueError``) naming ``timeout`` when it is not a finite number > 0."""
+        FixError (a ``ValueError``) naming ``timeout`` when it is not a finite number in (0, 86400]."""
     from treecredit._validation import FixError, Remedy
+    from treecredit.rewards.code_args import is_number
 
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
-            or timeout <= 0:
-        raise FixError("timeout", f"is {timeout!r}, must be a number of seconds > 0 (math-verify's time limit for "
-                       "each parse and each comparison)", (Remedy("timeout=5", "--reward math:timeout=5"),))
-    return max(1, math.ceil(timeout))
+    if not is_number(timeout) or not math.isfinite(timeout) or not 0 < timeout <= MAX_SECONDS:
+        raise FixError("timeout", f"is {timeout!r}, must be a number of seconds with 0 < timeout <= {MAX_SECONDS} "
+                       "(one day; math-verify's time limit for each parse and each comparison)",
+                       (Remedy("timeout=5", "--reward math:timeout=5"),))
+    return max(1, math.ceil(float(timeout)))
 
 
 def parse_within(text: str, seconds: int) -> list:

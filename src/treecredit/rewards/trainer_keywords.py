@@ -94,12 +94,19 @@ class TrainerKeywords:
         self._metrics.setdefault(name, []).append(number)
 
     def log_extra(self, column: str, values: list) -> None:
-        """TRL's ``log_extra``: one value per completion of the call, kept beside those completions."""
+        """TRL's ``log_extra``: one value per completion of the call, kept beside those completions. ``ValueError``
+        naming ``log_extra`` for a column that is not a non-empty str, values that are not a list, or a list whose
+        length is not the call's number of completions."""
         if not isinstance(column, str) or not column:
             fail("log_extra", f"got the column {column!r}", "pass a non-empty str, e.g. log_extra('judge', notes)")
         if isinstance(values, str | bytes) or not hasattr(values, "__len__"):
             fail("log_extra", f"got {type(values).__name__} values for {column!r}", "pass a list, one per completion")
-        self._extras.append({"column": column, "values": list(values), "completions": list(self.completions)})
+        values, n = list(values), len(self.completions)
+        if n and len(values) != n:  # (until 2026-12-03 written beside the completions as it was, without a word)
+            fail("log_extra", f"values has {len(values)} item(s) for {column!r}, but the call scores {n} "
+                 f"completion(s): one value per completion, in their order",
+                 f"pass {n} values, e.g. log_extra({column!r}, [value_of(c) for c in completions])")
+        self._extras.append({"column": column, "values": values, "completions": list(self.completions)})
 
     def take_metrics(self) -> dict[str, float]:
         """``{"reward_metric/<name>": mean}`` of the values logged since the last take (then forgotten)."""
