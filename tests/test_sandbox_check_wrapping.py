@@ -107,3 +107,35 @@ def test_an_always_equal_value_a_lazy_result_yields_or_returns_fails(program):
         if "return A()" in program else "assert list(f(0)) == [1]\n")
     result = run_check(program, test, "f", timeout=10)
     assert not result.passed and "which is not plain data" in result.stderr, result.stderr[-300:]
+
+
+COUNTER = ("class Counter2:\n    LIMIT = 10\n    def __init__(self, start=0):\n        self.n = start\n"
+           "    def inc(self):\n        self.n += 1\n        return self.n\n    @classmethod\n"
+           "    def from_list(cls, xs):\n        return cls(sum(xs))\n")
+AS_A_CLASS = {
+    "isinstance": ("def check(candidate):\n    c = candidate()\n    assert isinstance(c, candidate)\n"
+                   "    assert c.inc() == 1\n"),
+    "class attribute": "def check(candidate):\n    assert candidate.LIMIT == 10\n",
+    "classmethod": "def check(candidate):\n    assert candidate.from_list([1, 2]).inc() == 4\n",
+    "subclass": ("def check(candidate):\n    class Sub(candidate):\n        def twice(self):\n"
+                 "            return 2 * self.inc()\n    assert Sub(1).twice() == 4 and issubclass(Sub, candidate)\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AS_A_CLASS))
+def test_a_class_entry_point_is_still_a_class_to_the_tests(case):
+    """trial36 T2: since the entry point was always wrapped like a function, checks that use it as a class
+    (isinstance, its attributes and classmethods, a subclass of it) failed a right class."""
+    result = run_check(COUNTER, AS_A_CLASS[case], "Counter2", timeout=10)
+    assert result.passed, result.stderr[-600:]
+
+
+def test_a_class_entry_point_whose_init_swaps_the_objects_class_fails():
+    """What wrapping the entry point closed stays closed: its call's result is checked (an object whose class
+    its ``__init__`` swapped for one with a ``__sub__`` is not plain data)."""
+    program = (ZERO + "class mad:\n    def __init__(self, numbers):\n        self.__class__ = Zero\n"
+               "    @classmethod\n    def of(cls, numbers):\n        return cls(numbers)\n")
+    for call in ("candidate", "candidate.of"):
+        test = f"def check(candidate):\n    assert abs({call}([1.0, 2.0, 3.0]) - 2.0 / 3.0) < 1e-6\n"
+        result = run_check(program, test, "mad", timeout=10)
+        assert not result.passed and "only plain data counts" in result.stderr, result.stderr[-400:]

@@ -5,12 +5,17 @@ it yields.
 
 ``_results_guard(is_plain) -> plain_results``; ``plain_results(function, name)`` is ``function`` with its results
 checked, or ``function`` itself when it is a class that tests may use as it is (in ``isinstance``, ``except``,
-``Config.LIMIT``; its objects are checked when compared): not the entry point (``{entry!r}``, replaced by
-:mod:`treecredit.sandbox_check`, whose candidate is always wrapped), its metaclass ``type``, and its own classes
+``Config.LIMIT``; its objects are checked when compared): its metaclass ``type``, and its own classes
 (not the builtin ones in its MRO) defining no special method but ``__init__`` (an exception class also
 ``__str__``, ``__repr__``): no ``__new__`` of the program's picks what a call returns, and no ``__sub__``,
 ``__bool__``, ``__abs__`` ... of the program's answers what tests compute from its objects. Any other class is
-wrapped as a function is (its call must return plain data: an inert object). Until 2026-12-03 every class
+wrapped as a function is (its call must return plain data: an inert object). The entry point (``{entry!r}``,
+replaced by :mod:`treecredit.sandbox_check`), when such a class, reaches the tests as a stand-in whose calls, and
+those of its callable attributes (classmethods), are checked as a function's are; ``isinstance``, ``issubclass``,
+its other attributes and the tests' own subclasses of it (``class Sub(candidate)`` derives from the class itself)
+work as with the class (until 2026-12-03 it was wrapped as a function, and tests that use it as a class failed a
+right program). The stand-in is not a class (a subclass would be among the class's ``__subclasses__()``, in the
+program's reach): ``type(x) is candidate`` is False. Until 2026-12-03 every class
 stayed itself, and a class entry point whose ``__new__`` returned an object whose ``__sub__`` returned 0 passed
 ``abs(candidate(x) - y) < 1e-6``; earlier still every class was wrapped, and ``except MyError`` failed. A class
 that stays itself is not checked per call: its ``__init__`` could still set the new object's ``__class__`` to
@@ -143,13 +148,64 @@ def _results_guard(is_plain):
                     return False
         return True
 
+    origins = {}  # id(a stand-in) -> the program's class it stands for
+    origin_of, isinstance_, issubclass_, get_attribute = origins.get, isinstance, issubclass, getattr
+
+    class ClassStandIn:
+        """What the tests get for a class entry point: not a class (so not among the program's class's
+        ``__subclasses__()``, where the program could find it), but called, asked for attributes, used in
+        ``isinstance``/``issubclass`` and subclassed as the class is; its calls, and those of its callable
+        attributes (classmethods), are checked as a function's are."""
+        __slots__ = ()
+
+        def __call__(self, *args, **kwargs):
+            return checked_call(origin_of(id_(self)), args, kwargs)
+
+        def __getattribute__(self, key):
+            if key == "__mro_entries__":  # (looked up on the object itself by class statements)
+                return own_attribute(self, key)
+            kind = origin_of(id_(self))
+            value = get_attribute(kind, key)
+            if callable_(value) and not subclass_(type_(value), type_):
+                return plain_results(value, qualname_of(kind) + "." + key)
+            return value
+
+        def __instancecheck__(self, instance):
+            return isinstance_(instance, origin_of(id_(self)))
+
+        def __subclasscheck__(self, subclass):
+            return issubclass_(subclass, origin_of(id_(self)))
+
+        def __mro_entries__(self, bases):
+            return (origin_of(id_(self)),)
+
+    id_, callable_, qualname_of = id, callable, type.__dict__["__qualname__"].__get__
+    own_attribute = object.__getattribute__
+    keep = []
+
+    def checked_call(kind, args, kwargs):
+        result = kind(*args, **kwargs)
+        if not is_plain(result, 0):
+            raise TypeError_(refusal("class " + repr_(qualname_of(kind)), "returned", result))
+        return result
+
+    def stand_in_for(kind):
+        """The stand-in (:class:`ClassStandIn`) for the program's class ``kind``, which :func:`passable`
+        accepts."""
+        stand_in = ClassStandIn()
+        origins[id_(stand_in)] = kind
+        keep.append(stand_in)  # (alive, so that its id is not reused)
+        return stand_in
+
     def plain_results(function, name):
         """``function`` with its results checked. A class stays itself when :func:`passable` (tests use it in
-        isinstance, except, ``Config.LIMIT``), unless it is the entry point; any other class is wrapped like
-        a function (until 2026-12-03 every class stayed itself, and an entry point whose ``__new__``, or
-        whose objects' ``__sub__``, made up the answer passed)."""
-        if subclass_(type_(function), type_) and name != entry and passable(function):
-            return function
+        isinstance, except, ``Config.LIMIT``); the entry point, when passable, gets a stand-in whose calls are
+        checked (:func:`stand_in_for`); any other class is wrapped like a function (until 2026-12-03
+        every class stayed itself, and an entry point whose ``__new__``, or whose objects' ``__sub__``, made up
+        the answer passed; then until 2026-12-03 the entry point was always wrapped like a function, and
+        ``isinstance(x, candidate)``, ``candidate.LIMIT`` and ``class Sub(candidate)`` failed a right class)."""
+        if subclass_(type_(function), type_) and passable(function):
+            return stand_in_for(function) if name == entry else function
         name = ("class " if subclass_(type_(function), type_) else "function ") + repr_(name)
 
         def candidate(*args, **kwargs):

@@ -108,3 +108,33 @@ def test_the_refusal_of_tests_that_call_nothing_reads_as_a_sentence():
 
     said = str(refuse_uncalled_tests("def helper():\n    pass\n"))
     assert "Fix: name the tests' function check(candidate)" in said and "pass name" not in said
+
+
+def test_a_test_case_with_only_run_test_runs_it():
+    """trial36 T5: a TestCase whose only test is ``runTest`` ran nothing, and every program passed."""
+    test = ("import unittest\n\nclass T(unittest.TestCase):\n    def runTest(self):\n"
+            "        self.assertEqual(add(1, 2), 3)\n")
+    assert _scores(test, [RIGHT, WRONG]) == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("test", [
+    ("import unittest\n\ndef make():\n    class T(unittest.TestCase):\n        def test_a(self):\n"
+     "            self.assertEqual(add(1, 2), 3)\n    return T\n\nT = make()\n"),
+    ("import unittest\n\ndef test_a(self):\n    self.assertEqual(add(1, 2), 3)\n\n"
+     "T = type('T', (unittest.TestCase,), {'test_a': test_a})\n"),
+], ids=["factory function", "type()"])
+def test_tests_whose_test_cases_the_runner_cannot_find_are_refused(test):
+    """trial36 T5: they ran nothing, and every program passed."""
+    from treecredit._validation import FixError
+
+    with pytest.raises(FixError, match=r"row 0's tests make their unittest TestCase classes \(T\)"):
+        _scores(test, [RIGHT])
+
+
+def test_tests_that_do_not_compile_are_refused():
+    """trial36 T10: every program scored 0.0 on such a row, silently."""
+    from treecredit._validation import FixError
+
+    with pytest.raises(FixError, match=r"row 1's tests do not compile as Python: SyntaxError"):
+        code_reward(["Write add."] * 2, [RIGHT, RIGHT], test=["assert add(1, 2) == 3\n", "print 'x'\n"],
+                    entry_point=["add"] * 2, workers=1)

@@ -207,6 +207,24 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     return passed
 
 
+@functools.lru_cache(maxsize=1024)
+def _compile_error(test: str) -> BaseException | None:
+    """Why ``test`` does not compile (a ``SyntaxError``, a ``ValueError`` for a null byte), or None. A test nested
+    too deeply for the parser (``RecursionError``, ``MemoryError``) counts as compiling: the sandbox says why it
+    fails."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # (an invalid escape's SyntaxWarning is the sandbox's to say)
+            warnings.simplefilter("ignore")
+            compile(test, "test.py", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        return error
+    except (RecursionError, MemoryError):
+        return None
+    return None
+
+
 VERDICTS_KEPT = 4096
 """Sandbox verdicts :func:`run_tests` keeps (oldest dropped first)."""
 _VERDICTS: dict[bytes, bool] = {}  # a digest of (program, tests, entry point, timeout, plain_results) → passed
@@ -259,10 +277,12 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         reaches_no_program_name,
         refuse_idle_tests,
         refuse_uncalled_tests,
+        refuse_uncompiled_tests,
+        refuse_unrun_test_cases,
         runs_nothing,
         warn_assertion_free,
     )
-    from treecredit.rewards.code_unittest import with_runner
+    from treecredit.rewards.code_unittest import unrun_test_cases, with_runner
     from treecredit.sandbox_check import style_of
 
     if not whole_number(workers) or workers < 1:  # (numpy's integers count: np.int64(2))
@@ -290,6 +310,12 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         if tst is None:
             continue
         text, completion = _prompt_text(prompt), as_text(completion)
+        error = _compile_error(tst)
+        if error is not None:  # (until 2026-12-03 every program scored 0.0 on such a row, silently)
+            raise refuse_uncompiled_tests(tst, i, error)
+        unrun = unrun_test_cases(tst)
+        if unrun:
+            raise refuse_unrun_test_cases(tst, i, unrun)
         runnable = with_runner(tst)  # (what run_tests runs: unittest classes run)
         if not entry and (runs_nothing(runnable) or reaches_no_program_name(runnable)
                           and not names_main_module(runnable)):

@@ -145,6 +145,28 @@ def refuse_uncalled_tests(test: str) -> FixError:
                     brief="tests that run no assertion")
 
 
+def refuse_unrun_test_cases(test: str, row: int, classes: list[str]) -> FixError:
+    """The refusal of row ``row`` whose ``test`` makes its unittest ``TestCase`` ``classes`` only where the runner
+    cannot find them (:func:`treecredit.rewards.code_unittest.unrun_test_cases`): every program would pass."""
+    return FixError("test", f"row {row}'s tests make their unittest TestCase classes ({', '.join(classes)}) inside a "
+                    "function, inside another class or by type(...), where the runner (which runs the classes the "
+                    "tests define at their top level) does not find them; they would run no test, so every program "
+                    "would score 1.0",
+                    (Remedy("define the TestCase classes at the tests' top level (class T(unittest.TestCase): ...)"),
+                     Remedy("write the tests as asserts, or as check(candidate)")), verb="",
+                    brief="tests whose TestCase classes do not run")
+
+
+def refuse_uncompiled_tests(test: str, row: int, error: BaseException) -> FixError:
+    """The refusal of row ``row`` whose ``test`` does not compile (``error``): every program would score 0.0."""
+    where = f" (line {error.lineno})" if isinstance(error, SyntaxError) and error.lineno else ""
+    return FixError("test", f"row {row}'s tests do not compile as Python: {type(error).__name__}: "
+                    f"{getattr(error, 'msg', None) or error}{where}; every program would fail them and score 0.0 "
+                    f"(they start {test[:60]!r})",
+                    (Remedy("fix the row's tests (Python 3 source), or leave the row out"),), verb="",
+                    brief="tests that do not compile")
+
+
 def called_names(test: str) -> tuple[str, ...]:
     """The names ``test`` reads that are neither builtins nor bound at its top level (what MBPP-style asserts call
     the program's functions by), sorted: what picks the program's block without an entry point."""

@@ -10,8 +10,11 @@ their numbers): each ``unittest.main(...)`` statement becomes ``None``, and a ru
 ``TestCase`` subclass the tests define at their top level or inside a top-level block (``if __name__ ==
 "__main__":``, ``if True:``, ``try:``, ``with``, ``for``; where that block ran: a class in an ``if False:`` block
 does not exist, and is not run; until 2026-12-03 only classes at the top level ran, and tests that define them
-under a main guard passed every program), not those defined inside a function: ``setUpModule``/``setUpClass``,
-then each test method, called by the runner itself (``setUp``, the test, ``tearDown``, cleanups; an
+under a main guard passed every program), not those defined inside a function (tests whose only ``TestCase``
+classes are made there, or by ``type(...)``, are refused: :func:`unrun_test_cases`; until 2026-12-03 they ran
+nothing and every program passed): ``setUpModule``/``setUpClass``, then each test method (``runTest`` in a
+class without ``test*`` methods, as unittest's loader does; until 2026-12-03 such a class ran nothing), called by
+the runner itself (``setUp``, the test, ``tearDown``, cleanups; an
 ``IsolatedAsyncioTestCase`` through its ``debug()``), so a failure or an error ends the tests and the program
 fails; then ``tearDownClass``/``tearDownModule``. The test methods are those in the ``__dict__`` of the tests'
 own classes (``test*``, sorted, as unittest's loader finds them), not asked of ``unittest.TestLoader``, which
@@ -141,6 +144,10 @@ def _treecredit_run_unittest(classes, required, set_up, tear_down):
             saved = own_dict(k)
             if saved is not None:
                 methods.update((n, v) for n, v in saved.items() if n.startswith("test") and callable(v))
+        if not methods:  # unittest's loader runs runTest in a class without test methods
+            found, value, k = lookup(cls, "runTest")
+            if found and own_dict(k) is not None and callable(value):
+                methods = {"runTest": value}
         saved = own_dict(cls)
         for name in names:  # the tests define them (their text says so): a program cannot make them vanish
             if saved is None or not saved.__contains__(name):
@@ -266,10 +273,34 @@ def _test_method_names(statements: list) -> dict[str, list[str]]:
     found: dict[str, set[str]] = {}
     for node in statements:
         if isinstance(node, ast.ClassDef):
-            names = {n.name for n in node.body
-                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test")}
+            defined = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            names = {n for n in defined if n.startswith("test")} or {"runTest"} & defined
             found[node.name] = found[node.name] & names if node.name in found else names
     return {name: sorted(names) for name, names in found.items()}
+
+
+def unrun_test_cases(test: str) -> list[str]:
+    """The ``TestCase`` classes ``test`` makes where the runner cannot find them (in a function, inside another
+    class, by ``type(name, (unittest.TestCase,), ...)``), when it defines none where the runner finds them (the
+    tests' top level and top-level blocks): such tests run no test (review: trial36 T5)."""
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    aliases = _test_case_aliases(tree)
+    run = [node for node in [*tree.body, *_block_statements(tree.body)] if isinstance(node, ast.ClassDef)]
+    if any(_names_test_case(base, aliases) for node in run for base in node.bases):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(_names_test_case(base, aliases) for base in node.bases):
+            found.append(node.name)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" \
+                and len(node.args) == 3 and isinstance(node.args[1], (ast.Tuple, ast.List)) \
+                and any(_names_test_case(base, aliases) for base in node.args[1].elts):
+            name = node.args[0]
+            found.append(name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else "type(...)")
+    return found
 
 
 def _block_statements(body: list):
