@@ -201,3 +201,29 @@ def test_prompt_reserve_chains_are_adopted_by_later_rounds_and_grow_the_same_for
         _same_rollout(spec, _grow(policy, task, problems, "rounds", seed, **kw))
     if options.get("max_children") != 1:  # (with the cap binding, rounds open several chains there at once)
         assert any(is_reserve for is_reserve, _ in adopted)  # some round adopted a reserve
+
+
+def test_a_strategy_object_without_rounds_gets_no_reserve(monkeypatch):
+    """A strategy object that forecasts at ends but has no ``rounds`` (the reserve's bound on the rounds left) grows
+    its trees without reserves, as the stream does."""
+    from treecredit.sampling.branching import AdaptiveBranching
+
+    class NoRounds:
+        def __init__(self) -> None:
+            self._inner = AdaptiveBranching()
+
+        def __getattr__(self, name):
+            if name == "rounds":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr(SpeculativeGrower, "RESERVE_ENTROPY", 0.0)
+    monkeypatch.setattr(SpeculativeGrower, "RESERVE_ROWS", (0, 1000))
+    started: list = []
+    reserve = SpeculativeGrower._reserve
+    monkeypatch.setattr(SpeculativeGrower, "_reserve", lambda self, *a: started.append(a) or reserve(self, *a))
+    policy, task, problems, kw = _setup("adaptive", {}, "off", 1.0, 1.0)
+    kw = {**kw, "branching": NoRounds(), "branching_options": None}
+    spec = _grow(policy, task, problems, "speculative", 11, **kw)
+    _same_rollout(spec, _grow(policy, task, problems, "stream", 11, **kw))
+    assert not started

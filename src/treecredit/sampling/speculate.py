@@ -125,8 +125,8 @@ class SpeculativeGrower(Speculations):
         self._stale: set = set()  # groups to forecast once the batch is thin (forecast_at_ends strategies)
         self._advanced: set = set()
         self._growing = GrowingRows(self.ctx, forest) if self._at_ends and self.FORECAST_GROWING else None
-        self._unreserved = set(range(groups)) if self._at_ends and self.PROMPT_RESERVE and not getattr(
-            strategy, "token_budget", 0) else set()  # groups whose first chains have not drawn yet
+        self._unreserved = set(range(groups)) if self._at_ends and self.PROMPT_RESERVE and getattr(
+            strategy, "rounds", 0) and not getattr(strategy, "token_budget", 0) else set()  # (first chains not drawn)
         self.adopted = 0
         super().grow(strategy, forest, group_size)
         for group in list(self._specs):

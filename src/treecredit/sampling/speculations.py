@@ -130,7 +130,7 @@ class Speculations(StreamGrower):
         """Whether ``spec`` is a reserve (:meth:`_reserve`) that a round still to come may adopt: the group opened no
         chain from the prompt past its key yet, and has a round left."""
         return spec.reserve and forest.forks.get(spec.signature[:2], 0) <= spec.signature[3] and \
-            self._yielded[spec.group] <= self._strategy.rounds
+            self._yielded[spec.group] <= getattr(self._strategy, "rounds", 0)
 
     def _chances(self, forest: SampledForest, group: int, picks: list) -> dict:
         """signature -> estimated chance that the pick and those of earlier rounds stand (see :attr:`confidence`)."""
