@@ -163,6 +163,7 @@ import ast
 import keyword
 import os
 import secrets
+import threading
 
 from treecredit.sandbox import SandboxResult, run_boot
 from treecredit.sandbox_compare import compare_source
@@ -211,6 +212,9 @@ def warn_plain_refusal(stderr: str) -> None:
                   "(code_reward(..., plain_results=False)). Said once per process.", UserWarning, stacklevel=2)
 
 
+_TEXT_LOCK = threading.Lock()
+
+
 def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,
               memory_mb: int = 1024, plain_results: bool = True) -> SandboxResult:
     """Run ``program``, then ``test``, then ``check(<entry_point>)`` in the sandbox (all layers, the
@@ -249,21 +253,23 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         os.close(token_write)
         token_write = -1
         boot = (CHECKER + RESULTS + HARNESS).replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
-        modules = standard_modules(program + "\n" + test)  # (values the tests build count too)
-        boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(modules))
-        entry = None if entry_point is None else str(entry_point)  # (a str subclass, np.str_, has another repr)
-        boot = boot.replace("{entry!r}", repr(entry)).replace("{plain!r}", repr(bool(plain_results)))
-        with_check, called = style_of(test)
-        boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
-        sentinel = f"__treecredit_compare_{secrets.token_hex(12)}__"  # (the child swaps it for the comparison)
-        boot = compare_source() + "\n\n" + boot.replace("{compare_name!r}", repr(sentinel))
-        exit_sentinel = f"__treecredit_exit_{secrets.token_hex(12)}__"  # (swapped for the tests' exit there)
-        boot = boot.replace("{exit_name!r}", repr(exit_sentinel))
-        test = rewrite_exits(test, name=f"({exit_sentinel!r})")
-        if plain_results:  # each comparison in the tests checks its operands (also what changed after a return)
-            test = rewrite_comparisons(test, name=f"({sentinel!r})")
-        else:  # their map/filter calls alone (rewrite_comparisons makes them too): a StopIteration ends no loop
-            test = rewrite_loops(test)
+        with _TEXT_LOCK:  # (CPython 3.11's ast keeps one recursion count for all threads: two parses at once,
+            # from code_reward's workers, raised SystemError 'AST constructor recursion depth mismatch')
+            modules = standard_modules(program + "\n" + test)  # (values the tests build count too)
+            boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(modules))
+            entry = None if entry_point is None else str(entry_point)  # (a str subclass, np.str_: another repr)
+            boot = boot.replace("{entry!r}", repr(entry)).replace("{plain!r}", repr(bool(plain_results)))
+            with_check, called = style_of(test)
+            boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
+            sentinel = f"__treecredit_compare_{secrets.token_hex(12)}__"  # (the child swaps it for the check)
+            boot = compare_source() + "\n\n" + boot.replace("{compare_name!r}", repr(sentinel))
+            exit_sentinel = f"__treecredit_exit_{secrets.token_hex(12)}__"  # (swapped for the tests' exit there)
+            boot = boot.replace("{exit_name!r}", repr(exit_sentinel))
+            test = rewrite_exits(test, name=f"({exit_sentinel!r})")
+            if plain_results:  # each comparison in the tests checks its operands (also what changed since a return)
+                test = rewrite_comparisons(test, name=f"({sentinel!r})")
+            else:  # their map/filter calls alone (rewrite_comparisons makes them too): StopIteration ends no loop
+                test = rewrite_loops(test)
         result = run_boot({"main.py": program, "test.py": test}, CALL, timeout=timeout, memory_mb=memory_mb,
                           pass_fds=(token_read, result_write), prelude=boot)
         os.close(result_write)

@@ -156,3 +156,74 @@ def test_hedged_adaptive_forecast_adopts_picks_of_rows_with_one_point_and_grows_
             check_tree_nodes(spec)
         _same_rollout(spec, _grow(policy, task, problems, "rounds", seed, **kw))
     assert only_hedged & set(adopted)
+
+
+@pytest.mark.parametrize("options, cutoff, temperature, top_p", ADAPTIVE_CASES[:3] + [
+    ({"chains": 1, "rounds": 3, "max_children": 1}, "off", 1.0, 1.0)])
+def test_prompt_reserve_chains_are_adopted_by_later_rounds_and_grow_the_same_forest(
+        options, cutoff, temperature, top_p, monkeypatch):
+    """float64, three seeds: new chains from the prompt started beside a group's first chains
+    (``SpeculativeGrower.PROMPT_RESERVE``, here at any prompt entropy and batch) with the keys of the group's next new
+    chains there, one each; a later round that opens one chain there adopts one, a reserve no round can adopt any more
+    is cancelled, and the forest is the stream's and the rounds' token for token, with reserves and without. Without
+    (``PROMPT_RESERVE`` 0, or the batch outside ``RESERVE_ROWS``) none starts."""
+    monkeypatch.setattr(SpeculativeGrower, "RESERVE_ENTROPY", 0.0)
+    adopted: list = []
+    adopt = SpeculativeGrower._adopt
+
+    def adopting(self, forest, item, spec):
+        adopted.append((spec.reserve, spec.signature))
+        return adopt(self, forest, item, spec)
+
+    started: list = []
+    reserve = SpeculativeGrower._reserve
+
+    def reserving(self, group, cache, chains):
+        started.append(chains)
+        assert isinstance(cache, LiveRow)  # a root's row at its first token: the prompt is not prefilled again
+        return reserve(self, group, cache, chains)
+
+    monkeypatch.setattr(SpeculativeGrower, "_adopt", adopting)
+    monkeypatch.setattr(SpeculativeGrower, "_reserve", reserving)
+    policy, task, problems, kw = _setup("adaptive", options, cutoff, temperature, top_p)
+    for seed in (11, 12, 13):
+        stream = _grow(policy, task, problems, "stream", seed, **kw)
+        for chains, rows in ((2, (0, 1000)), (1, (0, 1000)), (0, (0, 1000)), (2, (0, 1))):
+            monkeypatch.setattr(SpeculativeGrower, "PROMPT_RESERVE", chains)
+            monkeypatch.setattr(SpeculativeGrower, "RESERVE_ROWS", rows)
+            before = len(started)
+            spec = _grow(policy, task, problems, "speculative", seed, **kw)
+            assert (len(started) > before) == (chains > 0 and rows[1] > 1)
+            assert spec.generated_tokens == stream.generated_tokens + spec.wasted_tokens
+            assert spec.extras["prefill_tokens"] == stream.extras["prefill_tokens"]
+            _same_rollout(spec, stream)
+            check_tree_nodes(spec)
+        _same_rollout(spec, _grow(policy, task, problems, "rounds", seed, **kw))
+    if options.get("max_children") != 1:  # (with the cap binding, rounds open several chains there at once)
+        assert any(is_reserve for is_reserve, _ in adopted)  # some round adopted a reserve
+
+
+def test_a_strategy_object_without_rounds_gets_no_reserve(monkeypatch):
+    """A strategy object that forecasts at ends but has no ``rounds`` (the reserve's bound on the rounds left) grows
+    its trees without reserves, as the stream does."""
+    from treecredit.sampling.branching import AdaptiveBranching
+
+    class NoRounds:
+        def __init__(self) -> None:
+            self._inner = AdaptiveBranching()
+
+        def __getattr__(self, name):
+            if name == "rounds":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr(SpeculativeGrower, "RESERVE_ENTROPY", 0.0)
+    monkeypatch.setattr(SpeculativeGrower, "RESERVE_ROWS", (0, 1000))
+    started: list = []
+    reserve = SpeculativeGrower._reserve
+    monkeypatch.setattr(SpeculativeGrower, "_reserve", lambda self, *a: started.append(a) or reserve(self, *a))
+    policy, task, problems, kw = _setup("adaptive", {}, "off", 1.0, 1.0)
+    kw = {**kw, "branching": NoRounds(), "branching_options": None}
+    spec = _grow(policy, task, problems, "speculative", 11, **kw)
+    _same_rollout(spec, _grow(policy, task, problems, "stream", 11, **kw))
+    assert not started

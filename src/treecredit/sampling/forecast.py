@@ -140,17 +140,18 @@ def adaptive_forecast(strategy, forest, group: int, group_size: int, yielded: in
 
     from treecredit.sampling.leaf_scores import candidate_values, point_score
 
-    opened = sum(1 for n in forest.nodes_of(group) if forest.parent_node[n] < 0
-                 or forest.chain[n] != forest.chain[forest.parent_node[n]])
-    left, done = group_size - opened, yielded - 1
-    if strategy.token_budget or left <= 0 or done < 0 or done >= strategy.rounds:
+    done = yielded - 1
+    if strategy.token_budget or done < 0 or done >= strategy.rounds:
         return None
-    roots = [n for n in forest.nodes_of(group) if forest.parent_node[n] < 0]
-    if not forest.tokens[roots[0]]:  # the prompt's entropy is not known yet
+    nodes, parent, chain = forest.nodes_of(group), forest.parent_node, forest.chain
+    if not forest.tokens[next(n for n in nodes if parent[n] < 0)]:  # the prompt's entropy is not known yet
+        return None
+    left = group_size - sum(1 for n in nodes if parent[n] < 0 or chain[n] != chain[parent[n]])
+    if left <= 0:
         return None
     rewards, guessed = {}, []
     for leaf in forest.leaves(group):
-        reward = forest.scored.get((forest.chain[leaf], forest.end(leaf)))
+        reward = forest.scored.get((chain[leaf], forest.end(leaf)))
         if reward is None:
             guessed.append(leaf)
         else:
@@ -158,6 +159,7 @@ def adaptive_forecast(strategy, forest, group: int, group_size: int, yielded: in
     guess = 1.0 if rewards and sum(rewards.values()) >= 0.5 * len(rewards) else 0.0
     rewards.update(dict.fromkeys(guessed, guess))
     values = candidate_values(forest, group, rewards)
+    plain = {point: point_score(entropy, below) for point, (entropy, below) in values.items()}  # no forks above
     ancestors: dict = {}
     forks: list = []  # (node, offset, k) of the rounds forecast so far
     out: list = []
@@ -167,8 +169,9 @@ def adaptive_forecast(strategy, forest, group: int, group_size: int, yielded: in
             break
         scores = {}
         for point, (entropy, below) in values.items():
-            extra = sum(k for node, offset, k in forks if _below(forest, ancestors, point, node, offset))
-            u = point_score(entropy, below + [guess] * extra if extra else below)
+            extra = sum(k for node, offset, k in forks if _below(forest, ancestors, point, node, offset)) \
+                if forks else 0
+            u = point_score(entropy, below + [guess] * extra) if extra else plain[point]
             if u > 0:
                 scores[point] = u
         picks = strategy.split(scores, budget)

@@ -29,6 +29,7 @@ This module says when a group's forecast is made and which tokens feed it (the s
 from __future__ import annotations
 
 from treecredit.sampling.forecast import BINS, BINS_PER_NAT, GrowingRows, HedgedForecast
+from treecredit.sampling.kv_stream import LiveRow
 from treecredit.sampling.rounds import _Work
 from treecredit.sampling.schedule import group_sizes
 from treecredit.sampling.speculations import Speculations
@@ -81,11 +82,26 @@ class SpeculativeGrower(Speculations):
     steps without → with: 8 prompts 97 → 93, 16 prompts 158 → 141, 32: 165 → 161, 64: 206 → 204 (tokens wasted 240 →
     286, 678 → 800, 745 → 758, 107 → 114; docs/performance.md [2r]). False: the forecast from the ended segments
     alone. The same forest either way."""
+    PROMPT_RESERVE = 2
+    """Adaptive branching: new chains from the prompt started, one speculation each, beside a group's first chains
+    (the keys its next new chains from the prompt will have), for a later round to adopt (:attr:`RESERVE_ENTROPY`,
+    :attr:`RESERVE_ROWS`). A round's new chain from the prompt otherwise starts when its round does (or when the
+    batch is thin enough to forecast it) and ends a whole response later: traced at 16 prompts × 8 leaves, the groups
+    that ended last were those. 0: none. The same forest either way (docs/performance.md [2u])."""
+    RESERVE_ENTROPY = 1.0
+    """Nats: a group reserves only where its prompt's entropy (its first chains' first token) is at least this. The
+    small GPT's benchmark problems, 32 prompts, four seeds: 25 of 128 groups opened chains from the prompt after their
+    first, 19 of them among the 47 whose prompt entropy was about 2 nats, 6 among the 81 at 0.2–0.6."""
+    RESERVE_ROWS = (24, 64)
+    """Reserve only where the first chains of all groups are more than the first and at most the second this many rows.
+    Below, the batch is thin from the start and forecasts pick the prompt early anyway (8 prompts × 8: the same decoding
+    steps, 1 % slower); above, the reserves' rows cost more than the steps they save (64 prompts: 4 % slower)."""
     ROWS_PER_LEAF = 2
     """Batch rows the stream's buffers make room for, per leaf (speculative and cancelled rows come on top)."""
 
     def grow(self, strategy, forest: SampledForest, group_size) -> None:
         self._strategy = strategy
+        self._forest = forest
         self._sizes = group_sizes(group_size, len(self.prompts))
         groups = len(self.prompts)
         self._confidence = self.confidence if self.confidence is not None else (
@@ -109,6 +125,8 @@ class SpeculativeGrower(Speculations):
         self._stale: set = set()  # groups to forecast once the batch is thin (forecast_at_ends strategies)
         self._advanced: set = set()
         self._growing = GrowingRows(self.ctx, forest) if self._at_ends and self.FORECAST_GROWING else None
+        self._unreserved = set(range(groups)) if self._at_ends and self.PROMPT_RESERVE and getattr(
+            strategy, "rounds", 0) and not getattr(strategy, "token_budget", 0) else set()  # (first chains not drawn)
         self.adopted = 0
         super().grow(strategy, forest, group_size)
         for group in list(self._specs):
@@ -184,6 +202,8 @@ class SpeculativeGrower(Speculations):
         pending, forecasts, spec_of, running = self._pending, self._forecasts, self._spec_of, self._running
         if self._at_ends:  # record the speculations' rows (and the growing ones), refresh stale forecasts
             growing = self._growing if self._live <= self.THIN_ROWS else None  # (it catches up once thin)
+            if self._unreserved:
+                self._reserve_prompts(live)
             for row in live:
                 spec = spec_of.get(row.request)
                 if spec is not None:
@@ -231,6 +251,21 @@ class SpeculativeGrower(Speculations):
                 self._speculate(forest, group)
         return self._requests(forest, [])
 
+    def _reserve_prompts(self, live) -> None:
+        """Reserve chains from the prompt (:attr:`PROMPT_RESERVE`) for the groups whose first chains drew their first
+        token at this step, where that token's entropy is at least :attr:`RESERVE_ENTROPY`."""
+        pending, unreserved = self._pending, self._unreserved
+        low, high = self.RESERVE_ROWS
+        thin = low < self._live <= high
+        for row in live:
+            entry = pending.get(row.request)
+            if entry is None or entry[0].group not in unreserved or entry[0].start >= 0 or len(row.segment.tokens) != 1:
+                continue
+            group = entry[0].group
+            unreserved.discard(group)
+            if thin and row.segment.entropies[0] >= self.RESERVE_ENTROPY:
+                self._reserve(group, LiveRow(row.request, row.seq), self.PROMPT_RESERVE)
+
     def _forecast(self, forest: SampledForest, group: int) -> None:
         """Forecast the group's remaining rounds (with the tokens its running rows and its speculations have
         drawn so far) and speculate on them."""
@@ -249,7 +284,11 @@ class SpeculativeGrower(Speculations):
                 forecast = HedgedForecast([forecast, hedge])
         if forecast is None:
             self._forecasts.pop(group, None)
-            self._drop(group, self._specs.pop(group, []))
+            specs = self._specs.pop(group, [])
+            keep = [s for s in specs if self._reserved(forest, s)]
+            self._drop(group, [s for s in specs if s not in keep])
+            if keep:
+                self._specs[group] = keep
             return
         self._forecasts[group] = forecast
         if self._at_ends:  # its forecast reads no token of a growing row (NextRoundForecast.add does nothing)

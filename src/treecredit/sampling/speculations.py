@@ -36,6 +36,7 @@ class _Spec:
     rid: int | None = None  # its request id in the stream (None until sent)
     rows: dict = field(default_factory=dict)  # seq -> the backend's row, once it has drawn
     ended: dict = field(default_factory=dict)  # seq -> segment that ended before the phase
+    reserve: bool = False  # a new chain from the prompt started beside the group's first chains (PROMPT_RESERVE)
 
 
 class Speculations(StreamGrower):
@@ -72,8 +73,8 @@ class Speculations(StreamGrower):
         picks = self._forecasts[group].picks(sign)
         wanted = {pick[0]: pick for pick in picks}
         specs = self._specs.get(group, [])
-        keep = [s for s in specs if s.signature in wanted]
-        self._drop(group, [s for s in specs if s.signature not in wanted])
+        keep = [s for s in specs if s.signature in wanted or self._reserved(forest, s)]
+        self._drop(group, [s for s in specs if s not in keep])
         have = {s.signature for s in keep}
         chance = self._chances(forest, group, picks) if self._confidence > 0 and len(have) < len(wanted) and \
             getattr(self._forecasts[group], "uses_chances", True) else {}
@@ -104,6 +105,32 @@ class Speculations(StreamGrower):
             keep.append(spec)
             self._outbox.append(spec)
         self._specs[group] = keep
+
+    def _reserve(self, group: int, cache, chains: int) -> None:
+        """Start ``chains`` new chains from the group's prompt (its context: ``cache``), one speculation each, the
+        chain keys that the group's next new chains from the prompt will have, one at a time (a round that opens one
+        there adopts the first, a later round that opens one more the second)."""
+        ctx, prompt = self.ctx, self.prompts[group]
+        chain = prompt_key(ctx.seed, group)
+        first = self._forest.forks.get((chain, 0), 0)
+        for j in range(chains):
+            self._serial += 1
+            request = SegmentRequest(
+                prefix=tuple(prompt), response_start=len(prompt), n=1, max_tokens=max(1, ctx.max_new_tokens),
+                stop_ids=tuple(ctx.stop_ids),
+                stop_strings=tuple(ctx.terminal) + (tuple(ctx.marks) if ctx.cutoff else ()),
+                keep_key=("tree", self.name, "speculative", self._serial), cache_key=cache,
+                chain_keys=tuple(child_keys(chain, 0, first + j, 1)))
+            spec = _Spec(group, (chain, 0, 1, first + j), request, SPEC_NODES + self._serial * 1024, reserve=True)
+            self._stand_in[spec.base] = (spec, 0)
+            self._specs.setdefault(group, []).append(spec)
+            self._outbox.append(spec)
+
+    def _reserved(self, forest: SampledForest, spec: _Spec) -> bool:
+        """Whether ``spec`` is a reserve (:meth:`_reserve`) that a round still to come may adopt: the group opened no
+        chain from the prompt past its key yet, and has a round left."""
+        return spec.reserve and forest.forks.get(spec.signature[:2], 0) <= spec.signature[3] and \
+            self._yielded[spec.group] <= getattr(self._strategy, "rounds", 0)
 
     def _chances(self, forest: SampledForest, group: int, picks: list) -> dict:
         """signature -> estimated chance that the pick and those of earlier rounds stand (see :attr:`confidence`)."""
