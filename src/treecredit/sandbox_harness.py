@@ -165,7 +165,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if place is not None and hasattr(place, key):
                     setattr(place, key, no_thread)
 
-    plain_results = _results_guard(is_plain)  # (treecredit.sandbox_results)
+    plain_results = _results_guard(is_plain, "StopIteration" in test)  # (treecredit.sandbox_results)
     unittest_back = _unittest_state(test)  # (treecredit.sandbox_results: unittest as before the program)
 
     def report(cache=linecache.cache, print_exc=traceback.print_exc):

@@ -15,7 +15,10 @@ those of its callable attributes (classmethods), are checked as a function's are
 its other attributes and the tests' own subclasses of it (``class Sub(candidate)`` derives from the class itself)
 work as with the class (until 2026-12-03 it was wrapped as a function, and tests that use it as a class failed a
 right program). The stand-in is not a class (a subclass would be among the class's ``__subclasses__()``, in the
-program's reach): ``type(x) is candidate`` is False. Until 2026-12-03 every class
+program's reach): ``type(x) is candidate`` is False (a limit). An exception class (a ``BaseException`` subclass)
+entry point reaches the tests as the class itself, as the program's other passable classes do: its objects are
+raised and caught (``except candidate`` needs a class; until trial 37, 2026-12-03, it got the stand-in and a
+right program failed). Until 2026-12-03 every class
 stayed itself, and a class entry point whose ``__new__`` returned an object whose ``__sub__`` returned 0 passed
 ``abs(candidate(x) - y) < 1e-6``; earlier still every class was wrapped, and ``except MyError`` failed. A class
 that stays itself is not checked per call: its ``__init__`` could still set the new object's ``__class__`` to
@@ -27,12 +30,17 @@ each value (and a generator's return value) as the tests draw it, and passes a g
 ``throw()`` on (until 2026-12-03 it did not, and the other iterators were refused). A value that is not plain
 raises ``TypeError`` naming the function, the type and ``--reward code:plain_results=false``.
 
-A ``StopIteration`` escaping a wrapped function passes on to the tests as it is (tests may expect one:
-``assertRaises(StopIteration)``); what keeps it from silently ending the tests' ``for ... in map(candidate, ...)``
-loop is the rewrite of the tests' ``map`` and ``filter`` calls (:mod:`treecredit.sandbox_rewrite`, with
-``plain_results``). From trial 35 until 2026-12-03 the wrapper turned every ``StopIteration`` into a
-``RuntimeError``: tests that expect one failed a right program, and a method of the program's object (not
-wrapped) still ended such a loop.
+A ``StopIteration`` escaping a wrapped function (or a call of the entry point's stand-in) is a ``RuntimeError``
+naming the function, unless the tests' text names ``StopIteration`` (``_results_guard(is_plain,
+stops_expected)``; the harness passes ``"StopIteration" in test``): then it passes on as it is (tests expect one:
+``assertRaises(StopIteration)``), and what keeps it from silently ending the tests' ``for ... in map(candidate,
+...)`` loop is the rewrite of the tests' ``map`` and ``filter`` calls alone (:mod:`treecredit.sandbox_rewrite`).
+From trial 35 until 2026-12-03 every ``StopIteration`` became a ``RuntimeError`` (tests that expect one failed a
+right program); then until trial 37 (2026-12-03) none did, and ``itertools.starmap(candidate, ...)``,
+``builtins.map``, ``itertools.filterfalse``, ``iter(lambda: candidate(...), None)`` or a tests' iterator whose
+``__next__`` calls the candidate ended early: a wrong program passed. Limits: tests that name
+``StopIteration`` and also loop through one of those; a method of the program's object (not wrapped) outside the
+tests' ``map``/``filter``; ``plain_results=False`` (nothing is wrapped).
 
 ``_unittest_state(test) -> restore`` (None for tests that do not name ``unittest``): made before the program
 runs, ``restore()`` puts ``unittest`` back as it was then, and the harness calls it just before the tests run: the
@@ -47,7 +55,7 @@ The wrapper has the function's ``__name__``, ``__qualname__`` and ``__doc__`` (w
 """
 
 RESULTS = r'''
-def _results_guard(is_plain):
+def _results_guard(is_plain, stops_expected=True):
     type_, TypeError_, repr_, subclass_ = type, TypeError, repr, issubclass
 
     # Lazy results (a generator; map, filter, zip, enumerate, reversed, the builtin containers' and itertools'
@@ -183,8 +191,20 @@ def _results_guard(is_plain):
     own_attribute = object.__getattribute__
     keep = []
 
+    def stopped(name):
+        """The ``RuntimeError`` for a ``StopIteration`` that ``name`` raised, when the tests do not name one."""
+        return RuntimeError_("sandbox: the program's " + name + " raised StopIteration, which would silently end "
+                             "the tests' loop that called it (itertools.starmap, a tests' iterator ...); the tests "
+                             "do not name StopIteration, so it is a RuntimeError here (as PEP 479 makes it in a "
+                             "generator)")
+
     def checked_call(kind, args, kwargs):
-        result = kind(*args, **kwargs)
+        try:
+            result = kind(*args, **kwargs)
+        except StopIteration_ as stop:
+            if stops_expected:
+                raise
+            raise stopped("class " + repr_(qualname_of(kind))) from stop
         if not is_plain(result, 0):
             raise TypeError_(refusal("class " + repr_(qualname_of(kind)), "returned", result))
         return result
@@ -203,13 +223,21 @@ def _results_guard(is_plain):
         checked (:func:`stand_in_for`); any other class is wrapped like a function (until 2026-12-03
         every class stayed itself, and an entry point whose ``__new__``, or whose objects' ``__sub__``, made up
         the answer passed; then until 2026-12-03 the entry point was always wrapped like a function, and
-        ``isinstance(x, candidate)``, ``candidate.LIMIT`` and ``class Sub(candidate)`` failed a right class)."""
+        ``isinstance(x, candidate)``, ``candidate.LIMIT`` and ``class Sub(candidate)`` failed a right class). An
+        exception class entry point stays itself (``except candidate``). With the stand-in, ``type(c) is
+        candidate`` is False (a limit: tests that compare types fail a right class)."""
         if subclass_(type_(function), type_) and passable(function):
-            return stand_in_for(function) if name == entry else function
+            # (an exception class is only raised and caught: `except candidate` needs the class itself)
+            return stand_in_for(function) if name == entry and not subclass_(function, base_exception) else function
         name = ("class " if subclass_(type_(function), type_) else "function ") + repr_(name)
 
         def candidate(*args, **kwargs):
-            result = function(*args, **kwargs)  # (a StopIteration passes: treecredit.sandbox_rewrite's _LOOPS)
+            try:
+                result = function(*args, **kwargs)
+            except StopIteration_ as stop:  # (tests that name StopIteration: treecredit.sandbox_rewrite's _LOOPS)
+                if stops_expected:
+                    raise
+                raise stopped(name) from stop
             kind = type_(result)
             for lazy in lazy_kinds:
                 if kind is lazy:
