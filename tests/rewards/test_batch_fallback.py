@@ -3,6 +3,8 @@
 
 import logging
 
+import pytest
+
 from treecredit.rewards import RewardSet
 
 
@@ -91,3 +93,37 @@ def test_after_a_fallback_logs_stand_beside_the_right_completions():
     assert run._extras == [{"column": "seen", "values": [1], "completions": ["a"]},
                            {"column": "seen", "values": [1], "completions": ["ccc"]},
                            {"column": "lengths", "values": [1, 2, 3], "completions": ["a", "bb", "ccc"]}]
+
+
+def test_a_log_misuse_is_raised_not_retried_per_completion():
+    """trial37 3: ``log_extra('col', [1])`` in a call scoring 2 completions raised, the set called the function
+    once per completion, each call was accepted, and the single value was logged beside both completions."""
+    from treecredit.rewards.trainer_keywords import LogMisuse, TrainerKeywords
+
+    def short(prompts, completions, log_extra, **kwargs):
+        log_extra("col", [1])
+        return [0.0] * len(completions)
+
+    def metric(prompts, completions, log_metric, **kwargs):
+        log_metric("", 1.0)
+        return [0.0] * len(completions)
+
+    for fn in (short, metric):
+        rewards = RewardSet([fn])
+        rewards.trainer_keywords = TrainerKeywords(max_steps=1)
+        with pytest.raises(LogMisuse, match=r"^log_(extra|metric): "):
+            rewards(["p"] * 2, ["a", "bb"])
+        assert rewards.trainer_keywords._extras == []
+
+
+def test_log_extra_refuses_a_dict_or_a_set():
+    """trial37 3: a dict of values was logged as its keys."""
+    from treecredit.rewards.trainer_keywords import LogMisuse, TrainerKeywords
+
+    run = TrainerKeywords(max_steps=1)
+    run.completions = ["a", "bb"]
+    for values in ({"a": 1, "b": 2}, {1, 2}):
+        with pytest.raises(LogMisuse, match=r"^log_extra: got (dict|set) values for 'col'"):
+            run.log_extra("col", values)
+    run.log_extra("col", (1, 2))
+    assert run._extras[-1]["values"] == [1, 2]

@@ -26,7 +26,7 @@ from treecredit._validation import FixError, fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
 from treecredit.rewards.load import make_reward
 from treecredit.rewards.numeric import probe_refusal
-from treecredit.rewards.trainer_keywords import accepted
+from treecredit.rewards.trainer_keywords import LogMisuse, accepted
 
 log = logging.getLogger("treecredit.rewards")
 
@@ -118,6 +118,8 @@ class RewardSet:
             logged = _logged(run)
             try:  # one call for the whole batch, as TRL calls its reward_funcs
                 values = _awaited(fn(prompts=prompts, completions=completions, **{**columns, **given}))
+            except LogMisuse:  # a bug in the reward function (trial37): calling it per completion would hide it
+                raise
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
                 _forget_since(run, logged)  # what a call that raised logged is not kept (review36)
                 if n == 1:
@@ -264,6 +266,8 @@ class RewardSet:
             try:
                 out = _awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
                                   **{**{k: [v[i]] for k, v in columns.items()}, **keywords}))
+            except LogMisuse:  # as in __call__
+                raise
             except Exception as exc:  # noqa: BLE001 — as in __call__
                 _forget_since(run, logged)
                 notes.append((*_raised(name, exc, {**columns, **keywords}), exc))

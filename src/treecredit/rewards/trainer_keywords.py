@@ -25,11 +25,26 @@ from __future__ import annotations
 import inspect
 import json
 import math
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from treecredit._validation import fail
+
+
+class LogMisuse(ValueError):
+    """A ``log_metric``/``log_extra`` call that is wrong whatever the completions (a bug in the reward function):
+    :class:`~treecredit.rewards.RewardSet` raises it to the user instead of calling the function again once per
+    completion (until trial 37, 2026-12-03, that retry accepted ``log_extra('col', [1])`` for each completion, and
+    the single value was logged beside both)."""
+
+
+def _misuse(argument: str, problem: str, fix: str):
+    try:
+        fail(argument, problem, fix)
+    except ValueError as error:
+        raise LogMisuse(*error.args) from None
 
 KEYWORDS = ("trainer_state", "log_metric", "log_extra")
 """The TRL keywords :class:`TrainerKeywords` passes (``completion_ids`` comes from the samplers)."""
@@ -81,29 +96,31 @@ class TrainerKeywords:
         return {"trainer_state": self.state, "log_metric": self.log_metric, "log_extra": self.log_extra}
 
     def log_metric(self, name: str, value: float) -> None:
-        """TRL's ``log_metric``: one scalar for this batch (averaged over the step). ``ValueError`` naming
+        """TRL's ``log_metric``: one scalar for this batch (averaged over the step). ``LogMisuse`` naming
         ``log_metric`` for a name that is not a non-empty str, or a value that is not a finite number."""
         if not isinstance(name, str) or not name:
-            fail("log_metric", f"got the name {name!r}", "pass a non-empty str, e.g. log_metric('length', 12.0)")
+            _misuse("log_metric", f"got the name {name!r}", "pass a non-empty str, e.g. log_metric('length', 12.0)")
         try:
             number = float(value)
         except (TypeError, ValueError):
             number = math.nan
         if isinstance(value, bool) or not math.isfinite(number):
-            fail("log_metric", f"got {value!r} for {name!r}, not a finite number", "log one float per call")
+            _misuse("log_metric", f"got {value!r} for {name!r}, not a finite number", "log one float per call")
         self._metrics.setdefault(name, []).append(number)
 
     def log_extra(self, column: str, values: list) -> None:
         """TRL's ``log_extra``: one value per completion of the call, kept beside those completions. ``ValueError``
-        naming ``log_extra`` for a column that is not a non-empty str, values that are not a list, or a list whose
-        length is not the call's number of completions."""
+        naming ``log_extra`` (a :class:`LogMisuse`) for a column that is not a non-empty str, values that are not a
+        sequence (a str, a dict: until trial 37 logged as its keys, a set), or a sequence whose length is not the
+        call's number of completions."""
         if not isinstance(column, str) or not column:
-            fail("log_extra", f"got the column {column!r}", "pass a non-empty str, e.g. log_extra('judge', notes)")
-        if isinstance(values, str | bytes) or not hasattr(values, "__len__"):
-            fail("log_extra", f"got {type(values).__name__} values for {column!r}", "pass a list, one per completion")
+            _misuse("log_extra", f"got the column {column!r}", "pass a non-empty str, e.g. log_extra('judge', notes)")
+        if isinstance(values, str | bytes | Mapping | Set) or not hasattr(values, "__len__"):  # (a dict: its keys)
+            _misuse("log_extra", f"got {type(values).__name__} values for {column!r}",
+                    "pass a list, one per completion")
         values, n = list(values), len(self.completions)
         if n and len(values) != n:  # (until 2026-12-03 written beside the completions as it was, without a word)
-            fail("log_extra", f"values has {len(values)} item(s) for {column!r}, but the call scores {n} "
+            _misuse("log_extra", f"values has {len(values)} item(s) for {column!r}, but the call scores {n} "
                  f"completion(s): one value per completion, in their order",
                  f"pass {n} values, e.g. log_extra({column!r}, [value_of(c) for c in completions])")
         self._extras.append({"column": column, "values": values, "completions": list(self.completions)})
