@@ -212,7 +212,10 @@ def warn_plain_refusal(stderr: str) -> None:
                   "(code_reward(..., plain_results=False)). Said once per process.", UserWarning, stacklevel=2)
 
 
-_TEXT_LOCK = threading.Lock()
+TEXT_LOCK = threading.Lock()
+"""Held while the tests' text is parsed and rewritten (here, and in ``rewards.code.run_tests`` for the runner it
+adds): CPython 3.11's ast keeps one recursion count for all threads, and two parses at once from the ``code``
+reward's worker threads raised SystemError 'AST constructor recursion depth mismatch' (python/cpython#106905)."""
 
 
 def run_check(program: str, test: str, entry_point: str | None = None, *, timeout: float = 10.0,
@@ -253,8 +256,7 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         os.close(token_write)
         token_write = -1
         boot = (CHECKER + RESULTS + HARNESS).replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
-        with _TEXT_LOCK:  # (CPython 3.11's ast keeps one recursion count for all threads: two parses at once,
-            # from code_reward's workers, raised SystemError 'AST constructor recursion depth mismatch')
+        with TEXT_LOCK:  # (one parse at a time in the process: see TEXT_LOCK)
             modules = standard_modules(program + "\n" + test)  # (values the tests build count too)
             boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(modules))
             entry = None if entry_point is None else str(entry_point)  # (a str subclass, np.str_: another repr)

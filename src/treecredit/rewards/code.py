@@ -184,16 +184,18 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
             2026-12-03 that scored 0.0, so every program scored 0 with no word why.
     """
     from treecredit.rewards.code_unittest import with_runner
-    from treecredit.sandbox_check import run_check, warn_plain_refusal
+    from treecredit.sandbox_check import TEXT_LOCK, run_check, warn_plain_refusal
 
     key = hashlib.sha256(repr((program, test, entry_point or None, float(timeout), bool(plain_results)))
                          .encode("utf-8", "surrogatepass")).digest()
     with _LOCK:
         if key in _VERDICTS:
             return _VERDICTS[key]
+    with TEXT_LOCK:  # (with_runner parses the tests: one parse at a time, as run_check's own text work)
+        tests_run = with_runner(test)
     for attempt in range(_PARSE_TRIES):
         try:
-            result = run_check(program, with_runner(test), entry_point or None, timeout=timeout,
+            result = run_check(program, tests_run, entry_point or None, timeout=timeout,
                                plain_results=plain_results)
             break
         except SystemError as error:  # CPython 3.11's ast.parse, run by several threads at once, can raise this
@@ -231,7 +233,9 @@ def _compile_error(test: str) -> BaseException | None:
     return None
 
 
-_PARSE_TRIES = 3  # run_tests' tries when the parser's depth counter raced with another thread's (CPython 3.11)
+_PARSE_TRIES = 3  # run_tests' tries when the parser's depth counter raced with another thread's (CPython 3.11):
+# the reward's own parses hold sandbox_check.TEXT_LOCK; a parse elsewhere in the process (a reward of the user's
+# in another thread) can still race with them
 
 VERDICTS_KEPT = 4096
 """Sandbox verdicts :func:`run_tests` keeps (oldest dropped first)."""
