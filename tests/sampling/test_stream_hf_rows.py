@@ -31,18 +31,25 @@ def _policy(kind="llama", fast=True):
 
 
 class Appends:
-    """Counts the rows written into spare rows of ``GrowingLayer`` buffers (``append_copies`` that succeeded)."""
+    """Counts the rows written into spare rows of ``GrowingLayer`` buffers (``append_copies`` that succeeded, per
+    layer, and ``append_layers``, which writes them into every layer's at once)."""
 
     def __init__(self, monkeypatch):
         self.rows = 0
-        append = hf_cache.GrowingLayer.append_copies
+        append, append_layers = hf_cache.GrowingLayer.append_copies, hf_cache.GrowingLayer.append_layers
 
         def counting(layer, k, groups):
             grown = append(layer, k, groups)
             self.rows += k if grown is not None else 0
             return grown
 
+        def counting_layers(layers, k, groups):
+            grown = append_layers(layers, k, groups)
+            self.rows += k * len(layers) if grown is not None else 0
+            return grown
+
         monkeypatch.setattr(hf_cache.GrowingLayer, "append_copies", counting)
+        monkeypatch.setattr(hf_cache.GrowingLayer, "append_layers", staticmethod(counting_layers))
 
 
 def _tree(policy, in_place, case, monkeypatch, schedule="auto", problems=3):

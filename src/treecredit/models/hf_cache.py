@@ -158,6 +158,65 @@ class GrowingLayer(DynamicLayer):
         return out
 
 
+    @staticmethod
+    def stack_layers(layers, parts, width: int, total_rows: int = 0, rows_per_row: int | None = None) -> list | None:
+        """Copies of ``layers`` (every layer of a cache, each a :class:`GrowingLayer`) holding the rows of ``parts`` in
+        one joint buffer (:mod:`treecredit.models.kv_joint`: layer ``i``'s keys and values are its slices ``2i`` and
+        ``2i + 1``), sized as :meth:`stacked` sizes each layer's buffers, each copy owning its slices; so that later
+        copies of these rows take one operation for all layers. ``parts``: ``(source, index)`` each, ``source`` a
+        joint ``(2 · layers, B_i, H, L_i ≤ width, D)`` tensor (:func:`~treecredit.models.kv_joint.joint_view`) or the
+        list of the part's keys and values per layer (``[k_0, v_0, k_1, …]``), ``index`` ``(K_i,)`` long or None
+        (all rows). None where the layers' keys and values differ in heads, head size, dtype or device (or
+        :data:`~treecredit.models.kv_joint.JOINT` is off): the caller stacks each layer."""
+        from treecredit.models import kv_joint
+
+        like = layers[0].keys
+        if not kv_joint.JOINT or any(t.shape[1] != like.shape[1] or t.shape[3] != like.shape[3] or t.dtype != like.dtype
+                                     or t.device != like.device for layer in layers for t in (layer.keys, layer.values)):
+            return None
+        counts = [int(index.shape[0]) if index is not None else int(source[0].shape[0]) for source, index in parts]
+        b, per_row = sum(counts), 2 if rows_per_row is None else rows_per_row
+        if per_row:  # as stacked_buffers counts the hint
+            total_rows = min(total_rows, per_row * b)
+        room, rows = width + max(kv_buffer.SPARE, width // 2), max(b + kv_buffer.spare_rows(b), total_rows)
+        block = kv_joint.stacked_joint([(source, index, count) for (source, index), count in zip(parts, counts)],
+                                       width, rows, room, like)
+        out = []
+        for i, layer in enumerate(layers):
+            fresh = copy.copy(layer)
+            keys, values = block[2 * i], block[2 * i + 1]
+            fresh.keys, fresh.values = keys[:b, :, :width], values[:b, :, :width]
+            fresh._buffer = _Room(keys, values, fresh)
+            out.append(fresh)
+        return out
+
+    @staticmethod
+    def append_layers(layers, k: int, groups) -> list | None:
+        """Copies of ``layers`` (every layer of a cache) with ``k`` rows added after their rows, as
+        :meth:`append_copies` adds them to each, with one copy for all layers: where the buffers the layers own are
+        one joint buffer (:meth:`stack_layers`) with ``k`` spare rows. ``groups``: as :meth:`append_copies` takes
+        them with one joint source ``(2 · layers, B_s, H, W_s, D)`` in place of each one's keys and values. None
+        where the buffers are not so (the caller copies per layer)."""
+        from treecredit.models import kv_joint
+
+        rooms = [layer._owned() if layer.offers_spare_rows() else None for layer in layers]
+        (b, _, n, _) = layers[0].keys.shape
+        if any(room is None or int(room.keys.shape[0]) - b < k or layer.keys.shape[0] != b or layer.keys.shape[2] != n
+               for layer, room in zip(layers, rooms)):
+            return None
+        target = kv_joint.joint_view([t for room in rooms for t in (room.keys, room.values)])
+        if target is None:
+            return None
+        kv_joint.copy_rows_joint(target, b, k, n, groups)
+        out = []
+        for layer, room in zip(layers, rooms):
+            grown = copy.copy(layer)
+            grown.keys, grown.values = room.keys[:b + k, :, :n], room.values[:b + k, :, :n]
+            room.owner = weakref.ref(grown)
+            out.append(grown)
+        return out
+
+
 def grow_in_place(cache):
     """``cache`` with each plain ``DynamicLayer`` turned into a :class:`GrowingLayer` (same data)."""
     for layer in getattr(cache, "layers", []):

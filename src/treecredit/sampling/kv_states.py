@@ -62,6 +62,39 @@ def _with_layers(template, layers: list):
     return out
 
 
+def _joint(cache):
+    """The ``(2 · layers, B, H, L, D)`` joint view of a cache's keys and values
+    (:func:`treecredit.models.kv_joint.joint_view`: its layers view one joint buffer), or None."""
+    from treecredit.models.kv_joint import joint_view
+
+    if isinstance(cache, (list, tuple)):
+        return None
+    return joint_view([t for layer in cache.layers for t in (layer.keys, layer.values)])
+
+
+def _joint_method(cache, name: str):
+    """The layers' class's all-layer ``name`` (``stack_layers`` / ``append_layers``: a ``transformers`` cache's
+    :class:`~treecredit.models.hf_cache.GrowingLayer`), or None."""
+    if isinstance(cache, (list, tuple)) or not getattr(cache, "layers", None):
+        return None
+    return getattr(type(cache.layers[0]), name, None)
+
+
+def _stack_all(cache, parts: list, width: int, total_rows: int = 0, rows_per_row: int | None = None):
+    """The layers of a cache like ``cache`` holding ``parts`` (per part: its cache's layers' ``(keys, values)``,
+    its cache, the columns ``cut : w`` it brings, and rows ``index`` or None) in one joint buffer
+    (:meth:`~treecredit.models.hf_cache.GrowingLayer.stack_layers`), or None where the cache's layers cannot."""
+    stack_layers = _joint_method(cache, "stack_layers")
+    if stack_layers is None:
+        return None
+    sources = []
+    for of, part_cache, cut, w, index in parts:
+        joint = _joint(part_cache)
+        sources.append((joint[:, :, :, cut:w] if joint is not None else [t[:, :, cut:w] for kv in of for t in kv],
+                        index))
+    return stack_layers(list(cache.layers), sources, width, total_rows, rows_per_row)
+
+
 def _offers_rows(cache) -> bool:
     """Whether ``cache``'s layers can be stacked into buffers with spare rows and take rows in place: the small
     GPT's (:class:`~treecredit.models.kv_buffer.GrowingKV`), or a ``transformers`` cache whose layers are all
@@ -101,7 +134,10 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
     first = states[0].cache
     per_state = [_layers(s.cache) for s in states]
     if _offers_rows(first):  # one copy, with spare room and rows
-        cache = [_stack(first, i, [layer[i] for layer in per_state], width) for i in range(len(per_state[0]))]
+        cache = _stack_all(first, [(of, s.cache, 0, int(s.key_valid.shape[1]), None) for of, s in zip(per_state, states)],
+                           width)
+        if cache is None:
+            cache = [_stack(first, i, [layer[i] for layer in per_state], width) for i in range(len(per_state[0]))]
         return DecodeState(_with_layers(first, cache), valid, next_pos)
     layers = []
     for i in range(len(per_state[0])):
@@ -136,6 +172,10 @@ def gather_states(policy, parts: list, total_rows: int = 0, rows_per_row: int | 
     skip = int(torch.nonzero(used).min()) if bool(used.any()) else 0  # leading columns no chosen row attends to
     cuts = [max(0, skip - (width - w)) for _, _, w in rows]  # dropped, not copied
     per_part = [_layers(part[0].cache) for part in parts]
+    joint = _stack_all(first, [(of, part[0].cache, cut, w, part[1]) for part, of, (_, _, w), cut in
+                               zip(parts, per_part, rows, cuts)], width - skip, total_rows, rows_per_row)
+    if joint is not None:  # one joint buffer for all layers
+        return DecodeState(_with_layers(first, joint), valid[:, skip:], next_pos)
     cache = [_stack(first, layer, [(k[:, :, cut:w], v[:, :, cut:w]) + (() if part[1] is None else (part[1],))
                                    for part, of, (_, _, w), cut in zip(parts, per_part, rows, cuts)
                                    for k, v in [of[layer]]], width - skip, total_rows, rows_per_row)
@@ -217,16 +257,24 @@ def append_kept_rows(state: DecodeState, sources: list, keep) -> DecodeState | N
         shift = width - int(s.key_valid.shape[1])
         lo = max(first, shift)
         at = torch.tensor([position for position, _ in groups[id(s)][1]], dtype=torch.long)
-        copies.append((_layers(s.cache), rows, at, lo - shift, n - last + lo))
+        copies.append((s.cache, rows, at, lo - shift, n - last + lo))
+    added = torch.empty((k, n), dtype=torch.bool)
+    added[torch.tensor(order)] = torch.nn.functional.pad(valid[:, first:last], (n - last + first, 0), value=False)
+    valid, next_pos = torch.cat([state.key_valid, added]), torch.cat([state.next_pos, keep])
+    append_layers = _joint_method(cache, "append_layers")
+    if append_layers is not None:  # one copy per source for all layers, where the buffers are joint
+        joint = [(_joint(of), rows, at, start, column) for of, rows, at, start, column in copies]
+        if all(source is not None for source, *_ in joint):
+            grown_layers = append_layers(targets, k, joint)
+            if grown_layers is not None:
+                return DecodeState(_with_layers(cache, grown_layers), valid, next_pos)
+    copies = [(_layers(of), rows, at, start, column) for of, rows, at, start, column in copies]
     for i, kv in enumerate(targets):
         grown = kv.append_copies(k, [(*of[i], rows, at, start, column) for of, rows, at, start, column in copies])
         if grown is None:  # rows written into earlier layers' spare rows are seen by no state
             return None
         layers.append(grown)
-    added = torch.empty((k, n), dtype=torch.bool)
-    added[torch.tensor(order)] = torch.nn.functional.pad(valid[:, first:last], (n - last + first, 0), value=False)
-    return DecodeState(_with_layers(cache, layers), torch.cat([state.key_valid, added]),
-                       torch.cat([state.next_pos, keep]))
+    return DecodeState(_with_layers(cache, layers), valid, next_pos)
 
 
 def append_own_rows(state: DecodeState, index) -> DecodeState | None:
@@ -252,14 +300,20 @@ def append_own_rows(state: DecodeState, index) -> DecodeState | None:
     used = valid.any(0)
     first = int(used.to(torch.uint8).argmax()) if bool(used.any()) else 0  # leading columns no copied row uses:
     at = torch.arange(k)  # zeros there, not copied
+    next_pos = torch.cat([state.next_pos, state.next_pos.index_select(0, index)])
+    append_layers = _joint_method(cache, "append_layers")
+    source = _joint(cache) if append_layers is not None else None
+    if source is not None:  # one copy for all layers, where the buffers are joint
+        grown_layers = append_layers(targets, k, [(source, index, at, first, first)])
+        if grown_layers is not None:
+            return DecodeState(_with_layers(cache, grown_layers), torch.cat([state.key_valid, valid]), next_pos)
     layers = []
     for kv, (keys, values) in zip(targets, _layers(cache)):
         grown = kv.append_copies(k, [(keys, values, index, at, first, first)])
         if grown is None:  # rows written into earlier layers' spare rows are seen by no state
             return None
         layers.append(grown)
-    return DecodeState(_with_layers(cache, layers), torch.cat([state.key_valid, valid]),
-                       torch.cat([state.next_pos, state.next_pos.index_select(0, index)]))
+    return DecodeState(_with_layers(cache, layers), torch.cat([state.key_valid, valid]), next_pos)
 
 
 def _joined_rows(parts: list, width: int):
