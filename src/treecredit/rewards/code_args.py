@@ -144,16 +144,27 @@ def check_options(timeout, plain_results) -> None:
     """``timeout``: a number of seconds, 0 < timeout ≤ :data:`MAX_TIMEOUT`; ``plain_results``: a bool.
 
     Raises:
-        FixError: naming the option, with its command-line form.
+        FixError: naming the option, with its command-line form (an int too large for a float, ``10**400``,
+            included: until 2026-12-03 it raised Python's OverflowError).
     """
-    if not is_number(timeout) or not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
-        raise FixError("timeout", f"is {timeout!r}, must be a number of seconds per program with "
+    # (the range first: math.isfinite(10**400) raises OverflowError; a NaN or an infinity fails the range too)
+    if not is_number(timeout) or not 0 < timeout <= MAX_TIMEOUT or not math.isfinite(timeout):
+        raise FixError("timeout", f"is {_shown(timeout)}, must be a number of seconds per program with "
                        f"0 < timeout <= {MAX_TIMEOUT:g} (one day)",
                        (Remedy("timeout=10.0", "--reward code:timeout=10"),))
     if not isinstance(plain_results, bool):
         raise FixError("plain_results", f"is {plain_results!r}, must be True or False",
                        (Remedy("plain_results=True", "--reward code:plain_results=true"),
                         Remedy("plain_results=False", "--reward code:plain_results=false")))
+
+
+def _shown(value) -> str:
+    """``repr(value)``, cut to 60 characters (an int of 5000 digits has no repr at all in Python 3.11: a ValueError)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"an int of more than {MAX_TIMEOUT:g}"
+    return text if len(text) <= 60 else text[:40] + f"... ({len(text)} characters)"
 
 
 def is_number(value) -> bool:
