@@ -159,7 +159,7 @@ class GrowingLayer(DynamicLayer):
 
 
     @staticmethod
-    def stack_layers(layers, parts, width: int, total_rows: int = 0, rows_per_row: int | None = None) -> list | None:
+    def stack_layers(layers, parts, width: int, total_rows: int = 0, max_row_growth: int | None = None) -> list | None:
         """Copies of ``layers`` (every layer of a cache, each a :class:`GrowingLayer`) holding the rows of ``parts`` in
         one joint buffer (:mod:`treecredit.models.kv_joint`: layer ``i``'s keys and values are its slices ``2i`` and
         ``2i + 1``), sized as :meth:`stacked` sizes each layer's buffers, each copy owning its slices; so that later
@@ -171,14 +171,13 @@ class GrowingLayer(DynamicLayer):
         from treecredit.models import kv_joint
 
         like = layers[0].keys
-        if not kv_joint.JOINT or any(t.shape[1] != like.shape[1] or t.shape[3] != like.shape[3] or t.dtype != like.dtype
-                                     or t.device != like.device for layer in layers for t in (layer.keys, layer.values)):
+        if not kv_joint.JOINT or any(t.shape[1] != like.shape[1] or t.shape[3] != like.shape[3]
+                                     or t.dtype != like.dtype or t.device != like.device
+                                     for layer in layers for t in (layer.keys, layer.values)):
             return None
         counts = [int(index.shape[0]) if index is not None else int(source[0].shape[0]) for source, index in parts]
-        b, per_row = sum(counts), 2 if rows_per_row is None else rows_per_row
-        if per_row:  # as stacked_buffers counts the hint
-            total_rows = min(total_rows, per_row * b)
-        room, rows = width + max(kv_buffer.SPARE, width // 2), max(b + kv_buffer.spare_rows(b), total_rows)
+        b = sum(counts)  # sized as stacked() sizes each layer's buffers
+        rows, room = kv_buffer.stacked_size(b, width, total_rows, 2 if max_row_growth is None else max_row_growth)
         block = kv_joint.stacked_joint([(source, index, count) for (source, index), count in zip(parts, counts)],
                                        width, rows, room, like)
         out = []

@@ -106,6 +106,13 @@ def spare_rows(rows: int) -> int:
     return max(16, rows // 2)
 
 
+def stacked_size(b: int, width: int, total_rows: int = 0, max_row_growth: int = 0, least_spare: int = 0) -> tuple:
+    """``(rows, columns)`` of a new stacked buffer holding ``b`` rows of ``width`` columns (:func:`stacked_buffers`)."""
+    if max_row_growth:
+        total_rows = min(total_rows, max(max_row_growth * b, b + least_spare))
+    return max(b + spare_rows(b), total_rows), width + max(SPARE, width // 2)
+
+
 def stacked_buffers(parts, width: int, total_rows: int = 0, max_row_growth: int = 0, least_spare: int = 0) -> tuple:
     """``(keys, values, B)``: new buffers ``(R, H, room, D)`` from :data:`POOL` whose first ``B`` rows hold the rows
     of ``parts`` (as :meth:`GrowingKV.stack` takes them) in their first ``width`` columns, each part right-aligned
@@ -115,10 +122,8 @@ def stacked_buffers(parts, width: int, total_rows: int = 0, max_row_growth: int 
     page faults until used)."""
     counts = [int(p[2].shape[0]) if len(p) > 2 else int(p[0].shape[0]) for p in parts]
     b = sum(counts)
-    if max_row_growth:
-        total_rows = min(total_rows, max(max_row_growth * b, b + least_spare))
     k0, v0 = parts[0][0], parts[0][1]
-    room, spare = width + max(SPARE, width // 2), max(b + spare_rows(b), total_rows)
+    spare, room = stacked_size(b, width, total_rows, max_row_growth, least_spare)
     keys = POOL.take((spare, k0.shape[1], room, k0.shape[3]), k0)
     values = POOL.take((spare, v0.shape[1], room, v0.shape[3]), v0)
     row = 0

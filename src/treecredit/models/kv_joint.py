@@ -59,9 +59,10 @@ def copy_rows_joint(target, b: int, k: int, n: int, groups) -> None:
             if column:
                 to[:, :, :, :column] = 0
             torch.index_select(source, 1, rows, out=to[:, :, :, column:])
-        else:
+        else:  # gathered by indexing: index_select along the rows of a joint view into a contiguous tensor (``out``
+            # or not) takes milliseconds on the CPU (2.13), into a buffer's slice microseconds
             added[:, :, :, :column].index_fill_(1, at, 0)
-            added[:, :, :, column:].index_copy_(1, at, source.index_select(1, rows))
+            added[:, :, :, column:].index_copy_(1, at, source[:, rows])
 
 
 def stacked_joint(parts, width: int, rows: int, room: int, like) -> torch.Tensor:

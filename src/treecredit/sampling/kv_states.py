@@ -80,7 +80,7 @@ def _joint_method(cache, name: str):
     return getattr(type(cache.layers[0]), name, None)
 
 
-def _stack_all(cache, parts: list, width: int, total_rows: int = 0, rows_per_row: int | None = None):
+def _stack_all(cache, parts: list, width: int, total_rows: int = 0, max_row_growth: int | None = None):
     """The layers of a cache like ``cache`` holding ``parts`` (per part: its cache's layers' ``(keys, values)``,
     its cache, the columns ``cut : w`` it brings, and rows ``index`` or None) in one joint buffer
     (:meth:`~treecredit.models.hf_cache.GrowingLayer.stack_layers`), or None where the cache's layers cannot."""
@@ -92,7 +92,7 @@ def _stack_all(cache, parts: list, width: int, total_rows: int = 0, rows_per_row
         joint = _joint(part_cache)
         sources.append((joint[:, :, :, cut:w] if joint is not None else [t[:, :, cut:w] for kv in of for t in kv],
                         index))
-    return stack_layers(list(cache.layers), sources, width, total_rows, rows_per_row)
+    return stack_layers(list(cache.layers), sources, width, total_rows, max_row_growth)
 
 
 def _offers_rows(cache) -> bool:
@@ -134,8 +134,8 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
     first = states[0].cache
     per_state = [_layers(s.cache) for s in states]
     if _offers_rows(first):  # one copy, with spare room and rows
-        cache = _stack_all(first, [(of, s.cache, 0, int(s.key_valid.shape[1]), None) for of, s in zip(per_state, states)],
-                           width)
+        cache = _stack_all(first, [(of, s.cache, 0, int(s.key_valid.shape[1]), None)
+                                   for of, s in zip(per_state, states)], width)
         if cache is None:
             cache = [_stack(first, i, [layer[i] for layer in per_state], width) for i in range(len(per_state[0]))]
         return DecodeState(_with_layers(first, cache), valid, next_pos)
@@ -173,7 +173,7 @@ def gather_states(policy, parts: list, total_rows: int = 0, max_row_growth: int 
     cuts = [max(0, skip - (width - w)) for _, _, w in rows]  # dropped, not copied
     per_part = [_layers(part[0].cache) for part in parts]
     joint = _stack_all(first, [(of, part[0].cache, cut, w, part[1]) for part, of, (_, _, w), cut in
-                               zip(parts, per_part, rows, cuts)], width - skip, total_rows, rows_per_row)
+                               zip(parts, per_part, rows, cuts)], width - skip, total_rows, max_row_growth)
     if joint is not None:  # one joint buffer for all layers
         return DecodeState(_with_layers(first, joint), valid[:, skip:], next_pos)
     cache = [_stack(first, layer, [(k[:, :, cut:w], v[:, :, cut:w]) + (() if part[1] is None else (part[1],))
