@@ -47,3 +47,36 @@ def test_a_huge_int_timeout_is_refused_by_name(timeout):
     """review37 8: timeout=10**400 raised OverflowError (math.isfinite), not a FixError naming timeout."""
     with pytest.raises(ValueError, match=r"^timeout: is .*must be a number of seconds per program .*code:timeout=10"):
         code_reward([PROMPT], [RIGHT], test=[TEST], entry_point=["add"], timeout=timeout)
+
+
+@pytest.mark.parametrize("column, value, fix", [
+    ("tests", TEST, r"test=tests .*rename_column\('tests', 'test'\)"),
+    ("test_list", ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], r"'\\n'\.join\(row\['test_list'\]\)"),
+], ids=["tests", "test_list"])
+def test_tests_under_another_column_are_refused_by_name(monkeypatch, column, value, fix):
+    """review37 9: code_reward(P, C, tests=[...]) (the column misnamed) or MBPP's test_list gave [None] per row
+    without a word: every row unscored."""
+    import treecredit.sandbox_check
+
+    monkeypatch.setattr(treecredit.sandbox_check, "run_check", lambda *a, **k: pytest.fail("a program ran"))
+    with pytest.raises(ValueError, match=rf"^test: no row has tests .*the column {column!r} holds them.*Fix: .*{fix}"):
+        code_reward([PROMPT] * 2, [RIGHT] * 2, entry_point=["add"] * 2, **{column: [value] * 2})
+
+
+def test_rows_without_tests_and_no_other_test_column_stay_unscored():
+    assert code_reward([PROMPT] * 2, [RIGHT] * 2, entry_point=["add"] * 2, other=["x", "y"]) == [None, None]
+    assert code_reward([PROMPT] * 2, [RIGHT] * 2, entry_point=["add"] * 2, tests=[None, None]) == [None, None]
+
+
+def test_a_missing_value_as_pandas_writes_it_is_a_row_without_tests():
+    """review37 9: a pandas NaN for a row's missing tests (and entry point) refused the whole batch as "tests are
+    a float ('nan')", whereas None leaves that row unscored."""
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    tests = [TEST, float("nan"), np.float64("nan"), np.float32("nan"), pd.NA]
+    entries = ["add", float("nan"), "add", np.nan, None]
+    assert code_reward([PROMPT] * 5, [RIGHT, RIGHT, RIGHT, WRONG, WRONG], test=tests, entry_point=entries,
+                       workers=1) == [1.0, None, None, None, None]
+    frame = pd.DataFrame({"test": [TEST, np.nan], "entry_point": ["add", np.nan]})
+    assert code_reward([PROMPT] * 2, [WRONG] * 2, test=frame["test"], entry_point=frame["entry_point"],
+                       workers=1) == [0.0, None]

@@ -274,13 +274,22 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             not a number of seconds in (0, 86400], ``plain_results`` not a bool; ``completions`` not a list (a
             string is refused); ``prompts``, ``test`` or the entry points not a list
             with one value per completion (a string is refused: it would be read one character per completion),
-            a row's tests not text, a row's entry point not a Python name (:mod:`treecredit.rewards.code_args`);
+            a row's tests not text (a NaN, pandas' missing value, is a row without tests, as None), a row's entry
+            point not a Python name, no row with tests while a column ``tests``, ``test_list`` or ``test_cases``
+            holds them (naming ``test`` and the column) (:mod:`treecredit.rewards.code_args`);
             a column named by ``entry_point_column`` that is not given; a row whose tests run no assertion (they
             only define ``check``, and the row has no entry point to call it with: every program would pass),
             naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`);
             a row with an entry point whose tests run nothing and define no ``check`` (naming ``test``).
     """
-    from treecredit.rewards.code_args import check_options, check_rows, completion_list, per_completion, whole_number
+    from treecredit.rewards.code_args import (
+        check_options,
+        check_rows,
+        completion_list,
+        per_completion,
+        refuse_misnamed_tests,
+        whole_number,
+    )
     from treecredit.rewards.code_tests import check_row
     from treecredit.sandbox_check import TEXT_LOCK
 
@@ -304,6 +313,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
     entry_argument = "entry_point" if entry_point_column == "entry_point" else entry_point_column
     entries = per_completion(entry_argument, entry_point, n)
     tests, entries = check_rows(tests, entries, entry_argument)
+    refuse_misnamed_tests(tests, columns)
     jobs: list[tuple[int, str, str, str | None]] = []
     with TEXT_LOCK:  # (the rows' parses: another call's workers may be parsing, CPython 3.11's race; review37 7)
         for i, (prompt, completion, tst, entry) in enumerate(zip(prompts, completions, tests, entries)):
