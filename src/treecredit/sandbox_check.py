@@ -70,7 +70,11 @@ on 3.10-3.13); ``f_back`` needs a frame to start from. The refusal is a ``Permis
 that only want a module name fall back as they do there (``logging``'s caller lookup, ``namedtuple``,
 ``typing``, functional ``enum`` on 3.10-3.11; 3.12+ use ``sys._getframemodulename``, allowed). After a
 failure the harness spoils the run first (event ``treecredit.failed``), so its traceback can be printed.
-A program that formats tracebacks or inspects the stack itself fails while the tests run.
+A program that formats tracebacks or inspects the stack itself fails, and so does one that imports a library
+that reads frames (pyparsing, which ``matplotlib`` imports: it imports under
+:func:`treecredit.sandbox.run_python`, not here); the refusal says whether the program (its top level, or a module
+it imported) or the tests were running (the harness raises ``treecredit.tests`` as they begin; until 2026-12-03 it
+said "while the tests run" also of the program's own imports).
 
 ``plain_results`` (default on): the return values of every function of the program the tests name (its
 classes other than the entry point reach the tests as they are, for ``isinstance``, ``except`` and

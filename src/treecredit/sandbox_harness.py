@@ -17,8 +17,8 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
                   tests_codes, get, id_, readers, no_code, stdlib, taken):
     """The verdict hook: made before the program runs; everything it calls is bound here."""
     # starts seen, the harness's frame, spoiled, hooks still allowed (the guard), inside the hook's own getframe,
-    # inside the hook's own read of a code object
-    state = [0, None, False, 1, 0, 0]
+    # inside the hook's own read of a code object, the tests began (treecredit.tests)
+    state = [0, None, False, 1, 0, 0, 0]
     refused = ("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames", "gc.get_",
                "sys._current_exceptions", "sys.monitoring.register_callback")
 
@@ -33,7 +33,12 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
             raise denied("sandbox: importing _signal afresh, or a _test* module, is not allowed")
         if state[0] and not state[2]:  # from the start until the verdict is spoiled or given: no frames
             if event == "sys._getframe" and not state[4]:
-                raise no_frame("sandbox: sys._getframe is not allowed while the tests run")
+                raise no_frame("sandbox: sys._getframe is not allowed while the program and its tests run (here: "
+                               + ("while the tests ran" if state[6] else "while the program ran, before the tests: "
+                                  "its top level, or a module it imported")
+                               + "); the sandbox hands them no frame, so a library that reads frames, such as "
+                               "pyparsing (which matplotlib imports), does not work in the tests' run (it does "
+                               "under treecredit.sandbox.run_python)")
             if (event == "object.__setattr__" or event == "object.__delattr__") and (
                     same(args[1], "__code__") or same(args[1], "__defaults__") or same(args[1], "__kwdefaults__")
                     or same(args[1], "__class__") or same(args[1], "__bases__")) and taken(args[0]):
@@ -42,7 +47,9 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
                              "allowed (the tests use them as they were before the program ran)")
             if event == "object.__getattr__" and (same(args[1], "tb_frame") or same(args[1], "gi_frame")
                                                   or same(args[1], "cr_frame") or same(args[1], "ag_frame")):
-                raise no_frame("sandbox: reading a frame (tb_frame, gi_frame, ...) is not allowed while the tests run")
+                raise no_frame("sandbox: reading a frame (tb_frame, gi_frame, ...) is not allowed while the program "
+                               "and its tests run (here: " + ("while the tests ran)" if state[6] else
+                                                              "while the program ran, before the tests)"))
             if event == "object.__getattr__" and not state[5] and (
                     same(args[1], "__code__") or same(args[1], "gi_code") or same(args[1], "cr_code")
                     or same(args[1], "ag_code")):  # the tests' code holds the checked comparison (a constant)
@@ -79,6 +86,8 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
                 state[2] = state[0] > 0
                 state[0] = 1
                 state[1] = frame
+            elif event == "treecredit.tests" and state[1] is frame:
+                state[6] = 1  # (only what refusals say)
             elif event == "treecredit.passed" and state[1] is frame:
                 state[2] = True  # once
                 write(fd, token)
@@ -217,6 +226,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 around_calls[:] = [before_call, after_call]
             if unittest_as_before is not None:  # what the program patched in unittest does not reach the tests
                 unittest_as_before()
+            audit("treecredit.tests")  # (what the frame refusals say: the program ran, the tests run)
             try:
                 exec_(test_code, tests)
             except exited as stop:  # their own exit (above): their end where its status is 0 or None
