@@ -273,8 +273,8 @@ def test_a_gpt_buffers_row_hint_counts_only_up_to_twice_its_rows():
     many = torch.tensor([0, 1, 2, 3] * 20)
     assert rows(gather_states(policy, [(state, many)], total_rows=400)) == {160}  # 2 × 80, not 400
     assert rows(gather_states(policy, [(state, many)], total_rows=150)) == {150}  # more than 80 + 40, at most 160
-    kv_buffer.STACKED_ROWS_PER_ROW = 0  # the whole hint, as before
+    kv_buffer.STACKED_MAX_ROW_GROWTH = 0  # the whole hint, as before
     try:
         assert rows(gather_states(policy, [(state, torch.tensor([0, 2]))], total_rows=200)) == {200}
     finally:
-        kv_buffer.STACKED_ROWS_PER_ROW = 2
+        kv_buffer.STACKED_MAX_ROW_GROWTH = 2

@@ -1,5 +1,5 @@
-"""The stream's first buffer has spare rows for its row hint up to ``kv_stream.START_ROWS_PER_ROW`` rows per row it
-starts with, so that a batch that grows by forks and their siblings' copies to four times its first rows is never
+"""The stream's first buffer has spare rows for its row hint up to ``kv_stream.START_MAX_ROW_GROWTH`` times the rows
+it starts with, so that a batch that grows by forks and their siblings' copies to four times its first rows is never
 copied whole into a bigger buffer (only its rows' places change: the same tokens)."""
 
 import pytest
@@ -48,7 +48,7 @@ def test_the_first_buffer_holds_the_forks_four_times_its_rows(family, monkeypatc
     policy = _policy(family)
     got, copies = _growing_stream(policy, monkeypatch)
     assert copies == [32]  # the first rows, once, into a buffer with room for 128: the 96 siblings join in place
-    monkeypatch.setattr(kv_stream, "START_ROWS_PER_ROW", 2)  # as later buffers: room for 64 rows
+    monkeypatch.setattr(kv_stream, "START_MAX_ROW_GROWTH", 2)  # as later buffers: room for 64 rows
     before, before_copies = _growing_stream(policy, monkeypatch)
     assert max(before_copies) > 32  # the batch copied whole with the siblings that did not fit
     assert got.keys() == before.keys() and len(got) == 32 + 128

@@ -28,7 +28,7 @@ def score_with_reward_funcs(reward_funcs, reward_weights, tokenizer, rows: list[
 
     Reward functions defined with ``async def`` (or whose call returns an awaitable) are awaited together, as
     TRL awaits them: on ``loop``, TRL's event loop thread (``GRPOTrainer.async_loop``) when given, else in a
-    new event loop (:func:`treecredit.rewards.combine._awaited`). Reward models are refused before training
+    new event loop (:func:`treecredit.rewards.calls.awaited`). Reward models are refused before training
     by the trainer. ``log_extra``/``log_metric`` are accepted and dropped: these are partial trees, not the
     batch TRL logs.
 
@@ -90,7 +90,7 @@ def leaf_rewards(name: str, out: Any, n: int) -> list[float]:
     """
     import math
 
-    from treecredit.rewards.combine import returned_list, reward_number
+    from treecredit.rewards.calls import returned_list, reward_number
     from treecredit.token_rows import short_repr
 
     values = []
@@ -126,7 +126,7 @@ def _await_all(awaitables: list, loop=None, notes: list[str] | None = None) -> l
     ``notes[i]`` added."""
     import asyncio
 
-    from treecredit.rewards.combine import _awaited
+    from treecredit.rewards.calls import awaited
 
     async def noted(awaitable, note):
         try:
@@ -140,6 +140,6 @@ def _await_all(awaitables: list, loop=None, notes: list[str] | None = None) -> l
         return await asyncio.gather(*(noted(a, n) for a, n in zip(awaitables, notes or [None] * len(awaitables))))
 
     if loop is None:
-        return list(_awaited(gathered()))
+        return list(awaited(gathered()))
     return list(asyncio.run_coroutine_threadsafe(gathered(), loop).result())
 

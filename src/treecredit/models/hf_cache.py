@@ -140,7 +140,7 @@ class GrowingLayer(DynamicLayer):
         room.owner = weakref.ref(grown)
         return grown
 
-    def stacked(self, parts, width: int, total_rows: int = 0, rows_per_row: int | None = None) -> GrowingLayer:
+    def stacked(self, parts, width: int, total_rows: int = 0, max_row_growth: int | None = None) -> GrowingLayer:
         """A copy of this layer (its class and settings) holding the rows of ``parts`` in a new buffer with spare
         columns and rows, which it owns: ``parts`` as :meth:`treecredit.models.kv_buffer.GrowingKV.stack` takes
         them (``(keys, values)`` ``(B_i, H, L_i ≤ width, D)``, or with ``rows (K_i,)`` long), right-aligned
@@ -148,10 +148,10 @@ class GrowingLayer(DynamicLayer):
         (:func:`~treecredit.models.kv_buffer.spare_rows`), or up to ``total_rows`` (a stream's row hint) where
         that is more, the hint counted only up to ``2 B``: kept states hold the buffers of earlier batches, and
         buffers sized for the stream's largest batch whatever their own rows made a 16 × 8 entropy tree's live cache
-        2.2× as large (docs/performance.md [2i]); ``rows_per_row``, where given, replaces that 2 (a stream's first
-        buffer: ``kv_stream.START_ROWS_PER_ROW``)."""
-        keys, values, b = stacked_buffers(parts, width, total_rows, rows_per_row=2 if rows_per_row is None
-                                          else rows_per_row)
+        2.2× as large (docs/performance.md [2i]); ``max_row_growth``, where given, replaces that 2 (a stream's first
+        buffer: ``kv_stream.START_MAX_ROW_GROWTH``)."""
+        keys, values, b = stacked_buffers(parts, width, total_rows, max_row_growth=2 if max_row_growth is None
+                                          else max_row_growth)
         out = copy.copy(self)
         out.keys, out.values = keys[:b, :, :width], values[:b, :, :width]
         out._buffer = _Room(keys, values, out)

@@ -96,8 +96,9 @@ def _shaped(block, shape: tuple) -> torch.Tensor:
 POOL = BufferPool()
 
 
-STACKED_ROWS_PER_ROW = 2
-"""A stream's row hint counts, in a stacked buffer, up to this many rows per row it holds (0: the whole hint)."""
+STACKED_MAX_ROW_GROWTH = 2
+"""How far a stream's row hint may grow a stacked buffer: its rows reserved for the hint at most this many times the
+rows it holds (a ratio, buffer rows per held row; 0: the whole hint, uncapped)."""
 
 
 def spare_rows(rows: int) -> int:
@@ -105,16 +106,17 @@ def spare_rows(rows: int) -> int:
     return max(16, rows // 2)
 
 
-def stacked_buffers(parts, width: int, total_rows: int = 0, rows_per_row: int = 0, least_spare: int = 0) -> tuple:
+def stacked_buffers(parts, width: int, total_rows: int = 0, max_row_growth: int = 0, least_spare: int = 0) -> tuple:
     """``(keys, values, B)``: new buffers ``(R, H, room, D)`` from :data:`POOL` whose first ``B`` rows hold the rows
     of ``parts`` (as :meth:`GrowingKV.stack` takes them) in their first ``width`` columns, each part right-aligned
     (zeros in front); ``room = width + max(SPARE, width / 2)``, ``R = max(B + spare_rows(B), total_rows)``, with
-    ``total_rows`` counted only up to ``max(rows_per_row · B, B + least_spare)`` where ``rows_per_row`` is given. The
-    spare rows and columns are left unwritten (no page faults until used)."""
+    ``total_rows`` counted only up to ``max(max_row_growth · B, B + least_spare)`` where ``max_row_growth`` (buffer
+    rows per held row, as :data:`STACKED_MAX_ROW_GROWTH`) is given. The spare rows and columns are left unwritten (no
+    page faults until used)."""
     counts = [int(p[2].shape[0]) if len(p) > 2 else int(p[0].shape[0]) for p in parts]
     b = sum(counts)
-    if rows_per_row:
-        total_rows = min(total_rows, max(rows_per_row * b, b + least_spare))
+    if max_row_growth:
+        total_rows = min(total_rows, max(max_row_growth * b, b + least_spare))
     k0, v0 = parts[0][0], parts[0][1]
     room, spare = width + max(SPARE, width // 2), max(b + spare_rows(b), total_rows)
     keys = POOL.take((spare, k0.shape[1], room, k0.shape[3]), k0)
@@ -229,7 +231,7 @@ class GrowingKV:
         return GrowingKV(buffer.keys[:b + k, :, :n], buffer.values[:b + k, :, :n], buffer)
 
     @classmethod
-    def stack(cls, parts, width: int, total_rows: int = 0, rows_per_row: int | None = None) -> GrowingKV:
+    def stack(cls, parts, width: int, total_rows: int = 0, max_row_growth: int | None = None) -> GrowingKV:
         """The rows of ``parts`` (``(k, v)`` pairs ``(B_i, H, L_i, D)``, ``L_i ≤ width``, or ``(k, v, rows)``
         with ``rows (K_i,)`` long: those rows only) in one cache of ``width`` columns, each part right-aligned
         (zeros in front), written once into a new buffer with spare room (so the next :meth:`extend` writes
@@ -241,10 +243,10 @@ class GrowingKV:
         the whole hint, 380 MiB so; 256 × 8: 4.8 and 1.4 GiB). The floor keeps a small tree's forks in its first
         buffer: a fork's siblings copied after the step into a full buffer take its ended rows along
         (``kv_stream._add_twins``), so there more rows would be stepped than without sibling copies.
-        ``rows_per_row``, where given, replaces :data:`STACKED_ROWS_PER_ROW` (a stream's first buffer:
-        ``kv_stream.START_ROWS_PER_ROW``)."""
-        per_row = STACKED_ROWS_PER_ROW if rows_per_row is None else rows_per_row
-        keys, values, b = stacked_buffers(parts, width, total_rows, rows_per_row=per_row, least_spare=SPARE)
+        ``max_row_growth``, where given, replaces :data:`STACKED_MAX_ROW_GROWTH` (a stream's first buffer:
+        ``kv_stream.START_MAX_ROW_GROWTH``)."""
+        growth = STACKED_MAX_ROW_GROWTH if max_row_growth is None else max_row_growth
+        keys, values, b = stacked_buffers(parts, width, total_rows, max_row_growth=growth, least_spare=SPARE)
         return cls(keys[:b, :, :width], values[:b, :, :width], _Buffer(keys, values, width, b))
 
     def select(self, rows) -> GrowingKV:

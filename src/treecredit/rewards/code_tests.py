@@ -89,6 +89,36 @@ def _zero_exit(node: ast.expr | None, raised: bool = False) -> bool:
                                                  and not status.value)
 
 
+def check_row(i: int, test: str, entry: str | None, text: str, columns: dict, given: set[str],
+              entry_point_column: str) -> tuple[str, ...]:
+    """Row ``i``'s ``test`` checked before any program runs (the ``code`` reward; ``text``: its prompt and
+    completion, ``columns``: the keyword columns, ``given``: the names of the columns given), and the names the
+    tests call (what picks the program's block) when the row has no entry point.
+
+    Raises:
+        FixError: the refusals of this module and :func:`treecredit.rewards.code.code_reward`'s docstring.
+    """
+    from treecredit.rewards.code import _compile_error
+    from treecredit.rewards.code_unittest import unrun_test_cases, with_runner
+    from treecredit.sandbox_check import style_of
+
+    error = _compile_error(test)
+    if error is not None:  # (until 2026-12-03 every program scored 0.0 on such a row, silently)
+        raise refuse_uncompiled_tests(test, i, error)
+    unrun = unrun_test_cases(test)
+    if unrun:
+        raise refuse_unrun_test_cases(test, i, unrun)
+    runnable = with_runner(test)  # (what run_tests runs: unittest classes run)
+    if not entry and (runs_nothing(runnable) or reaches_no_program_name(runnable) and not names_main_module(runnable)):
+        guess = name_column({k: v for k, v in columns.items() if k != "completion_ids"}, i, text)
+        raise refuse_idle_tests(runnable, entry_point_column, guess, sorted(given))
+    if entry and runs_nothing(runnable) and not style_of(test)[0]:
+        raise refuse_uncalled_tests(test)
+    if asserts_nothing(test):
+        warn_assertion_free(test)
+    return () if entry else called_names(test)
+
+
 def name_column(columns: dict, row: int, text: str) -> str | None:
     """The column of ``columns`` (name → one value per row) whose value at ``row`` is a Python name that
     ``text`` (the row's prompt and completion) defines with ``def`` or ``class``: the tested function's name,
@@ -199,7 +229,7 @@ def warn_assertion_free(test: str) -> None:
     first = test.strip().splitlines()[0][:80] if test.strip() else "(empty)"
     warnings.warn(f"reward code: a row's tests hold no assert, raise or assert…() call (they start {first!r}): "
                   "every program that runs without an error passes them and scores 1.0. Check the 'test' column",
-                  UserWarning, stacklevel=4)
+                  UserWarning, stacklevel=5)
 
 
 def _defined(test: str) -> set[str]:

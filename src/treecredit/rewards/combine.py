@@ -18,37 +18,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import re
 from collections.abc import Callable, Sequence
 
 from treecredit._validation import FixError, fail
 from treecredit.rewards.builtin import BUILTIN_REWARDS
+from treecredit.rewards.calls import FLOAT32_MAX, awaited, raised_note, returned_list, reward_number
+from treecredit.rewards.calls import TRL_KEYWORDS as TRL_KEYWORDS  # (imported from here too)
 from treecredit.rewards.load import make_reward
 from treecredit.rewards.numeric import probe_refusal
-from treecredit.rewards.trainer_keywords import LogMisuse, accepted
+from treecredit.rewards.trainer_keywords import LogMisuse, TrainerKeywords, accepted
 
 log = logging.getLogger("treecredit.rewards")
-
-FLOAT32_MAX = 3.4028234663852886e38
-"""The largest float32: a weighted reward beyond it is infinite in the tensors training holds rewards in."""
-
 
 PROBLEM_KEY = "treecredit_problem"
 """The column that carries each row's Problem to a task's own verifier (``--reward task``)."""
 INTERNAL_COLUMNS = (PROBLEM_KEY,)
 """Columns treecredit passes for its own rewards only; a user's function never sees them."""
-TRL_KEYWORDS = ("completion_ids", "trainer_state", "log_extra", "log_metric")
-"""The keywords TRL's trainer passes each reward function besides ``prompts``, ``completions`` and the dataset's
-columns. :class:`RewardSet` passes ``completion_ids`` when its caller gives the token ids (the samplers of
-``treecredit train`` and of its evaluation do), and the other three when a run attached them
-(``treecredit train`` does: :mod:`treecredit.rewards.trainer_keywords`), to the functions that take them; without
-a run (a ``RewardSet`` or task used from Python) a function that requires one of those is refused before any
-work, naming it, whether or not the data has worked solutions (the call fails whatever the completion). The probe
-before any work scores worked solutions, which have no token ids: a function that fails there only for want of
-``completion_ids`` (a required argument, or ``kwargs["completion_ids"]``) is not refused but said to be unchecked
-(:meth:`RewardSet.probing`).
-Under TRL (``treecredit.integrations``) the trainer passes all four."""
 
 
 class RewardSet:
@@ -86,7 +71,8 @@ class RewardSet:
         self._none_noted: set[bool] = set()  # _note_none_applies said so (once in training, False; once held out, True)
         self._overflowed: dict[str, tuple] = {}  # in a probe: function → (a value beyond float32, its weight)
         self._sum_overflowed: float | None = None  # in a probe: a weighted sum beyond float32
-        self.trainer_keywords = None  # TRL's trainer_state, log_metric, log_extra (a run's: trainer_keywords.attach)
+        # TRL's trainer_state, log_metric, log_extra (a run's: trainer_keywords.attach)
+        self.trainer_keywords: TrainerKeywords | None = None
 
     @property
     def names(self) -> list[str]:
@@ -115,15 +101,16 @@ class RewardSet:
             if refusal is not None:  # numeric, whose every answer probed is not one number: refused before any work
                 raise refusal
             given = accepted(fn, keywords)  # a dataset column of the same name gives way, as under TRL
-            logged = _logged(run)
+            logged = None if run is None else run.mark()
             try:  # one call for the whole batch, as TRL calls its reward_funcs
-                values = _awaited(fn(prompts=prompts, completions=completions, **{**columns, **given}))
+                values = awaited(fn(prompts=prompts, completions=completions, **{**columns, **given}))
             except LogMisuse:  # a bug in the reward function (trial37): calling it per completion would hide it
                 raise
             except Exception as exc:  # noqa: BLE001 — a user's reward must never stop training
-                _forget_since(run, logged)  # what a call that raised logged is not kept (review36)
+                if run is not None and logged is not None:  # what a call that raised logged is not kept (review36)
+                    run.forget_since(logged)
                 if n == 1:
-                    self._note(*_raised(name, exc, {**columns, **keywords}), raised_by=name, error=exc)
+                    self._note(*raised_note(name, exc, {**columns, **keywords}), raised_by=name, error=exc)
                     broken = [True]
                     continue
                 values, raised, notes = self._call_each(name, fn, prompts, completions, columns, given)
@@ -262,15 +249,16 @@ class RewardSet:
         for i in range(len(completions)):
             if run is not None:
                 run.completions = [completions[i]]
-            logged = _logged(run)
+            logged = None if run is None else run.mark()
             try:
-                out = _awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
-                                  **{**{k: [v[i]] for k, v in columns.items()}, **keywords}))
+                out = awaited(fn(prompts=[prompts[i]], completions=[completions[i]],
+                                 **{**{k: [v[i]] for k, v in columns.items()}, **keywords}))
             except LogMisuse:  # as in __call__
                 raise
             except Exception as exc:  # noqa: BLE001 — as in __call__
-                _forget_since(run, logged)
-                notes.append((*_raised(name, exc, {**columns, **keywords}), exc))
+                if run is not None and logged is not None:
+                    run.forget_since(logged)
+                notes.append((*raised_note(name, exc, {**columns, **keywords}), exc))
                 values.append(None)
                 raised.append(True)
                 continue
@@ -294,7 +282,7 @@ class RewardSet:
 
     def _note(self, message: str, missing: tuple = (), raised_by: str = "", error: Exception | None = None) -> None:
         """Log ``message`` (or, in a probe, count it for ``raised_by`` with the TRL keywords it was
-        ``missing``, :func:`_raised`, and the ``error`` it raised)."""
+        ``missing``, :func:`~treecredit.rewards.calls.raised_note`, and the ``error`` it raised)."""
         if self._probing is not None:  # a probe counts raises per function and logs nothing
             if raised_by:
                 count = self._probing.get(raised_by, (0, "", (), None))[0]
@@ -308,116 +296,3 @@ class RewardSet:
         if self.logged == self.max_logged:
             log.warning("reward: %d failures shown; further ones are only counted (reward_failed in "
                         "metrics.jsonl)", self.max_logged)
-
-
-def _awaited(value):
-    """``value``, or what it gives once awaited when it is awaitable (a call of an ``async def`` reward): run
-    in a new event loop, or, when one is already running in this thread (a notebook), in a worker thread."""
-    import inspect
-
-    if not inspect.isawaitable(value):
-        return value
-    import asyncio
-
-    async def result():
-        return await value
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # no loop running here: the usual case
-        return asyncio.run(result())
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, result()).result()
-
-
-def _raised(name: str, exc: Exception, passed: dict) -> tuple[str, tuple[str, ...]]:
-    """``(message, missing)`` of reward ``name`` that raised ``exc`` when called with keywords ``passed``:
-    ``missing`` are the TRL keywords treecredit did not pass (:data:`TRL_KEYWORDS`) that the function required
-    (a ``TypeError`` for missing arguments) or read from ``**kwargs`` (``completion_ids``: a ``KeyError``), and
-    the message says they were not passed."""
-    message = f"{name} raised {type(exc).__name__}: {exc}"
-    names: list[str] = []
-    if isinstance(exc, TypeError):
-        required = re.search(r"missing \d+ required [\w-]+ arguments?: (.*)$", str(exc))
-        names = re.findall(r"'(\w+)'", required.group(1)) if required else []
-    elif isinstance(exc, KeyError) and exc.args == ("completion_ids",):
-        names = ["completion_ids"]
-    missing = tuple(k for k in TRL_KEYWORDS if k in names and k not in passed)
-    if not missing:
-        return message, missing
-    never = [k for k in missing if k != "completion_ids"]  # a run attaches all three: this call is outside one
-    why = ([f"it passes {_listed(never)} only in a run of treecredit train or compare, not to a reward set or task "
-            "called from Python"] if never else []) + (
-        ["it passes completion_ids only where the model sampled the completions (training, evaluation)"]
-        if "completion_ids" in missing else [])
-    here = ("prompts, completions, completion_ids and the dataset's columns" if "completion_ids" in passed else
-            "prompts, completions and the dataset's columns")
-    return (f"{message} (treecredit does not pass {_listed(list(missing))} here: {', and '.join(why)}; of TRL's "
-            f"reward keywords it passes {here} here)"), missing
-
-
-def _listed(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def returned_list(argument: str, name: str, values, n: int, noun: str = "values") -> list:
-    """``values``, what reward function ``name`` returned for ``n`` completions, as a list (TRL's convention: one
-    reward, or None where it does not apply, per completion, in order).
-
-    Raises:
-        ValueError: naming ``argument`` and ``name``, for a bare None (usually a missing ``return``), anything that
-            is not a sequence (a number, text, a dict), or a sequence of another length than ``n`` (``noun``: what
-            the message calls its items).
-    """
-    from treecredit.token_rows import short_repr
-
-    fix = "return a list with one float (or None where it does not apply) per completion, in order (TRL's convention)"
-    if values is None:  # a bare None, not a list of Nones: the function almost always lacks its return
-        fail(argument, f"{name} returned None, not a list of {n} {noun} (missing return?)",
-             "end the function with return [...]: " + fix.removeprefix("return "))
-    if isinstance(values, str | bytes | dict) or not hasattr(values, "__len__") or not hasattr(values, "__iter__"):
-        fail(argument, f"{name} returned {type(values).__name__} {short_repr(values, 60)}, not a list of {n} {noun}",
-             fix)
-    if len(values) != n:
-        fail(argument, f"{name} returned {len(values)} {noun} for {n} completion{'s' * (n != 1)}",
-             "return one float (or None) per completion, in order")
-    return list(values)
-
-
-def reward_number(value, finite: bool = True) -> float | None:
-    """``value`` as a float when it is a number (a Python or NumPy number, a bool, a one-element tensor), finite
-    unless ``finite`` is False; None for text (``"1"`` is refused like ``"yes"``: a reward is a number), NaN or
-    ±inf (when ``finite``) or anything else."""
-    if isinstance(value, (str, bytes)):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, RuntimeError):
-        return None
-    return number if not finite or math.isfinite(number) else None
-
-
-def _logged(run) -> tuple[dict[str, int], int] | None:
-    """How much ``run`` (a :class:`~treecredit.rewards.trainer_keywords.TrainerKeywords`, or None) holds of
-    ``log_metric`` values per name and of ``log_extra`` lines: :func:`_forget_since` drops what came after."""
-    if run is None:
-        return None
-    return {name: len(values) for name, values in run._metrics.items()}, len(run._extras)
-
-
-def _forget_since(run, logged: tuple[dict[str, int], int] | None) -> None:
-    """Drop what a reward call logged after ``logged`` (:func:`_logged`): the call raised, so its values are not
-    kept (until 2026-12-03 a batch call's values stayed beside those of the calls once per completion that
-    followed it)."""
-    if run is None or logged is None:
-        return
-    counts, extras = logged
-    for name in list(run._metrics):
-        kept = run._metrics[name][:counts.get(name, 0)]
-        if kept:
-            run._metrics[name] = kept
-        else:
-            del run._metrics[name]
-    del run._extras[extras:]

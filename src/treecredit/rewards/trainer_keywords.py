@@ -46,6 +46,8 @@ def _misuse(argument: str, problem: str, fix: str):
     except ValueError as error:
         raise LogMisuse(*error.args) from None
 
+LogMark = tuple[dict[str, int], int]
+"""What :meth:`TrainerKeywords.mark` gives: ``log_metric`` values logged per name, and ``log_extra`` lines."""
 KEYWORDS = ("trainer_state", "log_metric", "log_extra")
 """The TRL keywords :class:`TrainerKeywords` passes (``completion_ids`` comes from the samplers)."""
 METRIC_PREFIX = "reward_metric/"
@@ -124,6 +126,24 @@ class TrainerKeywords:
                  f"completion(s): one value per completion, in their order",
                  f"pass {n} values, e.g. log_extra({column!r}, [value_of(c) for c in completions])")
         self._extras.append({"column": column, "values": values, "completions": list(self.completions)})
+
+    def mark(self) -> LogMark:
+        """How much is logged so far (``log_metric`` values per name, ``log_extra`` lines): :meth:`forget_since`
+        drops what is logged after it."""
+        return {name: len(values) for name, values in self._metrics.items()}, len(self._extras)
+
+    def forget_since(self, mark: LogMark) -> None:
+        """Drop what was logged after ``mark`` (:meth:`mark`): a reward call that raised keeps none of its values
+        (until 2026-12-03 a batch call's values stayed beside those of the calls once per completion that followed
+        it)."""
+        counts, extras = mark
+        for name in list(self._metrics):
+            kept = self._metrics[name][:counts.get(name, 0)]
+            if kept:
+                self._metrics[name] = kept
+            else:
+                del self._metrics[name]
+        del self._extras[extras:]
 
     def take_metrics(self) -> dict[str, float]:
         """``{"reward_metric/<name>": mean}`` of the values logged since the last take (then forgotten)."""

@@ -73,12 +73,12 @@ def _offers_rows(cache) -> bool:
                                 for layer in layers)
 
 
-def _stack(cache, i: int, parts: list, width: int, total_rows: int = 0, rows_per_row: int | None = None):
+def _stack(cache, i: int, parts: list, width: int, total_rows: int = 0, max_row_growth: int | None = None):
     """Layer ``i`` of a cache like ``cache`` (:func:`_offers_rows`) holding ``parts`` (``(keys, values)`` or
     ``(keys, values, rows)``) right-aligned under ``width`` columns, in one new buffer with spare room and rows
-    (``rows_per_row``, where given: up to how many rows per row held the hint ``total_rows`` counts; else the
-    layer's own bound)."""
-    more = {} if rows_per_row is None else {"rows_per_row": rows_per_row}
+    (``max_row_growth``, where given: the buffer's rows at most that many times the rows it holds, however many
+    the hint ``total_rows`` asks for; else the layer's own bound)."""
+    more = {} if max_row_growth is None else {"max_row_growth": max_row_growth}
     if isinstance(cache, (list, tuple)):
         return type(cache[0]).stack(parts, width, total_rows, **more)
     return cache.layers[i].stacked(parts, width, total_rows, **more)
@@ -115,14 +115,14 @@ def concat_states(policy, states: list[DecodeState]) -> DecodeState:
     return DecodeState(_rebuild(states[0].cache, layers), valid, next_pos)
 
 
-def gather_states(policy, parts: list, total_rows: int = 0, rows_per_row: int | None = None) -> DecodeState:
+def gather_states(policy, parts: list, total_rows: int = 0, max_row_growth: int | None = None) -> DecodeState:
     """One state holding, in order, the rows ``index`` of each ``(state, index)`` or ``(state, index, keep)``
     of ``parts`` (``index`` ``(K,)`` long, or None for all rows; ``keep`` ``(K,)`` long ≥ 1: each chosen row
     keeps only its first ``keep`` real tokens, as by :func:`truncate_state`): :func:`concat_states` of
     ``Policy.select`` (and :func:`truncate_state`), with one copy where the cache's layers have ``stack``,
     which also leaves out the leading columns that no chosen row attends to (and a cut part's trailing ones)
     and makes spare rows for ``total_rows`` rows in all where that is more than ``stack`` makes by itself (the hint
-    counted up to ``rows_per_row`` rows per chosen row where given, else up to the cache layer's own bound)."""
+    counted up to ``max_row_growth`` buffer rows per chosen row where given, else up to the cache layer's own bound)."""
     import torch
 
     first = parts[0][0].cache
@@ -138,7 +138,7 @@ def gather_states(policy, parts: list, total_rows: int = 0, rows_per_row: int | 
     per_part = [_layers(part[0].cache) for part in parts]
     cache = [_stack(first, layer, [(k[:, :, cut:w], v[:, :, cut:w]) + (() if part[1] is None else (part[1],))
                                    for part, of, (_, _, w), cut in zip(parts, per_part, rows, cuts)
-                                   for k, v in [of[layer]]], width - skip, total_rows, rows_per_row)
+                                   for k, v in [of[layer]]], width - skip, total_rows, max_row_growth)
              for layer in range(len(per_part[0]))]
     return DecodeState(_with_layers(first, cache), valid[:, skip:], next_pos)
 

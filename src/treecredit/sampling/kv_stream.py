@@ -103,7 +103,7 @@ def run_stream(backend, requests: Sequence[SegmentRequest], settings: SamplingSe
     repeat = torch.tensor([start[row.request] for row in slots], dtype=torch.long)
     logits = logits.index_select(0, repeat)
     # with a hint, one copy into a buffer with the spare rows (else the select, then a copy at the first step)
-    state = gather_states(policy, [(state, repeat)], max_rows, START_ROWS_PER_ROW) if max_rows > len(
+    state = gather_states(policy, [(state, repeat)], max_rows, START_MAX_ROW_GROWTH) if max_rows > len(
         slots) and has_spare_rows(state, 0) else policy.select(state, repeat)
     waiting: list = []  # [row, kept state, steps waited]: rows to be copied in, batched (see _next_batch)
     while True:
@@ -194,9 +194,10 @@ def _drop(cancelled, slots, joining, waiting) -> set:
     return dropped
 
 
-START_ROWS_PER_ROW = 4
-"""The stream's first buffer has spare rows for the ``max_rows`` hint counted up to this many rows per row it
-starts with (later buffers: the cache layer's own bound, twice their rows). A fixed tree's batch grows from its
+START_MAX_ROW_GROWTH = 4
+"""How far the ``max_rows`` hint may grow the stream's first buffer: its rows at most this many times the rows it
+starts with (a ratio, buffer rows per starting row; later buffers: the cache layer's own bound, twice their rows,
+``kv_buffer.STACKED_MAX_ROW_GROWTH``). A fixed tree's batch grows from its
 first chains to about four times as many rows within its first few steps, as forks join and their siblings are
 copied (64 prompts × 8 leaves: 128 rows, then 173, 255, 318, 365, 474), and rows that do not fit copied the whole
 batch into a new buffer (50 ms at 64 prompts where the buffer's memory was new; docs/performance.md [2s]). The

@@ -119,10 +119,17 @@ def _ended_unscored(forest: SampledForest, group: int) -> list[int]:
     in :meth:`SampledForest.leaves` order: one pass over the statuses instead of a walk of every tree and every
     leaf's response ids per round (an ended leaf's tokens are final: a split makes it inner)."""
     kept = kept_rewards(forest)
-    done = _scored_ended(forest, kept)
-    groups, children = forest.group, forest.children
-    out = [n for n, status in enumerate(forest.status)
-           if status in ENDED and n not in done and groups[n] != group and not children[n]]
+    entry = _done_entry(forest, kept)
+    done = entry[1]
+    groups, children, statuses = forest.group, forest.children, forest.status
+    unsettled = _unsettled(forest, entry)
+    out = []
+    for n in sorted(unsettled):
+        status = statuses[n]
+        if n in done or status in SETTLED:
+            unsettled.discard(n)
+        elif status in ENDED and groups[n] != group and not children[n]:
+            out.append(n)
     if out:  # a split leaf's tail (a new node) keeps the leaf's key
         keys, _ = _keys(forest, out)
         done.update(leaf for leaf, key in zip(out, keys) if key in kept)
@@ -210,18 +217,41 @@ def _leaf_keys(forest: SampledForest) -> dict:
     return keys
 
 
-_DONE: dict[int, tuple] = {}
-"""``id(forest)`` → ``(kept rewards, nodes)``: the ended leaves whose reward those kept rewards hold."""
+_DONE: dict[int, list] = {}
+"""``id(forest)`` → ``[kept rewards, nodes, unsettled nodes, nodes seen]``: the ended leaves whose reward those kept
+rewards hold, and :func:`_unsettled`'s set and how many nodes it has seen."""
 
 
 def _scored_ended(forest: SampledForest, kept: dict) -> set:
     """The ended leaves of ``forest`` whose reward ``kept`` holds (a set to add to; a new one for other ``kept``)."""
+    return _done_entry(forest, kept)[1]
+
+
+def _done_entry(forest: SampledForest, kept: dict) -> list:
     entry = _DONE.get(id(forest))
     if entry is None or entry[0] is not kept:
         if entry is None:
             weakref.finalize(forest, _DONE.pop, id(forest), None)
-        entry = _DONE[id(forest)] = (kept, set())
-    return entry[1]
+        entry = _DONE[id(forest)] = [kept, set(), set(), 0]
+    return entry
+
+
+SETTLED = ("inner", "cut")
+"""Statuses a node never leaves (a forked node stays inner; a pruned one is never scored, and a split of it leaves
+its head inner and its tail a new node): :func:`_ended_unscored` stops looking at such nodes."""
+
+
+def _unsettled(forest: SampledForest, entry: list) -> set:
+    """The nodes :func:`_ended_unscored` still looks at (``entry``: :func:`_done_entry`'s, for the kept rewards it
+    reads): every node but those already known scored or :data:`SETTLED` when it last looked, and the nodes made
+    since (updated in place by its caller). Each call so reads the nodes still open or ended and unscored, not the
+    whole table (at 64 prompts × 8 leaves a round of each group read every node of the batch: ≈ 200 passes over
+    ≈ 1500 nodes a call; docs/performance.md [2w])."""
+    unsettled, seen = entry[2], entry[3]
+    if seen < len(forest.status):
+        unsettled.update(range(seen, len(forest.status)))
+        entry[3] = len(forest.status)
+    return unsettled
 
 
 _KEPT: dict[int, dict] = {}
