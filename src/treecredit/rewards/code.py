@@ -28,7 +28,12 @@ Then the tests (``test`` column) and, given an ``entry_point``, ``check(entry_po
 ``check``, MBPP style, call the entry point by name: their asserts run with it bound), run by
 :func:`treecredit.sandbox_check.run_check`: a program passes only when ``check`` returned, never by
 exiting (``sys.exit(0)``, ``os._exit(0)``, ``raise SystemExit``; the tests' own top-level exit with status 0 is
-their end: :mod:`treecredit.sandbox_exits`), printing, or patching builtins, and
+their end: :mod:`treecredit.sandbox_exits`), printing, patching builtins, or patching a library the tests
+call (``math.isclose = lambda *a, **k: True``, ``np.allclose``, ``np.testing.assert_array_equal``, ``json.loads``,
+``sys.modules['math'] = fake``: the libraries are put back as they were before the program ran, before the tests
+run and after each call the tests make of the program's functions; :mod:`treecredit.sandbox_modules` says how and
+its limits: state inside objects, such as caches, is not put back, nor, with ``plain_results=False``, a patch the
+program makes from inside a call while the tests run), and
 (``plain_results``, default on) only with plain-data return values, so that an object whose ``__eq__``
 always says True does not pass. That module's docstring says how, and what it does not stop.
 
