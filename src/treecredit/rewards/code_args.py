@@ -194,6 +194,34 @@ def _exact(value):
     return str.__str__(value) if isinstance(value, str) and type(value) is not str else value
 
 
+def check_prompt(text: str, i: int) -> None:
+    """Row ``i``'s prompt text (a conversation's user messages joined) holds no lone surrogate (``'\\udcff'``, what
+    ``errors='surrogateescape'`` leaves of bytes that are not UTF-8) where it is code: a code prompt starts the
+    program (HumanEval's signature), and a program file cannot hold one (UTF-8). Until 2026-12-03 such a prompt did
+    not parse, was taken for an instruction, and every continuation scored 0.0 without a word. A lone surrogate in
+    a completion is that program's failure alone (:func:`treecredit.sandbox.run_boot`); in an instruction prompt,
+    which is never part of the program, it does nothing.
+
+    Raises:
+        FixError: naming ``prompts`` and the row, with the character's place.
+    """
+    try:
+        text.encode("utf-8")
+        return
+    except UnicodeEncodeError as error:
+        at = error.start
+    from treecredit.rewards.code import code_prompt
+
+    if code_prompt(text.encode("utf-8", "replace").decode("utf-8")) is None:
+        return  # (an instruction: never part of the program)
+    raise FixError("prompts", f"row {i}'s prompt holds a lone surrogate ({text[at]!r} at character {at}, near "
+                   f"{text[max(0, at - 20):at]!r}), which no program file can hold (UTF-8); the prompt is code, the "
+                   "start of each completion's program, so every completion would score 0.0",
+                   (Remedy("mend the row's text (bytes decoded with errors='surrogateescape'?), e.g. "
+                           "prompt.encode('utf-8', 'replace').decode('utf-8')"),), verb="",
+                   brief="a prompt with a lone surrogate")
+
+
 MAX_TIMEOUT = 86400.0
 """The largest ``timeout`` (seconds per program, one day). The sandbox sets the program's CPU limit from it, and
 a much larger one (``1e20``) cannot be set: until 2026-12-03 it passed the check and then no program started."""
