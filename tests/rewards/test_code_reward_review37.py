@@ -139,3 +139,10 @@ def test_a_lone_surrogate_in_an_instruction_prompt_does_nothing():
     block = "```python\ndef add(a, b):\n    return a + b\n```"
     assert code_reward(["Write add \udcff.", PROMPT], [block, RIGHT], test=[TEST] * 2, entry_point=["add"] * 2,
                        workers=1) == [1.0, 1.0]
+
+
+def test_tests_under_another_column_that_are_not_source_get_a_fix_that_fits(monkeypatch):
+    """A 'tests' column of input/output pairs is not Python source: the fix is not a join of asserts."""
+    with pytest.raises(ValueError, match=r"^test: no row has tests .*'tests' holds them \(dict .*Fix: put each row's "
+                                         r"tests, as Python source text .* in the column 'test'\.$"):
+        code_reward([PROMPT], [RIGHT], entry_point=["add"], tests=[{"input": ["1 2"], "output": ["3"]}])

@@ -180,13 +180,17 @@ def refuse_misnamed_tests(tests: list, columns: dict) -> None:
         if isinstance(first, str):
             remedies = (Remedy(f"test={name} (code_reward(..., test=<the {name!r} column>))"),
                         Remedy(f"rename the dataset's column: dataset.rename_column({name!r}, 'test')"))
-        else:  # (MBPP's test_list: a list of asserts per row)
+        elif isinstance(first, (list, tuple)) and all(isinstance(t, str) for t in first):  # (MBPP's test_list)
             remedies = (Remedy(f"use dataset.map(lambda row: {{'test': '\\n'.join(row[{name!r}])}}) (one text of "
                                "asserts per row, in the column 'test')"),)
+        else:  # (input/output pairs, say: not Python source)
+            remedies = (Remedy("put each row's tests, as Python source text (asserts, check(candidate) or a "
+                               "unittest.TestCase), in the column 'test'"),)
         raise FixError("test", f"no row has tests (the code reward reads them from the column 'test'), but the "
                        f"column {name!r} holds them ({type(first).__name__} {str(first)[:60]!r} on a row): every "
-                       "row would be unscored (None)", remedies, verb="" if remedies[0].python.startswith("use")
-                       else "pass", brief="tests under another column name")
+                       "row would be unscored (None)", remedies,
+                       verb="" if remedies[0].python.startswith(("use", "put")) else "pass",
+                       brief="tests under another column name")
 
 
 def _exact(value):
