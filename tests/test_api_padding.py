@@ -195,10 +195,17 @@ CUT_OR_MASKED_START = [
 def test_right_padded_batches_of_cut_rows_and_masked_starts_are_accepted(mask, tie):
     # "cut" was refused as left-padded: as many rows end on the last column as start on the first; with ids that
     # show no padding its mask is a tie, read as right-padded with the warning (asserted: it was left unasserted)
+    _accepted_as_right_padded(mask, tie, [1.0, 0.0, 0.0, 1.0])
+
+
+def _accepted_as_right_padded(mask, tie: bool, rewards) -> None:
+    """``treerl`` scores one group of rows masked as ``mask``, with ids that show no padding
+    (:func:`_mask_alone`), read as right-padded: no refusal, the padding-side warning where ``tie`` (:func:`_told`),
+    zeros on the masked tokens."""
     mask = np.array(mask)
     with _told(tie):
         out = treecredit.compute_advantages("treerl", response_ids=_mask_alone(mask), response_mask=mask,
-                                            rewards=[1.0, 0.0, 0.0, 1.0], group_ids=[0, 0, 0, 0])
+                                            rewards=rewards, group_ids=np.zeros(len(mask), int))
     assert out.shape == mask.shape and (out[mask == 0] == 0).all()
 
 
@@ -264,11 +271,7 @@ WITH_A_CUT_ROW = [
 @pytest.mark.parametrize("mask, tie", list(zip(WITH_A_CUT_ROW, [True, False, True])),
                          ids=["eos-cut-header", "same-start", "one-row"])
 def test_right_padded_batches_with_a_cut_row_are_still_accepted(mask, tie):
-    mask = np.array(mask)
-    with _told(tie):
-        out = treecredit.compute_advantages("treerl", response_ids=_mask_alone(mask), response_mask=mask,
-                                            rewards=np.arange(len(mask)) % 2 * 1.0, group_ids=np.zeros(len(mask), int))
-    assert out.shape == mask.shape and (out[mask == 0] == 0).all()
+    _accepted_as_right_padded(mask, tie, np.arange(len(mask)) % 2 * 1.0)
 
 
 def _right_pads(mask: np.ndarray, pad: int = 0) -> np.ndarray:

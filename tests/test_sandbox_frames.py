@@ -125,3 +125,24 @@ WHEN = {
 def test_the_token_is_gone_once_the_run_is_spoiled(python, when):
     result = run_check(STEAL + WHEN[when], TEST, "double", timeout=5)
     assert not result.passed, result.stderr
+
+
+@pytest.mark.parametrize("where", ["program", "tests"])
+def test_a_frame_refusal_says_whether_the_program_or_the_tests_ran(where):
+    """matplotlib's pyparsing calls sys._getframe while the program imports it: the refusal said 'while the tests
+    run' (until 2026-12-03), which sent its readers to the wrong place."""
+    program = ("import sys\nsys._getframe()\n" if where == "program" else "") + (
+        "def double(x):\n    import sys\n    sys._getframe()\n    return 2 * x\n")
+    result = run_check(program, TEST, "double", timeout=20)
+    assert not result.passed
+    said = "while the program ran, before the tests" if where == "program" else "while the tests ran"
+    assert said in result.stderr and "pyparsing" in result.stderr, result.stderr[-600:]
+
+
+def test_matplotlib_s_refusal_names_the_program_s_import():
+    pytest.importorskip("matplotlib")
+    result = run_check("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+                       "def double(x):\n    return 2 * x\n", TEST, "double", timeout=30)
+    if result.passed:  # (a pyparsing or matplotlib that reads no frame at import)
+        return
+    assert "while the program ran, before the tests" in result.stderr, result.stderr[-600:]

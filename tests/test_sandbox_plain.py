@@ -82,4 +82,9 @@ def test_changed_or_subclassed_standard_types_do_not_count(case):
             "assert f([1]).most_common() == [(1, 2)]\nassert list(f([1]).items()) == [(1, 2)]\n"
             "assert f([1])[7] == 3\nassert f([1]).a == 1\nassert list(f([3])) == [3]\n")
     result = run_check(WRONG[case], test, "f", timeout=10)
-    assert not result.passed and "only plain data counts" in result.stderr, result.stderr[-400:]
+    # (a patch of the standard library is undone before the tests run, or refused: treecredit.sandbox_modules)
+    said = ("AssertionError", "PermissionError") if case in UNDONE else ("only plain data counts",)
+    assert not result.passed and any(each in result.stderr for each in said), result.stderr[-400:]
+
+
+UNDONE = {"counter-patched", "counter-code-swapped", "builtins-all-patched", "module-name-added"}

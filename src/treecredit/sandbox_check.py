@@ -70,7 +70,11 @@ on 3.10-3.13); ``f_back`` needs a frame to start from. The refusal is a ``Permis
 that only want a module name fall back as they do there (``logging``'s caller lookup, ``namedtuple``,
 ``typing``, functional ``enum`` on 3.10-3.11; 3.12+ use ``sys._getframemodulename``, allowed). After a
 failure the harness spoils the run first (event ``treecredit.failed``), so its traceback can be printed.
-A program that formats tracebacks or inspects the stack itself fails while the tests run.
+A program that formats tracebacks or inspects the stack itself fails, and so does one that imports a library
+that reads frames (pyparsing, which ``matplotlib`` imports: it imports under
+:func:`treecredit.sandbox.run_python`, not here); the refusal says whether the program (its top level, or a module
+it imported) or the tests were running (the harness raises ``treecredit.tests`` as they begin; until 2026-12-03 it
+said "while the tests run" also of the program's own imports).
 
 ``plain_results`` (default on): the return values of every function of the program the tests name (its
 classes other than the entry point reach the tests as they are, for ``isinstance``, ``except`` and
@@ -111,9 +115,20 @@ returned by another function the tests call by name passed); tests that build th
 (``Pair(1, 4)``) work when the class is inert as above. Turn it off for tests of functions that return
 other objects.
 
+The libraries the tests call are theirs as they were before the program ran
+(:mod:`treecredit.sandbox_modules`): the modules the program and the tests import are imported, and every
+module's namespace, classes and module-level objects taken, just before the program runs, and put back just
+before the tests run, and (with ``plain_results``) after each call of the program's functions the tests make;
+changing a library function's ``__code__``/``__defaults__``, a module's or class's ``__class__``/``__bases__`` is
+refused. Until 2026-12-03 ``math.isclose = lambda *a, **k: True``, ``np.allclose = ...``,
+``np.testing.assert_array_equal = ...``, ``json.loads = ...``, ``sys.modules['math'] = fake`` or
+``builtins.round = ...`` passed every test that called it (that module's docstring gives its limits: state inside
+objects, such as caches and registries; a module first imported while the tests run; with
+``plain_results=False`` a patch made from inside a call the tests make).
+
 Limits (what a program written *against this harness* could still do): the check runs in the
-program's own process, so it can be fooled by code that changes what the tests compute: patch a module
-the tests import (``math.isclose``, or replace ``sys.modules['math']``), redefine a global of its own
+program's own process, so it can be fooled by code that changes what the tests compute: change state kept
+inside a library's objects (a cache, a registry, ``decimal``'s context), redefine a global of its own
 that is not a builtin's name but that the tests use (a helper the prompt defined, such as HumanEval's
 ``poly``), rebind a name in the tests' own namespace when the tests hand it one of their functions (a
 ``key=lambda``, a class of the tests: its ``__globals__`` are that namespace; the checked comparison is no name
@@ -170,6 +185,7 @@ from treecredit.sandbox_compare import compare_source
 from treecredit.sandbox_exits import rewrite_exits
 from treecredit.sandbox_harness import CALL, HARNESS
 from treecredit.sandbox_loops import rewrite_loops
+from treecredit.sandbox_modules import MODULES, import_plan
 from treecredit.sandbox_names import global_reads, top_level_definitions
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 from treecredit.sandbox_results import RESULTS
@@ -255,7 +271,8 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
         os.write(token_write, token)
         os.close(token_write)
         token_write = -1
-        boot = (CHECKER + RESULTS + HARNESS).replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
+        boot = CHECKER + RESULTS + MODULES + HARNESS
+        boot = boot.replace("{rule}", PLAIN_RULE).replace("{token_fd}", str(token_read))
         with TEXT_LOCK:  # (one parse at a time in the process: see TEXT_LOCK)
             modules = standard_modules(program + "\n" + test)  # (values the tests build count too)
             boot = boot.replace("{result_fd}", str(result_write)).replace("{modules!r}", repr(modules))
@@ -263,6 +280,7 @@ def run_check(program: str, test: str, entry_point: str | None = None, *, timeou
             boot = boot.replace("{entry!r}", repr(entry)).replace("{plain!r}", repr(bool(plain_results)))
             with_check, called = style_of(test)
             boot = boot.replace("{with_check!r}", repr(with_check)).replace("{called!r}", repr(called))
+            boot = boot.replace("{library!r}", repr(import_plan(program, test, called)))
             sentinel = f"__treecredit_compare_{secrets.token_hex(12)}__"  # (the child swaps it for the check)
             boot = compare_source() + "\n\n" + boot.replace("{compare_name!r}", repr(sentinel))
             exit_sentinel = f"__treecredit_exit_{secrets.token_hex(12)}__"  # (swapped for the tests' exit there)

@@ -5,7 +5,8 @@ tells how the verdict is kept out of the program's reach, and its limits).
 ``HARNESS`` follows :data:`treecredit.sandbox_plain.CHECKER` and :data:`treecredit.sandbox_results.RESULTS` in the
 boot text, after :func:`treecredit.sandbox_compare.compare_source`; ``run_check`` fills its placeholders:
 ``{token_fd}`` and ``{result_fd}`` (the pipes' file descriptors), ``{entry!r}``, ``{plain!r}``, ``{with_check!r}``,
-``{called!r}`` (the tests' style, :func:`~treecredit.sandbox_check.style_of`), ``{modules!r}`` (the standard
+``{called!r}`` (the tests' style, :func:`~treecredit.sandbox_check.style_of`), ``{library!r}``
+(:func:`treecredit.sandbox_modules.import_plan`: the libraries put back before the tests), ``{modules!r}`` (the standard
 modules the plain-data check takes), ``{rule}`` (:data:`~treecredit.sandbox_plain.PLAIN_RULE`), ``{compare_name!r}``
 and ``{exit_name!r}`` (the run's sentinels that the child swaps for the checked comparison and the tests' exit).
 ``CALL`` is the program text run after the boot: it calls the harness and exits 0 only when it returned True.
@@ -13,11 +14,11 @@ and ``{exit_name!r}`` (the run's sentinels that the child swaps for the checked 
 
 HARNESS = r'''
 def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame,
-                  tests_codes, get, id_, readers, no_code, stdlib):
+                  tests_codes, get, id_, readers, no_code, stdlib, taken):
     """The verdict hook: made before the program runs; everything it calls is bound here."""
     # starts seen, the harness's frame, spoiled, hooks still allowed (the guard), inside the hook's own getframe,
-    # inside the hook's own read of a code object
-    state = [0, None, False, 1, 0, 0]
+    # inside the hook's own read of a code object, the tests began (treecredit.tests)
+    state = [0, None, False, 1, 0, 0, 0]
     refused = ("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames", "gc.get_",
                "sys._current_exceptions", "sys.monitoring.register_callback")
 
@@ -32,10 +33,23 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
             raise denied("sandbox: importing _signal afresh, or a _test* module, is not allowed")
         if state[0] and not state[2]:  # from the start until the verdict is spoiled or given: no frames
             if event == "sys._getframe" and not state[4]:
-                raise no_frame("sandbox: sys._getframe is not allowed while the tests run")
+                raise no_frame("sandbox: sys._getframe is not allowed while the program and its tests run (here: "
+                               + ("while the tests ran" if state[6] else "while the program ran, before the tests: "
+                                  "its top level, or a module it imported")
+                               + "); the sandbox hands them no frame, so a library that reads frames, such as "
+                               "pyparsing (which matplotlib imports), does not work in the tests' run (it does "
+                               "under treecredit.sandbox.run_python)")
+            if (event == "object.__setattr__" or event == "object.__delattr__") and (
+                    same(args[1], "__code__") or same(args[1], "__defaults__") or same(args[1], "__kwdefaults__")
+                    or same(args[1], "__class__") or same(args[1], "__bases__")) and taken(args[0]):
+                # (a library's function, class or module as before the program ran: treecredit.sandbox_modules)
+                raise denied("sandbox: changing " + args[1] + " of a library's function, class or module is not "
+                             "allowed (the tests use them as they were before the program ran)")
             if event == "object.__getattr__" and (same(args[1], "tb_frame") or same(args[1], "gi_frame")
                                                   or same(args[1], "cr_frame") or same(args[1], "ag_frame")):
-                raise no_frame("sandbox: reading a frame (tb_frame, gi_frame, ...) is not allowed while the tests run")
+                raise no_frame("sandbox: reading a frame (tb_frame, gi_frame, ...) is not allowed while the program "
+                               "and its tests run (here: " + ("while the tests ran)" if state[6] else
+                                                              "while the program ran, before the tests)"))
             if event == "object.__getattr__" and not state[5] and (
                     same(args[1], "__code__") or same(args[1], "gi_code") or same(args[1], "cr_code")
                     or same(args[1], "ag_code")):  # the tests' code holds the checked comparison (a constant)
@@ -72,6 +86,8 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
                 state[2] = state[0] > 0
                 state[0] = 1
                 state[1] = frame
+            elif event == "treecredit.tests" and state[1] is frame:
+                state[6] = 1  # (only what refusals say)
             elif event == "treecredit.passed" and state[1] is frame:
                 state[2] = True  # once
                 write(fd, token)
@@ -165,7 +181,9 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if place is not None and hasattr(place, key):
                     setattr(place, key, no_thread)
 
-    plain_results = _results_guard(is_plain, "StopIteration" in test)  # (treecredit.sandbox_results)
+    around_calls = []  # (each call of a wrapped function: the tests' libraries put back as they were before it)
+    plain_results = _results_guard(is_plain, "StopIteration" in test, around_calls)  # (treecredit.sandbox_results)
+    libraries, taken = _library_state(*{library!r})  # (treecredit.sandbox_modules; taken: the verdict hook's)
     unittest_back = _unittest_state(test)  # (treecredit.sandbox_results: unittest as before the program)
 
     def report(cache=linecache.cache, print_exc=traceback.print_exc):
@@ -182,6 +200,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         namespace = module.__dict__
         guard, on_failure, unittest_as_before = (plain_results if plain else None), report, unittest_back
         try:
+            libraries_as_before, before_call, after_call = libraries()  # (the texts' modules imported; a snapshot)
             exec_(program_code, namespace)
             candidate = namespace[name] if name is not None else None  # (a program without it fails)
             tests = dict_(namespace)
@@ -202,8 +221,12 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                 if name is not None and (not check_style or name in tests):  # (HumanEval: a builtin stays one)
                     tests[name] = guard(candidate, name)
             tests["__builtins__"] = dict_(builtins_items)
+            libraries_as_before(tests)  # what the program patched in the libraries does not reach the tests
+            if guard is not None:  # nor what it patches when the tests call it (sandbox_results's wrappers)
+                around_calls[:] = [before_call, after_call]
             if unittest_as_before is not None:  # what the program patched in unittest does not reach the tests
                 unittest_as_before()
+            audit("treecredit.tests")  # (what the frame refusals say: the program ran, the tests run)
             try:
                 exec_(test_code, tests)
             except exited as stop:  # their own exit (above): their end where its status is 0 or None
@@ -251,12 +274,12 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
     sys.addaudithook(_verdict_hook(token, result_fd, harness.__code__, sys._getframe, os.write, gc.isenabled,
                                    gc.disable, gc.enable, str.__eq__, str.startswith, PermissionError,
                                    FrameRefused, tests_codes, getattr, id,
-                                   (frozenset(id(c) for c in readers), readers), CodeRefused, stdlib))
+                                   (frozenset(id(c) for c in readers), readers), CodeRefused, stdlib, taken))
     return harness
 
 
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
-del _install, _verdict_hook, _plain_checker, _results_guard, _unittest_state, make_compare
+del _install, _verdict_hook, _plain_checker, _results_guard, _unittest_state, _library_state, make_compare
 '''
 # The status is for people only: the token decides. The harness leaves the globals first: every function the
 # boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).

@@ -30,6 +30,10 @@ each value (and a generator's return value) as the tests draw it, and passes a g
 ``throw()`` on (until 2026-12-03 it did not, and the other iterators were refused). A value that is not plain
 raises ``TypeError`` naming the function, the type and ``--reward code:plain_results=false``.
 
+Each call of a wrapped function (and of the entry point's stand-in) runs between ``around_calls``' two functions
+when the harness has set them (``_results_guard(is_plain, stops_expected, around_calls)``): the tests' libraries
+put back after the call as they were before it (:mod:`treecredit.sandbox_modules`).
+
 A ``StopIteration`` escaping a wrapped function (or a call of the entry point's stand-in) is a ``RuntimeError``
 naming the function, unless the tests' text names ``StopIteration`` (``_results_guard(is_plain,
 stops_expected)``; the harness passes ``"StopIteration" in test``): then it passes on as it is (tests expect one:
@@ -55,7 +59,7 @@ The wrapper has the function's ``__name__``, ``__qualname__`` and ``__doc__`` (w
 """
 
 RESULTS = r'''
-def _results_guard(is_plain, stops_expected=True):
+def _results_guard(is_plain, stops_expected=True, around_calls=()):
     type_, TypeError_, repr_, subclass_ = type, TypeError, repr, issubclass
 
     # Lazy results (a generator; map, filter, zip, enumerate, reversed, the builtin containers' and itertools'
@@ -199,12 +203,16 @@ def _results_guard(is_plain, stops_expected=True):
                              "generator)")
 
     def checked_call(kind, args, kwargs):
+        state = around_calls[0]() if around_calls else None
         try:
             result = kind(*args, **kwargs)
         except StopIteration_ as stop:
             if stops_expected:
                 raise
             raise stopped("class " + repr_(qualname_of(kind))) from stop
+        finally:
+            if state is not None:  # (the libraries put back: treecredit.sandbox_modules)
+                around_calls[1](state)
         if not is_plain(result, 0):
             raise TypeError_(refusal("class " + repr_(qualname_of(kind)), "returned", result))
         return result
@@ -232,12 +240,16 @@ def _results_guard(is_plain, stops_expected=True):
         name = ("class " if subclass_(type_(function), type_) else "function ") + repr_(name)
 
         def candidate(*args, **kwargs):
+            state = around_calls[0]() if around_calls else None
             try:
                 result = function(*args, **kwargs)
             except StopIteration_ as stop:  # (tests that name StopIteration: treecredit.sandbox_rewrite's _LOOPS)
                 if stops_expected:
                     raise
                 raise stopped(name) from stop
+            finally:
+                if state is not None:  # (the libraries put back: treecredit.sandbox_modules)
+                    around_calls[1](state)
             kind = type_(result)
             for lazy in lazy_kinds:
                 if kind is lazy:

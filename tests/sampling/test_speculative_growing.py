@@ -119,6 +119,20 @@ def test_entropy_speculation_default_confidence_falls_faster_below_few_groups(mo
     assert seen[-1] == 0.3
 
 
+def _adoptions(monkeypatch, record) -> list:
+    """The list that ``SpeculativeGrower._adopt``, patched, appends ``record(spec)`` to for each speculation it
+    adopts (in order)."""
+    adopted: list = []
+    adopt = SpeculativeGrower._adopt
+
+    def adopting(self, forest, item, spec):
+        adopted.append(record(spec))
+        return adopt(self, forest, item, spec)
+
+    monkeypatch.setattr(SpeculativeGrower, "_adopt", adopting)
+    return adopted
+
+
 @pytest.mark.parametrize("options, cutoff, temperature, top_p", ADAPTIVE_CASES[:2] + [
     ({"chains": 1, "rounds": 3, "max_children": 1}, "off", 1.0, 1.0)])
 def test_hedged_adaptive_forecast_adopts_picks_of_rows_with_one_point_and_grows_the_same_forest(
@@ -137,15 +151,8 @@ def test_hedged_adaptive_forecast_adopts_picks_of_rows_with_one_point_and_grows_
         only_hedged.update(pick[0] for pick in self.parts[1].picks(sign) if pick[0] not in first)
         return picks(self, sign)
 
-    adopted: list = []
-    adopt = SpeculativeGrower._adopt
-
-    def adopting(self, forest, item, spec):
-        adopted.append(spec.signature)
-        return adopt(self, forest, item, spec)
-
+    adopted = _adoptions(monkeypatch, lambda spec: spec.signature)
     monkeypatch.setattr(HedgedForecast, "picks", recorded)
-    monkeypatch.setattr(SpeculativeGrower, "_adopt", adopting)
     policy, task, problems, kw = _setup("adaptive", options, cutoff, temperature, top_p)
     for seed in (11, 12, 13):
         stream = _grow(policy, task, problems, "stream", seed, **kw)
@@ -168,13 +175,7 @@ def test_prompt_reserve_chains_are_adopted_by_later_rounds_and_grow_the_same_for
     is cancelled, and the forest is the stream's and the rounds' token for token, with reserves and without. Without
     (``PROMPT_RESERVE`` 0, or the batch outside ``RESERVE_ROWS``) none starts."""
     monkeypatch.setattr(SpeculativeGrower, "RESERVE_ENTROPY", 0.0)
-    adopted: list = []
-    adopt = SpeculativeGrower._adopt
-
-    def adopting(self, forest, item, spec):
-        adopted.append((spec.reserve, spec.signature))
-        return adopt(self, forest, item, spec)
-
+    adopted = _adoptions(monkeypatch, lambda spec: (spec.reserve, spec.signature))
     started: list = []
     reserve = SpeculativeGrower._reserve
 
@@ -183,7 +184,6 @@ def test_prompt_reserve_chains_are_adopted_by_later_rounds_and_grow_the_same_for
         assert isinstance(cache, LiveRow)  # a root's row at its first token: the prompt is not prefilled again
         return reserve(self, group, cache, chains)
 
-    monkeypatch.setattr(SpeculativeGrower, "_adopt", adopting)
     monkeypatch.setattr(SpeculativeGrower, "_reserve", reserving)
     policy, task, problems, kw = _setup("adaptive", options, cutoff, temperature, top_p)
     for seed in (11, 12, 13):

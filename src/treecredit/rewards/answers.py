@@ -19,6 +19,7 @@ from treecredit.rewards.numbers import (  # noqa: F401 (last_value, number_value
     last_value,
     number_values,
     one_number,
+    written_numbers,
 )
 
 _NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -283,19 +284,55 @@ def _literal(value) -> bool:
     return False
 
 
-_OPEN_END = re.compile(r"(?:[-+*/=^×÷·]|\\cdot|\\times|\\div)\s*$")
+# An operator, ``=`` or a comparison sign (not the ``>`` that closes a tag such as ``</answer>``) at the end, maybe
+# before a comma, semicolon or colon: 8*, 8 -, 3=3=3=, 11>, 11>;.
+_OPEN_END = re.compile(r"(?:[-+*/=^×÷·]|(?<![A-Za-z/\"'])[<>]|\\cdot|\\times|\\div)\s*[,;:]*\s*$")
 
 
 def ends_open(text: str) -> bool:
-    """Whether ``text`` (a final answer) stops mid-expression: it ends, after a closing period, in an operator
-    or ``=`` (``8*``, ``8 -``, ``3=3=3=``), or in a bracket that its last line never opened (``8)``; not
-    ``1) so 8``). Such
+    """Whether ``text`` (a final answer) stops mid-expression: it ends, after a closing period, in an operator,
+    ``=`` or a comparison sign, maybe before a comma, semicolon or colon (``8*``, ``8 -``, ``3=3=3=``, ``11>``,
+    ``11>;``; not ``11</answer>``), or in a bracket that its last line never opened (``8)``; not ``1) so 8``). Such
     text is not a final answer, even where math-verify reads a number out of it."""
     text = text.strip().removesuffix(".").rstrip()
     if _OPEN_END.search(text):
         return True
     last = text.splitlines()[-1] if text else ""
     return any(last.endswith(close) and last.count(close) > last.count(open_) for open_, close in ("()", "[]", "{}"))
+
+
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+
+
+def reads_a_scribble(parsed: list, text: str) -> bool:
+    """Whether math-verify's reading of ``text`` (a final answer; ``parsed``, one value, an equation's right-hand side
+    counting) is a number that ``text`` writes before another number with only symbols between them: math-verify
+    read the first number of a scribble and dropped the rest. ``11>;15``, ``x=11>;15``, ``7>;100``, ``11=;15``,
+    ``11&15`` read 11 (or 7) where the statement ends on 15 (or 100), which the ``numeric`` reward reads; a trial's
+    run credited ``011>;15`` for ``6+5=`` (until 2026-12-03). Words between the two numbers are prose, read by
+    math-verify's anchors as before (``The answer is 11, not 15`` answers 11), and a number written after the one
+    read with the same value is fine (``11 = 11``). False where math-verify read several values, or a value not
+    written as a number of ``text`` (:func:`~treecredit.rewards.numbers.written_numbers`)."""
+    values = [_value(e) for e in parsed if not isinstance(e, str)]
+    if len(values) != 1:
+        return False
+    try:
+        value = float(values[0])
+    except (TypeError, ValueError):
+        return False
+    if not math.isfinite(value):
+        return False
+
+    def same(written: float | None, percent: bool) -> bool:
+        return written is not None and any(abs(w - value) <= 1e-9 * max(1.0, abs(value))
+                                           for w in ([written, written / 100] if percent else [written]))
+
+    numbers = written_numbers(text)
+    read = [i for i, (_, _, written, percent) in enumerate(numbers) if same(written, percent)]
+    if not read or read[-1] == len(numbers) - 1:
+        return False
+    end, start = numbers[read[-1]][1], numbers[read[-1] + 1][0]
+    return not _WORD.search(text[end:start])
 
 
 def is_number_literal(parsed: list) -> bool:

@@ -36,6 +36,7 @@ from treecredit.rewards.answers import (
     is_number_literal,
     is_plain_number,
     plain_math_text,
+    reads_a_scribble,
     without_emphasis,
 )
 
@@ -73,7 +74,11 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
     (:func:`~treecredit.rewards.answers.is_number_literal`: ``9``, ``9.0``, ``\\boxed{9}``, ``x = 9``,
     ``1+8=9``, ``0.5``, ``\\frac{1}{2}``, ``50\\%``), not an expression that math-verify would evaluate to
     it (``1+8``, ``3^2``, ``x = 1+8``, ``\\frac{18}{2}``): a restated question is not an answer; nor is text
-    that stops mid-expression (``8*``, ``8 -``, ``3=3=3=``, ``8)``: :func:`~treecredit.rewards.answers.ends_open`).
+    that stops mid-expression (``8*``, ``8 -``, ``3=3=3=``, ``8)``, ``11>``:
+    :func:`~treecredit.rewards.answers.ends_open`), nor a scribble of which math-verify read the first number
+    (``11>;15``, ``x=11>;15``, ``11=;15`` read 11 where the statement ends on 15, as the ``numeric`` reward reads it:
+    :func:`~treecredit.rewards.answers.reads_a_scribble`; a trial's run credited ``011>;15`` for ``6+5=`` until
+    2026-12-03).
 
     ``timeout`` (seconds, default 5, math-verify's own; rounded up to whole seconds; ``--reward math:timeout=N``):
     math-verify's wall-clock limit for each parse and each comparison. Where it runs out, the completion gets
@@ -108,7 +113,8 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
             gold_parsed = golds[str(gold)]
             pred_parsed = parse_within(_as_math(pred_text), seconds)
             if literal and pred_parsed and is_plain_number(gold_parsed) and (
-                    not is_number_literal(pred_parsed) or ends_open(pred_text)):
+                    not is_number_literal(pred_parsed) or ends_open(pred_text)
+                    or reads_a_scribble(pred_parsed, pred_text)):
                 out.append(0.0)
                 continue
             out.append(1.0 if gold_parsed and pred_parsed and verify_within(gold_parsed, pred_parsed, seconds)

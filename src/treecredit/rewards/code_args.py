@@ -12,7 +12,12 @@ to float") and a
 dict: each scored 0.0 silently). numpy's numbers are numbers (``timeout=np.int64(3)``). ``completions``
 itself is checked first (:func:`completion_list`): until 2026-12-03 a string there was read one completion
 per character. A row's tests and entry point that are a ``str`` subclass (numpy's ``np.str_``) are taken as
-plain ``str`` (:func:`check_rows`).
+plain ``str`` (:func:`check_rows`); a missing value as pandas writes it (NaN, ``pd.NA``) is a row without tests
+or entry point, as None is (until 2026-12-03 a NaN refused the whole batch). A call where no row has tests while
+a column ``tests``, ``test_list`` or ``test_cases`` holds them is refused naming ``test`` and that column
+(:func:`refuse_misnamed_tests`; until 2026-12-03 every row was unscored, None, without a word): MBPP's
+``test_list`` (a list of asserts) is not read as the tests by itself, since the ``test`` column is the one read
+and a list of asserts there is refused with the ``'\\n'.join`` fix; the fix here says the same.
 """
 
 from __future__ import annotations
@@ -113,6 +118,7 @@ def check_rows(tests: list, entries: list, entry_argument: str) -> tuple[list, l
         FixError: naming ``test`` (a row's value is a list of asserts, say: MBPP's ``test_list``) or
             ``entry_argument`` (a row's value is not a Python name).
     """
+    tests, entries = [_missing(t) for t in tests], [_missing(e) for e in entries]
     for i, test in enumerate(tests):
         if test is not None and not isinstance(test, str):
             listed = isinstance(test, (list, tuple)) and all(isinstance(t, str) for t in test)
@@ -130,9 +136,94 @@ def check_rows(tests: list, entries: list, entry_argument: str) -> tuple[list, l
     return [_exact(t) for t in tests], [_exact(e) for e in entries]
 
 
+def _missing(value):
+    """None for a missing value as pandas writes it (a float NaN, numpy's too, or ``pd.NA``), else ``value``: a
+    row without tests is not scored (None), as with None. Until 2026-12-03 a NaN was refused for the whole batch
+    as "tests are a float ('nan')" (review37 9)."""
+    if isinstance(value, float) and value != value or type(value).__name__ == "NAType":
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
+        try:
+            return None if math.isnan(value) else value
+        except (TypeError, ValueError, OverflowError):
+            return value
+    return value
+
+
+TEST_COLUMNS = ("tests", "test_list", "test_cases")
+"""Columns that hold a row's tests under another name than ``test`` (MBPP's ``test_list``: a list of asserts)."""
+
+
+def refuse_misnamed_tests(tests: list, columns: dict) -> None:
+    """Refuse a call where no row has tests (``test`` not given, or None on every row) while a column of
+    :data:`TEST_COLUMNS` holds them: every row would be unscored (None) without a word (review37 9:
+    ``code_reward(P, C, tests=[...])``, or an MBPP dataset's ``test_list``). MBPP's lists of asserts are not read
+    as tests on their own: the ``test`` column is the one read, and a list of asserts there is refused with the
+    ``'\\n'.join`` fix (:func:`check_rows`), so the fix is the same here.
+
+    Raises:
+        FixError: naming ``test`` and the column, with the fix (rename it, or join its asserts into ``test``).
+    """
+    if any(t is not None for t in tests):
+        return
+    for name in TEST_COLUMNS:
+        values = columns.get(name)
+        if isinstance(values, (str, bytes)) or values is None:
+            continue
+        try:
+            held = [_missing(v) for v in values]
+        except TypeError:
+            continue
+        first = next((v for v in held if v is not None), None)
+        if first is None:
+            continue
+        if isinstance(first, str):
+            remedies = (Remedy(f"test={name} (code_reward(..., test=<the {name!r} column>))"),
+                        Remedy(f"rename the dataset's column: dataset.rename_column({name!r}, 'test')"))
+        elif isinstance(first, (list, tuple)) and all(isinstance(t, str) for t in first):  # (MBPP's test_list)
+            remedies = (Remedy(f"use dataset.map(lambda row: {{'test': '\\n'.join(row[{name!r}])}}) (one text of "
+                               "asserts per row, in the column 'test')"),)
+        else:  # (input/output pairs, say: not Python source)
+            remedies = (Remedy("put each row's tests, as Python source text (asserts, check(candidate) or a "
+                               "unittest.TestCase), in the column 'test'"),)
+        raise FixError("test", f"no row has tests (the code reward reads them from the column 'test'), but the "
+                       f"column {name!r} holds them ({type(first).__name__} {str(first)[:60]!r} on a row): every "
+                       "row would be unscored (None)", remedies,
+                       verb="" if remedies[0].python.startswith(("use", "put")) else "pass",
+                       brief="tests under another column name")
+
+
 def _exact(value):
     """``value`` as an exact ``str`` when it is a ``str`` subclass; otherwise itself."""
     return str.__str__(value) if isinstance(value, str) and type(value) is not str else value
+
+
+def check_prompt(text: str, i: int) -> None:
+    """Row ``i``'s prompt text (a conversation's user messages joined) holds no lone surrogate (``'\\udcff'``, what
+    ``errors='surrogateescape'`` leaves of bytes that are not UTF-8) where it is code: a code prompt starts the
+    program (HumanEval's signature), and a program file cannot hold one (UTF-8). Until 2026-12-03 such a prompt did
+    not parse, was taken for an instruction, and every continuation scored 0.0 without a word. A lone surrogate in
+    a completion is that program's failure alone (:func:`treecredit.sandbox.run_boot`); in an instruction prompt,
+    which is never part of the program, it does nothing.
+
+    Raises:
+        FixError: naming ``prompts`` and the row, with the character's place.
+    """
+    try:
+        text.encode("utf-8")
+        return
+    except UnicodeEncodeError as error:
+        at = error.start
+    from treecredit.rewards.code import code_prompt
+
+    if code_prompt(text.encode("utf-8", "replace").decode("utf-8")) is None:
+        return  # (an instruction: never part of the program)
+    raise FixError("prompts", f"row {i}'s prompt holds a lone surrogate ({text[at]!r} at character {at}, near "
+                   f"{text[max(0, at - 20):at]!r}), which no program file can hold (UTF-8); the prompt is code, the "
+                   "start of each completion's program, so every completion would score 0.0",
+                   (Remedy("mend the row's text (bytes decoded with errors='surrogateescape'?), e.g. "
+                           "prompt.encode('utf-8', 'replace').decode('utf-8')"),), verb="",
+                   brief="a prompt with a lone surrogate")
 
 
 MAX_TIMEOUT = 86400.0

@@ -176,6 +176,15 @@ def _read_matches(text: str) -> list[re.Match]:
     return [m for m in read if not any(start <= m.start() < end for start, end in remarks)]
 
 
+def written_numbers(text: str) -> list[tuple[int, int, float | None, bool]]:
+    """The numbers of ``text`` that are read (:func:`_read_matches`: a letter's exponent and a percentage of confidence
+    passed over), in order, as ``(start, end, value, percent)``: where each is written, its value (a fraction or mixed
+    number one value, None for a fraction over 0) and whether it is a percentage. The ``math`` reward asks where the
+    number math-verify read stands among them (:func:`~treecredit.rewards.answers.reads_a_scribble`)."""
+    return [(match.start(), match.end(), value, bool(_PERCENT.match(text, match.end())))
+            for match in _read_matches(text) for _, value in _match_values(match)]
+
+
 def stated_number(text: str) -> Reading | None:
     """The last number written in ``text`` (a completion's final answer; :func:`number_values`: a fraction or mixed
     number is one value), with whether it is a percentage; None when there is none, when it is a fraction over 0,

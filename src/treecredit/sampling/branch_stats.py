@@ -61,14 +61,15 @@ def _shared_credit_share(forest, mask: np.ndarray, atol: float) -> float:
 
 
 def nonzero_credit_share(response_ids, response_mask, rewards, group_ids, atol: float = 1e-9) -> float:
-    """Share of response tokens with non-zero step credit over each group's prefix trie (module docstring)."""
+    """Share of response tokens with non-zero step credit over each group's prefix trie (module docstring); the
+    rows right-padded, as a rollout's."""
     from treecredit.trees import build_tree
 
     mask = np.asarray(response_mask, dtype=bool)
     if mask.shape[0] == 0:
         return 0.0
     forest = build_tree("token", response_ids=response_ids, response_mask=mask, rewards=rewards,
-                        group_ids=group_ids)
+                        group_ids=group_ids, padding_side="right")  # a rollout's: right-padded by construction
     return _shared_credit_share(forest, mask, atol)
 
 
@@ -84,7 +85,7 @@ def tree_credit_share(tree_nodes, response_mask, rewards, group_ids, atol: float
     # The sampled tree is defined by its node ids alone; they stand in for token ids in the builder's
     # check that rows sharing a node share its tokens.
     forest = build_tree("explicit", response_ids=np.maximum(nodes, 0), response_mask=mask, rewards=rewards,
-                        group_ids=group_ids, tree_nodes=nodes)
+                        group_ids=group_ids, tree_nodes=nodes, padding_side="right")
     return _shared_credit_share(forest, mask, atol)
 
 

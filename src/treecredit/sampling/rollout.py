@@ -1,7 +1,7 @@
 """``RolloutBatch``: what every sampler returns and the trainer consumes.
 
-It carries exactly the arguments of :func:`treecredit.compute_advantages` plus what the loss and the
-metrics need, so an estimator is always called as
+It carries exactly the arguments of :func:`treecredit.compute_advantages` (its layout, right padding, included)
+plus what the loss and the metrics need, so an estimator is always called as
 ``compute_advantages(name, **rollout.estimator_inputs(), **options)``.
 """
 
@@ -70,9 +70,11 @@ class RolloutBatch:
         return tuple(self.response_ids.shape)  # type: ignore[return-value]
 
     def estimator_inputs(self) -> dict:
-        """The four required keyword arguments of ``compute_advantages``."""
+        """The four required keyword arguments of ``compute_advantages``, and ``padding_side="right"``: a rollout is
+        right-padded by construction, so its layout is said, not guessed from its ids and mask (a right-padded batch
+        whose rows begin with a masked repeated id and fill the width reads as left-padded and would be refused)."""
         return {"response_ids": self.response_ids, "response_mask": self.response_mask,
-                "rewards": self.rewards, "group_ids": self.group_ids}
+                "rewards": self.rewards, "group_ids": self.group_ids, "padding_side": "right"}
 
     def available_options(self) -> dict:
         """Per-rollout estimator options this batch can supply (``step_ends``, ``tree_nodes``, ``mc_values``)."""
@@ -112,4 +114,5 @@ def step_end_mask(policy, response_ids, lengths, marks: tuple[str, ...]):
     if not marks or B == 0:
         return torch.zeros((B, T), dtype=torch.bool)
     mask = torch.arange(T)[None, :] < torch.as_tensor(lengths).reshape(B, 1)  # (B,T)
-    return torch.as_tensor(step_ends_from_text(response_ids, policy, list(marks), mask), dtype=torch.bool)
+    return torch.as_tensor(step_ends_from_text(response_ids, policy, list(marks), mask, padding_side="right"),
+                           dtype=torch.bool)

@@ -25,19 +25,19 @@ class TrainConfig:
     estimator: str = "grpo"
     """Advantage estimator, by registered name (see `treecredit demo` for the list)."""
     estimator_options: dict = field(default_factory=dict)
-    """Extra estimator options (key=value); step boundaries are passed automatically where accepted."""
+    """Extra estimator options (--estimator-option key=value; a mapping in a config file or Python: {norm_by_std: false}); step boundaries are passed automatically where accepted."""
     seed: int = 0
     """Seed for the RL run (problems, sampling, minibatch order)."""
     task: str = "arithmetic"
     """Task: arithmetic, countdown, humaneval, or rg:NAME[:key=value,...] (a reasoning-gym generator); not with `dataset` (a dataset run has no task: another --task with --dataset is refused)."""
     task_options: dict = field(default_factory=dict)
-    """Options of the task (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number; dataset: prompt_column, answer_column, solution_column, system_column, system_prompt, template, held_out, held_out_path, held_out_split, split, split_seed, delimiter, end, step_checker, wrong_step_is_fatal; rg: graded, template, system_prompt and the generator's own; see docs/own-task.md)."""
+    """Options of the task (arithmetic: min_operators, max_operators, max_operand, operators; countdown: n_numbers, max_number; dataset: prompt_column, answer_column, solution_column, system_column, system_prompt, template, held_out, held_out_path, held_out_split, split, split_seed, delimiter, end, step_checker, wrong_step_is_fatal; rg: graded, template, system_prompt and the generator's own; see docs/own-task.md); a mapping in a config file or Python ({prompt_column: question}), --task-option key=value on the command line."""
     dataset: str = ""
     """Train on your own data: a .jsonl/.json, .parquet or .csv file, or a folder saved by `datasets` (columns by --task-option)."""
     held_out_rule: int = 2
     """--dataset runs: how a fraction `--task-option held_out` becomes a count of held-out rows: 2, ceil(fraction × rows) of the fraction as the decimal written (0.07 of 100 rows holds out 7); 1, the float product, which holds out one row more where it lands just above a whole number (0.07 × 100 = 7.000000000000001 → 8), the rule of every run started before 2026-12-02. A resumed run keeps the rule it was started with (a saved config.json without this field reads as 1); a new run uses 2."""
     reward: list = field(default_factory=list)
-    """Reward function(s), repeatable: math, exact, numeric, code, task (the task's own verifier), NAME:key=value, module:function (TRL convention); @W sets a weight. Given with --task they replace its verifier; with --dataset the default is math."""
+    """Reward function(s), repeatable: math, exact, numeric, code, task (the task's own verifier), NAME:key=value, module:function (TRL convention); @W sets a weight. Given with --task they replace its verifier; with --dataset the default is math. A config file or Python gives a list ([math, "my_rewards:fn@0.5"]) or one as text (reward: math)."""
     module_folders: dict = field(default_factory=dict)
     """Set automatically: the folder each `module:function` reward or step checker was imported from, so that a resumed run imports it from any working folder (not a flag)."""
     data_fingerprints: dict = field(default_factory=dict)
@@ -51,7 +51,7 @@ class TrainConfig:
     env: str = ""
     """Multi-turn agent training in this text environment instead of a task ('' = single-turn task; see treecredit.envs.environments(); docs/agents.md)."""
     env_options: dict = field(default_factory=dict)
-    """Options of the environment (key=value, e.g. size=4, max_turns=8, signature=state|observation|history|episode)."""
+    """Options of the environment (key=value, e.g. size=4, max_turns=8, signature=state|observation|history|episode; a mapping in a config file or Python)."""
     steps: int = 200
     """RL steps (one sampled batch and its updates per step); the run also stops at token_budget."""
     token_budget: int = 0
@@ -63,7 +63,7 @@ class TrainConfig:
     sampler: str = "iid"
     """Rollout sampler by registered name (iid: G independent responses per prompt; tree samplers when installed)."""
     sampler_options: dict = field(default_factory=dict)
-    """Extra options of the sampler (key=value)."""
+    """Extra options of the sampler (key=value; a mapping in a config file or Python)."""
     branching: str = "fixed"
     """Tree sampler (--sampler tree): where to branch: fixed (TreeRPO: N children at step ends, D levels), entropy (TreeRL's EPTree: fork the highest-entropy tokens), adaptive (E-TreeRPO: children ∝ entropy × value uncertainty, within the leaf budget)."""
     branching_options: dict = field(default_factory=dict)
@@ -162,6 +162,9 @@ class TrainConfig:
         self._chosen: frozenset[str] = frozenset()  # fields whose value the run chose (mark_chosen)
         self._from_file: dict[str, str] = {}  # field -> the --config file that set it (config_compat.note_config_file)
         check_seeds(self)  # first: NumPy would refuse a negative seed only once the run seeds it, after loading
+        from treecredit.training.config_values import check_containers
+
+        check_containers(self)  # a dict field given as text (sampler_options='fork_at=1'), one reward as text
 
         if self.env:  # agent training: turn-level estimators allowed; checked by the agent loop's own hook
             from treecredit.training.agent_loop import check_agent_config

@@ -54,7 +54,95 @@ def load_config_file(path: str | Path, *, argument: str = "config", label: str =
         fail(argument, f"{named} has unknown field(s) {unknown}{meant}",
              f"use fields of TrainConfig: {sorted(known)}")
     _refuse_numbers_as_text(data, named, argument, yaml_file=path.suffix in (".yaml", ".yml"))
+    _refuse_text_as_options(data, named, argument, path.suffix)
     return data
+
+
+def _refuse_text_as_options(data: dict, named: str, argument: str, suffix: str) -> None:
+    """Refuse a dict field that the file holds as something other than a mapping (YAML ``task_options:
+    prompt_column=question``, the flag's ``key=value`` as text), naming the file and the key, with the mapping
+    meant written in the file's own format; and a list field (``reward``) that is neither a list nor one spec
+    as text (``reward: math`` is the one-item list, as one ``--reward`` gives: TrainConfig makes it one)."""
+    from treecredit.training import config_values as values
+    from treecredit.training.config import TrainConfig
+
+    for item in fields(TrainConfig):
+        name = item.name
+        if name not in data:
+            continue
+        value = data[name]
+        what = "no value (null)" if value is None else values.what_it_is(value)
+        if item.type in ("list", list) and not isinstance(value, (list, str)):
+            fail(argument, f"{named} sets {name}: {what}, not a list",
+                 f"write {in_format(suffix, name, ['math', 'my_rewards:fn@0.5'])} in the file (one reward may be "
+                 f"written as its text: {in_format(suffix, name, 'math')})")
+        if item.type not in ("dict", dict) or isinstance(value, dict):
+            continue
+        flag = values.OPTION_FLAGS.get(name)
+        if flag is None:
+            fail(argument, f"{named} sets {name}: {what}, not a mapping",
+                 f"delete {name} from the file: treecredit sets it")
+        meant = values.options_from_text(value) if isinstance(value, str) else None
+        example = meant or values.OPTION_EXAMPLES[name]
+        written = in_format(suffix, name, example)
+        typed = values.option_pairs(value) if meant else values.flag_pairs(example)
+        where = f"{'' if meant else ' (with your options)'}{' or delete the line' * (value is None)}"
+        fail(argument, f"{named} sets {name}: {what}, not a mapping of option names to values",
+             f"write {written} in the file{where}, or give them on the command line: "
+             f"{' '.join(f'{flag} {pair}' for pair in typed)}")
+
+
+def kept_backslashes(path: str | Path) -> list[tuple[str, str, str]]:
+    """``(field, key, text)`` of each text option in the dict fields of config file ``path`` (read before:
+    :func:`load_config_file`) whose backslashes the format kept as written: YAML's plain and single-quoted scalars
+    (``delimiter: \\n`` is a backslash and n; a double-quoted ``"\\n"`` is a line break), TOML's literal strings
+    (``'\\n'``); none in JSON (a backslash there is written on purpose, as ``\\\\``)."""
+    from treecredit.training.config_values import OPTION_FLAGS
+
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        root = yaml.compose(text)
+        found = []
+        for key_node, node in getattr(root, "value", []):
+            if key_node.value in OPTION_FLAGS and isinstance(node, yaml.MappingNode):
+                found += [(key_node.value, k.value, v.value) for k, v in node.value
+                          if isinstance(v, yaml.ScalarNode) and v.tag.endswith(":str") and v.style != '"']
+        return found
+    if path.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(text)
+        return [(name, key, value) for name in OPTION_FLAGS if isinstance(data.get(name), dict)
+                for key, value in data[name].items()
+                if isinstance(value, str) and "\\" in value and (f"'{value}'" in text or f"'''{value}" in text)]
+    return []
+
+
+def in_format(suffix: str, name: str, value) -> str:
+    """``name: value`` as a ``suffix`` file writes it: YAML ``task_options: {prompt_column: question}``, JSON
+    ``"task_options": {"prompt_column": "question"}``, TOML ``task_options = {prompt_column = "question"}``."""
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_dump({name: value}, default_flow_style=True, width=10**6).strip()[1:-1]
+    if suffix == ".toml":
+        return f"{name} = {toml_value(value)}"
+    return f"{json.dumps(name)}: {json.dumps(value)}"
+
+
+def toml_value(value) -> str:
+    """``value`` (text, a number, a bool, a list or a dict of them) as a TOML value (an inline table for a dict)."""
+    import re
+
+    if isinstance(value, dict):
+        keys = [k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k) for k in value]
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in zip(keys, value.values())) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)  # text, numbers and true/false read the same in TOML
 
 
 def _refuse_numbers_as_text(data: dict, named: str, argument: str, *, yaml_file: bool) -> None:

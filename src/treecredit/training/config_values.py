@@ -76,3 +76,147 @@ def default_lr(model: str, lora_rank: int) -> float:
     """``lr`` when it is not given: :data:`HF_FULL_LR` for a Hugging Face ``model`` without LoRA, else
     :data:`GPT_LR`."""
     return HF_FULL_LR if model != "gpt" and not lora_rank else GPT_LR
+
+
+OPTION_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
+                "env_options": "--env-option", "sampler_options": "--sampler-option",
+                "branching_options": "--branching-option"}
+"""The repeatable ``key=value`` flag of each dict field a user sets (``module_folders`` and ``data_fingerprints``
+are set by treecredit itself)."""
+
+OPTION_EXAMPLES = {"estimator_options": {"norm_by_std": False}, "task_options": {"max_operand": 9},
+                   "env_options": {"size": 4}, "sampler_options": {"schedule": "rounds"},
+                   "branching_options": {"children": 2}}
+"""An example value of each dict field, for its errors."""
+
+
+def option_pairs(text: str) -> list[str]:
+    """The ``key=value`` pairs of ``text``, apart by commas or spaces (``'a=1, b=x'`` → ``['a=1', 'b=x']``)."""
+    import re
+
+    return [p for p in re.split(r"[,\s]+", text.strip()) if p]
+
+
+def options_from_text(text: str) -> dict | None:
+    """The mapping that ``key=value`` pairs written as one text mean (``'fork_at=1'`` → ``{'fork_at': 1}``;
+    pairs apart by commas or spaces, values read as JSON when they parse, as the flags read them), or None when
+    the text is not such pairs."""
+    import json
+
+    out: dict = {}
+    for pair in option_pairs(text):
+        key, sep, value = pair.partition("=")
+        if not sep or not key or key in out:
+            return None
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out or None
+
+
+def flag_pairs(options: dict) -> list[str]:
+    """``options`` as the ``key=value`` texts of a flag (values as JSON unless text: ``norm_by_std=false``)."""
+    import json
+
+    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in options.items()]
+
+
+def what_it_is(value) -> str:
+    """``value`` named for an error: ``the text 'a=1'``, ``None``, ``[1, 2] (a list)``."""
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    kind = type(value).__name__
+    return repr(value) if value is None else f"{value!r} ({'an' if kind[:1] in 'aeiou' else 'a'} {kind})"
+
+
+def check_containers(config) -> None:
+    """Refuse a dict field of ``config`` that holds no mapping (``sampler_options='fork_at=1'``, text that a config
+    file or a Python caller wrote as the flag writes it), naming the field, the dict meant and the flag; a list
+    field (``reward``) given one spec (``reward='math'``, or a function) becomes a one-item list, as one ``--reward``
+    flag gives, and a tuple a list. First in validation: later checks iterate these fields (a text's characters
+    read as reward names) or index them."""
+    from collections.abc import Mapping
+
+    for item in fields(config):
+        name, value = item.name, getattr(config, item.name)
+        if item.type in ("list", list):
+            if isinstance(value, str) or callable(value):
+                setattr(config, name, [value])
+            elif isinstance(value, tuple):
+                setattr(config, name, list(value))
+            elif not isinstance(value, list):
+                fail(name, f"is {what_it_is(value)}, not a list",
+                     f"pass a list, e.g. {name}=['math', 'my_rewards:fn@0.5'], or one spec: {name}='math' "
+                     f"(on the command line: --{name} math, repeatable)")
+        elif item.type in ("dict", dict) and not isinstance(value, dict):
+            if isinstance(value, Mapping):
+                setattr(config, name, dict(value))
+                continue
+            flag = OPTION_FLAGS.get(name)
+            if flag is None:
+                fail(name, f"is {what_it_is(value)}, not a dict", f"leave {name} out: treecredit sets it")
+            meant = options_from_text(value) if isinstance(value, str) else None
+            example = meant or OPTION_EXAMPLES[name]
+            typed = option_pairs(value) if meant else flag_pairs(example)
+            fail(name, f"is {what_it_is(value)}, not a dict of option names to values",
+                 f"pass a dict, e.g. {name}={example!r} (on the command line: "
+                 f"{' '.join(f'{flag} {pair}' for pair in typed)})")
+
+
+def decoded_escapes(text: str) -> str | None:
+    """``text`` with its backslash escapes read as JSON reads them in a quoted string (``'a\\nb'``, a backslash and
+    n, → a line break), or None when it holds none (or reads as no JSON string)."""
+    import json
+
+    if "\\" not in text:
+        return None
+    try:
+        decoded = json.loads(f'"{text}"')
+    except json.JSONDecodeError:
+        return None
+    return decoded if decoded != text else None
+
+
+ESCAPE_NAMES = {"\n": "a line break", "\t": "a tab", "\r": "a carriage return", "\n\n": "two line breaks"}
+"""Names of the texts a backslash escape most often means, for :func:`escape_warnings`."""
+
+
+def escape_warnings(args, kept: list[tuple[str, str, str]], file_kind: str = "") -> list[str]:
+    """A warning for each ``key=value`` flag (``--task-option delimiter=\\n``) whose value was taken as text (not
+    JSON) and holds backslash escapes: a shell passes the backslash on, so the option is a backslash and n, not
+    the line break the user likely meant (a tree then never finds a step end: trial38 4); the fix is the JSON
+    form in quotes, which the flags read (``--task-option 'delimiter="\\n"'``). ``kept``: a ``--config`` file's
+    option texts that keep their backslashes as written (``(field, key, text)``:
+    :func:`~treecredit.training.config_file.kept_backslashes`), of format ``file_kind``, get the same warning."""
+    import json
+    import shlex
+
+    def meant(decoded: str) -> str:
+        return f"{ESCAPE_NAMES[decoded]} ({decoded!r})" if decoded in ESCAPE_NAMES else repr(decoded)
+
+    said = []
+    for name, flag in OPTION_FLAGS.items():
+        for pair in getattr(args, name, None) or []:
+            key, _, text = pair.partition("=")
+            try:
+                json.loads(text)
+                continue  # JSON: its escapes were read ('delimiter="\n"'), or a number, true, ...
+            except json.JSONDecodeError:
+                decoded = decoded_escapes(text)
+            if decoded is not None:
+                said.append(f"{flag} {pair} gives {key} the text {text!r} (backslashes as typed: a shell passes them "
+                            f"on), not {meant(decoded)}. Fix: write the value as JSON in double quotes, which {flag} "
+                            f"reads: {flag} {shlex.quote(f'{key}={json.dumps(decoded)}')} (if the backslash is "
+                            "meant, ignore this)")
+    for name, key, text in kept:
+        if any(pair.partition("=")[0] == key for pair in getattr(args, name, None) or []):
+            continue  # a flag replaces the file's value
+        decoded = decoded_escapes(text)
+        if decoded is not None:
+            written = f"{key}: {json.dumps(decoded)}" if file_kind == "YAML" else f"{key} = {json.dumps(decoded)}"
+            quotes = "outside double quotes" if file_kind == "YAML" else "in a literal string ('...')"
+            said.append(f"the --config file sets {name} {key} to the text {text!r} ({file_kind} keeps backslashes as "
+                        f"written {quotes}), not {meant(decoded)}. Fix: write {written} in the file, in double quotes "
+                        "(if the backslash is meant, ignore this)")
+    return said

@@ -39,7 +39,7 @@ def estimator_options(spec, rollout, policy, task, user_options: dict, branching
             options["step_ends"] = rollout.step_ends
         elif "step_ends" in accepted and getattr(task, "delimiter", ""):
             options["step_ends"] = step_ends_from_text(rollout.response_ids, policy, task.delimiter,
-                                                       rollout.response_mask)
+                                                       rollout.response_mask, padding_side="right")  # a rollout's
         elif "delimiter" in accepted:
             options["delimiter"] = policy.encode(task.delimiter)
         if "step_ends" in options and hasattr(spec, "name"):

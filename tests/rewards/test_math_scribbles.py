@@ -1,0 +1,41 @@
+"""The ``math`` reward does not credit a scribble of which math-verify reads the first number (trial38 finding 1: a
+real run's model wrote ``011>;15`` for ``6+5=`` and got 0.8; math-verify parses ``11>;15`` as 11): the final answer
+is the last statement, and the ``numeric`` reward reads 15 there."""
+
+import pytest
+
+from treecredit.rewards import math_reward, numeric_reward
+from treecredit.rewards.answers import ends_open, reads_a_scribble
+
+SECONDS = 60  # math-verify's time limit (see test_math_literal.py)
+
+SCRIBBLES = [  # (completion, the answer math-verify read out of it before)
+    ("11>;15", "11"), ("11>,15", "11"), ("11<;15", "11"), ("11>:15", "11"), ("11>)15", "11"), ("11>!15", "11"),
+    ("x=11>;15", "11"), ("7>;100", "7"), ("011>;15", "11"), ("11=;15", "11"), ("11+;15", "11"), ("11&15", "11"),
+    ("11@15", "11"), ("The answer is 11>;15", "11"), ("\\boxed{11>;15}", "11"), ("$11>;15$", "11"),
+    ("#### 11>;15", "11"), ("<answer>11>;15</answer>", "11"),
+    ("11>", "11"), ("11>;", "11"), ("11 <", "11"), ("11 ->", "11"),  # stops at a comparison sign
+]
+
+
+@pytest.mark.parametrize("completion, answer", SCRIBBLES)
+def test_a_scribble_scores_zero(completion, answer):
+    assert math_reward(["q"], [completion], answer=[answer], timeout=SECONDS) == [0.0]
+
+
+def test_numeric_reads_the_last_number_there():
+    assert numeric_reward(["q"] * 2, ["11>;15", "11>;15"], answer=["11", "15"]) == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("completion, answer", [
+    ("11", "11"), ("x = 11", "11"), ("\\boxed{11}", "11"), ("11 = 11", "11"), ("6+5=11", "11"),
+    ("The answer is 11, not 15", "11"), ("The answer is 11</answer>", "11"), ("11 apples", "11"),
+    ("50\\%", "50"), ("1.5\\times 10^{3}", "1500"), ("2\\frac{1}{2}", "2.5"), ("7 m^2", "7"), ("45^\\circ", "45"),
+])
+def test_answers_still_score_one(completion, answer):
+    assert math_reward(["q"], [completion], answer=[answer], timeout=SECONDS) == [1.0]
+
+
+def test_the_rule_asks_where_the_number_read_stands():
+    assert not reads_a_scribble([], "11>;15")
+    assert ends_open("11>") and ends_open("11 >;") and not ends_open("11</answer>") and not ends_open("11</s>")

@@ -1,0 +1,108 @@
+"""A program's patches of the libraries the tests call do not reach the tests (treecredit.sandbox_modules): until
+2026-12-03 ``math.isclose = lambda *a, **k: True`` (or ``np.allclose``, ``np.testing.assert_array_equal``,
+``json.loads``, ``sys.modules['math']``, ``builtins.round``) passed every test that calls it, a wrong program."""
+
+import importlib.util
+import sys
+
+import pytest
+
+from treecredit.sandbox_check import run_check
+from treecredit.sandbox_modules import import_plan
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux/POSIX")
+NUMPY = importlib.util.find_spec("numpy") is not None
+
+RIGHT = "def f(x):\n    return x * 2.5\n"
+WRONG = "def f(x):\n    return 0\n"
+MATH = "import math\nassert math.isclose(f(1), 2.5)\nassert math.isclose(f(2), 5.0)\n"
+CHEATS = {  # name -> (the patch, at the program's top level; the tests)
+    "math.isclose": ("import math\nmath.isclose = lambda *a, **k: True\n", MATH),
+    "from math import isclose": ("import math\nmath.isclose = lambda *a, **k: True\n",
+                                 "from math import isclose\nassert isclose(f(1), 2.5)\n"),
+    "deleted and replaced": ("import math\ndel math.isclose\nmath.__dict__['isclose'] = lambda *a, **k: True\n", MATH),
+    "sys.modules": ("import sys, types\nfake = types.ModuleType('math')\nfake.isclose = lambda *a, **k: True\n"
+                    "sys.modules['math'] = fake\n", MATH),
+    "module class": ("import math, types\nclass Any(types.ModuleType):\n    def __getattribute__(self, key):\n"
+                     "        return lambda *a, **k: True\nmath.__class__ = Any\n", MATH),
+    "json.loads": ("import json\njson.loads = lambda *a, **k: 0\n", "import json\nassert f(1) == json.loads('2.5')\n"),
+    "json's decoder": ("import json\njson._default_decoder.decode = lambda s: 0\n",
+                       "import json\nassert f(1) == json.loads('2.5')\n"),
+    "builtins.round": ("import builtins\nbuiltins.round = lambda *a, **k: 0\nbuiltins.abs = lambda *a, **k: 0\n",
+                       "import unittest\nunittest.TestCase().assertAlmostEqual(f(1), 2.5)\n"),
+    "a class's method": ("import fractions\nfractions.Fraction.__eq__ = lambda *a: True\n",
+                         "from fractions import Fraction\nassert Fraction(5, 2) == f(1)\n"),
+    "the program's own name for it": ("import math\nclass math:\n    isclose = staticmethod(lambda *a, **k: True)\n",
+                                      "assert math.isclose(f(1), 2.5)\n"),
+    "a module that does not import": ("import sys, types\nfake = types.ModuleType('no_such_module_here')\n"
+                                      "fake.ok = lambda *a: True\nsys.modules['no_such_module_here'] = fake\n",
+                                      "import no_such_module_here\nassert no_such_module_here.ok(f(1))\n"),
+}
+if NUMPY:
+    CHEATS.update({
+        "np.allclose": ("import numpy as np\nnp.allclose = lambda *a, **k: True\n",
+                        "import numpy as np\nassert np.allclose(f(1), 2.5)\n"),
+        "np.testing (loaded by the program)": (
+            "import numpy as np\nnp.testing.assert_array_equal = lambda *a, **k: None\n",
+            "import numpy as np\nnp.testing.assert_array_equal(f(1), 2.5)\n"),
+        "numpy's inside": ("import numpy.core.numeric as n\nn.isclose = lambda *a, **k: True\n",
+                           "import numpy as np\nassert np.allclose(f(1), 2.5)\n"),
+        "a function's code": ("import numpy as np\n"
+                              "np.testing.assert_array_equal.__code__ = (lambda *a, **k: None).__code__\n",
+                              "import numpy as np\nnp.testing.assert_array_equal(f(1), 2.5)\n"),
+    })
+
+
+@pytest.mark.parametrize("plain_results", [True, False])
+@pytest.mark.parametrize("case", sorted(CHEATS))
+def test_a_patch_of_a_library_does_not_reach_the_tests(case, plain_results):
+    patch, test = CHEATS[case]
+    if case != "a module that does not import":  # (no program passes a test of a module that is not there)
+        program = ("import math\n" if case == "the program's own name for it" else "") + RIGHT
+        right = run_check(program, test, "f", timeout=20, plain_results=plain_results)
+        assert right.passed, right.stderr[-600:]
+    wrong = run_check(patch + WRONG, test, "f", timeout=20, plain_results=plain_results)
+    assert not wrong.passed, case
+
+
+def test_a_library_function_s_code_may_not_be_swapped():
+    result = run_check("import json\njson.loads.__code__ = (lambda *a, **k: 0).__code__\n" + WRONG,
+                       "import json\nassert f(1) == json.loads('2.5')\n", "f", timeout=20)
+    assert not result.passed and "changing __code__ of a library's function" in result.stderr
+
+
+@pytest.mark.parametrize("when", ["returned first", "as an argument"])
+def test_a_patch_made_while_the_tests_call_the_program_is_undone_after_the_call(when):
+    """With the check on, each call of the program's function the tests make puts the libraries back after it."""
+    program = "def f(x):\n    import math\n    math.isclose = lambda *a, **k: True\n    return 0\n"
+    test = ("import math\nr = f(1)\nassert math.isclose(r, 2.5)\n" if when == "returned first" else
+            "import math\ndef check(candidate):\n    assert math.isclose(candidate(1), 2.5)\n"
+            "    assert math.isclose(candidate(2), 5.0)\n")
+    assert not run_check(program, test, "f", timeout=20).passed
+    assert run_check(RIGHT, test, "f", timeout=20).passed
+
+
+def test_what_the_tests_patch_themselves_stays_through_the_program_s_calls():
+    program = "import math\ndef f(x):\n    return math.sqrt(x)\n"
+    test = ("import math\nfrom unittest import mock\nwith mock.patch('math.sqrt', return_value=7):\n"
+            "    assert f(4) == 7\n    assert f(9) == 7\nassert f(4) == 2\n")
+    result = run_check(program, test, "f", timeout=20)
+    assert result.passed, result.stderr[-600:]
+
+
+def test_what_a_right_program_does_to_the_libraries_for_itself_still_works():
+    program = ("import sys, io, logging\nsys.setrecursionlimit(5000)\nlogging.basicConfig(level=logging.INFO)\n"
+               "def f(x):\n    old = sys.stdout\n    sys.stdout = io.StringIO()\n    print('noise')\n"
+               "    sys.stdout = old\n    return x * 2.5\n")
+    assert run_check(program, MATH, "f", timeout=20).passed
+
+
+def test_the_plan_names_what_runs():
+    program = ("import numpy as np\nnp.testing.x = 1\ndef g():\n    import torch\nclass A:\n    import json as j\n"
+               "if True:\n    import math\n")
+    test = "from fractions import Fraction\ndef check(c):\n    import re\n    assert np.allclose(c(1), math.pi)\n"
+    imports, paths, bindings, named, scope = import_plan(program, test, ("np", "math"))
+    assert {name for name, _ in imports} == {"numpy", "json", "math", "fractions", "re"}
+    assert ("numpy", "testing", "x") in paths and ("numpy", "allclose") in paths
+    assert dict(bindings) == {"np": "numpy", "math": "math"}
+    assert named == {"fractions", "re"} and scope == {"fractions", "re", "numpy", "math", "builtins"}
