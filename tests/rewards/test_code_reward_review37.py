@@ -80,3 +80,69 @@ def test_a_missing_value_as_pandas_writes_it_is_a_row_without_tests():
     frame = pd.DataFrame({"test": [TEST, np.nan], "entry_point": ["add", np.nan]})
     assert code_reward([PROMPT] * 2, [WRONG] * 2, test=frame["test"], entry_point=frame["entry_point"],
                        workers=1) == [0.0, None]
+
+
+ADD_RIGHT = "```python\ndef add(a, b):\n    return a + b\n```"
+ADD_WRONG = "```python\ndef add(a, b):\n    return a - b\n```"
+CHECK_A = "    def check_a(self):\n        self.assertEqual(add(1, 2), 3)\n"
+PREFIXED = ("import unittest\n\nclass T(unittest.TestCase):\n" + CHECK_A
+            + "\nloader = unittest.TestLoader()\nloader.testMethodPrefix = 'check'\n")
+UNFOLLOWED = {
+    "types.new_class": ("import types, unittest\n\ndef body(ns):\n    ns['test_a'] = lambda self: self.assertEqual("
+                        "add(1, 2), 3)\n\nT = types.new_class('T', (unittest.TestCase,), exec_body=body)\n"),
+    "exec": ("import unittest\n\nexec('class T(unittest.TestCase):\\n    def test_a(self):\\n'\n"
+             "     '        self.assertEqual(add(1, 2), 3)\\n')\n"),
+    "testMethodPrefix with unittest.main": PREFIXED + "unittest.main(testLoader=loader)\n",
+    "testMethodPrefix under a main guard": (PREFIXED + "if __name__ == '__main__':\n"
+                                            "    unittest.main(testLoader=loader)\n"),
+    "testMethodPrefix in a loader class": ("import unittest\n\nclass T(unittest.TestCase):\n" + CHECK_A
+                                           + "\nclass L(unittest.TestLoader):\n    testMethodPrefix = 'check'\n\n"
+                                           "unittest.main(testLoader=L())\n"),
+    "load_tests": ("import unittest\n\ndef t():\n    assert add(1, 2) == 3\n\ndef load_tests(loader, tests, pattern):\n"
+                   "    return unittest.TestSuite([unittest.FunctionTestCase(t)])\n\nunittest.main()\n"),
+}
+
+
+@pytest.mark.parametrize("test", list(UNFOLLOWED.values()), ids=list(UNFOLLOWED))
+def test_unittest_tests_the_runner_does_not_follow_are_refused(test):
+    """fixW's item 3 (review36/trial36 T5's other forms): TestCase classes made by types.new_class or exec, a
+    loader's testMethodPrefix, a load_tests hook: the runner ran none of their tests, and a wrong program scored
+    1.0 (the ones here did before)."""
+    with pytest.raises(ValueError, match=r"^test: row 0's tests make or pick their unittest tests by .*which the "
+                                         r"runner does not follow.*Fix: define the TestCase classes"):
+        code_reward(["Write add."] * 2, [ADD_RIGHT, ADD_WRONG], test=[test] * 2, entry_point=["add"] * 2, workers=1)
+
+
+@pytest.mark.parametrize("test", [
+    "import unittest, re\n\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+    "        self.assertEqual(add(1, 2), 3)\n\n\nPATTERN = re.compile('TestCase')\n"
+    "loader = unittest.TestLoader()\nloader.testMethodPrefix = 'test'\n",
+    "import unittest\n\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n\n"
+    "def load_tests(loader, tests, pattern):\n    return tests\n\nexec('x = \"TestCase\"')\n",
+], ids=["re.compile and the default prefix", "load_tests beside a class the runner runs"])
+def test_unittest_tests_the_runner_follows_still_run(test):
+    assert code_reward(["Write add."] * 2, [ADD_RIGHT, ADD_WRONG], test=[test] * 2, entry_point=["add"] * 2,
+                       workers=1) == [1.0, 0.0]
+
+
+def test_a_lone_surrogate_in_a_code_prompt_is_refused_by_name():
+    """fixW's item 4: a lone surrogate in a HumanEval-style prompt (the program is prompt + completion) made the
+    prompt fail to parse, so it was read as an instruction and every completion scored 0.0 without a word."""
+    prompt = 'def add(a, b):\n    """Add \udcff."""\n'
+    with pytest.raises(ValueError, match=r"^prompts: row 1's prompt holds a lone surrogate \('\\udcff' at character "
+                                         r"26.*every completion would score 0\.0\. Fix: mend the row's text"):
+        code_reward([PROMPT, prompt], [RIGHT, RIGHT], test=[TEST] * 2, entry_point=["add"] * 2, workers=1)
+
+
+def test_a_lone_surrogate_in_an_instruction_prompt_does_nothing():
+    """An instruction is never part of the program: its lone surrogate does not matter."""
+    block = "```python\ndef add(a, b):\n    return a + b\n```"
+    assert code_reward(["Write add \udcff.", PROMPT], [block, RIGHT], test=[TEST] * 2, entry_point=["add"] * 2,
+                       workers=1) == [1.0, 1.0]
+
+
+def test_tests_under_another_column_that_are_not_source_get_a_fix_that_fits(monkeypatch):
+    """A 'tests' column of input/output pairs is not Python source: the fix is not a join of asserts."""
+    with pytest.raises(ValueError, match=r"^test: no row has tests .*'tests' holds them \(dict .*Fix: put each row's "
+                                         r"tests, as Python source text .* in the column 'test'\.$"):
+        code_reward([PROMPT], [RIGHT], entry_point=["add"], tests=[{"input": ["1 2"], "output": ["3"]}])

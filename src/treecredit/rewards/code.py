@@ -36,6 +36,14 @@ its limits: state inside objects, such as caches, is not put back, nor, with ``p
 program makes from inside a call while the tests run), and
 (``plain_results``, default on) only with plain-data return values, so that an object whose ``__eq__``
 always says True does not pass. That module's docstring says how, and what it does not stop.
+
+A limit (review37 5): the mocks the tests install (``unittest.mock.patch('os.remove')``) are objects the
+program's code is handed (it calls ``os.remove``: the mock), so it can change them, their methods
+(``os.remove.assert_called_once_with = lambda *a, **k: None``, or on ``type(os.remove)``) and the calls they
+recorded (``call_count``, ``call_args``); tests that check a program only through a mock's ``assert_*`` methods
+or recorded calls do not stop a wrong program written to pass them. Calling ``NonCallableMock``'s methods saved
+before the program ran instead of the mock's would not close it: those read the mock's own attributes
+(``self.call_count``, ``self.assert_called_with``), which the program can set.
 """
 
 from __future__ import annotations
@@ -279,16 +287,20 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             not a number of seconds in (0, 86400], ``plain_results`` not a bool; ``completions`` not a list (a
             string is refused); ``prompts``, ``test`` or the entry points not a list
             with one value per completion (a string is refused: it would be read one character per completion),
-            a row's tests not text (a NaN, pandas' missing value, is a row without tests, as None), a row's entry
-            point not a Python name, no row with tests while a column ``tests``, ``test_list`` or ``test_cases``
-            holds them (naming ``test`` and the column) (:mod:`treecredit.rewards.code_args`);
+            a row's code prompt holding a lone surrogate (naming ``prompts``), a row's tests not text (a NaN,
+            pandas' missing value, is a row without tests, as None), a row's entry point not a Python name, no
+            row with tests while a column ``tests``, ``test_list`` or ``test_cases`` holds them (naming ``test``
+            and the column) (:mod:`treecredit.rewards.code_args`);
             a column named by ``entry_point_column`` that is not given; a row whose tests run no assertion (they
             only define ``check``, and the row has no entry point to call it with: every program would pass),
             naming the column that seems to hold the function's name (:mod:`treecredit.rewards.code_tests`);
-            a row with an entry point whose tests run nothing and define no ``check`` (naming ``test``).
+            a row with an entry point whose tests run nothing and define no ``check`` (naming ``test``), or whose
+            unittest tests the runner would not run (made in a function, by ``type(...)``, ``types.new_class`` or
+            ``exec``, picked by a loader's ``testMethodPrefix`` or ``load_tests``: naming ``test`` and the row).
     """
     from treecredit.rewards.code_args import (
         check_options,
+        check_prompt,
         check_rows,
         completion_list,
         per_completion,
@@ -325,6 +337,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             if tst is None:
                 continue
             text, completion = _prompt_text(prompt), as_text(completion)
+            check_prompt(text, i)
             names = check_row(i, tst, entry, text + completion, columns, given, entry_point_column)
             jobs.append((i, program_for(text, completion, entry or None, names), tst, entry or None))
     out: list[float | None] = [None] * n

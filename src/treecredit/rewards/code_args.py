@@ -180,18 +180,50 @@ def refuse_misnamed_tests(tests: list, columns: dict) -> None:
         if isinstance(first, str):
             remedies = (Remedy(f"test={name} (code_reward(..., test=<the {name!r} column>))"),
                         Remedy(f"rename the dataset's column: dataset.rename_column({name!r}, 'test')"))
-        else:  # (MBPP's test_list: a list of asserts per row)
+        elif isinstance(first, (list, tuple)) and all(isinstance(t, str) for t in first):  # (MBPP's test_list)
             remedies = (Remedy(f"use dataset.map(lambda row: {{'test': '\\n'.join(row[{name!r}])}}) (one text of "
                                "asserts per row, in the column 'test')"),)
+        else:  # (input/output pairs, say: not Python source)
+            remedies = (Remedy("put each row's tests, as Python source text (asserts, check(candidate) or a "
+                               "unittest.TestCase), in the column 'test'"),)
         raise FixError("test", f"no row has tests (the code reward reads them from the column 'test'), but the "
                        f"column {name!r} holds them ({type(first).__name__} {str(first)[:60]!r} on a row): every "
-                       "row would be unscored (None)", remedies, verb="" if remedies[0].python.startswith("use")
-                       else "pass", brief="tests under another column name")
+                       "row would be unscored (None)", remedies,
+                       verb="" if remedies[0].python.startswith(("use", "put")) else "pass",
+                       brief="tests under another column name")
 
 
 def _exact(value):
     """``value`` as an exact ``str`` when it is a ``str`` subclass; otherwise itself."""
     return str.__str__(value) if isinstance(value, str) and type(value) is not str else value
+
+
+def check_prompt(text: str, i: int) -> None:
+    """Row ``i``'s prompt text (a conversation's user messages joined) holds no lone surrogate (``'\\udcff'``, what
+    ``errors='surrogateescape'`` leaves of bytes that are not UTF-8) where it is code: a code prompt starts the
+    program (HumanEval's signature), and a program file cannot hold one (UTF-8). Until 2026-12-03 such a prompt did
+    not parse, was taken for an instruction, and every continuation scored 0.0 without a word. A lone surrogate in
+    a completion is that program's failure alone (:func:`treecredit.sandbox.run_boot`); in an instruction prompt,
+    which is never part of the program, it does nothing.
+
+    Raises:
+        FixError: naming ``prompts`` and the row, with the character's place.
+    """
+    try:
+        text.encode("utf-8")
+        return
+    except UnicodeEncodeError as error:
+        at = error.start
+    from treecredit.rewards.code import code_prompt
+
+    if code_prompt(text.encode("utf-8", "replace").decode("utf-8")) is None:
+        return  # (an instruction: never part of the program)
+    raise FixError("prompts", f"row {i}'s prompt holds a lone surrogate ({text[at]!r} at character {at}, near "
+                   f"{text[max(0, at - 20):at]!r}), which no program file can hold (UTF-8); the prompt is code, the "
+                   "start of each completion's program, so every completion would score 0.0",
+                   (Remedy("mend the row's text (bytes decoded with errors='surrogateescape'?), e.g. "
+                           "prompt.encode('utf-8', 'replace').decode('utf-8')"),), verb="",
+                   brief="a prompt with a lone surrogate")
 
 
 MAX_TIMEOUT = 86400.0

@@ -8,7 +8,10 @@ row without an entry point whose tests read no name the program could bind (:fun
 ``assert max([1, 5, 2]) == 5`` sees the real ``max``, so every program passed; until 2026-12-03), unless they
 name the module ``'__main__'`` (:func:`names_main_module`: ``sys.modules['__main__'].add``). With an entry point,
 tests that run nothing and define no ``check`` are refused too (:func:`refuse_uncalled_tests`; unittest
-``TestCase`` classes run: :mod:`treecredit.rewards.code_unittest`). A test that
+``TestCase`` classes run: :mod:`treecredit.rewards.code_unittest`); so are unittest tests made or picked in a way
+that runner does not follow (:func:`unfollowed_unittest`: ``types.new_class``, ``exec`` of a text, a loader's
+``testMethodPrefix``, a ``load_tests`` hook; until 2026-12-03 they ran no test and a wrong program scored 1.0).
+A test that
 holds no assertion at all (no ``assert``, ``raise`` or ``self.assert…`` call) is said once
 (:func:`warn_assertion_free`): it checks only that the program runs.
 """
@@ -108,6 +111,9 @@ def check_row(i: int, test: str, entry: str | None, text: str, columns: dict, gi
     unrun = unrun_test_cases(test)
     if unrun:
         raise refuse_unrun_test_cases(test, i, unrun)
+    unfollowed = unfollowed_unittest(test)
+    if unfollowed:
+        raise refuse_unfollowed_unittest(test, i, unfollowed)
     runnable = with_runner(test)  # (what run_tests runs: unittest classes run)
     if not entry and (runs_nothing(runnable) or reaches_no_program_name(runnable) and not names_main_module(runnable)):
         guess = name_column({k: v for k, v in columns.items() if k != "completion_ids"}, i, text)
@@ -185,6 +191,73 @@ def refuse_unrun_test_cases(test: str, row: int, classes: list[str]) -> FixError
                     (Remedy("define the TestCase classes at the tests' top level (class T(unittest.TestCase): ...)"),
                      Remedy("write the tests as asserts, or as check(candidate)")), verb="",
                     brief="tests whose TestCase classes do not run")
+
+
+@functools.lru_cache(maxsize=1024)
+def unfollowed_unittest(test: str) -> list[str]:
+    """The ways ``test`` makes or picks its unittest tests that the runner (:mod:`treecredit.rewards.code_unittest`,
+    which runs the ``test*`` methods of the ``TestCase`` classes the tests define with a ``class`` statement)
+    does not follow, as the tests write them: a loader's ``testMethodPrefix`` other than ``'test'`` (its methods
+    never run); and, when the tests define no ``TestCase`` class the runner finds, ``types.new_class(...)`` with a
+    ``TestCase`` base, ``exec``/``eval``/``compile`` of a text that names ``TestCase``, or a ``load_tests``
+    function (which ``unittest.main``, made ``None``, would have called). Each ran no test, and every program
+    scored 1.0 (until 2026-12-03). Empty when it does not parse."""
+    from treecredit.rewards.code_unittest import _block_statements, _names_test_case, _test_case_aliases
+
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    found: list[str] = []
+    for node in ast.walk(tree):
+        value = None
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(getattr(t, "attr", getattr(t, "id", "")) == "testMethodPrefix" for t in targets):
+                value = node.value
+        elif isinstance(node, ast.keyword) and node.arg == "testMethodPrefix":
+            value = node.value
+        elif isinstance(node, ast.Call) and _callee(node) == "setattr" and len(node.args) == 3 and isinstance(
+                node.args[1], ast.Constant) and node.args[1].value == "testMethodPrefix":
+            value = node.args[2]
+        if value is not None and not (isinstance(value, ast.Constant) and value.value == "test"):
+            found.append(f"testMethodPrefix = {ast.unparse(value)[:40]}")
+    aliases = _test_case_aliases(tree)
+    if any(isinstance(node, ast.ClassDef) and any(_names_test_case(base, aliases) for base in node.bases)
+           for node in [*tree.body, *_block_statements(tree.body)]):
+        return found  # (the runner runs those classes; unrun_test_cases says the same of type(...))
+    texts = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _callee(node)
+        if name == "new_class" and len(node.args) >= 2 and isinstance(node.args[1], (ast.Tuple, ast.List)) and any(
+                _names_test_case(base, aliases) for base in node.args[1].elts):
+            found.append("types.new_class(...)")
+        elif isinstance(node.func, ast.Name) and name in ("exec", "eval", "compile") and any(
+                "TestCase" in text for text in texts):  # (the builtins: not re.compile)
+            found.append(f"{name}(...) of a text that makes a TestCase")
+    if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "load_tests" for n in tree.body):
+        found.append("load_tests(...)")
+    return list(dict.fromkeys(found))
+
+
+def _callee(call: ast.Call) -> str:
+    """The name a call calls: ``f`` of ``f(...)`` and of ``m.f(...)``."""
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def refuse_unfollowed_unittest(test: str, row: int, ways: list[str]) -> FixError:
+    """The refusal of row ``row`` whose ``test`` makes or picks its unittest tests in ``ways`` the runner does not
+    follow (:func:`unfollowed_unittest`): every program would pass."""
+    return FixError("test", f"row {row}'s tests make or pick their unittest tests by {', '.join(ways)}, which the "
+                    "runner does not follow: it runs the test* methods (or runTest) of the TestCase classes the "
+                    "tests define with a class statement at their top level, and unittest.main() does not run; so "
+                    "those tests would not run, and a wrong program could score 1.0",
+                    (Remedy("define the TestCase classes at the tests' top level (class T(unittest.TestCase): ...) "
+                            "with test methods named test_*"),
+                     Remedy("write the tests as asserts, or as check(candidate)")), verb="",
+                    brief="tests whose unittest tests do not run")
 
 
 def refuse_uncompiled_tests(test: str, row: int, error: BaseException) -> FixError:

@@ -224,7 +224,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
     shown_log, log, warn = log, run_log.tee(log), run_log.tee(warn) if warn is not None else None
     task = task_from_config(config)
     run_keywords = attach(task, config.steps, config.prompts_per_step)  # TRL's trainer_state, log_metric, log_extra
-    sampler = check_run(config, resume=resume, overwrite=overwrite, task=task)  # before any work
+    sampler = check_run(config, resume=resume, overwrite=overwrite, task=task, log=log)  # before any work
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
 

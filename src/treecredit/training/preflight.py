@@ -142,18 +142,17 @@ def check_tensorboard(config) -> None:
 
 
 def check_cutoff(config, task, log=print) -> None:
-    """``--cutoff`` acts only in the tree sampler (refused elsewhere); ``sound`` prunes only on tasks whose
-    wrong steps are fatal, so elsewhere it is a no-op, said at start."""
+    """``--cutoff`` acts only in the tree sampler (refused elsewhere) and on tasks with a step checker (refused
+    elsewhere); ``sound`` prunes only on tasks whose wrong steps are fatal, so elsewhere it is a no-op, said at start
+    through ``log`` (a run's: console and log.txt)."""
     if config.cutoff == "off":
         return
     if config.sampler != "tree":
         fail("cutoff", f"--cutoff {config.cutoff} prunes branches of sampled trees; the {config.sampler!r} "
              "sampler ignores it", "add --sampler tree, or drop --cutoff")
-    from treecredit.sampling.cutoff import cutoff_active
+    from treecredit.sampling.cutoff import check_cutoff_task
 
-    if not cutoff_active(config.cutoff, task):
-        log(f"note: --cutoff {config.cutoff} prunes nothing on this task: a wrong step is not fatal under its "
-            "reward (pass --cutoff any to prune anyway, at the price of biased values; docs/sampling.md)")
+    check_cutoff_task(config.cutoff, task, log)  # refused without a step checker; sound's no-op said
 
 
 def run_files_in(folder: Path, skip: tuple[str, ...] = ()) -> list[str]:
@@ -354,7 +353,8 @@ def check_held_out(task, eval_problems: int | None = None) -> None:
              "training skips held-out prompts, so none is left to train on", more_problems_fix(task))
 
 
-def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None, resume_fix: str | None = None):
+def check_run(config, *, resume: bool = False, overwrite: bool = False, task=None, resume_fix: str | None = None,
+              log=print):
     """Check everything about a run that can be checked without work; return its sampler (``resume_fix``:
     see :func:`check_out`).
 
@@ -362,6 +362,7 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     batch) and their range against the estimator's, sampler options, group sizes with replay, resumability
     of the sampler's state, then the prompts against the model's positions and, for a Hugging Face model,
     its tokenizer against its vocabulary and end-of-sequence token (:func:`~treecredit.training.context.check_context`).
+    ``log``: where notes go (a run's log, which also writes them to log.txt).
     """
     from treecredit.tasks import task_from_config
 
@@ -378,7 +379,7 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     from treecredit.training.reward_range import check_reward_range
 
     check_reward_range(config, task, check_rewards(task), inside_passed=tested)  # e.g. TreeRPO's Bernoulli scale
-    check_cutoff(config, task)
+    check_cutoff(config, task, log)  # its note reaches the run's log.txt
     sampler = build_sampler(config)
     check_replay(sampler, config.group_size)
     from treecredit.training.checkpoint import checkpoint_files

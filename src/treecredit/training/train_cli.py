@@ -177,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.training.run_summary import report_agent_run, report_task_run
     from treecredit.training.stopping import RunInterrupted
 
+    check_config_folder(args)  # before the config is built: it may read the dataset
     config = config_from_args(args)
     notes = [note for note in (config_folder_note(args, config), rule_note(args, config)) if note]
     for note in notes:
@@ -255,6 +256,36 @@ def rule_note(args: argparse.Namespace, config: TrainConfig, command: str = "tra
 
     note = held_out_rule_note(args, load_config_file(args.config), config)
     return f"treecredit {command}: {note}" if note else ""
+
+
+def check_config_folder(args: argparse.Namespace) -> None:
+    """Refuse ``--config FILE --resume`` (or ``--overwrite``) without ``--out`` where FILE's folder holds a run of
+    its own (a run folder copied or moved: ``cp -r runs/a runs/b``) and FILE names another ``out`` (its run's
+    config.json names the folder it was written in): the command would resume (replace) the run in that other
+    folder and leave FILE's as it is. The fix names both: ``--out`` FILE's folder, or the other run's config.json.
+    A symbolic link to the run folder, or another working folder, is the same folder (paths resolved)."""
+    from pathlib import Path
+
+    from treecredit.training.config import resolved_path
+    from treecredit.training.preflight import holds_run, run_files_in
+
+    resume, overwrite = getattr(args, "resume", False), getattr(args, "overwrite", False)
+    if not getattr(args, "config", None) or hasattr(args, "out") or not (resume or overwrite):
+        return
+    folder = Path(resolved_path(str(Path(args.config).expanduser().parent)))  # the file itself may be a link
+    if not run_files_in(folder, skip=("config.json",)):
+        return  # a settings file of its own (my.yaml naming out): it names the run meant
+    out = load_config_file(args.config).get("out") or field_default(TrainConfig.__dataclass_fields__["out"])
+    out = Path(resolved_path(out))
+    if out == folder:
+        return
+    flag, verb = ("--resume", "resume") if resume else ("--overwrite", "replace")
+    action = "continue" if resume else "replace"
+    other = (f", or {verb} the run in {out} with --config {out / 'config.json'} {flag}" if holds_run(out)
+             else f" ({out} holds no run now)")
+    fail("config", f"{args.config} names out {str(out)!r}, not the folder the file is in ({folder}), which holds a "
+         f"run of its own (a copied or moved run folder): {flag} would {action} the run in {out} and leave {folder} "
+         f"as it is", f"add --out {Path(args.config).parent} to {verb} the run in {folder}{other}")
 
 
 def config_folder_note(args: argparse.Namespace, config: TrainConfig) -> str:
