@@ -251,11 +251,13 @@ class GrowingRows:
             entry = [row, StopMatcher(ctx.policy.decode, ctx.marks, self.forest.path_tokens(node), ctx.pieces), 0, [],
                      0]
             self._rows[node] = entry
-        tokens, ends = row.segment.tokens, entry[3]
+        tokens, ends, pushed = row.segment.tokens, entry[3], entry[2]
         n = len(tokens)
-        for t in range(entry[2], n):
-            if entry[1].push(tokens[t]):
-                ends.append(t)
+        if n - pushed == 1:
+            if entry[1].push(tokens[pushed]):
+                ends.append(pushed)
+        elif n > pushed:  # (catching up after a wide batch)
+            ends += [pushed + t for t in entry[1].push_all(tokens[pushed:])]
         entry[2] = n
         points = len(ends) - (1 if ends and ends[-1] == n - 1 else 0)
         if points > entry[4]:

@@ -177,10 +177,11 @@ def score_leaves(ctx, forest: SampledForest, leaves: list[int], ids: list[list[i
             unscored.setdefault(key, i)
     new = list(unscored.values())
     if new:
-        values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaves[i]]] for i in new],
-                               [response_text(ctx, ids[i]) if texts is None else texts[i] for i in new],
+        made = [response_text(ctx, ids[i]) if texts is None else texts[i] for i in new]
+        values = batch_rewards(ctx.task, [ctx.problems[forest.group[leaves[i]]] for i in new], made,
                                completion_ids=[ids[i] for i in new])
         kept.update(zip((keys[i] for i in new), values))
+        _leaf_texts(forest).update(zip((keys[i] for i in new), made))
     done = _scored_ended(forest, kept)
     done.update(leaf for leaf in leaves if forest.status[leaf] in ENDED)
     failure = failure_reward(ctx.task)
@@ -266,6 +267,32 @@ def kept_rewards(forest: SampledForest) -> dict:
         kept = _KEPT[id(forest)] = {}
         weakref.finalize(forest, _KEPT.pop, id(forest), None)
     return kept
+
+
+def leaf_texts(ctx, forest: SampledForest, leaves: list[int], ids: list[list[int]]) -> list[str]:
+    """:func:`response_text` of each of ``leaves`` (``ids``: their response ids), the texts :func:`score_leaves` made
+    when it scored them reused (the rollout's packing reads every leaf's text; adaptive branching scored most of
+    them during its rounds)."""
+    made = _leaf_texts(forest)
+    if not made:
+        return [response_text(ctx, row) for row in ids]
+    out = []
+    for leaf, row in zip(leaves, ids):
+        text = made.get((forest.group[leaf], forest.chain[leaf], tuple(row)))
+        out.append(response_text(ctx, row) if text is None else text)
+    return out
+
+
+_TEXTS: dict[int, dict] = {}
+"""``id(forest)`` → ``{reward key: response text}`` of the leaves :func:`score_leaves` scored (:func:`leaf_texts`)."""
+
+
+def _leaf_texts(forest: SampledForest) -> dict:
+    made = _TEXTS.get(id(forest))
+    if made is None:
+        made = _TEXTS[id(forest)] = {}
+        weakref.finalize(forest, _TEXTS.pop, id(forest), None)
+    return made
 
 
 def response_text(ctx, ids: list[int]) -> str:

@@ -14,6 +14,7 @@ and only a window holding part of a character is decoded: the same texts, so the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -87,12 +88,54 @@ class StopMatcher:
         return self._count(self._text(len(self.ids))) > self._count(self._text(len(self.ids) - 1))
 
 
+    def push_all(self, tokens: Sequence[int]) -> list[int]:
+        """Offsets ``t`` in ``tokens`` whose :meth:`push` (in order) returns True, all pushed: the same answers and
+        state, without the per-token window updates. Only a token that :meth:`push` would not answer False at once
+        (its piece holds a stop string's last character, or its window holds a token without a whole piece) is
+        looked at; windows are slices of the ids laid end to end."""
+        if not self.strings:
+            return []
+        tokens = [int(token) for token in tokens]
+        if self.pieces is None or self._table is None:
+            texts: list = [None] * len(tokens)
+        else:
+            table, stops = self._table, self.pieces.stop_ids
+            texts = [None if token in stops else table.get(token, _FIND) for token in tokens]
+            if _FIND in texts:
+                texts = [self._piece(token) if text is _FIND else text for token, text in zip(tokens, texts)]
+        width, lasts, head = self.width, self.lasts, len(self.ids)
+        ids, pieces = self.ids + tokens, self.texts + texts
+        hits = {text: text is None or any(c in text for c in lasts) for text in set(texts)}
+        looked = [t for t, text in enumerate(texts) if hits[text]]  # tokens push looks at, if the window is whole
+        odd = None
+        if None in pieces:  # Nones before each id: a window holding one is looked at whatever its last piece
+            odd = list(itertools.accumulate((text is None for text in pieces), initial=0))
+            looked = [t for t in range(len(texts)) if hits[texts[t]] or
+                      odd[head + t + 1] != odd[max(0, head + t + 1 - width)]]
+        out = []
+        for t in looked:
+            piece = texts[t]
+            i = head + t + 1  # the window after this push: ids[lo:i]
+            lo = max(0, i - width)
+            if piece is not None and (odd is None or odd[i] == odd[lo]):
+                text = "".join(pieces[lo:i])
+                if self._count(text) > self._count(text[: len(text) - len(piece)]):
+                    out.append(t)
+                continue
+            self.ids, self.texts = ids[lo:i], pieces[lo:i]
+            if self._count(self._text(i - lo)) > self._count(self._text(i - lo - 1)):
+                out.append(t)
+        lo = max(0, len(ids) - width)
+        self.ids, self.texts = ids[lo:], pieces[lo:]
+        self.odd = 0 if odd is None else odd[-1] - odd[lo]
+        return out
+
+
 def stop_positions(decode, strings: Sequence[str], ids: Sequence[int], start: Sequence[int] = (),
                    pieces: Pieces | None = _FIND) -> list[int]:
     """Offsets ``t`` in ``ids`` whose token completes a stop string (``start``: response ids before ``ids``;
     ``pieces``: ``decode``'s token texts, as :class:`StopMatcher` takes them)."""
-    matcher = StopMatcher(decode, strings, start, pieces)
-    return [t for t, token in enumerate(ids) if matcher.push(token)]
+    return StopMatcher(decode, strings, start, pieces).push_all(ids)
 
 
 def policy_pieces(policy) -> Pieces | None:

@@ -13,7 +13,7 @@ from itertools import chain
 import numpy as np
 
 from treecredit.sampling.branch_stats import branch_points, leaf_branch_depth
-from treecredit.sampling.leaf_scores import response_text, score_leaves
+from treecredit.sampling.leaf_scores import leaf_texts, score_leaves
 from treecredit.sampling.rollout import RolloutBatch, step_end_mask
 from treecredit.sampling.tree_table import SampledForest
 
@@ -35,7 +35,7 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
     mask = torch.arange(T)[None, :] < length_t[:, None]  # (B,T)
     responses = [row[:n] for row, n in zip(ids.tolist(), lengths)]  # each leaf's response ids
     groups = torch.tensor([forest.group[leaf] for leaf in leaves], dtype=torch.long)
-    texts = [response_text(ctx, response) for response in responses]
+    texts = leaf_texts(ctx, forest, leaves, responses)  # those scored during adaptive rounds made once
     cut = [forest.status[leaf] == "cut" for leaf in leaves]
     # pruned leaves get the failure reward; leaves adaptive branching scored keep their rewards
     rewards = torch.tensor(score_leaves(ctx, forest, leaves, responses, texts), dtype=torch.float32)
