@@ -92,6 +92,35 @@ def _refuse_text_as_options(data: dict, named: str, argument: str, suffix: str) 
              f"{' '.join(f'{flag} {pair}' for pair in typed)}")
 
 
+def kept_backslashes(path: str | Path) -> list[tuple[str, str, str]]:
+    """``(field, key, text)`` of each text option in the dict fields of config file ``path`` (read before:
+    :func:`load_config_file`) whose backslashes the format kept as written: YAML's plain and single-quoted scalars
+    (``delimiter: \\n`` is a backslash and n; a double-quoted ``"\\n"`` is a line break), TOML's literal strings
+    (``'\\n'``); none in JSON (a backslash there is written on purpose, as ``\\\\``)."""
+    from treecredit.training.config_values import OPTION_FLAGS
+
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        root = yaml.compose(text)
+        found = []
+        for key_node, node in getattr(root, "value", []):
+            if key_node.value in OPTION_FLAGS and isinstance(node, yaml.MappingNode):
+                found += [(key_node.value, k.value, v.value) for k, v in node.value
+                          if isinstance(v, yaml.ScalarNode) and v.tag.endswith(":str") and v.style != '"']
+        return found
+    if path.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(text)
+        return [(name, key, value) for name in OPTION_FLAGS if isinstance(data.get(name), dict)
+                for key, value in data[name].items()
+                if isinstance(value, str) and "\\" in value and (f"'{value}'" in text or f"'''{value}" in text)]
+    return []
+
+
 def in_format(suffix: str, name: str, value) -> str:
     """``name: value`` as a ``suffix`` file writes it: YAML ``task_options: {prompt_column: question}``, JSON
     ``"task_options": {"prompt_column": "question"}``, TOML ``task_options = {prompt_column = "question"}``."""

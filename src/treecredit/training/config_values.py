@@ -162,3 +162,61 @@ def check_containers(config) -> None:
             fail(name, f"is {what_it_is(value)}, not a dict of option names to values",
                  f"pass a dict, e.g. {name}={example!r} (on the command line: "
                  f"{' '.join(f'{flag} {pair}' for pair in typed)})")
+
+
+def decoded_escapes(text: str) -> str | None:
+    """``text`` with its backslash escapes read as JSON reads them in a quoted string (``'a\\nb'``, a backslash and
+    n, → a line break), or None when it holds none (or reads as no JSON string)."""
+    import json
+
+    if "\\" not in text:
+        return None
+    try:
+        decoded = json.loads(f'"{text}"')
+    except json.JSONDecodeError:
+        return None
+    return decoded if decoded != text else None
+
+
+ESCAPE_NAMES = {"\n": "a line break", "\t": "a tab", "\r": "a carriage return", "\n\n": "two line breaks"}
+"""Names of the texts a backslash escape most often means, for :func:`escape_warnings`."""
+
+
+def escape_warnings(args, kept: list[tuple[str, str, str]], file_kind: str = "") -> list[str]:
+    """A warning for each ``key=value`` flag (``--task-option delimiter=\\n``) whose value was taken as text (not
+    JSON) and holds backslash escapes: a shell passes the backslash on, so the option is a backslash and n, not
+    the line break the user likely meant (a tree then never finds a step end: trial38 4); the fix is the JSON
+    form in quotes, which the flags read (``--task-option 'delimiter="\\n"'``). ``kept``: a ``--config`` file's
+    option texts that keep their backslashes as written (``(field, key, text)``:
+    :func:`~treecredit.training.config_file.kept_backslashes`), of format ``file_kind``, get the same warning."""
+    import json
+    import shlex
+
+    def meant(decoded: str) -> str:
+        return f"{ESCAPE_NAMES[decoded]} ({decoded!r})" if decoded in ESCAPE_NAMES else repr(decoded)
+
+    said = []
+    for name, flag in OPTION_FLAGS.items():
+        for pair in getattr(args, name, None) or []:
+            key, _, text = pair.partition("=")
+            try:
+                json.loads(text)
+                continue  # JSON: its escapes were read ('delimiter="\n"'), or a number, true, ...
+            except json.JSONDecodeError:
+                decoded = decoded_escapes(text)
+            if decoded is not None:
+                said.append(f"{flag} {pair} gives {key} the text {text!r} (backslashes as typed: a shell passes them "
+                            f"on), not {meant(decoded)}. Fix: write the value as JSON in double quotes, which {flag} "
+                            f"reads: {flag} {shlex.quote(f'{key}={json.dumps(decoded)}')} (if the backslash is "
+                            "meant, ignore this)")
+    for name, key, text in kept:
+        if any(pair.partition("=")[0] == key for pair in getattr(args, name, None) or []):
+            continue  # a flag replaces the file's value
+        decoded = decoded_escapes(text)
+        if decoded is not None:
+            written = f"{key}: {json.dumps(decoded)}" if file_kind == "YAML" else f"{key} = {json.dumps(decoded)}"
+            quotes = "outside double quotes" if file_kind == "YAML" else "in a literal string ('...')"
+            said.append(f"the --config file sets {name} {key} to the text {text!r} ({file_kind} keeps backslashes as "
+                        f"written {quotes}), not {meant(decoded)}. Fix: write {written} in the file, in double quotes "
+                        "(if the backslash is meant, ignore this)")
+    return said

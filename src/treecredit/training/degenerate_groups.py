@@ -6,7 +6,10 @@ answers whose step delimiter is the newline), every leaf of a group continues th
 0.0, while ``branch_points_per_group`` may still read 1.0: the fork after the last step adds only empty
 continuations). Any run whose advantages are all 0 step after step trains nothing either (every group all
 right or all wrong). :class:`DegenerateGroupsWatch` says each case once, after :data:`STEPS_IN_A_ROW` steps in a
-row, with the fix; :data:`COPIES_KEY` is the per-step share of groups that are copies, in ``metrics.jsonl``.
+row, with the fix; :data:`COPIES_KEY` is the per-step share of groups that are copies, in ``metrics.jsonl``. A step
+in which every reward failed (a reward function raised) has all-zero advantages for that reason, which
+:class:`~treecredit.rewards.failed.AllFailedWatch` says: it is not counted as a step of equal rewards (until
+2026-12-03 such steps also got "every advantage is 0 ... Fix: a larger --group-size").
 """
 
 from __future__ import annotations
@@ -44,10 +47,11 @@ class DegenerateGroupsWatch:
             return {}
         return {COPIES_KEY: copied_group_share(list(rollout.response_texts), rollout.group_ids)}
 
-    def after_step(self, record: dict) -> None:
-        """Take a written train ``record`` (:data:`COPIES_KEY`, ``adv_nonzero_share``, ``step``)."""
+    def after_step(self, record: dict, all_failed: bool = False) -> None:
+        """Take a written train ``record`` (:data:`COPIES_KEY`, ``adv_nonzero_share``, ``step``); ``all_failed``:
+        every reward of the step failed, so its advantages are 0 for that reason (it ends a run of zero steps)."""
         copied = record.get(COPIES_KEY)
-        zero = record.get("adv_nonzero_share") == 0
+        zero = record.get("adv_nonzero_share") == 0 and not all_failed
         # every group a copy, or most of them while no advantage is left: the tree forks only after the answer
         copies = copied is not None and (copied >= 1.0 or (copied >= 0.5 and zero))
         self.copies, self.shares = (self.copies + 1, self.shares + [copied]) if copies else (0, [])

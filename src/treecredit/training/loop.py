@@ -348,7 +348,7 @@ def _train(config: TrainConfig, run_log, *, resume: bool, overwrite: bool, stop_
                       "reward_failed": reward_failed, "elapsed_s": elapsed()}
             log_into(run_keywords, record, out)
             writer.write(record)
-            degenerate.after_step(record)
+            degenerate.after_step(record, all_failed=0 < reward_failed >= rollout.shape[0])  # said by `failures`
             if overwrite:  # a step trained: the run that --overwrite set aside goes
                 drop_aside(out)
             write_samples(out, sample_records(rollout, counters["step"], raw_rewards),

@@ -178,10 +178,14 @@ def run(args: argparse.Namespace) -> int:
     from treecredit.training.stopping import RunInterrupted
 
     check_config_folder(args)  # before the config is built: it may read the dataset
+    warned = escape_notes(args)  # shown before the config's own checks: the text may be what they refuse
+    for note in warned:
+        print(note, file=sys.stderr)
     config = config_from_args(args)
     notes = [note for note in (config_folder_note(args, config), rule_note(args, config)) if note]
     for note in notes:
         print(note, file=sys.stderr)
+    notes = warned + notes
     try:
         with carried(config.out, [log_entry(note) for note in notes]):  # the run's too: its log.txt keeps them
             if config.env:  # multi-turn agent training (docs/agents.md)
@@ -286,6 +290,20 @@ def check_config_folder(args: argparse.Namespace) -> None:
     fail("config", f"{args.config} names out {str(out)!r}, not the folder the file is in ({folder}), which holds a "
          f"run of its own (a copied or moved run folder): {flag} would {action} the run in {out} and leave {folder} "
          f"as it is", f"add --out {Path(args.config).parent} to {verb} the run in {folder}{other}")
+
+
+def escape_notes(args: argparse.Namespace, command: str = "train") -> list[str]:
+    """``treecredit COMMAND: warning: ...`` for each option text with backslash escapes a shell or a YAML/TOML
+    ``--config`` file kept as typed (:func:`~treecredit.training.config_values.escape_warnings`)."""
+    from pathlib import Path
+
+    from treecredit.training.config_file import kept_backslashes
+    from treecredit.training.config_values import escape_warnings
+
+    config = getattr(args, "config", None)
+    kind = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML"}.get(Path(config).suffix if config else "", "")
+    kept = kept_backslashes(config) if config and load_config_file(config) else []  # the file's checks first
+    return [f"treecredit {command}: warning: {said}" for said in escape_warnings(args, kept, kind)]
 
 
 def config_folder_note(args: argparse.Namespace, config: TrainConfig) -> str:

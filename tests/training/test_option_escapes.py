@@ -1,0 +1,52 @@
+"""An option text with backslash escapes that a shell or a YAML/TOML file kept as typed (``--task-option
+delimiter=\\n`` is a backslash and n, not a line break) is warned about before any work, with the JSON form the
+flags read (trial38 4: before, nothing was said until a later "the trees did not branch" warning)."""
+
+import argparse
+
+from treecredit.cli import main
+from treecredit.training.train_cli import escape_notes
+
+
+def flags(**options) -> argparse.Namespace:
+    return argparse.Namespace(**options)
+
+
+def test_a_shell_escape_in_a_key_value_flag_is_warned_with_the_json_form():
+    said = escape_notes(flags(task_options=["prompt_column=question", "delimiter=\\n"]))
+    assert said == ["treecredit train: warning: --task-option delimiter=\\n gives delimiter the text '\\\\n' "
+                    "(backslashes as typed: a shell passes them on), not a line break ('\\n'). Fix: write the value as "
+                    "JSON in double quotes, which --task-option reads: --task-option 'delimiter=\"\\n\"' (if the "
+                    "backslash is meant, ignore this)"]
+    said = escape_notes(flags(sampler_options=["marker=a\\tb"], env_options=["label=x"]))
+    assert len(said) == 1 and "--sampler-option 'marker=\"a\\tb\"'" in said[0]
+
+
+def test_json_values_and_texts_without_escapes_are_not_warned():
+    assert escape_notes(flags(task_options=['delimiter="\\n"', "delimiter2=abc", 'end="\\\\n"', "n=3"])) == []
+
+
+def test_a_config_file_keeping_backslashes_is_warned_and_double_quotes_are_not(tmp_path):
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text('task_options: {delimiter: \\n, end: \'\\t\', template: "Q: {prompt}\\\\n", '
+                         'system_prompt: "a\\n"}\n')
+    said = escape_notes(flags(config=str(yaml_file)))
+    assert [s.split(" to the text")[0] for s in said] == [
+        "treecredit train: warning: the --config file sets task_options delimiter",
+        "treecredit train: warning: the --config file sets task_options end"]
+    assert 'Fix: write delimiter: "\\n" in the file, in double quotes' in said[0]
+    assert escape_notes(flags(config=str(yaml_file), task_options=["delimiter=x", "end=y"])) == []  # flags replace
+    toml_file = tmp_path / "c.toml"
+    toml_file.write_text("[task_options]\ndelimiter = '\\n'\ntemplate = \"Q: {prompt}\\\\n\"\n")
+    said = escape_notes(flags(config=str(toml_file)))
+    assert len(said) == 1 and "sets task_options delimiter to the text '\\\\n' (TOML keeps backslashes" in said[0]
+    json_file = tmp_path / "c.json"
+    json_file.write_text('{"task_options": {"delimiter": "\\\\n"}}')  # a backslash in JSON is written on purpose
+    assert escape_notes(flags(config=str(json_file))) == []
+
+
+def test_train_warns_before_its_checks(tmp_path, capsys):
+    assert main(["train", "--task-option", "delimiter=\\n", "--group-size", "1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("treecredit train: warning: --task-option delimiter=\\n gives delimiter the text")
+    assert "group_size: is 1" in err[-1]
