@@ -142,7 +142,8 @@ and ``inspect.signature`` use (from elsewhere in the standard library the refusa
 ``getattr(f, '__code__', None)`` there sees none: ``create_autospec``; until then every test decorated with
 ``mock.patch`` failed); the comparison's helpers that the results' wrappers share, such as the plain-data check, are
 still in the reach of a program that finds such a wrapper in that namespace, and their cells can be set),
-or change such a function in place (``__code__``, ``__defaults__``). Not closed, and why: that namespace is a
+or change such a function in place (its ``__dict__``; not its ``__code__``, ``__defaults__`` or
+``__kwdefaults__``: refused since 2026-12-03, review37 4). Not closed, and why: that namespace is a
 plain dict which the tests' code reads by name, and writing to it raises no audit event; the tests' helpers are
 made only when the tests run, so no constant of the compiled text can stand for them as one does for the
 comparison; and every object of the tests' the program is handed (a function, a class, an instance) leads to it
@@ -216,7 +217,10 @@ def warn_plain_refusal(stderr: str) -> None:
     """
     import warnings
 
-    line = next((each.strip() for each in reversed(stderr.splitlines()) if "plain_results=false" in each), None)
+    # (only a refusal of a value: the thread refusal also names plain_results=false, and was said to be one, its
+    # text cut mid-word, using up the once-per-process warning: review37 6)
+    line = next((each.strip() for each in reversed(stderr.splitlines())
+                 if "plain_results=false" in each and "is not plain data" in each), None)
     if line is None or _PLAIN_WARNED:
         return
     _PLAIN_WARNED.append(True)

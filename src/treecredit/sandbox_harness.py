@@ -14,7 +14,7 @@ and ``{exit_name!r}`` (the run's sentinels that the child swaps for the checked 
 
 HARNESS = r'''
 def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, same, starts, denied, no_frame,
-                  tests_codes, get, id_, readers, no_code, stdlib, taken):
+                  tests_codes, get, id_, readers, no_code, stdlib, taken, kind_of, function_type):
     """The verdict hook: made before the program runs; everything it calls is bound here."""
     # starts seen, the harness's frame, spoiled, hooks still allowed (the guard), inside the hook's own getframe,
     # inside the hook's own read of a code object, the tests began (treecredit.tests)
@@ -45,6 +45,16 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
                 # (a library's function, class or module as before the program ran: treecredit.sandbox_modules)
                 raise denied("sandbox: changing " + args[1] + " of a library's function, class or module is not "
                              "allowed (the tests use them as they were before the program ran)")
+            if (event == "object.__setattr__" or event == "object.__delattr__") and (
+                    same(args[1], "__code__") or same(args[1], "__defaults__") or same(args[1], "__kwdefaults__")) \
+                    and kind_of(args[0]) is function_type:  # (a tests' function: review37 4c emptied test methods)
+                state[5] = 1
+                try:
+                    held = get(args[0], "__code__")
+                finally:
+                    state[5] = 0
+                if same(held.co_filename, "test.py"):
+                    raise denied("sandbox: changing " + args[1] + " of a function of the tests is not allowed")
             if event == "object.__getattr__" and (same(args[1], "tb_frame") or same(args[1], "gi_frame")
                                                   or same(args[1], "cr_frame") or same(args[1], "ag_frame")):
                 raise no_frame("sandbox: reading a frame (tb_frame, gi_frame, ...) is not allowed while the program "
@@ -101,6 +111,65 @@ def _verdict_hook(token, fd, code, getframe, write, isenabled, disable, enable, 
                 enable()
 
     return hook
+
+
+def _held_as_now(roots, found, lists):
+    """A function that raises unless every closure cell of the functions reachable from ``roots`` (through cells,
+    defaults and the boot's classes) and every attribute of those classes hold what they hold now; ``found`` gets
+    those functions and classes (the verdict hook refuses changing their code). ``lists`` (lists the harness fills
+    before the program runs): their contents as at the call ``verify(True)``, from then on."""
+    import itertools, operator, types
+    function_type, cell_get = types.FunctionType, types.CellType.__dict__["cell_contents"].__get__
+    class_dict = type.__dict__["__dict__"].__get__
+    proxy_values = type(type.__dict__).values
+    cells, held, classes, class_values = [], [], [], []
+    seen, todo = set(), list(roots)
+    while todo:
+        value = todo.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if type(value) is function_type and value.__code__.co_filename == "<string>":  # (the boot's own)
+            found.append(value)
+            for cell in value.__closure__ or ():
+                try:
+                    held_value = cell_get(cell)
+                except ValueError:
+                    continue
+                if id(cell) in seen:
+                    continue
+                seen.add(id(cell))
+                cells.append(cell)
+                held.append(held_value)
+                todo.append(held_value)
+            todo.extend(value.__defaults__ or ())
+            todo.extend((value.__kwdefaults__ or {}).values())
+        elif type(value) is type and value.__module__ == __name__ and not type.__dict__["__flags__"].__get__(
+                value) & (1 << 8):
+            found.append(value)
+            classes.append(class_dict(value))
+            class_values.append(list(proxy_values(class_dict(value))))
+            todo.extend(v.__func__ if type(v) in (staticmethod, classmethod) else v
+                        for v in proxy_values(class_dict(value)))
+        elif type(value) is tuple:
+            todo.extend(value)
+    same, all_, map_, len_, list_, flat = operator.is_, all, map, len, list, itertools.chain.from_iterable
+    sizes = list(map(len, classes))
+    values_then = list(flat(class_values))
+    error = PermissionError
+    contents = []
+
+    def verify(first=False):
+        if first:
+            contents[:] = [list_(each) for each in lists]
+        if not (all_(map_(same, map_(cell_get, cells), held)) and list_(map_(len_, classes)) == sizes
+                and all_(map_(same, flat(map_(proxy_values, classes)), values_then))
+                and list_(map_(len_, lists)) == list_(map_(len_, contents))
+                and all_(map_(same, flat(lists), flat(contents)))):
+            raise error("sandbox: the program changed the plain-data check's own functions or classes (a closure "
+                        "cell or a class attribute): not allowed")
+
+    return verify
 
 
 def _install(token_fd, result_fd, entry, plain, with_check, called):
@@ -163,7 +232,6 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                        embedded(c, False) if type(c) is code_type else c for c in code.co_consts)
         return code.replace(co_consts=consts)
 
-    compiled[1] = embedded(compiled[1])
 
     if plain:  # No thread of the program: one could change a value between its check and its comparison (until
         import _thread  # 2026-12-03 one swapped an object's __class__ there). The module objects are patched in
@@ -183,8 +251,26 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
 
     around_calls = []  # (each call of a wrapped function: the tests' libraries put back as they were before it)
     plain_results = _results_guard(is_plain, "StopIteration" in test, around_calls)  # (treecredit.sandbox_results)
-    libraries, taken = _library_state(*{library!r})  # (treecredit.sandbox_modules; taken: the verdict hook's)
+    libraries, library_taken = _library_state(*{library!r})  # (treecredit.sandbox_modules)
     unittest_back = _unittest_state(test)  # (treecredit.sandbox_results: unittest as before the program)
+    # The check's own functions and classes are in the program's reach (object.__subclasses__() finds the boot's
+    # classes, such as the stand-in, and their functions' closures lead to the rest), and a closure cell or a class
+    # attribute can be set with no audit event: until 2026-12-03 a program appended its always-equal class to the
+    # plain-data check's types (review37 1), or set a cell of the comparison's copies to a fake `type`. So every
+    # closure cell and class attribute of the check are verified, by identity, as they are now: after the
+    # program's top level, after each call of its functions the tests make (with the libraries put back), and at
+    # the tests' end; and the verdict hook refuses changing the check's functions' __code__/__defaults__/
+    # __kwdefaults__ (boot_objects). (Not at each comparison: it would cost more than the comparison itself.)
+    boot_objects, after_calls = [], []
+
+    def after_call_checked(state, calls=after_calls):  # (around_calls[1] once the harness has the libraries)
+        calls[0](state)
+        calls[1]()
+
+    intact = _held_as_now((checked_compare, plain_results, is_plain, fresh, after_call_checked), boot_objects,
+                          (around_calls, after_calls)) if plain else None
+
+    compiled[1] = embedded(compiled[1])
 
     def report(cache=linecache.cache, print_exc=traceback.print_exc):
         for name, text in (("main.py", program), ("test.py", test)):
@@ -199,6 +285,7 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         builtin_names, check_style, loaded, dunders = shadowable, with_check, called, held_dunders
         namespace = module.__dict__
         guard, on_failure, unittest_as_before = (plain_results if plain else None), report, unittest_back
+        check_intact = intact
         try:
             libraries_as_before, before_call, after_call = libraries()  # (the texts' modules imported; a snapshot)
             exec_(program_code, namespace)
@@ -223,7 +310,9 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
             tests["__builtins__"] = dict_(builtins_items)
             libraries_as_before(tests)  # what the program patched in the libraries does not reach the tests
             if guard is not None:  # nor what it patches when the tests call it (sandbox_results's wrappers)
-                around_calls[:] = [before_call, after_call]
+                after_calls[:] = [after_call, check_intact]
+                around_calls[:] = [before_call, after_call_checked]
+                check_intact(True)  # (the program's top level did not change the check's own functions)
             if unittest_as_before is not None:  # what the program patched in unittest does not reach the tests
                 unittest_as_before()
             audit("treecredit.tests")  # (what the frame refusals say: the program ran, the tests run)
@@ -235,6 +324,8 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
                     raise
             if name is not None and check_style:
                 tests["check"](candidate if guard is None else guard(candidate, name))
+            if check_intact is not None:  # (nor did the program's calls, to the end)
+                check_intact()
         except base:
             audit("treecredit.failed")  # spoils the run: from here on frames may be read (the traceback)
             on_failure()
@@ -271,15 +362,22 @@ def _install(token_fd, result_fd, entry, plain, with_check, called):
         PermissionError is, cannot also be an AttributeError)."""
 
     stdlib = os.path.dirname(os.__file__) + os.sep
+    import itertools, operator
+
+    def taken(value, library=library_taken, boot=boot_objects, any_=any, map_=map, same=operator.is_,
+              repeat=itertools.repeat):  # (the verdict hook's: what the program may not change the code of)
+        return library(value) or any_(map_(same, repeat(value), boot))
+
     sys.addaudithook(_verdict_hook(token, result_fd, harness.__code__, sys._getframe, os.write, gc.isenabled,
                                    gc.disable, gc.enable, str.__eq__, str.startswith, PermissionError,
                                    FrameRefused, tests_codes, getattr, id,
-                                   (frozenset(id(c) for c in readers), readers), CodeRefused, stdlib, taken))
+                                   (frozenset(id(c) for c in readers), readers), CodeRefused, stdlib, taken, type,
+                                   types.FunctionType))
     return harness
 
 
 _harness = _install({token_fd}, {result_fd}, {entry!r}, {plain!r}, {with_check!r}, {called!r})
-del _install, _verdict_hook, _plain_checker, _results_guard, _unittest_state, _library_state, make_compare
+del _install, _verdict_hook, _plain_checker, _results_guard, _unittest_state, _library_state, _held_as_now, make_compare
 '''
 # The status is for people only: the token decides. The harness leaves the globals first: every function the
 # boot code made has them as __globals__, and some are in the program's reach (_signal.signal's refusal).

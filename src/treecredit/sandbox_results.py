@@ -15,10 +15,15 @@ those of its callable attributes (classmethods), are checked as a function's are
 its other attributes and the tests' own subclasses of it (``class Sub(candidate)`` derives from the class itself)
 work as with the class (until 2026-12-03 it was wrapped as a function, and tests that use it as a class failed a
 right program). The stand-in is not a class (a subclass would be among the class's ``__subclasses__()``, in the
-program's reach): ``type(x) is candidate`` is False (a limit). An exception class (a ``BaseException`` subclass)
-entry point reaches the tests as the class itself, as the program's other passable classes do: its objects are
-raised and caught (``except candidate`` needs a class; until trial 37, 2026-12-03, it got the stand-in and a
-right program failed). Until 2026-12-03 every class
+program's reach): ``type(x) is candidate`` is False (a limit). Its class, ``ClassStandIn``, is in the program's
+reach all the same (``object.__subclasses__()``), and through its functions' closures the whole check: the harness
+verifies every closure cell and class attribute of the check by identity after the program's top level, after
+each call the tests make, and at the tests' end (:mod:`treecredit.sandbox_harness`; until 2026-12-03, review37 1,
+a program appended its always-equal class to the plain types there); a program that changes them inside one call
+and puts them back inside a later one, before the tests end, is not seen (a limit). An exception class (a
+``BaseException`` subclass) entry point reaches the tests as the class itself, as the program's other passable
+classes do: its objects are raised and caught (``except candidate`` needs a class; until trial 37, 2026-12-03, it
+got the stand-in and a right program failed). Until 2026-12-03 every class
 stayed itself, and a class entry point whose ``__new__`` returned an object whose ``__sub__`` returned 0 passed
 ``abs(candidate(x) - y) < 1e-6``; earlier still every class was wrapped, and ``except MyError`` failed. A class
 that stays itself is not checked per call: its ``__init__`` could still set the new object's ``__class__`` to

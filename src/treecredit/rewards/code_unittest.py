@@ -42,8 +42,14 @@ program that set ``TestCase.setUp`` to a ``skipTest``, ``TestCase.asyncSetUp`` a
 ``__init_subclass__`` that deleted the test methods, an ``__init__`` that set each test's name to a no-op on the
 instance, or ``TestCase.assertTrue`` to a no-op, scored 1.0): the harness puts ``unittest`` back as it was before
 the program ran, just before the tests run (its modules' namespaces and ``sys.modules`` entries, and the
-``__dict__`` of each of its classes: :mod:`treecredit.sandbox_results`); the runner fails a class that lacks a test
-method the tests' text defines in it; it reads the tests' own classes' ``__dict__`` and ``TestCase``'s (and
+``__dict__`` of each of its classes: :mod:`treecredit.sandbox_results`; and every library module as before the
+program ran, with unittest's functions' code unchangeable: :mod:`treecredit.sandbox_modules`, review37 2); the
+runner reads the skip and expected-failure marks of each test method before any test runs (review37 4a: a program
+set ``__unittest_skip__`` on them), puts the tests' own classes' functions back and removes a TestCase name the
+program set on them before each test (4b: a property ``assertTrue``), accepts as a skip only the exceptions its own
+``skipTest`` raised (3: a program raised the runner's ``TestsSkipped``, found through ``SkipTest.__subclasses__()``),
+and the tests' functions' ``__code__``/``__defaults__`` cannot be changed (4c); the runner fails a class that
+lacks a test method the tests' text defines in it; it reads the tests' own classes' ``__dict__`` and ``TestCase``'s (and
 ``IsolatedAsyncioTestCase``'s, the only class whose subclasses go through ``debug()``) before any test runs, puts
 ``TestCase`` back before each test, calls ``setUp``, the test and ``tearDown`` found there (never an attribute of
 the case), and binds ``TestCase``'s methods on each case, so a patch that the program's code makes while a test
@@ -77,8 +83,13 @@ def _treecredit_run_unittest(classes, required, set_up, tear_down):
     class TestsSkipped(unittest.SkipTest):
         \"\"\"A skip the tests asked for (self.skipTest): any other SkipTest (the program's) is a failure.\"\"\"
 
+    made = []  # the skips skip_test raised: the program can reach TestsSkipped (SkipTest.__subclasses__()) and
+    # raise one of its own, which is a failure (until 2026-12-03 it skipped every test: review37 3)
+
     def skip_test(reason):
-        raise TestsSkipped(reason)
+        skip = TestsSkipped(reason)
+        made.append(skip)
+        raise skip
 
     # (no `in` or `==` here: the tests' comparisons are checked)
     # unittest's classes as the harness put them back before the tests ran (treecredit.sandbox_results), kept here
@@ -153,13 +164,32 @@ def _treecredit_run_unittest(classes, required, set_up, tear_down):
             if saved is None or not saved.__contains__(name):
                 raise AssertionError(cls.__name__ + "." + name + ": the tests define this test method, but "
                                      "their class does not have it (did the program change unittest?)")
-        if methods:
-            plan.append((cls, methods))
+        if methods:  # (marks read now, before any test runs: review37 4a, a program set __unittest_skip__ on them)
+            marks = {name: (marked(cls, "__unittest_skip__", method),
+                            marked(cls, "__unittest_expecting_failure__", method)) for name, method in methods.items()}
+            plan.append((cls, methods, marks))
     library_names = [key for kind, saved in library for key in saved if not key.startswith("__")]
+    shadowing = set(library_names)  # (a name of TestCase's that the program may set on the tests' own class)
+    own_types = (types.FunctionType, classmethod, staticmethod, property)
+
+    def put_back_own(cls):
+        """The tests' own classes in cls's MRO: what the program added under a TestCase name or a test's (a
+        property `assertTrue` beats the bound method the runner gives the case: review37 4b) goes, and their
+        functions and properties are as they were before any test ran."""
+        for k in mro_of(cls):
+            saved = own_dict(k)
+            if saved is None:
+                continue
+            now = dict_of(k)
+            for key in [key for key in now if not saved.__contains__(key) and shadowing.__contains__(key)]:
+                delete(k, key)  # (not the attributes setUpClass gives the class: cls.test_dir stays)
+            for key, value in saved.items():
+                if isinstance(value, own_types) and now.get(key, absent) is not value:
+                    set_(k, key, value)
 
     if set_up is not None:
         set_up()
-    for cls, methods in plan:
+    for cls, methods, marks in plan:
         put_back()
         is_async = async_base is not None and issubclass(cls, async_base)
         # unittest's methods, bound on each case from the classes as they were (a program's patch of
@@ -183,10 +213,11 @@ def _treecredit_run_unittest(classes, required, set_up, tear_down):
         try:
             for name in sorted(methods):
                 method = methods[name]
-                if marked(cls, "__unittest_skip__", method):
+                skipped, expected = marks[name]
+                if skipped:
                     continue
-                expected = marked(cls, "__unittest_expecting_failure__", method)
                 put_back()
+                put_back_own(cls)
                 case = cls(name)
                 for key, value in given.items():
                     case.__dict__[key] = bound(value, case, cls)
@@ -201,7 +232,9 @@ def _treecredit_run_unittest(classes, required, set_up, tear_down):
                         while case._cleanups:
                             function, args, kwargs = case._cleanups.pop()
                             function(*args, **kwargs)
-                except TestsSkipped:
+                except TestsSkipped as skip:
+                    if not any(skip is each for each in made):
+                        raise
                     continue
                 except Exception:
                     if expected:
