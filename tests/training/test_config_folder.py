@@ -11,7 +11,7 @@ import pytest
 
 from treecredit.cli import main
 from treecredit.training.config import TrainConfig
-from treecredit.training.train_cli import check_config_folder
+from treecredit.training.train_notes import check_config_folder
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ flags read (trial38 4: before, nothing was said until a later "the trees did not
 import argparse
 
 from treecredit.cli import main
-from treecredit.training.train_cli import escape_notes
+from treecredit.training.train_notes import escape_notes
 
 
 def flags(**options) -> argparse.Namespace:
@@ -50,3 +50,29 @@ def test_train_warns_before_its_checks(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("treecredit train: warning: --task-option delimiter=\\n gives delimiter the text")
     assert "group_size: is 1" in err[-1]
+
+
+def test_a_delimiter_in_no_worked_solution_is_noted_before_any_work(tmp_path):
+    import json
+
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.preflight import check_run
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"question": f"{i}+{i}=", "answer": str(2 * i),
+                                        "solution": f"{i}+{i}=\n{2 * i}" if i == 3 else f"{i}+{i}={2 * i}"}) + "\n"
+                            for i in range(20)))
+
+    def said(delimiter):
+        options = {"prompt_column": "question", "solution_column": "solution", "held_out": 2}
+        config = TrainConfig(dataset=str(data), task_options={**options, **delimiter}, out=str(tmp_path / "run"),
+                             steps=1, n_layer=1, n_head=2, n_embd=16, warm_start_steps=0, eval_problems=2)
+        lines: list[str] = []
+        check_run(config, log=lines.append)
+        return [line for line in lines if "worked solutions" in line]
+
+    assert said({"delimiter": "\\n"}) == [
+        "note: --task-option delimiter='\\\\n' occurs in none of the 18 worked solutions (column 'solution'), so a "
+        "warm start on them teaches no step ends: a tree forks at none and a step estimator sees each response as one "
+        "step (a shell passes a backslash as typed: for a line break write --task-option 'delimiter=\"\\n\"')"]
+    assert said({"delimiter": "="}) == [] and said({}) == []  # found in a solution; the default, not given

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import torch
 
 from treecredit.sampling import IIDSampler, make_sampler, samplers
@@ -65,7 +67,7 @@ def test_lines_printed_during_a_bar_go_above_it(monkeypatch):
 
     written: list[str] = []
     monkeypatch.setattr(tqdm, "write", staticmethod(lambda text, **kw: written.append(text)))
-    bar = object()
+    bar = SimpleNamespace(fp=SimpleNamespace(isatty=lambda: True))  # on a terminal (a file: test_progress_to_a_file)
     above_bar(print, bar)("step 25:", "held-out success 0.5")
     assert written == ["step 25: held-out success 0.5"]
     mine = [].append

@@ -83,12 +83,23 @@ TRL_STEP_TEXT = ("pass step_pattern='\\n\\n' to TreeCreditGRPOTrainer, which fin
 """How a user of the trainer gives steps as text, for the warning about a token-id delimiter that found none."""
 
 
+def _refuse_missing_estimator() -> None:
+    """Refuse a TreeCreditGRPOTrainer built without ``estimator=``, naming the estimators a host can run."""
+    import treecredit
+
+    usable = [n for n in treecredit.estimators("token") if not get_estimator(n).needs("mc_values")]
+    fail("estimator", "is required: TreeCreditGRPOTrainer computes its advantages with the treecredit estimator it "
+         "names (no default)", f"pass estimator= one of: {', '.join(usable)} (estimator='grpo' gives TRL's GRPO "
+         "advantages; estimator='tempo' per-token credit from responses' shared prefixes; docs/estimators.md)")
+
+
 class TreeCreditGRPOTrainer(GRPOTrainer):
     """TRL's ``GRPOTrainer`` with treecredit per-token advantages (see the module docstring).
 
     Args:
         *args, **kwargs: as for ``trl.GRPOTrainer``.
-        estimator: a token-level treecredit estimator name (``treecredit.estimators("token")``).
+        estimator: a token-level treecredit estimator name (``treecredit.estimators("token")``; required, no
+            default: ``"grpo"`` gives TRL's GRPO advantages, ``"tempo"`` per-token credit from the shared prefixes).
         estimator_options: its options, e.g. ``{"step_tokens": 64}`` for step-level estimators.
         sampler: ``"iid"`` (TRL's own generation) or ``"tree"`` (treecredit's tree sampler, one tree per
             group; on TRL's transformers generation, its colocated vLLM engine or its vLLM server).
@@ -101,7 +112,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
 
     Raises:
         ValueError: when the trainer is built, before TRL loads or runs any model, naming the argument and
-            the fix: an unknown estimator, sampler or strategy; ``estimator_options`` that is not a dict,
+            the fix: no estimator (naming the choices), an unknown estimator, sampler or strategy;
+            ``estimator_options`` that is not a dict,
             names an option the estimator does not take, or gives a value it refuses (the error names
             ``estimator_options['NAME']``; values are checked by running the estimator once on a
             4-completion test batch with the input this configuration gives it), holds a per-batch tensor
@@ -127,9 +139,11 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             without ``norm_by_std``) or ``multi_objective_aggregation`` away from TRL's default (not applied).
     """
 
-    def __init__(self, *args, estimator: str, estimator_options: dict | None = None, sampler: str = "iid",
-                 branching: str = "fixed", branching_options: dict | None = None, step_pattern: Any = None,
-                 **kwargs):
+    def __init__(self, *args, estimator: str | None = None, estimator_options: dict | None = None,
+                 sampler: str = "iid", branching: str = "fixed", branching_options: dict | None = None,
+                 step_pattern: Any = None, **kwargs):
+        if estimator is None:  # required; a bare TypeError named neither the choices nor a fix (until 2026-12-03)
+            _refuse_missing_estimator()
         check_choice(sampler, SAMPLERS, "sampler")
         trl_args = _bind_trl_arguments(args, kwargs)  # GRPOTrainer's arguments by name, positional ones too
         check_datasets(trl_args.get("train_dataset"), trl_args.get("eval_dataset"))

@@ -265,6 +265,18 @@ class GrowingRows:
             return True
         return False
 
+    def ends(self, node: int, segment) -> list[int] | None:
+        """The step-end offsets in ``segment`` (``node``'s, ended: every token drawn) if this followed the row that drew
+        it, caught up to its last token (what :meth:`SegmentGrower._absorb` would search again), else None; the node
+        is forgotten."""
+        entry = self._rows.pop(node, None)
+        if entry is None or entry[0].segment is not segment:
+            return None
+        tokens, pushed = segment.tokens, entry[2]
+        if len(tokens) > pushed:
+            entry[3] += [pushed + t for t in entry[1].push_all(tokens[pushed:])]
+        return list(entry[3])
+
     MIN_POINTS = 2
     """Candidate points (step ends with the token after them drawn) that every running row of a group must have
     drawn before its forecast reads them (:meth:`ready`): before that a forecast picks the prompt, or an early step

@@ -202,6 +202,12 @@ class SegmentGrower:
         forest.topped_up.update([node, *work[0].nodes])
         return work
 
+    def _step_ends(self, forest: SampledForest, node: int, segment, before: list) -> list[int]:
+        """Offsets in ``segment`` (continuing ``node``, whose response ids so far are ``before``) of the tokens that
+        complete a step end (a subclass may know them already: the speculative schedule's growing rows)."""
+        ctx = self.ctx
+        return stop_positions(ctx.policy.decode, ctx.marks, segment.tokens, before, ctx.pieces)
+
     def _absorb(self, forest: SampledForest, node: int, segment, rule, stopped_at_marks: bool) -> list[_Work]:
         """Append ``segment`` to ``node`` and decide what follows (see the module docstring)."""
         ctx = self.ctx
@@ -221,8 +227,7 @@ class SegmentGrower:
         elif not ctx.step_ends:  # nothing reads them (see GrowContext.step_ends)
             ends = []
         else:
-            ends = [t for t in stop_positions(ctx.policy.decode, ctx.marks, segment.tokens, before, ctx.pieces)
-                    if not (stopped and t == n - 1)]
+            ends = [t for t in self._step_ends(forest, node, segment, before) if not (stopped and t == n - 1)]
         forest.step_end_offsets[node] += [offset + t for t in ends]
         if stopped:
             forest.status[node] = "stop"

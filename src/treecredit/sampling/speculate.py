@@ -251,6 +251,19 @@ class SpeculativeGrower(Speculations):
                 self._speculate(forest, group)
         return self._requests(forest, [])
 
+    HAND_ENDS = True
+    """A segment that ends on a row :class:`~treecredit.sampling.forecast.GrowingRows` followed takes the step ends
+    found as its tokens were drawn (:meth:`GrowingRows.ends`) instead of searching its tokens again; False: searched
+    again (the same offsets)."""
+
+    def _step_ends(self, forest: SampledForest, node: int, segment, before: list) -> list[int]:
+        growing = getattr(self, "_growing", None)
+        if self.HAND_ENDS and growing is not None:
+            ends = growing.ends(node, segment)
+            if ends is not None:
+                return ends
+        return super()._step_ends(forest, node, segment, before)
+
     def _reserve_prompts(self, live) -> None:
         """Reserve chains from the prompt (:attr:`PROMPT_RESERVE`) for the groups whose first chains drew their first
         token at this step, where that token's entropy is at least :attr:`RESERVE_ENTROPY`."""

@@ -375,6 +375,10 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
         task = task_from_config(config)
         attach(task, config.steps, config.prompts_per_step)  # probed with trainer_state etc., as the run calls them
     check_held_out(task, config.eval_problems)
+    from treecredit.training.train_notes import delimiter_note
+
+    if note := delimiter_note(config, task):  # a delimiter no worked solution holds: no step ends learned
+        log(note)
     tested = check_estimator(config, task)  # the tiny batch ran with its own rewards: not run again below
     from treecredit.training.reward_range import check_reward_range
 

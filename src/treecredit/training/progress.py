@@ -2,7 +2,10 @@
 
 On a terminal a bar redraws in place. Redirected to a file or a CI log, tqdm writes a new line at every
 refresh, so there the bar refreshes at most every :data:`LOG_INTERVAL_S` seconds (``mininterval``), and
-postfix values are set with ``refresh=False`` (shown at the bar's own interval, not at every step).
+postfix values are set with ``refresh=False`` (shown at the bar's own interval, not at every step). Lines a
+run prints while its bar is shown (samples, notes: :func:`above_bar`) go above the bar on a terminal; elsewhere
+they are printed as they are, without redrawing the bar (until 2026-12-03 each redrew it: ``--sample-every 2``
+wrote 13 ``train:`` lines with stale counts into the log of a 6-step run).
 Task runs, agent runs (``--env``) and the warm starts all show their progress through this module.
 """
 
@@ -35,14 +38,51 @@ def run_bar(config, counters: dict):
 
 
 def above_bar(log, bar):
-    """``log`` for the lines a run prints while ``bar`` is shown: through ``tqdm.write`` (the line goes above
-    the bar, which is redrawn below it) when ``log`` is ``print``; ``log`` itself otherwise (a caller's own
-    function, or no bar)."""
+    """``log`` for the lines a run prints while ``bar`` is shown, when ``log`` is ``print``: on a terminal through
+    ``tqdm.write`` (the line goes above the bar, which is redrawn below it); where the bar's stream is not a
+    terminal (a file, a CI log) printed without redrawing the bar (:func:`lines_beside_bar`). ``log`` itself
+    otherwise (a caller's own function, or no bar)."""
     if bar is None or log is not print:
         return log
+    if not _on_terminal(bar):
+        return lines_beside_bar(bar)
     from tqdm.auto import tqdm
 
     return lambda *parts: tqdm.write(" ".join(str(p) for p in parts))
+
+
+def _on_terminal(bar) -> bool:
+    """Whether ``bar`` draws on a terminal (its stream's ``isatty``; stderr's for a bar without a stream)."""
+    import sys
+
+    stream = getattr(bar, "fp", None) or sys.stderr
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def lines_beside_bar(bar):
+    """A ``print`` for a run whose ``bar`` draws to a file: each line printed (stdout, flushed) as it is, the bar not
+    redrawn (``tqdm.write`` clears and redraws it, which there writes the bar again, stale, once per line). Where the
+    bar drew since the last line (its text ends without a newline), a newline on the bar's stream first, so that the
+    line starts a line of its own where both streams go to one file."""
+    import sys
+
+    seen = {"drawn": None}
+
+    def write(*parts) -> None:
+        drawn = getattr(bar, "last_print_t", None)
+        if drawn != seen["drawn"]:
+            seen["drawn"] = drawn
+            try:
+                bar.fp.write("\n")
+                bar.fp.flush()
+            except (AttributeError, ValueError, OSError):
+                pass
+        print(" ".join(str(p) for p in parts), file=sys.stdout, flush=True)
+
+    return write
 
 
 @contextlib.contextmanager

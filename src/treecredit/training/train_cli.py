@@ -13,6 +13,7 @@ from dataclasses import fields
 from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_default, field_docs, load_config_file
 from treecredit.training.config_values import TypedOptions
+from treecredit.training.train_notes import check_config_folder, config_folder_note, escape_notes
 
 _DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
                "env_options": "--env-option",
@@ -260,71 +261,6 @@ def rule_note(args: argparse.Namespace, config: TrainConfig, command: str = "tra
 
     note = held_out_rule_note(args, load_config_file(args.config), config)
     return f"treecredit {command}: {note}" if note else ""
-
-
-def check_config_folder(args: argparse.Namespace) -> None:
-    """Refuse ``--config FILE --resume`` (or ``--overwrite``) without ``--out`` where FILE's folder holds a run of
-    its own (a run folder copied or moved: ``cp -r runs/a runs/b``) and FILE names another ``out`` (its run's
-    config.json names the folder it was written in): the command would resume (replace) the run in that other
-    folder and leave FILE's as it is. The fix names both: ``--out`` FILE's folder, or the other run's config.json.
-    A symbolic link to the run folder, or another working folder, is the same folder (paths resolved)."""
-    from pathlib import Path
-
-    from treecredit.training.config import resolved_path
-    from treecredit.training.preflight import holds_run, run_files_in
-
-    resume, overwrite = getattr(args, "resume", False), getattr(args, "overwrite", False)
-    if not getattr(args, "config", None) or hasattr(args, "out") or not (resume or overwrite):
-        return
-    folder = Path(resolved_path(str(Path(args.config).expanduser().parent)))  # the file itself may be a link
-    if not run_files_in(folder, skip=("config.json",)):
-        return  # a settings file of its own (my.yaml naming out): it names the run meant
-    out = load_config_file(args.config).get("out") or field_default(TrainConfig.__dataclass_fields__["out"])
-    out = Path(resolved_path(out))
-    if out == folder:
-        return
-    flag, verb = ("--resume", "resume") if resume else ("--overwrite", "replace")
-    action = "continue" if resume else "replace"
-    other = (f", or {verb} the run in {out} with --config {out / 'config.json'} {flag}" if holds_run(out)
-             else f" ({out} holds no run now)")
-    fail("config", f"{args.config} names out {str(out)!r}, not the folder the file is in ({folder}), which holds a "
-         f"run of its own (a copied or moved run folder): {flag} would {action} the run in {out} and leave {folder} "
-         f"as it is", f"add --out {Path(args.config).parent} to {verb} the run in {folder}{other}")
-
-
-def escape_notes(args: argparse.Namespace, command: str = "train") -> list[str]:
-    """``treecredit COMMAND: warning: ...`` for each option text with backslash escapes a shell or a YAML/TOML
-    ``--config`` file kept as typed (:func:`~treecredit.training.config_values.escape_warnings`)."""
-    from pathlib import Path
-
-    from treecredit.training.config_file import kept_backslashes
-    from treecredit.training.config_values import escape_warnings
-
-    config = getattr(args, "config", None)
-    kind = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML"}.get(Path(config).suffix if config else "", "")
-    kept = kept_backslashes(config) if config and load_config_file(config) else []  # the file's checks first
-    return [f"treecredit {command}: warning: {said}" for said in escape_warnings(args, kept, kind)]
-
-
-def config_folder_note(args: argparse.Namespace, config: TrainConfig) -> str:
-    """A note when ``--config FILE`` (without ``--out``) sends the run to a folder other than the one FILE is
-    in, under ``--resume`` or when that folder holds a run (a run folder copied or moved elsewhere: its
-    config.json still names the old ``out``); '' otherwise."""
-    from pathlib import Path
-
-    from treecredit.training.config import resolved_path
-    from treecredit.training.preflight import run_files_in
-
-    if not getattr(args, "config", None) or hasattr(args, "out"):
-        return ""
-    folder = Path(resolved_path(args.config)).parent
-    copied_run = bool(run_files_in(folder, skip=("config.json",)))
-    if Path(config.out) == folder or not (args.resume or copied_run):
-        return ""
-    verb = "resumes the run in" if args.resume else "writes to"
-    return (f"treecredit train: note: --config {args.config} names out {config.out!r}, not the folder the file is "
-            f"in ({folder}); this command {verb} {config.out}. To use the run in {folder} instead, add --out "
-            f"{folder}")
 
 
 # what only task runs read: an agent run (--env) would silently ignore them
