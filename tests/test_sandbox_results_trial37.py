@@ -48,3 +48,14 @@ def test_an_exception_class_entry_point_is_caught_as_itself():
     assert run_check(program, test, "InvalidInput", timeout=10).passed
     wrong = program.replace("raise InvalidInput(x)", "raise ValueError(x)")
     assert not run_check(wrong, test, "InvalidInput", timeout=10).passed
+
+
+def test_the_candidate_has_the_function_s_signature():
+    """inspect.signature(candidate) said (*args, **kwargs) (until 2026-12-03)."""
+    program = "def sq(x, *, power=2):\n    return x ** power\n"
+    test = ("import inspect\ndef check(candidate):\n    assert str(inspect.signature(candidate)) == '(x, *, power=2)'\n"
+            "    assert list(inspect.signature(candidate).parameters) == ['x', 'power']\n"
+            "    assert candidate(3) == 9\n")
+    result = run_check(program, test, "sq", timeout=20)
+    assert result.passed, result.stderr[-400:]
+    assert not run_check(program.replace("x ** power", "x"), test, "sq", timeout=20).passed

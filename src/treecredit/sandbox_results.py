@@ -59,8 +59,10 @@ when the tests name it ...). Until 2026-12-03 a program's patch of ``unittest.Te
 ``__init_subclass__``, ``__init__``, ``assertTrue``) reached the tests (:mod:`treecredit.rewards.code_unittest`).
 
 The wrapper has the function's ``__name__``, ``__qualname__`` and ``__doc__`` (when each is a ``str``; until
-2026-12-03 it was named ``candidate`` with no docstring), not its signature: ``inspect.signature`` says
-``(*args, **kwargs)`` (a limit; ``__wrapped__`` would hand the tests the unchecked function).
+2026-12-03 it was named ``candidate`` with no docstring) and, for a function, its ``__signature__`` (the
+``inspect.Signature`` of the program's function, taken when the wrapper is made: until 2026-12-03
+``inspect.signature(candidate)`` said ``(*args, **kwargs)``); not ``__wrapped__``, which would hand the tests the
+unchecked function.
 """
 
 RESULTS = r'''
@@ -197,6 +199,9 @@ def _results_guard(is_plain, stops_expected=True, around_calls=()):
             return (origin_of(id_(self)),)
 
     id_, callable_, qualname_of = id, callable, type.__dict__["__qualname__"].__get__
+    import inspect
+    import types
+    signature, signature_type, function_type = inspect.signature, inspect.Signature, types.FunctionType
     own_attribute = object.__getattribute__
     keep = []
 
@@ -269,6 +274,13 @@ def _results_guard(is_plain, stops_expected=True, around_calls=()):
                 continue
             if type_(value) is str_:
                 setattr_(candidate, key, value)
+        if type_(function) is function_type:  # its parameters for inspect.signature (a Signature: no code of its)
+            try:
+                said = signature(function)
+            except Exception_:
+                said = None
+            if type_(said) is signature_type:
+                setattr_(candidate, "__signature__", said)
         return candidate
 
     return plain_results

@@ -246,8 +246,8 @@ def _unsettled(forest: SampledForest, entry: list) -> set:
     """The nodes :func:`_ended_unscored` still looks at (``entry``: :func:`_done_entry`'s, for the kept rewards it
     reads): every node but those already known scored or :data:`SETTLED` when it last looked, and the nodes made
     since (updated in place by its caller). Each call so reads the nodes still open or ended and unscored, not the
-    whole table (at 64 prompts × 8 leaves a round of each group read every node of the batch: ≈ 200 passes over
-    ≈ 1500 nodes a call; docs/performance.md [2w])."""
+    whole table (at 64 prompts × 8 leaves a round of each group read every node of the batch, ≈ 200 passes over the
+    table a call; docs/performance.md [2w])."""
     unsettled, seen = entry[2], entry[3]
     if seen < len(forest.status):
         unsettled.update(range(seen, len(forest.status)))
