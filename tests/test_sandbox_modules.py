@@ -106,3 +106,33 @@ def test_the_plan_names_what_runs():
     assert ("numpy", "testing", "x") in paths and ("numpy", "allclose") in paths
     assert dict(bindings) == {"np": "numpy", "math": "math"}
     assert named == {"fractions", "re"} and scope == {"fractions", "re", "numpy", "math", "builtins"}
+
+
+ADDED = {  # a public name a right program adds to a library module stays (trial39: each scored 0.0 after 4129064)
+    "a compatibility shim": ("import collections, collections.abc\ncollections.Iterable = collections.abc.Iterable\n"
+                             "def f(x):\n    return isinstance(x, collections.Iterable)\n", "assert f([1])\n"),
+    "its own state at the top": ("import math\nmath.memo = {}\ndef f(n):\n    math.memo[n] = n\n    return n\n",
+                                 "assert f(2) == 2\n"),
+    "its own state in a call": ("import math\ndef f(n):\n    math.memo = 5\n    return n\n",
+                                "import math\nassert f(2) == 2 and math.memo == 5\n"),
+    "a builtin under its own name": ("import statistics\nstatistics.float = float\ndef f(n):\n"
+                                     "    return statistics.float(n)\n", "assert f(2) == 2.0\n"),
+}
+
+
+@pytest.mark.parametrize("plain_results", [True, False])
+@pytest.mark.parametrize("case", sorted(ADDED))
+def test_a_public_name_a_program_adds_to_a_library_stays(case, plain_results):
+    program, test = ADDED[case]
+    result = run_check(program, test, "f", timeout=20, plain_results=plain_results)
+    assert result.passed, result.stderr[-600:]
+
+
+@pytest.mark.parametrize("patch", [
+    "import statistics\nstatistics.sum = lambda *a, **k: 0\n",  # a builtin's name: the module's own calls read it
+    "import statistics\nstatistics.float = lambda *a, **k: 0.75\n",
+])
+def test_an_added_name_that_shadows_a_builtin_is_dropped(patch):
+    test = "import statistics\nassert statistics.mean([f(1), 2.0]) == 2.25\n"
+    assert run_check(RIGHT, test, "f", timeout=20).passed
+    assert not run_check(patch + WRONG, test, "f", timeout=20).passed

@@ -41,8 +41,11 @@ tests run, or imported by the program by a name no text spells (``importlib.impo
 tests read that the program binds other than by ``import`` (``from math import isclose`` then ``isclose = ...``,
 or ``class math``) is the program's (as any global of its own the tests read); and with ``plain_results=False``
 (nothing is wrapped), or from a method of the program's object, a patch the program makes while the tests run
-(after they began) reaches what the tests call after it; a program that keeps its own state on a library module
-(``math.memo = {}``) loses it before the tests.
+(after they began) reaches what the tests call after it. A public name the program adds to a library module stays
+(``collections.Iterable = collections.abc.Iterable``, ``np.float = float``, ``math.memo = {}``: until trial39 of
+2026-12-03 such correct programs scored 0.0), unless it names a builtin other than that builtin itself (it would
+change what the module's own functions call); a name starting with ``_`` the program adds is dropped, and so is
+any attribute it adds to a library class (it may shadow one the class inherits).
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def _library_state(imports, paths, bindings, named, scope):
         itertools.repeat
     statics = (staticmethod, classmethod)
     absent = object()
+    startswith = str.startswith
+    builtin_names = dict_(import_("builtins").__dict__)  # (as they were at boot: the program has not run yet)
     immutable = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: a builtin (C) type, which no program can change
     enable, disable, isenabled = gc.enable, gc.disable, gc.isenabled
     taken = {}  # name -> module, as it was before the program ran
@@ -161,11 +166,25 @@ def _library_state(imports, paths, bindings, named, scope):
         held[:] = [whole, capture(whole), near]
         return restore, before_call, after_call
 
+    def added_ok(key, value):
+        """Whether a name the program added to a library module may stay: a public name (no ``_``: no module's
+        own lazily made global), not one of the builtins' names unless it is that builtin (``np.float = float``;
+        ``statistics.sum = fake`` would change what the module's own functions call)."""
+        if startswith(key, "_"):
+            return False
+        builtin = get(builtin_names, key, absent)
+        return builtin is absent or builtin is value
+
     def rebuild(namespace, pairs, name):
         """``namespace`` made ``pairs`` again (whole: a key the program added may be a str subclass whose
-        ``__hash__`` is its code), but for a submodule imported since (still in ``sys.modules``: its attribute)."""
+        ``__hash__`` is its code), but for a submodule imported since (still in ``sys.modules``: its attribute)
+        and a public name the program added (:func:`added_ok`: a test that reads a name the module did not have
+        fails without the program anyway, so it cannot be cheated through it: ``collections.Iterable = ...``,
+        ``np.float = float``, ``math.memo = {}`` stay)."""
+        was = {key for key, _ in pairs if type_(key) is str_}
         kept = [(key, value) for key, value in list_(items(namespace)) if type_(key) is str_
-                and isinstance_(value, module_type) and get(modules, name + "." + key) is value]
+                and (isinstance_(value, module_type) and get(modules, name + "." + key) is value
+                     or key not in was and added_ok(key, value))]
         clear(namespace)
         update(namespace, pairs)
         for key, value in kept:
