@@ -39,3 +39,12 @@ def test_answers_still_score_one(completion, answer):
 def test_the_rule_asks_where_the_number_read_stands():
     assert not reads_a_scribble([], "11>;15")
     assert ends_open("11>") and ends_open("11 >;") and not ends_open("11</answer>") and not ends_open("11</s>")
+
+
+@pytest.mark.parametrize("completion", [  # trial39 R1: the '>' of '|>' read as a comparison sign (4ea67d1)
+    "11<|endoftext|>", "11<|im_end|>", "11<|eot_id|>", "11<|end|>", "11<|end_of_text|>",
+    "The answer is 11.<|endoftext|>", "11<|im_end|>\n<|im_start|>user",
+])
+def test_a_special_token_after_the_answer_is_not_an_open_end(completion):
+    assert not ends_open(completion)
+    assert math_reward(["q"], [completion], answer=["11"], timeout=SECONDS) == [1.0]

@@ -284,16 +284,16 @@ def _literal(value) -> bool:
     return False
 
 
-# An operator, ``=`` or a comparison sign (not the ``>`` that closes a tag such as ``</answer>``) at the end, maybe
-# before a comma, semicolon or colon: 8*, 8 -, 3=3=3=, 11>, 11>;.
-_OPEN_END = re.compile(r"(?:[-+*/=^×÷·]|(?<![A-Za-z/\"'])[<>]|\\cdot|\\times|\\div)\s*[,;:]*\s*$")
+# An operator, ``=`` or a comparison sign (not the ``>`` that closes a tag such as ``</answer>`` or a special
+# token's ``|>``) at the end, maybe before a comma, semicolon or colon: 8*, 8 -, 3=3=3=, 11>, 11>;.
+_OPEN_END = re.compile(r"(?:[-+*/=^×÷·]|(?<![A-Za-z/\"'|])[<>]|\\cdot|\\times|\\div)\s*[,;:]*\s*$")
 
 
 def ends_open(text: str) -> bool:
     """Whether ``text`` (a final answer) stops mid-expression: it ends, after a closing period, in an operator,
     ``=`` or a comparison sign, maybe before a comma, semicolon or colon (``8*``, ``8 -``, ``3=3=3=``, ``11>``,
-    ``11>;``; not ``11</answer>``), or in a bracket that its last line never opened (``8)``; not ``1) so 8``). Such
-    text is not a final answer, even where math-verify reads a number out of it."""
+    ``11>;``; not ``11</answer>`` or ``11<|im_end|>``), or in a bracket that its last line never opened (``8)``;
+    not ``1) so 8``). Such text is not a final answer, even where math-verify reads a number out of it."""
     text = text.strip().removesuffix(".").rstrip()
     if _OPEN_END.search(text):
         return True
