@@ -10,8 +10,9 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
 from hf_tiny import tiny_hf_policy  # noqa: E402
+from kv_joint_counts import Counts  # noqa: E402
 from kv_steps import stepped_state  # noqa: E402
-from treecredit.models import hf_cache, kv_buffer, kv_joint  # noqa: E402
+from treecredit.models import kv_buffer, kv_joint  # noqa: E402
 from treecredit.sampling.kv_states import (  # noqa: E402
     append_kept_rows,
     append_own_rows,
@@ -43,27 +44,6 @@ def _same(a, b):
         assert x.shape == y.shape and torch.equal(x, y)  # masked columns included, bit for bit
     for x, y in zip(a.cache.layers, b.cache.layers):
         assert x.spare_rows() == y.spare_rows() and x.__dict__["_buffer"].keys.shape == y.__dict__["_buffer"].keys.shape
-
-
-class Counts:
-    """Counts the joint stacks and appends that succeeded."""
-
-    def __init__(self, monkeypatch):
-        self.stacks = self.appends = 0
-        stack, append = hf_cache.GrowingLayer.stack_layers, hf_cache.GrowingLayer.append_layers
-
-        def stacking(*args):
-            out = stack(*args)
-            self.stacks += out is not None
-            return out
-
-        def appending(*args):
-            out = append(*args)
-            self.appends += out is not None
-            return out
-
-        monkeypatch.setattr(hf_cache.GrowingLayer, "stack_layers", staticmethod(stacking))
-        monkeypatch.setattr(hf_cache.GrowingLayer, "append_layers", staticmethod(appending))
 
 
 def test_joint_view_reads_the_slices_and_refuses_other_layouts():

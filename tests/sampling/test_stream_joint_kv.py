@@ -12,33 +12,13 @@ pytest.importorskip("tokenizers")
 from test_segment_rounds import CASES, _same_rollout  # noqa: E402
 
 from hf_tiny import tiny_hf_policy  # noqa: E402
-from treecredit.models import hf_cache, kv_joint  # noqa: E402
+from kv_joint_counts import Counts  # noqa: E402
+from treecredit.models import kv_joint  # noqa: E402
 from treecredit.sampling.kv_backend import KVCacheBackend  # noqa: E402
 from treecredit.sampling.tree import TreeSampler  # noqa: E402
 from treecredit.tasks import ArithmeticTask  # noqa: E402
 
 torch.set_num_threads(1)
-
-
-class Counts:
-    """Counts the joint stacks and appends that succeeded."""
-
-    def __init__(self, monkeypatch):
-        self.stacks = self.appends = 0
-        stack, append = hf_cache.GrowingLayer.stack_layers, hf_cache.GrowingLayer.append_layers
-
-        def stacking(*args):
-            out = stack(*args)
-            self.stacks += out is not None
-            return out
-
-        def appending(*args):
-            out = append(*args)
-            self.appends += out is not None
-            return out
-
-        monkeypatch.setattr(hf_cache.GrowingLayer, "stack_layers", staticmethod(stacking))
-        monkeypatch.setattr(hf_cache.GrowingLayer, "append_layers", staticmethod(appending))
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[5], CASES[7]])  # fixed (siblings copied after the step), entropy,
