@@ -48,3 +48,11 @@ def test_the_rule_asks_where_the_number_read_stands():
 def test_a_special_token_after_the_answer_is_not_an_open_end(completion):
     assert not ends_open(completion)
     assert math_reward(["q"], [completion], answer=["11"], timeout=SECONDS) == [1.0]
+
+
+@pytest.mark.parametrize("completion", [  # review38: notes after a right answer are not scribbles
+    "The answer is 11 (4+7).", "The answer is 11 (15-4).", "The answer is 11 (2 s.f.).", "11 (3 s.f.)",
+    "The answer is 11 [1].", "\\boxed{11_{10}}", "Final answer: 11 (~ 10.9)", "The answer is 11, 15 is wrong",
+])
+def test_a_note_after_the_answer_is_not_a_scribble(completion):
+    assert math_reward(["q"], [completion], answer=["11"], timeout=SECONDS) == [1.0]

@@ -307,12 +307,13 @@ _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 def reads_a_scribble(parsed: list, text: str) -> bool:
     """Whether math-verify's reading of ``text`` (a final answer; ``parsed``, one value, an equation's right-hand side
     counting) is a number that ``text`` writes before another number with only symbols between them: math-verify
-    read the first number of a scribble and dropped the rest. ``11>;15``, ``x=11>;15``, ``7>;100``, ``11=;15``,
-    ``11&15`` read 11 (or 7) where the statement ends on 15 (or 100), which the ``numeric`` reward reads; a trial's
-    run credited ``011>;15`` for ``6+5=`` (until 2026-12-03). Words between the two numbers are prose, read by
-    math-verify's anchors as before (``The answer is 11, not 15`` answers 11), and a number written after the one
-    read with the same value is fine (``11 = 11``). False where math-verify read several values, or a value not
-    written as a number of ``text`` (:func:`~treecredit.rewards.numbers.written_numbers`)."""
+    read the first number of a scribble and dropped the rest (a comparison sign, ``=``, ``;``, ``&``, ``|`` or ``@``
+    between them; not a note in brackets, ``11 (4+7)``, ``11 [1]``, nor ``11_{10}``). ``11>;15``, ``x=11>;15``,
+    ``7>;100``, ``11=;15``, ``11&15`` read 11 (or 7) where the statement ends on 15 (or 100), which the ``numeric``
+    reward reads; a trial's run credited ``011>;15`` for ``6+5=`` (until 2026-12-03). Words between the two numbers
+    are prose, read by math-verify's anchors as before (``The answer is 11, not 15`` answers 11), and a number
+    written after the one read with the same value is fine (``11 = 11``). False where math-verify read several
+    values, or a value not written as a number of ``text`` (:func:`~treecredit.rewards.numbers.written_numbers`)."""
     values = [_value(e) for e in parsed if not isinstance(e, str)]
     if len(values) != 1:
         return False
@@ -332,7 +333,14 @@ def reads_a_scribble(parsed: list, text: str) -> bool:
     if not read or read[-1] == len(numbers) - 1:
         return False
     end, start = numbers[read[-1]][1], numbers[read[-1] + 1][0]
-    return not _WORD.search(text[end:start])
+    between = text[end:start].strip()
+    return bool(_SCRIBBLE_SIGN.search(between)) and not between.startswith(("(", "[", "_")) \
+        and not _WORD.search(between)
+
+
+# What makes two numbers a scribble rather than an answer and a note: a sign between them (``11>;15``, ``11&15``);
+# a bracket (``11 (4+7)``, ``11 [1]``), a subscript (``11_{10}``) or a comma alone (``11, 15 is wrong``) do not.
+_SCRIBBLE_SIGN = re.compile(r"[<>=;&|@]")
 
 
 def is_number_literal(parsed: list) -> bool:
