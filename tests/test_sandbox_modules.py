@@ -136,3 +136,21 @@ def test_an_added_name_that_shadows_a_builtin_is_dropped(patch):
     test = "import statistics\nassert statistics.mean([f(1), 2.0]) == 2.25\n"
     assert run_check(RIGHT, test, "f", timeout=20).passed
     assert not run_check(patch + WRONG, test, "f", timeout=20).passed
+
+
+@pytest.mark.parametrize("plain_results", [True, False])
+def test_data_a_program_sets_on_a_library_object_stays(plain_results):
+    """review38: ``logging.basicConfig(level=INFO)`` at the top sets ``logging.root.level``; putting the root
+    logger's ``__dict__`` back made a right logging program score 0 (nothing logged at INFO)."""
+    program = ("import logging\nlogging.basicConfig(filename='app.log', level=logging.INFO, format='%(message)s')\n"
+               "def f(x):\n    logging.getLogger(__name__).info('processed %s', x)\n    return x * 2\n")
+    test = "assert f(3) == 6\nwith open('app.log') as log:\n    assert 'processed 3' in log.read()\n"
+    result = run_check(program, test, "f", timeout=20, plain_results=plain_results)
+    assert result.passed, result.stderr[-600:]
+
+
+def test_a_method_patched_on_a_library_object_is_still_put_back():
+    patch = "import json\njson._default_decoder.decode = lambda *a, **k: 0\n"
+    test = "import json\nassert f(1) == json.loads('2.5')\n"
+    assert not run_check(patch + WRONG, test, "f", timeout=20).passed
+    assert run_check(patch + RIGHT, test, "f", timeout=20).passed

@@ -9,31 +9,32 @@ from them (``np.testing.assert_allclose``: a package may load ``testing`` only w
 names the program's top level binds by ``import X [as Y]`` that the tests read without binding them, and the
 top-level names of the tests' own imports.
 
-``MODULES`` (boot source, after :data:`treecredit.sandbox_results.RESULTS`) defines
-``_library_state(imports, paths, bindings, named, scope) -> (take, is_taken)``. The harness calls ``take()`` just
-before the program runs (under the audit hook, as the program's own imports would run): it imports those modules
-(a failure is left for the program or the tests to meet), asks for those attribute paths, and takes every module in
-``sys.modules`` (but ``__main__``, the program's namespace): the module under its name, its class and namespace;
-the ``__dict__``, bases and metaclass of every class found in those namespaces but the builtin ones (``TestCase``,
-``Counter``, ``JSONDecoder`` ...), and the ``__dict__`` of every other object there that has one (``json``'s
-default decoder, ``logging.root``); the contents of ``sys.path``, ``sys.meta_path``, ``sys.path_hooks`` and
-``sys.path_importer_cache``. It returns ``(restore, before_call, after_call)``. The harness calls
-``restore(tests)`` just before the tests run: what changed is put back (an attribute patched, deleted or added:
-``builtins.round``, ``sys.modules['math'] = fake``), the modules the program imported under a package taken
-(``numpy.testing`` first loaded by the program: the tests import it afresh) and a module the tests import that was
-not taken (one that did not import here, which a program could have put into ``sys.modules``) are dropped, and
-the tests' names in ``bindings`` get the module taken (``np`` where the program said ``import numpy as np`` and
-later ``np = fake``). With ``plain_results``, each call of the program's functions the tests make
-(:mod:`treecredit.sandbox_results`) is wrapped in ``before_call()``/``after_call(state)``: the modules under
-``scope`` (the tests' imports, the modules of ``bindings``, ``builtins``) are put back as they were just before
-the call, so the tests' own ``mock.patch`` stays and the program's patch from inside the call goes. Everything is
-compared by identity (``operator.is_``, in C: no ``__eq__`` of the program's runs, and ``id()`` would raise an
-audit event each) and a namespace that changed is rebuilt whole (a key the program added may be a ``str``
-subclass whose ``__hash__`` is its code). ``is_taken(obj)`` tells the verdict hook
-(:mod:`treecredit.sandbox_harness`) whether ``obj`` is a module, class or function taken: setting or deleting its
-``__code__``, ``__defaults__``, ``__kwdefaults__``, ``__class__`` or ``__bases__`` (each raises the audit event
-``object.__setattr__``/``__delattr__``; no snapshot sees a code object swapped in place) is refused while the
-tests run.
+``MODULES`` (boot source, after :data:`treecredit.sandbox_results.RESULTS`) defines ``_library_state(imports, paths,
+bindings, named, scope) -> (take, is_taken)``. The harness calls ``take()`` just before the program runs (under the
+audit hook, as the program's own imports would run): it imports those modules (a failure is left for the program or
+the tests to meet), asks for those attribute paths, and takes every module in ``sys.modules`` (but ``__main__``, the
+program's namespace): the module under its name, its class and namespace; the ``__dict__``, bases and metaclass of
+every class found in those namespaces but the builtin ones (``TestCase``, ``Counter``, ``JSONDecoder`` ...), and the
+``__dict__`` of every other object there that has one (``json``'s default decoder, ``logging.root``); the contents
+of ``sys.path``, ``sys.meta_path``, ``sys.path_hooks`` and ``sys.path_importer_cache``. It returns ``(restore,
+before_call, after_call)`` (an object's ``__dict__`` gets back what can be called, a method patched on the instance,
+and keeps the data the program set: ``logging.basicConfig(level=INFO)``). The harness calls ``restore(tests)`` just
+before the tests run: what changed is put back (an attribute patched, deleted or added: ``builtins.round``,
+``sys.modules['math'] = fake``), the modules the program imported under a package taken (``numpy.testing`` first
+loaded by the program: the tests import it afresh) and a module the tests import that was not taken (one that did
+not import here, which a program could have put into ``sys.modules``) are dropped, and the tests' names in
+``bindings`` get the module taken (``np`` where the program said ``import numpy as np`` and later ``np = fake``).
+With ``plain_results``, each call of the program's functions the tests make (:mod:`treecredit.sandbox_results`) is
+wrapped in ``before_call()``/``after_call(state)``: the modules under ``scope`` (the tests' imports, the modules of
+``bindings``, ``builtins``, and the submodules their texts reach by attribute, not whole package trees: a patch made
+inside a call to a deeper module stays) are put back as they were just before the call, so the tests' own
+``mock.patch`` stays and the program's patch from inside the call goes. Everything is compared by identity
+(``operator.is_``, in C: no ``__eq__`` of the program's runs, and ``id()`` would raise an audit event each) and a
+namespace that changed is rebuilt whole (a key the program added may be a ``str`` subclass whose ``__hash__`` is its
+code). ``is_taken(obj)`` tells the verdict hook (:mod:`treecredit.sandbox_harness`) whether ``obj`` is a module,
+class or function taken: setting or deleting its ``__code__``, ``__defaults__``, ``__kwdefaults__``, ``__class__``
+or ``__bases__`` (each raises the audit event ``object.__setattr__``/``__delattr__``; no snapshot sees a code object
+swapped in place) is refused while the tests run.
 
 Limits: state kept inside objects is not put back (a list or dict a library mutates in place: ``re``'s cache,
 ABC registrations, ``functools`` caches, ``decimal``'s context, a registry); a module first imported while the
@@ -73,6 +74,8 @@ def _library_state(imports, paths, bindings, named, scope):
         itertools.repeat
     statics = (staticmethod, classmethod)
     absent = object()
+    callable_ = callable
+    importer_cache = sys.path_importer_cache
     startswith = str.startswith
     builtin_names = dict_(import_("builtins").__dict__)  # (as they were at boot: the program has not run yet)
     immutable = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: a builtin (C) type, which no program can change
@@ -162,7 +165,12 @@ def _library_state(imports, paths, bindings, named, scope):
         for name in names:
             taken[name] = modules[name]
         whole = parts_of(names, True)
-        near = parts_of([name for name in names if partition(name, ".")[0] in scope], False)
+        # Around each call: the tests' modules themselves and those their texts reach by attribute (np.testing),
+        # not whole package trees (every pandas.* module cost ≈ 5 ms a call: review38, a right program called
+        # 2000 times timed out)
+        reached = {".".join(path[:end]) for path in paths for end in range(1, len_(path) + 1)}
+        near = parts_of([name for name in names if name in scope or (partition(name, ".")[0] in scope
+                                                                     and name in reached)], False)
         held[:] = [whole, capture(whole), near]
         return restore, before_call, after_call
 
@@ -197,6 +205,24 @@ def _library_state(imports, paths, bindings, named, scope):
             out.append(list_(zip_(keys_[at:at + length], values_[at:at + length])))
             at += length
         return out
+
+    def keep_data(state_, then):
+        """An object's ``__dict__`` (``json``'s default decoder, ``logging.root``) made ``then`` again in what can be
+        called (a method patched on the instance: ``json._default_decoder.decode = ...``), keeping the data the
+        program set there (``logging.basicConfig(level=INFO)`` sets ``logging.root.level``: review38 found a right
+        logging program scoring 0 when the level was put back)."""
+        # (an exact-str key only: a key the program added may be a str subclass whose __hash__ is its code)
+        now = dict_([(key, value) for key, value in list_(items(state_)) if type_(key) is str_])
+        merged = {}
+        for key, value in then:  # what was there: a callable put back, data kept as the program left it
+            current = get(now, key, absent)
+            keep = current is not absent and not callable_(value) and not callable_(current)
+            merged[key] = current if keep else value
+        for key, value in list_(items(now)):  # what the program added: data kept, a callable dropped
+            if key not in merged and not callable_(value):
+                merged[key] = value
+        clear(state_)
+        update(state_, merged)
 
     def put_back(parts, state):
         """Put ``parts`` back as ``state`` (:func:`capture`) says they were."""
@@ -235,9 +261,11 @@ def _library_state(imports, paths, bindings, named, scope):
                     if not same_items(list_(flat(items(state_))), list_(flat(then))):
                         if index < len_(namespaces):  # (a module's namespace; then objects' and the cache)
                             rebuild(state_, then, names[index])
-                        else:
+                        elif state_ is importer_cache:
                             clear(state_)
                             update(state_, then)
+                        else:
+                            keep_data(state_, then)
             if not (list_(map_(len_, proxies)) == class_sizes
                     and same_items(list_(flat(map_(proxy_keys, proxies))), class_names)
                     and same_items(list_(flat(map_(proxy_values, proxies))), class_values)):
