@@ -210,12 +210,18 @@ _KEYS: dict[int, dict] = {}
 forest."""
 
 
+def _per_forest(table: dict[int, dict], forest: SampledForest) -> dict:
+    """``table``'s dict for ``forest``, created empty at the first read and dropped from ``table`` when the forest is
+    collected (the tables are keyed by ``id(forest)``)."""
+    entry = table.get(id(forest))
+    if entry is None:
+        entry = table[id(forest)] = {}
+        weakref.finalize(forest, table.pop, id(forest), None)
+    return entry
+
+
 def _leaf_keys(forest: SampledForest) -> dict:
-    keys = _KEYS.get(id(forest))
-    if keys is None:
-        keys = _KEYS[id(forest)] = {}
-        weakref.finalize(forest, _KEYS.pop, id(forest), None)
-    return keys
+    return _per_forest(_KEYS, forest)
 
 
 _DONE: dict[int, list] = {}
@@ -262,11 +268,7 @@ _KEPT: dict[int, dict] = {}
 def kept_rewards(forest: SampledForest) -> dict:
     """The rewards kept for ``forest``'s leaves, ``{(group, chain, response ids): reward}`` (created empty at the
     first read; forgotten when the forest is)."""
-    kept = _KEPT.get(id(forest))
-    if kept is None:
-        kept = _KEPT[id(forest)] = {}
-        weakref.finalize(forest, _KEPT.pop, id(forest), None)
-    return kept
+    return _per_forest(_KEPT, forest)
 
 
 def leaf_texts(ctx, forest: SampledForest, leaves: list[int], ids: list[list[int]]) -> list[str]:
@@ -288,11 +290,7 @@ _TEXTS: dict[int, dict] = {}
 
 
 def _leaf_texts(forest: SampledForest) -> dict:
-    made = _TEXTS.get(id(forest))
-    if made is None:
-        made = _TEXTS[id(forest)] = {}
-        weakref.finalize(forest, _TEXTS.pop, id(forest), None)
-    return made
+    return _per_forest(_TEXTS, forest)
 
 
 def response_text(ctx, ids: list[int]) -> str:
