@@ -12,12 +12,8 @@ from dataclasses import fields
 
 from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_default, field_docs, load_config_file
-from treecredit.training.config_values import TypedOptions
+from treecredit.training.config_values import OPTION_FLAGS, TypedOptions
 from treecredit.training.train_notes import check_config_folder, config_folder_note, escape_notes
-
-_DICT_FLAGS = {"estimator_options": "--estimator-option", "task_options": "--task-option",
-               "env_options": "--env-option",
-               "sampler_options": "--sampler-option", "branching_options": "--branching-option"}
 
 _NONE_DEFAULT_TYPES = {"lr": float}
 """The value type of a flag whose field defaults to None (unset: chosen by the run)."""
@@ -35,8 +31,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         default = field_default(f)
         shown = "" if default is None else f" (default: {default})"  # None: the doc says what unset does
         help_text = f"{docs.get(f.name, '')}{shown}".replace("%", "%%")  # argparse formats help with %
-        if f.name in _DICT_FLAGS:
-            parser.add_argument(_DICT_FLAGS[f.name], dest=f.name, action="append", metavar="KEY=VALUE",
+        if f.name in OPTION_FLAGS:
+            parser.add_argument(OPTION_FLAGS[f.name], dest=f.name, action="append", metavar="KEY=VALUE",
                                 default=argparse.SUPPRESS, help=help_text + "; repeatable")
         elif isinstance(default, list):
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action="append",
@@ -143,9 +139,9 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     flags = {name for name in names if hasattr(args, name)}
     for name in flags:
         value = getattr(args, name)
-        if name in _DICT_FLAGS:
+        if name in OPTION_FLAGS:
             texts: dict = {}
-            parsed = parse_key_values(value, _DICT_FLAGS[name], texts)
+            parsed = parse_key_values(value, OPTION_FLAGS[name], texts)
             env = getattr(args, "env", None) or values.get("env")
             if name == "env_options" and env:
                 parsed = env_option_texts(env, parsed, texts)
