@@ -141,17 +141,18 @@ class GrowingLayer(DynamicLayer):
         return grown
 
     def stacked(self, parts, width: int, total_rows: int = 0, max_row_growth: int | None = None) -> GrowingLayer:
-        """A copy of this layer (its class and settings) holding the rows of ``parts`` in a new buffer with spare
-        columns and rows, which it owns: ``parts`` as :meth:`treecredit.models.kv_buffer.GrowingKV.stack` takes
-        them (``(keys, values)`` ``(B_i, H, L_i ≤ width, D)``, or with ``rows (K_i,)`` long), right-aligned
-        under ``width`` columns (zeros in front). Rows in all: ``B + spare_rows(B)``
+        """A copy of this layer (its class and settings) holding the rows of ``parts`` in a new buffer with
+        spare columns and rows, which it owns: ``parts`` as :meth:`treecredit.models.kv_buffer.GrowingKV.stack`
+        takes them (``(keys, values)`` ``(B_i, H, L_i ≤ width, D)``, or with ``rows (K_i,)`` long),
+        right-aligned under ``width`` columns (zeros in front). Rows in all: ``B + spare_rows(B)``
         (:func:`~treecredit.models.kv_buffer.spare_rows`), or up to ``total_rows`` (a stream's row hint) where
-        that is more, the hint counted only up to ``2 B``: kept states hold the buffers of earlier batches, and
-        buffers sized for the stream's largest batch whatever their own rows made a 16 × 8 entropy tree's live cache
-        2.2× as large (docs/performance.md [2i]); ``max_row_growth``, where given, replaces that 2 (a stream's first
-        buffer: ``kv_stream.START_MAX_ROW_GROWTH``)."""
-        keys, values, b = stacked_buffers(parts, width, total_rows, max_row_growth=2 if max_row_growth is None
-                                          else max_row_growth)
+        that is more, the hint counted only up to :data:`~treecredit.models.kv_buffer.STACKED_MAX_ROW_GROWTH`
+        (2) × ``B``: kept states hold the buffers of earlier batches, and buffers sized for the stream's largest
+        batch whatever their own rows made a 16 × 8 entropy tree's live cache 2.2× as large (docs/performance.md
+        [2i]); ``max_row_growth``, where given, replaces it (a stream's first buffer:
+        ``kv_stream.START_MAX_ROW_GROWTH``)."""
+        growth = kv_buffer.STACKED_MAX_ROW_GROWTH if max_row_growth is None else max_row_growth
+        keys, values, b = stacked_buffers(parts, width, total_rows, max_row_growth=growth)
         out = copy.copy(self)
         out.keys, out.values = keys[:b, :, :width], values[:b, :, :width]
         out._buffer = _Room(keys, values, out)
@@ -177,7 +178,8 @@ class GrowingLayer(DynamicLayer):
             return None
         counts = [int(index.shape[0]) if index is not None else int(source[0].shape[0]) for source, index in parts]
         b = sum(counts)  # sized as stacked() sizes each layer's buffers
-        rows, room = kv_buffer.stacked_size(b, width, total_rows, 2 if max_row_growth is None else max_row_growth)
+        growth = kv_buffer.STACKED_MAX_ROW_GROWTH if max_row_growth is None else max_row_growth
+        rows, room = kv_buffer.stacked_size(b, width, total_rows, growth)
         block = kv_joint.stacked_joint([(source, index, count) for (source, index), count in zip(parts, counts)],
                                        width, rows, room, like)
         out = []
