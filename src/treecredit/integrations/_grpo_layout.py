@@ -40,7 +40,9 @@ def grouped_completion_advantages(estimator: str, *, completion_ids, completion_
 
     Args:
         estimator: a token-level treecredit name.
-        completion_ids: ``(N, T)`` int tensor, right-padded completions.
+        completion_ids: ``(N, T)`` int tensor, right-padded completions (as TRL pads them; passed to
+            :func:`~treecredit.compute_advantages` as ``padding_side="right"``, so a batch whose rows begin with
+            masked tokens of one id, such as a tool's output, is not taken for a left-padded one and refused).
         completion_mask: ``(N, T)`` 0/1 tensor; 0 on padding and on tool-output tokens.
         rewards: ``(N,)`` float tensor, one reward per completion; NaN marks a completion no reward
             function could score: it is left out of its group and gets advantage 0 (as in TRL).
@@ -70,6 +72,7 @@ def grouped_completion_advantages(estimator: str, *, completion_ids, completion_
             response_mask=completion_mask[scorable],
             rewards=rewards[scorable],
             group_ids=group_ids[scorable],
+            padding_side="right",  # TRL pads completions on the right: said, not guessed from ids and mask
             **{**options, **rows},
         ).to(completion_ids.device)
     return advantages

@@ -293,7 +293,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         elif self._rollout_input == "step_ends":
             tokenizer = self._text_tokenizer()
             ends = step_ends_from_text(all_ids, tokenizer, self.step_pattern, response_mask=all_mask,
-                                       vocab_size=self._sampled_ids())
+                                       vocab_size=self._sampled_ids(), padding_side="right")  # as TRL pads
             warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}",
                              pattern=self.step_pattern,
                              sample=lambda: first_response_text(all_ids.cpu(), tokenizer, all_mask.cpu()))

@@ -95,7 +95,8 @@ def verl_advantages(estimator: str, *, token_level_rewards, response_mask, index
         estimator: a token-level treecredit name (``"tempo"``, ``"grpo"``, ...).
         token_level_rewards: ``(B, T)`` float tensor; a response's reward is the sum over its tokens
             (verl puts the score on the last response token, plus any in-reward KL terms).
-        response_mask: ``(B, T)`` 0/1 tensor, 1 on the response tokens that are trained.
+        response_mask: ``(B, T)`` 0/1 tensor, 1 on the response tokens that are trained; right-padded, as verl
+            pads responses (passed as ``padding_side="right"``, not guessed from the ids and mask).
         index: ``(B,)`` the prompt uid of each response (verl's ``non_tensor_batch["uid"]``).
         responses: ``(B, T)`` int tensor of response token ids (verl's ``batch["responses"]``).
         **options: options of ``estimator``.
@@ -117,6 +118,7 @@ def verl_advantages(estimator: str, *, token_level_rewards, response_mask, index
         response_mask=response_mask,
         rewards=rewards,
         group_ids=np.asarray(index),
+        padding_side="right",  # verl pads responses on the right (prompts on the left): said, not guessed
         **options,
     ).to(token_level_rewards.device)
     return advantages, advantages
@@ -190,7 +192,7 @@ def _text_step_ends(estimator: str, responses, response_mask, text_steps: dict, 
     except (AttributeError, RuntimeError, TypeError, ValueError):  # empty or not an array: named below
         sampled = None
     known = vocabulary_size(tok)
-    ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask,
+    ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask, padding_side="right",
                                vocab_size=max(known, sampled) if known and sampled else None)
     given = pattern if key == "step_regex" else text_steps[key]  # the user's text, not its escaped regex
     warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {given!r}", pattern=given,
