@@ -306,8 +306,8 @@ _WORD = re.compile(r"(?<![\\A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])")
 
 
 def reads_a_scribble(parsed: list, text: str) -> bool:
-    """Whether math-verify's reading of ``text`` (a final answer; ``parsed``, one value, an equation's right-hand side
-    counting) is a number that ``text`` writes before another number with only symbols between them: math-verify
+    """Whether math-verify's reading of ``text`` (a final answer; ``parsed``: one bare number) is a number that
+    ``text`` writes before another number with only symbols between them: math-verify
     read the first number of a scribble and dropped the rest (a comparison sign, ``=``, ``;``, ``&``, ``|`` or ``@``
     between them; not a note in brackets, ``11 (4+7)``, ``11 [1]``, nor ``11_{10}``), or writes last, before such a
     sign and a symbol (``11>;a15``, ``11>;a``: no number is read in ``a15``; until fixC of 2026-12-03 each scored
@@ -316,12 +316,13 @@ def reads_a_scribble(parsed: list, text: str) -> bool:
     reward reads; a trial's run credited ``011>;15`` for ``6+5=`` (until 2026-12-03). Words between the two numbers
     are prose, read by math-verify's anchors as before (``The answer is 11, not 15`` answers 11), and a number
     written after the one read with the same value is fine (``11 = 11``). False where math-verify read several
-    values, or a value not written as a number of ``text`` (:func:`~treecredit.rewards.numbers.written_numbers`)."""
-    values = [_value(e) for e in parsed if not isinstance(e, str)]
-    if len(values) != 1:
-        return False
+    values, an equation or an expression (it read what follows: ``9 = 1+8``, credited with ``literal=false``), or a
+    value not written as a number of ``text`` (:func:`~treecredit.rewards.numbers.written_numbers`)."""
+    entries = [e for e in parsed if not isinstance(e, str)]
+    if len(entries) != 1 or not getattr(entries[0], "is_Number", False):
+        return False  # (an equation or an expression: math-verify read what follows the number, 9 = 1+8)
     try:
-        value = float(values[0])
+        value = float(entries[0])
     except (TypeError, ValueError):
         return False
     if not math.isfinite(value):
