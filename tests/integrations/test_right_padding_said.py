@@ -82,3 +82,18 @@ def test_verl_step_ends_from_text_are_found_in_right_padded_responses():
                                              rewards=batch["token_level_rewards"].sum(-1), group_ids=[0, 0, 1, 1],
                                              padding_side="right", step_ends=ends)
     torch.testing.assert_close(advantages, expected)
+
+
+def test_trl_evaluation_with_one_completion_a_prompt_gives_zeros_without_the_group_ids_warning():
+    """review39 6: TRL's ``num_generations_eval=1`` is allowed, and every evaluation batch warned 'no group has two
+    responses ... Fix: give all responses of one prompt the same group id', a fix a TRL user (who passes no group
+    ids) cannot apply; TRL's advantages are 0 there too."""
+    ids, mask, rewards = _batch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = grouped_completion_advantages("grpo", completion_ids=ids, completion_mask=mask, rewards=rewards,
+                                            num_generations=1)
+    assert got.abs().sum() == 0
+    with pytest.warns(UserWarning, match="no group has two"):  # the core still says it to a caller of its own
+        treecredit.compute_advantages("grpo", response_ids=ids, response_mask=mask, rewards=rewards,
+                                      group_ids=[0, 1, 2, 3], padding_side="right")

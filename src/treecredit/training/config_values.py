@@ -90,6 +90,10 @@ OPTION_EXAMPLES = {"estimator_options": {"norm_by_std": False}, "task_options": 
 """An example value of each dict field, for its errors."""
 
 
+LIST_EXAMPLES = {"reward": ["math", "my_rewards:fn@0.5"]}
+"""An example value of each list field, for its errors."""
+
+
 def option_pairs(text: str) -> list[str]:
     """The ``key=value`` pairs of ``text``, apart by commas or spaces (``'a=1, b=x'`` → ``['a=1', 'b=x']``)."""
     import re
@@ -146,9 +150,10 @@ def check_containers(config) -> None:
             elif isinstance(value, tuple):
                 setattr(config, name, list(value))
             elif not isinstance(value, list):
+                example = LIST_EXAMPLES[name]
                 fail(name, f"is {what_it_is(value)}, not a list",
-                     f"pass a list, e.g. {name}=['math', 'my_rewards:fn@0.5'], or one spec: {name}='math' "
-                     f"(on the command line: --{name} math, repeatable)")
+                     f"pass a list, e.g. {name}={example!r}, or one item: {name}={example[0]!r} "
+                     f"(on the command line: --{name.replace('_', '-')} {example[0]}, repeatable)")
         elif item.type in ("dict", dict) and not isinstance(value, dict):
             if isinstance(value, Mapping):
                 setattr(config, name, dict(value))
