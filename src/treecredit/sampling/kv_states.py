@@ -236,30 +236,39 @@ def append_kept_rows(state: DecodeState, sources: list, keep) -> DecodeState | N
         targets = list(cache.layers)
     else:
         return None
-    groups: dict = {}  # id(state) → (state, [(position among the added rows, row)])
+    groups: dict = {}  # id(state) → (state, [row], [position among the added rows])
     for position, (source, row) in enumerate(sources):
-        groups.setdefault(id(source), (source, []))[1].append((position, row))
-    width = max(int(s.key_valid.shape[1]) for s, _ in groups.values())
-    order = [position for _, members in groups.values() for position, _ in members]
-    parts = [(s, torch.tensor([row for _, row in members], dtype=torch.long)) for s, members in groups.values()]
-    valid, _ = _joined_rows(parts, width)  # merged order, left-padded to the widest source
+        group = groups.get(id(source))
+        if group is None:
+            groups[id(source)] = group = (source, [], [])
+        group[1].append(row)
+        group[2].append(position)
+    members = list(groups.values())
+    width = max(int(s.key_valid.shape[1]) for s, _, _ in members)
+    order = [position for _, _, positions in members for position in positions]
+    in_order = order == list(range(k))  # rows of one state in a run each, in order: no reordering
+    # one tensor for every group's rows and positions (their slices are views): a tensor per list costs more
+    flat = torch.tensor([row for _, rows, _ in members for row in rows] + order, dtype=torch.long)
+    valid = torch.cat([torch.nn.functional.pad(s.key_valid.index_select(0, flat[o:o + len(rows)]),
+                                               (width - int(s.key_valid.shape[1]), 0), value=False)
+                       for (s, rows, _), o in zip(members, _offsets(members))])  # merged order, left-padded
     keep = torch.as_tensor(keep, dtype=torch.long)
-    valid = valid & (valid.long().cumsum(1) <= keep[torch.tensor(order)][:, None])  # as truncate_state
-    used = valid.any(0)
-    if not bool(used.any()):
+    valid = valid & (valid.long().cumsum(1) <= (keep if in_order else keep[flat[k:]])[:, None])  # as truncate_state
+    used = torch.nonzero(valid.any(0))
+    if not used.numel():
         return None
-    first, last = int(torch.nonzero(used).min()), int(torch.nonzero(used).max()) + 1
+    first, last = int(used[0]), int(used[-1]) + 1
     n = int(state.key_valid.shape[1])
     if last - first > n:
         return None
     layers, copies = [], []
-    for s, rows in parts:  # the merged row of source column c is column c + shift, put at column n − last + it
+    for (s, rows, _), o in zip(members, _offsets(members)):  # source column c goes to column c + shift + n − last
         shift = width - int(s.key_valid.shape[1])
         lo = max(first, shift)
-        at = torch.tensor([position for position, _ in groups[id(s)][1]], dtype=torch.long)
-        copies.append((s.cache, rows, at, lo - shift, n - last + lo))
-    added = torch.empty((k, n), dtype=torch.bool)
-    added[torch.tensor(order)] = torch.nn.functional.pad(valid[:, first:last], (n - last + first, 0), value=False)
+        copies.append((s.cache, flat[o:o + len(rows)], flat[k + o:k + o + len(rows)], lo - shift, n - last + lo))
+    added = torch.nn.functional.pad(valid[:, first:last], (n - last + first, 0), value=False)
+    if not in_order:
+        added = torch.empty((k, n), dtype=torch.bool).index_copy_(0, flat[k:], added)
     valid, next_pos = torch.cat([state.key_valid, added]), torch.cat([state.next_pos, keep])
     append_layers = _joint_method(cache, "append_layers")
     if append_layers is not None:  # one copy per source for all layers, where the buffers are joint
@@ -314,6 +323,15 @@ def append_own_rows(state: DecodeState, index) -> DecodeState | None:
             return None
         layers.append(grown)
     return DecodeState(_with_layers(cache, layers), torch.cat([state.key_valid, valid]), next_pos)
+
+
+def _offsets(members: list) -> list:
+    """Where each ``(state, rows, positions)`` group's rows begin among all groups' rows laid end to end."""
+    offsets, o = [], 0
+    for _, rows, _ in members:
+        offsets.append(o)
+        o += len(rows)
+    return offsets
 
 
 def _joined_rows(parts: list, width: int):
