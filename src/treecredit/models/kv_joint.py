@@ -52,8 +52,8 @@ def copy_rows_joint(target, b: int, k: int, n: int, groups) -> None:
     One zero fill for every added row's leading columns (as far as the group that starts latest needs them; the
     copies then write over what is not zeros), then one ``index_select`` per run of a group's rows that land on
     consecutive added rows, straight into the buffer: groups whose rows interleave (a fork's rows from several
-    kept states) took an index, an ``index_copy_`` and an ``index_fill_`` each (:func:`~treecredit.models.kv_buffer.runs`).
-    The same elements either way."""
+    kept states) took an index, an ``index_copy_`` and an ``index_fill_`` each
+    (:func:`~treecredit.models.kv_buffer.runs`). The same elements either way."""
     from treecredit.models.kv_buffer import runs
 
     added = target[:, b:b + k, :, :n]
