@@ -137,7 +137,10 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                         appended.append(tokens[r][-1:] * bool(pending[r]) + ids)  # the action's last token, if pending
                 if not keep:
                     break
-                logits, state = extend_state(policy, keep_rows(policy, state, keep), appended)
+                # a row given nothing (an empty observation with turn_prefix="", its action's last token already
+                # in the cache) keeps the logits after its history; no forward at all when no row has tokens
+                logits, state = extend_state(policy, keep_rows(policy, state, keep), appended,
+                                             held=logits.index_select(0, torch.as_tensor(keep, dtype=torch.long)))
                 live = [live[r] for r in keep]
                 turn += 1
     finally:
