@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from treecredit.sandbox_check import run_check
-from treecredit.sandbox_modules import import_plan
+from treecredit.sandbox_imports import import_plan
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux/POSIX")
 NUMPY = importlib.util.find_spec("numpy") is not None
@@ -154,3 +154,72 @@ def test_a_method_patched_on_a_library_object_is_still_put_back():
     test = "import json\nassert f(1) == json.loads('2.5')\n"
     assert not run_check(patch + WRONG, test, "f", timeout=20).passed
     assert run_check(patch + RIGHT, test, "f", timeout=20).passed
+
+
+ADDED_UNREAD = {  # a name a right program adds (replacing nothing) that the module's own code never reads stays
+    "a library object under a builtin's name": ("import math, fractions\nmath.float = fractions.Fraction\n"
+                                                "def f(n):\n    return float(math.float(n, 2))\n",
+                                                "assert f(5) == 2.5\n"),
+    "a new private name at the top": ("import math\nmath._cache = {}\ndef f(n):\n    math._cache[n] = n\n"
+                                      "    return n\n", "assert f(2) == 2\n"),
+    "a new private name in a call": ("import math\ndef f(n):\n    math._cache = {n: n}\n    return n\n",
+                                     "import math\nassert f(2) == 2 and math._cache == {2: 2}\n"),
+}
+if NUMPY:
+    ADDED_UNREAD["np.float = np.float64 (an old numpy shim)"] = (
+        "import numpy as np\nnp.float = np.float64\ndef f(x):\n    return float(np.float(x) * 2)\n",
+        "assert f(1) == 2.0\n")
+
+
+@pytest.mark.parametrize("plain_results", [True, False])
+@pytest.mark.parametrize("case", sorted(ADDED_UNREAD))
+def test_a_name_the_module_never_reads_stays_whatever_its_name(case, plain_results):
+    """Until this fix a name under a builtin's name stayed only when it was that builtin (``np.float = float``) and
+    a new ``_`` name was dropped: ``np.float = np.float64`` and ``math._cache = {}`` made right programs fail."""
+    program, test = ADDED_UNREAD[case]
+    result = run_check(program, test, "f", timeout=20, plain_results=plain_results)
+    assert result.passed, result.stderr[-600:]
+
+
+LIBRARY = '''
+def uses_hook(x):
+    return globals().get("_hook", lambda value: value)(x)
+
+def uses_sum(values):
+    return sum(values)
+
+class Lazy:
+    @property
+    def value(self):
+        return _made_later
+
+    @staticmethod
+    def total(values):
+        return max(values)
+'''
+
+
+def test_a_name_the_module_s_own_code_reads_is_dropped():
+    """The rule in the boot source itself, on a module made here: what the module's functions (a property, a
+    staticmethod, a ``globals().get`` string) read is dropped when the program adds it; what they never read stays."""
+    import types
+
+    from treecredit.sandbox_modules import MODULES
+
+    space: dict = {}
+    exec(MODULES, space)
+    library = types.ModuleType("treecredit_test_made_library")
+    exec(LIBRARY, library.__dict__)
+    sys.modules[library.__name__] = library
+    try:
+        take, _ = space["_library_state"]((), (), (), frozenset(), frozenset({"builtins"}))
+        restore, _, _ = take()
+        added = {"_hook": abs, "sum": len, "_made_later": 1, "max": min, "float": int, "_cache": {}, "memo": 3,
+                 "__getattr__": abs}
+        for key, value in added.items():
+            setattr(library, key, value)
+        restore({})
+        kept = {key for key in added if key in library.__dict__}
+        assert kept == {"float", "_cache", "memo"}
+    finally:
+        del sys.modules[library.__name__]

@@ -185,8 +185,9 @@ from treecredit.sandbox import SandboxResult, run_boot
 from treecredit.sandbox_compare import compare_source
 from treecredit.sandbox_exits import rewrite_exits
 from treecredit.sandbox_harness import CALL, HARNESS
+from treecredit.sandbox_imports import import_plan
 from treecredit.sandbox_loops import rewrite_loops
-from treecredit.sandbox_modules import MODULES, import_plan
+from treecredit.sandbox_modules import MODULES
 from treecredit.sandbox_names import global_reads, top_level_definitions
 from treecredit.sandbox_plain import CHECKER, PLAIN_RULE, standard_modules
 from treecredit.sandbox_results import RESULTS

@@ -6,7 +6,7 @@ tells how the verdict is kept out of the program's reach, and its limits).
 boot text, after :func:`treecredit.sandbox_compare.compare_source`; ``run_check`` fills its placeholders:
 ``{token_fd}`` and ``{result_fd}`` (the pipes' file descriptors), ``{entry!r}``, ``{plain!r}``, ``{with_check!r}``,
 ``{called!r}`` (the tests' style, :func:`~treecredit.sandbox_check.style_of`), ``{library!r}``
-(:func:`treecredit.sandbox_modules.import_plan`: the libraries put back before the tests), ``{modules!r}`` (the standard
+(:func:`treecredit.sandbox_imports.import_plan`: the libraries put back before the tests), ``{modules!r}`` (the standard
 modules the plain-data check takes), ``{rule}`` (:data:`~treecredit.sandbox_plain.PLAIN_RULE`), ``{compare_name!r}``
 and ``{exit_name!r}`` (the run's sentinels that the child swaps for the checked comparison and the tests' exit).
 ``CALL`` is the program text run after the boot: it calls the harness and exits 0 only when it returned True.

@@ -3,11 +3,9 @@ pass by patching a function the tests call (``math.isclose = lambda *a, **k: Tru
 ``np.testing.assert_array_equal = lambda *a, **k: None``, ``json.loads = ...``: until 2026-12-03 each passed every
 such test, a universal cheat on MBPP- and BigCodeBench-style rows).
 
-:func:`import_plan` (parent side, text only) names the modules the program and the tests import (every ``import``
-and ``from ... import`` statement of either text, in functions too; absolute ones), the attribute paths they read
-from them (``np.testing.assert_allclose``: a package may load ``testing`` only when it is first asked for), the
-names the program's top level binds by ``import X [as Y]`` that the tests read without binding them, and the
-top-level names of the tests' own imports.
+:func:`treecredit.sandbox_imports.import_plan` (parent side, text only) names the modules the program and the tests
+import, the attribute paths they read from them, the names the program's top level binds by ``import X [as Y]``
+that the tests read without binding them, and the top-level names of the tests' own imports.
 
 ``MODULES`` (boot source, after :data:`treecredit.sandbox_results.RESULTS`) defines ``_library_state(imports, paths,
 bindings, named, scope) -> (take, is_taken)``. The harness calls ``take()`` just before the program runs (under the
@@ -42,22 +40,25 @@ tests run, or imported by the program by a name no text spells (``importlib.impo
 tests read that the program binds other than by ``import`` (``from math import isclose`` then ``isclose = ...``,
 or ``class math``) is the program's (as any global of its own the tests read); and with ``plain_results=False``
 (nothing is wrapped), or from a method of the program's object, a patch the program makes while the tests run
-(after they began) reaches what the tests call after it. A public name the program adds to a library module stays
-(``collections.Iterable = collections.abc.Iterable``, ``np.float = float``, ``math.memo = {}``: until trial39 of
-2026-12-03 such correct programs scored 0.0), unless it names a builtin other than that builtin itself (it would
-change what the module's own functions call); a name starting with ``_`` the program adds is dropped, and so is
-any attribute it adds to a library class (it may shadow one the class inherits).
+(after they began) reaches what the tests call after it. A name the program adds to a library module, replacing
+nothing, stays (``collections.Iterable = collections.abc.Iterable``, ``np.float = np.float64``, ``math._cache =
+{}``: until trial39 of 2026-12-03 such correct programs scored 0.0, and until fixC of that day a name under a
+builtin's name or starting with ``_``), unless the module's own code reads it (``co_names`` and ``str`` constants
+of its functions, found from its namespace once every module and class is back: ``statistics.sum = fake`` would
+change what ``statistics.mean`` calls; a lazily made global such as ``unittest.IsolatedAsyncioTestCase`` is the
+module's), or it is a dunder (a module ``__getattr__`` would serve any name), or (in ``builtins``, every module's
+fallback) it starts with ``_``; a builtin under its own name always stays (``np.float = float``). An attribute
+the program adds to a library class is dropped (it may shadow one the class inherits). A function of the module
+that only a module not taken, or an object outside its namespace's reach, holds is not read for this.
 """
 
 from __future__ import annotations
-
-import ast
 
 MODULES = r'''
 def _library_state(imports, paths, bindings, named, scope):
     """The libraries as they were before the program ran (treecredit.sandbox_modules): take() -> (restore,
     before_call, after_call)."""
-    import sys, types, gc, itertools, operator
+    import sys, types, gc, itertools, operator, functools
     import_, module_type, function_type = __import__, types.ModuleType, types.FunctionType
     getattr_, type_ = getattr, type
     modules = sys.modules  # (the interpreter's own dict: a program's `sys.modules = {}` does not replace it)
@@ -77,7 +78,12 @@ def _library_state(imports, paths, bindings, named, scope):
     callable_ = callable
     importer_cache = sys.path_importer_cache
     startswith = str.startswith
+    set_, frozenset_, property_, value_error = set, frozenset, property, ValueError
     builtin_names = dict_(import_("builtins").__dict__)  # (as they were at boot: the program has not run yet)
+    code_type, partial, cache_wrapper = types.CodeType, functools.partial, type_(functools.lru_cache()(len))
+    globals_of, code_of = function_type.__dict__["__globals__"].__get__, function_type.__dict__["__code__"].__get__
+    closure_of = function_type.__dict__["__closure__"].__get__
+    code_names = {}  # module name -> the names its own code reads (read_by)
     immutable = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: a builtin (C) type, which no program can change
     enable, disable, isenabled = gc.enable, gc.disable, gc.isenabled
     taken = {}  # name -> module, as it was before the program ran
@@ -174,25 +180,85 @@ def _library_state(imports, paths, bindings, named, scope):
         held[:] = [whole, capture(whole), near]
         return restore, before_call, after_call
 
-    def added_ok(key, value):
-        """Whether a name the program added to a library module may stay: a public name (no ``_``: no module's
-        own lazily made global), not one of the builtins' names unless it is that builtin (``np.float = float``;
-        ``statistics.sum = fake`` would change what the module's own functions call)."""
-        if startswith(key, "_"):
-            return False
-        builtin = get(builtin_names, key, absent)
-        return builtin is absent or builtin is value
+    def read_by(name, namespace):
+        """The names the module's own code reads, once per module: ``co_names`` and ``str`` constants (so
+        ``globals().get('_x')`` and a ``__getattr__`` that serves ``'IsolatedAsyncioTestCase'`` count) of every
+        function whose globals are ``namespace`` found from it (its functions, their closures and nested code, its
+        classes' methods, properties, ``staticmethod``/``classmethod``/``partial``/``lru_cache`` wrappers, and
+        those in its dicts, lists, tuples and sets). Called once the module and its classes are put back (not
+        ``gc.get_objects``: the verdict hook refuses it)."""
+        if name in code_names:
+            return code_names[name]
+        found, seen, codes = set_(), set_(), []
+        todo = [(value, 0) for value in list_(values(namespace))]
+        while todo:
+            value, depth = todo.pop()
+            kind = type_(value)
+            if kind is function_type:
+                if value in seen or globals_of(value) is not namespace:
+                    continue
+                seen.add(value)
+                codes.append(code_of(value))
+                for cell in closure_of(value) or ():
+                    try:
+                        todo.append((cell.cell_contents, depth))
+                    except value_error:  # (an empty cell)
+                        pass
+            elif kind in statics:
+                todo.append((value.__func__, depth))
+            elif kind is property_:
+                todo.extend(((value.fget, depth), (value.fset, depth), (value.fdel, depth)))
+            elif kind is partial or kind is cache_wrapper:
+                todo.append((value.func if kind is partial else own_attribute(value, "__wrapped__"), depth))
+            elif depth < 3 and isinstance_(value, type_) and not flags_of(value) & immutable:
+                todo.extend(zip_(list_(proxy_values(class_dict(value))), repeat(depth + 1)))
+            elif depth < 2 and kind is dict_:
+                todo.extend(zip_(list_(values(value)), repeat(depth + 1)))
+            elif depth < 2 and (kind is list_ or kind is tuple_ or kind is set_ or kind is frozenset_):
+                todo.extend(zip_(list_(value), repeat(depth + 1)))
+        while codes:
+            code = codes.pop()
+            found.update(code.co_names)
+            for constant in code.co_consts:
+                kind = type_(constant)
+                if kind is code_type:
+                    codes.append(constant)
+                elif kind is str_:
+                    found.add(constant)
+                elif kind is tuple_ or kind is frozenset_:  # (`key in ("a", "b")`)
+                    found.update([each for each in constant if type_(each) is str_])
+        code_names[name] = found
+        return found
 
-    def rebuild(namespace, pairs, name):
+    def added_ok(key, value, name, namespace):
+        """Whether a name the program added to a library module (replacing nothing) may stay: not a dunder (a
+        module's ``__getattr__`` would serve any name), and either a builtin under its own name (``np.float =
+        float``) or a name the module's own code does not read (:func:`read_by`: ``statistics.sum = fake`` would
+        change what ``statistics.mean`` calls, and a lazily made global such as
+        ``unittest.IsolatedAsyncioTestCase`` is the module's); in ``builtins`` (every module's fallback) a public
+        name only."""
+        if startswith(key, "__"):
+            return False
+        if name == "builtins":
+            return not startswith(key, "_")
+        return get(builtin_names, key, absent) is value or key not in read_by(name, namespace)
+
+    def rebuild(namespace, pairs, name, added):
         """``namespace`` made ``pairs`` again (whole: a key the program added may be a str subclass whose
-        ``__hash__`` is its code), but for a submodule imported since (still in ``sys.modules``: its attribute)
-        and a public name the program added (:func:`added_ok`: a test that reads a name the module did not have
-        fails without the program anyway, so it cannot be cheated through it: ``collections.Iterable = ...``,
-        ``np.float = float``, ``math.memo = {}`` stay)."""
+        ``__hash__`` is its code), but for a submodule imported since (still in ``sys.modules``: its attribute); a
+        name the program added (replacing nothing) goes to ``added``, for :func:`put_back` to judge once every
+        module and class is back (:func:`added_ok`: a test that reads a name the module did not have fails
+        without the program anyway, so it cannot be cheated through it: ``collections.Iterable = ...``,
+        ``np.float = np.float64``, ``math._cache = {}`` stay)."""
         was = {key for key, _ in pairs if type_(key) is str_}
-        kept = [(key, value) for key, value in list_(items(namespace)) if type_(key) is str_
-                and (isinstance_(value, module_type) and get(modules, name + "." + key) is value
-                     or key not in was and added_ok(key, value))]
+        kept = []
+        for key, value in list_(items(namespace)):
+            if type_(key) is not str_:
+                continue
+            if isinstance_(value, module_type) and get(modules, name + "." + key) is value:
+                kept.append((key, value))
+            elif key not in was:
+                added.append((namespace, name, key, value))
         clear(namespace)
         update(namespace, pairs)
         for key, value in kept:
@@ -231,6 +297,7 @@ def _library_state(imports, paths, bindings, named, scope):
          class_sizes, contents) = state
         collecting = isenabled()
         disable()  # (no __del__ of the program's runs in between)
+        added = []  # (namespace, module name, key, value): what the program added to a module (rebuild)
         try:
             if not same_items(list_(map_(get, repeat(modules), names, repeat(absent))), entries):
                 for name, module in zip_(names, entries):
@@ -260,7 +327,7 @@ def _library_state(imports, paths, bindings, named, scope):
                 for index, (state_, then) in enumerate_(zip_(dicts, split(names_, values_, sizes))):
                     if not same_items(list_(flat(items(state_))), list_(flat(then))):
                         if index < len_(namespaces):  # (a module's namespace; then objects' and the cache)
-                            rebuild(state_, then, names[index])
+                            rebuild(state_, then, names[index], added)
                         elif state_ is importer_cache:
                             clear(state_)
                             update(state_, then)
@@ -282,6 +349,9 @@ def _library_state(imports, paths, bindings, named, scope):
             for each, then in zip_(lists, contents):
                 if not same_items(each, then):
                     each[:] = then
+            for namespace, name, key, value in added:  # (every module and class as before: what reads it)
+                if added_ok(key, value, name, namespace):
+                    namespace[key] = value
         finally:
             if collecting:
                 enable()
@@ -311,90 +381,3 @@ def _library_state(imports, paths, bindings, named, scope):
     return take, is_taken
 '''
 """The boot source (module docstring)."""
-
-
-def _nodes(tree: ast.Module, functions: bool) -> list[ast.AST]:
-    """Every node of ``tree``, or (``functions`` False) those that run when it runs: not the bodies of its functions
-    (a program's import in a function runs only if the tests call it; the tests' own functions all run)."""
-    out: list[ast.AST] = []
-    stack: list[ast.AST] = [tree]
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        if not functions and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            stack.extend(node.decorator_list if not isinstance(node, ast.Lambda) else [])
-            continue
-        stack.extend(ast.iter_child_nodes(node))
-    return out
-
-
-def _imports(nodes: list[ast.AST]) -> tuple[list[tuple[str, tuple[str, ...]]], dict[str, str]]:
-    """Every absolute import among ``nodes`` as ``(module, fromlist)``, and the names they bind to modules
-    (``np`` -> ``numpy``; ``import a.b`` binds ``a``)."""
-    found: list[tuple[str, tuple[str, ...]]] = []
-    aliases: dict[str, str] = {}
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                found.append((alias.name, ()))
-                if alias.asname:
-                    aliases[alias.asname] = alias.name
-                else:
-                    aliases[alias.name.partition(".")[0]] = alias.name.partition(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.append((node.module, tuple(a.name for a in node.names)))
-            for alias in node.names:
-                if alias.name != "*":
-                    aliases[alias.asname or alias.name] = node.module + "." + alias.name
-    return found, aliases
-
-
-def _paths(nodes: list[ast.AST], aliases: dict[str, str]) -> set[tuple[str, ...]]:
-    """The attribute paths ``nodes`` read from names bound to modules (``np.testing.x`` ->
-    ``('numpy', 'testing', 'x')``), the module's name first."""
-    out: set[tuple[str, ...]] = set()
-    for node in nodes:
-        if isinstance(node, ast.Attribute):
-            parts = []
-            value: ast.expr = node
-            while isinstance(value, ast.Attribute):
-                parts.append(value.attr)
-                value = value.value
-            if isinstance(value, ast.Name) and value.id in aliases:
-                out.add((*aliases[value.id].split("."), *reversed(parts)))
-    return out
-
-
-def import_plan(program: str, test: str, reads: tuple[str, ...] = ()) -> tuple:
-    """For ``_library_state`` (module docstring): ``(imports, paths, bindings, named, scope)`` of ``program`` (what
-    runs when it runs: not its functions' bodies) and ``test`` (all of it); ``reads`` are the names the tests read
-    and do not bind (:func:`treecredit.sandbox_check.style_of`). A text that does not parse adds nothing."""
-    imports: list[tuple[str, tuple[str, ...]]] = []
-    paths: set[tuple[str, ...]] = set()
-    bindings: list[tuple[str, str]] = []
-    named: set[str] = set()
-    parts = []
-    aliases: dict[str, str] = {}
-    for text, is_test in ((program, False), (test, True)):
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-        nodes = _nodes(tree, is_test)
-        found, bound = _imports(nodes)
-        imports += found
-        aliases.update(bound)  # (the tests may read a module by the program's name for it: np)
-        parts.append(nodes)
-        if is_test:
-            named |= {module.partition(".")[0] for module, _ in found}
-            continue
-        for node in nodes:  # the program's own `import X [as Y]` that runs (its top level, a class body)
-            for alias in node.names if isinstance(node, ast.Import) else ():
-                key = alias.asname or alias.name.partition(".")[0]
-                if key in reads:
-                    bindings.append((key, alias.name if alias.asname else key))
-    for nodes in parts:
-        paths |= _paths(nodes, aliases)
-    unique = tuple(dict.fromkeys(imports))
-    scope = named | {module.partition(".")[0] for _, module in bindings} | {"builtins"}
-    return unique, tuple(sorted(paths)), tuple(dict.fromkeys(bindings)), frozenset(named), frozenset(scope)

@@ -339,3 +339,24 @@ def test_verls_config_options_are_checked_once_per_distinct_value(monkeypatch):
     for _ in range(2):  # a refused value stays refused at every step
         with pytest.raises(ValueError, match=r"^algorithm\.treecredit_options\.scale: is 'abc'"):
             adv_fn(**fake_verl_batch(), config=bad)
+
+
+def test_a_bound_norm_by_std_true_against_verls_flag_false_is_refused_naming_both():
+    """review39 5: ``make_adv_estimator("grpo", norm_by_std=True)`` under ``algorithm.norm_adv_by_std_in_grpo=False``
+    gave unnormalised advantages without a word (the flag won over the bound option)."""
+    import numpy as np
+
+    from treecredit.integrations.verl import make_adv_estimator
+
+    rewards = torch.zeros(4, 3)
+    rewards[:, -1] = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    batch = dict(token_level_rewards=rewards, response_mask=torch.ones(4, 3), index=np.array(["p"] * 4, dtype=object))
+    fn = make_adv_estimator("grpo", norm_by_std=True)
+    with pytest.raises(ValueError, match=r"^norm_by_std: is True \(bound: make_adv_estimator\('grpo', norm_by_std=True"
+                                         r"\)\), but verl's algorithm.norm_adv_by_std_in_grpo=False"):
+        fn(**batch, config={"norm_adv_by_std_in_grpo": False})
+    normalised = fn(**batch, config={"norm_adv_by_std_in_grpo": True})[0]
+    user = {"norm_adv_by_std_in_grpo": False, "treecredit_options": {"norm_by_std": True}}  # the config's own wins
+    torch.testing.assert_close(fn(**batch, config=user)[0], normalised)
+    plain = make_adv_estimator("grpo")(**batch, config={"norm_adv_by_std_in_grpo": False})[0]  # the flag alone
+    assert not torch.allclose(plain, normalised)

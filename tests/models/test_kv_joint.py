@@ -106,3 +106,32 @@ def test_gathered_and_appended_rows_equal_the_per_layer_path(joint, monkeypatch)
     _same(on[0], off[0])
     _same(on[1], off[1])
     assert torch.equal(on[2], off[2])
+
+
+def test_interleaved_groups_copied_in_runs_equal_the_index_copy():
+    """Rows of several sources that interleave among the added rows (a fork's rows from several kept states), each
+    source's rows starting at its own column: ``copy_rows_joint`` (one zero fill, one gather per run of consecutive
+    added rows) writes bit for bit what one index copy and one zero fill per source wrote (the copy before
+    docs/performance.md [2z]), into a buffer holding old numbers (NaN), every added row written."""
+    g = torch.Generator().manual_seed(1)
+    sources = [torch.randn(4, 9, 2, w, 3, generator=g, dtype=torch.float64) for w in (8, 10, 12)]
+    n, b, k = 8, 3, 10
+    layouts = [[(0, [0, 2, 4, 6], 2), (1, [1, 3, 5], 0), (2, [7, 8, 9], 5)],
+               [(2, [9, 8, 7], 0), (0, [0, 1, 5, 6], 3), (1, [2, 3, 4], 1)],
+               [(1, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 4)]]
+    for layout in layouts:
+        groups = []
+        for s, at, column in layout:
+            width = sources[s].shape[3]
+            rows = torch.randint(0, 9, (len(at),), generator=g)
+            start = int(torch.randint(0, width - (n - column) + 1, (1,), generator=g))
+            groups.append((sources[s], rows, torch.tensor(at), start, column))
+        got = torch.full((4, 16, 2, 12, 3), float("nan"), dtype=torch.float64)
+        want = got.clone()
+        kv_joint.copy_rows_joint(got, b, k, n, groups)
+        added = want[:, b:b + k, :, :n]
+        for source, rows, at, start, column in groups:
+            added[:, :, :, :column].index_fill_(1, at, 0)
+            added[:, :, :, column:].index_copy_(1, at, source[:, rows, :, start:start + n - column])
+        assert torch.equal(got.nan_to_num(7.0), want.nan_to_num(7.0))
+        assert not got[:, b:b + k, :, :n].isnan().any()

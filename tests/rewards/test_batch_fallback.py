@@ -65,7 +65,17 @@ def test_the_note_reaches_the_run_log(tmp_path):
     assert "warning: reward: one_at_a_time raised ValueError: the service takes one completion" in text
 
 
-def test_after_a_fallback_logs_stand_beside_the_right_completions():
+def extras_written(run, folder) -> list[dict]:
+    """The ``log_extra`` lines ``run`` holds, as its :meth:`TrainerKeywords.write_extras` writes them."""
+    import json
+
+    run.write_extras(folder, 0, "train")
+    path = folder / "reward_extra.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [{k: v for k, v in line.items() if k not in ("step", "kind")} for line in lines]
+
+
+def test_after_a_fallback_logs_stand_beside_the_right_completions(tmp_path):
     """After a batch call raised and the function was called once per completion, the next function's
     ``log_extra`` stands beside the whole batch, and what the call that raised logged is dropped (until 2026-12-03
     the next function's values stood beside the last completion alone, and the raised call's metric was kept)."""
@@ -89,8 +99,9 @@ def test_after_a_fallback_logs_stand_beside_the_right_completions():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert rewards(["p"] * 3, ["a", "bb", "ccc"]) == [1.0, None, 1.0]
-    assert run._metrics == {"calls": [100.0, 100.0]}  # the two calls that returned
-    assert run._extras == [{"column": "seen", "values": [1], "completions": ["a"]},
+    assert run.mark() == ({"calls": 2}, 3)  # two log_metric values (the two calls that returned), three lines
+    assert run.take_metrics() == {"reward_metric/calls": 100.0}
+    assert extras_written(run, tmp_path) == [{"column": "seen", "values": [1], "completions": ["a"]},
                            {"column": "seen", "values": [1], "completions": ["ccc"]},
                            {"column": "lengths", "values": [1, 2, 3], "completions": ["a", "bb", "ccc"]}]
 
@@ -113,10 +124,10 @@ def test_a_log_misuse_is_raised_not_retried_per_completion():
         rewards.trainer_keywords = TrainerKeywords(max_steps=1)
         with pytest.raises(LogMisuse, match=r"^log_(extra|metric): "):
             rewards(["p"] * 2, ["a", "bb"])
-        assert rewards.trainer_keywords._extras == []
+        assert rewards.trainer_keywords.mark() == ({}, 0)  # nothing logged
 
 
-def test_log_extra_refuses_a_dict_or_a_set():
+def test_log_extra_refuses_a_dict_or_a_set(tmp_path):
     """trial37 3: a dict of values was logged as its keys."""
     from treecredit.rewards.trainer_keywords import LogMisuse, TrainerKeywords
 
@@ -126,4 +137,4 @@ def test_log_extra_refuses_a_dict_or_a_set():
         with pytest.raises(LogMisuse, match=r"^log_extra: got (dict|set) values for 'col'"):
             run.log_extra("col", values)
     run.log_extra("col", (1, 2))
-    assert run._extras[-1]["values"] == [1, 2]
+    assert [line["values"] for line in extras_written(run, tmp_path)] == [[1, 2]]

@@ -33,11 +33,11 @@ def test_a_parser_race_in_the_runners_parse_is_tried_again(monkeypatch):
 def test_the_rows_parses_hold_the_text_lock(monkeypatch):
     """review37 7: code_reward's own parses of the rows' tests (unrun_test_cases, with_runner, runs_nothing, ...)
     ran without sandbox_check.TEXT_LOCK, so another code_reward call's workers could race with them."""
-    import treecredit.rewards.code_unittest as code_unittest
+    import treecredit.rewards.code_unittest_classes as classes
     from treecredit.sandbox_check import TEXT_LOCK
 
-    real, held = code_unittest.unrun_test_cases, []
-    monkeypatch.setattr(code_unittest, "unrun_test_cases", lambda test: held.append(TEXT_LOCK.locked()) or real(test))
+    real, held = classes.unrun_test_cases, []
+    monkeypatch.setattr(classes, "unrun_test_cases", lambda test: held.append(TEXT_LOCK.locked()) or real(test))
     assert code_reward([PROMPT] * 2, [RIGHT, WRONG], test=[TEST] * 2, entry_point=["add"] * 2, workers=2) == [1.0, 0.0]
     assert held == [True, True]
 

@@ -56,3 +56,35 @@ def test_a_special_token_after_the_answer_is_not_an_open_end(completion):
 ])
 def test_a_note_after_the_answer_is_not_a_scribble(completion):
     assert math_reward(["q"], [completion], answer=["11"], timeout=SECONDS) == [1.0]
+
+
+LETTER_SCRIBBLES = [  # fixC: a letter glued to the number after the sign: math-verify read no second number there
+    "11>;a15", "11>;x15", "x=11>;a15", "11>;ab15", "11>;a", "\\boxed{11>;a15}",
+]
+
+
+@pytest.mark.parametrize("completion", LETTER_SCRIBBLES)
+def test_a_scribble_with_a_letter_inside_scores_zero(completion):
+    assert math_reward(["q"], [completion], answer=["11"], timeout=SECONDS) == [0.0]
+
+
+@pytest.mark.parametrize("completion", ["11>;15", "11=;15", "11&15", "11>;a15", "x=11>;a"])
+def test_literal_false_does_not_credit_a_scribble(completion):
+    """``literal=false`` credits an expression equal to the answer (``1+8`` for 9, test_math_literal.py); a scribble
+    is no expression: math-verify dropped what followed the number it read. Until fixC each scored 1.0 there."""
+    assert math_reward(["q"], [completion], answer=["11"], literal=False, timeout=SECONDS) == [0.0]
+    assert math_reward(["q"], ["1+10"], answer=["11"], literal=False, timeout=SECONDS) == [1.0]
+
+
+@pytest.mark.parametrize("completion", ["11 \\; \\mathrm{m}", "11 \\: \\text{cm}", "11 \\> m", "11;",
+                                        "The answer is 11; I checked."])
+def test_a_latex_space_or_a_closing_sign_is_not_a_scribble(completion):
+    assert math_reward(["q"], [completion], answer=["11"], timeout=SECONDS) == [1.0]
+
+
+@pytest.mark.parametrize("literal", [True, False])
+def test_a_time_or_a_ratio_is_not_its_first_number(literal):
+    """``11:15`` is a time (a quarter past eleven) or a ratio (math-verify reads 11/15), not 11: it states another
+    quantity, so 0.0 against 11 is right; against the answer ``11:15`` it scores 1.0."""
+    assert math_reward(["q"], ["11:15"], answer=["11"], literal=literal, timeout=SECONDS) == [0.0]
+    assert math_reward(["q"], ["11:15"], answer=["11:15"], literal=literal, timeout=SECONDS) == [1.0]

@@ -76,3 +76,21 @@ def test_a_delimiter_in_no_worked_solution_is_noted_before_any_work(tmp_path):
         "warm start on them teaches no step ends: a tree forks at none and a step estimator sees each response as one "
         "step (a shell passes a backslash as typed: for a line break write --task-option 'delimiter=\"\\n\"')"]
     assert said({"delimiter": "="}) == [] and said({}) == []  # found in a solution; the default, not given
+
+
+def test_a_meant_backslash_is_not_warned_and_the_escapes_it_was_made_for_still_are(tmp_path):
+    """A backslash the user meant: a regular expression (``\\bfoo\\b``, whose ``\\b`` JSON reads as a backspace;
+    ``\\d+``), a Windows path (``C:\\new\\table``: ``\\n`` and ``\\t`` of folder names), an option naming a path or a
+    regex. Until 2026-12-03 the first and the paths were warned as meaning a backspace, line break or tab."""
+    meant = ["step_regex=\\n", "marker=\\bfoo\\b", "marker=^Step \\d+:\\n", "template=\\\\n", "end=\\.\\n",
+             "data=C:\\new\\table", "cache_dir=data\\new", "held_out_path=runs\\tmp", "share=\\\\server\\new"]
+    for pair in meant:
+        assert escape_notes(flags(task_options=[pair])) == [], pair
+    for pair, meant_text in [("delimiter=\\n", "a line break ('\\n')"), ("marker=a\\tb", "'a\\tb'"),
+                             ("template=Q: {prompt}\\nA:", "'Q: {prompt}\\nA:'"), ("end=\\r\\n", "'\\r\\n'")]:
+        said = escape_notes(flags(task_options=[pair]))
+        assert len(said) == 1 and f"not {meant_text}. Fix:" in said[0], (pair, said)
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("task_options: {marker: \\bStep\\b, data: C:\\new\\table, delimiter: \\n}\n")
+    said = escape_notes(flags(config=str(yaml_file)))
+    assert len(said) == 1 and "sets task_options delimiter" in said[0], said

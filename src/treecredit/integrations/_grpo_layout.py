@@ -7,6 +7,7 @@ num_generations`` completions of prompt ``g`` (that is how TRL's own baseline re
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -40,7 +41,9 @@ def grouped_completion_advantages(estimator: str, *, completion_ids, completion_
 
     Args:
         estimator: a token-level treecredit name.
-        completion_ids: ``(N, T)`` int tensor, right-padded completions.
+        completion_ids: ``(N, T)`` int tensor, right-padded completions (as TRL pads them; passed to
+            :func:`~treecredit.compute_advantages` as ``padding_side="right"``, so a batch whose rows begin with
+            masked tokens of one id, such as a tool's output, is not taken for a left-padded one and refused).
         completion_mask: ``(N, T)`` 0/1 tensor; 0 on padding and on tool-output tokens.
         rewards: ``(N,)`` float tensor, one reward per completion; NaN marks a completion no reward
             function could score: it is left out of its group and gets advantage 0 (as in TRL).
@@ -49,7 +52,10 @@ def grouped_completion_advantages(estimator: str, *, completion_ids, completion_
             rows of unscorable completions with them.
 
     Returns:
-        ``(N, T)`` float32 advantages on the device of ``completion_ids``, 0 on masked tokens.
+        ``(N, T)`` float32 advantages on the device of ``completion_ids``, 0 on masked tokens. With
+        ``num_generations=1`` (TRL's evaluation may sample one completion a prompt: ``num_generations_eval=1``)
+        every group-relative advantage is 0, as TRL's, and the core's warning about groups of one, whose fix
+        (group ids) a TRL user cannot apply, is not shown.
     """
     import torch
 
@@ -64,16 +70,19 @@ def grouped_completion_advantages(estimator: str, *, completion_ids, completion_
         keep = scorable.cpu().numpy()
         rows = {name: value[keep if isinstance(value, np.ndarray) else scorable.to(value.device)]
                 for name, value in options.items() if name in _ROW_OPTIONS and value is not None and not keep.all()}
-        advantages[scorable] = compute_advantages(
-            estimator,
-            response_ids=completion_ids[scorable],
-            response_mask=completion_mask[scorable],
-            rewards=rewards[scorable],
-            group_ids=group_ids[scorable],
-            **{**options, **rows},
-        ).to(completion_ids.device)
+        with warnings.catch_warnings():
+            if num_generations == 1:  # TRL's evaluation with num_generations_eval=1: 0 as in TRL, not a mistake
+                warnings.filterwarnings("ignore", message="group_ids: no group has two", category=UserWarning)
+            advantages[scorable] = compute_advantages(
+                estimator,
+                response_ids=completion_ids[scorable],
+                response_mask=completion_mask[scorable],
+                rewards=rewards[scorable],
+                group_ids=group_ids[scorable],
+                padding_side="right",  # TRL pads completions on the right: said, not guessed from ids and mask
+                **{**options, **rows},
+            ).to(completion_ids.device)
     return advantages
-
 
 
 _PER_BATCH = {"step_ends": "pass step_pattern=TEXT to the trainer (step ends from the decoded completions)",

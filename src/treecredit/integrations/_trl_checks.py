@@ -35,14 +35,18 @@ def check_leaf_scorers(reward_funcs) -> None:
 def tree_sampler(args, branching: Any, branching_options: Any, step_pattern: Any, kwargs: dict):
     """The :class:`~treecredit.sampling.TreeSampler` for TRL's generation settings ``args`` (a GRPOConfig).
 
-    ``kwargs``: the keyword arguments given to GRPOTrainer (``tools``, ``environment_factory``).
+    ``kwargs``: the keyword arguments given to GRPOTrainer (``tools``, ``environment_factory``, ``rollout_func``,
+    ``processing_class``).
 
     Raises:
         ValueError: naming the setting, for what the tree sampler cannot honour: no ``args``; colocated
-            vLLM's tensor parallelism or sleep mode; tools, environments or continuous batching; ``top_k``,
-            ``min_p`` or ``repetition_penalty`` away from their defaults; a ``step_pattern`` that is not a
-            string; ``branching_options`` that is not a dict, or an option the strategy refuses
-            (``branching_options['NAME']``); a ``num_generations`` (or ``num_generations_eval``) the
+            vLLM's tensor parallelism or sleep mode; tools, environments or continuous batching
+            (``use_transformers_continuous_batching``, or its old name ``use_transformers_paged``); a
+            ``rollout_func`` (TRL then never generates itself); a vision-language ``processing_class``;
+            ``top_k``, ``min_p`` or ``repetition_penalty`` away from their defaults, non-empty
+            ``generation_kwargs`` or a ``vllm_structured_outputs_regex`` (:func:`check_generation_settings`); a
+            ``step_pattern`` that is not a string; ``branching_options`` that is not a dict, or an option the
+            strategy refuses (``branching_options['NAME']``); a ``num_generations`` (or ``num_generations_eval``) the
             branching cannot grow as one tree.
     """
     from treecredit.sampling import TreeSampler
@@ -55,9 +59,19 @@ def tree_sampler(args, branching: Any, branching_options: Any, step_pattern: Any
             if getattr(args, name, neutral) != neutral:
                 fail(name, f"is {getattr(args, name)!r}; sampler='tree' on vLLM was built and tested with one "
                      "engine per process, always awake", f"leave {name} at {neutral!r} with sampler='tree'")
-    if kwargs.get("tools") or kwargs.get("environment_factory") or getattr(args, "use_transformers_paged", False):
+    continuous = getattr(args, "use_transformers_continuous_batching", False) or getattr(
+        args, "use_transformers_paged", False)  # TRL 1.16's name, and the one it deprecates
+    if kwargs.get("tools") or kwargs.get("environment_factory") or continuous:
         fail("sampler", "'tree' does not run with tools, environments or continuous batching",
              "use sampler='iid' for those")
+    if kwargs.get("rollout_func") is not None:  # TRL then never calls _generate_single_turn, where trees grow
+        fail("rollout_func", f"is {short_repr(kwargs['rollout_func'])}, and TRL generates with it instead of its own "
+             "generation, so sampler='tree' would grow no trees (the estimator would get the rollout function's "
+             "i.i.d. completions and no tree, without a word)",
+             "drop rollout_func to grow trees, or use sampler='iid' with it")
+    check_generation_settings(args)
+    if _is_processor(kwargs.get("processing_class")):
+        refuse_vision_language()
     temperature = getattr(args, "temperature", 1.0)
     if not (isinstance(temperature, (int, float)) and temperature > 0):
         fail("temperature", f"is {temperature!r}; tree rollouts sample, and TRL divides the logits by it",
@@ -85,6 +99,43 @@ def tree_sampler(args, branching: Any, branching_options: Any, step_pattern: Any
         if getattr(args, name, None) is not None:
             _check_tree_group(sampler, name, int(getattr(args, name)))
     return sampler
+
+
+def check_generation_settings(args) -> None:
+    """Refuse GRPOConfig generation settings that TRL applies to its own generation and the tree sampler would drop
+    (it draws from ``temperature`` and ``top_p`` only, up to ``max_completion_length``): ``generation_kwargs``
+    (``{"top_k": 50}``, ``{"stop": [...]}``) and ``vllm_structured_outputs_regex``, named with the fix."""
+    generation_kwargs = getattr(args, "generation_kwargs", None)
+    if generation_kwargs:
+        fail("generation_kwargs", f"is {short_repr(generation_kwargs)}; TRL applies them to its own generation, but "
+             "the tree sampler draws from temperature and top_p only (up to max_completion_length) and would drop "
+             "them without a word", "drop generation_kwargs with sampler='tree' (set temperature and top_p as "
+             "GRPOConfig fields), or use sampler='iid'")
+    regex = getattr(args, "vllm_structured_outputs_regex", None)
+    if regex:
+        fail("vllm_structured_outputs_regex", f"is {short_repr(regex)}; the tree sampler does not constrain its "
+             "completions to it, so they would be unconstrained without a word", "drop "
+             "vllm_structured_outputs_regex with sampler='tree', or use sampler='iid'")
+
+
+def _is_processor(processing_class) -> bool:
+    """Whether ``processing_class`` is a transformers ``ProcessorMixin`` (a vision-language model's processor)."""
+    if processing_class is None or isinstance(processing_class, str):
+        return False
+    try:
+        from transformers import ProcessorMixin
+    except ImportError:
+        return False
+    return isinstance(processing_class, ProcessorMixin)
+
+
+def refuse_vision_language() -> None:
+    """Refuse ``sampler='tree'`` for a vision-language model (a processor, TRL's ``_is_vlm``): the tree sampler grows
+    completions from the prompt's text tokens alone, while TRL scores them and computes their log-probabilities
+    with the images, so the completions would come from another distribution than the policy trained."""
+    fail("sampler", "'tree' grows completions from the prompts' text alone, and this is a vision-language model "
+         "(its processing_class is a processor): TRL would score them with the images, training on completions "
+         "the model did not sample from what it sees", "use sampler='iid' for a vision-language model")
 
 
 def check_branching_options(branching_options: Any) -> dict:

@@ -67,6 +67,7 @@ from treecredit.integrations._trl_checks import (
     check_branching_options,
     check_leaf_scorers,
     check_reward_range,
+    refuse_vision_language,
     scale_rewards_options,
     tree_sampler,
     trl_reward_fix,
@@ -127,8 +128,10 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             reward model); ``estimator_options={'norm_by_std': True}`` with GRPOConfig ``scale_rewards="none"``;
             or
             ``sampler="tree"`` with a ``num_generations`` (or ``num_generations_eval``) the branching cannot
-            grow as one tree, colocated vLLM's tensor parallelism or sleep mode, tools, or a generation
-            setting the tree sampler does not apply (``top_k``, ``min_p``, ``repetition_penalty``).
+            grow as one tree, colocated vLLM's tensor parallelism or sleep mode, tools, environments, continuous
+            batching, a ``rollout_func``, a vision-language model (its processor; checked again once TRL has loaded
+            it), or a generation setting the tree sampler does not apply (``top_k``, ``min_p``,
+            ``repetition_penalty``, ``generation_kwargs``, ``vllm_structured_outputs_regex``).
 
     Warns:
         UserWarning: once, when the trainer is built, where the estimator will not see the structure asked
@@ -179,6 +182,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         self._tree_calls = 0
         self._vllm_tree_backend = None
         super().__init__(*args, **kwargs)
+        if sampler == "tree" and getattr(self, "_is_vlm", False):  # a processor TRL loaded itself (from the model)
+            refuse_vision_language()
         if hasattr(self, "reward_funcs"):  # TRL's list (reward models loaded): a bad return is named per batch
             self.reward_funcs = [checked_reward(func) for func in self.reward_funcs]
 
@@ -194,6 +199,8 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
             self._tree_nodes = None
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                  *args, **kwargs)
+        if images is not None or multimodal_fields:  # text-only trees beside images: refused, never dropped
+            refuse_vision_language()
         # Sampling log-probabilities: vLLM's processed ones; None on transformers (TRL recomputes them)
         return self._tree_completions(prompt_ids, num_generations)
 
@@ -293,7 +300,7 @@ class TreeCreditGRPOTrainer(GRPOTrainer):
         elif self._rollout_input == "step_ends":
             tokenizer = self._text_tokenizer()
             ends = step_ends_from_text(all_ids, tokenizer, self.step_pattern, response_mask=all_mask,
-                                       vocab_size=self._sampled_ids())
+                                       vocab_size=self._sampled_ids(), padding_side="right")  # as TRL pads
             warn_if_no_steps(self.estimator, ends, all_mask, source=f"step_pattern {self.step_pattern!r}",
                              pattern=self.step_pattern,
                              sample=lambda: first_response_text(all_ids.cpu(), tokenizer, all_mask.cpu()))

@@ -30,7 +30,8 @@ verl's own flags. ``algorithm.norm_adv_by_std_in_grpo`` (verl's switch for GRPO'
 std) set to False switches ``norm_by_std`` off for every estimator that has that option; True (verl's
 default) keeps each estimator's own default (on for ``grpo``, ``ibpo``, ``tempo``; off for ``spo``), so an
 estimator name gives the same advantages as in TRL and in treecredit's own trainer.
-``treecredit_options.norm_by_std``, when given, wins over both.
+``treecredit_options.norm_by_std``, when given, wins over both; ``norm_by_std=True`` bound in Python with the flag
+False is refused at the first advantage step (until 2026-12-03 the flag silently won).
 
 Steps from text. ``treecredit_options.step_pattern`` (a string, or a list of strings, matched
 literally) or ``step_regex`` (a regular expression), with ``treecredit_options.tokenizer`` (a local
@@ -95,7 +96,8 @@ def verl_advantages(estimator: str, *, token_level_rewards, response_mask, index
         estimator: a token-level treecredit name (``"tempo"``, ``"grpo"``, ...).
         token_level_rewards: ``(B, T)`` float tensor; a response's reward is the sum over its tokens
             (verl puts the score on the last response token, plus any in-reward KL terms).
-        response_mask: ``(B, T)`` 0/1 tensor, 1 on the response tokens that are trained.
+        response_mask: ``(B, T)`` 0/1 tensor, 1 on the response tokens that are trained; right-padded, as verl
+            pads responses (passed as ``padding_side="right"``, not guessed from the ids and mask).
         index: ``(B,)`` the prompt uid of each response (verl's ``non_tensor_batch["uid"]``).
         responses: ``(B, T)`` int tensor of response token ids (verl's ``batch["responses"]``).
         **options: options of ``estimator``.
@@ -117,6 +119,7 @@ def verl_advantages(estimator: str, *, token_level_rewards, response_mask, index
         response_mask=response_mask,
         rewards=rewards,
         group_ids=np.asarray(index),
+        padding_side="right",  # verl pads responses on the right (prompts on the left): said, not guessed
         **options,
     ).to(token_level_rewards.device)
     return advantages, advantages
@@ -190,7 +193,7 @@ def _text_step_ends(estimator: str, responses, response_mask, text_steps: dict, 
     except (AttributeError, RuntimeError, TypeError, ValueError):  # empty or not an array: named below
         sampled = None
     known = vocabulary_size(tok)
-    ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask,
+    ends = step_ends_from_text(responses, tok, pattern, response_mask=response_mask, padding_side="right",
                                vocab_size=max(known, sampled) if known and sampled else None)
     given = pattern if key == "step_regex" else text_steps[key]  # the user's text, not its escaped regex
     warn_if_no_steps(estimator, ends, response_mask, source=f"pattern {given!r}", pattern=given,
@@ -260,7 +263,8 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
             ``step_pattern`` with ``step_regex``, either without a ``tokenizer``, a tokenizer path or hub id
             that does not load (from a local folder or the local hub cache), steps given twice
             (``step_pattern`` with ``step_tokens``, ``delimiter``), or ``step_ends`` or ``tree_nodes`` (one
-            batch's rows, which verl's batch gives: ``data.batch['step_ends']``).
+            batch's rows, which verl's batch gives: ``data.batch['step_ends']``); at the first advantage step,
+            ``norm_by_std=True`` bound here under ``algorithm.norm_adv_by_std_in_grpo=False`` (naming both).
     """
     spec = host_estimator(estimator)
     if spec.needs("mc_values"):
@@ -309,7 +313,14 @@ def make_adv_estimator(estimator: str, **options) -> Callable:
         raw = _config_options(config)
         configured = bool(raw)
         user, user_text, found = check_config(raw)
-        merged = {**options, **_norm_flag(config, accepted), **user}
+        flag = _norm_flag(config, accepted)
+        if flag and options.get("norm_by_std") is True and "norm_by_std" not in user:  # which one is meant?
+            fail("norm_by_std", f"is True (bound: make_adv_estimator({estimator!r}, norm_by_std=True)), but verl's "
+                 "algorithm.norm_adv_by_std_in_grpo=False switches the division by the group std off",
+                 "drop norm_by_std=True from make_adv_estimator to follow verl's flag, or set "
+                 "algorithm.norm_adv_by_std_in_grpo=True (or +algorithm.treecredit_options.norm_by_std=true, which "
+                 "wins over both)")
+        merged = {**options, **flag, **user}
         text_steps = {**bound_text, **user_text}
         if ids is not None and found is not None:  # without ids a step estimator is refused below (responses)
             merged["step_ends"] = _text_step_ends(estimator, ids, response_mask, text_steps, Source(user_text), found)

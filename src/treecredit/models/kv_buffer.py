@@ -146,28 +146,34 @@ def stacked_buffers(parts, width: int, total_rows: int = 0, max_row_growth: int 
 def copy_rows_into(keys, values, b: int, k: int, n: int, groups) -> None:
     """Write ``k`` rows into rows ``b : b + k``, columns ``: n`` of the buffers ``keys`` / ``values`` ``(R, H, C, D)``
     (``b + k ≤ R``, ``n ≤ C``), each copied once from its source: ``groups`` as :meth:`GrowingKV.append_copies`
-    takes them (zeros in front of each row's columns)."""
-    runs = [_run(at) for *_, at, _, _ in groups]
+    takes them (zeros in front of each row's columns). One zero fill of the added rows' leading columns (as far as
+    the group that starts latest needs them; the copies write over the rest), then one ``index_select`` per run of
+    a group's rows that land on consecutive added rows, straight into the buffer (:func:`runs`)."""
+    zeros = max(column for *_, column in groups)
+    spans = [runs(at) for *_, at, _, _ in groups]
     for i, mine in enumerate((keys, values)):
         added = mine[b:b + k, :, :n]
-        for (*tensors, rows, at, start, column), run in zip(groups, runs):
-            source = tensors[i][:, :, start:start + n - column]
-            if run is not None:  # added rows first .. first + K − 1: gathered straight into them, one pass
-                to = added[run:run + rows.shape[0]]
-                if column:
-                    to[:, :, :column] = 0
-                torch.index_select(source, 0, rows, out=to[:, :, column:])
-            else:
-                added[:, :, :column].index_fill_(0, at, 0)
-                added[:, :, column:].index_copy_(0, at, source.index_select(0, rows))
+        if zeros:
+            added[:, :, :zeros] = 0
+        for (*tensors, rows, _, start, column), spans_of in zip(groups, spans):
+            source, to = tensors[i][:, :, start:start + n - column], added[:, :, column:]
+            for first, lo, hi in spans_of:
+                torch.index_select(source, 0, rows[lo:hi] if hi - lo < rows.shape[0] else rows,
+                                   out=to[first:first + hi - lo])
 
 
-def _run(at) -> int | None:
-    """The first of ``at (K,)`` when it counts up by one from there (rows joining in order), else None (read as one
-    list: a handful of rows, where each tensor operation's fixed cost is what counts)."""
+def runs(at) -> list:
+    """``(first added row, i, j)`` per maximal run of ``at (K,)`` that counts up by one: entries ``i : j`` go to added
+    rows ``first : first + j − i``. Rows of several sources that interleave (a fork's rows from several kept states)
+    took an index, an ``index_copy_`` and an ``index_fill_`` a source, ≈ 115 µs on this CPU, against ≈ 15 µs a run
+    (docs/performance.md [2z]); ``at`` is read as one list (a handful of rows)."""
     positions = at.tolist()
-    first = positions[0]
-    return first if positions == list(range(first, first + len(positions))) else None
+    out, i = [], 0
+    for j in range(1, len(positions) + 1):
+        if j == len(positions) or positions[j] != positions[j - 1] + 1:
+            out.append((positions[i], i, j))
+            i = j
+    return out
 
 
 class _Buffer:

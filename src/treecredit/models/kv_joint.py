@@ -45,24 +45,26 @@ def joint_view(tensors: list) -> torch.Tensor | None:
 
 def copy_rows_joint(target, b: int, k: int, n: int, groups) -> None:
     """Write ``k`` rows into rows ``b : b + k``, columns ``: n`` of the joint buffer ``target`` ``(N, R, H, C, D)``
-    (``b + k ≤ R``, ``n ≤ C``), each copied once from its source, one operation per group for all ``N`` slices:
+    (``b + k ≤ R``, ``n ≤ C``), each copied once from its source, with operations for all ``N`` slices at once:
     ``groups`` as :func:`treecredit.models.kv_buffer.copy_rows_into` takes them with one joint source
-    ``(N, B_s, H, W_s, D)`` in place of its keys and values (zeros in front of each row's columns)."""
-    from treecredit.models.kv_buffer import _run
+    ``(N, B_s, H, W_s, D)`` in place of its keys and values (zeros in front of each row's columns).
+
+    One zero fill for every added row's leading columns (as far as the group that starts latest needs them; the
+    copies then write over what is not zeros), then one ``index_select`` per run of a group's rows that land on
+    consecutive added rows, straight into the buffer: groups whose rows interleave (a fork's rows from several
+    kept states) took an index, an ``index_copy_`` and an ``index_fill_`` each
+    (:func:`~treecredit.models.kv_buffer.runs`). The same elements either way."""
+    from treecredit.models.kv_buffer import runs
 
     added = target[:, b:b + k, :, :n]
+    zeros = max(column for *_, column in groups)
+    if zeros:
+        added[:, :, :, :zeros] = 0
     for source, rows, at, start, column in groups:
         source = source[:, :, :, start:start + n - column]
-        run = _run(at)
-        if run is not None:  # added rows first .. first + K − 1: gathered straight into them, one pass
-            to = added[:, run:run + rows.shape[0]]
-            if column:
-                to[:, :, :, :column] = 0
-            torch.index_select(source, 1, rows, out=to[:, :, :, column:])
-        else:  # gathered by indexing: index_select along the rows of a joint view into a contiguous tensor (``out``
-            # or not) takes milliseconds on the CPU (2.13), into a buffer's slice microseconds
-            added[:, :, :, :column].index_fill_(1, at, 0)
-            added[:, :, :, column:].index_copy_(1, at, source[:, rows])
+        to = added[:, :, :, column:]
+        for first, i, j in runs(at):
+            torch.index_select(source, 1, rows[i:j] if j - i < rows.shape[0] else rows, out=to[:, first:first + j - i])
 
 
 def stacked_joint(parts, width: int, rows: int, room: int, like) -> torch.Tensor:

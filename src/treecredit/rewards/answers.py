@@ -301,24 +301,28 @@ def ends_open(text: str) -> bool:
     return any(last.endswith(close) and last.count(close) > last.count(open_) for open_, close in ("()", "[]", "{}"))
 
 
-_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+# (a word: letters not glued to a digit, which are symbols: 11>;ab15 is a scribble)
+_WORD = re.compile(r"(?<![\\A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])")
 
 
 def reads_a_scribble(parsed: list, text: str) -> bool:
-    """Whether math-verify's reading of ``text`` (a final answer; ``parsed``, one value, an equation's right-hand side
-    counting) is a number that ``text`` writes before another number with only symbols between them: math-verify
+    """Whether math-verify's reading of ``text`` (a final answer; ``parsed``: one bare number) is a number that
+    ``text`` writes before another number with only symbols between them: math-verify
     read the first number of a scribble and dropped the rest (a comparison sign, ``=``, ``;``, ``&``, ``|`` or ``@``
-    between them; not a note in brackets, ``11 (4+7)``, ``11 [1]``, nor ``11_{10}``). ``11>;15``, ``x=11>;15``,
+    between them; not a note in brackets, ``11 (4+7)``, ``11 [1]``, nor ``11_{10}``), or writes last, before such a
+    sign and a symbol (``11>;a15``, ``11>;a``: no number is read in ``a15``; until fixC of 2026-12-03 each scored
+    1.0 for 11). ``11>;15``, ``x=11>;15``,
     ``7>;100``, ``11=;15``, ``11&15`` read 11 (or 7) where the statement ends on 15 (or 100), which the ``numeric``
     reward reads; a trial's run credited ``011>;15`` for ``6+5=`` (until 2026-12-03). Words between the two numbers
     are prose, read by math-verify's anchors as before (``The answer is 11, not 15`` answers 11), and a number
     written after the one read with the same value is fine (``11 = 11``). False where math-verify read several
-    values, or a value not written as a number of ``text`` (:func:`~treecredit.rewards.numbers.written_numbers`)."""
-    values = [_value(e) for e in parsed if not isinstance(e, str)]
-    if len(values) != 1:
-        return False
+    values, an equation or an expression (it read what follows: ``9 = 1+8``, credited with ``literal=false``), or a
+    value not written as a number of ``text`` (:func:`~treecredit.rewards.numbers.written_numbers`)."""
+    entries = [e for e in parsed if not isinstance(e, str)]
+    if len(entries) != 1 or not getattr(entries[0], "is_Number", False):
+        return False  # (an equation or an expression: math-verify read what follows the number, 9 = 1+8)
     try:
-        value = float(values[0])
+        value = float(entries[0])
     except (TypeError, ValueError):
         return False
     if not math.isfinite(value):
@@ -330,17 +334,23 @@ def reads_a_scribble(parsed: list, text: str) -> bool:
 
     numbers = written_numbers(text)
     read = [i for i, (_, _, written, percent) in enumerate(numbers) if same(written, percent)]
-    if not read or read[-1] == len(numbers) - 1:
+    if not read:
         return False
-    end, start = numbers[read[-1]][1], numbers[read[-1] + 1][0]
-    between = text[end:start].strip()
-    return bool(_SCRIBBLE_SIGN.search(between)) and not between.startswith(("(", "[", "_")) \
-        and not _WORD.search(between)
+    end = numbers[read[-1]][1]
+    last = read[-1] == len(numbers) - 1
+    between = _LATEX_SPACE.sub(" ", text[end:len(text) if last else numbers[read[-1] + 1][0]]).strip()
+    sign = _SCRIBBLE_SIGN.search(between)
+    if sign is None or between.startswith(("(", "[", "_")) or _WORD.search(between):
+        return False
+    # after the last number written, a sign then a symbol (11>;a15, 11>;a: math-verify read no number in a15)
+    return not last or _SYMBOL.search(between, sign.end()) is not None
 
 
 # What makes two numbers a scribble rather than an answer and a note: a sign between them (``11>;15``, ``11&15``);
 # a bracket (``11 (4+7)``, ``11 [1]``), a subscript (``11_{10}``) or a comma alone (``11, 15 is wrong``) do not.
 _SCRIBBLE_SIGN = re.compile(r"[<>=;&|@]")
+_SYMBOL = re.compile(r"[A-Za-z0-9\\]")
+_LATEX_SPACE = re.compile(r"\\[;:>,! ]")  # (``11 \; \mathrm{m}``: a space, not a sign)
 
 
 def is_number_literal(parsed: list) -> bool:

@@ -78,7 +78,10 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
     :func:`~treecredit.rewards.answers.ends_open`), nor a scribble of which math-verify read the first number
     (``11>;15``, ``x=11>;15``, ``11=;15`` read 11 where the statement ends on 15, as the ``numeric`` reward reads it:
     :func:`~treecredit.rewards.answers.reads_a_scribble`; a trial's run credited ``011>;15`` for ``6+5=`` until
-    2026-12-03).
+    2026-12-03; ``11>;a15`` too until fixC). ``literal=false`` lets an expression equal to the answer count (and
+    text that stops mid-expression, as math-verify reads it), not a scribble: that is no expression but what
+    math-verify dropped after the number it read, so the scribble rule holds either way. ``11:15`` is a time or a
+    ratio (math-verify reads 11/15), not 11: it scores 0.0 against 11, either way.
 
     ``timeout`` (seconds, default 5, math-verify's own; rounded up to whole seconds; ``--reward math:timeout=N``):
     math-verify's wall-clock limit for each parse and each comparison. Where it runs out, the completion gets
@@ -112,9 +115,9 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
                 golds[str(gold)] = parse_within(_as_math(final_answer(plain_math_text(str(gold)))), seconds)
             gold_parsed = golds[str(gold)]
             pred_parsed = parse_within(_as_math(pred_text), seconds)
-            if literal and pred_parsed and is_plain_number(gold_parsed) and (
-                    not is_number_literal(pred_parsed) or ends_open(pred_text)
-                    or reads_a_scribble(pred_parsed, pred_text)):
+            if pred_parsed and is_plain_number(gold_parsed) and (
+                    literal and (not is_number_literal(pred_parsed) or ends_open(pred_text))
+                    or reads_a_scribble(pred_parsed, pred_text)):  # (a scribble is no expression: either way)
                 out.append(0.0)
                 continue
             out.append(1.0 if gold_parsed and pred_parsed and verify_within(gold_parsed, pred_parsed, seconds)

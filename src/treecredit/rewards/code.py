@@ -259,10 +259,21 @@ DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 """Programs the ``code`` reward runs at once by default (``code:workers=N``)."""
 
 
-def _prompt_text(prompt) -> str:
-    """A conversation's user messages joined (the stub's imports and signature are in there), or the text."""
+def _prompt_text(prompt, i: int) -> str:
+    """A conversation's user messages joined (the stub's imports and signature are in there), or the text.
+
+    Raises:
+        FixError: naming ``prompts``, where row ``i``'s prompt is neither text, a list of messages nor None (a
+            number: until 2026-12-03 ``3`` was read as the text ``'3'``, and an int of 5,000 digits raised
+            Python's ValueError).
+    """
+    from treecredit.rewards.code_args import show
+
     if isinstance(prompt, list):
         return "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict) and m.get("role") == "user")
+    if prompt is not None and not isinstance(prompt, str):
+        raise FixError("prompts", f"row {i}'s prompt is {type(prompt).__name__} {show(prompt)}, not text or a list "
+                       "of messages (a conversation)", (Remedy("prompts=[<the prompt's text>, ...] (one per row)"),))
     return str(prompt)
 
 
@@ -287,7 +298,8 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
             not a number of seconds in (0, 86400], ``plain_results`` not a bool; ``completions`` not a list (a
             string is refused); ``prompts``, ``test`` or the entry points not a list
             with one value per completion (a string is refused: it would be read one character per completion),
-            a row's code prompt holding a lone surrogate (naming ``prompts``), a row's tests not text (a NaN,
+            a row's prompt neither text nor a list of messages, or a code prompt holding a lone surrogate (naming
+            ``prompts``), a row's tests not text (a NaN,
             pandas' missing value, is a row without tests, as None), a row's entry point not a Python name, no
             row with tests while a column ``tests``, ``test_list`` or ``test_cases`` holds them (naming ``test``
             and the column) (:mod:`treecredit.rewards.code_args`);
@@ -305,13 +317,14 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         completion_list,
         per_completion,
         refuse_misnamed_tests,
+        show,
         whole_number,
     )
     from treecredit.rewards.code_tests import check_row
     from treecredit.sandbox_check import TEXT_LOCK
 
     if not whole_number(workers) or workers < 1:  # (numpy's integers count: np.int64(2))
-        raise FixError("workers", f"is {workers!r}, must be a whole number ≥ 1 (programs run at once)",
+        raise FixError("workers", f"is {show(workers)}, must be a whole number ≥ 1 (programs run at once)",
                        (Remedy(f"workers={DEFAULT_WORKERS}", f"--reward code:workers={DEFAULT_WORKERS}"),))
     completions = completion_list(completions)
     n = len(completions)
@@ -319,7 +332,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         | ({"entry_point"} if entry_point is not None else set())
     if entry_point_column != "entry_point":
         if entry_point_column not in columns:
-            raise FixError("entry_point_column", f"names column {entry_point_column!r}, which the rows do not have "
+            raise FixError("entry_point_column", f"names column {show(entry_point_column)}, which the rows do not have "
                            f"(the columns given: {sorted(given)})",
                            (Remedy("entry_point_column=<the column of the tested function's name>",
                                    "--reward code:entry_point_column=<column>"),))
@@ -336,7 +349,7 @@ def code_reward(prompts, completions, test=None, entry_point=None, timeout: floa
         for i, (prompt, completion, tst, entry) in enumerate(zip(prompts, completions, tests, entries)):
             if tst is None:
                 continue
-            text, completion = _prompt_text(prompt), as_text(completion)
+            text, completion = _prompt_text(prompt, i), as_text(completion)
             check_prompt(text, i)
             names = check_row(i, tst, entry, text + completion, columns, given, entry_point_column)
             jobs.append((i, program_for(text, completion, entry or None, names), tst, entry or None))

@@ -17,7 +17,8 @@ or entry point, as None is (until 2026-12-03 a NaN refused the whole batch). A c
 a column ``tests``, ``test_list`` or ``test_cases`` holds them is refused naming ``test`` and that column
 (:func:`refuse_misnamed_tests`; until 2026-12-03 every row was unscored, None, without a word): MBPP's
 ``test_list`` (a list of asserts) is not read as the tests by itself, since the ``test`` column is the one read
-and a list of asserts there is refused with the ``'\\n'.join`` fix; the fix here says the same.
+and a list of asserts there is refused with the ``'\\n'.join`` fix; the fix here says the same. Each message
+shows the value by :func:`show`, so an int too long to print (``workers=-10**5000``) is refused as any other.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def check_completion(completion, i: int) -> None:
     if isinstance(completion, (list, tuple)) and completion and all(
             isinstance(m, dict) and "content" in m for m in completion):
         return
-    shown = repr(completion)[:80]
+    shown = show(completion, 80)
     if isinstance(completion, dict):
         raise FixError("completions", f"row {i}'s completion is one message ({shown}), not text or a list of "
                        "messages (a conversation)",
@@ -122,12 +123,12 @@ def check_rows(tests: list, entries: list, entry_argument: str) -> tuple[list, l
     for i, test in enumerate(tests):
         if test is not None and not isinstance(test, str):
             listed = isinstance(test, (list, tuple)) and all(isinstance(t, str) for t in test)
-            raise FixError("test", f"row {i}'s tests are a {type(test).__name__} ({str(test)[:60]!r}), not the "
+            raise FixError("test", f"row {i}'s tests are a {type(test).__name__} ({show(test)}), not the "
                            "tests' source text", (Remedy("test=['\\n'.join(t) for t in rows] (one text per row)")
                                                   if listed else Remedy("test=[<the tests' source text>, ...]"),))
     for i, entry in enumerate(entries):
         if entry is not None and entry != "" and not (isinstance(entry, str) and entry.isidentifier()):
-            raise FixError(entry_argument, f"row {i}'s value {entry!r} is not a Python name (the tested function's "
+            raise FixError(entry_argument, f"row {i}'s value {show(entry)} is not a Python name (the tested function's "
                            "name)", (Remedy(f"{entry_argument}=[<function name>, ...], one per completion"),))
         if isinstance(entry, str) and (keyword.iskeyword(entry) or entry in ("None", "True", "False")):
             raise FixError(entry_argument, f"row {i}'s value {entry!r} is a Python keyword, not a function's name "
@@ -187,7 +188,7 @@ def refuse_misnamed_tests(tests: list, columns: dict) -> None:
             remedies = (Remedy("put each row's tests, as Python source text (asserts, check(candidate) or a "
                                "unittest.TestCase), in the column 'test'"),)
         raise FixError("test", f"no row has tests (the code reward reads them from the column 'test'), but the "
-                       f"column {name!r} holds them ({type(first).__name__} {str(first)[:60]!r} on a row): every "
+                       f"column {name!r} holds them ({type(first).__name__} {show(first)} on a row): every "
                        "row would be unscored (None)", remedies,
                        verb="" if remedies[0].python.startswith(("use", "put")) else "pass",
                        brief="tests under another column name")
@@ -240,22 +241,29 @@ def check_options(timeout, plain_results) -> None:
     """
     # (the range first: math.isfinite(10**400) raises OverflowError; a NaN or an infinity fails the range too)
     if not is_number(timeout) or not 0 < timeout <= MAX_TIMEOUT or not math.isfinite(timeout):
-        raise FixError("timeout", f"is {_shown(timeout)}, must be a number of seconds per program with "
+        raise FixError("timeout", f"is {show(timeout)}, must be a number of seconds per program with "
                        f"0 < timeout <= {MAX_TIMEOUT:g} (one day)",
                        (Remedy("timeout=10.0", "--reward code:timeout=10"),))
     if not isinstance(plain_results, bool):
-        raise FixError("plain_results", f"is {plain_results!r}, must be True or False",
+        raise FixError("plain_results", f"is {show(plain_results)}, must be True or False",
                        (Remedy("plain_results=True", "--reward code:plain_results=true"),
                         Remedy("plain_results=False", "--reward code:plain_results=false")))
 
 
-def _shown(value) -> str:
-    """``repr(value)``, cut to 60 characters (an int of 5000 digits has no repr at all in Python 3.11: a ValueError)."""
+def show(value, width: int = 60) -> str:
+    """``repr(value)`` for a message, cut to ``width`` characters. An int of more than 4,300 digits has no repr in
+    Python 3.11 (a ValueError): until 2026-12-03 ``workers=-10**5000``, ``plain_results=10**5000``, a row's tests or
+    entry point of that size (and a list holding one, as ``timeout``: "an int of more than 86400") raised it, or
+    named it wrongly, instead of the refusal naming the argument; a repr that fails otherwise is named by type."""
     try:
         text = repr(value)
     except ValueError:
-        return f"an int of more than {MAX_TIMEOUT:g}"
-    return text if len(text) <= 60 else text[:40] + f"... ({len(text)} characters)"
+        if isinstance(value, int):
+            return f"{'a negative' if value < 0 else 'an'} int of {value.bit_length()} bits (too long to print)"
+        return f"a {type(value).__name__} that holds an int too long to print"
+    except Exception:
+        return f"a {type(value).__name__} (its repr failed)"
+    return text if len(text) <= width else text[:width - 20] + f"... ({len(text)} characters)"
 
 
 def is_number(value) -> bool:

@@ -37,8 +37,56 @@ def reward_names() -> list[str]:
     return sorted({**BUILTIN_REWARDS, **_REGISTERED})
 
 
+def comma_separated_specs(text: str) -> list[str] | None:
+    """The reward specs of ``text`` when it holds two or more apart by commas (``'math, my_module:fn'``, a list
+    written as one text), else None. A comma-separated piece is one of the spec before it's options when it reads
+    as ``key=value`` (an ``=``, and no ``:`` before it) and that spec has options (``numeric:tolerance=0.01,
+    abs=1`` is one spec); any other piece starts a spec (``math``, ``my_module:fn``, ``numeric:tolerance=0.1@2``):
+    a function or reward name holds no ``=``, so the reading is never ambiguous."""
+    if "," not in text:
+        return None
+    specs: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        head, _, rest = specs[-1].partition(":") if specs else ("", "", "")
+        key, equals, _ = piece.partition("=")
+        if specs and equals and ":" not in key and "=" in rest:
+            specs[-1] += "," + piece
+        else:
+            specs.append(piece)
+    return specs if len(specs) > 1 else None
+
+
+def several_specs_fix(specs: list[str]) -> str:
+    """The fix of several reward specs written as one text: each its own ``--reward``, or a list (YAML, TOML,
+    Python)."""
+    import shlex
+
+    yaml_list = "[" + ", ".join(specs) + "]" if all(_plain_yaml(s) for s in specs) else json.dumps(specs)
+    return (f"give each as its own flag ({' '.join(f'--reward {shlex.quote(s)}' for s in specs)}), or as a list in a "
+            f"config file (YAML reward: {yaml_list}; TOML reward = {json.dumps(specs)}) or in Python "
+            f"(reward={specs!r})")
+
+
+def _plain_yaml(text: str) -> bool:
+    """Whether ``text`` reads as itself unquoted in a YAML flow list (no ``: ``, ``#``, brackets, quotes, ...)."""
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9_.][A-Za-z0-9_.:=@+\-]*", text)) and ": " not in text
+
+
 def parse_spec(spec: str, argument: str = "reward") -> tuple[str, dict, float]:
-    """``(target, options, weight)`` of one spec string (see the module docstring)."""
+    """``(target, options, weight)`` of one spec string (see the module docstring).
+
+    Raises:
+        ValueError: naming ``argument``: several specs apart by commas (:func:`comma_separated_specs`: one
+            ``--reward`` or list item is one reward; the fix shows the flags and the list), a weight that is not a
+            number, 0 or given twice, an option that is not ``key=value``, no reward name."""
+    several = comma_separated_specs(spec.strip())
+    if several:
+        fail(argument, f"{spec!r} holds {len(several)} rewards apart by commas, but one spec is one reward (a comma "
+             "separates only its key=value options)", several_specs_fix(several))
     text, weight = spec.strip(), 1.0
     if "@" in text:
         text, _, raw = text.rpartition("@")

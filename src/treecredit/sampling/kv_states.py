@@ -164,7 +164,7 @@ def gather_states(policy, parts: list, total_rows: int = 0, max_row_growth: int 
     first = parts[0][0].cache
     if not _offers_rows(first) or len(parts) == 1 and parts[0][1] is None and len(parts[0]) == 2:
         return concat_states(policy, [_selected(policy, *part) for part in parts])
-    rows = [_part_rows(*part) for part in parts]  # (valid (K, W), next_pos (K,), W): W the part's columns
+    rows = _parts_rows(parts)  # (valid (K, W), next_pos (K,), W): W the part's columns
     width = max(w for _, _, w in rows)
     valid = torch.cat([torch.nn.functional.pad(v, (width - w, 0), value=False) for v, _, w in rows])
     next_pos = torch.cat([pos for _, pos, _ in rows])
@@ -204,6 +204,37 @@ def _part_rows(state: DecodeState, index, keep=None):
     return valid[:, :last], keep.clone(), last
 
 
+def _parts_rows(parts: list) -> list:
+    """:func:`_part_rows` of each part, the cut parts' masks cut together: one cumulative count, one comparison and
+    one search of the last column kept for all of them instead of each part's own (a fork's rows joining from
+    several kept states: ≈ 7 cut parts a gather in an adaptive tree, ≈ 12 tensor operations each;
+    docs/performance.md [2z]). The same masks and positions."""
+    import torch
+
+    cut = [i for i, part in enumerate(parts) if len(part) > 2 and part[2] is not None]
+    if len(cut) < 2:
+        return [_part_rows(*part) for part in parts]
+    out: list = [None] * len(parts)
+    for i, part in enumerate(parts):
+        if i not in cut:
+            out[i] = _part_rows(*part)
+    chosen = [parts[i][0].key_valid if parts[i][1] is None else parts[i][0].key_valid.index_select(0, parts[i][1])
+              for i in cut]
+    wide = max(int(v.shape[1]) for v in chosen)
+    valid = torch.cat([torch.nn.functional.pad(v, (0, wide - int(v.shape[1])), value=False) for v in chosen])
+    keep = torch.cat([torch.as_tensor(parts[i][2], dtype=torch.long) for i in cut])
+    valid = valid & (valid.long().cumsum(1) <= keep[:, None])  # as truncate_state, every cut part at once
+    # each row's last column kept, plus one (0: none): a part's columns run through the last any of its rows keeps
+    ends = (valid * torch.arange(1, wide + 1)).amax(1).tolist() if wide else [0] * int(valid.shape[0])
+    row = 0
+    for i, v in zip(cut, chosen):
+        count = int(v.shape[0])
+        last = max(ends[row:row + count], default=0) or 1
+        out[i] = (valid[row:row + count, :last], keep[row:row + count], last)
+        row += count
+    return out
+
+
 def has_spare_rows(state: DecodeState, k: int) -> bool:
     """Whether :func:`append_kept_rows` can add ``k`` rows to ``state`` in place (the columns aside); with ``k`` 0,
     whether its cache takes rows in place at all (copies of it get spare rows: :func:`gather_states`)."""
@@ -236,30 +267,39 @@ def append_kept_rows(state: DecodeState, sources: list, keep) -> DecodeState | N
         targets = list(cache.layers)
     else:
         return None
-    groups: dict = {}  # id(state) → (state, [(position among the added rows, row)])
+    groups: dict = {}  # id(state) → (state, [row], [position among the added rows])
     for position, (source, row) in enumerate(sources):
-        groups.setdefault(id(source), (source, []))[1].append((position, row))
-    width = max(int(s.key_valid.shape[1]) for s, _ in groups.values())
-    order = [position for _, members in groups.values() for position, _ in members]
-    parts = [(s, torch.tensor([row for _, row in members], dtype=torch.long)) for s, members in groups.values()]
-    valid, _ = _joined_rows(parts, width)  # merged order, left-padded to the widest source
+        group = groups.get(id(source))
+        if group is None:
+            groups[id(source)] = group = (source, [], [])
+        group[1].append(row)
+        group[2].append(position)
+    members = list(groups.values())
+    width = max(int(s.key_valid.shape[1]) for s, _, _ in members)
+    order = [position for _, _, positions in members for position in positions]
+    in_order = order == list(range(k))  # rows of one state in a run each, in order: no reordering
+    # one tensor for every group's rows and positions (their slices are views): a tensor per list costs more
+    flat = torch.tensor([row for _, rows, _ in members for row in rows] + order, dtype=torch.long)
+    valid = torch.cat([torch.nn.functional.pad(s.key_valid.index_select(0, flat[o:o + len(rows)]),
+                                               (width - int(s.key_valid.shape[1]), 0), value=False)
+                       for (s, rows, _), o in zip(members, _offsets(members))])  # merged order, left-padded
     keep = torch.as_tensor(keep, dtype=torch.long)
-    valid = valid & (valid.long().cumsum(1) <= keep[torch.tensor(order)][:, None])  # as truncate_state
-    used = valid.any(0)
-    if not bool(used.any()):
+    valid = valid & (valid.long().cumsum(1) <= (keep if in_order else keep[flat[k:]])[:, None])  # as truncate_state
+    used = torch.nonzero(valid.any(0))
+    if not used.numel():
         return None
-    first, last = int(torch.nonzero(used).min()), int(torch.nonzero(used).max()) + 1
+    first, last = int(used[0]), int(used[-1]) + 1
     n = int(state.key_valid.shape[1])
     if last - first > n:
         return None
     layers, copies = [], []
-    for s, rows in parts:  # the merged row of source column c is column c + shift, put at column n − last + it
+    for (s, rows, _), o in zip(members, _offsets(members)):  # source column c goes to column c + shift + n − last
         shift = width - int(s.key_valid.shape[1])
         lo = max(first, shift)
-        at = torch.tensor([position for position, _ in groups[id(s)][1]], dtype=torch.long)
-        copies.append((s.cache, rows, at, lo - shift, n - last + lo))
-    added = torch.empty((k, n), dtype=torch.bool)
-    added[torch.tensor(order)] = torch.nn.functional.pad(valid[:, first:last], (n - last + first, 0), value=False)
+        copies.append((s.cache, flat[o:o + len(rows)], flat[k + o:k + o + len(rows)], lo - shift, n - last + lo))
+    added = torch.nn.functional.pad(valid[:, first:last], (n - last + first, 0), value=False)
+    if not in_order:
+        added = torch.empty((k, n), dtype=torch.bool).index_copy_(0, flat[k:], added)
     valid, next_pos = torch.cat([state.key_valid, added]), torch.cat([state.next_pos, keep])
     append_layers = _joint_method(cache, "append_layers")
     if append_layers is not None:  # one copy per source for all layers, where the buffers are joint
@@ -314,6 +354,15 @@ def append_own_rows(state: DecodeState, index) -> DecodeState | None:
             return None
         layers.append(grown)
     return DecodeState(_with_layers(cache, layers), torch.cat([state.key_valid, valid]), next_pos)
+
+
+def _offsets(members: list) -> list:
+    """Where each ``(state, rows, positions)`` group's rows begin among all groups' rows laid end to end."""
+    offsets, o = [], 0
+    for _, rows, _ in members:
+        offsets.append(o)
+        o += len(rows)
+    return offsets
 
 
 def _joined_rows(parts: list, width: int):

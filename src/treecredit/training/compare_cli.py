@@ -19,6 +19,9 @@ from treecredit._validation import fail
 from treecredit.training.compare import PER_RUN
 from treecredit.training.train_cli import add_config_arguments, config_from_args
 
+DEFAULT_OUT = "runs/compare"
+"""The report folder when ``--out`` is not given."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--estimators", default=None,
@@ -37,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="runs in parallel (processes, one thread each; default: os.cpu_count())")
     parser.add_argument("--reference", default=None, help="arm the paired tests and 'tokens to final' refer to "
                         "(one of --estimators as written; default: grpo when it is an arm, else the first arm)")
-    parser.add_argument("--out", default="runs/compare", help="report folder")
+    parser.add_argument("--out", default=argparse.SUPPRESS, help=f"report folder (default: {DEFAULT_OUT})")
     parser.add_argument("--resume", action="store_true",
                         help="continue the comparison in --out: finished runs are kept, stopped ones resume")
     parser.add_argument("--overwrite", action="store_true", help="replace the comparison in --out")
@@ -61,7 +64,12 @@ def run(args: argparse.Namespace) -> int:
     )
     from treecredit.training.report import summarise, write_report
     from treecredit.training.run_log import warned_runs_line
+    from treecredit.training.train_notes import check_config_folder, escape_notes
 
+    check_config_folder(args, "compare")  # --config CMP/runs/RUN/config.json --resume without --out: refused
+    args.out = getattr(args, "out", DEFAULT_OUT)
+    for note in escape_notes(args, "compare"):  # before the config's own checks: the text may be what they refuse
+        print(note, file=sys.stderr)
     env = getattr(args, "env", "") or ""
     arms = split_arms(args.estimators) if args.estimators else default_estimators(env=env)
     if args.seeds < 1:

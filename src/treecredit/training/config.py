@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import MISSING, InitVar, asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
 from treecredit._validation import check_choice, fail
 from treecredit.training.config_compat import check_held_out_rule, saved_fields
-from treecredit.training.config_values import check_at_least, check_numbers, check_seeds, default_lr, typed_value
+from treecredit.training.config_values import check_at_least, check_numbers, check_seeds, default_lr
+from treecredit.training.option_checks import branching_flag_named, option_flag_named  # noqa: F401  (its home before)
 
 
 @dataclass
@@ -346,35 +345,6 @@ class TrainConfig:
         """What a run writes to its ``config.json``: :meth:`to_dict` less the fields this run does not read
         (:func:`~treecredit.training.config_compat.saved_fields`)."""
         return saved_fields(self)
-
-
-@contextmanager
-def option_flag_named(options: dict, field: str, flag: str, owner: str | Callable[[str], str]):
-    """Re-raise a ``ValueError`` about one of ``options`` (``children: is -2 ...``) with the field and the flag
-    that set it, and the value as the user typed it (:func:`~treecredit.training.config_values.typed_value`):
-    ``branching_options: --branching-option children=-2 (branching 'fixed'): children: is -2 ...``;
-    ``owner`` says whose option it is (text, or a function of the error's text; '' for none). A
-    :class:`~treecredit._validation.FixError` keeps its type and parts (:meth:`~treecredit._validation.FixError.
-    reworded`: the field is its argument)."""
-    from treecredit._validation import FixError
-
-    try:
-        yield
-    except ValueError as error:
-        name = error.argument if isinstance(error, FixError) else str(error).split(":", 1)[0]
-        if isinstance(options, dict) and name in options:
-            whose = owner(str(error)) if callable(owner) else owner
-            named = f"{flag} {name}={typed_value(options, name)}{f' ({whose})' * bool(whose)}"
-            if isinstance(error, FixError):
-                raise error.reworded(argument=field, problem=f"{named}: {error.argument}: {error.problem}") from error
-            raise ValueError(f"{field}: {named}: {error}") from error
-        raise
-
-
-def branching_flag_named(config):
-    """:func:`option_flag_named` for the tree sampler's ``--branching-option`` (other samplers ignore them)."""
-    return option_flag_named(config.branching_options if config.sampler == "tree" else {}, "branching_options",
-                             "--branching-option", f"branching {config.branching!r}")
 
 
 def field_default(f):

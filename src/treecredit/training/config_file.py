@@ -62,7 +62,11 @@ def _refuse_text_as_options(data: dict, named: str, argument: str, suffix: str) 
     """Refuse a dict field that the file holds as something other than a mapping (YAML ``task_options:
     prompt_column=question``, the flag's ``key=value`` as text), naming the file and the key, with the mapping
     meant written in the file's own format; and a list field (``reward``) that is neither a list nor one spec
-    as text (``reward: math`` is the one-item list, as one ``--reward`` gives: TrainConfig makes it one)."""
+    as text (``reward: math`` is the one-item list, as one ``--reward`` gives: TrainConfig makes it one), nor
+    several specs apart by commas in one text (``reward: math, my_module:fn``: the list meant is shown)."""
+    import shlex
+
+    from treecredit.rewards.load import comma_separated_specs
     from treecredit.training import config_values as values
     from treecredit.training.config import TrainConfig
 
@@ -72,10 +76,17 @@ def _refuse_text_as_options(data: dict, named: str, argument: str, suffix: str) 
             continue
         value = data[name]
         what = "no value (null)" if value is None else values.what_it_is(value)
-        if item.type in ("list", list) and not isinstance(value, (list, str)):
-            fail(argument, f"{named} sets {name}: {what}, not a list",
-                 f"write {in_format(suffix, name, ['math', 'my_rewards:fn@0.5'])} in the file (one reward may be "
-                 f"written as its text: {in_format(suffix, name, 'math')})")
+        if item.type in ("list", list):
+            example = values.LIST_EXAMPLES[name]
+            several = comma_separated_specs(value) if isinstance(value, str) else None
+            if several:  # reward: math, my_module:fn (one text): the list meant, in the file's format
+                fail(argument, f"{named} sets {name}: {what}, {len(several)} items apart by commas in one text, which "
+                     f"is read as one", f"write {in_format(suffix, name, several)} in the file (a list), or give "
+                     f"each as its own flag: {' '.join(f'--{name} {shlex.quote(one)}' for one in several)}")
+            if not isinstance(value, (list, str)):
+                fail(argument, f"{named} sets {name}: {what}, not a list",
+                     f"write {in_format(suffix, name, example)} in the file (one {name} may be written as its text: "
+                     f"{in_format(suffix, name, example[0])})")
         if item.type not in ("dict", dict) or isinstance(value, dict):
             continue
         flag = values.OPTION_FLAGS.get(name)

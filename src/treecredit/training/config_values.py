@@ -90,6 +90,10 @@ OPTION_EXAMPLES = {"estimator_options": {"norm_by_std": False}, "task_options": 
 """An example value of each dict field, for its errors."""
 
 
+LIST_EXAMPLES = {"reward": ["math", "my_rewards:fn@0.5"]}
+"""An example value of each list field, for its errors."""
+
+
 def option_pairs(text: str) -> list[str]:
     """The ``key=value`` pairs of ``text``, apart by commas or spaces (``'a=1, b=x'`` → ``['a=1', 'b=x']``)."""
     import re
@@ -146,9 +150,10 @@ def check_containers(config) -> None:
             elif isinstance(value, tuple):
                 setattr(config, name, list(value))
             elif not isinstance(value, list):
+                example = LIST_EXAMPLES[name]
                 fail(name, f"is {what_it_is(value)}, not a list",
-                     f"pass a list, e.g. {name}=['math', 'my_rewards:fn@0.5'], or one spec: {name}='math' "
-                     f"(on the command line: --{name} math, repeatable)")
+                     f"pass a list, e.g. {name}={example!r}, or one item: {name}={example[0]!r} "
+                     f"(on the command line: --{name.replace('_', '-')} {example[0]}, repeatable)")
         elif item.type in ("dict", dict) and not isinstance(value, dict):
             if isinstance(value, Mapping):
                 setattr(config, name, dict(value))
@@ -178,6 +183,32 @@ def decoded_escapes(text: str) -> str | None:
     return decoded if decoded != text else None
 
 
+WHITESPACE_ESCAPE = r"\\[ntr]"
+"""The escapes :func:`unmeant_escapes` warns about: a backslash and n, t or r (a line break, a tab, a carriage
+return: what a delimiter, a marker or a template means by them)."""
+
+MEANT_BACKSLASH_KEYS = ("path", "dir", "file", "folder", "regex", "regexp")
+"""Endings of option names' words (``cache_dir``, ``step_regex``, ``filepath``) whose values hold a backslash on
+purpose: a Windows path (``data\\new``), a regular expression (which reads ``\\n`` as a line break itself)."""
+
+
+def unmeant_escapes(key: str, text: str) -> str | None:
+    """``text`` of option ``key`` with its escapes read (:func:`decoded_escapes`) where they plausibly meant a line
+    break, tab or carriage return and were kept as typed; None where the backslashes look meant. Meant: a text
+    with any other backslash (a regular expression's ``\\bfoo\\b``, ``\\d+``, ``\\.``; a path's ``\\Users``; a
+    doubled ``\\\\``), a Windows path (``C:\\new\\table``, ``\\\\server\\share``), and any text of a key
+    naming a path or a regex (:data:`MEANT_BACKSLASH_KEYS`). Warned: ``\\n``, ``\\t``, ``\\r`` alone among the
+    text's backslashes (``delimiter=\\n``, ``marker=a\\tb``, ``template=Q: {prompt}\\nA:``)."""
+    import re
+
+    if re.sub(WHITESPACE_ESCAPE, "", text).count("\\") or re.match(r"[A-Za-z]:\\", text):
+        return None
+    parts = re.split(r"[^a-z]+", key.lower())
+    if any(part.endswith(MEANT_BACKSLASH_KEYS) for part in parts):
+        return None
+    return decoded_escapes(text)
+
+
 ESCAPE_NAMES = {"\n": "a line break", "\t": "a tab", "\r": "a carriage return", "\n\n": "two line breaks"}
 """Names of the texts a backslash escape most often means, for :func:`escape_warnings`."""
 
@@ -185,7 +216,8 @@ ESCAPE_NAMES = {"\n": "a line break", "\t": "a tab", "\r": "a carriage return", 
 def escape_warnings(args, kept: list[tuple[str, str, str]], file_kind: str = "") -> list[str]:
     """A warning for each ``key=value`` flag (``--task-option delimiter=\\n``) whose value was taken as text (not
     JSON) and holds backslash escapes: a shell passes the backslash on, so the option is a backslash and n, not
-    the line break the user likely meant (a tree then never finds a step end: trial38 4); the fix is the JSON
+    the line break the user likely meant (a tree then never finds a step end: trial38 4; only ``\\n``, ``\\t``,
+    ``\\r`` where no backslash looks meant: :func:`unmeant_escapes`); the fix is the JSON
     form in quotes, which the flags read (``--task-option 'delimiter="\\n"'``). ``kept``: a ``--config`` file's
     option texts that keep their backslashes as written (``(field, key, text)``:
     :func:`~treecredit.training.config_file.kept_backslashes`), of format ``file_kind``, get the same warning."""
@@ -203,7 +235,7 @@ def escape_warnings(args, kept: list[tuple[str, str, str]], file_kind: str = "")
                 json.loads(text)
                 continue  # JSON: its escapes were read ('delimiter="\n"'), or a number, true, ...
             except json.JSONDecodeError:
-                decoded = decoded_escapes(text)
+                decoded = unmeant_escapes(key, text)
             if decoded is not None:
                 said.append(f"{flag} {pair} gives {key} the text {text!r} (backslashes as typed: a shell passes them "
                             f"on), not {meant(decoded)}. Fix: write the value as JSON in double quotes, which {flag} "
@@ -212,7 +244,7 @@ def escape_warnings(args, kept: list[tuple[str, str, str]], file_kind: str = "")
     for name, key, text in kept:
         if any(pair.partition("=")[0] == key for pair in getattr(args, name, None) or []):
             continue  # a flag replaces the file's value
-        decoded = decoded_escapes(text)
+        decoded = unmeant_escapes(key, text)
         if decoded is not None:
             written = f"{key}: {json.dumps(decoded)}" if file_kind == "YAML" else f"{key} = {json.dumps(decoded)}"
             quotes = "outside double quotes" if file_kind == "YAML" else "in a literal string ('...')"

@@ -5,6 +5,8 @@ parameters of the estimator function or sampler class, and values with their def
 :func:`check_flag_options` refuses a ``--sampler-option`` that one of ``train``'s own flags sets
 (:func:`sampler_flags`), naming the flag. Used by :mod:`treecredit.training.preflight` and by
 ``TrainConfig`` (the flag check runs with the settings, before the tree sampler's own checks).
+:func:`option_flag_named` re-raises an error about one such option naming the field, the flag and the value as
+typed (tasks, samplers, envs and agents use it; :mod:`treecredit.training.config` re-exports it).
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+from collections.abc import Callable
+from contextlib import contextmanager
 
 from treecredit._validation import fail
+from treecredit.training.config_values import typed_value
 
 
 def check_option_values(fn, options: dict, argument: str, owner: str, reserved: tuple = (),
@@ -108,3 +113,32 @@ def sampler_flags() -> dict[str, str]:
 
     return {"temperature": "--temperature", "top_p": "--top-p", "max_new_tokens": "--max-new-tokens",
             "cutoff": "--cutoff", **TREE_ONLY_FIELDS}
+
+
+@contextmanager
+def option_flag_named(options: dict, field: str, flag: str, owner: str | Callable[[str], str]):
+    """Re-raise a ``ValueError`` about one of ``options`` (``children: is -2 ...``) with the field and the flag
+    that set it, and the value as the user typed it (:func:`~treecredit.training.config_values.typed_value`):
+    ``branching_options: --branching-option children=-2 (branching 'fixed'): children: is -2 ...``;
+    ``owner`` says whose option it is (text, or a function of the error's text; '' for none). A
+    :class:`~treecredit._validation.FixError` keeps its type and parts (:meth:`~treecredit._validation.FixError.
+    reworded`: the field is its argument)."""
+    from treecredit._validation import FixError
+
+    try:
+        yield
+    except ValueError as error:
+        name = error.argument if isinstance(error, FixError) else str(error).split(":", 1)[0]
+        if isinstance(options, dict) and name in options:
+            whose = owner(str(error)) if callable(owner) else owner
+            named = f"{flag} {name}={typed_value(options, name)}{f' ({whose})' * bool(whose)}"
+            if isinstance(error, FixError):
+                raise error.reworded(argument=field, problem=f"{named}: {error.argument}: {error.problem}") from error
+            raise ValueError(f"{field}: {named}: {error}") from error
+        raise
+
+
+def branching_flag_named(config):
+    """:func:`option_flag_named` for the tree sampler's ``--branching-option`` (other samplers ignore them)."""
+    return option_flag_named(config.branching_options if config.sampler == "tree" else {}, "branching_options",
+                             "--branching-option", f"branching {config.branching!r}")

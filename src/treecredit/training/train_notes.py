@@ -1,8 +1,8 @@
-"""What ``treecredit train`` says or refuses about its ``--config`` file and ``key=value`` flags before it builds
-the run's config: a copied run folder's config.json that names another ``out`` (:func:`check_config_folder`,
-:func:`config_folder_note`), option texts whose backslash escapes a shell or a YAML/TOML file kept as typed
-(:func:`escape_notes`); and, once the task is built, a ``delimiter`` that no worked solution holds
-(:func:`delimiter_note`)."""
+"""What ``treecredit train`` (and ``compare``) says or refuses about its ``--config`` file and ``key=value`` flags
+before it builds the run's config: a copied run folder's config.json that names another ``out``, a comparison's run
+settings resumed without its ``--out`` (:func:`check_config_folder`, :func:`config_folder_note`), option texts
+whose backslash escapes a shell or a YAML/TOML file kept as typed (:func:`escape_notes`); and, once the task is
+built, a ``delimiter`` that no worked solution holds (:func:`delimiter_note`)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,18 @@ from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_default, load_config_file
 
 
-def check_config_folder(args: argparse.Namespace) -> None:
-    """Refuse ``--config FILE --resume`` (or ``--overwrite``) without ``--out`` where FILE's folder holds a run of
-    its own (a run folder copied or moved: ``cp -r runs/a runs/b``) and FILE names another ``out`` (its run's
-    config.json names the folder it was written in): the command would resume (replace) the run in that other
-    folder and leave FILE's as it is. The fix names both: ``--out`` FILE's folder, or the other run's config.json.
-    A symbolic link to the run folder, or another working folder, is the same folder (paths resolved)."""
+def check_config_folder(args: argparse.Namespace, command: str = "train") -> None:
+    """Refuse ``--config FILE --resume`` (or ``--overwrite``) without ``--out`` where FILE is a run's settings in a
+    folder other than the one the command would work in, which it would then resume (replace) while FILE's is left
+    as it is. The fix names both folders. A symbolic link to the folder, or another working folder, is the same
+    folder (paths resolved).
+
+    ``train``: FILE's folder holds a run of its own (a run folder copied or moved: ``cp -r runs/a runs/b``) and
+    FILE names another ``out`` (its run's config.json names the folder it was written in).
+    ``compare``: FILE is the config.json of a run of a comparison (``CMP/runs/grpo-seed0/config.json``, CMP holding
+    its report) and CMP is not compare's default ``--out`` (a comparison folder copied, moved or written under
+    another ``--out``): a comparison's settings are the same in each of its runs' config.json, whose ``out`` compare
+    does not read."""
     from pathlib import Path
 
     from treecredit.training.config import resolved_path
@@ -26,20 +32,54 @@ def check_config_folder(args: argparse.Namespace) -> None:
     resume, overwrite = getattr(args, "resume", False), getattr(args, "overwrite", False)
     if not getattr(args, "config", None) or hasattr(args, "out") or not (resume or overwrite):
         return
+    flag, verb = ("--resume", "resume") if resume else ("--overwrite", "replace")
+    action = "continue" if resume else "replace"
     folder = Path(resolved_path(str(Path(args.config).expanduser().parent)))  # the file itself may be a link
+    if command == "compare":
+        import re
+
+        from treecredit.training.compare_cli import DEFAULT_OUT
+
+        comparison = folder.parent.parent  # CMP of CMP/runs/ARM-seedN/config.json
+        if not (folder.parent.name == "runs" and re.search(r"-seed\d+$", folder.name) and run_files_in(folder)
+                and holds_report(comparison)):
+            return  # a settings file of one's own, or a train run's: compare reads no folder from it
+        out = Path(resolved_path(DEFAULT_OUT))
+        if out == comparison:
+            return
+        other = (f", or add --out {DEFAULT_OUT} to {verb} the comparison there" if holds_report(out)
+                 else f" ({out} holds no comparison)")
+        fail("config", f"{args.config} is the settings of a run of the comparison in {comparison}, but without --out "
+             f"{flag} would {action} the comparison in {out} (compare's default --out) and leave {comparison} as it "
+             f"is", f"add --out {typed_path(comparison)} to {verb} the comparison in {comparison}{other}")
     if not run_files_in(folder, skip=("config.json",)):
         return  # a settings file of its own (my.yaml naming out): it names the run meant
     out = load_config_file(args.config).get("out") or field_default(TrainConfig.__dataclass_fields__["out"])
     out = Path(resolved_path(out))
     if out == folder:
         return
-    flag, verb = ("--resume", "resume") if resume else ("--overwrite", "replace")
-    action = "continue" if resume else "replace"
     other = (f", or {verb} the run in {out} with --config {out / 'config.json'} {flag}" if holds_run(out)
              else f" ({out} holds no run now)")
     fail("config", f"{args.config} names out {str(out)!r}, not the folder the file is in ({folder}), which holds a "
          f"run of its own (a copied or moved run folder): {flag} would {action} the run in {out} and leave {folder} "
          f"as it is", f"add --out {Path(args.config).parent} to {verb} the run in {folder}{other}")
+
+
+def holds_report(folder) -> bool:
+    """Whether ``folder`` holds a comparison's report (``report.md`` or ``results.json``, written after each of its
+    runs)."""
+    from pathlib import Path
+
+    return (Path(folder) / "report.md").exists() or (Path(folder) / "results.json").exists()
+
+
+def typed_path(folder) -> str:
+    """``folder`` (absolute) as the user may type it: relative to the working folder when it lies under it."""
+    import os
+    from pathlib import Path
+
+    relative = os.path.relpath(folder)
+    return str(folder) if relative.startswith("..") else str(Path(relative))
 
 
 def escape_notes(args: argparse.Namespace, command: str = "train") -> list[str]:
