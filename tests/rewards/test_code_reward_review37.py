@@ -63,6 +63,26 @@ def test_tests_under_another_column_are_refused_by_name(monkeypatch, column, val
         code_reward([PROMPT] * 2, [RIGHT] * 2, entry_point=["add"] * 2, **{column: [value] * 2})
 
 
+@pytest.mark.parametrize("column, value, fix", [
+    ("tests", TEST, r"row\['test'\] or row\['tests'\]"),
+    ("test_list", ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], r"'\\n'\.join\(row\['test_list'\]\)"),
+], ids=["tests", "test_list"])
+def test_some_rows_with_tests_under_another_column_warn_by_name(column, value, fix):
+    """fixC: the refusal above fired only when every row lacked ``test``; a batch where some rows have their tests
+    under another column (two datasets joined) left those rows unscored without a word. Now a warning names the
+    column; the rows with ``test`` are scored as before."""
+    with pytest.warns(UserWarning, match=rf"no tests in the column 'test'.*the column {column!r} holds.*{fix}"):
+        out = code_reward([PROMPT] * 2, [RIGHT] * 2, test=[TEST, None], entry_point=["add"] * 2,
+                          **{column: [None, value]})
+    assert out == [1.0, None]
+
+
+def test_no_warning_where_the_other_column_is_empty_on_the_rows_without_tests(recwarn):
+    assert code_reward([PROMPT] * 2, [RIGHT] * 2, test=[TEST, None], entry_point=["add"] * 2,
+                       tests=[TEST, None]) == [1.0, None]
+    assert not [w for w in recwarn if "column 'test'" in str(w.message)]
+
+
 def test_rows_without_tests_and_no_other_test_column_stay_unscored():
     assert code_reward([PROMPT] * 2, [RIGHT] * 2, entry_point=["add"] * 2, other=["x", "y"]) == [None, None]
     assert code_reward([PROMPT] * 2, [RIGHT] * 2, entry_point=["add"] * 2, tests=[None, None]) == [None, None]
