@@ -1,7 +1,7 @@
 """Tree sampler vs i.i.d. sampling at the same number of leaves: generated tokens, wall time, branch stats.
 
 Run: ``python benchmarks/bench_tree_sampler.py [--quick] [--prompts N[,N...]] [--skip-hf] [--clock wall|cpu]
-[--only WORDS] [--skip-reports] [--schedules auto,rounds,speculative] [--model gpt|llama]
+[--only WORDS] [--skip-reports] [--schedules auto,rounds,speculative,auto+THIN_ROWS=96] [--model gpt|llama]
 [--llama-warm-start 300]``. The samplers run side by side in one
 process on the same policy and problems: each tree configuration's schedules run in turn with i.i.d.
 ``--repeats`` times (the order rotated each repeat) and the medians of the ratios within a repeat are printed:
@@ -77,6 +77,45 @@ class Speculative(TreeSampler):
             return super().sample(*args, **kwargs)
         finally:
             SpeculativeGrower.confidence = saved
+
+
+class Tuned(TreeSampler):
+    """A schedule arm ``SCHEDULE+NAME=VALUE+...`` (e.g. ``auto+THIN_ROWS=96+GrowingRows.MIN_POINTS=1``): the
+    sampler with ``schedule=SCHEDULE`` and, during its calls only, class attributes of the speculative schedule set:
+    a bare NAME is one of ``speculate.SpeculativeGrower``'s, ``CLASS.NAME`` one of a class in the namespace of
+    ``treecredit.sampling.speculate`` (GrowingRows, ...); VALUE a Python literal. For side-by-side trials of the
+    speculation's knobs (the same trees: they decide only when speculative children start; docs/performance.md
+    [2y])."""
+
+    settings: tuple = ()
+
+    def sample(self, *args, **kwargs):
+        saved = [(owner, name, getattr(owner, name)) for owner, name, _ in self.settings]
+        for owner, name, value in self.settings:
+            setattr(owner, name, value)
+        try:
+            return super().sample(*args, **kwargs)
+        finally:
+            for owner, name, value in saved:
+                setattr(owner, name, value)
+
+
+def tuned_settings(arm: str) -> tuple[str, tuple]:
+    """``(schedule, ((owner, name, value), ...))`` of a ``--schedules`` arm ``SCHEDULE+NAME=VALUE+...``."""
+    import ast
+
+    import treecredit.sampling.speculate as speculate
+
+    schedule, *items = arm.split("+")
+    settings = []
+    for item in items:
+        key, _, value = item.partition("=")
+        owner_name, _, name = key.rpartition(".")
+        owner = getattr(speculate, owner_name) if owner_name else speculate.SpeculativeGrower
+        if not hasattr(owner, name):
+            raise SystemExit(f"--schedules {arm!r}: {owner.__name__} has no attribute {name!r}")
+        settings.append((owner, name, ast.literal_eval(value)))
+    return schedule, tuple(settings)
 
 
 def run_once(sampler, policy, task, problems, group_size: int, seed: int = 0):
@@ -155,7 +194,11 @@ def compare(title, policy, task, problems, group_size, max_new_tokens, configs, 
         for schedule in SCHEDULES:
             if schedule.startswith("speculative") and options.get("branching") not in ("entropy", "adaptive"):
                 continue  # only entropy and adaptive branching forecast their next phase
-            if schedule.startswith("speculative"):
+            if "+" in schedule:
+                base, settings = tuned_settings(schedule)
+                sampler = Tuned(max_new_tokens=max_new_tokens, schedule=base, **options)
+                sampler.settings = settings
+            elif schedule.startswith("speculative"):
                 sampler = Speculative(max_new_tokens=max_new_tokens, schedule="speculative", **options)
                 sampler.confidence = float(schedule.split(":")[1]) if ":" in schedule else None
             else:
@@ -315,7 +358,9 @@ def main() -> None:
                         "default: stream, or speculative where the strategy's measured rule says so), rounds, "
                         "copy-joins (auto with the joins before spare KV rows), speculative (entropy and adaptive "
                         "branching only: forking rounds started before the chains end; speculative:C with confidence "
-                        "C)")
+                        "C); SCHEDULE+NAME=VALUE+... with attributes of the speculative schedule set for that arm "
+                        "(NAME: SpeculativeGrower's, or CLASS.NAME of a class in treecredit.sampling.speculate, e.g. "
+                        "auto+THIN_ROWS=96+GrowingRows.MIN_POINTS=1)")
     add_clock_option(parser)
     args = parser.parse_args()
     global clock

@@ -31,7 +31,7 @@ import ast
 import builtins
 
 from treecredit.sandbox_names import bound_in
-from treecredit.sandbox_rewrite import Source
+from treecredit.sandbox_source import Source
 
 _BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While)
 

@@ -47,7 +47,9 @@ keywords or a ``*args``, and comparisons inside f-strings.
 from __future__ import annotations
 
 import ast
-import re
+
+from treecredit.sandbox_loops import LOOPS, loop_calls
+from treecredit.sandbox_source import Source
 
 COMPARE = "__treecredit_compare__"
 """The default callee of the rewritten comparisons (tests in one process bind it as a name). The sandbox's
@@ -75,8 +77,7 @@ class _Routes:
         self.functions: dict[str, str] = {}
         self.unittest = False  # (a method of that name elsewhere may be a helper of the tests' own)
         self.statements: set[int] = set()  # the ids of the routed method calls that are statements (_find)
-        self.loops: dict[int, str] = {}  # the ids of the names `map` and `filter` called (_LOOPS), with the name
-        bound = _bound_anywhere(tree)
+        self.loops = loop_calls(tree)  # the ids of the names `map` and `filter` called (LOOPS), with the name
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 self.modules.update(a.asname or a.name for a in node.names if a.name == "operator")
@@ -86,11 +87,6 @@ class _Routes:
             elif isinstance(node, ast.ImportFrom) and node.module == "operator" and not node.level:
                 self.functions.update({a.asname or a.name: _FUNCTIONS[a.name] for a in node.names
                                        if a.name in _FUNCTIONS})
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _LOOPS \
-                    and not node.keywords and not {node.func.id, "zip"} & bound and len(node.args) >= 2 and (
-                        node.func.id == "map" or len(node.args) == 2
-                        and not any(isinstance(a, ast.Starred) for a in node.args)):
-                self.loops[id(node.func)] = node.func.id
 
     def route(self, node: ast.AST) -> tuple[str, str] | None:
         """``("function" | "method", operator)`` for a call to rewrite, else None."""
@@ -114,7 +110,7 @@ class _Routes:
 
 def _checked(node: ast.AST, routes: _Routes) -> bool:
     """Whether ``node`` is rewritten: a comparison with an operator other than ``is``/``is not``, a routed
-    call, or the name of a ``map``/``filter`` call (:data:`_LOOPS`)."""
+    call, or the name of a ``map``/``filter`` call (:data:`treecredit.sandbox_loops.LOOPS`)."""
     if isinstance(node, ast.Name):
         return id(node) in routes.loops
     if isinstance(node, ast.Compare):
@@ -175,32 +171,6 @@ def _find(tree: ast.AST, routes: _Routes) -> list[tuple[ast.AST, bool]]:
     return found
 
 
-# What the tests' `map(f, ...)` and `filter(f, ...)` calls call instead: the same values, drawn lazily, but from a
-# generator, so that a StopIteration raised by `f` (the program's function, or a method of its object) is a
-# RuntimeError (PEP 479) rather than the silent end of the tests' loop over it.
-_LOOPS = {"map": "(lambda _treecredit_f, *_treecredit_i: (_treecredit_f(*_treecredit_a) for _treecredit_a in "
-                 "zip(*_treecredit_i)))",
-          "filter": "(lambda _treecredit_f, _treecredit_i: (_treecredit_x for _treecredit_x in _treecredit_i if ("
-                    "_treecredit_x if _treecredit_f is None else _treecredit_f(_treecredit_x))))"}
-
-
-def _bound_anywhere(tree: ast.AST) -> set[str]:
-    """Every name ``tree`` binds in any scope (assignments, parameters, definitions, imports)."""
-    bound: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            bound.add(node.id)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            bound.update(node.names)
-    return bound
-
-
 def _statement_call(statement: ast.Expr, routes: _Routes) -> bool:
     """Whether ``statement`` is only a routed method call on a name (``self.assertEqual(a, b)``, not in brackets):
     it becomes an ``assert`` statement."""
@@ -222,26 +192,6 @@ def _message(call: ast.Call) -> ast.expr | None:
 def _lazy_breaks(node: ast.AST) -> bool:
     """Whether wrapping ``node`` in a lambda would change what it does."""
     return any(isinstance(n, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)) for n in ast.walk(node))
-
-
-class Source:
-    """A text with node positions (line, UTF-8 byte column) turned into character offsets."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.lines = re.split(r"(?<=\r\n)|(?<=\n)|(?<=\r)(?!\n)", text)  # as the tokenizer counts lines
-        self.starts = [0]
-        for line in self.lines:
-            self.starts.append(self.starts[-1] + len(line))
-
-    def offset(self, line: int, column: int) -> int:
-        return self.starts[line - 1] + len(self.lines[line - 1].encode("utf-8")[:column].decode("utf-8"))
-
-    def span(self, node) -> tuple[int, int]:
-        return self.offset(node.lineno, node.col_offset), self.offset(node.end_lineno, node.end_col_offset)
-
-    def newlines(self, start: int, end: int) -> str:
-        return "\n" * len(re.findall(r"\r\n|\n|\r", self.text[start:end]))
 
 
 TOO_DEEP = ("raise AssertionError('sandbox: the tests nest a comparison too deeply for the comparison check to "
@@ -291,7 +241,7 @@ def _render(source: Source, node: ast.AST, name: str, eager: bool, routes: _Rout
 
 def _render_node(source: Source, node, name: str, eager: bool, routes: _Routes) -> str:
     if isinstance(node, ast.Name):  # map or filter
-        return _LOOPS[node.id]
+        return LOOPS[node.id]
     if isinstance(node, ast.Compare):
         operands = [node.left, *node.comparators]
         return _render_compare(source, operands, [_OPERATORS[type(op)] for op in node.ops], name, eager, routes)
@@ -357,7 +307,7 @@ class _TreeRewriter(ast.NodeTransformer):
     def visit_Name(self, node: ast.Name):
         if id(node) not in self.routes.loops:
             return node
-        return ast.copy_location(ast.parse(_LOOPS[node.id], mode="eval").body, node)
+        return ast.copy_location(ast.parse(LOOPS[node.id], mode="eval").body, node)
 
     def visit_Expr(self, node: ast.Expr):
         call = node.value

@@ -33,11 +33,11 @@ def test_a_parser_race_in_the_runners_parse_is_tried_again(monkeypatch):
 def test_the_rows_parses_hold_the_text_lock(monkeypatch):
     """review37 7: code_reward's own parses of the rows' tests (unrun_test_cases, with_runner, runs_nothing, ...)
     ran without sandbox_check.TEXT_LOCK, so another code_reward call's workers could race with them."""
-    import treecredit.rewards.code_unittest as code_unittest
+    import treecredit.rewards.code_unittest_classes as classes
     from treecredit.sandbox_check import TEXT_LOCK
 
-    real, held = code_unittest.unrun_test_cases, []
-    monkeypatch.setattr(code_unittest, "unrun_test_cases", lambda test: held.append(TEXT_LOCK.locked()) or real(test))
+    real, held = classes.unrun_test_cases, []
+    monkeypatch.setattr(classes, "unrun_test_cases", lambda test: held.append(TEXT_LOCK.locked()) or real(test))
     assert code_reward([PROMPT] * 2, [RIGHT, WRONG], test=[TEST] * 2, entry_point=["add"] * 2, workers=2) == [1.0, 0.0]
     assert held == [True, True]
 
@@ -61,6 +61,26 @@ def test_tests_under_another_column_are_refused_by_name(monkeypatch, column, val
     monkeypatch.setattr(treecredit.sandbox_check, "run_check", lambda *a, **k: pytest.fail("a program ran"))
     with pytest.raises(ValueError, match=rf"^test: no row has tests .*the column {column!r} holds them.*Fix: .*{fix}"):
         code_reward([PROMPT] * 2, [RIGHT] * 2, entry_point=["add"] * 2, **{column: [value] * 2})
+
+
+@pytest.mark.parametrize("column, value, fix", [
+    ("tests", TEST, r"row\['test'\] or row\['tests'\]"),
+    ("test_list", ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], r"'\\n'\.join\(row\['test_list'\]\)"),
+], ids=["tests", "test_list"])
+def test_some_rows_with_tests_under_another_column_warn_by_name(column, value, fix):
+    """fixC: the refusal above fired only when every row lacked ``test``; a batch where some rows have their tests
+    under another column (two datasets joined) left those rows unscored without a word. Now a warning names the
+    column; the rows with ``test`` are scored as before."""
+    with pytest.warns(UserWarning, match=rf"no tests in the column 'test'.*the column {column!r} holds.*{fix}"):
+        out = code_reward([PROMPT] * 2, [RIGHT] * 2, test=[TEST, None], entry_point=["add"] * 2,
+                          **{column: [None, value]})
+    assert out == [1.0, None]
+
+
+def test_no_warning_where_the_other_column_is_empty_on_the_rows_without_tests(recwarn):
+    assert code_reward([PROMPT] * 2, [RIGHT] * 2, test=[TEST, None], entry_point=["add"] * 2,
+                       tests=[TEST, None]) == [1.0, None]
+    assert not [w for w in recwarn if "column 'test'" in str(w.message)]
 
 
 def test_rows_without_tests_and_no_other_test_column_stay_unscored():

@@ -17,7 +17,8 @@ or entry point, as None is (until 2026-12-03 a NaN refused the whole batch). A c
 a column ``tests``, ``test_list`` or ``test_cases`` holds them is refused naming ``test`` and that column
 (:func:`refuse_misnamed_tests`; until 2026-12-03 every row was unscored, None, without a word): MBPP's
 ``test_list`` (a list of asserts) is not read as the tests by itself, since the ``test`` column is the one read
-and a list of asserts there is refused with the ``'\\n'.join`` fix; the fix here says the same. Each message
+and a list of asserts there is refused with the ``'\\n'.join`` fix; the fix here says the same (where only some
+rows lack ``test``, a warning names the column instead). Each message
 shows the value by :func:`show`, so an int too long to print (``workers=-10**5000``) is refused as any other.
 """
 
@@ -160,12 +161,15 @@ def refuse_misnamed_tests(tests: list, columns: dict) -> None:
     :data:`TEST_COLUMNS` holds them: every row would be unscored (None) without a word (review37 9:
     ``code_reward(P, C, tests=[...])``, or an MBPP dataset's ``test_list``). MBPP's lists of asserts are not read
     as tests on their own: the ``test`` column is the one read, and a list of asserts there is refused with the
-    ``'\\n'.join`` fix (:func:`check_rows`), so the fix is the same here.
+    ``'\\n'.join`` fix (:func:`check_rows`), so the fix is the same here. Where only some rows lack ``test`` and
+    such a column holds a value on one of them (two datasets joined, say), the others are scored as they are, and
+    a ``UserWarning`` names the column and the fix (fixC of 2026-12-03: those rows were unscored without a word).
 
     Raises:
         FixError: naming ``test`` and the column, with the fix (rename it, or join its asserts into ``test``).
     """
-    if any(t is not None for t in tests):
+    lacking = [i for i, t in enumerate(tests) if t is None]
+    if not lacking:
         return
     for name in TEST_COLUMNS:
         values = columns.get(name)
@@ -175,9 +179,13 @@ def refuse_misnamed_tests(tests: list, columns: dict) -> None:
             held = [_missing(v) for v in values]
         except TypeError:
             continue
-        first = next((v for v in held if v is not None), None)
-        if first is None:
+        on = [i for i in lacking if i < len(held) and held[i] is not None]
+        if not on:
             continue
+        first = held[on[0]]
+        if len(lacking) < len(tests):
+            _warn_misnamed(name, first)
+            return
         if isinstance(first, str):
             remedies = (Remedy(f"test={name} (code_reward(..., test=<the {name!r} column>))"),
                         Remedy(f"rename the dataset's column: dataset.rename_column({name!r}, 'test')"))
@@ -192,6 +200,23 @@ def refuse_misnamed_tests(tests: list, columns: dict) -> None:
                        "row would be unscored (None)", remedies,
                        verb="" if remedies[0].python.startswith(("use", "put")) else "pass",
                        brief="tests under another column name")
+
+
+def _warn_misnamed(name: str, first) -> None:
+    """Say that rows without ``test`` are left unscored while column ``name`` holds ``first`` on one of them (the
+    text is the same on every call, so Python's default filter shows it once)."""
+    import warnings
+
+    if isinstance(first, (list, tuple)) and all(isinstance(t, str) for t in first):
+        fix = (f"dataset.map(lambda row: {{'test': row['test'] or '\\n'.join(row[{name!r}])}}) (one text of "
+               "asserts per row)")
+    elif isinstance(first, str):
+        fix = f"dataset.map(lambda row: {{'test': row['test'] or row[{name!r}]}})"
+    else:
+        fix = "put each row's tests, as Python source text, in the column 'test'"
+    warnings.warn(f"reward code: some rows have no tests in the column 'test' and are left unscored (None), while "
+                  f"the column {name!r} holds values on those rows; if those are their tests, fill 'test' from it: "
+                  f"{fix}", UserWarning, stacklevel=3)
 
 
 def _exact(value):

@@ -102,7 +102,8 @@ def check_row(i: int, test: str, entry: str | None, text: str, columns: dict, gi
         FixError: the refusals of this module and :func:`treecredit.rewards.code.code_reward`'s docstring.
     """
     from treecredit.rewards.code import _compile_error
-    from treecredit.rewards.code_unittest import unrun_test_cases, with_runner
+    from treecredit.rewards.code_unittest import with_runner
+    from treecredit.rewards.code_unittest_classes import unrun_test_cases
     from treecredit.sandbox_check import style_of
 
     error = _compile_error(test)
@@ -183,7 +184,7 @@ def refuse_uncalled_tests(test: str) -> FixError:
 
 def refuse_unrun_test_cases(test: str, row: int, classes: list[str]) -> FixError:
     """The refusal of row ``row`` whose ``test`` makes its unittest ``TestCase`` ``classes`` only where the runner
-    cannot find them (:func:`treecredit.rewards.code_unittest.unrun_test_cases`): every program would pass."""
+    cannot find them (:func:`treecredit.rewards.code_unittest_classes.unrun_test_cases`): every program would pass."""
     return FixError("test", f"row {row}'s tests make their unittest TestCase classes ({', '.join(classes)}) inside a "
                     "function, inside another class or by type(...), where the runner (which runs the classes the "
                     "tests define at their top level) does not find them; they would run no test, so every program "
@@ -202,7 +203,7 @@ def unfollowed_unittest(test: str) -> list[str]:
     ``TestCase`` base, ``exec``/``eval``/``compile`` of a text that names ``TestCase``, or a ``load_tests``
     function (which ``unittest.main``, made ``None``, would have called). Each ran no test, and every program
     scored 1.0 (until 2026-12-03). Empty when it does not parse."""
-    from treecredit.rewards.code_unittest import _block_statements, _names_test_case, _test_case_aliases
+    from treecredit.rewards.code_unittest_classes import block_statements, names_test_case, test_case_aliases
 
     try:
         tree = ast.parse(test)
@@ -222,9 +223,9 @@ def unfollowed_unittest(test: str) -> list[str]:
             value = node.args[2]
         if value is not None and not (isinstance(value, ast.Constant) and value.value == "test"):
             found.append(f"testMethodPrefix = {ast.unparse(value)[:40]}")
-    aliases = _test_case_aliases(tree)
-    if any(isinstance(node, ast.ClassDef) and any(_names_test_case(base, aliases) for base in node.bases)
-           for node in [*tree.body, *_block_statements(tree.body)]):
+    aliases = test_case_aliases(tree)
+    if any(isinstance(node, ast.ClassDef) and any(names_test_case(base, aliases) for base in node.bases)
+           for node in [*tree.body, *block_statements(tree.body)]):
         return found  # (the runner runs those classes; unrun_test_cases says the same of type(...))
     texts = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
     for node in ast.walk(tree):
@@ -232,7 +233,7 @@ def unfollowed_unittest(test: str) -> list[str]:
             continue
         name = _callee(node)
         if name == "new_class" and len(node.args) >= 2 and isinstance(node.args[1], (ast.Tuple, ast.List)) and any(
-                _names_test_case(base, aliases) for base in node.args[1].elts):
+                names_test_case(base, aliases) for base in node.args[1].elts):
             found.append("types.new_class(...)")
         elif isinstance(node.func, ast.Name) and name in ("exec", "eval", "compile") and any(
                 "TestCase" in text for text in texts):  # (the builtins: not re.compile)

@@ -11,7 +11,8 @@ their numbers): each ``unittest.main(...)`` statement becomes ``None``, and a ru
 "__main__":``, ``if True:``, ``try:``, ``with``, ``for``; where that block ran: a class in an ``if False:`` block
 does not exist, and is not run; until 2026-12-03 only classes at the top level ran, and tests that define them
 under a main guard passed every program), not those defined inside a function (tests whose only ``TestCase``
-classes are made there, or by ``type(...)``, are refused: :func:`unrun_test_cases`; until 2026-12-03 they ran
+classes are made there, or by ``type(...)``, are refused:
+:func:`~treecredit.rewards.code_unittest_classes.unrun_test_cases`; until 2026-12-03 they ran
 nothing and every program passed): ``setUpModule``/``setUpClass``, then each test method (``runTest`` in a
 class without ``test*`` methods, as unittest's loader does; until 2026-12-03 such a class ran nothing), called by
 the runner itself (``setUp``, the test, ``tearDown``, cleanups; an
@@ -66,8 +67,15 @@ from __future__ import annotations
 import ast
 import functools
 
+from treecredit.rewards.code_unittest_classes import (
+    block_statements,
+    is_unittest_main,
+    names_test_case,
+    test_case_aliases,
+    test_method_names,
+)
 from treecredit.sandbox_exits import exit_statements
-from treecredit.sandbox_rewrite import Source
+from treecredit.sandbox_source import Source
 
 _RUNNER = '''
 
@@ -266,11 +274,11 @@ def with_runner(test: str) -> str:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return test
     mains = [node.value for node in ast.walk(tree)
-             if isinstance(node, ast.Expr) and _is_unittest_main(node.value, tree)]
+             if isinstance(node, ast.Expr) and is_unittest_main(node.value, tree)]
     top_classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
-    in_blocks = [node for node in _block_statements(tree.body) if isinstance(node, ast.ClassDef)]
-    aliases = _test_case_aliases(tree)
-    cases = any(isinstance(node, ast.ClassDef) and any(_names_test_case(base, aliases) for base in node.bases)
+    in_blocks = [node for node in block_statements(tree.body) if isinstance(node, ast.ClassDef)]
+    aliases = test_case_aliases(tree)
+    cases = any(isinstance(node, ast.ClassDef) and any(names_test_case(base, aliases) for base in node.bases)
                 for node in [*tree.body, *in_blocks])
     if not (cases or mains):
         return test
@@ -289,7 +297,7 @@ def with_runner(test: str) -> str:
     classes = [*top_classes, *(f"globals().get({name!r})" for name in dict.fromkeys(n.name for n in in_blocks)
                                if name not in top_classes)]
     top = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    defined = _test_method_names([*tree.body, *in_blocks])
+    defined = test_method_names([*tree.body, *in_blocks])
     required = [defined.get(name.removeprefix("globals().get(").removesuffix(")").strip("'\""), ())
                 for name in classes]
     runner = _RUNNER.replace("{classes}", "".join(name + ", " for name in classes))
@@ -297,56 +305,6 @@ def with_runner(test: str) -> str:
     runner = runner.replace("{set_up}", "setUpModule" if "setUpModule" in top else "None")
     runner = runner.replace("{tear_down}", "tearDownModule" if "tearDownModule" in top else "None")
     return "\n".join(lines).rstrip("\n") + "\n" + runner
-
-
-def _test_method_names(statements: list) -> dict[str, list[str]]:
-    """The names of the test methods (``test*``) that each class among ``statements`` defines in its body, by class
-    name (of a name defined more than once, those every definition has), sorted: the runner fails a class that
-    lacks one (a program's ``TestCase.__init_subclass__`` could delete them)."""
-    found: dict[str, set[str]] = {}
-    for node in statements:
-        if isinstance(node, ast.ClassDef):
-            defined = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-            names = {n for n in defined if n.startswith("test")} or {"runTest"} & defined
-            found[node.name] = found[node.name] & names if node.name in found else names
-    return {name: sorted(names) for name, names in found.items()}
-
-
-def unrun_test_cases(test: str) -> list[str]:
-    """The ``TestCase`` classes ``test`` makes where the runner cannot find them (in a function, inside another
-    class, by ``type(name, (unittest.TestCase,), ...)``), when it defines none where the runner finds them (the
-    tests' top level and top-level blocks): such tests run no test (review: trial36 T5)."""
-    try:
-        tree = ast.parse(test)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []
-    aliases = _test_case_aliases(tree)
-    run = [node for node in [*tree.body, *_block_statements(tree.body)] if isinstance(node, ast.ClassDef)]
-    if any(_names_test_case(base, aliases) for node in run for base in node.bases):
-        return []
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and any(_names_test_case(base, aliases) for base in node.bases):
-            found.append(node.name)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" \
-                and len(node.args) == 3 and isinstance(node.args[1], (ast.Tuple, ast.List)) \
-                and any(_names_test_case(base, aliases) for base in node.args[1].elts):
-            name = node.args[0]
-            found.append(name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else "type(...)")
-    return found
-
-
-def _block_statements(body: list):
-    """The statements inside the top-level blocks of ``body`` (``if``, ``for``, ``while``, ``try``, ``with``,
-    ``match``; not functions or classes), at any depth."""
-    for statement in body:
-        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
-            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                break
-            for child in getattr(statement, field, ()):
-                inner = child.body if isinstance(child, (ast.ExceptHandler, ast.match_case)) else [child]
-                yield from inner
-                yield from _block_statements(inner)
 
 
 def _exit_unless_zero(source, call: ast.Call | None) -> str:
@@ -367,35 +325,3 @@ def _exit_unless_zero(source, call: ast.Call | None) -> str:
 # An expression that raises SystemExit(status): the builtin class (the tests' builtins are a snapshot taken before
 # the program ran), thrown into a generator of the tests' own.
 _RAISE_EXIT = "(_ for _ in ()).throw(SystemExit({}))"
-
-
-def _names_test_case(base: ast.expr, aliases: frozenset[str] = frozenset()) -> bool:
-    """``TestCase``, ``unittest.TestCase``, ``IsolatedAsyncioTestCase`` ...: a name ending in ``TestCase``, or one
-    of ``aliases`` (:func:`_test_case_aliases`)."""
-    name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
-    return name.endswith("TestCase") or isinstance(base, ast.Name) and name in aliases
-
-
-def _test_case_aliases(tree: ast.Module) -> frozenset[str]:
-    """The other names ``tree`` gives a ``TestCase`` class: ``from unittest import TestCase as Base``, and
-    ``Base = unittest.TestCase`` (or ``= TestCase``, ``= Base``, in order). Until 2026-12-03 tests whose classes
-    derive from such a name were refused as running nothing."""
-    aliases: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("unittest"):
-            aliases.update(a.asname for a in node.names if a.asname and a.name.endswith("TestCase"))
-        elif isinstance(node, ast.Assign) and _names_test_case(node.value, frozenset(aliases)):
-            aliases.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    return frozenset(aliases)
-
-
-def _is_unittest_main(call: ast.expr, tree: ast.Module) -> bool:
-    """``unittest.main(...)``, or ``main(...)`` after ``from unittest import main``."""
-    if not isinstance(call, ast.Call):
-        return False
-    func = call.func
-    if isinstance(func, ast.Attribute):
-        return func.attr == "main" and isinstance(func.value, ast.Name) and func.value.id == "unittest"
-    return isinstance(func, ast.Name) and func.id == "main" and any(
-        isinstance(node, ast.ImportFrom) and node.module == "unittest"
-        and any(a.name == "main" and (a.asname or a.name) == "main" for a in node.names) for node in ast.walk(tree))

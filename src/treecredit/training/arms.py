@@ -186,6 +186,8 @@ def arm_config(base: TrainConfig, label: str, global_estimator_options: dict | N
                  f"({', '.join(spec.options) or 'none'}) nor a TrainConfig field"
                  f"{did_you_mean(key, [*spec.options, *names])}",
                  f"check the spelling, or prefix it: {', '.join(p + '.K' for p in DICT_PREFIXES)}")
+    if not base.env and changes.get("sampler", base.sampler) != "tree":
+        changes.update(_without_tree_options(base, arm, changes.get("sampler", base.sampler)))
     try:
         spec.check_options(changes["estimator_options"])
         config = base.replaced(**changes)
@@ -336,10 +338,34 @@ def arm_with_option(label: str, key: str, value: str = "VALUE") -> str:
     return f"{label[:start]}[{','.join(parts)}]{label[end + 1:]}"
 
 
+def _without_tree_options(base: TrainConfig, arm: Arm, sampler: str) -> dict:
+    """The tree sampler's fields (``branching_options``, ``mc_rollouts``, ...) at their defaults for an arm of another
+    ``sampler``: a global ``--branching-option`` is for the tree arms (``train --resume`` refuses it in an i.i.d.
+    run's config.json). One the arm sets (``tempo[mc_rollouts=2]``) is refused, naming its tree form."""
+    from treecredit.training.config import field_default
+    from treecredit.training.train_cli import TREE_ONLY_FIELDS
+
+    for key in arm.options:
+        if key in TREE_ONLY_FIELDS or key.partition(".")[0] == "branching":
+            tree = arm.label.replace("@" + arm.sampler, "", 1) if arm.sampler else arm.label
+            tree = tree.replace(arm.estimator, arm.estimator + "@tree", 1)
+            fail(f"arm {arm.label!r}", f"option {key!r} shapes the tree sampler's trees; the {sampler!r} sampler "
+                 "of this arm would ignore it", f"write {tree} for a tree arm, or drop {key}")
+    return {name: field_default(TrainConfig.__dataclass_fields__[name]) for name in TREE_ONLY_FIELDS}
+
+
 def arm_configs(base: TrainConfig, labels: list[str]) -> dict[str, TrainConfig]:
-    """Validated configs of every arm; a global estimator option no arm accepts is an error."""
+    """Validated configs of every arm; a global estimator option no arm accepts is an error, and so is a tree
+    sampler's option (``--branching-option``, ``--mc-rollouts``, ...) given where no arm grows trees."""
+    from treecredit.training.train_cli import TREE_ONLY_FIELDS
 
     configs = {label: arm_config(base, label) for label in labels}
+    if not base.env and not any(config.sampler == "tree" for config in configs.values()):
+        for name, flag in TREE_ONLY_FIELDS.items():
+            if base.was_given(name):
+                fail(name, f"{flag} shapes the tree sampler's trees, and no arm of --estimators grows trees, so every "
+                     "run would ignore it", f"add a tree arm (e.g. {parse_arm(labels[-1]).estimator}@tree), or "
+                     f"drop {flag}")
     _check_distinct(base, configs)
     for key in base.estimator_options:
         if not any(key in _spec(c).options for c in configs.values()):

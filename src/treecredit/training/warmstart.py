@@ -149,12 +149,15 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
     ``train`` calls ``on_step(loss)`` after each of its ``steps`` steps: a progress bar when ``progress``,
     else a ``log`` line every 30 s (:class:`~treecredit.training.progress.StepProgress`).
     The key also holds torch's thread count when it is not 1: float sums run in another order with more
-    threads, so the weights differ (by up to ~3e-4 after 150 steps here) and a cache filled under one count
-    would give a run under another weights it would not have trained itself."""
+    threads, so the weights differ (by up to ~3e-4 after 150 steps here; 1.4e-5 after 60 steps of a 2-layer GPT
+    under 2 threads, 2026-12-03) and a cache filled under one count would give a run under another weights it
+    would not have trained itself. A warm start trained for want of a cache under this count, where one under
+    another count is there, is preceded by a note naming both counts and the fix (:func:`thread_notes`), and
+    the training line names a count other than 1."""
     import torch
 
-    if torch.get_num_threads() != 1:
-        settings = {**settings, "torch_threads": torch.get_num_threads()}
+    threads = torch.get_num_threads()
+    general, settings = settings, thread_settings(settings, threads)
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
     path = folder / f"{prefix}-{warm_start_key(settings)}.pt"
     policy = build()
@@ -173,7 +176,10 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
 
     # the cache's disk has room for the weights before they are trained, not found full after (shapes are fixed)
     check_cache_room(folder, sum(t.numel() * t.element_size() for t in _saved_state(policy, trainable_only).values()))
-    log(f"warm start: {training} (cached afterwards at {path})")
+    for note in thread_notes(general, folder, prefix, threads):
+        log(note)
+    under = f" under {threads} torch threads" if threads != 1 else ""
+    log(f"warm start: {training}{under} (cached afterwards at {path})")
     from treecredit.training.progress import StepProgress
 
     with StepProgress(steps, "warm start", bar=progress, log=log) as on_step:
@@ -188,6 +194,30 @@ def cached_policy(settings: dict, build, train, cache_dir: str | Path | None = N
     if losses:  # the progress lines stop before the last step (with or without a bar): its loss, once
         log(f"warm start: {len(losses)} steps done, final loss {losses[-1]:.3f} (first {losses[0]:.3f})")
     return policy
+
+
+def thread_settings(settings: dict, threads: int) -> dict:
+    """``settings`` as the cache keys them under ``threads`` torch threads: with ``"torch_threads"`` when not 1
+    (:func:`cached_policy`: the weights depend on the count)."""
+    return {**settings, "torch_threads": threads} if threads != 1 else settings
+
+
+def thread_notes(settings: dict, folder: Path, prefix: str, threads: int) -> list[str]:
+    """Notes said before a warm start of ``settings`` is trained under ``threads`` torch threads, for want of a
+    cache under that count, where ``folder`` holds one of the same settings built under another count (1 to
+    max(64, twice the cores)): it names the count, the file and the fix (``torch.set_num_threads(N)`` before the
+    call, ``--threads N`` for ``treecredit train``/``compare``), instead of training again for minutes in silence
+    (a script that loads a cached warm start without ``torch.set_num_threads(1)``, torch's default being one thread
+    a core)."""
+    counts = range(1, max(64, 2 * (os.cpu_count() or 1)) + 1)
+    found = [(n, folder / f"{prefix}-{warm_start_key(thread_settings(settings, n))}.pt") for n in counts
+             if n != threads]
+    plural = "s" * (threads != 1)
+    return [f"warm start: note: this process runs {threads} torch thread{plural}, and no cache of this warm start "
+            f"was built under {threads}; one built under {n} is at {cached} (the cache key holds the thread count: "
+            f"float sums run in another order, so the weights differ), so it is trained again now. To load that one "
+            f"instead, call torch.set_num_threads({n}) before the warm start (treecredit train and compare: "
+            f"--threads {n})" for n, cached in found if cached.exists()]
 
 
 def _saved_state(policy, trainable_only: bool) -> dict:
