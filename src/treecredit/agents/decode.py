@@ -34,21 +34,36 @@ def keep_rows(policy, state: DecodeState, rows: list[int]) -> DecodeState:
     return policy.select(state, torch.as_tensor(rows, dtype=torch.long))
 
 
-def extend_state(policy, state: DecodeState, sequences: list[list[int]]):
+def extend_state(policy, state: DecodeState, sequences: list[list[int]], held=None):
     """Append one id list per row (any lengths, possibly empty) to ``state``; returns ``(logits (B, V), state)``.
 
-    The logits are those after each row's last appended token (meaningless for rows given nothing).
+    The logits are those after each row's last appended token; a row given nothing gets its row of ``held``
+    (the logits after its history, which the caller holds), or meaningless logits without ``held``. When no
+    row is given anything, ``(held, state)`` comes back with no forward pass (an error without ``held``).
     Uses ``policy.extend`` when the policy has it, one chunked forward for the small GPT and for a Hugging
     Face model (its KV cache carried, the left padding of short rows masked by the attention
     mask), and otherwise one ``policy.step`` per position (rows with shorter sequences frozen meanwhile).
     """
     import torch
 
-    if hasattr(policy, "extend"):
-        return policy.extend(state, sequences)
     width = max((len(s) for s in sequences), default=0)
     if width == 0:
-        raise ValueError("sequences: every sequence is empty. Fix: append at least one token.")
+        if held is not None:
+            return held, state
+        raise ValueError("sequences: every sequence is empty. Fix: append at least one token, or pass held.")
+    logits, state = _extend(policy, state, sequences, width)
+    if held is not None:
+        given = torch.tensor([len(s) > 0 for s in sequences], dtype=torch.bool, device=logits.device)
+        logits = torch.where(given[:, None], logits, held.to(device=logits.device, dtype=logits.dtype))
+    return logits, state
+
+
+def _extend(policy, state: DecodeState, sequences: list[list[int]], width: int):
+    """:func:`extend_state`'s forward: logits after each row's last appended token (``width`` ≥ 1)."""
+    import torch
+
+    if hasattr(policy, "extend"):
+        return policy.extend(state, sequences)
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
     ids = torch.full((len(sequences), width), policy.pad_id, dtype=torch.long)
     valid = torch.zeros((len(sequences), width), dtype=torch.bool)

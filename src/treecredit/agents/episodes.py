@@ -17,7 +17,9 @@ a group share their turns before the fork on purpose. ``group_size`` must equal
 Bad input: an env that raises in ``reset``, ``step``, a signature (``state_key()``), ``snapshot`` or ``restore``
 at any turn, or returns a bad value there (``TextEnv`` checks them), drops that episode (a warning naming the
 env class, the method, the instance, the turn and the error; the others go on: the run counts them as
-``dropped_episodes`` and stops after a few steps in a row whose every episode was dropped); an action
+``dropped_episodes`` and stops after a few steps in a row whose every episode was dropped); an episode
+whose first observation differs from that of its instance's first episode (a ``reset(seed)`` that is not
+deterministic: one prompt per instance is prefilled for all its episodes) is dropped the same way; an action
 without the marker is cut at ``action_max_tokens`` and counted (the marker is then put in front of the
 next observation, untrained, so the layout stays the same); an episode whose tokens would exceed
 ``max_episode_tokens`` ends there (``truncated``, counted as ``context_cut``).
@@ -89,8 +91,14 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
             episodes.append(ep)
     live = [row for row, ep in enumerate(episodes) if not ep.error]
     first: dict[int, int] = {}  # group -> its prefill row: one prefill per instance, copied to its episodes
-    for row in live:
-        first.setdefault(episodes[row].group, len(first))
+    prompts: dict[int, Episode] = {}  # group -> the episode whose prompt is prefilled
+    for row in list(live):
+        ep = episodes[row]
+        if prompts.setdefault(ep.group, ep).prompt_ids != ep.prompt_ids:  # reset(seed) not deterministic
+            _drop_other_prompt(ep, envs[row], prompts[ep.group], settings, warn)
+            live.remove(row)
+            continue
+        first.setdefault(ep.group, len(first))
     stops = stop_ids(policy, settings.marker)
     # the last token of an action goes into the cache with the next observation, in one forward, unless the
     # policy appends observations itself (``policy.extend``)
@@ -137,7 +145,10 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                         appended.append(tokens[r][-1:] * bool(pending[r]) + ids)  # the action's last token, if pending
                 if not keep:
                     break
-                logits, state = extend_state(policy, keep_rows(policy, state, keep), appended)
+                # a row given nothing (an empty observation with turn_prefix="", its action's last token already
+                # in the cache) keeps the logits after its history; no forward at all when no row has tokens
+                logits, state = extend_state(policy, keep_rows(policy, state, keep), appended,
+                                             held=logits.index_select(0, torch.as_tensor(keep, dtype=torch.long)))
                 live = [live[r] for r in keep]
                 turn += 1
     finally:
@@ -146,6 +157,21 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
             if hasattr(env, "close"):
                 env.close()
     return [ep for ep in episodes if not ep.error], generated
+
+
+def _drop_other_prompt(ep: Episode, env, shown: Episode, settings: EpisodeSettings, warn) -> None:
+    """Drop ``ep``, whose first observation differs from that of ``shown`` (the episode of its instance whose
+    prompt is prefilled for all of them): its actions would be sampled under a prompt it does not have."""
+    name = type(env).__name__
+    cut = len(settings.turn_prefix)
+    mine, theirs = ep.prompt_text[:len(ep.prompt_text) - cut], shown.prompt_text[:len(shown.prompt_text) - cut]
+    error = ValueError(f"{name}.reset({ep.seed}) returned {mine!r:.80}, and {theirs!r:.80} for another episode of "
+                       f"that instance. Fix: seed your RNG from `seed` in {name}._reset, so that the same seed is "
+                       "the same instance")
+    ep.error = f"ValueError: {error}"
+    warn(DroppedEpisode(f"episode of instance {ep.seed} dropped at turn 0: the env's {name}.reset({ep.seed}) is not "
+                        "deterministic (each instance's first observation is prefilled once for all its episodes): "
+                        f"{error}", error))
 
 
 def _record_state(ep: Episode, env, keep_states: bool, warn) -> bool:

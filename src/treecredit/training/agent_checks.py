@@ -6,6 +6,8 @@
 - :func:`check_instances`: refuses, before the warm start, a held-out set that leaves no instance for training
   (with an ``--eval-problems`` value that works) and an env whose ``instance_key()`` is the same for every
   instance (an own env whose first observation does not show what differs);
+- :func:`check_reset_repeats`: refuses an env whose ``reset(seed)`` is not deterministic (two resets of one
+  held-out instance giving different first observations or ``state_key()``\\ s), naming ``reset`` and the fix;
 - :func:`check_signature`: refuses a ``state_key()`` without a canonical form, naming the env class;
 - :func:`check_first_step`: plays one step with the env's expert (or first valid) action, so that ``_step``'s
   return values are checked before any work whatever the warm start (a note in the run's log when the env
@@ -169,10 +171,48 @@ def _base_instance_key():
     return TextEnv.instance_key
 
 
-def check_signature(env, seed: int) -> None:
+def first_state_key(env) -> Any:
+    """``env.state_key()`` right after a reset, for :func:`check_reset_repeats`; None when it raises (left to
+    :func:`check_signature`, which names it)."""
+    try:
+        return env.state_key()
+    except Exception:  # noqa: BLE001 - named by check_signature
+        return None
+
+
+def _same_key(a: Any, b: Any) -> bool:
+    """``state_key()``\\ s ``a`` and ``b`` equal by their canonical form (True when either has none: then
+    :func:`check_signature` refuses the env)."""
+    from treecredit.signatures import state_signature
+
+    try:
+        return state_signature(a) == state_signature(b)
+    except Exception:  # noqa: BLE001 - no canonical form: check_signature names that
+        return True
+
+
+def check_reset_repeats(env, seed: int, first: str, first_key: Any, again: str) -> None:
+    """Refuse an env whose ``reset(seed)`` is not deterministic: ``env``, just reset to instance ``seed`` again
+    (first observation ``again``; :func:`check_signature`'s reset, so no reset is added), must show the first
+    observation ``first`` and ``state_key()`` ``first_key`` of the reset that drew it (None: not compared).
+    ``play`` prefills one prompt per instance and copies it to each of its episodes, and forks (``restore``)
+    replay from ``reset``: an unseeded draw in ``reset`` would train on prompts the policy never saw."""
+    name = type(env).__name__
+    fix = (f"seed your RNG from `seed` in {name}._reset (e.g. `self.rng = random.Random(seed)`, or "
+           "`np.random.default_rng(seed)`), so that the same seed is the same instance")
+    if again != first:
+        fail(f"{name}.reset", f"returned two different first observations for instance {seed} "
+             f"({first!r:.80} and then {again!r:.80})", fix)
+    key = first_state_key(env)
+    if first_key is not None and key is not None and not _same_key(first_key, key):
+        fail(f"{name}.reset", f"left two different states for instance {seed} (state_key() "
+             f"{first_key!r:.80} and then {key!r:.80}), with the same first observation", fix)
+
+
+def check_signature(env, seed: int) -> str:
     """Refuse an env whose signature of its first state fails (``state_key()`` without a canonical form),
-    naming the env class and the method."""
-    checked_reset(env, seed, "checking the first state's signature before any work")
+    naming the env class and the method; returns the first observation of that reset."""
+    observation = checked_reset(env, seed, "checking the first state's signature before any work")
     name = type(env).__name__
     try:
         env.signature()
@@ -184,6 +224,7 @@ def check_signature(env, seed: int) -> None:
         fail(f"{name}.{method}", f"fails on the first state of instance {seed} ({type(exc).__name__}: {problem})",
              f"make {name}.state_key() return the exact state as dicts, lists, tuples, str, numbers, bool or None"
              if method == "state_key()" else f"fix {name} so that its signature can be computed")
+    return observation
 
 
 def held_out_text(env, eval_seeds: list[int], held_out: set, sized: bool = True) -> str:
@@ -318,13 +359,16 @@ def eval_instances(probe, n: int, listed_used: bool = True) -> HeldOut:
     state has a signature (``state_key()``) and that one step returns valid values (:func:`check_first_step`;
     ``listed_used``: the run picks from ``valid_actions()``, :func:`~treecredit.agents.options.lists_actions`)."""
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
-    held_out, observations = set(), {}
+    held_out, observations, first_key = set(), {}, None
     for seed in dict.fromkeys(seeds):  # a seed is one instance: each distinct seed reset once
         observations[seed] = checked_reset(probe, seed, "drawing the held-out instances before any work")
+        if seed == seeds[0]:  # compared with check_signature's reset of it (check_reset_repeats)
+            first_key = first_state_key(probe)
         key = probe.instance_key()
         check_instance_key(probe, key, seed)
         held_out.add(key)
     check_instances(probe, held_out, n)
-    check_signature(probe, seeds[0])
+    again = check_signature(probe, seeds[0])
+    check_reset_repeats(probe, seeds[0], observations[seeds[0]], first_key, again)
     note, action = first_step(probe, seeds[0], listed_used)  # from the first state check_signature left
     return HeldOut(seeds, held_out, observations, note, action)
