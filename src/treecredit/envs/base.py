@@ -5,7 +5,8 @@ An environment is one task instance at a time:
 - ``reset(seed) -> observation``: draw the instance ``seed`` (same seed, same instance) and return the
   first observation text (the task description included);
 - ``step(action) -> (observation, reward, done, info)``: apply the action text. ``info`` holds
-  ``invalid`` (the parser refused the text), ``success``, ``truncated`` (the turn limit ended it). ``_step``
+  ``invalid`` (the parser refused the text), ``success``, ``truncated`` (the turn limit ended it, or ``_step``'s
+  own ``info["truncated"]`` on the step that ends the episode, e.g. a simulator's time limit). ``_step``
   must set ``info["success"]`` (a bool: True when the task is solved, else False) on the step that ends the
   episode, the one a run reads it from: it is what a run's success, held-out success and ``compare --env``'s
   ranking count. ``step`` refuses that step without the key, and a value that is not a bool (or 0/1) on any
@@ -179,7 +180,9 @@ class TextEnv(ABC):
             info = {"invalid": False, **info}
             self.observation = obs
         info.setdefault("success", False)
-        info["truncated"] = not done and len(self.actions) >= self.max_turns
+        # the turn limit, or a subclass's own limit on the step that ends the episode (gymnasium's TimeLimit)
+        info["truncated"] = bool(done and info.get("truncated", False)) or \
+            (not done and len(self.actions) >= self.max_turns)
         self.done = done or info["truncated"]
         return obs, float(reward), self.done, info
 

@@ -9,6 +9,9 @@ across the episodes of a group (many paths lead to one cell).
 - ``cliffwalking``: one fixed map (``single_instance``: no held-out set, evaluation replays it); −1 per
   move, −100 and back to the start for the cliff, scaled by ``reward_scale`` (default 0.01).
 
+``max_turns`` is the turn limit (gymnasium's env is built with ``max_episode_steps=max_turns``); an episode
+its time limit ends has ``info["truncated"]``.
+
 The expert (for a warm start) walks a shortest path over the transition table ``P`` to the goal,
 avoiding holes and the cliff.
 """
@@ -61,8 +64,9 @@ class _ToyText(TextEnv):
         state, reward, terminated, truncated, _ = self.env.step(self.moves[action])
         self.state = int(state)
         success = bool(terminated) and self.state in self.goal_states
+        # gymnasium's own time limit (max_episode_steps = max_turns, see _make) ends it as truncated too
         return self._describe(reward, terminated), self._scale(reward), bool(terminated or truncated), \
-            {"success": success}
+            {"success": success, "truncated": bool(truncated and not terminated)}
 
     def _describe(self, reward, terminated) -> str:
         return self._where()
@@ -129,7 +133,9 @@ class FrozenLakeText(_ToyText):
         from gymnasium.envs.toy_text.frozen_lake import generate_random_map
 
         self.desc = generate_random_map(size=self.size, p=self.frozen, seed=seed)
-        return gymnasium.make("FrozenLake-v1", desc=self.desc, is_slippery=self.slippery)
+        # max_turns governs, not FrozenLake-v1's own limit (100 steps), which capped a larger max_turns
+        return gymnasium.make("FrozenLake-v1", desc=self.desc, is_slippery=self.slippery,
+                              max_episode_steps=self.max_turns)
 
     def _intro(self) -> str:
         return "map (s start, f ice, h hole, g goal):\n" + "\n".join(self.desc).lower() + "\n" + super()._intro()
@@ -165,7 +171,7 @@ class CliffWalkingText(_ToyText):
     def _make(self, seed: int):
         import gymnasium
 
-        return gymnasium.make("CliffWalking-v1")
+        return gymnasium.make("CliffWalking-v1", max_episode_steps=self.max_turns)  # max_turns governs
 
     def _intro(self) -> str:
         return "grid 4x12, start row 3 col 0, goal row 3 col 11, cliff row 3 col 1-10.\n" + super()._intro()

@@ -228,7 +228,8 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint
     slots = list(slots)
     fresh, twins = [], []
     taken: dict = {}  # batch row → the joining row that took it over at this step
-    copies_after = TWIN_COPIES and has_spare_rows(state, 0)
+    offers = has_spare_rows(state, 0)  # asked once a step: it checks every layer's buffer
+    copies_after = TWIN_COPIES and offers
     for row, b in joining:
         request = everything[row.request]
         kept = backend.kept.get(request.cache_key) if request.cache_key is not None else None
@@ -245,7 +246,7 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint
     going = [b for b, row in enumerate(slots) if row is not None]
     dead = len(slots) - len(going)
     compact = bool(going) and dead >= DEAD_SHARE * len(slots)
-    if waiting and going and not compact and has_spare_rows(state, len(waiting)):
+    if waiting and going and not compact and offers and has_spare_rows(state, len(waiting)):
         appended = append_kept_rows(state, [(w[1].state, w[1].row) for w in waiting],
                                     [len(everything[w[0].request].prefix) - 1 for w in waiting])
         if appended is not None:  # each row copied once, from its kept state into the batch's spare rows: no wait
@@ -257,7 +258,7 @@ def _next_batch(backend, everything, state, drawn, slots, joining, waiting, hint
     # a cache with spare rows (the small GPT's) gets new spare rows from the copy, so rows that could not be
     # written into it join at once (a copy each time the batch outgrows its spare rows, not each join); on a
     # cache without them every join copies the batch, so rows wait to be copied in together
-    renews = bool(going) and has_spare_rows(state, 0)
+    renews = bool(going) and offers
     join = bool(waiting) and (renews or dead >= DEAD_SHARE * len(slots) or len(waiting) >= JOIN_SHARE * len(going)
                               or max(w[2] for w in waiting) >= MAX_WAIT)
     if join or compact:

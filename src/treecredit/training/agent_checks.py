@@ -83,13 +83,16 @@ def checked_reset(env, seed: int, during: str) -> str:
                          f"{name}.reset (play that instance by hand: env.reset({seed})).") from exc
 
 
-def draw_instances(env, rng, n: int, held_out: set, warn=None) -> list[int]:
+def draw_instances(env, rng, n: int, held_out: set, warn=None, room=None) -> list[int]:
     """``n`` training instance seeds from ``rng`` whose instance is not in ``held_out`` (a run has checked, in
     ``eval_instances``, that some are left; this loop gives up after 1000 rounds).
 
     An instance whose ``reset`` raises stops the run (:func:`checked_reset`) or, with ``warn`` (an RL step,
     whose episodes are dropped when the env fails), is skipped with a warning, unless
-    :data:`FAILED_RESETS_STOP` resets in a row failed (the env is broken: the error then)."""
+    :data:`FAILED_RESETS_STOP` resets in a row failed (the env is broken: the error then). ``room(seed, first
+    observation)`` (:func:`gpt_room`) raises ``ValueError`` for an instance whose episodes would not fit in the
+    model's positions (the positions were sized from the held-out instances only): the run stops, or, with
+    ``warn``, the instance is skipped with that error as a warning (the same streak stops the run)."""
     if env.single_instance:  # one map only (cliffwalking): nothing can be held out
         return env.instances(rng, n)
     seeds: list[int] = []
@@ -97,7 +100,9 @@ def draw_instances(env, rng, n: int, held_out: set, warn=None) -> list[int]:
     for _ in range(1000):
         for seed in env.instances(rng, n):
             try:
-                checked_reset(env, seed, during)
+                observation = checked_reset(env, seed, during)
+                if room is not None and len(seeds) < n and env.instance_key() not in held_out:
+                    room(seed, observation)
             except ValueError as exc:
                 streak += 1
                 if warn is None or streak >= FAILED_RESETS_STOP:
@@ -333,6 +338,33 @@ def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
                  f"max_episode_tokens={MAX_GPT_POSITIONS - longest} or less, or a Hugging Face --model for "
                  "longer episodes")
     return max(DEFAULT_MAX_LEN, rounded)
+
+
+def gpt_room(settings, max_len: int, given: bool):
+    """``room(seed, first observation)`` for :func:`draw_instances`: refuses (``ValueError`` naming
+    ``--sampler-option max_len`` and the positions needed) a training instance whose first observation plus
+    ``max_episode_tokens`` does not fit in the small GPT's ``max_len`` positions (:func:`episode_room`; one
+    character, one token), which :func:`gpt_positions` sized from the held-out first observations only: past them
+    the GPT's positions would be clamped without a word. ``given``: ``max_len`` came from ``--sampler-option``."""
+
+    def room(seed: int, observation: str) -> None:
+        longest = len(observation + settings.turn_prefix)
+        need = episode_room(longest, settings)
+        if need <= max_len:
+            return
+        rounded = -(-need // 128) * 128
+        longer = settings.action_max_tokens > settings.max_episode_tokens
+        plus = (f"an action of up to action_max_tokens={settings.action_max_tokens} (--max-new-tokens)" if longer
+                else f"max_episode_tokens={settings.max_episode_tokens}")
+        size = (f"--sampler-option max_len={max_len}" if given else
+                f"max_len={max_len}, sized from the held-out instances' first observations")
+        fail("max_len", f"training instance {seed} has a first observation of {longest} characters, which plus {plus}"
+             f" needs {need} positions, more than the small GPT's {max_len} ({size})",
+             f"pass --sampler-option max_len={rounded} or more, or a smaller --sampler-option max_episode_tokens"
+             if rounded <= MAX_GPT_POSITIONS else "pass a smaller --sampler-option max_episode_tokens, or a Hugging "
+             "Face --model for longer episodes")
+
+    return room
 
 
 class HeldOut(NamedTuple):

@@ -34,6 +34,7 @@ from treecredit.training.agent_checks import (  # noqa: F401 — the pre-run env
     draw_instances,
     eval_instances,
     gpt_positions,
+    gpt_room,
 )
 from treecredit.training.agent_preflight import (  # noqa: F401 — the run's checks, also importable from here
     agent_setup,
@@ -96,8 +97,10 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
            "held_out_eval": config.eval_problems, "max_episode_tokens": settings.max_episode_tokens,
            "action_max_tokens": settings.action_max_tokens}  # version 2: expert episodes cut as play cuts them
 
+    room = gpt_room(settings, model["max_len"], "max_len" in agent)  # a longer training instance: refused
+
     def instances(rng, n: int) -> list[int]:
-        return draw_instances(env, rng, n, held.keys)
+        return draw_instances(env, rng, n, held.keys, room=room)
 
     def train(policy, on_step):
         return warm_start_agent(policy, env_fn, instances, steps=config.warm_start_steps,
@@ -220,6 +223,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     if held.note:  # _step could not be checked: said in the output and the run's log, not as a warning
         log(held.note)
     eval_seeds, held_out = held.seeds, held.keys
+    # a training instance longer than the held-out ones the GPT's positions were sized from: skipped, with the fix
+    room = None if max_len is None else gpt_room(settings, max_len, "max_len" in agent)
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
     policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, held)
@@ -300,7 +305,7 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
             budget.before_step()
-            seeds = draw_instances(probe, rng, config.prompts_per_step, held_out, log)
+            seeds = draw_instances(probe, rng, config.prompts_per_step, held_out, log, room)
             t0 = time.perf_counter()
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=warn)
             t1 = time.perf_counter()
