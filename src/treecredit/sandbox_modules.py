@@ -49,7 +49,10 @@ change what ``statistics.mean`` calls; a lazily made global such as ``unittest.I
 module's), or it is a dunder (a module ``__getattr__`` would serve any name), or (in ``builtins``, every module's
 fallback) it starts with ``_``; a builtin under its own name always stays (``np.float = float``). An attribute
 the program adds to a library class is dropped (it may shadow one the class inherits). A function of the module
-that only a module not taken, or an object outside its namespace's reach, holds is not read for this.
+that only a module not taken, or an object outside its namespace's reach, holds is not read for this; nor is a
+name a package serves through its ``__getattr__`` from a table of data (scipy's lazily loaded submodules) or that
+another module's code reads by attribute (``from scipy import linalg`` inside a library): a program that adds it
+first is kept there, unless the tests' texts spell that path (taken before the program runs).
 """
 
 from __future__ import annotations

@@ -88,3 +88,23 @@ def test_a_time_or_a_ratio_is_not_its_first_number(literal):
     quantity, so 0.0 against 11 is right; against the answer ``11:15`` it scores 1.0."""
     assert math_reward(["q"], ["11:15"], answer=["11"], literal=literal, timeout=SECONDS) == [0.0]
     assert math_reward(["q"], ["11:15"], answer=["11:15"], literal=literal, timeout=SECONDS) == [1.0]
+
+
+BRACKET_SCRIBBLES = [  # trial40 2: a bracket glued to the number read (d5f51c9's note exemption let them through)
+    ("11)15", "11"), ("11]12]13]14", "11"), ("11)12)13", "11"), ("x=11]15", "11"), ("11}15", "11"),
+    ("11[12", "11"), ("15]2", "15"), ("9[7", "9"), ("3]5pd", "3"), ("2aa)5408", "2"), ("9b 7", "9"),
+    ("\n9+]5w", "9"), ("7du]>i", "7"),
+]
+
+
+@pytest.mark.parametrize("literal", [True, False])
+@pytest.mark.parametrize("completion, answer", BRACKET_SCRIBBLES)
+def test_a_bracket_or_letter_glued_to_the_number_read_is_a_scribble(completion, answer, literal):
+    assert math_reward(["q"], [completion], answer=[answer], literal=literal, timeout=SECONDS) == [0.0]
+
+
+@pytest.mark.parametrize("completion", ["(11)", "f(11) = 11", "The answer is 11 [1].", "The answer is 11 (4+7).",
+                                        "11 (3 s.f.)", "7km", "[11]"])
+def test_a_bracket_that_closes_or_a_spaced_note_is_not(completion):
+    answer = "7" if completion == "7km" else "11"
+    assert math_reward(["q"], [completion], answer=[answer], timeout=SECONDS) == [1.0]

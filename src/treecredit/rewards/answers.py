@@ -311,7 +311,9 @@ def reads_a_scribble(parsed: list, text: str) -> bool:
     read the first number of a scribble and dropped the rest (a comparison sign, ``=``, ``;``, ``&``, ``|`` or ``@``
     between them; not a note in brackets, ``11 (4+7)``, ``11 [1]``, nor ``11_{10}``), or writes last, before such a
     sign and a symbol (``11>;a15``, ``11>;a``: no number is read in ``a15``; until fixC of 2026-12-03 each scored
-    1.0 for 11). ``11>;15``, ``x=11>;15``,
+    1.0 for 11), or before a bracket glued to it that opens nothing before it, or a glued letter and another number
+    (``11)15``, ``x=11]15``, ``11[12``, ``2aa)5408``, ``9b 7``: trial40 2; ``(11)`` and ``11 [1]`` are fine).
+    ``11>;15``, ``x=11>;15``,
     ``7>;100``, ``11=;15``, ``11&15`` read 11 (or 7) where the statement ends on 15 (or 100), which the ``numeric``
     reward reads; a trial's run credited ``011>;15`` for ``6+5=`` (until 2026-12-03). Words between the two numbers
     are prose, read by math-verify's anchors as before (``The answer is 11, not 15`` answers 11), and a number
@@ -336,20 +338,40 @@ def reads_a_scribble(parsed: list, text: str) -> bool:
     read = [i for i, (_, _, written, percent) in enumerate(numbers) if same(written, percent)]
     if not read:
         return False
-    end = numbers[read[-1]][1]
+    start, end = numbers[read[-1]][0], numbers[read[-1]][1]
     last = read[-1] == len(numbers) - 1
-    between = _LATEX_SPACE.sub(" ", text[end:len(text) if last else numbers[read[-1] + 1][0]]).strip()
-    sign = _SCRIBBLE_SIGN.search(between)
-    if sign is None or between.startswith(("(", "[", "_")) or _WORD.search(between):
+    stop = len(text) if last else numbers[read[-1] + 1][0]
+    raw = _LATEX_SPACE.sub(" ", text[end:stop])
+    between = raw.strip()
+    if _WORD.search(_LATEX_SPACE.sub(" ", text[end - 1:stop])):  # (from the number's last digit: 2aa)5408 has none)
+        return False
+    sign = _SCRIBBLE_SIGN.search(raw)
+    if sign is not None and between.startswith(("(", "[", "_")):
+        sign = None  # (a note in brackets: 11 (4+7), 11 [1]; a subscript 11_{10})
+    # a bracket glued to the number that opens nothing before it, or opens glued (11)15, x=11]15, 11}15, 11[12:
+    # trial40 2), or a letter glued to it before another number (9b 7, 2aa)5408)
+    glued = _GLUED.match(raw)
+    if sign is None and glued is not None and (raw[0] not in ")]}" or not _opened(text[:start], raw[0])):
+        sign = glued
+    elif sign is None and not last and raw[:1].isalpha():
+        return True
+    if sign is None:
         return False
     # after the last number written, a sign then a symbol (11>;a15, 11>;a: math-verify read no number in a15)
-    return not last or _SYMBOL.search(between, sign.end()) is not None
+    return not last or _SYMBOL.search(raw, sign.end()) is not None
+
+
+def _opened(before: str, closer: str) -> bool:
+    """Whether ``before`` leaves open a bracket that ``closer`` closes (``(11)``, ``f(11)``)."""
+    opener = {")": "(", "]": "[", "}": "{"}[closer]
+    return before.count(opener) > before.count(closer)
 
 
 # What makes two numbers a scribble rather than an answer and a note: a sign between them (``11>;15``, ``11&15``);
 # a bracket (``11 (4+7)``, ``11 [1]``), a subscript (``11_{10}``) or a comma alone (``11, 15 is wrong``) do not.
 _SCRIBBLE_SIGN = re.compile(r"[<>=;&|@]")
 _SYMBOL = re.compile(r"[A-Za-z0-9\\]")
+_GLUED = re.compile(r"[A-Za-z+*/-]*[)\]}\[{]")  # (a bracket right after the number, maybe after letters: 2aa)5408)
 _LATEX_SPACE = re.compile(r"\\[;:>,! ]")  # (``11 \; \mathrm{m}``: a space, not a sign)
 
 

@@ -64,10 +64,10 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
     math-verify would read as ``1/2.0``), a closing remark in brackets that holds a word (``12 (3 boxes of 4)``),
     the escaped dollar (``\\$12``, ``\\boxed{\\$12}``), inline code (`` `9` ``) and the Unicode minus are dropped
     (:func:`~treecredit.rewards.answers.plain_math_text`, :func:`~treecredit.rewards.answers.without_closing`);
-    prose (``It's 9``, ``That's 9``, ``No: 10``) is read by math-verify's own anchors, and a unit after the value
-    (``12 dollars``, ``7 km/h``, ``7 m^2``) is dropped by math-verify's unit normalisation. A unit of one or two
-    letters counts only where math-verify knows it (``km``, ``h``, ``m``): ``7 x`` stays ``7x``, and ``7 mL`` is
-    not read as 7 (a known limitation; ``7 millilitres`` is).
+    prose (``It's 9``, ``That's 9``, ``No: 10``, ``So I got 9.``) is read by math-verify's own anchors, and a unit
+    after the value (``12 dollars``, ``7 km/h``, ``7 m^2``) is dropped by math-verify's unit normalisation. A unit
+    of one or two letters counts only where math-verify knows it (``km``, ``h``, ``m``): ``7 x`` stays ``7x``, and
+    ``7 mL`` is not read as 7 (a known limitation; ``7 millilitres`` is).
 
     ``literal`` (default True; ``--reward math:literal=false`` turns it off): where ``answer`` is a plain
     number (``9``, ``-0.5``, ``\\frac{1}{2}``), the completion's final answer must be a number literal too
@@ -146,7 +146,10 @@ def _warn_timeouts(timed_out: list[tuple[str, str]], n: int, seconds: int) -> No
 # contraction (It's, That's), or a leading word before a colon, a comma or a number (No: 10, So 10); not the
 # products of symbols of algebra (xy, 2ab).
 _PROSE = re.compile(r"(?<![\\A-Za-z])(?:[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}|[A-Za-z]{2,}['\u2019][a-z]+\b)"
-                    r"|^[A-Za-z]{2,}(?:[:,]|\s+(?=[-+]?\d))")
+                    r"|^[A-Za-z]{2,}(?:[:,]|\s+(?=[-+]?\d))"
+                    # the one-letter words I and a next to a word (So I got 42, In a week I earn 18, I'd say 7:
+                    # trial40 1, each read as a product of symbols and scored 0)
+                    r"|(?<![\\A-Za-z])(?:(?:I|a|A) +[A-Za-z]{2,}|[A-Za-z]{2,} +(?:I|a)|I['\u2019][a-z]+)(?![A-Za-z])")
 # A unit after the value that ends bare math: 12 dollars, 7 km/h, 7 m^2.
 _UNIT_END = re.compile(r"(?<=[\d}])\s+([A-Za-z]+(?:\s*/\s*[A-Za-z]+)*(?:\^\{?\d\}?)?)$")
 
