@@ -94,3 +94,21 @@ def test_a_meant_backslash_is_not_warned_and_the_escapes_it_was_made_for_still_a
     yaml_file.write_text("task_options: {marker: \\bStep\\b, data: C:\\new\\table, delimiter: \\n}\n")
     said = escape_notes(flags(config=str(yaml_file)))
     assert len(said) == 1 and "sets task_options delimiter" in said[0], said
+
+
+def test_a_one_letter_label_and_colon_is_not_a_windows_drive_and_key_words_match_whole():
+    """review41 5: ``template=Q:\\n{prompt}\\nA:``, ``A:\\n`` and ``x:\\tb`` were read as Windows drives (a letter, a
+    colon, a backslash) and ``profile`` as a key naming a file, so their escapes went unwarned."""
+    from treecredit.training.config_values import unmeant_escapes
+
+    for key, text, decoded in [("template", "Q:\\n{prompt}\\nA:", "Q:\n{prompt}\nA:"), ("template", "A:\\n", "A:\n"),
+                               ("prefix", "x:\\tb", "x:\tb"), ("marker", "A:\\n\\n", "A:\n\n"),
+                               ("template", "Q:\\n{question} A:", "Q:\n{question} A:"), ("profile", "a\\nb", "a\nb"),
+                               ("fileset_marker", "a\\nb", "a\nb")]:
+        assert unmeant_escapes(key, text) == decoded, (key, text)
+    for key, text in [("marker", "C:\\new\\table"), ("data", "d:\\runs\\new\\"), ("held_out.path", "C:\\new"),
+                      ("cache_dir", "x:\\tb"), ("step_regex", "A:\\n"), ("filepath", "a\\nb"), ("data_files", "a\\nb"),
+                      ("logDir", "runs\\new")]:
+        assert unmeant_escapes(key, text) is None, (key, text)
+    said = escape_notes(flags(task_options=["template=Q:\\n{prompt}\\nA:"]))
+    assert len(said) == 1 and "--task-option 'template=\"Q:\\n{prompt}\\nA:\"'" in said[0], said

@@ -187,24 +187,34 @@ WHITESPACE_ESCAPE = r"\\[ntr]"
 """The escapes :func:`unmeant_escapes` warns about: a backslash and n, t or r (a line break, a tab, a carriage
 return: what a delimiter, a marker or a template means by them)."""
 
-MEANT_BACKSLASH_KEYS = ("path", "dir", "file", "folder", "regex", "regexp")
-"""Endings of option names' words (``cache_dir``, ``step_regex``, ``filepath``) whose values hold a backslash on
-purpose: a Windows path (``data\\new``), a regular expression (which reads ``\\n`` as a line break itself)."""
+MEANT_BACKSLASH_KEYS = frozenset({
+    "path", "paths", "dir", "dirs", "file", "files", "folder", "folders", "regex", "regexp", "regexes",
+    "filepath", "filename", "pathname", "dirname", "cachedir", "datadir", "logdir", "outdir", "workdir", "rootdir",
+    "basedir"})
+"""Words of option names (``cache_dir``, ``step_regex``, ``held_out.path``, ``filepath``; the name split at every
+character that is not a letter, each word matched whole: ``profile`` is not ``file``) whose values hold a backslash
+on purpose: a Windows path (``data\\new``), a regular expression (which reads ``\\n`` as a line break itself)."""
+
+WINDOWS_DRIVE_PATH = r"[A-Za-z]:(\\[\w.~$-]{2,}){2,}\\?"
+"""A Windows path on a drive whose backslashes are all followed by n, t or r (``C:\\new\\table``): at least two
+folder names of two or more characters, no ``{``, no space. ``Q:\\n{prompt}\\nA:``, ``A:\\n`` and ``x:\\tb``
+are a template's or a marker's line breaks and tabs (review41 5: any text beginning with a letter, a colon and a
+backslash was taken as a drive until 2026-12-03)."""
 
 
 def unmeant_escapes(key: str, text: str) -> str | None:
     """``text`` of option ``key`` with its escapes read (:func:`decoded_escapes`) where they plausibly meant a line
     break, tab or carriage return and were kept as typed; None where the backslashes look meant. Meant: a text
     with any other backslash (a regular expression's ``\\bfoo\\b``, ``\\d+``, ``\\.``; a path's ``\\Users``; a
-    doubled ``\\\\``), a Windows path (``C:\\new\\table``, ``\\\\server\\share``), and any text of a key
-    naming a path or a regex (:data:`MEANT_BACKSLASH_KEYS`). Warned: ``\\n``, ``\\t``, ``\\r`` alone among the
-    text's backslashes (``delimiter=\\n``, ``marker=a\\tb``, ``template=Q: {prompt}\\nA:``)."""
+    doubled ``\\\\``), a Windows path (``C:\\new\\table``: :data:`WINDOWS_DRIVE_PATH`; ``\\\\server\\share``),
+    and any text of a key naming a path or a regex (:data:`MEANT_BACKSLASH_KEYS`). Warned: ``\\n``, ``\\t``,
+    ``\\r`` alone among the text's backslashes (``delimiter=\\n``, ``marker=a\\tb``, ``template=Q:\\n{prompt}\\nA:``,
+    ``marker=A:\\n``)."""
     import re
 
-    if re.sub(WHITESPACE_ESCAPE, "", text).count("\\") or re.match(r"[A-Za-z]:\\", text):
+    if re.sub(WHITESPACE_ESCAPE, "", text).count("\\") or re.fullmatch(WINDOWS_DRIVE_PATH, text):
         return None
-    parts = re.split(r"[^a-z]+", key.lower())
-    if any(part.endswith(MEANT_BACKSLASH_KEYS) for part in parts):
+    if any(part in MEANT_BACKSLASH_KEYS for part in re.split(r"[^a-z]+", key.lower())):
         return None
     return decoded_escapes(text)
 
