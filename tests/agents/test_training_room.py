@@ -1,6 +1,6 @@
 """A training instance whose first observation is longer than every held-out one (review40 finding 1): the small
-GPT's positions are sized from the held-out instances, so such an instance is refused in the warm start and
-skipped with the fix in an RL step, never played with its positions clamped."""
+GPT's positions are sized from the held-out instances, so such an instance is skipped with the fix in the warm start
+and in an RL step (FAILED_RESETS_STOP in a row stop the run), never played with its positions clamped."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ from agent_helpers import LongTraining, tiny_agent_config
 
 from treecredit.agents import EpisodeSettings
 from treecredit.envs import make_env
+from treecredit.envs.gridworld import GridWorld
 from treecredit.training import agent_checks
 from treecredit.training.agent_checks import draw_instances, gpt_room
 
@@ -21,14 +22,68 @@ def long_training_config(monkeypatch, tmp_path, **changes):
     return config
 
 
-def test_the_warm_start_refuses_a_training_instance_past_the_gpt_positions(tmp_path, monkeypatch):
+SKIPPED = (r"warning: training instance (\d+) skipped: max_len: training instance \1 has a first observation of \d+ "
+           r"characters, which plus max_episode_tokens=200 needs \d+ positions, more than the small GPT's 320 "
+           r"\(--sampler-option max_len=320\)\. Fix: pass --sampler-option max_len=\d+ or more")
+
+
+def test_the_warm_start_skips_a_training_instance_past_the_gpt_positions(tmp_path, monkeypatch):
+    """Skipped with the RL step's warning (review41 finding 3: it stopped the run partway through the warm start,
+    after the run folder was written, with the warm start lost), never trained on."""
+    import re
+
+    from treecredit.agents import policy as agent_policy
+    from treecredit.training.agent_loop import train_agent
+
+    config = long_training_config(monkeypatch, tmp_path, warm_start_steps=3, warm_start_batch=4, steps=1,
+                                  cache_dir=str(tmp_path / "cache"))
+    drawn: list[int] = []
+    real = agent_policy.scripted_episode
+
+    def scripted(policy, env, seed, *args, **kwargs):
+        drawn.append(seed)
+        return real(policy, env, seed, *args, **kwargs)
+
+    monkeypatch.setattr(agent_policy, "scripted_episode", scripted)
+    messages: list[str] = []
+    torch.manual_seed(0)
+    train_agent(config, log=messages.append)
+    start = messages.index(next(m for m in messages if m.startswith("warm start: ")))
+    done = messages.index(next(m for m in messages if m.startswith("warm start: 3 steps done")))
+    skipped = [m for m in messages[start:done] if "skipped" in m]
+    assert skipped and all(re.fullmatch(SKIPPED + r".*", m) for m in skipped), skipped
+    assert len(drawn) == 12 and all(s in LongTraining.SHORT or s % 2 for s in drawn)  # every episode a short one
+
+
+def test_the_warm_start_stops_after_a_run_of_long_instances(tmp_path, monkeypatch):
+    """Every training instance too long (max_len far too small): the run stops with the fix after
+    FAILED_RESETS_STOP skips in a row, as an RL step does, not after thousands of warnings."""
     from treecredit.training.agent_loop import train_agent
 
     config = long_training_config(monkeypatch, tmp_path, warm_start_steps=2, cache_dir=str(tmp_path / "cache"))
-    with pytest.raises(ValueError, match=r"max_len: training instance \d+ has a first observation of \d+ characters, "
-                       r"which plus max_episode_tokens=200 needs \d+ positions, more than the small GPT's 320 "
-                       r"\(--sampler-option max_len=320\)\. Fix: pass --sampler-option max_len=\d+ or more"):
-        train_agent(config)
+    monkeypatch.setattr(LongTraining, "_reset", lambda self, seed: GridWorld._reset(self, seed) + (
+        "" if seed in LongTraining.SHORT else " ." * 300))
+    messages: list[str] = []
+    with pytest.raises(ValueError, match=r"^max_len: training instance \d+ has a first observation of \d+ "
+                       r"characters, .*Fix: pass --sampler-option max_len=\d+ or more"):
+        train_agent(config, log=messages.append)
+    assert len([m for m in messages if "skipped: max_len" in m]) == agent_checks.FAILED_RESETS_STOP - 1
+
+
+def test_a_failed_reset_still_stops_the_warm_start(monkeypatch):
+    """Only a too-long instance is skipped there: a reset that raises still stops the warm start (fixD)."""
+    from agent_helpers import AlwaysCrashing
+
+    class NeverResets(AlwaysCrashing):
+        def _reset(self, seed):
+            raise OSError("no maps at all")
+
+    seen: list[str] = []
+    settings = EpisodeSettings(action_max_tokens=4, max_episode_tokens=40)
+    with pytest.raises(ValueError, match=r"NeverResets\.reset\(\d+\) raised OSError: .*warm start's instances"):
+        draw_instances(NeverResets(), np.random.default_rng(0), 2, set(), room=gpt_room(settings, 50, True),
+                       room_warn=seen.append)
+    assert seen == []
 
 
 def test_an_rl_step_skips_such_an_instance_with_the_fix(tmp_path, monkeypatch):

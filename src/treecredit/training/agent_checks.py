@@ -83,7 +83,7 @@ def checked_reset(env, seed: int, during: str) -> str:
                          f"{name}.reset (play that instance by hand: env.reset({seed})).") from exc
 
 
-def draw_instances(env, rng, n: int, held_out: set, warn=None, room=None) -> list[int]:
+def draw_instances(env, rng, n: int, held_out: set, warn=None, room=None, room_warn=None) -> list[int]:
     """``n`` training instance seeds from ``rng`` whose instance is not in ``held_out`` (a run has checked, in
     ``eval_instances``, that some are left; this loop gives up after 1000 rounds).
 
@@ -91,23 +91,27 @@ def draw_instances(env, rng, n: int, held_out: set, warn=None, room=None) -> lis
     whose episodes are dropped when the env fails), is skipped with a warning, unless
     :data:`FAILED_RESETS_STOP` resets in a row failed (the env is broken: the error then). ``room(seed, first
     observation)`` (:func:`gpt_room`) raises ``ValueError`` for an instance whose episodes would not fit in the
-    model's positions (the positions were sized from the held-out instances only): the run stops, or, with
-    ``warn``, the instance is skipped with that error as a warning (the same streak stops the run)."""
+    model's positions (the positions were sized from the held-out instances only): with ``warn``, or with
+    ``room_warn`` (the warm start, whose failed resets still stop the run), the instance is skipped with that error
+    as a warning (the same streak of skips stops the run), so that a rare long instance cannot stop a run partway;
+    with neither, the run stops."""
     if env.single_instance:  # one map only (cliffwalking): nothing can be held out
         return env.instances(rng, n)
     seeds: list[int] = []
     during, streak = "drawing training instances" if warn else "drawing the warm start's instances", 0
     for _ in range(1000):
         for seed in env.instances(rng, n):
+            say = warn
             try:
                 observation = checked_reset(env, seed, during)
                 if room is not None and len(seeds) < n and env.instance_key() not in held_out:
+                    say = warn or room_warn
                     room(seed, observation)
             except ValueError as exc:
                 streak += 1
-                if warn is None or streak >= FAILED_RESETS_STOP:
+                if say is None or streak >= FAILED_RESETS_STOP:
                     raise
-                warn(f"warning: training instance {seed} skipped: {str(exc).removeprefix('env: ')}")
+                say(f"warning: training instance {seed} skipped: {str(exc).removeprefix('env: ')}")
                 continue
             streak = 0
             if env.instance_key() not in held_out and len(seeds) < n:

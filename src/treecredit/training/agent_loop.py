@@ -97,10 +97,12 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
            "held_out_eval": config.eval_problems, "max_episode_tokens": settings.max_episode_tokens,
            "action_max_tokens": settings.action_max_tokens}  # version 2: expert episodes cut as play cuts them
 
-    room = gpt_room(settings, model["max_len"], "max_len" in agent)  # a longer training instance: refused
+    # a training instance longer than the GPT's positions: skipped with a warning, as in an RL step (a rare long
+    # one must not stop the run partway through the warm start); FAILED_RESETS_STOP in a row stop it
+    room = gpt_room(settings, model["max_len"], "max_len" in agent)
 
     def instances(rng, n: int) -> list[int]:
-        return draw_instances(env, rng, n, held.keys, room=room)
+        return draw_instances(env, rng, n, held.keys, room=room, room_warn=log)
 
     def train(policy, on_step):
         return warm_start_agent(policy, env_fn, instances, steps=config.warm_start_steps,
