@@ -49,6 +49,22 @@ def test_the_preflight_refuses_a_reset_that_is_not_deterministic(env, said):
     assert f"{type(env).__name__}.reset" in message and "seed your RNG from `seed`" in message
 
 
+class CountingResets(Coin):
+    """Seeded, but its first observation shows how many resets came before (review41 finding 6)."""
+
+    def _reset(self, seed):
+        self.resets = getattr(self, "resets", 0) + 1
+        self.target = seed % 10
+        return f"game {self.resets}: guess a digit"
+
+
+def test_the_fix_names_a_first_observation_that_depends_on_earlier_resets():
+    with pytest.raises(ValueError, match=r"CountingResets\.reset: returned two different first observations") as caught:
+        eval_instances(CountingResets(), 4)
+    assert ("do not let the first observation or state_key() depend on earlier resets: counters, state kept from "
+            "the previous instance") in str(caught.value)
+
+
 def test_a_deterministic_reset_passes():
     env = make_env("gridworld")
     first = env.reset(3)

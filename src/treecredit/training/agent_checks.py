@@ -208,7 +208,8 @@ def check_reset_repeats(env, seed: int, first: str, first_key: Any, again: str) 
     replay from ``reset``: an unseeded draw in ``reset`` would train on prompts the policy never saw."""
     name = type(env).__name__
     fix = (f"seed your RNG from `seed` in {name}._reset (e.g. `self.rng = random.Random(seed)`, or "
-           "`np.random.default_rng(seed)`), so that the same seed is the same instance")
+           "`np.random.default_rng(seed)`), so that the same seed is the same instance, and do not let the first "
+           "observation or state_key() depend on earlier resets: counters, state kept from the previous instance")
     if again != first:
         fail(f"{name}.reset", f"returned two different first observations for instance {seed} "
              f"({first!r:.80} and then {again!r:.80})", fix)
