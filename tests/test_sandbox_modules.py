@@ -16,6 +16,8 @@ NUMPY = importlib.util.find_spec("numpy") is not None
 RIGHT = "def f(x):\n    return x * 2.5\n"
 WRONG = "def f(x):\n    return 0\n"
 MATH = "import math\nassert math.isclose(f(1), 2.5)\nassert math.isclose(f(2), 5.0)\n"
+FLOAT_ZERO = ("import numpy._core.numeric as n\nclass F(float):\n    def __new__(cls, y=0):\n"
+              "        return float.__new__(cls, 0.0)\nn.float = F\n")  # (every float it makes compares as 0.0)
 CHEATS = {  # name -> (the patch, at the program's top level; the tests)
     "math.isclose": ("import math\nmath.isclose = lambda *a, **k: True\n", MATH),
     "from math import isclose": ("import math\nmath.isclose = lambda *a, **k: True\n",
@@ -47,6 +49,11 @@ if NUMPY:
             "import numpy as np\nnp.testing.assert_array_equal(f(1), 2.5)\n"),
         "numpy's inside": ("import numpy.core.numeric as n\nn.isclose = lambda *a, **k: True\n",
                            "import numpy as np\nassert np.allclose(f(1), 2.5)\n"),
+        # review41: numpy's public functions are C dispatchers whose `_implementation` reads `float` as a global
+        "a builtin's name in numpy's inside (np.isclose)": (
+            FLOAT_ZERO, "import numpy as np\nassert np.isclose(f(2), 5)\nassert np.isclose(f(4), 10)\n"),
+        "a builtin's name in numpy's inside (np.allclose)": (
+            FLOAT_ZERO, "import numpy as np\nassert np.allclose(f(2), 5)\nassert np.allclose(f(4), 10)\n"),
         "a function's code": ("import numpy as np\n"
                               "np.testing.assert_array_equal.__code__ = (lambda *a, **k: None).__code__\n",
                               "import numpy as np\nnp.testing.assert_array_equal(f(1), 2.5)\n"),
@@ -164,6 +171,15 @@ ADDED_UNREAD = {  # a name a right program adds (replacing nothing) that the mod
                                       "    return n\n", "assert f(2) == 2\n"),
     "a new private name in a call": ("import math\ndef f(n):\n    math._cache = {n: n}\n    return n\n",
                                      "import math\nassert f(2) == 2 and math._cache == {2: 2}\n"),
+    # review41: read only as an attribute (`math.gcd` in fractions, `_collections_abc.Mapping` in collections) or
+    # as a keyword name (`cls(indent=indent, ...)` in json): no global of the module's
+    "fractions.gcd = math.gcd": ("import fractions, math\nfractions.gcd = math.gcd\ndef f(a, b):\n"
+                                 "    return fractions.gcd(a, b)\n", "assert f(12, 18) == 6\n"),
+    "collections.Mapping = collections.abc.Mapping": (
+        "import collections, collections.abc\ncollections.Mapping = collections.abc.Mapping\ndef f(x):\n"
+        "    return isinstance(x, collections.Mapping)\n", "assert f({}) and not f([])\n"),
+    "json.indent = 2": ("import json\njson.indent = 2\ndef f(x):\n    return json.dumps(x, indent=json.indent)\n",
+                        "assert f([1]) == '[\\n  1\\n]'\n"),
 }
 if NUMPY:
     ADDED_UNREAD["np.float = np.float64 (an old numpy shim)"] = (
@@ -182,6 +198,14 @@ def test_a_name_the_module_never_reads_stays_whatever_its_name(case, plain_resul
 
 
 LIBRARY = '''
+import math
+
+def uses_gcd(a, b):
+    return math.gcd(a, b)
+
+def uses_keywords(x, **more):
+    return dict(indent=x), dict(depth=x, **more)
+
 def uses_hook(x):
     return globals().get("_hook", lambda value: value)(x)
 
@@ -215,11 +239,11 @@ def test_a_name_the_module_s_own_code_reads_is_dropped():
         take, _ = space["_library_state"]((), (), (), frozenset(), frozenset({"builtins"}))
         restore, _, _ = take()
         added = {"_hook": abs, "sum": len, "_made_later": 1, "max": min, "float": int, "_cache": {}, "memo": 3,
-                 "__getattr__": abs}
+                 "__getattr__": abs, "gcd": abs, "indent": 2, "depth": 3}
         for key, value in added.items():
             setattr(library, key, value)
         restore({})
         kept = {key for key in added if key in library.__dict__}
-        assert kept == {"float", "_cache", "memo"}
+        assert kept == {"float", "_cache", "memo", "gcd", "indent", "depth"}  # (review41: attribute, keyword names)
     finally:
         del sys.modules[library.__name__]

@@ -43,14 +43,17 @@ or ``class math``) is the program's (as any global of its own the tests read); a
 (after they began) reaches what the tests call after it. A name the program adds to a library module, replacing
 nothing, stays (``collections.Iterable = collections.abc.Iterable``, ``np.float = np.float64``, ``math._cache =
 {}``: until trial39 of 2026-12-03 such correct programs scored 0.0, and until fixC of that day a name under a
-builtin's name or starting with ``_``), unless the module's own code reads it (``co_names`` and ``str`` constants
-of its functions, found from its namespace once every module and class is back: ``statistics.sum = fake`` would
-change what ``statistics.mean`` calls; a lazily made global such as ``unittest.IsolatedAsyncioTestCase`` is the
-module's), or it is a dunder (a module ``__getattr__`` would serve any name), or (in ``builtins``, every module's
-fallback) it starts with ``_``; a builtin under its own name always stays (``np.float = float``). An attribute
-the program adds to a library class is dropped (it may shadow one the class inherits). A function of the module
-that only a module not taken, or an object outside its namespace's reach, holds is not read for this; nor is a
-name a package serves through its ``__getattr__`` from a table of data (scipy's lazily loaded submodules) or that
+builtin's name or starting with ``_``), unless the module's own code reads it (the names its functions read or
+write as globals, not an attribute's or a keyword's name: ``fractions.gcd = math.gcd``, ``json.indent = 2`` stay;
+and their ``str`` constants; found from its namespace once every module and class is back, through wrappers such as
+numpy's C dispatchers: ``statistics.sum = fake`` would change what ``statistics.mean`` calls, ``n.float = F`` in
+``numpy._core.numeric`` what ``np.isclose`` does; a lazily made global such as
+``unittest.IsolatedAsyncioTestCase`` is the module's), or it is a dunder (a module ``__getattr__`` would serve
+any name), or (in ``builtins``, every module's fallback) it starts with ``_``; a builtin under its own name always
+stays (``np.float = float``). An attribute the program adds to a library class is dropped (it may shadow one the
+class inherits). A function of the module that only a module not taken, or an object outside its namespace's
+reach, holds is not read for this (nor what a wrapper of a Python class, not a C one, holds); nor is a name a
+package serves through its ``__getattr__`` from a table of data (scipy's lazily loaded submodules) or that
 another module's code reads by attribute (``from scipy import linalg`` inside a library): a program that adds it
 first is kept there, unless the tests' texts spell that path (taken before the program runs).
 """
@@ -82,11 +85,24 @@ def _library_state(imports, paths, bindings, named, scope):
     importer_cache = sys.path_importer_cache
     startswith = str.startswith
     set_, frozenset_, property_, value_error = set, frozenset, property, ValueError
+    range_, bytes_ = range, bytes
     builtin_names = dict_(import_("builtins").__dict__)  # (as they were at boot: the program has not run yet)
     code_type, partial, cache_wrapper = types.CodeType, functools.partial, type_(functools.lru_cache()(len))
     globals_of, code_of = function_type.__dict__["__globals__"].__get__, function_type.__dict__["__code__"].__get__
     closure_of = function_type.__dict__["__closure__"].__get__
+    function_dict = function_type.__dict__["__dict__"].__get__
     code_names = {}  # module name -> the names its own code reads (read_by)
+    import opcode as opcode_module
+    opmap = opcode_module.opmap
+    # (the instructions that read or write a name as a global: not LOAD_ATTR/LOAD_METHOD/IMPORT_FROM, whose names
+    # are attributes, also in co_names: `math.gcd` in fractions is no read of a global `gcd`: review41)
+    global_ops = frozenset_([opmap[op] for op in ("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL",
+                                                   "LOAD_FROM_DICT_OR_GLOBALS") if op in opmap])
+    shifted = opmap["LOAD_GLOBAL"] if sys.version_info >= (3, 11) else -1  # (its arg is index << 1 | push NULL)
+    extended, kw_names, cache = opmap["EXTENDED_ARG"], get(opmap, "KW_NAMES", -1), get(opmap, "CACHE", -1)
+    load_const, call_kw, dict_merge = opmap["LOAD_CONST"], get(opmap, "CALL_KW", -1), opmap["DICT_MERGE"]
+    const_key_map, build_map = opmap["BUILD_CONST_KEY_MAP"], opmap["BUILD_MAP"]
+    del opcode_module
     immutable = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: a builtin (C) type, which no program can change
     enable, disable, isenabled = gc.enable, gc.disable, gc.isenabled
     taken = {}  # name -> module, as it was before the program ran
@@ -183,13 +199,55 @@ def _library_state(imports, paths, bindings, named, scope):
         held[:] = [whole, capture(whole), near]
         return restore, before_call, after_call
 
+    def global_names(code):
+        """The names ``code`` reads or writes as globals, and its ``str`` constants (and those in its tuples) but
+        those used only as the keyword names of its calls (``KW_NAMES``, a ``LOAD_CONST`` before ``CALL_KW``, or
+        the keys of a dict merged into a call's ``**``): ``json.dumps(x, indent=...)`` reads no global ``indent``
+        (review41)."""
+        found, names, consts, raw = set_(), code.co_names, code.co_consts, bytes_(code.co_code)
+        ops, arg = [], 0
+        for at in range_(0, len_(raw), 2):
+            op = raw[at]
+            arg = arg | raw[at + 1]
+            if op == extended:
+                arg = arg << 8
+            elif op != cache:
+                ops.append((op, arg))
+                arg = 0
+        used, keywords, count = set_(), set_(), len_(ops)
+        for at, (op, arg) in enumerate_(ops):
+            if op in global_ops:
+                found.add(names[arg >> 1 if op == shifted else arg])
+            elif op == kw_names:
+                keywords.add(arg)
+            elif op == load_const:
+                after = [each for each, _ in ops[at + 1:at + 6]]
+                merged = dict_merge in after
+                if (after[:1] == [call_kw] or (merged and after[:1] == [const_key_map])
+                        or (merged and len_(after) > 1 and after[1] == build_map)):
+                    keywords.add(arg)
+                else:
+                    used.add(arg)
+        for index, constant in enumerate_(consts):
+            if index in keywords and index not in used:
+                continue
+            kind = type_(constant)
+            if kind is str_:
+                found.add(constant)
+            elif kind is tuple_ or kind is frozenset_:  # (`key in ("a", "b")`)
+                found.update([each for each in constant if type_(each) is str_])
+        return found
+
     def read_by(name, namespace):
-        """The names the module's own code reads, once per module: ``co_names`` and ``str`` constants (so
-        ``globals().get('_x')`` and a ``__getattr__`` that serves ``'IsolatedAsyncioTestCase'`` count) of every
-        function whose globals are ``namespace`` found from it (its functions, their closures and nested code, its
-        classes' methods, properties, ``staticmethod``/``classmethod``/``partial``/``lru_cache`` wrappers, and
-        those in its dicts, lists, tuples and sets). Called once the module and its classes are put back (not
-        ``gc.get_objects``: the verdict hook refuses it)."""
+        """The names the module's own code reads, once per module: the names read or written as globals and the
+        ``str`` constants (so ``globals().get('_x')`` and a ``__getattr__`` that serves ``'IsolatedAsyncioTestCase'``
+        count; :func:`global_names`) of every function whose globals are ``namespace`` found from it (its
+        functions, their closures and nested code, its classes' methods, properties,
+        ``staticmethod``/``classmethod``/``partial``/``lru_cache`` wrappers, a ``__wrapped__`` a function holds,
+        what a builtin (C) callable wraps: ``_implementation`` (numpy's ``_ArrayFunctionDispatcher``: every public
+        numpy function, review41), ``__wrapped__``, ``__func__``, ``__code__``; and those in its dicts, lists,
+        tuples and sets). Called once the module and its classes are put back (not ``gc.get_objects``: the verdict
+        hook refuses it)."""
         if name in code_names:
             return code_names[name]
         found, seen, codes = set_(), set_(), []
@@ -207,6 +265,9 @@ def _library_state(imports, paths, bindings, named, scope):
                         todo.append((cell.cell_contents, depth))
                     except value_error:  # (an empty cell)
                         pass
+                wrapped = get(function_dict(value), "__wrapped__", absent)
+                if wrapped is not absent:
+                    todo.append((wrapped, depth))
             elif kind in statics:
                 todo.append((value.__func__, depth))
             elif kind is property_:
@@ -219,17 +280,23 @@ def _library_state(imports, paths, bindings, named, scope):
                 todo.extend(zip_(list_(values(value)), repeat(depth + 1)))
             elif depth < 2 and (kind is list_ or kind is tuple_ or kind is set_ or kind is frozenset_):
                 todo.extend(zip_(list_(value), repeat(depth + 1)))
+            elif kind is not code_type and flags_of(kind) & immutable and callable_(value):
+                # (a C type's attributes run no code of the program's: its type and bases are C types)
+                for attribute in ("_implementation", "__wrapped__", "__func__", "__code__"):
+                    try:
+                        inner = own_attribute(value, attribute)
+                    except Exception:
+                        continue
+                    if type_(inner) is code_type:
+                        codes.append(inner)
+                    elif not isinstance_(inner, type_):
+                        todo.append((inner, depth))
         while codes:
             code = codes.pop()
-            found.update(code.co_names)
+            found.update(global_names(code))
             for constant in code.co_consts:
-                kind = type_(constant)
-                if kind is code_type:
+                if type_(constant) is code_type:
                     codes.append(constant)
-                elif kind is str_:
-                    found.add(constant)
-                elif kind is tuple_ or kind is frozenset_:  # (`key in ("a", "b")`)
-                    found.update([each for each in constant if type_(each) is str_])
         code_names[name] = found
         return found
 

@@ -93,7 +93,7 @@ def test_a_time_or_a_ratio_is_not_its_first_number(literal):
 BRACKET_SCRIBBLES = [  # trial40 2: a bracket glued to the number read (d5f51c9's note exemption let them through)
     ("11)15", "11"), ("11]12]13]14", "11"), ("11)12)13", "11"), ("x=11]15", "11"), ("11}15", "11"),
     ("11[12", "11"), ("15]2", "15"), ("9[7", "9"), ("3]5pd", "3"), ("2aa)5408", "2"), ("9b 7", "9"),
-    ("\n9+]5w", "9"), ("7du]>i", "7"),
+    ("\n9+]5w", "9"), ("7du]>i", "7"), ("11[12]15", "11"), ("11[1]]", "11"),
 ]
 
 
@@ -104,7 +104,9 @@ def test_a_bracket_or_letter_glued_to_the_number_read_is_a_scribble(completion, 
 
 
 @pytest.mark.parametrize("completion", ["(11)", "f(11) = 11", "The answer is 11 [1].", "The answer is 11 (4+7).",
-                                        "11 (3 s.f.)", "7km", "[11]"])
+                                        "11 (3 s.f.)", "7km", "[11]",
+                                        # review41 4: a closed citation glued to the number is a note too
+                                        "The answer is 11[1].", "Answer: 11[2]", "The answer is 11[1][2]."])
 def test_a_bracket_that_closes_or_a_spaced_note_is_not(completion):
     answer = "7" if completion == "7km" else "11"
     assert math_reward(["q"], [completion], answer=[answer], timeout=SECONDS) == [1.0]

@@ -351,6 +351,8 @@ def reads_a_scribble(parsed: list, text: str) -> bool:
     # a bracket glued to the number that opens nothing before it, or opens glued (11)15, x=11]15, 11}15, 11[12:
     # trial40 2), or a letter glued to it before another number (9b 7, 2aa)5408)
     glued = _GLUED.match(raw)
+    if glued is not None and _CITATION.match(text, end):
+        glued = None  # (a closed citation glued to it is a note, as 11 [1] is: 11[1]., Answer: 11[2]: review41 4)
     if sign is None and glued is not None and (raw[0] not in ")]}" or not _opened(text[:start], raw[0])):
         sign = glued
     elif sign is None and not last and raw[:1].isalpha():
@@ -372,6 +374,7 @@ def _opened(before: str, closer: str) -> bool:
 _SCRIBBLE_SIGN = re.compile(r"[<>=;&|@]")
 _SYMBOL = re.compile(r"[A-Za-z0-9\\]")
 _GLUED = re.compile(r"[A-Za-z+*/-]*[)\]}\[{]")  # (a bracket right after the number, maybe after letters: 2aa)5408)
+_CITATION = re.compile(r"(?:\[\d+\])+(?![\d()\[\]{}])")  # (``[1]``, ``[1][2]`` right after the number)
 _LATEX_SPACE = re.compile(r"\\[;:>,! ]")  # (``11 \; \mathrm{m}``: a space, not a sign)
 
 
