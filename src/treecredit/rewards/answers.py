@@ -341,7 +341,7 @@ def reads_a_scribble(parsed: list, text: str) -> bool:
     start, end = numbers[read[-1]][0], numbers[read[-1]][1]
     last = read[-1] == len(numbers) - 1
     stop = len(text) if last else numbers[read[-1] + 1][0]
-    raw = _LATEX_SPACE.sub(" ", text[end:stop])
+    raw = _CLOSING_TAG.sub(" ", _LATEX_SPACE.sub(" ", text[end:stop]))  # (11</s>: an end tag, not a sign)
     between = raw.strip()
     if _WORD.search(_LATEX_SPACE.sub(" ", text[end - 1:stop])):  # (from the number's last digit: 2aa)5408 has none)
         return False
@@ -376,6 +376,7 @@ _SYMBOL = re.compile(r"[A-Za-z0-9\\]")
 _GLUED = re.compile(r"[A-Za-z+*/-]*[)\]}\[{]")  # (a bracket right after the number, maybe after letters: 2aa)5408)
 _CITATION = re.compile(r"(?:\[\d+\])+(?![\d()\[\]{}])")  # (``[1]``, ``[1][2]`` right after the number)
 _LATEX_SPACE = re.compile(r"\\[;:>,! ]")  # (``11 \; \mathrm{m}``: a space, not a sign)
+_CLOSING_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9_:-]*>")  # (``</s>``, ``</b>``: an end tag, not ``<`` and ``s``)
 
 
 def is_number_literal(parsed: list) -> bool:

@@ -149,7 +149,9 @@ _PROSE = re.compile(r"(?<![\\A-Za-z])(?:[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}|[A-Za-z]
                     r"|^[A-Za-z]{2,}(?:[:,]|\s+(?=[-+]?\d))"
                     # the one-letter words I and a next to a word (So I got 42, In a week I earn 18, I'd say 7:
                     # trial40 1, each read as a product of symbols and scored 0)
-                    r"|(?<![\\A-Za-z])(?:(?:I|a|A) +[A-Za-z]{2,}|[A-Za-z]{2,} +(?:I|a)|I['\u2019][a-z]+)(?![A-Za-z])")
+                    # (not where an equation follows: Thus a = 2b, So I get y = 2x + 1 are math: trial41 R1)
+                    r"|(?<![\\A-Za-z])(?=[^=]*$)"
+                    r"(?:(?:I|a|A) +[A-Za-z]{2,}|[A-Za-z]{2,} +(?:I|a)|I['\u2019][a-z]+)(?![A-Za-z])")
 # A unit after the value that ends bare math: 12 dollars, 7 km/h, 7 m^2.
 _UNIT_END = re.compile(r"(?<=[\d}])\s+([A-Za-z]+(?:\s*/\s*[A-Za-z]+)*(?:\^\{?\d\}?)?)$")
 
