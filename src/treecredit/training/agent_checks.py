@@ -34,6 +34,10 @@ from treecredit.training.agent_first_step import (  # noqa: F401 - the first ste
     check_parse_action,
     first_step,
 )
+from treecredit.training.agent_reset_checks import (  # noqa: F401 - the reset's check, also named here
+    check_reset_repeats,
+    first_state_key,
+)
 
 HELD_OUT_SHARE = 4
 """At the default ``eval_problems``, an env with ``instance_count() = N`` holds out ``N // HELD_OUT_SHARE``
@@ -178,45 +182,6 @@ def _base_instance_key():
     from treecredit.envs.base import TextEnv
 
     return TextEnv.instance_key
-
-
-def first_state_key(env) -> Any:
-    """``env.state_key()`` right after a reset, for :func:`check_reset_repeats`; None when it raises (left to
-    :func:`check_signature`, which names it)."""
-    try:
-        return env.state_key()
-    except Exception:  # noqa: BLE001 - named by check_signature
-        return None
-
-
-def _same_key(a: Any, b: Any) -> bool:
-    """``state_key()``\\ s ``a`` and ``b`` equal by their canonical form (True when either has none: then
-    :func:`check_signature` refuses the env)."""
-    from treecredit.signatures import state_signature
-
-    try:
-        return state_signature(a) == state_signature(b)
-    except Exception:  # noqa: BLE001 - no canonical form: check_signature names that
-        return True
-
-
-def check_reset_repeats(env, seed: int, first: str, first_key: Any, again: str) -> None:
-    """Refuse an env whose ``reset(seed)`` is not deterministic: ``env``, just reset to instance ``seed`` again
-    (first observation ``again``; :func:`check_signature`'s reset, so no reset is added), must show the first
-    observation ``first`` and ``state_key()`` ``first_key`` of the reset that drew it (None: not compared).
-    ``play`` prefills one prompt per instance and copies it to each of its episodes, and forks (``restore``)
-    replay from ``reset``: an unseeded draw in ``reset`` would train on prompts the policy never saw."""
-    name = type(env).__name__
-    fix = (f"seed your RNG from `seed` in {name}._reset (e.g. `self.rng = random.Random(seed)`, or "
-           "`np.random.default_rng(seed)`), so that the same seed is the same instance, and do not let the first "
-           "observation or state_key() depend on earlier resets: counters, state kept from the previous instance")
-    if again != first:
-        fail(f"{name}.reset", f"returned two different first observations for instance {seed} "
-             f"({first!r:.80} and then {again!r:.80})", fix)
-    key = first_state_key(env)
-    if first_key is not None and key is not None and not _same_key(first_key, key):
-        fail(f"{name}.reset", f"left two different states for instance {seed} (state_key() "
-             f"{first_key!r:.80} and then {key!r:.80}), with the same first observation", fix)
 
 
 def check_signature(env, seed: int) -> str:
