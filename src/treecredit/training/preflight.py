@@ -234,9 +234,8 @@ def check_same_data(path: Path, config) -> None:
     ``held_out_path``) file whose size or sha256 differs from the one recorded in the run's ``config.json``
     (``data_fingerprints``; a run saved before they were recorded is not checked), or whose local ``--model``
     folder or file changed (its fingerprint there, :mod:`~treecredit.training.model_fingerprint`; a run saved
-    before models were fingerprinted is not checked, nor a hub id pinned to a commit, which its commit fixes).
-    A ``module:function`` reward's module edited since is not refused but warned about
-    (:func:`~treecredit.training.reward_fingerprint.warn_changed_modules`)."""
+    before models were fingerprinted is not checked, nor a hub id pinned to a commit, which its commit fixes); an
+    edited reward module is warned about (:mod:`~treecredit.training.reward_fingerprint`)."""
     if not path.exists():
         return
     saved = json.loads(path.read_text()).get("data_fingerprints") or {}
@@ -382,6 +381,10 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     from treecredit.training.train_notes import delimiter_note
 
     if note := delimiter_note(config, task):  # a delimiter no worked solution holds: no step ends learned
+        log(note)
+    from treecredit.tasks.rg_prompts import system_prompt_note
+
+    if note := system_prompt_note(task):  # an rg: task on a chat model: reasoning-gym's system prompt, in full
         log(note)
     tested = check_estimator(config, task)  # the tiny batch ran with its own rewards: not run again below
     from treecredit.training.reward_range import check_reward_range
