@@ -87,29 +87,30 @@ def checked_reset(env, seed: int, during: str) -> str:
                          f"{name}.reset (play that instance by hand: env.reset({seed})).") from exc
 
 
-def draw_instances(env, rng, n: int, held_out: set, warn=None, room=None, room_warn=None) -> list[int]:
+def draw_instances(env, rng, n: int, held_out: set, warn=None, room=None, *, warm_start: bool = False) -> list[int]:
     """``n`` training instance seeds from ``rng`` whose instance is not in ``held_out`` (a run has checked, in
     ``eval_instances``, that some are left; this loop gives up after 1000 rounds).
 
-    An instance whose ``reset`` raises stops the run (:func:`checked_reset`) or, with ``warn`` (an RL step,
-    whose episodes are dropped when the env fails), is skipped with a warning, unless
-    :data:`FAILED_RESETS_STOP` resets in a row failed (the env is broken: the error then). ``room(seed, first
-    observation)`` (:func:`gpt_room`) raises ``ValueError`` for an instance whose episodes would not fit in the
-    model's positions (the positions were sized from the held-out instances only): with ``warn``, or with
-    ``room_warn`` (the warm start, whose failed resets still stop the run), the instance is skipped with that error
-    as a warning (the same streak of skips stops the run), so that a rare long instance cannot stop a run partway;
-    with neither, the run stops."""
+    ``room(seed, first observation)`` (:func:`~treecredit.training.agent_room.gpt_room` or ``hf_room``) raises
+    ``ValueError`` for an instance whose episodes would not fit in the model's positions (sized or checked from the
+    held-out instances only); an instance whose ``reset`` raises gives :func:`checked_reset`'s error. ``warn``
+    (None: the first such error stops the run) says each skipped instance: a too-long one is always skipped, one
+    whose reset raised only in an RL step (whose episodes are dropped when the env fails), not in the warm start
+    (``warm_start``: its expert cannot play without the env), where it stops the run. :data:`FAILED_RESETS_STOP`
+    skips in a row stop the run (the error then), so that a rare long instance cannot stop a run partway and a
+    broken env does not give thousands of warnings."""
     if env.single_instance:  # one map only (cliffwalking): nothing can be held out
         return env.instances(rng, n)
     seeds: list[int] = []
-    during, streak = "drawing training instances" if warn else "drawing the warm start's instances", 0
+    rl_step = warn is not None and not warm_start
+    during, streak = "drawing training instances" if rl_step else "drawing the warm start's instances", 0
     for _ in range(1000):
         for seed in env.instances(rng, n):
-            say = warn
+            say = warn if rl_step else None  # a failed reset: skipped in an RL step only
             try:
                 observation = checked_reset(env, seed, during)
                 if room is not None and len(seeds) < n and env.instance_key() not in held_out:
-                    say = warn or room_warn
+                    say = warn
                     room(seed, observation)
             except ValueError as exc:
                 streak += 1
@@ -251,8 +252,11 @@ def episode_room(longest_prompt: int, settings) -> int:
     """The positions the longest episode row takes: the longest first observation (with the turn prefix, as
     :func:`~treecredit.agents.play` encodes it: no start token is added) plus ``max_episode_tokens`` (``play`` adds
     an observation only when the next action still fits in it), or plus ``action_max_tokens`` when that is more
-    (the first action is sampled whatever ``max_episode_tokens`` is)."""
-    return longest_prompt + max(settings.max_episode_tokens, settings.action_max_tokens)
+    (the first action is sampled whatever ``max_episode_tokens`` is): :func:`~treecredit.agents.positions.
+    episode_need`, which ``play`` checks against the policy's positions."""
+    from treecredit.agents.positions import episode_need
+
+    return episode_need(longest_prompt, settings)
 
 
 def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: str, fix: str) -> None:
@@ -308,33 +312,6 @@ def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
                  f"max_episode_tokens={MAX_GPT_POSITIONS - longest} or less, or a Hugging Face --model for "
                  "longer episodes")
     return max(DEFAULT_MAX_LEN, rounded)
-
-
-def gpt_room(settings, max_len: int, given: bool):
-    """``room(seed, first observation)`` for :func:`draw_instances`: refuses (``ValueError`` naming
-    ``--sampler-option max_len`` and the positions needed) a training instance whose first observation plus
-    ``max_episode_tokens`` does not fit in the small GPT's ``max_len`` positions (:func:`episode_room`; one
-    character, one token), which :func:`gpt_positions` sized from the held-out first observations only: past them
-    the GPT's positions would be clamped without a word. ``given``: ``max_len`` came from ``--sampler-option``."""
-
-    def room(seed: int, observation: str) -> None:
-        longest = len(observation + settings.turn_prefix)
-        need = episode_room(longest, settings)
-        if need <= max_len:
-            return
-        rounded = -(-need // 128) * 128
-        longer = settings.action_max_tokens > settings.max_episode_tokens
-        plus = (f"an action of up to action_max_tokens={settings.action_max_tokens} (--max-new-tokens)" if longer
-                else f"max_episode_tokens={settings.max_episode_tokens}")
-        size = (f"--sampler-option max_len={max_len}" if given else
-                f"max_len={max_len}, sized from the held-out instances' first observations")
-        fail("max_len", f"training instance {seed} has a first observation of {longest} characters, which plus {plus}"
-             f" needs {need} positions, more than the small GPT's {max_len} ({size})",
-             f"pass --sampler-option max_len={rounded} or more, or a smaller --sampler-option max_episode_tokens"
-             if rounded <= MAX_GPT_POSITIONS else "pass a smaller --sampler-option max_episode_tokens, or a Hugging "
-             "Face --model for longer episodes")
-
-    return room
 
 
 class HeldOut(NamedTuple):
