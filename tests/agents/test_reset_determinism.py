@@ -2,7 +2,9 @@
 ``reset`` and the fix, and ``play`` drops an episode whose prompt is not the one prefilled for its instance."""
 
 import itertools
+import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,3 +107,24 @@ def test_the_dropped_episode_warning_says_which_episode_why_and_the_fix():
     assert "Coin.reset(5) returned 'target 1' for this episode but 'target 0' for the one whose prompt" in first
     assert "`self.rng = random.Random(seed)`" in first and "not the global `random`" in first
     assert "env.reset(5) twice must give the same text" in first
+
+
+def test_a_reset_seeded_for_the_first_instance_only_is_refused():
+    """The check compared two resets of the first held-out instance only: an env whose reset(seed) draws unseeded
+    for other instances passed (an RNG it seeds for some instances, a cache keyed wrongly)."""
+    import random
+
+    from treecredit.envs.gridworld import GridWorld
+    from treecredit.training.agent_checks import EVAL_SEED
+
+    first = GridWorld().instances(np.random.default_rng(EVAL_SEED), 4)[0]
+
+    class FirstSeeded(GridWorld):
+        def _reset(self, seed):
+            observation = super()._reset(seed)
+            return observation if seed == first else f"{observation} wind {random.random():.6f}"
+
+    with pytest.raises(ValueError, match=r"^FirstSeeded\.reset: returned two different first observations for "
+                       r"instance (\d+) .*Fix: seed your RNG from `seed` in FirstSeeded\._reset") as caught:
+        eval_instances(FirstSeeded(), 4)
+    assert int(re.search(r"instance (\d+)", str(caught.value)).group(1)) != first

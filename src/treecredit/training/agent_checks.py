@@ -6,8 +6,9 @@
 - :func:`check_instances`: refuses, before the warm start, a held-out set that leaves no instance for training
   (with an ``--eval-problems`` value that works) and an env whose ``instance_key()`` is the same for every
   instance (an own env whose first observation does not show what differs);
-- :func:`check_reset_repeats`: refuses an env whose ``reset(seed)`` is not deterministic (two resets of one
-  held-out instance giving different first observations or ``state_key()``\\ s), naming ``reset`` and the fix;
+- :func:`check_reset_repeats`: refuses an env whose ``reset(seed)`` is not deterministic (two resets of the first
+  or of the second held-out instance giving different first observations or ``state_key()``\\ s), naming
+  ``reset`` and the fix;
 - :func:`check_signature`: refuses a ``state_key()`` without a canonical form, naming the env class;
 - :func:`check_first_step`: plays one step with the env's expert (or first valid) action, so that ``_step``'s
   return values are checked before any work whatever the warm start (a note in the run's log when the env
@@ -334,20 +335,26 @@ def eval_instances(probe, n: int, listed_used: bool = True) -> HeldOut:
     """The ``n`` held-out instance seeds, the set of their ``instance_key`` and their first observations.
 
     Checks the env on the way, before any work (:mod:`treecredit.training.agent_checks`): its return values
-    (``TextEnv.reset``), that instances are told apart and some are left for training, that the first
-    state has a signature (``state_key()``) and that one step returns valid values (:func:`check_first_step`;
+    (``TextEnv.reset``), that instances are told apart and some are left for training, that ``reset(seed)`` is
+    deterministic (the first two distinct held-out instances reset once more, :func:`check_reset_repeats`), that the
+    first state has a signature (``state_key()``) and that one step returns valid values (:func:`check_first_step`;
     ``listed_used``: the run picks from ``valid_actions()``, :func:`~treecredit.agents.options.lists_actions`)."""
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
-    held_out, observations, first_key = set(), {}, None
-    for seed in dict.fromkeys(seeds):  # a seed is one instance: each distinct seed reset once
+    held_out, observations, first_keys = set(), {}, {}
+    distinct = list(dict.fromkeys(seeds))  # a seed is one instance: each distinct seed reset once
+    for seed in distinct:
         observations[seed] = checked_reset(probe, seed, "drawing the held-out instances before any work")
-        if seed == seeds[0]:  # compared with check_signature's reset of it (check_reset_repeats)
-            first_key = first_state_key(probe)
+        if seed in distinct[:2]:  # compared with a second reset of it (check_reset_repeats)
+            first_keys[seed] = first_state_key(probe)
         key = probe.instance_key()
         check_instance_key(probe, key, seed)
         held_out.add(key)
     check_instances(probe, held_out, n)
+    if len(distinct) > 1:  # a second instance, reset once more: a reset seeded for some instances only
+        second = distinct[1]
+        again = checked_reset(probe, second, "checking that reset(seed) is deterministic before any work")
+        check_reset_repeats(probe, second, observations[second], first_keys[second], again)
     again = check_signature(probe, seeds[0])
-    check_reset_repeats(probe, seeds[0], observations[seeds[0]], first_key, again)
+    check_reset_repeats(probe, seeds[0], observations[seeds[0]], first_keys[seeds[0]], again)
     note, action = first_step(probe, seeds[0], listed_used)  # from the first state check_signature left
     return HeldOut(seeds, held_out, observations, note, action)
