@@ -193,7 +193,7 @@ def _reward_lines_named(label: str, seed: int):
 
 def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget: int, out: Path,
                    jobs: int | None = None, log=print, on_result=None, resume: bool = False,
-                   overwrite: bool = False) -> tuple[dict, dict]:
+                   overwrite: bool = False, notes: dict[str, list[str]] | None = None) -> tuple[dict, dict]:
     """Train every (arm, seed) to ``budget`` generated tokens.
 
     Returns ``(runs, failures)``: ``runs[label]`` = the record lists of the finished seeds (seed order),
@@ -203,7 +203,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     runs saved their checkpoints; ``resume=True`` continues the comparison: :mod:`.compare_pool`).
     ``resume``/``overwrite`` go to every run (see :func:`~treecredit.training.loop.train`); every run's
     configuration, and ``budget`` against each arm's largest first step
-    (:func:`~treecredit.training.budget.check_budget_fits`), are checked before the warm start.
+    (:func:`~treecredit.training.budget.check_budget_fits`), are checked before the warm start. ``notes``: per arm,
+    what the command said before any run (its escape warnings), written into each of the arm's runs' log.txt.
     """
     import multiprocessing
     import signal
@@ -212,7 +213,7 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
     from treecredit.training.disk_space import check_runs_free_space
     from treecredit.training.loop import build_policy
     from treecredit.training.preflight import check_run, holds_run
-    from treecredit.training.run_log import recording
+    from treecredit.training.run_log import log_entry, recording
     from treecredit.training.stopping import RunCounts, RunInterrupted, StopAll, StoppedAtOnce
 
     configs = arm_configs(base, arms)
@@ -270,7 +271,8 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                 # the run's own task, --dataset included
                 build_policy(config, task_from_config(config), recording(log, said[key], WARM_START_PREFIX))
         arm_said[label] = said[key]
-    jobs_list = [job._replace(entries=arm_said.get(job.label, [])) for job in jobs_list]
+    said_first = {label: [log_entry(note) for note in (notes or {}).get(label, [])] for label in arms}
+    jobs_list = [job._replace(entries=said_first[job.label] + arm_said.get(job.label, [])) for job in jobs_list]
     log(f"compare: {len(jobs_list)} run{'s' * (len(jobs_list) != 1)} ({len(arms)} arm{'s' * (len(arms) != 1)} × "
         f"{len(seeds)} seed{'s' * (len(seeds) != 1)}), {jobs} at a time")
     done: dict[str, dict[int, list[dict]]] = {label: {} for label in arms}

@@ -64,14 +64,19 @@ def run(args: argparse.Namespace) -> int:
     )
     from treecredit.training.report import summarise, write_report
     from treecredit.training.run_log import warned_runs_line
-    from treecredit.training.train_notes import check_config_folder, escape_notes
+    from treecredit.training.train_notes import arm_escape_notes, check_config_folder, escape_notes
 
     check_config_folder(args, "compare")  # --config CMP/runs/RUN/config.json --resume without --out: refused
     args.out = getattr(args, "out", DEFAULT_OUT)
-    for note in escape_notes(args, "compare"):  # before the config's own checks: the text may be what they refuse
+    warned = escape_notes(args, "compare")  # before the config's own checks: the text may be what they refuse
+    for note in warned:
         print(note, file=sys.stderr)
     env = getattr(args, "env", "") or ""
     arms = split_arms(args.estimators) if args.estimators else default_estimators(env=env)
+    arm_warned = arm_escape_notes(arms)  # an arm's own [key=value] texts, as the flags' are
+    for note in (note for notes in arm_warned.values() for note in notes):
+        print(note, file=sys.stderr)
+    notes = {arm: warned + arm_warned[arm] for arm in arms}  # each run's log.txt keeps its arm's and the flags'
     if args.seeds < 1:
         fail("seeds", f"is {args.seeds}, must be ≥ 1", "pass --seeds 3 or more for confidence intervals")
     if args.budget < 1:
@@ -125,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     with run_lock(out, kind="comparison"):  # held until the last report is written; its runs lock their own
         try:
             runs, failures = run_comparison(base, arms, list(range(args.seeds)), args.budget, out, jobs=args.jobs,
-                                            on_result=on_result, resume=args.resume, overwrite=args.overwrite)
+                                            on_result=on_result, resume=args.resume, overwrite=args.overwrite,
+                                            notes=notes)
         except RunInterrupted as stop:
             print(stopped_note(out, folders, str(stop)), file=sys.stderr)
             return stop.exit_code

@@ -169,96 +169,10 @@ def check_containers(config) -> None:
                  f"{' '.join(f'{flag} {pair}' for pair in typed)})")
 
 
-def decoded_escapes(text: str) -> str | None:
-    """``text`` with its backslash escapes read as JSON reads them in a quoted string (``'a\\nb'``, a backslash and
-    n, → a line break), or None when it holds none (or reads as no JSON string)."""
-    import json
-
-    if "\\" not in text:
-        return None
-    try:
-        decoded = json.loads(f'"{text}"')
-    except json.JSONDecodeError:
-        return None
-    return decoded if decoded != text else None
-
-
-WHITESPACE_ESCAPE = r"\\[ntr]"
-"""The escapes :func:`unmeant_escapes` warns about: a backslash and n, t or r (a line break, a tab, a carriage
-return: what a delimiter, a marker or a template means by them)."""
-
-MEANT_BACKSLASH_KEYS = frozenset({
-    "path", "paths", "dir", "dirs", "file", "files", "folder", "folders", "regex", "regexp", "regexes",
-    "filepath", "filename", "pathname", "dirname", "cachedir", "datadir", "logdir", "outdir", "workdir", "rootdir",
-    "basedir"})
-"""Words of option names (``cache_dir``, ``step_regex``, ``held_out.path``, ``filepath``; the name split at every
-character that is not a letter, each word matched whole: ``profile`` is not ``file``) whose values hold a backslash
-on purpose: a Windows path (``data\\new``), a regular expression (which reads ``\\n`` as a line break itself)."""
-
-WINDOWS_DRIVE_PATH = r"[A-Za-z]:(\\[\w.~$-]{2,}){2,}\\?"
-"""A Windows path on a drive whose backslashes are all followed by n, t or r (``C:\\new\\table``): at least two
-folder names of two or more characters, no ``{``, no space. ``Q:\\n{prompt}\\nA:``, ``A:\\n`` and ``x:\\tb``
-are a template's or a marker's line breaks and tabs (review41 5: any text beginning with a letter, a colon and a
-backslash was taken as a drive until 2026-12-03)."""
-
-
-def unmeant_escapes(key: str, text: str) -> str | None:
-    """``text`` of option ``key`` with its escapes read (:func:`decoded_escapes`) where they plausibly meant a line
-    break, tab or carriage return and were kept as typed; None where the backslashes look meant. Meant: a text
-    with any other backslash (a regular expression's ``\\bfoo\\b``, ``\\d+``, ``\\.``; a path's ``\\Users``; a
-    doubled ``\\\\``), a Windows path (``C:\\new\\table``: :data:`WINDOWS_DRIVE_PATH`; ``\\\\server\\share``),
-    and any text of a key naming a path or a regex (:data:`MEANT_BACKSLASH_KEYS`). Warned: ``\\n``, ``\\t``,
-    ``\\r`` alone among the text's backslashes (``delimiter=\\n``, ``marker=a\\tb``, ``template=Q:\\n{prompt}\\nA:``,
-    ``marker=A:\\n``)."""
-    import re
-
-    if re.sub(WHITESPACE_ESCAPE, "", text).count("\\") or re.fullmatch(WINDOWS_DRIVE_PATH, text):
-        return None
-    if any(part in MEANT_BACKSLASH_KEYS for part in re.split(r"[^a-z]+", key.lower())):
-        return None
-    return decoded_escapes(text)
-
-
-ESCAPE_NAMES = {"\n": "a line break", "\t": "a tab", "\r": "a carriage return", "\n\n": "two line breaks"}
-"""Names of the texts a backslash escape most often means, for :func:`escape_warnings`."""
-
-
-def escape_warnings(args, kept: list[tuple[str, str, str]], file_kind: str = "") -> list[str]:
-    """A warning for each ``key=value`` flag (``--task-option delimiter=\\n``) whose value was taken as text (not
-    JSON) and holds backslash escapes: a shell passes the backslash on, so the option is a backslash and n, not
-    the line break the user likely meant (a tree then never finds a step end: trial38 4; only ``\\n``, ``\\t``,
-    ``\\r`` where no backslash looks meant: :func:`unmeant_escapes`); the fix is the JSON
-    form in quotes, which the flags read (``--task-option 'delimiter="\\n"'``). ``kept``: a ``--config`` file's
-    option texts that keep their backslashes as written (``(field, key, text)``:
-    :func:`~treecredit.training.config_file.kept_backslashes`), of format ``file_kind``, get the same warning."""
-    import json
-    import shlex
-
-    def meant(decoded: str) -> str:
-        return f"{ESCAPE_NAMES[decoded]} ({decoded!r})" if decoded in ESCAPE_NAMES else repr(decoded)
-
-    said = []
-    for name, flag in OPTION_FLAGS.items():
-        for pair in getattr(args, name, None) or []:
-            key, _, text = pair.partition("=")
-            try:
-                json.loads(text)
-                continue  # JSON: its escapes were read ('delimiter="\n"'), or a number, true, ...
-            except json.JSONDecodeError:
-                decoded = unmeant_escapes(key, text)
-            if decoded is not None:
-                said.append(f"{flag} {pair} gives {key} the text {text!r} (backslashes as typed: a shell passes them "
-                            f"on), not {meant(decoded)}. Fix: write the value as JSON in double quotes, which {flag} "
-                            f"reads: {flag} {shlex.quote(f'{key}={json.dumps(decoded)}')} (if the backslash is "
-                            "meant, ignore this)")
-    for name, key, text in kept:
-        if any(pair.partition("=")[0] == key for pair in getattr(args, name, None) or []):
-            continue  # a flag replaces the file's value
-        decoded = unmeant_escapes(key, text)
-        if decoded is not None:
-            written = f"{key}: {json.dumps(decoded)}" if file_kind == "YAML" else f"{key} = {json.dumps(decoded)}"
-            quotes = "outside double quotes" if file_kind == "YAML" else "in a literal string ('...')"
-            said.append(f"the --config file sets {name} {key} to the text {text!r} ({file_kind} keeps backslashes as "
-                        f"written {quotes}), not {meant(decoded)}. Fix: write {written} in the file, in double quotes "
-                        "(if the backslash is meant, ignore this)")
-    return said
+from treecredit.training.config_escapes import (  # noqa: E402,F401 — the escape warnings, moved 2026-12-04
+    ESCAPE_NAMES,
+    MEANT_BACKSLASH_KEYS,
+    WINDOWS_DRIVE_PATH,
+    escape_warnings,
+    unmeant_escapes,
+)

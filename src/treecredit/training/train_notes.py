@@ -84,16 +84,25 @@ def typed_path(folder) -> str:
 
 def escape_notes(args: argparse.Namespace, command: str = "train") -> list[str]:
     """``treecredit COMMAND: warning: ...`` for each option text with backslash escapes a shell or a YAML/TOML
-    ``--config`` file kept as typed (:func:`~treecredit.training.config_values.escape_warnings`)."""
+    ``--config`` file kept as typed (:func:`~treecredit.training.config_escapes.escape_warnings`)."""
     from pathlib import Path
 
+    from treecredit.training.config_escapes import escape_warnings
     from treecredit.training.config_file import kept_backslashes
-    from treecredit.training.config_values import escape_warnings
 
     config = getattr(args, "config", None)
     kind = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML"}.get(Path(config).suffix if config else "", "")
     kept = kept_backslashes(config) if config and load_config_file(config) else []  # the file's checks first
     return [f"treecredit {command}: warning: {said}" for said in escape_warnings(args, kept, kind)]
+
+
+def arm_escape_notes(arms: list[str], command: str = "compare") -> dict[str, list[str]]:
+    """Per arm of ``compare`` (as written), ``treecredit COMMAND: warning: ...`` for each of its own option texts
+    (``tempo[task.template=Q:\\n{prompt}]``) with backslash escapes kept as typed
+    (:func:`~treecredit.training.config_escapes.arm_escape_warnings`); an arm without any: ``[]``."""
+    from treecredit.training.config_escapes import arm_escape_warnings
+
+    return {arm: [f"treecredit {command}: warning: {said}" for said in arm_escape_warnings(arm)] for arm in arms}
 
 
 def config_folder_note(args: argparse.Namespace, config: TrainConfig) -> str:
