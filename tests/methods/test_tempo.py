@@ -77,3 +77,32 @@ def test_td_terms_sum_to_the_value_of_the_whole_response_which_is_its_reward_unl
     assert td[0] != rewards[0] - mu
     doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "estimators.md").read_text().split())
     assert "TD terms add up to V(y_i) − μ_g" in doc and "TD terms add up to r_i − μ_g." not in doc
+
+
+MASKED_IDS = np.array([[5, 9, 7, 1], [5, 9, 7, 2], [5, 9, 7, 1], [5, 9, 7, 2]])
+MASKED_REWARDS = [1.0, 0.0, 1.0, 0.0]
+OBSERVATION_MASKED = np.array([[1, 1, 0, 1]] * 4)  # token 7: an observation after the step end at column 1
+
+
+@pytest.mark.parametrize("tree", [{"step_ends": np.array([[0, 1, 0, 1]] * 4)},
+                                  {"tree_nodes": np.array([[0, 0, 1, 1], [0, 0, 2, 2]] * 2)}])
+def test_a_node_that_begins_with_a_masked_token_keeps_its_td_term(tree):
+    """review42 #1: the TD term of a node whose first token is masked went on that token and was multiplied by 0;
+    it now sits on the node's first trained token, so the TD terms still add up to V(y_i) − μ_g."""
+    from treecredit.reference.tree_estimators import tempo_reference
+    adv = run("tempo", ids=MASKED_IDS, mask=OBSERVATION_MASKED, rewards=MASKED_REWARDS, groups=[0] * 4,
+              norm_by_std=False, **tree)
+    np.testing.assert_allclose(adv[:2], [[0.5, 0.5, 0.0, 1.0], [-0.5, -0.5, 0.0, -1.0]], atol=1e-6)
+    outcome = np.array(MASKED_REWARDS)[:, None] - 0.5
+    np.testing.assert_allclose(((adv - outcome) * OBSERVATION_MASKED).sum(axis=1), outcome[:, 0], atol=1e-6)
+    ref_tree = {"step_ends": tree["step_ends"]} if "step_ends" in tree else tree
+    np.testing.assert_allclose(adv, tempo_reference(MASKED_IDS, OBSERVATION_MASKED, MASKED_REWARDS, [0] * 4,
+                                                    norm_by_std=False, **ref_tree), atol=1e-6)
+
+
+def test_a_node_with_no_trained_token_drops_its_td_term():
+    nodes = np.array([[0, 1, 2, 2], [0, 3, 4, 4]] * 2)  # nodes 1 and 3: one masked token each
+    mask = np.array([[1, 0, 1, 1]] * 4)
+    adv = run("tempo", ids=MASKED_IDS, mask=mask, rewards=MASKED_REWARDS, groups=[0] * 4, norm_by_std=False,
+              tree_nodes=nodes)
+    np.testing.assert_allclose(adv[:2], [[0.5, 0.0, 0.5, 0.5], [-0.5, 0.0, -0.5, -0.5]], atol=1e-6)

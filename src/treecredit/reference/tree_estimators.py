@@ -33,14 +33,17 @@ def tempo_reference(response_ids, response_mask, rewards, group_ids, *, step_end
         value = _value(members, rewards)
         mu, sd = mean_std([float(rewards[i]) for i in rows])
         for i in rows:
-            prev = ROOT
+            prev, pending = ROOT, 0.0
             for t in range(lengths[i]):
                 here = node_of[i][t]
-                adv = (float(rewards[i]) - mu) + (value[here] - value[prev])
+                if here != prev:  # a new node: its TD term waits for the node's first trained token
+                    pending = value[here] - value[prev]
+                adv = (float(rewards[i]) - mu) + pending
                 if norm_by_std:
                     adv /= sd + epsilon
                 if response_mask[i][t]:
                     out[i, t] = adv
+                    pending = 0.0
                 prev = here
     return out
 

@@ -228,24 +228,6 @@ def run_tests(program: str, test: str, entry_point: str | None, timeout: float =
     return passed
 
 
-@functools.lru_cache(maxsize=1024)
-def _compile_error(test: str) -> BaseException | None:
-    """Why ``test`` does not compile (a ``SyntaxError``, a ``ValueError`` for a null byte), or None. A test nested
-    too deeply for the parser (``RecursionError``, ``MemoryError``) counts as compiling: the sandbox says why it
-    fails."""
-    import warnings
-
-    try:
-        with warnings.catch_warnings():  # (an invalid escape's SyntaxWarning is the sandbox's to say)
-            warnings.simplefilter("ignore")
-            compile(test, "test.py", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as error:
-        return error
-    except (RecursionError, MemoryError):
-        return None
-    return None
-
-
 _PARSE_TRIES = 3  # run_tests' tries when the parser's depth counter raced with another thread's (CPython 3.11):
 # the reward's own parses hold sandbox_check.TEXT_LOCK; a parse elsewhere in the process (a reward of the user's
 # in another thread) can still race with them
@@ -260,7 +242,8 @@ DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
 def _prompt_text(prompt, i: int) -> str:
-    """A conversation's user messages joined (the stub's imports and signature are in there), or the text.
+    """A conversation's user messages joined (the stub's imports and signature are in there), or the text; ''
+    for None (no prompt: ``prompts=None``, or a row's null prompt).
 
     Raises:
         FixError: naming ``prompts``, where row ``i``'s prompt is neither text, a list of messages nor None (a
@@ -271,10 +254,12 @@ def _prompt_text(prompt, i: int) -> str:
 
     if isinstance(prompt, list):
         return "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict) and m.get("role") == "user")
-    if prompt is not None and not isinstance(prompt, str):
+    if prompt is None:
+        return ""  # (no prompt: until 2026-12-04 read as the text 'None', which hid the tested function's name)
+    if not isinstance(prompt, str):
         raise FixError("prompts", f"row {i}'s prompt is {type(prompt).__name__} {show(prompt)}, not text or a list "
                        "of messages (a conversation)", (Remedy("prompts=[<the prompt's text>, ...] (one per row)"),))
-    return str(prompt)
+    return prompt
 
 
 def code_reward(prompts, completions, test=None, entry_point=None, timeout: float = 10.0,

@@ -31,6 +31,22 @@ _warned: set[str] = set()
 
 
 @functools.lru_cache(maxsize=1024)
+def compile_error(test: str) -> BaseException | None:
+    """Why ``test`` (a row's tests) does not compile (a ``SyntaxError``, a ``ValueError`` for a null byte), or None.
+    A test nested too deeply for the parser (``RecursionError``, ``MemoryError``) counts as compiling: the sandbox
+    says why it fails. (Until 2026-12-04 the private ``treecredit.rewards.code._compile_error``.)"""
+    try:
+        with warnings.catch_warnings():  # (an invalid escape's SyntaxWarning is the sandbox's to say)
+            warnings.simplefilter("ignore")
+            compile(test, "test.py", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        return error
+    except (RecursionError, MemoryError):
+        return None
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
 def runs_nothing(test: str) -> bool:
     """Whether ``test``, run as a module, executes no code that could fail: only definitions, imports,
     docstrings and assignments without a call (``METADATA = {...}``). False when it does not parse (the run
@@ -101,12 +117,11 @@ def check_row(i: int, test: str, entry: str | None, text: str, columns: dict, gi
     Raises:
         FixError: the refusals of this module and :func:`treecredit.rewards.code.code_reward`'s docstring.
     """
-    from treecredit.rewards.code import _compile_error
     from treecredit.rewards.code_unittest import with_runner
     from treecredit.rewards.code_unittest_classes import unrun_test_cases
     from treecredit.sandbox_check import style_of
 
-    error = _compile_error(test)
+    error = compile_error(test)
     if error is not None:  # (until 2026-12-03 every program scored 0.0 on such a row, silently)
         raise refuse_uncompiled_tests(test, i, error)
     unrun = unrun_test_cases(test)
