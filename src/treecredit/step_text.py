@@ -24,6 +24,7 @@ where they differ: the offsets are those of the decoding scheme, with two decode
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -105,17 +106,20 @@ def step_pattern_regex(pattern: Any, name: str = "pattern") -> re.Pattern:
          "strings, or a compiled regex, e.g. re.compile(r'\\n\\n+')")
 
 
-def token_end_offsets(ids: Sequence[int], decode, pieces: Any = _FIND) -> tuple[str, list[int]]:
+def token_end_offsets(ids: Sequence[int], decode, pieces: Any = _FIND,
+                      text: str | None = None) -> tuple[str, list[int]]:
     """``(text, ends)``: the decoded text of ``ids`` and, per token, the text length once it is decoded.
 
     ``ends[t]`` is the number of characters of ``text`` that tokens ``0..t`` produce; it is non-
     decreasing, and equal to ``ends[t-1]`` for a token that only starts a multi-byte character.
     ``pieces``: the decode's cached token texts (:mod:`treecredit.text_pieces`); by default found from
     ``decode`` (a policy's or tokenizer's bound ``decode``), None to decode every window. They give the
-    same result with fewer decodes.
+    same result with fewer decodes. ``text``: ``decode(ids)`` where the caller has it (not decoded again; a
+    text that is not that decode gives wrong offsets).
     """
     ids = list(ids)
-    text = decode(ids)
+    if text is None:
+        text = decode(ids)
     if pieces is _FIND:
         pieces = pieces_of(decode)
     if pieces is not None:
@@ -162,7 +166,8 @@ def _exact_end_offsets(ids: Sequence[int], decode, text: str) -> list[int]:
 
 
 def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, response_mask: Any = None, *,
-                        vocab_size: int | None = None, padding_side: str | None = None):
+                        vocab_size: int | None = None, padding_side: str | None = None,
+                        known_texts: Sequence[str | None] | None = None):
     """``(B, T)`` bool step ends: True on the token that closes each match of ``pattern`` in the text.
 
     Each row is decoded (up to its length: one past its last token with ``response_mask`` = 1, or all T
@@ -188,6 +193,10 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
             expects right padding and refuses a batch that looks left-padded; ``"left"`` decodes each row
             from its first unmasked token and returns the step ends in the caller's layout (it needs
             ``response_mask``, and is refused without it); ``"right"`` trusts the layout.
+        known_texts: optional, per row, the row's decode as this function makes it (the tokenizer's ``decode``
+            of the row's ids up to its length) where the caller has it, else None: that row is not decoded again
+            (the samplers pass the texts they decoded for the rewards). A text that is not that decode gives
+            wrong step ends.
 
     Returns:
         ``(B, T)`` bool step ends: a torch tensor on the device of ``response_ids`` when it is one (as
@@ -228,16 +237,26 @@ def step_ends_from_text(response_ids: Any, tokenizer: Any, pattern: Any, respons
     check_decodable(ids, lengths, vocabulary_size(tokenizer), None if vocab_size is None else int(vocab_size))
     ends = np.zeros((B, T), dtype=bool)
     texts = []
+    marked_rows: list[int] = []
+    marked_tokens: list[int] = []
+    rows, row_ends = ids.tolist(), lengths.tolist()  # one conversion (a NumPy row's .tolist() each costs more)
+    if known_texts is not None and len(known_texts) != B:
+        fail("known_texts", f"has {len(known_texts)} entries for {B} rows", "pass one text (or None) per row")
     for row in range(B):
-        row_ids = ids[row, : lengths[row]].tolist()
+        row_ids = rows[row][: row_ends[row]]
         if not row_ids:
             continue
-        text, offsets = token_end_offsets(row_ids, decode, pieces)
+        text, offsets = token_end_offsets(row_ids, decode, pieces, None if known_texts is None else known_texts[row])
         texts.append(text)
-        closes = [m.end() for m in regex.finditer(text) if m.end() > m.start()]
-        if closes:
-            tokens = np.searchsorted(np.asarray(offsets), np.asarray(closes), side="left")
-            ends[row, tokens[tokens < len(row_ids)]] = True
+        n = len(row_ids)
+        for m in regex.finditer(text):
+            if m.end() > m.start():
+                token = bisect_left(offsets, m.end())  # the first token whose text reaches the match's end
+                if token < n:
+                    marked_rows.append(row)
+                    marked_tokens.append(token)
+    if marked_rows:
+        ends[marked_rows, marked_tokens] = True
     if not ends.any() and isinstance(pattern, str):
         warn_regex_as_text(pattern, texts)
     ends = restore_padding(ends, shift)

@@ -141,6 +141,6 @@ def build_rollout(policy, task, problems, rows, prompts, prompt_texts, tokens, l
         response_ids=tokens, response_mask=mask, rewards=rewards, group_ids=rows.clone(),
         old_logprobs=(logprobs * mask).float(), prompt_ids=[prompts[i] for i in index],
         prompt_texts=[prompt_texts[i] for i in index], response_texts=texts, problem_index=rows.clone(),
-        step_ends=step_end_mask(policy, tokens, lengths, (task.delimiter, task.end)),
+        step_ends=step_end_mask(policy, tokens, lengths, (task.delimiter, task.end), texts),
         generated_tokens=int(mask.sum()),
     )

@@ -98,21 +98,29 @@ def weighted_advantages(advantages, rollout: RolloutBatch):
     return advantages * weights.to(advantages.dtype)[:, None]
 
 
-def step_end_mask(policy, response_ids, lengths, marks: tuple[str, ...]):
+def step_end_mask(policy, response_ids, lengths, marks: tuple[str, ...], texts: list[str] | None = None):
     """``(B, T)`` bool: True on the token whose text completes an occurrence of one of ``marks``.
 
     The samplers' call of :func:`treecredit.step_ends_from_text` (incremental decoding, right for any
     tokenizer) on rows of the given ``lengths (B,)``; empty marks are skipped (an empty end marker means
-    "the model's eos").
+    "the model's eos"). ``texts``: the rows' response texts as the samplers made them for the rewards
+    (``policy.decode`` of the row, the task's end marker added to a row that ends on ``policy.eos_id``):
+    a row not ending on eos is not decoded again, where ``policy.decode`` is the decode the step ends use.
     """
     import torch
 
-    from treecredit.step_text import step_ends_from_text
+    from treecredit.step_text import _decoder, step_ends_from_text
 
     B, T = response_ids.shape
     marks = tuple(mark for mark in marks if mark)
     if not marks or B == 0:
         return torch.zeros((B, T), dtype=torch.bool)
     mask = torch.arange(T)[None, :] < torch.as_tensor(lengths).reshape(B, 1)  # (B,T)
-    return torch.as_tensor(step_ends_from_text(response_ids, policy, list(marks), mask, padding_side="right"),
-                           dtype=torch.bool)
+    known = None
+    if texts is not None and len(texts) == B and _decoder(policy)[0] == getattr(policy, "decode", None):
+        eos, ends = getattr(policy, "eos_id", None), torch.as_tensor(lengths).reshape(B).tolist()
+        last = response_ids.gather(1, (torch.as_tensor(ends).clamp(min=1) - 1).reshape(B, 1)).reshape(B).tolist()
+        # a row ending on eos may have had the end marker added to its text: decoded again
+        known = [None if n and token == eos else text for text, n, token in zip(texts, ends, last)]
+    return torch.as_tensor(step_ends_from_text(response_ids, policy, list(marks), mask, padding_side="right",
+                                               known_texts=known), dtype=torch.bool)

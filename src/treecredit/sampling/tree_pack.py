@@ -55,7 +55,7 @@ def pack_forest(ctx, forest: SampledForest, prompts, prompt_texts, prefill_token
         response_ids=ids, response_mask=mask, rewards=rewards, group_ids=groups.clone(),
         old_logprobs=logprobs.float() * mask, prompt_ids=[prompts[g] for g in index],
         prompt_texts=[prompt_texts[g] for g in index], response_texts=texts, problem_index=groups.clone(),
-        step_ends=step_end_mask(ctx.policy, ids, length_t, ctx.marks), tree_nodes=nodes,
+        step_ends=step_end_mask(ctx.policy, ids, length_t, ctx.marks, texts), tree_nodes=nodes,
         generated_tokens=forest.generated_tokens(), extras=extras,
     )
 
