@@ -64,11 +64,17 @@ def run(args: argparse.Namespace) -> int:
     )
     from treecredit.training.report import summarise, write_report
     from treecredit.training.run_log import warned_runs_line
-    from treecredit.training.train_notes import arm_escape_notes, check_config_folder, escape_notes
+    from treecredit.training.train_notes import (
+        arm_escape_notes,
+        check_config_folder,
+        comparison_config_note,
+        escape_notes,
+    )
 
     check_config_folder(args, "compare")  # --config CMP/runs/RUN/config.json --resume without --out: refused
+    warned = [note for note in [comparison_config_note(args)] if note]  # ... and without --resume: noted
     args.out = getattr(args, "out", DEFAULT_OUT)
-    warned = escape_notes(args, "compare")  # before the config's own checks: the text may be what they refuse
+    warned += escape_notes(args, "compare")  # before the config's own checks: the text may be what they refuse
     for note in warned:
         print(note, file=sys.stderr)
     env = getattr(args, "env", "") or ""

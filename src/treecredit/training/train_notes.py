@@ -7,6 +7,7 @@ built, a ``delimiter`` that no worked solution holds (:func:`delimiter_note`).""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from treecredit._validation import fail
 from treecredit.training.config import TrainConfig, field_default, load_config_file
@@ -20,8 +21,8 @@ def check_config_folder(args: argparse.Namespace, command: str = "train") -> Non
 
     ``train``: FILE's folder holds a run of its own (a run folder copied or moved: ``cp -r runs/a runs/b``) and
     FILE names another ``out`` (its run's config.json names the folder it was written in).
-    ``compare``: FILE is the config.json of a run of a comparison (``CMP/runs/grpo-seed0/config.json``, CMP holding
-    its report) and CMP is not compare's default ``--out`` (a comparison folder copied, moved or written under
+    ``compare``: FILE is the config.json of a run of a comparison, finished or partly run (:func:`config_comparison`),
+    and that comparison is not in compare's default ``--out`` (a comparison folder copied, moved or written under
     another ``--out``): a comparison's settings are the same in each of its runs' config.json, whose ``out`` compare
     does not read."""
     from pathlib import Path
@@ -36,18 +37,15 @@ def check_config_folder(args: argparse.Namespace, command: str = "train") -> Non
     action = "continue" if resume else "replace"
     folder = Path(resolved_path(str(Path(args.config).expanduser().parent)))  # the file itself may be a link
     if command == "compare":
-        import re
-
         from treecredit.training.compare_cli import DEFAULT_OUT
 
-        comparison = folder.parent.parent  # CMP of CMP/runs/ARM-seedN/config.json
-        if not (folder.parent.name == "runs" and re.search(r"-seed\d+$", folder.name) and run_files_in(folder)
-                and holds_report(comparison)):
+        comparison = config_comparison(args.config)
+        if comparison is None:
             return  # a settings file of one's own, or a train run's: compare reads no folder from it
         out = Path(resolved_path(DEFAULT_OUT))
         if out == comparison:
             return
-        other = (f", or add --out {DEFAULT_OUT} to {verb} the comparison there" if holds_report(out)
+        other = (f", or add --out {DEFAULT_OUT} to {verb} the comparison there" if holds_comparison(out)
                  else f" ({out} holds no comparison)")
         fail("config", f"{args.config} is the settings of a run of the comparison in {comparison}, but without --out "
              f"{flag} would {action} the comparison in {out} (compare's default --out) and leave {comparison} as it "
@@ -71,6 +69,79 @@ def holds_report(folder) -> bool:
     from pathlib import Path
 
     return (Path(folder) / "report.md").exists() or (Path(folder) / "results.json").exists()
+
+
+def config_comparison(config_file) -> Path | None:
+    """The comparison folder CMP when ``config_file`` is the config.json of one of its runs
+    (``CMP/runs/grpo-seed0/config.json``; CMP holding its report, or the run being one as compare writes them:
+    :func:`comparison_run`, for a comparison stopped before its first run finished); else None. Resolved."""
+    import re
+
+    from treecredit.training.config import resolved_path
+    from treecredit.training.preflight import run_files_in
+
+    folder = Path(resolved_path(str(Path(config_file).expanduser().parent)))  # the file itself may be a link
+    comparison = folder.parent.parent  # CMP of CMP/runs/ARM-seedN/config.json
+    if (folder.parent.name == "runs" and re.search(r"-seed\d+$", folder.name) and run_files_in(folder)
+            and (holds_report(comparison) or comparison_run(folder))):
+        return comparison
+    return None
+
+
+def comparison_config_note(args: argparse.Namespace) -> str:
+    """``compare --config CMP/runs/RUN/config.json`` without ``--out``, ``--resume`` or ``--overwrite``: a note that
+    the command starts a new comparison with those settings in compare's default ``--out`` and leaves CMP as it is,
+    and how to continue CMP instead (as ``train`` notes a copied run folder's config.json: :func:`config_folder_note`);
+    '' otherwise."""
+    from treecredit.training.config import resolved_path
+
+    if (not getattr(args, "config", None) or hasattr(args, "out") or getattr(args, "resume", False)
+            or getattr(args, "overwrite", False)):
+        return ""
+    from treecredit.training.compare_cli import DEFAULT_OUT
+
+    comparison = config_comparison(args.config)
+    if comparison is None or comparison == Path(resolved_path(DEFAULT_OUT)):
+        return ""
+    return (f"treecredit compare: note: --config {args.config} is the settings of a run of the comparison in "
+            f"{comparison}; this command starts a comparison with them in {DEFAULT_OUT} (compare's default --out) and "
+            f"leaves {comparison} as it is. To continue that comparison instead, add --out {typed_path(comparison)} "
+            "--resume")
+
+
+def comparison_run(folder) -> bool:
+    """Whether ``folder`` is a run as ``compare`` writes them, finished or not (a comparison stopped before its first
+    run finished has no report yet): ``CMP/runs/ARM-seedN`` holding a run whose config.json gives seed N, an
+    estimator that ARM (the arm's folder name) starts with, ``steps`` 0 and a ``token_budget`` (compare's runs end
+    at its ``--budget``). A train run under ./runs (``--out runs/mine-seed0``, or with ``--steps``) is none."""
+    import json
+    import re
+    from pathlib import Path
+
+    from treecredit.training.preflight import run_files_in
+
+    folder = Path(folder)
+    name = re.fullmatch(r"(.+)-seed(\d+)", folder.name)
+    if not name or folder.parent.name != "runs" or not run_files_in(folder):
+        return False
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(config, dict):
+        return False
+    estimator, seed = config.get("estimator"), config.get("seed")
+    return (isinstance(estimator, str) and bool(estimator) and name.group(1).startswith(estimator)
+            and seed == int(name.group(2)) and config.get("steps") == 0 and (config.get("token_budget") or 0) > 0)
+
+
+def holds_comparison(folder) -> bool:
+    """Whether ``folder`` holds a comparison, finished or partly run: its report (:func:`holds_report`) or a run of
+    one in ``folder/runs`` (:func:`comparison_run`)."""
+    from pathlib import Path
+
+    runs = Path(folder) / "runs"
+    return holds_report(folder) or (runs.is_dir() and any(comparison_run(run) for run in runs.glob("*-seed*")))
 
 
 def typed_path(folder) -> str:
