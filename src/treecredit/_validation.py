@@ -205,8 +205,12 @@ def check_non_negative(array: np.ndarray, argument: str) -> None:
 
 
 def check_finite(array: np.ndarray, argument: str) -> None:
+    """Refuse non-numeric, complex, NaN or infinite values, naming ``argument``."""
     if not np.issubdtype(array.dtype, np.number) and array.dtype != np.bool_:
         fail(argument, f"has dtype {array.dtype}, expected numbers", f"pass numeric {argument}")
+    if array.dtype.kind == "c":
+        fail(argument, f"has dtype {array.dtype}, expected real numbers",
+             f"pass real {argument} (e.g. the real part or the magnitude, whichever your reward means)")
     if array.size and not np.isfinite(array).all():
         bad = np.flatnonzero(~np.isfinite(array.reshape(-1)))[:5].tolist()
         fail(argument, f"contains NaN or infinite values (flat positions {bad})",

@@ -32,7 +32,7 @@ class QuietEnding(Quiet):
 
 
 def small_policy():
-    policy = agent_gpt(seed=0, n_layer=1, n_head=2, n_embd=32, max_len=64)
+    policy = agent_gpt(seed=0, n_layer=1, n_head=2, n_embd=32, max_len=80)  # room for a 13-token prompt + 60
     policy.module.eval()
     return policy
 

@@ -9,9 +9,9 @@ from agent_helpers import LongTraining, tiny_agent_config
 
 from treecredit.agents import EpisodeSettings
 from treecredit.envs import make_env
-from treecredit.envs.gridworld import GridWorld
 from treecredit.training import agent_checks
-from treecredit.training.agent_checks import draw_instances, gpt_room
+from treecredit.training.agent_checks import draw_instances
+from treecredit.training.agent_room import gpt_room
 
 
 def long_training_config(monkeypatch, tmp_path, **changes):
@@ -55,19 +55,17 @@ def test_the_warm_start_skips_a_training_instance_past_the_gpt_positions(tmp_pat
     assert len(drawn) == 12 and all(s in LongTraining.SHORT or s % 2 for s in drawn)  # every episode a short one
 
 
-def test_the_warm_start_stops_after_a_run_of_long_instances(tmp_path, monkeypatch):
-    """Every training instance too long (max_len far too small): the run stops with the fix after
-    FAILED_RESETS_STOP skips in a row, as an RL step does, not after thousands of warnings."""
-    from treecredit.training.agent_loop import train_agent
-
-    config = long_training_config(monkeypatch, tmp_path, warm_start_steps=2, cache_dir=str(tmp_path / "cache"))
-    monkeypatch.setattr(LongTraining, "_reset", lambda self, seed: GridWorld._reset(self, seed) + (
-        "" if seed in LongTraining.SHORT else " ." * 300))
-    messages: list[str] = []
+def test_the_warm_start_stops_after_a_run_of_long_instances():
+    """Every instance drawn too long (max_len far too small; a run is refused before this, by
+    check_training_room, when its sample shows it): the warm start's draw stops with the fix after
+    FAILED_RESETS_STOP skips in a row, as an RL step's does, not after thousands of warnings."""
+    seen: list[str] = []
+    settings = EpisodeSettings(action_max_tokens=4, max_episode_tokens=40)
     with pytest.raises(ValueError, match=r"^max_len: training instance \d+ has a first observation of \d+ "
                        r"characters, .*Fix: pass --sampler-option max_len=\d+ or more"):
-        train_agent(config, log=messages.append)
-    assert len([m for m in messages if "skipped: max_len" in m]) == agent_checks.FAILED_RESETS_STOP - 1
+        draw_instances(make_env("gridworld"), np.random.default_rng(0), 3, set(), seen.append,
+                       gpt_room(settings, 50, True), warm_start=True)
+    assert len(seen) == agent_checks.FAILED_RESETS_STOP - 1 and all("skipped: max_len" in m for m in seen)
 
 
 def test_a_failed_reset_still_stops_the_warm_start(monkeypatch):
@@ -81,8 +79,8 @@ def test_a_failed_reset_still_stops_the_warm_start(monkeypatch):
     seen: list[str] = []
     settings = EpisodeSettings(action_max_tokens=4, max_episode_tokens=40)
     with pytest.raises(ValueError, match=r"NeverResets\.reset\(\d+\) raised OSError: .*warm start's instances"):
-        draw_instances(NeverResets(), np.random.default_rng(0), 2, set(), room=gpt_room(settings, 50, True),
-                       room_warn=seen.append)
+        draw_instances(NeverResets(), np.random.default_rng(0), 2, set(), seen.append, gpt_room(settings, 50, True),
+                       warm_start=True)
     assert seen == []
 
 

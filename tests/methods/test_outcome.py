@@ -44,3 +44,14 @@ def test_groups_are_independent_and_string_ids_work():
     both = call("grpo", [1.0, 0.0, 5.0], groups=("a", "a", "b"))
     assert both[2].sum() == 0
     np.testing.assert_allclose(both[0, 0], -both[1, 0])
+
+
+def test_dr_grpo_docstring_names_the_real_loss_option():
+    """review42 #10: the docstring named ``loss_agg="constant"``, an option that does not exist."""
+    from treecredit.registry import get_estimator
+    from treecredit.training.config import TrainConfig
+    from treecredit.training.loss import AGGREGATIONS
+
+    doc = get_estimator("dr_grpo").fn.__doc__
+    assert 'loss_aggregation="constant"' in doc and "--loss-aggregation constant" in doc and "loss_agg=" not in doc
+    assert "constant" in AGGREGATIONS and TrainConfig(loss_aggregation="constant").loss_aggregation == "constant"

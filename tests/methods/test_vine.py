@@ -40,3 +40,24 @@ def test_required_inputs_are_named():
         run("vine", mc_values=bad, step_tokens=2)
     with pytest.raises(ValueError, match="^prompt_values: "):
         run("vine", mc_values=MC, step_tokens=2, prompt_values=np.zeros(3))
+
+
+def test_bad_mc_values_are_named_with_their_row_and_column():
+    """review42 #7: a NaN was reported at its index among the gathered step ends; a huge finite value overflowed
+    float32 and the error blamed the estimator's code."""
+    from treecredit import compute_advantages
+
+    args = dict(response_ids=np.array([[1, 2, 3], [1, 3, 2]]), response_mask=np.ones((2, 3), int),
+                rewards=np.array([1.0, 0.0]), group_ids=[0, 0], step_tokens=1)
+    mc = np.zeros((2, 3))
+    mc[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^mc_values: is NaN or infinite at step ends \(row, column\) \[\(1, 0\)\]"):
+        compute_advantages("vine", **args, mc_values=mc)
+    mc[1, 0] = 0.0
+    mc[1, 1] = -1e39
+    with pytest.raises(ValueError, match=r"^mc_values: reaches -1e\+39 at \(row, column\) \(1, 1\).*Fix: rescale"):
+        compute_advantages("vine", **args, mc_values=mc)
+    with pytest.raises(ValueError, match=r"^prompt_values: reaches 1e\+39 at row 1"):
+        compute_advantages("vine", **args, mc_values=np.zeros((2, 3)), prompt_values=[0.0, 1e39])
+    mc[1, 1], mc[0, 2] = 0.0, np.nan  # the last step's end is never read: no refusal
+    assert np.isfinite(compute_advantages("vine", **args, mc_values=mc)).all()

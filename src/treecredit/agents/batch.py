@@ -42,12 +42,17 @@ def pack_episodes(policy, episodes: list, seeds: list[int], generated_tokens: in
     """Pack ``episodes`` (from :func:`treecredit.agents.play`) into an :class:`AgentBatch`.
 
     ``seeds`` are the instance seeds of the groups (kept in ``rollout.extras``); ``generated_tokens``
-    what the sampler decoded (default: the action tokens, right without forks).
+    what the sampler decoded (default: the action tokens, right without forks). Raises ``ValueError`` naming
+    ``episodes`` for an empty list or an episode whose row (prompt and tokens) is longer than the policy's
+    positions (:func:`~treecredit.agents.positions.check_packed_rows`).
     """
     import torch
 
+    from treecredit.agents.positions import check_packed_rows
+
     if not episodes:
         fail("episodes", "is empty (every episode was dropped)", "check the environment's errors in the log")
+    check_packed_rows(policy, episodes)
     B = len(episodes)
     T = max(1, max(len(ep.tokens) for ep in episodes))
     ids = torch.full((B, T), policy.pad_id, dtype=torch.long)

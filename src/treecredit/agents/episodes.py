@@ -40,6 +40,7 @@ from treecredit.agents.env_calls import env_failure as env_failure
 from treecredit.agents.env_calls import shown_arg as shown_arg
 from treecredit.agents.episode_records import EPISODE_DEFAULTS as EPISODE_DEFAULTS
 from treecredit.agents.episode_records import Episode, EpisodeSettings
+from treecredit.agents.positions import check_play_room
 
 
 def encodable(policy, text: str) -> list[int]:
@@ -72,6 +73,11 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
     Episodes of instance ``seeds[g]`` have ``group == g``; dropped episodes (env errors in ``reset``, ``step``,
     a signature, ``snapshot`` or ``restore``, each warned about by ``log``) are left out.
     ``generated_tokens`` counts tokens decoded, a forked prefix once.
+
+    Raises ``ValueError`` (naming ``settings`` or ``seeds`` and the fix) after the resets and before any decoding
+    when an instance's first observation plus ``max_episode_tokens`` (or the first action's ``action_max_tokens``)
+    would pass the policy's positions (the small GPT's ``max_len``, a Hugging Face model's
+    ``max_position_embeddings``: :func:`~treecredit.agents.positions.check_play_room`).
     """
     import torch
 
@@ -90,12 +96,17 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
             envs.append(env)
             episodes.append(ep)
     live = [row for row, ep in enumerate(episodes) if not ep.error]
+    try:  # rows that could pass the policy's positions: refused before decoding, the envs closed
+        check_play_room(policy, settings, {episodes[row].seed: episodes[row].prompt_ids for row in live})
+    except ValueError:
+        _close(envs)
+        raise
     first: dict[int, int] = {}  # group -> its prefill row: one prefill per instance, copied to its episodes
     prompts: dict[int, Episode] = {}  # group -> the episode whose prompt is prefilled
     for row in list(live):
         ep = episodes[row]
         if prompts.setdefault(ep.group, ep).prompt_ids != ep.prompt_ids:  # reset(seed) not deterministic
-            _drop_other_prompt(ep, envs[row], prompts[ep.group], settings, warn)
+            _drop_other_prompt(ep, envs[row], prompts[ep.group], settings, warn, row % roots, roots)
             live.remove(row)
             continue
         first.setdefault(ep.group, len(first))
@@ -153,25 +164,38 @@ def play(policy, make_env: Callable[[], Any], seeds: list[int], group_size: int,
                 turn += 1
     finally:
         policy.module.train(was_training)
-        for env in envs:
-            if hasattr(env, "close"):
-                env.close()
+        _close(envs)
     return [ep for ep in episodes if not ep.error], generated
 
 
-def _drop_other_prompt(ep: Episode, env, shown: Episode, settings: EpisodeSettings, warn) -> None:
-    """Drop ``ep``, whose first observation differs from that of ``shown`` (the episode of its instance whose
-    prompt is prefilled for all of them): its actions would be sampled under a prompt it does not have."""
+def _close(envs: list) -> None:
+    for env in envs:
+        if hasattr(env, "close"):
+            env.close()
+
+
+def _drop_other_prompt(ep: Episode, env, shown: Episode, settings: EpisodeSettings, warn, index: int,
+                       roots: int) -> None:
+    """Drop ``ep`` (episode ``index`` of the ``roots`` of its group), whose first observation differs from that of
+    ``shown`` (the group's first episode, whose prompt is prefilled once for all of them): its actions would be
+    sampled under a prompt it does not have. The warning says which episode and group, why, and the fix."""
     name = type(env).__name__
     cut = len(settings.turn_prefix)
     mine, theirs = ep.prompt_text[:len(ep.prompt_text) - cut], shown.prompt_text[:len(shown.prompt_text) - cut]
-    error = ValueError(f"{name}.reset({ep.seed}) returned {mine!r:.80}, and {theirs!r:.80} for another episode of "
-                       f"that instance. Fix: seed your RNG from `seed` in {name}._reset, so that the same seed is "
-                       "the same instance")
+    error = ValueError(
+        f"{name}.reset({ep.seed}) returned {mine!r:.80} for this episode but {theirs!r:.80} for the one whose prompt "
+        f"the group prefills. Fix: make {name}.reset(seed) deterministic: draw everything random in {name}._reset "
+        "from an RNG seeded with `seed` (e.g. `self.rng = random.Random(seed)` or `np.random.default_rng(seed)`, not "
+        "the global `random` or an RNG made once in __init__), and do not let the first observation depend on earlier "
+        f"resets (counters, state kept from the previous instance); check it by hand: env.reset({ep.seed}) twice must "
+        "give the same text")
     ep.error = f"ValueError: {error}"
-    warn(DroppedEpisode(f"episode of instance {ep.seed} dropped at turn 0: the env's {name}.reset({ep.seed}) is not "
-                        "deterministic (each instance's first observation is prefilled once for all its episodes): "
-                        f"{error}", error))
+    warn(DroppedEpisode(
+        f"episode {index} of {roots} of group {ep.group} (instance {ep.seed}) dropped at turn 0: its first observation "
+        "differs from the prompt prefilled for its group (play prefills one prompt per instance, its first episode's "
+        f"that reset, and copies it to the group's {roots} episodes, so this one's actions would be sampled under a "
+        f"prompt it does not show; the group trains on the others): the env's {name}.reset({ep.seed}) is not "
+        f"deterministic: {error}", error))
 
 
 def _record_state(ep: Episode, env, keep_states: bool, warn) -> bool:

@@ -22,19 +22,26 @@ segment V*(end) − V*(start). The tokens inside a segment then carry a bias tha
 (the credit resolution of the tree); the O(1/B) part (the leave-self-in sibling mean, gain 1 − 1/B) is
 what |1 − gain| isolates.
 
-A metric's standard error is read back from its interval as (hi − lo) / (2 · 1.96); log-scale errors
-use the delta method se/|value|. Fits are weighted by 1/se² and their covariance is inflated by the
-reduced χ² when it exceeds 1 (the points scatter more than their errors say).
+A metric's standard error is read back from its interval as (hi − lo) / (2 · t), with t the quantile the
+interval was built with: t₀.₉₇₅ with K − 1 degrees of freedom for a record's K jackknife blocks (``n_blocks``;
+1.96 for records written before it was stored). Log-scale errors use the delta method se/|value|. Fits are
+weighted by 1/se² and their covariance is inflated by the reduced χ² when it exceeds 1 (the points scatter more
+than their errors say); the error is then estimated from the n − 2 residual degrees of freedom, so the slope's
+interval uses t₀.₉₇₅,ₙ₋₂ (1.96 when the quoted errors are trusted, χ²_red ≤ 1). A ratio of two metrics
+uses the log-normal delta interval with t of the smaller block count (``comparisons`` > 1: Bonferroni, the
+quantile of 0.05 / comparisons, for a ratio picked as the best of that many).
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 
 from treecredit.lab.runner import ORACLE
 from treecredit.lab.token_map import MIN_DIRECTION_COS, direction_ok
+from treecredit.training.compare_stats import t_quantile
 
 Z = 1.959963984540054
 EXACT_FLOOR = 1e-6  # rms_bias / sd / var below this are float32 rounding of an exact estimate
@@ -42,11 +49,30 @@ BASELINE_SCALE_FREE = "grpo"
 BASELINE_RAW = "dr_grpo"
 
 
+def _dof(row: dict) -> int | None:
+    """The degrees of freedom of the record's jackknife intervals (K − 1 blocks), None when not stored."""
+    k = row.get("n_blocks")
+    return int(k) - 1 if k is not None and k >= 3 else None
+
+
+def _quantile(dof: int | None, alpha: float = 0.05) -> float:
+    """Two-sided ``1 − alpha`` quantile: Student's t with ``dof``, the normal one when ``dof`` is None."""
+    if dof is None:
+        return Z if alpha == 0.05 else NormalDist().inv_cdf(1.0 - alpha / 2)
+    return t_quantile(dof, alpha)
+
+
 def _se(row: dict, metric: str) -> float:
     lo, hi = row.get(metric + "_lo"), row.get(metric + "_hi")
     if lo is None or hi is None:
         return float("nan")
-    return (hi - lo) / (2 * Z)
+    return (hi - lo) / (2 * _quantile(_dof(row)))
+
+
+def _fit_interval(fit: dict, coef: str) -> tuple[float, float]:
+    """95 % interval of ``fit[coef]``: t with n − 2 dof when the covariance was inflated by χ²_red, else 1.96."""
+    q = t_quantile(fit["n"] - 2) if fit["chi2_red"] > 1.0 else Z
+    return fit[coef] - q * fit[coef + "_se"], fit[coef] + q * fit[coef + "_se"]
 
 
 def wls_fit(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> dict:
@@ -74,7 +100,8 @@ def loglog_slope(rows: list[dict], xkey: str, metric: str) -> dict:
     x, v, se = (np.array(c, dtype=np.float64) for c in zip(*pts))
     fit = wls_fit(np.log(x), np.log(v), se / v)
     if "b" in fit:
-        fit.update(slope=fit["b"], lo=fit["b"] - Z * fit["b_se"], hi=fit["b"] + Z * fit["b_se"])
+        lo, hi = _fit_interval(fit, "b")
+        fit.update(slope=fit["b"], lo=lo, hi=hi)
     return fit
 
 
@@ -136,7 +163,7 @@ def bias_claim(records: list[dict], suffix: str = "") -> list[dict]:
         atten = []
         for r in rows:
             if r.get("gain") is not None:
-                a, half = abs(1 - r["gain"]), Z * _se(r, "gain")
+                a, half = abs(1 - r["gain"]), _quantile(_dof(r)) * _se(r, "gain")
                 atten.append(dict(r, atten=a, atten_lo=a - half, atten_hi=a + half))
         afit = loglog_slope(atten, "branching", "atten")
         out.append(dict(claim="C1 bias ∝ 1/B", estimator=est, bias_slope=fit.get("slope"), bias_lo=fit.get("lo"),
@@ -172,20 +199,27 @@ def variance_claim(records: list[dict], suffix: str = "") -> list[dict]:
         row = dict(claim="C2 var = a/B + c", estimator=est, var_slope=slope.get("slope"), var_slope_lo=slope.get("lo"),
                    var_slope_hi=slope.get("hi"), verdict=_verdict_slope(slope, -1.0))
         if "b" in fit:
-            row.update(a=fit["b"], a_lo=fit["b"] - Z * fit["b_se"], a_hi=fit["b"] + Z * fit["b_se"],
-                       tree_term=fit["a"], tree_lo=fit["a"] - Z * fit["a_se"], tree_hi=fit["a"] + Z * fit["a_se"],
+            (a_lo, a_hi), (tree_lo, tree_hi) = _fit_interval(fit, "b"), _fit_interval(fit, "a")
+            row.update(a=fit["b"], a_lo=a_lo, a_hi=a_hi, tree_term=fit["a"], tree_lo=tree_lo, tree_hi=tree_hi,
                        chi2_red=fit["chi2_red"])
         out.append(row)
     return out
 
 
-def _ratio(num: dict, den: dict, metric: str) -> tuple:
+def _ratio(num: dict, den: dict, metric: str, comparisons: int = 1) -> tuple:
+    """``(a/b, lo, hi)``: the ratio of ``num``'s and ``den``'s ``metric`` with its log-normal delta interval,
+    95 % for one planned comparison; ``comparisons`` = m > 1 widens it to the Bonferroni level 0.05/m, for a
+    ratio whose arm was picked as the best of m (so the chance that the pick's interval excludes 1 when no arm
+    is better stays ≤ 5 % two-sided)."""
     a, b = num.get(metric), den.get(metric)
     if not a or not b or a <= 0 or b <= 0:
         return (None, None, None)
     se = math.sqrt((_se(num, metric) / a) ** 2 + (_se(den, metric) / b) ** 2)
+    dof_num, dof_den = _dof(num), _dof(den)
+    dof = None if dof_num is None or dof_den is None else min(dof_num, dof_den)
+    q = _quantile(dof, 0.05 / max(int(comparisons), 1))
     r = a / b
-    return (r, r * math.exp(-Z * se), r * math.exp(Z * se))
+    return (r, r * math.exp(-q * se), r * math.exp(q * se))
 
 
 CONDITION_KEYS = ("depth", "success_rate", "reward", "entropy", "decisive")

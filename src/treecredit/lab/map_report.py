@@ -122,7 +122,9 @@ def map_markdown(records: list[dict], heatmap: Path | None, size: str | None = N
            "bias), so noise can put it above 1 (read 1.02 as 1 within its interval). GRPO's "
            "reference is its least noisy i.i.d. group size. Only generation is counted: the update still "
            "processes every leaf's tokens. Gains compare independently sampled cells (95 % log-normal delta "
-           "interval). ρ is measured around the arm's own mean gradient, so an arm whose mean gradient points "
+           "interval, Bonferroni-adjusted: each best arm is picked from m arms, so its interval is at level "
+           "0.05/m, which keeps the picked arm's significance honest). ρ is measured around the arm's own "
+           "mean gradient, so an arm whose mean gradient points "
            f"away from ∇J (95 % interval of cos(E ĝ, ∇J) entirely below {MIN_DIRECTION_COS}) is not recommended "
            "whatever its noise; such arms are listed in the last column."), ""]
     if heatmap is not None:

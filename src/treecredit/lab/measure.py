@@ -37,14 +37,11 @@ ZERO_TOL = 1e-12
 
 
 def t_quantile_975(df: int) -> float:
-    """The 97.5 % quantile of Student's t (Cornish–Fisher expansion; exact to ~1e-3 for df ≥ 3)."""
-    z = 1.959963984540054
-    if df <= 0:
-        return float("nan")
-    g1 = (z ** 3 + z) / 4
-    g2 = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96
-    g3 = (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384
-    return z + g1 / df + g2 / df ** 2 + g3 / df ** 3
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (exact: the inverse of the incomplete-beta
+    p-value of :func:`treecredit.training.compare_stats.t_quantile`); NaN for ``df`` ≤ 0."""
+    from treecredit.training.compare_stats import t_quantile
+
+    return t_quantile(df) if df > 0 else float("nan")
 
 
 def grouped_ranks(x: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:

@@ -111,7 +111,7 @@ class LabBatch:
             start = np.repeat(after[:, d], k)
             per_action[:, d] = rollout_rewards(self.mdp, start, d + 1, rng).reshape(-1, k).mean(axis=1)
         root = rollout_rewards(self.mdp, np.zeros(self.n_groups * k, dtype=np.int64), 0, rng)
-        prompt = np.repeat(root.reshape(-1, k).mean(axis=1), self.group_size)
+        prompt = root.reshape(-1, k).mean(axis=1)[self.group_index]  # groups may differ in size (adaptive)
         return self.per_token(per_action), prompt
 
 

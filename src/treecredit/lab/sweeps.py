@@ -197,7 +197,9 @@ def run_sweeps(sweeps=SWEEPS, *, size: str = "quick", full: bool = False, seed: 
                               turn_variants=turn_vars)
             measured = getattr(result, "tokens_per_group", None)
             leaves = getattr(result, "leaves_per_group", None)
+            n_blocks = (MAP_SIZES if cell.sweep in ("map", "cutoff") else SIZES)[size][0]
             base = dict(cell.describe(), **environment_facts(cell), p_nominal=dict(cell.env_args).get("success_rate"),
+                        n_blocks=n_blocks,
                         tokens_per_group=generated_tokens(cell) if measured is None else measured,
                         **({"leaves_per_group": leaves} if leaves is not None else {}),
                         **({f"cutoff_{k}": v for k, v in result.cutoff.items()} if cell.cutoff != "off" else {}))

@@ -52,7 +52,8 @@ def dr_grpo(batch: TokenBatch) -> np.ndarray:
 
     A_{i,t} = r_i − μ_g
 
-    Pairs with a constant loss normaliser in the trainer (``loss_agg="constant"``).
+    Pairs with a constant loss normaliser in the trainer (``TrainConfig(loss_aggregation="constant")``,
+    CLI ``--loss-aggregation constant``).
     Special cases: equals ``grpo`` with ``norm_by_std=False``. Paper: Liu et al., arXiv 2503.20783.
 
     Returns:

@@ -55,13 +55,14 @@ def vine(batch: TokenBatch, *, mc_values: Any = None, prompt_values: Any = None,
         check_ndim(start_value, 1, "prompt_values", "(B,)")
         check_shape(start_value, (B,), "prompt_values", "response (B)")
         check_finite(start_value, "prompt_values")
+        _check_magnitude(start_value, "prompt_values", np.arange(B))
         start_value = start_value.astype(np.float64)
     row, end_tok = np.nonzero(ends)
     if row.size == 0:  # every response is empty
         return np.zeros((B, T), dtype=np.float32)
     last = np.append(row[1:] != row[:-1], True)
     read = values[row[~last], end_tok[~last]]
-    check_finite(read, "mc_values (at step ends)")
+    _check_read(read, row[~last], end_tok[~last])
     after = np.empty(row.size)
     after[~last] = read
     after[last] = batch.rewards[row[last]]
@@ -70,3 +71,27 @@ def vine(batch: TokenBatch, *, mc_values: Any = None, prompt_values: Any = None,
     seg_start = np.where(first, 0, np.append(0, end_tok[:-1] + 1))
     out = spread_segments((B, T), row, seg_start, end_tok + 1, after - before)
     return zero_masked_tokens(out, batch)
+
+
+def _check_read(read: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Refuse non-numeric, complex, NaN, infinite or huge ``mc_values`` at the step ends that are read, naming
+    their (row, column) in the ``(B, T)`` array."""
+    check_finite(read[:0], "mc_values")  # dtype checks only
+    bad = np.flatnonzero(~np.isfinite(read))
+    if bad.size:
+        where = [(int(rows[k]), int(cols[k])) for k in bad[:5]]
+        fail("mc_values", f"is NaN or infinite at step ends (row, column) {where}",
+             "replace non-finite mc_values at the step ends (only those are read) before computing advantages")
+    _check_magnitude(read, "mc_values", np.stack([rows, cols], axis=1))
+
+
+def _check_magnitude(values: np.ndarray, argument: str, where: np.ndarray) -> None:
+    """Refuse values beyond ±``REWARD_LIMIT`` (float32 advantages would overflow), naming the first position."""
+    from treecredit.api import REWARD_LIMIT
+
+    if values.size and float(np.abs(values).max()) > REWARD_LIMIT:
+        k = int(np.argmax(np.abs(values)))
+        at = tuple(int(v) for v in where[k]) if where.ndim > 1 else int(where[k])
+        fail(argument, f"reaches {float(values[k]):.3g} at {'(row, column) ' if where.ndim > 1 else 'row '}{at}, "
+             f"beyond the {REWARD_LIMIT:.0e} that float32 advantages can be computed from",
+             f"rescale {argument} together with the rewards (the same units)")

@@ -39,6 +39,7 @@ from treecredit.rewards.answers import (
     reads_a_scribble,
     without_emphasis,
 )
+from treecredit.rewards.math_text import UNIT_LETTERS, prose_math, without_end_tokens, without_thousands_commas
 
 
 def _column(kwargs: dict, name: str, n: int) -> list:
@@ -63,11 +64,17 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
     How the answer is typed does not matter: the period that ends its sentence (``The answer is 1/2.``, which
     math-verify would read as ``1/2.0``), a closing remark in brackets that holds a word (``12 (3 boxes of 4)``),
     the escaped dollar (``\\$12``, ``\\boxed{\\$12}``), inline code (`` `9` ``) and the Unicode minus are dropped
-    (:func:`~treecredit.rewards.answers.plain_math_text`, :func:`~treecredit.rewards.answers.without_closing`);
+    (:func:`~treecredit.rewards.answers.plain_math_text`, :func:`~treecredit.rewards.answers.without_closing`), and so
+    are a chat model's end tokens after it (``9<|im_end|>``, ``</s>``) and a label glued to it (``Answer:9``); math
+    that ends a sentence of prose is read as math (``The answer is \\sqrt{2}``, ``So we get x = a + 1``), and
+    thousands separators in an equation as such (``x = 1,200``) where the answer is a number
+    (:mod:`~treecredit.rewards.math_text`);
     prose (``It's 9``, ``That's 9``, ``No: 10``, ``So I got 9.``) is read by math-verify's own anchors, and a unit
     after the value (``12 dollars``, ``7 km/h``, ``7 m^2``) is dropped by math-verify's unit normalisation. A unit
     of one or two letters counts only where math-verify knows it (``km``, ``h``, ``m``): ``7 x`` stays ``7x``, and
-    ``7 mL`` is not read as 7 (a known limitation; ``7 millilitres`` is).
+    ``7 mL`` is not read as 7 (a known limitation; ``7 millilitres`` is); where ``answer`` is a number, one capital
+    letter that names a unit counts too (``11 W``, ``7 N``:
+    :data:`~treecredit.rewards.math_text.UNIT_LETTERS`).
 
     ``literal`` (default True; ``--reward math:literal=false`` turns it off): where ``answer`` is a plain
     number (``9``, ``-0.5``, ``\\frac{1}{2}``), the completion's final answer must be a number literal too
@@ -76,7 +83,8 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
     it (``1+8``, ``3^2``, ``x = 1+8``, ``\\frac{18}{2}``): a restated question is not an answer; nor is text
     that stops mid-expression (``8*``, ``8 -``, ``3=3=3=``, ``8)``, ``11>``:
     :func:`~treecredit.rewards.answers.ends_open`), nor a scribble of which math-verify read the first number
-    (``11>;15``, ``x=11>;15``, ``11=;15`` read 11 where the statement ends on 15, as the ``numeric`` reward reads it:
+    (``11>;15``, ``x=11>;15``, ``11=;15``, ``6)6``, ``2[`` read 11, 6 or 2 where the statement ends on 15, 6 or an
+    open bracket, as the ``numeric`` reward reads it:
     :func:`~treecredit.rewards.answers.reads_a_scribble`; a trial's run credited ``011>;15`` for ``6+5=`` until
     2026-12-03; ``11>;a15`` too until fixC). ``literal=false`` lets an expression equal to the answer count (and
     text that stops mid-expression, as math-verify reads it), not a scribble: that is no expression but what
@@ -114,7 +122,7 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
             if str(gold) not in golds:
                 golds[str(gold)] = parse_within(_as_math(final_answer(plain_math_text(str(gold)))), seconds)
             gold_parsed = golds[str(gold)]
-            pred_parsed = parse_within(_as_math(pred_text), seconds)
+            pred_parsed = parse_within(_as_math(pred_text, number_answer=is_plain_number(gold_parsed)), seconds)
             if pred_parsed and is_plain_number(gold_parsed) and (
                     literal and (not is_number_literal(pred_parsed) or ends_open(pred_text))
                     or reads_a_scribble(pred_parsed, pred_text)):  # (a scribble is no expression: either way)
@@ -166,16 +174,25 @@ def _is_unit(word: str) -> bool:
     return [str(v) for v in parse(f"$1 {word}$") if not isinstance(v, str)] == ["1"]
 
 
-def _as_math(text: str) -> str:
+def _as_math(text: str, number_answer: bool = False) -> str:
     """Wrap bare math in ``$…$`` so that math-verify reads LaTeX such as ``\\frac{1}{2}`` as math; prose (two
     words in a row, a contraction such as ``It's``, a leading word as in ``No: 10``) is left as it is: inside
-    ``$…$`` its words would be read as symbols (``It is 10!`` as a product with ``10!``). A unit that ends bare
-    math (``12 dollars``, ``7 km/h``, ``7 m^2``) is marked ``\\text{…}``, which math-verify's unit normalisation
-    drops; a letter that is not a unit stays a symbol (``7 x^2``)."""
-    if "$" in text or "\\boxed" in text or _PROSE.search(text):
+    ``$…$`` its words would be read as symbols (``It is 10!`` as a product with ``10!``), except the math that ends
+    it where math-verify reads none outside ``$…$`` (``The answer is \\sqrt{2}``, ``So we get x = a + 1``, ``The
+    answer is (11)``: :func:`~treecredit.rewards.math_text.prose_math`). A unit that ends bare math (``12 dollars``,
+    ``7 km/h``, ``7 m^2``; where ``number_answer``, the reference being a number, also one capital letter of
+    :data:`~treecredit.rewards.math_text.UNIT_LETTERS`, ``11 W``) is marked ``\\text{…}``, which math-verify's unit
+    normalisation drops; a letter that is not a unit stays a symbol (``7 x^2``). Where ``number_answer``, thousands
+    separators after ``=`` are dropped (``x = 1,200``: :func:`~treecredit.rewards.math_text.without_thousands_commas`;
+    against a set such as ``\\{1, 200\\}`` they stay the set math-verify reads)."""
+    text = without_thousands_commas(text) if number_answer else text
+    if "$" in text or "\\boxed" in text:
         return text
+    if _PROSE.search(text):
+        return prose_math(text) or text
     unit = _UNIT_END.search(text)
-    if unit and all(_is_unit(w) for w in re.findall(r"[A-Za-z]+", unit.group(1))):
+    if unit and all(_is_unit(w) or number_answer and w in UNIT_LETTERS
+                    for w in re.findall(r"[A-Za-z]+", unit.group(1))):
         return f"${text[:unit.start()]} \\text{{{unit.group(1)}}}$"
     return f"${text}$"
 
@@ -184,10 +201,11 @@ def exact_reward(prompts, completions, answer=None, ignore_case: bool = False, *
     """1.0 where the final answer (:func:`~treecredit.rewards.answers.final_answer`: the ``<answer>…</answer>``
     block that answers, else the last box, else after ``####``, else the text) equals ``answer`` (Markdown
     emphasis removed as the ``math`` reward removes it,
-    :func:`~treecredit.rewards.answers.without_emphasis`: ``**Paris**`` is ``Paris``; whitespace collapsed), else
-    0.0."""
+    :func:`~treecredit.rewards.answers.without_emphasis`: ``**Paris**`` is ``Paris``; whitespace collapsed; a chat
+    model's end tokens at the end dropped, ``Paris<|im_end|>``:
+    :func:`~treecredit.rewards.math_text.without_end_tokens`), else 0.0."""
     def norm(text: str) -> str:
-        text = " ".join(final_answer(without_emphasis(text)).split())
+        text = " ".join(final_answer(without_emphasis(without_end_tokens(text))).split())
         return text.lower() if ignore_case else text
 
     answers = _column({"answer": answer}, "answer", len(completions))

@@ -6,8 +6,9 @@
 - :func:`check_instances`: refuses, before the warm start, a held-out set that leaves no instance for training
   (with an ``--eval-problems`` value that works) and an env whose ``instance_key()`` is the same for every
   instance (an own env whose first observation does not show what differs);
-- :func:`check_reset_repeats`: refuses an env whose ``reset(seed)`` is not deterministic (two resets of one
-  held-out instance giving different first observations or ``state_key()``\\ s), naming ``reset`` and the fix;
+- :func:`check_reset_repeats`: refuses an env whose ``reset(seed)`` is not deterministic (two resets of the first
+  or of the second held-out instance giving different first observations or ``state_key()``\\ s), naming
+  ``reset`` and the fix;
 - :func:`check_signature`: refuses a ``state_key()`` without a canonical form, naming the env class;
 - :func:`check_first_step`: plays one step with the env's expert (or first valid) action, so that ``_step``'s
   return values are checked before any work whatever the warm start (a note in the run's log when the env
@@ -87,29 +88,30 @@ def checked_reset(env, seed: int, during: str) -> str:
                          f"{name}.reset (play that instance by hand: env.reset({seed})).") from exc
 
 
-def draw_instances(env, rng, n: int, held_out: set, warn=None, room=None, room_warn=None) -> list[int]:
+def draw_instances(env, rng, n: int, held_out: set, warn=None, room=None, *, warm_start: bool = False) -> list[int]:
     """``n`` training instance seeds from ``rng`` whose instance is not in ``held_out`` (a run has checked, in
     ``eval_instances``, that some are left; this loop gives up after 1000 rounds).
 
-    An instance whose ``reset`` raises stops the run (:func:`checked_reset`) or, with ``warn`` (an RL step,
-    whose episodes are dropped when the env fails), is skipped with a warning, unless
-    :data:`FAILED_RESETS_STOP` resets in a row failed (the env is broken: the error then). ``room(seed, first
-    observation)`` (:func:`gpt_room`) raises ``ValueError`` for an instance whose episodes would not fit in the
-    model's positions (the positions were sized from the held-out instances only): with ``warn``, or with
-    ``room_warn`` (the warm start, whose failed resets still stop the run), the instance is skipped with that error
-    as a warning (the same streak of skips stops the run), so that a rare long instance cannot stop a run partway;
-    with neither, the run stops."""
+    ``room(seed, first observation)`` (:func:`~treecredit.training.agent_room.gpt_room` or ``hf_room``) raises
+    ``ValueError`` for an instance whose episodes would not fit in the model's positions (sized or checked from the
+    held-out instances only); an instance whose ``reset`` raises gives :func:`checked_reset`'s error. ``warn``
+    (None: the first such error stops the run) says each skipped instance: a too-long one is always skipped, one
+    whose reset raised only in an RL step (whose episodes are dropped when the env fails), not in the warm start
+    (``warm_start``: its expert cannot play without the env), where it stops the run. :data:`FAILED_RESETS_STOP`
+    skips in a row stop the run (the error then), so that a rare long instance cannot stop a run partway and a
+    broken env does not give thousands of warnings."""
     if env.single_instance:  # one map only (cliffwalking): nothing can be held out
         return env.instances(rng, n)
     seeds: list[int] = []
-    during, streak = "drawing training instances" if warn else "drawing the warm start's instances", 0
+    rl_step = warn is not None and not warm_start
+    during, streak = "drawing training instances" if rl_step else "drawing the warm start's instances", 0
     for _ in range(1000):
         for seed in env.instances(rng, n):
-            say = warn
+            say = warn if rl_step else None  # a failed reset: skipped in an RL step only
             try:
                 observation = checked_reset(env, seed, during)
                 if room is not None and len(seeds) < n and env.instance_key() not in held_out:
-                    say = warn or room_warn
+                    say = warn
                     room(seed, observation)
             except ValueError as exc:
                 streak += 1
@@ -251,8 +253,11 @@ def episode_room(longest_prompt: int, settings) -> int:
     """The positions the longest episode row takes: the longest first observation (with the turn prefix, as
     :func:`~treecredit.agents.play` encodes it: no start token is added) plus ``max_episode_tokens`` (``play`` adds
     an observation only when the next action still fits in it), or plus ``action_max_tokens`` when that is more
-    (the first action is sampled whatever ``max_episode_tokens`` is)."""
-    return longest_prompt + max(settings.max_episode_tokens, settings.action_max_tokens)
+    (the first action is sampled whatever ``max_episode_tokens`` is): :func:`~treecredit.agents.positions.
+    episode_need`, which ``play`` checks against the policy's positions."""
+    from treecredit.agents.positions import episode_need
+
+    return episode_need(longest_prompt, settings)
 
 
 def check_room(argument: str, limit: int, longest_prompt: int, settings, unit: str, fix: str) -> None:
@@ -310,33 +315,6 @@ def gpt_positions(held: HeldOut, settings, agent: dict) -> int:
     return max(DEFAULT_MAX_LEN, rounded)
 
 
-def gpt_room(settings, max_len: int, given: bool):
-    """``room(seed, first observation)`` for :func:`draw_instances`: refuses (``ValueError`` naming
-    ``--sampler-option max_len`` and the positions needed) a training instance whose first observation plus
-    ``max_episode_tokens`` does not fit in the small GPT's ``max_len`` positions (:func:`episode_room`; one
-    character, one token), which :func:`gpt_positions` sized from the held-out first observations only: past them
-    the GPT's positions would be clamped without a word. ``given``: ``max_len`` came from ``--sampler-option``."""
-
-    def room(seed: int, observation: str) -> None:
-        longest = len(observation + settings.turn_prefix)
-        need = episode_room(longest, settings)
-        if need <= max_len:
-            return
-        rounded = -(-need // 128) * 128
-        longer = settings.action_max_tokens > settings.max_episode_tokens
-        plus = (f"an action of up to action_max_tokens={settings.action_max_tokens} (--max-new-tokens)" if longer
-                else f"max_episode_tokens={settings.max_episode_tokens}")
-        size = (f"--sampler-option max_len={max_len}" if given else
-                f"max_len={max_len}, sized from the held-out instances' first observations")
-        fail("max_len", f"training instance {seed} has a first observation of {longest} characters, which plus {plus}"
-             f" needs {need} positions, more than the small GPT's {max_len} ({size})",
-             f"pass --sampler-option max_len={rounded} or more, or a smaller --sampler-option max_episode_tokens"
-             if rounded <= MAX_GPT_POSITIONS else "pass a smaller --sampler-option max_episode_tokens, or a Hugging "
-             "Face --model for longer episodes")
-
-    return room
-
-
 class HeldOut(NamedTuple):
     """An agent run's held-out instances, as :func:`eval_instances` drew them."""
 
@@ -357,20 +335,26 @@ def eval_instances(probe, n: int, listed_used: bool = True) -> HeldOut:
     """The ``n`` held-out instance seeds, the set of their ``instance_key`` and their first observations.
 
     Checks the env on the way, before any work (:mod:`treecredit.training.agent_checks`): its return values
-    (``TextEnv.reset``), that instances are told apart and some are left for training, that the first
-    state has a signature (``state_key()``) and that one step returns valid values (:func:`check_first_step`;
+    (``TextEnv.reset``), that instances are told apart and some are left for training, that ``reset(seed)`` is
+    deterministic (the first two distinct held-out instances reset once more, :func:`check_reset_repeats`), that the
+    first state has a signature (``state_key()``) and that one step returns valid values (:func:`check_first_step`;
     ``listed_used``: the run picks from ``valid_actions()``, :func:`~treecredit.agents.options.lists_actions`)."""
     seeds = probe.instances(np.random.default_rng(EVAL_SEED), n)
-    held_out, observations, first_key = set(), {}, None
-    for seed in dict.fromkeys(seeds):  # a seed is one instance: each distinct seed reset once
+    held_out, observations, first_keys = set(), {}, {}
+    distinct = list(dict.fromkeys(seeds))  # a seed is one instance: each distinct seed reset once
+    for seed in distinct:
         observations[seed] = checked_reset(probe, seed, "drawing the held-out instances before any work")
-        if seed == seeds[0]:  # compared with check_signature's reset of it (check_reset_repeats)
-            first_key = first_state_key(probe)
+        if seed in distinct[:2]:  # compared with a second reset of it (check_reset_repeats)
+            first_keys[seed] = first_state_key(probe)
         key = probe.instance_key()
         check_instance_key(probe, key, seed)
         held_out.add(key)
     check_instances(probe, held_out, n)
+    if len(distinct) > 1:  # a second instance, reset once more: a reset seeded for some instances only
+        second = distinct[1]
+        again = checked_reset(probe, second, "checking that reset(seed) is deterministic before any work")
+        check_reset_repeats(probe, second, observations[second], first_keys[second], again)
     again = check_signature(probe, seeds[0])
-    check_reset_repeats(probe, seeds[0], observations[seeds[0]], first_key, again)
+    check_reset_repeats(probe, seeds[0], observations[seeds[0]], first_keys[seeds[0]], again)
     note, action = first_step(probe, seeds[0], listed_used)  # from the first state check_signature left
     return HeldOut(seeds, held_out, observations, note, action)

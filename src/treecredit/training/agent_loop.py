@@ -34,13 +34,13 @@ from treecredit.training.agent_checks import (  # noqa: F401 — the pre-run env
     draw_instances,
     eval_instances,
     gpt_positions,
-    gpt_room,
 )
 from treecredit.training.agent_preflight import (  # noqa: F401 — the run's checks, also importable from here
     agent_setup,
     check_agent_config,
     check_hf_agent_model,
 )
+from treecredit.training.agent_room import gpt_room, hf_room  # noqa: F401 — also importable from here
 
 
 def warm_start_env_options(env: str, options: dict) -> dict:
@@ -57,16 +57,18 @@ def warm_start_env_options(env: str, options: dict) -> dict:
 
 
 def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int | None = None,
-                       eval_split: HeldOut | None = None):
+                       eval_split: HeldOut | None = None, room=None):
     """The agent GPT warm-started on noisy expert episodes (cached), a random one without warm start, or
     the local Hugging Face model of ``--model`` (no warm start, as in task runs).
 
     ``max_len``: the GPT's positions when the caller has already found them with :func:`gpt_positions`
     from the held-out first observations; ``None`` finds them here. ``eval_split``: the held-out instances when
     the caller has already drawn and checked them with :func:`eval_instances` (every held-out reset again);
-    ``None`` draws them here.
+    ``None`` draws them here. ``room``: the warm start's :func:`gpt_room` when the caller has it (``agent_setup``'s);
+    ``None`` builds it here.
 
-    The warm start draws its instances outside the held-out set (:func:`eval_instances`).
+    The warm start draws its instances outside the held-out set (:func:`eval_instances`), and skips, with a
+    warning, one whose episodes would not fit the GPT's positions (:func:`draw_instances`).
     """
     from treecredit.agents.options import DEFAULT_EXPERT_NOISE, lists_actions
     from treecredit.agents.policy import agent_gpt, cached_warm_start, warm_start_agent
@@ -99,10 +101,10 @@ def build_agent_policy(config, env_fn, settings, agent: dict, log, max_len: int 
 
     # a training instance longer than the GPT's positions: skipped with a warning, as in an RL step (a rare long
     # one must not stop the run partway through the warm start); FAILED_RESETS_STOP in a row stop it
-    room = gpt_room(settings, model["max_len"], "max_len" in agent)
+    room = gpt_room(settings, model["max_len"], "max_len" in agent) if room is None else room
 
     def instances(rng, n: int) -> list[int]:
-        return draw_instances(env, rng, n, held.keys, room=room, room_warn=log)
+        return draw_instances(env, rng, n, held.keys, log, room, warm_start=True)
 
     def train(policy, on_step):
         return warm_start_agent(policy, env_fn, instances, steps=config.warm_start_steps,
@@ -219,17 +221,16 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
     check_env_reward_range(config)  # an estimator that needs returns in [0, 1] on an env that leaves it
     probe = make_env(config.env, **config.env_options)  # one env to set up: the draws and the checks
     env_fn = functools.partial(make_env, config.env, **config.env_options)  # checked with probe
-    # the env's checks (held-out draw against its pool, instance and state keys) and the GPT's positions (or
-    # the model's tokenizer) before the folder is touched: a refused run leaves an earlier one (--overwrite) as it was
-    settings, agent, held, max_len = agent_setup(config, probe)
+    # the env's checks (held-out draw against its pool, instance and state keys), the GPT's positions (or the
+    # model's tokenizer) and a sample of training instances against them, before the folder is touched: a refused
+    # run leaves an earlier one (--overwrite) as it was
+    settings, agent, held, max_len, room = agent_setup(config, probe)
     if held.note:  # _step could not be checked: said in the output and the run's log, not as a warning
         log(held.note)
     eval_seeds, held_out = held.seeds, held.keys
-    # a training instance longer than the held-out ones the GPT's positions were sized from: skipped, with the fix
-    room = None if max_len is None else gpt_room(settings, max_len, "max_len" in agent)
     out, saved = start_run(config, resume=resume, overwrite=overwrite, log=log)  # seeds, folder, checkpoint
     run_log.begin(start_line(config, resume))  # the checks passed: the folder is the run's
-    policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, held)
+    policy = build_agent_policy(config, env_fn, settings, agent, log, max_len, held, room)
     policy.compile_decode = config.compile_decode
     reference = None
     if config.kl_coef > 0:
@@ -307,6 +308,8 @@ def _train_agent(config, run_log, *, resume: bool, overwrite: bool, stop_at_step
             if stop.signum is not None:  # a safe point: the last step is complete and logged
                 _interrupt(stop.signum, counters, saved_step, checkpoint, writer, bar)
             budget.before_step()
+            # a training instance longer than the held-out ones the model's positions were checked on: skipped, with
+            # the fix (room: the small GPT's or the Hugging Face model's)
             seeds = draw_instances(probe, rng, config.prompts_per_step, held_out, log, room)
             t0 = time.perf_counter()
             episodes, generated = play(policy, env_fn, seeds, config.group_size, generator, settings, log=warn)

@@ -67,25 +67,27 @@ def check_agent_config(config) -> None:
              "(--env) have no such warm start for it yet", "drop --hf-warm-start-steps")
 
 
-def check_hf_agent_model(config, held: HeldOut, settings, probe=None) -> None:
+def check_hf_agent_model(config, held: HeldOut, settings, probe=None):
     """A Hugging Face ``--model`` of an agent run, checked before the run folder is touched (as a task run's,
     :mod:`treecredit.training.context`), from its tokenizer and config without loading its weights: the tokenizer
     against the model's vocabulary and end of sequence, and the longest held-out first observation (``held``, as
     :func:`eval_instances` drew them, encoded as the episodes encode it) plus ``max_episode_tokens`` against the
     model's positions (:func:`check_room`), the fix naming the largest ``max_episode_tokens`` that fits; and, with
     ``probe`` (the env the checks played one step of), that the tokenizer gives back the action played there
-    (:func:`~treecredit.training.agent_tokenizer.check_round_trip`)."""
+    (:func:`~treecredit.training.agent_tokenizer.check_round_trip`). Returns the model's
+    :func:`~treecredit.training.agent_room.hf_room` for the training instances' draws (None when its config names
+    no positions)."""
     from treecredit.models.hf_policy import token_counts
     from treecredit.training.config import option_flag_named
     from treecredit.training.context import checked_model_files
 
-    tokenizer, _, limit = checked_model_files(config)
+    tokenizer, model_config, limit = checked_model_files(config)
     if probe is not None:
         from treecredit.training.agent_tokenizer import check_round_trip
 
         check_round_trip(tokenizer, config.model, probe, held.action, settings)
     if limit is None:  # its config names no positions: no limit known
-        return
+        return None
     prompts = [observation + settings.turn_prefix for observation in held.observations.values()]
     longest = max(token_counts(tokenizer, prompts, add_special_tokens=False))  # HFPolicy.encode's ids
     fits = limit - longest  # what check_room accepts: longest + max_episode_tokens <= limit (no start token)
@@ -97,6 +99,11 @@ def check_hf_agent_model(config, held: HeldOut, settings, probe=None) -> None:
               "model with more positions"
     with option_flag_named(config.sampler_options, "sampler_options", "--sampler-option", "agent episodes"):
         check_room("max_episode_tokens", limit, longest, settings, "tokens", fix)
+    from treecredit.models.hf_load import text_config
+    from treecredit.training.agent_room import hf_room
+
+    field = "n_positions" if hasattr(text_config(model_config), "n_positions") else "max_position_embeddings"
+    return hf_room(settings, tokenizer, limit, config.model, field)
 
 
 def episode_settings(config, *, decoding: bool = True):
@@ -126,6 +133,10 @@ class AgentSetup(NamedTuple):
     max_len: int | None
     """The small GPT's positions (:func:`~treecredit.training.agent_checks.gpt_positions`); None for a Hugging
     Face model (its own, checked by :func:`check_hf_agent_model`)."""
+    room: object = None
+    """``room(seed, first observation)`` for the training instances' draws
+    (:class:`~treecredit.training.agent_room.Room`: the small GPT's or the Hugging Face model's positions; None
+    when the model's config names none)."""
 
 
 def agent_setup(config, probe) -> AgentSetup:
@@ -135,13 +146,20 @@ def agent_setup(config, probe) -> AgentSetup:
     :func:`~treecredit.training.agent_checks.eval_instances`), then the small GPT's positions
     (:func:`~treecredit.training.agent_checks.gpt_positions`, which refuses a ``--sampler-option max_len`` the
     episodes do not fit in) or, for a Hugging Face ``--model``, its tokenizer and config against the held-out first
-    observations (:func:`check_hf_agent_model`). Raises ``ValueError`` naming the argument and the fix."""
+    observations (:func:`check_hf_agent_model`); last, a run whose every training instance of a seeded sample is
+    longer than those positions is refused (:func:`~treecredit.training.agent_room.check_training_room`). Raises
+    ``ValueError`` naming the argument and the fix."""
     from treecredit.agents.options import lists_actions
     from treecredit.training.agent_checks import eval_instances, gpt_positions
+    from treecredit.training.agent_room import check_training_room, gpt_room
 
     settings, agent = episode_settings(config)
     held = eval_instances(probe, config.eval_problems, lists_actions(config, agent))
     if config.model != "gpt":  # its tokenizer and config, without its weights
-        check_hf_agent_model(config, held, settings, probe)
-        return AgentSetup(settings, agent, held, None)
-    return AgentSetup(settings, agent, held, gpt_positions(held, settings, agent))  # one character, one token
+        room = check_hf_agent_model(config, held, settings, probe)
+        max_len = None
+    else:
+        max_len = gpt_positions(held, settings, agent)  # one character, one token
+        room = gpt_room(settings, max_len, "max_len" in agent)
+    check_training_room(probe, held.keys, room)
+    return AgentSetup(settings, agent, held, max_len, room)

@@ -1,5 +1,6 @@
 """Whether an agent env's ``reset(seed)`` is deterministic, checked before any work from resets the run makes
-anyway (:func:`treecredit.training.agent_checks.eval_instances`): ``play`` prefills one prompt per instance and
+anyway and one more (:func:`treecredit.training.agent_checks.eval_instances`: the first held-out instance and
+the second): ``play`` prefills one prompt per instance and
 copies it to each of its episodes, and forks (``restore``) replay from ``reset``, so an unseeded draw in ``reset``
 would train on prompts the policy never saw (review40 2, 2026-12-03)."""
 

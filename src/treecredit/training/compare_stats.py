@@ -1,7 +1,8 @@
 """Small-sample statistics of a comparison: t-intervals over seeds and the paired t-test.
 
 Across n seeds the 95% interval of a mean is  x̄ ± t₀.₉₇₅,ₙ₋₁ · s/√n  (s the Bessel standard deviation);
-with one seed the half-width is 0 (no spread can be estimated; the report says n = 1).
+with one seed the half-width is 0 (no spread can be estimated; the report says n = 1). The quantile is the
+exact one of the distribution the p-value uses (no table), so "the interval excludes 0" and "p < 0.05" agree.
 
 The paired test (Student 1908; any statistics text) compares two arms run with the same seeds: with
 dₛ = x_A(s) − x_B(s), t = d̄ / (s_d/√n) has n − 1 degrees of freedom under "no difference"; its two-sided
@@ -12,19 +13,37 @@ continued fraction (Numerical Recipes §6.4) so that no SciPy is needed.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         15: 2.131, 20: 2.086, 30: 2.042}
 
-
-def t_quantile(dof: int) -> float:
-    """Two-sided 95% Student-t quantile for ``dof`` degrees of freedom (table, conservative between rows)."""
+def t_quantile(dof: float, alpha: float = 0.05) -> float:
+    """Two-sided ``1 − alpha`` Student-t quantile: the t with P(|T| ≥ t) = ``alpha`` for ``dof`` degrees of
+    freedom (t₀.₉₇₅ for the default), found by inverting :func:`t_two_sided_p` (exact to ~1e-9 relative), so
+    the intervals and the p-values use the same distribution. 0.0 for ``dof`` ≤ 0 (no interval).
+    Raises ValueError unless 0 < ``alpha`` < 1."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha: {alpha!r} is not in (0, 1)")
     if dof <= 0:
         return 0.0
-    keys = [k for k in sorted(_T975) if k <= dof]
-    return _T975[keys[-1]] if dof <= 30 else 1.96
+    return _t_quantile(float(dof), float(alpha))
+
+
+@lru_cache(maxsize=512)
+def _t_quantile(dof: float, alpha: float) -> float:
+    lo, hi = 0.0, 2.0
+    while t_two_sided_p(hi, dof) > alpha:  # P(|T| ≥ t) falls as t grows: bracket, then bisect
+        lo, hi = hi, hi * 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_two_sided_p(mid, dof) > alpha:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return 0.5 * (lo + hi)
 
 
 def mean_ci(values) -> tuple[float, float]:
@@ -68,7 +87,7 @@ def incomplete_beta(a: float, b: float, x: float) -> float:
     return 1.0 - math.exp(log_front) * _beta_fraction(b, a, 1.0 - x) / b
 
 
-def t_two_sided_p(t: float, dof: int) -> float:
+def t_two_sided_p(t: float, dof: float) -> float:
     """P(|T| ≥ |t|) for Student's t with ``dof`` degrees of freedom."""
     if dof <= 0 or not math.isfinite(t):
         return float("nan") if dof <= 0 else 0.0
@@ -78,7 +97,9 @@ def t_two_sided_p(t: float, dof: int) -> float:
 def paired_t(a, b) -> dict:
     """Paired t-test of ``a − b`` (same seeds, same order): mean difference, its 95% half-width, t, p, n.
 
-    With fewer than 2 pairs, or identical pairs (zero spread), ``t`` and ``p`` are NaN (no test possible)."""
+    With fewer than 2 pairs, or identical pairs (every difference 0), ``t`` and ``p`` are NaN (no test possible).
+    A constant non-zero difference (no spread, every seed moved the same way) gives ``t`` = ±inf, ``p`` = 0 and a
+    zero-width interval: the limit of the test as the spread goes to 0, not a small-sample claim."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     n = int(d.size)
     out = {"n": n, "mean_diff": float(d.mean()) if n else float("nan"), "ci95": float("nan"),
@@ -90,4 +111,7 @@ def paired_t(a, b) -> dict:
     if sd > 0:
         out["t"] = float(d.mean() / (sd / math.sqrt(n)))
         out["p"] = t_two_sided_p(out["t"], n - 1)
+    elif out["mean_diff"] != 0:  # every pair differs by the same amount: no spread
+        out["t"] = math.copysign(math.inf, out["mean_diff"])
+        out["p"] = 0.0
     return out

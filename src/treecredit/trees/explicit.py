@@ -114,6 +114,13 @@ def _check_same_tokens(batch: TokenBatch, nodes: np.ndarray) -> None:
              "give each sampled segment its own id: equal ids must hold the same tokens")
 
 
+def _integers(values: Any, argument: str) -> np.ndarray:
+    """``values`` as int64, refusing float, complex or other non-integer dtypes (no silent truncation)."""
+    array = to_numpy(values, argument)
+    check_integer(array, argument)
+    return as_int64(array, argument)
+
+
 def tree_nodes_from_parents(node_parent: Any, node_start: Any, node_end: Any, leaf_nodes: Any,
                             n_tokens: int | None = None) -> np.ndarray:
     """The ``(B, T)`` ``tree_nodes`` array of the root-to-leaf paths of a sampled tree.
@@ -129,10 +136,8 @@ def tree_nodes_from_parents(node_parent: Any, node_start: Any, node_end: Any, le
         ``(B, T)`` int64 node ids (the indices into ``node_parent``), −1 on padding. Pass it as
         ``tree_nodes=`` (with ``response_ids`` laid out along the same paths).
     """
-    parent = to_numpy(node_parent, "node_parent").astype(np.int64)
-    start = to_numpy(node_start, "node_start").astype(np.int64)
-    end = to_numpy(node_end, "node_end").astype(np.int64)
-    leaves = to_numpy(leaf_nodes, "leaf_nodes").astype(np.int64)
+    parent, start, end, leaves = (_integers(a, name) for a, name in ((node_parent, "node_parent"),
+                                  (node_start, "node_start"), (node_end, "node_end"), (leaf_nodes, "leaf_nodes")))
     n = parent.size
     check_shape(start, (n,), "node_start", "node (N)")
     check_shape(end, (n,), "node_end", "node (N)")
