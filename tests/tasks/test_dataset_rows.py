@@ -290,10 +290,10 @@ def test_a_conversation_ending_with_its_answer_is_refused_as_a_prompt_and_not_of
 
 
 @pytest.mark.parametrize("model, options, advice", [
-    ("gpt", {}, "pass --warm-start-steps 0, or"),
+    ("gpt", {}, "--warm-start-steps 0"),
     ("gpt", {"warm_start_steps": 0}, None),
     ("hf-folder", {}, None),  # a Hugging Face model has no warm start by default: no advice
-    ("hf-folder", {"hf_warm_start_steps": 20}, "pass --hf-warm-start-steps 0, or"),
+    ("hf-folder", {"hf_warm_start_steps": 20}, "--hf-warm-start-steps 0"),
 ])
 def test_the_warm_start_advice_for_a_dataset_without_answers_matches_the_model(tmp_path, capsys, monkeypatch, model,
                                                                                 options, advice):
@@ -305,12 +305,49 @@ def test_the_warm_start_advice_for_a_dataset_without_answers_matches_the_model(t
     monkeypatch.setenv(_NOTED_ENV, "")
     path = jsonl(tmp_path / "bare.jsonl", CODE)
     defaults = {name: getattr(TrainConfig, name) for name in ("task", "warm_start_steps", "hf_warm_start_steps")}
-    task_from_config(SimpleNamespace(**{**defaults, **options}, model=model, dataset=path, reward=["code"],
-                                     task_options={}))  # the fields it reads, without a model folder
+    config = SimpleNamespace(**{**defaults, **options}, model=model, dataset=path, reward=["code"], task_options={})
+    if advice is None:
+        task_from_config(config)  # the fields it reads, without a model folder
+    else:  # trial42: the run went on and its warm start taught the model to answer nothing: refused, the flag named
+        field = advice.split()[0].removeprefix("--").replace("-", "_")
+        with pytest.raises(ValueError, match=rf"^{field}: dataset .* has neither answers nor worked solutions .*teach "
+                                             rf"the model to answer nothing\. Fix: pass .*or {advice} to start RL"):
+            task_from_config(config)
     note = capsys.readouterr().out
     assert note.startswith(f"note: dataset {path!r} has no 'answer' column"), note
-    if advice is None:
-        assert "warm start" not in note and "warm-start" not in note, note
-    else:
-        assert f"a supervised warm start would teach the model to answer nothing: {advice}" in note, note
-        assert "--hf-warm-start-steps" not in note.replace(advice, ""), note  # one form, the model's
+    assert "warm start" not in note and "warm-start" not in note, note  # the refusal names the flag
+
+
+def test_a_trl_style_dataset_is_offered_answer_column_solution_and_an_empty_warm_start_is_refused(tmp_path, capsys,
+                                                                                                  monkeypatch):
+    """trial42 finding 4: TRL/open-r1 rows (`prompt` messages + `solution`, the reference answer) without --reward:
+    the refusal offers answer_column=solution; with a reward but neither answers nor worked solutions, the small
+    GPT's warm start (which would teach the model to answer nothing, then ran anyway) is refused naming its flag."""
+    from types import SimpleNamespace
+
+    from treecredit.tasks import task_from_config
+    from treecredit.training.config import TrainConfig
+
+    monkeypatch.setenv(_NOTED_ENV, "")
+    rows = [{"prompt": [{"role": "user", "content": f"{i}+1="}], "solution": str(i + 1)} for i in range(8)]
+    path = jsonl(tmp_path / "trl.jsonl", rows)
+    defaults = {name: getattr(TrainConfig, name) for name in ("task", "warm_start_steps", "hf_warm_start_steps")}
+
+    def config(reward, **options):
+        return SimpleNamespace(**defaults, model="gpt", dataset=path, reward=reward, task_options=options)
+
+    with pytest.raises(ValueError, match=r"^answer_column: .*Fix: pass --task-option answer_column=solution if "
+                                         r"'solution' holds the reference answers \(as in TRL/open-r1 datasets\)"):
+        task_from_config(config([]))
+    assert "Pass --task-option answer_column=solution (in TRL/open-r1" in capsys.readouterr().out
+    mine = "tests.tasks.test_dataset_rows:_length_reward"
+    with pytest.raises(ValueError, match=r"^warm_start_steps: dataset .* has neither answers nor worked solutions .*"
+                                         r"Fix: pass --task-option answer_column=solution .*or --warm-start-steps 0"):
+        task_from_config(config([mine]))
+    assert task_from_config(config([mine], answer_column="solution")).train_problems[0].solution != ""
+    task_from_config(SimpleNamespace(**{**defaults, "warm_start_steps": 0}, model="gpt", dataset=path, reward=[mine],
+                                     task_options={}))  # no warm start: nothing to refuse
+
+
+def _length_reward(completions, **kwargs):
+    return [float(len(str(c)) > 0) for c in completions]

@@ -37,6 +37,7 @@ from treecredit.tasks.dataset_rows import (
     check_rewards_have_columns,
     is_conversation,
     note_no_answers,
+    refuse_empty_warm_start,
 )
 from treecredit.tasks.fixed import FixedProblemsTask, float_product_count, held_out_count, split_held_out
 
@@ -128,6 +129,7 @@ class DatasetTask(FixedProblemsTask):
         self._reward_set = RewardSet(self.rewards, argument="reward")
         check_rewards_have_columns(self._reward_set.items, list(rows[0]),
                                    bool(self.answer_column) or "answer" in rows[0], self.rewards)
+        refuse_empty_warm_start(self.path, list(rows[0]), bool(self.answer_column), bool(self.solution_column))
         answer_rewards = _answer_rewards(self._reward_set.items)
         for table, source in answered:
             check_answer_cells(table, self.answer_column, source, answer_rewards)

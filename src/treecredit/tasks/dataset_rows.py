@@ -104,6 +104,9 @@ def check_rewards_have_columns(items: list, columns: list[str], has_answers: boo
                    if "test" in columns else  # 'code' would be refused without tests: not suggested then
                    "add the reference answers as a column named 'answer' (or pass --task-option answer_column=<the "
                    "column that holds them>), or pass a reward that needs no answer (--reward module:function)")
+            if trl_solution(columns):  # TRL/open-r1 datasets: prompt + solution, the solution the reference answer
+                fix = f"pass --task-option answer_column=solution if 'solution' holds the reference answers (as in " \
+                      f"TRL/open-r1 datasets); else {fix}"
             fail("answer_column", f"the dataset has no answers, but reward {name!r}{default} compares each "
                  f"completion with its row's answer (the dataset's columns are {columns})", fix)
         if base is code_reward and "test" not in columns:
@@ -145,13 +148,38 @@ def note_no_answers(path: str, columns: list[str], solutions: bool = True) -> No
     os.environ[_NOTED_ENV] = os.pathsep.join([*filter(None, noted), key])
     flag = WARM_START_FLAG.get()
     flag = "--warm-start-steps 0 (a Hugging Face model: --hf-warm-start-steps 0)" if flag is None else flag
+    named = ("answer_column=solution (in TRL/open-r1 datasets 'solution' holds the reference answer)"
+             if trl_solution(columns) else "answer_column=NAME if a column holds them")
     print(f"note: dataset {path!r} has no 'answer' column (its columns are {columns}), so it has no reference "
           "answers: rewards get no answer=, and held-out pass@1 is the mean reward (no success test; with a code "
           "reward among the rewards, the verdict of the row's tests). Pass "
-          "--task-option answer_column=NAME if a column holds them, or answer_column= to say there are none."
-          + ("" if solutions or not flag else " It has no worked solutions either (no solution_column), so a "
+          f"--task-option {named}, or answer_column= to say there are none."
+          + ("" if solutions or WARM_START_FLAG.get() is not None  # a run's: refused (refuse_empty_warm_start)
+             else " It has no worked solutions either (no solution_column), so a "
              f"supervised warm start would teach the model to answer nothing: pass {flag}, or --task-option "
              "solution_column=NAME."), flush=True)
+
+
+def trl_solution(columns: list[str]) -> bool:
+    """Whether ``columns`` look like a TRL/open-r1 dataset's (a ``solution`` column, the reference answer, and no
+    ``answer``; not a code dataset's, whose ``test`` rows make ``solution`` a program)."""
+    return "solution" in columns and "answer" not in columns and "test" not in columns
+
+
+def refuse_empty_warm_start(path: str, columns: list[str], answers: bool, solutions: bool) -> None:
+    """Refuse, before any work, a run whose supervised warm start (:data:`WARM_START_FLAG` names its flag; none or
+    not known: nothing) would train on empty targets: the dataset at ``path`` (its ``columns``) has neither answers
+    nor worked solutions. A ``solution`` column that is not read (TRL/open-r1 datasets hold the reference answer
+    there) is named in the fix."""
+    flag = WARM_START_FLAG.get()
+    if answers or solutions or not flag:
+        return
+    named = ("--task-option answer_column=solution (in TRL/open-r1 datasets 'solution' holds the reference answer; "
+             "solution_column=solution if it holds worked solutions), " if trl_solution(columns) else
+             "--task-option answer_column=NAME or solution_column=NAME if a column holds answers or solutions, ")
+    fail(flag.split()[0].removeprefix("--").replace("-", "_"), f"dataset {path!r} has neither answers nor worked "
+         f"solutions (its columns are {columns}), so the supervised warm start would train on empty targets and teach "
+         "the model to answer nothing", f"pass {named}or {flag} to start RL from the model as it is")
 
 
 def conversation_rows(rows: list[dict], column: str) -> list[int]:
