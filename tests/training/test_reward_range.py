@@ -109,7 +109,8 @@ def test_an_own_function_that_leaves_the_range_on_a_prompt_only_dataset_names_th
     register_reward("rr_two", lambda prompts, completions, **_: [2.0] * len(completions))
     try:
         with pytest.raises(ValueError) as caught:
-            check_run(_config(tiny_config, str(path), ["rr_two"]))
+            check_run(tiny_config(dataset=str(path), reward=["rr_two"], task_options={"delimiter": "+"},
+                                  estimator="treerpo", warm_start_steps=0))  # no solutions: no warm start
     finally:
         _REGISTERED.pop("rr_two", None)
     message = str(caught.value)
