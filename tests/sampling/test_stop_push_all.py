@@ -57,3 +57,40 @@ def test_push_all_equals_pushing_one_by_one_on_a_byte_level_bpe():
     for pieces in (text_pieces.pieces_of(tokenizer.decode), None):
         found += _check(tokenizer.decode, pieces, alphabet, stops, seed=1)
     assert found > 50
+
+
+def test_one_character_strings_without_the_matcher_answer_as_the_matcher(monkeypatch):
+    """``stop_positions`` for strings of one character each (the tasks' step marks) over whole pieces answers without
+    a matcher (``stops._one_character_positions``), as the matcher does; a window or segment holding a token without a
+    whole piece (a stop id, part of a character) goes to the matcher."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("tokenizers")
+    from text_tokenizers import byte_level_bpe
+    from treecredit import text_pieces
+    from treecredit.sampling import stops as stops_module
+
+    taken = []
+    direct = stops_module._one_character_positions
+
+    def counted(*args):
+        out = direct(*args)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(stops_module, "_one_character_positions", counted)
+    policy = tiny_gpt(torch.float64)
+    gpt_alphabet = policy.encode("0123456789+-*=;, >:") + [policy.tokenizer.eos_id, policy.tokenizer.pad_id]
+    tokenizer = byte_level_bpe((" hi\n", "<tool>"))
+    text = "café = 1; 🙂 ok\n\nRésumé ✓ x = 2;<eos>"
+    bpe_alphabet = sorted(set(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    cases = [(policy.decode, policy_pieces(policy), gpt_alphabet, ["=", ";", " "]),
+             (tokenizer.decode, text_pieces.pieces_of(tokenizer.decode), bpe_alphabet, ["=", ";", "é", "\n", "✓"])]
+    rng = random.Random(3)
+    for decode, pieces, alphabet, chars in cases:
+        for _ in range(300):
+            start = [rng.choice(alphabet) for _ in range(rng.randrange(0, 14))]
+            strings = rng.sample(chars, k=rng.randrange(1, len(chars) + 1))
+            ids = [rng.choice(alphabet) for _ in range(rng.randrange(0, 30))]
+            assert stop_positions(decode, strings, ids, start, pieces) == \
+                StopMatcher(decode, strings, start, pieces).push_all(ids), (strings, start, ids)
+    assert any(taken) and not all(taken)  # both paths taken

@@ -79,9 +79,13 @@ def _stopped_cleanly(argv: list, out: Path, signum: int, whole_group: bool) -> N
                    "runs not started yet do not start" in done.stderr)
     assert finished or (f"{name} received: the 2 running runs stop after their current step and save their "
                         "checkpoints; the 2 runs not started yet do not start") in done.stderr, done.stderr
-    assert (f"treecredit compare: stopped ({name}; {finished} of 4 runs finished); 2 of its 4 runs "
-            f"keep their last checkpoints, the others start again. Continue with the same arguments and --resume "
-            f"(--out {out})") in done.stderr
+    in_progress = ("the 2 runs in progress (grpo-seed0, rloo-seed0) keep their last checkpoints and continue from "
+                   "them" if not finished else
+                   "the run in progress ({}) keeps its last checkpoint and continues from it")
+    said = [f"treecredit compare: stopped ({name}; {finished} of 4 runs finished); {in_progress.format(run)} on "
+            f"--resume; 2 runs not started yet start then. Continue with the same arguments and --resume (--out {out})"
+            for run in ("grpo-seed0", "rloo-seed0")]  # each run in progress named, with what --resume does with it
+    assert any(line in done.stderr for line in said), done.stderr
     for arm in ("grpo", "rloo"):  # both first runs saved their last step (stopped or finished); the second seeds
         # never started
         folder = out / "runs" / f"{arm}-seed0"

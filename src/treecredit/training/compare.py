@@ -321,8 +321,11 @@ def run_comparison(base: TrainConfig, arms: list[str], seeds: list[int], budget:
                     _share_shown(None)
     except RunInterrupted as exc:  # one line for the comparison: a run's own says `treecredit train --resume`
         finished = sum(map(len, done.values())) + sum(map(len, failures.values()))
-        raise type(exc)(f"{signal.Signals(exc.signum).name}{', at once' * isinstance(exc, StoppedAtOnce)}; "
-                        f"{finished} of {len(jobs_list)} runs finished", exc.signum, 0) from None
+        stopped = type(exc)(f"{signal.Signals(exc.signum).name}{', at once' * isinstance(exc, StoppedAtOnce)}; "
+                            f"{finished} of {len(jobs_list)} runs finished", exc.signum, 0)
+        stopped.finished = [folders[label, seed] for ended in (done, failures)  # type: ignore[attr-defined]
+                            for label, by_seed in ended.items() for seed in by_seed]  # for the stop's note
+        raise stopped from None
     if stopper.signum is not None and not stopper.all_finished:  # it came as the last run finished
         log(f"compare: the {signal.Signals(stopper.signum).name} came as the last run finished, so nothing was left "
             "to stop; the report is written in full")

@@ -67,6 +67,8 @@ def in_arm(where: ArmCheck, check, *args, shared: frozenset = frozenset(), **kwa
         fix = None
         if argument in shared and argument in PER_ARM_FIXES:  # the train fix (drop the flag) would drop it everywhere
             fix = PER_ARM_FIXES[argument]
+        if argument == "estimator" and fix is None:  # train's --sampler tree would change every arm
+            fix = _tree_arm_fix(where.label, split_fix(rest)[1] or "")
         refusal = _branching_refusal(exc)
         if refusal is not None:
             def in_arms(remedy: Remedy) -> str | None:
@@ -78,6 +80,34 @@ def in_arm(where: ArmCheck, check, *args, shared: frozenset = frozenset(), **kwa
         if fix is not None:  # said with that fix (a plain ValueError's parts read from its standard shape)
             raise ValueError(FixError.of(exc).said(fix, argument=f"{argument} ({named})")) from None
         raise ValueError(f"{argument} ({named}): {rest}") from None
+
+
+TREE_ARM_FIXES = {"pass --sampler tree --mc-rollouts K": ({"mc_rollouts": "K"}, "K ≥ 1 Monte Carlo rollouts per "
+                                                         "step end; --sampler tree and --mc-rollouts would change "
+                                                         "every arm"),
+                  "pass --sampler tree (": ({}, "the sampled tree gives the tree estimators their structure; "
+                                              "--sampler tree would change every arm")}
+"""Train's fixes for an estimator's missing input (preflight's) that set global flags, by their start: the arm's
+own options and why, for :func:`_tree_arm_fix`."""
+
+
+def _tree_arm_fix(label: str, fix: str) -> str | None:
+    """The arm's form of train's fix ``fix`` for an estimator's missing input (``pass --sampler tree --mc-rollouts
+    K``: the arm ``vine@tree[mc_rollouts=K]``, keeping its own options and branching); None for another fix.
+    trial42 3: compare said train's global flags, which would also turn the other arms to trees."""
+    from treecredit.training.arms import _split_top, parse_arm
+
+    found = next(((options, why) for start, (options, why) in TREE_ARM_FIXES.items() if fix.startswith(start)), None)
+    if found is None:
+        return None
+    options, why = found
+    arm = parse_arm(label)
+    typed = _split_top(label[label.index("[") + 1:label.rindex("]")], "estimators") if arm.options else []
+    pairs = [pair.strip() for pair in typed if pair.strip() and pair.partition("=")[0].strip() not in options]
+    pairs += [f"{key}={value}" for key, value in options.items()]
+    branching = f":{arm.branching}" if arm.branching else ""
+    tree = f"{arm.estimator}@tree{branching}" + (f"[{','.join(pairs)}]" if pairs else "")
+    return f"write the arm as {tree} in --estimators ({why})"
 
 
 def _branching_refusal(error: BaseException | None) -> FixError | None:

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                                             on_result=on_result, resume=args.resume, overwrite=args.overwrite,
                                             notes=notes)
         except RunInterrupted as stop:
-            print(stopped_note(out, folders, str(stop)), file=sys.stderr)
+            print(stopped_note(out, folders, str(stop), getattr(stop, "finished", None)), file=sys.stderr)
             return stop.exit_code
         except KeyboardInterrupt:  # Ctrl-C before the runs started (pre-flight, warm start): no run has a checkpoint
             again = "the same arguments and --resume" if held else "the same arguments"
@@ -255,11 +255,17 @@ def _reference(given: str | None, arms: list[str]) -> str:
     return given
 
 
-def stopped_note(out: Path, folders: list[Path], why: str) -> str:
+def stopped_note(out: Path, folders: list[Path], why: str, finished: list[Path] | None = None) -> str:
     """What a stopped comparison says: how many of its runs (``folders``) kept a checkpoint (the others start
-    again on ``--resume``), and how to continue."""
+    again on ``--resume``), and how to continue. With ``finished`` (the folders of the runs that had ended, as
+    :func:`~treecredit.training.compare.run_comparison` gives them): what each run left unfinished does on
+    ``--resume``, the runs in progress by name (:func:`_left_runs`; trial42 6: '2 of its 6 runs keep their last
+    checkpoints' left open whether the run in progress had kept one)."""
     from treecredit.training.checkpoint import checkpoint_files
 
+    if finished is not None:
+        return (f"treecredit compare: stopped ({why}); {_left_runs(folders, finished)}. Continue with the same "
+                f"arguments and --resume (--out {out})")
     saved = sum(bool(checkpoint_files(folder)) for folder in folders)
     runs = f"{len(folders)} run{'s' * (len(folders) != 1)}"
     kept = (f"all {runs} keep their last checkpoints" if saved == len(folders) and saved > 1 else
@@ -268,6 +274,40 @@ def stopped_note(out: Path, folders: list[Path], why: str) -> str:
             f"the others start again" if saved else
             "no run had saved a checkpoint yet, so every run starts again")
     return f"treecredit compare: stopped ({why}); {kept}. Continue with the same arguments and --resume (--out {out})"
+
+
+def _left_runs(folders: list[Path], finished: list[Path]) -> str:
+    """What ``--resume`` does with the runs of ``folders`` not in ``finished`` (kept as they are, read back): a
+    run in progress (its folder holds a run) continues from its last checkpoint or, with none saved yet, starts
+    again; a run not started yet starts. E.g. ``the run in progress (tempo-seed1) had saved no checkpoint yet and
+    starts again on --resume; 3 runs not started yet start then``."""
+    from treecredit.training.checkpoint import checkpoint_files
+    from treecredit.training.preflight import holds_run
+
+    done = {Path(folder) for folder in finished}
+    running = [folder for folder in folders if folder not in done and holds_run(folder)]
+    waiting = len([folder for folder in folders if folder not in done and not holds_run(folder)])
+    kept = [folder.name for folder in running if checkpoint_files(folder)]
+    anew = [folder.name for folder in running if not checkpoint_files(folder)]
+
+    def runs(names: list[str]) -> str:
+        if len(running) == 1:
+            return f"the run in progress ({names[0]})"
+        some = f"the {len(names)}" if len(names) == len(running) else f"{len(names)} of the {len(running)}"
+        return f"{some} runs in progress ({', '.join(names)})"
+
+    parts = []
+    if kept:
+        parts.append(f"{runs(kept)} {'keeps its' if len(kept) == 1 else 'keep their'} last checkpoint"
+                     f"{'s' * (len(kept) > 1)} and {'continues' if len(kept) == 1 else 'continue'} from "
+                     f"{'it' if len(kept) == 1 else 'them'} on --resume")
+    if anew:
+        parts.append(f"{runs(anew)} had saved no checkpoint yet and {'starts' if len(anew) == 1 else 'start'} again "
+                     "on --resume")
+    if waiting:
+        verb = "start" if waiting != 1 else "starts"
+        parts.append(f"{waiting} run{'s' * (waiting != 1)} not started yet {verb} {'then' if parts else 'on --resume'}")
+    return "; ".join(parts) or "no run was left unfinished"
 
 
 def in_compare_terms(error: BaseException, out: Path) -> BaseException:
