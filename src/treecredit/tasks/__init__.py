@@ -214,7 +214,9 @@ def _named_task(config) -> Task:
     if config.task.startswith("rg:"):
         from treecredit.tasks.reasoning_gym import make_rg_task
 
-        return make_rg_task(config.task, eval_problems=getattr(config, "eval_problems", None), **config.task_options)
+        chat = getattr(config, "model", "gpt") != "gpt" and getattr(config, "chat_template", "auto") != "off"
+        return make_rg_task(config.task, eval_problems=getattr(config, "eval_problems", None), chat=chat,
+                            **config.task_options)
     if config.task == "humaneval":
         from treecredit.tasks.humaneval import HumanEvalTask
 

@@ -13,6 +13,11 @@ Worked steps (:mod:`treecredit.tasks.rg_steps`): where the generator ships them 
 the solution of the warm start and their lines the steps, and the rule machines have a partial
 verifier; elsewhere the solution is the bare answer.
 
+On a chat model (a Hugging Face ``--model``), reasoning-gym's standard usage is the default
+(:mod:`treecredit.tasks.rg_prompts`): its ``default`` system prompt, which asks for the answer in
+``<answer>…</answer>`` tags, unless the run gives one (``system_prompt=none`` leaves it out), and the answer read
+as reasoning-gym reads it (the last ``<answer>`` block; none scores 0). The small GPT has no system prompt.
+
 The prompt is ``template.format(question=…, **metadata)``: the default ``{question}`` is the generator's
 text; a template may instead show the entry's metadata fields (``{initial_machines}``, indexing as in
 ``str.format``: ``{initial_machines[0]}``), which keeps prompts short for a small model.
@@ -28,9 +33,10 @@ import numpy as np
 from treecredit._validation import did_you_mean, fail
 from treecredit.tasks.base import Problem, Task
 from treecredit.tasks.chat import with_system
+from treecredit.tasks.rg_prompts import extract_tagged_answer, resolve_system_prompt, tagged_solution
 from treecredit.tasks.rg_steps import RULE_MACHINES, check_rule_steps, worked_solution
 
-OWN_OPTIONS = ("graded", "template", "system_prompt", "delimiter", "end", "seed", "size", "held_out")
+OWN_OPTIONS = ("graded", "template", "system_prompt", "answer_tags", "delimiter", "end", "seed", "size", "held_out")
 
 
 def parse_rg_spec(spec: str) -> tuple[str, dict]:
@@ -72,6 +78,9 @@ class ReasoningGymTask(Task):
         config: the generator's own options (its config dataclass fields).
         graded: reward = the scorer's value in [0, 1] instead of exact success.
         template: prompt template with ``{question}``; system_prompt: optional system message.
+        answer_tags: read the answer as reasoning-gym does (the last ``<answer>…</answer>`` block, None when
+            there is none, which scores 0) instead of :func:`extract_rg_answer`; the warm-start solutions then
+            end in such a block. :func:`make_rg_task` sets it with reasoning-gym's system prompts.
         seed, size: the generator's seed and virtual size (problems are drawn among ``size`` items).
         held_out: 0 (default): evaluation draws problems like training, and the trainer skips their
             prompts in its training draws (the supervised warm start does not). N > 0: N distinct prompts
@@ -84,6 +93,7 @@ class ReasoningGymTask(Task):
     graded: bool = False
     template: str = "{question}"
     system_prompt: str = ""
+    answer_tags: bool = False
     delimiter: str = "\n"
     end: str = ""
     seed: int = 0
@@ -152,6 +162,8 @@ class ReasoningGymTask(Task):
     def _problem_at(self, index: int) -> Problem:
         entry = self._dataset[index]
         solution = worked_solution(self.generator, entry)
+        if self.answer_tags:
+            solution = tagged_solution(solution, str(entry["answer"]))
         return Problem(self._prompt(entry), solution + self.end, str(entry["answer"]), (index, entry))
 
     def _prompt(self, entry: dict) -> str:
@@ -166,7 +178,8 @@ class ReasoningGymTask(Task):
     def score(self, problem: Problem, response: str) -> float:
         """The generator's own score of the response's answer, in [0, 1]."""
         text = response.split(self.end)[0] if self.end else response
-        return float(self._dataset.score_answer(extract_rg_answer(text), problem.data[1]))
+        answer = extract_tagged_answer(text) if self.answer_tags else extract_rg_answer(text)
+        return 0.0 if answer is None else float(self._dataset.score_answer(answer, problem.data[1]))
 
     def reward(self, problem: Problem, response: str) -> float:
         value = self.score(problem, response)
@@ -189,7 +202,10 @@ class ReasoningGymTask(Task):
         for the other generators, whose scorers judge final answers only."""
         if self.generator not in RULE_MACHINES:
             return []
-        return check_rule_steps(self._dataset, problem.data[1], self.complete_steps(response))
+        steps = self.complete_steps(response)
+        while self.answer_tags and steps and steps[-1].lstrip().startswith("<answer>"):
+            steps = steps[:-1]  # the tagged answer after the #### line: not a step of the rule machine
+        return check_rule_steps(self._dataset, problem.data[1], steps)
 
     @property
     def has_step_checker(self) -> bool:
@@ -199,21 +215,30 @@ class ReasoningGymTask(Task):
         """The options (``held_out`` only when set, so that earlier warm-start cache keys stay valid), and with a
         system message a mark that it is part of the prompt text (the small GPT sees it: weights cached before
         did not)."""
-        identity = {k: v for k, v in vars(self).items() if not k.startswith("_") and (k != "held_out" or v)}
+        identity = {k: v for k, v in vars(self).items()  # default_system: said by the run, its text is here
+                    if not k.startswith("_") and k != "default_system" and (k not in ("held_out", "answer_tags") or v)}
         return {**identity, "system_in_prompt_text": True} if self.system_prompt else identity
 
 
-def make_rg_task(spec: str, *, eval_problems: int | None = None, **task_options) -> ReasoningGymTask:
+def make_rg_task(spec: str, *, eval_problems: int | None = None, chat: bool = False,
+                 **task_options) -> ReasoningGymTask:
     """The task of ``--task rg:NAME[:k=v,…]`` plus ``--task-option`` values (ours or the generator's).
     ``eval_problems``: the run's ``--eval-problems``, which a ``held_out`` count is checked against
-    (:func:`check_rg_held_out`); None (from Python): not checked."""
+    (:func:`check_rg_held_out`); None (from Python): not checked. ``chat``: the run's model is a chat model
+    (a Hugging Face one): reasoning-gym's default system prompt and answer reading unless ``system_prompt`` is
+    given (:func:`~treecredit.tasks.rg_prompts.resolve_system_prompt`; the task's ``default_system`` says it
+    was chosen so)."""
     name, options = parse_rg_spec(spec)
     options.update(task_options)
     own = {k: options.pop(k) for k in list(options) if k in OWN_OPTIONS}
     from treecredit.tasks import typed_options
 
     check_rg_held_out(own.get("held_out"), name, eval_problems)
-    return ReasoningGymTask(generator=name, config=options, **typed_options(ReasoningGymTask, own))
+    own = typed_options(ReasoningGymTask, own)
+    text, tags, default = resolve_system_prompt(own.pop("system_prompt", None), chat, own.pop("answer_tags", None))
+    task = ReasoningGymTask(generator=name, config=options, system_prompt=text, answer_tags=tags, **own)
+    task.default_system = default  # said at the start of the run (rg_prompts.system_prompt_note)
+    return task
 
 
 FAR_ABOVE = 10

@@ -40,7 +40,7 @@ class TrainConfig:
     module_folders: dict = field(default_factory=dict)
     """Set automatically: the folder each `module:function` reward or step checker was imported from, so that a resumed run imports it from any working folder (not a flag)."""
     data_fingerprints: dict = field(default_factory=dict)
-    """Set automatically: size and sha256 of the `dataset` file or folder and of a `held_out_path`, and a cheap fingerprint of a local `model` folder or file, so that a resumed run refuses data or a model that changed since it started (not a flag)."""
+    """Set automatically: size and sha256 of the `dataset` file or folder and of a `held_out_path`, and a cheap fingerprint of a local `model` folder or file, so that a resumed run refuses data or a model that changed since it started, and of each `module:function` reward's source file, so that it warns about an edited reward (not a flag)."""
     chat_template: str = "auto"
     """Hugging Face models: wrap prompts in the tokenizer's chat template: auto (when it has one), on, off."""
     lora_rank: int = 0
@@ -268,7 +268,9 @@ class TrainConfig:
     def _data_fingerprints(self) -> dict:
         """``{path: {"bytes", "sha256"}}`` of the data files this run reads (its dataset, a held-out file), and
         ``{model: {"model_files", "bytes", "sha256"}}`` of a local ``--model`` folder or file (a cheap fingerprint:
-        :mod:`~treecredit.training.model_fingerprint`), computed anew (a value read from a saved config.json is
+        :mod:`~treecredit.training.model_fingerprint`), and ``{"module:NAME": {"module_file", "bytes", "sha256"}}``
+        of each ``module:function`` reward's (or step checker's) source file
+        (:mod:`~treecredit.training.reward_fingerprint`), computed anew (a value read from a saved config.json is
         replaced, and compared by the resume)."""
         from treecredit.tasks.dataset_io import data_fingerprint
         from treecredit.training.model_fingerprint import model_fingerprint
@@ -277,7 +279,11 @@ class TrainConfig:
         paths = [p for p in (self.dataset, held) if isinstance(p, str) and p and Path(p).exists()]
         model = {self.model: model_fingerprint(self.model, skip=self.out)} \
             if self.model not in ("gpt", "smollm2") and Path(self.model).expanduser().exists() else {}
-        return {**{p: data_fingerprint(p) for p in paths}, **model}
+        from treecredit.training.reward_fingerprint import module_fingerprints
+
+        checker = self.task_options.get("step_checker") if isinstance(self.task_options, dict) else None
+        modules = module_fingerprints([*self.reward, checker])  # a reward module edited: said on resume, not refused
+        return {**{p: data_fingerprint(p) for p in paths}, **model, **modules}
 
     def _absolute_paths(self) -> None:
         """Store ``out`` as an absolute path, ``model`` (a local folder or .gguf file, not the names

@@ -18,6 +18,7 @@ from treecredit.training.context import check_context
 from treecredit.training.model_fingerprint import is_model_fingerprint, model_change
 from treecredit.training.option_checks import check_option_values, sampler_flags  # check_option_values: its home before
 from treecredit.training.out_folder import check_out_folder, refuse_if_held
+from treecredit.training.reward_fingerprint import is_module_fingerprint, warn_changed_modules
 from treecredit.training.reward_probe import PROBE_PROBLEMS, check_rewards  # noqa: F401 — their home before
 
 RUN_FILES = ("config.json", "metrics.jsonl", "samples.jsonl", "checkpoint.pt", "checkpoint.prev.pt")
@@ -233,7 +234,8 @@ def check_same_data(path: Path, config) -> None:
     ``held_out_path``) file whose size or sha256 differs from the one recorded in the run's ``config.json``
     (``data_fingerprints``; a run saved before they were recorded is not checked), or whose local ``--model``
     folder or file changed (its fingerprint there, :mod:`~treecredit.training.model_fingerprint`; a run saved
-    before models were fingerprinted is not checked, nor a hub id pinned to a commit, which its commit fixes)."""
+    before models were fingerprinted is not checked, nor a hub id pinned to a commit, which its commit fixes); an
+    edited reward module is warned about (:mod:`~treecredit.training.reward_fingerprint`)."""
     if not path.exists():
         return
     saved = json.loads(path.read_text()).get("data_fingerprints") or {}
@@ -242,9 +244,10 @@ def check_same_data(path: Path, config) -> None:
         fail("model", f"{changed}: resuming would take the KL reference and the base weights from other weights than "
              "the run's", "restore the model folder the run started with to resume it, or start a new run from this "
              "model with another --out (or --overwrite)")
+    warn_changed_modules(saved, config.data_fingerprints, path.parent)  # an edited reward: warned, not refused
     for file, now in config.data_fingerprints.items():
         before = saved.get(file)
-        if before is not None and before != now and not is_model_fingerprint(now):
+        if before is not None and before != now and not is_model_fingerprint(now) and not is_module_fingerprint(now):
             argument = "dataset" if file == config.dataset else "held_out_path"
             fail(argument, f"{file} changed since the run in {path.parent} started ({before['bytes']} bytes, sha256 "
                  f"{before['sha256'][:12]}…; now {now['bytes']} bytes, sha256 {now['sha256'][:12]}…): resuming would "
@@ -378,6 +381,10 @@ def check_run(config, *, resume: bool = False, overwrite: bool = False, task=Non
     from treecredit.training.train_notes import delimiter_note
 
     if note := delimiter_note(config, task):  # a delimiter no worked solution holds: no step ends learned
+        log(note)
+    from treecredit.tasks.rg_prompts import system_prompt_note
+
+    if note := system_prompt_note(task):  # an rg: task on a chat model: reasoning-gym's system prompt, in full
         log(note)
     tested = check_estimator(config, task)  # the tiny batch ran with its own rewards: not run again below
     from treecredit.training.reward_range import check_reward_range
