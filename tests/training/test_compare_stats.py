@@ -48,3 +48,27 @@ def test_a_constant_nonzero_difference_gives_p_zero_and_no_width():
     assert paired_t([0.5, 0.25], [0.75, 0.5])["t"] == -math.inf
     same = paired_t([0.5, 0.25], [0.5, 0.25])  # identical arms: nothing to test
     assert same["ci95"] == 0.0 and math.isnan(same["t"]) and math.isnan(same["p"])
+
+
+def test_a_nan_score_leaves_the_paired_test_undecided():
+    """review43 2: a run with no evaluation value gives a NaN score; the constant-difference branch read
+    NaN != 0 as a constant non-zero difference and reported t = inf, p = 0 ("significant")."""
+    import math
+
+    from treecredit.training.compare_stats import paired_t
+
+    out = paired_t([1.0, float("nan"), 2.0], [0.0, 0.0, 1.0])
+    assert math.isnan(out["t"]) and math.isnan(out["p"])
+    assert paired_t([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])["p"] == 0.0  # the real constant difference keeps p = 0
+
+
+def test_t_quantile_at_infinite_and_nan_degrees_of_freedom():
+    """review43 3: an infinite dof gave ~6e-61 (the bracket never closed); it is the normal quantile."""
+    import math
+
+    from treecredit.training.compare_stats import t_quantile
+
+    assert abs(t_quantile(math.inf) - 1.959963984540054) < 1e-9
+    assert abs(t_quantile(math.inf, 0.01) - 2.5758293035489) < 1e-9
+    assert math.isnan(t_quantile(math.nan))
+    assert abs(t_quantile(1e6) - t_quantile(math.inf)) < 1e-5

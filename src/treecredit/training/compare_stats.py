@@ -21,13 +21,26 @@ import numpy as np
 def t_quantile(dof: float, alpha: float = 0.05) -> float:
     """Two-sided ``1 − alpha`` Student-t quantile: the t with P(|T| ≥ t) = ``alpha`` for ``dof`` degrees of
     freedom (t₀.₉₇₅ for the default), found by inverting :func:`t_two_sided_p` (exact to ~1e-9 relative), so
-    the intervals and the p-values use the same distribution. 0.0 for ``dof`` ≤ 0 (no interval).
-    Raises ValueError unless 0 < ``alpha`` < 1."""
+    the intervals and the p-values use the same distribution. 0.0 for ``dof`` ≤ 0 (no interval), NaN for a NaN
+    ``dof``, the normal quantile for an infinite one. Raises ValueError unless 0 < ``alpha`` < 1."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha: {alpha!r} is not in (0, 1)")
+    if math.isnan(dof):
+        return math.nan
     if dof <= 0:
         return 0.0
+    if math.isinf(dof):  # Student's t tends to the normal: invert its two-sided tail erfc(z/√2) = alpha
+        return _normal_quantile(float(alpha))
     return _t_quantile(float(dof), float(alpha))
+
+
+def _normal_quantile(alpha: float) -> float:
+    """The z with P(|Z| ≥ z) = ``alpha`` for a standard normal Z, by bisection on ``math.erfc``."""
+    lo, hi = 0.0, 40.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if math.erfc(mid / math.sqrt(2.0)) > alpha else (lo, mid)
+    return 0.5 * (lo + hi)
 
 
 @lru_cache(maxsize=512)
@@ -111,7 +124,8 @@ def paired_t(a, b) -> dict:
     if sd > 0:
         out["t"] = float(d.mean() / (sd / math.sqrt(n)))
         out["p"] = t_two_sided_p(out["t"], n - 1)
-    elif out["mean_diff"] != 0:  # every pair differs by the same amount: no spread
+    elif math.isfinite(out["mean_diff"]) and out["mean_diff"] != 0:  # every pair differs by the same amount
+        # (a NaN score, e.g. a run with no evaluation value, leaves t and p NaN: no test possible)
         out["t"] = math.copysign(math.inf, out["mean_diff"])
         out["p"] = 0.0
     return out
