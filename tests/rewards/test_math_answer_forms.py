@@ -88,3 +88,17 @@ def test_the_cases_around_the_rules_keep_their_scores(completion, answer, expect
 def test_exact_reads_an_answer_before_an_end_token(token):
     assert exact_reward(["q"] * 3, ["Paris" + token, "11" + token, "Lyon" + token], answer=["Paris", "11", "Paris"]) \
         == [1.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("completion, answer, expected", [
+    ("2:1", "2:1", 1.0), ("\\boxed{2:1}", "2:1", 1.0), ("Answer: 2:1", "2:1", 1.0), ("The ratio is 2:1.", "2:1", 1.0),
+    ("The answer is 3:1", "3:1", 1.0),
+    ("Answer: 11 (at 11:15)", "11", 1.0), ("The answer is 11, i.e., 11:00 am", "11", 1.0),
+    ("The answer is 11:00", "11", 1.0),
+    ("Answer: 11:15", "11", 0.0), ("Answer:11:15", "11", 0.0), ("11:05", "11", 0.0), ("The ratio is 3:4.", "3", 0.0),
+])
+def test_ratios_and_times_against_the_reference(completion, answer, expected):
+    """review43 1 (a regression of 2a81fca): the time/ratio rule scored right ratio answers 0 (``2:1`` against
+    ``2:1``: math-verify reads both as 2) and a right answer beside a time (``11 (at 11:15)``, ``11:00``); a time
+    or ratio where a number is the reference still scores 0 (``Answer: 11:15`` against 11)."""
+    assert scores(completion, answer) == [expected, expected]

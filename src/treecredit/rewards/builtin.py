@@ -125,7 +125,8 @@ def math_reward(prompts, completions, answer=None, literal: bool = True, timeout
             pred_parsed = parse_within(_as_math(pred_text, number_answer=is_plain_number(gold_parsed)), seconds)
             if pred_parsed and is_plain_number(gold_parsed) and (
                     literal and (not is_number_literal(pred_parsed) or ends_open(pred_text))
-                    or reads_a_scribble(pred_parsed, pred_text)):  # (a scribble is no expression: either way)
+                    or reads_a_scribble(pred_parsed, pred_text, ratios=_RATIO.search(str(gold)) is not None)):
+                # (a scribble is no expression: either way; a ratio reference, 2:1, allows a ratio answer)
                 out.append(0.0)
                 continue
             out.append(1.0 if gold_parsed and pred_parsed and verify_within(gold_parsed, pred_parsed, seconds)
@@ -161,6 +162,7 @@ _PROSE = re.compile(r"(?<![\\A-Za-z])(?:[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}|[A-Za-z]
                     r"|(?<![\\A-Za-z])(?=[^=]*$)"
                     r"(?:(?:I|a|A) +[A-Za-z]{2,}|[A-Za-z]{2,} +(?:I|a)|I['\u2019][a-z]+)(?![A-Za-z])")
 # A unit after the value that ends bare math: 12 dollars, 7 km/h, 7 m^2.
+_RATIO = re.compile(r"\d\s*:\s*\d")  # (a reference written as a ratio or a time: 2:1, 3 : 4)
 _UNIT_END = re.compile(r"(?<=[\d}])\s+([A-Za-z]+(?:\s*/\s*[A-Za-z]+)*(?:\^\{?\d\}?)?)$")
 
 

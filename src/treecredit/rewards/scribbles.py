@@ -13,7 +13,7 @@ from treecredit.rewards.numbers import written_numbers
 _WORD = re.compile(r"(?<![\\A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])")
 
 
-def reads_a_scribble(parsed: list, text: str) -> bool:
+def reads_a_scribble(parsed: list, text: str, *, ratios: bool = False) -> bool:
     """Whether math-verify's reading of ``text`` (a final answer; ``parsed``: one bare number) is a number that
     ``text`` writes before another number with only symbols between them: math-verify
     read the first number of a scribble and dropped the rest (a comparison sign, ``=``, ``;``, ``&``, ``|`` or ``@``
@@ -23,7 +23,10 @@ def reads_a_scribble(parsed: list, text: str) -> bool:
     (``11)15``, ``x=11]15``, ``11[12``, ``2aa)5408``, ``9b 7``: trial40 2; ``(11)`` and ``11 [1]`` are fine), or
     before a bracket glued to it that opens (``2[``, ``2{``: nothing follows), or is a number equal to it written
     first, before such a bracket (``6)6``, ``6[6``: math-verify read the first 6), or before a glued ``:`` and a digit
-    (a time or a ratio, ``Answer: 11:15``, of which math-verify read the 11; each scored 1.0 until 2026-12-04).
+    (a time or a ratio, ``Answer: 11:15``, of which math-verify read the 11; each scored 1.0 until 2026-12-04)
+    where every number of ``text`` equal to it is such a first part, the second part is not all zeros (``11:00`` is
+    11 o'clock) and ``ratios`` is False (the caller's reference is itself a ratio, ``2:1``, which math-verify reads
+    as its first number too: review43 1).
     ``11>;15``, ``x=11>;15``,
     ``7>;100``, ``11=;15``, ``11&15`` read 11 (or 7) where the statement ends on 15 (or 100), which the ``numeric``
     reward reads; a trial's run credited ``011>;15`` for ``6+5=`` (until 2026-12-03). Words between the two numbers
@@ -52,7 +55,7 @@ def reads_a_scribble(parsed: list, text: str) -> bool:
     if any(_glued_bracket(text, numbers[i][0], numbers[i][1], numbers[i + 1][0]) for i in read[:-1]):
         return True  # (an equal number written first, before a glued bracket and the last: 6)6, 6]6, 6[6)
     start, end = numbers[read[-1]][0], numbers[read[-1]][1]
-    if text.startswith(":", end) and text[end + 1:end + 2].isdigit():
+    if not ratios and all(_RATIO_TAIL.match(text, numbers[i][1]) for i in read):
         return True  # (a time or a ratio, 11:15, of which math-verify read the 11 in prose: Answer: 11:15)
     last = read[-1] == len(numbers) - 1
     stop = len(text) if last else numbers[read[-1] + 1][0]
@@ -99,6 +102,7 @@ def _opened(before: str, closer: str) -> bool:
 # What makes two numbers a scribble rather than an answer and a note: a sign between them (``11>;15``, ``11&15``);
 # a bracket (``11 (4+7)``, ``11 [1]``), a subscript (``11_{10}``) or a comma alone (``11, 15 is wrong``) do not.
 _SCRIBBLE_SIGN = re.compile(r"[<>=;&|@]")
+_RATIO_TAIL = re.compile(r":(?!0+(?!\d))\d")  # (a glued ``:`` and digits not all zeros: 11:15, not 11:00)
 _SYMBOL = re.compile(r"[A-Za-z0-9\\]")
 _GLUED = re.compile(r"[A-Za-z+*/-]*[)\]}\[{]")  # (a bracket right after the number, maybe after letters: 2aa)5408)
 _CITATION = re.compile(r"(?:\[\d+\])+(?![\d()\[\]{}])")  # (``[1]``, ``[1][2]`` right after the number)
