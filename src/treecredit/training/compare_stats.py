@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from statistics import NormalDist
 
 import numpy as np
 
@@ -29,18 +30,9 @@ def t_quantile(dof: float, alpha: float = 0.05) -> float:
         return math.nan
     if dof <= 0:
         return 0.0
-    if math.isinf(dof):  # Student's t tends to the normal: invert its two-sided tail erfc(z/√2) = alpha
-        return _normal_quantile(float(alpha))
+    if math.isinf(dof):  # Student's t tends to the normal
+        return NormalDist().inv_cdf(1.0 - alpha / 2.0)
     return _t_quantile(float(dof), float(alpha))
-
-
-def _normal_quantile(alpha: float) -> float:
-    """The z with P(|Z| ≥ z) = ``alpha`` for a standard normal Z, by bisection on ``math.erfc``."""
-    lo, hi = 0.0, 40.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if math.erfc(mid / math.sqrt(2.0)) > alpha else (lo, mid)
-    return 0.5 * (lo + hi)
 
 
 @lru_cache(maxsize=512)
