@@ -16,7 +16,6 @@ same module.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ def module_fingerprints(specs) -> dict[str, dict]:
     ``module:function`` specs among ``specs`` (reward spec strings, step checkers; others are skipped) name or
     define their function in. A module not imported (yet) or without a file is left out."""
     from treecredit.rewards.load import parse_spec
+    from treecredit.tasks.dataset_io import data_fingerprint  # (a file's bytes and sha256, as data files get)
 
     found: dict[str, dict] = {}
     for spec in specs:
@@ -54,7 +54,7 @@ def module_fingerprints(specs) -> dict[str, dict]:
         for name in names:
             file = _source_file(sys.modules[name])
             if file:
-                found[PREFIX + name] = {"module_file": file, **_file_digest(file)}
+                found[PREFIX + name] = {"module_file": file, **data_fingerprint(file)}
     return found
 
 
@@ -112,8 +112,3 @@ def _source_file(module) -> str:
         source = file
     path = Path(source)
     return str(path.resolve()) if path.is_file() else ""
-
-
-def _file_digest(file: str) -> dict:
-    data = Path(file).read_bytes()
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
