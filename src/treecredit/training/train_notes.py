@@ -25,8 +25,6 @@ def check_config_folder(args: argparse.Namespace, command: str = "train") -> Non
     and that comparison is not in compare's default ``--out`` (a comparison folder copied, moved or written under
     another ``--out``): a comparison's settings are the same in each of its runs' config.json, whose ``out`` compare
     does not read."""
-    from pathlib import Path
-
     from treecredit.training.config import resolved_path
     from treecredit.training.preflight import holds_run, run_files_in
 
@@ -66,8 +64,6 @@ def check_config_folder(args: argparse.Namespace, command: str = "train") -> Non
 def holds_report(folder) -> bool:
     """Whether ``folder`` holds a comparison's report (``report.md`` or ``results.json``, written after each of its
     runs)."""
-    from pathlib import Path
-
     return (Path(folder) / "report.md").exists() or (Path(folder) / "results.json").exists()
 
 
@@ -116,7 +112,6 @@ def comparison_run(folder) -> bool:
     at its ``--budget``). A train run under ./runs (``--out runs/mine-seed0``, or with ``--steps``) is none."""
     import json
     import re
-    from pathlib import Path
 
     from treecredit.training.preflight import run_files_in
 
@@ -138,8 +133,6 @@ def comparison_run(folder) -> bool:
 def holds_comparison(folder) -> bool:
     """Whether ``folder`` holds a comparison, finished or partly run: its report (:func:`holds_report`) or a run of
     one in ``folder/runs`` (:func:`comparison_run`)."""
-    from pathlib import Path
-
     runs = Path(folder) / "runs"
     return holds_report(folder) or (runs.is_dir() and any(comparison_run(run) for run in runs.glob("*-seed*")))
 
@@ -147,7 +140,6 @@ def holds_comparison(folder) -> bool:
 def typed_path(folder) -> str:
     """``folder`` (absolute) as the user may type it: relative to the working folder when it lies under it."""
     import os
-    from pathlib import Path
 
     relative = os.path.relpath(folder)
     return str(folder) if relative.startswith("..") else str(Path(relative))
@@ -156,8 +148,6 @@ def typed_path(folder) -> str:
 def escape_notes(args: argparse.Namespace, command: str = "train") -> list[str]:
     """``treecredit COMMAND: warning: ...`` for each option text with backslash escapes a shell or a YAML/TOML
     ``--config`` file kept as typed (:func:`~treecredit.training.config_escapes.escape_warnings`)."""
-    from pathlib import Path
-
     from treecredit.training.config_escapes import escape_warnings
     from treecredit.training.config_file import kept_backslashes
 
@@ -180,8 +170,6 @@ def config_folder_note(args: argparse.Namespace, config: TrainConfig) -> str:
     """A note when ``--config FILE`` (without ``--out``) sends the run to a folder other than the one FILE is
     in, under ``--resume`` or when that folder holds a run (a run folder copied or moved elsewhere: its
     config.json still names the old ``out``); '' otherwise."""
-    from pathlib import Path
-
     from treecredit.training.config import resolved_path
     from treecredit.training.preflight import run_files_in
 
